@@ -25,7 +25,8 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    the cut parted from it where bronchi can be (:func:`lungai.lungs.airways.airways_at_border`: not a bulla);
 3. the two largest remaining air regions are the lungs (eroded apart if they touch, then re-grown only within
    the air regions holding them: gut gas and the larynx stay out), the one further to the patient's right is
-   label 1; a second lung whose aerated part is under 0.15 of the other's (a large effusion, a collapse) is found
+   label 1 - a region below the largest's middle slice (gut gas) is no second lung (:func:`_may_be_lung`) and is
+   passed over; a second lung whose aerated part is under 0.15 of the other's (a large effusion, a collapse) is found
    across the midline above the diaphragm (:func:`_small_second_lung`, with a warning); a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
    right/left label is uncertain (``LungResult.warnings``);
 4. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
@@ -375,14 +376,24 @@ def _shift(outline: dict, offset) -> dict:
     return {k - k0: (rc - j0, cc - i0, rh, ch) for k, (rc, cc, rh, ch) in outline.items()}
 
 
-def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
-    """The two largest components, eroding (then re-growing inside ``mask``) if they touch."""
+def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.ndarray | None = None):
+    """The two largest components, eroding (then re-growing inside ``mask``) if they touch.  With ``hu`` (the CT on
+    ``mask``'s grid) the second is the largest component that reaches above the largest's middle slice
+    (:func:`_may_be_lung` without its tissue check: a lung with over half of its air below -950 HU - severe emphysema -
+    stays a lung here): gut gas below the diaphragm is passed over (QA: a 428 ml stomach bubble was the left lung of
+    LUNG1-002 with that lung collapsed, its aerated apex dropped; a 925 ml bowel gas pocket below its touching lungs
+    was the right lung, both lungs the left)."""
     work = mask
     for it in range(max_iter + 1):
         lab, n = ndimage.label(work)
         if n:
             sizes = np.bincount(lab.ravel())[1:]
             order = np.argsort(sizes)[::-1]
+            others = [o for o in order[1:] if sizes[o] >= max(min_voxels, SMALL_LUNG_SHARE * sizes[order[0]])]
+            if hu is not None and others:
+                largest = lab == order[0] + 1
+                lung_like = [o for o in others if _may_be_lung(lab == o + 1, largest, hu, tissue_check=False)][:1]
+                order = np.array([order[0]] + lung_like + [o for o in order[1:] if o not in others])
             big = [o + 1 for o in order[:2] if sizes[o] >= min_voxels]
             if len(big) == 2 and sizes[order[1]] >= SMALL_LUNG_SHARE * sizes[order[0]]:
                 markers = np.zeros(mask.shape, np.int32)
@@ -431,10 +442,21 @@ def _small_second_lung(inside: np.ndarray, lung: np.ndarray, hu: np.ndarray, x_m
         region = lab == i + 1
         rz = np.flatnonzero(region.any(axis=(1, 2)))
         offset = (np.argwhere(region[rz[0]:rz[-1] + 1])[:, 2].mean() - x_mid) * col_mm
-        if (np.sign(offset) == -side and abs(offset) >= SMALL_LUNG_LATERAL_MM and rz[0] <= ks[-1]
-                and rz[-1] >= (ks[0] + ks[-1]) / 2.0 and np.median(hu[region]) > SMALL_LUNG_AIR_HU):
+        if np.sign(offset) == -side and abs(offset) >= SMALL_LUNG_LATERAL_MM and _may_be_lung(region, lung, hu):
             return region
     return None
+
+
+def _may_be_lung(region: np.ndarray, lung: np.ndarray, hu: np.ndarray, tissue_check: bool = True) -> bool:
+    """Whether the air region ``region`` ([z, y, x], z up) may be the lung beside ``lung``: it overlaps ``lung``'s
+    slices and reaches above its middle slice (gut gas - the stomach, the colon - lies below the diaphragm) and, with
+    ``tissue_check``, holds lung tissue (median of ``hu`` above ``SMALL_LUNG_AIR_HU``: not pure air - a pneumonectomy
+    space's air pocket, a pneumothorax, gut gas)."""
+    ks = np.flatnonzero(lung.any(axis=(1, 2)))
+    rz = np.flatnonzero(region.any(axis=(1, 2)))
+    if rz[0] > ks[-1] or rz[-1] < (ks[0] + ks[-1]) / 2.0:
+        return False
+    return not tissue_check or float(np.median(hu[region])) > SMALL_LUNG_AIR_HU
 
 
 def _median_body_mm(part: np.ndarray, box, edge: np.ndarray) -> float:
@@ -752,7 +774,9 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     bar.update(1, "airways removed")
 
     min_voxels = int(50.0 / voxel_ml)
-    parts = _split_two(inside, min_voxels)
+    # the second lung must reach above the first's middle slice (_may_be_lung): gut gas is passed over, a smaller other
+    # lung (a collapse, an effusion) is looked for below
+    parts = _split_two(inside, min_voxels, hu=hu)
     if not parts or parts[0].sum() < min_voxels:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
                          "check that this is a chest CT in HU covering the lungs")
