@@ -899,7 +899,7 @@ def test_a_negative_worker_count_is_refused(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([*command, "--workers", "-1"])
     assert exc.value.code == 2
-    assert "argument --workers: -1 is negative: give the number of worker processes" in capsys.readouterr().err
+    assert "argument --workers: -1 is below 0: give the number of worker processes" in capsys.readouterr().err
 
 
 def test_the_cancel_message_counts_the_cases_finished_on_disk(capsys):
@@ -1442,24 +1442,16 @@ def test_a_manifest_of_absolute_paths_whose_data_folder_was_moved_is_refused_up_
         read_backgrounds(new / "backgrounds.csv")
 
 
-def test_a_named_label_with_a_comma_and_a_bare_number_is_refused(small_phantom, tmp_path, capsys):
-    """QA: manifest label 'tumour=1,2' (meaning the union, as --tumour labels.nii.gz#1,2) read as tumour = label 1
-    alone plus a segment label_2 (LUNG1-003: a 35 ml tumour instead of 82 ml), exit 0.  Refused before any work,
-    naming the fix; '1,2', 'a=1,b=2' and 'gtv=1;gtv=2' keep working."""
+def _refused_before_any_work(phantom, tmp_path, capsys, label: str) -> None:
+    """radiomics-batch on a one-row manifest with ``label``: refused (exit != 0) with the fix 'tumour=1;tumour=2',
+    no output written."""
     import SimpleITK as sitk
 
     from lungai.cli import main
-    from lungai.radiomics.batch import manifest_labels
 
-    assert manifest_labels("1,2") == ["1", "2"]
-    assert manifest_labels(" a=1, b=2 ;") == [" a=1", " b=2 "]
-    assert manifest_labels("gtv=1;gtv=2") == ["gtv=1", "gtv=2"]
-    with pytest.raises(InputError, match=r"'tumour=1,2'.*'tumour' = label 1 alone"):
-        manifest_labels("tumour=1,2")
-    ph = small_phantom
-    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
-    sitk.WriteImage(ph.labels, str(tmp_path / "lab.nii.gz"))
-    pd.DataFrame([{"case": "p1", "image": "ct.nii.gz", "mask": "lab.nii.gz", "label": "tumour=1,2"}]).to_csv(
+    sitk.WriteImage(phantom.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(phantom.labels, str(tmp_path / "lab.nii.gz"))
+    pd.DataFrame([{"case": "p1", "image": "ct.nii.gz", "mask": "lab.nii.gz", "label": label}]).to_csv(
         tmp_path / "m.csv", index=False)
     out = tmp_path / "o" / "b.csv"
     assert main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "0", "--feature-classes", "firstorder",
@@ -1468,13 +1460,24 @@ def test_a_named_label_with_a_comma_and_a_bare_number_is_refused(small_phantom, 
     assert not out.exists()
 
 
+def test_a_named_label_with_a_comma_and_a_bare_number_is_refused(small_phantom, tmp_path, capsys):
+    """QA: manifest label 'tumour=1,2' (meaning the union, as --tumour labels.nii.gz#1,2) read as tumour = label 1
+    alone plus a segment label_2 (LUNG1-003: a 35 ml tumour instead of 82 ml), exit 0.  Refused before any work,
+    naming the fix; '1,2', 'a=1,b=2' and 'gtv=1;gtv=2' keep working."""
+    from lungai.radiomics.batch import manifest_labels
+
+    assert manifest_labels("1,2") == ["1", "2"]
+    assert manifest_labels(" a=1, b=2 ;") == [" a=1", " b=2 "]
+    assert manifest_labels("gtv=1;gtv=2") == ["gtv=1", "gtv=2"]
+    with pytest.raises(InputError, match=r"'tumour=1,2'.*'tumour' = label 1 alone"):
+        manifest_labels("tumour=1,2")
+    _refused_before_any_work(small_phantom, tmp_path, capsys, "tumour=1,2")
+
+
 def test_a_named_label_then_a_bare_number_after_a_semicolon_is_refused(small_phantom, tmp_path, capsys):
     """QA: manifest label 'tumour=1;2' (the union of the tumour's labels, as 'tumour=1,2' is, which is refused) read
     as tumour = label 1 alone plus a segment label_2, exit 0 - the tumour silently a part of itself.  Refused before
     any work with both fixes; bare labels before a name ('2;tumour=1', '1;2') keep working."""
-    import SimpleITK as sitk
-
-    from lungai.cli import main
     from lungai.radiomics.batch import manifest_labels
 
     assert manifest_labels("1;2") == ["1", "2"]
@@ -1484,13 +1487,4 @@ def test_a_named_label_then_a_bare_number_after_a_semicolon_is_refused(small_pha
     assert "tumour=1;tumour=2" in err.value.fix and "tumour=1;label_2=2" in err.value.fix
     with pytest.raises(InputError, match=r"'b' = label 2 alone and 3, 4 as their own segments"):
         manifest_labels("a=1;b=2;3,4;c=5")
-    ph = small_phantom
-    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
-    sitk.WriteImage(ph.labels, str(tmp_path / "lab.nii.gz"))
-    pd.DataFrame([{"case": "p1", "image": "ct.nii.gz", "mask": "lab.nii.gz", "label": "tumour=1;2"}]).to_csv(
-        tmp_path / "m.csv", index=False)
-    out = tmp_path / "o" / "b.csv"
-    assert main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "0", "--feature-classes", "firstorder",
-                 "-o", str(out)]) != 0
-    assert "tumour=1;tumour=2" in capsys.readouterr().err
-    assert not out.exists()
+    _refused_before_any_work(small_phantom, tmp_path, capsys, "tumour=1;2")

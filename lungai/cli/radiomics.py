@@ -9,19 +9,23 @@ PARAMS_HELP = ("preset: default (pyradiomics settings, bin width 25 HU) or ibsi-
                "pyradiomics YAML file")
 
 
-def worker_count(text: str) -> int:
-    """``--workers`` of radiomics-batch and cohort: a whole number >= 0 (0: a plain loop, no Dask); a negative
-    number is refused (it used to run one worker silently)."""
+def whole_number(text: str, minimum: int, fix: str) -> int:
+    """An argparse value: a whole number >= ``minimum``; below it refused with ``fix`` (what to give instead)."""
     import argparse
 
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{n} is negative: give the number of worker processes (>= 1), or 0 for a "
-                                         "plain loop in this process")
+    if n < minimum:
+        raise argparse.ArgumentTypeError(f"{n} is below {minimum}: {fix}")
     return n
+
+
+def worker_count(text: str) -> int:
+    """``--workers`` of radiomics-batch and cohort: a whole number >= 0 (0: a plain loop, no Dask); a negative
+    number is refused (it used to run one worker silently)."""
+    return whole_number(text, 0, "give the number of worker processes (>= 1), or 0 for a plain loop in this process")
 
 
 def _add_feature_options(p) -> None:

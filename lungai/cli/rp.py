@@ -5,19 +5,13 @@ from __future__ import annotations
 import json
 
 
-
 def _top_count(text: str) -> int:
     """``rp predict --top``: a whole number >= 1 (QA: --top 0 listed no feature, --top -1 all but one)."""
-    import argparse
+    from lungai.cli.radiomics import whole_number
 
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n}: give how many contributing features to list per patient (>= 1; "
-                                         "all of them: --contributions FILE)")
-    return n
+    return whole_number(text, 1, "give how many contributing features to list per patient (all of them: "
+                                 "--contributions FILE)")
+
 
 def register(sub) -> None:
     p = sub.add_parser("rp", help="radiation-pneumonitis risk from clinical + dosimetric + radiomic features",
