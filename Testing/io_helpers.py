@@ -25,7 +25,19 @@ def oblique_image(shape_kji=(9, 11, 13), dtype=np.int16, seed=0) -> sitk.Image:
 
 
 def write_dicom_series(img: sitk.Image, folder: Path, series_uid: str, modality: str = "CT") -> list[Path]:
-    """Write ``img`` (HU, int16) as one DICOM file per slice (oblique geometry kept in the tags)."""
+    """Write ``img`` (HU, int16) as one DICOM file per slice (oblique geometry kept in the tags).  The process's
+    locale is restored afterwards: SimpleITK's GDCM writer leaves LC_CTYPE at "C", and a later test's subprocess
+    output (tqdm's UTF-8 bars) then failed to decode as ASCII (test_feature_requirements after test_docs_commands)."""
+    import locale
+
+    ctype = locale.setlocale(locale.LC_CTYPE)
+    try:
+        return _write_dicom_series(img, folder, series_uid, modality)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, ctype)
+
+
+def _write_dicom_series(img: sitk.Image, folder: Path, series_uid: str, modality: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     stored = sitk.Cast(img, sitk.sitkInt16)
     direction = img.GetDirection()

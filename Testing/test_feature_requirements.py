@@ -51,7 +51,7 @@ def blocked_modules(feature: str) -> list[str]:
 def run_with_feature(feature: str, *args, cwd=None) -> subprocess.CompletedProcess:
     env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-c", BLOCKER, ",".join(blocked_modules(feature)), *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+                          capture_output=True, text=True, encoding="utf-8", cwd=cwd, env=env, timeout=600)
 
 
 def check(proc):
