@@ -89,9 +89,17 @@ def ensure_torch(requester: str, unattended: bool = False) -> bool:
         if installed is None:
             slicer.util.errorDisplay(TORCH_DECLINED.format(requester=requester))
             return False
+    return _torch_current(requester)
+
+
+def _torch_current(requester: str) -> bool:
+    """True when the installed torch is at least the tested version, else the message saying how to update it."""
+    import slicer
+
     found = requirements.installed_version("torch")
     if found is None or not requirements.version_at_least(found, requirements.MIN_TORCH):
-        slicer.util.errorDisplay(TORCH_TOO_OLD.format(requester=requester, minimum=requirements.MIN_TORCH, found=found))
+        slicer.util.errorDisplay(TORCH_TOO_OLD.format(requester=requester, minimum=requirements.MIN_TORCH,
+                                                      found=found or "(version unknown)"))
         return False
     return True
 
@@ -125,6 +133,11 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
         slicer.util.errorDisplay(requirements.kept_too_old_message(requester, feature, blocked))
         return False
     needed = requirements.missing(feature)
+    # torch already there (the PyTorch extension installed it earlier, for another extension) is checked too: an older
+    # one would be pip's constraint for monai and the install would fail as if offline, or the job run on it.
+    if ("torch" in requirements.FEATURES[feature] and not any(r.dist == "torch" for r in needed)
+            and not _torch_current(requester)):
+        return False
     if not needed:
         return _loaded_current(feature, requester)
     for r in needed:     # pyradiomics: its extension's build for Slicer's Python (PyPI has only a source package)

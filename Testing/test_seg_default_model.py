@@ -188,3 +188,24 @@ def test_the_dynunet_model_is_shipped_calibrated_and_says_where_it_trained():
     mask.CopyInformation(ph.ct)
     row = evaluate_case((cfg, nets, doc), Case("p_0", "p", image=ph.ct, mask=mask), seeded=True)
     assert row["roi_mode"] == "seed" and row["dice"] > 0.5
+
+
+def test_an_install_without_the_shipped_models_says_how_to_get_them(tmp_path, monkeypatch):
+    """QA (install57): `pip install .` / a wheel copies only the lungai package, not Resources/Models next to it; then
+    `lungai segment` and `lungai demo` said only "give --model DIR or set LUNGAI_SEG_MODEL", and --model with a shipped
+    model's name "not a LungAI segmentation model": nothing said the models were left out, nor how to get them."""
+    import lungai
+    from lungai.errors import InputError
+    from lungai.seg.model_meta import read_meta
+    from lungai.seg.resources import DYNUNET_MODEL_NAME, ENV, resolve_model_dir
+
+    package = tmp_path / "site-packages" / "lungai"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(lungai, "__file__", str(package / "__init__.py"))
+    monkeypatch.delenv(ENV, raising=False)
+    assert not models_root().exists()
+    for call in (default_model_dir, lambda: read_meta(resolve_model_dir(DYNUNET_MODEL_NAME))):
+        with pytest.raises(InputError) as err:
+            call()
+        assert f"shipped models are not installed (no {models_root()}:" in err.value.fix
+        assert "bash tools/setup.sh" in err.value.fix and "--model DIR" in err.value.fix

@@ -252,3 +252,37 @@ def test_torch_problems_give_a_clear_message_and_no_pip(monkeypatch, case):
     assert kind == "error"
     expected = {"no extension": "Extensions Manager", "declined": "PyTorch Utils", "too old": "2.4.1"}[case]
     assert expected in text
+
+
+@pytest.mark.parametrize("feature, monai_missing", [("segmentation", False), ("segmentation", True),
+                                                    ("prediction", True)])
+def test_an_older_torch_already_installed_is_named_before_anything_runs_or_is_installed(monkeypatch, feature,
+                                                                                        monai_missing):
+    """QA (install57): a Slicer whose PyTorch extension installed torch 2.4.1 earlier (for another extension) - torch
+    present, so it was never checked: with MONAI there too the job started on the untested torch; with MONAI missing,
+    pip was asked for monai 1.6.1 (needs torch >= 2.8) with torch==2.4.1 as a constraint, failed to resolve, and the
+    user read "the likely cause is no internet connection".  Now: the old torch and what to do, no pip."""
+    from LungAICommon import install
+
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)      # not needed: torch is there
+    _torch(monkeypatch, present=True, version="2.4.1")
+    _missing_sequence(monkeypatch, [requirements.PINNED["monai"]] if monai_missing else [])
+    assert install.ensure(feature, "Lung AI Segmentation") is False
+    (kind, text), = fake.calls
+    assert kind == "error" and "PyTorch 2.4.1 is installed" in text and "'PyTorch Utils' module" in text
+    assert f"{requirements.MIN_TORCH} or newer" in text
+
+
+def test_a_current_torch_already_installed_needs_no_pytorch_extension_call(monkeypatch):
+    from LungAICommon import install
+
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)
+    _torch(monkeypatch, present=True, version="2.13.1+cu128")
+    _missing_sequence(monkeypatch, [requirements.PINNED["monai"]], [])
+    assert install.ensure("segmentation", "Lung AI Segmentation") is True
+    assert [c[:2] for c in fake.calls] == [("pip_ensure", ["monai==1.6.1"])]
+    _torch(monkeypatch, present=True, version="2.4.1")          # a feature without torch ignores it
+    _missing_sequence(monkeypatch, [])
+    assert install.ensure("lungs", "Lung AI sample data") is True

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything SlicerLungAI needs in ./.venv (idempotent; re-installs only when
 # pyproject.toml or constraints.txt changed).  Needs python3 (3.11 or 3.12: the pinned numpy,
-# scipy and pandas publish no 3.10 build) with venv and pip.
+# scipy and pandas publish no 3.10 build) with venv and pip, and a C compiler with Python's headers (pyradiomics-bhklab
+# is built from source: a failed install says which is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,6 +15,26 @@ check_python() {
     echo "  How to fix: install Python 3.12 and run PYTHON=/path/to/python3.12 bash tools/setup.sh$3" >&2
     exit 2
   fi
+}
+# pyradiomics-bhklab has no wheel on PyPI: pip builds it, which needs a C compiler and Python's headers.  After a failed
+# install, say which of them is missing here and how to get it (pip's own error is a compiler trace).
+build_tools_hint() {
+  .venv/bin/python - >&2 <<'PYEOF' || true
+import os, shutil, sys, sysconfig
+missing = []
+cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+if not any(shutil.which(c) for c in (cc, "cc", "gcc", "clang")):
+    missing.append("a C compiler")
+header = os.path.join(sysconfig.get_paths()["include"], "Python.h")
+if not os.path.isfile(header):
+    missing.append(f"Python's headers ({header})")
+if missing:
+    v = "%d.%d" % sys.version_info[:2]
+    print(f"error: pyradiomics-bhklab (radiomics) is built from source during the install and needs "
+          f"{' and '.join(missing)}, not found on this machine.")
+    print(f"  How to fix: Debian/Ubuntu: sudo apt-get install build-essential python{v}-dev; Fedora/RHEL: sudo dnf "
+          f"install gcc python{v}-devel; macOS: xcode-select --install.  Then run bash tools/setup.sh again.")
+PYEOF
 }
 if [ ! -x .venv/bin/python ]; then
   check_python "$PY" "$PY" ""
@@ -39,6 +60,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
            || echo "warning: $torch_index not reachable; torch comes from the configured package sources" ;;
     esac
   fi
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
+  if ! .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"; then
+    build_tools_hint
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi

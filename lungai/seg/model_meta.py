@@ -137,9 +137,11 @@ def read_meta(model_dir) -> dict:
                                "model", resume_fix(model_dir)),
                     STOPPED_TRAINING)
     if not path.is_file():
-        from lungai.seg.resources import shipped_models
+        from lungai.seg.resources import missing_models_fix, shipped_models
 
+        missing = missing_models_fix()
         raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
+                         f"{missing}give --model DIR (a folder written by `lungai train-seg`)" if missing else
                          "give a folder written by `lungai train-seg`, the name of a shipped model "
                          f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
     doc = read_json(path, REWRITE_FIX)               # truncated or edited: an InputError naming the file

@@ -83,12 +83,24 @@ def models_root() -> Path:
     return Path(lungai.__file__).resolve().parents[1] / "Resources" / "Models"
 
 
+def missing_models_fix() -> str:
+    """The start of a fix when the shipped models are not next to the lungai package (a wheel or ``pip install .``
+    copies only the package, not the repository's Resources/Models), else ""."""
+    root = models_root()
+    if root.is_dir():
+        return ""
+    return (f"the shipped models are not installed (no {root}: a wheel or `pip install .` copies only the lungai "
+            "package) - install lungai from a clone of the repository with `bash tools/setup.sh` (an editable install "
+            "that keeps Resources/Models next to it); or ")
+
+
 def default_model_dir() -> Path:
     env = os.environ.get(ENV)
     path = Path(env) if env else models_root() / DEFAULT_MODEL_NAME
     if not (path / "model.json").is_file():
         raise InputError(f"the default segmentation model is not installed (looked in {path})",
-                         f"give --model DIR (from `lungai train-seg`) or set {ENV} to a model folder")
+                         f"{'' if env else missing_models_fix()}give --model DIR (from `lungai train-seg`) or set "
+                         f"{ENV} to a model folder")
     return path
 
 
