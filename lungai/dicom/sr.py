@@ -87,6 +87,24 @@ def _name(name: str):
     return _concept(STANDARD_CODES.get(name, (name, PRIVATE_SCHEME, name)))
 
 
+def _group_tracking_uid(series_uid: str, group: MeasurementGroup, seg) -> str:
+    """The TrackingUID of ``group``: that of the SEG segment it measures (the two are one finding), else
+    :func:`lungai.dicom.reference.tracking_uid` of its label and content (its measurements, comment and the SEG it
+    goes with: the case results of two segmentations of one CT are two findings)."""
+    from lungai.dicom.reference import content_digest, tracking_uid
+
+    if group.segment_number is not None and seg is not None:
+        for item in seg.SegmentSequence:
+            if int(item.SegmentNumber) == int(group.segment_number):
+                return str(item.TrackingUID) if "TrackingUID" in item else tracking_uid(
+                    series_uid, group.label, content_digest(str(seg.SOPInstanceUID), int(item.SegmentNumber)))
+        raise InputError(f"measurement group {group.label!r} refers to segment {group.segment_number}, which the SEG "
+                         f"{seg.SOPInstanceUID} does not hold", "give the SEG whose segments the groups measure")
+    content = content_digest(sorted((k, str(v)) for k, v in group.measurements.items()), str(group.comment),
+                             str(seg.SOPInstanceUID) if seg is not None else "")
+    return tracking_uid(series_uid, group.label, content)
+
+
 def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: str = "lungai measurements",
              series_number: int = 303) -> Path:
     """Write ``groups`` as a Comprehensive 3D SR with TID 1500 content.
@@ -100,7 +118,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
 
     from lungai import __version__
     from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, content_digest, copy_from_ct, derived_uid,
-                                        save_dataset, tracking_uid)
+                                        save_dataset)
     from lungai.dicom.seg import quiet_highdicom
 
     if seg is not None and not isinstance(seg, pydicom.Dataset):
@@ -120,7 +138,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
                 raise InputError(f"unknown unit {unit!r} for measurement {name!r}", f"use one of {', '.join(UNITS)}")
             ms.append(hd.sr.Measurement(name=_name(name), value=float(value), unit=_concept(UNITS[unit]),
                                         algorithm_id=algorithm))
-        tracking = hd.sr.TrackingIdentifier(uid=tracking_uid(reference.series_uid, g.label), identifier=g.label)
+        tracking = hd.sr.TrackingIdentifier(uid=_group_tracking_uid(reference.series_uid, g, seg), identifier=g.label)
         finding = _concept(_finding(g.role))
         if g.segment_number is not None and seg is not None:
             ref = hd.sr.ReferencedSegment(sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
