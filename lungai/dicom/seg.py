@@ -106,8 +106,12 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
 
 
 def write_seg(masks: dict, reference, path, roles: dict | None = None, description: str = "lungai segmentation",
-              series_number: int = SERIES_NUMBERS["dicom-export"]["seg"], generation: dict | None = None) -> Path:
+              series_number: int = SERIES_NUMBERS["dicom-export"]["seg"], generation: dict | None = None,
+              notes: dict | None = None) -> Path:
     """Write {label: uint8 mask on the reference CT's grid} as one DICOM SEG (binary, one segment per mask).
+
+    ``notes``: {label: text} for the segment's SegmentDescription (LO: cut to 64 characters), e.g.
+    :func:`lungai.dicom.export.review_note` of a flagged result.
 
     ``roles``: {label: role} for the terminology (default: the label's role from :mod:`lungai.dicom.roles`).
     ``generation``: {label: AUTOMATIC} for the segments SlicerLungAI made; the others are MANUAL
@@ -133,6 +137,9 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
         arrays.append(sitk.GetArrayViewFromImage(mask) > 0)
         descriptions.append(segment_description(number, label, role, generation_of(generation, label),
                                                 series_uid=reference.series_uid, content=content_digest(arrays[-1])))
+        note = (notes or {}).get(label)
+        if note:
+            descriptions[-1].SegmentDescription = note if len(note) <= 64 else note[:61] + "..."
     pixels = np.stack(arrays, axis=-1)
     # the UIDs follow everything the SEG says (pixels, and each segment's label, terminology, colour, algorithm
     # type / name: the same mask as lungai's AUTOMATIC result and as the user's MANUAL one are two objects)

@@ -2,7 +2,7 @@
 
 One measurement group per region (TID 1411, volumetric, pointing at the segment of the SEG it was measured
 on: tumour volume, radiomic features) and image-level groups (TID 1501) for case results (confidence,
-needs-review flag as 0/1, RP risk) and for the dose metrics, whose TEXT "Comment" names the masks they were
+needs-review flag as 0/1 with each review reason as a TEXT "Review reason", RP risk) and for the dose metrics, whose TEXT "Comment" names the masks they were
 computed on (the plan's RTSTRUCT contours or lungai's automatic masks; :func:`read_sr_comments`).  Concepts without a standard code (radiomic
 features, MLD, V20, RP risk ...) are coded in the private scheme ``99LUNGAI`` with the column name as code
 value, so a reader gets back exactly the names lungai writes in its CSV files.
@@ -63,9 +63,13 @@ class MeasurementGroup:
     segment_number: int | None = None
     role: str | None = None
     comment: str | None = None       # a TEXT "Comment" (DCM 121106) of the group, e.g. the masks of dose metrics
+    review_reasons: list = field(default_factory=list)   # why the result needs review: one TEXT REVIEW_REASON each
 
 
 COMMENT = ("121106", "DCM", "Comment")
+# why a flagged result needs an expert's review (result.json's review_reasons), one TEXT item per reason: no standard
+# concept, so lungai's private one - a viewer shows its meaning "Review reason" beside the text
+REVIEW_REASON = ("review_reason", PRIVATE_SCHEME, "Review reason")
 
 
 def _concept(triple):
@@ -150,9 +154,10 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
         else:
             items.append(hd.sr.MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=tracking, finding_type=finding, measurements=ms or None, algorithm_id=algorithm))
-        if g.comment:      # inside the group: it applies to the group's measurements
+        for concept, text in [(COMMENT, g.comment)] * bool(g.comment) + [(REVIEW_REASON, r) for r in g.review_reasons]:
+            # inside the group: it applies to the group's measurements
             items[-1][0].ContentSequence.append(hd.sr.TextContentItem(
-                name=_concept(COMMENT), value=str(g.comment), relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+                name=_concept(concept), value=str(text), relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
                                      imaging_measurements=items, title=codes.DCM.ImagingMeasurementReport)
     evidence = list(reference.datasets) + ([seg] if seg is not None else [])
@@ -182,8 +187,8 @@ def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:
     return out
 
 
-def read_sr_comments(path) -> dict[str, str]:
-    """{group label: comment} of the groups with a TEXT "Comment" in an SR written by :func:`write_sr`."""
+def _read_texts(path, concept) -> dict[str, list[str]]:
+    """{group label: [its TEXT items of ``concept``, in order]} of an SR written by :func:`write_sr`."""
     import highdicom as hd
 
     sr = hd.sr.srread(path)
@@ -192,6 +197,16 @@ def read_sr_comments(path) -> dict[str, str]:
         for group in getattr(sr.content, getter)():
             for item in group[0].ContentSequence:
                 name = item.ConceptNameCodeSequence[0]
-                if item.ValueType == "TEXT" and (name.CodeValue, name.CodingSchemeDesignator) == COMMENT[:2]:
-                    out[str(group.tracking_identifier)] = str(item.TextValue)
+                if item.ValueType == "TEXT" and (name.CodeValue, name.CodingSchemeDesignator) == concept[:2]:
+                    out.setdefault(str(group.tracking_identifier), []).append(str(item.TextValue))
     return out
+
+
+def read_sr_comments(path) -> dict[str, str]:
+    """{group label: comment} of the groups with a TEXT "Comment" in an SR written by :func:`write_sr`."""
+    return {label: texts[-1] for label, texts in _read_texts(path, COMMENT).items()}
+
+
+def read_sr_review_reasons(path) -> dict[str, list[str]]:
+    """{group label: [review reasons]} of the groups of a flagged result in an SR written by :func:`write_sr`."""
+    return _read_texts(path, REVIEW_REASON)
