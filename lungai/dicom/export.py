@@ -4,7 +4,7 @@
   (Lung_R, Lung_L) next to the label map;
 - tumour (``lungai segment``): ``tumor.seg.dcm``, ``rtstruct.dcm`` (GTVp), ``uncertainty.pm.dcm`` (Parametric Map
   of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review with its
-  reasons - said in the SEG segment and RTSTRUCT ROI of the tumour too, :func:`review_note` -, and
+  reasons - said in the SEG segment and RTSTRUCT ROI of the tumour too, :func:`review_text` -, and
   in the Case group the method - ensemble members or MC dropout passes - and model that gave the confidence);
 - everything (``lungai dicom-export``): tumour + lungs in ``results.seg.dcm`` and ``rtstruct.dcm``, the uncertainty
   map, and an SR with volumes, confidence, radiomic features per segment, dose metrics and RP risk.
@@ -54,7 +54,7 @@ def lung_parts(labels: sitk.Image) -> list:
             for label, (role, structure, value) in LUNG_SEGMENTS.items() if (arr == value).any()]
 
 
-def review_note(info: dict | None) -> str | None:
+def review_text(info: dict | None) -> str | None:
     """What the tumour's SEG segment (SegmentDescription) and RTSTRUCT ROI (ROIObservationDescription) say of a
     flagged result (``lungai segment``'s result.json: ``needs_review``): "needs review: " and its review reasons, so
     PACS and the planning system show why (QA: only the SR's needs_review = 1 said it, without a reason); None when
@@ -70,7 +70,7 @@ def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path,
                             tumour_note: str | None = None) -> list[Path]:
     """``generation``: {"tumour" / "lungs": AUTOMATIC or MANUAL} (:func:`export_results`); ``series``: the writing
     command (its series numbers: :data:`lungai.dicom.seg.SERIES_NUMBERS`); ``tumour_note``: the tumour's
-    :func:`review_note`."""
+    :func:`review_text`."""
     from lungai.dicom.rtstruct import write_rtstruct
     from lungai.dicom.seg import SERIES_NUMBERS, generation_of, write_seg
 
@@ -481,7 +481,7 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     for name in RP_COLUMNS:
         if rp and rp.get(name) is not None:
             case[f"rp_{name}"] = (float(rp[name]), "1")
-    if case:    # with the reasons of a flagged result (review_note says them in the SEG / RTSTRUCT)
+    if case:    # with the reasons of a flagged result (review_text says them in the SEG / RTSTRUCT)
         reasons = [str(r) for r in info.get("review_reasons") or []] if info and info.get("needs_review") else []
         groups.append(MeasurementGroup("Case", case, comment=confidence_method_comment(info) if info else None,
                                        review_reasons=reasons))
@@ -600,7 +600,7 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     written, seg_path, segments = [], None, {}
     if parts:
         written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results",
-                                          generation, series, tumour_note=review_note(info))
+                                          generation, series, tumour_note=review_text(info))
         seg_path = written[0]
         segments = {p[0]: (number, p[1], p[2], p[4]) for number, p in enumerate(parts, start=1)}
     if uncertainty is not None:

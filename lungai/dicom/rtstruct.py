@@ -721,7 +721,7 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     AUTOMATIC} for the structures SlicerLungAI made (ROI Generation Algorithm); the others are MANUAL
     (:func:`lungai.dicom.seg.generation_of`).  ``series_number``: the writing command's
     (:data:`lungai.dicom.seg.SERIES_NUMBERS`; default dicom-export's).  ``notes``: {name: text} for the ROI's
-    ROIObservationDescription (ST: cut to 1024 characters), e.g. :func:`lungai.dicom.export.review_note` of a
+    ROIObservationDescription (ST: cut to 1024 characters), e.g. :func:`lungai.dicom.export.review_text` of a
     flagged result.
     """
     import datetime

@@ -111,7 +111,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     """Write {label: uint8 mask on the reference CT's grid} as one DICOM SEG (binary, one segment per mask).
 
     ``notes``: {label: text} for the segment's SegmentDescription (LO: cut to 64 characters), e.g.
-    :func:`lungai.dicom.export.review_note` of a flagged result.
+    :func:`lungai.dicom.export.review_text` of a flagged result.
 
     ``roles``: {label: role} for the terminology (default: the label's role from :mod:`lungai.dicom.roles`).
     ``generation``: {label: AUTOMATIC} for the segments SlicerLungAI made; the others are MANUAL
