@@ -255,3 +255,27 @@ def test_export_file_names_of_a_dicom_loaded_ct_have_no_colon(mrml_scene, study,
     assert not any(c in name for name in names for c in '<>:"/\\|?*'), names
     assert names == ["2__CT_Thorax__lung___a_b___tumour.rtstruct.dcm", "2__CT_Thorax__lung___a_b___tumour.seg.dcm"]
     assert list(read_seg(next(p for p in paths if p.name.endswith(".seg.dcm")), ct)) == ["GTV", "Lung_R"]
+
+
+def test_a_flagged_tumour_says_why_in_the_exported_seg_and_rtstruct(mrml_scene, study, tmp_path):
+    """The panel's "Export as DICOM SEG + RTSTRUCT" of a tumour Lung AI Segmentation flagged for review: the SEG
+    segment and the RTSTRUCT ROI say "needs review: REASON" (before: nothing - the planning system showed a flagged
+    automatic contour like any other); the user's GTV says nothing."""
+    from lungai.scene import nodes
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    reasons = ["confidence below the review threshold", "several candidate regions (automatic mode)"]
+    nodes.add_tumour_outputs(mrml_scene, vol, study["masks"]["GTV"], study["masks"]["GTV"],
+                             {"confidence": 0.3, "needs_review": True, "review_reasons": reasons}, seg_node=seg)
+    seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path, segments=["GTV", "Tumor"],
+                                              ct_source=study["ct"])
+    import pydicom
+
+    described = {str(s.SegmentLabel): s.get("SegmentDescription") for s in pydicom.dcmread(seg_path).SegmentSequence}
+    assert described["GTV"] is None and described["Tumor"].startswith("needs review: " + reasons[0]), described
+    rt = pydicom.dcmread(rt_path)
+    names = {int(r.ROINumber): str(r.ROIName) for r in rt.StructureSetROISequence}
+    observed = {names[int(o.ReferencedROINumber)]: o.get("ROIObservationDescription")
+                for o in rt.RTROIObservationsSequence}
+    assert observed == {"GTV": None, "Tumor": "needs review: " + "; ".join(reasons)}

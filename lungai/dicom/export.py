@@ -3,7 +3,8 @@
 - lungs (``lungai lungs``): ``<stem>.seg.dcm`` (segments "Right lung", "Left lung") and ``<stem>.rtstruct.dcm``
   (Lung_R, Lung_L) next to the label map;
 - tumour (``lungai segment``): ``tumor.seg.dcm``, ``rtstruct.dcm`` (GTVp), ``uncertainty.pm.dcm`` (Parametric Map
-  of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review, and
+  of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review with its
+  reasons - said in the SEG segment and RTSTRUCT ROI of the tumour too, :func:`review_text` -, and
   in the Case group the method - ensemble members or MC dropout passes - and model that gave the confidence);
 - everything (``lungai dicom-export``): tumour + lungs in ``results.seg.dcm`` and ``rtstruct.dcm``, the uncertainty
   map, and an SR with volumes, confidence, radiomic features per segment, dose metrics and RP risk.
@@ -53,20 +54,35 @@ def lung_parts(labels: sitk.Image) -> list:
             for label, (role, structure, value) in LUNG_SEGMENTS.items() if (arr == value).any()]
 
 
+def review_text(info: dict | None) -> str | None:
+    """What the tumour's SEG segment (SegmentDescription) and RTSTRUCT ROI (ROIObservationDescription) say of a
+    flagged result (``lungai segment``'s result.json: ``needs_review``): "needs review: " and its review reasons, so
+    PACS and the planning system show why (QA: only the SR's needs_review = 1 said it, without a reason); None when
+    the result is not flagged."""
+    if not info or not info.get("needs_review"):
+        return None
+    reasons = "; ".join(str(r) for r in info.get("review_reasons") or [])
+    return "needs review" + (f": {reasons}" if reasons else "")
+
+
 def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path, rt_path: Path,
-                            description: str, generation: dict | None, series: str) -> list[Path]:
+                            description: str, generation: dict | None, series: str,
+                            tumour_note: str | None = None) -> list[Path]:
     """``generation``: {"tumour" / "lungs": AUTOMATIC or MANUAL} (:func:`export_results`); ``series``: the writing
-    command (its series numbers: :data:`lungai.dicom.seg.SERIES_NUMBERS`)."""
+    command (its series numbers: :data:`lungai.dicom.seg.SERIES_NUMBERS`); ``tumour_note``: the tumour's
+    :func:`review_text`."""
     from lungai.dicom.rtstruct import write_rtstruct
     from lungai.dicom.seg import SERIES_NUMBERS, generation_of, write_seg
 
     made = [generation_of(generation, "tumour" if p[1] == "gtv" else "lungs") for p in parts]
+    tumours = [p for p in parts if p[1] == "gtv"] if tumour_note else []
     seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
                     description=description, generation={p[0]: g for p, g in zip(parts, made)},
-                    series_number=SERIES_NUMBERS[series]["seg"])
+                    series_number=SERIES_NUMBERS[series]["seg"], notes={p[0]: tumour_note for p in tumours})
     return [seg, write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description,
                                 generation={p[3]: g for p, g in zip(parts, made)},
-                                series_number=SERIES_NUMBERS[series]["rtstruct"])]
+                                series_number=SERIES_NUMBERS[series]["rtstruct"],
+                                notes={p[3]: tumour_note for p in tumours})]
 
 
 # the lungai commands whose lung label map is lungai's automatic lungs (lungai.lungs), with the files of theirs that are
@@ -465,8 +481,10 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     for name in RP_COLUMNS:
         if rp and rp.get(name) is not None:
             case[f"rp_{name}"] = (float(rp[name]), "1")
-    if case:
-        groups.append(MeasurementGroup("Case", case, comment=confidence_method_comment(info) if info else None))
+    if case:    # with the reasons of a flagged result (review_text says them in the SEG / RTSTRUCT)
+        reasons = [str(r) for r in info.get("review_reasons") or []] if info and info.get("needs_review") else []
+        groups.append(MeasurementGroup("Case", case, comment=confidence_method_comment(info) if info else None,
+                                       review_reasons=reasons))
     if dose_ms:   # their own group, whose comment says which masks they were computed on (perhaps not the exported ones)
         groups.append(MeasurementGroup(DOSE_GROUP, dose_ms, comment=dose_masks_comment(dose)))
     return groups
@@ -582,7 +600,7 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     written, seg_path, segments = [], None, {}
     if parts:
         written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results",
-                                          generation, series)
+                                          generation, series, tumour_note=review_text(info))
         seg_path = written[0]
         segments = {p[0]: (number, p[1], p[2], p[4]) for number, p in enumerate(parts, start=1)}
     if uncertainty is not None:

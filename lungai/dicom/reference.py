@@ -365,12 +365,15 @@ def stable_dimension_uid(ds, sop_uid: str) -> None:
             item.DimensionOrganizationUID = uid
 
 
-def tracking_uid(series_uid: str, label: str) -> str:
-    """The Tracking UID of the finding ``label`` on CT series ``series_uid``: the one rule of the SEG segment
-    (:func:`lungai.dicom.seg.segment_description`) and the SR measurement group (:func:`lungai.dicom.sr.write_sr`) of
-    that label, so the two match (OHIF / dcmqi link an SR group to its SEG segment by it) and stay the same from run
-    to run (a re-export of the same masks is the same object)."""
-    return derived_uid(series_uid, "tracking", label)
+def tracking_uid(series_uid: str, label: str, content: str = "") -> str:
+    """The Tracking UID of the finding ``label`` on CT series ``series_uid`` whose content is ``content``
+    (:func:`content_digest` of what the finding is: a SEG segment's voxels, :func:`lungai.dicom.seg.write_seg`; an SR
+    group without a segment: its measurements and the SEG it goes with, :func:`lungai.dicom.sr.write_sr`).  It stays
+    the same from run to run (a re-export of the same masks is the same object), and two lesions of one label on one
+    series - two runs with two seeds, both segments "Tumour" - are two findings (QA: they had one TrackingUID,
+    derived from the series and the label only, so a PACS / viewer took them for one lesion).  An SR group of a SEG
+    segment takes that segment's TrackingUID (OHIF / dcmqi link the two by it)."""
+    return derived_uid(series_uid, "tracking", label, content)
 
 
 # attributes left out of :func:`content_digest`: they change from run to run (creation times) without changing what

@@ -712,7 +712,7 @@ def _ds_values(pts: np.ndarray) -> list[str]:
 
 def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=None,
                    colours: dict | None = None, description: str = "lungai results",
-                   generation: dict | None = None, series_number: int | None = None) -> Path:
+                   generation: dict | None = None, series_number: int | None = None, notes: dict | None = None) -> Path:
     """Write masks ({name: uint8 SimpleITK mask on the reference CT's grid}) as an RTSTRUCT referencing the CT.
 
     ``reference``: :class:`lungai.dicom.reference.CTReference` of the CT series.  Contours per slice from
@@ -720,7 +720,9 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     (GTV / ORGAN).  Written by hand with pydicom (highdicom has no RTSTRUCT writer).  ``generation``: {name:
     AUTOMATIC} for the structures SlicerLungAI made (ROI Generation Algorithm); the others are MANUAL
     (:func:`lungai.dicom.seg.generation_of`).  ``series_number``: the writing command's
-    (:data:`lungai.dicom.seg.SERIES_NUMBERS`; default dicom-export's).
+    (:data:`lungai.dicom.seg.SERIES_NUMBERS`; default dicom-export's).  ``notes``: {name: text} for the ROI's
+    ROIObservationDescription (ST: cut to 1024 characters), e.g. :func:`lungai.dicom.export.review_text` of a
+    flagged result.
     """
     import datetime
 
@@ -774,6 +776,9 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
         obs.ReferencedROINumber = number
         obs.RTROIInterpretedType = "GTV" if role and role.startswith("gtv") else ("ORGAN" if role else "")
         obs.ROIInterpreter = ""
+        note = (notes or {}).get(name)
+        if note:
+            obs.ROIObservationDescription = note if len(note) <= 1024 else note[:1021] + "..."
         observations.append(obs)
     now = datetime.datetime.now()
     arrays = {name: sitk.GetArrayViewFromImage(m) for name, m in masks.items()}

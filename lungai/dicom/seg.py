@@ -76,11 +76,13 @@ def _algorithm(role: str):
     return AlgorithmIdentificationSequence(name="SlicerLungAI", version=__version__, family=algorithm_family(role))
 
 
-def segment_description(number: int, label: str, role: str, generation: str = MANUAL, series_uid: str = ""):
+def segment_description(number: int, label: str, role: str, generation: str = MANUAL, series_uid: str = "",
+                        content: str = ""):
     """A highdicom SegmentDescription with the terminology of ``role`` (:data:`lungai.terminology.TERMINOLOGY`);
     ``generation`` AUTOMATIC: made by SlicerLungAI (its algorithm identification), MANUAL: the user's (none).
-    Its TrackingUID: :func:`lungai.dicom.reference.tracking_uid` of the CT series ``series_uid`` and ``label`` (the
-    SR group of that label has the same one)."""
+    Its TrackingUID: :func:`lungai.dicom.reference.tracking_uid` of the CT series ``series_uid``, ``label`` and
+    ``content`` (the digest of the segment's voxels: another lesion of the same label is another finding; the SR
+    group of the segment takes the same one)."""
     import highdicom as hd
     from pydicom.sequence import Sequence
 
@@ -96,7 +98,7 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
         segment_number=number, segment_label=label, segmented_property_category=_code(category),
         segmented_property_type=_code(kind), algorithm_type=hd.seg.SegmentAlgorithmTypeValues[generation],
         algorithm_identification=_algorithm(role) if generation == AUTOMATIC else None, tracking_id=label,
-        tracking_uid=tracking_uid(series_uid, label),
+        tracking_uid=tracking_uid(series_uid, label, content),
         display_color=hd.color.CIELabColor.from_rgb(r, g, b))
     if modifier is not None:
         desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = Sequence([_code(modifier)])
@@ -104,8 +106,12 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
 
 
 def write_seg(masks: dict, reference, path, roles: dict | None = None, description: str = "lungai segmentation",
-              series_number: int = SERIES_NUMBERS["dicom-export"]["seg"], generation: dict | None = None) -> Path:
+              series_number: int = SERIES_NUMBERS["dicom-export"]["seg"], generation: dict | None = None,
+              notes: dict | None = None) -> Path:
     """Write {label: uint8 mask on the reference CT's grid} as one DICOM SEG (binary, one segment per mask).
+
+    ``notes``: {label: text} for the segment's SegmentDescription (LO: cut to 64 characters), e.g.
+    :func:`lungai.dicom.export.review_text` of a flagged result.
 
     ``roles``: {label: role} for the terminology (default: the label's role from :mod:`lungai.dicom.roles`).
     ``generation``: {label: AUTOMATIC} for the segments SlicerLungAI made; the others are MANUAL
@@ -128,9 +134,12 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     for number, (label, mask) in enumerate(masks.items(), start=1):
         check_on_grid(mask, reference, what=f"mask {label!r}")
         role = (roles or {}).get(label) or structure_role(label)
-        descriptions.append(segment_description(number, label, role, generation_of(generation, label),
-                                                series_uid=reference.series_uid))
         arrays.append(sitk.GetArrayViewFromImage(mask) > 0)
+        descriptions.append(segment_description(number, label, role, generation_of(generation, label),
+                                                series_uid=reference.series_uid, content=content_digest(arrays[-1])))
+        note = (notes or {}).get(label)
+        if note:
+            descriptions[-1].SegmentDescription = note if len(note) <= 64 else note[:61] + "..."
     pixels = np.stack(arrays, axis=-1)
     # the UIDs follow everything the SEG says (pixels, and each segment's label, terminology, colour, algorithm
     # type / name: the same mask as lungai's AUTOMATIC result and as the user's MANUAL one are two objects)

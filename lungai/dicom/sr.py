@@ -2,7 +2,7 @@
 
 One measurement group per region (TID 1411, volumetric, pointing at the segment of the SEG it was measured
 on: tumour volume, radiomic features) and image-level groups (TID 1501) for case results (confidence,
-needs-review flag as 0/1, RP risk) and for the dose metrics, whose TEXT "Comment" names the masks they were
+needs-review flag as 0/1 with each review reason as a TEXT "Review reason", RP risk) and for the dose metrics, whose TEXT "Comment" names the masks they were
 computed on (the plan's RTSTRUCT contours or lungai's automatic masks; :func:`read_sr_comments`).  Concepts without a standard code (radiomic
 features, MLD, V20, RP risk ...) are coded in the private scheme ``99LUNGAI`` with the column name as code
 value, so a reader gets back exactly the names lungai writes in its CSV files.
@@ -63,9 +63,13 @@ class MeasurementGroup:
     segment_number: int | None = None
     role: str | None = None
     comment: str | None = None       # a TEXT "Comment" (DCM 121106) of the group, e.g. the masks of dose metrics
+    review_reasons: list = field(default_factory=list)   # why the result needs review: one TEXT REVIEW_REASON each
 
 
 COMMENT = ("121106", "DCM", "Comment")
+# why a flagged result needs an expert's review (result.json's review_reasons), one TEXT item per reason: no standard
+# concept, so lungai's private one - a viewer shows its meaning "Review reason" beside the text
+REVIEW_REASON = ("review_reason", PRIVATE_SCHEME, "Review reason")
 
 
 def _concept(triple):
@@ -87,6 +91,24 @@ def _name(name: str):
     return _concept(STANDARD_CODES.get(name, (name, PRIVATE_SCHEME, name)))
 
 
+def _group_tracking_uid(series_uid: str, group: MeasurementGroup, seg) -> str:
+    """The TrackingUID of ``group``: that of the SEG segment it measures (the two are one finding), else
+    :func:`lungai.dicom.reference.tracking_uid` of its label and content (its measurements, comment and the SEG it
+    goes with: the case results of two segmentations of one CT are two findings)."""
+    from lungai.dicom.reference import content_digest, tracking_uid
+
+    if group.segment_number is not None and seg is not None:
+        for item in seg.SegmentSequence:
+            if int(item.SegmentNumber) == int(group.segment_number):
+                return str(item.TrackingUID) if "TrackingUID" in item else tracking_uid(
+                    series_uid, group.label, content_digest(str(seg.SOPInstanceUID), int(item.SegmentNumber)))
+        raise InputError(f"measurement group {group.label!r} refers to segment {group.segment_number}, which the SEG "
+                         f"{seg.SOPInstanceUID} does not hold", "give the SEG whose segments the groups measure")
+    content = content_digest(sorted((k, str(v)) for k, v in group.measurements.items()), str(group.comment),
+                             str(seg.SOPInstanceUID) if seg is not None else "")
+    return tracking_uid(series_uid, group.label, content)
+
+
 def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: str = "lungai measurements",
              series_number: int = 303) -> Path:
     """Write ``groups`` as a Comprehensive 3D SR with TID 1500 content.
@@ -100,7 +122,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
 
     from lungai import __version__
     from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, content_digest, copy_from_ct, derived_uid,
-                                        save_dataset, tracking_uid)
+                                        save_dataset)
     from lungai.dicom.seg import quiet_highdicom
 
     if seg is not None and not isinstance(seg, pydicom.Dataset):
@@ -120,7 +142,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
                 raise InputError(f"unknown unit {unit!r} for measurement {name!r}", f"use one of {', '.join(UNITS)}")
             ms.append(hd.sr.Measurement(name=_name(name), value=float(value), unit=_concept(UNITS[unit]),
                                         algorithm_id=algorithm))
-        tracking = hd.sr.TrackingIdentifier(uid=tracking_uid(reference.series_uid, g.label), identifier=g.label)
+        tracking = hd.sr.TrackingIdentifier(uid=_group_tracking_uid(reference.series_uid, g, seg), identifier=g.label)
         finding = _concept(_finding(g.role))
         if g.segment_number is not None and seg is not None:
             ref = hd.sr.ReferencedSegment(sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
@@ -132,9 +154,10 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
         else:
             items.append(hd.sr.MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=tracking, finding_type=finding, measurements=ms or None, algorithm_id=algorithm))
-        if g.comment:      # inside the group: it applies to the group's measurements
+        for concept, text in [(COMMENT, g.comment)] * bool(g.comment) + [(REVIEW_REASON, r) for r in g.review_reasons]:
+            # inside the group: it applies to the group's measurements
             items[-1][0].ContentSequence.append(hd.sr.TextContentItem(
-                name=_concept(COMMENT), value=str(g.comment), relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+                name=_concept(concept), value=str(text), relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
                                      imaging_measurements=items, title=codes.DCM.ImagingMeasurementReport)
     evidence = list(reference.datasets) + ([seg] if seg is not None else [])
@@ -164,8 +187,8 @@ def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:
     return out
 
 
-def read_sr_comments(path) -> dict[str, str]:
-    """{group label: comment} of the groups with a TEXT "Comment" in an SR written by :func:`write_sr`."""
+def _read_texts(path, concept) -> dict[str, list[str]]:
+    """{group label: [its TEXT items of ``concept``, in order]} of an SR written by :func:`write_sr`."""
     import highdicom as hd
 
     sr = hd.sr.srread(path)
@@ -174,6 +197,16 @@ def read_sr_comments(path) -> dict[str, str]:
         for group in getattr(sr.content, getter)():
             for item in group[0].ContentSequence:
                 name = item.ConceptNameCodeSequence[0]
-                if item.ValueType == "TEXT" and (name.CodeValue, name.CodingSchemeDesignator) == COMMENT[:2]:
-                    out[str(group.tracking_identifier)] = str(item.TextValue)
+                if item.ValueType == "TEXT" and (name.CodeValue, name.CodingSchemeDesignator) == concept[:2]:
+                    out.setdefault(str(group.tracking_identifier), []).append(str(item.TextValue))
     return out
+
+
+def read_sr_comments(path) -> dict[str, str]:
+    """{group label: comment} of the groups with a TEXT "Comment" in an SR written by :func:`write_sr`."""
+    return {label: texts[-1] for label, texts in _read_texts(path, COMMENT).items()}
+
+
+def read_sr_review_reasons(path) -> dict[str, list[str]]:
+    """{group label: [review reasons]} of the groups of a flagged result in an SR written by :func:`write_sr`."""
+    return _read_texts(path, REVIEW_REASON)
