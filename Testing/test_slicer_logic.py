@@ -2120,6 +2120,60 @@ def test_lung_radiomics_refuses_a_dose_of_another_patient(load_module, mrml_scen
     assert "--dose" in logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
 
 
+def test_lung_radiomics_says_an_effective_rtdose_as_the_cli(load_module, mrml_scene, two_patients, tmp_path,
+                                                           monkeypatch):
+    """QA (slicernotes57): an RTDOSE of DoseType EFFECTIVE (an RBE-weighted proton dose, an EQD2 / BED map) loaded by
+    SlicerRT gave the panel's MLD, V20 ... with no word, while ``lungai dose-features`` on the same file says "...
+    has DoseType EFFECTIVE: a biologically weighted dose ... not the physical dose" (the panel exports the node to
+    NRRD, which carries no DoseType).  The node's RTDOSE header is read where its patient / frame are checked
+    (lungai.scene.dicom.check_dose_node_matches_ct): the panel's dose warnings and the console API say the CLI's note;
+    a PHYSICAL dose gets none."""
+    import sys
+    import warnings
+
+    import pydicom
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import effective_dose_note
+    from lungai.errors import InputNote
+    from lungai.scene.radiomics import radiomics_table
+
+    p1 = two_patients["P1"]
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    _, p.inputVolume, p.segmentation = slicerrt_segmentation(mrml_scene, p1)
+    p.selectedSegments = ["Lung_R"]
+    ds = pydicom.dcmread(p1["dose"])
+    ds.DoseType, ds.SOPInstanceUID, ds.SeriesInstanceUID = "EFFECTIVE", "1.2.3.9.1", "1.2.3.9.2"
+    ds.save_as(tmp_path / "rd_eff.dcm")
+    physical = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE physical")
+    effective = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_eff.dcm"), "RTDOSE effective")
+    instances, series = _as_slicer_loads_it(mrml_scene, p.inputVolume, p1["ct"], instance_uids=True)
+    for node, dose in ((physical, p1["dose"]), (effective, tmp_path / "rd_eff.dcm")):
+        more_instances, more_series = _as_slicer_loads_it(mrml_scene, node, dose, instance_uids=False)
+        instances.update(more_instances)
+        series.update(more_series)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    said = effective_dose_note(ds, "RTDOSE effective")      # the CLI's note, naming the dose node
+    (tmp_path / "w").mkdir()
+
+    p.doseVolume = physical
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert not any("EFFECTIVE" in n for n in logic.doseNotes), logic.doseNotes
+    p.doseVolume = effective
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert said in logic.doseNotes, logic.doseNotes          # shown as "warning: ..." under the dose table
+
+    with warnings.catch_warnings(record=True) as caught:     # the console API (lungai.scene.radiomics)
+        warnings.simplefilter("always")
+        radiomics_table(mrml_scene, p.inputVolume, p.segmentation, segments=["Lung_R"],
+                        feature_classes=["firstorder"], dose_node=effective)
+    assert [str(w.message) for w in caught if issubclass(w.category, InputNote)
+            and "EFFECTIVE" in str(w.message)] == [said]
+
+
 def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_scene, phantom_nodes):
     """A click outside the CT: Apply stays disabled with the point in RAS (as Slicer shows it) and the node
     names, not a failed child run with the point in LPS.  The CT's parent transform counts."""
