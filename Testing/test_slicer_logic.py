@@ -3018,6 +3018,36 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
 
 
+def test_lungai_seg_lungs_says_an_uncertain_right_left_as_the_cli(load_module, mrml_scene, small_phantom):
+    """QA (slicernotes57): a CT cropped through both lungs with no trachea in view (a scan field of view cut at the
+    sides, airways not found) - `lungai lungs` warns "the body is cut by the image's right or left border and no
+    trachea was found: the midline, and so which lung is right (1) or left (2), is uncertain", and so does the console
+    API, but the panel's message after 'Segment lungs' said only "Right lung N ml, Left lung M ml" and the cut: the
+    warning cannot be re-derived from the label file it loads.  The panel's message now carries every warning the
+    command printed."""
+    from lungai import mrml
+    from lungai.lungs.segment import FOV_CUT_NOTE
+    from lungai.scene.lungs import segment_lungs_node
+    from lungai.synthetic import labels as L
+
+    hu = sitk.GetArrayFromImage(small_phantom.ct)
+    hu[sitk.GetArrayViewFromImage(small_phantom.labels) == L.AIRWAYS] = 40     # no trachea to find the midline by
+    ct = sitk.GetImageFromArray(hu)
+    ct.CopyInformation(small_phantom.ct)
+    node = mrml.volume_node_from_image(mrml_scene, ct[16:80, :, :], "cropped")  # the sides cut through both lungs
+    side = ("the body is cut by the image's right or left border and no trachea was found: the midline, and so which "
+            "lung is right (1) or left (2), is uncertain")
+    _, _, warnings = segment_lungs_node(mrml_scene, node)                       # the console API says it
+    assert side in warnings
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = node
+    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    lines = message.splitlines()
+    assert lines[0].startswith("Right lung ") and "warning: " + side in lines[1:], message
+    assert lines.count("warning: " + FOV_CUT_NOTE) == 1, message                # printed and re-derived: said once
+
+
 def test_lungs_of_a_ct_showing_one_lung_warn_that_the_side_is_uncertain(mrml_scene, small_phantom, tmp_path):
     """A CT cut through the midline (one lung): the console API (in-process) and the panel's loading of the label
     file of `lungai lungs` (nodes.import_lung_outputs, what loadLungs shows) carry the right/left warning."""
