@@ -731,6 +731,31 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     assert names.index("threshold") == names.index("risk_high") + 1 and names.index("model") == names.index("high_risk") + 1
 
 
+def test_multimodal_risk_says_the_dose_tables_cut_lungs_as_the_cli(load_module, mrml_scene, rp_model):
+    """QA (slicernotes57): Lung Radiomics' dose table of lungs cut by the scan (its ``lungs_cut`` column, from
+    ``lungai dose-features``): ``lungai rp predict`` warns "the lungs of 1 patient(s) are cut by the scan ... their dose
+    metrics (MLD, Vx, Dx) are of the part of the lungs in view", and so does the console API
+    (``lungai.scene.rp.predict_rp_node``: the risk table's ``warnings``), but the panel's risk (the same command as a
+    child) showed the risk and HIGH RISK flag without it - in the log box only, with the cohort's fix.  The panel now
+    says it under the risk and in its table, with the one-patient fix (Lung Radiomics again)."""
+    from lungai import mrml
+    from lungai.dose.features import LUNGS_CUT_COLUMN
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_").assign(
+        **{LUNGS_CUT_COLUMN: "lungs cut at the bottom of the scan: 89 cm² of lung on the first slice"}), "dose")
+    headline, _ = logic.loadRisk(p, logic.run(logic.startRisk, p, timeout=120))
+    said = [ln for ln in headline.splitlines() if ln.startswith("warning: ") and "cut by the scan" in ln]
+    assert len(said) == 1 and "compute the dose features again in Lung Radiomics" in said[0], headline
+    assert "lungai cohort" not in said[0]
+    warnings = str(mrml.dataframe_from_table_node(p.rpOutputTable)["warnings"][0])
+    assert "are cut by the scan" in warnings, warnings
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose whole lungs")   # not cut: no word
+    headline, _ = logic.loadRisk(p, logic.run(logic.startRisk, p, timeout=120))
+    assert "cut by the scan" not in headline
+
+
 def test_multimodal_risk_says_what_to_do_in_the_panel(load_module, mrml_scene, rp_model, tmp_path):
     """QA: a radiomics settings mismatch was refused with lungai rp predict's flags (--allow-other-radiomics-settings,
     --params: no control of this panel), a missing wavelet feature with the generic 'compute the tables with Lung
