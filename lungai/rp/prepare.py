@@ -383,9 +383,10 @@ def no_dose_warning(df: pd.DataFrame, X: pd.DataFrame, roles: dict, id_column: s
                              NO_DOSE_FIXES[context])
 
 
-def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort", X: pd.DataFrame | None = None) -> list[str]:
-    """The warnings about the whole patients table that :func:`lungai.rp.predict.predict_rp` returns (``pred.attrs["warnings"]``,
-    printed by ``lungai rp predict``): patients whose automatic tumour needs review
+def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
+                   X: pd.DataFrame | None = None) -> list[str]:
+    """The warnings about the whole patients table that :func:`lungai.rp.predict.predict_rp` returns
+    (``pred.attrs["warnings"]``, printed by ``lungai rp predict``): patients whose automatic tumour needs review
     (:func:`tumour_review_warning`), whose lungs were cut by the scan (the dose table's
     ``lungs_cut``: :func:`lungs_cut_warning`) and with no dose at all
     (:func:`no_dose_warning`).  ``context``: "cohort" or "patient" (Multimodal Predict's one row,

@@ -161,10 +161,11 @@ def dose_warnings(dose_csv, lines=()) -> list[str]:
 
 
 def lungs_warnings(lines=(), derived=()) -> list[str]:
-    """Every warning of a ``lungai lungs`` run, as the Lung AI Segmentation panel says them (:func:`describe_lungs_result`):
-    those it printed (``lines``: its output - ``LungResult.warnings``: an uncertain right/left label when the body is
-    cut at the side and no trachea is found, which its label file cannot show) and those re-derived from its label
-    file (``derived``: :func:`lungai.scene.nodes.import_lung_outputs`), each once, in that order."""
+    """Every warning of a ``lungai lungs`` run, as the Lung AI Segmentation panel says them
+    (:func:`describe_lungs_result`): those it printed (``lines``: its output - ``LungResult.warnings``: an uncertain
+    right/left label when the body is cut at the side and no trachea is found, which its label file cannot show) and
+    those re-derived from its label file (``derived``: :func:`lungai.scene.nodes.import_lung_outputs`), each once,
+    in that order."""
     return list(dict.fromkeys(note for note in [*printed_warnings(lines), *derived] if note))
 
 
