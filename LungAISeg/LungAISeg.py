@@ -565,15 +565,17 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
     def loadLungs(self, p, job):
         """"Right lung" / "Left lung" segments; returns "Right lung N ml, Left lung M ml" and a line "warning: ..."
-        per way the scan cuts the lungs (field of view, first / last slice), as ``lungai lungs`` prints them, and for
-        a map with one lung label missing (right/left label uncertain)."""
+        per warning ``lungai lungs`` printed (an uncertain right/left label: the body cut at the side with no trachea
+        found) and per way the scan cuts the lungs (field of view, first / last slice), and for a map with one lung
+        label missing (right/left label uncertain), re-derived from its label file (:func:`results.lungs_warnings`)."""
         try:
             segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
                                                               seg_node=job.input("segmentation"))
+            printed = [job.errorMessage(line) for line in getattr(job.process, "lines", ())]   # the user's node names
         finally:
             job.finish()
         p.outputSegmentation = segNode
-        return results.describe_lungs_result(volumes, cut)
+        return results.describe_lungs_result(volumes, results.lungs_warnings(printed, cut))
 
     def exportDicomProblem(self, p):
         """None when the results can be exported as DICOM, else what is missing (shown as tooltip)."""

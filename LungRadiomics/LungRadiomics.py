@@ -390,7 +390,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         from lungai.scene.dicom import check_dose_node_matches_ct
         from lungai.segment_roles import dose_envelope_segments, dose_lung_segments
 
-        check_dose_node_matches_ct(p.doseVolume, p.inputVolume)  # the NIfTI copies below carry no UIDs
+        # the NIfTI copies below carry no UIDs; the RTDOSE's notes (DoseType EFFECTIVE) no DoseType: said here
+        rtdoseNotes = check_dose_node_matches_ct(p.doseVolume, p.inputVolume)
         unit = self.doseUnit(p)                                   # before any export: an unknown unit stops here
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
@@ -412,8 +413,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         envelopeMasks = {n: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                          for n in dose_envelope_segments(names)}
         envelopes = [n for n, m in envelopeMasks.items() if sitk.GetArrayViewFromImage(m).any()]
-        self.doseNotes = [f"the motion envelope segment {n!r} is empty on the CT {p.inputVolume.GetName()!r}: not "
-                          "subtracted from the lungs for the dose features" for n in envelopeMasks if n not in envelopes]
+        self.doseNotes = rtdoseNotes + [
+            f"the motion envelope segment {n!r} is empty on the CT {p.inputVolume.GetName()!r}: not subtracted from "
+            "the lungs for the dose features" for n in envelopeMasks if n not in envelopes]
         # the dose under another parent transform than the CT: said (read in world coordinates, as every input)
         self.doseNotes += [n for n in [nodes.transform_mismatch_note(p.doseVolume, p.inputVolume)] if n]
         # what lungai dose-features --rtstruct says of the names' GTV roles (lungai.dicom.roles.role_notes), in the

@@ -274,8 +274,13 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
                        workDir=workDir, parameterNode=p,   # the one-row CSV is the panel's: no file or line to name
                        inputs={"volume": risk_source_volume(p.radiomicsTable, p.doseTable)},   # the table's CT
                        fileNames={patients: "the patient's values", " (CSV lines [2])": ""})
-        # the radiomics table's segments flagged for expert review (Lung Radiomics records them): said with the risk
-        job.reviewNotes = nodes.recorded_review_notes(p.radiomicsTable) if p.radiomicsTable is not None else []
+        # the radiomics table's segments flagged for expert review (Lung Radiomics records them): said with the risk,
+        # and what lungai rp predict warns of the row (lungs cut by the scan, no dose: lungai.rp.prepare.table_warnings,
+        # as predict_rp_node says them; the child prints them with a cohort's fix, the panel with the patient's)
+        from lungai.rp.prepare import table_warnings
+
+        job.reviewNotes = (nodes.recorded_review_notes(p.radiomicsTable) if p.radiomicsTable is not None else []) \
+            + table_warnings(row, card, context="patient")
         from lungai.scene.rp import risk_inputs_note
 
         job.inputsNote = risk_inputs_note(p.radiomicsTable, p.doseTable)   # which tables (and segmentations)
@@ -297,7 +302,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             df = nodes.read_results_csv(job.outputs, keep_default_na=False)
             case = (rows[0].get("case") or "").strip() if rows else ""
             case = case or "patient"
-            notes = getattr(job, "reviewNotes", [])   # a tumour flagged for expert review: in the table's warnings too
+            notes = getattr(job, "reviewNotes", [])   # a tumour flagged for expert review, lungs cut by the scan ...:
+            # in the table's warnings too
             if notes:
                 df = add_warnings(df, notes)
             model = getattr(job, "modelDirectory", None)   # which model made the risk, and its threshold

@@ -731,6 +731,31 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     assert names.index("threshold") == names.index("risk_high") + 1 and names.index("model") == names.index("high_risk") + 1
 
 
+def test_multimodal_risk_says_the_dose_tables_cut_lungs_as_the_cli(load_module, mrml_scene, rp_model):
+    """QA (slicernotes57): Lung Radiomics' dose table of lungs cut by the scan (its ``lungs_cut`` column, from
+    ``lungai dose-features``): ``lungai rp predict`` warns "the lungs of 1 patient(s) are cut by the scan ... their dose
+    metrics (MLD, Vx, Dx) are of the part of the lungs in view", and so does the console API
+    (``lungai.scene.rp.predict_rp_node``: the risk table's ``warnings``), but the panel's risk (the same command as a
+    child) showed the risk and HIGH RISK flag without it - in the log box only, with the cohort's fix.  The panel now
+    says it under the risk and in its table, with the one-patient fix (Lung Radiomics again)."""
+    from lungai import mrml
+    from lungai.dose.features import LUNGS_CUT_COLUMN
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_").assign(
+        **{LUNGS_CUT_COLUMN: "lungs cut at the bottom of the scan: 89 cm² of lung on the first slice"}), "dose")
+    headline, _ = logic.loadRisk(p, logic.run(logic.startRisk, p, timeout=120))
+    said = [ln for ln in headline.splitlines() if ln.startswith("warning: ") and "cut by the scan" in ln]
+    assert len(said) == 1 and "compute the dose features again in Lung Radiomics" in said[0], headline
+    assert "lungai cohort" not in said[0]
+    warnings = str(mrml.dataframe_from_table_node(p.rpOutputTable)["warnings"][0])
+    assert "are cut by the scan" in warnings, warnings
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose whole lungs")   # not cut: no word
+    headline, _ = logic.loadRisk(p, logic.run(logic.startRisk, p, timeout=120))
+    assert "cut by the scan" not in headline
+
+
 def test_multimodal_risk_says_what_to_do_in_the_panel(load_module, mrml_scene, rp_model, tmp_path):
     """QA: a radiomics settings mismatch was refused with lungai rp predict's flags (--allow-other-radiomics-settings,
     --params: no control of this panel), a missing wavelet feature with the generic 'compute the tables with Lung
@@ -2120,6 +2145,60 @@ def test_lung_radiomics_refuses_a_dose_of_another_patient(load_module, mrml_scen
     assert "--dose" in logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
 
 
+def test_lung_radiomics_says_an_effective_rtdose_as_the_cli(load_module, mrml_scene, two_patients, tmp_path,
+                                                           monkeypatch):
+    """QA (slicernotes57): an RTDOSE of DoseType EFFECTIVE (an RBE-weighted proton dose, an EQD2 / BED map) loaded by
+    SlicerRT gave the panel's MLD, V20 ... with no word, while ``lungai dose-features`` on the same file says "...
+    has DoseType EFFECTIVE: a biologically weighted dose ... not the physical dose" (the panel exports the node to
+    NRRD, which carries no DoseType).  The node's RTDOSE header is read where its patient / frame are checked
+    (lungai.scene.dicom.check_dose_node_matches_ct): the panel's dose warnings and the console API say the CLI's note;
+    a PHYSICAL dose gets none."""
+    import sys
+    import warnings
+
+    import pydicom
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import effective_dose_note
+    from lungai.errors import InputNote
+    from lungai.scene.radiomics import radiomics_table
+
+    p1 = two_patients["P1"]
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    _, p.inputVolume, p.segmentation = slicerrt_segmentation(mrml_scene, p1)
+    p.selectedSegments = ["Lung_R"]
+    ds = pydicom.dcmread(p1["dose"])
+    ds.DoseType, ds.SOPInstanceUID, ds.SeriesInstanceUID = "EFFECTIVE", "1.2.3.9.1", "1.2.3.9.2"
+    ds.save_as(tmp_path / "rd_eff.dcm")
+    physical = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE physical")
+    effective = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_eff.dcm"), "RTDOSE effective")
+    instances, series = _as_slicer_loads_it(mrml_scene, p.inputVolume, p1["ct"], instance_uids=True)
+    for node, dose in ((physical, p1["dose"]), (effective, tmp_path / "rd_eff.dcm")):
+        more_instances, more_series = _as_slicer_loads_it(mrml_scene, node, dose, instance_uids=False)
+        instances.update(more_instances)
+        series.update(more_series)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    said = effective_dose_note(ds, "RTDOSE effective")      # the CLI's note, naming the dose node
+    (tmp_path / "w").mkdir()
+
+    p.doseVolume = physical
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert not any("EFFECTIVE" in n for n in logic.doseNotes), logic.doseNotes
+    p.doseVolume = effective
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert said in logic.doseNotes, logic.doseNotes          # shown as "warning: ..." under the dose table
+
+    with warnings.catch_warnings(record=True) as caught:     # the console API (lungai.scene.radiomics)
+        warnings.simplefilter("always")
+        radiomics_table(mrml_scene, p.inputVolume, p.segmentation, segments=["Lung_R"],
+                        feature_classes=["firstorder"], dose_node=effective)
+    assert [str(w.message) for w in caught if issubclass(w.category, InputNote)
+            and "EFFECTIVE" in str(w.message)] == [said]
+
+
 def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_scene, phantom_nodes):
     """A click outside the CT: Apply stays disabled with the point in RAS (as Slicer shows it) and the node
     names, not a failed child run with the point in LPS.  The CT's parent transform counts."""
@@ -2962,6 +3041,36 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     assert message.startswith("Right lung ") and message.splitlines()[1:] == [warning]
     _, volumes, cut = segment_lungs_node(mrml_scene, node)
     assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
+
+
+def test_lungai_seg_lungs_says_an_uncertain_right_left_as_the_cli(load_module, mrml_scene, small_phantom):
+    """QA (slicernotes57): a CT cropped through both lungs with no trachea in view (a scan field of view cut at the
+    sides, airways not found) - `lungai lungs` warns "the body is cut by the image's right or left border and no
+    trachea was found: the midline, and so which lung is right (1) or left (2), is uncertain", and so does the console
+    API, but the panel's message after 'Segment lungs' said only "Right lung N ml, Left lung M ml" and the cut: the
+    warning cannot be re-derived from the label file it loads.  The panel's message now carries every warning the
+    command printed."""
+    from lungai import mrml
+    from lungai.lungs.segment import FOV_CUT_NOTE
+    from lungai.scene.lungs import segment_lungs_node
+    from lungai.synthetic import labels as L
+
+    hu = sitk.GetArrayFromImage(small_phantom.ct)
+    hu[sitk.GetArrayViewFromImage(small_phantom.labels) == L.AIRWAYS] = 40     # no trachea to find the midline by
+    ct = sitk.GetImageFromArray(hu)
+    ct.CopyInformation(small_phantom.ct)
+    node = mrml.volume_node_from_image(mrml_scene, ct[16:80, :, :], "cropped")  # the sides cut through both lungs
+    side = ("the body is cut by the image's right or left border and no trachea was found: the midline, and so which "
+            "lung is right (1) or left (2), is uncertain")
+    _, _, warnings = segment_lungs_node(mrml_scene, node)                       # the console API says it
+    assert side in warnings
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = node
+    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    lines = message.splitlines()
+    assert lines[0].startswith("Right lung ") and "warning: " + side in lines[1:], message
+    assert lines.count("warning: " + FOV_CUT_NOTE) == 1, message                # printed and re-derived: said once
 
 
 def test_lungs_of_a_ct_showing_one_lung_warn_that_the_side_is_uncertain(mrml_scene, small_phantom, tmp_path):

@@ -13,8 +13,8 @@ from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.checks import check_one_row_per_patient, read_tables, table_paths
 from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
-from lungai.rp.prepare import case_ids, imputed_and_out_of_range, lungs_cut_warning, model_features, \
-    no_dose_warning, settings_warnings, tumour_review_rows, tumour_review_warning
+from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings, \
+    table_warnings, tumour_review_rows
 from lungai.rp.uncertainty import risk_with_interval
 
 OWNER = "rp-predict"   # `lungai rp predict`'s marker .lungai-rp-predict beside the files it wrote (a re-run replaces
@@ -59,13 +59,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     # a patient whose automatic tumour needs review (lungai cohort's tumour_review): said in its row, and summed up
     warnings = ["; ".join(w for w in (s, r and f"automatic tumour needs review ({r})") if w)
                 for s, r in zip(warnings, tumour_review_rows(df))]
-    _, review = tumour_review_warning(df, id_column, "patients table", "so their risks are too")
-    _, cut = lungs_cut_warning(df, id_column, "patients table" if context == "cohort" else "dose table",
-                               "so their risks are too", context)
     X = model_features(df, card, "patients table")
-    _, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column,
-                                 "patients table" if context == "cohort" else "dose table",
-                                 "so their risks do not rest on their own dose", context)
+    table_notes = table_warnings(df, card, context, X)
     imputed, outside = imputed_and_out_of_range(X, card)
     with task("rp predict", 2) as bar:
         risk, low, high = risk_with_interval(bundle, X)
@@ -82,7 +77,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
             pred.loc[i, f"top{r}_feature"] = name
             pred.loc[i, f"top{r}_contribution"] = value
     contrib.insert(0, "case", pred["case"].to_numpy())
-    pred.attrs["warnings"] = [w for w in (review, cut, no_dose) if w]   # for the whole table (rp predict prints them)
+    pred.attrs["warnings"] = table_notes   # for the whole table (rp predict prints them)
     if synthetic_model(card):        # a model of lungai.rp.make_cohort / rp synth: every risk says so in its row
         pred.insert(1, "illustrative", SYNTHETIC_NOTE)
     if output is not None:

@@ -381,3 +381,22 @@ def no_dose_warning(df: pd.DataFrame, X: pd.DataFrame, roles: dict, id_column: s
     return _patients_warning(ids, what, "{n} patient(s) have no dose", "every dosimetric feature empty",
                              "their dose features (MLD, Vx) are imputed with the training median", consequence,
                              NO_DOSE_FIXES[context])
+
+
+def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
+                   X: pd.DataFrame | None = None) -> list[str]:
+    """The warnings about the whole patients table that :func:`lungai.rp.predict.predict_rp` returns
+    (``pred.attrs["warnings"]``, printed by ``lungai rp predict``): patients whose automatic tumour needs review
+    (:func:`tumour_review_warning`), whose lungs were cut by the scan (the dose table's
+    ``lungs_cut``: :func:`lungs_cut_warning`) and with no dose at all
+    (:func:`no_dose_warning`).  ``context``: "cohort" or "patient" (Multimodal Predict's one row,
+    whose fixes name Lung Radiomics: the panel says these under its risk).  ``X``: the model's features of ``df``
+    (:func:`model_features`; computed when not given)."""
+    id_column = card["roles"].get("id_column")
+    what = "patients table" if context == "cohort" else "dose table"
+    _, review = tumour_review_warning(df, id_column, "patients table", "so their risks are too")
+    _, cut = lungs_cut_warning(df, id_column, what, "so their risks are too", context)
+    X = model_features(df, card, "patients table") if X is None else X
+    _, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, what,
+                                 "so their risks do not rest on their own dose", context)
+    return [w for w in (review, cut, no_dose) if w]

@@ -6,7 +6,8 @@ segments as DICOM SEG / RTSTRUCT.  Core functions for the panels (LungAICommon);
   "GTV-1", "Lung-Right" ...), using :mod:`lungai.dicom.roles`;
 - :func:`lung_label_image` - right / left lung segments as the label map (1 right, 2 left) the core takes;
 - :func:`dicom_files_of_volume` - a volume's DICOM files when it was loaded from Slicer's DICOM database;
-- :func:`check_dose_node_matches_ct` - a dose volume of another patient / frame of reference than the CT is refused;
+- :func:`check_dose_node_matches_ct` - a dose volume of another patient / frame of reference than the CT is refused
+  (the notes of its RTDOSE returned: DoseType EFFECTIVE);
 - :func:`dose_node_unit` - the unit (Gy / cGy) of a dose volume's voxels, as SlicerRT records it;
 - :func:`export_segments_dicom` - chosen segments as ``*.seg.dcm`` and ``*.rtstruct.dcm`` referencing that CT.
 """
@@ -84,29 +85,38 @@ def _patient_id(node) -> str:
             or sh.GetItemAttribute(patient, constants.GetDICOMPatientIDAttributeName()) or "").strip()
 
 
-def check_dose_node_matches_ct(dose_node, ct_node) -> None:
+def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     """:func:`lungai.dose.check_dose_matches_ct` for volume nodes: on their DICOM files when both were loaded from
     Slicer's DICOM database (PatientID, FrameOfReferenceUID), and on the PatientIDs of the subject hierarchy
     patients they sit under; an RTDOSE must be a total dose (DoseSummationType PLAN / MULTI_PLAN,
     :func:`lungai.dose.read.check_summation_type`) and a dose in Gy / cGy (:func:`lungai.dose.read.check_dose_kind`).
-    A node not loaded from DICOM has nothing to compare: no error."""
+    A node not loaded from DICOM has nothing to compare: no error.
+
+    Returns the notes ``lungai dose-features`` gives for that RTDOSE file, which the node's exported copy (NRRD)
+    cannot carry: DoseType EFFECTIVE (:func:`lungai.dose.read.effective_dose_note`, naming the node) - a
+    biologically weighted dose, whose MLD / V20 are not the physical dose's.  The Lung Radiomics panel says them
+    with its dose warnings, :func:`lungai.scene.radiomics.radiomics_table` as InputNote warnings."""
     from types import SimpleNamespace
 
     import pydicom
 
-    from lungai.dose.read import check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type
+    from lungai.dose.read import (check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type,
+                                  effective_dose_note)
 
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
+    notes = []
     if dose_files:   # an RTDOSE loaded by SlicerRT: the plan's total dose, not one beam's or one fraction's
         header = pydicom.dcmread(dose_files[0], stop_before_pixels=True)
         if str(getattr(header, "Modality", "")) == "RTDOSE":
             check_summation_type(header, names[0])
             check_dose_kind(header, names[0])       # a dose (not an ERROR grid) in GY / CGY
+            notes.append(effective_dose_note(header, names[0]))
     if dose_files and ct_files:
         check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
                         SimpleNamespace(PatientID=_patient_id(ct_node)), *names)
+    return [n for n in notes if n]
 
 
 # SlicerRT (DicomRtImportExport, LoadRtDose) multiplies an RTDOSE's pixels by DoseGridScaling only: the dose volume

@@ -13,12 +13,14 @@ column holds NaN; the other segments are computed.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
 from lungai import mrml
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.io.validate import check_ct, check_finite
 from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id, with_lung_grid_revision
 from lungai.scene.nodes import derived_lung_masks, tumour_masks
@@ -89,7 +91,8 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     any work as ``lungai dose-features`` and the Lung Radiomics panel check it: another patient's / frame of
     reference's RTDOSE (:func:`lungai.scene.dicom.check_dose_node_matches_ct`), NaN / negative values, and the Gy / cGy
     plausibility (:func:`lungai.dose.read.check_image_dose_values`: a maximum above ``max_dose_gy``, default 150 Gy,
-    is cGy read as Gy - pass ``dose_unit='cGy'``)."""
+    is cGy read as Gy - pass ``dose_unit='cGy'``).  An RTDOSE of DoseType EFFECTIVE is computed with the note
+    ``lungai dose-features`` prints (an :class:`~lungai.errors.InputNote` warning: not the physical dose)."""
     from lungai.dose.read import IMAGE_DOSE_UNITS, check_image_dose_values
     from lungai.dose.resample import dose_on_grid
     from lungai.radiomics import extract, load_params
@@ -99,7 +102,8 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     check_ct(image, volume_node.GetName())      # as read_ct for a file: NaN voxels, spacing in mm, HU
     dose_image = None if dose_node is None else mrml.image_from_volume_node(dose_node)
     if dose_image is not None:                  # before any work, as read_dose for a file and the panel
-        check_dose_node_matches_ct(dose_node, volume_node)
+        for note in check_dose_node_matches_ct(dose_node, volume_node):   # an EFFECTIVE RTDOSE: as dose-features
+            warnings.warn(InputNote(note), stacklevel=2)
         check_finite(dose_image, dose_node.GetName(), "dose", DOSE_NONFINITE_FIX)
         unit = dose_unit or dose_node_unit(dose_node)      # a SlicerRT dose in cGy holds cGy: rows in Gy
         if unit not in IMAGE_DOSE_UNITS:

@@ -147,12 +147,26 @@ def dose_csv_warnings(dose_csv) -> list[str]:
     return [str(v).strip() for v in df[LUNGS_CUT_COLUMN] if str(v).strip()]
 
 
+def printed_warnings(lines=()) -> list[str]:
+    """The warnings a ``lungai`` command printed (``lines``: its output; its ``warning: ...`` lines, as
+    :class:`lungai.errors.InputNote` and the commands print them), without the ``warning: `` prefix, in order."""
+    return [str(line)[len("warning: "):].strip() for line in lines if str(line).startswith("warning: ")]
+
+
 def dose_warnings(dose_csv, lines=()) -> list[str]:
     """Every warning of a ``lungai dose-features`` run, as the Lung Radiomics panel repeats them: the ``warning: ...``
     lines it printed (``lines``: its output, e.g. a lung map of one lung, :func:`lungai.lungs.check.lung_map_notes`)
     and its CSV's ``lungs_cut`` flag (:func:`dose_csv_warnings`), each once, in that order."""
-    printed = [str(line)[len("warning: "):].strip() for line in lines if str(line).startswith("warning: ")]
-    return list(dict.fromkeys(note for note in printed + dose_csv_warnings(dose_csv) if note))
+    return list(dict.fromkeys(note for note in printed_warnings(lines) + dose_csv_warnings(dose_csv) if note))
+
+
+def lungs_warnings(lines=(), derived=()) -> list[str]:
+    """Every warning of a ``lungai lungs`` run, as the Lung AI Segmentation panel says them
+    (:func:`describe_lungs_result`): those it printed (``lines``: its output - ``LungResult.warnings``: an uncertain
+    right/left label when the body is cut at the side and no trachea is found, which its label file cannot show) and
+    those re-derived from its label file (``derived``: :func:`lungai.scene.nodes.import_lung_outputs`), each once,
+    in that order."""
+    return list(dict.fromkeys(note for note in [*printed_warnings(lines), *derived] if note))
 
 
 def run_settings_notes(columns: dict, csvs: dict) -> tuple[list, list]:
