@@ -32,9 +32,11 @@ TORCH_DECLINED = ("{requester} needs PyTorch, which was not installed. Install i
 TORCH_TOO_OLD = ("{requester} was tested with PyTorch {minimum} or newer; PyTorch {found} is installed. Open the "
                  "'PyTorch Utils' module, uninstall PyTorch, restart Slicer and install it again (version {minimum} "
                  "or newer).")
-INSTALL_FAILED = ("{requester} could not install {packages}: pip failed ({error}). The likely cause is no internet "
-                  "connection, or the package index (pypi.org) is unreachable from this computer (a proxy or "
-                  "firewall). When online, {how} and try again.")
+INSTALL_FAILED = ("{requester} could not install {packages}: pip failed ({error}). pip's reason is printed in Slicer's "
+                  "Python console (View -> Python Console): for example no internet connection, the package index "
+                  "(pypi.org) unreachable from this computer (a proxy or firewall), or a version conflict with a "
+                  "package already installed (by Slicer or another extension). Remove that cause, then {how} and "
+                  "try again.")
 EXTENSION_MISSING = ("{requester} needs {package}, which comes with the '{extension}' extension. Install it from the "
                      "Extensions Manager (View -> Extensions Manager -> {extension}), restart Slicer and try again.")
 RESTART_NEEDED = ("{requester}: {packages} installed, but this Slicer session still uses {loaded} (loaded when Slicer "
@@ -45,7 +47,8 @@ INSTALL_TORCH_HOW = ("install PyTorch ({specs}) from the 'PyTorch Utils' module 
 
 
 def install_failed_message(requester: str, specs: list[str], error: BaseException, torch: bool = False) -> str:
-    """What to tell the user when pip could not install ``specs`` (offline, index unreachable ...); ``torch``:
+    """What to tell the user when pip could not install ``specs`` (offline, index unreachable, a version conflict:
+    Slicer's pip_install prints pip's reason only to the Python console, so the message points there); ``torch``:
     the PyTorch extension's install failed (torch is installed through it, never with pip_install)."""
     how = (INSTALL_TORCH_HOW if torch else INSTALL_HOW).format(specs=" ".join(specs))
     return INSTALL_FAILED.format(requester=requester, packages=", ".join(specs), error=error, how=how)

@@ -286,3 +286,33 @@ def test_a_current_torch_already_installed_needs_no_pytorch_extension_call(monke
     _torch(monkeypatch, present=True, version="2.4.1")          # a feature without torch ignores it
     _missing_sequence(monkeypatch, [])
     assert install.ensure("lungs", "Lung AI sample data") is True
+
+
+def _failing_pip(monkeypatch, fake, stderr_reason):
+    """``slicer.util.pip_install`` failing as Slicer's does: CalledProcessError, pip's reason only printed (to the
+    Python console), not in the exception's text."""
+    import subprocess
+
+    def pip_install(args):
+        fake.calls.append(("pip_install", list(args)))
+        print(stderr_reason)
+        raise subprocess.CalledProcessError(1, [sys.executable, "-m", "pip", "install", *args])
+
+    monkeypatch.setattr(fake.module.util, "pip_install", pip_install)
+
+
+def test_a_failed_install_points_to_pips_reason_not_only_to_the_internet(monkeypatch):
+    """QA (installb57): pip failing on a version conflict (e.g. a package another extension installed) was reported
+    as "The likely cause is no internet connection"; pip's real reason is only in Slicer's Python console.  The
+    message now says where pip's reason is, and names a conflict among the causes."""
+    from LungAICommon import install
+
+    fake = _FakeSlicer(with_packaging=False, confirm=True).install(monkeypatch)
+    _failing_pip(monkeypatch, fake, "ERROR: Cannot install scipy==1.17.1 because these package versions have "
+                                    "conflicting dependencies.")
+    _missing_sequence(monkeypatch, [requirements.PINNED["scipy"]], [requirements.PINNED["scipy"]])
+    assert install.ensure("lungs", "Lung AI Segmentation") is False
+    kind, text = fake.calls[-1]
+    assert kind == "error" and "scipy==1.17.1" in text and "exit status 1" in text
+    assert "likely cause is no internet" not in text
+    assert "View -> Python Console" in text and "version conflict" in text and "internet" in text
