@@ -166,8 +166,8 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
             except RuntimeError:          # the user declined
                 return False
         else:
-            text = (f"{requester} needs these Python packages, which are not installed yet:\n\n"
-                    f"{requirements.describe(needed)}\n\nInstall them now? This can take several minutes. "
+            text = (f"{requester} needs these Python packages, which are not installed yet or older than tested:\n\n"
+                    f"{requirements.explain(feature, needed)}\n\nInstall them now? This can take several minutes. "
                     "Slicer's own numpy and SimpleITK (and the PyTorch extension's torch) are kept.")
             if not unattended and not slicer.util.confirmOkCancelDisplay(text, windowTitle="Install Python packages"):
                 return False
@@ -179,8 +179,8 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
         os.unlink(constraints)
     still = requirements.missing(feature)
     if still:
-        slicer.util.errorDisplay(f"{requester}: these packages are still missing: {requirements.describe(still)}. "
-                                 "Install them from the Python console with "
+        slicer.util.errorDisplay(f"{requester}: these packages are still missing or too old: "
+                                 f"{requirements.explain(feature, still)}. Install them from the Python console with "
                                  f"slicer.util.pip_install('{' '.join(r.spec for r in still)}').")
         return False
     return _loaded_current(feature, requester)

@@ -316,3 +316,40 @@ def test_a_failed_install_points_to_pips_reason_not_only_to_the_internet(monkeyp
     assert kind == "error" and "scipy==1.17.1" in text and "exit status 1" in text
     assert "likely cause is no internet" not in text
     assert "View -> Python Console" in text and "version conflict" in text and "internet" in text
+
+
+def test_an_older_monai_or_scikit_learn_another_extension_installed_is_named_and_upgraded_after_asking(monkeypatch):
+    """QA (installb57): packages already present were checked only for being importable, so an older MONAI /
+    scikit-learn installed by another extension (SlicerMONAIAuto3DSeg ...) was used as is: `missing("segmentation")`
+    returned [] whatever MONAI version was installed, and the job failed later with an obscure error.  Now one older
+    than the tested minor version is missing: the dialog and the error name the version found and the one needed,
+    and installing the pin upgrades it.  What Slicer bundles (scipy 1.13.1 in 5.10) is still used as is."""
+    from LungAICommon import install
+
+    real = requirements.installed_version
+    installed = {"monai": "1.3.0", "scikit-learn": "1.5.2"}
+    monkeypatch.setattr(requirements, "installed_version", lambda d: installed.get(d) or real(d))
+    old = requirements.missing("segmentation")
+    assert [r.dist for r in old] == ["monai", "scikit-learn"]
+    assert requirements.explain("segmentation", old) == (
+        "monai==1.6.1 (monai 1.3.0 is installed; 1.6 or newer is needed), "
+        "scikit-learn==1.9.1 (scikit-learn 1.5.2 is installed; 1.9 or newer is needed)")
+    installed.update({"monai": "1.6.0", "scikit-learn": "1.9.0", "scipy": "1.13.1", "numpy": "2.0.2",
+                      "dask": "2026.1.0"})
+    assert requirements.missing("segmentation") == []              # a patch release older than the pin is fine
+    assert requirements.missing("lungs") == []                     # Slicer 5.10's bundled scipy / own numpy: kept
+    assert [r.dist for r in requirements.missing("radiomics")] == ["dask[distributed]"]   # extras: dask's metadata
+    installed.update({"monai": "1.3.0", "scikit-learn": "1.9.1", "dask": "2026.8.0"})
+    # Slicer 5.10 (no slicer.packaging): the dialog names what is old; pip asked for the pin; pip left it old
+    fake = _FakeSlicer(with_packaging=False, confirm=True).install(monkeypatch)
+    assert install.ensure("segmentation", "Lung AI Segmentation") is False
+    (_, asked), (_, specs, _), (kind, text) = fake.calls
+    assert "monai 1.3.0 is installed; 1.6 or newer is needed" in asked and specs == ["monai==1.6.1"]
+    assert kind == "error" and "still missing or too old: monai==1.6.1 (monai 1.3.0 is installed" in text
+    assert "slicer.util.pip_install('monai==1.6.1')" in text
+    # pip upgrades it: the feature is ready
+    fake = _FakeSlicer(with_packaging=False, confirm=True).install(monkeypatch)
+    pip_install = fake.module.util.pip_install
+    monkeypatch.setattr(fake.module.util, "pip_install", lambda args: (pip_install(args), installed.pop("monai")))
+    assert install.ensure("segmentation", "Lung AI Segmentation") is True
+    assert [c[0] for c in fake.calls] == ["confirm", "pip_install"]
