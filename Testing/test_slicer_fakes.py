@@ -353,3 +353,38 @@ def test_an_older_monai_or_scikit_learn_another_extension_installed_is_named_and
     monkeypatch.setattr(fake.module.util, "pip_install", lambda args: (pip_install(args), installed.pop("monai")))
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
     assert [c[0] for c in fake.calls] == ["confirm", "pip_install"]
+
+
+def test_a_job_not_started_and_a_skipped_self_test_say_why_not_an_empty_list(monkeypatch):
+    """QA (installb57): when install.ensure refused for a reason other than missing packages (an old torch from
+    another extension, a declined install), `logic.run` raised "...are not installed (); nothing was started" and the
+    self-test skip said "(see the log) ... no internet".  Both now carry the reason ensure gave."""
+    import types
+
+    from LungAICommon import panel
+
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    fake.module.app = types.SimpleNamespace(testingEnabled=lambda: True)
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)
+    _torch(monkeypatch, present=True, version="2.4.1")           # the PyTorch extension's older torch
+    _missing_sequence(monkeypatch)                                # every package there
+
+    @panel.needs("segmentation")
+    def start(parameters):
+        raise AssertionError("nothing may start")
+
+    with pytest.raises(RuntimeError) as err:
+        panel.run_job(start, None, requester="Lung AI Segmentation")
+    text = str(err.value)
+    assert "()" not in text and "nothing was started" in text and "PyTorch 2.4.1 is installed" in text
+    skipped = []
+    panel.require_job_packages(types.SimpleNamespace(skipTest=skipped.append), start, requester="Lung AI Segmentation")
+    (why,) = skipped
+    assert "self-test skipped" in why and "PyTorch 2.4.1 is installed" in why and "see the log" not in why
+    assert "internet" not in why
+    # a declined install: said so, with the package
+    fake = _FakeSlicer(with_packaging=True, decline_pip_ensure=True).install(monkeypatch)
+    _torch(monkeypatch, present=True, version="2.13.0")
+    monkeypatch.setattr(requirements, "missing", lambda feature: [requirements.PINNED["skops"]])
+    with pytest.raises(RuntimeError, match=r"'prediction' \(skops==0.16.0\) are not ready: .*skops==0.16.0 was declined"):
+        panel.run_job(panel.needs("prediction")(start), None, requester="Multimodal Predict")
