@@ -142,9 +142,11 @@ def _pip_ensure_options(pip_ensure, unattended: bool) -> dict:
 
 
 def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
-    """True when every package of ``feature`` is importable (installing after confirmation; without asking and
+    """True when every package of ``feature`` is importable at the version it needs (:func:`requirements.missing`;
+    installing or upgrading to the pin after confirmation; without asking and
     in Slicer's testing mode too when ``unattended``: the modules' self-tests).  An install that fails (offline,
-    package index unreachable) shows what to install and how, and returns False."""
+    package index unreachable, a version conflict) shows what to install and how, and returns False; the reason of
+    any False is kept in :data:`last_problem`."""
     import slicer
 
     global last_problem
