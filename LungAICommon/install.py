@@ -32,9 +32,11 @@ TORCH_DECLINED = ("{requester} needs PyTorch, which was not installed. Install i
 TORCH_TOO_OLD = ("{requester} was tested with PyTorch {minimum} or newer; PyTorch {found} is installed. Open the "
                  "'PyTorch Utils' module, uninstall PyTorch, restart Slicer and install it again (version {minimum} "
                  "or newer).")
-INSTALL_FAILED = ("{requester} could not install {packages}: pip failed ({error}). The likely cause is no internet "
-                  "connection, or the package index (pypi.org) is unreachable from this computer (a proxy or "
-                  "firewall). When online, {how} and try again.")
+INSTALL_FAILED = ("{requester} could not install {packages}: pip failed ({error}). pip's reason is printed in Slicer's "
+                  "Python console (View -> Python Console): for example no internet connection, the package index "
+                  "(pypi.org) unreachable from this computer (a proxy or firewall), or a version conflict with a "
+                  "package already installed (by Slicer or another extension). Remove that cause, then {how} and "
+                  "try again.")
 EXTENSION_MISSING = ("{requester} needs {package}, which comes with the '{extension}' extension. Install it from the "
                      "Extensions Manager (View -> Extensions Manager -> {extension}), restart Slicer and try again.")
 RESTART_NEEDED = ("{requester}: {packages} installed, but this Slicer session still uses {loaded} (loaded when Slicer "
@@ -44,8 +46,29 @@ INSTALL_TORCH_HOW = ("install PyTorch ({specs}) from the 'PyTorch Utils' module 
                      "CPU / CUDA build for this computer")
 
 
+# Why the last :func:`ensure` returned False (the message shown, or the declined install): what ``logic.run`` raises
+# and the self-tests skip with - requirements.missing() alone is empty when the cause is an old torch, a pydicom
+# Slicer keeps, a package loaded before an upgrade ...
+last_problem = ""
+
+
+def _refuse(text: str, show: bool = True) -> None:
+    """Record ``text`` as :data:`last_problem` and show it (``show``: a declined install is not an error)."""
+    global last_problem
+    last_problem = text
+    if show:
+        import slicer
+
+        slicer.util.errorDisplay(text)
+
+
+def _declined(requester: str, specs: list[str]) -> None:
+    _refuse(f"{requester}: installing {', '.join(specs)} was declined; nothing was installed.", show=False)
+
+
 def install_failed_message(requester: str, specs: list[str], error: BaseException, torch: bool = False) -> str:
-    """What to tell the user when pip could not install ``specs`` (offline, index unreachable ...); ``torch``:
+    """What to tell the user when pip could not install ``specs`` (offline, index unreachable, a version conflict:
+    Slicer's pip_install prints pip's reason only to the Python console, so the message points there); ``torch``:
     the PyTorch extension's install failed (torch is installed through it, never with pip_install)."""
     how = (INSTALL_TORCH_HOW if torch else INSTALL_HOW).format(specs=" ".join(specs))
     return INSTALL_FAILED.format(requester=requester, packages=", ".join(specs), error=error, how=how)
@@ -70,12 +93,10 @@ def ensure_torch(requester: str, unattended: bool = False) -> bool:
     """True when torch (at least the tested version) is importable, installing it through the PyTorch extension
     (without asking when ``unattended``: the self-tests in testing mode).  An install that fails (offline) shows
     what to install and how, and returns False, as :func:`ensure` does for the other packages."""
-    import slicer
-
     try:
         import PyTorchUtils  # the PyTorch extension (EXTENSION_DEPENDS)
     except ImportError:
-        slicer.util.errorDisplay(PYTORCH_EXTENSION_MISSING.format(requester=requester))
+        _refuse(PYTORCH_EXTENSION_MISSING.format(requester=requester))
         return False
     logic = PyTorchUtils.PyTorchUtilsLogic()
     if not requirements.is_present(requirements.PINNED["torch"]):
@@ -84,22 +105,20 @@ def ensure_torch(requester: str, unattended: bool = False) -> bool:
             installed = logic.installTorch(askConfirmation=not unattended,
                                            torchVersionRequirement=f">={requirements.MIN_TORCH}")
         except (subprocess.CalledProcessError, OSError) as exc:    # offline: light-the-torch / pip failed
-            slicer.util.errorDisplay(install_failed_message(requester, [spec], exc, torch=True))
+            _refuse(install_failed_message(requester, [spec], exc, torch=True))
             return False
         if installed is None:
-            slicer.util.errorDisplay(TORCH_DECLINED.format(requester=requester))
+            _refuse(TORCH_DECLINED.format(requester=requester))
             return False
     return _torch_current(requester)
 
 
 def _torch_current(requester: str) -> bool:
     """True when the installed torch is at least the tested version, else the message saying how to update it."""
-    import slicer
-
     found = requirements.installed_version("torch")
     if found is None or not requirements.version_at_least(found, requirements.MIN_TORCH):
-        slicer.util.errorDisplay(TORCH_TOO_OLD.format(requester=requester, minimum=requirements.MIN_TORCH,
-                                                      found=found or "(version unknown)"))
+        _refuse(TORCH_TOO_OLD.format(requester=requester, minimum=requirements.MIN_TORCH,
+                                     found=found or "(version unknown)"))
         return False
     return True
 
@@ -123,14 +142,18 @@ def _pip_ensure_options(pip_ensure, unattended: bool) -> dict:
 
 
 def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
-    """True when every package of ``feature`` is importable (installing after confirmation; without asking and
+    """True when every package of ``feature`` is importable at the version it needs (:func:`requirements.missing`;
+    installing or upgrading to the pin after confirmation; without asking and
     in Slicer's testing mode too when ``unattended``: the modules' self-tests).  An install that fails (offline,
-    package index unreachable) shows what to install and how, and returns False."""
+    package index unreachable, a version conflict) shows what to install and how, and returns False; the reason of
+    any False is kept in :data:`last_problem`."""
     import slicer
 
+    global last_problem
+    last_problem = ""
     blocked = requirements.kept_too_old(feature)         # Slicer 5.10's pydicom 2 for the DICOM export
     if blocked:
-        slicer.util.errorDisplay(requirements.kept_too_old_message(requester, feature, blocked))
+        _refuse(requirements.kept_too_old_message(requester, feature, blocked))
         return False
     needed = requirements.missing(feature)
     # torch already there (the PyTorch extension installed it earlier, for another extension) is checked too: an older
@@ -143,8 +166,8 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
     for r in needed:     # pyradiomics: its extension's build for Slicer's Python (PyPI has only a source package)
         extension = requirements.PROVIDED_BY_EXTENSIONS.get(r.dist)
         if extension:
-            slicer.util.errorDisplay(EXTENSION_MISSING.format(requester=requester, package=f"{r.module} ({r.dist})",
-                                                              extension=extension))
+            _refuse(EXTENSION_MISSING.format(requester=requester, package=f"{r.module} ({r.dist})",
+                                             extension=extension))
             return False
     if any(r.dist == "torch" for r in needed):
         if not ensure_torch(requester, unattended=unattended):
@@ -161,24 +184,25 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
                 packaging.pip_ensure(specs, constraints=constraints, requester=requester,
                                      **_pip_ensure_options(packaging.pip_ensure, unattended))
             except RuntimeError:          # the user declined
+                _declined(requester, specs)
                 return False
         else:
-            text = (f"{requester} needs these Python packages, which are not installed yet:\n\n"
-                    f"{requirements.describe(needed)}\n\nInstall them now? This can take several minutes. "
+            text = (f"{requester} needs these Python packages, which are not installed yet or older than tested:\n\n"
+                    f"{requirements.explain(feature, needed)}\n\nInstall them now? This can take several minutes. "
                     "Slicer's own numpy and SimpleITK (and the PyTorch extension's torch) are kept.")
             if not unattended and not slicer.util.confirmOkCancelDisplay(text, windowTitle="Install Python packages"):
+                _declined(requester, specs)
                 return False
             slicer.util.pip_install(pip_install_arguments(specs, constraints))
     except (subprocess.CalledProcessError, OSError) as exc:    # offline, index unreachable, no pip ...
-        slicer.util.errorDisplay(install_failed_message(requester, specs, exc))
+        _refuse(install_failed_message(requester, specs, exc))
         return False
     finally:
         os.unlink(constraints)
     still = requirements.missing(feature)
     if still:
-        slicer.util.errorDisplay(f"{requester}: these packages are still missing: {requirements.describe(still)}. "
-                                 "Install them from the Python console with "
-                                 f"slicer.util.pip_install('{' '.join(r.spec for r in still)}').")
+        _refuse(f"{requester}: these packages are still missing or too old: {requirements.explain(feature, still)}. "
+                f"Install them from the Python console with slicer.util.pip_install('{' '.join(r.spec for r in still)}').")
         return False
     return _loaded_current(feature, requester)
 
@@ -186,11 +210,9 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
 def _loaded_current(feature: str, requester: str) -> bool:
     """True unless a package of ``feature`` is loaded in this session at a version older than it needs (Slicer's DICOM
     module imported its bundled highdicom at start-up; the newer one installed is used after a restart)."""
-    import slicer
-
     old = requirements.loaded_too_old(feature)
     if old:
-        slicer.util.errorDisplay(RESTART_NEEDED.format(
+        _refuse(RESTART_NEEDED.format(
             requester=requester, packages=", ".join(f"{r.dist} {requirements.installed_version(r.dist)}" for r, _ in old),
             loaded=", ".join(f"{r.dist} {v}" for r, v in old)))
     return not old

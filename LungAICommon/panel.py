@@ -159,22 +159,32 @@ def job_feature(start_job) -> str:
     return feature
 
 
+def packages_not_ready(feature: str) -> str:
+    """Why the packages of ``feature`` are not ready, after :func:`LungAICommon.install.ensure` returned False: the
+    packages still missing (with an old version found, if any) and the reason it gave (install failed, declined, an
+    old torch, a pydicom Slicer keeps ...)."""
+    from LungAICommon import install, requirements
+
+    missing = requirements.explain(feature, requirements.missing(feature))
+    listed = f" ({missing})" if missing else ""
+    reason = install.last_problem or "see the message shown and Slicer's Python console (View -> Python Console)"
+    return f"the Python packages of '{feature}'{listed} are not ready: {reason}"
+
+
 def require_job_packages(test, *start_jobs, requester: str) -> None:
     """For a module's self-test: install the packages the jobs of ``start_jobs`` need - without asking in Slicer's
     testing mode (``--testing``: the extension build servers), after the usual confirmation when a user runs it
-    ("Reload and Test", the Python console: torch is GBs); when they are not installed (offline build server,
-    declined) the test is skipped with the reason instead of failing in the child with ModuleNotFoundError."""
+    ("Reload and Test", the Python console: torch is GBs); when they are not ready (offline build server,
+    declined, an old torch ...) the test is skipped with the reason instead of failing in the child with ModuleNotFoundError."""
     import slicer
 
-    from LungAICommon import install, requirements
+    from LungAICommon import install
 
     unattended = bool(slicer.app.testingEnabled())
     for feature in dict.fromkeys(job_feature(j) for j in start_jobs):
         if not install.ensure(feature, requester, unattended=unattended):
-            missing = requirements.describe(requirements.missing(feature)) or "see the log"
-            test.skipTest(f"{requester} self-test skipped: the Python packages of '{feature}' ({missing}) are not "
-                          "installed and could not be installed (no internet, the package index is unreachable, or "
-                          "declined). Install them and run the test again.")
+            test.skipTest(f"{requester} self-test skipped: {packages_not_ready(feature)} Fix that and run the test "
+                          "again.")
 
 
 def run_job(start_job, parameters, timeout: Optional[float] = 1800, requester: str = "Lung AI") -> PanelJob:
@@ -182,15 +192,15 @@ def run_job(start_job, parameters, timeout: Optional[float] = 1800, requester: s
     are then loaded with the logic's ``load...`` method, which deletes the work folder).
 
     For the Python console and self-tests; the panels poll the same job from a Qt timer instead.  The packages
-    the job needs (:func:`needs`) are installed first, as the panel buttons do (after asking); when they are not,
-    RuntimeError says which.  On failure the work folder is deleted and RuntimeError names the command and its error.
+    the job needs (:func:`needs`) are installed first, as the panel buttons do (after asking); when they are not
+    ready, RuntimeError says which and why (:func:`packages_not_ready`).  On failure the work folder is deleted
+    and RuntimeError names the command and its error.
     """
-    from LungAICommon import install, requirements
+    from LungAICommon import install
 
     feature = job_feature(start_job)
     if not install.ensure(feature, requester):
-        raise RuntimeError(f"{requester}: the Python packages of '{feature}' are not installed "
-                           f"({requirements.describe(requirements.missing(feature))}); nothing was started")
+        raise RuntimeError(f"{requester}: nothing was started - {packages_not_ready(feature)}")
     job = start_job(parameters)
     try:
         job.process.start()

@@ -25,6 +25,16 @@ class Requirement:
     def spec(self) -> str:
         return f"{self.dist}=={self.version}"
 
+    @property
+    def name(self) -> str:
+        """The distribution's name without extras ("dask[distributed]" -> "dask"): what its metadata is under."""
+        return self.dist.split("[")[0]
+
+    @property
+    def tested_minor(self) -> str:
+        """The tested minor version ("1.6.1" -> "1.6"): an installed version older than it is not used as is."""
+        return self.version.rsplit(".", 1)[0]
+
 
 # From pyproject.toml [project.dependencies]; Slicer-provided packages are listed in SLICER_PROVIDED.
 PINNED = {
@@ -54,7 +64,7 @@ PINNED = {
 SLICER_PROVIDED = ("numpy", "SimpleITK")
 # Installed by the PyTorch extension (its CPU/CUDA build): never installed or replaced by pip here.
 EXTENSION_PROVIDED = ("torch",)
-MIN_TORCH = PINNED["torch"].version.rsplit(".", 1)[0]          # "2.13": the tested minor version
+MIN_TORCH = PINNED["torch"].tested_minor                       # "2.13": the tested minor version
 
 # The supported Slicer releases and what they bundle (../shared/slicer-python/README.md,
 # SuperBuild/External_python*.cmake): the requirement lists must resolve against each of them
@@ -104,12 +114,38 @@ def is_present(req: Requirement) -> bool:
         return False
 
 
+def minimum_version(req: Requirement, feature: str) -> Optional[str]:
+    """The oldest version of ``req`` that ``feature`` runs on: :data:`FEATURE_MINIMUMS`, else the tested minor version
+    (:attr:`Requirement.tested_minor`) of a package LungAI installs itself - an older MONAI / scikit-learn / skops /
+    safetensors another extension installed (SlicerMONAIAuto3DSeg ...) is upgraded to the pin, after asking, rather
+    than fail later in the job.  None (any version) for what Slicer bundles (lungai runs on it: SLICER_BUNDLED,
+    SLICER_PROVIDED, SLICER_KEEPS), torch (:func:`LungAICommon.install.ensure_torch` checks it) and what an
+    extension provides (PROVIDED_BY_EXTENSIONS)."""
+    explicit = FEATURE_MINIMUMS.get(feature, {}).get(req.dist)
+    if explicit:
+        return explicit
+    not_ours = {d for bundled in SLICER_BUNDLED.values() for d in bundled}
+    not_ours.update(SLICER_PROVIDED, SLICER_KEEPS, EXTENSION_PROVIDED, PROVIDED_BY_EXTENSIONS)
+    return None if req.dist in not_ours else req.tested_minor
+
+
 def too_old(req: Requirement, feature: str) -> Optional[str]:
-    """The installed version of ``req`` when it is older than ``feature`` needs (:data:`FEATURE_MINIMUMS`), else
+    """The installed version of ``req`` when it is older than ``feature`` needs (:func:`minimum_version`), else
     None."""
-    minimum = FEATURE_MINIMUMS.get(feature, {}).get(req.dist)
-    found = installed_version(req.dist) if minimum else None
+    minimum = minimum_version(req, feature)
+    found = installed_version(req.name) if minimum else None
     return found if found and not version_at_least(found, minimum) else None
+
+
+def explain(feature: str, reqs: list[Requirement]) -> str:
+    """``reqs`` as specs, each installed-but-too-old one with the version found and the one needed:
+    "monai==1.6.1 (monai 1.3.0 is installed; 1.6 or newer is needed)"."""
+    parts = []
+    for r in reqs:
+        found = too_old(r, feature)
+        parts.append(f"{r.spec} ({r.name} {found} is installed; {minimum_version(r, feature)} or newer is needed)"
+                     if found else r.spec)
+    return ", ".join(parts)
 
 
 def missing(feature: str) -> list[Requirement]:

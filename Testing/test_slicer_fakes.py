@@ -286,3 +286,105 @@ def test_a_current_torch_already_installed_needs_no_pytorch_extension_call(monke
     _torch(monkeypatch, present=True, version="2.4.1")          # a feature without torch ignores it
     _missing_sequence(monkeypatch, [])
     assert install.ensure("lungs", "Lung AI sample data") is True
+
+
+def _failing_pip(monkeypatch, fake, stderr_reason):
+    """``slicer.util.pip_install`` failing as Slicer's does: CalledProcessError, pip's reason only printed (to the
+    Python console), not in the exception's text."""
+    import subprocess
+
+    def pip_install(args):
+        fake.calls.append(("pip_install", list(args)))
+        print(stderr_reason)
+        raise subprocess.CalledProcessError(1, [sys.executable, "-m", "pip", "install", *args])
+
+    monkeypatch.setattr(fake.module.util, "pip_install", pip_install)
+
+
+def test_a_failed_install_points_to_pips_reason_not_only_to_the_internet(monkeypatch):
+    """QA (installb57): pip failing on a version conflict (e.g. a package another extension installed) was reported
+    as "The likely cause is no internet connection"; pip's real reason is only in Slicer's Python console.  The
+    message now says where pip's reason is, and names a conflict among the causes."""
+    from LungAICommon import install
+
+    fake = _FakeSlicer(with_packaging=False, confirm=True).install(monkeypatch)
+    _failing_pip(monkeypatch, fake, "ERROR: Cannot install scipy==1.17.1 because these package versions have "
+                                    "conflicting dependencies.")
+    _missing_sequence(monkeypatch, [requirements.PINNED["scipy"]], [requirements.PINNED["scipy"]])
+    assert install.ensure("lungs", "Lung AI Segmentation") is False
+    kind, text = fake.calls[-1]
+    assert kind == "error" and "scipy==1.17.1" in text and "exit status 1" in text
+    assert "likely cause is no internet" not in text
+    assert "View -> Python Console" in text and "version conflict" in text and "internet" in text
+
+
+def test_an_older_monai_or_scikit_learn_another_extension_installed_is_named_and_upgraded_after_asking(monkeypatch):
+    """QA (installb57): packages already present were checked only for being importable, so an older MONAI /
+    scikit-learn installed by another extension (SlicerMONAIAuto3DSeg ...) was used as is: `missing("segmentation")`
+    returned [] whatever MONAI version was installed, and the job failed later with an obscure error.  Now one older
+    than the tested minor version is missing: the dialog and the error name the version found and the one needed,
+    and installing the pin upgrades it.  What Slicer bundles (scipy 1.13.1 in 5.10) is still used as is."""
+    from LungAICommon import install
+
+    real = requirements.installed_version
+    installed = {"monai": "1.3.0", "scikit-learn": "1.5.2"}
+    monkeypatch.setattr(requirements, "installed_version", lambda d: installed.get(d) or real(d))
+    old = requirements.missing("segmentation")
+    assert [r.dist for r in old] == ["monai", "scikit-learn"]
+    assert requirements.explain("segmentation", old) == (
+        "monai==1.6.1 (monai 1.3.0 is installed; 1.6 or newer is needed), "
+        "scikit-learn==1.9.1 (scikit-learn 1.5.2 is installed; 1.9 or newer is needed)")
+    installed.update({"monai": "1.6.0", "scikit-learn": "1.9.0", "scipy": "1.13.1", "numpy": "2.0.2",
+                      "dask": "2026.1.0"})
+    assert requirements.missing("segmentation") == []              # a patch release older than the pin is fine
+    assert requirements.missing("lungs") == []                     # Slicer 5.10's bundled scipy / own numpy: kept
+    assert [r.dist for r in requirements.missing("radiomics")] == ["dask[distributed]"]   # extras: dask's metadata
+    installed.update({"monai": "1.3.0", "scikit-learn": "1.9.1", "dask": "2026.8.0"})
+    # Slicer 5.10 (no slicer.packaging): the dialog names what is old; pip asked for the pin; pip left it old
+    fake = _FakeSlicer(with_packaging=False, confirm=True).install(monkeypatch)
+    assert install.ensure("segmentation", "Lung AI Segmentation") is False
+    (_, asked), (_, specs, _), (kind, text) = fake.calls
+    assert "monai 1.3.0 is installed; 1.6 or newer is needed" in asked and specs == ["monai==1.6.1"]
+    assert kind == "error" and "still missing or too old: monai==1.6.1 (monai 1.3.0 is installed" in text
+    assert "slicer.util.pip_install('monai==1.6.1')" in text
+    # pip upgrades it: the feature is ready
+    fake = _FakeSlicer(with_packaging=False, confirm=True).install(monkeypatch)
+    pip_install = fake.module.util.pip_install
+    monkeypatch.setattr(fake.module.util, "pip_install", lambda args: (pip_install(args), installed.pop("monai")))
+    assert install.ensure("segmentation", "Lung AI Segmentation") is True
+    assert [c[0] for c in fake.calls] == ["confirm", "pip_install"]
+
+
+def test_a_job_not_started_and_a_skipped_self_test_say_why_not_an_empty_list(monkeypatch):
+    """QA (installb57): when install.ensure refused for a reason other than missing packages (an old torch from
+    another extension, a declined install), `logic.run` raised "...are not installed (); nothing was started" and the
+    self-test skip said "(see the log) ... no internet".  Both now carry the reason ensure gave."""
+    import types
+
+    from LungAICommon import panel
+
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    fake.module.app = types.SimpleNamespace(testingEnabled=lambda: True)
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)
+    _torch(monkeypatch, present=True, version="2.4.1")           # the PyTorch extension's older torch
+    _missing_sequence(monkeypatch)                                # every package there
+
+    @panel.needs("segmentation")
+    def start(parameters):
+        raise AssertionError("nothing may start")
+
+    with pytest.raises(RuntimeError) as err:
+        panel.run_job(start, None, requester="Lung AI Segmentation")
+    text = str(err.value)
+    assert "()" not in text and "nothing was started" in text and "PyTorch 2.4.1 is installed" in text
+    skipped = []
+    panel.require_job_packages(types.SimpleNamespace(skipTest=skipped.append), start, requester="Lung AI Segmentation")
+    (why,) = skipped
+    assert "self-test skipped" in why and "PyTorch 2.4.1 is installed" in why and "see the log" not in why
+    assert "internet" not in why
+    # a declined install: said so, with the package
+    fake = _FakeSlicer(with_packaging=True, decline_pip_ensure=True).install(monkeypatch)
+    _torch(monkeypatch, present=True, version="2.13.0")
+    monkeypatch.setattr(requirements, "missing", lambda feature: [requirements.PINNED["skops"]])
+    with pytest.raises(RuntimeError, match=r"'prediction' \(skops==0.16.0\) are not ready: .*skops==0.16.0 was declined"):
+        panel.run_job(panel.needs("prediction")(start), None, requester="Multimodal Predict")
