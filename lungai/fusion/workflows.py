@@ -393,6 +393,7 @@ def run_validate(args) -> int:
     from lungai.fusion.api import predict_frame
     from lungai.fusion.data import availability_text
     from lungai.fusion.api import describe_inputs, model_inputs
+    from lungai.fusion.labels import match_classes
     from lungai.fusion.metrics import absent_classes, class_counts, format_summary, scores, summarise
     from lungai.fusion.model_io import check_output_dir, claimed, external_patients
 
@@ -407,6 +408,7 @@ def run_validate(args) -> int:
         print(f"{'warning' if overlap['external'] is False else 'note'}: {note}",
               file=sys.stderr if overlap["external"] is False else sys.stdout)
     classes = pipe.classes
+    cohort.labels = match_classes(cohort.labels, classes)     # '1' for a class '1.0' of a model trained before
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
     if unknown:
         raise InputError(f"label values {unknown} are not classes of the locked model ({classes})",
