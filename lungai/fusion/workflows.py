@@ -342,17 +342,7 @@ def _load_for_new_cohort(args, require_label: bool):
     with _print_warnings():
         # a locked model's features are its own: a label copy in the new table is not one of them
         cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False)
-        if pipe.genes is not None and cohort.rna is not None:
-            check = model_io.rna_gene_check(pipe, cohort.rna, args.max_missing_genes)
-            if check["missing"]:
-                warnings.warn(f"{len(check['missing'])} of the model's {check['n_model_genes']} genes are missing "
-                              f"from the RNA matrix ({', '.join(check['missing'][:10])}"
-                              f"{' ...' if len(check['missing']) > 10 else ''}); they are imputed as the "
-                              "training mean (z = 0)")
-            if check["sparse"]:
-                warnings.warn(model_io.sparse_rna_text(check))
-            if check["off_scale"]:
-                warnings.warn(model_io.off_scale_text(check))
+        model_io.check_new_rna(pipe, cohort.rna, args.max_missing_genes)
     # the model's EHR columns the table lacks are said by the prediction itself (console and each patient's notes:
     # lungai.fusion.api.predict_with_notes, the path of the demo and the Slicer panel too)
     return pipe, baselines, meta, cohort
