@@ -351,4 +351,16 @@ def test_a_numeric_stage_column_with_a_missing_value_keeps_its_classes_as_writte
 
     # a model trained before (classes '1.0', '2.0', '3.0') reads the new cohort's '1', '2', '3' as its classes
     assert list(match_classes(pd.Series(["1", "3", np.nan]), ["1.0", "2.0", "3.0"]).iloc[:2]) == ["1.0", "3.0"]
-    assert list(match_classes(pd.Series(["1", "II"]), ["1", "2", "3"])) == ["1", "II"]     # others as given
+    assert list(match_classes(pd.Series(["1", "X"]), ["1", "2", "3"])) == ["1", "X"]     # others as given
+
+
+def test_validate_reads_a_stage_spelled_another_way_as_the_models_class():
+    """An external cohort's export writes the stages 'Stage IIIA' / '3A' where the training table wrote 'IIIA': the
+    same stage (:func:`lungai.fusion.labels.stage_spelling`), so validate scores it as the model's class - it refused
+    the cohort ("label values ['Stage IA', 'Stage IIIA'] are not classes of the locked model").  Another stage
+    ('III' for a class 'III-IV', 'IIIB') stays as given (refused by validate, never guessed)."""
+    from lungai.fusion.labels import match_classes
+
+    got = match_classes(pd.Series(["Stage IA", "3A", "IIIA", "Stage 1A", "III", "IIIB", np.nan]), ["IA", "IIIA", "IV"])
+    assert list(got.iloc[:6]) == ["IA", "IIIA", "IIIA", "IA", "III", "IIIB"] and np.isnan(got.iloc[6])
+    assert list(match_classes(pd.Series(["III", "Stage I"]), ["I", "II", "III-IV"])) == ["III", "I"]

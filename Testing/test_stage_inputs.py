@@ -4,6 +4,7 @@ the left-out EHR columns reported."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -851,3 +852,26 @@ def test_the_python_api_checks_a_new_rna_matrix_as_stage_predict_does(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")      # data on the training scale: nothing said
         predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=rna)
+
+
+def test_validate_scores_an_external_cohort_whose_export_spells_the_stages_another_way(tmp_path, capsys):
+    """QA: a model trained on a table writing the stage 'I' / 'II' / 'III', validated on another hospital's export
+    writing 'Stage I' / 'Stage II' / 'Stage III' (or '1' / '2' / '3') - the same stages: validate refused the cohort
+    ("label values ['Stage I', ...] are not classes of the locked model").  Now they are read as the model's classes,
+    said in a note; a value naming another stage is still refused."""
+    _ehr(tmp_path)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "-o", tmp_path / "m", *FAST]) == 0
+    new = pd.read_csv(tmp_path / "ehr.csv")
+    new["Case ID"] = [f"Q{i:02d}" for i in range(len(new))]
+    new["stage"] = new["stage"].map({"I": "Stage I", "II": "Stage II", "III": "3"})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v"]) == 0
+    out = capsys.readouterr().out
+    assert "'Stage I' -> 'I'" in out and "'3' -> 'III'" in out
+    metrics = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert metrics["models"]["fusion"]["scored_classes"] == {"I": 4, "II": 4, "III": 4}
+    new.loc[0, "stage"] = "IV"
+    new.to_csv(tmp_path / "new.csv", index=False)
+    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v2"]) == 2
+    assert "label values ['IV'] are not classes of the locked model" in capsys.readouterr().err

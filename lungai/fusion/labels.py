@@ -265,11 +265,21 @@ def label_text(value):
     return text.split(".")[0].strip().lstrip("+") if _WHOLE_TEXT.match(text) else text
 
 
+def _class_key(value) -> str:
+    """A label value as :func:`match_classes` compares it: the stage it names (:func:`stage_spelling`: 'Stage IIIA',
+    '3A' -> 'IIIA'), else its :func:`label_text` ('1.0' -> '1')."""
+    text = label_text(value)
+    return stage_spelling(text) or text
+
+
 def match_classes(labels: pd.Series, classes) -> pd.Series:
-    """``labels`` with each value that is a model class written another way (:func:`label_text`: '1' for a class
-    '1.0' of a model trained before whole numbers were written so) replaced by that class; other values as given."""
-    by_text = {label_text(c): c for c in classes}
-    return labels.map(lambda v: v if v in classes else by_text.get(label_text(v), v)
+    """``labels`` with each value that is a model class written another way replaced by that class: the same stage
+    spelled otherwise ('Stage IIIA' or '3A' for a class 'IIIA', '1' for 'I': :func:`stage_spelling`, as
+    :func:`check_stage_spellings` compares them) or the same whole number ('1' for a class '1.0' of a model trained
+    before whole numbers were written so, :func:`label_text`).  Other values as given (another stage - 'III' for
+    'III-IV', 'IIIB' - is never guessed)."""
+    by_key = {_class_key(c): c for c in classes}
+    return labels.map(lambda v: v if v in classes else by_key.get(_class_key(v), v)
                       if isinstance(v, str) else v)
 
 

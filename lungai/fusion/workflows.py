@@ -398,7 +398,13 @@ def run_validate(args) -> int:
         print(f"{'warning' if overlap['external'] is False else 'note'}: {note}",
               file=sys.stderr if overlap["external"] is False else sys.stdout)
     classes = pipe.classes
-    cohort.labels = match_classes(cohort.labels, classes)     # '1' for a class '1.0' of a model trained before
+    # the model's classes written another way ('Stage I' for 'I', '1' for a class '1.0'): read as those classes
+    matched = match_classes(cohort.labels, classes)
+    renamed = sorted({(a, b) for a, b in zip(cohort.labels, matched) if isinstance(a, str) and a != b})
+    if renamed:
+        print("note: label values read as the model's classes (the same stage written another way): "
+              + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed))
+    cohort.labels = matched
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
     if unknown:
         raise InputError(f"label values {unknown} are not classes of the locked model ({classes})",
