@@ -330,3 +330,37 @@ def test_gene_annotation_columns_of_an_expression_export_are_no_patient_and_no_g
     with pytest.warns(InputNote, match="gene annotation"):      # 'warning: ...' on the console, no source path
         c = load_cohort(tmp_path / "ehr.csv", path, label="stage")
     assert "Entrez_Gene_Id" not in c.rna.index and c.report.get("rna_not_joined", []) == []
+
+
+def test_a_numeric_stage_column_with_a_missing_value_keeps_its_classes_as_written(tmp_path):
+    """An EHR export with the stage as numbers 1-3 and one patient without a stage: pandas reads the column as
+    floats (1.0, NaN).  The classes must stay '1', '2', '3' - the values as written, the classes of the same column
+    without a gap - so that --label-groups "early=1,2;late=3" finds them and a model trained on such a table
+    validates on a table without gaps (it refused both: "label values ['1.0', '2.0', '3.0'] are not in any label
+    group", "label values ['1', '2', '3'] are not classes of the locked model (['1.0', '2.0', '3.0'])")."""
+    rows = [f"P{i:02d},{60 + i},{'' if i == 0 else 1 + i % 3}" for i in range(12)]
+    (tmp_path / "ehr.csv").write_text("id,age,stage\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    c = load_cohort(ehr=tmp_path / "ehr.csv", label="stage")
+    assert sorted(set(c.labels)) == ["1", "2", "3"] and len(c.ids) == 11
+    g = load_cohort(ehr=tmp_path / "ehr.csv", label="stage", label_groups=parse_groups("early=1,2;late=3"))
+    assert sorted(g.labels.value_counts().items()) == [("early", 7), ("late", 4)]
+    # groups written with the numbers as pandas showed them ("1.0") name the same values
+    g2 = load_cohort(ehr=tmp_path / "ehr.csv", label="stage", label_groups=parse_groups("early=1.0,2.0;late=3.0"))
+    assert g2.labels.equals(g.labels)
+    from lungai.fusion.labels import match_classes
+
+    # a model trained before (classes '1.0', '2.0', '3.0') reads the new cohort's '1', '2', '3' as its classes
+    assert list(match_classes(pd.Series(["1", "3", np.nan]), ["1.0", "2.0", "3.0"]).iloc[:2]) == ["1.0", "3.0"]
+    assert list(match_classes(pd.Series(["1", "X"]), ["1", "2", "3"])) == ["1", "X"]     # others as given
+
+
+def test_validate_reads_a_stage_spelled_another_way_as_the_models_class():
+    """An external cohort's export writes the stages 'Stage IIIA' / '3A' where the training table wrote 'IIIA': the
+    same stage (:func:`lungai.fusion.labels.stage_spelling`), so validate scores it as the model's class - it refused
+    the cohort ("label values ['Stage IA', 'Stage IIIA'] are not classes of the locked model").  Another stage
+    ('III' for a class 'III-IV', 'IIIB') stays as given (refused by validate, never guessed)."""
+    from lungai.fusion.labels import match_classes
+
+    got = match_classes(pd.Series(["Stage IA", "3A", "IIIA", "Stage 1A", "III", "IIIB", np.nan]), ["IA", "IIIA", "IV"])
+    assert list(got.iloc[:6]) == ["IA", "IIIA", "IIIA", "IA", "III", "IIIB"] and np.isnan(got.iloc[6])
+    assert list(match_classes(pd.Series(["III", "Stage I"]), ["I", "II", "III-IV"])) == ["III", "I"]

@@ -4,6 +4,9 @@ the left-out EHR columns reported."""
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -823,3 +826,52 @@ def test_panel_logic_refuses_a_nodal_gtv_as_the_ct_branchs_tumour(tmp_path, smal
         assert "'GTVp' or 'Tumor'" in err.value.fix and "segment=" in err.value.fix
     finally:
         restore_headless_scene(scene, token)
+
+
+def test_the_python_api_checks_a_new_rna_matrix_as_stage_predict_does(tmp_path):
+    """QA: ``lungai.fusion.api.predict_stage(model_folder, ehr=..., rna=...)`` (docs/stage.md, "Python API") skipped the
+    RNA checks of ``stage predict``: a log2 matrix given to a model trained on z-scores was predicted without a word
+    (the CLI refuses it), and so was a matrix lacking every gene of the model (each profile the training mean).  Now
+    the API refuses / warns as ``stage predict`` does (:func:`lungai.fusion.model_io.check_new_rna`)."""
+    from lungai.fusion.api import predict_stage
+
+    ids = _ehr(tmp_path)
+    rna = _rna(tmp_path, ids)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--rna", rna, "-o", tmp_path / "m",
+                 *FAST]) == 0
+    log2 = _rna(tmp_path, ids, "log2.csv", edit=lambda m: m.__imul__(1.5).__iadd__(7))
+    with pytest.raises(InputError, match="not on the scale of the model's training data: for 12 of 12 patients"):
+        predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=log2)
+    other = _rna(tmp_path, ids, "other.csv", edit=lambda m: m.rename(columns=lambda g: "ENSG0" + g, inplace=True))
+    with pytest.raises(InputError, match="of the model's 5 genes are missing from the RNA matrix"):
+        predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=other)
+    one = _rna(tmp_path, ids, "one.csv", edit=lambda m: m.loc.__setitem__("P04", m.loc["P04"] + 8))
+    with pytest.warns(UserWarning, match=r"1 patient\(s\) have RNA values on another scale .*P04"):
+        df = predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=one)
+    assert (df["status"] == "computed").all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # data on the training scale: nothing said
+        predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=rna)
+
+
+def test_validate_scores_an_external_cohort_whose_export_spells_the_stages_another_way(tmp_path, capsys):
+    """QA: a model trained on a table writing the stage 'I' / 'II' / 'III', validated on another hospital's export
+    writing 'Stage I' / 'Stage II' / 'Stage III' (or '1' / '2' / '3') - the same stages: validate refused the cohort
+    ("label values ['Stage I', ...] are not classes of the locked model").  Now they are read as the model's classes,
+    said in a note; a value naming another stage is still refused."""
+    _ehr(tmp_path)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "-o", tmp_path / "m", *FAST]) == 0
+    new = pd.read_csv(tmp_path / "ehr.csv")
+    new["Case ID"] = [f"Q{i:02d}" for i in range(len(new))]
+    new["stage"] = new["stage"].map({"I": "Stage I", "II": "Stage II", "III": "3"})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v"]) == 0
+    out = capsys.readouterr().out
+    assert "'Stage I' -> 'I'" in out and "'3' -> 'III'" in out
+    metrics = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert metrics["models"]["fusion"]["scored_classes"] == {"I": 4, "II": 4, "III": 4}
+    new.loc[0, "stage"] = "IV"
+    new.to_csv(tmp_path / "new.csv", index=False)
+    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v2"]) == 2
+    assert "label values ['IV'] are not classes of the locked model" in capsys.readouterr().err

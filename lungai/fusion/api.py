@@ -275,14 +275,17 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
 def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, ct=None, *,
                   patient_id: str = "patient", ehr_row: Optional[dict] = None, rna_row=None,
                   ct_image=None, mask_image=None, mask_label: Optional[int] = None, ct_label: Optional[int] = None,
-                  use: Optional[str] = None) -> pd.DataFrame:
+                  use: Optional[str] = None, max_missing_genes: float = 0.5) -> pd.DataFrame:
     """Class probabilities per patient: from files (``ehr``/``rna``/``ct`` manifest) or from one
     patient's values in memory.  ``model`` is a locked-model folder (predicting with its selected
     model, or ``use``) or a fitted pipeline; the ``model`` column says which one.  Only the inputs the model
     was trained with are used (:func:`usable_inputs`; the ``ehr``/``rna``/``ct`` columns say which);
     a patient with none of them gets no probabilities (``status``).  The tumour mask must hold one label, or the
     tumour's label is given: ``mask_label`` for ``mask_image``, ``ct_label`` (or the manifest's ``label`` column)
-    for the ``ct`` manifest's masks (:func:`lungai.fusion.ct_crop.binary_mask`)."""
+    for the ``ct`` manifest's masks (:func:`lungai.fusion.ct_crop.binary_mask`).  The RNA matrix (or ``rna_row``) is
+    checked as ``stage predict`` checks it (:func:`lungai.fusion.model_io.check_new_rna`): more than
+    ``max_missing_genes`` of the model's genes missing, or values on another scale than the training matrix for
+    most patients, is refused; fewer is a warning."""
     from lungai.fusion import model_io
 
     if isinstance(model, FusionPipeline):
@@ -293,4 +296,6 @@ def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, c
         cohort = load_cohort(ehr, rna, ct, require_label=False, ct_label=ct_label)
     else:
         cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct_image, mask_image, mask_label)
+    # the checks of stage predict: a matrix lacking most genes, or on another scale, is refused; gaps are said
+    model_io.check_new_rna(pipe, cohort.rna, max_missing_genes)
     return predict_frame(name, pipe, cohort)

@@ -247,15 +247,53 @@ def check_stage_spellings(labels: pd.Series, column=None) -> None:
                          f'merge them with --label-groups "{merge}", or correct the spellings in the table')
 
 
+_WHOLE_TEXT = re.compile(r"\s*[+-]?\d+\.0*\s*$")
+
+
+def label_text(value):
+    """A label value as text, a whole number as written without a decimal part: a stage column of numbers with one
+    empty cell is read by pandas as floats (1.0, NaN) - its classes are '1', '2', '3' as in the same column without
+    a gap, never '1.0' (which no ``--label-groups "early=1,2"`` and no model trained on a gap-free table knows).
+    Text '2.0' is 2 too; other values stripped text; a missing value (None, NaN) stays NaN."""
+    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+        return np.nan
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text.split(".")[0].strip().lstrip("+") if _WHOLE_TEXT.match(text) else text
+
+
+def _class_key(value) -> str:
+    """A label value as :func:`match_classes` compares it: the stage it names (:func:`stage_spelling`: 'Stage IIIA',
+    '3A' -> 'IIIA'), else its :func:`label_text` ('1.0' -> '1')."""
+    text = label_text(value)
+    return stage_spelling(text) or text
+
+
+def match_classes(labels: pd.Series, classes) -> pd.Series:
+    """``labels`` with each value that is a model class written another way replaced by that class: the same stage
+    spelled otherwise ('Stage IIIA' or '3A' for a class 'IIIA', '1' for 'I': :func:`stage_spelling`, as
+    :func:`check_stage_spellings` compares them) or the same whole number ('1' for a class '1.0' of a model trained
+    before whole numbers were written so, :func:`label_text`).  Other values as given (another stage - 'III' for
+    'III-IV', 'IIIB' - is never guessed)."""
+    by_key = {_class_key(c): c for c in classes}
+    return labels.map(lambda v: v if v in classes else by_key.get(_class_key(v), v)
+                      if isinstance(v, str) else v)
+
+
 def clean_labels(labels: pd.Series, groups: Optional[dict] = None) -> pd.Series:
     """Labels as strings with missing tokens dropped to NaN and optional grouping applied (a group named by a
-    missing-value word, "unknown=TXN0M0", gives its patients no label).  Without ``groups``,
+    missing-value word, "unknown=TXN0M0", gives its patients no label).  Whole numbers are written without a
+    decimal part (:func:`label_text`), in the values and in the groups.  Without ``groups``,
     stages spelled differently are refused (:func:`check_stage_spellings`)."""
     s = clean_missing(labels.to_frame())[labels.name] if labels.name is not None else labels
-    s = s.map(lambda v: np.nan if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v).strip())
+    s = s.map(label_text)
     if not groups:
         check_stage_spellings(s, labels.name)
     if groups:
+        groups = {label_text(k): v for k, v in groups.items()}
         unknown = sorted(set(s.dropna()) - set(groups))
         if unknown:
             raise InputError(f"label values {unknown} are not in any label group",

@@ -11,6 +11,7 @@ mlp).  skops files load only if every type in them is scikit-learn/numpy's defau
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -334,6 +335,26 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
                          "give the RNA values normalised as the training matrix was (the same transform, e.g. log2 "
                          "TPM, and the same per-gene z-scoring, if any)")
     return {"n_model_genes": n, "missing": missing, "sparse": sparse, "off_scale": off_scale}
+
+
+def check_new_rna(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> Optional[dict]:
+    """:func:`rna_gene_check` of a new cohort's RNA matrix, for ``stage predict`` / ``validate`` and the Python API
+    (:func:`lungai.fusion.api.predict_stage`): refuses a matrix lacking most of the model's genes or on another scale
+    than the training matrix, and warns about the genes missing, the patients lacking most genes and those on
+    another scale.  None when the model has no genes or there is no matrix."""
+    if pipe.genes is None or rna is None:
+        return None
+    check = rna_gene_check(pipe, rna, max_missing)
+    if check["missing"]:
+        warnings.warn(f"{len(check['missing'])} of the model's {check['n_model_genes']} genes are missing "
+                      f"from the RNA matrix ({', '.join(check['missing'][:10])}"
+                      f"{' ...' if len(check['missing']) > 10 else ''}); they are imputed as the "
+                      "training mean (z = 0)")
+    if check["sparse"]:
+        warnings.warn(sparse_rna_text(check))
+    if check["off_scale"]:
+        warnings.warn(off_scale_text(check))
+    return check
 
 
 def off_scale_examples(off_scale: dict) -> str:

@@ -342,17 +342,7 @@ def _load_for_new_cohort(args, require_label: bool):
     with _print_warnings():
         # a locked model's features are its own: a label copy in the new table is not one of them
         cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False)
-        if pipe.genes is not None and cohort.rna is not None:
-            check = model_io.rna_gene_check(pipe, cohort.rna, args.max_missing_genes)
-            if check["missing"]:
-                warnings.warn(f"{len(check['missing'])} of the model's {check['n_model_genes']} genes are missing "
-                              f"from the RNA matrix ({', '.join(check['missing'][:10])}"
-                              f"{' ...' if len(check['missing']) > 10 else ''}); they are imputed as the "
-                              "training mean (z = 0)")
-            if check["sparse"]:
-                warnings.warn(model_io.sparse_rna_text(check))
-            if check["off_scale"]:
-                warnings.warn(model_io.off_scale_text(check))
+        model_io.check_new_rna(pipe, cohort.rna, args.max_missing_genes)
     # the model's EHR columns the table lacks are said by the prediction itself (console and each patient's notes:
     # lungai.fusion.api.predict_with_notes, the path of the demo and the Slicer panel too)
     return pipe, baselines, meta, cohort
@@ -393,6 +383,7 @@ def run_validate(args) -> int:
     from lungai.fusion.api import predict_frame
     from lungai.fusion.data import availability_text
     from lungai.fusion.api import describe_inputs, model_inputs
+    from lungai.fusion.labels import match_classes
     from lungai.fusion.metrics import absent_classes, class_counts, format_summary, scores, summarise
     from lungai.fusion.model_io import check_output_dir, claimed, external_patients
 
@@ -407,6 +398,13 @@ def run_validate(args) -> int:
         print(f"{'warning' if overlap['external'] is False else 'note'}: {note}",
               file=sys.stderr if overlap["external"] is False else sys.stdout)
     classes = pipe.classes
+    # the model's classes written another way ('Stage I' for 'I', '1' for a class '1.0'): read as those classes
+    matched = match_classes(cohort.labels, classes)
+    renamed = sorted({(a, b) for a, b in zip(cohort.labels, matched) if isinstance(a, str) and a != b})
+    if renamed:
+        print("note: label values read as the model's classes (the same stage written another way): "
+              + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed))
+    cohort.labels = matched
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
     if unknown:
         raise InputError(f"label values {unknown} are not classes of the locked model ({classes})",
