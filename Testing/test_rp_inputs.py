@@ -349,6 +349,28 @@ def test_tables_are_joined_on_the_id_column_they_share(tmp_path, table):
     assert len(read_tables(paths)) == len(table)
 
 
+def test_a_letter_and_a_word_starting_with_it_in_one_column_are_warned_of(tmp_path, table):
+    """A hospital export with sex written 'M' in some rows and 'Male' in others (two people typing, two systems):
+    only letter case is merged, so the model has the categories M and Male (and F and Female), each learnt from
+    part of the patients - said in a warning of rp train (metrics.json, the model card), not silently."""
+    sex = table["clin_sex_cat"].map({"male": "Male", "female": "Female"})
+    table = table.assign(clin_sex_cat=[s[0] if i % 4 == 0 and isinstance(s, str) else s for i, s in enumerate(sex)],
+                         clin_stage_cat=["Stage I", "Stage II", "Stage III"] * 20)
+    result = train_rp(table, "rp_grade2", tmp_path / "m", models="lr", feature_sets="clinical_dosimetric",
+                      outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False)
+    said = [w for w in result.metrics["warnings"] if "clin_sex_cat" in w]
+    assert len(said) == 1 and "'F' and 'Female'" in said[0] and "'M' and 'Male'" in said[0], result.metrics["warnings"]
+    assert "recode" in said[0] and any("clin_sex_cat" in line for line in result.lines if line.startswith("warning:"))
+    card = (tmp_path / "m" / "model_card.json").read_text(encoding="utf-8")
+    assert "'M' and 'Male'" in card
+    assert not any("clin_stage_cat" in w or "clin_histology_cat" in w for w in result.metrics["warnings"])
+    # words only, or letters only, are not abbreviations of one another
+    from lungai.rp.columns import abbreviation_warnings
+
+    words = pd.DataFrame({"a": ["Male", "Female", None], "b": ["M", "F", "M"], "c": ["T1", "T1a", "T2"]})
+    assert abbreviation_warnings(words, ["a", "b", "c"]) == []
+
+
 def test_patient_ids_that_look_like_numbers_stay_text(tmp_path, table):
     """'007' stays '007' (not 7) in one table, in joined tables (role file id or a case column) and in the
     predictions' case column."""
