@@ -319,6 +319,58 @@ def test_tables_are_joined_on_the_role_files_id_column(tmp_path, table):
     assert result.metrics["n"] == len(table)
 
 
+def test_tables_are_joined_on_the_id_column_they_share(tmp_path, table):
+    """lungai cohort's rp_table.csv has a per-series `case` (P_1: the patient's first CT series) and the patient's
+    `patient_id`; a clinical CSV typed by the research group has `patient_id` only.  They are joined on the id
+    column both have (`patient_id`), not on each table's first id column (`case` against `patient_id`: every
+    patient was said to be missing from one of the tables, and nothing said why)."""
+    from lungai.rp.checks import id_column_of, read_tables
+
+    pid = [f"{i:03d}" for i in range(len(table))]
+    clin = table[["rp_grade2"] + [c for c in table.columns if c.startswith("clin_")]].assign(patient_id=pid)
+    cohort = table.drop(columns=clin.columns[:-1]).assign(case=[f"{p}_1" for p in pid], patient_id=pid)
+    cohort = cohort[["case", "patient_id"] + [c for c in cohort.columns if c not in ("case", "patient_id")]]
+    cohort.iloc[::-1].to_csv(tmp_path / "rp_table.csv", index=False)
+    clin.to_csv(tmp_path / "clinical.csv", index=False)
+    for paths in ([tmp_path / "rp_table.csv", tmp_path / "clinical.csv"],
+                  [tmp_path / "clinical.csv", tmp_path / "rp_table.csv"]):
+        merged = read_tables(paths)
+        assert len(merged) == len(table) and id_column_of(merged) == "patient_id"
+        by_id = merged.set_index("patient_id")
+        assert list(by_id.loc[pid, "case"]) == [f"{p}_1" for p in pid]          # the series id kept beside it
+        assert np.allclose(by_id.loc[pid, "dose_mld_gy"], table["dose_mld_gy"])  # each patient's own row
+        assert list(by_id.loc[pid, "rp_grade2"]) == list(table["rp_grade2"])
+    result = train_rp(paths, "rp_grade2", tmp_path / "m", models="lr", feature_sets="clinical_dosimetric",
+                      outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False)
+    assert result.metrics["n"] == len(table)
+    # tables without an id column name in common are still joined on each one's id column
+    clin.rename(columns={"patient_id": "id"}).to_csv(tmp_path / "clinical.csv", index=False)
+    cohort.drop(columns="case").to_csv(tmp_path / "rp_table.csv", index=False)
+    assert len(read_tables(paths)) == len(table)
+
+
+def test_a_letter_and_a_word_starting_with_it_in_one_column_are_warned_of(tmp_path, table):
+    """A hospital export with sex written 'M' in some rows and 'Male' in others (two people typing, two systems):
+    only letter case is merged, so the model has the categories M and Male (and F and Female), each learnt from
+    part of the patients - said in a warning of rp train (metrics.json, the model card), not silently."""
+    sex = table["clin_sex_cat"].map({"male": "Male", "female": "Female"})
+    table = table.assign(clin_sex_cat=[s[0] if i % 4 == 0 and isinstance(s, str) else s for i, s in enumerate(sex)],
+                         clin_stage_cat=["Stage I", "Stage II", "Stage III"] * 20)
+    result = train_rp(table, "rp_grade2", tmp_path / "m", models="lr", feature_sets="clinical_dosimetric",
+                      outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False)
+    said = [w for w in result.metrics["warnings"] if "clin_sex_cat" in w]
+    assert len(said) == 1 and "'F' and 'Female'" in said[0] and "'M' and 'Male'" in said[0], result.metrics["warnings"]
+    assert "recode" in said[0] and any("clin_sex_cat" in line for line in result.lines if line.startswith("warning:"))
+    card = (tmp_path / "m" / "model_card.json").read_text(encoding="utf-8")
+    assert "'M' and 'Male'" in card
+    assert not any("clin_stage_cat" in w or "clin_histology_cat" in w for w in result.metrics["warnings"])
+    # words only, or letters only, are not abbreviations of one another
+    from lungai.rp.columns import abbreviation_warnings
+
+    words = pd.DataFrame({"a": ["Male", "Female", None], "b": ["M", "F", "M"], "c": ["T1", "T1a", "T2"]})
+    assert abbreviation_warnings(words, ["a", "b", "c"]) == []
+
+
 def test_patient_ids_that_look_like_numbers_stay_text(tmp_path, table):
     """'007' stays '007' (not 7) in one table, in joined tables (role file id or a case column) and in the
     predictions' case column."""

@@ -113,9 +113,13 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
                              f"add a column named one of {', '.join(ID_NAMES)} to every table"
                              + (f" (or {id_column!r}, the role file's id)" if id_column else "")
                              + ", or declare the id column in a role file (role id)")
-        check_unique_ids(df[col], f"{path}", col, "keep one row per patient")
         ids.append(col)
     key = str(id_column).strip() if id_column is not None else "case"
+    shared = _shared_id_column(tables, ids, id_column)
+    if shared is not None:   # e.g. cohort's rp_table (case P_1, patient_id P) and a clinical CSV (patient_id P)
+        ids, key = shared, str(shared[0])
+    for path, df, col in zip(paths, tables, ids):
+        check_unique_ids(df[col], f"{path}", col, "keep one row per patient")
     # joined as id_text: 'R01-001 ' is R01-001, a decomposed (NFD) 'Müller' the precomposed one (as lungai cohort)
     merged = tables[0].rename(columns={ids[0]: key})
     merged[key] = merged[key].map(id_text)
@@ -146,6 +150,23 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
                                                                                    enumerate(df[col])})
                                                  for path, df, col in zip(paths, tables, ids)])
     return merged
+
+
+def _shared_id_column(tables, ids, id_column=None) -> list | None:
+    """The id column to join ``tables`` on when their first id columns (``ids``, :func:`id_column_of`) differ in
+    name but every table has an id column of one name (:func:`id_columns_of`; letter case ignored, as
+    :func:`id_column_of` reads case / patient_id / id): lungai cohort's rp_table.csv has the per-series ``case``
+    (P_1) and the patient's ``patient_id`` (P), a clinical CSV ``patient_id`` only - joined on ``patient_id``, not
+    ``case`` against ``patient_id``.  That column of each table, or None (the first id columns share a name, or
+    no name is in every table: each table's first id column is joined, as before)."""
+    if len({str(c).lower() for c in ids}) == 1:
+        return None
+    columns = [id_columns_of(df, id_column) for df in tables]
+    common = [c for c in columns[0] if all(str(c).lower() in {str(o).lower() for o in cols} for cols in columns[1:])]
+    if not common:
+        return None
+    name = str(common[0]).lower()
+    return [next(c for c in cols if str(c).lower() == name) for cols in columns]
 
 
 class TableSources:

@@ -171,6 +171,25 @@ def category_spellings(texts) -> dict[str, str]:
     return out
 
 
+def abbreviation_warnings(X: pd.DataFrame, categorical) -> list[str]:
+    """A warning per categorical column of ``X`` holding a one-letter category and a word starting with that letter
+    ('M' and 'Male', 'f' and 'Female'): likely one value written two ways in a hospital export, which the model
+    takes as two categories (only letter case is merged, :func:`category_spellings`).  Never changes the data."""
+    out = []
+    for col in categorical:
+        values = sorted({str(v).strip() for v in X[col].dropna()})
+        letters = [v for v in values if len(v) == 1 and v.isalpha()]
+        pairs = [(a, w) for a in letters for w in values
+                 if len(w) > 1 and w[0].isalpha() and w.casefold().startswith(a.casefold())]
+        if pairs:
+            said = ", ".join(f"{a!r} and {w!r}" for a, w in pairs)
+            out.append(f"{col}: the categories {said} look like one value written two ways (a letter and a word "
+                       "starting with it); the model takes them as different categories, each learnt from part of "
+                       "the patients - recode them in the table if they mean the same (e.g. every "
+                       f"{pairs[0][0]!r} as {pairs[0][1]!r}) and train again")
+    return out
+
+
 def merge_note(spellings: dict[str, str]) -> str:
     """The spellings :func:`category_spellings` merged, as text ("'MALE', 'male' -> 'Male'; ..."), or ''."""
     merged = {}

@@ -1,7 +1,7 @@
 """Performance of risk predictions: discrimination, calibration, classification.
 
 * AUC with a 95 % CI by DeLong's method (fast, exact variance of the Mann-Whitney AUC);
-* Brier score (mean squared error of the risk) with a stratified-bootstrap 95 % CI;
+* Brier score (mean squared error of the risk) with a bootstrap 95 % CI (patients resampled, events not fixed);
 * calibration slope (logistic regression of the outcome on logit(risk); 1 = ideal,
   < 1 = predictions too extreme) and calibration intercept ("calibration in the large":
   intercept with logit(risk) as an offset; 0 = ideal, > 0 = risks too low on average);
@@ -138,14 +138,16 @@ def sens_spec(y: np.ndarray, p: np.ndarray, threshold: float) -> tuple[float, fl
 
 
 def brier_ci(y: np.ndarray, p: np.ndarray, n_boot: int = 500, seed: int = 0) -> tuple[float, float, float]:
-    """Brier score with a stratified-bootstrap 95 % CI."""
+    """Brier score with a bootstrap 95 % CI (percentiles of ``n_boot`` resamples of the patients).
+
+    The patients are resampled as a whole, not events and non-events separately: a cohort's number of events is
+    random, and it is most of the Brier score's variance (an event's squared error is several times a non-event's).
+    A stratified resampling kept it fixed and gave an interval about 3 times too narrow (QA: 211 patients, 43
+    events: 0.145-0.163 against 0.124-0.185), which covered the expected Brier score in about 70-80 % of cohorts."""
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
     rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    scores = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
-        scores[b] = np.mean((p[idx] - y[idx]) ** 2)
+    err = (p - y) ** 2
+    scores = np.array([err[rng.integers(0, len(err), len(err))].mean() for _ in range(n_boot)])
     lo, hi = np.percentile(scores, [2.5, 97.5])
     return float(brier_score_loss(y, p)), float(lo), float(hi)
 

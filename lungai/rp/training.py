@@ -18,7 +18,8 @@ from lungai.rp.checks import check_events, check_not_constant, check_threshold, 
     id_order, numeric_features, outcome_vector, outcome_words, read_tables, small_cohort_warnings, \
     table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
-from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, infer_roles, role_file_id
+from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, abbreviation_warnings, infer_roles, \
+    role_file_id
 from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
@@ -142,7 +143,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     check_events(y, outer_folds, inner_folds)
     order = id_order(df, roles.id_column)   # the folds do not depend on the tables' order or their rows' order
     df, X_all, y = df.iloc[order].reset_index(drop=True), X_all.iloc[order].reset_index(drop=True), y[order]
-    warnings = partial + small_cohort_warnings(y, len(all_features))
+    warnings = partial + small_cohort_warnings(y, len(all_features)) \
+        + abbreviation_warnings(X_all, [c for c in roles.categorical if c in X_all.columns])   # 'M' and 'Male'
     n_review, review = tumour_review_warning(df, roles.id_column, "training table",
                                              "and the model is trained on them as they are")
     _, cut = lungs_cut_warning(df, roles.id_column, "training table", "and the model is trained on them as they are")
