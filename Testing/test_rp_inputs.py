@@ -740,3 +740,52 @@ def test_numbers_written_with_a_decimal_comma_are_refused_not_made_categories(tm
     assert numeric_features(table, infer_roles(table, "rp_grade2"), ["clin_fev1_l"])["clin_fev1_l"].iloc[1] == 1.52
     table["clin_code_cat"] = ["1,2", "2,3"] * 30          # declared categorical: codes, kept as they are
     assert infer_roles(table, "rp_grade2").type_of("clin_code_cat") == "categorical"
+
+
+@pytest.mark.parametrize("header", ["Patient ID", "PatientID", "Case ID", "case_id", "Subject_ID", " patient id "])
+def test_rp_reads_the_id_headers_cohort_and_stage_read(tmp_path, table, header):
+    """A research group's clinical CSV with a 'Patient ID' (or PatientID, 'Case ID' ...) header: read by
+    ``lungai cohort --clinical`` and ``lungai stage`` as the patient id, by ``lungai rp`` only with a role file (the
+    ids were read as numbers - "007" became 7 - and the table could not be joined: "has no patient id column").
+    One list of id names for every table lungai reads."""
+    from lungai.dicom.cohort import read_clinical
+    from lungai.rp.checks import id_column_of
+
+    pid = [f"{i:03d}" for i in range(len(table))]
+    clin = table[["rp_grade2"] + [c for c in table.columns if c.startswith("clin_")]]
+    clin = clin.assign(**{header: pid})
+    dose = table.drop(columns=clin.columns[:-1]).assign(case=[f"{p}_1" for p in pid], patient_id=pid)
+    clin.to_csv(tmp_path / "clinical.csv", index=False)
+    dose.iloc[::-1].to_csv(tmp_path / "rp_table.csv", index=False)
+    # cohort --clinical takes this header as the patient id: so does rp
+    assert list(read_clinical(tmp_path / "clinical.csv")["patient_id"]) == pid
+    one = read_table(tmp_path / "clinical.csv")
+    assert id_column_of(one) == header and list(one[header]) == pid         # "007" stays "007"
+    assert infer_roles(one, "rp_grade2").id_column == header
+    if header.replace("_", " ").strip().lower() in ("patient id", "patientid"):
+        # the DICOM PatientID spelled as the DICOM tag is lungai cohort's patient_id: joined on it
+        merged = read_tables([tmp_path / "clinical.csv", tmp_path / "rp_table.csv"])
+        assert len(merged) == len(table)
+        key = id_column_of(merged)
+        by_id = merged.set_index(key)
+        assert list(by_id.loc[pid, "case"]) == [f"{p}_1" for p in pid]
+        assert np.allclose(by_id.loc[pid, "dose_mld_gy"], table["dose_mld_gy"])
+    # a patient twice under this header is refused as before
+    clin.iloc[[0, 0, 1]].to_csv(tmp_path / "twice.csv", index=False)
+    dose.iloc[:2].to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(InputError, match="more than once|twice|duplicate|once"):
+        read_tables([tmp_path / "twice.csv", tmp_path / "two.csv"])
+
+
+@pytest.mark.parametrize("grades", [["Grade 0", "Grade 1", "Grade 2", "Grade 3"], [0, 1, 2, 3], ["G0", "G1", "G2"],
+                                    ["0", "1", "2", "3.0"], ["Grade 0", "Grade I", "grade II", "CTCAE Grade 3"]])
+def test_graded_outcome_says_how_to_make_grade_2_or_more(table, grades):
+    """Hospitals record radiation pneumonitis as CTCAE grades (0-5).  An outcome column of grades was refused with
+    the generic "code the outcome as 1/0"; it is still refused (never binarised silently: which grade is the event
+    is the study's choice), and the fix says how to make the usual endpoint, grade >= 2, and which option takes it."""
+    table = table.assign(rp_grade=[grades[i % len(grades)] for i in range(len(table))])
+    with pytest.raises(InputError) as err:
+        outcome_vector(table, "rp_grade")
+    text = str(err.value)
+    assert "grade" in text.lower() and "CTCAE" in text
+    assert "2 or more" in text and "--outcome" in text

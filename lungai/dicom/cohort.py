@@ -1065,11 +1065,10 @@ def read_clinical(clinical) -> pd.DataFrame:
     each patient once (:func:`lungai.io.tables.check_unique_ids`: ids differing only in letter case or separators
     are one patient), and no column of a name the cohort computes."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.io.tables import check_unique_ids, id_columns_named, id_text, read_table_checked
-    from lungai.fusion.data import ID_NAMES as TABLE_ID_NAMES
-    from lungai.rp.columns import ID_NAMES, READ_OPTIONS
+    from lungai.io.tables import ID_NAMES, check_unique_ids, id_columns_named, id_text, read_table_checked
+    from lungai.rp.columns import READ_OPTIONS
 
-    other_ids = tuple(dict.fromkeys((*ID_NAMES, *TABLE_ID_NAMES)))      # rp's, then stage's ('Case ID')
+    other_ids = ID_NAMES      # the id names of rp's and stage's tables ('Case ID'), in order of preference
     clin = read_table_checked(clinical, id_columns_named(other_ids + DICOM_ID_NAMES), what="clinical CSV", rows=True,
                               fix="give a comma-separated CSV with a patient_id column (the DICOM PatientID) and one "
                                   "row per patient, or leave --clinical out", **READ_OPTIONS)  # "None" kept, as rp

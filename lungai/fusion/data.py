@@ -19,10 +19,10 @@ import pandas as pd
 
 from lungai.errors import InputError, InputNote
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
-from lungai.io.tables import READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, match_headers, \
-    name_key, name_order
+from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
+    is_id_name, match_headers, name_order
 
-ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
+# ID_NAMES (lungai.io.tables): the one list of id column names of lungai stage, lungai rp and lungai cohort --clinical
 MODALITIES = ("ehr", "rna", "ct")
 
 
@@ -51,7 +51,7 @@ def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
     """The patient id column of ``df``: ``id_column`` (``--id-column``) under its own name, else spelled with another
     case / spacing ('case id' for 'Case ID': :func:`lungai.io.tables.match_headers`, the rule of the automatic
     detection and of ``lungai rp`` too; two such headers refused), else the first column named one of
-    :data:`ID_NAMES` (case and spaces ignored), else the first column."""
+    :data:`ID_NAMES` (case, spaces and '_' ignored: :func:`lungai.io.tables.is_id_name`), else the first column."""
     if id_column:
         if id_column in df.columns:
             return id_column
@@ -61,7 +61,7 @@ def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
         raise InputError(f"ID column {id_column!r} is not in the {what}",
                          f"columns are: {', '.join(map(str, df.columns[:30]))}")
     for col in df.columns:
-        if name_key(col) in ID_NAMES:
+        if is_id_name(col):
             return col
     return df.columns[0]
 

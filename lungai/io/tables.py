@@ -103,6 +103,28 @@ def name_key(text) -> str:
     return " ".join(str(text).split()).casefold()
 
 
+# The names of the patient id column of every table lungai reads, in order of preference (``lungai cohort
+# --clinical`` takes the first it finds): lungai rp's and lungai cohort's (case - a CT series, P_1 -, patient_id, id),
+# a research group's or lungai stage's ('Case ID' of NSCLC-Radiogenomics' clinical CSV, subject ...) and the DICOM
+# tag's (PatientID, 'Patient ID'); any letter case, spacing or '_' (:func:`id_name_key`).  The one list of lungai rp,
+# lungai stage and lungai cohort --clinical (a 'Patient ID' header was the id for cohort and stage, not for rp).
+ID_NAMES = ("case", "patient_id", "id", "case id", "patient id", "patientid", "case_id", "subject", "subject_id")
+_JOINED_ID_NAMES = {"patientid": "patient id", "caseid": "case id", "subjectid": "subject id"}
+
+
+def id_name_key(name) -> str:
+    """``name`` as an id column's name is compared: case, spaces and '_' ignored, the words written together too
+    ('Patient ID', 'PatientID', ' patient_id ' -> 'patient id'; 'Case_ID' -> 'case id')."""
+    key = name_key(str(name).replace("_", " "))
+    return _JOINED_ID_NAMES.get(key, key)
+
+
+def is_id_name(name, names: Iterable[str] = ID_NAMES) -> bool:
+    """Whether a column's ``name`` is one of the id ``names`` (default :data:`ID_NAMES`), spelled any way
+    :func:`id_name_key` ignores."""
+    return id_name_key(name) in {id_name_key(n) for n in names}
+
+
 def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table", kind: str = "the model's column"
                   ) -> dict:
     """{header of ``columns``: the name of ``wanted`` it is} for each wanted name (a model's column) absent from
@@ -392,12 +414,12 @@ def id_spelling_hint(ids_a: Iterable, ids_b: Iterable) -> str:
 def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):
     """For :func:`read_csv_text_ids`: a function of a header giving ``id_column`` (when the header has it; case and
     spaces ignored, :func:`name_key`) and the columns named one of ``names`` (any case), else - with ``first`` - the first
-    column."""
-    known = {str(n).strip().lower() for n in names}
+    column.  The names are compared as :func:`is_id_name` compares them ('Patient ID' is 'patient_id')."""
+    names = tuple(names)
 
     def choose(header: list[str]) -> list[str]:
         out = [c for c in header if id_column is not None and name_key(c) == name_key(id_column)]
-        out += [c for c in header if c.strip().lower() in known]
+        out += [c for c in header if is_id_name(c, names) and c not in out]
         return out or (header[:1] if first else [])
     return choose
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import DECIMAL_COMMA_FIX, check_unique_ids, decimal_comma_hint, id_text, match_headers
+from lungai.io.tables import DECIMAL_COMMA_FIX, check_unique_ids, decimal_comma_hint, id_name_key, id_text, \
+    is_id_name, match_headers
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
     FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
@@ -45,21 +46,23 @@ def id_column_of(df: pd.DataFrame, id_column: str | None = None) -> str | None:
     """The patient id column of ``df``: ``id_column`` (e.g. the role file's ``id``) when the table has it - under its
     own name, else with another case / spacing (' Patient ID ', 'case id' for 'Case ID':
     :func:`lungai.io.tables.match_headers`, the rule of the features too; two such headers refused) -, else the first
-    column named case / patient_id / id, else None."""
+    column named one of :data:`~lungai.io.tables.ID_NAMES` (case, patient_id, id, 'Patient ID', PatientID, 'Case ID'
+    ...: :func:`~lungai.io.tables.is_id_name`, as lungai cohort --clinical and lungai stage read them), else None."""
     if id_column is not None:
         if id_column in df.columns:
             return id_column
         renames = match_headers([id_column], df.columns, "the table", "the column")
         if renames:
             return next(iter(renames))
-    return next((c for c in df.columns if str(c).lower() in ID_NAMES), None)
+    return next((c for c in df.columns if is_id_name(c)), None)
 
 
 def id_columns_of(df: pd.DataFrame, id_column: str | None = None) -> list:
-    """Every patient ID column of ``df``: :func:`id_column_of` first, then the other columns named case / patient_id /
-    id (a lungai cohort table: the per-series ``case`` P_1 and the ``patient_id`` P of the same patient)."""
+    """Every patient ID column of ``df``: :func:`id_column_of` first, then the other columns named one of
+    :data:`~lungai.io.tables.ID_NAMES` (a lungai cohort table: the per-series ``case`` P_1 and the ``patient_id`` P
+    of the same patient)."""
     first = id_column_of(df, id_column)
-    return ([first] if first is not None else []) + [c for c in df.columns if str(c).lower() in ID_NAMES and c != first]
+    return ([first] if first is not None else []) + [c for c in df.columns if is_id_name(c) and c != first]
 
 
 def patient_id_rows(df: pd.DataFrame, id_column: str | None = None) -> list | None:
@@ -96,7 +99,8 @@ def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str
 
 def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     """One table from one CSV, or several CSVs (e.g. clinical, dose, radiomics) joined on their
-    patient id column (``id_column``, e.g. the role file's ``id``, else case / patient_id / id);
+    patient id column (``id_column``, e.g. the role file's ``id``, else one named case / patient_id / id / 'Patient ID'
+    ... :data:`~lungai.io.tables.ID_NAMES`);
     every patient must be in every table, once.  The joined table's columns: the id, then each table's columns,
     the tables ordered by their sorted column names (not as given); its rows: the first table's order (``rp train``
     orders them by the id, :func:`id_order`)."""
@@ -154,19 +158,20 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
 
 def _shared_id_column(tables, ids, id_column=None) -> list | None:
     """The id column to join ``tables`` on when their first id columns (``ids``, :func:`id_column_of`) differ in
-    name but every table has an id column of one name (:func:`id_columns_of`; letter case ignored, as
-    :func:`id_column_of` reads case / patient_id / id): lungai cohort's rp_table.csv has the per-series ``case``
-    (P_1) and the patient's ``patient_id`` (P), a clinical CSV ``patient_id`` only - joined on ``patient_id``, not
-    ``case`` against ``patient_id``.  That column of each table, or None (the first id columns share a name, or
+    name but every table has an id column of one name (:func:`id_columns_of`; spelled any way
+    :func:`~lungai.io.tables.id_name_key` ignores - 'Patient ID', PatientID and patient_id are one name -, as
+    :func:`id_column_of` reads them): lungai cohort's rp_table.csv has the per-series ``case`` (P_1) and the
+    patient's ``patient_id`` (P), a clinical CSV ``patient_id`` (or 'Patient ID') only - joined on it, not ``case``
+    against ``patient_id``.  That column of each table, or None (the first id columns share a name, or
     no name is in every table: each table's first id column is joined, as before)."""
-    if len({str(c).lower() for c in ids}) == 1:
+    if len({id_name_key(c) for c in ids}) == 1:
         return None
     columns = [id_columns_of(df, id_column) for df in tables]
-    common = [c for c in columns[0] if all(str(c).lower() in {str(o).lower() for o in cols} for cols in columns[1:])]
+    common = [c for c in columns[0] if all(id_name_key(c) in {id_name_key(o) for o in cols} for cols in columns[1:])]
     if not common:
         return None
-    name = str(common[0]).lower()
-    return [next(c for c in cols if str(c).lower() == name) for cols in columns]
+    name = id_name_key(common[0])
+    return [next(c for c in cols if id_name_key(c) == name) for cols in columns]
 
 
 class TableSources:
@@ -289,10 +294,37 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
                          "fill in the outcome or remove these patients")
     text = raw.astype(str).str.strip().str.lower()
     bad = sorted(set(text) - TRUE_WORDS - FALSE_WORDS)
+    if bad and all(_GRADE.fullmatch(t) for t in text):
+        raise InputError(graded_outcome_problem(raw, outcome), GRADED_OUTCOME_FIX)
     if bad:
         raise InputError(f"outcome {outcome!r} has values other than 0/1: {bad[:10]}",
                          "code the outcome as 1 (event, e.g. grade >= 2 pneumonitis) and 0 (no event)")
     return text.isin(TRUE_WORDS).to_numpy().astype(int)
+
+
+# a CTCAE grade as hospitals record radiation pneumonitis: 2, 2.0, "Grade 2", "G2", "gr. 2", "CTCAE grade 2" (0-5),
+# "Grade II" (roman numerals only after the word: a lone "I" is no grade)
+_GRADE = re.compile(r"(?:ctcae\s*)?(?:(?:grade|gr\.?|g)?\s*([0-5])(?:\.0*)?|(?:grade|gr\.?|g)\s*(i{1,3}|iv|v))",
+                    re.IGNORECASE)
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5}
+# never binarised here (which grade is the event is the study's choice): the fix names the column to make
+GRADED_OUTCOME_FIX = ("make a 0/1 outcome column - 1 where the grade is 2 or more (the usual endpoint, grade >= 2 "
+                      "pneumonitis), 0 where it is 0 or 1 - e.g. rp_grade2, and pass it with --outcome rp_grade2 "
+                      "(lungai rp train has no grade cut-off option: its --threshold is the risk threshold, "
+                      "not a grade)")
+
+
+def graded_outcome_problem(values: pd.Series, outcome: str) -> str:
+    """What is wrong with an outcome column holding grades (0-5, 'Grade 2' ...: :data:`_GRADE`) rather than 0/1, with
+    the patients per grade as written."""
+    def grade(text):
+        arabic, roman = _GRADE.fullmatch(text).groups()
+        return int(arabic) if arabic is not None else _ROMAN[roman.lower()]
+
+    grades = values.astype(str).str.strip().map(grade)
+    counts = ", ".join(f"grade {g}: {n}" for g, n in sorted(grades.value_counts().items()))
+    return (f"outcome {outcome!r} holds grades ({counts} patients), not 0/1 - CTCAE grades of radiation "
+            "pneumonitis? lungai does not choose which grade is the event")
 
 
 def outcome_words(df: pd.DataFrame, outcome: str) -> str:

@@ -64,7 +64,9 @@ FALSE_WORDS = frozenset({"0", "0.0", "no", "n", "false", "f", "unchecked", "abse
 CATEGORY_RULES = {"case": "merged", "none": "category"}
 LEGACY_CATEGORY_RULES = {"case": "exact", "none": "missing"}
 MAX_INFERRED_LEVELS = 20  # more distinct texts than this (and than half the rows): free text or dates, not categories
-ID_NAMES = ("case", "patient_id", "id")
+# the patient id column's names (case, patient_id, id, 'Patient ID', PatientID, 'Case ID' ... any case / spacing /
+# '_'): lungai.io.tables.ID_NAMES and is_id_name, the one list of lungai rp, lungai stage and lungai cohort --clinical
+from lungai.io.tables import ID_NAMES, is_id_name  # noqa: E402,F401  (re-exported)
 # Unit rules of the dosimetric columns, keyed on their names (dose_ prefix; :func:`lungai.rp.checks.check_units`):
 # a dose_*_gy value above its limit is no dose in Gy (a plan in cGy: 6000 for 60 Gy); the mean lung dose above 60 Gy
 # is none a lung survives (MLD is typically 5-25 Gy); any other dose (tumour max, D2 ...) above 150 Gy is none a
@@ -253,7 +255,7 @@ def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> Column
         role, kind = overrides.get(str(col).strip(), (None, None))
         if role is None:
             role = next((r for p, r in PREFIXES.items() if col.startswith(p)), None)
-            if role is None and col.lower() in ID_NAMES and id_column is None:
+            if role is None and is_id_name(col) and id_column is None:
                 role = "id"
         if role == "id":
             id_column = col

@@ -35,7 +35,7 @@ import pandas as pd
 from lungai import mrml
 from lungai.errors import InputError
 from lungai.radiomics.settings import NODE_ATTRIBUTE, SETTINGS_COLUMN
-from lungai.rp.columns import ID_NAMES, suggest
+from lungai.rp.columns import is_id_name, suggest
 from lungai.segment_roles import name_key, segment_role
 
 LONG_COLUMNS = ("segment", "image_type", "feature_class", "feature", "value")
@@ -83,7 +83,7 @@ def _segment_columns(df: pd.DataFrame) -> dict:
     Radiomics leaves its column NaN, its features are then imputed)."""
     out = {}
     for column in df.columns:
-        if column in _NOT_SEGMENTS or str(column).strip().lower() in ID_NAMES:
+        if column in _NOT_SEGMENTS or is_id_name(column):
             continue
         values = df[column]
         numbers = pd.to_numeric(values, errors="coerce") if values.dtype.kind not in "fiub" else values.astype(float)
@@ -155,7 +155,7 @@ def _prefixed(values: dict, prefix: str, names=(), id_column: str | None = None)
     out = {}
     for k, v in values.items():
         key = str(k).strip()
-        if key.lower() in ID_NAMES or key == skip:
+        if is_id_name(key) or key == skip:
             continue
         out[exact[key] if key in exact else key if key.startswith(prefix) else f"{prefix}{key}"] = v
     return out
@@ -203,7 +203,7 @@ def clinical_features(clinical, case: str | None = None, names=(), id_column: st
     if len(df) > 1:
         wanted = str(id_column).strip() if id_column is not None else None
         id_col = next((c for c in df.columns if str(c).strip() == wanted), None) or \
-            next((c for c in df.columns if str(c).strip().lower() in ID_NAMES), None)
+            next((c for c in df.columns if is_id_name(c)), None)
         if id_col is None or case is None:
             raise InputError(f"clinical CSV {path} has {len(df)} rows and no way to pick the patient",
                              "give a one-row CSV, or a 'case' column (or the model's id column) and the case name")
