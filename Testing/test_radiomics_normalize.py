@@ -79,3 +79,51 @@ def test_normalize_on_pyradiomics_lung2_gives_pyradiomics_values(shared_data, tm
     ct, mask = sitk.ReadImage(str(d / "lung2_image.nrrd")), sitk.ReadImage(str(d / "lung2_label.nrrd"))
     _assert_pyradiomics_values(_params(tmp_path, {"normalize": True, "normalizeScale": 100, "binWidth": 25}), ct, mask)
     assert np.count_nonzero(sitk.GetArrayViewFromImage(mask))
+
+
+# pyradiomics' Square / SquareRoot / Logarithm / Exponential images scale by the largest |value| of the image they get
+WHOLE_IMAGE_TYPES = {"Square": {}, "SquareRoot": {}, "Logarithm": {}, "Exponential": {}, "Original": {}}
+
+
+def test_square_root_logarithm_exponential_images_give_pyradiomics_values_on_the_whole_ct(small_phantom, tmp_path):
+    """QA: these filters scale by the largest |value| of the image pyradiomics gets, which was the crop lungai gives
+    it (the tumour's box + 5 voxels), not the CT: 63 of 90 values of pyradiomics' lung2 off (square Energy 2.3e7 vs
+    9.3e6, exponential Maximum 7.0 vs 3.7), exit 0."""
+    yml = tmp_path / "p.yaml"
+    yml.write_text(yaml.safe_dump({"setting": {"binWidth": 25, "label": 1}, "imageType": WHOLE_IMAGE_TYPES,
+                                   "featureClass": {"firstorder": [], "glcm": []}}), encoding="utf-8")
+    _assert_pyradiomics_values(str(yml), small_phantom.ct, sitk.Cast(small_phantom.labels == L.TUMOUR, sitk.sitkUInt8))
+
+
+def test_square_images_of_lungs_on_the_lung_grid_are_those_of_the_whole_resampled_ct(phantom_segments, small_phantom,
+                                                                                      tmp_path):
+    """Lung segments on lungai's lung grid: the filters scale by the whole CT's resampled grid (as pyradiomics would on
+    that CT), whatever box the lungs span: right lung alone and beside the left lung give the same values."""
+    yml = tmp_path / "p.yaml"
+    yml.write_text(yaml.safe_dump({"setting": {"binWidth": 25, "label": 1}, "imageType": WHOLE_IMAGE_TYPES,
+                                   "featureClass": {"firstorder": []}}), encoding="utf-8")
+    params = {**load_params(str(yml)), "lungai": {"lung_spacing_mm": 3.0}}
+    arr = sitk.GetArrayFromImage(small_phantom.ct)
+    arr[0, 0, 0] = 3000                 # metal far from the lungs: the largest |value| of the CT, outside their box
+    ct = sitk.GetImageFromArray(arr)
+    ct.CopyInformation(small_phantom.ct)
+    alone = _values(extract(ct, {"right_lung": phantom_segments["right_lung"]}, params))
+    both = extract(ct, {n: phantom_segments[n] for n in ("right_lung", "left_lung")}, params).features
+    both = {f"{r.image_type}_{r.feature_class}_{r.feature}": r.value for r in both.itertuples()
+            if r.segment == "right_lung"}
+    assert alone == pytest.approx(both, rel=1e-9)
+    # and the ones pyradiomics gives on the whole CT resampled onto that grid
+    from lungai.radiomics.ibsi.preprocess import centre_aligned_grid, grid_image, resample_image, resample_mask
+    ref = grid_image(*centre_aligned_grid(ct, (3.0,) * 3), ct.GetDirection())
+    expected = _pyradiomics(str(yml), resample_image(ct, ref), resample_mask(phantom_segments["right_lung"], ref))
+    assert {k: alone[k] for k in expected} == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.shared_data
+def test_square_images_on_pyradiomics_lung2_give_pyradiomics_values(shared_data, tmp_path):
+    d = shared_data / "pyradiomics_lung"
+    yml = tmp_path / "p.yaml"
+    yml.write_text(yaml.safe_dump({"setting": {"binWidth": 25, "label": 1}, "imageType": WHOLE_IMAGE_TYPES,
+                                   "featureClass": {"firstorder": []}}), encoding="utf-8")
+    _assert_pyradiomics_values(str(yml), sitk.ReadImage(str(d / "lung2_image.nrrd")),
+                               sitk.ReadImage(str(d / "lung2_label.nrrd")))
