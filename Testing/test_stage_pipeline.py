@@ -570,3 +570,29 @@ def test_grad_cam_files_are_named_safely_after_the_patient_id(tmp_path, paths, c
     err = capsys.readouterr().err
     assert "'A_1' and 'a/1' (both gradcam/A_1_gradcam.nii.gz)" in err and "letter case is ignored" in err
     assert not (tmp_path / "clash" / "predictions.csv").exists()
+
+
+def test_ensembl_ids_of_another_gencode_release_are_found_without_the_version(cohort, trained):
+    """A model trained on ENSG...16 IDs given a matrix of another GENCODE release (ENSG....17, or unversioned): the
+    genes counted as missing (imputed as the training mean, or the matrix refused); now found, with a note."""
+    import copy
+
+    pipe = copy.deepcopy(trained)
+    names = {g: f"ENSG{i:011d}" for i, g in enumerate(cohort.rna.columns)}
+    pipe.genes.genes = [names[g] + ".16" for g in trained.genes.genes]
+    expected = trained.predict_proba(cohort)
+    for suffix in (".17", ""):
+        new = copy.copy(cohort)
+        new.rna = cohort.rna.rename(columns={g: n + suffix for g, n in names.items()})
+        check = model_io.rna_gene_check(pipe, new.rna)
+        assert check["missing"] == [] and len(check["version_matched"]) == len(pipe.genes.genes)
+        assert check["version_matched"][pipe.genes.genes[0]] == pipe.genes.genes[0][:-3] + suffix
+        with pytest.warns(UserWarning, match="found by their Ensembl ID without the version"):
+            model_io.check_new_rna(pipe, new.rna)
+        np.testing.assert_allclose(pipe.predict_proba(new), expected, atol=1e-6)
+    first = pipe.genes.genes[0][:-3]
+    both = new.rna.assign(**{first + ".17": 1.0})         # ENSG...0 and ENSG....17: which one is the gene?
+    with pytest.raises(InputError, match=f"two or more Ensembl versions.*{first}.16: {first}, {first}.17"):
+        model_io.rna_gene_check(pipe, both)
+    exact = both.rename(columns={first + ".17": first + ".16"})   # the model's own version wins
+    assert model_io.rna_gene_check(pipe, exact)["version_matched"].get(first + ".16") is None

@@ -279,9 +279,11 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
                 + id_spelling_hint(rows | cols, ids),
                 "use the same patient IDs in the RNA matrix (as row or column names) and the EHR table")
         transpose = c > r
-    elif genes is not None:
-        g = set(genes)
-        transpose = len(rows & g) > len(cols & g)
+    elif genes is not None:     # a locked model's genes; an Ensembl ID also under another version (another release)
+        from lungai.fusion.preprocess import unversioned
+
+        g = {unversioned(x) for x in genes}
+        transpose = len({unversioned(x) for x in rows} & g) > len({unversioned(x) for x in cols} & g)
     else:
         transpose = df.shape[0] > df.shape[1]   # more genes than patients is the usual case
     out = df.T if transpose else df
