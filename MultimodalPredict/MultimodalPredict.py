@@ -442,10 +442,11 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         genes = outputDir / "top_genes_per_patient.csv"
         if genes.is_file():
             text += "\n" + results.describe_top_genes(results.read_csv_rows(genes), pid)
+        from lungai.fusion import gradcam_file
         from lungai.scene.stage import patient_grad_cam
 
         # this patient's Grad-CAM, or none: an earlier run's is removed, never shown beside this patient's result
-        p.gradcamVolume = patient_grad_cam(slicer.mrmlScene, outputDir / "gradcam" / f"{pid}_gradcam.nii.gz", pid,
+        p.gradcamVolume = patient_grad_cam(slicer.mrmlScene, outputDir / gradcam_file(pid), pid,
                                            node=p.gradcamVolume, ct_volume_node=volume)
         return text
 

@@ -875,3 +875,27 @@ def test_validate_scores_an_external_cohort_whose_export_spells_the_stages_anoth
     new.to_csv(tmp_path / "new.csv", index=False)
     assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v2"]) == 2
     assert "label values ['IV'] are not classes of the locked model" in capsys.readouterr().err
+
+
+def test_a_non_numeric_rna_value_is_named_with_gene_and_patient_and_a_missing_word_is_missing(tmp_path):
+    """'7O' in an RNA matrix was refused with pandas' 'Unable to parse string "7O" at position 3' (neither gene nor
+    patient); '-' (a missing-value word, as in the EHR table and lungai rp) was refused too: now missing."""
+    ids = [f"P{i:02d}" for i in range(8)]
+    m = pd.DataFrame(np.random.default_rng(2).normal(size=(len(ids), 4)).round(3).astype(str), index=ids,
+                     columns=[f"g{j}" for j in range(4)])
+    m.loc["P03", "g2"] = "7O"
+    m.T.to_csv(tmp_path / "bad.csv")                              # genes x patients
+    with pytest.raises(InputError) as err:
+        load_rna(tmp_path / "bad.csv", ids=ids)
+    assert "gene 'g2' = '7O' for patient P03" in str(err.value) and "bad.csv" in str(err.value)
+    assert "leave the cell empty" in err.value.fix
+    m.loc["P03", "g2"] = "2,35"                                    # a decimal comma: its own fix
+    m.T.to_csv(tmp_path / "comma.csv")
+    with pytest.raises(InputError, match="'2,35' \\(type 2.35") as err:
+        load_rna(tmp_path / "comma.csv", ids=ids)
+    assert "decimal point" in err.value.fix
+    m.loc["P03", "g2"], m.loc["P05", "g0"] = "-", " not available "
+    m.T.to_csv(tmp_path / "missing.csv")
+    rna = load_rna(tmp_path / "missing.csv", ids=ids)
+    assert np.isnan(rna.loc["P03", "g2"]) and np.isnan(rna.loc["P05", "g0"]) and rna.notna().sum().sum() == 30
+    assert rna.loc["P01", "g1"] == pytest.approx(float(m.loc["P01", "g1"]))

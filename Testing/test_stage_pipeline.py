@@ -532,3 +532,67 @@ def test_train_says_why_it_writes_no_tsne_plot_for_a_tiny_cohort(tmp_path, paths
     assert not (tmp_path / "model" / "tsne.png").exists() and not (tmp_path / "model" / "tsne_points.csv").exists()
     assert "no tsne.png written: t-SNE needs at least 5 patients, the training cohort has 4" in capsys.readouterr().out
     assert "in-sample" in (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")
+
+
+def test_grad_cam_files_are_named_safely_after_the_patient_id(tmp_path, paths, capsys):
+    """An ID such as `H/2019/001` wrote nested folders and `../escape` a file outside gradcam/ (over a user's
+    file): each patient's Grad-CAM has its ID's safe file name, listed in predictions.csv; IDs of one name refused."""
+    assert _cli(["train", "--ehr", paths["ehr"], "--ct", paths["ct"], "--label", "stage", "-o", tmp_path / "model",
+                 "--epochs", 2, "--top-k", 20, "--neighbours", 3, "--inner-folds", 1, "--baselines", "none",
+                 "--modalities", "ehr,ct"]) == 0
+    manifest = pd.read_csv(paths["ct"])
+    two = list(manifest.patient_id.iloc[:2])
+    ehr = pd.read_csv(paths["ehr"]).drop(columns=["stage"])
+    ehr = ehr[ehr.patient_id.isin(two)].set_index("patient_id").loc[two].reset_index()
+    m = manifest[manifest.patient_id.isin(two)].set_index("patient_id").loc[two].reset_index()
+    for col in ("image", "mask"):
+        m[col] = [str(paths["ct"].parent / v) for v in m[col]]
+    out = tmp_path / "pred"
+    mine = out / "escape_gradcam.nii.gz"          # a user's file beside the output folder's gradcam/
+    out.mkdir()
+    mine.write_bytes(b"mine")
+
+    def predict(ids, folder):
+        ehr.assign(patient_id=ids).to_csv(tmp_path / "ehr.csv", index=False)
+        m.assign(patient_id=ids).to_csv(tmp_path / "ct.csv", index=False)
+        return _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "ehr.csv", "--ct",
+                     tmp_path / "ct.csv", "-o", folder, "--explain", "--use", "fusion"])
+
+    assert predict(["H/2019/001", "../escape"], out) == 0
+    assert mine.read_bytes() == b"mine" and not (out / "gradcam" / "H").exists()
+    assert sorted(p.name for p in (out / "gradcam").iterdir()) == [".._escape_gradcam.nii.gz",
+                                                                   "H_2019_001_gradcam.nii.gz"]
+    pred = pd.read_csv(out / "predictions.csv")
+    assert dict(zip(pred.patient_id, pred.gradcam)) == {"H/2019/001": "gradcam/H_2019_001_gradcam.nii.gz",
+                                                        "../escape": "gradcam/.._escape_gradcam.nii.gz"}
+    capsys.readouterr()
+    assert predict(["a/1", "A_1"], tmp_path / "clash") == 2      # one file name: refused before any output
+    err = capsys.readouterr().err
+    assert "'A_1' and 'a/1' (both gradcam/A_1_gradcam.nii.gz)" in err and "letter case is ignored" in err
+    assert not (tmp_path / "clash" / "predictions.csv").exists()
+
+
+def test_ensembl_ids_of_another_gencode_release_are_found_without_the_version(cohort, trained):
+    """A model trained on ENSG...16 IDs given a matrix of another GENCODE release (ENSG....17, or unversioned): the
+    genes counted as missing (imputed as the training mean, or the matrix refused); now found, with a note."""
+    import copy
+
+    pipe = copy.deepcopy(trained)
+    names = {g: f"ENSG{i:011d}" for i, g in enumerate(cohort.rna.columns)}
+    pipe.genes.genes = [names[g] + ".16" for g in trained.genes.genes]
+    expected = trained.predict_proba(cohort)
+    for suffix in (".17", ""):
+        new = copy.copy(cohort)
+        new.rna = cohort.rna.rename(columns={g: n + suffix for g, n in names.items()})
+        check = model_io.rna_gene_check(pipe, new.rna)
+        assert check["missing"] == [] and len(check["version_matched"]) == len(pipe.genes.genes)
+        assert check["version_matched"][pipe.genes.genes[0]] == pipe.genes.genes[0][:-3] + suffix
+        with pytest.warns(UserWarning, match="found by their Ensembl ID without the version"):
+            model_io.check_new_rna(pipe, new.rna)
+        np.testing.assert_allclose(pipe.predict_proba(new), expected, atol=1e-6)
+    first = pipe.genes.genes[0][:-3]
+    both = new.rna.assign(**{first + ".17": 1.0})         # ENSG...0 and ENSG....17: which one is the gene?
+    with pytest.raises(InputError, match=f"two or more Ensembl versions.*{first}.16: {first}, {first}.17"):
+        model_io.rna_gene_check(pipe, both)
+    exact = both.rename(columns={first + ".17": first + ".16"})   # the model's own version wins
+    assert model_io.rna_gene_check(pipe, exact)["version_matched"].get(first + ".16") is None

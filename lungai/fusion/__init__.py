@@ -20,3 +20,13 @@ Folder map (one concern per file):
 - ``synthetic.py``   synthetic multimodal cohort with known per-modality signal.
 - ``api.py``         ``train_stage_model`` / ``predict_stage`` for scripts and the demo.
 """
+
+
+def gradcam_file(patient_id) -> str:
+    """The Grad-CAM volume of a patient in a ``stage predict --explain`` folder, relative to it:
+    ``gradcam/<name>_gradcam.nii.gz`` with the file name of the patient ID (:func:`lungai.radiomics.manifest.safe_name`:
+    an ID such as ``H/2019/001`` or ``../x`` never makes folders or writes outside ``gradcam/``). The one rule of the
+    writer (``stage predict``) and the readers (the Slicer panel); ``predictions.csv`` lists each patient's file."""
+    from lungai.radiomics.manifest import safe_name
+
+    return f"gradcam/{safe_name(patient_id)}_gradcam.nii.gz"

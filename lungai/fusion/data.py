@@ -279,9 +279,11 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
                 + id_spelling_hint(rows | cols, ids),
                 "use the same patient IDs in the RNA matrix (as row or column names) and the EHR table")
         transpose = c > r
-    elif genes is not None:
-        g = set(genes)
-        transpose = len(rows & g) > len(cols & g)
+    elif genes is not None:     # a locked model's genes; an Ensembl ID also under another version (another release)
+        from lungai.fusion.preprocess import unversioned
+
+        g = {unversioned(x) for x in genes}
+        transpose = len({unversioned(x) for x in rows} & g) > len({unversioned(x) for x in cols} & g)
     else:
         transpose = df.shape[0] > df.shape[1]   # more genes than patients is the usual case
     out = df.T if transpose else df
@@ -290,11 +292,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     out.columns = _ids(out.columns)
     check_unique_genes(out.columns, "the RNA matrix (genes as " + ("rows)" if transpose else "columns)"))
     out = drop_annotation_columns(out, what)
-    try:
-        out = out.apply(pd.to_numeric, errors="raise").astype(np.float32)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"the RNA matrix has non-numeric values ({exc})",
-                         "give expression values only, with gene and patient names as header/first column")
+    out = numeric_rna(out, what)
     check_unique_ids(out.index, "the RNA matrix", fix="keep one expression profile per patient")
     left = {}
     if used is None:
@@ -309,6 +307,29 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
         out = out.drop(index=empty)
     out.attrs["infinite_rows"] = left
     return out
+
+
+def numeric_rna(values: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``values`` (patients x genes) as float32: a missing-value word ("-", "NA", "not available" ...:
+    :func:`lungai.io.tables.is_missing_cell`, the rule of the EHR table and ``lungai rp``) is a missing value (NaN,
+    imputed and counted as an empty cell); other text is refused naming gene, patient and value (before: pandas'
+    'Unable to parse string "x" at position 3', naming neither), a decimal comma ('2,35') with its fix."""
+    from lungai.io.tables import DECIMAL_COMMA_FIX, decimal_comma_hint, decimal_comma_number, is_missing_cell
+
+    num = values.apply(pd.to_numeric, errors="coerce")
+    rows, cols = np.nonzero((num.isna() & values.notna()).to_numpy())
+    raw = values.to_numpy(dtype=object)
+    bad = [(r, c) for r, c in zip(rows, cols) if not is_missing_cell(raw[r, c])]
+    if bad:
+        listed = [f"gene {values.columns[c]!r} = {raw[r, c]!r}{decimal_comma_hint(raw[r, c])} for patient "
+                  f"{values.index[r]}" for r, c in bad[:10]]
+        commas = all(decimal_comma_number(raw[r, c]) is not None for r, c in bad)
+        raise InputError(f"{what} has {len(bad)} non-numeric value(s): " + "; ".join(listed)
+                         + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
+                         DECIMAL_COMMA_FIX if commas else
+                         "correct the value(s) to numbers, or leave the cell empty for a missing value; give "
+                         "expression values only, with gene and patient names as header / first column")
+    return num.astype(np.float32)
 
 
 def check_unique_genes(names, what: str) -> None:

@@ -291,7 +291,7 @@ OFF_SCALE_Z = 3.0
 def _typical_z(pipe: FusionPipeline, rna) -> dict:
     """{patient: median over the model's genes of |z|} (z with the training mean / SD of :attr:`pipe.genes`), for the
     patients with at least one value of them."""
-    z = (rna.reindex(columns=pipe.genes.genes).to_numpy(np.float64) - pipe.genes.mean) / pipe.genes.sd
+    z = (pipe.genes.model_columns(rna).to_numpy(np.float64) - pipe.genes.mean) / pipe.genes.sd
     z = np.abs(z)
     have = ~np.isnan(z).all(axis=1)
     typical = np.full(len(z), np.nan)
@@ -312,10 +312,10 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
     is normalised otherwise, and every prediction from it would be wrong without a word."""
     if pipe.genes is None or rna is None:
         return {"n_model_genes": len(pipe.genes.genes) if pipe.genes else 0, "missing": [], "sparse": {},
-                "off_scale": {}}
-    missing = pipe.genes.missing_genes(rna)
+                "off_scale": {}, "version_matched": {}}
+    missing = pipe.genes.missing_genes(rna)     # a gene under another Ensembl version is found (version_matched)
     n = len(pipe.genes.genes)
-    share = rna.reindex(columns=pipe.genes.genes).isna().mean(axis=1)
+    share = pipe.genes.model_columns(rna).isna().mean(axis=1)
     sparse = {str(p): float(v) for p, v in share.items() if v > MOST_GENES_MISSING}
     if len(missing) > max_missing * n:
         raise InputError(f"{len(missing)} of the model's {n} genes are missing from the RNA matrix "
@@ -334,7 +334,8 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
                          "reverse; every prediction from it would be wrong",
                          "give the RNA values normalised as the training matrix was (the same transform, e.g. log2 "
                          "TPM, and the same per-gene z-scoring, if any)")
-    return {"n_model_genes": n, "missing": missing, "sparse": sparse, "off_scale": off_scale}
+    return {"n_model_genes": n, "missing": missing, "sparse": sparse, "off_scale": off_scale,
+            "version_matched": pipe.genes.version_matched(rna)}
 
 
 def check_new_rna(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> Optional[dict]:
@@ -345,6 +346,8 @@ def check_new_rna(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> Option
     if pipe.genes is None or rna is None:
         return None
     check = rna_gene_check(pipe, rna, max_missing)
+    if check["version_matched"]:
+        warnings.warn(version_matched_text(check))
     if check["missing"]:
         warnings.warn(f"{len(check['missing'])} of the model's {check['n_model_genes']} genes are missing "
                       f"from the RNA matrix ({', '.join(check['missing'][:10])}"
@@ -355,6 +358,17 @@ def check_new_rna(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> Option
     if check["off_scale"]:
         warnings.warn(off_scale_text(check))
     return check
+
+
+def version_matched_text(check: dict) -> str:
+    """The genes of :func:`rna_gene_check`'s ``version_matched`` in words ('' when none)."""
+    found = check.get("version_matched") or {}
+    if not found:
+        return ""
+    shown = ", ".join(f"{g} as {c}" for g, c in list(found.items())[:5])
+    return (f"note: {len(found)} of the model's {check['n_model_genes']} genes were found by their Ensembl ID without "
+            f"the version ({shown}{' ...' if len(found) > 5 else ''}): the RNA matrix is from another annotation "
+            "(GENCODE) release than the training matrix")
 
 
 def off_scale_examples(off_scale: dict) -> str:

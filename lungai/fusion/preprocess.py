@@ -14,7 +14,9 @@ Both are fitted on the training patients of a fold only, then applied to its tes
 
 from __future__ import annotations
 
+import re
 import warnings
+from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
@@ -308,6 +310,18 @@ def read_gene_variances(path) -> pd.Series:
     return _VARIANCES[key]
 
 
+# an Ensembl ID with its version (ENSG00000141510.16, GENCODE's ENSG00000182378.14_PAR_Y): the version changes
+# with the annotation release, the gene does not
+_ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GT]\d+)\.\d+(_PAR_Y)?$", re.IGNORECASE)
+
+
+def unversioned(gene) -> str:
+    """The Ensembl ID without its version (``ENSG00000141510.16`` -> ``ENSG00000141510``; ``_PAR_Y`` is kept: the
+    copy on chromosome Y is another row); any other name as it is."""
+    m = _ENSEMBL_VERSION.match(str(gene).strip())
+    return m.group(1) + (m.group(2) or "") if m else str(gene)
+
+
 class GeneSelector:
     """``variances``: raw per-gene variances to rank by (``--gene-variances``); ``standardised``: whether the
     whole RNA matrix is per-gene standardised (decided on the full cohort, :func:`looks_standardised`;
@@ -361,9 +375,46 @@ class GeneSelector:
         self.sd = np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
         return self
 
-    def missing_genes(self, rna: pd.DataFrame) -> list:
+    def gene_columns(self, rna: pd.DataFrame) -> dict:
+        """{model gene: the column of ``rna`` that holds it}: the column of its name, else the one column with its
+        Ensembl ID without the version (:func:`unversioned`: ``ENSG...510.16`` of the model in a matrix of another
+        GENCODE release, ``ENSG...510.17`` or ``ENSG...510``); a gene absent from both ways is not a key.  Two columns
+        of one unversioned ID for a model gene are refused: which one holds the gene cannot be told."""
         have = set(rna.columns)
-        return [g for g in self.genes if g not in have]
+        by_id = defaultdict(list)
+        for c in rna.columns:
+            by_id[unversioned(c)].append(c)
+        found, twice = {}, {}
+        for g in self.genes:
+            if g in have:
+                found[g] = g
+                continue
+            columns = by_id.get(unversioned(g), [])
+            if len(columns) == 1:
+                found[g] = columns[0]
+            elif columns:
+                twice[g] = columns
+        if twice:
+            listed = "; ".join(f"{g}: {', '.join(map(str, c))}" for g, c in list(twice.items())[:5])
+            raise InputError(f"the RNA matrix has {len(twice)} of the model's genes under two or more Ensembl versions "
+                             f"and not under the model's ({listed})",
+                             "keep one row (or column) per gene: one version of each Ensembl ID")
+        return found
+
+    def model_columns(self, rna: pd.DataFrame) -> pd.DataFrame:
+        """``rna`` with the model's genes as columns, in its order (:meth:`gene_columns`; a missing gene: NaN)."""
+        found = self.gene_columns(rna)
+        sub = rna.reindex(columns=[found.get(g, g) for g in self.genes])
+        sub.columns = list(self.genes)
+        return sub
+
+    def version_matched(self, rna: pd.DataFrame) -> dict:
+        """{model gene: column} of the genes found only by the Ensembl ID without the version (:meth:`gene_columns`)."""
+        return {g: c for g, c in self.gene_columns(rna).items() if g != c}
+
+    def missing_genes(self, rna: pd.DataFrame) -> list:
+        found = self.gene_columns(rna)
+        return [g for g in self.genes if g not in found]
 
     def transform(self, rna: Optional[pd.DataFrame], ids) -> np.ndarray:
         """(len(ids), n_genes) standardised; rows of patients without RNA are 0 (they are masked), a missing value is 0
@@ -373,7 +424,7 @@ class GeneSelector:
             return out
         from lungai.fusion.data import check_finite_values
 
-        sub = rna.reindex(index=list(ids), columns=self.genes)
+        sub = self.model_columns(rna).reindex(index=list(ids))
         check_finite_values(sub, "the RNA matrix")     # never nan_to_num's +-3.4e38 for an inf (a log of 0)
         vals = (sub.to_numpy(np.float32) - self.mean) / self.sd
         return np.where(np.isnan(vals), 0.0, vals).astype(np.float32)

@@ -471,7 +471,7 @@ def run_validate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from lungai.fusion import explain
+    from lungai.fusion import explain, gradcam_file
     from lungai.fusion.api import model_inputs, predict_frame, usable_inputs
     from lungai.fusion.model_io import check_output_dir, chosen, claimed
     from lungai.fusion.synthetic import SYNTHETIC_NOTE
@@ -490,7 +490,15 @@ def run_predict(args) -> int:
         df.insert(df.columns.get_loc("predicted") + 1, "illustrative", SYNTHETIC_NOTE)
     needs = model_inputs(model)
     with_ct = [i for i in cohort.ids if i in cohort.ct]
-    cams = [f"gradcam/{pid}_gradcam.nii.gz" for pid in with_ct] if args.explain and name == "fusion" else []
+    explain_ct = args.explain and name == "fusion" and bool(needs["ct"])
+    if explain_ct:     # one Grad-CAM file per patient: two IDs of one file name would overwrite each other
+        from lungai.radiomics.manifest import NAME_RULE, name_clashes
+        clashes = name_clashes(with_ct)
+        if clashes:
+            listed = "; ".join(" and ".join(map(repr, g)) + f" (both {gradcam_file(g[0])})" for g in clashes[:5])
+            raise InputError(f"patient IDs that give the same Grad-CAM file name: {listed}",
+                             f"give each patient an ID that differs in {NAME_RULE}")
+    cams = [gradcam_file(pid) for pid in with_ct] if explain_ct else []
     with claimed(out, "predict", inputs, writes=cams):   # an earlier stage predict's files are replaced
         df.to_csv(out / "predictions.csv", index=False)
         _input_warnings(name, model, cohort, df)
@@ -521,10 +529,14 @@ def run_predict(args) -> int:
                     empty = {}
                     for pid in with_ct:
                         cam, cls = explain.grad_cam(pipe, used, pid)
-                        write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid][:2]))
+                        write_image(cam, out / gradcam_file(pid), protect=list(cohort.ct[pid][:2]))
                         note = explain.empty_cam_note(cam, cls)
                         if note:
                             empty[pid] = note
+                    # each patient's file (the ID's file name, lungai.fusion.gradcam_file) beside its prediction
+                    df.insert(df.columns.get_loc("notes"), "gradcam",
+                              [gradcam_file(p) if p in cohort.ct else "" for p in df["patient_id"]])
+                    df.to_csv(out / "predictions.csv", index=False)
                     if empty:   # a blank volume is said, on the console and in the patient's notes (the panel)
                         print(f"note: {len(empty)} of {len(with_ct)} Grad-CAM map(s) are 0 everywhere (no positive CT "
                               f"evidence for the predicted class): {', '.join(map(str, list(empty)[:10]))}"

@@ -137,6 +137,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
                      "branch masked")
     if rna_row is not None and pipe.genes is not None:
         check = model_io.rna_gene_check(pipe, pd.DataFrame([rna_row]))
+        if check["version_matched"]:
+            notes.append(model_io.version_matched_text(check).removeprefix("note: "))
         if check["missing"]:
             notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean")
         if check["sparse"]:
