@@ -719,14 +719,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                 seg.info["notes"].append(summary["rtstruct_gtv"]["note"])
         seg.info["model"] = str(mdir)              # as lungai segment's result.json (dicom-export's SR names it)
         seg.info["model_identity"] = model_identity(mdir)
-        from lungai.seg.uncertainty import MI_MEANING, PROBABILITY_MEANING, PROBABILITY_UNIT, described
+        from lungai.seg.uncertainty import MI_MEANING, PROBABILITY_MEANING, PROBABILITY_UNIT, describe
 
         for name, img in (("tumor", seg.tumour),
-                          ("probability", described(seg.probability, PROBABILITY_MEANING, PROBABILITY_UNIT)),
-                          ("uncertainty", described(seg.entropy))):
+                          ("probability", describe(seg.probability, PROBABILITY_MEANING, PROBABILITY_UNIT)),
+                          ("uncertainty", describe(seg.entropy))):
             write_image(img, out / f"{name}.nii.gz")
         if seg.mutual_information is not None:
-            write_image(described(seg.mutual_information, MI_MEANING), out / "mutual_information.nii.gz")
+            write_image(describe(seg.mutual_information, MI_MEANING), out / "mutual_information.nii.gz")
         from lungai.dicom.export import result_record
 
         # its CT and tumour voxels: dicom-export checks them

@@ -22,14 +22,21 @@ MAP_RANGES = {"entropy": (0.0, 1.0), "mutual_information": (0.0, 1.0)}
 OUTSIDE_BOX_NOTE = "0 outside the evaluated box (roi_lps_mm): not evaluated there, not certain"
 
 
+def describe(img, meaning: str = ENTROPY_MEANING, unit: str = ENTROPY_UNIT):
+    """``img`` itself (a SimpleITK image) given the NIfTI description "<meaning>, <unit>" (ITK writes the
+    ``ITK_FileNotes`` metadata as the header's ``descrip``, 80 characters): no copy of its voxels when no other image
+    shares them - for the maps ``lungai segment`` writes (:func:`described`'s copy of each float32 map, 4 bytes a voxel
+    of the whole CT, set the command's peak memory: 3.3 GB on a 512 x 512 x 551 CT)."""
+    img.SetMetaData("ITK_FileNotes", f"{meaning}, {unit}"[:79])
+    return img
+
+
 def described(img, meaning: str = ENTROPY_MEANING, unit: str = ENTROPY_UNIT):
-    """``img`` (a SimpleITK image, not changed) with the NIfTI description "<meaning>, <unit>" (ITK writes the
-    ``ITK_FileNotes`` metadata as the header's ``descrip``, 80 characters)."""
+    """A copy of ``img`` (a SimpleITK image, not changed: SimpleITK copies its voxels on the metadata's change) with
+    :func:`describe`'s description."""
     import SimpleITK as sitk
 
-    out = sitk.Image(img)
-    out.SetMetaData("ITK_FileNotes", f"{meaning}, {unit}"[:79])
-    return out
+    return describe(sitk.Image(img), meaning, unit)
 
 
 def description(img) -> str:
