@@ -16,16 +16,21 @@ def _address(img: sitk.Image) -> int:
     return sitk.GetArrayViewFromImage(img).__array_interface__["data"][0]
 
 
-def test_describe_gives_the_image_itself_its_description():
+def test_describe_gives_the_image_itself_its_description_for_the_block():
     from lungai.seg.uncertainty import describe
 
     img = sitk.GetImageFromArray(np.full((4, 5, 6), 0.25, np.float32))
     before = _address(img)
-    assert describe(img, MI_MEANING) is img
-    assert _address(img) == before                                  # no copy of its voxels
-    assert description(img) == f"{MI_MEANING}, bit"
+    with describe(img, MI_MEANING) as same:
+        assert same is img and _address(img) == before                  # no copy of its voxels
+        assert description(img) == f"{MI_MEANING}, bit"
+    assert description(img) == "" and _address(img) == before           # its own metadata back
+    img.SetMetaData("ITK_FileNotes", "mine")
+    with describe(img):
+        assert description(img) == f"{ENTROPY_MEANING}, bit"
+    assert description(img) == "mine"
     other = sitk.GetImageFromArray(np.zeros((2, 3, 4), np.float32))
-    copy = described(other)                                         # the copy: the image given is not changed
+    copy = described(other)                                             # the copy: the image given is not changed
     assert description(copy) == f"{ENTROPY_MEANING}, bit" and description(other) == ""
 
 
@@ -74,5 +79,6 @@ def test_segment_writes_its_maps_without_a_copy(tmp_path, monkeypatch):
     assert description(sitk.ReadImage(str(out / "probability.nii.gz"))) == f"{PROBABILITY_MEANING}, 1"
     assert description(sitk.ReadImage(str(out / "uncertainty.nii.gz"))) == f"{ENTROPY_MEANING}, bit"
     assert description(sitk.ReadImage(str(out / "mutual_information.nii.gz"))) == f"{MI_MEANING}, bit"
+    assert all(description(img) == "" for img in maps.values())        # the result's images as they were
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(out / "uncertainty.nii.gz"))),
                           gtv.astype(np.float32) * np.float32(0.4))
