@@ -15,7 +15,9 @@ Thin-slice memory (``--ct CT``, e.g. a real CT resampled to 0.6 mm slices: 512 x
 ``segment_lungs``' process against the baseline's - the same threshold method, reading the same CT, each in its own
 spawned process, same run.  Target: lungai's peak <= ``TARGET_PEAK_RATIO`` x the baseline's (the baseline holds the
 CT, one int32 label array and its int64 count: about 15 bytes a voxel; ``segment_lungs`` holds float32 HU and their
-smoothing, masks and int32 labels).
+smoothing, masks and int32 labels).  LUNG1-002 resampled to 0.6 mm slices, 2026-12-05, same run each: baseline 2235
+MB (16.2 bytes a voxel), segment_lungs 4332 MB (1.94x: FAIL) before the int64 counts / float64 distances / argwhere
+boxes were removed, 3295 MB (23.9 bytes a voxel, 1.47x: PASS) after.
 
     .venv/bin/python benchmarks/bench_lungs.py --ct /tmp/ct_0p6.nii.gz
 """
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import exit_code, peak_rss_mib, rss_mib, verdict  # noqa: E402
 
 TARGET_S = 10.0
-TARGET_PEAK_RATIO = 3.0
+TARGET_PEAK_RATIO = 1.6
 
 
 def baseline(ct: sitk.Image) -> np.ndarray:
