@@ -719,14 +719,17 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                 seg.info["notes"].append(summary["rtstruct_gtv"]["note"])
         seg.info["model"] = str(mdir)              # as lungai segment's result.json (dicom-export's SR names it)
         seg.info["model_identity"] = model_identity(mdir)
-        from lungai.seg.uncertainty import MI_MEANING, PROBABILITY_MEANING, PROBABILITY_UNIT, described
+        from lungai.seg.uncertainty import (ENTROPY_MEANING, ENTROPY_UNIT, MI_MEANING, PROBABILITY_MEANING,
+                                            PROBABILITY_UNIT, describe)
 
-        for name, img in (("tumor", seg.tumour),
-                          ("probability", described(seg.probability, PROBABILITY_MEANING, PROBABILITY_UNIT)),
-                          ("uncertainty", described(seg.entropy))):
-            write_image(img, out / f"{name}.nii.gz")
-        if seg.mutual_information is not None:
-            write_image(described(seg.mutual_information, MI_MEANING), out / "mutual_information.nii.gz")
+        write_image(seg.tumour, out / "tumor.nii.gz")
+        # the maps' descriptions given in place, not on a copy of each (as lungai segment writes them)
+        for img, name, meaning, unit in ((seg.probability, "probability", PROBABILITY_MEANING, PROBABILITY_UNIT),
+                                         (seg.entropy, "uncertainty", ENTROPY_MEANING, ENTROPY_UNIT),
+                                         (seg.mutual_information, "mutual_information", MI_MEANING, ENTROPY_UNIT)):
+            if img is not None:
+                with describe(img, meaning, unit) as described_map:
+                    write_image(described_map, out / f"{name}.nii.gz")
         from lungai.dicom.export import result_record
 
         # its CT and tumour voxels: dicom-export checks them

@@ -165,6 +165,25 @@ FILL_MAX_HU = -1000.0
 FILL_MIN_VOXELS = 1000
 
 
+# voxels per chunk that region_sizes counts at a time
+REGION_SIZES_CHUNK = 1 << 20
+
+
+def region_sizes(lab: np.ndarray, n: int | None = None) -> np.ndarray:
+    """Voxels per label of a label array (``ndimage.label``'s int32 output; labels 0 ... ``n``, ``n`` found when not
+    given): ``np.bincount(lab.ravel(), minlength=n + 1)``, counted ``REGION_SIZES_CHUNK`` voxels at a time.  One
+    ``np.bincount`` over the whole array casts it to int64 first - a copy of 8 bytes a voxel on top of the labels' 4
+    (1.2 GB for a 512 x 512 x 551 CT at 0.6 mm slices, at the peak of ``lungai lungs``)."""
+    flat = lab.reshape(-1)                          # a view of a contiguous array
+    counts = np.zeros((0 if n is None else int(n)) + 1, np.int64)
+    for start in range(0, flat.size, REGION_SIZES_CHUNK):
+        part = np.bincount(flat[start:start + REGION_SIZES_CHUNK], minlength=counts.size)
+        if part.size > counts.size:
+            counts = np.concatenate([counts, np.zeros(part.size - counts.size, np.int64)])
+        counts += part
+    return counts
+
+
 def _cube_step(mask: np.ndarray, erode: bool) -> np.ndarray:
     """``mask`` (3D boolean) eroded (``erode``) or dilated by a 3 x 3 x 3 cube, one axis after the other (a fraction of
     ndimage's cost); outside the volume counts as in the mask when eroding, so that a plateau at a face stays whole."""
@@ -204,7 +223,7 @@ def constant_fill(hu: np.ndarray) -> np.ndarray:
     if counts[top] < FILL_FACE_SHARE * faces.size or not fill <= FILL_MAX_HU:
         return out
     lab, n = ndimage.label(_cube_opening(hu == fill))
-    size = np.bincount(lab.ravel(), minlength=n + 1)
+    size = region_sizes(lab, n)
     touching = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(), lab[:, 0].ravel(), lab[:, -1].ravel(),
                                          lab[:, :, 0].ravel(), lab[:, :, -1].ravel()]))
     lut = np.zeros(n + 1, bool)

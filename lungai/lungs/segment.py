@@ -51,7 +51,7 @@ from scipy import ndimage
 
 from lungai.errors import InputError
 from lungai.io.geometry import float32_spacing, from_lps, to_lps
-from lungai.io.validate import check_ct_intensities, constant_fill
+from lungai.io.validate import check_ct_intensities, constant_fill, region_sizes
 from lungai.io.validate import near_padding as padding_margin
 from lungai.lungs.airways import airways_at_border, find_central_airways
 from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
@@ -183,7 +183,7 @@ def _airway_open_to_outside(outside: np.ndarray, voxel_ml: float) -> np.ndarray:
     if enclosed.sum() * voxel_ml < OPEN_FOV_AIR_ML:
         return np.zeros(outside.shape, bool)
     regions, m = ndimage.label(enclosed)
-    big = np.flatnonzero(np.bincount(regions.ravel(), minlength=m + 1) * voxel_ml >= OPEN_FOV_AIR_ML)
+    big = np.flatnonzero(region_sizes(regions, m) * voxel_ml >= OPEN_FOV_AIR_ML)
     return np.isin(regions, big[big > 0])
 
 
@@ -204,7 +204,7 @@ def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray,
     lab, n = ndimage.label(smooth > DENSE_HU)
     if n == 0:
         return np.zeros(air.shape, bool), air | near_padding
-    body = lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
+    body = lab == (int(np.argmax(region_sizes(lab, n)[1:])) + 1)
     hull = np.zeros(air.shape, bool)
     for k in np.flatnonzero(body.any(axis=(1, 2))):
         hull[k] = convex_hull_2d(ndimage.binary_fill_holes(body[k]))
@@ -212,8 +212,8 @@ def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray,
     edge = near_padding.copy()
     edge[:, [0, -1], :] = edge[:, :, [0, -1]] = True
     edge = ndimage.binary_dilation(edge, _IN_PLANE) if padding.any() else edge
-    size = np.bincount(lab.ravel(), minlength=n + 1)
-    in_hull = np.bincount(lab[hull].ravel(), minlength=n + 1)
+    size = region_sizes(lab, n)
+    in_hull = region_sizes(lab[hull], n)
     at_edge = np.zeros(n + 1, bool)
     at_edge[np.unique(lab[edge])] = True
     out_lut = at_edge & (in_hull < 0.5 * size)
@@ -322,7 +322,7 @@ def small_lung_notes(labels: sitk.Image) -> list[str]:
     lungs holds under ``SMALL_LUNG_SHARE`` of the other's volume (its aerated part left by a large effusion or a
     collapse): the same string from the label file ``lungai lungs`` wrote (the LungAISeg panel loads it)."""
     ml = float(np.prod(float32_spacing(labels.GetSpacing()))) / 1000.0      # as segment_lungs counts it
-    counts = np.bincount(sitk.GetArrayViewFromImage(labels).ravel().astype(np.int64), minlength=3)
+    counts = region_sizes(sitk.GetArrayViewFromImage(labels), 2)
     return _small_lung_notes(counts[RIGHT] * ml, counts[LEFT] * ml)
 
 
@@ -338,9 +338,12 @@ def lung_cut_faces(mask: sitk.Image, ct: sitk.Image, slices: tuple[int, int] | N
 
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
-    idx = np.argwhere(mask)
-    lo = np.maximum(idx.min(axis=0) - margin, 0)
-    hi = np.minimum(idx.max(axis=0) + margin + 1, mask.shape)
+    # the first / last index holding the mask along each axis, from its projections: np.argwhere's int64 coordinates
+    # (24 bytes a voxel of the mask: 160 MB for both lungs at 0.6 mm slices) set the peak of lungai lungs
+    axes = range(mask.ndim)
+    held = [np.flatnonzero(mask.any(axis=tuple(b for b in axes if b != a))) for a in axes]
+    lo = np.maximum(np.array([h[0] for h in held]) - margin, 0)
+    hi = np.minimum(np.array([h[-1] for h in held]) + margin + 1, mask.shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
@@ -349,7 +352,7 @@ def _body_half(outside: np.ndarray) -> np.ndarray:
     cushions, separated from the patient by air, are not part of it)."""
     lab, n = ndimage.label(~outside[:, ::2, ::2])
     if n > 1:
-        return lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
+        return lab == (int(np.argmax(region_sizes(lab, n)[1:])) + 1)
     return lab > 0
 
 
@@ -387,7 +390,7 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
     for it in range(max_iter + 1):
         lab, n = ndimage.label(work)
         if n:
-            sizes = np.bincount(lab.ravel())[1:]
+            sizes = region_sizes(lab, n)[1:]
             order = np.argsort(sizes)[::-1]
             others = [o for o in order[1:] if sizes[o] >= max(min_voxels, SMALL_LUNG_SHARE * sizes[order[0]])]
             if hu is not None and others:
@@ -396,18 +399,23 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
                 order = np.array([order[0]] + lung_like + [o for o in order[1:] if o not in others])
             big = [o + 1 for o in order[:2] if sizes[o] >= min_voxels]
             if len(big) == 2 and sizes[order[1]] >= SMALL_LUNG_SHARE * sizes[order[0]]:
-                markers = np.zeros(mask.shape, np.int32)
-                markers[lab == big[0]] = 1
-                markers[lab == big[1]] = 2
                 if it == 0:
                     return [lab == big[0], lab == big[1]]
+                # seeds 1 and 2: uint8, as is the nearest seed read through the indices below (int32 took 4 bytes a
+                # voxel twice more at the peak of ``lungai lungs``)
+                markers = np.zeros(mask.shape, np.uint8)
+                markers[lab == big[0]] = 1
+                markers[lab == big[1]] = 2
                 # grow the eroded seeds back within the regions of the original mask that hold them (nearest seed
                 # wins): other air in the body (stomach / bowel gas, the larynx) stays out
                 whole, _ = ndimage.label(mask)
                 held = np.unique(whole[markers > 0])
                 mask = np.isin(whole, held[held > 0])
-                _, (iz, iy, ix) = ndimage.distance_transform_edt(markers == 0, return_indices=True)
+                del lab, whole, work
+                # the nearest seed's indices only: the distances (float64, 8 bytes a voxel) are not needed
+                iz, iy, ix = ndimage.distance_transform_edt(markers == 0, return_distances=False, return_indices=True)
                 nearest = markers[iz, iy, ix]
+                del iz, iy, ix
                 return [mask & (nearest == 1), mask & (nearest == 2)]
             if len(big) == 1 and it == max_iter:
                 # one lung: the whole region of ``mask`` holding the eroded core, not the core
@@ -419,7 +427,7 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
     lab, n = ndimage.label(mask)
     if n == 0:
         return []
-    return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
+    return [lab == (int(np.argmax(region_sizes(lab, n)[1:])) + 1)]
 
 
 def _small_second_lung(inside: np.ndarray, lung: np.ndarray, hu: np.ndarray, x_mid: float, min_voxels: int,
@@ -435,7 +443,7 @@ def _small_second_lung(inside: np.ndarray, lung: np.ndarray, hu: np.ndarray, x_m
     lab, n = ndimage.label(inside & ~lung)
     if n == 0:
         return None
-    sizes = np.bincount(lab.ravel())[1:]
+    sizes = region_sizes(lab, n)[1:]
     for i in np.argsort(sizes)[::-1]:
         if sizes[i] < min_voxels:
             break
@@ -837,7 +845,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     labels = sitk.GetImageFromArray(out)
     labels.CopyInformation(img)
     labels = from_lps(labels, ct)
-    counts = np.bincount(out.ravel(), minlength=3)
+    counts = region_sizes(out, 2)
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
     small = _small_lung_notes(counts[RIGHT] * voxel_ml, counts[LEFT] * voxel_ml)
     cut = cut_by_scan(out > 0, spacing, scan_padding(full_hu, fill))

@@ -30,7 +30,7 @@ import SimpleITK as sitk
 from lungai.errors import InputError
 from lungai.io import on_grid
 from lungai.io.geometry import to_lps
-from lungai.io.validate import PADDING_HU, near_padding, padding_mask, reaching_border
+from lungai.io.validate import PADDING_HU, near_padding, padding_mask, reaching_border, region_sizes
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
 from lungai.segment_roles import is_lung
@@ -339,7 +339,7 @@ def parts_note(mask: sitk.Image) -> str | None:
     if n < 2:
         return None
     ml = np.prod(mask.GetSpacing()) / 1000.0
-    sizes = np.sort(np.bincount(lab.ravel())[1:])[::-1] * ml
+    sizes = np.sort(region_sizes(lab, n)[1:])[::-1] * ml
     listed = ", ".join(f"{v:.3g}" for v in sizes[:PARTS_LISTED]) + (
         f" and {n - PARTS_LISTED} more" if n > PARTS_LISTED else "")
     return (f"the segment is {n} separate parts (connected components of {listed} ml, largest first): its shape "

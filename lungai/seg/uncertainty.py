@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 _EPS = 1e-6
@@ -22,9 +24,28 @@ MAP_RANGES = {"entropy": (0.0, 1.0), "mutual_information": (0.0, 1.0)}
 OUTSIDE_BOX_NOTE = "0 outside the evaluated box (roi_lps_mm): not evaluated there, not certain"
 
 
+@contextlib.contextmanager
+def describe(img, meaning: str = ENTROPY_MEANING, unit: str = ENTROPY_UNIT):
+    """``with describe(img, ...) as img: write it``: ``img`` itself (a SimpleITK image) with the NIfTI description
+    "<meaning>, <unit>" (ITK writes the ``ITK_FileNotes`` metadata as the header's ``descrip``, 80 characters) for the
+    block, its own metadata put back after it.  No copy of its voxels when no other image shares them: the maps
+    ``lungai segment`` writes (:func:`described`'s copy of each float32 map, 4 bytes a voxel of the whole CT, set the
+    command's peak memory: 3.3 GB on a 512 x 512 x 551 CT)."""
+    key = "ITK_FileNotes"
+    before = img.GetMetaData(key) if img.HasMetaDataKey(key) else None
+    img.SetMetaData(key, f"{meaning}, {unit}"[:79])
+    try:
+        yield img
+    finally:
+        if before is None:
+            img.EraseMetaData(key)
+        else:
+            img.SetMetaData(key, before)
+
+
 def described(img, meaning: str = ENTROPY_MEANING, unit: str = ENTROPY_UNIT):
-    """``img`` (a SimpleITK image, not changed) with the NIfTI description "<meaning>, <unit>" (ITK writes the
-    ``ITK_FileNotes`` metadata as the header's ``descrip``, 80 characters)."""
+    """A copy of ``img`` (a SimpleITK image, not changed: SimpleITK copies its voxels on the metadata's change) with
+    the NIfTI description "<meaning>, <unit>" (:func:`describe`)."""
     import SimpleITK as sitk
 
     out = sitk.Image(img)
