@@ -2199,6 +2199,53 @@ def test_lung_radiomics_says_an_effective_rtdose_as_the_cli(load_module, mrml_sc
             and "EFFECTIVE" in str(w.message)] == [said]
 
 
+def test_lung_radiomics_says_an_rtdose_unchecked_against_a_nifti_ct_as_the_cli(load_module, mrml_scene, two_patients,
+                                                                              tmp_path, monkeypatch):
+    """QA (slicerb57): an RTDOSE loaded from DICOM (SlicerRT) with a CT loaded from NIfTI / NRRD (no DICOM files, no
+    subject hierarchy patient) was used with no word, while ``lungai dose-features`` on the same files says "the
+    RTDOSE ... could not be checked against the CT ...: the CT is not DICOM ..." (lungai.dose.read
+    .check_dose_matches_ct).  check_dose_node_matches_ct returns that note: the panel's dose warnings and the
+    console API say it; a DICOM-loaded CT (checked) gets none."""
+    import sys
+    import warnings
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import check_dose_matches_ct
+    from lungai.errors import InputNote
+    from lungai.io import write_image
+    from lungai.scene.radiomics import radiomics_table
+
+    p1 = two_patients["P1"]
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    ct, p.inputVolume, p.segmentation = slicerrt_segmentation(mrml_scene, p1)   # "CT": as loaded from a NIfTI
+    p.selectedSegments = ["Lung_R"]
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE P1")
+    instances, series = _as_slicer_loads_it(mrml_scene, p.doseVolume, p1["dose"], instance_uids=False)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    nifti = write_image(ct, tmp_path / "ct.nii.gz")
+    said = check_dose_matches_ct(p1["dose"], nifti, names=("RTDOSE P1", "CT"))   # the CLI's note, naming the nodes
+    assert said and "could not be checked against the CT CT: the CT is not DICOM" in said
+    (tmp_path / "w").mkdir()
+
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert said in logic.doseNotes, logic.doseNotes          # shown as "warning: ..." under the dose table
+    with warnings.catch_warnings(record=True) as caught:     # the console API (lungai.scene.radiomics)
+        warnings.simplefilter("always")
+        radiomics_table(mrml_scene, p.inputVolume, p.segmentation, segments=["Lung_R"],
+                        feature_classes=["firstorder"], dose_node=p.doseVolume)
+    assert [str(w.message) for w in caught if issubclass(w.category, InputNote)
+            and "could not be checked" in str(w.message)] == [said]
+
+    more_instances, more_series = _as_slicer_loads_it(mrml_scene, p.inputVolume, p1["ct"], instance_uids=True)
+    instances.update(more_instances)                         # the CT loaded from DICOM: checked, no note
+    series.update(more_series)
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert not any("could not be checked" in n for n in logic.doseNotes), logic.doseNotes
+
+
 def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_scene, phantom_nodes):
     """A click outside the CT: Apply stays disabled with the point in RAS (as Slicer shows it) and the node
     names, not a failed child run with the point in LPS.  The CT's parent transform counts."""
