@@ -2246,6 +2246,73 @@ def test_lung_radiomics_says_an_rtdose_unchecked_against_a_nifti_ct_as_the_cli(l
     assert not any("could not be checked" in n for n in logic.doseNotes), logic.doseNotes
 
 
+def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_scene, two_patients, rp_model, tmp_path,
+                                                           monkeypatch):
+    """QA (slicerb57): Lung Radiomics said an EFFECTIVE RTDOSE's note under its dose table, but did not record it on
+    the table (the dose CSV carries no DoseType): the RP risk Multimodal Predict computed later from that table said
+    nothing.  The dose's warnings are recorded on the dose table (nodes.record_review_notes, as a features table's
+    review notes; removed when a later run has none) and the risk says them, as predict_rp_node does for a dose table
+    and radiomics_table's table of dose rows."""
+    import sys
+
+    import pandas as pd
+    import pydicom
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import effective_dose_note
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+    from lungai.scene.rp import predict_rp_node
+
+    p1 = two_patients["P1"]
+    rad = load_module("LungRadiomics").LungRadiomicsLogic()
+    r = rad.getParameterNode()
+    _, r.inputVolume, r.segmentation = slicerrt_segmentation(mrml_scene, p1)
+    r.selectedSegments = ["Lung_R"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(r, f"class_{c}", False)
+    ds = pydicom.dcmread(p1["dose"])
+    ds.DoseType, ds.SOPInstanceUID, ds.SeriesInstanceUID = "EFFECTIVE", "1.2.3.9.1", "1.2.3.9.2"
+    ds.save_as(tmp_path / "rd_eff.dcm")
+    physical = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE physical")
+    effective = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_eff.dcm"), "RTDOSE effective")
+    instances, series = _as_slicer_loads_it(mrml_scene, r.inputVolume, p1["ct"], instance_uids=True)
+    for node, dose in ((physical, p1["dose"]), (effective, tmp_path / "rd_eff.dcm")):
+        more_instances, more_series = _as_slicer_loads_it(mrml_scene, node, dose, instance_uids=False)
+        instances.update(more_instances)
+        series.update(more_series)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    said = effective_dose_note(ds, "RTDOSE effective")
+
+    r.doseVolume = effective
+    message = rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
+    assert f"warning: {said}" in message and r.doseTable is not None, message
+    assert said in nodes.recorded_review_notes(r.doseTable)
+    # the risk from that dose table (the cohort's features for the model; the run's recorded notes): said
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "risk radiomics")
+    p.doseTable = nodes.record_review_notes(mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "risk dose"),
+                                            nodes.recorded_review_notes(r.doseTable))
+    job = logic.startRisk(p)                # the command is not run: its prediction is written here
+    pd.DataFrame({"case": ["CT"], "risk": [0.4], "risk_low": [0.2], "risk_high": [0.6], "high_risk": [1],
+                  "warnings": [""]}).to_csv(job.outputs, index=False)
+    headline, _ = logic.loadRisk(p, job)
+    assert f"warning: {said}" in headline.splitlines(), headline
+    assert said in nodes.table_rows(p.rpOutputTable)[0]["warnings"]
+    clinical = {k[len("clin_"):]: v for k, v in pick("clin_").iloc[0].items()}     # the console API: the same
+    result, _ = predict_rp_node(mrml_scene, p.rpModelDirectory, p.radiomicsTable, p.doseTable, clinical)
+    assert said in mrml.dataframe_from_table_node(result)["warnings"].iloc[0]
+    table, _ = radiomics_table(mrml_scene, r.inputVolume, r.segmentation, segments=["Lung_R"],
+                               feature_classes=["firstorder"], dose_node=effective)
+    assert said in nodes.recorded_review_notes(table)
+
+    r.doseVolume = physical                 # the physical dose: its table records no EFFECTIVE note
+    rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
+    assert not any("EFFECTIVE" in n for n in nodes.recorded_review_notes(r.doseTable))
+
+
 def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_scene, phantom_nodes):
     """A click outside the CT: Apply stays disabled with the point in RAS (as Slicer shows it) and the node
     names, not a failed child run with the point in LPS.  The CT's parent transform counts."""
