@@ -126,8 +126,8 @@ def test_lungai_seg_lungs_end_to_end(load_module, phantom_nodes):
     message = logic.loadLungs(p, output)
     seg = p.outputSegmentation.GetSegmentation()
     assert [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())] == ["Right lung", "Left lung"]
-    volumes = dict(part.rsplit(" ", 1)[0].rsplit(" ", 1) for part in message.split(", "))
-    assert 300 < float(volumes["Right lung"]) < 5000 and 300 < float(volumes["Left lung"]) < 5000
+    volumes = dict(part.rsplit(" ", 1)[0].rsplit(" ", 1) for part in message.splitlines()[0].split(", "))
+    assert 300 < float(volumes["Right lung"]) < 5000 and 300 < float(volumes["Left lung"]) < 5000, message
 
 
 def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -3152,7 +3152,9 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     p = logic.getParameterNode()
     p.inputVolume = node
     message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
-    assert message.startswith("Right lung ") and message.splitlines()[1:] == [warning]
+    lines = message.splitlines()            # then the notes it printed (no trachea in 5 slices: airways not removed)
+    assert lines[0].startswith("Right lung ") and lines[1:2] == [warning], message
+    assert all(line.startswith("note: ") for line in lines[2:]), message
     _, volumes, cut = segment_lungs_node(mrml_scene, node)
     assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
 
@@ -3185,6 +3187,31 @@ def test_lungai_seg_lungs_says_an_uncertain_right_left_as_the_cli(load_module, m
     lines = message.splitlines()
     assert lines[0].startswith("Right lung ") and "warning: " + side in lines[1:], message
     assert lines.count("warning: " + FOV_CUT_NOTE) == 1, message                # printed and re-derived: said once
+
+
+def test_lungai_seg_lungs_says_the_notes_of_the_cli(load_module, mrml_scene, small_phantom):
+    """QA (slicerb57): `lungai lungs` prints "note: no trachea found in the upper slices; airways not removed" (its
+    LungResult.notes that are not warnings) and the Segment lungs panel showed it only in its log box, not in its
+    result text (which said the warnings only).  The result text now says every note the command printed, after the
+    warnings, each once."""
+    from lungai import mrml
+    from lungai.lungs import segment_lungs
+    from lungai.synthetic import labels as L
+
+    hu = sitk.GetArrayFromImage(small_phantom.ct)
+    hu[sitk.GetArrayViewFromImage(small_phantom.labels) == L.AIRWAYS] = 40     # no trachea to remove the airways by
+    ct = sitk.GetImageFromArray(hu)
+    ct.CopyInformation(small_phantom.ct)
+    result = segment_lungs(ct)                                                  # what `lungai lungs` prints as notes
+    notes = [n for n in result.notes if n not in result.warnings]
+    assert any("airways not removed" in n for n in notes), result.notes
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = mrml.volume_node_from_image(mrml_scene, ct, "no trachea")
+    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    lines = message.splitlines()
+    assert lines[0].startswith("Right lung ") and lines[1:] == [f"warning: {w}" for w in result.warnings] + [
+        f"note: {n}" for n in notes], message
 
 
 def test_lungs_of_a_ct_showing_one_lung_warn_that_the_side_is_uncertain(mrml_scene, small_phantom, tmp_path):
