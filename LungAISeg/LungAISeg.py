@@ -567,7 +567,9 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         """"Right lung" / "Left lung" segments; returns "Right lung N ml, Left lung M ml" and a line "warning: ..."
         per warning ``lungai lungs`` printed (an uncertain right/left label: the body cut at the side with no trachea
         found) and per way the scan cuts the lungs (field of view, first / last slice), and for a map with one lung
-        label missing (right/left label uncertain), re-derived from its label file (:func:`results.lungs_warnings`)."""
+        label missing (right/left label uncertain), re-derived from its label file (:func:`results.lungs_warnings`),
+        then a line "note: ..." per note it printed (no trachea found: airways not removed;
+        :func:`results.printed_notes`)."""
         try:
             segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
                                                               seg_node=job.input("segmentation"))
@@ -575,7 +577,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         finally:
             job.finish()
         p.outputSegmentation = segNode
-        return results.describe_lungs_result(volumes, results.lungs_warnings(printed, cut))
+        return results.describe_lungs_result(volumes, results.lungs_warnings(printed, cut),
+                                             results.printed_notes(printed))
 
     def exportDicomProblem(self, p):
         """None when the results can be exported as DICOM, else what is missing (shown as tooltip)."""

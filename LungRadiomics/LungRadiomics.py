@@ -629,6 +629,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
                                                    node=p.doseTable, volume_node=volume, made_by=nodes.DOSE_MADE_BY,
                                                    segmentation_node=segmentation, dose_node=doseNode)
+                # the dose's warnings its CSV cannot carry (an EFFECTIVE RTDOSE, an RTDOSE unchecked against a NIfTI
+                # CT ...): recorded on the table, so the RP risk computed from it says them (Multimodal Predict)
+                nodes.record_review_notes(p.doseTable, getattr(job, "doseNotes", []))
                 message += (f"\nDose features -> table '{p.doseTable.GetName()}'"
                             + nodes.segmentation_table_note(p.doseTable, segmentation)
                             + nodes.dose_table_note(p.doseTable))

@@ -279,8 +279,11 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         # as predict_rp_node says them; the child prints them with a cohort's fix, the panel with the patient's)
         from lungai.rp.prepare import table_warnings
 
-        job.reviewNotes = (nodes.recorded_review_notes(p.radiomicsTable) if p.radiomicsTable is not None else []) \
-            + table_warnings(row, card, context="patient")
+        # and the dose table's recorded warnings (Lung Radiomics: an EFFECTIVE RTDOSE, an RTDOSE unchecked against
+        # a NIfTI CT ...), each once
+        job.reviewNotes = list(dict.fromkeys(
+            [n for table in (p.radiomicsTable, p.doseTable) if table is not None
+             for n in nodes.recorded_review_notes(table)] + table_warnings(row, card, context="patient")))
         from lungai.scene.rp import risk_inputs_note
 
         job.inputsNote = risk_inputs_note(p.radiomicsTable, p.doseTable)   # which tables (and segmentations)

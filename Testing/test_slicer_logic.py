@@ -126,8 +126,8 @@ def test_lungai_seg_lungs_end_to_end(load_module, phantom_nodes):
     message = logic.loadLungs(p, output)
     seg = p.outputSegmentation.GetSegmentation()
     assert [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())] == ["Right lung", "Left lung"]
-    volumes = dict(part.rsplit(" ", 1)[0].rsplit(" ", 1) for part in message.split(", "))
-    assert 300 < float(volumes["Right lung"]) < 5000 and 300 < float(volumes["Left lung"]) < 5000
+    volumes = dict(part.rsplit(" ", 1)[0].rsplit(" ", 1) for part in message.splitlines()[0].split(", "))
+    assert 300 < float(volumes["Right lung"]) < 5000 and 300 < float(volumes["Left lung"]) < 5000, message
 
 
 def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -2199,6 +2199,120 @@ def test_lung_radiomics_says_an_effective_rtdose_as_the_cli(load_module, mrml_sc
             and "EFFECTIVE" in str(w.message)] == [said]
 
 
+def test_lung_radiomics_says_an_rtdose_unchecked_against_a_nifti_ct_as_the_cli(load_module, mrml_scene, two_patients,
+                                                                              tmp_path, monkeypatch):
+    """QA (slicerb57): an RTDOSE loaded from DICOM (SlicerRT) with a CT loaded from NIfTI / NRRD (no DICOM files, no
+    subject hierarchy patient) was used with no word, while ``lungai dose-features`` on the same files says "the
+    RTDOSE ... could not be checked against the CT ...: the CT is not DICOM ..." (lungai.dose.read
+    .check_dose_matches_ct).  check_dose_node_matches_ct returns that note: the panel's dose warnings and the
+    console API say it; a DICOM-loaded CT (checked) gets none."""
+    import sys
+    import warnings
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import check_dose_matches_ct
+    from lungai.errors import InputNote
+    from lungai.io import write_image
+    from lungai.scene.radiomics import radiomics_table
+
+    p1 = two_patients["P1"]
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    ct, p.inputVolume, p.segmentation = slicerrt_segmentation(mrml_scene, p1)   # "CT": as loaded from a NIfTI
+    p.selectedSegments = ["Lung_R"]
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE P1")
+    instances, series = _as_slicer_loads_it(mrml_scene, p.doseVolume, p1["dose"], instance_uids=False)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    nifti = write_image(ct, tmp_path / "ct.nii.gz")
+    said = check_dose_matches_ct(p1["dose"], nifti, names=("RTDOSE P1", "CT"))   # the CLI's note, naming the nodes
+    assert said and "could not be checked against the CT CT: the CT is not DICOM" in said
+    (tmp_path / "w").mkdir()
+
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert said in logic.doseNotes, logic.doseNotes          # shown as "warning: ..." under the dose table
+    with warnings.catch_warnings(record=True) as caught:     # the console API (lungai.scene.radiomics)
+        warnings.simplefilter("always")
+        radiomics_table(mrml_scene, p.inputVolume, p.segmentation, segments=["Lung_R"],
+                        feature_classes=["firstorder"], dose_node=p.doseVolume)
+    assert [str(w.message) for w in caught if issubclass(w.category, InputNote)
+            and "could not be checked" in str(w.message)] == [said]
+
+    more_instances, more_series = _as_slicer_loads_it(mrml_scene, p.inputVolume, p1["ct"], instance_uids=True)
+    instances.update(more_instances)                         # the CT loaded from DICOM: checked, no note
+    series.update(more_series)
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert not any("could not be checked" in n for n in logic.doseNotes), logic.doseNotes
+
+
+def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_scene, two_patients, rp_model, tmp_path,
+                                                           monkeypatch):
+    """QA (slicerb57): Lung Radiomics said an EFFECTIVE RTDOSE's note under its dose table, but did not record it on
+    the table (the dose CSV carries no DoseType): the RP risk Multimodal Predict computed later from that table said
+    nothing.  The dose's warnings are recorded on the dose table (nodes.record_review_notes, as a features table's
+    review notes; removed when a later run has none) and the risk says them, as predict_rp_node does for a dose table
+    and radiomics_table's table of dose rows."""
+    import sys
+
+    import pandas as pd
+    import pydicom
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import effective_dose_note
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+    from lungai.scene.rp import predict_rp_node
+
+    p1 = two_patients["P1"]
+    rad = load_module("LungRadiomics").LungRadiomicsLogic()
+    r = rad.getParameterNode()
+    _, r.inputVolume, r.segmentation = slicerrt_segmentation(mrml_scene, p1)
+    r.selectedSegments = ["Lung_R"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(r, f"class_{c}", False)
+    ds = pydicom.dcmread(p1["dose"])
+    ds.DoseType, ds.SOPInstanceUID, ds.SeriesInstanceUID = "EFFECTIVE", "1.2.3.9.1", "1.2.3.9.2"
+    ds.save_as(tmp_path / "rd_eff.dcm")
+    physical = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE physical")
+    effective = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_eff.dcm"), "RTDOSE effective")
+    instances, series = _as_slicer_loads_it(mrml_scene, r.inputVolume, p1["ct"], instance_uids=True)
+    for node, dose in ((physical, p1["dose"]), (effective, tmp_path / "rd_eff.dcm")):
+        more_instances, more_series = _as_slicer_loads_it(mrml_scene, node, dose, instance_uids=False)
+        instances.update(more_instances)
+        series.update(more_series)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    said = effective_dose_note(ds, "RTDOSE effective")
+
+    r.doseVolume = effective
+    message = rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
+    assert f"warning: {said}" in message and r.doseTable is not None, message
+    assert said in nodes.recorded_review_notes(r.doseTable)
+    # the risk from that dose table (the cohort's features for the model; the run's recorded notes): said
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "risk radiomics")
+    p.doseTable = nodes.record_review_notes(mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "risk dose"),
+                                            nodes.recorded_review_notes(r.doseTable))
+    job = logic.startRisk(p)                # the command is not run: its prediction is written here
+    pd.DataFrame({"case": ["CT"], "risk": [0.4], "risk_low": [0.2], "risk_high": [0.6], "high_risk": [1],
+                  "warnings": [""]}).to_csv(job.outputs, index=False)
+    headline, _ = logic.loadRisk(p, job)
+    assert f"warning: {said}" in headline.splitlines(), headline
+    assert said in nodes.table_rows(p.rpOutputTable)[0]["warnings"]
+    clinical = {k[len("clin_"):]: v for k, v in pick("clin_").iloc[0].items()}     # the console API: the same
+    result, _ = predict_rp_node(mrml_scene, p.rpModelDirectory, p.radiomicsTable, p.doseTable, clinical)
+    assert said in mrml.dataframe_from_table_node(result)["warnings"].iloc[0]
+    table, _ = radiomics_table(mrml_scene, r.inputVolume, r.segmentation, segments=["Lung_R"],
+                               feature_classes=["firstorder"], dose_node=effective)
+    assert said in nodes.recorded_review_notes(table)
+
+    r.doseVolume = physical                 # the physical dose: its table records no EFFECTIVE note
+    rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
+    assert not any("EFFECTIVE" in n for n in nodes.recorded_review_notes(r.doseTable))
+
+
 def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_scene, phantom_nodes):
     """A click outside the CT: Apply stays disabled with the point in RAS (as Slicer shows it) and the node
     names, not a failed child run with the point in LPS.  The CT's parent transform counts."""
@@ -3038,7 +3152,9 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     p = logic.getParameterNode()
     p.inputVolume = node
     message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
-    assert message.startswith("Right lung ") and message.splitlines()[1:] == [warning]
+    lines = message.splitlines()            # then the notes it printed (no trachea in 5 slices: airways not removed)
+    assert lines[0].startswith("Right lung ") and lines[1:2] == [warning], message
+    assert all(line.startswith("note: ") for line in lines[2:]), message
     _, volumes, cut = segment_lungs_node(mrml_scene, node)
     assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
 
@@ -3071,6 +3187,31 @@ def test_lungai_seg_lungs_says_an_uncertain_right_left_as_the_cli(load_module, m
     lines = message.splitlines()
     assert lines[0].startswith("Right lung ") and "warning: " + side in lines[1:], message
     assert lines.count("warning: " + FOV_CUT_NOTE) == 1, message                # printed and re-derived: said once
+
+
+def test_lungai_seg_lungs_says_the_notes_of_the_cli(load_module, mrml_scene, small_phantom):
+    """QA (slicerb57): `lungai lungs` prints "note: no trachea found in the upper slices; airways not removed" (its
+    LungResult.notes that are not warnings) and the Segment lungs panel showed it only in its log box, not in its
+    result text (which said the warnings only).  The result text now says every note the command printed, after the
+    warnings, each once."""
+    from lungai import mrml
+    from lungai.lungs import segment_lungs
+    from lungai.synthetic import labels as L
+
+    hu = sitk.GetArrayFromImage(small_phantom.ct)
+    hu[sitk.GetArrayViewFromImage(small_phantom.labels) == L.AIRWAYS] = 40     # no trachea to remove the airways by
+    ct = sitk.GetImageFromArray(hu)
+    ct.CopyInformation(small_phantom.ct)
+    result = segment_lungs(ct)                                                  # what `lungai lungs` prints as notes
+    notes = [n for n in result.notes if n not in result.warnings]
+    assert any("airways not removed" in n for n in notes), result.notes
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = mrml.volume_node_from_image(mrml_scene, ct, "no trachea")
+    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    lines = message.splitlines()
+    assert lines[0].startswith("Right lung ") and lines[1:] == [f"warning: {w}" for w in result.warnings] + [
+        f"note: {n}" for n in notes], message
 
 
 def test_lungs_of_a_ct_showing_one_lung_warn_that_the_side_is_uncertain(mrml_scene, small_phantom, tmp_path):

@@ -935,11 +935,16 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
     structures = _rtstruct_header(rtstruct) if rtstruct else None
     if structures is not None:
         check_headers_match(dose, structures, dose_name, Path(rtstruct).name, other="RTSTRUCT")
-    if ct is None and structures is None:
-        return (f"the RTDOSE {dose_name} could not be checked against the CT {ct_name}: the CT is not DICOM, so it "
-                "carries no PatientID / FrameOfReferenceUID; make sure the dose was planned on this CT (a DICOM CT "
-                "or the plan's RTSTRUCT lets lungai check it)")
-    return None
+    return unchecked_dose_note(dose_name, ct_name) if ct is None and structures is None else None
+
+
+def unchecked_dose_note(dose_name: str, ct_name: str) -> str:
+    """The note of a DICOM RTDOSE with a CT that is not DICOM and no RTSTRUCT: nothing to check it against
+    (:func:`check_dose_matches_ct`; the Lung Radiomics panel through
+    :func:`lungai.scene.dicom.check_dose_node_matches_ct` for a CT node not loaded from DICOM)."""
+    return (f"the RTDOSE {dose_name} could not be checked against the CT {ct_name}: the CT is not DICOM, so it "
+            "carries no PatientID / FrameOfReferenceUID; make sure the dose was planned on this CT (a DICOM CT "
+            "or the plan's RTSTRUCT lets lungai check it)")
 
 
 def _rtstruct_header(path: str | Path):

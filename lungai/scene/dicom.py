@@ -94,17 +94,20 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
 
     Returns the notes ``lungai dose-features`` gives for that RTDOSE file, which the node's exported copy (NRRD)
     cannot carry: DoseType EFFECTIVE (:func:`lungai.dose.read.effective_dose_note`, naming the node) - a
-    biologically weighted dose, whose MLD / V20 are not the physical dose's.  The Lung Radiomics panel says them
+    biologically weighted dose, whose MLD / V20 are not the physical dose's; a CT with neither DICOM files nor a
+    subject hierarchy patient (loaded from NIfTI / NRRD): the RTDOSE could not be checked against it
+    (:func:`lungai.dose.read.unchecked_dose_note`).  The Lung Radiomics panel says them
     with its dose warnings, :func:`lungai.scene.radiomics.radiomics_table` as InputNote warnings."""
     from types import SimpleNamespace
 
     import pydicom
 
     from lungai.dose.read import (check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type,
-                                  effective_dose_note)
+                                  effective_dose_note, unchecked_dose_note)
 
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
+    ct_patient = _patient_id(ct_node)
     notes = []
     if dose_files:   # an RTDOSE loaded by SlicerRT: the plan's total dose, not one beam's or one fraction's
         header = pydicom.dcmread(dose_files[0], stop_before_pixels=True)
@@ -112,10 +115,12 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
             check_summation_type(header, names[0])
             check_dose_kind(header, names[0])       # a dose (not an ERROR grid) in GY / CGY
             notes.append(effective_dose_note(header, names[0]))
+            if not ct_files and not ct_patient:     # a NIfTI / NRRD CT: nothing to check the RTDOSE against
+                notes.append(unchecked_dose_note(*names))
     if dose_files and ct_files:
         check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
-                        SimpleNamespace(PatientID=_patient_id(ct_node)), *names)
+                        SimpleNamespace(PatientID=ct_patient), *names)
     return [n for n in notes if n]
 
 

@@ -693,7 +693,9 @@ def review_note(seg_node, segment: str, by_id: bool = False) -> Optional[str]:
             f"({why}{shown}): check and correct it (Segment Editor) before relying on these results")
 
 
-REVIEW_NOTES_ATTRIBUTE = "LungAI.reviewNotes"   # on a features table: the review notes of the segments it measured
+# on a features table: the review notes of the segments it measured; on a dose table (or a features table with dose
+# rows): the dose's warnings its CSV cannot carry (an EFFECTIVE RTDOSE ...) - what the RP risk from the table repeats
+REVIEW_NOTES_ATTRIBUTE = "LungAI.reviewNotes"
 
 
 def review_notes(seg_node, segments) -> list[str]:
@@ -712,7 +714,7 @@ def review_notes(seg_node, segments) -> list[str]:
 
 def record_review_notes(table_node, notes):
     """Record on an output table (Lung Radiomics' features table) the review notes (:func:`review_notes`) of the
-    segments it was computed from, so that what is computed from the table later (Multimodal Predict's RP risk) says
+    segments it was computed from (on its dose table: the dose's warnings, e.g. an EFFECTIVE RTDOSE), so that what is computed from the table later (Multimodal Predict's RP risk) says
     them too (:func:`recorded_review_notes`); none: the attribute is removed (an earlier run's notes never stay).
     Saved with the scene.  Returns the node."""
     import json

@@ -101,8 +101,10 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     image = mrml.image_from_volume_node(volume_node)
     check_ct(image, volume_node.GetName())      # as read_ct for a file: NaN voxels, spacing in mm, HU
     dose_image = None if dose_node is None else mrml.image_from_volume_node(dose_node)
+    dose_notes = []
     if dose_image is not None:                  # before any work, as read_dose for a file and the panel
-        for note in check_dose_node_matches_ct(dose_node, volume_node):   # an EFFECTIVE RTDOSE: as dose-features
+        dose_notes = check_dose_node_matches_ct(dose_node, volume_node)   # an EFFECTIVE RTDOSE: as dose-features
+        for note in dose_notes:
             warnings.warn(InputNote(note), stacklevel=2)
         check_finite(dose_image, dose_node.GetName(), "dose", DOSE_NONFINITE_FIX)
         unit = dose_unit or dose_node_unit(dose_node)      # a SlicerRT dose in cGy holds cGy: rows in Gy
@@ -136,8 +138,9 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     node.SetAttribute(GRID_ATTRIBUTE, grid_text(result.settings))   # which columns are on the 2 mm lung grid
     from lungai.scene.nodes import record_review_notes, review_notes
 
-    # segments flagged for review (the tumours "Lungs minus tumour" subtracts included): said by the RP risk
-    record_review_notes(node, review_notes(seg_node, list(masks)))
+    # segments flagged for review (the tumours "Lungs minus tumour" subtracts included) and the dose rows' notes (an
+    # EFFECTIVE RTDOSE ...): said by the RP risk computed from this table (predict_rp_node)
+    record_review_notes(node, review_notes(seg_node, list(masks)) + dose_notes)
     return node, errors
 
 

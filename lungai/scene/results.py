@@ -97,12 +97,13 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     return headline, details, review
 
 
-def describe_lungs_result(volumes: dict, cut: Iterable[str] = ()) -> str:
-    """"Right lung N ml, Left lung M ml", and a line "warning: ..." per warning (``cut``: ``LungResult.warnings``,
+def describe_lungs_result(volumes: dict, cut: Iterable[str] = (), notes: Iterable[str] = ()) -> str:
+    """"Right lung N ml, Left lung M ml", a line "warning: ..." per warning (``cut``: ``LungResult.warnings``,
     the warnings ``lungai lungs`` prints - how the scan cuts the lungs, an uncertain right/left label - or those
-    re-derived from its label file)."""
+    re-derived from its label file), then a line "note: ..." per note it printed (``notes``: :func:`printed_notes`,
+    e.g. no trachea found, airways not removed)."""
     return "\n".join([", ".join(f"{name} {ml:.0f} ml" for name, ml in volumes.items()),
-                      *(f"warning: {note}" for note in cut)])
+                      *(f"warning: {note}" for note in cut), *(f"note: {note}" for note in notes)])
 
 
 CONTRIBUTION_UNIT = "log-odds"     # the unit of a feature's contribution to the RP risk (Shapley value: lungai.rp.explain)
@@ -147,10 +148,19 @@ def dose_csv_warnings(dose_csv) -> list[str]:
     return [str(v).strip() for v in df[LUNGS_CUT_COLUMN] if str(v).strip()]
 
 
-def printed_warnings(lines=()) -> list[str]:
+def printed_warnings(lines=(), kind: str = "warning") -> list[str]:
     """The warnings a ``lungai`` command printed (``lines``: its output; its ``warning: ...`` lines, as
-    :class:`lungai.errors.InputNote` and the commands print them), without the ``warning: `` prefix, in order."""
-    return [str(line)[len("warning: "):].strip() for line in lines if str(line).startswith("warning: ")]
+    :class:`lungai.errors.InputNote` and the commands print them), without the ``warning: `` prefix, in order.
+    ``kind``: another prefix (``"note"``: :func:`printed_notes`)."""
+    prefix = f"{kind}: "
+    return [str(line)[len(prefix):].strip() for line in lines if str(line).startswith(prefix)]
+
+
+def printed_notes(lines=()) -> list[str]:
+    """The ``note: ...`` lines a ``lungai`` command printed (``lungai lungs``: "no trachea found in the upper slices;
+    airways not removed" ...), without the prefix, each once, in order: what the panel's result text says after its
+    warnings (:func:`describe_lungs_result`)."""
+    return list(dict.fromkeys(printed_warnings(lines, "note")))
 
 
 def dose_warnings(dose_csv, lines=()) -> list[str]:

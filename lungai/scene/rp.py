@@ -303,8 +303,10 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                                               "warnings": pred["warnings"]}), card, model_dir)
     from lungai.scene.nodes import recorded_review_notes  # noqa: PLC0415
 
-    # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them)
-    result = add_warnings(result, recorded_review_notes(radiomics) if radiomics is not None else [])
+    # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them), and
+    # the dose's warnings recorded on the dose table (Lung Radiomics: an EFFECTIVE RTDOSE ...), each once
+    result = add_warnings(result, list(dict.fromkeys(
+        n for table in (radiomics, dose) if table is not None for n in recorded_review_notes(table))))
     # and the warnings about the whole table (rp predict prints them): the dose metrics of lungs cut by the scan
     result = add_warnings(result, pred.attrs.get("warnings", []))
     if "illustrative" in pred.columns:     # a model trained on a synthetic cohort (its card says so): every risk
