@@ -246,7 +246,7 @@ def run_export(args) -> int:
                                      contoured_tumour_record, dose_column, export_notes, export_results,
                                      reference_for, uncertainty_input)
     from lungai.errors import InputError
-    from lungai.dicom.export import JOINED_GTVS
+    from lungai.dicom.export import JOINED_GTVS, contoured_gtvs
     from lungai.dicom.masks import lung_map_input, mask_input, split_selector
     from lungai.io import on_grid, read_image
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
@@ -362,6 +362,8 @@ def run_export(args) -> int:
             radiomics_settings=radiomics_settings_beside(paths["radiomics"]) if radiomics is not None else None)
         if given["tumour"] is not None and not gtvs and "," in (split_selector(paths["tumour"])[1] or ""):
             gtvs[JOINED_GTVS] = given["tumour"]     # labels joined (FILE#1,2): GTVs without names, never "GTVp"
+        if contoured and not args.tumour:   # a cohort folder's RTSTRUCT GTV(s): named so, never "GTVp" for nodes
+            gtvs.update(contoured_gtvs(contoured, given["tumour"]))
         if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV); the record
             check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
             check_result_for_tumour(given["info"], given["tumour"], Path(paths["result"]).name)   # not without it

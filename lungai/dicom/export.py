@@ -586,6 +586,19 @@ def tumour_parts(gtvs: dict | None, mapping=None) -> list:
     return [(n, roles[n] if roles[n] in GTV_ROLES else "gtv", n, n, m) for n, m in named.items()]
 
 
+def contoured_gtvs(provenance: str | None, tumour: sitk.Image | None) -> dict:
+    """A ``lungai cohort`` patient folder's tumour made of its RTSTRUCT's GTVs (``provenance``: the record's, e.g.
+    "RTSTRUCT GTV-1+gtv-2+gtv-3", :func:`contoured_tumour_record`), named for the export as :func:`tumour_parts`
+    takes a SEG's: one structure under its name ({"GTV-1": tumour}), several - their union, the folder holds no mask
+    of each - as {:data:`JOINED_GTVS`: tumour}; {} for any other tumour.  QA on LUNG1-003: the cohort folder's union
+    of GTV-1, gtv-2, gtv-3 was exported as "GTVp"."""
+    text = str(provenance or "").split(";")[0].strip()
+    if tumour is None or not text.startswith("RTSTRUCT "):
+        return {}
+    names = [n for n in text[len("RTSTRUCT "):].split("+") if n]
+    return {JOINED_GTVS if len(names) > 1 else names[0]: tumour} if names else {}
+
+
 def export_notes(tumour: sitk.Image | None, gtvs: dict | None = None) -> list[str]:
     """What :func:`export_results` leaves out of a DICOM export, or writes otherwise than as one tumour (the CLI
     prints them)."""
@@ -593,9 +606,9 @@ def export_notes(tumour: sitk.Image | None, gtvs: dict | None = None) -> list[st
         return [EMPTY_TUMOUR_NOTE]
     parts = tumour_parts(gtvs)
     if len(parts) == 1 and parts[0][0] == JOINED_GTVS:
-        return [f"the tumour is several labels of a label map joined, so it is exported as one structure "
-                f"{JOINED_GTVS} ({_volume_ml(tumour):.1f} ml, their union), not as GTVp (a primary GTV): give each "
-                "GTV as a segment of a DICOM SEG to export them one by one under their names"]
+        return [f"the tumour is several GTVs joined in one mask, so it is exported as one structure {JOINED_GTVS} "
+                f"({_volume_ml(tumour):.1f} ml, their union), not as GTVp (a primary GTV): give each GTV as a "
+                "segment of a DICOM SEG to export them one by one under their names"]
     if len(parts) > 1:
         listed = ", ".join(f"{p[0]} ({_volume_ml(p[4]):.1f} ml, {p[1]})" for p in parts)
         return [f"the tumour is {len(parts)} GTVs, each exported as its own SEG segment / RTSTRUCT ROI under its "
