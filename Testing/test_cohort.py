@@ -2173,3 +2173,33 @@ def test_an_rtdose_of_unusable_dose_units_is_said_before_any_work_with_its_fix(e
         assert len(said) == 1 and said[0].startswith("P1 will fail: P1/RTDOSE/rtdose.dcm ha"), said
         assert ("DoseUnits 'RELATIVE'" if units else "no DoseUnits") in said[0]
         assert said[0].endswith(" - fix: " + fix), said
+
+
+def test_dicom_export_of_a_patient_folder_of_several_rtstruct_gtvs_never_names_them_the_primary(export, tmp_path,
+                                                                                                 capsys):
+    """QA on LUNG1-003: a cohort patient folder whose tumour is the union of the RTSTRUCT's GTV-1, gtv-2, gtv-3
+    (provenance "RTSTRUCT GTV-1+gtv-2+gtv-3") was exported as one RTSTRUCT ROI "GTVp" (a primary GTV).  Several
+    GTVs joined are one structure "GTV_union" with a note; one structure keeps its name."""
+    import json
+    import shutil
+
+    import pydicom
+
+    from lungai.cli import main
+    from lungai.dicom.cohort import process_patient
+
+    job = next(j for j in plan_cohort(export)[0] if j.case == "P1")
+    assert process_patient(job, PARAMS, str(tmp_path / "out"))["status"] == "done"
+    for provenance, names in (("RTSTRUCT GTV-1+GTVn4R", ["GTV_union"]), ("RTSTRUCT GTVn4R", ["GTVn4R"])):
+        folder = tmp_path / names[0] / "P1"
+        shutil.copytree(tmp_path / "out" / "patients" / "P1", folder)
+        record = json.loads((folder / RESULT).read_text())
+        record["provenance"]["tumour"] = provenance     # as cohort records several GTVs / a node alone
+        (folder / RESULT).write_text(json.dumps(record))
+        capsys.readouterr()
+        assert main(["dicom-export", "--ct", str(export / "P1" / "CT"), "--results", str(folder), "-o",
+                     str(tmp_path / names[0] / "dicom")]) == 0
+        out = capsys.readouterr().out
+        rois = [r.ROIName for r in pydicom.dcmread(tmp_path / names[0] / "dicom" / "rtstruct.dcm").StructureSetROISequence]
+        assert [r for r in rois if r not in ("Lung_R", "Lung_L", "Lungs")] == names, rois
+        assert ("exported as one structure GTV_union" in out) == (names == ["GTV_union"]), out

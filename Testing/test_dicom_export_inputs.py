@@ -1404,3 +1404,91 @@ def test_a_segment_tumour_edited_with_its_volume_kept_is_not_exported_as_lungais
     assert "describes another tumour mask" in err and "not, voxel for voxel, the mask" in err, err
     assert "export it without --result (as MANUAL" in err and not (tmp_path / "edited").exists()
     assert json.loads((run / "result.json").read_text(encoding="utf-8"))["tumour_mask_digest"]
+
+
+def _gtvs_seg(case, tmp_path, names=("GTV-1", "GTVn4R")):
+    """The case's GTV cut in two along z, written as a SEG of two GTV segments (a primary and a node)."""
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+
+    gtv, ct = case["gtv"], case["ct"]
+    z = np.nonzero(gtv.any(axis=(1, 2)))[0]
+    cut = (z[0] + z[-1] + 1) // 2
+    first, second = gtv.copy(), gtv.copy()
+    first[cut:], second[:cut] = False, False
+    assert first.any() and second.any()
+    parts = dict(zip(names, (first, second)))
+    path = write_seg({n: image_like(a, ct) for n, a in parts.items()}, ct_reference(case["st"]["ct"], image=ct),
+                     tmp_path / "gtvs.seg.dcm")
+    return path, parts
+
+
+def test_a_seg_of_several_gtvs_is_exported_gtv_by_gtv_under_their_names(case, tmp_path, capsys):
+    """QA on LUNG1-003: --tumour given a SEG of GTV-1 (primary) and gtv-2, gtv-3 (nodes) wrote ONE segment "Tumour"
+    and ONE RTSTRUCT ROI "GTVp" (their union, 82.4 ml) without a word: nodes named the primary in a file sent back to
+    the planning system.  Each GTV keeps its name, its role's terminology and its own SR volume."""
+    import pydicom
+
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+    from lungai.dicom.sr import read_sr
+
+    path, parts = _gtvs_seg(case, tmp_path)
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", path, "-o", tmp_path / "e") == 0
+    out = capsys.readouterr().out
+    rt = pydicom.dcmread(tmp_path / "e" / "rtstruct.dcm")
+    assert [r.ROIName for r in rt.StructureSetROISequence] == ["GTV-1", "GTVn4R"]
+    seg = pydicom.dcmread(tmp_path / "e" / "results.seg.dcm")
+    assert [(s.SegmentLabel, s.SegmentedPropertyTypeCodeSequence[0].CodeMeaning) for s in seg.SegmentSequence] == \
+        [("GTV-1", "Neoplasm, Primary"), ("GTVn4R", "Lymph node")]
+    masks, contours = read_seg(tmp_path / "e" / "results.seg.dcm", case["ct"]), \
+        read_rtstruct(tmp_path / "e" / "rtstruct.dcm", case["ct"])
+    voxel_ml = np.prod(case["ct"].GetSpacing()) / 1000.0
+    sr = read_sr(tmp_path / "e" / "measurements.sr.dcm")
+    for name, truth in parts.items():
+        assert np.array_equal(array(masks[name]) > 0, truth), name
+        assert np.array_equal(array(contours[name]) > 0, truth), name
+        assert sr[name]["Volume"][0] == pytest.approx(truth.sum() * voxel_ml), name
+    assert "Tumour" not in sr and "GTVp" not in contours
+    assert "the tumour is 2 GTVs, each exported as its own SEG segment / RTSTRUCT ROI" in out, out
+    # one node chosen from the SEG is exported as that node, never as the primary "GTVp"
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{path}#GTVn4R", "-o", tmp_path / "n") == 0
+    rt = pydicom.dcmread(tmp_path / "n" / "rtstruct.dcm")
+    assert [r.ROIName for r in rt.StructureSetROISequence] == ["GTVn4R"]
+
+
+def test_a_seg_of_one_bare_tumour_segment_is_still_the_tumour(case, tmp_path):
+    """lungai's own SEG read back (its one "Tumour" segment; or a "GTV") stays one segment "Tumour", RTSTRUCT GTVp."""
+    import pydicom
+
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", case["seg"], "-o", tmp_path / "e") == 0
+    assert [r.ROIName for r in pydicom.dcmread(tmp_path / "e" / "rtstruct.dcm").StructureSetROISequence] == ["GTVp"]
+    assert [s.SegmentLabel for s in pydicom.dcmread(tmp_path / "e" / "results.seg.dcm").SegmentSequence] == ["Tumour"]
+
+
+def test_labels_joined_as_the_tumour_are_not_exported_as_the_primary(case, tmp_path, capsys):
+    """One rule with the SEG: several GTVs are never written as "GTVp" (a primary).  A label map's labels have no
+    names: several are refused unless chosen, and labels joined (FILE#1,2: e.g. a primary and a node) are one
+    structure "GTV_union" (role gtv), said in a note."""
+    import pydicom
+
+    _, parts = _gtvs_seg(case, tmp_path)
+    labels = np.zeros(case["gtv"].shape, np.uint8)
+    for value, mask in enumerate(parts.values(), start=1):
+        labels[mask] = value
+    sitk.WriteImage(image_like(labels, case["ct"]), str(tmp_path / "gtvs.nii.gz"))
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1,2",
+                "-o", tmp_path / "e") == 0
+    out = capsys.readouterr().out
+    rt = pydicom.dcmread(tmp_path / "e" / "rtstruct.dcm")
+    assert [r.ROIName for r in rt.StructureSetROISequence] == ["GTV_union"]
+    seg = pydicom.dcmread(tmp_path / "e" / "results.seg.dcm")
+    assert [(s.SegmentLabel, s.SegmentedPropertyTypeCodeSequence[0].CodeMeaning) for s in seg.SegmentSequence] == \
+        [("GTV_union", "Neoplasm")]
+    assert "exported as one structure GTV_union" in out and "not as GTVp" in out, out
+    # one label chosen is the tumour as before
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1",
+                "-o", tmp_path / "one") == 0
+    assert [r.ROIName for r in pydicom.dcmread(tmp_path / "one" / "rtstruct.dcm").StructureSetROISequence] == ["GTVp"]

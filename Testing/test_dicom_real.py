@@ -194,3 +194,29 @@ def test_real_radiomics_records_the_rtstruct_lungs_of_lungs_minus_a_seg_tumour(r
     s = pd.read_csv(out.with_name("f_settings.csv"), keep_default_na=False).set_index("segment")["structures"]
     assert s["lungs_minus_tumour"] == "Lung-Right+Lung-Left minus tumor.seg.dcm", s.to_dict()
     assert s["tumour"] == ""                                           # from a file, not the RTSTRUCT
+
+
+def test_real_seg_of_the_three_gtvs_is_exported_gtv_by_gtv(real, tmp_path, capsys):
+    """QA on LUNG1-003: `dicom-export --tumour` of a SEG of GTV-1 (primary), gtv-2 and gtv-3 wrote one RTSTRUCT ROI
+    "GTVp" of 82.4 ml (their union) without a word; each GTV is now its own ROI / segment under its name."""
+    import pydicom
+
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.sr import read_sr
+
+    study, ct, _ = real
+    gtvs = read_rtstruct(study.rtstruct[0], ct, names=["GTV-1", "gtv-2", "gtv-3"])
+    seg = write_seg(gtvs, ct_reference(study.ct.folder, image=ct), tmp_path / "g.seg.dcm")
+    capsys.readouterr()
+    assert main(["dicom-export", "--ct", str(study.ct.folder), "--tumour", str(seg), "-o", str(tmp_path / "e")]) == 0
+    out = capsys.readouterr().out
+    rt = pydicom.dcmread(tmp_path / "e" / "rtstruct.dcm")
+    assert sorted(r.ROIName for r in rt.StructureSetROISequence) == ["GTV-1", "gtv-2", "gtv-3"]
+    sr = read_sr(tmp_path / "e" / "measurements.sr.dcm")
+    voxel_ml = np.prod(ct.GetSpacing()) / 1000.0
+    for name, mask in gtvs.items():
+        assert sr[name]["Volume"][0] == pytest.approx(sitk.GetArrayViewFromImage(mask).sum() * voxel_ml), name
+    assert "the tumour is 3 GTVs" in out and "GTV-1 (34.8 ml, gtv_primary)" in out and "(82.4 ml)" in out, out

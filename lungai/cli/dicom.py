@@ -32,7 +32,9 @@ def register(sub) -> None:
                         "folder's result.json and uncertainty.nii.gz, which describe lungai's tumour, are left out "
                         "unless given as --result / --uncertainty; without a tumour its result.json is left out)")
     e.add_argument("--tumour", default=None, help="tumour mask on the CT grid (one label; FILE#N: label N of a label "
-                                                  "map; a DICOM SEG gives its tumour segments, FILE#LABEL one segment)")
+                                                  "map, FILE#N,M labels joined: exported as GTV_union; a DICOM SEG "
+                                                  "gives its tumour segments, FILE#LABEL one segment: each GTV "
+                                                  "segment is exported under its own name)")
     e.add_argument("--lungs", default=None, action=StoreOnce, once_fix=ONE_LUNG_MASK, help="lung label map (1 = right, 2 = left, no other label; FILE#R,L: "
                                                  "labels R and L of another map), or a DICOM SEG (its right and "
                                                  "left lung segments); lungs lungai made (`lungai lungs`' "
@@ -244,7 +246,8 @@ def run_export(args) -> int:
                                      contoured_tumour_record, dose_column, export_notes, export_results,
                                      reference_for, uncertainty_input)
     from lungai.errors import InputError
-    from lungai.dicom.masks import lung_map_input, mask_input
+    from lungai.dicom.export import JOINED_GTVS, contoured_gtvs
+    from lungai.dicom.masks import lung_map_input, mask_input, split_selector
     from lungai.io import on_grid, read_image
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
     from lungai.io.tables import read_table_checked
@@ -345,8 +348,9 @@ def run_export(args) -> int:
         uncertainty_map = read_image(paths["uncertainty"]) if paths["uncertainty"] else None
         uncertainty_note = uncertainty_input(uncertainty_map, Path(paths["uncertainty"]).name) \
             if uncertainty_map is not None else ""
+        gtvs: dict = {}     # a SEG's GTV segments: each exported under its own name (export.tumour_parts)
         given = dict(  # every input read before the earlier export's files are replaced
-            tumour=mask_input(paths["tumour"], ct) if paths["tumour"] else None,
+            tumour=mask_input(paths["tumour"], ct, parts=gtvs) if paths["tumour"] else None, gtvs=gtvs,
             lungs=lung_map_input(paths["lungs"], ct) if paths["lungs"] else None,
             # the map on the CT's grid in the CT's stored order (a RAS / PLS NIfTI of an LPS CT reoriented, lossless):
             # its frames are written as the CT's slices, rows and columns
@@ -356,10 +360,14 @@ def run_export(args) -> int:
             radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column),
             rp=table_row(paths["rp"], "RP prediction CSV", RP_COLUMNS), generation=generation,
             radiomics_settings=radiomics_settings_beside(paths["radiomics"]) if radiomics is not None else None)
+        if given["tumour"] is not None and not gtvs and "," in (split_selector(paths["tumour"])[1] or ""):
+            gtvs[JOINED_GTVS] = given["tumour"]     # labels joined (FILE#1,2): GTVs without names, never "GTVp"
+        if contoured and not args.tumour:   # a cohort folder's RTSTRUCT GTV(s): named so, never "GTVp" for nodes
+            gtvs.update(contoured_gtvs(contoured, given["tumour"]))
         if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV); the record
             check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
             check_result_for_tumour(given["info"], given["tumour"], Path(paths["result"]).name)   # not without it
-        notes = [f"note: {n}" for n in export_notes(given["tumour"]) + [uncertainty_note] if n] + \
+        notes = [f"note: {n}" for n in export_notes(given["tumour"], gtvs) + [uncertainty_note] if n] + \
             [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct) if given["lungs"] is not None else [])]
         with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):
             written = export_results(reference, args.output, **given)

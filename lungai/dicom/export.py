@@ -6,7 +6,8 @@
   of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review with its
   reasons - said in the SEG segment and RTSTRUCT ROI of the tumour too, :func:`review_text` -, and
   in the Case group the method - ensemble members or MC dropout passes - and model that gave the confidence);
-- everything (``lungai dicom-export``): tumour + lungs in ``results.seg.dcm`` and ``rtstruct.dcm``, the uncertainty
+- everything (``lungai dicom-export``): tumour + lungs in ``results.seg.dcm`` and ``rtstruct.dcm`` (a SEG of
+  several GTVs given as the tumour: each GTV under its own name, :func:`tumour_parts`), the uncertainty
   map, and an SR with volumes, confidence, radiomic features per segment, dose metrics and RP risk.
 
 All reference the source CT's Study / Series / Frame of Reference / SOP Instance UIDs (see
@@ -74,8 +75,10 @@ def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path,
     from lungai.dicom.rtstruct import write_rtstruct
     from lungai.dicom.seg import SERIES_NUMBERS, generation_of, write_seg
 
-    made = [generation_of(generation, "tumour" if p[1] == "gtv" else "lungs") for p in parts]
-    tumours = [p for p in parts if p[1] == "gtv"] if tumour_note else []
+    from lungai.dicom.roles import GTV_ROLES
+
+    made = [generation_of(generation, "tumour" if p[1] in GTV_ROLES else "lungs") for p in parts]
+    tumours = [p for p in parts if p[1] in GTV_ROLES] if tumour_note else []
     seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
                     description=description, generation={p[0]: g for p, g in zip(parts, made)},
                     series_number=SERIES_NUMBERS[series]["seg"], notes={p[0]: tumour_note for p in tumours})
@@ -560,24 +563,74 @@ def dose_masks_comment(dose: dict) -> str:
 
 
 EMPTY_TUMOUR_NOTE = "the tumour mask is empty: no SEG / RTSTRUCT segment is written for it"
+# the SEG segment / RTSTRUCT ROI of several labels of a label map joined as the tumour (--tumour labels.nii.gz#1,2):
+# GTVs without names, perhaps a primary and nodes - role gtv, never "GTVp" (a primary)
+JOINED_GTVS = "GTV_union"
 
 
-def export_notes(tumour: sitk.Image | None) -> list[str]:
-    """What :func:`export_results` leaves out of a DICOM export (the CLI prints them)."""
-    return [EMPTY_TUMOUR_NOTE] if tumour is not None and not sitk.GetArrayViewFromImage(tumour).any() else []
+def tumour_parts(gtvs: dict | None, mapping=None) -> list:
+    """The tumour's parts (SEG label, role, radiomics segment, RTSTRUCT name, mask) when it came from named segments
+    (``gtvs``: {SegmentLabel: 0/1 mask} of a DICOM SEG given as ``--tumour``, :func:`lungai.dicom.masks.mask_input`'s
+    ``parts``): each GTV with contours under its own name in the SEG and the RTSTRUCT, with its role
+    (:func:`lungai.dicom.roles.structure_role`: gtv_primary "GTV-1", gtv_node "GTVn4R", else gtv) for the
+    terminology and RT ROI Interpreted Type, and its own SR volume.  [] - the tumour is then one segment "Tumour",
+    RTSTRUCT "GTVp" - for a label map (no names) or a single segment of a bare tumour name ("Tumour", "GTV",
+    "GTVp": lungai's own SEG read back).  QA on LUNG1-003: GTV-1, gtv-2, gtv-3 (nodes) were exported as one "GTVp"
+    (their union, 82.4 ml): nodes named the primary in a file sent to the planning system."""
+    from lungai.dicom.roles import GTV_ROLES, bare_role, structure_role
+
+    named = {n: m for n, m in (gtvs or {}).items() if sitk.GetArrayViewFromImage(m).any()}
+    if not named or (len(named) == 1 and bare_role(next(iter(named)), mapping) == "gtv"):
+        return []
+    roles = {n: structure_role(n, mapping) for n in named}
+    return [(n, roles[n] if roles[n] in GTV_ROLES else "gtv", n, n, m) for n, m in named.items()]
+
+
+def contoured_gtvs(provenance: str | None, tumour: sitk.Image | None) -> dict:
+    """A ``lungai cohort`` patient folder's tumour made of its RTSTRUCT's GTVs (``provenance``: the record's, e.g.
+    "RTSTRUCT GTV-1+gtv-2+gtv-3", :func:`contoured_tumour_record`), named for the export as :func:`tumour_parts`
+    takes a SEG's: one structure under its name ({"GTV-1": tumour}), several - their union, the folder holds no mask
+    of each - as {:data:`JOINED_GTVS`: tumour}; {} for any other tumour.  QA on LUNG1-003: the cohort folder's union
+    of GTV-1, gtv-2, gtv-3 was exported as "GTVp"."""
+    text = str(provenance or "").split(";")[0].strip()
+    if tumour is None or not text.startswith("RTSTRUCT "):
+        return {}
+    names = [n for n in text[len("RTSTRUCT "):].split("+") if n]
+    return {JOINED_GTVS if len(names) > 1 else names[0]: tumour} if names else {}
+
+
+def export_notes(tumour: sitk.Image | None, gtvs: dict | None = None) -> list[str]:
+    """What :func:`export_results` leaves out of a DICOM export, or writes otherwise than as one tumour (the CLI
+    prints them)."""
+    if tumour is not None and not sitk.GetArrayViewFromImage(tumour).any():
+        return [EMPTY_TUMOUR_NOTE]
+    parts = tumour_parts(gtvs)
+    if len(parts) == 1 and parts[0][0] == JOINED_GTVS:
+        return [f"the tumour is several GTVs joined in one mask, so it is exported as one structure {JOINED_GTVS} "
+                f"({_volume_ml(tumour):.1f} ml, their union), not as GTVp (a primary GTV): give each GTV as a "
+                "segment of a DICOM SEG to export them one by one under their names"]
+    if len(parts) > 1:
+        listed = ", ".join(f"{p[0]} ({_volume_ml(p[4]):.1f} ml, {p[1]})" for p in parts)
+        return [f"the tumour is {len(parts)} GTVs, each exported as its own SEG segment / RTSTRUCT ROI under its "
+                f"name: {listed}; their union ({_volume_ml(tumour):.1f} ml) is not written as a structure"]
+    return []
 
 
 def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                    uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
                    dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm",
-                   generation: dict | None = None, radiomics_settings=None, series: str = "dicom-export") -> list[Path]:
+                   generation: dict | None = None, radiomics_settings=None, series: str = "dicom-export",
+                   gtvs: dict | None = None) -> list[Path]:
     """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
     Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report).
 
     ``generation``: {"tumour": AUTOMATIC, "lungs": AUTOMATIC} for what SlicerLungAI made (``lungai segment``'s
     tumour, ``lungai lungs``' lungs): SEG algorithm SlicerLungAI, RTSTRUCT ROI Generation Algorithm AUTOMATIC; the
     others are the user's, MANUAL (:func:`lungai.dicom.seg.generation_of`).  ``series``: the writing command, whose
-    series numbers the objects get (:data:`lungai.dicom.seg.SERIES_NUMBERS`: "dicom-export", "segment")."""
+    series numbers the objects get (:data:`lungai.dicom.seg.SERIES_NUMBERS`: "dicom-export", "segment").
+    ``gtvs``: {SegmentLabel: mask} of the named segments the tumour was read from (a SEG of several GTVs): each is
+    written under its own name and role (:func:`tumour_parts`), never their union as "GTVp"; ``tumour`` (their
+    union) is still what a result.json and radiomics table are checked against."""
     from lungai.dicom.pmap import write_parametric_map
     from lungai.dicom.seg import SERIES_NUMBERS
     from lungai.dicom.sr import write_sr
@@ -588,7 +641,8 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     check_result_for_tumour(info, tumour)
     if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
         check_radiomics_volume(radiomics, tumour)
-        parts.append((TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE, sitk.Cast(tumour > 0, sitk.sitkUInt8)))
+        parts += tumour_parts(gtvs) or [(TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE,
+                                         sitk.Cast(tumour > 0, sitk.sitkUInt8))]
     if lungs is not None:
         parts += lung_parts(lungs)
     if not parts and uncertainty is None and not measurement_groups({}, info, radiomics, dose, rp):

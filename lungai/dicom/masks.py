@@ -212,7 +212,7 @@ def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:
 
 
 def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "tumour", lungs: bool = False,
-               allow_gaps: bool = False, used: list | None = None) -> sitk.Image:
+               allow_gaps: bool = False, used: list | None = None, parts: dict | None = None) -> sitk.Image:
     """A mask option's value: a file on the CT grid (label map or DICOM SEG, ``FILE#PART`` to choose a part), or with
     ``rtstruct`` a structure / role.
 
@@ -220,7 +220,8 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
     role (:data:`OPTION_ROLES`), and a tumour / GTV label map with several labels is refused unless one is chosen.
     ``lungs``: the value is a lung label map (1 right, 2 left); a structure spec then names both lungs.
     ``used``: given a list, the RTSTRUCT structures read are appended (with ``lungs``: the right lung's and the left
-    lung's names, two lists); nothing for a file.
+    lung's names, two lists); nothing for a file.  ``parts``: given a dict, a DICOM SEG's segments the mask was made
+    of are put in it, {SegmentLabel: 0/1 mask} (:func:`lungai.io.read.read_mask`).
     """
     from lungai.io import read_mask
 
@@ -228,7 +229,7 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
     if p.is_file() or rtstruct is None:
         role = OPTION_ROLES["lungs" if lungs else what] if lungs or what in OPTION_ROLES else None
         mask = read_mask(value, reference=ct, select=f"{ROLE_PREFIX}{role}" if role else None, mapping=mapping,
-                         lungs=lungs)
+                         lungs=lungs, parts=parts)
         if role == "gtv" and part is None:
             check_one_label(mask, f"--{what} {p.name}", what, lambda n: f"choose the {what}'s label after "
                                                                        f"'{SELECTOR}', e.g. --{what} {p.name}{SELECTOR}{n}")

@@ -862,7 +862,7 @@ LABEL_MAP_FIX = "give a label map (0 = background, 1, 2, ... = structures)"
 
 
 def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str | None = None, mapping=None,
-              lungs: bool = False, names: dict | None = None) -> sitk.Image:
+              lungs: bool = False, names: dict | None = None, parts: dict | None = None) -> sitk.Image:
     """Read an integer label image; with ``reference`` it must share its grid: the same voxels, returned in
     ``reference``'s stored order when the file stores them in another (a RAS NIfTI of an LPS DICOM CT:
     :func:`lungai.io.geometry.on_grid`, lossless); a mask off the grid is refused.
@@ -878,7 +878,9 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     label map (1 right, 2 left; :func:`lungai.dicom.masks.select_segments`).  ``mapping``: structure name -> role
     overrides (:func:`lungai.dicom.roles.load_mapping`).  ``names`` (a dict, for a DICOM SEG): filled with {label
     value: the SEG's SegmentLabel of it} (the labels of a selection of several segments joined by "+"; not for a
-    lung label map), so that a segment is named as in its SEG (``lungai radiomics --mask``).
+    lung label map), so that a segment is named as in its SEG (``lungai radiomics --mask``).  ``parts`` (a dict, for
+    a DICOM SEG read as one 0/1 mask): filled with {SegmentLabel: 0/1 mask} of each segment it was made of (``lungai
+    dicom-export`` writes each GTV under its own name: :func:`lungai.dicom.export.tumour_parts`).
     """
     from lungai.dicom.masks import SELECTOR, split_selector
 
@@ -886,7 +888,7 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     modality = _dicom_modality(path)
     if modality in ("SEG", "RTSTRUCT"):
         return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None,
-                                names=names)
+                                names=names, parts=parts)
     img = read_image(path)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
         check_finite(img, str(path), "label mask", LABEL_MAP_FIX)      # NaN said as NaN, not as "non-integer"
@@ -976,7 +978,8 @@ def _dicom_modality(p: Path) -> str | None:
 
 
 def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, select: str | None = None, mapping=None,
-                     lungs: bool = False, chosen: bool = False, names: dict | None = None) -> sitk.Image:
+                     lungs: bool = False, chosen: bool = False, names: dict | None = None,
+                     parts: dict | None = None) -> sitk.Image:
     if modality == "RTSTRUCT":
         raise InputError(f"{p.name} is an RTSTRUCT (contours), not a mask image",
                          "give it as --rtstruct FILE and choose the structure: --structure NAME (or role:gtv, "
@@ -1005,7 +1008,11 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
         mask, used = select_segments(segments, select, mapping, lungs, source=p.name)
         if not lungs:       # one 0/1 mask of the segment(s) chosen
             names[1] = "+".join(used)
+            if parts is not None:
+                parts.update({u: sitk.Cast(segments[u] > 0, sitk.sitkUInt8) for u in used})
         return mask
+    if parts is not None and len(segments) == 1 and not lungs:     # the one segment, whole
+        parts.update({u: sitk.Cast(m > 0, sitk.sitkUInt8) for u, m in segments.items()})
     labels = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=np.uint8)
     for number, (label, mask) in enumerate(segments.items(), start=1):
         arr = sitk.GetArrayViewFromImage(mask) > 0
