@@ -1765,3 +1765,18 @@ def test_structure_in_another_spelling_names_the_structure(p1):
     with pytest.raises(InputError, match="role such as role:gtv") as err:
         read_rtstruct(st["rtstruct"], ct, names=["Heart"])
     assert "did you mean" not in str(err.value)
+
+
+def test_an_rtstruct_given_as_a_mask_to_a_command_without_rtstruct_says_what_that_command_takes(export, tmp_path,
+                                                                                                 capsys):
+    """dicom-export has no --rtstruct / --structure: its refusal of an RTSTRUCT given as --tumour named them (QA,
+    LUNG1-003's RTSTRUCT as --tumour); a command with them still names them."""
+    st = export["P1"]
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", st["rtstruct"], "-o", tmp_path / "dx") == 2
+    err = capsys.readouterr().err
+    assert "is an RTSTRUCT (contours), not a mask image" in err
+    assert "give it as --rtstruct" not in err          # dicom-export has no --rtstruct
+    assert "DICOM SEG" in err and "tumour.nii.gz" in err and "lungai radiomics, dose-features and demo" in err
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", st["rtstruct"],
+                "-o", tmp_path / "out" / "y.csv") == 2
+    assert "give the RTSTRUCT as --rtstruct FILE" in capsys.readouterr().err

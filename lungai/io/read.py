@@ -965,6 +965,17 @@ def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:
     return lung_label_map(img == right, img == left)
 
 
+# The fix of an RTSTRUCT given where a mask (label map / DICOM SEG) is read: said for every command, so it names the
+# commands that read an RTSTRUCT themselves rather than telling a command without --rtstruct (dicom-export, segment,
+# eval-seg, train-seg's and radiomics-batch's manifests) to use it (QA: dicom-export --tumour RTSTRUCT named options
+# dicom-export does not have)
+RTSTRUCT_AS_MASK_FIX = ("in lungai radiomics, dose-features and demo give the RTSTRUCT as --rtstruct FILE and choose the "
+                        "structure: --structure NAME (or role:gtv, role:lungs) - their mask options then take structure "
+                        "names; elsewhere give a mask image (NIfTI / NRRD label map) or a DICOM SEG of the structure: "
+                        "lungai cohort writes each patient's tumour.nii.gz and lungs.nii.gz from its RTSTRUCT, and 3D "
+                        "Slicer (SlicerRT) loads the RTSTRUCT and exports a segment as a DICOM SEG or label map")
+
+
 def _dicom_modality(p: Path) -> str | None:
     if not p.is_file() or _suffix(p) not in (".dcm", ""):
         return None
@@ -981,9 +992,7 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
                      lungs: bool = False, chosen: bool = False, names: dict | None = None,
                      parts: dict | None = None) -> sitk.Image:
     if modality == "RTSTRUCT":
-        raise InputError(f"{p.name} is an RTSTRUCT (contours), not a mask image",
-                         "give it as --rtstruct FILE and choose the structure: --structure NAME (or role:gtv, "
-                         "role:lungs); mask options then take structure names")
+        raise InputError(f"{p.name} is an RTSTRUCT (contours), not a mask image", RTSTRUCT_AS_MASK_FIX)
     if reference is None:
         raise InputError(f"{p.name} is a DICOM SEG: it can only be read onto its CT's grid", "give the CT as well")
     from lungai.dicom.masks import SELECTOR, select_segments
