@@ -43,8 +43,8 @@ from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
 from lungai.radiomics.prepare import mixed_spacing_note
-from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
-                                      sidecar_path, versions, write_sidecar)
+from lungai.radiomics.settings import (SETTINGS_COLUMN, VALUE_REVISIONS, ignored_lung_spacing_key, revision_reasons,
+                                      settings_id, sidecar_path, value_revisions, versions, write_sidecar)
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -133,8 +133,9 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
     if recorded.get("ct_orientation") != current.get("ct_orientation"):
         parts.append(f"a CT stored in {current.get('ct_orientation') or 'LPS'} order, whose radiomics an older lungai "
                      "computed on the array as stored (values differ; now in LPS axial order)")
-    if recorded.get("resampling_revision") != current.get("resampling_revision"):
-        parts.append("computed with the pyradiomics resampling of an older lungai (before 0.2.0; values differ)")
+    for key in VALUE_REVISIONS:        # the revisions of the radiomics values (pyradiomics resampling, whole CT ...)
+        if recorded.get(key) != current.get(key):
+            parts.extend(revision_reasons([key]))
     if recorded.get("dose_envelope") != current.get("dose_envelope"):
         if current.get("dose_envelope"):
             parts.append(f"an RTSTRUCT without a GTV but with a motion envelope ({', '.join(current['dose_envelope'])}),"
@@ -1265,7 +1266,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             print("warning: " + line)
         if ignored_spacing:     # its patients kept, their ids the current one
             print("note: " + _resume_ignored_lung_spacing(out, params))
-        revision = resampling_revision(params)
+        revisions = value_revisions(params)
         removed: list[str] = []     # the patients whose earlier (half-written) result this run removed (to be redone)
         redo: list[str] = []        # inputs changed: redone, the earlier result kept until the new one succeeds
         # an earlier run's table (with its sidecar) is removed before the first result in it is: never a row without
@@ -1282,8 +1283,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             return ", ".join(cases[:5]) + (f" ... and {len(cases) - 5} more" if len(cases) > 5 else "")
 
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
-            if revision:     # resampled by pyradiomics: a result of an older lungai's grid is redone
-                job.inputs["resampling_revision"] = revision
+            # the revisions of the radiomics values (pyradiomics' resampling; normalize, Square-type or Wavelet images
+            # on the whole CT): a result an older lungai computed without one is redone
+            job.inputs.update(revisions)
             orientation = ct_orientation(job)
             if orientation not in (None, "LPS"):    # features in LPS axial order since: an older result is redone
                 job.inputs["ct_orientation"] = orientation

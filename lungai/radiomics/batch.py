@@ -29,8 +29,8 @@ from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_outp
                                record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import write_csv
-from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
-                                      with_lung_grid_revision, without_lung_grid_revision,
+from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, revision_reasons, settings_id,
+                                      value_revisions, with_lung_grid_revision, without_lung_grid_revision,
                                       sidecar_path, write_sidecar)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import PATH_COLUMNS, read_manifest, safe_name
@@ -322,14 +322,32 @@ def _segment_names(rows, segments) -> list[str]:
 
 
 def _params_key(params: dict, segments, revision: bool = True) -> str:
-    """The resume key of a batch: its parameters and segments and, for a parameter set that resamples with
-    pyradiomics, the resampling revision (:func:`lungai.radiomics.settings.resampling_revision`); ``revision=False``:
-    the key an older lungai wrote (without it)."""
+    """The resume key of a batch: its parameters and segments and the revisions of its values
+    (:func:`lungai.radiomics.settings.value_revisions`: pyradiomics' resampling, normalize / Square-type / Wavelet
+    images on the whole CT); ``revision=False``: the key an older lungai wrote (without them)."""
     doc = {"params": params, "segments": segments}
-    if revision and resampling_revision(params):
-        doc["resampling_revision"] = resampling_revision(params)
+    if revision:
+        doc.update(value_revisions(params))
     blob = json.dumps(doc, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _older_keys(params: dict, segments) -> dict[str, list[str]]:
+    """The resume keys an older lungai wrote for ``params`` and ``segments`` whose values differ from the current
+    ones, each with why: without the revisions of the values (:func:`lungai.radiomics.settings.value_revisions`),
+    without the lung grid revision (lung segments Lung_R, RT LUNG ... an older lungai computed on the CT's grid:
+    :data:`lungai.radiomics.settings.LUNG_GRID_REVISION`), or without both."""
+    revisions = revision_reasons(value_revisions(params))
+    older: dict[str, list[str]] = {}
+    if revisions:
+        older[_params_key(params, segments, revision=False)] = revisions
+    if without_lung_grid_revision(params) is not params:
+        lung = ["their lung segments named otherwise than right_lung / left_lung / lungs / lungs_minus_tumour (Lung_R, "
+                "RT LUNG ...) were on the CT's grid, now on the isotropic lung grid (values differ)"]
+        older[_params_key(without_lung_grid_revision(params), segments)] = lung
+        if revisions:
+            older[_params_key(without_lung_grid_revision(params), segments, revision=False)] = lung + revisions
+    return older
 
 
 def _lung_spacing_key(params: dict, segments, recorded: str) -> bool:
@@ -350,24 +368,14 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
     recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
     if not any(p.suffix == ".csv" and p.is_file() for p in parts.iterdir()):
         recorded = key          # no case done yet (a run stopped before any finished): new settings start afresh
-    if recorded != key and recorded == _params_key(params, segments, revision=False):
-        # these parameters, resampled by an older lungai (a crop-shifted grid): never mixed with new values
+    # the keys an older lungai wrote for these parameters, and why its values differ: never mixed with new values
+    older = _older_keys(params, segments)
+    if recorded != key and recorded in older:
         done = [p for p in parts.iterdir() if p.suffix == ".csv" and p.is_file() and not p.is_symlink()]
         for p in done:
             p.unlink()
         cases = sum(not p.name.endswith((".errors.csv", ".settings.csv")) for p in done)
-        note = (f"{cases} case(s) done by an older lungai with this "
-                "resampledPixelSpacing (pyradiomics grid before lungai 0.2.0, values differ) are redone")
-    elif recorded != key and recorded == _params_key(without_lung_grid_revision(params), segments):
-        # lung segments (Lung_R, RT LUNG ...) an older lungai computed on the CT's grid, now on the lung grid
-        # (lungai.radiomics.settings.LUNG_GRID_REVISION): never mixed with new values under one id
-        done = [p for p in parts.iterdir() if p.suffix == ".csv" and p.is_file() and not p.is_symlink()]
-        for p in done:
-            p.unlink()
-        cases = sum(not p.name.endswith((".errors.csv", ".settings.csv")) for p in done)
-        note = (f"{cases} case(s) done by an older lungai are redone: their lung segments named otherwise than "
-                "right_lung / left_lung / lungs / lungs_minus_tumour (Lung_R, RT LUNG ...) were on the CT's grid, now "
-                "on the isotropic lung grid (values differ)")
+        note = f"{cases} case(s) done by an older lungai are redone: " + "; ".join(older[recorded])
     elif recorded != key and _lung_spacing_key(params, segments, recorded):
         # made with --lung-spacing (or the file's lung_spacing_mm) beside resampledPixelSpacing, now refused: the spacing
         # was ignored (pyradiomics' grid holds every segment), so the values are these; their settings id is now

@@ -44,6 +44,49 @@ def resampling_revision(params: dict) -> int | None:
     return RESAMPLING_REVISION
 
 
+# The revision of the image-wide operations of pyradiomics on lungai's crop: 2 since pyradiomics' ``normalize``, the
+# Square / SquareRoot / Logarithm / Exponential images and the Wavelet images are computed as pyradiomics computes them
+# on the whole CT (:mod:`lungai.radiomics.prepare`: ``normalisation``, ``WHOLE_IMAGE_TYPES``, ``wavelet_whole_axes``);
+# before, pyradiomics normalised / scaled / wrapped round the segment's crop (values up to 60 % off, exit 0).  Only such
+# parameter sets carry it (not those with pyradiomics' resampling, which always had the whole CT, nor an IBSI
+# configuration), so their results from an older lungai are redone and rp models trained on them refused.
+WHOLE_CT_REVISION = 2
+
+
+def whole_ct_revision(params: dict) -> int | None:
+    """:data:`WHOLE_CT_REVISION` when ``params`` has ``normalize``, a Square-type image
+    (:data:`lungai.radiomics.prepare.WHOLE_IMAGE_TYPES`) or a Wavelet image, no pyradiomics resampling and no IBSI
+    configuration, else None."""
+    from lungai.radiomics.prepare import pyradiomics_resampling, whole_image_types
+
+    if (params.get("lungai") or {}).get("ibsi") is not None or pyradiomics_resampling(params):
+        return None
+    if (params.get("setting") or {}).get("normalize") or whole_image_types(params) \
+            or "Wavelet" in (params.get("imageType") or {}):
+        return WHOLE_CT_REVISION
+    return None
+
+
+# Every revision of the values of a parameter set (the key it has in the ``lungai`` block of the settings, in
+# radiomics-batch's resume key and in cohort's per-patient inputs): the function giving it, and why a result of an
+# older lungai (without it) is redone / a model trained on one refused.  A parameter set without one keeps its id.
+VALUE_REVISIONS = {
+    "resampling_revision": (resampling_revision, "computed with the pyradiomics resampling (resampledPixelSpacing) of "
+                                                 "an older lungai (before 0.2.0, a crop-shifted grid; values differ)"),
+    "whole_ct_revision": (whole_ct_revision, "computed by an older lungai with normalize or a Square / SquareRoot / "
+                                             "Logarithm / Exponential / Wavelet image on the segment's crop (now as "
+                                             "pyradiomics on the whole CT; values differ)"),
+}
+
+
+def value_revisions(params: dict) -> dict[str, int]:
+    """The revisions (:data:`VALUE_REVISIONS`) of ``params``' values, by key; empty when none applies."""
+    return {key: revision for key, (revision_of, _) in VALUE_REVISIONS.items() if (revision := revision_of(params))}
+
+
+def revision_reasons(keys) -> list[str]:
+    """Why results without the revisions ``keys`` (of :data:`VALUE_REVISIONS`) differ, one text each."""
+    return [VALUE_REVISIONS[k][1] for k in VALUE_REVISIONS if k in set(keys)]
 
 
 # The revision of which segments lungai puts on its isotropic lung grid (``lung_spacing_mm``): 2 since lung segments are
@@ -93,8 +136,9 @@ def without_lung_grid_revision(params: dict) -> dict:
 
 def lungai_value_settings(params: dict) -> dict:
     """lungai's own block (``params["lungai"]``) as it changes values: the IBSI configuration (upper
-    case), the lung segments' spacing and, for a parameter set that resamples with pyradiomics, the
-    resampling revision (:func:`resampling_revision`) or, for a run with lung segments an older lungai left on the CT's
+    case), the lung segments' spacing and the revisions of its values (:func:`value_revisions`: for a parameter set
+    that resamples with pyradiomics, the resampling revision; with normalize, a Square-type or a Wavelet image, the
+    whole-CT revision) or, for a run with lung segments an older lungai left on the CT's
     grid, the lung grid revision (:func:`with_lung_grid_revision`); the spacing is left out when it changes nothing (0 / None:
     the CT's grid, as without the block; pyradiomics' resampling, whose grid holds every segment) or when an IBSI
     configuration fixes the grid."""
@@ -110,9 +154,9 @@ def lungai_value_settings(params: dict) -> dict:
         block.pop("lung_spacing_mm", None)
     if not block.get("lung_spacing_mm"):       # no lung grid: nothing moved onto it
         block.pop("lung_grid_revision", None)
-    block.pop("resampling_revision", None)
-    if resampling_revision(params):
-        block["resampling_revision"] = resampling_revision(params)
+    for key in VALUE_REVISIONS:
+        block.pop(key, None)
+    block.update(value_revisions(params))
     return block
 
 

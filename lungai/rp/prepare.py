@@ -7,8 +7,8 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, ignored_lung_spacing_ids,
-                                      is_legacy_settings, read_sidecars, resampling_revision, settings_id,
-                                      value_settings)
+                                      is_legacy_settings, read_sidecars, revision_reasons, settings_id,
+                                      value_revisions, value_settings)
 from lungai.rp.checks import check_categories, numeric_features
 from lungai.rp.columns import LEGACY_CATEGORY_RULES, ColumnRoles, is_missing_word, require_columns
 
@@ -244,13 +244,15 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
                    "patients' features with the same --params and retrain (rp train), or pass "
                    "--allow-other-radiomics-settings to predict anyway with a warning per patient")
         settings = (card.get("radiomics_settings") or {}).get("settings")
-        old_model = bool(legacy or (isinstance(settings, dict) and "lungai" in settings and resampling_revision(settings)
-                                    and "resampling_revision" not in settings["lungai"]))
+        # trained on values of a parameter set that an older lungai computed without a revision of its values
+        # (pyradiomics' resampling; normalize, Square-type or Wavelet images on the whole CT): they differ now
+        missing = [k for k in value_revisions(settings) if k not in (settings.get("lungai") or {})] \
+            if isinstance(settings, dict) and isinstance(settings.get("lungai"), dict) else []
+        old_model = bool(legacy or missing)
         if not legacy and old_model:
-            fix = ("the model was trained on features resampled (resampledPixelSpacing) by an older lungai (before "
-                   "0.2.0, a crop-shifted pyradiomics grid: values differ): recompute the training patients' features "
-                   "with the same --params and retrain (rp train), or pass --allow-other-radiomics-settings to "
-                   "predict anyway with a warning per patient")
+            fix = ("the model was trained on features " + "; ".join(revision_reasons(missing)) + ": recompute the "
+                   "training patients' features with the same --params and retrain (rp train), or pass "
+                   "--allow-other-radiomics-settings to predict anyway with a warning per patient")
         if not legacy and not isinstance(settings, dict):
             fix += ("; the model card records its id only (no settings: trained on a table without its "
                     ".settings.json sidecar), so a table of the same values whose id an older lungai made with a lung "

@@ -1,0 +1,131 @@
+"""Results of a parameter set with pyradiomics' normalize, a Square / SquareRoot / Logarithm / Exponential image or a
+Wavelet image computed by a lungai before the whole-CT revision (pyradiomics on the segment's crop: the crop's mean /
+SD, the crop's largest |value|, the wavelet wrapping round the crop's faces - values up to 60 % off) are never mixed
+with new ones: the settings id carries the revision (old rp models are refused), radiomics-batch redoes the cases of
+an older run, cohort redoes its patients; the presets and every other parameter set keep their ids."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lungai.errors import InputError
+from lungai.radiomics import load_params
+from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, value_settings
+
+_BASE = {"binWidth": 25, "label": 1}
+# the ids a lungai before the whole-CT revision gave these parameter sets (their values differ now)
+AFFECTED = {
+    "wavelet": ({"setting": _BASE, "imageType": {"Original": {}, "Wavelet": {}}}, "sha256:81f26fc80dda"),
+    "normalize": ({"setting": {"binWidth": 0.25, "normalize": True, "normalizeScale": 1, "label": 1},
+                   "imageType": {"Original": {}}}, "sha256:2193884d98e5"),
+    "square": ({"setting": _BASE, "imageType": {"Square": {}}}, "sha256:d9c309f1cbd6"),
+    "exponential, lung grid": ({"setting": _BASE, "imageType": {"Exponential": {}},
+                                "lungai": {"lung_spacing_mm": 2.0}}, "sha256:d124f63e1490"),
+}
+# parameter sets whose values did not change keep their ids
+UNAFFECTED = {
+    "log": ({"setting": _BASE, "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 3.0]}}}, "sha256:eec0b667c607"),
+    "original": ({"setting": _BASE, "imageType": {"Original": {}}}, "sha256:29172be25275"),
+    # pyradiomics' own resampling always had the whole CT (its resampling revision only)
+    "resampled, normalize, wavelet": ({"setting": {**_BASE, "normalize": True, "resampledPixelSpacing": [2, 2, 2]},
+                                       "imageType": {"Original": {}, "Wavelet": {}}}, "sha256:39a5717dfc1c"),
+    "ibsi, wavelet": ({"lungai": {"ibsi": "C"}, "imageType": {"Wavelet": {}}}, "sha256:57e5bae6c169"),
+}
+
+
+@pytest.mark.parametrize("name", list(AFFECTED))
+def test_ids_of_affected_sets_change(name):
+    params, old = AFFECTED[name]
+    assert settings_id(params) != old
+    assert value_settings(params)["lungai"]["whole_ct_revision"] >= 2
+    assert settings_id(value_settings(params)) == settings_id(params)       # a sidecar's settings: their own id
+
+
+@pytest.mark.parametrize("name", list(UNAFFECTED))
+def test_ids_of_unaffected_sets_and_presets_are_kept(name):
+    params, old = UNAFFECTED[name]
+    assert settings_id(params) == old
+    assert "whole_ct_revision" not in value_settings(params)["lungai"]
+    assert settings_id(load_params("default")) == "sha256:672142f3e6c7"
+    assert [settings_id(load_params(f"ibsi-{c}")) for c in "abcde"] == [
+        "sha256:df3ae08cb5e1", "sha256:1b2af828fe45", "sha256:299bf02e8a28", "sha256:b73ed064aaef",
+        "sha256:2edcc8c92e2b"]
+
+
+def test_an_rp_model_trained_on_old_values_is_refused():
+    from lungai.rp.prepare import SETTINGS_FIX_PATIENT_RETRAIN, settings_warnings
+
+    params, old = AFFECTED["wavelet"]
+    old_settings = value_settings(params)
+    old_settings["lungai"].pop("whole_ct_revision")
+    card = {"radiomics_settings": {"id": old, "settings": old_settings}, "roles": {"id_column": "case"}}
+    patients = pd.DataFrame({"case": ["p1"], SETTINGS_COLUMN: [settings_id(params)]})
+    with pytest.raises(InputError, match="(?s)not comparable.*older lungai.*Wavelet.*retrain"):
+        settings_warnings(patients, card, "patients table")
+    with pytest.raises(InputError) as err:
+        settings_warnings(patients, card, "patients table", context="patient")
+    assert SETTINGS_FIX_PATIENT_RETRAIN in str(err.value)
+
+
+def _wavelet_params(tmp_path):
+    f = tmp_path / "wavelet.yaml"
+    f.write_text("setting: {binWidth: 25}\nimageType: {Original: {}, Wavelet: {}}\nfeatureClass: {firstorder: []}\n",
+                 encoding="utf-8")
+    return load_params(str(f))
+
+
+def test_batch_redoes_the_cases_of_an_older_run(tmp_path):
+    from lungai.radiomics.batch import _params_key, run_batch
+    from lungai.radiomics.manifest import write_synthetic_cohort
+
+    params = _wavelet_params(tmp_path)
+    manifest = write_synthetic_cohort(tmp_path / "c", 1, seed=5)
+    out = tmp_path / "f.csv"
+    first = run_batch(manifest, out, params, workers=0, segments=["tumour"])
+    new = pd.read_csv(out)
+    # as a lungai before the revision left it: its resume key, a part with other values
+    parts = tmp_path / "f.csv.parts"
+    (parts / "params.key").write_text(_params_key(params, ["tumour"], revision=False), encoding="utf-8")
+    part = parts / f"{first.done[0]}.csv"
+    old = pd.read_csv(part)
+    old["value"] = 1.0
+    old.to_csv(part, index=False)
+    again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
+    assert again.done == first.done and again.skipped == []
+    assert "1 case(s) done by an older lungai are redone" in again.text() and "Wavelet" in again.text()
+    pd.testing.assert_frame_equal(pd.read_csv(out), new)
+
+
+def test_batch_redoes_lung_segments_of_a_lungai_before_both_revisions(tmp_path):
+    """Lung_R on the CT's grid and a Wavelet on the crop (a lungai before the lung grid revision): redone."""
+    from lungai.radiomics.batch import _params_key, _prepare_parts
+    from lungai.radiomics.settings import with_lung_grid_revision, without_lung_grid_revision
+
+    params = with_lung_grid_revision({**_wavelet_params(tmp_path), "lungai": {"lung_spacing_mm": 2.0}}, ["Lung_R"])
+    assert params["lungai"]["lung_grid_revision"]
+    out = tmp_path / "f.csv"
+    parts = tmp_path / "f.csv.parts"
+    parts.mkdir()
+    (parts / "params.key").write_text(_params_key(without_lung_grid_revision(params), ["Lung_R"], revision=False),
+                                      encoding="utf-8")
+    (parts / "case1.csv").write_text("case,value\ncase1,1\n", encoding="utf-8")
+    _, note = _prepare_parts(out, params, ["Lung_R"])
+    assert note and "1 case(s) done by an older lungai are redone" in note
+    assert "Lung_R" in note and "Wavelet" in note
+    assert not (parts / "case1.csv").exists()
+
+
+def test_cohort_redoes_a_result_of_an_older_lungai():
+    from lungai.dicom.cohort import inputs_change
+
+    recorded = {"ct": {"series_uid": "1", "files": []}, "rtstruct": None, "rtdose": []}
+    current = {**recorded, "whole_ct_revision": 2}
+    change = inputs_change(recorded, current)
+    assert change and "older lungai" in change and "normalize" in change
+    assert inputs_change(current, dict(current)) is None
+    # the per-patient inputs cohort records: the revisions of the parameter set's values
+    from lungai.radiomics.settings import value_revisions
+
+    assert value_revisions(AFFECTED["normalize"][0]) == {"whole_ct_revision": 2}
+    assert value_revisions(UNAFFECTED["log"][0]) == {}
