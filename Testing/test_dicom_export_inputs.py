@@ -1492,3 +1492,27 @@ def test_labels_joined_as_the_tumour_are_not_exported_as_the_primary(case, tmp_p
     assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1",
                 "-o", tmp_path / "one") == 0
     assert [r.ROIName for r in pydicom.dcmread(tmp_path / "one" / "rtstruct.dcm").StructureSetROISequence] == ["GTVp"]
+def test_the_srs_case_group_says_what_rp_predict_said_with_the_risk():
+    """QA (e2e57): `lungai demo --ct DICOM --rp-model M` with an `rp synth` model, then `dicom-export --results`: the
+    SR carried rp_risk 0.0084 as a plain number - rp_prediction.csv's ILLUSTRATIVE label and its 6 features outside
+    the model's training range were lost on the way into PACS.  The Case group's comment now says them."""
+    from lungai.dicom.export import measurement_groups
+
+    info = {"confidence": 0.77, "needs_review": False, "review_threshold": 0.6, "method": "ensemble", "members": 3,
+            "mc_passes": 0, "model": "/models/unet"}
+    rp = {"case": "P1", "illustrative": "ILLUSTRATIVE: the model was trained on a synthetic cohort", "risk": 0.0084,
+          "risk_low": 0.0015, "risk_high": 0.045, "imputed": "clin_pack_years",
+          "out_of_range": "rad_tumour_original_shape_MeshVolume=1.2e+04 (training 1.5e+04 to 1e+05)",
+          "warnings": float("nan")}
+    case = next(g for g in measurement_groups({}, info, rp=rp) if g.label == "Case")
+    assert case.measurements["rp_risk"] == (0.0084, "1")
+    assert case.comment.startswith("Confidence from ensemble of 3, model unet; ")
+    assert "RP risk ILLUSTRATIVE: the model was trained on a synthetic cohort" in case.comment
+    assert "RP features outside the model's training range: rad_tumour_original_shape_MeshVolume=1.2e+04" \
+        in case.comment
+    assert "RP features missing, imputed by the model: clin_pack_years" in case.comment
+    assert "nan" not in case.comment
+    plain = {"case": "P1", "illustrative": float("nan"), "risk": 0.3, "risk_low": 0.2, "risk_high": 0.4,
+             "imputed": "", "out_of_range": float("nan")}     # a model trained on patients, nothing to say
+    case = next(g for g in measurement_groups({}, None, rp=plain) if g.label == "Case")
+    assert case.comment is None

@@ -486,8 +486,8 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
             case[f"rp_{name}"] = (float(rp[name]), "1")
     if case:    # with the reasons of a flagged result (review_text says them in the SEG / RTSTRUCT)
         reasons = [str(r) for r in info.get("review_reasons") or []] if info and info.get("needs_review") else []
-        groups.append(MeasurementGroup("Case", case, comment=confidence_method_comment(info) if info else None,
-                                       review_reasons=reasons))
+        comment = "; ".join(c for c in (confidence_method_comment(info) if info else None, rp_comment(rp)) if c)
+        groups.append(MeasurementGroup("Case", case, comment=comment or None, review_reasons=reasons))
     if dose_ms:   # their own group, whose comment says which masks they were computed on (perhaps not the exported ones)
         groups.append(MeasurementGroup(DOSE_GROUP, dose_ms, comment=dose_masks_comment(dose)))
     return groups
@@ -546,6 +546,27 @@ def confidence_method_comment(info: dict) -> str | None:
         return None
     model = model_text(info)
     return f"Confidence from {method_text(info)}, model {model or 'not recorded'}"
+
+
+def _text(value) -> str:
+    """A text cell of a results CSV: empty for None / NaN / blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def rp_comment(rp: dict | None) -> str | None:
+    """What ``lungai rp predict`` says with its risk (rp_prediction.csv), for the SR's Case group: the model's
+    ILLUSTRATIVE label (a synthetic-cohort model) and the features outside its training range, imputed, or of other
+    radiomics settings (:data:`lungai.report.html.RP_WARNINGS`, as the report's banner) - so that the risk is not
+    read in PACS as a plain number; None when it says nothing (or there is no RP row)."""
+    from lungai.report.html import RP_WARNINGS
+
+    if not rp:
+        return None
+    parts = [f"RP risk {_text(rp.get('illustrative'))}"] if _text(rp.get("illustrative")) else []
+    parts += [f"RP features {what}: {_text(rp.get(key))}" for key, what in RP_WARNINGS if _text(rp.get(key))]
+    return "; ".join(parts) or None
 
 
 def dose_masks_comment(dose: dict) -> str:
