@@ -1492,6 +1492,8 @@ def test_labels_joined_as_the_tumour_are_not_exported_as_the_primary(case, tmp_p
     assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1",
                 "-o", tmp_path / "one") == 0
     assert [r.ROIName for r in pydicom.dcmread(tmp_path / "one" / "rtstruct.dcm").StructureSetROISequence] == ["GTVp"]
+
+
 def test_the_srs_case_group_says_what_rp_predict_said_with_the_risk():
     """QA (e2e57): `lungai demo --ct DICOM --rp-model M` with an `rp synth` model, then `dicom-export --results`: the
     SR carried rp_risk 0.0084 as a plain number - rp_prediction.csv's ILLUSTRATIVE label and its 6 features outside
