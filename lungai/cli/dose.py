@@ -88,8 +88,9 @@ def _run(args, bar) -> int:
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
-    from lungai.radiomics.csv_output import write_csv
+    from lungai.radiomics.csv_output import check_csv_name, write_csv
 
+    check_csv_name(args.output)            # the arguments first: before any work (dose.csv is a table)
     v_levels = parse_v_levels(args.v_levels) if args.v_levels else V_LEVELS
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct, args.envelope) if p]
     if args.envelope and (args.gtv or args.rtstruct):

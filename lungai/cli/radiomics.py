@@ -192,11 +192,12 @@ def run(args) -> int:
     from lungai.progress import task
     from lungai.radiomics import extract, to_wide
     from lungai.radiomics import segments as S
-    from lungai.radiomics.csv_output import write_csv
+    from lungai.radiomics.csv_output import check_csv_name, write_csv
 
     from lungai.io.outputs import prepare_output_file, recorded_output_files
     from lungai.radiomics.settings import sidecar_path
 
+    check_csv_name(args.output)            # the arguments first: before the RTSTRUCT is searched, the CT read
     if args.rtstruct:                      # before any work: a folder's RTSTRUCT found (and said), or refused
         from lungai.dicom.rtstruct import rtstruct_option
 
@@ -420,9 +421,10 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
 def run_ibsi(args) -> int:
     from lungai.io.outputs import prepare_output_file, record_output_file
     from lungai.progress import task
-    from lungai.radiomics.csv_output import write_csv
+    from lungai.radiomics.csv_output import check_csv_name, write_csv
     from lungai.radiomics.ibsi import run_check
 
+    check_csv_name(args.output)
     prepare_output_file(args.output, inputs=[args.image, args.mask, args.reference], owner="ibsi-check")   # before any work
     with task(f"ibsi-check {args.config.upper()}", 1) as bar:
         report = run_check(args.image, args.mask, args.reference, args.config.upper(),

@@ -28,7 +28,7 @@ from lungai.errors import InputError, LungAIError, failure_lines, split_error
 from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_output_file, prepare_output_folder,
                                record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
-from lungai.radiomics.csv_output import write_csv
+from lungai.radiomics.csv_output import check_csv_name, write_csv
 from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, revision_reasons, settings_id,
                                       value_revisions, with_lung_grid_revision, without_lung_grid_revision,
                                       sidecar_path, write_sidecar)
@@ -596,9 +596,7 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
         check_scheduler_address(scheduler)       # a bad --scheduler before any work
     check_main_guard(workers, scheduler)         # a script without its __main__ guard: before any work
     rows = read_manifest(manifest)
-    output = Path(output)
-    if output.suffix.lower() != ".csv":
-        raise InputError(f"cannot write {output.name}", "name the output *.csv")
+    output = check_csv_name(output)
     if output.exists() and output.resolve() == Path(manifest).resolve():
         raise InputError(f"refusing to overwrite the manifest {output}", "choose another output name")
     # one run per folder for the whole run (the folder's lock .lungai.lock, as the commands that claim theirs): two

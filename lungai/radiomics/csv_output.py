@@ -11,14 +11,24 @@ import pandas as pd
 from lungai.errors import InputError
 
 
+def check_csv_name(path: str | Path) -> Path:
+    """A result table's name must end in .csv (any case): a command checks it before any work (QA: ``lungai
+    radiomics -o features.txt`` was refused only after reading the CT and masks and building the segments),
+    :func:`write_csv` again when writing."""
+    p = Path(path)
+    if p.suffix.lower() != ".csv":
+        raise InputError(f"cannot write {p.name}: tables are written as CSV", "name the output *.csv")
+    return p
+
+
 def write_csv(df: pd.DataFrame, path: str | Path, protect: Iterable[str | Path] = (), any_suffix: bool = False,
               **to_csv) -> Path:
     """Write ``df`` to ``path`` (.csv; ``any_suffix``: whatever name it is given) so that a crash or a full disk
     never leaves a half-written file (the error says "cannot write PATH: ...", :func:`lungai.io.outputs.writing`).
     ``to_csv``: passed to :meth:`pandas.DataFrame.to_csv` (default ``index=False``)."""
     p = Path(path)
-    if not any_suffix and p.suffix.lower() != ".csv":
-        raise InputError(f"cannot write {p.name}: tables are written as CSV", "name the output *.csv")
+    if not any_suffix:
+        check_csv_name(p)
     for other in protect:
         if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
             raise InputError(f"refusing to overwrite the input {p}", "choose another output name")
