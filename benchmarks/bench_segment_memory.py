@@ -55,7 +55,7 @@ def _segment_in_child(path: str, out: str) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     ap.add_argument("--ct", required=True, help="a (thin-slice) CT, e.g. a real CT resampled to 1 mm slices")
     args = ap.parse_args()
     voxels = float(np.prod(sitk.ReadImage(args.ct).GetSize()))
