@@ -2153,13 +2153,8 @@ def test_lung_radiomics_says_an_effective_rtdose_as_the_cli(load_module, mrml_sc
     NRRD, which carries no DoseType).  The node's RTDOSE header is read where its patient / frame are checked
     (lungai.scene.dicom.check_dose_node_matches_ct): the panel's dose warnings and the console API say the CLI's note;
     a PHYSICAL dose gets none."""
-    import sys
     import warnings
 
-    import pydicom
-
-    from lungai import mrml
-    from lungai.dose import read_dose
     from lungai.dose.read import effective_dose_note
     from lungai.errors import InputNote
     from lungai.scene.radiomics import radiomics_table
@@ -2169,18 +2164,7 @@ def test_lung_radiomics_says_an_effective_rtdose_as_the_cli(load_module, mrml_sc
     p = logic.getParameterNode()
     _, p.inputVolume, p.segmentation = slicerrt_segmentation(mrml_scene, p1)
     p.selectedSegments = ["Lung_R"]
-    ds = pydicom.dcmread(p1["dose"])
-    ds.DoseType, ds.SOPInstanceUID, ds.SeriesInstanceUID = "EFFECTIVE", "1.2.3.9.1", "1.2.3.9.2"
-    ds.save_as(tmp_path / "rd_eff.dcm")
-    physical = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE physical")
-    effective = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_eff.dcm"), "RTDOSE effective")
-    instances, series = _as_slicer_loads_it(mrml_scene, p.inputVolume, p1["ct"], instance_uids=True)
-    for node, dose in ((physical, p1["dose"]), (effective, tmp_path / "rd_eff.dcm")):
-        more_instances, more_series = _as_slicer_loads_it(mrml_scene, node, dose, instance_uids=False)
-        instances.update(more_instances)
-        series.update(more_series)
-    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
-    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    ds, physical, effective = _physical_and_effective_doses(mrml_scene, monkeypatch, tmp_path, p1, p.inputVolume)
     said = effective_dose_note(ds, "RTDOSE effective")      # the CLI's note, naming the dose node
     (tmp_path / "w").mkdir()
 
@@ -2253,13 +2237,9 @@ def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_sce
     nothing.  The dose's warnings are recorded on the dose table (nodes.record_review_notes, as a features table's
     review notes; removed when a later run has none) and the risk says them, as predict_rp_node does for a dose table
     and radiomics_table's table of dose rows."""
-    import sys
-
     import pandas as pd
-    import pydicom
 
     from lungai import mrml
-    from lungai.dose import read_dose
     from lungai.dose.read import effective_dose_note
     from lungai.scene import nodes
     from lungai.scene.radiomics import radiomics_table
@@ -2272,18 +2252,7 @@ def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_sce
     r.selectedSegments = ["Lung_R"]
     for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
         setattr(r, f"class_{c}", False)
-    ds = pydicom.dcmread(p1["dose"])
-    ds.DoseType, ds.SOPInstanceUID, ds.SeriesInstanceUID = "EFFECTIVE", "1.2.3.9.1", "1.2.3.9.2"
-    ds.save_as(tmp_path / "rd_eff.dcm")
-    physical = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE physical")
-    effective = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_eff.dcm"), "RTDOSE effective")
-    instances, series = _as_slicer_loads_it(mrml_scene, r.inputVolume, p1["ct"], instance_uids=True)
-    for node, dose in ((physical, p1["dose"]), (effective, tmp_path / "rd_eff.dcm")):
-        more_instances, more_series = _as_slicer_loads_it(mrml_scene, node, dose, instance_uids=False)
-        instances.update(more_instances)
-        series.update(more_series)
-    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
-    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    ds, physical, effective = _physical_and_effective_doses(mrml_scene, monkeypatch, tmp_path, p1, r.inputVolume)
     said = effective_dose_note(ds, "RTDOSE effective")
 
     r.doseVolume = effective
@@ -4403,3 +4372,29 @@ def test_lung_radiomics_a_lung_minus_the_gtv_is_told_as_a_lung_not_a_tumour(load
     assert problem.startswith("Dose features need lung segments"), problem
     assert "'Lung_R-GTV' is the right lung minus the GTV" in problem and "rename the segment to 'Right lung'" in problem
     assert "'Lung_L-GTV' is the left lung minus the GTV" in problem and "rename the segment to 'Left lung'" in problem
+
+
+def _physical_and_effective_doses(mrml_scene, monkeypatch, tmp_path, p1, ct_node):
+    """The RT study ``p1``'s RTDOSE as two dose nodes - as read ("RTDOSE physical") and as a copy of DoseType
+    EFFECTIVE ("RTDOSE effective", rd_eff.dcm) - loaded as Slicer's DICOM database holds them with the CT node
+    ``ct_node``: (the EFFECTIVE copy's dataset, physical node, effective node)."""
+    import sys
+
+    import pydicom
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+
+    ds = pydicom.dcmread(p1["dose"])
+    ds.DoseType, ds.SOPInstanceUID, ds.SeriesInstanceUID = "EFFECTIVE", "1.2.3.9.1", "1.2.3.9.2"
+    ds.save_as(tmp_path / "rd_eff.dcm")
+    physical = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE physical")
+    effective = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_eff.dcm"), "RTDOSE effective")
+    instances, series = _as_slicer_loads_it(mrml_scene, ct_node, p1["ct"], instance_uids=True)
+    for node, dose in ((physical, p1["dose"]), (effective, tmp_path / "rd_eff.dcm")):
+        more_instances, more_series = _as_slicer_loads_it(mrml_scene, node, dose, instance_uids=False)
+        instances.update(more_instances)
+        series.update(more_series)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    return ds, physical, effective
