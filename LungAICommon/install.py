@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import os
 import subprocess
 import tempfile
@@ -50,6 +51,9 @@ INSTALL_TORCH_HOW = ("install PyTorch ({specs}) from the 'PyTorch Utils' module 
 # and the self-tests skip with - requirements.missing() alone is empty when the cause is an old torch, a pydicom
 # Slicer keeps, a package loaded before an upgrade ...
 last_problem = ""
+# What the last :func:`ensure` that returned True has to say: packages newer than the tested versions, used as they
+# are (:func:`requirements.newer_than_tested_note`); the panels log it and add it to a failed job's error.
+last_note = ""
 
 
 def _refuse(text: str, show: bool = True) -> None:
@@ -146,7 +150,19 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
     installing or upgrading to the pin after confirmation; without asking and
     in Slicer's testing mode too when ``unattended``: the modules' self-tests).  An install that fails (offline,
     package index unreachable, a version conflict) shows what to install and how, and returns False; the reason of
-    any False is kept in :data:`last_problem`."""
+    any False is kept in :data:`last_problem`.  When True, a package newer than the tested series (another
+    extension's MONAI 2 ...: kept, never downgraded) is named in :data:`last_note`, and logged."""
+    global last_note
+    last_note = ""
+    ready = _ensure(feature, requester, unattended)
+    if ready:
+        last_note = requirements.newer_than_tested_note(requester, requirements.newer_than_tested(feature))
+        if last_note:
+            logging.warning(last_note)
+    return ready
+
+
+def _ensure(feature: str, requester: str, unattended: bool) -> bool:
     import slicer
 
     global last_problem

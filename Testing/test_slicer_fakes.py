@@ -388,3 +388,67 @@ def test_a_job_not_started_and_a_skipped_self_test_say_why_not_an_empty_list(mon
     monkeypatch.setattr(requirements, "missing", lambda feature: [requirements.PINNED["skops"]])
     with pytest.raises(RuntimeError, match=r"'prediction' \(skops==0.16.0\) are not ready: .*skops==0.16.0 was declined"):
         panel.run_job(panel.needs("prediction")(start), None, requester="Multimodal Predict")
+
+
+class _FailingProcess:
+    """A child that ended with an error (what run_job / finish_job read of a LungAIProcess)."""
+    cancelled, succeeded, lines = False, False, ["Traceback ...", "AttributeError: module 'monai' has no attribute X"]
+
+    def start(self):
+        pass
+
+    def wait(self, timeout=None):
+        return 1
+
+    def cancel(self, block=False):
+        pass
+
+    def describe(self):
+        return "lungai segment"
+
+    def error_message(self):
+        return "AttributeError: module 'monai' has no attribute X"
+
+
+def test_a_newer_monai_or_scikit_learn_another_extension_installed_is_kept_and_named(monkeypatch, caplog):
+    """QA (install58): a package newer than the tested series (MONAI 2.0 installed by SlicerMONAIAuto3DSeg, scikit-learn
+    2.1 ...) counted as ready and was used without a word: a job failing on it showed only the child's traceback.  It
+    is still kept (never downgraded: the other extension needs it) but named - logged when the packages are checked,
+    in the panel's log and in the error of a failed job - with the tested version and how to install it."""
+    import logging
+    import types
+
+    from LungAICommon import install, panel
+
+    real = requirements.installed_version
+    installed = {"monai": "2.0.0", "scikit-learn": "2.1.0", "torch": "2.13.0"}
+    monkeypatch.setattr(requirements, "installed_version", lambda d: installed.get(d) or real(d))
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)
+    assert requirements.missing("segmentation") == []                       # kept, not replaced
+    assert [(r.dist, v) for r, v in requirements.newer_than_tested("segmentation")] == [
+        ("monai", "2.0.0"), ("scikit-learn", "2.1.0")]
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        assert install.ensure("segmentation", "Lung AI Segmentation") is True
+    assert fake.calls == []                                                  # no dialog, no pip: nothing downgraded
+    note = install.last_note
+    assert "monai 2.0.0" in note and "monai 1.6.1" in note and "scikit-learn 2.1.0" in note
+    assert "slicer.util.pip_install('monai==1.6.1 scikit-learn==1.9.1')" in note and "another extension" in note
+    assert note in caplog.text
+
+    @panel.needs("segmentation")
+    def start(parameters):
+        return panel.PanelJob(_FailingProcess())
+
+    with pytest.raises(RuntimeError) as err:
+        panel.run_job(start, None, requester="Lung AI Segmentation")
+    assert "has no attribute X" in str(err.value) and note in str(err.value)
+    shown = []
+    panel.finish_job(panel.PanelJob(_FailingProcess(), packageNote=note), lambda job: None,
+                     lambda text, details: shown.append(text), lambda text: None)
+    assert "has no attribute X" in shown[0] and note in shown[0]
+    # the tested series (MONAI 1.x, scikit-learn 1.x; for 0.x versions the minor: einops 0.8) says nothing
+    installed.update({"monai": "1.7.0", "scikit-learn": "1.10.0", "einops": "0.8.9"})
+    assert install.ensure("segmentation", "Lung AI Segmentation") is True and install.last_note == ""
+    installed["einops"] = "0.9.0"
+    assert [r.dist for r, _ in requirements.newer_than_tested("segmentation")] == ["einops"]
