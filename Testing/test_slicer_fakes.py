@@ -170,15 +170,16 @@ def test_install_imports_slicer_packaging_and_pins_slicer_packages(monkeypatch):
     assert not hasattr(fake.module, "packaging")
     _missing_sequence(monkeypatch, [requirements.PINNED["monai"], requirements.PINNED["einops"]], [])
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
-    (kind, specs, requester, constraints), = fake.calls
-    assert (kind, specs, requester) == ("pip_ensure", ["monai==1.6.1", "einops==0.8.2"], "Lung AI Segmentation")
+    (asked, _), (kind, specs, requester, constraints) = fake.calls      # lungai's confirmation, then pip_ensure's
+    assert asked == "confirm" and (kind, specs, requester) == ("pip_ensure", ["monai==1.6.1", "einops==0.8.2"],
+                                                               "Lung AI Segmentation")
     assert f"numpy=={np.__version__}" in constraints.splitlines()
     assert any(line.startswith("torch==") for line in constraints.splitlines())    # the extension's torch is kept
     # declined in pip_ensure's dialog: nothing else happens
     fake = _FakeSlicer(with_packaging=True, decline_pip_ensure=True).install(monkeypatch)
     _missing_sequence(monkeypatch, [requirements.PINNED["skops"]])
     assert install.ensure("prediction", "Multimodal Predict") is False
-    assert [c[0] for c in fake.calls] == ["pip_ensure"]
+    assert [c[0] for c in fake.calls] == ["confirm", "pip_ensure"]
 
 
 def test_install_fallback_asks_then_pip_install_with_a_list(monkeypatch):
@@ -230,7 +231,8 @@ def test_torch_only_through_the_pytorch_extension(monkeypatch):
                       [requirements.PINNED["monai"]], [])
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
     assert logic.asked == [(True, ">=2.13")]
-    assert [c[:2] for c in fake.calls] == [("pip_ensure", ["monai==1.6.1"])]     # torch never goes to pip
+    assert [c[0] for c in fake.calls] == ["confirm", "pip_ensure"]
+    assert fake.calls[1][:2] == ("pip_ensure", ["monai==1.6.1"])                     # torch never goes to pip
 
 
 @pytest.mark.parametrize("case", ["no extension", "declined", "too old"])
@@ -282,7 +284,8 @@ def test_a_current_torch_already_installed_needs_no_pytorch_extension_call(monke
     _torch(monkeypatch, present=True, version="2.13.1+cu128")
     _missing_sequence(monkeypatch, [requirements.PINNED["monai"]], [])
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
-    assert [c[:2] for c in fake.calls] == [("pip_ensure", ["monai==1.6.1"])]
+    assert [c[0] for c in fake.calls] == ["confirm", "pip_ensure"]
+    assert fake.calls[1][:2] == ("pip_ensure", ["monai==1.6.1"])
     _torch(monkeypatch, present=True, version="2.4.1")          # a feature without torch ignores it
     _missing_sequence(monkeypatch, [])
     assert install.ensure("lungs", "Lung AI sample data") is True
