@@ -62,6 +62,10 @@ PINNED = {
 
 # Part of every 3D Slicer: never installed, never upgraded by us.
 SLICER_PROVIDED = ("numpy", "SimpleITK")
+# ... but tested at these versions (pyproject.toml; a test cross-checks them): a Slicer with a newer major one is noted
+# (:func:`newer_than_tested`).
+SLICER_PROVIDED_TESTED = {"numpy": Requirement("numpy", "2.4.6", "numpy"),
+                          "SimpleITK": Requirement("SimpleITK", "2.5.7", "SimpleITK")}
 # Installed by the PyTorch extension (its CPU/CUDA build): never installed or replaced by pip here.
 EXTENSION_PROVIDED = ("torch",)
 MIN_TORCH = PINNED["torch"].tested_minor                       # "2.13": the tested minor version
@@ -219,11 +223,12 @@ def release_series(version: str) -> tuple[int, ...]:
 
 def newer_than_tested(feature: str) -> list[tuple[Requirement, str]]:
     """(requirement, installed version) of ``feature``'s packages installed in a newer release series than the tested
-    pin (:func:`release_series`: MONAI 2.x for the tested 1.6.1, highdicom 0.29 for 0.28.2) - another extension's
-    (SlicerMONAIAuto3DSeg ...) or a newer Slicer's.  They are used as they are, never downgraded (their owner needs
+    pin (:func:`release_series`: MONAI 2.x for the tested 1.6.1, highdicom 0.29 for 0.28.2), Slicer's numpy and
+    SimpleITK included (:data:`SLICER_PROVIDED_TESTED`) - another extension's (SlicerMONAIAuto3DSeg ...) or a newer
+    Slicer's.  They are used as they are, never downgraded (their owner needs
     them), but named (:func:`newer_than_tested_note`): the job may fail on an API the tested version had."""
     out = []
-    for r in requirements_for(feature):
+    for r in [*requirements_for(feature), *SLICER_PROVIDED_TESTED.values()]:
         found = installed_version(r.name)
         if found and release_series(found) > release_series(r.version):
             out.append((r, found))

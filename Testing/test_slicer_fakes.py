@@ -455,3 +455,9 @@ def test_a_newer_monai_or_scikit_learn_another_extension_installed_is_kept_and_n
     assert install.ensure("segmentation", "Lung AI Segmentation") is True and install.last_note == ""
     installed["einops"] = "0.9.0"
     assert [r.dist for r, _ in requirements.newer_than_tested("segmentation")] == ["einops"]
+    # Slicer's own SimpleITK 3 (a newer Slicer): named, with a tested Slicer as the way back, never pip
+    installed.update({"einops": "0.8.2", "SimpleITK": "3.0.0"})
+    (found,) = requirements.newer_than_tested("lungs")
+    note = requirements.newer_than_tested_note("Lung AI Segmentation", [found])
+    assert "SimpleITK 3.0.0 (tested: SimpleITK 2.5.7)" in note and "use a tested Slicer (5.10, 5.12)" in note
+    assert "pip_install" not in note
