@@ -706,6 +706,27 @@ def test_failed_job_reports_and_deletes_its_files(env, ct_node, small_phantom, m
     assert shown == ["Lung AI failed: failed"] and not job.workDir
 
 
+def test_a_package_newer_than_tested_is_said_in_the_panel_log_and_the_failure(env, ct_node, small_phantom,
+                                                                                monkeypatch):
+    """QA (install58): pandas 4 (newer than the tested series) installed by another extension: the panel's log says
+    so when the job starts, and a failed job's error ends with it (before: not a word anywhere)."""
+    from LungAICommon import requirements
+
+    real = requirements.installed_version
+    monkeypatch.setattr(requirements, "installed_version", lambda d: "4.0.0" if d == "pandas" else real(d))
+    m, w = _widget("LungAISeg", env)
+    w.setParameterNode(w.logic.getParameterNode())
+    shown = []
+    monkeypatch.setattr(env.slicer.util, "errorDisplay", lambda text, **kw: shown.append(text))
+    job = _lungs_job(w, env, ct_node, small_phantom)
+    said = [line for line in w.runner.lines if line.startswith("Note: Lung AI Segmentation: pandas 4.0.0 (tested: "
+                                                                 "pandas 3.1.1)")]
+    assert len(said) == 1 and "slicer.util.pip_install('pandas==3.1.1')" in said[0], w.runner.lines
+    job.process.succeeded = False
+    w.runner.end()
+    assert shown == ["Lung AI failed: failed\n\n" + said[0]]
+
+
 def test_slicer_packaging_is_imported_when_this_slicer_has_it(env):
     """5.12 has slicer.packaging (a submodule: it must be imported, not looked up); 5.10 does not."""
     import inspect
