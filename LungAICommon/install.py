@@ -7,9 +7,10 @@ Called from the panels' Apply handlers - never at import.  As the anchor extensi
   CPU / CUDA build for the machine.  When the extension is missing, or the user declines, or the
   installed torch is older than the tested version, a message says what to do - torch is never
   pip-installed from PyPI (a multi-GB CUDA build, possibly the wrong one).
-- the other packages through ``slicer.packaging.pip_ensure`` (Slicer >= 5.12: check, confirm,
-  progress, restart offer) when that module can be imported, else a confirmation dialog and
-  ``slicer.util.pip_install`` with a list of arguments (paths with spaces stay one argument).
+- the other packages after lungai's confirmation (it names an installed version the install replaces), then
+  through ``slicer.packaging.pip_ensure`` (Slicer >= 5.12: progress, restart offer; no dialog of its own) when
+  that module can be imported, else ``slicer.util.pip_install`` with a list of arguments (paths with spaces stay
+  one argument).
 - a constraints file pins what is already there and must never be replaced: Slicer's numpy and
   SimpleITK, and the PyTorch extension's torch (:func:`LungAICommon.requirements.protected_constraints`).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import os
 import subprocess
 import tempfile
@@ -50,6 +52,9 @@ INSTALL_TORCH_HOW = ("install PyTorch ({specs}) from the 'PyTorch Utils' module 
 # and the self-tests skip with - requirements.missing() alone is empty when the cause is an old torch, a pydicom
 # Slicer keeps, a package loaded before an upgrade ...
 last_problem = ""
+# What the last :func:`ensure` that returned True has to say: packages newer than the tested versions, used as they
+# are (:func:`requirements.newer_than_tested_note`); the panels log it and add it to a failed job's error.
+last_note = ""
 
 
 def _refuse(text: str, show: bool = True) -> None:
@@ -129,15 +134,16 @@ def pip_install_arguments(specs: list[str], constraints: str) -> list[str]:
 
 
 def _pip_ensure_options(pip_ensure, unattended: bool) -> dict:
-    """Unattended (the self-tests, run by Slicer in testing mode): no dialog, and install even in testing mode -
+    """No install dialog of its own (:func:`ensure` asked already, naming what the install replaces); unattended
+    (the self-tests, run by Slicer in testing mode): no restart dialog either, and install even in testing mode -
     Slicer 5.12's ``pip_ensure`` skips installing then unless told ``skip_in_testing=False``."""
-    if not unattended:
-        return {}
     try:
         params = inspect.signature(pip_ensure).parameters
     except (TypeError, ValueError):
         return {}
-    wanted = {"prompt_install": False, "skip_in_testing": False, "prompt_restart": False}
+    wanted = {"prompt_install": False}
+    if unattended:
+        wanted.update(skip_in_testing=False, prompt_restart=False)
     return {k: v for k, v in wanted.items() if k in params}
 
 
@@ -146,7 +152,19 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
     installing or upgrading to the pin after confirmation; without asking and
     in Slicer's testing mode too when ``unattended``: the modules' self-tests).  An install that fails (offline,
     package index unreachable, a version conflict) shows what to install and how, and returns False; the reason of
-    any False is kept in :data:`last_problem`."""
+    any False is kept in :data:`last_problem`.  When True, a package newer than the tested series (another
+    extension's MONAI 2 ...: kept, never downgraded) is named in :data:`last_note`, and logged."""
+    global last_note
+    last_note = ""
+    ready = _ensure(feature, requester, unattended)
+    if ready:
+        last_note = requirements.newer_than_tested_note(requester, requirements.newer_than_tested(feature))
+        if last_note:
+            logging.warning(last_note)
+    return ready
+
+
+def _ensure(feature: str, requester: str, unattended: bool) -> bool:
     import slicer
 
     global last_problem
@@ -176,6 +194,15 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
     if not needed:
         return True
     specs = [r.spec for r in needed if r.dist != "torch"]
+    # lungai's own confirmation on every Slicer: it names an installed version the install replaces (another
+    # extension's MONAI 1.3, Slicer 5.12's highdicom 0.27); 5.12's pip_ensure dialog says only "N Python packages need
+    # to be installed", the packages under Show Details (QA install58) - so pip_ensure is told not to ask again
+    text = (f"{requester} needs these Python packages, which are not installed yet or older than tested:\n\n"
+            f"{requirements.explain(feature, [r for r in needed if r.dist != 'torch'])}\n\nInstall them now? This "
+            "can take several minutes. Slicer's own numpy and SimpleITK (and the PyTorch extension's torch) are kept.")
+    if not unattended and not slicer.util.confirmOkCancelDisplay(text, windowTitle="Install Python packages"):
+        _declined(requester, specs)
+        return False
     constraints = _constraints_file()
     try:
         packaging = _packaging_module()
@@ -183,16 +210,10 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
             try:
                 packaging.pip_ensure(specs, constraints=constraints, requester=requester,
                                      **_pip_ensure_options(packaging.pip_ensure, unattended))
-            except RuntimeError:          # the user declined
+            except RuntimeError:          # the user declined (a pip_ensure without prompt_install asks again)
                 _declined(requester, specs)
                 return False
         else:
-            text = (f"{requester} needs these Python packages, which are not installed yet or older than tested:\n\n"
-                    f"{requirements.explain(feature, needed)}\n\nInstall them now? This can take several minutes. "
-                    "Slicer's own numpy and SimpleITK (and the PyTorch extension's torch) are kept.")
-            if not unattended and not slicer.util.confirmOkCancelDisplay(text, windowTitle="Install Python packages"):
-                _declined(requester, specs)
-                return False
             slicer.util.pip_install(pip_install_arguments(specs, constraints))
     except (subprocess.CalledProcessError, OSError) as exc:    # offline, index unreachable, no pip ...
         _refuse(install_failed_message(requester, specs, exc))

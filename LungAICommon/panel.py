@@ -105,7 +105,7 @@ class PanelJob:
     """
 
     def __init__(self, process, outputs=None, inputs: Optional[dict] = None, workDir=None, parameterNode=None,
-                 fileNames: Optional[dict] = None):
+                 fileNames: Optional[dict] = None, packageNote: str = ""):
         self.process = process
         self.outputs = outputs
         self.inputs = dict(inputs or {})
@@ -113,12 +113,20 @@ class PanelJob:
         self.parameterNode = parameterNode
         self.fileNames = dict(fileNames or {})   # {exported temporary file: node / segment name}
         self.cancelReason = ""
+        # packages newer than tested, used as they are (LungAICommon.install.last_note when the job started)
+        self.packageNote = packageNote
 
     def errorMessage(self, text: Optional[str] = None) -> str:
         """The process's error (or ``text``) naming the user's nodes instead of the exported temporary files."""
         from LungAICommon.process import name_work_files
 
         return name_work_files(self.process.error_message() if text is None else text, self.fileNames)
+
+    def failureMessage(self, text: Optional[str] = None) -> str:
+        """:meth:`errorMessage` of a job that failed, with the packages newer than tested it ran on
+        (:attr:`packageNote`), a likely cause."""
+        error = self.errorMessage(text)
+        return f"{error}\n\nNote: {self.packageNote}" if self.packageNote else error
 
     def input(self, name):
         """A captured input node; a clear error when the user removed it from the scene during the run."""
@@ -202,10 +210,11 @@ def run_job(start_job, parameters, timeout: Optional[float] = 1800, requester: s
     if not install.ensure(feature, requester):
         raise RuntimeError(f"{requester}: nothing was started - {packages_not_ready(feature)}")
     job = start_job(parameters)
+    job.packageNote = install.last_note
     try:
         job.process.start()
         if job.process.wait(timeout=timeout) != 0:
-            raise RuntimeError(f"{job.process.describe()} failed: {job.errorMessage()}")
+            raise RuntimeError(f"{job.process.describe()} failed: {job.failureMessage()}")
     except BaseException:
         job.process.cancel(block=True)
         job.finish()
@@ -223,12 +232,12 @@ def finish_job(job: PanelJob, onFinished: Callable[[PanelJob], object], showErro
             log(f"Cancelled{' - ' + job.cancelReason if job.cancelReason else ''}.")
             return None
         if not process.succeeded:
-            showError(f"Lung AI failed: {job.errorMessage()}", "\n".join(process.lines))
+            showError(f"Lung AI failed: {job.failureMessage()}", "\n".join(process.lines))
             return None
         return onFinished(job)
     except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
         logging.exception("Lung AI: loading the results failed")
-        showError(f"Could not load the results: {job.errorMessage(str(exc))}", "\n".join(process.lines))
+        showError(f"Could not load the results: {job.failureMessage(str(exc))}", "\n".join(process.lines))
         return None
     finally:
         job.finish()
@@ -332,12 +341,15 @@ class PanelWidgetMixin:
             if not install.ensure(job_feature(startJob), self.REQUESTER):
                 return None
             job = startJob(self._parameterNode)
+            job.packageNote = install.last_note
             try:
                 self.runner.start(job.process, lambda process: self.onJobEnded(job, onFinished), title=title)
             except BaseException:
                 job.finish()
                 raise
             self.job = job
+            if job.packageNote:
+                self.runner.log(f"Note: {job.packageNote}")
         self.updateButtons()
         return job
 

@@ -62,6 +62,10 @@ PINNED = {
 
 # Part of every 3D Slicer: never installed, never upgraded by us.
 SLICER_PROVIDED = ("numpy", "SimpleITK")
+# ... but tested at these versions (pyproject.toml; a test cross-checks them): a Slicer with a newer major one is noted
+# (:func:`newer_than_tested`).
+SLICER_PROVIDED_TESTED = {"numpy": Requirement("numpy", "2.4.6", "numpy"),
+                          "SimpleITK": Requirement("SimpleITK", "2.5.7", "SimpleITK")}
 # Installed by the PyTorch extension (its CPU/CUDA build): never installed or replaced by pip here.
 EXTENSION_PROVIDED = ("torch",)
 MIN_TORCH = PINNED["torch"].tested_minor                       # "2.13": the tested minor version
@@ -191,21 +195,65 @@ def installed_version(dist: str) -> Optional[str]:
         return None
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """The numeric release parts of ``version`` ("2.13.0+cu121" -> (2, 13, 0), "1.0.0rc1" -> (1, 0, 0))."""
+    parts = []
+    for piece in str(version).split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+        if not piece.isdigit():
+            break
+    return tuple(parts)
+
+
 def version_at_least(version: str, minimum: str) -> bool:
     """``version >= minimum`` on the numeric release parts ("2.13.0+cu121" >= "2.13")."""
-    def release(v):
-        parts = []
-        for piece in str(v).split("+")[0].split("."):
-            digits = "".join(ch for ch in piece if ch.isdigit())
-            if not digits:
-                break
-            parts.append(int(digits))
-            if not piece.isdigit():
-                break
-        return tuple(parts)
-
-    have, need = release(version), release(minimum)
+    have, need = _release(version), _release(minimum)
     return have[:len(need)] + (0,) * max(0, len(need) - len(have)) >= need
+
+
+def release_series(version: str) -> tuple[int, ...]:
+    """The release series whose versions keep their API (semantic versioning): the major version ("1.6.1" -> (1,),
+    "2026.8.0" -> (2026,)), the minor one for a 0.x version ("0.28.2" -> (0, 28))."""
+    release = _release(version)
+    return release[:2] if release[:1] == (0,) else release[:1]
+
+
+def newer_than_tested(feature: str) -> list[tuple[Requirement, str]]:
+    """(requirement, installed version) of ``feature``'s packages installed in a newer release series than the tested
+    pin (:func:`release_series`: MONAI 2.x for the tested 1.6.1, highdicom 0.29 for 0.28.2), Slicer's numpy and
+    SimpleITK included (:data:`SLICER_PROVIDED_TESTED`) - another extension's (SlicerMONAIAuto3DSeg ...) or a newer
+    Slicer's.  They are used as they are, never downgraded (their owner needs
+    them), but named (:func:`newer_than_tested_note`): the job may fail on an API the tested version had."""
+    out = []
+    for r in [*requirements_for(feature), *SLICER_PROVIDED_TESTED.values()]:
+        found = installed_version(r.name)
+        if found and release_series(found) > release_series(r.version):
+            out.append((r, found))
+    return out
+
+
+def newer_than_tested_note(requester: str, found: list[tuple[Requirement, str]]) -> str:
+    """What to tell the user about :func:`newer_than_tested` packages (empty when there are none): they are kept, and
+    how to get the tested version if the job fails - with pip for what LungAI installs itself, through *PyTorch Utils*
+    for torch, none for what Slicer bundles (its own modules are built on it)."""
+    if not found:
+        return ""
+    listed = ", ".join(f"{r.name} {v} (tested: {r.name} {r.version})" for r, v in found)
+    slicers = {d for bundled in SLICER_BUNDLED.values() for d in bundled} | set(SLICER_PROVIDED + SLICER_KEEPS)
+    pip = [r.spec for r, _ in found
+           if r.dist not in slicers and r.dist not in EXTENSION_PROVIDED and r.dist not in PROVIDED_BY_EXTENSIONS]
+    fixes = [f"install the tested version from Slicer's Python console with slicer.util.pip_install('{' '.join(pip)}') "
+             "and restart Slicer (the extension that installed the newer one may then need it again)"] if pip else []
+    if any(r.dist in EXTENSION_PROVIDED for r, _ in found):
+        fixes.append(f"install PyTorch {PINNED['torch'].version} from the 'PyTorch Utils' module (category Utilities)")
+    if any(r.dist in slicers for r, _ in found):
+        fixes.append("for a package this Slicer bundles, use a tested Slicer (" + ", ".join(SUPPORTED_SLICERS) + ")")
+    return (f"{requester}: {listed} {'is newer than the version' if len(found) == 1 else 'are newer than the versions'} "
+            "LungAI was tested with and used as installed (by Slicer or another extension, which may need it: LungAI does not replace it). "
+            f"If the job fails or its results look wrong, {'; '.join(fixes) or 'report it'}.")
 
 
 def slicer_version_problem(major: int, minor: int) -> Optional[str]:

@@ -125,9 +125,12 @@ def rewrite_url(url: str) -> str:
     if name not in SAMPLE_FILES:
         raise ValueError(f"unknown Lung AI sample file {name!r}")
     from LungAICommon import install
+    from LungAICommon.panel import packages_not_ready
 
     if not install.ensure("lungs", "Lung AI sample data"):
-        raise ValueError("the Lung AI sample needs the packages of lung segmentation, which were not installed")
+        # not ValueError: Slicer's SampleData takes that for a failed download and retries (3 times for each of the
+        # sample's files: a user who declined was asked 6 times, and this reason was lost - QA install58)
+        raise RuntimeError(f"Lung AI sample data: nothing was loaded - {packages_not_ready('lungs')}")
     folder = sample_folder()
     prepare_sample(folder)
     return (folder / SAMPLE_FILES[name]).resolve().as_uri()

@@ -262,6 +262,8 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         with slicer.util.tryWithErrorDisplay("DICOM export failed.", waitCursor=True):
             if not install.ensure("dicom", self.REQUESTER):
                 return
+            if install.last_note:                         # a newer highdicom than tested, used as it is
+                self.runner.log("Note: " + install.last_note)
             paths = self.logic.exportDicom(self._parameterNode, pathlib.Path(outDir))
             for note in self.logic.exportNotes:
                 self.runner.log("Note: " + note)

@@ -170,15 +170,16 @@ def test_install_imports_slicer_packaging_and_pins_slicer_packages(monkeypatch):
     assert not hasattr(fake.module, "packaging")
     _missing_sequence(monkeypatch, [requirements.PINNED["monai"], requirements.PINNED["einops"]], [])
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
-    (kind, specs, requester, constraints), = fake.calls
-    assert (kind, specs, requester) == ("pip_ensure", ["monai==1.6.1", "einops==0.8.2"], "Lung AI Segmentation")
+    (asked, _), (kind, specs, requester, constraints) = fake.calls      # lungai's confirmation, then pip_ensure's
+    assert asked == "confirm" and (kind, specs, requester) == ("pip_ensure", ["monai==1.6.1", "einops==0.8.2"],
+                                                               "Lung AI Segmentation")
     assert f"numpy=={np.__version__}" in constraints.splitlines()
     assert any(line.startswith("torch==") for line in constraints.splitlines())    # the extension's torch is kept
     # declined in pip_ensure's dialog: nothing else happens
     fake = _FakeSlicer(with_packaging=True, decline_pip_ensure=True).install(monkeypatch)
     _missing_sequence(monkeypatch, [requirements.PINNED["skops"]])
     assert install.ensure("prediction", "Multimodal Predict") is False
-    assert [c[0] for c in fake.calls] == ["pip_ensure"]
+    assert [c[0] for c in fake.calls] == ["confirm", "pip_ensure"]
 
 
 def test_install_fallback_asks_then_pip_install_with_a_list(monkeypatch):
@@ -230,7 +231,8 @@ def test_torch_only_through_the_pytorch_extension(monkeypatch):
                       [requirements.PINNED["monai"]], [])
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
     assert logic.asked == [(True, ">=2.13")]
-    assert [c[:2] for c in fake.calls] == [("pip_ensure", ["monai==1.6.1"])]     # torch never goes to pip
+    assert [c[0] for c in fake.calls] == ["confirm", "pip_ensure"]
+    assert fake.calls[1][:2] == ("pip_ensure", ["monai==1.6.1"])                     # torch never goes to pip
 
 
 @pytest.mark.parametrize("case", ["no extension", "declined", "too old"])
@@ -282,7 +284,8 @@ def test_a_current_torch_already_installed_needs_no_pytorch_extension_call(monke
     _torch(monkeypatch, present=True, version="2.13.1+cu128")
     _missing_sequence(monkeypatch, [requirements.PINNED["monai"]], [])
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
-    assert [c[:2] for c in fake.calls] == [("pip_ensure", ["monai==1.6.1"])]
+    assert [c[0] for c in fake.calls] == ["confirm", "pip_ensure"]
+    assert fake.calls[1][:2] == ("pip_ensure", ["monai==1.6.1"])
     _torch(monkeypatch, present=True, version="2.4.1")          # a feature without torch ignores it
     _missing_sequence(monkeypatch, [])
     assert install.ensure("lungs", "Lung AI sample data") is True
@@ -388,3 +391,73 @@ def test_a_job_not_started_and_a_skipped_self_test_say_why_not_an_empty_list(mon
     monkeypatch.setattr(requirements, "missing", lambda feature: [requirements.PINNED["skops"]])
     with pytest.raises(RuntimeError, match=r"'prediction' \(skops==0.16.0\) are not ready: .*skops==0.16.0 was declined"):
         panel.run_job(panel.needs("prediction")(start), None, requester="Multimodal Predict")
+
+
+class _FailingProcess:
+    """A child that ended with an error (what run_job / finish_job read of a LungAIProcess)."""
+    cancelled, succeeded, lines = False, False, ["Traceback ...", "AttributeError: module 'monai' has no attribute X"]
+
+    def start(self):
+        pass
+
+    def wait(self, timeout=None):
+        return 1
+
+    def cancel(self, block=False):
+        pass
+
+    def describe(self):
+        return "lungai segment"
+
+    def error_message(self):
+        return "AttributeError: module 'monai' has no attribute X"
+
+
+def test_a_newer_monai_or_scikit_learn_another_extension_installed_is_kept_and_named(monkeypatch, caplog):
+    """QA (install58): a package newer than the tested series (MONAI 2.0 installed by SlicerMONAIAuto3DSeg, scikit-learn
+    2.1 ...) counted as ready and was used without a word: a job failing on it showed only the child's traceback.  It
+    is still kept (never downgraded: the other extension needs it) but named - logged when the packages are checked,
+    in the panel's log and in the error of a failed job - with the tested version and how to install it."""
+    import logging
+    import types
+
+    from LungAICommon import install, panel
+
+    real = requirements.installed_version
+    installed = {"monai": "2.0.0", "scikit-learn": "2.1.0", "torch": "2.13.0"}
+    monkeypatch.setattr(requirements, "installed_version", lambda d: installed.get(d) or real(d))
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)
+    assert requirements.missing("segmentation") == []                       # kept, not replaced
+    assert [(r.dist, v) for r, v in requirements.newer_than_tested("segmentation")] == [
+        ("monai", "2.0.0"), ("scikit-learn", "2.1.0")]
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        assert install.ensure("segmentation", "Lung AI Segmentation") is True
+    assert fake.calls == []                                                  # no dialog, no pip: nothing downgraded
+    note = install.last_note
+    assert "monai 2.0.0" in note and "monai 1.6.1" in note and "scikit-learn 2.1.0" in note
+    assert "slicer.util.pip_install('monai==1.6.1 scikit-learn==1.9.1')" in note and "another extension" in note
+    assert note in caplog.text
+
+    @panel.needs("segmentation")
+    def start(parameters):
+        return panel.PanelJob(_FailingProcess())
+
+    with pytest.raises(RuntimeError) as err:
+        panel.run_job(start, None, requester="Lung AI Segmentation")
+    assert "has no attribute X" in str(err.value) and note in str(err.value)
+    shown = []
+    panel.finish_job(panel.PanelJob(_FailingProcess(), packageNote=note), lambda job: None,
+                     lambda text, details: shown.append(text), lambda text: None)
+    assert "has no attribute X" in shown[0] and note in shown[0]
+    # the tested series (MONAI 1.x, scikit-learn 1.x; for 0.x versions the minor: einops 0.8) says nothing
+    installed.update({"monai": "1.7.0", "scikit-learn": "1.10.0", "einops": "0.8.9"})
+    assert install.ensure("segmentation", "Lung AI Segmentation") is True and install.last_note == ""
+    installed["einops"] = "0.9.0"
+    assert [r.dist for r, _ in requirements.newer_than_tested("segmentation")] == ["einops"]
+    # Slicer's own SimpleITK 3 (a newer Slicer): named, with a tested Slicer as the way back, never pip
+    installed.update({"einops": "0.8.2", "SimpleITK": "3.0.0"})
+    (found,) = requirements.newer_than_tested("lungs")
+    note = requirements.newer_than_tested_note("Lung AI Segmentation", [found])
+    assert "SimpleITK 3.0.0 (tested: SimpleITK 2.5.7)" in note and "use a tested Slicer (5.10, 5.12)" in note
+    assert "pip_install" not in note

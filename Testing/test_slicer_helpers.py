@@ -474,6 +474,8 @@ def test_requirement_pins_match_pyproject():
     mine = {r.dist: r.version for r in requirements.PINNED.values()}
     assert mine == {d: v for d, v in pins.items() if d not in requirements.SLICER_PROVIDED}
     assert set(requirements.SLICER_PROVIDED) <= set(pins)
+    assert {d: r.version for d, r in requirements.SLICER_PROVIDED_TESTED.items()} == {
+        d: pins[d] for d in requirements.SLICER_PROVIDED}
     for feature in requirements.FEATURES:
         specs = [r.spec for r in requirements.requirements_for(feature)]
         assert not any(s.split("==")[0] in requirements.SLICER_PROVIDED for s in specs)

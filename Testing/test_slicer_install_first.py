@@ -343,3 +343,36 @@ def test_dicom_export_in_a_slicer_keeping_an_old_pydicom_says_what_to_do_and_ins
     n = len(pip)
     assert install.ensure("radiomics", "Lung Radiomics", unattended=True) is False
     assert len(pip) == n and "SlicerRadiomics" in errors[-1] and "Extensions Manager" in errors[-1]
+
+
+def test_the_confirmation_says_which_installed_package_an_install_replaces(env, monkeypatch):
+    """QA (install58): on Slicer 5.12 the confirmation was pip_ensure's own - "1 Python package needs to be installed.
+    This will modify Slicer's Python environment. Continue?", the package only under Show Details and not a word that
+    it replaces the MONAI 1.3.0 another extension (SlicerMONAIAuto3DSeg) installed; docs/slicer.md promised it named
+    it (as 5.10's dialog did).  Now both Slicers ask with lungai's text, once; declined: nothing installed."""
+    from LungAICommon import install, requirements
+
+    real_version = requirements.installed_version
+    installed = {"monai": "1.3.0", "torch": "2.13.0"}
+    monkeypatch.setattr(requirements, "installed_version", lambda d: installed.get(d) or real_version(d))
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)
+    pip, asked = [], []
+    monkeypatch.setattr(env.slicer.util, "pip_install", lambda *a, **k: pip.append(a))
+    packaging = install._packaging_module()
+    if packaging is not None:                      # 5.12: the real pip_ensure; its check sees the old MONAI
+        monkeypatch.setattr(packaging, "pip_install", lambda *a, **k: pip.append(a))
+        monkeypatch.setattr(packaging, "pip_check", lambda req: False)
+    monkeypatch.setattr(env.slicer.app, "testingEnabled", lambda: False, raising=False)
+
+    def confirm(text, *args, **kwargs):
+        asked.append(text)
+        return False
+    monkeypatch.setattr(env.slicer.util, "confirmOkCancelDisplay", confirm)
+    assert install.ensure("segmentation", "Lung AI Segmentation") is False
+    (text,) = asked
+    assert "monai==1.6.1 (monai 1.3.0 is installed; 1.6 or newer is needed)" in text, text
+    assert not pip and "was declined" in install.last_problem
+    # accepted: installed once, without a second (pip_ensure's) dialog
+    monkeypatch.setattr(env.slicer.util, "confirmOkCancelDisplay", lambda text, *a, **k: asked.append(text) or True)
+    assert install.ensure("segmentation", "Lung AI Segmentation") is False        # (pip faked: monai stays 1.3.0)
+    assert len(asked) == 2 and len(pip) == 1 and "monai==1.6.1" in str(pip[0])

@@ -434,6 +434,35 @@ def test_sample_registered_once_and_downloadable_from_a_script(env, monkeypatch)
     assert SampleData.SampleDataLogic.rewriteUrl("https://example.org/x.nrrd") == "https://example.org/x.nrrd"
 
 
+def test_sample_with_its_packages_declined_asks_once_and_says_why(env, monkeypatch):
+    """QA (install58): the sample's packages are installed from SampleData's URL rewrite rule, which raised ValueError
+    when they were not ready - and Slicer's SampleData takes a ValueError there for a failed download: it retried 3
+    times for each of the sample's 2 files, so a user who declined was asked 6 times, and the reason was lost
+    ("Download failed (attempt 1 of 3)...").  Now asked once; downloadSample raises the reason."""
+    cache = env.tmp / "cache"
+    cache.mkdir()
+    manager = env.slicer.vtkCacheManager()
+    manager.SetRemoteCacheDirectory(str(cache))
+    env.scene.SetCacheManager(manager)
+    from LungAICommon import install, requirements, sampledata
+
+    import SampleData
+
+    env.slicer.modules = types.SimpleNamespace()
+    sampledata.register()
+    monkeypatch.setattr(requirements, "missing", lambda feature: [requirements.PINNED["scipy"]])
+    monkeypatch.setattr(install, "_packaging_module", lambda: None)           # 5.10's dialog on both releases
+    monkeypatch.setattr(env.slicer.app, "testingEnabled", lambda: False, raising=False)
+    asked, pip = [], []
+    monkeypatch.setattr(env.slicer.util, "confirmOkCancelDisplay", lambda text, **kw: asked.append(text) and False)
+    monkeypatch.setattr(env.slicer.util, "pip_install", lambda *a, **k: pip.append(a))
+    with pytest.raises(RuntimeError) as err:
+        SampleData.SampleDataLogic().downloadSample(sampledata.SAMPLE_NAME)
+    assert len(asked) == 1 and not pip
+    assert "scipy==1.17.1" in str(err.value) and "was declined" in str(err.value)
+    assert env.scene.GetFirstNodeByName(sampledata.CT_NODE_NAME) is None
+
+
 # ---------------------------------------------------------------------------- widgets (real wrapper + observers)
 class FakeRunner:
     """QtJobRunner's interface without a Qt timer: the test ends the job."""
@@ -704,6 +733,27 @@ def test_failed_job_reports_and_deletes_its_files(env, ct_node, small_phantom, m
     job.process.succeeded = False
     w.runner.end()
     assert shown == ["Lung AI failed: failed"] and not job.workDir
+
+
+def test_a_package_newer_than_tested_is_said_in_the_panel_log_and_the_failure(env, ct_node, small_phantom,
+                                                                                monkeypatch):
+    """QA (install58): pandas 4 (newer than the tested series) installed by another extension: the panel's log says
+    so when the job starts, and a failed job's error ends with it (before: not a word anywhere)."""
+    from LungAICommon import requirements
+
+    real = requirements.installed_version
+    monkeypatch.setattr(requirements, "installed_version", lambda d: "4.0.0" if d == "pandas" else real(d))
+    m, w = _widget("LungAISeg", env)
+    w.setParameterNode(w.logic.getParameterNode())
+    shown = []
+    monkeypatch.setattr(env.slicer.util, "errorDisplay", lambda text, **kw: shown.append(text))
+    job = _lungs_job(w, env, ct_node, small_phantom)
+    said = [line for line in w.runner.lines if line.startswith("Note: Lung AI Segmentation: pandas 4.0.0 (tested: "
+                                                                 "pandas 3.1.1)")]
+    assert len(said) == 1 and "slicer.util.pip_install('pandas==3.1.1')" in said[0], w.runner.lines
+    job.process.succeeded = False
+    w.runner.end()
+    assert shown == ["Lung AI failed: failed\n\n" + said[0]]
 
 
 def test_slicer_packaging_is_imported_when_this_slicer_has_it(env):
