@@ -81,7 +81,8 @@ def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path,
     tumours = [p for p in parts if p[1] in GTV_ROLES] if tumour_note else []
     seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
                     description=description, generation={p[0]: g for p, g in zip(parts, made)},
-                    series_number=SERIES_NUMBERS[series]["seg"], notes={p[0]: tumour_note for p in tumours})
+                    series_number=SERIES_NUMBERS[series]["seg"], notes={p[0]: tumour_note for p in tumours},
+                    notes_full_in="SR")     # the SR (its Case group: each review reason) is written with them
     return [seg, write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description,
                                 generation={p[3]: g for p, g in zip(parts, made)},
                                 series_number=SERIES_NUMBERS[series]["rtstruct"],
