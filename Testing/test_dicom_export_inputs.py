@@ -193,6 +193,30 @@ def test_the_bare_names_have_their_role():
             assert role_group(structure_role(raw)) == group, (group, name)
 
 
+def test_sr_ibsi_named_features_have_their_units(case, tmp_path):
+    """`lungai radiomics --params ibsi-*` names its features by IBSI tag, the family as the class (``morph``,
+    ``volume``).  QA on LUNG1-003: the SR gave every one of them the unit "1" (morph_volume 1226, stat_mean -36,
+    morph_diam 34: no mm3, HU, mm) - the units were looked up by the feature part only, not by the tag."""
+    from lungai.dicom.sr import read_sr
+
+    st, root = case["st"], case["root"]
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", root / "gtv.nii.gz", "--segments", "tumour",
+                "--params", "ibsi-a", "--feature-classes", "shape", "firstorder", "-o", tmp_path / "r.csv") == 0
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert {"morph", "stat"} <= set(table.feature_class) and "volume" in set(table.feature)   # as the SR reads them
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "--radiomics", tmp_path / "r.csv",
+                "-o", tmp_path / "e") == 0
+    units = {k: u for k, (_, u) in read_sr(tmp_path / "e" / "measurements.sr.dcm")["Tumour"].items()}
+    assert units["original_morph_volume"] == units["original_morph_vol_approx"] == "mm3"
+    assert units["original_morph_area_mesh"] == "mm2" and units["original_morph_av"] == "/mm"
+    assert units["original_morph_diam"] == units["original_morph_pca_maj_axis"] == "mm"
+    for hu in ("mean", "median", "min", "max", "p10", "p90", "range", "iqr", "mad", "rmad", "rms"):
+        assert units[f"original_stat_{hu}"] == "[hnsf'U]", hu
+    for no_unit in ("var", "skew", "kurt", "energy"):
+        assert units[f"original_stat_{no_unit}"] == "1", no_unit
+    assert units["original_morph_sphericity"] == "1"
+
+
 def test_sr_radiomic_features_have_ucum_units(case, tmp_path):
     from lungai.dicom.sr import feature_unit, read_sr
 
