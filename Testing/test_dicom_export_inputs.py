@@ -1512,6 +1512,18 @@ def test_labels_joined_as_the_tumour_are_not_exported_as_the_primary(case, tmp_p
     assert [(s.SegmentLabel, s.SegmentedPropertyTypeCodeSequence[0].CodeMeaning) for s in seg.SegmentSequence] == \
         [("GTV_union", "Neoplasm")]
     assert "exported as one structure GTV_union" in out and "not as GTVp" in out, out
+    # the radiomics of that tumour (segment "tumour") go into the GTV_union segment's group, with its volume and the
+    # segment it measures - before, a group "tumour" of their own beside it, linked to no segment
+    from lungai.dicom.sr import read_sr
+
+    assert _cli("radiomics", "--image", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1,2", "--segments",
+                "tumour", *SHAPE, "-o", tmp_path / "r.csv") == 0
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1,2",
+                "--radiomics", tmp_path / "r.csv", "-o", tmp_path / "rad") == 0
+    got = read_sr(tmp_path / "rad" / "measurements.sr.dcm")
+    assert set(got) == {"GTV_union"} and "Volume" in got["GTV_union"], set(got)
+    voxel = pd.read_csv(tmp_path / "r.csv").set_index("feature").value["VoxelVolume"]
+    assert got["GTV_union"]["original_shape_VoxelVolume"][0] == pytest.approx(voxel)
     # one label chosen is the tumour as before
     assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1",
                 "-o", tmp_path / "one") == 0

@@ -605,7 +605,11 @@ def tumour_parts(gtvs: dict | None, mapping=None) -> list:
     if not named or (len(named) == 1 and bare_role(next(iter(named)), mapping) == "gtv"):
         return []
     roles = {n: structure_role(n, mapping) for n in named}
-    return [(n, roles[n] if roles[n] in GTV_ROLES else "gtv", n, n, m) for n, m in named.items()]
+    # one part is the whole tumour: its radiomics segment is "tumour" (the features of that mask go into its SEG
+    # segment's SR group; before, a cohort folder's GTV_union / GTV-1 had them in a group "tumour" of its own, not
+    # linked to the segment); several: each its own name (the table's "tumour" is their union: a group of its own)
+    return [(n, roles[n] if roles[n] in GTV_ROLES else "gtv", "tumour" if len(named) == 1 else n, n, m)
+            for n, m in named.items()]
 
 
 def contoured_gtvs(provenance: str | None, tumour: sitk.Image | None) -> dict:
