@@ -193,6 +193,30 @@ def test_the_bare_names_have_their_role():
             assert role_group(structure_role(raw)) == group, (group, name)
 
 
+def test_sr_ibsi_named_features_have_their_units(case, tmp_path):
+    """`lungai radiomics --params ibsi-*` names its features by IBSI tag, the family as the class (``morph``,
+    ``volume``).  QA on LUNG1-003: the SR gave every one of them the unit "1" (morph_volume 1226, stat_mean -36,
+    morph_diam 34: no mm3, HU, mm) - the units were looked up by the feature part only, not by the tag."""
+    from lungai.dicom.sr import read_sr
+
+    st, root = case["st"], case["root"]
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", root / "gtv.nii.gz", "--segments", "tumour",
+                "--params", "ibsi-a", "--feature-classes", "shape", "firstorder", "-o", tmp_path / "r.csv") == 0
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert {"morph", "stat"} <= set(table.feature_class) and "volume" in set(table.feature)   # as the SR reads them
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "--radiomics", tmp_path / "r.csv",
+                "-o", tmp_path / "e") == 0
+    units = {k: u for k, (_, u) in read_sr(tmp_path / "e" / "measurements.sr.dcm")["Tumour"].items()}
+    assert units["original_morph_volume"] == units["original_morph_vol_approx"] == "mm3"
+    assert units["original_morph_area_mesh"] == "mm2" and units["original_morph_av"] == "/mm"
+    assert units["original_morph_diam"] == units["original_morph_pca_maj_axis"] == "mm"
+    for hu in ("mean", "median", "min", "max", "p10", "p90", "range", "iqr", "mad", "rmad", "rms"):
+        assert units[f"original_stat_{hu}"] == "[hnsf'U]", hu
+    for no_unit in ("var", "skew", "kurt", "energy"):
+        assert units[f"original_stat_{no_unit}"] == "1", no_unit
+    assert units["original_morph_sphericity"] == "1"
+
+
 def test_sr_radiomic_features_have_ucum_units(case, tmp_path):
     from lungai.dicom.sr import feature_unit, read_sr
 
@@ -1488,6 +1512,18 @@ def test_labels_joined_as_the_tumour_are_not_exported_as_the_primary(case, tmp_p
     assert [(s.SegmentLabel, s.SegmentedPropertyTypeCodeSequence[0].CodeMeaning) for s in seg.SegmentSequence] == \
         [("GTV_union", "Neoplasm")]
     assert "exported as one structure GTV_union" in out and "not as GTVp" in out, out
+    # the radiomics of that tumour (segment "tumour") go into the GTV_union segment's group, with its volume and the
+    # segment it measures - before, a group "tumour" of their own beside it, linked to no segment
+    from lungai.dicom.sr import read_sr
+
+    assert _cli("radiomics", "--image", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1,2", "--segments",
+                "tumour", *SHAPE, "-o", tmp_path / "r.csv") == 0
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1,2",
+                "--radiomics", tmp_path / "r.csv", "-o", tmp_path / "rad") == 0
+    got = read_sr(tmp_path / "rad" / "measurements.sr.dcm")
+    assert set(got) == {"GTV_union"} and "Volume" in got["GTV_union"], set(got)
+    voxel = pd.read_csv(tmp_path / "r.csv").set_index("feature").value["VoxelVolume"]
+    assert got["GTV_union"]["original_shape_VoxelVolume"][0] == pytest.approx(voxel)
     # one label chosen is the tumour as before
     assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{tmp_path / 'gtvs.nii.gz'}#1",
                 "-o", tmp_path / "one") == 0
@@ -1518,3 +1554,49 @@ def test_the_srs_case_group_says_what_rp_predict_said_with_the_risk():
              "imputed": "", "out_of_range": float("nan")}     # a model trained on patients, nothing to say
     case = next(g for g in measurement_groups({}, None, rp=plain) if g.label == "Case")
     assert case.comment is None
+
+
+def test_a_cohort_patient_folders_radiomics_and_dose_reach_the_sr(tmp_path, capsys):
+    """QA on LUNG1-003: `dicom-export --results OUT/patients/P` of a `lungai cohort` folder exported the masks only -
+    its features.csv (535 radiomic features; the dose metrics with an RTDOSE) went nowhere, without a word.  Now its
+    radiomics reach the SR per segment (the values of features.csv, the grid of the record's radiomics_grid), its
+    dose metrics the Dose group (naming the cohort's masks and RTDOSE), with a note; with --tumour they are left
+    out (of the folder's tumour), said."""
+    from dicom_helpers import small_phantom
+
+    from lungai.dicom.cohort import run_cohort
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.dicom.sr import read_sr, read_sr_comments
+    from lungai.radiomics import load_params
+
+    st = write_rt_study(tmp_path / "rt", small_phantom(7), "P1", dose="relative")
+    (tmp_path / "work.csv").write_text("a,b\n1,2\n")     # a working folder of the user's, not a DICOM export
+    assert run_cohort(tmp_path / "rt", tmp_path / "coh", load_params("default", feature_classes=["shape"]),
+                      workers=0).done == ["P1"]
+    folder = tmp_path / "coh" / "patients" / "P1"
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", folder, "-o", tmp_path / "e") == 0
+    out = capsys.readouterr().out
+    assert f"note: {folder / 'features.csv'}: the lungai cohort patient's radiomics (" in out
+    assert "and dose metrics exported in the SR" in out
+    sr = tmp_path / "e" / "measurements.sr.dcm"
+    got, comments = read_sr(sr), read_sr_comments(sr)
+    wide = pd.read_csv(folder / "features.csv").iloc[0]
+    groups = {"Right lung": "right_lung", "Left lung": "left_lung", "Tumour": "tumour", "lungs": "lungs",
+              "lungs_minus_tumour": "lungs_minus_tumour"}      # RTSTRUCT "GTV": the segment Tumour, with its features
+    assert set(got) == {*groups, "Dose"}, set(got)
+    n = 0
+    for group, segment in groups.items():
+        for name, (value, _) in got[group].items():
+            if name != "Volume":
+                n += 1
+                assert value == pytest.approx(wide[f"rad_{segment}_{name}"], rel=1e-9), (group, name)
+    assert n == sum(c.startswith("rad_") for c in wide.index) > 0
+    assert got["Dose"]["dose_mld_gy"][0] == pytest.approx(wide["dose_mld_gy"]) and wide["dose_mld_gy"] > 0
+    assert "RTDOSE" in comments["Dose"] and "(lungai cohort)" in comments["Dose"]
+    assert "computed on the 2 x 2 x 2 mm grid" in comments["Right lung"]
+    # --tumour replaces the folder's tumour: its features (of that tumour) are left out, said
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", folder, "--tumour", folder / "tumour.nii.gz",
+                "-o", tmp_path / "t") == 0
+    assert "so its features.csv (the cohort's radiomics and dose metrics of its own tumour) was not exported" in \
+        capsys.readouterr().out
+    assert set(read_sr(tmp_path / "t" / "measurements.sr.dcm")) == {"Tumour", "Right lung", "Left lung"}

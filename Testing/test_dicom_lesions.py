@@ -116,3 +116,33 @@ def test_review_reasons_reach_the_sr_rtstruct_and_seg(p1, tmp_path):
     assert read_sr_review_reasons(sr) == {}
     assert "ROIObservationDescription" not in pydicom.dcmread(rt).RTROIObservationsSequence[0]
     assert "SegmentDescription" not in pydicom.dcmread(seg).SegmentSequence[0]
+
+
+def test_long_review_reasons_cut_visibly_in_the_seg(p1, tmp_path):
+    """SegmentDescription is LO (64 characters): two review reasons do not fit.  QA on LUNG1-003 (seed point off the
+    tumour): the SEG said "needs review: confidence below the review threshold; the tumo..." - cut mid-word, the
+    second reason lost without a sign of where it was.  Now the cut is at a reason / word boundary, ends with "..."
+    and names the SR, which (like the RTSTRUCT) keeps every reason whole."""
+    from lungai.dicom.sr import read_sr_review_reasons
+    from lungai.seg.infer import LOW_CONFIDENCE, SEED_AWAY
+
+    st, ct = p1
+    tumour = st["masks"]["GTV"]
+    reasons = [LOW_CONFIDENCE, SEED_AWAY]
+    seg, rt, *_, sr = _export(st, ct, tmp_path / "out", tumour, {**_info(st, tumour), "review_reasons": reasons})
+    full = "needs review: " + "; ".join(reasons)
+    desc = str(pydicom.dcmread(seg).SegmentSequence[0].SegmentDescription)
+    assert len(desc) <= 64 and desc.endswith("... (see SR)"), desc
+    kept = desc[:-len("... (see SR)")].rstrip()
+    assert full.startswith(kept) and full[len(kept)] in " ;", (desc, full)      # no word cut in two
+    assert read_sr_review_reasons(sr) == {"Case": reasons}                      # the whole reasons, where it points
+    assert pydicom.dcmread(rt).RTROIObservationsSequence[0].ROIObservationDescription == full
+    # a Slicer export (SEG + RTSTRUCT, no SR) points to the RTSTRUCT, unless the pointer would cut the first reason
+    # (then "..." alone); one that fits is kept as it is
+    from lungai.dicom.seg import short_description
+    from lungai.seg.infer import CUT_REASON, SEVERAL_REASON
+
+    assert short_description(full, "RTSTRUCT") == f"needs review: {LOW_CONFIDENCE} ..."
+    other = f"needs review: {CUT_REASON}; {SEVERAL_REASON}"
+    assert short_description(other, "RTSTRUCT") == f"needs review: {CUT_REASON} ... (see RTSTRUCT)"
+    assert short_description("needs review: " + LOW_CONFIDENCE) == "needs review: " + LOW_CONFIDENCE

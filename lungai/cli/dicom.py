@@ -28,7 +28,8 @@ def register(sub) -> None:
                    help="take every result found here under its usual name ("
                         + ", ".join(n for names in RESULT_FILES.values() for n in names)
                         + "), as `lungai demo` / `lungai segment` write them or a `lungai cohort` patient folder "
-                        "(OUT/patients/P) holds them; the options below override single files (with --tumour the "
+                        "(OUT/patients/P) holds them (its features.csv: the radiomics and dose metrics of the SR); "
+                        "the options below override single files (with --tumour the "
                         "folder's result.json and uncertainty.nii.gz, which describe lungai's tumour, are left out "
                         "unless given as --result / --uncertainty; without a tumour its result.json is left out)")
     e.add_argument("--tumour", default=None, help="tumour mask on the CT grid (one label; FILE#N: label N of a label "
@@ -103,8 +104,8 @@ def run_scan(args) -> int:
 
 # the names under which `dicom-export --results FOLDER` takes each result (one place): lungai segment's / demo's
 # (tumor.nii.gz ...) and a lungai cohort patient folder's (lungai.dicom.cohort.TUMOUR tumour.nii.gz, LUNGS, RESULT;
-# its features.csv is a wide table of all features, not the long radiomics table, and its dose_lungs.nii.gz is a
-# 'Lungs' / 'Lungs-GTV' structure, not a right / left lung label map: neither is taken)
+# its features.csv is a wide table of all features, taken by cohort_features / cohort_tables, and its
+# dose_lungs.nii.gz is a 'Lungs' / 'Lungs-GTV' structure, not a right / left lung label map: not taken)
 RESULT_FILES = {"tumour": ("tumor.nii.gz", "tumour.nii.gz"), "lungs": ("lungs.nii.gz",),
                 "uncertainty": ("uncertainty.nii.gz",), "result": ("result.json",),
                 "radiomics": ("radiomics_long.csv",), "dose": ("dose.csv",), "rp": ("rp_prediction.csv",)}
@@ -237,6 +238,58 @@ def check_table_case(df, path, what: str, patient_id, case=None) -> None:
                          f"{text!r} to dicom-export")
 
 
+def cohort_features(folder, record_path):
+    """The ``features.csv`` (:data:`lungai.dicom.cohort.FEATURES`) of a ``lungai cohort`` patient folder - its result.json
+    a cohort record (``provenance``, ``status``) - or None.  It is the folder's radiomics (wide ``rad_*`` columns of
+    its segments) and dose metrics (``dose_*``): ``dicom-export --results`` reports them in the SR, as it reports a
+    demo folder's radiomics_long.csv / dose.csv (QA on LUNG1-003: the cohort folder's 535 radiomic features went
+    nowhere, without a word)."""
+    from pathlib import Path
+
+    from lungai.dicom.cohort import FEATURES
+
+    record = _json_or_none(record_path) if folder and record_path else None
+    if not (isinstance(record, dict) and "provenance" in record and "status" in record):
+        return None
+    path = Path(folder) / FEATURES
+    return path if path.is_file() else None
+
+
+def cohort_tables(path, record: dict, case_column):
+    """(long radiomics table, its settings, dose row or None) of a cohort patient's ``features.csv`` (``path``):
+    the ``rad_*`` columns as the long table (:func:`lungai.radiomics.extract.from_wide`), the grid of each segment
+    from the record's ``radiomics_grid`` (as radiomics' ``_settings.csv``), the ``dose_*`` columns as a dose row
+    whose ``masks`` say the record's provenance (None without an RTDOSE: every dose value empty)."""
+    import pandas as pd
+
+    from lungai.dicom.export import dose_column
+    from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
+    from lungai.errors import InputError
+    from lungai.io.tables import read_table_checked
+    from lungai.radiomics.extract import from_wide
+
+    fix = ("give the patient's features.csv as it was written (redo the patient: delete its folder, run the cohort "
+           "again), or give dicom-export --radiomics with a long radiomics table")
+    wide = read_table_checked(path, case_column, what="cohort features table", fix=fix)
+    if len(wide) != 1:
+        raise InputError(f"the cohort features table {path} has {len(wide)} rows, a patient's has one", fix)
+    radiomics, unsplit = from_wide(wide)
+    if unsplit:
+        raise InputError(f"the cohort features table {path} has radiomics columns that name no lungai segment: "
+                         + ", ".join(unsplit[:3]) + (" ..." if len(unsplit) > 3 else ""), fix)
+    grid = record.get("radiomics_grid") if isinstance(record.get("radiomics_grid"), list) else []
+    settings = pd.DataFrame(grid).assign(case=wide["case"].iloc[0] if "case" in wide else None) if grid else None
+    row = wide.iloc[0].to_dict()
+    dose = {k: v for k, v in row.items() if dose_column(k)}
+    if not any(pd.api.types.is_number(v) and not isinstance(v, bool) and pd.notna(v) for v in dose.values()):
+        return radiomics, settings, None
+    prov = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
+    masks = "; ".join(f"{what}: {prov[what]}" for what in ("lungs", "tumour", "dose") if prov.get(what))
+    cut = row.get(LUNGS_CUT_COLUMN)
+    return radiomics, settings, {**dose, "case": row.get("case"), MASKS_COLUMN: f"{masks} (lungai cohort)",
+                                 LUNGS_CUT_COLUMN: cut if isinstance(cut, str) else ""}
+
+
 def run_export(args) -> int:
     import json
 
@@ -278,6 +331,11 @@ def run_export(args) -> int:
         contoured = contoured_tumour_record(_json_or_none(paths["result"]))
         if contoured:
             contoured_record, paths["result"] = paths["result"], None
+    # a lungai cohort patient folder's features.csv: its radiomics and dose metrics, unless given otherwise (with
+    # --tumour: they are of the folder's tumour, left out and said below)
+    cohort = cohort_features(r, found["result"]) if not (paths["radiomics"] and paths["dose"]) else None
+    cohort_skipped = cohort if cohort and args.tumour else None
+    cohort = cohort if cohort and not args.tumour else None
     if not any(paths.values()):
         raise InputError("nothing to export" + (f": {r} holds a result.json but no tumour mask "
                                                 f"({' / '.join(RESULT_FILES['tumour'])}) nor any other result"
@@ -310,7 +368,7 @@ def run_export(args) -> int:
                      _json_or_none(rec), rec, getattr(head, "PatientID", ""), getattr(head, "SeriesInstanceUID", ""))]
     # before reading: never the CT's own folder, nor a user's file of an output name (the marker .lungai-dicom-export
     # lists what an earlier export wrote: a re-run replaces those)
-    inputs = [args.ct, *(p for p in paths.values() if p)]
+    inputs = [args.ct, *(p for p in paths.values() if p), *([cohort] if cohort else [])]
     # checked, then made when the results are written: a refused export leaves no empty folder behind
     from lungai.dicom.reference import check_output_folder
 
@@ -337,6 +395,19 @@ def run_export(args) -> int:
         radiomics = read_table_checked(paths["radiomics"], case_column, what="radiomics table",
                                        fix="give the CSV of `lungai radiomics` without --wide") \
             if paths["radiomics"] else None
+        radiomics_settings = radiomics_settings_beside(paths["radiomics"]) if radiomics is not None else None
+        cohort_dose = None
+        if cohort:
+            import pandas as pd
+
+            rad, settings, cohort_dose = cohort_tables(cohort, _json_or_none(found["result"]), case_column)
+            if radiomics is None:
+                radiomics, radiomics_settings, paths["radiomics"] = rad, settings, cohort
+            cohort_dose = cohort_dose if not paths["dose"] else None
+            if cohort_dose is not None:
+                check_table_case(pd.DataFrame([cohort_dose]), cohort, "cohort features table",
+                                 patient_id, args.case)
+                check_table_numbers(cohort_dose, cohort, "cohort features table", dose_column)
         if radiomics is not None:
             check_table_case(radiomics, paths["radiomics"], "radiomics table", patient_id, args.case)
         if radiomics is not None and not {"segment", "image_type", "feature_class", "feature", "value"} <= set(radiomics):
@@ -357,9 +428,9 @@ def run_export(args) -> int:
             uncertainty=on_grid(ct, uncertainty_map, what=f"uncertainty map "
                                 f"{Path(paths['uncertainty']).name}") if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
-            radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column),
+            radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column) or cohort_dose,
             rp=table_row(paths["rp"], "RP prediction CSV", RP_COLUMNS), generation=generation,
-            radiomics_settings=radiomics_settings_beside(paths["radiomics"]) if radiomics is not None else None)
+            radiomics_settings=radiomics_settings)
         if given["tumour"] is not None and not gtvs and "," in (split_selector(paths["tumour"])[1] or ""):
             gtvs[JOINED_GTVS] = given["tumour"]     # labels joined (FILE#1,2): GTVs without names, never "GTVp"
         if contoured and not args.tumour:   # a cohort folder's RTSTRUCT GTV(s): named so, never "GTVp" for nodes
@@ -387,6 +458,14 @@ def run_export(args) -> int:
         print(f"note: {contoured_record} is a lungai cohort patient record whose tumour is {contoured}, not a lungai "
               "segmentation: the tumour is exported as the user's contour (MANUAL, no confidence) and the record is "
               "not exported")
+    if cohort and (paths["radiomics"] == cohort or cohort_dose is not None):
+        taken = [f"radiomics ({len(radiomics)} features of {', '.join(dict.fromkeys(radiomics['segment']))})"
+                 ] * (paths["radiomics"] == cohort) + ["dose metrics"] * (cohort_dose is not None)
+        print(f"note: {cohort}: the lungai cohort patient's {' and '.join(taken)} exported in the SR")
+    if cohort_skipped:
+        print(f"note: --tumour replaces the tumour of {r}, so its {cohort_skipped.name} (the cohort's radiomics and "
+              "dose metrics of its own tumour) was not exported; give --radiomics / --dose-features computed on this "
+              "tumour to export them")
     if skipped:
         what = {"result.json": "confidence and review flag", "uncertainty.nii.gz": "uncertainty map"}
         options = {"result.json": "--result", "uncertainty.nii.gz": "--uncertainty"}

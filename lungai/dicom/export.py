@@ -81,7 +81,8 @@ def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path,
     tumours = [p for p in parts if p[1] in GTV_ROLES] if tumour_note else []
     seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
                     description=description, generation={p[0]: g for p, g in zip(parts, made)},
-                    series_number=SERIES_NUMBERS[series]["seg"], notes={p[0]: tumour_note for p in tumours})
+                    series_number=SERIES_NUMBERS[series]["seg"], notes={p[0]: tumour_note for p in tumours},
+                    notes_full_in="SR")     # the SR (its Case group: each review reason) is written with them
     return [seg, write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description,
                                 generation={p[3]: g for p, g in zip(parts, made)},
                                 series_number=SERIES_NUMBERS[series]["rtstruct"],
@@ -604,7 +605,11 @@ def tumour_parts(gtvs: dict | None, mapping=None) -> list:
     if not named or (len(named) == 1 and bare_role(next(iter(named)), mapping) == "gtv"):
         return []
     roles = {n: structure_role(n, mapping) for n in named}
-    return [(n, roles[n] if roles[n] in GTV_ROLES else "gtv", n, n, m) for n, m in named.items()]
+    # one part is the whole tumour: its radiomics segment is "tumour" (the features of that mask go into its SEG
+    # segment's SR group; before, a cohort folder's GTV_union / GTV-1 had them in a group "tumour" of its own, not
+    # linked to the segment); several: each its own name (the table's "tumour" is their union: a group of its own)
+    return [(n, roles[n] if roles[n] in GTV_ROLES else "gtv", "tumour" if len(named) == 1 else n, n, m)
+            for n, m in named.items()]
 
 
 def contoured_gtvs(provenance: str | None, tumour: sitk.Image | None) -> dict:

@@ -105,13 +105,40 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
     return desc
 
 
+LO_LENGTH = 64     # SegmentDescription is LO: at most 64 characters
+
+
+def short_description(note: str, full_in: str | None = "SR") -> str:
+    """``note`` as a SegmentDescription (LO, :data:`LO_LENGTH` characters): as it is when it fits, else cut at a
+    reason ("; ") or word boundary and ended with "..." and where the whole text is (``full_in``: " (see SR)"; left
+    out when it would cost the first reason its end), so a PACS user sees that it goes on and where.  QA on
+    LUNG1-003 (seed point off the tumour): "needs review: confidence below the review threshold; the tumo..." - cut
+    mid-word, the second reason ("the tumour mask lies away from the seed point") lost without a sign of it."""
+    note = " ".join(str(note).split())
+    if len(note) <= LO_LENGTH:
+        return note
+    first = note.split("; ")[0]
+
+    def cut(tail: str) -> str:
+        room = LO_LENGTH - len(tail) - 1        # " " before the tail
+        at = note.rfind("; ", 0, room + 2)      # the text kept ends where a reason ends (at <= room) ...
+        if at < len(first):                     # ... or, when no whole reason fits, where a word ends
+            at = note.rfind(" ", 0, room + 1)
+        return (note[:at] if at > 0 else note[:room]).rstrip(" ;:,") + " " + tail
+
+    tails = ([f"... (see {full_in})"] if full_in else []) + ["..."]
+    return next((cut(t) for t in tails if len(cut(t)) - len(t) - 1 >= len(first)), cut(tails[0]))
+
+
 def write_seg(masks: dict, reference, path, roles: dict | None = None, description: str = "lungai segmentation",
               series_number: int = SERIES_NUMBERS["dicom-export"]["seg"], generation: dict | None = None,
-              notes: dict | None = None) -> Path:
+              notes: dict | None = None, notes_full_in: str | None = None) -> Path:
     """Write {label: uint8 mask on the reference CT's grid} as one DICOM SEG (binary, one segment per mask).
 
-    ``notes``: {label: text} for the segment's SegmentDescription (LO: cut to 64 characters), e.g.
-    :func:`lungai.dicom.export.review_text` of a flagged result.
+    ``notes``: {label: text} for the segment's SegmentDescription (LO: a longer one is cut, visibly, by
+    :func:`short_description`), e.g. :func:`lungai.dicom.export.review_text` of a flagged result;
+    ``notes_full_in``: the object written beside the SEG that holds the whole text ("SR": the review reasons of the
+    SR's Case group; "RTSTRUCT": the ROI's ROIObservationDescription; None: none), named where the text is cut.
 
     ``roles``: {label: role} for the terminology (default: the label's role from :mod:`lungai.dicom.roles`).
     ``generation``: {label: AUTOMATIC} for the segments SlicerLungAI made; the others are MANUAL
@@ -139,7 +166,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
                                                 series_uid=reference.series_uid, content=content_digest(arrays[-1])))
         note = (notes or {}).get(label)
         if note:
-            descriptions[-1].SegmentDescription = note if len(note) <= 64 else note[:61] + "..."
+            descriptions[-1].SegmentDescription = short_description(note, notes_full_in)
     pixels = np.stack(arrays, axis=-1)
     # the UIDs follow everything the SEG says (pixels, and each segment's label, terminology, colour, algorithm
     # type / name: the same mask as lungai's AUTOMATIC result and as the user's MANUAL one are two objects)

@@ -47,8 +47,11 @@ FINDING = ("121071", "DCM", "Finding")   # the finding type of a group without a
 
 
 def feature_unit(image_type: str, feature_class: str, feature: str) -> str:
-    """The unit (key of :data:`UNITS`) of a radiomic feature of ``lungai radiomics``' long table (:data:`FEATURE_UNITS`)."""
-    unit = _FEATURE_UNIT.get(str(feature), "1")
+    """The unit (key of :data:`UNITS`) of a radiomic feature of ``lungai radiomics``' long table (:data:`FEATURE_UNITS`):
+    by its pyradiomics name, or by its IBSI tag - ``--params ibsi-*`` writes the tag's family as the class and the
+    rest as the feature (``morph``, ``volume``: tag ``morph_volume``; QA on LUNG1-003: every IBSI feature went into
+    the SR as "1", the tumour's morph_volume 1226 and stat_mean -36 without mm3 / HU)."""
+    unit = _FEATURE_UNIT.get(str(feature)) or _FEATURE_UNIT.get(f"{feature_class}_{feature}", "1")
     if unit == "HU" and (str(image_type).lower() != "original" or str(feature_class) not in INTENSITY_CLASSES):
         return "1"
     return unit

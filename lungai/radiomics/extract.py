@@ -450,3 +450,26 @@ def to_wide(long: pd.DataFrame) -> pd.DataFrame:
             lambda s: ";".join(sorted(set(s.dropna().astype(str)))) or None)
         wide[SETTINGS_COLUMN] = ids.reindex(wide.index)
     return wide.reset_index()
+
+
+def from_wide(wide: pd.DataFrame, segments=None) -> tuple[pd.DataFrame, list[str]]:
+    """The long table (:data:`LONG_COLUMNS`) back from :func:`to_wide`'s ``rad_<segment>_<image_type>_<feature_class>_
+    <feature>`` columns (e.g. a ``lungai cohort`` patient's ``features.csv``), and the ``rad_`` columns it cannot
+    split.  ``segments``: the segment names (default :data:`lungai.radiomics.segments.STANDARD_SEGMENTS`; the
+    longest matched first: ``lungs_minus_tumour`` before ``lungs``); the image type (``original``, ``wavelet-LLH``,
+    ``log-sigma-1-0-mm-3D``) and the class hold no "_", the feature is the rest (an IBSI tag's may hold one)."""
+    from lungai.radiomics.segments import STANDARD_SEGMENTS
+
+    names = sorted(segments or STANDARD_SEGMENTS, key=len, reverse=True)
+    rows, unsplit = [], []
+    for column in (c for c in wide.columns if str(c).startswith("rad_")):
+        rest = str(column)[len("rad_"):]
+        segment = next((s for s in names if rest.startswith(s + "_")), None)
+        parts = rest[len(segment) + 1:].split("_", 2) if segment else []
+        if len(parts) != 3 or not all(parts):
+            unsplit.append(str(column))
+            continue
+        rows += [{"case": case, "segment": segment, "image_type": parts[0], "feature_class": parts[1],
+                  "feature": parts[2], "value": value}
+                 for case, value in zip(wide["case"] if "case" in wide else [None] * len(wide), wide[column])]
+    return pd.DataFrame(rows, columns=LONG_COLUMNS), unsplit

@@ -249,7 +249,8 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     written = []
     if "seg" in formats:
         written.append(write_seg(masks, reference, out / f"{stem}.seg.dcm", description=f"lungai {stem}",
-                                 generation=generation, series_number=SERIES_NUMBERS["slicer"]["seg"], notes=notes))
+                                 generation=generation, series_number=SERIES_NUMBERS["slicer"]["seg"], notes=notes,
+                                 notes_full_in="RTSTRUCT" if "rtstruct" in formats else None))   # no SR here
     if "rtstruct" in formats:
         written.append(write_rtstruct(masks, reference, out / f"{stem}.rtstruct.dcm", label="lungai",
                                       generation=generation, series_number=SERIES_NUMBERS["slicer"]["rtstruct"],
