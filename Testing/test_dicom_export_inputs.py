@@ -1518,3 +1518,33 @@ def test_the_srs_case_group_says_what_rp_predict_said_with_the_risk():
              "imputed": "", "out_of_range": float("nan")}     # a model trained on patients, nothing to say
     case = next(g for g in measurement_groups({}, None, rp=plain) if g.label == "Case")
     assert case.comment is None
+
+
+def test_a_results_folders_radiomics_table_of_another_name_is_named_not_silently_left_out(case, tmp_path, capsys):
+    """QA (LUNG1-003, the README's steps: ``segment CT -o out/``, ``radiomics --image CT --tumour out/tumor.nii.gz
+    --lungs out/lungs.nii.gz -o out/features.csv``, ``dicom-export --ct CT --results out/ -o dcm/``): the SR held the
+    volumes only - ``--results`` takes the radiomics table only as ``radiomics_long.csv`` (the demo's name) - and not
+    a word said so.  A lungai radiomics table of another name in the folder is now named with the option that
+    exports it; the export itself is unchanged (the folder's table is not guessed)."""
+    import shutil
+
+    from lungai.dicom.sr import read_sr
+
+    st, root = case["st"], case["root"]
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(root / "gtv.nii.gz", out / "tumor.nii.gz")
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", out / "tumor.nii.gz", "--segments", "tumour", *SHAPE,
+                "-o", out / "features.csv") == 0
+    (out / "notes.csv").write_text("what,when\nCT reviewed,today\n")      # not a radiomics table: not named
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", out, "-o", tmp_path / "dcm") == 0
+    text = capsys.readouterr().out
+    assert re.search(r"note: .*features\.csv.*--radiomics", text), text
+    assert "notes.csv" not in text, text
+    assert set(read_sr(tmp_path / "dcm" / "measurements.sr.dcm")["Tumour"]) == {"Volume"}    # nothing guessed
+    # given with --radiomics, or under the demo's name: exported, no note
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", out, "--radiomics", out / "features.csv",
+                "-o", tmp_path / "dcm2") == 0
+    text = capsys.readouterr().out
+    assert "features.csv" not in text and len(read_sr(tmp_path / "dcm2" / "measurements.sr.dcm")["Tumour"]) > 1
