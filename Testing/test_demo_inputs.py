@@ -1112,3 +1112,24 @@ def test_an_roi_off_the_body_writes_nothing(phantom, tmp_path):
     with pytest.raises(InputError, match="outside the body"):
         run_demo(out, ct_path=tmp_path / "ct.nii.gz", roi_lps=[*lo, *(v + 8 for v in lo)])
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_an_rtstruct_without_a_dose_is_refused_with_a_fix_the_user_can_follow(tmp_path):
+    """QA (LUNG1-003: a planning CT and its RTSTRUCT, no RTDOSE; ``lungai demo --ct CT --rtstruct RTSTRUCT
+    --seed-point ...``): refused with "How to fix: give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct"
+    - --ct was given, and a patient without a dose export cannot follow it.  The fix now says what --rtstruct is used
+    for, to leave it out without a dose, and where the GTV's own features come from; before any file is written."""
+    from lungai.demo import run_demo
+    from lungai.errors import InputError
+
+    ct = _dicom_ct(tmp_path / "CT", "P1")
+    out = tmp_path / "out"
+    with pytest.raises(InputError) as err:
+        run_demo(out, ct_path=ct, rtstruct=tmp_path / "RS.dcm")
+    fix = err.value.fix
+    assert "leave --rtstruct out" in fix and "--dose" in fix and "lungai radiomics" in fix, fix
+    assert "give --ct" not in fix, fix
+    with pytest.raises(InputError) as err:          # the sample: --ct is what is missing
+        run_demo(out, rtstruct=tmp_path / "RS.dcm")
+    assert "--ct" in err.value.fix, err.value.fix
+    assert not out.exists()

@@ -635,9 +635,16 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
     sample = ct_path is None
     if rtstruct is not None:
-        if ct_path is None or dose is None:
-            raise InputError("--rtstruct gives the plan's lungs and GTV for the dose metrics of --dose on --ct",
-                             "give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct")
+        if ct_path is None or dose is None:     # it is used for the dose metrics only (QA: with --ct given and no
+            # RTDOSE exported, the fix said "give --ct ... and --dose", which such a patient cannot follow)
+            raise InputError("--rtstruct gives the plan's lungs and GTV for the dose metrics of --dose on --ct"
+                             + (": no --ct was given (the built-in sample has no RTSTRUCT)" if ct_path is None else
+                                ": no --dose was given, so it would not be used"),
+                             ("give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct, or leave "
+                              "--rtstruct out" if ct_path is None else
+                              "give --dose (the plan's RTDOSE) with --rtstruct, or leave --rtstruct out (the tumour "
+                              "radiomics use the automatic tumour either way); the features of the plan's GTV: "
+                              "lungai radiomics --image CT --rtstruct RS --structure role:gtv_primary"))
         from lungai.dicom.rtstruct import rtstruct_option
 
         rtstruct, _ = rtstruct_option(rtstruct, ct_path, series_uid)   # a folder: its RTSTRUCT, said (stderr)
