@@ -583,11 +583,11 @@ DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz",
                 "missing_inputs.csv", "scene.mrb", "report.html", "summary.json")
 
 
-def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, roi_lps=None, clinical=None,
+def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
              rtstruct=None, rtstruct_lungs: str | None = None, structure_map=None, allow_gaps: bool = False,
-             max_dose_gy: float | None = None) -> dict:
+             max_dose_gy: float | None = None, roi_lps=None) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
