@@ -1049,3 +1049,87 @@ def test_an_automatic_tumour_far_from_the_plans_gtv_is_said():
     assert node["dice"] == 1.0 and node["note"] is None and node["gtv_parts"] == "1 of 2"
     part = gtv_agreement(mask((8, 18, 18), (11, 21, 21)), two_parts, "GTV-1 + gtv-2")
     assert "(GTV-1 + gtv-2; the 1 of its 2 parts it overlaps, 10.0 ml; Dice 0.01)" in part["note"]
+
+
+def test_every_option_the_demos_review_actions_name_is_an_option_of_lungai_demo():
+    """QA (LUNG1-003 as a user's CT, ``lungai demo --ct CT --seed-point=47.4,-2.4,-127.2``, the default model: 1.3 ml
+    of a 35 ml GTV, confidence 0.35): the demo's console and report said "draw an ROI box round the tumour (--roi ...)
+    or try another model (--model ...)", and ``lungai demo ... --roi ...`` was refused by argparse ("unrecognized
+    arguments"): the fix named did not exist in the command that named it.  Every ``--option`` of the actions the
+    demo shows (lungai.seg.infer.REVIEW_ACTIONS, EMPTY_ACTIONS) is now one ``lungai demo`` takes."""
+    import re
+
+    from lungai.cli import build_parser
+    from lungai.seg.infer import EMPTY_ACTIONS, REVIEW_ACTIONS
+
+    demo = build_parser()._subparsers._group_actions[0].choices["demo"]
+    options = {s for a in demo._actions for s in a.option_strings}
+    named = {o for text in (*REVIEW_ACTIONS.values(), *EMPTY_ACTIONS.values())
+             for o in re.findall(r"(?<![\w-])--[a-z][a-z-]*", text)}
+    assert {"--roi", "--seed-point", "--model"} <= named
+    named.discard("--val-fraction")          # an option of the command that action names ("train-seg again with ...")
+    assert named <= options, sorted(named - options)
+
+
+@pytest.mark.parametrize("given", [["--roi", "-71,-39,-158,-18,41,-100"], ["--roi=-71,-39,-158,-18,41,-100"]])
+def test_demo_takes_an_roi_as_lungai_segment_does(given, tmp_path, monkeypatch):
+    """``lungai demo --roi x0,y0,z0,x1,y1,z1`` reaches the run as ``roi_lps`` (negative numbers included, as
+    ``--seed-point``); with --seed-point it is refused (one tumour per run, as ``lungai segment``)."""
+    import lungai.demo
+    from lungai.cli import main
+    from lungai.errors import InputError
+
+    seen = {}
+
+    def fake_run_demo(out_dir, **kwargs):
+        seen.update(kwargs)
+        raise InputError("stopped by the test", "-")
+
+    monkeypatch.setattr(lungai.demo, "run_demo", fake_run_demo)
+    assert main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), *given, "-o", str(tmp_path / "out")]) == 2
+    assert seen["roi_lps"] == [-71.0, -39.0, -158.0, -18.0, 41.0, -100.0] and seen["seed_lps"] is None
+    seen.clear()
+    with pytest.raises(SystemExit):         # argparse: not allowed with --seed-point
+        main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), *given, "--seed-point=1,2,3", "-o", str(tmp_path / "o")])
+    assert not seen
+    assert main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), "--roi=0,0,0,0,0,0", "-o", str(tmp_path / "o")]) == 2
+    assert not seen                          # a box with no extent: refused before the run, as by lungai segment
+
+
+def test_an_roi_off_the_body_writes_nothing(phantom, tmp_path):
+    """A demo ROI wholly outside the image, or in the air round the patient, is refused before any output file is
+    written (as a bad seed point)."""
+    from lungai.demo import run_demo
+    from lungai.errors import InputError
+
+    ct = phantom[0]
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="outside the image"):
+        run_demo(out, ct_path=tmp_path / "ct.nii.gz", roi_lps=[1e4, 1e4, 1e4, 1e4 + 50, 1e4 + 50, 1e4 + 50])
+    assert not out.exists() or not any(out.iterdir())
+    lo = ct.TransformIndexToPhysicalPoint((0, 0, 0))        # a corner of the scan: air round the patient
+    with pytest.raises(InputError, match="outside the body"):
+        run_demo(out, ct_path=tmp_path / "ct.nii.gz", roi_lps=[*lo, *(v + 8 for v in lo)])
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_an_rtstruct_without_a_dose_is_refused_with_a_fix_the_user_can_follow(tmp_path):
+    """QA (LUNG1-003: a planning CT and its RTSTRUCT, no RTDOSE; ``lungai demo --ct CT --rtstruct RTSTRUCT
+    --seed-point ...``): refused with "How to fix: give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct"
+    - --ct was given, and a patient without a dose export cannot follow it.  The fix now says what --rtstruct is used
+    for, to leave it out without a dose, and where the GTV's own features come from; before any file is written."""
+    from lungai.demo import run_demo
+    from lungai.errors import InputError
+
+    ct = _dicom_ct(tmp_path / "CT", "P1")
+    out = tmp_path / "out"
+    with pytest.raises(InputError) as err:
+        run_demo(out, ct_path=ct, rtstruct=tmp_path / "RS.dcm")
+    fix = err.value.fix
+    assert "leave --rtstruct out" in fix and "--dose" in fix and "lungai radiomics" in fix, fix
+    assert "give --ct" not in fix, fix
+    with pytest.raises(InputError) as err:          # the sample: --ct is what is missing
+        run_demo(out, rtstruct=tmp_path / "RS.dcm")
+    assert "--ct" in err.value.fix, err.value.fix
+    assert not out.exists()

@@ -1600,3 +1600,31 @@ def test_a_cohort_patient_folders_radiomics_and_dose_reach_the_sr(tmp_path, caps
     assert "so its features.csv (the cohort's radiomics and dose metrics of its own tumour) was not exported" in \
         capsys.readouterr().out
     assert set(read_sr(tmp_path / "t" / "measurements.sr.dcm")) == {"Tumour", "Right lung", "Left lung"}
+def test_a_results_folders_radiomics_table_of_another_name_is_named_not_silently_left_out(case, tmp_path, capsys):
+    """QA (LUNG1-003, the README's steps: ``segment CT -o out/``, ``radiomics --image CT --tumour out/tumor.nii.gz
+    --lungs out/lungs.nii.gz -o out/features.csv``, ``dicom-export --ct CT --results out/ -o dcm/``): the SR held the
+    volumes only - ``--results`` takes the radiomics table only as ``radiomics_long.csv`` (the demo's name) - and not
+    a word said so.  A lungai radiomics table of another name in the folder is now named with the option that
+    exports it; the export itself is unchanged (the folder's table is not guessed)."""
+    import shutil
+
+    from lungai.dicom.sr import read_sr
+
+    st, root = case["st"], case["root"]
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(root / "gtv.nii.gz", out / "tumor.nii.gz")
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", out / "tumor.nii.gz", "--segments", "tumour", *SHAPE,
+                "-o", out / "features.csv") == 0
+    (out / "notes.csv").write_text("what,when\nCT reviewed,today\n")      # not a radiomics table: not named
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", out, "-o", tmp_path / "dcm") == 0
+    text = capsys.readouterr().out
+    assert re.search(r"note: .*features\.csv.*--radiomics", text), text
+    assert "notes.csv" not in text, text
+    assert set(read_sr(tmp_path / "dcm" / "measurements.sr.dcm")["Tumour"]) == {"Volume"}    # nothing guessed
+    # given with --radiomics, or under the demo's name: exported, no note
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", out, "--radiomics", out / "features.csv",
+                "-o", tmp_path / "dcm2") == 0
+    text = capsys.readouterr().out
+    assert "features.csv" not in text and len(read_sr(tmp_path / "dcm2" / "measurements.sr.dcm")["Tumour"]) > 1

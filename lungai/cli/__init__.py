@@ -69,6 +69,10 @@ def check_input_exists(path, what: str = "CT", series: str | None = None) -> Non
 ONE_TUMOUR = ("lungai segments one tumour per run: run it once per seed point / ROI, each into its own output folder "
               "(-o)")
 
+# --roi's help (segment, demo)
+ROI_HELP = ("x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm (not Slicer's bounds order xmin,xmax,ymin,ymax,"
+            "zmin,zmax; a box partly outside the CT is cut to it, both noted)")
+
 # what a second --lungs is told (dose-features, radiomics, dicom-export)
 ONE_LUNG_MASK = ("give one mask holding both lungs - a lung label map (1 = right, 2 = left, as `lungai lungs` writes "
                  "it) or a binary mask of both lungs; join separate right / left lung files into one first")

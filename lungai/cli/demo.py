@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from lungai.cli import ONE_TUMOUR, StoreOnce
+    from lungai.cli import ONE_TUMOUR, ROI_HELP, StoreOnce
     from lungai.seg.resources import MODEL_HELP
 
     p = sub.add_parser(
@@ -20,9 +20,12 @@ def register(sub) -> None:
     p.add_argument("--ct", default=None, help="your CT instead of the sample (DICOM folder, NIfTI, NRRD, MHA)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
     p.add_argument("--model", default=None, help="segmentation " + MODEL_HELP)
-    p.add_argument("--seed-point", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
-                   help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it the tumour is "
-                        "searched in the whole lungs (on the sample the tumour's position is used)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--seed-point", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
+                       help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it (or --roi) the "
+                            "tumour is searched in the whole lungs (on the sample the tumour's position is used)")
+    where.add_argument("--roi", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
+                       help=ROI_HELP + "; the tumour is segmented in this box (as lungai segment --roi)")
     g = p.add_argument_group("patient inputs for dose, RP risk and stage (needed with --ct)")
     g.add_argument("--clinical", default=None, metavar="CSV",
                    help="the patient's clinical values: a CSV row with the columns the RP / stage models were "
@@ -73,9 +76,15 @@ def run(args) -> int:
         if len(seed) != 3:
             raise InputError(f"--seed-point needs three numbers x,y,z (got {args.seed_point!r})",
                              "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
+    roi = None
+    if args.roi:                        # as lungai segment --roi: 6 numbers, a box with extent, before any work
+        from lungai.cli.seg import _floats
+        from lungai.seg.preprocess import check_roi_extent
+
+        roi = check_roi_extent(_floats(args.roi, 6, "--roi"))
     if args.structure and not args.rtstruct:
         raise InputError("--structure names a structure of --rtstruct", "give --rtstruct FILE|FOLDER, or leave --structure out")
-    summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed,
+    summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed, roi_lps=roi,
                        radiomics_params=args.params, clinical=args.clinical, dose=args.dose, dose_unit=args.dose_unit,
                        rp_model=args.rp_model,
                        stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series,

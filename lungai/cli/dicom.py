@@ -143,6 +143,28 @@ def _result_file(folder, what: str):
     return found[0] if found else None
 
 
+def other_radiomics_tables(folder) -> list:
+    """The lungai radiomics tables (long format: :data:`lungai.radiomics.LONG_COLUMNS`) in a ``--results`` folder under
+    another name than :data:`RESULT_FILES`' ``radiomics_long.csv`` (``lungai radiomics -o out/features.csv``): not
+    taken - which run's table is the one to export is not guessed - but named, with the option that exports one.  QA
+    on LUNG1-003: segment, radiomics into the same folder, then dicom-export --results wrote an SR of the volumes
+    alone without a word."""
+    from pathlib import Path
+
+    from lungai.radiomics.extract import LONG_COLUMNS
+
+    found = []
+    for path in sorted(Path(folder).glob("*.csv")) if folder is not None else []:
+        try:
+            with open(path, encoding="utf-8-sig", errors="replace") as fh:
+                header = [c.strip().strip('"') for c in fh.readline().rstrip("\r\n").split(",")]
+        except OSError:
+            continue
+        if set(LONG_COLUMNS) <= set(header):
+            found.append(path)
+    return found
+
+
 def radiomics_settings_beside(radiomics_csv):
     """The radiomics settings (grid of each segment) written beside a radiomics CSV - ``<name>_settings.csv`` of
     ``lungai radiomics``, ``radiomics_settings.csv`` only beside the demo's ``radiomics_long.csv`` (any other CSV's
@@ -466,6 +488,14 @@ def run_export(args) -> int:
         print(f"note: --tumour replaces the tumour of {r}, so its {cohort_skipped.name} (the cohort's radiomics and "
               "dose metrics of its own tumour) was not exported; give --radiomics / --dose-features computed on this "
               "tumour to export them")
+    if r is not None and not paths["radiomics"]:
+        tables = other_radiomics_tables(r)
+        if tables:
+            names = ", ".join(p.name for p in tables)
+            print(f"note: no radiomic features were exported: {r} holds the radiomics table"
+                  f"{'s' if len(tables) > 1 else ''} {names}, and --results takes one only as "
+                  f"{RESULT_FILES['radiomics'][0]} (lungai demo's name); give it with --radiomics "
+                  f"{tables[0] if len(tables) == 1 else 'FILE'} to put its features into the SR")
     if skipped:
         what = {"result.json": "confidence and review flag", "uncertainty.nii.gz": "uncertainty map"}
         options = {"result.json": "--result", "uncertainty.nii.gz": "--uncertainty"}

@@ -55,7 +55,7 @@ def _patch(text: str, what: str) -> tuple:
 
 
 def register(sub) -> None:
-    from lungai.cli import ONE_TUMOUR, StoreOnce
+    from lungai.cli import ONE_TUMOUR, ROI_HELP, StoreOnce
     from lungai.seg.config import MC_PASSES
     from lungai.seg.resources import MODEL_HELP
 
@@ -143,9 +143,7 @@ def register(sub) -> None:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--seed-point", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
                    help="x,y,z in LPS mm on the tumour: segments a cube around it")
-    g.add_argument("--roi", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
-                   help="x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm (not Slicer's bounds order xmin,xmax,"
-                        "ymin,ymax,zmin,zmax; a box partly outside the CT is cut to it, both noted)")
+    g.add_argument("--roi", default=None, action=StoreOnce, once_fix=ONE_TUMOUR, help=ROI_HELP)
     g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
     s.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")

@@ -587,7 +587,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
              rtstruct=None, rtstruct_lungs: str | None = None, structure_map=None, allow_gaps: bool = False,
-             max_dose_gy: float | None = None) -> dict:
+             max_dose_gy: float | None = None, roi_lps=None) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
@@ -601,8 +601,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     ``lungai dose-features --rtstruct``; ``rtstruct_lungs`` a structure name / role:ROLE for the lungs,
     ``structure_map`` / ``allow_gaps`` as there) instead of the automatic masks.
 
-    The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or on the sample the
-    tumour's position (as a user's click); with neither, in automatic mode (whole lungs).
+    The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or in a box ``roi_lps`` (x0, y0, z0, x1, y1,
+    z1 LPS mm, as ``lungai segment --roi``), or on the sample the tumour's position (as a user's click); with none,
+    in automatic mode (whole lungs).
 
     On a user's CT the dose, RP risk and stage are computed only from what is given (``dose``,
     ``clinical`` CSV (+ ``patient_id``), ``rp_model``, ``stage_model``); a missing input leaves its
@@ -634,9 +635,16 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
     sample = ct_path is None
     if rtstruct is not None:
-        if ct_path is None or dose is None:
-            raise InputError("--rtstruct gives the plan's lungs and GTV for the dose metrics of --dose on --ct",
-                             "give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct")
+        if ct_path is None or dose is None:     # it is used for the dose metrics only (QA: with --ct given and no
+            # RTDOSE exported, the fix said "give --ct ... and --dose", which such a patient cannot follow)
+            raise InputError("--rtstruct gives the plan's lungs and GTV for the dose metrics of --dose on --ct"
+                             + (": no --ct was given (the built-in sample has no RTSTRUCT)" if ct_path is None else
+                                ": no --dose was given, so it would not be used"),
+                             ("give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct, or leave "
+                              "--rtstruct out" if ct_path is None else
+                              "give --dose (the plan's RTDOSE) with --rtstruct, or leave --rtstruct out (the tumour "
+                              "radiomics use the automatic tumour either way); the features of the plan's GTV: "
+                              "lungai radiomics --image CT --rtstruct RS --structure role:gtv_primary"))
         from lungai.dicom.rtstruct import rtstruct_option
 
         rtstruct, _ = rtstruct_option(rtstruct, ct_path, series_uid)   # a folder: its RTSTRUCT, said (stderr)
@@ -648,10 +656,17 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         dose_note = check_dose_matches_ct(dose, ct_path, series_uid, rtstruct=rtstruct)
     # the CT is read and the seed point checked before anything is written (a bad seed leaves no files)
     ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid)
+    if seed_lps is not None and roi_lps is not None:
+        raise InputError("a seed point and an ROI were both given", "give one of them: --seed-point or --roi")
     if seed_lps is not None:
         from lungai.seg.preprocess import check_seed_inside_body
 
         check_seed_inside_body(ct, seed_lps)
+    if roi_lps is not None:     # the checks segment_tumour makes of an ROI (no extent, beside the image, in the air)
+        from lungai.seg.config import SegConfig
+        from lungai.seg.infer import choose_box
+
+        choose_box(ct, SegConfig(), roi_lps=roi_lps)
     # the dose (readable, plausible) and the RTSTRUCT's structures (names, --structure-map) before any work: a
     # wrong one fails now, not after segmentation and radiomics
     given_dose = rt = None
@@ -708,8 +723,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         mdir = resolve_model_dir(model_dir)
         model = load_model(mdir)
         sample_seed = summary["input"].pop("seed_lps")
-        seed_point = seed_lps if seed_lps is not None else sample_seed
-        seg = segment_tumour(ct, model, seed_lps=seed_point, seed=0)
+        seed_point = seed_lps if seed_lps is not None or roi_lps is not None else sample_seed
+        seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0)
         hint = model_hint(mdir, seg.info)          # the same note lungai segment adds (a better-suited model)
         if hint:
             seg.info["notes"].append(hint)
