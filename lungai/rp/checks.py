@@ -127,7 +127,7 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     # joined as id_text: 'R01-001 ' is R01-001, a decomposed (NFD) 'Müller' the precomposed one (as lungai cohort)
     merged = tables[0].rename(columns={ids[0]: key})
     merged[key] = merged[key].map(id_text)
-    for path, df, col in zip(paths[1:], tables[1:], ids[1:]):
+    for k, (path, df, col) in enumerate(zip(paths[1:], tables[1:], ids[1:]), start=1):
         df = df.rename(columns={col: key})
         df[key] = df[key].map(id_text)
         shared = sorted((set(merged.columns) & set(df.columns)) - {key})
@@ -140,8 +140,12 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
             from lungai.io.tables import id_spelling_hint
 
             zeros = id_spelling_hint(left, right)
+            # which table lacks which ids (QA: the ids of both were listed as one, e.g. ['AMC-003', 'AMC_003', ...])
+            earlier = ", ".join(map(str, paths[:k]))
+            where = "; ".join(f"{len(ids_)} of {a} not in {b} (e.g. {sorted(ids_)[:5]})"
+                              for ids_, a, b in ((left - right, earlier, path), (right - left, path, earlier)) if ids_)
             raise InputError(f"the tables do not hold the same patients: {len(only)} id(s) are missing from "
-                             f"one of them (e.g. {only[:5]}; checked {path})" + zeros,
+                             f"one of them: {where}" + zeros,
                              ("write the ids the same way in every table (e.g. 007 everywhere, as text)" if zeros else
                               "give every patient a row in every table, or remove the patient everywhere"))
         merged = merged.merge(df, on=key, how="inner", validate="one_to_one")
