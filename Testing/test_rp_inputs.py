@@ -443,6 +443,33 @@ def test_ids_padded_differently_in_two_tables_are_named_with_the_table_lacking_t
     assert padding_hint(["P1"], ["P10"]) == "" and padding_hint(["007"], ["7"]) == ""
 
 
+def test_a_long_radiomics_table_is_refused_as_such_with_the_fix(tmp_path):
+    """QA: the CSV of lungai radiomics-batch / radiomics without --wide (one row per feature) given to rp train beside
+    a clinical table was refused as "duplicate patient IDs ... keep one row per patient" - the wrong fix.  Now it is
+    named as a long radiomics table, with the fix (the same command again with --wide, which resumes); the wide table
+    it writes joins."""
+    from lungai.radiomics import load_params
+    from lungai.radiomics.batch import run_batch
+    from lungai.radiomics.manifest import write_synthetic_cohort
+    from lungai.rp.checks import LONG_FIX
+
+    manifest = write_synthetic_cohort(tmp_path / "c", 2, seed=5)
+    params = load_params("default", feature_classes=["firstorder"])
+    run_batch(manifest, tmp_path / "radiomics.csv", params, workers=0, segments=["tumour"])
+    cases = sorted(pd.read_csv(tmp_path / "radiomics.csv", dtype=str)["case"].unique())
+    pd.DataFrame({"case": cases, "clin_age_years": [61, 70], "rp_grade2": [0, 1]}).to_csv(tmp_path / "clinical.csv",
+                                                                                          index=False)
+    tables = [tmp_path / "clinical.csv", tmp_path / "radiomics.csv"]
+    for given in (tables, tables[1:]):
+        with pytest.raises(InputError, match="is a radiomics table in long format") as err:
+            read_tables(given)
+        assert "duplicate" not in err.value.problem and err.value.fix == LONG_FIX and "--wide" in LONG_FIX
+    again = run_batch(manifest, tmp_path / "radiomics.csv", params, workers=0, segments=["tumour"], wide=True)
+    assert "0 case(s) extracted, 2 already done" in again.text()                 # resumed, as the fix says
+    joined = read_tables(tables)
+    assert sorted(joined["case"]) == cases and any(c.startswith("rad_tumour_") for c in joined.columns)
+
+
 def test_unreadable_tables_say_how_to_fix(tmp_path, table):
     """A Latin-1 table names UTF-8 in the fix; a European spreadsheet's export (';' and decimal commas) is 'not
     comma-separated' (not a tokenizing error); a folder is a folder; a failed rp train leaves no output folder."""

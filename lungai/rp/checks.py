@@ -32,7 +32,28 @@ def read_table(path, id_column: str | None = None) -> pd.DataFrame:
     dup = df.columns[df.columns.duplicated()].tolist()
     if dup:
         raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
+    check_not_long_radiomics(df, path)
     return df
+
+
+LONG_FIX = ("write the features one row per patient: run the same lungai radiomics-batch command again with --wide "
+            "(it resumes: the cases done are not computed again), or lungai radiomics with --wide "
+            "(rad_<segment>_<image type>_<class>_<feature> columns, as lungai cohort's rp_table.csv has them)")
+
+
+def check_not_long_radiomics(df: pd.DataFrame, path) -> None:
+    """Refuse a radiomics table in long format (``lungai radiomics`` / ``radiomics-batch`` without ``--wide``: one row
+    per feature, :data:`lungai.radiomics.extract.LONG_COLUMNS`) given as a patients table: QA, it was refused as
+    "duplicate patient IDs ... keep one row per patient" (every patient holds a row per feature)."""
+    columns = {str(c).strip().lower() for c in df.columns}
+    if not {"feature", "value"} <= columns or any(str(c).startswith("rad_") for c in df.columns):
+        return
+    from lungai.radiomics.extract import LONG_COLUMNS
+
+    if set(LONG_COLUMNS[1:]) <= columns:
+        raise InputError(f"{path} is a radiomics table in long format (one row per feature: columns "
+                         f"{', '.join(LONG_COLUMNS)}; {len(df)} rows), not one row per patient with rad_* columns",
+                         LONG_FIX)
 
 
 def table_paths(table) -> list[Path]:
