@@ -129,3 +129,92 @@ def test_cohort_redoes_a_result_of_an_older_lungai():
 
     assert value_revisions(AFFECTED["normalize"][0]) == {"whole_ct_revision": 2}
     assert value_revisions(UNAFFECTED["log"][0]) == {}
+
+
+class _Fitted(Exception):
+    """Raised in place of the nested CV: training reached the fitting."""
+
+
+# (value settings as an older lungai recorded them - its sidecar's -, their id, the words of the refusal)
+_RESAMPLED = {"setting": {"binWidth": 25, "resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkBSpline"},
+              "imageType": {"Original": {}}}
+_OLDER_TABLES = {
+    "wavelet on the crop": ({"setting": {"binWidth": 25}, "imageType": {"Original": {}, "Wavelet": {}}, "lungai": {}},
+                            "sha256:81f26fc80dda", "Wavelet image on the segment's crop"),
+    "resampled before 0.2.0": ({**_RESAMPLED, "lungai": {}}, None, "pyradiomics resampling"),
+    "legacy id (no lungai block)": ({"setting": {"binWidth": 25}, "imageType": {"Original": {}}},
+                                    "sha256:d69045dab1b3", "id an older lungai wrote"),
+    # --params default (2 mm lung grid) with the lungs as Lung_R: on the CT's grid before the lung grid revision
+    "Lung_R on the CT's grid": (value_settings(load_params("default")), "sha256:672142f3e6c7",
+                                "their lung segments named otherwise than right_lung"),
+}
+
+
+@pytest.mark.parametrize("name", list(_OLDER_TABLES))
+def test_rp_train_refuses_radiomic_features_of_an_older_lungai_before_fitting(tmp_path, monkeypatch, name):
+    """QA: rp train took radiomics tables an older lungai computed (values since revised: VALUE_REVISIONS; or an id of
+    an older lungai's scheme) and trained on them; only rp predict then refused the model for every new patient's
+    features ("the model was trained on features computed by an older lungai ... retrain") - found after training.
+    Now refused before any fitting, naming the sidecar and the cause, with the fix (re-run radiomics-batch / cohort,
+    which redo them); the same table with the current settings trains."""
+    import json
+
+    from lungai.radiomics.settings import _hash_id, sidecar_path
+    from lungai.rp import training
+    from lungai.rp.cohort import make_cohort
+
+    from lungai.radiomics.settings import with_lung_grid_revision
+
+    settings, old_id, cause = _OLDER_TABLES[name]
+    old_id = old_id or _hash_id(settings)
+    cohort = make_cohort(60, seed=2, n_noise=0)
+    if "Lung_R" in name:
+        cohort.table.columns = [c.replace("rad_lungs_", "rad_Lung_R_") for c in cohort.table.columns]
+    rad = [c for c in cohort.table.columns if c.startswith("rad_")]
+    spacing = {k: v for k, v in (settings.get("lungai") or {}).items() if k == "lung_spacing_mm"}
+    params = {k: v for k, v in settings.items() if k != "lungai"} | {"lungai": spacing}
+    current = value_settings(with_lung_grid_revision(params, ["Lung_R", "tumour"]) if "Lung_R" in name else params)
+    assert old_id != settings_id(current)                    # no table of the current lungai carries it
+    (tmp_path / "clinical.csv").write_text(cohort.table.drop(columns=rad).to_csv(index=False), encoding="utf-8")
+    radiomics = tmp_path / "radiomics.csv"
+    cohort.table[["case", *rad]].assign(**{SETTINGS_COLUMN: old_id}).to_csv(radiomics, index=False)
+    sidecar_path(radiomics).write_text(json.dumps({"id": old_id, "settings": settings}), encoding="utf-8")
+    monkeypatch.setattr(training, "nested_cv", lambda *a, **k: (_ for _ in ()).throw(_Fitted()))
+    tables = [tmp_path / "clinical.csv", radiomics]
+    with pytest.raises(InputError) as err:
+        training.train_rp(tables, cohort.outcome, tmp_path / "m", models="lr", fast=True)
+    text = str(err.value)
+    assert f"radiomics_settings {old_id}; recorded in {sidecar_path(radiomics)}" in text and cause in text
+    assert "rp predict would refuse" in text and "radiomics-batch" in err.value.fix and "cohort" in err.value.fix
+    assert not (tmp_path / "m").exists()
+    # the clinical and dose features alone, or the features computed again (the current id), are trained on
+    with pytest.raises(_Fitted):
+        training.train_rp(tables, cohort.outcome, tmp_path / "m", models="lr", fast=True,
+                          feature_sets="clinical_dosimetric")
+    cohort.table[["case", *rad]].assign(**{SETTINGS_COLUMN: settings_id(current)}).to_csv(radiomics, index=False)
+    sidecar_path(radiomics).write_text(json.dumps({"id": settings_id(current), "settings": current}), encoding="utf-8")
+    with pytest.raises(_Fitted):
+        training.train_rp(tables, cohort.outcome, tmp_path / "m", models="lr", fast=True)
+
+
+def test_rp_predict_says_retrain_for_a_model_of_lung_r_on_the_ct_grid():
+    """A model trained on Lung_R features an older lungai computed on the CT's grid (--params default, before the lung
+    grid revision): the current table of those --params carries the revision in its id, so predict refused it with
+    the fix "recompute the features with the model's settings" - which gives that id again.  Now it says the model
+    was trained on values of an older lungai: retrain (as for the other revisions)."""
+    from lungai.radiomics.settings import with_lung_grid_revision
+    from lungai.rp.prepare import settings_warnings
+
+    params = load_params("default")
+    card = {"radiomics_settings": {"id": settings_id(params), "settings": value_settings(params)},
+            "features": ["rad_Lung_R_original_firstorder_Mean", "rad_tumour_original_firstorder_Mean"],
+            "roles": {"id_column": "case"}}
+    current = settings_id(with_lung_grid_revision(params, ["Lung_R"]))
+    patients = pd.DataFrame({"case": ["p1"], SETTINGS_COLUMN: [current]})
+    with pytest.raises(InputError, match="(?s)not comparable.*older lungai.*Lung_R.*retrain"):
+        settings_warnings(patients, card, "patients table")
+    # the model of lungs named 'lungs' (always on the lung grid) is not an older lungai's
+    card["features"] = ["rad_lungs_original_firstorder_Mean"]
+    with pytest.raises(InputError) as err:
+        settings_warnings(patients, card, "patients table")
+    assert "older lungai" not in err.value.fix

@@ -404,6 +404,72 @@ def test_ids_differing_only_by_leading_zeros_are_named_in_the_join_error(tmp_pat
     assert leading_zero_hint(["A1", "B2"], ["A01", "C"]) == "" and leading_zero_hint(["0"], ["000"]) != ""
 
 
+@pytest.mark.shared_data
+def test_ids_padded_differently_in_two_tables_are_named_with_the_table_lacking_them(shared_data, tmp_path):
+    """QA: the real NSCLC-Radiogenomics clinical rows (Case ID R01-001, AMC-001) joined with a dose table whose ids
+    were written without the numbers' padding (R01-1, as another system or a typist writes them): refused (no patient
+    silently dropped), but with no hint, the fix 'give every patient a row in every table' and the ids of both tables
+    in one list.  Now the pairs are named ('differ only in the zeros padding their numbers (R01-001 vs R01-1 ...') and
+    each table's unmatched ids are said with the table they are in; ids written the same way join."""
+    import re
+
+    from lungai.io.tables import padding_hint
+    from lungai.rp.checks import read_tables
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    real = real[real["Recurrence"].isin(["yes", "no"])].head(40)
+    clinical = pd.DataFrame({"Case ID": real["Case ID"], "clin_age_years": real["Age at Histological Diagnosis"],
+                             "clin_sex": real["Gender"], "rp_grade2": (real["Recurrence"] == "yes").astype(int)})
+    clinical.to_csv(tmp_path / "clinical.csv", index=False)
+    dose = pd.DataFrame({"patient_id": real["Case ID"], "dose_mld_gy": np.linspace(8, 20, len(real)).round(2)})
+    dose.to_csv(tmp_path / "dose.csv", index=False)
+    assert len(read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])) == len(real)
+    unpadded = dose.assign(patient_id=dose["patient_id"].map(lambda i: re.sub(r"-0+(\d)", r"-\1", i)))
+    unpadded.to_csv(tmp_path / "dose.csv", index=False)
+    changed = int((unpadded["patient_id"] != dose["patient_id"]).sum())
+    assert changed > 10
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    said = err.value.problem
+    first = sorted(set(dose["patient_id"]) - set(unpadded["patient_id"]))[0]
+    assert f"{changed} id(s) differ only in the zeros padding their numbers ({first} vs " in said, said
+    assert f"{changed} of {tmp_path / 'clinical.csv'} not in {tmp_path / 'dose.csv'} (e.g. ['{first}'" in said, said
+    assert f"{changed} of {tmp_path / 'dose.csv'} not in {tmp_path / 'clinical.csv'}" in said, said
+    assert "same way in every table" in err.value.fix
+    # P07-1 / P7-1, LUNG1-002 / LUNG1-2; never ids that differ in more, nor those the leading-zeros hint names
+    assert "P07-1 vs P7-1" in padding_hint(["P07-1"], ["P7-1"]) and "LUNG1-002 vs LUNG1-2" in padding_hint(
+        ["LUNG1-002"], ["LUNG1-2"])
+    assert padding_hint(["P1"], ["P10"]) == "" and padding_hint(["007"], ["7"]) == ""
+
+
+def test_a_long_radiomics_table_is_refused_as_such_with_the_fix(tmp_path):
+    """QA: the CSV of lungai radiomics-batch / radiomics without --wide (one row per feature) given to rp train beside
+    a clinical table was refused as "duplicate patient IDs ... keep one row per patient" - the wrong fix.  Now it is
+    named as a long radiomics table, with the fix (the same command again with --wide, which resumes); the wide table
+    it writes joins."""
+    from lungai.radiomics import load_params
+    from lungai.radiomics.batch import run_batch
+    from lungai.radiomics.manifest import write_synthetic_cohort
+    from lungai.rp.checks import LONG_FIX
+
+    manifest = write_synthetic_cohort(tmp_path / "c", 2, seed=5)
+    params = load_params("default", feature_classes=["firstorder"])
+    run_batch(manifest, tmp_path / "radiomics.csv", params, workers=0, segments=["tumour"])
+    cases = sorted(pd.read_csv(tmp_path / "radiomics.csv", dtype=str)["case"].unique())
+    pd.DataFrame({"case": cases, "clin_age_years": [61, 70], "rp_grade2": [0, 1]}).to_csv(tmp_path / "clinical.csv",
+                                                                                          index=False)
+    tables = [tmp_path / "clinical.csv", tmp_path / "radiomics.csv"]
+    for given in (tables, tables[1:]):
+        with pytest.raises(InputError, match="is a radiomics table in long format") as err:
+            read_tables(given)
+        assert "duplicate" not in err.value.problem and err.value.fix == LONG_FIX and "--wide" in LONG_FIX
+    again = run_batch(manifest, tmp_path / "radiomics.csv", params, workers=0, segments=["tumour"], wide=True)
+    assert "0 case(s) extracted, 2 already done" in again.text()                 # resumed, as the fix says
+    joined = read_tables(tables)
+    assert sorted(joined["case"]) == cases and any(c.startswith("rad_tumour_") for c in joined.columns)
+
+
 def test_unreadable_tables_say_how_to_fix(tmp_path, table):
     """A Latin-1 table names UTF-8 in the fix; a European spreadsheet's export (';' and decimal commas) is 'not
     comma-separated' (not a tokenizing error); a folder is a folder; a failed rp train leaves no output folder."""

@@ -238,11 +238,9 @@ def loose_id(pid) -> str:
     """``pid`` without what a spreadsheet or a typist changes: case folded, leading zeros of every run of digits
     dropped ('LUNG1-007' and 'lung1-7' give the same), Unicode composed (:func:`lungai.io.tables.id_text`: a
     decomposed 'Müller' is the precomposed one)."""
-    import re
+    from lungai.io.tables import id_text, without_padding_zeros
 
-    from lungai.io.tables import id_text
-
-    return re.sub(r"\d+", lambda m: m.group().lstrip("0") or "0", id_text(pid).casefold())
+    return without_padding_zeros(id_text(pid).casefold())
 
 
 def _id_set(row) -> tuple:

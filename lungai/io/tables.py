@@ -351,6 +351,13 @@ def _without_leading_zeros(value: str) -> str:
     return text.lstrip("0") or ("0" if text else "")
 
 
+def without_padding_zeros(value) -> str:
+    """``value`` (an id, spaces around it dropped) with the leading zeros of every run of digits in it dropped:
+    'R01-001' -> 'R1-1', 'P07-1' -> 'P7-1', 'LUNG1-002' -> 'LUNG1-2' (the padding of the numbers in an id, which a
+    typist or another system leaves out); letter case kept (:func:`lungai.model_files.loose_id` folds it too)."""
+    return re.sub(r"\d+", lambda m: m.group().lstrip("0") or "0", str(value).strip())
+
+
 def _pairs_alike(ids_a: Iterable, ids_b: Iterable, key, skip=None) -> tuple[int, str]:
     """(how many, "x vs y, ...") of the ids of one set that are not in the other but have the same ``key`` as one
     of its ids (an id set each; the hints below); ``skip(x, y)``: pairs left out (those another hint names)."""
@@ -387,6 +394,20 @@ def case_hint(ids_a: Iterable, ids_b: Iterable) -> str:
             "are compared as written, case included)")
 
 
+def padding_hint(ids_a: Iterable, ids_b: Iterable) -> str:
+    """As :func:`leading_zero_hint`, for ids that differ only in the zeros padding a number inside them ("R01-001"
+    vs "R01-1", "P07-1" vs "P7-1", "LUNG1-002" vs "LUNG1-2": :func:`without_padding_zeros`); pairs
+    :func:`leading_zero_hint` names are left out.  "" when none."""
+    def named(x, y):
+        return _without_leading_zeros(x) == _without_leading_zeros(y)
+
+    n, shown = _pairs_alike(ids_a, ids_b, without_padding_zeros, skip=named)
+    if not n:
+        return ""
+    return (f"; {n} id(s) differ only in the zeros padding their numbers ({shown}): make the ids the same in both "
+            "tables (ids are compared as text)")
+
+
 def _without_separators(value: str) -> str:
     return re.sub(r"[\s\-_.]+", "", str(value).strip()).casefold()
 
@@ -407,8 +428,10 @@ def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
 
 def id_spelling_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     """The hints of two id sets that should match: ids differing only by leading zeros (:func:`leading_zero_hint`),
-    only in letter case (:func:`case_hint`) or in their separators (:func:`separator_hint`); "" when none."""
-    return leading_zero_hint(ids_a, ids_b) + case_hint(ids_a, ids_b) + separator_hint(ids_a, ids_b)
+    in the zeros padding a number inside them (:func:`padding_hint`), only in letter case (:func:`case_hint`) or in
+    their separators (:func:`separator_hint`); "" when none."""
+    return (leading_zero_hint(ids_a, ids_b) + padding_hint(ids_a, ids_b) + case_hint(ids_a, ids_b)
+            + separator_hint(ids_a, ids_b))
 
 
 def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):

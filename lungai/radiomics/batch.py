@@ -29,8 +29,8 @@ from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_outp
                                record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import check_csv_name, write_csv
-from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, revision_reasons, settings_id,
-                                      value_revisions, with_lung_grid_revision, without_lung_grid_revision,
+from lungai.radiomics.settings import (LUNG_GRID_REASON, SETTINGS_COLUMN, ignored_lung_spacing_key, revision_reasons,
+                                      settings_id, value_revisions, with_lung_grid_revision, without_lung_grid_revision,
                                       sidecar_path, write_sidecar)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import PATH_COLUMNS, read_manifest, safe_name
@@ -342,8 +342,7 @@ def _older_keys(params: dict, segments) -> dict[str, list[str]]:
     if revisions:
         older[_params_key(params, segments, revision=False)] = revisions
     if without_lung_grid_revision(params) is not params:
-        lung = ["their lung segments named otherwise than right_lung / left_lung / lungs / lungs_minus_tumour (Lung_R, "
-                "RT LUNG ...) were on the CT's grid, now on the isotropic lung grid (values differ)"]
+        lung = [LUNG_GRID_REASON]
         older[_params_key(without_lung_grid_revision(params), segments)] = lung
         if revisions:
             older[_params_key(without_lung_grid_revision(params), segments, revision=False)] = lung + revisions

@@ -85,8 +85,10 @@ def value_revisions(params: dict) -> dict[str, int]:
 
 
 def revision_reasons(keys) -> list[str]:
-    """Why results without the revisions ``keys`` (of :data:`VALUE_REVISIONS`) differ, one text each."""
-    return [VALUE_REVISIONS[k][1] for k in VALUE_REVISIONS if k in set(keys)]
+    """Why results without the revisions ``keys`` (of :data:`VALUE_REVISIONS`, and ``lung_grid_revision``:
+    :data:`LUNG_GRID_REASON`) differ, one text each."""
+    return [VALUE_REVISIONS[k][1] for k in VALUE_REVISIONS if k in set(keys)] \
+        + ([LUNG_GRID_REASON] if "lung_grid_revision" in set(keys) else [])
 
 
 # The revision of which segments lungai puts on its isotropic lung grid (``lung_spacing_mm``): 2 since lung segments are
@@ -97,6 +99,9 @@ def revision_reasons(keys) -> list[str]:
 # and rp models trained on the old values refused; runs whose lungs are named right_lung ... keep their id.
 LUNG_GRID_REVISION = 2
 LUNG_NAMES_REVISION_1 = ("right_lung", "left_lung", "lungs", "lungs_minus_tumour")   # case and spaces ignored
+# why results of lung segments an older lungai left on the CT's grid differ (radiomics-batch's note, rp's refusals)
+LUNG_GRID_REASON = ("their lung segments named otherwise than right_lung / left_lung / lungs / lungs_minus_tumour "
+                    "(Lung_R, RT LUNG ...) were on the CT's grid, now on the isotropic lung grid (values differ)")
 
 
 def lung_grid_revision(params: dict, names, lung_names=()) -> int | None:

@@ -32,7 +32,28 @@ def read_table(path, id_column: str | None = None) -> pd.DataFrame:
     dup = df.columns[df.columns.duplicated()].tolist()
     if dup:
         raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
+    check_not_long_radiomics(df, path)
     return df
+
+
+LONG_FIX = ("write the features one row per patient: run the same lungai radiomics-batch command again with --wide "
+            "(it resumes: the cases done are not computed again), or lungai radiomics with --wide "
+            "(rad_<segment>_<image type>_<class>_<feature> columns, as lungai cohort's rp_table.csv has them)")
+
+
+def check_not_long_radiomics(df: pd.DataFrame, path) -> None:
+    """Refuse a radiomics table in long format (``lungai radiomics`` / ``radiomics-batch`` without ``--wide``: one row
+    per feature, :data:`lungai.radiomics.extract.LONG_COLUMNS`) given as a patients table: QA, it was refused as
+    "duplicate patient IDs ... keep one row per patient" (every patient holds a row per feature)."""
+    columns = {str(c).strip().lower() for c in df.columns}
+    if not {"feature", "value"} <= columns or any(str(c).startswith("rad_") for c in df.columns):
+        return
+    from lungai.radiomics.extract import LONG_COLUMNS
+
+    if set(LONG_COLUMNS[1:]) <= columns:
+        raise InputError(f"{path} is a radiomics table in long format (one row per feature: columns "
+                         f"{', '.join(LONG_COLUMNS)}; {len(df)} rows), not one row per patient with rad_* columns",
+                         LONG_FIX)
 
 
 def table_paths(table) -> list[Path]:
@@ -127,7 +148,7 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     # joined as id_text: 'R01-001 ' is R01-001, a decomposed (NFD) 'Müller' the precomposed one (as lungai cohort)
     merged = tables[0].rename(columns={ids[0]: key})
     merged[key] = merged[key].map(id_text)
-    for path, df, col in zip(paths[1:], tables[1:], ids[1:]):
+    for k, (path, df, col) in enumerate(zip(paths[1:], tables[1:], ids[1:]), start=1):
         df = df.rename(columns={col: key})
         df[key] = df[key].map(id_text)
         shared = sorted((set(merged.columns) & set(df.columns)) - {key})
@@ -140,8 +161,12 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
             from lungai.io.tables import id_spelling_hint
 
             zeros = id_spelling_hint(left, right)
+            # which table lacks which ids (QA: the ids of both were listed as one, e.g. ['AMC-003', 'AMC_003', ...])
+            earlier = ", ".join(map(str, paths[:k]))
+            where = "; ".join(f"{len(ids_)} of {a} not in {b} (e.g. {sorted(ids_)[:5]})"
+                              for ids_, a, b in ((left - right, earlier, path), (right - left, path, earlier)) if ids_)
             raise InputError(f"the tables do not hold the same patients: {len(only)} id(s) are missing from "
-                             f"one of them (e.g. {only[:5]}; checked {path})" + zeros,
+                             f"one of them: {where}" + zeros,
                              ("write the ids the same way in every table (e.g. 007 everywhere, as text)" if zeros else
                               "give every patient a row in every table, or remove the patient everywhere"))
         merged = merged.merge(df, on=key, how="inner", validate="one_to_one")

@@ -7,8 +7,8 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, ignored_lung_spacing_ids,
-                                      is_legacy_settings, read_sidecars, revision_reasons, settings_id,
-                                      value_revisions, value_settings)
+                                      is_legacy_settings, lung_grid_revision, read_sidecars, revision_reasons,
+                                      settings_id, sidecar_path, value_revisions, value_settings)
 from lungai.rp.checks import check_categories, numeric_features
 from lungai.rp.columns import LEGACY_CATEGORY_RULES, ColumnRoles, is_missing_word, require_columns
 
@@ -116,8 +116,64 @@ def training_radiomics_settings(df: pd.DataFrame, features, sources=()) -> dict:
                          f"(none recorded; column {SETTINGS_COLUMN})",
                          "recompute every patient's radiomics with the same --params (a model cannot learn from "
                          "features whose meaning differs between patients)")
-    return {"id": ids[0], "settings": recorded.get(ids[0]),
-            "note": "features of new patients must be computed with these settings"}
+    entry = {"id": ids[0], "settings": recorded.get(ids[0]),
+             "note": "features of new patients must be computed with these settings"}
+    check_current_values(entry, features, sources)
+    return entry
+
+
+# the fix of a training table whose radiomic features an older lungai computed (:func:`check_current_values`)
+OLDER_FEATURES_FIX = ("compute the training patients' radiomic features again with the current lungai and the same "
+                      "--params: re-run lungai radiomics-batch (or lungai cohort) into the same output - the results "
+                      "of an older lungai are redone and their ids rewritten - or lungai radiomics per patient; then "
+                      "train again (or leave the radiomics table out to train on the other features only)")
+
+
+def feature_segments(features) -> list[str]:
+    """The segments of the ``rad_<segment>_<image type>_<class>_<feature>`` columns among ``features``
+    (:func:`lungai.radiomics.extract.wide_column`; a segment's name may hold '_', the other parts do not)."""
+    return list(dict.fromkeys(str(f)[4:].rsplit("_", 3)[0] for f in features
+                              if str(f).startswith("rad_") and str(f)[4:].count("_") >= 3))
+
+
+def outdated_settings(entry: dict | None, features=()) -> tuple[str | None, list[str]]:
+    """Whether radiomics settings ``entry`` (a model card's ``radiomics_settings``, or a training table's: {"id",
+    "settings"}) of the radiomic ``features`` were recorded by an older lungai: (why its id is an older lungai's -
+    :func:`legacy_settings` -, or None; the revisions its settings should carry and do not - their values were
+    computed before them and differ now: the keys of :data:`lungai.radiomics.settings.VALUE_REVISIONS` and
+    ``lung_grid_revision`` when a segment of ``features`` is a lung an older lungai left on the CT's grid,
+    :func:`lungai.radiomics.settings.lung_grid_revision`).  The one rule of ``rp train`` (refuses such a table) and
+    ``rp predict`` / ``rp validate`` (refuse a model trained on one)."""
+    entry = entry or {}
+    settings = entry.get("settings")
+    missing = []
+    if isinstance(settings, dict) and isinstance(settings.get("lungai"), dict):
+        missing = [k for k in value_revisions(settings) if k not in settings["lungai"]]
+        if "lung_grid_revision" not in settings["lungai"] and lung_grid_revision(settings, feature_segments(features)):
+            missing.append("lung_grid_revision")
+    return legacy_settings(entry), missing
+
+
+def check_current_values(entry: dict, features, sources=()) -> None:
+    """Refuse training on radiomic features recorded (the table's ``radiomics_settings`` id and its sidecar's
+    settings, ``entry``) as computed by an older lungai (:func:`outdated_settings`): their values differ from those
+    the current lungai computes for the same --params (a revision of the values), or their id is one no current
+    table carries - ``rp predict`` would refuse the features of every new patient, so the model could not be used.
+    Said before any fitting, with the fix (:data:`OLDER_FEATURES_FIX`)."""
+    legacy, missing = outdated_settings(entry, features)
+    if not legacy and not missing:
+        return
+    side = next((str(sidecar_path(p)) for p in sources if read_sidecars([p]).get(entry.get("id")) is not None), None)
+    where = f"; recorded in {side}" if side else ""
+    if missing:
+        why = ("are not the values the current lungai computes for the same --params ("
+               + "; ".join(revision_reasons(missing)) + ")")
+    else:
+        why = (f"carry an id an older lungai wrote ({legacy}), whose ids left out the IBSI configuration and the lung "
+               "grid spacing: no table of the current lungai carries it")
+    raise InputError(f"the training table's radiomic features (radiomics_settings {entry.get('id')}{where}) {why}, "
+                     "so rp predict would refuse the features of every new patient computed now (a model trained on "
+                     "them could not be used)", OLDER_FEATURES_FIX)
 
 
 # The ids older lungai versions wrote for the presets (``--params`` default / ibsi-a .. ibsi-e with
@@ -246,11 +302,11 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
         settings = (card.get("radiomics_settings") or {}).get("settings")
         # trained on values of a parameter set that an older lungai computed without a revision of its values
         # (pyradiomics' resampling; normalize, Square-type or Wavelet images on the whole CT): they differ now
-        missing = [k for k in value_revisions(settings) if k not in (settings.get("lungai") or {})] \
-            if isinstance(settings, dict) and isinstance(settings.get("lungai"), dict) else []
+        _, missing = outdated_settings(card.get("radiomics_settings"), card.get("features") or ())
         old_model = bool(legacy or missing)
         if not legacy and old_model:
-            fix = ("the model was trained on features " + "; ".join(revision_reasons(missing)) + ": recompute the "
+            fix = ("the model was trained on features of an older lungai (" + "; ".join(revision_reasons(missing))
+                   + "): recompute the "
                    "training patients' features with the same --params and retrain (rp train), or pass "
                    "--allow-other-radiomics-settings to predict anyway with a warning per patient")
         if not legacy and not isinstance(settings, dict):
