@@ -115,7 +115,7 @@ def test_docs_console_examples_name_real_nodes(mrml_scene, small_phantom, stage_
 
     pipe, ehr, rna, pid = stage_model
     vol = _scene_with_ct_and_seed(mrml_scene, small_phantom)
-    seg_node, _, _ = segment_lungs_node(mrml_scene, vol, progress=lambda *a: None)
+    seg_node, _, _, _ = segment_lungs_node(mrml_scene, vol, progress=lambda *a: None)
     segment_tumour_node(mrml_scene, vol, point_node=slicer.util.getNode("F"), seg_node=seg_node)
     dose = mrml.volume_node_from_image(mrml_scene, small_phantom.ct * 0 + 2, "RTDOSE")   # 2 Gy everywhere
     assert dose.GetName() == "RTDOSE"

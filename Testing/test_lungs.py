@@ -1001,6 +1001,77 @@ def test_air_of_a_pneumonectomy_space_is_no_lung(small_phantom):
     assert any("only one lung region" in n for n in result.warnings), result.notes
 
 
+def _with_a_pneumonectomy_space(ct, lung, share, seed=0):
+    """``ct`` with ``lung`` (a [z, y, x] mask) removed: its space filled with fluid (+15 HU) behind an air pocket in
+    front (-1000 HU, noise 15 HU) holding ``share`` of it - the air-fluid level of a supine patient weeks after a
+    pneumonectomy; the pocket's mask."""
+    arr = sitk.GetArrayFromImage(ct)
+    space = (ndimage.binary_dilation(lung, iterations=2) & (arr < -300)) | lung      # its vessels gone too
+    level = np.quantile(np.nonzero(space)[1], share)
+    pocket = space & (np.arange(arr.shape[1])[None, :, None] < level)
+    rng = np.random.default_rng(seed)
+    arr[space & ~pocket] = (15 + rng.normal(0.0, 10.0, int((space & ~pocket).sum()))).round()
+    arr[pocket] = (-1000 + rng.normal(0.0, 15.0, int(pocket.sum()))).round()
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(ct)
+    return img, pocket
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_large_air_pocket_of_a_pneumonectomy_space_is_no_lung(small_phantom, right):
+    """QA: after a pneumonectomy the space holds fluid and an air pocket in front (pure air, no vessels); a pocket
+    holding 15 % of the other lung or more was the second of the two largest air regions, so it was labelled that lung
+    (LUNG1-002 / -003: 440-1110 ml), with no warning - the lungs' volume, MLD and V20 counted it.  Now it is left out
+    with a warning and the other lung keeps its side."""
+    lab = sitk.GetArrayFromImage(small_phantom.labels)
+    truth = L.lung_truth(lab, "right")
+    gone, kept = ("right", "left") if right else ("left", "right")
+    ct, pocket = _with_a_pneumonectomy_space(small_phantom.ct, truth[gone], 0.4)
+    assert pocket.sum() >= 0.25 * truth[kept].sum()          # larger than the small-lung share: a "second lung"
+    result = segment_lungs(ct)
+    pred = sitk.GetArrayFromImage(result.labels)
+    assert not (pred == (RIGHT if right else LEFT)).any(), (result.volumes_ml, result.notes)
+    assert not pred[pocket].any()
+    assert dice(pred == (LEFT if right else RIGHT), truth[kept]) >= 0.95, result.notes
+    assert [n for n in result.warnings if "holds no lung tissue" in n] == result.air != [], result.notes
+    assert f"on the {gone} side" in result.air[0] and f"of the {kept} lung alone" in result.air[0]
+    assert not any("only one lung region" in n for n in result.notes), result.notes
+
+
+@pytest.mark.shared_data
+def test_real_ct_large_air_pocket_of_a_pneumonectomy_space_is_no_lung(shared_data):
+    """LUNG1-002 with its right lung's space filled with fluid behind a 566 ml air pocket (29 % of the left lung): the
+    pocket was the right lung (589 ml, no warning); now right 0 ml with the warning, the left lung as before."""
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    ct = sitk.ReadImage(str(nifti / "LUNG1-002_ct.nii.gz"))
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti / "LUNG1-002_labels.nii.gz")))
+    img, pocket = _with_a_pneumonectomy_space(ct, ref == 3, 0.3)
+    result = segment_lungs(img)
+    pred = sitk.GetArrayFromImage(result.labels)
+    # the space's dilated edge reaches the left lung at the anterior junction: 2 ml of the pocket lie in it
+    in_lung_ml = np.count_nonzero(pred[pocket]) * np.prod(ct.GetSpacing()) / 1000.0
+    assert result.volumes_ml["right_lung"] == 0 and in_lung_ml < 5, (result.volumes_ml, in_lung_ml)
+    d = rt_lung_dice(pred, np.zeros_like(pocket), ref == 4, (ref == 1) | (ref == 2))
+    assert d["left"] >= 0.95, d
+    assert len(result.air) == 1 and result.air[0] in result.warnings, result.notes
+
+
+@pytest.mark.shared_data
+def test_real_ct_emphysematous_lung_with_vessels_stays_lung(shared_data):
+    """The no-lung-tissue rule asks for pure air without vessels: LUNG1-003's left lung with its air 300 HU darker
+    (severe emphysema, median -1024 HU, vessels kept) stays the left lung."""
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    ct = sitk.ReadImage(str(nifti / "LUNG1-003_ct.nii.gz"))
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti / "LUNG1-003_labels.nii.gz")))
+    arr = sitk.GetArrayFromImage(ct).astype(np.int32)
+    air = (ref == 4) & (arr < -500)
+    arr[air] = np.maximum(arr[air] - 300, -1024)
+    img = sitk.GetImageFromArray(arr.astype(np.int16))
+    img.CopyInformation(ct)
+    result = segment_lungs(img)
+    assert result.air == [] and result.volumes_ml["left_lung"] >= 1700, (result.volumes_ml, result.notes)
+
+
 @pytest.mark.shared_data
 def test_real_ct_lung_with_a_small_aerated_part_is_kept_as_that_lung(shared_data):
     """LUNG1-002 with its right lung filled with fluid up to its top 224 ml (11 % of the left lung): right lung 0 ml

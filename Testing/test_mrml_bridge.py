@@ -672,7 +672,7 @@ def test_lungs_scene_logic(mrml_scene, small_phantom):
     from lungai.scene.lungs import segment_lungs_node
 
     volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
-    seg, volumes, cut = segment_lungs_node(mrml_scene, volume)
+    seg, volumes, cut, _ = segment_lungs_node(mrml_scene, volume)
     assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
     assert 500 < volumes["Right lung"] < 3000 and 500 < volumes["Left lung"] < 3000
     right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", volume))
@@ -696,7 +696,7 @@ def test_lungs_scene_logic_reports_the_sub_steps_and_cancels_between_them(mrml_s
 
     volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
     seen = []
-    _, volumes, _ = segment_lungs_node(mrml_scene, volume, progress=lambda f, t: seen.append((f, t)))
+    _, volumes, _, _ = segment_lungs_node(mrml_scene, volume, progress=lambda f, t: seen.append((f, t)))
     texts = [t for _, t in seen]
     assert texts[:3] == ["Segment lungs: air in the body found", "Segment lungs: airways removed",
                          "Segment lungs: right / left split"]

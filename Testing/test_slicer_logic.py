@@ -3124,7 +3124,7 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     lines = message.splitlines()            # then the notes it printed (no trachea in 5 slices: airways not removed)
     assert lines[0].startswith("Right lung ") and lines[1:2] == [warning], message
     assert all(line.startswith("note: ") for line in lines[2:]), message
-    _, volumes, cut = segment_lungs_node(mrml_scene, node)
+    _, volumes, cut, _ = segment_lungs_node(mrml_scene, node)
     assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
 
 
@@ -3147,7 +3147,7 @@ def test_lungai_seg_lungs_says_an_uncertain_right_left_as_the_cli(load_module, m
     node = mrml.volume_node_from_image(mrml_scene, ct[16:80, :, :], "cropped")  # the sides cut through both lungs
     side = ("the body is cut by the image's right or left border and no trachea was found: the midline, and so which "
             "lung is right (1) or left (2), is uncertain")
-    _, _, warnings = segment_lungs_node(mrml_scene, node)                       # the console API says it
+    _, _, warnings, _ = segment_lungs_node(mrml_scene, node)                     # the console API says it
     assert side in warnings
     logic = load_module("LungAISeg").LungAISegLogic()
     p = logic.getParameterNode()
@@ -3183,6 +3183,34 @@ def test_lungai_seg_lungs_says_the_notes_of_the_cli(load_module, mrml_scene, sma
         f"note: {n}" for n in notes], message
 
 
+@pytest.mark.parametrize("case", ["no trachea", "right half"])
+def test_lungs_console_api_says_what_the_panel_says(load_module, mrml_scene, small_phantom, case):
+    """QA (lungs58): the console API ``segment_lungs_node`` returned the warnings only, not the notes ``lungai lungs``
+    prints and the Segment lungs panel says ("no trachea found in the upper slices; airways not removed": the trachea
+    then in the lung volume), nor the panel's warning for a map with one lung label.  It returns both now: its
+    ``describe_lungs_result`` text is the panel's message on the same CT."""
+    from lungai import mrml
+    from lungai.scene.lungs import segment_lungs_node
+    from lungai.scene.results import describe_lungs_result
+    from lungai.synthetic import labels as L
+
+    hu = sitk.GetArrayFromImage(small_phantom.ct)
+    if case == "no trachea":
+        hu[sitk.GetArrayViewFromImage(small_phantom.labels) == L.AIRWAYS] = 40
+    ct = sitk.GetImageFromArray(hu)
+    ct.CopyInformation(small_phantom.ct)
+    if case == "right half":
+        ct = ct[:48, :, :]                                  # the patient's right half: one lung label
+    node = mrml.volume_node_from_image(mrml_scene, ct, case)
+    _, volumes, warnings, notes = segment_lungs_node(mrml_scene, node)
+    assert notes, (warnings, notes)
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = node
+    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    assert describe_lungs_result(volumes, warnings, notes) == message
+
+
 def test_lungs_of_a_ct_showing_one_lung_warn_that_the_side_is_uncertain(mrml_scene, small_phantom, tmp_path):
     """A CT cut through the midline (one lung): the console API (in-process) and the panel's loading of the label
     file of `lungai lungs` (nodes.import_lung_outputs, what loadLungs shows) carry the right/left warning."""
@@ -3193,7 +3221,7 @@ def test_lungs_of_a_ct_showing_one_lung_warn_that_the_side_is_uncertain(mrml_sce
 
     ct = small_phantom.ct[:48, :, :]                  # the patient's right half
     node = mrml.volume_node_from_image(mrml_scene, ct, "right half")
-    _, volumes, warnings = segment_lungs_node(mrml_scene, node)
+    _, volumes, warnings, _ = segment_lungs_node(mrml_scene, node)
     assert volumes["Right lung"] > 50 and volumes["Left lung"] == 0
     assert any("right/left label is uncertain" in w for w in warnings), warnings
     labels = sitk.Image(ct.GetSize(), sitk.sitkUInt8)

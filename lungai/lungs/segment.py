@@ -130,6 +130,22 @@ SMALL_LUNG_SHARE = 0.15
 SMALL_LUNG_NOTE = ("the {side} lung is small ({ml:.0f} ml, under 15 % of the other lung: a large effusion or a collapsed "
                    "lobe / lung?): collapsed lung and fluid denser than -350 HU are not in the mask - the {side} lung's "
                    "volume, lung features and dose metrics are of its aerated part")
+# one of the two lung regions holding no lung tissue is no lung: pure air (median below SMALL_LUNG_AIR_HU) with under
+# NO_TISSUE_SHARE of its voxels at least NO_TISSUE_CORE_MM inside it above NO_TISSUE_HU - no vessels, no parenchyma.
+# The air pocket of a pneumonectomy space (post-operative radiotherapy: fluid below, air in front) is such a region and
+# was the removed lung (QA: LUNG1-002 / -003 with one lung's space filled with fluid and a 440-1110 ml air pocket in
+# front: that pocket labelled lung, no warning, so the lungs' MLD / V20 counted it).  Lungs hold tissue: 2.2-10 % of the
+# voxels of their aerated region 5 mm inside it (2 mm grid) lie above -600 HU (vessels; LUNG1-002 / -003, pyradiomics
+# lung1 / lung2), 4.9-5.2 % for LUNG1-003's left lung with its air 240-400 HU darker (severe emphysema: median -994 /
+# -1024 HU, its vessels kept), which stays lung; the pockets (air at -1000 +- 15 HU) 0.0-0.1 %
+NO_TISSUE_HU = -600.0
+NO_TISSUE_CORE_MM = 5.0
+NO_TISSUE_SHARE = 0.005
+NO_TISSUE_NOTE = ("an air region of {ml:.0f} ml on the {side} side holds no lung tissue (median {median:.0f} HU, "
+                  "{share:.1f} % of it above -600 HU, where a lung's vessels give 2-10 %): a pneumonectomy space's air "
+                  "pocket, a pneumothorax or a giant bulla? It is left out: the {side} lung is empty (label {value}: "
+                  "0 ml) and the lung volumes and dose metrics (MLD, V20 ...) are of the {other} lung alone - if it is "
+                  "lung, contour the lungs by hand (e.g. an RTSTRUCT)")
 OPEN_AIRWAY_NOTE = ("the airway is open to the outside air (a tracheostoma, or the nose / an open mouth in view): the "
                     "lungs were found as the air the body encloses on each slice, {ml:.0f} ml")
 
@@ -142,12 +158,13 @@ class LungResult:
     cut: list = field(default_factory=list)   # the notes saying how the scan cuts the lungs (also in notes)
     side: list = field(default_factory=list)  # the note that the right/left label is uncertain (also in notes)
     small: list = field(default_factory=list)  # the note that one lung's aerated part is small (also in notes)
+    air: list = field(default_factory=list)    # the note that an air region holding no lung tissue was left out
 
     @property
     def warnings(self) -> list:
         """The notes to show as warnings (``lungai lungs`` prints them as ``warning: ...``): how the scan cuts the
-        lungs and an uncertain right/left label."""
-        return self.side + self.small + self.cut
+        lungs, an uncertain right/left label, a small lung and an air region without lung tissue left out."""
+        return self.side + self.air + self.small + self.cut
 
     def mask(self, which: str = "both") -> sitk.Image:
         """Binary mask of "right", "left" or "both" lungs."""
@@ -467,6 +484,22 @@ def _may_be_lung(region: np.ndarray, lung: np.ndarray, hu: np.ndarray, tissue_ch
     return not tissue_check or float(np.median(hu[region])) > SMALL_LUNG_AIR_HU
 
 
+def _no_lung_tissue(region: np.ndarray, hu: np.ndarray, spacing) -> tuple[bool, float, float]:
+    """(no lung tissue, median HU, % of voxels above ``NO_TISSUE_HU``) of the air region ``region`` ([z, y, x]; ``hu``
+    on its grid, ``spacing`` x, y, z in mm), judged on its voxels at least ``NO_TISSUE_CORE_MM`` inside it (all of it
+    when none is), on a grid of about 2 mm: no lung tissue is a median below ``SMALL_LUNG_AIR_HU`` and under
+    ``NO_TISSUE_SHARE`` of those voxels above ``NO_TISSUE_HU`` (a lung's vessels)."""
+    box = _bbox(region, margin=1)
+    step = tuple(max(1, int(2.0 // float(s))) for s in spacing[::-1])
+    sub = tuple(slice(b.start, b.stop, k) for b, k in zip(box, step))
+    part = region[sub]
+    core = ndimage.distance_transform_edt(part, sampling=[float(s) * k for s, k in zip(spacing[::-1], step)])
+    core = core > NO_TISSUE_CORE_MM
+    values = hu[sub][core if core.any() else part]
+    median, share = float(np.median(values)), float(np.mean(values > NO_TISSUE_HU))
+    return median < SMALL_LUNG_AIR_HU and share < NO_TISSUE_SHARE, median, 100.0 * share
+
+
 def _median_body_mm(part: np.ndarray, box, edge: np.ndarray) -> float:
     """Median over the slices of the lung region(s) ``part`` (in the ``box`` crop) of ``edge`` (per slice of the whole
     CT, mm of body on one of the image's borders)."""
@@ -690,7 +723,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
                 for n, end in ((shape[0] - k1, "top"), (k0, "bottom")) if n]
         note = BLANK_SLICES_NOTE.format(" and ".join(ends))
         return LungResult(labels=from_lps(labels, ct), volumes_ml=result.volumes_ml, notes=[note] + result.notes,
-                          cut=result.cut, side=result.side, small=result.small)
+                          cut=result.cut, side=result.side, small=result.small, air=result.air)
     # every threshold below on distances, areas and volumes works with the float32 spacing: the same voxels give the
     # same masks from a DICOM CT (spacing 1.4) and from its NIfTI (1.399999976)
     spacing = float32_spacing(img.GetSpacing())
@@ -796,6 +829,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
             # its side from the centres, as two lungs (the warning: small_lung_notes, from the volumes)
             parts = [parts[0], second]
             notes = [n for n in notes if "is uncertain" not in n]
+    air_note: list[str] = []
     if len(parts) == 1:
         # this note says why the one lung got its label (instead of the "midline uncertain" note above)
         notes = [n for n in notes if "is uncertain" not in n]
@@ -807,6 +841,15 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         # the part further to the patient's right (lower x) is the right lung
         centres = [np.argwhere(part)[:, 2].mean() for part in parts]
         values = [RIGHT, LEFT] if centres[0] < centres[1] else [LEFT, RIGHT]
+        # one of them pure air without vessels (a pneumonectomy space's air pocket): no lung, left out with a warning;
+        # the other keeps the side the two centres gave it
+        judged = [_no_lung_tissue(part, hu, spacing) for part in parts]
+        if [j[0] for j in judged].count(True) == 1:
+            k = [j[0] for j in judged].index(True)
+            air_note.append(NO_TISSUE_NOTE.format(
+                ml=parts[k].sum() * voxel_ml, side="right" if values[k] == RIGHT else "left", median=judged[k][1],
+                share=judged[k][2], value=values[k], other="left" if values[k] == RIGHT else "right"))
+            parts, values = [parts[1 - k]], [values[1 - k]]
     bar.update(1, "right / left split")
 
     in_view = parts[0] | parts[1] if len(parts) == 2 else parts[0]
@@ -850,4 +893,5 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     small = _small_lung_notes(counts[RIGHT] * voxel_ml, counts[LEFT] * voxel_ml)
     cut = cut_by_scan(out > 0, spacing, scan_padding(full_hu, fill))
     side = [n for n in notes if "is uncertain" in n]
-    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + small + cut, cut=cut, side=side, small=small)
+    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + air_note + small + cut, cut=cut, side=side,
+                      small=small, air=air_note)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from lungai import mrml
 from lungai.io.validate import check_ct
 from lungai.lungs import segment_lungs
+from lungai.lungs.check import lung_map_notes
 from lungai.lungs.segment import LUNG_STEPS
 from lungai.progress import CallbackProgress, NullProgress
 from lungai.scene import nodes
@@ -14,10 +15,13 @@ LUNGS_TASK = "Segment lungs"
 
 
 def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
-    """Segment the lungs of ``volume_node``; returns (segmentation node, {"Right lung": ml, "Left lung": ml}, cut):
-    ``cut`` the warnings ``lungai lungs`` prints (``LungResult.warnings``: lungs cut by the field of view or the first /
-    last slice, an uncertain right/left label; [] for both lungs wholly in view; text:
-    ``lungai.scene.results.describe_lungs_result``).
+    """Segment the lungs of ``volume_node``; returns (segmentation node, {"Right lung": ml, "Left lung": ml}, warnings,
+    notes): ``warnings`` those ``lungai lungs`` prints as ``warning: ...`` (``LungResult.warnings``: lungs cut by the
+    field of view or the first / last slice, an uncertain right/left label, a small lung, an air region without lung
+    tissue left out, and - as the panel re-derives it from the label file - a map with one lung label
+    (:func:`lungai.lungs.check.lung_map_notes`); [] for both lungs wholly in view), ``notes`` those it prints as
+    ``note: ...`` (the airways removed, or no trachea found and the airways not removed, blank end slices left out
+    ...) - as the LungAISeg panel's *Segment lungs* says them: ``lungai.scene.results.describe_lungs_result(volumes, warnings, notes)`` is its text.
 
     Segments are added to ``seg_node`` (or a new node "<CT> lungs"); existing segments are never
     overwritten.
@@ -34,7 +38,10 @@ def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
     bar = CallbackProgress(LUNG_STEPS + 1, callback, LUNGS_TASK) if callback is not None else NullProgress()
     try:
         result = segment_lungs(ct, progress=bar)
-        out = (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node), result.warnings)
+        notes = [note for note in result.notes if note not in result.warnings]     # as `lungai lungs` prints them
+        # and, as the panel re-derives it from the label file (nodes.import_lung_outputs), a map with one lung label
+        warnings = list(dict.fromkeys(result.warnings + lung_map_notes(result.labels, check_volume=False)))
+        out = (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node), warnings, notes)
         if callback is not None:
             callback(1.0, f"{LUNGS_TASK}: segments added")    # done: too late to cancel
         return out
