@@ -3883,6 +3883,74 @@ def test_a_segmentation_opened_from_a_file_on_another_grid_is_refused(load_modul
     assert nodes.segmentation_volume_problem(own, ct) is None
 
 
+@pytest.mark.shared_data
+def test_another_patients_unlinked_segmentation_is_refused_whatever_its_grid(load_module, mrml_scene, shared_data,
+                                                                             tmp_path):
+    """QA defect: a segmentation linked to no image was judged by its grid only - another DICOM patient's was taken
+    for this CT without a word when it lay on the CT's voxels (LUNG1-002's GTV resampled onto LUNG1-003's grid, a
+    cohort on one grid, opened as .seg.nrrd) or had no grid at all (LUNG1-002's RTSTRUCT as SlicerRT loads it without
+    its CT: contours, no reference geometry; 120448 voxels of it measured on LUNG1-003's CT).  Two different DICOM
+    patients are now refused whatever the grid or representation, as for a segmentation drawn on another patient's
+    image; the same patient's (or one not under a patient) is judged as before."""
+    import slicer
+
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    folder = shared_data / "nsclc_whole_ct" / "nifti"
+    ct_image = sitk.ReadImage(str(folder / "LUNG1-003_ct.nii.gz"))
+    gtv2 = sitk.ReadImage(str(folder / "LUNG1-002_labels.nii.gz")) == 1
+    ct = mrml.volume_node_from_image(mrml_scene, ct_image, "LUNG1-003 CT")
+    _under_dicom_patient(mrml_scene, ct, "LUNG1-003")
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+
+    def imported(image, name):
+        label = mrml.volume_node_from_image(mrml_scene, image, f"{name} label", labelmap=True)
+        seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name} made")
+        seg.SetReferenceImageGeometryParameterFromVolumeNode(label)
+        assert slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, seg)
+        return seg
+
+    # LUNG1-002's GTV on LUNG1-003's grid, saved and opened (its geometry as text: the CT's voxels)
+    on_grid = sitk.Resample(gtv2, ct_image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    writer = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    writer.SetFileName(str(tmp_path / "gtv2.seg.nrrd"))
+    assert writer.WriteData(imported(on_grid, "gtv2"))
+    opened = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "LUNG1-002 GTV")
+    reader = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    reader.SetFileName(str(tmp_path / "gtv2.seg.nrrd"))
+    opened.SetAndObserveStorageNodeID(reader.GetID())
+    assert reader.ReadData(opened)
+    assert not opened.GetNodeReferenceID(opened.GetReferenceImageGeometryReferenceRole())
+    assert nodes.segmentation_volume_problem(opened, ct) is None     # on the CT's voxels, no patient: as before
+    # LUNG1-002's RTSTRUCT as SlicerRT loads it without its CT: closed surfaces / contours, no reference geometry
+    contours = imported(gtv2, "LUNG1-002 RTSTRUCT")
+    contours.SetName("LUNG1-002 RTSTRUCT")
+    contours.CreateClosedSurfaceRepresentation()
+    contours.GetSegmentation().SetSourceRepresentationName(
+        slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName())
+    contours.GetSegmentation().RemoveRepresentation(
+        slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName())
+    contours.GetSegmentation().SetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), "")
+    contours.RemoveNodeReferenceIDs(contours.GetReferenceImageGeometryReferenceRole())
+    assert not mrml.has_reference_geometry(contours) and not mrml.stores_labelmaps(contours)
+    assert nodes.segmentation_volume_problem(contours, ct) is None   # nothing to compare, no patient: as before
+    for seg in (opened, contours):
+        _under_dicom_patient(mrml_scene, seg, "LUNG1-002")
+        problem = nodes.segmentation_volume_problem(seg, ct)
+        assert problem == (f"The segmentation '{seg.GetName()}' belongs to another patient (patient LUNG1-002) than "
+                           "LUNG1-003 CT (patient LUNG1-003): choose LUNG1-003 CT's segmentation"), problem
+        p.inputVolume, p.segmentation, p.selectedSegments = ct, seg, mrml.segment_names(seg)
+        assert logic.inputProblem(p) == problem
+    # the same patient's segmentation (a GTV of LUNG1-003 on its own grid) stays accepted
+    own = imported(on_grid, "LUNG1-003 GTV")
+    own.RemoveNodeReferenceIDs(own.GetReferenceImageGeometryReferenceRole())
+    _under_dicom_patient(mrml_scene, own, "LUNG1-003")
+    assert nodes.segmentation_volume_problem(own, ct) is None
+
+
 def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_module, mrml_scene, small_phantom,
                                                                           tmp_path):
     """QA defect: the panel exported the CT and masks as NIfTI (float32 spacing / origin): a DICOM / NRRD CT whose

@@ -1559,7 +1559,31 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
                 f"{f' ({other.GetName()})' if other is not None else ''}, not on {volume_node.GetName()}: "
                 f"choose {volume_node.GetName()}'s segmentation (or set this one's reference geometry to "
                 f"{volume_node.GetName()} in Segment Editor if it is this patient's)")
-    return None if reference or source else _unlinked_grid_problem(seg_node, volume_node)
+    if reference or source:
+        return None
+    return _other_patient_problem(seg_node, volume_node) or _unlinked_grid_problem(seg_node, volume_node)
+
+
+def other_patient(node_a, node_b) -> Optional[tuple]:
+    """(patient of ``node_a``, patient of ``node_b``) when both sit under subject hierarchy DICOM patients and these
+    differ (their PatientIDs, :func:`lungai.scene.dicom._patient_id`), else None."""
+    from lungai.scene.dicom import _patient_id
+
+    patients = _patient_id(node_a), _patient_id(node_b)
+    return patients if all(patients) and patients[0] != patients[1] else None
+
+
+def _other_patient_problem(seg_node, volume_node) -> Optional[str]:
+    """Why a segmentation linked to no image is not for ``volume_node``: it sits under another DICOM patient than the
+    CT - whatever its grid or representation (a segmentation saved on one common grid, or another patient's RTSTRUCT
+    loaded by SlicerRT without its CT: planar contours, no reference geometry), as a segmentation drawn on another
+    patient's image is refused.  QA: LUNG1-002's GTV (its RTSTRUCT's contours; or resampled onto LUNG1-003's grid and
+    opened as .seg.nrrd) was taken by Lung Radiomics for LUNG1-003's CT without a word."""
+    patients = other_patient(seg_node, volume_node)
+    if patients is None:
+        return None
+    return (f"The segmentation '{seg_node.GetName()}' belongs to another patient (patient {patients[0]}) than "
+            f"{volume_node.GetName()} (patient {patients[1]}): choose {volume_node.GetName()}'s segmentation")
 
 
 def _to_world(node):
