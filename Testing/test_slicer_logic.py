@@ -2230,6 +2230,48 @@ def test_lung_radiomics_says_an_rtdose_unchecked_against_a_nifti_ct_as_the_cli(l
     assert not any("could not be checked" in n for n in logic.doseNotes), logic.doseNotes
 
 
+def test_an_rtdose_with_a_ct_known_only_by_its_patient_says_its_frame_is_unchecked(load_module, mrml_scene,
+                                                                                    two_patients, tmp_path, monkeypatch):
+    """QA defect: a CT node under a DICOM patient but without DICOM files in Slicer's database (not loaded from DICOM,
+    or its files gone) let an RTDOSE of that patient be used with no word - only the PatientIDs were compared, and
+    the "could not be checked" note was given only when the CT had no patient at all - so the dose of a replan on
+    another CT (another FrameOfReferenceUID) passed silently.  The note now says that its frame of reference could
+    not be checked (the PatientIDs compared); another patient's RTDOSE is still refused."""
+    import sys
+
+    import pydicom
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.errors import InputError
+    from lungai.io import read_ct
+    from lungai.scene.dicom import check_dose_node_matches_ct
+
+    p1 = two_patients["P1"]
+    ct_image = read_ct(p1["ct"])
+    ct = mrml.volume_node_from_image(mrml_scene, ct_image, "CT")
+    _under_dicom_patient(mrml_scene, ct, "P1")                # its series is not in the database: no files
+    replan = pydicom.dcmread(p1["dose"])                      # P1's dose computed on another planning CT
+    replan.FrameOfReferenceUID = "1.2.826.0.1.3680043.10.99.1"
+    replan.save_as(tmp_path / "rd_replan.dcm")
+    dose = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_replan.dcm"), "RTDOSE replan")
+    instances, series = _as_slicer_loads_it(mrml_scene, dose, tmp_path / "rd_replan.dcm", instance_uids=False)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    notes = check_dose_node_matches_ct(dose, ct)
+    assert notes == ["the RTDOSE RTDOSE replan could not be checked against the frame of reference of the CT CT: "
+                     "the CT was not loaded from DICOM files (only its patient, P1, is known), so its "
+                     "FrameOfReferenceUID is not known; make sure the dose was planned on this CT (a CT loaded "
+                     "through the DICOM module lets lungai check it)"], notes
+    p3 = two_patients["P3"]                                   # another patient's RTDOSE: refused, as before
+    other = mrml.volume_node_from_image(mrml_scene, read_dose(p3["dose"]), "RTDOSE P3")
+    more_instances, more_series = _as_slicer_loads_it(mrml_scene, other, p3["dose"], instance_uids=False)
+    instances.update(more_instances)
+    series.update(more_series)
+    with pytest.raises(InputError, match="P3"):
+        check_dose_node_matches_ct(other, ct)
+
+
 def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_scene, two_patients, rp_model, tmp_path,
                                                            monkeypatch):
     """QA (slicerb57): Lung Radiomics said an EFFECTIVE RTDOSE's note under its dose table, but did not record it on
