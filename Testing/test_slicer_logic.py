@@ -3993,6 +3993,30 @@ def test_another_patients_unlinked_segmentation_is_refused_whatever_its_grid(loa
     assert nodes.segmentation_volume_problem(own, ct) is None
 
 
+def test_radiomics_table_refuses_a_segmentation_of_another_ct_as_the_panel(load_module, mrml_scene):
+    """QA defect: the console API lungai.scene.radiomics.radiomics_table measured a segmentation drawn on another CT (or
+    another DICOM patient's) on this CT without a word, while the Lung Radiomics panel refuses it
+    (nodes.segmentation_volume_problem).  It now raises that refusal before any work; the CT's own segmentation is
+    computed as before."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    ct = _small_ct(mrml_scene, "CT", (20, 20, 10), (10.0, -20.0, 30.0))
+    other_ct = _small_ct(mrml_scene, "other CT", (20, 20, 10), (12.0, -20.0, 30.0))
+    mask = _tumour_mask(ct)
+    foreign, _ = mrml.mask_to_segment(mrml_scene, mask, "GTV", reference_volume_node=other_ct)
+    problem = nodes.segmentation_volume_problem(foreign, ct)
+    assert problem and "drawn on another image (other CT), not on CT" in problem
+    with pytest.raises(InputError) as caught:
+        radiomics_table(mrml_scene, ct, foreign, segments=["GTV"], feature_classes=["shape"])
+    assert caught.value.problem == problem
+    own, _ = mrml.mask_to_segment(mrml_scene, mask, "GTV", reference_volume_node=ct)
+    table, errors = radiomics_table(mrml_scene, ct, own, segments=["GTV"], feature_classes=["shape"])
+    assert not errors and table.GetTable().GetNumberOfRows() > 0
+
+
 def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_module, mrml_scene, small_phantom,
                                                                           tmp_path):
     """QA defect: the panel exported the CT and masks as NIfTI (float32 spacing / origin): a DICOM / NRRD CT whose
