@@ -3993,6 +3993,33 @@ def test_another_patients_unlinked_segmentation_is_refused_whatever_its_grid(loa
     assert nodes.segmentation_volume_problem(own, ct) is None
 
 
+def test_a_segmentation_of_another_patient_is_not_an_output_for_this_ct(load_module, mrml_scene):
+    """QA defect: a segmentation linked to no image (opened from a .seg.nrrd, its geometry that of this CT's grid)
+    under another DICOM patient than the CT was reused as Lung AI Segmentation's output: this patient's tumour was
+    added to the other patient's node, and a segment of it chosen to replace was overwritten.  It is now another
+    CT's (nodes.other_patient): the result goes to a new node, replacing one of its segments is refused."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "A", (20, 20, 10), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "B", (20, 20, 10), (0.0, 0.0, 0.0))       # a cohort on one grid
+    seg, _ = mrml.mask_to_segment(mrml_scene, _tumour_mask(b), "GTV B", reference_volume_node=b)
+    seg.RemoveNodeReferenceIDs(seg.GetReferenceImageGeometryReferenceRole())     # as opened from a .seg.nrrd
+    assert mrml.has_reference_geometry(seg)
+    assert nodes.volume_segmentation(seg, a) is seg           # no patient known: the same grid is this CT's
+    _under_dicom_patient(mrml_scene, a, "PA")
+    _under_dicom_patient(mrml_scene, seg, "PB")
+    assert nodes.volume_segmentation(seg, a) is None
+    with pytest.raises(InputError, match="holds segments of another CT"):
+        nodes.volume_segmentation(seg, a, replace_segment="GTV B")
+    before = mrml.segment_names(seg)
+    out = _add_tumour(mrml_scene, a, seg_node=seg)
+    assert out is not seg and mrml.segment_names(seg) == before
+    _under_dicom_patient(mrml_scene, seg, "PA")               # the same patient's: reused as before
+    assert nodes.volume_segmentation(seg, a) is seg
+
+
 def test_radiomics_table_refuses_a_segmentation_of_another_ct_as_the_panel(load_module, mrml_scene):
     """QA defect: the console API lungai.scene.radiomics.radiomics_table measured a segmentation drawn on another CT (or
     another DICOM patient's) on this CT without a word, while the Lung Radiomics panel refuses it

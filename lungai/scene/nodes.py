@@ -1422,7 +1422,8 @@ def volume_segmentation(seg_node, volume_node, replace_segment=None):
     (whose confidence attributes they would overwrite, and whose primary tumour would stay the first
     patient's).  The CT of a node is its :func:`source_volume_id` (set on the nodes lungai fills, as on
     its tables: :func:`volume_table`), else for a user's node its reference geometry (the volume it refers to,
-    else its geometry) - a node with no reference geometry yet is reused.  A node with no CT link holding
+    else its geometry; a node linked to no volume under another DICOM patient than the CT, :func:`other_patient`, is
+    another CT's) - a node with no reference geometry yet is reused.  A node with no CT link holding
     several tumours lungai made (a scene saved by a version that put every CT's tumour into one node) is
     never reused.  ``replace_segment`` in a node of another CT raises InputError (a segment of another CT
     is never overwritten).  A node whose source representation is not the binary labelmap (closed surfaces, planar
@@ -1478,6 +1479,8 @@ def _segmentation_volume_matches(seg_node, volume_node) -> bool:
     reference = seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
     if reference:
         return reference == volume_node.GetID()
+    if other_patient(seg_node, volume_node):
+        return False                 # another DICOM patient's, whatever its grid (as segmentation_volume_problem)
     from lungai.mrml import stored_reference_geometry
 
     geometry = stored_reference_geometry(seg_node.GetSegmentation())
