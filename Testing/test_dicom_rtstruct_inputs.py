@@ -419,6 +419,36 @@ def test_an_rtstruct_with_a_ct_that_is_not_dicom_is_noted_as_unchecked(p1, tmp_p
         read_rtstruct(tmp_path / "other.dcm", ct, names=["GTV"])
 
 
+def test_a_dicom_seg_with_a_ct_that_is_not_dicom_is_noted_as_unchecked(p1, tmp_path, capsys):
+    """QA defect: ``radiomics --image CT.nii.gz --mask TUMOUR.seg.dcm`` read a DICOM SEG onto a NIfTI CT without a word,
+    while an RTSTRUCT there is noted as unchecked (another patient's SEG on the same grid would be measured silently).
+    A SEG on a CT with no FrameOfReferenceUID is now noted in the RTSTRUCT's words (naming its PatientID and frame);
+    with the DICOM CT it is checked (another frame refused), no note."""
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import read_seg, write_seg
+    from lungai.io import write_image
+
+    st, ct = p1
+    seg = write_seg({"Tumour": st["masks"]["GTV"]}, ct_reference(st["ct"], image=ct), tmp_path / "t.seg.dcm",
+                    roles={"Tumour": "gtv"})
+    header = pydicom.dcmread(seg, stop_before_pixels=True)
+    nifti = write_image(ct, tmp_path / "ct.nii.gz")
+    said = (f"note: the SEG t.seg.dcm (PatientID {header.PatientID}, frame of reference {header.FrameOfReferenceUID}) "
+            "could not be checked against the CT: the CT is not DICOM")
+    few = ["--image-types", "Original", "--feature-classes", "shape"]
+    for image, noted in ((nifti, True), (st["ct"], False)):
+        assert main(["radiomics", "--image", str(image), "--mask", str(seg), *few,
+                     "-o", str(tmp_path / f"r{noted}.csv")]) == 0
+        err = capsys.readouterr().err
+        assert (said in err) is noted, err
+    other = pydicom.dcmread(seg)                                          # a DICOM CT: checked, refused as before
+    other.FrameOfReferenceUID = "1.2.3.4"
+    other.save_as(tmp_path / "other.seg.dcm")
+    with pytest.raises(InputError, match="frame of reference 1.2.3.4"):
+        read_seg(tmp_path / "other.seg.dcm", ct)
+
+
 def _with_a_pet_frame(source, path, pet_frame, roi=None):
     """The structure set ``source`` referring to a second frame of reference ``pet_frame`` (a registered PET), listed
     first; ``roi``: the name of a structure then drawn in that frame (its ReferencedFrameOfReferenceUID)."""

@@ -2230,6 +2230,48 @@ def test_lung_radiomics_says_an_rtdose_unchecked_against_a_nifti_ct_as_the_cli(l
     assert not any("could not be checked" in n for n in logic.doseNotes), logic.doseNotes
 
 
+def test_an_rtdose_with_a_ct_known_only_by_its_patient_says_its_frame_is_unchecked(load_module, mrml_scene,
+                                                                                    two_patients, tmp_path, monkeypatch):
+    """QA defect: a CT node under a DICOM patient but without DICOM files in Slicer's database (not loaded from DICOM,
+    or its files gone) let an RTDOSE of that patient be used with no word - only the PatientIDs were compared, and
+    the "could not be checked" note was given only when the CT had no patient at all - so the dose of a replan on
+    another CT (another FrameOfReferenceUID) passed silently.  The note now says that its frame of reference could
+    not be checked (the PatientIDs compared); another patient's RTDOSE is still refused."""
+    import sys
+
+    import pydicom
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.errors import InputError
+    from lungai.io import read_ct
+    from lungai.scene.dicom import check_dose_node_matches_ct
+
+    p1 = two_patients["P1"]
+    ct_image = read_ct(p1["ct"])
+    ct = mrml.volume_node_from_image(mrml_scene, ct_image, "CT")
+    _under_dicom_patient(mrml_scene, ct, "P1")                # its series is not in the database: no files
+    replan = pydicom.dcmread(p1["dose"])                      # P1's dose computed on another planning CT
+    replan.FrameOfReferenceUID = "1.2.826.0.1.3680043.10.99.1"
+    replan.save_as(tmp_path / "rd_replan.dcm")
+    dose = mrml.volume_node_from_image(mrml_scene, read_dose(tmp_path / "rd_replan.dcm"), "RTDOSE replan")
+    instances, series = _as_slicer_loads_it(mrml_scene, dose, tmp_path / "rd_replan.dcm", instance_uids=False)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    notes = check_dose_node_matches_ct(dose, ct)
+    assert notes == ["the RTDOSE RTDOSE replan could not be checked against the frame of reference of the CT CT: "
+                     "the CT was not loaded from DICOM files (only its patient, P1, is known), so its "
+                     "FrameOfReferenceUID is not known; make sure the dose was planned on this CT (a CT loaded "
+                     "through the DICOM module lets lungai check it)"], notes
+    p3 = two_patients["P3"]                                   # another patient's RTDOSE: refused, as before
+    other = mrml.volume_node_from_image(mrml_scene, read_dose(p3["dose"]), "RTDOSE P3")
+    more_instances, more_series = _as_slicer_loads_it(mrml_scene, other, p3["dose"], instance_uids=False)
+    instances.update(more_instances)
+    series.update(more_series)
+    with pytest.raises(InputError, match="P3"):
+        check_dose_node_matches_ct(other, ct)
+
+
 def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_scene, two_patients, rp_model, tmp_path,
                                                            monkeypatch):
     """QA (slicerb57): Lung Radiomics said an EFFECTIVE RTDOSE's note under its dose table, but did not record it on
@@ -3909,6 +3951,125 @@ def test_a_segmentation_opened_from_a_file_on_another_grid_is_refused(load_modul
     for node in (ct, own):
         node.SetAndObserveTransformNodeID(moved.GetID())
     assert nodes.segmentation_volume_problem(own, ct) is None
+
+
+@pytest.mark.shared_data
+def test_another_patients_unlinked_segmentation_is_refused_whatever_its_grid(load_module, mrml_scene, shared_data,
+                                                                             tmp_path):
+    """QA defect: a segmentation linked to no image was judged by its grid only - another DICOM patient's was taken
+    for this CT without a word when it lay on the CT's voxels (LUNG1-002's GTV resampled onto LUNG1-003's grid, a
+    cohort on one grid, opened as .seg.nrrd) or had no grid at all (LUNG1-002's RTSTRUCT as SlicerRT loads it without
+    its CT: contours, no reference geometry; 120448 voxels of it measured on LUNG1-003's CT).  Two different DICOM
+    patients are now refused whatever the grid or representation, as for a segmentation drawn on another patient's
+    image; the same patient's (or one not under a patient) is judged as before."""
+    import slicer
+
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    folder = shared_data / "nsclc_whole_ct" / "nifti"
+    ct_image = sitk.ReadImage(str(folder / "LUNG1-003_ct.nii.gz"))
+    gtv2 = sitk.ReadImage(str(folder / "LUNG1-002_labels.nii.gz")) == 1
+    ct = mrml.volume_node_from_image(mrml_scene, ct_image, "LUNG1-003 CT")
+    _under_dicom_patient(mrml_scene, ct, "LUNG1-003")
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+
+    def imported(image, name):
+        label = mrml.volume_node_from_image(mrml_scene, image, f"{name} label", labelmap=True)
+        seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name} made")
+        seg.SetReferenceImageGeometryParameterFromVolumeNode(label)
+        assert slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, seg)
+        return seg
+
+    # LUNG1-002's GTV on LUNG1-003's grid, saved and opened (its geometry as text: the CT's voxels)
+    on_grid = sitk.Resample(gtv2, ct_image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    writer = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    writer.SetFileName(str(tmp_path / "gtv2.seg.nrrd"))
+    assert writer.WriteData(imported(on_grid, "gtv2"))
+    opened = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "LUNG1-002 GTV")
+    reader = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    reader.SetFileName(str(tmp_path / "gtv2.seg.nrrd"))
+    opened.SetAndObserveStorageNodeID(reader.GetID())
+    assert reader.ReadData(opened)
+    assert not opened.GetNodeReferenceID(opened.GetReferenceImageGeometryReferenceRole())
+    assert nodes.segmentation_volume_problem(opened, ct) is None     # on the CT's voxels, no patient: as before
+    # LUNG1-002's RTSTRUCT as SlicerRT loads it without its CT: closed surfaces / contours, no reference geometry
+    contours = imported(gtv2, "LUNG1-002 RTSTRUCT")
+    contours.SetName("LUNG1-002 RTSTRUCT")
+    contours.CreateClosedSurfaceRepresentation()
+    contours.GetSegmentation().SetSourceRepresentationName(
+        slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName())
+    contours.GetSegmentation().RemoveRepresentation(
+        slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName())
+    contours.GetSegmentation().SetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), "")
+    contours.RemoveNodeReferenceIDs(contours.GetReferenceImageGeometryReferenceRole())
+    assert not mrml.has_reference_geometry(contours) and not mrml.stores_labelmaps(contours)
+    assert nodes.segmentation_volume_problem(contours, ct) is None   # nothing to compare, no patient: as before
+    for seg in (opened, contours):
+        _under_dicom_patient(mrml_scene, seg, "LUNG1-002")
+        problem = nodes.segmentation_volume_problem(seg, ct)
+        assert problem == (f"The segmentation '{seg.GetName()}' belongs to another patient (patient LUNG1-002) than "
+                           "LUNG1-003 CT (patient LUNG1-003): choose LUNG1-003 CT's segmentation"), problem
+        p.inputVolume, p.segmentation, p.selectedSegments = ct, seg, mrml.segment_names(seg)
+        assert logic.inputProblem(p) == problem
+    # the same patient's segmentation (a GTV of LUNG1-003 on its own grid) stays accepted
+    own = imported(on_grid, "LUNG1-003 GTV")
+    own.RemoveNodeReferenceIDs(own.GetReferenceImageGeometryReferenceRole())
+    _under_dicom_patient(mrml_scene, own, "LUNG1-003")
+    assert nodes.segmentation_volume_problem(own, ct) is None
+
+
+def test_a_segmentation_of_another_patient_is_not_an_output_for_this_ct(load_module, mrml_scene):
+    """QA defect: a segmentation linked to no image (opened from a .seg.nrrd, its geometry that of this CT's grid)
+    under another DICOM patient than the CT was reused as Lung AI Segmentation's output: this patient's tumour was
+    added to the other patient's node, and a segment of it chosen to replace was overwritten.  It is now another
+    CT's (nodes.other_patient): the result goes to a new node, replacing one of its segments is refused."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "A", (20, 20, 10), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "B", (20, 20, 10), (0.0, 0.0, 0.0))       # a cohort on one grid
+    seg, _ = mrml.mask_to_segment(mrml_scene, _tumour_mask(b), "GTV B", reference_volume_node=b)
+    seg.RemoveNodeReferenceIDs(seg.GetReferenceImageGeometryReferenceRole())     # as opened from a .seg.nrrd
+    assert mrml.has_reference_geometry(seg)
+    assert nodes.volume_segmentation(seg, a) is seg           # no patient known: the same grid is this CT's
+    _under_dicom_patient(mrml_scene, a, "PA")
+    _under_dicom_patient(mrml_scene, seg, "PB")
+    assert nodes.volume_segmentation(seg, a) is None
+    with pytest.raises(InputError, match="holds segments of another CT"):
+        nodes.volume_segmentation(seg, a, replace_segment="GTV B")
+    before = mrml.segment_names(seg)
+    out = _add_tumour(mrml_scene, a, seg_node=seg)
+    assert out is not seg and mrml.segment_names(seg) == before
+    _under_dicom_patient(mrml_scene, seg, "PA")               # the same patient's: reused as before
+    assert nodes.volume_segmentation(seg, a) is seg
+
+
+def test_radiomics_table_refuses_a_segmentation_of_another_ct_as_the_panel(load_module, mrml_scene):
+    """QA defect: the console API lungai.scene.radiomics.radiomics_table measured a segmentation drawn on another CT (or
+    another DICOM patient's) on this CT without a word, while the Lung Radiomics panel refuses it
+    (nodes.segmentation_volume_problem).  It now raises that refusal before any work; the CT's own segmentation is
+    computed as before."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    ct = _small_ct(mrml_scene, "CT", (20, 20, 10), (10.0, -20.0, 30.0))
+    other_ct = _small_ct(mrml_scene, "other CT", (20, 20, 10), (12.0, -20.0, 30.0))
+    mask = _tumour_mask(ct)
+    foreign, _ = mrml.mask_to_segment(mrml_scene, mask, "GTV", reference_volume_node=other_ct)
+    problem = nodes.segmentation_volume_problem(foreign, ct)
+    assert problem and "drawn on another image (other CT), not on CT" in problem
+    with pytest.raises(InputError) as caught:
+        radiomics_table(mrml_scene, ct, foreign, segments=["GTV"], feature_classes=["shape"])
+    assert caught.value.problem == problem
+    own, _ = mrml.mask_to_segment(mrml_scene, mask, "GTV", reference_volume_node=ct)
+    table, errors = radiomics_table(mrml_scene, ct, own, segments=["GTV"], feature_classes=["shape"])
+    assert not errors and table.GetTable().GetNumberOfRows() > 0
 
 
 def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_module, mrml_scene, small_phantom,

@@ -613,17 +613,20 @@ def other_frame_error(structure: Structure, rtstruct_path, ct_frame: str) -> Inp
         "again")
 
 
-def unchecked_ct_note(rtstruct_path, ds) -> str:
+def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT") -> str:
     """The note of :func:`read_rtstruct` when the CT carries no FrameOfReferenceUID (read from NIfTI / NRRD / MHA):
     the RTSTRUCT (``ds``, its header) could not be checked against it - one text for every command that takes
-    ``--rtstruct`` (radiomics, dose-features, demo).  A DICOM CT of another frame of reference is refused instead."""
+    ``--rtstruct`` (radiomics, dose-features, demo).  A DICOM CT of another frame of reference is refused instead.
+    ``kind`` "SEG": the same note for a DICOM SEG read as a mask (:func:`lungai.dicom.seg.read_seg`; its own
+    FrameOfReferenceUID)."""
     patient = str(getattr(ds, "PatientID", "") or "").strip()
-    frame = referenced_frame_of_reference(ds)
+    frame = referenced_frame_of_reference(ds) if kind == "RTSTRUCT" else _uid(ds, "FrameOfReferenceUID")
     about = ", ".join(x for x in (f"PatientID {patient}" if patient else "no PatientID",
                                   f"frame of reference {frame}" if frame else "") if x)
-    return (f"the RTSTRUCT {Path(rtstruct_path).name} ({about}) could not be checked against the CT: the CT is not "
-            "DICOM (NIfTI / NRRD / MHA), so it carries no PatientID / FrameOfReferenceUID; make sure the structures "
-            "were drawn on this patient's CT, in its coordinates (a DICOM CT lets lungai check it)")
+    drawn = "structures were" if kind == "RTSTRUCT" else "segments were"
+    return (f"the {kind} {Path(rtstruct_path).name} ({about}) could not be checked against the CT: the CT is not "
+            f"DICOM (NIfTI / NRRD / MHA), so it carries no PatientID / FrameOfReferenceUID; make sure the {drawn} "
+            "drawn on this patient's CT, in its coordinates (a DICOM CT lets lungai check it)")
 
 
 def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:

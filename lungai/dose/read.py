@@ -947,6 +947,16 @@ def unchecked_dose_note(dose_name: str, ct_name: str) -> str:
             "or the plan's RTSTRUCT lets lungai check it)")
 
 
+def unchecked_frame_note(dose_name: str, ct_name: str, patient: str) -> str:
+    """The note of a DICOM RTDOSE with a CT node known by its DICOM patient only (a subject hierarchy patient, no DICOM
+    files in Slicer's database: :func:`lungai.scene.dicom.check_dose_node_matches_ct`): the PatientIDs were compared,
+    the frame of reference could not be - the dose of a replan on another CT of this patient would pass."""
+    return (f"the RTDOSE {dose_name} could not be checked against the frame of reference of the CT {ct_name}: the CT "
+            f"was not loaded from DICOM files (only its patient, {patient}, is known), so its "
+            "FrameOfReferenceUID is not known; make sure the dose was planned on this CT (a CT loaded through the "
+            "DICOM module lets lungai check it)")
+
+
 def _rtstruct_header(path: str | Path):
     """PatientID and FrameOfReferenceUID (the referenced one) of a DICOM RTSTRUCT file; None when not DICOM."""
     from types import SimpleNamespace

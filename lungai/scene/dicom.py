@@ -96,14 +96,15 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     cannot carry: DoseType EFFECTIVE (:func:`lungai.dose.read.effective_dose_note`, naming the node) - a
     biologically weighted dose, whose MLD / V20 are not the physical dose's; a CT with neither DICOM files nor a
     subject hierarchy patient (loaded from NIfTI / NRRD): the RTDOSE could not be checked against it
-    (:func:`lungai.dose.read.unchecked_dose_note`).  The Lung Radiomics panel says them
+    (:func:`lungai.dose.read.unchecked_dose_note`); a CT under a DICOM patient but without DICOM files: its frame of
+    reference could not be checked (:func:`lungai.dose.read.unchecked_frame_note`; the PatientIDs are compared).  The Lung Radiomics panel says them
     with its dose warnings, :func:`lungai.scene.radiomics.radiomics_table` as InputNote warnings."""
     from types import SimpleNamespace
 
     import pydicom
 
     from lungai.dose.read import (check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type,
-                                  effective_dose_note, unchecked_dose_note)
+                                  effective_dose_note, unchecked_dose_note, unchecked_frame_note)
 
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
@@ -117,6 +118,8 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
             notes.append(effective_dose_note(header, names[0]))
             if not ct_files and not ct_patient:     # a NIfTI / NRRD CT: nothing to check the RTDOSE against
                 notes.append(unchecked_dose_note(*names))
+            elif not ct_files:      # the CT's patient only (no DICOM files): its frame of reference is not known
+                notes.append(unchecked_frame_note(*names, ct_patient))
     if dose_files and ct_files:
         check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),

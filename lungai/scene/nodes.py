@@ -1422,7 +1422,8 @@ def volume_segmentation(seg_node, volume_node, replace_segment=None):
     (whose confidence attributes they would overwrite, and whose primary tumour would stay the first
     patient's).  The CT of a node is its :func:`source_volume_id` (set on the nodes lungai fills, as on
     its tables: :func:`volume_table`), else for a user's node its reference geometry (the volume it refers to,
-    else its geometry) - a node with no reference geometry yet is reused.  A node with no CT link holding
+    else its geometry; a node linked to no volume under another DICOM patient than the CT, :func:`other_patient`, is
+    another CT's) - a node with no reference geometry yet is reused.  A node with no CT link holding
     several tumours lungai made (a scene saved by a version that put every CT's tumour into one node) is
     never reused.  ``replace_segment`` in a node of another CT raises InputError (a segment of another CT
     is never overwritten).  A node whose source representation is not the binary labelmap (closed surfaces, planar
@@ -1478,6 +1479,8 @@ def _segmentation_volume_matches(seg_node, volume_node) -> bool:
     reference = seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
     if reference:
         return reference == volume_node.GetID()
+    if other_patient(seg_node, volume_node):
+        return False                 # another DICOM patient's, whatever its grid (as segmentation_volume_problem)
     from lungai.mrml import stored_reference_geometry
 
     geometry = stored_reference_geometry(seg_node.GetSegmentation())
@@ -1559,7 +1562,31 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
                 f"{f' ({other.GetName()})' if other is not None else ''}, not on {volume_node.GetName()}: "
                 f"choose {volume_node.GetName()}'s segmentation (or set this one's reference geometry to "
                 f"{volume_node.GetName()} in Segment Editor if it is this patient's)")
-    return None if reference or source else _unlinked_grid_problem(seg_node, volume_node)
+    if reference or source:
+        return None
+    return _other_patient_problem(seg_node, volume_node) or _unlinked_grid_problem(seg_node, volume_node)
+
+
+def other_patient(node_a, node_b) -> Optional[tuple]:
+    """(patient of ``node_a``, patient of ``node_b``) when both sit under subject hierarchy DICOM patients and these
+    differ (their PatientIDs, :func:`lungai.scene.dicom._patient_id`), else None."""
+    from lungai.scene.dicom import _patient_id
+
+    patients = _patient_id(node_a), _patient_id(node_b)
+    return patients if all(patients) and patients[0] != patients[1] else None
+
+
+def _other_patient_problem(seg_node, volume_node) -> Optional[str]:
+    """Why a segmentation linked to no image is not for ``volume_node``: it sits under another DICOM patient than the
+    CT - whatever its grid or representation (a segmentation saved on one common grid, or another patient's RTSTRUCT
+    loaded by SlicerRT without its CT: planar contours, no reference geometry), as a segmentation drawn on another
+    patient's image is refused.  QA: LUNG1-002's GTV (its RTSTRUCT's contours; or resampled onto LUNG1-003's grid and
+    opened as .seg.nrrd) was taken by Lung Radiomics for LUNG1-003's CT without a word."""
+    patients = other_patient(seg_node, volume_node)
+    if patients is None:
+        return None
+    return (f"The segmentation '{seg_node.GetName()}' belongs to another patient (patient {patients[0]}) than "
+            f"{volume_node.GetName()} (patient {patients[1]}): choose {volume_node.GetName()}'s segmentation")
 
 
 def _to_world(node):

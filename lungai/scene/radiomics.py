@@ -92,14 +92,22 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     reference's RTDOSE (:func:`lungai.scene.dicom.check_dose_node_matches_ct`), NaN / negative values, and the Gy / cGy
     plausibility (:func:`lungai.dose.read.check_image_dose_values`: a maximum above ``max_dose_gy``, default 150 Gy,
     is cGy read as Gy - pass ``dose_unit='cGy'``).  An RTDOSE of DoseType EFFECTIVE is computed with the note
-    ``lungai dose-features`` prints (an :class:`~lungai.errors.InputNote` warning: not the physical dose)."""
+    ``lungai dose-features`` prints (an :class:`~lungai.errors.InputNote` warning: not the physical dose).
+    A segmentation that is not ``volume_node``'s - another CT's results, drawn on another image or another DICOM
+    patient's (:func:`lungai.scene.nodes.segmentation_volume_problem`, the Lung Radiomics panel's check) - raises
+    InputError before any work."""
     from lungai.dose.read import IMAGE_DOSE_UNITS, check_image_dose_values
     from lungai.dose.resample import dose_on_grid
     from lungai.radiomics import extract, load_params
     from lungai.scene.dicom import check_dose_node_matches_ct, dose_node_unit
 
+    from lungai.scene.nodes import segmentation_volume_problem
+
     image = mrml.image_from_volume_node(volume_node)
     check_ct(image, volume_node.GetName())      # as read_ct for a file: NaN voxels, spacing in mm, HU
+    problem = segmentation_volume_problem(seg_node, volume_node)   # another CT's / patient's segments, as the panel
+    if problem:
+        raise InputError(problem)
     dose_image = None if dose_node is None else mrml.image_from_volume_node(dose_node)
     dose_notes = []
     if dose_image is not None:                  # before any work, as read_dose for a file and the panel
