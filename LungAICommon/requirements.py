@@ -181,9 +181,9 @@ def kept_too_old_message(requester: str, feature: str, found: list[tuple[Require
             "QuantitativeReporting extension (DICOM SEG) and SlicerRT (RTSTRUCT), drag the segmentation under the "
             "CT's study in the Data module, right-click it and choose 'Export to DICOM...' (written as your contours: "
             "without lungai's review flag and SlicerLungAI tag), or\n- save the segmentation as a label map on the "
-            "CT's grid (Segmentations module, Export to files, NIfTI, 'Use reference geometry' checked: a segment's "
-            "label N is its place in the list) and run lungai's command line, installed outside Slicer (tools/setup.sh in a "
-            f"SlicerLungAI clone, see docs/slicer.md): {KEPT_TOO_OLD_COMMAND}")
+            "CT's grid (Segmentations module, Export to files, NIfTI, 'Use reference geometry' checked: a "
+            "segment's label N is its place in the list) and run lungai's command line, installed outside Slicer "
+            f"(tools/setup.sh in a SlicerLungAI clone, see docs/slicer.md): {KEPT_TOO_OLD_COMMAND}")
 
 
 def loaded_too_old(feature: str) -> list[tuple[Requirement, str]]:

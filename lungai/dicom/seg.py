@@ -35,7 +35,8 @@ def generation_by(made_by: str | None, edited: bool = False) -> str:
     the segment's :data:`lungai.scene.nodes.MADE_BY_TAG` or the output marker beside the file records it, e.g.
     :func:`lungai.dicom.export.lungs_made_by`) - SEMIAUTOMATIC when it was ``edited`` since (a Slicer segment whose
     outline changed after Lung AI Segmentation: the expert's correction of SlicerLungAI's contour) -, MANUAL (the
-    user's) for anything else: drawn, of unknown origin, or a file edited since (its marker no longer vouches for it)."""
+    user's) for anything else: drawn, of unknown origin, or a file edited since (its marker no longer vouches for
+    it)."""
     if not made_by:
         return MANUAL
     return SEMIAUTOMATIC if edited else AUTOMATIC

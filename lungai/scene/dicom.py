@@ -176,10 +176,10 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     existing files of those names are never overwritten (InputError).  Segments lungai made (tagged
     :data:`lungai.scene.nodes.MADE_BY_TAG`: LungAISeg's tumour and lungs, the demo's) are written as AUTOMATIC
     (SlicerLungAI) - SEMIAUTOMATIC (SlicerLungAI's, edited by the user) when its outline was changed since
-    (:func:`lungai.scene.nodes.tumour_result`'s "edited") -, every other segment as the user's, MANUAL; a tumour flagged for review (its result tags:
-    :func:`lungai.scene.nodes.tumour_result`, not edited since) says "needs review: REASON" in its SEG segment and
-    RTSTRUCT ROI (:func:`lungai.dicom.export.review_text`).  Two segments of one name (spaces around it ignored)
-    are refused before any work (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
+    (:func:`lungai.scene.nodes.tumour_result`'s "edited") -, every other segment as the user's, MANUAL; a tumour
+    flagged for review (its result tags: :func:`lungai.scene.nodes.tumour_result`, not edited since) says "needs
+    review: REASON" in its SEG segment and RTSTRUCT ROI (:func:`lungai.dicom.export.review_text`).  Two segments of
+    one name (spaces around it ignored) are refused before any work (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
     names that differ only in letter case ("GTV", "gtv") are written as they are.  An empty segment is left out with
     an :class:`~lungai.errors.InputNote` (:data:`EMPTY_SEGMENTS_NOTE`); all empty: InputError.  The segments are written on the
     CT's voxels where Slicer shows them over the CT, in the series' own coordinates: a parent transform of the CT (a
