@@ -179,7 +179,8 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     (:func:`lungai.scene.nodes.tumour_result`'s "edited") -, every other segment as the user's, MANUAL; a tumour
     flagged for review (its result tags: :func:`lungai.scene.nodes.tumour_result`, not edited since) says "needs
     review: REASON" in its SEG segment and RTSTRUCT ROI (:func:`lungai.dicom.export.review_text`).  Two segments of
-    one name (spaces around it ignored) are refused before any work (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
+    one name (spaces around it ignored) are refused before any work
+    (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
     names that differ only in letter case ("GTV", "gtv") are written as they are.  An empty segment is left out with
     an :class:`~lungai.errors.InputNote` (:data:`EMPTY_SEGMENTS_NOTE`); all empty: InputError.  The segments are written on the
     CT's voxels where Slicer shows them over the CT, in the series' own coordinates: a parent transform of the CT (a
