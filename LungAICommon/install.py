@@ -43,6 +43,7 @@ EXTENSION_MISSING = ("{requester} needs {package}, which comes with the '{extens
                      "Extensions Manager (View -> Extensions Manager -> {extension}), restart Slicer and try again.")
 RESTART_NEEDED = ("{requester}: {packages} installed, but this Slicer session still uses {loaded} (loaded when Slicer "
                   "started). Restart Slicer and try again.")
+RESTART_NOW = "\n\nRestart Slicer now?"
 INSTALL_HOW = "install them from Slicer's Python console with slicer.util.pip_install('{specs}')"
 INSTALL_TORCH_HOW = ("install PyTorch ({specs}) from the 'PyTorch Utils' module (category Utilities), which picks the "
                      "CPU / CUDA build for this computer")
@@ -133,17 +134,22 @@ def pip_install_arguments(specs: list[str], constraints: str) -> list[str]:
     return [*specs, "-c", constraints]
 
 
-def _pip_ensure_options(pip_ensure, unattended: bool) -> dict:
+def _pip_ensure_options(pip_ensure, unattended: bool, own_restart: bool = False) -> dict:
     """No install dialog of its own (:func:`ensure` asked already, naming what the install replaces); unattended
     (the self-tests, run by Slicer in testing mode): no restart dialog either, and install even in testing mode -
-    Slicer 5.12's ``pip_ensure`` skips installing then unless told ``skip_in_testing=False``."""
+    Slicer 5.12's ``pip_ensure`` skips installing then unless told ``skip_in_testing=False``.  ``own_restart``: a
+    package the install upgrades is loaded at a version the feature cannot use (Slicer's DICOM module's highdicom
+    0.27): lungai's own restart question follows (:func:`_loaded_current`), so ``pip_ensure`` shows none - QA: the user
+    got Slicer's "Restart Recommended" and then lungai's error for one cause."""
     try:
         params = inspect.signature(pip_ensure).parameters
     except (TypeError, ValueError):
         return {}
     wanted = {"prompt_install": False}
+    if unattended or own_restart:
+        wanted.update(prompt_restart=False)
     if unattended:
-        wanted.update(skip_in_testing=False, prompt_restart=False)
+        wanted.update(skip_in_testing=False)
     return {k: v for k, v in wanted.items() if k in params}
 
 
@@ -180,7 +186,7 @@ def _ensure(feature: str, requester: str, unattended: bool) -> bool:
             and not _torch_current(requester)):
         return False
     if not needed:
-        return _loaded_current(feature, requester)
+        return _loaded_current(feature, requester, unattended)
     for r in needed:     # pyradiomics: its extension's build for Slicer's Python (PyPI has only a source package)
         extension = requirements.PROVIDED_BY_EXTENSIONS.get(r.dist)
         if extension:
@@ -209,7 +215,8 @@ def _ensure(feature: str, requester: str, unattended: bool) -> bool:
         if packaging is not None and hasattr(packaging, "pip_ensure"):
             try:
                 packaging.pip_ensure(specs, constraints=constraints, requester=requester,
-                                     **_pip_ensure_options(packaging.pip_ensure, unattended))
+                                     **_pip_ensure_options(packaging.pip_ensure, unattended,
+                                                           own_restart=bool(requirements.loaded_too_old(feature))))
             except RuntimeError:          # the user declined (a pip_ensure without prompt_install asks again)
                 _declined(requester, specs)
                 return False
@@ -225,15 +232,22 @@ def _ensure(feature: str, requester: str, unattended: bool) -> bool:
         _refuse(f"{requester}: these packages are still missing or too old: {requirements.explain(feature, still)}. "
                 f"Install them from the Python console with slicer.util.pip_install('{' '.join(r.spec for r in still)}').")
         return False
-    return _loaded_current(feature, requester)
+    return _loaded_current(feature, requester, unattended)
 
 
-def _loaded_current(feature: str, requester: str) -> bool:
+def _loaded_current(feature: str, requester: str, unattended: bool = False) -> bool:
     """True unless a package of ``feature`` is loaded in this session at a version older than it needs (Slicer's DICOM
-    module imported its bundled highdicom at start-up; the newer one installed is used after a restart)."""
+    module imported its bundled highdicom at start-up; the newer one installed is used after a restart).  Then one
+    dialog says so and offers to restart Slicer now (Slicer's own "Restart Recommended" is not shown for it:
+    :func:`_pip_ensure_options`); unattended (the self-tests): the error only."""
+    import slicer
+
     old = requirements.loaded_too_old(feature)
     if old:
-        _refuse(RESTART_NEEDED.format(
+        text = RESTART_NEEDED.format(
             requester=requester, packages=", ".join(f"{r.dist} {requirements.installed_version(r.dist)}" for r, _ in old),
-            loaded=", ".join(f"{r.dist} {v}" for r, v in old)))
+            loaded=", ".join(f"{r.dist} {v}" for r, v in old))
+        _refuse(text, show=unattended)
+        if not unattended and slicer.util.confirmYesNoDisplay(text + RESTART_NOW, windowTitle="Restart Slicer"):
+            slicer.util.restart()
     return not old

@@ -164,12 +164,26 @@ def kept_too_old(feature: str) -> list[tuple[Requirement, str]]:
     return [(r, v) for r in requirements_for(feature) if r.dist in SLICER_KEEPS for v in [too_old(r, feature)] if v]
 
 
+# The command line the refusal gives (run outside Slicer: PythonSlicer has Slicer's pydicom and no lungai on its path);
+# its placeholders are the user's (tested by running it: Testing/test_slicer_helpers.py)
+KEPT_TOO_OLD_COMMAND = "lungai dicom-export --ct CT_DICOM_FOLDER --tumour LABELS.nii.gz#N -o OUTPUT_FOLDER"
+
+
 def kept_too_old_message(requester: str, feature: str, found: list[tuple[Requirement, str]]) -> str:
-    """What to tell the user when ``feature`` needs a newer package than the one Slicer keeps."""
+    """What to tell the user when ``feature`` needs a newer package than the one Slicer keeps: the ways that work in
+    that Slicer - a newer Slicer, Slicer's own DICOM export (its extensions), or lungai's command line installed
+    outside Slicer on the segmentation saved as a label map.  QA: it said only "lungai dicom-export", a command a
+    Slicer-only user does not have - and Slicer's own Python (PythonSlicer) cannot run it: it has the same pydicom."""
     listed = ", ".join(f"{r.dist} {FEATURE_MINIMUMS[feature][r.dist]} or newer (this Slicer has {v})" for r, v in found)
     return (f"{requester}: this needs {listed}. This Slicer's own DICOM module is built on the version it bundles, so "
-            "LungAI does not replace it. Use 3D Slicer 5.12 or newer for this, or export from the command line "
-            "(lungai dicom-export, see docs/dicom.md).")
+            "LungAI does not replace it (Slicer's Python, PythonSlicer, has the same one).\n\nTo write the DICOM SEG / "
+            "RTSTRUCT:\n- use 3D Slicer 5.12 or newer, or\n- in this Slicer, its own DICOM export: install the "
+            "QuantitativeReporting extension (DICOM SEG) and SlicerRT (RTSTRUCT), drag the segmentation under the "
+            "CT's study in the Data module, right-click it and choose 'Export to DICOM...' (written as your contours: "
+            "without lungai's review flag and SlicerLungAI tag), or\n- save the segmentation as a label map on the "
+            "CT's grid (Segmentations module, Export to files, NIfTI, 'Use reference geometry' checked: a "
+            "segment's label N is its place in the list) and run lungai's command line, installed outside Slicer "
+            f"(tools/setup.sh in a SlicerLungAI clone, see docs/slicer.md): {KEPT_TOO_OLD_COMMAND}")
 
 
 def loaded_too_old(feature: str) -> list[tuple[Requirement, str]]:

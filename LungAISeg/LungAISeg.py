@@ -256,12 +256,15 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
 
         from LungAICommon import install
 
+        # the packages first: in a Slicer that cannot export (5.10's pydicom) the user is told before choosing a
+        # folder (QA: the folder dialog came first, then the refusal), and a restart needed is asked before it too
+        with slicer.util.tryWithErrorDisplay("DICOM export failed.", waitCursor=True):
+            if not install.ensure("dicom", self.REQUESTER):
+                return
         outDir = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), "Folder for the DICOM SEG + RTSTRUCT")
         if not outDir:
             return
         with slicer.util.tryWithErrorDisplay("DICOM export failed.", waitCursor=True):
-            if not install.ensure("dicom", self.REQUESTER):
-                return
             if install.last_note:                         # a newer highdicom than tested, used as it is
                 self.runner.log("Note: " + install.last_note)
             paths = self.logic.exportDicom(self._parameterNode, pathlib.Path(outDir))

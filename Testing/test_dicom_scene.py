@@ -279,3 +279,47 @@ def test_a_flagged_tumour_says_why_in_the_exported_seg_and_rtstruct(mrml_scene, 
     observed = {names[int(o.ReferencedROINumber)]: o.get("ROIObservationDescription")
                 for o in rt.RTROIObservationsSequence}
     assert observed == {"GTV": None, "Tumor": "needs review: " + "; ".join(reasons)}
+
+
+def test_an_edited_lungai_tumour_is_exported_semiautomatic(mrml_scene, study, tmp_path):
+    """QA (slicerdcm58): a tumour Lung AI Segmentation made (flagged for review), then corrected by the expert in the
+    Segment Editor (half of it erased), was exported AUTOMATIC / SlicerLungAI - a planning system showed the
+    expert's contour as an untouched automatic one.  Now SEMIAUTOMATIC ("calculated segmentation with user
+    assistance"), still naming SlicerLungAI (SEG algorithm identification, as DICOM requires), in the SEG and the
+    RTSTRUCT; not flagged (the correction is the review); the untouched one stays AUTOMATIC, the user's GTV MANUAL."""
+    import pydicom
+    import SimpleITK as sitk
+    import slicer
+    from dicom_helpers import provenance
+
+    from lungai import mrml
+    from lungai.dicom.seg import read_seg
+    from lungai.scene import nodes
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    nodes.add_tumour_outputs(mrml_scene, vol, study["masks"]["GTV"], study["masks"]["GTV"],
+                             {"confidence": 0.3, "needs_review": True, "review_reasons": ["low confidence"]},
+                             seg_node=seg)
+    untouched = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "a", segments=["GTV", "Tumor"],
+                                      ct_source=study["ct"])
+    assert provenance(*untouched) == ({"GTV": ("MANUAL", None), "Tumor": ("AUTOMATIC", "SlicerLungAI")},
+                                      {"GTV": "MANUAL", "Tumor": "AUTOMATIC"})
+    edited = array(study["masks"]["GTV"]).astype(bool)            # the expert erases the upper half (Segment Editor:
+    slices = np.flatnonzero(edited.any(axis=(1, 2)))             # the labelmap replaced in place, its tags kept)
+    edited[slices[len(slices) // 2:]] = False
+    image = sitk.GetImageFromArray(edited.astype(np.uint8))
+    image.CopyInformation(ct)
+    label = mrml.volume_node_from_image(mrml_scene, image, "__edit", labelmap=True, display=False)
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    logic.SetBinaryLabelmapToSegment(logic.CreateOrientedImageDataFromVolumeNode(label), seg,
+                                     seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor"), logic.MODE_REPLACE)
+    mrml_scene.RemoveNode(label)
+    assert nodes.tumour_result(seg, "Tumor")["edited"] is True
+    seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "b", segments=["GTV", "Tumor"],
+                                              ct_source=study["ct"])
+    assert provenance(seg_path, rt_path) == ({"GTV": ("MANUAL", None), "Tumor": ("SEMIAUTOMATIC", "SlicerLungAI")},
+                                             {"GTV": "MANUAL", "Tumor": "SEMIAUTOMATIC"})
+    tumour = next(s for s in pydicom.dcmread(seg_path).SegmentSequence if s.SegmentLabel == "Tumor")
+    assert "SegmentDescription" not in tumour                     # no "needs review": the expert's correction
+    assert np.array_equal(array(read_seg(seg_path, ct)["Tumor"]).astype(bool), edited)

@@ -985,6 +985,45 @@ def test_the_dicom_export_needs_highdicom_0_28_and_pydicom_3_and_slicer_keeps_it
     assert requirements.loaded_too_old("dicom") == []
 
 
+def test_slicer_5_10s_dicom_export_refusal_gives_ways_that_work_there(tmp_path):
+    """QA (slicerdcm58): on Slicer 5.10 (pydicom 2.4.4, kept) the export's refusal told the user to run "lungai
+    dicom-export" - a Slicer-only user has no such command, and Slicer's own Python (PythonSlicer) cannot run it
+    (same pydicom; lungai not on its path).  Now it names Slicer's own DICOM export (its extensions) and how to get
+    the command line, and the command it gives, run on a segmentation saved as Slicer saves it (a NIfTI label map on
+    the CT's grid, the tumour at its place in the segment list), writes the tumour's SEG and RTSTRUCT."""
+    import shlex
+
+    from dicom_helpers import rt_export
+
+    from lungai.cli import main
+    from lungai.dicom.seg import read_seg
+    from lungai.io import read_ct
+
+    pydicom = requirements.PINNED["pydicom"]
+    text = requirements.kept_too_old_message("Lung AI Segmentation", "dicom", [(pydicom, "2.4.4")])
+    assert "pydicom 3.0.1 or newer (this Slicer has 2.4.4)" in text and "5.12" in text
+    assert "QuantitativeReporting" in text and "SlicerRT" in text and "Export to DICOM" in text   # inside Slicer
+    assert "PythonSlicer" in text and "outside Slicer" in text and "tools/setup.sh" in text   # how to get lungai
+    assert "Export to files" in text and requirements.KEPT_TOO_OLD_COMMAND in text
+    # the command, with the user's paths: segments "Lungs", "Tumor" exported as labels 1, 2
+    st = rt_export(tmp_path / "export")["P1"]
+    ct = read_ct(st["ct"])
+    gtv = sitk.GetArrayFromImage(st["masks"]["GTV"]).astype(bool)
+    labels = np.zeros(gtv.shape, np.uint8)
+    labels[sitk.GetArrayFromImage(st["masks"]["Lung_R"]).astype(bool)] = 1
+    labels[gtv] = 2
+    image = sitk.GetImageFromArray(labels)
+    image.CopyInformation(ct)
+    sitk.WriteImage(image, str(tmp_path / "Segmentation.nii.gz"))
+    values = {"CT_DICOM_FOLDER": str(st["ct"]), "LABELS.nii.gz#N": f"{tmp_path / 'Segmentation.nii.gz'}#2",
+              "OUTPUT_FOLDER": str(tmp_path / "dicom")}
+    tokens = [values.get(t, t) for t in shlex.split(requirements.KEPT_TOO_OLD_COMMAND)]
+    assert tokens[0] == "lungai" and main(tokens[1:]) == 0
+    seg = read_seg(tmp_path / "dicom" / "results.seg.dcm", ct)
+    assert list(seg) == ["Tumour"] and np.array_equal(sitk.GetArrayFromImage(seg["Tumour"]).astype(bool), gtv)
+    assert (tmp_path / "dicom" / "rtstruct.dcm").is_file()
+
+
 def test_the_slicer_resolve_uses_what_each_slicer_bundles():
     """QA: tools/check_slicer_requirements.py resolved the pins with only numpy fixed, reporting scipy 1.17.1 for
     Slicer 5.10, which keeps its bundled scipy 1.13.1, and hiding the pydicom / highdicom conflicts."""

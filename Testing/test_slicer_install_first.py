@@ -345,6 +345,52 @@ def test_dicom_export_in_a_slicer_keeping_an_old_pydicom_says_what_to_do_and_ins
     assert len(pip) == n and "SlicerRadiomics" in errors[-1] and "Extensions Manager" in errors[-1]
 
 
+def test_a_highdicom_upgraded_while_slicers_old_one_is_loaded_asks_to_restart_once(env, monkeypatch):
+    """QA (slicerdcm58): on Slicer 5.12 the export's highdicom upgrade (0.27.0 loaded by Slicer's DICOM module at
+    start-up) gave Slicer's "Restart Recommended" question and then lungai's error "Restart Slicer and try again" -
+    two dialogs for one cause.  Now one: lungai's, naming both versions, offering to restart now (Yes restarts;
+    No: nothing exported, the reason kept in last_problem)."""
+    import importlib.util
+    import types
+
+    from LungAICommon import install, requirements
+
+    installed = {"pydicom": "3.0.2", "highdicom": "0.27.0"}
+    real_version = requirements.installed_version
+    monkeypatch.setattr(requirements, "installed_version", lambda d: installed.get(d) or real_version(d))
+    loaded = types.ModuleType("highdicom")
+    loaded.__spec__, loaded.__version__ = importlib.util.find_spec("highdicom"), "0.27.0"
+    monkeypatch.setitem(sys.modules, "highdicom", loaded)
+    pip, dialogs, restarts = [], [], []
+
+    def pip_then_new(*args, **kwargs):
+        pip.append(args)
+        installed["highdicom"] = "0.28.2"
+    monkeypatch.setattr(env.slicer.util, "pip_install", pip_then_new)
+    packaging = install._packaging_module()
+    if packaging is not None:                 # 5.12: the real pip_ensure, its restart check seeing the upgrade
+        monkeypatch.setattr(packaging, "pip_install", pip_then_new)
+        monkeypatch.setattr(packaging, "pip_check", lambda req: False)
+        monkeypatch.setattr(packaging, "_find_updated_imported_packages",
+                            lambda before, after: [("highdicom", "0.27.0", installed["highdicom"])])
+    monkeypatch.setattr(env.slicer.app, "testingEnabled", lambda: False, raising=False)
+    monkeypatch.setattr(env.slicer.app, "restart", lambda: restarts.append(1), raising=False)
+    monkeypatch.setattr(env.slicer.util, "confirmOkCancelDisplay", lambda text, *a, **k: True)   # install: yes
+    monkeypatch.setattr(env.slicer.util, "errorDisplay", lambda text, *a, **k: dialogs.append(("error", text)))
+    answer = [False]
+    monkeypatch.setattr(env.slicer.util, "confirmYesNoDisplay",
+                        lambda text, *a, **k: dialogs.append(("question", text)) or answer[0])
+    assert install.ensure("dicom", "Lung AI Segmentation") is False
+    assert pip and "highdicom==0.28.2" in str(pip[-1])
+    (kind, text), = dialogs                                    # one dialog, not Slicer's and then lungai's
+    assert kind == "question" and "highdicom 0.28.2 installed" in text and "still uses highdicom 0.27.0" in text
+    assert "Restart Slicer now?" in text and not restarts and "Restart Slicer" in install.last_problem
+    dialogs.clear()
+    answer[0] = True                                           # clicked again (installed, old one loaded): Yes
+    assert install.ensure("dicom", "Lung AI Segmentation") is False
+    assert [k for k, _ in dialogs] == ["question"] and restarts == [1]
+
+
 def test_the_confirmation_says_which_installed_package_an_install_replaces(env, monkeypatch):
     """QA (install58): on Slicer 5.12 the confirmation was pip_ensure's own - "1 Python package needs to be installed.
     This will modify Slicer's Python environment. Continue?", the package only under Show Details and not a word that

@@ -809,3 +809,15 @@ def test_export_dicom_button(env, ct_node, small_phantom, tmp_path, monkeypatch)
     shown.clear()
     w.onExportDicomButton()                                   # dialog cancelled: nothing happens
     assert not shown
+    # a Slicer keeping a pydicom too old for the export (5.10's 2.4.4): refused before any folder is asked for
+    # (QA slicerdcm58: the folder dialog came first, then the refusal), the refusal naming what works there
+    from LungAICommon import requirements
+
+    real_version = requirements.installed_version
+    monkeypatch.setattr(requirements, "installed_version", lambda d: "2.4.4" if d == "pydicom" else real_version(d))
+    asked.clear()
+    monkeypatch.setattr(qt.QFileDialog, "getExistingDirectory", lambda *a: asked.append(a) or str(tmp_path / "out"),
+                        raising=False)
+    w.onExportDicomButton()
+    assert not asked and len(shown) == 1 and "pydicom 3.0.1 or newer (this Slicer has 2.4.4)" in shown[0]
+    assert "QuantitativeReporting" in shown[0] and not (tmp_path / "out").exists()

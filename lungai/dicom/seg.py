@@ -24,16 +24,22 @@ def _code(code):
 
 
 # how a segment was made, in the words of both SEG (SegmentAlgorithmType) and RTSTRUCT (ROIGenerationAlgorithm):
-# AUTOMATIC (by SlicerLungAI: `lungai segment` / `lungai lungs`) only when the caller knows it; else MANUAL (the user's)
-AUTOMATIC, MANUAL = "AUTOMATIC", "MANUAL"
+# AUTOMATIC (by SlicerLungAI: `lungai segment` / `lungai lungs`) only when the caller knows it; SEMIAUTOMATIC
+# ("calculated segmentation with user assistance"): SlicerLungAI's, edited since by the user (the Slicer export knows
+# it: lungai.scene.nodes.tumour_result's "edited"); else MANUAL (the user's)
+AUTOMATIC, SEMIAUTOMATIC, MANUAL = "AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"
 
 
-def generation_by(made_by: str | None) -> str:
+def generation_by(made_by: str | None, edited: bool = False) -> str:
     """The one rule of a mask's generation: AUTOMATIC when a lungai command made it (``made_by``: that command, as
     the segment's :data:`lungai.scene.nodes.MADE_BY_TAG` or the output marker beside the file records it, e.g.
-    :func:`lungai.dicom.export.lungs_made_by`), MANUAL (the user's) for anything else - edited, drawn or of unknown
-    origin."""
-    return AUTOMATIC if made_by else MANUAL
+    :func:`lungai.dicom.export.lungs_made_by`) - SEMIAUTOMATIC when it was ``edited`` since (a Slicer segment whose
+    outline changed after Lung AI Segmentation: the expert's correction of SlicerLungAI's contour) -, MANUAL (the
+    user's) for anything else: drawn, of unknown origin, or a file edited since (its marker no longer vouches for
+    it)."""
+    if not made_by:
+        return MANUAL
+    return SEMIAUTOMATIC if edited else AUTOMATIC
 
 
 # the SeriesNumber of lungai's DICOM objects, per command / content (deterministic; docs/dicom.md): the lungs of
@@ -46,11 +52,11 @@ SERIES_NUMBERS = {"dicom-export": {"seg": 300, "rtstruct": 301, "pm": 302, "sr":
 
 
 def generation_of(generation: dict | None, name: str) -> str:
-    """AUTOMATIC when ``generation`` ({segment / structure name: AUTOMATIC or MANUAL}) says so, else MANUAL: a mask of
-    unknown origin is never claimed to be SlicerLungAI's."""
+    """AUTOMATIC / SEMIAUTOMATIC when ``generation`` ({segment / structure name: AUTOMATIC, SEMIAUTOMATIC or MANUAL})
+    says so, else MANUAL: a mask of unknown origin is never claimed to be SlicerLungAI's."""
     value = (generation or {}).get(name, MANUAL)
-    if value not in (AUTOMATIC, MANUAL):
-        raise ValueError(f"generation of {name!r} is {value!r}, not {AUTOMATIC!r} or {MANUAL!r}")
+    if value not in (AUTOMATIC, SEMIAUTOMATIC, MANUAL):
+        raise ValueError(f"generation of {name!r} is {value!r}, not {AUTOMATIC!r}, {SEMIAUTOMATIC!r} or {MANUAL!r}")
     return value
 
 
@@ -79,7 +85,8 @@ def _algorithm(role: str):
 def segment_description(number: int, label: str, role: str, generation: str = MANUAL, series_uid: str = "",
                         content: str = ""):
     """A highdicom SegmentDescription with the terminology of ``role`` (:data:`lungai.terminology.TERMINOLOGY`);
-    ``generation`` AUTOMATIC: made by SlicerLungAI (its algorithm identification), MANUAL: the user's (none).
+    ``generation`` AUTOMATIC: made by SlicerLungAI (its algorithm identification), SEMIAUTOMATIC: SlicerLungAI's
+    edited by the user (the algorithm identification too, as DICOM requires), MANUAL: the user's (none).
     Its TrackingUID: :func:`lungai.dicom.reference.tracking_uid` of the CT series ``series_uid``, ``label`` and
     ``content`` (the digest of the segment's voxels: another lesion of the same label is another finding; the SR
     group of the segment takes the same one)."""
@@ -97,7 +104,7 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
     desc = hd.seg.SegmentDescription(
         segment_number=number, segment_label=label, segmented_property_category=_code(category),
         segmented_property_type=_code(kind), algorithm_type=hd.seg.SegmentAlgorithmTypeValues[generation],
-        algorithm_identification=_algorithm(role) if generation == AUTOMATIC else None, tracking_id=label,
+        algorithm_identification=_algorithm(role) if generation != MANUAL else None, tracking_id=label,
         tracking_uid=tracking_uid(series_uid, label, content),
         display_color=hd.color.CIELabColor.from_rgb(r, g, b))
     if modifier is not None:

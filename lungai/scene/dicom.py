@@ -178,10 +178,12 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     :func:`dicom_files_of_volume`).  Files: ``<name>.seg.dcm``, ``<name>.rtstruct.dcm`` (name: the segmentation's);
     existing files of those names are never overwritten (InputError).  Segments lungai made (tagged
     :data:`lungai.scene.nodes.MADE_BY_TAG`: LungAISeg's tumour and lungs, the demo's) are written as AUTOMATIC
-    (SlicerLungAI), every other segment as the user's, MANUAL; a tumour flagged for review (its result tags:
-    :func:`lungai.scene.nodes.tumour_result`, not edited since) says "needs review: REASON" in its SEG segment and
-    RTSTRUCT ROI (:func:`lungai.dicom.export.review_text`).  Two segments of one name (spaces around it ignored)
-    are refused before any work (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
+    (SlicerLungAI) - SEMIAUTOMATIC (SlicerLungAI's, edited by the user) when its outline was changed since
+    (:func:`lungai.scene.nodes.tumour_result`'s "edited") -, every other segment as the user's, MANUAL; a tumour
+    flagged for review (its result tags: :func:`lungai.scene.nodes.tumour_result`, not edited since) says "needs
+    review: REASON" in its SEG segment and RTSTRUCT ROI (:func:`lungai.dicom.export.review_text`).  Two segments of
+    one name (spaces around it ignored) are refused before any work
+    (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
     names that differ only in letter case ("GTV", "gtv") are written as they are.  An empty segment is left out with
     an :class:`~lungai.errors.InputNote` (:data:`EMPTY_SEGMENTS_NOTE`); all empty: InputError.  The segments are written on the
     CT's voxels where Slicer shows them over the CT, in the series' own coordinates: a parent transform of the CT (a
@@ -241,13 +243,16 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     if existing:
         raise InputError(f"{out} already has {', '.join(existing)}; it is not overwritten",
                          "choose another (empty) folder, or rename the segmentation")
-    generation = {n: generation_by(mrml.segment_tag(seg_node, n, MADE_BY_TAG)) for n in names}   # the one rule
     # a tumour Lung AI Segmentation flagged for review, not edited since: "needs review: REASON" in its SEG segment
     # and RTSTRUCT ROI, as `lungai segment` writes them (an edited one is the expert's correction: no flag)
     from lungai.dicom.export import review_text
     from lungai.scene.nodes import tumour_result
 
     results = {n: tumour_result(seg_node, n) for n in names}
+    # the one rule: lungai's segment AUTOMATIC, edited since SEMIAUTOMATIC (QA: an expert-corrected tumour - half of
+    # it erased - was exported AUTOMATIC / SlicerLungAI, as if untouched), the user's MANUAL
+    generation = {n: generation_by(mrml.segment_tag(seg_node, n, MADE_BY_TAG), edited=bool(results[n].get("edited")))
+                  for n in names}
     notes = {n: review_text(r) for n, r in results.items() if not r.get("edited")}
     written = []
     if "seg" in formats:
