@@ -441,6 +441,15 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
     return files, "; ".join(n for n in (dropped, note, effective) if n) or None
 
 
+def dose_files_effective_note(files, root=None) -> str | None:
+    """:func:`files_effective_note` of the RTDOSE ``files`` that make one dose, their headers read, named relative to
+    ``root`` (the ``--dose`` folder, a cohort's export: :func:`_namer`): the note :func:`read_dose` records for a
+    folder and ``lungai cohort`` in its table (``rtdose_notes``, :data:`lungai.dose.features.NOTES_COLUMN`)."""
+    files = [Path(f) for f in files]
+    return files_effective_note(files, [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files],
+                                _namer(root))
+
+
 def files_effective_note(files, headers, name) -> str | None:
     """The DoseType EFFECTIVE note (:func:`effective_dose_note`) of the RTDOSE ``files`` (``headers``: theirs) that
     make one dose - one file, or the BEAM doses of a sum, which are of one DoseType (:func:`_choose_plan_dose`): said
@@ -1105,9 +1114,7 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
         if note and notes is not None:
             notes.append(note)
         if record is not None:          # its EFFECTIVE note alone (the folder's note above says which files too)
-            name = _namer(p)
-            effective = files_effective_note(files, [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True)
-                                                     for f in files], name)
+            effective = dose_files_effective_note(files, root=p)
             record.extend([effective] if effective else [])
         return dose
     if _is_dicom(p):
