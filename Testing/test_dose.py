@@ -748,7 +748,7 @@ def test_cli_dose_features_custom_v_levels(small_phantom, tmp_path, capsys):
     assert a.loc[0, "masks"].endswith("no GTV (the lungs include the tumour)")
     v = ["dose_v2p5_pct", "dose_v5_pct", "dose_v10_pct", "dose_v13_pct", "dose_v20_pct", "dose_v30_pct", "dose_v40_pct"]
     assert [c for c in b.columns if c.startswith("dose_v")] == v
-    pd.testing.assert_frame_equal(b[COLUMNS + ["masks", "lungs_cut", "rtdose_notes"]], a)           # the default columns unchanged
+    pd.testing.assert_frame_equal(b[COLUMNS + ["masks", "lungs_cut", "rtdose_notes"]], a)   # the default columns unchanged
     assert list(b.loc[0, v]) == sorted(b.loc[0, v], reverse=True)
     for bad in ("", "5,x", "5,5", "-5,10", "nan"):
         with pytest.raises(InputError, match="is not a list of different positive doses"):
