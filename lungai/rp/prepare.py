@@ -408,8 +408,8 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
     (:func:`tumour_review_warning`), whose lungs were cut by the scan (the dose table's
     ``lungs_cut``: :func:`lungs_cut_warning`), with no dose at all (:func:`no_dose_warning`), and the dose notes
     recorded in the table (an EFFECTIVE RTDOSE ...: :func:`recorded_notes_warnings`).  ``context``: "cohort" or
-    "patient" (Multimodal Predict's one row, whose fixes name Lung Radiomics: the panel says these under its risk).  ``X``: the model's features of ``df``
-    (:func:`model_features`; computed when not given)."""
+    "patient" (Multimodal Predict's one row, whose fixes name Lung Radiomics: the panel says these under its risk).
+    ``X``: the model's features of ``df`` (:func:`model_features`; computed when not given)."""
     id_column = card["roles"].get("id_column")
     what = "patients table" if context == "cohort" else "dose table"
     _, review = tumour_review_warning(df, id_column, "patients table", "so their risks are too")
