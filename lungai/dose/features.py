@@ -165,6 +165,22 @@ def notes_text(notes) -> str:
     return NOTES_SEPARATOR.join(dict.fromkeys(str(n).strip() for n in notes if n and str(n).strip()))
 
 
+def record_notes(dose_csv, notes) -> None:
+    """Write ``notes`` into the :data:`NOTES_COLUMN` of every row of a written ``dose_csv`` (its other cells as they
+    are; nothing to write: unchanged): the Lung Radiomics panel's RTDOSE notes (:func:`lungai.scene.dicom.
+    check_dose_node_matches_ct`), which the dose's NRRD copy it gives ``lungai dose-features`` cannot carry."""
+    import pandas as pd
+
+    from lungai.radiomics.csv_output import write_csv
+
+    text = notes_text(notes)
+    if not text:
+        return
+    df = pd.read_csv(dose_csv, dtype=str, keep_default_na=False)
+    df[NOTES_COLUMN] = text
+    write_csv(df, dose_csv)
+
+
 def notes_of(cell) -> list[str]:
     """The notes of a :data:`NOTES_COLUMN` cell (:func:`notes_text`); [] for an empty cell or a word for "no value"
     (NaN, "NA": :func:`lungai.rp.columns.is_missing_word`)."""
