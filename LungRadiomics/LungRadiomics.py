@@ -342,7 +342,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             raise ValueError(problem)
         params, classes, types, sigmas = self.featureOptions(p)
         # the dose first: a dose of another patient is refused before anything is exported
-        self.doseNotes, self.doseRoleNotes = [], []
+        self.doseNotes, self.doseRoleNotes, self.rtdoseNotes = [], [], []
         ctPath = workDir / f"ct{nodes.EXPORT_SUFFIX}"     # NRRD: the CT's spacing in double precision
         doseCmd = self.doseCommand(p, ctPath, workDir) if p.doseVolume is not None else None
         ct = nodes.export_volume(p.inputVolume, ctPath)
@@ -392,6 +392,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
         # the NIfTI copies below carry no UIDs; the RTDOSE's notes (DoseType EFFECTIVE) no DoseType: said here
         rtdoseNotes = check_dose_node_matches_ct(p.doseVolume, p.inputVolume)
+        self.rtdoseNotes = rtdoseNotes     # the dose CSV's rtdose_notes (loadFeatures), as dose-features of the RTDOSE
         unit = self.doseUnit(p)                                   # before any export: an unknown unit stops here
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
@@ -513,6 +514,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # said with the dose result (or its failure): an empty envelope segment left out, the dose under another
         # transform, the dose features' notes on the segments' tumour roles
         job.doseNotes = getattr(self, "doseNotes", []) + getattr(self, "doseRoleNotes", []) if doseCsv else []
+        job.rtdoseNotes = getattr(self, "rtdoseNotes", []) if doseCsv else []
         # which segments "Lungs minus tumour" subtracts (every tumour segment, ticked or not): said with the result
         job.notes = [n for n in [nodes.lungs_minus_tumour_note(p.segmentation, columns.values())] if n]
         return job
@@ -626,6 +628,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 # the dose volume's table: another dose (plan B after plan A) gets its own, the other kept
                 doseNode = job.inputs.get("dose")
                 doseNode = doseNode if doseNode is not None and doseNode.GetScene() is not None else None
+                # the RTDOSE's notes (EFFECTIVE, unchecked against a NIfTI CT) in the CSV's rtdose_notes column, as
+                # lungai dose-features writes them for the RTDOSE file (its NRRD copy carries no DoseType): the table
+                # saved as CSV and given to lungai rp predict still says them
+                from lungai.dose.features import record_notes
+
+                record_notes(doseCsv, getattr(job, "rtdoseNotes", []))
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
                                                    node=p.doseTable, volume_node=volume, made_by=nodes.DOSE_MADE_BY,
                                                    segmentation_node=segmentation, dose_node=doseNode)

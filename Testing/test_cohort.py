@@ -1035,6 +1035,45 @@ def test_an_effective_dose_is_said_in_the_patients_notes(export, tmp_path):
     assert any("not the physical dose" in n for n in job.notes) and not job.error
 
 
+def test_an_effective_dose_is_recorded_in_the_rp_table_and_said_by_rp_predict(export, tmp_path):
+    """QA (clidose58): the note of an EFFECTIVE RTDOSE was in the patient's notes (patients.csv, result.json) but not
+    in rp_table.csv, so lungai rp predict on the table said nothing of it (Multimodal Predict says it under the risk
+    of a dose table Lung Radiomics made of such a dose).  The table's rtdose_notes column records it, as dose.csv
+    does (lungai.dose.features.NOTES_COLUMN), and table_warnings repeats it naming the patient; a PHYSICAL dose's
+    row has none."""
+    import pydicom
+
+    from lungai.dicom.cohort import _written
+    from lungai.io.outputs import record_outputs
+    from lungai.rp.prepare import recorded_notes_warnings
+
+    root = _p1_copy(export, tmp_path)
+    run_cohort(root, tmp_path / "physical", PARAMS, workers=0, mapping=_mapping(tmp_path))
+    table = pd.read_csv(tmp_path / "physical" / "rp_table.csv", dtype=str, keep_default_na=False)
+    assert table["rtdose_notes"].tolist() == [""] and not recorded_notes_warnings(table, None)
+    rd = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    ds = pydicom.dcmread(rd)
+    ds.DoseType = "EFFECTIVE"
+    ds.save_as(rd)
+    run_cohort(root, tmp_path / "effective", PARAMS, workers=0, mapping=_mapping(tmp_path))
+    table = pd.read_csv(tmp_path / "effective" / "rp_table.csv", dtype=str, keep_default_na=False)
+    said = "P1/RTDOSE/rtdose.dcm has DoseType EFFECTIVE: a biologically weighted dose"
+    assert table["rtdose_notes"].iloc[0].startswith(said), table["rtdose_notes"].iloc[0]
+    two = pd.concat([table, table.assign(case="P1b", patient_id="P1b", rtdose_notes="")])
+    assert [w[:len("P1: ") + len(said)] for w in recorded_notes_warnings(two, None)] == [f"P1: {said}"]
+    # the result of an older lungai (no rtdose_notes): redone, not left without its note
+    folder = tmp_path / "effective" / "patients" / "P1"
+    doc = json.loads((folder / "result.json").read_text())
+    del doc["inputs"]["rtdose_notes"]
+    (folder / "result.json").write_text(json.dumps(doc))
+    pd.read_csv(folder / "features.csv").drop(columns="rtdose_notes").to_csv(folder / "features.csv", index=False)
+    record_outputs(tmp_path / "effective", "cohort", _written(tmp_path / "effective"))     # as it wrote them
+    assert run_cohort(root, tmp_path / "effective", PARAMS, workers=0, mapping=_mapping(tmp_path)).done == ["P1"]
+    table = pd.read_csv(tmp_path / "effective" / "rp_table.csv", dtype=str, keep_default_na=False)
+    assert table["rtdose_notes"].iloc[0].startswith(said)
+    assert not run_cohort(root, tmp_path / "effective", PARAMS, workers=0, mapping=_mapping(tmp_path)).done   # once
+
+
 def test_a_dvh_only_rtdose_beside_the_dose_grid_does_not_fail_the_patient(export, tmp_path):
     """A planning system's DVH-only RTDOSE (no pixel data) beside the plan's dose grid failed the patient ("has no
     ImagePositionPatient ..."); it is left out, the inventory's notes say so."""

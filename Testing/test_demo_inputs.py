@@ -454,6 +454,34 @@ def test_demo_records_that_the_rtstruct_could_not_be_checked_against_a_nifti_ct(
     assert (printed.out + printed.err).count(said) == 1, printed     # said once, with the dose
 
 
+def test_demo_dose_csv_records_the_effective_rtdose_note(tmp_path, capsys):
+    """QA (clidose58): the demo's dose.csv of an RTDOSE of DoseType EFFECTIVE had no trace of it (summary.json's
+    dose_note had), so `lungai rp predict` on it said nothing; its rtdose_notes column records it, as
+    `lungai dose-features` writes it (lungai.dose.features.NOTES_COLUMN)."""
+    import pydicom
+
+    from lungai.cli import main
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.dose.features import NOTES_COLUMN, notes_of
+    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
+
+    spec = sample_spec()
+    ph = make_phantom(PhantomSpec(shape=(80, 80, 36), spacing=(4.0, 4.0, 5.0), noise_hu=spec.noise_hu,
+                                  tumour=spec.tumour), seed=SAMPLE_SEED)
+    st = write_rt_study(tmp_path / "export", ph, patient_id="P1")
+    ds = pydicom.dcmread(st["dose"])
+    ds.DoseType = "EFFECTIVE"
+    ds.save_as(st["dose"])
+    seed = "--seed-point=" + ",".join(f"{v:.2f}" for v in ph.meta["tumour"]["centre_mm"])
+    out = tmp_path / "demo"
+    assert main(["demo", "--ct", str(st["ct"]), seed, "--dose", str(st["dose"]), "--rtstruct", str(st["rtstruct"]),
+                 "-o", str(out)]) == 0
+    notes = notes_of(pd.read_csv(out / "dose.csv", keep_default_na=False)[NOTES_COLUMN].iloc[0])
+    said = f"{st['dose'].name} has DoseType EFFECTIVE: a biologically weighted dose"
+    assert len(notes) == 1 and notes[0].startswith(said), notes
+    assert notes[0][1:] in json.loads((out / "summary.json").read_text(encoding="utf-8"))["dose_note"]   # as there
+
+
 def _summary_with_rtstruct_dose(seg, uses_tumour_radiomics: bool) -> dict:
     """A demo summary whose dose metrics use the plan's RTSTRUCT lungs and GTV, with an RP risk using the dose."""
     from lungai.demo.pipeline import dose_masks

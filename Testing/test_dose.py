@@ -258,7 +258,7 @@ def test_cli_dose_features(small_phantom, tmp_path, capsys):
     assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
                  str(paths["lungs"]), "--gtv", str(paths["gtv"]), "-o", str(out)]) == 0
     df = pd.read_csv(out)
-    assert list(df.columns) == COLUMNS + ["masks", "lungs_cut"] and len(df) == 1
+    assert list(df.columns) == COLUMNS + ["masks", "lungs_cut", "rtdose_notes"] and len(df) == 1
     # the masks the metrics were computed on (QA defect: dose.csv did not say), last and not a dose_ feature
     from lungai.lungs import RT_LUNG_DEFINITION
 
@@ -744,11 +744,11 @@ def test_cli_dose_features_custom_v_levels(small_phantom, tmp_path, capsys):
     assert main(args + ["-o", str(tmp_path / "a.csv")]) == 0
     assert main(args + ["--v-levels", "40,5,10,13,20,30,2.5", "-o", str(tmp_path / "b.csv")]) == 0
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
-    assert list(a.columns) == COLUMNS + ["masks", "lungs_cut"]
+    assert list(a.columns) == COLUMNS + ["masks", "lungs_cut", "rtdose_notes"]
     assert a.loc[0, "masks"].endswith("no GTV (the lungs include the tumour)")
     v = ["dose_v2p5_pct", "dose_v5_pct", "dose_v10_pct", "dose_v13_pct", "dose_v20_pct", "dose_v30_pct", "dose_v40_pct"]
     assert [c for c in b.columns if c.startswith("dose_v")] == v
-    pd.testing.assert_frame_equal(b[COLUMNS + ["masks", "lungs_cut"]], a)           # the default columns unchanged
+    pd.testing.assert_frame_equal(b[COLUMNS + ["masks", "lungs_cut", "rtdose_notes"]], a)   # the default columns unchanged
     assert list(b.loc[0, v]) == sorted(b.loc[0, v], reverse=True)
     for bad in ("", "5,x", "5,5", "-5,10", "nan"):
         with pytest.raises(InputError, match="is not a list of different positive doses"):

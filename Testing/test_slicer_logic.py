@@ -2301,6 +2301,14 @@ def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_sce
     message = rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
     assert f"warning: {said}" in message and r.doseTable is not None, message
     assert said in nodes.recorded_review_notes(r.doseTable)
+    # and in the table's rtdose_notes column, as lungai dose-features writes it for the RTDOSE file (clidose58): the
+    # table saved as CSV and given to lungai rp predict says it too
+    from lungai.dose.features import NOTES_COLUMN, notes_of
+    from lungai.rp.prepare import recorded_notes_warnings
+
+    saved = mrml.dataframe_from_table_node(r.doseTable)
+    assert notes_of(saved[NOTES_COLUMN].iloc[0]) == [said]
+    assert recorded_notes_warnings(saved, None) == [said]
     # the risk from that dose table (the cohort's features for the model; the run's recorded notes): said
     logic, p, pick = _risk_logic(load_module, rp_model)
     p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "risk radiomics")
@@ -2322,6 +2330,7 @@ def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_sce
     r.doseVolume = physical                 # the physical dose: its table records no EFFECTIVE note
     rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
     assert not any("EFFECTIVE" in n for n in nodes.recorded_review_notes(r.doseTable))
+    assert not notes_of(mrml.dataframe_from_table_node(r.doseTable)[NOTES_COLUMN].iloc[0])
 
 
 def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_scene, phantom_nodes):

@@ -83,8 +83,8 @@ def _run(args, bar) -> int:
     import pandas as pd
 
     from lungai.dose import check_dose_matches_ct, dose_features, read_dose
-    from lungai.dose.features import (LUNGS_CUT_COLUMN, MASKS_COLUMN, V_LEVELS, lungs_cut, masks_text, output_columns,
-                                      parse_v_levels, v_column)
+    from lungai.dose.features import (LUNGS_CUT_COLUMN, MASKS_COLUMN, NOTES_COLUMN, V_LEVELS, lungs_cut, masks_text,
+                                      notes_text, output_columns, parse_v_levels, v_column)
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
@@ -160,8 +160,12 @@ def _run(args, bar) -> int:
     # --dose FOLDER: the RTDOSEs of this CT's frame of reference; which make the dose (the plan's, or its beams
     # summed) is said once they are read
     folder_notes: list = []
+    # the notes that qualify the metrics (an RTDOSE not checked against the CT, DoseType EFFECTIVE): recorded in the
+    # CSV's rtdose_notes column, which lungai rp predict repeats (as the RP risk from Lung Radiomics' dose table)
+    recorded = [note] if note else []
     reference = dose_reference(args.ct, args.series, args.rtstruct) if Path(args.dose).is_dir() else None
-    dose = read_dose(args.dose, unit=args.dose_unit, max_gy=args.max_dose_gy, notes=folder_notes, reference=reference)
+    dose = read_dose(args.dose, unit=args.dose_unit, max_gy=args.max_dose_gy, notes=folder_notes, reference=reference,
+                     record=recorded)
     bar.update(1, STEPS[2])
     for folder_note in folder_notes:
         print("note: " + folder_note)
@@ -175,6 +179,7 @@ def _run(args, bar) -> int:
     cut, cut_note = lungs_cut(lungs)              # the lungs cut by the scan's first / last slice: a partial lung
     bar.update(1, STEPS[4])
     row[LUNGS_CUT_COLUMN] = cut
+    row[NOTES_COLUMN] = notes_text(recorded)
     write_csv(pd.DataFrame([row], columns=output_columns(v_levels)), args.output, protect=inputs)
     record_output_file(args.output, OWNER)                  # a re-run may replace it
     shown = 20 if 20 in v_levels else v_levels[len(v_levels) // 2]

@@ -136,12 +136,14 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
 
 
 def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo", unit: str = "Gy",
-          max_gy: float | None = None, given=None, masks: str | None = None) -> tuple:
+          max_gy: float | None = None, given=None, masks: str | None = None, notes=()) -> tuple:
     """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from).  ``given``:
     the dose of ``dose_path`` already read (:func:`lungai.dose.read_dose`, ``unit`` / ``max_gy``); ``masks``: the
-    masks ``lungs`` / ``tumour`` are (:func:`dose_masks`' ``masks``), dose.csv's masks column."""
+    masks ``lungs`` / ``tumour`` are (:func:`dose_masks`' ``masks``), dose.csv's masks column; ``notes``: the
+    RTDOSE's notes that qualify the metrics (DoseType EFFECTIVE, not checked against the CT), dose.csv's
+    rtdose_notes column (as ``lungai dose-features`` writes it: ``lungai rp predict`` repeats them)."""
     from lungai.dose import dose_features, read_dose, treatment_dose
-    from lungai.dose.features import MASKS_COLUMN
+    from lungai.dose.features import MASKS_COLUMN, NOTES_COLUMN, notes_text
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
@@ -164,7 +166,8 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "de
         return None, None, ("No dose was given, so no dose metrics are computed: "
                             + MISSING["dose"]["how"] + ".")
     write_image(dose, out / "dose.nii.gz")
-    _to_csv(pd.DataFrame([{**row, MASKS_COLUMN: masks}]), out / "dose.csv", index=False)
+    _to_csv(pd.DataFrame([{**row, MASKS_COLUMN: masks, NOTES_COLUMN: notes_text(notes)}]), out / "dose.csv",
+            index=False)
     return dose, row, source
 
 
@@ -670,6 +673,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     # the dose (readable, plausible) and the RTSTRUCT's structures (names, --structure-map) before any work: a
     # wrong one fails now, not after segmentation and radiomics
     given_dose = rt = None
+    recorded = [dose_note] if dose_note else []     # dose.csv's rtdose_notes (_dose): an RTDOSE not checked, EFFECTIVE
     if dose is not None:
         from lungai.dose import read_dose
 
@@ -677,7 +681,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         from lungai.dose.read import dose_reference
 
         given_dose = read_dose(dose, unit=dose_unit, max_gy=max_dose_gy, notes=folder_notes,
-                               reference=dose_reference(ct_path, series_uid, rtstruct) if ct_path else None)
+                               reference=dose_reference(ct_path, series_uid, rtstruct) if ct_path else None,
+                               record=recorded)
         dose_note = "; ".join(n for n in (*folder_notes, dose_note) if n) or None
     if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
         from lungai.dicom.masks import rtstruct_dose_masks
@@ -778,7 +783,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         masks = dose_masks(seg.info, rt, bool(sitk.GetArrayViewFromImage(seg.tumour).any()))
         dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, dose_gtv, dose_lungs, dose,
                                                                   sample, case, dose_unit, max_dose_gy, given_dose,
-                                                                  masks["masks"])
+                                                                  masks["masks"], recorded)
         if dose_note:
             summary["dose_note"] = dose_note[0].upper() + dose_note[1:] + "."
             summary["dose_source"] += " " + summary["dose_note"]

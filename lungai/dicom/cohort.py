@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
-from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION
+from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
 from lungai.errors import InputError, LungAIError, failure_lines
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
@@ -89,6 +89,17 @@ class CohortJob:
     # (other_frame_doses), said in the provenance
     dose_elsewhere: str = ""
     root: str = ""             # DICOM_ROOT: the dose read's messages name the RTDOSE by its path under it
+
+
+def _effective_dose(job) -> bool:
+    """Whether the job's RTDOSE (or BEAM sum) is of DoseType EFFECTIVE (its headers; one that cannot be read: no - it
+    fails the patient when processed, with its reason)."""
+    from lungai.dose.read import dose_files_effective_note
+
+    try:
+        return bool(dose_files_effective_note(job.rtdose_files or [job.rtdose]))
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
@@ -152,6 +163,10 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
             and recorded.get("rtstruct") == current.get("rtstruct"):
         parts.append(f"an RTSTRUCT with only a {'+'.join(current['lungs_minus_gtv'])} lung structure, whose "
                      "lungs_minus_tumour radiomics an older lungai did not compute")
+    if recorded.get(NOTES_COLUMN) != current.get(NOTES_COLUMN) and current.get(NOTES_COLUMN) \
+            and recorded.get("rtdose") == current.get("rtdose"):
+        parts.append("an RTDOSE of DoseType EFFECTIVE, whose note an older lungai did not record in the table (now "
+                     f"the {NOTES_COLUMN} column)")
     return ", ".join(parts) or None
 
 
@@ -863,8 +878,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         import SimpleITK as sitk
 
         from lungai.dose import check_dose_matches_ct, dose_features
-        from lungai.dose.features import LUNGS_CUT_COLUMN, lungs_cut
-        from lungai.dose.read import read_dose_sum
+        from lungai.dose.features import LUNGS_CUT_COLUMN, NOTES_COLUMN, lungs_cut, notes_text
+        from lungai.dose.read import dose_files_effective_note, read_dose_sum
         from lungai.io import read_ct, write_image
         from lungai.lungs.check import lung_map_notes
         from lungai.radiomics import extract, segments_from_masks, to_wide
@@ -910,6 +925,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             # (lungs_cut column, provenance) as lungai dose-features does
             cut, cut_note = lungs_cut(dose_region[0])
             dose[LUNGS_CUT_COLUMN] = cut
+            # an RTDOSE of DoseType EFFECTIVE: its note (in the patient's notes already) recorded with the metrics, as
+            # dose-features records it in dose.csv - lungai rp predict on the table repeats it
+            dose[NOTES_COLUMN] = notes_text([dose_files_effective_note(dose_files, root=job.root or None)])
             if cut_note:
                 dose_notes.append(cut_note)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
@@ -1051,7 +1069,8 @@ class CohortSummary(BatchSummary):
 
 # the columns of the cohort table before the clinical join ("dose_*" and "rad_*" columns too): a clinical column
 # of one of these names would clash
-TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", LUNGS_CUT_COLUMN]
+TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", LUNGS_CUT_COLUMN,
+               NOTES_COLUMN]
 
 
 # the DICOM tag's own name as a clinical CSV's header (PatientID, "Patient ID"): the patient_id column too
@@ -1297,6 +1316,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 job.inputs["dose_envelope"] = envelope
             if job.inputs.get("rtdose"):     # dose metrics checked for lungs cut by the scan (an older result redone)
                 job.inputs["lungs_cut_rule"] = LUNGS_CUT_REVISION
+                if _effective_dose(job):     # its note recorded in the table's rtdose_notes (an older result redone)
+                    job.inputs[NOTES_COLUMN] = 1
             try:     # a Lungs-GTV structure: its lungs_minus_tumour radiomics (an older result is redone)
                 lungs_minus_gtv = lungs_minus_gtv_names(job.rtstruct, mapping)
             except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason

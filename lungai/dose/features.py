@@ -42,6 +42,12 @@ def columns(v_levels=V_LEVELS) -> list[str]:
 COLUMNS = columns()
 MASKS_COLUMN = "masks"      # the masks of the metrics (masks_text); no dose_ prefix: not a feature (lungai.rp.columns)
 LUNGS_CUT_COLUMN = "lungs_cut"   # '' or why the dose metrics are of a partial lung (lungs_cut); no dose_ prefix either
+# '' or the RTDOSE's notes that qualify the metrics (DoseType EFFECTIVE; an RTDOSE not checked against a CT that is not
+# DICOM), NOTES_SEPARATOR between them (notes_text); no dose_ prefix either.  QA (clidose58): dose.csv of an EFFECTIVE
+# RTDOSE on LUNG1-003 had no trace of it, and lungai rp predict on it said nothing, while Multimodal Predict's risk from
+# Lung Radiomics' table of the same dose said the note (lungai.rp.prepare.recorded_notes_warnings repeats them)
+NOTES_COLUMN = "rtdose_notes"
+NOTES_SEPARATOR = " | "
 # the lungs cut by the scan's first / last slice (lungs_cut): the dose metrics are flagged as of a partial lung when the
 # lung volume estimated left off is at least LUNGS_CUT_FRACTION of the lungs (with the part in view); from
 # LUNGS_EDGE_CM2 of lung on an end slice (beyond a few voxels) below that only a note.  The volume left off beyond an end
@@ -149,8 +155,40 @@ def segments_text(names, segmentation: str | None = None) -> str:
 
 
 def output_columns(v_levels=V_LEVELS) -> list[str]:
-    """The columns of a written dose.csv: :func:`columns` then :data:`MASKS_COLUMN`, :data:`LUNGS_CUT_COLUMN`."""
-    return columns(v_levels) + [MASKS_COLUMN, LUNGS_CUT_COLUMN]
+    """The columns of a written dose.csv: :func:`columns` then :data:`MASKS_COLUMN`, :data:`LUNGS_CUT_COLUMN`,
+    :data:`NOTES_COLUMN`."""
+    return columns(v_levels) + [MASKS_COLUMN, LUNGS_CUT_COLUMN, NOTES_COLUMN]
+
+
+def notes_text(notes) -> str:
+    """The :data:`NOTES_COLUMN` cell of ``notes`` (each once, in order; '' for none)."""
+    return NOTES_SEPARATOR.join(dict.fromkeys(str(n).strip() for n in notes if n and str(n).strip()))
+
+
+def record_notes(dose_csv, notes) -> None:
+    """Write ``notes`` into the :data:`NOTES_COLUMN` of every row of a written ``dose_csv`` (its other cells as they
+    are; nothing to write: unchanged): the Lung Radiomics panel's RTDOSE notes (:func:`lungai.scene.dicom.
+    check_dose_node_matches_ct`), which the dose's NRRD copy it gives ``lungai dose-features`` cannot carry."""
+    import pandas as pd
+
+    from lungai.radiomics.csv_output import write_csv
+
+    text = notes_text(notes)
+    if not text:
+        return
+    df = pd.read_csv(dose_csv, dtype=str, keep_default_na=False)
+    df[NOTES_COLUMN] = text
+    write_csv(df, dose_csv)
+
+
+def notes_of(cell) -> list[str]:
+    """The notes of a :data:`NOTES_COLUMN` cell (:func:`notes_text`); [] for an empty cell or a word for "no value"
+    (NaN, "NA": :func:`lungai.rp.columns.is_missing_word`)."""
+    from lungai.rp.columns import is_missing_word
+
+    if cell is None or is_missing_word(cell):
+        return []
+    return [n.strip() for n in str(cell).split(NOTES_SEPARATOR.strip()) if n.strip()]
 
 
 def parse_v_levels(text: str) -> tuple[float, ...]:

@@ -432,16 +432,33 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
             check_dose_grid(header, name(p))
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
-        effective = [effective_dose_note(h, name(p)) for p, h in zip(paths, headers)]
-        return paths, "; ".join(n for n in (dropped, *effective) if n) or None
+        return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name)) if n) or None
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
     header = dict(zip(paths, headers))
-    # the BEAM doses of one sum are of one DoseType (_choose_plan_dose): said once, naming them
-    effective = effective_dose_note(header[files[0]], name(files[0]) if len(files) == 1 else
-                                    "the BEAM RTDOSEs " + _listed([name(p) for p in files]), several=len(files) > 1)
+    effective = files_effective_note(files, [header[p] for p in files], name)
     return files, "; ".join(n for n in (dropped, note, effective) if n) or None
+
+
+def dose_files_effective_note(files, root=None) -> str | None:
+    """:func:`files_effective_note` of the RTDOSE ``files`` that make one dose, their headers read, named relative to
+    ``root`` (the ``--dose`` folder, a cohort's export: :func:`_namer`): the note :func:`read_dose` records for a
+    folder and ``lungai cohort`` in its table (``rtdose_notes``, :data:`lungai.dose.features.NOTES_COLUMN`)."""
+    files = [Path(f) for f in files]
+    return files_effective_note(files, [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files],
+                                _namer(root))
+
+
+def files_effective_note(files, headers, name) -> str | None:
+    """The DoseType EFFECTIVE note (:func:`effective_dose_note`) of the RTDOSE ``files`` (``headers``: theirs) that
+    make one dose - one file, or the BEAM doses of a sum, which are of one DoseType (:func:`_choose_plan_dose`): said
+    once, naming them; ``name``: how a file is named (:func:`_namer`).  None for none or a PHYSICAL dose.  The note of
+    :func:`plan_dose_files` and the one :func:`read_dose` records."""
+    if not files:
+        return None
+    return effective_dose_note(headers[0], name(files[0]) if len(files) == 1 else
+                               "the BEAM RTDOSEs " + _listed([name(p) for p in files]), several=len(files) > 1)
 
 
 def _sop_uid(ds) -> str:
@@ -1074,13 +1091,15 @@ def check_dose_plausible(name: str, top_gy: float, unit: str, max_gy: float | No
 
 
 def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, notes: list | None = None,
-              reference=None) -> sitk.Image:
+              reference=None, record: list | None = None) -> sitk.Image:
     """Dose in Gy from an RTDOSE file/folder (its DoseUnits) or a NIfTI/NRRD/MHA file in ``unit`` (Gy or cGy).
 
     A folder gives the RTDOSE(s) :func:`dose_folder_files` chooses (the plan dose, else the sum of the BEAM doses
     of one plan, as ``lungai cohort``) of the CT's frame of reference (``reference``, :func:`dose_reference`);
     ``notes``: a list that gets the note saying which (the file's path under the folder when it held one) - once the
-    dose is read.
+    dose is read.  ``record``: a list that gets, besides, the notes that qualify the dose's values and must stay with
+    them (an RTDOSE of DoseType EFFECTIVE, :func:`files_effective_note`: dose.csv's ``rtdose_notes`` column,
+    :data:`lungai.dose.features.NOTES_COLUMN`).
 
     An image dose is refused when it holds NaN / infinite values (a NIfTI's too, which SimpleITK reads as 0:
     :func:`lungai.io.read.read_image` puts them back), negative values, a maximum above ``max_gy`` (default
@@ -1104,6 +1123,9 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
             note = f"--dose {p}: RTDOSE {shown_path(files[0], p)} used"
         if note and notes is not None:
             notes.append(note)
+        if record is not None:          # its EFFECTIVE note alone (the folder's note above says which files too)
+            effective = dose_files_effective_note(files, root=p)
+            record.extend([effective] if effective else [])
         return dose
     if _is_dicom(p):
         dose = read_rtdose(p, max_gy=max_gy)
@@ -1112,6 +1134,8 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
             notes.append(note)
         elif note:
             warnings.warn(note, InputCheckNote, stacklevel=2)
+        if note and record is not None:
+            record.append(note)
         return dose
     if unit not in IMAGE_DOSE_UNITS:
         raise InputError(f"dose unit {unit!r} is not known", "give --dose-unit Gy or cGy")

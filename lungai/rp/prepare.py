@@ -441,15 +441,31 @@ def no_dose_warning(df: pd.DataFrame, X: pd.DataFrame, roles: dict, id_column: s
                              NO_DOSE_FIXES[context])
 
 
+def recorded_notes_warnings(df: pd.DataFrame, id_column: str | None) -> list[str]:
+    """The notes the dose table recorded with its metrics (dose.csv's ``rtdose_notes`` column,
+    :data:`lungai.dose.features.NOTES_COLUMN`: an RTDOSE of DoseType EFFECTIVE, one not checked against the CT), each
+    once: as they are for a one-row table (one patient: the words Multimodal Predict says of the notes Lung Radiomics
+    recorded on its dose table, :func:`lungai.scene.nodes.recorded_review_notes`), "<id>: <note>" for several rows.
+    A table without the column: none.  Never changes a value."""
+    from lungai.dose.features import NOTES_COLUMN, notes_of
+
+    col = next((c for c in df.columns if str(c).strip().lower() == NOTES_COLUMN), None)
+    if col is None:
+        return []
+    several = len(df) > 1
+    return list(dict.fromkeys(f"{case}: {note}" if several else note
+                              for case, cell in zip(case_ids(df, id_column), df[col]) for note in notes_of(cell)))
+
+
 def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
                    X: pd.DataFrame | None = None) -> list[str]:
     """The warnings about the whole patients table that :func:`lungai.rp.predict.predict_rp` returns
     (``pred.attrs["warnings"]``, printed by ``lungai rp predict``): patients whose automatic tumour needs review
     (:func:`tumour_review_warning`), whose lungs were cut by the scan (the dose table's
-    ``lungs_cut``: :func:`lungs_cut_warning`) and with no dose at all
-    (:func:`no_dose_warning`).  ``context``: "cohort" or "patient" (Multimodal Predict's one row,
-    whose fixes name Lung Radiomics: the panel says these under its risk).  ``X``: the model's features of ``df``
-    (:func:`model_features`; computed when not given)."""
+    ``lungs_cut``: :func:`lungs_cut_warning`), with no dose at all (:func:`no_dose_warning`), and the dose notes
+    recorded in the table (an EFFECTIVE RTDOSE ...: :func:`recorded_notes_warnings`).  ``context``: "cohort" or
+    "patient" (Multimodal Predict's one row, whose fixes name Lung Radiomics: the panel says these under its risk).
+    ``X``: the model's features of ``df`` (:func:`model_features`; computed when not given)."""
     id_column = card["roles"].get("id_column")
     what = "patients table" if context == "cohort" else "dose table"
     _, review = tumour_review_warning(df, id_column, "patients table", "so their risks are too")
@@ -457,4 +473,4 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
     X = model_features(df, card, "patients table") if X is None else X
     _, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, what,
                                  "so their risks do not rest on their own dose", context)
-    return [w for w in (review, cut, no_dose) if w]
+    return [w for w in (review, cut, no_dose) if w] + recorded_notes_warnings(df, id_column)

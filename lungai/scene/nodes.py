@@ -1064,8 +1064,9 @@ def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict
 # the text columns of lungai's result CSVs besides the ids: often empty in every row (no notes, a lung not cut), which
 # pandas reads as a float column of NaN - "nan" in Slicer's table.  The stage predictions (lungai.fusion.api
 # predict_frame: ``model``, ``predicted``, ``status``, ``notes``), the dose features (lungai.dose.features: ``masks``,
-# ``lungs_cut``), the RP risk (lungai rp predict: ``imputed``, ``withheld``, ``out_of_range``, ``warnings``).
-RESULT_TEXT_COLUMNS = ("model", "predicted", "status", "notes", "masks", "lungs_cut",
+# ``lungs_cut``, ``rtdose_notes``), the RP risk (lungai rp predict: ``imputed``, ``withheld``, ``out_of_range``,
+# ``warnings``).
+RESULT_TEXT_COLUMNS = ("model", "predicted", "status", "notes", "masks", "lungs_cut", "rtdose_notes",
                        "imputed", "withheld", "out_of_range", "warnings")
 
 

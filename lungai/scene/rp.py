@@ -163,19 +163,22 @@ def _prefixed(values: dict, prefix: str, names=(), id_column: str | None = None)
 
 def dose_features(dose, names=()) -> dict:
     """``dose_*`` values (and the model's feature ``names`` as they are) from a dict, a one-row DataFrame or a
-    table node; the ``masks``, ``lungs_cut`` and ``dose`` columns of lungai's dose table (what the metrics were computed
-    on, a partial lung, the dose volume's name: :data:`lungai.scene.nodes.DOSE_COLUMN`) are no features: a ``lungs_cut`` flag is carried as it is (``lungs_cut``: rp predict warns of it)."""
-    from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
+    table node; the ``masks``, ``lungs_cut``, ``rtdose_notes`` and ``dose`` columns of lungai's dose table (what the
+    metrics were computed on, a partial lung, the RTDOSE's notes - DoseType EFFECTIVE ... -, the dose volume's name:
+    :data:`lungai.scene.nodes.DOSE_COLUMN`) are no features: a ``lungs_cut`` flag and the ``rtdose_notes`` of a CLI
+    dose.csv are carried as they are (rp predict warns of them: :func:`lungai.rp.prepare.table_warnings`)."""
+    from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN, NOTES_COLUMN
     from lungai.rp.columns import is_missing_word
     from lungai.scene.nodes import DOSE_COLUMN
 
     def features(values: dict) -> dict:
         out = _prefixed({k: v for k, v in values.items()
-                         if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN, DOSE_COLUMN)},
+                         if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN, NOTES_COLUMN, DOSE_COLUMN)},
                         "dose_", names)
-        cut = next((v for k, v in values.items() if str(k).strip() == LUNGS_CUT_COLUMN), None)
-        if cut is not None and not is_missing_word(cut) and str(cut).strip():
-            out[LUNGS_CUT_COLUMN] = str(cut).strip()
+        for column in (LUNGS_CUT_COLUMN, NOTES_COLUMN):
+            value = next((v for k, v in values.items() if str(k).strip() == column), None)
+            if value is not None and not is_missing_word(value) and str(value).strip():
+                out[column] = str(value).strip()
         return out
 
     if isinstance(dose, dict):
@@ -305,10 +308,11 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
 
     # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them), and
     # the dose's warnings recorded on the dose table (Lung Radiomics: an EFFECTIVE RTDOSE ...), each once
+    # and the warnings about the whole table (rp predict prints them): the dose metrics of lungs cut by the scan, the
+    # notes a CLI dose.csv recorded (its rtdose_notes column) - each once
     result = add_warnings(result, list(dict.fromkeys(
-        n for table in (radiomics, dose) if table is not None for n in recorded_review_notes(table))))
-    # and the warnings about the whole table (rp predict prints them): the dose metrics of lungs cut by the scan
-    result = add_warnings(result, pred.attrs.get("warnings", []))
+        [n for table in (radiomics, dose) if table is not None for n in recorded_review_notes(table)]
+        + list(pred.attrs.get("warnings", [])))))
     if "illustrative" in pred.columns:     # a model trained on a synthetic cohort (its card says so): every risk
         result.insert(1, "illustrative", pred["illustrative"].to_numpy())     # of it labelled, as rp predict does
     values = contrib.drop(columns="case").iloc[0]
