@@ -110,6 +110,8 @@ def result_lines(summary: dict) -> list:
     reasons = "; ".join(seg.get("review_reasons") or [])
     lines = [f"tumour: {result_value(seg, 'tumour_volume_ml'):.1f} ml, confidence {seg['confidence']:.2f}"
              f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}{f' ({reasons})' if seg['needs_review'] and reasons else ''}"]
+    if seg.get("confidence_caveat"):                                  # as `lungai segment` prints it
+        lines.append(f"confidence caveat: {seg['confidence_caveat']}")
     if seg.get("needs_review"):                                       # as `lungai segment` prints them
         lines += [f"to do ({reason}): {action}" for reason, action in zip(seg.get("review_reasons") or [],
                                                                          seg.get("review_actions") or [])]

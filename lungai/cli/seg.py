@@ -820,7 +820,7 @@ def run_segment(args) -> int:
 
         check_output_folder(out, args.ct, args.series)
     prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
-    from lungai.seg.choice import ModelChoice, model_hint
+    from lungai.seg.choice import ModelChoice, add_model_notes
     from lungai.seg.model_io import write_json
 
     model = load_model(model_dir)
@@ -840,9 +840,7 @@ def run_segment(args) -> int:
         ran = len(res.info.get("model_choice", {}).get("models", [])) or 1
         if runs > ran:                  # a model choice that did not need every model (routed, automatic mode)
             bar.update(3 * (runs - ran), f"{runs - ran} of {runs} models not needed")
-        hint = model_hint(model_dir, res.info)
-        if hint:
-            res.info["notes"].append(hint)
+        add_model_notes(model_dir, res.info)     # a better-suited model's note, the model's confidence caveat
         # no stale file of an earlier run: those its marker lists are removed, a user's file is never touched
         with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[args.ct]) as removed:
             protect = [args.ct]
@@ -883,6 +881,8 @@ def run_segment(args) -> int:
     print(f"tumour {result_value(i, 'tumour_volume_ml'):.2f} ml in {i['n_components']} component(s); "
           f"{confidence_text(i)} (review below {i['review_threshold']:.2f}: "
           f"{('NEEDS REVIEW' + (f' - {why}' if why else '')) if i['needs_review'] else 'ok'}) -> {out}")
+    if i.get("confidence_caveat"):      # the model's known confidence caveat, beside the confidence
+        print(f"confidence caveat: {i['confidence_caveat']}")
     for path in written:
         print(f"DICOM: {path}")
     if skipped:

@@ -617,7 +617,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     start = time.perf_counter()      # the run time reported is the time the user waits, reading the CT included
     from lungai.lungs import segment_lungs
     from lungai.report import figures, write_report
-    from lungai.seg.choice import model_hint, model_meta
+    from lungai.seg.choice import add_model_notes, model_meta
     from lungai.seg.model_io import load_model
     from lungai.seg.model_meta import model_identity
     from lungai.seg.infer import segment_tumour
@@ -730,9 +730,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         sample_seed = summary["input"].pop("seed_lps")
         seed_point = seed_lps if seed_lps is not None or roi_lps is not None else sample_seed
         seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0)
-        hint = model_hint(mdir, seg.info)          # the same note lungai segment adds (a better-suited model)
-        if hint:
-            seg.info["notes"].append(hint)
+        add_model_notes(mdir, seg.info)     # as lungai segment: a better-suited model's note, the confidence caveat
         if rt is not None and rt["gtv"] is not None:    # the plan's GTV: how the automatic tumour agrees with it
             summary["rtstruct_gtv"] = gtv_agreement(seg.tumour, rt["gtv"], rt.get("gtv_source"))
             if summary["rtstruct_gtv"]["note"]:

@@ -154,9 +154,13 @@ def _segmentation(s: dict, figs: dict) -> str:
         truth = (f"<p>The built-in sample is a phantom with a known answer: Dice between the model's tumour and the "
                  f"planted tumour = {_num('truth-dice', s['truth_dice'])} (dashed green contour above).</p>")
     model = s.get("seg_model", {})
+    caveat = seg.get("confidence_caveat")      # the model's known confidence caveat (lungai.seg.resources)
+    caveat = (f'<div class="banner" id="confidence-caveat"><b>Read this confidence with care</b> - '
+              f"{html.escape(str(caveat))}.</div>" if caveat else "")
     return f"""
 <h2>Tumour segmentation and how sure the model is</h2>
 <div class="cards">{cards}</div>
+{caveat}
 <p id="seg-model">Model: <b>{html.escape(str(model.get('name') or 'not recorded'))}</b>
 ({html.escape(str(model.get('training') or 'training data not recorded'))}).</p>
 <p><b>What the confidence means.</b> It is the model's own estimate of the Dice overlap between its

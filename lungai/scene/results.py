@@ -85,6 +85,8 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
         parts.append(f"{int(result['n_components'])} connected component(s)")
     parts.append(method)
     details = ", ".join(parts)
+    if result.get("confidence_caveat"):       # the model's known confidence caveat (lungai.seg.resources)
+        details += f"\n- confidence caveat: {result['confidence_caveat']}"
     # what to do about each review reason (lungai.seg.infer.review_actions, one per reason), before the notes
     actions = [str(a) for a in result.get("review_actions") or []]
     if review and actions:

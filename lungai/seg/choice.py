@@ -339,3 +339,17 @@ def model_hint(model_dir, info: dict) -> str | None:
                 f"{large_tumour_advice()}; check its outline, on small tumours it can run on into the mediastinum "
                 "(docs/segmentation.md)")
     return None
+
+
+def add_model_notes(model_dir, info: dict) -> None:
+    """What a result says of its model, added in place to ``info`` (lungai segment, lungai demo and the panel alike):
+    :func:`model_hint` appended to ``notes``, and the model's known confidence caveat
+    (:func:`lungai.seg.resources.confidence_caveat`) as ``confidence_caveat`` - said beside the confidence."""
+    from lungai.seg.resources import confidence_caveat
+
+    hint = model_hint(model_dir, info)
+    if hint:
+        info.setdefault("notes", []).append(hint)
+    caveat = confidence_caveat(model_dir)
+    if caveat:
+        info["confidence_caveat"] = caveat

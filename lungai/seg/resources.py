@@ -42,6 +42,34 @@ LARGE_TUMOUR_ADVICE_MODEL = DYNUNET_MODEL_NAME
 DYNUNET_TEST_DICE = {"lung2": ("0.36", "0.800"), "LUNG1-003 GTV-1": ("0.07", "0.597")}
 
 
+# THE known caveat of a shipped model's confidence score, keyed by the model's name (figures: docs/segmentation.md
+# "The DynUNet retrained", test (1) r and (2) / (3) flags; the default's r 0.770 on the same split).  Said where the
+# confidence is read: result.json / summary.json "confidence_caveat", lungai segment's and lungai demo's summary, the
+# panel's banner, the demo's report (lungai.seg.choice.add_model_notes sets it; Testing/test_report_confidence_caveat.py)
+CONFIDENCE_CAVEATS = {
+    DYNUNET_MODEL_NAME: ("this model's confidence tracks the Dice less well than the default model's (test r 0.721 "
+                         "against 0.770) and passed failed segmentations without a review flag on test (an implant at "
+                         "Dice 0.34 with confidence 0.87, LUNG1-003's GTV-3 at Dice 0.04 with 0.65): a confidence "
+                         "above the review threshold does not show the tumour is found whole - check the outline on "
+                         "the CT (docs/segmentation.md, \"The DynUNet retrained\")"),
+}
+
+
+def confidence_caveat(model_dir) -> str | None:
+    """The known caveat of a shipped model's confidence (:data:`CONFIDENCE_CAVEATS`), or None: for the shipped model
+    folder of that name only (a user's folder of the same name is not the shipped model)."""
+    if not model_dir:
+        return None
+    try:
+        here = Path(str(model_dir)).resolve()
+    except (OSError, RuntimeError):
+        return None
+    for name, caveat in CONFIDENCE_CAVEATS.items():
+        if here == (models_root() / name).resolve():
+            return caveat
+    return None
+
+
 def dynunet_gain(case: str) -> str:
     """``Dice 0.36 -> 0.800``: the default model's and the shipped DynUNet's test Dice on ``case``
     (:data:`DYNUNET_TEST_DICE`)."""
