@@ -323,3 +323,47 @@ def test_an_edited_lungai_tumour_is_exported_semiautomatic(mrml_scene, study, tm
     tumour = next(s for s in pydicom.dcmread(seg_path).SegmentSequence if s.SegmentLabel == "Tumor")
     assert "SegmentDescription" not in tumour                     # no "needs review": the expert's correction
     assert np.array_equal(array(read_seg(seg_path, ct)["Tumor"]).astype(bool), edited)
+
+
+def test_an_edited_lungai_lung_is_exported_semiautomatic(mrml_scene, study, tmp_path):
+    """QA (lungedit58): lungs Lung AI Segmentation made ("Segment lungs"), then corrected in the Segment Editor (part
+    of the left lung erased), were exported AUTOMATIC / SlicerLungAI: only a tumour recorded the outline it was made
+    with.  Every segment lungai makes now does (nodes.mark_made_by): the edited lung is SEMIAUTOMATIC, the untouched
+    one AUTOMATIC - also after a tumour run added its segment to the same node."""
+    import SimpleITK as sitk
+    import slicer
+    from dicom_helpers import provenance
+
+    from lungai import mrml
+    from lungai.scene import nodes
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    right, left = (array(study["masks"][n]) > 0 for n in ("Lung_R", "Lung_L"))
+    labels = sitk.GetImageFromArray((right * 1 + (left & ~right) * 2).astype(np.uint8))
+    labels.CopyInformation(ct)
+    nodes.add_lung_outputs(mrml_scene, vol, labels, seg_node=seg)
+    nodes.add_tumour_outputs(mrml_scene, vol, study["masks"]["GTV"], study["masks"]["GTV"], {"confidence": 0.7},
+                             seg_node=seg)
+    lungs = ["Right lung", "Left lung"]
+    untouched = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "a", segments=["GTV", *lungs],
+                                      ct_source=study["ct"])
+    assert provenance(*untouched) == ({"GTV": ("MANUAL", None), "Right lung": ("AUTOMATIC", "SlicerLungAI"),
+                                       "Left lung": ("AUTOMATIC", "SlicerLungAI")},
+                                      {"GTV": "MANUAL", "Right lung": "AUTOMATIC", "Left lung": "AUTOMATIC"})
+    edited = left & ~right                                        # the user erases the left lung's lower half
+    slices = np.flatnonzero(edited.any(axis=(1, 2)))
+    edited[slices[:len(slices) // 2]] = False
+    image = sitk.GetImageFromArray(edited.astype(np.uint8))
+    image.CopyInformation(ct)
+    label = mrml.volume_node_from_image(mrml_scene, image, "__edit", labelmap=True, display=False)
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    logic.SetBinaryLabelmapToSegment(logic.CreateOrientedImageDataFromVolumeNode(label), seg,
+                                     seg.GetSegmentation().GetSegmentIdBySegmentName("Left lung"), logic.MODE_REPLACE)
+    mrml_scene.RemoveNode(label)
+    seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "b", segments=["GTV", *lungs, "Tumor"],
+                                              ct_source=study["ct"])
+    assert provenance(seg_path, rt_path) == (
+        {"GTV": ("MANUAL", None), "Right lung": ("AUTOMATIC", "SlicerLungAI"),
+         "Left lung": ("SEMIAUTOMATIC", "SlicerLungAI"), "Tumor": ("AUTOMATIC", "SlicerLungAI")},
+        {"GTV": "MANUAL", "Right lung": "AUTOMATIC", "Left lung": "SEMIAUTOMATIC", "Tumor": "AUTOMATIC"})

@@ -26,7 +26,7 @@ def _code(code):
 # how a segment was made, in the words of both SEG (SegmentAlgorithmType) and RTSTRUCT (ROIGenerationAlgorithm):
 # AUTOMATIC (by SlicerLungAI: `lungai segment` / `lungai lungs`) only when the caller knows it; SEMIAUTOMATIC
 # ("calculated segmentation with user assistance"): SlicerLungAI's, edited since by the user (the Slicer export knows
-# it: lungai.scene.nodes.tumour_result's "edited"); else MANUAL (the user's)
+# it: lungai.scene.nodes.segment_edited); else MANUAL (the user's)
 AUTOMATIC, SEMIAUTOMATIC, MANUAL = "AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"
 
 

@@ -33,13 +33,16 @@ from lungai.errors import InputError
 TUMOUR_SEGMENT = "Tumor"                  # segment name (Slicer's terminology entry "Neoplasm"); see lungai.terminology
 LUNG_SEGMENTS = {1: "Right lung", 2: "Left lung"}   # `lungai lungs` label values
 # segment tag: the lungai command that made the segment ("lungai segment", "lungai lungs"); saved with the scene.
-# A DICOM export labels only such segments AUTOMATIC (SlicerLungAI), the user's MANUAL (lungai.scene.dicom)
+# A DICOM export labels only such segments AUTOMATIC (SlicerLungAI) - SEMIAUTOMATIC when edited since
+# (:func:`segment_edited`) -, the user's MANUAL (lungai.scene.dicom)
 MADE_BY_TAG = "LungAI.madeBy"
 
 
 def mark_made_by(seg_node, segment_id: str, command: str) -> None:
-    """Tag a segment lungai made (:data:`MADE_BY_TAG`)."""
+    """Tag a segment lungai made (:data:`MADE_BY_TAG`) and the outline it made (:data:`OUTLINE_TAG`), so that an
+    edit in the Segment Editor is told later (:func:`segment_edited`): tumour and lungs alike."""
     seg_node.GetSegmentation().GetSegment(segment_id).SetTag(MADE_BY_TAG, command)
+    _tag_outline(seg_node, segment_id)
 
 
 # The same name as a node attribute: the lungai command that made a whole node (Grad-CAM volume, stage predictions
@@ -472,8 +475,9 @@ def set_uncertainty_units(volume_node) -> None:
 # next to run 1's segment).  {result.json key: tag}; :func:`set_tumour_result` writes, :func:`tumour_result` reads.
 RESULT_TAGS = {key: f"LungAI.{key}" for key in ("confidence", "needs_review", "review_reasons", "review_threshold",
                                                   "tumor_volume_ml", "method", "model")}
-# tag: the outline the result describes (:func:`_segment_outline`, written with the result): a segment edited since
-# (Segment Editor) no longer matches, and its result is reported as of the original outline (:func:`tumour_result`)
+# tag: the outline lungai made (:func:`_segment_outline`; written by :func:`mark_made_by` and with a tumour's result):
+# a segment edited since (Segment Editor) no longer matches (:func:`segment_edited`): exported SEMIAUTOMATIC, and a
+# tumour's result is reported as of the original outline (:func:`tumour_result`)
 OUTLINE_TAG = "LungAI.outline"
 # node attributes of scenes saved before the tags (the last run's result, whichever segment it made): they describe
 # the node's one lungai tumour segment only when its volume is still theirs (:func:`_old_node_result`); read so
@@ -568,6 +572,18 @@ def _outline_changed(seg_node, segment_id: str, text: str) -> bool:
             or any(abs(a - b) >= 0.01 for a, b in zip(outline[2], corner)))
 
 
+def segment_edited(seg_node, segment_id: str) -> bool:
+    """Whether a segment lungai made was edited since (Segment Editor): its outline differs from the one tagged
+    (:data:`OUTLINE_TAG`, :func:`_outline_changed`).  No tag (the user's segment, a scene of an older version's
+    lungs), no such segment or no labelmap: False (unknown)."""
+    import vtk
+
+    segment = seg_node.GetSegmentation().GetSegment(segment_id) if seg_node is not None and segment_id else None
+    outline = vtk.reference("")
+    return bool(segment is not None and segment.GetTag(OUTLINE_TAG, outline)
+                and _outline_changed(seg_node, segment_id, str(outline)))
+
+
 def set_tumour_result(seg_node, segment_id: str, info: dict) -> None:
     """Tag a tumour segment with its ``lungai segment`` result (:data:`RESULT_TAGS`; review reasons "; "-joined,
     the model as :func:`lungai.scene.results.model_text` names it) and the outline it describes
@@ -658,11 +674,7 @@ def tumour_result(seg_node, segment: str, by_id: bool = False) -> dict:
         elif key == "review_reasons":
             value = [r for r in value.split("; ") if r]
         out[key] = value
-    import vtk
-
-    outline = vtk.reference("")
-    if out and seg_node.GetSegmentation().GetSegment(segment_id).GetTag(OUTLINE_TAG, outline) \
-            and _outline_changed(seg_node, segment_id, str(outline)):
+    if out and segment_edited(seg_node, segment_id):
         out["edited"] = True
     return out
 
