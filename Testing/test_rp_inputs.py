@@ -443,6 +443,57 @@ def test_ids_padded_differently_in_two_tables_are_named_with_the_table_lacking_t
     assert padding_hint(["P1"], ["P10"]) == "" and padding_hint(["007"], ["7"]) == ""
 
 
+@pytest.mark.shared_data
+def test_ids_with_look_alike_dashes_or_several_spelling_changes_are_named(shared_data, tmp_path):
+    """QA: the real NSCLC-Radiogenomics clinical rows (AMC-001, R01-001) joined with a dose table whose ids a
+    spreadsheet's autocorrect wrote with an en dash, a Unicode hyphen / non-breaking hyphen or a minus sign
+    ('AMC\u2013001': looks the same) - or that differ in separator, case and padding at once ('amc_1') - were refused
+    with no hint at all and the fix 'give every patient a row in every table'.  Now each pair is named (the dash by
+    its code point), with the fix to write the ids the same way; still refused (ids compared as text), and ids that
+    differ in more are never paired."""
+    from lungai.io.tables import id_spelling_hint, ids_spelt_alike
+    from lungai.model_files import loose_id
+    from lungai.rp.checks import read_tables
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    real = pd.concat([real[real["Case ID"].str.startswith(p)].head(20) for p in ("AMC-", "R01-")])
+    clinical = pd.DataFrame({"Case ID": real["Case ID"], "clin_age_years": real["Age at Histological Diagnosis"],
+                             "clin_sex": real["Gender"], "rp_grade2": (real["Recurrence"] == "yes").astype(int)})
+    clinical.to_csv(tmp_path / "clinical.csv", index=False)
+    ids = list(real["Case ID"])
+    dashes = ["\u2013", "\u2010", "\u2011", "\u2212"]
+    typed = [i.replace("-", dashes[k % 4]) if k % 5 == 0 else i for k, i in enumerate(ids)]
+    pd.DataFrame({"patient_id": typed, "dose_mld_gy": np.linspace(8, 20, len(ids)).round(2)}).to_csv(
+        tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    said = err.value.problem
+    assert f"{len(ids) // 5} id(s) differ only in their dash ({ids[0]} vs {typed[0]} (U+2013), " in said, said
+    assert f"{ids[5]} vs {typed[5]} (U+2010)" in said and "look-alike of '-'" in said, said
+    assert "same way in every table" in err.value.fix
+
+    # separator, case and padding changed together (the other system writes amc_1): named, not joined
+    typed = [i.lower().replace("-", "_").replace("_0", "_").replace("_0", "_") if k % 3 == 0 else i
+             for k, i in enumerate(ids)]
+    assert typed[0] == "amc_1" and typed[3] == "amc_4"
+    pd.DataFrame({"patient_id": typed, "dose_mld_gy": np.linspace(8, 20, len(ids)).round(2)}).to_csv(
+        tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    n = sum(a != b for a, b in zip(ids, typed))
+    assert f"{n} id(s) differ only in separators, letter case or the zeros padding their numbers (AMC-001 vs amc_1, " \
+        in err.value.problem, err.value.problem
+    assert "same way in every table" in err.value.fix
+
+    # each pair named once; runs of digits kept apart; a dash pair is one patient for loose_id and within one table
+    assert id_spelling_hint(["LUNG1_002"], ["LUNG12"]) == "" and id_spelling_hint(["P1"], ["P10"]) == ""
+    assert id_spelling_hint(["LUNG1-2"], ["LUNG1-12"]) == "" and id_spelling_hint(["AMC-001"], ["AMC-002"]) == ""
+    assert id_spelling_hint(["AMC\u2013001"], ["AMC-001"]).count(" vs ") == 1
+    assert loose_id("LUNG1\u2013007") == loose_id("lung1-7") == "lung1-7"
+    assert ids_spelt_alike(["R01-001", "R01\u2212001", "R01-002"]) == [["R01-001", "R01\u2212001"]]
+
+
 def test_a_long_radiomics_table_is_refused_as_such_with_the_fix(tmp_path):
     """QA: the CSV of lungai radiomics-batch / radiomics without --wide (one row per feature) given to rp train beside
     a clinical table was refused as "duplicate patient IDs ... keep one row per patient" - the wrong fix.  Now it is

@@ -222,9 +222,9 @@ def write_json(path, doc: dict) -> None:
 # leave it out (`lungai stage validate`, `lungai rp validate`).  A patient may carry several IDs (a lungai cohort
 # table: the per-series ``case`` P_1 and the ``patient_id`` P): the hashes of every one are recorded, and a patient
 # to validate overlaps when any of its IDs matches.  A second set (``sha256_loose``) hashes a loose form of each ID
-# (:func:`loose_id`: case folded, leading zeros of numbers dropped): a patient matching only there is not left out,
-# a note asks to check its IDs.  The salt is a hash of the whole training cohort's IDs: the same cohort gives the
-# same salt (the same seed keeps giving byte-identical model files), two cohorts unrelated salts (a patient in both
+# (:func:`loose_id`: case folded, leading zeros of numbers dropped, look-alike dashes as "-"): a patient matching
+# only there is not left out, a note asks to check its IDs.  The salt is a hash of the whole training cohort's IDs: the
+# same cohort gives the same salt (the same seed keeps giving byte-identical model files), two cohorts unrelated salts (a patient in both
 # gets unrelated hashes).  It is stored with the hashes, so this is pseudonymisation, not secrecy: whoever holds the
 # model can test a guessed ID.  (Other files of a model folder may hold plain IDs: see the docs of each model.)
 ID_HASH = "sha256(salt + NUL + patient id)"
@@ -237,10 +237,12 @@ def _id_hash(salt: str, pid) -> str:
 def loose_id(pid) -> str:
     """``pid`` without what a spreadsheet or a typist changes: case folded, leading zeros of every run of digits
     dropped ('LUNG1-007' and 'lung1-7' give the same), Unicode composed (:func:`lungai.io.tables.id_text`: a
-    decomposed 'Müller' is the precomposed one)."""
-    from lungai.io.tables import id_text, without_padding_zeros
+    decomposed 'Müller' is the precomposed one), a look-alike of '-' written '-'
+    (:func:`lungai.io.tables.plain_dashes`: 'LUNG1\u2013007' with an en dash is 'lung1-7').  Separators are kept (the hashes of models already written
+    were taken of this form: 'lung1-7' must stay 'lung1-7')."""
+    from lungai.io.tables import id_text, plain_dashes, without_padding_zeros
 
-    return without_padding_zeros(id_text(pid).casefold())
+    return without_padding_zeros(plain_dashes(id_text(pid)).casefold())
 
 
 def _id_set(row) -> tuple:
@@ -272,7 +274,8 @@ def training_overlap(meta: dict, ids, loose: bool = False) -> list | None:
     """The patients of ``ids`` (each an ID or a tuple of its IDs) that were in the model's training cohort - any of
     their IDs recorded - in the order of ``ids``; None when the model records no usable ``training_patients`` (a
     model of a lungai before 2026-12: cannot be checked).  ``loose``: instead the patients not in the cohort whose
-    IDs match a training patient's only ignoring case / leading zeros (empty for a model without ``sha256_loose``)."""
+    IDs match a training patient's only ignoring case / leading zeros / look-alike dashes (empty for a model without
+    ``sha256_loose``)."""
     rec = meta.get("training_patients")
     if not isinstance(rec, dict) or not isinstance(rec.get("salt"), str) or not isinstance(rec.get("sha256"), list):
         return None
@@ -317,9 +320,9 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
               "training_overlap_examples": [_shown_id(i) for i in overlap[:OVERLAP_EXAMPLES]],
               "training_patients_included": bool(include_training and overlap), "external": True,
               "n_training_loose_match": len(near)}
-    loose_note = [f"{len(near)} patients match a training patient ignoring case / leading zeros ({_shown(near)}): "
-                  "check the IDs - they are validated as external; write the IDs as at training if they are the same "
-                  "patients"] if near else []
+    loose_note = [f"{len(near)} patients match a training patient ignoring case / leading zeros / look-alike dashes "
+                  f"({_shown(near)}): check the IDs - they are validated as external; write the IDs as at training if "
+                  "they are the same patients"] if near else []
     if not overlap:
         return ids, record, loose_note
     n = len(ids)

@@ -174,7 +174,10 @@ def _roles(names: list, user: dict) -> list:
 # ("Lungs\u2013GTV"); any other symbol (~ * # ! ' % ...) stays, so a helper structure's name ("~Lung_R", "Lung_R*",
 # "GTV 95%") matches no role - it never replaces the real structure or joins its union
 _SEPARATORS = r"[\s_\-.,/:;()\[\]{}\u2010-\u2015\u2212]+"
-_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+# "-" and its Unicode look-alikes (hyphen U+2010, non-breaking hyphen U+2011, figure / en / em dash, horizontal bar,
+# minus sign U+2212): what autocorrect in a word processor or spreadsheet writes for "-"; patient ids use them too
+# (:func:`lungai.io.tables.plain_dashes`)
+DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 
 
 def normalise(name: str) -> str:
@@ -260,7 +263,7 @@ def _explicit_minus(key: str, raw: str) -> bool:
     if _MINUS_WORD.search(key):
         return True
     sep = _BEFORE_GTV.search(str(raw).strip().lower())
-    return bool(sep) and any(d in sep.group(1) for d in _DASHES)
+    return bool(sep) and any(d in sep.group(1) for d in DASHES)
 
 
 def name_role(name: str) -> str | None:
@@ -285,7 +288,7 @@ def lung_minus_target(name: str) -> tuple | None:
     raw = str(name).strip()
     if name_role(raw) is not None:
         return None
-    dash = re.search("[" + re.escape(_DASHES) + "]", raw)
+    dash = re.search("[" + re.escape(DASHES) + "]", raw)
     if dash:
         lung, target = raw[:dash.start()], raw[dash.end():]
     else:

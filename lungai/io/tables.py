@@ -33,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+from lungai.dicom.roles import DASHES
 from lungai.errors import InputError
 
 # Words (any case, spaces around ignored) read as a missing value by lungai rp (:func:`lungai.rp.columns.is_missing_word`,
@@ -358,9 +359,10 @@ def without_padding_zeros(value) -> str:
     return re.sub(r"\d+", lambda m: m.group().lstrip("0") or "0", str(value).strip())
 
 
-def _pairs_alike(ids_a: Iterable, ids_b: Iterable, key, skip=None) -> tuple[int, str]:
+def _pairs_alike(ids_a: Iterable, ids_b: Iterable, key, skip=None, show=str) -> tuple[int, str]:
     """(how many, "x vs y, ...") of the ids of one set that are not in the other but have the same ``key`` as one
-    of its ids (an id set each; the hints below); ``skip(x, y)``: pairs left out (those another hint names)."""
+    of its ids (an id set each; the hints below); ``skip(x, y)``: pairs left out (those another hint names);
+    ``show(id)``: how an id is written in the hint."""
     a, b = {str(v) for v in ids_a}, {str(v) for v in ids_b}
     only_b = {}
     for v in sorted(b - a):
@@ -368,7 +370,8 @@ def _pairs_alike(ids_a: Iterable, ids_b: Iterable, key, skip=None) -> tuple[int,
     pairs = [(v, only_b[key(v)]) for v in sorted(a - b) if key(v) in only_b]
     if skip is not None:
         pairs = [(x, y) for x, y in pairs if not skip(x, y)]
-    shown = ", ".join(f"{x} vs {y}" for x, y in pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
+    shown = ", ".join(f"{show(x)} vs {show(y)}" for x, y in pairs[:5])
+    shown += f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
     return len(pairs), shown
 
 
@@ -408,30 +411,79 @@ def padding_hint(ids_a: Iterable, ids_b: Iterable) -> str:
             "tables (ids are compared as text)")
 
 
+_LOOK_ALIKE_DASHES = re.compile("[" + re.escape(DASHES.replace("-", "")) + "]")
+# separators of an id: white space, "-", "_", "." and the look-alikes of "-" (:data:`lungai.dicom.roles.DASHES`)
+_SEPARATORS = re.compile(r"[\s_." + re.escape(DASHES) + "]+")
+
+
+def plain_dashes(value) -> str:
+    """``value`` with each Unicode look-alike of "-" (:data:`lungai.dicom.roles.DASHES`: hyphen U+2010,
+    non-breaking hyphen U+2011, en / em dash, minus sign U+2212 - what a spreadsheet's or word processor's
+    autocorrect writes for "-") written "-": 'AMC\u2013001' (en dash) -> 'AMC-001'.  The two look identical, so
+    :func:`dash_hint` names the character."""
+    return _LOOK_ALIKE_DASHES.sub("-", str(value))
+
+
+def _dashes_named(value: str) -> str:
+    odd = sorted(set(_LOOK_ALIKE_DASHES.findall(value)))
+    return f"{value} ({', '.join(f'U+{ord(c):04X}' for c in odd)})" if odd else value
+
+
+def dash_hint(ids_a: Iterable, ids_b: Iterable) -> str:
+    """As :func:`leading_zero_hint`, for ids that differ only in which dash they use ("AMC\u2013001" with an en
+    dash vs "AMC-001": :func:`plain_dashes`); the look-alike is named by its code point, as the two look the same.
+    "" when none."""
+    n, shown = _pairs_alike(ids_a, ids_b, plain_dashes, show=_dashes_named)
+    if not n:
+        return ""
+    return (f"; {n} id(s) differ only in their dash ({shown}): a look-alike of '-' (an en dash, a Unicode hyphen or "
+            "minus, as autocorrect in a spreadsheet or word processor writes it)? write '-' in both tables (ids are "
+            "compared as text)")
+
+
 def _without_separators(value: str) -> str:
-    return re.sub(r"[\s\-_.]+", "", str(value).strip()).casefold()
+    return _SEPARATORS.sub("", str(value).strip()).casefold()
+
+
+def _id_words(value) -> tuple:
+    """``value``'s runs of letters (case folded) and of digits (their padding zeros dropped), in order: what is left
+    of an id when its separators, letter case and padding zeros do not matter - ('lung', '1', '2') for 'LUNG1_002'
+    and 'lung1-2'; the runs stay apart ('LUNG1-12' is ('lung', '1', '12'), 'LUNG11-2' ('lung', '11', '2'))."""
+    return tuple(w.lstrip("0") or "0" if w[0].isdigit() else w.casefold()
+                 for w in re.findall(r"\d+|[^\W\d_]+", plain_dashes(value)))
 
 
 def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
-    """As :func:`case_hint`, for ids that differ in their separators ("-", "_", ".", spaces), letter case aside
-    ("LUNG1_010" vs "lung1-010": a DICOM PatientID and a hand-typed table); pairs :func:`case_hint` or
-    :func:`leading_zero_hint` names are left out.  "" when none."""
+    """As :func:`case_hint`, for ids that differ in their separators ("-", "_", ".", spaces, the look-alikes of
+    "-"), letter case aside ("LUNG1_010" vs "lung1-010": a DICOM PatientID and a hand-typed table) - and then for
+    ids that differ in their separators, letter case and the zeros padding their numbers at once ("LUNG1_002" vs
+    "lung1-2": :func:`_id_words`); pairs :func:`case_hint`, :func:`leading_zero_hint`, :func:`padding_hint` or
+    :func:`dash_hint` names are left out.  "" when none."""
     def named(x, y):
-        return x.casefold() == y.casefold() or _without_leading_zeros(x) == _without_leading_zeros(y)
+        return (x.casefold() == y.casefold() or without_padding_zeros(x) == without_padding_zeros(y)
+                or plain_dashes(x) == plain_dashes(y))
 
     n, shown = _pairs_alike(ids_a, ids_b, _without_separators, skip=named)
-    if not n:
-        return ""
-    return (f"; {n} id(s) differ only in letter case or separators ({shown}): make the ids the same in both tables "
-            "(ids are compared as written)")
+    out = (f"; {n} id(s) differ only in letter case or separators ({shown}): make the ids the same in both tables "
+           "(ids are compared as written)") if n else ""
+
+    def said(x, y):
+        return named(x, y) or _without_separators(x) == _without_separators(y)
+
+    n, shown = _pairs_alike(ids_a, ids_b, _id_words, skip=said)
+    if n:
+        out += (f"; {n} id(s) differ only in separators, letter case or the zeros padding their numbers ({shown}): "
+                "make the ids the same in both tables (ids are compared as written)")
+    return out
 
 
 def id_spelling_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     """The hints of two id sets that should match: ids differing only by leading zeros (:func:`leading_zero_hint`),
-    in the zeros padding a number inside them (:func:`padding_hint`), only in letter case (:func:`case_hint`) or in
-    their separators (:func:`separator_hint`); "" when none."""
+    in the zeros padding a number inside them (:func:`padding_hint`), only in letter case (:func:`case_hint`), only
+    in which dash they use (:func:`dash_hint`) or in their separators, letter case and padding together
+    (:func:`separator_hint`); "" when none.  Each pair is named once; ids are still compared as written."""
     return (leading_zero_hint(ids_a, ids_b) + padding_hint(ids_a, ids_b) + case_hint(ids_a, ids_b)
-            + separator_hint(ids_a, ids_b))
+            + dash_hint(ids_a, ids_b) + separator_hint(ids_a, ids_b))
 
 
 def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):
@@ -461,10 +513,11 @@ def duplicate_ids(values: Iterable) -> list[str]:
 
 
 def _spelling_key(value) -> str:
-    """``value`` in lower case with each run of separators ("-", "_", ".", spaces) one "-": "R01_024" and "r01-024"
-    give one key, "P1_1" (lungai cohort's first CT series of patient P1) and "P11" two - a separator is kept as a
-    boundary, unlike :func:`_without_separators` (which names near-misses between two tables)."""
-    return re.sub(r"[\s\-_.]+", "-", id_text(value)).casefold()
+    """``value`` in lower case with each run of separators ("-", "_", ".", spaces, the look-alikes of "-") one "-":
+    "R01_024", "r01-024" and "R01\u2013024" (en dash) give one key, "P1_1" (lungai cohort's first CT series of
+    patient P1) and "P11" two - a separator is kept as a boundary, unlike :func:`_without_separators` (which names
+    near-misses between two tables)."""
+    return _SEPARATORS.sub("-", id_text(value)).casefold()
 
 
 def ids_spelt_alike(values: Iterable) -> list[list[str]]:
