@@ -220,3 +220,62 @@ def test_real_seg_of_the_three_gtvs_is_exported_gtv_by_gtv(real, tmp_path, capsy
     for name, mask in gtvs.items():
         assert sr[name]["Volume"][0] == pytest.approx(sitk.GetArrayViewFromImage(mask).sum() * voxel_ml), name
     assert "the tumour is 3 GTVs" in out and "GTV-1 (34.8 ml, gtv_primary)" in out and "(82.4 ml)" in out, out
+
+
+def _with_only_patient_id(image_path, patient_id, path):
+    """The CT of ``image_path`` as an NRRD that carries only the DICOM PatientID key (no FrameOfReferenceUID)."""
+    img = sitk.ReadImage(str(image_path))
+    for key in img.GetMetaDataKeys():
+        img.EraseMetaData(key)
+    img.SetMetaData("0010|0020", patient_id)
+    sitk.WriteImage(img, str(path))
+    return path
+
+
+def test_real_rtstruct_on_a_ct_carrying_only_another_patient_id_is_refused(shared_data, tmp_path, capsys):
+    """QA (fornotes58): an NRRD CT that carries LUNG1-002's PatientID but no FrameOfReferenceUID, with LUNG1-003's
+    RTSTRUCT, got the generic note saying the CT "carries no PatientID", and the other patient was never named: it is
+    refused naming both PatientIDs, as with a DICOM CT.  LUNG1-003's own CT carrying its PatientID: a note that says
+    what the CT carries (the same PatientID, no FrameOfReferenceUID)."""
+    from lungai.cli import main
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.errors import InputNote
+    from lungai.io import read_ct
+
+    root = shared_data / "nsclc_whole_ct"
+    (rtstruct,) = sorted((root / "dicom" / "LUNG1-003" / "RTSTRUCT").glob("*.dcm"))
+    other = _with_only_patient_id(root / "nifti" / "LUNG1-002_ct.nii.gz", "LUNG1-002", tmp_path / "ct002.nrrd")
+    out = tmp_path / "out" / "r.csv"
+    assert main(["radiomics", "--image", str(other), "--rtstruct", str(rtstruct), "--structure", "GTV-1",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "another patient's structure set: PatientID LUNG1-003 (RTSTRUCT) is not the CT's LUNG1-002" in err, err
+    assert "carries no PatientID" not in err and not out.exists()
+    own = _with_only_patient_id(root / "nifti" / "LUNG1-003_ct.nii.gz", "LUNG1-003", tmp_path / "ct003.nrrd")
+    with pytest.warns(InputNote) as caught:
+        masks = read_rtstruct(rtstruct, read_ct(own), names=["GTV-1"])
+    said = [str(w.message) for w in caught if "could not be checked" in str(w.message)]
+    assert len(said) == 1 and "the CT carries PatientID LUNG1-003 (the same) but no FrameOfReferenceUID" in said[0]
+    assert "carries no PatientID" not in said[0] and sitk.GetArrayViewFromImage(masks["GTV-1"]).any()
+
+
+def test_real_nifti_dose_with_the_dicom_ct_is_noted_unchecked(shared_data, tmp_path, capsys):
+    """QA (fornotes58): a NIfTI dose with LUNG1-003's DICOM CT was used without a word (nothing to compare with the
+    CT's PatientID / FrameOfReferenceUID); dose-features notes it, in the words of the reverse case (an RTDOSE with a
+    NIfTI CT, lungai.dose.read.unchecked_dose_note)."""
+    from lungai.cli import main
+    from lungai.io import read_ct
+
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    (rtstruct,) = sorted((patient / "RTSTRUCT").glob("*.dcm"))
+    dose = sitk.Cast(read_ct(patient / "CT") * 0, sitk.sitkFloat32) + 20.0          # 20 Gy everywhere
+    for key in dose.GetMetaDataKeys():
+        dose.EraseMetaData(key)
+    sitk.WriteImage(dose, str(tmp_path / "dose.nii.gz"))
+    out = tmp_path / "out" / "d.csv"
+    assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(patient / "CT"),
+                 "--rtstruct", str(rtstruct), "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert ("note: the dose dose.nii.gz could not be checked against the CT " + str(patient / "CT")
+            + ": the dose is not DICOM, so it carries no PatientID / FrameOfReferenceUID") in said, said
+    assert out.exists()

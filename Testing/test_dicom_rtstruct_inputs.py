@@ -779,3 +779,28 @@ def test_a_lung_minus_a_target_is_told_as_a_lung_never_as_a_tumour():
     assert err.value.fix.startswith("to use the lung structure(s) minus a target volume (no role), map "
                                     "'Lung_R-GTV: lung_right'"), err.value.fix
     assert dose_lungs_role(["Lung_R-GTV", "Lung_L", "GTVp"], mapping={"Lung_R-GTV": "lung_right"}) == "lungs"
+
+
+def test_a_dicom_seg_on_a_ct_carrying_only_a_patient_id_is_compared_by_it(p1, tmp_path):
+    """QA (fornotes58): a CT carrying a DICOM PatientID but no FrameOfReferenceUID (an NRRD with the 0010|0020 key)
+    took another patient's SEG with the generic note that the CT "carries no PatientID": another PatientID is refused
+    naming both, the same one is noted saying what the CT carries."""
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import read_seg, write_seg
+
+    st, ct = p1
+    seg = write_seg({"Tumour": st["masks"]["GTV"]}, ct_reference(st["ct"], image=ct), tmp_path / "t.seg.dcm",
+                    roles={"Tumour": "gtv"})
+    patient = str(pydicom.dcmread(seg, stop_before_pixels=True).PatientID)
+    bare = sitk.Image(ct)
+    for key in bare.GetMetaDataKeys():
+        bare.EraseMetaData(key)
+    bare.SetMetaData("0010|0020", "OTHER-9")
+    with pytest.raises(InputError, match=f"another patient's segmentation: PatientID {patient} \\(SEG\\) is not the "
+                                         "CT's OTHER-9"):
+        read_seg(seg, bare)
+    bare.SetMetaData("0010|0020", patient)
+    with pytest.warns(InputNote) as caught:
+        assert "Tumour" in read_seg(seg, bare)
+    said = [str(w.message) for w in caught if "could not be checked" in str(w.message)]
+    assert len(said) == 1 and f"the CT carries PatientID {patient} (the same) but no FrameOfReferenceUID" in said[0]

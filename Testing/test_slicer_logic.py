@@ -4596,3 +4596,35 @@ def _physical_and_effective_doses(mrml_scene, monkeypatch, tmp_path, p1, ct_node
     database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
     monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
     return ds, physical, effective
+
+
+def test_a_nifti_dose_with_a_dicom_ct_is_said_unchecked_as_the_cli(load_module, mrml_scene, two_patients, tmp_path,
+                                                                  monkeypatch):
+    """QA (fornotes58): a dose loaded from NIfTI / NRRD (no DICOM files, no subject hierarchy patient) with a CT loaded
+    from DICOM was used with no word, by the panel as by ``lungai dose-features``: the dose could not be checked
+    against the CT.  check_dose_node_matches_ct returns the CLI's note (lungai.dose.read.unchecked_dose_note, the
+    reverse case's text: "the dose is not DICOM")."""
+    import sys
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import check_dose_matches_ct
+    from lungai.io import write_image
+    from lungai.scene.dicom import check_dose_node_matches_ct
+
+    p1 = two_patients["P1"]
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    ct, p.inputVolume, p.segmentation = slicerrt_segmentation(mrml_scene, p1)
+    p.selectedSegments = ["Lung_R"]
+    nifti_dose = write_image(read_dose(p1["dose"]), tmp_path / "dose.nii.gz")
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, read_dose(nifti_dose), "dose")   # as loaded from NIfTI
+    instances, series = _as_slicer_loads_it(mrml_scene, p.inputVolume, p1["ct"], instance_uids=True)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    said = check_dose_matches_ct(nifti_dose, p1["ct"], names=("dose", "CT"))   # the CLI's note, naming the nodes
+    assert said and "the dose dose could not be checked against the CT CT: the dose is not DICOM" in said
+    assert check_dose_node_matches_ct(p.doseVolume, p.inputVolume) == [said]
+    (tmp_path / "w").mkdir()
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert said in logic.doseNotes, logic.doseNotes

@@ -573,12 +573,8 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
         for s in structures:    # drawn on another image of the structure set (a registered PET / MR): not the CT's
             if s.frame and s.frame != frame_of_reference_uid and s.error is None:
                 s.error = other_frame_error(s, rtstruct_path, frame_of_reference_uid)
-    else:                   # a NIfTI / NRRD / MHA CT: nothing to compare the RTSTRUCT with
-        import warnings
-
-        from lungai.errors import InputCheckNote
-
-        warnings.warn(unchecked_ct_note(rtstruct_path, ds), InputCheckNote, stacklevel=2)
+    else:                   # a NIfTI / NRRD / MHA CT: at most its PatientID to compare the RTSTRUCT with
+        check_unlinked_ct(rtstruct_path, ds, reference_ct)
     chosen = _select(structures, names, rtstruct_path, role=role, mapping=mapping)
     if names is not None:
         return {s.name: rasterise(s, reference_ct, allow_gaps=allow_gaps) for s in chosen}
@@ -613,20 +609,49 @@ def other_frame_error(structure: Structure, rtstruct_path, ct_frame: str) -> Inp
         "again")
 
 
-def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT") -> str:
-    """The note of :func:`read_rtstruct` when the CT carries no FrameOfReferenceUID (read from NIfTI / NRRD / MHA):
-    the RTSTRUCT (``ds``, its header) could not be checked against it - one text for every command that takes
+def check_unlinked_ct(path, ds, reference_ct: sitk.Image, kind: str = "RTSTRUCT") -> None:
+    """An RTSTRUCT / SEG (``ds``, its header) read onto a CT without FrameOfReferenceUID (NIfTI / NRRD / MHA): the
+    one check possible, the PatientID the CT may carry (an NRRD's ``0010|0020`` key), refuses another patient's file
+    (the words of :func:`read_rtstruct` for a DICOM CT, :func:`lungai.dicom.reference.header_mismatch`); otherwise
+    the note :func:`unchecked_ct_note` (:class:`lungai.errors.InputCheckNote`) says what could not be checked.
+    ``kind``: "RTSTRUCT" or "SEG" (:func:`lungai.dicom.seg.read_seg`)."""
+    import warnings
+    from types import SimpleNamespace
+
+    from lungai.dicom.reference import header_mismatch
+    from lungai.errors import InputCheckNote
+    from lungai.io.read import PATIENT_ID_TAG
+
+    ct_patient = (reference_ct.GetMetaData(PATIENT_ID_TAG).strip()
+                  if reference_ct.HasMetaDataKey(PATIENT_ID_TAG) else "")
+    wrong = header_mismatch(ds, SimpleNamespace(PatientID=ct_patient), "CT", f" ({kind})", ("PatientID",))
+    if wrong:
+        what = "structure set" if kind == "RTSTRUCT" else "segmentation"
+        raise InputError(
+            f"{Path(path).name} is another patient's {what}: {wrong[0]} (the CT carries no FrameOfReferenceUID to "
+            "compare)",
+            f"give the {kind} of this CT (same PatientID and FrameOfReferenceUID; lungai finds matching files with "
+            "`lungai dicom-scan FOLDER`)")
+    warnings.warn(unchecked_ct_note(path, ds, kind, ct_patient), InputCheckNote, stacklevel=3)
+
+
+def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT", ct_patient: str = "") -> str:
+    """The note of :func:`check_unlinked_ct` when the CT carries no FrameOfReferenceUID (read from NIfTI / NRRD /
+    MHA): the RTSTRUCT (``ds``, its header) could not be checked against it - one text for every command that takes
     ``--rtstruct`` (radiomics, dose-features, demo).  A DICOM CT of another frame of reference is refused instead.
     ``kind`` "SEG": the same note for a DICOM SEG read as a mask (:func:`lungai.dicom.seg.read_seg`; its own
-    FrameOfReferenceUID)."""
+    FrameOfReferenceUID).  ``ct_patient``: the PatientID the CT carries (the same as the file's; another one is
+    refused), which the note says was compared."""
     patient = str(getattr(ds, "PatientID", "") or "").strip()
     frame = referenced_frame_of_reference(ds) if kind == "RTSTRUCT" else _uid(ds, "FrameOfReferenceUID")
     about = ", ".join(x for x in (f"PatientID {patient}" if patient else "no PatientID",
                                   f"frame of reference {frame}" if frame else "") if x)
     drawn = "structures were" if kind == "RTSTRUCT" else "segments were"
-    return (f"the {kind} {Path(rtstruct_path).name} ({about}) could not be checked against the CT: the CT is not "
-            f"DICOM (NIfTI / NRRD / MHA), so it carries no PatientID / FrameOfReferenceUID; make sure the {drawn} "
-            "drawn on this patient's CT, in its coordinates (a DICOM CT lets lungai check it)")
+    carries = (f"the CT carries PatientID {ct_patient}" + (" (the same)" if patient else "")
+               + " but no FrameOfReferenceUID" if ct_patient
+               else "the CT is not DICOM (NIfTI / NRRD / MHA), so it carries no PatientID / FrameOfReferenceUID")
+    return (f"the {kind} {Path(rtstruct_path).name} ({about}) could not be checked against the CT: {carries}; make "
+            f"sure the {drawn} drawn on this patient's CT, in its coordinates (a DICOM CT lets lungai check it)")
 
 
 def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:

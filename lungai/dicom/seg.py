@@ -275,11 +275,10 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         if str(seg.FrameOfReferenceUID) != reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG):
             raise InputError(f"{p.name} is in frame of reference {seg.FrameOfReferenceUID}, the CT in "
                              f"{reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG)}", "give the SEG made on this CT")
-    else:   # a NIfTI / NRRD / MHA CT: nothing to compare the SEG with - said, as for an RTSTRUCT (QA: silent)
-        from lungai.dicom.rtstruct import unchecked_ct_note
-        from lungai.errors import InputCheckNote
+    else:   # a NIfTI / NRRD / MHA CT: its PatientID at most to compare - said, as for an RTSTRUCT (QA: silent)
+        from lungai.dicom.rtstruct import check_unlinked_ct
 
-        warnings.warn(unchecked_ct_note(p, ds, kind="SEG"), InputCheckNote, stacklevel=2)
+        check_unlinked_ct(p, ds, reference_ct, kind="SEG")
     template = sitk.Image(reference_ct.GetSize(), sitk.sitkUInt8)
     template.CopyInformation(reference_ct)
     ref_vol = hd.Volume.from_simpleitk(template)

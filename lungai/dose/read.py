@@ -943,10 +943,10 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
                  for f in dose_folder_files(Path(dose_path), reference)[0]]
         return notes[0]
     dose = _rtdose_header(dose_path)
-    if dose is None:
-        return None
     dose_name, ct_name = names or (Path(dose_path).name, str(ct_path))
     ct = dicom_ct_header(ct_path, series_uid)
+    if dose is None:        # a NIfTI / NRRD / MHA dose: nothing to compare with the CT's UIDs - said when it has some
+        return unchecked_dose_note(dose_name, ct_name, dose_dicom=False) if ct is not None else None
     if ct is not None:
         check_headers_match(dose, ct, dose_name, ct_name)
     structures = _rtstruct_header(rtstruct) if rtstruct else None
@@ -955,13 +955,18 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
     return unchecked_dose_note(dose_name, ct_name) if ct is None and structures is None else None
 
 
-def unchecked_dose_note(dose_name: str, ct_name: str) -> str:
-    """The note of a DICOM RTDOSE with a CT that is not DICOM and no RTSTRUCT: nothing to check it against
+def unchecked_dose_note(dose_name: str, ct_name: str, dose_dicom: bool = True) -> str:
+    """The note of a dose and a CT of which one is not DICOM, so that the dose could not be checked against the CT
     (:func:`check_dose_matches_ct`; the Lung Radiomics panel through
-    :func:`lungai.scene.dicom.check_dose_node_matches_ct` for a CT node not loaded from DICOM)."""
-    return (f"the RTDOSE {dose_name} could not be checked against the CT {ct_name}: the CT is not DICOM, so it "
-            "carries no PatientID / FrameOfReferenceUID; make sure the dose was planned on this CT (a DICOM CT "
-            "or the plan's RTSTRUCT lets lungai check it)")
+    :func:`lungai.scene.dicom.check_dose_node_matches_ct`): a DICOM RTDOSE with a CT that is not DICOM and no
+    RTSTRUCT, or (``dose_dicom=False``) a NIfTI / NRRD / MHA dose with a DICOM CT."""
+    if dose_dicom:
+        what, other, lets = f"RTDOSE {dose_name}", "CT", "a DICOM CT or the plan's RTSTRUCT"
+    else:
+        what, other, lets = f"dose {dose_name}", "dose", "the plan's DICOM RTDOSE"
+    return (f"the {what} could not be checked against the CT {ct_name}: the {other} is not DICOM, so it "
+            f"carries no PatientID / FrameOfReferenceUID; make sure the dose was planned on this CT ({lets} lets "
+            "lungai check it)")
 
 
 def unchecked_frame_note(dose_name: str, ct_name: str, patient: str) -> str:

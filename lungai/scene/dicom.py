@@ -97,7 +97,8 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     biologically weighted dose, whose MLD / V20 are not the physical dose's; a CT with neither DICOM files nor a
     subject hierarchy patient (loaded from NIfTI / NRRD): the RTDOSE could not be checked against it
     (:func:`lungai.dose.read.unchecked_dose_note`); a CT under a DICOM patient but without DICOM files: its frame of
-    reference could not be checked (:func:`lungai.dose.read.unchecked_frame_note`; the PatientIDs are compared).  The Lung Radiomics panel says them
+    reference could not be checked (:func:`lungai.dose.read.unchecked_frame_note`; the PatientIDs are compared); a
+    dose with neither (a NIfTI / NRRD dose) with a DICOM CT: the same unchecked note, the dose not being DICOM.  The Lung Radiomics panel says them
     with its dose warnings, :func:`lungai.scene.radiomics.radiomics_table` as InputNote warnings."""
     from types import SimpleNamespace
 
@@ -120,6 +121,8 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
                 notes.append(unchecked_dose_note(*names))
             elif not ct_files:      # the CT's patient only (no DICOM files): its frame of reference is not known
                 notes.append(unchecked_frame_note(*names, ct_patient))
+    elif (ct_files or ct_patient) and not _patient_id(dose_node):   # a NIfTI / NRRD dose with a DICOM CT
+        notes.append(unchecked_dose_note(*names, dose_dicom=False))
     if dose_files and ct_files:
         check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
