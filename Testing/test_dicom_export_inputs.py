@@ -1628,3 +1628,29 @@ def test_a_results_folders_radiomics_table_of_another_name_is_named_not_silently
                 "-o", tmp_path / "dcm2") == 0
     text = capsys.readouterr().out
     assert "features.csv" not in text and len(read_sr(tmp_path / "dcm2" / "measurements.sr.dcm")["Tumour"]) > 1
+
+
+def test_dicom_export_takes_a_wide_radiomics_table(case, tmp_path, capsys):
+    """QA: ``lungai dicom-export --radiomics`` refused the table of ``lungai radiomics --wide`` (and a cohort
+    patient's features.csv) as "not a long radiomics table", though --results reads a cohort's wide table
+    (lungai.radiomics.extract.from_wide).  A wide lungai table is taken as the long one: the SR holds the same
+    features and values as from the long CSV; a wide column that names no lungai segment is refused, naming it."""
+    from lungai.dicom.sr import read_sr
+
+    st, root = case["st"], case["root"]
+    for name, wide in (("long.csv", []), ("wide.csv", ["--wide"])):
+        assert _cli("radiomics", "--image", st["ct"], "--tumour", root / "gtv.nii.gz", "--segments", "tumour",
+                    *SHAPE, *wide, "-o", tmp_path / name) == 0
+    assert "segment" not in pd.read_csv(tmp_path / "wide.csv")
+    for name in ("long", "wide"):
+        assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "--radiomics",
+                    tmp_path / f"{name}.csv", "-o", tmp_path / f"e_{name}") == 0, capsys.readouterr().err
+    srs = [read_sr(tmp_path / f"e_{name}" / "measurements.sr.dcm")["Tumour"] for name in ("long", "wide")]
+    assert len(srs[0]) > 5 and srs[1] == srs[0]
+    odd = pd.read_csv(tmp_path / "wide.csv").rename(columns=lambda c: c.replace("rad_tumour_", "rad_node_"))
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "--radiomics", tmp_path / "odd.csv",
+                "-o", tmp_path / "e_odd") == 2
+    err = capsys.readouterr().err
+    assert "radiomics columns that name no lungai segment: rad_node_original_" in err and "without --wide" in err
