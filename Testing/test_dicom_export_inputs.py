@@ -1654,3 +1654,26 @@ def test_dicom_export_takes_a_wide_radiomics_table(case, tmp_path, capsys):
                 "-o", tmp_path / "e_odd") == 2
     err = capsys.readouterr().err
     assert "radiomics columns that name no lungai segment: rad_node_original_" in err and "without --wide" in err
+
+
+def test_dicom_export_into_a_segment_folder_names_segments_results(case, tmp_path, capsys):
+    """QA: ``lungai dicom-export -o OUT`` into a ``lungai segment ... -o OUT`` folder (its rtstruct.dcm,
+    uncertainty.pm.dcm, measurements.sr.dcm) was refused as holding files "not written by lungai dicom-export", with
+    the fix to move them away - lungai segment's own results.  The refusal says whose results they are and to choose
+    another -o (a subfolder); nothing of segment's is touched.  (The segment run is simulated: its claim and files.)"""
+    from lungai.cli.seg import SEGMENT_OUTPUTS
+    from lungai.io.outputs import claimed_output_folder
+
+    st, root = case["st"], case["root"]
+    out = tmp_path / "seg"
+    with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[st["ct"]]):
+        for name in ("tumor.nii.gz", "result.json", "tumor.seg.dcm", "rtstruct.dcm", "measurements.sr.dcm"):
+            (out / name).write_bytes(b"segment's " + name.encode())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "-o", out) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "measurements.sr.dcm, rtstruct.dcm: lungai segment's results" in err, err
+    assert f"-o {out / 'dicom-export'}" in err and "move" not in err and "not written by" not in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "-o", out / "dicom-export") == 0
