@@ -2242,3 +2242,47 @@ def test_dicom_export_of_a_patient_folder_of_several_rtstruct_gtvs_never_names_t
         rois = [r.ROIName for r in pydicom.dcmread(tmp_path / names[0] / "dicom" / "rtstruct.dcm").StructureSetROISequence]
         assert [r for r in rois if r not in ("Lung_R", "Lung_L", "Lungs")] == names, rois
         assert ("exported as one structure GTV_union" in out) == (names == ["GTV_union"]), out
+
+
+def test_a_cohort_patients_review_actions_name_what_the_user_can_run(export, tmp_path, monkeypatch):
+    """QA: an automatic tumour of lungai cohort flagged for review (low confidence, several candidates) had the
+    review actions of lungai segment in its result.json: "draw an ROI box round the tumour (--roi ...)", "run again
+    with a seed point at the tumour's centre (--seed-point ...)" - ``lungai cohort --roi`` is refused by argparse.
+    The actions name lungai segment on this patient's CT series (its folder and --series) for a seed point or ROI;
+    every other option named is the cohort's own.  (The automatic tumour is stubbed.)"""
+    import re
+    import shutil
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.cli import build_parser
+    from lungai.io import read_ct
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P3", root / "P3")
+    ct = read_ct(root / "P3" / "CT")
+    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
+    arr[2:4, 6:9, 6:9] = 1
+    tumour = sitk.GetImageFromArray(arr)
+    tumour.CopyInformation(ct)
+    info = {"confidence": 0.3, "needs_review": True, "notes": [], "candidates": [], "n_components": 2,
+            "roi_mode": "lungs", "review_reasons": [infer.LOW_CONFIDENCE, infer.SEVERAL_REASON, infer.CUT_REASON]}
+    info["review_actions"] = infer.review_actions(info)
+    monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info=info))
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P3"]
+    doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+    actions = doc["review_actions"]
+    assert len(actions) == 3 and actions[2] == infer.REVIEW_ACTIONS[infer.CUT_REASON]    # no option: as segment's
+    commands = build_parser()._subparsers._group_actions[0].choices
+    cohort = {s for a in commands["cohort"]._actions for s in a.option_strings}
+    segment = {s for a in commands["segment"]._actions for s in a.option_strings}
+    uid = plan_cohort(root)[0][0].ct_series_uid
+    for action in actions[:2]:
+        assert f"run lungai segment {root / 'P3' / 'CT'} --series {uid} with it" in action, action
+        beside = re.findall(r"lungai segment (--[a-z-]+)", action)
+        assert beside and set(beside) <= {"--roi", "--seed-point"} <= segment
+        bare = re.sub(r"lungai segment [^;()]*", "", action)
+        assert set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", bare)) <= cohort, action

@@ -1628,3 +1628,52 @@ def test_a_results_folders_radiomics_table_of_another_name_is_named_not_silently
                 "-o", tmp_path / "dcm2") == 0
     text = capsys.readouterr().out
     assert "features.csv" not in text and len(read_sr(tmp_path / "dcm2" / "measurements.sr.dcm")["Tumour"]) > 1
+
+
+def test_dicom_export_takes_a_wide_radiomics_table(case, tmp_path, capsys):
+    """QA: ``lungai dicom-export --radiomics`` refused the table of ``lungai radiomics --wide`` (and a cohort
+    patient's features.csv) as "not a long radiomics table", though --results reads a cohort's wide table
+    (lungai.radiomics.extract.from_wide).  A wide lungai table is taken as the long one: the SR holds the same
+    features and values as from the long CSV; a wide column that names no lungai segment is refused, naming it."""
+    from lungai.dicom.sr import read_sr
+
+    st, root = case["st"], case["root"]
+    for name, wide in (("long.csv", []), ("wide.csv", ["--wide"])):
+        assert _cli("radiomics", "--image", st["ct"], "--tumour", root / "gtv.nii.gz", "--segments", "tumour",
+                    *SHAPE, *wide, "-o", tmp_path / name) == 0
+    assert "segment" not in pd.read_csv(tmp_path / "wide.csv")
+    for name in ("long", "wide"):
+        assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "--radiomics",
+                    tmp_path / f"{name}.csv", "-o", tmp_path / f"e_{name}") == 0, capsys.readouterr().err
+    srs = [read_sr(tmp_path / f"e_{name}" / "measurements.sr.dcm")["Tumour"] for name in ("long", "wide")]
+    assert len(srs[0]) > 5 and srs[1] == srs[0]
+    odd = pd.read_csv(tmp_path / "wide.csv").rename(columns=lambda c: c.replace("rad_tumour_", "rad_node_"))
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "--radiomics", tmp_path / "odd.csv",
+                "-o", tmp_path / "e_odd") == 2
+    err = capsys.readouterr().err
+    assert "radiomics columns that name no lungai segment: rad_node_original_" in err and "without --wide" in err
+
+
+def test_dicom_export_into_a_segment_folder_names_segments_results(case, tmp_path, capsys):
+    """QA: ``lungai dicom-export -o OUT`` into a ``lungai segment ... -o OUT`` folder (its rtstruct.dcm,
+    uncertainty.pm.dcm, measurements.sr.dcm) was refused as holding files "not written by lungai dicom-export", with
+    the fix to move them away - lungai segment's own results.  The refusal says whose results they are and to choose
+    another -o (a subfolder); nothing of segment's is touched.  (The segment run is simulated: its claim and files.)"""
+    from lungai.cli.seg import SEGMENT_OUTPUTS
+    from lungai.io.outputs import claimed_output_folder
+
+    st, root = case["st"], case["root"]
+    out = tmp_path / "seg"
+    with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[st["ct"]]):
+        for name in ("tumor.nii.gz", "result.json", "tumor.seg.dcm", "rtstruct.dcm", "measurements.sr.dcm"):
+            (out / name).write_bytes(b"segment's " + name.encode())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "-o", out) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "measurements.sr.dcm, rtstruct.dcm: lungai segment's results" in err, err
+    assert f"-o {out / 'dicom-export'}" in err and "move" not in err and "not written by" not in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "-o", out / "dicom-export") == 0

@@ -263,3 +263,32 @@ def test_several_series_fix_names_the_commands_with_series(tmp_path):
 
     from lungai.io.read import SERIES_OPTION_COMMANDS
     assert set(SERIES_OPTION_COMMANDS) == with_series
+
+
+def _shown_actions(command: str) -> list:
+    """The automatic segmentation's review actions (lungai.seg.infer.REVIEW_ACTIONS, EMPTY_ACTIONS, the ran-on one)
+    as ``lungai COMMAND`` writes / prints them: cohort's own for a cohort patient (lungai.dicom.cohort)."""
+    from lungai.seg.infer import EMPTY_ACTIONS, REVIEW_ACTIONS, ran_on_action
+
+    actions = [*REVIEW_ACTIONS.values(), *EMPTY_ACTIONS.values(), ran_on_action(["left"])]
+    if command == "cohort":
+        from lungai.dicom.cohort import CohortJob, cohort_review_action
+
+        job = CohortJob("P1", "P1", "/data/P1/CT", "1.2.3")
+        return [cohort_review_action(a, job) for a in actions]
+    return actions
+
+
+@pytest.mark.parametrize("command", ["segment", "demo", "cohort"])
+def test_review_actions_name_only_the_showing_commands_options(command):
+    """QA: ``lungai cohort`` (LUNG1-like patients without a GTV, automatic tumour) wrote into each patient's
+    result.json "draw an ROI box round the tumour (--roi ...)" and "run again with a seed point (--seed-point ...)":
+    lungai cohort has neither.  Every option an action names bare is one of the command that shows it; one named
+    beside ``lungai CMD`` is CMD's."""
+    problems = []
+    for text in _shown_actions(command):
+        problems += _fragments(f"lungai {command}", text)
+        bare = re.sub(r"(?<![\w-])lungai\s+(" + "|".join(map(re.escape, COMMANDS)) + r")\s+[^`'\"();\n]*", "", text)
+        problems += [f"lungai {command}: {o} is not an option of lungai {command}: {text}"
+                     for o in OPTION.findall(bare) if o not in OPTIONS[command] and o != "--val-fraction"]
+    assert problems == [], "\n".join(problems)    # --val-fraction: named as train-seg's ("train-seg again with ...")

@@ -47,7 +47,8 @@ def register(sub) -> None:
                                                   "else as the user's (MANUAL); its "
                                                   "tumour_volume_ml must be the tumour's (5 %%): an edited mask "
                                                   "is exported without --result")
-    e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long format)")
+    e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long, or one row of rad_<segment>_<image_type>_<class>_<feature> columns: "
+                   "lungai radiomics --wide, a cohort patient's features.csv)")
     e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")
     e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high)")
     e.add_argument("--case", default=None, metavar="NAME",
@@ -277,6 +278,30 @@ def cohort_features(folder, record_path):
     return path if path.is_file() else None
 
 
+WIDE_FIX = "give the CSV of `lungai radiomics` without --wide"
+
+
+def long_radiomics(table, path, what: str = "radiomics table", fix: str = WIDE_FIX):
+    """``table`` as the long radiomics table (:data:`lungai.radiomics.extract.LONG_COLUMNS`): as it is when long, from
+    its ``rad_*`` columns when wide (``lungai radiomics --wide``, a cohort patient's ``features.csv``:
+    :func:`lungai.radiomics.extract.from_wide`); a table neither long nor lungai's wide one (a ``rad_`` column that
+    names no lungai segment) is refused.  QA: ``dicom-export --radiomics`` refused a wide table as "not a long
+    radiomics table", though --results reads a cohort's wide one."""
+    from lungai.errors import InputError
+    from lungai.radiomics.extract import LONG_COLUMNS, from_wide
+
+    if set(LONG_COLUMNS) - {"case"} <= set(table):
+        return table
+    radiomics, unsplit = from_wide(table)
+    if unsplit:
+        raise InputError(f"the {what} {path} has radiomics columns that name no lungai segment: "
+                         + ", ".join(unsplit[:3]) + (" ..." if len(unsplit) > 3 else ""), fix)
+    if radiomics.empty:
+        raise InputError(f"{path} is neither a long radiomics table (segment, image_type, feature_class, feature, "
+                         "value) nor a wide one (rad_<segment>_<image_type>_<class>_<feature> columns)", fix)
+    return radiomics
+
+
 def cohort_tables(path, record: dict, case_column):
     """(long radiomics table, its settings, dose row or None) of a cohort patient's ``features.csv`` (``path``):
     the ``rad_*`` columns as the long table (:func:`lungai.radiomics.extract.from_wide`), the grid of each segment
@@ -288,17 +313,12 @@ def cohort_tables(path, record: dict, case_column):
     from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
     from lungai.errors import InputError
     from lungai.io.tables import read_table_checked
-    from lungai.radiomics.extract import from_wide
-
     fix = ("give the patient's features.csv as it was written (redo the patient: delete its folder, run the cohort "
            "again), or give dicom-export --radiomics with a long radiomics table")
     wide = read_table_checked(path, case_column, what="cohort features table", fix=fix)
     if len(wide) != 1:
         raise InputError(f"the cohort features table {path} has {len(wide)} rows, a patient's has one", fix)
-    radiomics, unsplit = from_wide(wide)
-    if unsplit:
-        raise InputError(f"the cohort features table {path} has radiomics columns that name no lungai segment: "
-                         + ", ".join(unsplit[:3]) + (" ..." if len(unsplit) > 3 else ""), fix)
+    radiomics = long_radiomics(wide, path, "cohort features table", fix)
     grid = record.get("radiomics_grid") if isinstance(record.get("radiomics_grid"), list) else []
     settings = pd.DataFrame(grid).assign(case=wide["case"].iloc[0] if "case" in wide else None) if grid else None
     row = wide.iloc[0].to_dict()
@@ -414,8 +434,9 @@ def run_export(args) -> int:
             check_table_numbers(df, path, what, numbers)     # before any DICOM object is written
             return df.iloc[0].to_dict()
 
-        radiomics = read_table_checked(paths["radiomics"], case_column, what="radiomics table",
-                                       fix="give the CSV of `lungai radiomics` without --wide") \
+        # a wide table (lungai radiomics --wide, a cohort patient's features.csv) as the long one: long_radiomics
+        radiomics = long_radiomics(read_table_checked(paths["radiomics"], case_column, what="radiomics table",
+                                                      fix=WIDE_FIX), paths["radiomics"]) \
             if paths["radiomics"] else None
         radiomics_settings = radiomics_settings_beside(paths["radiomics"]) if radiomics is not None else None
         cohort_dose = None
@@ -432,9 +453,6 @@ def run_export(args) -> int:
                 check_table_numbers(cohort_dose, cohort, "cohort features table", dose_column)
         if radiomics is not None:
             check_table_case(radiomics, paths["radiomics"], "radiomics table", patient_id, args.case)
-        if radiomics is not None and not {"segment", "image_type", "feature_class", "feature", "value"} <= set(radiomics):
-            raise InputError(f"{paths['radiomics']} is not a long radiomics table",
-                             "give the CSV of `lungai radiomics` without --wide")
         if radiomics is not None:
             check_table_numbers(radiomics, paths["radiomics"], "radiomics table", ("value",))
         # the uncertainty map is lungai's predictive entropy: the Parametric Map says so (its description checked)

@@ -652,6 +652,8 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     notes.extend(cohort_seg_note(n) for n in seg.info.get("notes", []))
     candidates = seg.info.get("candidates") or []
     record = {k: seg.info[k] for k in SEGMENTATION_FIELDS if k in seg.info}
+    if record.get("review_actions"):        # cohort takes no seed point or ROI: lungai segment on this CT does
+        record["review_actions"] = [cohort_review_action(a, job) for a in record["review_actions"]]
     record["model"] = str(mdir)
     record["model_identity"] = model_identity(mdir)
     return seg.tumour, conf, review, candidates, record
@@ -779,6 +781,26 @@ def cohort_seg_note(note: str) -> str:
                                              "this CT with lungai segment --seed-point at its centre)")
             .replace(OUTSIDE_LUNGS_HINT, "a tumour there needs a GTV contoured in the RTSTRUCT (or lungai segment "
                                          "--seed-point on this CT)"))
+
+
+# the options of lungai segment that lungai cohort does not have, as lungai.seg.infer's review actions name them
+SEGMENT_ONLY_OPTIONS = ("--roi", "--seed-point")
+
+
+def cohort_review_action(action: str, job: CohortJob) -> str:
+    """A review action of the automatic segmentation (lungai.seg.infer.review_actions) as it holds for a cohort
+    patient: cohort takes no seed point or ROI box (:data:`SEGMENT_ONLY_OPTIONS`), so an action naming one names
+    ``lungai segment`` on this patient's CT series with it, into a folder of its own.  QA: a patient's result.json
+    said "draw an ROI box round the tumour (--roi ...)", and ``lungai cohort`` has no --roi."""
+    import re
+
+    if not any(re.search(rf"(?<![\w-]){o}(?![\w-])", action) for o in SEGMENT_ONLY_OPTIONS):
+        return action
+    named = re.sub(rf"(?<![\w-])({'|'.join(SEGMENT_ONLY_OPTIONS)})(?![\w-])", r"lungai segment \1", action)
+    spread = " (its slices lie in several folders: copy them into one)" if job.ct_files else ""
+    return (f"{named} - the cohort takes no seed point or ROI: run lungai segment {job.ct_folder} --series "
+            f"{job.ct_series_uid} with it{spread} -o a folder of its own (or contour the GTV in the RTSTRUCT "
+            "and run the cohort again)")
 
 
 def remove_patient_files(folder: Path, remove_empty: bool = False) -> None:

@@ -212,6 +212,21 @@ def _own_outputs(folder: Path) -> set[str]:
     return own
 
 
+def other_commands_outputs(folder: Path, command: str, names) -> dict[str, str]:
+    """Which of ``names`` in ``folder`` another lungai command wrote there (its marker lists them,
+    :func:`_recorded`): {name: that command}.  QA: ``lungai dicom-export -o`` into a ``lungai segment`` folder was
+    refused as holding files "not written by lungai dicom-export", with the fix to move segment's results away."""
+    found = {}
+    for marker in sorted(Path(folder).glob(".lungai-*")):
+        other = marker.name[len(".lungai-"):]
+        if other == command or not marker.is_file():
+            continue
+        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):   # a damaged marker lists nothing
+            recorded = _recorded(Path(folder), other)
+            found.update({n: other for n in names if n in recorded and n not in found})
+    return found
+
+
 # the commands whose DICOM files are derived results (SEG, RTSTRUCT, Parametric Map, SR of a CT), never inputs of a
 # scan; `lungai sample --dicom` / `stage synth` write DICOM meant as inputs: not listed
 DERIVED_DICOM_COMMANDS = ("segment", "lungs", "dicom-export", "demo")
@@ -413,6 +428,15 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
     owns = list(owns)
     clash = sorted(n for n in set(owns) if (out / n).is_symlink() or ((out / n).exists() and n not in recorded
                                                                       and not _only_bookkeeping(out / n)))
+    others = other_commands_outputs(out, command, clash)
+    if others:      # another lungai command's results (lungai segment's DICOM objects for dicom-export): said so
+        listed = "; ".join(f"{', '.join(n for n in clash if others.get(n) == c)}: lungai {_command_name(c)}'s results"
+                           for c in dict.fromkeys(others.values()))
+        raise InputError(f"the output folder {out} holds {listed} (lungai {name} would overwrite "
+                         f"{'it' if len(others) == 1 else 'them'})",
+                         f"choose another folder with -o, e.g. a subfolder of it: -o {out / command}"
+                         + (f" (it also holds {', '.join(n for n in clash if n not in others)}, not written by "
+                            "lungai)" if len(others) < len(clash) else ""))
     if clash:
         raise InputError(f"the output folder {out} holds {', '.join(clash)}, not written by lungai {name} "
                          "(it would be overwritten)",
