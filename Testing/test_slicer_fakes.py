@@ -419,7 +419,6 @@ def test_a_newer_monai_or_scikit_learn_another_extension_installed_is_kept_and_n
     is still kept (never downgraded: the other extension needs it) but named - logged when the packages are checked,
     in the panel's log and in the error of a failed job - with the tested version and how to install it."""
     import logging
-    import types
 
     from LungAICommon import install, panel
 
