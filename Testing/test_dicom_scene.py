@@ -281,6 +281,23 @@ def test_a_flagged_tumour_says_why_in_the_exported_seg_and_rtstruct(mrml_scene, 
     assert observed == {"GTV": None, "Tumor": "needs review: " + "; ".join(reasons)}
 
 
+def edit_segment(scene, seg, ct, name, mask):
+    """The user's edit in the Segment Editor: segment ``name`` of ``seg`` replaced in place by ``mask`` ([z, y, x] on
+    ``ct``'s grid), its tags kept."""
+    import SimpleITK as sitk
+    import slicer
+
+    from lungai import mrml
+
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    image.CopyInformation(ct)
+    label = mrml.volume_node_from_image(scene, image, "__edit", labelmap=True, display=False)
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    logic.SetBinaryLabelmapToSegment(logic.CreateOrientedImageDataFromVolumeNode(label), seg,
+                                     seg.GetSegmentation().GetSegmentIdBySegmentName(name), logic.MODE_REPLACE)
+    scene.RemoveNode(label)
+
+
 def test_an_edited_lungai_tumour_is_exported_semiautomatic(mrml_scene, study, tmp_path):
     """QA (slicerdcm58): a tumour Lung AI Segmentation made (flagged for review), then corrected by the expert in the
     Segment Editor (half of it erased), was exported AUTOMATIC / SlicerLungAI - a planning system showed the
@@ -288,11 +305,8 @@ def test_an_edited_lungai_tumour_is_exported_semiautomatic(mrml_scene, study, tm
     assistance"), still naming SlicerLungAI (SEG algorithm identification, as DICOM requires), in the SEG and the
     RTSTRUCT; not flagged (the correction is the review); the untouched one stays AUTOMATIC, the user's GTV MANUAL."""
     import pydicom
-    import SimpleITK as sitk
-    import slicer
     from dicom_helpers import provenance
 
-    from lungai import mrml
     from lungai.dicom.seg import read_seg
     from lungai.scene import nodes
     from lungai.scene.dicom import export_segments_dicom
@@ -308,13 +322,7 @@ def test_an_edited_lungai_tumour_is_exported_semiautomatic(mrml_scene, study, tm
     edited = array(study["masks"]["GTV"]).astype(bool)            # the expert erases the upper half (Segment Editor:
     slices = np.flatnonzero(edited.any(axis=(1, 2)))             # the labelmap replaced in place, its tags kept)
     edited[slices[len(slices) // 2:]] = False
-    image = sitk.GetImageFromArray(edited.astype(np.uint8))
-    image.CopyInformation(ct)
-    label = mrml.volume_node_from_image(mrml_scene, image, "__edit", labelmap=True, display=False)
-    logic = slicer.vtkSlicerSegmentationsModuleLogic
-    logic.SetBinaryLabelmapToSegment(logic.CreateOrientedImageDataFromVolumeNode(label), seg,
-                                     seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor"), logic.MODE_REPLACE)
-    mrml_scene.RemoveNode(label)
+    edit_segment(mrml_scene, seg, ct, "Tumor", edited)
     assert nodes.tumour_result(seg, "Tumor")["edited"] is True
     seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "b", segments=["GTV", "Tumor"],
                                               ct_source=study["ct"])
@@ -331,10 +339,8 @@ def test_an_edited_lungai_lung_is_exported_semiautomatic(mrml_scene, study, tmp_
     with.  Every segment lungai makes now does (nodes.mark_made_by): the edited lung is SEMIAUTOMATIC, the untouched
     one AUTOMATIC - also after a tumour run added its segment to the same node."""
     import SimpleITK as sitk
-    import slicer
     from dicom_helpers import provenance
 
-    from lungai import mrml
     from lungai.scene import nodes
     from lungai.scene.dicom import export_segments_dicom
 
@@ -354,13 +360,7 @@ def test_an_edited_lungai_lung_is_exported_semiautomatic(mrml_scene, study, tmp_
     edited = left & ~right                                        # the user erases the left lung's lower half
     slices = np.flatnonzero(edited.any(axis=(1, 2)))
     edited[slices[:len(slices) // 2]] = False
-    image = sitk.GetImageFromArray(edited.astype(np.uint8))
-    image.CopyInformation(ct)
-    label = mrml.volume_node_from_image(mrml_scene, image, "__edit", labelmap=True, display=False)
-    logic = slicer.vtkSlicerSegmentationsModuleLogic
-    logic.SetBinaryLabelmapToSegment(logic.CreateOrientedImageDataFromVolumeNode(label), seg,
-                                     seg.GetSegmentation().GetSegmentIdBySegmentName("Left lung"), logic.MODE_REPLACE)
-    mrml_scene.RemoveNode(label)
+    edit_segment(mrml_scene, seg, ct, "Left lung", edited)
     seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "b", segments=["GTV", *lungs, "Tumor"],
                                               ct_source=study["ct"])
     assert provenance(seg_path, rt_path) == (
