@@ -912,13 +912,10 @@ def test_methods_say_the_samples_stage_model_is_trained_in_this_run():
     assert "a locked lungai stage model" in given and "trained in this run" not in given
 
 
-@pytest.mark.parametrize("given", [["--seed-point", "-47.9,-2.9,-125.9"], ["--seed-point=-47.9,-2.9,-125.9"]])
-def test_demo_takes_a_seed_point_with_a_negative_x_as_lungai_segment_does(given, tmp_path, monkeypatch):
-    """QA (LUNG1-003 as a user's CT): ``lungai demo --ct CT --seed-point -47.9,-2.9,-125.9`` (a right-lung tumour has
-    a negative LPS x) stopped in argparse with "argument --seed-point: expected one argument", naming neither the
-    cause nor the fix, while ``lungai segment`` took the same option; the point now reaches the run as given."""
+def _run_demo_arguments(monkeypatch) -> dict:
+    """The keyword arguments ``lungai demo`` gives ``run_demo`` (filled when it runs; the run then stops with an
+    InputError: exit 2)."""
     import lungai.demo
-    from lungai.cli import main
     from lungai.errors import InputError
 
     seen = {}
@@ -928,6 +925,17 @@ def test_demo_takes_a_seed_point_with_a_negative_x_as_lungai_segment_does(given,
         raise InputError("stopped by the test", "-")
 
     monkeypatch.setattr(lungai.demo, "run_demo", fake_run_demo)
+    return seen
+
+
+@pytest.mark.parametrize("given", [["--seed-point", "-47.9,-2.9,-125.9"], ["--seed-point=-47.9,-2.9,-125.9"]])
+def test_demo_takes_a_seed_point_with_a_negative_x_as_lungai_segment_does(given, tmp_path, monkeypatch):
+    """QA (LUNG1-003 as a user's CT): ``lungai demo --ct CT --seed-point -47.9,-2.9,-125.9`` (a right-lung tumour has
+    a negative LPS x) stopped in argparse with "argument --seed-point: expected one argument", naming neither the
+    cause nor the fix, while ``lungai segment`` took the same option; the point now reaches the run as given."""
+    from lungai.cli import main
+
+    seen = _run_demo_arguments(monkeypatch)
     assert main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), *given, "-o", str(tmp_path / "out")]) == 2
     assert seen["seed_lps"] == [-47.9, -2.9, -125.9]
 
@@ -1103,17 +1111,9 @@ def test_every_option_the_demos_review_actions_name_is_an_option_of_lungai_demo(
 def test_demo_takes_an_roi_as_lungai_segment_does(given, tmp_path, monkeypatch):
     """``lungai demo --roi x0,y0,z0,x1,y1,z1`` reaches the run as ``roi_lps`` (negative numbers included, as
     ``--seed-point``); with --seed-point it is refused (one tumour per run, as ``lungai segment``)."""
-    import lungai.demo
     from lungai.cli import main
-    from lungai.errors import InputError
 
-    seen = {}
-
-    def fake_run_demo(out_dir, **kwargs):
-        seen.update(kwargs)
-        raise InputError("stopped by the test", "-")
-
-    monkeypatch.setattr(lungai.demo, "run_demo", fake_run_demo)
+    seen = _run_demo_arguments(monkeypatch)
     assert main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), *given, "-o", str(tmp_path / "out")]) == 2
     assert seen["roi_lps"] == [-71.0, -39.0, -158.0, -18.0, 41.0, -100.0] and seen["seed_lps"] is None
     seen.clear()
