@@ -400,14 +400,20 @@ def test_older_slicer_is_told_the_minimum_version(env):
 
 
 # ---------------------------------------------------------------------------- sample data
-def test_sample_registered_once_and_downloadable_from_a_script(env, monkeypatch):
-    """Slicer's SampleData logic: one "LungAIPhantom" entry however often registration runs, and
-    downloadSample works from a script (the URL rewrite rule generates the files)."""
+def _sample_cache(env):
+    """A fresh download cache folder for Slicer's SampleData (the scene's cache manager)."""
     cache = env.tmp / "cache"
     cache.mkdir()
     manager = env.slicer.vtkCacheManager()
     manager.SetRemoteCacheDirectory(str(cache))
     env.scene.SetCacheManager(manager)
+    return cache
+
+
+def test_sample_registered_once_and_downloadable_from_a_script(env, monkeypatch):
+    """Slicer's SampleData logic: one "LungAIPhantom" entry however often registration runs, and
+    downloadSample works from a script (the URL rewrite rule generates the files)."""
+    cache = _sample_cache(env)
     from LungAICommon import sampledata
 
     import SampleData
@@ -439,11 +445,7 @@ def test_sample_with_its_packages_declined_asks_once_and_says_why(env, monkeypat
     when they were not ready - and Slicer's SampleData takes a ValueError there for a failed download: it retried 3
     times for each of the sample's 2 files, so a user who declined was asked 6 times, and the reason was lost
     ("Download failed (attempt 1 of 3)...").  Now asked once; downloadSample raises the reason."""
-    cache = env.tmp / "cache"
-    cache.mkdir()
-    manager = env.slicer.vtkCacheManager()
-    manager.SetRemoteCacheDirectory(str(cache))
-    env.scene.SetCacheManager(manager)
+    _sample_cache(env)
     from LungAICommon import install, requirements, sampledata
 
     import SampleData
