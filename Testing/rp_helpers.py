@@ -38,6 +38,21 @@ def rp_rf_model_dir(tmp_path_factory, rp_cohort):
                     n_boot=4, make_plots=False)
 
 
+@pytest.fixture(scope="session")
+def rp_small_model(tmp_path_factory):
+    """A small logistic model (clinical + dosimetric features, 2x2 folds) trained on 80 synthetic patients (seed 3):
+    the model the no-dose, tumour-review and dose-notes tests predict and validate with (never written to)."""
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.training import train_rp
+
+    out = tmp_path_factory.getbasetemp() / "rp_models" / "small"
+    if not (out / "model.skops").exists():
+        train_rp(make_cohort(80, seed=3, n_noise=0).table, "rp_grade2", out, models="lr",
+                 feature_sets="clinical_dosimetric", outer_folds=2, inner_folds=2, fast=True, n_boot=2,
+                 make_plots=False)
+    return out
+
+
 ROLE_NAMES = {"case": "Patient ID", "clin_age_years": "Age at diagnosis", "clin_sex_cat": "Sex ",
               "clin_pack_years": "Pack Years", "dose_mld_gy": "MLD"}
 ROLE_FILE = ("column,role,type\nPatient ID,id,\nAge at diagnosis,clinical,\nSex,clinical,\nPack Years,clinical,\n"

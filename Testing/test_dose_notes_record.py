@@ -13,6 +13,7 @@ import pytest
 import SimpleITK as sitk
 
 from dose_helpers import write_rtdose
+from rp_helpers import rp_small_model  # noqa: F401 - fixture
 
 
 def _effective(src, dst):
@@ -73,14 +74,9 @@ def test_dose_csv_records_the_notes_of_the_rtdose(case, capsys):
     assert row[NOTES_COLUMN] == ""
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    from lungai.rp import make_cohort, train_rp
-
-    out = tmp_path_factory.mktemp("dose_notes_model") / "model"
-    train_rp(make_cohort(80, seed=3, n_noise=0).table, "rp_grade2", out, models="lr",
-             feature_sets="clinical_dosimetric", outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False)
-    return out
+@pytest.fixture
+def model(rp_small_model):
+    return rp_small_model
 
 
 def _clinical(path, cases):

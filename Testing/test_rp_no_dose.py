@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from rp_helpers import recorded_warning
+from rp_helpers import recorded_warning, rp_small_model  # noqa: F401 - fixture
 
 from lungai.rp import make_cohort, predict_rp, train_rp, validate_rp
 
@@ -47,11 +47,9 @@ def test_train_warns_about_and_records_patients_without_a_dose(tmp_path):
     assert json.loads((tmp_path / "partial" / "model_card.json").read_text())["training_data"]["n_no_dose"] == 0
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rp_no_dose") / "model"
-    _train(make_cohort(80, seed=3, n_noise=0).table, out)
-    return out
+@pytest.fixture
+def model(rp_small_model):
+    return rp_small_model
 
 
 def test_validate_and_predict_warn_and_leave_the_numbers(model, tmp_path):

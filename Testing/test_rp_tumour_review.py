@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from rp_helpers import recorded_warning
+from rp_helpers import recorded_warning, rp_small_model  # noqa: F401 - fixture
 
 from lungai.rp import make_cohort, predict_rp, train_rp, validate_rp
 
@@ -45,12 +45,9 @@ def test_train_warns_and_records_rows_whose_tumour_needs_review(tmp_path):
     assert json.loads((tmp_path / "plain" / "model_card.json").read_text())["training_data"]["n_tumour_review"] == 0
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rp_review") / "model"
-    train_rp(make_cohort(80, seed=3, n_noise=0).table, "rp_grade2", out, models="lr",
-             feature_sets="clinical_dosimetric", outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False)
-    return out
+@pytest.fixture
+def model(rp_small_model):
+    return rp_small_model
 
 
 def test_validate_and_predict_warn_with_the_same_helper(model, tmp_path):
