@@ -13,8 +13,8 @@ from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.checks import check_one_row_per_patient, read_tables, table_paths
 from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
-from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings, \
-    table_warnings, tumour_review_rows
+from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
+    settings_warnings, table_warnings, tumour_review_rows
 from lungai.rp.uncertainty import risk_with_interval
 
 OWNER = "rp-predict"   # `lungai rp predict`'s marker .lungai-rp-predict beside the files it wrote (a re-run replaces
@@ -60,7 +60,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     warnings = ["; ".join(w for w in (s, r and f"automatic tumour needs review ({r})") if w)
                 for s, r in zip(warnings, tumour_review_rows(df))]
     X = model_features(df, card, "patients table")
-    table_notes = table_warnings(df, card, context, X)
+    table_notes = table_warnings(df, card, context, X)   # for the whole table (printed), and in its rows' warnings
+    warnings = ["; ".join(w for w in (s, r) if w) for s, r in zip(warnings, row_table_warnings(df, card, X))]
     imputed, outside = imputed_and_out_of_range(X, card)
     with task("rp predict", 2) as bar:
         risk, low, high = risk_with_interval(bundle, X)

@@ -398,6 +398,13 @@ CUT_FIX_PATIENT = ("load the CT series that covers both lungs (with its RTDOSE) 
 CUT_FIXES = {"cohort": CUT_FIX, "patient": CUT_FIX_PATIENT}
 
 
+def lungs_cut_rows(df: pd.DataFrame) -> list[str]:
+    """Per row of ``df``: why its lungs are cut by the scan (its ``lungs_cut`` cell), '' when they are not or the
+    table has no such column."""
+    col = next((c for c in df.columns if str(c).strip().lower() == CUT_COLUMN), None)
+    return ["" if col is None or is_missing_word(v) else str(v).strip() for v in (df[col] if col else [None] * len(df))]
+
+
 def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str,
                       context: str = "cohort") -> tuple[int, str]:
     """(count, warning) for the rows whose lungs were cut by the scan's first / last slice (the ``lungs_cut``
@@ -406,9 +413,7 @@ def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, conseq
     ``context``: who reads the fix (:data:`CUT_FIXES`): "cohort" (``lungai rp`` on a cohort's table: re-run ``lungai
     cohort`` or drop the rows) or "patient" (one patient's risk in Multimodal Predict: Lung Radiomics again)."""
     fix = CUT_FIXES[context]
-    col = next((c for c in df.columns if str(c).strip().lower() == CUT_COLUMN), None)
-    cut = ["" if col is None or is_missing_word(v) else str(v).strip() for v in (df[col] if col else [None] * len(df))]
-    ids = [c for c, r in zip(case_ids(df, id_column), cut) if r]
+    ids = [c for c, r in zip(case_ids(df, id_column), lungs_cut_rows(df)) if r]
     return _patients_warning(ids, what, "the lungs of {n} patient(s) are cut by the scan", CUT_COLUMN,
                              "their dose metrics (MLD, Vx, Dx) are of the part of the lungs in view, not of the whole "
                              "lungs", consequence, fix)
@@ -422,6 +427,13 @@ NO_DOSE_FIXES = {
 }
 
 
+def no_dose_rows(X: pd.DataFrame, roles: dict) -> list[bool]:
+    """Per row of ``X`` (the model's features): whether every dosimetric feature is empty (all False for a feature
+    set without dosimetric columns)."""
+    dose = [c for c in X.columns if roles.get(c) == "dosimetric"]
+    return [bool(n) for n in X[dose].isna().all(axis=1)] if dose else [False] * len(X)
+
+
 def no_dose_warning(df: pd.DataFrame, X: pd.DataFrame, roles: dict, id_column: str | None, what: str,
                     consequence: str, context: str = "cohort") -> tuple[int, str]:
     """(count, warning) for the rows of ``X`` (the model's features of ``df``'s rows) with no dose at all: every
@@ -431,11 +443,9 @@ def no_dose_warning(df: pd.DataFrame, X: pd.DataFrame, roles: dict, id_column: s
     training median), so a dose-based risk rests on a dose the patient never had.  Said as
     :func:`tumour_review_warning` (count, first ids, fix; ``context`` as :func:`lungs_cut_warning`); never changed.
     A feature set without dosimetric columns: no warning."""
-    dose = [c for c in X.columns if roles.get(c) == "dosimetric"]
-    if not dose:
+    if not any(roles.get(c) == "dosimetric" for c in X.columns):
         return 0, ""
-    none = X[dose].isna().all(axis=1).to_numpy()
-    ids = [c for c, n in zip(case_ids(df, id_column), none) if n]
+    ids = [c for c, n in zip(case_ids(df, id_column), no_dose_rows(X, roles)) if n]
     return _patients_warning(ids, what, "{n} patient(s) have no dose", "every dosimetric feature empty",
                              "their dose features (MLD, Vx) are imputed with the training median", consequence,
                              NO_DOSE_FIXES[context])
@@ -455,6 +465,46 @@ def recorded_notes_warnings(df: pd.DataFrame, id_column: str | None) -> list[str
     several = len(df) > 1
     return list(dict.fromkeys(f"{case}: {note}" if several else note
                               for case, cell in zip(case_ids(df, id_column), df[col]) for note in notes_of(cell)))
+
+
+EFFECTIVE_FIX = ("export these patients' PHYSICAL RTDOSE from the planning system and re-run lungai cohort (or "
+                 "lungai dose-features), or drop these rows")
+
+
+def effective_dose_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str) -> tuple[int, str]:
+    """(count, warning) for the rows whose dose table recorded an RTDOSE of DoseType EFFECTIVE (its
+    :data:`lungai.dose.features.NOTES_COLUMN`: :func:`lungai.dose.read.effective_dose_note`): their dose metrics are
+    of a biologically weighted dose, which ``lungai rp train`` / ``validate`` would mix with the physical dose of the
+    other rows without a word.  Said as :func:`tumour_review_warning` (count, first ids, fix); never changed.
+    QA (rpnotes58): a training table with two EFFECTIVE rows said nothing but "ignored columns: rtdose_notes"."""
+    from lungai.dose.features import NOTES_COLUMN, notes_of
+    from lungai.dose.read import EFFECTIVE
+
+    col = next((c for c in df.columns if str(c).strip().lower() == NOTES_COLUMN), None)
+    if col is None:
+        return 0, ""
+    mark = f"DoseType {EFFECTIVE}"
+    ids = [c for c, cell in zip(case_ids(df, id_column), df[col]) if any(mark in n for n in notes_of(cell))]
+    others = len(df) - len(ids)
+    return _patients_warning(ids, what, "the RTDOSE of {n} patient(s) has DoseType EFFECTIVE", NOTES_COLUMN,
+                             "their dose metrics (MLD, Vx, Dx) are of a biologically weighted dose (Gy(RBE), EQD2 / "
+                             "BED), not of the physical dose"
+                             + (f" of the other {others} patient(s)" if others else ""), consequence, EFFECTIVE_FIX)
+
+
+def row_table_warnings(df: pd.DataFrame, card: dict, X: pd.DataFrame) -> list[str]:
+    """Per row of ``df``: what :func:`table_warnings` says of it, for the row's own ``warnings`` cell of ``rp
+    predict``'s CSV ("; " between them, '' for none): its lungs cut by the scan, no dose, the dose notes recorded in
+    its row (each note as it is).  The facts, without the fix (which depends on who reads it: the printed warnings
+    and Multimodal Predict's risk say it).  QA (rpnotes58): the predictions CSV kept none of what rp predict printed
+    of the whole table.  ``X``: the model's features of ``df`` (:func:`model_features`)."""
+    from lungai.dose.features import NOTES_COLUMN, notes_of
+
+    col = next((c for c in df.columns if str(c).strip().lower() == NOTES_COLUMN), None)
+    notes = [notes_of(v) for v in df[col]] if col is not None else [[] for _ in range(len(df))]
+    return ["; ".join([f"lungs cut by the scan ({cut}): dose metrics of a partial lung"] * bool(cut)
+                      + ["no dose (every dosimetric feature empty): dose features imputed"] * none + n)
+            for cut, none, n in zip(lungs_cut_rows(df), no_dose_rows(X, card["roles"]["roles"]), notes)]
 
 
 def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",

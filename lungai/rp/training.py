@@ -23,8 +23,8 @@ from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRole
 from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
-from lungai.rp.prepare import case_ids, feature_summary, lungs_cut_warning, no_dose_warning, \
-    training_radiomics_settings, tumour_review_warning
+from lungai.rp.prepare import case_ids, effective_dose_warning, feature_summary, lungs_cut_warning, \
+    no_dose_warning, training_radiomics_settings, tumour_review_warning
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
@@ -150,7 +150,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     _, cut = lungs_cut_warning(df, roles.id_column, "training table", "and the model is trained on them as they are")
     n_no_dose, no_dose = no_dose_warning(df, X_all, roles.roles, roles.id_column, "training table",
                                          "and the model is trained on them as they are")
-    warnings += [w for w in (review, cut, no_dose) if w]
+    _, effective = effective_dose_warning(df, roles.id_column, "training table",
+                                          "and the model is trained on them as they are")
+    warnings += [w for w in (review, cut, no_dose, effective) if w]
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
         threshold = round(float(y.mean()), 3)

@@ -259,8 +259,9 @@ def add_warnings(df: pd.DataFrame, notes) -> pd.DataFrame:
         return df
     df = df.copy()
     old = df["warnings"] if "warnings" in df.columns else pd.Series([""] * len(df), index=df.index)
-    df["warnings"] = ["; ".join([str(w).strip()] + notes) if str(w).strip() not in ("", "nan", "None") else
-                      "; ".join(notes) for w in old.astype(object)]
+    # a note the row already says (rp predict's CSV: the dose notes of its row) is not added again
+    df["warnings"] = ["; ".join([str(w).strip()] + [n for n in notes if n not in str(w)])
+                      if str(w).strip() not in ("", "nan", "None") else "; ".join(notes) for w in old.astype(object)]
     return df
 
 
