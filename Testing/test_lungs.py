@@ -1165,3 +1165,29 @@ def test_real_ct_stomach_bubble_is_not_the_collapsed_lung(shared_data):
     d = rt_lung_dice(pred[12:], ref == 3, aerated, (ref == 1) | (ref == 2))
     assert d["right"] >= 0.93 and d["left"] >= 0.95, (d, result.notes)
     assert any("the left lung is small" in n for n in result.warnings), result.notes
+
+
+def test_airless_collapsed_lung_is_said_to_be_out_of_the_mask():
+    """QA: docs/lungs.md and ``RT_LUNG_DEFINITION`` (dose.csv's ``masks`` column for a ``lungai lungs`` mask) said
+    "collapsed lung in", but airless collapsed lung (atelectasis, about +20 HU) is as dense as effusion and muscle and
+    lies in the lung outline's concavity by the heart: a 40 mm juxta-pleural tumour's atelectasis was 9.7 of 58.8 ml
+    in the mask, so the lung volume and MLD / V20 were of the aerated lung without a word.  The definition and the
+    docs now say what the mask holds (airless collapsed lung and effusion mostly out)."""
+    from pathlib import Path
+
+    from lungai.lungs import RT_LUNG_DEFINITION
+
+    ph = make_phantom(PhantomSpec(effusion=True, effusion_side="left", tumour=TumourSpec(
+        40.0, "juxta_pleural", side="left", atelectasis=True)), seed=3)
+    labels = sitk.GetArrayFromImage(ph.labels)
+    mask = sitk.GetArrayFromImage(segment_lungs(ph.ct).labels) > 0
+    atelectasis, effusion = labels == L.ATELECTASIS, labels == L.EFFUSION
+    assert atelectasis.sum() > 0 and effusion.sum() > 0
+    # the fact documented: most of the airless collapse, and the effusion, are out of the mask
+    assert (atelectasis & mask).sum() < 0.5 * atelectasis.sum()
+    assert not (effusion & mask).any()
+    # ... and said where the user reads what the lung mask holds
+    assert "airless collapsed lung (atelectasis) and pleural effusion mostly out" in RT_LUNG_DEFINITION
+    assert "aerated lung" in RT_LUNG_DEFINITION
+    docs = " ".join((Path(__file__).resolve().parents[1] / "docs" / "lungs.md").read_text().replace("**", "").split())
+    assert "Airless collapsed lung (atelectasis, about +20 HU) is mostly not in the mask" in docs

@@ -1,7 +1,8 @@
 """Classical lung segmentation: threshold, body, airways, left/right split, holes, pleural lesions.
 
 The masks follow the RT lung definition (RTOG 1106 lung atlas): trachea, main bronchi and the
-hilar structures out; collapsed, fibrotic and dependent lung in.  The GTV is not removed here
+hilar structures out; collapsed, fibrotic and dependent lung in where partly aerated (airless collapsed lung -
+atelectasis - is mostly out: its density is that of effusion, docs/lungs.md).  The GTV is not removed here
 (there is none in automatic mode); for dose, lungs minus GTV is formed where the GTV is known
 (:mod:`lungai.dose`).
 
@@ -60,7 +61,8 @@ from lungai.progress import NullProgress
 RIGHT, LEFT = 1, 2
 AIR_HU = -400.0
 DENSE_HU = -500.0
-# RT lung (RTOG 1106 atlas): collapsed, fibrotic and dependent lung is lung.  Voxels at least
+# RT lung (RTOG 1106 atlas): collapsed, fibrotic and dependent lung is lung.  Airless collapsed lung (atelectasis,
+# about +20 HU) is as dense as effusion (about +10 HU) and muscle: only its partly aerated part is taken.  Voxels at least
 # half partly aerated lung - below -350 HU, half-way between dependent lung (about -700 HU) and
 # soft tissue (about 0 HU) - within DENSE_LUNG_MM of the aerated lung join the mask.
 PARTLY_AERATED_HU = -350.0
