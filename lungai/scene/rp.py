@@ -213,10 +213,10 @@ def clinical_features(clinical, case: str | None = None, names=(), id_column: st
         ids = df[id_col].astype(str).str.strip()
         rows = df[ids == str(case).strip()]
         if len(rows) != 1:
-            from lungai.io.tables import leading_zero_hint
+            from lungai.io.tables import id_spelling_hint
 
-            raise InputError(f"case {case!r} found {len(rows)} times in {path}{suggest(case, ids)}"
-                             + (leading_zero_hint({str(case).strip()}, ids) if rows.empty else ""),
+            raise InputError(f"case {case!r} found {len(rows)} times in column {id_col!r} of {path}{suggest(case, ids)}"
+                             + (id_spelling_hint({str(case).strip()}, ids) if rows.empty else ""),
                              "check the case name")
         df = rows
     return _prefixed(df.iloc[0].to_dict(), "clin_", names, id_column)
