@@ -206,6 +206,13 @@ def test_clinical_csv_case_spelt_otherwise_is_named(tmp_path):
                        ("AMC\u2013001", r"differ only in their dash \(AMC\u2013001 \(U\+2013\) vs AMC-001\)")):
         with pytest.raises(InputError, match=rf"found 0 times in column 'Case ID' of .*{hint}"):
             clinical_features(csv, case, id_column="Case ID")
+    with pytest.raises(InputError, match=r"'patient' found 0 times(.|\n)*How to fix: give case= the patient's id as "
+                       r"written in column 'Case ID' \(e\.g\. 'R01-001', 'R01-002', 'AMC-001'\)"):
+        clinical_features(csv, "patient", id_column="Case ID")    # predict_rp_node's default case: no case given
+    csv.write_text("Case ID,clin_age\nR01-001,71\nR01-001,64\nAMC-001,58\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"'R01-001' found 2 times in column 'Case ID' of \S+\n  How to fix: keep one "
+                                         "row per patient"):         # not "did you mean 'R01-001', 'R01-001'?"
+        clinical_features(csv, "R01-001", id_column="Case ID")
 
 
 def _loaded_features_table(scene, rad: dict, failed=("tumour",)):
