@@ -190,6 +190,31 @@ def test_clinical_csv_ids_that_look_like_numbers_stay_text(tmp_path):
         clinical_features(tmp_path / "semicolon.csv", "001")
 
 
+def test_clinical_csv_case_spelt_otherwise_is_named(tmp_path):
+    """QA: a case differing from the clinical CSV's id by case, separator, padding or a look-alike dash got only
+    "did you mean" (the en dash one looks identical), while lungai rp names such pairs
+    (lungai.io.tables.id_spelling_hint); the id column searched is named too.  Real NSCLC-Radiogenomics ids."""
+    from lungai.scene.rp import clinical_features
+
+    csv = tmp_path / "clinical.csv"
+    csv.write_text("Case ID,clin_age\nR01-001,71\nR01-002,64\nAMC-001,58\n", encoding="utf-8")
+    assert clinical_features(csv, "R01-001", id_column="Case ID")["clin_age"] == 71
+    for case, hint in (("R01_001", r"differ only in letter case or separators \(R01_001 vs R01-001\)"),
+                       ("r01-1", r"differ only in separators, letter case or the zeros padding their numbers "
+                                 r"\(r01-1 vs R01-001\)"),
+                       ("R01-1", r"differ only in the zeros padding their numbers \(R01-1 vs R01-001\)"),
+                       ("AMC\u2013001", r"differ only in their dash \(AMC\u2013001 \(U\+2013\) vs AMC-001\)")):
+        with pytest.raises(InputError, match=rf"found 0 times in column 'Case ID' of .*{hint}"):
+            clinical_features(csv, case, id_column="Case ID")
+    with pytest.raises(InputError, match=r"'patient' found 0 times(.|\n)*How to fix: give case= the patient's id as "
+                       r"written in column 'Case ID' \(e\.g\. 'R01-001', 'R01-002', 'AMC-001'\)"):
+        clinical_features(csv, "patient", id_column="Case ID")    # predict_rp_node's default case: no case given
+    csv.write_text("Case ID,clin_age\nR01-001,71\nR01-001,64\nAMC-001,58\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"'R01-001' found 2 times in column 'Case ID' of \S+\n  How to fix: keep one "
+                                         "row per patient"):         # not "did you mean 'R01-001', 'R01-001'?"
+        clinical_features(csv, "R01-001", id_column="Case ID")
+
+
 def _loaded_features_table(scene, rad: dict, failed=("tumour",)):
     """A features-as-rows radiomics table as LungRadiomics.loadFeatures makes it (long rows of each computed segment ->
     lungai.scene.results.features_by_segment -> nodes.volume_table): a segment whose command failed (``failed``) has

@@ -1225,6 +1225,28 @@ def test_stage_patient_differing_by_leading_zeros_is_named(load_module, mrml_sce
     assert "leading zeros" not in _stage_result(logic, p, "008,True,False,False,fusion,0.9,0.1,I,computed\n")
 
 
+def test_stage_patient_spelt_otherwise_is_named_as_the_cli_names_it(load_module, mrml_scene, phantom_nodes,
+                                                                     tmp_path):
+    """QA: the panel's messages named only ids differing by leading zeros (leading_zero_hint), while lungai stage
+    predict names case, separators, padding and look-alike dashes too (lungai.io.tables.id_spelling_hint): a patient
+    typed R01_001 (the NSCLC-Radiogenomics EHR writes R01-001) got "check the patient id" and no hint."""
+    logic, p = _stage_logic(load_module, tmp_path, "R01-001,60\nAMC-001,70\n", phantom_nodes, "R01_001")
+    ehr = "R01-001,True,False,False,fusion,0.9,0.1,I,computed\nAMC-001,True,False,False,fusion,0.9,0.1,I,computed\n"
+    text = _stage_result(logic, p, ehr + "R01_001,False,False,True,fusion,0.3,0.7,II,computed\n")   # CT alone
+    assert "Warning: R01_001 is not in the EHR table" in text
+    assert "differ only in letter case or separators (R01_001 vs R01-001)" in text
+    p.stageVolume = p.stageSegmentation = None
+    for typed, hint in (("R01_001", "differ only in letter case or separators (R01_001 vs R01-001)"),
+                        ("r01_1", "differ only in separators, letter case or the zeros padding their numbers "
+                                  "(r01_1 vs R01-001)"),
+                        ("R01-1", "differ only in the zeros padding their numbers (R01-1 vs R01-001)"),
+                        ("AMC\u2013001", "differ only in their dash (AMC\u2013001 (U+2013) vs AMC-001)")):
+        p.stagePatient = typed
+        text = _stage_result(logic, p, ehr)                                                  # not predicted
+        assert text.startswith(f"{typed} is not in the EHR table") and hint in text, text
+        assert text.endswith("No prediction is shown.")
+
+
 def test_stage_notes_of_the_patient_are_shown(load_module, mrml_scene, phantom_nodes, tmp_path):
     """predictions.csv's notes (EHR values not seen in training, an all-zero Grad-CAM) are shown with the result."""
     logic, p = _stage_logic(load_module, tmp_path, "P0,60\n", phantom_nodes, "P0")

@@ -184,6 +184,16 @@ def test_panel_logic_predicts_from_ehr_for_a_patient_without_rna(tmp_path):
     assert any(n.startswith(f"patient {ids[-1]} is not in the RNA matrix") and n.endswith("RNA branch masked")
                for n in out["notes"])
     assert out["predicted"] in ("I", "II", "III") and out["top_genes"] is None
+    # QA: an RNA profile whose id is spelt otherwise (p-11 for the EHR's P11) was masked with no hint, while lungai
+    # stage predict names such pairs (lungai.io.tables.id_spelling_hint): the note names it now
+    spelt = _rna(tmp_path, ids[:-3] + ["p-11"], "spelt.csv")
+    scene, token = headless_scene()
+    try:
+        out = predict_stage_nodes(scene, pipe, "P11", ehr_path=tmp_path / "ehr.csv", rna_path=spelt)
+    finally:
+        restore_headless_scene(scene, token)
+    assert any(n.startswith("patient P11 is not in the RNA matrix") and "RNA branch masked; 1 id(s) differ only in "
+               "letter case or separators (P11 vs p-11)" in n for n in out["notes"]), out["notes"]
 
 
 def test_a_patients_shapley_values_do_not_depend_on_the_cohort_around_it(tmp_path):

@@ -388,8 +388,9 @@ def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str], 
     ``ehr`` / ``rna`` / ``ct`` column of ``lungai stage predict`` is false, lungai.fusion.api.usable_inputs), else "".
     A CT given but not used means the model was not trained with CT (the CLI's 'the CTs are not used' warning).
     ``ids``: the predicted patients (every patient of the tables): one differing from ``patient`` only by leading
-    zeros is named (:func:`lungai.io.tables.leading_zero_hint`)."""
-    from lungai.io.tables import leading_zero_hint
+    zeros, padding, case, separators or a look-alike dash is named (:func:`lungai.io.tables.id_spelling_hint`, as
+    ``lungai stage predict`` names it)."""
+    from lungai.io.tables import id_spelling_hint
 
     used = lambda m: str(row.get(m, "")).strip().lower() in ("true", "1")  # noqa: E731
     given = list(given)
@@ -402,7 +403,7 @@ def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str], 
                      "(or has none of the values the model uses there), so "
                      f"{'they were' if len(unused) > 1 else 'it was'} not used" + (f": predicted from the {' + '.join(rest)} alone" if rest else "")
                      + ". Check the patient id (as in the tables)"
-                     + leading_zero_hint([str(patient).strip()], others) + ".")
+                     + id_spelling_hint([str(patient).strip()], others) + ".")
     if "ct" in given and not used("ct"):
         model = str(row.get("model") or "").strip() or "the model"
         lines.append(f"Warning: the CT is not used: {model} was not trained with CT (no training patient had one); "
@@ -433,14 +434,16 @@ def match_stage_patient(patient: str, ids: Iterable[str]) -> str | None:
 
 
 def describe_missing_stage_patient(patient: str, ids: Iterable[str], given: Iterable[str]) -> str:
-    """The panel's text when the typed patient id is not among the predicted ones: no prediction is shown."""
-    from lungai.io.tables import leading_zero_hint
+    """The panel's text when the typed patient id is not among the predicted ones: no prediction is shown.  An id
+    spelt alike (leading zeros, padding, case, separators, a look-alike dash) is named
+    (:func:`lungai.io.tables.id_spelling_hint`, as ``lungai stage predict`` names it)."""
+    from lungai.io.tables import id_spelling_hint
 
     ids = [str(i) for i in ids]
     tables = [STAGE_INPUTS[m] for m in given if m in ("ehr", "rna")]
     where = (f"the {' / '.join(tables)} table{'s' if len(tables) > 1 else ''}" if tables else "the predictions")
     return (f"{patient.strip()} is not in {where}: check the id; ids are e.g. {', '.join(ids[:5])}"
-            f"{' ...' if len(ids) > 5 else ''}" + leading_zero_hint([patient.strip()], [i.strip() for i in ids])
+            f"{' ...' if len(ids) > 5 else ''}" + id_spelling_hint([patient.strip()], [i.strip() for i in ids])
             + ". No prediction is shown.")
 
 

@@ -212,12 +212,16 @@ def clinical_features(clinical, case: str | None = None, names=(), id_column: st
                              "give a one-row CSV, or a 'case' column (or the model's id column) and the case name")
         ids = df[id_col].astype(str).str.strip()
         rows = df[ids == str(case).strip()]
-        if len(rows) != 1:
-            from lungai.io.tables import leading_zero_hint
+        if len(rows) > 1:   # one patient typed twice: which row holds the values cannot be guessed
+            raise InputError(f"case {case!r} found {len(rows)} times in column {id_col!r} of {path}",
+                             "keep one row per patient in the clinical CSV")
+        if rows.empty:
+            from lungai.io.tables import id_spelling_hint
 
-            raise InputError(f"case {case!r} found {len(rows)} times in {path}{suggest(case, ids)}"
-                             + (leading_zero_hint({str(case).strip()}, ids) if rows.empty else ""),
-                             "check the case name")
+            raise InputError(f"case {case!r} found 0 times in column {id_col!r} of {path}{suggest(case, ids)}"
+                             + id_spelling_hint({str(case).strip()}, ids),
+                             f"give case= the patient's id as written in column {id_col!r} (e.g. "
+                             f"{', '.join(repr(i) for i in ids.head(3))}), or a one-row CSV")
         df = rows
     return _prefixed(df.iloc[0].to_dict(), "clin_", names, id_column)
 

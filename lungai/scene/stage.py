@@ -101,6 +101,17 @@ def _rna_row(path, patient_id):
     return rna.loc[patient_id] if patient_id in rna.index else None
 
 
+def _rna_id_hint(path, patient_id) -> str:
+    """For the note of a patient not in the RNA matrix: the matrix's ids (its row and column names, whichever holds
+    the patients) spelt like ``patient_id`` but for leading zeros, padding, case, separators or a look-alike dash
+    (:func:`lungai.io.tables.id_spelling_hint`, as ``lungai stage predict`` names them), else ""."""
+    from lungai.fusion.data import read_table
+    from lungai.io.tables import id_spelling_hint, id_text
+
+    raw = read_table(path, index_col=0)
+    return id_spelling_hint([str(patient_id)], {id_text(v) for v in (*raw.index, *raw.columns)})
+
+
 def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_node=None,
                         segment: str | None = None, ehr_path=None, rna_path=None, top_k: int = 10) -> dict:
     """Predict the stage of ``patient_id``; returns {"predicted", "probabilities" (table node),
@@ -134,7 +145,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     rna_row = _rna_row(rna_path, patient_id) if rna_path else None
     if rna_path and rna_row is None:
         notes.append(f"patient {patient_id} is not in the RNA matrix (or every value of the profile is empty): RNA "
-                     "branch masked")
+                     "branch masked" + _rna_id_hint(rna_path, patient_id))
     if rna_row is not None and pipe.genes is not None:
         check = model_io.rna_gene_check(pipe, pd.DataFrame([rna_row]))
         if check["version_matched"]:
