@@ -135,3 +135,45 @@ def test_multimodal_predict_row_carries_the_notes_of_a_cli_dose_csv(case, model)
     assert "dose_rtdose_notes" not in row.columns and notes_of(row[NOTES_COLUMN].iloc[0]) == notes
     said = table_warnings(row, card, context="patient")
     assert all(n in said for n in notes), said
+
+
+def test_demo_risk_says_the_notes_and_the_cut_lungs_of_its_dose(case, model, tmp_path):
+    """``lungai demo``'s dose.csv has the columns of ``lungai dose-features``' (lungs_cut too), and its RP risk says
+    what ``rp predict`` says of that row: each RTDOSE note whole (the EFFECTIVE note holds "; " itself) and the
+    whole-table warnings (lungs cut by the scan) with a fix for the demo's user - in the summary, on the console
+    and in the report.  QA (demorisk58): dose.csv had no lungs_cut column, the risk's patient row neither it nor the
+    rtdose_notes, so an EFFECTIVE RTDOSE's risk came without a word; and the demo split the warnings cell on ";"."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import _dose, _rp
+    from lungai.dose import read_dose
+    from lungai.dose.features import LUNGS_CUT_COLUMN, NOTES_COLUMN, notes_of, output_columns
+    from lungai.report.html import _rp_warnings
+    from lungai.rp import make_cohort
+
+    ct = sitk.ReadImage(str(case["out"] / "ct.nii.gz"))
+    lungs = sitk.ReadImage(str(case["out"] / "lungs.nii.gz"))     # the whole CT: cut by its first and last slice
+    recorded: list = []
+    given = read_dose(case["effective"], record=recorded)
+    _, row, _ = _dose(tmp_path, ct, lungs * 0, lungs, case["effective"], False, "P1", given=given, masks="m",
+                      notes=recorded)
+    written = pd.read_csv(tmp_path / "dose.csv", keep_default_na=False)
+    assert list(written.columns) == output_columns()
+    assert written[LUNGS_CUT_COLUMN].iloc[0].startswith("lungs cut at the"), written[LUNGS_CUT_COLUMN].iloc[0]
+    notes = notes_of(written[NOTES_COLUMN].iloc[0])
+    effective = [n for n in notes if "DoseType EFFECTIVE" in n]
+    assert effective and ";" in effective[0]         # the note holds "; " itself
+
+    clinical = make_cohort(1, seed=1, n_noise=0).table.filter(like="clin_").iloc[0].to_dict()
+    rp = _rp(tmp_path, pd.DataFrame({"case": ["P1"]}), row, True, {"patient_id": "P1", **clinical}, model,
+             sample=False, case="P1")
+    assert "risk" in rp, rp.get("message")
+    assert effective[0] in rp["warnings"], rp["warnings"]          # whole, not cut at its "; "
+    cut = [w for w in rp["table_warnings"] if "are cut by the scan" in w]
+    assert len(cut) == 1 and "run lungai demo again" in cut[0] and "lungai cohort" not in cut[0], cut
+    console = result_lines({"segmentation": {"tumour_volume_ml": 1.0, "confidence": 0.9, "needs_review": False},
+                            "rp": rp, "stage": {"message": "not computed"}, "dose": row, "dose_status": "computed",
+                            "dose_source": "x", "lungs": {}})
+    assert f"  RP warning: {effective[0]}" in console and f"  RP warning: {cut[0]}" in console, console
+    import html
+    page = _rp_warnings(rp)
+    assert html.escape(effective[0]) in page and html.escape(cut[0]) in page

@@ -129,10 +129,12 @@ def result_lines(summary: dict) -> list:
     lines.append(f"RP risk {rp['risk']:.0%} ({rp['risk_low']:.0%}-{rp['risk_high']:.0%}){tag[rp['status']]}"
                  if "risk" in rp else f"RP risk {rp['message']}")
     if "risk" in rp:     # as `lungai rp predict` prints them with the risk
-        for key, what in (("out_of_range", "outside the training range"), ("imputed", "imputed (missing)"),
-                          ("warnings", "warning")):
+        for key, what in (("out_of_range", "outside the training range"), ("imputed", "imputed (missing)")):
             if rp.get(key):
                 lines.append(f"  RP {what} ({len(rp[key])}): {'; '.join(rp[key])}")
+        # the row's warnings and those of the whole table (lungs cut by the scan, no dose, the RTDOSE's notes: with
+        # their fix), one a line: a note holds "; " itself
+        lines += [f"  RP warning: {w}" for w in (rp.get("warnings") or []) + (rp.get("table_warnings") or [])]
         card = rp.get("card") or {}
         if card.get("validation"):
             lines.append(f"  RP model card: {card['validation']}; {card.get('intended_use', '')}")

@@ -141,9 +141,12 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "de
     the dose of ``dose_path`` already read (:func:`lungai.dose.read_dose`, ``unit`` / ``max_gy``); ``masks``: the
     masks ``lungs`` / ``tumour`` are (:func:`dose_masks`' ``masks``), dose.csv's masks column; ``notes``: the
     RTDOSE's notes that qualify the metrics (DoseType EFFECTIVE, not checked against the CT), dose.csv's
-    rtdose_notes column (as ``lungai dose-features`` writes it: ``lungai rp predict`` repeats them)."""
+    rtdose_notes column (as ``lungai dose-features`` writes it: ``lungai rp predict`` repeats them).  The row has
+    dose.csv's columns (:func:`lungai.dose.features.output_columns`: the masks, ``lungs_cut`` of the dose's lungs,
+    the notes), so the RP risk's patient row carries the lungs cut by the scan and the notes, as dose.csv would."""
     from lungai.dose import dose_features, read_dose, treatment_dose
-    from lungai.dose.features import MASKS_COLUMN, NOTES_COLUMN, notes_text
+    from lungai.dose.features import (LUNGS_CUT_COLUMN, MASKS_COLUMN, NOTES_COLUMN, lungs_cut, notes_text,
+                                      output_columns)
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
@@ -166,8 +169,10 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "de
         return None, None, ("No dose was given, so no dose metrics are computed: "
                             + MISSING["dose"]["how"] + ".")
     write_image(dose, out / "dose.nii.gz")
-    _to_csv(pd.DataFrame([{**row, MASKS_COLUMN: masks, NOTES_COLUMN: notes_text(notes)}]), out / "dose.csv",
-            index=False)
+    # as lungai dose-features writes it (QA demorisk58: no lungs_cut column, and the RP risk got neither it nor the
+    # notes - an EFFECTIVE RTDOSE's note never reached the risk)
+    row = {**row, MASKS_COLUMN: masks, LUNGS_CUT_COLUMN: lungs_cut(lungs)[0], NOTES_COLUMN: notes_text(notes)}
+    _to_csv(pd.DataFrame([row], columns=output_columns()), out / "dose.csv", index=False)
     return dose, row, source
 
 
@@ -290,7 +295,8 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     missing = [f for f in card["features"] if f not in patient]
     if missing:
         return _not_computed([], model_features=missing)
-    pred, _contrib = predict_rp(model_dir, pd.DataFrame([patient]), top=6)
+    # the fixes of the whole-table warnings (lungs cut, no dose) said to the demo's user (its --ct / --dose)
+    pred, _contrib = predict_rp(model_dir, pd.DataFrame([patient]), top=6, context="demo")
     if withheld:     # the illustrative model's noise columns, withheld on purpose: not "imputed" in the CSV either
         pred["imputed"] = ["; ".join(f for f in str(v).split("; ") if f and f not in withheld) if isinstance(v, str)
                            else v for v in pred["imputed"]]
@@ -299,7 +305,7 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     p = pred.iloc[0]
     tops = [(str(p[f"top{i}_feature"]), float(p[f"top{i}_contribution"])) for i in range(1, 7)
             if f"top{i}_feature" in p and isinstance(p[f"top{i}_feature"], str)]
-    said = rp_prediction_warnings(p)
+    said = rp_prediction_warnings(p, pred.attrs.get("row_warnings", [None])[0], pred.attrs.get("warnings"))
     if withheld:                # withheld on purpose, not missing: not listed as imputed (nor in the banner)
         said["imputed"] = [f for f in said["imputed"] if f not in withheld]
         desc += (f" Its {len(withheld)} noise radiomic column(s) (no effect on the true risk) are withheld on "
@@ -341,11 +347,18 @@ def _items(value) -> list[str]:
     return [v.strip() for v in value.split(";") if v.strip()]
 
 
-def rp_prediction_warnings(p) -> dict:
+def rp_prediction_warnings(p, row_warnings=None, table_warnings=None) -> dict:
     """What ``lungai rp predict`` says with a risk (rp_prediction.csv's row ``p``): ``imputed`` (missing features,
-    imputed), ``out_of_range`` (features outside the training range, with it), ``warnings`` (radiomics settings)
-    and ``baseline_risk`` (the reference the contributions are measured from) - carried with the risk."""
+    imputed), ``out_of_range`` (features outside the training range, with it), ``warnings`` (the row's: radiomics
+    settings, lungs cut by the scan, no dose, the dose notes - ``row_warnings``, the row's list of
+    ``pred.attrs["row_warnings"]``, when given: a note can hold "; " itself, so the cell is split only without it),
+    ``table_warnings`` (what rp predict prints of the whole table, ``pred.attrs["warnings"]``, with its fix; those
+    the row's warnings already say word for word left out) and ``baseline_risk`` (the reference the contributions
+    are measured from) - carried with the risk."""
     out = {key: _items(p.get(key)) for key in ("imputed", "out_of_range", "warnings")}
+    if row_warnings is not None:
+        out["warnings"] = [str(w) for w in row_warnings if str(w).strip()]
+    out["table_warnings"] = [str(w) for w in (table_warnings or []) if w and str(w) not in out["warnings"]]
     base = p.get("baseline_risk")
     if base is not None and not pd.isna(base):
         out["baseline_risk"] = float(base)

@@ -292,19 +292,22 @@ log-odds; red raises, blue lowers).</p>
 """
 
 
-RP_WARNINGS = (("out_of_range", "outside the model's training range"), ("imputed", "missing, imputed by the model"),
-               ("warnings", "radiomics settings"))
+RP_WARNINGS = (("out_of_range", "outside the model's training range"), ("imputed", "missing, imputed by the model"))
 
 
 def _rp_warnings(r: dict) -> str:
-    """Everything ``lungai rp predict`` says with this risk (rp_prediction.csv): features outside the training
-    range, imputed features, radiomics settings warnings - a banner, each feature listed."""
+    """Everything ``lungai rp predict`` says with this risk (rp_prediction.csv and the warnings it prints): features
+    outside the training range, imputed features - each feature listed -, and one item each for the row's warnings
+    (radiomics settings, lungs cut by the scan, no dose, the RTDOSE's notes) and the whole table's (the same with
+    their fix for the demo's user) - a banner."""
     parts = [(key, what, r.get(key) or []) for key, what in RP_WARNINGS]
     parts = [p for p in parts if p[2]]
-    if not parts:
+    said = (r.get("warnings") or []) + (r.get("table_warnings") or [])
+    if not parts and not said:
         return ""
     items = "".join(f'<li id="rp-{key.replace("_", "-")}" data-value="{len(vals)}"><b>{len(vals)} feature(s) '
                     f"{html.escape(what)}:</b> {html.escape('; '.join(vals))}</li>" for key, what, vals in parts)
+    items += "".join(f'<li class="rp-warning">{html.escape(w)}</li>' for w in said)
     return (f'<div class="banner" id="rp-warnings"><b>Read this risk with care</b> - the model was applied to '
             f"values it was not trained on or did not get:<ul>{items}</ul></div>")
 

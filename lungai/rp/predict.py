@@ -39,8 +39,10 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     table of Shapley values (log-odds, one column per feature).  Features computed with other
     radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
     Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients; .png, .svg or .pdf) when
-    given.  ``context``: "cohort" (a cohort's patients table) or "patient" (one patient's row from Multimodal
-    Predict): the fix the lungs-cut warning and the radiomics settings refusal give
+    given.  ``pred.attrs["warnings"]``: the warnings about the whole table (:func:`lungai.rp.prepare.table_warnings`);
+    ``pred.attrs["row_warnings"]``: per row, the items of its ``warnings`` cell as a list.  ``context``: "cohort" (a
+    cohort's patients table), "patient" (one patient's row from Multimodal Predict) or "demo" (``lungai demo``'s
+    patient): the fix the lungs-cut / no-dose warnings and the radiomics settings refusal give
     (:func:`lungai.rp.prepare.lungs_cut_warning`, :func:`lungai.rp.prepare.settings_warnings`).
     """
     plots.check_figure_path(importance_png, "--importance-png")   # before any work
@@ -57,11 +59,14 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     # the settings first: other settings give other rad_* names, which must not read as misspelt columns
     warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings, context=context)
     # a patient whose automatic tumour needs review (lungai cohort's tumour_review): said in its row, and summed up
-    warnings = ["; ".join(w for w in (s, r and f"automatic tumour needs review ({r})") if w)
-                for s, r in zip(warnings, tumour_review_rows(df))]
+    row_items = [[w for w in (s, r and f"automatic tumour needs review ({r})") if w]
+                 for s, r in zip(warnings, tumour_review_rows(df))]
     X = model_features(df, card, "patients table")
     table_notes = table_warnings(df, card, context, X)   # for the whole table (printed), and in its rows' warnings
-    warnings = ["; ".join(w for w in (s, r) if w) for s, r in zip(warnings, row_table_warnings(df, card, X))]
+    row_items = [items + r for items, r in zip(row_items, row_table_warnings(df, card, X, joined=False))]
+    # each row's warnings as a list too (pred.attrs["row_warnings"]): a dose note can hold "; " itself (the EFFECTIVE
+    # note), so the CSV's cell cannot be split back into them (QA demorisk58: the demo cut the note in two)
+    warnings = ["; ".join(items) for items in row_items]
     imputed, outside = imputed_and_out_of_range(X, card)
     with task("rp predict", 2) as bar:
         risk, low, high = risk_with_interval(bundle, X)
@@ -79,6 +84,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
             pred.loc[i, f"top{r}_contribution"] = value
     contrib.insert(0, "case", pred["case"].to_numpy())
     pred.attrs["warnings"] = table_notes   # for the whole table (rp predict prints them)
+    pred.attrs["row_warnings"] = row_items  # each row's warnings cell, item by item
     if synthetic_model(card):        # a model of lungai.rp.make_cohort / rp synth: every risk says so in its row
         pred.insert(1, "illustrative", SYNTHETIC_NOTE)
     if output is not None:

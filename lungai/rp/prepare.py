@@ -395,7 +395,10 @@ CUT_FIX = ("export the CT series that covers both lungs for these patients and r
 # the fix said to a single patient's user (Multimodal Predict's risk from Lung Radiomics' dose table), not a cohort's
 CUT_FIX_PATIENT = ("load the CT series that covers both lungs (with its RTDOSE) and compute the dose features again "
                    "in Lung Radiomics, or read this risk as of a partial lung")
-CUT_FIXES = {"cohort": CUT_FIX, "patient": CUT_FIX_PATIENT}
+# ... and to ``lungai demo``'s user (its one patient's risk from the CT and RTDOSE it was given)
+CUT_FIX_DEMO = ("give with --ct the CT series that covers both lungs (with its RTDOSE as --dose) and run lungai demo "
+                "again, or read this risk as of a partial lung")
+CUT_FIXES = {"cohort": CUT_FIX, "patient": CUT_FIX_PATIENT, "demo": CUT_FIX_DEMO}
 
 
 def lungs_cut_rows(df: pd.DataFrame) -> list[str]:
@@ -411,7 +414,8 @@ def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, conseq
     column, :func:`lungai.dose.features.lungs_cut`): their dose_* metrics (MLD, Vx) are of the part of the lungs in
     view, not of the whole lungs.  Said as :func:`tumour_review_warning` (count, first ids, fix); never changed.
     ``context``: who reads the fix (:data:`CUT_FIXES`): "cohort" (``lungai rp`` on a cohort's table: re-run ``lungai
-    cohort`` or drop the rows) or "patient" (one patient's risk in Multimodal Predict: Lung Radiomics again)."""
+    cohort`` or drop the rows), "patient" (one patient's risk in Multimodal Predict: Lung Radiomics again) or "demo"
+    (``lungai demo``'s risk: run it again with the CT that covers both lungs)."""
     fix = CUT_FIXES[context]
     ids = [c for c, r in zip(case_ids(df, id_column), lungs_cut_rows(df)) if r]
     return _patients_warning(ids, what, "the lungs of {n} patient(s) are cut by the scan", CUT_COLUMN,
@@ -424,6 +428,8 @@ NO_DOSE_FIXES = {
                "reference) and re-run lungai cohort, or drop these rows"),
     # one patient's risk in Multimodal Predict: the dose table of Lung Radiomics
     "patient": "compute the dose features from the patient's RT dose in Lung Radiomics and compute the risk again",
+    # one patient's risk in lungai demo: its --dose
+    "demo": "give the patient's planned RTDOSE with --dose (the CT it was planned on as --ct) and run lungai demo again",
 }
 
 
@@ -492,19 +498,21 @@ def effective_dose_warning(df: pd.DataFrame, id_column: str | None, what: str, c
                              + (f" of the other {others} patient(s)" if others else ""), consequence, EFFECTIVE_FIX)
 
 
-def row_table_warnings(df: pd.DataFrame, card: dict, X: pd.DataFrame) -> list[str]:
+def row_table_warnings(df: pd.DataFrame, card: dict, X: pd.DataFrame, joined: bool = True) -> list:
     """Per row of ``df``: what :func:`table_warnings` says of it, for the row's own ``warnings`` cell of ``rp
     predict``'s CSV ("; " between them, '' for none): its lungs cut by the scan, no dose, the dose notes recorded in
     its row (each note as it is).  The facts, without the fix (which depends on who reads it: the printed warnings
     and Multimodal Predict's risk say it).  QA (rpnotes58): the predictions CSV kept none of what rp predict printed
-    of the whole table.  ``X``: the model's features of ``df`` (:func:`model_features`)."""
+    of the whole table.  ``X``: the model's features of ``df`` (:func:`model_features`).  ``joined`` False: per row
+    the list of them (a note can hold "; " itself: the cell cannot be split back)."""
     from lungai.dose.features import NOTES_COLUMN, notes_of
 
     col = next((c for c in df.columns if str(c).strip().lower() == NOTES_COLUMN), None)
     notes = [notes_of(v) for v in df[col]] if col is not None else [[] for _ in range(len(df))]
-    return ["; ".join([f"lungs cut by the scan ({cut}): dose metrics of a partial lung"] * bool(cut)
-                      + ["no dose (every dosimetric feature empty): dose features imputed"] * none + n)
+    rows = [[f"lungs cut by the scan ({cut}): dose metrics of a partial lung"] * bool(cut)
+            + ["no dose (every dosimetric feature empty): dose features imputed"] * none + n
             for cut, none, n in zip(lungs_cut_rows(df), no_dose_rows(X, card["roles"]["roles"]), notes)]
+    return ["; ".join(r) for r in rows] if joined else rows
 
 
 def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
@@ -513,8 +521,9 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
     (``pred.attrs["warnings"]``, printed by ``lungai rp predict``): patients whose automatic tumour needs review
     (:func:`tumour_review_warning`), whose lungs were cut by the scan (the dose table's
     ``lungs_cut``: :func:`lungs_cut_warning`), with no dose at all (:func:`no_dose_warning`), and the dose notes
-    recorded in the table (an EFFECTIVE RTDOSE ...: :func:`recorded_notes_warnings`).  ``context``: "cohort" or
-    "patient" (Multimodal Predict's one row, whose fixes name Lung Radiomics: the panel says these under its risk).
+    recorded in the table (an EFFECTIVE RTDOSE ...: :func:`recorded_notes_warnings`).  ``context``: "cohort",
+    "patient" (Multimodal Predict's one row, whose fixes name Lung Radiomics: the panel says these under its risk) or
+    "demo" (``lungai demo``'s one row, whose fixes name its --ct / --dose: its summary and report say these).
     ``X``: the model's features of ``df`` (:func:`model_features`; computed when not given)."""
     id_column = card["roles"].get("id_column")
     what = "patients table" if context == "cohort" else "dose table"
