@@ -279,3 +279,41 @@ def test_real_nifti_dose_with_the_dicom_ct_is_noted_unchecked(shared_data, tmp_p
     assert ("note: the dose dose.nii.gz could not be checked against the CT " + str(patient / "CT")
             + ": the dose is not DICOM, so it carries no PatientID / FrameOfReferenceUID") in said, said
     assert out.exists()
+
+
+
+def test_real_seg_of_another_patient_on_a_dicom_ct_names_the_patient_ids(real, tmp_path, capsys):
+    """QA (fornotes2_58): another patient's DICOM SEG read with LUNG1-003's DICOM CT was refused naming only the two
+    FrameOfReferenceUIDs, where another patient's RTSTRUCT on that CT also names both PatientIDs: one text for both
+    (lungai.dicom.rtstruct.other_ct_error)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+
+    study, ct, labels = real
+    tumour = sitk.GetImageFromArray((labels == 1).astype(np.uint8))
+    tumour.CopyInformation(ct)
+    seg = write_seg({"GTV-1": tumour}, ct_reference(study.ct.folder, image=ct), tmp_path / "seg" / "t.seg.dcm")
+    ds = pydicom.dcmread(seg)                                   # the same SEG as another patient's
+    ds.PatientID, ds.FrameOfReferenceUID = "OTHER-7", generate_uid()
+    ds.save_as(seg)
+    (tmp_path / "rs").mkdir()
+    rtstruct = _other_patients_rtstruct(study.rtstruct[0], tmp_path / "rs" / "t.seg.dcm")
+    said = []
+    for option, path in (("--mask", seg), ("--rtstruct", rtstruct)):
+        out = tmp_path / "out" / f"{option[2:]}.csv"
+        assert main(["radiomics", "--image", str(study.ct.folder), option, str(path), "-o", str(out)]
+                    + (["--tumour", "GTV-1"] if option == "--rtstruct" else [])) == 2
+        said.append(capsys.readouterr().err)
+        assert not out.exists()
+    for err, kind in zip(said, ("SEG", "RTSTRUCT")):
+        assert "t.seg.dcm is drawn in frame of reference " in err and ", the CT is in " in err, err
+        assert f"PatientID OTHER-7 ({kind}) is not the CT's LUNG1-003" in err, err
+    seg_err, rt_err = (e.split("error: ")[-1].split("\n")[0] for e in said)
+    frame = str(ds.FrameOfReferenceUID)
+    rt_frame = str(pydicom.dcmread(rtstruct).ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID)
+    assert seg_err.replace(frame, "F").replace("SEG", "X").replace("segmentation", "set") == rt_err.replace(
+        rt_frame, "F").replace("RTSTRUCT", "X").replace("structure set", "set"), said
