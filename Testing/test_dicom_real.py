@@ -317,3 +317,33 @@ def test_real_seg_of_another_patient_on_a_dicom_ct_names_the_patient_ids(real, t
     rt_frame = str(pydicom.dcmread(rtstruct).ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID)
     assert seg_err.replace(frame, "F").replace("SEG", "X").replace("segmentation", "set") == rt_err.replace(
         rt_frame, "F").replace("RTSTRUCT", "X").replace("structure set", "set"), said
+
+
+def test_real_nrrd_dose_carrying_another_patient_id_is_refused(shared_data, tmp_path, capsys):
+    """QA (fornotes2_58): an NRRD dose carrying the DICOM PatientID key (0010|0020, as SimpleITK writes a dose read
+    from DICOM) of another patient was used with LUNG1-003's DICOM CT, noted only as "carries no PatientID": it is
+    refused as an RTDOSE of another patient is; the dose carrying LUNG1-003's PatientID is noted as compared by
+    PatientID, its frame of reference unchecked."""
+    from lungai.cli import main
+    from lungai.io import read_ct
+
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    (rtstruct,) = sorted((patient / "RTSTRUCT").glob("*.dcm"))
+    dose = sitk.Cast(read_ct(patient / "CT") * 0, sitk.sitkFloat32) + 20.0          # 20 Gy everywhere
+    for key in dose.GetMetaDataKeys():
+        dose.EraseMetaData(key)
+    for who in ("OTHER-7", "LUNG1-003"):
+        dose.SetMetaData("0010|0020", who)
+        sitk.WriteImage(dose, str(tmp_path / f"{who}.nrrd"))
+    out = tmp_path / "out" / "d.csv"
+    args = ["--ct", str(patient / "CT"), "--rtstruct", str(rtstruct), "-o", str(out)]
+    assert main(["dose-features", "--dose", str(tmp_path / "OTHER-7.nrrd")] + args) == 2
+    err = capsys.readouterr().err
+    assert ("the dose OTHER-7.nrrd does not belong to the CT " + str(patient / "CT")
+            + ": PatientID OTHER-7 (dose) is not the CT's LUNG1-003") in err, err
+    assert not out.exists()
+    assert main(["dose-features", "--dose", str(tmp_path / "LUNG1-003.nrrd")] + args) == 0
+    said = capsys.readouterr().out
+    assert ("the dose LUNG1-003.nrrd could not be checked against the CT " + str(patient / "CT") + ": the dose is "
+            "not DICOM: its PatientID is LUNG1-003 (the CT's) but it carries no FrameOfReferenceUID") in said, said
+    assert "carries no PatientID" not in said and out.exists()
