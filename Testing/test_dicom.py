@@ -1407,7 +1407,7 @@ def test_seg_of_another_ct_or_partly_off_the_ct_is_an_error(export, tmp_path):
     p1, p3 = export["P1"], export["P3"]
     ct1 = read_ct(p1["ct"])
     path = write_seg({"Lung_R": p1["masks"]["Lung_R"]}, p1["reference"], tmp_path / "l.seg.dcm")
-    with pytest.raises(InputError, match="is in frame of reference .*, the CT in"):
+    with pytest.raises(InputError, match="l.seg.dcm is drawn in frame of reference .*, the CT is in"):
         read_seg(path, read_ct(p3["ct"]))
     with pytest.raises(InputError, match="'Lung_R' of l.seg.dcm lies partly off the CT"):
         read_seg(path, ct1[:, :, 10:30])

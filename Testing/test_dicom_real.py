@@ -279,3 +279,71 @@ def test_real_nifti_dose_with_the_dicom_ct_is_noted_unchecked(shared_data, tmp_p
     assert ("note: the dose dose.nii.gz could not be checked against the CT " + str(patient / "CT")
             + ": the dose is not DICOM, so it carries no PatientID / FrameOfReferenceUID") in said, said
     assert out.exists()
+
+
+
+def test_real_seg_of_another_patient_on_a_dicom_ct_names_the_patient_ids(real, tmp_path, capsys):
+    """QA (fornotes2_58): another patient's DICOM SEG read with LUNG1-003's DICOM CT was refused naming only the two
+    FrameOfReferenceUIDs, where another patient's RTSTRUCT on that CT also names both PatientIDs: one text for both
+    (lungai.dicom.rtstruct.other_ct_error)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+
+    study, ct, labels = real
+    tumour = sitk.GetImageFromArray((labels == 1).astype(np.uint8))
+    tumour.CopyInformation(ct)
+    seg = write_seg({"GTV-1": tumour}, ct_reference(study.ct.folder, image=ct), tmp_path / "seg" / "t.seg.dcm")
+    ds = pydicom.dcmread(seg)                                   # the same SEG as another patient's
+    ds.PatientID, ds.FrameOfReferenceUID = "OTHER-7", generate_uid()
+    ds.save_as(seg)
+    (tmp_path / "rs").mkdir()
+    rtstruct = _other_patients_rtstruct(study.rtstruct[0], tmp_path / "rs" / "t.seg.dcm")
+    said = []
+    for option, path in (("--mask", seg), ("--rtstruct", rtstruct)):
+        out = tmp_path / "out" / f"{option[2:]}.csv"
+        assert main(["radiomics", "--image", str(study.ct.folder), option, str(path), "-o", str(out)]
+                    + (["--tumour", "GTV-1"] if option == "--rtstruct" else [])) == 2
+        said.append(capsys.readouterr().err)
+        assert not out.exists()
+    for err, kind in zip(said, ("SEG", "RTSTRUCT")):
+        assert "t.seg.dcm is drawn in frame of reference " in err and ", the CT is in " in err, err
+        assert f"PatientID OTHER-7 ({kind}) is not the CT's LUNG1-003" in err, err
+    seg_err, rt_err = (e.split("error: ")[-1].split("\n")[0] for e in said)
+    frame = str(ds.FrameOfReferenceUID)
+    rt_frame = str(pydicom.dcmread(rtstruct).ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID)
+    assert seg_err.replace(frame, "F").replace("SEG", "X").replace("segmentation", "set") == rt_err.replace(
+        rt_frame, "F").replace("RTSTRUCT", "X").replace("structure set", "set"), said
+
+
+def test_real_nrrd_dose_carrying_another_patient_id_is_refused(shared_data, tmp_path, capsys):
+    """QA (fornotes2_58): an NRRD dose carrying the DICOM PatientID key (0010|0020, as SimpleITK writes a dose read
+    from DICOM) of another patient was used with LUNG1-003's DICOM CT, noted only as "carries no PatientID": it is
+    refused as an RTDOSE of another patient is; the dose carrying LUNG1-003's PatientID is noted as compared by
+    PatientID, its frame of reference unchecked."""
+    from lungai.cli import main
+    from lungai.io import read_ct
+
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    (rtstruct,) = sorted((patient / "RTSTRUCT").glob("*.dcm"))
+    dose = sitk.Cast(read_ct(patient / "CT") * 0, sitk.sitkFloat32) + 20.0          # 20 Gy everywhere
+    for key in dose.GetMetaDataKeys():
+        dose.EraseMetaData(key)
+    for who in ("OTHER-7", "LUNG1-003"):
+        dose.SetMetaData("0010|0020", who)
+        sitk.WriteImage(dose, str(tmp_path / f"{who}.nrrd"))
+    out = tmp_path / "out" / "d.csv"
+    args = ["--ct", str(patient / "CT"), "--rtstruct", str(rtstruct), "-o", str(out)]
+    assert main(["dose-features", "--dose", str(tmp_path / "OTHER-7.nrrd")] + args) == 2
+    err = capsys.readouterr().err
+    assert ("the dose OTHER-7.nrrd does not belong to the CT " + str(patient / "CT")
+            + ": PatientID OTHER-7 (dose) is not the CT's LUNG1-003") in err, err
+    assert not out.exists()
+    assert main(["dose-features", "--dose", str(tmp_path / "LUNG1-003.nrrd")] + args) == 0
+    said = capsys.readouterr().out
+    assert ("the dose LUNG1-003.nrrd could not be checked against the CT " + str(patient / "CT") + ": the dose is "
+            "not DICOM: its PatientID is LUNG1-003 (the CT's) but it carries no FrameOfReferenceUID") in said, said
+    assert "carries no PatientID" not in said and out.exists()

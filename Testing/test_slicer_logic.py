@@ -4620,6 +4620,41 @@ def _physical_and_effective_doses(mrml_scene, monkeypatch, tmp_path, p1, ct_node
     return ds, physical, effective
 
 
+def test_a_nifti_dose_moved_under_the_ct_patient_says_its_frame_is_unchecked(mrml_scene, two_patients, tmp_path,
+                                                                             monkeypatch):
+    """QA (fornotes2_58): a dose loaded from NIfTI, moved under the CT's patient in the subject hierarchy, had only its
+    PatientID compared with the CT's and no word said that its frame of reference went unchecked (the note was given
+    only to a dose under no patient): it is now the CLI's note for an NRRD dose carrying the CT's PatientID
+    (lungai.dose.read.unchecked_dose_note); one under another patient is refused naming both."""
+    import sys
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import unchecked_dose_note
+    from lungai.errors import InputError
+    from lungai.io import read_ct, write_image
+    from lungai.scene.dicom import check_dose_node_matches_ct
+
+    p1 = two_patients["P1"]
+    ct = mrml.volume_node_from_image(mrml_scene, read_ct(p1["ct"]), "CT")
+    _under_dicom_patient(mrml_scene, ct, "P1")
+    nifti = write_image(read_dose(p1["dose"]), tmp_path / "dose.nii.gz")
+    dose = mrml.volume_node_from_image(mrml_scene, read_dose(nifti), "dose")             # as loaded from NIfTI
+    database = types.SimpleNamespace(fileForInstance=lambda uid: "", filesForSeries=lambda uid: [])
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+    assert check_dose_node_matches_ct(dose, ct) == [unchecked_dose_note("dose", "CT", dose_dicom=False)]
+    _under_dicom_patient(mrml_scene, dose, "P1")                                          # moved under P1
+    notes = check_dose_node_matches_ct(dose, ct)
+    assert notes == ["the dose dose could not be checked against the CT CT: the dose is not DICOM: its PatientID is "
+                     "P1 (the CT's) but it carries no FrameOfReferenceUID; make sure the dose was planned on this "
+                     "CT (the plan's DICOM RTDOSE lets lungai check it)"], notes
+    other = mrml.volume_node_from_image(mrml_scene, read_dose(nifti), "dose P3")
+    _under_dicom_patient(mrml_scene, other, "P3")
+    with pytest.raises(InputError, match=r"dose P3 does not belong to the CT CT: PatientID P3 \(RTDOSE\) is "
+                                         r"not the CT's P1"):
+        check_dose_node_matches_ct(other, ct)
+
+
 def test_a_nifti_dose_with_a_dicom_ct_is_said_unchecked_as_the_cli(load_module, mrml_scene, two_patients, tmp_path,
                                                                   monkeypatch):
     """QA (fornotes58): a dose loaded from NIfTI / NRRD (no DICOM files, no subject hierarchy patient) with a CT loaded

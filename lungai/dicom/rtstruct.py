@@ -556,19 +556,7 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
     if frame_of_reference_uid:
         ref = referenced_frame_of_reference(ds)
         if ref and frame_of_reference_uid not in referenced_frames(ds):
-            from types import SimpleNamespace
-
-            from lungai.dicom.reference import header_mismatch
-            from lungai.io.read import PATIENT_ID_TAG
-
-            # another patient's structure set: said with the RTDOSE check's words (PatientID of the CT read from DICOM)
-            ct_patient = reference_ct.GetMetaData(PATIENT_ID_TAG) if reference_ct.HasMetaDataKey(PATIENT_ID_TAG) else ""
-            patient = header_mismatch(ds, SimpleNamespace(PatientID=ct_patient), "CT", " (RTSTRUCT)", ("PatientID",))
-            raise InputError(
-                f"{Path(rtstruct_path).name} is drawn in frame of reference {ref}, the CT is in {frame_of_reference_uid}"
-                + "".join(f"; {w}: another patient's structure set" for w in patient),
-                "give the RTSTRUCT of this CT (same PatientID and FrameOfReferenceUID; lungai finds matching files "
-                "with `lungai dicom-scan FOLDER`)")
+            raise other_ct_error(rtstruct_path, ds, ref, frame_of_reference_uid, reference_ct)
         _warn_other_series(rtstruct_path, reference_ct)
         for s in structures:    # drawn on another image of the structure set (a registered PET / MR): not the CT's
             if s.frame and s.frame != frame_of_reference_uid and s.error is None:
@@ -594,6 +582,28 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
             + "; ".join(p.problem for p in problems),
             "read only the structures you need (names=[...], CLI --structure NAME or role:gtv), or " + problems[0].fix)
     return out
+
+
+def other_ct_error(path, ds, frame: str, ct_frame: str, reference_ct: sitk.Image,
+                   kind: str = "RTSTRUCT") -> InputError:
+    """The error of an RTSTRUCT / SEG (``ds``, its header; ``kind`` "RTSTRUCT" or "SEG") in frame of reference
+    ``frame`` read onto a DICOM CT in another (``ct_frame``): one text for :func:`read_rtstruct` and
+    :func:`lungai.dicom.seg.read_seg`, naming both PatientIDs when they differ (another patient's file, said with the
+    RTDOSE check's words, :func:`lungai.dicom.reference.header_mismatch`; the PatientID the CT read from DICOM
+    keeps)."""
+    from types import SimpleNamespace
+
+    from lungai.dicom.reference import header_mismatch
+    from lungai.io.read import PATIENT_ID_TAG
+
+    ct_patient = reference_ct.GetMetaData(PATIENT_ID_TAG) if reference_ct.HasMetaDataKey(PATIENT_ID_TAG) else ""
+    patient = header_mismatch(ds, SimpleNamespace(PatientID=ct_patient), "CT", f" ({kind})", ("PatientID",))
+    what = "structure set" if kind == "RTSTRUCT" else "segmentation"
+    return InputError(
+        f"{Path(path).name} is drawn in frame of reference {frame}, the CT is in {ct_frame}"
+        + "".join(f"; {w}: another patient's {what}" for w in patient),
+        f"give the {kind} of this CT (same PatientID and FrameOfReferenceUID; lungai finds matching files "
+        "with `lungai dicom-scan FOLDER`)")
 
 
 def other_frame_error(structure: Structure, rtstruct_path, ct_frame: str) -> InputError:

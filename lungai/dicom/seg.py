@@ -273,8 +273,10 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
 
     if reference_ct.HasMetaDataKey(FRAME_OF_REFERENCE_TAG):
         if str(seg.FrameOfReferenceUID) != reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG):
-            raise InputError(f"{p.name} is in frame of reference {seg.FrameOfReferenceUID}, the CT in "
-                             f"{reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG)}", "give the SEG made on this CT")
+            from lungai.dicom.rtstruct import other_ct_error
+
+            raise other_ct_error(p, ds, str(seg.FrameOfReferenceUID),
+                                 reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG), reference_ct, kind="SEG")
     else:   # a NIfTI / NRRD / MHA CT: its PatientID at most to compare - said, as for an RTSTRUCT (QA: silent)
         from lungai.dicom.rtstruct import check_unlinked_ct
 

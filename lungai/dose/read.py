@@ -945,8 +945,16 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
     dose = _rtdose_header(dose_path)
     dose_name, ct_name = names or (Path(dose_path).name, str(ct_path))
     ct = dicom_ct_header(ct_path, series_uid)
-    if dose is None:        # a NIfTI / NRRD / MHA dose: nothing to compare with the CT's UIDs - said when it has some
-        return unchecked_dose_note(dose_name, ct_name, dose_dicom=False) if ct is not None else None
+    if dose is None:        # a NIfTI / NRRD / MHA dose: at most the PatientID it carries (an NRRD's 0010|0020 key)
+        from types import SimpleNamespace
+
+        patient = image_patient_id(dose_path)
+        structures = _rtstruct_header(rtstruct) if rtstruct and patient else None
+        for header, other, name in ((ct, "CT", ct_name), (structures, "RTSTRUCT", Path(rtstruct or "").name)):
+            if header is not None:
+                check_headers_match(SimpleNamespace(PatientID=patient), header, dose_name, name, other=other,
+                                    what="dose")
+        return unchecked_dose_note(dose_name, ct_name, dose_dicom=False, patient=patient) if ct is not None else None
     if ct is not None:
         check_headers_match(dose, ct, dose_name, ct_name)
     structures = _rtstruct_header(rtstruct) if rtstruct else None
@@ -955,18 +963,39 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
     return unchecked_dose_note(dose_name, ct_name) if ct is None and structures is None else None
 
 
-def unchecked_dose_note(dose_name: str, ct_name: str, dose_dicom: bool = True) -> str:
+def unchecked_dose_note(dose_name: str, ct_name: str, dose_dicom: bool = True, patient: str = "") -> str:
     """The note of a dose and a CT of which one is not DICOM, so that the dose could not be checked against the CT
     (:func:`check_dose_matches_ct`; the Lung Radiomics panel through
     :func:`lungai.scene.dicom.check_dose_node_matches_ct`): a DICOM RTDOSE with a CT that is not DICOM and no
-    RTSTRUCT, or (``dose_dicom=False``) a NIfTI / NRRD / MHA dose with a DICOM CT."""
+    RTSTRUCT, or (``dose_dicom=False``) a NIfTI / NRRD / MHA dose with a DICOM CT.  ``patient``: the PatientID that
+    dose carries (an NRRD's ``0010|0020`` key, :func:`image_patient_id`; a dose node under a subject hierarchy
+    patient) - the CT's, compared: the note says its frame of reference went unchecked."""
     if dose_dicom:
         what, other, lets = f"RTDOSE {dose_name}", "CT", "a DICOM CT or the plan's RTSTRUCT"
     else:
         what, other, lets = f"dose {dose_name}", "dose", "the plan's DICOM RTDOSE"
-    return (f"the {what} could not be checked against the CT {ct_name}: the {other} is not DICOM, so it "
-            f"carries no PatientID / FrameOfReferenceUID; make sure the dose was planned on this CT ({lets} lets "
-            "lungai check it)")
+    carries = (f"the dose is not DICOM: its PatientID is {patient} (the CT's) but it carries no FrameOfReferenceUID"
+               if patient and not dose_dicom else
+               f"the {other} is not DICOM, so it carries no PatientID / FrameOfReferenceUID")
+    return (f"the {what} could not be checked against the CT {ct_name}: {carries}; make sure the dose was planned "
+            f"on this CT ({lets} lets lungai check it)")
+
+
+def image_patient_id(path: str | Path) -> str:
+    """The DICOM PatientID an image file (NRRD / MHA; SimpleITK writes a DICOM image's keys there, NIfTI keeps none)
+    carries as its ``0010|0020`` metadata key, from its header only; "" when none or not readable as an image."""
+    from lungai.io.read import PATIENT_ID_TAG
+
+    p = Path(path)
+    if not p.is_file():
+        return ""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(p))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return ""
+    return reader.GetMetaData(PATIENT_ID_TAG).strip() if reader.HasMetaDataKey(PATIENT_ID_TAG) else ""
 
 
 def unchecked_frame_note(dose_name: str, ct_name: str, patient: str) -> str:
@@ -994,14 +1023,15 @@ def _rtstruct_header(path: str | Path):
                            or referenced_frame_of_reference(ds) or "")
 
 
-def check_headers_match(dose, ct, dose_name, ct_name, other: str = "CT") -> None:
+def check_headers_match(dose, ct, dose_name, ct_name, other: str = "CT", what: str = "RTDOSE") -> None:
     """The comparison of :func:`check_dose_matches_ct`: ``dose`` / ``ct`` are DICOM headers (or anything with the
     attributes PatientID / FrameOfReferenceUID); a value missing on either side is not compared.  ``other``: what
-    ``ct`` is, as the message says it (CT, RTSTRUCT)."""
-    wrong = header_mismatch(dose, ct, other, " (RTDOSE)")
+    ``ct`` is, as the message says it (CT, RTSTRUCT); ``what``: what the dose is ("dose": a NIfTI / NRRD image
+    carrying a PatientID)."""
+    wrong = header_mismatch(dose, ct, other, f" ({what})")
     if wrong:
-        raise InputError(f"the RTDOSE {dose_name} does not belong to the {other} {ct_name}: " + "; ".join(wrong),
-                         f"give the RTDOSE exported with this {other} for this patient (same PatientID and "
+        raise InputError(f"the {what} {dose_name} does not belong to the {other} {ct_name}: " + "; ".join(wrong),
+                         f"give the {what} exported with this {other} for this patient (same PatientID and "
                          "FrameOfReferenceUID; `lungai dicom-scan FOLDER` pairs CT and RTDOSE by their UIDs)")
 
 

@@ -98,7 +98,9 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     subject hierarchy patient (loaded from NIfTI / NRRD): the RTDOSE could not be checked against it
     (:func:`lungai.dose.read.unchecked_dose_note`); a CT under a DICOM patient but without DICOM files: its frame of
     reference could not be checked (:func:`lungai.dose.read.unchecked_frame_note`; the PatientIDs are compared); a
-    dose with neither (a NIfTI / NRRD dose) with a DICOM CT: the same unchecked note, the dose not being DICOM.  The Lung Radiomics panel says them
+    dose without DICOM files (a NIfTI / NRRD dose) with a DICOM CT: the same unchecked note, the dose not being
+    DICOM - naming the patient it sits under when it was moved under the CT's (PatientIDs compared, its frame of
+    reference not).  The Lung Radiomics panel says them
     with its dose warnings, :func:`lungai.scene.radiomics.radiomics_table` as InputNote warnings."""
     from types import SimpleNamespace
 
@@ -121,8 +123,9 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
                 notes.append(unchecked_dose_note(*names))
             elif not ct_files:      # the CT's patient only (no DICOM files): its frame of reference is not known
                 notes.append(unchecked_frame_note(*names, ct_patient))
-    elif (ct_files or ct_patient) and not _patient_id(dose_node):   # a NIfTI / NRRD dose with a DICOM CT
-        notes.append(unchecked_dose_note(*names, dose_dicom=False))
+    elif ct_files or ct_patient:    # a NIfTI / NRRD dose with a DICOM CT: at most its patient (moved under the
+        # CT's in the subject hierarchy) compared below - its frame of reference not (QA: said only without a patient)
+        notes.append(unchecked_dose_note(*names, dose_dicom=False, patient=_patient_id(dose_node)))
     if dose_files and ct_files:
         check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
