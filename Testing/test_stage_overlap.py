@@ -168,3 +168,21 @@ def test_stage_ids_written_otherwise_are_noted(syn, model, tmp_path, capsys):
     assert _cli(["validate", "--model", model, "--ehr", tmp_path / "ehr.csv", "--label", "stage", "-o",
                  tmp_path / "v"]) == 0
     assert "12 patients match a training patient ignoring case / leading zeros" in capsys.readouterr().out
+
+
+def test_rna_missing_values_are_counted_over_the_patients_validated(tmp_path):
+    """validate leaves the model's training patients out (recount(cohort.subset(...))): the RNA missing-value count
+    of its report and console is over the patients kept - before, it stayed the whole matrix's (NSCLC-Radiogenomics,
+    VA model validated on the whole table: "RNA: 4519 missing value(s) in 130 patient(s)" beside "RNA 57")."""
+    from lungai.fusion.data import availability_text, load_cohort, recount
+
+    (tmp_path / "ehr.csv").write_text("id,age,stage\nA,60,I\nB,61,II\nC,62,I\nD,63,II\n")
+    (tmp_path / "rna.csv").write_text("id,G1,G2,G3\nA,,,0.1\nB,0.2,,0.3\nC,0.1,0.2,0.3\nD,0.4,0.5,0.6\n")
+    cohort = load_cohort(ehr=tmp_path / "ehr.csv", rna=tmp_path / "rna.csv", label="stage", check_leaks=False)
+    assert cohort.report["rna_missing_values"] == {"values": 3, "of": 12, "patients": 2}
+    kept = recount(cohort.subset(["B", "C", "D"]))
+    assert kept.report["rna_missing_values"] == {"values": 1, "of": 9, "patients": 1}
+    assert "RNA: 1 missing value(s) in 1 patient(s) (11.1 % of 9)" in availability_text(kept)
+    none = recount(cohort.subset(["C", "D"]))
+    assert none.report["rna_missing_values"]["values"] == 0
+    assert "missing value(s)" not in availability_text(none)

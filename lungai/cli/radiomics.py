@@ -22,6 +22,26 @@ def whole_number(text: str, minimum: int, fix: str) -> int:
     return n
 
 
+def real_number(text: str, low: float, high: float | None, fix: str, low_open: bool = False,
+                high_open: bool = False) -> float:
+    """An argparse value: a finite number in [low, high] (``low_open`` / ``high_open``: that end excluded; ``high``
+    None: no upper end); outside it refused with ``fix`` (what to give instead)."""
+    import argparse
+    import math
+
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number: {fix}")
+    if x < low or (low_open and x == low) or (high is not None and (x > high or (high_open and x == high))):
+        span = (f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}" if high is not None
+                else f"{'above' if low_open else 'at least'} {low:g}")
+        raise argparse.ArgumentTypeError(f"{x:g} is not {'in ' if high is not None else ''}{span}: {fix}")
+    return x
+
+
 def worker_count(text: str) -> int:
     """``--workers`` of radiomics-batch and cohort: a whole number >= 0 (0: a plain loop, no Dask); a negative
     number is refused (it used to run one worker silently)."""

@@ -7,6 +7,21 @@ labelled cohort), ``predict`` (class probabilities per patient, optional explana
 
 from __future__ import annotations
 
+from lungai.cli.radiomics import real_number, whole_number
+
+
+def _whole(minimum: int, fix: str):
+    """argparse type: a whole number >= ``minimum`` (else refused with ``fix``; before, 0 or a negative value
+    crashed deep in training - --epochs 0, --folds 1, --seed -1 - or was used silently - --top-k 0)."""
+    return lambda text: whole_number(text, minimum, fix)
+
+
+def _real(low, high, fix: str, low_open: bool = False, high_open: bool = False):
+    return lambda text: real_number(text, low, high, fix, low_open=low_open, high_open=high_open)
+
+
+SEED = _whole(0, "give a seed from 0 to 2**32 - 1")
+
 
 def _data_args(p, label: bool = True) -> None:
     g = p.add_argument_group("data")
@@ -39,21 +54,21 @@ def _model_args(p) -> None:
     g.add_argument("--fusion", default="concat", choices=["concat", "simple", "weighted"],
                    help="concatenation or modality attention (simple / modality-weighted)")
     g.add_argument("--modalities", default="ehr,rna,ct", help="branches to use (default ehr,rna,ct)")
-    g.add_argument("--top-k", type=int, default=2000, help="top-variance genes kept in each training fold")
+    g.add_argument("--top-k", type=_whole(1, "give how many genes to keep (>= 1)"), default=2000, help="top-variance genes kept in each training fold")
     g.add_argument("--gene-variances", metavar="FILE",
                    help="CSV gene,variance of the RAW expression: rank genes by it for --top-k (needed when the "
                         "--rna matrix is per-gene standardised / z-scored; without it all genes of such a matrix "
                         "are kept, with a warning)")
-    g.add_argument("--neighbours", type=int, default=8, help="co-expression graph degree")
+    g.add_argument("--neighbours", type=_whole(1, "give the number of co-expression neighbours per gene (>= 1)"), default=8, help="co-expression graph degree")
     g.add_argument("--edges", help="gene edge list CSV (gene_a,gene_b) instead of the co-expression graph")
-    g.add_argument("--epochs", type=int, default=80, help="training epochs (the maximum with --val-fraction)")
-    g.add_argument("--val-fraction", type=float, default=0.0,
+    g.add_argument("--epochs", type=_whole(1, "give the number of training epochs (>= 1)"), default=80, help="training epochs (the maximum with --val-fraction)")
+    g.add_argument("--val-fraction", type=_real(0, 1, "give a fraction from 0 (no early stopping) up to, not including, 1", high_open=True), default=0.0,
                    help="> 0: hold out this stratified part of the training data for early stopping "
                         "(0 = train on all of it for --epochs; better on small cohorts, see docs/stage.md)")
-    g.add_argument("--patience", type=int, default=20, help="early-stopping patience (epochs)")
+    g.add_argument("--patience", type=_whole(1, "give the early-stopping patience in epochs (>= 1)"), default=20, help="early-stopping patience (epochs)")
     g.add_argument("--stop-on", default="loss", choices=["loss", "f1"], help="early-stopping criterion")
-    g.add_argument("--lr", type=float, default=3e-3)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--lr", type=_real(0, None, "give a positive learning rate, e.g. 3e-3", low_open=True), default=3e-3)
+    g.add_argument("--seed", type=SEED, default=0)
     g.add_argument("--baselines", default="logreg,forest,mlp",
                    help="plain scikit-learn baselines compared with the fusion on the same inputs (EHR + tumour "
                         "image features + top-k genes as one table): comma list of logreg (L2 multinomial "
@@ -62,7 +77,7 @@ def _model_args(p) -> None:
                    help="fusion types the inner CV chooses from (comma list of concat, simple, weighted; default "
                         "concat,weighted); one value = no choice, which saves inner-CV fits of the network; not used "
                         "with --inner-folds 1 (then --fusion is trained)")
-    g.add_argument("--inner-folds", type=int, default=3,
+    g.add_argument("--inner-folds", type=_whole(1, "give the number of inner folds (>= 2), or 1 for no nesting"), default=3,
                    help="inner stratified folds that pick each model's hyper-parameters and the model to lock "
                         "(best macro-F1); 1 = no nesting: the given options, no model choice")
 
@@ -78,8 +93,8 @@ def register(sub) -> None:
     q.add_argument("-o", "--output", required=True)
     q.add_argument("--patients", type=int, default=90)
     q.add_argument("--genes", type=int, default=200)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--biology-seed", type=int, default=None,
+    q.add_argument("--seed", type=SEED, default=0)
+    q.add_argument("--biology-seed", type=SEED, default=None,
                    help="seed of the gene module / expression structure (default --seed); give the training "
                         "cohort's seed to make an external cohort of the same 'disease'")
     q.set_defaults(func=_run("synth"))
@@ -89,7 +104,7 @@ def register(sub) -> None:
     _data_args(q)
     _model_args(q)
     q.add_argument("-o", "--output", required=True, help="output folder")
-    q.add_argument("--folds", type=int, default=5)
+    q.add_argument("--folds", type=_whole(2, "give the number of outer CV folds (>= 2)"), default=5)
     q.add_argument("--single-modality", action="store_true", help="also score each branch alone")
     q.set_defaults(func=_run("cv"))
 
@@ -106,7 +121,7 @@ def register(sub) -> None:
         q.add_argument("--model", required=True, help="locked model folder (from `lungai stage train`)")
         _data_args(q, label=name == "validate")
         q.add_argument("-o", "--output", required=True, help="output folder")
-        q.add_argument("--max-missing-genes", type=float, default=0.5,
+        q.add_argument("--max-missing-genes", type=_real(0, 1, "give a fraction from 0 to 1 of the model's genes"), default=0.5,
                        help="largest fraction of model genes that may be missing (imputed as the mean)")
         if name == "validate":
             q.add_argument("--include-training-patients", action="store_true",

@@ -581,10 +581,6 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         report["rna_standardised"] = looks_standardised(rna_df)
         have = set(rna_df.index)
         rna_df = rna_df.loc[[i for i in ids if i in have], name_order(rna_df.columns)]
-        # missing values of the profiles (a gene not measured for a patient): imputed as the gene's training mean
-        gaps = rna_df.isna()
-        report["rna_missing_values"] = {"values": int(gaps.to_numpy().sum()), "of": int(gaps.size),
-                                        "patients": int(gaps.any(axis=1).sum())}
     # patients, EHR columns and genes in one order (name_order: by text), whatever the order of the files' rows and
     # columns: CV folds, batch order and the features' order follow it, so a shuffled copy gives the same model
     ehr_df = ehr_df.reindex(index=ids, columns=name_order(ehr_df.columns))
@@ -598,6 +594,12 @@ def recount(cohort: Cohort) -> Cohort:
     report["n_patients"] = len(cohort.ids)
     report["with"] = {m: int(av[m].sum()) for m in MODALITIES}
     report["all_three"] = int(av.all(axis=1).sum())
+    if cohort.rna is not None:
+        # missing values of the cohort's profiles (a gene not measured for a patient): imputed as the gene's training
+        # mean; counted over the cohort's patients (before, validate counted the training patients it leaves out)
+        gaps = cohort.rna.loc[[i for i in cohort.ids if i in cohort.rna.index]].isna()
+        report["rna_missing_values"] = {"values": int(gaps.to_numpy().sum()), "of": int(gaps.size),
+                                        "patients": int(gaps.any(axis=1).sum())}
     if cohort.labels is not None:
         labels = cohort.labels.reindex(cohort.ids)
         report["class_counts"] = {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}

@@ -1,0 +1,50 @@
+"""`lungai stage` refuses numeric options out of range when the command line is read, naming the option and the
+fix - before, `--epochs 0`, `--folds 1`, `--val-fraction 1.5`, `--lr -1` and `--seed -1` crashed with a traceback
+after the tables were read, and `--top-k 0` / `-5` was used silently ("top--5")."""
+
+import pytest
+
+from lungai.cli import main
+
+BAD = [
+    ("cv", "--epochs", "0", "0 is below 1: give the number of training epochs"),
+    ("cv", "--folds", "1", "1 is below 2: give the number of outer CV folds"),
+    ("cv", "--inner-folds", "0", "0 is below 1: give the number of inner folds"),
+    ("cv", "--val-fraction", "1.5", "1.5 is not in [0, 1): give a fraction"),
+    ("cv", "--val-fraction", "-0.1", "-0.1 is not in [0, 1)"),
+    ("cv", "--lr", "-1", "-1 is not above 0: give a positive learning rate"),
+    ("cv", "--lr", "nan", "'nan' is not a finite number"),
+    ("cv", "--seed", "-1", "-1 is below 0: give a seed"),
+    ("cv", "--top-k", "0", "0 is below 1: give how many genes to keep"),
+    ("train", "--top-k", "-5", "-5 is below 1"),
+    ("train", "--patience", "0", "0 is below 1"),
+    ("train", "--neighbours", "0", "0 is below 1"),
+    ("synth", "--seed", "-3", "-3 is below 0"),
+    ("predict", "--max-missing-genes", "1.5", "1.5 is not in [0, 1]"),
+]
+
+
+@pytest.mark.parametrize("command,option,value,message", BAD)
+def test_stage_numeric_options_out_of_range_are_refused_by_name(tmp_path, capsys, command, option, value, message):
+    argv = ["stage", command, option, value, "-o", str(tmp_path / "out")]
+    if command in ("predict", "validate"):
+        argv += ["--model", str(tmp_path / "model")]
+    if command in ("cv", "train"):
+        argv += ["--ehr", str(tmp_path / "ehr.csv"), "--label", "stage"]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {message}" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_stage_numeric_options_in_range_are_read_as_given():
+    from lungai.cli import build_parser
+
+    a = build_parser().parse_args(["stage", "cv", "-o", "x", "--epochs", "1", "--folds", "2", "--inner-folds", "1",
+                                   "--val-fraction", "0", "--lr", "1e-4", "--seed", "0", "--top-k", "1"])
+    assert (a.epochs, a.folds, a.inner_folds, a.val_fraction, a.lr, a.seed, a.top_k) == (1, 2, 1, 0.0, 1e-4, 0, 1)
+    assert build_parser().parse_args(["stage", "predict", "--model", "m", "-o", "x", "--max-missing-genes", "1"]
+                                     ).max_missing_genes == 1.0
