@@ -51,6 +51,27 @@ def test_loop_resume_and_failure(cohort, tmp_path):
         run_batch(cohort, out, load_params("default", feature_classes=["glcm"]), workers=0, segments=SEGMENTS)
 
 
+def test_resume_with_other_parameters_names_what_changed_and_keeps_the_cases(cohort, tmp_path):
+    """QA (radiomics-batch on pyradiomics_lung / NSCLC-Radiomics / LIDC crops, re-run with one more feature class):
+    the refusal said only "holds results made with other parameters or segments", fix "delete that folder" - not
+    which parameter differed (the user cannot resume without knowing what the cases were made with) nor that
+    deleting loses the finished cases.  It names the difference and how many cases are kept; the same parameters
+    resume them."""
+    out = tmp_path / "c.csv"
+    first = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    with pytest.raises(InputError, match="other parameters") as exc:
+        run_batch(cohort, out, load_params("default", feature_classes=["firstorder", "shape", "glcm"]), workers=0,
+                  segments=SEGMENTS)
+    assert f"holds {len(first.done)} case(s) done" in exc.value.problem
+    assert "featureClass.glcm: (not set) then, [] now" in exc.value.problem
+    assert "-o OTHER.csv" in exc.value.fix and "its finished cases are lost" in exc.value.fix
+    with pytest.raises(InputError) as exc:
+        run_batch(cohort, out, PARAMS, workers=0, segments=["tumour"])
+    assert f"segments: {SEGMENTS} then, ['tumour'] now" in exc.value.problem
+    again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert sorted(again.skipped) == sorted(first.done) and again.done == []
+
+
 def test_dask_scheduler_address_gives_same_values_as_loop(cohort, tmp_path):
     from dask.distributed import LocalCluster
 
