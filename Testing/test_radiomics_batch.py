@@ -912,6 +912,25 @@ def test_manifest_headers_and_case_errors_say_what_the_user_gave(small_phantom, 
         read_manifest(tmp_path / "bad.csv")
 
 
+def test_a_row_without_a_mask_fails_alone_saying_so(small_phantom, tmp_path):
+    """QA: a manifest row whose mask cell is empty failed with "no segment could be extracted: no segment given",
+    fix "fix the masks" (which masks?); it fails its case naming the empty cell(s) and the fix, the others go on."""
+    import SimpleITK as sitk
+
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(small_phantom.labels, str(tmp_path / "labels.nii.gz"))
+    (tmp_path / "m.csv").write_text("case,image,mask,label\np1,ct.nii.gz,labels.nii.gz,tumour=1\n"
+                                    "p2,ct.nii.gz,,tumour=1\n", encoding="utf-8")
+    s = run_batch(tmp_path / "m.csv", tmp_path / "o.csv", PARAMS, workers=0)
+    assert s.done == ["p1"]
+    failed = dict(s.failed)
+    assert "its manifest row names no mask: its mask cell is empty" in failed["p2"]
+    assert "give the case's mask file in the manifest's mask column, or remove the row" in failed["p2"]
+    (tmp_path / "t.csv").write_text("case,image,tumour,lungs\np3,ct.nii.gz,,\n", encoding="utf-8")
+    s = run_batch(tmp_path / "t.csv", tmp_path / "t_out.csv", PARAMS, workers=0)
+    assert "its tumour / lungs cells are empty" in dict(s.failed)["p3"]
+
+
 @pytest.mark.parametrize("command", [["radiomics-batch", "m.csv", "-o", "o.csv"], ["cohort", "root", "-o", "out"]])
 def test_a_negative_worker_count_is_refused(command, capsys):
     """QA: `--workers -1` ran one worker silently (max(1, workers)); it is refused by the option's check."""

@@ -187,6 +187,16 @@ def manifest_labels(cell) -> list[str]:
     return items
 
 
+def _check_row_gives_masks(row: dict) -> None:
+    """A row whose mask cells (``mask``, ``tumour``, ``lungs``: those the manifest has) are all empty fails its case
+    saying so, before its CT is read (QA: "no segment could be extracted: no segment given", fix "fix the masks")."""
+    columns = [c for c in ("mask", "tumour", "lungs") if c in row]
+    if not any(str(row.get(c) or "").strip() for c in columns):
+        cells = " / ".join(columns) or "mask"
+        raise InputError(f"its manifest row names no mask: its {cells} cell{'s are' if len(columns) > 1 else ' is'} "
+                         "empty", f"give the case's mask file in the manifest's {cells} column, or remove the row")
+
+
 def _segments_for(row: dict, image, segments, errors: dict) -> dict:
     from lungai.io import read_mask
     from lungai.radiomics import segments as S
@@ -223,6 +233,7 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
     case = row["case"]
     part = Path(parts_dir) / f"{safe_name(case)}.csv"
     try:
+        _check_row_gives_masks(row)
         image = read_ct(row["image"])
         errors: dict = {}
         segs = _segments_for(row, image, segments, errors)
