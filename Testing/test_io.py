@@ -271,10 +271,34 @@ def test_read_mask_checks_grid(tmp_path):
     write_image(mask, tmp_path / "mask.nrrd")
     assert same_geometry(read_mask(tmp_path / "mask.nrrd", reference=img), img)
     shifted = sitk.Image(mask)
-    shifted.SetOrigin((0.0, 0.0, 0.0))
+    shifted.SetOrigin(tuple(np.add(img.GetOrigin(), (1.3, -0.4, 0.7))))    # overlaps the image: resampling is the fix
     write_image(shifted, tmp_path / "shifted.nrrd")
     with pytest.raises(GeometryError, match="sitk.Resample"):
         read_mask(tmp_path / "shifted.nrrd", reference=img)
+
+
+def test_a_mask_that_does_not_overlap_the_image_is_not_told_to_be_resampled(tmp_path):
+    """QA (radiomics-batch, a manifest row pairing LIDC-IDRI-0001_R_1's CT with LIDC-IDRI-0003_R_2's mask, 49 mm
+    apart): the fix said "resample the mask onto the image" - which gives an all-0 mask.  A mask whose grid does not
+    overlap the image at all is said to be another scan's, its distance named; the fix is the right mask."""
+    from lungai.io.geometry import assert_same_geometry
+
+    img = oblique_image()
+    mask = sitk.Cast(img > 0, sitk.sitkUInt8)
+    far = sitk.Image(mask)
+    far.SetOrigin((0.0, 0.0, 0.0))                    # the image lies round z = -401 mm, ~30 mm deep
+    write_image(far, tmp_path / "far.nrrd")
+    resampled = sitk.Resample(far, img, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    assert not sitk.GetArrayViewFromImage(resampled).any()          # what the old fix gave: nothing left
+    for check in (lambda: read_mask(tmp_path / "far.nrrd", reference=img), lambda: assert_same_geometry(img, far)):
+        with pytest.raises(GeometryError) as exc:
+            check()
+        assert "does not lie on the image grid" in exc.value.problem
+        assert "does not overlap the image at all (their extents are" in exc.value.problem
+        assert "sitk.Resample" not in exc.value.fix and "drawn on this image" in exc.value.fix
+    from lungai.io.geometry import separation_mm
+
+    assert separation_mm(img, far) > 300 and separation_mm(img, mask) == 0
 
 
 @pytest.mark.parametrize("oblique", [False, True])

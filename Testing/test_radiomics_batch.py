@@ -51,6 +51,27 @@ def test_loop_resume_and_failure(cohort, tmp_path):
         run_batch(cohort, out, load_params("default", feature_classes=["glcm"]), workers=0, segments=SEGMENTS)
 
 
+def test_resume_with_other_parameters_names_what_changed_and_keeps_the_cases(cohort, tmp_path):
+    """QA (radiomics-batch on pyradiomics_lung / NSCLC-Radiomics / LIDC crops, re-run with one more feature class):
+    the refusal said only "holds results made with other parameters or segments", fix "delete that folder" - not
+    which parameter differed (the user cannot resume without knowing what the cases were made with) nor that
+    deleting loses the finished cases.  It names the difference and how many cases are kept; the same parameters
+    resume them."""
+    out = tmp_path / "c.csv"
+    first = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    with pytest.raises(InputError, match="other parameters") as exc:
+        run_batch(cohort, out, load_params("default", feature_classes=["firstorder", "shape", "glcm"]), workers=0,
+                  segments=SEGMENTS)
+    assert f"holds {len(first.done)} case(s) done" in exc.value.problem
+    assert "featureClass.glcm: (not set) then, [] now" in exc.value.problem
+    assert "-o OTHER.csv" in exc.value.fix and "its finished cases are lost" in exc.value.fix
+    with pytest.raises(InputError) as exc:
+        run_batch(cohort, out, PARAMS, workers=0, segments=["tumour"])
+    assert f"segments: {SEGMENTS} then, ['tumour'] now" in exc.value.problem
+    again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert sorted(again.skipped) == sorted(first.done) and again.done == []
+
+
 def test_dask_scheduler_address_gives_same_values_as_loop(cohort, tmp_path):
     from dask.distributed import LocalCluster
 
@@ -889,6 +910,25 @@ def test_manifest_headers_and_case_errors_say_what_the_user_gave(small_phantom, 
     (tmp_path / "bad.csv").write_text("id,ct,mask\na,x.nii.gz,y.nii.gz\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"lacks the column\(s\) \['case', 'image'\] \(its columns: id, ct, mask\)"):
         read_manifest(tmp_path / "bad.csv")
+
+
+def test_a_row_without_a_mask_fails_alone_saying_so(small_phantom, tmp_path):
+    """QA: a manifest row whose mask cell is empty failed with "no segment could be extracted: no segment given",
+    fix "fix the masks" (which masks?); it fails its case naming the empty cell(s) and the fix, the others go on."""
+    import SimpleITK as sitk
+
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(small_phantom.labels, str(tmp_path / "labels.nii.gz"))
+    (tmp_path / "m.csv").write_text("case,image,mask,label\np1,ct.nii.gz,labels.nii.gz,tumour=1\n"
+                                    "p2,ct.nii.gz,,tumour=1\n", encoding="utf-8")
+    s = run_batch(tmp_path / "m.csv", tmp_path / "o.csv", PARAMS, workers=0)
+    assert s.done == ["p1"]
+    failed = dict(s.failed)
+    assert "its manifest row names no mask: its mask cell is empty" in failed["p2"]
+    assert "give the case's mask file in the manifest's mask column, or remove the row" in failed["p2"]
+    (tmp_path / "t.csv").write_text("case,image,tumour,lungs\np3,ct.nii.gz,,\n", encoding="utf-8")
+    s = run_batch(tmp_path / "t.csv", tmp_path / "t_out.csv", PARAMS, workers=0)
+    assert "its tumour / lungs cells are empty" in dict(s.failed)["p3"]
 
 
 @pytest.mark.parametrize("command", [["radiomics-batch", "m.csv", "-o", "o.csv"], ["cohort", "root", "-o", "out"]])

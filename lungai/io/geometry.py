@@ -101,12 +101,38 @@ def _geometry_error(image, mask, what: str) -> GeometryError:
     a, b, order = image, mask, ""
     if len(image.GetSize()) == 3 == len(mask.GetSize()) and orientation_of(image) != orientation_of(mask):
         a, b, order = _Grid(*lps_grid(image)), _Grid(*lps_grid(mask)), " (both in LPS order)"
+    problem = (f"the {what} does not lie on the image grid: image {describe(image)}; {what} {describe(mask)}"
+               + (f"; largest difference{order}: {diff}" if (diff := largest_difference(a, b)) else ""))
+    gap = separation_mm(image, mask)
+    if gap > 0:         # resampling it would give an empty mask: another scan's (or patient's) mask, not a grid fix
+        return GeometryError(
+            f"{problem}; the {what} does not overlap the image at all (their extents are {gap:.3g} mm apart), so "
+            f"it was not drawn on this image",
+            f"give the {what} drawn on this image (check that the image and the mask named together belong to the "
+            "same scan); resampling it onto the image would leave it empty")
     return GeometryError(
-        f"the {what} does not lie on the image grid: image {describe(image)}; {what} {describe(mask)}"
-        + (f"; largest difference{order}: {diff}" if (diff := largest_difference(a, b)) else ""),
+        problem,
         f"resample the {what} onto the image (nearest neighbour for labels), e.g. in Slicer with "
         "'Resample Image (BRAINS)' / Segmentations > 'Export to labelmap' with the CT as reference, or "
         "in Python: sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)")
+
+
+def physical_extent(img) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi): the axis-aligned box, in physical (LPS) mm, of an image's (or header's) voxels, half a voxel round
+    their centres."""
+    n = len(img.GetSize())
+    d = np.asarray(img.GetDirection(), dtype=float).reshape(n, n) * np.asarray(img.GetSpacing(), dtype=float)
+    corners = np.array(np.meshgrid(*[(-0.5, size - 0.5) for size in img.GetSize()], indexing="ij")).reshape(n, -1)
+    points = np.asarray(img.GetOrigin(), dtype=float)[:, None] + d @ corners
+    return points.min(axis=1), points.max(axis=1)
+
+
+def separation_mm(a, b) -> float:
+    """How far apart (mm) the physical boxes of two grids (:func:`physical_extent`) are: 0 when they overlap or
+    touch, so a grid with no voxel near the other's is told apart from one merely shifted or resampled."""
+    (lo_a, hi_a), (lo_b, hi_b) = physical_extent(a), physical_extent(b)
+    gaps = np.maximum(0.0, np.maximum(lo_a - hi_b, lo_b - hi_a))
+    return float(np.sqrt(np.sum(gaps ** 2)))
 
 
 def assert_same_geometry(image, mask, what: str = "mask", any_order: bool = False) -> None:

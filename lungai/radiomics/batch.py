@@ -187,6 +187,16 @@ def manifest_labels(cell) -> list[str]:
     return items
 
 
+def _check_row_gives_masks(row: dict) -> None:
+    """A row whose mask cells (``mask``, ``tumour``, ``lungs``: those the manifest has) are all empty fails its case
+    saying so, before its CT is read (QA: "no segment could be extracted: no segment given", fix "fix the masks")."""
+    columns = [c for c in ("mask", "tumour", "lungs") if c in row]
+    if not any(str(row.get(c) or "").strip() for c in columns):
+        cells = " / ".join(columns) or "mask"
+        raise InputError(f"its manifest row names no mask: its {cells} cell{'s are' if len(columns) > 1 else ' is'} "
+                         "empty", f"give the case's mask file in the manifest's {cells} column, or remove the row")
+
+
 def _segments_for(row: dict, image, segments, errors: dict) -> dict:
     from lungai.io import read_mask
     from lungai.radiomics import segments as S
@@ -223,6 +233,7 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
     case = row["case"]
     part = Path(parts_dir) / f"{safe_name(case)}.csv"
     try:
+        _check_row_gives_masks(row)
         image = read_ct(row["image"])
         errors: dict = {}
         segs = _segments_for(row, image, segments, errors)
@@ -321,6 +332,34 @@ def _segment_names(rows, segments) -> list[str]:
     return names
 
 
+PARAMS_RECORD = "params.json"    # beside params.key: the parameters it is the key of, to name what a re-run changed
+
+
+def _flat(doc, prefix: str = "") -> dict:
+    """``doc`` (nested dicts) as ``{"setting.binWidth": 25, ...}``; other values (lists ...) as they are."""
+    if not isinstance(doc, dict):
+        return {prefix: doc}
+    out = {}
+    for name, value in doc.items():
+        out.update(_flat(value, f"{prefix}.{name}" if prefix else str(name)))
+    return out
+
+
+def _params_changes(parts: Path, params: dict, segments) -> str:
+    """What differs between the parameters recorded in ``parts`` (:data:`PARAMS_RECORD`) and these: "params.
+    setting.binWidth: 25 then, 10 now; ..." (up to 6), or "" when nothing was recorded (an older lungai's folder) or
+    it cannot be read."""
+    try:
+        then = json.loads((parts / PARAMS_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    now = json.loads(json.dumps({"params": params, "segments": segments}, sort_keys=True, default=str))
+    then, now = _flat(then), _flat(now)
+    changed = [f"{name.removeprefix('params.')}: {then.get(name, '(not set)')} then, {now.get(name, '(not set)')} now"
+               for name in sorted(set(then) | set(now)) if then.get(name) != now.get(name)]
+    return "; ".join(changed[:6]) + (f"; ... {len(changed) - 6} more" if len(changed) > 6 else "")
+
+
 def _params_key(params: dict, segments, revision: bool = True) -> str:
     """The resume key of a batch: its parameters and segments and the revisions of its values
     (:func:`lungai.radiomics.settings.value_revisions`: pyradiomics' resampling, normalize / Square-type / Wavelet
@@ -389,9 +428,17 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         note = (f"resumed a batch run with a lung spacing beside resampledPixelSpacing (ignored then, refused now: "
                 f"the values are the same); its settings id is now {current}")
     elif recorded != key:
-        raise InputError(f"{parts} holds results made with other parameters or segments",
-                         "use another output name, or delete that folder to start over")
+        changes = _params_changes(parts, params, segments)
+        done = sum(p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv"))
+                   for p in parts.iterdir())
+        raise InputError(f"{parts} holds {done} case(s) done with other parameters or segments"
+                         + (f" ({changes})" if changes else ""),
+                         "to resume them, run with the parameters they were made with; to compute these parameters "
+                         "too, write them into another table (-o OTHER.csv: its own folder of cases); or delete that "
+                         "folder to start over (its finished cases are lost)")
     stamp.write_text(key, encoding="utf-8")
+    (parts / PARAMS_RECORD).write_text(json.dumps({"params": params, "segments": segments}, sort_keys=True,
+                                                  default=str, indent=1), encoding="utf-8")
     return parts, note
 
 
