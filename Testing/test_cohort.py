@@ -2286,3 +2286,56 @@ def test_a_cohort_patients_review_actions_name_what_the_user_can_run(export, tmp
         assert beside and set(beside) <= {"--roi", "--seed-point"} <= segment
         bare = re.sub(r"lungai segment [^;()]*", "", action)
         assert set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", bare)) <= cohort, action
+
+
+def test_a_shipped_models_confidence_caveat_is_in_the_patients_record_and_on_the_terminal(export, tmp_path,
+                                                                                         monkeypatch, capsys):
+    """QA: ``lungai cohort --model lungai-seg-dynunet`` wrote the automatic tumour's tumour_confidence without the
+    model's known confidence caveat (lungai segment's result.json, console, the panel and report say it).  Now the
+    patient's result.json holds it (confidence_caveat: dicom-export --result takes it, and its notes), and the
+    terminal says it once beside the table, from lungai.seg.resources.CONFIDENCE_CAVEATS.  (Stubbed segmentation.)"""
+    import shutil
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.io import read_ct
+    from lungai.seg.resources import CONFIDENCE_CAVEATS, DYNUNET_MODEL_NAME, shipped_models
+
+    if DYNUNET_MODEL_NAME not in shipped_models():
+        pytest.skip("the shipped models are not installed")
+    root = tmp_path / "export"
+    shutil.copytree(export / "P3", root / "P3")
+    ct = read_ct(root / "P3" / "CT")
+    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
+    z, y, x = (s // 2 for s in arr.shape)
+    arr[z - 3:z + 3, y - 4:y + 4, x - 4:x + 4] = 1
+    tumour = sitk.GetImageFromArray(arr)
+    tumour.CopyInformation(ct)
+    monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info={
+        "confidence": 0.87, "needs_review": False, "review_threshold": 0.64, "method": "ensemble", "members": 3,
+        "roi_mode": "auto", "notes": [], "tumor_volume_ml": float(arr.sum() * np.prod(ct.GetSpacing()) / 1000.0)}))
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    monkeypatch.setattr("lungai.seg.model_meta.model_identity", lambda d: {"folder": str(d)})   # no weights hashed
+    caveat = CONFIDENCE_CAVEATS[DYNUNET_MODEL_NAME]
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0, model_dir=DYNUNET_MODEL_NAME)
+    assert s.done == ["P3"], s.failed
+    doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+    assert doc["confidence_caveat"] == caveat
+    assert f"confidence caveat: {caveat}" in doc["notes"]
+    printed = capsys.readouterr().out
+    assert printed.count(caveat) == 1 and "tumour_confidence (P3)" in printed
+    # dicom-export of the patient's folder: the SR's Case comment says it beside the confidence
+    from lungai.cli import main
+    from lungai.dicom.sr import read_sr_comments
+
+    assert main(["dicom-export", "--ct", str(export / "P3" / "CT"), "--results", str(out / "patients" / "P3"), "-o",
+                 str(tmp_path / "dicom")]) == 0
+    assert f"Confidence caveat: {caveat}" in read_sr_comments(tmp_path / "dicom" / "measurements.sr.dcm")["Case"]
+    # the default model has none: nothing said
+    out2 = tmp_path / "out2"
+    assert run_cohort(root, out2, PARAMS, workers=0).done == ["P3"]
+    doc = json.loads((out2 / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+    assert "confidence_caveat" not in doc and not [n for n in doc["notes"] if "caveat" in n]
+    assert "caveat" not in capsys.readouterr().out

@@ -571,6 +571,27 @@ def test_the_srs_case_group_names_the_method_and_model_of_the_confidence(case, t
     assert next(g for g in measurement_groups({}, old) if g.label == "Case").comment is None
 
 
+def test_the_srs_case_comment_says_the_models_confidence_caveat():
+    """QA: the SR's Case group gave a lungai-seg-dynunet result's confidence without the model's known confidence
+    caveat (result.json, console, panel and report say it): the Case comment says it, from the result.json's
+    confidence_caveat or, for one written before it was recorded, from the shipped model it names."""
+    from lungai.dicom.export import measurement_groups
+    from lungai.seg.resources import CONFIDENCE_CAVEATS, DYNUNET_MODEL_NAME, models_root
+
+    caveat = CONFIDENCE_CAVEATS[DYNUNET_MODEL_NAME]
+    info = {"tumor_volume_ml": 20.0, "confidence": 0.87, "needs_review": False, "review_threshold": 0.64,
+            "method": "ensemble", "members": 3, "model": str(models_root() / DYNUNET_MODEL_NAME)}
+
+    def comment(i):
+        return next(g for g in measurement_groups({}, i) if g.label == "Case").comment
+
+    for recorded in (dict(info, confidence_caveat=caveat), info):
+        assert comment(recorded) == (f"Confidence from ensemble of 3, model {DYNUNET_MODEL_NAME}; "
+                                     f"Confidence caveat: {caveat}")
+    assert "caveat" not in comment(dict(info, model="/models/lidc_seg"))
+    assert "caveat" not in comment(dict(info, model="/home/me/" + DYNUNET_MODEL_NAME))    # not the shipped one
+
+
 
 def test_a_segments_radiomic_volume_is_said_to_be_of_its_radiomics_grid(tmp_path):
     """QA: the SR's right lung group held volume_ml 1596 ml (the mask on the CT's grid) beside
@@ -1600,6 +1621,44 @@ def test_a_cohort_patient_folders_radiomics_and_dose_reach_the_sr(tmp_path, caps
     assert "so its features.csv (the cohort's radiomics and dose metrics of its own tumour) was not exported" in \
         capsys.readouterr().out
     assert set(read_sr(tmp_path / "t" / "measurements.sr.dcm")) == {"Tumour", "Right lung", "Left lung"}
+def test_a_cohort_features_csv_given_as_radiomics_exports_its_dose_metrics_too(tmp_path, capsys):
+    """QA: ``dicom-export --radiomics OUT/patients/P/features.csv`` (a cohort patient's wide table, with dose_*
+    columns) exported its radiomics and left its dose metrics out without a word (only --results took them).  Now
+    they reach the Dose group as --results takes them (the masks of the cohort record beside it); a copy of the
+    table without its record: its dose metrics too, said to be of masks not recorded; --dose-features overrides."""
+    import shutil
+
+    from dicom_helpers import small_phantom
+
+    from lungai.dicom.cohort import run_cohort
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.dicom.sr import read_sr, read_sr_comments
+    from lungai.radiomics import load_params
+
+    st = write_rt_study(tmp_path / "rt", small_phantom(7), "P1", dose="relative")
+    assert run_cohort(tmp_path / "rt", tmp_path / "coh", load_params("default", feature_classes=["shape"]),
+                      workers=0).done == ["P1"]
+    folder = tmp_path / "coh" / "patients" / "P1"
+    wide = pd.read_csv(folder / "features.csv").iloc[0]
+    assert wide["dose_mld_gy"] > 0
+    shutil.copy(folder / "features.csv", tmp_path / "copy.csv")
+    for name, table in (("beside", folder / "features.csv"), ("copy", tmp_path / "copy.csv")):
+        assert _cli("dicom-export", "--ct", st["ct"], "--tumour", folder / "tumour.nii.gz", "--radiomics", table,
+                    "-o", tmp_path / name) == 0, capsys.readouterr().err
+        sr = tmp_path / name / "measurements.sr.dcm"
+        got, comments = read_sr(sr), read_sr_comments(sr)
+        assert got["Dose"]["dose_mld_gy"][0] == pytest.approx(wide["dose_mld_gy"]), name
+        assert len(got["Tumour"]) > 1
+        if name == "beside":
+            assert "RTDOSE" in comments["Dose"] and "(lungai cohort)" in comments["Dose"]
+        else:
+            assert "masks not recorded" in comments["Dose"]
+    pd.DataFrame([{"case": wide["case"], "dose_mld_gy": 1.5}]).to_csv(tmp_path / "dose.csv", index=False)
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", folder / "tumour.nii.gz", "--radiomics",
+                folder / "features.csv", "--dose-features", tmp_path / "dose.csv", "-o", tmp_path / "given") == 0
+    assert read_sr(tmp_path / "given" / "measurements.sr.dcm")["Dose"]["dose_mld_gy"][0] == pytest.approx(1.5)
+
+
 def test_a_results_folders_radiomics_table_of_another_name_is_named_not_silently_left_out(case, tmp_path, capsys):
     """QA (LUNG1-003, the README's steps: ``segment CT -o out/``, ``radiomics --image CT --tumour out/tumor.nii.gz
     --lungs out/lungs.nii.gz -o out/features.csv``, ``dicom-export --ct CT --results out/ -o dcm/``): the SR held the

@@ -309,8 +309,6 @@ def cohort_tables(path, record: dict, case_column):
     whose ``masks`` say the record's provenance (None without an RTDOSE: every dose value empty)."""
     import pandas as pd
 
-    from lungai.dicom.export import dose_column
-    from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
     from lungai.errors import InputError
     from lungai.io.tables import read_table_checked
     fix = ("give the patient's features.csv as it was written (redo the patient: delete its folder, run the cohort "
@@ -321,15 +319,50 @@ def cohort_tables(path, record: dict, case_column):
     radiomics = long_radiomics(wide, path, "cohort features table", fix)
     grid = record.get("radiomics_grid") if isinstance(record.get("radiomics_grid"), list) else []
     settings = pd.DataFrame(grid).assign(case=wide["case"].iloc[0] if "case" in wide else None) if grid else None
-    row = wide.iloc[0].to_dict()
+    return radiomics, settings, wide_dose(wide.iloc[0].to_dict(), record)
+
+
+def radiomics_table_dose(table, path) -> dict | None:
+    """The dose row of a one-row wide ``--radiomics`` table (:func:`wide_dose`), with the cohort record beside it
+    when it is a cohort patient's ``features.csv`` (its masks said from the record's provenance); None without dose
+    values.  A table of several rows with dose values: said not exported (the --dose-features to give)."""
+    from pathlib import Path
+
+    from lungai.dicom.cohort import RESULT
+    from lungai.dicom.export import dose_column
+
+    if len(table) != 1:
+        if any(dose_column(c) and table[c].notna().any() for c in table.columns):
+            print(f"note: the dose_* columns of {path} ({len(table)} rows) were not exported; give this CT's dose "
+                  "metrics with --dose-features (a one-patient CSV)")
+        return None
+    folder = Path(path).parent
+    beside = cohort_features(folder, folder / RESULT)
+    record = _json_or_none(folder / RESULT) if beside and Path(beside).resolve() == Path(path).resolve() else None
+    return wide_dose(table.iloc[0].to_dict(), record)
+
+
+def wide_dose(row: dict, record: dict | None = None) -> dict | None:
+    """The dose row of a wide table's ``row`` (a cohort patient's ``features.csv``): its ``dose_*`` columns, the
+    masks they were computed on - the cohort ``record``'s provenance, else the row's own ``masks`` column (none: the
+    SR says they are not recorded) - and its ``lungs_cut``; None when no dose value is given (no RTDOSE)."""
+    import pandas as pd
+
+    from lungai.dicom.export import dose_column
+    from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
+
     dose = {k: v for k, v in row.items() if dose_column(k)}
     if not any(pd.api.types.is_number(v) and not isinstance(v, bool) and pd.notna(v) for v in dose.values()):
-        return radiomics, settings, None
-    prov = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
-    masks = "; ".join(f"{what}: {prov[what]}" for what in ("lungs", "tumour", "dose") if prov.get(what))
+        return None
+    if record is not None:
+        prov = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
+        masks = "; ".join(f"{what}: {prov[what]}" for what in ("lungs", "tumour", "dose") if prov.get(what))
+        masks = f"{masks} (lungai cohort)"
+    else:
+        masks = row.get(MASKS_COLUMN)
     cut = row.get(LUNGS_CUT_COLUMN)
-    return radiomics, settings, {**dose, "case": row.get("case"), MASKS_COLUMN: f"{masks} (lungai cohort)",
-                                 LUNGS_CUT_COLUMN: cut if isinstance(cut, str) else ""}
+    return {**dose, "case": row.get("case"), **({MASKS_COLUMN: masks} if isinstance(masks, str) else {}),
+            LUNGS_CUT_COLUMN: cut if isinstance(cut, str) else ""}
 
 
 def run_export(args) -> int:
@@ -435,14 +468,14 @@ def run_export(args) -> int:
             return df.iloc[0].to_dict()
 
         # a wide table (lungai radiomics --wide, a cohort patient's features.csv) as the long one: long_radiomics
-        radiomics = long_radiomics(read_table_checked(paths["radiomics"], case_column, what="radiomics table",
-                                                      fix=WIDE_FIX), paths["radiomics"]) \
+        rad_table = read_table_checked(paths["radiomics"], case_column, what="radiomics table", fix=WIDE_FIX) \
             if paths["radiomics"] else None
+        radiomics = long_radiomics(rad_table, paths["radiomics"]) if rad_table is not None else None
         radiomics_settings = radiomics_settings_beside(paths["radiomics"]) if radiomics is not None else None
         cohort_dose = None
-        if cohort:
-            import pandas as pd
+        import pandas as pd
 
+        if cohort:
             rad, settings, cohort_dose = cohort_tables(cohort, _json_or_none(found["result"]), case_column)
             if radiomics is None:
                 radiomics, radiomics_settings, paths["radiomics"] = rad, settings, cohort
@@ -451,6 +484,13 @@ def run_export(args) -> int:
                 check_table_case(pd.DataFrame([cohort_dose]), cohort, "cohort features table",
                                  patient_id, args.case)
                 check_table_numbers(cohort_dose, cohort, "cohort features table", dose_column)
+        if rad_table is not None and not paths["dose"] and cohort_dose is None and args.radiomics:
+            # a wide --radiomics table's dose_* columns (a cohort patient's features.csv): taken as --results takes
+            # them (cohort_tables), when no --dose-features is given; never left out without a word
+            cohort_dose = radiomics_table_dose(rad_table, args.radiomics)
+            if cohort_dose is not None:
+                check_table_case(pd.DataFrame([cohort_dose]), args.radiomics, "radiomics table", patient_id, args.case)
+                check_table_numbers(cohort_dose, args.radiomics, "radiomics table", dose_column)
         if radiomics is not None:
             check_table_case(radiomics, paths["radiomics"], "radiomics table", patient_id, args.case)
         if radiomics is not None:

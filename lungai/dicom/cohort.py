@@ -608,7 +608,10 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gap
 # `lungai dicom-export --tumour tumour.nii.gz --result result.json` exports it with its own confidence
 SEGMENTATION_FIELDS = ("confidence", "needs_review", "review_reasons", "review_actions", "review_threshold",
                        "tumour_volume_ml", "tumor_volume_ml", "method", "members", "mc_passes", "calibration_mc_passes",
-                       "calibrated", "model", "model_choice")
+                       "calibrated", "model", "model_choice", "confidence_caveat")
+
+
+CAVEAT_NOTE = "confidence caveat"    # how the model's known confidence caveat starts in notes and on the terminal
 
 
 def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list, allow_gaps: bool = False) -> tuple:
@@ -635,6 +638,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
         notes.append("no contoured GTV in the RTSTRUCT"
                      + (f" ({', '.join(empty_gtvs)} without contours)" if empty_gtvs else "")
                      + "; automatic segmentation")
+    from lungai.seg.choice import add_model_notes
     from lungai.seg.infer import segment_tumour
     from lungai.seg.model_io import load_model
     from lungai.seg.model_meta import model_identity
@@ -642,6 +646,9 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
 
     mdir = resolve_model_dir(model_dir)
     seg = segment_tumour(ct, load_model(mdir), seed=0)
+    # as lungai segment: the model's known confidence caveat (record's confidence_caveat; said in the notes and on the
+    # terminal by run_cohort, beside the table's tumour_confidence) - a better-suited model's note (seed / ROI only)
+    add_model_notes(mdir, seg.info)
     conf = float(seg.info["confidence"])
     from lungai.scene.results import method_text
 
@@ -650,6 +657,8 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, {method_text(seg.info)}, confidence "
                             f"{conf:.2f}" + (", needs review" if review else "") + ")")
     notes.extend(cohort_seg_note(n) for n in seg.info.get("notes", []))
+    if seg.info.get("confidence_caveat"):
+        notes.append(f"{CAVEAT_NOTE}: {seg.info['confidence_caveat']}")
     candidates = seg.info.get("candidates") or []
     record = {k: seg.info[k] for k in SEGMENTATION_FIELDS if k in seg.info}
     if record.get("review_actions"):        # cohort takes no seed point or ROI: lungai segment on this CT does
@@ -1397,7 +1406,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             write_csv(failed, out / ERRORS)
         elif (out / ERRORS).exists():
             (out / ERRORS).unlink()
-        rows, grids, unread_rows = [], [], {}
+        from lungai.seg.resources import result_confidence_caveat
+
+        rows, grids, unread_rows, caveats = [], [], {}, {}
         failed_now = {c for c, _ in summary.failed}
         for job in jobs:
             folder = out / "patients" / safe_name(job.case)
@@ -1417,6 +1428,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 rows.append(row)
                 if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
                     print(f"warning: {job.case}: " + "; ".join(doc["edge_warnings"]))
+                # the automatic tumour's model's known confidence caveat (a resumed older record: its model's)
+                caveat = result_confidence_caveat(doc)
+                if caveat:
+                    caveats.setdefault(caveat, []).append(job.case)
+        for caveat, cases in caveats.items():       # said once, with the cases whose tumour_confidence it is of
+            print(f"warning: {CAVEAT_NOTE} of the automatic tumours' tumour_confidence ({_listed_cases(cases)}): "
+                  f"{caveat}")
         # a patient planned "dose_features: yes" that failed (a dose not covering the lungs ...): not left saying yes
         failed_yes = inventory["case"].isin([c for c, _ in summary.failed]) & (inventory["dose_features"] == "yes")
         if unread_rows or failed_yes.any():

@@ -487,7 +487,8 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
             case[f"rp_{name}"] = (float(rp[name]), "1")
     if case:    # with the reasons of a flagged result (review_text says them in the SEG / RTSTRUCT)
         reasons = [str(r) for r in info.get("review_reasons") or []] if info and info.get("needs_review") else []
-        comment = "; ".join(c for c in (confidence_method_comment(info) if info else None, rp_comment(rp)) if c)
+        comment = "; ".join(c for c in (confidence_method_comment(info) if info else None,
+                                        confidence_caveat_comment(info) if info else None, rp_comment(rp)) if c)
         groups.append(MeasurementGroup("Case", case, comment=comment or None, review_reasons=reasons))
     if dose_ms:   # their own group, whose comment says which masks they were computed on (perhaps not the exported ones)
         groups.append(MeasurementGroup(DOSE_GROUP, dose_ms, comment=dose_masks_comment(dose)))
@@ -547,6 +548,18 @@ def confidence_method_comment(info: dict) -> str | None:
         return None
     model = model_text(info)
     return f"Confidence from {method_text(info)}, model {model or 'not recorded'}"
+
+
+def confidence_caveat_comment(info: dict) -> str | None:
+    """The Case group's comment on the model's known confidence caveat (:data:`lungai.seg.resources.CONFIDENCE_CAVEATS`):
+    the result.json's ``confidence_caveat`` (lungai segment's, lungai demo's, a lungai cohort patient's), else the
+    caveat of the shipped model the result.json names (one written before the caveat was recorded):
+    :func:`lungai.seg.resources.result_confidence_caveat`; None for a result.json without a confidence or for a
+    model without a caveat."""
+    from lungai.seg.resources import result_confidence_caveat
+
+    caveat = result_confidence_caveat(info)
+    return f"Confidence caveat: {caveat}" if caveat else None
 
 
 def _text(value) -> str:

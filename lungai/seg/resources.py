@@ -45,7 +45,9 @@ DYNUNET_TEST_DICE = {"lung2": ("0.36", "0.800"), "LUNG1-003 GTV-1": ("0.07", "0.
 # THE known caveat of a shipped model's confidence score, keyed by the model's name (figures: docs/segmentation.md
 # "The DynUNet retrained", test (1) r and (2) / (3) flags; the default's r 0.770 on the same split).  Said where the
 # confidence is read: result.json / summary.json "confidence_caveat", lungai segment's and lungai demo's summary, the
-# panel's banner, the demo's report (lungai.seg.choice.add_model_notes sets it; Testing/test_report_confidence_caveat.py)
+# panel's banner, the demo's report, a lungai cohort patient's result.json / notes and its terminal, dicom-export's SR
+# Case comment (lungai.seg.choice.add_model_notes sets it, result_confidence_caveat reads it;
+# Testing/test_report_confidence_caveat.py, test_cohort.py, test_dicom_export_inputs.py)
 CONFIDENCE_CAVEATS = {
     DYNUNET_MODEL_NAME: ("this model's confidence tracks the Dice less well than the default model's (test r 0.721 "
                          "against 0.770) and passed failed segmentations without a review flag on test (an implant at "
@@ -68,6 +70,15 @@ def confidence_caveat(model_dir) -> str | None:
         if here == (models_root() / name).resolve():
             return caveat
     return None
+
+
+def result_confidence_caveat(info: dict | None) -> str | None:
+    """The confidence caveat of a result.json (lungai segment's, demo's, a lungai cohort patient's): its
+    ``confidence_caveat``, else - one written before it was recorded - the caveat of the shipped model its ``model``
+    names (:func:`confidence_caveat`); None for a record without a confidence (an RTSTRUCT GTV's) or a model without."""
+    if not isinstance(info, dict) or info.get("confidence") is None:
+        return None
+    return info.get("confidence_caveat") or confidence_caveat(info.get("model"))
 
 
 def dynunet_gain(case: str) -> str:
