@@ -28,6 +28,16 @@ def _clinical(tmp_path: Path) -> Path:
     return p
 
 
+def _centre_tumour(ct):
+    """(mask, its array) of a small box tumour (6 x 8 x 8 voxels) at the centre of ``ct``: a stand-in segmentation."""
+    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
+    z, y, x = (s // 2 for s in arr.shape)
+    arr[z - 3:z + 3, y - 4:y + 4, x - 4:x + 4] = 1
+    tumour = sitk.GetImageFromArray(arr)
+    tumour.CopyInformation(ct)
+    return tumour, arr
+
+
 def test_inventory_by_uids_says_what_each_patient_lacks(export):
     jobs, inv = plan_cohort(export)
     inv = inv.set_index("patient_id")
@@ -966,11 +976,7 @@ def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(exp
     root = tmp_path / "export"
     shutil.copytree(export / "P3", root / "P3")
     ct = read_ct(root / "P3" / "CT")
-    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
-    z, y, x = (s // 2 for s in arr.shape)
-    arr[z - 3:z + 3, y - 4:y + 4, x - 4:x + 4] = 1
-    tumour = sitk.GetImageFromArray(arr)
-    tumour.CopyInformation(ct)
+    tumour, arr = _centre_tumour(ct)
     notes = [f"2 elongated (vessel-like) region(s), 1.0 ml, left out of the tumour mask{infer.KEPT_IN_PROBABILITY}",
              f"1 region(s) lying mostly outside the lungs, 2.0 ml, left out (chest wall); {infer.OUTSIDE_LUNGS_HINT}",
              f"automatic mode found 2 candidate regions; ...; the other 1 (3.0 ml) are listed {infer.CANDIDATES_LISTED}"
@@ -1305,11 +1311,7 @@ def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_exp
     from lungai.io import read_ct
 
     ct = read_ct(export / "P3" / "CT")
-    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
-    z, y, x = (s // 2 for s in arr.shape)
-    arr[z - 3:z + 3, y - 4:y + 4, x - 4:x + 4] = 1
-    tumour = sitk.GetImageFromArray(arr)
-    tumour.CopyInformation(ct)
+    tumour, arr = _centre_tumour(ct)
     volume = float(arr.sum() * np.prod(ct.GetSpacing()) / 1000.0)
     info = {"confidence": 0.31, "needs_review": True, "review_reasons": ["low confidence"], "review_threshold": 0.5,
             "tumor_volume_ml": volume, "method": "mc-dropout", "members": 1, "mc_passes": 10, "notes": [],
@@ -2307,11 +2309,7 @@ def test_a_shipped_models_confidence_caveat_is_in_the_patients_record_and_on_the
     root = tmp_path / "export"
     shutil.copytree(export / "P3", root / "P3")
     ct = read_ct(root / "P3" / "CT")
-    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
-    z, y, x = (s // 2 for s in arr.shape)
-    arr[z - 3:z + 3, y - 4:y + 4, x - 4:x + 4] = 1
-    tumour = sitk.GetImageFromArray(arr)
-    tumour.CopyInformation(ct)
+    tumour, arr = _centre_tumour(ct)
     monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info={
         "confidence": 0.87, "needs_review": False, "review_threshold": 0.64, "method": "ensemble", "members": 3,
         "roi_mode": "auto", "notes": [], "tumor_volume_ml": float(arr.sum() * np.prod(ct.GetSpacing()) / 1000.0)}))
