@@ -356,14 +356,22 @@ REVIEW_FIX = ("review / correct the tumour in Slicer (or contour it as a GTV in 
               "cohort, or drop these rows")
 
 
+def _column(df: pd.DataFrame, name: str):
+    """The column of ``df`` named ``name`` (case and spaces around it ignored), or None."""
+    return next((c for c in df.columns if str(c).strip().lower() == name), None)
+
+
+def _text_rows(df: pd.DataFrame, name: str) -> list[str]:
+    """Per row: the text of column ``name`` (:func:`_column`), '' for an empty cell, a word for "no value" ("NA",
+    "nan", "None" as other tools write them: :func:`lungai.rp.columns.is_missing_word`) or a table without it."""
+    col = _column(df, name)
+    return [""] * len(df) if col is None else ["" if is_missing_word(v) else str(v).strip() for v in df[col]]
+
+
 def tumour_review_rows(df: pd.DataFrame) -> list[str]:
     """Per row: '' or why its automatic tumour needs review (the ``tumour_review`` column ``lungai cohort`` writes;
-    a table without it: all ''; an empty cell or a word for "no value" - "NA", "nan", "None" as other tools write
-    them, :func:`lungai.rp.columns.is_missing_word` - is no review)."""
-    col = next((c for c in df.columns if str(c).strip().lower() == REVIEW_COLUMN), None)
-    if col is None:
-        return [""] * len(df)
-    return ["" if is_missing_word(v) else str(v).strip() for v in df[col]]
+    :func:`_text_rows`: no column, an empty cell or a missing-value word is no review)."""
+    return _text_rows(df, REVIEW_COLUMN)
 
 
 def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str) -> tuple[int, str]:
@@ -404,8 +412,16 @@ CUT_FIXES = {"cohort": CUT_FIX, "patient": CUT_FIX_PATIENT, "demo": CUT_FIX_DEMO
 def lungs_cut_rows(df: pd.DataFrame) -> list[str]:
     """Per row of ``df``: why its lungs are cut by the scan (its ``lungs_cut`` cell), '' when they are not or the
     table has no such column."""
-    col = next((c for c in df.columns if str(c).strip().lower() == CUT_COLUMN), None)
-    return ["" if col is None or is_missing_word(v) else str(v).strip() for v in (df[col] if col else [None] * len(df))]
+    return _text_rows(df, CUT_COLUMN)
+
+
+def recorded_notes_rows(df: pd.DataFrame) -> list[list[str]]:
+    """Per row of ``df``: the notes its dose table recorded with its metrics (dose.csv's ``rtdose_notes`` column,
+    :data:`lungai.dose.features.NOTES_COLUMN`), [] when none or the table has no such column."""
+    from lungai.dose.features import NOTES_COLUMN, notes_of
+
+    col = _column(df, NOTES_COLUMN)
+    return [notes_of(v) for v in df[col]] if col is not None else [[] for _ in range(len(df))]
 
 
 def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str,
@@ -463,14 +479,10 @@ def recorded_notes_warnings(df: pd.DataFrame, id_column: str | None) -> list[str
     once: as they are for a one-row table (one patient: the words Multimodal Predict says of the notes Lung Radiomics
     recorded on its dose table, :func:`lungai.scene.nodes.recorded_review_notes`), "<id>: <note>" for several rows.
     A table without the column: none.  Never changes a value."""
-    from lungai.dose.features import NOTES_COLUMN, notes_of
-
-    col = next((c for c in df.columns if str(c).strip().lower() == NOTES_COLUMN), None)
-    if col is None:
-        return []
     several = len(df) > 1
     return list(dict.fromkeys(f"{case}: {note}" if several else note
-                              for case, cell in zip(case_ids(df, id_column), df[col]) for note in notes_of(cell)))
+                              for case, notes in zip(case_ids(df, id_column), recorded_notes_rows(df))
+                              for note in notes))
 
 
 EFFECTIVE_FIX = ("export these patients' PHYSICAL RTDOSE from the planning system and re-run lungai cohort (or "
@@ -483,14 +495,11 @@ def effective_dose_warning(df: pd.DataFrame, id_column: str | None, what: str, c
     of a biologically weighted dose, which ``lungai rp train`` / ``validate`` would mix with the physical dose of the
     other rows without a word.  Said as :func:`tumour_review_warning` (count, first ids, fix); never changed.
     QA (rpnotes58): a training table with two EFFECTIVE rows said nothing but "ignored columns: rtdose_notes"."""
-    from lungai.dose.features import NOTES_COLUMN, notes_of
+    from lungai.dose.features import NOTES_COLUMN
     from lungai.dose.read import EFFECTIVE
 
-    col = next((c for c in df.columns if str(c).strip().lower() == NOTES_COLUMN), None)
-    if col is None:
-        return 0, ""
     mark = f"DoseType {EFFECTIVE}"
-    ids = [c for c, cell in zip(case_ids(df, id_column), df[col]) if any(mark in n for n in notes_of(cell))]
+    ids = [c for c, notes in zip(case_ids(df, id_column), recorded_notes_rows(df)) if any(mark in n for n in notes)]
     others = len(df) - len(ids)
     return _patients_warning(ids, what, "the RTDOSE of {n} patient(s) has DoseType EFFECTIVE", NOTES_COLUMN,
                              "their dose metrics (MLD, Vx, Dx) are of a biologically weighted dose (Gy(RBE), EQD2 / "
@@ -505,13 +514,9 @@ def row_table_warnings(df: pd.DataFrame, card: dict, X: pd.DataFrame, joined: bo
     and Multimodal Predict's risk say it).  QA (rpnotes58): the predictions CSV kept none of what rp predict printed
     of the whole table.  ``X``: the model's features of ``df`` (:func:`model_features`).  ``joined`` False: per row
     the list of them (a note can hold "; " itself: the cell cannot be split back)."""
-    from lungai.dose.features import NOTES_COLUMN, notes_of
-
-    col = next((c for c in df.columns if str(c).strip().lower() == NOTES_COLUMN), None)
-    notes = [notes_of(v) for v in df[col]] if col is not None else [[] for _ in range(len(df))]
     rows = [[f"lungs cut by the scan ({cut}): dose metrics of a partial lung"] * bool(cut)
             + ["no dose (every dosimetric feature empty): dose features imputed"] * none + n
-            for cut, none, n in zip(lungs_cut_rows(df), no_dose_rows(X, card["roles"]["roles"]), notes)]
+            for cut, none, n in zip(lungs_cut_rows(df), no_dose_rows(X, card["roles"]["roles"]), recorded_notes_rows(df))]
     return ["; ".join(r) for r in rows] if joined else rows
 
 
