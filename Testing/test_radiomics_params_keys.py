@@ -86,3 +86,21 @@ def test_the_cli_says_it_without_a_traceback(tmp_path, capsys):
     rc = main(["radiomics", "--image", str(image), "--params", str(f), "-o", str(tmp_path / "f.csv")])
     err = capsys.readouterr().err
     assert rc != 0 and "unknown key 'IBSI' in its lungai block" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("config, grid", [("a", "the CT's own grid"), ("b", "2 x 2 mm in plane"),
+                                          ("c", "2 x 2 x 2 mm")])
+def test_a_lung_spacing_beside_an_ibsi_configuration_is_refused(tmp_path, config, grid):
+    """QA: ``--params ibsi-c --lung-spacing 3`` computed the lungs on configuration C's 2 mm grid, exit 0, no word
+    said (a lung spacing beside resampledPixelSpacing is refused, so is a setting block beside an IBSI configuration).
+    Now refused naming the configuration's grid; 0 (no lung resampling asked for) is accepted as before."""
+    with pytest.raises(InputError) as err:
+        load_params(f"ibsi-{config}", lung_spacing_mm=3)
+    assert "--lung-spacing 3 would be ignored" in err.value.problem and grid in err.value.problem
+    assert f"IBSI configuration {config.upper()}" in err.value.problem and "leave out --lung-spacing" in err.value.fix
+    f = tmp_path / "p.yaml"
+    f.write_text(f"lungai: {{ibsi: {config}, lung_spacing_mm: 3}}\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_params(str(f))
+    assert "lung_spacing_mm: 3" in err.value.problem and "remove lung_spacing_mm" in err.value.fix
+    assert settings_id(load_params(f"ibsi-{config}", lung_spacing_mm=0)) == settings_id(load_params(f"ibsi-{config}"))

@@ -342,15 +342,14 @@ def _check_resampled_spacing(params: dict, source) -> None:
 
 def _check_lung_grid(params: dict, lung_spacing_mm=None) -> None:
     """A lung spacing (``--lung-spacing``, or ``lung_spacing_mm`` in the file's ``lungai`` block; 0 in either asks
-    for no lung resampling and is accepted) with pyradiomics' own resampling (``resampledPixelSpacing``) is refused: pyradiomics' grid then holds every segment, lungs included
-    (:func:`lungai.radiomics.prepare.prepare`), so the lung spacing would be ignored - as a 'setting' block beside an
-    IBSI configuration is refused (:func:`_check_ibsi`)."""
+    for no lung resampling and is accepted) with pyradiomics' own resampling (``resampledPixelSpacing``) or with an
+    IBSI configuration is refused: pyradiomics' grid / the configuration's grid then holds every segment, lungs
+    included (:func:`lungai.radiomics.prepare.prepare`), so the lung spacing would be ignored - as a 'setting' block
+    beside an IBSI configuration is refused (:func:`_check_ibsi`).  (QA: ``--params ibsi-c --lung-spacing 3`` computed
+    the lungs on configuration C's 2 mm grid, exit 0, no word said.)"""
     from lungai.radiomics.prepare import pyradiomics_resampling
 
     block = params.get("lungai") or {}
-    grid = pyradiomics_resampling(params)
-    if block.get("ibsi") is not None or not grid:
-        return
     if lung_spacing_mm:         # 0 (or the file's 0): no lung resampling asked for, nothing ignored
         given = f"--lung-spacing {lung_spacing_mm:g}"
         fix = "leave out --lung-spacing"
@@ -358,6 +357,19 @@ def _check_lung_grid(params: dict, lung_spacing_mm=None) -> None:
         given = f"the parameter file's 'lungai: {{lung_spacing_mm: {block['lung_spacing_mm']}}}'"
         fix = "remove lung_spacing_mm from the file's lungai block"
     else:
+        return
+    cfg = ibsi_config(params)
+    if cfg is not None:
+        x, y, z = cfg.spacing or (None, None, None)
+        spacing = ("the CT's own grid" if cfg.spacing is None else f"{x:g} x {y:g} x {z:g} mm" if z is not None
+                   else f"{x:g} x {y:g} mm in plane, the CT's own slice spacing")
+        raise InputError(f"{given} would be ignored: IBSI configuration {cfg.name} puts every segment, the lungs "
+                         f"included, on its own grid ({spacing})",
+                         f"{fix} (every segment on configuration {cfg.name}'s grid), or use --params default or a "
+                         "parameter file without the IBSI configuration (lung segments on the lung spacing's isotropic "
+                         "grid, the tumour on the CT's)")
+    grid = pyradiomics_resampling(params)
+    if not grid:
         return
     raise InputError(f"{given} would be ignored: the parameter file's resampledPixelSpacing {grid} puts every "
                      "segment, the lungs included, on pyradiomics' grid",
