@@ -226,3 +226,41 @@ def test_a_feature_header_differing_only_in_case_or_spaces_is_the_models_column(
     two = patients.rename(columns={"Sex ": "sex"}).assign(SEX=patients["Sex "])
     with pytest.raises(InputError, match="2 columns that are the model's column 'Sex '.*'sex', 'SEX'"):
         predict_rp(model, two.drop(columns="rp_grade2"))
+
+
+def test_the_refusal_names_the_settings_that_differ(model, tmp_path):
+    """QA: a patients table computed with a parameter file other than the model's was refused naming two ids only
+    ("computed with radiomics settings ['sha256:...'], the model with sha256:..."): the user could not tell what
+    differed - nor that a file writing the model's bin width as 25.0 (the same number) counts as other settings.  With
+    the table's .settings.json sidecar and the model card's settings, the refusal names each setting that differs."""
+    import yaml
+
+    model_dir, _ = model
+    patients = make_cohort(4, seed=5).table
+    recorded = value_settings(load_params("default"))
+    cases = {   # the parameter file written by the user: the words the refusal says
+        "same number": ({**recorded, "setting": {**recorded["setting"], "binWidth": 25.0}},
+                        ["setting.binWidth 25.0 (here), 25 (the model's) - the same number written otherwise"]),
+        "other bins, wavelet": ({**recorded, "setting": {**recorded["setting"], "binWidth": 10},
+                                 "imageType": {"Original": {}, "Wavelet": {}}},
+                                ["setting.binWidth 10 (here), 25 (the model's)", "imageType.Wavelet (here only: {})",
+                                 "lungai.whole_ct_revision (here only: 2)"]),
+    }
+    for name, (doc, words) in cases.items():
+        f = tmp_path / f"{name.replace(' ', '_').replace(',', '')}.yaml"
+        f.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        params = load_params(str(f))
+        table = tmp_path / f"{f.stem}.csv"
+        patients.assign(**{SETTINGS_COLUMN: settings_id(params)}).to_csv(table, index=False)
+        write_sidecar(table, params)
+        for run in (predict_rp, validate_rp):
+            with pytest.raises(InputError) as err:
+                run(model_dir, table)
+            for w in words:
+                assert w in err.value.problem, (name, run.__name__, err.value.problem)
+            assert "binCount" not in err.value.problem and "setting.label" not in err.value.problem
+        # without the sidecar: the ids alone, as before
+        table.with_name(table.name[:-4] + ".settings.json").unlink()
+        with pytest.raises(InputError) as err:
+            predict_rp(model_dir, table)
+        assert "differ from the model's" not in err.value.problem

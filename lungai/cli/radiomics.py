@@ -65,7 +65,8 @@ def _add_feature_options(p) -> None:
     p.add_argument("--lung-spacing", type=float, default=None, metavar="MM",
                    help="isotropic grid (mm) of the lung segments, IBSI-style resampling (default: the parameter "
                         "set's, 2 mm for the default preset; 0 = the CT's own grid); the tumour keeps the CT's grid; refused "
-                        "with a parameter file setting resampledPixelSpacing (pyradiomics' grid holds every segment)")
+                        "with a parameter file setting resampledPixelSpacing or an IBSI preset (their grid holds every "
+                        "segment)")
 
 
 def register(sub) -> None:

@@ -188,6 +188,7 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
             raise InputError(f"--params {name_or_path!r} is neither a preset nor an existing file",
                              f"use one of {', '.join(PRESETS)} or the path of a pyradiomics YAML file")
         params = _read_yaml(path)
+        _check_lungai_block(params, path)
         _check_blocks(params, path, replaced={"imageType": bool(image_types), "featureClass": bool(feature_classes)})
         _check_label_setting(params, path)
         params.setdefault("imageType", {"Original": {}})
@@ -208,9 +209,106 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
             raise InputError(f"lung spacing {lung_spacing_mm} mm is negative", "give a spacing in mm, or 0 for the CT's grid")
         params.setdefault("lungai", {})["lung_spacing_mm"] = float(lung_spacing_mm) or None
     _check_resampled_spacing(params, name_or_path)
+    if key not in PRESETS:
+        _check_keys(params, Path(name_or_path))
     _check_ibsi(params)
     _check_lung_grid(params, lung_spacing_mm)
     return params
+
+
+# The keys of a parameter file's ``lungai`` block: the IBSI configuration and the lung segments' spacing, which the file
+# sets, and the revisions of the values (:data:`lungai.radiomics.settings.VALUE_REVISIONS`, ``lung_grid_revision``),
+# which the settings recorded in a sidecar / model card carry (given back as a file they change nothing: recomputed).
+LUNGAI_KEYS = ("ibsi", "lung_spacing_mm")
+
+
+def _check_lungai_block(params: dict, path: Path) -> None:
+    """A parameter file's ``lungai`` block is a mapping of keys lungai reads (:data:`LUNGAI_KEYS`, and the revisions
+    recorded settings carry).  A misspelt key (``IBSI: C``, ``lung_spacing: 3``) was silently ignored - pyradiomics'
+    default settings computed instead of the IBSI configuration, the lung grid left at the CT's, no word said - and
+    a block that is not a mapping (``lungai: ibsi-c``) ended in an AttributeError traceback."""
+    from lungai.radiomics.settings import VALUE_REVISIONS
+    from lungai.rp.columns import suggest
+
+    block = params.get("lungai")
+    if block is not None and not isinstance(block, dict):
+        raise InputError(f"the lungai block of the parameter file {path} is {block!r}, not a mapping",
+                         "write it as a mapping, e.g. 'lungai: {ibsi: C}' (an IBSI configuration, or --params ibsi-c) "
+                         "or 'lungai: {lung_spacing_mm: 2}' (the lung segments' grid)")
+    known = (*LUNGAI_KEYS, *VALUE_REVISIONS, "lung_grid_revision")
+    for key in block or {}:
+        if key not in known:
+            raise InputError(f"the parameter file {path} has an unknown key {key!r} in its lungai block"
+                             f"{suggest(key, known)}; it would be ignored",
+                             f"write one of {', '.join(LUNGAI_KEYS)} (e.g. 'lungai: {{ibsi: C}}' for IBSI "
+                             "configuration C, 'lungai: {lung_spacing_mm: 2}' for the lung grid), or remove it")
+
+
+def _check_keys(params: dict, path: Path) -> None:
+    """Every key of the blocks pyradiomics reads is one it knows, and every value one it takes: a misspelt setting
+    (``binwidth``), image type (``wavelet``), image type setting (``sigmas``), feature name (``Autocorelation``) or
+    value (``interpolator: sitkLinaer``) ended in pyradiomics' pykwalify / ValueError traceback, and only when the
+    first segment was computed (after the CT was read).  Each is refused when the parameters are read, naming the key,
+    the close spelling and the fix; with pyradiomics' own schema (``radiomics.getParameterValidationFiles``), when
+    pyradiomics is installed, and not for an IBSI configuration (which gives pyradiomics no setting)."""
+    if (params.get("lungai") or {}).get("ibsi") is not None:
+        return
+    try:
+        import radiomics
+    except ImportError:          # checked by pyradiomics itself, if ever installed
+        return
+    _check_pyradiomics_keys(params, path, radiomics)
+
+
+def _check_pyradiomics_keys(params: dict, path: Path, radiomics) -> None:
+    """:func:`_check_keys` for the blocks pyradiomics reads, with pyradiomics' schema and feature / image type names."""
+    import pykwalify.core
+    import yaml
+
+    from lungai.radiomics.extract import _EXTRACTOR_LOCK
+    from lungai.rp.columns import suggest
+
+    schema_file, functions_file = radiomics.getParameterValidationFiles()
+    schema = yaml.safe_load(Path(schema_file).read_text(encoding="utf-8"))["mapping"]
+    settings = list(schema["setting"]["mapping"])
+    fix_key = "write it as pyradiomics spells it (names are case-sensitive), or remove it"
+
+    def unknown(keys, allowed, where: str, what: str) -> None:
+        for key in keys:
+            if key not in allowed:
+                raise InputError(f"the parameter file {path} has an unknown {what} {key!r} {where}"
+                                 f"{suggest(key, allowed)}", f"{fix_key}; pyradiomics' {what}s: {', '.join(allowed)}")
+
+    unknown(params.get("setting") or {}, settings, "in its setting block", "setting")
+    unknown(params.get("voxelSetting") or {}, list(schema["voxelSetting"]["mapping"]), "in its voxelSetting block",
+            "voxel setting")
+    types = params.get("imageType") or {}
+    unknown(types, radiomics.getImageTypes(), "in its imageType block", "image type")
+    for name, own in types.items():
+        unknown(own or {}, settings, f"in the settings of its image type {name}", "setting")
+    classes = radiomics.getFeatureClasses()
+    pyradiomics_classes = {c: v for c, v in (params.get("featureClass") or {}).items() if c in classes}
+    for name, features in pyradiomics_classes.items():
+        if isinstance(features, list):
+            unknown([str(f) for f in features], list(classes[name].getFeatureNames()),
+                    f"in its feature class {name}", f"{name} feature")
+    checked = {k: params[k] for k in ("setting", "imageType", "voxelSetting") if params.get(k) is not None}
+    checked["featureClass"] = pyradiomics_classes
+    log = pykwalify.core.log
+    with _EXTRACTOR_LOCK:         # pykwalify's schema loading is not thread-safe (lungai.radiomics.extract)
+        disabled, log.disabled = log.disabled, True        # its "--- All found errors ---" lines on stderr
+        try:
+            core = pykwalify.core.Core(source_data=checked, schema_files=[schema_file], extensions=[functions_file])
+            core.validate(raise_exception=False)
+            errors = list(core.validation_errors or [])
+        except (ValueError, TypeError) as exc:          # pyradiomics' own checks (interpolator, wavelet ...)
+            errors = [str(exc)]
+        finally:
+            log.disabled = disabled
+    if errors:
+        raise InputError(f"the parameter file {path} has a value pyradiomics does not take: " + "; ".join(errors),
+                         "correct that value in the file (pyradiomics' parameter file documentation lists each "
+                         "setting's type and range), or remove it for pyradiomics' default")
 
 
 def _check_label_setting(params: dict, path: Path) -> None:
@@ -244,15 +342,14 @@ def _check_resampled_spacing(params: dict, source) -> None:
 
 def _check_lung_grid(params: dict, lung_spacing_mm=None) -> None:
     """A lung spacing (``--lung-spacing``, or ``lung_spacing_mm`` in the file's ``lungai`` block; 0 in either asks
-    for no lung resampling and is accepted) with pyradiomics' own resampling (``resampledPixelSpacing``) is refused: pyradiomics' grid then holds every segment, lungs included
-    (:func:`lungai.radiomics.prepare.prepare`), so the lung spacing would be ignored - as a 'setting' block beside an
-    IBSI configuration is refused (:func:`_check_ibsi`)."""
+    for no lung resampling and is accepted) with pyradiomics' own resampling (``resampledPixelSpacing``) or with an
+    IBSI configuration is refused: pyradiomics' grid / the configuration's grid then holds every segment, lungs
+    included (:func:`lungai.radiomics.prepare.prepare`), so the lung spacing would be ignored - as a 'setting' block
+    beside an IBSI configuration is refused (:func:`_check_ibsi`).  (QA: ``--params ibsi-c --lung-spacing 3`` computed
+    the lungs on configuration C's 2 mm grid, exit 0, no word said.)"""
     from lungai.radiomics.prepare import pyradiomics_resampling
 
     block = params.get("lungai") or {}
-    grid = pyradiomics_resampling(params)
-    if block.get("ibsi") is not None or not grid:
-        return
     if lung_spacing_mm:         # 0 (or the file's 0): no lung resampling asked for, nothing ignored
         given = f"--lung-spacing {lung_spacing_mm:g}"
         fix = "leave out --lung-spacing"
@@ -260,6 +357,19 @@ def _check_lung_grid(params: dict, lung_spacing_mm=None) -> None:
         given = f"the parameter file's 'lungai: {{lung_spacing_mm: {block['lung_spacing_mm']}}}'"
         fix = "remove lung_spacing_mm from the file's lungai block"
     else:
+        return
+    cfg = ibsi_config(params)
+    if cfg is not None:
+        x, y, z = cfg.spacing or (None, None, None)
+        spacing = ("the CT's own grid" if cfg.spacing is None else f"{x:g} x {y:g} x {z:g} mm" if z is not None
+                   else f"{x:g} x {y:g} mm in plane, the CT's own slice spacing")
+        raise InputError(f"{given} would be ignored: IBSI configuration {cfg.name} puts every segment, the lungs "
+                         f"included, on its own grid ({spacing})",
+                         f"{fix} (every segment on configuration {cfg.name}'s grid), or use --params default or a "
+                         "parameter file without the IBSI configuration (lung segments on the lung spacing's isotropic "
+                         "grid, the tumour on the CT's)")
+    grid = pyradiomics_resampling(params)
+    if not grid:
         return
     raise InputError(f"{given} would be ignored: the parameter file's resampledPixelSpacing {grid} puts every "
                      "segment, the lungs included, on pyradiomics' grid",

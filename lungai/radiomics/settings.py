@@ -364,6 +364,49 @@ def write_sidecar(csv_path, params: dict) -> Path:
     return path
 
 
+def _flat(settings: dict) -> dict:
+    """Recorded value settings as {``block.key``: value}; an image type's own settings one level down
+    (``imageType.LoG.sigma``), an image type without settings as ``imageType.Original`` = {}."""
+    out = {}
+    for block in ("setting", "imageType", "lungai"):
+        for key, value in ((settings or {}).get(block) or {}).items():
+            if block == "imageType" and isinstance(value, dict) and value:
+                out.update({f"imageType.{key}.{k}": v for k, v in value.items()})
+            else:
+                out[f"{block}.{key}"] = value
+    return out
+
+
+def _same_number(a, b) -> bool:
+    """``a`` and ``b`` the same number(s) written otherwise (25 and 25.0, [2, 2, 2] and [2.0, 2.0, 2.0])."""
+    def numbers(v):
+        v = v if isinstance(v, (list, tuple)) else [v]
+        return [float(x) for x in v] if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) else None
+
+    return numbers(a) is not None and numbers(a) == numbers(b)
+
+
+def settings_differences(given: dict | None, expected: dict | None) -> list[str]:
+    """Where recorded value settings ``given`` (a table's sidecar) differ from ``expected`` (a model card's), one text
+    each: ``setting.binWidth 10 (here), 25 (the model's)``, ``imageType.Wavelet (here only)``; the same number written
+    otherwise (25.0 for 25), which the id counts as other settings, is said so.  Empty when either is unknown."""
+    if not isinstance(given, dict) or not isinstance(expected, dict):
+        return []
+    a, b = _flat(given), _flat(expected)
+    out = []
+    for key in dict.fromkeys([*b, *a]):
+        if key not in a:
+            out.append(f"{key} (the model's only: {json.dumps(b[key], default=str)})")
+        elif key not in b:
+            out.append(f"{key} (here only: {json.dumps(a[key], default=str)})")
+        elif json.dumps(a[key], sort_keys=True, default=str) != json.dumps(b[key], sort_keys=True, default=str):
+            same = (" - the same number written otherwise, which the settings id counts as other settings"
+                    if _same_number(a[key], b[key]) else "")
+            out.append(f"{key} {json.dumps(a[key], default=str)} (here), {json.dumps(b[key], default=str)} "
+                       f"(the model's){same}")
+    return out
+
+
 def read_sidecars(csv_paths) -> dict:
     """{id: settings} from the sidecars of ``csv_paths`` that have one."""
     out = {}

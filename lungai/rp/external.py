@@ -73,7 +73,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     outcome = outcome or card["outcome"]
     y = outcome_vector(df, outcome)
     # the settings first: other settings give other rad_* names, which must not read as misspelt columns
-    warnings = [w for w in settings_warnings(df, card, "validation table", allow_other_radiomics_settings) if w]
+    warnings = [w for w in settings_warnings(df, card, "validation table", allow_other_radiomics_settings,
+                                             sources=table_paths(table)) if w]
     X = model_features(df, card, "validation table")
     # the model's own training patients: left out of an external validation (or kept, labelled not external); the
     # table is checked as given first (its row numbers), the rest is scored

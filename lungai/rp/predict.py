@@ -57,7 +57,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
             raise InputError(f"the output {output} is an input file and would be overwritten",
                              "choose another output path")
     # the settings first: other settings give other rad_* names, which must not read as misspelt columns
-    warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings, context=context)
+    warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings, context=context,
+                                 sources=table_paths(patients))
     # a patient whose automatic tumour needs review (lungai cohort's tumour_review): said in its row, and summed up
     row_items = [[w for w in (s, r and f"automatic tumour needs review ({r})") if w]
                  for s, r in zip(warnings, tumour_review_rows(df))]

@@ -8,7 +8,8 @@ import pandas as pd
 from lungai.errors import InputError
 from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, ignored_lung_spacing_ids,
                                       is_legacy_settings, lung_grid_revision, read_sidecars, revision_reasons,
-                                      settings_id, sidecar_path, value_revisions, value_settings)
+                                      settings_differences, settings_id, sidecar_path, value_revisions,
+                                      value_settings)
 from lungai.rp.checks import check_categories, numeric_features
 from lungai.rp.columns import LEGACY_CATEGORY_RULES, ColumnRoles, is_missing_word, require_columns
 
@@ -273,10 +274,13 @@ SETTINGS_FIX_PATIENT_RETRAIN = ("the model cannot be used with tables of the cur
 
 
 def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool = False,
-                      context: str = "cohort") -> list[str]:
+                      context: str = "cohort", sources=()) -> list[str]:
     """Per patient: '' or why its radiomic features may not match the model's (other or unknown
     settings).  Other settings raise unless ``allow_other``; the fix names the command line's flags, or with
-    ``context`` "patient" (one patient's row in Multimodal Predict, :data:`SETTINGS_FIX_PATIENT`) what to do there."""
+    ``context`` "patient" (one patient's row in Multimodal Predict, :data:`SETTINGS_FIX_PATIENT`) what to do there.
+    ``sources``: the table's CSV files; where their ``.settings.json`` sidecars record the other settings and the
+    model card records its own, the refusal names the settings that differ
+    (:func:`lungai.radiomics.settings.settings_differences`)."""
     expected = (card.get("radiomics_settings") or {}).get("id")
     if expected is None:
         return [""] * len(df)
@@ -316,9 +320,14 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
                     "lungai (radiomics-batch / cohort rewrite the ids) or recompute the features")
         if context == "patient":        # no command-line flags for the panel's user (lungs_cut_warning's contexts)
             fix = SETTINGS_FIX_PATIENT_RETRAIN if old_model else SETTINGS_FIX_PATIENT
+        recorded = read_sidecars(sources)
+        differ = [f"{i}: " + "; ".join(d) for i in bad
+                  if (d := settings_differences(recorded.get(i), (card.get("radiomics_settings") or {}).get("settings")))]
         raise InputError(f"{what}: radiomic features of {sum(other)} patient(s) (e.g. {[c for c, o in zip(cases, other) if o][:3]}) "
                          f"were computed with radiomics settings {bad}, the model with {expected} "
-                         f"(model_card.json 'radiomics_settings'); their values are not comparable", fix)
+                         f"(model_card.json 'radiomics_settings'); their values are not comparable"
+                         + (f" (the settings that differ from the model's - {' | '.join(differ)})" if differ else ""),
+                         fix)
     return [f"radiomics settings {g} differ from the model's {expected}" if o else
             ("" if g is not None else f"radiomics settings unknown (the model's: {expected})")
             for g, o in zip(given, other)]
