@@ -170,6 +170,12 @@ def test_manifest_validation(tmp_path):
     bad.write_text("case,image,mask\na,x.nii.gz,y.nii.gz\na,z.nii.gz,y.nii.gz\n", encoding="utf-8")
     with pytest.raises(InputError, match="repeats case"):
         read_manifest(bad)
+    # each repeated id with its lines (blank lines counted as in the file)
+    bad.write_text("case,image,mask\nA,x.nii.gz,y.nii.gz\nB,x.nii.gz,y.nii.gz\n\nA,z.nii.gz,y.nii.gz\n"
+                   "B,z.nii.gz,y.nii.gz\nA,w.nii.gz,y.nii.gz\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_manifest(bad)
+    assert exc.value.problem == "manifest m.csv repeats case id(s): 'A' on lines 2, 5 and 7; 'B' on lines 3 and 6"
 
 
 def test_case_ids_with_the_same_file_name_are_refused(tmp_path):

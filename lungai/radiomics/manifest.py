@@ -95,9 +95,15 @@ def read_manifest(path: str | Path) -> list[dict]:
         raise InputError(f"manifest {p.name} has rows without a case id ({where}{' ...' if len(blank) > 5 else ''})",
                          f"give every row of {p.name} a case id in its case column (it names the case's output "
                          "files and rows), or delete the row")
-    dup = df["case"][df["case"].duplicated()].tolist()
+    dup = list(dict.fromkeys(df["case"][df["case"].duplicated()]))
     if dup:
-        raise InputError(f"manifest {p.name} repeats case id(s) {dup[:5]}", "give every row a unique case id")
+        # each with its lines (QA: a 40-row manifest said only "repeats case id(s) ['A']": which rows, not said)
+        lines = _data_lines(p)
+        at = {case: [lines[i] if i < len(lines) else i + 2 for i, c in enumerate(df["case"]) if c == case]
+              for case in dup[:5]}
+        listed = "; ".join(f"{case!r} on lines {', '.join(map(str, n[:-1]))} and {n[-1]}" for case, n in at.items())
+        raise InputError(f"manifest {p.name} repeats case id(s): {listed}{' ...' if len(dup) > 5 else ''}",
+                         "give every row a unique case id (or delete the repeated row)")
     clashes = name_clashes(df["case"])
     if clashes:
         listed = "; ".join(" and ".join(map(repr, g)) + f" (both {safe_name(g[0])}.csv)" for g in clashes[:5])
