@@ -170,6 +170,12 @@ def test_manifest_validation(tmp_path):
     bad.write_text("case,image,mask\na,x.nii.gz,y.nii.gz\na,z.nii.gz,y.nii.gz\n", encoding="utf-8")
     with pytest.raises(InputError, match="repeats case"):
         read_manifest(bad)
+    # each repeated id with its lines (blank lines counted as in the file)
+    bad.write_text("case,image,mask\nA,x.nii.gz,y.nii.gz\nB,x.nii.gz,y.nii.gz\n\nA,z.nii.gz,y.nii.gz\n"
+                   "B,z.nii.gz,y.nii.gz\nA,w.nii.gz,y.nii.gz\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_manifest(bad)
+    assert exc.value.problem == "manifest m.csv repeats case id(s): 'A' on lines 2, 5 and 7; 'B' on lines 3 and 6"
 
 
 def test_case_ids_with_the_same_file_name_are_refused(tmp_path):
@@ -1231,15 +1237,16 @@ def test_a_part_truncated_inside_its_last_row_is_redone_on_resume(tmp_path):
 def test_batch_prints_and_records_why_values_are_nan(tmp_path):
     """QA: radiomics-batch dropped the notes `lungai radiomics` prints (why an IBSI preset's values are NaN).  They
     are printed in the batch summary and recorded in _settings.csv's notes column, as `lungai radiomics` records
-    them; a resumed case's notes are printed again from its part."""
+    them; a resumed case's notes are printed again from its part.  Each names its case, also in this one-case batch
+    ("note: p1 / gtv: ...")."""
     manifest, note = _flat_l_case(tmp_path)
     out = tmp_path / "out" / "f.csv"
     params = load_params("ibsi-a", feature_classes=["shape"])
     first = run_batch(manifest, out, params, workers=0)
-    assert first.done == ["p1"] and f"note: {note}" in first.text()
+    assert first.done == ["p1"] and f"note: p1 / {note}" in first.text()
     settings = pd.read_csv(tmp_path / "out" / "f_settings.csv")
     assert settings["notes"].tolist() == [note.removeprefix("gtv: ")]
-    assert f"note: {note}" in run_batch(manifest, out, params, workers=0).text()      # resumed: from its part
+    assert f"note: p1 / {note}" in run_batch(manifest, out, params, workers=0).text()      # resumed: from its part
 
 
 def _flat_l_case(tmp_path):
@@ -1290,7 +1297,7 @@ def test_an_ibsi_case_done_by_a_lungai_without_nan_notes_is_redone_on_resume(tmp
     again = run_batch(manifest, out, params, workers=0)
     assert again.done == ["p1"] and again.skipped == []
     assert ("note: 1 case(s) done with an IBSI configuration by an older lungai (no notes on NaN values; some values "
-            "NaN that are computed now) are redone") in again.text() and f"note: {note}" in again.text()
+            "NaN that are computed now) are redone") in again.text() and f"note: p1 / {note}" in again.text()
     pd.testing.assert_frame_equal(pd.read_csv(out), fresh)
     assert pd.read_csv(tmp_path / "out" / "f_settings.csv")["notes"].tolist() == [note.removeprefix("gtv: ")]
     kept = run_batch(manifest, out, params, workers=0)
@@ -1528,3 +1535,118 @@ def test_a_named_label_then_a_bare_number_after_a_semicolon_is_refused(small_pha
     with pytest.raises(InputError, match=r"'b' = label 2 alone and 3, 4 as their own segments"):
         manifest_labels("a=1;b=2;3,4;c=5")
     _refused_before_any_work(small_phantom, tmp_path, capsys, "tumour=1;2")
+
+
+def test_a_one_case_batchs_warnings_name_its_case(small_phantom, tmp_path):
+    """QA (LIDC-IDRI-0003_R_3, a nodule crop through every slice, alone in a manifest): a one-case batch warned
+    "segment 'label_1' touches the image's z-, z+ edges" without the case, while the same case in a two-case batch
+    was "LIDC-IDRI-0003_R_3 / segment 'label_1' ...".  A batch's warnings and notes name their case always (the
+    summary is read beside other batches'); `lungai radiomics` (one case, named in its summary line) is unchanged."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.radiomics.extract import edge_notes
+
+    ph = small_phantom
+    lab = np.zeros(sitk.GetArrayFromImage(ph.labels).shape, np.uint8)
+    lab[0:4, 40:50, 40:50] = 1                                  # on the first slice: touches the z- edge
+    mask = sitk.GetImageFromArray(lab)
+    mask.CopyInformation(ph.labels)
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    row = {"image": "ct.nii.gz", "mask": "mask.nii.gz", "label": "tumour=1"}
+    for cases in (["p1"], ["p1", "p2"]):
+        manifest = tmp_path / f"m{len(cases)}.csv"
+        pd.DataFrame([{"case": c, **row} for c in cases]).to_csv(manifest, index=False)
+        s = run_batch(manifest, tmp_path / f"b{len(cases)}.csv", PARAMS, workers=0)
+        assert sorted(s.done) == cases
+        assert [n.split(" / ")[0] for n in s.cut] == cases, s.cut
+        assert all("segment 'tumour' touches the image's z- edge" in n for n in s.cut)
+        assert "warning: p1 / segment 'tumour'" in s.text()
+    # one case of `lungai radiomics`: as before, the case in its summary line, not in each warning
+    settings = pd.read_csv(tmp_path / "b1_settings.csv", dtype={"case": str}, keep_default_na=False)
+    assert edge_notes(settings)[0].startswith("segment 'tumour'")
+
+
+def test_a_cell_cut_at_an_unquoted_comma_is_refused_naming_the_line_and_the_quotes(small_phantom, tmp_path):
+    """QA (LUNG1-003, GTV-1 = label 1 and gtv-2/3 = label 2): a label `tumour=1,tumour=2` or a tumour
+    `labels.nii.gz#1,2` written without double quotes in a manifest with a column after it free to take the rest
+    (`phantom`, `lungs`) read as `tumour` = label 1 alone and phantom "tumour=2" (35 ml instead of 82 ml, exit 0), or
+    failed its case with "2 does not exist".  Refused before any work, naming the line and the quoted cell; quoted,
+    the union is computed."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    ph = small_phantom
+    lab = np.zeros(sitk.GetArrayFromImage(ph.labels).shape, np.uint8)
+    lab[15:20, 40:48, 40:48] = 1
+    lab[15:20, 60:68, 40:48] = 2
+    mask = sitk.GetImageFromArray(lab)
+    mask.CopyInformation(ph.labels)
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "lab.nii.gz"))
+    manifest, out = tmp_path / "m.csv", tmp_path / "b.csv"
+    for text, problem, quoted in [
+            ("case,image,mask,label,phantom\np0,ct.nii.gz,lab.nii.gz,tumour=1\n"
+             "p1,ct.nii.gz,lab.nii.gz,tumour=1,tumour=2\n",
+             "line 3: its phantom cell is 'tumour=2'", '"tumour=1,tumour=2"'),
+            ("case,image,tumour,lungs\np1,ct.nii.gz,lab.nii.gz#1,2\n",
+             "line 2: its lungs cell is '2', a label value, not a file", '"lab.nii.gz#1,2"')]:
+        manifest.write_text(text, encoding="utf-8")
+        with pytest.raises(InputError) as exc:
+            run_batch(manifest, out, PARAMS, workers=0)
+        assert problem in exc.value.problem and "not in double quotes" in exc.value.problem
+        assert exc.value.fix == f"write that cell in double quotes: {quoted}"
+        assert not out.with_name("b.csv.parts").exists()            # before any work
+        manifest.write_text(text.replace(quoted.strip('"'), quoted), encoding="utf-8")
+        s = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"] if "lungs" in text else None)
+        assert "p1" in s.done and not s.failed, s.text()
+        table = pd.read_csv(out)
+        volume = table[(table.case == "p1") & (table.feature == "VoxelVolume")].value.item()
+        assert volume == pytest.approx(2 * 5 * 8 * 8 * 3.5 * 3.5 * 5.0)     # labels 1 and 2: the union
+        import shutil
+
+        shutil.rmtree(out.with_name("b.csv.parts"))
+        for p in tmp_path.glob("b*"):
+            p.unlink()
+    # a phantom cell that says neither yes nor no: refused (before: read as no, the label map as labels label_N)
+    for cell in ("maybe", "TRUE"):
+        manifest.write_text(f"case,image,mask,phantom\np1,ct.nii.gz,lab.nii.gz,{cell}\n", encoding="utf-8")
+        with pytest.raises(InputError, match=f"line 2: its phantom cell is '{cell}'"):
+            run_batch(manifest, out, PARAMS, workers=0)
+    # a DICOM folder named by a number, offline now, after a plain path: no cut cell - left to its case
+    manifest.write_text("case,image,mask,phantom\np1,ct.nii.gz,lab.nii.gz,True\np2,12345,lab.nii.gz, no\n",
+                        encoding="utf-8")
+    assert [r["image"] for r in read_manifest(manifest)][1] == str(tmp_path / "12345")
+
+
+def test_resume_into_an_older_folder_without_params_json_names_what_its_cases_show(cohort, tmp_path):
+    """QA (LIDC crops, a batch folder of an older lungai: params.key, no params.json): a re-run with other
+    parameters was refused naming no difference ("holds 4 case(s) done with other parameters or segments"), fix "run
+    with the parameters they were made with" - which the user could not know.  It names what the cases show (feature
+    classes, image types, segments, and the settings from the table's .settings.json), keeps them, and the same
+    parameters still resume them."""
+    out = tmp_path / "old.csv"
+    first = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    parts = tmp_path / "old.csv.parts"
+    (parts / "params.json").unlink()                               # as an older lungai left it
+    kept = {p.name: p.read_bytes() for p in parts.iterdir()}
+    tries = [(load_params("default", feature_classes=["firstorder", "shape", "glcm"]), SEGMENTS,
+              "featureClass: firstorder, shape then, firstorder, glcm, shape now"),
+             (load_params("default", feature_classes=["firstorder", "shape"], image_types=["Original", "LoG"],
+                          log_sigma=[2.0]), SEGMENTS, "imageType: original then, log, original now"),
+             (PARAMS, ["tumour"], "segments: lungs_minus_tumour, tumour then, tumour now")]
+    for params, segments, shown in tries:
+        with pytest.raises(InputError) as exc:
+            run_batch(cohort, out, params, workers=0, segments=segments)
+        assert f"holds {len(first.done)} case(s) done with other parameters" in exc.value.problem
+        assert "without a record of its parameters (params.json)" in exc.value.problem
+        assert f"its cases show: {shown}" in exc.value.problem, exc.value.problem
+        assert "(their settings: old.settings.json)" in exc.value.fix
+        assert {p.name: p.read_bytes() for p in parts.iterdir()} == kept     # nothing of the cases lost
+    binned = json.loads(json.dumps(PARAMS))
+    binned["setting"]["binWidth"] = 10
+    with pytest.raises(InputError, match="setting.binWidth: 25 then, 10 now"):
+        run_batch(cohort, out, binned, workers=0, segments=SEGMENTS)
+    again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert sorted(again.skipped) == sorted(first.done) and again.done == []

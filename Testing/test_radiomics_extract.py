@@ -423,7 +423,8 @@ def test_cli_radiomics_warns_of_a_tumour_cut_by_the_image_edge(small_phantom, tm
 
 
 def test_radiomics_batch_warns_of_a_segment_cut_by_the_image_edge(small_phantom, tmp_path, capsys):
-    """Review: radiomics-batch recorded a cut tumour in its settings CSV but printed nothing (lungai radiomics warns)."""
+    """Review: radiomics-batch recorded a cut tumour in its settings CSV but printed nothing (lungai radiomics warns).
+    It names the case, also in this one-case batch."""
     from lungai.cli import main
 
     tumour = sitk.Cast(small_phantom.labels == L.TUMOUR, sitk.sitkUInt8)
@@ -435,7 +436,7 @@ def test_radiomics_batch_warns_of_a_segment_cut_by_the_image_edge(small_phantom,
                                     encoding="utf-8")
     assert main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "0", "--feature-classes", "shape",
                  "-o", str(tmp_path / "b.csv")]) == 0
-    assert "warning: segment 'label_1' touches the image's z- edge: it may be cut by the scan" in \
+    assert "warning: cut / segment 'label_1' touches the image's z- edge: it may be cut by the scan" in \
         capsys.readouterr().out
 
 

@@ -121,7 +121,8 @@ def register(sub) -> None:
     b = sub.add_parser("radiomics-batch", help="radiomics for a cohort on Dask (resumable)",
                        description="manifest CSV columns: case, image, and mask (+ optional label: 1;2 or "
                                    "tumour=1;lungs=2; or phantom = 1 for a lungai synthetic label map) or "
-                                   "tumour and/or lungs. Finished cases are skipped on a re-run (redone when "
+                                   "tumour and/or lungs (a cell holding a comma, \"labels.nii.gz#1,2\", in "
+                                   "double quotes). Finished cases are skipped on a re-run (redone when "
                                    "their inputs changed); a failing case is recorded with its error and the "
                                    "others go on.")
     b.add_argument("manifest", help="manifest CSV")

@@ -33,7 +33,7 @@ from lungai.radiomics.settings import (LUNG_GRID_REASON, SETTINGS_COLUMN, ignore
                                       settings_id, value_revisions, with_lung_grid_revision, without_lung_grid_revision,
                                       sidecar_path, write_sidecar)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
-from lungai.radiomics.manifest import PATH_COLUMNS, read_manifest, safe_name
+from lungai.radiomics.manifest import PATH_COLUMNS, is_phantom, read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
 
 
@@ -202,7 +202,7 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
     from lungai.radiomics import segments as S
 
     if row.get("mask"):
-        if str(row.get("phantom", "")).strip() in ("1", "true", "True", "yes"):
+        if is_phantom(row.get("phantom")):
             mask = read_mask(row["mask"], reference=image)   # as `lungai radiomics --mask`: off the grid names the file
             return S.segments_from_phantom_labels(mask, image, names=segments, errors=errors)
         labels = manifest_labels(row.get("label"))
@@ -352,12 +352,68 @@ def _params_changes(parts: Path, params: dict, segments) -> str:
     try:
         then = json.loads((parts / PARAMS_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
+        return _shown_changes(parts, params, segments)
     now = json.loads(json.dumps({"params": params, "segments": segments}, sort_keys=True, default=str))
-    then, now = _flat(then), _flat(now)
-    changed = [f"{name.removeprefix('params.')}: {then.get(name, '(not set)')} then, {now.get(name, '(not set)')} now"
-               for name in sorted(set(then) | set(now)) if then.get(name) != now.get(name)]
+    return _changes_text(_flat(then), _flat(now), lambda name: name.removeprefix("params."))
+
+
+def _changes_text(then: dict, now: dict, name=str) -> str:
+    """"NAME: A then, B now; ..." for the keys whose values differ (up to 6, then "... N more")."""
+    changed = [f"{name(k)}: {then.get(k, '(not set)')} then, {now.get(k, '(not set)')} now"
+               for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)]
     return "; ".join(changed[:6]) + (f"; ... {len(changed) - 6} more" if len(changed) > 6 else "")
+
+
+def _image_type_family(name: str) -> str:
+    """An image type as the parts name it (``log-sigma-1-0-mm-3D``, ``wavelet-LLH``, ``lbp-2D``) or as the
+    parameters do (``LoG``, ``Wavelet``, ``LBP2D``): ``log``, ``wavelet``, ``lbp``."""
+    family = str(name).split("-")[0].lower()
+    return "lbp" if family.startswith("lbp") else family
+
+
+def _shown_changes(parts: Path, params: dict, segments) -> str:
+    """For a resume folder of an older lungai, which kept no :data:`PARAMS_RECORD`: what its cases' values show was
+    computed differently from these parameters - the settings (their ``radiomics_settings`` id; named setting by
+    setting from the table's ``.settings.json`` of that id, :func:`lungai.radiomics.settings.write_sidecar`), the
+    image types, the feature classes and (with ``segments`` given) the segments: "setting.binWidth: 25 then, 10
+    now; featureClass: firstorder, glcm then, firstorder, shape now" ("" when nothing shows or nothing can be
+    read).  (QA: a folder of an older lungai was refused naming no difference, fix "run with the parameters they
+    were made with" - which the user could not know.)"""
+    from lungai.radiomics.params import FEATURE_CLASSES
+    from lungai.radiomics.settings import value_settings
+
+    frames = []
+    for p in sorted(parts.glob("*.csv")):
+        if p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv")):
+            with contextlib.suppress(OSError, ValueError):
+                frames.append(read_part(p))
+    done = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LONG_COLUMNS)
+    then, now = {}, {}
+    ids = set(done[SETTINGS_COLUMN].dropna().astype(str)) if SETTINGS_COLUMN in done else set()
+    if ids and settings_id(params) not in ids:
+        side = sidecar_path(parts.with_name(parts.name.removesuffix(".parts")))
+        try:
+            doc = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = None
+        if isinstance(doc, dict) and doc.get("id") in ids and isinstance(doc.get("settings"), dict):
+            then.update(_flat(json.loads(json.dumps(doc["settings"], default=str))))
+            now.update(_flat(json.loads(json.dumps(value_settings(params), sort_keys=True, default=str))))
+        else:
+            then[SETTINGS_COLUMN], now[SETTINGS_COLUMN] = ", ".join(sorted(ids)), settings_id(params)
+    done_types = {_image_type_family(t) for t in done["image_type"].dropna()}
+    if done_types:
+        then["imageType"] = ", ".join(sorted(done_types))
+        now["imageType"] = ", ".join(sorted({_image_type_family(t) for t in (params.get("imageType") or
+                                                                             {"Original": {}})}))
+    done_classes = set(done["feature_class"].dropna().astype(str))
+    wanted = set(params.get("featureClass") or {})
+    if done_classes and wanted and (done_classes | wanted) <= set(FEATURE_CLASSES):
+        then["featureClass"], now["featureClass"] = ", ".join(sorted(done_classes)), ", ".join(sorted(wanted))
+    if segments and not done.empty:
+        then["segments"] = ", ".join(sorted(set(done["segment"].dropna().astype(str))))
+        now["segments"] = ", ".join(sorted(map(str, segments)))
+    return _changes_text(then, now)
 
 
 def _params_key(params: dict, segments, revision: bool = True) -> str:
@@ -431,11 +487,17 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         changes = _params_changes(parts, params, segments)
         done = sum(p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv"))
                    for p in parts.iterdir())
+        older = "" if (parts / PARAMS_RECORD).is_file() else (
+            "; an older lungai wrote that folder without a record of its parameters (params.json)" + (
+                f", its cases show: {changes}" if changes else
+                ": its cases show no difference in settings, image types, feature classes or segments"))
+        side = sidecar_path(output)
+        kept = f" (their settings: {side.name})" if older and side.is_file() else ""
         raise InputError(f"{parts} holds {done} case(s) done with other parameters or segments"
-                         + (f" ({changes})" if changes else ""),
-                         "to resume them, run with the parameters they were made with; to compute these parameters "
-                         "too, write them into another table (-o OTHER.csv: its own folder of cases); or delete that "
-                         "folder to start over (its finished cases are lost)")
+                         + (f" ({changes})" if changes and not older else older),
+                         f"to resume them, run with the parameters they were made with{kept}; to compute these "
+                         "parameters too, write them into another table (-o OTHER.csv: its own folder of cases); or "
+                         "delete that folder to start over (its finished cases are lost)")
     stamp.write_text(key, encoding="utf-8")
     (parts / PARAMS_RECORD).write_text(json.dumps({"params": params, "segments": segments}, sort_keys=True,
                                                   default=str, indent=1), encoding="utf-8")
@@ -675,8 +737,10 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     table, errors, settings = combine(rows, parts, summary.failed, wide)
     from lungai.radiomics.extract import edge_notes, nan_note_lines
 
-    summary.cut = edge_notes(settings)                   # as `lungai radiomics` warns of a segment cut by the scan
-    summary.nan_notes = nan_note_lines(settings)         # as `lungai radiomics` says why values are NaN
+    # as `lungai radiomics` warns of a segment cut by the scan and says why values are NaN; each naming its case, also
+    # in a one-case batch (before, "warning: segment 'label_1' touches ...": which case's, not said)
+    summary.cut = edge_notes(settings, cases=True)
+    summary.nan_notes = nan_note_lines(settings, cases=True)
     summary.spacing = mixed_spacing_note(settings, params)
     with recorded_output_files(outputs, OWNER):         # each recorded once written, a failure included
         _write_results(output, manifest, params, table, errors, settings, rows, parts, summary)

@@ -410,24 +410,33 @@ def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image, slices: dict | No
 NOTE_SEPARATOR = " | "     # between a segment's notes in the settings' "notes" column
 
 
-def nan_note_lines(settings: pd.DataFrame) -> list:
+def _name_cases(settings: pd.DataFrame, cases: bool | None) -> bool:
+    """Whether a note on ``settings``' rows names its case: ``cases`` when given (``radiomics-batch``: always, also for
+    a one-case manifest - its notes are read beside other batches' output), else only when they hold several cases
+    (``lungai radiomics``: one case, named in its summary line)."""
+    return cases if cases is not None else len(set(settings["case"])) > 1
+
+
+def nan_note_lines(settings: pd.DataFrame, cases: bool | None = None) -> list:
     """The notes recorded in ``settings``' ``notes`` column (:attr:`Extraction.settings`: why a segment's values are
-    NaN), one per note, ``<case> / <segment>: <note>`` (the case only for several cases); an older table without the
-    column gives none."""
+    NaN), one per note, ``<case> / <segment>: <note>`` (the case only for several cases, or with ``cases=True``:
+    :func:`_name_cases`); an older table without the column gives none."""
     if "notes" not in settings:
         return []
-    several = len(set(settings["case"])) > 1
+    several = _name_cases(settings, cases)
     return [(f"{r.case} / " if several else "") + f"{r.segment}: {n}"
             for r in settings.itertuples(index=False) if isinstance(r.notes, str) and r.notes
             for n in r.notes.split(NOTE_SEPARATOR)]
 
 
-def edge_notes(settings: pd.DataFrame) -> list:
-    """One warning per segment of ``settings`` (:attr:`Extraction.settings`) whose mask touches the image edge."""
+def edge_notes(settings: pd.DataFrame, cases: bool | None = None) -> list:
+    """One warning per segment of ``settings`` (:attr:`Extraction.settings`) whose mask touches the image edge
+    (``<case> / `` in front as :func:`nan_note_lines`)."""
     if "cut_by_image_edge" not in settings:
         return []
     cut = settings[settings["cut_by_image_edge"].fillna("").astype(str) != ""]
-    return [(f"{r.case} / " if len(set(settings["case"])) > 1 else "") + cut_note(r.segment, r.cut_by_image_edge.split(";"))
+    several = _name_cases(settings, cases)
+    return [(f"{r.case} / " if several else "") + cut_note(r.segment, r.cut_by_image_edge.split(";"))
             for r in cut.itertuples(index=False)]
 
 

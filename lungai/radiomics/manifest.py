@@ -2,12 +2,14 @@
 
 A manifest is a CSV with one row per case: ``case``, ``image`` and either ``mask`` (label map; optional
 ``label`` "1;2" or "tumour=1;lungs=2", optional ``phantom`` = 1 for a lungai synthetic label map) or
-``tumour`` and/or ``lungs`` (lungai lung label map).  Relative paths are relative to the manifest.
+``tumour`` and/or ``lungs`` (lungai lung label map).  Relative paths are relative to the manifest.  A cell holding a
+comma (``"tumour=1,tumour=2"``, ``"labels.nii.gz#1,2"``) is in double quotes (:func:`_check_split_cells`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,6 +18,16 @@ import pandas as pd
 from lungai.errors import InputError
 
 PATH_COLUMNS = ("image", "mask", "tumour", "lungs")
+# the ``phantom`` cell (surrounding spaces aside): a lungai synthetic label map, or not.  The yes values are those read
+# as yes before; another value (``TRUE``, ``Yes``, a typo), once read as no, is refused - not read as yes now, which
+# would keep a resumed case's values of the other reading (its recorded phantom cell unchanged)
+PHANTOM_YES, PHANTOM_NO = ("1", "true", "True", "yes"), ("", "0", "false", "False", "no")
+
+
+def is_phantom(cell) -> bool:
+    """A manifest ``phantom`` cell saying yes (:data:`PHANTOM_YES`); other values are checked by
+    :func:`read_manifest`."""
+    return str(cell if cell is not None else "").strip() in PHANTOM_YES
 
 
 # what makes two ids' file names differ (the fix named when :func:`name_clashes` finds a clash)
@@ -83,14 +95,21 @@ def read_manifest(path: str | Path) -> list[dict]:
         raise InputError(f"manifest {p.name} has rows without a case id ({where}{' ...' if len(blank) > 5 else ''})",
                          f"give every row of {p.name} a case id in its case column (it names the case's output "
                          "files and rows), or delete the row")
-    dup = df["case"][df["case"].duplicated()].tolist()
+    dup = list(dict.fromkeys(df["case"][df["case"].duplicated()]))
     if dup:
-        raise InputError(f"manifest {p.name} repeats case id(s) {dup[:5]}", "give every row a unique case id")
+        # each with its lines (QA: a 40-row manifest said only "repeats case id(s) ['A']": which rows, not said)
+        lines = _data_lines(p)
+        at = {case: [lines[i] if i < len(lines) else i + 2 for i, c in enumerate(df["case"]) if c == case]
+              for case in dup[:5]}
+        listed = "; ".join(f"{case!r} on lines {', '.join(map(str, n[:-1]))} and {n[-1]}" for case, n in at.items())
+        raise InputError(f"manifest {p.name} repeats case id(s): {listed}{' ...' if len(dup) > 5 else ''}",
+                         "give every row a unique case id (or delete the repeated row)")
     clashes = name_clashes(df["case"])
     if clashes:
         listed = "; ".join(" and ".join(map(repr, g)) + f" (both {safe_name(g[0])}.csv)" for g in clashes[:5])
         raise InputError(f"manifest {p.name} has case ids that give the same output file name: {listed}",
                          "rename these cases so that they differ in " + NAME_RULE)
+    _check_split_cells(df, p)
     from lungai.io.tables import check_listed_files, listed_path
 
     rows = []
@@ -105,6 +124,49 @@ def read_manifest(path: str | Path) -> list[dict]:
     check_listed_files([r[c] for r in rows for c in PATH_COLUMNS if r.get(c)], p, what="manifest",
                        refuse_all_missing=False)
     return rows
+
+
+# a bare label list (``2``, ``2,3``) or a ``name=N`` item: the rest of a cell cut at an unquoted comma
+_LABEL_REST = re.compile(r"^\s*(?:[^=,;#]+=\s*)?\d+(?:\s*[,;]\s*\d+)*\s*$")
+
+
+def _check_split_cells(df: pd.DataFrame, path: Path) -> None:
+    """Refuse, naming the line and the quoting, a row whose cells were shifted by a comma not in quotes - a
+    ``label`` ``tumour=1,tumour=2`` or a mask ``labels.nii.gz#1,2`` (the FILE#LABELS selector) written without
+    double quotes, where a column after it was free to take the rest: ``case,image,mask,label,phantom`` /
+    ``p,ct.nii.gz,lab.nii.gz,tumour=1,tumour=2`` read ``tumour`` as label 1 alone and ``phantom`` as "tumour=2"
+    (LUNG1-003: the 35 ml GTV-1 instead of the 82 ml of its GTVs, exit 0); ``case,image,tumour,lungs`` /
+    ``p,ct.nii.gz,lab.nii.gz#1,2`` failed its case with "2 does not exist".  Also a ``phantom`` cell that says
+    neither yes nor no (:data:`PHANTOM_YES`, :data:`PHANTOM_NO`): before, any other value silently read as no.  (A
+    row with more cells than the header is refused when the manifest is read.)"""
+    from lungai.io.tables import listed_path
+
+    columns = list(df.columns)
+    lines = _data_lines(path)
+    for i, rec in enumerate(df.to_dict("records")):
+        where = f"manifest {path.name} line {lines[i] if i < len(lines) else i + 2}"
+        for k, col in enumerate(columns):
+            cell = str(rec.get(col) or "").strip()
+            before = columns[k - 1] if k > 0 else None
+            cut = str(rec.get(before) or "").strip() if before else ""
+            # the cell before a label list (or name=N) could hold it: a label cell, or a mask with a FILE#LABEL
+            # selector (a path cell "12345" after a plain path is a folder's name, perhaps offline: left to its case)
+            shifted = (_LABEL_REST.match(cell) is not None and bool(cut)
+                       and (before == "label" or (before in PATH_COLUMNS and "#" in cut)))
+            if col in PATH_COLUMNS and shifted and not listed_path(cell, path).exists():
+                problem = f"its {col} cell is {cell!r}, a label value, not a file"
+            elif col == "phantom" and cell not in PHANTOM_YES + PHANTOM_NO:
+                problem = (f"its phantom cell is {cell!r}: phantom is 1 (true, yes) for a lungai synthetic label map, "
+                           "else 0 (false, no) or empty")
+            else:
+                continue
+            if shifted:
+                whole = f"{cut},{cell}"
+                raise InputError(f"{where}: {problem} - it looks like the rest of the {before} cell {whole!r}, cut "
+                                 "at a comma that is not in double quotes (a CSV cell holding a comma must be quoted)",
+                                 f"write that cell in double quotes: \"{whole}\"")
+            raise InputError(f"{where}: {problem}", "write 1 in the phantom cell for a lungai synthetic label map, "
+                             "else 0 or nothing")
 
 
 def _data_lines(path: Path) -> list[int]:
