@@ -494,6 +494,41 @@ def test_ids_with_look_alike_dashes_or_several_spelling_changes_are_named(shared
     assert ids_spelt_alike(["R01-001", "R01\u2212001", "R01-002"]) == [["R01-001", "R01\u2212001"]]
 
 
+@pytest.mark.shared_data
+def test_ids_whose_separator_moved_between_digits_are_never_called_one_patient(shared_data, tmp_path):
+    """QA: the separator hint dropped every separator before comparing, so ids whose separator sits elsewhere between
+    their digits - other numbers, other patients - were named as one patient written two ways ("LUNG1-12 vs LUNG11-2",
+    "R01-011 vs R010-11: differ only in letter case or separators ... make the ids the same in both tables").  Now a
+    separator between two digits stays a boundary: such ids are not paired; a separator changed, dropped next to a
+    letter or its case (LUNG1_010 / lung1-010, AMC-001 / amc001) is still named.  Real NSCLC-Radiogenomics ids."""
+    from lungai.io.tables import id_spelling_hint
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ids = sorted(real["Case ID"][real["Case ID"].str.startswith("R01-")])[:30]
+    assert "R01-011" in ids and "R01-101" not in ids
+    clinical = pd.DataFrame({"Case ID": ids, "clin_age_years": 60 + np.arange(len(ids)) % 20,
+                             "rp_grade2": np.arange(len(ids)) % 2})
+    clinical.to_csv(tmp_path / "clinical.csv", index=False)
+    # the other table holds another patient R010-11 (its separator after the third digit) in R01-011's place, and
+    # R01-012 written r01_012 (the same patient)
+    other = ["R010-11" if i == "R01-011" else "r01_012" if i == "R01-012" else i for i in ids]
+    pd.DataFrame({"patient_id": other, "dose_mld_gy": np.linspace(8, 20, len(ids)).round(2)}).to_csv(
+        tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    said = err.value.problem
+    assert "1 id(s) differ only in letter case or separators (R01-012 vs r01_012)" in said, said
+    assert "R010-11 vs" not in said and "vs R010-11" not in said, said
+
+    for a, b in (("LUNG1-12", "LUNG11-2"), ("R01-001", "R010-01"), ("AMC-001", "AMC-0-01"), ("LUNG1-002", "LUNG10-02"),
+                 ("R01-011", "R01011"), ("LUNG1-002", "LUNG1-0 02")):
+        assert id_spelling_hint([a], [b]) == "" == id_spelling_hint([b], [a]), (a, b)
+    for a, b in (("LUNG1_010", "lung1-010"), ("AMC-001", "amc001"), ("P11", "p-11"), ("R01-023", "r01 023")):
+        assert "differ only in letter case or separators" in id_spelling_hint([a], [b]), (a, b)
+    assert "or the zeros padding" in id_spelling_hint(["LUNG1_002"], ["lung1-2"])
+
+
 def test_a_long_radiomics_table_is_refused_as_such_with_the_fix(tmp_path):
     """QA: the CSV of lungai radiomics-batch / radiomics without --wide (one row per feature) given to rp train beside
     a clinical table was refused as "duplicate patient IDs ... keep one row per patient" - the wrong fix.  Now it is

@@ -441,8 +441,15 @@ def dash_hint(ids_a: Iterable, ids_b: Iterable) -> str:
             "compared as text)")
 
 
-def _without_separators(value: str) -> str:
-    return _SEPARATORS.sub("", str(value).strip()).casefold()
+# a run of separators between two digits: kept as a boundary by :func:`_without_separators`
+_DIGIT_GAP = re.compile(r"(?<=\d)" + _SEPARATORS.pattern + r"(?=\d)")
+
+
+def _without_separators(value: str) -> tuple:
+    """``value`` case folded without its separators (:data:`_SEPARATORS`), except that a separator between two digits
+    stays a boundary: "LUNG1_010" and "lung1-010" give one key, "AMC-001" and "amc001" one - but "LUNG1-12" and
+    "LUNG11-2", or "R01-011" and "R01011", not (moving or dropping it there changes the numbers: another patient)."""
+    return tuple(_SEPARATORS.sub("", part).casefold() for part in _DIGIT_GAP.split(str(value).strip()))
 
 
 def _id_words(value) -> tuple:
@@ -458,7 +465,8 @@ def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     "-"), letter case aside ("LUNG1_010" vs "lung1-010": a DICOM PatientID and a hand-typed table) - and then for
     ids that differ in their separators, letter case and the zeros padding their numbers at once ("LUNG1_002" vs
     "lung1-2": :func:`_id_words`); pairs :func:`case_hint`, :func:`leading_zero_hint`, :func:`padding_hint` or
-    :func:`dash_hint` names are left out.  "" when none."""
+    :func:`dash_hint` names are left out.  A separator between two digits is never dropped or moved ("LUNG1-12" /
+    "LUNG11-2", "R01-011" / "R01011": other numbers, other patients - not paired).  "" when none."""
     def named(x, y):
         return (x.casefold() == y.casefold() or without_padding_zeros(x) == without_padding_zeros(y)
                 or plain_dashes(x) == plain_dashes(y))
@@ -516,7 +524,7 @@ def _spelling_key(value) -> str:
     """``value`` in lower case with each run of separators ("-", "_", ".", spaces, the look-alikes of "-") one "-":
     "R01_024", "r01-024" and "R01\u2013024" (en dash) give one key, "P1_1" (lungai cohort's first CT series of
     patient P1) and "P11" two - a separator is kept as a boundary, unlike :func:`_without_separators` (which names
-    near-misses between two tables)."""
+    near-misses between two tables and drops a separator next to a letter: "P-11" / "P11")."""
     return _SEPARATORS.sub("-", id_text(value)).casefold()
 
 
