@@ -529,6 +529,40 @@ def test_ids_whose_separator_moved_between_digits_are_never_called_one_patient(s
     assert "or the zeros padding" in id_spelling_hint(["LUNG1_002"], ["lung1-2"])
 
 
+@pytest.mark.shared_data
+def test_fullwidth_and_small_hyphen_minus_are_look_alike_dashes_everywhere(shared_data, tmp_path):
+    """QA: the look-alike dash table (lungai.dicom.roles.DASHES) lacked the fullwidth hyphen-minus U+FF0D (East Asian
+    input methods, PDFs), the small hyphen-minus U+FE63, the small em dash U+FE58 and the hyphen bullet U+2043:
+    'AMC\uff0d001' beside the real 'AMC-001' got only the generic "differ only in separators ..." hint without the
+    code point of the look-alike (the two look the same), one table holding both was taken as two patients, and a
+    structure 'Lungs\uff0dGTV' had no role.  Now they are dashes as the en dash is, in the one table."""
+    from lungai.dicom.roles import name_role, normalise
+    from lungai.io.tables import check_unique_ids
+    from lungai.model_files import loose_id
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ids = list(real["Case ID"][real["Case ID"].str.startswith("AMC-")].head(12))
+    assert ids[0] == "AMC-001"
+    pd.DataFrame({"Case ID": ids, "clin_age_years": 60 + np.arange(len(ids)), "rp_grade2": np.arange(len(ids)) % 2}
+                 ).to_csv(tmp_path / "clinical.csv", index=False)
+    dashes = ["\uff0d", "\ufe63", "\ufe58", "\u2043"]
+    typed = [i.replace("-", dashes[k // 3]) if k % 3 == 0 else i for k, i in enumerate(ids)]
+    pd.DataFrame({"patient_id": typed, "dose_mld_gy": np.linspace(8, 20, len(ids)).round(2)}).to_csv(
+        tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    said = err.value.problem
+    assert (f"4 id(s) differ only in their dash ({ids[0]} vs {typed[0]} (U+FF0D), {ids[3]} vs {typed[3]} (U+FE63), "
+            f"{ids[6]} vs {typed[6]} (U+FE58), {ids[9]} vs {typed[9]} (U+2043))") in said, said
+    assert "separators" not in said, said
+    for dash in dashes:
+        with pytest.raises(InputError, match="letter case or separators"):
+            check_unique_ids(["AMC-001", f"AMC{dash}001", "AMC-002"], "clinical.csv", "Case ID")
+        assert loose_id(f"LUNG1{dash}007") == "lung1-7"
+        assert name_role(f"Lungs{dash}GTV") == "lungs_minus_gtv" and normalise(f"Lung{dash}R") == "lung r"
+
+
 def test_a_long_radiomics_table_is_refused_as_such_with_the_fix(tmp_path):
     """QA: the CSV of lungai radiomics-batch / radiomics without --wide (one row per feature) given to rp train beside
     a clinical table was refused as "duplicate patient IDs ... keep one row per patient" - the wrong fix.  Now it is

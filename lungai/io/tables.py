@@ -418,9 +418,9 @@ _SEPARATORS = re.compile(r"[\s_." + re.escape(DASHES) + "]+")
 
 def plain_dashes(value) -> str:
     """``value`` with each Unicode look-alike of "-" (:data:`lungai.dicom.roles.DASHES`: hyphen U+2010,
-    non-breaking hyphen U+2011, en / em dash, minus sign U+2212 - what a spreadsheet's or word processor's
-    autocorrect writes for "-") written "-": 'AMC\u2013001' (en dash) -> 'AMC-001'.  The two look identical, so
-    :func:`dash_hint` names the character."""
+    non-breaking hyphen U+2011, en / em dash, minus sign U+2212, the small and fullwidth hyphen-minus U+FE63 / U+FF0D
+    - what a spreadsheet's or word processor's autocorrect, or a copy from a PDF, writes for "-") written "-":
+    'AMC\u2013001' (en dash) -> 'AMC-001'.  The two look identical, so :func:`dash_hint` names the character."""
     return _LOOK_ALIKE_DASHES.sub("-", str(value))
 
 
