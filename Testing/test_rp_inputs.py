@@ -563,6 +563,42 @@ def test_fullwidth_and_small_hyphen_minus_are_look_alike_dashes_everywhere(share
         assert name_role(f"Lungs{dash}GTV") == "lungs_minus_gtv" and normalise(f"Lung{dash}R") == "lung r"
 
 
+@pytest.mark.shared_data
+def test_ids_differing_by_invisible_characters_are_named_by_code_point(shared_data, tmp_path):
+    """QA: ids copied from a web page, PDF or word processor with an invisible character - a soft hyphen U+00AD inside
+    ('R01-0\u00ad01'), a zero-width space U+200B or a left-to-right mark U+200E - beside the real NSCLC-Radiogenomics
+    ids: a soft hyphen between digits got no hint at all, the others a hint naming two ids that look the same
+    ("R01-001 vs R01-001 ... differ only in separators"), and one table holding both was taken as two patients.  Now
+    they are named by the invisible character's code point, with the fix (type the id again); still not joined."""
+    from lungai.io.tables import check_unique_ids, id_spelling_hint
+    from lungai.model_files import loose_id
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ids = list(real["Case ID"][real["Case ID"].str.startswith("R01-")].head(12))
+    assert ids[:2] == ["R01-001", "R01-002"]
+    pd.DataFrame({"Case ID": ids, "clin_age_years": 60 + np.arange(len(ids)), "rp_grade2": np.arange(len(ids)) % 2}
+                 ).to_csv(tmp_path / "clinical.csv", index=False)
+    typed = list(ids)
+    typed[0] = ids[0][:5] + "\u00ad" + ids[0][5:]            # R01-0<soft hyphen>01
+    typed[4] = "\u200b" + ids[4]
+    typed[8] = ids[8] + "\u200e"
+    pd.DataFrame({"patient_id": typed, "dose_mld_gy": np.linspace(8, 20, len(ids)).round(2)}).to_csv(
+        tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    said = err.value.problem
+    assert (f"3 id(s) differ only by invisible characters ({ids[0]} vs {typed[0]} (U+00AD), {ids[4]} vs {typed[4]} "
+            f"(U+200B), {ids[8]} vs {typed[8]} (U+200E)): a soft hyphen, zero-width space or direction mark") in said, said
+    assert "separators" not in said, said
+    for odd in (typed[0], typed[4], typed[8]):
+        with pytest.raises(InputError, match="letter case or separators"):
+            check_unique_ids(ids + [odd], "dose.csv", "patient_id")
+        assert loose_id(odd) == loose_id(ids[typed.index(odd)])
+    # a soft hyphen where the dash was: named with its code point too
+    assert "(AMC\u00ad001 (U+00AD) vs AMC-001)" in id_spelling_hint(["AMC\u00ad001"], ["AMC-001"])
+
+
 def test_a_long_radiomics_table_is_refused_as_such_with_the_fix(tmp_path):
     """QA: the CSV of lungai radiomics-batch / radiomics without --wide (one row per feature) given to rp train beside
     a clinical table was refused as "duplicate patient IDs ... keep one row per patient" - the wrong fix.  Now it is
