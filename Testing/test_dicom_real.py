@@ -405,6 +405,20 @@ def test_real_dose_of_another_patient_beside_an_nrrd_ct_carrying_its_patient_is_
         said = capsys.readouterr().out
         assert "could not be checked" not in said and out.exists(), said
         out.unlink()
+    # a --dose folder holding both patients' RTDOSEs: the CT's keys choose (before: refused, "the CT is not DICOM")
+    import shutil
+
+    for who in ("LUNG1-002", "LUNG1-003"):
+        (tmp_path / "doses" / who).mkdir(parents=True)
+        shutil.copy(tmp_path / f"rd_{who}.dcm", tmp_path / "doses" / who / "RD.dcm")
+        ds = pydicom.dcmread(tmp_path / "doses" / who / "RD.dcm")
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(tmp_path / "doses" / who / "RD.dcm")
+    assert main(["dose-features", "--dose", str(tmp_path / "doses")] + args) == 0
+    said = capsys.readouterr().out
+    assert "LUNG1-002/RD.dcm left out: PatientID LUNG1-002 is not the CT's LUNG1-003" in said, said
+    assert "could not be checked" not in said and out.exists(), said
+    out.unlink()
     # a CT image carrying the PatientID only: compared, the note says the frame of reference was not
     bare = sitk.ReadImage(str(tmp_path / "ct.nrrd"))            # the module's CT left as it is
     for key in bare.GetMetaDataKeys():

@@ -106,13 +106,17 @@ def _mismatch(dose, reference) -> list[str]:
 
 def dose_reference(ct_path=None, series_uid: str | None = None, rtstruct=None, name: str | None = None):
     """What the RTDOSEs of a ``--dose`` folder must match (PatientID, FrameOfReferenceUID; ``name`` / ``other``: the
-    CT or RTSTRUCT as messages name it): the DICOM CT's header, else the DICOM RTSTRUCT's; None when neither is
-    DICOM (nothing to compare)."""
+    CT or RTSTRUCT as messages name it): the DICOM CT's header, else what an NRRD / MHA CT carries
+    (:func:`image_header`, a CT read from DICOM: both UIDs), else the DICOM RTSTRUCT's, else the PatientID alone an
+    NRRD / MHA CT carries; None when none of them is known (nothing to compare)."""
     from types import SimpleNamespace
 
     from lungai.dicom.reference import dicom_ct_header
 
     ct = dicom_ct_header(ct_path, series_uid) if ct_path is not None else None
+    carried = image_header(ct_path) if ct is None and ct_path is not None else None
+    if ct is None and carried is not None and carried.FrameOfReferenceUID:
+        ct = carried                        # an NRRD / MHA CT read from DICOM: its PatientID and frame of reference
     if ct is not None:
         return SimpleNamespace(PatientID=getattr(ct, "PatientID", ""),
                                FrameOfReferenceUID=getattr(ct, "FrameOfReferenceUID", ""),
@@ -121,6 +125,9 @@ def dose_reference(ct_path=None, series_uid: str | None = None, rtstruct=None, n
     if structures is not None:
         return SimpleNamespace(PatientID=structures.PatientID, FrameOfReferenceUID=structures.FrameOfReferenceUID,
                                name=Path(rtstruct).name, other="RTSTRUCT")
+    if carried is not None and carried.PatientID:       # the PatientID alone an NRRD / MHA CT carries
+        return SimpleNamespace(PatientID=carried.PatientID, FrameOfReferenceUID="", name=name or str(ct_path),
+                               other="CT")
     return None
 
 
