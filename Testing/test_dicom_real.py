@@ -347,3 +347,86 @@ def test_real_nrrd_dose_carrying_another_patient_id_is_refused(shared_data, tmp_
     assert ("the dose LUNG1-003.nrrd could not be checked against the CT " + str(patient / "CT") + ": the dose is "
             "not DICOM: its PatientID is LUNG1-003 (the CT's) but it carries no FrameOfReferenceUID") in said, said
     assert "carries no PatientID" not in said and out.exists()
+
+
+def test_real_dose_of_another_patient_beside_an_nrrd_ct_carrying_its_patient_is_refused(real, shared_data, tmp_path,
+                                                                                         capsys):
+    """QA (ids59): LUNG1-003's CT saved as NRRD (read_ct keeps its PatientID and FrameOfReferenceUID, which SimpleITK
+    writes into the NRRD) with an NRRD dose carrying LUNG1-002's PatientID was used without a word by dose-features
+    and demo (only a DICOM CT was compared with the dose), and an RTDOSE of LUNG1-002 was only noted "the CT is not
+    DICOM, so it carries no PatientID / FrameOfReferenceUID".  Now what the CT image carries is compared: another
+    patient's dose is refused naming both PatientIDs; this patient's is used (no note when both frames matched)."""
+    import pydicom
+
+    from lungai.cli import main
+    from lungai.dicom.synthetic import write_rtdose
+
+    study, ct, _ = real
+    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
+    frame = ct.GetMetaData("0020|0052")
+    assert ct.GetMetaData("0010|0020") == "LUNG1-003" and frame
+    dose = sitk.Cast(ct * 0, sitk.sitkFloat32) + 20.0          # 20 Gy everywhere
+    for key in dose.GetMetaDataKeys():
+        dose.EraseMetaData(key)
+    for who in ("LUNG1-002", "LUNG1-003"):
+        dose.SetMetaData("0010|0020", who)
+        sitk.WriteImage(dose, str(tmp_path / f"{who}.nrrd"))
+    coarse = sitk.Resample(dose, [128, 128, 54], sitk.Transform(), sitk.sitkLinear, dose.GetOrigin(),
+                           [dose.GetSpacing()[0] * 4, dose.GetSpacing()[1] * 4, dose.GetSpacing()[2] * 2],
+                           dose.GetDirection())
+    write_rtdose(coarse, tmp_path / "rd.dcm")
+    for who, uid in (("LUNG1-002", None), ("LUNG1-003", frame)):
+        ds = pydicom.dcmread(tmp_path / "rd.dcm")
+        ds.PatientID = who
+        if uid:
+            ds.FrameOfReferenceUID = uid
+        ds.save_as(tmp_path / f"rd_{who}.dcm")
+    labels = shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-003_labels.nii.gz"
+    out = tmp_path / "out" / "d.csv"
+    args = ["--ct", str(tmp_path / "ct.nrrd"), "--lungs", f"{labels}#3,4", "--gtv", f"{labels}#1", "-o", str(out)]
+
+    assert main(["dose-features", "--dose", str(tmp_path / "LUNG1-002.nrrd")] + args) == 2
+    err = capsys.readouterr().err
+    assert ("the dose LUNG1-002.nrrd does not belong to the CT " + str(tmp_path / "ct.nrrd")
+            + ": PatientID LUNG1-002 (dose) is not the CT's LUNG1-003") in err, err
+    assert main(["dose-features", "--dose", str(tmp_path / "rd_LUNG1-002.dcm")] + args) == 2
+    err = capsys.readouterr().err
+    assert "the RTDOSE rd_LUNG1-002.dcm does not belong to the CT" in err, err
+    assert "PatientID LUNG1-002 (RTDOSE) is not the CT's LUNG1-003; FrameOfReferenceUID " in err, err
+    assert not out.exists()
+    demo = tmp_path / "demo"
+    assert main(["demo", "--ct", str(tmp_path / "ct.nrrd"), "--dose", str(tmp_path / "LUNG1-002.nrrd"),
+                 "-o", str(demo)]) == 2
+    assert "PatientID LUNG1-002 (dose) is not the CT's LUNG1-003" in capsys.readouterr().err
+    assert not demo.exists()
+
+    for given in ("LUNG1-003.nrrd", "rd_LUNG1-003.dcm"):       # this patient's: used, nothing left unchecked
+        assert main(["dose-features", "--dose", str(tmp_path / given)] + args) == 0
+        said = capsys.readouterr().out
+        assert "could not be checked" not in said and out.exists(), said
+        out.unlink()
+    # a --dose folder holding both patients' RTDOSEs: the CT's keys choose (before: refused, "the CT is not DICOM")
+    import shutil
+
+    for who in ("LUNG1-002", "LUNG1-003"):
+        (tmp_path / "doses" / who).mkdir(parents=True)
+        shutil.copy(tmp_path / f"rd_{who}.dcm", tmp_path / "doses" / who / "RD.dcm")
+        ds = pydicom.dcmread(tmp_path / "doses" / who / "RD.dcm")
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(tmp_path / "doses" / who / "RD.dcm")
+    assert main(["dose-features", "--dose", str(tmp_path / "doses")] + args) == 0
+    said = capsys.readouterr().out
+    assert "LUNG1-002/RD.dcm left out: PatientID LUNG1-002 is not the CT's LUNG1-003" in said, said
+    assert "could not be checked" not in said and out.exists(), said
+    out.unlink()
+    # a CT image carrying the PatientID only: compared, the note says the frame of reference was not
+    bare = sitk.ReadImage(str(tmp_path / "ct.nrrd"))            # the module's CT left as it is
+    for key in bare.GetMetaDataKeys():
+        if key != "0010|0020":
+            bare.EraseMetaData(key)
+    sitk.WriteImage(bare, str(tmp_path / "ct.nrrd"))
+    assert main(["dose-features", "--dose", str(tmp_path / "rd_LUNG1-003.dcm")] + args) == 0
+    said = capsys.readouterr().out
+    assert ("the RTDOSE rd_LUNG1-003.dcm could not be checked against the CT " + str(tmp_path / "ct.nrrd") + ": the "
+            "CT is not DICOM: its PatientID is LUNG1-003 (the RTDOSE's) but it carries no FrameOfReferenceUID") \
+        in said, said

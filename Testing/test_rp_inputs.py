@@ -494,6 +494,111 @@ def test_ids_with_look_alike_dashes_or_several_spelling_changes_are_named(shared
     assert ids_spelt_alike(["R01-001", "R01\u2212001", "R01-002"]) == [["R01-001", "R01\u2212001"]]
 
 
+@pytest.mark.shared_data
+def test_ids_whose_separator_moved_between_digits_are_never_called_one_patient(shared_data, tmp_path):
+    """QA: the separator hint dropped every separator before comparing, so ids whose separator sits elsewhere between
+    their digits - other numbers, other patients - were named as one patient written two ways ("LUNG1-12 vs LUNG11-2",
+    "R01-011 vs R010-11: differ only in letter case or separators ... make the ids the same in both tables").  Now a
+    separator between two digits stays a boundary: such ids are not paired; a separator changed, dropped next to a
+    letter or its case (LUNG1_010 / lung1-010, AMC-001 / amc001) is still named.  Real NSCLC-Radiogenomics ids."""
+    from lungai.io.tables import id_spelling_hint
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ids = sorted(real["Case ID"][real["Case ID"].str.startswith("R01-")])[:30]
+    assert "R01-011" in ids and "R01-101" not in ids
+    clinical = pd.DataFrame({"Case ID": ids, "clin_age_years": 60 + np.arange(len(ids)) % 20,
+                             "rp_grade2": np.arange(len(ids)) % 2})
+    clinical.to_csv(tmp_path / "clinical.csv", index=False)
+    # the other table holds another patient R010-11 (its separator after the third digit) in R01-011's place, and
+    # R01-012 written r01_012 (the same patient)
+    other = ["R010-11" if i == "R01-011" else "r01_012" if i == "R01-012" else i for i in ids]
+    pd.DataFrame({"patient_id": other, "dose_mld_gy": np.linspace(8, 20, len(ids)).round(2)}).to_csv(
+        tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    said = err.value.problem
+    assert "1 id(s) differ only in letter case or separators (R01-012 vs r01_012)" in said, said
+    assert "R010-11 vs" not in said and "vs R010-11" not in said, said
+
+    for a, b in (("LUNG1-12", "LUNG11-2"), ("R01-001", "R010-01"), ("AMC-001", "AMC-0-01"), ("LUNG1-002", "LUNG10-02"),
+                 ("R01-011", "R01011"), ("LUNG1-002", "LUNG1-0 02")):
+        assert id_spelling_hint([a], [b]) == "" == id_spelling_hint([b], [a]), (a, b)
+    for a, b in (("LUNG1_010", "lung1-010"), ("AMC-001", "amc001"), ("P11", "p-11"), ("R01-023", "r01 023")):
+        assert "differ only in letter case or separators" in id_spelling_hint([a], [b]), (a, b)
+    assert "or the zeros padding" in id_spelling_hint(["LUNG1_002"], ["lung1-2"])
+
+
+@pytest.mark.shared_data
+def test_fullwidth_and_small_hyphen_minus_are_look_alike_dashes_everywhere(shared_data, tmp_path):
+    """QA: the look-alike dash table (lungai.dicom.roles.DASHES) lacked the fullwidth hyphen-minus U+FF0D (East Asian
+    input methods, PDFs), the small hyphen-minus U+FE63, the small em dash U+FE58 and the hyphen bullet U+2043:
+    'AMC\uff0d001' beside the real 'AMC-001' got only the generic "differ only in separators ..." hint without the
+    code point of the look-alike (the two look the same), one table holding both was taken as two patients, and a
+    structure 'Lungs\uff0dGTV' had no role.  Now they are dashes as the en dash is, in the one table."""
+    from lungai.dicom.roles import name_role, normalise
+    from lungai.io.tables import check_unique_ids
+    from lungai.model_files import loose_id
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ids = list(real["Case ID"][real["Case ID"].str.startswith("AMC-")].head(12))
+    assert ids[0] == "AMC-001"
+    pd.DataFrame({"Case ID": ids, "clin_age_years": 60 + np.arange(len(ids)), "rp_grade2": np.arange(len(ids)) % 2}
+                 ).to_csv(tmp_path / "clinical.csv", index=False)
+    dashes = ["\uff0d", "\ufe63", "\ufe58", "\u2043"]
+    typed = [i.replace("-", dashes[k // 3]) if k % 3 == 0 else i for k, i in enumerate(ids)]
+    pd.DataFrame({"patient_id": typed, "dose_mld_gy": np.linspace(8, 20, len(ids)).round(2)}).to_csv(
+        tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    said = err.value.problem
+    assert (f"4 id(s) differ only in their dash ({ids[0]} vs {typed[0]} (U+FF0D), {ids[3]} vs {typed[3]} (U+FE63), "
+            f"{ids[6]} vs {typed[6]} (U+FE58), {ids[9]} vs {typed[9]} (U+2043))") in said, said
+    assert "separators" not in said, said
+    for dash in dashes:
+        with pytest.raises(InputError, match="letter case or separators"):
+            check_unique_ids(["AMC-001", f"AMC{dash}001", "AMC-002"], "clinical.csv", "Case ID")
+        assert loose_id(f"LUNG1{dash}007") == "lung1-7"
+        assert name_role(f"Lungs{dash}GTV") == "lungs_minus_gtv" and normalise(f"Lung{dash}R") == "lung r"
+
+
+@pytest.mark.shared_data
+def test_ids_differing_by_invisible_characters_are_named_by_code_point(shared_data, tmp_path):
+    """QA: ids copied from a web page, PDF or word processor with an invisible character - a soft hyphen U+00AD inside
+    ('R01-0\u00ad01'), a zero-width space U+200B or a left-to-right mark U+200E - beside the real NSCLC-Radiogenomics
+    ids: a soft hyphen between digits got no hint at all, the others a hint naming two ids that look the same
+    ("R01-001 vs R01-001 ... differ only in separators"), and one table holding both was taken as two patients.  Now
+    they are named by the invisible character's code point, with the fix (type the id again); still not joined."""
+    from lungai.io.tables import check_unique_ids, id_spelling_hint
+    from lungai.model_files import loose_id
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ids = list(real["Case ID"][real["Case ID"].str.startswith("R01-")].head(12))
+    assert ids[:2] == ["R01-001", "R01-002"]
+    pd.DataFrame({"Case ID": ids, "clin_age_years": 60 + np.arange(len(ids)), "rp_grade2": np.arange(len(ids)) % 2}
+                 ).to_csv(tmp_path / "clinical.csv", index=False)
+    typed = list(ids)
+    typed[0] = ids[0][:5] + "\u00ad" + ids[0][5:]            # R01-0<soft hyphen>01
+    typed[4] = "\u200b" + ids[4]
+    typed[8] = ids[8] + "\u200e"
+    pd.DataFrame({"patient_id": typed, "dose_mld_gy": np.linspace(8, 20, len(ids)).round(2)}).to_csv(
+        tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
+    said = err.value.problem
+    assert (f"3 id(s) differ only by invisible characters ({ids[0]} vs {typed[0]} (U+00AD), {ids[4]} vs {typed[4]} "
+            f"(U+200B), {ids[8]} vs {typed[8]} (U+200E)): a soft hyphen, zero-width space or direction mark") in said, said
+    assert "separators" not in said, said
+    for odd in (typed[0], typed[4], typed[8]):
+        with pytest.raises(InputError, match="letter case or separators"):
+            check_unique_ids(ids + [odd], "dose.csv", "patient_id")
+        assert loose_id(odd) == loose_id(ids[typed.index(odd)])
+    # a soft hyphen where the dash was: named with its code point too
+    assert "(AMC\u00ad001 (U+00AD) vs AMC-001)" in id_spelling_hint(["AMC\u00ad001"], ["AMC-001"])
+
+
 def test_a_long_radiomics_table_is_refused_as_such_with_the_fix(tmp_path):
     """QA: the CSV of lungai radiomics-batch / radiomics without --wide (one row per feature) given to rp train beside
     a clinical table was refused as "duplicate patient IDs ... keep one row per patient" - the wrong fix.  Now it is

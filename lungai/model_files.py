@@ -222,9 +222,9 @@ def write_json(path, doc: dict) -> None:
 # leave it out (`lungai stage validate`, `lungai rp validate`).  A patient may carry several IDs (a lungai cohort
 # table: the per-series ``case`` P_1 and the ``patient_id`` P): the hashes of every one are recorded, and a patient
 # to validate overlaps when any of its IDs matches.  A second set (``sha256_loose``) hashes a loose form of each ID
-# (:func:`loose_id`: case folded, leading zeros of numbers dropped, look-alike dashes as "-"): a patient matching
-# only there is not left out, a note asks to check its IDs.  The salt is a hash of the whole training cohort's IDs: the
-# same cohort gives the same salt (the same seed keeps giving byte-identical model files), two cohorts unrelated salts (a patient in both
+# (:func:`loose_id`: case folded, leading zeros of numbers dropped, look-alike dashes as "-", invisible characters
+# dropped): a patient matching only there is not left out, a note asks to check its IDs.  The salt is a hash of the
+# whole training cohort's IDs: the same cohort gives the same salt (the same seed keeps giving byte-identical model files), two cohorts unrelated salts (a patient in both
 # gets unrelated hashes).  It is stored with the hashes, so this is pseudonymisation, not secrecy: whoever holds the
 # model can test a guessed ID.  (Other files of a model folder may hold plain IDs: see the docs of each model.)
 ID_HASH = "sha256(salt + NUL + patient id)"
@@ -238,11 +238,12 @@ def loose_id(pid) -> str:
     """``pid`` without what a spreadsheet or a typist changes: case folded, leading zeros of every run of digits
     dropped ('LUNG1-007' and 'lung1-7' give the same), Unicode composed (:func:`lungai.io.tables.id_text`: a
     decomposed 'Müller' is the precomposed one), a look-alike of '-' written '-'
-    (:func:`lungai.io.tables.plain_dashes`: 'LUNG1\u2013007' with an en dash is 'lung1-7').  Separators are kept (the hashes of models already written
-    were taken of this form: 'lung1-7' must stay 'lung1-7')."""
-    from lungai.io.tables import id_text, plain_dashes, without_padding_zeros
+    (:func:`lungai.io.tables.plain_dashes`: 'LUNG1\u2013007' with an en dash is 'lung1-7'), invisible characters
+    dropped (:func:`lungai.io.tables.without_invisible`: a soft hyphen, a zero-width space).  Separators are kept (the
+    hashes of models already written were taken of this form: 'lung1-7' must stay 'lung1-7')."""
+    from lungai.io.tables import id_text, plain_dashes, without_invisible, without_padding_zeros
 
-    return without_padding_zeros(plain_dashes(id_text(pid)).casefold())
+    return without_padding_zeros(plain_dashes(id_text(without_invisible(pid))).casefold())
 
 
 def _id_set(row) -> tuple:

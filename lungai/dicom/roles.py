@@ -170,14 +170,16 @@ def _roles(names: list, user: dict) -> list:
     return [(n, r if r or normalise(n) in user else type_role(n)) for n, r in by_name]
 
 
-# separators: white space, _ - . / , : ; brackets and the Unicode dashes a copy from a word processor brings
-# ("Lungs\u2013GTV"); any other symbol (~ * # ! ' % ...) stays, so a helper structure's name ("~Lung_R", "Lung_R*",
-# "GTV 95%") matches no role - it never replaces the real structure or joins its union
-_SEPARATORS = r"[\s_\-.,/:;()\[\]{}\u2010-\u2015\u2212]+"
 # "-" and its Unicode look-alikes (hyphen U+2010, non-breaking hyphen U+2011, figure / en / em dash, horizontal bar,
-# minus sign U+2212): what autocorrect in a word processor or spreadsheet writes for "-"; patient ids use them too
-# (:func:`lungai.io.tables.plain_dashes`)
-DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+# minus sign U+2212, hyphen bullet U+2043; the small em dash U+FE58 and small hyphen-minus U+FE63, the fullwidth
+# hyphen-minus U+FF0D of East Asian input methods and fonts): what autocorrect in a word processor or spreadsheet, or a
+# copy from a PDF, writes for "-"; patient ids use them too (:func:`lungai.io.tables.plain_dashes`).  The one table
+# of them: structure names' separators (:data:`_SEPARATORS`) and minus, patient ids' separators and dash hint.
+DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d"
+# separators: white space, _ . / , : ; brackets, "-" and the Unicode dashes a copy from a word processor brings
+# (:data:`DASHES`: "Lungs\u2013GTV"); any other symbol (~ * # ! ' % ...) stays, so a helper structure's name ("~Lung_R",
+# "Lung_R*", "GTV 95%") matches no role - it never replaces the real structure or joins its union
+_SEPARATORS = r"[\s_.,/:;()\[\]{}" + re.escape(DASHES) + "]+"
 
 
 def normalise(name: str) -> str:

@@ -106,13 +106,17 @@ def _mismatch(dose, reference) -> list[str]:
 
 def dose_reference(ct_path=None, series_uid: str | None = None, rtstruct=None, name: str | None = None):
     """What the RTDOSEs of a ``--dose`` folder must match (PatientID, FrameOfReferenceUID; ``name`` / ``other``: the
-    CT or RTSTRUCT as messages name it): the DICOM CT's header, else the DICOM RTSTRUCT's; None when neither is
-    DICOM (nothing to compare)."""
+    CT or RTSTRUCT as messages name it): the DICOM CT's header, else what an NRRD / MHA CT carries
+    (:func:`image_header`, a CT read from DICOM: both UIDs), else the DICOM RTSTRUCT's, else the PatientID alone an
+    NRRD / MHA CT carries; None when none of them is known (nothing to compare)."""
     from types import SimpleNamespace
 
     from lungai.dicom.reference import dicom_ct_header
 
     ct = dicom_ct_header(ct_path, series_uid) if ct_path is not None else None
+    carried = image_header(ct_path) if ct is None and ct_path is not None else None
+    if ct is None and carried is not None and carried.FrameOfReferenceUID:
+        ct = carried                        # an NRRD / MHA CT read from DICOM: its PatientID and frame of reference
     if ct is not None:
         return SimpleNamespace(PatientID=getattr(ct, "PatientID", ""),
                                FrameOfReferenceUID=getattr(ct, "FrameOfReferenceUID", ""),
@@ -121,6 +125,9 @@ def dose_reference(ct_path=None, series_uid: str | None = None, rtstruct=None, n
     if structures is not None:
         return SimpleNamespace(PatientID=structures.PatientID, FrameOfReferenceUID=structures.FrameOfReferenceUID,
                                name=Path(rtstruct).name, other="RTSTRUCT")
+    if carried is not None and carried.PatientID:       # the PatientID alone an NRRD / MHA CT carries
+        return SimpleNamespace(PatientID=carried.PatientID, FrameOfReferenceUID="", name=name or str(ct_path),
+                               other="CT")
     return None
 
 
@@ -924,14 +931,19 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
                           names: tuple[str, str] | None = None, rtstruct: str | Path | None = None) -> str | None:
     """A DICOM RTDOSE read with a DICOM CT must be this patient's (PatientID) in this CT's FrameOfReferenceUID;
     with ``rtstruct`` (a DICOM RTSTRUCT of the plan) the RTDOSE must also match the RTSTRUCT's PatientID and
-    (referenced) FrameOfReferenceUID - the one check possible when the CT is NIfTI / NRRD / MHA.
+    (referenced) FrameOfReferenceUID - the one check possible when the CT is NIfTI.  An NRRD / MHA CT or dose may
+    carry a PatientID / FrameOfReferenceUID (:func:`image_header`: the keys SimpleITK writes of an image read from
+    DICOM): compared too, with the CT or dose on the other side, DICOM or not (QA: an NRRD dose of LUNG1-002 beside
+    LUNG1-003's NRRD CT, each carrying its PatientID, was used without a word; an RTDOSE of LUNG1-002 on that CT was
+    noted only as "the CT ... carries no PatientID").
 
     The one check of an RTDOSE against its CT (``lungai dose-features``, ``lungai demo --dose``, ``lungai cohort``,
     the Lung Radiomics panel through :func:`lungai.scene.dicom.check_dose_node_matches_ct`).
-    A dose that is not DICOM carries no UIDs: nothing to compare, no error.
+    What neither side carries is not compared, no error.
     ``names``: (dose, CT) as the message names them (default: the RTDOSE file's name and ``ct_path``).
-    Raises :class:`InputError` naming both values and the fix.  Returns a note when a DICOM RTDOSE could be
-    compared with nothing (CT not DICOM, no RTSTRUCT), else None.
+    Raises :class:`InputError` naming both values and the fix.  Returns a note when a DICOM RTDOSE could not be
+    compared with a frame of reference (CT not DICOM and carrying none, no RTSTRUCT), or a dose image carrying none
+    with a DICOM CT, else None.
     """
     from lungai.dicom.reference import dicom_ct_header
 
@@ -945,22 +957,28 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
     dose = _rtdose_header(dose_path)
     dose_name, ct_name = names or (Path(dose_path).name, str(ct_path))
     ct = dicom_ct_header(ct_path, series_uid)
-    if dose is None:        # a NIfTI / NRRD / MHA dose: at most the PatientID it carries (an NRRD's 0010|0020 key)
-        from types import SimpleNamespace
-
-        patient = image_patient_id(dose_path)
-        structures = _rtstruct_header(rtstruct) if rtstruct and patient else None
-        for header, other, name in ((ct, "CT", ct_name), (structures, "RTSTRUCT", Path(rtstruct or "").name)):
+    # a NIfTI / NRRD / MHA CT: the PatientID / FrameOfReferenceUID it may carry (keys of a CT read from DICOM)
+    ct_image = image_header(ct_path) if ct is None else None
+    if dose is None:        # a NIfTI / NRRD / MHA dose: at most the PatientID / frame it carries (an NRRD's keys)
+        carried = image_header(dose_path)
+        structures = (_rtstruct_header(rtstruct) if rtstruct and (carried.PatientID or carried.FrameOfReferenceUID)
+                      else None)
+        for header, other, name in ((ct if ct is not None else ct_image, "CT", ct_name),
+                                    (structures, "RTSTRUCT", Path(rtstruct or "").name)):
             if header is not None:
-                check_headers_match(SimpleNamespace(PatientID=patient), header, dose_name, name, other=other,
-                                    what="dose")
-        return unchecked_dose_note(dose_name, ct_name, dose_dicom=False, patient=patient) if ct is not None else None
-    if ct is not None:
-        check_headers_match(dose, ct, dose_name, ct_name)
+                check_headers_match(carried, header, dose_name, name, other=other, what="dose")
+        if ct is None or (carried.FrameOfReferenceUID and str(getattr(ct, "FrameOfReferenceUID", "")).strip()):
+            return None     # two images (nothing more to compare), or both UIDs compared
+        return unchecked_dose_note(dose_name, ct_name, dose_dicom=False, patient=carried.PatientID)
+    check_headers_match(dose, ct if ct is not None else ct_image, dose_name, ct_name)
     structures = _rtstruct_header(rtstruct) if rtstruct else None
     if structures is not None:
         check_headers_match(dose, structures, dose_name, Path(rtstruct).name, other="RTSTRUCT")
-    return unchecked_dose_note(dose_name, ct_name) if ct is None and structures is None else None
+    if ct is not None or structures is not None or (ct_image.FrameOfReferenceUID
+                                                    and str(getattr(dose, "FrameOfReferenceUID", "")).strip()):
+        return None         # compared with a DICOM CT, the RTSTRUCT, or both UIDs a CT image carries
+    patient = ct_image.PatientID if str(getattr(dose, "PatientID", "")).strip() else ""
+    return unchecked_dose_note(dose_name, ct_name, patient=patient)
 
 
 def unchecked_dose_note(dose_name: str, ct_name: str, dose_dicom: bool = True, patient: str = "") -> str:
@@ -968,34 +986,41 @@ def unchecked_dose_note(dose_name: str, ct_name: str, dose_dicom: bool = True, p
     (:func:`check_dose_matches_ct`; the Lung Radiomics panel through
     :func:`lungai.scene.dicom.check_dose_node_matches_ct`): a DICOM RTDOSE with a CT that is not DICOM and no
     RTSTRUCT, or (``dose_dicom=False``) a NIfTI / NRRD / MHA dose with a DICOM CT.  ``patient``: the PatientID that
-    dose carries (an NRRD's ``0010|0020`` key, :func:`image_patient_id`; a dose node under a subject hierarchy
+    dose carries (an NRRD's ``0010|0020`` key, :func:`image_header`; a dose node under a subject hierarchy
     patient) - the CT's, compared: the note says its frame of reference went unchecked."""
     if dose_dicom:
-        what, other, lets = f"RTDOSE {dose_name}", "CT", "a DICOM CT or the plan's RTSTRUCT"
+        what, other, lets, whose = f"RTDOSE {dose_name}", "CT", "a DICOM CT or the plan's RTSTRUCT", "RTDOSE's"
     else:
-        what, other, lets = f"dose {dose_name}", "dose", "the plan's DICOM RTDOSE"
-    carries = (f"the dose is not DICOM: its PatientID is {patient} (the CT's) but it carries no FrameOfReferenceUID"
-               if patient and not dose_dicom else
+        what, other, lets, whose = f"dose {dose_name}", "dose", "the plan's DICOM RTDOSE", "CT's"
+    carries = (f"the {other} is not DICOM: its PatientID is {patient} (the {whose}) but it carries no "
+               "FrameOfReferenceUID" if patient else
                f"the {other} is not DICOM, so it carries no PatientID / FrameOfReferenceUID")
     return (f"the {what} could not be checked against the CT {ct_name}: {carries}; make sure the dose was planned "
             f"on this CT ({lets} lets lungai check it)")
 
 
-def image_patient_id(path: str | Path) -> str:
-    """The DICOM PatientID an image file (NRRD / MHA; SimpleITK writes a DICOM image's keys there, NIfTI keeps none)
-    carries as its ``0010|0020`` metadata key, from its header only; "" when none or not readable as an image."""
-    from lungai.io.read import PATIENT_ID_TAG
+def image_header(path: str | Path):
+    """The DICOM PatientID and FrameOfReferenceUID an image file (NRRD / MHA; SimpleITK writes a DICOM image's keys
+    there - a CT read by :func:`lungai.io.read_ct` keeps them, :data:`lungai.io.read.KEPT_TAGS` -, NIfTI keeps none)
+    carries as its ``0010|0020`` / ``0020|0052`` metadata keys, from its header only, as the attributes
+    ``PatientID`` / ``FrameOfReferenceUID`` (:func:`check_headers_match` compares them); "" each when none or not
+    readable as an image."""
+    from types import SimpleNamespace
 
+    from lungai.io.read import PATIENT_ID_TAG, UID_TAGS
+
+    keys = {"PatientID": PATIENT_ID_TAG, "FrameOfReferenceUID": UID_TAGS[2]}
+    found = dict.fromkeys(keys, "")
     p = Path(path)
-    if not p.is_file():
-        return ""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(p))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        return ""
-    return reader.GetMetaData(PATIENT_ID_TAG).strip() if reader.HasMetaDataKey(PATIENT_ID_TAG) else ""
+    if p.is_file():
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(p))
+        try:
+            reader.ReadImageInformation()
+            found = {k: reader.GetMetaData(t).strip() if reader.HasMetaDataKey(t) else "" for k, t in keys.items()}
+        except RuntimeError:
+            pass
+    return SimpleNamespace(**found)
 
 
 def unchecked_frame_note(dose_name: str, ct_name: str, patient: str) -> str:

@@ -6,7 +6,7 @@
 - :func:`id_text` - a patient id as every join compares it: text, spaces around dropped, Unicode composed (NFC:
   'Müller' typed as 'u' + combining diaeresis, as macOS writes it, is the same patient as the precomposed 'Müller').
 - :func:`duplicate_ids` / :func:`check_unique_ids` - patient ids that occur more than once, or that differ only in
-  letter case or separators (:func:`ids_spelt_alike`: R01-023 / r01-023) (a patient counted twice leaks between
+  letter case, separators or invisible characters (:func:`ids_spelt_alike`: R01-023 / r01-023) (a patient counted twice leaks between
   cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
 - :func:`read_csv_text_ids` - a table read with its patient id column(s) as text: "007" stays "007" (pandas would
   read 7, which joins neither "007" of another table nor a DICOM PatientID).
@@ -418,14 +418,28 @@ _SEPARATORS = re.compile(r"[\s_." + re.escape(DASHES) + "]+")
 
 def plain_dashes(value) -> str:
     """``value`` with each Unicode look-alike of "-" (:data:`lungai.dicom.roles.DASHES`: hyphen U+2010,
-    non-breaking hyphen U+2011, en / em dash, minus sign U+2212 - what a spreadsheet's or word processor's
-    autocorrect writes for "-") written "-": 'AMC\u2013001' (en dash) -> 'AMC-001'.  The two look identical, so
-    :func:`dash_hint` names the character."""
+    non-breaking hyphen U+2011, en / em dash, minus sign U+2212, the small and fullwidth hyphen-minus U+FE63 / U+FF0D
+    - what a spreadsheet's or word processor's autocorrect, or a copy from a PDF, writes for "-") written "-":
+    'AMC\u2013001' (en dash) -> 'AMC-001'.  The two look identical, so :func:`dash_hint` names the character."""
     return _LOOK_ALIKE_DASHES.sub("-", str(value))
 
 
+def _is_invisible(c: str) -> bool:
+    """An invisible character (a Unicode format character, category Cf: soft hyphen U+00AD, zero-width space
+    U+200B, zero-width (non-)joiner, word joiner U+2060, left-to-right / right-to-left mark U+200E / U+200F, byte
+    order mark U+FEFF): what a copy from a web page, a PDF or a word processor leaves in an id."""
+    return unicodedata.category(c) == "Cf"
+
+
+def without_invisible(value) -> str:
+    """``value`` without its invisible characters (:func:`_is_invisible`): 'AMC-0\u00ad01' -> 'AMC-001'."""
+    return "".join(c for c in str(value) if not _is_invisible(c))
+
+
 def _dashes_named(value: str) -> str:
-    odd = sorted(set(_LOOK_ALIKE_DASHES.findall(value)))
+    """``value`` followed by the code points of its look-alike dashes and invisible characters, which a reader cannot
+    tell from "-" or see: 'AMC\u2013001 (U+2013)', 'R01-0\u00ad01 (U+00AD)'."""
+    odd = sorted(set(_LOOK_ALIKE_DASHES.findall(value)) | {c for c in value if _is_invisible(c)})
     return f"{value} ({', '.join(f'U+{ord(c):04X}' for c in odd)})" if odd else value
 
 
@@ -441,8 +455,27 @@ def dash_hint(ids_a: Iterable, ids_b: Iterable) -> str:
             "compared as text)")
 
 
-def _without_separators(value: str) -> str:
-    return _SEPARATORS.sub("", str(value).strip()).casefold()
+def invisible_hint(ids_a: Iterable, ids_b: Iterable) -> str:
+    """As :func:`leading_zero_hint`, for ids that differ only by invisible characters ("R01-0\u00ad01" with a soft
+    hyphen, "\u200bR01-001" with a zero-width space vs "R01-001": :func:`without_invisible`), named by their code
+    points, as the two look the same.  "" when none."""
+    n, shown = _pairs_alike(ids_a, ids_b, lambda v: without_invisible(v).strip(), show=_dashes_named)
+    if not n:
+        return ""
+    return (f"; {n} id(s) differ only by invisible characters ({shown}): a soft hyphen, zero-width space or direction "
+            "mark copied with the id from a web page, PDF or word processor? type the id again in that table (ids "
+            "are compared as text)")
+
+
+# a run of separators between two digits: kept as a boundary by :func:`_without_separators`
+_DIGIT_GAP = re.compile(r"(?<=\d)" + _SEPARATORS.pattern + r"(?=\d)")
+
+
+def _without_separators(value: str) -> tuple:
+    """``value`` case folded without its separators (:data:`_SEPARATORS`), except that a separator between two digits
+    stays a boundary: "LUNG1_010" and "lung1-010" give one key, "AMC-001" and "amc001" one - but "LUNG1-12" and
+    "LUNG11-2", or "R01-011" and "R01011", not (moving or dropping it there changes the numbers: another patient)."""
+    return tuple(_SEPARATORS.sub("", part).casefold() for part in _DIGIT_GAP.split(without_invisible(value).strip()))
 
 
 def _id_words(value) -> tuple:
@@ -450,7 +483,7 @@ def _id_words(value) -> tuple:
     of an id when its separators, letter case and padding zeros do not matter - ('lung', '1', '2') for 'LUNG1_002'
     and 'lung1-2'; the runs stay apart ('LUNG1-12' is ('lung', '1', '12'), 'LUNG11-2' ('lung', '11', '2'))."""
     return tuple(w.lstrip("0") or "0" if w[0].isdigit() else w.casefold()
-                 for w in re.findall(r"\d+|[^\W\d_]+", plain_dashes(value)))
+                 for w in re.findall(r"\d+|[^\W\d_]+", plain_dashes(without_invisible(value))))
 
 
 def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
@@ -458,19 +491,20 @@ def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     "-"), letter case aside ("LUNG1_010" vs "lung1-010": a DICOM PatientID and a hand-typed table) - and then for
     ids that differ in their separators, letter case and the zeros padding their numbers at once ("LUNG1_002" vs
     "lung1-2": :func:`_id_words`); pairs :func:`case_hint`, :func:`leading_zero_hint`, :func:`padding_hint` or
-    :func:`dash_hint` names are left out.  "" when none."""
+    :func:`dash_hint` names are left out.  A separator between two digits is never dropped or moved ("LUNG1-12" /
+    "LUNG11-2", "R01-011" / "R01011": other numbers, other patients - not paired).  "" when none."""
     def named(x, y):
         return (x.casefold() == y.casefold() or without_padding_zeros(x) == without_padding_zeros(y)
-                or plain_dashes(x) == plain_dashes(y))
+                or plain_dashes(x) == plain_dashes(y) or without_invisible(x).strip() == without_invisible(y).strip())
 
-    n, shown = _pairs_alike(ids_a, ids_b, _without_separators, skip=named)
+    n, shown = _pairs_alike(ids_a, ids_b, _without_separators, skip=named, show=_dashes_named)
     out = (f"; {n} id(s) differ only in letter case or separators ({shown}): make the ids the same in both tables "
            "(ids are compared as written)") if n else ""
 
     def said(x, y):
         return named(x, y) or _without_separators(x) == _without_separators(y)
 
-    n, shown = _pairs_alike(ids_a, ids_b, _id_words, skip=said)
+    n, shown = _pairs_alike(ids_a, ids_b, _id_words, skip=said, show=_dashes_named)
     if n:
         out += (f"; {n} id(s) differ only in separators, letter case or the zeros padding their numbers ({shown}): "
                 "make the ids the same in both tables (ids are compared as written)")
@@ -480,10 +514,10 @@ def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
 def id_spelling_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     """The hints of two id sets that should match: ids differing only by leading zeros (:func:`leading_zero_hint`),
     in the zeros padding a number inside them (:func:`padding_hint`), only in letter case (:func:`case_hint`), only
-    in which dash they use (:func:`dash_hint`) or in their separators, letter case and padding together
-    (:func:`separator_hint`); "" when none.  Each pair is named once; ids are still compared as written."""
+    in which dash they use (:func:`dash_hint`), by invisible characters (:func:`invisible_hint`) or in their
+    separators, letter case and padding together (:func:`separator_hint`); "" when none.  Each pair is named once; ids are still compared as written."""
     return (leading_zero_hint(ids_a, ids_b) + padding_hint(ids_a, ids_b) + case_hint(ids_a, ids_b)
-            + dash_hint(ids_a, ids_b) + separator_hint(ids_a, ids_b))
+            + dash_hint(ids_a, ids_b) + invisible_hint(ids_a, ids_b) + separator_hint(ids_a, ids_b))
 
 
 def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):
@@ -513,17 +547,18 @@ def duplicate_ids(values: Iterable) -> list[str]:
 
 
 def _spelling_key(value) -> str:
-    """``value`` in lower case with each run of separators ("-", "_", ".", spaces, the look-alikes of "-") one "-":
+    """``value`` in lower case without invisible characters (:func:`without_invisible`), each run of separators ("-",
+    "_", ".", spaces, the look-alikes of "-") one "-":
     "R01_024", "r01-024" and "R01\u2013024" (en dash) give one key, "P1_1" (lungai cohort's first CT series of
     patient P1) and "P11" two - a separator is kept as a boundary, unlike :func:`_without_separators` (which names
-    near-misses between two tables)."""
-    return _SEPARATORS.sub("-", id_text(value)).casefold()
+    near-misses between two tables and drops a separator next to a letter: "P-11" / "P11")."""
+    return _SEPARATORS.sub("-", id_text(without_invisible(value))).casefold()
 
 
 def ids_spelt_alike(values: Iterable) -> list[list[str]]:
-    """The groups (sorted) of different ids of ``values`` that differ only in letter case or in which separators they
-    use ("R01-023" / "r01-023", "R01-024" / "R01_024": :func:`_spelling_key`): one patient written two ways in one
-    table.  Ids as stripped text; empty cells are not ids."""
+    """The groups (sorted) of different ids of ``values`` that differ only in letter case, in which separators they
+    use or by invisible characters ("R01-023" / "r01-023", "R01-024" / "R01_024", "R01-0\u00ad25" / "R01-025":
+    :func:`_spelling_key`): one patient written two ways in one table.  Ids as stripped text; empty cells are not ids."""
     groups: dict = {}
     for v in values:
         if v is None or (isinstance(v, float) and v != v) or not str(v).strip():
@@ -546,8 +581,8 @@ def check_unique_ids(values: Iterable, what: str, column=None, fix: str = "keep 
                          f"{dup[:10]}{more}", fix)
     alike = ids_spelt_alike(values)
     if alike:
-        shown = ", ".join(" / ".join(g) for g in alike[:10]) + (f" and {len(alike) - 10} more" if len(alike) > 10
-                                                                else "")
+        shown = ", ".join(" / ".join(map(_dashes_named, g)) for g in alike[:10])   # look-alikes: code points named
+        shown += f" and {len(alike) - 10} more" if len(alike) > 10 else ""
         raise InputError(f"{what} has patient IDs{where} that differ only in letter case or separators: "
                          f"{len(alike)} patient(s) written more than one way ({shown}): one patient in two rows?",
                          f"{fix}: write each patient's id one way (ids differing only in letter case or in which "
