@@ -206,7 +206,9 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     existing files of those names are never overwritten (InputError).  Segments lungai made (tagged
     :data:`lungai.scene.nodes.MADE_BY_TAG`: LungAISeg's tumour and lungs, the demo's) are written as AUTOMATIC
     (SlicerLungAI) - SEMIAUTOMATIC (SlicerLungAI's, edited by the user) when its outline was changed since
-    (:func:`lungai.scene.nodes.segment_edited`: tumour or lungs) -, every other segment as the user's, MANUAL; a tumour
+    (:func:`lungai.scene.nodes.segment_edited`: tumour or lungs), or when a scene of an older version recorded no
+    outline to tell an edit by (:func:`lungai.scene.nodes.outline_unknown`; an InputNote names them) -, every other
+    segment as the user's, MANUAL; a tumour
     flagged for review (its result tags: :func:`lungai.scene.nodes.tumour_result`, not edited since) says "needs
     review: REASON" in its SEG segment and RTSTRUCT ROI (:func:`lungai.dicom.export.review_text`).  Two segments of
     one name (spaces around it ignored) are refused before any work
@@ -273,13 +275,22 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     # a tumour Lung AI Segmentation flagged for review, not edited since: "needs review: REASON" in its SEG segment
     # and RTSTRUCT ROI, as `lungai segment` writes them (an edited one is the expert's correction: no flag)
     from lungai.dicom.export import review_text
-    from lungai.scene.nodes import segment_edited, tumour_result
+    from lungai.scene.nodes import OUTLINE_UNKNOWN_NOTE, outline_unknown, segment_edited, tumour_result
 
     results = {n: tumour_result(seg_node, n) for n in names}
     # the one rule: lungai's segment AUTOMATIC, edited since SEMIAUTOMATIC (QA: an expert-corrected tumour - half of
-    # it erased -, or lungs, were exported AUTOMATIC / SlicerLungAI, as if untouched), the user's MANUAL
+    # it erased -, or lungs, were exported AUTOMATIC / SlicerLungAI, as if untouched), the user's MANUAL; one of an
+    # older scene that recorded no outline may have been edited: SEMIAUTOMATIC, said (QA slicerdose59)
+    unknown = [n for n in names if outline_unknown(seg_node, mrml.resolve_segment(seg_node, n))]
+    if unknown:
+        import warnings
+
+        from lungai.errors import InputNote
+
+        warnings.warn(InputNote(OUTLINE_UNKNOWN_NOTE.format(', '.join(map(repr, unknown)))))
     generation = {n: generation_by(mrml.segment_tag(seg_node, n, MADE_BY_TAG),
-                                   edited=segment_edited(seg_node, mrml.resolve_segment(seg_node, n))) for n in names}
+                                   edited=n in unknown or segment_edited(seg_node, mrml.resolve_segment(seg_node, n)))
+                  for n in names}
     notes = {n: review_text(r) for n, r in results.items() if not r.get("edited")}
     written = []
     if "seg" in formats:

@@ -575,13 +575,37 @@ def _outline_changed(seg_node, segment_id: str, text: str) -> bool:
 def segment_edited(seg_node, segment_id: str) -> bool:
     """Whether a segment lungai made was edited since (Segment Editor): its outline differs from the one tagged
     (:data:`OUTLINE_TAG`, :func:`_outline_changed`).  No tag (the user's segment, a scene of an older version's
-    lungs), no such segment or no labelmap: False (unknown)."""
+    lungs: :func:`outline_unknown`), no such segment or no labelmap: False (unknown)."""
     import vtk
 
     segment = seg_node.GetSegmentation().GetSegment(segment_id) if seg_node is not None and segment_id else None
     outline = vtk.reference("")
     return bool(segment is not None and segment.GetTag(OUTLINE_TAG, outline)
                 and _outline_changed(seg_node, segment_id, str(outline)))
+
+
+# the note of a DICOM export of lungai segments whose edits cannot be told (:func:`outline_unknown`)
+OUTLINE_UNKNOWN_NOTE = ("segment(s) {} made by SlicerLungAI in a scene of an older version, which did not record the "
+                        "outline they were made with: an edit in the Segment Editor cannot be told, so they are "
+                        "written SEMIAUTOMATIC (SlicerLungAI's, maybe corrected by the user), not AUTOMATIC; make them "
+                        "again (Lung AI Segmentation) for an untouched contour to be written AUTOMATIC")
+
+
+def outline_unknown(seg_node, segment_id: str) -> bool:
+    """Whether a segment lungai made (:data:`MADE_BY_TAG`) has no recorded outline (:data:`OUTLINE_TAG`) to tell an
+    edit by - a scene of an older version (lungs before their outline was recorded, a tumour before its result
+    tags) - and no older node attributes that still describe it (:func:`_old_node_result`: the tumour's volume still
+    their tumor_volume_ml).  Whether such a segment was edited is not known: never exported as an untouched
+    AUTOMATIC contour (:func:`lungai.scene.dicom.export_segments_dicom`; QA slicerdose59: an older scene's lung the
+    expert corrected was written AUTOMATIC).  The user's segments (no tag): False."""
+    import vtk
+
+    segment = seg_node.GetSegmentation().GetSegment(segment_id) if seg_node is not None and segment_id else None
+    if segment is None:
+        return False
+    made_by, outline = vtk.reference(""), vtk.reference("")
+    return bool(segment.GetTag(MADE_BY_TAG, made_by) and str(made_by) and not segment.GetTag(OUTLINE_TAG, outline)
+                and not _old_node_result(seg_node, segment_id))
 
 
 def set_tumour_result(seg_node, segment_id: str, info: dict) -> None:
