@@ -1034,6 +1034,39 @@ def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
     assert p.outputTable.GetTable().GetNumberOfRows() == len(table)
 
 
+def test_a_batch_never_overwrites_a_users_table_chosen_as_output(load_module, mrml_scene, tmp_path):
+    """QA (slicerdose59): the Batch's table went into whatever table the Output table selector held unless it was one
+    CT's features table: a user's table picked there (the selector lists every table: an EHR table, a table of
+    measurements) was overwritten by the batch's features, keeping its name.  The batch now updates only its own
+    table of the same output CSV (nodes.batch_table); another table is kept, said, and a new one made."""
+    import types
+
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    clinical = pd.DataFrame({"patient_id": ["A"], "age": [71.0]})
+    mine = mrml.table_node_from_dataframe(mrml_scene, clinical, "my clinical")
+    p.outputTable = mine
+    csv = tmp_path / "features.csv"
+    pd.DataFrame({"case": ["c1"], "feature": ["f"], "value": [1.0]}).to_csv(csv, index=False)
+    message = logic.loadBatch(p, types.SimpleNamespace(outputs=str(csv)))
+    assert mrml.dataframe_from_table_node(mine).to_dict() == clinical.to_dict() and mine.GetName() == "my clinical"
+    assert p.outputTable is not mine and p.outputTable.GetName() == "features"
+    assert "the table 'my clinical' chosen as output is kept" in message, message
+    first = p.outputTable
+    pd.DataFrame({"case": ["c1", "c2"], "feature": ["f", "f"], "value": [1.0, 2.0]}).to_csv(csv, index=False)
+    message = logic.loadBatch(p, types.SimpleNamespace(outputs=str(csv)))       # the same batch run again: updated
+    assert p.outputTable is first and first.GetTable().GetNumberOfRows() == 2 and "kept" not in message
+    other = tmp_path / "other.csv"                                              # another batch: its own table
+    pd.DataFrame({"case": ["c9"], "feature": ["f"], "value": [9.0]}).to_csv(other, index=False)
+    logic.loadBatch(p, types.SimpleNamespace(outputs=str(other)))
+    assert p.outputTable is not first and first.GetTable().GetNumberOfRows() == 2
+    assert nodes.node_made_by(p.outputTable) == nodes.BATCH_MADE_BY
+
 def test_lung_radiomics_folder_batch_never_rewrites_a_running_batchs_manifest_nor_a_users_file(
         load_module, small_phantom, tmp_path):
     """Review: the folder batch wrote <stem>_manifest.csv with a plain overwrite (and made its folder) before

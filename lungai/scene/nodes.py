@@ -1207,6 +1207,28 @@ RADIOMICS_MADE_BY = "lungai radiomics"
 DOSE_MADE_BY = "lungai dose-features"
 
 
+# MADE_BY_TAG of the table of a radiomics batch's output CSV (Lung Radiomics' Batch), whose path it records
+# (BATCH_OUTPUT_ATTRIBUTE): a batch run again into the same CSV updates it, nothing else does (batch_table)
+BATCH_MADE_BY = "lungai radiomics-batch"
+BATCH_OUTPUT_ATTRIBUTE = "LungAI.batchOutput"
+
+
+def batch_table(scene, path, node=None):
+    """The table node of a radiomics batch's output CSV ``path`` (named after its stem), tagged :data:`BATCH_MADE_BY`.
+    ``node`` (the panel's output table) is updated only when it holds this same CSV's earlier results (a batch run
+    again: its :data:`BATCH_OUTPUT_ATTRIBUTE`) and was not renamed by the user (:func:`own_table`); any other table -
+    a user's table picked in the output selector (which lists every table), one CT's features table, another batch's
+    - is kept as it is and a new node is made (QA slicerdose59: a user's table chosen as output was overwritten by
+    the batch's features, its name kept)."""
+    path = Path(path)
+    where = str(path.resolve())
+    if node is not None and (node_made_by(node) != BATCH_MADE_BY or node.GetAttribute(BATCH_OUTPUT_ATTRIBUTE) != where):
+        node = None
+    node = named_table(scene, read_results_csv(path), path.stem, node=node)
+    node.SetAttribute(BATCH_OUTPUT_ATTRIBUTE, where)
+    return mark_node_made_by(node, BATCH_MADE_BY)
+
+
 # table node reference role: the segmentation whose segments a CT's results table was computed from (radiomics,
 # dose features: volume_table).  A second run on the same CT with another segmentation (the AI's vs the clinical
 # contours) makes its own table, named after that segmentation: the first run's table is kept.
