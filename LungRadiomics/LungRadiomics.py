@@ -655,12 +655,13 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def loadBatch(self, p, job):
         outputCsv = job.outputs
-        node = p.outputTable
-        if nodes.source_volume_id(node):
-            node = None   # one CT's features table (loadFeatures) is kept: the batch gets a new table
+        chosen = p.outputTable
+        # only this CSV's earlier batch table is updated; one CT's features table, a user's table: kept, a new table
         p.outputTable = nodes.record_review_notes(   # many cases' features: no segment of this scene's measured
-            nodes.table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=node), [])
-        return (f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'"
+            nodes.batch_table(slicer.mrmlScene, outputCsv, node=chosen), [])
+        kept = (f" (the table '{chosen.GetName()}' chosen as output is kept: it does not hold this batch's results)"
+                if chosen is not None and chosen is not p.outputTable else "")
+        return (f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'" + kept
                 + self.pyradiomicsNote())
 
     _pyradiomicsNoted = False      # the note below is said once per Slicer session

@@ -367,3 +367,65 @@ def test_an_edited_lungai_lung_is_exported_semiautomatic(mrml_scene, study, tmp_
         {"GTV": ("MANUAL", None), "Right lung": ("AUTOMATIC", "SlicerLungAI"),
          "Left lung": ("SEMIAUTOMATIC", "SlicerLungAI"), "Tumor": ("AUTOMATIC", "SlicerLungAI")},
         {"GTV": "MANUAL", "Right lung": "AUTOMATIC", "Left lung": "SEMIAUTOMATIC", "Tumor": "AUTOMATIC"})
+
+
+def _as_an_older_version_saved_it(seg, name, **attributes):
+    """Segment ``name`` of ``seg`` as a scene of an older SlicerLungAI holds it: its LungAI.madeBy tag, but neither
+    the outline it was made with (lungs before 6be80cf, a tumour before c6fde56) nor a tumour's result tags; the
+    node attributes ``attributes`` (LungAI.<key>: the tumour's result, before the tags)."""
+    from lungai.scene import nodes
+
+    segment = seg.GetSegmentation().GetSegment(seg.GetSegmentation().GetSegmentIdBySegmentName(name))
+    for tag in (nodes.OUTLINE_TAG, *nodes.RESULT_TAGS.values()):
+        segment.RemoveTag(tag)
+    for key, value in attributes.items():
+        seg.SetAttribute(f"LungAI.{key}", value)
+
+
+def test_lungai_segments_of_an_older_scene_are_not_exported_as_untouched(mrml_scene, study, tmp_path):
+    """QA (slicerdose59): a scene saved by an older version holds lungai's "Right lung" / "Left lung" (and tumour)
+    tagged LungAI.madeBy but without the outline they were made with, so an edit in the Segment Editor could not be
+    told (nodes.segment_edited: False) and the expert-corrected left lung was exported AUTOMATIC / SlicerLungAI, as
+    if untouched.  A segment lungai made whose outline is not recorded (nodes.outline_unknown) is now exported
+    SEMIAUTOMATIC (SlicerLungAI's, edits not told apart), said in an InputNote naming it - unless the older scene's
+    node attributes still vouch for it (the tumour's volume is still their tumor_volume_ml): AUTOMATIC as before."""
+    import SimpleITK as sitk
+    from dicom_helpers import provenance
+
+    from lungai.errors import InputNote
+    from lungai.scene import nodes
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    right, left = (array(study["masks"][n]) > 0 for n in ("Lung_R", "Lung_L"))
+    labels = sitk.GetImageFromArray((right * 1 + (left & ~right) * 2).astype(np.uint8))
+    labels.CopyInformation(ct)
+    nodes.add_lung_outputs(mrml_scene, vol, labels, seg_node=seg)
+    nodes.add_tumour_outputs(mrml_scene, vol, study["masks"]["GTV"], study["masks"]["GTV"], {"confidence": 0.7},
+                             seg_node=seg)
+    tumour_ml = nodes._segment_outline(seg, seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor"))[1]
+    for name in ("Right lung", "Left lung"):
+        _as_an_older_version_saved_it(seg, name)
+    _as_an_older_version_saved_it(seg, "Tumor", confidence="0.7", tumor_volume_ml=f"{tumour_ml:.6g}")
+    edited = left & ~right                                        # the user erased the left lung's lower half
+    slices = np.flatnonzero(edited.any(axis=(1, 2)))
+    edited[slices[:len(slices) // 2]] = False
+    edit_segment(mrml_scene, seg, ct, "Left lung", edited)
+    assert not nodes.segment_edited(seg, seg.GetSegmentation().GetSegmentIdBySegmentName("Left lung"))  # not told
+    segments = ["GTV", "Right lung", "Left lung", "Tumor"]
+    with pytest.warns(InputNote) as caught:
+        written = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "a", segments=segments, ct_source=study["ct"])
+    assert provenance(*written) == (
+        {"GTV": ("MANUAL", None), "Right lung": ("SEMIAUTOMATIC", "SlicerLungAI"),
+         "Left lung": ("SEMIAUTOMATIC", "SlicerLungAI"), "Tumor": ("AUTOMATIC", "SlicerLungAI")},
+        {"GTV": "MANUAL", "Right lung": "SEMIAUTOMATIC", "Left lung": "SEMIAUTOMATIC", "Tumor": "AUTOMATIC"})
+    said = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert said == [nodes.OUTLINE_UNKNOWN_NOTE.format("'Right lung', 'Left lung'")], said
+    assert "older version" in said[0] and "SEMIAUTOMATIC" in said[0]
+    # the old tumour edited too: its node attributes no longer describe it - SEMIAUTOMATIC, named with the lungs
+    gtv = array(study["masks"]["GTV"]).astype(bool)
+    gtv[np.flatnonzero(gtv.any(axis=(1, 2)))[0]] = False
+    edit_segment(mrml_scene, seg, ct, "Tumor", gtv)
+    with pytest.warns(InputNote, match="'Right lung', 'Left lung', 'Tumor'"):
+        written = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "b", segments=segments, ct_source=study["ct"])
+    assert provenance(*written)[1]["Tumor"] == "SEMIAUTOMATIC"

@@ -1034,6 +1034,39 @@ def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
     assert p.outputTable.GetTable().GetNumberOfRows() == len(table)
 
 
+def test_a_batch_never_overwrites_a_users_table_chosen_as_output(load_module, mrml_scene, tmp_path):
+    """QA (slicerdose59): the Batch's table went into whatever table the Output table selector held unless it was one
+    CT's features table: a user's table picked there (the selector lists every table: an EHR table, a table of
+    measurements) was overwritten by the batch's features, keeping its name.  The batch now updates only its own
+    table of the same output CSV (nodes.batch_table); another table is kept, said, and a new one made."""
+    import types
+
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    clinical = pd.DataFrame({"patient_id": ["A"], "age": [71.0]})
+    mine = mrml.table_node_from_dataframe(mrml_scene, clinical, "my clinical")
+    p.outputTable = mine
+    csv = tmp_path / "features.csv"
+    pd.DataFrame({"case": ["c1"], "feature": ["f"], "value": [1.0]}).to_csv(csv, index=False)
+    message = logic.loadBatch(p, types.SimpleNamespace(outputs=str(csv)))
+    assert mrml.dataframe_from_table_node(mine).to_dict() == clinical.to_dict() and mine.GetName() == "my clinical"
+    assert p.outputTable is not mine and p.outputTable.GetName() == "features"
+    assert "the table 'my clinical' chosen as output is kept" in message, message
+    first = p.outputTable
+    pd.DataFrame({"case": ["c1", "c2"], "feature": ["f", "f"], "value": [1.0, 2.0]}).to_csv(csv, index=False)
+    message = logic.loadBatch(p, types.SimpleNamespace(outputs=str(csv)))       # the same batch run again: updated
+    assert p.outputTable is first and first.GetTable().GetNumberOfRows() == 2 and "kept" not in message
+    other = tmp_path / "other.csv"                                              # another batch: its own table
+    pd.DataFrame({"case": ["c9"], "feature": ["f"], "value": [9.0]}).to_csv(other, index=False)
+    logic.loadBatch(p, types.SimpleNamespace(outputs=str(other)))
+    assert p.outputTable is not first and first.GetTable().GetNumberOfRows() == 2
+    assert nodes.node_made_by(p.outputTable) == nodes.BATCH_MADE_BY
+
 def test_lung_radiomics_folder_batch_never_rewrites_a_running_batchs_manifest_nor_a_users_file(
         load_module, small_phantom, tmp_path):
     """Review: the folder batch wrote <stem>_manifest.csv with a plain overwrite (and made its folder) before
@@ -2282,7 +2315,7 @@ def test_an_rtdose_with_a_ct_known_only_by_its_patient_says_its_frame_is_uncheck
     monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
     notes = check_dose_node_matches_ct(dose, ct)
     assert notes == ["the RTDOSE RTDOSE replan could not be checked against the frame of reference of the CT CT: "
-                     "the CT was not loaded from DICOM files (only its patient, P1, is known), so its "
+                     "the CT's DICOM files are not in Slicer's DICOM database (only its patient, P1, is known), so its "
                      "FrameOfReferenceUID is not known; make sure the dose was planned on this CT (a CT loaded "
                      "through the DICOM module lets lungai check it)"], notes
     p3 = two_patients["P3"]                                   # another patient's RTDOSE: refused, as before
@@ -4620,6 +4653,31 @@ def _physical_and_effective_doses(mrml_scene, monkeypatch, tmp_path, p1, ct_node
     return ds, physical, effective
 
 
+def _moved_under_patient(scene, node, patient):
+    """``node`` dragged under the subject hierarchy patient ``patient`` (a study of it) in the Data module: its item
+    gets that parent, no DICOM UID of its own (unlike :func:`_under_dicom_patient`, a series loaded from DICOM)."""
+    import slicer
+
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    subject = sh.GetItemByUID("DICOM", patient)
+    if not subject:
+        subject = sh.CreateSubjectItem(sh.GetSceneItemID(), patient)
+        sh.SetItemUID(subject, "DICOM", patient)
+    children = vtk_id_list(sh, subject)
+    study = children[0] if children else sh.CreateStudyItem(subject, f"{patient} study")
+    item = sh.GetItemByDataNode(node) or sh.CreateItem(sh.GetSceneItemID(), node)
+    sh.SetItemParent(item, study)
+
+
+def vtk_id_list(sh, item) -> list:
+    """The direct children of a subject hierarchy item."""
+    import vtk
+
+    ids = vtk.vtkIdList()
+    sh.GetItemChildren(item, ids)
+    return [ids.GetId(i) for i in range(ids.GetNumberOfIds())]
+
+
 def test_a_nifti_dose_moved_under_the_ct_patient_says_its_frame_is_unchecked(mrml_scene, two_patients, tmp_path,
                                                                              monkeypatch):
     """QA (fornotes2_58): a dose loaded from NIfTI, moved under the CT's patient in the subject hierarchy, had only its
@@ -4643,16 +4701,82 @@ def test_a_nifti_dose_moved_under_the_ct_patient_says_its_frame_is_unchecked(mrm
     database = types.SimpleNamespace(fileForInstance=lambda uid: "", filesForSeries=lambda uid: [])
     monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
     assert check_dose_node_matches_ct(dose, ct) == [unchecked_dose_note("dose", "CT", dose_dicom=False)]
-    _under_dicom_patient(mrml_scene, dose, "P1")                                          # moved under P1
+    _moved_under_patient(mrml_scene, dose, "P1")                                          # moved under P1
     notes = check_dose_node_matches_ct(dose, ct)
     assert notes == ["the dose dose could not be checked against the CT CT: the dose is not DICOM: its PatientID is "
                      "P1 (the CT's) but it carries no FrameOfReferenceUID; make sure the dose was planned on this "
                      "CT (the plan's DICOM RTDOSE lets lungai check it)"], notes
     other = mrml.volume_node_from_image(mrml_scene, read_dose(nifti), "dose P3")
-    _under_dicom_patient(mrml_scene, other, "P3")
+    _moved_under_patient(mrml_scene, other, "P3")
     with pytest.raises(InputError, match=r"dose P3 does not belong to the CT CT: PatientID P3 \(RTDOSE\) is "
                                          r"not the CT's P1"):
         check_dose_node_matches_ct(other, ct)
+
+
+def test_an_rtdose_of_a_scene_opened_from_a_file_is_not_called_not_dicom(load_module, mrml_scene, two_patients,
+                                                                          tmp_path, monkeypatch):
+    """QA (slicerdose59): a CT and its RTDOSE loaded from DICOM (SlicerRT), the scene saved and opened again where
+    Slicer's DICOM database does not hold their files (another computer, the database cleared; or no DICOM module),
+    gave the panel's warning "the dose RTDOSE could not be checked against the CT CT: the dose is not DICOM: its
+    PatientID is P1 (the CT's) but it carries no FrameOfReferenceUID; make sure ... (the plan's DICOM RTDOSE lets
+    lungai check it)" - untrue of an RTDOSE, and the fix named what the user had given.  The note now says what
+    happened (its file is not in the DICOM database: DoseType, DoseSummationType and FrameOfReferenceUID unread, the
+    patient compared) and the fix (load CT and RTDOSE from the DICOM database); the CT's frame note no longer says a
+    DICOM CT was "not loaded from DICOM files".  A NIfTI dose moved under the CT's patient keeps its note."""
+    import sys
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.dose.read import unchecked_dose_note
+    from lungai.errors import InputError
+    from lungai.io import read_ct, write_image
+    from lungai.scene.dicom import check_dose_node_matches_ct
+
+    p1 = two_patients["P1"]
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    _, p.inputVolume, p.segmentation = slicerrt_segmentation(mrml_scene, p1)
+    p.selectedSegments = ["Lung_R"]
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE")
+    _as_slicer_loads_it(mrml_scene, p.inputVolume, p1["ct"], instance_uids=True)
+    _as_slicer_loads_it(mrml_scene, p.doseVolume, p1["dose"], instance_uids=False)
+    unread = ("the RTDOSE RTDOSE was loaded from DICOM, but its file is not in Slicer's DICOM database (a scene opened "
+              "from a file, or the database moved or cleared), so its DoseType, DoseSummationType and "
+              "FrameOfReferenceUID could not be read: only its patient, P1, was compared with the CT CT's; make sure "
+              "it is the plan's total physical dose, planned on this CT (import the DICOM folder of the CT and the "
+              "RTDOSE into the DICOM database and load them from there to let lungai check it)")
+    empty = types.SimpleNamespace(fileForInstance=lambda uid: "", filesForSeries=lambda uid: [])
+    for database in (None, empty):                   # no DICOM module; a database without these files
+        monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+        notes = check_dose_node_matches_ct(p.doseVolume, p.inputVolume)
+        assert notes == [unread], notes
+        assert not any("not DICOM" in n for n in notes)
+    (tmp_path / "w").mkdir()
+    logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert unread in logic.doseNotes and not any("not DICOM" in n for n in logic.doseNotes), logic.doseNotes
+    # the RTDOSE with a CT loaded from NIfTI (no patient): nothing compared, said so - before: no word at all
+    nifti_ct = mrml.volume_node_from_image(mrml_scene, read_ct(p1["ct"]), "CT nifti")
+    assert check_dose_node_matches_ct(p.doseVolume, nifti_ct) == [unread.replace(
+        "only its patient, P1, was compared with the CT CT's", "nothing was compared with the CT CT nifti")]
+    # the CT of that scene (DICOM-loaded, its files not in the database) with an RTDOSE whose file is: not "not
+    # loaded from DICOM files"
+    instances, series = _as_slicer_loads_it(mrml_scene, p.doseVolume, p1["dose"], instance_uids=False)
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", types.SimpleNamespace(
+        fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, [])), raising=False)
+    notes = check_dose_node_matches_ct(p.doseVolume, p.inputVolume)
+    assert len(notes) == 1 and "the CT's DICOM files are not in Slicer's DICOM database" in notes[0], notes
+    assert "not loaded from DICOM" not in notes[0]
+    # a NIfTI dose moved under the CT's patient: still "the dose is not DICOM" (true), another patient's refused
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", empty, raising=False)
+    nifti = mrml.volume_node_from_image(mrml_scene, read_dose(write_image(read_dose(p1["dose"]),
+                                                                          tmp_path / "dose.nii.gz")), "dose")
+    _moved_under_patient(mrml_scene, nifti, "P1")
+    assert check_dose_node_matches_ct(nifti, p.inputVolume) == [
+        unchecked_dose_note("dose", "CT", dose_dicom=False, patient="P1")]
+    other = mrml.volume_node_from_image(mrml_scene, read_dose(two_patients["P3"]["dose"]), "RTDOSE P3")
+    _as_slicer_loads_it(mrml_scene, other, two_patients["P3"]["dose"], instance_uids=False)
+    with pytest.raises(InputError, match="P3"):
+        check_dose_node_matches_ct(other, p.inputVolume)
 
 
 def test_a_nifti_dose_with_a_dicom_ct_is_said_unchecked_as_the_cli(load_module, mrml_scene, two_patients, tmp_path,

@@ -1023,12 +1023,30 @@ def image_header(path: str | Path):
     return SimpleNamespace(**found)
 
 
+def unread_rtdose_note(dose_name: str, ct_name: str, patient: str = "") -> str:
+    """The note of an RTDOSE volume loaded from DICOM (its subject hierarchy item carries its DICOM series UID) whose
+    file is not in Slicer's DICOM database (a scene opened from a file, the database moved or cleared:
+    :func:`lungai.scene.dicom.check_dose_node_matches_ct`): its header could not be read, so neither its DoseType
+    (EFFECTIVE), DoseSummationType nor FrameOfReferenceUID was checked.  ``patient``: the PatientID of the subject
+    hierarchy patient both nodes sit under - compared, the note says so.  (QA slicerdose59: it was told "the dose is
+    not DICOM ... the plan's DICOM RTDOSE lets lungai check it" - an RTDOSE told to be an RTDOSE.)"""
+    compared = (f"only its patient, {patient}, was compared with the CT {ct_name}'s" if patient else
+                f"nothing was compared with the CT {ct_name}")
+    return (f"the RTDOSE {dose_name} was loaded from DICOM, but its file is not in Slicer's DICOM database (a scene "
+            f"opened from a file, or the database moved or cleared), so its DoseType, DoseSummationType and "
+            f"FrameOfReferenceUID could not be read: {compared}; make sure it is the plan's total physical dose, "
+            "planned on this CT (import the DICOM folder of the CT and the RTDOSE into the DICOM database and load "
+            "them from there to let lungai check it)")
+
+
 def unchecked_frame_note(dose_name: str, ct_name: str, patient: str) -> str:
     """The note of a DICOM RTDOSE with a CT node known by its DICOM patient only (a subject hierarchy patient, no DICOM
     files in Slicer's database: :func:`lungai.scene.dicom.check_dose_node_matches_ct`): the PatientIDs were compared,
-    the frame of reference could not be - the dose of a replan on another CT of this patient would pass."""
-    return (f"the RTDOSE {dose_name} could not be checked against the frame of reference of the CT {ct_name}: the CT "
-            f"was not loaded from DICOM files (only its patient, {patient}, is known), so its "
+    the frame of reference could not be - the dose of a replan on another CT of this patient would pass.  It says the
+    files are not in the database, not that the CT is not DICOM: a CT loaded from DICOM in a scene opened from a file
+    is such a CT (QA slicerdose59)."""
+    return (f"the RTDOSE {dose_name} could not be checked against the frame of reference of the CT {ct_name}: the CT's "
+            f"DICOM files are not in Slicer's DICOM database (only its patient, {patient}, is known), so its "
             "FrameOfReferenceUID is not known; make sure the dose was planned on this CT (a CT loaded through the "
             "DICOM module lets lungai check it)")
 

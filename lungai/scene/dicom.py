@@ -6,6 +6,7 @@ segments as DICOM SEG / RTSTRUCT.  Core functions for the panels (LungAICommon);
   "GTV-1", "Lung-Right" ...), using :mod:`lungai.dicom.roles`;
 - :func:`lung_label_image` - right / left lung segments as the label map (1 right, 2 left) the core takes;
 - :func:`dicom_files_of_volume` - a volume's DICOM files when it was loaded from Slicer's DICOM database;
+- :func:`loaded_from_dicom` - whether a volume was loaded from DICOM, its files in the database now or not;
 - :func:`check_dose_node_matches_ct` - a dose volume of another patient / frame of reference than the CT is refused
   (the notes of its RTDOSE returned: DoseType EFFECTIVE);
 - :func:`dose_node_unit` - the unit (Gy / cGy) of a dose volume's voxels, as SlicerRT records it;
@@ -72,6 +73,19 @@ def dicom_files_of_volume(volume_node) -> list[Path] | None:
     return [Path(f) for f in files if f] or None
 
 
+def loaded_from_dicom(node) -> bool:
+    """Whether a volume node was loaded from DICOM (Slicer's DICOM module, SlicerRT), whether or not its files are in
+    Slicer's DICOM database now: its attribute ``DICOM.instanceUIDs`` or the DICOM UID (SeriesInstanceUID) of its
+    subject hierarchy item - both saved with the scene.  A node moved under a DICOM patient in the subject hierarchy
+    has neither (its item has no UID of its own)."""
+    import slicer
+
+    if (node.GetAttribute("DICOM.instanceUIDs") or "").strip():
+        return True
+    sh, item = _sh_item(node)
+    return bool(item and (sh.GetItemUID(item, slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMUIDName()) or "").strip())
+
+
 def _patient_id(node) -> str:
     """PatientID of the subject hierarchy patient the node sits under ("" when none)."""
     import slicer
@@ -100,14 +114,16 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     reference could not be checked (:func:`lungai.dose.read.unchecked_frame_note`; the PatientIDs are compared); a
     dose without DICOM files (a NIfTI / NRRD dose) with a DICOM CT: the same unchecked note, the dose not being
     DICOM - naming the patient it sits under when it was moved under the CT's (PatientIDs compared, its frame of
-    reference not).  The Lung Radiomics panel says them
+    reference not); an RTDOSE loaded from DICOM (:func:`loaded_from_dicom`) whose file is not in the database (a
+    scene opened from a file): its header could not be read (:func:`lungai.dose.read.unread_rtdose_note`; its
+    patient compared).  The Lung Radiomics panel says them
     with its dose warnings, :func:`lungai.scene.radiomics.radiomics_table` as InputNote warnings."""
     from types import SimpleNamespace
 
     import pydicom
 
     from lungai.dose.read import (check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type,
-                                  effective_dose_note, unchecked_dose_note, unchecked_frame_note)
+                                  effective_dose_note, unchecked_dose_note, unchecked_frame_note, unread_rtdose_note)
 
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
@@ -123,6 +139,11 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
                 notes.append(unchecked_dose_note(*names))
             elif not ct_files:      # the CT's patient only (no DICOM files): its frame of reference is not known
                 notes.append(unchecked_frame_note(*names, ct_patient))
+    elif loaded_from_dicom(dose_node):   # an RTDOSE of a scene opened from a file, its file not in the database:
+        # its header unread - neither DoseType nor its frame checked; its patient compared below (QA slicerdose59: it
+        # was told "the dose is not DICOM", the fix "the plan's DICOM RTDOSE" - what it is)
+        dose_patient = _patient_id(dose_node)
+        notes.append(unread_rtdose_note(*names, dose_patient if dose_patient and ct_patient else ""))
     elif ct_files or ct_patient:    # a NIfTI / NRRD dose with a DICOM CT: at most its patient (moved under the
         # CT's in the subject hierarchy) compared below - its frame of reference not (QA: said only without a patient)
         notes.append(unchecked_dose_note(*names, dose_dicom=False, patient=_patient_id(dose_node)))
@@ -185,7 +206,9 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     existing files of those names are never overwritten (InputError).  Segments lungai made (tagged
     :data:`lungai.scene.nodes.MADE_BY_TAG`: LungAISeg's tumour and lungs, the demo's) are written as AUTOMATIC
     (SlicerLungAI) - SEMIAUTOMATIC (SlicerLungAI's, edited by the user) when its outline was changed since
-    (:func:`lungai.scene.nodes.segment_edited`: tumour or lungs) -, every other segment as the user's, MANUAL; a tumour
+    (:func:`lungai.scene.nodes.segment_edited`: tumour or lungs), or when a scene of an older version recorded no
+    outline to tell an edit by (:func:`lungai.scene.nodes.outline_unknown`; an InputNote names them) -, every other
+    segment as the user's, MANUAL; a tumour
     flagged for review (its result tags: :func:`lungai.scene.nodes.tumour_result`, not edited since) says "needs
     review: REASON" in its SEG segment and RTSTRUCT ROI (:func:`lungai.dicom.export.review_text`).  Two segments of
     one name (spaces around it ignored) are refused before any work
@@ -252,13 +275,22 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     # a tumour Lung AI Segmentation flagged for review, not edited since: "needs review: REASON" in its SEG segment
     # and RTSTRUCT ROI, as `lungai segment` writes them (an edited one is the expert's correction: no flag)
     from lungai.dicom.export import review_text
-    from lungai.scene.nodes import segment_edited, tumour_result
+    from lungai.scene.nodes import OUTLINE_UNKNOWN_NOTE, outline_unknown, segment_edited, tumour_result
 
     results = {n: tumour_result(seg_node, n) for n in names}
     # the one rule: lungai's segment AUTOMATIC, edited since SEMIAUTOMATIC (QA: an expert-corrected tumour - half of
-    # it erased -, or lungs, were exported AUTOMATIC / SlicerLungAI, as if untouched), the user's MANUAL
+    # it erased -, or lungs, were exported AUTOMATIC / SlicerLungAI, as if untouched), the user's MANUAL; one of an
+    # older scene that recorded no outline may have been edited: SEMIAUTOMATIC, said (QA slicerdose59)
+    unknown = [n for n in names if outline_unknown(seg_node, mrml.resolve_segment(seg_node, n))]
+    if unknown:
+        import warnings
+
+        from lungai.errors import InputNote
+
+        warnings.warn(InputNote(OUTLINE_UNKNOWN_NOTE.format(', '.join(map(repr, unknown)))))
     generation = {n: generation_by(mrml.segment_tag(seg_node, n, MADE_BY_TAG),
-                                   edited=segment_edited(seg_node, mrml.resolve_segment(seg_node, n))) for n in names}
+                                   edited=n in unknown or segment_edited(seg_node, mrml.resolve_segment(seg_node, n)))
+                  for n in names}
     notes = {n: review_text(r) for n, r in results.items() if not r.get("edited")}
     written = []
     if "seg" in formats:

@@ -575,13 +575,37 @@ def _outline_changed(seg_node, segment_id: str, text: str) -> bool:
 def segment_edited(seg_node, segment_id: str) -> bool:
     """Whether a segment lungai made was edited since (Segment Editor): its outline differs from the one tagged
     (:data:`OUTLINE_TAG`, :func:`_outline_changed`).  No tag (the user's segment, a scene of an older version's
-    lungs), no such segment or no labelmap: False (unknown)."""
+    lungs: :func:`outline_unknown`), no such segment or no labelmap: False (unknown)."""
     import vtk
 
     segment = seg_node.GetSegmentation().GetSegment(segment_id) if seg_node is not None and segment_id else None
     outline = vtk.reference("")
     return bool(segment is not None and segment.GetTag(OUTLINE_TAG, outline)
                 and _outline_changed(seg_node, segment_id, str(outline)))
+
+
+# the note of a DICOM export of lungai segments whose edits cannot be told (:func:`outline_unknown`)
+OUTLINE_UNKNOWN_NOTE = ("segment(s) {} made by SlicerLungAI in a scene of an older version, which did not record the "
+                        "outline they were made with: an edit in the Segment Editor cannot be told, so they are "
+                        "written SEMIAUTOMATIC (SlicerLungAI's, maybe corrected by the user), not AUTOMATIC; make them "
+                        "again (Lung AI Segmentation) for an untouched contour to be written AUTOMATIC")
+
+
+def outline_unknown(seg_node, segment_id: str) -> bool:
+    """Whether a segment lungai made (:data:`MADE_BY_TAG`) has no recorded outline (:data:`OUTLINE_TAG`) to tell an
+    edit by - a scene of an older version (lungs before their outline was recorded, a tumour before its result
+    tags) - and no older node attributes that still describe it (:func:`_old_node_result`: the tumour's volume still
+    their tumor_volume_ml).  Whether such a segment was edited is not known: never exported as an untouched
+    AUTOMATIC contour (:func:`lungai.scene.dicom.export_segments_dicom`; QA slicerdose59: an older scene's lung the
+    expert corrected was written AUTOMATIC).  The user's segments (no tag): False."""
+    import vtk
+
+    segment = seg_node.GetSegmentation().GetSegment(segment_id) if seg_node is not None and segment_id else None
+    if segment is None:
+        return False
+    made_by, outline = vtk.reference(""), vtk.reference("")
+    return bool(segment.GetTag(MADE_BY_TAG, made_by) and str(made_by) and not segment.GetTag(OUTLINE_TAG, outline)
+                and not _old_node_result(seg_node, segment_id))
 
 
 def set_tumour_result(seg_node, segment_id: str, info: dict) -> None:
@@ -1181,6 +1205,28 @@ def _named(node, name: str) -> bool:
 # CT's own table of that kind in the scene (find_volume_table) - a CT's radiomics table is not its dose table
 RADIOMICS_MADE_BY = "lungai radiomics"
 DOSE_MADE_BY = "lungai dose-features"
+
+
+# MADE_BY_TAG of the table of a radiomics batch's output CSV (Lung Radiomics' Batch), whose path it records
+# (BATCH_OUTPUT_ATTRIBUTE): a batch run again into the same CSV updates it, nothing else does (batch_table)
+BATCH_MADE_BY = "lungai radiomics-batch"
+BATCH_OUTPUT_ATTRIBUTE = "LungAI.batchOutput"
+
+
+def batch_table(scene, path, node=None):
+    """The table node of a radiomics batch's output CSV ``path`` (named after its stem), tagged :data:`BATCH_MADE_BY`.
+    ``node`` (the panel's output table) is updated only when it holds this same CSV's earlier results (a batch run
+    again: its :data:`BATCH_OUTPUT_ATTRIBUTE`) and was not renamed by the user (:func:`own_table`); any other table -
+    a user's table picked in the output selector (which lists every table), one CT's features table, another batch's
+    - is kept as it is and a new node is made (QA slicerdose59: a user's table chosen as output was overwritten by
+    the batch's features, its name kept)."""
+    path = Path(path)
+    where = str(path.resolve())
+    if node is not None and (node_made_by(node) != BATCH_MADE_BY or node.GetAttribute(BATCH_OUTPUT_ATTRIBUTE) != where):
+        node = None
+    node = named_table(scene, read_results_csv(path), path.stem, node=node)
+    node.SetAttribute(BATCH_OUTPUT_ATTRIBUTE, where)
+    return mark_node_made_by(node, BATCH_MADE_BY)
 
 
 # table node reference role: the segmentation whose segments a CT's results table was computed from (radiomics,
