@@ -2324,6 +2324,9 @@ def test_a_shipped_models_confidence_caveat_is_in_the_patients_record_and_on_the
     assert f"confidence caveat: {caveat}" in doc["notes"]
     printed = capsys.readouterr().out
     assert printed.count(caveat) == 1 and "tumour_confidence (P3)" in printed
+    # ... and rp_table.csv beside tumour_confidence: rp train / validate / predict say it of the row (QA demorisk59)
+    table = pd.read_csv(out / "rp_table.csv", keep_default_na=False)
+    assert table["tumour_confidence_caveat"].tolist() == [caveat] and table["tumour_review"].tolist() == [""]
     # dicom-export of the patient's folder: the SR's Case comment says it beside the confidence
     from lungai.cli import main
     from lungai.dicom.sr import read_sr_comments
@@ -2337,3 +2340,4 @@ def test_a_shipped_models_confidence_caveat_is_in_the_patients_record_and_on_the
     doc = json.loads((out2 / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
     assert "confidence_caveat" not in doc and not [n for n in doc["notes"] if "caveat" in n]
     assert "caveat" not in capsys.readouterr().out
+    assert pd.read_csv(out2 / "rp_table.csv", keep_default_na=False)["tumour_confidence_caveat"].tolist() == [""]

@@ -225,6 +225,81 @@ def clinical_dose_rp_model(tmp_path_factory):
     return d / "model"
 
 
+def _preset_id(name: str) -> str:
+    from lungai.radiomics import load_params
+    from lungai.radiomics.settings import settings_id
+
+    return settings_id(load_params(name, image_types=["Original"]))
+
+
+@pytest.fixture(scope="module")
+def ibsi_b_rp_model(tmp_path_factory):
+    """A small RP model on clinical, dose and lung radiomic features computed with --params ibsi-b (its table's
+    radiomics_settings)."""
+    from lungai.rp import train_rp
+
+    rng = np.random.default_rng(1)
+    n = 120
+    df = pd.DataFrame({"case": [f"P{i}" for i in range(n)], "clin_age_years": rng.normal(65, 8, n),
+                       "dose_mld_gy": rng.uniform(5, 20, n),
+                       "rad_lungs_original_firstorder_Mean": rng.normal(-830, 40, n),
+                       "radiomics_settings": _preset_id("ibsi-b")})
+    df["rp_grade2"] = (rng.random(n) < 1 / (1 + np.exp(-(df.dose_mld_gy - 12) / 3))).astype(int)
+    d = tmp_path_factory.mktemp("rp_ibsi_b")
+    train_rp(df, "rp_grade2", d / "model", models="lr", feature_sets="all", fast=True, seed=0, make_plots=False)
+    return d / "model"
+
+
+def test_demo_rp_checks_the_settings_of_the_radiomics_it_computed(ibsi_b_rp_model, tmp_path):
+    """QA demorisk59 (LUNG1-003, lungai demo --ct --seed-point --clinical --rp-model): the demo's patient row dropped
+    the radiomics_settings of the features it computed (radiomics_wide.csv), so a model trained with --params ibsi-b
+    took the demo's --params default values with only "radiomics settings unknown" - the warning a model of the
+    demo's own settings got too; with a --clinical cohort rp_table.csv row, that table's id was checked instead (its
+    ibsi-b id passed the default values without a word); and the refusal's fix named --allow-other-radiomics-settings,
+    which lungai demo has not.  Now the demo's own id is checked, and the fix names the demo's --params."""
+    from lungai.demo.pipeline import _rp
+    from lungai.errors import InputError
+
+    clinical = {"patient_id": "P1", "clin_age_years": 70.0, "dose_mld_gy": 12.0}
+    wide = pd.DataFrame([{"case": "P1", "rad_lungs_original_firstorder_Mean": -820.0,
+                          "radiomics_settings": _preset_id("default")}])
+    for given in (None, _preset_id("ibsi-b")):      # no id in --clinical, or the id of a cohort table's rad_* columns
+        row = {**clinical, **({"radiomics_settings": given} if given else {})}
+        with pytest.raises(InputError) as err:
+            _rp(tmp_path, wide, None, False, row, ibsi_b_rp_model, sample=False, case="P1")
+        assert _preset_id("default") in err.value.problem
+        assert "run lungai demo again with --params ibsi-b" in err.value.fix
+        assert "--allow-other-radiomics-settings" not in err.value.fix
+    # computed with the model's settings: no "settings unknown"
+    rp = _rp(tmp_path, wide.assign(radiomics_settings=_preset_id("ibsi-b")), None, False, clinical, ibsi_b_rp_model,
+             sample=False, case="P1")
+    assert rp["status"] == "computed" and rp["warnings"] == [], rp["warnings"]
+    # the model's radiomic features not computed here (other settings): the fix names the model's --params
+    rp = _rp(tmp_path, wide.drop(columns="rad_lungs_original_firstorder_Mean").assign(rad_tumour_x=1.0), None, False,
+             clinical, ibsi_b_rp_model, sample=False, case="P1")
+    assert rp["status"] == "not computed" and "--params ibsi-b" in rp["message"], rp["message"]
+
+
+def test_demo_rp_drops_a_cohort_rows_notes_of_a_tumour_it_replaced(ibsi_b_rp_model, tmp_path):
+    """QA demorisk59: with a cohort's rp_table.csv row as --clinical (its tumour_review / tumour_confidence_caveat of
+    the cohort's automatic tumour), the demo's risk - from the radiomics and dose of the demo's own tumour - said
+    "automatic tumour needs review" of the cohort's tumour with the fix "re-run lungai cohort".  Those notes are left
+    out when the model's rad_* / dose_* values are all the demo's, and kept when some come from the row."""
+    from lungai.demo.pipeline import _rp
+
+    review = "low confidence; several candidate regions (automatic mode)"
+    clinical = {"patient_id": "P1", "clin_age_years": 70.0, "dose_mld_gy": 14.0, "tumour_review": review,
+                "Tumour_Confidence_Caveat ": "this model's confidence tracks the Dice less well"}
+    wide = pd.DataFrame([{"case": "P1", "rad_lungs_original_firstorder_Mean": -820.0,
+                          "radiomics_settings": _preset_id("ibsi-b")}])
+    rp = _rp(tmp_path, wide, {"dose_mld_gy": 12.0}, True, clinical, ibsi_b_rp_model, sample=False, case="P1")
+    assert rp["status"] == "computed" and rp["warnings"] == [] and rp["table_warnings"] == [], rp
+    # the row's dose (of the cohort's tumour's lungs) is used: its notes are said
+    rp = _rp(tmp_path, wide, None, False, clinical, ibsi_b_rp_model, sample=False, case="P1")
+    assert f"automatic tumour needs review ({review})" in rp["warnings"]
+    assert not any("not flagged" in w for w in rp["warnings"])     # flagged: said by the review warning only
+
+
 def test_demo_rp_carries_imputed_and_out_of_range_features(clinical_dose_rp_model, tmp_path):
     """QA defect: rp_prediction.csv listed out-of-range and imputed features but the demo's console, summary.json
     and report showed a plain risk.  They now travel with the risk (with the baseline risk), and the report and

@@ -90,3 +90,45 @@ def test_a_no_value_word_in_the_review_column_is_no_review():
     assert tumour_review_rows(table) == ["", "", "", "", REASON]
     n, text = tumour_review_warning(table, "patient_id", "training table", "x")
     assert n == 1 and "e.g. P5)" in text
+
+
+def test_rows_of_a_model_with_a_confidence_caveat_are_warned_of_unless_flagged(model, tmp_path, capsys):
+    """QA demorisk59: lungai cohort --model lungai-seg-dynunet said the model's confidence caveat on the terminal and
+    in result.json, but its rp_table.csv kept no trace of it: rp train / validate / predict took the unflagged
+    automatic tumours (tumour_review empty) as if an empty review meant the tumour was found whole.  The table's
+    tumour_confidence_caveat column is now warned of (rows flagged for review are said as such, once)."""
+    from lungai.cli import main
+    from lungai.seg.resources import CONFIDENCE_CAVEATS, DYNUNET_MODEL_NAME
+
+    CAVEAT_COLUMN = "tumour_confidence_caveat"         # as lungai cohort writes it (lungai.seg.resources.CAVEAT_COLUMN)
+    caveat = CONFIDENCE_CAVEATS[DYNUNET_MODEL_NAME]
+    table = make_cohort(40, seed=5, n_noise=0).table
+    marked = _flagged(table, [3]).assign(**{CAVEAT_COLUMN: [caveat if i in (2, 3, 7) else "" for i in range(40)]})
+    ids = table["case"].iloc[[2, 7]].tolist()
+    # train: in metrics.json / the model card's warnings; the numbers unchanged
+    train_table = make_cohort(80, seed=3, n_noise=0).table
+    train_marked = train_table.assign(**{CAVEAT_COLUMN: [caveat] * 4 + [""] * 76})
+    r = _train(train_marked, tmp_path / "model")
+    plain = _train(train_table, tmp_path / "plain")
+    warning = next(w for w in r.metrics["warnings"] if "known caveat" in w)
+    assert warning.startswith("training table: the automatic tumour of 4 patient(s) is not flagged for review")
+    assert CAVEAT_COLUMN in warning and "re-run lungai cohort" in warning
+    assert warning in json.loads((tmp_path / "model" / "model_card.json").read_text())["warnings"]
+    assert r.metrics["results"] == plain.metrics["results"]
+    # validate: the two unflagged rows (row 3 is said by the review warning)
+    v = validate_rp(model, marked)
+    warning = next(w for w in v["warnings"] if "known caveat" in w)
+    assert "of 2 patient(s)" in warning and all(i in warning for i in ids)
+    assert v["auc"] == validate_rp(model, table)["auc"]
+    # predict: the table's warning and each unflagged row's warnings cell
+    pred, _ = predict_rp(model, marked)
+    ref, _ = predict_rp(model, table)
+    assert any("known caveat" in w and "of 2 patient(s)" in w for w in pred.attrs["warnings"])
+    assert [i for i in range(40) if "known caveat" in str(pred.loc[i, "warnings"])] == [2, 7]
+    assert pred.loc[3, "warnings"].endswith(f"automatic tumour needs review ({REASON})")
+    assert pred["risk"].tolist() == ref["risk"].tolist()
+    patients = tmp_path / "patients.csv"
+    marked.to_csv(patients, index=False)
+    capsys.readouterr()
+    assert main(["rp", "predict", str(model), str(patients), "-o", str(tmp_path / "pred.csv")]) == 0
+    assert "warning: patients table: the automatic tumour of 2 patient(s) is not flagged" in capsys.readouterr().out

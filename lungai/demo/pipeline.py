@@ -262,9 +262,12 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
         case: str = "demo") -> dict:
     """RP risk only from what the user gave (--rp-model, --clinical, --dose); on the built-in sample the
     illustrative model, example profile and synthetic dose fill what was not given (labelled as such)."""
+    from lungai.radiomics.settings import SETTINGS_COLUMN
     from lungai.rp import RISK_MODEL, predict_rp
     from lungai.rp.model_io import load_model
     from lungai.rp.predict import synthetic_model
+    from lungai.rp.prepare import REVIEW_COLUMN, demo_params, model_settings_ids, settings_fix_demo
+    from lungai.seg.resources import CAVEAT_COLUMN
 
     if rp_model is None and not sample:
         return _not_computed(["rp_model"] + (["clinical"] if clinical is None else []) +
@@ -292,9 +295,24 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
         withheld = [c for c in card["features"] if c not in patient and c not in computed]
         patient.update({c: np.nan for c in withheld})
     patient.update(computed)
+    if computed and SETTINGS_COLUMN in wide:
+        # the settings of the radiomics computed here, which the model's are checked against - never those of a
+        # --clinical table's own rad_* columns (a cohort's rp_table.csv), which these values replace (QA demorisk59:
+        # the check then passed features of --params default as an ibsi-b model's; without it: "settings unknown")
+        patient[SETTINGS_COLUMN] = wide[SETTINGS_COLUMN].iloc[0]
+    ours = set(computed) | set(dose_row or {})
+    if not [f for f in card["features"] if f.startswith(("rad_", "dose_")) and f in (clinical or {}) and f not in ours]:
+        # a --clinical cohort row's notes of its own automatic tumour (rp_table.csv's tumour_review,
+        # tumour_confidence_caveat) describe its rad_* / dose_* values, which the model takes from the demo here: not
+        # this risk's (the demo says its own tumour's review flag and caveat; QA demorisk59: the risk said "automatic
+        # tumour needs review" of the cohort's tumour, with the fix "re-run lungai cohort")
+        stale = {REVIEW_COLUMN, CAVEAT_COLUMN}
+        patient = {k: v for k, v in patient.items() if str(k).strip().lower() not in stale}
     missing = [f for f in card["features"] if f not in patient]
     if missing:
-        return _not_computed([], model_features=missing)
+        own = patient.get(SETTINGS_COLUMN)
+        preset = demo_params(card) if isinstance(own, str) and own not in model_settings_ids(card) else None
+        return _not_computed([], model_features=missing, radiomics_fix=preset and settings_fix_demo(card))
     # the fixes of the whole-table warnings (lungs cut, no dose) said to the demo's user (its --ct / --dose)
     pred, _contrib = predict_rp(model_dir, pd.DataFrame([patient]), top=6, context="demo")
     if withheld:     # the illustrative model's noise columns, withheld on purpose: not "imputed" in the CSV either
@@ -503,9 +521,11 @@ MISSING = {
 }
 
 
-def _not_computed(keys: list, model_features: list | None = None, extra: list | None = None) -> dict:
+def _not_computed(keys: list, model_features: list | None = None, extra: list | None = None,
+                  radiomics_fix: str | None = None) -> dict:
     """A result section that says what is missing and how to provide it (no number); ``extra``: further
-    ``{"input", "what", "how"}`` items."""
+    ``{"input", "what", "how"}`` items; ``radiomics_fix``: how to give the missing radiomic features when known (the
+    model's --params: :func:`lungai.rp.prepare.settings_fix_demo`)."""
     missing = [{"input": k, "what": MISSING[k]["what"], "how": MISSING[k]["how"]} for k in keys] + list(extra or [])
     if model_features:
         groups = {"clin_": "clinical", "dose_": "dose", "rad_": "radiomic"}
@@ -517,6 +537,8 @@ def _not_computed(keys: list, model_features: list | None = None, extra: list | 
                        "radiomic": "the demo computes the features of the --params preset (default: pyradiomics "
                                    "settings) of the tumour, right / left lung, lungs and lungs minus tumour; "
                                    "use a model trained on those, or `lungai rp predict` with your own table"}[kind]
+                if kind == "radiomic" and radiomics_fix:      # computed here with other settings than the model's
+                    how = f"the model was trained with other radiomics settings: {radiomics_fix}"
                 missing.append({"input": kind, "what": f"the model's {kind} features {', '.join(cols[:8])}"
                                 + (" ..." if len(cols) > 8 else ""), "how": how})
         other = [f for f in model_features if not f.startswith(tuple(groups))]

@@ -45,6 +45,7 @@ from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
 from lungai.radiomics.prepare import mixed_spacing_note
 from lungai.radiomics.settings import (SETTINGS_COLUMN, VALUE_REVISIONS, ignored_lung_spacing_key, revision_reasons,
                                       settings_id, sidecar_path, value_revisions, versions, write_sidecar)
+from lungai.seg.resources import CAVEAT_COLUMN
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -1100,8 +1101,8 @@ class CohortSummary(BatchSummary):
 
 # the columns of the cohort table before the clinical join ("dose_*" and "rad_*" columns too): a clinical column
 # of one of these names would clash
-TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", LUNGS_CUT_COLUMN,
-               NOTES_COLUMN]
+TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", CAVEAT_COLUMN,
+               LUNGS_CUT_COLUMN, NOTES_COLUMN]
 
 
 # the DICOM tag's own name as a clinical CSV's header (PatientID, "Patient ID"): the patient_id column too
@@ -1430,6 +1431,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     print(f"warning: {job.case}: " + "; ".join(doc["edge_warnings"]))
                 # the automatic tumour's model's known confidence caveat (a resumed older record: its model's)
                 caveat = result_confidence_caveat(doc)
+                # ... and in the table beside tumour_confidence, so that rp train / validate / predict say it of the
+                # rows it concerns (QA demorisk59: the rp_table kept no trace of it)
+                row[CAVEAT_COLUMN] = caveat or ""
                 if caveat:
                     caveats.setdefault(caveat, []).append(job.case)
         for caveat, cases in caveats.items():       # said once, with the cases whose tumour_confidence it is of

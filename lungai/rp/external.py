@@ -16,7 +16,7 @@ from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
 from lungai.rp.predict import synthetic_model
 from lungai.rp.prepare import case_ids, effective_dose_warning, imputed_and_out_of_range, lungs_cut_warning, \
-    model_features, no_dose_warning, settings_warnings, tumour_review_warning
+    model_features, no_dose_warning, settings_warnings, tumour_review_warning, confidence_caveat_warning
 from lungai.rp.uncertainty import risk_with_interval
 
 OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
@@ -90,7 +90,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     n_no_dose, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, "validation table",
                                          "and the metrics count them as they are")
     _, effective = effective_dose_warning(df, id_column, "validation table", "and the metrics count them as they are")
-    result["warnings"] += [w for w in (review, cut, no_dose, effective) if w]
+    _, caveat = confidence_caveat_warning(df, id_column, "validation table", "and the metrics count them as they are")
+    result["warnings"] += [w for w in (review, caveat, cut, no_dose, effective) if w]
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],

@@ -14,9 +14,12 @@ from lungai.rp.checks import check_one_row_per_patient, read_tables, table_paths
 from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
-    settings_warnings, table_warnings, tumour_review_rows
+    settings_warnings, table_warnings, tumour_review_rows, unflagged_caveat_rows
 from lungai.rp.uncertainty import risk_with_interval
 
+# a row's warning of confidence_caveat_warning (lungai.rp.prepare), without its fix
+CAVEAT_ROW = ("automatic tumour not flagged for review by a model whose confidence has a known caveat "
+              "(tumour_confidence_caveat): it may be partly missed")
 OWNER = "rp-predict"   # `lungai rp predict`'s marker .lungai-rp-predict beside the files it wrote (a re-run replaces
                        # them, a user's file is never replaced: lungai.io.outputs.check_output_file_owner)
 
@@ -60,8 +63,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings, context=context,
                                  sources=table_paths(patients))
     # a patient whose automatic tumour needs review (lungai cohort's tumour_review): said in its row, and summed up
-    row_items = [[w for w in (s, r and f"automatic tumour needs review ({r})") if w]
-                 for s, r in zip(warnings, tumour_review_rows(df))]
+    # ... or not flagged by a model whose confidence has a known caveat (cohort's tumour_confidence_caveat)
+    row_items = [[w for w in (s, r and f"automatic tumour needs review ({r})", u and CAVEAT_ROW) if w]
+                 for s, r, u in zip(warnings, tumour_review_rows(df), unflagged_caveat_rows(df))]
     X = model_features(df, card, "patients table")
     table_notes = table_warnings(df, card, context, X)   # for the whole table (printed), and in its rows' warnings
     row_items = [items + r for items, r in zip(row_items, row_table_warnings(df, card, X, joined=False))]

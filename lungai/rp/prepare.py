@@ -273,11 +273,36 @@ SETTINGS_FIX_PATIENT_RETRAIN = ("the model cannot be used with tables of the cur
                                 "on the training patients' features computed again (lungai rp train)")
 
 
+def demo_params(card: dict) -> str | None:
+    """The radiomics preset of ``lungai demo --params`` (its Original image) whose settings are the model's
+    (:func:`model_settings_ids`), or None: none of them (a parameter file, filtered image types) or no settings."""
+    from lungai.radiomics.params import PRESETS, load_params
+    from lungai.radiomics.settings import settings_id
+
+    if not (card.get("radiomics_settings") or {}).get("id"):
+        return None
+    ids = model_settings_ids(card)
+    return next((name for name in PRESETS if settings_id(load_params(name, image_types=["Original"])) in ids), None)
+
+
+def settings_fix_demo(card: dict) -> str:
+    """The fix of a radiomics settings mismatch said to ``lungai demo``'s user, who computes the features with its
+    ``--params`` (no --allow-other-radiomics-settings): the model's preset when one of the demo's has its settings."""
+    preset = demo_params(card)
+    if preset:
+        return (f"run lungai demo again with --params {preset} (the radiomics settings the model was trained with: "
+                "model_card.json 'radiomics_settings')")
+    return ("run lungai demo again with --params set to the pyradiomics parameter file the model was trained with "
+            "(model_card.json 'radiomics_settings': none of the demo's presets has them), or compute the patient's "
+            "features with lungai radiomics --params of those settings and use lungai rp predict")
+
+
 def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool = False,
                       context: str = "cohort", sources=()) -> list[str]:
     """Per patient: '' or why its radiomic features may not match the model's (other or unknown
     settings).  Other settings raise unless ``allow_other``; the fix names the command line's flags, or with
-    ``context`` "patient" (one patient's row in Multimodal Predict, :data:`SETTINGS_FIX_PATIENT`) what to do there.
+    ``context`` "patient" (one patient's row in Multimodal Predict, :data:`SETTINGS_FIX_PATIENT`) what to do there,
+    with "demo" (``lungai demo``'s patient, :func:`settings_fix_demo`) its --params.
     ``sources``: the table's CSV files; where their ``.settings.json`` sidecars record the other settings and the
     model card records its own, the refusal names the settings that differ
     (:func:`lungai.radiomics.settings.settings_differences`)."""
@@ -320,6 +345,8 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
                     "lungai (radiomics-batch / cohort rewrite the ids) or recompute the features")
         if context == "patient":        # no command-line flags for the panel's user (lungs_cut_warning's contexts)
             fix = SETTINGS_FIX_PATIENT_RETRAIN if old_model else SETTINGS_FIX_PATIENT
+        elif context == "demo":         # lungai demo computes the features itself: its --params, no rp flags
+            fix = SETTINGS_FIX_PATIENT_RETRAIN if old_model else settings_fix_demo(card)
         recorded = read_sidecars(sources)
         differ = [f"{i}: " + "; ".join(d) for i in bad
                   if (d := settings_differences(recorded.get(i), (card.get("radiomics_settings") or {}).get("settings")))]
@@ -393,6 +420,40 @@ def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, co
     return _patients_warning(ids, what, "the automatic tumour of {n} patient(s) needs review", REVIEW_COLUMN,
                              "their tumour radiomic and dose features come from a tumour no expert checked",
                              consequence, REVIEW_FIX)
+
+
+CAVEAT_FIX = ("check these tumours on the CT in Slicer (or contour them as GTVs in the RTSTRUCT) and re-run lungai "
+              "cohort, or drop these rows")
+
+
+def confidence_caveat_rows(df: pd.DataFrame) -> list[str]:
+    """Per row: '' or the known caveat of the confidence of the model that segmented its automatic tumour (the
+    ``tumour_confidence_caveat`` column ``lungai cohort`` writes, :data:`lungai.seg.resources.CAVEAT_COLUMN`)."""
+    from lungai.seg.resources import CAVEAT_COLUMN
+
+    return _text_rows(df, CAVEAT_COLUMN)
+
+
+def unflagged_caveat_rows(df: pd.DataFrame) -> list[bool]:
+    """Per row: whether its automatic tumour is not flagged for review (``tumour_review`` empty) by a model whose
+    confidence has a known caveat (:func:`confidence_caveat_rows`) - a row flagged for review is said as such."""
+    return [bool(c) and not r for c, r in zip(confidence_caveat_rows(df), tumour_review_rows(df))]
+
+
+def confidence_caveat_warning(df: pd.DataFrame, id_column: str | None, what: str,
+                              consequence: str) -> tuple[int, str]:
+    """(count, warning) for the rows whose automatic tumour is not flagged for review by a model whose confidence has
+    a known caveat (``--model lungai-seg-dynunet``: failed segmentations passed without a review flag on test): an
+    empty ``tumour_review`` does not show their tumour was found whole.  Said as :func:`tumour_review_warning` (count,
+    first ids, fix); never changed.  QA demorisk59: the rp_table kept no trace of the caveat."""
+    from lungai.seg.resources import CAVEAT_COLUMN
+
+    ids = [c for c, u in zip(case_ids(df, id_column), unflagged_caveat_rows(df)) if u]
+    return _patients_warning(ids, what, "the automatic tumour of {n} patient(s) is not flagged for review by a model "
+                             "whose confidence has a known caveat", CAVEAT_COLUMN,
+                             "a confidence above the review threshold does not show the tumour was found whole, so "
+                             "their tumour radiomic and dose features may come from a tumour partly missed",
+                             consequence, CAVEAT_FIX)
 
 
 def _patients_warning(ids: list, what: str, subject: str, column: str, detail: str, consequence: str,
@@ -533,7 +594,8 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
                    X: pd.DataFrame | None = None) -> list[str]:
     """The warnings about the whole patients table that :func:`lungai.rp.predict.predict_rp` returns
     (``pred.attrs["warnings"]``, printed by ``lungai rp predict``): patients whose automatic tumour needs review
-    (:func:`tumour_review_warning`), whose lungs were cut by the scan (the dose table's
+    (:func:`tumour_review_warning`) or is not flagged by a model whose confidence has a known caveat
+    (:func:`confidence_caveat_warning`), whose lungs were cut by the scan (the dose table's
     ``lungs_cut``: :func:`lungs_cut_warning`), with no dose at all (:func:`no_dose_warning`), and the dose notes
     recorded in the table (an EFFECTIVE RTDOSE ...: :func:`recorded_notes_warnings`).  ``context``: "cohort",
     "patient" (Multimodal Predict's one row, whose fixes name Lung Radiomics: the panel says these under its risk) or
@@ -542,8 +604,9 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
     id_column = card["roles"].get("id_column")
     what = "patients table" if context == "cohort" else "dose table"
     _, review = tumour_review_warning(df, id_column, "patients table", "so their risks are too")
+    _, caveat = confidence_caveat_warning(df, id_column, "patients table", "so their risks may be too")
     _, cut = lungs_cut_warning(df, id_column, what, "so their risks are too", context)
     X = model_features(df, card, "patients table") if X is None else X
     _, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, what,
                                  "so their risks do not rest on their own dose", context)
-    return [w for w in (review, cut, no_dose) if w] + recorded_notes_warnings(df, id_column)
+    return [w for w in (review, caveat, cut, no_dose) if w] + recorded_notes_warnings(df, id_column)

@@ -24,7 +24,7 @@ from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, baseline_risk, 
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import case_ids, effective_dose_warning, feature_summary, lungs_cut_warning, \
-    no_dose_warning, training_radiomics_settings, tumour_review_warning
+    no_dose_warning, training_radiomics_settings, tumour_review_warning, confidence_caveat_warning
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
@@ -152,7 +152,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                                          "and the model is trained on them as they are")
     _, effective = effective_dose_warning(df, roles.id_column, "training table",
                                           "and the model is trained on them as they are")
-    warnings += [w for w in (review, cut, no_dose, effective) if w]
+    _, caveat = confidence_caveat_warning(df, roles.id_column, "training table",
+                                          "and the model is trained on them as they are")
+    warnings += [w for w in (review, caveat, cut, no_dose, effective) if w]
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
         threshold = round(float(y.mean()), 3)

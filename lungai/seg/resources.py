@@ -57,6 +57,11 @@ CONFIDENCE_CAVEATS = {
 }
 
 
+# lungai cohort's rp_table.csv column holding the automatic tumour's model's caveat (result_confidence_caveat; '' for a
+# contoured GTV or a model without): lungai rp train / validate / predict warn of its rows (lungai.rp.prepare)
+CAVEAT_COLUMN = "tumour_confidence_caveat"
+
+
 def confidence_caveat(model_dir) -> str | None:
     """The known caveat of a shipped model's confidence (:data:`CONFIDENCE_CAVEATS`), or None: for the shipped model
     folder of that name only (a user's folder of the same name is not the shipped model)."""
