@@ -158,6 +158,30 @@ def external_patients(meta: dict, cohort, include_training: bool = False) -> tup
     return cohort, record, notes
 
 
+# a prediction for a patient the locked model was trained on (stage predict's notes column, the Slicer panel's notes)
+IN_SAMPLE_NOTE = ("a training patient of this model: the prediction is in-sample (the model was fitted to this "
+                  "patient's stage) - optimistic, not an honest estimate; `lungai stage cv` gives the out-of-fold one")
+LOOSE_MATCH_NOTE = ("the ID matches a training patient's only ignoring case / leading zeros / look-alike dashes: if it "
+                    "is that patient, the prediction is in-sample (optimistic) - write the ID as at training to check")
+
+
+def training_patient_flags(meta: dict, ids) -> tuple:
+    """(flags, notes) for predictions of the patients ``ids`` by a locked model (``meta``: its stage_model.json):
+    ``flags`` - per patient True when it was in the model's training cohort (the salted ID hashes,
+    :func:`lungai.model_files.training_overlap`), None when the model records none (an older lungai: unknown);
+    ``notes`` - {id: note} (:data:`IN_SAMPLE_NOTE`; :data:`LOOSE_MATCH_NOTE` for an ID matching only loosely)."""
+    from lungai.model_files import training_overlap
+
+    ids = list(ids)
+    seen = training_overlap(meta, ids)
+    if seen is None:
+        return None, {}
+    seen = set(seen)
+    notes = {i: IN_SAMPLE_NOTE for i in ids if i in seen}
+    notes.update({i: LOOSE_MATCH_NOTE for i in training_overlap(meta, ids, loose=True)})
+    return [i in seen for i in ids], notes
+
+
 def _first_line(exc: Exception) -> str:
     """The exception's first telling line (torch's "Error(s) in loading state_dict for ...:" heads the line that
     says what: "size mismatch for ...")."""
