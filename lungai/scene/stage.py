@@ -151,7 +151,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         if check["version_matched"]:
             notes.append(model_io.version_matched_text(check).removeprefix("note: "))
         if check["missing"]:
-            notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean")
+            notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean"
+                         + model_io.case_text(model_io.case_variants(check["missing"], rna_row.index)))
         if check["sparse"]:
             notes.append(model_io.sparse_rna_text(check))
         if check["off_scale"]:
