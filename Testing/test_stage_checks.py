@@ -139,7 +139,10 @@ def test_predict_names_unseen_ehr_levels_on_the_console_and_in_the_patients_note
     assert "'current' (4 patients) read as the trained level 'Current'" in err
     pred = pd.read_csv(tmp_path / "p" / "predictions.csv", keep_default_na=False).set_index("patient_id")
     assert "treated as missing" in pred.loc["P01", "notes"] and "'Current'" in pred.loc["P00", "notes"]
-    assert pred.loc["P02", "notes"] == ""
+    # P02: no level note - only that it is one of the model's training patients (in-sample)
+    from lungai.fusion.model_io import IN_SAMPLE_NOTE
+
+    assert pred.loc["P02", "notes"] == IN_SAMPLE_NOTE
 
 
 
@@ -175,7 +178,9 @@ def test_text_in_a_numeric_ehr_column_at_predict_gives_that_patient_no_stage(tmp
                                          "decimal point), or leave the cell empty to have it imputed")
     assert pred.loc["P00", "predicted"] == "" and pred.loc["P01", "predicted"] == ""
     assert pred.loc["P00", "p_I"] == "" and pred.loc["P01", "p_II"] == ""
-    assert pred.loc["P02", "status"] == "computed" and pred.loc["P02", "notes"] == ""
+    from lungai.fusion.model_io import IN_SAMPLE_NOTE       # P02 is a training patient: that note only
+
+    assert pred.loc["P02", "status"] == "computed" and pred.loc["P02", "notes"] == IN_SAMPLE_NOTE
     assert pred.loc["P02", "predicted"] == clean.loc["P02", "predicted"]
     assert float(pred.loc["P02", "p_I"]) == float(clean.loc["P02", "p_I"])
 

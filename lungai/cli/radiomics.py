@@ -9,8 +9,9 @@ PARAMS_HELP = ("preset: default (pyradiomics settings, bin width 25 HU) or ibsi-
                "pyradiomics YAML file")
 
 
-def whole_number(text: str, minimum: int, fix: str) -> int:
-    """An argparse value: a whole number >= ``minimum``; below it refused with ``fix`` (what to give instead)."""
+def whole_number(text: str, minimum: int, fix: str, maximum: int | None = None) -> int:
+    """An argparse value: a whole number >= ``minimum`` (and <= ``maximum`` when given); outside refused with ``fix``
+    (what to give instead)."""
     import argparse
 
     try:
@@ -19,7 +20,20 @@ def whole_number(text: str, minimum: int, fix: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if n < minimum:
         raise argparse.ArgumentTypeError(f"{n} is below {minimum}: {fix}")
+    if maximum is not None and n > maximum:
+        raise argparse.ArgumentTypeError(f"{n} is above {maximum}: {fix}")
     return n
+
+
+# the seeds numpy's legacy generator and scikit-learn's random_state take: 0 .. 2**32 - 1
+SEED_MAX = 2 ** 32 - 1
+
+
+def seed_number(text: str) -> int:
+    """The argparse type of every ``--seed`` of the CLI: a whole number from 0 to :data:`SEED_MAX` (before, a seed
+    above it - 5000000000 - or below 0 crashed with numpy's "Seed must be between 0 and 2**32 - 1" traceback, in
+    ``stage train`` after the whole training, or was taken by one command and not another)."""
+    return whole_number(text, 0, f"give a seed from 0 to 2**32 - 1 ({SEED_MAX})", maximum=SEED_MAX)
 
 
 def real_number(text: str, low: float, high: float | None, fix: str, low_open: bool = False,

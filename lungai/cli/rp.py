@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from lungai.cli.radiomics import seed_number
+
 
 def _top_count(text: str) -> int:
     """``rp predict --top``: a whole number >= 1 (QA: --top 0 listed no feature, --top -1 all but one)."""
@@ -22,7 +24,7 @@ def register(sub) -> None:
     s = rp.add_parser("synth", help="write a synthetic cohort CSV with a known risk model")
     s.add_argument("-o", "--output", required=True, help="output CSV")
     s.add_argument("-n", type=int, default=300, help="number of patients (default 300)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed_number, default=0)
     s.add_argument("--noise-features", type=int, default=16, help="radiomic features without effect")
     s.add_argument("--missing-rate", type=float, default=0.02, help="fraction of blanked clinical/radiomic values")
     s.add_argument("--with-true-risk", action="store_true", help="add the true risk as column 'true_risk'")
@@ -43,7 +45,7 @@ def register(sub) -> None:
     t.add_argument("--final", default=None, help="lock this feature_set/model instead of the best AUC, e.g. all/rf")
     t.add_argument("--bootstrap", type=int, default=None, help="bootstrap models for the risk interval (30; 10 with --fast)")
     t.add_argument("--fast", action="store_true", help="small grids, fewer trees (seconds instead of minutes)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed_number, default=0)
     t.add_argument("--overwrite", action="store_true", help="replace a model already in the output directory")
     t.set_defaults(func=run_train)
 
@@ -67,7 +69,7 @@ def register(sub) -> None:
     q.add_argument("--top", type=_top_count, default=5, help="contributing features listed per patient (>= 1)")
     q.add_argument("--contributions", default=None, help="also write all Shapley values to this CSV")
     q.add_argument("--importance-png", default=None, help="cohort-level importance plot (.png, .svg or .pdf)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=seed_number, default=0)
     q.add_argument("--allow-other-radiomics-settings", action="store_true",
                    help="accept radiomic features computed with other settings than the model's (warned per patient)")
     q.set_defaults(func=run_predict)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from lungai.cli.radiomics import seed_number
+
 
 def register(sub) -> None:
     p = sub.add_parser("sample", help="write the built-in synthetic chest-CT sample (ct, labels, meta)",
                        description="Write a deterministic synthetic chest CT with known ground truth: "
                                    "ct.nii.gz (int16 HU), labels.nii.gz (see lungai.synthetic.labels), meta.json.")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the built-in sample's)")
+    p.add_argument("--seed", type=seed_number, default=None, help="random seed (default: the built-in sample's)")
     p.add_argument("--diameter", type=float, default=None, help="tumour diameter in mm (5-100)")
     p.add_argument("--location", choices=["free", "juxta_pleural", "juxta_vascular", "central"], default=None)
     p.add_argument("--shape", choices=["round", "lobulated", "spiculated"], default=None)

@@ -11,6 +11,8 @@ import math
 import re
 import sys
 
+from lungai.cli.radiomics import seed_number
+
 
 def _floats(text: str, n: int, what: str, example: str = ""):
     """``n`` comma-separated numbers of option ``what``; ``example``: a valid value of that option for the hint
@@ -111,7 +113,7 @@ def register(sub) -> None:
                         "(never a CT you test on)")
     t.add_argument("--max-cases", type=int, default=0, help="use only the first N image pairs (quick runs)")
     t.add_argument("--mc-passes", type=int, default=MC_PASSES, help="MC-dropout passes used for calibration")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed_number, default=0)
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in the same folder")
     t.add_argument("--member", type=int, default=None, metavar="K",
                    help="train only ensemble member K (0-based) into OUT/checkpoints and stop: run one process per "
@@ -159,7 +161,7 @@ def register(sub) -> None:
                    help="seed / ROI mode: keep the first box and model grid (default: the box grows until the tumour no longer "
                         "touches its edge; result.json lists the passes)")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
-    s.add_argument("--seed", type=int, default=0, help="random seed (MC dropout)")
+    s.add_argument("--seed", type=seed_number, default=0, help="random seed (MC dropout)")
     s.add_argument("--no-dicom", action="store_true",
                    help="for a DICOM CT, do not write tumor.seg.dcm, rtstruct.dcm, uncertainty.pm.dcm and "
                         "measurements.sr.dcm (DICOM SEG, RTSTRUCT, Parametric Map, SR) into the output folder")
@@ -200,7 +202,7 @@ def register(sub) -> None:
                         "the patient (else patient = name before '_'); with --split test: where the train-seg "
                         "run's --patients CSV lies now, if moved")
     e.add_argument("--max-cases", type=int, default=0)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed_number, default=0)
     e.set_defaults(func=run_eval)
 
 

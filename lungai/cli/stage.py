@@ -7,7 +7,7 @@ labelled cohort), ``predict`` (class probabilities per patient, optional explana
 
 from __future__ import annotations
 
-from lungai.cli.radiomics import real_number, whole_number
+from lungai.cli.radiomics import real_number, seed_number, whole_number
 
 
 def _whole(minimum: int, fix: str):
@@ -20,7 +20,7 @@ def _real(low, high, fix: str, low_open: bool = False, high_open: bool = False):
     return lambda text: real_number(text, low, high, fix, low_open=low_open, high_open=high_open)
 
 
-SEED = _whole(0, "give a seed from 0 to 2**32 - 1")
+SEED = seed_number
 
 
 def _data_args(p, label: bool = True) -> None:

@@ -272,6 +272,37 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     return df
 
 
+def mark_training_patients(df: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """``df`` (:func:`predict_frame`) with a ``training_patient`` column (True / False; empty when the model records
+    no training patients) and :data:`lungai.fusion.model_io.IN_SAMPLE_NOTE` in the ``notes`` of each patient the
+    locked model (``meta``) was trained on, said in one :class:`lungai.errors.InputNote` (``stage predict``, the
+    Python API).  Before, such a patient's in-sample prediction read like one of a new patient."""
+    import warnings
+
+    from lungai.errors import InputNote
+    from lungai.fusion.model_io import training_patient_flags
+    from lungai.model_files import OVERLAP_EXAMPLES
+
+    ids = [str(p) for p in df["patient_id"]]
+    flags, notes = training_patient_flags(meta, ids)
+    df = df.copy()
+    df.insert(df.columns.get_loc("status"), "training_patient", flags if flags is not None else None)
+    if flags is None:
+        warnings.warn(InputNote("the model records no training patients (trained by an older lungai): whether a "
+                                "patient was in its training cohort (an in-sample, optimistic prediction) cannot be "
+                                "said - retrain with `lungai stage train` to record them"))
+        return df
+    df["notes"] = ["; ".join(filter(None, [n, notes.get(p, "")])) for n, p in zip(df["notes"], ids)]
+    seen = [p for p, f in zip(ids, flags) if f]
+    if seen:
+        warnings.warn(InputNote(
+            f"{len(seen)} of the {len(ids)} patients were in the model's training cohort "
+            f"({', '.join(seen[:OVERLAP_EXAMPLES])}{' ...' if len(seen) > OVERLAP_EXAMPLES else ''}): their "
+            "predictions are in-sample (the model was fitted to their stage) - optimistic, not an honest estimate; "
+            "marked in the training_patient and notes columns (`lungai stage cv` gives the out-of-fold estimate)"))
+    return df
+
+
 def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, ct=None, *,
                   patient_id: str = "patient", ehr_row: Optional[dict] = None, rna_row=None,
                   ct_image=None, mask_image=None, mask_label: Optional[int] = None, ct_label: Optional[int] = None,
@@ -291,11 +322,14 @@ def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, c
     if isinstance(model, FusionPipeline):
         name, pipe = "fusion", model
     else:
-        name, pipe = model_io.chosen(*model_io.load(model), use=use)
+        pipe, baselines, meta = model_io.load(model)
+        name, pipe = model_io.chosen(pipe, baselines, meta, use=use)
     if ehr is not None or rna is not None or ct is not None:
         cohort = load_cohort(ehr, rna, ct, require_label=False, ct_label=ct_label)
     else:
         cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct_image, mask_image, mask_label)
     # the checks of stage predict: a matrix lacking most genes, or on another scale, is refused; gaps are said
     model_io.check_new_rna(pipe, cohort.rna, max_missing_genes)
-    return predict_frame(name, pipe, cohort)
+    df = predict_frame(name, pipe, cohort)
+    # a locked model's own training patients are marked (in-sample); a bare pipeline records none
+    return df if isinstance(model, FusionPipeline) else mark_training_patients(df, meta)

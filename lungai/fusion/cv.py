@@ -124,7 +124,8 @@ def _fold_levels_quiet(fn):
 def _split(y: np.ndarray, k: int, seed: int):
     from sklearn.model_selection import StratifiedKFold
 
-    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    # wrapped: the inner folds' seed + 1 of the largest seed, 2**32 - 1, is beyond scikit-learn's random_state
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed % 2 ** 32).split(np.zeros(len(y)), y))
 
 
 @_fold_levels_quiet

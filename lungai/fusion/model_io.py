@@ -158,6 +158,30 @@ def external_patients(meta: dict, cohort, include_training: bool = False) -> tup
     return cohort, record, notes
 
 
+# a prediction for a patient the locked model was trained on (stage predict's notes column, the Slicer panel's notes)
+IN_SAMPLE_NOTE = ("a training patient of this model: the prediction is in-sample (the model was fitted to this "
+                  "patient's stage) - optimistic, not an honest estimate; `lungai stage cv` gives the out-of-fold one")
+LOOSE_MATCH_NOTE = ("the ID matches a training patient's only ignoring case / leading zeros / look-alike dashes: if it "
+                    "is that patient, the prediction is in-sample (optimistic) - write the ID as at training to check")
+
+
+def training_patient_flags(meta: dict, ids) -> tuple:
+    """(flags, notes) for predictions of the patients ``ids`` by a locked model (``meta``: its stage_model.json):
+    ``flags`` - per patient True when it was in the model's training cohort (the salted ID hashes,
+    :func:`lungai.model_files.training_overlap`), None when the model records none (an older lungai: unknown);
+    ``notes`` - {id: note} (:data:`IN_SAMPLE_NOTE`; :data:`LOOSE_MATCH_NOTE` for an ID matching only loosely)."""
+    from lungai.model_files import training_overlap
+
+    ids = list(ids)
+    seen = training_overlap(meta, ids)
+    if seen is None:
+        return None, {}
+    seen = set(seen)
+    notes = {i: IN_SAMPLE_NOTE for i in ids if i in seen}
+    notes.update({i: LOOSE_MATCH_NOTE for i in training_overlap(meta, ids, loose=True)})
+    return [i in seen for i in ids], notes
+
+
 def _first_line(exc: Exception) -> str:
     """The exception's first telling line (torch's "Error(s) in loading state_dict for ...:" heads the line that
     says what: "size mismatch for ...")."""
@@ -318,9 +342,11 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
     share = pipe.genes.model_columns(rna).isna().mean(axis=1)
     sparse = {str(p): float(v) for p, v in share.items() if v > MOST_GENES_MISSING}
     if len(missing) > max_missing * n:
+        cased = case_variants(missing, rna.columns)
         raise InputError(f"{len(missing)} of the model's {n} genes are missing from the RNA matrix "
-                         f"(e.g. {', '.join(missing[:5])})",
-                         "check that gene identifiers match the training cohort (same symbols), "
+                         f"(e.g. {', '.join(missing[:5])}){case_text(cased)}",
+                         ("write the gene symbols as at training, in the same letter case; " if cased else "")
+                         + "check that gene identifiers match the training cohort (same symbols), "
                          f"or allow more with --max-missing-genes (now {max_missing:g})")
     typical = _typical_z(pipe, rna)
     off_scale = {p: v for p, v in typical.items() if v > OFF_SCALE_Z}
@@ -352,12 +378,31 @@ def check_new_rna(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> Option
         warnings.warn(f"{len(check['missing'])} of the model's {check['n_model_genes']} genes are missing "
                       f"from the RNA matrix ({', '.join(check['missing'][:10])}"
                       f"{' ...' if len(check['missing']) > 10 else ''}); they are imputed as the "
-                      "training mean (z = 0)")
+                      f"training mean (z = 0){case_text(case_variants(check['missing'], rna.columns))}")
     if check["sparse"]:
         warnings.warn(sparse_rna_text(check))
     if check["off_scale"]:
         warnings.warn(off_scale_text(check))
     return check
+
+
+def case_variants(missing, columns) -> dict:
+    """{model gene: matrix column} for the model's ``missing`` genes that the RNA matrix (``columns``: its genes) has
+    in another letter case only ('tor1aip1' for TOR1AIP1, one such column).  They stay missing - gene symbols are
+    matched as written (case tells genes apart: human TP53, mouse Trp53) - but the message says so."""
+    folded: dict = {}
+    for c in columns:
+        folded.setdefault(str(c).casefold(), []).append(str(c))
+    return {g: folded[str(g).casefold()][0] for g in missing if len(folded.get(str(g).casefold(), ())) == 1}
+
+
+def case_text(cased: dict) -> str:
+    """:func:`case_variants` in words, to follow a 'genes are missing' message ('' when none)."""
+    if not cased:
+        return ""
+    shown = ", ".join(f"{c} for {g}" for g, c in list(cased.items())[:3])
+    return (f"; {len(cased)} of them {'is' if len(cased) == 1 else 'are'} in the matrix in another letter case ({shown}"
+            f"{' ...' if len(cased) > 3 else ''}): gene symbols are matched as written")
 
 
 def version_matched_text(check: dict) -> str:

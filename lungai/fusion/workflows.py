@@ -472,7 +472,7 @@ def run_validate(args) -> int:
 
 def run_predict(args) -> int:
     from lungai.fusion import explain, gradcam_file
-    from lungai.fusion.api import model_inputs, predict_frame, usable_inputs
+    from lungai.fusion.api import mark_training_patients, model_inputs, predict_frame, usable_inputs
     from lungai.fusion.model_io import check_output_dir, chosen, claimed
     from lungai.fusion.synthetic import SYNTHETIC_NOTE
     from lungai.io import write_image
@@ -486,6 +486,7 @@ def run_predict(args) -> int:
     name, model = chosen(pipe, baselines, meta, args.use)
     with _print_warnings():           # EHR values not seen in training: named here, and in the notes column
         df = predict_frame(name, model, cohort)
+        df = mark_training_patients(df, meta)     # the model's own training patients: in-sample, said
     if synthetic_model(meta):         # a model of a stage synth cohort (its card says so): every row says so
         df.insert(df.columns.get_loc("predicted") + 1, "illustrative", SYNTHETIC_NOTE)
     needs = model_inputs(model)

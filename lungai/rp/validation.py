@@ -64,7 +64,7 @@ def nested_cv(X: pd.DataFrame, y: np.ndarray, model: str, categorical: list[str]
     chosen, inner_auc = [], []
     with quiet():
         for fold, (train, test) in enumerate(outer_splits(y, outer_folds, seed)):
-            gs = grid_search(X.iloc[train], model, categorical, inner_folds, seed + fold, fast)
+            gs = grid_search(X.iloc[train], model, categorical, inner_folds, (seed + fold) % 2 ** 32, fast)
             gs.fit(X.iloc[train], y[train])
             oof[test] = gs.predict_proba(X.iloc[test])[:, 1]
             chosen.append({k: v for k, v in gs.best_params_.items()})
@@ -113,7 +113,7 @@ def bootstrap_ensemble(pipe, X: pd.DataFrame, y: np.ndarray, n_boot: int, seed: 
             idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
             member = clone(pipe)
             if "random_state" in member.named_steps["clf"].get_params():
-                member.set_params(clf__random_state=seed + 1000 + b)
+                member.set_params(clf__random_state=(seed + 1000 + b) % 2 ** 32)  # the largest seed, 2**32 - 1, wrapped
             members.append(member.fit(X.iloc[idx], y[idx]))
             progress.update(1, f"bootstrap {b + 1}/{n_boot}")
     return members

@@ -151,7 +151,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         if check["version_matched"]:
             notes.append(model_io.version_matched_text(check).removeprefix("note: "))
         if check["missing"]:
-            notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean")
+            notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean"
+                         + model_io.case_text(model_io.case_variants(check["missing"], rna_row.index)))
         if check["sparse"]:
             notes.append(model_io.sparse_rna_text(check))
         if check["off_scale"]:
@@ -198,6 +199,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
 
         raise InputError(f"no stage for {patient_id}: {NOT_FINITE}", INFINITE_FIX)
     notes += level_notes.get(str(patient_id), [])
+    if not isinstance(model, FusionPipeline):     # a patient of the model's training cohort: in-sample, said
+        notes += list(model_io.training_patient_flags(meta, [str(patient_id)])[1].values())
     predicted = pipe.classes[int(proba.argmax())]
     probs = pd.DataFrame({"class": pipe.classes, "probability": proba.astype(float)})
     out = {"predicted": predicted, "model": name, "notes": notes, "top_genes": None, "gradcam": None,
