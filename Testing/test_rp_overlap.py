@@ -158,3 +158,27 @@ def test_a_model_with_the_first_hashes_only_still_checks_exact_ids(trained, tmp_
     t["case"] = t["case"].str.lower()
     r = validate_rp(old, t)
     assert r["n_training_overlap"] == 0 and r["n_training_loose_match"] == 0 and r["overlap_notes"] == []
+
+
+def test_predict_says_which_patients_were_training_patients_in_sample(trained, tmp_path, capsys):
+    """QA explain59: ``rp predict`` of the model's own training patients wrote their risks and Shapley contributions
+    without a word that they are in-sample (the model fitted them and their outcomes), read as held-out results.
+    Now each such row's warnings say so and the console counts them; an unseen patient's row has no such warning."""
+    table, model, _ = trained
+    df = pd.read_csv(table)
+    new = df.iloc[:4].copy()
+    new["case"] = [f"EXT-{k}" for k in range(4)]
+    both = pd.concat([df.iloc[:6], new])
+    both.to_csv(tmp_path / "both.csv", index=False)
+    assert main(["rp", "predict", str(model), str(tmp_path / "both.csv"), "-o", str(tmp_path / "p.csv"),
+                 "--contributions", str(tmp_path / "c.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "6 of the 10 patients were in the model's training cohort: their risks and contributions are in-sample" \
+        in out
+    pred = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    flagged = pred.case[pred.warnings.str.contains("a training patient of this model", regex=False)]
+    assert sorted(flagged) == sorted(df.case.iloc[:6])
+    from lungai.rp import predict_rp
+
+    one, _ = predict_rp(model, new.iloc[:1], context="patient")          # an unseen patient: nothing said
+    assert "training" not in one.warnings.iloc[0] and not [w for w in one.attrs["warnings"] if "in-sample" in w]

@@ -29,6 +29,22 @@ def synthetic_model(card: dict) -> bool:
     return bool((card.get("training_data") or {}).get("synthetic"))
 
 
+TRAINING_PATIENT_WARNING = ("a training patient of this model: its risk and contributions are in-sample (the model was "
+                            "fitted on this patient and its outcome), not those of an unseen patient")
+
+
+def training_rows(card: dict, df: pd.DataFrame) -> list[bool]:
+    """Per row of ``df``: whether the locked model was trained on that patient (any of its IDs among the card's
+    salted hashes, :func:`lungai.model_files.training_overlap`, the rule of ``rp validate``); all False when the table
+    has no ID column or the model records no hashes."""
+    from lungai.model_files import training_overlap
+    from lungai.rp.checks import patient_id_rows
+
+    ids = patient_id_rows(df, card["roles"].get("id_column"))
+    hits = set(training_overlap(card, ids) or []) if ids is not None else set()
+    return [i in hits for i in ids] if hits else [False] * len(df)
+
+
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
                protect=(), allow_other_radiomics_settings: bool = False,
                context: str = "cohort") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -69,6 +85,14 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     X = model_features(df, card, "patients table")
     table_notes = table_warnings(df, card, context, X)   # for the whole table (printed), and in its rows' warnings
     row_items = [items + r for items, r in zip(row_items, row_table_warnings(df, card, X, joined=False))]
+    seen = training_rows(card, df)     # in-sample: said in their rows and for the table, never a held-out result
+    row_items = [items + [TRAINING_PATIENT_WARNING] if s else items for items, s in zip(row_items, seen)]
+    if any(seen) and context == "cohort":     # one patient (the panel, the demo): its row's warning says it
+        table_notes = list(table_notes) + [
+            f"{sum(seen)} of the {len(df)} patients were in the model's training cohort: their risks and "
+            "contributions are in-sample (the model was fitted on them and their outcomes), not predictions for "
+            "unseen patients - the nested-CV figures of `lungai rp train` (model_card.json metrics_nested_cv) are the "
+            "honest estimate; said in their warnings"]
     # each row's warnings as a list too (pred.attrs["row_warnings"]): a dose note can hold "; " itself (the EFFECTIVE
     # note), so the CSV's cell cannot be split back into them (QA demorisk58: the demo cut the note in two)
     warnings = ["; ".join(items) for items in row_items]
