@@ -10,7 +10,8 @@ from lungai.errors import InputError
 from lungai.rp.model_io import load_model
 from lungai.rp.predict import predict_rp
 
-from rp_helpers import rp_cohort, rp_messy_model, rp_model_dir, rp_roles_model  # noqa: F401  (fixtures)
+from rp_helpers import (rp_cohort, rp_messy_model, rp_model_dir, rp_rf_model_dir,  # noqa: F401  (fixtures)
+                        rp_roles_model)
 
 
 def _patient(rp_cohort, i=0):
@@ -321,3 +322,21 @@ def test_clinical_form_offers_categories_merged_in_any_case(rp_messy_model):
         assert pred["imputed"].fillna("").iloc[0] == ""
         risks.add(round(float(pred["risk"].iloc[0]), 6))
     assert len(risks) == 1
+
+
+def test_contributions_table_lists_no_feature_the_model_does_not_use(mrml_scene, rp_rf_model_dir, rp_cohort):
+    """QA explain59: the panel's contributions table filled its top rows with columns the model's selection step
+    dropped (contribution exactly 0, in column order: e.g. clin_age_years '+0.000'), listed as top contributors,
+    while rp predict's top features leave them out.  Now the table is rp predict's list (top_contributions)."""
+    from lungai import mrml
+    from lungai.scene.rp import predict_rp_node
+
+    row, clinical, dose, _ = _patient(rp_cohort, 1)
+    _, card = load_model(rp_rf_model_dir)
+    n = len(card["features"])
+    _, contrib = predict_rp_node(mrml_scene, rp_rf_model_dir, None, dose, clinical, case="P1", top=n)
+    c = mrml.dataframe_from_table_node(contrib)
+    _, full = predict_rp(rp_rf_model_dir, rp_cohort.table.iloc[[1]], top=n)
+    used = full.drop(columns="case").iloc[0]
+    assert len(used[used == 0]) > 0                      # the selection dropped some of the model's columns
+    assert sorted(c.feature) == sorted(used[used != 0].index) and (c.contribution != 0).all()

@@ -288,7 +288,8 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     Result columns: case, risk, risk_low, risk_high, threshold, high_risk, model, and, as in
     ``lungai rp predict``, imputed (features that were missing), out_of_range (outside the training
     range) and warnings (radiomics settings other than the model's or unknown).
-    Contributions: feature, value, contribution (log-odds), largest |contribution| first.
+    Contributions: feature, value, contribution (log-odds), largest |contribution| first, at most ``top`` rows and
+    no feature the model does not use (as ``rp predict``'s top features).
     """
     from lungai.rp.model_io import load_model  # noqa: PLC0415
     from lungai.rp.predict import predict_rp  # noqa: PLC0415
@@ -320,12 +321,15 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
         + list(pred.attrs.get("warnings", [])))))
     if "illustrative" in pred.columns:     # a model trained on a synthetic cohort (its card says so): every risk
         result.insert(1, "illustrative", pred["illustrative"].to_numpy())     # of it labelled, as rp predict does
-    values = contrib.drop(columns="case").iloc[0]
-    order = np.argsort(-values.abs().to_numpy(), kind="stable")[:top]
-    feats = [values.index[i] for i in order]
+    # the top features as rp predict lists them (lungai.rp.explain.top_contributions): largest |value| first, never
+    # a column the model does not use (dropped by its selection step: contribution 0) shown as a top contributor
+    from lungai.rp.explain import top_contributions  # noqa: PLC0415
+
+    tops = top_contributions(contrib.drop(columns="case").iloc[[0]], top)[0]
+    feats = [f for f, _ in tops]
     table = pd.DataFrame({"feature": feats,
                           "value": [str(row[f].iloc[0]) if f in row.columns else "" for f in feats],
-                          "contribution": [float(values[f]) for f in feats]})
+                          "contribution": [v for _, v in tops]})
     node = mrml.table_node_from_dataframe(scene, result, f"{case} RP risk", node=table_node)
     cnode = mrml.table_node_from_dataframe(scene, table, f"{case} RP contributions", node=contributions_node)
     return node, cnode
