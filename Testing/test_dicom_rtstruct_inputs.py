@@ -407,6 +407,35 @@ def test_a_contour_written_twice_on_one_slice_is_read_once_and_said(p1, tmp_path
     assert kept == notes[-1:]
 
 
+def test_two_ct_series_in_a_folder_name_the_one_its_rtstruct_was_drawn_on(p1, tmp_path):
+    """QA (LUNG1-003's CT + a 6 mm reconstruction of it + its RTSTRUCT in one folder, as a flat PACS / planning-system
+    export): "holds 2 different DICOM series: UID1 (...); UID2 (...)" - which one the structure set in the folder was
+    drawn on was not said, the user had to find it out.  The fix names it, with the --series value to give."""
+    import shutil
+
+    st, _ = p1
+    folder = tmp_path / "CT"
+    folder.mkdir()
+    files = sorted(p for p in st["ct"].iterdir() if p.is_file())
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    planning = str(pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID)
+    other = pydicom.uid.generate_uid()
+    for i, f in enumerate(files[::2]):          # a second reconstruction of the scan (every 2nd slice)
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = other, pydicom.uid.generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesNumber, ds.SeriesDescription = 99, "recon 10mm"
+        ds.save_as(folder / f"recon_{i:03d}.dcm")
+    shutil.copy(st["rtstruct"], folder / "RS.plan.dcm")
+    with pytest.raises(InputError) as exc:
+        read_ct(folder)
+    assert "2 different DICOM series" in exc.value.problem
+    assert "RS.plan.dcm" in exc.value.fix and f"--series {planning}" in exc.value.fix, exc.value.fix
+    assert f"--series {other}" not in exc.value.fix
+    assert read_ct(folder, series_uid=planning).GetSize() == read_ct(st["ct"]).GetSize()
+
+
 # --------------------------------------------------------------------------- radiomics notes empty structures
 
 def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsys):
