@@ -407,6 +407,27 @@ def test_a_contour_written_twice_on_one_slice_is_read_once_and_said(p1, tmp_path
     assert kept == notes[-1:]
 
 
+def test_a_structure_of_point_markers_only_is_said_to_be_points_not_uncontoured(p1, tmp_path):
+    """QA (copy of LUNG1-003's structure set with a marker 'GTV' of ContourGeometricType POINT, as planning systems
+    export reference points): choosing it said "structure 'GTV' has no contours - choose a structure that was
+    contoured", while the planning system shows it drawn.  It is named a point marker, enclosing no volume."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    rc = _roi(ds, "GTV")
+    item = rc.ContourSequence[0]
+    pts = np.asarray([float(v) for v in item.ContourData]).reshape(-1, 3)
+    marker = copy.deepcopy(item)
+    marker.ContourGeometricType, marker.NumberOfContourPoints = "POINT", 1
+    marker.ContourData = [f"{v:.3f}" for v in pts.mean(axis=0)]
+    rc.ContourSequence = [marker, copy.deepcopy(marker)]
+    path = tmp_path / "marker.dcm"
+    ds.save_as(path)
+    with pytest.raises(InputError, match=r"structure 'GTV' holds only POINT markers \(2\), no closed contour") as exc:
+        read_rtstruct(path, ct, names=["GTV"])
+    assert "marker" in exc.value.fix
+    assert np.array_equal(array(read_rtstruct(path, ct, names=["Lung_R"])["Lung_R"]), array(st["masks"]["Lung_R"]))
+
+
 def test_two_ct_series_in_a_folder_name_the_one_its_rtstruct_was_drawn_on(p1, tmp_path):
     """QA (LUNG1-003's CT + a 6 mm reconstruction of it + its RTSTRUCT in one folder, as a flat PACS / planning-system
     export): "holds 2 different DICOM series: UID1 (...); UID2 (...)" - which one the structure set in the folder was

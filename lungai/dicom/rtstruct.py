@@ -77,6 +77,7 @@ class Structure:
     colour: tuple | None = None
     error: InputError | None = None   # why the structure cannot be read (raised when it is used, not on reading the file)
     frame: str | None = None          # its FrameOfReferenceUID (:func:`structure_frames`), None: not said
+    points: int = 0                   # its POINT contours (markers, reference points: no area, not in contours)
 
 
 def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[Path, str | None]:
@@ -201,8 +202,11 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
             for c in getattr(rc, "ContourSequence", []):
                 kind = str(getattr(c, "ContourGeometricType", "CLOSED_PLANAR") or "CLOSED_PLANAR").strip().upper()
                 pts = _contour_points(c, st.name)
-                if kind == "POINT" or len(pts) < 3:
-                    continue   # points and degenerate contours hold no area
+                if kind == "POINT":
+                    st.points += 1
+                    continue   # a marker holds no area
+                if len(pts) < 3:
+                    continue   # degenerate contours hold no area
                 if kind not in CLOSED_TYPES:
                     raise InputError(f"structure {st.name!r} has a {kind} contour; only closed contours "
                                      f"({' / '.join(CLOSED_TYPES)}) enclose a volume",
@@ -345,6 +349,10 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     name = structure.name
     if structure.error is not None:
         raise structure.error
+    if not structure.contours and structure.points:
+        raise InputError(f"structure {name!r} holds only POINT markers ({structure.points}), no closed contour: it "
+                         "encloses no volume", "choose a structure contoured with closed contours (a marker or "
+                         "reference point is not a volume), or contour it in the planning system")
     if not structure.contours:
         raise InputError(f"structure {name!r} has no contours", "choose a structure that was contoured")
     indices = [(pts - origin) @ inv.T for pts in structure.contours]     # continuous (i, j, k)
