@@ -375,6 +375,88 @@ def test_closedplanar_xor_contours_are_read_with_their_holes(p1, tmp_path):
         read_rtstruct(tmp_path / "open.dcm", ct, names=["Lung_R"])
 
 
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_contour_written_twice_on_one_slice_is_read_once_and_said(p1, tmp_path, where):
+    """QA (copy of LUNG1-003's structure set, a 60 mm square ROI on 5 slices, one slice's contour written twice, as
+    merged / re-exported structure sets do): the even-odd rule XOR-ed the contour with its copy, so that slice was
+    left out of the structure - 42.6 ml instead of 53.3 ml, silently (no gap error: the slice has contours).  A
+    copy (the same points, from another start point or run the other way round) is read once, with a note."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    seq = _roi(ds, "GTV").ContourSequence
+    items = sorted(seq, key=lambda c: float(c.ContourData[2]))
+    item = {"first": items[0], "middle": items[len(items) // 2], "last": items[-1]}[where]
+    pts = np.asarray([float(v) for v in item.ContourData]).reshape(-1, 3)
+    again = copy.deepcopy(item)                 # the same contour, from another start point, run the other way
+    again.ContourData = [f"{v:.4f}" for v in np.roll(pts[::-1], 3, axis=0).ravel()]
+    seq.append(again)
+    path = tmp_path / "twice.dcm"
+    ds.save_as(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = read_rtstruct(path, ct, names=["GTV"])["GTV"]
+    assert np.array_equal(array(got), array(st["masks"]["GTV"]))
+    notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert any("'GTV'" in n and "written twice" in n and f"z = {pts[0, 2]:.1f}" in n and "read once" in n
+               for n in notes), notes
+    from lungai.dicom.cohort import gaps_allowed_notes
+
+    kept: list = []
+    with gaps_allowed_notes(kept):          # lungai cohort keeps it in the patient's notes
+        read_rtstruct(path, ct, names=["GTV"])
+    assert kept == notes[-1:]
+
+
+def test_a_structure_of_point_markers_only_is_said_to_be_points_not_uncontoured(p1, tmp_path):
+    """QA (copy of LUNG1-003's structure set with a marker 'GTV' of ContourGeometricType POINT, as planning systems
+    export reference points): choosing it said "structure 'GTV' has no contours - choose a structure that was
+    contoured", while the planning system shows it drawn.  It is named a point marker, enclosing no volume."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    rc = _roi(ds, "GTV")
+    item = rc.ContourSequence[0]
+    pts = np.asarray([float(v) for v in item.ContourData]).reshape(-1, 3)
+    marker = copy.deepcopy(item)
+    marker.ContourGeometricType, marker.NumberOfContourPoints = "POINT", 1
+    marker.ContourData = [f"{v:.3f}" for v in pts.mean(axis=0)]
+    rc.ContourSequence = [marker, copy.deepcopy(marker)]
+    path = tmp_path / "marker.dcm"
+    ds.save_as(path)
+    with pytest.raises(InputError, match=r"structure 'GTV' holds only POINT markers \(2\), no closed contour") as exc:
+        read_rtstruct(path, ct, names=["GTV"])
+    assert "marker" in exc.value.fix
+    assert np.array_equal(array(read_rtstruct(path, ct, names=["Lung_R"])["Lung_R"]), array(st["masks"]["Lung_R"]))
+
+
+def test_two_ct_series_in_a_folder_name_the_one_its_rtstruct_was_drawn_on(p1, tmp_path):
+    """QA (LUNG1-003's CT + a 6 mm reconstruction of it + its RTSTRUCT in one folder, as a flat PACS / planning-system
+    export): "holds 2 different DICOM series: UID1 (...); UID2 (...)" - which one the structure set in the folder was
+    drawn on was not said, the user had to find it out.  The fix names it, with the --series value to give."""
+    import shutil
+
+    st, _ = p1
+    folder = tmp_path / "CT"
+    folder.mkdir()
+    files = sorted(p for p in st["ct"].iterdir() if p.is_file())
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    planning = str(pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID)
+    other = pydicom.uid.generate_uid()
+    for i, f in enumerate(files[::2]):          # a second reconstruction of the scan (every 2nd slice)
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = other, pydicom.uid.generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesNumber, ds.SeriesDescription = 99, "recon 10mm"
+        ds.save_as(folder / f"recon_{i:03d}.dcm")
+    shutil.copy(st["rtstruct"], folder / "RS.plan.dcm")
+    with pytest.raises(InputError) as exc:
+        read_ct(folder)
+    assert "2 different DICOM series" in exc.value.problem
+    assert "RS.plan.dcm" in exc.value.fix and f"--series {planning}" in exc.value.fix, exc.value.fix
+    assert f"--series {other}" not in exc.value.fix
+    assert read_ct(folder, series_uid=planning).GetSize() == read_ct(st["ct"]).GetSize()
+
+
 # --------------------------------------------------------------------------- radiomics notes empty structures
 
 def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsys):

@@ -18,7 +18,9 @@ rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline
 - a structure whose contours leave out a CT slice between its first and last slice, or that lies
   (partly) off the CT, is refused with an error naming it (``allow_gaps=True``, CLI ``--allow-gaps``, accepts gaps, for
   structures made of separate parts, e.g. nodes at several levels; each structure read with gaps is then said - a
-  :class:`GapsAllowedNote`, printed by the CLI, kept in the patient's notes by ``lungai cohort``).
+  :class:`GapsAllowedNote`, printed by the CLI, kept in the patient's notes by ``lungai cohort``);
+- a contour written twice on one slice (the same points) is read once and said (:class:`RepeatedContourNote`): the
+  even-odd rule would XOR it with its copy and leave the slice out.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ class GapsAllowedNote(InputNote):
     LABEL = "note"
 
 
+class RepeatedContourNote(InputNote):
+    """A structure with a contour written twice on one CT slice (the same points: a merged or re-exported structure
+    set), read once: which structure and where (printed by the CLI as ``note: ...``; ``lungai cohort`` keeps it in the
+    patient's notes).  The even-odd rule would XOR the copy with its contour and leave the slice out."""
+
+    LABEL = "note"
+
+
 @dataclass
 class Structure:
     number: int
@@ -67,6 +77,7 @@ class Structure:
     colour: tuple | None = None
     error: InputError | None = None   # why the structure cannot be read (raised when it is used, not on reading the file)
     frame: str | None = None          # its FrameOfReferenceUID (:func:`structure_frames`), None: not said
+    points: int = 0                   # its POINT contours (markers, reference points: no area, not in contours)
 
 
 def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[Path, str | None]:
@@ -191,8 +202,11 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
             for c in getattr(rc, "ContourSequence", []):
                 kind = str(getattr(c, "ContourGeometricType", "CLOSED_PLANAR") or "CLOSED_PLANAR").strip().upper()
                 pts = _contour_points(c, st.name)
-                if kind == "POINT" or len(pts) < 3:
-                    continue   # points and degenerate contours hold no area
+                if kind == "POINT":
+                    st.points += 1
+                    continue   # a marker holds no area
+                if len(pts) < 3:
+                    continue   # degenerate contours hold no area
                 if kind not in CLOSED_TYPES:
                     raise InputError(f"structure {st.name!r} has a {kind} contour; only closed contours "
                                      f"({' / '.join(CLOSED_TYPES)}) enclose a volume",
@@ -335,6 +349,10 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     name = structure.name
     if structure.error is not None:
         raise structure.error
+    if not structure.contours and structure.points:
+        raise InputError(f"structure {name!r} holds only POINT markers ({structure.points}), no closed contour: it "
+                         "encloses no volume", "choose a structure contoured with closed contours (a marker or "
+                         "reference point is not a volume), or contour it in the planning system")
     if not structure.contours:
         raise InputError(f"structure {name!r} has no contours", "choose a structure that was contoured")
     indices = [(pts - origin) @ inv.T for pts in structure.contours]     # continuous (i, j, k)
@@ -343,9 +361,16 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
             _off_slice_error(name, pts, idx[:, 2], "")
     _check_contour_planes(name, [float(np.median(idx[:, 2])) for idx in indices], ct)
     per_slice: dict[int, list] = {}
+    seen: set = set()
+    repeated: list[float] = []
     for pts, idx in zip(structure.contours, indices):
         k = idx[:, 2]
         kr = int(round(float(np.median(k))))
+        key = _contour_key(pts)
+        if key in seen:     # a copy: the even-odd fill would cut it out of its own contour, leaving no slice
+            repeated.append(float(np.median(pts[:, 2])))
+            continue
+        seen.add(key)
         if np.abs(k - kr).max() > SLICE_TOL:
             _off_slice_error(name, pts, k, ", between two CT slices")
         off_plane = ((idx[:, 0] < -0.5 - EDGE_TOL) | (idx[:, 0] > nx - 0.5 + EDGE_TOL)
@@ -359,6 +384,13 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
                 "check that the RTSTRUCT belongs to this CT series (same FrameOfReferenceUID), or choose the CT the "
                 "structure was drawn on")
         per_slice.setdefault(kr, []).append((float(np.median(k)), idx[:, :2]))
+    if repeated:
+        import warnings
+
+        shown = ", ".join(f"{z:.1f}" for z in sorted(set(repeated))[:6]) + (" ..." if len(set(repeated)) > 6 else "")
+        warnings.warn(f"structure {name!r}: {len(repeated)} contour(s) written twice (the same points) on one CT "
+                      f"slice (z = {shown} mm) read once; the even-odd rule would have cut each copy out of its "
+                      "contour, leaving the slice out of the structure", RepeatedContourNote, stacklevel=2)
     mask = np.zeros((nz, ny, nx), dtype=np.uint8)
     for kr, polys in per_slice.items():
         mask[kr] = _fill_slice(name, kr, polys, ct)   # contours inside contours (of one plane) are holes
@@ -386,6 +418,12 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     img = sitk.GetImageFromArray(mask)
     img.CopyInformation(ct)
     return img
+
+
+def _contour_key(pts: np.ndarray) -> tuple:
+    """What a contour is made of: its points (LPS, to 0.01 mm), whatever point it starts at and the way it runs; two
+    contours of one key are one contour written twice."""
+    return tuple(sorted({tuple(p) for p in np.round(pts, 2).tolist()}))
 
 
 def _off_slice_error(name: str, pts: np.ndarray, k: np.ndarray, where: str):

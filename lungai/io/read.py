@@ -208,9 +208,32 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
                             + (f", {kinds[uid][2]}" if kinds[uid][2] else "") + ")" for uid in chosen)
         raise InputError(
             f"{folder} holds {len(chosen)} different DICOM series: {listing}",
-            "put each series in its own folder and give that folder (a manifest's row too), or choose one series by "
+            _drawn_on_hint(folder, {f for uid in ids for f in files_of[uid]}, chosen)
+            + "put each series in its own folder and give that folder (a manifest's row too), or choose one series by "
             f"its SeriesInstanceUID ({SERIES_OPTION}); `lungai dicom-scan {folder}` lists them")
     return _check_ct_files(kept[chosen[0]], f"the DICOM series in {folder}")
+
+
+def _drawn_on_hint(folder: Path, images: set, series: list) -> str:
+    """The start of the fix for a ``folder`` of several CT ``series``: the series that the RTSTRUCT / SEG files lying
+    beside them (files of the folder other than the series' ``images``) were drawn on, each with its ``--series``
+    value; '' when none references one of them (a flat export of the CT, a second reconstruction and the plan's
+    structure set: the structure set names the plan's CT)."""
+    from lungai.dicom.discover import _header, _references
+
+    said = []
+    for f in sorted(p for p in Path(folder).iterdir() if p.is_file() and str(p) not in images):
+        ds = _header(f)
+        if ds is None or str(getattr(ds, "Modality", "") or "") not in ("RTSTRUCT", "SEG"):
+            continue
+        try:
+            referenced = _references(f)[0] & set(series)
+        except Exception:  # noqa: BLE001 - an unreadable RT file says nothing here; reading it says why
+            continue
+        if len(referenced) == 1:
+            uid = next(iter(referenced))
+            said.append(f"{f.name} here was drawn on series {uid}: --series {uid}")
+    return "; ".join(said[:3]) + ("; else " if said else "")
 
 
 def _ct_files_of(files: list, what: str, check: bool = True) -> tuple[list, object, list, list]:
