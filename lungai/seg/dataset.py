@@ -358,8 +358,8 @@ def check_grids(cases: list) -> None:
     """Every image / mask file pair on one grid (size, spacing, origin, direction), read from the file headers
     only (not the voxels), before any training: one InputError names every mask off its image's grid - the held-out
     test cases too, which training never reads (``lungai eval-seg --split test`` would fail on them).  A mask whose
-    header carries another PatientID than its image's (NRRD / MHA keys, :func:`lungai.dicom.reference.other_patient_mask`)
-    is refused first, every such pair named (QA maskpid59)."""
+    header carries another PatientID than its image's (NRRD / MHA keys,
+    :func:`lungai.dicom.reference.other_patient_mask`) is refused first, every such pair named (QA maskpid59)."""
     from lungai.dicom.reference import MASK_PATIENT_FIX, other_patient_mask
     from lungai.dose.read import image_header
     from lungai.io.geometry import assert_same_geometry
@@ -384,8 +384,8 @@ def check_grids(cases: list) -> None:
             fix = exc.fix
     if others:
         more = f"; and {len(others) - 10} more" if len(others) > 10 else ""
-        raise InputError(f"{len(others)} of {len(files)} image / mask pairs hold another patient's mask (the PatientIDs "
-                         "their headers carry differ) - " + "; ".join(others[:10]) + more,
+        raise InputError(f"{len(others)} of {len(files)} image / mask pairs hold another patient's mask (the "
+                         "PatientIDs their headers carry differ) - " + "; ".join(others[:10]) + more,
                          MASK_PATIENT_FIX + " (nothing was trained)")
     if bad:
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
