@@ -430,3 +430,65 @@ def test_real_dose_of_another_patient_beside_an_nrrd_ct_carrying_its_patient_is_
     assert ("the RTDOSE rd_LUNG1-003.dcm could not be checked against the CT " + str(tmp_path / "ct.nrrd") + ": the "
             "CT is not DICOM: its PatientID is LUNG1-003 (the RTDOSE's) but it carries no FrameOfReferenceUID") \
         in said, said
+
+
+def test_real_mask_of_another_patient_on_an_nrrd_ct_carrying_its_patient_is_refused(real, shared_data, tmp_path,
+                                                                                     capsys):
+    """QA (maskpid59): LUNG1-003's CT saved as NRRD (carrying its PatientID / FrameOfReferenceUID, as the dose check
+    of ids59 uses them) with an NRRD mask of its GTV carrying LUNG1-002's PatientID: ``lungai radiomics --mask`` /
+    ``--tumour``, ``dose-features --gtv`` / ``--lungs``, a radiomics-batch manifest row and ``dicom-export --tumour``
+    (the DICOM CT: another patient's tumour written as LUNG1-003's SEG / RTSTRUCT) all used it without a word.  Now
+    the mask's keys are compared with the CT's: refused naming both PatientIDs; this patient's mask, and one carrying
+    no key, are used."""
+    from lungai.cli import main
+
+    _, ct, _ = real
+    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
+    labels = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-003_labels.nii.gz"))
+    from lungai.io.geometry import on_grid
+
+    labels = on_grid(ct, sitk.Cast(labels, sitk.sitkUInt8))
+    for key in labels.GetMetaDataKeys():
+        labels.EraseMetaData(key)
+    gtv = sitk.Cast(labels == 1, sitk.sitkUInt8)
+    lungs = sitk.Cast(labels == 3, sitk.sitkUInt8) + sitk.Cast(labels == 4, sitk.sitkUInt8) * 2
+    for name, img in (("gtv", gtv), ("lungs", lungs)):
+        sitk.WriteImage(img, str(tmp_path / f"{name}_plain.nrrd"))
+        for who in ("LUNG1-002", "LUNG1-003"):
+            img.SetMetaData("0010|0020", who)
+            sitk.WriteImage(img, str(tmp_path / f"{name}_{who}.nrrd"))
+    dose = sitk.Cast(ct * 0, sitk.sitkFloat32) + 20.0
+    for key in dose.GetMetaDataKeys():
+        dose.EraseMetaData(key)
+    sitk.WriteImage(dose, str(tmp_path / "dose.nrrd"))
+    other = "is another patient's: PatientID LUNG1-002 (mask) is not the CT's LUNG1-003"
+    ct_nrrd, out = str(tmp_path / "ct.nrrd"), tmp_path / "out" / "r.csv"
+    for args in (["radiomics", "--image", ct_nrrd, "--mask", str(tmp_path / "gtv_LUNG1-002.nrrd")],
+                 ["radiomics", "--image", ct_nrrd, "--tumour", str(tmp_path / "gtv_LUNG1-002.nrrd"),
+                  "--lungs", str(tmp_path / "lungs_plain.nrrd")],
+                 ["dose-features", "--dose", str(tmp_path / "dose.nrrd"), "--ct", ct_nrrd,
+                  "--lungs", str(tmp_path / "lungs_plain.nrrd"), "--gtv", str(tmp_path / "gtv_LUNG1-002.nrrd")],
+                 ["dose-features", "--dose", str(tmp_path / "dose.nrrd"), "--ct", ct_nrrd,
+                  "--lungs", str(tmp_path / "lungs_LUNG1-002.nrrd"), "--gtv", str(tmp_path / "gtv_plain.nrrd")]):
+        assert main(args + ["-o", str(out)]) == 2, args
+        err = capsys.readouterr().err
+        assert other in err and "this patient's mask" in err, err
+        assert not out.exists()
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"case,image,mask\nc1,{ct_nrrd},{tmp_path / 'gtv_LUNG1-002.nrrd'}\n")
+    assert main(["radiomics-batch", str(manifest), "--workers", "0", "--feature-classes", "shape",
+                 "-o", str(tmp_path / "batch.csv")]) == 1
+    said = capsys.readouterr()
+    assert "the mask gtv_LUNG1-002.nrrd " + other in said.out + said.err, said
+    assert other in (tmp_path / "batch_errors.csv").read_text()
+    study_ct = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    assert main(["dicom-export", "--ct", str(study_ct), "--tumour", str(tmp_path / "gtv_LUNG1-002.nrrd"),
+                 "-o", str(tmp_path / "export")]) == 2
+    assert other in capsys.readouterr().err
+    assert not list((tmp_path / "export").glob("*.dcm"))
+    for mask in ("gtv_LUNG1-003.nrrd", "gtv_plain.nrrd"):          # this patient's, or carrying no PatientID: used
+        assert main(["radiomics", "--image", ct_nrrd, "--mask", str(tmp_path / mask), "--feature-classes", "shape",
+                     "-o", str(out)]) == 0
+        said = capsys.readouterr()
+        assert "another patient" not in said.err + said.out and out.exists(), said
+        out.unlink()

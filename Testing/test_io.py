@@ -936,3 +936,60 @@ def test_a_step_that_changes_partway_is_named_by_its_runs_not_a_median_step():
     # one odd step among equal ones keeps the "mostly" wording
     with pytest.raises(InputError, match=r"not equally spaced \(2.500 mm mostly, but 4.000 mm"):
         check_slice_positions(np.concatenate([np.arange(10) * 2.5, [26.5]]), "RD.dcm")
+
+
+def test_read_mask_refuses_a_mask_carrying_another_patient_id(tmp_path):
+    """QA (maskpid59): an NRRD / MHA mask carrying another patient's PatientID key (``0010|0020``: SimpleITK writes
+    it for an image read from DICOM, as lungai's CT keeps it) was read onto a CT carrying its own without a word -
+    another patient's tumour measured on this CT.  Now the keys the mask file carries are compared with the CT's
+    (:func:`lungai.dose.read.image_header`, the dose check's): another PatientID is refused naming both (a different
+    FrameOfReferenceUID said with it), before the grid; the same patient in another frame of reference is a warning;
+    a mask carrying no key (a NIfTI), or a CT carrying none, is read as before."""
+    import warnings
+
+    from lungai.errors import InputNote
+
+    ct = oblique_image()
+    ct.SetMetaData("0010|0020", "P1")
+    ct.SetMetaData("0020|0052", "1.2.3")
+    mask = sitk.Cast(ct > 0, sitk.sitkUInt8)
+    for key in mask.GetMetaDataKeys():
+        mask.EraseMetaData(key)
+    write_image(mask, tmp_path / "plain.nrrd")
+    write_image(mask, tmp_path / "plain.nii.gz")
+    for name, patient, frame in (("other.nrrd", "P3", None), ("other.mha", "P3", "1.2.9"),
+                                 ("same.nrrd", "P1", "1.2.3"), ("replan.nrrd", "P1", "1.2.9")):
+        keyed = sitk.Image(mask)
+        keyed.SetMetaData("0010|0020", patient)
+        if frame:
+            keyed.SetMetaData("0020|0052", frame)
+        write_image(keyed, tmp_path / name)
+    shifted = sitk.ReadImage(str(tmp_path / "other.nrrd"))
+    shifted.SetOrigin(tuple(np.add(ct.GetOrigin(), (1.3, -0.4, 0.7))))
+    write_image(shifted, tmp_path / "other_shifted.nrrd")
+
+    with pytest.raises(InputError) as exc:
+        read_mask(tmp_path / "other.nrrd", reference=ct)
+    assert exc.value.problem == "the mask other.nrrd is another patient's: PatientID P3 (mask) is not the CT's P1"
+    assert "this patient's mask" in exc.value.fix and "0010|0020" in exc.value.fix
+    with pytest.raises(InputError) as exc:           # FILE#LABEL too, and the frame of reference said with it
+        read_mask(f"{tmp_path / 'other.mha'}#1", reference=ct)
+    assert exc.value.problem == ("the mask other.mha is another patient's: PatientID P3 (mask) is not the CT's P1; "
+                                 "FrameOfReferenceUID 1.2.9 (mask) is not the CT's 1.2.3")
+    with pytest.raises(InputError, match="another patient's"):    # said before the grid
+        read_mask(tmp_path / "other_shifted.nrrd", reference=ct)
+    with pytest.warns(InputNote) as said:
+        assert same_geometry(read_mask(tmp_path / "replan.nrrd", reference=ct), ct)
+    assert [str(w.message) for w in said] == [
+        "the mask replan.nrrd is the CT's patient's (P1) but carries another frame of reference: FrameOfReferenceUID "
+        "1.2.9 (mask) is not the CT's 1.2.3 - it was saved from another scan of this patient (a replan, another "
+        "series) or re-anonymised; make sure it was drawn on this CT"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("same.nrrd", "plain.nrrd", "plain.nii.gz"):
+            assert same_geometry(read_mask(tmp_path / name, reference=ct), ct)
+        bare = sitk.Image(ct)
+        for key in bare.GetMetaDataKeys():
+            bare.EraseMetaData(key)
+        assert same_geometry(read_mask(tmp_path / "other.nrrd", reference=bare), bare)   # a CT carrying no key
+        read_mask(tmp_path / "other.nrrd")                                              # no CT to compare with

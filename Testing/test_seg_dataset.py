@@ -631,3 +631,33 @@ def test_a_patient_whose_files_use_another_separator_is_refused_not_split_as_two
     csv = tmp_path / "p.csv"
     csv.write_text("case,patient\n" + "".join(f"{n},{n}\n" for n in names), encoding="utf-8")
     split_patients(pair_files(tmp_path / "i", tmp_path / "m", patients_csv=csv), 0.2, seed=1, test_fraction=0.2)
+
+
+def test_a_pair_holding_another_patients_mask_is_refused_from_the_headers(tmp_path):
+    """QA (maskpid59): an NRRD image / mask pair whose headers carry two PatientIDs (``0010|0020``, as SimpleITK
+    writes an image read from DICOM) - a mask of another patient on the same grid - was trained on / evaluated.  The
+    headers-only check refuses it, naming the pair (the PatientIDs of :func:`lungai.io.read_mask`'s check); a pair
+    carrying one patient, or no key, passes."""
+    from lungai.seg.dataset import check_grids
+
+    (tmp_path / "i").mkdir()
+    (tmp_path / "m").mkdir()
+    image = sitk.Image([8, 8, 4], sitk.sitkInt16)
+    image.SetSpacing((0.8, 0.8, 2.5))
+    mask = sitk.Image([8, 8, 4], sitk.sitkUInt8)
+    mask.CopyInformation(image)
+    for case, (ct_patient, mask_patient) in {"A_1": ("P1", "P1"), "B_1": ("P2", "P7"), "C_1": ("", "P3")}.items():
+        for img, who, folder in ((image, ct_patient, "i"), (mask, mask_patient, "m")):
+            for key in img.GetMetaDataKeys():
+                img.EraseMetaData(key)
+            if who:
+                img.SetMetaData("0010|0020", who)
+            sitk.WriteImage(img, str(tmp_path / folder / f"{case}.nrrd"))
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    with pytest.raises(InputError) as exc:
+        check_grids(cases)
+    assert exc.value.problem == ("1 of 3 image / mask pairs hold another patient's mask (the PatientIDs their headers "
+                                 "carry differ) - B_1: the mask B_1.nrrd is another patient's: PatientID P7 (mask) is "
+                                 "not the CT's P2")
+    assert "this patient's mask" in exc.value.fix
+    check_grids([c for c in cases if c.case_id != "B_1"])

@@ -82,6 +82,68 @@ def header_mismatch(obj, other_header, other: str, tag: str = "",
     return wrong
 
 
+def carried_header(image: sitk.Image):
+    """The PatientID and FrameOfReferenceUID an image in memory carries (a CT read by :func:`lungai.io.read_ct` keeps
+    them: :data:`lungai.io.read.KEPT_TAGS`; an NRRD / MHA read keeps the keys SimpleITK wrote), as the attributes of
+    :func:`lungai.dose.read.image_header` (a file's); "" each when it carries none."""
+    from types import SimpleNamespace
+
+    from lungai.io.read import PATIENT_ID_TAG, UID_TAGS
+
+    keys = {"PatientID": PATIENT_ID_TAG, "FrameOfReferenceUID": UID_TAGS[2]}
+    return SimpleNamespace(**{k: image.GetMetaData(t).strip() if image.HasMetaDataKey(t) else ""
+                              for k, t in keys.items()})
+
+
+MASK_PATIENT_FIX = ("give this patient's mask (check which file was given - in a manifest, the row's mask); if the "
+                    "mask is this patient's and its header's PatientID is stale (the CT was anonymised after the mask "
+                    "was saved), remove the key 0010|0020 from the mask's header, e.g. SimpleITK: "
+                    "img.EraseMetaData('0010|0020') before writing it again")
+
+
+def other_patient_mask(name: str, mask, ct) -> str | None:
+    """The problem of a mask (``mask``: its header, :func:`lungai.dose.read.image_header`; ``name``: its file's name)
+    whose PatientID is not the CT's (``ct``: a header with PatientID / FrameOfReferenceUID), a different
+    FrameOfReferenceUID said with it; None when the PatientIDs match or either is missing.  The one text of
+    :func:`check_mask_matches_ct` and of the headers-only pair check of train-seg / eval-seg
+    (:func:`lungai.seg.dataset.check_grids`)."""
+    if not header_mismatch(mask, ct, "CT", " (mask)", ("PatientID",)):
+        return None
+    return f"the mask {name} is another patient's: " + "; ".join(header_mismatch(mask, ct, "CT", " (mask)"))
+
+
+def check_mask_matches_ct(path, reference: sitk.Image) -> None:
+    """A mask image file (NIfTI / NRRD / MHA) read onto the CT ``reference``: the PatientID / FrameOfReferenceUID its
+    header carries (:func:`lungai.dose.read.image_header`: the keys SimpleITK writes of an image read from DICOM; a
+    NIfTI carries none) against the CT's (:func:`carried_header`), with the words of the RTDOSE / RTSTRUCT / SEG
+    checks (:func:`header_mismatch`).  Another PatientID is refused (:class:`InputError`, a different frame of
+    reference said with it); the same patient in another frame of reference is a warning
+    (:class:`lungai.errors.InputNote`: the grid matched, so most likely a re-exported or re-anonymised scan, or a
+    replan on the same grid).  What either side does not carry is not compared.  The one check of every mask read
+    with its CT (:func:`lungai.io.read_mask`: ``lungai radiomics --mask / --tumour / --lungs``, ``dose-features``,
+    ``radiomics-batch``'s manifest, ``dicom-export``, ``eval-seg``, the fusion crops); a DICOM SEG / RTSTRUCT is
+    checked by its own reader (:func:`lungai.dicom.rtstruct.other_ct_error`).  (QA maskpid59: an NRRD mask carrying
+    LUNG1-002's PatientID was measured on LUNG1-003's NRRD CT without a word.)"""
+    from lungai.dose.read import image_header
+
+    name = Path(path).name
+    mask, ct = image_header(path), carried_header(reference)
+    problem = other_patient_mask(name, mask, ct)
+    if problem:
+        raise InputError(problem, MASK_PATIENT_FIX)
+    frame = header_mismatch(mask, ct, "CT", " (mask)", ("FrameOfReferenceUID",))
+    if frame:
+        import warnings
+
+        from lungai.errors import InputNote
+
+        who = (f"is the CT's patient's ({ct.PatientID}) but carries" if ct.PatientID and mask.PatientID
+               else "carries")
+        warnings.warn(f"the mask {name} {who} another frame of reference: {frame[0]} - it was saved from another "
+                      "scan of this patient (a replan, another series) or re-anonymised; make sure it was drawn on "
+                      "this CT", InputNote, stacklevel=3)
+
+
 def is_dicom_folder(path) -> bool:
     """True for a folder that holds DICOM files (the CT given as a DICOM series; slices without the Part-10 header
     too: :func:`read_ct_header`)."""

@@ -913,6 +913,10 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None,
                                 names=names, parts=parts)
     img = read_image(path)
+    if reference is not None:       # another patient's mask (its header's PatientID), said before its grid
+        from lungai.dicom.reference import check_mask_matches_ct
+
+        check_mask_matches_ct(path, reference)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
         check_finite(img, str(path), "label mask", LABEL_MAP_FIX)      # NaN said as NaN, not as "non-integer"
         arr = sitk.GetArrayViewFromImage(img)

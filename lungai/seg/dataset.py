@@ -357,10 +357,14 @@ def _holds_dicom(folder: Path) -> bool:
 def check_grids(cases: list) -> None:
     """Every image / mask file pair on one grid (size, spacing, origin, direction), read from the file headers
     only (not the voxels), before any training: one InputError names every mask off its image's grid - the held-out
-    test cases too, which training never reads (``lungai eval-seg --split test`` would fail on them)."""
+    test cases too, which training never reads (``lungai eval-seg --split test`` would fail on them).  A mask whose
+    header carries another PatientID than its image's (NRRD / MHA keys,
+    :func:`lungai.dicom.reference.other_patient_mask`) is refused first, every such pair named (QA maskpid59)."""
+    from lungai.dicom.reference import MASK_PATIENT_FIX, other_patient_mask
+    from lungai.dose.read import image_header
     from lungai.io.geometry import assert_same_geometry
 
-    bad, fix = [], ""
+    bad, fix, others = [], "", []
     files = [c for c in cases if c.image_path is not None and c.mask_path is not None]
     for c in files:
         try:
@@ -369,11 +373,20 @@ def check_grids(cases: list) -> None:
             bad.append(f"{c.case_id}: the header of {Path(c.image_path).name} or {Path(c.mask_path).name} is "
                        "unreadable (corrupt or not an image file)")
             continue
+        # the PatientIDs the two headers may carry (NRRD / MHA keys): another patient's mask, whatever its grid
+        other = other_patient_mask(Path(c.mask_path).name, image_header(c.mask_path), image_header(c.image_path))
+        if other:
+            others.append(f"{c.case_id}: {other}")
         try:
             assert_same_geometry(image, mask, what=f"mask {Path(c.mask_path).name}", any_order=True)  # read_mask reorients
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem}")
             fix = exc.fix
+    if others:
+        more = f"; and {len(others) - 10} more" if len(others) > 10 else ""
+        raise InputError(f"{len(others)} of {len(files)} image / mask pairs hold another patient's mask (the "
+                         "PatientIDs their headers carry differ) - " + "; ".join(others[:10]) + more,
+                         MASK_PATIENT_FIX + " (nothing was trained)")
     if bad:
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
         raise InputError(f"{len(bad)} of {len(files)} image / mask pairs are not on one grid - "
