@@ -6,6 +6,7 @@ without contours in ``lungai radiomics --rtstruct``."""
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 
 import numpy as np
@@ -369,10 +370,10 @@ def test_closedplanar_xor_contours_are_read_with_their_holes(p1, tmp_path):
     ci, cj = (int(round(v)) for v in ct.TransformPhysicalPointToContinuousIndex((*centre, float(pts[0, 2])))[:2])
     assert whole[k, cj, ci] and not got[k, cj, ci]      # the centre of the cavity is out
     for c in _roi(ds, "Lung_R").ContourSequence:
-        c.ContourGeometricType = "OPEN_PLANAR"
-    ds.save_as(tmp_path / "open.dcm")
-    with pytest.raises(InputError, match=r"'Lung_R' has a OPEN_PLANAR contour; only closed contours"):
-        read_rtstruct(tmp_path / "open.dcm", ct, names=["Lung_R"])
+        c.ContourGeometricType = "ARC"          # no DICOM ContourGeometricType: refused, "an" before a vowel
+    ds.save_as(tmp_path / "arc.dcm")
+    with pytest.raises(InputError, match=r"'Lung_R' has an ARC contour, not a DICOM ContourGeometricType; only closed"):
+        read_rtstruct(tmp_path / "arc.dcm", ct, names=["Lung_R"])
 
 
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
@@ -426,6 +427,72 @@ def test_a_structure_of_point_markers_only_is_said_to_be_points_not_uncontoured(
         read_rtstruct(path, ct, names=["GTV"])
     assert "marker" in exc.value.fix
     assert np.array_equal(array(read_rtstruct(path, ct, names=["Lung_R"])["Lung_R"]), array(st["masks"]["Lung_R"]))
+
+
+def _line(item, n, kind="OPEN_PLANAR"):
+    """An open contour (a line of the first ``n`` points of closed contour ``item``, on its slice)."""
+    line = copy.deepcopy(item)
+    pts = np.asarray([float(v) for v in item.ContourData]).reshape(-1, 3)[:n]
+    line.ContourGeometricType, line.NumberOfContourPoints = kind, n
+    line.ContourData = [f"{v:.3f}" for v in pts.ravel()]
+    return line, float(pts[0, 2])
+
+
+def test_open_contours_mixed_into_a_closed_structure_are_left_out_and_said(p1, tmp_path):
+    """QA (copy of LUNG1-003's structure set, an OPEN_PLANAR annotation line of 3 points added to GTV-1): the whole
+    structure was refused ("has a OPEN_PLANAR contour ... re-export the structure as closed contours"), while an
+    open contour of 2 points was skipped without a word.  Planning systems and Slicer leave open contours out of a
+    structure's volume: it is read from its closed contours (the same mask), the open ones named in a note."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    seq = _roi(ds, "GTV").ContourSequence
+    items = sorted(seq, key=lambda c: float(c.ContourData[2]))
+    three, z3 = _line(items[1], 3)
+    two, z2 = _line(items[-2], 2)
+    nonplanar, _ = _line(items[1], 4, "OPEN_NONPLANAR")
+    seq.extend([three, two, nonplanar])
+    path = tmp_path / "open.dcm"
+    ds.save_as(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = read_rtstruct(path, ct, names=["GTV"])["GTV"]
+    assert np.array_equal(array(got), array(st["masks"]["GTV"]))
+    notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert any("'GTV'" in n and "2 OPEN_PLANAR, 1 OPEN_NONPLANAR open contour(s)" in n and f"{z3:.1f}" in n
+               and f"{z2:.1f}" in n and "left out" in n for n in notes), notes
+    from lungai.dicom.cohort import gaps_allowed_notes
+
+    kept: list = []
+    with gaps_allowed_notes(kept):          # lungai cohort keeps it in the patient's notes
+        read_rtstruct(path, ct, names=["GTV"])
+    assert kept == notes[-1:]
+    with warnings.catch_warnings(record=True) as caught:     # a structure without open contours: no note
+        warnings.simplefilter("always")
+        read_rtstruct(path, ct, names=["Lung_R"])
+    assert not [w for w in caught if "open contour" in str(w.message)]
+
+
+@pytest.mark.parametrize("kind", ["POINT", "OPEN_PLANAR"])
+def test_a_gtv_of_markers_or_lines_only_is_passed_over_for_the_gtv_role(p1, tmp_path, kind):
+    """QA (copy of LUNG1-003's structure set with a 'GTV' of OPEN_PLANAR contours only beside GTV-1/2/3): the gtv
+    role took that 'GTV' and was refused ("has a OPEN_PLANAR contour ... re-export the structure as closed
+    contours", no fix for a line), while a 'GTV' of POINT markers only was passed over.  Both are passed over, and
+    choosing either by name says it holds only markers / lines, no closed contour."""
+    st, ct = p1
+    path = _rtstruct_with(st, tmp_path, "lines.dcm", rename="GTV-1", add="GTV")
+    ds = pydicom.dcmread(path)
+    rc = ds.ROIContourSequence[-1]
+    items = list(rc.ContourSequence)
+    rc.ContourSequence = [_line(items[0], 1 if kind == "POINT" else 3, kind)[0],
+                          _line(items[1], 1 if kind == "POINT" else 3, kind)[0]]
+    ds.save_as(path)
+    assert contoured_structures(path)[1] == ["GTV"]
+    mask, names = read_rtstruct_role(path, ct, "gtv")
+    assert names == ["GTV-1"] and np.array_equal(array(mask), array(st["masks"]["GTV"]))
+    said = "POINT markers (2)" if kind == "POINT" else "open contours (2 OPEN_PLANAR)"
+    with pytest.raises(InputError, match=rf"structure 'GTV' holds only {re.escape(said)}, no closed contour") as exc:
+        read_rtstruct(path, ct, names=["GTV"])
+    assert "line" in exc.value.fix and "re-export" not in exc.value.fix
 
 
 def test_two_ct_series_in_a_folder_name_the_one_its_rtstruct_was_drawn_on(p1, tmp_path):

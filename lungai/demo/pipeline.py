@@ -894,12 +894,13 @@ def _noting_checks(read, notes: list):
     """``read()``, the input checks it could not make (:class:`lungai.errors.InputCheckNote` warnings: an RTSTRUCT
     read onto a NIfTI / NRRD / MHA CT, :func:`lungai.dicom.rtstruct.unchecked_ct_note`) and the structures read with
     gaps between slices (``--allow-gaps``, :class:`lungai.dicom.rtstruct.GapsAllowedNote`) or with a contour written
-    twice on one slice (:class:`lungai.dicom.rtstruct.RepeatedContourNote`) appended to ``notes`` - to be recorded with
+    twice on one slice (:class:`lungai.dicom.rtstruct.RepeatedContourNote`) or with open contours left out
+    (:class:`lungai.dicom.rtstruct.OpenContourNote`) appended to ``notes`` - to be recorded with
     the results they concern - instead of warned; other warnings are passed on as they came."""
-    from lungai.dicom.rtstruct import GapsAllowedNote, RepeatedContourNote
+    from lungai.dicom.rtstruct import GapsAllowedNote, OpenContourNote, RepeatedContourNote
     from lungai.errors import InputCheckNote, warnings_as_notes
 
-    with warnings_as_notes((InputCheckNote, GapsAllowedNote, RepeatedContourNote), notes):
+    with warnings_as_notes((InputCheckNote, GapsAllowedNote, RepeatedContourNote, OpenContourNote), notes):
         return read()
 
 

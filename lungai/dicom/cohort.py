@@ -884,13 +884,14 @@ def remove_unfinished(out: Path, jobs, existed=()) -> None:
 def gaps_allowed_notes(notes: list):
     """The structures read with gaps between slices inside the block (``--allow-gaps``;
     :class:`lungai.dicom.rtstruct.GapsAllowedNote`) or with a contour written twice on one slice, read once
-    (:class:`lungai.dicom.rtstruct.RepeatedContourNote`) appended to ``notes``, each once (a patient's record says which
+    (:class:`lungai.dicom.rtstruct.RepeatedContourNote`) or with open contours left out
+    (:class:`lungai.dicom.rtstruct.OpenContourNote`) appended to ``notes``, each once (a patient's record says which
     of its structures were read so, the flag applies to all); every other warning passes on as it was
     (:func:`lungai.errors.warnings_as_notes`)."""
-    from lungai.dicom.rtstruct import GapsAllowedNote, RepeatedContourNote
+    from lungai.dicom.rtstruct import GapsAllowedNote, OpenContourNote, RepeatedContourNote
     from lungai.errors import warnings_as_notes
 
-    return warnings_as_notes((GapsAllowedNote, RepeatedContourNote), notes)
+    return warnings_as_notes((GapsAllowedNote, RepeatedContourNote, OpenContourNote), notes)
 
 
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,

@@ -21,11 +21,14 @@ rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline
   :class:`GapsAllowedNote`, printed by the CLI, kept in the patient's notes by ``lungai cohort``);
 - a contour written twice on one slice (the same points) is read once and said (:class:`RepeatedContourNote`): the
   even-odd rule would XOR it with its copy and leave the slice out.
+- open contours (OPEN_PLANAR / OPEN_NONPLANAR: lines) and POINT markers enclose no area: a structure is read from its
+  closed contours, the open ones left out and said (:class:`OpenContourNote`), as planning systems and Slicer build
+  its volume; a structure of markers or lines only encloses no volume (passed over for a role, refused when chosen).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +72,21 @@ class RepeatedContourNote(InputNote):
     LABEL = "note"
 
 
+class OpenContourNote(InputNote):
+    """A structure holding open contours (OPEN_PLANAR / OPEN_NONPLANAR: lines, e.g. an annotation drawn into a GTV)
+    besides its closed ones, read from its closed contours, the open ones left out - as planning systems and Slicer
+    build its volume: which structure, how many and where (printed by the CLI as ``note: ...``; ``lungai cohort``
+    keeps it in the patient's notes)."""
+
+    LABEL = "note"
+
+
+def _open_kinds(open_contours) -> str:
+    """'2 OPEN_PLANAR, 1 OPEN_NONPLANAR' for a structure's open contours ((type, z) pairs)."""
+    kinds = [k for k, _ in open_contours]
+    return ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
+
+
 @dataclass
 class Structure:
     number: int
@@ -78,6 +96,7 @@ class Structure:
     error: InputError | None = None   # why the structure cannot be read (raised when it is used, not on reading the file)
     frame: str | None = None          # its FrameOfReferenceUID (:func:`structure_frames`), None: not said
     points: int = 0                   # its POINT contours (markers, reference points: no area, not in contours)
+    open: list = field(default_factory=list)   # its open contours (lines: no area, not in contours): (type, z mm)
 
 
 def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[Path, str | None]:
@@ -110,8 +129,10 @@ def check_rtstruct_path(path) -> Path:
 
 # the closed ContourGeometricTypes (DICOM PS3.3 C.8.8.6): CLOSED_PLANAR, and CLOSEDPLANAR_XOR, whose contours of one
 # plane combine by exclusive or - the even-odd rule every closed contour of a plane is filled by here
-# (:func:`_fill_slice`), so both are read alike; POINT and degenerate contours hold no area, open ones are refused
+# (:func:`_fill_slice`), so both are read alike; POINT, open (:data:`OPEN_TYPES`: lines) and degenerate contours hold
+# no area and are left out, as planning systems and Slicer do when they build a closed surface or label map
 CLOSED_TYPES = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
+OPEN_TYPES = ("OPEN_PLANAR", "OPEN_NONPLANAR")
 
 
 def _read(path) -> "object":
@@ -177,7 +198,7 @@ def _is_number(text) -> bool:
 def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
     """The structures of an RTSTRUCT file (names, numbers, contours in LPS mm) and its dataset.
 
-    A structure whose contours cannot be read (a value that is not a number, an open contour) gets its
+    A structure whose contours cannot be read (a value that is not a number, an unknown contour type) gets its
     :attr:`Structure.error`, raised by :func:`rasterise` when that structure is used: the other structures of
     the file stay readable.
     """
@@ -205,11 +226,17 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
                 if kind == "POINT":
                     st.points += 1
                     continue   # a marker holds no area
+                if kind in OPEN_TYPES:     # a line (annotation, marker line): no area, left out as Slicer does
+                    if len(pts):
+                        st.open.append((kind, float(np.median(pts[:, 2]))))
+                    continue
                 if len(pts) < 3:
                     continue   # degenerate contours hold no area
                 if kind not in CLOSED_TYPES:
-                    raise InputError(f"structure {st.name!r} has a {kind} contour; only closed contours "
-                                     f"({' / '.join(CLOSED_TYPES)}) enclose a volume",
+                    article = "an" if kind[:1] in "AEIOU" else "a"
+                    raise InputError(f"structure {st.name!r} has {article} {kind} contour, not a DICOM "
+                                     f"ContourGeometricType; only closed contours ({' / '.join(CLOSED_TYPES)}) "
+                                     "enclose a volume",
                                      "re-export the structure as closed contours from the planning system")
                 st.contours.append(pts)
         except InputError as exc:
@@ -258,7 +285,8 @@ def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
 
 def _drawn(structure: Structure) -> bool:
     """Whether a structure counts as contoured: it has contours, or contours that could not be read (malformed value,
-    open contour: not empty, using it raises its error rather than silently taking another structure for its role)."""
+    unknown contour type: not empty, using it raises its error rather than silently taking another structure for its
+    role).  One of POINT markers or open contours (lines) only is not: it encloses no volume, like an empty one."""
     return bool(structure.contours) or structure.error is not None
 
 
@@ -349,10 +377,12 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     name = structure.name
     if structure.error is not None:
         raise structure.error
-    if not structure.contours and structure.points:
-        raise InputError(f"structure {name!r} holds only POINT markers ({structure.points}), no closed contour: it "
-                         "encloses no volume", "choose a structure contoured with closed contours (a marker or "
-                         "reference point is not a volume), or contour it in the planning system")
+    if not structure.contours and (structure.points or structure.open):
+        held = ([f"POINT markers ({structure.points})"] if structure.points else []) + (
+            [f"open contours ({_open_kinds(structure.open)})"] if structure.open else [])
+        raise InputError(f"structure {name!r} holds only {' and '.join(held)}, no closed contour: it encloses no "
+                         "volume", "choose a structure contoured with closed contours (a marker, reference point or "
+                         "line is not a volume), or contour it in the planning system")
     if not structure.contours:
         raise InputError(f"structure {name!r} has no contours", "choose a structure that was contoured")
     indices = [(pts - origin) @ inv.T for pts in structure.contours]     # continuous (i, j, k)
@@ -384,6 +414,13 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
                 "check that the RTSTRUCT belongs to this CT series (same FrameOfReferenceUID), or choose the CT the "
                 "structure was drawn on")
         per_slice.setdefault(kr, []).append((float(np.median(k)), idx[:, :2]))
+    if structure.open:
+        import warnings
+
+        zs = sorted({round(z, 1) for _, z in structure.open})
+        shown = ", ".join(f"{z:.1f}" for z in zs[:6]) + (" ..." if len(zs) > 6 else "")
+        warnings.warn(f"structure {name!r}: {_open_kinds(structure.open)} open contour(s) (lines, z = {shown} mm) "
+                      "left out; only its closed contours enclose its volume", OpenContourNote, stacklevel=2)
     if repeated:
         import warnings
 
