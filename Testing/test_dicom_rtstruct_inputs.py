@@ -871,3 +871,24 @@ def test_dose_masks_of_the_lungs_minus_gtv_built_from_the_lungs_name_the_gtvs_su
     assert built.dose_mld_gy == pytest.approx(default.dose_mld_gy)
     assert built.masks.startswith("lungs: RTSTRUCT structure Lung_R + Lung_L minus GTV (")
     assert "Lung_L + GTV" not in built.masks
+
+
+def test_radiomics_structures_of_the_lungs_minus_gtv_built_from_the_lungs_name_the_gtvs_subtracted(p1, tmp_path,
+                                                                                                   capsys):
+    """QA (roles59): `radiomics --rtstruct RS --structure role:lungs_minus_gtv` (no 'Lungs-GTV' structure: the lungs
+    minus the GTVs) wrote `structures` "Lung_R+Lung_L+GTV" in _settings.csv - the GTV listed as part of the segment,
+    though subtracted from it.  Now "Lung_R+Lung_L minus GTV", as the standard lungs_minus_tumour segment says it."""
+    import pandas as pd
+
+    from lungai.cli import main
+
+    st, _ = p1
+    out = tmp_path / "out" / "f.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(st["rtstruct"]), "--structure",
+                     "role:lungs_minus_gtv", "--image-types", "Original", "--feature-classes", "shape", "-o",
+                     str(out)]) == 0
+    capsys.readouterr()
+    settings = pd.read_csv(out.with_name("f_settings.csv"), keep_default_na=False).set_index("segment")
+    assert settings.loc["lungs_minus_gtv", "structures"] == "Lung_R+Lung_L minus GTV"

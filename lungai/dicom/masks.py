@@ -412,19 +412,26 @@ def check_dose_lung_spec(spec, mapping=None) -> None:
             "GTVs are subtracted from the lungs by role, or give the GTV with --gtv NAME")
 
 
-def _structures_text(spec, used, mapping=None) -> str:
-    """The structures a dose mask was read from, as dose.csv's ``masks`` column says them: "Lung_R + Lung_L"; the
-    lungs minus the GTV built from the lungs and the GTVs (``role:lungs_minus_gtv`` without a 'Lungs-GTV' structure,
-    :func:`lungai.dicom.roles.mask_for_role`): "Lung_R + Lung_L minus GTV-1 + gtv-2" - before, "Lung_R + Lung_L +
-    GTV-1 + gtv-2", the GTVs said as part of the lungs."""
+def lungs_minus_gtv_parts(spec, used, mapping=None) -> tuple | None:
+    """(lung structures, GTV structures) of a ``role:lungs_minus_gtv`` mask built from the lungs and the GTVs (no
+    'Lungs-GTV' structure: :func:`lungai.dicom.roles.mask_for_role`, the lungs minus every GTV), from the structure
+    names it was read from (``used``, :func:`structure_mask`); None for any other spec, or a 'Lungs-GTV' structure.
+    What dose.csv's ``masks`` column ("Lung_R + Lung_L minus GTV-1 + gtv-2") and radiomics' ``structures`` column
+    ("Lung_R+Lung_L minus GTV-1+gtv-2") say; before, both listed the GTVs as part of the lungs ("Lung_R + Lung_L +
+    GTV-1 + gtv-2")."""
     from lungai.dicom.roles import find_role
 
-    if parse_spec(spec)[1] == "lungs_minus_gtv" and not find_role(used, "lungs_minus_gtv", mapping):
-        gtvs = find_role(used, "gtv", mapping)
-        lungs = [n for n in used if n not in gtvs]
-        if gtvs:
-            return f"{' + '.join(lungs)} minus {' + '.join(gtvs)}"
-    return " + ".join(used)
+    if parse_spec(spec)[1] != "lungs_minus_gtv" or find_role(used, "lungs_minus_gtv", mapping):
+        return None
+    gtvs = find_role(used, "gtv", mapping)
+    return ([n for n in used if n not in gtvs], gtvs) if gtvs else None
+
+
+def _structures_text(spec, used, mapping=None) -> str:
+    """The structures a dose mask was read from, as dose.csv's ``masks`` column says them: "Lung_R + Lung_L", or
+    "Lung_R + Lung_L minus GTV-1 + gtv-2" (:func:`lungs_minus_gtv_parts`)."""
+    parts = lungs_minus_gtv_parts(spec, used, mapping)
+    return f"{' + '.join(parts[0])} minus {' + '.join(parts[1])}" if parts else " + ".join(used)
 
 
 def motion_envelope_mask(rtstruct, ct: "sitk.Image", envelopes) -> tuple:
