@@ -953,3 +953,91 @@ def test_a_dicom_seg_on_a_ct_carrying_only_a_patient_id_is_compared_by_it(p1, tm
         assert "Tumour" in read_seg(seg, bare)
     said = [str(w.message) for w in caught if "could not be checked" in str(w.message)]
     assert len(said) == 1 and f"the CT carries PatientID {patient} (the same) but no FrameOfReferenceUID" in said[0]
+
+
+# ------------------------------------------------------------------ the lungs of the dose metrics named by the user
+
+def _dose_row(st, tmp_path, capsys, name, *extra):
+    import pandas as pd
+
+    from lungai.cli import main
+
+    out = tmp_path / name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct",
+                     str(st["rtstruct"]), "-o", str(out), *extra]) == 0
+    capsys.readouterr()
+    return pd.read_csv(out).iloc[0]
+
+
+def test_dose_features_several_structures_are_the_union_of_the_lungs(p1, tmp_path, capsys):
+    """QA (roles59) on LUNG1-003 renamed Lung_R / Lung_L: `dose-features --rtstruct RS --structure Lung_R --structure
+    Lung_L` gave MLD 11.88 Gy, V20 21.2 % - the left lung alone, the first --structure dropped without a word (both
+    lungs: 8.40 Gy, 12.0 %).  Several --structure are now the union of the named lung structures."""
+    st, _ = p1
+    default = _dose_row(st, tmp_path, capsys, "default.csv")
+    both = _dose_row(st, tmp_path, capsys, "both.csv", "--structure", "Lung_R", "--structure", "Lung_L")
+    left = _dose_row(st, tmp_path, capsys, "left.csv", "--structure", "Lung_L")
+    assert left.dose_mld_gy != pytest.approx(default.dose_mld_gy)       # the phantom's lungs differ in dose
+    for column in ("dose_mld_gy", "dose_v5_pct", "dose_v20_pct", "dose_d50_gy"):
+        assert both[column] == pytest.approx(default[column]), column
+    assert both.masks.startswith("lungs: RTSTRUCT structure Lung_R + Lung_L (")
+    # the same rule for lungai demo --rtstruct (rtstruct_dose_masks takes the list)
+    from lungai.dicom.masks import rtstruct_dose_masks
+
+    m = rtstruct_dose_masks(st["rtstruct"], p1[1], ["Lung_R", "Lung_L"])
+    assert np.array_equal(array(m["lungs"]), array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"]))
+    assert m["lung_source"].startswith("RTSTRUCT structure Lung_R + Lung_L (")
+
+
+@pytest.mark.parametrize("spec", ["role:gtv", "role:gtv_node", "role:gtv_primary", "GTV", "gtv"])
+def test_dose_features_refuses_a_gtv_as_the_lungs(p1, tmp_path, capsys, spec):
+    """QA (roles59): `dose-features --rtstruct RS --structure role:gtv_node` (a GTV's role or name as the lungs) failed
+    with "the lung mask minus the GTV is empty - give a lung mask (label > 0) on the CT grid", naming neither the
+    option nor the roles that make the lungs.  A GTV as the lungs is now refused, saying so and what to give."""
+    from lungai.cli import main
+
+    st, _ = p1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct",
+                     str(st["rtstruct"]), "-o", str(tmp_path / "x.csv"), "--structure", "Lung_R", "--structure", spec])
+    err = capsys.readouterr().err
+    assert code != 0 and not (tmp_path / "x.csv").exists()
+    assert f"the lung structure {spec!r} is a GTV" in err
+    assert "role:lungs" in err and "--gtv" in err
+
+
+def test_dose_masks_of_the_lungs_minus_gtv_built_from_the_lungs_name_the_gtvs_subtracted(p1, tmp_path, capsys):
+    """QA (roles59): `dose-features --rtstruct RS --structure role:lungs_minus_gtv` on an RTSTRUCT with Lung_R / Lung_L
+    and GTVs (no 'Lungs-GTV' structure) wrote masks "lungs: RTSTRUCT structure Lung_R + Lung_L + GTVp + GTV_LN + GTVn
+    (...)": the GTVs listed as part of the lungs (a union) though they were subtracted.  Now "Lung_R + Lung_L minus
+    GTV"."""
+    st, _ = p1
+    default = _dose_row(st, tmp_path, capsys, "default.csv")
+    built = _dose_row(st, tmp_path, capsys, "built.csv", "--structure", "role:lungs_minus_gtv")
+    assert built.dose_mld_gy == pytest.approx(default.dose_mld_gy)
+    assert built.masks.startswith("lungs: RTSTRUCT structure Lung_R + Lung_L minus GTV (")
+    assert "Lung_L + GTV" not in built.masks
+
+
+def test_radiomics_structures_of_the_lungs_minus_gtv_built_from_the_lungs_name_the_gtvs_subtracted(p1, tmp_path,
+                                                                                                   capsys):
+    """QA (roles59): `radiomics --rtstruct RS --structure role:lungs_minus_gtv` (no 'Lungs-GTV' structure: the lungs
+    minus the GTVs) wrote `structures` "Lung_R+Lung_L+GTV" in _settings.csv - the GTV listed as part of the segment,
+    though subtracted from it.  Now "Lung_R+Lung_L minus GTV", as the standard lungs_minus_tumour segment says it."""
+    import pandas as pd
+
+    from lungai.cli import main
+
+    st, _ = p1
+    out = tmp_path / "out" / "f.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(st["rtstruct"]), "--structure",
+                     "role:lungs_minus_gtv", "--image-types", "Original", "--feature-classes", "shape", "-o",
+                     str(out)]) == 0
+    capsys.readouterr()
+    settings = pd.read_csv(out.with_name("f_settings.csv"), keep_default_na=False).set_index("segment")
+    assert settings.loc["lungs_minus_gtv", "structures"] == "Lung_R+Lung_L minus GTV"

@@ -41,7 +41,8 @@ def register(sub) -> None:
     from lungai.dicom.masks import add_rtstruct_options
 
     add_rtstruct_options(g, "with --rtstruct: the lung structure of the dose metrics (NAME or role:ROLE; default the "
-                            "lungs by role, as lungai dose-features); the GTV is the RTSTRUCT's GTV by role")
+                            "lungs by role, as lungai dose-features; given several times, their union); the GTV is the "
+                            "RTSTRUCT's GTV by role")
     g.add_argument("--rp-model", default=None, metavar="DIR", help="RP model folder from `lungai rp train`")
     g.add_argument("--stage-model", default=None, metavar="DIR", help="stage model folder from `lungai stage train`")
     p.add_argument("--small", action="store_true", help="a smaller, coarser sample (quick check; tests)")
@@ -88,7 +89,7 @@ def run(args) -> int:
                        radiomics_params=args.params, clinical=args.clinical, dose=args.dose, dose_unit=args.dose_unit,
                        rp_model=args.rp_model,
                        stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series,
-                       rtstruct=args.rtstruct, rtstruct_lungs=(args.structure or [None])[-1],
+                       rtstruct=args.rtstruct, rtstruct_lungs=args.structure,
                        structure_map=args.structure_map, allow_gaps=args.allow_gaps, max_dose_gy=args.max_dose_gy)
     for line in result_lines(summary):
         print(line)

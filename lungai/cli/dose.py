@@ -46,7 +46,8 @@ def register(sub) -> None:
                    help="what the --envelope mask is, for the CSV's masks column (default: its file name)")
     from lungai.dicom.masks import add_rtstruct_options
 
-    add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE)")
+    add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE); given several "
+                            "times, their union (--structure Lung_R --structure Lung_L)")
     p.add_argument("--v-levels", default=None, metavar="GY,GY,...",
                    help="the V levels in Gy (default 5,13,20,30), e.g. 5,10,13,20,30,40: columns dose_v<level>_pct")
     p.add_argument("--case", default=None, help="case id (default: the DICOM PatientID of a DICOM CT, else the CT file name)")
@@ -125,7 +126,7 @@ def _run(args, bar) -> int:
 
         if args.structure and args.lungs:
             raise InputError("--structure and --lungs both name the lungs", "give one of them")
-        m = rtstruct_dose_masks(args.rtstruct, ct, (args.structure or [None])[-1] or args.lungs, args.gtv,
+        m = rtstruct_dose_masks(args.rtstruct, ct, args.structure or args.lungs, args.gtv,
                                 args.structure_map, args.allow_gaps)
         lungs, lung_source, gtv, gtv_source, empty = m["lungs"], m["lung_source"], m["gtv"], m["gtv_source"], m["empty"]
         envelope_source, envelope_problem = m["envelope_source"], m["envelope_problem"]

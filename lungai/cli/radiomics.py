@@ -392,7 +392,7 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     Only the structures the requested segments need are read; a segment whose structures the RTSTRUCT does not
     hold (found by role) is reported in ``errors`` and the other segments go on.  ``structures`` gets each
     segment's structure names (lungs_minus_tumour: (lung names, tumour names))."""
-    from lungai.dicom.masks import lung_map_input, mask_input, structure_mask
+    from lungai.dicom.masks import lung_map_input, lungs_minus_gtv_parts, mask_input, structure_mask
     from lungai.dicom.rtstruct import list_structures
     from lungai.radiomics import segments as S
     from lungai.segment_roles import is_lung
@@ -405,6 +405,8 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
         for spec in args.structure:
             name = spec.split(":", 1)[-1] if spec.lower().startswith("role:") else spec
             out[name], structures[name] = structure_mask(args.rtstruct, image, spec, mapping, gaps)
+            # the lungs minus the GTVs (no 'Lungs-GTV' structure): (lungs, GTVs), said "Lung_R+Lung_L minus GTV"
+            structures[name] = lungs_minus_gtv_parts(spec, structures[name], mapping) or structures[name]
             if lung_names is not None and mapping and not is_lung(name) and is_lung(name, mapping):
                 lung_names.append(name)
         return out

@@ -624,7 +624,7 @@ DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz",
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
-             rtstruct=None, rtstruct_lungs: str | None = None, structure_map=None, allow_gaps: bool = False,
+             rtstruct=None, rtstruct_lungs: str | list | None = None, structure_map=None, allow_gaps: bool = False,
              max_dose_gy: float | None = None, roi_lps=None) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
@@ -636,7 +636,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     The dose is read and checked, and the RTSTRUCT's structures resolved, right after the CT is read: before
     anything is computed or written.
     ``rtstruct``: the plan's DICOM RTSTRUCT: the dose metrics use its lungs and GTV (found by role, as
-    ``lungai dose-features --rtstruct``; ``rtstruct_lungs`` a structure name / role:ROLE for the lungs,
+    ``lungai dose-features --rtstruct``; ``rtstruct_lungs`` a structure name / role:ROLE for the lungs, or a list
+    of them (their union),
     ``structure_map`` / ``allow_gaps`` as there) instead of the automatic masks.
 
     The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or in a box ``roi_lps`` (x0, y0, z0, x1, y1,

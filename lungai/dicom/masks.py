@@ -316,7 +316,9 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     """The lungs and GTV of the dose metrics from a plan's RTSTRUCT (``lungai dose-features --rtstruct``,
     ``lungai demo --rtstruct``): ``lungs`` / ``gtv`` a structure name, ``role:ROLE`` or a mask file; by default the
     lungs by role (:func:`lungai.dicom.roles.dose_lungs_role`: right + left lung, else a 'Lungs-GTV' structure)
-    and the GTV by role when the RTSTRUCT has one.
+    and the GTV by role when the RTSTRUCT has one.  ``lungs`` may be a list (``--structure`` given several times:
+    ``--structure Lung_R --structure Lung_L``): the lungs are their union.  A GTV as the lungs (``role:gtv``,
+    ``role:gtv_node``, a structure whose name is a GTV's) is refused (:func:`check_dose_lung_spec`).
 
     Without a GTV (none contoured, none given) but with the GTV's motion envelope (an iGTV / ITV, a GTV_MIP / GTV_4D:
     :func:`lungai.dicom.roles.motion_envelopes`), the lungs are the lungs minus that envelope ("Lungs - iGTV", as
@@ -332,7 +334,10 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     from lungai.dicom.rtstruct import contoured_structures, warn_role_notes
 
     names, empty = contoured_structures(rtstruct)   # an empty template structure has no role
-    lung_spec = lungs or "role:" + dose_lungs_role(names, mapping, empty)
+    lung_specs = [s for s in ([lungs] if isinstance(lungs, (str, Path)) else lungs or []) if s] or [
+        "role:" + dose_lungs_role(names, mapping, empty)]
+    for spec in lung_specs:
+        check_dose_lung_spec(spec, mapping)
     gtv_spec = gtv or ("role:gtv" if find_role(names, "gtv", mapping) else None)
     envelopes = motion_envelopes(names, mapping) if gtv_spec is None else []
     # read first, so that an envelope that cannot be read is never said to be subtracted
@@ -347,14 +352,31 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
         warnings.warn(f"{problem}: the lung dose metrics are of the whole lungs, the tumour included (the RTSTRUCT has "
                       "no GTV)", InputNote, stacklevel=2)
 
-    def mask_and_source(spec, what):
+    def mask_and_part(spec, what):
+        """(mask, what it is: a file name, or (structure names as said, e.g. "Lung_R + Lung_L minus GTV"))."""
         if split_selector(spec)[0].is_file():
             return mask_input(spec, ct, mapping=mapping, what=what), Path(str(spec)).name
         mask, used = structure_mask(rtstruct, ct, spec, mapping, allow_gaps)
-        return mask, f"RTSTRUCT structure {' + '.join(used)} ({Path(rtstruct).name}, as contoured)"
+        return mask, (_structures_text(spec, used, mapping),)
 
-    lung_mask, lung_source = mask_and_source(lung_spec, "lungs")
-    gtv_mask, gtv_source = mask_and_source(gtv_spec, "gtv") if gtv_spec else (None, None)
+    def source_of(parts):
+        structures = [p[0] for p in parts if isinstance(p, tuple)]
+        said = [p for p in parts if not isinstance(p, tuple)]
+        if structures:
+            said.append(f"RTSTRUCT structure {' + '.join(structures)} ({Path(rtstruct).name}, as contoured)")
+        return " + ".join(said)
+
+    import SimpleITK as sitk
+
+    read = [mask_and_part(spec, "lungs") for spec in lung_specs]
+    lung_mask = read[0][0]
+    for mask, _ in read[1:]:        # several --structure: the union of the lung structures
+        lung_mask = sitk.Or(sitk.Cast(lung_mask > 0, sitk.sitkUInt8), sitk.Cast(mask > 0, sitk.sitkUInt8))
+    lung_source = source_of([part for _, part in read])
+    gtv_mask, gtv_source = (None, None)
+    if gtv_spec:
+        gtv_mask, gtv_part = mask_and_part(gtv_spec, "gtv")
+        gtv_source = source_of([gtv_part])
     envelope_source = envelope_note = None
     if envelope is not None:
         from lungai.dose.features import lungs_minus_envelope
@@ -367,6 +389,49 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     return {"lungs": lung_mask, "lung_source": lung_source, "gtv": gtv_mask, "gtv_source": gtv_source,
             "envelope_source": envelope_source, "envelope_note": envelope_note, "envelope_problem": problem,
             "empty": empty}
+
+
+def check_dose_lung_spec(spec, mapping=None) -> None:
+    """Refuse a GTV as the lungs of the dose metrics: ``role:gtv`` / ``role:gtv_primary`` / ``role:gtv_node``, or a
+    structure whose name is a GTV's (:func:`lungai.dicom.roles.structure_role`, the ``--structure-map`` first).  Before,
+    ``dose-features --rtstruct RS --structure role:gtv_node`` failed with "the lung mask minus the GTV is empty - give a
+    lung mask (label > 0) on the CT grid", naming neither the option nor the lung roles.  A file, a name of no role
+    ("Lunge_neu") or of another role is the user's choice."""
+    from lungai.dicom.roles import GTV_ROLES, structure_role
+
+    if split_selector(spec)[0].is_file():
+        return
+    name, role = parse_spec(spec)
+    role = role if role is not None else structure_role(name, mapping)
+    if role in GTV_ROLES + ("gtv",):
+        raise InputError(
+            f"the lung structure {str(spec)!r} is a GTV (role {role}), not the lungs the dose metrics (MLD, V20 ...) are "
+            "computed on",
+            "give the lung structure(s): role:lungs (the default: a Lungs structure, the right + left lung, else a "
+            "Lungs-GTV structure), or each lung by name (--structure Lung_R --structure Lung_L: their union); the "
+            "GTVs are subtracted from the lungs by role, or give the GTV with --gtv NAME")
+
+
+def lungs_minus_gtv_parts(spec, used, mapping=None) -> tuple | None:
+    """(lung structures, GTV structures) of a ``role:lungs_minus_gtv`` mask built from the lungs and the GTVs (no
+    'Lungs-GTV' structure: :func:`lungai.dicom.roles.mask_for_role`, the lungs minus every GTV), from the structure
+    names it was read from (``used``, :func:`structure_mask`); None for any other spec, or a 'Lungs-GTV' structure.
+    What dose.csv's ``masks`` column ("Lung_R + Lung_L minus GTV-1 + gtv-2") and radiomics' ``structures`` column
+    ("Lung_R+Lung_L minus GTV-1+gtv-2") say; before, both listed the GTVs as part of the lungs ("Lung_R + Lung_L +
+    GTV-1 + gtv-2")."""
+    from lungai.dicom.roles import find_role
+
+    if parse_spec(spec)[1] != "lungs_minus_gtv" or find_role(used, "lungs_minus_gtv", mapping):
+        return None
+    gtvs = find_role(used, "gtv", mapping)
+    return ([n for n in used if n not in gtvs], gtvs) if gtvs else None
+
+
+def _structures_text(spec, used, mapping=None) -> str:
+    """The structures a dose mask was read from, as dose.csv's ``masks`` column says them: "Lung_R + Lung_L", or
+    "Lung_R + Lung_L minus GTV-1 + gtv-2" (:func:`lungs_minus_gtv_parts`)."""
+    parts = lungs_minus_gtv_parts(spec, used, mapping)
+    return f"{' + '.join(parts[0])} minus {' + '.join(parts[1])}" if parts else " + ".join(used)
 
 
 def motion_envelope_mask(rtstruct, ct: "sitk.Image", envelopes) -> tuple:
