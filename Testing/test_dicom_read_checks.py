@@ -6,6 +6,7 @@ RTSTRUCT drawn on another series of the CT's frame of reference.  All on small s
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import numpy as np
 import pydicom
@@ -392,6 +393,31 @@ def test_a_localizer_inside_the_ct_series_is_left_out_not_the_series(tmp_path, c
     main(["lungs", str(tmp_path / "P" / "CT"), "--no-dicom", "-o", str(tmp_path / "l.nii.gz")])   # (no lungs in it)
     err = capsys.readouterr().err
     assert err.count("warning: the DICOM series in") == 1 and "0loc.dcm" in err and "UserWarning" not in err
+
+
+
+def test_a_scout_series_beside_the_ct_is_said_as_left_out(tmp_path, capsys):
+    """QA: a scout / LOCALIZER in its own series in the CT's folder was left out by read_ct without a word (dicom-scan
+    notes it: "skipped CT series UID ..."); the user was not told what was not read.  One note, naming the series."""
+    from lungai.cli import main
+    from lungai.dicom.reference import derived_uid
+
+    ref, files = _series(tmp_path / "P" / "CT")
+    scout = pydicom.dcmread(files[0])
+    scout.SeriesInstanceUID, scout.SOPInstanceUID = derived_uid("RC1", "scout"), derived_uid("RC1", "scout", 1)
+    scout.file_meta.MediaStorageSOPInstanceUID = scout.SOPInstanceUID
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.save_as(tmp_path / "P" / "CT" / "scout.dcm")
+    with pytest.warns(UserWarning, match=f"skipped CT series {derived_uid('RC1', 'scout')} .*a scout / LOCALIZER"):
+        ct = read_ct(tmp_path / "P" / "CT")
+    assert ct.GetSize() == (16, 16, 6)
+    main(["lungs", str(tmp_path / "P" / "CT"), "--no-dicom", "-o", str(tmp_path / "l.nii.gz")])   # (no lungs in it)
+    err = capsys.readouterr().err
+    assert err.count(f"skipped CT series {derived_uid('RC1', 'scout')}") == 1, err
+    assert "UserWarning" not in err
+    with warnings.catch_warnings():     # the series chosen by --series: nothing to say
+        warnings.simplefilter("error")
+        read_ct(tmp_path / "P" / "CT", series_uid=str(pydicom.dcmread(files[0]).SeriesInstanceUID))
 
 
 def test_dicom_scan_notes_a_slice_without_pixel_spacing(tmp_path):

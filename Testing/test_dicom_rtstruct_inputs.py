@@ -524,6 +524,51 @@ def test_two_ct_series_in_a_folder_name_the_one_its_rtstruct_was_drawn_on(p1, tm
     assert read_ct(folder, series_uid=planning).GetSize() == read_ct(st["ct"]).GetSize()
 
 
+
+def test_two_ct_series_with_the_rtstruct_given_elsewhere_name_the_one_it_was_drawn_on(p1, tmp_path, capsys):
+    """QA: with the RTSTRUCT given by --rtstruct (outside the CT folder: the export's RTSTRUCT/ folder), radiomics /
+    dose-features refused the folder of two CT series listing both UIDs without saying which one the RTSTRUCT given
+    was drawn on.  The fix names it (the one rule of the folder's own RTSTRUCT: lungai.io.read._drawn_on_hint)."""
+    import shutil
+
+    from lungai.cli import main
+
+    st, _ = p1
+    folder = tmp_path / "CT"
+    folder.mkdir()
+    files = sorted(p for p in st["ct"].iterdir() if p.is_file())
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    planning = str(pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID)
+    other = pydicom.uid.generate_uid()
+    for i, f in enumerate(files[::2]):          # a second reconstruction of the scan (every 2nd slice)
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = other, pydicom.uid.generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesNumber, ds.SeriesDescription = 99, "recon 10mm"
+        ds.save_as(folder / f"recon_{i:03d}.dcm")
+    (tmp_path / "RTSTRUCT").mkdir()
+    rs = tmp_path / "RTSTRUCT" / "RS.plan.dcm"     # beside the CT folder, not in it
+    shutil.copy(st["rtstruct"], rs)
+    few = ["--segments", "tumour", "--image-types", "Original", "--feature-classes", "shape"]
+    for argv in (["radiomics", "--image", str(folder), "--rtstruct", str(rs), *few,
+                  "-o", str(tmp_path / "out" / "r.csv")],
+                 ["dose-features", "--dose", str(st["dose"]), "--ct", str(folder), "--rtstruct", str(rs),
+                  "-o", str(tmp_path / "out" / "d.csv")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "2 different DICOM series" in err, err
+        fix = err.split("How to fix:")[1]
+        assert f"RTSTRUCT {rs} was drawn on series {planning}: --series {planning}" in fix, fix
+        assert f"--series {other}" not in fix
+        assert fix.count("was drawn on") == 1
+    shutil.copy(rs, folder / "RS.plan.dcm")     # in the folder too: said once (as the folder's file)
+    assert main(["radiomics", "--image", str(folder), "--rtstruct", str(folder / "RS.plan.dcm"), *few,
+                 "-o", str(tmp_path / "out" / "r.csv")]) == 2
+    fix = capsys.readouterr().err.split("How to fix:")[1]
+    assert fix.count("was drawn on") == 1 and f"RS.plan.dcm here was drawn on series {planning}" in fix, fix
+
+
 # --------------------------------------------------------------------------- radiomics notes empty structures
 
 def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsys):

@@ -189,6 +189,11 @@ def join_split_coordinates(argv: list) -> list:
     return out
 
 
+# the options whose RTSTRUCT / DICOM SEG file names the CT series it was drawn on: a CT folder of several series is
+# refused naming that one (lungai.io.read.name_drawn_on)
+DRAWN_ON_OPTIONS = ("rtstruct", "mask", "tumour", "lungs", "gtv")
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -199,6 +204,13 @@ def main(argv=None) -> int:
         with _sigterm_as_ctrl_c(terminated), _input_notes():
             result = args.func(args)
     except LungAIError as exc:
+        from pathlib import Path
+
+        from lungai.io.read import SeveralSeriesError, name_drawn_on
+
+        if isinstance(exc, SeveralSeriesError):     # which CT series the RTSTRUCT / SEG given was drawn on
+            exc = name_drawn_on(exc, [getattr(args, k, None) for k in DRAWN_ON_OPTIONS
+                                      if isinstance(getattr(args, k, None), (str, Path))])
         print(f"lungai {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:           # a file that could not be written (or read): the path and the fix, no traceback

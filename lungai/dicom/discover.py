@@ -254,6 +254,13 @@ def check_multiframe_files(files: list, frames: list, what: str) -> None:
                          "dcm2niix, dicom3tools or the scanner / PACS export), or give one of the files alone")
 
 
+def skipped_ct_note(uid: str, files: list, reason: str) -> str:
+    """The note on a CT series that is no CT volume (:func:`ct_skip_reason`'s ``reason``) left out: by :func:`scan`
+    on the patient's study, by :func:`lungai.io.read_ct` choosing the CT series of a folder."""
+    return (f"skipped CT series {uid} ({len(files)} file{'s' if len(files) != 1 else ''} in "
+            f"{Path(files[0]).parent}): {reason}")
+
+
 def ct_skip_reason(ds, n_files: int) -> str | None:
     """Why a CT series (``ds``: the header of one of its ``n_files`` files) is no CT volume to read - a scout /
     LOCALIZER image (ImageType), or fewer than :data:`MIN_CT_SLICES` slices (frames: an Enhanced / multi-frame CT
@@ -731,8 +738,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
         ds = heads[0]
         reason = ct_skip_reason(ds, len(files))
         if reason:
-            skipped.append((ds, f"skipped CT series {uid} ({len(files)} file{'s' if len(files) != 1 else ''} in "
-                                f"{files[0].parent}): {reason}"))
+            skipped.append((ds, skipped_ct_note(uid, files, reason)))
             continue
         folders = sorted({f.parent for f in files})
         st = Study(patient_id=str(getattr(ds, "PatientID", "") or "unknown"),

@@ -176,7 +176,7 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     lie in subfolders (the one CT series :func:`lungai.dicom.discover.scan` finds below it, as ``lungai
     dicom-scan`` lists them).  ``series_uid`` chooses a series where there are several.
     """
-    from lungai.dicom.discover import ct_skip_reason, series_description
+    from lungai.dicom.discover import ct_skip_reason, series_description, skipped_ct_note
 
     folder = dicomdir_folder(path)
     ids = _gdcm_series(folder)
@@ -206,23 +206,53 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     if len(chosen) > 1:
         listing = "; ".join(f"{uid} ({kinds[uid][0]}, {len(kept[uid][0])} files"
                             + (f", {kinds[uid][2]}" if kinds[uid][2] else "") + ")" for uid in chosen)
-        raise InputError(
-            f"{folder} holds {len(chosen)} different DICOM series: {listing}",
-            _drawn_on_hint(folder, {f for uid in ids for f in files_of[uid]}, chosen)
+        images = {f for uid in ids for f in files_of[uid]}
+        raise SeveralSeriesError(
+            f"{folder} holds {len(chosen)} different DICOM series: {listing}", chosen,
+            _drawn_on_hint((p for p in folder.iterdir() if p.is_file() and str(p) not in images), chosen, folder)
             + "put each series in its own folder and give that folder (a manifest's row too), or choose one series by "
             f"its SeriesInstanceUID ({SERIES_OPTION}); `lungai dicom-scan {folder}` lists them")
+    skipped = [skipped_ct_note(uid, kept[uid][0] or files_of[uid], kinds[uid][1]) for uid in ids
+               if kinds[uid][1] is not None and kinds[uid][0] in ("CT", "?")]
+    if skipped:     # a scout / LOCALIZER series beside the CT (QA: left out without a word): said once, as scan does
+        import warnings
+
+        from lungai.errors import InputNote
+
+        warnings.warn(f"the DICOM series in {folder}: reading CT series {chosen[0]}; " + "; ".join(skipped[:5])
+                      + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""), InputNote, stacklevel=3)
     return _check_ct_files(kept[chosen[0]], f"the DICOM series in {folder}")
 
 
-def _drawn_on_hint(folder: Path, images: set, series: list) -> str:
-    """The start of the fix for a ``folder`` of several CT ``series``: the series that the RTSTRUCT / SEG files lying
-    beside them (files of the folder other than the series' ``images``) were drawn on, each with its ``--series``
-    value; '' when none references one of them (a flat export of the CT, a second reconstruction and the plan's
-    structure set: the structure set names the plan's CT)."""
+class SeveralSeriesError(InputError):
+    """A DICOM folder holding several CT series, none chosen: ``series``, their SeriesInstanceUIDs.  The CLI names the
+    one that an RTSTRUCT / SEG given with the CT (``--rtstruct FILE``, outside the CT's folder) was drawn on
+    (:func:`name_drawn_on`), as the fix names the one of those lying in the folder (:func:`_drawn_on_hint`)."""
+
+    def __init__(self, problem: str, series: list, fix: str = ""):
+        super().__init__(problem, fix)
+        self.series = list(series)
+
+
+def name_drawn_on(exc: SeveralSeriesError, given) -> SeveralSeriesError:
+    """``exc`` with its fix starting with the series that the RTSTRUCT / SEG files ``given`` with the CT (the
+    command's --rtstruct file, a SEG mask; other paths, folders, non-DICOM files: passed over) were drawn on
+    (:func:`_drawn_on_hint`); ``exc`` itself when none names one of its series."""
+    files = [Path(f) for f in given if f and Path(f).is_file()]
+    hint = _drawn_on_hint([f for f in files if f"{f.name} here was drawn on" not in exc.fix], exc.series)  # not twice
+    return SeveralSeriesError(exc.problem, exc.series, hint + exc.fix) if hint else exc
+
+
+def _drawn_on_hint(files, series: list, folder: Path | None = None) -> str:
+    """The start of the fix for a folder of several CT ``series``: the series that each RTSTRUCT / SEG of ``files``
+    was drawn on, with its ``--series`` value; '' when none references one of them (a flat export of the CT, a second
+    reconstruction and the plan's structure set: the structure set names the plan's CT).  ``folder``: the CT folder
+    ``files`` lie in (files of the folder other than the series' images), each named "here"; else each is named by
+    its path (a file given with the CT)."""
     from lungai.dicom.discover import _header, _references
 
     said = []
-    for f in sorted(p for p in Path(folder).iterdir() if p.is_file() and str(p) not in images):
+    for f in sorted(files):
         ds = _header(f)
         if ds is None or str(getattr(ds, "Modality", "") or "") not in ("RTSTRUCT", "SEG"):
             continue
@@ -232,7 +262,8 @@ def _drawn_on_hint(folder: Path, images: set, series: list) -> str:
             continue
         if len(referenced) == 1:
             uid = next(iter(referenced))
-            said.append(f"{f.name} here was drawn on series {uid}: --series {uid}")
+            said.append(f"{f.name} here" if folder is not None else f"the {ds.Modality} {f}")
+            said[-1] += f" was drawn on series {uid}: --series {uid}"
     return "; ".join(said[:3]) + ("; else " if said else "")
 
 
@@ -356,9 +387,11 @@ def _series_files_below(folder: Path, series_uid: str | None, found: list | None
         listing = "; ".join(f"{ct.series_uid} ({ct.n_slices} slices in {ct.folder}"
                             + (f", {ct.description}" if ct.description else "") + ")" for ct in found[:10])
         listing += f"; and {len(found) - 10} more" if len(found) > 10 else ""
-        raise InputError(f"{folder} holds {len(found)} CT series in its subfolders: {listing}",
-                         "give the folder of one series (a manifest's row too), or choose one by its SeriesInstanceUID "
-                         f"({SERIES_OPTION}); `lungai dicom-scan {folder}` lists each patient's series")
+        raise SeveralSeriesError(f"{folder} holds {len(found)} CT series in its subfolders: {listing}",
+                                 [ct.series_uid for ct in found],
+                                 "give the folder of one series (a manifest's row too), or choose one by its "
+                                 f"SeriesInstanceUID ({SERIES_OPTION}); `lungai dicom-scan {folder}` lists each "
+                                 "patient's series")
     if found[0].total_frames is not None:   # several multi-frame files (scan noted it)
         from lungai.dicom.discover import _header, check_multiframe_files, frames_of
 
