@@ -429,3 +429,48 @@ def test_lungai_segments_of_an_older_scene_are_not_exported_as_untouched(mrml_sc
     with pytest.warns(InputNote, match="'Right lung', 'Left lung', 'Tumor'"):
         written = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "b", segments=segments, ct_source=study["ct"])
     assert provenance(*written)[1]["Tumor"] == "SEMIAUTOMATIC"
+
+
+def test_an_older_scene_tumour_with_result_tags_but_no_outline_is_not_reported_as_untouched(mrml_scene, study,
+                                                                                          tmp_path):
+    """QA (tumourflag59): a tumour of a scene saved between the result tags and the recorded outline (its
+    LungAI.confidence / needsReview tags, no LungAI.outline) is exported SEMIAUTOMATIC (nodes.outline_unknown: an
+    edit cannot be told), yet tumour_result / review_note still said "flagged for expert review (..., confidence
+    0.30): check and correct it" and the SEG / RTSTRUCT "needs review: low confidence" as if the contour were the
+    model's untouched output - after the expert had erased half of it.  Now tumour_result says ``outline_unknown``,
+    the review note says the flag and confidence describe the outline Lung AI Segmentation made (edits not
+    recorded), and so does the exported review text; a tumour of a current scene is unchanged."""
+    import pydicom
+    from dicom_helpers import provenance
+
+    from lungai.scene import nodes
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    nodes.add_tumour_outputs(mrml_scene, vol, study["masks"]["GTV"], study["masks"]["GTV"],
+                             {"confidence": 0.3, "needs_review": True, "review_reasons": ["low confidence"]},
+                             seg_node=seg)
+    tumour_id = seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor")
+    current = nodes.review_note(seg, "Tumor")
+    assert "outline_unknown" not in nodes.tumour_result(seg, "Tumor") and "check and correct it" in current
+    seg.GetSegmentation().GetSegment(tumour_id).RemoveTag(nodes.OUTLINE_TAG)   # as the older version saved it
+    edited = array(study["masks"]["GTV"]).astype(bool)                        # the expert erases half of it
+    slices = np.flatnonzero(edited.any(axis=(1, 2)))
+    edited[slices[len(slices) // 2:]] = False
+    edit_segment(mrml_scene, seg, ct, "Tumor", edited)
+    assert nodes.outline_unknown(seg, tumour_id)
+    result = nodes.tumour_result(seg, "Tumor")
+    assert result["outline_unknown"] is True and result["confidence"] == pytest.approx(0.3)
+    note = nodes.review_note(seg, "Tumor")
+    assert note != current and "outline Lung AI Segmentation made" in note and "older version" in note, note
+    assert nodes.review_notes(seg, ["Tumor"]) == [note]           # the radiomics table / RP risk row repeat it
+    with pytest.warns(Warning):
+        seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path, segments=["GTV", "Tumor"],
+                                                  ct_source=study["ct"])
+    assert provenance(seg_path, rt_path)[1]["Tumor"] == "SEMIAUTOMATIC"
+    rt = pydicom.dcmread(rt_path)
+    names = {int(r.ROINumber): str(r.ROIName) for r in rt.StructureSetROISequence}
+    observed = {names[int(o.ReferencedROINumber)]: o.get("ROIObservationDescription")
+                for o in rt.RTROIObservationsSequence}
+    assert observed["Tumor"] != "needs review: low confidence", observed
+    assert "SlicerLungAI's outline" in observed["Tumor"] and "low confidence" in observed["Tumor"], observed

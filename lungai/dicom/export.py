@@ -59,11 +59,15 @@ def review_text(info: dict | None) -> str | None:
     """What the tumour's SEG segment (SegmentDescription) and RTSTRUCT ROI (ROIObservationDescription) say of a
     flagged result (``lungai segment``'s result.json: ``needs_review``): "needs review: " and its review reasons, so
     PACS and the planning system show why (QA: only the SR's needs_review = 1 said it, without a reason); None when
-    the result is not flagged."""
+    the result is not flagged.  A result whose outline a scene of an older version did not record
+    (``outline_unknown``): "needs review (SlicerLungAI's outline, edits since not recorded)"."""
     if not info or not info.get("needs_review"):
         return None
     reasons = "; ".join(str(r) for r in info.get("review_reasons") or [])
-    return "needs review" + (f": {reasons}" if reasons else "")
+    # a scene of an older version that recorded no outline (lungai.scene.nodes.tumour_result's outline_unknown): the
+    # flag is the outline SlicerLungAI made, which the segment (exported SEMIAUTOMATIC) may no longer be
+    what = " (SlicerLungAI's outline, edits since not recorded)" if info.get("outline_unknown") else ""
+    return "needs review" + what + (f": {reasons}" if reasons else "")
 
 
 def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path, rt_path: Path,

@@ -674,7 +674,9 @@ def _old_node_result(seg_node, segment_id: str) -> dict:
 def tumour_result(seg_node, segment: str, by_id: bool = False) -> dict:
     """The ``lungai segment`` result a segment (id or name) is tagged with (:func:`set_tumour_result`): confidence,
     review_threshold, tumor_volume_ml as floats, needs_review as bool, review_reasons as a list, method, model, and
-    ``edited: True`` when the outline was changed since (Segment Editor: the result describes the original outline);
+    ``edited: True`` when the outline was changed since (Segment Editor: the result describes the original outline),
+    ``outline_unknown: True`` when a scene of an older version recorded no outline to tell an edit by
+    (:func:`outline_unknown`: the result describes the outline lungai made, which the segment may no longer be);
     for a segment of an older scene, its node's attributes when they describe it (:func:`_old_node_result`,
     read-only); {} for a segment lungai did not make (or None).  ``by_id``: ``segment`` is an ID, taken as it is
     (:func:`lungai.mrml.segment_by_id`: two segments may share a name)."""
@@ -700,13 +702,17 @@ def tumour_result(seg_node, segment: str, by_id: bool = False) -> dict:
         out[key] = value
     if out and segment_edited(seg_node, segment_id):
         out["edited"] = True
+    elif out and outline_unknown(seg_node, segment_id):
+        out["outline_unknown"] = True     # result tags of an older scene, no outline: an edit since cannot be told
     return out
 
 
 def review_note(seg_node, segment: str, by_id: bool = False) -> Optional[str]:
     """A warning when the segment is flagged for expert review by Lung AI Segmentation (its tags:
     :func:`tumour_result`), naming why and its confidence; when it was edited since (the expert's correction), a
-    note that its confidence described the original outline, no longer a flag; else None.  ``by_id``: ``segment``
+    note that its confidence described the original outline, no longer a flag; when a scene of an older version
+    recorded no outline (``outline_unknown``: edits cannot be told), the flag said to describe the outline Lung AI
+    Segmentation made; else None.  ``by_id``: ``segment``
     is a segment ID (the note names the segment by its name)."""
     result = tumour_result(seg_node, segment, by_id=by_id)
     if not result.get("needs_review"):
@@ -725,6 +731,11 @@ def review_note(seg_node, segment: str, by_id: bool = False) -> Optional[str]:
     else:
         why = OLD_SCENE_REASON
     shown = f", confidence {confidence:.2f}" if confidence is not None else ""
+    if result.get("outline_unknown"):
+        return (f"the segment '{segment}' of {seg_node.GetName()} was flagged for expert review by Lung AI "
+                f"Segmentation ({why}{shown}); this scene of an older version did not record the outline Lung AI "
+                "Segmentation made, so an edit since cannot be told: the flag and confidence describe that outline, "
+                "maybe not the segment as it is now - check it (Segment Editor) before relying on these results")
     return (f"the segment '{segment}' of {seg_node.GetName()} is flagged for expert review by Lung AI Segmentation "
             f"({why}{shown}): check and correct it (Segment Editor) before relying on these results")
 
