@@ -919,6 +919,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "tumour_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
         "members": len(nets) if method == "ensemble" else 1,
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
+        # the dropout masks' seed (--seed): it sets an MC-dropout result, which a re-run reproduces with it; the
+        # ensemble is deterministic (null)
+        "random_seed": int(seed) if method == "mc-dropout" else None,
         "calibration_mc_passes": cal_passes,       # the passes the MC-dropout confidence was fitted with
         "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
         "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
