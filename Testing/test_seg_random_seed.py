@@ -55,3 +55,27 @@ def test_an_ensemble_result_records_no_random_seed(tmp_path):
     model, case = _mc_model(tmp_path)
     info = segment_tumour(case.image, load_model(model), whole=True, method="ensemble", seed=5).info
     assert info["method"] == "ensemble" and "random_seed" in info and info["random_seed"] is None
+
+
+def test_a_random_seed_given_to_the_ensemble_is_noted_as_not_used(tmp_path, capsys):
+    """QA segout59: `lungai segment --seed 5` with the ensemble gave byte-identical outputs to --seed 0 without a word
+    (as --mc-passes given to an ensemble is noted, MC_PASSES_UNUSED_NOTE); the note says how to run MC dropout."""
+    import json
+
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+
+    model, case = _mc_model(tmp_path)
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(case.image, str(ct))
+
+    def notes(name, *extra):
+        assert main(["segment", str(ct), "-o", str(tmp_path / name), "--model", str(model), "--whole", *extra]) == 0
+        return json.loads((tmp_path / name / "result.json").read_text(encoding="utf-8"))["notes"]
+
+    given = notes("ens5", "--seed", "5")
+    assert any("--seed 5 not used" in n and "--method mc-dropout" in n for n in given)
+    assert "--seed 5 not used" in capsys.readouterr().out
+    assert not any("--seed" in n for n in notes("ens"))                               # not given: nothing to say
+    assert not any("--seed" in n for n in notes("mc5", "--method", "mc-dropout", "--mc-passes", "3", "--seed", "5"))
