@@ -161,7 +161,8 @@ def register(sub) -> None:
                    help="seed / ROI mode: keep the first box and model grid (default: the box grows until the tumour no longer "
                         "touches its edge; result.json lists the passes)")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
-    s.add_argument("--seed", type=seed_number, default=0, help="random seed (MC dropout)")
+    s.add_argument("--seed", type=seed_number, default=None,
+                   help="random seed of the MC-dropout passes (default 0; recorded in result.json as random_seed)")
     s.add_argument("--no-dicom", action="store_true",
                    help="for a DICOM CT, do not write tumor.seg.dcm, rtstruct.dcm, uncertainty.pm.dcm and "
                         "measurements.sr.dcm (DICOM SEG, RTSTRUCT, Parametric Map, SR) into the output folder")
@@ -836,13 +837,18 @@ def run_segment(args) -> int:
             reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "read")
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
-                             mc_passes=args.mc_passes, seed=args.seed, whole=True if args.whole else None,
+                             mc_passes=args.mc_passes, seed=args.seed if args.seed is not None else 0,
+                             whole=True if args.whole else None,
                              all_regions=args.all_regions, progress=bar, source=str(args.ct),
                              grow=not args.no_grow, tta=args.tta)
         ran = len(res.info.get("model_choice", {}).get("models", [])) or 1
         if runs > ran:                  # a model choice that did not need every model (routed, automatic mode)
             bar.update(3 * (runs - ran), f"{runs - ran} of {runs} models not needed")
         add_model_notes(model_dir, res.info)     # a better-suited model's note, the model's confidence caveat
+        if args.seed is not None and res.info.get("method") != "mc-dropout":   # the ensemble draws no random number
+            from lungai.seg.config import SEED_UNUSED_NOTE
+
+            res.info["notes"].append(SEED_UNUSED_NOTE.format(n=args.seed))
         # no stale file of an earlier run: those its marker lists are removed, a user's file is never touched
         with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[args.ct]) as removed:
             protect = [args.ct]

@@ -609,6 +609,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gap
 # `lungai dicom-export --tumour tumour.nii.gz --result result.json` exports it with its own confidence
 SEGMENTATION_FIELDS = ("confidence", "needs_review", "review_reasons", "review_actions", "review_threshold",
                        "tumour_volume_ml", "tumor_volume_ml", "method", "members", "mc_passes", "calibration_mc_passes",
+                       "random_seed",
                        "calibrated", "model", "model_choice", "confidence_caveat")
 
 

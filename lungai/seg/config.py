@@ -77,6 +77,8 @@ def check_mc_passes(n, method: str | None = None) -> int | None:
     return int(n)
 
 
+SEED_UNUSED_NOTE = ("--seed {n} not used: this model's ensemble ran, which is deterministic (the seed sets MC dropout's "
+                    "passes only) - give --method mc-dropout to run MC dropout with it")
 MC_PASSES_UNUSED_NOTE = ("--mc-passes {n} not used: this model's ensemble ran (its members' agreement is the "
                          "uncertainty; no MC-dropout passes) - give --method mc-dropout to run MC dropout with them")
 

@@ -76,7 +76,11 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
                              "give two opposite corners in LPS mm")
         pp.check_roi_extent(p)
         pp.check_roi_inside_body(ct, p)
-        return pp.box_from_physical(ct, p[:3], p[3:], cfg.roi_margin_mm)
+        try:
+            return pp.box_from_physical(ct, p[:3], p[3:], cfg.roi_margin_mm)
+        except InputError as err:           # wholly beside the CT: where the CT is, the voxel-index / RAS reading
+            raise InputError(f"the ROI {tuple(round(v, 1) for v in p)} mm (LPS) lies outside the image",
+                             pp.outside_image_fix(ct, p, "--roi")) from err
     if whole or (whole is None and pp.is_crop(ct)):
         return pp.whole_box(ct, "whole image (crop)")
     return pp.box_from_lungs(ct, cfg.roi_margin_mm)
@@ -919,6 +923,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "tumour_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
         "members": len(nets) if method == "ensemble" else 1,
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
+        # the dropout masks' seed (--seed): it sets an MC-dropout result, which a re-run reproduces with it; the
+        # ensemble is deterministic (null)
+        "random_seed": int(seed) if method == "mc-dropout" else None,
         "calibration_mc_passes": cal_passes,       # the passes the MC-dropout confidence was fitted with
         "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
         "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],

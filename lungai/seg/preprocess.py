@@ -199,6 +199,39 @@ def _index_of(img: sitk.Image, point_lps) -> np.ndarray:
     return np.array(img.TransformPhysicalPointToContinuousIndex([float(v) for v in point_lps]))
 
 
+def _inside(img: sitk.Image, point_lps) -> bool:
+    """True when ``point_lps`` lies in the image's voxels (continuous index -0.5 .. size - 0.5 on each axis)."""
+    idx = _index_of(img, point_lps)
+    return bool(np.all(idx >= -0.5) and np.all(idx <= np.array(img.GetSize()) - 0.5))
+
+
+def outside_image_fix(img: sitk.Image, values, option: str) -> str:
+    """The fix of a seed point / ROI (``values``: x, y, z or x0, y0, z0, x1, y1, z1; ``option``: "--seed-point" /
+    "--roi") lying outside ``img``: the CT's extent in LPS mm (its voxel centres), and, when the numbers read as
+    voxel indices (whole numbers on the grid) or as Slicer's RAS (x and y negated) lie in the CT, that reading and
+    the LPS numbers to give.  QA: lung1's tumour given as its voxel index, ``--seed-point=218,359,33``, got "Slicer
+    shows RAS: negate x and y" only - negated it lies outside too."""
+    v = [float(x) for x in values]
+    points = [v[i:i + 3] for i in range(0, len(v), 3)]
+    size = np.array(img.GetSize())
+    corners = np.array([img.TransformIndexToPhysicalPoint([int(i), int(j), int(k)])
+                        for i in (0, size[0] - 1) for j in (0, size[1] - 1) for k in (0, size[2] - 1)])
+    extent = ", ".join(f"{a} {lo:.1f} .. {hi:.1f}" for a, lo, hi in zip("xyz", corners.min(0), corners.max(0)))
+
+    def fmt(ps):
+        return ",".join(f"{c:.2f}".rstrip("0").rstrip(".") for p in ps for c in p)
+
+    hints = []
+    if all(c == round(c) for c in v) and all(np.all((np.array(p) >= 0) & (np.array(p) < size)) for p in points):
+        lps = [img.TransformIndexToPhysicalPoint([int(round(c)) for c in p]) for p in points]
+        hints.append(f"the numbers look like voxel indices (i, j, k): in LPS mm that is {option}={fmt(lps)}")
+    ras = [[-p[0], -p[1], p[2]] for p in points]
+    if all(_inside(img, p) for p in ras):
+        hints.append(f"read as Slicer's RAS they lie in the CT: in LPS mm that is {option}={fmt(ras)}")
+    return (f"give physical LPS millimetres inside the CT ({extent} mm LPS; Slicer shows RAS: negate x and y)"
+            + ("; " + "; ".join(hints) if hints else ""))
+
+
 def _clip_box(img: sitk.Image, lo, hi, mode: str) -> Box:
     size = np.array(img.GetSize())
     lo = np.clip(np.floor(snap_whole(lo, img.GetSpacing())).astype(int), 0, size)
@@ -265,7 +298,7 @@ def check_seed_inside_body(ct: sitk.Image, seed_lps) -> np.ndarray:
     size = np.array(ct.GetSize())
     if np.any(idx < 0) or np.any(idx >= size):
         raise InputError(f"the seed point {tuple(round(float(v), 1) for v in seed_lps)} mm (LPS) is outside the image",
-                         "give the seed in physical LPS millimetres inside the CT (Slicer shows RAS: negate x and y)")
+                         outside_image_fix(ct, seed_lps, "--seed-point"))
     if sitk.GetArrayViewFromImage(ct)[idx[2], idx[1], idx[0]] < -500 and _outside_air(ct, idx[2])[idx[1], idx[0]]:
         raise InputError(f"the seed point {tuple(round(float(v), 1) for v in seed_lps)} mm (LPS) is outside the body",
                          "place the seed on the tumour (LPS mm; Slicer shows RAS: negate x and y)")
