@@ -299,6 +299,7 @@ def test_demo_rp_refused_inputs_leave_the_report(ibsi_b_rp_model, tmp_path):
     page = (out / "report.html").read_text()
     assert 'id="rp-refused"' in page and "run lungai demo again with --params ibsi-b" in page
     assert json.loads((out / "summary.json").read_text())["rp"]["refused"] == rp["refused"]
+    assert rp["refused"]["how"] in pd.read_csv(out / "missing_inputs.csv")["how"].tolist()   # the scene's table
     line = next(li for li in result_lines(summary) if li.startswith("RP risk"))
     assert line.startswith("RP risk not computed: the RP model refused") and "--params ibsi-b" in line, line
     assert summary["stage"]["status"] == "illustrative"      # the steps after it still ran

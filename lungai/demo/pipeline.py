@@ -908,7 +908,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                                      max_dose_gy=float(max_dose_gy if max_dose_gy is not None else MAX_PLAUSIBLE_GY))
         summary["illustrative"] = [k for k in ("rp", "stage") if summary[k]["status"] == "illustrative"] + \
             (["dose"] if summary["dose_status"] == "synthetic" else [])
-        missing = [m for k in ("rp", "stage") for m in summary[k].get("missing", [])]
+        # ... and an input the RP model refused (_rp: its reason and fix), in the scene's "Missing inputs" table too
+        missing = [m for k in ("rp", "stage") for m in summary[k].get("missing", []) + [summary[k].get("refused")] if m]
         if summary["dose"] is None:
             missing.insert(0, {"input": "dose", "what": MISSING["dose"]["what"], "how": MISSING["dose"]["how"]})
         if missing:
