@@ -235,7 +235,7 @@ def _preset_id(name: str) -> str:
 @pytest.fixture(scope="module")
 def ibsi_b_rp_model(tmp_path_factory):
     """A small RP model on clinical, dose and lung radiomic features computed with --params ibsi-b (its table's
-    radiomics_settings)."""
+    radiomics_settings); its training patients are P0 .. P119 (a patient N1 is not one of them)."""
     from lungai.rp import train_rp
 
     rng = np.random.default_rng(1)
@@ -256,28 +256,111 @@ def test_demo_rp_checks_the_settings_of_the_radiomics_it_computed(ibsi_b_rp_mode
     took the demo's --params default values with only "radiomics settings unknown" - the warning a model of the
     demo's own settings got too; with a --clinical cohort rp_table.csv row, that table's id was checked instead (its
     ibsi-b id passed the default values without a word); and the refusal's fix named --allow-other-radiomics-settings,
-    which lungai demo has not.  Now the demo's own id is checked, and the fix names the demo's --params."""
+    which lungai demo has not.  Now the demo's own id is checked, and the fix names the demo's --params (the risk is
+    then not computed, with that reason and fix: QA demoseq59, test_demo_rp_refused_inputs_leave_the_report)."""
     from lungai.demo.pipeline import _rp
-    from lungai.errors import InputError
 
-    clinical = {"patient_id": "P1", "clin_age_years": 70.0, "dose_mld_gy": 12.0}
-    wide = pd.DataFrame([{"case": "P1", "rad_lungs_original_firstorder_Mean": -820.0,
+    clinical = {"patient_id": "N1", "clin_age_years": 70.0, "dose_mld_gy": 12.0}
+    wide = pd.DataFrame([{"case": "N1", "rad_lungs_original_firstorder_Mean": -820.0,
                           "radiomics_settings": _preset_id("default")}])
     for given in (None, _preset_id("ibsi-b")):      # no id in --clinical, or the id of a cohort table's rad_* columns
         row = {**clinical, **({"radiomics_settings": given} if given else {})}
-        with pytest.raises(InputError) as err:
-            _rp(tmp_path, wide, None, False, row, ibsi_b_rp_model, sample=False, case="P1")
-        assert _preset_id("default") in err.value.problem
-        assert "run lungai demo again with --params ibsi-b" in err.value.fix
-        assert "--allow-other-radiomics-settings" not in err.value.fix
+        rp = _rp(tmp_path, wide, None, False, row, ibsi_b_rp_model, sample=False, case="N1")
+        assert rp["status"] == "not computed" and "risk" not in rp, rp
+        assert _preset_id("default") in rp["refused"]["what"]
+        assert "run lungai demo again with --params ibsi-b" in rp["refused"]["how"]
+        assert "--allow-other-radiomics-settings" not in rp["refused"]["how"]
     # computed with the model's settings: no "settings unknown"
     rp = _rp(tmp_path, wide.assign(radiomics_settings=_preset_id("ibsi-b")), None, False, clinical, ibsi_b_rp_model,
-             sample=False, case="P1")
+             sample=False, case="N1")
     assert rp["status"] == "computed" and rp["warnings"] == [], rp["warnings"]
     # the model's radiomic features not computed here (other settings): the fix names the model's --params
     rp = _rp(tmp_path, wide.drop(columns="rad_lungs_original_firstorder_Mean").assign(rad_tumour_x=1.0), None, False,
-             clinical, ibsi_b_rp_model, sample=False, case="P1")
+             clinical, ibsi_b_rp_model, sample=False, case="N1")
     assert rp["status"] == "not computed" and "--params ibsi-b" in rp["message"], rp["message"]
+
+
+def test_demo_rp_refused_inputs_leave_the_report(ibsi_b_rp_model, tmp_path):
+    """QA demoseq59 (LUNG1-003, lungai demo --ct --seed-point --clinical --rp-model of a model trained with --params
+    ibsi-b): the RP model's refusal of the demo's inputs (radiomics of other settings) ended the whole demo with an
+    error after ~50 s of work: no report.html, summary.json nor scene.mrb - the segmentation, radiomics and dose the
+    user waited for were in no report.  Now the risk is not computed, as for a missing input: the report, summary and
+    console say why and the fix, and the demo goes on (exit status 0, as for any step not computed)."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo import run_demo
+
+    out = tmp_path / "demo"
+    summary = run_demo(out, small=True, rp_model=ibsi_b_rp_model)     # the sample's radiomics: --params default
+    rp = summary["rp"]
+    assert rp["status"] == "not computed" and "risk" not in rp, rp
+    assert _preset_id("default") in rp["refused"]["what"] and "--params ibsi-b" in rp["refused"]["how"]
+    for name in ("report.html", "summary.json", "scene.mrb", "radiomics_wide.csv", "tumor.nii.gz"):
+        assert (out / name).exists(), name
+    page = (out / "report.html").read_text()
+    assert 'id="rp-refused"' in page and "run lungai demo again with --params ibsi-b" in page
+    assert json.loads((out / "summary.json").read_text())["rp"]["refused"] == rp["refused"]
+    assert rp["refused"]["how"] in pd.read_csv(out / "missing_inputs.csv")["how"].tolist()   # the scene's table
+    line = next(li for li in result_lines(summary) if li.startswith("RP risk"))
+    assert line.startswith("RP risk not computed: the RP model refused") and "--params ibsi-b" in line, line
+    assert summary["stage"]["status"] == "illustrative"      # the steps after it still ran
+
+
+def test_demo_rp_carries_its_own_tumours_confidence_caveat(ibsi_b_rp_model, tmp_path):
+    """QA demoseq59 (LUNG1-003, lungai demo --model lungai-seg-dynunet --seed-point, no review flag): the demo printed
+    the segmentation's confidence caveat, but its RP risk - from the dose metrics of that automatic tumour - said
+    nothing of it, while `rp predict` warns of such a row (tumour_confidence_caveat).  Now the demo's row carries it:
+    rp_prediction.csv's warnings, the risk's warnings and the table warning with the demo's fix."""
+    from lungai.demo.pipeline import _rp
+    from lungai.rp.predict import CAVEAT_ROW
+    from lungai.rp.prepare import CAVEAT_FIX_DEMO
+    from lungai.seg.resources import CONFIDENCE_CAVEATS, DYNUNET_MODEL_NAME
+
+    caveat = CONFIDENCE_CAVEATS[DYNUNET_MODEL_NAME]
+    clinical = {"patient_id": "N1", "clin_age_years": 70.0}
+    wide = pd.DataFrame([{"case": "N1", "rad_lungs_original_firstorder_Mean": -820.0,
+                          "radiomics_settings": _preset_id("ibsi-b")}])
+    dose = {"dose_mld_gy": 12.0}
+    tumour = {"caveat": caveat, "needs_review": False, "dose": True}
+    rp = _rp(tmp_path, wide, dose, True, clinical, ibsi_b_rp_model, sample=False, case="N1", tumour=tumour)
+    assert rp["status"] == "computed" and CAVEAT_ROW in rp["warnings"], rp["warnings"]
+    assert any(w.endswith(CAVEAT_FIX_DEMO) for w in rp["table_warnings"]), rp["table_warnings"]
+    assert not any("re-run lungai cohort" in w for w in rp["table_warnings"])
+    assert CAVEAT_ROW in pd.read_csv(tmp_path / "rp_prediction.csv")["warnings"].iloc[0]
+    # flagged for review (said by the demo's review note), or a dose on the RTSTRUCT's GTV and no tumour radiomics
+    # used: no caveat
+    for other in ({**tumour, "needs_review": True}, {**tumour, "dose": False}, {**tumour, "caveat": ""}):
+        rp = _rp(tmp_path, wide, dose, True, clinical, ibsi_b_rp_model, sample=False, case="N1", tumour=other)
+        assert rp["warnings"] == [] and rp["table_warnings"] == [], (other, rp)
+
+
+def test_demo_rp_says_which_values_came_from_a_cohort_row_and_which_it_replaced(ibsi_b_rp_model, tmp_path):
+    """QA demoseq59 (LUNG1-003, lungai demo --seed-point --clinical rp_table.csv --patient-id LUNG1-003 --rp-model, no
+    --dose): the demo's own radiomics replaced the cohort row's (of its GTV) without a word, and the risk's inputs
+    said "dose metrics from --dose" of the row's dose metrics (no --dose was given).  Now the risk names the rad_* /
+    dose_* values taken from the row and those of the row that this run's replaced (summary, report, console)."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import _rp
+
+    clinical = {"patient_id": "N1", "clin_age_years": 70.0, "dose_mld_gy": 14.0,
+                "rad_lungs_original_firstorder_Mean": -700.0}
+    wide = pd.DataFrame([{"case": "N1", "rad_lungs_original_firstorder_Mean": -820.0,
+                          "radiomics_settings": _preset_id("ibsi-b")}])
+    rp = _rp(tmp_path, wide, None, False, clinical, ibsi_b_rp_model, sample=False, case="N1")
+    assert rp["sources"] == {"this_run": ["rad_lungs_original_firstorder_Mean"], "clinical_row": ["dose_mld_gy"],
+                             "replaced": ["rad_lungs_original_firstorder_Mean"]}, rp["sources"]
+    assert "from --dose" not in rp["model_description"], rp["model_description"]
+    assert "1 dose metrics from the --clinical row (dose_mld_gy)" in rp["inputs"]
+    assert "row's own values of 1 feature(s) replaced by this run's (rad_lungs_original_firstorder_Mean)" in rp["inputs"]
+    assert rp["inputs"] in rp["model_description"]     # the report's RP section
+    summary = {"segmentation": {"tumour_volume_ml": 1.0, "confidence": 0.9, "needs_review": False}, "rp": rp,
+               "stage": {"status": "not computed", "message": "not computed"}, "dose": None,
+               "dose_source": "no dose", "dose_status": "not computed", "inputs": {"ct": "ct.nii.gz"}}
+    assert f"  RP inputs: {rp['inputs']}" in result_lines(summary)
+    # all of the model's rad_* / dose_* values this run's (its --dose): no "RP inputs" line
+    rp = _rp(tmp_path, wide, {"dose_mld_gy": 12.0}, True, {k: v for k, v in clinical.items() if k.startswith(
+        ("patient", "clin_"))}, ibsi_b_rp_model, sample=False, case="N1")
+    assert rp["sources"]["clinical_row"] == rp["sources"]["replaced"] == [] and "from --dose" in rp["inputs"]
+    assert not any(line.startswith("  RP inputs") for line in result_lines({**summary, "rp": rp}))
 
 
 def test_demo_rp_drops_a_cohort_rows_notes_of_a_tumour_it_replaced(ibsi_b_rp_model, tmp_path):
@@ -288,14 +371,14 @@ def test_demo_rp_drops_a_cohort_rows_notes_of_a_tumour_it_replaced(ibsi_b_rp_mod
     from lungai.demo.pipeline import _rp
 
     review = "low confidence; several candidate regions (automatic mode)"
-    clinical = {"patient_id": "P1", "clin_age_years": 70.0, "dose_mld_gy": 14.0, "tumour_review": review,
+    clinical = {"patient_id": "N1", "clin_age_years": 70.0, "dose_mld_gy": 14.0, "tumour_review": review,
                 "Tumour_Confidence_Caveat ": "this model's confidence tracks the Dice less well"}
-    wide = pd.DataFrame([{"case": "P1", "rad_lungs_original_firstorder_Mean": -820.0,
+    wide = pd.DataFrame([{"case": "N1", "rad_lungs_original_firstorder_Mean": -820.0,
                           "radiomics_settings": _preset_id("ibsi-b")}])
-    rp = _rp(tmp_path, wide, {"dose_mld_gy": 12.0}, True, clinical, ibsi_b_rp_model, sample=False, case="P1")
+    rp = _rp(tmp_path, wide, {"dose_mld_gy": 12.0}, True, clinical, ibsi_b_rp_model, sample=False, case="N1")
     assert rp["status"] == "computed" and rp["warnings"] == [] and rp["table_warnings"] == [], rp
     # the row's dose (of the cohort's tumour's lungs) is used: its notes are said
-    rp = _rp(tmp_path, wide, None, False, clinical, ibsi_b_rp_model, sample=False, case="P1")
+    rp = _rp(tmp_path, wide, None, False, clinical, ibsi_b_rp_model, sample=False, case="N1")
     assert f"automatic tumour needs review ({review})" in rp["warnings"]
     assert not any("not flagged" in w for w in rp["warnings"])     # flagged: said by the review warning only
 

@@ -129,6 +129,10 @@ def result_lines(summary: dict) -> list:
     lines += [f"note: {summary['dose_note']}"] if summary.get("dose_note") else []
     lines.append(f"RP risk {rp['risk']:.0%} ({rp['risk_low']:.0%}-{rp['risk_high']:.0%}){tag[rp['status']]}"
                  if "risk" in rp else f"RP risk {rp['message']}")
+    sources = rp.get("sources") or {}
+    if "risk" in rp and (sources.get("clinical_row") or sources.get("replaced")):
+        # a --clinical cohort row's rad_* / dose_* values: which the risk took from it, which this run replaced
+        lines.append(f"  RP inputs: {rp['inputs']}")
     if "risk" in rp:     # as `lungai rp predict` prints them with the risk
         for key, what in (("out_of_range", "outside the training range"), ("imputed", "imputed (missing)")):
             if rp.get(key):

@@ -259,9 +259,32 @@ def _illustrative_rp_model(out: Path) -> tuple:
 
 
 def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool,
-        case: str = "demo") -> dict:
+        case: str = "demo", tumour: dict | None = None) -> dict:
     """RP risk only from what the user gave (--rp-model, --clinical, --dose); on the built-in sample the
-    illustrative model, example profile and synthetic dose fill what was not given (labelled as such)."""
+    illustrative model, example profile and synthetic dose fill what was not given (labelled as such).
+
+    Inputs the RP model refuses (radiomics computed with other settings than the model's, a --clinical value it
+    cannot read, ...: an :class:`~lungai.errors.InputError`) leave the risk not computed, with the reason and its fix
+    (``refused``), as a missing input does: the demo goes on, and its report keeps the segmentation, radiomics and
+    dose they computed (QA demoseq59: the error ended the demo after the work, with no report).
+
+    ``tumour``: the demo's automatic tumour, ``{"caveat": the segmentation model's confidence caveat ('' if none),
+    "needs_review": bool, "dose": whether the dose metrics were computed on it}``: a caveat of a tumour not flagged
+    for review is carried in the patient's row (``tumour_confidence_caveat``) when the risk uses that tumour's values,
+    so that ``rp predict``'s warnings say it (QA demoseq59: with --model lungai-seg-dynunet the risk said nothing)."""
+    try:
+        return _rp_risk(out, wide, dose_row, dose_given, clinical, rp_model, sample, case, tumour)
+    except InputError as err:
+        refused = {"input": "rp_model" if rp_model is not None else "clinical", "what": err.problem,
+                   "how": err.fix or "check the --rp-model / --clinical inputs"}
+        return {"status": "not computed", "missing": [], "refused": refused,
+                "message": f"not computed: the RP model refused this patient's inputs: {refused['what']} - "
+                           f"how to fix: {refused['how']}."}
+
+
+def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool,
+             case: str = "demo", tumour: dict | None = None) -> dict:
+    """:func:`_rp`, an input the RP model refuses raised (:class:`~lungai.errors.InputError`)."""
     from lungai.radiomics.settings import SETTINGS_COLUMN
     from lungai.rp import RISK_MODEL, predict_rp
     from lungai.rp.model_io import load_model
@@ -301,13 +324,20 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
         # the check then passed features of --params default as an ibsi-b model's; without it: "settings unknown")
         patient[SETTINGS_COLUMN] = wide[SETTINGS_COLUMN].iloc[0]
     ours = set(computed) | set(dose_row or {})
-    if not [f for f in card["features"] if f.startswith(("rad_", "dose_")) and f in (clinical or {}) and f not in ours]:
+    sources = rp_sources(card["features"], ours, clinical)
+    if not sources["clinical_row"]:
         # a --clinical cohort row's notes of its own automatic tumour (rp_table.csv's tumour_review,
         # tumour_confidence_caveat) describe its rad_* / dose_* values, which the model takes from the demo here: not
         # this risk's (the demo says its own tumour's review flag and caveat; QA demorisk59: the risk said "automatic
         # tumour needs review" of the cohort's tumour, with the fix "re-run lungai cohort")
         stale = {REVIEW_COLUMN, CAVEAT_COLUMN}
         patient = {k: v for k, v in patient.items() if str(k).strip().lower() not in stale}
+    # the demo's own tumour's confidence caveat (not flagged for review: a flag is said by the demo itself), in the
+    # row as lungai cohort writes it, when the values the model takes from this run depend on that tumour
+    on_tumour = [f for f in card["features"] if (f in computed and f.startswith(("rad_tumour", "rad_lungs_minus_tumour")))
+                 or (f in (dose_row or {}) and (tumour or {}).get("dose"))]
+    if tumour and tumour.get("caveat") and not tumour.get("needs_review") and on_tumour:
+        patient[CAVEAT_COLUMN] = tumour["caveat"]
     missing = [f for f in card["features"] if f not in patient]
     if missing:
         own = patient.get(SETTINGS_COLUMN)
@@ -331,18 +361,19 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     given = [f for f in card["features"] if f in patient and not _missing(patient[f])]   # what the risk used
     if synthetic and not sample:
         desc += (" ILLUSTRATIVE: its model card says it was trained on a synthetic cohort (lungai.rp.make_cohort), "
-                 "not on patients; inputs: " + rp_inputs_text(card["features"]) + ". NOT a result for a patient.")
+                 "not on patients; inputs: " + rp_inputs_text(card["features"], sources)
+                 + ". NOT a result for a patient.")
     elif illustrative:
         desc += (" Clinical values: " + ("an illustrative example profile" if clinical is None else "--clinical")
                  + "; dose: " + ("--dose" if dose_given else "the sample's synthetic dose")
                  + ". NOT a result for a patient.")
     else:
-        desc += " Inputs: " + rp_inputs_text(card["features"]) + "."
+        desc += " Inputs: " + rp_inputs_text(card["features"], sources) + "."
     return {"status": "illustrative" if illustrative else "computed", "risk": float(p["risk"]),
             "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
             "high_risk": bool(p.get("high_risk", False)), "contributions": tops, "model_description": desc,
             "model": str(card.get("model_name", "")), "synthetic_model": synthetic, **said, "withheld": withheld,
-            "card": rp_card_summary(card),
+            "card": rp_card_summary(card), "sources": sources, "inputs": rp_inputs_text(card["features"], sources),
             # what of this run the risk depends on, of the values given (the report repeats the tumour's review
             # flag only then)
             "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour")) for f in given),
@@ -383,16 +414,44 @@ def rp_prediction_warnings(p, row_warnings=None, table_warnings=None) -> dict:
     return out
 
 
-def rp_inputs_text(features) -> str:
-    """Where the model's inputs came from in this run: only the kinds of feature the model uses."""
+def rp_sources(features, ours, clinical) -> dict:
+    """Which of the model's ``rad_*`` / ``dose_*`` features this run gave (``this_run``: its radiomics, its dose
+    metrics - ``ours``), which the ``clinical`` row (``clinical_row``: a cohort's rp_table.csv row as --clinical), and
+    which of that row's own values this run's replaced (``replaced``) - said with the risk (QA demoseq59: the demo's
+    tumour replaced a cohort row's GTV radiomics without a word)."""
+    clinical = clinical or {}
+    measured = [f for f in features if f.startswith(("rad_", "dose_"))]
+    return {"this_run": [f for f in measured if f in ours],
+            "clinical_row": [f for f in measured if f not in ours and f in clinical],
+            "replaced": [f for f in measured if f in ours and f in clinical and not _missing(clinical[f])]}
+
+
+def _names(cols: list, n: int = 5) -> str:
+    return ", ".join(cols[:n]) + (f" and {len(cols) - n} more" if len(cols) > n else "")
+
+
+def rp_inputs_text(features, sources: dict | None = None) -> str:
+    """Where the model's inputs came from in this run: only the kinds of feature the model uses; with ``sources``
+    (:func:`rp_sources`), the ``rad_*`` / ``dose_*`` values the --clinical row gave, and those of its own that this
+    run's replaced, named."""
     features = list(features)
+    row = set((sources or {}).get("clinical_row") or [])
     kinds = [(("clin_",), "clinical values from --clinical"), (("dose_",), "dose metrics from --dose"),
              (("rad_",), "radiomics computed here")]
-    parts = [what for prefix, what in kinds if any(f.startswith(prefix) for f in features)]
+    parts = [what for prefix, what in kinds if any(f.startswith(prefix) and f not in row for f in features)]
+    for prefix, what in (("dose_", "dose metrics"), ("rad_", "radiomic features")):
+        cols = [f for f in features if f.startswith(prefix) and f in row]
+        if cols:
+            parts.append(f"{len(cols)} {what} from the --clinical row ({_names(cols)})")
+    replaced = (sources or {}).get("replaced") or []
+    if replaced:
+        parts.append(f"the --clinical row's own values of {len(replaced)} feature(s) replaced by this run's "
+                     f"({_names(replaced)})")
     other = [f for f in features if not f.startswith(("clin_", "dose_", "rad_"))]
     if other:
         parts.append("other columns from --clinical (" + ", ".join(other[:5]) + (" ..." if len(other) > 5 else "") + ")")
-    return ", ".join(parts) + (" (the model uses no radiomic features)" if "radiomics computed here" not in parts else "")
+    return ", ".join(parts) + ("" if any(f.startswith("rad_") for f in features) else
+                               " (the model uses no radiomic features)")
 
 
 def rp_card_summary(card: dict) -> dict:
@@ -827,8 +886,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         step("no dose given" if dose_img is None else f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")
 
         t0 = time.perf_counter()
+        from lungai.seg.resources import result_confidence_caveat
+
         summary["rp"] = _rp(out, wide, summary["dose"], dose is not None, clinical_row, rp_model, sample,
-                            case)
+                            case, {"caveat": result_confidence_caveat(seg.info) or "",
+                                   "needs_review": bool(seg.info.get("needs_review")),
+                                   "dose": masks["tumour"] == "automatic"})
         lap("rp", t0)
         step("RP risk not computed" if "risk" not in summary["rp"] else f"RP risk {summary['rp']['risk']:.0%}")
 
@@ -846,7 +909,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                                      max_dose_gy=float(max_dose_gy if max_dose_gy is not None else MAX_PLAUSIBLE_GY))
         summary["illustrative"] = [k for k in ("rp", "stage") if summary[k]["status"] == "illustrative"] + \
             (["dose"] if summary["dose_status"] == "synthetic" else [])
-        missing = [m for k in ("rp", "stage") for m in summary[k].get("missing", [])]
+        # ... and an input the RP model refused (_rp: its reason and fix), in the scene's "Missing inputs" table too
+        missing = [m for k in ("rp", "stage") for m in summary[k].get("missing", []) + [summary[k].get("refused")] if m]
         if summary["dose"] is None:
             missing.insert(0, {"input": "dose", "what": MISSING["dose"]["what"], "how": MISSING["dose"]["how"]})
         if missing:

@@ -216,6 +216,11 @@ def _missing(section: dict, ident: str) -> str:
     """A result that was not computed: what is missing and how to give it (no number)."""
     items = "".join(f"<li>missing {html.escape(m['what'])} - {html.escape(m['how'])}.</li>"
                     for m in section.get("missing", []))
+    refused = section.get("refused")    # an input the model refused (lungai.demo.pipeline._rp): why, and the fix
+    if refused:
+        return (f'<div class="banner" id="{ident}-refused" data-value="not computed"><b>Not computed</b> - the model '
+                f"refused this patient's inputs: {html.escape(refused['what'])}<br><b>How to fix:</b> "
+                f"{html.escape(refused['how'])}{f'<ul>{items}</ul>' if items else ''}</div>")
     return (f'<div class="banner" id="{ident}-missing" data-value="not computed"><b>Not computed</b> - only inputs '
             f"you give are used for a patient result:<ul>{items}</ul></div>")
 

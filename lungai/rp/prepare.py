@@ -424,6 +424,11 @@ def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, co
 
 CAVEAT_FIX = ("check these tumours on the CT in Slicer (or contour them as GTVs in the RTSTRUCT) and re-run lungai "
               "cohort, or drop these rows")
+# ... said to ``lungai demo``'s user (its one patient's risk from the tumour it segmented itself: QA demoseq59)
+CAVEAT_FIX_DEMO = ("check the tumour's outline on the CT (scene.mrb in 3D Slicer); if part of it is missed, run lungai "
+                   "demo again with a box round it (--roi) or another model (--model), or read this risk as of a "
+                   "tumour perhaps partly missed")
+CAVEAT_FIXES = {"cohort": CAVEAT_FIX, "patient": CAVEAT_FIX, "demo": CAVEAT_FIX_DEMO}
 
 
 def confidence_caveat_rows(df: pd.DataFrame) -> list[str]:
@@ -441,11 +446,11 @@ def unflagged_caveat_rows(df: pd.DataFrame) -> list[bool]:
 
 
 def confidence_caveat_warning(df: pd.DataFrame, id_column: str | None, what: str,
-                              consequence: str) -> tuple[int, str]:
+                              consequence: str, fix: str = CAVEAT_FIX) -> tuple[int, str]:
     """(count, warning) for the rows whose automatic tumour is not flagged for review by a model whose confidence has
     a known caveat (``--model lungai-seg-dynunet``: failed segmentations passed without a review flag on test): an
     empty ``tumour_review`` does not show their tumour was found whole.  Said as :func:`tumour_review_warning` (count,
-    first ids, fix); never changed.  QA demorisk59: the rp_table kept no trace of the caveat."""
+    first ids, ``fix``: :data:`CAVEAT_FIXES`); never changed.  QA demorisk59: the rp_table kept no trace of the caveat."""
     from lungai.seg.resources import CAVEAT_COLUMN
 
     ids = [c for c, u in zip(case_ids(df, id_column), unflagged_caveat_rows(df)) if u]
@@ -453,7 +458,7 @@ def confidence_caveat_warning(df: pd.DataFrame, id_column: str | None, what: str
                              "whose confidence has a known caveat", CAVEAT_COLUMN,
                              "a confidence above the review threshold does not show the tumour was found whole, so "
                              "their tumour radiomic and dose features may come from a tumour partly missed",
-                             consequence, CAVEAT_FIX)
+                             consequence, fix)
 
 
 def _patients_warning(ids: list, what: str, subject: str, column: str, detail: str, consequence: str,
@@ -604,7 +609,8 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
     id_column = card["roles"].get("id_column")
     what = "patients table" if context == "cohort" else "dose table"
     _, review = tumour_review_warning(df, id_column, "patients table", "so their risks are too")
-    _, caveat = confidence_caveat_warning(df, id_column, "patients table", "so their risks may be too")
+    _, caveat = confidence_caveat_warning(df, id_column, "patients table", "so their risks may be too",
+                                          CAVEAT_FIXES.get(context, CAVEAT_FIX))
     _, cut = lungs_cut_warning(df, id_column, what, "so their risks are too", context)
     X = model_features(df, card, "patients table") if X is None else X
     _, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, what,
