@@ -235,12 +235,13 @@ def _preset_id(name: str) -> str:
 @pytest.fixture(scope="module")
 def ibsi_b_rp_model(tmp_path_factory):
     """A small RP model on clinical, dose and lung radiomic features computed with --params ibsi-b (its table's
-    radiomics_settings); its training patients are P0 .. P119 (a patient N1 is not one of them)."""
+    radiomics_settings); its training patients T0..T119, not the demo's P1 nor a patient N1 (rp predict would mark
+    them in-sample)."""
     from lungai.rp import train_rp
 
     rng = np.random.default_rng(1)
     n = 120
-    df = pd.DataFrame({"case": [f"P{i}" for i in range(n)], "clin_age_years": rng.normal(65, 8, n),
+    df = pd.DataFrame({"case": [f"T{i}" for i in range(n)], "clin_age_years": rng.normal(65, 8, n),
                        "dose_mld_gy": rng.uniform(5, 20, n),
                        "rad_lungs_original_firstorder_Mean": rng.normal(-830, 40, n),
                        "radiomics_settings": _preset_id("ibsi-b")})

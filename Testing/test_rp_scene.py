@@ -340,3 +340,22 @@ def test_contributions_table_lists_no_feature_the_model_does_not_use(mrml_scene,
     used = full.drop(columns="case").iloc[0]
     assert len(used[used == 0]) > 0                      # the selection dropped some of the model's columns
     assert sorted(c.feature) == sorted(used[used != 0].index) and (c.contribution != 0).all()
+
+
+def test_predict_node_marks_a_training_patient_in_sample(mrml_scene, rp_model_dir, rp_cohort):
+    """The model's own training patient (its case ID): the risk is in-sample - said in the table's warnings, as
+    ``rp predict`` says it (lungai.model_files.in_sample_patients); another case is not marked."""
+    from lungai import mrml
+    from lungai.errors import InputNote
+    from lungai.scene.rp import predict_rp_node
+
+    row, clinical, dose, rad = _patient(rp_cohort, 3)
+    rad_node = mrml.table_node_from_dataframe(mrml_scene, _features_as_rows(rad), "radiomics")
+    with pytest.warns(InputNote, match="1 of the 1 patients were in the model's training cohort"):
+        seen, _ = predict_rp_node(mrml_scene, rp_model_dir, rad_node, dose, clinical, case=row["case"])
+    out = mrml.dataframe_from_table_node(seen)
+    assert str(out["training_patient"][0]) == "True"
+    assert "a training patient of this model: the prediction is in-sample" in out["warnings"][0]
+    new, _ = predict_rp_node(mrml_scene, rp_model_dir, rad_node, dose, clinical, case="NEW-1")
+    out = mrml.dataframe_from_table_node(new)
+    assert str(out["training_patient"][0]) == "False" and "in-sample" not in str(out["warnings"][0])

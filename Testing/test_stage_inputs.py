@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.fusion.data import load_cohort, load_rna
 from lungai.fusion.labels import clean_labels
 
@@ -856,7 +856,7 @@ def test_the_python_api_checks_a_new_rna_matrix_as_stage_predict_does(tmp_path):
     with pytest.raises(InputError, match="of the model's 5 genes are missing from the RNA matrix"):
         predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=other)
     one = _rna(tmp_path, ids, "one.csv", edit=lambda m: m.loc.__setitem__("P04", m.loc["P04"] + 8))
-    with pytest.warns(UserWarning, match=r"1 patient\(s\) have RNA values on another scale .*P04"):
+    with pytest.warns(InputNote, match=r"1 patient\(s\) have RNA values on another scale .*P04"):
         df = predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=one)
     assert (df["status"] == "computed").all()
     with warnings.catch_warnings():

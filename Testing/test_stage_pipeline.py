@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from lungai.errors import InputError
+from lungai.errors import InputCheckNote, InputError, InputNote
 from lungai.fusion import explain, model_io
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.data import load_cohort
@@ -217,7 +217,10 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys, monkeypatch):
         assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "new_ehr.csv", "--ct",
                      tmp_path / "new_manifest.csv", "-o", tmp_path / "pred3", "--explain"]) == 0
         assert "note: 1 of 1 Grad-CAM map(s) are 0 everywhere" in capsys.readouterr().err
-        notes = pd.read_csv(tmp_path / "pred3" / "predictions.csv", keep_default_na=False).notes.tolist()
+        pred = pd.read_csv(tmp_path / "pred3" / "predictions.csv", keep_default_na=False)
+        # these are training patients of the model: their in-sample note comes first (model_io.IN_SAMPLE_NOTE)
+        notes = [n.removeprefix(model_io.IN_SAMPLE_NOTE).removeprefix("; ") if t == "True" else n
+                 for n, t in zip(pred.notes, pred.training_patient.astype(str))]
         assert notes[0].startswith("Grad-CAM: no positive CT evidence for class II") and notes[1] == ""
 
 
@@ -587,7 +590,8 @@ def test_ensembl_ids_of_another_gencode_release_are_found_without_the_version(co
         check = model_io.rna_gene_check(pipe, new.rna)
         assert check["missing"] == [] and len(check["version_matched"]) == len(pipe.genes.genes)
         assert check["version_matched"][pipe.genes.genes[0]] == pipe.genes.genes[0][:-3] + suffix
-        with pytest.warns(UserWarning, match="found by their Ensembl ID without the version"):
+        with pytest.warns(InputCheckNote, match="^[0-9]+ of the model's [0-9]+ genes were found by their Ensembl ID "
+                          "without the version"):     # a note (no "note: " in its text: the CLI prints the label)
             model_io.check_new_rna(pipe, new.rna)
         np.testing.assert_allclose(pipe.predict_proba(new), expected, atol=1e-6)
     first = pipe.genes.genes[0][:-3]
@@ -596,3 +600,34 @@ def test_ensembl_ids_of_another_gencode_release_are_found_without_the_version(co
         model_io.rna_gene_check(pipe, both)
     exact = both.rename(columns={first + ".17": first + ".16"})   # the model's own version wins
     assert model_io.rna_gene_check(pipe, exact)["version_matched"].get(first + ".16") is None
+
+
+def test_check_new_rna_says_missing_sparse_and_off_scale_genes_as_input_notes(cohort, trained, capsys):
+    """Every warning of check_new_rna (the genes missing, the patients lacking most genes, those on another scale) is an
+    :class:`lungai.errors.InputNote` as every CLI warning must be - before, plain UserWarnings: a caller collecting
+    InputNotes (lungai.errors.warnings_as_notes) lost them - and ``stage predict``'s console prints each with its
+    label (an Ensembl-version note ``note: ...``, before ``warning: note: ...``)."""
+    import copy
+    import warnings
+
+    from lungai.fusion.workflows import _print_warnings
+
+    genes = list(trained.genes.genes)
+    rna = cohort.rna.drop(columns=genes[:1])                      # one gene missing for every patient
+    sparse = rna.index[0]
+    rna.loc[sparse, [g for g in genes[1:] if g in rna.columns]] = np.nan   # a patient lacking most genes
+    off = rna.index[1]
+    rna.loc[off] = rna.loc[off] * 40 + 200                        # a patient on another scale
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check = model_io.check_new_rna(trained, rna)
+    assert check["missing"] and check["sparse"] and check["off_scale"]
+    texts = {str(w.message): w.category for w in caught if "gene" in str(w.message) or "scale" in str(w.message)}
+    assert len(texts) == 3 and all(issubclass(c, InputNote) for c in texts.values()), texts
+    pipe = copy.deepcopy(trained)
+    names = {g: f"ENSG{i:011d}" for i, g in enumerate(cohort.rna.columns)}
+    pipe.genes.genes = [names[g] + ".16" for g in trained.genes.genes]
+    with _print_warnings():
+        model_io.check_new_rna(pipe, cohort.rna.rename(columns={g: n + ".17" for g, n in names.items()}))
+    err = capsys.readouterr().err
+    assert "note: " in err and "were found by their Ensembl ID" in err and "warning: note:" not in err

@@ -83,7 +83,7 @@ def test_a_model_without_recorded_training_patients_says_it_cannot_tell(cohort, 
     del meta["training_patients"]                        # as a model of a lungai before 2026-12
     (model / "stage_model.json").write_text(json.dumps(meta))
     assert _cli(["predict", "--model", model, "--ehr", cohort["ehr"], "-o", tmp_path / "p"]) == 0
-    assert "whether a patient was in its training cohort" in capsys.readouterr().err
+    assert "whether a patient was in the model's training cohort" in capsys.readouterr().err
     df = pd.read_csv(tmp_path / "p" / "predictions.csv")
     assert df.training_patient.isna().all()
 

@@ -345,3 +345,45 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
                           f"({_shown(overlap)}) and are left out of the external validation (their scores would be "
                           f"in-sample); {len(kept)} patients are validated (--include-training-patients scores them "
                           "too, labelled as not external)"]
+
+
+# a prediction for a patient the locked model was trained on (stage / rp predict: a notes / warnings cell per patient)
+IN_SAMPLE_TEMPLATE = ("a training patient of this model: the prediction is in-sample (the model was fitted to this "
+                  "patient's {fitted}) - optimistic, not an honest estimate; {honest} gives the out-of-fold one")
+LOOSE_MATCH_NOTE = ("the ID matches a training patient's only ignoring case / leading zeros / look-alike dashes: if it "
+                    "is that patient, the prediction is in-sample (optimistic) - write the ID as at training to check")
+
+
+def in_sample_patients(meta: dict, ids, *, fitted: str, honest: str, train: str, column: str,
+                       unchecked: str | None = None) -> tuple[list | None, dict, str | None]:
+    """(flags, notes, warning) for the predictions of a locked model (``meta``: its model description) for the patients
+    ``ids`` (each an ID or a tuple of its IDs) - ``lungai stage predict`` / ``lungai rp predict``, their Python API and
+    Slicer paths: ``flags`` per patient True when it was in the model's training cohort (:func:`training_overlap`), None
+    when that cannot be said; ``notes`` {id: note}: :data:`IN_SAMPLE_TEMPLATE` (``fitted``: what the model was fitted
+    to, "stage"; ``honest``: where the out-of-fold estimate is) or, for an ID matching only loosely,
+    :data:`LOOSE_MATCH_NOTE`; ``warning``: one text counting them, naming ``column`` (the output's column of the notes;
+    None when there are none), or saying that it cannot be said (a model without hashes - ``train`` records them -, or
+    ``unchecked``: the caller's reason).  Before, a training patient's in-sample prediction read like one of a new
+    patient's."""
+    ids = list(ids)
+    seen = None if unchecked else training_overlap(meta, ids)
+    if seen is None:
+        why = unchecked or ("the model records no training patients (trained by an older lungai) - retrain with "
+                            f"{train} to record them")
+        return None, {}, ("whether a patient was in the model's training cohort (an in-sample, optimistic prediction) "
+                          f"cannot be said: {why}")
+    near = training_overlap(meta, ids, loose=True)
+    in_sample = IN_SAMPLE_TEMPLATE.format(fitted=fitted, honest=honest)
+    notes = {i: in_sample for i in seen} | {i: LOOSE_MATCH_NOTE for i in near}
+    texts = []
+    if seen:
+        texts.append(f"{len(seen)} of the {len(ids)} patients were in the model's training cohort ({_shown(seen)}): "
+                     f"their predictions are in-sample (the model was fitted to their {fitted}) - optimistic, not an "
+                     f"honest estimate; marked in the training_patient and {column} columns ({honest} gives the "
+                     "out-of-fold estimate)")
+    if near:
+        texts.append(f"{len(near)} patients match a training patient's ID only ignoring case / leading zeros / "
+                     f"look-alike dashes ({_shown(near)}): if they are those patients, their predictions are in-sample "
+                     "- write the IDs as at training to check")
+    seen = set(seen)
+    return [i in seen for i in ids], notes, "; ".join(texts) or None

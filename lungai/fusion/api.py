@@ -281,25 +281,14 @@ def mark_training_patients(df: pd.DataFrame, meta: dict) -> pd.DataFrame:
 
     from lungai.errors import InputNote
     from lungai.fusion.model_io import training_patient_flags
-    from lungai.model_files import OVERLAP_EXAMPLES
 
     ids = [str(p) for p in df["patient_id"]]
-    flags, notes = training_patient_flags(meta, ids)
+    flags, notes, warning = training_patient_flags(meta, ids)
     df = df.copy()
-    df.insert(df.columns.get_loc("status"), "training_patient", flags if flags is not None else None)
-    if flags is None:
-        warnings.warn(InputNote("the model records no training patients (trained by an older lungai): whether a "
-                                "patient was in its training cohort (an in-sample, optimistic prediction) cannot be "
-                                "said - retrain with `lungai stage train` to record them"))
-        return df
+    df.insert(df.columns.get_loc("status"), "training_patient", flags)
     df["notes"] = ["; ".join(filter(None, [n, notes.get(p, "")])) for n, p in zip(df["notes"], ids)]
-    seen = [p for p, f in zip(ids, flags) if f]
-    if seen:
-        warnings.warn(InputNote(
-            f"{len(seen)} of the {len(ids)} patients were in the model's training cohort "
-            f"({', '.join(seen[:OVERLAP_EXAMPLES])}{' ...' if len(seen) > OVERLAP_EXAMPLES else ''}): their "
-            "predictions are in-sample (the model was fitted to their stage) - optimistic, not an honest estimate; "
-            "marked in the training_patient and notes columns (`lungai stage cv` gives the out-of-fold estimate)"))
+    if warning:
+        warnings.warn(InputNote(warning))
     return df
 
 

@@ -181,8 +181,8 @@ def _patients_text(found: dict) -> str:
 def warn_unused_infinite(found: dict, what: str) -> None:
     """Warn of the rows with infinite values (``found``: {patient: values}) left out as no patient of the run's."""
     if found:
-        warnings.warn(f"{len(found)} patient(s) of {what} not used here have infinite value(s) and are left out: "
-                      f"{_patients_text(found)}")
+        warnings.warn(InputNote(f"{len(found)} patient(s) of {what} not used here have infinite value(s) and are left "
+                                f"out: {_patients_text(found)}"))
 
 
 def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> None:
@@ -301,9 +301,9 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
         out, left = leave_out_infinite_rows(out, used, what, warn=warn)
     empty = out.index[out.isna().all(axis=1)] if out.shape[1] else []
     if len(empty):
-        warnings.warn(f"{len(empty)} patient(s) of {what} have an empty RNA profile (every value missing): "
-                      f"{', '.join(map(str, list(empty)[:20]))}{' ...' if len(empty) > 20 else ''} - treated as "
-                      "without RNA (the RNA branch is masked)")
+        warnings.warn(InputNote(f"{len(empty)} patient(s) of {what} have an empty RNA profile (every value missing): "
+                                f"{', '.join(map(str, list(empty)[:20]))}{' ...' if len(empty) > 20 else ''} - "
+                                "treated as without RNA (the RNA branch is masked)"))
         out = out.drop(index=empty)
     out.attrs["infinite_rows"] = left
     return out
@@ -433,7 +433,8 @@ def load_ct_manifest(path, id_column: Optional[str] = None, label: Optional[int]
         raise InputError(f"CT manifest {path}: {len(refused)} tumour mask(s) cannot be used - "
                          + "; ".join(refused[:10]) + more, choose_ct_label(first or 1))
     if missing:
-        warnings.warn(f"CT manifest: files missing for {len(missing)} patient(s) {missing[:10]}; CT treated as missing")
+        warnings.warn(InputNote(f"CT manifest: files missing for {len(missing)} patient(s) {missing[:10]}; CT treated "
+                                "as missing"))
     return out
 
 
@@ -547,8 +548,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     else:                       # predict: those patients get no stage (status), the others theirs
         report["rna_infinite"] = {p: t for p, t in infinite.items() if p in set(ids)}
         if report["rna_infinite"]:
-            warnings.warn(f"{len(report['rna_infinite'])} patient(s) of {rna_what} have infinite value(s) and get no "
-                          f"stage: {_patients_text(report['rna_infinite'])} - {INFINITE_FIX}")
+            warnings.warn(InputNote(f"{len(report['rna_infinite'])} patient(s) of {rna_what} have infinite value(s) "
+                                    f"and get no stage: {_patients_text(report['rna_infinite'])} - {INFINITE_FIX}"))
     warn_unused_infinite({p: t for p, t in infinite.items() if p not in set(ids)}, rna_what)
     # with labels the cohort is the labelled EHR patients; without, every patient of any modality
     base = set(ehr_df.index) if (labels is not None and len(ehr_df.index)) else set(ids)
@@ -560,17 +561,17 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             zeros = id_spelling_hint(lost, base)
             if zeros:
                 report[f"{what}_zeros"] = zeros
-            warnings.warn(f"{len(lost)} {what.upper()} patient ID(s) do not join the EHR table and are ignored: "
-                          f"{lost[:20]}" + zeros)
+            warnings.warn(InputNote(f"{len(lost)} {what.upper()} patient ID(s) do not join the EHR table and are "
+                                    f"ignored: {lost[:20]}" + zeros))
     if ehr and labels is None:      # predict: kept, but never silently predicted without their EHR row
         for what, have in (("rna", rna_df.index if rna_df is not None else []), ("ct", ct_map)):
             alone = sorted(set(have) - set(ehr_df.index))
             if alone:
                 report[f"{what}_not_in_ehr"] = alone
                 zeros = id_spelling_hint(alone, set(ehr_df.index))
-                warnings.warn(f"{len(alone)} {what.upper()} patient ID(s) are not in the EHR table {ehr}: "
-                              f"{alone[:20]}{' ...' if len(alone) > 20 else ''} - predicted without EHR, from "
-                              f"what they have where the model uses it; check the id(s)" + zeros)
+                warnings.warn(InputNote(f"{len(alone)} {what.upper()} patient ID(s) are not in the EHR table {ehr}: "
+                                        f"{alone[:20]}{' ...' if len(alone) > 20 else ''} - predicted without EHR, "
+                                        "from what they have where the model uses it; check the id(s)" + zeros))
     if ehr and ct and not ct_map.keys() & base and ct_map:
         raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})"
                          + id_spelling_hint(ct_map, base),

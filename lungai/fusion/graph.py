@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 
 
 def coexpression_edges(x: np.ndarray, neighbours: int = 8) -> np.ndarray:
@@ -47,7 +47,8 @@ def edges_from_list(path, genes) -> np.ndarray:
                          "check the gene names, or use the co-expression graph (leave out --edges)")
     kept = len(pairs)
     if kept < len(df):
-        warnings.warn(f"edge list: {len(df) - kept} of {len(df)} edges involve genes not selected and are ignored")
+        warnings.warn(InputNote(f"edge list: {len(df) - kept} of {len(df)} edges involve genes not selected and are "
+                                "ignored"))
     e = np.array(pairs, np.int64).T
     e = np.unique(np.concatenate([e, e[::-1]], axis=1), axis=1)
     return e

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.io.tables import MISSING_WORDS, is_missing_cell
 
 # Values that clinical exports use for "no value" (compared case-insensitively, stripped): the one list of lungai rp and lungai stage (lungai.io.tables.MISSING_WORDS).
@@ -155,7 +155,7 @@ def derive_stage(df: pd.DataFrame, t_col: str, n_col: str, m_col: str) -> pd.Ser
                "yp / r / a / u prefix; mark unknown values empty or 'Not Collected'")
         if out.notna().sum() == 0:
             raise InputError(f"no patient's stage can be derived from --stage-from: values not understood: {text}", fix)
-        warnings.warn(f"--stage-from values not understood (those patients get no stage): {text} - {fix}")
+        warnings.warn(InputNote(f"--stage-from values not understood (those patients get no stage): {text} - {fix}"))
     return out
 
 

@@ -18,8 +18,9 @@ from typing import Optional
 import numpy as np
 import torch
 
-from lungai.errors import InputError
-from lungai.model_files import (dump_skops, load_safetensors, load_skops, read_json, training_patients)
+from lungai.errors import InputCheckNote, InputError, InputNote
+from lungai.model_files import (IN_SAMPLE_TEMPLATE, LOOSE_MATCH_NOTE, dump_skops, in_sample_patients,  # noqa: F401
+                               load_safetensors, load_skops, read_json, training_patients)
 from lungai.model_files import external_patients as shared_external_patients
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
@@ -158,28 +159,16 @@ def external_patients(meta: dict, cohort, include_training: bool = False) -> tup
     return cohort, record, notes
 
 
-# a prediction for a patient the locked model was trained on (stage predict's notes column, the Slicer panel's notes)
-IN_SAMPLE_NOTE = ("a training patient of this model: the prediction is in-sample (the model was fitted to this "
-                  "patient's stage) - optimistic, not an honest estimate; `lungai stage cv` gives the out-of-fold one")
-LOOSE_MATCH_NOTE = ("the ID matches a training patient's only ignoring case / leading zeros / look-alike dashes: if it "
-                    "is that patient, the prediction is in-sample (optimistic) - write the ID as at training to check")
+# the in-sample marks of stage predict (lungai.model_files.in_sample_patients: one rule for stage and rp predict)
+STAGE_IN_SAMPLE = {"fitted": "stage", "honest": "`lungai stage cv`", "train": "`lungai stage train`",
+                   "column": "notes"}
+IN_SAMPLE_NOTE = IN_SAMPLE_TEMPLATE.format(fitted=STAGE_IN_SAMPLE["fitted"], honest=STAGE_IN_SAMPLE["honest"])
 
 
 def training_patient_flags(meta: dict, ids) -> tuple:
-    """(flags, notes) for predictions of the patients ``ids`` by a locked model (``meta``: its stage_model.json):
-    ``flags`` - per patient True when it was in the model's training cohort (the salted ID hashes,
-    :func:`lungai.model_files.training_overlap`), None when the model records none (an older lungai: unknown);
-    ``notes`` - {id: note} (:data:`IN_SAMPLE_NOTE`; :data:`LOOSE_MATCH_NOTE` for an ID matching only loosely)."""
-    from lungai.model_files import training_overlap
-
-    ids = list(ids)
-    seen = training_overlap(meta, ids)
-    if seen is None:
-        return None, {}
-    seen = set(seen)
-    notes = {i: IN_SAMPLE_NOTE for i in ids if i in seen}
-    notes.update({i: LOOSE_MATCH_NOTE for i in training_overlap(meta, ids, loose=True)})
-    return [i in seen for i in ids], notes
+    """(flags, notes, warning) of :func:`lungai.model_files.in_sample_patients` for stage predictions of the patients
+    ``ids`` by a locked model (``meta``: its stage_model.json)."""
+    return in_sample_patients(meta, ids, **STAGE_IN_SAMPLE)
 
 
 def _first_line(exc: Exception) -> str:
@@ -373,16 +362,16 @@ def check_new_rna(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> Option
         return None
     check = rna_gene_check(pipe, rna, max_missing)
     if check["version_matched"]:
-        warnings.warn(version_matched_text(check))
+        warnings.warn(InputCheckNote(version_matched_text(check)))
     if check["missing"]:
-        warnings.warn(f"{len(check['missing'])} of the model's {check['n_model_genes']} genes are missing "
-                      f"from the RNA matrix ({', '.join(check['missing'][:10])}"
-                      f"{' ...' if len(check['missing']) > 10 else ''}); they are imputed as the "
-                      f"training mean (z = 0){case_text(case_variants(check['missing'], rna.columns))}")
+        warnings.warn(InputNote(f"{len(check['missing'])} of the model's {check['n_model_genes']} genes are "
+                                f"missing from the RNA matrix ({', '.join(check['missing'][:10])}"
+                                f"{' ...' if len(check['missing']) > 10 else ''}); they are imputed as the training "
+                                f"mean (z = 0){case_text(case_variants(check['missing'], rna.columns))}"))
     if check["sparse"]:
-        warnings.warn(sparse_rna_text(check))
+        warnings.warn(InputNote(sparse_rna_text(check)))
     if check["off_scale"]:
-        warnings.warn(off_scale_text(check))
+        warnings.warn(InputNote(off_scale_text(check)))
     return check
 
 
@@ -406,12 +395,13 @@ def case_text(cased: dict) -> str:
 
 
 def version_matched_text(check: dict) -> str:
-    """The genes of :func:`rna_gene_check`'s ``version_matched`` in words ('' when none)."""
+    """The genes of :func:`rna_gene_check`'s ``version_matched`` in words ('' when none): a note
+    (:class:`lungai.errors.InputCheckNote`, printed ``note: ...``)."""
     found = check.get("version_matched") or {}
     if not found:
         return ""
     shown = ", ".join(f"{g} as {c}" for g, c in list(found.items())[:5])
-    return (f"note: {len(found)} of the model's {check['n_model_genes']} genes were found by their Ensembl ID without "
+    return (f"{len(found)} of the model's {check['n_model_genes']} genes were found by their Ensembl ID without "
             f"the version ({shown}{' ...' if len(found) > 5 else ''}): the RNA matrix is from another annotation "
             "(GENCODE) release than the training matrix")
 

@@ -355,7 +355,7 @@ class GeneSelector:
             if absent:
                 self.note = (f"RNA: {absent} of {len(cols)} genes have no variance in {self.variances_source} "
                              "and are never selected")
-                warnings.warn(self.note)
+                warnings.warn(InputNote(self.note))
         elif standardised and self.top_k < rna.shape[1]:
             self.genes = [str(c) for c in rna.columns]
             self.ranking = "all genes (per-gene standardised matrix)"
@@ -363,7 +363,7 @@ class GeneSelector:
                          f"{self.top_k} by variance would be arbitrary (name order / sampling noise): all "
                          f"{len(self.genes)} genes are kept; give --gene-variances FILE (raw per-gene variances) to "
                          f"keep the top {self.top_k} by raw variance")
-            warnings.warn(self.note)
+            warnings.warn(InputNote(self.note))
         else:
             var = rna.var(axis=0, skipna=True).fillna(0.0)
             order = np.lexsort((np.array(var.index), -var.values))      # by variance, ties by name

@@ -25,8 +25,8 @@ def _print_warnings():
             for w in caught:
                 msg = str(w.message)
                 if issubclass(w.category, UserWarning) and msg not in seen and not msg.startswith("Deterministic"):
-                    seen.add(msg)
-                    print(f"warning: {msg}", file=sys.stderr)
+                    seen.add(msg)      # an InputCheckNote (genes found without their Ensembl version): "note: ..."
+                    print(f"{getattr(w.category, 'LABEL', 'warning')}: {msg}", file=sys.stderr)
 
 
 def data_spec(args) -> dict:

@@ -29,20 +29,28 @@ def synthetic_model(card: dict) -> bool:
     return bool((card.get("training_data") or {}).get("synthetic"))
 
 
-TRAINING_PATIENT_WARNING = ("a training patient of this model: its risk and contributions are in-sample (the model was "
-                            "fitted on this patient and its outcome), not those of an unseen patient")
+# the in-sample marks of rp predict (lungai.model_files.in_sample_patients: one rule for stage and rp predict)
+RP_IN_SAMPLE = {"fitted": "outcome", "honest": "the nested-CV risk in `lungai rp train`'s cv_predictions.csv",
+                "train": "`lungai rp train`", "column": "warnings"}
 
 
-def training_rows(card: dict, df: pd.DataFrame) -> list[bool]:
-    """Per row of ``df``: whether the locked model was trained on that patient (any of its IDs among the card's
-    salted hashes, :func:`lungai.model_files.training_overlap`, the rule of ``rp validate``); all False when the table
-    has no ID column or the model records no hashes."""
-    from lungai.model_files import training_overlap
+def in_sample_rows(card: dict, df: pd.DataFrame) -> tuple:
+    """(flags, notes per row, warning) of :func:`lungai.model_files.in_sample_patients` for the rows of ``df``
+    predicted by the locked model of ``card``: a row is a training patient when any of its IDs (every ID column,
+    :func:`lungai.rp.checks.patient_id_rows`) was; it cannot be said for a model whose training table had no ID column
+    or a table without one."""
+    from lungai.model_files import in_sample_patients
     from lungai.rp.checks import patient_id_rows
 
     ids = patient_id_rows(df, card["roles"].get("id_column"))
-    hits = set(training_overlap(card, ids) or []) if ids is not None else set()
-    return [i in hits for i in ids] if hits else [False] * len(df)
+    unchecked = None
+    if card.get("training_patients", False) is None:      # recorded as none: the training table had no ID column
+        unchecked = "the model's training table had no patient ID column (case / patient_id)"
+    elif ids is None:
+        unchecked = "the patients table has no patient ID column (case / patient_id)"
+    ids = ids if ids is not None else [(f"row{i + 1}",) for i in range(len(df))]
+    flags, notes, warning = in_sample_patients(card, ids, unchecked=unchecked, **RP_IN_SAMPLE)
+    return flags, [notes.get(i, "") for i in ids], warning
 
 
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
@@ -52,10 +60,12 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
 
     Returns (predictions, contributions): one row per patient with ``case, risk, risk_low,
     risk_high, high_risk``, ``imputed`` (features that were missing and imputed), ``out_of_range``
-    (numeric features outside the training range, with the range), ``warnings`` (radiomics settings
-    other than the model's or unknown), ``baseline_risk`` (the risk of the reference patient the contributions
-    are measured against: + raises the risk above it) and ``top1_feature, top1_contribution, ...``; and the full
-    table of Shapley values (log-odds, one column per feature).  Features computed with other
+    (numeric features outside the training range, with the range), ``training_patient`` (True for a patient the
+    model was trained on - its risk is in-sample, optimistic -, empty when that cannot be said: :func:`in_sample_rows`,
+    said in one :class:`lungai.errors.InputNote`), ``warnings`` (radiomics settings other than the model's or
+    unknown; a training patient's in-sample note), ``baseline_risk`` (the risk of the reference patient the
+    contributions are measured against: + raises the risk above it) and ``top1_feature, top1_contribution, ...``;
+    and the full table of Shapley values (log-odds, one column per feature).  Features computed with other
     radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
     Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients; .png, .svg or .pdf) when
     given.  ``pred.attrs["warnings"]``: the warnings about the whole table (:func:`lungai.rp.prepare.table_warnings`);
@@ -85,14 +95,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     X = model_features(df, card, "patients table")
     table_notes = table_warnings(df, card, context, X)   # for the whole table (printed), and in its rows' warnings
     row_items = [items + r for items, r in zip(row_items, row_table_warnings(df, card, X, joined=False))]
-    seen = training_rows(card, df)     # in-sample: said in their rows and for the table, never a held-out result
-    row_items = [items + [TRAINING_PATIENT_WARNING] if s else items for items, s in zip(row_items, seen)]
-    if any(seen) and context == "cohort":     # one patient (the panel, the demo): its row's warning says it
-        table_notes = list(table_notes) + [
-            f"{sum(seen)} of the {len(df)} patients were in the model's training cohort: their risks and "
-            "contributions are in-sample (the model was fitted on them and their outcomes), not predictions for "
-            "unseen patients - the nested-CV figures of `lungai rp train` (model_card.json metrics_nested_cv) are the "
-            "honest estimate; said in their warnings"]
+    # the model's own training patients: their risk is in-sample (optimistic), said in their rows and once
+    flags, in_sample, in_sample_warning = in_sample_rows(card, df)
+    row_items = [items + [n] if n else items for items, n in zip(row_items, in_sample)]
     # each row's warnings as a list too (pred.attrs["row_warnings"]): a dose note can hold "; " itself (the EFFECTIVE
     # note), so the CSV's cell cannot be split back into them (QA demorisk58: the demo cut the note in two)
     warnings = ["; ".join(items) for items in row_items]
@@ -105,7 +110,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
                          "risk_low": low, "risk_high": high,
                          "high_risk": (risk >= card["threshold"]).astype(int), "imputed": imputed,
-                         "out_of_range": outside, "warnings": warnings,
+                         "out_of_range": outside, "training_patient": flags, "warnings": warnings,
                          "baseline_risk": baseline_risk(bundle["pipeline"], bundle["baseline"])})
     for i, tops in enumerate(top_contributions(contrib, top)):
         for r, (name, value) in enumerate(tops, start=1):
@@ -116,6 +121,12 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     pred.attrs["row_warnings"] = row_items  # each row's warnings cell, item by item
     if synthetic_model(card):        # a model of lungai.rp.make_cohort / rp synth: every risk says so in its row
         pred.insert(1, "illustrative", SYNTHETIC_NOTE)
+    if in_sample_warning:
+        import warnings as python_warnings
+
+        from lungai.errors import InputNote
+
+        python_warnings.warn(InputNote(in_sample_warning))
     if output is not None:
         from lungai.radiomics.csv_output import write_csv
 

@@ -287,7 +287,8 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
 
     Result columns: case, risk, risk_low, risk_high, threshold, high_risk, model, and, as in
     ``lungai rp predict``, imputed (features that were missing), out_of_range (outside the training
-    range) and warnings (radiomics settings other than the model's or unknown).
+    range), training_patient (the model was trained on this case: its risk is in-sample) and warnings (radiomics
+    settings other than the model's or unknown; a training patient's in-sample note).
     Contributions: feature, value, contribution (log-odds), largest |contribution| first, at most ``top`` rows and
     no feature the model does not use (as ``rp predict``'s top features).
     """
@@ -309,6 +310,7 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                                               "risk_high": pred["risk_high"],
                                               "high_risk": pred["high_risk"].astype(int),
                                               "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
+                                              "training_patient": pred["training_patient"],
                                               "warnings": pred["warnings"]}), card, model_dir)
     from lungai.scene.nodes import recorded_review_notes  # noqa: PLC0415
 

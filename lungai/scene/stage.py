@@ -149,7 +149,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     if rna_row is not None and pipe.genes is not None:
         check = model_io.rna_gene_check(pipe, pd.DataFrame([rna_row]))
         if check["version_matched"]:
-            notes.append(model_io.version_matched_text(check).removeprefix("note: "))
+            notes.append(model_io.version_matched_text(check))
         if check["missing"]:
             notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean"
                          + model_io.case_text(model_io.case_variants(check["missing"], rna_row.index)))
