@@ -1086,3 +1086,98 @@ def test_radiomics_structures_of_the_lungs_minus_gtv_built_from_the_lungs_name_t
     capsys.readouterr()
     settings = pd.read_csv(out.with_name("f_settings.csv"), keep_default_na=False).set_index("segment")
     assert settings.loc["lungs_minus_gtv", "structures"] == "Lung_R+Lung_L minus GTV"
+
+
+# ------------------------------------------------------------------------------- two structures of one lung side
+
+def _with_copy(st, tmp_path, name, of="Lung_R", contours_of="GTV"):
+    """The RTSTRUCT with a structure ``name`` added (ROI of ``of``, contours of ``contours_of``: a wrong / old lung)."""
+    ds = pydicom.dcmread(st["rtstruct"])
+    src = next(r for r in ds.StructureSetROISequence if r.ROIName == of)
+    number = max(int(r.ROINumber) for r in ds.StructureSetROISequence) + 1
+    roi = copy.deepcopy(src)
+    roi.ROINumber, roi.ROIName = number, name
+    rc = copy.deepcopy(_roi(ds, contours_of))
+    rc.ReferencedROINumber = number
+    obs = Dataset()
+    obs.ObservationNumber, obs.ReferencedROINumber, obs.RTROIInterpretedType = number, number, "ORGAN"
+    ds.StructureSetROISequence.insert(0, roi)
+    ds.ROIContourSequence.append(rc)
+    ds.RTROIObservationsSequence.append(obs)
+    path = tmp_path / "two_right_lungs.dcm"
+    ds.save_as(path)
+    return path
+
+
+def test_two_structures_of_one_lung_side_are_refused_by_dose_and_radiomics_alike(p1, tmp_path):
+    """QA (lungroles59): with 'RT LUNG' (an old contour) listed before 'Lung_R', the dose metrics took the first
+    ('RT LUNG' + Lung_L: the MLD of the wrong lung, no word) while radiomics' role:lung_right took the union of both.
+    Both now refuse, naming the two structures and how to choose one."""
+    from lungai.dicom.masks import rtstruct_dose_masks
+
+    st, ct = p1
+    assert roles.required_names("lungs", ["Lung_R", "lung_r", "Lung_L"]) == ["Lung_R", "Lung_L"]  # case: own check
+    with pytest.raises(InputError, match=r"2 structures have role 'lung_right': 'RT LUNG', 'Lung_R'") as info:
+        roles.required_names("lungs", ["RT LUNG", "Lung_R", "Lung_L"])
+    assert "--structure 'RT LUNG' --structure Lung_L" in info.value.fix and "'Lung_R: null'" in info.value.fix
+    path = _with_copy(st, tmp_path, "RT LUNG")
+    for read in (lambda: rtstruct_dose_masks(path, ct), lambda: read_rtstruct_role(path, ct, "lung_right"),
+                 lambda: read_rtstruct_role(path, ct, "lungs_minus_gtv")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(InputError, match="2 structures have role 'lung_right'"):
+                read()
+    # the fix works: the structures chosen by name, or the other hidden by the mapping
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = rtstruct_dose_masks(path, ct, lungs=["Lung_R", "Lung_L"])
+        hidden = rtstruct_dose_masks(path, ct, mapping={"RT LUNG": None})
+    both = array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"])
+    assert np.array_equal(array(m["lungs"]) > 0, both > 0)
+    assert "Lung_R + Lung_L" in hidden["lung_source"] and "RT LUNG" not in hidden["lung_source"]
+    # a SEG alike: role:lung_right says the two segments, not "no segment has role"
+    from lungai.dicom.masks import select_segments
+
+    with pytest.raises(InputError, match="2 structures have role 'lung_right'"):
+        select_segments({"RT LUNG": st["masks"]["GTV"], "Lung_R": st["masks"]["Lung_R"]}, "role:lung_right")
+
+
+@pytest.mark.parametrize("name, role", [
+    ("Lung_Tot", "lungs"), ("LUNGS_TOT", "lungs"), ("TotalLung", "lungs"), ("Lungs Total", "lungs"),
+    ("Lungs_ex_GTV", "lungs_minus_gtv"), ("Lungs exGTV", "lungs_minus_gtv"), ("Lungs-GTVtot", "lungs_minus_gtv"),
+    ("Lungs-GTV_tot", "lungs_minus_gtv"),
+    ("z_Lungs_Tot", None), ("Lungs_Tot_opt", None), ("Lungs_Tot_PRV", None), ("Ring_Lungs_Tot", None),
+    ("Lung_GTV", None), ("Lungs_ex_PTV", None), ("Lungs-ITV", None)])
+def test_total_lung_and_lungs_ex_gtv_names_have_their_role(name, role):
+    """QA (lungroles59): 'Lung_Tot', 'LUNGS_TOT', 'TotalLung', 'Lungs_ex_GTV', 'Lungs exGTV', 'Lungs-GTVtot' had no
+    role (the whole lungs in the plural of other languages did: 'Poumons tot'); helper structures still have none."""
+    assert roles.structure_role(name) == role
+
+
+def test_dose_metrics_of_one_lung_say_so(p1, tmp_path, capsys):
+    """QA (lungroles59): `dose-features --rtstruct RS --structure role:lung_right` wrote the dose_mld_gy of the right
+    lung alone with no word; it is said now (terminal and dose.csv's rtdose_notes).  Both lungs: no note."""
+    import pandas as pd
+
+    from lungai.cli import main
+
+    st, _ = p1
+
+    def run(*structure):
+        out = tmp_path / f"dose{len(structure)}_{structure[0].replace(':', '_') if structure else 'x'}.csv"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct",
+                         str(st["rtstruct"]), *[a for s in structure for a in ("--structure", s)], "-o", str(out)]) == 0
+        return pd.read_csv(out).iloc[0], capsys.readouterr().out
+
+    right, said = run("role:lung_right")
+    assert "note: the lung dose metrics (MLD, V20 ...) are of the right lung only (Lung_R)" in said
+    assert "right lung only" in right.rtdose_notes
+    both, said = run("Lung_R", "Lung_L")
+    assert "lung only" not in said and "lung only" not in str(both.rtdose_notes)
+    from lungai.dicom.masks import one_lung_note
+
+    assert "left lung only (Lung_L)" in one_lung_note(["Lung_L"])
+    assert one_lung_note(["Lung_R", "Lung_L"]) is None and one_lung_note(["Lungs"]) is None
+    assert one_lung_note(["Lunge_neu"]) is None and one_lung_note([None]) is None

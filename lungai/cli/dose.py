@@ -132,6 +132,8 @@ def _run(args, bar) -> int:
         envelope_source, envelope_problem = m["envelope_source"], m["envelope_problem"]
         if m["envelope_note"]:                    # no GTV: the lungs minus the iGTV / ITV
             print("note: " + m["envelope_note"])
+        if m["one_lung_note"]:                    # --structure role:lung_right: the MLD of one lung
+            print("note: " + m["one_lung_note"])
     elif args.structure or not args.lungs:
         raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
                          "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
@@ -164,6 +166,8 @@ def _run(args, bar) -> int:
     # the notes that qualify the metrics (an RTDOSE not checked against the CT, DoseType EFFECTIVE): recorded in the
     # CSV's rtdose_notes column, which lungai rp predict repeats (as the RP risk from Lung Radiomics' dose table)
     recorded = [note] if note else []
+    if args.rtstruct and m["one_lung_note"]:   # the MLD of one lung: said beside the metrics
+        recorded.append(m["one_lung_note"])
     reference = dose_reference(args.ct, args.series, args.rtstruct) if Path(args.dose).is_dir() else None
     dose = read_dose(args.dose, unit=args.dose_unit, max_gy=args.max_dose_gy, notes=folder_notes, reference=reference,
                      record=recorded)

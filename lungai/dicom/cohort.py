@@ -574,7 +574,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gap
     ``allow_gaps``: accept structures with slices left out between their first and last (``--allow-gaps``).
     """
     from lungai.dicom.masks import lung_labels, structure_mask, structure_names
-    from lungai.dicom.roles import dose_lungs_role, find_role
+    from lungai.dicom.roles import AmbiguousRole, dose_lungs_role, find_role
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.lungs import segment_lungs
 
@@ -586,6 +586,8 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gap
             return labels, None, None
         try:
             role = dose_lungs_role(names, mapping, empty)
+        except AmbiguousRole:       # two lung structures of one role: the user chooses, never the automatic lungs
+            raise
         except InputError:
             role = None
         if role is not None:

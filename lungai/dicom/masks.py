@@ -109,7 +109,7 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
     (value 1)."""
     import SimpleITK as sitk
 
-    from lungai.dicom.roles import describe_roles, mask_for_role, required_names
+    from lungai.dicom.roles import AmbiguousRole, describe_roles, mask_for_role, required_names
 
     example = f"{source}{SELECTOR}{next(iter(masks), 'LABEL')}"
     if lungs:
@@ -138,6 +138,8 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
     if role is not None:
         try:
             mask, used = mask_for_role(masks, role, mapping), required_names(role, masks, mapping)
+        except AmbiguousRole:
+            raise
         except InputError:
             raise InputError(f"no segment of {source} has role {role!r}; its segments: "
                              f"{describe_roles(masks, mapping)}",
@@ -352,11 +354,17 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
         warnings.warn(f"{problem}: the lung dose metrics are of the whole lungs, the tumour included (the RTSTRUCT has "
                       "no GTV)", InputNote, stacklevel=2)
 
+    lung_structures: list = []     # the RTSTRUCT structures the lungs are read from (None for a mask file)
+
     def mask_and_part(spec, what):
         """(mask, what it is: a file name, or (structure names as said, e.g. "Lung_R + Lung_L minus GTV"))."""
         if split_selector(spec)[0].is_file():
+            if what == "lungs":
+                lung_structures.append(None)
             return mask_input(spec, ct, mapping=mapping, what=what), Path(str(spec)).name
         mask, used = structure_mask(rtstruct, ct, spec, mapping, allow_gaps)
+        if what == "lungs":
+            lung_structures.extend(used)
         return mask, (_structures_text(spec, used, mapping),)
 
     def source_of(parts):
@@ -388,7 +396,24 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
                          "no GTV dose (to use a structure as the GTV, give --gtv NAME or map it with --structure-map)")
     return {"lungs": lung_mask, "lung_source": lung_source, "gtv": gtv_mask, "gtv_source": gtv_source,
             "envelope_source": envelope_source, "envelope_note": envelope_note, "envelope_problem": problem,
-            "empty": empty}
+            "empty": empty, "one_lung_note": one_lung_note(lung_structures, mapping)}
+
+
+def one_lung_note(used, mapping=None) -> str | None:
+    """The note of dose metrics computed on one lung only: the lung structures ``used`` (RTSTRUCT structure names;
+    None for a mask file) are all of one side by role (``--structure role:lung_right``, ``--structure Lung_L``) -
+    the MLD and V20 are then of that lung, not of both lungs as the RP models expect.  None otherwise (a structure of
+    no role, a mask file, both sides, a Lungs structure: the user's choice, or both lungs)."""
+    from lungai.dicom.roles import structure_role
+
+    used = list(used)
+    found = {structure_role(n, mapping) if n is not None else None for n in used}
+    if not used or len(found) != 1 or found <= {None} or not found <= {"lung_right", "lung_left"}:
+        return None
+    side = "right" if found == {"lung_right"} else "left"
+    return (f"the lung dose metrics (MLD, V20 ...) are of the {side} lung only ({' + '.join(map(str, used))}), not "
+            "of both lungs: the MLD of the radiation-pneumonitis models is of both lungs (give both lungs: "
+            "--structure role:lungs, the default, or --structure RIGHT --structure LEFT)")
 
 
 def check_dose_lung_spec(spec, mapping=None) -> None:

@@ -5,7 +5,8 @@ RT structure sets name their ROIs freely; AAPM TG-263 standardises them ("GTVp",
 "Lung-Right", "RT LUNG", "Lung Lt", "Lungs minus GTV", ...).  :func:`structure_role` gives the role
 of a name; :func:`find_role` picks the structures of a role from a list; :func:`mask_for_role`
 builds a role's mask from the read structures (e.g. both lungs = right + left when there is no
-"Lungs" ROI; lungs - GTV = lungs minus every GTV when there is no "Lungs-GTV" ROI).
+"Lungs" ROI; lungs - GTV = lungs minus every GTV when there is no "Lungs-GTV" ROI).  A lung role is one structure:
+two of them ("RT LUNG" and "Lung_R") are refused (:data:`ONE_STRUCTURE_ROLES`, :func:`required_names`).
 
 Matching (documented in docs/dicom.md): the name is lower-cased, every run of characters other than letters, digits
 and ``+`` (spaces, ``_``, ``-``, ``.``, brackets ...) becomes one space (:func:`normalise`: "Lung (R)" is "Lung_R"), and
@@ -56,9 +57,9 @@ _FOREIGN_RIGHT = (r"poumon (?:d|dt|dr|dte|droit)|pulm(?:o|ó)n (?:d|der|dch|dcho
 _FOREIGN_LEFT = (r"poumon (?:g|gche|gauche)|pulm(?:o|ó)n (?:i|izq|izdo|izqdo|izquierdo)"
                  r"|pulm(?:a|ã)o (?:e|esq|esquerdo)|lunge (?:l|li|lks|links)|polmone (?:s|sx|sinistro)"
                  r"|long (?:l|li|links)")
-_LUNGS = (r"(?:lungs?|lungs? (?:total|all|both|bilat|bilateral|combined)"
-          r"|(?:total|both|bilat|bilateral|combined) lungs?|" + _FOREIGN_LUNGS + ")")
-_GTV = r"(?:i?gtv(?:s|all|total| all| total)?)"
+_LUNGS = (r"(?:lungs?|lungs? ?(?:total|tot|all|both|bilat|bilateral|combined)"
+          r"|(?:total|tot|both|bilat|bilateral|combined) ?lungs?|" + _FOREIGN_LUNGS + ")")
+_GTV = r"(?:i?gtv(?:s|all|total|tot| all| total| tot)?)"
 # what may follow a GTV name after a separator without changing what it is: the image it was drawn on, a side /
 # lobe, a number ("GTVp_CT", "GTV_PET", "GTV_L", "GTVn_4R_2")
 _GTV_QUALIFIER = (r"(?: (?:pet|ct|pet ?ct|mri?|cbct|plan|planning|final|\d+"
@@ -69,9 +70,9 @@ _NODE = r"(?:n|nd|node|nodes|nodal|ln|lns|lymph ?nodes?)"
 # the words that say "minus" between the lungs and the GTV ("Lungs minus GTV", "Lungs_excl_GTV"); without one, the
 # raw name must have a "-" there (TG-263's "Lungs-GTV"): "Lung_GTV", "Lung GTV", "LungGTV" are a tumour's names, no
 # lungs (:func:`_explicit_minus`)
-_MINUS_WORDS = r"(?:minus|sub|excl|exc|wo|not|no|less)"
+_MINUS_WORDS = r"(?:minus|sub|excl|exc|ex|wo|not|no|less)"
 DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("lungs_minus_gtv", _LUNGS + r"(?: ?(?:" + _MINUS_WORDS + r" )?" + _GTV
+    ("lungs_minus_gtv", _LUNGS + r"(?: ?(?:" + _MINUS_WORDS + r" ?)?" + _GTV
      + r"| " + _MINUS_WORDS + r" tumou?r)"),   # "Lung tumour" is no lung
     ("gtv_primary", r"gtv ?(?:(?:p|prim|primary|t|tumou?r|primary tumou?r)(?: ?\d+)?|1|01)" + _GTV_QUALIFIER),
     ("gtv_node", r"gtv ?(?:" + _NODE + r"(?: ?(?:\d+|" + _STATION + r"))?|" + _STATION + r")" + _GTV_QUALIFIER),
@@ -98,7 +99,8 @@ BARE_NAMES: dict[str, frozenset] = {
                             "left lung", "lungl", "llung", "lunglt", "lungleft", "leftlung", "ltlung"}),
     "lungs": frozenset({"lungs", "lung", "both lungs", "lungs both", "lung both", "lungs total", "lung total",
                         "total lungs", "total lung", "lungs all", "lungs bilateral", "bilateral lungs",
-                        "lungs combined", "combined lungs"}),
+                        "lungs combined", "combined lungs", "lungs tot", "lung tot", "totallung", "totallungs",
+                        "lungtotal", "lungstotal"}),
     "lungs_minus_gtv": frozenset({"lungs gtv", "lung gtv", "lungs minus gtv", "lung minus gtv",
                                   "lungs minus tumour", "lungs minus tumor", "lung total gtv", "lungs total gtv"}),
 }
@@ -254,7 +256,7 @@ def _name_role(key: str, raw: str) -> str | None:
     return None
 
 
-_MINUS_WORD = re.compile(r"(?:^| )" + _MINUS_WORDS + r"(?: |$)")
+_MINUS_WORD = re.compile(r"(?:^| )" + _MINUS_WORDS + r"(?: |$|(?=i?gtv))")   # "Lungs exGTV"
 _BEFORE_GTV = re.compile(r"([^0-9a-z]*)i?gtv")
 
 
@@ -484,6 +486,39 @@ def _missing(role: str, names, mapping, empty=()) -> InputError:
         "(--structure-map FILE, lines like 'My_GTV: gtv_primary'); roles: " + ", ".join(ROLES))
 
 
+# the roles one structure makes (a lung side, both lungs, the lungs minus the GTV): two structures of one of them
+# ("RT LUNG" and "Lung_R", an original and a copy) are refused - which one is the lung the dose metrics and radiomics
+# use is the user's choice (:func:`_check_one`), never the first listed nor their union
+ONE_STRUCTURE_ROLES = ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
+
+
+class AmbiguousRole(InputError):
+    """Several structures of a one-structure role (:func:`_check_one`): said as is, never as a missing role."""
+
+
+def _check_one(role: str, found: list, names, mapping) -> None:
+    """Refuse several structures of a one-structure role (:data:`ONE_STRUCTURE_ROLES`: "RT LUNG" and "Lung_R" both
+    role lung_right), naming them and how to choose.  Names that differ only in letter case ("Lung_R", "lung_r") are
+    left to :func:`lungai.dicom.labels.check_case_groups` (its own message)."""
+    if len({str(n).strip().lower() for n in found}) < 2:
+        return
+    names = list(names)
+    other = {"lung_right": "lung_left", "lung_left": "lung_right"}.get(role)
+    from shlex import quote
+
+    pick = " ".join(f"--structure {quote(str(n))}" for n in
+                    [found[0]] + (find_role(names, other, mapping)[:1] if other else []))
+    raise AmbiguousRole(
+        f"{len(found)} structures have role {role!r}: {', '.join(repr(str(n)) for n in found)} - which one is the "
+        f"{_ROLE_WORDS[role]} is not clear (one of them may be an old contour or a copy), so none is chosen",
+        f"choose the structure(s) by name (e.g. {pick}; a SEG: FILE#LABEL), or hide the one(s) not to use in a "
+        f"--structure-map file ('{found[-1]}: null')")
+
+
+_ROLE_WORDS = {"lung_right": "right lung", "lung_left": "left lung", "lungs": "lungs (both lungs)",
+               "lungs_minus_gtv": "lungs minus the GTV"}
+
+
 def required_names(role: str, names: Iterable[str], mapping=None, empty: Iterable[str] = ()) -> list[str]:
     """The structures needed to build ``role`` with :func:`mask_for_role` (raises when it cannot be built).
 
@@ -493,17 +528,23 @@ def required_names(role: str, names: Iterable[str], mapping=None, empty: Iterabl
     """
     names, empty = list(names), list(empty)
     direct = find_role(names, role, mapping)
+    if direct and role in ONE_STRUCTURE_ROLES:
+        _check_one(role, direct, names, mapping)
     if direct and role != "lungs_minus_gtv":
         return direct
     if role == "lungs_minus_gtv" and direct:
         return direct[:1]
     if role == "lungs":
-        sides = find_role(names, "lung_right", mapping)[:1] + find_role(names, "lung_left", mapping)[:1]
-        if len(sides) == 2:
-            return sides
+        right, left = find_role(names, "lung_right", mapping), find_role(names, "lung_left", mapping)
+        if right and left:
+            _check_one("lung_right", right, names, mapping)
+            _check_one("lung_left", left, names, mapping)
+            return right[:1] + left[:1]
     if role == "lungs_minus_gtv":
         try:
             return required_names("lungs", names, mapping) + find_role(names, "gtv", mapping)
+        except AmbiguousRole:
+            raise
         except InputError:
             pass
     raise _missing(role, names, mapping, empty)
@@ -517,6 +558,8 @@ def dose_lungs_role(names: Iterable[str], mapping=None, empty: Iterable[str] = (
     try:
         required_names("lungs", names, mapping)
         return "lungs"
+    except AmbiguousRole:
+        raise
     except InputError:
         pass
     try:
