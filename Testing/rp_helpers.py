@@ -121,3 +121,19 @@ def recorded_warning(result, model_dir, word: str, count_key: str, count: int, m
     assert card["training_data"][count_key] == count and warning in card["warnings"]
     assert md_text in (model_dir / "model_card.md").read_text(encoding="utf-8")
     return warning
+
+
+def model_without_hashes(model_dir, tmp_path):
+    """A copy of the RP model folder ``model_dir`` whose model card records no training patients' hashes (a model of
+    a lungai before them), in ``tmp_path``/old."""
+    import json
+
+    old = tmp_path / "old"
+    old.mkdir()
+    for f in model_dir.iterdir():
+        if f.is_file():
+            (old / f.name).write_bytes(f.read_bytes())
+    card = json.loads((old / "model_card.json").read_text())
+    del card["training_patients"]
+    (old / "model_card.json").write_text(json.dumps(card))
+    return old

@@ -376,6 +376,15 @@ def test_closedplanar_xor_contours_are_read_with_their_holes(p1, tmp_path):
         read_rtstruct(tmp_path / "arc.dcm", ct, names=["Lung_R"])
 
 
+def _gtv_read_noting(ds, path, ct):
+    """(GTV mask, InputNote texts) of the RTSTRUCT ``ds`` saved at ``path`` and read on ``ct``."""
+    ds.save_as(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = read_rtstruct(path, ct, names=["GTV"])["GTV"]
+    return got, [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+
+
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 def test_a_contour_written_twice_on_one_slice_is_read_once_and_said(p1, tmp_path, where):
     """QA (copy of LUNG1-003's structure set, a 60 mm square ROI on 5 slices, one slice's contour written twice, as
@@ -392,12 +401,8 @@ def test_a_contour_written_twice_on_one_slice_is_read_once_and_said(p1, tmp_path
     again.ContourData = [f"{v:.4f}" for v in np.roll(pts[::-1], 3, axis=0).ravel()]
     seq.append(again)
     path = tmp_path / "twice.dcm"
-    ds.save_as(path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        got = read_rtstruct(path, ct, names=["GTV"])["GTV"]
+    got, notes = _gtv_read_noting(ds, path, ct)
     assert np.array_equal(array(got), array(st["masks"]["GTV"]))
-    notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
     assert any("'GTV'" in n and "written twice" in n and f"z = {pts[0, 2]:.1f}" in n and "read once" in n
                for n in notes), notes
     from lungai.dicom.cohort import gaps_allowed_notes
@@ -452,12 +457,8 @@ def test_open_contours_mixed_into_a_closed_structure_are_left_out_and_said(p1, t
     nonplanar, _ = _line(items[1], 4, "OPEN_NONPLANAR")
     seq.extend([three, two, nonplanar])
     path = tmp_path / "open.dcm"
-    ds.save_as(path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        got = read_rtstruct(path, ct, names=["GTV"])["GTV"]
+    got, notes = _gtv_read_noting(ds, path, ct)
     assert np.array_equal(array(got), array(st["masks"]["GTV"]))
-    notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
     assert any("'GTV'" in n and "2 OPEN_PLANAR, 1 OPEN_NONPLANAR open contour(s)" in n and f"{z3:.1f}" in n
                and f"{z2:.1f}" in n and "left out" in n for n in notes), notes
     from lungai.dicom.cohort import gaps_allowed_notes
@@ -495,13 +496,11 @@ def test_a_gtv_of_markers_or_lines_only_is_passed_over_for_the_gtv_role(p1, tmp_
     assert "line" in exc.value.fix and "re-export" not in exc.value.fix
 
 
-def test_two_ct_series_in_a_folder_name_the_one_its_rtstruct_was_drawn_on(p1, tmp_path):
-    """QA (LUNG1-003's CT + a 6 mm reconstruction of it + its RTSTRUCT in one folder, as a flat PACS / planning-system
-    export): "holds 2 different DICOM series: UID1 (...); UID2 (...)" - which one the structure set in the folder was
-    drawn on was not said, the user had to find it out.  The fix names it, with the --series value to give."""
+def _two_series_folder(st, tmp_path):
+    """(folder, planning UID, other UID): a copy of LUNG1-003's CT with a second reconstruction of it (every 2nd
+    slice, its own series) in one folder, as a flat PACS / planning-system export."""
     import shutil
 
-    st, _ = p1
     folder = tmp_path / "CT"
     folder.mkdir()
     files = sorted(p for p in st["ct"].iterdir() if p.is_file())
@@ -515,6 +514,17 @@ def test_two_ct_series_in_a_folder_name_the_one_its_rtstruct_was_drawn_on(p1, tm
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.SeriesNumber, ds.SeriesDescription = 99, "recon 10mm"
         ds.save_as(folder / f"recon_{i:03d}.dcm")
+    return folder, planning, other
+
+
+def test_two_ct_series_in_a_folder_name_the_one_its_rtstruct_was_drawn_on(p1, tmp_path):
+    """QA (LUNG1-003's CT + a 6 mm reconstruction of it + its RTSTRUCT in one folder, as a flat PACS / planning-system
+    export): "holds 2 different DICOM series: UID1 (...); UID2 (...)" - which one the structure set in the folder was
+    drawn on was not said, the user had to find it out.  The fix names it, with the --series value to give."""
+    import shutil
+
+    st, _ = p1
+    folder, planning, other = _two_series_folder(st, tmp_path)
     shutil.copy(st["rtstruct"], folder / "RS.plan.dcm")
     with pytest.raises(InputError) as exc:
         read_ct(folder)
@@ -534,19 +544,7 @@ def test_two_ct_series_with_the_rtstruct_given_elsewhere_name_the_one_it_was_dra
     from lungai.cli import main
 
     st, _ = p1
-    folder = tmp_path / "CT"
-    folder.mkdir()
-    files = sorted(p for p in st["ct"].iterdir() if p.is_file())
-    for f in files:
-        shutil.copy(f, folder / f.name)
-    planning = str(pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID)
-    other = pydicom.uid.generate_uid()
-    for i, f in enumerate(files[::2]):          # a second reconstruction of the scan (every 2nd slice)
-        ds = pydicom.dcmread(f)
-        ds.SeriesInstanceUID, ds.SOPInstanceUID = other, pydicom.uid.generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.SeriesNumber, ds.SeriesDescription = 99, "recon 10mm"
-        ds.save_as(folder / f"recon_{i:03d}.dcm")
+    folder, planning, other = _two_series_folder(st, tmp_path)
     (tmp_path / "RTSTRUCT").mkdir()
     rs = tmp_path / "RTSTRUCT" / "RS.plan.dcm"     # beside the CT folder, not in it
     shutil.copy(st["rtstruct"], rs)

@@ -333,24 +333,34 @@ def test_an_edited_lungai_tumour_is_exported_semiautomatic(mrml_scene, study, tm
     assert np.array_equal(array(read_seg(seg_path, ct)["Tumor"]).astype(bool), edited)
 
 
+def _with_lungai_lungs_and_tumour(scene, study):
+    """(ct, volume node, segmentation node): the SlicerRT study's segmentation with lungai's lungs (its Lung_R /
+    Lung_L) and tumour (its GTV, confidence 0.7) added to it, as the Lung AI Segmentation runs add them."""
+    import SimpleITK as sitk
+
+    from lungai.scene import nodes
+
+    ct, vol, seg = slicerrt_segmentation(scene, study)
+    right, left = (array(study["masks"][n]) > 0 for n in ("Lung_R", "Lung_L"))
+    labels = sitk.GetImageFromArray((right * 1 + (left & ~right) * 2).astype(np.uint8))
+    labels.CopyInformation(ct)
+    nodes.add_lung_outputs(scene, vol, labels, seg_node=seg)
+    nodes.add_tumour_outputs(scene, vol, study["masks"]["GTV"], study["masks"]["GTV"], {"confidence": 0.7},
+                             seg_node=seg)
+    return ct, vol, seg
+
+
 def test_an_edited_lungai_lung_is_exported_semiautomatic(mrml_scene, study, tmp_path):
     """QA (lungedit58): lungs Lung AI Segmentation made ("Segment lungs"), then corrected in the Segment Editor (part
     of the left lung erased), were exported AUTOMATIC / SlicerLungAI: only a tumour recorded the outline it was made
     with.  Every segment lungai makes now does (nodes.mark_made_by): the edited lung is SEMIAUTOMATIC, the untouched
     one AUTOMATIC - also after a tumour run added its segment to the same node."""
-    import SimpleITK as sitk
     from dicom_helpers import provenance
 
-    from lungai.scene import nodes
     from lungai.scene.dicom import export_segments_dicom
 
-    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    ct, vol, seg = _with_lungai_lungs_and_tumour(mrml_scene, study)
     right, left = (array(study["masks"][n]) > 0 for n in ("Lung_R", "Lung_L"))
-    labels = sitk.GetImageFromArray((right * 1 + (left & ~right) * 2).astype(np.uint8))
-    labels.CopyInformation(ct)
-    nodes.add_lung_outputs(mrml_scene, vol, labels, seg_node=seg)
-    nodes.add_tumour_outputs(mrml_scene, vol, study["masks"]["GTV"], study["masks"]["GTV"], {"confidence": 0.7},
-                             seg_node=seg)
     lungs = ["Right lung", "Left lung"]
     untouched = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "a", segments=["GTV", *lungs],
                                       ct_source=study["ct"])
@@ -389,20 +399,14 @@ def test_lungai_segments_of_an_older_scene_are_not_exported_as_untouched(mrml_sc
     if untouched.  A segment lungai made whose outline is not recorded (nodes.outline_unknown) is now exported
     SEMIAUTOMATIC (SlicerLungAI's, edits not told apart), said in an InputNote naming it - unless the older scene's
     node attributes still vouch for it (the tumour's volume is still their tumor_volume_ml): AUTOMATIC as before."""
-    import SimpleITK as sitk
     from dicom_helpers import provenance
 
     from lungai.errors import InputNote
     from lungai.scene import nodes
     from lungai.scene.dicom import export_segments_dicom
 
-    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    ct, vol, seg = _with_lungai_lungs_and_tumour(mrml_scene, study)
     right, left = (array(study["masks"][n]) > 0 for n in ("Lung_R", "Lung_L"))
-    labels = sitk.GetImageFromArray((right * 1 + (left & ~right) * 2).astype(np.uint8))
-    labels.CopyInformation(ct)
-    nodes.add_lung_outputs(mrml_scene, vol, labels, seg_node=seg)
-    nodes.add_tumour_outputs(mrml_scene, vol, study["masks"]["GTV"], study["masks"]["GTV"], {"confidence": 0.7},
-                             seg_node=seg)
     tumour_ml = nodes._segment_outline(seg, seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor"))[1]
     for name in ("Right lung", "Left lung"):
         _as_an_older_version_saved_it(seg, name)

@@ -13,6 +13,7 @@ import pytest
 from lungai.cli import main
 from lungai.errors import InputError
 from lungai.rp import make_cohort, train_rp, validate_rp
+from rp_helpers import model_without_hashes
 
 FAST = dict(models="lr", feature_sets="clinical_dosimetric", fast=True, outer_folds=3, inner_folds=3, n_boot=3,
             make_plots=False)
@@ -83,14 +84,7 @@ def test_include_training_patients_scores_them_labelled_not_external(trained, tm
 
 def test_a_model_without_the_hashes_says_overlap_cannot_be_checked(trained, tmp_path):
     table, model, _ = trained
-    old = tmp_path / "old"
-    old.mkdir()
-    for f in model.iterdir():
-        if f.is_file():
-            (old / f.name).write_bytes(f.read_bytes())
-    card = json.loads((old / "model_card.json").read_text())
-    del card["training_patients"]                     # a model card of a lungai before the hashes
-    (old / "model_card.json").write_text(json.dumps(card))
+    old = model_without_hashes(model, tmp_path)        # a model card of a lungai before the hashes
     r = validate_rp(old, table)
     assert r["n"] == 60 and r["n_training_overlap"] is None and r["training_overlap_checked"] is False
     assert "overlap with the training cohort cannot be checked" in r["overlap_notes"][0]

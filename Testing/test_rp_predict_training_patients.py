@@ -5,7 +5,6 @@ the training table gave 80 risks read like new patients' without a word."""
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import pandas as pd
@@ -15,6 +14,7 @@ from lungai.cli import main
 from lungai.errors import InputNote
 from lungai.model_files import LOOSE_MATCH_NOTE
 from lungai.rp import make_cohort, predict_rp, train_rp
+from rp_helpers import model_without_hashes
 
 FAST = dict(models="lr", feature_sets="clinical_dosimetric", fast=True, outer_folds=2, inner_folds=2, n_boot=2,
             make_plots=False)
@@ -75,14 +75,7 @@ def test_new_patients_get_no_mark_and_no_warning(trained):
 
 def test_a_model_without_hashes_says_it_cannot_tell(trained, tmp_path):
     table, model = trained
-    old = tmp_path / "old"
-    old.mkdir()
-    for f in model.iterdir():
-        if f.is_file():
-            (old / f.name).write_bytes(f.read_bytes())
-    card = json.loads((old / "model_card.json").read_text())
-    del card["training_patients"]                     # a model card of a lungai before the hashes
-    (old / "model_card.json").write_text(json.dumps(card))
+    old = model_without_hashes(model, tmp_path)        # a model card of a lungai before the hashes
     with pytest.warns(InputNote, match="cannot be said: the model records no training patients"):
         pred, _ = predict_rp(old, table)
     assert pred["training_patient"].isna().all()

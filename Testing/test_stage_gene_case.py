@@ -11,22 +11,19 @@ import pandas as pd
 import pytest
 
 from lungai.errors import InputError
+from stage_helpers import small_stage_cohort, stage_cli
 
 FAST = ["--epochs", 2, "--top-k", 6, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
 
 
 def _cli(args):
-    from lungai.cli import main
-
-    return main(["stage"] + [str(a) for a in args])
+    return stage_cli(args)
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from lungai.fusion.synthetic import make_cohort
-
     root = tmp_path_factory.mktemp("syn")
-    paths = make_cohort(root, n=12, n_genes=20, module_size=4, ct_shape=(32, 32, 16), ct_spacing=(5.0, 5.0, 5.0))
+    paths = small_stage_cohort(root, 12)
     assert _cli(["train", "--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "--modalities", "ehr,rna",
                  "-o", root / "m", *FAST]) == 0
     rna = pd.read_csv(paths["rna"], index_col=0)

@@ -13,23 +13,20 @@ import pandas as pd
 import pytest
 
 from lungai.fusion.model_io import IN_SAMPLE_NOTE, LOOSE_MATCH_NOTE
+from stage_helpers import small_stage_cohort, stage_cli
 
 FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
 
 
 def _cli(args):
-    from lungai.cli import main
-
-    return main(["stage"] + [str(a) for a in args])
+    return stage_cli(args)
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     """A synthetic cohort; the model is trained on all but 4 of its patients (the new ones)."""
-    from lungai.fusion.synthetic import make_cohort
-
     root = tmp_path_factory.mktemp("syn")
-    paths = make_cohort(root, n=18, n_genes=20, module_size=4, ct_shape=(32, 32, 16), ct_spacing=(5.0, 5.0, 5.0))
+    paths = small_stage_cohort(root, 18)
     ehr = pd.read_csv(paths["ehr"])
     new = ehr.patient_id.tolist()[-4:]
     ehr[~ehr.patient_id.isin(new)].to_csv(root / "train.csv", index=False)
