@@ -1320,3 +1320,53 @@ def test_an_rtstruct_without_a_dose_is_refused_with_a_fix_the_user_can_follow(tm
         run_demo(out, rtstruct=tmp_path / "RS.dcm")
     assert "--ct" in err.value.fix, err.value.fix
     assert not out.exists()
+
+
+def test_demo_checks_its_model_folders_before_any_work(ibsi_b_rp_model, ehr_rna_stage_model, tmp_path):
+    """QA stagedemo59 (lungai demo --stage-model of an empty folder / of an RP model's folder): the folder was only
+    checked to exist; the stage model's loader refused it after the segmentation, radiomics and dose (~25 s on the
+    small sample), ending the demo with no report.  Now every model option (--model, --rp-model, --stage-model) is
+    loaded by its own loader before anything is written, and the error names the option, the folder and the fix (a
+    model of another kind: the option that takes it)."""
+    from lungai.demo import run_demo
+    from lungai.errors import InputError
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    stage = ehr_rna_stage_model["model"]
+    cases = [({"stage_model": empty}, f"--stage-model {empty}", "lungai stage train"),
+             ({"stage_model": ibsi_b_rp_model}, "is an RP model folder", "give it with --rp-model"),
+             ({"rp_model": stage}, "is a stage model folder", "give it with --stage-model"),
+             ({"rp_model": empty}, f"--rp-model {empty}", "lungai rp train"),
+             ({"model_dir": ibsi_b_rp_model}, "is an RP model folder", "give it with --rp-model"),
+             ({"model_dir": empty}, f"--model {empty}", "lungai train-seg")]
+    for i, (given, problem, fix) in enumerate(cases):
+        out = tmp_path / f"demo{i}"
+        with pytest.raises(InputError) as err:
+            run_demo(out, small=True, **given)
+        assert problem in err.value.problem and fix in err.value.fix, (given, str(err.value))
+        assert not out.exists() or not any(out.iterdir()), (given, list(out.iterdir()))     # no work was done
+
+
+def test_demo_stage_refused_inputs_leave_the_report(ehr_rna_stage_model, tmp_path):
+    """QA stagedemo59 (lungai demo --stage-model --clinical with text in a numeric EHR column of the model, age
+    "old"): the stage was "not computed" saying the model's EHR columns were missing, with the fix "pass the model's
+    EHR columns" - they were given; the real reason ('age' = 'old' is not a number) was only a console warning.  Now
+    a value the stage model refuses leaves the stage not computed with that reason and its fix, as the RP step does
+    (test_demo_rp_refused_inputs_leave_the_report): summary, report banner, missing_inputs.csv and console."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo import run_demo
+
+    pd.DataFrame([{"patient_id": "P1", "age": "old"}]).to_csv(tmp_path / "clinical.csv", index=False)
+    out = tmp_path / "demo"
+    summary = run_demo(out, small=True, stage_model=ehr_rna_stage_model["model"], clinical=tmp_path / "clinical.csv")
+    st = summary["stage"]
+    assert st["status"] == "not computed" and "predicted" not in st, st
+    assert "'age' = 'old' is not a number" in st["refused"]["what"], st
+    assert "correct the value" in st["refused"]["how"] and st["refused"]["input"] == "stage_model"
+    page = (out / "report.html").read_text()
+    assert 'id="stage-refused"' in page and "is not a number" in page
+    assert json.loads((out / "summary.json").read_text())["stage"]["refused"] == st["refused"]
+    assert st["refused"]["how"] in pd.read_csv(out / "missing_inputs.csv")["how"].tolist()
+    line = next(li for li in result_lines(summary) if li.startswith("stage"))
+    assert line.startswith("stage not computed: the stage model refused") and "'old'" in line, line

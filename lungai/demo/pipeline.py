@@ -275,11 +275,19 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     try:
         return _rp_risk(out, wide, dose_row, dose_given, clinical, rp_model, sample, case, tumour)
     except InputError as err:
-        refused = {"input": "rp_model" if rp_model is not None else "clinical", "what": err.problem,
-                   "how": err.fix or "check the --rp-model / --clinical inputs"}
-        return {"status": "not computed", "missing": [], "refused": refused,
-                "message": f"not computed: the RP model refused this patient's inputs: {refused['what']} - "
-                           f"how to fix: {refused['how']}."}
+        return _refused("RP model", "rp_model" if rp_model is not None else "clinical", err,
+                        "check the --rp-model / --clinical inputs")
+
+
+def _refused(model: str, key: str, err: InputError, fix: str) -> dict:
+    """A result section not computed because ``model`` ("RP model", "stage model") refused this patient's inputs
+    (``err``, raised after the demo's work: the demo goes on and its report says why): ``refused`` ``{"input": key,
+    "what": the problem, "how": its fix (``fix`` when it names none)}`` - the report's banner, summary.json,
+    missing_inputs.csv and the console say them."""
+    refused = {"input": key, "what": err.problem, "how": err.fix or fix}
+    return {"status": "not computed", "missing": [], "refused": refused,
+            "message": f"not computed: the {model} refused this patient's inputs: {refused['what']} - "
+                       f"how to fix: {refused['how']}."}
 
 
 def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool,
@@ -470,14 +478,28 @@ def rp_card_summary(card: dict) -> dict:
             "warnings": list(card.get("warnings") or [])}
 
 
-def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo") -> dict:
+def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo", loaded=None) -> dict:
     """Stage probabilities only from a locked model the user gave (--stage-model), with the CT + tumour
     and the --clinical row; on the built-in sample an illustrative model trained on a synthetic cohort.
 
     Only inputs the model was trained with and this case gives are used (lungai.fusion.api.usable_inputs:
     EHR = at least one of the model's EHR columns has a value in --clinical; CT = only if the model's CT
-    input was trained); with none of them the stage is not computed and the section says what the model needs."""
-    from lungai.fusion.api import (MODALITY_NAMES, describe_inputs, model_inputs, predict_frame,
+    input was trained); with none of them the stage is not computed and the section says what the model needs.
+
+    ``loaded``: the --stage-model already loaded (:func:`check_model_options`, before any work).  Inputs the model
+    refuses (an :class:`~lungai.errors.InputError` after the demo's work) leave the stage not computed with the
+    reason and its fix (``refused``, :func:`_refused`), as the RP step does: the demo finishes its report."""
+    try:
+        return _stage_probabilities(out, ct, tumour, clinical, stage_model, sample, case, loaded)
+    except InputError as err:
+        return _refused("stage model", "stage_model" if stage_model is not None else "clinical", err,
+                        "check the --stage-model / --clinical inputs")
+
+
+def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo",
+                         loaded=None) -> dict:
+    """:func:`_stage`, an input the stage model refuses raised (:class:`~lungai.errors.InputError`)."""
+    from lungai.fusion.api import (MODALITY_NAMES, NOT_COMPUTED, describe_inputs, model_inputs, predict_frame,
                                    single_patient_cohort, train_stage_model)
     from lungai.fusion.pipeline import FusionConfig
     from lungai.rp.predict import synthetic_model
@@ -488,7 +510,7 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
     if stage_model is not None:
         from lungai.fusion import model_io
 
-        pipe, baselines, meta = model_io.load(stage_model)
+        pipe, baselines, meta = loaded or model_io.load(stage_model)
         name, model = model_io.chosen(pipe, baselines, meta)
         needs = model_inputs(model)
         desc = (f"Locked stage model {Path(stage_model).name} (given with --stage-model); predicting with its "
@@ -521,6 +543,11 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
     cohort = single_patient_cohort(case, ehr_row, None, ct if has_tumour else None, tumour if has_tumour else None)
     df = predict_frame(name, model, cohort)
     row = df.iloc[0]
+    if row["status"] not in ("computed", NOT_COMPUTED):
+        # a value given that the model cannot use (text in a numeric EHR column, ...): its status names it and the
+        # fix - not "missing inputs" (QA stagedemo59: --clinical age "old" said "pass the model's EHR columns")
+        problem, sep, fix = str(row["status"]).removeprefix("not computed: ").rpartition(" - ")
+        raise InputError(problem if sep else fix, fix if sep else "check the --clinical values the stage model uses")
     if row["status"] != "computed":
         given = [m for m, ok in (("EHR columns " + ", ".join(sorted(ehr_row)) if ehr_row else "", bool(ehr_row)),
                                  ("CT with a tumour", has_tumour)) if ok]
@@ -680,6 +707,75 @@ DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz",
                 "missing_inputs.csv", "scene.mrb", "report.html", "summary.json")
 
 
+# the model folders of the demo's options: the option, the kind of model it takes and the command that writes it
+MODEL_OPTIONS = (("--model", "segmentation model", "lungai train-seg"),
+                 ("--rp-model", "RP model", "lungai rp train"),
+                 ("--stage-model", "stage model", "lungai stage train"))
+
+
+def _model_kind(folder) -> tuple | None:
+    """(option, kind, command, marking file) of the model ``folder`` holds - by the file its loader reads first
+    (model.json, model_card.json, stage_model.json) - else None."""
+    from lungai.fusion.model_io import META
+    from lungai.rp.model_io import CARD_FILE
+    from lungai.seg.settings import MODEL_JSON
+
+    for entry, name in zip(MODEL_OPTIONS, (MODEL_JSON, CARD_FILE, META)):
+        if (Path(folder) / name).is_file():
+            return (*entry, name)
+    return None
+
+
+def _model_option_error(option: str, folder, err: InputError) -> InputError:
+    """``err`` of loading ``folder`` given with ``option``, naming the option, and - a model of another kind (an RP
+    model given as --stage-model) - the option that takes it."""
+    entry = next(e for e in MODEL_OPTIONS if e[0] == option)
+    other = _model_kind(folder)
+    if other is not None and other[0] != option:
+        def a(what):
+            return ("an " if what[0] in "aeiouR" else "a ") + what
+
+        return InputError(f"{option} {folder} is {a(other[1])} folder (it holds {other[3]}), not {a(entry[1])}",
+                          f"give it with {other[0]}; for {option} give the folder written by `{entry[2]}`")
+    return InputError(f"{option} {folder}: {err.problem}", err.fix or f"give the folder written by `{entry[2]}`")
+
+
+def check_model_options(model_dir=None, rp_model=None, stage_model=None) -> dict:
+    """The demo's model folders loaded with their allow-listed loaders before any work (QA stagedemo59: a wrong
+    --stage-model - an RP model's folder, an empty one - was only checked to exist, and refused after the
+    segmentation, radiomics and dose, ending the demo with no report): ``{"seg_dir", "seg", "stage"}`` (the
+    segmentation model's folder and model, the loaded stage model or None).  A folder that is not a usable model
+    of its option is an :class:`~lungai.errors.InputError` naming the option, the folder and the fix."""
+    from lungai.seg.model_io import load_model as load_seg
+    from lungai.seg.resources import resolve_model_dir
+
+    mdir = resolve_model_dir(model_dir)
+    loaded: dict = {}
+    for option, folder, load in (("--model", mdir, load_seg), ("--rp-model", rp_model, _load_rp),
+                                 ("--stage-model", stage_model, _load_stage)):
+        if folder is None:
+            continue
+        try:
+            loaded[option] = load(folder)
+        except InputError as err:
+            if option == "--model" and not model_dir:    # the default model: its own error (an installation's)
+                raise
+            raise _model_option_error(option, folder, err) from None
+    return {"seg_dir": mdir, "seg": loaded["--model"], "stage": loaded.get("--stage-model")}
+
+
+def _load_rp(folder):
+    from lungai.rp.model_io import load_model
+
+    return load_model(folder)
+
+
+def _load_stage(folder):
+    from lungai.fusion import model_io
+
+    return model_io.load(folder)
+
+
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
@@ -713,10 +809,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     from lungai.lungs import segment_lungs
     from lungai.report import figures, write_report
     from lungai.seg.choice import add_model_notes, model_meta
-    from lungai.seg.model_io import load_model
     from lungai.seg.model_meta import model_identity
     from lungai.seg.infer import segment_tumour
-    from lungai.seg.resources import resolve_model_dir
 
     from lungai.io.outputs import check_output_owner, claimed_output_folder, prepare_output_folder
 
@@ -731,6 +825,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     for path, what in ((rp_model, "--rp-model"), (stage_model, "--stage-model"), (dose, "--dose")):
         if path is not None and not Path(path).exists():
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
+    # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
+    models = check_model_options(model_dir, rp_model, stage_model)
     sample = ct_path is None
     if rtstruct is not None:
         if ct_path is None or dose is None:     # it is used for the dose metrics only (QA: with --ct given and no
@@ -820,8 +916,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         step("lungs")
 
         t0 = time.perf_counter()
-        mdir = resolve_model_dir(model_dir)
-        model = load_model(mdir)
+        mdir, model = models["seg_dir"], models["seg"]
         sample_seed = summary["input"].pop("seed_lps")
         seed_point = seed_lps if seed_lps is not None or roi_lps is not None else sample_seed
         seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0)
@@ -896,7 +991,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         step("RP risk not computed" if "risk" not in summary["rp"] else f"RP risk {summary['rp']['risk']:.0%}")
 
         t0 = time.perf_counter()
-        summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case)
+        summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case, models["stage"])
         lap("stage", t0)
         step(f"stage {summary['stage'].get('predicted', 'not computed')}")
         summary["inputs"] = {"ct": str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),
