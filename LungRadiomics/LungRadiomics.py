@@ -263,12 +263,19 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if problem:
             return problem
         from lungai import mrml
-        from lungai.segment_roles import dose_lung_segments
+        from lungai.segment_roles import ambiguous_lung_problem, dose_lung_segments
 
         names = self.segmentNames(p.segmentation)
         ticked = [s for s in p.selectedSegments if s in names]
         if not ticked:
             return "Tick at least one segment"
+        # two segments of one lung role ("RT LUNG" and "Lung_R"): with a dose among all segments (doseCommand takes every
+        # lung segment), else among the ticked ones (the derived "Lungs"); refused as the command line does
+        # (lungai.dicom.roles.AmbiguousRole), never the first one or their union
+        ambiguous = ambiguous_lung_problem(names if p.doseVolume is not None else ticked,
+                                           untick=p.doseVolume is None)
+        if ambiguous is not None:
+            return ambiguous
         # two segments of one name among the ticked ones (with a dose also the lung / tumour / envelope segments
         # doseCommand takes): which one is meant is not known, a column would be dropped (lungai.mrml.resolve_segment)
         repeated = mrml.repeated_names_error(p.segmentation, ticked + (self.doseSegmentNames(names)

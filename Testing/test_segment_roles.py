@@ -186,3 +186,22 @@ def test_dose_lung_names_text_lists_names_the_dose_lungs_take():
             assert segment_role(name) == role and dose_lung_segments([name]) == [name], name
             assert f"'{name}'" in text
     assert "'Lung-Left'" in text and "'Lung-Right'" in text
+
+
+def test_two_segments_of_one_lung_role_raise_the_command_lines_ambiguous_role():
+    """QA (panelroles59): dose_lung_segments took the union of 'RT LUNG' and 'Lung_R' (a doubled right lung), find_role
+    the first; both now raise lungai.dicom.roles.AmbiguousRole, the command line's refusal; tumours stay a union."""
+    import pytest
+
+    from lungai.dicom.roles import AmbiguousRole
+    from lungai.segment_roles import ambiguous_lung_problem
+
+    for names, role in ((["RT LUNG", "Lung_R", "Lung_L"], "lung_right"), (["Lungs", "Lung_Total", "GTV"], "lungs"),
+                        (["Lungs-GTV", "Lungs minus GTV"], "lungs_minus_gtv")):
+        with pytest.raises(AmbiguousRole, match=f"2 structures have role '{role}'"):
+            dose_lung_segments(names)
+        assert f"2 segments have role '{role}'" in ambiguous_lung_problem(names)
+    with pytest.raises(AmbiguousRole):
+        find_role(["RT LUNG", "Lung_R"], "right_lung")
+    assert find_role(["GTV-1", "GTV-2", "Lung_R"], "tumour") == "GTV-1" and ambiguous_lung_problem(["GTV", "GTV-2"]) is None
+    assert dose_lung_segments(["Lung_R", "Lung_L", "GTV-1"]) == ["Lung_R", "Lung_L"]

@@ -4809,3 +4809,45 @@ def test_a_nifti_dose_with_a_dicom_ct_is_said_unchecked_as_the_cli(load_module, 
     (tmp_path / "w").mkdir()
     logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
     assert said in logic.doseNotes, logic.doseNotes
+
+
+def test_two_segments_of_one_lung_role_are_refused_by_the_panel_before_apply(load_module, mrml_scene, phantom_nodes,
+                                                                             small_phantom):
+    """QA (panelroles59): the command line refuses two structures of one lung role (lungai.dicom.roles.AmbiguousRole),
+    the panel did not: with 'RT LUNG' (an old copy) beside 'Right lung', dose_lung_segments took the union of both
+    (the MLD over a doubled right lung), find_role / derived_lung_masks the first one, no word.  The panel now refuses
+    before Apply, naming both segments and the panel's fix (rename or delete one, or untick it); the core refuses too."""
+    from lungai import mrml
+    from lungai.dicom.roles import AmbiguousRole
+    from lungai.scene import nodes
+    from lungai.segment_roles import dose_lung_segments, find_role
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    ct, truth = phantom_nodes
+    _, copy_id = mrml.mask_to_segment(mrml_scene, mrml.segment_to_mask(mrml_scene, truth, "Right lung", ct), "RT LUNG",
+                                      seg_node=truth)
+    names = mrml.segment_names(truth)
+    assert "RT LUNG" in names and "Right lung" in names and "Left lung" in names
+    with pytest.raises(AmbiguousRole, match="'lung_right'"):
+        dose_lung_segments(names)
+    with pytest.raises(AmbiguousRole):
+        find_role(names, "right_lung")
+    masks = {n: mrml.segment_to_mask(mrml_scene, truth, n, ct) for n in ("RT LUNG", "Right lung", "Left lung")}
+    with pytest.raises(AmbiguousRole):
+        nodes.derived_lung_masks(masks)
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, truth, ["Tumor"]
+    assert logic.inputProblem(p) is None                   # no dose, the lungs not ticked: the tumour's radiomics
+    p.selectedSegments = ["Tumor", "RT LUNG", "Right lung"]
+    problem = logic.inputProblem(p)
+    assert problem is not None and "2 segments have role 'lung_right'" in problem and "'RT LUNG'" in problem and "'Right lung'" in problem and "untick" in problem, problem
+    p.selectedSegments = ["Tumor"]
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32), "dose")
+    problem = logic.inputProblem(p)                       # the dose takes every lung segment, ticked or not
+    assert problem is not None and "2 segments have role 'lung_right'" in problem and "'RT LUNG'" in problem and "'Right lung'" in problem, problem
+    assert "Rename" in problem and "delete" in problem and "Segment Editor" in problem and "untick" not in problem
+    # the fix works: the copy renamed to a name without a lung role
+    truth.GetSegmentation().GetSegment(copy_id).SetName("old lung")
+    assert logic.inputProblem(p) is None
+    assert dose_lung_segments(mrml.segment_names(truth)) == ["Right lung", "Left lung"]

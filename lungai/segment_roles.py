@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import re
 
-from lungai.dicom.roles import GTV_ROLES, dose_lungs_role, motion_envelopes, normalise, required_names, structure_role
+from lungai.dicom.roles import (GTV_ROLES, ONE_STRUCTURE_ROLES, AmbiguousRole, dose_lungs_role, motion_envelopes,
+                               normalise, required_names, structure_role)
 from lungai.errors import InputError
 
 ROLES = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
@@ -63,9 +64,45 @@ def is_lung(name: str, mapping=None) -> bool:
     return segment_role(name, mapping) in LUNG_ROLES
 
 
+def ambiguous_lung(names) -> AmbiguousRole | None:
+    """Two segments of one lung role ("RT LUNG" and "Lung_R": right lung; :data:`lungai.dicom.roles.ONE_STRUCTURE_ROLES`)
+    among ``names``: the :class:`lungai.dicom.roles.AmbiguousRole` the command line raises for two such structures
+    (:func:`lungai.dicom.roles.required_names`, one rule: its ``problem`` names both), else None.  Its ``fix`` is the
+    command line's; a panel says its own (:func:`ambiguous_lung_problem`)."""
+    names = list(names)
+    for role in ONE_STRUCTURE_ROLES:
+        try:
+            required_names(role, names)
+        except AmbiguousRole as error:
+            return error
+        except InputError:
+            pass
+    return None
+
+
+def ambiguous_lung_problem(names, untick: bool = False) -> str | None:
+    """What a Slicer panel says before Apply when two segments have one lung role (:func:`ambiguous_lung`), with the
+    panel user's fix: rename or delete the one not to use (``untick``: or untick it, where the panel measures only
+    the ticked segments); None when there are no such two."""
+    error = ambiguous_lung(names)
+    if error is None:
+        return None
+    problem = error.problem.replace(" structures have role ", " segments have role ", 1)
+    return (f"{problem}. Rename the segment not to use (to a name without a lung role, e.g. "
+            "'old lung') or delete it in the Segment Editor" + (", or untick it" if untick else "") + ", then Apply")
+
+
 def find_role(names, role: str) -> str | None:
-    """The first of ``names`` with ``role``, or None (one tumour of several: :func:`primary_tumour`)."""
-    return next((n for n in names if segment_role(n) == role), None)
+    """The one of ``names`` with ``role``, or None (one tumour of several: :func:`primary_tumour`); two segments of
+    one lung role ("RT LUNG" and "Lung_R") raise :class:`lungai.dicom.roles.AmbiguousRole` (:func:`ambiguous_lung`),
+    never the first one silently."""
+    names = list(names)
+    found = [n for n in names if segment_role(n) == role]
+    if role in LUNG_ROLES and len(found) > 1:
+        error = ambiguous_lung(found)
+        if error is not None:
+            raise error
+    return found[0] if found else None
 
 
 def tumour_segments(names) -> list[str]:
@@ -117,8 +154,12 @@ def dose_lung_segments(names) -> list[str]:
     without the whole lungs (a 'Lungs' segment, or a right and a left lung) or lobes but with a lungs-minus-tumour
     segment ('Lungs-GTV', 'Lung_Total-GTV', 'Lungs minus GTV': an RTSTRUCT loaded by SlicerRT), that segment - the
     rule of ``lungai dose-features --rtstruct`` and ``lungai cohort`` (:func:`lungai.dicom.roles.dose_lungs_role`,
-    one rule) - else the lung segments there are (one lung alone)."""
+    one rule) - else the lung segments there are (one lung alone).  Two segments of one lung role ("RT LUNG" and
+    "Lung_R") raise :class:`lungai.dicom.roles.AmbiguousRole` (:func:`ambiguous_lung`), never their union."""
     names = list(names)
+    error = ambiguous_lung(names)
+    if error is not None:
+        raise error
     lungs = [n for n in names if segment_role(n) in DOSE_LUNG_ROLES or name_key(n) in LUNG_LOBES]
     if any(name_key(n) in LUNG_LOBES for n in lungs):
         return lungs
