@@ -2842,8 +2842,9 @@ def test_an_old_flag_without_reasons_says_low_confidence_only_below_the_threshol
     segment = seg.GetSegmentation().GetNthSegment(0)
     for key, value in (("confidence", "0.80"), ("needs_review", "True"), ("review_threshold", "0.5")):
         segment.SetTag(f"LungAI.{key}", value)                      # as the previous version migrated them
-    note = nodes.review_note(seg, "Tumor")
-    assert "(reason not recorded (scene of an older version), confidence 0.80): check and correct it" in note, note
+    note = nodes.review_note(seg, "Tumor")      # ... without the outline: the flag is of lungai's outline (tumourflag59)
+    assert "(reason not recorded (scene of an older version), confidence 0.80)" in note, note
+    assert "low confidence" not in note and "the flag and confidence describe that outline" in note, note
     for key in ("confidence", "needs_review", "review_threshold"):
         segment.RemoveTag(f"LungAI.{key}")
     for key, value in (("confidence", "0.80"), ("needs_review", "True"), ("review_threshold", "0.5"),
