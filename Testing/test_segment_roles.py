@@ -205,3 +205,36 @@ def test_two_segments_of_one_lung_role_raise_the_command_lines_ambiguous_role():
         find_role(["RT LUNG", "Lung_R"], "right_lung")
     assert find_role(["GTV-1", "GTV-2", "Lung_R"], "tumour") == "GTV-1" and ambiguous_lung_problem(["GTV", "GTV-2"]) is None
     assert dose_lung_segments(["Lung_R", "Lung_L", "GTV-1"]) == ["Lung_R", "Lung_L"]
+
+
+def test_segments_differing_only_in_letter_case_of_one_lung_role_are_refused_as_on_the_command_line():
+    """QA (panelcase59): 'Lung_R' and 'lung_r' (one right lung twice, or an old copy) were not refused by the panel's
+    rule: lungai.dicom.roles._check_one leaves case-only pairs to the command line's check_case_groups, which the panel
+    never ran, so dose_lung_segments took both (the MLD over a doubled right lung) and find_role the first.  They now
+    raise AmbiguousRole with check_case_groups' message (that of ``--lungs seg.dcm``, role:lungs); a GTV pair stays a
+    union (role:gtv takes every GTV, as on the command line)."""
+    import pytest
+
+    from lungai.dicom.roles import AmbiguousRole
+    from lungai.segment_roles import ambiguous_lung_problem
+
+    for names, first, shown in ((["Lung_R", "lung_r", "Lung_L"], "Lung_R", "'Lung_R', 'lung_r'"),
+                                (["GTV", "Lungs", "LUNGS"], "Lungs", "'Lungs', 'LUNGS'"),
+                                (["Right lung", "right lung"], "Right lung", "'Right lung', 'right lung'")):
+        with pytest.raises(AmbiguousRole, match=f"role:lungs found 2 segments of the segmentation named '{first}' "
+                                                f"apart from letter case") as info:
+            dose_lung_segments(names)
+        assert f"({shown})" in info.value.problem and "rename one of them" in info.value.fix
+        assert "export again" not in info.value.fix          # nothing is exported in the panel
+        problem = ambiguous_lung_problem(names, untick=True)
+        assert problem is not None and problem.startswith(info.value.problem), problem
+        assert "Rename the segment not to use" in problem and "delete it in the Segment Editor, or untick it" in problem
+    with pytest.raises(AmbiguousRole, match="role:lungs_minus_gtv found 2 segments"):
+        dose_lung_segments(["Lungs-GTV", "lungs-gtv"])
+    with pytest.raises(AmbiguousRole, match="apart from letter case"):
+        find_role(["Lung_R", "lung_r"], "right_lung")
+    # a tumour written twice ('GTV', 'gtv') is no lung: the dose subtracts both, as role:gtv (their union) does
+    assert ambiguous_lung_problem(["GTV", "gtv", "Lung_R", "Lung_L"]) is None
+    assert dose_lung_segments(["GTV", "gtv", "Lung_R", "Lung_L"]) == ["Lung_R", "Lung_L"]
+    assert tumour_segments(["GTV", "gtv", "Lung_R"]) == ["GTV", "gtv"]
+    assert dose_lung_segments(["Lung_R", "Lung_L"]) == ["Lung_R", "Lung_L"]

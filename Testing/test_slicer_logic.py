@@ -4852,3 +4852,50 @@ def test_two_segments_of_one_lung_role_are_refused_by_the_panel_before_apply(loa
     truth.GetSegmentation().GetSegment(copy_id).SetName("old lung")
     assert logic.inputProblem(p) is None
     assert dose_lung_segments(mrml.segment_names(truth)) == ["Right lung", "Left lung"]
+
+
+def test_two_lung_segments_differing_only_in_letter_case_are_refused_by_the_panel_before_apply(
+        load_module, mrml_scene, phantom_nodes, small_phantom):
+    """QA (panelcase59): 'Right lung' beside 'right lung' (an old copy) was not refused by the panel: the one-lung-role
+    rule (lungai.dicom.roles._check_one) leaves names differing only in letter case to the command line's
+    check_case_groups, which the panel never ran, and repeated_names_error ignores only spaces around a name - the
+    dose took both (the MLD over a doubled right lung), the derived "Lungs" the first.  The panel now refuses before
+    Apply with the command line's message (that of ``--lungs seg.dcm``) and its own fix; two tumours 'Tumor' /
+    'tumor' stay a union (role:gtv, as on the command line)."""
+    from lungai import mrml
+    from lungai.dicom.roles import AmbiguousRole
+    from lungai.scene import nodes
+    from lungai.segment_roles import dose_lung_segments
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    ct, truth = phantom_nodes
+    _, copy_id = mrml.mask_to_segment(mrml_scene, mrml.segment_to_mask(mrml_scene, truth, "Right lung", ct),
+                                      "right lung", seg_node=truth)
+    names = mrml.segment_names(truth)
+    assert "right lung" in names and "Right lung" in names and mrml.repeated_names_error(truth) is None
+    with pytest.raises(AmbiguousRole, match="apart from letter case"):
+        dose_lung_segments(names)
+    masks = {n: mrml.segment_to_mask(mrml_scene, truth, n, ct) for n in ("Right lung", "right lung", "Left lung")}
+    with pytest.raises(AmbiguousRole):
+        nodes.derived_lung_masks(masks)
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, truth, ["Tumor"]
+    assert logic.inputProblem(p) is None                   # no dose, the lungs not ticked: the tumour's radiomics
+    p.selectedSegments = ["Tumor", "Right lung", "right lung", "Left lung"]
+    problem = logic.inputProblem(p)
+    expected = ("role:lungs found 2 segments of the segmentation named 'Right lung' apart from letter case "
+                "('Right lung', 'right lung')")
+    assert problem is not None and problem.startswith(expected) and "untick" in problem, problem
+    p.selectedSegments = ["Tumor"]
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32), "dose")
+    problem = logic.inputProblem(p)                       # the dose takes every lung segment, ticked or not
+    assert problem is not None and problem.startswith(expected), problem
+    assert "Rename" in problem and "delete" in problem and "Segment Editor" in problem and "untick" not in problem
+    # a tumour written twice in another case: both are subtracted from the lungs (role:gtv's union), not refused
+    _, gtv_id = mrml.mask_to_segment(mrml_scene, mrml.segment_to_mask(mrml_scene, truth, "Tumor", ct), "tumor",
+                                     seg_node=truth)
+    truth.GetSegmentation().GetSegment(copy_id).SetName("old lung")        # the panel's fix
+    assert logic.inputProblem(p) is None
+    assert dose_lung_segments(mrml.segment_names(truth)) == ["Right lung", "Left lung"]
+    assert [n for n, _ in nodes.tumour_masks(mrml_scene, truth, ct)] == ["Tumor", "tumor"]

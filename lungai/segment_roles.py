@@ -67,16 +67,26 @@ def is_lung(name: str, mapping=None) -> bool:
 def ambiguous_lung(names) -> AmbiguousRole | None:
     """Two segments of one lung role ("RT LUNG" and "Lung_R": right lung; :data:`lungai.dicom.roles.ONE_STRUCTURE_ROLES`)
     among ``names``: the :class:`lungai.dicom.roles.AmbiguousRole` the command line raises for two such structures
-    (:func:`lungai.dicom.roles.required_names`, one rule: its ``problem`` names both), else None.  Its ``fix`` is the
-    command line's; a panel says its own (:func:`ambiguous_lung_problem`)."""
+    (:func:`lungai.dicom.roles.required_names`, one rule: its ``problem`` names both), else None.  Two whose names
+    differ only in letter case ("Lung_R", "lung_r"), which ``required_names`` leaves to the command line's letter-case
+    check, are refused by that check (:func:`lungai.dicom.labels.check_case_groups`, its message as for ``--lungs
+    seg.dcm``: role:lungs takes one of them), raised as an ``AmbiguousRole``.  Its ``fix`` is the command line's; a
+    panel says its own (:func:`ambiguous_lung_problem`)."""
+    from lungai.dicom.labels import check_case_groups
+
     names = list(names)
     for role in ONE_STRUCTURE_ROLES:
         try:
-            required_names(role, names)
+            found = required_names(role, names)
         except AmbiguousRole as error:
             return error
         except InputError:
-            pass
+            continue
+        try:        # the dose's lungs take one segment of each lung role (role:lungs: a right and a left lung)
+            check_case_groups(names, found[:1], "the segmentation", role="lungs" if role != "lungs_minus_gtv" else role,
+                              rename="in the Segment Editor")
+        except InputError as error:
+            return AmbiguousRole(error.problem, error.fix)
     return None
 
 
