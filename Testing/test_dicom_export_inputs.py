@@ -278,6 +278,51 @@ def test_dicom_export_refuses_radiomics_of_another_mask(case, tmp_path, capsys):
     assert not (tmp_path / "e").exists() or not any((tmp_path / "e").iterdir())
 
 
+def test_dicom_export_refuses_ibsi_radiomics_of_another_tumour_mask(case, tmp_path, capsys):
+    """`lungai radiomics --params ibsi-*` names the tumour's volumes morph_vol_approx / morph_volume (class "morph"):
+    the check that the table's tumour is the exported one looked for pyradiomics' shape VoxelVolume / MeshVolume only,
+    so IBSI features of the left lung went into the SR's Tumour group without a word."""
+    st, root = case["st"], case["root"]
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", root / "lungs.nii.gz#2", "--segments", "tumour",
+                "--params", "ibsi-a", "--feature-classes", "shape", "-o", tmp_path / "r.csv") == 0
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "--radiomics", tmp_path / "r.csv",
+                "-o", tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    voxel_ml = np.prod(case["ct"].GetSpacing()) / 1000
+    assert re.search(r"was computed on another tumour mask: its tumour morph_vol_approx is [0-9.]+ ml, the exported "
+                     rf"tumour's volume {case['gtv'].sum() * voxel_ml:.2f} ml", err), err
+    assert not (tmp_path / "e").exists() or not any((tmp_path / "e").iterdir())
+
+
+def test_dicom_export_refuses_radiomics_of_other_lungs(case, tmp_path, capsys):
+    """The radiomics table's right / left lung features go into the SR group of the exported lung segment, so they
+    must be of that lung.  QA on LUNG1-003: radiomics of the RTSTRUCT's lungs (right lung VoxelVolume 2187 ml)
+    exported with another lung map went into the SR's "Right lung" group of a 213 ml segment, without a word (only
+    the tumour's volume was checked)."""
+    st, root, lab = case["st"], case["root"], case["lab"]
+    assert _cli("radiomics", "--image", st["ct"], "--lungs", root / "lungs.nii.gz", "--segments", "right_lung",
+                "left_lung", *SHAPE, "-o", tmp_path / "r.csv") == 0
+    cut = lab.copy()
+    slices = np.flatnonzero((lab == 1).any(axis=(1, 2)))
+    cut[slices[len(slices) // 2:]] = np.where(cut[slices[len(slices) // 2:]] == 1, 0, cut[slices[len(slices) // 2:]])
+    sitk.WriteImage(image_like(cut, case["ct"]), str(tmp_path / "cut.nii.gz"))    # the upper half of the right lung
+    assert _cli("dicom-export", "--ct", st["ct"], "--lungs", tmp_path / "cut.nii.gz", "--radiomics", tmp_path / "r.csv",
+                "-o", tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    voxel_ml = np.prod(case["ct"].GetSpacing()) / 1000
+    assert re.search(r"the radiomics table was computed on another right lung mask: its right_lung VoxelVolume is "
+                     rf"[0-9.]+ ml, the exported right lung's volume {(cut == 1).sum() * voxel_ml:.2f} ml", err), err
+    assert "lungai radiomics --lungs with the same mask" in err
+    assert not (tmp_path / "e").exists() or not any((tmp_path / "e").iterdir())
+    # the radiomics of the exported lungs go into the groups of their segments
+    assert _cli("dicom-export", "--ct", st["ct"], "--lungs", root / "lungs.nii.gz", "--radiomics", tmp_path / "r.csv",
+                "-o", tmp_path / "e") == 0
+    from lungai.dicom.sr import read_sr
+
+    sr = read_sr(tmp_path / "e" / "measurements.sr.dcm")
+    assert "original_shape_VoxelVolume" in sr["Right lung"] and "original_shape_VoxelVolume" in sr["Left lung"]
+
+
 def test_lungs_of_a_label_map_take_the_right_and_the_left_label(case, tmp_path, capsys):
     """--lungs FILE#R,L: a label map of GTV 1, right lung 3, left lung 4 gives right = 3, left = 4 (1 / 2 of a lung
     label map); one label (#4, the left lung) is refused, it would be taken as the right lung."""

@@ -179,6 +179,12 @@ def _volume_ml(mask: sitk.Image) -> float:
 # a radiomics table's tumour volume may differ from the exported tumour's by this fraction (VoxelVolume: rounding
 # and resampling; MeshVolume, when there is no VoxelVolume: the mesh's surface runs inside the voxels)
 RADIOMICS_VOLUME_TOLERANCE = {"VoxelVolume": 0.05, "MeshVolume": 0.15}
+# the volume features of a radiomics table, (feature class, feature) -> tolerance: pyradiomics' shape VoxelVolume /
+# MeshVolume and their IBSI tags (`--params ibsi-*`: class "morph", morph_vol_approx / morph_volume)
+RADIOMICS_VOLUME_FEATURES = {("shape", "VoxelVolume"): RADIOMICS_VOLUME_TOLERANCE["VoxelVolume"],
+                             ("shape", "MeshVolume"): RADIOMICS_VOLUME_TOLERANCE["MeshVolume"],
+                             ("morph", "vol_approx"): RADIOMICS_VOLUME_TOLERANCE["VoxelVolume"],
+                             ("morph", "volume"): RADIOMICS_VOLUME_TOLERANCE["MeshVolume"]}
 
 
 def _other_volume(given_ml: float, exported_ml: float, tolerance: float) -> bool:
@@ -380,23 +386,38 @@ def check_result_for_tumour(info: dict | None, tumour: sitk.Image | None, source
                          "tumour is exported: they would be reported without their tumour", RESULT_WITHOUT_TUMOUR_FIX)
 
 
-def check_radiomics_volume(radiomics, tumour: sitk.Image, source: str = "the radiomics table") -> None:
-    """The radiomics table's tumour (its shape VoxelVolume, else MeshVolume) must be the exported tumour: features
-    of another mask would be reported as this tumour's."""
+def check_radiomics_volume(radiomics, mask: sitk.Image, source: str = "the radiomics table", segment: str = "tumour",
+                           what: str = "tumour") -> None:
+    """The radiomics table's ``segment`` (its volume: shape VoxelVolume, else MeshVolume, or their IBSI tags
+    morph_vol_approx / morph_volume, :data:`RADIOMICS_VOLUME_FEATURES`) must be the exported ``mask`` (the tumour, a
+    lung: ``what``): features of another mask would be reported in this segment's SR group.  QA on LUNG1-003: IBSI
+    features and the lungs' features were not checked at all."""
     if radiomics is None or not len(radiomics):
         return
-    rows = radiomics[(radiomics.segment.astype(str) == "tumour") & (radiomics.feature_class.astype(str) == "shape")]
-    for feature, tolerance in RADIOMICS_VOLUME_TOLERANCE.items():
-        values = rows[rows.feature.astype(str) == feature].value
+    rows = radiomics[radiomics.segment.astype(str) == segment]
+    for (feature_class, feature), tolerance in RADIOMICS_VOLUME_FEATURES.items():
+        values = rows[(rows.feature_class.astype(str) == feature_class) & (rows.feature.astype(str) == feature)].value
         if not len(values):
             continue
-        table, exported = float(values.iloc[0]) / 1000.0, _volume_ml(tumour)
+        table, exported = float(values.iloc[0]) / 1000.0, _volume_ml(mask)
+        name = feature if feature_class == "shape" else f"{feature_class}_{feature}"
         if _other_volume(table, exported, tolerance):
-            raise InputError(f"{source} was computed on another tumour mask: its tumour {feature} is {table:.2f} ml, "
-                             f"the exported tumour's volume {exported:.2f} ml",
-                             "give the radiomics CSV computed on this tumour mask (lungai radiomics --tumour "
+            option = "--tumour" if segment == "tumour" else "--lungs" if "lung" in segment else "--mask"
+            raise InputError(f"{source} was computed on another {what} mask: its {segment} {name} is {table:.2f} ml, "
+                             f"the exported {what}'s volume {exported:.2f} ml",
+                             f"give the radiomics CSV computed on this {what} mask (lungai radiomics {option} "
                              "with the same mask), or leave --radiomics out")
         return
+
+
+def check_radiomics_volumes(radiomics, parts: list) -> None:
+    """:func:`check_radiomics_volume` for each exported part (SEG label, role, radiomics segment, RTSTRUCT name,
+    mask) whose radiomics segment is one of its own (a lung, a GTV of a SEG's several; the whole tumour is checked
+    against the union of its GTVs)."""
+    for label, role, rad_name, _structure, mask in parts:
+        if rad_name != "tumour":
+            check_radiomics_volume(radiomics, mask, segment=rad_name,
+                                   what=label.lower() if str(role).startswith("lung") else label)
 
 
 RP_COLUMNS = ("risk", "risk_low", "risk_high")     # of a `lungai rp predict` row: the SR's Case group
@@ -688,6 +709,7 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
                                          sitk.Cast(tumour > 0, sitk.sitkUInt8))]
     if lungs is not None:
         parts += lung_parts(lungs)
+    check_radiomics_volumes(radiomics, parts)
     if not parts and uncertainty is None and not measurement_groups({}, info, radiomics, dose, rp):
         empty = tumour is not None and not sitk.GetArrayViewFromImage(tumour).any()
         raise InputError("nothing to export: " + ("the tumour mask is empty" if empty else "no mask given")
