@@ -118,8 +118,10 @@ def result_lines(summary: dict) -> list:
                                                                          seg.get("review_actions") or [])]
     lines += [f"note: {note}" for note in seg.get("notes") or []]     # as `lungai segment` prints them
     lungs = summary.get("lungs", {})
-    lines += [f"warning: {note}" for note in lungs.get("warnings", lungs.get("cut", []))]   # as `lungai lungs` prints them
-    from lungai.report.html import failed_segment_texts
+    from lungai.report.html import failed_segment_texts, lung_notes, lung_warnings
+
+    lines += [f"warning: {note}" for note in lung_warnings(lungs)]   # as `lungai lungs` prints them
+    lines += [f"note: {note}" for note in lung_notes(lungs)]
 
     lines += [f"warning: radiomics not computed for {text}" for text in failed_segment_texts(summary.get("radiomics") or {})]
     if summary.get("truth_dice") is not None:

@@ -7,6 +7,7 @@ starts; :func:`run_demo` returns the summary that the report and the scene are b
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def _read_input(ct_path, small: bool, series_uid: str | None = None) -> tuple:
     if ct_path is not None:
         ct = read_ct(ct_path, series_uid=series_uid)
         what = f"DICOM CT series (folder {Path(ct_path).name})" if Path(ct_path).is_dir() else f"CT {Path(ct_path).name}"
-        return ct, None, {"description": what, "source": str(ct_path), "seed_lps": None}, None
+        return ct, None, {"description": what, "source": _str(ct_path), "seed_lps": None}, None
     from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
 
     spec = sample_spec()
@@ -994,7 +995,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case, models["stage"])
         lap("stage", t0)
         step(f"stage {summary['stage'].get('predicted', 'not computed')}")
-        summary["inputs"] = {"ct": str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),
+        summary["inputs"] = {"ct": _str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),
                              "patient_id": clinical_row["patient_id"] if clinical_row else None,
                              "dose": _str(dose), "rp_model": _str(rp_model), "stage_model": _str(stage_model),
                              "rtstruct": _str(rtstruct)}
@@ -1088,7 +1089,9 @@ def _ct_patient(ct_path, series_uid, patient_id) -> str | None:
 
 
 def _str(path) -> str | None:
-    return None if path is None else str(path)
+    """An input's path as summary.json records it: absolute (as the model's folder), ``..`` folded but links kept,
+    so that it leads to the input from anywhere - a path as typed is relative to the shell's folder of the run."""
+    return None if path is None else os.path.abspath(str(path))
 
 
 def _fmt_r(meta: dict) -> str:

@@ -38,12 +38,24 @@ def _centre_index(mask: np.ndarray, fallback: np.ndarray) -> tuple[int, int, int
     return tuple(int(v) for v in np.round(pts.mean(axis=0)))
 
 
+def orientation_labels(ax, left_right: str, top_bottom: str) -> None:
+    """The patient directions at the image's left / right and top / bottom edges (R L, A P or S I), as Slicer's
+    views show them, so the reader need not assume a convention."""
+    style = dict(transform=ax.transAxes, color="#ffd866", fontsize=11, fontweight="bold",
+                 bbox=dict(facecolor="black", alpha=0.6, edgecolor="none", pad=1.5))
+    ax.text(0.01, 0.5, left_right[0], ha="left", va="center", **style)
+    ax.text(0.99, 0.5, left_right[1], ha="right", va="center", **style)
+    ax.text(0.5, 0.99, top_bottom[0], ha="center", va="top", **style)
+    ax.text(0.5, 0.01, top_bottom[1], ha="center", va="bottom", **style)
+
+
 def tumour_slices(ct: sitk.Image, tumour: sitk.Image, uncertainty: sitk.Image, lungs: sitk.Image | None = None,
                   truth: sitk.Image | None = None) -> bytes:
     """Axial and coronal slices through the tumour: CT, tumour contour, uncertainty overlay + legend.
 
     Drawn from the images in LPS order (:func:`lungai.io.geometry.to_lps`): the patient's right on the image's
-    left, anterior up, head up, however the CT's voxels are stored (a NIfTI from dcm2niix, a feet-first scan)."""
+    left, anterior up, head up, however the CT's voxels are stored (a NIfTI from dcm2niix, a feet-first scan); each
+    view's edges are labelled with the patient directions (:func:`orientation_labels`)."""
     from lungai.io.geometry import to_lps
 
     ct, tumour, uncertainty = to_lps(ct), to_lps(tumour), to_lps(uncertainty)
@@ -58,10 +70,11 @@ def tumour_slices(ct: sitk.Image, tumour: sitk.Image, uncertainty: sitk.Image, l
     sx, sy, sz = ct.GetSpacing()
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
     vmax = 1.0  # entropy of a binary prediction, bits
-    views = [("Axial", hu[k], tm[k], unc[k], None if gt is None else gt[k], sy / sx),
-             ("Coronal", hu[:, j][::-1], tm[:, j][::-1], unc[:, j][::-1], None if gt is None else gt[:, j][::-1], sz / sx)]
+    views = [("Axial", hu[k], tm[k], unc[k], None if gt is None else gt[k], sy / sx, "AP"),
+             ("Coronal", hu[:, j][::-1], tm[:, j][::-1], unc[:, j][::-1], None if gt is None else gt[:, j][::-1], sz / sx,
+              "SI")]
     im = None
-    for ax, (title, img, mask, u, g, aspect) in zip(axes, views):
+    for ax, (title, img, mask, u, g, aspect, top_bottom) in zip(axes, views):
         ax.imshow(img, cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], aspect=aspect, interpolation="nearest")
         im = ax.imshow(np.ma.masked_less(u, UNDECIDED_BITS), cmap="inferno", alpha=0.6, vmin=UNDECIDED_BITS, vmax=vmax,
                        aspect=aspect, interpolation="nearest")
@@ -71,6 +84,7 @@ def tumour_slices(ct: sitk.Image, tumour: sitk.Image, uncertainty: sitk.Image, l
             ax.contour(g, levels=[0.5], colors=["#7CFC00"], linewidths=1.0, linestyles="dashed")
         ax.set_title(title)
         ax.set_axis_off()
+        orientation_labels(ax, "RL", top_bottom)
     cbar = fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02)
     cbar.set_label("undecided voxels: predictive entropy (bits, shown from 0.5)")
     handles = [plt.Line2D([], [], color="#00e5ff", lw=1.5, label="tumour (model)")]

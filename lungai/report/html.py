@@ -187,12 +187,35 @@ def _lungs_and_features(s: dict) -> str:
 <h2>Lungs and key radiomic features</h2>
 <div class="cards">{_card('right lung', _num('right-lung-ml', lungs['right_lung'], '{:.0f}', 'ml'))}
 {_card('left lung', _num('left-lung-ml', lungs['left_lung'], '{:.0f}', 'ml'))}</div>
-{''.join(f'<div class="banner" id="lungs-cut">{html.escape(n)}</div>' for n in lungs.get('warnings', lungs.get('cut', [])))}
+{''.join(f'<div class="banner" id="lungs-cut">{html.escape(n)}</div>' for n in lung_warnings(lungs))}
+{_lung_notes(lungs)}
 {_failed_segments(s['radiomics'])}
 <p>{s['radiomics']['n_features']} pyradiomics features were computed (all in <code>radiomics_long.csv</code>;
 {html.escape(s['radiomics']['params'])}). A selection:</p>
 {_table(rows, ('segment', 'feature', 'value'))}
 """
+
+
+def lung_warnings(lungs: dict) -> list[str]:
+    """The lung segmentation's warnings (summary.json's ``lungs.warnings``: the scan's cut, an uncertain right/left
+    label, a small lung, an air region left out; an older summary: ``lungs.cut``)."""
+    return list(lungs.get("warnings", lungs.get("cut", [])) or [])
+
+
+def lung_notes(lungs: dict) -> list[str]:
+    """The lung segmentation's other notes (summary.json's ``lungs.notes`` less its warnings), as ``lungai lungs``
+    prints them with ``note:``: the airways removed or not, an airway open to the outside air, blank slices left
+    out - what the lung volumes and the dose metrics are of."""
+    warned = set(lung_warnings(lungs))
+    return [str(n) for n in lungs.get("notes") or [] if n not in warned]
+
+
+def _lung_notes(lungs: dict) -> str:
+    notes = lung_notes(lungs)
+    if not notes:
+        return ""
+    return (f'<p class="small" id="lungs-notes" data-value="{len(notes)}">Lung segmentation notes: '
+            f"{html.escape('; '.join(notes))}.</p>")
 
 
 def failed_segment_texts(radiomics: dict) -> list[str]:
