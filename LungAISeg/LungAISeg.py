@@ -163,6 +163,8 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
 
     def enter(self):
         self.initializeParameterNode()
+        # back from the Segment Editor: the confidence tables say whether their segment was edited since
+        nodes.refresh_confidence_tables(slicer.mrmlScene)
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())

@@ -2327,6 +2327,10 @@ def test_a_shipped_models_confidence_caveat_is_in_the_patients_record_and_on_the
     # ... and rp_table.csv beside tumour_confidence: rp train / validate / predict say it of the row (QA demorisk59)
     table = pd.read_csv(out / "rp_table.csv", keep_default_na=False)
     assert table["tumour_confidence_caveat"].tolist() == [caveat] and table["tumour_review"].tolist() == [""]
+    # ... and patients.csv beside tumour_from (QA conftable59: written as planned, it kept no trace of it)
+    inventory = pd.read_csv(out / "patients.csv", keep_default_na=False)
+    assert inventory["tumour_confidence_caveat"].tolist() == [caveat], inventory.columns
+    assert list(inventory.columns).index("tumour_confidence_caveat") == list(inventory.columns).index("tumour_from") + 1
     # dicom-export of the patient's folder: the SR's Case comment says it beside the confidence
     from lungai.cli import main
     from lungai.dicom.sr import read_sr_comments
@@ -2341,3 +2345,4 @@ def test_a_shipped_models_confidence_caveat_is_in_the_patients_record_and_on_the
     assert "confidence_caveat" not in doc and not [n for n in doc["notes"] if "caveat" in n]
     assert "caveat" not in capsys.readouterr().out
     assert pd.read_csv(out2 / "rp_table.csv", keep_default_na=False)["tumour_confidence_caveat"].tolist() == [""]
+    assert pd.read_csv(out2 / "patients.csv", keep_default_na=False)["tumour_confidence_caveat"].tolist() == [""]

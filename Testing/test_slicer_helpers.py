@@ -819,6 +819,50 @@ def test_confidence_table_carries_review_reasons_and_model(mrml_scene, small_pha
     assert df["model"][0] == model_text(info) and df["model"][0]
 
 
+
+def test_confidence_table_says_when_its_segment_was_edited_since(mrml_scene, small_phantom, tmp_path):
+    """QA conftable59: after the expert dilated the flagged tumour in the Segment Editor, its "<CT> tumour confidence"
+    table still showed the run's confidence 0.3 / needs_review 1 with nothing saying they describe the original
+    outline (the panels' review note did say it).  Its ``outline`` column says so, set by every reader of the
+    result (nodes.tumour_result: the panels' review notes, the DICOM export) and by the Lung AI Segmentation panel
+    on entering it (nodes.refresh_confidence_tables); an older version's table (no column) gets the column."""
+    import sys
+    from pathlib import Path
+
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_dicom_scene import edit_segment
+
+    ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    info = {"confidence": 0.3, "needs_review": True, "review_threshold": 0.6, "review_reasons": ["low confidence"]}
+    out = nodes.add_tumour_outputs(mrml_scene, ct_node, tumour, sitk.Cast(tumour, sitk.sitkFloat32), info)
+    seg, table = out["segmentation"], out["table"]
+    assert nodes.table_rows(table)[0][nodes.OUTLINE_COLUMN] == nodes.OUTLINE_AS_MADE
+    # an older version's table: no outline column
+    table.GetTable().RemoveColumnByName(nodes.OUTLINE_COLUMN)
+    assert nodes.OUTLINE_COLUMN not in nodes.table_rows(table)[0]
+    grown = sitk.GetArrayFromImage(sitk.BinaryDilate(tumour, [1, 1, 1]))
+    edit_segment(mrml_scene, seg, small_phantom.ct, "Tumor", grown)
+    nodes.refresh_confidence_tables(mrml_scene)          # the panel, on entering it
+    row = nodes.table_rows(table)[0]
+    assert row[nodes.OUTLINE_COLUMN] == nodes.OUTLINE_EDITED and "original outline" in row[nodes.OUTLINE_COLUMN]
+    assert float(row["confidence"]) == 0.3 and row["needs_review"] == "1"     # the run's, as they were
+    assert "edited after Lung AI Segmentation" in nodes.review_note(seg, "Tumor")
+    # the original outline back (undo): any reader of the result sets the cell back
+    edit_segment(mrml_scene, seg, small_phantom.ct, "Tumor", sitk.GetArrayFromImage(tumour))
+    assert "check and correct it" in nodes.review_note(seg, "Tumor")
+    assert nodes.table_rows(table)[0][nodes.OUTLINE_COLUMN] == nodes.OUTLINE_AS_MADE
+    edit_segment(mrml_scene, seg, small_phantom.ct, "Tumor", grown)
+    nodes.review_notes(seg, ["Tumor"])                    # Lung Radiomics' reader
+    assert nodes.table_rows(table)[0][nodes.OUTLINE_COLUMN] == nodes.OUTLINE_EDITED
+    # a saved and reloaded scene keeps it
+    again = mrml.load_scene(mrml.save_scene(mrml_scene, tmp_path / "s.mrb"), tmp_path / "unpacked")
+    reloaded = again.GetFirstNodeByName("CT tumour confidence")
+    assert nodes.table_rows(reloaded)[0][nodes.OUTLINE_COLUMN] == nodes.OUTLINE_EDITED
+
 def test_sample_ground_truth_segments(mrml_scene, small_ct):
     from lungai import mrml
 

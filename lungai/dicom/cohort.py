@@ -365,6 +365,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                            if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
                      "tumour_from": tumour if st.ct else "",
+                     # the automatic tumour's model's known confidence caveat: set once the patient is processed
+                     # (its result.json's, as rp_table.csv's column; _run_cohort_locked rewrites patients.csv)
+                     CAVEAT_COLUMN: "",
                      "dose_features": (f"no ({dose_problem}: fails)" if error or (len(rtstructs) > 1 and dose_files)
                                        else "yes" if dose_files and st.ct else
                                        f"no ({OTHER_FRAME_DOSE})" if dose_elsewhere else "no"),
@@ -1414,7 +1417,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             (out / ERRORS).unlink()
         from lungai.seg.resources import result_confidence_caveat
 
-        rows, grids, unread_rows, caveats = [], [], {}, {}
+        rows, grids, unread_rows, caveats, case_caveats = [], [], {}, {}, {}
         failed_now = {c for c, _ in summary.failed}
         for job in jobs:
             folder = out / "patients" / safe_name(job.case)
@@ -1441,15 +1444,18 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 row[CAVEAT_COLUMN] = caveat or ""
                 if caveat:
                     caveats.setdefault(caveat, []).append(job.case)
+                    case_caveats[job.case] = caveat
         for caveat, cases in caveats.items():       # said once, with the cases whose tumour_confidence it is of
             print(f"warning: {CAVEAT_NOTE} of the automatic tumours' tumour_confidence ({_listed_cases(cases)}): "
                   f"{caveat}")
         # a patient planned "dose_features: yes" that failed (a dose not covering the lungs ...): not left saying yes
         failed_yes = inventory["case"].isin([c for c, _ in summary.failed]) & (inventory["dose_features"] == "yes")
-        if unread_rows or failed_yes.any():
+        if unread_rows or failed_yes.any() or case_caveats:
             if unread_rows:
                 inventory = inventory_with_unread_envelopes(inventory, unread_rows, mapping)
             inventory.loc[failed_yes, "dose_features"] = FAILED_DOSE
+            # beside tumour_from, as in rp_table.csv (QA conftable59: patients.csv kept no trace of it)
+            inventory[CAVEAT_COLUMN] = inventory["case"].map(case_caveats).fillna("")
             write_csv(inventory, out / INVENTORY)
         spacing = mixed_spacing_note(grids, params)      # texture features of mixed voxel spacings
         if spacing:

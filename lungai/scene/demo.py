@@ -65,6 +65,7 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
         if "uncertainty" in out_nodes:
             nodes.show_uncertainty(out_nodes["uncertainty"], info)
         nodes.link_to_segment(table, ct_node, seg_node, tumour_id)
+        nodes.tumour_result(seg_node, tumour_id, by_id=True)       # its outline column (nodes.OUTLINE_COLUMN)
         points = nodes.add_candidate_points(scene, "CT", info)      # automatic mode (no seed): the regions found
         if points is not None:
             out_nodes["candidates"] = points

@@ -678,7 +678,8 @@ def tumour_result(seg_node, segment: str, by_id: bool = False) -> dict:
     ``outline_unknown: True`` when a scene of an older version recorded no outline to tell an edit by
     (:func:`outline_unknown`: the result describes the outline lungai made, which the segment may no longer be);
     for a segment of an older scene, its node's attributes when they describe it (:func:`_old_node_result`,
-    read-only); {} for a segment lungai did not make (or None).  ``by_id``: ``segment`` is an ID, taken as it is
+    read-only); {} for a segment lungai did not make (or None).  Sets the :data:`OUTLINE_COLUMN` cell of the
+    segment's confidence table (:func:`_set_outline_cells`) to what it finds.  ``by_id``: ``segment`` is an ID, taken as it is
     (:func:`lungai.mrml.segment_by_id`: two segments may share a name)."""
     from lungai import mrml
 
@@ -704,6 +705,8 @@ def tumour_result(seg_node, segment: str, by_id: bool = False) -> dict:
         out["edited"] = True
     elif out and outline_unknown(seg_node, segment_id):
         out["outline_unknown"] = True     # result tags of an older scene, no outline: an edit since cannot be told
+    if out:             # every reader of the result sets its confidence table's outline cell right
+        _set_outline_cells(seg_node, segment_id, out)
     return out
 
 
@@ -933,6 +936,65 @@ def refresh_segment_output_names(scene, seg_node) -> list:
     return [node for node, _, _ in targets]
 
 
+# the confidence table's column saying which outline its confidence and needs_review describe (the run's, the same
+# signal as :func:`tumour_result`'s ``edited`` / ``outline_unknown``), set by :func:`tumour_result` - so by every
+# reader of the result (the panels' review notes, the DICOM export, :func:`refresh_confidence_tables`)
+OUTLINE_COLUMN = "outline"
+OUTLINE_AS_MADE = "as Lung AI Segmentation made it"
+OUTLINE_EDITED = ("edited since (Segment Editor): confidence and needs_review describe the original outline, "
+                  "not the segment as it is now")
+OUTLINE_NOT_RECORDED = ("not recorded (scene of an older version): an edit since cannot be told; confidence and "
+                        "needs_review describe the outline Lung AI Segmentation made")
+
+
+def outline_state(result: dict) -> str:
+    """The confidence table's :data:`OUTLINE_COLUMN` text for a :func:`tumour_result`."""
+    return (OUTLINE_EDITED if result.get("edited") else OUTLINE_NOT_RECORDED if result.get("outline_unknown")
+            else OUTLINE_AS_MADE)
+
+
+def _set_outline_cells(seg_node, segment_id: str, result: dict) -> None:
+    """The :data:`OUTLINE_COLUMN` cell of the confidence tables linked to the segment (:func:`linked_segment`)
+    set to :func:`outline_state` (the column added to a table of an older version); a node changed only when
+    its cell does."""
+    import vtk
+
+    scene = seg_node.GetScene()
+    if scene is None:
+        return
+    text = outline_state(result)
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
+        node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
+        if node.GetAttribute(SEGMENT_ID_ATTRIBUTE) != segment_id or linked_segment(node) != (seg_node, segment_id):
+            continue
+        table = node.GetTable()
+        rows = table.GetNumberOfRows()
+        column = table.GetColumnByName(OUTLINE_COLUMN)
+        if column is None:
+            column = vtk.vtkStringArray()
+            column.SetName(OUTLINE_COLUMN)
+            column.SetNumberOfValues(rows)
+            table.AddColumn(column)
+        elif all(column.GetValue(r) == text for r in range(rows)):
+            continue
+        for r in range(rows):
+            column.SetValue(r, text)
+        table.Modified()
+        node.Modified()
+
+
+def refresh_confidence_tables(scene) -> None:
+    """Set the :data:`OUTLINE_COLUMN` cell of every confidence table in ``scene`` linked to its segment (the
+    Lung AI Segmentation panel on entering it: after an edit in the Segment Editor, the table says that its
+    confidence describes the original outline)."""
+    tables = [scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
+              for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode"))]
+    for node in tables:
+        seg_node, segment_id = linked_segment(node)
+        if seg_node is not None:
+            tumour_result(seg_node, segment_id, by_id=True)
+
+
 def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk.Image, info: dict,
                        seg_node=None, replace_segment=None) -> dict:
     """Tumour segmentation results as nodes: returns {"segmentation", "segment_id", "uncertainty",
@@ -945,7 +1007,8 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     are saved with the scene and stay with their segment when another run adds "Tumor (2)".  The uncertainty
     becomes the heat-map volume "<CT> tumour uncertainty", the confidence fields the table "<CT> tumour
     confidence" ("<CT> Tumor (2) ..." for segment "Tumor (2)": :func:`segment_output_name`), both linked to the
-    CT and the segment (:func:`link_to_segment`); automatic mode's candidate regions (when more than one) the
+    CT and the segment (:func:`link_to_segment`), the table's :data:`OUTLINE_COLUMN` saying whether the segment
+    was edited since (kept current by :func:`tumour_result`); automatic mode's candidate regions (when more than one) the
     point list "<CT> tumour candidates".
     """
     from lungai import mrml
@@ -974,6 +1037,7 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
                                            segment_output_name(base, segment_name, "confidence"))
     _set_made_name(scene, table, segment_output_name(base, segment_name, "confidence"))
     link_to_segment(table, volume_node, seg_node, segment_id)
+    tumour_result(seg_node, segment_id, by_id=True)      # its outline column (:data:`OUTLINE_COLUMN`): as made
     return {"segmentation": seg_node, "segment_id": segment_id, "uncertainty": unc, "table": table,
             "result": info, "candidates": add_candidate_points(scene, base, info)}
 
