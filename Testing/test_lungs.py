@@ -1191,3 +1191,56 @@ def test_airless_collapsed_lung_is_said_to_be_out_of_the_mask():
     assert "aerated lung" in RT_LUNG_DEFINITION
     docs = " ".join((Path(__file__).resolve().parents[1] / "docs" / "lungs.md").read_text().replace("**", "").split())
     assert "Airless collapsed lung (atelectasis, about +20 HU) is mostly not in the mask" in docs
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_pneumothorax_joined_to_the_lung_is_warned(small_phantom, right):
+    """QA: a pneumothorax (pure air, about -1000 HU, no vessels) between the lung and the chest wall is joined to the
+    lung's air and labelled lung with no word - the lung's volume, MLD and V20 counted it.  The mask keeps it (lung
+    and pleural air cannot be told apart on every slice), but a warning names it; the phantom without it gets none."""
+    assert not any("pure air" in n for n in segment_lungs(small_phantom.ct).notes)
+    lab = sitk.GetArrayFromImage(small_phantom.labels)
+    lung = L.lung_truth(lab, "right")["right" if right else "left"]
+    arr = sitk.GetArrayFromImage(small_phantom.ct)
+    xs = np.nonzero(lung)[2]
+    # the lateral 35 mm of the lung over its middle slices: air with no lung tissue in it
+    lateral = xs < xs.min() + 10 if right else xs > xs.max() - 10
+    ks = np.nonzero(lung)[0]
+    middle = (ks > np.quantile(ks, 0.2)) & (ks < np.quantile(ks, 0.8))
+    pocket = np.zeros(lung.shape, bool)
+    pocket[tuple(c[lateral & middle] for c in np.nonzero(lung))] = True
+    arr[pocket] = (-1000 + np.random.default_rng(0).normal(0.0, 15.0, int(pocket.sum()))).round()
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(small_phantom.ct)
+    result = segment_lungs(img)
+    side = "right" if right else "left"
+    notes = [n for n in result.warnings if "pure air" in n]
+    assert len(notes) == 1 and f"the {side} lung holds" in notes[0] and "pneumothorax" in notes[0], result.notes
+    assert notes == result.air
+
+
+@pytest.mark.shared_data
+def test_real_ct_pneumothorax_is_warned_without_false_alarms(shared_data):
+    """LUNG1-003 (no pneumothorax: no warning; its lungs hold at most 1.5 ml of pure air) and the same CT with the
+    lateral 25 mm of its right lung over 40 mm of slices made pure air (a pneumothorax joined to the lung): the
+    warning names the right lung."""
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    ct = sitk.ReadImage(str(nifti / "LUNG1-003_ct.nii.gz"))
+    result = segment_lungs(ct)
+    assert result.air == [] and not any("pure air" in n for n in result.notes), result.notes
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti / "LUNG1-003_labels.nii.gz"))) == 3
+    arr = sitk.GetArrayFromImage(ct)
+    sx, _, sz = ct.GetSpacing()
+    ks = np.flatnonzero(ref.any(axis=(1, 2)))
+    mid, half = ks[len(ks) // 2], int(20 / sz)
+    rng = np.random.default_rng(0)
+    for k in range(mid - half, mid + half):
+        for j in np.flatnonzero(ref[k].any(axis=1)):
+            xs = np.flatnonzero(ref[k, j])
+            stop = min(xs[0] + int(25 / sx), xs[-1] + 1)
+            arr[k, j, xs[0]:stop] = (-1000 + rng.normal(0.0, 20.0, stop - xs[0])).round()
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(ct)
+    result = segment_lungs(img)
+    assert len(result.air) == 1 and "the right lung holds" in result.air[0], result.notes
+    assert result.air[0] in result.warnings

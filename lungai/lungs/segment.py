@@ -148,6 +148,19 @@ NO_TISSUE_NOTE = ("an air region of {ml:.0f} ml on the {side} side holds no lung
                   "pocket, a pneumothorax or a giant bulla? It is left out: the {side} lung is empty (label {value}: "
                   "0 ml) and the lung volumes and dose metrics (MLD, V20 ...) are of the {other} lung alone - if it is "
                   "lung, contour the lungs by hand (e.g. an RTSTRUCT)")
+# air in a lung mask as dark as pure air (3x3x3 mean below PURE_AIR_HU) in one 3D region of at least PURE_AIR_ML (on a
+# grid of about 2 mm) holding no lung tissue (:func:`_no_lung_tissue` on the region closed over PURE_AIR_CLOSING_MM
+# within the lung: the vessels crossing it are in it) is no aerated lung: a pneumothorax joined to the lung, or a giant
+# bulla.  Whole real CTs: at most 3.5 ml of such air per lung, its largest region at most 2 ml (LUNG1-002 / -003,
+# pyradiomics lung1 / lung2); with one lung's air 240-300 HU darker (severe emphysema, vessels kept) a 619-1341 ml
+# region, but 4.0-5.4 % of it above -600 HU (vessels), stays unflagged; a pure-air rim of 15-25 mm over 40 mm of slices
+# (LUNG1-002 / -003 right lung): 52-123 ml, 0.0 % above -600 HU
+PURE_AIR_HU = -960.0
+PURE_AIR_ML = 50.0
+PURE_AIR_CLOSING_MM = 6.0
+PURE_AIR_NOTE = ("the {side} lung holds {ml:.0f} ml of pure air in one region (below -960 HU, where lung is -700 to "
+                 "-870 HU): a pneumothorax or a giant bulla? It is in the {side} lung's mask, volume and dose metrics "
+                 "- check it, and contour the lungs by hand (e.g. an RTSTRUCT) if it is no lung")
 OPEN_AIRWAY_NOTE = ("the airway is open to the outside air (a tracheostoma, or the nose / an open mouth in view): the "
                     "lungs were found as the air the body encloses on each slice, {ml:.0f} ml")
 
@@ -160,12 +173,13 @@ class LungResult:
     cut: list = field(default_factory=list)   # the notes saying how the scan cuts the lungs (also in notes)
     side: list = field(default_factory=list)  # the note that the right/left label is uncertain (also in notes)
     small: list = field(default_factory=list)  # the note that one lung's aerated part is small (also in notes)
-    air: list = field(default_factory=list)    # the note that an air region holding no lung tissue was left out
+    air: list = field(default_factory=list)    # the notes on air without lung tissue: a region left out, pure air kept
 
     @property
     def warnings(self) -> list:
         """The notes to show as warnings (``lungai lungs`` prints them as ``warning: ...``): how the scan cuts the
-        lungs, an uncertain right/left label, a small lung and an air region without lung tissue left out."""
+        lungs, an uncertain right/left label, a small lung, an air region without lung tissue left out and pure air in
+        a lung (a pneumothorax?)."""
         return self.side + self.air + self.small + self.cut
 
     def mask(self, which: str = "both") -> sitk.Image:
@@ -484,6 +498,39 @@ def _may_be_lung(region: np.ndarray, lung: np.ndarray, hu: np.ndarray, tissue_ch
     if rz[0] > ks[-1] or rz[-1] < (ks[0] + ks[-1]) / 2.0:
         return False
     return not tissue_check or float(np.median(hu[region])) > SMALL_LUNG_AIR_HU
+
+
+
+def _pure_air_notes(labels: np.ndarray, smooth: np.ndarray, hu: np.ndarray, spacing) -> list[str]:
+    """The warnings for lungs of ``labels`` ([z, y, x], 1 right, 2 left; ``smooth`` the 3x3x3 mean of ``hu`` on its
+    grid, ``spacing`` x, y, z in mm) holding a region of pure air (``smooth`` below ``PURE_AIR_HU``) of at least
+    ``PURE_AIR_ML`` without lung tissue (:func:`_no_lung_tissue`, the region closed over ``PURE_AIR_CLOSING_MM``
+    within the lung first: emphysema's vessels cross its air), judged on a grid of about 2 mm: a pneumothorax joined to
+    the lung or a giant bulla, which the mask keeps."""
+    step = tuple(max(1, int(2.0 // float(s))) for s in spacing[::-1])
+    sub = tuple(slice(None, None, k) for k in step)
+    sub_spacing = tuple(float(s) * k for s, k in zip(spacing, step[::-1]))
+    sub_ml = float(np.prod(sub_spacing)) / 1000.0
+    pure = smooth[sub] < PURE_AIR_HU
+    notes = []
+    for value in (RIGHT, LEFT):
+        lung = labels[sub] == value
+        region = pure & lung
+        if region.sum() * sub_ml < PURE_AIR_ML:
+            continue
+        lab, n = ndimage.label(region)
+        sizes = region_sizes(lab, n)
+        sizes[0] = 0
+        largest = int(np.argmax(sizes))
+        if sizes[largest] * sub_ml < PURE_AIR_ML:
+            continue
+        iterations = max(1, int(round(PURE_AIR_CLOSING_MM / min(sub_spacing))))
+        box = _bbox(lab == largest, margin=iterations + 1)
+        closed = ndimage.binary_closing(lab[box] == largest, iterations=iterations) & lung[box]
+        if _no_lung_tissue(closed, hu[sub][box], sub_spacing)[0]:
+            notes.append(PURE_AIR_NOTE.format(side="right" if value == RIGHT else "left",
+                                              ml=float(sizes[largest]) * sub_ml))
+    return notes
 
 
 def _no_lung_tissue(region: np.ndarray, hu: np.ndarray, spacing) -> tuple[bool, float, float]:
@@ -884,6 +931,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         region = cropped[pbox]
         region[filled & (region == 0)] = value
         bar.update(1 if len(parts) == 2 else 2, f"{'right' if value == RIGHT else 'left'} lung filled")
+    air_note += _pure_air_notes(cropped, smooth, hu, spacing)
     out = np.zeros(full_shape, np.uint8)
     out[box] = cropped
 
