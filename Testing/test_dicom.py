@@ -1780,3 +1780,55 @@ def test_an_rtstruct_given_as_a_mask_to_a_command_without_rtstruct_says_what_tha
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", st["rtstruct"],
                 "-o", tmp_path / "out" / "y.csv") == 2
     assert "give the RTSTRUCT as --rtstruct FILE" in capsys.readouterr().err
+
+
+def test_sr_radiomic_feature_codes_are_short_and_highdicom_reads_their_groups(p1, tmp_path, monkeypatch):
+    """Radiomic feature names (``original_shape_Elongation``, > 16 characters) were the private code values: pydicom
+    stored them as LongCodeValue, and highdicom 0.28 could not read the SR's groups (``referenced_segment``:
+    "'CodedConcept' object has no attribute 'CodeValue'").  Every code value is now a CodeValue (<= 16 characters),
+    the name stays in CodeMeaning, and read_sr gives back the names."""
+    import highdicom as hd
+
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.sr import MeasurementGroup, read_sr, write_sr
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    seg = write_seg({"Tumour": st["masks"]["GTV"]}, ref, tmp_path / "t.seg.dcm", roles={"Tumour": "gtv"})
+    names = {"original_shape_Elongation": (0.8, "1"),
+             "wavelet-LLH_glszm_SmallAreaLowGrayLevelEmphasis": (0.01, "1"),
+             "log-sigma-10-0-mm-3D_gldm_LargeDependenceHighGrayLevelEmphasis": (5.5, "1"),
+             "original_glcm_ClusterProminence": (3.25, "1")}
+    too_long = "log-sigma-10-125-mm-3D_gldm_LargeDependenceHighGrayLevelEmphasisXYZ"   # > 64: the meaning is cut
+    groups = [MeasurementGroup("Tumour", {"volume_ml": (12.5, "ml"), **names}, segment_number=1, role="gtv"),
+              MeasurementGroup("Case", {"rp_risk": (0.31, "1"), too_long: (1.5, "1")})]
+    sr_path = write_sr(ref, tmp_path / "m.sr.dcm", groups, seg=seg)
+    ds = pydicom.dcmread(sr_path)
+
+    def codes(items):
+        for item in items:
+            for key in ("ConceptNameCodeSequence", "ConceptCodeSequence", "MeasurementUnitsCodeSequence"):
+                for code in item.get(key, []):
+                    yield code
+            yield from codes(item.get("MeasuredValueSequence", []))
+            yield from codes(item.get("ContentSequence", []))
+    all_codes = list(codes([ds]))
+    assert all_codes and all("CodeValue" in c and "LongCodeValue" not in c and len(c.CodeValue) <= 16
+                             for c in all_codes)
+    meanings = {c.CodeMeaning for c in all_codes}
+    assert set(names) <= meanings
+    content = hd.sr.srread(sr_path).content
+    [group] = content.get_volumetric_roi_measurement_groups()
+    segment = group.referenced_segment        # what raised the AttributeError on the old SR
+    assert list(segment.referenced_segment_numbers) == [1]
+    assert segment.referenced_sop_instance_uid == pydicom.dcmread(seg).SOPInstanceUID
+    assert {m.name.meaning for m in group.get_measurements()} >= set(names)
+    assert read_sr(sr_path) == {"Tumour": {"Volume": (12.5, "ml"), **{k: (v, "1") for k, (v, _) in names.items()}},
+                                "Case": {"rp_risk": (0.31, "1"), too_long[:64]: (1.5, "1")}}
+    # an SR written before (the name as a Long Code Value) still reads back under the names
+    monkeypatch.setattr("lungai.dicom.sr.private_code", lambda name: name)
+    old = pydicom.dcmread(write_sr(ref, tmp_path / "old.sr.dcm", groups, seg=seg))
+    assert any("LongCodeValue" in c for c in codes([old]))
+    before = read_sr(tmp_path / "old.sr.dcm")
+    assert before["Case"].pop(too_long) == (1.5, "1")      # the whole name was its (long) code value
+    assert before == {"Tumour": read_sr(sr_path)["Tumour"], "Case": {"rp_risk": (0.31, "1")}}

@@ -5,7 +5,8 @@ on: tumour volume, radiomic features) and image-level groups (TID 1501) for case
 needs-review flag as 0/1 with each review reason as a TEXT "Review reason", RP risk) and for the dose metrics, whose TEXT "Comment" names the masks they were
 computed on (the plan's RTSTRUCT contours or lungai's automatic masks; :func:`read_sr_comments`).  Concepts without a standard code (radiomic
 features, MLD, V20, RP risk ...) are coded in the private scheme ``99LUNGAI`` with the column name as code
-value, so a reader gets back exactly the names lungai writes in its CSV files.
+meaning and, up to 16 characters, as code value (a longer name: a stable short code, :func:`private_code`), so a
+reader gets back exactly the names lungai writes in its CSV files.
 """
 
 from __future__ import annotations
@@ -90,8 +91,26 @@ def _finding(role: str | None) -> tuple:
     return (code.value, code.scheme, code.meaning) if code else FINDING
 
 
+def private_code(name: str) -> str:
+    """The code value of ``name`` in :data:`PRIVATE_SCHEME`: the name itself up to 16 characters (a Code Value, SH),
+    else ``r`` + 15 hex digits of its SHA-1 - stable, and still a Code Value: a longer one is a Long Code Value,
+    with which highdicom (0.28) cannot read the SR's groups (``referenced_segment``: "'CodedConcept' object has no
+    attribute 'CodeValue'"; QA: every radiomic feature, ``original_shape_Elongation`` ...).  The name is the code
+    meaning (LO, 64 characters: longer names are cut there)."""
+    import hashlib
+
+    return name if len(name) <= 16 else "r" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:15]
+
+
 def _name(name: str):
-    return _concept(STANDARD_CODES.get(name, (name, PRIVATE_SCHEME, name)))
+    return _concept(STANDARD_CODES.get(name, (private_code(name), PRIVATE_SCHEME, name)))
+
+
+def _private_name(code) -> str:
+    """The lungai name of a private measurement concept: its code value when that is the name (up to 16 characters,
+    or an SR written before :func:`private_code`, whose Long Code Value was the name), else its meaning."""
+    value = str(code.value)
+    return value if value == code.meaning or len(value) > 16 else str(code.meaning)
 
 
 def _group_tracking_uid(series_uid: str, group: MeasurementGroup, seg) -> str:
@@ -185,7 +204,7 @@ def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:
         for group in getattr(sr.content, getter)():
             label = str(group.tracking_identifier)
             for m in group.get_measurements():
-                name = m.name.value if m.name.scheme_designator == PRIVATE_SCHEME else m.name.meaning
+                name = _private_name(m.name) if m.name.scheme_designator == PRIVATE_SCHEME else m.name.meaning
                 out.setdefault(label, {})[name] = (float(m.value), str(m.unit.value))
     return out
 
