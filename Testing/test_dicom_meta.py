@@ -194,7 +194,7 @@ def test_real_lung1_003_lungs_export_automatic_coloured_numbered_and_named(share
     assert np.isfinite(pd.read_csv(csv).value.astype(float)).all()
 
 
-def test_a_cohort_folders_lungs_are_lungais_only_while_unchanged_however_given(tmp_path):
+def test_a_cohort_folders_lungs_are_lungais_only_while_unchanged_however_given(tmp_path, capsys):
     """`dicom-export --results OUT/patients/P`: the folder's lungs.nii.gz is lungai's when the patient record says
     the lungs are automatic (lungai.lungs) AND records the file as written.  QA (rev-dicommeta): a cohort folder's
     lungs.nii.gz with half a lung erased by the user was still exported AUTOMATIC (made by SlicerLungAI); and
@@ -236,7 +236,17 @@ def test_a_cohort_folders_lungs_are_lungais_only_while_unchanged_however_given(t
     edited.CopyInformation(img)
     sitk.WriteImage(edited, str(lungs))
     assert lungs_made_by(lungs) is None
-    assert lung_generation("--results", folder) == lung_generation("--lungs", lungs) == {"MANUAL"}
+    # the folder's features.csv describes the lungs before the edit: refused, the fix names --radiomics (QA lead59:
+    # it said "leave --radiomics out", an option not given); recomputed radiomics given so: the user's lungs, MANUAL
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", folder, "-o", tmp_path / "refused") == 2
+    said = capsys.readouterr().err
+    assert "features.csv was computed on another left lung mask" in said and "leave --radiomics out" not in said, said
+    assert "give that CSV with --radiomics" in said, said
+    recomputed = tmp_path / "edited_lungs.csv"
+    assert _cli("radiomics", "--image", st["ct"], "--lungs", lungs, "--image-types", "Original", "--feature-classes",
+                "shape", "-o", recomputed) == 0
+    assert lung_generation("--results", folder, "--radiomics", recomputed) == lung_generation("--lungs", lungs) == \
+        {"MANUAL"}
     # a record of an older cohort (no digest of the lungs written): the user's; an RTSTRUCT's lungs: the user's
     sitk.WriteImage(img, str(lungs))
     assert lungs_made_by(lungs) == "cohort"

@@ -510,7 +510,9 @@ def run_export(args) -> int:
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column) or cohort_dose,
             rp=table_row(paths["rp"], "RP prediction CSV", RP_COLUMNS), generation=generation,
-            radiomics_settings=radiomics_settings)
+            radiomics_settings=radiomics_settings,
+            # the radiomics a --results folder holds (not a --radiomics table): a mismatch's fix names --radiomics
+            radiomics_source=str(paths["radiomics"]) if radiomics is not None and not args.radiomics else None)
         if given["tumour"] is not None and not gtvs and "," in (split_selector(paths["tumour"])[1] or ""):
             gtvs[JOINED_GTVS] = given["tumour"]     # labels joined (FILE#1,2): GTVs without names, never "GTVp"
         if contoured and not args.tumour:   # a cohort folder's RTSTRUCT GTV(s): named so, never "GTVp" for nodes

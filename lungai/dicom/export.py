@@ -387,11 +387,13 @@ def check_result_for_tumour(info: dict | None, tumour: sitk.Image | None, source
 
 
 def check_radiomics_volume(radiomics, mask: sitk.Image, source: str = "the radiomics table", segment: str = "tumour",
-                           what: str = "tumour") -> None:
+                           what: str = "tumour", results_file: str | None = None) -> None:
     """The radiomics table's ``segment`` (its volume: shape VoxelVolume, else MeshVolume, or their IBSI tags
     morph_vol_approx / morph_volume, :data:`RADIOMICS_VOLUME_FEATURES`) must be the exported ``mask`` (the tumour, a
     lung: ``what``): features of another mask would be reported in this segment's SR group.  QA on LUNG1-003: IBSI
-    features and the lungs' features were not checked at all."""
+    features and the lungs' features were not checked at all.  ``results_file``: the radiomics came from a
+    ``--results`` folder (e.g. a cohort patient's features.csv, its lungs edited since), not from ``--radiomics``: the
+    fix is to give recomputed radiomics with --radiomics (there is no --radiomics to leave out)."""
     if radiomics is None or not len(radiomics):
         return
     rows = radiomics[radiomics.segment.astype(str) == segment]
@@ -403,21 +405,27 @@ def check_radiomics_volume(radiomics, mask: sitk.Image, source: str = "the radio
         name = feature if feature_class == "shape" else f"{feature_class}_{feature}"
         if _other_volume(table, exported, tolerance):
             option = "--tumour" if segment == "tumour" else "--lungs" if "lung" in segment else "--mask"
+            if results_file:
+                source = f"the radiomics of {results_file}"
+                fix = (f"compute the radiomics on this {what} mask (lungai radiomics {option} with the same mask) and "
+                       f"give that CSV with --radiomics (it is used instead of {Path(results_file).name})")
+            else:
+                fix = (f"give the radiomics CSV computed on this {what} mask (lungai radiomics {option} with the same "
+                       "mask), or leave --radiomics out")
             raise InputError(f"{source} was computed on another {what} mask: its {segment} {name} is {table:.2f} ml, "
-                             f"the exported {what}'s volume {exported:.2f} ml",
-                             f"give the radiomics CSV computed on this {what} mask (lungai radiomics {option} "
-                             "with the same mask), or leave --radiomics out")
+                             f"the exported {what}'s volume {exported:.2f} ml", fix)
         return
 
 
-def check_radiomics_volumes(radiomics, parts: list) -> None:
+def check_radiomics_volumes(radiomics, parts: list, results_file: str | None = None) -> None:
     """:func:`check_radiomics_volume` for each exported part (SEG label, role, radiomics segment, RTSTRUCT name,
     mask) whose radiomics segment is one of its own (a lung, a GTV of a SEG's several; the whole tumour is checked
     against the union of its GTVs)."""
     for label, role, rad_name, _structure, mask in parts:
         if rad_name != "tumour":
             check_radiomics_volume(radiomics, mask, segment=rad_name,
-                                   what=label.lower() if str(role).startswith("lung") else label)
+                                   what=label.lower() if str(role).startswith("lung") else label,
+                                   results_file=results_file)
 
 
 RP_COLUMNS = ("risk", "risk_low", "risk_high")     # of a `lungai rp predict` row: the SR's Case group
@@ -684,7 +692,7 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
                    uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
                    dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm",
                    generation: dict | None = None, radiomics_settings=None, series: str = "dicom-export",
-                   gtvs: dict | None = None) -> list[Path]:
+                   gtvs: dict | None = None, radiomics_source: str | None = None) -> list[Path]:
     """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
     Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report).
 
@@ -694,7 +702,8 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     series numbers the objects get (:data:`lungai.dicom.seg.SERIES_NUMBERS`: "dicom-export", "segment").
     ``gtvs``: {SegmentLabel: mask} of the named segments the tumour was read from (a SEG of several GTVs): each is
     written under its own name and role (:func:`tumour_parts`), never their union as "GTVp"; ``tumour`` (their
-    union) is still what a result.json and radiomics table are checked against."""
+    union) is still what a result.json and radiomics table are checked against.  ``radiomics_source``: the file of a
+    ``--results`` folder the radiomics came from (not ``--radiomics``), named with its fix when they do not match."""
     from lungai.dicom.pmap import write_parametric_map
     from lungai.dicom.seg import SERIES_NUMBERS
     from lungai.dicom.sr import write_sr
@@ -704,12 +713,12 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     parts = []          # (SEG label, role, radiomics segment name, RTSTRUCT name, mask)
     check_result_for_tumour(info, tumour)
     if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
-        check_radiomics_volume(radiomics, tumour)
+        check_radiomics_volume(radiomics, tumour, results_file=radiomics_source)
         parts += tumour_parts(gtvs) or [(TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE,
                                          sitk.Cast(tumour > 0, sitk.sitkUInt8))]
     if lungs is not None:
         parts += lung_parts(lungs)
-    check_radiomics_volumes(radiomics, parts)
+    check_radiomics_volumes(radiomics, parts, results_file=radiomics_source)
     if not parts and uncertainty is None and not measurement_groups({}, info, radiomics, dose, rp):
         empty = tumour is not None and not sitk.GetArrayViewFromImage(tumour).any()
         raise InputError("nothing to export: " + ("the tumour mask is empty" if empty else "no mask given")
