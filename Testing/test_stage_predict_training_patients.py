@@ -18,8 +18,7 @@ from stage_helpers import small_stage_cohort, stage_cli
 FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
 
 
-def _cli(args):
-    return stage_cli(args)
+_cli = stage_cli
 
 
 @pytest.fixture(scope="module")

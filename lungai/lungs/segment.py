@@ -500,7 +500,6 @@ def _may_be_lung(region: np.ndarray, lung: np.ndarray, hu: np.ndarray, tissue_ch
     return not tissue_check or float(np.median(hu[region])) > SMALL_LUNG_AIR_HU
 
 
-
 def _pure_air_notes(labels: np.ndarray, smooth: np.ndarray, hu: np.ndarray, spacing) -> list[str]:
     """The warnings for lungs of ``labels`` ([z, y, x], 1 right, 2 left; ``smooth`` the 3x3x3 mean of ``hu`` on its
     grid, ``spacing`` x, y, z in mm) holding a region of pure air (``smooth`` below ``PURE_AIR_HU``) of at least
