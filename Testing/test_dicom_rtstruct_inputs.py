@@ -496,6 +496,47 @@ def test_a_gtv_of_markers_or_lines_only_is_passed_over_for_the_gtv_role(p1, tmp_
     assert "line" in exc.value.fix and "re-export" not in exc.value.fix
 
 
+@pytest.mark.parametrize("kind", ["POINT", "OPEN_PLANAR"])
+def test_a_gtv_of_markers_or_lines_only_is_said_to_hold_them_not_to_be_without_contours(p1, tmp_path, capsys, kind):
+    """QA (rtfolder60: copies of LUNG1-003's structure set with GTV-1, gtv-2, gtv-3 of POINT markers only, or of
+    OPEN_PLANAR lines only): radiomics noted "RTSTRUCT structure(s) without contours left out: gtv-3, gtv-2, GTV-1"
+    and refused "no structure with role 'gtv' ... (without contours, so left out: ...)", fix "name the structure
+    explicitly (--structure NAME)" - the planning system shows them drawn, and naming one is refused too ("holds only
+    POINT markers").  The note, the refusal and cohort's inventory say what each holds, and the fix says to contour
+    them with closed contours; an empty template structure beside them is still said to have no contours."""
+    from lungai.cli import main
+    from lungai.dicom.cohort import plan_cohort
+
+    st, ct = p1
+    path = with_empty_structures(st["rtstruct"], ["GTVn"], tmp_path / "empty.dcm")
+    ds = pydicom.dcmread(path)
+    rc = _roi(ds, "GTV")
+    rc.ContourSequence = [_line(item, 1 if kind == "POINT" else 3, kind)[0] for item in rc.ContourSequence]
+    n = len(rc.ContourSequence)
+    ds.save_as(path)
+    held = f"POINT markers ({n})" if kind == "POINT" else f"open contours ({n} OPEN_PLANAR)"
+    _, empty = contoured_structures(path)
+    assert empty == ["GTV", "GTVn"]
+    assert roles.empty_note(empty) == f"RTSTRUCT structure(s) without closed contours left out: GTV (only {held}), GTVn"
+    assert roles.empty_note(["GTVn"]) == "RTSTRUCT structure(s) without contours left out: GTVn"   # as before
+    with pytest.raises(InputError) as exc:
+        read_rtstruct_role(path, ct, "gtv")
+    assert f"(without closed contours, so left out: GTV (only {held}), GTVn)" in exc.value.problem
+    assert exc.value.fix.startswith("contour GTV with closed contours in the planning system"), exc.value.fix
+    assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(path), "--segments", "tumour",
+                 "--image-types", "Original", "--feature-classes", "shape", "-o", str(tmp_path / "out" / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"without closed contours left out: GTV (only {held}), GTVn" in err and "without contours" not in err, err
+    # lungai cohort: the inventory's note says it too (the automatic segmentation is planned)
+    root = tmp_path / "export"
+    import shutil
+
+    shutil.copytree(st["ct"], root / "P1" / "CT")
+    shutil.copy(path, root / "P1" / "rs.dcm")
+    _, inv = plan_cohort(root)
+    assert f"GTV (only {held})" in inv.loc[0, "notes"], inv.loc[0, "notes"]
+
+
 def _two_series_folder(st, tmp_path):
     """(folder, planning UID, other UID): a copy of LUNG1-003's CT with a second reconstruction of it (every 2nd
     slice, its own series) in one folder, as a flat PACS / planning-system export."""
@@ -1138,6 +1179,74 @@ def test_two_structures_of_one_lung_side_are_refused_by_dose_and_radiomics_alike
 
     with pytest.raises(InputError, match="2 structures have role 'lung_right'"):
         select_segments({"RT LUNG": st["masks"]["GTV"], "Lung_R": st["masks"]["Lung_R"]}, "role:lung_right")
+
+
+def test_the_fix_of_two_structures_of_one_lung_side_keeps_what_was_asked_and_each_suggestion_works(p1, tmp_path,
+                                                                                                    capsys):
+    """QA (rtfolder60, copies of LUNG1-003's structure set with a second right lung 'RT LUNG' / 'Lung, R' / 'Lung_R'
+    beside 'Lung-Right'): the refusal's fix was one text for every command and request - ``--structure role:lung_right``
+    (dose-features: the MLD of the right lung) was told to give ``--structure Lung-Right --structure Lung-Left`` (the
+    union: both lungs); ``lungai cohort``, which has no --structure, was told to use it; radiomics' standard segments
+    were told to give two --structure (two segments of those names: no tumour, no lungs segment; ``--lungs R,L`` keeps
+    them); and with 'Lung R' beside 'Lung_R' the mapping line 'Lung_R: null' hid both (names are compared
+    normalised), so the next run found no right lung.  Each suggestion now keeps what was asked and works."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    from lungai.cli import main
+    from lungai.dicom.cohort import plan_cohort
+
+    st, _ = p1
+    asked = {}
+    for role in ("lung_right", "lungs"):
+        with pytest.raises(roles.AmbiguousRole) as info:
+            roles.required_names(role, ["RT LUNG", "Lung_R", "Lung_L"])
+        asked[role] = info.value.fix
+    assert "--structure 'RT LUNG';" in asked["lung_right"] and "Lung_L" not in asked["lung_right"]
+    assert "--structure 'RT LUNG' --structure Lung_L;" in asked["lungs"]
+    # three of one side: every one but the kept is hidden, each line as YAML reads it ('[Lung R]' quoted)
+    with pytest.raises(roles.AmbiguousRole) as info:
+        roles.required_names("lung_right", ["RT LUNG", "Lung_R", "[Lung R]"])
+    lines = re.findall(r"""(?:'([^']+)'|"([^"]+)")""", info.value.fix.split("--structure-map file (")[1])
+    hidden = yaml.safe_load("\n".join(a or b for a, b in lines))
+    assert set(hidden) == {"Lung_R", "[Lung R]"} and roles.find_role(["RT LUNG", "Lung_R", "[Lung R]"], "lung_right",
+                                                                     hidden) == ["RT LUNG"]
+    # one name the mapping cannot tell from the kept one: no mapping line (it would hide both), rename instead
+    with pytest.raises(roles.AmbiguousRole) as info:
+        roles.required_names("lungs", ["Lung R", "Lung_R", "Lung_L"])
+    assert "'Lung_R: null'" not in info.value.fix and "rename or remove" in info.value.fix
+    assert roles.find_role(["Lung R", "Lung_R"], "lung_right", {"Lung_R": None}) == []     # why: it hides both
+
+    path = _with_copy(st, tmp_path, "RT LUNG")
+    out = tmp_path / "out"
+    few = ["--image-types", "Original", "--feature-classes", "shape"]
+    assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(path), *few, "-o", str(out / "r.csv")]) == 2
+    fix = capsys.readouterr().err.split("How to fix:")[1]
+    assert "--lungs 'RT LUNG,Lung_L'" in fix and "--structure " not in fix.replace("--structure-map", ""), fix
+    assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(path), "--structure", "role:lungs", *few,
+                 "-o", str(out / "r.csv")]) == 2
+    fix = capsys.readouterr().err.split("How to fix:")[1]
+    assert "--structure " not in fix.replace("--structure-map", "") and "'Lung_R: null'" in fix, fix
+    # the radiomics suggestion works: the standard segments, the right lung 'RT LUNG'
+    assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(path), "--lungs", "RT LUNG,Lung_L", *few,
+                 "-o", str(out / "r.csv")]) == 0
+    capsys.readouterr()
+    settings = pd.read_csv(out / "r_settings.csv", keep_default_na=False).set_index("segment")
+    assert {"tumour", "lungs", "right_lung"} <= set(settings.index)
+    assert settings.loc["right_lung", "structures"] == "RT LUNG"
+
+    # lungai cohort (no --structure): the patient fails at planning, told the mapping line only
+    root = tmp_path / "export"
+    shutil.copytree(st["ct"], root / "P1" / "CT")
+    shutil.copy(path, root / "P1" / "rs.dcm")
+    shutil.copy(st["dose"], root / "P1" / "rd.dcm")
+    jobs, inv = plan_cohort(root)
+    (job,) = jobs
+    assert job.error and "2 structures have role 'lung_right'" in job.error[0]
+    assert "--structure " not in job.error[1].replace("--structure-map", "") and "'Lung_R: null'" in job.error[1]
+    assert not plan_cohort(root, mapping={"Lung_R": None})[0][0].error     # the fix works
 
 
 @pytest.mark.parametrize("name, role", [

@@ -298,3 +298,65 @@ def test_the_folder_note_goes_to_stderr_in_every_command(study, tmp_path, capsys
     rtstruct_option(p1["root"], p1["ct"])
     out, err = capsys.readouterr()
     assert "note: --rtstruct" in err and not out
+
+
+def _with_second_series(ct, folder):
+    """``folder``: the CT's slices and a second reconstruction of them (own SeriesInstanceUID, same frame of
+    reference), as a planning system exports a patient's CT series side by side; returns (planning UID, other UID)."""
+    folder.mkdir(parents=True)
+    other = generate_uid()
+    planning = None
+    for i, f in enumerate(sorted(p for p in ct.iterdir() if p.is_file())):
+        shutil.copy(f, folder / f"a_{i:03d}.dcm")
+        ds = pydicom.dcmread(f)
+        planning = str(ds.SeriesInstanceUID)
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = other, generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesNumber, ds.SeriesDescription = 3, "lung kernel"
+        ds.save_as(folder / f"b_{i:03d}.dcm")
+    return planning, other
+
+
+def _drawn_on(path, series: str):
+    ds = pydicom.dcmread(path)
+    for fr in ds.ReferencedFrameOfReferenceSequence:
+        for st in fr.RTReferencedStudySequence:
+            for se in st.RTReferencedSeriesSequence:
+                se.SeriesInstanceUID = series
+    ds.save_as(path)
+
+
+@pytest.mark.parametrize("revision_on", ["planning", "other"])
+def test_rtstructs_with_a_ct_folder_of_several_series_none_chosen_name_each_ones_series(study, tmp_path, capsys,
+                                                                                         revision_on):
+    """QA (rtfolder60: LUNG1-003's CT + a second reconstruction in one folder with two RTSTRUCTs, plan versions):
+    the RTSTRUCTs were matched against the series of the folder's first file, one the user never chose - refused as
+    "2 reference the CT series X" with the fix "--rtstruct RS_1.dcm" (then the CT read refused the folder), or, with
+    the revision drawn on the other series, one was used ("using RS_1.dcm (it references the CT series X ...)").  Both
+    are refused naming the series each was drawn on, and the fix gives --series and the RTSTRUCT; with --series the
+    one drawn on that series is used."""
+    p1, _ = study
+    folder = tmp_path / "patient"
+    planning, other = _with_second_series(p1["ct"], folder)
+    shutil.copy(p1["rtstruct"], folder / "RS_1.dcm")
+    _copy_rtstruct(p1["rtstruct"], folder / "RS_2.dcm", "plan rev2")
+    if revision_on == "other":
+        _drawn_on(folder / "RS_2.dcm", other)
+    rev2 = planning if revision_on == "planning" else other
+    with pytest.raises(InputError) as exc:
+        find_rtstruct(folder, folder)
+    problem, fix = exc.value.problem, exc.value.fix
+    assert "the CT" in problem and "holds 2 CT series, none chosen with --series" in problem, problem
+    assert f"RS_1.dcm (label 'synthetic', date " in problem and f"drawn on CT series {planning})" in problem
+    assert f"RS_2.dcm (label 'plan rev2', date 20240102, 3 ROIs, drawn on CT series {rev2})" in problem
+    assert f"--series {planning} --rtstruct {folder / 'RS_1.dcm'}" in fix, fix
+    # the fix works: with the series chosen, its RTSTRUCT (or, both on it, the refusal naming the two)
+    if revision_on == "other":
+        assert find_rtstruct(folder, folder, series_uid=other)[0] == folder / "RS_2.dcm"
+        assert find_rtstruct(folder, folder, series_uid=planning)[0] == folder / "RS_1.dcm"
+    assert main(["radiomics", "--image", str(folder), "--series", planning, "--rtstruct", str(folder / "RS_1.dcm"),
+                 *FEW, "-o", str(tmp_path / "r.csv")]) == 0
+    capsys.readouterr()
+    # one RTSTRUCT in the folder: used as before (the CT read names the series it was drawn on)
+    (folder / "RS_2.dcm").unlink()
+    assert find_rtstruct(folder, folder)[0] == folder / "RS_1.dcm"

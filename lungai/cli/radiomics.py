@@ -393,6 +393,7 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     hold (found by role) is reported in ``errors`` and the other segments go on.  ``structures`` gets each
     segment's structure names (lungs_minus_tumour: (lung names, tumour names))."""
     from lungai.dicom.masks import lung_map_input, lungs_minus_gtv_parts, mask_input, structure_mask
+    from lungai.dicom.roles import AmbiguousRole
     from lungai.dicom.rtstruct import list_structures
     from lungai.radiomics import segments as S
     from lungai.segment_roles import is_lung
@@ -404,7 +405,10 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
         out = {}
         for spec in args.structure:
             name = spec.split(":", 1)[-1] if spec.lower().startswith("role:") else spec
-            out[name], structures[name] = structure_mask(args.rtstruct, image, spec, mapping, gaps)
+            try:
+                out[name], structures[name] = structure_mask(args.rtstruct, image, spec, mapping, gaps)
+            except AmbiguousRole as exc:   # two --structure are two segments here, never one segment of both lungs
+                raise (exc.with_fix(None) if len(exc.pick) > 1 else exc) from None
             # the lungs minus the GTVs (no 'Lungs-GTV' structure): (lungs, GTVs), said "Lung_R+Lung_L minus GTV"
             structures[name] = lungs_minus_gtv_parts(spec, structures[name], mapping) or structures[name]
             if lung_names is not None and mapping and not is_lung(name) and is_lung(name, mapping):
@@ -431,8 +435,11 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
                                   "--lungs RIGHT,LEFT or map them with --structure-map FILE")
         else:
             sides: list = []
-            lungs = lung_map_input(args.lungs or "role:lungs", image, args.rtstruct, mapping=mapping,
-                                   allow_gaps=gaps, used=sides, consequence=S.LUNG_MAP_CONSEQUENCE)
+            try:
+                lungs = lung_map_input(args.lungs or "role:lungs", image, args.rtstruct, mapping=mapping,
+                                       allow_gaps=gaps, used=sides, consequence=S.LUNG_MAP_CONSEQUENCE)
+            except AmbiguousRole as exc:   # the standard segments' lungs are chosen by --lungs RIGHT,LEFT
+                raise exc.with_fix("lungs") from None
             if sides:
                 structures.update(right_lung=sides[0], left_lung=sides[1], lungs=sides[0] + sides[1])
     # lungs minus tumour: its RTSTRUCT structures, the tumour's or the lungs' file named when one came from a file

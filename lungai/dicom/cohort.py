@@ -216,8 +216,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     from lungai.dicom.discover import files_under, scan
     from lungai.dicom.pixeldata import check_ct_files, drop_slice_copies
     from lungai.dicom.masks import structure_names
-    from lungai.dicom.roles import (dose_envelopes, dose_lungs_role, empty_note, find_role, role_notes,
-                                    structure_roles)
+    from lungai.dicom.roles import (AmbiguousRole, dose_envelopes, dose_lungs_role, empty_note, find_role,
+                                    role_notes, structure_roles)
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
 
@@ -273,6 +273,14 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                            "re-export the structure set from the planning system, or move the file out of the "
                            "export to use the automatic lungs and tumour"]
                 notes.append(failure[0])
+        if structures and not failure:
+            try:    # two structures of one lung role: the patient fails now, with cohort's fix (no --structure here)
+                dose_lungs_role(structures, mapping)
+            except AmbiguousRole as exc:
+                failure = [exc.problem, exc.with_fix(None).fix]
+                notes.append(exc.problem)
+            except InputError:
+                pass
         has = lambda *rs: any(r in rs for r in roles.values())  # noqa: E731
         if has("lung_right") and has("lung_left"):
             lungs = "RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("lung_right", "lung_left"))
@@ -554,7 +562,7 @@ def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
 def lung_structures_note(names, empty, mapping=None) -> str:
     """Why the RTSTRUCT's lungs are not used: which lung structures it has (right / left / Lungs / Lungs-GTV, by role)
     and which are missing, or left out as empty."""
-    from lungai.dicom.roles import find_role
+    from lungai.dicom.roles import empty_text, find_role
 
     found = {side: find_role(names, side, mapping) for side in ("lung_right", "lung_left")}
     gone = [n for side in ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
@@ -564,7 +572,7 @@ def lung_structures_note(names, empty, mapping=None) -> str:
     lacks = [words[s] for s, n in found.items() if not n]
     text = (f"the RTSTRUCT has a contoured {' and '.join(has)} but no contoured {' or '.join(lacks)} lung" if has
             else "no contoured lung structures in the RTSTRUCT")
-    return text + (f" ({', '.join(gone)} without contours)" if gone else "")
+    return text + (" ({} {})".format(*empty_text(gone)) if gone else "")
 
 
 def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gaps: bool = False) -> tuple:
@@ -584,13 +592,16 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gap
     if job.rtstruct:
         names, empty = contoured_structures(job.rtstruct)
         if find_role(names, "lung_right", mapping) and find_role(names, "lung_left", mapping):
-            labels, used = lung_labels(job.rtstruct, ct, "role:lungs", mapping, allow_gaps)
+            try:
+                labels, used = lung_labels(job.rtstruct, ct, "role:lungs", mapping, allow_gaps)
+            except AmbiguousRole as exc:    # lungai cohort has no --structure: the mapping's fix only
+                raise exc.with_fix(None) from None
             provenance["lungs"] = "RTSTRUCT " + structure_names(used)
             return labels, None, None
         try:
             role = dose_lungs_role(names, mapping, empty)
-        except AmbiguousRole:       # two lung structures of one role: the user chooses, never the automatic lungs
-            raise
+        except AmbiguousRole as exc:    # two lung structures of one role: the user chooses, never the automatic lungs
+            raise exc.with_fix(None) from None
         except InputError:
             role = None
         if role is not None:
@@ -627,7 +638,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     contoured GTV (a GTV that cannot be read fails the patient, never silently replaced).  The record holds
     :data:`SEGMENTATION_FIELDS` of the segmentation's info."""
     from lungai.dicom.masks import structure_mask, structure_names
-    from lungai.dicom.roles import find_role
+    from lungai.dicom.roles import empty_text, find_role
     from lungai.dicom.rtstruct import contoured_structures
 
     if job.rtstruct:
@@ -643,7 +654,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
             return mask, None, "", [], {}
         empty_gtvs = find_role(empty, "gtv", mapping)
         notes.append("no contoured GTV in the RTSTRUCT"
-                     + (f" ({', '.join(empty_gtvs)} without contours)" if empty_gtvs else "")
+                     + (" ({} {})".format(*empty_text(empty_gtvs)) if empty_gtvs else "")
                      + "; automatic segmentation")
     from lungai.seg.choice import add_model_notes
     from lungai.seg.infer import segment_tumour

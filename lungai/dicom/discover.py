@@ -941,6 +941,52 @@ def _unreadable_listed(studies, folder) -> tuple[str, Path | None]:
     return f"; {len(bad)} file(s) could not be read: {names}", bad[0]
 
 
+def _several_ct_series(ct_path) -> list[str] | None:
+    """The SeriesInstanceUIDs of the CT series of a DICOM folder ``ct_path`` that holds several (none chosen: the CT
+    read refuses it, :class:`lungai.io.read.SeveralSeriesError`), else None."""
+    from lungai.io.read import SeveralSeriesError, dicom_series_files
+
+    if not Path(ct_path).is_dir():
+        return None
+    try:
+        dicom_series_files(ct_path)
+    except SeveralSeriesError as exc:
+        return list(exc.series)
+    except Exception:  # noqa: BLE001 - not DICOM, or unreadable: the CT read says why
+        return None
+    return None
+
+
+def _ct_series_not_chosen(folder: Path, ct_path, several: list, found: list, facts: dict, same, own: str,
+                          option: str) -> InputError:
+    """The refusal of several RTSTRUCTs in ``folder`` with a CT folder of several series, none chosen (``several``:
+    their UIDs): which RTSTRUCT goes with the CT depends on the series, so each RTSTRUCT is named with the series it
+    was drawn on and the fix gives both (QA: the RTSTRUCTs were matched against the folder's first file's series - "2
+    reference the CT series X", or "using RS_1.dcm (it references the CT series X)" - a series the user never chose,
+    and the fix named no --series; the CT read then refused the folder)."""
+    refs = {p: sorted(facts[p][3]) if facts[p] is not None else [] for p in found}
+
+    def named(p) -> str:     # _rtstruct_label with the series the RTSTRUCT was drawn on
+        label = _rtstruct_label(p, folder, facts[p])
+        if facts[p] is None:
+            return label
+        ours = [u for u in refs[p] if u in several]
+        return label[:-1] + (f", drawn on CT series {', '.join(ours)}" if ours else
+                             f", drawn on series {', '.join(refs[p])}, not in the CT folder" if refs[p] else
+                             ", no series referenced") + ")"
+
+    listed = "; ".join(named(p) + same(p) for p in found)
+    example = next(((p, u) for p in found for u in refs[p] if u in several), (found[0], several[0]))
+    by_series = [f"--series {u}: {', '.join(shown_path(p, folder) for p in found if u in refs[p])}"
+                 for u in several if any(u in refs[p] for p in found)]
+    return InputError(
+        f"{option} {folder} holds {len(found)} RTSTRUCTs and the CT {ct_path} holds {len(several)} CT series, none "
+        f"chosen with --series, so which RTSTRUCT goes with the CT is ambiguous: {listed}{own}",
+        f"choose the CT series with --series UID and give the RTSTRUCT drawn on it, e.g. --series {example[1]} "
+        f"{option} {example[0]}" + (f" (the RTSTRUCTs drawn on each CT series: {'; '.join(by_series)})"
+                                    if by_series else ""))
+
+
 def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
                   option: str = "--rtstruct") -> tuple[Path, str | None]:
     """The RTSTRUCT file an ``--rtstruct FILE|FOLDER`` value stands for, and a note saying which file of a folder was
@@ -989,6 +1035,9 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
     if len(found) == 1:
         return found[0], (f"{option} {folder}: using the RTSTRUCT {named(found[0])} (the only one there{same(found[0])})"
                           f"{own}")
+    several = _several_ct_series(ct_path) if ct_path is not None and series_uid is None else None
+    if several:
+        raise _ct_series_not_chosen(folder, ct_path, several, found, facts, same, own, option)
     from lungai.dicom.reference import dicom_ct_header
 
     ct = dicom_ct_header(ct_path, series_uid) if ct_path is not None else None

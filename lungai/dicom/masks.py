@@ -77,6 +77,11 @@ def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None
     ``sides``: given a list, the right lung's and the left lung's structure names are appended (two lists).
     """
     right_spec, left_spec = _lung_specs(spec, "--lungs Lung_R,Lung_L")
+    if right_spec == "role:lung_right":     # two structures of one side: refused naming both lungs to choose
+        from lungai.dicom.roles import check_sides
+        from lungai.dicom.rtstruct import contoured_structures
+
+        check_sides(contoured_structures(rtstruct)[0], mapping)
     right, rn = structure_mask(rtstruct, ct, right_spec, mapping, allow_gaps)
     left, ln = structure_mask(rtstruct, ct, left_spec, mapping, allow_gaps)
     if sides is not None:

@@ -124,17 +124,21 @@ _NONE = {"", "none", "null", "ignore", "-"}
 class StructureName(str):
     """A structure's name carrying its RTSTRUCT RT ROI Interpreted Type (``GTV``, ``ORGAN``, ``PTV`` ... or ``""``),
     as :mod:`lungai.dicom.rtstruct` reads it: a name without a role by the patterns is role "gtv" when that type is
-    GTV (:func:`type_role`).  It is a plain ``str`` everywhere else."""
+    GTV (:func:`type_role`).  It is a plain ``str`` everywhere else.  ``held``: what a structure without closed
+    contours holds ("POINT markers (2)", "open contours (3 OPEN_PLANAR)"; "" for none: an empty template structure),
+    as :func:`lungai.dicom.rtstruct.contoured_structures` names the structures it leaves out (:func:`empty_text`)."""
 
     interpreted_type: str
+    held: str
 
-    def __new__(cls, name, interpreted_type: str = ""):
+    def __new__(cls, name, interpreted_type: str = "", held: str = ""):
         obj = super().__new__(cls, name)
         obj.interpreted_type = str(interpreted_type or "").strip().upper()
+        obj.held = str(held or "")
         return obj
 
     def __reduce__(self):             # pickled to the cohort's workers with its type
-        return (StructureName, (str(self), self.interpreted_type))
+        return (StructureName, (str(self), self.interpreted_type, self.held))
 
 
 # names never taken as a GTV by their RT ROI Interpreted Type (on the normalised name): planning target / clinical
@@ -478,11 +482,38 @@ def describe_roles(names: Iterable[str], mapping=None) -> str:
     return ", ".join(f"{n} ({role(n)})" for n in names) or "none"
 
 
+def empty_text(empty: Iterable[str]) -> tuple[str, str]:
+    """(the structures left out for enclosing no volume, listed; the words saying why): ("GTVn, Lungs", "without
+    contours") for empty template structures; a structure of POINT markers or open contours (lines) only is not
+    without contours - its contours are said (:attr:`StructureName.held`): ("GTV-1 (only POINT markers (2)), GTVn",
+    "without closed contours").  The one wording of the notes and refusals naming them."""
+    empty = list(empty)
+    listed = ", ".join(f"{n} (only {n.held})" if getattr(n, "held", "") else str(n) for n in empty)
+    return listed, ("without closed contours" if any(getattr(n, "held", "") for n in empty) else "without contours")
+
+
+def _left_out(empty) -> str:
+    """' (without contours, so left out: GTVn)' of a refusal naming the roles' structures ("" when none)."""
+    listed, why = empty_text(empty)
+    return f" ({why}, so left out: {listed})" if empty else ""
+
+
+def _unclosed_fix(role: str, empty, mapping) -> str:
+    """The start of a refusal's fix when structures of ``role`` were left out holding markers or lines only: naming
+    them by --structure is refused too ("holds only POINT markers"), so they must be contoured (QA: a 'GTV-1' of
+    POINT markers was said to be "without contours", the fix "name the structure explicitly")."""
+    held = [n for n in find_role([n for n in empty if getattr(n, "held", "")], role, mapping)]
+    if not held:
+        return ""
+    return (f"contour {', '.join(map(str, held))} with closed contours in the planning system (POINT markers and open "
+            "contours - lines - enclose no volume), or ")
+
+
 def _missing(role: str, names, mapping, empty=()) -> InputError:
     return InputError(
-        f"no structure with role {role!r} among: {describe_roles(names, mapping)}"
-        + (f" (without contours, so left out: {', '.join(empty)})" if empty else ""),
-        "name the structure explicitly (--structure NAME) or map your name to the role in a YAML/JSON file "
+        f"no structure with role {role!r} among: {describe_roles(names, mapping)}" + _left_out(empty),
+        _unclosed_fix(role, empty, mapping)
+        + "name the structure explicitly (--structure NAME) or map your name to the role in a YAML/JSON file "
         "(--structure-map FILE, lines like 'My_GTV: gtv_primary'); roles: " + ", ".join(ROLES))
 
 
@@ -493,26 +524,88 @@ ONE_STRUCTURE_ROLES = ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 
 
 class AmbiguousRole(InputError):
-    """Several structures of a one-structure role (:func:`_check_one`): said as is, never as a missing role."""
+    """Several structures of a one-structure role (:func:`_check_one`): said as is, never as a missing role.
+
+    ``role``: the role; ``found``: its structures; ``pick``: the structures a choice by name keeps (the first found,
+    and the other lung's first when the request was both lungs) - each command says its own way to choose them
+    (:func:`ambiguous_fix`)."""
+
+    role: str = ""
+    found: tuple = ()
+    pick: tuple = ()
+
+    def with_fix(self, choose: str | None) -> "AmbiguousRole":
+        """The same refusal with the fix of a command whose way to choose structures is ``choose``
+        (:func:`ambiguous_fix`)."""
+        error = AmbiguousRole(self.problem, ambiguous_fix(self, choose))
+        error.role, error.found, error.pick = self.role, self.found, self.pick
+        return error
 
 
-def _check_one(role: str, found: list, names, mapping) -> None:
+def _hide_line(name) -> str:
+    """The --structure-map line hiding structure ``name`` ("RT LUNG: null"), quoted as YAML needs ("'[Lung R]': null"),
+    in the quotes a message shows it in."""
+    import yaml
+
+    line = yaml.safe_dump({str(name): None}, allow_unicode=True, default_flow_style=False).strip()
+    return f'"{line}"' if "'" in line else f"'{line}'"
+
+
+def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure") -> str:
+    """How to resolve two structures of one role (:class:`AmbiguousRole`) in a command whose way to choose
+    structures by name is ``choose``: ``"structure"`` (``--structure NAME`` given several times is their union:
+    dose-features, demo; a SEG: FILE#LABEL), ``"lungs"`` (``--lungs RIGHT,LEFT``: radiomics' standard segments; not
+    for a name holding a comma), or None (no option choosing by name: lungai cohort; ``radiomics --structure
+    role:lungs``, where two --structure are two segments, not the lungs).  A choice by name keeps what was asked: the
+    right lung alone for role lung_right, never both lungs.  The --structure-map lines hide every structure but the
+    one kept - unless one of them has the kept one's name as the mapping compares names (:func:`normalise`: "Lung R"
+    and "Lung_R"): a mapping line would hide both, so the fix is to rename or remove it in the planning system."""
+    from shlex import quote
+
+    keep = normalise(error.pick[0]) if error.pick else None
+    others = [n for n in error.found if str(n) != str(error.pick[0])] if error.pick else list(error.found[1:])
+    if any(normalise(n) == keep for n in others):
+        same = next(n for n in others if normalise(n) == keep)
+        hide = (f"rename or remove the one(s) not to use in the planning system and export the RTSTRUCT again (a "
+                f"--structure-map line cannot tell {str(error.pick[0])!r} from {str(same)!r}: names are compared "
+                "ignoring case, spaces, '_' and '-', so it would hide both)")
+    else:
+        hide = (f"hide the one(s) not to use in a --structure-map file ({', '.join(_hide_line(n) for n in others)}"
+                ")")
+    if choose == "structure":
+        pick = " ".join(f"--structure {quote(str(n))}" for n in error.pick)
+        return f"choose the structure(s) by name (e.g. {pick}; a SEG: FILE#LABEL), or {hide}"
+    if choose == "lungs" and len(error.pick) == 2 and not any("," in str(n) for n in error.pick):
+        return (f"choose the right and the left lung by name (e.g. --lungs {quote(','.join(map(str, error.pick)))}), "
+                f"or {hide}")
+    return hide
+
+
+def _check_one(role: str, found: list, names, mapping, both: bool = False) -> None:
     """Refuse several structures of a one-structure role (:data:`ONE_STRUCTURE_ROLES`: "RT LUNG" and "Lung_R" both
-    role lung_right), naming them and how to choose.  Names that differ only in letter case ("Lung_R", "lung_r") are
-    left to :func:`lungai.dicom.labels.check_case_groups` (its own message)."""
+    role lung_right), naming them and how to choose (:func:`ambiguous_fix`).  Names that differ only in letter case
+    ("Lung_R", "lung_r") are left to :func:`lungai.dicom.labels.check_case_groups` (its own message).  ``both``: the
+    side was asked for as part of both lungs (role lungs): a choice by name names the other lung too; asked for alone
+    (role lung_right) it does not (QA: ``--structure role:lung_right`` was told to give ``--structure Lung_R
+    --structure Lung_L``, the union of both lungs in dose-features - the MLD of both lungs, not the right)."""
     if len({str(n).strip().lower() for n in found}) < 2:
         return
     names = list(names)
-    other = {"lung_right": "lung_left", "lung_left": "lung_right"}.get(role)
-    from shlex import quote
-
-    pick = " ".join(f"--structure {quote(str(n))}" for n in
-                    [found[0]] + (find_role(names, other, mapping)[:1] if other else []))
-    raise AmbiguousRole(
+    other = {"lung_right": "lung_left", "lung_left": "lung_right"}.get(role) if both else None
+    error = AmbiguousRole(
         f"{len(found)} structures have role {role!r}: {', '.join(repr(str(n)) for n in found)} - which one is the "
-        f"{_ROLE_WORDS[role]} is not clear (one of them may be an old contour or a copy), so none is chosen",
-        f"choose the structure(s) by name (e.g. {pick}; a SEG: FILE#LABEL), or hide the one(s) not to use in a "
-        f"--structure-map file ('{found[-1]}: null')")
+        f"{_ROLE_WORDS[role]} is not clear (one of them may be an old contour or a copy), so none is chosen")
+    error.role, error.found = role, tuple(found)
+    error.pick = tuple([found[0]] + (find_role(names, other, mapping)[:1] if other else []))
+    raise error.with_fix("structure")
+
+
+def check_sides(names: Iterable[str], mapping=None) -> None:
+    """Refuse two structures of one lung side when both lungs are asked for (a lung label map of the right and the
+    left lung): the :class:`AmbiguousRole` whose choice by name names both lungs (:func:`ambiguous_fix`)."""
+    names = list(names)
+    for side in ("lung_right", "lung_left"):
+        _check_one(side, find_role(names, side, mapping), names, mapping, both=True)
 
 
 _ROLE_WORDS = {"lung_right": "right lung", "lung_left": "left lung", "lungs": "lungs (both lungs)",
@@ -537,8 +630,8 @@ def required_names(role: str, names: Iterable[str], mapping=None, empty: Iterabl
     if role == "lungs":
         right, left = find_role(names, "lung_right", mapping), find_role(names, "lung_left", mapping)
         if right and left:
-            _check_one("lung_right", right, names, mapping)
-            _check_one("lung_left", left, names, mapping)
+            _check_one("lung_right", right, names, mapping, both=True)
+            _check_one("lung_left", left, names, mapping, both=True)
             return right[:1] + left[:1]
     if role == "lungs_minus_gtv":
         try:
@@ -568,9 +661,9 @@ def dose_lungs_role(names: Iterable[str], mapping=None, empty: Iterable[str] = (
     except InputError:      # neither: say which roles make the lungs, not only the last one tried
         raise InputError(
             "no lung structure (role lungs, lung_right + lung_left, or lungs_minus_gtv) among: "
-            + describe_roles(names, mapping)
-            + (f" (without contours, so left out: {', '.join(empty)})" if empty else ""),
-            _lung_minus_fix(names, mapping)
+            + describe_roles(names, mapping) + _left_out(empty),
+            _lung_minus_fix(names, mapping) + _unclosed_fix("lungs", empty, mapping)
+            + _unclosed_fix("lung_right", empty, mapping) + _unclosed_fix("lung_left", empty, mapping)
             + "name the lung structure explicitly (--structure NAME) or map your names to the roles in a YAML/JSON "
             "file (--structure-map FILE, lines like 'My_Lung_R: lung_right', 'My_Lung_L: lung_left')") from None
 
@@ -589,9 +682,11 @@ def _lung_minus_fix(names, mapping) -> str:
 
 
 def empty_note(empty: Iterable[str]) -> str | None:
-    """The note naming the structures left out for having no contours (None when there are none)."""
+    """The note naming the structures left out for having no (closed) contours (None when there are none;
+    :func:`empty_text`)."""
     empty = list(empty)
-    return ("RTSTRUCT structure(s) without contours left out: " + ", ".join(empty)) if empty else None
+    listed, why = empty_text(empty)
+    return f"RTSTRUCT structure(s) {why} left out: {listed}" if empty else None
 
 
 def mask_for_role(masks: Mapping[str, "object"], role: str, mapping=None):

@@ -280,7 +280,23 @@ def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
     (:func:`read_rtstruct_role`, ``lungai cohort``, ``lungai dose-features``) takes the contoured ones only."""
     structures, _ = read_structures(rtstruct_path)
     drawn = [s for s in structures if _drawn(s)]
-    return [s.name for s in drawn], [s.name for s in structures if not _drawn(s)]
+    return [s.name for s in drawn], [_empty_name(s) for s in structures if not _drawn(s)]
+
+
+def _held(structure: Structure) -> str:
+    """What a structure without closed contours holds: "POINT markers (2) and open contours (3 OPEN_PLANAR)", ""
+    for nothing."""
+    return " and ".join(([f"POINT markers ({structure.points})"] if structure.points else [])
+                        + ([f"open contours ({_open_kinds(structure.open)})"] if structure.open else []))
+
+
+def _empty_name(structure: Structure):
+    """A structure left out by :func:`contoured_structures` as its name, carrying what it holds
+    (:attr:`lungai.dicom.roles.StructureName.held`: the messages say "only POINT markers (2)", not "without
+    contours")."""
+    from lungai.dicom.roles import StructureName
+
+    return StructureName(structure.name, getattr(structure.name, "interpreted_type", ""), _held(structure))
 
 
 def _drawn(structure: Structure) -> bool:
@@ -378,9 +394,7 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     if structure.error is not None:
         raise structure.error
     if not structure.contours and (structure.points or structure.open):
-        held = ([f"POINT markers ({structure.points})"] if structure.points else []) + (
-            [f"open contours ({_open_kinds(structure.open)})"] if structure.open else [])
-        raise InputError(f"structure {name!r} holds only {' and '.join(held)}, no closed contour: it encloses no "
+        raise InputError(f"structure {name!r} holds only {_held(structure)}, no closed contour: it encloses no "
                          "volume", "choose a structure contoured with closed contours (a marker, reference point or "
                          "line is not a volume), or contour it in the planning system")
     if not structure.contours:
