@@ -493,7 +493,13 @@ ONE_STRUCTURE_ROLES = ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 
 
 class AmbiguousRole(InputError):
-    """Several structures of a one-structure role (:func:`_check_one`): said as is, never as a missing role."""
+    """Several structures of a one-structure role (:func:`_check_one`): said as is, never as a missing role.
+    ``role`` and ``names``: that role and the structures that have it (a Slicer panel words its own message from
+    them: :func:`lungai.segment_roles.ambiguous_lung_problem`)."""
+
+    def __init__(self, problem: str, fix: str = "", role: str | None = None, names=()):
+        super().__init__(problem, fix)
+        self.role, self.names = role, [str(n) for n in names]
 
 
 def _check_one(role: str, found: list, names, mapping) -> None:
@@ -510,12 +516,13 @@ def _check_one(role: str, found: list, names, mapping) -> None:
                     [found[0]] + (find_role(names, other, mapping)[:1] if other else []))
     raise AmbiguousRole(
         f"{len(found)} structures have role {role!r}: {', '.join(repr(str(n)) for n in found)} - which one is the "
-        f"{_ROLE_WORDS[role]} is not clear (one of them may be an old contour or a copy), so none is chosen",
+        f"{ROLE_WORDS[role]} is not clear (one of them may be an old contour or a copy), so none is chosen",
         f"choose the structure(s) by name (e.g. {pick}; a SEG: FILE#LABEL), or hide the one(s) not to use in a "
-        f"--structure-map file ('{found[-1]}: null')")
+        f"--structure-map file ('{found[-1]}: null')", role=role, names=found)
 
 
-_ROLE_WORDS = {"lung_right": "right lung", "lung_left": "left lung", "lungs": "lungs (both lungs)",
+# a one-structure role in words (messages)
+ROLE_WORDS = {"lung_right": "right lung", "lung_left": "left lung", "lungs": "lungs (both lungs)",
                "lungs_minus_gtv": "lungs minus the GTV"}
 
 
