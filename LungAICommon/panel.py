@@ -263,9 +263,12 @@ class PanelWidgetMixin:
         import slicer
 
         from lungai import mrml
+        from lungai.scene import nodes
 
         # the tables' exact values follow edits in Slicer's table view, so Slicer's own save keeps them (once)
         mrml.keep_exact_values_current(slicer.mrmlScene)
+        # the confidence tables follow their segments (edited, renamed, deleted), wherever the user is (once)
+        nodes.keep_confidence_tables_current(slicer.mrmlScene)
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self.runner = None

@@ -863,6 +863,66 @@ def test_confidence_table_says_when_its_segment_was_edited_since(mrml_scene, sma
     reloaded = again.GetFirstNodeByName("CT tumour confidence")
     assert nodes.table_rows(reloaded)[0][nodes.OUTLINE_COLUMN] == nodes.OUTLINE_EDITED
 
+
+def test_confidence_tables_follow_their_segments_edited_renamed_or_deleted(mrml_scene, small_phantom):
+    """QA slicerconf60 (lung2, two seeded runs into the user's segmentation): the confidence tables were refreshed
+    only on entering Lung AI Segmentation or when a reader of the result ran.  After "Tumor" was renamed "Tumor
+    rejected" and "Tumor (2)" renamed "Tumor", even that refresh left "lung2_image tumour confidence" saying
+    segment "Tumor" - now the other segment - and "... Tumor (2) confidence" naming a segment that no longer
+    existed; after the segment (or its segmentation) was deleted, its table still said "as Lung AI Segmentation
+    made it".  With the panels' observer (nodes.keep_confidence_tables_current) every change of a segment or removal
+    of a segmentation refreshes them: names and ``segment`` cells follow the segments, an edit is said at once, and a
+    table whose segment is gone says so (nodes.OUTLINE_GONE)."""
+    import sys
+    from pathlib import Path
+
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_dicom_scene import edit_segment
+
+    nodes.keep_confidence_tables_current(mrml_scene)
+    nodes.keep_confidence_tables_current(mrml_scene)          # once
+    ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    first = {"confidence": 0.3, "needs_review": True, "review_threshold": 0.6, "review_reasons": ["low confidence"]}
+    second = {"confidence": 0.9, "needs_review": False, "review_threshold": 0.6}
+    out1 = nodes.add_tumour_outputs(mrml_scene, ct_node, tumour, sitk.Cast(tumour, sitk.sitkFloat32), first)
+    seg = out1["segmentation"]
+    out2 = nodes.add_tumour_outputs(mrml_scene, ct_node, tumour, sitk.Cast(tumour, sitk.sitkFloat32), second,
+                                    seg_node=seg)
+    table1, table2 = out1["table"], out2["table"]
+    assert (table1.GetName(), table2.GetName()) == ("CT tumour confidence", "CT Tumor (2) confidence")
+
+    def row(table):
+        return nodes.table_rows(table)[0]
+
+    # an edit in the Segment Editor: said at once, no panel entered
+    grown = sitk.GetArrayFromImage(sitk.BinaryDilate(tumour, [1, 1, 1]))
+    edit_segment(mrml_scene, seg, small_phantom.ct, "Tumor", grown)
+    assert row(table1)[nodes.OUTLINE_COLUMN] == nodes.OUTLINE_EDITED
+    assert row(table2)[nodes.OUTLINE_COLUMN] == nodes.OUTLINE_AS_MADE
+    # the expert rejects run 1 and keeps run 2 as "Tumor": each table names its own segment as it is called now
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(out1["segment_id"]).SetName("Tumor rejected")
+    segmentation.GetSegment(out2["segment_id"]).SetName("Tumor")
+    assert (row(table1)["segment"], float(row(table1)["confidence"])) == ("Tumor rejected", 0.3)
+    assert (row(table2)["segment"], float(row(table2)["confidence"])) == ("Tumor", 0.9)
+    assert (table1.GetName(), table2.GetName()) == ("CT Tumor rejected confidence", "CT tumour confidence")
+    # a table the user renamed keeps its name, but its segment cell still names its segment
+    table2.SetName("run 2 (kept)")
+    segmentation.GetSegment(out2["segment_id"]).SetName("GTV")
+    assert (table2.GetName(), row(table2)["segment"]) == ("run 2 (kept)", "GTV")
+    # the segment deleted: its table says it describes a segment that is gone
+    segmentation.RemoveSegment(out2["segment_id"])
+    assert row(table2)[nodes.OUTLINE_COLUMN] == nodes.OUTLINE_GONE
+    assert row(table1)[nodes.OUTLINE_COLUMN] == nodes.OUTLINE_EDITED
+    # the segmentation deleted: so does every table of its segments
+    mrml_scene.RemoveNode(seg)
+    assert row(table1)[nodes.OUTLINE_COLUMN] == nodes.OUTLINE_GONE
+    assert float(row(table1)["confidence"]) == 0.3            # the run's numbers kept, as they were
+
 def test_sample_ground_truth_segments(mrml_scene, small_ct):
     from lungai import mrml
 

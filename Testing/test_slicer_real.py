@@ -534,6 +534,26 @@ def test_placing_a_seed_point_enables_segment_tumour(env, ct_node):
     assert w.inputObserver.nodes == []
 
 
+@pytest.mark.parametrize("name", ["LungRadiomics", "MultimodalPredict"])
+def test_any_panel_keeps_the_confidence_tables_true_to_their_segments(env, ct_node, small_phantom, name):
+    """QA slicerconf60: a confidence table was refreshed only on entering Lung AI Segmentation (or by a reader of
+    the result); a panel loaded installs nodes.keep_confidence_tables_current on the scene, so a segment renamed or
+    deleted while the user is in another module (Segment Editor, Lung Radiomics) is said in its table at once."""
+    import SimpleITK as sitk
+
+    from lungai.scene import nodes
+
+    m, w = _widget(name, env)
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    out = nodes.add_tumour_outputs(env.scene, ct_node, tumour, sitk.Cast(tumour, sitk.sitkFloat32),
+                                   {"confidence": 0.3, "needs_review": True, "review_threshold": 0.6})
+    segmentation = out["segmentation"].GetSegmentation()
+    segmentation.GetSegment(out["segment_id"]).SetName("GTV")
+    assert nodes.table_rows(out["table"])[0]["segment"] == "GTV"
+    segmentation.RemoveSegment(out["segment_id"])
+    assert nodes.table_rows(out["table"])[0][nodes.OUTLINE_COLUMN] == nodes.OUTLINE_GONE
+
+
 @pytest.mark.parametrize("name", ["LungAISeg", "LungRadiomics"])
 def test_a_labelmap_loaded_first_is_not_picked_as_the_ct(env, name):
     labels = env.scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")

@@ -72,7 +72,7 @@ def ambiguous_lung(names) -> AmbiguousRole | None:
     check, are refused by that check (:func:`lungai.dicom.labels.check_case_groups`, its message as for ``--lungs
     seg.dcm``: role:lungs takes one of them), raised as an ``AmbiguousRole``.  Its ``fix`` is the command line's; a
     panel says its own (:func:`ambiguous_lung_problem`)."""
-    from lungai.dicom.labels import check_case_groups
+    from lungai.dicom.labels import check_case_groups, name_key as case_key
 
     names = list(names)
     for role in ONE_STRUCTURE_ROLES:
@@ -86,7 +86,9 @@ def ambiguous_lung(names) -> AmbiguousRole | None:
             check_case_groups(names, found[:1], "the segmentation", role="lungs" if role != "lungs_minus_gtv" else role,
                               rename="in the Segment Editor")
         except InputError as error:
-            return AmbiguousRole(error.problem, error.fix)
+            key = case_key(found[0])
+            return AmbiguousRole(error.problem, error.fix, role=role,
+                                 names=[n for n in names if case_key(n) == key])
     return None
 
 
@@ -94,10 +96,18 @@ def ambiguous_lung_problem(names, untick: bool = False) -> str | None:
     """What a Slicer panel says before Apply when two segments have one lung role (:func:`ambiguous_lung`), with the
     panel user's fix: rename or delete the one not to use (``untick``: or untick it, where the panel measures only
     the ticked segments); None when there are no such two."""
+    from lungai.dicom.roles import ROLE_WORDS
+
     error = ambiguous_lung(names)
     if error is None:
         return None
-    problem = error.problem.replace(" structures have role ", " segments have role ", 1)
+    # in words (QA slicerconf60: the command line's "role:lungs found 2 segments ... it takes one segment of that
+    # kind" for 'Right lung' / 'right lung', "2 segments have role 'lung_right'" - internal role names)
+    same = error.names
+    case = (" (their names differ only in letter case)"
+            if len({n.strip().lower() for n in same}) == 1 else "")
+    problem = (f"{len(same)} segments are the {ROLE_WORDS[error.role]}: {', '.join(repr(n) for n in same)}{case} - "
+               "which one to use is not clear (one of them may be an old contour or a copy), so none is chosen")
     return (f"{problem}. Rename the segment not to use (to a name without a lung role, e.g. "
             "'old lung') or delete it in the Segment Editor" + (", or untick it" if untick else "") + ", then Apply")
 

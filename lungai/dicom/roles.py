@@ -526,19 +526,28 @@ ONE_STRUCTURE_ROLES = ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 class AmbiguousRole(InputError):
     """Several structures of a one-structure role (:func:`_check_one`): said as is, never as a missing role.
 
-    ``role``: the role; ``found``: its structures; ``pick``: the structures a choice by name keeps (the first found,
-    and the other lung's first when the request was both lungs) - each command says its own way to choose them
-    (:func:`ambiguous_fix`)."""
+    ``role``: the role; ``found``: its structures (``names``: as text - a Slicer panel words its own message from
+    them: :func:`lungai.segment_roles.ambiguous_lung_problem`); ``pick``: the structures a choice by name keeps (the
+    first found, and the other lung's first when the request was both lungs) - each command says its own way to
+    choose them (:func:`ambiguous_fix`)."""
 
     role: str = ""
     found: tuple = ()
     pick: tuple = ()
 
+    def __init__(self, problem: str, fix: str = "", role: str | None = None, names=()):
+        super().__init__(problem, fix)
+        self.role, self.found = role or "", tuple(names)
+
+    @property
+    def names(self) -> list:
+        return [str(n) for n in self.found]
+
     def with_fix(self, choose: str | None) -> "AmbiguousRole":
         """The same refusal with the fix of a command whose way to choose structures is ``choose``
         (:func:`ambiguous_fix`)."""
-        error = AmbiguousRole(self.problem, ambiguous_fix(self, choose))
-        error.role, error.found, error.pick = self.role, self.found, self.pick
+        error = AmbiguousRole(self.problem, ambiguous_fix(self, choose), role=self.role, names=self.found)
+        error.pick = self.pick
         return error
 
 
@@ -594,7 +603,7 @@ def _check_one(role: str, found: list, names, mapping, both: bool = False) -> No
     other = {"lung_right": "lung_left", "lung_left": "lung_right"}.get(role) if both else None
     error = AmbiguousRole(
         f"{len(found)} structures have role {role!r}: {', '.join(repr(str(n)) for n in found)} - which one is the "
-        f"{_ROLE_WORDS[role]} is not clear (one of them may be an old contour or a copy), so none is chosen")
+        f"{ROLE_WORDS[role]} is not clear (one of them may be an old contour or a copy), so none is chosen")
     error.role, error.found = role, tuple(found)
     error.pick = tuple([found[0]] + (find_role(names, other, mapping)[:1] if other else []))
     raise error.with_fix("structure")
@@ -608,8 +617,9 @@ def check_sides(names: Iterable[str], mapping=None) -> None:
         _check_one(side, find_role(names, side, mapping), names, mapping, both=True)
 
 
-_ROLE_WORDS = {"lung_right": "right lung", "lung_left": "left lung", "lungs": "lungs (both lungs)",
-               "lungs_minus_gtv": "lungs minus the GTV"}
+# a one-structure role in words (messages)
+ROLE_WORDS = {"lung_right": "right lung", "lung_left": "left lung", "lungs": "lungs (both lungs)",
+              "lungs_minus_gtv": "lungs minus the GTV"}
 
 
 def required_names(role: str, names: Iterable[str], mapping=None, empty: Iterable[str] = ()) -> list[str]:

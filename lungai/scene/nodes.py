@@ -928,11 +928,7 @@ def refresh_segment_output_names(scene, seg_node) -> list:
     for node, target, current in targets:
         _set_made_name(scene, node, target)
         if node.IsA("vtkMRMLTableNode"):
-            column = node.GetTable().GetColumnByName("segment")
-            if column is not None and node.GetTable().GetNumberOfRows():
-                column.SetValue(0, current)
-                node.GetTable().Modified()
-                node.Modified()
+            _set_text_cells(node, "segment", current, add=False)
     return [node for node, _, _ in targets]
 
 
@@ -945,6 +941,8 @@ OUTLINE_EDITED = ("edited since (Segment Editor): confidence and needs_review de
                   "not the segment as it is now")
 OUTLINE_NOT_RECORDED = ("not recorded (scene of an older version): an edit since cannot be told; confidence and "
                         "needs_review describe the outline Lung AI Segmentation made")
+OUTLINE_GONE = ("segment no longer in the scene (deleted, its segmentation deleted, or replaced by a later run): "
+                "confidence and needs_review describe a segment that is gone")
 
 
 def outline_state(result: dict) -> str:
@@ -953,12 +951,33 @@ def outline_state(result: dict) -> str:
             else OUTLINE_AS_MADE)
 
 
+def _set_text_cells(node, name: str, text: str, add: bool = True) -> None:
+    """Every cell of the table node's text column ``name`` set to ``text`` (the column added when missing and
+    ``add``: a table of an older version); the node changed only when a cell does."""
+    import vtk
+
+    table = node.GetTable()
+    rows = table.GetNumberOfRows()
+    column = table.GetColumnByName(name)
+    if column is None:
+        if not add:
+            return
+        column = vtk.vtkStringArray()
+        column.SetName(name)
+        column.SetNumberOfValues(rows)
+        table.AddColumn(column)
+    elif all(column.GetValue(r) == text for r in range(rows)):
+        return
+    for r in range(rows):
+        column.SetValue(r, text)
+    table.Modified()
+    node.Modified()
+
+
 def _set_outline_cells(seg_node, segment_id: str, result: dict) -> None:
     """The :data:`OUTLINE_COLUMN` cell of the confidence tables linked to the segment (:func:`linked_segment`)
     set to :func:`outline_state` (the column added to a table of an older version); a node changed only when
     its cell does."""
-    import vtk
-
     scene = seg_node.GetScene()
     if scene is None:
         return
@@ -967,32 +986,96 @@ def _set_outline_cells(seg_node, segment_id: str, result: dict) -> None:
         node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
         if node.GetAttribute(SEGMENT_ID_ATTRIBUTE) != segment_id or linked_segment(node) != (seg_node, segment_id):
             continue
-        table = node.GetTable()
-        rows = table.GetNumberOfRows()
-        column = table.GetColumnByName(OUTLINE_COLUMN)
-        if column is None:
-            column = vtk.vtkStringArray()
-            column.SetName(OUTLINE_COLUMN)
-            column.SetNumberOfValues(rows)
-            table.AddColumn(column)
-        elif all(column.GetValue(r) == text for r in range(rows)):
-            continue
-        for r in range(rows):
-            column.SetValue(r, text)
-        table.Modified()
-        node.Modified()
+        _set_text_cells(node, OUTLINE_COLUMN, text)
 
 
 def refresh_confidence_tables(scene) -> None:
-    """Set the :data:`OUTLINE_COLUMN` cell of every confidence table in ``scene`` linked to its segment (the
-    Lung AI Segmentation panel on entering it: after an edit in the Segment Editor, the table says that its
-    confidence describes the original outline)."""
+    """Keep every confidence table in ``scene`` true to its segment as the segment is now: the tables (and
+    uncertainty volumes) still under lungai's names renamed after their segment's current name
+    (:func:`refresh_segment_output_names`), the ``segment`` cell of every linked table its segment's current name
+    (a table the user renamed too: "Tumor" renamed "Tumor rejected" and "Tumor (2)" renamed "Tumor" - the
+    tables no longer name the wrong segment), the :data:`OUTLINE_COLUMN` cell the outline state
+    (:func:`tumour_result`: edited since in the Segment Editor), and :data:`OUTLINE_GONE` for a table whose
+    segment is gone (deleted, its segmentation deleted, replaced by a later run: :func:`linked_segment`).  Called by
+    the Lung AI Segmentation panel on entering it and, once :func:`keep_confidence_tables_current` is installed
+    (the panels do), after each change of a segment or removal of a segmentation."""
     tables = [scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
               for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode"))]
+    seg_nodes = []
+    for node in tables:
+        seg_node = linked_segment(node)[0]
+        if seg_node is not None and seg_node not in seg_nodes:
+            seg_nodes.append(seg_node)
+    for seg_node in seg_nodes:
+        refresh_segment_output_names(scene, seg_node)
     for node in tables:
         seg_node, segment_id = linked_segment(node)
         if seg_node is not None:
+            _set_text_cells(node, "segment", seg_node.GetSegmentation().GetSegment(segment_id).GetName(), add=False)
             tumour_result(seg_node, segment_id, by_id=True)
+        elif node.GetAttribute(SEGMENT_ID_ATTRIBUTE) is not None and node.GetTable() is not None \
+                and node.GetTable().GetNumberOfRows():
+            _set_text_cells(node, OUTLINE_COLUMN, OUTLINE_GONE)
+
+
+_CONFIDENCE_KEPT_SCENES: set = set()
+_CONFIDENCE_OBSERVED: set = set()
+_REFRESHING_CONFIDENCE: set = set()
+
+
+def keep_confidence_tables_current(scene) -> None:
+    """Run :func:`refresh_confidence_tables` after each change of a segment of any segmentation node in ``scene``
+    (an edit in the Segment Editor, a rename, a segment deleted) and after a segmentation node is removed, so the
+    confidence tables never show a segment's old trust information (before, they were refreshed only on entering
+    Lung AI Segmentation or when a reader of the result ran).  Not while the scene is read, closed or batch
+    processed (after a batch, once).  The panels install it once on the application's scene; idempotent."""
+    import slicer
+    import vtk
+
+    key = scene.__this__
+    if key in _CONFIDENCE_KEPT_SCENES:
+        return
+    _CONFIDENCE_KEPT_SCENES.add(key)
+    scene.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=key: _CONFIDENCE_KEPT_SCENES.discard(key))
+
+    def refresh(owner):         # the scene from the caller: an observer holding the scene would keep it alive
+        key = owner.__this__ if owner is not None else None
+        if owner is None or key in _REFRESHING_CONFIDENCE or owner.IsImporting() or owner.IsClosing() \
+                or owner.IsBatchProcessing():
+            return
+        _REFRESHING_CONFIDENCE.add(key)
+        try:
+            refresh_confidence_tables(owner)
+        finally:
+            _REFRESHING_CONFIDENCE.discard(key)
+
+    def on_segment(node, _event):
+        refresh(node.GetScene())
+
+    def observe(node):
+        if node is None or not node.IsA("vtkMRMLSegmentationNode") or node.__this__ in _CONFIDENCE_OBSERVED:
+            return
+        _CONFIDENCE_OBSERVED.add(node.__this__)
+        for event in (slicer.vtkSegmentation.SegmentModified, slicer.vtkSegmentation.SegmentRemoved,
+                      slicer.vtkSegmentation.SourceRepresentationModified):
+            node.AddObserver(event, on_segment)
+        node.AddObserver(vtk.vtkCommand.DeleteEvent,
+                         lambda obj, event, k=node.__this__: _CONFIDENCE_OBSERVED.discard(k))
+
+    @vtk.calldata_type(vtk.VTK_OBJECT)
+    def on_added(_scene, _event, node):
+        observe(node)
+
+    @vtk.calldata_type(vtk.VTK_OBJECT)
+    def on_removed(owner, _event, node):
+        if node is not None and node.IsA("vtkMRMLSegmentationNode"):
+            refresh(owner)
+
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")):
+        observe(scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode"))
+    scene.AddObserver(scene.NodeAddedEvent, on_added)
+    scene.AddObserver(scene.NodeRemovedEvent, on_removed)
+    scene.AddObserver(scene.EndBatchProcessEvent, lambda owner, _event: refresh(owner))
 
 
 def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk.Image, info: dict,
