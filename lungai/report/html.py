@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from pathlib import Path
 
 from lungai.seg.config import result_value
@@ -29,10 +30,24 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
+def readable(value, digits: int = 4) -> str:
+    """A feature value as a reader reads it: ``digits`` significant digits in plain decimals - a tumour's mesh
+    volume 11985 mm3, not "1.199e+04"; 0.8702; -43.13; -653.6 -, every digit left of the point kept (a lung's
+    3826764 mm3 in full); powers of ten only below 0.001 or from 1e9, where plain decimals would be all zeros or
+    too long to read; 0 never "-0"."""
+    v = float(value)
+    if v == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(v)))
+    if magnitude < -3 or magnitude >= 9:
+        return f"{v:.{digits}g}"
+    return f"{v:.{max(0, digits - 1 - magnitude)}f}"
+
+
 def _num(ident: str, value, fmt: str = "{:.2f}", unit: str = "") -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):     # NaN: not "nan"
         return f'<span id="{ident}" data-value="">n/a</span>'
-    shown = fmt.format(value) + (f" {unit}" if unit else "")
+    shown = (readable(value) if fmt is readable else fmt.format(value)) + (f" {unit}" if unit else "")
     return f'<span id="{ident}" data-value="{value!r}">{html.escape(shown)}</span>'
 
 
@@ -181,7 +196,7 @@ region of interest: {html.escape(str(seg.get('roi_mode', '')))}{_roi_text(seg)}.
 
 def _lungs_and_features(s: dict) -> str:
     lungs = s["lungs"]
-    rows = [(f["segment"], f["label"], _num(f"feature-{f['segment']}-{f['feature']}", f["value"], "{:.4g}"))
+    rows = [(f["segment"], f["label"], _num(f"feature-{f['segment']}-{f['feature']}", f["value"], readable))
             for f in s["radiomics"]["key_features"]]
     return f"""
 <h2>Lungs and key radiomic features</h2>
