@@ -11,6 +11,7 @@ import html
 import math
 from pathlib import Path
 
+from lungai.scene.results import method_text
 from lungai.seg.config import result_value
 
 CSS = """
@@ -153,13 +154,34 @@ def _review_flag(s: dict, ident: str) -> str:
             "</div>")
 
 
+ROI_MODES = {"seed": "seed point", "roi": "the box given", "lungs": "automatic (the tumour searched in the whole lungs)"}
+
+
+def _confidence_meaning(seg: dict, model: dict) -> str:
+    """What the confidence is computed from - the ensemble members' disagreement, or for MC dropout (a one-member
+    model) its dropout passes' -, and whether it is calibrated (result.json ``calibrated``)."""
+    if seg.get("method") == "mc-dropout":
+        source = (f"how much {seg['mc_passes']} Monte Carlo dropout passes of the network disagree"
+                  if seg.get("mc_passes") else "how much the network's Monte Carlo dropout passes disagree")
+    else:
+        source = f"how much the {seg.get('members', '?')} ensemble members disagree"
+    if not seg.get("calibrated", True):
+        return ("It is the model's own estimate of the Dice overlap between its contour and an expert's, computed "
+                f"from {html.escape(source)}; it is <b>not calibrated</b> (the model has no calibration for this "
+                "method), so it is not the expected Dice - read it as a rough score.")
+    return ("It is the model's own estimate of the Dice overlap between its contour and an expert's, computed from "
+            f"{html.escape(source)}, and calibrated on validation cases where the true Dice was known (validation "
+            f"Pearson r between confidence and Dice: {html.escape(str(model.get('validation_r', 'not recorded')))}).")
+
+
 def _segmentation(s: dict, figs: dict) -> str:
     seg = s["segmentation"]
     review = seg["needs_review"]
     flag = ('<span id="needs-review" data-value="true" class="warn">needs expert review</span>' if review else
             '<span id="needs-review" data-value="false" class="ok">no review flag</span>')
     cards = "".join([
-        _card("confidence (expected Dice, 0-1)", _num("confidence", seg["confidence"])),
+        _card("confidence (expected Dice, 0-1)" if seg.get("calibrated", True) else
+              "uncalibrated confidence (0-1, not the expected Dice)", _num("confidence", seg["confidence"])),
         _card(f"review threshold {seg['review_threshold']:.2f}", flag, "warn" if review else "ok"),
         _card("tumour volume", _num("tumour-volume-ml", result_value(seg, "tumour_volume_ml"), "{:.2f}", "ml")),
         _card("connected components", _num("n-components", seg["n_components"], "{:d}")),
@@ -178,10 +200,7 @@ def _segmentation(s: dict, figs: dict) -> str:
 {caveat}
 <p id="seg-model">Model: <b>{html.escape(str(model.get('name') or 'not recorded'))}</b>
 ({html.escape(str(model.get('training') or 'training data not recorded'))}).</p>
-<p><b>What the confidence means.</b> It is the model's own estimate of the Dice overlap between its
-contour and an expert's, computed from how much the {seg['members']} ensemble members
-({html.escape(seg['method'])}) disagree, and calibrated on validation cases where the true Dice was known
-(validation Pearson r between confidence and Dice: {model.get('validation_r', 'n/a')}).
+<p><b>What the confidence means.</b> {_confidence_meaning(seg, model)}
 Cases below the review threshold ({seg['review_threshold']:.2f}) are flagged for expert review, as are
 results the checks in the notes below question (a tumour cut by the box or the image edge, a mask away from the seed).
 {_review_reasons(seg)}
@@ -189,8 +208,8 @@ The coloured overlay shows <i>where</i> the model is undecided: voxels whose pre
 least 0.5 bit (mean tumour probability between 0.11 and 0.89); the full map is <code>uncertainty.nii.gz</code>.</p>
 {_img(figs.get('slices'), 'axial and coronal slices through the tumour')}
 {truth}
-<p class="small">Method: {html.escape(seg['method'])}, members {seg['members']}, MC passes {seg['mc_passes']};
-region of interest: {html.escape(str(seg.get('roi_mode', '')))}{_roi_text(seg)}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
+<p class="small">Method: {html.escape(method_text(seg))};
+region of interest: {html.escape(ROI_MODES.get(seg.get('roi_mode'), str(seg.get('roi_mode') or 'not recorded')))}{_roi_text(seg)}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
 """
 
 
