@@ -32,17 +32,19 @@ def _img(png: bytes | None, alt: str) -> str:
 
 
 def readable(value, digits: int = 4) -> str:
-    """A feature value as a reader reads it: ``digits`` significant digits in plain decimals - a tumour's mesh
-    volume 11985 mm3, not "1.199e+04"; 0.8702; -43.13; -653.6 -, every digit left of the point kept (a lung's
-    3826764 mm3 in full); powers of ten only below 0.001 or from 1e9, where plain decimals would be all zeros or
-    too long to read; 0 never "-0"."""
+    """A feature value as a reader reads it: at most ``digits`` significant digits in plain decimals, trailing
+    zeros dropped as %g drops them - a tumour's mesh volume 11985 mm3, not "1.199e+04"; 0.8702; -43.13; 55 -,
+    every digit left of the point kept (a lung's 3826764 mm3 in full); powers of ten only below 0.001 or from 1e9,
+    where plain decimals would be all zeros or too long to read; 0 never "-0".  The report's key features and the
+    RP model's out-of-range features (:func:`lungai.rp.prepare.imputed_and_out_of_range`) say their values so."""
     v = float(value)
     if v == 0:
         return "0"
     magnitude = math.floor(math.log10(abs(v)))
     if magnitude < -3 or magnitude >= 9:
         return f"{v:.{digits}g}"
-    return f"{v:.{max(0, digits - 1 - magnitude)}f}"
+    text = f"{v:.{max(0, digits - 1 - magnitude)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text      # as %g: 55, not 55.00
 
 
 def _num(ident: str, value, fmt: str = "{:.2f}", unit: str = "") -> str:
@@ -154,7 +156,13 @@ def _review_flag(s: dict, ident: str) -> str:
             "</div>")
 
 
-ROI_MODES = {"seed": "seed point", "roi": "the box given", "lungs": "automatic (the tumour searched in the whole lungs)"}
+ROI_MODES = {"seed": "seed point", "roi": "the box given",      # result.json roi_mode in words
+             "lungs": "automatic (the tumour searched in the whole lungs)"}
+
+
+def _roi_mode(seg: dict) -> str:
+    mode = seg.get("roi_mode")
+    return ROI_MODES.get(mode, str(mode or "not recorded"))
 
 
 def _confidence_meaning(seg: dict, model: dict) -> str:
@@ -209,7 +217,7 @@ least 0.5 bit (mean tumour probability between 0.11 and 0.89); the full map is <
 {_img(figs.get('slices'), 'axial and coronal slices through the tumour')}
 {truth}
 <p class="small">Method: {html.escape(method_text(seg))};
-region of interest: {html.escape(ROI_MODES.get(seg.get('roi_mode'), str(seg.get('roi_mode') or 'not recorded')))}{_roi_text(seg)}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
+region of interest: {html.escape(_roi_mode(seg))}{_roi_text(seg)}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
 """
 
 
