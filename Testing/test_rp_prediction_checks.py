@@ -96,8 +96,10 @@ def test_every_imputed_or_out_of_range_feature_is_listed(model, tmp_path):
     patients.loc[1, "clin_sex_cat"] = np.nan
     pred, _ = predict_rp(model_dir, patients)
     assert pred["imputed"].tolist() == ["clin_hb_g_dl; rad_lungs_original_firstorder_Mean", "clin_sex_cat", ""]
-    assert pred.loc[1, "out_of_range"] == (f"dose_mld_gy={mld['max'] + 30:.4g} (training {mld['min']:.4g} to "
-                                          f"{mld['max']:.4g})")
+    from lungai.report.html import readable
+
+    assert pred.loc[1, "out_of_range"] == (f"dose_mld_gy={readable(mld['max'] + 30)} (training {readable(mld['min'])} "
+                                          f"to {readable(mld['max'])})")
     assert pred.loc[0, "out_of_range"] == ""
     patients.to_csv(tmp_path / "p.csv", index=False)
     assert main(["rp", "predict", str(model_dir), str(tmp_path / "p.csv"), "-o", str(tmp_path / "pred.csv")]) == 0

@@ -950,7 +950,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
         # the model named and described from its own model.json (the methods, limitations and report say them)
         summary["seg_model"] = {"dir": str(mdir), "name": model_text(seg.info), "training": training_text(model),
-                                "validation_r": _fmt_r(meta)}
+                                "validation_r": _fmt_r(meta, seg.info.get("method") or "ensemble")}
         if truth is not None:
             write_image(truth, out / "tumor_truth.nii.gz")
             summary["truth_dice"] = round(dice(seg.tumour, truth), 4)
@@ -1094,12 +1094,24 @@ def _str(path) -> str | None:
     return None if path is None else os.path.abspath(str(path))
 
 
-def _fmt_r(meta: dict) -> str:
-    """Validation Pearson r(confidence, Dice) of the ensemble, as recorded in model.json."""
+def _fmt_r(meta: dict, method: str = "ensemble") -> str:
+    """Validation Pearson r(confidence, Dice) of the method that ran (``ensemble`` or ``mc-dropout``: a one-member
+    model's confidence is MC dropout's, not the ensemble's), as recorded in model.json."""
     validation = meta.get("validation") if isinstance(meta, dict) else None      # a user's model.json: any type
-    ensemble = validation.get("ensemble") if isinstance(validation, dict) else None
+    ensemble = validation.get(method) if isinstance(validation, dict) else None
     r = ensemble.get("pearson_r_confidence_dice_cv") if isinstance(ensemble, dict) else None
     return f"{r:.2f}" if isinstance(r, (int, float)) and np.isfinite(r) else "not recorded"
+
+
+def uncertainty_method_text(seg: dict) -> str:
+    """The networks of a segmentation and how their disagreement was measured, from its result (``method``,
+    ``members``, ``mc_passes``, ``architecture``): "a deep ensemble of 3 MONAI unet networks", or for MC dropout
+    (a one-member model) "one MONAI unet network with Monte Carlo dropout (8 passes)" - not "an ensemble of 1"."""
+    arch = f"MONAI {seg['architecture']}" if seg.get("architecture") else "MONAI"
+    if seg.get("method") == "mc-dropout":
+        passes = f" ({int(seg['mc_passes'])} passes)" if seg.get("mc_passes") else ""
+        return f"one {arch} network with Monte Carlo dropout{passes}"
+    return f"a deep ensemble of {seg.get('members', '?')} {arch} networks"
 
 
 def _methods(s: dict) -> tuple[list[str], list[str]]:
@@ -1108,9 +1120,11 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
     methods = [
         "Lungs: classical segmentation without a trained model (HU threshold, outside air and airways removed, "
         "vessels and pleural tumours kept) - lungai.lungs.",
-        f"Tumour: model {name}, a deep ensemble of {s['segmentation']['members']} MONAI "
-        f"{s['segmentation'].get('architecture', '')} networks ({training}); voxel uncertainty = predictive "
-        "entropy; case confidence calibrated to predict the Dice on validation cases - lungai.seg.",
+        f"Tumour: model {name}, {uncertainty_method_text(s['segmentation'])} ({training}); voxel uncertainty = "
+        "predictive entropy; case confidence " + ("calibrated to predict the Dice on validation cases"
+                                                 if s["segmentation"].get("calibrated", True) else
+                                                 "not calibrated (the model has no calibration for this method)")
+        + " - lungai.seg.",
         f"Radiomics: {s['radiomics']['params']}. IBSI-1-compliant values come only from the ibsi-a..e presets "
         "(lungai radiomics --params ibsi-c; verified against the IBSI-1 reference, docs/radiomics.md); the default "
         "preset gives pyradiomics values - lungai.radiomics.",

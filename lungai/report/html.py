@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from pathlib import Path
 
+from lungai.scene.results import method_text
 from lungai.seg.config import result_value
 
 CSS = """
@@ -29,10 +31,26 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
+def readable(value, digits: int = 4) -> str:
+    """A feature value as a reader reads it: at most ``digits`` significant digits in plain decimals, trailing
+    zeros dropped as %g drops them - a tumour's mesh volume 11985 mm3, not "1.199e+04"; 0.8702; -43.13; 55 -,
+    every digit left of the point kept (a lung's 3826764 mm3 in full); powers of ten only below 0.001 or from 1e9,
+    where plain decimals would be all zeros or too long to read; 0 never "-0".  The report's key features and the
+    RP model's out-of-range features (:func:`lungai.rp.prepare.imputed_and_out_of_range`) say their values so."""
+    v = float(value)
+    if v == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(v)))
+    if magnitude < -3 or magnitude >= 9:
+        return f"{v:.{digits}g}"
+    text = f"{v:.{max(0, digits - 1 - magnitude)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text      # as %g: 55, not 55.00
+
+
 def _num(ident: str, value, fmt: str = "{:.2f}", unit: str = "") -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):     # NaN: not "nan"
         return f'<span id="{ident}" data-value="">n/a</span>'
-    shown = fmt.format(value) + (f" {unit}" if unit else "")
+    shown = (readable(value) if fmt is readable else fmt.format(value)) + (f" {unit}" if unit else "")
     return f'<span id="{ident}" data-value="{value!r}">{html.escape(shown)}</span>'
 
 
@@ -138,13 +156,40 @@ def _review_flag(s: dict, ident: str) -> str:
             "</div>")
 
 
+ROI_MODES = {"seed": "seed point", "roi": "the box given",      # result.json roi_mode in words
+             "lungs": "automatic (the tumour searched in the whole lungs)"}
+
+
+def _roi_mode(seg: dict) -> str:
+    mode = seg.get("roi_mode")
+    return ROI_MODES.get(mode, str(mode or "not recorded"))
+
+
+def _confidence_meaning(seg: dict, model: dict) -> str:
+    """What the confidence is computed from - the ensemble members' disagreement, or for MC dropout (a one-member
+    model) its dropout passes' -, and whether it is calibrated (result.json ``calibrated``)."""
+    if seg.get("method") == "mc-dropout":
+        source = (f"how much {seg['mc_passes']} Monte Carlo dropout passes of the network disagree"
+                  if seg.get("mc_passes") else "how much the network's Monte Carlo dropout passes disagree")
+    else:
+        source = f"how much the {seg.get('members', '?')} ensemble members disagree"
+    if not seg.get("calibrated", True):
+        return ("It is the model's own estimate of the Dice overlap between its contour and an expert's, computed "
+                f"from {html.escape(source)}; it is <b>not calibrated</b> (the model has no calibration for this "
+                "method), so it is not the expected Dice - read it as a rough score.")
+    return ("It is the model's own estimate of the Dice overlap between its contour and an expert's, computed from "
+            f"{html.escape(source)}, and calibrated on validation cases where the true Dice was known (validation "
+            f"Pearson r between confidence and Dice: {html.escape(str(model.get('validation_r', 'not recorded')))}).")
+
+
 def _segmentation(s: dict, figs: dict) -> str:
     seg = s["segmentation"]
     review = seg["needs_review"]
     flag = ('<span id="needs-review" data-value="true" class="warn">needs expert review</span>' if review else
             '<span id="needs-review" data-value="false" class="ok">no review flag</span>')
     cards = "".join([
-        _card("confidence (expected Dice, 0-1)", _num("confidence", seg["confidence"])),
+        _card("confidence (expected Dice, 0-1)" if seg.get("calibrated", True) else
+              "uncalibrated confidence (0-1, not the expected Dice)", _num("confidence", seg["confidence"])),
         _card(f"review threshold {seg['review_threshold']:.2f}", flag, "warn" if review else "ok"),
         _card("tumour volume", _num("tumour-volume-ml", result_value(seg, "tumour_volume_ml"), "{:.2f}", "ml")),
         _card("connected components", _num("n-components", seg["n_components"], "{:d}")),
@@ -163,10 +208,7 @@ def _segmentation(s: dict, figs: dict) -> str:
 {caveat}
 <p id="seg-model">Model: <b>{html.escape(str(model.get('name') or 'not recorded'))}</b>
 ({html.escape(str(model.get('training') or 'training data not recorded'))}).</p>
-<p><b>What the confidence means.</b> It is the model's own estimate of the Dice overlap between its
-contour and an expert's, computed from how much the {seg['members']} ensemble members
-({html.escape(seg['method'])}) disagree, and calibrated on validation cases where the true Dice was known
-(validation Pearson r between confidence and Dice: {model.get('validation_r', 'n/a')}).
+<p><b>What the confidence means.</b> {_confidence_meaning(seg, model)}
 Cases below the review threshold ({seg['review_threshold']:.2f}) are flagged for expert review, as are
 results the checks in the notes below question (a tumour cut by the box or the image edge, a mask away from the seed).
 {_review_reasons(seg)}
@@ -174,14 +216,14 @@ The coloured overlay shows <i>where</i> the model is undecided: voxels whose pre
 least 0.5 bit (mean tumour probability between 0.11 and 0.89); the full map is <code>uncertainty.nii.gz</code>.</p>
 {_img(figs.get('slices'), 'axial and coronal slices through the tumour')}
 {truth}
-<p class="small">Method: {html.escape(seg['method'])}, members {seg['members']}, MC passes {seg['mc_passes']};
-region of interest: {html.escape(str(seg.get('roi_mode', '')))}{_roi_text(seg)}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
+<p class="small">Method: {html.escape(method_text(seg))};
+region of interest: {html.escape(_roi_mode(seg))}{_roi_text(seg)}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
 """
 
 
 def _lungs_and_features(s: dict) -> str:
     lungs = s["lungs"]
-    rows = [(f["segment"], f["label"], _num(f"feature-{f['segment']}-{f['feature']}", f["value"], "{:.4g}"))
+    rows = [(f["segment"], f["label"], _num(f"feature-{f['segment']}-{f['feature']}", f["value"], readable))
             for f in s["radiomics"]["key_features"]]
     return f"""
 <h2>Lungs and key radiomic features</h2>

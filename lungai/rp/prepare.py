@@ -363,6 +363,8 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
 def imputed_and_out_of_range(X: pd.DataFrame, card: dict) -> tuple[list[str], list[str]]:
     """Per patient: the features that were missing (imputed with the training median / most frequent
     category) and the numeric ones outside the training range, as '; '-separated text."""
+    from lungai.report.html import readable     # plain decimals: a mesh volume "1226 (training 16238 to 100220)"
+
     summary = card["training_data"]["features"]
     imputed, outside = [], []
     for _, row in X.iterrows():
@@ -371,7 +373,7 @@ def imputed_and_out_of_range(X: pd.DataFrame, card: dict) -> tuple[list[str], li
         for c in X.columns:
             s = summary.get(c, {})
             if "min" in s and not pd.isna(row[c]) and not (s["min"] <= float(row[c]) <= s["max"]):
-                out.append(f"{c}={float(row[c]):.4g} (training {s['min']:.4g} to {s['max']:.4g})")
+                out.append(f"{c}={readable(row[c])} (training {readable(s['min'])} to {readable(s['max'])})")
         outside.append("; ".join(out))
     return imputed, outside
 
