@@ -2346,3 +2346,46 @@ def test_a_shipped_models_confidence_caveat_is_in_the_patients_record_and_on_the
     assert "caveat" not in capsys.readouterr().out
     assert pd.read_csv(out2 / "rp_table.csv", keep_default_na=False)["tumour_confidence_caveat"].tolist() == [""]
     assert pd.read_csv(out2 / "patients.csv", keep_default_na=False)["tumour_confidence_caveat"].tolist() == [""]
+
+
+def test_a_cohort_keyed_with_decimals_or_a_dropped_revision_resumes(export, tmp_path, capsys):
+    """QA (radset60): a cohort run with `binWidth: 25` was refused when re-run with the same settings written
+    `binWidth: 25.0` ('holds results made with other radiomics parameters'), and the key of a file written with
+    decimals by an older lungai is still taken; a patient of a Wavelet image with preCrop recorded with the whole-CT
+    revision (which changed none of its values) is not redone.  Resumed, the patient kept with the current id."""
+    import json
+    import shutil
+
+    from lungai.dicom.cohort import STAMP, _settings_key_of, _written
+    from lungai.io.outputs import record_outputs
+    from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
+    files = {}
+    for name, width in (("int", "25"), ("decimal", "25.0")):
+        files[name] = tmp_path / f"{name}.yaml"
+        files[name].write_text(f"setting: {{binWidth: {width}, preCrop: true}}\nimageType: {{Original: {{}}, Wavelet: {{}}}}"
+                               "\nfeatureClass: {firstorder: []}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_cohort(root, out, load_params(str(files["int"])), workers=0).done == ["P1"]
+    # as the lungai before it left it: the revision in the patient's inputs, its id then
+    result = out / "patients" / "P1" / "result.json"
+    doc = json.loads(result.read_text(encoding="utf-8"))
+    doc["inputs"]["whole_ct_revision"] = 2
+    result.write_text(json.dumps(doc), encoding="utf-8")
+    features = out / "patients" / "P1" / "features.csv"
+    frame = pd.read_csv(features, dtype={"case": str, "patient_id": str})
+    frame[SETTINGS_COLUMN] = "sha256:0123456789ab"
+    frame.to_csv(features, index=False)
+    record_outputs(out, "cohort", _written(out))
+    capsys.readouterr()
+    params = load_params(str(files["decimal"]))
+    s = run_cohort(root, out, params, workers=0)
+    assert s.skipped == ["P1"] and not s.done
+    assert "keyed otherwise by an older lungai" in capsys.readouterr().out
+    assert set(pd.read_csv(out / "rp_table.csv")[SETTINGS_COLUMN]) == {settings_id(params)}
+    # the stamp an older lungai wrote of the decimals as written, resumed with the file of integers
+    (out / STAMP).write_text(_settings_key_of(None, None)(params, canonical=False), encoding="utf-8")
+    record_outputs(out, "cohort", _written(out))
+    assert run_cohort(root, out, load_params(str(files["int"])), workers=0).skipped == ["P1"]

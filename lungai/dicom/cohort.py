@@ -43,8 +43,9 @@ from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
 from lungai.radiomics.prepare import mixed_spacing_note
-from lungai.radiomics.settings import (SETTINGS_COLUMN, VALUE_REVISIONS, ignored_lung_spacing_key, revision_reasons,
-                                      settings_id, sidecar_path, value_revisions, versions, write_sidecar)
+from lungai.radiomics.settings import (SETTINGS_COLUMN, VALUE_REVISIONS, canonical_params, dropped_revisions,
+                                      ignored_lung_spacing_key, revision_reasons, settings_id, sidecar_path,
+                                      value_revisions, versions, write_sidecar, written_forms)
 from lungai.seg.resources import CAVEAT_COLUMN
 
 INVENTORY = "patients.csv"
@@ -1244,23 +1245,32 @@ def _settings_key_of(mapping, model_dir):
 
     items, model = sorted(load_mapping(mapping).items(), key=str), _model_identity(model_dir)
 
-    def key(params: dict) -> str:
-        blob = json.dumps({"params": params, "mapping": items, "model": model}, sort_keys=True, default=str)
+    def key(params: dict, canonical: bool = True) -> str:
+        # the parameters with whole numbers as integers (binWidth 25.0 is 25: canonical_params); canonical=False: as
+        # written, the key an older lungai wrote
+        blob = json.dumps({"params": canonical_params(params) if canonical else params, "mapping": items,
+                           "model": model}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
     return key
 
 
-def _resume_ignored_lung_spacing(out: Path, params: dict) -> str:
-    """A cohort folder made with a lung spacing beside resampledPixelSpacing (ignored then, refused now: the same
-    values) resumed without it: its patients' features carry the current settings id (as radiomics-batch's resume
-    does); the note that says so."""
-    current = settings_id(params)
+def _rewrite_patient_ids(out: Path, current: str) -> None:
+    """Every patient's features in ``out`` carry the settings id ``current`` (the same values under an older id, as
+    radiomics-batch's resume does)."""
     for f in sorted((out / "patients").glob(f"*/{FEATURES}")):
         if f.is_file() and not f.is_symlink():
             frame = pd.read_csv(f, dtype={"case": str, "patient_id": str})
-            if SETTINGS_COLUMN in frame:
+            if SETTINGS_COLUMN in frame and (frame[SETTINGS_COLUMN].astype(str) != current).any():
                 frame[SETTINGS_COLUMN] = current
                 frame.to_csv(f, index=False)
+
+
+def _resume_ignored_lung_spacing(out: Path, params: dict) -> str:
+    """A cohort folder made with a lung spacing beside resampledPixelSpacing (ignored then, refused now: the same
+    values) resumed without it: its patients' features carry the current settings id (:func:`_rewrite_patient_ids`);
+    the note that says so."""
+    current = settings_id(params)
+    _rewrite_patient_ids(out, current)
     return (f"resumed a cohort run made with a lung spacing beside resampledPixelSpacing (ignored then, refused now: "
             f"the values are the same); its settings id is now {current}")
 
@@ -1318,9 +1328,14 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
     key = key_of(params)
     recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
     # made with a lung spacing beside resampledPixelSpacing (refused now, ignored then): the same values, resumed
-    ignored_spacing = recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and \
+    # keyed by an older lungai with the parameters as written (binWidth 25.0 for 25, either way): the same settings,
+    # resumed
+    written = recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and \
+        any(recorded == key_of(p, canonical=False) for p in (params, *written_forms(params)))
+    ignored_spacing = recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and not written and \
         ignored_lung_spacing_key(params, key_of, recorded)
-    if recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and not ignored_spacing:
+    if recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and not ignored_spacing \
+            and not written:
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
     jobs, inventory = plan_cohort(root, mapping)    # refused (a PatientID clash ...): no folder, stamp or marker left
@@ -1336,7 +1351,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             print("warning: " + line)
         if ignored_spacing:     # its patients kept, their ids the current one
             print("note: " + _resume_ignored_lung_spacing(out, params))
-        revisions = value_revisions(params)
+        revisions, dropped = value_revisions(params), dropped_revisions(params)
+        relabel = written      # patients of the same values under an older id: their features get the current id
         removed: list[str] = []     # the patients whose earlier (half-written) result this run removed (to be redone)
         redo: list[str] = []        # inputs changed: redone, the earlier result kept until the new one succeeds
         # an earlier run's table (with its sidecar) is removed before the first result in it is: never a row without
@@ -1386,6 +1402,11 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     recorded = json.loads(done.read_text(encoding="utf-8")).get("inputs")
                 except (OSError, ValueError):
                     recorded = None
+                if isinstance(recorded, dict) and dropped and all(recorded.get(k) == v for k, v in dropped.items()):
+                    # a revision an older lungai recorded that no longer applies (a Square / Wavelet image with
+                    # pyradiomics' own crop: the same values): not a change
+                    recorded = {k: v for k, v in recorded.items() if k not in dropped}
+                    relabel = True
                 change = inputs_change(recorded, job.inputs)
                 if change:
                     # never a stale row in the table, even when the redo fails (a failed patient's kept result is
@@ -1396,6 +1417,11 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
         table_removed = bool((removed or redo) and old_table)     # removed above
+        if relabel:
+            _rewrite_patient_ids(out, settings_id(params))
+            print(f"note: resumed a cohort run of the same radiomics settings keyed otherwise by an older lungai "
+                  f"(whole numbers written as decimals, e.g. binWidth 25.0 for 25, or a Square / Wavelet image with "
+                  f"preCrop or resampledPixelSpacing all 0); its settings id is now {settings_id(params)}")
 
         def _why_removed() -> str:
             return "; ".join(w for w in (

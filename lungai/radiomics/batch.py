@@ -29,9 +29,10 @@ from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_outp
                                record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import check_csv_name, write_csv
-from lungai.radiomics.settings import (LUNG_GRID_REASON, SETTINGS_COLUMN, ignored_lung_spacing_key, revision_reasons,
+from lungai.radiomics.settings import (LUNG_GRID_REASON, SETTINGS_COLUMN, canonical_params, dropped_revisions,
+                                      ignored_lung_spacing_key, revision_reasons,
                                       settings_id, value_revisions, with_lung_grid_revision, without_lung_grid_revision,
-                                      sidecar_path, write_sidecar)
+                                      sidecar_path, write_sidecar, written_forms)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import PATH_COLUMNS, is_phantom, read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
@@ -416,15 +417,65 @@ def _shown_changes(parts: Path, params: dict, segments) -> str:
     return _changes_text(then, now)
 
 
-def _params_key(params: dict, segments, revision: bool = True) -> str:
-    """The resume key of a batch: its parameters and segments and the revisions of its values
+def _params_key(params: dict, segments, revision: bool = True, canonical: bool = True) -> str:
+    """The resume key of a batch: its parameters (whole numbers as integers:
+    :func:`lungai.radiomics.settings.canonical_params`) and segments and the revisions of its values
     (:func:`lungai.radiomics.settings.value_revisions`: pyradiomics' resampling, normalize / Square-type / Wavelet
-    images on the whole CT); ``revision=False``: the key an older lungai wrote (without them)."""
-    doc = {"params": params, "segments": segments}
-    if revision:
-        doc.update(value_revisions(params))
-    blob = json.dumps(doc, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    images on the whole CT); ``revision=False``: the key an older lungai wrote (without them); ``canonical=False``:
+    the parameters as written (``binWidth: 25.0``), as an older lungai hashed them."""
+    return _key_of({"params": canonical_params(params) if canonical else params, "segments": segments,
+                    **(value_revisions(params) if revision else {})})
+
+
+def _key_of(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _same_values_keys(params: dict, segments) -> set[str]:
+    """The resume keys a lungai of the current values wrote for ``params`` and ``segments`` other than
+    :func:`_params_key`: the parameters hashed as written (whole numbers as decimals, ``binWidth: 25.0``, or as
+    integers, before :func:`lungai.radiomics.settings.canonical_params`: every
+    :func:`lungai.radiomics.settings.written_forms`) and with the revisions that no longer apply
+    (:func:`lungai.radiomics.settings.dropped_revisions`)."""
+    keys = {_key_of({"params": p, "segments": segments, **value_revisions(params), **extra})
+            for p in (params, *written_forms(params)) for extra in ({}, dropped_revisions(params))}
+    return keys - {_params_key(params, segments)}
+
+
+def _same_values(parts: Path, params: dict, segments, recorded: str) -> bool:
+    """Whether ``recorded`` (the parts folder's ``params.key``) is the key of these parameters' values under another
+    key: :func:`_same_values_keys` of these parameters, or of those the folder's :data:`PARAMS_RECORD` holds when
+    they are these written otherwise (``binWidth: 25`` then, ``25.0`` now)."""
+    if recorded in _same_values_keys(params, segments):
+        return True
+    try:
+        record = json.loads((parts / PARAMS_RECORD).read_text(encoding="utf-8"))
+        then, now = (json.dumps(canonical_params(p), sort_keys=True, default=str)
+                     for p in (record["params"], json.loads(json.dumps(params, default=str))))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return then == now and record.get("segments") == json.loads(json.dumps(segments, default=str)) \
+        and recorded in _same_values_keys(record["params"], segments) | {_params_key(record["params"], segments)}
+
+
+def _rewrite_part_ids(parts: Path, current: str) -> None:
+    """The settings id of every case done in ``parts`` set to ``current`` (the same values under an older id), and
+    the record of a part that matched it (rows, size, hash: :func:`_part_mismatch`) brought up to date (a part edited
+    since is still told: redone)."""
+    for p in parts.iterdir():
+        if p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv")):
+            try:
+                recorded = json.loads(_inputs_file(p).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                recorded = None
+            matched = _part_mismatch(p, recorded) is None
+            frame = read_part(p)
+            if SETTINGS_COLUMN in frame and (frame[SETTINGS_COLUMN].astype(str) != current).any():
+                frame[SETTINGS_COLUMN] = current
+                frame.to_csv(p, index=False)
+                if matched and isinstance(recorded, dict) and any(k in recorded for k in PART_KEYS):
+                    recorded.update({PART_ROWS: len(frame), **_part_record(p)})
+                    _inputs_file(p).write_text(json.dumps(recorded, sort_keys=True), encoding="utf-8")
 
 
 def _older_keys(params: dict, segments) -> dict[str, list[str]]:
@@ -434,13 +485,15 @@ def _older_keys(params: dict, segments) -> dict[str, list[str]]:
     :data:`lungai.radiomics.settings.LUNG_GRID_REVISION`), or without both."""
     revisions = revision_reasons(value_revisions(params))
     older: dict[str, list[str]] = {}
-    if revisions:
-        older[_params_key(params, segments, revision=False)] = revisions
-    if without_lung_grid_revision(params) is not params:
-        lung = [LUNG_GRID_REASON]
-        older[_params_key(without_lung_grid_revision(params), segments)] = lung
+    for canonical in (False, True):     # the parameters as written (an older lungai's key) and with integers
         if revisions:
-            older[_params_key(without_lung_grid_revision(params), segments, revision=False)] = lung + revisions
+            older[_params_key(params, segments, revision=False, canonical=canonical)] = revisions
+        if without_lung_grid_revision(params) is not params:
+            lung = [LUNG_GRID_REASON]
+            older[_params_key(without_lung_grid_revision(params), segments, canonical=canonical)] = lung
+            if revisions:
+                older[_params_key(without_lung_grid_revision(params), segments, revision=False,
+                                  canonical=canonical)] = lung + revisions
     return older
 
 
@@ -475,14 +528,17 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         # was ignored (pyradiomics' grid holds every segment), so the values are these; their settings id is now
         # the one without the spacing (lungai.radiomics.settings.lungai_value_settings)
         current = settings_id(params)
-        for p in parts.iterdir():
-            if p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv")):
-                frame = read_part(p)
-                if SETTINGS_COLUMN in frame:
-                    frame[SETTINGS_COLUMN] = current
-                    frame.to_csv(p, index=False)
+        _rewrite_part_ids(parts, current)
         note = (f"resumed a batch run with a lung spacing beside resampledPixelSpacing (ignored then, refused now: "
                 f"the values are the same); its settings id is now {current}")
+    elif recorded != key and _same_values(parts, params, segments, recorded):
+        # the same values, keyed otherwise by an older lungai (binWidth 25.0 for 25, a revision that no longer
+        # applies): resumed, the cases' ids the current one
+        current = settings_id(params)
+        _rewrite_part_ids(parts, current)
+        note = (f"resumed a batch run of the same settings keyed otherwise by an older lungai (whole numbers written "
+                f"as decimals, e.g. binWidth 25.0 for 25, or a Square / Wavelet image with preCrop or "
+                f"resampledPixelSpacing all 0); its settings id is now {current}")
     elif recorded != key:
         changes = _params_changes(parts, params, segments)
         done = sum(p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv"))

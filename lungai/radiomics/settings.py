@@ -49,22 +49,48 @@ def resampling_revision(params: dict) -> int | None:
 # on the whole CT (:mod:`lungai.radiomics.prepare`: ``normalisation``, ``WHOLE_IMAGE_TYPES``, ``wavelet_whole_axes``);
 # before, pyradiomics normalised / scaled / wrapped round the segment's crop (values up to 60 % off, exit 0).  Only such
 # parameter sets carry it (not those with pyradiomics' resampling, which always had the whole CT, nor an IBSI
-# configuration), so their results from an older lungai are redone and rp models trained on them refused.
+# configuration), so their results from an older lungai are redone and rp models trained on them refused.  The
+# filters alone (no normalize) of a parameter set with which pyradiomics crops the image itself before filtering
+# (``preCrop``, or ``resampledPixelSpacing`` all 0: the segment's box + ``padDistance``, :func:`pyradiomics_crops`) gave
+# the same values on lungai's crop (pyradiomics cropped it again): no revision; an older lungai recorded one for them
+# (:func:`dropped_revisions`), accepted as the same values.
 WHOLE_CT_REVISION = 2
 
 
-def whole_ct_revision(params: dict) -> int | None:
-    """:data:`WHOLE_CT_REVISION` when ``params`` has ``normalize``, a Square-type image
-    (:data:`lungai.radiomics.prepare.WHOLE_IMAGE_TYPES`) or a Wavelet image, no pyradiomics resampling and no IBSI
-    configuration, else None."""
+def pyradiomics_crops(params: dict) -> bool:
+    """Whether pyradiomics crops the image to the segment's box + ``padDistance`` itself before any filter
+    (its ``loadImage``): ``preCrop``, or ``resampledPixelSpacing`` given (all 0: no resampling, only that crop)."""
+    setting = params.get("setting") or {}
+    return bool(setting.get("preCrop")) or setting.get("resampledPixelSpacing") is not None
+
+
+def _whole_ct_revision(params: dict, self_cropped: bool) -> int | None:
     from lungai.radiomics.prepare import pyradiomics_resampling, whole_image_types
 
     if (params.get("lungai") or {}).get("ibsi") is not None or pyradiomics_resampling(params):
         return None
-    if (params.get("setting") or {}).get("normalize") or whole_image_types(params) \
-            or "Wavelet" in (params.get("imageType") or {}):
+    if (params.get("setting") or {}).get("normalize"):
+        return WHOLE_CT_REVISION
+    if (whole_image_types(params) or "Wavelet" in (params.get("imageType") or {})) \
+            and (self_cropped or not pyradiomics_crops(params)):
         return WHOLE_CT_REVISION
     return None
+
+
+def whole_ct_revision(params: dict) -> int | None:
+    """:data:`WHOLE_CT_REVISION` when ``params`` has ``normalize``, or a Square-type image
+    (:data:`lungai.radiomics.prepare.WHOLE_IMAGE_TYPES`) or a Wavelet image without pyradiomics' own crop
+    (:func:`pyradiomics_crops`), no pyradiomics resampling and no IBSI configuration, else None."""
+    return _whole_ct_revision(params, self_cropped=False)
+
+
+def dropped_revisions(params: dict) -> dict[str, int]:
+    """The revisions (keys of :data:`VALUE_REVISIONS`) a lungai of the current values recorded for ``params`` that no
+    longer apply: the whole-CT revision of a Square-type / Wavelet image with pyradiomics' own crop
+    (:func:`pyradiomics_crops`; the same values on the crop and on the whole CT).  Its ids, resume keys and cohort
+    inputs are those of the same values."""
+    old = _whole_ct_revision(params, self_cropped=True)
+    return {"whole_ct_revision": old} if old and not whole_ct_revision(params) else {}
 
 
 # Every revision of the values of a parameter set (the key it has in the ``lungai`` block of the settings, in
@@ -216,13 +242,88 @@ def ignored_lung_spacing_key(params: dict, key_of, recorded: str) -> bool:
                for x in (None, *IGNORED_LUNG_SPACINGS, *range(1, 21)))
 
 
+# Settings whose whole numbers lungai itself writes as decimals (``--log-sigma``, the LoG default sigma [1.0, 2.0, 3.0]):
+# :func:`canonical_numbers` keeps them decimals, so every id lungai's own parameters had is kept
+DECIMAL_SETTINGS = ("sigma",)
+
+
+def canonical_numbers(value, key: str | None = None):
+    """``value`` with every whole number written as a decimal (``binWidth: 25.0``, ``[2.0, 2.0, 2.0]``) as the integer
+    (``25``, ``[2, 2, 2]``) - but for :data:`DECIMAL_SETTINGS` (LoG ``sigma: [1, 3]`` as ``[1.0, 3.0]``) -, in nested
+    mappings and lists (booleans kept; ``key``: the setting ``value`` is of).  pyradiomics takes them as the same
+    numbers, so ``binWidth: 25`` and ``binWidth: 25.0`` are the same settings (one settings id, one resume key)."""
+    if isinstance(value, dict):
+        return {k: canonical_numbers(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical_numbers(v, key) for v in value]
+    if key in DECIMAL_SETTINGS and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if key not in DECIMAL_SETTINGS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def canonical_params(params: dict) -> dict:
+    """``params`` with pyradiomics' blocks (``setting``, ``imageType``, ``voxelSetting``) in
+    :func:`canonical_numbers`: what the resume keys of radiomics-batch and cohort hash (lungai's own block as
+    given)."""
+    return {k: canonical_numbers(v) if k in ("setting", "imageType", "voxelSetting") else v
+            for k, v in params.items()}
+
+
+def _numbers(value, whole_as):
+    """``value`` (nested lists) with its whole numbers as ``whole_as`` (int or float); booleans kept."""
+    if isinstance(value, (list, tuple)):
+        return [_numbers(v, whole_as) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        return whole_as(value)
+    return value
+
+
+def written_forms(params: dict, limit: int = 10):
+    """``params`` with the whole numbers of each setting of pyradiomics' blocks written as integers or as decimals,
+    every combination (the first ``limit`` such settings): the parameters as an older lungai hashed them into a
+    resume key, numbers as written (before :func:`canonical_params`), whichever way the file wrote them."""
+    import copy
+    import itertools
+
+    canon = canonical_params(params)
+    slots = [(block, None, key) for block in ("setting", "voxelSetting") for key, v in (canon.get(block) or {}).items()
+             if _numbers(v, str) != v]
+    slots += [("imageType", name, key) for name, own in (canon.get("imageType") or {}).items()
+              if isinstance(own, dict) for key, v in own.items() if _numbers(v, str) != v]
+    slots = slots[:limit]
+    for combo in itertools.product((int, float), repeat=len(slots)):
+        out = copy.deepcopy(canon)
+        for (block, name, key), whole_as in zip(slots, combo):
+            where = out[block] if name is None else out[block][name]
+            where[key] = _numbers(where[key], whole_as)
+        yield out
+
+
 def value_settings(params: dict) -> dict:
     """The part of a parameter dict that changes feature values: pyradiomics' ``setting`` (without
-    label / bookkeeping keys) and ``imageType``, and lungai's ``lungai`` block
-    (:func:`lungai_value_settings`, always present, possibly empty)."""
+    label / bookkeeping keys) and ``imageType`` (whole numbers as integers: :func:`canonical_numbers`), and lungai's
+    ``lungai`` block (:func:`lungai_value_settings`, always present, possibly empty)."""
     setting = {k: v for k, v in (params.get("setting") or {}).items() if k not in _NOT_VALUE_AFFECTING}
-    return {"setting": setting, "imageType": params.get("imageType") or {"Original": {}},
+    return {"setting": canonical_numbers(setting), "imageType": canonical_numbers(params.get("imageType")
+                                                                                  or {"Original": {}}),
             "lungai": lungai_value_settings(params)}
+
+
+def current_id(recorded_id, settings: dict | None) -> str | None:
+    """The id a table carries now whose recorded id and value settings (its sidecar's, a model card's) are
+    ``recorded_id`` and ``settings``, when its values are the current ones: the settings hash to that id (recorded
+    by a lungai of the current id scheme, not a legacy one) and carry every revision of the values that applies
+    (:func:`value_revisions`).  It differs from ``recorded_id`` where only the id changed: whole numbers written as
+    decimals (``binWidth: 25.0``, :func:`canonical_numbers`), a revision that no longer applies
+    (:func:`dropped_revisions`).  None otherwise (legacy settings, values of an older lungai, unknown settings)."""
+    if not isinstance(settings, dict) or not isinstance(settings.get("lungai"), dict) \
+            or _hash_id(settings) != str(recorded_id):
+        return None
+    if any(key not in settings["lungai"] for key in value_revisions(settings)):
+        return None
+    return settings_id(settings)
 
 
 def is_legacy_settings(settings: dict | None) -> bool:
@@ -389,7 +490,7 @@ def _same_number(a, b) -> bool:
 def settings_differences(given: dict | None, expected: dict | None) -> list[str]:
     """Where recorded value settings ``given`` (a table's sidecar) differ from ``expected`` (a model card's), one text
     each: ``setting.binWidth 10 (here), 25 (the model's)``, ``imageType.Wavelet (here only)``; the same number written
-    otherwise (25.0 for 25), which the id counts as other settings, is said so.  Empty when either is unknown."""
+    otherwise (25.0 for 25, recorded by a lungai whose ids counted it as other settings) is said to be the same.  Empty when either is unknown."""
     if not isinstance(given, dict) or not isinstance(expected, dict):
         return []
     a, b = _flat(given), _flat(expected)
@@ -400,7 +501,7 @@ def settings_differences(given: dict | None, expected: dict | None) -> list[str]
         elif key not in b:
             out.append(f"{key} (here only: {json.dumps(a[key], default=str)})")
         elif json.dumps(a[key], sort_keys=True, default=str) != json.dumps(b[key], sort_keys=True, default=str):
-            same = (" - the same number written otherwise, which the settings id counts as other settings"
+            same = (" - the same number written otherwise (the same setting)"
                     if _same_number(a[key], b[key]) else "")
             out.append(f"{key} {json.dumps(a[key], default=str)} (here), {json.dumps(b[key], default=str)} "
                        f"(the model's){same}")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, ignored_lung_spacing_ids,
+from lungai.radiomics.settings import (SETTINGS_COLUMN, current_id, equivalent_ids, ignored_lung_spacing_ids,
                                       is_legacy_settings, lung_grid_revision, read_sidecars, revision_reasons,
                                       settings_differences, settings_id, sidecar_path, value_revisions,
                                       value_settings)
@@ -92,6 +92,18 @@ def training_radiomics_settings(df: pd.DataFrame, features, sources=()) -> dict:
                                     "by lungai radiomics), so prediction cannot check them"}
     ids = sorted({i for v in df[SETTINGS_COLUMN].dropna().astype(str) for i in v.split(";") if i})
     recorded = read_sidecars(sources)
+    # ids that only the id scheme told apart (binWidth 25.0 for 25, a revision that no longer applies): the sidecars'
+    # settings give each its current id (lungai.radiomics.settings.current_id); one current id is one settings
+    now = {i: current_id(i, recorded.get(i)) or i for i in ids}
+    if len(ids) > 1 and len(set(now.values())) == 1:
+        current = next(iter(now.values()))
+        settings = value_settings(next(recorded[i] for i in ids if now[i] == current and i in recorded))
+        entry = {"id": current, "settings": settings,
+                 "note": "features of new patients must be computed with these settings (rows of id(s) "
+                         f"{', '.join(x for x in ids if x != current)}: the same settings under the id an older "
+                         "lungai gave them)"}
+        check_current_values(entry, features, sources)
+        return entry
     if len(ids) > 1:
         # rows from before and after lungai left an ignored lung spacing beside resampledPixelSpacing out of the id:
         # the same values under two ids, one settings (ignored_lung_spacing_ids, from the sidecars' settings)
@@ -261,7 +273,8 @@ def model_settings_ids(card: dict) -> set[str]:
     pyradiomics' resampling, which it never changed, is left out of current ids)."""
     entry = card.get("radiomics_settings") or {}
     return ({str(entry.get("id"))} | equivalent_ids(entry.get("settings"))
-            | ignored_lung_spacing_ids(entry.get("settings")))
+            | ignored_lung_spacing_ids(entry.get("settings"))
+            | ({now} if (now := current_id(entry.get("id"), entry.get("settings"))) else set()))
 
 
 # the fix of a settings mismatch said to one patient's user in Multimodal Predict (``context`` "patient"), who has no
@@ -313,6 +326,8 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
         return [f"radiomics settings unknown (the model's: {expected})"] * len(df)
     given = df[SETTINGS_COLUMN].astype(object).where(df[SETTINGS_COLUMN].notna(), None)
     accepted = model_settings_ids(card)
+    # a table id whose sidecar's settings have one of those ids now (binWidth 25.0 for 25 ...: current_id)
+    accepted |= {i for i, s in read_sidecars(sources).items() if current_id(i, s) in accepted}
     other = [g is not None and str(g) not in accepted for g in given]
     if any(other) and not allow_other:
         cases = case_ids(df, card["roles"].get("id_column"))
