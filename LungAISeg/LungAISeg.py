@@ -278,13 +278,14 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
 def panelLabelWords(text: str) -> str:
     """train-seg's words for the tumour label in the panel's (its *Tumour label* field): "--label None" (no --label:
     any nonzero voxel is tumour) as "Tumour label 0 (any nonzero voxel)", "--label N" as "Tumour label N"; e.g. a
-    resume's "--label 1 then, None now" as "Tumour label 1 then, 0 (any nonzero voxel) now"."""
+    resume's "--label 1 then, not given (any nonzero voxel) now" as "Tumour label 1 then, 0 (any nonzero voxel) now"."""
     import re
 
     def value(v):
-        return "0 (any nonzero voxel)" if v == "None" else v
+        return v if v.isdigit() else "0 (any nonzero voxel)"
 
-    text = re.sub(r"--label (None|\d+) then, (None|\d+) now",
+    given = r"(None|not given \(any nonzero voxel\)|\d+)"
+    text = re.sub(rf"--label {given} then, {given} now",
                   lambda m: f"Tumour label {value(m[1])} then, {value(m[2])} now", text)
     text = re.sub(r"--label None\b", "Tumour label 0 (any nonzero voxel)", text)
     return re.sub(r"--label (\d+)", r"Tumour label \1", text)

@@ -66,3 +66,41 @@ def test_the_report_console_and_banner_say_the_caveat():
     assert 'id="confidence-caveat"' not in _segmentation({"segmentation": plain}, {})
     assert not [line for line in result_lines(dict(summary, segmentation=plain)) if "caveat" in line]
     assert "caveat" not in describe_segment_result(plain)[1]
+
+
+def test_a_result_of_a_users_own_model_says_it_is_not_a_shipped_validated_model(tmp_path):
+    """QA: `lungai segment --model MY_MODEL` (a train-seg model of 12 LIDC crops, validation Dice 0.12 on 3 cases)
+    on lung2: neither the console nor result.json said the model was the user's own, not one of the shipped models
+    validated on lungai's test sets - a calibrated user model's result read like a shipped model's.  Now
+    result.json's ``model_shipped`` says which, and a note names the user's model, its own validation Dice and
+    how to test it (its held-out test split when it has one); the shipped models and choices get no such note."""
+    import json
+    import shutil
+
+    from lungai.seg.choice import add_model_notes
+    from lungai.seg.resources import models_root, shipped_models
+
+    if not shipped_models():
+        pytest.skip("the shipped models are not installed")
+    for name in shipped_models():                         # the models (and model choices) shipped with lungai
+        info = _seg()
+        add_model_notes(models_root() / name, info)
+        assert info["model_shipped"] is True and not any("of your own" in n for n in info["notes"]), name
+    own = tmp_path / "my_model"
+    shutil.copytree(models_root() / shipped_models()[0], own)   # a copy is not the shipped model
+    doc = json.loads((own / "model.json").read_text(encoding="utf-8"))
+    doc["validation"] = {"ensemble": {"n_cases": 3, "mean_dice": 0.1146}}
+    doc.setdefault("training", {})["n_test_cases"] = 0
+    (own / "model.json").write_text(json.dumps(doc), encoding="utf-8")
+    info = _seg()
+    add_model_notes(own, info)
+    assert info["model_shipped"] is False
+    note = info["notes"][-1]
+    assert note.startswith(f"the model {own} is a model of your own, not one shipped with lungai")
+    assert "ensemble Dice mean 0.115 on 3 case(s)" in note
+    assert f"lungai eval-seg --model {own} --images IMGS --masks MASKS" in note
+    doc["training"]["n_test_cases"] = 4                  # trained with --test-fraction: its own test split
+    (own / "model.json").write_text(json.dumps(doc), encoding="utf-8")
+    info = _seg()
+    add_model_notes(own, info)
+    assert f"lungai eval-seg --model {own} --split test" in info["notes"][-1]

@@ -661,3 +661,35 @@ def test_a_pair_holding_another_patients_mask_is_refused_from_the_headers(tmp_pa
                                  "not the CT's P2")
     assert "this patient's mask" in exc.value.fix
     check_grids([c for c in cases if c.case_id != "B_1"])
+
+
+def test_a_lung_mask_given_as_the_tumour_is_refused_named(tmp_path):
+    """QA: train-seg on two planning CTs (LUNG1-002 / -003) with their lung masks (labels 3 | 4) as the masks
+    trained on the lungs as tumours without a word ("validation: 1 case with a tumour, Dice 0.70"); so did a label
+    map's lungs label as --label.  A mask whose tumour is 250 ml or more of air-filled tissue is refused, named
+    with the fix, before any training (load_checked) and before any evaluation (eval-seg's check_cases); the
+    tumour's own label of the same label map is trained as before."""
+    from lungai.seg.config import SegConfig
+    from lungai.seg.dataset import load_checked, to_arrays
+    from lungai.seg.evaluate import check_cases
+
+    images, masks = _chest_label_map(tmp_path)
+    cfg = SegConfig(arch="unet", spacing=(2.0, 2.0, 4.0))
+    lungs = pair_files(images, masks, label=3)
+    with pytest.raises(InputError, match=r"the tumour of mask W_0.nii.gz looks like the lungs, not a tumour: "
+                                         r"\d+ ml of air-filled tissue \(mean -\d+ HU") as exc:
+        load_checked([lungs, [], []], cfg)
+    assert "not a lung segmentation" in exc.value.fix and "--label 1 in masks with 1 = GTV" in exc.value.fix
+    ml = float(exc.value.problem.split(": ")[1].split(" ml")[0])
+    assert ml >= 250                                                      # the lungs of the synthetic chest
+    with pytest.raises(InputError, match="W_0: the tumour of mask W_0 looks like the lungs"):
+        check_cases(pair_files(images, masks, label=3), label=3)         # eval-seg the same
+    # the lungs as a binary mask (nonzero = tumour, no --label), as a lung segmentation tool writes it
+    raw = sitk.ReadImage(str(masks / "W_0.nii.gz"))
+    (tmp_path / "lm").mkdir()
+    sitk.WriteImage(sitk.Cast(raw == 3, sitk.sitkUInt8) * 255, str(tmp_path / "lm" / "W_0.nii.gz"))
+    with pytest.raises(InputError, match="looks like the lungs"):
+        to_arrays(pair_files(images, tmp_path / "lm")[0], cfg)
+    d = to_arrays(pair_files(images, masks, label=1)[0], cfg)              # the tumour's label: trained as before
+    assert d["label"].sum() > 0
+    check_cases(pair_files(images, masks, label=1), label=1)

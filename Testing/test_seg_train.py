@@ -94,6 +94,24 @@ def test_output_must_be_a_new_empty_or_own_folder(tiny_data, tiny_model, tmp_pat
     assert "is a file, not a folder" in err and "Traceback" not in err
 
 
+def test_resume_refusal_says_options_not_given_as_such(tiny_data, tmp_path, capsys):
+    """QA: a --resume with options the first run did not give was refused as "--fg-fraction None then, 0.5 now",
+    "--tta False then, True now", "--label None then, 1 now" - Python's values, not the options' words.  A flag is
+    now said given or not, an option not given as what it meant."""
+    images, masks = tiny_data
+    base = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    base = [a if base[i - 1] not in ("--epochs", "--iters") else "1" for i, a in enumerate(base)]
+    out = tmp_path / "run"
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0                # a checkpoint of member 0
+    for extra, said in ((["--tta"], "--tta not given then, given now"),
+                        (["--fg-fraction", "0.5"], "--fg-fraction not given (2/3 for crops, 1/3 for whole CTs) "
+                                                   "then, 0.5 now"),
+                        (["--label", "1"], "--label not given (any nonzero voxel) then, 1 now")):
+        assert main(base + ["-o", str(out), "--resume", "--member", "0", *extra]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "None" not in err and "False" not in err and "True" not in err, err
+
+
 def test_resume_with_other_settings_is_named(tiny_data, tmp_path, capsys):
     images, masks = tiny_data
     base = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]

@@ -344,12 +344,17 @@ def model_hint(model_dir, info: dict) -> str | None:
 def add_model_notes(model_dir, info: dict) -> None:
     """What a result says of its model, added in place to ``info`` (lungai segment, lungai demo and the panel alike):
     :func:`model_hint` appended to ``notes``, and the model's known confidence caveat
-    (:func:`lungai.seg.resources.confidence_caveat`) as ``confidence_caveat`` - said beside the confidence."""
-    from lungai.seg.resources import confidence_caveat
+    (:func:`lungai.seg.resources.confidence_caveat`) as ``confidence_caveat`` - said beside the confidence;
+    ``model_shipped``: whether the model is one shipped with lungai - if not (a model of the user's own), a note says
+    it was not validated by lungai's test sets (:func:`lungai.seg.resources.own_model_note`)."""
+    from lungai.seg.resources import confidence_caveat, is_shipped_model, own_model_note
 
     hint = model_hint(model_dir, info)
     if hint:
         info.setdefault("notes", []).append(hint)
+    info["model_shipped"] = is_shipped_model(model_dir)
+    if not info["model_shipped"]:
+        info.setdefault("notes", []).append(own_model_note(model_dir))
     caveat = confidence_caveat(model_dir)
     if caveat:
         info["confidence_caveat"] = caveat

@@ -905,6 +905,33 @@ def _crop_case(case_id, patient, ct, mask, lo, hi, meta) -> Case:
     return Case(case_id, patient, image=pp.crop(ct, box), mask=pp.crop(mask, box), meta=meta)
 
 
+# a tumour mask whose tumour is this large and air-filled (mean below OTHER_LABEL_SOFT_TISSUE_HU) is the lungs: a lung
+# holds 1-3 litres at -650 to -850 HU on average (LUNG1-002 / -003: 1721-2184 ml, -646 to -740 HU); a tumour this
+# large is soft tissue (the LIDC crops' air-filled ground-glass nodules, down to -796 HU mean, are all under 9 ml; a
+# pure ground-glass tumour of 250 ml would be 78 mm across)
+LUNG_LIKE_MIN_ML = 250.0
+LUNG_LIKE_FIX = ("give the tumour's mask (e.g. the GTV), not a lung segmentation; with label maps, the tumour's label "
+                 "(--label N, e.g. --label 1 in masks with 1 = GTV, 3 / 4 = lungs)")
+
+
+def lung_like_problem(name: str, image: sitk.Image, tumour: sitk.Image) -> str | None:
+    """The problem of a mask ``name`` whose tumour (``tumour``: nonzero = tumour, on ``image``'s grid) looks like the
+    lungs - at least :data:`LUNG_LIKE_MIN_ML` and air-filled (mean CT value below :data:`OTHER_LABEL_SOFT_TISSUE_HU`):
+    a lung segmentation given as the tumour masks, or a label map's lungs label as --label (QA: two planning CTs
+    with their lung masks trained as tumours without a word, "validation: 1 case with a tumour, Dice 0.70") - else
+    None.  Only the voxel count is computed for smaller masks."""
+    m = sitk.GetArrayViewFromImage(tumour) != 0
+    ml = int(np.count_nonzero(m)) * float(np.prod(image.GetSpacing())) / 1000.0
+    if ml < LUNG_LIKE_MIN_ML:
+        return None
+    hu = float(sitk.GetArrayViewFromImage(image)[m].mean())
+    if hu >= OTHER_LABEL_SOFT_TISSUE_HU:
+        return None
+    return (f"the tumour of mask {name} looks like the lungs, not a tumour: {ml:.0f} ml of air-filled tissue (mean "
+            f"{hu:.0f} HU, as lungs are; a tumour of {LUNG_LIKE_MIN_ML:.0f} ml or more is soft tissue, above "
+            f"{OTHER_LABEL_SOFT_TISSUE_HU:.0f} HU on average)")
+
+
 def load_images(case: Case) -> tuple:
     """(CT, mask) of a case; with ``case.label`` the mask is that label as a 0/1 mask."""
     img, mask = _read_pair(case)
@@ -1001,6 +1028,10 @@ def to_arrays(case: Case, cfg) -> dict:
         if is_whole_ct(case, img):
             exclude = _soft_tissue_other_labels(img, mask, case.label)
         mask = sitk.Cast(mask == int(case.label), sitk.sitkUInt8)
+    if case.image is None:          # a mask file: its tumour must not be the lungs (refused, named, nothing trained)
+        problem = lung_like_problem(Path(case.mask_path).name, img, mask)
+        if problem:
+            raise InputError(problem, LUNG_LIKE_FIX)
     if is_whole_ct(case, img):
         try:
             return _whole_ct_arrays(case, img, mask, cfg, exclude)

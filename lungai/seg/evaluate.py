@@ -181,8 +181,8 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
 
     from lungai.dicom.masks import check_one_label
     from lungai.errors import InputError
-    from lungai.seg.dataset import (BINARY_255_FIX, binary_255_problem, check_label_found, choose_label, load_images,
-                                    other_labels_note)
+    from lungai.seg.dataset import (BINARY_255_FIX, LUNG_LIKE_FIX, binary_255_problem, check_label_found, choose_label,
+                                    load_images, lung_like_problem, other_labels_note)
 
     bar = progress or NullProgress()
     bad, seen, counts, digests = [], set(), Counter(), {}
@@ -198,6 +198,9 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
             binary = binary_255_problem(c.case_id, labels, label)
             if binary:     # a 0/255 tumour mask scored as tumour-free: every voxel found a false tumour
                 raise InputError(binary, BINARY_255_FIX)
+            lungs = lung_like_problem(c.case_id, image, mask)
+            if lungs:      # a lung mask scored as the tumour: the Dice of a tumour model against the lungs
+                raise InputError(lungs, LUNG_LIKE_FIX)
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem} (fix: {exc.fix})" if exc.fix else f"{c.case_id}: {exc.problem}")
         bar.update(1, c.case_id)

@@ -154,6 +154,41 @@ def shipped_models() -> list:
     return sorted(p.name for p in root.iterdir() if (p / "model.json").is_file()) if root.is_dir() else []
 
 
+def is_shipped_model(model_dir) -> bool:
+    """``model_dir`` is one of the models shipped in ``Resources/Models`` (:func:`shipped_models`; a user's folder of
+    the same name elsewhere, or a copy, is not)."""
+    try:
+        here = Path(str(model_dir)).resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(here == (models_root() / name).resolve() for name in shipped_models())
+
+
+def own_model_note(model_dir) -> str:
+    """What a result of a model that is not shipped (:func:`is_shipped_model`: one trained with train-seg, or
+    imported) says of it: not validated by lungai's test sets, its own validation split's Dice as model.json records
+    it, and how to test it on patients it never saw (its held-out test split if it has one)."""
+    import json
+
+    try:
+        doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    scores = [(method, s) for method, s in (doc.get("validation") or {}).items()
+              if isinstance(s, dict) and isinstance(s.get("mean_dice"), (int, float)) and s.get("n_cases")]
+    if scores:
+        method, s = scores[0]
+        own = f"its own validation split: {method} Dice mean {s['mean_dice']:.3f} on {s['n_cases']} case(s), model.json"
+    else:
+        own = "model.json records no validation of it"
+    test = (doc.get("training") or {}).get("n_test_cases") if isinstance(doc.get("training"), dict) else None
+    how = (f"lungai eval-seg --model {model_dir} --split test (its held-out test split)" if test else
+           f"lungai eval-seg --model {model_dir} --images IMGS --masks MASKS on patients it was not trained on")
+    return (f"the model {model_dir} is a model of your own, not one shipped with lungai: no test set of lungai's "
+            f"validated it ({own}); test it before relying on its results: {how}")
+
+
 def resolve_model_dir(model_dir=None) -> Path:
     """A model folder, or the name of a shipped model (``lungai segment --model NAME``), or the default."""
     if not model_dir:

@@ -376,7 +376,7 @@ def check_settings(ckpt_dir, settings: dict) -> None:
     schedule = {k: settings[k] for k in SCHEDULE_OPTIONS if k in settings}
     length = schedule_changes(ckpt_dir, schedule, settings.get("lr_schedule", recorded.get("lr_schedule")))
     if diff or length:
-        shown = "; ".join([f"{SETTING_OPTIONS.get(k, k)} {_show(recorded[k])} then, {_show(settings[k])} now"
+        shown = "; ".join([f"{SETTING_OPTIONS.get(k, k)} {_show(recorded[k], k)} then, {_show(settings[k], k)} now"
                            for k in diff if k not in CASE_PARTS] +
                           [_case_change(CASE_PARTS[k], recorded[k], settings[k]) for k in diff if k in CASE_PARTS] +
                           [text for text, _ in length])
@@ -400,7 +400,19 @@ def _case_change(part: str, then: list, now: list) -> str:
             " (other data, or other --images / --masks / --patients / --max-cases / --synthetic ...)")
 
 
-def _show(v) -> str:
+# a recorded setting that was not given (None), said as what it then means (QA: "--label None then, 1 now",
+# "--fg-fraction None then, 0.5 now")
+NOT_GIVEN = {"label": "not given (any nonzero voxel)", "fg_fraction": "not given (2/3 for crops, 1/3 for whole CTs)"}
+FLAGS = ("tta", "deep_supervision")        # on / off options: "given" / "not given" (QA: "--tta False then, True now")
+
+
+def _show(v, key: str = "") -> str:
+    """A recorded or given setting ``key`` as the refusal of a resume says it: lists comma-separated, a flag given
+    or not, a setting not given as what it then means."""
+    if key in FLAGS and isinstance(v, bool):
+        return "given" if v else "not given"
+    if v is None:
+        return NOT_GIVEN.get(key, "not given")
     return ",".join(str(x) for x in v) if isinstance(v, list) else str(v)
 
 
