@@ -510,6 +510,18 @@ def test_a_seed_given_as_voxel_indices_refused_as_outside_the_body_is_told_its_l
         pp.check_seed_inside_body(ct, (-10.0, 95.0, 4.0))         # voxels (-10, ...): off the grid
     assert "voxel indices" not in str(err.value)
 
+    # a point copied from Slicer's RAS display whose LPS reading is in the air: the RAS reading in the body is named
+    rng = np.random.default_rng(3)
+    arr = (-1000 + 5 * rng.standard_normal((10, 200, 200))).astype(np.int16)
+    yy, xx = np.mgrid[:200, :200]
+    arr[:, (xx - 160) ** 2 + (yy - 150) ** 2 < 40 ** 2] = 40        # a patient round LPS (60, 50)
+    off = sitk.GetImageFromArray(arr)
+    off.CopyInformation(ct)
+    with pytest.raises(InputError, match="outside the body") as err:
+        pp.check_seed_inside_body(off, (-60.0, -50.0, 4.0))
+    assert "read as Slicer's RAS they lie in the body: in LPS mm that is --seed-point=60,50,4" in str(err.value)
+    assert "voxel indices" not in str(err.value)
+
 
 def test_an_roi_given_as_voxel_indices_refused_as_outside_the_body_is_told_its_lps_reading():
     """QA on LUNG1-002: its GTV's box in voxel indices, ``--roi 129,226,28,228,324,53``, read as mm lies in the air
