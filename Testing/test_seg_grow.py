@@ -882,3 +882,26 @@ def test_a_seed_given_in_ras_whose_mask_lies_away_gets_the_ras_hint():
     assert res.info["n_components"] == 0
     assert any(n.startswith("no tumour found at the seed point: the same point read as RAS (40.0,20.0,0.0)")
                for n in res.info["notes"]), res.info["notes"]
+
+
+def test_a_seed_given_as_voxel_indices_that_found_no_tumour_gets_the_voxel_reading():
+    """QA: LUNG1-003 on a grid with its origin at (0, 0, 0) (a NIfTI written without its geometry), its GTV's voxel
+    index given, ``--seed-point 305,253,60``: read as mm the point lies in the lung, the mask kept a 0.10 ml region 12
+    mm away, and no note said the numbers may be voxel indices.  A seed of whole numbers on the grid whose mask lies
+    away (or that found nothing) is told the voxel reading's LPS numbers when that reading lies in the body."""
+    ct, _ = _ct(20.0, centre_mm=(-39.5, -19.5, 1.0), shape=(200, 200, 60))   # the tumour at voxel index (60, 80, 30)
+    assert ct.TransformPhysicalPointToIndex((-39.5, -19.5, 1.0)) == (60, 80, 30)
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[(np.abs(x - 60) < 6) & (np.abs(y - 80) < 6) & (np.abs(z - 30) < 6)] = -400   # the numbers read as mm: no tumour
+    given = sitk.GetImageFromArray(arr)
+    given.CopyInformation(ct)
+    res = infer.segment_tumour(given, _model(), seed_lps=(60.0, 80.0, 30.0), grow=False)
+    notes = [n for n in res.info["notes"] if "voxel indices" in n]
+    assert notes == ["the seed's numbers are whole and lie on the CT's voxel grid: if they are voxel indices (i, j, "
+                     "k), as some viewers show them, the point in LPS mm is --seed-point=-39.5,-19.5,1 (40 HU there); "
+                     "lungai takes LPS millimetres"], res.info["notes"]
+    # the same point not in whole numbers: no voxel reading
+    res = infer.segment_tumour(given, _model(), seed_lps=(60.2, 80.0, 30.0), grow=False)
+    assert not any("voxel indices" in n for n in res.info["notes"]), res.info["notes"]

@@ -477,3 +477,72 @@ def test_ras_seed_hint_on_lung1_002_gtv_centre_names_both_readings(shared_data):
     hint = pp.ras_seed_hint(ct, (-74.47, 16.356, -18.735))
     assert hint.startswith("the seed lies in soft tissue (32 HU)") and "(74.5,-16.4,-18.7) lies in soft tissue (147 HU)" in hint, hint
     assert "only if the seed was copied from Slicer's RAS" in hint
+
+
+def _patient_200mm():
+    """A whole CT (200 x 200 mm in-plane at 1 mm, 10 slices of 5 mm, origin (-100, -100, 0) LPS): a patient of 80 mm
+    radius (40 HU) round the origin in air (-1000 HU) - voxel indices (i, j, k) and LPS mm overlap on it."""
+    rng = np.random.default_rng(2)
+    arr = (-1000 + 5 * rng.standard_normal((10, 200, 200))).astype(np.int16)
+    yy, xx = np.mgrid[:200, :200]
+    arr[:, (xx - 100) ** 2 + (yy - 100) ** 2 < 80 ** 2] = 40
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((1.0, 1.0, 5.0))
+    ct.SetOrigin((-100.0, -100.0, 0.0))
+    assert not pp.is_crop(ct)
+    return ct
+
+
+def test_a_seed_given_as_voxel_indices_refused_as_outside_the_body_is_told_its_lps_reading():
+    """QA on LUNG1-002: its tumour given as voxel indices, ``--seed-point=150,200,58``, lies in the CT's extent read as
+    mm, in the air behind the patient: refused "outside the body" with "place the seed on the tumour" only (an index
+    outside the CT's extent gets its LPS reading: outside_image_fix).  The refusal names the voxel reading in the
+    body and the LPS numbers to give; numbers read so in the air too get no such hint."""
+    ct = _patient_200mm()
+    with pytest.raises(InputError, match="outside the body") as err:
+        pp.check_seed_inside_body(ct, (90.0, 70.0, 4.0))          # mm: in the air; voxels (90, 70, 4): in the patient
+    assert "the numbers look like voxel indices (i, j, k): in LPS mm that is --seed-point=-10,-30,20" in str(err.value)
+    assert "read as Slicer's RAS" not in str(err.value)            # (-90, -70, 4): in the air too
+    with pytest.raises(InputError, match="outside the body") as err:
+        pp.check_seed_inside_body(ct, (90.5, 70.0, 4.0))          # not whole numbers: no voxel reading
+    assert "voxel indices" not in str(err.value)
+    with pytest.raises(InputError, match="outside the body") as err:
+        pp.check_seed_inside_body(ct, (-10.0, 95.0, 4.0))         # voxels (-10, ...): off the grid
+    assert "voxel indices" not in str(err.value)
+
+    # a point copied from Slicer's RAS display whose LPS reading is in the air: the RAS reading in the body is named
+    rng = np.random.default_rng(3)
+    arr = (-1000 + 5 * rng.standard_normal((10, 200, 200))).astype(np.int16)
+    yy, xx = np.mgrid[:200, :200]
+    arr[:, (xx - 160) ** 2 + (yy - 150) ** 2 < 40 ** 2] = 40        # a patient round LPS (60, 50)
+    off = sitk.GetImageFromArray(arr)
+    off.CopyInformation(ct)
+    with pytest.raises(InputError, match="outside the body") as err:
+        pp.check_seed_inside_body(off, (-60.0, -50.0, 4.0))
+    assert "read as Slicer's RAS they lie in the body: in LPS mm that is --seed-point=60,50,4" in str(err.value)
+    assert "voxel indices" not in str(err.value)
+
+
+def test_an_roi_given_as_voxel_indices_refused_as_outside_the_body_is_told_its_lps_reading():
+    """QA on LUNG1-002: its GTV's box in voxel indices, ``--roi 129,226,28,228,324,53``, read as mm lies in the air
+    behind the patient: refused with "draw the ROI round the tumour" only.  The refusal names the voxel reading."""
+    ct = _patient_200mm()
+    with pytest.raises(InputError, match="outside the body") as err:
+        pp.check_roi_inside_body(ct, (85.0, 60.0, 2.0, 95.0, 80.0, 6.0))
+    assert "the numbers look like voxel indices (i, j, k): in LPS mm that is --roi=-15,-40,10,-5,-20,30" in str(err.value)
+    assert "read as Slicer's RAS" not in str(err.value)
+
+
+def test_voxel_index_hint_names_the_lps_point_of_whole_numbers_on_the_grid_in_the_body():
+    """A seed in the body whose numbers read as voxel indices lie in the body too (soft tissue, more than 10 mm away)
+    gets the hint with that reading's LPS numbers; not when they are not whole, off the grid, or read so in the
+    air."""
+    ct = _patient_200mm()
+    hint = pp.voxel_index_hint(ct, (50.0, 50.0, 4.0))
+    assert hint == ("the seed's numbers are whole and lie on the CT's voxel grid: if they are voxel indices (i, j, k), "
+                    "as some viewers show them, the point in LPS mm is --seed-point=-50,-50,20 (40 HU there); lungai "
+                    "takes LPS millimetres"), hint
+    assert pp.voxel_index_hint(ct, (50.0, 50.5, 4.0)) is None      # not whole numbers
+    assert pp.voxel_index_hint(ct, (50.0, 50.0, 12.0)) is None     # k beyond the 10 slices
+    assert pp.voxel_index_hint(ct, (5.0, 5.0, 4.0)) is None        # voxels (5, 5, 4): in the air
+    assert pp.voxel_index_hint(ct, None) is None

@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, help="segmentation " + MODEL_HELP)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--seed-point", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
-                       help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it (or --roi) the "
+                       help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer, or a Slicer point list file "
+                            "(.mrk.json / .fcsv) with one placed point; without it (or --roi) the "
                             "tumour is searched in the whole lungs (on the sample the tumour's position is used)")
     where.add_argument("--roi", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
                        help=ROI_HELP + "; the tumour is segmented in this box (as lungai segment --roi)")
@@ -68,15 +69,10 @@ def run(args) -> int:
     if args.series and not args.ct:
         raise InputError("--series chooses a series of --ct", "give --ct DICOM_FOLDER, or leave --series out")
     seed = None
-    if args.seed_point:
+    if args.seed_point:                 # as lungai segment --seed-point: 3 finite numbers or a point list file
+        from lungai.cli.seg import seed_point_value
 
-        try:
-            seed = [float(v) for v in args.seed_point.split(",")]
-        except ValueError:
-            seed = []
-        if len(seed) != 3:
-            raise InputError(f"--seed-point needs three numbers x,y,z (got {args.seed_point!r})",
-                             "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
+        seed = seed_point_value(args.seed_point)
     roi = None
     if args.roi:                        # as lungai segment --roi: 6 numbers, a box with extent, before any work
         from lungai.cli.seg import _floats

@@ -31,6 +31,31 @@ def _floats(text: str, n: int, what: str, example: str = ""):
     return vals
 
 
+def seed_point_value(text: str) -> list:
+    """--seed-point (segment, demo): x,y,z in LPS mm, or a Slicer point list file (.mrk.json / .fcsv,
+    :func:`lungai.io.markups.read_point_list`: its coordinate system read from the file, RAS negated in x and y)
+    holding one placed point; a list of several is refused naming each point's LPS numbers (one tumour per run)."""
+    from lungai.cli import ONE_TUMOUR
+    from lungai.errors import InputError
+    from lungai.io.markups import is_markups_path, read_point_list
+
+    if not is_markups_path(text):
+        return _floats(text, 3, "--seed-point")
+    points, _ = read_point_list(text)
+    if not points:
+        raise InputError(f"--seed-point {text}: the point list holds no placed point",
+                         "place a point on the tumour in Slicer and save the point list again")
+    if len(points) > 1:
+        listed = "; ".join(f"'{label}': --seed-point={','.join(f'{c:g}' for c in lps)}" for label, lps in points)
+        raise InputError(f"--seed-point {text}: the point list holds {len(points)} placed points ({listed})",
+                         f"{ONE_TUMOUR}: give one point's numbers (LPS mm, as listed) or a point list with one point")
+    lps = points[0][1]
+    if not all(math.isfinite(v) for v in lps):
+        raise InputError(f"--seed-point {text}: the point's position is not finite ({lps})",
+                         "place the point on the tumour in Slicer and save the point list again")
+    return lps
+
+
 def _spacing(text: str) -> tuple:
     """--spacing: three positive millimetre values."""
     from lungai.errors import InputError
@@ -144,7 +169,8 @@ def register(sub) -> None:
     s.add_argument("--model", default=None, help=MODEL_HELP)
     g = s.add_mutually_exclusive_group()
     g.add_argument("--seed-point", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
-                   help="x,y,z in LPS mm on the tumour: segments a cube around it")
+                   help="x,y,z in LPS mm on the tumour, or a Slicer point list file (.mrk.json / .fcsv, its "
+                        "coordinate system read from the file) with one placed point: segments a cube around it")
     g.add_argument("--roi", default=None, action=StoreOnce, once_fix=ONE_TUMOUR, help=ROI_HELP)
     g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
     s.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
@@ -793,7 +819,7 @@ def run_segment(args) -> int:
                          "as it is) there is no growing box, so it would not be used",
                          "leave --no-grow out, or give --seed-point / --roi round the tumour")
     out = Path(args.output)
-    seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
+    seed_pt = seed_point_value(args.seed_point) if args.seed_point else None
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
     if roi is not None:                 # a box with no extent (--roi 0,0,0,0,0,0): refused before any work
         from lungai.seg.preprocess import check_roi_extent

@@ -859,6 +859,10 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      "it, or draw an ROI box round the tumour" + (f"; {ras}" if ras else ""))
     elif ras:
         notes.append(f"no tumour found at the seed point: {ras}")
+    # ... or as voxel indices (i, j, k) whose numbers read as mm lie in the CT too
+    voxels = pp.voxel_index_hint(ct, seed_lps) if (seed_away or not n_comp or aerated) else None
+    if voxels:
+        notes.append(voxels)
     if cut:
         on = [f for f in cut if f in on_edge]
         gaps = edge_gaps_mm(binary, ct.GetSpacing(), near_edge)

@@ -205,29 +205,50 @@ def _inside(img: sitk.Image, point_lps) -> bool:
     return bool(np.all(idx >= -0.5) and np.all(idx <= np.array(img.GetSize()) - 0.5))
 
 
+def _index_reading(img: sitk.Image, values):
+    """The numbers of a seed point / ROI (``values``: x, y, z or x0, y0, z0, x1, y1, z1) read as voxel indices (i, j,
+    k): their voxel centres in LPS mm when every number is a whole one on ``img``'s grid (0 .. size - 1), else
+    None."""
+    v = [float(x) for x in values]
+    points = [v[i:i + 3] for i in range(0, len(v), 3)]
+    size = np.array(img.GetSize())
+    if not (all(c == round(c) for c in v) and all(np.all((np.array(p) >= 0) & (np.array(p) < size)) for p in points)):
+        return None
+    return [img.TransformIndexToPhysicalPoint([int(round(c)) for c in p]) for p in points]
+
+
+def _fmt_option(points) -> str:
+    """LPS points as an option's value: ``-21.67,-120.26,-612.5``."""
+    return ",".join(f"{c:.2f}".rstrip("0").rstrip(".") for p in points for c in p)
+
+
+def _readings(img: sitk.Image, values, option: str, fits, where: str) -> list:
+    """The other readings of a seed point / ROI's numbers (``values``) that lie ``where`` ("in the CT", "in the
+    body": ``fits(numbers)`` of the reading's LPS numbers): as voxel indices (:func:`_index_reading`) and as Slicer's
+    RAS (x and y negated), each with the LPS numbers to give ``option``."""
+    v = [float(x) for x in values]
+    hints = []
+    lps = _index_reading(img, v)
+    if lps is not None and fits([c for p in lps for c in p]):
+        hints.append(f"the numbers look like voxel indices (i, j, k): in LPS mm that is {option}={_fmt_option(lps)}")
+    ras = [[-v[i], -v[i + 1], v[i + 2]] for i in range(0, len(v), 3)]
+    if fits([c for p in ras for c in p]):
+        hints.append(f"read as Slicer's RAS they lie {where}: in LPS mm that is {option}={_fmt_option(ras)}")
+    return hints
+
+
 def outside_image_fix(img: sitk.Image, values, option: str) -> str:
     """The fix of a seed point / ROI (``values``: x, y, z or x0, y0, z0, x1, y1, z1; ``option``: "--seed-point" /
     "--roi") lying outside ``img``: the CT's extent in LPS mm (its voxel centres), and, when the numbers read as
     voxel indices (whole numbers on the grid) or as Slicer's RAS (x and y negated) lie in the CT, that reading and
     the LPS numbers to give.  QA: lung1's tumour given as its voxel index, ``--seed-point=218,359,33``, got "Slicer
     shows RAS: negate x and y" only - negated it lies outside too."""
-    v = [float(x) for x in values]
-    points = [v[i:i + 3] for i in range(0, len(v), 3)]
     size = np.array(img.GetSize())
     corners = np.array([img.TransformIndexToPhysicalPoint([int(i), int(j), int(k)])
                         for i in (0, size[0] - 1) for j in (0, size[1] - 1) for k in (0, size[2] - 1)])
     extent = ", ".join(f"{a} {lo:.1f} .. {hi:.1f}" for a, lo, hi in zip("xyz", corners.min(0), corners.max(0)))
-
-    def fmt(ps):
-        return ",".join(f"{c:.2f}".rstrip("0").rstrip(".") for p in ps for c in p)
-
-    hints = []
-    if all(c == round(c) for c in v) and all(np.all((np.array(p) >= 0) & (np.array(p) < size)) for p in points):
-        lps = [img.TransformIndexToPhysicalPoint([int(round(c)) for c in p]) for p in points]
-        hints.append(f"the numbers look like voxel indices (i, j, k): in LPS mm that is {option}={fmt(lps)}")
-    ras = [[-p[0], -p[1], p[2]] for p in points]
-    if all(_inside(img, p) for p in ras):
-        hints.append(f"read as Slicer's RAS they lie in the CT: in LPS mm that is {option}={fmt(ras)}")
+    hints = _readings(img, values, option, lambda v: all(_inside(img, v[i:i + 3]) for i in range(0, len(v), 3)),
+                      "in the CT")
     return (f"give physical LPS millimetres inside the CT ({extent} mm LPS; Slicer shows RAS: negate x and y)"
             + ("; " + "; ".join(hints) if hints else ""))
 
@@ -299,10 +320,25 @@ def check_seed_inside_body(ct: sitk.Image, seed_lps) -> np.ndarray:
     if np.any(idx < 0) or np.any(idx >= size):
         raise InputError(f"the seed point {tuple(round(float(v), 1) for v in seed_lps)} mm (LPS) is outside the image",
                          outside_image_fix(ct, seed_lps, "--seed-point"))
-    if sitk.GetArrayViewFromImage(ct)[idx[2], idx[1], idx[0]] < -500 and _outside_air(ct, idx[2])[idx[1], idx[0]]:
+    if not _in_body(ct, seed_lps):
+        # the numbers read as voxel indices / as Slicer's RAS in the body: that reading's LPS numbers (QA: LUNG1-002's
+        # tumour given as voxel indices, --seed-point=150,200,58, lies in the CT's extent, in the air behind the
+        # patient: "place the seed on the tumour" only - 66 of 400 of its GTV's voxel indices were refused so)
+        hints = _readings(ct, seed_lps, "--seed-point", lambda v: _in_body(ct, v), "in the body")
         raise InputError(f"the seed point {tuple(round(float(v), 1) for v in seed_lps)} mm (LPS) is outside the body",
-                         "place the seed on the tumour (LPS mm; Slicer shows RAS: negate x and y)")
+                         "place the seed on the tumour (LPS mm; Slicer shows RAS: negate x and y)"
+                         + ("; " + "; ".join(hints) if hints else ""))
     return idx
+
+
+def _in_body(ct: sitk.Image, point_lps) -> bool:
+    """True when ``point_lps`` lies in ``ct`` and not in the air around the patient (below -500 HU and
+    :func:`_outside_air`)."""
+    idx = np.round(_index_of(ct, point_lps)).astype(int)
+    if np.any(idx < 0) or np.any(idx >= np.array(ct.GetSize())):
+        return False
+    return not (sitk.GetArrayViewFromImage(ct)[idx[2], idx[1], idx[0]] < -500
+                and _outside_air(ct, idx[2])[idx[1], idx[0]])
 
 
 def check_roi_extent(roi_lps) -> list:
@@ -401,22 +437,39 @@ def roi_order_note(img: sitk.Image, roi_lps):
             "(LPS mm; Slicer shows RAS: negate x and y)")
 
 
+def _box_in_outside_air(ct: sitk.Image, box: Box) -> bool:
+    """True when every voxel of ``box`` lies in the air around the patient (:func:`_outside_air`)."""
+    arr = sitk.GetArrayViewFromImage(ct)[box.lo[2]:box.hi[2], box.lo[1]:box.hi[1], box.lo[0]:box.hi[0]]
+    if (arr >= -500).any():                      # soft tissue in it: not all outside air (quick)
+        return False
+    return all(_outside_air(ct, k)[box.lo[1]:box.hi[1], box.lo[0]:box.hi[0]].all() for k in range(box.lo[2], box.hi[2]))
+
+
+def _roi_reaches_body(ct: sitk.Image, roi_lps) -> bool:
+    """True when the ROI (x0, y0, z0, x1, y1, z1 LPS mm) lies in the CT, not wholly in the air around the patient."""
+    try:
+        box = box_from_physical(ct, roi_lps[:3], roi_lps[3:])
+    except InputError:
+        return False
+    return not _box_in_outside_air(ct, box)
+
+
 def check_roi_inside_body(ct: sitk.Image, roi_lps) -> None:
     """InputError when the ROI (x0, y0, z0, x1, y1, z1 LPS mm, no margin) lies wholly in outside air - the seed's rule
-    (:func:`check_seed_inside_body`) on every voxel of the box."""
+    (:func:`check_seed_inside_body`) on every voxel of the box; the fix names the numbers' voxel-index / RAS reading
+    reaching the body (QA: LUNG1-002's GTV box in voxel indices, ``--roi 129,226,28,228,324,53``: "draw the ROI round
+    the tumour" only)."""
     p = [float(v) for v in roi_lps]
     try:
         box = box_from_physical(ct, p[:3], p[3:])
     except InputError:                           # beside the image: the box with its margin decides (choose_box)
         return
-    arr = sitk.GetArrayViewFromImage(ct)[box.lo[2]:box.hi[2], box.lo[1]:box.hi[1], box.lo[0]:box.hi[0]]
-    if (arr >= -500).any():                      # soft tissue in it: not all outside air (quick)
+    if not _box_in_outside_air(ct, box):
         return
-    for k in range(box.lo[2], box.hi[2]):
-        if not _outside_air(ct, k)[box.lo[1]:box.hi[1], box.lo[0]:box.hi[0]].all():
-            return
+    hints = _readings(ct, p, "--roi", lambda v: _roi_reaches_body(ct, v), "in the body")
     raise InputError(f"the ROI {tuple(round(v, 1) for v in p)} mm (LPS) is outside the body (all of it in the air "
-                     "around the patient)", "draw the ROI round the tumour (LPS mm; Slicer shows RAS: negate x and y)")
+                     "around the patient)", "draw the ROI round the tumour (LPS mm; Slicer shows RAS: negate x and y)"
+                     + ("; " + "; ".join(hints) if hints else ""))
 
 
 # A seed / ROI in aerated lung is no tumour.  Seed: the median HU within SEED_HU_RADIUS_MM of it below AERATED_HU
@@ -500,6 +553,30 @@ def ras_seed_hint(ct: sitk.Image, seed_lps):
                 "was meant: negate x and y only if the seed was copied from Slicer's RAS display (lungai takes LPS); "
                 "a seed given in LPS stays as it is")
     return _ras_question(f"the same point read as RAS ({_fmt_point(flipped)})", other)
+
+
+def voxel_index_hint(ct: sitk.Image, seed_lps):
+    """The voxel-index hint for a seed point in the body that found no tumour at it (or lies in aerated lung): its
+    numbers are whole ones on the CT's grid (:func:`_index_reading`), and read as voxel indices (i, j, k) they lie in
+    the body, more than :data:`SURROUND_MM` from the seed, not in aerated lung (median above :data:`AERATED_HU`):
+    that reading's LPS numbers; None otherwise.  QA: LUNG1-003 with its origin at (0, 0, 0) (a NIfTI written without
+    its geometry) and its GTV's voxel index given, ``--seed-point 305,253,60``: read as mm the point lies in the lung
+    (-663 HU), the mask kept a 0.10 ml region 12 mm away, and no note said the numbers may be voxel indices (a seed
+    given so outside the CT's extent or in the air is told: :func:`outside_image_fix`,
+    :func:`check_seed_inside_body`)."""
+    if seed_lps is None:
+        return None
+    lps = _index_reading(ct, seed_lps)
+    if lps is None or np.linalg.norm(np.subtract(lps[0], [float(v) for v in seed_lps])) <= SURROUND_MM:
+        return None
+    if not _in_body(ct, lps[0]):
+        return None
+    hu = median_hu_near(ct, lps[0])
+    if hu is None or hu <= AERATED_HU:
+        return None
+    return (f"the seed's numbers are whole and lie on the CT's voxel grid: if they are voxel indices (i, j, k), as "
+            f"some viewers show them, the point in LPS mm is --seed-point={_fmt_option(lps)} ({hu:.0f} HU there); "
+            "lungai takes LPS millimetres")
 
 
 def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):

@@ -1,0 +1,108 @@
+"""``--seed-point`` (segment, demo) takes a Slicer point list file (.mrk.json / .fcsv) as well as x,y,z in LPS mm.
+
+QA: ``lungai segment LUNG1-003_ct.nii.gz -o OUT --seed-point F.mrk.json`` (GTV-1's centre placed in Slicer and saved)
+was refused "--seed-point 'F.mrk.json' is not 3 comma-separated numbers / e.g. --seed-point -12.5,40,-150" - the
+file says its coordinate system (RAS or LPS), which a user copying the numbers by hand gets wrong.  The file's placed
+point is read in LPS mm (RAS negated in x and y); a list of several placed points is refused naming each point's LPS
+numbers (one tumour per run); unplaced points do not count, as in the Slicer panel."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lungai.cli import main
+from lungai.cli.seg import seed_point_value
+from lungai.errors import InputError
+
+GTV1_LPS = [47.43, -2.46, -127.25]          # LUNG1-003's GTV-1 centre
+GTV1_RAS = [-47.43, 2.46, -127.25]
+
+
+def _mrk_json(path, points, system="RAS", kind="Fiducial"):
+    """A .mrk.json as Slicer 5 writes it: [(label, xyz, positionStatus), ...] in ``system``."""
+    path.write_text(json.dumps({"@schema": "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/"
+                                           "Markups/Resources/Schema/markups-schema-v1.0.3.json#",
+                                "markups": [{"type": kind, "coordinateSystem": system, "coordinateUnits": "mm",
+                                             "controlPoints": [{"id": str(i + 1), "label": label, "position": xyz,
+                                                                "positionStatus": status}
+                                                               for i, (label, xyz, status) in enumerate(points)]}]}))
+    return str(path)
+
+
+def _fcsv(path, rows, header=("# Markups fiducial file version = 5.6", "# CoordinateSystem = LPS",
+                              "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID")):
+    path.write_text("\n".join([*header, *rows]) + "\n")
+    return str(path)
+
+
+def test_a_point_list_file_gives_its_placed_point_in_lps(tmp_path):
+    assert seed_point_value(_mrk_json(tmp_path / "ras.mrk.json", [("GTV-1", GTV1_RAS, "defined")])) == GTV1_LPS
+    assert seed_point_value(_mrk_json(tmp_path / "lps.mrk.json", [("GTV-1", GTV1_LPS, "defined")], "LPS")) == GTV1_LPS
+    row = "1,47.43,-2.46,-127.25,0,0,0,1,1,1,0,GTV-1,,,2,0"
+    assert seed_point_value(_fcsv(tmp_path / "lps.fcsv", [row])) == GTV1_LPS
+    old = ("# Markups fiducial file version = 4.10", "# CoordinateSystem = 0",       # Slicer 4.10: 0 = RAS
+           "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID")
+    assert seed_point_value(_fcsv(tmp_path / "old.fcsv", ["1,-47.43,2.46,-127.25,0,0,0,1,1,1,0,F-1,,"], old)) == GTV1_LPS
+    # an unplaced point (being placed, or marked missing) does not count
+    path = _mrk_json(tmp_path / "two.mrk.json", [("GTV-1", GTV1_RAS, "defined"), ("F-2", [1, 2, 3], "undefined")])
+    assert seed_point_value(path) == GTV1_LPS
+    unplaced = "2,1,2,3,0,0,0,1,1,1,0,F-2,,,0,0"
+    assert seed_point_value(_fcsv(tmp_path / "two.fcsv", [row, unplaced])) == GTV1_LPS
+    assert seed_point_value("-21.86,-120.54,-611.5") == [-21.86, -120.54, -611.5]        # numbers as before
+
+
+def test_a_point_list_of_several_points_or_none_or_not_a_point_list_is_refused(tmp_path):
+    path = _mrk_json(tmp_path / "F.mrk.json", [("GTV-1", GTV1_RAS, "defined"), ("gtv-2", [-52.5, 50, -75.5], "defined")])
+    with pytest.raises(InputError, match="holds 2 placed points") as err:
+        seed_point_value(path)
+    assert "'GTV-1': --seed-point=47.43,-2.46,-127.25; 'gtv-2': --seed-point=52.5,-50,-75.5" in str(err.value)
+    assert "one tumour per run" in str(err.value)
+    with pytest.raises(InputError, match="holds no placed point"):
+        seed_point_value(_mrk_json(tmp_path / "none.mrk.json", [("F-1", [1, 2, 3], "undefined")]))
+    with pytest.raises(InputError, match="not one point list"):
+        seed_point_value(_mrk_json(tmp_path / "roi.mrk.json", [("R-1", [1, 2, 3], "defined")], kind="ROI"))
+    (tmp_path / "bad.mrk.json").write_text("{")
+    with pytest.raises(InputError, match="is not a Slicer markups file"):
+        seed_point_value(str(tmp_path / "bad.mrk.json"))
+    with pytest.raises(InputError, match="does not exist"):
+        seed_point_value(str(tmp_path / "missing.fcsv"))
+
+
+def test_segment_and_demo_take_the_point_list_file(tmp_path, capsys):
+    """The CLI reads the file before any work: a single placed point passes on to the CT check (here a CT that does
+    not exist), several are refused naming them."""
+    one = _mrk_json(tmp_path / "one.mrk.json", [("GTV-1", GTV1_RAS, "defined")])
+    two = _mrk_json(tmp_path / "two.mrk.json", [("a", GTV1_RAS, "defined"), ("b", [1, 2, 3], "defined")])
+    ct = str(tmp_path / "no_ct.nii.gz")
+    for argv in (["segment", ct, "-o", str(tmp_path / "out"), "--seed-point", one],
+                 ["demo", "--ct", ct, "-o", str(tmp_path / "demo"), "--seed-point", one]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "--seed-point" not in err.split("How to fix")[0] and "no_ct.nii.gz" in err, err
+    assert main(["segment", ct, "-o", str(tmp_path / "out"), "--seed-point", two]) == 2
+    assert "holds 2 placed points ('a': --seed-point=47.43,-2.46,-127.25; 'b'" in capsys.readouterr().err
+
+
+def test_files_slicer_writes_give_the_panels_point(tmp_path, mrml_scene):
+    """Real Slicer storage nodes (slicer-core) writing the point list in RAS and in LPS, .mrk.json and .fcsv: the
+    point read is the one the Slicer panel takes (:func:`lungai.scene.nodes.point_to_lps`)."""
+    import slicer
+
+    from lungai.mrml import _register_markups_storage
+    from lungai.scene.nodes import point_to_lps
+
+    _register_markups_storage(mrml_scene)
+    node = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    node.AddControlPoint(*GTV1_RAS, "GTV-1")
+    node.AddControlPoint(1.0, 2.0, 3.0, "gone")
+    node.UnsetNthControlPointPosition(1)
+    for system in ("RAS", "LPS"):
+        for suffix, cls in ((".mrk.json", slicer.vtkMRMLMarkupsJsonStorageNode),
+                            (".fcsv", slicer.vtkMRMLMarkupsFiducialStorageNode)):
+            storage = mrml_scene.AddNewNodeByClass(cls.__name__)
+            storage.SetFileName(str(tmp_path / f"F_{system}{suffix}"))
+            storage.SetCoordinateSystem(getattr(storage, f"CoordinateSystem{system}"))
+            assert storage.WriteData(node)
+            assert seed_point_value(str(tmp_path / f"F_{system}{suffix}")) == pytest.approx(point_to_lps(node))
