@@ -852,6 +852,56 @@ def test_rtdose_units_plausibility_names_the_dose_units_tag(tmp_path):
     assert float(sitk.GetArrayFromImage(read_dose_sum(ok)).max()) == pytest.approx(top, rel=1e-3)
 
 
+def _pixels_16bit(src, dst, signed: bool, scaling: float = 1e-3):
+    """A copy of the RTDOSE ``src`` with its dose stored as 16-bit unsigned pixel values (x ``scaling``) and
+    PixelRepresentation ``signed`` (1: unsigned data mislabelled signed, values above 32767 read as negative)."""
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    gy = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, int(signed)
+    ds.DoseGridScaling = f"{scaling:g}"
+    ds.PixelData = np.round(gy / scaling).astype(np.uint16).tobytes()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+
+
+def test_an_rtdose_holding_negative_doses_is_refused_as_images_are(tmp_path, capsys):
+    """QA (dose60): an RTDOSE whose unsigned 16-bit pixels were labelled signed (PixelRepresentation 1) read its doses
+    above 32.767 Gy (DoseGridScaling 0.001) as negative: on LUNG1-003 MLD 1.63 Gy, V20 3.8 % instead of 3.94 Gy,
+    7.6 %, exit 0 and no word (its maximum passed the plausibility check), while a dose image with negative values
+    is refused.  Refused, naming the signed pixels; a BEAM dose of a sum too; the same data unsigned reads right."""
+    from lungai.cli import main
+    from lungai.dose.read import read_dose_sum, read_rtdose
+
+    dose = radial_dose(_grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0), origin=(-34.5, -34.5, -34.5)), CENTRE, 25.0,
+                       60.0)
+    top = float(sitk.GetArrayFromImage(dose).max())
+    plan = write_rtdose(dose, tmp_path / "plan.dcm")
+    unsigned = _pixels_16bit(plan, tmp_path / "u16.dcm", signed=False)
+    assert float(sitk.GetArrayFromImage(read_dose(unsigned)).max()) == pytest.approx(top, abs=1e-3)
+    mislabelled = _pixels_16bit(plan, tmp_path / "s16.dcm", signed=True)
+    for read in (read_dose, read_rtdose, lambda f: read_dose_sum([f])):
+        with pytest.raises(InputError, match=r"s16.dcm holds negative doses \(\d+ of 13824 voxels, min -3\d\.\d+ Gy\)"
+                                             r".*stored signed \(PixelRepresentation 1\).*above 32767") as err:
+            read(mislabelled)
+        assert "unsigned pixels, PixelRepresentation 0" in err.value.fix
+    # a BEAM dose of a sum: its negative voxels would lower the sum as well
+    beams = [with_summation_type(mislabelled if i == 0 else unsigned, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3",
+                                 factor=f) for i, f in enumerate((0.5, 0.49))]
+    with pytest.raises(InputError, match="beam0.dcm holds negative doses"):
+        read_dose_sum(beams)
+    # the command: refused, no dose.csv
+    ct = _grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0), origin=(-34.5, -34.5, -34.5)) - 800     # lung HU
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(ct * 0 + 1, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    args = ["dose-features", "--dose", str(mislabelled), "--ct", str(tmp_path / "ct.nii.gz"), "--lungs",
+            str(tmp_path / "lungs.nii.gz"), "-o", str(tmp_path / "dose.csv")]
+    assert main(args) == 2
+    assert "holds negative doses" in capsys.readouterr().err and not (tmp_path / "dose.csv").exists()
+
+
 def _with_beam_number(path, number):
     """The RTDOSE ``path`` (a BEAM dose with a referenced plan) saying it is the dose of beam ``number``."""
     import pydicom

@@ -362,6 +362,7 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
                          "re-export the dose from the planning system as a 3D dose grid")
     check_slice_positions(offsets, f"{label} (dose frames, GridFrameOffsetVector)", "offset",
                           "resample the dose onto a regular grid in the planning system before export")
+    check_rtdose_not_negative(ds, arr, label)      # a BEAM dose too: its negative voxels would lower the sum
     top = float(arr.max()) if arr.size else 0.0
     if check:
         check_dose_plausible(label, top, units, max_gy, rtdose=True)
@@ -380,6 +381,32 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     img.SetOrigin(tuple(origin))
     img.SetDirection(tuple(np.column_stack([row_dir, col_dir, normal]).ravel()))
     return img
+
+
+# a dose is never negative: a value (Gy, or the image's unit) below this is refused, an image's and an RTDOSE's alike
+NEGATIVE_DOSE = -1e-3
+
+
+def check_rtdose_not_negative(ds, arr_gy: np.ndarray, name: str) -> None:
+    """Refuse an RTDOSE (header ``ds``, dose ``arr_gy`` in Gy) holding negative doses (below :data:`NEGATIVE_DOSE`):
+    a PHYSICAL / EFFECTIVE dose is stored as unsigned pixels (PixelRepresentation 0; DICOM PS3.3 C.8.8.3.4: two's
+    complement only for DoseType ERROR, refused by :func:`check_dose_kind`), and signed pixel data of a dose is most
+    often unsigned data mislabelled PixelRepresentation 1, its doses above 32767 x DoseGridScaling read as negative.
+    QA (dose60): such an RTDOSE of LUNG1-003 (60 Gy max, 16-bit, DoseGridScaling 0.001) gave MLD 1.63 Gy, V20 3.8 %
+    instead of 3.94 Gy, 7.6 % with no word (its maximum 32.8 Gy passed the plausibility check); a dose image with
+    negative values was refused (:func:`check_image_dose_values`)."""
+    low = float(arr_gy.min()) if arr_gy.size else 0.0
+    if low >= NEGATIVE_DOSE:
+        return
+    count = int((arr_gy < NEGATIVE_DOSE).sum())
+    signed = _int(getattr(ds, "PixelRepresentation", 0)) == 1
+    bits = _int(getattr(ds, "BitsStored", None)) or _int(getattr(ds, "BitsAllocated", None)) or 16
+    raise InputError(f"{name} holds negative doses ({count} of {arr_gy.size} voxels, min {low:.4g} Gy), so it is not "
+                     "a usable dose: MLD, V20 ... would be wrong"
+                     + (f"; its pixels are stored signed (PixelRepresentation 1), which a dose never is: unsigned "
+                        f"pixel values above {2 ** (bits - 1) - 1} read as negative?" if signed else ""),
+                     "re-export the RTDOSE from the planning system (a dose is stored as unsigned pixels, "
+                     "PixelRepresentation 0)")
 
 
 def _plan_uids(ds) -> set:
@@ -1235,7 +1262,7 @@ def check_image_dose_values(arr: np.ndarray, name: str, unit: str = "Gy", max_gy
     :func:`check_dose_plausible` (no dose, cGy read as Gy, Gy read as cGy).  The one rule of a dose file read by
     :func:`read_dose` and of a dose volume node of Slicer's console API (:func:`lungai.scene.radiomics.
     radiomics_table`)."""
-    if float(arr.min()) < -1e-3:
+    if float(arr.min()) < NEGATIVE_DOSE:
         raise InputError(f"{name} holds negative values (min {float(arr.min()):.3g}), so it is not a dose",
                          "give the physical dose in Gy")
     check_dose_plausible(name, float(arr.max()) * IMAGE_DOSE_UNITS[unit], unit, max_gy)
