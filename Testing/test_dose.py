@@ -1134,6 +1134,52 @@ def test_cli_dose_folder_keeps_the_rtdoses_of_the_cts_frame_of_reference(tmp_pat
     assert not (tmp_path / "b.csv").exists()
 
 
+def _without(src, dst, *keywords):
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    for keyword in keywords:
+        delattr(ds, keyword)
+    ds.save_as(dst)
+    return dst
+
+
+def test_an_rtdose_without_frame_of_reference_is_said_unchecked_not_passed_silently(tmp_path, capsys):
+    """QA (dose60): an RTDOSE without FrameOfReferenceUID (a mandatory tag an anonymiser or converter removed) on
+    LUNG1-003's DICOM CT was used with exit 0 and no word - only what both sides carry is compared, so the dose of a
+    replan on another CT of the patient would pass - while a NIfTI CT gets "could not be checked".  The note says it
+    (printed and in dose.csv's rtdose_notes), with what was compared; the plan's RTDOSE gets none."""
+    from lungai.cli import main
+
+    reference, dose, write = _dicom_ct_and_dose(tmp_path)
+    plan = write(dose, tmp_path / "plan.dcm", reference=reference)
+    base = ["dose-features", "--ct", str(tmp_path / "CT"), "--lungs", str(tmp_path / "lungs.nii.gz")]
+    for name, keywords, said in (("plan.dcm", (), None),
+                                 ("no_frame.dcm", ("FrameOfReferenceUID",), "only its PatientID P1 was compared (the "
+                                                                            "CT's)"),
+                                 ("no_ids.dcm", ("FrameOfReferenceUID", "PatientID"),
+                                  "nor could its PatientID be compared (it carries none): nothing was compared")):
+        path = _without(plan, tmp_path / name, *keywords) if keywords else plan
+        out = tmp_path / f"{name}.csv"
+        assert main(base + ["--dose", str(path), "-o", str(out)]) == 0
+        printed = capsys.readouterr().out
+        recorded = str(pd.read_csv(out, keep_default_na=False).loc[0, "rtdose_notes"])
+        if said is None:
+            assert "could not be checked" not in printed and recorded == ""
+            continue
+        note = (f"the RTDOSE {name} could not be checked against the frame of reference of the CT {tmp_path / 'CT'}: "
+                "the RTDOSE carries no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?)"
+                f"; {said}; make sure the dose was planned on this CT")
+        assert f"note: {note}" in printed, printed
+        assert recorded.startswith(note), recorded
+    # a --dose folder holding it: the same note, naming the file under the folder
+    (tmp_path / "RTDOSE").mkdir()
+    _without(plan, tmp_path / "RTDOSE" / "RD.dcm", "FrameOfReferenceUID")
+    assert main(base + ["--dose", str(tmp_path / "RTDOSE"), "-o", str(tmp_path / "folder.csv")]) == 0
+    assert "note: the RTDOSE RTDOSE/RD.dcm could not be checked against the frame of reference" in \
+        capsys.readouterr().out
+
+
 def test_cli_dose_folder_searches_subfolders_and_keeps_the_cts_patient(tmp_path, capsys):
     """QA: `--dose P1` for P1/RTDOSE/RD.dcm said "P1 holds no RTDOSE file" (only the folder itself was listed).
     Subfolders are searched; another patient's RTDOSE under the same root is left out by PatientID / frame of

@@ -1003,9 +1003,44 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
         check_headers_match(dose, structures, dose_name, Path(rtstruct).name, other="RTSTRUCT")
     if ct is not None or structures is not None or (ct_image.FrameOfReferenceUID
                                                     and str(getattr(dose, "FrameOfReferenceUID", "")).strip()):
-        return None         # compared with a DICOM CT, the RTSTRUCT, or both UIDs a CT image carries
+        # compared with a DICOM CT, the RTSTRUCT, or both UIDs a CT image carries - unless a side lacks the frame
+        return uncompared_frame_note(dose, dose_name, ct_name,
+                                     [(ct if ct is not None else ct_image, "CT", ct_name),
+                                      (structures, "RTSTRUCT", Path(rtstruct or "").name)])
     patient = ct_image.PatientID if str(getattr(dose, "PatientID", "")).strip() else ""
     return unchecked_dose_note(dose_name, ct_name, patient=patient)
+
+
+def _value(header, keyword: str) -> str:
+    return str(getattr(header, keyword, "") or "").strip()
+
+
+def uncompared_frame_note(dose, dose_name: str, ct_name: str, references) -> str | None:
+    """The note of a DICOM RTDOSE (header ``dose``) whose FrameOfReferenceUID could not be compared with the CT's or
+    the RTSTRUCT's (``references``: (header or None, "CT" / "RTSTRUCT", name)): the RTDOSE carries none (a mandatory
+    tag, removed by an anonymiser or a converter) or none of the references does; None when it was compared.
+    :func:`check_headers_match` compares what both sides carry only, so the dose of a replan on another CT of the
+    patient passed without a word (QA dose60: an RTDOSE without FrameOfReferenceUID - and without PatientID - on
+    LUNG1-003's DICOM CT was used, exit 0, no note, while a NIfTI CT gets :func:`unchecked_dose_note`)."""
+    references = [(h, other, name) for h, other, name in references if h is not None]
+    if not references:
+        return None
+    frame = _value(dose, "FrameOfReferenceUID")
+    if frame and any(_value(h, "FrameOfReferenceUID") for h, _, _ in references):
+        return None
+    patient = _value(dose, "PatientID")
+    compared = [other for h, other, _ in references if patient and _value(h, "PatientID")]
+    if frame:
+        why = " and ".join(f"the {other} {name}" for _, other, name in references) + " carr" + (
+            "y" if len(references) > 1 else "ies") + " no FrameOfReferenceUID"
+    else:
+        why = "the RTDOSE carries no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?)"
+    said = (f"; only its PatientID {patient} was compared (the {' and '.join(compared)}'s)" if compared else
+            "; nor could its PatientID be compared" + (" (it carries none)" if not patient else "") + ": nothing was "
+            "compared")
+    return (f"the RTDOSE {dose_name} could not be checked against the frame of reference of the CT {ct_name}: {why}"
+            f"{said}; make sure the dose was planned on this CT (the RTDOSE as exported by the planning system, with "
+            "its FrameOfReferenceUID, lets lungai check it)")
 
 
 def unchecked_dose_note(dose_name: str, ct_name: str, dose_dicom: bool = True, patient: str = "") -> str:

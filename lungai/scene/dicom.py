@@ -147,8 +147,8 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     elif ct_files or ct_patient:    # a NIfTI / NRRD dose with a DICOM CT: at most its patient (moved under the
         # CT's in the subject hierarchy) compared below - its frame of reference not (QA: said only without a patient)
         notes.append(unchecked_dose_note(*names, dose_dicom=False, patient=_patient_id(dose_node)))
-    if dose_files and ct_files:
-        check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
+    if dose_files and ct_files:     # an RTDOSE without FrameOfReferenceUID: compared as far as it goes, said
+        notes.append(check_dose_matches_ct(dose_files[0], ct_files[0], names=names))
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
                         SimpleNamespace(PatientID=ct_patient), *names)
     return [n for n in notes if n]
