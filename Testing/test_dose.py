@@ -1180,6 +1180,35 @@ def test_an_rtdose_without_frame_of_reference_is_said_unchecked_not_passed_silen
         capsys.readouterr().out
 
 
+def test_an_rtdose_without_dose_summation_type_is_read_with_a_note(tmp_path, capsys):
+    """QA (dose60): an RTDOSE without DoseSummationType (a mandatory tag) on LUNG1-003 was used with no word, while one
+    saying FRACTION or BEAM is refused: it may be one fraction's dose (MLD a thirtieth).  Read, with a note printed and
+    recorded in dose.csv's rtdose_notes (a file or a folder's one RTDOSE); the plan dose gets none."""
+    from lungai.cli import main
+
+    reference, dose, write = _dicom_ct_and_dose(tmp_path)
+    plan = write(dose, tmp_path / "plan.dcm", reference=reference)
+    (tmp_path / "RTDOSE").mkdir()
+    _without(plan, tmp_path / "RTDOSE" / "RD.dcm", "DoseSummationType")
+    base = ["dose-features", "--ct", str(tmp_path / "CT"), "--lungs", str(tmp_path / "lungs.nii.gz")]
+    note = ("RD.dcm has no DoseSummationType (a mandatory tag), so that it is the plan's total dose - not the dose of "
+            "one fraction or of some beams, whose MLD, V20 ... are a part of it - could not be checked; make sure it "
+            "is the plan dose")
+    for given, name in ((plan, "plan"), (tmp_path / "RTDOSE" / "RD.dcm", "file"), (tmp_path / "RTDOSE", "folder")):
+        out = tmp_path / f"{name}.csv"
+        assert main(base + ["--dose", str(given), "-o", str(out)]) == 0
+        printed = capsys.readouterr().out
+        recorded = str(pd.read_csv(out, keep_default_na=False).loc[0, "rtdose_notes"])
+        if name == "plan":
+            assert "DoseSummationType" not in printed and recorded == ""
+            continue
+        assert note in printed, printed
+        assert recorded.startswith(note), recorded
+    notes: list = []
+    read_dose(tmp_path / "RTDOSE" / "RD.dcm", notes=notes)                 # the Python API: in its notes
+    assert len(notes) == 1 and notes[0].startswith(note)
+
+
 def test_cli_dose_folder_searches_subfolders_and_keeps_the_cts_patient(tmp_path, capsys):
     """QA: `--dose P1` for P1/RTDOSE/RD.dcm said "P1 holds no RTDOSE file" (only the folder itself was listed).
     Subfolders are searched; another patient's RTDOSE under the same root is left out by PatientID / frame of

@@ -189,6 +189,18 @@ def summation_type(ds) -> str:
     return str(getattr(ds, "DoseSummationType", "") or "").strip().upper()
 
 
+def missing_summation_note(ds, name: str) -> str | None:
+    """The note of an RTDOSE without DoseSummationType (a mandatory tag, removed by a converter; :func:`summation_type`
+    ''), else None: read as the plan's dose, but that it is the total dose - not one fraction's or one beam's, whose
+    MLD / V20 are a fraction of it - could not be checked.  QA (dose60): such an RTDOSE was used with no word, while
+    one saying FRACTION / BEAM is refused (:func:`check_summation_type`)."""
+    if summation_type(ds):
+        return None
+    return (f"{name} has no DoseSummationType (a mandatory tag), so that it is the plan's total dose - not the dose of "
+            "one fraction or of some beams, whose MLD, V20 ... are a part of it - could not be checked; make sure it "
+            "is the plan dose (export it with DoseSummationType PLAN from the planning system)")
+
+
 def check_summation_type(ds, name: str, accept: tuple = TOTAL_DOSE_TYPES) -> None:
     """Refuse an RTDOSE whose DoseSummationType is not a total treatment dose (``accept``)."""
     kind = summation_type(ds)
@@ -466,7 +478,8 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
             check_dose_grid(header, name(p))
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
-        return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name)) if n) or None
+        missing = [missing_summation_note(h, name(p)) for p, h in zip(paths, headers)]
+        return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name), *missing) if n) or None
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
@@ -1266,16 +1279,21 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
         if record is not None:          # its EFFECTIVE note alone (the folder's note above says which files too)
             effective = dose_files_effective_note(files, root=p)
             record.extend([effective] if effective else [])
+            if len(files) == 1:         # and that it may not be the total dose (no DoseSummationType)
+                missing = missing_summation_note(read_dicom(files[0], REEXPORT_FIX, stop_before_pixels=True),
+                                                 shown_path(files[0], p))
+                record.extend([missing] if missing else [])
         return dose
     if _is_dicom(p):
         dose = read_rtdose(p, max_gy=max_gy)
-        note = effective_dose_note(read_dicom(p, REEXPORT_FIX, stop_before_pixels=True), p.name)
-        if note and notes is not None:       # said with the dose's other notes (dose-features, demo)
-            notes.append(note)
-        elif note:
-            warnings.warn(note, InputCheckNote, stacklevel=2)
-        if note and record is not None:
-            record.append(note)
+        header = read_dicom(p, REEXPORT_FIX, stop_before_pixels=True)
+        for note in (effective_dose_note(header, p.name), missing_summation_note(header, p.name)):
+            if note and notes is not None:       # said with the dose's other notes (dose-features, demo)
+                notes.append(note)
+            elif note:
+                warnings.warn(note, InputCheckNote, stacklevel=2)
+            if note and record is not None:
+                record.append(note)
         return dose
     if unit not in IMAGE_DOSE_UNITS:
         raise InputError(f"dose unit {unit!r} is not known", "give --dose-unit Gy or cGy")
