@@ -123,8 +123,8 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     import pydicom
 
     from lungai.dose.read import (check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type,
-                                  effective_dose_note, missing_summation_note, unchecked_dose_note, unchecked_frame_note,
-                                  unread_rtdose_note)
+                                  effective_dose_note, missing_summation_note, unchecked_dose_note,
+                                  unchecked_frame_note, unread_rtdose_note)
 
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
