@@ -103,6 +103,40 @@ def test_dose_node_of_one_beam_is_refused(tmp_path, monkeypatch):
         scene_dicom.check_dose_node_matches_ct(node("beam"), node("ct"))
 
 
+def test_dose_node_of_an_rtdose_without_frame_of_reference_or_summation_type_says_it_unchecked(tmp_path, monkeypatch):
+    """QA (dose60): the Lung Radiomics panel's RTDOSE node whose file carries no FrameOfReferenceUID (or no
+    DoseSummationType), with a CT loaded from DICOM, was taken with no word (as lungai dose-features did): the notes of
+    dose-features now."""
+    from types import SimpleNamespace
+
+    import pydicom
+
+    import lungai.scene.dicom as scene_dicom
+
+    study = rt_export(tmp_path)["P1"]
+    ct_file = sorted(study["ct"].glob("*.dcm"))[0]
+    ds = pydicom.dcmread(study["dose"])
+    del ds.FrameOfReferenceUID
+    ds.save_as(tmp_path / "no_frame.dcm")
+    files = {"dose": [study["dose"]], "no frame": [tmp_path / "no_frame.dcm"], "ct": [ct_file]}
+    monkeypatch.setattr(scene_dicom, "dicom_files_of_volume", lambda node: files[node.GetName()])
+    monkeypatch.setattr(scene_dicom, "_patient_id", lambda node: "P1")
+    node = lambda name: SimpleNamespace(GetName=lambda: name)  # noqa: E731
+    assert scene_dicom.check_dose_node_matches_ct(node("dose"), node("ct")) == []
+    notes = scene_dicom.check_dose_node_matches_ct(node("no frame"), node("ct"))
+    assert len(notes) == 1 and notes[0].startswith(
+        "the RTDOSE no frame could not be checked against the frame of reference of the CT ct: the RTDOSE carries no "
+        "FrameOfReferenceUID"), notes
+    ds = pydicom.dcmread(study["dose"])              # no DoseSummationType: read, said (dose-features' note)
+    del ds.DoseSummationType
+    ds.save_as(tmp_path / "no_sum.dcm")
+    files["no sum"] = [tmp_path / "no_sum.dcm"]
+    assert scene_dicom.check_dose_node_matches_ct(node("no sum"), node("ct")) == [
+        "no sum has no DoseSummationType (a mandatory tag), so that it is the plan's total dose - not the dose of one "
+        "fraction or of some beams, whose MLD, V20 ... are a part of it - could not be checked; make sure it is the "
+        "plan dose (export it with DoseSummationType PLAN from the planning system)"]
+
+
 def _two_gtv_segments(scene, study, second: str):
     """SlicerRT's segmentation of ``study`` with the GTV split in two: "GTV" (its lower slices) and ``second`` (its
     upper ones), named as a user's rename leaves them."""

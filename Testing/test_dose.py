@@ -852,6 +852,56 @@ def test_rtdose_units_plausibility_names_the_dose_units_tag(tmp_path):
     assert float(sitk.GetArrayFromImage(read_dose_sum(ok)).max()) == pytest.approx(top, rel=1e-3)
 
 
+def _pixels_16bit(src, dst, signed: bool, scaling: float = 1e-3):
+    """A copy of the RTDOSE ``src`` with its dose stored as 16-bit unsigned pixel values (x ``scaling``) and
+    PixelRepresentation ``signed`` (1: unsigned data mislabelled signed, values above 32767 read as negative)."""
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    gy = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, int(signed)
+    ds.DoseGridScaling = f"{scaling:g}"
+    ds.PixelData = np.round(gy / scaling).astype(np.uint16).tobytes()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+
+
+def test_an_rtdose_holding_negative_doses_is_refused_as_images_are(tmp_path, capsys):
+    """QA (dose60): an RTDOSE whose unsigned 16-bit pixels were labelled signed (PixelRepresentation 1) read its doses
+    above 32.767 Gy (DoseGridScaling 0.001) as negative: on LUNG1-003 MLD 1.63 Gy, V20 3.8 % instead of 3.94 Gy,
+    7.6 %, exit 0 and no word (its maximum passed the plausibility check), while a dose image with negative values
+    is refused.  Refused, naming the signed pixels; a BEAM dose of a sum too; the same data unsigned reads right."""
+    from lungai.cli import main
+    from lungai.dose.read import read_dose_sum, read_rtdose
+
+    dose = radial_dose(_grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0), origin=(-34.5, -34.5, -34.5)), CENTRE, 25.0,
+                       60.0)
+    top = float(sitk.GetArrayFromImage(dose).max())
+    plan = write_rtdose(dose, tmp_path / "plan.dcm")
+    unsigned = _pixels_16bit(plan, tmp_path / "u16.dcm", signed=False)
+    assert float(sitk.GetArrayFromImage(read_dose(unsigned)).max()) == pytest.approx(top, abs=1e-3)
+    mislabelled = _pixels_16bit(plan, tmp_path / "s16.dcm", signed=True)
+    for read in (read_dose, read_rtdose, lambda f: read_dose_sum([f])):
+        with pytest.raises(InputError, match=r"s16.dcm holds negative doses \(\d+ of 13824 voxels, min -3\d\.\d+ Gy\)"
+                                             r".*stored signed \(PixelRepresentation 1\).*above 32767") as err:
+            read(mislabelled)
+        assert "unsigned pixels, PixelRepresentation 0" in err.value.fix
+    # a BEAM dose of a sum: its negative voxels would lower the sum as well
+    beams = [with_summation_type(mislabelled if i == 0 else unsigned, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3",
+                                 factor=f) for i, f in enumerate((0.5, 0.49))]
+    with pytest.raises(InputError, match="beam0.dcm holds negative doses"):
+        read_dose_sum(beams)
+    # the command: refused, no dose.csv
+    ct = _grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0), origin=(-34.5, -34.5, -34.5)) - 800     # lung HU
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(ct * 0 + 1, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    args = ["dose-features", "--dose", str(mislabelled), "--ct", str(tmp_path / "ct.nii.gz"), "--lungs",
+            str(tmp_path / "lungs.nii.gz"), "-o", str(tmp_path / "dose.csv")]
+    assert main(args) == 2
+    assert "holds negative doses" in capsys.readouterr().err and not (tmp_path / "dose.csv").exists()
+
+
 def _with_beam_number(path, number):
     """The RTDOSE ``path`` (a BEAM dose with a referenced plan) saying it is the dose of beam ``number``."""
     import pydicom
@@ -1082,6 +1132,81 @@ def test_cli_dose_folder_keeps_the_rtdoses_of_the_cts_frame_of_reference(tmp_pat
     err = capsys.readouterr().err
     assert "does not belong to the CT" in err and "share this CT's frame" not in err
     assert not (tmp_path / "b.csv").exists()
+
+
+def _without(src, dst, *keywords):
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    for keyword in keywords:
+        delattr(ds, keyword)
+    ds.save_as(dst)
+    return dst
+
+
+def test_an_rtdose_without_frame_of_reference_is_said_unchecked_not_passed_silently(tmp_path, capsys):
+    """QA (dose60): an RTDOSE without FrameOfReferenceUID (a mandatory tag an anonymiser or converter removed) on
+    LUNG1-003's DICOM CT was used with exit 0 and no word - only what both sides carry is compared, so the dose of a
+    replan on another CT of the patient would pass - while a NIfTI CT gets "could not be checked".  The note says it
+    (printed and in dose.csv's rtdose_notes), with what was compared; the plan's RTDOSE gets none."""
+    from lungai.cli import main
+
+    reference, dose, write = _dicom_ct_and_dose(tmp_path)
+    plan = write(dose, tmp_path / "plan.dcm", reference=reference)
+    base = ["dose-features", "--ct", str(tmp_path / "CT"), "--lungs", str(tmp_path / "lungs.nii.gz")]
+    for name, keywords, said in (("plan.dcm", (), None),
+                                 ("no_frame.dcm", ("FrameOfReferenceUID",), "only its PatientID P1 was compared (the "
+                                                                            "CT's)"),
+                                 ("no_ids.dcm", ("FrameOfReferenceUID", "PatientID"),
+                                  "nor could its PatientID be compared (it carries none): nothing was compared")):
+        path = _without(plan, tmp_path / name, *keywords) if keywords else plan
+        out = tmp_path / f"{name}.csv"
+        assert main(base + ["--dose", str(path), "-o", str(out)]) == 0
+        printed = capsys.readouterr().out
+        recorded = str(pd.read_csv(out, keep_default_na=False).loc[0, "rtdose_notes"])
+        if said is None:
+            assert "could not be checked" not in printed and recorded == ""
+            continue
+        note = (f"the RTDOSE {name} could not be checked against the frame of reference of the CT {tmp_path / 'CT'}: "
+                "the RTDOSE carries no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?)"
+                f"; {said}; make sure the dose was planned on this CT")
+        assert f"note: {note}" in printed, printed
+        assert recorded.startswith(note), recorded
+    # a --dose folder holding it: the same note, naming the file under the folder
+    (tmp_path / "RTDOSE").mkdir()
+    _without(plan, tmp_path / "RTDOSE" / "RD.dcm", "FrameOfReferenceUID")
+    assert main(base + ["--dose", str(tmp_path / "RTDOSE"), "-o", str(tmp_path / "folder.csv")]) == 0
+    assert "note: the RTDOSE RTDOSE/RD.dcm could not be checked against the frame of reference" in \
+        capsys.readouterr().out
+
+
+def test_an_rtdose_without_dose_summation_type_is_read_with_a_note(tmp_path, capsys):
+    """QA (dose60): an RTDOSE without DoseSummationType (a mandatory tag) on LUNG1-003 was used with no word, while one
+    saying FRACTION or BEAM is refused: it may be one fraction's dose (MLD a thirtieth).  Read, with a note printed and
+    recorded in dose.csv's rtdose_notes (a file or a folder's one RTDOSE); the plan dose gets none."""
+    from lungai.cli import main
+
+    reference, dose, write = _dicom_ct_and_dose(tmp_path)
+    plan = write(dose, tmp_path / "plan.dcm", reference=reference)
+    (tmp_path / "RTDOSE").mkdir()
+    _without(plan, tmp_path / "RTDOSE" / "RD.dcm", "DoseSummationType")
+    base = ["dose-features", "--ct", str(tmp_path / "CT"), "--lungs", str(tmp_path / "lungs.nii.gz")]
+    note = ("RD.dcm has no DoseSummationType (a mandatory tag), so that it is the plan's total dose - not the dose of "
+            "one fraction or of some beams, whose MLD, V20 ... are a part of it - could not be checked; make sure it "
+            "is the plan dose")
+    for given, name in ((plan, "plan"), (tmp_path / "RTDOSE" / "RD.dcm", "file"), (tmp_path / "RTDOSE", "folder")):
+        out = tmp_path / f"{name}.csv"
+        assert main(base + ["--dose", str(given), "-o", str(out)]) == 0
+        printed = capsys.readouterr().out
+        recorded = str(pd.read_csv(out, keep_default_na=False).loc[0, "rtdose_notes"])
+        if name == "plan":
+            assert "DoseSummationType" not in printed and recorded == ""
+            continue
+        assert note in printed, printed
+        assert recorded.startswith(note), recorded
+    notes: list = []
+    read_dose(tmp_path / "RTDOSE" / "RD.dcm", notes=notes)                 # the Python API: in its notes
+    assert len(notes) == 1 and notes[0].startswith(note)
 
 
 def test_cli_dose_folder_searches_subfolders_and_keeps_the_cts_patient(tmp_path, capsys):

@@ -189,6 +189,18 @@ def summation_type(ds) -> str:
     return str(getattr(ds, "DoseSummationType", "") or "").strip().upper()
 
 
+def missing_summation_note(ds, name: str) -> str | None:
+    """The note of an RTDOSE without DoseSummationType (a mandatory tag, removed by a converter; :func:`summation_type`
+    ''), else None: read as the plan's dose, but that it is the total dose - not one fraction's or one beam's, whose
+    MLD / V20 are a fraction of it - could not be checked.  QA (dose60): such an RTDOSE was used with no word, while
+    one saying FRACTION / BEAM is refused (:func:`check_summation_type`)."""
+    if summation_type(ds):
+        return None
+    return (f"{name} has no DoseSummationType (a mandatory tag), so that it is the plan's total dose - not the dose of "
+            "one fraction or of some beams, whose MLD, V20 ... are a part of it - could not be checked; make sure it "
+            "is the plan dose (export it with DoseSummationType PLAN from the planning system)")
+
+
 def check_summation_type(ds, name: str, accept: tuple = TOTAL_DOSE_TYPES) -> None:
     """Refuse an RTDOSE whose DoseSummationType is not a total treatment dose (``accept``)."""
     kind = summation_type(ds)
@@ -362,6 +374,7 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
                          "re-export the dose from the planning system as a 3D dose grid")
     check_slice_positions(offsets, f"{label} (dose frames, GridFrameOffsetVector)", "offset",
                           "resample the dose onto a regular grid in the planning system before export")
+    check_rtdose_not_negative(ds, arr, label)      # a BEAM dose too: its negative voxels would lower the sum
     top = float(arr.max()) if arr.size else 0.0
     if check:
         check_dose_plausible(label, top, units, max_gy, rtdose=True)
@@ -380,6 +393,32 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     img.SetOrigin(tuple(origin))
     img.SetDirection(tuple(np.column_stack([row_dir, col_dir, normal]).ravel()))
     return img
+
+
+# a dose is never negative: a value (Gy, or the image's unit) below this is refused, an image's and an RTDOSE's alike
+NEGATIVE_DOSE = -1e-3
+
+
+def check_rtdose_not_negative(ds, arr_gy: np.ndarray, name: str) -> None:
+    """Refuse an RTDOSE (header ``ds``, dose ``arr_gy`` in Gy) holding negative doses (below :data:`NEGATIVE_DOSE`):
+    a PHYSICAL / EFFECTIVE dose is stored as unsigned pixels (PixelRepresentation 0; DICOM PS3.3 C.8.8.3.4: two's
+    complement only for DoseType ERROR, refused by :func:`check_dose_kind`), and signed pixel data of a dose is most
+    often unsigned data mislabelled PixelRepresentation 1, its doses above 32767 x DoseGridScaling read as negative.
+    QA (dose60): such an RTDOSE of LUNG1-003 (60 Gy max, 16-bit, DoseGridScaling 0.001) gave MLD 1.63 Gy, V20 3.8 %
+    instead of 3.94 Gy, 7.6 % with no word (its maximum 32.8 Gy passed the plausibility check); a dose image with
+    negative values was refused (:func:`check_image_dose_values`)."""
+    low = float(arr_gy.min()) if arr_gy.size else 0.0
+    if low >= NEGATIVE_DOSE:
+        return
+    count = int((arr_gy < NEGATIVE_DOSE).sum())
+    signed = _int(getattr(ds, "PixelRepresentation", 0)) == 1
+    bits = _int(getattr(ds, "BitsStored", None)) or _int(getattr(ds, "BitsAllocated", None)) or 16
+    raise InputError(f"{name} holds negative doses ({count} of {arr_gy.size} voxels, min {low:.4g} Gy), so it is not "
+                     "a usable dose: MLD, V20 ... would be wrong"
+                     + (f"; its pixels are stored signed (PixelRepresentation 1), which a dose never is: unsigned "
+                        f"pixel values above {2 ** (bits - 1) - 1} read as negative?" if signed else ""),
+                     "re-export the RTDOSE from the planning system (a dose is stored as unsigned pixels, "
+                     "PixelRepresentation 0)")
 
 
 def _plan_uids(ds) -> set:
@@ -439,7 +478,8 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
             check_dose_grid(header, name(p))
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
-        return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name)) if n) or None
+        missing = [missing_summation_note(h, name(p)) for p, h in zip(paths, headers)]
+        return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name), *missing) if n) or None
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
@@ -976,9 +1016,44 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
         check_headers_match(dose, structures, dose_name, Path(rtstruct).name, other="RTSTRUCT")
     if ct is not None or structures is not None or (ct_image.FrameOfReferenceUID
                                                     and str(getattr(dose, "FrameOfReferenceUID", "")).strip()):
-        return None         # compared with a DICOM CT, the RTSTRUCT, or both UIDs a CT image carries
+        # compared with a DICOM CT, the RTSTRUCT, or both UIDs a CT image carries - unless a side lacks the frame
+        return uncompared_frame_note(dose, dose_name, ct_name,
+                                     [(ct if ct is not None else ct_image, "CT", ct_name),
+                                      (structures, "RTSTRUCT", Path(rtstruct or "").name)])
     patient = ct_image.PatientID if str(getattr(dose, "PatientID", "")).strip() else ""
     return unchecked_dose_note(dose_name, ct_name, patient=patient)
+
+
+def _value(header, keyword: str) -> str:
+    return str(getattr(header, keyword, "") or "").strip()
+
+
+def uncompared_frame_note(dose, dose_name: str, ct_name: str, references) -> str | None:
+    """The note of a DICOM RTDOSE (header ``dose``) whose FrameOfReferenceUID could not be compared with the CT's or
+    the RTSTRUCT's (``references``: (header or None, "CT" / "RTSTRUCT", name)): the RTDOSE carries none (a mandatory
+    tag, removed by an anonymiser or a converter) or none of the references does; None when it was compared.
+    :func:`check_headers_match` compares what both sides carry only, so the dose of a replan on another CT of the
+    patient passed without a word (QA dose60: an RTDOSE without FrameOfReferenceUID - and without PatientID - on
+    LUNG1-003's DICOM CT was used, exit 0, no note, while a NIfTI CT gets :func:`unchecked_dose_note`)."""
+    references = [(h, other, name) for h, other, name in references if h is not None]
+    if not references:
+        return None
+    frame = _value(dose, "FrameOfReferenceUID")
+    if frame and any(_value(h, "FrameOfReferenceUID") for h, _, _ in references):
+        return None
+    patient = _value(dose, "PatientID")
+    compared = [other for h, other, _ in references if patient and _value(h, "PatientID")]
+    if frame:
+        why = " and ".join(f"the {other} {name}" for _, other, name in references) + " carr" + (
+            "y" if len(references) > 1 else "ies") + " no FrameOfReferenceUID"
+    else:
+        why = "the RTDOSE carries no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?)"
+    said = (f"; only its PatientID {patient} was compared (the {' and '.join(compared)}'s)" if compared else
+            "; nor could its PatientID be compared" + (" (it carries none)" if not patient else "") + ": nothing was "
+            "compared")
+    return (f"the RTDOSE {dose_name} could not be checked against the frame of reference of the CT {ct_name}: {why}"
+            f"{said}; make sure the dose was planned on this CT (the RTDOSE as exported by the planning system, with "
+            "its FrameOfReferenceUID, lets lungai check it)")
 
 
 def unchecked_dose_note(dose_name: str, ct_name: str, dose_dicom: bool = True, patient: str = "") -> str:
@@ -1204,16 +1279,21 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
         if record is not None:          # its EFFECTIVE note alone (the folder's note above says which files too)
             effective = dose_files_effective_note(files, root=p)
             record.extend([effective] if effective else [])
+            if len(files) == 1:         # and that it may not be the total dose (no DoseSummationType)
+                missing = missing_summation_note(read_dicom(files[0], REEXPORT_FIX, stop_before_pixels=True),
+                                                 shown_path(files[0], p))
+                record.extend([missing] if missing else [])
         return dose
     if _is_dicom(p):
         dose = read_rtdose(p, max_gy=max_gy)
-        note = effective_dose_note(read_dicom(p, REEXPORT_FIX, stop_before_pixels=True), p.name)
-        if note and notes is not None:       # said with the dose's other notes (dose-features, demo)
-            notes.append(note)
-        elif note:
-            warnings.warn(note, InputCheckNote, stacklevel=2)
-        if note and record is not None:
-            record.append(note)
+        header = read_dicom(p, REEXPORT_FIX, stop_before_pixels=True)
+        for note in (effective_dose_note(header, p.name), missing_summation_note(header, p.name)):
+            if note and notes is not None:       # said with the dose's other notes (dose-features, demo)
+                notes.append(note)
+            elif note:
+                warnings.warn(note, InputCheckNote, stacklevel=2)
+            if note and record is not None:
+                record.append(note)
         return dose
     if unit not in IMAGE_DOSE_UNITS:
         raise InputError(f"dose unit {unit!r} is not known", "give --dose-unit Gy or cGy")
@@ -1235,7 +1315,7 @@ def check_image_dose_values(arr: np.ndarray, name: str, unit: str = "Gy", max_gy
     :func:`check_dose_plausible` (no dose, cGy read as Gy, Gy read as cGy).  The one rule of a dose file read by
     :func:`read_dose` and of a dose volume node of Slicer's console API (:func:`lungai.scene.radiomics.
     radiomics_table`)."""
-    if float(arr.min()) < -1e-3:
+    if float(arr.min()) < NEGATIVE_DOSE:
         raise InputError(f"{name} holds negative values (min {float(arr.min()):.3g}), so it is not a dose",
                          "give the physical dose in Gy")
     check_dose_plausible(name, float(arr.max()) * IMAGE_DOSE_UNITS[unit], unit, max_gy)

@@ -123,7 +123,8 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     import pydicom
 
     from lungai.dose.read import (check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type,
-                                  effective_dose_note, unchecked_dose_note, unchecked_frame_note, unread_rtdose_note)
+                                  effective_dose_note, missing_summation_note, unchecked_dose_note,
+                                  unchecked_frame_note, unread_rtdose_note)
 
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
@@ -135,6 +136,7 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
             check_summation_type(header, names[0])
             check_dose_kind(header, names[0])       # a dose (not an ERROR grid) in GY / CGY
             notes.append(effective_dose_note(header, names[0]))
+            notes.append(missing_summation_note(header, names[0]))     # no DoseSummationType: not checked, said
             if not ct_files and not ct_patient:     # a NIfTI / NRRD CT: nothing to check the RTDOSE against
                 notes.append(unchecked_dose_note(*names))
             elif not ct_files:      # the CT's patient only (no DICOM files): its frame of reference is not known
@@ -147,8 +149,8 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     elif ct_files or ct_patient:    # a NIfTI / NRRD dose with a DICOM CT: at most its patient (moved under the
         # CT's in the subject hierarchy) compared below - its frame of reference not (QA: said only without a patient)
         notes.append(unchecked_dose_note(*names, dose_dicom=False, patient=_patient_id(dose_node)))
-    if dose_files and ct_files:
-        check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
+    if dose_files and ct_files:     # an RTDOSE without FrameOfReferenceUID: compared as far as it goes, said
+        notes.append(check_dose_matches_ct(dose_files[0], ct_files[0], names=names))
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
                         SimpleNamespace(PatientID=ct_patient), *names)
     return [n for n in notes if n]
