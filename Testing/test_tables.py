@@ -251,3 +251,35 @@ def test_rows_of_empty_cells_are_left_out(tmp_path):
     # a row with an id but no values is a patient (its values missing)
     (tmp_path / "id.csv").write_text("case,age,sex\nP1,61,M\nP2,,\n", encoding="utf-8")
     assert list(load_ehr(tmp_path / "id.csv").index) == ["P1", "P2"]
+
+
+def test_numbers_written_with_a_percent_sign_are_refused_as_numbers(tmp_path):
+    """QA: a spreadsheet's cells formatted as Percentage are exported as '45%': lungai rp train took such a column
+    (FEV1 % predicted) as categorical, one category per value, without a word; lungai stage made it categories or
+    left it out as free text.  Both refuse it now as numbers written with a percent sign, naming values and lines,
+    with the fix (a number without the sign); predict-time messages name it too."""
+    from lungai.fusion.data import load_cohort
+    from lungai.fusion.preprocess import numeric_text_problem
+    from lungai.io.tables import PERCENT_FIX, number_hint, percent_number
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.columns import infer_type
+    from lungai.rp.training import train_rp
+
+    assert [percent_number(t) for t in ("45%", " 12.5 %", "12,5%", "-3%", "45", "%", "abc%", None)] == \
+        [45.0, 12.5, 12.5, -3.0, None, None, None, None]
+    assert number_hint("45%") == " (type 45: a number without the percent sign)"
+    assert number_hint("12,8") == " (type 12.8: a decimal point, not a comma)" and number_hint("x") == ""
+    assert "'FEV1' = '45%' is not a number (type 45:" in numeric_text_problem([("FEV1", "45%")])
+    assert infer_type(__import__("pandas").Series(["45%", "50%", "NA"]))[0] == "numeric"
+    table = make_cohort(80, seed=3, n_noise=2).table
+    table["clin_fev1_pct"] = [f"{40 + 5 * (k % 12)}%" for k in range(len(table))]
+    with pytest.raises(InputError, match=r"column 'clin_fev1_pct' \(numeric\) has value\(s\) \['40%', .*written "
+                                         r"with a percent sign \(type 40: a number without the percent sign\)") as err:
+        train_rp(table, "rp_grade2", tmp_path / "m", fast=True)
+    assert err.value.fix == PERCENT_FIX and not (tmp_path / "m").exists()
+    rows = "".join(f"P{k},{60 + k},{40 + k}%,{'I' if k % 2 else 'II'}\n" for k in range(30))
+    (tmp_path / "ehr.csv").write_text("case,age,fev1,stage\n" + rows, encoding="utf-8")
+    with pytest.raises(InputError, match=r"text in numeric column\(s\): 'fev1' = '40%' \(type 40: a number without "
+                                         r"the percent sign\) for patient P0 \(CSV line 2\)") as err:
+        load_cohort(ehr=tmp_path / "ehr.csv", label="stage")
+    assert err.value.fix == PERCENT_FIX

@@ -196,14 +196,14 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
     refused as numeric with text - before, it became categories (<= 20 values: dose per fraction '1,8' / '2,0') or
     was left out as "date or free text" (FEV1 '2,35'), its numbers lost."""
     from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
-    from lungai.io.tables import DECIMAL_COMMA_FIX, decimal_comma_hint, decimal_comma_number
+    from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, decimal_comma_number, number_hint, percent_number
 
     def share(s: pd.Series) -> float:
         if not decimal_commas:
             return _numeric_share(s)
         present = s.dropna()
-        return float((pd.to_numeric(present, errors="coerce").notna() | present.map(decimal_comma_number).notna())
-                     .mean())
+        return float((pd.to_numeric(present, errors="coerce").notna() | present.map(decimal_comma_number).notna()
+                      | present.map(percent_number).notna()).mean())
 
     bad, numeric, texts = [], [], []
     for col in df.columns:
@@ -215,14 +215,16 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
             continue
         text = s.notna() & pd.to_numeric(s, errors="coerce").isna()
         rows = np.flatnonzero(text.to_numpy())
-        bad += [f"{col!r} = {s.iloc[r]!r}{decimal_comma_hint(s.iloc[r])} for patient {df.index[r]} (CSV line {r + 2})"
+        bad += [f"{col!r} = {s.iloc[r]!r}{number_hint(s.iloc[r])} for patient {df.index[r]} (CSV line {r + 2})"
                 for r in rows[:3]] + ([f"{len(rows) - 3} more in {col!r}"] if len(rows) > 3 else [])
         texts += [s.iloc[r] for r in rows]
     if bad:
         commas = all(decimal_comma_number(t) is not None for t in texts)
+        percents = all(percent_number(t) is not None for t in texts)
         raise InputError(f"EHR table {path} has text in numeric column(s): " + "; ".join(bad[:10])
                          + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
                          DECIMAL_COMMA_FIX + " (or --drop a column of codes, not numbers)" if commas else
+                         PERCENT_FIX if percents else
                          "correct the value(s) (e.g. the letter O typed for the digit 0, a decimal comma for the "
                          "decimal point), or leave the cell empty "
                          "for a missing value")

@@ -100,6 +100,40 @@ def decimal_comma_hint(text) -> str:
     return f" (type {example}: a decimal point, not a comma)"
 
 
+_PERCENT = re.compile(r"([+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+))\s*%")
+
+
+def percent_number(text) -> float | None:
+    """The number a value written with a percent sign means, as written ("45%" -> 45.0, "12.5 %" -> 12.5, a decimal
+    comma too: "12,5%" -> 12.5), else None: what a spreadsheet writes for a cell formatted as a percentage (its value
+    0.45 shown as 45%).  Such a column is refused, never read as text (QA: ``rp train`` took FEV1 '45%' ... as a
+    categorical column, one category per value; ``lungai stage`` left it out or made it categories), as which number
+    is meant - 45 or 0.45 - is the user's choice (:data:`PERCENT_FIX`)."""
+    match = _PERCENT.fullmatch("" if text is None else str(text).strip())
+    if match is None:
+        return None
+    try:
+        return float(match.group(1).replace(",", "."))
+    except ValueError:
+        return None
+
+
+# The fix for numbers written with a percent sign (a spreadsheet's cells formatted as Percentage): the one wording
+# of lungai rp and lungai stage.
+PERCENT_FIX = ("write the numbers without the percent sign (45 for 45 %, or 0.45 if the column holds fractions): format "
+               "the spreadsheet's cells as Number, not Percentage, and save the CSV again; leave a cell empty for a "
+               "missing value")
+
+
+def number_hint(text) -> str:
+    """The hint for a number that is not read as one because a spreadsheet formatted it: a decimal comma
+    (:func:`decimal_comma_hint`) or a percent sign (`` (type 45: a number without the percent sign)``); else ''."""
+    hint = decimal_comma_hint(text)
+    if hint or percent_number(text) is None:
+        return hint
+    return f" (type {percent_number(text):g}: a number without the percent sign)"
+
+
 def name_key(text) -> str:
     """``text`` with case and runs of spaces ignored ('Histology ', ' HISTOLOGY' -> 'histology'): how a table's value
     or header is matched to a model's level or column."""

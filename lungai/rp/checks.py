@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import DECIMAL_COMMA_FIX, check_unique_ids, decimal_comma_hint, id_name_key, id_text, \
-    is_id_name, match_headers
+from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, check_unique_ids, decimal_comma_hint, id_name_key, \
+    id_text, is_id_name, match_headers, number_hint, percent_number
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
     FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
@@ -445,6 +445,10 @@ def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: 
                                  f"{comma} ({rows})",
                                  DECIMAL_COMMA_FIX + "; if the column is categorical (codes, not numbers), declare it "
                                  "categorical in a role file (type categorical) or end its name with _cat")
+            if any(percent_number(e) is not None for e in examples):    # '45%': a cell formatted as a percentage
+                raise InputError(f"column {col!r} ({kind}) has value(s) {examples} written with a percent sign"
+                                 f"{next(number_hint(e) for e in examples if percent_number(e) is not None)} "
+                                 f"({rows})", PERCENT_FIX)
             raise InputError(f"column {col!r} ({kind}) has value(s) {examples} that are not {expected} "
                              f"({rows})",
                              "correct these values (leave a cell empty, or write 'Not collected', for a missing "
