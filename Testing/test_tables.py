@@ -283,3 +283,19 @@ def test_numbers_written_with_a_percent_sign_are_refused_as_numbers(tmp_path):
                                          r"the percent sign\) for patient P0 \(CSV line 2\)") as err:
         load_cohort(ehr=tmp_path / "ehr.csv", label="stage")
     assert err.value.fix == PERCENT_FIX
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    """QA: a header naming a column twice (two exports joined side by side) was read by pandas as 'clin_age' and
+    'clin_age.1': lungai rp trained on both without a word (its duplicate-name check never saw the repeat) and
+    lungai stage took both as EHR features.  Refused naming the name and the columns."""
+    from lungai.fusion.data import load_ehr
+    from lungai.rp.checks import read_table
+
+    (tmp_path / "t.csv").write_text("case,clin_age,clin_age ,rp\nP1,60,61,1\nP2,70,72,0\n", encoding="utf-8")
+    for read in (read_table, load_ehr):
+        with pytest.raises(InputError, match=r"names a column more than once: 'clin_age' \(columns 2, 3\)") as err:
+            read(tmp_path / "t.csv")
+        assert "unique name" in err.value.fix
+    (tmp_path / "ok.csv").write_text("case,clin_age,clin_age.1,rp\nP1,60,61,1\n", encoding="utf-8")
+    assert list(read_table(tmp_path / "ok.csv").columns) == ["case", "clin_age", "clin_age.1", "rp"]

@@ -33,7 +33,7 @@ def read_table(path, id_column: Optional[str] = None, first_id: bool = True, **k
     from lungai.io.tables import id_columns_named, read_table_checked
 
     p = Path(path)
-    sep = "\t" if p.suffix.lower() in (".tsv", ".txt") else ","
+    sep = _separator(p)
     if kw.get("index_col") == 0:      # row names (an RNA matrix's patients or genes) are ids
         ids = lambda header: header[:1]     # noqa: E731
     else:
@@ -86,6 +86,9 @@ def _ids(values) -> list[str]:
 def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     """EHR table indexed by patient ID (strings), missing tokens as NaN."""
     df = read_table(path, id_column, **READ_OPTIONS)     # pandas' own missing words not used: "None" is read below
+    from lungai.io.tables import check_unique_columns
+
+    check_unique_columns(path, _separator(path), "EHR table")     # not read as 'NAME' and 'NAME.1'
     col = _id_column(df, id_column, f"EHR table {path}")
     df.index = pd.Index(_ids(df[col]), name="patient_id")
     df = df.drop(columns=[col])
@@ -346,16 +349,16 @@ def check_unique_genes(names, what: str) -> None:
                          "probes of one gene, or keep one)")
 
 
+def _separator(path) -> str:
+    """The delimiter of a table of lungai stage: a tab for .tsv / .txt, else a comma."""
+    return "\t" if Path(path).suffix.lower() in (".tsv", ".txt") else ","
+
+
 def _header(path) -> list[str]:
     """The header row of a CSV / TSV as written (pandas renames a repeated name 'R01-023' to 'R01-023.1')."""
-    import csv
+    from lungai.io.tables import header_names
 
-    sep = "\t" if Path(path).suffix.lower() in (".tsv", ".txt") else ","
-    try:
-        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-            return [c.strip() for c in next(csv.reader(f, delimiter=sep), [])]
-    except (OSError, csv.Error):
-        return []
+    return header_names(path, _separator(path))
 
 
 def load_rna(path, ids=None, genes=None, used=None, warn: bool = True) -> pd.DataFrame:

@@ -290,6 +290,32 @@ def read_table_checked(path, id_columns=(), sep: str = ",", what: str = "table",
     return df
 
 
+def header_names(path, sep: str = ",") -> list[str]:
+    """The header row of the table ``path`` as written, spaces around each name dropped (pandas renames a repeated
+    name: 'clin_age', 'clin_age.1'); [] when it cannot be read."""
+    try:
+        with Path(path).open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            return [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
+    except (OSError, csv.Error):
+        return []
+
+
+def check_unique_columns(path, sep: str = ",", what: str = "table") -> None:
+    """Refuse the table ``path`` whose header names a column more than once (two exports joined side by side, a column
+    copied): pandas would read the second as 'NAME.1', a column of its own - QA: ``rp train`` trained on both
+    'clin_age' and 'clin_age.1' without a word, and ``lungai stage`` took both as EHR features."""
+    names = header_names(path, sep)
+    seen: dict = {}
+    for k, name in enumerate(names, start=1):
+        if name:
+            seen.setdefault(name, []).append(k)
+    twice = {name: at for name, at in seen.items() if len(at) > 1}
+    if twice:
+        listed = "; ".join(f"{name!r} (columns {', '.join(map(str, at))})" for name, at in list(twice.items())[:10])
+        raise InputError(f"{what} {path} names a column more than once: {listed}",
+                         "give each column a unique name (rename or delete the copy)")
+
+
 def read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
                       fix: str = "give a CSV file with a header row", **kw):
     """``pandas.read_csv(path, sep=sep, **kw)`` with the patient id column(s) read as text, so ids that look like

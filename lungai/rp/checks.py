@@ -23,15 +23,13 @@ def read_table(path, id_column: str | None = None) -> pd.DataFrame:
     read as missing here, not pandas' list of words ("None", "NULL", "NA" ...): which words are missing is decided
     by the column's type (:func:`~lungai.rp.columns.is_missing_word`; "None" is a category of a categorical column),
     and reported by ``rp train``."""
-    from lungai.io.tables import id_columns_named, read_table_checked
+    from lungai.io.tables import check_unique_columns, id_columns_named, read_table_checked
 
     path = Path(path)
     df = read_table_checked(path, id_columns_named(ID_NAMES, id_column), rows=True,
                             fix="give the path of a comma-separated CSV file with one row per patient",
                             **READ_OPTIONS)
-    dup = df.columns[df.columns.duplicated()].tolist()
-    if dup:
-        raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
+    check_unique_columns(path)          # pandas would read a repeated name as 'NAME.1', a column of its own
     check_not_long_radiomics(df, path)
     return df
 
