@@ -397,6 +397,8 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
 
 def _repeats_header(row: list, names: list) -> bool:
     """A data ``row`` whose cells are the header's ``names`` (spaces around aside; at least two named columns)."""
+    if not row or not names or row[0].strip() != names[0]:
+        return False                      # (the first cell decides for nearly every row: big tables stay fast)
     cells = [cell.strip() for cell in row]
     named = [n for n in names if n]
     return len(named) >= 2 and cells[:len(names)] == names and not any(cells[len(names):])
