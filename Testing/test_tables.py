@@ -162,3 +162,140 @@ def test_ids_in_decomposed_unicode_or_with_spaces_around_join_their_patient(tmp_
     from lungai.io.tables import id_text
 
     assert id_text(nfd) == id_text(f" {nfc} ") == nfc
+
+
+def test_an_unquoted_comma_in_a_row_ending_empty_is_refused_naming_the_row(tmp_path):
+    """QA: a label cell with an unquoted comma ('grade 2, treated') in a row whose last cell is empty has one field
+    more than the header, the extra one empty - taken for a trailing comma: in the first row it was read silently as
+    'grade 2' with ' treated' moved into the next column, in a later row refused with pandas' 'Error tokenizing data'
+    and the fix 'give a CSV file with a header row'.  Refused now naming the line, the row and the fix (quotes); a
+    trailing comma on every line is still read."""
+    from lungai.fusion.data import load_ehr
+    from lungai.rp.checks import read_table
+
+    for text, line in (("case,clin_age,label,note\nP1,60,grade 2, treated,\nP2,70,grade 1,x\nP3,65,grade 0,\n", 2),
+                       ("case,clin_age,label,note\nP2,70,grade 1,x\nP1,60,grade 2, treated,\nP3,65,grade 0,\n", 3)):
+        (tmp_path / "t.csv").write_text(text, encoding="utf-8")
+        for read in (lambda p: read_table_checked(p, ["case"]), read_table, load_ehr):
+            with pytest.raises(InputError, match=rf"line {line} \(the row of 'P1'\) has 5 fields, the header 4: a "
+                                                 "comma inside a value that is not in quotes") as err:
+                read(tmp_path / "t.csv")
+            assert "double quotes" in err.value.fix and f"line {line}" in err.value.fix
+    # every row one empty field longer (a trailing comma each): read, columns in place; one row longer still: refused
+    (tmp_path / "all.csv").write_text("case,age,label\nP1,60,2,\nP2,70,1,\n", encoding="utf-8")
+    assert read_table_checked(tmp_path / "all.csv", ["case"])["label"].tolist() == [2, 1]
+    (tmp_path / "more.csv").write_text("case,age,label,note\nP1,60,2,x,\nP2,70,grade 1, treated,,\nP3,71,0,y,\n",
+                                       encoding="utf-8")
+    with pytest.raises(InputError, match=r"line 3 \(the row of 'P2'\) has 6 fields, the header 4, the other rows 5"):
+        read_table_checked(tmp_path / "more.csv", ["case"])
+    (tmp_path / "t.tsv").write_text("case\tlabel\tnote\nP1\tgrade 2\ttreated\t\nP2\tgrade 1\t\n", encoding="utf-8")
+    with pytest.raises(InputError, match="a tab inside a value"):
+        read_table_checked(tmp_path / "t.tsv", ["case"], sep="\t")
+
+
+@pytest.mark.shared_data
+def test_radiogenomics_row_with_an_unquoted_comma_is_refused(shared_data, tmp_path):
+    """The real NSCLC-Radiogenomics clinical table exported with its last column (PET Date) empty and one histology
+    typed 'Adenocarcinoma, acinar' without quotes: refused naming AMC-005's line, for lungai rp and lungai stage."""
+    import csv
+
+    from lungai.fusion.data import load_ehr
+    from lungai.rp.checks import read_table
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    rows = list(csv.reader(path.open(encoding="utf-8", newline="")))
+    lines = [",".join(f'"{c}"' if "," in c else c for c in r[:-1]) + "," for r in rows[1:]]
+    lines = [",".join(f'"{c}"' if "," in c else c for c in rows[0])] + lines
+    (tmp_path / "ok.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(load_ehr(tmp_path / "ok.csv")) == 211
+    assert lines[5].startswith("AMC-005,") and ",Adenocarcinoma," in lines[5]
+    lines[5] = lines[5].replace(",Adenocarcinoma,", ",Adenocarcinoma, acinar,", 1)
+    (tmp_path / "ehr.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for read in (read_table, load_ehr):
+        with pytest.raises(InputError, match=r"line 6 \(the row of 'AMC-005'\) has 41 fields, the header 40"):
+            read(tmp_path / "ehr.csv")
+
+
+def test_a_repeated_header_row_is_refused_naming_its_line(tmp_path):
+    """QA: two exports pasted into one file (the second with its header): lungai stage read that line as a patient
+    'Case ID' whose label was 'Histology' (a class of one patient), silently when the table has no numeric column;
+    lungai rp said only "outcome ... has values other than 0/1: ['recurrence']".  Refused naming the line."""
+    from lungai.fusion.data import load_cohort
+    from lungai.rp.checks import read_table
+
+    text = ("Case ID,Gender,Histology \nP1,Male,Adenocarcinoma\nP2,Female,Squamous\nCase ID,Gender,Histology\n"
+            "P3,Male,Adenocarcinoma\n")
+    (tmp_path / "ehr.csv").write_text(text, encoding="utf-8")
+    for read in (lambda p: load_cohort(ehr=p, label="Histology "), read_table):
+        with pytest.raises(InputError, match="line 4 repeats the header row") as err:
+            read(tmp_path / "ehr.csv")
+        assert "delete line 4" in err.value.fix
+    # a patient whose values are words of the header is a patient
+    (tmp_path / "ok.csv").write_text("case,a,b\nP1,a,b\ncase,a,x\n", encoding="utf-8")
+    assert read_table_checked(tmp_path / "ok.csv", ["case"])["case"].tolist() == ["P1", "case"]
+
+
+def test_rows_of_empty_cells_are_left_out(tmp_path):
+    """QA: a spreadsheet's export ends with lines of delimiters only (',,,', rows once formatted below the data):
+    lungai stage read one as a patient 'nan' and refused several as "duplicate patient IDs ['nan'] - keep one row per
+    patient"; lungai rp refused "outcome ... missing in 2 row(s)".  They are left out, as blank lines are."""
+    from lungai.fusion.data import load_ehr
+    from lungai.rp.checks import read_table
+
+    (tmp_path / "t.csv").write_text("case,age,sex,rp\nP1,61,M,1\n,,,\nP2,70,F,0\n,,,\n, , ,\n", encoding="utf-8")
+    assert list(load_ehr(tmp_path / "t.csv").index) == ["P1", "P2"]
+    df = read_table(tmp_path / "t.csv")
+    assert df["case"].tolist() == ["P1", "P2"] and df["rp"].tolist() == [1, 0] and list(df.index) == [0, 1]
+    (tmp_path / "one.csv").write_text("case,age\nP1,61\n,\n", encoding="utf-8")
+    assert list(load_ehr(tmp_path / "one.csv").index) == ["P1"]
+    # a row with an id but no values is a patient (its values missing)
+    (tmp_path / "id.csv").write_text("case,age,sex\nP1,61,M\nP2,,\n", encoding="utf-8")
+    assert list(load_ehr(tmp_path / "id.csv").index) == ["P1", "P2"]
+
+
+def test_numbers_written_with_a_percent_sign_are_refused_as_numbers(tmp_path):
+    """QA: a spreadsheet's cells formatted as Percentage are exported as '45%': lungai rp train took such a column
+    (FEV1 % predicted) as categorical, one category per value, without a word; lungai stage made it categories or
+    left it out as free text.  Both refuse it now as numbers written with a percent sign, naming values and lines,
+    with the fix (a number without the sign); predict-time messages name it too."""
+    from lungai.fusion.data import load_cohort
+    from lungai.fusion.preprocess import numeric_text_problem
+    from lungai.io.tables import PERCENT_FIX, number_hint, percent_number
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.columns import infer_type
+    from lungai.rp.training import train_rp
+
+    assert [percent_number(t) for t in ("45%", " 12.5 %", "12,5%", "-3%", "45", "%", "abc%", None)] == \
+        [45.0, 12.5, 12.5, -3.0, None, None, None, None]
+    assert number_hint("45%") == " (type 45: a number without the percent sign)"
+    assert number_hint("12,8") == " (type 12.8: a decimal point, not a comma)" and number_hint("x") == ""
+    assert "'FEV1' = '45%' is not a number (type 45:" in numeric_text_problem([("FEV1", "45%")])
+    assert infer_type(__import__("pandas").Series(["45%", "50%", "NA"]))[0] == "numeric"
+    table = make_cohort(80, seed=3, n_noise=2).table
+    table["clin_fev1_pct"] = [f"{40 + 5 * (k % 12)}%" for k in range(len(table))]
+    with pytest.raises(InputError, match=r"column 'clin_fev1_pct' \(numeric\) has value\(s\) \['40%', .*written "
+                                         r"with a percent sign \(type 40: a number without the percent sign\)") as err:
+        train_rp(table, "rp_grade2", tmp_path / "m", fast=True)
+    assert err.value.fix == PERCENT_FIX and not (tmp_path / "m").exists()
+    rows = "".join(f"P{k},{60 + k},{40 + k}%,{'I' if k % 2 else 'II'}\n" for k in range(30))
+    (tmp_path / "ehr.csv").write_text("case,age,fev1,stage\n" + rows, encoding="utf-8")
+    with pytest.raises(InputError, match=r"text in numeric column\(s\): 'fev1' = '40%' \(type 40: a number without "
+                                         r"the percent sign\) for patient P0 \(CSV line 2\)") as err:
+        load_cohort(ehr=tmp_path / "ehr.csv", label="stage")
+    assert err.value.fix == PERCENT_FIX
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    """QA: a header naming a column twice (two exports joined side by side) was read by pandas as 'clin_age' and
+    'clin_age.1': lungai rp trained on both without a word (its duplicate-name check never saw the repeat) and
+    lungai stage took both as EHR features.  Refused naming the name and the columns."""
+    from lungai.fusion.data import load_ehr
+    from lungai.rp.checks import read_table
+
+    (tmp_path / "t.csv").write_text("case,clin_age,clin_age ,rp\nP1,60,61,1\nP2,70,72,0\n", encoding="utf-8")
+    for read in (read_table, load_ehr):
+        with pytest.raises(InputError, match=r"names a column more than once: 'clin_age' \(columns 2, 3\)") as err:
+            read(tmp_path / "t.csv")
+        assert "unique name" in err.value.fix
+    (tmp_path / "ok.csv").write_text("case,clin_age,clin_age.1,rp\nP1,60,61,1\n", encoding="utf-8")
+    assert list(read_table(tmp_path / "ok.csv").columns) == ["case", "clin_age", "clin_age.1", "rp"]

@@ -33,7 +33,7 @@ def read_table(path, id_column: Optional[str] = None, first_id: bool = True, **k
     from lungai.io.tables import id_columns_named, read_table_checked
 
     p = Path(path)
-    sep = "\t" if p.suffix.lower() in (".tsv", ".txt") else ","
+    sep = _separator(p)
     if kw.get("index_col") == 0:      # row names (an RNA matrix's patients or genes) are ids
         ids = lambda header: header[:1]     # noqa: E731
     else:
@@ -86,6 +86,9 @@ def _ids(values) -> list[str]:
 def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     """EHR table indexed by patient ID (strings), missing tokens as NaN."""
     df = read_table(path, id_column, **READ_OPTIONS)     # pandas' own missing words not used: "None" is read below
+    from lungai.io.tables import check_unique_columns
+
+    check_unique_columns(path, _separator(path), "EHR table")     # not read as 'NAME' and 'NAME.1'
     col = _id_column(df, id_column, f"EHR table {path}")
     df.index = pd.Index(_ids(df[col]), name="patient_id")
     df = df.drop(columns=[col])
@@ -196,14 +199,14 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
     refused as numeric with text - before, it became categories (<= 20 values: dose per fraction '1,8' / '2,0') or
     was left out as "date or free text" (FEV1 '2,35'), its numbers lost."""
     from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
-    from lungai.io.tables import DECIMAL_COMMA_FIX, decimal_comma_hint, decimal_comma_number
+    from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, decimal_comma_number, number_hint, percent_number
 
     def share(s: pd.Series) -> float:
         if not decimal_commas:
             return _numeric_share(s)
         present = s.dropna()
-        return float((pd.to_numeric(present, errors="coerce").notna() | present.map(decimal_comma_number).notna())
-                     .mean())
+        return float((pd.to_numeric(present, errors="coerce").notna() | present.map(decimal_comma_number).notna()
+                      | present.map(percent_number).notna()).mean())
 
     bad, numeric, texts = [], [], []
     for col in df.columns:
@@ -215,14 +218,16 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
             continue
         text = s.notna() & pd.to_numeric(s, errors="coerce").isna()
         rows = np.flatnonzero(text.to_numpy())
-        bad += [f"{col!r} = {s.iloc[r]!r}{decimal_comma_hint(s.iloc[r])} for patient {df.index[r]} (CSV line {r + 2})"
+        bad += [f"{col!r} = {s.iloc[r]!r}{number_hint(s.iloc[r])} for patient {df.index[r]} (CSV line {r + 2})"
                 for r in rows[:3]] + ([f"{len(rows) - 3} more in {col!r}"] if len(rows) > 3 else [])
         texts += [s.iloc[r] for r in rows]
     if bad:
         commas = all(decimal_comma_number(t) is not None for t in texts)
+        percents = all(percent_number(t) is not None for t in texts)
         raise InputError(f"EHR table {path} has text in numeric column(s): " + "; ".join(bad[:10])
                          + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
                          DECIMAL_COMMA_FIX + " (or --drop a column of codes, not numbers)" if commas else
+                         PERCENT_FIX if percents else
                          "correct the value(s) (e.g. the letter O typed for the digit 0, a decimal comma for the "
                          "decimal point), or leave the cell empty "
                          "for a missing value")
@@ -344,16 +349,16 @@ def check_unique_genes(names, what: str) -> None:
                          "probes of one gene, or keep one)")
 
 
+def _separator(path) -> str:
+    """The delimiter of a table of lungai stage: a tab for .tsv / .txt, else a comma."""
+    return "\t" if Path(path).suffix.lower() in (".tsv", ".txt") else ","
+
+
 def _header(path) -> list[str]:
     """The header row of a CSV / TSV as written (pandas renames a repeated name 'R01-023' to 'R01-023.1')."""
-    import csv
+    from lungai.io.tables import header_names
 
-    sep = "\t" if Path(path).suffix.lower() in (".tsv", ".txt") else ","
-    try:
-        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-            return [c.strip() for c in next(csv.reader(f, delimiter=sep), [])]
-    except (OSError, csv.Error):
-        return []
+    return header_names(path, _separator(path))
 
 
 def load_rna(path, ids=None, genes=None, used=None, warn: bool = True) -> pd.DataFrame:

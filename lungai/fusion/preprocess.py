@@ -61,9 +61,9 @@ NUMERIC_TEXT_FIX = ("correct the value in the EHR table (a number, with a decima
 def numeric_text_problem(items) -> str:
     """``EHR 'Age' = '12,8' is not a number (type 12.8: a decimal point, not a comma)``: a patient's text values in the
     model's numeric columns (``items``: [(column, value)], :meth:`EHREncoder.numeric_text`)."""
-    from lungai.io.tables import decimal_comma_hint
+    from lungai.io.tables import number_hint
 
-    return "; ".join(f"EHR {c!r} = {v!r} is not a number{decimal_comma_hint(v)}" for c, v in items)
+    return "; ".join(f"EHR {c!r} = {v!r} is not a number{number_hint(v)}" for c, v in items)
 
 
 def numeric_text_status(items) -> str:

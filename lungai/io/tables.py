@@ -11,7 +11,9 @@
 - :func:`read_csv_text_ids` - a table read with its patient id column(s) as text: "007" stays "007" (pandas would
   read 7, which joins neither "007" of another table nor a DICOM PatientID).
 - a table whose data rows end with an extra empty field (a trailing comma) is read with every column in place, not
-  shifted under pandas' first-column row names; a value beyond the header's columns is refused, naming its line.
+  shifted under pandas' first-column row names; a value beyond the header's columns is refused, naming its line, and
+  so is a row longer than the others (an unquoted comma in a value of a row ending empty) and a data row repeating
+  the header; rows of empty cells only (',,,,') are left out (:func:`without_empty_rows`).
 - :func:`read_table_checked` - the one reader of the commands' input tables: a missing path, a folder, an empty file,
   a file that is not UTF-8, one written with another delimiter or not parseable, a header without rows: refused
   (:func:`check_table_path`, :func:`table_read_error`), saying how to fix it.
@@ -96,6 +98,40 @@ def decimal_comma_hint(text) -> str:
     if re.fullmatch(r"[+-]?\d{1,3}\.\d{3}", example):      # '1,234': a thousands separator, or a decimal comma
         return f" (type {example} for a decimal comma, {example.replace('.', '')} for a thousands separator)"
     return f" (type {example}: a decimal point, not a comma)"
+
+
+_PERCENT = re.compile(r"([+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+))\s*%")
+
+
+def percent_number(text) -> float | None:
+    """The number a value written with a percent sign means, as written ("45%" -> 45.0, "12.5 %" -> 12.5, a decimal
+    comma too: "12,5%" -> 12.5), else None: what a spreadsheet writes for a cell formatted as a percentage (its value
+    0.45 shown as 45%).  Such a column is refused, never read as text (QA: ``rp train`` took FEV1 '45%' ... as a
+    categorical column, one category per value; ``lungai stage`` left it out or made it categories), as which number
+    is meant - 45 or 0.45 - is the user's choice (:data:`PERCENT_FIX`)."""
+    match = _PERCENT.fullmatch("" if text is None else str(text).strip())
+    if match is None:
+        return None
+    try:
+        return float(match.group(1).replace(",", "."))
+    except ValueError:
+        return None
+
+
+# The fix for numbers written with a percent sign (a spreadsheet's cells formatted as Percentage): the one wording
+# of lungai rp and lungai stage.
+PERCENT_FIX = ("write the numbers without the percent sign (45 for 45 %, or 0.45 if the column holds fractions): format "
+               "the spreadsheet's cells as Number, not Percentage, and save the CSV again; leave a cell empty for a "
+               "missing value")
+
+
+def number_hint(text) -> str:
+    """The hint for a number that is not read as one because a spreadsheet formatted it: a decimal comma
+    (:func:`decimal_comma_hint`) or a percent sign (`` (type 45: a number without the percent sign)``); else ''."""
+    hint = decimal_comma_hint(text)
+    if hint or percent_number(text) is None:
+        return hint
+    return f" (type {percent_number(text):g}: a number without the percent sign)"
 
 
 def name_key(text) -> str:
@@ -254,6 +290,32 @@ def read_table_checked(path, id_columns=(), sep: str = ",", what: str = "table",
     return df
 
 
+def header_names(path, sep: str = ",") -> list[str]:
+    """The header row of the table ``path`` as written, spaces around each name dropped (pandas renames a repeated
+    name: 'clin_age', 'clin_age.1'); [] when it cannot be read."""
+    try:
+        with Path(path).open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            return [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
+    except (OSError, csv.Error):
+        return []
+
+
+def check_unique_columns(path, sep: str = ",", what: str = "table") -> None:
+    """Refuse the table ``path`` whose header names a column more than once (two exports joined side by side, a column
+    copied): pandas would read the second as 'NAME.1', a column of its own - QA: ``rp train`` trained on both
+    'clin_age' and 'clin_age.1' without a word, and ``lungai stage`` took both as EHR features."""
+    names = header_names(path, sep)
+    seen: dict = {}
+    for k, name in enumerate(names, start=1):
+        if name:
+            seen.setdefault(name, []).append(k)
+    twice = {name: at for name, at in seen.items() if len(at) > 1}
+    if twice:
+        listed = "; ".join(f"{name!r} (columns {', '.join(map(str, at))})" for name, at in list(twice.items())[:10])
+        raise InputError(f"{what} {path} names a column more than once: {listed}",
+                         "give each column a unique name (rename or delete the copy)")
+
+
 def read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
                       fix: str = "give a CSV file with a header row", **kw):
     """``pandas.read_csv(path, sep=sep, **kw)`` with the patient id column(s) read as text, so ids that look like
@@ -279,9 +341,13 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
     number 1..n, is R's ``write.table`` layout (row names without a header field): pandas' implicit index, as
     before.  Otherwise a
     row with a value beyond the header's columns is refused, naming its line: the value has no column (the
-    delimiter inside an unquoted value?), and which column is shifted cannot be told."""
+    delimiter inside an unquoted value?), and which column is shifted cannot be told.  So is a row longer than the
+    table's other rows whose extra fields are empty (:func:`_longer_row_error`: an unquoted comma in a value of a row
+    whose last cell is empty - QA: 'grade 2, treated' in the first row was read as 'grade 2', ' treated' moved into
+    the next column, silently), and a data row that repeats the header (:func:`_repeated_header_error`)."""
     header, rows, first_extra = None, 0, None
     extra_counts, extra_values, firsts = set(), False, []
+    names, lengths, longest, repeated = [], Counter(), None, None
     try:
         with Path(path).open("r", encoding=encoding or "utf-8-sig", errors="replace", newline="") as fh:
             reader = csv.reader(fh, delimiter=sep)
@@ -289,29 +355,77 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
                 if not any(cell.strip() for cell in row):
                     continue
                 if header is None:
-                    header = len(row)
+                    header, names = len(row), [cell.strip() for cell in row]
                     continue
                 if nrows is not None and k > nrows:
                     break
                 rows += 1
                 firsts.append(row[0].strip())
                 extra_counts.add(max(len(row) - header, 0))
+                lengths[len(row)] += 1
+                if longest is None or len(row) > longest[1]:
+                    longest = (reader.line_num, len(row), row[0].strip())
+                if repeated is None and _repeats_header(row, names):
+                    repeated = reader.line_num
                 if len(row) > header and any(cell.strip() for cell in row[header:]):
                     extra_values = True
                     if first_extra is None:
                         first_extra = (reader.line_num, len(row))
     except (OSError, csv.Error):
         return False                      # unreadable: pandas says why
+    name = DELIMITER_NAMES.get(sep, repr(sep))
     if not extra_values:
+        if repeated is not None:
+            raise _repeated_header_error(path, what, repeated)
+        # the rows' usual length (a tie: the shorter); a row longer than it and than the header holds an unquoted
+        # delimiter, its extra fields empty because its last cells are
+        usual = max(lengths.items(), key=lambda item: (item[1], -item[0]))[0] if lengths else 0
+        if longest is not None and longest[1] > max(header, usual):
+            check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
+            raise _longer_row_error(path, what, sep, longest, max(header, usual), header)
         return extra_counts != {0} and bool(extra_counts)       # only empty extra fields: trailing delimiters
     if extra_counts == {1} and firsts == [str(i) for i in range(1, rows + 1)]:
         return False                      # R's write.table: row names 1..n without a header field, as pandas reads
     check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
+    if repeated is not None:
+        raise _repeated_header_error(path, what, repeated)
     line, n = first_extra
-    name = {",": "comma", "\t": "tab", ";": "semicolon"}.get(sep, repr(sep))
     raise InputError(f"{what} {path}: line {line} has {n} fields, the header {header}: a value without a column (a "
                      f"{name} inside a value that is not in quotes, or a column name missing in the header?)",
                      f"give every value a column name in the header row (values holding a {name} in double quotes)")
+
+
+def _repeats_header(row: list, names: list) -> bool:
+    """A data ``row`` whose cells are the header's ``names`` (spaces around aside; at least two named columns)."""
+    if not row or not names or row[0].strip() != names[0]:
+        return False                      # (the first cell decides for nearly every row: big tables stay fast)
+    cells = [cell.strip() for cell in row]
+    named = [n for n in names if n]
+    return len(named) >= 2 and cells[:len(names)] == names and not any(cells[len(names):])
+
+
+def _repeated_header_error(path, what: str, line: int) -> InputError:
+    """QA: two exports pasted into one file, the second with its header: that line was read as a patient named by
+    the id column's header ('Case ID'), its label the label column's header (a class 'Histology' of one patient)."""
+    return InputError(f"{what} {path}: line {line} repeats the header row (two exports pasted into one file?); it "
+                      "would be read as a patient whose values are the column names",
+                      f"delete line {line} (only the first line of the table is its header)")
+
+
+def _longer_row_error(path, what: str, sep: str, longest: tuple, usual: int, header: int) -> InputError:
+    """The refusal of the data row ``longest`` (line, fields, first cell) with more fields than the table's other
+    rows, its extra fields empty: a value holding the delimiter ``sep`` without quotes ('grade 2, treated': the values
+    after it one column on, its last value in a column of its own) or a delimiter too many at the line's end."""
+    line, n, first = longest
+    name = DELIMITER_NAMES.get(sep, repr(sep))
+    example = f"grade 2{sep if sep != chr(9) else '<tab>'} treated"
+    row = f" (the row of {first!r})" if first else ""
+    others = f"the header {header}" if usual == header else f"the header {header}, the other rows {usual}"
+    return InputError(f"{what} {path}: line {line}{row} has {n} fields, {others}: a {name} inside a value that is "
+                      f"not in quotes (e.g. {example}) moves the values after it {n - usual} column(s) on, or the "
+                      f"line ends with a {name} too many",
+                      f"put each value holding a {name} in double quotes (\"{example}\"), or delete the extra {name} "
+                      f"at the end of line {line}")
 
 
 def _read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table", **kw):
@@ -331,10 +445,39 @@ def _read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
     wanted = [c for c in dict.fromkeys(id_columns) if c is not None]
     dtype = kw.pop("dtype", None)
     if dtype is not None and not isinstance(dtype, dict):      # one type for every column (str: ids already text)
-        return pd.read_csv(path, sep=sep, dtype=dtype, **kw)
+        return without_empty_rows(pd.read_csv(path, sep=sep, dtype=dtype, **kw))
     dtype = dict(dtype or {})
     dtype.update({c: str for c in wanted})
-    return pd.read_csv(path, sep=sep, dtype=dtype or None, **kw)
+    return without_empty_rows(pd.read_csv(path, sep=sep, dtype=dtype or None, **kw))
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or not str(value).strip()
+
+
+def without_empty_rows(df):
+    """``df`` without its rows whose every cell is empty (and row name, if any): the lines of delimiters only
+    (``,,,,``) a spreadsheet writes for rows it once formatted below the data - left out, as pandas leaves out a blank
+    line.  QA: each became a patient named 'nan' (``lungai stage``: one read as a patient, several refused as
+    "duplicate patient IDs ['nan'] - keep one row per patient"; ``lungai rp``: "outcome ... missing in 2 row(s)")."""
+    import numpy as np
+    import pandas as pd
+
+    if df.empty or not len(df.columns):
+        return df
+    numbers = df.select_dtypes(include="number")      # a number is never empty: only rows without one are looked at
+    empty = numbers.isna().all(axis=1).to_numpy(copy=True) if len(numbers.columns) else np.ones(len(df), bool)
+    plain = isinstance(df.index, pd.RangeIndex)
+    if not plain:
+        empty &= np.array([_blank(v) for v in df.index])
+    if empty.any():
+        rows = df[empty]
+        empty[empty] = (rows.isna() | rows.astype(str).apply(lambda column: column.str.strip().eq(""))).all(
+            axis=1).to_numpy()
+    if not empty.any():
+        return df
+    out = df[~empty]
+    return out.reset_index(drop=True) if plain else out
 
 
 def id_text(value) -> str:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import DECIMAL_COMMA_FIX, check_unique_ids, decimal_comma_hint, id_name_key, id_text, \
-    is_id_name, match_headers
+from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, check_unique_ids, decimal_comma_hint, id_name_key, \
+    id_text, is_id_name, match_headers, number_hint, percent_number
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
     FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
@@ -23,15 +23,13 @@ def read_table(path, id_column: str | None = None) -> pd.DataFrame:
     read as missing here, not pandas' list of words ("None", "NULL", "NA" ...): which words are missing is decided
     by the column's type (:func:`~lungai.rp.columns.is_missing_word`; "None" is a category of a categorical column),
     and reported by ``rp train``."""
-    from lungai.io.tables import id_columns_named, read_table_checked
+    from lungai.io.tables import check_unique_columns, id_columns_named, read_table_checked
 
     path = Path(path)
     df = read_table_checked(path, id_columns_named(ID_NAMES, id_column), rows=True,
                             fix="give the path of a comma-separated CSV file with one row per patient",
                             **READ_OPTIONS)
-    dup = df.columns[df.columns.duplicated()].tolist()
-    if dup:
-        raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
+    check_unique_columns(path)          # pandas would read a repeated name as 'NAME.1', a column of its own
     check_not_long_radiomics(df, path)
     return df
 
@@ -445,6 +443,10 @@ def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: 
                                  f"{comma} ({rows})",
                                  DECIMAL_COMMA_FIX + "; if the column is categorical (codes, not numbers), declare it "
                                  "categorical in a role file (type categorical) or end its name with _cat")
+            if any(percent_number(e) is not None for e in examples):    # '45%': a cell formatted as a percentage
+                raise InputError(f"column {col!r} ({kind}) has value(s) {examples} written with a percent sign"
+                                 f"{next(number_hint(e) for e in examples if percent_number(e) is not None)} "
+                                 f"({rows})", PERCENT_FIX)
             raise InputError(f"column {col!r} ({kind}) has value(s) {examples} that are not {expected} "
                              f"({rows})",
                              "correct these values (leave a cell empty, or write 'Not collected', for a missing "

@@ -39,7 +39,7 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.io.tables import (CATEGORY_WORDS, MISSING_WORDS, READ_OPTIONS,  # noqa: F401 (imported from here)
-                              decimal_comma_number, is_missing_cell, match_headers, name_order)
+                              decimal_comma_number, is_missing_cell, match_headers, name_order, percent_number)
 from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
@@ -330,6 +330,10 @@ def _infer_type(values: pd.Series, column: str) -> tuple[str, str]:
         # every value a number written with a decimal comma ('2,35'; a spreadsheet's export in a decimal-comma
         # locale): numbers, refused by numeric_features naming them (before: categories, or refused as free text)
         return "numeric", "numbers written with a decimal comma"
+    if text.map(percent_number).notna().all():
+        # every value a number written with a percent sign ('45%': a spreadsheet's cells formatted as percentages):
+        # numbers, refused by numeric_features naming them (QA: before, categories - one per value)
+        return "numeric", "numbers written with a percent sign"
     text = values[~values.map(lambda v: is_missing_word(v, categorical=True))].map(lambda v: str(v).strip())
     spellings = category_spellings(text)           # "None" a category; male / Male one category
     levels = sorted(set(text.map(lambda t: spellings.get(t, t))))

@@ -272,14 +272,14 @@ def form_number_problem(card: dict, values: dict) -> str | None:
     (:func:`clinical_fields` hint "number") and are text that is not one, each named with what to type; None when
     there are none.  QA: "12,8" (a decimal comma) reached ``lungai rp predict`` and came back with its fix for a CSV
     ("declare it categorical in a role file ...")."""
-    from lungai.io.tables import decimal_comma_hint     # here: the Slicer modules import this file, kept light
+    from lungai.io.tables import number_hint     # here: the Slicer modules import this file, kept light
 
     bad = []
     for name, hint in clinical_fields(card):
         text = "" if values.get(name) is None else str(values[name]).strip()
         if hint != "number" or not text or _is_number(text):
             continue
-        bad.append(f"{name} = {text!r} is not a number" + decimal_comma_hint(text))
+        bad.append(f"{name} = {text!r} is not a number" + number_hint(text))
     return ("The clinical form has values that are not numbers: " + "; ".join(bad) + ". Type each as a number "
             "(e.g. 12.8).") if bad else None
 
