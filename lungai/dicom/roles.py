@@ -558,9 +558,9 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source
     for a name holding a comma), ``"seg"`` (segments of the DICOM SEG ``source``, chosen by label after '#' - the
     one route wherever a SEG is given, a ``radiomics-batch`` manifest's cell too, which has no --structure nor
     --structure-map: ``SEG#Lung_R``, ``SEG#Lung_R,Lung_L`` for the right and the left lung; QA: the SEG's fix named
-    ``--structure``, which radiomics-batch has not), or None (no option choosing by name: lungai cohort; ``radiomics --structure
-    role:lungs``, where two --structure are two segments, not the lungs).  A choice by name keeps what was asked: the
-    right lung alone for role lung_right, never both lungs.  The --structure-map lines hide every structure but the
+    ``--structure``, which radiomics-batch has not), or None (no option choosing by name: lungai cohort;
+    ``radiomics --structure role:lungs``, where two --structure are two segments, not the lungs).  A choice by
+    name keeps what was asked: the right lung alone for role lung_right, never both lungs.  The --structure-map lines hide every structure but the
     one kept - unless one of them has the kept one's name as the mapping compares names (:func:`normalise`: "Lung R"
     and "Lung_R"): a mapping line would hide both, so the fix is to rename or remove it in the planning system."""
     from shlex import quote
