@@ -560,9 +560,10 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source
     --structure-map: ``SEG#Lung_R``, ``SEG#Lung_R,Lung_L`` for the right and the left lung; QA: the SEG's fix named
     ``--structure``, which radiomics-batch has not), or None (no option choosing by name: lungai cohort;
     ``radiomics --structure role:lungs``, where two --structure are two segments, not the lungs).  A choice by
-    name keeps what was asked: the right lung alone for role lung_right, never both lungs.  The --structure-map lines hide every structure but the
-    one kept - unless one of them has the kept one's name as the mapping compares names (:func:`normalise`: "Lung R"
-    and "Lung_R"): a mapping line would hide both, so the fix is to rename or remove it in the planning system."""
+    name keeps what was asked: the right lung alone for role lung_right, never both lungs.  The --structure-map
+    lines hide every structure but the one kept - unless one of them has the kept one's name as the mapping compares
+    names (:func:`normalise`: "Lung R" and "Lung_R"): a mapping line would hide both, so the fix is to rename or
+    remove it in the planning system."""
     from shlex import quote
 
     keep = normalise(error.pick[0]) if error.pick else None
