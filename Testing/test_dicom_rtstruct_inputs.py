@@ -1204,8 +1204,8 @@ def test_the_fix_of_two_structures_of_one_lung_side_keeps_what_was_asked_and_eac
         with pytest.raises(roles.AmbiguousRole) as info:
             roles.required_names(role, ["RT LUNG", "Lung_R", "Lung_L"])
         asked[role] = info.value.fix
-    assert "--structure 'RT LUNG';" in asked["lung_right"] and "Lung_L" not in asked["lung_right"]
-    assert "--structure 'RT LUNG' --structure Lung_L;" in asked["lungs"]
+    assert "--structure 'RT LUNG')" in asked["lung_right"] and "Lung_L" not in asked["lung_right"]
+    assert "--structure 'RT LUNG' --structure Lung_L)" in asked["lungs"]
     # three of one side: every one but the kept is hidden, each line as YAML reads it ('[Lung R]' quoted)
     with pytest.raises(roles.AmbiguousRole) as info:
         roles.required_names("lung_right", ["RT LUNG", "Lung_R", "[Lung R]"])
@@ -1288,3 +1288,103 @@ def test_dose_metrics_of_one_lung_say_so(p1, tmp_path, capsys):
     assert "left lung only (Lung_L)" in one_lung_note(["Lung_L"])
     assert one_lung_note(["Lung_R", "Lung_L"]) is None and one_lung_note(["Lungs"]) is None
     assert one_lung_note(["Lunge_neu"]) is None and one_lung_note([None]) is None
+
+
+def test_dicom_scan_names_each_rtstruct_of_a_ct_and_how_to_choose_one(p1, tmp_path, capsys):
+    """QA (rtscan60, LUNG1-003's CT + its RTSTRUCT + a re-plan's copy, new UIDs, label 'Replan'): `lungai dicom-scan`
+    said "2 RTSTRUCTs reference this CT; choose one" - no file, label, date, nor how.  Each is named now (path,
+    StructureSetLabel, date, ROI count) with the option choosing one, and the suggestion works when followed."""
+    import shutil
+
+    from pydicom.uid import generate_uid
+
+    from lungai.cli import main
+
+    st, _ = p1
+    root = tmp_path / "export"
+    shutil.copytree(st["ct"], root / "CT")
+    (root / "RTSTRUCT").mkdir()
+    shutil.copy(st["rtstruct"], root / "RTSTRUCT" / "RS_plan.dcm")
+    ds = pydicom.dcmread(st["rtstruct"])
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StructureSetLabel, ds.StructureSetDate = "Replan", "20240301"
+    ds.save_as(root / "RTSTRUCT" / "RS_replan.dcm")
+    assert main(["dicom-scan", str(root)]) == 0
+    note = next(line for line in capsys.readouterr().out.splitlines() if "RTSTRUCTs reference this CT" in line)
+    assert "RTSTRUCT/RS_plan.dcm (label" in note and "RTSTRUCT/RS_replan.dcm (label 'Replan', date 20240301" in note
+    assert "--rtstruct FILE" in note and "lungai cohort: keep one RTSTRUCT per CT series" in note, note
+    chosen = re.search(r"e\.g\. --rtstruct (\S+?)\)", note).group(1)
+    out = tmp_path / "r.csv"
+    assert main(["radiomics", "--image", str(root / "CT"), "--rtstruct", chosen, "--segments", "tumour",
+                 "--image-types", "Original", "--feature-classes", "shape", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert out.is_file()
+
+
+def test_a_seg_with_two_segments_of_one_lung_is_told_to_choose_by_label_in_radiomics_batch(p1, tmp_path, capsys):
+    """QA (rtscan60, a SEG of LUNG1-003 with 'Lung_R' and 'RT LUNG' beside 'Lung_L', in a radiomics-batch manifest):
+    `FILE#role:lung_right` was told "choose the structure(s) by name (e.g. --structure Lung_R; ...) or hide ... in a
+    --structure-map file" - radiomics-batch has neither option - and `FILE#role:lungs` "FILE#RIGHT,LEFT", no label
+    named.  The fix is now the SEG's own route, the labels after '#', and each suggestion works when followed."""
+    import pandas as pd
+
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+
+    st, ct = p1
+    masks = {"GTV": st["masks"]["GTV"], "Lung_R": st["masks"]["Lung_R"], "RT LUNG": st["masks"]["Lung_R"],
+             "Lung_L": st["masks"]["Lung_L"]}
+    write_seg(masks, ct_reference(st["ct"], image=ct), tmp_path / "two.seg.dcm")
+
+    def batch(column, value):
+        manifest = tmp_path / f"m_{column}.csv"
+        pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], column: [value]}).to_csv(manifest, index=False)
+        rc = main(["radiomics-batch", str(manifest), "-o", str(tmp_path / f"{column}.csv"), "--workers", "0",
+                   "--image-types", "Original", "--feature-classes", "shape"])
+        return rc, capsys.readouterr()
+
+    for column, value, want in (("mask", "two.seg.dcm#role:lung_right", "two.seg.dcm#Lung_R"),
+                                ("lungs", "two.seg.dcm#role:lungs", "two.seg.dcm#Lung_R,Lung_L")):
+        rc, said = batch(column, str(tmp_path / value))
+        text = said.out + said.err
+        assert "2 structures have role 'lung_right'" in text, text
+        fix = text.split("how to fix (P1):")[1]
+        assert f"after '#': {want}" in fix and "--structure" not in fix, fix
+        rc, said = batch(column, str(tmp_path / want))          # the suggestion, followed
+        assert "1 case(s) extracted" in said.out + said.err and " 0 failed" in said.out + said.err, said
+        assert (tmp_path / f"{column}.csv").is_file()
+
+
+def test_lungs_named_with_a_comma_in_a_structure_name_are_refused_as_such(p1, tmp_path, capsys):
+    """QA (rtscan60, LUNG1-003's RTSTRUCT with 'Lung-Right' renamed 'Lung, R'): `radiomics --lungs 'Lung, R,Lung-Left'`
+    was refused as "needs the right and the left lung".  The comma in the name is said to be the problem, with the
+    route that works: the lungs by role (the name's own role, or a --structure-map line giving it one)."""
+    import yaml
+
+    from lungai.cli import main
+
+    st, _ = p1
+    few = ["--image-types", "Original", "--feature-classes", "shape"]
+    for new, mapped in (("Lung, R", False), ("Contour, 7", True)):
+        ds = pydicom.dcmread(st["rtstruct"])
+        next(r for r in ds.StructureSetROISequence if r.ROIName == "Lung_R").ROIName = new
+        (tmp_path / "rs").mkdir(exist_ok=True)
+        rs = tmp_path / "rs" / f"comma_{mapped}.dcm"
+        ds.save_as(rs)
+        run = ["radiomics", "--image", str(st["ct"]), "--rtstruct", str(rs), *few, "-o", str(tmp_path / "r.csv")]
+        assert main([*run, "--lungs", f"{new},Lung_L"]) == 2
+        err = capsys.readouterr().err
+        assert f"the name {new!r} holds a comma" in err and "needs the right and the left lung" not in err, err
+        fix = err.split("How to fix:")[1]
+        assert "role:lungs" in fix
+        extra = []
+        if mapped:                                               # no lung role by name: the mapping line given
+            text = re.search(r"its role \('(.+)'\)", fix).group(1)
+            assert yaml.safe_load(text) == {new: "lung_right"}, fix
+            (tmp_path / "map.yaml").write_text(text + "\n", encoding="utf-8")
+            extra = ["--structure-map", str(tmp_path / "map.yaml")]
+        else:
+            assert "--structure-map" not in fix, fix
+        assert main([*run, *extra, "--lungs", "role:lungs"]) == 0   # the suggestion, followed
+        capsys.readouterr()

@@ -256,7 +256,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         rtstructs = st.rtstruct
         if len(st.rtstruct) > 1 and st.ct is not None:   # never one of them picked by file name (as RTDOSEs)
             rtstructs, added, dropped, failure = choose_rtstruct(st, root)
-            notes = [n for n in notes if n != several_rtstructs_note(st) and n not in dropped] + added
+            notes = [n for n in notes if n != several_rtstructs_note(st, root) and n not in dropped] + added
             if failure:
                 notes.append(failure[0])
         if rtstructs and not failure:

@@ -568,20 +568,32 @@ def other_series_note(name: str, referenced: set, ct_series_uid: str | None) -> 
             f"{ct_series_uid} (same frame of reference: placed by it; check that they fit this CT)")
 
 
-def several_rtstructs_note(st: Study) -> str | None:
+def several_rtstructs_note(st: Study, root=None) -> str | None:
     """scan's note on a CT with several RTSTRUCTs (lungai cohort replaces it by what it did with them):
-    how many reference the CT series, how many share its frame of reference only (drawn on another series)."""
+    how many reference the CT series, how many share its frame of reference only (drawn on another series); when
+    the choice is the user's, each is named (path under ``root``, StructureSetLabel, date, ROI count:
+    :func:`_rtstruct_label`) with how to choose: ``--rtstruct FILE`` in the commands taking one RTSTRUCT, one
+    RTSTRUCT per CT series in the export for lungai cohort (QA: "2 RTSTRUCTs reference this CT; choose one" named
+    neither the files nor how)."""
     if len(st.rtstruct) < 2:
         return None
     direct = len(st.rtstruct_direct)
     by_frame = len(st.rtstruct) - direct
-    if direct > 1 or not by_frame:
-        return f"{direct} RTSTRUCTs reference this CT" + (
-            f" ({by_frame} more share its frame of reference only)" if by_frame else "") + "; choose one"
-    if direct == 1:
+    if direct == 1 and by_frame:
         return (f"1 RTSTRUCT references this CT, {by_frame} more share its frame of reference only (drawn on "
                 "another series); lungai cohort uses the one referencing this CT")
-    return f"{by_frame} RTSTRUCTs share this CT's frame of reference (none references this CT series); choose one"
+    if direct > 1 or not by_frame:
+        what = f"{direct} RTSTRUCTs reference this CT" + (
+            f" ({by_frame} more share its frame of reference only)" if by_frame else "")
+        choice = st.rtstruct_direct if direct > 1 else st.rtstruct
+    else:
+        what = f"{by_frame} RTSTRUCTs share this CT's frame of reference (none references this CT series)"
+        choice = st.rtstruct
+    root = root if root is not None else os.path.commonpath([str(p) for p in choice])
+    listed = "; ".join(_rtstruct_label(p, root, _rtstruct_facts(p)) for p in choice)
+    return (f"{what}: {listed}; choose one - lungai radiomics / dose-features / demo: give it with --rtstruct FILE "
+            f"(e.g. --rtstruct {choice[0]}); lungai cohort: keep one RTSTRUCT per CT series in the export (move the "
+            "other(s) out of the folder)")
 
 
 def shown_path(path, root) -> str:
@@ -858,7 +870,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                 "dose metrics")
                 break
     for st in studies:
-        note = several_rtstructs_note(st)
+        note = several_rtstructs_note(st, root)
         if note:
             st.notes.append(note)
         if len(st.rtdose) > 1:

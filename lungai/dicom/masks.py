@@ -76,7 +76,10 @@ def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None
     ``spec``: ``role:lungs`` (the structures with roles lung_right and lung_left) or ``"RIGHT_NAME,LEFT_NAME"``.
     ``sides``: given a list, the right lung's and the left lung's structure names are appended (two lists).
     """
-    right_spec, left_spec = _lung_specs(spec, "--lungs Lung_R,Lung_L")
+    from lungai.dicom.rtstruct import list_structures
+
+    right_spec, left_spec = _lung_specs(spec, "--lungs Lung_R,Lung_L", list_structures(rtstruct), mapping,
+                                        "role:lungs")
     if right_spec == "role:lung_right":     # two structures of one side: refused naming both lungs to choose
         from lungai.dicom.roles import check_sides
         from lungai.dicom.rtstruct import contoured_structures
@@ -89,14 +92,39 @@ def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None
     return lung_label_map(right, left), rn + ln
 
 
-def _lung_specs(spec: str, example: str) -> tuple[str, str]:
-    """The right and left lung specs of a lung label map spec (``role:lungs`` or ``"RIGHT,LEFT"``)."""
+def _lung_specs(spec: str, example: str, names=(), mapping=None, by_role: str = "role:lungs") -> tuple[str, str]:
+    """The right and left lung specs of a lung label map spec (``role:lungs`` or ``"RIGHT,LEFT"``).
+
+    ``names``: the structure names / segment labels the spec chooses from: a name holding a comma ("Lung, R") named
+    in ``spec`` is refused as such - the comma separates the right from the left lung, so the two names cannot be
+    told apart - with the route by role (``by_role``: the value choosing the lungs by role, ``role:lungs`` or
+    ``SEG#role:lungs``), through a --structure-map line when the name has no lung role of its own (QA: ``--lungs
+    'Lung, R,Lung-Left'`` was refused as "needs the right and the left lung")."""
     name, role = parse_spec(spec)
     if role is not None and role != "lungs":
         raise InputError(f"a lung label map is built from the right and left lung, not from role {role!r}",
                          f"use role:lungs, or name both: {example}")
     if role is not None:
         return "role:lung_right", "role:lung_left"
+    commas = [str(n) for n in names if "," in str(n) and str(n).strip().lower() in name.lower()]
+    if commas:
+        from lungai.dicom.roles import map_line, structure_role
+
+        text = name.strip().lower()
+        side = {n: "lung_right" if text.startswith(n.strip().lower()) else "lung_left" for n in commas}
+        unmapped = [n for n in commas if structure_role(n, mapping) != side[n]]
+        lines = ", ".join(map_line(n, side[n]) for n in unmapped)
+        raise InputError(
+            f"--lungs {spec!r}: the name{'s' if len(commas) > 1 else ''} {', '.join(repr(n) for n in commas)} "
+            f"hold{'' if len(commas) > 1 else 's'} a comma, and here a comma separates the right lung's name from "
+            "the left lung's, so the two names cannot be told apart",
+            f"choose the lungs by role: --lungs {by_role}" + (
+                f" ({', '.join(repr(n) for n in commas)} {'have' if len(commas) > 1 else 'has'} its lung role by "
+                "name)" if not unmapped else
+                f" with a --structure-map file giving {', '.join(repr(n) for n in unmapped)} its role ({lines})"
+                if SELECTOR not in by_role else
+                f" after renaming the segment (no comma) and exporting the SEG again; where the command takes "
+                f"--structure-map, a file giving it its role ({lines}) does instead"))
     parts = [p.strip() for p in name.split(",")]
     if len(parts) != 2:
         raise InputError(f"--lungs {spec!r} needs the right and the left lung",
@@ -126,10 +154,17 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
             # one segment of both lungs ("Lungs" of a binary lung mask, as dicom-export writes it): a binary lung
             # map, value 1 (as a binary mask file is read)
             return sitk.Cast(masks[both[0]] > 0, sitk.sitkUInt8), both
-        right_spec, left_spec = _lung_specs(spec, f"{source}{SELECTOR}RIGHT,LEFT")
+        right_spec, left_spec = _lung_specs(spec, f"{source}{SELECTOR}RIGHT,LEFT", masks, mapping,
+                                            f"{source}{SELECTOR}role:lungs")
         try:
             right, rn = select_segments(masks, right_spec, mapping, source=source)
             left, ln = select_segments(masks, left_spec, mapping, source=source)
+        except AmbiguousRole as exc:   # two segments of one lung: chosen by label, the other lung's named too
+            exc.pick = tuple(exc.pick[:1]) + tuple(find_role(masks, "lung_left" if exc.role == "lung_right" else
+                                                             "lung_right", mapping)[:1])
+            if exc.role == "lung_left":
+                exc.pick = exc.pick[::-1]
+            raise exc.with_fix("seg", source) from None
         except InputError as exc:   # the fix names lung segments, never another segment (the tumour)
             raise InputError(exc.problem + ("" if sided or not both else
                                             f" (and {len(both)} segments of both lungs: {', '.join(both)})"),
@@ -143,8 +178,8 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
     if role is not None:
         try:
             mask, used = mask_for_role(masks, role, mapping), required_names(role, masks, mapping)
-        except AmbiguousRole:
-            raise
+        except AmbiguousRole as exc:   # chosen by label after '#', wherever a SEG is given (no --structure)
+            raise exc.with_fix("seg", source) from None
         except InputError:
             raise InputError(f"no segment of {source} has role {role!r}; its segments: "
                              f"{describe_roles(masks, mapping)}",

@@ -543,32 +543,36 @@ class AmbiguousRole(InputError):
     def names(self) -> list:
         return [str(n) for n in self.found]
 
-    def with_fix(self, choose: str | None) -> "AmbiguousRole":
+    def with_fix(self, choose: str | None, source: str = "FILE") -> "AmbiguousRole":
         """The same refusal with the fix of a command whose way to choose structures is ``choose``
-        (:func:`ambiguous_fix`)."""
-        error = AmbiguousRole(self.problem, ambiguous_fix(self, choose), role=self.role, names=self.found)
+        (:func:`ambiguous_fix`; ``source``: the SEG file as the command was given it, for ``choose="seg"``)."""
+        error = AmbiguousRole(self.problem, ambiguous_fix(self, choose, source), role=self.role, names=self.found)
         error.pick = self.pick
         return error
 
 
-def _hide_line(name) -> str:
-    """The --structure-map line hiding structure ``name`` ("RT LUNG: null"), quoted as YAML needs ("'[Lung R]': null"),
-    in the quotes a message shows it in."""
+def map_line(name, role: str | None = None) -> str:
+    """The --structure-map line giving structure ``name`` the role ``role`` ("'Lung, R': lung_right"), or hiding it
+    (None: "RT LUNG: null"), quoted as YAML needs ("'[Lung R]': null"), in the quotes a message shows it in."""
     import yaml
 
-    line = yaml.safe_dump({str(name): None}, allow_unicode=True, default_flow_style=False).strip()
+    line = yaml.safe_dump({str(name): role}, allow_unicode=True, default_flow_style=False).strip()
     return f'"{line}"' if "'" in line else f"'{line}'"
 
 
-def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure") -> str:
+def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source: str = "FILE") -> str:
     """How to resolve two structures of one role (:class:`AmbiguousRole`) in a command whose way to choose
     structures by name is ``choose``: ``"structure"`` (``--structure NAME`` given several times is their union:
-    dose-features, demo; a SEG: FILE#LABEL), ``"lungs"`` (``--lungs RIGHT,LEFT``: radiomics' standard segments; not
-    for a name holding a comma), or None (no option choosing by name: lungai cohort; ``radiomics --structure
-    role:lungs``, where two --structure are two segments, not the lungs).  A choice by name keeps what was asked: the
-    right lung alone for role lung_right, never both lungs.  The --structure-map lines hide every structure but the
-    one kept - unless one of them has the kept one's name as the mapping compares names (:func:`normalise`: "Lung R"
-    and "Lung_R"): a mapping line would hide both, so the fix is to rename or remove it in the planning system."""
+    dose-features, demo), ``"lungs"`` (``--lungs RIGHT,LEFT``: radiomics' standard segments; not
+    for a name holding a comma), ``"seg"`` (segments of the DICOM SEG ``source``, chosen by label after '#' - the
+    one route wherever a SEG is given, a ``radiomics-batch`` manifest's cell too, which has no --structure nor
+    --structure-map: ``SEG#Lung_R``, ``SEG#Lung_R,Lung_L`` for the right and the left lung; QA: the SEG's fix named
+    ``--structure``, which radiomics-batch has not), or None (no option choosing by name: lungai cohort;
+    ``radiomics --structure role:lungs``, where two --structure are two segments, not the lungs).  A choice by
+    name keeps what was asked: the right lung alone for role lung_right, never both lungs.  The --structure-map
+    lines hide every structure but the one kept - unless one of them has the kept one's name as the mapping compares
+    names (:func:`normalise`: "Lung R" and "Lung_R"): a mapping line would hide both, so the fix is to rename or
+    remove it in the planning system."""
     from shlex import quote
 
     keep = normalise(error.pick[0]) if error.pick else None
@@ -579,11 +583,20 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure") -> str
                 f"--structure-map line cannot tell {str(error.pick[0])!r} from {str(same)!r}: names are compared "
                 "ignoring case, spaces, '_' and '-', so it would hide both)")
     else:
-        hide = (f"hide the one(s) not to use in a --structure-map file ({', '.join(_hide_line(n) for n in others)}"
+        hide = (f"hide the one(s) not to use in a --structure-map file ({', '.join(map_line(n) for n in others)}"
                 ")")
+    if choose == "seg":
+        value = f"{source}#{','.join(map(str, error.pick))}"
+        kept = ("the right and the left lung's segments" if len(error.pick) == 2 else "the segment")
+        if len(error.pick) == 2 and any("," in str(n) for n in error.pick):
+            return (f"rename the segment(s) not to use, or the lung segment whose label holds a comma, and export the "
+                    f"SEG again (after '#', a comma separates the right from the left lung)")
+        quoted = [w for w, c in (("quoted on a command line", " " in value),
+                                 ("in double quotes in a CSV manifest", "," in value)) if c]
+        return f"choose {kept} by label after '#': {value}" + (f" ({', '.join(quoted)})" if quoted else "")
     if choose == "structure":
         pick = " ".join(f"--structure {quote(str(n))}" for n in error.pick)
-        return f"choose the structure(s) by name (e.g. {pick}; a SEG: FILE#LABEL), or {hide}"
+        return f"choose the structure(s) by name (e.g. {pick}), or {hide}"
     if choose == "lungs" and len(error.pick) == 2 and not any("," in str(n) for n in error.pick):
         return (f"choose the right and the left lung by name (e.g. --lungs {quote(','.join(map(str, error.pick)))}), "
                 f"or {hide}")
