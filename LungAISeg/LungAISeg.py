@@ -543,6 +543,9 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     def startLungs(self, p):
         if p.inputVolume is None:
             raise ValueError("Select a CT volume")
+        # the output segmentation's lungs that a new run may not replace (the user's, edited since) are said before
+        # it runs, never a "Right lung (2)" that nothing uses (nodes.lungs_to_replace)
+        nodes.lungs_to_replace(p.outputSegmentation, p.inputVolume)
         return self._job(p, "lungs", lambda d: ["lungs", str(nodes.export_volume(p.inputVolume, d / "ct.nii.gz")),
                                                  "-o", str(d / "lungs.nii.gz")], lambda d: d / "lungs.nii.gz")
 
@@ -577,16 +580,18 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         found) and per way the scan cuts the lungs (field of view, first / last slice), and for a map with one lung
         label missing (right/left label uncertain), re-derived from its label file (:func:`results.lungs_warnings`),
         then a line "note: ..." per note it printed (no trachea found: airways not removed;
-        :func:`results.printed_notes`)."""
+        :func:`results.printed_notes`) and a note when it replaced an earlier run's lungs in the output segmentation
+        (:func:`nodes.lungs_to_replace`)."""
+        replaced = []
         try:
             segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
-                                                              seg_node=job.input("segmentation"))
+                                                              seg_node=job.input("segmentation"), notes=replaced)
             printed = [job.errorMessage(line) for line in getattr(job.process, "lines", ())]   # the user's node names
         finally:
             job.finish()
         p.outputSegmentation = segNode
         return results.describe_lungs_result(volumes, results.lungs_warnings(printed, cut),
-                                             results.printed_notes(printed))
+                                             results.printed_notes(printed) + replaced)
 
     def exportDicomProblem(self, p):
         """None when the results can be exported as DICOM, else what is missing (shown as tooltip)."""

@@ -678,9 +678,11 @@ def test_lungs_scene_logic(mrml_scene, small_phantom):
     right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", volume))
     truth = sitk.GetArrayFromImage(small_phantom.labels) == 2
     assert dice(right, truth) > 0.9
-    # running again into the same node adds segments, never overwrites
-    segment_lungs_node(mrml_scene, volume, seg_node=seg)
-    assert mrml.segment_names(seg) == ["Right lung", "Left lung", "Right lung (2)", "Left lung (2)"]
+    # running again into the same node replaces its own unedited lungs, saying so (never a "Right lung (2)" that
+    # the dose features and the derived "Lungs" would not use: nodes.lungs_to_replace)
+    _, _, _, notes = segment_lungs_node(mrml_scene, volume, seg_node=seg)
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
+    assert any("replaced by this run's" in note for note in notes), notes
 
 
 def test_lungs_scene_logic_reports_the_sub_steps_and_cancels_between_them(mrml_scene, small_phantom, monkeypatch):

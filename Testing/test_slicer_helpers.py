@@ -923,6 +923,52 @@ def test_confidence_tables_follow_their_segments_edited_renamed_or_deleted(mrml_
     assert row(table1)[nodes.OUTLINE_COLUMN] == nodes.OUTLINE_GONE
     assert float(row(table1)["confidence"]) == 0.3            # the run's numbers kept, as they were
 
+def test_a_replaced_tumour_segments_outputs_give_their_names_to_the_new_run(mrml_scene, small_phantom):
+    """QA lungsrerun60 (lung2): replacing the tumour segment (add_tumour_outputs(..., replace_segment="Tumor")) left
+    the obsolete table under the standard "<CT> tumour confidence" (its segment gone) and named the current result
+    "<CT> tumour confidence_2" (the uncertainty volume alike).  The current result now carries the standard names;
+    the replaced run's outputs are renamed "... (replaced)" and say their segment is gone, never deleted; one the user
+    renamed keeps its name.  A deleted segment's outputs give way to the next run the same way ("(segment gone)")."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    unc = sitk.Cast(tumour, sitk.sitkFloat32)
+
+    def run(confidence, **kw):
+        return nodes.add_tumour_outputs(mrml_scene, ct_node, tumour, unc, {"confidence": confidence}, **kw)
+
+    first = run(0.3)
+    seg = first["segmentation"]
+    second = run(0.9, seg_node=seg, replace_segment="Tumor")
+    assert mrml.segment_names(seg) == ["Tumor"]
+    assert (second["table"].GetName(), second["uncertainty"].GetName()) == ("CT tumour confidence",
+                                                                            "CT tumour uncertainty")
+    assert float(nodes.table_rows(second["table"])[0]["confidence"]) == 0.9
+    assert (first["table"].GetName(), first["uncertainty"].GetName()) == ("CT tumour confidence (replaced)",
+                                                                          "CT tumour uncertainty (replaced)")
+    old = nodes.table_rows(first["table"])[0]
+    assert (float(old["confidence"]), old[nodes.OUTLINE_COLUMN]) == (0.3, nodes.OUTLINE_GONE)
+    assert mrml_scene.GetNodeByID(first["table"].GetID()) is not None             # kept
+    # a table the user renamed is the user's: kept as named; the new run still gets the standard name
+    second["table"].SetName("run 2 (reviewed)")
+    third = run(0.7, seg_node=seg, replace_segment="Tumor")
+    assert second["table"].GetName() == "run 2 (reviewed)"
+    assert second["uncertainty"].GetName() == "CT tumour uncertainty (replaced)_1"
+    assert (third["table"].GetName(), third["uncertainty"].GetName()) == ("CT tumour confidence",
+                                                                          "CT tumour uncertainty")
+    # the segment deleted, a new run's "Tumor": the standard names go to the new run too
+    seg.GetSegmentation().RemoveSegment(third["segment_id"])
+    fourth = run(0.5, seg_node=seg)
+    assert fourth["table"].GetName() == "CT tumour confidence"
+    assert third["table"].GetName() == "CT tumour confidence (segment gone)"
+    assert nodes.table_rows(third["table"])[0][nodes.OUTLINE_COLUMN] == nodes.OUTLINE_GONE
+    # a second run beside the first (no replace): both current, both keep their names
+    fifth = run(0.6, seg_node=seg)
+    assert (fourth["table"].GetName(), fifth["table"].GetName()) == ("CT tumour confidence", "CT Tumor (2) confidence")
+
+
 def test_sample_ground_truth_segments(mrml_scene, small_ct):
     from lungai import mrml
 

@@ -130,6 +130,66 @@ def test_lungai_seg_lungs_end_to_end(load_module, phantom_nodes):
     assert 300 < float(volumes["Right lung"]) < 5000 and 300 < float(volumes["Left lung"]) < 5000, message
 
 
+def test_segment_lungs_twice_replaces_its_own_unedited_lungs_and_refuses_edited_ones(load_module, mrml_scene,
+                                                                                       phantom_nodes):
+    """QA lungsrerun60 (lung2, a real MRML scene): Segment lungs run twice into the same segmentation added "Right lung
+    (2)" / "Left lung (2)" - names with no lung role - and the dose features and the derived "Lungs" quietly went on
+    using the first run's lungs (dose_lung_segments gave ['Right lung', 'Left lung']).  Now the second run replaces
+    the first run's lungs in place, when nobody edited them, with a note; a "Right lung" edited since (or the
+    user's own) is never overwritten and never left beside a "(2)": the run is refused before it starts, naming it
+    (nodes.lungs_to_replace)."""
+    import sys
+    from pathlib import Path
+
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+    from lungai.segment_roles import dose_lung_segments
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_dicom_scene import edit_segment
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    ct = phantom_nodes[0]
+    p.inputVolume = ct
+    logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    seg = p.outputSegmentation
+    ids = [seg.GetSegmentation().GetNthSegmentID(i) for i in range(2)]
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", ct))
+    grown = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(right.astype(np.uint8)), [2, 2, 1])) > 0
+    edit_segment(mrml_scene, seg, mrml.image_from_volume_node(ct), "Right lung", grown)    # then undone:
+    edit_segment(mrml_scene, seg, mrml.image_from_volume_node(ct), "Right lung", right)    # the outline made
+    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    assert p.outputSegmentation is seg
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
+    assert [seg.GetSegmentation().GetNthSegmentID(i) for i in range(2)] == ids      # in place
+    assert dose_lung_segments(mrml.segment_names(seg)) == ["Right lung", "Left lung"]
+    assert (f"note: 'Right lung' and 'Left lung' of {seg.GetName()} (an earlier Segment lungs run's, not edited "
+            "since) replaced by this run's") in message.splitlines(), message
+    # the expert corrects the right lung: a new run neither overwrites it nor adds an unused "Right lung (2)"
+    edit_segment(mrml_scene, seg, mrml.image_from_volume_node(ct), "Right lung", grown)
+    with pytest.raises(InputError, match=r"already has 'Right lung' \(edited since Segment lungs made it\)"):
+        logic.startLungs(p)
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", ct)) > 0,
+                                  grown)
+    # kept under another name: the new run makes "Right lung" and replaces the unedited "Left lung"
+    seg.GetSegmentation().GetSegment(ids[0]).SetName("Right lung edited")
+    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    assert mrml.segment_names(seg) == ["Right lung edited", "Left lung", "Right lung"]
+    assert f"note: 'Left lung' of {seg.GetName()}" in message
+    # the user's own "Left lung" (not made by Segment lungs) is never replaced
+    users = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "mine")
+    mrml.mask_to_segment(mrml_scene, mrml.segment_to_mask(mrml_scene, seg, "Left lung", ct), "Left lung",
+                         seg_node=users, reference_volume_node=ct)
+    p.outputSegmentation = users
+    with pytest.raises(InputError,
+                       match=r"(?s)'Left lung' \(not made by Segment lungs\).*rename it \(e\.g\. 'Left lung edited'\)"):
+        logic.startLungs(p)
+    assert nodes.lungs_to_replace(None, ct) == {}
+
+
 def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes, tmp_path):
     """The panel (one child process per segment) gives the table of lungai.scene.radiomics (in-process)."""
     from lungai import mrml

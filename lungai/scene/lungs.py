@@ -23,8 +23,10 @@ def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
     ``note: ...`` (the airways removed, or no trachea found and the airways not removed, blank end slices left out
     ...) - as the LungAISeg panel's *Segment lungs* says them: ``lungai.scene.results.describe_lungs_result(volumes, warnings, notes)`` is its text.
 
-    Segments are added to ``seg_node`` (or a new node "<CT> lungs"); existing segments are never
-    overwritten.
+    Segments are added to ``seg_node`` (or a new node "<CT> lungs"); an earlier run's "Right lung" / "Left lung" there,
+    not edited since, are replaced (``notes`` says so), other segments are never overwritten, and a segment of those
+    names that is the user's or was edited since is refused before anything runs
+    (:func:`lungai.scene.nodes.lungs_to_replace`).
 
     ``progress``: ``callback(fraction, text)``, called after each sub-step ``lungai lungs`` shows (the body's air, the
     airways removed, the right / left split, each lung filled) and once the segments are added, ``text`` naming the
@@ -34,6 +36,7 @@ def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
     """
     ct = mrml.image_from_volume_node(volume_node)
     check_ct(ct, volume_node.GetName())
+    nodes.lungs_to_replace(seg_node, volume_node)          # refused before the segmentation, not after it
     callback, dialog = (progress, None) if progress is not None else _progress_dialog()
     bar = CallbackProgress(LUNG_STEPS + 1, callback, LUNGS_TASK) if callback is not None else NullProgress()
     try:
@@ -41,7 +44,8 @@ def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
         notes = [note for note in result.notes if note not in result.warnings]     # as `lungai lungs` prints them
         # and, as the panel re-derives it from the label file (nodes.import_lung_outputs), a map with one lung label
         warnings = list(dict.fromkeys(result.warnings + lung_map_notes(result.labels, check_volume=False)))
-        out = (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node), warnings, notes)
+        out = (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node, notes=notes), warnings,
+               notes)
         if callback is not None:
             callback(1.0, f"{LUNGS_TASK}: segments added")    # done: too late to cancel
         return out

@@ -1089,7 +1089,9 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     (:func:`set_tumour_result`) carry its confidence, review flag and reasons, volume, method and model, so they
     are saved with the scene and stay with their segment when another run adds "Tumor (2)".  The uncertainty
     becomes the heat-map volume "<CT> tumour uncertainty", the confidence fields the table "<CT> tumour
-    confidence" ("<CT> Tumor (2) ..." for segment "Tumor (2)": :func:`segment_output_name`), both linked to the
+    confidence" ("<CT> Tumor (2) ..." for segment "Tumor (2)": :func:`segment_output_name`; a replaced or deleted
+    segment's outputs under those names are renamed "... (replaced)" / "... (segment gone)" first:
+    :func:`retire_segment_outputs`), both linked to the
     CT and the segment (:func:`link_to_segment`), the table's :data:`OUTLINE_COLUMN` saying whether the segment
     was edited since (kept current by :func:`tumour_result`); automatic mode's candidate regions (when more than one) the
     point list "<CT> tumour candidates".
@@ -1100,8 +1102,11 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     base = volume_node.GetName()
     seg_node = volume_segmentation(seg_node, volume_node, replace_segment)
     new_node = seg_node is None
+    replaced = []       # the outputs of the segment this run replaces: their names go to this run's
     if seg_node is not None:
         _migrate_node_result(seg_node)
+        target = _segment_id(seg_node, replace_segment) if replace_segment is not None else None
+        replaced = [node.GetID() for node in segment_outputs(scene, seg_node) if linked_segment(node)[1] == target]
     seg_node, segment_id = mrml.mask_to_segment(scene, tumour, TUMOUR_SEGMENT, seg_node=seg_node,
                                                 replace_segment=replace_segment, reference_volume_node=volume_node)
     mark_made_by(seg_node, segment_id, "lungai segment")
@@ -1112,6 +1117,8 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     else:               # the earlier runs' outputs named after their segments' current names (renamed since?)
         refresh_segment_output_names(scene, seg_node)
     segment_name = seg_node.GetSegmentation().GetSegment(segment_id).GetName()
+    retire_segment_outputs(scene, [segment_output_name(base, segment_name, what)
+                                   for what in ("uncertainty", "confidence")], replaced)
     unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"))
     _set_made_name(scene, unc, segment_output_name(base, segment_name, "uncertainty"))
     show_uncertainty(unc, info)
@@ -1123,6 +1130,33 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     tumour_result(seg_node, segment_id, by_id=True)      # its outline column (:data:`OUTLINE_COLUMN`): as made
     return {"segmentation": seg_node, "segment_id": segment_id, "uncertainty": unc, "table": table,
             "result": info, "candidates": add_candidate_points(scene, base, info)}
+
+
+# the name suffixes of outputs whose segment is gone (:func:`retire_segment_outputs`)
+RETIRED_REPLACED = "replaced"
+RETIRED_GONE = "segment gone"
+
+
+def retire_segment_outputs(scene, names, replaced=()) -> list:
+    """Free lungai's output names ``names`` for a new tumour run's confidence table / uncertainty volume: a node of
+    such a name that lungai gave it (:data:`MADE_NAME_ATTRIBUTE`) and whose segment is gone (:func:`linked_segment`)
+    is renamed "<name> (replaced)" when it described the segment this run replaced (``replaced``: node IDs), else
+    "<name> (segment gone)" (deleted, its segmentation deleted), and a table's :data:`OUTLINE_COLUMN` says
+    :data:`OUTLINE_GONE`.  Before, the obsolete table kept the standard "<CT> tumour confidence" and the current
+    result became "<CT> tumour confidence_2".  Never deleted (its numbers are kept: the user may still want them);
+    a node the user renamed, or whose segment is still there, is left as it is.  Returns the nodes renamed."""
+    replaced, retired = set(replaced), []
+    for name in names:
+        taken = scene.GetNodesByName(name)
+        for node in [taken.GetItemAsObject(i) for i in range(taken.GetNumberOfItems())]:
+            if node.GetAttribute(SEGMENT_ID_ATTRIBUTE) is None or node.GetAttribute(MADE_NAME_ATTRIBUTE) != name \
+                    or linked_segment(node)[0] is not None:
+                continue
+            _set_made_name(scene, node, f"{name} ({RETIRED_REPLACED if node.GetID() in replaced else RETIRED_GONE})")
+            if node.IsA("vtkMRMLTableNode") and node.GetTable() is not None and node.GetTable().GetNumberOfRows():
+                _set_text_cells(node, OUTLINE_COLUMN, OUTLINE_GONE)
+            retired.append(node)
+    return retired
 
 
 def show_uncertainty(unc, info: dict) -> None:
@@ -1194,14 +1228,83 @@ def import_segment_outputs(scene, output_dir: Path, volume_node, seg_node=None, 
                               seg_node=seg_node, replace_segment=replace_segment)
 
 
-def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None):
+LUNGS_MADE_BY = "lungai lungs"      # the :data:`MADE_BY_TAG` of the lung segments
+
+
+def _lungs_kept_reason(seg_node, segment_id: str) -> Optional[str]:
+    """Why a new Segment lungs run may not replace the segment (named as one of its lungs), or None: only the
+    lungs it made (:data:`LUNGS_MADE_BY`) whose outline is recorded and unchanged (:func:`segment_edited`) are its
+    to replace - never the user's segment, nor one the user edited (or may have: :func:`outline_unknown`)."""
+    import vtk
+
+    made_by = vtk.reference("")
+    segment = seg_node.GetSegmentation().GetSegment(segment_id)
+    if not segment.GetTag(MADE_BY_TAG, made_by) or str(made_by) != LUNGS_MADE_BY:
+        return "not made by Segment lungs"
+    if outline_unknown(seg_node, segment_id):
+        return ("made by Segment lungs in a scene of an older version, which did not record its outline: an edit "
+                "since cannot be told")
+    if segment_edited(seg_node, segment_id):
+        return "edited since Segment lungs made it"
+    return None
+
+
+def lungs_to_replace(seg_node, volume_node) -> dict:
+    """{segment ID: name} of the segments a new Segment lungs run into ``seg_node`` replaces: those named as its lungs
+    (:data:`LUNG_SEGMENTS`) that an earlier run made and nobody edited since (:func:`_lungs_kept_reason`), so that
+    running it twice leaves one "Right lung" and one "Left lung", the new run's.  Before, a second run added "Right
+    lung (2)" / "Left lung (2)" - names with no lung role - and the dose features, the derived "Lungs" and radiomics
+    silently went on using the first run's lungs.  A segment of such a name the run may not replace (the user's, or
+    edited since) raises InputError naming it and why (rename, delete, or another output segmentation), before
+    anything runs or changes.  {} when the lungs go to a new node (:func:`volume_segmentation`)."""
+    seg_node = volume_segmentation(seg_node, volume_node)
+    if seg_node is None:
+        return {}
+    segmentation = seg_node.GetSegmentation()
+    replace, kept, names = {}, [], []
+    for i in range(segmentation.GetNumberOfSegments()):
+        segment_id = segmentation.GetNthSegmentID(i)
+        name = segmentation.GetSegment(segment_id).GetName()
+        if name not in LUNG_SEGMENTS.values():
+            continue
+        why = _lungs_kept_reason(seg_node, segment_id)
+        if why or name in replace.values():          # a second segment of that name: not told which is meant
+            kept.append(f"'{name}' ({why or 'a second segment of that name'})")
+            names.append(name)
+        else:
+            replace[segment_id] = name
+    if kept:
+        raise InputError(
+            f"the segmentation {seg_node.GetName()!r} already has {' and '.join(kept)}: Segment lungs replaces only "
+            "the lungs it made that nobody edited since, and new lungs beside them would be named 'Right lung (2)' / "
+            "'Left lung (2)', which the dose features and radiomics' derived 'Lungs' do not use",
+            f"to keep {'that segment' if len(kept) == 1 else 'them'}, rename {'it' if len(kept) == 1 else 'them'} "
+            f"(e.g. '{names[0]} edited') in the Segment Editor, or delete {'it' if len(kept) == 1 else 'them'}; or "
+            "choose another output segmentation (or none: a new one is made); then segment the lungs again")
+    return replace
+
+
+def replaced_lungs_note(seg_node, names) -> Optional[str]:
+    """The note of a Segment lungs run that replaced an earlier run's lungs (:func:`lungs_to_replace`), else None."""
+    names = list(names)
+    if not names:
+        return None
+    return (f"{' and '.join(repr(n) for n in names)} of {seg_node.GetName()} (an earlier Segment lungs run's, not "
+            "edited since) replaced by this run's")
+
+
+def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, notes: Optional[list] = None):
     """"Right lung" / "Left lung" segments from a label image (1 right, 2 left); returns
     (segmentation node, {name: volume in ml}).  ``seg_node`` is used when it belongs to this CT
-    (:func:`volume_segmentation`); a new node is called "<CT> lungs"."""
+    (:func:`volume_segmentation`); a new node is called "<CT> lungs".  An earlier run's lungs there, not edited
+    since, are replaced in place (name, colour, order kept), the note of it (:func:`replaced_lungs_note`) appended
+    to ``notes``; a segment of those names the run may not replace raises InputError before anything changes
+    (:func:`lungs_to_replace`)."""
     import numpy as np
     import SimpleITK as sitk
     from lungai import mrml
 
+    replace = {name: segment_id for segment_id, name in lungs_to_replace(seg_node, volume_node).items()}
     seg_node = volume_segmentation(seg_node, volume_node)
     new_node = seg_node is None
     volumes = {}
@@ -1210,17 +1313,22 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None):
     for value, name in LUNG_SEGMENTS.items():
         mask = sitk.Cast(labels == value, sitk.sitkUInt8)
         seg_node, segment_id = mrml.mask_to_segment(scene, mask, name, seg_node=seg_node,
+                                                    replace_segment=replace.get(name),
                                                     reference_volume_node=volume_node)
-        mark_made_by(seg_node, segment_id, "lungai lungs")
+        mark_made_by(seg_node, segment_id, LUNGS_MADE_BY)
         set_source_volume(seg_node, volume_node)
         volumes[name] = float((arr == value).sum()) * ml_per_voxel
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(f"{volume_node.GetName()} lungs"))
+    note = replaced_lungs_note(seg_node, replace)
+    if note and notes is not None:
+        notes.append(note)
     return seg_node, volumes
 
 
-def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
-    """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs`; returns (segmentation node,
+def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None, notes: Optional[list] = None):
+    """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs` (``notes``: its notes appended, an earlier
+    run's lungs replaced); returns (segmentation node,
     {name: ml}, cut): ``cut`` the warnings of lungs cut by the scan that the command printed
     (:func:`lungai.lungs.segment.scan_cut_notes`) and that of a map with one lung label missing
     (:func:`lungai.lungs.check.lung_map_notes`: a CT showing one lung, whose right/left label is uncertain), and that
@@ -1232,7 +1340,7 @@ def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
 
     ct = mrml.image_from_volume_node(volume_node)
     labels = read_mask(Path(labels_path), reference=ct)
-    return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node),
+    return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node, notes=notes),
             scan_cut_notes(labels, ct) + small_lung_notes(labels) + lung_map_notes(labels, check_volume=False))
 
 
