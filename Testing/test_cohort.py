@@ -2389,3 +2389,47 @@ def test_a_cohort_keyed_with_decimals_or_a_dropped_revision_resumes(export, tmp_
     (out / STAMP).write_text(_settings_key_of(None, None)(params, canonical=False), encoding="utf-8")
     record_outputs(out, "cohort", _written(out))
     assert run_cohort(root, out, load_params(str(files["int"])), workers=0).skipped == ["P1"]
+
+
+def test_the_notes_on_the_dose_values_are_recorded_in_the_rp_table_as_in_dose_csv(export, tmp_path):
+    """QA (dosenotes60): on LUNG1-003, an RTDOSE without DoseSummationType and a sum of 2 of 3 BEAM doses with no
+    RTPLAN in the export (MLD 3.15 Gy, the plan's 3.94) had their notes in patients.csv's notes only: rp_table.csv's
+    rtdose_notes - which dose-features' dose.csv fills with them and lungai rp repeats - took the EFFECTIVE note
+    alone.  The same rule fills both (lungai.dose.read.value_notes); an older result without them is redone once."""
+    import pydicom
+
+    from dose_helpers import with_summation_type
+    from lungai.dicom.cohort import _written
+    from lungai.io.outputs import record_outputs
+
+    def table(root, out):
+        run_cohort(root, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
+        return pd.read_csv(out / "rp_table.csv", dtype=str, keep_default_na=False)["rtdose_notes"].iloc[0]
+
+    root = _p1_copy(export, tmp_path)
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    ds = pydicom.dcmread(plan)
+    del ds.DoseSummationType
+    ds.save_as(root / "P1" / "RTDOSE" / "no_type.dcm")
+    plan.rename(tmp_path / "plan.dcm")
+    said = "P1/RTDOSE/no_type.dcm has no DoseSummationType (a mandatory tag), so that it is the plan's total dose"
+    assert table(root, tmp_path / "no_type").startswith(said)
+    # its result from before (no rtdose_notes key in its inputs): redone, its note recorded
+    folder = tmp_path / "no_type" / "patients" / "P1"
+    doc = json.loads((folder / "result.json").read_text())
+    del doc["inputs"]["rtdose_notes"]
+    (folder / "result.json").write_text(json.dumps(doc))
+    pd.read_csv(folder / "features.csv").drop(columns="rtdose_notes").to_csv(folder / "features.csv", index=False)
+    record_outputs(tmp_path / "no_type", "cohort", _written(tmp_path / "no_type"))     # as it wrote them
+    assert run_cohort(root, tmp_path / "no_type", PARAMS, workers=0, mapping=_mapping(tmp_path)).done == ["P1"]
+    assert pd.read_csv(tmp_path / "no_type" / "rp_table.csv", dtype=str,
+                       keep_default_na=False)["rtdose_notes"].iloc[0].startswith(said)
+    # 2 BEAM doses of one plan, no RTPLAN in the export: the sum said unchecked in the table
+    (root / "P1" / "RTDOSE" / "no_type.dcm").unlink()
+    for i, f in enumerate((0.3, 0.5)):
+        with_summation_type(tmp_path / "plan.dcm", root / "P1" / "RTDOSE" / f"beam{i}.dcm", "BEAM", plan="1.2.3.1",
+                            factor=f)
+    assert table(root, tmp_path / "beams") == (
+        "the dose is the sum of the 2 BEAM RTDOSEs P1/RTDOSE/beam0.dcm, P1/RTDOSE/beam1.dcm; that every beam of the "
+        "plan has its dose could not be checked (no RTPLAN in the export): if a beam's dose is not among them, the "
+        "MLD, V20 ... are too low")

@@ -1370,3 +1370,34 @@ def test_demo_stage_refused_inputs_leave_the_report(ehr_rna_stage_model, tmp_pat
     assert st["refused"]["how"] in pd.read_csv(out / "missing_inputs.csv")["how"].tolist()
     line = next(li for li in result_lines(summary) if li.startswith("stage"))
     assert line.startswith("stage not computed: the stage model refused") and "'old'" in line, line
+
+
+def test_demo_dose_csv_records_a_beam_sum_unchecked_against_its_rtplan(tmp_path, capsys):
+    """QA (dosenotes60): a --dose folder of 2 of a plan's BEAM doses and no RTPLAN gave MLD 3.15 Gy instead of 3.94
+    on LUNG1-003 with the note only printed; the demo's dose.csv records it in rtdose_notes (as dose-features'), and
+    summary.json's dose_note / the report's dose section say it."""
+    from dose_helpers import with_summation_type
+    from lungai.cli import main
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.dose.features import NOTES_COLUMN, notes_of
+    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
+
+    spec = sample_spec()
+    ph = make_phantom(PhantomSpec(shape=(80, 80, 36), spacing=(4.0, 4.0, 5.0), noise_hu=spec.noise_hu,
+                                  tumour=spec.tumour), seed=SAMPLE_SEED)
+    st = write_rt_study(tmp_path / "export", ph, patient_id="P1")
+    (tmp_path / "RD").mkdir()
+    for i, f in enumerate((0.3, 0.5)):
+        with_summation_type(st["dose"], tmp_path / "RD" / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f)
+    seed = "--seed-point=" + ",".join(f"{v:.2f}" for v in ph.meta["tumour"]["centre_mm"])
+    out = tmp_path / "demo"
+    assert main(["demo", "--ct", str(st["ct"]), seed, "--dose", str(tmp_path / "RD"), "--rtstruct",
+                 str(st["rtstruct"]), "-o", str(out)]) == 0
+    capsys.readouterr()
+    notes = notes_of(pd.read_csv(out / "dose.csv", keep_default_na=False)[NOTES_COLUMN].iloc[0])
+    said = "the dose is the sum of the 2 BEAM RTDOSEs beam0.dcm, beam1.dcm; that every beam of the plan has its dose"
+    assert len(notes) == 1 and notes[0].startswith(said), notes
+    unchecked = "that every beam of the plan has its dose could not be checked (no RTPLAN in the --dose folder"
+    assert unchecked in json.loads((out / "summary.json").read_text(encoding="utf-8"))["dose_note"]
+    dose_section = (out / "report.html").read_text(encoding="utf-8").split("<h2>Dose to the lungs</h2>")[1]
+    assert unchecked in dose_section.split("<h2>")[0]

@@ -401,3 +401,41 @@ def test_a_dose_of_a_zero_meterset_beam_of_another_group_takes_no_group_in(tmp_p
     assert plan_dose_files(files + [zero], rtplans=[rtplan], checks=checks)[0] == files + [zero]
     assert checks == ["all 3 treatment beams of RTPLAN p.dcm in fraction group 1 of 2 (the plan has 4 treatment "
                       "beams) have their dose"]
+
+
+def test_a_beam_sum_unchecked_against_its_rtplan_is_recorded_in_dose_csv(tmp_path, beams, capsys):
+    """QA (dosenotes60): 2 of 3 BEAM doses of one plan on LUNG1-003 and no RTPLAN in the --dose folder gave MLD 3.15 Gy
+    (the plan's 3.94) with the note "could not be checked" printed only: dose.csv's rtdose_notes - the table the
+    user keeps, that lungai rp predict repeats - had no trace of it.  It records it (lungai.dose.read.value_notes);
+    a sum checked against its RTPLAN records nothing of the beams."""
+    import pandas as pd
+
+    from lungai.cli import main
+    from lungai.dose.features import NOTES_COLUMN, notes_of
+
+    src, files = beams
+    ct = sitk.Image((10, 10, 6), sitk.sitkInt16) - 800
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(ct * 0 + 1, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    files[2].unlink()                                           # beam 3's dose not exported, no RTPLAN
+
+    def recorded(name):
+        out = tmp_path / f"{name}.csv"
+        assert main(["dose-features", "--ct", str(tmp_path / "ct.nii.gz"), "--lungs", str(tmp_path / "lungs.nii.gz"),
+                     "--dose", str(tmp_path / "RD"), "-o", str(out)]) == 0
+        capsys.readouterr()
+        return notes_of(pd.read_csv(out, keep_default_na=False)[NOTES_COLUMN].iloc[0])
+
+    said = ("the dose is the sum of the 2 BEAM RTDOSEs beam1.dcm, beam2.dcm; that every beam of the plan has its dose "
+            f"could not be checked (no RTPLAN in the --dose folder {tmp_path / 'RD'}")
+    notes = recorded("unchecked")
+    assert [n for n in notes if n.startswith(said)] and "the MLD, V20 ... are too low" in notes[-1], notes
+    record: list = []                                           # the Python API: read_dose's record
+    read_dose(tmp_path / "RD", notes=[], record=record)
+    assert len(record) == 1 and record[0].startswith(said), record
+    _beam(src, tmp_path / "RD" / "beam3.dcm", 3, 0.2)
+    write_rtplan(tmp_path / "RD" / "RP.dcm", PLAN, [1, 2, 3])   # all beams, checked against the RTPLAN
+    assert not [n for n in recorded("checked") if "BEAM RTDOSEs" in n or "every beam" in n]
+    record = []
+    read_dose(tmp_path / "RD", notes=[], record=record)
+    assert record == []

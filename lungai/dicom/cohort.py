@@ -93,13 +93,27 @@ class CohortJob:
     root: str = ""             # DICOM_ROOT: the dose read's messages name the RTDOSE by its path under it
 
 
-def _effective_dose(job) -> bool:
-    """Whether the job's RTDOSE (or BEAM sum) is of DoseType EFFECTIVE (its headers; one that cannot be read: no - it
-    fails the patient when processed, with its reason)."""
-    from lungai.dose.read import dose_files_effective_note
+# the revision of the rule of the notes recorded in the table's rtdose_notes (dose_value_notes), in a patient's inputs
+# when its dose has any: an older result is redone.  1: DoseType EFFECTIVE only; 2: also no DoseSummationType, a BEAM
+# sum not checked against its RTPLAN (lungai.dose.read.value_notes)
+DOSE_NOTES_REVISION = 2
 
+
+def dose_value_notes(job) -> list[str]:
+    """The notes on the values of the job's dose (its RTDOSE, or BEAM sum with what was checked of its beams,
+    ``rtdose_check``) that the table records in its ``rtdose_notes``: :func:`lungai.dose.read.dose_value_notes`, the
+    rule of ``lungai dose-features``' dose.csv (QA dosenotes60: only the DoseType EFFECTIVE note was recorded; the
+    missing DoseSummationType, the unchecked BEAM sum were in the patient's notes only)."""
+    from lungai.dose.read import dose_value_notes as notes
+
+    return notes(job.rtdose_files or [job.rtdose], root=job.root or None, checked=job.rtdose_check or None)
+
+
+def _noted_dose(job) -> bool:
+    """Whether the job's dose has notes on its values (:func:`dose_value_notes`; headers that cannot be read: no - it
+    fails the patient when processed, with its reason)."""
     try:
-        return bool(dose_files_effective_note(job.rtdose_files or [job.rtdose]))
+        return bool(dose_value_notes(job))
     except Exception:  # noqa: BLE001
         return False
 
@@ -167,8 +181,9 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
                      "lungs_minus_tumour radiomics an older lungai did not compute")
     if recorded.get(NOTES_COLUMN) != current.get(NOTES_COLUMN) and current.get(NOTES_COLUMN) \
             and recorded.get("rtdose") == current.get("rtdose"):
-        parts.append("an RTDOSE of DoseType EFFECTIVE, whose note an older lungai did not record in the table (now "
-                     f"the {NOTES_COLUMN} column)")
+        parts.append("an RTDOSE with notes on its dose values (DoseType EFFECTIVE, no DoseSummationType, a sum of "
+                     "BEAM doses not checked against its RTPLAN) that an older lungai did not record in the table "
+                     f"(now the {NOTES_COLUMN} column)")
     return ", ".join(parts) or None
 
 
@@ -931,7 +946,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
 
         from lungai.dose import check_dose_matches_ct, dose_features
         from lungai.dose.features import LUNGS_CUT_COLUMN, NOTES_COLUMN, lungs_cut, notes_text
-        from lungai.dose.read import dose_files_effective_note, read_dose_sum
+        from lungai.dose.read import read_dose_sum
         from lungai.io import read_ct, write_image
         from lungai.lungs.check import lung_map_notes
         from lungai.radiomics import extract, segments_from_masks, to_wide
@@ -977,9 +992,10 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             # (lungs_cut column, provenance) as lungai dose-features does
             cut, cut_note = lungs_cut(dose_region[0])
             dose[LUNGS_CUT_COLUMN] = cut
-            # an RTDOSE of DoseType EFFECTIVE: its note (in the patient's notes already) recorded with the metrics, as
-            # dose-features records it in dose.csv - lungai rp predict on the table repeats it
-            dose[NOTES_COLUMN] = notes_text([dose_files_effective_note(dose_files, root=job.root or None)])
+            # the notes on the dose's values (DoseType EFFECTIVE, no DoseSummationType, a BEAM sum unchecked; in the
+            # patient's notes already) recorded with the metrics, as dose-features records them in dose.csv - lungai
+            # rp predict on the table repeats them
+            dose[NOTES_COLUMN] = notes_text(dose_value_notes(job))
             if cut_note:
                 dose_notes.append(cut_note)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
@@ -1383,8 +1399,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 job.inputs["dose_envelope"] = envelope
             if job.inputs.get("rtdose"):     # dose metrics checked for lungs cut by the scan (an older result redone)
                 job.inputs["lungs_cut_rule"] = LUNGS_CUT_REVISION
-                if _effective_dose(job):     # its note recorded in the table's rtdose_notes (an older result redone)
-                    job.inputs[NOTES_COLUMN] = 1
+                if _noted_dose(job):     # its notes recorded in the table's rtdose_notes (an older result redone)
+                    job.inputs[NOTES_COLUMN] = DOSE_NOTES_REVISION
             try:     # a Lungs-GTV structure: its lungs_minus_tumour radiomics (an older result is redone)
                 lungs_minus_gtv = lungs_minus_gtv_names(job.rtstruct, mapping)
             except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason

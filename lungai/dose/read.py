@@ -59,14 +59,15 @@ def _modality(path: Path) -> str:
         return str(getattr(read_dicom(path, REEXPORT_FIX, stop_before_pixels=True), "Modality", "") or "")
 
 
-def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | None]:
+def dose_folder_files(folder: Path, reference=None, checks: list | None = None) -> tuple[list[Path], str | None]:
     """The RTDOSE files under ``folder`` (subfolders too) that make the treatment dose and a note saying which, by
     the rule of ``lungai cohort``: the RTDOSEs of the CT's frame of reference (``reference``,
     :func:`dose_reference`: those of another FrameOfReferenceUID or PatientID - another patient's, a replan on
     another CT - are left out, the note names them; when none matches, the first is refused as another CT's,
     :func:`check_headers_match`), then :func:`plan_dose_files` (the plan dose when present, else the sum of the
     BEAM doses of one plan; anything else is refused).  Without a reference (a CT that is not DICOM, no RTSTRUCT),
-    RTDOSEs of several patients or frames of reference are refused: which one is this CT's is unknown."""
+    RTDOSEs of several patients or frames of reference are refused: which one is this CT's is unknown.  ``checks``:
+    as :func:`plan_dose_files`'s (what was checked of a BEAM sum's beams, for :func:`dose_value_notes`)."""
     folder = Path(folder)
     rtplans: list = []
     files, left_out = rtdose_files(folder, rtplans), []
@@ -92,7 +93,8 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
                              "point --dose to the RTDOSE .dcm file of the plan or to its patient's folder, or give "
                              "the DICOM CT (or --rtstruct, the plan's RTSTRUCT) so that the matching RTDOSE is "
                              "chosen")
-    files, note = plan_dose_files(files, root=folder, rtplans=rtplans, where=f"the --dose folder {folder}")
+    files, note = plan_dose_files(files, root=folder, rtplans=rtplans, checks=checks,
+                                  where=f"the --dose folder {folder}")
     note = "; ".join(n for n in (*left_out, note) if n) or None
     if note:
         note = f"--dose {folder}: {note}"
@@ -488,13 +490,38 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
     return files, "; ".join(n for n in (dropped, note, effective) if n) or None
 
 
-def dose_files_effective_note(files, root=None) -> str | None:
-    """:func:`files_effective_note` of the RTDOSE ``files`` that make one dose, their headers read, named relative to
-    ``root`` (the ``--dose`` folder, a cohort's export: :func:`_namer`): the note :func:`read_dose` records for a
-    folder and ``lungai cohort`` in its table (``rtdose_notes``, :data:`lungai.dose.features.NOTES_COLUMN`)."""
+def dose_value_notes(files, root=None, checked: str | None = None) -> list[str]:
+    """:func:`value_notes` of the RTDOSE ``files`` that make one dose, their headers read, named relative to ``root``
+    (the ``--dose`` folder, a cohort's export: :func:`_namer`); ``checked``: as :func:`value_notes`."""
     files = [Path(f) for f in files]
-    return files_effective_note(files, [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files],
-                                _namer(root))
+    return value_notes(files, [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files], _namer(root),
+                       checked)
+
+
+def value_notes(files, headers, name, checked: str | None = None) -> list[str]:
+    """The notes that qualify the values of the dose the RTDOSE ``files`` make (``headers``: theirs; ``name``: how a
+    file is named, :func:`_namer`) and must stay with its MLD, V20 ...: the one rule of what a dose table records of
+    the RTDOSE itself in its ``rtdose_notes`` (:data:`lungai.dose.features.NOTES_COLUMN`: ``lungai dose-features``'
+    and the demo's dose.csv - :func:`read_dose` -, ``lungai cohort``'s table, the Lung Radiomics panel's dose
+    table), which ``lungai rp`` repeats.  What is only said of the files (which one was used, copies or another
+    frame's doses left out) is not among them.
+
+    - DoseType EFFECTIVE (:func:`files_effective_note`): a biologically weighted dose;
+    - one file without DoseSummationType (:func:`missing_summation_note`): it may be one fraction's or some beams'
+      dose;
+    - a sum of BEAM doses (several files) whose completeness could not be checked against the plan's RTPLAN:
+      ``checked``, what :func:`plan_dose_files` put in its ``checks`` (:data:`UNCHECKED_BEAMS` ...): a beam whose
+      dose is not in the export would make the MLD, V20 ... too low.  QA (dosenotes60): 2 of 3 BEAM doses on
+      LUNG1-003 with no RTPLAN gave MLD 3.15 Gy (the plan's 3.94) and dose.csv / the cohort table had no trace of
+      it - the note was printed only."""
+    files = [Path(f) for f in files]
+    notes = [files_effective_note(files, headers, name)]
+    if len(files) == 1:
+        notes.append(missing_summation_note(headers[0], name(files[0])))
+    elif checked and checked.startswith(UNCHECKED_BEAMS):
+        notes.append(f"the dose is the sum of the {len(files)} BEAM RTDOSEs {_listed([name(p) for p in files])}; "
+                     f"{checked}: if a beam's dose is not among them, the MLD, V20 ... are too low")
+    return [n for n in notes if n]
 
 
 def files_effective_note(files, headers, name) -> str | None:
@@ -730,6 +757,8 @@ def _treatment_beams(plan, groups: set,
 
 
 NO_RTPLAN = "no RTPLAN in the export"
+# how _check_plan_beams begins when the BEAM doses could not be checked against the plan (value_notes records it)
+UNCHECKED_BEAMS = "that every beam of the plan has its dose could not be checked"
 
 
 def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name, where: str | None = None) -> str:
@@ -743,7 +772,7 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
     were calculated with is unknown)."""
     import pydicom
 
-    unchecked = "that every beam of the plan has its dose could not be checked"
+    unchecked = UNCHECKED_BEAMS
     wanted, found, unreadable = set(plan_uids), [], []
     for f in rtplans or []:
         try:
@@ -1251,8 +1280,7 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
     of one plan, as ``lungai cohort``) of the CT's frame of reference (``reference``, :func:`dose_reference`);
     ``notes``: a list that gets the note saying which (the file's path under the folder when it held one) - once the
     dose is read.  ``record``: a list that gets, besides, the notes that qualify the dose's values and must stay with
-    them (an RTDOSE of DoseType EFFECTIVE, :func:`files_effective_note`: dose.csv's ``rtdose_notes`` column,
-    :data:`lungai.dose.features.NOTES_COLUMN`).
+    them (:func:`value_notes`: dose.csv's ``rtdose_notes`` column, :data:`lungai.dose.features.NOTES_COLUMN`).
 
     An image dose is refused when it holds NaN / infinite values (a NIfTI's too, which SimpleITK reads as 0:
     :func:`lungai.io.read.read_image` puts them back), negative values, a maximum above ``max_gy`` (default
@@ -1270,24 +1298,20 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
         else:
             warnings.warn(note, InputCheckNote, stacklevel=2)
     if p.is_dir():        # the plan dose of the folder, else the sum of its BEAM doses of one plan (as cohort)
-        files, note = dose_folder_files(p, reference)
+        checks: list = []           # what was checked of a BEAM sum's beams (its note recorded when unchecked)
+        files, note = dose_folder_files(p, reference, checks)
         dose = read_dose_sum(files, max_gy=max_gy, root=p)       # (a refusal is not preceded by a note saying "summed")
         if note is None and len(files) == 1:     # the one RTDOSE of the folder: named, so the record says which file
             note = f"--dose {p}: RTDOSE {shown_path(files[0], p)} used"
         if note and notes is not None:
             notes.append(note)
-        if record is not None:          # its EFFECTIVE note alone (the folder's note above says which files too)
-            effective = dose_files_effective_note(files, root=p)
-            record.extend([effective] if effective else [])
-            if len(files) == 1:         # and that it may not be the total dose (no DoseSummationType)
-                missing = missing_summation_note(read_dicom(files[0], REEXPORT_FIX, stop_before_pixels=True),
-                                                 shown_path(files[0], p))
-                record.extend([missing] if missing else [])
+        if record is not None:          # the notes on its values (the folder's note above says which files too)
+            record.extend(dose_value_notes(files, root=p, checked=checks[0] if checks else None))
         return dose
     if _is_dicom(p):
         dose = read_rtdose(p, max_gy=max_gy)
         header = read_dicom(p, REEXPORT_FIX, stop_before_pixels=True)
-        for note in (effective_dose_note(header, p.name), missing_summation_note(header, p.name)):
+        for note in value_notes([p], [header], lambda f: f.name):
             if note and notes is not None:       # said with the dose's other notes (dose-features, demo)
                 notes.append(note)
             elif note:

@@ -123,8 +123,7 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     import pydicom
 
     from lungai.dose.read import (check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type,
-                                  effective_dose_note, missing_summation_note, unchecked_dose_note,
-                                  unchecked_frame_note, unread_rtdose_note)
+                                  unchecked_dose_note, unchecked_frame_note, unread_rtdose_note, value_notes)
 
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
@@ -135,8 +134,8 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
         if str(getattr(header, "Modality", "")) == "RTDOSE":
             check_summation_type(header, names[0])
             check_dose_kind(header, names[0])       # a dose (not an ERROR grid) in GY / CGY
-            notes.append(effective_dose_note(header, names[0]))
-            notes.append(missing_summation_note(header, names[0]))     # no DoseSummationType: not checked, said
+            # the notes on its values, as dose.csv records them: DoseType EFFECTIVE, no DoseSummationType
+            notes.extend(value_notes([dose_files[0]], [header], lambda _: names[0]))
             if not ct_files and not ct_patient:     # a NIfTI / NRRD CT: nothing to check the RTDOSE against
                 notes.append(unchecked_dose_note(*names))
             elif not ct_files:      # the CT's patient only (no DICOM files): its frame of reference is not known
