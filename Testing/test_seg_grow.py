@@ -905,3 +905,23 @@ def test_a_seed_given_as_voxel_indices_that_found_no_tumour_gets_the_voxel_readi
     # the same point not in whole numbers: no voxel reading
     res = infer.segment_tumour(given, _model(), seed_lps=(60.2, 80.0, 30.0), grow=False)
     assert not any("voxel indices" in n for n in res.info["notes"]), res.info["notes"]
+
+
+def test_an_roi_given_as_voxel_indices_in_the_lung_gets_the_voxel_reading():
+    """QA: LUNG1-003 with its origin at (0, 0, 0) (a NIfTI written without its geometry), its GTV's box given in voxel
+    indices, ``--roi 280,219,51,324,291,67``: read as mm the box's centre lies in the lung (-680 HU), 0.62 ml
+    elsewhere was segmented and no note said the numbers may be voxel indices (a seed got it: voxel_index_hint).  An
+    ROI of whole numbers on the grid centred in lung / air whose voxel reading is centred in soft tissue is told that
+    reading's LPS numbers."""
+    ct, _ = _ct(20.0, centre_mm=(-89.5, -89.5, 1.0), shape=(300, 300, 60))   # the tumour at voxel index (60, 60, 30)
+    assert ct.TransformPhysicalPointToIndex((-89.5, -89.5, 1.0)) == (60, 60, 30)
+    res = infer.segment_tumour(ct, _model(), roi_lps=(50.0, 50.0, 25.0, 70.0, 70.0, 35.0), grow=False)
+    notes = [n for n in res.info["notes"] if "voxel indices" in n]
+    assert notes == ["the box's centre lies in lung / air (-850 HU) and the ROI's numbers are whole and lie on the "
+                     "CT's voxel grid: if they are voxel indices (i, j, k), as some viewers show them, the box in LPS "
+                     "mm is --roi=-99.5,-99.5,-9,-79.5,-79.5,11 (its centre 40 HU); lungai takes LPS millimetres"], \
+        res.info["notes"]
+    # the box round the tumour in LPS mm, and the voxel box not in whole numbers: no voxel reading
+    for roi in ((-99.5, -99.5, -9.0, -79.5, -79.5, 11.0), (50.0, 50.0, 25.5, 70.0, 70.0, 35.0)):
+        res = infer.segment_tumour(ct, _model(), roi_lps=roi, grow=False)
+        assert not any("voxel indices" in n for n in res.info["notes"]), res.info["notes"]

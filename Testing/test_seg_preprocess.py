@@ -546,3 +546,35 @@ def test_voxel_index_hint_names_the_lps_point_of_whole_numbers_on_the_grid_in_th
     assert pp.voxel_index_hint(ct, (50.0, 50.0, 12.0)) is None     # k beyond the 10 slices
     assert pp.voxel_index_hint(ct, (5.0, 5.0, 4.0)) is None        # voxels (5, 5, 4): in the air
     assert pp.voxel_index_hint(ct, None) is None
+
+
+def test_roi_voxel_index_hint_names_the_lps_box_of_whole_numbers_on_the_grid():
+    """An ROI's numbers read as voxel indices: named when the box is centred in lung / air (read as mm) and the voxel
+    box in soft tissue, or when the box reaches outside the CT (QA on LUNG1-003 with its origin at 0: a voxel-index box
+    cut to the image got "it was cut to the image" only) and the voxel box lies in the body; not otherwise."""
+    rng = np.random.default_rng(4)
+    arr = (-1000 + 5 * rng.standard_normal((10, 200, 200))).astype(np.int16)
+    yy, xx = np.mgrid[:200, :200]
+    arr[:, (xx - 100) ** 2 + (yy - 100) ** 2 < 95 ** 2] = 40             # a patient round LPS (0, 0)
+    arr[:, 120:161, 120:161] = -850                                       # lung at LPS x, y 20 .. 60
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((1.0, 1.0, 5.0))
+    ct.SetOrigin((-100.0, -100.0, 0.0))
+    hint = pp.roi_voxel_index_hint(ct, (25.0, 25.0, 2.0, 55.0, 55.0, 6.0))
+    assert hint == ("the box's centre lies in lung / air (-850 HU) and the ROI's numbers are whole and lie on the CT's "
+                    "voxel grid: if they are voxel indices (i, j, k), as some viewers show them, the box in LPS mm is "
+                    "--roi=-75,-75,10,-45,-45,30 (its centre 40 HU); lungai takes LPS millimetres"), hint
+    assert pp.roi_voxel_index_hint(ct, (25.0, 25.0, 2.0, 55.0, 55.5, 6.0)) is None     # not whole numbers
+    assert pp.roi_voxel_index_hint(ct, (0.0, 0.0, 2.0, 15.0, 15.0, 6.0)) is None       # its centre in soft tissue
+    assert pp.roi_voxel_index_hint(ct, None) is None
+    # partly outside the CT (x 70 .. 110 mm; the image ends at 99.5), centred in the patient: the voxel box lies in
+    # the body too
+    roi = (70.0, 0.0, 2.0, 110.0, 20.0, 6.0)
+    assert pp.roi_outside_note(ct, roi)
+    assert pp.roi_voxel_index_hint(ct, roi) is None                      # its centre (soft tissue) says nothing
+    hint = pp.roi_voxel_index_hint(ct, roi, outside=True)
+    assert hint.startswith("the box reaches outside the CT and the ROI's numbers are whole") and \
+        "--roi=-30,-100,10,10,-80,30 (its centre 40 HU)" in hint, hint
+    assert pp.roi_voxel_index_hint(ct, (70.0, 0.0, 2.0, 110.5, 20.0, 6.0), outside=True) is None
+    # read as voxel indices in the air beside the patient: no hint
+    assert pp.roi_voxel_index_hint(ct, (0.0, 0.0, 2.0, 8.0, 8.0, 6.0), outside=True) is None

@@ -71,7 +71,8 @@ ONE_TUMOUR = ("lungai segments one tumour per run: run it once per seed point / 
 
 # --roi's help (segment, demo)
 ROI_HELP = ("x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm (not Slicer's bounds order xmin,xmax,ymin,ymax,"
-            "zmin,zmax; a box partly outside the CT is cut to it, both noted)")
+            "zmin,zmax; a box partly outside the CT is cut to it, both noted), or a Slicer markups ROI file "
+            "(.mrk.json, its coordinate system read from the file; a rotated box: its axis-aligned bounding box)")
 
 # what a second --lungs is told (dose-features, radiomics, dicom-export)
 ONE_LUNG_MASK = ("give one mask holding both lungs - a lung label map (1 = right, 2 = left, as `lungai lungs` writes "

@@ -74,11 +74,10 @@ def run(args) -> int:
 
         seed = seed_point_value(args.seed_point)
     roi = None
-    if args.roi:                        # as lungai segment --roi: 6 numbers, a box with extent, before any work
-        from lungai.cli.seg import _floats
-        from lungai.seg.preprocess import check_roi_extent
+    if args.roi:                        # as lungai segment --roi: 6 numbers or an ROI file, a box with extent
+        from lungai.cli.seg import roi_value
 
-        roi = check_roi_extent(_floats(args.roi, 6, "--roi"))
+        roi = roi_value(args.roi)
     if args.structure and not args.rtstruct:
         raise InputError("--structure names a structure of --rtstruct", "give --rtstruct FILE|FOLDER, or leave --structure out")
     summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed, roi_lps=roi,

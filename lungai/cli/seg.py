@@ -56,6 +56,25 @@ def seed_point_value(text: str) -> list:
     return lps
 
 
+def roi_value(text: str) -> list:
+    """--roi (segment, demo): x0,y0,z0,x1,y1,z1 in LPS mm, or a Slicer markups ROI file (.mrk.json of type ROI,
+    :func:`lungai.io.markups.read_roi`: its coordinate system read from the file, its axis-aligned bounding box in LPS
+    with a warning when the box is rotated); a box with no extent refused
+    (:func:`lungai.seg.preprocess.check_roi_extent`) - all before any work."""
+    import warnings
+
+    from lungai.errors import InputNote
+    from lungai.io.markups import is_markups_path, read_roi
+    from lungai.seg.preprocess import check_roi_extent
+
+    if not is_markups_path(text):
+        return check_roi_extent(_floats(text, 6, "--roi"))
+    corners, note = read_roi(text)
+    if note:
+        warnings.warn(note, InputNote, stacklevel=2)
+    return check_roi_extent(corners)
+
+
 def _spacing(text: str) -> tuple:
     """--spacing: three positive millimetre values."""
     from lungai.errors import InputError
@@ -820,11 +839,7 @@ def run_segment(args) -> int:
                          "leave --no-grow out, or give --seed-point / --roi round the tumour")
     out = Path(args.output)
     seed_pt = seed_point_value(args.seed_point) if args.seed_point else None
-    roi = _floats(args.roi, 6, "--roi") if args.roi else None
-    if roi is not None:                 # a box with no extent (--roi 0,0,0,0,0,0): refused before any work
-        from lungai.seg.preprocess import check_roi_extent
-
-        check_roi_extent(roi)
+    roi = roi_value(args.roi) if args.roi else None     # a box with no extent (--roi 0,0,0,0,0,0): refused here
     from lungai.seg.model_meta import check_model_folder
 
     model_dir = resolve_model_dir(args.model)

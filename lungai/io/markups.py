@@ -1,4 +1,5 @@
-"""Read a Slicer markups point list file (``.mrk.json``, ``.fcsv``) without Slicer: its placed points in LPS mm.
+"""Read Slicer markups files without Slicer: a point list (``.mrk.json``, ``.fcsv``: its placed points in LPS mm,
+:func:`read_point_list`) and an ROI box (``.mrk.json`` of type ROI: two opposite corners in LPS mm, :func:`read_roi`).
 
 ``lungai segment --seed-point F.mrk.json`` takes the point a user placed in Slicer and saved.  The file says which
 coordinate system its numbers are in (``coordinateSystem`` of a ``.mrk.json``, ``# CoordinateSystem =`` of a
@@ -6,6 +7,11 @@ coordinate system its numbers are in (``coordinateSystem`` of a ``.mrk.json``, `
 placed points count (position status "defined"; not a point still being placed, nor one marked missing), as in the
 Slicer panel (:func:`lungai.scene.nodes.defined_points`).  A transform the point list was under in Slicer is not in
 the file: the points are in the list's own coordinates.
+
+An ROI's ``center`` (else its control point) is read as a point is; its ``orientation`` (3 x 3, row by row, the box's
+axes in the columns) and ``size`` give its axis-aligned bounding box in LPS, as the Slicer panel takes a drawn ROI
+(:func:`lungai.scene.nodes.roi_to_lps`): for a box rotated against the LPS axes larger than the drawn one (said:
+:func:`rotation_note`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+
+import numpy as np
 
 from lungai.errors import InputError
 
@@ -41,19 +49,37 @@ def _system(value, path) -> str:
     return system
 
 
-def _read_json(path: Path) -> tuple[list, str]:
+_WHAT = {"Fiducial": ("point list", "--seed-point", "give the point's numbers"),
+         "ROI": ("ROI", "--roi", "give the box's corners x0,y0,z0,x1,y1,z1 in LPS mm")}
+
+
+def _markups(path: Path, kind: str) -> list:
+    """The markups of a .mrk.json; InputError naming what to save for ``kind`` ("Fiducial" / "ROI")."""
+    what, _, numbers = _WHAT[kind]
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        lists = [m for m in doc["markups"]]
+        return [m for m in doc["markups"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is not a Slicer markups file (.mrk.json)",
-                         "save the point list from Slicer (Save: .mrk.json), or give the point's numbers") from exc
+                         f"save the {what} from Slicer (Save: .mrk.json), or {numbers}") from exc
+
+
+def _one_markup(path: Path, lists: list, kind: str) -> dict:
+    """The one markup of ``kind`` a file holds; InputError naming the option that reads another kind's file."""
+    what, option, _ = _WHAT[kind]
     kinds = sorted({str(m.get("type", "")) for m in lists})
-    if len(lists) != 1 or kinds != ["Fiducial"]:
-        raise InputError(f"{path} holds {len(lists)} markups ({', '.join(kinds) or 'none'}), not one point list",
-                         "save the point list placed on the tumour on its own (a markups ROI is not read: give "
-                         "--roi x0,y0,z0,x1,y1,z1 in LPS mm)")
-    m = lists[0]
+    if len(lists) == 1 and kinds == [kind]:
+        return lists[0]
+    other = [_WHAT[k][1] for k in kinds if k in _WHAT and k != kind]
+    raise InputError(f"{path} holds {len(lists)} markups ({', '.join(kinds) or 'none'}), not one {what}",
+                     f"save the {what} placed on the tumour on its own"
+                     + (f" ({_WHAT[kinds[0]][0]} files are given as {other[0]} FILE)"
+                        if len(kinds) == 1 and other else ""))
+
+
+def _read_json(path: Path) -> tuple[list, str]:
+    lists = _markups(path, "Fiducial")
+    m = _one_markup(path, lists, "Fiducial")
     system = _system(m.get("coordinateSystem", "LPS"), path)
     points = []
     for i, p in enumerate(m.get("controlPoints", [])):
@@ -97,3 +123,61 @@ def read_point_list(path) -> tuple[list, str]:
     if not path.is_file():
         raise InputError(f"the markups file {path} does not exist", "give the path of the saved point list")
     return (_read_fcsv if path.name.lower().endswith(".fcsv") else _read_json)(path)
+
+
+def is_axis_aligned(axes) -> bool:
+    """True when the box axes (the columns of ``axes``, 3 x 3) follow the coordinate axes, swapped or flipped at
+    most (the one rule of a rotated ROI: here and :func:`lungai.scene.nodes.roi_rotation_note`)."""
+    axes = np.asarray(axes, dtype=float)
+    columns = np.abs(axes) / np.maximum(np.linalg.norm(axes, axis=0), 1e-12)
+    return bool(np.all((columns < 1e-6) | (columns > 1 - 1e-6)))
+
+
+def rotation_note(name: str, used_ml: float, drawn_ml: float, fix: str) -> str:
+    """What a rotated ROI box is told: its axis-aligned bounding box is used, larger than the drawn box."""
+    return (f"The ROI '{name}' is rotated: a rotated ROI is used as its axis-aligned bounding box, {used_ml:.1f} ml "
+            f"instead of {drawn_ml:.1f} ml ({fix})")
+
+
+def read_roi(path) -> tuple[list, str]:
+    """The box of a Slicer markups ROI file (.mrk.json of type ROI) as (two opposite corners x0, y0, z0, x1, y1, z1
+    in LPS mm: its axis-aligned bounding box, a note when the box is rotated against the LPS axes (else None));
+    InputError for a file that is no single placed ROI box."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"the markups file {path} does not exist", "give the path of the saved ROI")
+    if path.name.lower().endswith(".fcsv"):
+        raise InputError(f"{path} is a point list (.fcsv), not an ROI", "give a point list as --seed-point FILE; "
+                         "save the ROI from Slicer as .mrk.json, or give --roi x0,y0,z0,x1,y1,z1 in LPS mm")
+    m = _one_markup(path, _markups(path, "ROI"), "ROI")
+    system = _system(m.get("coordinateSystem", "LPS"), path)
+    placed = [p for p in m.get("controlPoints", []) if str(p.get("positionStatus", "defined")) == "defined"]
+    name = str(m.get("name") or (placed[0].get("label") if placed else "") or path.name)
+    try:
+        if m.get("center") is None and not placed:
+            raise ValueError("no centre")
+        center = np.array(_to_lps(m["center"] if m.get("center") is not None else placed[0]["position"], system))
+        size = np.array([float(v) for v in m["size"]], dtype=float)
+        axes = np.array([float(v) for v in m.get("orientation", np.eye(3).ravel())], dtype=float).reshape(3, 3)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: the ROI '{name}' has no centre, size and orientation (3 x 3) to read",
+                         "save the ROI from Slicer again (Save: .mrk.json), or give --roi x0,y0,z0,x1,y1,z1 in LPS "
+                         "mm") from exc
+    if not (np.all(np.isfinite(center)) and np.all(np.isfinite(size)) and np.all(np.isfinite(axes))
+            and size.shape == (3,) and np.all(size > 0)):
+        raise InputError(f"{path}: the ROI '{name}' is not placed (it has no box with a size yet: size "
+                         f"{', '.join(f'{v:g}' for v in np.ravel(size))})",
+                         "place the ROI box on the tumour in Slicer and save it again")
+    if m.get("insideOut"):
+        raise InputError(f"{path}: the ROI '{name}' is inside-out (it selects what lies outside the box)",
+                         "turn Inside out off in Slicer's Markups module and save the ROI again")
+    if system == "RAS":                   # the axes too: x and y negated (a sign flip only changes no extent)
+        axes = axes * np.array([[-1.0], [-1.0], [1.0]])
+    half = np.abs(axes) @ (size / 2.0)    # the bounding box's half extent along L, P, S
+    corners = [float(v) for v in np.concatenate([center - half, center + half])]
+    note = None
+    if not is_axis_aligned(axes):
+        drawn = float(np.prod(size)) * abs(float(np.linalg.det(axes))) / 1000.0
+        note = rotation_note(name, float(np.prod(2 * half)) / 1000.0, drawn,
+                             "reset the ROI's rotation in Slicer and save it again to segment in the drawn box")
+    return corners, note

@@ -165,15 +165,15 @@ def roi_rotation_note(roi_node) -> Optional[str]:
     b = placed_roi_bounds(roi_node)
     if b is None:
         return None                     # not placed: check_roi_placed says so
+    from lungai.io.markups import is_axis_aligned, rotation_note
+
     matrix = roi_node.GetObjectToWorldMatrix()
     axes = np.array([[matrix.GetElement(r, c) for c in range(3)] for r in range(3)])
-    columns = np.abs(axes) / np.maximum(np.linalg.norm(axes, axis=0), 1e-12)
-    if np.all((columns < 1e-6) | (columns > 1 - 1e-6)):
+    if is_axis_aligned(axes):
         return None                                      # axis-aligned (axes swapped or flipped at most)
     drawn = float(np.prod(roi_node.GetSize())) * abs(float(np.linalg.det(axes))) / 1000.0
     used = (b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4]) / 1000.0
-    return (f"The ROI '{roi_node.GetName()}' is rotated: a rotated ROI is used as its axis-aligned bounding box, "
-            f"{used:.1f} ml instead of {drawn:.1f} ml (reset the ROI's rotation to segment in the drawn box)")
+    return rotation_note(roi_node.GetName(), used, drawn, "reset the ROI's rotation to segment in the drawn box")
 
 
 def _voxel_box(volume_node):

@@ -748,6 +748,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     # an ROI in Slicer's bounds order / partly outside the CT: said, never changed (the box is read as given)
     roi_order = pp.roi_order_note(ct, roi_lps) if roi_lps is not None else None
     roi_outside = pp.roi_outside_note(ct, roi_lps) if roi_lps is not None else None
+    # ... or given as voxel indices (i, j, k): their LPS numbers named (a seed's: voxel_index_hint below)
+    roi_voxels = pp.roi_voxel_index_hint(ct, roi_lps, outside=bool(roi_outside)) if roi_lps is not None else None
     slab = pp.thin_slab_note(ct)
     bar.update(1, f"ROI {box.mode} {box.size}")
     user_box, growth = box, None
@@ -845,7 +847,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(MC_PASSES_UNUSED_NOTE.format(n=unused_passes))
     if aerated:
         notes.append(aerated)
-    notes += [n for n in (roi_order, roi_outside) if n]
+    notes += [n for n in (roi_order, roi_outside, roi_voxels) if n]
     if slab:
         notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
