@@ -151,6 +151,28 @@ def test_sample_case_is_in_the_illustrative_rp_models_training_range(demo):
     assert abs(value - centre) / scale < 2, (value, centre, scale)          # not in the cohort's tail either
 
 
+def test_rp_top_features_carry_the_patients_values_and_the_models_threshold(demo):
+    """QA reportrp60: the RP bars named raw columns with no value, and high_risk / the threshold were never said.
+    Each top feature's value is the patient's own (example clinical profile, dose.csv, radiomics_wide.csv); the risk
+    group is rp_prediction.csv's high_risk against the model card's threshold."""
+    from lungai.demo.patient import EXAMPLE_CLINICAL
+    from lungai.report.html import feature_label, feature_value_text
+
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    rp, page = summary["rp"], (demo / "report.html").read_text(encoding="utf-8")
+    own = {**EXAMPLE_CLINICAL, **pd.read_csv(demo / "dose.csv").iloc[0].to_dict(),
+           **pd.read_csv(demo / "radiomics_wide.csv").iloc[0].to_dict()}
+    assert [t["feature"] for t in rp["top_features"]] == [f for f, _ in rp["contributions"]] and rp["top_features"]
+    for t in rp["top_features"]:
+        assert t["label"] == feature_label(t["feature"])[0] != t["feature"], t
+        assert t["value"] == feature_value_text(t["feature"], own[t["feature"]]), t
+        assert f'id="rp-value-{t["feature"]}">{t["value"]}<' in page
+    card = json.loads((demo / "rp_model" / "model_card.json").read_text(encoding="utf-8"))
+    row = pd.read_csv(demo / "rp_prediction.csv").iloc[0]
+    assert rp["threshold"] == card["threshold"] and rp["high_risk"] == bool(row["high_risk"])
+    assert f'id="rp-high-risk" data-value="{int(row["high_risk"])}"' in page
+
+
 def _seed_arg(demo) -> str:
     seed = json.loads((demo / "summary.json").read_text(encoding="utf-8"))["segmentation"]["seed_point_lps_mm"]
     return "--seed-point=" + ",".join(f"{v:.2f}" for v in seed)

@@ -1401,3 +1401,86 @@ def test_demo_dose_csv_records_a_beam_sum_unchecked_against_its_rtplan(tmp_path,
     assert unchecked in json.loads((out / "summary.json").read_text(encoding="utf-8"))["dose_note"]
     dose_section = (out / "report.html").read_text(encoding="utf-8").split("<h2>Dose to the lungs</h2>")[1]
     assert unchecked in dose_section.split("<h2>")[0]
+
+
+def test_rp_section_names_the_top_features_in_words_with_the_patients_values():
+    """QA reportrp60: the RP bars were labelled dose_v5_pct, rad_lungs_original_glcm_JointEntropy ... with no value
+    of the patient: the report now names each feature as the rest of the report does (the dose table's MLD / V5,
+    the key features' labels) with the patient's value and unit, in a table and on the bars."""
+    from lungai.report.html import _rp, feature_label, feature_value_text
+
+    assert feature_label("dose_v5_pct") == ("lung V5 (volume receiving at least 5 Gy)", "%")
+    assert feature_label("dose_mld_gy") == ("mean lung dose (MLD)", "Gy")
+    assert feature_label("clin_hb_g_dl") == ("haemoglobin", "g/dl")
+    assert feature_label("clin_tiffeneau_pct")[0] == "Tiffeneau ratio (FEV1/VC)"
+    assert feature_label("clin_sex_cat") == ("sex", "")
+    assert feature_label("rad_lungs_original_glcm_JointEntropy") == ("lungs: GLCM joint entropy", "")
+    assert feature_label("rad_lungs_original_firstorder_Kurtosis") == ("lung kurtosis", "")   # KEY_FEATURES' label
+    assert feature_label("rad_tumour_original_shape_Sphericity") == ("tumour sphericity", "")
+    assert feature_label("rad_lungs_minus_tumour_original_shape_Sphericity")[0] == "lungs minus tumour: shape sphericity"
+    assert feature_value_text("dose_v5_pct", 72.40438976) == "72.4 %"
+    assert feature_value_text("clin_age_years", 68.0) == "68 years"
+    assert feature_value_text("clin_sex_cat", "male") == "male"
+    assert feature_value_text("dose_v5_pct", float("nan")) == "missing (imputed by the model)"
+    top = [{"feature": "dose_v5_pct", "label": feature_label("dose_v5_pct")[0], "contribution": 0.468,
+            "value": feature_value_text("dose_v5_pct", 72.4)},
+           {"feature": "rad_lungs_original_glcm_JointEntropy", "contribution": -0.393,
+            "label": feature_label("rad_lungs_original_glcm_JointEntropy")[0],
+            "value": feature_value_text("rad_lungs_original_glcm_JointEntropy", 7.6731)}]
+    s = {"rp": {"risk": 0.25, "risk_low": 0.16, "risk_high": 0.41, "model_description": "m", "status": "computed",
+                "contributions": [(t["feature"], t["contribution"]) for t in top], "top_features": top,
+                "high_risk": False, "threshold": 0.29, "threshold_rule": "training prevalence (default)"},
+           "segmentation": _seg_info(needs_review=False), "dose_masks": {}, "stage": {}}
+    page = _rp(s, {})
+    assert "lung V5 (volume receiving at least 5 Gy)" in page and 'id="rp-value-dose_v5_pct">72.4 %<' in page
+    assert "lungs: GLCM joint entropy" in page and ">7.673<" in page
+    assert 'id="rp-contribution-dose_v5_pct" data-value="0.468">+0.468<' in page
+
+
+def test_rp_section_says_whether_the_risk_is_above_the_models_threshold():
+    """QA reportrp60: rp_prediction.csv said high_risk=1 (lung2, 59 % against the model's 29 %) but the report
+    never said the risk was high, nor which threshold: a card says it (and the console line)."""
+    from lungai.cli.demo import result_lines
+    from lungai.report.html import _rp
+
+    rp = {"risk": 0.59, "risk_low": 0.19, "risk_high": 0.85, "model_description": "m", "status": "computed",
+          "contributions": [], "high_risk": True, "threshold": 0.29, "threshold_rule": "training prevalence (default)"}
+    s = {"rp": rp, "segmentation": _seg_info(needs_review=False), "dose_masks": {}, "stage": {"message": "x"},
+         "dose": None, "dose_source": "x", "lungs": {}}
+    page = _rp(s, {})
+    assert 'id="rp-high-risk" data-value="1">HIGH RISK - at or above the model&#x27;s high-risk threshold 29 % ' \
+           "(training prevalence (default))<" in page
+    assert "  RP HIGH RISK - at or above the model's high-risk threshold 29 % (training prevalence (default))" \
+        in result_lines(s)
+    rp.update(risk=0.2, high_risk=False)
+    page = _rp(s, {})
+    assert 'id="rp-high-risk" data-value="0">below the model&#x27;s high-risk threshold 29 %' in page
+    assert "HIGH RISK" not in page
+
+
+def test_limitations_name_the_dose_ibsi_features_are_not_called_pyradiomics_and_volume_reads_as_console():
+    """QA reportrp60: without --dose the Limitations named the RP risk and stage as not computed but not the dose
+    metrics; an ibsi-c run said "N pyradiomics features were computed"; the tumour volume card read 16.90 ml where
+    the console said 16.9 ml."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import _methods
+    from lungai.report.html import _lungs_and_features, _segmentation
+
+    seg = _seg_info(needs_review=False, tumor_volume_ml=16.8984)
+    s = {"segmentation": seg, "radiomics": {"params": "p", "n_features": 172, "key_features": [],
+                                            "ibsi_configuration": "C"},
+         "rp": {"status": "not computed", "message": "not computed: x."}, "stage": {"status": "not computed",
+                                                                                   "message": "not computed: y."},
+         "dose": None, "dose_source": "No dose was given", "lungs": {"right_lung": 1.0, "left_lung": 1.0},
+         "seg_model": {"name": "m", "training": "t"}}
+    limitations = _methods(s)[1]
+    dose = [x for x in limitations if x.startswith("Dose metrics")]
+    assert dose == ["Dose metrics (mean lung dose, V5-V30, D2-D98, GTV dose) not computed: missing the patient's RT "
+                    "dose - pass the planning RTDOSE (DICOM file or folder, or a NIfTI/NRRD dose in Gy) with --dose."]
+    assert not [x for x in _methods({**s, "dose": {"dose_mld_gy": 7.0}})[1] if x.startswith("Dose metrics")]
+    page = _lungs_and_features(s)
+    assert "172 IBSI-1 features (IBSI pipeline, configuration C) were computed" in page and "pyradiomics" not in page
+    s["radiomics"]["ibsi_configuration"] = None
+    assert "172 pyradiomics features were computed" in _lungs_and_features(s)
+    assert 'id="tumour-volume-ml" data-value="16.8984">16.9 ml<' in _segmentation(s, {})
+    assert result_lines(s)[0].startswith("tumour: 16.9 ml")

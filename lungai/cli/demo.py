@@ -127,6 +127,10 @@ def result_lines(summary: dict) -> list:
     lines.append(f"RP risk {rp['risk']:.0%} ({rp['risk_low']:.0%}-{rp['risk_high']:.0%}){tag[rp['status']]}"
                  if "risk" in rp else f"RP risk {rp['message']}")
     sources = rp.get("sources") or {}
+    if "risk" in rp and rp.get("threshold") is not None:     # as the report's risk group card says it
+        from lungai.report.html import risk_group_text
+
+        lines.append(f"  RP {risk_group_text(rp)}")
     if "risk" in rp and (sources.get("clinical_row") or sources.get("replaced")):
         # a --clinical cohort row's rad_* / dose_* values: which the risk took from it, which this run replaced
         lines.append(f"  RP inputs: {rp['inputs']}")

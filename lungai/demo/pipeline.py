@@ -130,7 +130,10 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
     else:       # the grid and bins each segment had, as radiomics_settings.csv records them (a parameter file's own)
         text = (("lungai default preset" if given == "preset default" else given) + " (pyradiomics; not IBSI-1 "
                 f"processing), Original image; {settings_text(result.settings)}; radiomics_settings.csv")
+    # which pipeline computed the values: the report says "N IBSI-1 features (configuration C)" or "N pyradiomics
+    # features" (QA reportrp60: an ibsi-c run said "pyradiomics features")
     info = {"n_features": int(len(long)), "key_features": key, "params": text,
+            "ibsi_configuration": cfg.name if cfg is not None else None,
             "settings": result.settings.drop(columns="case").to_dict("records"),
             "failed_segments": result.errors.to_dict("records")}
     return wide, info
@@ -378,9 +381,19 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
                  + ". NOT a result for a patient.")
     else:
         desc += " Inputs: " + rp_inputs_text(card["features"], sources) + "."
+    from lungai.report.html import feature_label, feature_value_text
+
+    # each top feature in words with the patient's value (the report's table and bar labels; QA reportrp60: the bars
+    # said dose_v5_pct, rad_lungs_original_glcm_JointEntropy, and no value)
+    top_features = [{"feature": f, "label": feature_label(f)[0], "contribution": v,
+                     "value": feature_value_text(f, None if f in said["imputed"] else patient.get(f))}
+                    for f, v in tops]
     return {"status": "illustrative" if illustrative else "computed", "risk": float(p["risk"]),
             "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
-            "high_risk": bool(p.get("high_risk", False)), "contributions": tops, "model_description": desc,
+            # the model's high-risk threshold (its card: rp_prediction.csv's high_risk = risk >= it) and its rule
+            "high_risk": bool(p.get("high_risk", False)), "threshold": float(card["threshold"]),
+            "threshold_rule": str(card.get("threshold_rule") or "not recorded"),
+            "contributions": tops, "top_features": top_features, "model_description": desc,
             "model": str(card.get("model_name", "")), "synthetic_model": synthetic, **said, "withheld": withheld,
             "card": rp_card_summary(card), "sources": sources, "inputs": rp_inputs_text(card["features"], sources),
             # what of this run the risk depends on, of the values given (the report repeats the tumour's review
@@ -1023,8 +1036,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             figs["dvh"] = figures.dvh(dose_img, {summary["dose_masks"]["lungs_label"]: lung_arr & ~gtv,
                                                  summary["dose_masks"]["gtv_label"]: gtv})
         if "risk" in summary["rp"]:
-            figs["rp"] = figures.contributions([n for n, _ in summary["rp"]["contributions"]],
-                                               [v for _, v in summary["rp"]["contributions"]],
+            figs["rp"] = figures.contributions([f"{t['label']} = {t['value']}" for t in summary["rp"]["top_features"]],
+                                               [t["contribution"] for t in summary["rp"]["top_features"]],
                                                "RP risk: top contributions")
         if "probabilities" in summary["stage"]:
             from lungai.report.html import predicted_stage_text
@@ -1171,6 +1184,9 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
     if s.get("dose_status") == "synthetic":
         limitations.append("The dose is a synthetic stand-in for a treatment plan; give the real RTDOSE with --dose "
                            "for real dose metrics.")
+    if s.get("dose") is None:     # as RP and stage below: the dose metrics not computed, and how to give them
+        limitations.append("Dose metrics (mean lung dose, V5-V30, D2-D98, GTV dose) not computed: missing "
+                           f"{MISSING['dose']['what']} - {MISSING['dose']['how']}.")
     for key, what in (("rp", "RP risk"), ("stage", "Stage")):
         if s[key]["status"] == "not computed":
             limitations.append(f"{what} {s[key]['message']}")

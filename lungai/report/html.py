@@ -47,6 +47,85 @@ def readable(value, digits: int = 4) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text      # as %g: 55, not 55.00
 
 
+# the unit suffixes of the RP table's column names (lungai.rp.columns: clin_age_years, dose_v5_pct, clin_hb_g_dl ...)
+UNIT_SUFFIXES = (("_10e9_l", "x10^9/l"), ("_g_dl", "g/dl"), ("_years", "years"), ("_pct", "%"), ("_gy", "Gy"),
+                 ("_kg", "kg"), ("_cm", "cm"), ("_mm", "mm"), ("_ml", "ml"))
+# words of the clinical columns docs/rp.md explains ("clin_hb_g_dl (haemoglobin)", "clin_tiffeneau_pct (FEV1/VC)")
+CLINICAL_WORDS = {"hb": "haemoglobin", "tiffeneau": "Tiffeneau ratio (FEV1/VC)", "durvalumab": "durvalumab (0/1)"}
+WHOLE_NAMES = {"clin_pack_years": ("smoking", "pack-years")}     # a unit suffix that is no unit of its own
+FEATURE_CLASSES = {"firstorder": "first-order", "shape": "shape", "glcm": "GLCM", "glrlm": "GLRLM",
+                   "glszm": "GLSZM", "gldm": "GLDM", "ngtdm": "NGTDM"}
+
+
+def _words(camel: str) -> str:
+    """A pyradiomics feature name in words: JointEntropy -> "joint entropy", Maximum3DDiameter -> "maximum 3D
+    diameter"; an IBSI name's underscores as spaces."""
+    import re
+
+    parts = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+[A-Z]*", camel.replace("_", " ")) or [camel]
+    return " ".join(p if p.isupper() or p[0].isdigit() else p.lower() for p in parts)
+
+
+def feature_label(name: str) -> tuple[str, str]:
+    """(words, unit) of an RP model feature as a clinician reads it: ``dose_v5_pct`` -> ("lung V5 (volume receiving
+    at least 5 Gy)", "%"), ``dose_mld_gy`` -> ("mean lung dose (MLD)", "Gy") as the report's dose table names them,
+    ``clin_hb_g_dl`` -> ("haemoglobin", "g/dl"), ``rad_lungs_original_firstorder_Kurtosis`` -> the report's key-feature
+    label ("lung kurtosis", :data:`lungai.demo.patient.KEY_FEATURES`), others ``rad_lungs_original_glcm_JointEntropy``
+    -> ("lungs: GLCM joint entropy", ""); a name of no known scheme as it is."""
+    import re
+
+    if name in WHOLE_NAMES:
+        return WHOLE_NAMES[name]
+    suffix = next((s for s, _ in UNIT_SUFFIXES if name.endswith(s)), "")
+    unit = dict(UNIT_SUFFIXES).get(suffix, "")
+    stem = name[:-len(suffix)] if suffix else name
+    if name.startswith("dose_"):
+        m = re.fullmatch(r"dose_([vd])(\d+(?:\.\d+)?)", stem)
+        if stem == "dose_mld":
+            return "mean lung dose (MLD)", unit
+        if m and m.group(1) == "v":
+            return f"lung V{m.group(2)} (volume receiving at least {m.group(2)} Gy)", unit
+        if m:
+            return f"lung D{m.group(2)} (dose to the hottest {m.group(2)} % of the lungs)", unit
+        if stem.startswith("dose_gtv_"):
+            return f"GTV dose {stem[len('dose_gtv_'):].replace('_', ' ')}", unit
+        return stem[len("dose_"):].replace("_", " "), unit
+    if name.startswith("clin_"):
+        words = stem[len("clin_"):].removesuffix("_cat")
+        return CLINICAL_WORDS.get(words, words.replace("_", " ")), unit
+    if name.startswith("rad_"):
+        from lungai.demo.patient import KEY_FEATURES
+        from lungai.radiomics.segments import STANDARD_SEGMENTS
+
+        rest = name[len("rad_"):]
+        segment = next((s for s in sorted(STANDARD_SEGMENTS, key=len, reverse=True) if rest.startswith(s + "_")), None)
+        if segment is None or rest[len(segment) + 1:].count("_") < 2:
+            return name, ""
+        feature = rest[len(segment) + 1:]
+        where = segment.replace("_", " ")
+        for seg, key, label in KEY_FEATURES:       # the report's own label of a key feature
+            if seg == segment and key == feature:
+                return (label if where.rstrip("s") in label else f"{where} {label}"), ""
+        image_type, family, short = feature.split("_", 2)
+        kind = FEATURE_CLASSES.get(family, family)
+        return (f"{where}: {kind} {_words(short)}" + ("" if image_type == "original" else f" ({image_type} image)"),
+                "")
+    return name, ""
+
+
+def feature_value_text(name: str, value) -> str:
+    """A patient's value of an RP feature with its unit ("56.8 %", "68 years", "male"); an empty one "missing
+    (imputed by the model)"."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or str(value).strip() == "":
+        return "missing (imputed by the model)"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    unit = feature_label(name)[1]
+    return readable(number) + (f" {unit}" if unit else "")
+
+
 def _num(ident: str, value, fmt: str = "{:.2f}", unit: str = "") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):     # NaN: not "nan"
         return f'<span id="{ident}" data-value="">n/a</span>'
@@ -191,7 +270,7 @@ def _segmentation(s: dict, figs: dict) -> str:
         _card("confidence (expected Dice, 0-1)" if seg.get("calibrated", True) else
               "uncalibrated confidence (0-1, not the expected Dice)", _num("confidence", seg["confidence"])),
         _card(f"review threshold {seg['review_threshold']:.2f}", flag, "warn" if review else "ok"),
-        _card("tumour volume", _num("tumour-volume-ml", result_value(seg, "tumour_volume_ml"), "{:.2f}", "ml")),
+        _card("tumour volume", _num("tumour-volume-ml", result_value(seg, "tumour_volume_ml"), "{:.1f}", "ml")),
         _card("connected components", _num("n-components", seg["n_components"], "{:d}")),
     ])
     truth = ""
@@ -232,10 +311,16 @@ def _lungs_and_features(s: dict) -> str:
 {''.join(f'<div class="banner" id="lungs-cut">{html.escape(n)}</div>' for n in lung_warnings(lungs))}
 {_lung_notes(lungs)}
 {_failed_segments(s['radiomics'])}
-<p>{s['radiomics']['n_features']} pyradiomics features were computed (all in <code>radiomics_long.csv</code>;
+<p>{_features_text(s['radiomics'])} were computed (all in <code>radiomics_long.csv</code>;
 {html.escape(s['radiomics']['params'])}). A selection:</p>
 {_table(rows, ('segment', 'feature', 'value'))}
 """
+
+
+def _features_text(radiomics: dict) -> str:
+    """"535 pyradiomics features", or with an IBSI preset "172 IBSI-1 features (IBSI pipeline, configuration C)"."""
+    n, cfg = radiomics["n_features"], radiomics.get("ibsi_configuration")
+    return f"{n} IBSI-1 features (IBSI pipeline, configuration {cfg})" if cfg else f"{n} pyradiomics features"
 
 
 def lung_warnings(lungs: dict) -> list[str]:
@@ -353,13 +438,41 @@ def _rp(s: dict, figs: dict) -> str:
 {_rp_warnings(r)}
 {_review_flag(s, 'rp')}
 <div class="cards">{_card('predicted risk', _num('rp-risk', r['risk'], '{:.1%}'))}
-{_card('uncertainty interval', f"{r['risk_low']:.1%} - {r['risk_high']:.1%}")}</div>
+{_card('uncertainty interval', f"{r['risk_low']:.1%} - {r['risk_high']:.1%}")}
+{_risk_group(r)}</div>
 {_card_text(r.get('card'), 'rp')}
 <p>{html.escape(r['model_description'])} The interval shows how much the risk moves between models refitted on
-resamples of the training cohort. Bars: the features that moved this patient's risk most (Shapley values,
-log-odds; red raises, blue lowers).</p>
+resamples of the training cohort. Table and bars: the features that moved this patient's risk most, with the
+patient's value (Shapley values, log-odds; positive / red raises, negative / blue lowers).</p>
+{_contributions(r)}
 {_img(figs.get('rp'), 'top contributions to the RP risk')}
 """
+
+
+def risk_group_text(r: dict) -> str:
+    """Whether the risk is at or above the RP model's high-risk threshold (rp_prediction.csv's ``high_risk``), with
+    the threshold and how it was chosen: "HIGH RISK - at or above the model's threshold 29 % (training prevalence
+    (default))", or "below the model's high-risk threshold 29 % (...)"."""
+    threshold = f"{readable(100 * r['threshold'], 3)} % ({r.get('threshold_rule') or 'rule not recorded'})"
+    return (f"HIGH RISK - at or above the model's high-risk threshold {threshold}" if r.get("high_risk") else
+            f"below the model's high-risk threshold {threshold}")
+
+
+def _risk_group(r: dict) -> str:
+    if r.get("threshold") is None:       # a summary of an older lungai: no threshold recorded
+        return ""
+    body = (f'<span id="rp-high-risk" data-value="{int(bool(r.get("high_risk")))}">'
+            f"{html.escape(risk_group_text(r))}</span>")
+    return _card("risk group (rp_prediction.csv high_risk)", body, "warn" if r.get("high_risk") else "")
+
+
+def _contributions(r: dict) -> str:
+    """The top features in words, the patient's value of each and its contribution (the bars' numbers)."""
+    rows = [(f'<span class="rp-feature" title="{html.escape(t["feature"])}">{html.escape(t["label"])}</span>',
+             f'<span id="rp-value-{html.escape(t["feature"])}">{html.escape(t["value"])}</span>',
+             _num(f"rp-contribution-{html.escape(t['feature'])}", t["contribution"], "{:+.3f}"))
+            for t in r.get("top_features") or []]
+    return _table(rows, ("feature", "this patient's value", "contribution (log-odds)")) if rows else ""
 
 
 RP_WARNINGS = (("out_of_range", "outside the model's training range"), ("imputed", "missing, imputed by the model"))
