@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 import pytest
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.radiomics import load_params
 from lungai.radiomics.batch import run_batch
 from lungai.radiomics.manifest import read_manifest, write_synthetic_cohort
@@ -386,7 +386,8 @@ def test_unreadable_manifests_are_refused_saying_why(tmp_path):
     cases = {"latin.csv": ("case,image,mask\nJos\xe9,a.nii.gz,b.nii.gz\n".encode("latin-1"), "not UTF-8.*"),
              "empty.csv": (b"", "is empty"),
              "quote.csv": (b'case,image,mask\n"a,b.nii.gz,c.nii.gz\n', "not a readable CSV"),
-             "semi.csv": (b"case;image;mask\na;b.nii.gz;c.nii.gz\n", "manifest .* is not comma-separated"),
+             "semi.csv": (b"case;image, mask;label\na;b.nii.gz;c.nii.gz\nb;x.nii.gz;1\n",
+                          "manifest .* could be comma- or semicolon-separated"),
              "header.csv": (b"case,image,mask\n", "has no rows")}
     for name, (data, problem) in cases.items():
         (tmp_path / name).write_bytes(data)
@@ -394,6 +395,13 @@ def test_unreadable_manifests_are_refused_saying_why(tmp_path):
             read_manifest(tmp_path / name)
         if name == "latin.csv":
             assert "UTF-8" in err.value.fix
+    # a ';' manifest (a decimal-comma locale's 'CSV'), its header without commas: read, said once; cells as written
+    for name in ("b.nii.gz", "c.nii.gz"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "euro.csv").write_text("case;image;mask;label\na;b.nii.gz;c.nii.gz;1,2\n", encoding="utf-8")
+    with pytest.warns(InputNote, match="manifest euro.csv is read as semicolon-separated"):
+        rows = read_manifest(tmp_path / "euro.csv")
+    assert rows[0]["label"] == "1,2" and rows[0]["mask"] == str(tmp_path / "c.nii.gz")
     (tmp_path / "folder.csv").mkdir()
     with pytest.raises(InputError, match="is a folder, not a CSV file"):
         read_manifest(tmp_path / "folder.csv")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.fusion.cv import check_labels
 from lungai.fusion.data import availability_text, load_cohort, orient_rna
 from lungai.fusion.graph import coexpression_edges, edges_from_list
@@ -134,14 +134,22 @@ def test_a_table_with_another_delimiter_is_refused(tmp_path, sep):
     ehr = pd.read_csv(tmp_path / "ehr.csv").rename(columns={"smoking": "Pleural invasion (elastic, visceral, or parietal)"})
     ehr.to_csv(tmp_path / "semi.csv", sep=sep, index=False)    # the commas in a name gave several columns
     pd.read_csv(tmp_path / "rna.csv", index_col=0).to_csv(tmp_path / "rna_semi.csv", sep=sep)
-    name = "semicolon" if sep == ";" else "tab"
-    with pytest.raises(InputError, match=f"semi.csv is not comma-separated: read with commas .* with {name}s 5 each") \
-            as err:
+    # ';': the header's commas make a comma reading possible too - refused, naming both readings
+    said = ("semi.csv could be comma- or semicolon-separated: read with commas its header has 3 columns .* with "
+            "semicolons 5 columns") if sep == ";" else \
+        "semi.csv is not comma-separated: read with commas .* with tabs 5 each"
+    with pytest.raises(InputError, match=said) as err:
         load_cohort(tmp_path / "semi.csv", label="stage")
     assert "comma delimited" in err.value.fix
-    with pytest.raises(InputError, match="not comma-separated"):
-        load_cohort(tmp_path / "ehr.csv", tmp_path / "rna_semi.csv", label="stage")
-    with pytest.raises(InputError, match="not comma-separated"):
+    if sep == ";":     # gene names without commas: a ';' matrix reads (decimal points or commas), said once
+        with pytest.warns(InputNote, match="rna_semi.csv is read as semicolon-separated"):
+            semi = load_cohort(tmp_path / "ehr.csv", tmp_path / "rna_semi.csv", label="stage")
+        plain = load_cohort(tmp_path / "ehr.csv", tmp_path / "rna.csv", label="stage")
+        pd.testing.assert_frame_equal(semi.rna, plain.rna)
+    else:
+        with pytest.raises(InputError, match="not comma-separated"):
+            load_cohort(tmp_path / "ehr.csv", tmp_path / "rna_semi.csv", label="stage")
+    with pytest.raises(InputError, match="not comma-separated|could be comma- or semicolon"):
         load_cohort(tmp_path / "semi.csv", require_label=False)
 
 
@@ -266,8 +274,9 @@ def test_unreadable_ehr_tables_say_how_to_fix(tmp_path):
     assert "CSV UTF-8" in err.value.fix
     rows = "".join(f"P{i};{60 + i};{70 + i},5;{i % 2},25\n" for i in range(12))
     (tmp_path / "euro.csv").write_text("patient_id;age;weight;dose\n" + rows, encoding="utf-8")
-    with pytest.raises(InputError, match="euro.csv is not comma-separated.*semicolons"):
-        load_ehr(tmp_path / "euro.csv")
+    with pytest.warns(InputNote, match="read as semicolon-separated with decimal commas"):
+        euro = load_ehr(tmp_path / "euro.csv")         # a decimal-comma locale's 'CSV': read (70,5 = 70.5)
+    assert euro.loc["P1", "weight"] == 71.5 and euro.loc["P3", "dose"] == 1.25
     (tmp_path / "dir.csv").mkdir()
     with pytest.raises(InputError, match="is a folder, not a CSV file"):
         load_ehr(tmp_path / "dir.csv")

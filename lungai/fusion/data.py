@@ -199,7 +199,8 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
     refused as numeric with text - before, it became categories (<= 20 values: dose per fraction '1,8' / '2,0') or
     was left out as "date or free text" (FEV1 '2,35'), its numbers lost."""
     from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
-    from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, decimal_comma_number, number_hint, percent_number
+    from lungai.io.tables import (DECIMAL_COMMA_FIX, PERCENT_FIX, decimal_comma_number, number_hint, percent_number,
+                                  row_lines)
 
     def share(s: pd.Series) -> float:
         if not decimal_commas:
@@ -218,8 +219,9 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
             continue
         text = s.notna() & pd.to_numeric(s, errors="coerce").isna()
         rows = np.flatnonzero(text.to_numpy())
-        bad += [f"{col!r} = {s.iloc[r]!r}{number_hint(s.iloc[r])} for patient {df.index[r]} (CSV line {r + 2})"
-                for r in rows[:3]] + ([f"{len(rows) - 3} more in {col!r}"] if len(rows) > 3 else [])
+        bad += [f"{col!r} = {s.iloc[r]!r}{number_hint(s.iloc[r])} for patient {df.index[r]} (CSV line {line})"
+                for r, line in zip(rows[:3], row_lines(path, [int(r) for r in rows[:3]], _separator(path)))]
+        bad += [f"{len(rows) - 3} more in {col!r}"] if len(rows) > 3 else []
         texts += [s.iloc[r] for r in rows]
     if bad:
         commas = all(decimal_comma_number(t) is not None for t in texts)

@@ -3,6 +3,12 @@
 - :func:`check_delimiter` - a table read as comma- (or tab-) separated whose lines that delimiter does not split into
   a constant number of columns while another one (';' from a European spreadsheet, a tab) does was written with that
   other delimiter: refused, as every line would otherwise become one value (whole lines taken for patient IDs).
+- :func:`table_delimiter` - a table asked for as comma-separated that is clearly ';'-separated (its header without a
+  comma: Excel's 'CSV (comma delimited)' in a German / French / Dutch locale) is read so, its decimal commas as
+  decimals, said once; a '.' between groups of three digits there ('1.234,5') is refused (:func:`check_thousands`),
+  and so is a ';' file that could be read with commas too, naming both readings.
+- :func:`data_lines` / :func:`row_lines` - the file line of each data row (a quoted cell over several lines, blank
+  lines and rows of empty cells counted as the readers count them): the line every table error names.
 - :func:`id_text` - a patient id as every join compares it: text, spaces around dropped, Unicode composed (NFC:
   'Müller' typed as 'u' + combining diaeresis, as macOS writes it, is the same patient as the precomposed 'Müller').
 - :func:`duplicate_ids` / :func:`check_unique_ids` - patient ids that occur more than once, or that differ only in
@@ -28,6 +34,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import unicodedata
@@ -242,6 +249,85 @@ def check_delimiter(path, frame=None, sep: str = ",", what: str = "table") -> No
 UTF8_FIX = "save it as UTF-8 (Excel: 'CSV UTF-8 (comma delimited)')"
 
 
+def table_delimiter(path, sep: str = ",", what: str = "table") -> str:
+    """The delimiter the table ``path`` is read with: ``sep``, or ';' for a table asked for as comma-separated that is
+    clearly semicolon-separated - what Excel writes as 'CSV (comma delimited)' in a decimal-comma locale (German,
+    French, Dutch ...), where that fix cannot be followed: ';' splits every line into the same number (>= 2) of
+    fields, ',' does not, and the header holds no comma (a clear sniff).  A header holding commas too - both readings
+    possible - is refused, naming both."""
+    if sep != ",":
+        return sep
+    mine = _field_counts(path, ",")
+    if not mine or _splits(mine):
+        return sep
+    theirs = _field_counts(path, ";")
+    if not _splits(theirs):
+        return sep
+    if mine[0] >= 2:                       # the header holds commas: ',' could be meant as well
+        raise InputError(f"{what} {path} could be comma- or semicolon-separated: read with commas its header has "
+                         f"{mine[0]} columns and its lines {sorted(set(mine))[:5]} fields, with semicolons "
+                         f"{theirs[0]} columns on every line",
+                         "save it as a comma-separated CSV (spreadsheet: Save As 'CSV UTF-8 (comma delimited)'), or "
+                         "with ';' as separator and no ',' in the header row")
+    return ";"
+
+
+# a number written with '.' between groups of three digits ('1.234', '1.234,5'): in a decimal-comma table a
+# thousands separator, or a decimal point - which, cannot be told
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")      # '1,5', '-0,25', ',5': a number in a decimal-comma table
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
+
+
+def check_thousands(df, path, id_columns=(), what: str = "table") -> None:
+    """Refuse a value of the semicolon-separated (decimal-comma) table ``path`` written with a '.' between groups of
+    three digits ('1.234,5', '1.234'): a thousands separator (1234.5) or a decimal point (1.234) - read as text,
+    the column would become categories or be refused far from the cause.  Id columns are left as written."""
+    lines = None
+    for col in df.columns:
+        if col in id_columns or not (df[col].dtype == object or str(df[col].dtype) in ("str", "string")):
+            continue
+        cells = [v.strip() if isinstance(v, str) else "" for v in df[col]]
+        hits = [k for k, v in enumerate(cells) if _THOUSANDS.fullmatch(v)]
+        if hits:
+            lines = lines or data_lines(path, ";")
+            k = hits[0]
+            line = lines[k] if k < len(lines) else k + 2
+            value = cells[k]
+            raise InputError(f"{what} {path} (read as semicolon-separated, decimal commas) has {value!r} in column "
+                             f"{col!r} (line {line}{f' and {len(hits) - 1} more' if len(hits) > 1 else ''}): a "
+                             "'.' between groups of three digits - a thousands separator or a decimal point?",
+                             f"write the numbers without thousands separators ({value.replace('.', '')} if the '.' "
+                             "separates thousands) and with a decimal comma (1,5)")
+
+
+def row_lines(path, positions, sep: str = ",") -> list[int]:
+    """The file lines (:func:`data_lines`) of the rows at ``positions`` of the table ``path`` as read (its delimiter
+    as :func:`table_delimiter` finds it); position + 2 where the file cannot be read again."""
+    try:
+        lines = data_lines(path, table_delimiter(path, sep))
+    except InputError:
+        lines = []
+    return [lines[p] if 0 <= p < len(lines) else p + 2 for p in positions]
+
+
+def data_lines(path, sep: str = ",") -> list[int]:
+    """The line number (in the file, the header's line 1) of each data row of the table ``path``, as the readers keep
+    them: a quoted cell over several lines counts its lines, blank lines and rows of empty cells (',,,',
+    :func:`without_empty_rows`) are left out.  For errors naming a row's line; [] when unreadable."""
+    lines = []
+    try:
+        with Path(path).open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=sep)
+            start = 1
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    lines.append(start)
+                start = reader.line_num + 1
+    except (OSError, csv.Error):
+        return []
+    return lines[1:]
+
+
 def check_table_path(path, what: str = "table", fix: str = "give the path of a CSV file") -> Path:
     """Refuse a table path that does not exist or is a folder (``what``: how the error names the table)."""
     p = Path(path)
@@ -260,6 +346,10 @@ def table_read_error(path, exc: Exception, what: str = "table", sep: str = ",",
     import pandas as pd
 
     if isinstance(exc, UnicodeDecodeError):
+        with contextlib.suppress(OSError):
+            if Path(path).read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff"):      # Excel's 'Unicode Text'
+                return InputError(f"{what} {path} is UTF-16 text (as Excel's 'Unicode Text' saves a table), not "
+                                  "UTF-8", UTF8_FIX)
         return InputError(f"{what} {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r}: another "
                           "encoding, e.g. Latin-1 / Windows-1252)", UTF8_FIX)
     if isinstance(exc, pd.errors.EmptyDataError):
@@ -283,8 +373,31 @@ def read_table_checked(path, id_columns=(), sep: str = ",", what: str = "table",
     (:func:`table_read_error`), written with another delimiter (:func:`check_delimiter`), and - with ``rows`` - a
     header without rows."""
     p = check_table_path(path, what, fix)
+    asked, sep = sep, table_delimiter(p, sep, what)
+    if sep != asked:          # a decimal-comma spreadsheet's 'CSV': ';' between fields, '1,5' for 1.5
+        import warnings
+
+        from lungai.errors import InputNote
+
+        kw.setdefault("decimal", ",")
+        warnings.warn(InputNote(f"{what} {p.name} is read as semicolon-separated with decimal commas (1,5 = 1.5), as "
+                                "a spreadsheet in a decimal-comma locale writes it"))
     df = read_csv_text_ids(p, id_columns, sep=sep, what=what, fix=fix, **kw)
     check_delimiter(p, df, sep, what)
+    if sep != asked:
+        ids = id_columns([str(c) for c in df.columns]) if callable(id_columns) else list(id_columns)
+        check_thousands(df, p, ids, what)
+        if not isinstance(kw.get("dtype", {}), (dict, type(None))):
+            return df                     # every column text (a manifest): its cells as written
+        import pandas as pd
+
+        for col in df.columns:            # a column of numbers and words ('Not Collected'): text, as in a CSV
+            if col not in ids and df[col].dtype.kind not in "biufcmM":
+                df[col] = df[col].map(lambda v: v.strip().replace(",", ".") if isinstance(v, str)
+                                      and _DECIMAL_COMMA.fullmatch(v.strip()) else v)
+                numbers = pd.to_numeric(df[col], errors="coerce")
+                if numbers.notna().any() and numbers.notna().sum() == df[col].notna().sum():
+                    df[col] = numbers     # numbers only ('1,5' and '0.25' mixed): a numeric column
     if rows and df.empty:
         raise InputError(f"{what} {p} has no rows (only a header)", fix)
     return df
@@ -294,9 +407,10 @@ def header_names(path, sep: str = ",") -> list[str]:
     """The header row of the table ``path`` as written, spaces around each name dropped (pandas renames a repeated
     name: 'clin_age', 'clin_age.1'); [] when it cannot be read."""
     try:
+        sep = table_delimiter(path, sep)
         with Path(path).open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
             return [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
-    except (OSError, csv.Error):
+    except (OSError, csv.Error, InputError):
         return []
 
 

@@ -170,17 +170,13 @@ def _check_split_cells(df: pd.DataFrame, path: Path) -> None:
 
 
 def _data_lines(path: Path) -> list[int]:
-    """The line number of each data row of the CSV ``path`` (blank lines skipped, as pandas does), for errors."""
-    import csv
+    """The line number of each data row of the manifest ``path`` (:func:`lungai.io.tables.data_lines`), for errors."""
+    from lungai.io.tables import data_lines, table_delimiter
 
-    lines = []
-    with contextlib.suppress(OSError, csv.Error):
-        with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            reader = csv.reader(fh)
-            for row in reader:
-                if row:
-                    lines.append(reader.line_num)
-    return lines[1:]
+    try:
+        return data_lines(path, table_delimiter(path))
+    except InputError:
+        return []
 
 
 def write_synthetic_cohort(folder: str | Path, n: int, seed: int = 0, shape=(96, 96, 40),

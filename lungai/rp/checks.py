@@ -226,12 +226,16 @@ def where_in_files(df: pd.DataFrame, column, positions) -> str:
     (the line of the header 1; a table joined of several CSVs: "lines [3, 5] of b.csv", or its rows)."""
     positions = [int(p) for p in positions]
     sources = df.attrs.get("sources")
-    if sources is None or len(sources.tables) == 1:
+    from lungai.io.tables import row_lines
+
+    if sources is None:
         return f"CSV lines {[p + 2 for p in positions]}"
+    if len(sources.tables) == 1:
+        return f"CSV lines {row_lines(sources.tables[0][0], positions)}"
     found = sources.rows(df, column, positions)
     if found is None:
         return f"rows {[p + 1 for p in positions]} of the joined table"
-    return f"lines {sorted(r + 2 for r in found[1])} of {found[0]}"
+    return f"lines {sorted(row_lines(found[0], found[1]))} of {found[0]}"
 
 
 def as_written(df: pd.DataFrame, column, positions) -> list[str]:
