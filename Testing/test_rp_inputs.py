@@ -281,6 +281,35 @@ def test_duplicate_patients_are_refused_listing_them(tmp_path, table, rp_model_d
         train_rp(two_cts, "rp_grade2", tmp_path / "m", fast=True)
 
 
+def test_repeated_rows_of_a_table_without_an_id_column_are_refused(tmp_path, table, rp_model_dir, rp_cohort):
+    """QA (cvleak60): a table whose patient id column has a name lungai does not know (REDCap's ``record_id``, an
+    ``MRN``) has no id column to check, so a patient listed twice went into the training and the test folds of the
+    nested CV unnoticed: NSCLC-Radiogenomics (130 patients, 50 genes as rad_ columns) with a PERMUTED outcome gave
+    nested AUC 0.46 once and 0.97 with every row twice.  Rows identical in every feature and the outcome are now
+    refused (train and validate) when no id column tells the patients apart; with an id column they are different
+    patients (ids decide, as before)."""
+    from lungai.rp.external import validate_rp
+
+    no_id = table.rename(columns={"case": "record_id"})
+    tripled = pd.concat([no_id] * 3, ignore_index=True)
+    with pytest.raises(InputError, match=r"no patient id column and 60 row\(s\) repeated \(120 copies\)"
+                                         r".*rows 1, 61, 121; rows 2, 62") as err:
+        train_rp(tripled, "rp_grade2", tmp_path / "m", fast=True)
+    assert "patient id column" in err.value.fix and "keep one row per patient" in err.value.fix
+    assert not (tmp_path / "m").exists()
+    one_twice = pd.concat([no_id, no_id.iloc[[4]]], ignore_index=True)       # one whole row twice
+    with pytest.raises(InputError, match=r"1 row\(s\) repeated \(1 copy\).*\(rows 5, 61\)"):
+        train_rp(one_twice, "rp_grade2", tmp_path / "m", fast=True)
+    twice = pd.concat([rp_cohort.table.iloc[:30], rp_cohort.table.iloc[[7]]], ignore_index=True).drop(columns="case")
+    with pytest.raises(InputError, match=r"validation table has no patient id column.*rows 8, 31"):
+        validate_rp(rp_model_dir, twice)
+    # with an id column, two patients with the same values are two patients: not refused
+    same_values = table.copy()
+    same_values.loc[5, [c for c in table.columns if c != "case"]] = table.loc[4, [c for c in table.columns if c != "case"]]
+    train_rp(same_values, "rp_grade2", tmp_path / "ok", fast=True, outer_folds=3, inner_folds=3, n_boot=2,
+             make_plots=False)
+
+
 def test_table_with_another_separator_is_named(tmp_path, table):
     """A ';' or tab separated table says so (not 'outcome column ... is not in the table'), also when some header
     names contain commas."""

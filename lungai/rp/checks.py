@@ -105,15 +105,44 @@ def id_order(df: pd.DataFrame, id_column: str | None = None) -> np.ndarray:
 
 
 def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str, why: str,
-                              every_id: bool = False) -> None:
+                              every_id: bool = False, columns=None) -> None:
     """Refuse a table whose id column (:func:`id_column_of`) holds a patient more than once, listing the ids
-    (:func:`lungai.io.tables.check_unique_ids`).  A table without an id column cannot be checked.  ``every_id``
-    (training, validation): every id column is checked - ``lungai cohort`` writes a row per CT series with its
-    own ``case`` (P_1, P_2) and the same ``patient_id``: one patient in the training and the test folds."""
-    cols = id_columns_of(df, id_column) if every_id else [id_column_of(df, id_column)]
+    (:func:`lungai.io.tables.check_unique_ids`).  ``every_id`` (training, validation): every id column is checked -
+    ``lungai cohort`` writes a row per CT series with its own ``case`` (P_1, P_2) and the same ``patient_id``: one
+    patient in the training and the test folds.  A table without an id column cannot be checked by ids: with
+    ``columns`` (the features and the outcome), rows identical in all of them are refused
+    (:func:`check_repeated_rows`)."""
+    cols = [c for c in (id_columns_of(df, id_column) if every_id else [id_column_of(df, id_column)]) if c is not None]
     for col in cols:
-        if col is not None:
-            check_unique_ids(df[col], what, col, f"keep one row per patient ({why})")
+        check_unique_ids(df[col], what, col, f"keep one row per patient ({why})")
+    if not cols and columns is not None:
+        check_repeated_rows(df, columns, what, why)
+
+
+def check_repeated_rows(df: pd.DataFrame, columns, what: str, why: str) -> None:
+    """Refuse rows of a table WITHOUT a patient id column that are identical in every one of ``columns`` (features
+    and outcome): one patient listed twice, whom no id tells apart (QA: an id column named ``record_id`` is no id
+    column lungai knows; with every row twice a permuted outcome gave nested-CV AUC 0.84).  Rows are numbered from 1
+    (the first row under the header)."""
+    cols = [c for c in dict.fromkeys(columns) if c in df.columns]
+    if not cols or len(df) < 2:
+        return
+    groups: dict = {}
+    for row, key in enumerate(map(tuple, df[cols].astype("string").apply(lambda s: s.str.strip()).fillna("")
+                                  .to_numpy())):
+        groups.setdefault(key, []).append(row + 1)
+    rows = [g for g in groups.values() if len(g) > 1]       # in the order of their first row
+    if not rows:
+        return
+    extra = sum(len(g) - 1 for g in rows)          # rows beyond the first of each group
+    shown = "; ".join("rows " + ", ".join(map(str, g)) for g in rows[:5]) + (f"; and {len(rows) - 5} more groups"
+                                                                             if len(rows) > 5 else "")
+    raise InputError(f"{what} has no patient id column and {len(rows)} row(s) repeated ({extra} "
+                     f"cop{'y' if extra == 1 else 'ies'}), identical in every feature and the outcome ({shown}): one "
+                     "patient in several rows?",
+                     f"keep one row per patient ({why}); add a patient id column (named one of "
+                     f"{', '.join(ID_NAMES)}, or declared with role id in a role file): with ids, different patients "
+                     "with the same values are told apart by their ids")
 
 
 def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:

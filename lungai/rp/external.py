@@ -69,7 +69,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     id_column = card["roles"].get("id_column")
     df = table if isinstance(table, pd.DataFrame) else read_tables(table, id_column)
     check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
-                              "twice in the metrics, and the predictions per patient would be ambiguous", every_id=True)
+                              "twice in the metrics, and the predictions per patient would be ambiguous", every_id=True,
+                              columns=list(card["features"]) + [outcome or card["outcome"]])
     outcome = outcome or card["outcome"]
     y = outcome_vector(df, outcome)
     # the settings first: other settings give other rad_* names, which must not read as misspelt columns

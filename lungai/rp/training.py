@@ -107,7 +107,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     roles = infer_roles(df, outcome, role_file)
     check_one_row_per_patient(df, roles.id_column, f"the training table ({source})",
                               "a patient counted twice would be in the training and the test folds of the "
-                              "cross-validation at once, and the figures would be optimistic", every_id=True)
+                              "cross-validation at once, and the figures would be optimistic", every_id=True,
+                              columns=list(roles.roles) + [outcome])
     explicit = feature_sets is not None
     sets = _parse_list(feature_sets or list(FEATURE_SETS), FEATURE_SETS, "feature set(s)")
     empty = [s for s in sets if not roles.features(s)]
