@@ -524,6 +524,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         job.rtdoseNotes = getattr(self, "rtdoseNotes", []) if doseCsv else []
         # which segments "Lungs minus tumour" subtracts (every tumour segment, ticked or not): said with the result
         job.notes = [n for n in [nodes.lungs_minus_tumour_note(p.segmentation, columns.values())] if n]
+        # the outlines measured, as they are at the start (recorded on the tables: once a segment is edited, renamed,
+        # replaced or deleted they say so, nodes.refresh_confidence_tables); the dose rows: its lungs and tumours
+        job.measuredOutlines = nodes.measured_outlines(p.segmentation, list(columns.values()))
+        job.doseOutlines = (nodes.measured_outlines(p.segmentation,
+                                                    self.doseSegmentNames(self.segmentNames(p.segmentation)))
+                            if doseCsv else [])
         return job
 
     @staticmethod
@@ -605,6 +611,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             p.outputTable.SetAttribute(NODE_ATTRIBUTE, ";".join(ids))  # the settings travel with the table
             # and the measured segments flagged for expert review (Multimodal Predict's risk warns of them)
             nodes.record_review_notes(p.outputTable, getattr(job, "segmentReviewNotes", []))
+            nodes.record_measured_outlines(p.outputTable, getattr(job, "measuredOutlines", []))
             message = (f"{len(rows)} features x {len(names) - 4 - len(failed)} segment(s) -> table "
                        f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation))
             if failed:
@@ -647,6 +654,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 # the dose's warnings its CSV cannot carry (an EFFECTIVE RTDOSE, an RTDOSE unchecked against a NIfTI
                 # CT ...): recorded on the table, so the RP risk computed from it says them (Multimodal Predict)
                 nodes.record_review_notes(p.doseTable, getattr(job, "doseNotes", []))
+                nodes.record_measured_outlines(p.doseTable, getattr(job, "doseOutlines", []))
                 message += (f"\nDose features -> table '{p.doseTable.GetName()}'"
                             + nodes.segmentation_table_note(p.doseTable, segmentation)
                             + nodes.dose_table_note(p.doseTable))

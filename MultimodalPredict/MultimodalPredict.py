@@ -283,10 +283,15 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         # a NIfTI CT ...), each once
         job.reviewNotes = list(dict.fromkeys(
             [n for table in (p.radiomicsTable, p.doseTable) if table is not None
-             for n in nodes.recorded_review_notes(table)] + table_warnings(row, card, context="patient")))
+             for n in nodes.recorded_review_notes(table)] + table_warnings(row, card, context="patient")
+            + nodes.stale_table_notes(slicer.mrmlScene, p.radiomicsTable, p.doseTable)))
         from lungai.scene.rp import risk_inputs_note
 
         job.inputsNote = risk_inputs_note(p.radiomicsTable, p.doseTable)   # which tables (and segmentations)
+        # the segments' outlines the tables measured: the risk table says it once one is edited, renamed, replaced or
+        # deleted (nodes.refresh_confidence_tables), as the tables do
+        job.measuredOutlines = nodes.recorded_measured_outlines(
+            *[table for table in (p.radiomicsTable, p.doseTable) if table is not None])
         job.modelDirectory = p.rpModelDirectory                            # recorded in the risk table
         return job
 
@@ -313,6 +318,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             if model:
                 df = with_model_columns(df, results.model_card(model), model)
             p.rpOutputTable = risk_table(slicer.mrmlScene, df, case, volume_node=volume, node=p.rpOutputTable)
+            nodes.record_measured_outlines(p.rpOutputTable, getattr(job, "measuredOutlines", []))
         finally:
             job.finish()
         headline, details = results.describe_prediction_row(rows[0])

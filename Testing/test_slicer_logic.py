@@ -2446,6 +2446,13 @@ def test_risk_from_an_effective_rtdose_table_says_its_note(load_module, mrml_sce
     rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
     assert not any("EFFECTIVE" in n for n in nodes.recorded_review_notes(r.doseTable))
     assert not notes_of(mrml.dataframe_from_table_node(r.doseTable)[NOTES_COLUMN].iloc[0])
+    # QA staletab60: the dose table records the segments its rows measured (its lungs ...); one renamed: it says so
+    nodes.keep_confidence_tables_current(mrml_scene)
+    measured = [record["name"] for record in nodes.recorded_measured_outlines(r.doseTable)]
+    assert "Lung_R" in measured and nodes.OUTLINE_COLUMN not in nodes.table_rows(r.doseTable)[0]
+    segmentation = r.segmentation.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Lung_R")).SetName("Lung_R old")
+    assert "segment 'Lung_R' renamed 'Lung_R old'" in nodes.table_rows(r.doseTable)[0][nodes.OUTLINE_COLUMN]
 
 
 def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_scene, phantom_nodes):
@@ -4961,3 +4968,95 @@ def test_two_lung_segments_differing_only_in_letter_case_are_refused_by_the_pane
     assert logic.inputProblem(p) is None
     assert dose_lung_segments(mrml.segment_names(truth)) == ["Right lung", "Left lung"]
     assert [n for n, _ in nodes.tumour_masks(mrml_scene, truth, ct)] == ["Tumor", "tumor"]
+
+
+def test_feature_tables_say_when_their_segments_changed_since(load_module, mrml_scene, phantom_nodes):
+    """QA staletab60 (lung2 in a real MRML scene, and the Lung Radiomics panel): a features table (and the dose table,
+    and the RP risk computed from them) still read as current after the segments it measured were edited in the
+    Segment Editor, renamed, replaced or deleted - exported later, it gave the features of an outline that no longer
+    exists.  The confidence tables' refresh (nodes.keep_confidence_tables_current, one observer) now marks such a
+    table's rows (nodes.OUTLINE_COLUMN: nodes.MEASURED_EARLIER naming what changed); values kept, never recomputed."""
+    import sys
+    from pathlib import Path
+
+    from lungai import mrml
+    from lungai.io import read_ct, read_mask
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_dicom_scene import edit_segment
+
+    nodes.keep_confidence_tables_current(mrml_scene)
+
+    def outline(table):
+        return {row.get(nodes.OUTLINE_COLUMN) for row in nodes.table_rows(table)}
+
+    # lung2 (pyradiomics' sample): its tumour outline as a segmentation, features by the console API
+    data = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pyradiomics_lung"
+    ct = read_ct(data / "lung2_image.nrrd")
+    tumour = sitk.Cast(read_mask(data / "lung2_label.nrrd", reference=ct) > 0, sitk.sitkUInt8)
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "lung2_image")
+    seg, _ = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=vol)
+    table, errors = radiomics_table(mrml_scene, vol, seg, segments=["Tumor"], feature_classes=["firstorder"])
+    assert not errors and outline(table) == {None}             # current: no column added
+    before = mrml.dataframe_from_table_node(table)
+    grown = sitk.GetArrayFromImage(sitk.BinaryDilate(tumour, [1, 1, 1]))
+    edit_segment(mrml_scene, seg, ct, "Tumor", grown)
+    (text,) = outline(table)
+    assert text.startswith("earlier outline: segment 'Tumor' edited") and "compute them again" in text
+    after = mrml.dataframe_from_table_node(table)
+    assert np.allclose(after["Tumor"].to_numpy(float), before["Tumor"].to_numpy(float))   # kept, not recomputed
+    # the RP inputs read from it: the same features (the column is no segment's)
+    from lungai.scene.rp import radiomics_features
+    assert radiomics_features(table) == radiomics_features(before)
+    seg.GetSegmentation().GetSegment(seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor")).SetName("GTV old")
+    assert "segment 'Tumor' renamed 'GTV old'" in next(iter(outline(table)))
+    mrml_scene.RemoveNode(seg)
+    assert "segment 'Tumor' gone (segmentation" in next(iter(outline(table)))
+
+    # the panel's features table and dose table (phantom, real child processes); a segment deleted / renamed
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = ["Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert outline(p.outputTable) == {None}
+    segmentation = p.segmentation.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Left lung")).SetName("L lung")
+    assert outline(p.outputTable) == {None}                    # a segment it did not measure
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
+    assert "segment 'Tumor' deleted" in next(iter(outline(p.outputTable)))
+
+
+def test_rp_risk_table_says_when_its_tables_segments_changed_since(load_module, mrml_scene, rp_model,
+                                                                  phantom_nodes):
+    """QA staletab60: Multimodal Predict's RP risk table, computed from a features table of segments, still read as
+    current after a measured segment was edited or deleted.  It carries the outlines its tables measured and the one
+    refresh path marks it (nodes.OUTLINE_COLUMN), its risk kept."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    nodes.keep_confidence_tables_current(mrml_scene)
+    seg = phantom_nodes[1]
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = nodes.record_measured_outlines(mrml.table_node_from_dataframe(mrml_scene, pick("rad_"),
+                                                                                     "radiomics"),
+                                                      nodes.measured_outlines(seg, ["Tumor"]))
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    logic.loadRisk(p, logic.run(logic.startRisk, p, timeout=120))
+    risk = nodes.table_rows(p.rpOutputTable)[0]
+    assert nodes.OUTLINE_COLUMN not in risk
+    segmentation = seg.GetSegmentation()
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
+    row = nodes.table_rows(p.rpOutputTable)[0]
+    assert row[nodes.OUTLINE_COLUMN].startswith("earlier outline: segment 'Tumor' deleted")
+    assert row["risk"] == risk["risk"]
+    # a risk computed from the table now says it is of an earlier outline
+    headline, _ = logic.loadRisk(p, logic.run(logic.startRisk, p, timeout=120))
+    assert "warning: the table 'radiomics' is of an earlier outline (segment 'Tumor' deleted)" in headline
+    row = nodes.table_rows(p.rpOutputTable)[0]
+    assert "is of an earlier outline" in row["warnings"] and row[nodes.OUTLINE_COLUMN].startswith("earlier outline")

@@ -996,7 +996,10 @@ def refresh_confidence_tables(scene) -> None:
     (a table the user renamed too: "Tumor" renamed "Tumor rejected" and "Tumor (2)" renamed "Tumor" - the
     tables no longer name the wrong segment), the :data:`OUTLINE_COLUMN` cell the outline state
     (:func:`tumour_result`: edited since in the Segment Editor), and :data:`OUTLINE_GONE` for a table whose
-    segment is gone (deleted, its segmentation deleted, replaced by a later run: :func:`linked_segment`).  Called by
+    segment is gone (deleted, its segmentation deleted, replaced by a later run: :func:`linked_segment`); likewise
+    every table of values measured on segments (:data:`MEASURED_OUTLINES_ATTRIBUTE`: features, dose, RP risk) says
+    in its :data:`OUTLINE_COLUMN` which measured segments were edited, renamed, replaced or deleted since
+    (:data:`MEASURED_EARLIER`; the column added only then).  Called by
     the Lung AI Segmentation panel on entering it and, once :func:`keep_confidence_tables_current` is installed
     (the panels do), after each change of a segment or removal of a segmentation."""
     tables = [scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
@@ -1016,6 +1019,112 @@ def refresh_confidence_tables(scene) -> None:
         elif node.GetAttribute(SEGMENT_ID_ATTRIBUTE) is not None and node.GetTable() is not None \
                 and node.GetTable().GetNumberOfRows():
             _set_text_cells(node, OUTLINE_COLUMN, OUTLINE_GONE)
+        _mark_measured_table(scene, node)
+
+
+def _mark_measured_table(scene, node) -> None:
+    """A table of values measured on segments (:data:`MEASURED_OUTLINES_ATTRIBUTE`): its :data:`OUTLINE_COLUMN` says
+    :data:`MEASURED_EARLIER` once one changed since (:func:`measured_outline_changes`), back to
+    :data:`MEASURED_CURRENT` where it said so before (an edit undone); no column while current."""
+    if not node.GetAttribute(MEASURED_OUTLINES_ATTRIBUTE) or node.GetTable() is None \
+            or not node.GetTable().GetNumberOfRows():
+        return
+    changes = measured_outline_changes(scene, node)
+    if changes:
+        _set_text_cells(node, OUTLINE_COLUMN, MEASURED_EARLIER.format("; ".join(changes)))
+    else:
+        _set_text_cells(node, OUTLINE_COLUMN, MEASURED_CURRENT, add=False)
+
+
+# on a table of values measured on segments (Lung Radiomics' features and dose tables, radiomics_table's, the RP risk
+# computed from them): each measured segment's segmentation, ID, name and outline (:func:`_segment_outline`) as they
+# were then (:func:`measured_outlines`), so that :func:`refresh_confidence_tables` (the one refresh path, run by
+# :func:`keep_confidence_tables_current`) marks the table's :data:`OUTLINE_COLUMN` once a segment is edited, renamed,
+# replaced or deleted: its rows describe an outline that no longer exists.  The values are never deleted nor computed
+# again silently.
+MEASURED_OUTLINES_ATTRIBUTE = "LungAI.measuredOutlines"
+MEASURED_CURRENT = "as the segments are now"
+MEASURED_EARLIER = ("earlier outline: {} - these values describe the segments as they were when computed, not as "
+                    "they are now; compute them again before using or exporting them")
+
+
+def measured_outlines(seg_node, names=None) -> list:
+    """The records (:data:`MEASURED_OUTLINES_ATTRIBUTE`) of the segments of ``seg_node`` named in ``names`` (None:
+    every segment; a derived "Lungs" / "Lungs minus tumour" among them: every segment, they are made of the lungs and
+    tumours); [] with no segmentation."""
+    if seg_node is None:
+        return []
+    segmentation = seg_node.GetSegmentation()
+    ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    if names is not None and not {"Lungs", LUNGS_MINUS_TUMOUR} & set(names):
+        ids = [i for i in ids if segmentation.GetSegment(i).GetName() in set(names)]
+    records = []
+    for segment_id in ids:
+        outline = _segment_outline(seg_node, segment_id)
+        records.append({"segmentation": seg_node.GetID(), "segmentation_name": seg_node.GetName() or "",
+                        "id": segment_id, "name": segmentation.GetSegment(segment_id).GetName(),
+                        "outline": None if outline is None else _outline_text(outline)})
+    return records
+
+
+def recorded_measured_outlines(*tables) -> list:
+    """The measured-segment records the tables carry (:func:`record_measured_outlines`), each once."""
+    import json
+
+    records = []
+    for table in tables:
+        text = table.GetAttribute(MEASURED_OUTLINES_ATTRIBUTE) if hasattr(table, "GetAttribute") else None
+        try:
+            found = json.loads(text) if text else []
+        except ValueError:
+            found = []
+        records += [r for r in found if isinstance(r, dict) and r not in records]
+    return records
+
+
+def record_measured_outlines(table_node, records):
+    """Record on a table the segments its values were measured on (:func:`measured_outlines`; none: removed - an
+    earlier run's never stay); saved with the scene.  Returns the node."""
+    import json
+
+    if records:
+        table_node.SetAttribute(MEASURED_OUTLINES_ATTRIBUTE, json.dumps(records))
+    else:
+        table_node.RemoveAttribute(MEASURED_OUTLINES_ATTRIBUTE)
+    if table_node.GetScene() is not None:       # a risk computed from a table already of an earlier outline
+        _mark_measured_table(table_node.GetScene(), table_node)
+    return table_node
+
+
+def measured_outline_changes(scene, table_node) -> list[str]:
+    """What changed since the table's values were measured (:func:`record_measured_outlines`), one phrase per
+    segment: deleted (its segmentation deleted), replaced (another segment of its name), renamed, edited."""
+    changes = []
+    for record in recorded_measured_outlines(table_node):
+        name = record.get("name", "")
+        seg_node = scene.GetNodeByID(record.get("segmentation") or "")
+        segment = (seg_node.GetSegmentation().GetSegment(record.get("id") or "")
+                   if seg_node is not None and seg_node.IsA("vtkMRMLSegmentationNode") else None)
+        if seg_node is None or not seg_node.IsA("vtkMRMLSegmentationNode"):
+            changes.append(f"segment '{name}' gone (segmentation '{record.get('segmentation_name', '')}' deleted)")
+        elif segment is None:
+            replaced = seg_node.GetSegmentation().GetSegmentIdBySegmentName(name)
+            changes.append(f"segment '{name}' " + ("replaced (made again)" if replaced else "deleted"))
+        else:
+            if segment.GetName() != name:
+                changes.append(f"segment '{name}' renamed '{segment.GetName()}'")
+            if record.get("outline") and _outline_changed(seg_node, record["id"], record["outline"]):
+                changes.append(f"segment '{name}' edited (or made again) since")
+    return list(dict.fromkeys(changes))
+
+
+def stale_table_notes(scene, *tables) -> list[str]:
+    """A note per table (None / a DataFrame skipped) whose measured segments changed since
+    (:func:`measured_outline_changes`), said with what is computed from it (the RP risk: its ``warnings``)."""
+    return [f"the table '{table.GetName()}' is of an earlier outline ({'; '.join(changes)}): compute it again in Lung "
+            "Radiomics before relying on this result"
+            for table in tables if hasattr(table, "GetAttribute")
+            for changes in [measured_outline_changes(scene, table)] if changes]
 
 
 _CONFIDENCE_KEPT_SCENES: set = set()

@@ -149,6 +149,11 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     # segments flagged for review (the tumours "Lungs minus tumour" subtracts included) and the dose rows' notes (an
     # EFFECTIVE RTDOSE ...): said by the RP risk computed from this table (predict_rp_node)
     record_review_notes(node, review_notes(seg_node, list(masks)) + dose_notes)
+    from lungai.scene.nodes import measured_outlines, record_measured_outlines
+
+    # the segments' outlines it measured: once one is edited, renamed, replaced or deleted the table says so
+    # (nodes.refresh_confidence_tables)
+    record_measured_outlines(node, measured_outlines(seg_node, list(masks)))
     return node, errors
 
 

@@ -169,11 +169,12 @@ def dose_features(dose, names=()) -> dict:
     dose.csv are carried as they are (rp predict warns of them: :func:`lungai.rp.prepare.table_warnings`)."""
     from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN, NOTES_COLUMN
     from lungai.rp.columns import is_missing_word
-    from lungai.scene.nodes import DOSE_COLUMN
+    from lungai.scene.nodes import DOSE_COLUMN, OUTLINE_COLUMN
 
-    def features(values: dict) -> dict:
+    def features(values: dict) -> dict:     # OUTLINE_COLUMN: a table of segments changed since (nodes.MEASURED_EARLIER)
         out = _prefixed({k: v for k, v in values.items()
-                         if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN, NOTES_COLUMN, DOSE_COLUMN)},
+                         if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN, NOTES_COLUMN, DOSE_COLUMN,
+                                                   OUTLINE_COLUMN)},
                         "dose_", names)
         for column in (LUNGS_CUT_COLUMN, NOTES_COLUMN):
             value = next((v for k, v in values.items() if str(k).strip() == column), None)
@@ -312,7 +313,7 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                                               "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
                                               "training_patient": pred["training_patient"],
                                               "warnings": pred["warnings"]}), card, model_dir)
-    from lungai.scene.nodes import recorded_review_notes  # noqa: PLC0415
+    from lungai.scene.nodes import recorded_review_notes, stale_table_notes  # noqa: PLC0415
 
     # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them), and
     # the dose's warnings recorded on the dose table (Lung Radiomics: an EFFECTIVE RTDOSE ...), each once
@@ -320,7 +321,7 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     # notes a CLI dose.csv recorded (its rtdose_notes column) - each once
     result = add_warnings(result, list(dict.fromkeys(
         [n for table in (radiomics, dose) if table is not None for n in recorded_review_notes(table)]
-        + list(pred.attrs.get("warnings", [])))))
+        + stale_table_notes(scene, radiomics, dose) + list(pred.attrs.get("warnings", [])))))
     if "illustrative" in pred.columns:     # a model trained on a synthetic cohort (its card says so): every risk
         result.insert(1, "illustrative", pred["illustrative"].to_numpy())     # of it labelled, as rp predict does
     # the top features as rp predict lists them (lungai.rp.explain.top_contributions): largest |value| first, never
@@ -334,6 +335,10 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                           "contribution": [v for _, v in tops]})
     node = mrml.table_node_from_dataframe(scene, result, f"{case} RP risk", node=table_node)
     cnode = mrml.table_node_from_dataframe(scene, table, f"{case} RP contributions", node=contributions_node)
+    from lungai.scene.nodes import record_measured_outlines, recorded_measured_outlines  # noqa: PLC0415
+
+    # the outlines its tables measured: said once a segment is edited ... (nodes.refresh_confidence_tables)
+    record_measured_outlines(node, recorded_measured_outlines(*[t for t in (radiomics, dose) if t is not None]))
     return node, cnode
 
 
