@@ -1198,3 +1198,36 @@ def test_case_names_beginning_with_a_dash_reach_the_cli(tmp_path, case):
                                    case=case)
     for args in (dose, radiomics):
         assert parser.parse_args(args).case == case
+
+
+def test_confidence_observers_are_module_functions_installed_once():
+    """The confidence-table observers are module functions (a per-scene lambda was half-cleared by Python's garbage
+    collector while the dying scene fired EndBatchProcessEvent into it: a segmentation fault in test_rp_scene); the
+    scene and each segmentation node say themselves whether they carry them, so installing twice adds nothing."""
+    import slicer
+    import vtk
+
+    from lungai.scene import nodes
+
+    assert nodes._VTK_OBJECT == vtk.VTK_OBJECT
+    scene = slicer.vtkMRMLScene()
+    before = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    assert not nodes._kept(scene) and not nodes._kept(before)
+    nodes.keep_confidence_tables_current(scene)
+    after = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    assert nodes._kept(scene) and nodes._kept(before) and nodes._kept(after)
+    calls = []
+    original = nodes.refresh_confidence_tables
+    nodes.refresh_confidence_tables = lambda owner: calls.append(owner.__this__)
+    try:
+        nodes.keep_confidence_tables_current(scene)        # idempotent: one refresh per change, not two
+        after.InvokeEvent(slicer.vtkSegmentation.SegmentRemoved)        # as a segment deleted in the editor
+        assert calls == [scene.__this__], calls
+        scene.StartState(scene.BatchProcessState)
+        before.InvokeEvent(slicer.vtkSegmentation.SegmentModified)
+        assert len(calls) == 1, calls                       # not while batch processing
+        scene.EndState(scene.BatchProcessState)
+        assert len(calls) == 2, calls                       # once after the batch
+    finally:
+        nodes.refresh_confidence_tables = original
+    assert nodes._kept(slicer.vtkMRMLScene()) is False

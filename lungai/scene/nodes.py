@@ -1127,9 +1127,78 @@ def stale_table_notes(scene, *tables) -> list[str]:
             for changes in [measured_outline_changes(scene, table)] if changes]
 
 
-_CONFIDENCE_KEPT_SCENES: set = set()
-_CONFIDENCE_OBSERVED: set = set()
 _REFRESHING_CONFIDENCE: set = set()
+# lungai's own event: an object carrying keep_confidence_tables_current's observers answers it (:func:`_kept`)
+_KEPT_PROBE_EVENT = 1000 + 0x4C41     # vtkCommand.UserEvent (1000) + "LA"
+_KEPT_ANSWERS: list = []
+_VTK_OBJECT = 21                      # vtk.VTK_OBJECT: the calldata type of a node added / removed event
+
+
+# The observers below are module functions, never closures or lambdas made per scene: Python's garbage collector
+# clears a collected scene's wrapper together with the functions only its observers hold, and the scene's own
+# destructor then fired EndBatchProcessEvent into a half-cleared lambda (QA: 'Fatal Python error: Segmentation
+# fault ... Garbage-collecting ... nodes.py in <lambda>', in test_rp_scene after a Multimodal Predict panel test).
+# The "is it observed" marks are asked of the object itself (:func:`_kept`), not kept in a set of addresses that a
+# DeleteEvent observer would have to clear (a new object at a freed one's address would pass for observed).
+
+def _kept_answer(_obj, _event) -> None:
+    _KEPT_ANSWERS.append(True)
+
+
+def _kept(obj) -> bool:
+    """Whether ``obj`` (a scene, a segmentation node) already carries :func:`keep_confidence_tables_current`'s
+    observers: it answers :data:`_KEPT_PROBE_EVENT`."""
+    _KEPT_ANSWERS.clear()
+    obj.InvokeEvent(_KEPT_PROBE_EVENT)
+    answered = bool(_KEPT_ANSWERS)
+    _KEPT_ANSWERS.clear()
+    return answered
+
+
+def _refresh_scene(owner) -> None:
+    """:func:`refresh_confidence_tables` of ``owner`` (a scene; None: one being destroyed) unless it is read,
+    closed or batch processed, or this refresh is already running."""
+    if owner is None:
+        return
+    key = owner.__this__
+    if key in _REFRESHING_CONFIDENCE or owner.IsImporting() or owner.IsClosing() or owner.IsBatchProcessing():
+        return
+    _REFRESHING_CONFIDENCE.add(key)
+    try:
+        refresh_confidence_tables(owner)
+    finally:
+        _REFRESHING_CONFIDENCE.discard(key)
+
+
+def _after_batch(owner, _event) -> None:
+    _refresh_scene(owner)
+
+
+def _on_segment(node, _event) -> None:
+    _refresh_scene(node.GetScene() if node is not None else None)
+
+
+def _observe_segmentation(node) -> None:
+    import slicer
+
+    if node is None or not node.IsA("vtkMRMLSegmentationNode") or _kept(node):
+        return
+    node.AddObserver(_KEPT_PROBE_EVENT, _kept_answer)
+    for event in (slicer.vtkSegmentation.SegmentModified, slicer.vtkSegmentation.SegmentRemoved,
+                  slicer.vtkSegmentation.SourceRepresentationModified):
+        node.AddObserver(event, _on_segment)
+
+
+def _on_node_added(_scene, _event, node) -> None:
+    _observe_segmentation(node)
+
+
+def _on_node_removed(owner, _event, node) -> None:
+    if node is not None and node.IsA("vtkMRMLSegmentationNode"):
+        _refresh_scene(owner)
+
+
+_on_node_added.CallDataType = _on_node_removed.CallDataType = _VTK_OBJECT
 
 
 def keep_confidence_tables_current(scene) -> None:
@@ -1138,53 +1207,14 @@ def keep_confidence_tables_current(scene) -> None:
     confidence tables never show a segment's old trust information (before, they were refreshed only on entering
     Lung AI Segmentation or when a reader of the result ran).  Not while the scene is read, closed or batch
     processed (after a batch, once).  The panels install it once on the application's scene; idempotent."""
-    import slicer
-    import vtk
-
-    key = scene.__this__
-    if key in _CONFIDENCE_KEPT_SCENES:
+    if _kept(scene):
         return
-    _CONFIDENCE_KEPT_SCENES.add(key)
-    scene.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=key: _CONFIDENCE_KEPT_SCENES.discard(key))
-
-    def refresh(owner):         # the scene from the caller: an observer holding the scene would keep it alive
-        key = owner.__this__ if owner is not None else None
-        if owner is None or key in _REFRESHING_CONFIDENCE or owner.IsImporting() or owner.IsClosing() \
-                or owner.IsBatchProcessing():
-            return
-        _REFRESHING_CONFIDENCE.add(key)
-        try:
-            refresh_confidence_tables(owner)
-        finally:
-            _REFRESHING_CONFIDENCE.discard(key)
-
-    def on_segment(node, _event):
-        refresh(node.GetScene())
-
-    def observe(node):
-        if node is None or not node.IsA("vtkMRMLSegmentationNode") or node.__this__ in _CONFIDENCE_OBSERVED:
-            return
-        _CONFIDENCE_OBSERVED.add(node.__this__)
-        for event in (slicer.vtkSegmentation.SegmentModified, slicer.vtkSegmentation.SegmentRemoved,
-                      slicer.vtkSegmentation.SourceRepresentationModified):
-            node.AddObserver(event, on_segment)
-        node.AddObserver(vtk.vtkCommand.DeleteEvent,
-                         lambda obj, event, k=node.__this__: _CONFIDENCE_OBSERVED.discard(k))
-
-    @vtk.calldata_type(vtk.VTK_OBJECT)
-    def on_added(_scene, _event, node):
-        observe(node)
-
-    @vtk.calldata_type(vtk.VTK_OBJECT)
-    def on_removed(owner, _event, node):
-        if node is not None and node.IsA("vtkMRMLSegmentationNode"):
-            refresh(owner)
-
+    scene.AddObserver(_KEPT_PROBE_EVENT, _kept_answer)
     for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")):
-        observe(scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode"))
-    scene.AddObserver(scene.NodeAddedEvent, on_added)
-    scene.AddObserver(scene.NodeRemovedEvent, on_removed)
-    scene.AddObserver(scene.EndBatchProcessEvent, lambda owner, _event: refresh(owner))
+        _observe_segmentation(scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode"))
+    scene.AddObserver(scene.NodeAddedEvent, _on_node_added)
+    scene.AddObserver(scene.NodeRemovedEvent, _on_node_removed)
+    scene.AddObserver(scene.EndBatchProcessEvent, _after_batch)
 
 
 def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk.Image, info: dict,
