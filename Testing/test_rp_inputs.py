@@ -290,7 +290,7 @@ def test_repeated_rows_of_a_table_without_an_id_column_are_refused(tmp_path, tab
     patients (ids decide, as before)."""
     from lungai.rp.external import validate_rp
 
-    no_id = table.rename(columns={"case": "record_id"})
+    no_id = table.rename(columns={"case": "study_no"})          # a name that is no id column (record_id is one now)
     tripled = pd.concat([no_id] * 3, ignore_index=True)
     with pytest.raises(InputError, match=r"no patient id column and 60 row\(s\) repeated \(120 copies\)"
                                          r".*rows 1, 61, 121; rows 2, 62") as err:
@@ -308,6 +308,30 @@ def test_repeated_rows_of_a_table_without_an_id_column_are_refused(tmp_path, tab
     same_values.loc[5, [c for c in table.columns if c != "case"]] = table.loc[4, [c for c in table.columns if c != "case"]]
     train_rp(same_values, "rp_grade2", tmp_path / "ok", fast=True, outer_folds=3, inner_folds=3, n_boot=2,
              make_plots=False)
+
+
+@pytest.mark.parametrize("name", ["record_id", "Record ID", "MRN"])
+def test_redcap_record_id_and_mrn_are_patient_id_columns(tmp_path, table, name):
+    """QA (idcol60): REDCap's ``record_id`` (the first column of every REDCap export) and a hospital's ``MRN`` were no
+    id column lungai knew: a patient listed twice - two rows differing a little, as two CT series - was trained on
+    in both cross-validation folds without a word (only rows identical in everything are caught without ids;
+    NSCLC-Radiogenomics with a permuted outcome and every patient twice: nested AUC 0.97).  They are id columns now
+    (lungai.io.tables.ID_NAMES): the patient twice is refused by its id, its id read as text (0012 kept)."""
+    from lungai.io.tables import is_id_name
+    from lungai.rp.checks import id_column_of, read_table
+
+    assert is_id_name(name)
+    keyed = table.rename(columns={"case": name})
+    twice = pd.concat([keyed, keyed.iloc[[4]]], ignore_index=True)
+    rad = [c for c in twice.columns if str(c).startswith("rad_")]
+    twice.loc[len(twice) - 1, rad[0]] = float(twice.loc[len(twice) - 1, rad[0]]) * 1.01 + 0.1     # not an exact copy
+    twice.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(InputError, match=rf"duplicate patient IDs \(column '{name}'\).*{keyed.loc[4, name]}"):
+        train_rp(tmp_path / "t.csv", "rp_grade2", tmp_path / "m", fast=True)
+    assert not (tmp_path / "m").exists()
+    (tmp_path / "ids.csv").write_text(f"{name},x\n0012,1\n0013,2\n", encoding="utf-8")
+    read = read_table(tmp_path / "ids.csv")
+    assert id_column_of(read) == name and list(read[name]) == ["0012", "0013"]
 
 
 def test_table_with_another_separator_is_named(tmp_path, table):

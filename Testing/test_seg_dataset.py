@@ -144,14 +144,14 @@ def test_two_files_of_one_case_name_are_refused(tmp_path):
 
 
 def test_patients_csv_bom_semicolons_and_repeated_cases(tmp_path):
-    """Excel's 'CSV UTF-8' (a BOM) is read; a ';' table is named as such; a case listed twice is refused."""
+    """Excel's 'CSV UTF-8' (a BOM) is read; a '|' table is named as such; a case listed twice is refused."""
     _touch(tmp_path / "i", ["A_1.nii.gz", "A_2.nii.gz"])
     _touch(tmp_path / "m", ["A_1.nii.gz", "A_2.nii.gz"])
     csv = tmp_path / "p.csv"
     csv.write_bytes("case,patient\r\nA_1,X\r\nA_2,Y\r\n".encode("utf-8-sig"))
     assert [c.patient for c in pair_files(tmp_path / "i", tmp_path / "m", csv)] == ["X", "Y"]
-    csv.write_text("case;patient\nA_1;X\nA_2;Y\n", encoding="utf-8")
-    with pytest.raises(InputError, match="not comma-separated.*semicolon"):
+    csv.write_text("case|patient\nA_1|X\nA_2|Y\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not comma-separated.*vertical bar"):
         pair_files(tmp_path / "i", tmp_path / "m", csv)
     csv.write_text("case,patient\nA_1,X\nA_2,Y\nA_1,Z\n", encoding="utf-8")
     with pytest.raises(InputError, match="lists 1 case\\(s\\) more than once: \\['A_1'\\]"):
@@ -159,6 +159,24 @@ def test_patients_csv_bom_semicolons_and_repeated_cases(tmp_path):
     csv.write_text("image,who\nA_1,X\n", encoding="utf-8")
     with pytest.raises(InputError, match="needs the columns 'case' and 'patient' \\(it has: image, who\\)"):
         pair_files(tmp_path / "i", tmp_path / "m", csv)
+
+
+def test_patients_csv_of_a_decimal_comma_spreadsheet_is_read(tmp_path):
+    """QA idcol60: the --patients CSV had a pandas reader of its own that refused a ';' table (what Excel writes as
+    'CSV (comma delimited)' in a German / French / Dutch locale) with "Save As 'CSV (comma delimited)'" - a fix that
+    Excel cannot follow there - where every other user table of lungai reads it (read_table_checked).  Now it is read
+    by that one reader, with its note; a missing file is refused as every table is."""
+    from lungai.errors import InputNote
+
+    _touch(tmp_path / "i", ["A_1.nii.gz", "A_2.nii.gz"])
+    _touch(tmp_path / "m", ["A_1.nii.gz", "A_2.nii.gz"])
+    csv = tmp_path / "p.csv"
+    csv.write_bytes("case;patient\r\nA_1;X\r\nA_2;0012\r\n".encode("utf-8-sig"))
+    with pytest.warns(InputNote, match="--patients p.csv is read as semicolon-separated"):
+        cases = pair_files(tmp_path / "i", tmp_path / "m", csv)
+    assert [(c.case_id, c.patient) for c in cases] == [("A_1", "X"), ("A_2", "0012")]      # ids kept as written
+    with pytest.raises(InputError, match="--patients .*nope.csv does not exist"):
+        pair_files(tmp_path / "i", tmp_path / "m", tmp_path / "nope.csv")
 
 
 def test_one_file_per_patient_note():

@@ -152,8 +152,13 @@ def name_key(text) -> str:
 # a research group's or lungai stage's ('Case ID' of NSCLC-Radiogenomics' clinical CSV, subject ...) and the DICOM
 # tag's (PatientID, 'Patient ID'); any letter case, spacing or '_' (:func:`id_name_key`).  The one list of lungai rp,
 # lungai stage and lungai cohort --clinical (a 'Patient ID' header was the id for cohort and stage, not for rp).
-ID_NAMES = ("case", "patient_id", "id", "case id", "patient id", "patientid", "case_id", "subject", "subject_id")
-_JOINED_ID_NAMES = {"patientid": "patient id", "caseid": "case id", "subjectid": "subject id"}
+# A hospital's medical record number (MRN: what the DICOM PatientID of its CTs holds, so cohort prefers it) and
+# REDCap's record_id (the first column of every REDCap export) last: QA - an rp table keyed by record_id had no id
+# column, so a patient listed twice went unchecked and sat in both cross-validation folds.
+ID_NAMES = ("case", "patient_id", "id", "case id", "patient id", "patientid", "case_id", "subject", "subject_id",
+            "mrn", "record_id")
+_JOINED_ID_NAMES = {"patientid": "patient id", "caseid": "case id", "subjectid": "subject id",
+                    "recordid": "record id"}
 
 
 def id_name_key(name) -> str:

@@ -65,19 +65,14 @@ def patient_of(case_id: str) -> str:
 
 
 def _read_patient_csv(path) -> dict:
-    """{case: patient} of a --patients CSV (comma-separated, UTF-8 with or without a BOM; blank rows skipped); a
-    table with another delimiter, without the columns, listing a case twice or a case without its patient (an empty
-    cell) is refused."""
-    import pandas as pd
+    """{case: patient} of a --patients CSV, read by the one reader of user tables
+    (:func:`lungai.io.tables.read_table_checked`: UTF-8 with or without a BOM, a decimal-comma spreadsheet's ';' CSV
+    read as such, another delimiter, an unreadable or missing file refused; blank rows skipped); a table without the
+    columns, listing a case twice or a case without its patient (an empty cell) is refused."""
+    from lungai.io.tables import duplicate_ids, read_table_checked
 
-    from lungai.io.tables import check_delimiter, duplicate_ids
-
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (OSError, ValueError) as exc:          # missing, empty, not UTF-8, ragged rows
-        raise InputError(f"--patients {path} is not a readable CSV ({exc})",
-                         "write a comma-separated CSV with one row per image: case,patient") from None
-    check_delimiter(path, frame)
+    frame = read_table_checked(path, what="--patients", fix="write a comma-separated CSV with one row per image: "
+                               "case,patient", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty or not {"case", "patient"} <= set(frame.columns):
         raise InputError(f"{path} needs the columns 'case' and 'patient' (it has: {', '.join(frame.columns)})",
