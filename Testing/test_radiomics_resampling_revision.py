@@ -174,7 +174,7 @@ def test_ignored_lung_spacing_ids_map_both_ways_for_predict_and_train(tmp_path):
     # rp train: a table of rows before and after the upgrade (a resumed cohort / batch of an older lungai)
     table = tmp_path / "rp_table.csv"
     patients.assign(rad_tumour_x=[1.0, 2.0]).to_csv(table, index=False)
-    with pytest.raises(InputError, match=r"keep the tables' \.settings\.json sidecars"):     # no sidecar: told why
+    with pytest.raises(InputError, match=r"<table>\.settings\.json sidecars beside them"):     # no sidecar: told why
         training_radiomics_settings(patients, ["rad_tumour_x"], [table])
     write_sidecar(table, params)
     entry = training_radiomics_settings(patients, ["rad_tumour_x"], [table])

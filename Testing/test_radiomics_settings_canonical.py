@@ -156,3 +156,75 @@ def test_ids_keys_and_cohort_inputs_with_the_dropped_revision_are_accepted(tmp_p
     _, note = _prepare_parts(out, params, None)
     assert note and "keyed otherwise" in note and (parts / "c1.csv").is_file()
     assert pd.read_csv(parts / "c1.csv")[SETTINGS_COLUMN].tolist() == [settings_id(params)]
+
+
+@pytest.mark.parametrize("sigma", [[3.0, 1.0], [1.0, 1.0, 3.0], [3, 1.0, 1]])
+def test_log_sigmas_in_another_order_or_repeated_are_one_settings(tmp_path, sigma):
+    """QA logsigma60: pyradiomics' lung1 with LoG sigma [1.0, 3.0], [3.0, 1.0] and [1.0, 1.0, 3.0] gave the same 54
+    values (one image per sigma, named by it) under three settings ids; an id of the older order stays accepted."""
+    from lungai.radiomics.settings import current_id
+    from lungai.rp.prepare import model_settings_ids, training_radiomics_settings
+
+    ref = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 3.0]}}}
+    other = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "LoG": {"sigma": sigma}}}
+    assert settings_id(other) == settings_id(ref)
+    # the global setting sigma likewise; a different set of sigmas stays another id
+    assert settings_id({"setting": {"sigma": sigma}, "imageType": {"LoG": {}}}) \
+        == settings_id({"setting": {"sigma": [1.0, 3.0]}, "imageType": {"LoG": {}}})
+    assert settings_id({**ref, "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 2.0]}}}) != settings_id(ref)
+    # as the older lungai recorded it (sigma in the order given): its id is the current one's
+    old_settings = {"setting": {"binWidth": 25},
+                    "imageType": {"Original": {}, "LoG": {"sigma": [float(s) for s in sigma]}}, "lungai": {}}
+    old = _hash_id(old_settings)
+    assert old != settings_id(ref)
+    assert current_id(old, old_settings) == settings_id(ref)
+    card = {"radiomics_settings": {"id": old, "settings": old_settings}, "roles": {"id_column": "case"}}
+    assert settings_id(ref) in model_settings_ids(card)
+    table, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    pd.DataFrame({"case": ["p1"], SETTINGS_COLUMN: [old]}).to_csv(table, index=False)
+    (tmp_path / "old.settings.json").write_text(json.dumps({"id": old, "settings": old_settings}), encoding="utf-8")
+    pd.DataFrame({"case": ["p2"], SETTINGS_COLUMN: [settings_id(ref)]}).to_csv(new, index=False)
+    write_sidecar(new, ref)
+    both = pd.concat([pd.read_csv(table), pd.read_csv(new)])
+    assert training_radiomics_settings(both, ["rad_x"], sources=[table, new])["id"] == settings_id(ref)
+
+
+def test_rp_train_refusal_without_sidecars_says_how_to_give_the_rows_one_id():
+    """QA logsigma60: tables of one settings written otherwise by an older lungai (ids differ), joined without their
+    sidecars: the refusal said only the lung-spacing case; it names the ids nothing records and the commands that
+    give every row the current id."""
+    from lungai.errors import InputError
+    from lungai.rp.prepare import training_radiomics_settings
+
+    old = _hash_id({"setting": {"binWidth": 25.0}, "imageType": {"Original": {}}, "lungai": {}})
+    now = settings_id({"setting": {"binWidth": 25}, "imageType": {"Original": {}}})
+    both = pd.DataFrame({"case": ["p1", "p2"], SETTINGS_COLUMN: [old, now]})
+    with pytest.raises(InputError) as exc:
+        training_radiomics_settings(both, ["rad_x"])
+    assert f"nothing records the settings of {', '.join(sorted([old, now]))}" in exc.value.problem
+    for words in ("binWidth 25.0 for 25", "LoG sigmas in another order", "run `lungai radiomics` again with the same "
+                  "--params", "`lungai radiomics-batch` / `lungai cohort`", "into the same output", ".settings.json"):
+        assert words in exc.value.fix
+
+
+def test_batch_resumes_a_run_of_the_same_log_sigmas_in_another_order(tmp_path):
+    """A radiomics-batch run with LoG sigma [1.0, 3.0] resumed with [3.0, 1.0] (the same values): resumed, not refused
+    as other parameters; a run keyed with the sigmas in the order given (by the lungai before) likewise."""
+    from lungai.radiomics.batch import _prepare_parts
+    from lungai.radiomics.settings import canonical_params
+
+    ref = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 3.0]}}}
+    other = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "LoG": {"sigma": [3.0, 1.0, 1.0]}}}
+    for then, now in ((ref, other), (other, other), (other, ref)):
+        out = tmp_path / "f.csv"
+        parts = tmp_path / "f.csv.parts"
+        parts.mkdir(exist_ok=True)
+        (parts / "params.key").write_text(_key_of({"params": canonical_params(then, sigma_set=False),
+                                                   "segments": None}), encoding="utf-8")
+        pd.DataFrame({"case": ["c1"], "value": [1.0], SETTINGS_COLUMN: [_hash_id(
+            {"setting": then["setting"], "imageType": then["imageType"], "lungai": {}})]}).to_csv(parts / "c1.csv",
+                                                                                              index=False)
+        _, note = _prepare_parts(out, now, None)
+        assert (parts / "c1.csv").is_file()
+        assert pd.read_csv(parts / "c1.csv")[SETTINGS_COLUMN].tolist() == [settings_id(ref)]
+        assert (note and "LoG sigmas in another order" in note) or (then is ref and note is None)

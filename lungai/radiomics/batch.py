@@ -537,8 +537,8 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         current = settings_id(params)
         _rewrite_part_ids(parts, current)
         note = (f"resumed a batch run of the same settings keyed otherwise by an older lungai (whole numbers written "
-                f"as decimals, e.g. binWidth 25.0 for 25, or a Square / Wavelet image with preCrop or "
-                f"resampledPixelSpacing all 0); its settings id is now {current}")
+                f"as decimals, e.g. binWidth 25.0 for 25, LoG sigmas in another order or repeated, or a Square / "
+                f"Wavelet image with preCrop or resampledPixelSpacing all 0); its settings id is now {current}")
     elif recorded != key:
         changes = _params_changes(parts, params, segments)
         done = sum(p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv"))

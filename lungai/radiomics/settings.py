@@ -263,12 +263,17 @@ def canonical_numbers(value, key: str | None = None):
     return value
 
 
-def canonical_params(params: dict) -> dict:
+def canonical_params(params: dict, sigma_set: bool = True) -> dict:
     """``params`` with pyradiomics' blocks (``setting``, ``imageType``, ``voxelSetting``) in
-    :func:`canonical_numbers`: what the resume keys of radiomics-batch and cohort hash (lungai's own block as
-    given)."""
-    return {k: canonical_numbers(v) if k in ("setting", "imageType", "voxelSetting") else v
-            for k, v in params.items()}
+    :func:`canonical_numbers` and the LoG sigmas as a set (:func:`canonical_sigma`; ``sigma_set=False``: in the order
+    given, as an older lungai hashed them): what the resume keys of radiomics-batch and cohort hash (lungai's own
+    block as given)."""
+    out = {k: canonical_numbers(v) if k in ("setting", "imageType", "voxelSetting") else v for k, v in params.items()}
+    if sigma_set:
+        for block, key in (("setting", None), ("imageType", "LoG")):
+            if isinstance(out.get(block), dict):
+                out[block] = _with_canonical_sigma(out[block], key)
+    return out
 
 
 def _numbers(value, whole_as):
@@ -283,11 +288,17 @@ def _numbers(value, whole_as):
 def written_forms(params: dict, limit: int = 10):
     """``params`` with the whole numbers of each setting of pyradiomics' blocks written as integers or as decimals,
     every combination (the first ``limit`` such settings): the parameters as an older lungai hashed them into a
-    resume key, numbers as written (before :func:`canonical_params`), whichever way the file wrote them."""
+    resume key, numbers as written (before :func:`canonical_params`), whichever way the file wrote them, and the LoG
+    sigmas in the order given as well as a set (:func:`canonical_sigma`)."""
+    forms = [canonical_params(params), canonical_params(params, sigma_set=False)]
+    for canon in forms[: 1 if forms[0] == forms[1] else 2]:
+        yield from _written_forms(canon, limit)
+
+
+def _written_forms(canon: dict, limit: int):
     import copy
     import itertools
 
-    canon = canonical_params(params)
     slots = [(block, None, key) for block in ("setting", "voxelSetting") for key, v in (canon.get(block) or {}).items()
              if _numbers(v, str) != v]
     slots += [("imageType", name, key) for name, own in (canon.get("imageType") or {}).items()
@@ -301,13 +312,34 @@ def written_forms(params: dict, limit: int = 10):
         yield out
 
 
+def canonical_sigma(value):
+    """A LoG ``sigma`` list (pyradiomics' ``setting`` or ``imageType: {LoG: ...}``) as one set of sigmas: sorted, each
+    once (``[3.0, 1.0]`` and ``[1.0, 1.0, 3.0]`` are ``[1.0, 3.0]``: pyradiomics computes one image per sigma, named
+    by the sigma, and lungai's crop margin is the largest sigma's, so the same values); anything else as given."""
+    if not isinstance(value, (list, tuple)) \
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return value
+    return sorted(dict.fromkeys(float(v) for v in value))
+
+
+def _with_canonical_sigma(block, key: str | None):
+    """``block`` (``setting``, or the ``imageType`` block with ``key`` "LoG") with its ``sigma``
+    :func:`canonical_sigma`."""
+    where = block.get(key) if key else block
+    if not isinstance(where, dict) or "sigma" not in where:
+        return block
+    fixed = {**where, "sigma": canonical_sigma(where["sigma"])}
+    return {**block, key: fixed} if key else fixed
+
+
 def value_settings(params: dict) -> dict:
     """The part of a parameter dict that changes feature values: pyradiomics' ``setting`` (without
-    label / bookkeeping keys) and ``imageType`` (whole numbers as integers: :func:`canonical_numbers`), and lungai's
-    ``lungai`` block (:func:`lungai_value_settings`, always present, possibly empty)."""
+    label / bookkeeping keys) and ``imageType`` (whole numbers as integers: :func:`canonical_numbers`; LoG sigmas as
+    a set: :func:`canonical_sigma`), and lungai's ``lungai`` block (:func:`lungai_value_settings`, always present,
+    possibly empty)."""
     setting = {k: v for k, v in (params.get("setting") or {}).items() if k not in _NOT_VALUE_AFFECTING}
-    return {"setting": canonical_numbers(setting), "imageType": canonical_numbers(params.get("imageType")
-                                                                                  or {"Original": {}}),
+    return {"setting": _with_canonical_sigma(canonical_numbers(setting), None),
+            "imageType": _with_canonical_sigma(canonical_numbers(params.get("imageType") or {"Original": {}}), "LoG"),
             "lungai": lungai_value_settings(params)}
 
 

@@ -117,13 +117,20 @@ def training_radiomics_settings(df: pd.DataFrame, features, sources=()) -> dict:
                         "note": "features of new patients must be computed with these settings (rows of id(s) "
                                 f"{', '.join(x for x in ids if x != current)}: the same settings with a lung spacing "
                                 "beside resampledPixelSpacing, which changed nothing, counted by an older lungai)"}
+        unrecorded = [i for i in ids if i not in recorded]
         raise InputError(f"the training table mixes radiomic features computed with {len(ids)} different settings "
-                         f"({', '.join(ids)}; column {SETTINGS_COLUMN})",
+                         f"({', '.join(ids)}; column {SETTINGS_COLUMN})"
+                         + (f"; nothing records the settings of {', '.join(unrecorded)} (no .settings.json sidecar "
+                            "beside the table: the table itself holds only the id), so rp train cannot tell whether "
+                            "they are the same settings written otherwise" if unrecorded else ""),
                          "recompute every patient's radiomics with the same --params (a model cannot learn from "
-                         "features whose meaning differs between patients); if the ids differ only because an older "
-                         "lungai counted a lung spacing given beside resampledPixelSpacing (same values), keep the "
-                         "tables' .settings.json sidecars beside them (rp train then takes them as one), or resume "
-                         "those runs with the current lungai (radiomics-batch / cohort rewrite the ids)")
+                         "features whose meaning differs between patients); if the ids differ only in how an older "
+                         "lungai wrote the same settings (whole numbers as decimals, binWidth 25.0 for 25; LoG sigmas "
+                         "in another order or repeated; a lung spacing given beside resampledPixelSpacing), give "
+                         "every row the current id: run `lungai radiomics` again with the same --params, or resume "
+                         "`lungai radiomics-batch` / `lungai cohort` with the same --params into the same output "
+                         "(they rewrite the ids), then join the tables again; or give rp train the tables lungai "
+                         "wrote with their <table>.settings.json sidecars beside them (it then takes them as one)")
     if not ids:
         raise InputError(f"the training table mixes radiomic features computed with 0 different settings "
                          f"(none recorded; column {SETTINGS_COLUMN})",
