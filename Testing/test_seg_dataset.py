@@ -714,3 +714,22 @@ def test_blurred_float_masks_are_named_together_with_the_threshold_fix(tmp_path)
     assert "2 of 3 masks cannot be used" in text and "A_1.nii.gz" in text and "C_1.nii.gz" in text, text
     assert "B_1.nii.gz" not in text and text.count("non-integer values") == 2, text
     assert "threshold it at 0.5" in err.value.fix and "nothing was trained" in err.value.fix, err.value.fix
+
+
+def test_unreadable_image_or_mask_files_are_named_not_said_off_grid(tmp_path):
+    """QA: a cut-short image in images/ and a cut-short mask in masks/ were refused as "2 of 3 image / mask pairs
+    are not on one grid - A_1: the header of A_1.nii or A_1.nrrd is unreadable": not a grid problem, and which file
+    of the pair was not said.  Now each unreadable file is named, with its folder, apart from the grid check."""
+    from lungai.seg.dataset import check_grids
+
+    _touch(tmp_path / "images", ["A_1.nii", "B_1.nii", "C_1.nii"])
+    _touch(tmp_path / "masks", ["A_1.nii", "B_1.nii", "C_1.nii"])
+    (tmp_path / "images" / "A_1.nii").write_bytes(b"garbage")
+    whole = (tmp_path / "masks" / "B_1.nii").read_bytes()
+    (tmp_path / "masks" / "B_1.nii").write_bytes(whole[:100])          # cut short while copying
+    with pytest.raises(InputError) as err:
+        check_grids(pair_files(tmp_path / "images", tmp_path / "masks"))
+    text = str(err.value)
+    assert "2 files of the 3 image / mask pairs cannot be read as an image" in text, text
+    assert "images/A_1.nii, masks/B_1.nii" in text and "masks/A_1.nii" not in text and "C_1" not in text, text
+    assert "not on one grid" not in text and "nothing was trained" in err.value.fix, text

@@ -365,15 +365,18 @@ def check_grids(cases: list) -> None:
     from lungai.dose.read import image_header
     from lungai.io.geometry import assert_same_geometry
 
-    bad, fix, others = [], "", []
+    bad, fix, others, unreadable = [], "", [], []
     files = [c for c in cases if c.image_path is not None and c.mask_path is not None]
     for c in files:
-        try:
-            image, mask = _header(c.image_path), _header(c.mask_path)
-        except RuntimeError:
-            bad.append(f"{c.case_id}: the header of {Path(c.image_path).name} or {Path(c.mask_path).name} is "
-                       "unreadable (corrupt or not an image file)")
+        headers = []
+        for path in (c.image_path, c.mask_path):
+            try:
+                headers.append(_header(path))
+            except RuntimeError:        # the file named (QA: "the header of A or B", said as "not on one grid")
+                unreadable.append(f"{Path(path).parent.name}/{Path(path).name}")
+        if len(headers) < 2:
             continue
+        image, mask = headers
         # the PatientIDs the two headers may carry (NRRD / MHA keys): another patient's mask, whatever its grid
         other = other_patient_mask(Path(c.mask_path).name, image_header(c.mask_path), image_header(c.image_path))
         if other:
@@ -383,6 +386,12 @@ def check_grids(cases: list) -> None:
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem}")
             fix = exc.fix
+    if unreadable:
+        more = f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
+        raise InputError(f"{counted(len(unreadable), 'file')} of the {len(files)} image / mask pairs cannot be read "
+                         "as an image (corrupt, cut short or not an image file): " + ", ".join(unreadable[:10]) + more,
+                         "re-export or copy these files again, or move them (with their partner) out of the two "
+                         "folders (nothing was trained)")
     if others:
         more = f"; and {len(others) - 10} more" if len(others) > 10 else ""
         raise InputError(f"{len(others)} of {len(files)} image / mask pairs hold another patient's mask (the "
