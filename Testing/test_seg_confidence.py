@@ -59,7 +59,7 @@ def test_too_few_validation_cases_leave_the_score_uncalibrated():
     X = rng.uniform(0, 1, size=(MIN_CALIBRATION_CASES, 6))
     dice = np.clip(0.1 + 0.8 * X[:, 0], 0, 1)
     few = fit_calibration(X[:-1], dice[:-1])
-    assert few["fitted"] is False and f"only {MIN_CALIBRATION_CASES - 1} validation case(s)" in few["how"]
+    assert few["fitted"] is False and f"only {MIN_CALIBRATION_CASES - 1} validation cases" in few["how"]
     enough = fit_calibration(X, dice)
     assert enough["fitted"] is True and "5-fold cross-validated" in enough["how"]
 
@@ -140,7 +140,7 @@ def test_mean_hd95_counts_the_missed_tumours_it_leaves_out():
     band = test_report({"ensemble": df})["ensemble"]["size_bands"]["10-30 mm"]
     assert band["n"] == 2 and band["n_hd95"] == 1 and band["mean_hd95_mm"] == 2.0
     assert "1 of 2 cases; 1 without a tumour found" in report_text(test_report({"ensemble": df}))
-    assert summarize(df.iloc[1:])["n_hd95"] == 1 and "HD95 2.0 mm (1 of 1 cases)" in summary_text(summarize(df.iloc[1:]))
+    assert summarize(df.iloc[1:])["n_hd95"] == 1 and "HD95 2.0 mm (1 of 1 case)" in summary_text(summarize(df.iloc[1:]))
     missed = summarize(df.iloc[:1])
     assert missed["mean_hd95_mm"] is None and missed["n_hd95"] == 0
 
@@ -213,7 +213,7 @@ def test_failed_cases_are_left_out_of_the_summary_and_counted():
                        "error": ["", "", "no lungs found in the CT"]})
     s = summarize(df)
     assert s["n_cases"] == 2 and s["mean_dice"] == 0.7 and s["n_failed"] == 1 and "tumour_free" not in s
-    assert "1 case(s) failed" in summary_text(s)
+    assert "1 case failed and is left out" in summary_text(s)
     assert summarize(df.iloc[2:])["n_failed"] == 1
     # the test report when every case failed: no tumour column at all (error rows only)
     from lungai.seg.evaluate import test_report

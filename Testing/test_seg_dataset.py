@@ -154,7 +154,7 @@ def test_patients_csv_bom_semicolons_and_repeated_cases(tmp_path):
     with pytest.raises(InputError, match="not comma-separated.*vertical bar"):
         pair_files(tmp_path / "i", tmp_path / "m", csv)
     csv.write_text("case,patient\nA_1,X\nA_2,Y\nA_1,Z\n", encoding="utf-8")
-    with pytest.raises(InputError, match="lists 1 case\\(s\\) more than once: \\['A_1'\\]"):
+    with pytest.raises(InputError, match="lists 1 case more than once: \\['A_1'\\]"):
         pair_files(tmp_path / "i", tmp_path / "m", csv)
     csv.write_text("image,who\nA_1,X\n", encoding="utf-8")
     with pytest.raises(InputError, match="needs the columns 'case' and 'patient' \\(it has: image, who\\)"):
@@ -540,7 +540,7 @@ def test_patients_csv_with_empty_patient_cells_is_refused(tmp_path):
     _touch(tmp_path / "m", names)
     csv = tmp_path / "p.csv"
     csv.write_text("case,patient\nP01_1,P01\nP01_2,\nP02_1,P02\nP02_2,  \nP03_1,P03\nP03_2,\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"3 case\(s\) without a patient.*P01_2, P02_2, P03_2") as err:
+    with pytest.raises(InputError, match=r"3 cases without a patient.*P01_2, P02_2, P03_2") as err:
         pair_files(tmp_path / "i", tmp_path / "m", csv)
     assert "merged cells" in err.value.fix
     csv.write_text("case,patient\n" + "".join(f"{p}_{k},{p}\n" for p in ("P01", "P02", "P03") for k in (1, 2))
@@ -711,3 +711,43 @@ def test_a_lung_mask_given_as_the_tumour_is_refused_named(tmp_path):
     d = to_arrays(pair_files(images, masks, label=1)[0], cfg)              # the tumour's label: trained as before
     assert d["label"].sum() > 0
     check_cases(pair_files(images, masks, label=1), label=1)
+
+
+def test_blurred_float_masks_are_named_together_with_the_threshold_fix(tmp_path):
+    """QA: 2 of the masks blurred (sitk.SmoothingRecursiveGaussian: float fractions) - train-seg named only the
+    first ("holds non-integer values") with "give a label map", not how to make one.  Now every such mask is named
+    in one error, with the fix: threshold at 0.5."""
+    from lungai.seg.dataset import check_masks
+
+    _touch(tmp_path / "i", ["A_1.nii.gz", "B_1.nii.gz", "C_1.nii.gz"])
+    (tmp_path / "m").mkdir()
+    m = sitk.Image(8, 8, 8, sitk.sitkUInt8)
+    m[4, 4, 4] = 1
+    for name in ("A_1.nii.gz", "B_1.nii.gz", "C_1.nii.gz"):
+        out = sitk.SmoothingRecursiveGaussian(sitk.Cast(m, sitk.sitkFloat32), 1.0) if name != "B_1.nii.gz" else m
+        sitk.WriteImage(out, str(tmp_path / "m" / name))
+    with pytest.raises(InputError) as err:
+        check_masks(pair_files(tmp_path / "i", tmp_path / "m"))
+    text = str(err.value)
+    assert "2 of 3 masks cannot be used" in text and "A_1.nii.gz" in text and "C_1.nii.gz" in text, text
+    assert "B_1.nii.gz" not in text and text.count("non-integer values") == 2, text
+    assert "threshold it at 0.5" in err.value.fix and "nothing was trained" in err.value.fix, err.value.fix
+
+
+def test_unreadable_image_or_mask_files_are_named_not_said_off_grid(tmp_path):
+    """QA: a cut-short image in images/ and a cut-short mask in masks/ were refused as "2 of 3 image / mask pairs
+    are not on one grid - A_1: the header of A_1.nii or A_1.nrrd is unreadable": not a grid problem, and which file
+    of the pair was not said.  Now each unreadable file is named, with its folder, apart from the grid check."""
+    from lungai.seg.dataset import check_grids
+
+    _touch(tmp_path / "images", ["A_1.nii", "B_1.nii", "C_1.nii"])
+    _touch(tmp_path / "masks", ["A_1.nii", "B_1.nii", "C_1.nii"])
+    (tmp_path / "images" / "A_1.nii").write_bytes(b"garbage")
+    whole = (tmp_path / "masks" / "B_1.nii").read_bytes()
+    (tmp_path / "masks" / "B_1.nii").write_bytes(whole[:100])          # cut short while copying
+    with pytest.raises(InputError) as err:
+        check_grids(pair_files(tmp_path / "images", tmp_path / "masks"))
+    text = str(err.value)
+    assert "2 files of the 3 image / mask pairs cannot be read as an image" in text, text
+    assert "images/A_1.nii, masks/B_1.nii" in text and "masks/A_1.nii" not in text and "C_1" not in text, text
+    assert "not on one grid" not in text and "nothing was trained" in err.value.fix, text

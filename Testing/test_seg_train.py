@@ -253,7 +253,7 @@ def test_eval_seg_keeps_going_when_a_case_fails_mid_run(tiny_model, tiny_data, t
     assert len(df) == 3 and np.isnan(df.loc["P01_0", "dice"]) and df.loc[["P00_0", "P02_0"], "dice"].notna().all()
     assert df.loc["P01_0", "error"].startswith("no lungs found in the CT (fix: give a chest CT")
     assert df["error"].fillna("").eq("").sum() == 2
-    assert "2 cases with a tumour" in captured.out and "1 case(s) failed" in captured.out
+    assert "2 cases with a tumour" in captured.out and "1 case failed and is left out" in captured.out
     assert "case P01_0: no lungs found" in captured.err
 
 
@@ -1392,7 +1392,7 @@ def test_a_validation_split_without_a_tumour_is_refused(tiny_data, tmp_path, cap
     out = tmp_path / "run"
     assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"the validation split holds no tumour: its 2 case(s) ({', '.join(val)}) all have empty masks" in err
+    assert f"the validation split holds no tumour: its 2 cases ({', '.join(val)}) all have empty masks" in err
     assert "another --seed or a larger --val-fraction" in err and "nothing was trained" in err
     assert not out.exists()
     for v in val:                                           # one of them empty: a tumour to validate on
@@ -1400,7 +1400,7 @@ def test_a_validation_split_without_a_tumour_is_refused(tiny_data, tmp_path, cap
         break
     assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert (f"warning: the ensemble confidence is not calibrated (not calibrated: only 1 validation case(s), at "
+    assert (f"warning: the ensemble confidence is not calibrated (not calibrated: only 1 validation case, at "
             f"least {MIN_CALIBRATION_CASES} are needed") in printed and "lungai segment marks its results" in printed
     assert main(_one_epoch(images, masks) + ["-o", str(out), "--resume", "--epochs", "2"]) == 0
     assert "member 0: resumed from its checkpoint after epoch 1 of 2" in capsys.readouterr().out
@@ -1681,3 +1681,42 @@ def test_untrained_run_is_only_a_folder_without_trained_members(tmp_path):
     (ckpt / "member_0.state.json").unlink()
     (tmp_path / "run" / "model.json").write_text("{}", encoding="utf-8")
     assert not untrained_run(ckpt)
+
+
+def test_resume_of_a_trained_member_says_nothing_was_trained(tiny_data, tiny_model, tmp_path, capsys):
+    """QA: `train-seg --resume --member 0` on a finished model read every case, trained nothing and said "member 0
+    trained into .../checkpoints" (the files unchanged).  Now it says the member is already trained and that
+    nothing was trained, and leaves every file as it is."""
+    import shutil
+
+    images, masks = tiny_data
+    out = tmp_path / "done"
+    shutil.copytree(tiny_model, out)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    capsys.readouterr()
+    assert main(args + ["-o", str(out), "--resume", "--member", "0"]) == 0
+    said = capsys.readouterr().out
+    assert "member 0" in said and "already trained, to 2 epochs" in said and "nothing was trained" in said, said
+    assert "trained into" not in said, said
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
+    assert "--seed" not in args
+    assert main(args + ["--seed", "7", "-o", str(out), "--resume", "--member", "0"]) == 2    # other options: refused
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_finished_model_note_says_one_epoch_in_the_singular(tmp_path):
+    """QA: "already trained to 1 epochs": the counts of train-seg's and eval-seg's messages in their number."""
+    from types import SimpleNamespace
+
+    from lungai.cli.seg import finished_model_note
+    from lungai.seg.confidence import fit_calibration
+
+    (tmp_path / "model.json").write_text(json.dumps({"members": [{"early_stopped": False}],
+                                                     "training": {"epochs": 1}}), encoding="utf-8")
+    args = SimpleNamespace(resume=True, epochs=1, members=1, mc_passes=8)
+    note = finished_model_note(tmp_path, args)
+    assert "already trained to 1 epoch (" in note, note
+    how = fit_calibration(np.zeros((1, 1)), np.array([0.5]), features=["agreement"], signs=[1])["how"]
+    assert "only 1 validation case," in how, how

@@ -4647,7 +4647,7 @@ def test_lungai_seg_training_on_a_finished_model_follows_train_seg_resume(load_m
     before = model_json.read_text(encoding="utf-8")
     assert main(first + ["--resume"]) == 0 and "nothing to do" in capsys.readouterr().out   # the CLI's rule
     problem = logic.trainingInputProblem(p)
-    assert problem is not None and "already trained to 1 epochs" in problem and "nothing to do" in problem, problem
+    assert problem is not None and "already trained to 1 epoch (" in problem and "nothing to do" in problem, problem
     assert "choose a new output folder" not in problem.split("nothing to do")[0], problem
     with pytest.raises(ValueError, match="nothing to do"):
         logic.startTraining(p)

@@ -24,6 +24,11 @@ def split_error(text) -> tuple[str, str]:
     return problem, fix.strip()
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun`` in the number it takes in messages: "1 epoch", "2 epochs", "1 validation case"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def failure_lines(failed, label: str = "failed", most: int | None = None) -> list[str]:
     """The end-of-run lines of the items that failed (``failed``: (name, error text) pairs): one line each with the
     problem's first line (``label: name: problem``), then each distinct fix once with the items it concerns

@@ -308,7 +308,7 @@ def run_train(args) -> int:
         if untrained_run(out / "checkpoints"):       # (under the lock: no other run writes into it now)
             print(f"note: {out} holds a run stopped before its first epoch ended (nothing trained): starting anew "
                   "with these options")
-        return _train(args, out, cfg, recipe, device)
+        return _train(args, out, cfg, recipe, device, trained_member_note(out, args))
 
 
 def finished_model_note(out, args) -> str | None:
@@ -319,6 +319,7 @@ def finished_model_note(out, args) -> str | None:
     once it has saved its own)."""
     import json
 
+    from lungai.errors import counted
     from lungai.seg.settings import MODEL_JSON
 
     path = out / MODEL_JSON
@@ -341,11 +342,42 @@ def finished_model_note(out, args) -> str | None:
            f"--epochs {args.epochs} is not more than that")
     longer = ("" if stopped else f"to train it longer, --resume with a larger --epochs (e.g. --epochs {trained * 2}; "
               "the longer run replaces this model only once it has saved and calibrated its own), ")
-    return (f"{out} holds a finished model already trained to {trained} epochs ({why}): nothing to do, the model is "
+    return (f"{out} holds a finished model already trained to {counted(trained, 'epoch')} ({why}): nothing to do, "
+            "the model is "
             f"left as it is; {longer}or choose a new -o folder to train anew")
 
 
-def _train(args, out, cfg, recipe, device) -> int:
+def trained_member_note(out, args) -> str | None:
+    """What ``train-seg --resume --member K`` says at its end, having trained nothing, when member K's checkpoint
+    already held its --epochs (or it stopped early) as the run began: QA, it said "member K trained into ...", the
+    checkpoint unchanged.  None when the member has epochs left to train (or no readable checkpoint)."""
+    from lungai.errors import counted
+    from lungai.seg.settings import MODEL_JSON, member_state
+
+    state = member_state(out / "checkpoints", args.member) if args.resume and args.member is not None else None
+    if state is None or args.from_arrays:       # (no checkpoint: a fresh member; a broken one: refused where read)
+        return None
+    epoch, stopped = state["epoch"], bool(state.get("done"))
+    if epoch < args.epochs and not stopped:
+        return None
+    why = ("it stopped early: no better validation Dice for --patience epochs" if stopped else
+           f"--epochs {args.epochs} is not more than that")
+    if (out / MODEL_JSON).is_file():
+        then = f"the model in {out} is already saved" + (
+            "" if stopped else " (to train it longer: the same command without --member, with --resume and a larger "
+            "--epochs)")
+    else:
+        then = ("when every member is done, run the same command without --member, with --resume, to save the model "
+                "and calibrate it" + ("" if stopped else "; to train it longer, --resume --member with a larger "
+                                      "--epochs"))
+    return (f"member {args.member} in {out / 'checkpoints'} is already trained, to {counted(epoch, 'epoch')} ({why}): "
+            f"nothing was trained, its checkpoint is left as it is; {then}")
+
+
+def _train(args, out, cfg, recipe, device, member_done: str | None = None) -> int:
+    """Trains; ``member_done`` (:func:`trained_member_note`, found before the data were read): what is said at the
+    end instead of "member K trained into", when --member K had nothing left to train (the data and options are
+    still checked as for any resume)."""
     from lungai.seg.config import DEFAULT_LR
     from lungai.seg.ensemble import train_ensemble
 
@@ -365,6 +397,9 @@ def _train(args, out, cfg, recipe, device) -> int:
     if args.from_arrays:
         print(f"members trained into {out / 'checkpoints'}; where the source data is, run the same command without "
               "--from-arrays, with --resume and these checkpoints, to save the model and calibrate it")
+        return 0
+    if meta is None and member_done:
+        print(f"note: {member_done}")
         return 0
     if meta is None:
         print(f"member {args.member} trained into {out / 'checkpoints'}; when every member is done, run the same "
@@ -1033,7 +1068,7 @@ def _seen_cases(model, cases, include: bool) -> list:
     """eval-seg's cases without those of the model's training / validation patients
     (:func:`lungai.seg.evaluate.model_seen_patients`: a model choice's models each), each case's ``meta["seen_in_training"]`` set (None: cannot be
     checked); with ``include`` all of them, the seen ones flagged.  Said in notes; every case seen: InputError."""
-    from lungai.errors import InputError
+    from lungai.errors import InputError, counted
     from lungai.seg.evaluate import model_seen_patients
 
     seen, unrecorded = model_seen_patients(model, cases)      # a model choice: each of its models' records
@@ -1070,8 +1105,9 @@ def _seen_cases(model, cases, include: bool) -> list:
                          "their results would be in-sample, not an evaluation on unseen patients",
                          "evaluate on patients the model never saw (or its held-out test split: --split test); "
                          "add --include-training-patients only to see the in-sample fit, flagged as seen")
-    print(f"note: {what}: left out (their results would be in-sample); {len(cases) - len(hits)} cases are "
-          "evaluated (--include-training-patients evaluates them too, flagged as seen)")
+    print(f"note: {what}: left out (their results would be in-sample); {counted(len(cases) - len(hits), 'case')} "
+          f"{'is' if len(cases) - len(hits) == 1 else 'are'} evaluated (--include-training-patients evaluates them "
+          "too, flagged as seen)")
     return [c for c, s in zip(cases, seen) if not s]
 
 
@@ -1105,14 +1141,15 @@ def _report_failed(df) -> int:
     """eval-seg's exit status: 1 (each failed case named with its error) when a case failed mid-run, else 0."""
     import sys
 
+    from lungai.errors import counted
     from lungai.seg.evaluate import failed
 
     bad = df[failed(df)].drop_duplicates("case")
     for _, row in bad.iterrows():
         print(f"error: case {row['case']}: {row['error']}", file=sys.stderr)
     if len(bad):
-        print(f"error: {len(bad)} case(s) failed (their rows hold the error, Dice NaN; left out of the summary)",
-              file=sys.stderr)
+        print(f"error: {counted(len(bad), 'case')} failed (their rows hold the error, Dice NaN; left out of the "
+              "summary)", file=sys.stderr)
     return 1 if len(bad) else 0
 
 

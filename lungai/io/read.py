@@ -915,6 +915,10 @@ def input_case_id(path: str | Path, series_uid: str | None = None) -> str:
 
 
 LABEL_MAP_FIX = "give a label map (0 = background, 1, 2, ... = structures)"
+# A float mask with fractions (blurred, resampled with linear interpolation, a probability map): how to make it a label.
+NON_INTEGER_MASK_FIX = ("make such a mask a label map: threshold it at 0.5 (tumour where the value is 0.5 or more), "
+                        "e.g. sitk.Cast(mask >= 0.5, sitk.sitkUInt8) in SimpleITK; resample masks with "
+                        "nearest-neighbour interpolation")
 
 
 def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str | None = None, mapping=None,
@@ -954,7 +958,8 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         check_finite(img, str(path), "label mask", LABEL_MAP_FIX)      # NaN said as NaN, not as "non-integer"
         arr = sitk.GetArrayViewFromImage(img)
         if (arr != arr.round()).any():
-            raise InputError(f"{path} holds non-integer values, so it is not a label mask", LABEL_MAP_FIX)
+            raise InputError(f"{path} holds non-integer values (e.g. a blurred or linearly resampled mask, or a "
+                             "probability map), so it is not a label mask", NON_INTEGER_MASK_FIX)
     if img.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkUInt16):
         _check_label_range(img, path)
         img = sitk.Cast(img, sitk.sitkUInt16)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.seg.config import MC_PASSES
 from lungai.seg.confidence import (FEATURES, KEPT_REGION_FEATURES, MODE_FEATURE, SIGN_OF, choose_review_threshold,
                                    confidence, fit_calibration)
@@ -113,8 +113,8 @@ def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members
         meta.setdefault("review", {})[method] = {"threshold": round(thr, 4), "how": how}
         s = summarize(df)
         s["pearson_r_confidence_dice_cv"] = cal["pearson_r_cv"]
-        s["description"] = METHODS[method] + (f", {mc_passes} passes" if method == "mc-dropout" else
-                                              f", {n_members} members")
+        s["description"] = METHODS[method] + (f", {counted(mc_passes, 'pass', 'passes')}" if method == "mc-dropout"
+                                              else f", {counted(n_members, 'member')}")
         meta.setdefault("validation", {})[method] = s
     write_json(Path(model_dir) / MODEL_JSON, meta)
     return tables

@@ -42,6 +42,7 @@ import itertools
 
 import numpy as np
 
+from lungai.errors import counted
 from lungai.overlap import dice
 from lungai.seg.uncertainty import predictive_entropy
 
@@ -181,8 +182,8 @@ def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0, features: li
         return dict(UNCALIBRATED, features=list(features), coef=[1.0] + [0.0] * (len(features) - 1),
                     n_cases=int(len(dice)), pearson_r_cv=float("nan"),
                     pearson_r_agreement_only=float("nan"),
-                    how=f"not calibrated: only {len(dice)} validation case(s), at least {MIN_CALIBRATION_CASES} "
-                        "are needed; confidence = member agreement")
+                    how=f"not calibrated: only {counted(len(dice), 'validation case')}, at least "
+                        f"{MIN_CALIBRATION_CASES} are needed; confidence = member agreement")
 
     def make():
         return Ridge(alpha=1e-2, positive=True)

@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.io.read import FILE_SUFFIXES
 from lungai.seg import preprocess as pp
 
@@ -82,7 +82,8 @@ def _read_patient_csv(path) -> dict:
     empty = list(cases[patients == ""])
     if empty:
         more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
-        raise InputError(f"--patients {path} lists {len(empty)} case(s) without a patient (an empty patient cell): "
+        raise InputError(f"--patients {path} lists {counted(len(empty), 'case')} without a patient (an empty patient "
+                         "cell): "
                          f"{', '.join(empty[:10])}{more}; they would be taken as one patient '' together, beside "
                          "their own patient's other cases (one patient on both sides of the split)",
                          "write the patient in every row: case,patient (a patient column with merged cells in a "
@@ -90,7 +91,7 @@ def _read_patient_csv(path) -> dict:
     dup = duplicate_ids(cases)
     if dup:
         more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
-        raise InputError(f"--patients {path} lists {len(dup)} case(s) more than once: {dup[:10]}{more}",
+        raise InputError(f"--patients {path} lists {counted(len(dup), 'case')} more than once: {dup[:10]}{more}",
                          "keep one row per case: case,patient")
     return dict(zip(cases, patients))
 
@@ -359,15 +360,18 @@ def check_grids(cases: list) -> None:
     from lungai.dose.read import image_header
     from lungai.io.geometry import assert_same_geometry
 
-    bad, fix, others = [], "", []
+    bad, fix, others, unreadable = [], "", [], []
     files = [c for c in cases if c.image_path is not None and c.mask_path is not None]
     for c in files:
-        try:
-            image, mask = _header(c.image_path), _header(c.mask_path)
-        except RuntimeError:
-            bad.append(f"{c.case_id}: the header of {Path(c.image_path).name} or {Path(c.mask_path).name} is "
-                       "unreadable (corrupt or not an image file)")
+        headers = []
+        for path in (c.image_path, c.mask_path):
+            try:
+                headers.append(_header(path))
+            except RuntimeError:        # the file named (QA: "the header of A or B", said as "not on one grid")
+                unreadable.append(f"{Path(path).parent.name}/{Path(path).name}")
+        if len(headers) < 2:
             continue
+        image, mask = headers
         # the PatientIDs the two headers may carry (NRRD / MHA keys): another patient's mask, whatever its grid
         other = other_patient_mask(Path(c.mask_path).name, image_header(c.mask_path), image_header(c.image_path))
         if other:
@@ -377,6 +381,12 @@ def check_grids(cases: list) -> None:
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem}")
             fix = exc.fix
+    if unreadable:
+        more = f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
+        raise InputError(f"{counted(len(unreadable), 'file')} of the {len(files)} image / mask pairs cannot be read "
+                         "as an image (corrupt, cut short or not an image file): " + ", ".join(unreadable[:10]) + more,
+                         "re-export or copy these files again, or move them (with their partner) out of the two "
+                         "folders (nothing was trained)")
     if others:
         more = f"; and {len(others) - 10} more" if len(others) > 10 else ""
         raise InputError(f"{len(others)} of {len(files)} image / mask pairs hold another patient's mask (the "
@@ -432,7 +442,8 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
             more = f", and {len(lonely) - 10} more" if len(lonely) > 10 else ""
             case_pairs = _letter_case_pairs(images, masks)
             words, fix = _letter_case_words(case_pairs) if case_pairs else ("", "")
-            raise InputError(f"{len(lonely)} files in {images_dir} / {masks_dir} have no partner of the same name: "
+            raise InputError(f"{counted(len(lonely), 'file')} in {images_dir} / {masks_dir} "
+                             f"{'has' if len(lonely) == 1 else 'have'} no partner of the same name: "
                              f"{', '.join(lonely[:10])}{more}" + (f"; {words}" if words else ""),
                              (f"{fix}; " if fix else "") +
                              "give every image a mask with the same file name (e.g. images/P01_ct.nii.gz and "
@@ -445,7 +456,8 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
         written = sorted(k for k in mapping if image_suffix(k))      # "P01_ct.nii.gz" for P01_ct
         hint = (f"; its case column holds file names (e.g. {written[0]}): write the case as the file name "
                 f"without its extension ({case_name(Path(written[0]))})" if written else "")
-        raise InputError(f"{len(missing)} cases are not in {patients_csv} (e.g. {missing[0]}){hint}",
+        raise InputError(f"{counted(len(missing), 'case')} {'is' if len(missing) == 1 else 'are'} not in "
+                         f"{patients_csv} (e.g. {missing[0]}){hint}",
                          "add a row case,patient for every image (case: the file name without its extension)")
     return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c], label=label,
                  meta={} if mapping else {"patient_from_name": True}) for c in common]
@@ -503,10 +515,16 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
     from lungai.dicom.masks import check_one_label
     from lungai.io import read_mask
 
-    bad, seen, first, counts = [], set(), None, Counter()
+    bad, seen, first, counts, unusable = [], set(), None, Counter(), []
     files = [c for c in cases if c.mask_path is not None]
     for c in files:
-        mask = read_mask(c.mask_path)
+        try:
+            mask = read_mask(c.mask_path)
+        except InputError as exc:     # e.g. a blurred float mask: every such file named, after all were read
+            unusable.append(exc)
+            if progress is not None:
+                progress.update(1, c.case_id)
+            continue
         labels = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v}
         seen |= labels
         counts.update(labels)
@@ -522,6 +540,14 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
                 first = first or min(labels)
         if progress is not None:
             progress.update(1, c.case_id)
+    if len(unusable) == 1:
+        raise InputError(unusable[0].problem, unusable[0].fix + " (nothing was trained)")
+    if unusable:
+        listed = "; ".join(exc.problem for exc in unusable[:10]) + (
+            f"; and {len(unusable) - 10} more" if len(unusable) > 10 else "")
+        fixes = list(dict.fromkeys(exc.fix for exc in unusable if exc.fix))
+        raise InputError(f"{len(unusable)} of {len(files)} masks cannot be used - {listed}",
+                         "; ".join(fixes[:3]) + " (nothing was trained)")
     if bad:
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
         if label is not None:      # with --label only the 0/255 binary masks are refused
@@ -977,7 +1003,8 @@ def check_validation_has_tumour(val_cases: list) -> None:
     if val_cases and all(c.meta.get("tumour_free") for c in val_cases):
         names = ", ".join(c.case_id for c in val_cases[:5]) + (f" and {len(val_cases) - 5} more"
                                                                if len(val_cases) > 5 else "")
-        raise InputError(f"the validation split holds no tumour: its {len(val_cases)} case(s) ({names}) all have "
+        raise InputError(f"the validation split holds no tumour: its {counted(len(val_cases), 'case')} ({names}) "
+                         "all have "
                          "empty masks, so the epochs would be chosen (and the confidence calibrated) on cases where "
                          "finding nothing scores best",
                          "draw another split (another --seed or a larger --val-fraction), or add patients whose "

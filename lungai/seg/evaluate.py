@@ -8,6 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from lungai.errors import counted
 from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
 from lungai.progress import NullProgress
 from lungai.seg.config import result_value
@@ -69,7 +70,7 @@ def hd95_text(s: dict, n: int) -> str:
     if "n_hd95" not in s or not n:
         return ""
     k = s["n_hd95"]
-    text = f"HD95 {fmt_num(s.get('mean_hd95_mm'), '.1f')} mm ({k} of {n} cases"
+    text = f"HD95 {fmt_num(s.get('mean_hd95_mm'), '.1f')} mm ({k} of {counted(n, 'case')}"
     return text + (f"; {n - k} without a tumour found)" if n > k else ")")
 
 
@@ -396,7 +397,8 @@ def summary_text(s: dict) -> str:
                  f"(mean {f['mean_false_volume_ml']:.2f} ml over all {f['n_cases']}"
                  + (f", {per:.2f} ml per false tumour)" if per is not None else ")"))
     if s.get("n_failed"):
-        text += f"; {s['n_failed']} case(s) failed and are left out (see the 'error' column)"
+        text += (f"; {counted(s['n_failed'], 'case')} failed and {'is' if s['n_failed'] == 1 else 'are'} left out "
+                 "(see the 'error' column)")
     if "automatic_mode" in s:
         a = s["automatic_mode"]
         text += (f"; of them {a['n_cases']} whole CTs in automatic mode: Dice mean {a['mean_dice']:.3f}, median "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 
 
 SETTINGS_JSON = "settings.json"
@@ -139,7 +139,7 @@ def _disagreement(ran: list, key: str, note: str = "") -> str | None:
 
 
 def _epochs(n: int) -> str:
-    return f"{n} epoch" + ("" if n == 1 else "s")
+    return counted(n, "epoch")
 
 
 def data_settings(case_sources: dict | None, parts: dict, fingerprints: bool = True) -> dict:
@@ -282,6 +282,13 @@ def _read_json(path):
     except (OSError, ValueError):               # (UnicodeDecodeError is a ValueError)
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def member_state(ckpt_dir, k: int) -> dict | None:
+    """Member ``k``'s state in ``ckpt_dir`` (member_K.state.json: its "epoch" counter, "done" when it stopped
+    early), or None when it has none readable."""
+    state = _read_json(Path(ckpt_dir) / STATE_GLOB.replace("*", str(k)))
+    return state if state is not None and isinstance(state.get("epoch"), int) else None
 
 
 def _member_state(path) -> bool:
