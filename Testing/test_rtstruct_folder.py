@@ -347,7 +347,7 @@ def test_rtstructs_with_a_ct_folder_of_several_series_none_chosen_name_each_ones
         find_rtstruct(folder, folder)
     problem, fix = exc.value.problem, exc.value.fix
     assert "the CT" in problem and "holds 2 CT series, none chosen with --series" in problem, problem
-    assert f"RS_1.dcm (label 'synthetic', date " in problem and f"drawn on CT series {planning})" in problem
+    assert "RS_1.dcm (label 'synthetic', date " in problem and f"drawn on CT series {planning})" in problem
     assert f"RS_2.dcm (label 'plan rev2', date 20240102, 3 ROIs, drawn on CT series {rev2})" in problem
     assert f"--series {planning} --rtstruct {folder / 'RS_1.dcm'}" in fix, fix
     # the fix works: with the series chosen, its RTSTRUCT (or, both on it, the refusal naming the two)

@@ -589,8 +589,8 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source
         value = f"{source}#{','.join(map(str, error.pick))}"
         kept = ("the right and the left lung's segments" if len(error.pick) == 2 else "the segment")
         if len(error.pick) == 2 and any("," in str(n) for n in error.pick):
-            return (f"rename the segment(s) not to use, or the lung segment whose label holds a comma, and export the "
-                    f"SEG again (after '#', a comma separates the right from the left lung)")
+            return ("rename the segment(s) not to use, or the lung segment whose label holds a comma, and export the "
+                    "SEG again (after '#', a comma separates the right from the left lung)")
         quoted = [w for w, c in (("quoted on a command line", " " in value),
                                  ("in double quotes in a CSV manifest", "," in value)) if c]
         return f"choose {kept} by label after '#': {value}" + (f" ({', '.join(quoted)})" if quoted else "")

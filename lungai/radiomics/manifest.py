@@ -207,7 +207,6 @@ def write_batch_manifest(output, write, elsewhere: str | None = None) -> Path:
     ``radiomics-batch`` marker of the folder: the next run may replace it.  ``elsewhere``: how the caller's user
     writes the table into another folder (the panel: its output field), in place of the CLI's "-o OTHER_FOLDER/..."
     in the refusal of a folder in use."""
-    import contextlib
     import tempfile
 
     from lungai.io.outputs import (check_output_file_owner, locked_output_folder, record_output_file,
