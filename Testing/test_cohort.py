@@ -2033,6 +2033,71 @@ def test_an_rtdose_in_another_frame_of_reference_is_named_on_the_patients_ct_row
     shutil.rmtree(tmp_path / "out")
 
 
+def test_an_rtdose_without_frame_of_reference_beside_its_patients_ct_is_used_with_its_note(export, tmp_path):
+    """QA cohortframe60: an RTDOSE whose FrameOfReferenceUID was removed (an anonymiser), in its patient's folder with
+    its PatientID, was said to lie "in another frame of reference ... computed on another CT" and the patient got no
+    dose features, while lungai dose-features uses the same file with a note (uncompared_frame_note).  Cohort now
+    matches it to the patient's CT by PatientID and folder, uses it, says so at planning and records the check's
+    note (check_dose_matches_ct's return, ignored before) in rtdose_notes and the patient's notes."""
+    import shutil
+
+    import pydicom
+
+    root = _p1_copy(export, tmp_path)
+    [dose] = list((root / "P1").rglob("rtdose*.dcm"))
+    ds = pydicom.dcmread(dose)
+    del ds.FrameOfReferenceUID
+    ds.save_as(dose)
+    shown = dose.relative_to(root).as_posix()
+    job, row = _p1_job(root)
+    assert job.rtdose == str(dose) and row.dose_features == "yes", row.notes
+    assert "another frame of reference" not in row.notes
+    assert (f"RTDOSE {shown} carries no FrameOfReferenceUID: matched to this CT series by its PatientID P1 and its "
+            "folder only") in row.notes
+    s = run_cohort(root, tmp_path / "out", PARAMS, workers=0)
+    assert s.done == ["P1"] and not s.failed
+    table = pd.read_csv(tmp_path / "out" / "rp_table.csv", dtype={"case": str}, keep_default_na=False)
+    table = table.set_index("case")
+    assert float(table.loc["P1", "dose_mld_gy"]) > 0
+    said = (f"the RTDOSE {shown} could not be checked against the frame of reference of the CT series "
+            f"{job.ct_series_uid}: the RTDOSE carries no FrameOfReferenceUID")
+    assert table.loc["P1", "rtdose_notes"].startswith(said), table.loc["P1", "rtdose_notes"]
+    doc = json.loads((tmp_path / "out" / "patients" / "P1" / "result.json").read_text())
+    assert any(n.startswith(said) for n in doc["notes"]), doc["notes"]
+    shutil.rmtree(tmp_path / "out")
+
+
+def test_an_rtdose_without_frame_of_reference_matched_to_no_ct_says_so(export, tmp_path):
+    """QA cohortframe60: an RTDOSE without FrameOfReferenceUID that cannot be matched to its patient's CT (outside
+    the patient's folder; of a PatientID without a CT) is said as such, with the fix - not "lies in another frame of
+    reference ... computed on another CT", which its unknown frame does not tell."""
+    import pydicom
+
+    from lungai.dicom.discover import FRAMELESS_DOSE, FRAMELESS_DOSE_FIX
+
+    root = _p1_copy(export, tmp_path)
+    [dose] = list((root / "P1").rglob("rtdose*.dcm"))
+    ds = pydicom.dcmread(dose)
+    del ds.FrameOfReferenceUID
+    (root / "elsewhere").mkdir()
+    dose.unlink()
+    moved = root / "elsewhere" / "rd.dcm"
+    ds.save_as(moved)
+    job, _ = _p1_job(root)
+    jobs, inv = plan_cohort(root)
+    ct_row = inv[(inv.patient_id == "P1") & (inv.case == "P1")].iloc[0]
+    assert job.rtdose is None and "another frame of reference" not in ct_row.notes
+    assert ct_row.dose_features == "no (RTDOSE without FrameOfReferenceUID, matched to no CT: notes)"
+    assert (f"RTDOSE elsewhere/rd.dcm {FRAMELESS_DOSE}, and it does not lie in the folder of a CT series of its "
+            f"PatientID P1 (P1) - {FRAMELESS_DOSE_FIX} (the patient gets no dose features)") in ct_row.notes
+    ds.PatientID = "P9"
+    ds.save_as(moved)
+    jobs, inv = plan_cohort(root)
+    dose_row = inv[inv.patient_id == "P9"].iloc[0]
+    assert (f"RTDOSE elsewhere/rd.dcm {FRAMELESS_DOSE}, and no CT series of its PatientID P9 was found - "
+            f"{FRAMELESS_DOSE_FIX}") in dose_row.notes
+
+
 def test_an_rtstruct_in_another_frame_of_reference_is_named_on_the_patients_ct_row(export, tmp_path):
     """QA: P1's RTSTRUCT drawn on a planning CT that was not exported (another frame of reference; only a diagnostic
     CT exported): P1's CT row got automatic lungs and tumour with no note of the patient's own RTSTRUCT - only a

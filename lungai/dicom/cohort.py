@@ -90,6 +90,9 @@ class CohortJob:
     # no RTDOSE of this CT's frame of reference, but the patient's RTDOSE(s) in another one: "RTDOSE NAME (UID)"
     # (other_frame_doses), said in the provenance
     dose_elsewhere: str = ""
+    # no RTDOSE of this CT, but the patient's RTDOSE(s) without FrameOfReferenceUID matched to no CT (frameless_doses):
+    # "RTDOSE NAME[+NAME]", said in the provenance
+    dose_unmatched: str = ""
     root: str = ""             # DICOM_ROOT: the dose read's messages name the RTDOSE by its path under it
 
 
@@ -249,10 +252,15 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     seen: dict[str, int] = {}
     jobs, rows = [], []
     elsewhere = other_frame_files(studies, root, "rtdose")
+    frameless = frameless_doses(studies, root)
     structs_elsewhere = other_frame_files(studies, root, "rtstruct")
     for st in studies:
         notes = list(st.notes)
         dose_elsewhere = elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtdose else ""
+        # the patient's RTDOSE without FrameOfReferenceUID that matches no CT: why (its own note), on the CT's row too
+        dose_unmatched, unmatched_notes = (frameless.get(st.patient_id, ("", [])) if st.ct is not None
+                                           and not st.rtdose else ("", []))
+        notes.extend(f"{n} (the patient gets no dose features)" for n in unmatched_notes)
         # the patient's RTSTRUCT drawn on a CT not exported (another frame of reference): never a silent automatic
         struct_elsewhere = (structs_elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtstruct
                             else "")
@@ -394,7 +402,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      CAVEAT_COLUMN: "",
                      "dose_features": (f"no ({dose_problem}: fails)" if error or (len(rtstructs) > 1 and dose_files)
                                        else "yes" if dose_files and st.ct else
-                                       f"no ({OTHER_FRAME_DOSE})" if dose_elsewhere else "no"),
+                                       f"no ({OTHER_FRAME_DOSE})" if dose_elsewhere else
+                                       f"no ({FRAMELESS_DOSE_ROW})" if dose_unmatched else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
@@ -409,7 +418,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                                     dose_files),
                                   rtdose_check=beam_checks[0] if beam_checks and len(dose_files) > 1 else "",
                                   dose_names=[shown_path(f, root) for f in dose_files],
-                                  dose_elsewhere=dose_elsewhere, root=str(root)))
+                                  dose_elsewhere=dose_elsewhere, dose_unmatched=dose_unmatched,
+                                  root=str(root)))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -421,6 +431,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
 
 
 OTHER_FRAME_DOSE = "RTDOSE in another frame of reference"
+# ... of a CT whose patient's RTDOSE carries no FrameOfReferenceUID and matches no CT (frameless_doses)
+FRAMELESS_DOSE_ROW = "RTDOSE without FrameOfReferenceUID, matched to no CT: notes"
 # the lungs_from / tumour_from of a CT whose patient's only RTSTRUCT lies in another frame of reference, and its note
 OTHER_FRAME_RTSTRUCT = "the patient's RTSTRUCT lies in another frame of reference (notes)"
 OTHER_FRAME_RTSTRUCT_NOTE = "lies in another frame of reference than this CT"
@@ -433,11 +445,28 @@ def other_frame_files(studies, root, kind: str) -> dict:
     patient's row, not only on a separate CT-less one."""
     found: dict = {}
     for st in studies:
-        if st.ct is None and getattr(st, kind):
+        # an RTDOSE without FrameOfReferenceUID lies in no known frame (frameless_doses says why it matches no CT)
+        if st.ct is None and getattr(st, kind) and (kind != "rtdose" or st.frame_of_reference_uid):
             found.setdefault(st.patient_id, []).append(
                 f"{kind.upper()} {'+'.join(shown_path(f, root) for f in getattr(st, kind))} "
                 f"({st.frame_of_reference_uid or 'no FrameOfReferenceUID'})")
     return {patient: "; ".join(texts) for patient, texts in found.items()}
+
+
+def frameless_doses(studies, root) -> dict:
+    """{PatientID: ("RTDOSE NAME[+NAME]", [notes])} of the RTDOSEs without FrameOfReferenceUID that
+    :func:`lungai.dicom.discover.frameless_dose_ct` matched to no CT of theirs (no PatientID, not in the folder of
+    its CT ...): their notes (why, the fix) for the patient's CT row - not "another frame of reference ... computed
+    on another CT", which its frame, unknown, does not say (QA cohortframe60)."""
+    from lungai.dicom.discover import FRAMELESS_DOSE
+
+    found: dict = {}
+    for st in studies:
+        if st.ct is None and st.rtdose and not st.frame_of_reference_uid:
+            names, notes = found.setdefault(st.patient_id, ([], []))
+            names.extend(shown_path(f, root) for f in st.rtdose)
+            notes.extend(n for n in st.notes if FRAMELESS_DOSE in n)
+    return {patient: ("RTDOSE " + "+".join(names), notes) for patient, (names, notes) in found.items()}
 
 
 def missing_series_error(st, rtstruct, names, root) -> list:
@@ -962,8 +991,13 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         if job.error:
             raise InputError(*job.error)
         dose_files = job.rtdose_files or ([job.rtdose] if job.rtdose else [])
-        for f in dose_files:
-            check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid)
+        # another patient's / frame's RTDOSE refused; one whose frame of reference could not be compared (no
+        # FrameOfReferenceUID: matched by its PatientID and folder) used with its note, recorded with the metrics
+        # as dose-features records it in dose.csv (QA cohortframe60: the returned note was dropped)
+        names = job.dose_names or [Path(f).name for f in dose_files]    # relative to DICOM_ROOT, as patients.csv
+        frame_notes = list(dict.fromkeys(n for n in (check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid,
+                                                                           names=(name, f"series {job.ct_series_uid}"))
+                                                     for f, name in zip(dose_files, names)) if n))
         # the dose read (a truncated / implausible RTDOSE refused) before the lungs, tumour and radiomics, not after
         dose_img = read_dose_sum(dose_files, max_gy=max_gy, root=job.root or None) if dose_files else None
         if job.ct_files:    # a series spread over several folders: all its slices, not only the first folder's
@@ -995,13 +1029,13 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             # the notes on the dose's values (DoseType EFFECTIVE, no DoseSummationType, a BEAM sum unchecked; in the
             # patient's notes already) recorded with the metrics, as dose-features records them in dose.csv - lungai
             # rp predict on the table repeats them
-            dose[NOTES_COLUMN] = notes_text(dose_value_notes(job))
+            dose[NOTES_COLUMN] = notes_text(frame_notes + dose_value_notes(job))
+            dose_notes.extend(frame_notes)
             if cut_note:
                 dose_notes.append(cut_note)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
             dose_notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
                                              label_map=lungs is not None and provenance["lungs"] != AUTO_LUNGS))
-            names = job.dose_names or [Path(f).name for f in dose_files]    # relative to DICOM_ROOT, as patients.csv
             provenance["dose"] = ("RTDOSE " + names[0] if len(dose_files) == 1 else
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
                                   + "+".join(names)
@@ -1013,7 +1047,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                 " (lungs minus GTV)") + (f"; {cut}" if cut else "")
         else:
             provenance["dose"] = "no RTDOSE" + (f" in this CT's frame of reference (another frame's: "
-                                                f"{job.dose_elsewhere})" if job.dose_elsewhere else "")
+                                                f"{job.dose_elsewhere})" if job.dose_elsewhere else "") + (
+                f" matched to this CT ({job.dose_unmatched} carries no FrameOfReferenceUID: notes)"
+                if job.dose_unmatched else "")
         errors: dict = {}
         segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones

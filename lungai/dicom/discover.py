@@ -4,7 +4,8 @@ Grouping uses DICOM UIDs only, never folder names: a study here is one CT series
 SeriesInstanceUID, FrameOfReferenceUID, StudyInstanceUID, PatientID) with
 
 - the RTSTRUCTs and SEGs that reference the CT series (or, failing that, its FrameOfReferenceUID),
-- the RTDOSEs in its FrameOfReferenceUID (a dose grid shares the planning CT's frame of reference).
+- the RTDOSEs in its FrameOfReferenceUID (a dose grid shares the planning CT's frame of reference); an RTDOSE
+  without one, of its PatientID in the patient's folder (:func:`frameless_dose_ct`), with a note.
 
 Files that match no CT become studies without a CT, so a report can say what each patient lacks.
 A scout / LOCALIZER series or one of fewer than 3 slices is no CT candidate (:func:`ct_skip_reason`): it is
@@ -596,6 +597,52 @@ def several_rtstructs_note(st: Study, root=None) -> str | None:
             "other(s) out of the folder)")
 
 
+# how the note of an RTDOSE without FrameOfReferenceUID that matches no CT begins after its name
+# (frameless_dose_ct; lungai cohort repeats it on the patient's CT row)
+FRAMELESS_DOSE = ("carries no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?), so "
+                  "it cannot be matched to a CT series by its frame of reference")
+FRAMELESS_DOSE_FIX = ("re-export the RTDOSE with its FrameOfReferenceUID from the planning system, or put it in the "
+                      "folder of the CT series it was planned on (with that patient's PatientID)")
+
+
+def frameless_dose_ct(path: Path, ds, studies: list, root) -> tuple[list, str]:
+    """([the CT study], "") of an RTDOSE (file ``path``, header ``ds``) without FrameOfReferenceUID - which lungai
+    dose-features uses with a note (:func:`lungai.dose.read.uncompared_frame_note`) - matched otherwise: a CT
+    series of its PatientID whose patient's folder (the folder above the CT series' folder, ``root`` at most) holds
+    the RTDOSE, the nearest by folder when the patient has several; else ([], the note saying why it matches no CT,
+    with the fix: no PatientID, no CT of it, not in its folder, several as near).  QA cohortframe60: such an RTDOSE
+    of LUNG1-003 beside its CT was said to lie "in another frame of reference ... computed on another CT" and
+    the patient got no dose features."""
+    root = Path(root)
+    patient = patient_id_of(ds)
+    why = ""
+    if not patient:
+        why = "nor by its PatientID (it carries none)"
+    own = [st for st in studies if st.ct is not None and st.patient_id.strip() == patient] if patient else []
+    if patient and not own:
+        why = f"and no CT series of its PatientID {patient} was found"
+
+    def depth(a: Path, b: Path) -> int:
+        return len(Path(os.path.commonpath([str(a), str(b)])).parts)
+
+    def home(folder: Path) -> Path:            # the patient's folder of a CT series' folder
+        return folder if folder == root or folder.parent == folder else folder.parent
+
+    near = [(max(depth(path.parent, f) for f in st.ct.folders), st) for st in own
+            if any(path.parent == home(f) or home(f) in path.parents for f in st.ct.folders)]
+    if own and not near:
+        why = (f"and it does not lie in the folder of a CT series of its PatientID {patient} "
+               f"({', '.join(shown_path(home(f), root) for st in own for f in st.ct.folders)})")
+    best = max((d for d, _ in near), default=0)
+    chosen = [st for d, st in near if d == best]
+    if len(chosen) > 1:
+        why = (f"and {len(chosen)} CT series of its PatientID {patient} lie as near to it (series "
+               f"{', '.join(st.ct.series_uid for st in chosen)})")
+    if why:
+        return [], f"RTDOSE {shown_path(path, root)} {FRAMELESS_DOSE}, {why} - {FRAMELESS_DOSE_FIX}"
+    return chosen, ""
+
+
 def shown_path(path, root) -> str:
     """``path`` as messages name it: relative to the folder ``root`` that was given when below it (two ``RD.dcm``
     in ``plan1/`` and ``plan2/`` told apart), else as it is."""
@@ -813,6 +860,15 @@ def scan(root, progress=None, files=None) -> list[Study]:
                 note = other_series_note(path.name, series, st.ct.series_uid if st.ct else None)
                 if note:
                     st.notes.append(note)
+        unmatched = ""
+        if not targets and modality == "RTDOSE" and not frames:   # no FrameOfReferenceUID: its patient's CT
+            targets, unmatched = frameless_dose_ct(path, ds, studies, root)
+            how = "patient"
+            for st in targets:
+                st.notes.append(f"RTDOSE {shown_path(path, root)} carries no FrameOfReferenceUID: matched to this CT "
+                                f"series by its PatientID {patient_id_of(ds)} and its folder only; make sure the "
+                                "dose was planned on this CT (the RTDOSE as exported by the planning system, with "
+                                "its FrameOfReferenceUID, lets lungai check it)")
         if not targets:
             key = (str(getattr(ds, "PatientID", "") or "unknown"), next(iter(sorted(frames)), None))
             st = orphans.get(key)
@@ -820,7 +876,9 @@ def scan(root, progress=None, files=None) -> list[Study]:
                 st = orphans[key] = Study(patient_id=key[0], study_uid=str(getattr(ds, "StudyInstanceUID", "")),
                                           frame_of_reference_uid=key[1])
                 studies.append(st)
-            if st.ct is None and not any(n.startswith("no CT series") for n in st.notes):
+            if unmatched:       # said of each such RTDOSE (and on its patient's CT row by lungai cohort)
+                st.notes.append(unmatched)
+            elif st.ct is None and not any(n.startswith("no CT series") for n in st.notes):
                 # which CT is missing (the series the RTSTRUCT / SEG references, the frame of reference) and the fix
                 ref = f"; {path.name} references CT series {', '.join(sorted(series))}" if series else ""
                 st.notes.insert(0, f"no CT series with this frame of reference ({key[1] or 'none in the file'}) was "
