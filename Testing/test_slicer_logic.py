@@ -2829,8 +2829,10 @@ def test_outputs_of_a_deleted_segment_never_follow_a_later_segment_of_its_id(loa
     assert gtv is table2 and nodes.table_rows(gtv)[0]["confidence"] == "0.71"
     assert nodes.table_rows(gtv)[0]["segment"] == "GTV-1"
     assert unc2.GetName() == "patient A GTV-1 uncertainty"
-    # the deleted run's outputs: as they were, linked to nothing
-    assert (table1.GetName(), unc1.GetName()) == ("patient A tumour confidence", "patient A tumour uncertainty")
+    # the deleted run's outputs: their values as they were, linked to nothing, said gone (lungsrerun60: the next
+    # run's outputs take the standard names, retire_segment_outputs)
+    assert (table1.GetName(), unc1.GetName()) == ("patient A tumour confidence (segment gone)",
+                                                  "patient A tumour uncertainty (segment gone)")
     assert nodes.table_rows(table1)[0]["segment"] == "Tumor" and nodes.table_rows(table1)[0]["confidence"] == "0.35"
     assert nodes.linked_segment(table1) == (None, None) and nodes.linked_segment(unc1) == (None, None)
     assert len(nodes.segment_outputs(mrml_scene, seg)) == 4           # GTV-1's and the new Tumor's
@@ -2838,7 +2840,9 @@ def test_outputs_of_a_deleted_segment_never_follow_a_later_segment_of_its_id(loa
     path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
     again = mrml.load_scene(path, tmp_path / "unpacked")
     seg2 = again.GetFirstNodeByName("patient A tumour")
-    assert nodes.linked_segment(again.GetFirstNodeByName("patient A tumour confidence")) == (None, None)
+    assert nodes.linked_segment(again.GetFirstNodeByName("patient A tumour confidence (segment gone)")) == (None, None)
+    linked, segment_id = nodes.linked_segment(again.GetFirstNodeByName("patient A tumour confidence"))
+    assert linked is seg2 and seg2.GetSegmentation().GetSegment(segment_id).GetName() == "Tumor"   # the new run's
     linked, segment_id = nodes.linked_segment(again.GetFirstNodeByName("patient A GTV-1 confidence"))
     assert linked is seg2 and seg2.GetSegmentation().GetSegment(segment_id).GetName() == "GTV-1"
     # a scene saved before the token: neither the segment nor its outputs have one - linked by ID
