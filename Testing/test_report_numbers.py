@@ -103,3 +103,17 @@ def test_failed_segments_banner_counts_in_words():
     assert "Radiomics not computed for 1 segment</b>" in one
     two = _failed_segments({"failed_segments": [{"segment": "tumour", "error": "x"}, {"segment": "lungs", "error": "y"}]})
     assert "Radiomics not computed for 2 segments</b>" in two
+
+
+def test_the_components_card_agrees_with_its_number():
+    """QA wording61 (lungai demo report): "1 connected components"."""
+    from lungai.report.html import _segmentation
+
+    seg = {"needs_review": False, "review_reasons": [], "confidence": 0.8, "review_threshold": 0.6,
+           "tumor_volume_ml": 12.1, "n_components": 1, "members": 3, "method": "ensemble", "mc_passes": 0,
+           "roi_mode": "seed", "notes": []}
+    s = {"segmentation": seg, "seg_model": {"name": "m", "training": "t"}}
+    page = _segmentation(s, {})
+    assert '<div class="l">connected component</div>' in page, page
+    seg["n_components"] = 2
+    assert '<div class="l">connected components</div>' in _segmentation(s, {})

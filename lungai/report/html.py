@@ -11,7 +11,7 @@ import html
 import math
 from pathlib import Path
 
-from lungai.errors import counted
+from lungai.errors import agree, counted
 from lungai.scene.results import method_text
 from lungai.seg.config import result_value
 
@@ -272,7 +272,8 @@ def _segmentation(s: dict, figs: dict) -> str:
               "uncalibrated confidence (0-1, not the expected Dice)", _num("confidence", seg["confidence"])),
         _card(f"review threshold {seg['review_threshold']:.2f}", flag, "warn" if review else "ok"),
         _card("tumour volume", _num("tumour-volume-ml", result_value(seg, "tumour_volume_ml"), "{:.1f}", "ml")),
-        _card("connected components", _num("n-components", seg["n_components"], "{:d}")),
+        _card(agree(seg["n_components"], "connected component", "connected components"),
+              _num("n-components", seg["n_components"], "{:d}")),
     ])
     truth = ""
     if s.get("truth_dice") is not None:
