@@ -405,3 +405,21 @@ def test_the_dose_unit_and_cap_are_recorded(demo, user_ct_full):
     assert 'id="dose-unit" data-value="Gy"' in page and "largest accepted dose 150 Gy" in page
     bare = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
     assert "dose_unit" not in bare["inputs"] and "max_dose_gy" not in bare["inputs"]
+
+
+def test_the_report_counts_features_per_segment_not_every_segments_values(demo):
+    """QA wording61: the report said "535 pyradiomics features were computed" and the console "535 features" for
+    107 features of each of the 5 segments (radiomics_long.csv: 535 rows).  Now the features are counted per
+    segment, with the segments and the values: "107 pyradiomics features of each of 5 segments (535 values)"."""
+    long = pd.read_csv(demo / "radiomics_long.csv")
+    per_segment = long.groupby("segment").size()
+    n_features, n_segments = int(per_segment.iloc[0]), int(long["segment"].nunique())
+    assert (per_segment == n_features).all() and n_segments == 5 and n_features * n_segments == len(long)
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))["radiomics"]
+    assert (summary["n_features"], summary["n_segments"], summary["n_values"]) == (n_features, 5, len(long))
+    page = (demo / "report.html").read_text(encoding="utf-8")
+    assert (f"{n_features} pyradiomics features of each of 5 segments ({len(long)} values) were computed"
+            in page), re.findall(r"[^>]*were computed", page)
+    from lungai.report.html import features_step_text
+
+    assert features_step_text(summary) == f"{n_features} features x 5 segments"

@@ -1467,8 +1467,8 @@ def test_limitations_name_the_dose_ibsi_features_are_not_called_pyradiomics_and_
     from lungai.report.html import _lungs_and_features, _segmentation
 
     seg = _seg_info(needs_review=False, tumor_volume_ml=16.8984)
-    s = {"segmentation": seg, "radiomics": {"params": "p", "n_features": 172, "key_features": [],
-                                            "ibsi_configuration": "C"},
+    s = {"segmentation": seg, "radiomics": {"params": "p", "n_features": 172, "n_segments": 5,
+                                            "n_values": 860, "key_features": [], "ibsi_configuration": "C"},
          "rp": {"status": "not computed", "message": "not computed: x."}, "stage": {"status": "not computed",
                                                                                    "message": "not computed: y."},
          "dose": None, "dose_source": "No dose was given", "lungs": {"right_lung": 1.0, "left_lung": 1.0},
@@ -1479,8 +1479,9 @@ def test_limitations_name_the_dose_ibsi_features_are_not_called_pyradiomics_and_
                     "dose - pass the planning RTDOSE (DICOM file or folder, or a NIfTI/NRRD dose in Gy) with --dose."]
     assert not [x for x in _methods({**s, "dose": {"dose_mld_gy": 7.0}})[1] if x.startswith("Dose metrics")]
     page = _lungs_and_features(s)
-    assert "172 IBSI-1 features (IBSI pipeline, configuration C) were computed" in page and "pyradiomics" not in page
+    assert ("172 IBSI-1 features (IBSI pipeline, configuration C) of each of 5 segments (860 values) were computed"
+            in page and "pyradiomics" not in page)
     s["radiomics"]["ibsi_configuration"] = None
-    assert "172 pyradiomics features were computed" in _lungs_and_features(s)
+    assert "172 pyradiomics features of each of 5 segments (860 values) were computed" in _lungs_and_features(s)
     assert 'id="tumour-volume-ml" data-value="16.8984">16.9 ml<' in _segmentation(s, {})
     assert result_lines(s)[0].startswith("tumour: 16.9 ml")

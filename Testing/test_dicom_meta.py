@@ -311,5 +311,5 @@ def test_radiomics_and_radiomics_batch_name_and_compute_a_seg_alike(case, tmp_pa
     capsys.readouterr()
     assert _cli("radiomics-batch", manifest, *shape, "--workers", "0", "-o", batch) == 0
     said = capsys.readouterr()
-    assert "segment_names" in said.out + said.err and "1 case(s) extracted" in said.out + said.err
+    assert "segment_names" in said.out + said.err and "1 case extracted" in said.out + said.err
     assert set(pd.read_csv(batch).segment) == {"Right lung", "Left lung"}

@@ -1352,7 +1352,7 @@ def test_a_seg_with_two_segments_of_one_lung_is_told_to_choose_by_label_in_radio
         fix = text.split("how to fix (P1):")[1]
         assert f"after '#': {want}" in fix and "--structure" not in fix, fix
         rc, said = batch(column, str(tmp_path / want))          # the suggestion, followed
-        assert "1 case(s) extracted" in said.out + said.err and " 0 failed" in said.out + said.err, said
+        assert "1 case extracted" in said.out + said.err and " 0 failed" in said.out + said.err, said
         assert (tmp_path / f"{column}.csv").is_file()
 
 

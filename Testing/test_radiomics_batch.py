@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 import pytest
 
-from lungai.errors import InputError, InputNote
+from lungai.errors import InputError, InputNote, counted
 from lungai.radiomics import load_params
 from lungai.radiomics.batch import run_batch
 from lungai.radiomics.manifest import read_manifest, write_synthetic_cohort
@@ -62,7 +62,7 @@ def test_resume_with_other_parameters_names_what_changed_and_keeps_the_cases(coh
     with pytest.raises(InputError, match="other parameters") as exc:
         run_batch(cohort, out, load_params("default", feature_classes=["firstorder", "shape", "glcm"]), workers=0,
                   segments=SEGMENTS)
-    assert f"holds {len(first.done)} case(s) done" in exc.value.problem
+    assert f"holds {counted(len(first.done), 'case')} done" in exc.value.problem
     assert "featureClass.glcm: (not set) then, [] now" in exc.value.problem
     assert "-o OTHER.csv" in exc.value.fix and "its finished cases are lost" in exc.value.fix
     with pytest.raises(InputError) as exc:
@@ -158,7 +158,7 @@ def test_a_failing_segment_of_an_extracted_case_is_said_and_the_exit_status_is_1
     assert rc == 1
     assert set(pd.read_csv(out).segment) == {"tumour"}
     text = capsys.readouterr().out
-    assert "0 failed" in text and "1 segment(s) failed in 1 extracted case(s)" in text
+    assert "0 failed" in text and "1 segment failed in 1 extracted case" in text
     assert "segment failed: c1 / line: pyradiomics failed on segment 'line'" in text
 
 
@@ -479,7 +479,7 @@ def test_ctrl_c_on_dask_cancels_the_tasks_and_closes_the_cluster_quietly(monkeyp
     assert seen == []                                     # nothing of Dask's shutdown said
     assert {n: logging.getLogger(n).getEffectiveLevel() for n in levels} == levels     # and the loggers put back
     err = capsys.readouterr().err
-    assert "cohort: cancelled after 0 of 2 case(s)" in err and "run the same command again to resume" in err
+    assert "cohort: cancelled after 0 of 2 cases" in err and "run the same command again to resume" in err
     assert "Traceback" not in err
 
 
@@ -882,7 +882,7 @@ def test_a_case_whose_files_cannot_be_read_is_kept_only_while_its_row_is_unchang
     again = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
     assert sorted(again.skipped) == [a, c] and [case for case, _ in again.failed] == [b]
     text = again.text()
-    assert f"warning: 1 case(s) done before could not be checked for changed inputs" in text and f": {a})" in text
+    assert f"warning: 1 case done before could not be checked for changed inputs" in text and f": {a})" in text
     assert f"note: {b}: its row changed since the last run (image) and its files cannot be read now" in text
     assert b not in set(pd.read_csv(out, dtype={"case": str}).case)
     assert b in set(pd.read_csv(tmp_path / "out" / "f_errors.csv", dtype={"case": str}).case)
@@ -974,7 +974,7 @@ def test_the_cancel_message_counts_the_cases_finished_on_disk(capsys):
     with pytest.raises(KeyboardInterrupt):
         run_tasks("radiomics-batch", fn, ["a", "b", "c", "d"], ["a", "b", "c", "d"], (), lambda item: item in on_disk,
                   summary, 0, None)
-    assert "radiomics-batch: cancelled after 3 of 4 case(s)" in capsys.readouterr().err
+    assert "radiomics-batch: cancelled after 3 of 4 cases" in capsys.readouterr().err
 
 
 def test_sigterm_takes_the_ctrl_c_path_and_exits_143(monkeypatch, capsys):
@@ -1057,7 +1057,7 @@ def test_a_moved_cohort_keeps_its_finished_cases_while_its_files_are_offline(tmp
     offline = run_batch(moved / "manifest.csv", moved / "out" / "f.csv", PARAMS, workers=0, segments=["tumour"])
     assert sorted(offline.skipped) == [a, b] and [case for case, _ in offline.failed] == [c]
     text = offline.text()
-    assert "warning: 2 case(s) done before could not be checked for changed inputs" in text
+    assert "warning: 2 cases done before could not be checked for changed inputs" in text
     assert f"note: {c}: its row changed since the last run (image)" in text
     assert set(pd.read_csv(moved / "out" / "f.csv", dtype={"case": str}).case) == {a, b}
     rows["mask"] = "other/labels.nii.gz"                     # every row now names another mask: all fail
@@ -1304,8 +1304,8 @@ def test_an_ibsi_case_done_by_a_lungai_without_nan_notes_is_redone_on_resume(tmp
         (parts / "p1.inputs.json").read_text()).items() if not k.startswith("part_")}))   # an older lungai's record
     again = run_batch(manifest, out, params, workers=0)
     assert again.done == ["p1"] and again.skipped == []
-    assert ("note: 1 case(s) done with an IBSI configuration by an older lungai (no notes on NaN values; some values "
-            "NaN that are computed now) are redone") in again.text() and f"note: p1 / {note}" in again.text()
+    assert ("note: 1 case done with an IBSI configuration by an older lungai (no notes on NaN values; some values "
+            "NaN that are computed now) is redone") in again.text() and f"note: p1 / {note}" in again.text()
     pd.testing.assert_frame_equal(pd.read_csv(out), fresh)
     assert pd.read_csv(tmp_path / "out" / "f_settings.csv")["notes"].tolist() == [note.removeprefix("gtv: ")]
     kept = run_batch(manifest, out, params, workers=0)
@@ -1647,7 +1647,7 @@ def test_resume_into_an_older_folder_without_params_json_names_what_its_cases_sh
     for params, segments, shown in tries:
         with pytest.raises(InputError) as exc:
             run_batch(cohort, out, params, workers=0, segments=segments)
-        assert f"holds {len(first.done)} case(s) done with other parameters" in exc.value.problem
+        assert f"holds {counted(len(first.done), 'case')} done with other parameters" in exc.value.problem
         assert "without a record of its parameters (params.json)" in exc.value.problem
         assert f"its cases show: {shown}" in exc.value.problem, exc.value.problem
         assert "(their settings: old.settings.json)" in exc.value.fix

@@ -163,8 +163,8 @@ def test_radiomics_batch_warns_once_of_texture_features_on_mixed_voxel_spacings(
     assert main(["radiomics-batch", str(tmp_path / "m.csv"), *common, "--feature-classes", "glcm",
                  "-o", str(tmp_path / "f.csv")]) == 0
     out = capsys.readouterr().out
-    assert out.count("warning: the voxel spacing differs across cases (tumour: 3.5 x 3.5 x 5 mm in 1 case(s), "
-                     "2.5 x 2.5 x 3 mm in 1 case(s))") == 1
+    assert out.count("warning: the voxel spacing differs across cases (tumour: 3.5 x 3.5 x 5 mm in 1 case, "
+                     "2.5 x 2.5 x 3 mm in 1 case)") == 1
     assert "use --params ibsi-c" in out and "resampledPixelSpacing" in out
     # no texture class, or one grid for every case: nothing to say
     assert main(["radiomics-batch", str(tmp_path / "m.csv"), *common, "--feature-classes", "shape",
@@ -196,8 +196,8 @@ def test_cohort_records_grid_and_versions_and_warns_of_mixed_voxel_spacings(tmp_
     s = run_cohort(root, tmp_path / "out", params, workers=0)
     assert not s.failed, s.failed
     out = capsys.readouterr().out
-    assert out.count("warning: the voxel spacing differs across cases (tumour: 4.5 x 4.5 x 5 mm in 1 case(s), "
-                     "4 x 4 x 4 mm in 1 case(s))") == 1
+    assert out.count("warning: the voxel spacing differs across cases (tumour: 4.5 x 4.5 x 5 mm in 1 case, "
+                     "4 x 4 x 4 mm in 1 case)") == 1
     doc = json.loads((tmp_path / "out" / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))
     assert set(doc["versions"]) == {"lungai", "pyradiomics", "pyradiomics_distribution", "SimpleITK", "numpy"}
     grid = {g["segment"]: g for g in doc["radiomics_grid"]}
@@ -307,8 +307,8 @@ def test_mixed_spacing_is_warned_across_segments_of_other_names():
                          "spacing_mm": ["0.57 x 0.57 x 5", "0.57 x 0.57 x 5", "0.977 x 0.977 x 3", "0.977 x 0.977 x 3"]})
     note = mixed_spacing_note(rows, load_params("default"))
     assert note is not None and note.startswith(
-        "the voxel spacing differs across cases (label_1: 0.57 x 0.57 x 5 mm in 2 case(s); tumour: 0.977 x 0.977 x 3 "
-        "mm in 1 case(s); node: 0.977 x 0.977 x 3 mm in 1 case(s))"), note
+        "the voxel spacing differs across cases (label_1: 0.57 x 0.57 x 5 mm in 2 cases; tumour: 0.977 x 0.977 x 3 "
+        "mm in 1 case; node: 0.977 x 0.977 x 3 mm in 1 case)"), note
     # one spacing throughout (whatever the names): nothing to say; lung segments on the 2 mm grid are not compared
     same = rows.assign(spacing_mm="0.977 x 0.977 x 3")
     assert mixed_spacing_note(same, load_params("default")) is None

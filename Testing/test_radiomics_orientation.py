@@ -173,7 +173,7 @@ def test_batch_redoes_an_older_lungais_cases_of_non_lps_images_only(tmp_path):
                                                                if not k.startswith("part_")}))
     again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
     assert again.done == ["sar"] and again.skipped == ["lps"]
-    assert "1 case(s) stored in another order than LPS and done by an older lungai" in again.text()
+    assert "1 case stored in another order than LPS and done by an older lungai" in again.text()
 
     assert json.loads((tmp_path / "f.settings.json").read_text())["orientation"].startswith("LPS (axial slices)")
     table = pd.read_csv(out)
@@ -234,7 +234,7 @@ def test_batch_keeps_an_older_lungais_case_whose_image_cannot_be_read_now_and_ch
     kept = run_batch(manifest, out, params, workers=0, segments=["tumour"])
     assert kept.skipped == ["lps", "sar"] and kept.done == [] and kept.failed == []
     assert (parts / "sar.csv").is_file() and (pd.read_csv(parts / "sar.csv").value == 1.0).all()
-    assert "warning: 1 case(s) done by an older lungai could not be checked" in kept.text() and "sar" in kept.text()
+    assert "warning: 1 case done by an older lungai could not be checked" in kept.text() and "sar" in kept.text()
     assert "redone" not in (kept.redone or "")
     assert pd.read_csv(parts / "lps.settings.csv")["orientation"].tolist() == ["LPS (axial slices)"]
     assert "orientation" not in pd.read_csv(parts / "sar.settings.csv").columns
@@ -245,7 +245,7 @@ def test_batch_keeps_an_older_lungais_case_whose_image_cannot_be_read_now_and_ch
     again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
     assert checked == [str(tmp_path / "sar" / "ct.nii.gz")]         # the LPS case's image is not read again
     assert again.done == ["sar"] and again.skipped == ["lps"] and not again.unchecked
-    assert "1 case(s) stored in another order than LPS" in again.text()
+    assert "1 case stored in another order than LPS" in again.text()
     table = pd.read_csv(out)
     assert (table[table.case == "lps"].value == 1.0).all() and not (table[table.case == "sar"].value == 1.0).all()
 

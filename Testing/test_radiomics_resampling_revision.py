@@ -67,7 +67,7 @@ def test_batch_redoes_the_cases_of_an_older_run(tmp_path, capsys):
     old.to_csv(part, index=False)
     again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
     assert again.done == first.done and again.skipped == []
-    assert "1 case(s) done by an older lungai" in again.text()
+    assert "1 case done by an older lungai" in again.text()
     pd.testing.assert_frame_equal(pd.read_csv(out), new)
     # other parameters are still refused
     with pytest.raises(InputError, match="other parameters"):

@@ -93,7 +93,7 @@ def test_batch_redoes_the_cases_of_an_older_run(tmp_path):
     old.to_csv(part, index=False)
     again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
     assert again.done == first.done and again.skipped == []
-    assert "1 case(s) done by an older lungai are redone" in again.text() and "Wavelet" in again.text()
+    assert "1 case done by an older lungai is redone" in again.text() and "Wavelet" in again.text()
     pd.testing.assert_frame_equal(pd.read_csv(out), new)
 
 
@@ -111,7 +111,7 @@ def test_batch_redoes_lung_segments_of_a_lungai_before_both_revisions(tmp_path):
                                       encoding="utf-8")
     (parts / "case1.csv").write_text("case,value\ncase1,1\n", encoding="utf-8")
     _, note = _prepare_parts(out, params, ["Lung_R"])
-    assert note and "1 case(s) done by an older lungai are redone" in note
+    assert note and "1 case done by an older lungai is redone" in note
     assert "Lung_R" in note and "Wavelet" in note
     assert not (parts / "case1.csv").exists()
 

@@ -74,3 +74,46 @@ def test_out_of_range_features_read_in_plain_decimals():
                        "rad_tumour_original_ngtdm_Coarseness=0.0021 (training 6.821e-05 to 0.0008534)"]
     banner = _rp_warnings({"out_of_range": outside, "imputed": imputed})
     assert "e+0" not in banner and "=1226 (training 16238 to 100220)" in banner
+
+
+@pytest.mark.parametrize("counts,text", [
+    ({"n_features": 107, "n_segments": 5, "n_values": 535},
+     "107 pyradiomics features of each of 5 segments (535 values) were computed"),
+    ({"n_features": 107, "n_segments": 1, "n_values": 107}, "107 pyradiomics features of 1 segment were computed"),
+    ({"n_features": 107, "n_segments": 2, "n_values": 200},
+     "200 values of 107 pyradiomics features over 2 segments (not every feature of every segment) were computed"),
+    ({"n_features": 535}, "535 pyradiomics feature values were computed"),     # a summary.json of an older lungai
+])
+def test_the_feature_count_says_features_per_segment_and_segments(counts, text):
+    """QA wording61: "535 pyradiomics features were computed" counted 107 features of each of 5 segments."""
+    from lungai.report.html import _lungs_and_features, features_step_text
+
+    s = {"lungs": {"right_lung": 2148.8, "left_lung": 1720.5, "notes": [], "warnings": []},
+         "radiomics": {"key_features": [], "params": "default", **counts}}
+    assert text in _lungs_and_features(s)
+    assert features_step_text(s["radiomics"]) == {5: "107 features x 5 segments", 1: "107 features x 1 segment",
+                                                  2: "107 features x 2 segments"}.get(counts.get("n_segments"),
+                                                                                        "535 feature values")
+
+
+def test_failed_segments_banner_counts_in_words():
+    from lungai.report.html import _failed_segments
+
+    one = _failed_segments({"failed_segments": [{"segment": "tumour", "error": "one voxel"}]})
+    assert "Radiomics not computed for 1 segment</b>" in one
+    two = _failed_segments({"failed_segments": [{"segment": "tumour", "error": "x"}, {"segment": "lungs", "error": "y"}]})
+    assert "Radiomics not computed for 2 segments</b>" in two
+
+
+def test_the_components_card_agrees_with_its_number():
+    """QA wording61 (lungai demo report): "1 connected components"."""
+    from lungai.report.html import _segmentation
+
+    seg = {"needs_review": False, "review_reasons": [], "confidence": 0.8, "review_threshold": 0.6,
+           "tumor_volume_ml": 12.1, "n_components": 1, "members": 3, "method": "ensemble", "mc_passes": 0,
+           "roi_mode": "seed", "notes": []}
+    s = {"segmentation": seg, "seg_model": {"name": "m", "training": "t"}}
+    page = _segmentation(s, {})
+    assert '<div class="l">connected component</div>' in page, page
+    seg["n_components"] = 2
+    assert '<div class="l">connected components</div>' in _segmentation(s, {})

@@ -674,7 +674,7 @@ def test_a_long_radiomics_table_is_refused_as_such_with_the_fix(tmp_path):
             read_tables(given)
         assert "duplicate" not in err.value.problem and err.value.fix == LONG_FIX and "--wide" in LONG_FIX
     again = run_batch(manifest, tmp_path / "radiomics.csv", params, workers=0, segments=["tumour"], wide=True)
-    assert "0 case(s) extracted, 2 already done" in again.text()                 # resumed, as the fix says
+    assert "0 cases extracted, 2 already done" in again.text()                 # resumed, as the fix says
     joined = read_tables(tables)
     assert sorted(joined["case"]) == cases and any(c.startswith("rad_tumour_") for c in joined.columns)
 

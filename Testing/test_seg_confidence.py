@@ -114,7 +114,12 @@ def test_summary_scores_tumour_cases_and_reports_false_positives_apart():
     assert s["pearson_r_confidence_dice"] > 0.99          # tumour-free rows (Dice 1 / 0) do not enter r
     assert s["tumour_free"] == {"n_cases": 2, "false_positive_rate": 0.5, "mean_false_volume_ml": 0.2,
                                 "mean_volume_per_false_tumour_ml": 0.4}
-    assert "tumour-free: a tumour found in 50 % (mean 0.20 ml over all 2, 0.40 ml per false tumour)" in summary_text(s)
+    text = summary_text(s)
+    assert "3 cases with a tumour: Dice mean 0.500" in text, text
+    assert "; 2 tumour-free cases: a tumour found in 50 % (mean 0.20 ml over all 2, 0.40 ml per false tumour)" in text
+    text = summary_text(summarize(df.iloc[[0, 4]]))          # QA wording61: "1 tumour-free: ... over all 1"
+    assert "1 case with a tumour: Dice mean 0.900" in text, text
+    assert "; 1 tumour-free case: a tumour found in 100 % (mean 0.40 ml over it, 0.40 ml per false tumour)" in text
     assert "tumour_free" not in summarize(df.iloc[:3])
     assert "automatic_mode" not in s
     df["roi_mode"] = ["whole", "lungs", "lungs", "whole", "lungs"]
@@ -122,6 +127,7 @@ def test_summary_scores_tumour_cases_and_reports_false_positives_apart():
     a = summarize(df)["automatic_mode"]          # whole CTs with a tumour, reported apart as well
     assert a == {"n_cases": 2, "mean_dice": 0.3, "median_dice": 0.3, "mean_false_volume_ml": 4.0, "n_needs_review": 2}
     assert "2 whole CTs in automatic mode: Dice mean 0.300" in summary_text(summarize(df))
+    assert "; of them 1 whole CT in automatic mode: Dice mean 0.500" in summary_text(summarize(df.iloc[[0, 1]]))
 
 
 def test_mean_hd95_counts_the_missed_tumours_it_leaves_out():
@@ -871,6 +877,44 @@ def test_eval_seg_notes_cases_matching_a_training_patient_only_ignoring_letter_c
     assert seen_patients(meta, cases, loose=True) == (["training", "validation", "", "training", ""], True)
     _seen_cases(meta, [Case("Q09_0", "Q09")], include=False)
     assert "ignoring letter case" not in capsys.readouterr().out
+
+
+def test_eval_seg_counts_agree_with_one_case_and_with_several(capsys):
+    """QA wording61: eval-seg said "1 of the 3 cases are of patients the model was trained or validated on", "all 1
+    cases are of patients ..." and "1 of the 2 cases match a patient": the verb and noun now agree with the count
+    (lungai.errors.counted_of / agree), for 1 and for several."""
+    import pytest
+
+    from lungai.cli.seg import _seen_cases
+    from lungai.errors import InputError, agree, counted_of
+    from lungai.model_files import training_patients
+    from lungai.seg.dataset import Case
+
+    assert [counted_of(1, 3, "case"), counted_of(2, 3, "case"), counted_of(3, 3, "case"), counted_of(1, 1, "case")] \
+        == ["1 of the 3 cases", "2 of the 3 cases", "all 3 cases", "the 1 case"]
+    assert (agree(1, "is", "are"), agree(0, "is", "are"), agree(2, "is", "are")) == ("is", "are", "are")
+    meta = {"training_patients": training_patients([("P01", "P01_0"), ("P02", "P02_0")])}
+    one = [Case("P01_1", "P01"), Case("Q01_0", "Q01"), Case("Q02_0", "Q02")]
+    assert [c.case_id for c in _seen_cases(meta, one, include=False)] == ["Q01_0", "Q02_0"]
+    said = capsys.readouterr().out
+    assert ("note: 1 of the 3 cases is of a patient the model was trained or validated on (P01_1 (training)): left "
+            "out (its results would be in-sample); 2 cases are evaluated") in said, said
+    two = [Case("P01_1", "P01"), Case("P02_1", "P02"), Case("Q01_0", "Q01")]
+    assert [c.case_id for c in _seen_cases(meta, two, include=False)] == ["Q01_0"]
+    said = capsys.readouterr().out
+    assert ("note: 2 of the 3 cases are of patients the model was trained or validated on (P01_1 (training), P02_1 "
+            "(training)): left out (their results would be in-sample); 1 case is evaluated") in said, said
+    with pytest.raises(InputError) as exc:
+        _seen_cases(meta, [Case("P01_1", "P01")], include=False)
+    assert exc.value.problem.startswith("the 1 case is of a patient the model was trained or validated on (P01_1 "
+                                        "(training)): its results would be in-sample"), exc.value.problem
+    with pytest.raises(InputError) as exc:
+        _seen_cases(meta, two[:2], include=False)
+    assert exc.value.problem.startswith("all 2 cases are of patients the model was trained or validated on"), \
+        exc.value.problem
+    _seen_cases(meta, [Case("p1_1", "p1"), Case("Q01_0", "Q01")], include=False)
+    assert "note: 1 of the 2 cases matches a patient the model was trained or validated on only ignoring" in \
+        capsys.readouterr().out
 
 
 def test_eval_seg_notes_cases_named_in_another_scheme_after_a_training_patient(capsys, tmp_path):

@@ -1555,7 +1555,7 @@ def test_eval_seg_patients_csv_finds_a_trained_patient_under_another_file_name(t
     cmd = ["eval-seg", "--model", str(model), "--images", str(eval_i), "--masks", str(eval_m)]
     # the patient from the CSV: scan05 is P02's, trained or validated on - refused (every case seen), named
     assert main(cmd + ["--patients", str(csv), "-o", str(tmp_path / "a.csv")]) == 2
-    assert "all 1 cases are of patients the model was trained or validated on (scan05 (" in capsys.readouterr().err
+    assert "the 1 case is of a patient the model was trained or validated on (scan05 (" in capsys.readouterr().err
     out = tmp_path / "b.csv"
     assert main(cmd + ["--patients", str(csv), "--include-training-patients", "-o", str(out)]) == 0
     assert pd.read_csv(out)["meta_seen_in_training"].tolist() == [True]

@@ -555,7 +555,9 @@ def test_segment_result_wording(tmp_path):
               "n_components": 2, "method": "mc-dropout", "mc_passes": 10, "members": 3}
     headline, details, review = results.describe_segment_result(result)
     assert review and headline.startswith("NEEDS EXPERT REVIEW") and "0.41" in headline and "0.60" in headline
-    assert details == "tumour volume 12.3 ml, 2 connected component(s), MC dropout, 10 passes"
+    assert details == "tumour volume 12.3 ml, 2 connected components, MC dropout, 10 passes"
+    assert results.describe_segment_result(dict(result, n_components=1))[1].startswith(
+        "tumour volume 12.3 ml, 1 connected component, ")            # QA wording61: "1 connected component(s)"
     ok = dict(result, confidence=0.9, needs_review=False, method="ensemble")
     headline, details, review = results.describe_segment_result(ok)
     assert not review and "REVIEW" not in headline and details.endswith("ensemble of 3")

@@ -29,6 +29,19 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def agree(n: int, singular: str, plural: str) -> str:
+    """The word that agrees with a count ``n`` in messages: ``agree(1, "is", "are")`` "is", ``agree(3, ...)`` "are"."""
+    return singular if n == 1 else plural
+
+
+def counted_of(k: int, n: int, noun: str, plural: str | None = None) -> str:
+    """``k`` of ``n`` ``noun``s in messages, the verb after it taking ``agree(k, ...)``: "1 of the 3 cases",
+    "2 of the 3 cases", "all 3 cases" (``k == n``), "the 1 case" (``k == n == 1``: never "all 1 cases")."""
+    if k == n:
+        return f"the {counted(n, noun, plural)}" if n == 1 else f"all {counted(n, noun, plural)}"
+    return f"{k} of the {counted(n, noun, plural)}"
+
+
 def failure_lines(failed, label: str = "failed", most: int | None = None) -> list[str]:
     """The end-of-run lines of the items that failed (``failed``: (name, error text) pairs): one line each with the
     problem's first line (``label: name: problem``), then each distinct fix once with the items it concerns

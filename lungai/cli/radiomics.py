@@ -193,6 +193,7 @@ def _report_errors(errors, output: Path, inputs=()) -> None:
     this output left it (an errors table of ours, not an input), as ``radiomics-batch`` does."""
     import sys
 
+    from lungai.errors import counted
     from lungai.radiomics.csv_output import write_csv
 
     path = output.with_name(output.stem + "_errors.csv")
@@ -206,7 +207,7 @@ def _report_errors(errors, output: Path, inputs=()) -> None:
     write_csv(errors, path, protect=inputs)
     for row in errors.itertuples(index=False):
         print(f"error: {row.case} / {row.segment}: {row.error}", file=sys.stderr)
-    print(f"{len(errors)} segment(s) failed; listed in {path}", file=sys.stderr)
+    print(f"{counted(len(errors), 'segment')} failed; listed in {path}", file=sys.stderr)
 
 
 def _pyradiomics_note() -> None:
@@ -223,7 +224,7 @@ def _pyradiomics_note() -> None:
 def run(args) -> int:
     import sys
 
-    from lungai.errors import InputError
+    from lungai.errors import InputError, counted
     from lungai.io import input_case_id, read_ct, read_mask
     from lungai.progress import task
     from lungai.radiomics import extract, to_wide
@@ -299,7 +300,7 @@ def run(args) -> int:
         write_sidecar(out, params)  # <output>.settings.json: the settings in full (the CSV carries their id)
         _report_errors(result.errors, out, inputs)
     n_seg = result.features["segment"].nunique()
-    print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out} "
+    print(f"{len(result.features)} values for {counted(n_seg, 'segment')} of {case} -> {out} "
           f"(grid and settings per segment: {out.stem}_settings.csv)")
     return 1 if not result.errors.empty else 0
 

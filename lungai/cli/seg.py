@@ -1068,7 +1068,7 @@ def _seen_cases(model, cases, include: bool) -> list:
     """eval-seg's cases without those of the model's training / validation patients
     (:func:`lungai.seg.evaluate.model_seen_patients`: a model choice's models each), each case's ``meta["seen_in_training"]`` set (None: cannot be
     checked); with ``include`` all of them, the seen ones flagged.  Said in notes; every case seen: InputError."""
-    from lungai.errors import InputError, counted
+    from lungai.errors import InputError, agree, counted, counted_of
     from lungai.seg.evaluate import model_seen_patients
 
     seen, unrecorded = model_seen_patients(model, cases)      # a model choice: each of its models' records
@@ -1085,7 +1085,8 @@ def _seen_cases(model, cases, include: bool) -> list:
     near = [(c, n) for c, s, n in zip(cases, seen, loose) if n and not s]
     if near:
         shown = ", ".join(f"{c.case_id} ({n})" for c, n in near[:5]) + (" ..." if len(near) > 5 else "")
-        print(f"note: {len(near)} of the {len(cases)} cases match a patient the model was trained or validated on "
+        print(f"note: {counted_of(len(near), len(cases), 'case')} {agree(len(near), 'matches', 'match')} a patient "
+              "the model was trained or validated on "
               f"only ignoring letter case / leading zeros ({shown}): evaluated as unseen - check the names; if they "
               "are those patients, their results are in-sample: name the files as at training (the same spelling) "
               "so they are left out")
@@ -1094,19 +1095,20 @@ def _seen_cases(model, cases, include: bool) -> list:
     if not hits:
         return cases
     shown = ", ".join(f"{c.case_id} ({s})" for c, s in hits[:5]) + (" ..." if len(hits) > 5 else "")
-    what = (f"{len(hits)} of the {len(cases)} cases are of patients the model was trained or validated on "
-            f"({shown})")
+    what = (f"{counted_of(len(hits), len(cases), 'case')} {agree(len(hits), 'is of a patient', 'are of patients')} "
+            f"the model was trained or validated on ({shown})")
     if include:
         print(f"note: {what}: evaluated as asked (--include-training-patients), flagged meta_seen_in_training; "
               "these results are NOT an evaluation on unseen patients (in-sample for those cases: optimistic)")
         return cases
     if len(hits) == len(cases):
-        raise InputError(f"all {len(cases)} cases are of patients the model was trained or validated on ({shown}): "
-                         "their results would be in-sample, not an evaluation on unseen patients",
+        raise InputError(f"{what}: {agree(len(hits), 'its', 'their')} results would be in-sample, not an "
+                         "evaluation on unseen patients",
                          "evaluate on patients the model never saw (or its held-out test split: --split test); "
                          "add --include-training-patients only to see the in-sample fit, flagged as seen")
-    print(f"note: {what}: left out (their results would be in-sample); {counted(len(cases) - len(hits), 'case')} "
-          f"{'is' if len(cases) - len(hits) == 1 else 'are'} evaluated (--include-training-patients evaluates them "
+    print(f"note: {what}: left out ({agree(len(hits), 'its', 'their')} results would be in-sample); "
+          f"{counted(len(cases) - len(hits), 'case')} "
+          f"{agree(len(cases) - len(hits), 'is', 'are')} evaluated (--include-training-patients evaluates them "
           "too, flagged as seen)")
     return [c for c, s in zip(cases, seen) if not s]
 
@@ -1116,6 +1118,7 @@ def _note_other_scheme(model, cases, n_cases: int) -> None:
     name has no '_' and begins with a patient the model was trained or validated on and a separator
     (:func:`lungai.seg.dataset.separator_prefixes`: ``LIDC-IDRI-0001-R-1`` of a model trained on LIDC-IDRI-0001;
     train-seg refuses such names beside that patient's): evaluated as unseen (the match is a guess), said."""
+    from lungai.errors import agree, counted_of
     from lungai.seg.dataset import Case, separator_prefixes
     from lungai.seg.evaluate import model_seen_patients
 
@@ -1131,7 +1134,8 @@ def _note_other_scheme(model, cases, n_cases: int) -> None:
     if not found:
         return
     shown = ", ".join(list(found.values())[:5]) + (" ..." if len(found) > 5 else "")
-    print(f"note: {len(found)} of the {n_cases} cases have a name without '_' that begins with a patient the model "
+    print(f"note: {counted_of(len(found), n_cases, 'case')} {agree(len(found), 'has', 'have')} a name without '_' "
+          "that begins with a patient the model "
           f"was trained or validated on and a separator ({shown}): evaluated as unseen (the patient of a name "
           "without '_' is the whole name) - if they are those patients, their results are in-sample: name the files "
           "<patient>_<n> as at training, or give --patients CSV, so they are left out")

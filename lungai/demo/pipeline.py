@@ -132,7 +132,11 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
                 f"processing), Original image; {settings_text(result.settings)}; radiomics_settings.csv")
     # which pipeline computed the values: the report says "N IBSI-1 features (configuration C)" or "N pyradiomics
     # features" (QA reportrp60: an ibsi-c run said "pyradiomics features")
-    info = {"n_features": int(len(long)), "key_features": key, "params": text,
+    # the features are counted per segment, apart from the segments (QA wording61: "535 pyradiomics features were
+    # computed" counted 107 features of each of 5 segments)
+    names = long[["image_type", "feature_class", "feature"]].drop_duplicates()
+    info = {"n_features": int(len(names)), "n_segments": int(long["segment"].nunique()), "n_values": int(len(long)),
+            "key_features": key, "params": text,
             "ibsi_configuration": cfg.name if cfg is not None else None,
             "settings": result.settings.drop(columns="case").to_dict("records"),
             "failed_segments": result.errors.to_dict("records")}
@@ -822,6 +826,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     start = time.perf_counter()      # the run time reported is the time the user waits, reading the CT included
     from lungai.lungs import segment_lungs
     from lungai.report import figures, write_report
+    from lungai.report.html import features_step_text
     from lungai.seg.choice import add_model_notes, model_meta
     from lungai.seg.model_meta import model_identity
     from lungai.seg.infer import segment_tumour
@@ -974,7 +979,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         wide, summary["radiomics"] = _radiomics(out, ct, seg.tumour, lungs_result.labels, radiomics_params,
                                                case)
         lap("radiomics", t0)
-        step(f"{summary['radiomics']['n_features']} features")
+        step(features_step_text(summary["radiomics"]))
 
         t0 = time.perf_counter()
         dose_lungs, dose_gtv = lungs_result.labels, seg.tumour

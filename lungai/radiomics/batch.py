@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lungai.errors import InputError, LungAIError, failure_lines, split_error
+from lungai.errors import InputError, LungAIError, agree, counted, failure_lines, split_error
 from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_output_file, prepare_output_folder,
                                record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
@@ -290,24 +290,24 @@ class BatchSummary:
         lines = [f"note: {self.redone}"] if self.redone else []
         lines += [f"warning: {self.unchecked}"] if self.unchecked else []
         lines += [f"note: {note}" for note in self.changed]
-        lines += [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
+        lines += [f"{counted(len(self.done), 'case')} extracted, {len(self.skipped)} already done (skipped), "
                   f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
         lines += failure_lines(self.failed)
         if self.segment_errors:     # the case's other segments were extracted; these are NaN / missing
             cases = len({case for case, _, _ in self.segment_errors})
-            lines.append(f"{len(self.segment_errors)} segment(s) failed in {cases} extracted case(s) (the others "
-                         f"were computed; listed in {self.errors_csv}):")
+            lines.append(f"{counted(len(self.segment_errors), 'segment')} failed in "
+                         f"{counted(cases, 'extracted case')} (the others were computed; listed in {self.errors_csv}):")
             lines += failure_lines(((f"{case} / {segment}", err) for case, segment, err in self.segment_errors),
                                    label="segment failed", most=20)
         if self.absent:             # not failures: those patients do not have that label
-            lines.append(f"{len(self.absent)} segment(s) absent: their label is not in that case's mask (not a "
-                         f"failure; listed in {self.errors_csv}):")
+            lines.append(f"{counted(len(self.absent), 'segment')} absent: {agree(len(self.absent), 'its', 'their')} "
+                         f"label is not in that case's mask (not a failure; listed in {self.errors_csv}):")
             lines += [f"absent: {case} / {segment}" for case, segment, _ in self.absent[:20]]
             if len(self.absent) > 20:
                 lines.append(f"... and {len(self.absent) - 20} more")
         lines += [f"warning: {note}" for note in self.cut[:20]]          # recorded in _settings.csv as well
         if len(self.cut) > 20:
-            lines.append(f"... and {len(self.cut) - 20} more segment(s) on the image edge (_settings.csv "
+            lines.append(f"... and {counted(len(self.cut) - 20, 'more segment')} on the image edge (_settings.csv "
                          "cut_by_image_edge)")
         lines += [f"note: {note}" for note in self.nan_notes[:20]]     # recorded in _settings.csv as well
         if len(self.nan_notes) > 20:
@@ -522,7 +522,8 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         for p in done:
             p.unlink()
         cases = sum(not p.name.endswith((".errors.csv", ".settings.csv")) for p in done)
-        note = f"{cases} case(s) done by an older lungai are redone: " + "; ".join(older[recorded])
+        note = (f"{counted(cases, 'case')} done by an older lungai {agree(cases, 'is', 'are')} redone: "
+                + "; ".join(older[recorded]))
     elif recorded != key and _lung_spacing_key(params, segments, recorded):
         # made with --lung-spacing (or the file's lung_spacing_mm) beside resampledPixelSpacing, now refused: the spacing
         # was ignored (pyradiomics' grid holds every segment), so the values are these; their settings id is now
@@ -549,7 +550,7 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
                 ": its cases show no difference in settings, image types, feature classes or segments"))
         side = sidecar_path(output)
         kept = f" (their settings: {side.name})" if older and side.is_file() else ""
-        raise InputError(f"{parts} holds {done} case(s) done with other parameters or segments"
+        raise InputError(f"{parts} holds {counted(done, 'case')} done with other parameters or segments"
                          + (f" ({changes})" if changes and not older else older),
                          f"to resume them, run with the parameters they were made with{kept}; to compute these "
                          "parameters too, write them into another table (-o OTHER.csv: its own folder of cases); or "
@@ -598,8 +599,8 @@ def _drop_ibsi_parts_without_notes(parts: Path, rows: list[dict], params: dict) 
         for p in (part, side, part.with_name(part.stem + ".errors.csv"), _inputs_file(part)):
             p.unlink(missing_ok=True)
         dropped += 1
-    return (f"{dropped} case(s) done with an IBSI configuration by an older lungai (no notes on NaN values; some "
-            "values NaN that are computed now) are redone") if dropped else None
+    return (f"{counted(dropped, 'case')} done with an IBSI configuration by an older lungai (no notes on NaN values; "
+            f"some values NaN that are computed now) {agree(dropped, 'is', 'are')} redone") if dropped else None
 
 
 def _stored_orientation(image) -> str | None:
@@ -639,9 +640,11 @@ def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> tuple[st
             settings = read_part(side)
             settings["orientation"] = COMPUTED_ORIENTATION
             write_csv(settings, side)
-    note = (f"{dropped} case(s) stored in another order than LPS and done by an older lungai (features of the array "
-            "as stored: values differ) are redone in LPS axial order") if dropped else None
-    warning = (f"{len(unchecked)} case(s) done by an older lungai could not be checked for the order their image is "
+    note = (f"{counted(dropped, 'case')} stored in another order than LPS and done by an older lungai (features of "
+            f"the array as stored: values differ) {agree(dropped, 'is', 'are')} redone in LPS axial order"
+            ) if dropped else None
+    warning = (f"{counted(len(unchecked), 'case')} done by an older lungai could not be checked for the order "
+               "their image is "
                f"stored in (not readable now: {', '.join(unchecked[:5])}{' ...' if len(unchecked) > 5 else ''}): "
                "kept as they are; if an image is stored in another order than LPS its values differ - make it "
                "readable and run again (it is then redone)") if unchecked else None
@@ -729,8 +732,9 @@ def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[s
         for suffix in (".csv", ".settings.csv", ".errors.csv", INPUTS):
             part.with_name(part.stem + suffix).unlink(missing_ok=True)
         notes.append(f"{row['case']}: inputs changed since the last run ({change}): redone")
-    warning = (f"{len(unchecked)} case(s) done before could not be checked for changed inputs (their files are not "
-               f"readable now: {', '.join(unchecked[:5])}{' ...' if len(unchecked) > 5 else ''}): their results are "
+    warning = (f"{counted(len(unchecked), 'case')} done before could not be checked for changed inputs ("
+               f"{agree(len(unchecked), 'its', 'their')} files are not readable now: {', '.join(unchecked[:5])}"
+               f"{' ...' if len(unchecked) > 5 else ''}): {agree(len(unchecked), 'its', 'their')} results are "
                "kept as they are - make the files readable and run again to check them") if unchecked else None
     return notes, warning
 

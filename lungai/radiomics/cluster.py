@@ -32,7 +32,7 @@ import logging
 from contextlib import contextmanager
 
 from lungai.dask_workers import CLUSTER_LOG_LEVEL, lost_worker_error, quiet_worker  # noqa: F401
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 
 TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1"}
@@ -468,7 +468,7 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
             # the cases finished on disk: also those whose worker wrote them but whose result was not delivered yet
             failed = {case for case, _ in summary.failed}
             finished = sum(1 for item, name in todo if name in failed or _done_now(is_done, item))
-            print(f"{desc}: cancelled after {finished} of {len(todo)} case(s); "
+            print(f"{desc}: cancelled after {finished} of {counted(len(todo), 'case')}; "
                   f"{RESUME_HINT}",
                   file=sys.stderr)
             raise

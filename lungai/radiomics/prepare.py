@@ -277,10 +277,12 @@ def mixed_spacing_note(settings, params: dict) -> str | None:
     # and LUNG1-003's tumour, one cohort, were compared only within each name); each segment's spacings listed
     if len(spacing_groups(df)) < 2:
         return None
+    from lungai.errors import counted
+
     found = []
     for seg, rows in df.groupby("segment", sort=False):
         groups = spacing_groups(rows)
-        found.append(f"{seg}: " + ", ".join(f"{_fmt_spacing(sp)} mm in {len(cases)} case(s)"
+        found.append(f"{seg}: " + ", ".join(f"{_fmt_spacing(sp)} mm in {counted(len(cases), 'case')}"
                                             for sp, cases in groups[:4]) + (" ..." if len(groups) > 4 else ""))
     return ("the voxel spacing differs across cases (" + "; ".join(found) + ") and texture features were computed on "
             "each CT's own grid: texture values depend on the spacing (one tumour at two spacings differs by 30-200 %), "

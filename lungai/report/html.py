@@ -11,6 +11,7 @@ import html
 import math
 from pathlib import Path
 
+from lungai.errors import agree, counted
 from lungai.scene.results import method_text
 from lungai.seg.config import result_value
 
@@ -271,7 +272,8 @@ def _segmentation(s: dict, figs: dict) -> str:
               "uncalibrated confidence (0-1, not the expected Dice)", _num("confidence", seg["confidence"])),
         _card(f"review threshold {seg['review_threshold']:.2f}", flag, "warn" if review else "ok"),
         _card("tumour volume", _num("tumour-volume-ml", result_value(seg, "tumour_volume_ml"), "{:.1f}", "ml")),
-        _card("connected components", _num("n-components", seg["n_components"], "{:d}")),
+        _card(agree(seg["n_components"], "connected component", "connected components"),
+              _num("n-components", seg["n_components"], "{:d}")),
     ])
     truth = ""
     if s.get("truth_dice") is not None:
@@ -318,9 +320,29 @@ def _lungs_and_features(s: dict) -> str:
 
 
 def _features_text(radiomics: dict) -> str:
-    """"535 pyradiomics features", or with an IBSI preset "172 IBSI-1 features (IBSI pipeline, configuration C)"."""
+    """"107 pyradiomics features of each of 5 segments (535 values)", or with an IBSI preset "172 IBSI-1 features
+    (IBSI pipeline, configuration C) of each of 3 segments (516 values)": the features counted per segment, apart
+    from the segments (QA wording61: the report said "535 pyradiomics features" for 107 features of 5 segments).
+    A summary.json of an older lungai (no ``n_segments``: its ``n_features`` counted every segment's values) says
+    "535 pyradiomics feature values"."""
     n, cfg = radiomics["n_features"], radiomics.get("ibsi_configuration")
-    return f"{n} IBSI-1 features (IBSI pipeline, configuration {cfg})" if cfg else f"{n} pyradiomics features"
+    kind = f"IBSI-1 features (IBSI pipeline, configuration {cfg})" if cfg else "pyradiomics features"
+    segments, values = radiomics.get("n_segments"), radiomics.get("n_values")
+    if segments is None or values is None:
+        return f"{n} {kind.replace('features', 'feature values', 1)}"
+    if segments == 1:
+        return f"{n} {kind} of 1 segment"
+    if values == n * segments:
+        return f"{n} {kind} of each of {segments} segments ({values} values)"
+    return f"{values} values of {n} {kind} over {segments} segments (not every feature of every segment)"
+
+
+def features_step_text(radiomics: dict) -> str:
+    """The demo's console step of the radiomics: "107 features x 5 segments" (the report's count, short)."""
+    segments = radiomics.get("n_segments")
+    if segments is None:
+        return f"{radiomics['n_features']} feature values"
+    return f"{counted(radiomics['n_features'], 'feature')} x {counted(segments, 'segment')}"
 
 
 def lung_warnings(lungs: dict) -> list[str]:
@@ -359,7 +381,7 @@ def _failed_segments(radiomics: dict) -> str:
         return ""
     items = "".join(f"<li>{html.escape(t)}</li>" for t in texts)
     return (f'<div class="banner" id="radiomics-failed" data-value="{len(texts)}"><b>Radiomics not computed for '
-            f"{len(texts)} segment(s)</b> (no features of them in <code>radiomics_long.csv</code>):<ul>{items}</ul></div>")
+            f"{counted(len(texts), 'segment')}</b> (no features of them in <code>radiomics_long.csv</code>):<ul>{items}</ul></div>")
 
 
 def _missing(section: dict, ident: str) -> str:

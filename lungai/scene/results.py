@@ -11,6 +11,7 @@ import json
 from pathlib import Path, PurePath
 from typing import Iterable, Optional
 
+from lungai.errors import counted
 from lungai.seg.config import result_value
 
 SEGMENT_FILES = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "result.json")
@@ -82,7 +83,7 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     method = method_text(result)
     parts = [f"tumour volume {float(result_value(result, 'tumour_volume_ml')):.1f} ml"]
     if result.get("n_components") is not None:
-        parts.append(f"{int(result['n_components'])} connected component(s)")
+        parts.append(counted(int(result["n_components"]), "connected component"))
     parts.append(method)
     details = ", ".join(parts)
     if result.get("confidence_caveat"):       # the model's known confidence caveat (lungai.seg.resources)

@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungai.errors import InputError, counted
+from lungai.errors import InputError, agree, counted
 from lungai.io.read import FILE_SUFFIXES
 from lungai.seg import preprocess as pp
 
@@ -456,7 +456,7 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
         written = sorted(k for k in mapping if image_suffix(k))      # "P01_ct.nii.gz" for P01_ct
         hint = (f"; its case column holds file names (e.g. {written[0]}): write the case as the file name "
                 f"without its extension ({case_name(Path(written[0]))})" if written else "")
-        raise InputError(f"{counted(len(missing), 'case')} {'is' if len(missing) == 1 else 'are'} not in "
+        raise InputError(f"{counted(len(missing), 'case')} {agree(len(missing), 'is', 'are')} not in "
                          f"{patients_csv} (e.g. {missing[0]}){hint}",
                          "add a row case,patient for every image (case: the file name without its extension)")
     return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c], label=label,

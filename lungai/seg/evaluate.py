@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from lungai.errors import counted
+from lungai.errors import agree, counted
 from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
 from lungai.progress import NullProgress
 from lungai.seg.config import result_value
@@ -384,7 +384,8 @@ def fmt_num(value, spec: str = ".3f") -> str:
 
 
 def summary_text(s: dict) -> str:
-    text = (f"{s['n_cases']} case{'' if s['n_cases'] == 1 else 's'} with a tumour: Dice mean {fmt_num(s['mean_dice'])} +- {fmt_num(s['std_dice'])}, "
+    text = (f"{counted(s['n_cases'], 'case')} with a tumour: Dice mean {fmt_num(s['mean_dice'])} "
+            f"+- {fmt_num(s['std_dice'])}, "
             f"median {fmt_num(s['median_dice'])}; r(confidence, Dice) = {fmt_num(s['pearson_r_confidence_dice'])}; "
             f"{s['n_needs_review']} flagged for review")
     hd = hd95_text(s, s["n_cases"])
@@ -393,15 +394,17 @@ def summary_text(s: dict) -> str:
     if "tumour_free" in s:
         f = s["tumour_free"]
         per = f.get("mean_volume_per_false_tumour_ml")
-        text += (f"; {f['n_cases']} tumour-free: a tumour found in {100 * f['false_positive_rate']:.0f} % "
-                 f"(mean {f['mean_false_volume_ml']:.2f} ml over all {f['n_cases']}"
+        text += (f"; {counted(f['n_cases'], 'tumour-free case')}: a tumour found in "
+                 f"{100 * f['false_positive_rate']:.0f} % (mean {f['mean_false_volume_ml']:.2f} ml over "
+                 f"{agree(f['n_cases'], 'it', 'all ' + str(f['n_cases']))}"
                  + (f", {per:.2f} ml per false tumour)" if per is not None else ")"))
     if s.get("n_failed"):
-        text += (f"; {counted(s['n_failed'], 'case')} failed and {'is' if s['n_failed'] == 1 else 'are'} left out "
+        text += (f"; {counted(s['n_failed'], 'case')} failed and {agree(s['n_failed'], 'is', 'are')} left out "
                  "(see the 'error' column)")
     if "automatic_mode" in s:
         a = s["automatic_mode"]
-        text += (f"; of them {a['n_cases']} whole CTs in automatic mode: Dice mean {a['mean_dice']:.3f}, median "
+        text += (f"; of them {counted(a['n_cases'], 'whole CT')} in automatic mode: Dice mean "
+                 f"{a['mean_dice']:.3f}, median "
                  f"{a['median_dice']:.3f}, false volume {a['mean_false_volume_ml'] or 0:.1f} ml on average, "
                  f"{a['n_needs_review']} flagged")
     return text
