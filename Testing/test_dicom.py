@@ -409,6 +409,38 @@ def test_an_rtstruct_without_frame_of_reference_is_matched_by_its_series_slices_
                for n in orphan.notes), orphan.notes
 
 
+def test_an_rtstruct_without_frame_of_reference_read_onto_a_dicom_ct_is_said_unchecked(p1, tmp_path):
+    """QA dicomframe61: an RTSTRUCT without FrameOfReferenceUID read onto a DICOM CT (radiomics / dose-features /
+    demo --rtstruct FILE) was used without a word - on any CT, another patient's too.  Referencing the CT series it
+    is used as it says; otherwise its PatientID is compared (another patient's is refused) and a note
+    (InputCheckNote) says that its frame of reference could not be checked, as for a frameless RTDOSE."""
+    import warnings
+
+    from lungai.errors import InputCheckNote
+
+    st, ct = p1
+    by_series = _frameless_rtstruct(st["rtstruct"], tmp_path / "by_series.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputCheckNote)
+        assert set(read_rtstruct(by_series, ct, names=["GTV"])) == {"GTV"}
+    bare = _frameless_rtstruct(st["rtstruct"], tmp_path / "bare.dcm", series=False)
+    with pytest.warns(InputCheckNote) as said:
+        assert set(read_rtstruct(bare, ct, names=["GTV"])) == {"GTV"}
+    assert [str(w.message) for w in said] == [
+        "the RTSTRUCT bare.dcm (PatientID P1) could not be checked against the CT: the RTSTRUCT carries no "
+        "FrameOfReferenceUID (a mandatory tag, here missing: exported without ReferencedFrameOfReferenceSequence?) to "
+        f"compare with the CT's {st['reference'].frame_of_reference_uid}, and references no CT series; only its "
+        "PatientID P1 was compared (the CT's); make sure the structures were drawn on this patient's CT, in its "
+        "coordinates (the RTSTRUCT as exported by the planning system, with its FrameOfReferenceUID, lets lungai "
+        "check it)"]
+    ds = pydicom.dcmread(bare)
+    ds.PatientID = "P9"
+    ds.save_as(bare)
+    with pytest.raises(InputError, match="bare.dcm is another patient's structure set: .*P9.*P1.* \\(the RTSTRUCT "
+                                         "carries no FrameOfReferenceUID to compare\\)"):
+        read_rtstruct(bare, ct, names=["GTV"])
+
+
 def test_cli_dicom_scan_names_the_rtstruct_of_the_ct_and_those_of_other_series(export, tmp_path, capsys):
     """QA dicomframe61: "1 RTSTRUCT references this CT, 2 more share its frame of reference only ...; lungai cohort
     uses the one referencing this CT" named no file: which to give to --rtstruct was not told.  Each is named."""
