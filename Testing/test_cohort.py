@@ -2098,6 +2098,100 @@ def test_an_rtdose_without_frame_of_reference_matched_to_no_ct_says_so(export, t
             f"{FRAMELESS_DOSE_FIX}") in dose_row.notes
 
 
+def test_an_rtdose_without_frame_of_reference_between_two_ct_series_of_its_patient_is_used_for_neither(export,
+                                                                                                        tmp_path):
+    """cohortframe60's rule "two CT series as near" (frameless_ct), untested before (QA dicomframe61): P1 with a
+    second CT series beside the planning CT (P1/CT, P1/CT2) and its RTDOSE, without FrameOfReferenceUID, in P1/RTDOSE:
+    it is matched to neither - each CT row says why (both series named) with the fix, dose_features says so - and no
+    dose feature is computed on either CT (no job carries the dose; the processed planning CT has no dose metrics and
+    its provenance says why)."""
+    import shutil
+
+    import pydicom
+
+    from dicom_helpers import small_phantom
+    from lungai.dicom.cohort import process_patient
+    from lungai.dicom.discover import FRAMELESS_DOSE, FRAMELESS_DOSE_FIX
+    from lungai.dicom.synthetic import write_ct_series
+
+    root = _p1_copy(export, tmp_path)
+    [dose] = list((root / "P1").rglob("rtdose*.dcm"))
+    ds = pydicom.dcmread(dose)
+    del ds.FrameOfReferenceUID
+    ds.save_as(dose)
+    second = write_ct_series(small_phantom(7).ct, root / "P1" / "CT2", patient_id="P1",
+                             study_uid="1.2.826.0.1.3680043.99.61").series_uid
+    jobs, inv = plan_cohort(root)
+    ct_rows = inv[(inv.patient_id == "P1") & (inv.case != "")]
+    assert sorted(ct_rows.case) == ["P1_1", "P1_2"] and len(jobs) == 2
+    planning = next(j for j in jobs if j.rtstruct)
+    assert {j.ct_series_uid for j in jobs} == {planning.ct_series_uid, second}
+    for r in ct_rows.itertuples():
+        assert r.dose_features == "no (RTDOSE without FrameOfReferenceUID, matched to no CT: notes)", r.notes
+        assert r.rtdose == "" and "another frame of reference" not in r.notes
+        said = r.notes[r.notes.index("RTDOSE P1/RTDOSE/"):]
+        assert said.startswith(f"RTDOSE P1/RTDOSE/{dose.name} {FRAMELESS_DOSE}, and 2 CT series of its PatientID P1 "
+                               "lie as near to it (series "), said
+        assert planning.ct_series_uid in said and second in said
+        assert f") - {FRAMELESS_DOSE_FIX} (the patient gets no dose features)" in said
+    assert all(j.rtdose is None and not j.rtdose_files and not j.dose_names for j in jobs)
+    out = tmp_path / "out"
+    doc = process_patient(planning, PARAMS, str(out))
+    assert doc["status"] == "done", doc
+    features = pd.read_csv(out / "patients" / planning.case / "features.csv").iloc[0]
+    assert not [c for c in features.index if c.startswith("dose_") and pd.notna(features[c])]
+    assert doc["provenance"]["dose"] == (f"no RTDOSE matched to this CT (RTDOSE P1/RTDOSE/{dose.name} carries no "
+                                         "FrameOfReferenceUID: notes)")
+    shutil.rmtree(out)
+
+
+def test_an_rtstruct_without_frame_of_reference_beside_its_ct_is_used_not_said_of_another_frame(export, tmp_path):
+    """QA dicomframe61 (LUNG1-003 with its RTSTRUCT exported without ReferencedFrameOfReferenceSequence): the CT row
+    said "RTSTRUCT ... (no FrameOfReferenceUID) lies in another frame of reference than this CT: it was drawn on
+    another CT ... export the CT series it was drawn on" and took automatic lungs and tumour instead of the
+    clinician's contours.  It is matched (by the CT slices its contours reference, else by PatientID and folder) and
+    used; one matched to no CT says why on the CT row and the terminal, with the fix."""
+    import pydicom
+
+    from lungai.dicom.cohort import inventory_warnings
+
+    root = _p1_copy(export, tmp_path)
+    [rtstruct] = list((root / "P1").rglob("rtstruct*.dcm"))
+    ds = pydicom.dcmread(rtstruct)
+    del ds.ReferencedFrameOfReferenceSequence
+    for roi in ds.StructureSetROISequence:
+        del roi.ReferencedFrameOfReferenceUID
+    ds.save_as(rtstruct)
+    shown = rtstruct.relative_to(root).as_posix()
+    job, row = _p1_job(root)
+    assert job.rtstruct == str(rtstruct) and row.lungs_from.startswith("RTSTRUCT"), row.notes
+    assert row.tumour_from.startswith("RTSTRUCT") and row.dose_features == "yes"
+    assert "another frame of reference" not in row.notes
+    assert f"RTSTRUCT {shown} carries no FrameOfReferenceUID (nor a reference to this CT series): matched" in row.notes
+    for roi in ds.ROIContourSequence:      # nothing left to tie it to its CT: its PatientID and folder
+        for c in roi.ContourSequence:
+            del c.ContourImageSequence
+    ds.save_as(rtstruct)
+    job, row = _p1_job(root)
+    assert job.rtstruct == str(rtstruct) and row.lungs_from.startswith("RTSTRUCT"), row.notes
+    assert (f"RTSTRUCT {shown} carries no FrameOfReferenceUID: matched to this CT series by its PatientID P1 and its "
+            "folder only") in row.notes
+    from lungai.dicom.discover import FRAMELESS, frameless_fix
+
+    (root / "elsewhere").mkdir()
+    rtstruct.rename(root / "elsewhere" / "rs.dcm")
+    jobs, inv = plan_cohort(root)
+    job = next(j for j in jobs if j.case == "P1")
+    ct_row = inv[(inv.patient_id == "P1") & (inv.case == "P1")].iloc[0]
+    assert job.rtstruct is None and "another frame of reference" not in ct_row.notes + ct_row.lungs_from
+    warning = (f"the lungs / tumour are automatic, not the clinician's contours: RTSTRUCT elsewhere/rs.dcm "
+               f"{FRAMELESS}, nor by a CT series or slice it references (it references none), and it does not lie in "
+               f"the folder of a CT series of its PatientID P1 (P1) - {frameless_fix('RTSTRUCT')}")
+    assert f"WARNING: {warning}" in ct_row.notes and any(warning in n for n in job.notes)
+    assert ct_row.tumour_from.endswith("the patient's RTSTRUCT without FrameOfReferenceUID matched to no CT (notes)")
+    assert f"P1: {warning}" in inventory_warnings(jobs, inv)
+
+
 def test_an_rtstruct_in_another_frame_of_reference_is_named_on_the_patients_ct_row(export, tmp_path):
     """QA: P1's RTSTRUCT drawn on a planning CT that was not exported (another frame of reference; only a diagnostic
     CT exported): P1's CT row got automatic lungs and tumour with no note of the patient's own RTSTRUCT - only a

@@ -335,6 +335,141 @@ def test_scan_reports_objects_without_their_ct(export, tmp_path):
     assert "no CT series" in studies.notes[0]
 
 
+def _frameless_rtstruct(src, dst, series=True, images=True):
+    """A copy of the RTSTRUCT ``src`` at ``dst`` as some planning systems export it: no FrameOfReferenceUID (no
+    ReferencedFrameOfReferenceSequence, no ROI ReferencedFrameOfReferenceUID); ``series`` False: no referenced
+    series either, ``images`` False: no contour image references either."""
+    ds = pydicom.dcmread(src)
+    if series:
+        for item in ds.ReferencedFrameOfReferenceSequence:
+            del item.FrameOfReferenceUID
+    else:
+        del ds.ReferencedFrameOfReferenceSequence
+    for roi in ds.StructureSetROISequence:
+        del roi.ReferencedFrameOfReferenceUID
+    if not images:
+        for roi in ds.ROIContourSequence:
+            for c in roi.ContourSequence:
+                if "ContourImageSequence" in c:
+                    del c.ContourImageSequence
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(dst)
+    return dst
+
+
+def test_an_rtstruct_without_frame_of_reference_is_matched_by_its_series_slices_or_folder(export, tmp_path):
+    """QA dicomframe61: an RTSTRUCT without FrameOfReferenceUID (ReferencedFrameOfReferenceSequence missing, as some
+    planning systems export it) beside its CT became a CT-less study "no CT series with this frame of reference
+    (none in the file) was found - export that CT series" (the CT was there), and lungai cohort replaced the
+    clinician's contours by automatic ones.  It goes to the CT series it references, else the one whose slices its
+    contours reference, else (referencing nothing) the CT of its PatientID in its patient's folder with a note
+    (the rule of a frameless RTDOSE: frameless_ct); otherwise it is said what is missing, with the fix."""
+    import shutil
+
+    root = tmp_path / "export"
+    shutil.copytree(export["P1"]["ct"], root / "P1" / "CT")
+    rs = root / "P1" / "RTSTRUCT" / "rs.dcm"
+    series = export["P1"]["reference"].series_uid
+    for kwargs in ({}, {"series": False}, {"series": False, "images": False}):
+        _frameless_rtstruct(export["P1"]["rtstruct"], rs, **kwargs)
+        (st,) = scan(root)
+        assert st.ct is not None and st.rtstruct == [rs] and st.rtstruct_direct == ([rs] if kwargs.get(
+            "images", True) else []), (kwargs, st.notes)
+        assert not any("no CT series" in n for n in st.notes), st.notes
+    assert ("RTSTRUCT P1/RTSTRUCT/rs.dcm carries no FrameOfReferenceUID: matched to this CT series by its PatientID "
+            "P1 and its folder only; make sure its contours were drawn on this CT") in " ".join(st.notes)
+    _frameless_rtstruct(export["P1"]["rtstruct"], rs, series=False)
+    (st,) = scan(root)
+    assert (f"RTSTRUCT P1/RTSTRUCT/rs.dcm carries no FrameOfReferenceUID (nor a reference to this CT series): matched "
+            f"to it by the CT slices its contours reference (30 of this series' slices)") in st.notes
+    assert st.matched[str(rs)] == ("series", [series])
+    # nothing referenced, outside its patient's folder: said what is missing, the fix
+    from lungai.dicom.discover import FRAMELESS, frameless_fix
+
+    rs.unlink()
+    moved = _frameless_rtstruct(export["P1"]["rtstruct"], root / "elsewhere" / "rs.dcm", series=False, images=False)
+    ct_study, orphan = scan(root)
+    assert not ct_study.rtstruct and orphan.ct is None and orphan.rtstruct == [moved]
+    assert (f"RTSTRUCT elsewhere/rs.dcm {FRAMELESS}, nor by a CT series or slice it references (it references none), "
+            f"and it does not lie in the folder of a CT series of its PatientID P1 (P1) - {frameless_fix('RTSTRUCT')}"
+            ) in orphan.notes, orphan.notes
+    assert not any("no CT series with this frame of reference" in n for n in orphan.notes)
+    # drawn on slices that were not exported: not matched by its folder, said so
+    ds = pydicom.dcmread(_frameless_rtstruct(export["P1"]["rtstruct"], rs, series=False))
+    for roi in ds.ROIContourSequence:
+        for c in roi.ContourSequence:
+            for image in c.ContourImageSequence:
+                image.ReferencedSOPInstanceUID = "1.2.3.4." + image.ReferencedSOPInstanceUID[-6:].lstrip("0.")
+    ds.save_as(rs)
+    moved.unlink()
+    ct_study, orphan = scan(root)
+    assert not ct_study.rtstruct and orphan.rtstruct == [rs]
+    assert any(n.startswith(f"RTSTRUCT P1/RTSTRUCT/rs.dcm {FRAMELESS}, and none of the") and "CT slice(s) its "
+               "contours reference is in a CT series found - export the CT series it was drawn on with it" in n
+               for n in orphan.notes), orphan.notes
+
+
+def test_an_rtstruct_without_frame_of_reference_read_onto_a_dicom_ct_is_said_unchecked(p1, tmp_path):
+    """QA dicomframe61: an RTSTRUCT without FrameOfReferenceUID read onto a DICOM CT (radiomics / dose-features /
+    demo --rtstruct FILE) was used without a word - on any CT, another patient's too.  Referencing the CT series it
+    is used as it says; otherwise its PatientID is compared (another patient's is refused) and a note
+    (InputCheckNote) says that its frame of reference could not be checked, as for a frameless RTDOSE."""
+    import warnings
+
+    from lungai.errors import InputCheckNote
+
+    st, ct = p1
+    by_series = _frameless_rtstruct(st["rtstruct"], tmp_path / "by_series.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputCheckNote)
+        assert set(read_rtstruct(by_series, ct, names=["GTV"])) == {"GTV"}
+    bare = _frameless_rtstruct(st["rtstruct"], tmp_path / "bare.dcm", series=False)
+    with pytest.warns(InputCheckNote) as said:
+        assert set(read_rtstruct(bare, ct, names=["GTV"])) == {"GTV"}
+    assert [str(w.message) for w in said] == [
+        "the RTSTRUCT bare.dcm (PatientID P1) could not be checked against the CT: the RTSTRUCT carries no "
+        "FrameOfReferenceUID (a mandatory tag, here missing: exported without ReferencedFrameOfReferenceSequence?) to "
+        f"compare with the CT's {st['reference'].frame_of_reference_uid}, and references no CT series; only its "
+        "PatientID P1 was compared (the CT's); make sure the structures were drawn on this patient's CT, in its "
+        "coordinates (the RTSTRUCT as exported by the planning system, with its FrameOfReferenceUID, lets lungai "
+        "check it)"]
+    ds = pydicom.dcmread(bare)
+    ds.PatientID = "P9"
+    ds.save_as(bare)
+    with pytest.raises(InputError, match="bare.dcm is another patient's structure set: .*P9.*P1.* \\(the RTSTRUCT "
+                                         "carries no FrameOfReferenceUID to compare\\)"):
+        read_rtstruct(bare, ct, names=["GTV"])
+
+
+def test_cli_dicom_scan_names_the_rtstruct_of_the_ct_and_those_of_other_series(export, tmp_path, capsys):
+    """QA dicomframe61: "1 RTSTRUCT references this CT, 2 more share its frame of reference only ...; lungai cohort
+    uses the one referencing this CT" named no file: which to give to --rtstruct was not told.  Each is named."""
+    import shutil
+
+    from pydicom.uid import generate_uid
+
+    root = tmp_path / "export"
+    shutil.copytree(export["P1"]["ct"], root / "P1" / "CT")
+    (root / "P1" / "RS").mkdir()
+    shutil.copy(export["P1"]["rtstruct"], root / "P1" / "RS" / "rtstruct.dcm")
+    for i in (1, 2):
+        ds = pydicom.dcmread(export["P1"]["rtstruct"])
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.StructureSetLabel = f"PET{i}"
+        for fr in ds.ReferencedFrameOfReferenceSequence:
+            for study in fr.RTReferencedStudySequence:
+                for se in study.RTReferencedSeriesSequence:
+                    se.SeriesInstanceUID = f"1.2.3.4.{i}"
+        ds.save_as(root / "P1" / "RS" / f"rs_pet{i}.dcm")
+    assert _cli("dicom-scan", root) == 0
+    out = capsys.readouterr().out
+    assert ("1 RTSTRUCT references this CT: P1/RS/rtstruct.dcm (label 'synthetic', date ") in out, out
+    assert ("2 more share its frame of reference only (drawn on another series): P1/RS/rs_pet1.dcm (label 'PET1', "
+            "date ") in out and "P1/RS/rs_pet2.dcm (label 'PET2', date " in out
+    assert (f"give it with --rtstruct FILE (--rtstruct {root / 'P1' / 'RS' / 'rtstruct.dcm'}); lungai cohort uses the "
+            "one referencing this CT") in out
+
+
 def test_scan_and_cohort_name_a_ct_with_a_missing_slice(export, tmp_path):
     """The inventory says which CT series has a gap; the patient's run fails with the same error, the rest go on."""
     import shutil

@@ -492,3 +492,40 @@ def test_real_mask_of_another_patient_on_an_nrrd_ct_carrying_its_patient_is_refu
         said = capsys.readouterr()
         assert "another patient" not in said.err + said.out and out.exists(), said
         out.unlink()
+
+
+def test_real_rtstruct_without_frame_of_reference_is_matched_to_its_ct(shared_data, tmp_path):
+    """QA dicomframe61: LUNG1-003's RTSTRUCT exported without ReferencedFrameOfReferenceSequence (and ROI frames),
+    beside its CT, was a CT-less study "no CT series with this frame of reference (none in the file) was found -
+    export that CT series" (lungai cohort: "lies in another frame of reference", automatic lungs and tumour).  It is
+    matched to the CT by the slices its contours reference, and read onto it with a note."""
+    import warnings
+
+    import pydicom
+
+    from lungai.dicom.discover import scan
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.errors import InputCheckNote
+    from lungai.io import read_ct
+
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    (tmp_path / "LUNG1-003").mkdir()
+    (tmp_path / "LUNG1-003" / "CT").symlink_to(patient / "CT", target_is_directory=True)
+    [original] = list((patient / "RTSTRUCT").glob("*.dcm"))
+    ds = pydicom.dcmread(original)
+    del ds.ReferencedFrameOfReferenceSequence
+    for roi in ds.StructureSetROISequence:
+        del roi.ReferencedFrameOfReferenceUID
+    rs = tmp_path / "LUNG1-003" / "RS.dcm"
+    ds.save_as(rs)
+    (study,) = scan(tmp_path)
+    assert study.ct.n_slices == 107 and study.rtstruct == [rs] and study.rtstruct_direct == [rs]
+    assert any(n.startswith("RTSTRUCT LUNG1-003/RS.dcm carries no FrameOfReferenceUID (nor a reference to this CT "
+                            "series): matched to it by the CT slices its contours reference") for n in study.notes)
+    ct = read_ct(study.ct.folder)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        gtv = read_rtstruct(rs, ct, names=["GTV-1"])["GTV-1"]
+    assert sitk.GetArrayViewFromImage(gtv).sum() > 0
+    assert [w for w in said if issubclass(w.category, InputCheckNote) and "carries no FrameOfReferenceUID" in
+            str(w.message)]

@@ -90,7 +90,7 @@ class CohortJob:
     # no RTDOSE of this CT's frame of reference, but the patient's RTDOSE(s) in another one: "RTDOSE NAME (UID)"
     # (other_frame_doses), said in the provenance
     dose_elsewhere: str = ""
-    # no RTDOSE of this CT, but the patient's RTDOSE(s) without FrameOfReferenceUID matched to no CT (frameless_doses):
+    # no RTDOSE of this CT, but the patient's RTDOSE(s) without FrameOfReferenceUID matched to no CT (frameless_files):
     # "RTDOSE NAME[+NAME]", said in the provenance
     dose_unmatched: str = ""
     root: str = ""             # DICOM_ROOT: the dose read's messages name the RTDOSE by its path under it
@@ -252,8 +252,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     seen: dict[str, int] = {}
     jobs, rows = [], []
     elsewhere = other_frame_files(studies, root, "rtdose")
-    frameless = frameless_doses(studies, root)
+    frameless = frameless_files(studies, root, "rtdose")
     structs_elsewhere = other_frame_files(studies, root, "rtstruct")
+    structs_frameless = frameless_files(studies, root, "rtstruct")
     for st in studies:
         notes = list(st.notes)
         dose_elsewhere = elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtdose else ""
@@ -264,6 +265,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         # the patient's RTSTRUCT drawn on a CT not exported (another frame of reference): never a silent automatic
         struct_elsewhere = (structs_elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtstruct
                             else "")
+        # ... or without FrameOfReferenceUID, matched to no CT: why (its own note), never a silent automatic
+        struct_unmatched = (structs_frameless.get(st.patient_id, ("", []))[1] if st.ct is not None and not st.rtstruct
+                            else [])
         if dose_elsewhere:
             notes.append(f"{dose_elsewhere} lies in another frame of reference than this CT "
                          f"({st.frame_of_reference_uid or 'none in the CT'}): it was computed on another "
@@ -372,6 +376,10 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                             "contours cannot be placed on this one and the lungs / tumour are automatic, not the "
                             "clinician's contours; export the CT series it was drawn on with it (its own row names "
                             "that series) and run again")
+        if struct_unmatched:
+            tumour += f" - {FRAMELESS_RTSTRUCT}"
+            lungs += f" - {FRAMELESS_RTSTRUCT}" if lungs.startswith("automatic") else ""
+            notes[:0] = [f"WARNING: {FRAMELESS_RTSTRUCT_NOTE} {n}" for n in struct_unmatched]
         if st.unreadable and st.ct is None:     # in no patient's folder: said on the terminal (inventory_warnings)
             notes.insert(0, f"WARNING: {len(st.unreadable)} file(s) that {UNREADABLE} lie in no folder of a patient "
                             "with a CT series, so no patient is told that one may be its RTSTRUCT (its lungs / "
@@ -431,8 +439,11 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
 
 
 OTHER_FRAME_DOSE = "RTDOSE in another frame of reference"
-# ... of a CT whose patient's RTDOSE carries no FrameOfReferenceUID and matches no CT (frameless_doses)
+# ... of a CT whose patient's RTDOSE carries no FrameOfReferenceUID and matches no CT (frameless_files)
 FRAMELESS_DOSE_ROW = "RTDOSE without FrameOfReferenceUID, matched to no CT: notes"
+# ... of a CT whose patient's RTSTRUCT carries no FrameOfReferenceUID and matches no CT (frameless_files), its note's
+FRAMELESS_RTSTRUCT = "the patient's RTSTRUCT without FrameOfReferenceUID matched to no CT (notes)"
+FRAMELESS_RTSTRUCT_NOTE = "the lungs / tumour are automatic, not the clinician's contours:"
 # the lungs_from / tumour_from of a CT whose patient's only RTSTRUCT lies in another frame of reference, and its note
 OTHER_FRAME_RTSTRUCT = "the patient's RTSTRUCT lies in another frame of reference (notes)"
 OTHER_FRAME_RTSTRUCT_NOTE = "lies in another frame of reference than this CT"
@@ -445,28 +456,29 @@ def other_frame_files(studies, root, kind: str) -> dict:
     patient's row, not only on a separate CT-less one."""
     found: dict = {}
     for st in studies:
-        # an RTDOSE without FrameOfReferenceUID lies in no known frame (frameless_doses says why it matches no CT)
-        if st.ct is None and getattr(st, kind) and (kind != "rtdose" or st.frame_of_reference_uid):
+        # a file without FrameOfReferenceUID lies in no known frame (frameless_files says why it matches no CT)
+        if st.ct is None and getattr(st, kind) and st.frame_of_reference_uid:
             found.setdefault(st.patient_id, []).append(
                 f"{kind.upper()} {'+'.join(shown_path(f, root) for f in getattr(st, kind))} "
                 f"({st.frame_of_reference_uid or 'no FrameOfReferenceUID'})")
     return {patient: "; ".join(texts) for patient, texts in found.items()}
 
 
-def frameless_doses(studies, root) -> dict:
-    """{PatientID: ("RTDOSE NAME[+NAME]", [notes])} of the RTDOSEs without FrameOfReferenceUID that
-    :func:`lungai.dicom.discover.frameless_dose_ct` matched to no CT of theirs (no PatientID, not in the folder of
-    its CT ...): their notes (why, the fix) for the patient's CT row - not "another frame of reference ... computed
-    on another CT", which its frame, unknown, does not say (QA cohortframe60)."""
-    from lungai.dicom.discover import FRAMELESS_DOSE
+def frameless_files(studies, root, kind: str = "rtdose") -> dict:
+    """{PatientID: ("RTDOSE NAME[+NAME]", [notes])} of the RTDOSEs (``kind`` "rtdose") or RTSTRUCTs ("rtstruct")
+    without FrameOfReferenceUID that :func:`lungai.dicom.discover.scan` matched to no CT of theirs (no PatientID,
+    not in the folder of its CT, the CT series it references not exported ...): their notes (why, the fix) for the
+    patient's CT row - not "another frame of reference ... computed on another CT" / "drawn on another CT", which
+    its frame, unknown, does not say (QA cohortframe60, dicomframe61)."""
+    from lungai.dicom.discover import FRAMELESS
 
     found: dict = {}
     for st in studies:
-        if st.ct is None and st.rtdose and not st.frame_of_reference_uid:
+        if st.ct is None and getattr(st, kind) and not st.frame_of_reference_uid:
             names, notes = found.setdefault(st.patient_id, ([], []))
-            names.extend(shown_path(f, root) for f in st.rtdose)
-            notes.extend(n for n in st.notes if FRAMELESS_DOSE in n)
-    return {patient: ("RTDOSE " + "+".join(names), notes) for patient, (names, notes) in found.items()}
+            names.extend(shown_path(f, root) for f in getattr(st, kind))
+            notes.extend(n for n in st.notes if FRAMELESS in n and n.startswith(kind.upper()))
+    return {patient: (f"{kind.upper()} " + "+".join(names), notes) for patient, (names, notes) in found.items()}
 
 
 def missing_series_error(st, rtstruct, names, root) -> list:
@@ -1143,7 +1155,8 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
             lines.append(f"{job.case} will fail: {job.error[0]}"
                          + (f" - fix: {job.error[1]}" if len(job.error) > 1 and job.error[1] else ""))
         lines += [f"{job.case}: {n[len('WARNING: '):]}" for n in job.notes
-                  if n.startswith("WARNING: ") and (UNREADABLE in n or OTHER_FRAME_RTSTRUCT_NOTE in n)]
+                  if n.startswith("WARNING: ") and (UNREADABLE in n or OTHER_FRAME_RTSTRUCT_NOTE in n
+                                                    or n.startswith(f"WARNING: {FRAMELESS_RTSTRUCT_NOTE}"))]
         # an RTSTRUCT that could not be read, or lies in another frame of reference: automatic lungs / tumour
     for r in (inventory.itertuples(index=False) if inventory is not None else ()):
         notes = str(r.notes)    # not processed (no CT): its unreadable files are no patient's (plan_cohort's first note)

@@ -4,8 +4,13 @@ Grouping uses DICOM UIDs only, never folder names: a study here is one CT series
 SeriesInstanceUID, FrameOfReferenceUID, StudyInstanceUID, PatientID) with
 
 - the RTSTRUCTs and SEGs that reference the CT series (or, failing that, its FrameOfReferenceUID),
-- the RTDOSEs in its FrameOfReferenceUID (a dose grid shares the planning CT's frame of reference); an RTDOSE
-  without one, of its PatientID in the patient's folder (:func:`frameless_dose_ct`), with a note.
+- the RTDOSEs in its FrameOfReferenceUID (a dose grid shares the planning CT's frame of reference).
+
+A file without FrameOfReferenceUID (an RTSTRUCT without ReferencedFrameOfReferenceSequence / ROI frames, as some
+planning systems export it; an RTDOSE whose tag an anonymiser removed) goes to the CT series it references (an
+RTSTRUCT: its RTReferencedSeriesSequence, else the CT slices its contours reference), else - when it references
+none - to the CT series of its PatientID in the patient's folder (:func:`frameless_ct`), with a note; otherwise it
+is said why it matches no CT, with the fix.
 
 Files that match no CT become studies without a CT, so a report can say what each patient lacks.
 A scout / LOCALIZER series or one of fewer than 3 slices is no CT candidate (:func:`ct_skip_reason`): it is
@@ -534,6 +539,22 @@ def _referenced_plans(ds) -> set[str]:
         return set()
 
 
+def contour_images(path: Path) -> set[str]:
+    """The SOPInstanceUIDs of the images an RTSTRUCT's contours are drawn on (ROIContourSequence > ContourSequence >
+    ContourImageSequence, Type 3): what still ties to its CT an RTSTRUCT exported without frame of reference and
+    series (:func:`scan`); none when they cannot be read."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["ROIContourSequence"])
+        return {str(getattr(im, "ReferencedSOPInstanceUID", "") or "").strip()
+                for roi in getattr(ds, "ROIContourSequence", None) or []
+                for c in getattr(roi, "ContourSequence", None) or []
+                for im in getattr(c, "ContourImageSequence", None) or []} - {""}
+    except Exception:  # noqa: BLE001 - a file cut short: read (and refused with its reason) when it is used
+        return set()
+
+
 def _references(path: Path) -> tuple[set[str], set[str]]:
     """(referenced series UIDs, referenced frame-of-reference UIDs) of an RTSTRUCT or SEG."""
     import pydicom
@@ -580,9 +601,14 @@ def several_rtstructs_note(st: Study, root=None) -> str | None:
         return None
     direct = len(st.rtstruct_direct)
     by_frame = len(st.rtstruct) - direct
-    if direct == 1 and by_frame:
-        return (f"1 RTSTRUCT references this CT, {by_frame} more share its frame of reference only (drawn on "
-                "another series); lungai cohort uses the one referencing this CT")
+    if direct == 1 and by_frame:    # each named: which file to give (QA dicomframe61: the note named none)
+        root = root if root is not None else os.path.commonpath([str(p) for p in st.rtstruct])
+        chosen = st.rtstruct_direct[0]
+        others = "; ".join(_rtstruct_label(p, root, _rtstruct_facts(p)) for p in st.rtstruct if p != chosen)
+        return (f"1 RTSTRUCT references this CT: {_rtstruct_label(chosen, root, _rtstruct_facts(chosen))}; "
+                f"{by_frame} more share its frame of reference only (drawn on another series): {others}; lungai "
+                f"radiomics / dose-features / demo: give it with --rtstruct FILE (--rtstruct {chosen}); lungai "
+                "cohort uses the one referencing this CT")
     if direct > 1 or not by_frame:
         what = f"{direct} RTSTRUCTs reference this CT" + (
             f" ({by_frame} more share its frame of reference only)" if by_frame else "")
@@ -597,22 +623,46 @@ def several_rtstructs_note(st: Study, root=None) -> str | None:
             "other(s) out of the folder)")
 
 
-# how the note of an RTDOSE without FrameOfReferenceUID that matches no CT begins after its name
-# (frameless_dose_ct; lungai cohort repeats it on the patient's CT row)
-FRAMELESS_DOSE = ("carries no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?), so "
-                  "it cannot be matched to a CT series by its frame of reference")
-FRAMELESS_DOSE_FIX = ("re-export the RTDOSE with its FrameOfReferenceUID from the planning system, or put it in the "
-                      "folder of the CT series it was planned on (with that patient's PatientID)")
+# how the note of an RTDOSE / RTSTRUCT / SEG without FrameOfReferenceUID that matches no CT begins after its name
+# (frameless_ct; lungai cohort repeats it on the patient's CT row)
+FRAMELESS = ("carries no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?), so "
+             "it cannot be matched to a CT series by its frame of reference")
+FRAMELESS_DOSE = FRAMELESS
 
 
-def frameless_dose_ct(path: Path, ds, studies: list, root) -> tuple[list, str]:
-    """([the CT study], "") of an RTDOSE (file ``path``, header ``ds``) without FrameOfReferenceUID - which lungai
-    dose-features uses with a note (:func:`lungai.dose.read.uncompared_frame_note`) - matched otherwise: a CT
-    series of its PatientID whose patient's folder (the folder above the CT series' folder, ``root`` at most) holds
-    the RTDOSE, the nearest by folder when the patient has several; else ([], the note saying why it matches no CT,
-    with the fix: no PatientID, no CT of it, not in its folder, several as near).  QA cohortframe60: such an RTDOSE
-    of LUNG1-003 beside its CT was said to lie "in another frame of reference ... computed on another CT" and
-    the patient got no dose features."""
+def frameless_fix(modality: str, folder: bool = True) -> str:
+    """The fix of an RTDOSE / RTSTRUCT / SEG without FrameOfReferenceUID matched to no CT (:func:`frameless_ct`);
+    ``folder`` False: of one that references a CT series / slices not found (the patient's folder does not help)."""
+    what = "planned" if modality == "RTDOSE" else "drawn"
+    tag = " (its ReferencedFrameOfReferenceSequence)" if modality == "RTSTRUCT" else ""
+    return (f"re-export the {modality} with its FrameOfReferenceUID{tag} from the planning system"
+            + (f", or put it in the folder of the CT series it was {what} on (with that patient's PatientID)" if folder
+               else ""))
+
+
+FRAMELESS_DOSE_FIX = frameless_fix("RTDOSE")
+
+
+def frameless_note(modality: str, path: Path, ds, root) -> str:
+    """The note on the CT series that :func:`frameless_ct` matched a file without FrameOfReferenceUID to."""
+    what = "the dose was planned" if modality == "RTDOSE" else "its contours were drawn"
+    return (f"{modality} {shown_path(path, root)} carries no FrameOfReferenceUID: matched to this CT series by its "
+            f"PatientID {patient_id_of(ds)} and its folder only; make sure {what} on this CT (the {modality} as "
+            "exported by the planning system, with its FrameOfReferenceUID, lets lungai check it)")
+
+
+def frameless_ct(path: Path, ds, studies: list, root, modality: str = "RTDOSE",
+                 references: str = "") -> tuple[list, str]:
+    """([the CT study], "") of an RTDOSE / RTSTRUCT / SEG (``modality``; file ``path``, header ``ds``) without
+    FrameOfReferenceUID that references no CT series or slice - which lungai dose-features uses with a note
+    (:func:`lungai.dose.read.uncompared_frame_note`) - matched otherwise: a CT series of its PatientID whose
+    patient's folder (the folder above the CT series' folder, ``root`` at most) holds the file, the nearest by
+    folder when the patient has several; else ([], the note saying why it matches no CT, with the fix: no
+    PatientID, no CT of it, not in its folder, several as near).  ``references``: what the file was searched for
+    besides (an RTSTRUCT's ", nor by a CT series or slice it references (it references none)").  QA cohortframe60:
+    such an RTDOSE of LUNG1-003 beside its CT was said to lie "in another frame of reference ... computed on another
+    CT" and the patient got no dose features; QA dicomframe61: the same of such an RTSTRUCT, whose contours were
+    then replaced by automatic ones."""
     root = Path(root)
     patient = patient_id_of(ds)
     why = ""
@@ -639,7 +689,7 @@ def frameless_dose_ct(path: Path, ds, studies: list, root) -> tuple[list, str]:
         why = (f"and {len(chosen)} CT series of its PatientID {patient} lie as near to it (series "
                f"{', '.join(st.ct.series_uid for st in chosen)})")
     if why:
-        return [], f"RTDOSE {shown_path(path, root)} {FRAMELESS_DOSE}, {why} - {FRAMELESS_DOSE_FIX}"
+        return [], f"{modality} {shown_path(path, root)} {FRAMELESS}{references}, {why} - {frameless_fix(modality)}"
     return chosen, ""
 
 
@@ -846,6 +896,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
                 studies.append(st)
             targets = [st]
         targets[0].notes.append(note)   # once: on the patient's first CT study, not repeated under each
+    sop_series = {str(getattr(d, "SOPInstanceUID", "") or "").strip(): uid for uid in by_series for d in ct_heads[uid]}
     for modality, path, ds in others:
         if modality == "RTDOSE":
             series, frames = set(), {str(ds.FrameOfReferenceUID)} if "FrameOfReferenceUID" in ds else set()
@@ -853,6 +904,18 @@ def scan(root, progress=None, files=None) -> list[Study]:
             series, frames = _references(path)
         targets = [by_series[s] for s in series if s in by_series]
         how = "series"
+        images: set = set()
+        if not targets and not frames and modality == "RTSTRUCT":
+            # no frame of reference (nor a series found): the CT series whose slices its contours reference
+            images = contour_images(path)
+            drawn_on = sorted({sop_series[i] for i in images if i in sop_series})
+            hit = sum(i in sop_series for i in images)
+            if len(drawn_on) == 1:
+                targets, series = [by_series[drawn_on[0]]], series | set(drawn_on)
+                targets[0].notes.append(
+                    f"RTSTRUCT {shown_path(path, root)} carries no FrameOfReferenceUID (nor a reference to this CT "
+                    f"series): matched to it by the CT slices its contours reference ({hit} of this series' slices"
+                    + (f"; {len(images) - hit} more in no CT series found" if hit < len(images) else "") + ")")
         if not targets:
             targets = [st for f in frames for st in by_frame.get(f, [])]
             how = "frame"
@@ -861,14 +924,21 @@ def scan(root, progress=None, files=None) -> list[Study]:
                 if note:
                     st.notes.append(note)
         unmatched = ""
-        if not targets and modality == "RTDOSE" and not frames:   # no FrameOfReferenceUID: its patient's CT
-            targets, unmatched = frameless_dose_ct(path, ds, studies, root)
+        if not targets and not frames and not series and not images:
+            # no FrameOfReferenceUID, no CT series / slice referenced: its patient's CT by PatientID and folder
+            targets, unmatched = frameless_ct(path, ds, studies, root, modality, "" if modality == "RTDOSE" else
+                                              ", nor by a CT series or slice it references (it references none)")
             how = "patient"
             for st in targets:
-                st.notes.append(f"RTDOSE {shown_path(path, root)} carries no FrameOfReferenceUID: matched to this CT "
-                                f"series by its PatientID {patient_id_of(ds)} and its folder only; make sure the "
-                                "dose was planned on this CT (the RTDOSE as exported by the planning system, with "
-                                "its FrameOfReferenceUID, lets lungai check it)")
+                st.notes.append(frameless_note(modality, path, ds, root))
+        elif not targets and not frames:    # it references a CT series / slices, none found (or of several series)
+            found = sorted({sop_series[i] for i in images if i in sop_series})
+            where = (f"the CT series it references ({', '.join(sorted(series))}) was not found" if series else
+                     f"the {len(images)} CT slice(s) its contours reference lie in {len(found)} CT series "
+                     f"({', '.join(found)})" if found else
+                     f"none of the {len(images)} CT slice(s) its contours reference is in a CT series found")
+            unmatched = (f"{modality} {shown_path(path, root)} {FRAMELESS}, and {where} - export the CT series it "
+                         f"was drawn on with it (under the same folder), or {frameless_fix(modality, folder=False)}")
         if not targets:
             key = (str(getattr(ds, "PatientID", "") or "unknown"), next(iter(sorted(frames)), None))
             st = orphans.get(key)

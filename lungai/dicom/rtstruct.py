@@ -646,7 +646,10 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
         ref = referenced_frame_of_reference(ds)
         if ref and frame_of_reference_uid not in referenced_frames(ds):
             raise other_ct_error(rtstruct_path, ds, ref, frame_of_reference_uid, reference_ct)
-        _warn_other_series(rtstruct_path, reference_ct)
+        if ref:
+            _warn_other_series(rtstruct_path, reference_ct)
+        else:   # no FrameOfReferenceUID in the RTSTRUCT: its series, else its PatientID, else said unchecked
+            check_unlinked_ct(rtstruct_path, ds, reference_ct)
         for s in structures:    # drawn on another image of the structure set (a registered PET / MR): not the CT's
             if s.frame and s.frame != frame_of_reference_uid and s.error is None:
                 s.error = other_frame_error(s, rtstruct_path, frame_of_reference_uid)
@@ -723,24 +726,41 @@ def check_unlinked_ct(path, ds, reference_ct: sitk.Image, kind: str = "RTSTRUCT"
 
     ct_patient = (reference_ct.GetMetaData(PATIENT_ID_TAG).strip()
                   if reference_ct.HasMetaDataKey(PATIENT_ID_TAG) else "")
+    ct_frame = (reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG).strip()
+                if reference_ct.HasMetaDataKey(FRAME_OF_REFERENCE_TAG) else "")
+    ct_series = reference_ct.GetMetaData("0020|000e").strip() if reference_ct.HasMetaDataKey("0020|000e") else ""
     wrong = header_mismatch(ds, SimpleNamespace(PatientID=ct_patient), "CT", f" ({kind})", ("PatientID",))
     if wrong:
         what = "structure set" if kind == "RTSTRUCT" else "segmentation"
+        lacks = f"the {kind}" if ct_frame else "the CT"
         raise InputError(
-            f"{Path(path).name} is another patient's {what}: {wrong[0]} (the CT carries no FrameOfReferenceUID to "
+            f"{Path(path).name} is another patient's {what}: {wrong[0]} ({lacks} carries no FrameOfReferenceUID to "
             "compare)",
             f"give the {kind} of this CT (same PatientID and FrameOfReferenceUID; lungai finds matching files with "
             "`lungai dicom-scan FOLDER`)")
+    if ct_frame and kind == "RTSTRUCT":
+        from lungai.dicom.discover import _references
+
+        referenced = _references(Path(path))[0]
+        if ct_series and ct_series in referenced:   # drawn on this CT series, as it says: nothing left unchecked
+            return
+        warnings.warn(unchecked_ct_note(path, ds, kind, ct_patient, ct_frame=ct_frame, ct_series=ct_series,
+                                        referenced=referenced), InputCheckNote, stacklevel=3)
+        return
     warnings.warn(unchecked_ct_note(path, ds, kind, ct_patient), InputCheckNote, stacklevel=3)
 
 
-def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT", ct_patient: str = "") -> str:
+def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT", ct_patient: str = "", ct_frame: str = "",
+                      ct_series: str = "", referenced=()) -> str:
     """The note of :func:`check_unlinked_ct` when the CT carries no FrameOfReferenceUID (read from NIfTI / NRRD /
     MHA): the RTSTRUCT (``ds``, its header) could not be checked against it - one text for every command that takes
     ``--rtstruct`` (radiomics, dose-features, demo).  A DICOM CT of another frame of reference is refused instead.
     ``kind`` "SEG": the same note for a DICOM SEG read as a mask (:func:`lungai.dicom.seg.read_seg`; its own
     FrameOfReferenceUID).  ``ct_patient``: the PatientID the CT carries (the same as the file's; another one is
-    refused), which the note says was compared."""
+    refused), which the note says was compared.  ``ct_frame``: the DICOM CT's FrameOfReferenceUID when the RTSTRUCT
+    carries none (exported without ReferencedFrameOfReferenceSequence; ``referenced``: the series it references,
+    ``ct_series`` the CT's - one referencing the CT series is not said unchecked): the note says so (QA dicomframe61:
+    such an RTSTRUCT was read onto any DICOM CT without a word)."""
     patient = str(getattr(ds, "PatientID", "") or "").strip()
     frame = referenced_frame_of_reference(ds) if kind == "RTSTRUCT" else _uid(ds, "FrameOfReferenceUID")
     about = ", ".join(x for x in (f"PatientID {patient}" if patient else "no PatientID",
@@ -749,8 +769,17 @@ def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT", ct_patient: str
     carries = (f"the CT carries PatientID {ct_patient}" + (" (the same)" if patient else "")
                + " but no FrameOfReferenceUID" if ct_patient
                else "the CT is not DICOM (NIfTI / NRRD / MHA), so it carries no PatientID / FrameOfReferenceUID")
+    if ct_frame:
+        carries = (f"the {kind} carries no FrameOfReferenceUID (a mandatory tag, here missing: exported without "
+                   f"ReferencedFrameOfReferenceSequence?) to compare with the CT's {ct_frame}, and "
+                   + (f"references series {', '.join(sorted(referenced))}, not the CT's {ct_series or '(unknown)'}"
+                      if referenced else "references no CT series")
+                   + (f"; only its PatientID {patient} was compared (the CT's)" if patient and ct_patient else
+                      "; nor could its PatientID be compared"))
+    lets = (f"the {kind} as exported by the planning system, with its FrameOfReferenceUID, lets lungai check it"
+            if ct_frame else "a DICOM CT lets lungai check it")
     return (f"the {kind} {Path(rtstruct_path).name} ({about}) could not be checked against the CT: {carries}; make "
-            f"sure the {drawn} drawn on this patient's CT, in its coordinates (a DICOM CT lets lungai check it)")
+            f"sure the {drawn} drawn on this patient's CT, in its coordinates ({lets})")
 
 
 def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:
