@@ -143,3 +143,28 @@ def test_numbers_in_brackets_as_python_prints_them_are_read_as_lps_with_the_ras_
             assert main(argv) == 2, argv
             err = capsys.readouterr().err
             assert "does not exist" in err and "read as LPS millimetres: --seed-point=-12.3,45,-130.2" in err, err
+
+
+def test_a_json_file_of_only_numbers_is_refused_naming_both_readings(tmp_path):
+    """QA (points61): ``--seed-point p.json`` holding ``[-12.3, 45.0, -130.2]`` (a point saved from a Python console)
+    was refused "is not a Slicer markups file" with the fix "give the point's numbers" - not which numbers, nor that
+    such a file cannot say whether they are LPS or Slicer's RAS.  The refusal names both readings to give (a box's
+    six numbers for --roi likewise); a file of another count or shape keeps the markups refusal."""
+    from lungai.cli.seg import roi_value
+
+    (tmp_path / "p.json").write_text("[-12.3, 45.0, -130.2]")
+    with pytest.raises(InputError) as err:
+        seed_point_value(str(tmp_path / "p.json"))
+    said = str(err.value)
+    assert "holds only numbers (-12.3,45,-130.2)" in said and "LPS or RAS" in said, said
+    assert "--seed-point=-12.3,45,-130.2 if they are LPS mm" in said and "--seed-point=12.3,-45,-130.2 if they are " \
+        "Slicer's RAS" in said, said
+    (tmp_path / "r.json").write_text("[[0, 10, -150], [40, 60, -110]]")
+    with pytest.raises(InputError) as err:
+        roi_value(str(tmp_path / "r.json"))
+    assert "--roi=0,10,-150,40,60,-110 if they are LPS mm" in str(err.value), str(err.value)
+    assert "--roi=0,-10,-150,-40,-60,-110 if they are Slicer's RAS" in str(err.value), str(err.value)
+    for text in ("[1, 2]", '{"x": 1}', "[1, 2, true]"):
+        (tmp_path / "o.json").write_text(text)
+        with pytest.raises(InputError, match="is not a Slicer markups file"):
+            seed_point_value(str(tmp_path / "o.json"))

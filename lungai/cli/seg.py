@@ -55,10 +55,11 @@ def _ras_reading_note(text: str, what: str, vals: list) -> None:
     import warnings
 
     from lungai.errors import InputNote
+    from lungai.io.markups import ras_reading
 
     def shown(v):
         return ",".join(f"{x:g}" for x in v)
-    ras = [(-v + 0.0) if i % 3 < 2 else v for i, v in enumerate(vals)]     # x and y negated (no "-0")
+    ras = ras_reading(vals)
     warnings.warn(f"{what} {text!r} read as LPS millimetres: {what}={shown(vals)} (lungai's coordinates, as "
                   f"ITK / SimpleITK give them); if the numbers were copied from Slicer (its Python console or Markups "
                   f"panel show RAS), give {what}={shown(ras)} instead (x and y negated)", InputNote, stacklevel=3)
