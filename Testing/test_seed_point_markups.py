@@ -106,3 +106,65 @@ def test_files_slicer_writes_give_the_panels_point(tmp_path, mrml_scene):
             storage.SetCoordinateSystem(getattr(storage, f"CoordinateSystem{system}"))
             assert storage.WriteData(node)
             assert seed_point_value(str(tmp_path / f"F_{system}{suffix}")) == pytest.approx(point_to_lps(node))
+
+
+def test_numbers_in_brackets_as_python_prints_them_are_read_as_lps_with_the_ras_reading_named(tmp_path, capsys):
+    """QA (points61): ``--seed-point "[-12.3, 45.0, -130.2]"`` - a point pasted from a Python console as a list,
+    tuple or numpy array - was refused "is not 3 comma-separated numbers", and the fix named only the comma form.  The
+    numbers in brackets are read as LPS mm (as every lungai coordinate) with a note naming the same numbers read as
+    Slicer's RAS (x and y negated), which Slicer's console gives; the refusal names the bracket form too."""
+    import warnings
+
+    from lungai.cli.seg import roi_value
+    from lungai.errors import InputNote
+
+    for text in ("[-12.3, 45.0, -130.2]", "(-12.3, 45.0, -130.2)", "[ -12.3   45.  -130.2]", "[[-12.3, 45.0, -130.2]]"):
+        with pytest.warns(InputNote) as notes:
+            assert seed_point_value(text) == [-12.3, 45.0, -130.2], text
+        said = [str(n.message) for n in notes if issubclass(n.category, InputNote)]
+        assert len(said) == 1 and "read as LPS millimetres: --seed-point=-12.3,45,-130.2" in said[0], said
+        assert "give --seed-point=12.3,-45,-130.2 instead (x and y negated)" in said[0], said
+    with pytest.warns(InputNote) as notes:
+        assert roi_value("[0, 10, -150, 40, 60, -110]") == [0, 10, -150, 40, 60, -110]
+    assert any("give --roi=0,-10,-150,-40,-60,-110 instead" in str(n.message) for n in notes)
+    with warnings.catch_warnings():      # the comma form as before: no note
+        warnings.simplefilter("error")
+        assert seed_point_value("-12.3, 45.0,-130.2") == [-12.3, 45.0, -130.2]
+    # not 3 numbers, or a space inside a number's place (before read as 12,3): refused naming both forms
+    for text in ("[1, 2]", "1 2,3", "[1 2, 3]", "[-12.3; 45; -130.2]"):
+        with pytest.raises(InputError) as err:
+            seed_point_value(text)
+        assert "e.g. --seed-point -12.5,40,-150" in str(err.value) and '"[-12.5, 40, -150]"' in str(err.value)
+    # pasted unquoted, the shell splits it: the pieces are joined again (segment, demo) - the missing CT is the error
+    missing = str(tmp_path / "missing.nii.gz")
+    for pasted in (["[-12.3,", "45.0,", "-130.2]"], ["[", "-12.3", "45.", "-130.2]"]):
+        for argv in (["segment", missing, "-o", str(tmp_path / "o"), "--seed-point", *pasted],
+                     ["demo", "--ct", missing, "-o", str(tmp_path / "d"), "--seed-point", *pasted]):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert "does not exist" in err and "read as LPS millimetres: --seed-point=-12.3,45,-130.2" in err, err
+
+
+def test_a_json_file_of_only_numbers_is_refused_naming_both_readings(tmp_path):
+    """QA (points61): ``--seed-point p.json`` holding ``[-12.3, 45.0, -130.2]`` (a point saved from a Python console)
+    was refused "is not a Slicer markups file" with the fix "give the point's numbers" - not which numbers, nor that
+    such a file cannot say whether they are LPS or Slicer's RAS.  The refusal names both readings to give (a box's
+    six numbers for --roi likewise); a file of another count or shape keeps the markups refusal."""
+    from lungai.cli.seg import roi_value
+
+    (tmp_path / "p.json").write_text("[-12.3, 45.0, -130.2]")
+    with pytest.raises(InputError) as err:
+        seed_point_value(str(tmp_path / "p.json"))
+    said = str(err.value)
+    assert "holds only numbers (-12.3,45,-130.2)" in said and "LPS or RAS" in said, said
+    assert "--seed-point=-12.3,45,-130.2 if they are LPS mm" in said and "--seed-point=12.3,-45,-130.2 if they are " \
+        "Slicer's RAS" in said, said
+    (tmp_path / "r.json").write_text("[[0, 10, -150], [40, 60, -110]]")
+    with pytest.raises(InputError) as err:
+        roi_value(str(tmp_path / "r.json"))
+    assert "--roi=0,10,-150,40,60,-110 if they are LPS mm" in str(err.value), str(err.value)
+    assert "--roi=0,-10,-150,-40,-60,-110 if they are Slicer's RAS" in str(err.value), str(err.value)
+    for text in ("[1, 2]", '{"x": 1}', "[1, 2, true]"):
+        (tmp_path / "o.json").write_text(text)
+        with pytest.raises(InputError, match="is not a Slicer markups file"):
+            seed_point_value(str(tmp_path / "o.json"))

@@ -902,9 +902,24 @@ def test_a_seed_given_as_voxel_indices_that_found_no_tumour_gets_the_voxel_readi
     assert notes == ["the seed's numbers are whole and lie on the CT's voxel grid: if they are voxel indices (i, j, "
                      "k), as some viewers show them, the point in LPS mm is --seed-point=-39.5,-19.5,1 (40 HU there); "
                      "lungai takes LPS millimetres"], res.info["notes"]
+    _voxel_reading_flagged(res.info, True)
     # the same point not in whole numbers: no voxel reading
     res = infer.segment_tumour(given, _model(), seed_lps=(60.2, 80.0, 30.0), grow=False)
     assert not any("voxel indices" in n for n in res.info["notes"]), res.info["notes"]
+    _voxel_reading_flagged(res.info, False)
+
+
+def _voxel_reading_flagged(info: dict, flagged: bool):
+    """QA (points61): a seed / ROI whose numbers were read as mm with a note that they may be voxel indices gave
+    nothing in the result's review reasons - the location segmented may not be the one meant, and the review list
+    (result.json, the panel's banner, the report) said only what the other reasons said.  Now its own review reason,
+    whose action says to run again with the note's LPS numbers; none without the note."""
+    reasons = info["review_reasons"]
+    assert (pp.VOXEL_INDEX_REASON in reasons) is flagged, reasons
+    if flagged:
+        assert info["needs_review"]
+        action = info["review_actions"][reasons.index(pp.VOXEL_INDEX_REASON)]
+        assert "voxel indices" in action and "LPS millimetres the note gives" in action, action
 
 
 def test_an_roi_given_as_voxel_indices_in_the_lung_gets_the_voxel_reading():
@@ -921,7 +936,9 @@ def test_an_roi_given_as_voxel_indices_in_the_lung_gets_the_voxel_reading():
                      "CT's voxel grid: if they are voxel indices (i, j, k), as some viewers show them, the box in LPS "
                      "mm is --roi=-99.5,-99.5,-9,-79.5,-79.5,11 (its centre 40 HU); lungai takes LPS millimetres"], \
         res.info["notes"]
+    _voxel_reading_flagged(res.info, True)
     # the box round the tumour in LPS mm, and the voxel box not in whole numbers: no voxel reading
     for roi in ((-99.5, -99.5, -9.0, -79.5, -79.5, 11.0), (50.0, 50.0, 25.5, 70.0, 70.0, 35.0)):
         res = infer.segment_tumour(ct, _model(), roi_lps=roi, grow=False)
         assert not any("voxel indices" in n for n in res.info["notes"]), res.info["notes"]
+        _voxel_reading_flagged(res.info, False)

@@ -165,11 +165,19 @@ def _sigterm_as_ctrl_c(received: list):
 COORDINATE_OPTIONS = ("--seed-point", "--roi")
 
 
+def _open_bracket(value: str) -> bool:
+    """Whether a coordinate option's value opens a bracket it does not close: ``[`` of ``--seed-point [ -12.3  45.
+    -130.2]`` (a numpy array as printed, pasted unquoted: the shell splits it at its spaces)."""
+    v = value.strip()
+    return v[:1] in ("[", "(") and not v.endswith(("]", ")"))
+
+
 def join_split_coordinates(argv: list) -> list:
     """``argv`` with a coordinate option's value split at its commas' spaces joined again: ``--seed-point -21.86,
     -120.54, -611.5`` (a point copied with spaces after its commas, as Python and Slicer's console print one) is
     ``--seed-point -21.86,-120.54,-611.5`` - argparse saw three arguments ("expected one argument").  Only tokens
-    after a value ending in a comma are joined, so nothing else on the line changes."""
+    after a value ending in a comma, or opening a bracket it does not close (:func:`_open_bracket`), are joined, so
+    nothing else on the line changes."""
     out, i = [], 0
     argv = list(argv)
     while i < len(argv):
@@ -180,9 +188,9 @@ def join_split_coordinates(argv: list) -> list:
                 out.append(token)
                 i += 1
                 value = argv[i]
-            while value.rstrip().endswith(",") and i + 1 < len(argv):
+            while (value.rstrip().endswith(",") or _open_bracket(value)) and i + 1 < len(argv):
                 i += 1
-                value = value.rstrip() + argv[i].strip()
+                value = value.rstrip() + ("" if value.rstrip().endswith(",") else " ") + argv[i].strip()
             out.append(f"{name}={value}" if eq else value)
         else:
             out.append(token)

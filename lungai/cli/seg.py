@@ -14,21 +14,55 @@ import sys
 from lungai.cli.radiomics import seed_number
 
 
+BRACKETS = "[]()"
+
+
+def _bracketed(text: str) -> bool:
+    """Whether an option's numbers are given in brackets, as Python prints a list / tuple / numpy array: ``[-12.3,
+    45.0, -130.2]``, ``(-12.3, 45.0, -130.2)``, ``[ -12.3   45.  -130.2]`` (what users paste from a Python console)."""
+    return text.strip()[:1] in ("[", "(")
+
+
 def _floats(text: str, n: int, what: str, example: str = ""):
-    """``n`` comma-separated numbers of option ``what``; ``example``: a valid value of that option for the hint
-    (default: a seed point / ROI in mm)."""
+    """``n`` numbers of option ``what``, comma-separated (``-12.5,40,-150``), or in brackets as Python prints them
+    (:func:`_bracketed`: the brackets dropped, the numbers separated by commas, or by spaces as numpy prints them);
+    ``example``: a valid value of that option for the hint (default: a seed point / ROI in mm).  QA: ``--seed-point
+    "[-12.3, 45.0, -130.2]"`` (a point pasted from a Python console) was refused as "not 3 comma-separated numbers".
+    A space inside a number's place is refused (before, spaces were dropped: ``1 2,3`` was read as 12,3)."""
     from lungai.errors import InputError
 
-    try:
-        vals = [float(v) for v in text.replace(" ", "").split(",")]
+    body = text.strip()
+    if _bracketed(body):
+        body = body.translate(str.maketrans("", "", BRACKETS)).strip()
+    try:            # commas; a numpy array's numbers (in brackets) by spaces only; a space inside a number refused
+        vals = [float(v.strip()) for v in (body.split(",") if "," in body or not _bracketed(text) else body.split())]
     except ValueError:
         vals = []
     example = example or ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n])
     if len(vals) != n:
-        raise InputError(f"{what} {text!r} is not {n} comma-separated numbers", f"e.g. {what} {example}")
+        raise InputError(f"{what} {text!r} is not {n} comma-separated numbers",
+                         f"e.g. {what} {example} (or in brackets, as Python prints them: "
+                         f"\"[{example.replace(',', ', ')}]\")")
     if not all(math.isfinite(v) for v in vals):      # nan / inf: refused here, before numpy warns on them
         raise InputError(f"{what} {text!r}: every number must be finite (not nan or inf)", f"e.g. {what} {example}")
     return vals
+
+
+def _ras_reading_note(text: str, what: str, vals: list) -> None:
+    """An :class:`InputNote` for numbers given in brackets (:func:`_bracketed`): they are read as LPS mm, as every
+    lungai coordinate; a position copied from Slicer's Python console is RAS (``GetNthControlPointPosition``,
+    ``arrayFromMarkupsControlPoints``, an ROI's ``GetXYZ``), so the same numbers read as RAS are named."""
+    import warnings
+
+    from lungai.errors import InputNote
+    from lungai.io.markups import ras_reading
+
+    def shown(v):
+        return ",".join(f"{x:g}" for x in v)
+    ras = ras_reading(vals)
+    warnings.warn(f"{what} {text!r} read as LPS millimetres: {what}={shown(vals)} (lungai's coordinates, as "
+                  f"ITK / SimpleITK give them); if the numbers were copied from Slicer (its Python console or Markups "
+                  f"panel show RAS), give {what}={shown(ras)} instead (x and y negated)", InputNote, stacklevel=3)
 
 
 def seed_point_value(text: str) -> list:
@@ -40,7 +74,10 @@ def seed_point_value(text: str) -> list:
     from lungai.io.markups import is_markups_path, read_point_list
 
     if not is_markups_path(text):
-        return _floats(text, 3, "--seed-point")
+        vals = _floats(text, 3, "--seed-point")
+        if _bracketed(text):
+            _ras_reading_note(text, "--seed-point", vals)
+        return vals
     points, _ = read_point_list(text)
     if not points:
         raise InputError(f"--seed-point {text}: the point list holds no placed point",
@@ -68,7 +105,10 @@ def roi_value(text: str) -> list:
     from lungai.seg.preprocess import check_roi_extent
 
     if not is_markups_path(text):
-        return check_roi_extent(_floats(text, 6, "--roi"))
+        vals = check_roi_extent(_floats(text, 6, "--roi"))
+        if _bracketed(text):
+            _ras_reading_note(text, "--roi", vals)
+        return vals
     corners, note = read_roi(text)
     if note:
         warnings.warn(note, InputNote, stacklevel=2)

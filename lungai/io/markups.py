@@ -53,13 +53,53 @@ _WHAT = {"Fiducial": ("point list", "--seed-point", "give the point's numbers"),
          "ROI": ("ROI", "--roi", "give the box's corners x0,y0,z0,x1,y1,z1 in LPS mm")}
 
 
+def ras_reading(values) -> list:
+    """``values`` (one or more x, y, z triples in a row) read the other way between LPS and RAS: x and y negated (no
+    ``-0``)."""
+    return [c + 0.0 for i in range(0, len(values), 3) for c in _to_lps(values[i:i + 3], "RAS")]
+
+
+def _numbers(doc) -> list | None:
+    """The numbers of a JSON document that is a plain (nested) list of numbers, e.g. ``[-12.3, 45.0, -130.2]``;
+    None for anything else."""
+    if isinstance(doc, (int, float)) and not isinstance(doc, bool):
+        return [float(doc)]
+    if not isinstance(doc, list) or not doc:
+        return None
+    parts = [_numbers(v) for v in doc]
+    return None if any(p is None for p in parts) else [v for p in parts for v in p]
+
+
+def _plain_numbers_error(path: Path, kind: str, values: list) -> InputError:
+    """A .json holding only the numbers of a point / box (no coordinate system): refused naming both readings to
+    give.  QA (points61): ``--seed-point p.json`` holding ``[-12.3, 45.0, -130.2]`` was refused "is not a Slicer
+    markups file" with "give the point's numbers" - not which numbers, nor that the file cannot say LPS or RAS."""
+    what, option, _ = _WHAT[kind]
+
+    def shown(v):
+        return ",".join(f"{c:g}" for c in v)
+    return InputError(f"{path} holds only numbers ({shown(values)}), not a Slicer markups file: it does not say their "
+                      "coordinate system (LPS or RAS)",
+                      f"give them as {option}={shown(values)} if they are LPS mm (ITK / SimpleITK), or "
+                      f"{option}={shown(ras_reading(values))} if they are Slicer's RAS (x and y negated); or save the "
+                      f"{what} from Slicer (Save: .mrk.json)")
+
+
 def _markups(path: Path, kind: str) -> list:
-    """The markups of a .mrk.json; InputError naming what to save for ``kind`` ("Fiducial" / "ROI")."""
+    """The markups of a .mrk.json; InputError naming what to save for ``kind`` ("Fiducial" / "ROI") - and, for a file
+    holding only a point's / box's numbers, those numbers in both readings (:func:`_plain_numbers_error`)."""
     what, _, numbers = _WHAT[kind]
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise InputError(f"{path} is not a Slicer markups file (.mrk.json)",
+                         f"save the {what} from Slicer (Save: .mrk.json), or {numbers}") from exc
+    values = _numbers(doc)
+    if values is not None and len(values) == {"Fiducial": 3, "ROI": 6}[kind]:
+        raise _plain_numbers_error(path, kind, values)
+    try:
         return [m for m in doc["markups"]]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise InputError(f"{path} is not a Slicer markups file (.mrk.json)",
                          f"save the {what} from Slicer (Save: .mrk.json), or {numbers}") from exc
 

@@ -589,14 +589,16 @@ UNCALIBRATED_REASON = "the model's confidence is not calibrated"
 
 def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False, cut: bool = False,
                    incomplete: bool = False, ran_on: bool = False, several: bool = False, seed_away: bool = False,
-                   aerated: bool = False, thin_slab: bool = False, roi_order: bool = False) -> list:
+                   aerated: bool = False, thin_slab: bool = False, roi_order: bool = False,
+                   voxel_index: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + \
         ([CUT_REASON] if cut else []) + \
         ([INCOMPLETE_REASON] if incomplete else []) + \
         ([RAN_ON] if ran_on else []) + ([SEVERAL_REASON] if several else []) + \
         ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
-        ([pp.THIN_SLAB_REASON] if thin_slab else []) + ([pp.ROI_ORDER_REASON] if roi_order else [])
+        ([pp.THIN_SLAB_REASON] if thin_slab else []) + ([pp.ROI_ORDER_REASON] if roi_order else []) + \
+        ([pp.VOXEL_INDEX_REASON] if voxel_index else [])
 
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
@@ -628,6 +630,10 @@ REVIEW_ACTIONS = {
     pp.ROI_ORDER_REASON: ("if the ROI's numbers are bounds (xmin,xmax,ymin,ymax,zmin,zmax), give them as two opposite "
                           "corners x0,y0,z0,x1,y1,z1 in LPS mm (the note shows them reordered) and run again; the "
                           "Slicer panel passes its ROI box as corners itself"),
+    pp.VOXEL_INDEX_REASON: ("if the numbers you gave are voxel indices (i, j, k), as some viewers show them, run again "
+                            "with the LPS millimetres the note gives (--seed-point / --roi take LPS mm; the Slicer "
+                            "panel passes its own points and ROI in mm itself); if they are millimetres, "
+                            f"{CHECK_OUTLINE}"),
     DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
 }
 # an empty result: nothing found where the user looked (by mode)
@@ -914,7 +920,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     reasons = review_reasons(conf, threshold, uncalibrated=not (calib and calib.get("fitted")), cut=bool(cut),
                              incomplete=incomplete and not ran_on, ran_on=ran_on,
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
-                             thin_slab=bool(slab), roi_order=bool(roi_order))
+                             thin_slab=bool(slab), roi_order=bool(roi_order),
+                             voxel_index=bool(voxels or roi_voxels))
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 kept_candidate_text(candidates[0]))

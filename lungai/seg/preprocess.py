@@ -487,6 +487,9 @@ AERATED_HU = -800.0
 SUSPECT_HU = -500.0
 SOFT_TISSUE_HU = -300.0
 AERATED_REASON = "the seed point / ROI lies in aerated lung"
+# a seed / ROI whose numbers may be voxel indices (i, j, k) rather than LPS mm (voxel_index_hint,
+# roi_voxel_index_hint): the location segmented may not be the one meant - a review reason, not only a note
+VOXEL_INDEX_REASON = "the seed point / ROI numbers may be voxel indices (i, j, k), not LPS millimetres"
 
 
 def median_hu_near(ct: sitk.Image, point_lps, radius_mm: float = SEED_HU_RADIUS_MM):
