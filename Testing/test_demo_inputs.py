@@ -1485,3 +1485,45 @@ def test_limitations_name_the_dose_ibsi_features_are_not_called_pyradiomics_and_
     assert "172 pyradiomics features of each of 5 segments (860 values) were computed" in _lungs_and_features(s)
     assert 'id="tumour-volume-ml" data-value="16.8984">16.9 ml<' in _segmentation(s, {})
     assert result_lines(s)[0].startswith("tumour: 16.9 ml")
+
+
+def test_the_demo_reads_the_rp_model_once(ibsi_b_rp_model, tmp_path, monkeypatch):
+    """QA srcodes61: the demo read the RP model (model.skops: the pipeline and its bootstrap ensemble) twice on the
+    built-in sample (its card, then rp predict), a --rp-model three times (the check before any work too).  Now the
+    model loaded first is used throughout: one read per run."""
+    from pathlib import Path
+
+    import lungai.demo.pipeline as pipeline
+    import lungai.rp.model_io as model_io
+    import lungai.rp.predict as predict
+    from lungai.demo import run_demo
+    from lungai.rp import make_cohort, train_rp
+
+    loads = []
+    real = model_io.load_model
+
+    def counting(folder, *args, **kwargs):
+        loads.append(Path(folder).name)
+        return real(folder, *args, **kwargs)
+
+    monkeypatch.setattr(model_io, "load_model", counting)
+    monkeypatch.setattr(predict, "load_model", counting)
+
+    def quick_model(out):                        # the illustrative model's features, a smaller training cohort
+        cohort = make_cohort(n=120, seed=0)
+        train_rp(cohort.table, cohort.outcome, out / "rp_model", models="lr", fast=True, seed=0, overwrite=True,
+                 make_plots=False)
+        return out / "rp_model", "ILLUSTRATIVE model."
+
+    monkeypatch.setattr(pipeline, "_illustrative_rp_model", quick_model)
+    summary = run_demo(tmp_path / "demo", small=True)
+    assert summary["rp"]["status"] == "illustrative" and "risk" in summary["rp"]
+    assert loads == ["rp_model"]
+    # a --rp-model: loaded by the check before any work, not again for the risk
+    loads.clear()
+    models = pipeline.check_model_options(rp_model=ibsi_b_rp_model)
+    wide = pd.DataFrame([{"case": "N1", "rad_lungs_original_firstorder_Mean": -820.0,
+                          "radiomics_settings": _preset_id("ibsi-b")}])
+    rp = pipeline._rp(tmp_path, wide, None, False, {"patient_id": "N1", "clin_age_years": 70.0, "dose_mld_gy": 12.0},
+                      ibsi_b_rp_model, sample=False, case="N1", loaded=models["rp"])
+    assert rp["status"] == "computed" and loads == [Path(ibsi_b_rp_model).name]

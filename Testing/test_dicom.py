@@ -1967,3 +1967,46 @@ def test_sr_radiomic_feature_codes_are_short_and_highdicom_reads_their_groups(p1
     before = read_sr(tmp_path / "old.sr.dcm")
     assert before["Case"].pop(too_long) == (1.5, "1")      # the whole name was its (long) code value
     assert before == {"Tumour": read_sr(sr_path)["Tumour"], "Case": {"rp_risk": (0.31, "1")}}
+
+
+def test_sr_names_the_radiomic_features_ibsi_defines_by_their_ibsi_codes(p1, tmp_path):
+    """Every radiomic feature went into the SR under a private 99LUNGAI code (``r`` + a hash for a name over 16
+    characters: original_shape_MeshVolume), so a PACS / research reader could not tell which feature a value is.
+    Now a feature IBSI-1 defines, of the original image, is coded by its IBSI identifier (scheme IBSI, e.g. RNU0
+    "Volume"), with lungai's name as its method (read back by read_sr); pyradiomics' Kurtosis (IBSI's + 3), a
+    filtered image's feature and one IBSI-1 lacks stay private."""
+    import highdicom as hd
+    import pandas as pd
+
+    from lungai.dicom.export import measurement_groups
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.sr import read_sr, write_sr
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    seg = write_seg({"Tumour": st["masks"]["GTV"]}, ref, tmp_path / "t.seg.dcm", roles={"Tumour": "gtv"})
+    features = [("original", "shape", "MeshVolume", 1200.0), ("original", "glcm", "ClusterTendency", 4.5),
+                ("original", "firstorder", "Kurtosis", 5.0), ("original", "firstorder", "TotalEnergy", 9.0),
+                ("wavelet-LLH", "firstorder", "Mean", -3.0), ("original", "cm", "joint_avg_3D_avg", 7.5),
+                ("original", "cm", "joint_avg_3D_comb", 7.25), ("original", "stat", "kurt", 2.0)]
+    table = pd.DataFrame([{"case": "P1", "segment": "tumour", "image_type": i, "feature_class": c, "feature": f,
+                           "value": v} for i, c, f, v in features])
+    groups = measurement_groups({"Tumour": (1, "gtv", "tumour", st["masks"]["GTV"])}, radiomics=table)
+    path = write_sr(ref, tmp_path / "m.sr.dcm", groups, seg=seg)
+
+    sr = hd.sr.srread(path)
+    [group] = sr.content.get_volumetric_roi_measurement_groups()
+    got = [((m.name.value, m.name.scheme_designator, m.name.meaning), m.method.meaning if m.method else None)
+           for m in group.get_measurements()]
+    assert (("RNU0", "IBSI", "Volume"), "original_shape_MeshVolume") in got
+    assert (("DG8W", "IBSI", "Cluster tendency"), "original_glcm_ClusterTendency") in got
+    assert (("IPH6", "IBSI", "Kurtosis"), "original_stat_kurt") in got
+    # one IBSI feature, two aggregations: one code, told apart by the method
+    assert [method for (code, scheme, _), method in got if code == "60VM" and scheme == "IBSI"] == \
+        ["original_cm_joint_avg_3D_avg", "original_cm_joint_avg_3D_comb"]
+    assert {meaning for (_, scheme, meaning), method in got if scheme == "99LUNGAI"} == {
+        "original_firstorder_Kurtosis", "original_firstorder_TotalEnergy", "wavelet-LLH_firstorder_Mean"}
+    assert len(got) == len(features) + 1       # and the volume (SCT)
+    back = read_sr(path)["Tumour"]             # lungai's names come back
+    assert {k: v for k, v in back.items() if k != "Volume"} == {
+        f"{i}_{c}_{f}": (v, "mm3" if f == "MeshVolume" else "1") for i, c, f, v in features}

@@ -385,7 +385,13 @@ def test_dicom_export_refuses_a_lung_map_of_other_labels_and_warns_on_labels_tha
     printed = capsys.readouterr().out
     assert "warning: the lungs total" in printed and "less than 1000 ml" in printed
     assert "warning: segment 'right_lung' does not look like a lung" in printed
-    assert "are labels 1 and 2 of --lungs really the right and the left lung?" in printed
+    assert "are labels 1 and 2 of --lungs (labels.nii.gz#1,2) really the right and the left lung?" in printed
+    # the hint names the labels the user chose (it said "labels 1 and 2" of --lungs FILE#2,3)
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{path}#1", "--lungs", f"{path}#2,3",
+                "-o", tmp_path / "e23") == 0
+    printed = capsys.readouterr().out
+    assert "are labels 2 and 3 of --lungs (labels.nii.gz#2,3) really the right and the left lung?" in printed
+    assert "labels 1 and 2" not in printed
     assert _cli("dicom-export", "--ct", case["st"]["ct"], "--lungs", f"{path}#3,4", "-o", tmp_path / "ok") == 0
     assert "warning" not in capsys.readouterr().out
 

@@ -213,19 +213,31 @@ def _read_dicom_ct(path, series_uid):
         raise
 
 
-def _lung_notes(lungs, ct) -> list[str]:
+def _lung_notes(lungs, ct, spec=None) -> list[str]:
     """The plausibility warnings of the exported lungs (:mod:`lungai.lungs.check`): one lung only, too small, a
-    segment that is not a lung (labels of another map taken as the lungs)."""
+    segment that is not a lung (labels of another map taken as the lungs).  ``spec``: the --lungs given, whose
+    ``FILE#R,L`` labels the hint names (QA on LUNG1-003: ``--lungs labels.nii.gz#2,3`` was asked "are labels 1 and 2
+    of --lungs really the right and the left lung?", labels the user had not chosen)."""
+    from pathlib import Path
+
     from lungai.dicom.export import lung_parts
+    from lungai.dicom.masks import split_selector
     from lungai.lungs.check import lung_map_notes, lung_segment_notes
+
+    chosen = [p.strip() for p in (split_selector(spec)[1] or "").split(",")] if spec is not None else []
+    if len(chosen) == 2 and all(chosen):
+        what = ("labels " if all(p.isdigit() for p in chosen) else "") + f"{chosen[0]} and {chosen[1]}"
+        which = f"are {what} of --lungs ({Path(split_selector(spec)[0]).name}#{','.join(chosen)})"
+    else:
+        which = "are labels 1 and 2 of --lungs"
 
     segments = {name: mask for _, _, name, _, mask in lung_parts(lungs)}    # right_lung / left_lung, or lungs
     if "lungs" in segments:     # a binary mask of both lungs (segment "Lungs"): its volume is checked with its HU
         return lung_segment_notes(segments, ct, hint="is --lungs really a mask of the lungs (not of the body or "
                                                      "another structure)? Give the lung mask, e.g. `lungai lungs`'s")
     return lung_map_notes(lungs) + lung_segment_notes(
-        segments, ct, hint="are labels 1 and 2 of --lungs really the right and the left lung? Choose the lungs' "
-                           "labels of another label map with --lungs FILE#R,L")
+        segments, ct, hint=f"{which} really the right and the left lung? Choose the lungs' labels (of another label "
+                           "map) with --lungs FILE#R,L")
 
 
 def _same_id(a, b) -> bool:
@@ -521,7 +533,8 @@ def run_export(args) -> int:
             check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
             check_result_for_tumour(given["info"], given["tumour"], Path(paths["result"]).name)   # not without it
         notes = [f"note: {n}" for n in export_notes(given["tumour"], gtvs) + [uncertainty_note] if n] + \
-            [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct) if given["lungs"] is not None else [])]
+            [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct, paths["lungs"]) if given["lungs"] is not None
+                                      else [])]
         with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):
             written = export_results(reference, args.output, **given)
         bar.update(1, "written")

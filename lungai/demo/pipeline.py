@@ -267,7 +267,7 @@ def _illustrative_rp_model(out: Path) -> tuple:
 
 
 def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool,
-        case: str = "demo", tumour: dict | None = None) -> dict:
+        case: str = "demo", tumour: dict | None = None, loaded: tuple | None = None) -> dict:
     """RP risk only from what the user gave (--rp-model, --clinical, --dose); on the built-in sample the
     illustrative model, example profile and synthetic dose fill what was not given (labelled as such).
 
@@ -279,9 +279,12 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     ``tumour``: the demo's automatic tumour, ``{"caveat": the segmentation model's confidence caveat ('' if none),
     "needs_review": bool, "dose": whether the dose metrics were computed on it}``: a caveat of a tumour not flagged
     for review is carried in the patient's row (``tumour_confidence_caveat``) when the risk uses that tumour's values,
-    so that ``rp predict``'s warnings say it (QA demoseq59: with --model lungai-seg-dynunet the risk said nothing)."""
+    so that ``rp predict``'s warnings say it (QA demoseq59: with --model lungai-seg-dynunet the risk said nothing).
+
+    ``loaded``: the --rp-model's (bundle, card), loaded before any work (:func:`check_model_options`): the model is
+    read once a run (QA srcodes61: the sample's model was read twice, a --rp-model three times)."""
     try:
-        return _rp_risk(out, wide, dose_row, dose_given, clinical, rp_model, sample, case, tumour)
+        return _rp_risk(out, wide, dose_row, dose_given, clinical, rp_model, sample, case, tumour, loaded)
     except InputError as err:
         return _refused("RP model", "rp_model" if rp_model is not None else "clinical", err,
                         "check the --rp-model / --clinical inputs")
@@ -299,7 +302,7 @@ def _refused(model: str, key: str, err: InputError, fix: str) -> dict:
 
 
 def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool,
-             case: str = "demo", tumour: dict | None = None) -> dict:
+             case: str = "demo", tumour: dict | None = None, loaded: tuple | None = None) -> dict:
     """:func:`_rp`, an input the RP model refuses raised (:class:`~lungai.errors.InputError`)."""
     from lungai.radiomics.settings import SETTINGS_COLUMN
     from lungai.rp import RISK_MODEL, predict_rp
@@ -316,7 +319,8 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
         model_dir, desc = _illustrative_rp_model(out)
     else:
         model_dir, desc = Path(rp_model), f"Model {Path(rp_model).name} (given with --rp-model)."
-    card = load_model(model_dir)[1]
+    model = loaded if loaded is not None and rp_model is not None else load_model(model_dir)   # read once
+    card = model[1]
     synthetic = synthetic_model(card)     # trained on a synthetic cohort (the sample's, or rp synth's): illustrative
     illustrative = illustrative or synthetic
     patient = {"case": case}
@@ -360,7 +364,7 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
         preset = demo_params(card) if isinstance(own, str) and own not in model_settings_ids(card) else None
         return _not_computed([], model_features=missing, radiomics_fix=preset and settings_fix_demo(card))
     # the fixes of the whole-table warnings (lungs cut, no dose) said to the demo's user (its --ct / --dose)
-    pred, _contrib = predict_rp(model_dir, pd.DataFrame([patient]), top=6, context="demo")
+    pred, _contrib = predict_rp(model_dir, pd.DataFrame([patient]), top=6, context="demo", model=model)
     if withheld:     # the illustrative model's noise columns, withheld on purpose: not "imputed" in the CSV either
         pred["imputed"] = ["; ".join(f for f in str(v).split("; ") if f and f not in withheld) if isinstance(v, str)
                            else v for v in pred["imputed"]]
@@ -761,8 +765,8 @@ def _model_option_error(option: str, folder, err: InputError) -> InputError:
 def check_model_options(model_dir=None, rp_model=None, stage_model=None) -> dict:
     """The demo's model folders loaded with their allow-listed loaders before any work (QA stagedemo59: a wrong
     --stage-model - an RP model's folder, an empty one - was only checked to exist, and refused after the
-    segmentation, radiomics and dose, ending the demo with no report): ``{"seg_dir", "seg", "stage"}`` (the
-    segmentation model's folder and model, the loaded stage model or None).  A folder that is not a usable model
+    segmentation, radiomics and dose, ending the demo with no report): ``{"seg_dir", "seg", "rp", "stage"}`` (the
+    segmentation model's folder and model, the loaded RP model's (bundle, card) and stage model or None).  A folder that is not a usable model
     of its option is an :class:`~lungai.errors.InputError` naming the option, the folder and the fix."""
     from lungai.seg.model_io import load_model as load_seg
     from lungai.seg.resources import resolve_model_dir
@@ -779,7 +783,8 @@ def check_model_options(model_dir=None, rp_model=None, stage_model=None) -> dict
             if option == "--model" and not model_dir:    # the default model: its own error (an installation's)
                 raise
             raise _model_option_error(option, folder, err) from None
-    return {"seg_dir": mdir, "seg": loaded["--model"], "stage": loaded.get("--stage-model")}
+    return {"seg_dir": mdir, "seg": loaded["--model"], "rp": loaded.get("--rp-model"),
+            "stage": loaded.get("--stage-model")}
 
 
 def _load_rp(folder):
@@ -1005,7 +1010,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         summary["rp"] = _rp(out, wide, summary["dose"], dose is not None, clinical_row, rp_model, sample,
                             case, {"caveat": result_confidence_caveat(seg.info) or "",
                                    "needs_review": bool(seg.info.get("needs_review")),
-                                   "dose": masks["tumour"] == "automatic"})
+                                   "dose": masks["tumour"] == "automatic"}, models["rp"])
         lap("rp", t0)
         step("RP risk not computed" if "risk" not in summary["rp"] else f"RP risk {summary['rp']['risk']:.0%}")
 

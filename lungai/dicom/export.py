@@ -487,23 +487,30 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     from lungai.dicom.sr import MeasurementGroup, feature_unit
 
     features: dict = {}
+    ibsi: dict = {}       # feature name -> (IBSI code, IBSI name): the SR's concept of the features IBSI-1 defines
     cases: dict = {}      # the radiomics CSV's case(s) of each segment: whose settings rows tell its grid
     if radiomics is not None and len(radiomics):
+        from lungai.radiomics.ibsi.mapping import ibsi_code
+
         for row in radiomics.itertuples(index=False):
             name = f"{row.image_type}_{row.feature_class}_{row.feature}"
             unit = feature_unit(row.image_type, row.feature_class, row.feature)
             features.setdefault(str(row.segment), {})[name] = (float(row.value), unit)
             cases.setdefault(str(row.segment), set()).add(getattr(row, "case", None))
+            code = ibsi_code(row.image_type, row.feature_class, row.feature)
+            if code:
+                ibsi[name] = code
     groups = []
     for label, (number, role, rad_name, mask) in segments.items():
         ms = {"volume_ml": (_volume_ml(mask), "ml")}
         rad = features.pop(rad_name, {})
         ms.update(rad)
         comment = radiomics_grid_comment(rad_name, radiomics_settings, cases.get(rad_name)) if rad else None
-        groups.append(MeasurementGroup(label, ms, segment_number=number, role=role, comment=comment))
+        groups.append(MeasurementGroup(label, ms, segment_number=number, role=role, comment=comment,
+                                       ibsi={n: ibsi[n] for n in rad if n in ibsi}))
     for rad_name, ms in features.items():   # no exported mask (lungs, lungs_minus_tumour): their grid all the same
         comment = radiomics_grid_comment(rad_name, radiomics_settings, cases.get(rad_name), mask=False)
-        groups.append(MeasurementGroup(rad_name, ms, comment=comment))
+        groups.append(MeasurementGroup(rad_name, ms, comment=comment, ibsi={n: ibsi[n] for n in ms if n in ibsi}))
     case: dict = {}
     if info:
         case["confidence"] = (info.get("confidence"), "1")

@@ -6,7 +6,10 @@ needs-review flag as 0/1 with each review reason as a TEXT "Review reason", RP r
 computed on (the plan's RTSTRUCT contours or lungai's automatic masks; :func:`read_sr_comments`).  Concepts without a standard code (radiomic
 features, MLD, V20, RP risk ...) are coded in the private scheme ``99LUNGAI`` with the column name as code
 meaning and, up to 16 characters, as code value (a longer name: a stable short code, :func:`private_code`), so a
-reader gets back exactly the names lungai writes in its CSV files.
+reader gets back exactly the names lungai writes in its CSV files.  A radiomic feature IBSI-1 defines (of the
+original image: :func:`lungai.radiomics.ibsi.mapping.ibsi_code`) is named by its IBSI code instead (scheme ``IBSI``,
+e.g. ``RNU0`` "Volume", as pyradiomics-dcm / dcmqi write them), with lungai's name of it (``original_shape_MeshVolume``,
+``original_cm_joint_avg_3D_avg``: the implementation, the aggregation) as its private "Measurement Method".
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from lungai.errors import InputError
 
 PRIVATE_SCHEME = "99LUNGAI"
+IBSI_SCHEME = "IBSI"   # the IBSI-1 feature identifiers (4 characters, e.g. RNU0: Volume)
 UNITS = {
     "ml": ("ml", "UCUM", "milliliter"), "mm": ("mm", "UCUM", "millimeter"), "Gy": ("Gy", "UCUM", "Gray"),
     "%": ("%", "UCUM", "percent"), "1": ("1", "UCUM", "no units"), "HU": ("[hnsf'U]", "UCUM", "Hounsfield unit"),
@@ -68,6 +72,7 @@ class MeasurementGroup:
     role: str | None = None
     comment: str | None = None       # a TEXT "Comment" (DCM 121106) of the group, e.g. the masks of dose metrics
     review_reasons: list = field(default_factory=list)   # why the result needs review: one TEXT REVIEW_REASON each
+    ibsi: dict = field(default_factory=dict)   # measurement name -> (IBSI code, IBSI name): its concept (IBSI_SCHEME)
 
 
 COMMENT = ("121106", "DCM", "Comment")
@@ -162,8 +167,10 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
                 continue
             if unit not in UNITS:
                 raise InputError(f"unknown unit {unit!r} for measurement {name!r}", f"use one of {', '.join(UNITS)}")
-            ms.append(hd.sr.Measurement(name=_name(name), value=float(value), unit=_concept(UNITS[unit]),
-                                        algorithm_id=algorithm))
+            ibsi = g.ibsi.get(name)   # an IBSI feature: its code names it, lungai's name is the method
+            ms.append(hd.sr.Measurement(name=_concept((ibsi[0], IBSI_SCHEME, ibsi[1])) if ibsi else _name(name),
+                                        value=float(value), unit=_concept(UNITS[unit]), algorithm_id=algorithm,
+                                        method=_name(name) if ibsi else None))
         tracking = hd.sr.TrackingIdentifier(uid=_group_tracking_uid(reference.series_uid, g, seg), identifier=g.label)
         finding = _concept(_finding(g.role))
         if g.segment_number is not None and seg is not None:
@@ -194,6 +201,15 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     return save_dataset(copy_from_ct(sr, reference.first), path)
 
 
+def _measurement_name(m) -> str:
+    """lungai's name of a measurement of an SR written by :func:`write_sr`: an IBSI feature's method (its name in
+    lungai's CSV files), a private concept's name, else the concept's meaning."""
+    method = m.method if m.name.scheme_designator == IBSI_SCHEME else None
+    if method is not None and method.scheme_designator == PRIVATE_SCHEME:
+        return _private_name(method)
+    return _private_name(m.name) if m.name.scheme_designator == PRIVATE_SCHEME else str(m.name.meaning)
+
+
 def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:
     """{group label: {measurement name: (value, unit code)}} from an SR written by :func:`write_sr` (or any TID 1500)."""
     import highdicom as hd
@@ -204,8 +220,7 @@ def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:
         for group in getattr(sr.content, getter)():
             label = str(group.tracking_identifier)
             for m in group.get_measurements():
-                name = _private_name(m.name) if m.name.scheme_designator == PRIVATE_SCHEME else m.name.meaning
-                out.setdefault(label, {})[name] = (float(m.value), str(m.unit.value))
+                out.setdefault(label, {})[_measurement_name(m)] = (float(m.value), str(m.unit.value))
     return out
 
 

@@ -55,8 +55,10 @@ def in_sample_rows(card: dict, df: pd.DataFrame) -> tuple:
 
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
                protect=(), allow_other_radiomics_settings: bool = False,
-               context: str = "cohort") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Predict RP risk for ``patients`` (CSV path or DataFrame).
+               context: str = "cohort", model: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predict RP risk for ``patients`` (CSV path or DataFrame).  ``model``: the (bundle, card) of
+    :func:`~lungai.rp.model_io.load_model` of ``model_dir`` when the caller has loaded it already (``lungai demo``),
+    else it is loaded here.
 
     Returns (predictions, contributions): one row per patient with ``case, risk, risk_low,
     risk_high, high_risk``, ``imputed`` (features that were missing and imputed), ``out_of_range``
@@ -75,7 +77,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     (:func:`lungai.rp.prepare.lungs_cut_warning`, :func:`lungai.rp.prepare.settings_warnings`).
     """
     plots.check_figure_path(importance_png, "--importance-png")   # before any work
-    bundle, card = load_model(model_dir)
+    bundle, card = model if model is not None else load_model(model_dir)
     id_column = card["roles"].get("id_column")
     df = patients if isinstance(patients, pd.DataFrame) else read_tables(patients, id_column)
     check_one_row_per_patient(df, id_column, "the patients table", "the predictions are written per patient id, "

@@ -1,8 +1,10 @@
 """The IBSI tag <-> pyradiomics feature mapping shipped in ``mapping.csv``.
 
 Columns: ``ibsi_tag``, ``pyradiomics_feature`` (``<class>_<Feature>``, empty when pyradiomics has no
-such feature), ``offset`` (added to the pyradiomics value: -3 for kurtosis, -1 for asphericity)
-and ``notes``.  The 487 rows are every IBSI-1 feature tag.  A tag's suffix says how texture
+such feature), ``offset`` (added to the pyradiomics value: -3 for kurtosis, -1 for asphericity),
+``notes``, and the IBSI-1 permanent identifier of the tag's feature with its IBSI name (``ibsi_code``
+``RNU0``, ``ibsi_name`` "Volume": the same for every aggregation of a texture feature; the code a DICOM
+SR names the feature by, scheme ``IBSI``: :func:`ibsi_code`).  The 487 rows are every IBSI-1 feature tag.  A tag's suffix says how texture
 matrices are aggregated: ``_3D_avg`` / ``_2_5D_avg`` (per direction, averaged: pyradiomics
 default), ``_3D_comb`` / ``_2_5D_comb`` (merged: ``weightingNorm='no_weighting'``), ``_3D`` /
 ``_2_5D`` (no directions; ``2_5D`` = pyradiomics ``force2D``).  ``_2D`` tags (per-slice averaging)
@@ -75,3 +77,28 @@ def target(tag: str) -> tuple[TagTarget | None, str]:
     else:
         run = f"{dim}_{'comb' if tag.endswith('_comb') else 'avg'}"
     return TagTarget(feature, run, float(row["offset"])), ""
+
+
+@lru_cache(maxsize=1)
+def _codes() -> dict:
+    """{IBSI tag or pyradiomics ``<class>_<Feature>``: (IBSI code, IBSI name)}.  A pyradiomics feature gets the code
+    only where its value is the IBSI feature's (offset 0: not pyradiomics' Kurtosis, 3 more than IBSI's); of two
+    IBSI features with its value (``DifferenceAverage``: difference average and dissimilarity), the one that the
+    notes do not call a deprecated alias."""
+    m = load_mapping()
+    out = {tag: (code, name) for tag, code, name in zip(m.ibsi_tag, m.ibsi_code, m.ibsi_name) if code}
+    rows = m[(m.pyradiomics_feature != "") & (m.offset == 0) & (m.ibsi_code != "")]
+    rows = rows.assign(alias=rows.notes.str.contains("deprecated")).sort_values("alias", kind="stable")
+    for feature, code, name in zip(rows.pyradiomics_feature, rows.ibsi_code, rows.ibsi_name):
+        out.setdefault(feature, (code, name))
+    return out
+
+
+def ibsi_code(image_type: str, feature_class: str, feature: str) -> tuple[str, str] | None:
+    """(IBSI code, IBSI name) of a feature of ``lungai radiomics``' long table: an IBSI tag (``--params ibsi-*``:
+    class ``cm``, feature ``joint_avg_3D_avg``) or a pyradiomics feature (``glcm``, ``JointAverage``) of the original
+    image; None for a filtered image (LoG, wavelet: the IBSI-1 code names the feature of the image it was computed
+    on, which a reader could not tell apart) or a feature IBSI-1 does not define (pyradiomics' TotalEnergy ...)."""
+    if str(image_type).lower() != "original":
+        return None
+    return _codes().get(f"{feature_class}_{feature}")
