@@ -585,7 +585,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         replaced = []
         try:
             segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
-                                                              seg_node=job.input("segmentation"), notes=replaced)
+                                                              seg_node=job.input("segmentation"), notes=replaced,
+                                                              checked=True)    # checked by startLungs
             printed = [job.errorMessage(line) for line in getattr(job.process, "lines", ())]   # the user's node names
         finally:
             job.finish()

@@ -190,6 +190,45 @@ def test_segment_lungs_twice_replaces_its_own_unedited_lungs_and_refuses_edited_
     assert nodes.lungs_to_replace(None, ct) == {}
 
 
+def test_segment_lungs_edit_during_run_keeps_the_edit_and_the_runs_lungs(load_module, mrml_scene, phantom_nodes):
+    """QA scenerun61 (a real MRML scene): Segment lungs checks at its start that the output segmentation's lungs are
+    its own to replace (nodes.lungs_to_replace); the user who corrected "Right lung" in the Segment Editor while the
+    run went on then got an InputError when it was loaded, and the run's lungs were lost (its work folder deleted).
+    Now the edit stays as it is and the run's lungs go to a new "<CT> lungs" node, with a note naming both."""
+    import sys
+    from pathlib import Path
+
+    from lungai import mrml
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_dicom_scene import edit_segment
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    ct = phantom_nodes[0]
+    p.inputVolume = ct
+    logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    seg = p.outputSegmentation
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", ct)) > 0
+    grown = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(right.astype(np.uint8)), [2, 2, 1])) > 0
+    job = logic.run(logic.startLungs, p, timeout=120)            # checked at its start: nobody had edited them
+    edit_segment(mrml_scene, seg, mrml.image_from_volume_node(ct), "Right lung", grown)    # while it ran
+    work = Path(job.workDir)
+    message = logic.loadLungs(p, job)
+    assert not work.exists()                                     # its temporary files deleted, as after any run
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", ct)) > 0,
+                                  grown)                         # the edit: neither overwritten nor lost
+    new = p.outputSegmentation
+    assert new is not seg and new.GetName() == f"{ct.GetName()} lungs_1", new.GetName()
+    assert mrml.segment_names(new) == ["Right lung", "Left lung"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, new, "Right lung", ct)) > 0,
+                                  right)                         # the run's lungs, kept
+    assert (f"note: '{seg.GetName()}' got 'Right lung' (edited since Segment lungs made it) while Segment lungs "
+            f"ran: left as it is (nothing overwritten), this run's lungs are in the new segmentation "
+            f"'{new.GetName()}'") in message.splitlines(), message
+
+
 def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes, tmp_path):
     """The panel (one child process per segment) gives the table of lungai.scene.radiomics (in-process)."""
     from lungai import mrml
@@ -5034,6 +5073,73 @@ def test_feature_tables_say_when_their_segments_changed_since(load_module, mrml_
     assert outline(p.outputTable) == {None}                    # a segment it did not measure
     segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
     assert "segment 'Tumor' deleted" in next(iter(outline(p.outputTable)))
+
+
+@pytest.mark.shared_data
+def test_feature_table_record_follows_its_segmentation_into_a_scene_with_clashing_ids(mrml_scene, shared_data,
+                                                                                       tmp_path):
+    """QA scenerun61 (lung1, real MRML, an .mrb added to an open scene - Slicer's Add Data, ReadFromMRB without
+    clearing): the features table's record of the segments it measured (nodes.MEASURED_OUTLINES_ATTRIBUTE) named its
+    segmentation by the ID written in an attribute; MRML gives the added scene's nodes new IDs when they clash and
+    renames references only, so the record then named the open scene's segmentation: the table read "as the segments
+    are now" after its own tumour was edited (and "edited" when the other one was).  The segmentation is now a node
+    reference (nodes.MEASURED_SEGMENTATION_REFERENCE), checked as the confidence tables' is."""
+    import sys
+    from pathlib import Path
+
+    import slicer
+
+    from lungai import mrml
+    from lungai.io import read_ct, read_mask
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_dicom_scene import edit_segment
+
+    data = shared_data / "pyradiomics_lung"
+    ct = read_ct(data / "lung1_image.nrrd")
+    tumour = sitk.Cast(read_mask(data / "lung1_label.nrrd", reference=ct) > 0, sitk.sitkUInt8)
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "lung1_image")
+    seg, _ = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=vol)
+    table, errors = radiomics_table(mrml_scene, vol, seg, segments=["Tumor"], feature_classes=["firstorder"])
+    assert not errors
+    bundle = tmp_path / "lung1.mrb"
+    assert mrml_scene.WriteToMRB(str(bundle))
+    # the scene open when the .mrb is added: its own segmentation of the same outline takes the IDs first
+    open_scene = mrml.new_scene()
+    nodes.keep_confidence_tables_current(open_scene)
+    other_ct = mrml.volume_node_from_image(open_scene, ct, "open CT")
+    other, _ = mrml.mask_to_segment(open_scene, tumour, "Tumor", reference_volume_node=other_ct)
+    io, cache = slicer.vtkDataIOManager(), slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(str(tmp_path / "cache"))
+    io.SetCacheManager(cache)
+    open_scene.SetDataIOManager(io)
+    open_scene.SetCacheManager(cache)
+    assert open_scene.ReadFromMRB(str(bundle), False)
+    added = [node for node in (open_scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
+                               for i in range(open_scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")))
+             if node is not other]
+    assert len(added) == 1 and added[0].GetID() != seg.GetID()               # the clash: a new ID
+    added = added[0]
+    loaded = open_scene.GetFirstNodeByName(table.GetName())
+    assert [r["segmentation"] for r in nodes.recorded_measured_outlines(loaded)] == [added.GetID()]
+    assert nodes.measured_outline_changes(open_scene, loaded) == []
+    grown = sitk.GetArrayFromImage(sitk.BinaryDilate(tumour, [2, 2, 1])) > 0
+    edit_segment(open_scene, other, ct, "Tumor", grown)                 # the open scene's tumour: not this table's
+    assert nodes.measured_outline_changes(open_scene, loaded) == []
+    edit_segment(open_scene, added, ct, "Tumor", grown)                 # the table's own tumour, edited
+    assert nodes.measured_outline_changes(open_scene, loaded) == ["segment 'Tumor' edited (or made again) since"]
+    assert nodes.stale_table_notes(open_scene, loaded)
+    assert {row.get(nodes.OUTLINE_COLUMN) for row in nodes.table_rows(loaded)} == {
+        nodes.MEASURED_EARLIER.format("segment 'Tumor' edited (or made again) since")}
+    # re-recorded on a table computed from it (the RP risk): the reference goes with the record
+    risk = nodes.record_measured_outlines(open_scene.AddNewNodeByClass("vtkMRMLTableNode", "risk"),
+                                          nodes.recorded_measured_outlines(loaded))
+    assert risk.GetNodeReferenceID(f"{nodes.MEASURED_SEGMENTATION_REFERENCE}0") == added.GetID()
+    open_scene.RemoveNode(added)
+    assert nodes.measured_outline_changes(open_scene, loaded) == [
+        "segment 'Tumor' gone (segmentation 'Tumor segmentation' deleted)"]
 
 
 def test_rp_risk_table_says_when_its_tables_segments_changed_since(load_module, mrml_scene, rp_model,

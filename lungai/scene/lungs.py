@@ -26,7 +26,8 @@ def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
     Segments are added to ``seg_node`` (or a new node "<CT> lungs"); an earlier run's "Right lung" / "Left lung" there,
     not edited since, are replaced (``notes`` says so), other segments are never overwritten, and a segment of those
     names that is the user's or was edited since is refused before anything runs
-    (:func:`lungai.scene.nodes.lungs_to_replace`).
+    (:func:`lungai.scene.nodes.lungs_to_replace`); one the user edited while it ran (the progress dialog lets the Segment
+    Editor work) is left as it is, the lungs then going to a new node, with a note (:func:`nodes.add_lung_outputs`).
 
     ``progress``: ``callback(fraction, text)``, called after each sub-step ``lungai lungs`` shows (the body's air, the
     airways removed, the right / left split, each lung filled) and once the segments are added, ``text`` naming the
@@ -44,7 +45,8 @@ def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
         notes = [note for note in result.notes if note not in result.warnings]     # as `lungai lungs` prints them
         # and, as the panel re-derives it from the label file (nodes.import_lung_outputs), a map with one lung label
         warnings = list(dict.fromkeys(result.warnings + lung_map_notes(result.labels, check_volume=False)))
-        out = (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node, notes=notes), warnings,
+        out = (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node, notes=notes,
+                                       checked=True), warnings,
                notes)
         if callback is not None:
             callback(1.0, f"{LUNGS_TASK}: segments added")    # done: too late to cancel

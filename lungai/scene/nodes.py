@@ -1067,8 +1067,17 @@ def measured_outlines(seg_node, names=None) -> list:
     return records
 
 
+# node reference roles of a table of measured values, "<role><n>": the n-th segmentation its records name (the record's
+# "ref": n).  A reference, as the confidence tables' (:data:`SEGMENTATION_REFERENCE`), not the ID written in the
+# record: MRML renames references when a saved scene is added to a scene whose node IDs clash (Add Data of an .mrb),
+# never attributes - the record then named the other scene's segmentation ("as the segments are now" while the
+# loaded segment was edited, or "edited" for a segment nobody touched).  Records of older scenes (no "ref"): the ID.
+MEASURED_SEGMENTATION_REFERENCE = "LungAI.measuredSegmentation"
+
+
 def recorded_measured_outlines(*tables) -> list:
-    """The measured-segment records the tables carry (:func:`record_measured_outlines`), each once."""
+    """The measured-segment records the tables carry (:func:`record_measured_outlines`), each once, each naming the
+    ID its segmentation has now (its reference :data:`MEASURED_SEGMENTATION_REFERENCE`; "" when deleted)."""
     import json
 
     records = []
@@ -1078,17 +1087,34 @@ def recorded_measured_outlines(*tables) -> list:
             found = json.loads(text) if text else []
         except ValueError:
             found = []
-        records += [r for r in found if isinstance(r, dict) and r not in records]
+        for record in [dict(r) for r in found if isinstance(r, dict)]:
+            if "ref" in record:
+                record["segmentation"] = (
+                    table.GetNodeReferenceID(f"{MEASURED_SEGMENTATION_REFERENCE}{record.pop('ref')}") or "")
+            if record not in records:
+                records.append(record)
     return records
 
 
 def record_measured_outlines(table_node, records):
     """Record on a table the segments its values were measured on (:func:`measured_outlines`; none: removed - an
-    earlier run's never stay); saved with the scene.  Returns the node."""
+    earlier run's never stay); saved with the scene, each record's segmentation as a node reference
+    (:data:`MEASURED_SEGMENTATION_REFERENCE`).  Returns the node."""
     import json
 
+    try:                # an earlier run's references go
+        earlier = json.loads(table_node.GetAttribute(MEASURED_OUTLINES_ATTRIBUTE) or "[]")
+    except ValueError:
+        earlier = []
+    for n in {r["ref"] for r in earlier if isinstance(r, dict) and isinstance(r.get("ref"), int)}:
+        table_node.RemoveNodeReferenceIDs(f"{MEASURED_SEGMENTATION_REFERENCE}{n}")
     if records:
-        table_node.SetAttribute(MEASURED_OUTLINES_ATTRIBUTE, json.dumps(records))
+        ids = list(dict.fromkeys(r.get("segmentation") or "" for r in records))
+        for n, segmentation_id in enumerate(ids):
+            if segmentation_id:
+                table_node.SetNodeReferenceID(f"{MEASURED_SEGMENTATION_REFERENCE}{n}", segmentation_id)
+        table_node.SetAttribute(MEASURED_OUTLINES_ATTRIBUTE, json.dumps(
+            [dict(r, ref=ids.index(r.get("segmentation") or "")) for r in records]))
     else:
         table_node.RemoveAttribute(MEASURED_OUTLINES_ATTRIBUTE)
     if table_node.GetScene() is not None:       # a risk computed from a table already of an earlier outline
@@ -1399,6 +1425,21 @@ def lungs_to_replace(seg_node, volume_node) -> dict:
     seg_node = volume_segmentation(seg_node, volume_node)
     if seg_node is None:
         return {}
+    replace, kept, names = _lungs_plan(seg_node)
+    if kept:
+        raise InputError(
+            f"the segmentation {seg_node.GetName()!r} already has {' and '.join(kept)}: Segment lungs replaces only "
+            "the lungs it made that nobody edited since, and new lungs beside them would be named 'Right lung (2)' / "
+            "'Left lung (2)', which the dose features and radiomics' derived 'Lungs' do not use",
+            f"to keep {'that segment' if len(kept) == 1 else 'them'}, rename {'it' if len(kept) == 1 else 'them'} "
+            f"(e.g. '{names[0]} edited') in the Segment Editor, or delete {'it' if len(kept) == 1 else 'them'}; or "
+            "choose another output segmentation (or none: a new one is made); then segment the lungs again")
+    return replace
+
+
+def _lungs_plan(seg_node) -> tuple:
+    """({segment ID: name} a Segment lungs run into ``seg_node`` replaces, ["'<name>' (<why kept>)"], [names kept]):
+    :func:`lungs_to_replace` without its refusal."""
     segmentation = seg_node.GetSegmentation()
     replace, kept, names = {}, [], []
     for i in range(segmentation.GetNumberOfSegments()):
@@ -1412,15 +1453,7 @@ def lungs_to_replace(seg_node, volume_node) -> dict:
             names.append(name)
         else:
             replace[segment_id] = name
-    if kept:
-        raise InputError(
-            f"the segmentation {seg_node.GetName()!r} already has {' and '.join(kept)}: Segment lungs replaces only "
-            "the lungs it made that nobody edited since, and new lungs beside them would be named 'Right lung (2)' / "
-            "'Left lung (2)', which the dose features and radiomics' derived 'Lungs' do not use",
-            f"to keep {'that segment' if len(kept) == 1 else 'them'}, rename {'it' if len(kept) == 1 else 'them'} "
-            f"(e.g. '{names[0]} edited') in the Segment Editor, or delete {'it' if len(kept) == 1 else 'them'}; or "
-            "choose another output segmentation (or none: a new one is made); then segment the lungs again")
-    return replace
+    return replace, kept, names
 
 
 def replaced_lungs_note(seg_node, names) -> Optional[str]:
@@ -1432,17 +1465,29 @@ def replaced_lungs_note(seg_node, names) -> Optional[str]:
             "edited since) replaced by this run's")
 
 
-def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, notes: Optional[list] = None):
+def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, notes: Optional[list] = None,
+                     checked: bool = False):
     """"Right lung" / "Left lung" segments from a label image (1 right, 2 left); returns
     (segmentation node, {name: volume in ml}).  ``seg_node`` is used when it belongs to this CT
     (:func:`volume_segmentation`); a new node is called "<CT> lungs".  An earlier run's lungs there, not edited
     since, are replaced in place (name, colour, order kept), the note of it (:func:`replaced_lungs_note`) appended
     to ``notes``; a segment of those names the run may not replace raises InputError before anything changes
-    (:func:`lungs_to_replace`)."""
+    (:func:`lungs_to_replace`).
+
+    ``checked``: the run was checked with :func:`lungs_to_replace` when it started (the panel's Segment lungs,
+    :func:`lungai.scene.lungs.segment_lungs_node`), so such a segment is one the user edited (or made, or renamed to a
+    lung's name) while the run went on, in the Segment Editor.  Before, the run's result was then refused at the end
+    and lost (its work folder deleted).  Now nothing is overwritten nor lost: ``seg_node`` is left as it is, this
+    run's lungs go to a new node "<CT> lungs" and ``notes`` says why (:func:`edited_during_run_note`)."""
     import numpy as np
     import SimpleITK as sitk
     from lungai import mrml
 
+    during = None
+    if checked and volume_segmentation(seg_node, volume_node) is not None:
+        replace, kept, _ = _lungs_plan(volume_segmentation(seg_node, volume_node))
+        if kept:
+            during, seg_node = edited_during_run_note(seg_node, kept), None
     replace = {name: segment_id for segment_id, name in lungs_to_replace(seg_node, volume_node).items()}
     seg_node = volume_segmentation(seg_node, volume_node)
     new_node = seg_node is None
@@ -1459,13 +1504,21 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, note
         volumes[name] = float((arr == value).sum()) * ml_per_voxel
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(f"{volume_node.GetName()} lungs"))
-    note = replaced_lungs_note(seg_node, replace)
+    note = replaced_lungs_note(seg_node, replace) or (during and f"{during} {seg_node.GetName()!r}")
     if note and notes is not None:
         notes.append(note)
     return seg_node, volumes
 
 
-def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None, notes: Optional[list] = None):
+def edited_during_run_note(seg_node, kept) -> str:
+    """The start of the note of a Segment lungs run whose output segmentation changed while it ran
+    (:func:`add_lung_outputs` ``checked``); the name of the new node that holds the run's lungs ends it."""
+    return (f"{seg_node.GetName()!r} got {' and '.join(kept)} while Segment lungs ran: left as it is (nothing "
+            "overwritten), this run's lungs are in the new segmentation")
+
+
+def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None, notes: Optional[list] = None,
+                        checked: bool = False):
     """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs` (``notes``: its notes appended, an earlier
     run's lungs replaced); returns (segmentation node,
     {name: ml}, cut): ``cut`` the warnings of lungs cut by the scan that the command printed
@@ -1479,7 +1532,7 @@ def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None, no
 
     ct = mrml.image_from_volume_node(volume_node)
     labels = read_mask(Path(labels_path), reference=ct)
-    return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node, notes=notes),
+    return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node, notes=notes, checked=checked),
             scan_cut_notes(labels, ct) + small_lung_notes(labels) + lung_map_notes(labels, check_volume=False))
 
 
