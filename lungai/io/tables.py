@@ -162,9 +162,10 @@ _JOINED_ID_NAMES = {"patientid": "patient id", "caseid": "case id", "subjectid":
 
 
 def id_name_key(name) -> str:
-    """``name`` as an id column's name is compared: case, spaces and '_' ignored, the words written together too
-    ('Patient ID', 'PatientID', ' patient_id ' -> 'patient id'; 'Case_ID' -> 'case id')."""
-    key = name_key(str(name).replace("_", " "))
+    """``name`` as an id column's name is compared: case, spaces, '_', '-' and '.' ignored, the words written together
+    too ('Patient ID', 'PatientID', ' patient_id ', 'Patient-ID', R's 'Patient.ID' -> 'patient id'; 'Case_ID' ->
+    'case id')."""
+    key = name_key(re.sub(r"[_.\-]", " ", str(name)))
     return _JOINED_ID_NAMES.get(key, key)
 
 
