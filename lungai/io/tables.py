@@ -505,10 +505,10 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
         if longest is not None and longest[1] > max(header, usual):
             check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
             raise _longer_row_error(path, what, sep, longest, max(header, usual), header)
-        _short_rows_note(path, what, sep, short, header)
+        _short_rows_note(path, what, sep, short if len(short) < rows else [], header)   # all: the delimiter's
         return extra_counts != {0} and bool(extra_counts)       # only empty extra fields: trailing delimiters
     if extra_counts == {1} and firsts == [str(i) for i in range(1, rows + 1)]:
-        _short_rows_note(path, what, sep, short, header)
+        _short_rows_note(path, what, sep, short if len(short) < rows else [], header)
         return False                      # R's write.table: row names 1..n without a header field, as pandas reads
     check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
     if repeated is not None:
@@ -523,14 +523,14 @@ def _short_rows_note(path, what: str, sep: str, short: list, header: int) -> Non
     """Say the data rows with fewer fields than the header (``short``: line, fields, first cell): their last columns
     are read empty - QA: a row missing one delimiter ('P2,14,0' under 'case,dose_mld_gy,clin_age,outcome') was read
     with its outcome as clin_age and no outcome, silently; which value is missing cannot be told, so it is named."""
-    if not short:
+    if not short:        # (every row short is the table's layout - another delimiter, check_delimiter -, not a slip)
         return
     import warnings
 
     from lungai.errors import InputNote
 
     name = DELIMITER_NAMES.get(sep, repr(sep))
-    listed = ", ".join(f"line {line} ({first!r}: {n} fields)" for line, n, first in short[:10])
+    listed = ", ".join(f"line {line} ({first[:40]!r}: {n} fields)" for line, n, first in short[:10])
     warnings.warn(InputNote(f"{what} {path}: {len(short)} row(s) with fewer fields than the header's {header}: "
                             f"{listed}{' ...' if len(short) > 10 else ''} - their last column(s) are read as empty; "
                             f"if a {name} is missing inside the row, its values after it sit in the wrong columns: "
