@@ -1179,6 +1179,27 @@ def test_a_clinical_csv_headed_with_the_dicom_tags_name_is_read(tmp_path):
         read_clinical(tmp_path / "two.csv")
 
 
+def test_a_clinical_csv_with_an_id_column_rp_reads_is_read_as_rp_reads_it(tmp_path):
+    """QA: `lungai cohort --clinical` matched the id column by its name lower-cased, not as lungai rp / stage match
+    it (lungai.io.tables.is_id_name): a REDCap export's 'Record ID', 'Subject ID', R's 'Patient.ID' or
+    'Patient-ID' were refused ("has no patient_id column") though rp train reads them as the id column."""
+    from lungai.dicom.cohort import read_clinical
+    from lungai.errors import InputError
+    from lungai.io.tables import is_id_name
+
+    for header in ("Record ID", "Subject ID", "Patient.ID", "Patient-ID", "RecordID"):
+        assert is_id_name(header), header          # rp's and stage's rule
+        (tmp_path / "c.csv").write_text(f"{header},clin_age\nR01-007,61\n007,70\n", encoding="utf-8")
+        clin = read_clinical(tmp_path / "c.csv")
+        assert list(clin.columns) == ["patient_id", "clin_age"] and list(clin.patient_id) == ["R01-007", "007"], header
+    (tmp_path / "two.csv").write_text("Patient-ID,patient_id,clin_age\n007,7,61\n", encoding="utf-8")
+    with pytest.raises(InputError, match="2 patient id columns: 'patient_id', 'Patient-ID'"):
+        read_clinical(tmp_path / "two.csv")
+    (tmp_path / "none.csv").write_text("Name,clin_age\nR01-007,61\n", encoding="utf-8")
+    with pytest.raises(InputError, match="its columns are 'Name', 'clin_age'"):
+        read_clinical(tmp_path / "none.csv")
+
+
 def test_clinical_none_is_kept_in_the_rp_table_as_rp_reads_it(tmp_path):
     """Review: the clinical CSV was read with pandas' missing words: a clinical "None" (no comorbidity) became an
     empty cell in rp_table.csv while "none" stayed a category.  It is read as ``lungai rp`` reads tables (only an

@@ -373,3 +373,22 @@ def test_validate_reads_a_stage_spelled_another_way_as_the_models_class():
     got = match_classes(pd.Series(["Stage IA", "3A", "IIIA", "Stage 1A", "III", "IIIB", np.nan]), ["IA", "IIIA", "IV"])
     assert list(got.iloc[:6]) == ["IA", "IIIA", "IIIA", "IA", "III", "IIIB"] and np.isnan(got.iloc[6])
     assert list(match_classes(pd.Series(["III", "Stage I"]), ["I", "II", "III-IV"])) == ["III", "I"]
+
+
+def test_a_second_id_column_is_no_ehr_feature_in_training(tmp_path):
+    """QA: an EHR table with 'Case ID' and a REDCap 'Record ID' (1..N) trained 'Record ID' as a numeric feature -
+    an identifier as a model input; now it is left out with a note (kept only with --keep-column)."""
+    ids, _ = _write(tmp_path)
+    ehr = pd.read_csv(tmp_path / "ehr.csv", dtype=str)
+    ehr.insert(1, "Record ID", [str(i + 1) for i in range(len(ehr))])
+    ehr.insert(2, "PatientID", [f"MRN{i:04d}" for i in range(len(ehr))])
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    with pytest.warns(InputNote, match="'Record ID', 'PatientID'.*left out of the features"):
+        c = load_cohort(tmp_path / "ehr.csv", label="stage")
+    assert "Record ID" not in c.ehr.columns and "PatientID" not in c.ehr.columns
+    assert c.report["id_columns_left_out"] == ["Record ID", "PatientID"]
+    assert list(c.ehr.index[:2]) == ["P00", "P01"]      # still read by 'Case ID'
+    kept = load_cohort(tmp_path / "ehr.csv", label="stage", keep_columns=["Record ID"])
+    assert "Record ID" in kept.ehr.columns and "PatientID" not in kept.ehr.columns
+    locked = load_cohort(tmp_path / "ehr.csv", label="stage", check_leaks=False)   # a locked model's own columns
+    assert "Record ID" in locked.ehr.columns

@@ -299,3 +299,21 @@ def test_a_column_named_twice_is_refused(tmp_path):
         assert "unique name" in err.value.fix
     (tmp_path / "ok.csv").write_text("case,clin_age,clin_age.1,rp\nP1,60,61,1\n", encoding="utf-8")
     assert list(read_table(tmp_path / "ok.csv").columns) == ["case", "clin_age", "clin_age.1", "rp"]
+
+
+def test_a_row_shorter_than_the_header_is_named(tmp_path):
+    """QA: a data row missing a comma ('P2,14,0' under four columns) was read with its outcome as clin_age and no
+    outcome, without a word; the rows with fewer fields than the header are named now (read as before)."""
+    from lungai.errors import InputNote
+
+    (tmp_path / "t.csv").write_text("case,dose_mld_gy,clin_age,outcome\nP1,12,61,1\nP2,14,0\nP3,10,70,0\n",
+                                    encoding="utf-8")
+    with pytest.warns(InputNote, match=r"1 row\(s\) with fewer fields than the header's 4: line 3 \('P2': 3 fields\)"):
+        df = read_table_checked(tmp_path / "t.csv", ["case"], what="the training table")
+    assert list(df["case"]) == ["P1", "P2", "P3"]
+    import warnings
+
+    (tmp_path / "ok.csv").write_text("case,clin_age,outcome\nP1,61,\nP2,,0\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputNote)       # empty cells keep their commas: nothing to say
+        read_table_checked(tmp_path / "ok.csv", ["case"])

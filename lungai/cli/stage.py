@@ -44,7 +44,8 @@ def _data_args(p, label: bool = True) -> None:
                             "left out (no label)")
         g.add_argument("--keep-column", action="append", default=[], metavar="COLUMN",
                        help="keep an EHR column the label-leak check flags as a copy of the label (repeatable; it "
-                            "stays a feature, with a warning) - only when it is deliberately a feature")
+                            "stays a feature, with a warning), or a second patient-id-named column "
+                            "('Record ID', 'MRN': left out otherwise) - only when it is deliberately a feature")
     g.add_argument("--drop", action="append", default=[], metavar="COLUMN",
                    help="EHR column to leave out of the features (repeatable), e.g. outcomes or leaks")
 

@@ -1202,24 +1202,28 @@ def read_clinical(clinical) -> pd.DataFrame:
     each patient once (:func:`lungai.io.tables.check_unique_ids`: ids differing only in letter case or separators
     are one patient), and no column of a name the cohort computes."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.io.tables import ID_NAMES, check_unique_ids, id_columns_named, id_text, read_table_checked
+    from lungai.io.tables import ID_NAMES, check_unique_ids, id_columns_named, id_text, is_id_name, read_table_checked
     from lungai.rp.columns import READ_OPTIONS
 
     other_ids = ID_NAMES      # the id names of rp's and stage's tables ('Case ID'), in order of preference
     clin = read_table_checked(clinical, id_columns_named(other_ids + DICOM_ID_NAMES), what="clinical CSV", rows=True,
                               fix="give a comma-separated CSV with a patient_id column (the DICOM PatientID) and one "
                                   "row per patient, or leave --clinical out", **READ_OPTIONS)  # "None" kept, as rp
-    named = {str(c).strip().lower(): c for c in reversed(clin.columns)}     # ' Patient_ID ' is patient_id
-    found = [named[k] for k in ("patient_id", *DICOM_ID_NAMES) if k in named]
+    # the id names as rp and stage compare them (id_name_key: case, spaces, '_' ignored - ' Patient_ID ', PatientID,
+    # 'Patient ID' are patient_id; 'Record ID' is REDCap's record_id: QA - cohort refused what rp read as the id)
+    found = sorted((c for c in clin.columns if is_id_name(c, ("patient_id", *DICOM_ID_NAMES))),
+                   key=lambda c: str(c).strip().lower() != "patient_id")
     if len(found) > 1:
         raise InputError(f"the clinical CSV {clinical} has {len(found)} patient id columns: "
                          f"{', '.join(map(repr, found))}", "keep one of them (the DICOM PatientID of each patient)")
     # else an id column of lungai rp's or lungai stage's tables ('Case ID' of NSCLC-Radiogenomics' clinical CSV,
     # which lungai stage reads: QA - cohort refused it), in that order
-    key = found[0] if found else next((named[k] for k in other_ids if k in named), None)
+    key = found[0] if found else next((c for k in other_ids for c in clin.columns if is_id_name(c, (k,))), None)
     if key is None:
-        raise InputError(f"the clinical CSV {clinical} has no patient_id (or PatientID / case / id / Case ID) column",
-                         "add a patient_id column holding the DICOM PatientID of each patient")
+        raise InputError(f"the clinical CSV {clinical} has no patient_id (or PatientID / case / id / Case ID / MRN / "
+                         f"Record ID; any case, spaces or '_') column: its columns are "
+                         f"{', '.join(map(repr, map(str, clin.columns[:10])))}",
+                         "name the column holding the DICOM PatientID of each patient patient_id")
     clin = clin.rename(columns={key: "patient_id"})
     # '007 ' is 007, 'Müller' decomposed (NFD) the precomposed 'Müller' (id_text): as the join compares them
     clin["patient_id"] = [id_text(v) if isinstance(v, str) else v for v in clin["patient_id"]]

@@ -530,12 +530,23 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     drop = [c for c in drop_columns if c in ehr_df.columns]
     unknown_drop = [c for c in drop_columns if c not in ehr_df.columns]
     ehr_df = ehr_df.drop(columns=drop)
+    id_like = []
+    if check_leaks:     # training: a second patient-id column ('Record ID' 1..N beside 'Case ID') is no feature
+        keep = {str(c).strip() for c in keep_columns}
+        id_like = [c for c in ehr_df.columns if is_id_name(c) and str(c).strip() not in keep]
+        if id_like:
+            warnings.warn(InputNote(
+                f"EHR table {ehr}: column(s) {', '.join(map(repr, id_like))} named as a patient id, beside the id "
+                "column the patients are read by, are left out of the features: an identifier is no model input "
+                "(to use one deliberately: "
+                f"--keep-column {str(id_like[0]).strip()!r}; to pick the id column: --id-column)"))
+            ehr_df = ehr_df.drop(columns=id_like)
     if check_leaks and labels is not None:     # training (cv / train): the columns' types are decided here
         check_numeric_text(ehr_df, ehr, decimal_commas=True)
         check_label_leaks(ehr_df, labels, "the derived stage" if stage_from else f"the label {labels.name!r}",
                           raw=raw_labels, keep=keep_columns)
 
-    report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop}
+    report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop, "id_columns_left_out": id_like}
     if stage_from and stage0 == "exclude":
         report["stage0_excluded"] = len(stage0_ids)
     elif stage_from:

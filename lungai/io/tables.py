@@ -162,9 +162,10 @@ _JOINED_ID_NAMES = {"patientid": "patient id", "caseid": "case id", "subjectid":
 
 
 def id_name_key(name) -> str:
-    """``name`` as an id column's name is compared: case, spaces and '_' ignored, the words written together too
-    ('Patient ID', 'PatientID', ' patient_id ' -> 'patient id'; 'Case_ID' -> 'case id')."""
-    key = name_key(str(name).replace("_", " "))
+    """``name`` as an id column's name is compared: case, spaces, '_', '-' and '.' ignored, the words written together
+    too ('Patient ID', 'PatientID', ' patient_id ', 'Patient-ID', R's 'Patient.ID' -> 'patient id'; 'Case_ID' ->
+    'case id')."""
+    key = name_key(re.sub(r"[_.\-]", " ", str(name)))
     return _JOINED_ID_NAMES.get(key, key)
 
 
@@ -466,7 +467,7 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
     the next column, silently), and a data row that repeats the header (:func:`_repeated_header_error`)."""
     header, rows, first_extra = None, 0, None
     extra_counts, extra_values, firsts = set(), False, []
-    names, lengths, longest, repeated = [], Counter(), None, None
+    names, lengths, longest, repeated, short = [], Counter(), None, None, []
     try:
         with Path(path).open("r", encoding=encoding or "utf-8-sig", errors="replace", newline="") as fh:
             reader = csv.reader(fh, delimiter=sep)
@@ -484,6 +485,8 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
                 lengths[len(row)] += 1
                 if longest is None or len(row) > longest[1]:
                     longest = (reader.line_num, len(row), row[0].strip())
+                if len(row) < header and any(names[len(row):]):
+                    short.append((reader.line_num, len(row), row[0].strip()))
                 if repeated is None and _repeats_header(row, names):
                     repeated = reader.line_num
                 if len(row) > header and any(cell.strip() for cell in row[header:]):
@@ -502,8 +505,10 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
         if longest is not None and longest[1] > max(header, usual):
             check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
             raise _longer_row_error(path, what, sep, longest, max(header, usual), header)
+        _short_rows_note(path, what, sep, short if len(short) < rows else [], header)   # all: the delimiter's
         return extra_counts != {0} and bool(extra_counts)       # only empty extra fields: trailing delimiters
     if extra_counts == {1} and firsts == [str(i) for i in range(1, rows + 1)]:
+        _short_rows_note(path, what, sep, short if len(short) < rows else [], header)
         return False                      # R's write.table: row names 1..n without a header field, as pandas reads
     check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
     if repeated is not None:
@@ -512,6 +517,24 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
     raise InputError(f"{what} {path}: line {line} has {n} fields, the header {header}: a value without a column (a "
                      f"{name} inside a value that is not in quotes, or a column name missing in the header?)",
                      f"give every value a column name in the header row (values holding a {name} in double quotes)")
+
+
+def _short_rows_note(path, what: str, sep: str, short: list, header: int) -> None:
+    """Say the data rows with fewer fields than the header (``short``: line, fields, first cell): their last columns
+    are read empty - QA: a row missing one delimiter ('P2,14,0' under 'case,dose_mld_gy,clin_age,outcome') was read
+    with its outcome as clin_age and no outcome, silently; which value is missing cannot be told, so it is named."""
+    if not short:        # (every row short is the table's layout - another delimiter, check_delimiter -, not a slip)
+        return
+    import warnings
+
+    from lungai.errors import InputNote
+
+    name = DELIMITER_NAMES.get(sep, repr(sep))
+    listed = ", ".join(f"line {line} ({first[:40]!r}: {n} fields)" for line, n, first in short[:10])
+    warnings.warn(InputNote(f"{what} {path}: {len(short)} row(s) with fewer fields than the header's {header}: "
+                            f"{listed}{' ...' if len(short) > 10 else ''} - their last column(s) are read as empty; "
+                            f"if a {name} is missing inside the row, its values after it sit in the wrong columns: "
+                            f"check the row(s), an empty cell keeps its {name}"))
 
 
 def _repeats_header(row: list, names: list) -> bool:
