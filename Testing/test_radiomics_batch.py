@@ -1658,3 +1658,25 @@ def test_resume_into_an_older_folder_without_params_json_names_what_its_cases_sh
         run_batch(cohort, out, binned, workers=0, segments=SEGMENTS)
     again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
     assert sorted(again.skipped) == sorted(first.done) and again.done == []
+
+
+def test_resume_into_an_older_folder_with_an_edited_part_names_that_file(cohort, tmp_path):
+    """QA (radbatch61): a batch folder of an older lungai (no params.json) whose case part lacks the image_type
+    column (edited by hand, or not written by lungai): a re-run with other parameters crashed with KeyError
+    'image_type' (a traceback).  Now refused as before, naming that part file as given and its fix; nothing lost."""
+    out = tmp_path / "old.csv"
+    run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    parts = tmp_path / "old.csv.parts"
+    (parts / "params.json").unlink()                               # as an older lungai left it
+    cases = sorted(p for p in parts.glob("*.csv") if not p.name.endswith((".errors.csv", ".settings.csv")))
+    for p in cases:                                               # user-edited parts (or another program's)
+        pd.read_csv(p).drop(columns=["image_type"]).to_csv(p, index=False)
+    part = cases[0]
+    kept = {p.name: p.read_bytes() for p in parts.iterdir()}
+    other = load_params("default", feature_classes=["firstorder", "shape", "glcm"])
+    with pytest.raises(InputError) as exc:
+        run_batch(cohort, out, other, workers=0, segments=SEGMENTS)
+    assert str(part) in exc.value.problem and "image_type" in exc.value.problem, exc.value.problem
+    assert str(part) in exc.value.fix, exc.value.fix
+    assert "featureClass: firstorder, shape then, firstorder, glcm, shape now" in exc.value.problem  # the others read
+    assert {p.name: p.read_bytes() for p in parts.iterdir()} == kept     # nothing lost

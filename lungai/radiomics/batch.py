@@ -389,6 +389,7 @@ def _shown_changes(parts: Path, params: dict, segments) -> str:
             with contextlib.suppress(OSError, ValueError):
                 frames.append(read_part(p))
     done = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LONG_COLUMNS)
+    done = done.reindex(columns=list(dict.fromkeys([*done.columns, *_SHOWN_COLUMNS])))  # an edited part's lack
     then, now = {}, {}
     ids = set(done[SETTINGS_COLUMN].dropna().astype(str)) if SETTINGS_COLUMN in done else set()
     if ids and settings_id(params) not in ids:
@@ -415,6 +416,27 @@ def _shown_changes(parts: Path, params: dict, segments) -> str:
         then["segments"] = ", ".join(sorted(set(done["segment"].dropna().astype(str))))
         now["segments"] = ", ".join(sorted(map(str, segments)))
     return _changes_text(then, now)
+
+
+_SHOWN_COLUMNS = ("image_type", "feature_class", "segment")    # what _shown_changes reads of a case's part
+
+
+def _unread_parts(parts: Path) -> list[tuple[Path, str]]:
+    """The case parts (``<case>.csv``) of ``parts`` that :func:`_shown_changes` cannot (fully) read, each with why: a part
+    without an ``image_type``, ``feature_class`` or ``segment`` column (edited by hand, or not written by lungai).
+    (QA radbatch61: such a part crashed a resume with KeyError 'image_type', a traceback naming no file.)"""
+    unread = []
+    for p in sorted(parts.glob("*.csv")):
+        if p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv")):
+            try:
+                columns = set(pd.read_csv(p, nrows=0).columns)
+            except (OSError, ValueError) as err:
+                unread.append((p, f"cannot be read: {err}"))
+                continue
+            missing = [c for c in _SHOWN_COLUMNS if c not in columns]
+            if missing:
+                unread.append((p, f"has no {', '.join(missing)} column"))
+    return unread
 
 
 def _params_key(params: dict, segments, revision: bool = True, canonical: bool = True) -> str:
@@ -550,9 +572,17 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
                 ": its cases show no difference in settings, image types, feature classes or segments"))
         side = sidecar_path(output)
         kept = f" (their settings: {side.name})" if older and side.is_file() else ""
+        unread = _unread_parts(parts) if older else []
+        bad = [str(p) for p, _ in unread[:5]] + ([f"... {len(unread) - 5} more"] if len(unread) > 5 else [])
         raise InputError(f"{parts} holds {counted(done, 'case')} done with other parameters or segments"
-                         + (f" ({changes})" if changes and not older else older),
-                         f"to resume them, run with the parameters they were made with{kept}; to compute these "
+                         + (f" ({changes})" if changes and not older else older)
+                         + (f"; {agree(len(unread), 'a case file', 'case files')} edited, or not written by "
+                            "lungai: " + ", ".join(f"{p} {why}" for p, why in unread[:5])
+                            + (f", ... and {len(unread) - 5} more" if len(unread) > 5 else "") if unread else ""),
+                         (f"restore {agree(len(unread), 'that case file', 'those case files')} as lungai wrote "
+                          f"{agree(len(unread), 'it', 'them')}, or delete {agree(len(unread), 'it', 'them')} "
+                          f"({agree(len(unread), 'its case is', 'their cases are')} computed again): {', '.join(bad)}; " if unread else "")
+                         + f"to resume them, run with the parameters they were made with{kept}; to compute these "
                          "parameters too, write them into another table (-o OTHER.csv: its own folder of cases); or "
                          "delete that folder to start over (its finished cases are lost)")
     stamp.write_text(key, encoding="utf-8")
