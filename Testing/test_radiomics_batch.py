@@ -1658,3 +1658,21 @@ def test_resume_into_an_older_folder_without_params_json_names_what_its_cases_sh
         run_batch(cohort, out, binned, workers=0, segments=SEGMENTS)
     again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
     assert sorted(again.skipped) == sorted(first.done) and again.done == []
+
+
+@pytest.mark.parametrize("failed, line", [
+    (1, "3 cases extracted, 0 already done (skipped), 1 failed; 1.3 s in all -> out.csv"),
+    (2, "3 cases extracted, 0 already done (skipped), 2 failed; 1.3 s in all -> out.csv")])
+def test_the_summary_gives_the_whole_runs_time_not_the_failures(failed, line):
+    """QA plural61: "..., 1 failed in 1.3 s -> out.csv" read as if the failure took 1.3 s; the time is the run's."""
+    from pathlib import Path
+
+    from lungai.dicom.cohort import CohortSummary
+    from lungai.radiomics.batch import BatchSummary
+
+    summary = BatchSummary(Path("out.csv"), done=["a", "b", "c"], failed=[(f"f{i}", "x") for i in range(failed)],
+                           seconds=1.31)
+    assert summary.text().splitlines()[0] == line, summary.text()
+    one = CohortSummary(Path("out"), done=["a"], failed=[(f"f{i}", "x") for i in range(failed)], seconds=1.31)
+    assert one.text().splitlines()[0] == f"1 patient processed, 0 already done (skipped), {failed} failed; 1.3 s in " \
+                                         "all -> out", one.text()
