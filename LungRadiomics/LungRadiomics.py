@@ -612,7 +612,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             # and the measured segments flagged for expert review (Multimodal Predict's risk warns of them)
             nodes.record_review_notes(p.outputTable, getattr(job, "segmentReviewNotes", []))
             nodes.record_measured_outlines(p.outputTable, getattr(job, "measuredOutlines", []))
-            message = (f"{len(rows)} features x {len(names) - 4 - len(failed)} segment(s) -> table "
+            from lungai.errors import counted
+            message = (f"{counted(len(rows), 'feature')} x {counted(len(names) - 4 - len(failed), 'segment')} -> table "
                        f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation))
             if failed:
                 message += ("\nNot computed (NaN column): " + "; ".join(failed)

@@ -105,7 +105,7 @@ def test_a_short_series_of_the_plans_frame_gets_its_dose_flagged_and_rp_warns(ex
     from lungai.rp.prepare import lungs_cut_warning
 
     n_cut, text = lungs_cut_warning(table.reset_index(), "patient_id", "training table", "x")
-    assert n_cut == 1 and "the lungs of 1 patient(s) are cut by the scan" in text and "P1" in text
+    assert n_cut == 1 and "the lungs of 1 patient are cut by the scan" in text and "P1" in text
     assert "export the CT series that covers both lungs" in text
 
 

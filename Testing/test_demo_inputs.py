@@ -733,6 +733,9 @@ def test_the_illustrative_rp_models_withheld_columns_are_not_called_missing(tmp_
     assert r["status"] == "illustrative" and r["imputed"] == [], r["imputed"]
     assert r["withheld"] and all(c.startswith("rad_") for c in r["withheld"])
     assert "withheld on purpose" in r["model_description"]
+    n = len(r["withheld"])          # QA plural61: "Its 16 noise radiomic column(s) ... are withheld"
+    assert f"Its {n} noise radiomic column{'s' if n != 1 else ''} (no effect on the true risk) " \
+           f"{'are' if n != 1 else 'is'} withheld on purpose" in r["model_description"], r["model_description"]
     assert r["uses_tumour_radiomics"] is False and r["uses_dose"] is True
     # QA: rp_prediction.csv (and the scene's RP table loaded from it) still listed them as imputed
     csv = pd.read_csv(tmp_path / "rp_prediction.csv", keep_default_na=False).iloc[0]

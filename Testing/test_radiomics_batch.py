@@ -1680,3 +1680,21 @@ def test_resume_into_an_older_folder_with_an_edited_part_names_that_file(cohort,
     assert str(part) in exc.value.fix, exc.value.fix
     assert "featureClass: firstorder, shape then, firstorder, glcm, shape now" in exc.value.problem  # the others read
     assert {p.name: p.read_bytes() for p in parts.iterdir()} == kept     # nothing lost
+
+
+@pytest.mark.parametrize("failed, line", [
+    (1, "3 cases extracted, 0 already done (skipped), 1 failed; 1.3 s in all -> out.csv"),
+    (2, "3 cases extracted, 0 already done (skipped), 2 failed; 1.3 s in all -> out.csv")])
+def test_the_summary_gives_the_whole_runs_time_not_the_failures(failed, line):
+    """QA plural61: "..., 1 failed in 1.3 s -> out.csv" read as if the failure took 1.3 s; the time is the run's."""
+    from pathlib import Path
+
+    from lungai.dicom.cohort import CohortSummary
+    from lungai.radiomics.batch import BatchSummary
+
+    summary = BatchSummary(Path("out.csv"), done=["a", "b", "c"], failed=[(f"f{i}", "x") for i in range(failed)],
+                           seconds=1.31)
+    assert summary.text().splitlines()[0] == line, summary.text()
+    one = CohortSummary(Path("out"), done=["a"], failed=[(f"f{i}", "x") for i in range(failed)], seconds=1.31)
+    assert one.text().splitlines()[0] == f"1 patient processed, 0 already done (skipped), {failed} failed; 1.3 s in " \
+                                         "all -> out", one.text()

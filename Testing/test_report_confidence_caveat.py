@@ -97,10 +97,24 @@ def test_a_result_of_a_users_own_model_says_it_is_not_a_shipped_validated_model(
     assert info["model_shipped"] is False
     note = info["notes"][-1]
     assert note.startswith(f"the model {own} is a model of your own, not one shipped with lungai")
-    assert "ensemble Dice mean 0.115 on 3 case(s)" in note
+    assert "ensemble Dice mean 0.115 on 3 cases" in note
     assert f"lungai eval-seg --model {own} --images IMGS --masks MASKS" in note
     doc["training"]["n_test_cases"] = 4                  # trained with --test-fraction: its own test split
     (own / "model.json").write_text(json.dumps(doc), encoding="utf-8")
     info = _seg()
     add_model_notes(own, info)
     assert f"lungai eval-seg --model {own} --split test" in info["notes"][-1]
+
+
+@pytest.mark.parametrize("n_cases, text", [(1, "ensemble Dice mean 0.900 on 1 case, model.json"),
+                                           (15, "ensemble Dice mean 0.900 on 15 cases, model.json")])
+def test_own_model_note_counts_its_validation_cases_in_words(tmp_path, n_cases, text):
+    """QA plural61: "Dice mean 0.812 on 15 case(s)" (and "on 1 case(s)") - the count takes its number."""
+    import json
+
+    from lungai.seg.resources import own_model_note
+
+    (tmp_path / "model.json").write_text(json.dumps({"validation": {"ensemble": {"n_cases": n_cases,
+                                                                                 "mean_dice": 0.9}}}), encoding="utf-8")
+    note = own_model_note(tmp_path)
+    assert text in note and "(s)" not in note, note

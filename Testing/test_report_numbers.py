@@ -117,3 +117,19 @@ def test_the_components_card_agrees_with_its_number():
     assert '<div class="l">connected component</div>' in page, page
     seg["n_components"] = 2
     assert '<div class="l">connected components</div>' in _segmentation(s, {})
+
+
+@pytest.mark.parametrize("imputed, text", [(["clin_pack_years"], "<b>1 feature missing, imputed by the model:</b>"),
+                                           (["clin_pack_years", "clin_hb_g_dl"],
+                                            "<b>2 features missing, imputed by the model:</b>")])
+def test_the_rp_risk_is_written_as_the_doses_percent_and_its_banner_counts_in_words(imputed, text):
+    """QA plural61 (lungai demo report): the risk read "25.0%" (and its interval "18.2% - 31.0%") beside the dose's
+    "72.4 %": one spacing for every percentage; the banner read "1 feature(s) missing"."""
+    from lungai.report.html import _rp
+
+    r = {"risk": 0.25, "risk_low": 0.182, "risk_high": 0.31, "status": "ok", "model_description": "Model.",
+         "imputed": imputed, "out_of_range": [], "top_features": []}
+    page = _rp({"rp": r, "segmentation": {"needs_review": False}}, {})
+    assert _shown(page, "rp-risk") == "25.0 %" and "18.2 % - 31.0 %" in page, page
+    assert not re.search(r"\d%", page), page
+    assert text in page, page

@@ -28,7 +28,7 @@ def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
     # ext lacks the noise features the locked 'all' model was trained on -> named, exit 2
     assert main(["rp", "validate", str(model), str(ext), "-o", str(tmp_path / "val")]) == 2
     err = capsys.readouterr().err
-    assert "required column(s) missing" in err and "rad_tumour_original_shape_MeshVolume" in err
+    assert "required columns missing" in err and "rad_tumour_original_shape_MeshVolume" in err
     ext = tmp_path / "ext2.csv"
     assert main(["rp", "synth", "-o", str(ext), "-n", "80", "--seed", "5"]) == 0
     assert main(["rp", "validate", str(model), str(ext), "-o", str(tmp_path / "val")]) == 0

@@ -73,9 +73,9 @@ def test_train_and_validate_warn_of_effective_dose_rows(tables, capsys):
     printed, model = _train(tables, "train.csv", capsys)
     said = _effective_warnings(printed)
     assert len(said) == 1, printed
-    assert said[0].startswith(f"warning: training table: the RTDOSE of 2 patient(s) has DoseType EFFECTIVE "
+    assert said[0].startswith(f"warning: training table: the RTDOSE of 2 patients has DoseType EFFECTIVE "
                               f"(rtdose_notes, e.g. {ids[0]}, {ids[1]}): "), said
-    assert "not of the physical dose of the other 88 patient(s)" in said[0]
+    assert "not of the physical dose of the other 88 patients" in said[0]
     assert "and the model is trained on them as they are" in said[0] and "PHYSICAL RTDOSE" in said[0]
     # the same table without the notes: no such warning
     printed, plain = _train(tables, "train_plain.csv", capsys)
@@ -86,7 +86,7 @@ def test_train_and_validate_warn_of_effective_dose_rows(tables, capsys):
     assert main(["rp", "validate", str(plain), str(tables["out"] / "test.csv"), "-o", str(out)]) == 0
     said = _effective_warnings(capsys.readouterr().out.splitlines())
     assert len(said) == 1 and said[0].startswith(
-        f"warning: validation table: the RTDOSE of 2 patient(s) has DoseType EFFECTIVE (rtdose_notes, e.g. "
+        f"warning: validation table: the RTDOSE of 2 patients has DoseType EFFECTIVE (rtdose_notes, e.g. "
         f"{test['Case ID'][0]}, {test['Case ID'][1]}): "), said
     assert "and the metrics count them as they are" in said[0]
     import json
@@ -108,8 +108,8 @@ def test_predictions_csv_keeps_the_whole_table_warnings(tables, capsys):
     assert main(["rp", "predict", str(model), str(out / "test.csv"), "-o", str(out / "pred.csv")]) == 0
     printed = [w[len("warning: "):] for w in capsys.readouterr().out.splitlines() if w.startswith("warning: ")]
     pred = pd.read_csv(out / "pred.csv", keep_default_na=False)
-    assert any("lungs of 1 patient(s) are cut" in w for w in printed)
-    assert any("1 patient(s) have no dose" in w for w in printed)
+    assert any("lungs of 1 patient are cut" in w for w in printed)
+    assert any("1 patient has no dose" in w for w in printed)
     assert pred["case"][:4].tolist() == test["Case ID"][:4].tolist()
     for i in (0, 1):   # each row its own notes, as printed ("<id>: <note>")
         notes = notes_of(test["rtdose_notes"][i])

@@ -103,7 +103,7 @@ def test_predict_names_missing_and_misspelled_columns(rp_model_dir, rp_cohort):
     with pytest.raises(InputError) as err:
         predict_rp(rp_model_dir, patients)
     text = str(err.value)
-    assert "2 required column(s) missing" in text
+    assert "2 required columns missing" in text
     assert "'dose_v20_pct' (did you mean 'dose_v20'" in text and "'clin_hb_g_dl'" in text
 
 
@@ -1065,3 +1065,30 @@ def test_graded_outcome_says_how_to_make_grade_2_or_more(table, grades):
     text = str(err.value)
     assert "grade" in text.lower() and "CTCAE" in text
     assert "2 or more" in text and "--outcome" in text
+
+
+@pytest.mark.parametrize("events, said, fix", [
+    (1, "too few events for 5x3 nested cross-validation: 1 event (events 1, non-events 12)",
+     "and 1 event is too few for any"),
+    (3, "too few events for 5x3 nested cross-validation: 3 events (events 3, non-events 12)",
+     "and 3 events are too few for any"),
+    (5, "too few events for 5x3 nested cross-validation: 5 events (events 5, non-events 12)",
+     "--outer-folds 2 --inner-folds 2 needs at least 4 events, the largest design 5 events allow)")])
+def test_too_few_events_counts_in_words(events, said, fix):
+    """QA plural61 (lungai rp train on a 13-patient table with 1 event): "1 events (events 1, ...)", "and 1 events are
+    too few for any" - the count takes its number, the verb agrees with it."""
+    with pytest.raises(InputError) as err:
+        check_events(np.array([1] * events + [0] * 12), 5, 3)
+    assert said in str(err.value) and fix in err.value.fix, (str(err.value), err.value.fix)
+    with pytest.raises(InputError) as err:           # the rarer class named: the non-events
+        check_events(np.array([0] + [1] * 12), 5, 3)
+    assert "too few non-events for 5x3 nested cross-validation: 1 non-event (events 12" in str(err.value)
+    assert "1 non-event is too few for any" in err.value.fix
+
+
+def test_predict_names_one_missing_column_in_the_singular(rp_model_dir, rp_cohort):
+    """QA plural61 (lungai rp predict, one feature column dropped): "1 required column(s) missing"."""
+    patients = rp_cohort.table.head(3).drop(columns="clin_hb_g_dl")
+    with pytest.raises(InputError) as err:
+        predict_rp(rp_model_dir, patients)
+    assert "1 required column missing: 'clin_hb_g_dl'" in str(err.value), str(err.value)

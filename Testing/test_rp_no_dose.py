@@ -34,8 +34,8 @@ def test_train_warns_about_and_records_patients_without_a_dose(tmp_path):
     _no_dose(table, range(6)).to_csv(path, index=False)     # empty cells, as lungai cohort writes them
     r = _train(path, tmp_path / "model")
     ids = sorted(table["case"].iloc[:6])
-    warning = recorded_warning(r, tmp_path / "model", "no dose", "n_no_dose", 6, "6 patient(s) with no dose")
-    assert warning.startswith("training table: 6 patient(s) have no dose")
+    warning = recorded_warning(r, tmp_path / "model", "no dose", "n_no_dose", 6, "6 patients with no dose")
+    assert warning.startswith("training table: 6 patients have no dose")
     assert ", ".join(ids[:5]) in warning and "and 1 more" in warning and "imputed" in warning
     assert "RTDOSE" in warning and "re-run lungai cohort" in warning and "drop these rows" in warning
 
@@ -59,14 +59,14 @@ def test_validate_and_predict_warn_and_leave_the_numbers(model, tmp_path):
     plain = validate_rp(model, table)
     assert r["n_patients_no_dose"] == 2 and plain["n_patients_no_dose"] == 0
     warning = next(w for w in r["warnings"] if "no dose" in w)
-    assert warning.startswith("validation table: 2 patient(s) have no dose")
+    assert warning.startswith("validation table: 2 patients have no dose")
     assert table["case"].iloc[2] in warning and table["case"].iloc[7] in warning
     assert warning in json.loads((tmp_path / "val" / "external_metrics.json").read_text())["warnings"]
     assert not any("no dose" in w for w in plain["warnings"])
 
     pred, _ = predict_rp(model, missing)
     ref, _ = predict_rp(model, table)
-    assert any(w.startswith("patients table: 2 patient(s) have no dose") for w in pred.attrs["warnings"])
+    assert any(w.startswith("patients table: 2 patients have no dose") for w in pred.attrs["warnings"])
     assert not ref.attrs["warnings"]
     assert "dose_mld_gy" in pred.loc[2, "imputed"]          # the row's own column still names them
     same = [i for i in range(len(table)) if i not in (2, 7)]
@@ -80,7 +80,7 @@ def test_rp_predict_cli_prints_the_warning(model, tmp_path, capsys):
     _no_dose(make_cohort(12, seed=5, n_noise=0).table, [0]).to_csv(patients, index=False)
     assert main(["rp", "predict", str(model), str(patients), "-o", str(tmp_path / "pred.csv")]) == 0
     out = capsys.readouterr().out
-    assert "warning: patients table: 1 patient(s) have no dose" in out and "re-run lungai cohort" in out
+    assert "warning: patients table: 1 patient has no dose" in out and "re-run lungai cohort" in out
 
 
 def test_an_outcome_in_words_is_said_back(tmp_path):

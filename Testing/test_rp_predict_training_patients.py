@@ -36,7 +36,7 @@ def test_cli_predict_of_the_training_table_marks_every_patient_in_sample(trained
     table, model = trained
     assert main(["rp", "predict", str(model), str(table), "-o", str(tmp_path / "p.csv")]) == 0
     err = capsys.readouterr().err
-    assert err.count("40 of the 40 patients were in the model's training cohort") == 1
+    assert err.count("all 40 patients were in the model's training cohort") == 1
     assert "in-sample" in err and "cv_predictions.csv" in err
     pred = pd.read_csv(tmp_path / "p.csv")
     assert pred["training_patient"].tolist() == [True] * 40

@@ -350,7 +350,8 @@ def test_predict_node_marks_a_training_patient_in_sample(mrml_scene, rp_model_di
 
     row, clinical, dose, rad = _patient(rp_cohort, 3)
     rad_node = mrml.table_node_from_dataframe(mrml_scene, _features_as_rows(rad), "radiomics")
-    with pytest.warns(InputNote, match="1 of the 1 patients were in the model's training cohort"):
+    with pytest.warns(InputNote, match=r"the 1 patient was in the model's training cohort \(.*\): its prediction "
+                                        r"is in-sample \(the model was fitted to its outcome\)"):
         seen, _ = predict_rp_node(mrml_scene, rp_model_dir, rad_node, dose, clinical, case=row["case"])
     out = mrml.dataframe_from_table_node(seen)
     assert str(out["training_patient"][0]) == "True"

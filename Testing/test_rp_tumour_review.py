@@ -36,8 +36,8 @@ def test_train_warns_and_records_rows_whose_tumour_needs_review(tmp_path):
     plain = _train(table, tmp_path / "plain")
     ids = sorted(table["case"].iloc[:7])
     warning = recorded_warning(r, tmp_path / "model", "needs review", "n_tumour_review", 7,
-                               "7 patient(s) whose automatic tumour needs review")
-    assert "7 patient(s)" in warning and ", ".join(ids[:5]) in warning and "and 2 more" in warning
+                               "7 patients whose automatic tumour needs review")
+    assert "7 patients" in warning and ", ".join(ids[:5]) in warning and "and 2 more" in warning
     assert "Slicer" in warning and "re-run lungai cohort" in warning and "drop these rows" in warning
     # the numbers are never changed: the same model and figures as without the column
     assert r.metrics["results"] == plain.metrics["results"] and r.chosen == plain.chosen
@@ -57,13 +57,13 @@ def test_validate_and_predict_warn_with_the_same_helper(model, tmp_path):
     plain = validate_rp(model, table)
     assert r["n_patients_tumour_review"] == 1 and plain["n_patients_tumour_review"] == 0
     warning = next(w for w in r["warnings"] if "needs review" in w)
-    assert "1 patient(s)" in warning and table["case"].iloc[3] in warning and "re-run lungai cohort" in warning
+    assert "1 patient " in warning and table["case"].iloc[3] in warning and "re-run lungai cohort" in warning
     assert r["auc"] == plain["auc"] and r["brier"] == plain["brier"]
     assert warning in json.loads((tmp_path / "val" / "external_metrics.json").read_text())["warnings"]
 
     pred, _ = predict_rp(model, flagged)
     ref, _ = predict_rp(model, table)
-    assert pred.attrs["warnings"] and "1 patient(s)" in pred.attrs["warnings"][0] and not ref.attrs["warnings"]
+    assert pred.attrs["warnings"] and "1 patient " in pred.attrs["warnings"][0] and not ref.attrs["warnings"]
     assert pred.loc[3, "warnings"].endswith(f"automatic tumour needs review ({REASON})")
     assert (pred.drop(index=3)["warnings"] == ref.drop(index=3)["warnings"]).all()
     assert pred["risk"].tolist() == ref["risk"].tolist()
@@ -76,7 +76,7 @@ def test_rp_predict_cli_prints_the_warning(model, tmp_path, capsys):
     _flagged(make_cohort(12, seed=5, n_noise=0).table, [0, 1]).to_csv(patients, index=False)
     assert main(["rp", "predict", str(model), str(patients), "-o", str(tmp_path / "pred.csv")]) == 0
     out = capsys.readouterr().out
-    assert "warning: patients table: the automatic tumour of 2 patient(s) needs review" in out
+    assert "warning: patients table: the automatic tumour of 2 patients needs review" in out
 
 
 def test_a_no_value_word_in_the_review_column_is_no_review():
@@ -111,19 +111,19 @@ def test_rows_of_a_model_with_a_confidence_caveat_are_warned_of_unless_flagged(m
     r = _train(train_marked, tmp_path / "model")
     plain = _train(train_table, tmp_path / "plain")
     warning = next(w for w in r.metrics["warnings"] if "known caveat" in w)
-    assert warning.startswith("training table: the automatic tumour of 4 patient(s) is not flagged for review")
+    assert warning.startswith("training table: the automatic tumour of 4 patients is not flagged for review")
     assert CAVEAT_COLUMN in warning and "re-run lungai cohort" in warning
     assert warning in json.loads((tmp_path / "model" / "model_card.json").read_text())["warnings"]
     assert r.metrics["results"] == plain.metrics["results"]
     # validate: the two unflagged rows (row 3 is said by the review warning)
     v = validate_rp(model, marked)
     warning = next(w for w in v["warnings"] if "known caveat" in w)
-    assert "of 2 patient(s)" in warning and all(i in warning for i in ids)
+    assert "of 2 patients" in warning and all(i in warning for i in ids)
     assert v["auc"] == validate_rp(model, table)["auc"]
     # predict: the table's warning and each unflagged row's warnings cell
     pred, _ = predict_rp(model, marked)
     ref, _ = predict_rp(model, table)
-    assert any("known caveat" in w and "of 2 patient(s)" in w for w in pred.attrs["warnings"])
+    assert any("known caveat" in w and "of 2 patients" in w for w in pred.attrs["warnings"])
     assert [i for i in range(40) if "known caveat" in str(pred.loc[i, "warnings"])] == [2, 7]
     assert pred.loc[3, "warnings"].endswith(f"automatic tumour needs review ({REASON})")
     assert pred["risk"].tolist() == ref["risk"].tolist()
@@ -131,4 +131,4 @@ def test_rows_of_a_model_with_a_confidence_caveat_are_warned_of_unless_flagged(m
     marked.to_csv(patients, index=False)
     capsys.readouterr()
     assert main(["rp", "predict", str(model), str(patients), "-o", str(tmp_path / "pred.csv")]) == 0
-    assert "warning: patients table: the automatic tumour of 2 patient(s) is not flagged" in capsys.readouterr().out
+    assert "warning: patients table: the automatic tumour of 2 patients is not flagged" in capsys.readouterr().out

@@ -244,7 +244,7 @@ def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, p
         setattr(p, f"class_{c}", False)
     outputs = logic.run(logic.startFeatures, p, timeout=300)
     message = logic.loadFeatures(p, outputs)
-    assert "x 5 segment(s)" in message  # + derived Lungs, Lungs minus tumour
+    assert "features x 5 segments -> table" in message  # + derived Lungs, Lungs minus tumour
     panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
     node, errors = radiomics_table(mrml_scene, phantom_nodes[0], phantom_nodes[1], segments=p.selectedSegments,
                                    feature_classes=["firstorder"])
@@ -304,7 +304,7 @@ def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, p
     for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
         setattr(p, f"class_{c}", False)
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
-    assert "x 1 segment(s)" in message and "Not computed (NaN column): Heart; Dot" in message
+    assert "features x 1 segment -> table" in message and "Not computed (NaN column): Heart; Dot" in message
     assert "'Heart' is empty (0 voxels) on the grid of the CT" in message and "'Dot' has only 1 voxel" in message
     panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
     node, errors = radiomics_table(mrml_scene, vol, seg, segments=p.selectedSegments, feature_classes=["firstorder"])
@@ -334,7 +334,7 @@ def test_lung_radiomics_one_segment_failing_in_pyradiomics_does_not_stop_the_oth
     mrml.mask_to_segment(mrml_scene, image, "Line", seg_node=seg, reference_volume_node=vol)
     logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Line", "Tumor"])
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
-    assert "x 1 segment(s)" in message and "Not computed (NaN column): Line" in message
+    assert "features x 1 segment -> table" in message and "Not computed (NaN column): Line" in message
     assert "Line: no features could be computed" in message and "too few dimensions" in message
     panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
     assert panel["Line"].isna().all() and panel["Tumor"].notna().all()
@@ -684,7 +684,7 @@ def test_lung_radiomics_warns_of_a_segment_on_the_image_edge(load_module, mrml_s
     mrml.mask_to_segment(mrml_scene, image, "Edge block", seg_node=seg, reference_volume_node=vol)
     logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Tumor", "Edge block"])
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
-    assert "x 2 segment(s)" in message
+    assert "features x 2 segments -> table" in message
     warnings = [ln for ln in message.splitlines() if ln.startswith("warning: ")]
     assert warnings == ["warning: segment 'Edge block' touches the image's z- edge: it may be cut by the scan; shape "
                         "and volume features are of the part inside"]
@@ -717,7 +717,7 @@ def test_lung_radiomics_cgy_dose_outside_slicerrt_keeps_the_radiomics(load_modul
                                                "resampled dose")             # cGy, no SlicerRT study above it
     assert p.doseUnit == "Auto" and logic.doseUnit(p) == "Gy"
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
-    assert p.outputTable is not None and "x 1 segment(s) -> table" in message
+    assert p.outputTable is not None and "features x 1 segment -> table" in message
     assert p.doseTable is None and "Dose features not computed: resampled dose: the maximum" in message
     assert "choose Dose unit: cGy" in message and "--dose-unit" not in message
     assert "dose.nrrd" not in message and "dose.nii.gz" not in message
@@ -832,7 +832,7 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
 
 def test_multimodal_risk_says_the_dose_tables_cut_lungs_as_the_cli(load_module, mrml_scene, rp_model):
     """QA (slicernotes57): Lung Radiomics' dose table of lungs cut by the scan (its ``lungs_cut`` column, from
-    ``lungai dose-features``): ``lungai rp predict`` warns "the lungs of 1 patient(s) are cut by the scan ... their dose
+    ``lungai dose-features``): ``lungai rp predict`` warns "the lungs of 1 patient are cut by the scan ... their dose
     metrics (MLD, Vx, Dx) are of the part of the lungs in view", and so does the console API
     (``lungai.scene.rp.predict_rp_node``: the risk table's ``warnings``), but the panel's risk (the same command as a
     child) showed the risk and HIGH RISK flag without it - in the log box only, with the cohort's fix.  The panel now
@@ -3483,7 +3483,7 @@ def test_lung_radiomics_segment_names_with_one_column_name(load_module, mrml_sce
                          seg_node=seg, reference_volume_node=vol)
     logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Tumor", "Tumour"])
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
-    assert "x 2 segment(s)" in message
+    assert "features x 2 segments -> table" in message
     panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
     node, errors = radiomics_table(mrml_scene, vol, seg, segments=p.selectedSegments, feature_classes=["firstorder"])
     core = mrml.dataframe_from_table_node(node).set_index("feature")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted, counted_of
 
 # Types outside skops' default trusted set that lungai's scikit-learn models legitimately contain.
 SKLEARN_EXTRA_TYPES = (
@@ -330,8 +330,8 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
     if include_training:
         record["external"] = False
         return ids, record, loose_note + [
-            f"{len(overlap)} of the {n} patients were in the model's training cohort "
-            f"({_shown(overlap)}) and are scored as asked (--include-training-patients): these "
+            f"{counted_of(len(overlap), n, 'patient')} {agree(len(overlap), 'was', 'were')} in the model's training "
+            f"cohort ({_shown(overlap)}) and {agree(len(overlap), 'is', 'are')} scored as asked (--include-training-patients): these "
                              "metrics are NOT an external validation (in-sample for those patients: optimistic)"]
     if len(overlap) == n:
         raise InputError(f"all {n} patients of the validation cohort were in the locked model's training cohort "
@@ -341,9 +341,10 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
                          "--include-training-patients only to see the in-sample fit, labelled as not external)")
     known = set(overlap)
     kept = [i for i in ids if i not in known]
-    return kept, record, loose_note + [f"{len(overlap)} of the {n} patients were in the model's training cohort "
-                          f"({_shown(overlap)}) and are left out of the external validation (their scores would be "
-                          f"in-sample); {len(kept)} patients are validated (--include-training-patients scores them "
+    return kept, record, loose_note + [f"{counted_of(len(overlap), n, 'patient')} {agree(len(overlap), 'was', 'were')} in the "
+                          f"model's training cohort ({_shown(overlap)}) and {agree(len(overlap), 'is', 'are')} left out "
+                          f"of the external validation (their scores would be in-sample); "
+                          f"{counted(len(kept), 'patient')} {agree(len(kept), 'is', 'are')} validated (--include-training-patients scores them "
                           "too, labelled as not external)"]
 
 
@@ -377,8 +378,8 @@ def in_sample_patients(meta: dict, ids, *, fitted: str, honest: str, train: str,
     notes = {i: in_sample for i in seen} | {i: LOOSE_MATCH_NOTE for i in near}
     texts = []
     if seen:
-        texts.append(f"{len(seen)} of the {len(ids)} patients were in the model's training cohort ({_shown(seen)}): "
-                     f"their predictions are in-sample (the model was fitted to their {fitted}) - optimistic, not an "
+        texts.append(f"{counted_of(len(seen), len(ids), 'patient')} {agree(len(seen), 'was', 'were')} in the "
+                     f"model's training cohort ({_shown(seen)}): {agree(len(seen), 'its prediction is', 'their predictions are')} in-sample (the model was fitted to {agree(len(seen), 'its', 'their')} {fitted}) - optimistic, not an "
                      f"honest estimate; marked in the training_patient and {column} columns ({honest} gives the "
                      "out-of-fold estimate)")
     if near:

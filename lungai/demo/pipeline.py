@@ -17,7 +17,7 @@ import SimpleITK as sitk
 
 from lungai import __version__
 from lungai.demo.patient import EXAMPLE_CLINICAL, KEY_FEATURES
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted
 from lungai.io import read_ct, write_image
 from lungai.overlap import dice
 from lungai.progress import task
@@ -376,8 +376,8 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
     said = rp_prediction_warnings(p, pred.attrs.get("row_warnings", [None])[0], pred.attrs.get("warnings"))
     if withheld:                # withheld on purpose, not missing: not listed as imputed (nor in the banner)
         said["imputed"] = [f for f in said["imputed"] if f not in withheld]
-        desc += (f" Its {len(withheld)} noise radiomic column(s) (no effect on the true risk) are withheld on "
-                 "purpose and imputed by the model.")
+        desc += (f" Its {counted(len(withheld), 'noise radiomic column')} (no effect on the true risk) "
+                 f"{agree(len(withheld), 'is', 'are')} withheld on purpose and imputed by the model.")
     given = [f for f in card["features"] if f in patient and not _missing(patient[f])]   # what the risk used
     if synthetic and not sample:
         desc += (" ILLUSTRATIVE: its model card says it was trained on a synthetic cohort (lungai.rp.make_cohort), "

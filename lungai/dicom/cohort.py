@@ -36,7 +36,7 @@ import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
-from lungai.errors import InputError, LungAIError, failure_lines
+from lungai.errors import InputError, LungAIError, counted, failure_lines
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
 from lungai.progress import task
@@ -1176,8 +1176,8 @@ class CohortSummary(BatchSummary):
     table: Path | None = None
 
     def text(self) -> str:
-        lines = [f"{len(self.done)} patient(s) processed, {len(self.skipped)} already done (skipped), "
-                 f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
+        lines = [f"{counted(len(self.done), 'patient')} processed, {len(self.skipped)} already done (skipped), "
+                 f"{len(self.failed)} failed; {self.seconds:.1f} s in all -> {self.output}"]
         lines += failure_lines(self.failed)
         if self.table is not None:
             lines.append(f"RP table (lungai rp train input): {self.table}")

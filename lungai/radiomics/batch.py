@@ -291,7 +291,7 @@ class BatchSummary:
         lines += [f"warning: {self.unchecked}"] if self.unchecked else []
         lines += [f"note: {note}" for note in self.changed]
         lines += [f"{counted(len(self.done), 'case')} extracted, {len(self.skipped)} already done (skipped), "
-                  f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
+                  f"{len(self.failed)} failed; {self.seconds:.1f} s in all -> {self.output}"]
         lines += failure_lines(self.failed)
         if self.segment_errors:     # the case's other segments were extracted; these are NaN / missing
             cases = len({case for case, _, _ in self.segment_errors})

@@ -127,10 +127,17 @@ def feature_value_text(name: str, value) -> str:
     return readable(number) + (f" {unit}" if unit else "")
 
 
-def _num(ident: str, value, fmt: str = "{:.2f}", unit: str = "") -> str:
+def _percent(share: float) -> str:
+    """A share (0-1) as the report writes every percentage, a space before the sign as its doses' "56.8 %":
+    0.25 -> "25.0 %" (never "25.0%" beside "72.4 %")."""
+    return f"{100 * share:.1f} %"
+
+
+def _num(ident: str, value, fmt="{:.2f}", unit: str = "") -> str:
+    """``value`` shown by ``fmt`` (a format string, or a function such as :func:`readable` / :func:`_percent`)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):     # NaN: not "nan"
         return f'<span id="{ident}" data-value="">n/a</span>'
-    shown = (readable(value) if fmt is readable else fmt.format(value)) + (f" {unit}" if unit else "")
+    shown = (fmt(value) if callable(fmt) else fmt.format(value)) + (f" {unit}" if unit else "")
     return f'<span id="{ident}" data-value="{value!r}">{html.escape(shown)}</span>'
 
 
@@ -459,8 +466,8 @@ def _rp(s: dict, figs: dict) -> str:
 {flag}
 {_rp_warnings(r)}
 {_review_flag(s, 'rp')}
-<div class="cards">{_card('predicted risk', _num('rp-risk', r['risk'], '{:.1%}'))}
-{_card('uncertainty interval', f"{r['risk_low']:.1%} - {r['risk_high']:.1%}")}
+<div class="cards">{_card('predicted risk', _num('rp-risk', r['risk'], _percent))}
+{_card('uncertainty interval', f"{_percent(r['risk_low'])} - {_percent(r['risk_high'])}")}
 {_risk_group(r)}</div>
 {_card_text(r.get('card'), 'rp')}
 <p>{html.escape(r['model_description'])} The interval shows how much the risk moves between models refitted on
@@ -510,7 +517,7 @@ def _rp_warnings(r: dict) -> str:
     said = (r.get("warnings") or []) + (r.get("table_warnings") or [])
     if not parts and not said:
         return ""
-    items = "".join(f'<li id="rp-{key.replace("_", "-")}" data-value="{len(vals)}"><b>{len(vals)} feature(s) '
+    items = "".join(f'<li id="rp-{key.replace("_", "-")}" data-value="{len(vals)}"><b>{counted(len(vals), "feature")} '
                     f"{html.escape(what)}:</b> {html.escape('; '.join(vals))}</li>" for key, what, vals in parts)
     items += "".join(f'<li class="rp-warning">{html.escape(w)}</li>' for w in said)
     return (f'<div class="banner" id="rp-warnings"><b>Read this risk with care</b> - the model was applied to '

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted
 from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, check_unique_ids, decimal_comma_hint, id_name_key, \
     id_text, is_id_name, match_headers, number_hint, percent_number
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
@@ -595,15 +595,16 @@ def check_events(y: np.ndarray, outer_folds: int, inner_folds: int) -> None:
     events, non_events = int(y.sum()), int(len(y) - y.sum())
     smallest = min(events, non_events)
     if smallest < minimum:
-        which = "events" if events < non_events else "non-events"
+        which = "event" if events < non_events else "non-event"
         design = largest_design(smallest, outer_folds, inner_folds)
         fix = (f"collect more patients or use fewer folds (--outer-folds {design[0]} --inner-folds {design[1]} "
-               f"needs at least {design[0] * design[1]} {which}, the largest design {smallest} {which} allow)" if design else
+               f"needs at least {counted(design[0] * design[1], which)}, the largest design "
+               f"{counted(smallest, which)} {agree(smallest, 'allows', 'allow')})" if design else
                f"collect more patients: 2 x 2 folds (at least 4 events and 4 non-events) is the smallest nested CV, "
-               f"and {smallest} {which} are too few for any")
+               f"and {counted(smallest, which)} {agree(smallest, 'is', 'are')} too few for any")
         raise InputError(
-            f"too few {which} for {outer_folds}x{inner_folds} nested cross-validation: "
-            f"{smallest} {which} (events {events}, non-events {non_events}); "
+            f"too few {which}s for {outer_folds}x{inner_folds} nested cross-validation: "
+            f"{counted(smallest, which)} (events {events}, non-events {non_events}); "
             f"the minimum is {minimum}", fix)
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.io.tables import (CATEGORY_WORDS, MISSING_WORDS, READ_OPTIONS,  # noqa: F401 (imported from here)
                               decimal_comma_number, is_missing_cell, match_headers, name_order, percent_number)
 from lungai.radiomics.settings import SETTINGS_COLUMN
@@ -361,5 +361,5 @@ def require_columns(df: pd.DataFrame, columns, what: str) -> None:
         unused = [c for c in df.columns if c not in set(columns)]  # likely misspellings
         hints = "; ".join(f"{c!r}{suggest(c, unused) or suggest(c, df.columns)}" for c in missing[:20])
         more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
-        raise InputError(f"{what}: {len(missing)} required column(s) missing: {hints}{more}",
+        raise InputError(f"{what}: {counted(len(missing), 'required column')} missing: {hints}{more}",
                          "add the columns (or fix their spelling) so the table matches the model's features")

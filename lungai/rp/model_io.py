@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.io.outputs import writing
 from lungai.model_files import dump_skops, load_skops, read_json
 from lungai.rp.checks import check_card_threshold
@@ -68,9 +68,9 @@ def card_markdown(card: dict) -> str:
              f"feature set; hyper-parameters {card['hyperparameters']}",
              f"- Training data: {td['source']}, {td['n']} patients, {td['events']} events "
              f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}"
-             + (f"; {td['n_tumour_review']} patient(s) whose automatic tumour needs review (tumour_review)"
+             + (f"; {counted(td['n_tumour_review'], 'patient')} whose automatic tumour needs review (tumour_review)"
                 if td.get("n_tumour_review") else "")
-             + (f"; {td['n_no_dose']} patient(s) with no dose (every dosimetric feature empty, imputed)"
+             + (f"; {counted(td['n_no_dose'], 'patient')} with no dose (every dosimetric feature empty, imputed)"
                 if td.get("n_no_dose") else ""),
              training_patients_line(card),
              f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} ({ci_text(m['auc_ci95'])}), "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted
 from lungai.radiomics.settings import (SETTINGS_COLUMN, current_id, equivalent_ids, ignored_lung_spacing_ids,
                                       is_legacy_settings, lung_grid_revision, read_sidecars, revision_reasons,
                                       settings_differences, settings_id, sidecar_path, value_revisions,
@@ -441,7 +441,7 @@ def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, co
     say it, the model card and external_metrics.json record the count)."""
     reasons = tumour_review_rows(df)
     ids = [c for c, r in zip(case_ids(df, id_column), reasons) if r]
-    return _patients_warning(ids, what, "the automatic tumour of {n} patient(s) needs review", REVIEW_COLUMN,
+    return _patients_warning(ids, what, "the automatic tumour of {patients} needs review", REVIEW_COLUMN,
                              "their tumour radiomic and dose features come from a tumour no expert checked",
                              consequence, REVIEW_FIX)
 
@@ -478,7 +478,7 @@ def confidence_caveat_warning(df: pd.DataFrame, id_column: str | None, what: str
     from lungai.seg.resources import CAVEAT_COLUMN
 
     ids = [c for c, u in zip(case_ids(df, id_column), unflagged_caveat_rows(df)) if u]
-    return _patients_warning(ids, what, "the automatic tumour of {n} patient(s) is not flagged for review by a model "
+    return _patients_warning(ids, what, "the automatic tumour of {patients} is not flagged for review by a model "
                              "whose confidence has a known caveat", CAVEAT_COLUMN,
                              "a confidence above the review threshold does not show the tumour was found whole, so "
                              "their tumour radiomic and dose features may come from a tumour partly missed",
@@ -488,11 +488,12 @@ def confidence_caveat_warning(df: pd.DataFrame, id_column: str | None, what: str
 def _patients_warning(ids: list, what: str, subject: str, column: str, detail: str, consequence: str,
                       fix: str) -> tuple[int, str]:
     """(count, warning) of :func:`tumour_review_warning` / :func:`lungs_cut_warning`: "WHAT: SUBJECT (COLUMN, e.g.
-    the first 5 ids and N more): DETAIL, CONSEQUENCE - FIX" ('' when ``ids`` is empty; ``subject`` formats ``n``)."""
+    the first 5 ids and N more): DETAIL, CONSEQUENCE - FIX" ('' when ``ids`` is empty; ``subject`` formats
+    ``patients``, "1 patient" / "2 patients", and ``have``, the verb agreeing with it)."""
     if not ids:
         return 0, ""
     more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-    return len(ids), (f"{what}: {subject.format(n=len(ids))} ({column}, e.g. {', '.join(ids[:5])}{more}): {detail}, "
+    return len(ids), (f"{what}: {subject.format(patients=counted(len(ids), 'patient'), have=agree(len(ids), 'has', 'have'))} ({column}, e.g. {', '.join(ids[:5])}{more}): {detail}, "
                       f"{consequence} - {fix}")
 
 
@@ -533,7 +534,7 @@ def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, conseq
     (``lungai demo``'s risk: run it again with the CT that covers both lungs)."""
     fix = CUT_FIXES[context]
     ids = [c for c, r in zip(case_ids(df, id_column), lungs_cut_rows(df)) if r]
-    return _patients_warning(ids, what, "the lungs of {n} patient(s) are cut by the scan", CUT_COLUMN,
+    return _patients_warning(ids, what, "the lungs of {patients} are cut by the scan", CUT_COLUMN,
                              "their dose metrics (MLD, Vx, Dx) are of the part of the lungs in view, not of the whole "
                              "lungs", consequence, fix)
 
@@ -567,7 +568,7 @@ def no_dose_warning(df: pd.DataFrame, X: pd.DataFrame, roles: dict, id_column: s
     if not any(roles.get(c) == "dosimetric" for c in X.columns):
         return 0, ""
     ids = [c for c, n in zip(case_ids(df, id_column), no_dose_rows(X, roles)) if n]
-    return _patients_warning(ids, what, "{n} patient(s) have no dose", "every dosimetric feature empty",
+    return _patients_warning(ids, what, "{patients} {have} no dose", "every dosimetric feature empty",
                              "their dose features (MLD, Vx) are imputed with the training median", consequence,
                              NO_DOSE_FIXES[context])
 
@@ -600,10 +601,10 @@ def effective_dose_warning(df: pd.DataFrame, id_column: str | None, what: str, c
     mark = f"DoseType {EFFECTIVE}"
     ids = [c for c, notes in zip(case_ids(df, id_column), recorded_notes_rows(df)) if any(mark in n for n in notes)]
     others = len(df) - len(ids)
-    return _patients_warning(ids, what, "the RTDOSE of {n} patient(s) has DoseType EFFECTIVE", NOTES_COLUMN,
+    return _patients_warning(ids, what, "the RTDOSE of {patients} has DoseType EFFECTIVE", NOTES_COLUMN,
                              "their dose metrics (MLD, Vx, Dx) are of a biologically weighted dose (Gy(RBE), EQD2 / "
                              "BED), not of the physical dose"
-                             + (f" of the other {others} patient(s)" if others else ""), consequence, EFFECTIVE_FIX)
+                             + (f" of the other {counted(others, 'patient')}" if others else ""), consequence, EFFECTIVE_FIX)
 
 
 def row_table_warnings(df: pd.DataFrame, card: dict, X: pd.DataFrame, joined: bool = True) -> list:

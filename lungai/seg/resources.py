@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import lungai
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 
 # the default (nodules; automatic mode), unchanged: issue #13's rule for a new default is not met by the others
 DEFAULT_MODEL_NAME = "lungai-seg-unet-ensemble"
@@ -179,7 +179,7 @@ def own_model_note(model_dir) -> str:
               if isinstance(s, dict) and isinstance(s.get("mean_dice"), (int, float)) and s.get("n_cases")]
     if scores:
         method, s = scores[0]
-        own = f"its own validation split: {method} Dice mean {s['mean_dice']:.3f} on {s['n_cases']} case(s), model.json"
+        own = f"its own validation split: {method} Dice mean {s['mean_dice']:.3f} on {counted(s['n_cases'], 'case')}, model.json"
     else:
         own = "model.json records no validation of it"
     test = (doc.get("training") or {}).get("n_test_cases") if isinstance(doc.get("training"), dict) else None
