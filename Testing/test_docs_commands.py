@@ -292,3 +292,24 @@ def test_review_actions_name_only_the_showing_commands_options(command):
         problems += [f"lungai {command}: {o} is not an option of lungai {command}: {text}"
                      for o in OPTION.findall(bare) if o not in OPTIONS[command] and o != "--val-fraction"]
     assert problems == [], "\n".join(problems)    # --val-fraction: named as train-seg's ("train-seg again with ...")
+
+
+def test_stage_snippet_ehr_row_gives_every_synthetic_ehr_column(tmp_path):
+    """docs/stage.md's Python example predicts with ``synthetic_stage_model`` from an ``ehr_row``: it must give every
+    EHR column that cohort (and so the model) has, or the copied example prints "EHR column(s) of the model not in
+    the EHR table: 'pack_years' - treated as missing" (QA docsrun61: the row left out pack_years)."""
+    from lungai.fusion.synthetic import make_cohort
+
+    text = (REPO / "docs" / "stage.md").read_text(encoding="utf-8")
+    rows = []
+    for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+        if "synthetic_stage_model(" not in block:
+            continue
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.keyword) and node.arg == "ehr_row":
+                rows.append(ast.literal_eval(node.value))
+    assert rows, "docs/stage.md's synthetic_stage_model example passes no ehr_row"
+    ehr = make_cohort(tmp_path, n=12, seed=0, n_genes=20, module_size=5, ct_shape=(16, 16, 16))["ehr"]
+    columns = set(Path(ehr).read_text(encoding="utf-8").splitlines()[0].split(",")) - {"patient_id", "stage"}
+    for row in rows:
+        assert set(row) == columns, (sorted(row), sorted(columns))

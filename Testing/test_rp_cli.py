@@ -395,3 +395,19 @@ def test_rp_predict_top_must_be_a_whole_number_of_at_least_one(top, tmp_path, ca
         main(["rp", "predict", str(tmp_path / "model"), str(tmp_path / "p.csv"), "-o", str(tmp_path / "o.csv"),
               "--top", top])
     assert exc.value.code == 2 and "--top" in capsys.readouterr().err
+
+
+def test_rp_validate_console_names_every_file_it_writes(tmp_path, capsys, monkeypatch, rp_model_dir):
+    """The ``-> DIR/...`` line of ``rp validate -o DIR`` names exactly the files written there (QA docsrun61: it
+    left out external_predictions.csv, the per-patient table the docs describe, though it was written)."""
+    from lungai.rp.cohort import make_cohort
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(60, seed=21).table.to_csv(tmp_path / "ext.csv", index=False)
+    out = tmp_path / "val"
+    assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "ext.csv"), "-o", str(out),
+                 "--include-training-patients"]) == 0
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("-> ")][-1]
+    named = {p.strip().rsplit("/", 1)[-1] for p in line[3:].split(",")}
+    written = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert named == written, (line, sorted(written))

@@ -152,7 +152,7 @@ def run_validate(args) -> int:
 
         print(SYNTHETIC_NOTE)
     if args.output:
-        print(f"-> {args.output}/external_metrics.json, external_roc.png, external_calibration.png")
+        print(f"-> {args.output}/{', '.join(VALIDATE_OUTPUTS)}")
     else:
         print(json.dumps({k: r[k] for k in ("auc", "auc_ci95", "brier")}))
     return 0
