@@ -1102,3 +1102,80 @@ def test_only_nodal_gtv_segments_give_no_primary_tumour_for_the_stage(mrml_scene
     assert "name the primary tumour's segment 'GTVp' or 'Tumor'" in problem
     seg.GetSegmentation().GetSegment(node_id).SetName("GTV")          # the user's choice: a node as the tumour
     assert nodes.tumour_segment_problem(seg) is None and nodes.tumour_segment_name(seg) == "GTV"
+
+
+def _functions_of(module) -> list:
+    """The Python functions of ``module`` alive now that are not its module-level functions: closures and lambdas
+    made at run time (held by VTK observers)."""
+    import gc
+    import types
+
+    named = {id(v) for v in vars(module).values()}
+    return [f for f in gc.get_objects() if type(f) is types.FunctionType
+            and f.__module__ == module.__name__ and id(f) not in named]
+
+
+def test_exact_values_observers_are_module_functions_and_marks_live_on_the_objects(tmp_path):
+    """QA: keep_exact_values_current and table_node_from_dataframe installed per-scene closures and DeleteEvent
+    lambdas clearing sets of addresses; the same pattern in the confidence-table observers was half-cleared by
+    Python's garbage collector while a dying scene fired events into it (a segmentation fault).  No function is
+    made per scene, node or table, and whether a scene / node is observed or a table holds exact cells is asked of
+    the object itself (a new object at a freed one's address is not marked)."""
+    import gc
+
+    import slicer
+
+    before = len(_functions_of(mrml))
+    scenes = []
+    for _ in range(3):
+        scene = mrml.new_scene()
+        mrml.keep_exact_values_current(scene)
+        mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.0 / 3]}), "T")
+        scenes.append(scene)
+    assert len(_functions_of(mrml)) == before, _functions_of(mrml)
+    node = scenes[0].GetFirstNodeByName("T")
+    assert mrml.has_mark(scenes[0], mrml.EXACT_KEPT_MARK) and mrml.has_mark(node, mrml.EXACT_KEPT_MARK)
+    assert mrml.has_mark(node.GetTable(), mrml.EXACT_CELLS_MARK)
+    assert not mrml.has_mark(node, mrml.EXACT_CELLS_MARK) and not mrml.has_mark(node.GetTable(), mrml.EXACT_KEPT_MARK)
+
+    # objects made after others were freed (their addresses reused): none is marked, each is observed when installed
+    addresses = set()
+    for _ in range(20):
+        scene = slicer.vtkMRMLScene()
+        addresses.add(scene.__this__)
+        mrml.keep_exact_values_current(scene)
+        del scene
+        gc.collect()
+    for _ in range(20):
+        scene = mrml.new_scene()
+        reused = scene.__this__ in addresses
+        assert not mrml.has_mark(scene, mrml.EXACT_KEPT_MARK), reused
+        node = scene.AddNewNodeByClass("vtkMRMLTableNode")
+        assert not mrml.has_mark(node, mrml.EXACT_KEPT_MARK) and not mrml.has_mark(node.GetTable(),
+                                                                                    mrml.EXACT_CELLS_MARK)
+        del scene, node
+        gc.collect()
+
+    # the values are still kept exact through an edit and Slicer's own save and reload
+    scene = scenes[1]
+    t = scene.GetFirstNodeByName("T")
+    t.SetCellText(0, 0, "0.123456789")
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "a", observed=True)
+    assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("T"))["a"].tolist() == [0.123456789]
+
+
+def test_an_roi_saved_in_a_scene_reloads_with_its_box(tmp_path):
+    """QA: a headless scene could not store an ROI (its storage class, vtkMRMLMarkupsROIJsonStorageNode, was not
+    registered): save_scene left it out of the .mrb without a word and load_scene read it back as a box of size
+    0 with no point; a .mrb saved by Slicer with an ROI read back the same.  It now saves and reloads."""
+    scene = mrml.new_scene()
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "tumour box")
+    roi.SetCenter(-12.5, 30.25, -140.0)
+    roi.SetSize(40.0, 35.5, 28.0)
+    path = mrml.save_scene(scene, tmp_path / "roi.mrb")
+    back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("tumour box")
+    assert back is not None and back.GetNumberOfDefinedControlPoints() == 1
+    np.testing.assert_allclose(back.GetCenter(), [-12.5, 30.25, -140.0], atol=1e-6)
+    np.testing.assert_allclose(back.GetSize(), [40.0, 35.5, 28.0], atol=1e-6)
+    slicer_saved, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "s")    # as Slicer's File > Save wrote it
+    np.testing.assert_allclose(slicer_saved.GetFirstNodeByName("tumour box").GetSize(), [40.0, 35.5, 28.0], atol=1e-6)

@@ -433,12 +433,6 @@ EXACT_VALUES_PROPERTY = "LungAI.ExactValues"
 # the node attribute (saved in the .mrml file) that ties those values to rows: one key per row
 # (:func:`_row_keys`), so a row takes exact values only from the row it was (rows deleted, added, reordered)
 EXACT_ROWS_ATTRIBUTE = "LungAI.ExactRows"
-# the vtkTable objects (by address) built in this process by :func:`table_node_from_dataframe` whose cells hold
-# the values exactly: their cells are the truth (an edit to the shown 6-digit value reads as typed); in memory
-# only, so a table read from a saved scene is not in it
-_EXACT_CELL_TABLES: set = set()
-# {table node (by address): its table's modification time when its exact values were last stored}
-_SYNCED_MTIME: dict = {}
 # the table nodes (by address) being built or refreshed: :func:`keep_exact_values_current` leaves them alone
 _REFRESHING: set = set()
 
@@ -447,11 +441,57 @@ def _table_key(table) -> str:
     return table.__this__
 
 
+# ---------------------------------------------------------------- marks asked of the object itself
+# "is this object marked" (a scene observed, a table of exact cells) is asked of the VTK object: it carries an
+# observer of a lungai event, :func:`_mark_answer`, a module function.  Never a set of addresses cleared by a
+# DeleteEvent lambda: a new object at a freed one's address passed for marked, and Python's garbage collector
+# cleared such a lambda while the dying object's destructor still fired events into it (QA: 'Fatal Python error:
+# Segmentation fault ... Garbage-collecting ... in <lambda>').  The events are vtkCommand.UserEvent (1000) + "L?"
+EXACT_CELLS_MARK = 1000 + 0x4C42      # a vtkTable built by table_node_from_dataframe: its cells hold exact values
+EXACT_KEPT_MARK = 1000 + 0x4C43       # a scene / table node observed by keep_exact_values_current
+TOLD_TOO_LARGE_MARK = 1000 + 0x4C44   # a table node told it is too large for keep_exact_values_current
+_MARK_ANSWERS: list = []
+
+
+def _mark_answer(_obj, _event) -> None:
+    _MARK_ANSWERS.append(True)
+
+
+def has_mark(obj, event: int) -> bool:
+    """Whether the VTK object ``obj`` carries the mark ``event`` (:func:`add_mark`): it answers that event."""
+    _MARK_ANSWERS.clear()
+    obj.InvokeEvent(event)
+    answered = bool(_MARK_ANSWERS)
+    _MARK_ANSWERS.clear()
+    return answered
+
+
+def add_mark(obj, event: int) -> None:
+    """Mark the VTK object ``obj`` with ``event`` (:func:`has_mark`); the mark lives and dies with the object."""
+    obj.AddObserver(event, _mark_answer)
+
+
 def _mark_exact_cells(table) -> None:
-    key = _table_key(table)
-    if key not in _EXACT_CELL_TABLES:
-        _EXACT_CELL_TABLES.add(key)
-        table.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=key: _EXACT_CELL_TABLES.discard(key))
+    """Mark a vtkTable built in this process by :func:`table_node_from_dataframe`: its cells hold the values
+    exactly, they are the truth (an edit to the shown 6-digit value reads as typed); in memory only, so a table
+    read from a saved scene carries no mark."""
+    if not has_mark(table, EXACT_CELLS_MARK):
+        add_mark(table, EXACT_CELLS_MARK)
+
+
+def _exact_cells(table) -> bool:
+    return has_mark(table, EXACT_CELLS_MARK)
+
+
+def _set_synced_mtime(node) -> None:
+    """Note on the node (a Python attribute of its wrapper: VTK keeps it while the node lives) its table's
+    modification time when its exact values were stored or read: :func:`keep_exact_values_current` then skips a
+    node modification that did not change the table."""
+    node.lungai_synced_mtime = node.GetTable().GetMTime()
+
+
+def _synced_mtime(node):
+    return getattr(node, "lungai_synced_mtime", None)
 
 
 def _exact_values_text(values) -> str:
@@ -542,7 +582,7 @@ def _store_exact_values(node, columns: dict, known: Optional[dict] = None) -> No
     for name, values in columns.items():
         node.SetColumnProperty(name, EXACT_VALUES_PROPERTY, _exact_values_text(values))
     node.SetAttribute(EXACT_ROWS_ATTRIBUTE, _keys_text(table, known) if columns else None)
-    _SYNCED_MTIME[_table_key(node)] = table.GetMTime()
+    _set_synced_mtime(node)
 
 
 def _repeated_names(table) -> set:
@@ -696,7 +736,7 @@ def dataframe_from_table_node(node):
     from vtk.util import numpy_support  # noqa: PLC0415
 
     table = node.GetTable()
-    rows = None if _table_key(table) in _EXACT_CELL_TABLES else _stored_row_of_each_row(node)
+    rows = None if _exact_cells(table) else _stored_row_of_each_row(node)
     repeated = _repeated_names(table)
     data = {}
     for c in range(table.GetNumberOfColumns()):
@@ -730,7 +770,7 @@ def refresh_exact_values(node) -> None:
 def _refresh_exact_values(node) -> None:
     """:func:`refresh_exact_values`."""
     table = node.GetTable()
-    rows = None if _table_key(table) in _EXACT_CELL_TABLES else _stored_row_of_each_row(node)
+    rows = None if _exact_cells(table) else _stored_row_of_each_row(node)
     repeated = _repeated_names(table)
     columns = {}
     for c in range(table.GetNumberOfColumns()):
@@ -746,13 +786,48 @@ def _refresh_exact_values(node) -> None:
                       stacklevel=2)
 
 
-# scenes and table nodes (by address) that :func:`keep_exact_values_current` observes
-_KEPT_SCENES: set = set()
-_OBSERVED: set = set()
 # :func:`keep_exact_values_current` leaves tables of more cells alone (a refresh of 1000 x 1500 numbers takes
-# about 1 s per edit): :func:`refresh_exact_values` by hand before saving; the nodes told so (by address)
+# about 1 s per edit): :func:`refresh_exact_values` by hand before saving; the nodes told so carry
+# :data:`TOLD_TOO_LARGE_MARK`
 AUTO_REFRESH_MAX_CELLS = 100_000
-_TOLD_TOO_LARGE: set = set()
+
+
+# keep_exact_values_current's observers are module functions (see :func:`has_mark`), never closures per scene
+def _on_table_modified(node, _event) -> None:
+    if node is None:            # a node being destroyed
+        return
+    table = node.GetTable()
+    owner = node.GetScene()
+    if table is None or _table_key(node) in _REFRESHING or node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is None \
+            or _synced_mtime(node) == table.GetMTime() \
+            or (owner is not None and (owner.IsImporting() or owner.IsClosing())):   # a scene being read
+        return
+    if table.GetNumberOfRows() * table.GetNumberOfColumns() > AUTO_REFRESH_MAX_CELLS:
+        if not has_mark(node, TOLD_TOO_LARGE_MARK):
+            add_mark(node, TOLD_TOO_LARGE_MARK)
+            warnings.warn(InputNote(
+                f"scene table {node.GetName()!r} has more than {AUTO_REFRESH_MAX_CELLS} cells: its exact values "
+                "are not refreshed at each edit; before saving the scene run "
+                f"lungai.mrml.refresh_exact_values(slicer.util.getNode({node.GetID()!r}))"), stacklevel=2)
+        return
+    refresh_exact_values(node)
+
+
+def _observe_table_node(node) -> None:
+    if node is None or not node.IsA("vtkMRMLTableNode") or has_mark(node, EXACT_KEPT_MARK):
+        return
+    add_mark(node, EXACT_KEPT_MARK)
+    node.AddObserver(vtk.vtkCommand.ModifiedEvent, _on_table_modified)
+    if node.GetTable() is not None and node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is not None \
+            and _synced_mtime(node) is None:
+        _set_synced_mtime(node)                                                      # as read
+
+
+def _on_node_added_keep_exact(_scene, _event, node) -> None:
+    _observe_table_node(node)
+
+
+_on_node_added_keep_exact.CallDataType = vtk.VTK_OBJECT
 
 
 def keep_exact_values_current(scene) -> None:
@@ -760,52 +835,23 @@ def keep_exact_values_current(scene) -> None:
     edited, a row deleted in Slicer's table view).  Slicer's File > Save fires no scene event before it writes
     (vtkMRMLScene::StartSaveEvent is never invoked), so the values are kept current as the table changes - in
     tables of at most :data:`AUTO_REFRESH_MAX_CELLS` cells (larger ones: a warning, once, to call
-    :func:`refresh_exact_values` by hand).  The panels install it once on the application's scene; idempotent."""
-    if _table_key(scene) in _KEPT_SCENES:
+    :func:`refresh_exact_values` by hand).  The panels install it once on the application's scene; idempotent
+    (the scene carries :data:`EXACT_KEPT_MARK`)."""
+    if has_mark(scene, EXACT_KEPT_MARK):
         return
-    _KEPT_SCENES.add(_table_key(scene))
-    scene.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=_table_key(scene): _KEPT_SCENES.discard(key))
-
-    def on_modified(node, _event):
-        table = node.GetTable()
-        key = _table_key(node)
-        owner = node.GetScene()
-        if table is None or key in _REFRESHING or node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is None \
-                or _SYNCED_MTIME.get(key) == table.GetMTime() \
-                or (owner is not None and (owner.IsImporting() or owner.IsClosing())):   # a scene being read
-            return
-        if table.GetNumberOfRows() * table.GetNumberOfColumns() > AUTO_REFRESH_MAX_CELLS:
-            if key not in _TOLD_TOO_LARGE:
-                _TOLD_TOO_LARGE.add(key)
-                warnings.warn(InputNote(
-                    f"scene table {node.GetName()!r} has more than {AUTO_REFRESH_MAX_CELLS} cells: its exact values "
-                    "are not refreshed at each edit; before saving the scene run "
-                    f"lungai.mrml.refresh_exact_values(slicer.util.getNode({node.GetID()!r}))"), stacklevel=2)
-            return
-        refresh_exact_values(node)
-
-    def observe(node):
-        if node is not None and node.IsA("vtkMRMLTableNode") and _table_key(node) not in _OBSERVED:
-            _OBSERVED.add(_table_key(node))
-            node.AddObserver(vtk.vtkCommand.ModifiedEvent, on_modified)
-            node.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=_table_key(node): (
-                _OBSERVED.discard(key), _SYNCED_MTIME.pop(key, None), _TOLD_TOO_LARGE.discard(key)))
-            if node.GetTable() is not None and node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is not None:
-                _SYNCED_MTIME.setdefault(_table_key(node), node.GetTable().GetMTime())   # as read
-
-    @vtk.calldata_type(vtk.VTK_OBJECT)
-    def on_added(_scene, _event, node):
-        observe(node)
-
+    add_mark(scene, EXACT_KEPT_MARK)
     for i in range(scene.GetNumberOfNodes()):
-        observe(scene.GetNthNode(i))
-    scene.AddObserver(scene.NodeAddedEvent, on_added)
+        _observe_table_node(scene.GetNthNode(i))
+    scene.AddObserver(scene.NodeAddedEvent, _on_node_added_keep_exact)
 
 
 # ---------------------------------------------------------------- scenes
-# the storage of a markups point list: the application's Markups module registers these classes in its scene, a
-# bare vtkMRMLScene does not (a point list was saved without its points and read back empty)
-_MARKUPS_STORAGE_CLASSES = ("vtkMRMLMarkupsJsonStorageNode", "vtkMRMLMarkupsFiducialStorageNode")
+# the storage of a markups point list and ROI: the application's Markups module registers these classes in its
+# scene, a bare vtkMRMLScene does not (a point list was saved without its points and read back empty; an ROI,
+# whose default storage is vtkMRMLMarkupsROIJsonStorageNode, was left out of the .mrb and read back as an empty
+# box of size 0)
+_MARKUPS_STORAGE_CLASSES = ("vtkMRMLMarkupsJsonStorageNode", "vtkMRMLMarkupsFiducialStorageNode",
+                            "vtkMRMLMarkupsROIJsonStorageNode")
 
 
 def _register_markups_storage(scene):
@@ -819,9 +865,9 @@ def _register_markups_storage(scene):
 def new_scene():
     """An empty MRML scene (headless with slicer-core; in the application use ``slicer.mrmlScene``).
 
-    Like the application's scene it can save a markups point list (:func:`_register_markups_storage`) and holds
-    the selection node singleton (without it, writing a point list warns "GetUnitNode failed: selection node not
-    found").  That selection node is not saved with the scene: importing the .mrb into the application's scene
+    Like the application's scene it can save a markups point list and ROI (:func:`_register_markups_storage`) and
+    holds the selection node singleton (without it, writing a point list warns "GetUnitNode failed: selection node
+    not found").  That selection node is not saved with the scene: importing the .mrb into the application's scene
     would copy its empty settings onto the application's selection node (its active volume, active place node
     class and unit nodes cleared)."""
     scene = _register_markups_storage(slicer.vtkMRMLScene())

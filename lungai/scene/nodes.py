@@ -1156,7 +1156,6 @@ def stale_table_notes(scene, *tables) -> list[str]:
 _REFRESHING_CONFIDENCE: set = set()
 # lungai's own event: an object carrying keep_confidence_tables_current's observers answers it (:func:`_kept`)
 _KEPT_PROBE_EVENT = 1000 + 0x4C41     # vtkCommand.UserEvent (1000) + "LA"
-_KEPT_ANSWERS: list = []
 _VTK_OBJECT = 21                      # vtk.VTK_OBJECT: the calldata type of a node added / removed event
 
 
@@ -1167,18 +1166,18 @@ _VTK_OBJECT = 21                      # vtk.VTK_OBJECT: the calldata type of a n
 # The "is it observed" marks are asked of the object itself (:func:`_kept`), not kept in a set of addresses that a
 # DeleteEvent observer would have to clear (a new object at a freed one's address would pass for observed).
 
-def _kept_answer(_obj, _event) -> None:
-    _KEPT_ANSWERS.append(True)
-
-
 def _kept(obj) -> bool:
     """Whether ``obj`` (a scene, a segmentation node) already carries :func:`keep_confidence_tables_current`'s
-    observers: it answers :data:`_KEPT_PROBE_EVENT`."""
-    _KEPT_ANSWERS.clear()
-    obj.InvokeEvent(_KEPT_PROBE_EVENT)
-    answered = bool(_KEPT_ANSWERS)
-    _KEPT_ANSWERS.clear()
-    return answered
+    observers: it answers :data:`_KEPT_PROBE_EVENT` (:func:`lungai.mrml.has_mark`)."""
+    from lungai.mrml import has_mark
+
+    return has_mark(obj, _KEPT_PROBE_EVENT)
+
+
+def _mark_kept(obj) -> None:
+    from lungai.mrml import add_mark
+
+    add_mark(obj, _KEPT_PROBE_EVENT)
 
 
 def _refresh_scene(owner) -> None:
@@ -1209,7 +1208,7 @@ def _observe_segmentation(node) -> None:
 
     if node is None or not node.IsA("vtkMRMLSegmentationNode") or _kept(node):
         return
-    node.AddObserver(_KEPT_PROBE_EVENT, _kept_answer)
+    _mark_kept(node)
     for event in (slicer.vtkSegmentation.SegmentModified, slicer.vtkSegmentation.SegmentRemoved,
                   slicer.vtkSegmentation.SourceRepresentationModified):
         node.AddObserver(event, _on_segment)
@@ -1235,7 +1234,7 @@ def keep_confidence_tables_current(scene) -> None:
     processed (after a batch, once).  The panels install it once on the application's scene; idempotent."""
     if _kept(scene):
         return
-    scene.AddObserver(_KEPT_PROBE_EVENT, _kept_answer)
+    _mark_kept(scene)
     for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")):
         _observe_segmentation(scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode"))
     scene.AddObserver(scene.NodeAddedEvent, _on_node_added)
