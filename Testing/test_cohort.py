@@ -2213,6 +2213,33 @@ def test_an_rtstruct_without_frame_of_reference_beside_its_ct_is_used_not_said_o
     assert f"P1: {warning}" in inventory_warnings(jobs, inv)
 
 
+def test_an_rtstruct_without_frame_of_reference_beside_the_one_of_the_ct_is_said_frameless(export, tmp_path):
+    """QA dicomnote61: beside P1's RTSTRUCT (it references the CT series) a copy without FrameOfReferenceUID nor any
+    reference (matched by PatientID and folder) was left out as "drawn on another series of its frame of reference"
+    - it has no frame of reference.  The one referencing the CT is used; the other is named as what it is."""
+    import pydicom
+
+    root = _p1_copy(export, tmp_path)
+    [rtstruct] = list((root / "P1").rglob("rtstruct*.dcm"))
+    ds = pydicom.dcmread(rtstruct)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    del ds.ReferencedFrameOfReferenceSequence
+    for roi in ds.StructureSetROISequence:
+        del roi.ReferencedFrameOfReferenceUID
+    for roi in ds.ROIContourSequence:
+        for c in roi.ContourSequence:
+            if "ContourImageSequence" in c:
+                del c.ContourImageSequence
+    bare = rtstruct.parent / "rs_bare.dcm"
+    ds.save_as(bare)
+    job, row = _p1_job(root)
+    assert job.rtstruct == str(rtstruct), row.notes
+    shown = lambda p: p.relative_to(root).as_posix()  # noqa: E731
+    assert (f"RTSTRUCT {shown(rtstruct)} used (it references this CT series); left out, carrying no "
+            f"FrameOfReferenceUID (matched by PatientID and folder only): {shown(bare)}") in row.notes, row.notes
+    assert "drawn on another series" not in row.notes and "share its frame of reference" not in row.notes
+
+
 def test_an_rtstruct_in_another_frame_of_reference_is_named_on_the_patients_ct_row(export, tmp_path):
     """QA: P1's RTSTRUCT drawn on a planning CT that was not exported (another frame of reference; only a diagnostic
     CT exported): P1's CT row got automatic lungs and tumour with no note of the patient's own RTSTRUCT - only a

@@ -423,7 +423,28 @@ def test_an_rtstruct_without_frame_of_reference_read_onto_a_dicom_ct_is_said_unc
     with warnings.catch_warnings():
         warnings.simplefilter("error", InputCheckNote)
         assert set(read_rtstruct(by_series, ct, names=["GTV"])) == {"GTV"}
-    bare = _frameless_rtstruct(st["rtstruct"], tmp_path / "bare.dcm", series=False)
+    # no series referenced, its contours on this CT's slices (ContourImageSequence; QA dicomnote61: said unchecked)
+    on_slices = _frameless_rtstruct(st["rtstruct"], tmp_path / "on_slices.dcm", series=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputCheckNote)
+        assert set(read_rtstruct(on_slices, ct, names=["GTV"])) == {"GTV"}
+    ds = pydicom.dcmread(on_slices)     # ... on another CT series' slices: refused, naming the fix
+    for roi in ds.ROIContourSequence:
+        for c in roi.ContourSequence:
+            for image in c.ContourImageSequence:
+                image.ReferencedSOPInstanceUID = "1.2.3.4." + image.ReferencedSOPInstanceUID[-6:].lstrip("0.")
+    ds.save_as(on_slices)
+    with pytest.raises(InputError, match="the RTSTRUCT on_slices.dcm carries no FrameOfReferenceUID, and none of the "
+                                         ".* CT slice\\(s\\) its contours reference is a slice of this CT") as err:
+        read_rtstruct(on_slices, ct, names=["GTV"])
+    assert "give the CT series it was drawn on" in err.value.fix and "--series UID" in err.value.fix
+    from lungai.io.read import SLICE_UIDS_KEY
+    from lungai.io.write import write_image
+
+    assert ct.HasMetaDataKey(SLICE_UIDS_KEY)    # kept while read, never written into an image file's header
+    assert b"SliceSOPInstanceUIDs" not in write_image(ct, tmp_path / "ct.nrrd").read_bytes()[:200000]
+    assert ct.HasMetaDataKey(SLICE_UIDS_KEY)
+    bare = _frameless_rtstruct(st["rtstruct"], tmp_path / "bare.dcm", series=False, images=False)
     with pytest.warns(InputCheckNote) as said:
         assert set(read_rtstruct(bare, ct, names=["GTV"])) == {"GTV"}
     assert [str(w.message) for w in said] == [
@@ -468,6 +489,44 @@ def test_cli_dicom_scan_names_the_rtstruct_of_the_ct_and_those_of_other_series(e
             "date ") in out and "P1/RS/rs_pet2.dcm (label 'PET2', date " in out
     assert (f"give it with --rtstruct FILE (--rtstruct {root / 'P1' / 'RS' / 'rtstruct.dcm'}); lungai cohort uses the "
             "one referencing this CT") in out
+
+
+def test_dicom_scan_names_each_other_rtstruct_by_its_path_and_how_it_was_matched(export, tmp_path, capsys):
+    """QA dicomnote61: (1) the note of an RTSTRUCT drawn on another series of the CT's frame of reference named its
+    file name only ("rs_pet1.dcm: the structures were drawn on series ..."): with two patients' rs_pet1.dcm the user
+    could not tell which; it names the path under the folder scanned, as the other notes.  (2) An RTSTRUCT without
+    FrameOfReferenceUID matched by PatientID and folder beside the one referencing the CT was said to "share its
+    frame of reference only (drawn on another series)" - it has none; the note says what each file is."""
+    import shutil
+
+    from pydicom.uid import generate_uid
+
+    root = tmp_path / "export"
+    for patient in ("P1", "P2"):
+        shutil.copytree(export[patient]["ct"], root / patient / "CT")
+        (root / patient / "RS").mkdir()
+        shutil.copy(export[patient]["rtstruct"], root / patient / "RS" / "rtstruct.dcm")
+        ds = pydicom.dcmread(export[patient]["rtstruct"])
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        for fr in ds.ReferencedFrameOfReferenceSequence:
+            for study in fr.RTReferencedStudySequence:
+                for se in study.RTReferencedSeriesSequence:
+                    se.SeriesInstanceUID = "1.2.3.4.1"
+        ds.save_as(root / patient / "RS" / "rs_pet1.dcm")
+    assert _cli("dicom-scan", root) == 0
+    out = capsys.readouterr().out
+    for patient in ("P1", "P2"):
+        assert f"note: {patient}/RS/rs_pet1.dcm: the structures were drawn on series 1.2.3.4.1, the CT" in out, out
+    assert "note: rs_pet1.dcm:" not in out
+    (root / "P1" / "RS" / "rs_pet1.dcm").unlink()
+    frameless = _frameless_rtstruct(root / "P1" / "RS" / "rtstruct.dcm", root / "P1" / "RS" / "rs_bare.dcm",
+                                    series=False, images=False)
+    st = next(s for s in scan(root) if s.patient_id == "P1")
+    assert st.matched[str(frameless)][0] == "patient"
+    note = next(n for n in st.notes if n.startswith("1 RTSTRUCT references this CT"))
+    assert ("; 1 more carry no FrameOfReferenceUID (matched by PatientID and folder only): P1/RS/rs_bare.dcm (label "
+            ) in note, note
+    assert "share its frame of reference" not in note and "drawn on another series" not in note
 
 
 def test_scan_and_cohort_name_a_ct_with_a_missing_slice(export, tmp_path):

@@ -350,7 +350,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             # drawn on a CT series not exported, its contours off this CT's slices: fails now, not when processed
             failure = missing_series_error(st, rtstructs[0], [n for n, r in roles.items() if r is not None], root)
             if failure:
-                notes = [n for n in notes if not n.startswith(f"{Path(rtstructs[0]).name}: the structures were "
+                notes = [n for n in notes if not n.startswith(f"{shown_path(rtstructs[0], root)}: the structures were "
                                                               "drawn on series")] + [failure[0]]
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
         ambiguous = bool(error) and "ambiguous" in error[0]
@@ -552,6 +552,12 @@ def _same_rtstruct(a, b) -> bool:
         return False
 
 
+# how choose_rtstruct names the RTSTRUCTs it leaves out beside the one referencing the CT series, by how they were
+# matched (Study.matched; QA dicomnote61: one without FrameOfReferenceUID was said drawn on another series)
+LEFT_OUT = {"frame": "drawn on another series of its frame of reference: ",
+            "patient": "carrying no FrameOfReferenceUID (matched by PatientID and folder only): "}
+
+
 def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
     """Which of the RTSTRUCTs of a CT (``st``: a :class:`lungai.dicom.discover.Study` with several) holds the plan's
     contours: (the RTSTRUCT(s) kept - one, or those that make it ambiguous -, notes to add, scan's notes to drop,
@@ -565,7 +571,7 @@ def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
     Files are named relative to ``root`` (:func:`lungai.dicom.discover.shown_path`)."""
     import pydicom
 
-    from lungai.dicom.discover import other_series_note
+    from lungai.dicom.discover import matched_groups, matched_text, other_series_note
 
     shown = lambda p: shown_path(p, root)  # noqa: E731
     added, dropped, first = [], [], {}
@@ -587,7 +593,7 @@ def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
             added.append(f"{shown(p)} left out: a copy of {shown(original)} (same SOPInstanceUID, same content; the "
                          "RTSTRUCT was exported twice)")
             how, series = st.matched.get(str(p), ("series", []))
-            dropped.append(other_series_note(Path(p).name, set(series), st.ct.series_uid if st.ct else None))
+            dropped.append(other_series_note(p, set(series), st.ct.series_uid if st.ct else None, root))
             continue
         if uid:
             first[uid] = p
@@ -597,11 +603,12 @@ def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
         others = [p for p in kept if p not in direct]
         for p in others:
             series = st.matched.get(str(p), ("frame", []))[1]
-            dropped.append(other_series_note(Path(p).name, set(series), st.ct.series_uid if st.ct else None))
-        added.append(f"RTSTRUCT {shown(direct[0])} used (it references this CT series); left out, drawn on another "
-                     "series of its frame of reference: " + ", ".join(
-                         f"{shown(p)} (series {', '.join(st.matched.get(str(p), ('frame', []))[1]) or 'not named'})"
-                         for p in others))
+            dropped.append(other_series_note(p, set(series), st.ct.series_uid if st.ct else None, root))
+        left = {"frame": lambda p: (f"{shown(p)} (series "
+                                    f"{', '.join(st.matched.get(str(p), ('frame', []))[1]) or 'not named'})"),
+                "patient": shown}
+        added.append(f"RTSTRUCT {shown(direct[0])} used (it references this CT series); left out, " + "; ".join(
+            (LEFT_OUT[how] + ", ".join(left[how](p) for p in ps)) for how, ps in matched_groups(st, others)))
         return direct, added, dropped, []
     if len(kept) <= 1:
         return kept, added, dropped, []
@@ -609,7 +616,9 @@ def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
     names = ", ".join(shown(p) for p in ambiguous)
     what = (f"{len(ambiguous)} RTSTRUCTs reference this CT ({names})" if len(direct) > 1 else
             f"{len(ambiguous)} RTSTRUCTs share this CT's frame of reference ({names}), none references this CT "
-            "series")
+            "series" if [k for k, _ in matched_groups(st, ambiguous)] == ["frame"] else
+            f"{len(ambiguous)} RTSTRUCTs are matched to this CT ({names}), none references this CT series ("
+            f"{matched_text(st, ambiguous).replace(' more ', ' ')})")
     return ambiguous, added, dropped, [
         f"{what}; which one holds the plan's contours is ambiguous",
         "keep one RTSTRUCT per CT series in the export (move the other(s) out of the folder given to lungai "

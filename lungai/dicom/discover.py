@@ -580,14 +580,37 @@ def _references(path: Path) -> tuple[set[str], set[str]]:
     return series, frames
 
 
-def other_series_note(name: str, referenced: set, ct_series_uid: str | None) -> str | None:
-    """A note when an RTSTRUCT / SEG (file ``name``, referencing the series ``referenced``) in the CT's frame of
-    reference was drawn on another series than the CT given (another reconstruction, a later CT in the same
-    registration): its structures are placed by the frame of reference, but may not fit this CT's anatomy."""
+def other_series_note(path, referenced: set, ct_series_uid: str | None, root=None) -> str | None:
+    """A note when an RTSTRUCT / SEG (file ``path``, named as :func:`shown_path` names it under ``root``: two
+    patients' ``RS_pet1.dcm`` told apart; referencing the series ``referenced``) in the CT's frame of reference was
+    drawn on another series than the CT given (another reconstruction, a later CT in the same registration): its
+    structures are placed by the frame of reference, but may not fit this CT's anatomy."""
     if not referenced or not ct_series_uid or ct_series_uid in referenced:
         return None
-    return (f"{name}: the structures were drawn on series {', '.join(sorted(referenced))}, the CT given is series "
-            f"{ct_series_uid} (same frame of reference: placed by it; check that they fit this CT)")
+    return (f"{shown_path(path, root)}: the structures were drawn on series {', '.join(sorted(referenced))}, the CT "
+            f"given is series {ct_series_uid} (same frame of reference: placed by it; check that they fit this CT)")
+
+
+# how an RTSTRUCT matched to a CT series without referencing it was matched (Study.matched[...][0]), as the notes on
+# several RTSTRUCTs say it (QA dicomnote61: one without FrameOfReferenceUID, matched by its PatientID and folder,
+# was said to "share its frame of reference only")
+MATCHED_BY = {"frame": "share its frame of reference only (drawn on another series)",
+              "patient": "carry no FrameOfReferenceUID (matched by PatientID and folder only)"}
+
+
+def matched_groups(st: Study, paths) -> list[tuple[str, list]]:
+    """[(how, [paths])] of RTSTRUCTs ``paths`` of ``st`` not referencing its CT series, grouped by how they were
+    matched (:data:`MATCHED_BY`: "frame" first, then "patient"), empty groups left out."""
+    how = {str(p): st.matched.get(str(p), ("frame",))[0] for p in paths}
+    return [(k, [p for p in paths if how[str(p)] == k]) for k in MATCHED_BY
+            if any(how[str(p)] == k for p in paths)]
+
+
+def matched_text(st: Study, paths, label=None) -> str:
+    """"1 more share its frame of reference only (drawn on another series)[: labels]; 1 more carry no ..." of the
+    RTSTRUCTs ``paths`` (:func:`matched_groups`); ``label`` (a function of a path) lists each group's files."""
+    return "; ".join(f"{len(ps)} more {MATCHED_BY[k]}" + (": " + "; ".join(map(label, ps)) if label else "")
+                     for k, ps in matched_groups(st, paths))
 
 
 def several_rtstructs_note(st: Study, root=None) -> str | None:
@@ -601,20 +624,23 @@ def several_rtstructs_note(st: Study, root=None) -> str | None:
         return None
     direct = len(st.rtstruct_direct)
     by_frame = len(st.rtstruct) - direct
+    rest = [p for p in st.rtstruct if p not in st.rtstruct_direct]
     if direct == 1 and by_frame:    # each named: which file to give (QA dicomframe61: the note named none)
         root = root if root is not None else os.path.commonpath([str(p) for p in st.rtstruct])
         chosen = st.rtstruct_direct[0]
-        others = "; ".join(_rtstruct_label(p, root, _rtstruct_facts(p)) for p in st.rtstruct if p != chosen)
+        others = matched_text(st, rest, lambda p: _rtstruct_label(p, root, _rtstruct_facts(p)))
         return (f"1 RTSTRUCT references this CT: {_rtstruct_label(chosen, root, _rtstruct_facts(chosen))}; "
-                f"{by_frame} more share its frame of reference only (drawn on another series): {others}; lungai "
-                f"radiomics / dose-features / demo: give it with --rtstruct FILE (--rtstruct {chosen}); lungai "
-                "cohort uses the one referencing this CT")
+                f"{others}; lungai radiomics / dose-features / demo: give it with --rtstruct FILE (--rtstruct "
+                f"{chosen}); lungai cohort uses the one referencing this CT")
     if direct > 1 or not by_frame:
-        what = f"{direct} RTSTRUCTs reference this CT" + (
-            f" ({by_frame} more share its frame of reference only)" if by_frame else "")
+        what = f"{direct} RTSTRUCTs reference this CT" + (f" ({matched_text(st, rest)})" if by_frame else "")
         choice = st.rtstruct_direct if direct > 1 else st.rtstruct
     else:
-        what = f"{by_frame} RTSTRUCTs share this CT's frame of reference (none references this CT series)"
+        groups = matched_groups(st, rest)
+        what = (f"{by_frame} RTSTRUCTs share this CT's frame of reference (none references this CT series)"
+                if [k for k, _ in groups] == ["frame"] else
+                f"{by_frame} RTSTRUCTs are matched to this CT, none references this CT series "
+                f"({matched_text(st, rest).replace(' more ', ' ')})")
         choice = st.rtstruct
     root = root if root is not None else os.path.commonpath([str(p) for p in choice])
     listed = "; ".join(_rtstruct_label(p, root, _rtstruct_facts(p)) for p in choice)
@@ -696,6 +722,8 @@ def frameless_ct(path: Path, ds, studies: list, root, modality: str = "RTDOSE",
 def shown_path(path, root) -> str:
     """``path`` as messages name it: relative to the folder ``root`` that was given when below it (two ``RD.dcm``
     in ``plan1/`` and ``plan2/`` told apart), else as it is."""
+    if root is None:
+        return str(path)
     try:
         return Path(path).relative_to(root).as_posix()
     except ValueError:
@@ -920,7 +948,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
             targets = [st for f in frames for st in by_frame.get(f, [])]
             how = "frame"
             for st in targets:
-                note = other_series_note(path.name, series, st.ct.series_uid if st.ct else None)
+                note = other_series_note(path, series, st.ct.series_uid if st.ct else None, root)
                 if note:
                     st.notes.append(note)
         unmatched = ""

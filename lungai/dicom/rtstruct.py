@@ -744,10 +744,48 @@ def check_unlinked_ct(path, ds, reference_ct: sitk.Image, kind: str = "RTSTRUCT"
         referenced = _references(Path(path))[0]
         if ct_series and ct_series in referenced:   # drawn on this CT series, as it says: nothing left unchecked
             return
+        if not referenced and _drawn_on_these_slices(path, reference_ct, ct_series):
+            return      # its contours reference this CT's slices (scan's rule): nothing left unchecked
         warnings.warn(unchecked_ct_note(path, ds, kind, ct_patient, ct_frame=ct_frame, ct_series=ct_series,
                                         referenced=referenced), InputCheckNote, stacklevel=3)
         return
     warnings.warn(unchecked_ct_note(path, ds, kind, ct_patient), InputCheckNote, stacklevel=3)
+
+
+def _drawn_on_these_slices(path, reference_ct: sitk.Image, ct_series: str) -> bool:
+    """Whether the RTSTRUCT ``path`` (no FrameOfReferenceUID, no referenced series) was drawn on the DICOM CT read
+    (its slices' SOPInstanceUIDs kept: :data:`lungai.io.read.SLICE_UIDS_KEY`), by the CT slices its contours
+    reference (ContourImageSequence; :func:`lungai.dicom.discover.contour_images`, scan's rule): True when they all
+    are this CT's; refused (:class:`InputError`) when none is - drawn on another CT series; False when it references
+    none, or the CT's slices are not known (then noted unchecked).  Some of them only: warned (InputCheckNote).
+    QA dicomnote61: an RTSTRUCT whose contours reference this CT's slices was said "could not be checked"."""
+    import warnings
+
+    from lungai.dicom.discover import contour_images
+    from lungai.errors import InputCheckNote
+    from lungai.io.read import SLICE_UIDS_KEY
+
+    if not reference_ct.HasMetaDataKey(SLICE_UIDS_KEY):
+        return False
+    images = contour_images(Path(path))
+    ct_slices = set(reference_ct.GetMetaData(SLICE_UIDS_KEY).split("\\")) - {""}
+    if not images or not ct_slices:
+        return False
+    hit = len(images & ct_slices)
+    name = Path(path).name
+    if not hit:
+        raise InputError(
+            f"the RTSTRUCT {name} carries no FrameOfReferenceUID, and none of the {len(images)} CT slice(s) its "
+            f"contours reference is a slice of this CT (series {ct_series or '(unknown)'}): it was drawn on another "
+            "CT series",
+            "give the CT series it was drawn on (`lungai dicom-scan FOLDER` matches it by the slices its contours "
+            "reference; --series UID picks it in a folder of several), or re-export the RTSTRUCT with its "
+            "FrameOfReferenceUID (its ReferencedFrameOfReferenceSequence) from the planning system")
+    if hit < len(images):
+        warnings.warn(f"the RTSTRUCT {name} carries no FrameOfReferenceUID; its contours reference {len(images)} CT "
+                      f"slice(s), {hit} of this CT (series {ct_series or '(unknown)'}) and {len(images) - hit} not: "
+                      "make sure its structures were drawn on this CT", InputCheckNote, stacklevel=4)
+    return True
 
 
 def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT", ct_patient: str = "", ct_frame: str = "",
@@ -791,7 +829,7 @@ def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:
 
     if not reference_ct.HasMetaDataKey("0020|000e"):
         return
-    note = other_series_note(Path(rtstruct_path).name, _references(Path(rtstruct_path))[0],
+    note = other_series_note(rtstruct_path, _references(Path(rtstruct_path))[0],
                              reference_ct.GetMetaData("0020|000e"))
     if note:
         warnings.warn(note, InputNote, stacklevel=3)

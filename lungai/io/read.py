@@ -35,6 +35,11 @@ PATIENT_ID_TAG = "0010|0020"
 # (lungai.dicom.rtstruct.read_rtstruct names a PatientID of another patient)
 KEPT_TAGS = UID_TAGS + (PATIENT_ID_TAG,)
 CHARSET_TAG = "0008|0005"   # SpecificCharacterSet
+SOP_UID_TAG = "0008|0018"   # SOPInstanceUID
+# the key of the SOPInstanceUIDs of a DICOM CT's slices ("\\"-joined) on the image read: what an RTSTRUCT's contours
+# reference (ContourImageSequence), checked when it carries no FrameOfReferenceUID
+# (lungai.dicom.rtstruct.check_unlinked_ct; QA dicomnote61); never written (lungai.io.write.write_image)
+SLICE_UIDS_KEY = "lungai|SliceSOPInstanceUIDs"
 # The commands taking --series UID, named in the fix for a DICOM folder of several CT series: the others read their
 # CTs from a manifest or table (radiomics-batch, stage predict --ct, train-seg --implant-into) or a Slicer panel, and
 # take one series' own folder (QA: "lungai CLI: --series UID" sent a radiomics-batch user to an option it lacks)
@@ -450,6 +455,8 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
         for tag in KEPT_TAGS:
             if img.HasMetaDataKey(tag):
                 img.SetMetaData(tag, dicom_text(img.GetMetaData(tag), charset))
+        if img.HasMetaDataKey(SOP_UID_TAG):
+            img.SetMetaData(SLICE_UIDS_KEY, img.GetMetaData(SOP_UID_TAG).strip())
         return img
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
@@ -486,6 +493,8 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
     for tag in KEPT_TAGS:  # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, dicom_text(reader.GetMetaData(0, tag), charset))
+    img.SetMetaData(SLICE_UIDS_KEY, "\\".join(reader.GetMetaData(i, SOP_UID_TAG).strip() for i in range(len(files))
+                                              if reader.HasMetaDataKey(i, SOP_UID_TAG)))
     if len(files) > 1:
         modality = reader.GetMetaData(0, "0008|0060").strip() if reader.HasMetaDataKey(0, "0008|0060") else ""
         if modality and modality != "CT":

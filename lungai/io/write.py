@@ -43,14 +43,31 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
     a NIfTI file (a full disk, a file size limit), so a ``.nii`` / ``.nii.gz`` is checked complete
     (:func:`lungai.io.nifti.nifti_incomplete`, the whole gzip stream read) - a cut-off one is removed and refused
     as a write error, never left under ``path`` as a result."""
+    from lungai.io.read import SLICE_UIDS_KEY
+
     p = check_image_name(path)
-    name = p.name.lower()
     for other in protect:
         if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
             raise InputError(f"refusing to overwrite the input {p}", "choose another output folder or name")
+
+    # a DICOM CT's slice UIDs: for checks while it is read, not a file's header; taken off for the write and put
+    # back (SimpleITK: erasing it from a copy of the image erases it from the image too)
+    slice_uids = img.GetMetaData(SLICE_UIDS_KEY) if img.HasMetaDataKey(SLICE_UIDS_KEY) else None
+    if slice_uids is not None:
+        img.EraseMetaData(SLICE_UIDS_KEY)
+    try:
+        return _write_image(img, p)
+    finally:
+        if slice_uids is not None:
+            img.SetMetaData(SLICE_UIDS_KEY, slice_uids)
+
+
+def _write_image(img: sitk.Image, p: Path) -> Path:
+    """:func:`write_image`'s write of ``img`` to ``p`` (checked) through a temporary file."""
     from lungai.io.nifti import nifti_incomplete
     from lungai.io.outputs import file_error, writing
 
+    name = p.name.lower()
     tmp = temp_image_name(p)
     with writing(p):
         try:
