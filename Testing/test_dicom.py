@@ -448,7 +448,7 @@ def test_an_rtstruct_without_frame_of_reference_read_onto_a_dicom_ct_is_said_unc
     with pytest.warns(InputCheckNote) as said:
         assert set(read_rtstruct(bare, ct, names=["GTV"])) == {"GTV"}
     assert [str(w.message) for w in said] == [
-        "the RTSTRUCT bare.dcm (PatientID P1) could not be checked against the CT: the RTSTRUCT carries no "
+        f"the RTSTRUCT {bare} (PatientID P1) could not be checked against the CT: the RTSTRUCT carries no "
         "FrameOfReferenceUID (a mandatory tag, here missing: exported without ReferencedFrameOfReferenceSequence?) to "
         f"compare with the CT's {st['reference'].frame_of_reference_uid}, and references no CT series; only its "
         "PatientID P1 was compared (the CT's); make sure the structures were drawn on this patient's CT, in its "
@@ -868,7 +868,7 @@ def test_structures_without_contours_have_no_role(export, tmp_path, capsys):
 
     plain, e = (pd_read(tmp_path / f) for f in ("plain.csv", "e.csv"))      # the same metrics, of another file
     pd.testing.assert_frame_equal(plain.drop(columns="masks"), e.drop(columns="masks"))
-    assert plain.masks[0] == e.masks[0].replace("rs_empty.dcm", "rtstruct.dcm")
+    assert plain.masks[0] == e.masks[0].replace(str(rs), str(st["rtstruct"]))
 
 
 def pd_read(path):
@@ -1591,7 +1591,8 @@ def test_cli_dose_features_with_only_a_lungs_minus_gtv_structure(export, tmp_pat
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
                 "-o", tmp_path / "out" / "b.csv") == 0
     a, b = (pd.read_csv(tmp_path / "out" / f).drop(columns="case") for f in ("a.csv", "b.csv"))
-    assert a.masks[0].startswith("lungs: RTSTRUCT structure Lungs-GTV (rs.dcm") and "GTVp" in a.masks[0]
+    assert a.masks[0].startswith(f"lungs: RTSTRUCT structure Lungs-GTV ({tmp_path / 'rs.dcm'}")
+    assert "GTVp" in a.masks[0]
     pd.testing.assert_frame_equal(a.drop(columns="masks"), b.drop(columns="masks"))
 
 
@@ -1603,7 +1604,7 @@ def test_seg_of_another_ct_or_partly_off_the_ct_is_an_error(export, tmp_path):
     path = write_seg({"Lung_R": p1["masks"]["Lung_R"]}, p1["reference"], tmp_path / "l.seg.dcm")
     with pytest.raises(InputError, match="l.seg.dcm is drawn in frame of reference .*, the CT is in"):
         read_seg(path, read_ct(p3["ct"]))
-    with pytest.raises(InputError, match="'Lung_R' of l.seg.dcm lies partly off the CT"):
+    with pytest.raises(InputError, match="'Lung_R' of .*l.seg.dcm lies partly off the CT"):
         read_seg(path, ct1[:, :, 10:30])
 
 
@@ -1665,7 +1666,8 @@ def test_seg_that_highdicom_cannot_read_as_a_volume_is_an_input_error(p1, tmp_pa
         raise ValueError("Frames do not form a regularly-spaced volume.")
 
     monkeypatch.setattr(hd.seg.Segmentation, "get_volume", refuse)
-    with pytest.raises(InputError, match="segment 'GTV-1' .*of odd.seg.dcm could not be read as a volume .*regularly"):
+    with pytest.raises(InputError,
+                       match="segment 'GTV-1' .*of .*odd.seg.dcm could not be read as a volume .*regularly"):
         read_seg(path, ct)
 
 
@@ -2069,3 +2071,38 @@ def test_sr_names_the_radiomic_features_ibsi_defines_by_their_ibsi_codes(p1, tmp
     back = read_sr(path)["Tumour"]             # lungai's names come back
     assert {k: v for k, v in back.items() if k != "Volume"} == {
         f"{i}_{c}_{f}": (v, "mm3" if f == "MeshVolume" else "1") for i, c, f, v in features}
+
+
+def test_seg_and_mask_messages_name_the_path_as_given(p1, tmp_path, monkeypatch):
+    """QA: a SEG / mask's messages named it by its file name alone: with every patient's folder holding a
+    ``seg.dcm`` (radiomics-batch, a cohort) they did not say which one, and the fix ``--tumour seg.dcm#2`` did not
+    work from the user's folder.  Each names the path as given, and each fix is a command word that works as written
+    (a path with a space quoted)."""
+    from lungai.dicom.masks import mask_input
+    from lungai.errors import InputNote
+    from lungai.io import read_mask
+
+    st, ct = p1
+    gtv = array(st["masks"]["GTV"]) > 0
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p1").mkdir()
+    _foreign_seg(st["reference"], tmp_path / "p1" / "seg.dcm", gtv[..., None], ["GTV-1"])
+    with pytest.raises(InputError) as exc:
+        read_mask("p1/seg.dcm#Nope", reference=ct)
+    assert "p1/seg.dcm has no segment 'Nope'" in exc.value.problem and "e.g. p1/seg.dcm#GTV-1" in exc.value.fix
+    _foreign_seg(st["reference"], tmp_path / "p1" / "dup.seg.dcm", np.stack([gtv, gtv], -1), ["GTV", " GTV "])
+    with pytest.raises(InputError, match="^p1/dup.seg.dcm holds 2 segments labelled 'GTV'"):
+        read_mask("p1/dup.seg.dcm", reference=ct)
+    frac = _foreign_seg(st["reference"], tmp_path / "p1" / "frac.dcm", gtv.astype(np.float32)[..., None], ["GTV-1"],
+                        fractional=True)
+    with pytest.warns(InputNote, match="^p1/frac.dcm is a FRACTIONAL SEG"):
+        read_mask(frac.relative_to(tmp_path), reference=ct)
+    labels = gtv.astype(np.uint8)
+    labels[0, 0, 0] = 3     # a second label: not one tumour mask
+    for folder, word in (("p2", "p2/labels.nii.gz#1"), ("My scans", "'My scans/labels.nii.gz#1'")):
+        (tmp_path / folder).mkdir()
+        sitk.WriteImage(image_like(labels, ct), str(tmp_path / folder / "labels.nii.gz"))
+        with pytest.raises(InputError) as exc:
+            mask_input(f"{folder}/labels.nii.gz", ct, what="tumour")
+        assert exc.value.problem.startswith(f"--tumour {folder}/labels.nii.gz holds 2 labels"), exc.value.problem
+        assert exc.value.fix.endswith(f"e.g. --tumour {word}"), exc.value.fix

@@ -631,7 +631,7 @@ def test_an_rtstruct_with_a_ct_that_is_not_dicom_is_noted_as_unchecked(p1, tmp_p
     st, ct = p1
     patient = str(pydicom.dcmread(st["rtstruct"], stop_before_pixels=True).PatientID)
     nifti = write_image(ct, tmp_path / "ct.nii.gz")
-    said = f"note: the RTSTRUCT {st['rtstruct'].name} (PatientID {patient}, frame of reference "
+    said = f"note: the RTSTRUCT {st['rtstruct']} (PatientID {patient}, frame of reference "
     few = ["--segments", "tumour", "--image-types", "Original", "--feature-classes", "shape"]
     for image, noted in ((nifti, True), (st["ct"], False)):
         assert main(["radiomics", "--image", str(image), "--rtstruct", str(st["rtstruct"]), *few,
@@ -667,7 +667,7 @@ def test_a_dicom_seg_with_a_ct_that_is_not_dicom_is_noted_as_unchecked(p1, tmp_p
                     roles={"Tumour": "gtv"})
     header = pydicom.dcmread(seg, stop_before_pixels=True)
     nifti = write_image(ct, tmp_path / "ct.nii.gz")
-    said = (f"note: the SEG t.seg.dcm (PatientID {header.PatientID}, frame of reference {header.FrameOfReferenceUID}) "
+    said = (f"note: the SEG {seg} (PatientID {header.PatientID}, frame of reference {header.FrameOfReferenceUID}) "
             "could not be checked against the CT: the CT is not DICOM")
     few = ["--image-types", "Original", "--feature-classes", "shape"]
     for image, noted in ((nifti, True), (st["ct"], False)):
@@ -815,11 +815,13 @@ def test_dose_lungs_minus_the_igtv_when_the_rtstruct_has_no_gtv(p1, tmp_path, ca
     assert envelope.dose_mld_gy == pytest.approx(plain.dose_mld_gy) and envelope.dose_v20_pct == pytest.approx(
         plain.dose_v20_pct)
     assert np.isnan(envelope.dose_gtv_mean_gy)                                  # no GTV dose of an envelope
-    assert "no GTV, minus the tumour's motion envelope: RTSTRUCT structure iGTV (igtv.dcm" in envelope.masks
+    assert (f"no GTV, minus the tumour's motion envelope: RTSTRUCT structure iGTV ({tmp_path / 'igtv.dcm'}"
+            in envelope.masks)
     assert "note: the RTSTRUCT has no GTV: the lung dose metrics are of the lungs minus the tumour's motion " \
            "envelope 'iGTV'" in said.out
     # a GTV and an iGTV: the GTV, as before
-    assert "minus GTV: RTSTRUCT structure GTV (both.dcm" in both.masks and "motion envelope" not in both.masks
+    assert f"minus GTV: RTSTRUCT structure GTV ({tmp_path / 'both.dcm'}" in both.masks
+    assert "motion envelope" not in both.masks
     assert "motion envelope" not in said_both.out and both.dose_mld_gy == pytest.approx(plain.dose_mld_gy)
     assert both.dose_gtv_mean_gy == pytest.approx(plain.dose_gtv_mean_gy)
     # the same masks for lungai demo --rtstruct (rtstruct_dose_masks, dose_masks)
@@ -1350,7 +1352,7 @@ def test_a_seg_with_two_segments_of_one_lung_is_told_to_choose_by_label_in_radio
         text = said.out + said.err
         assert "2 structures have role 'lung_right'" in text, text
         fix = text.split("how to fix (P1):")[1]
-        assert f"after '#': {want}" in fix and "--structure" not in fix, fix
+        assert f"after '#': {tmp_path / want}" in fix and "--structure" not in fix, fix
         rc, said = batch(column, str(tmp_path / want))          # the suggestion, followed
         assert "1 case extracted" in said.out + said.err and " 0 failed" in said.out + said.err, said
         assert (tmp_path / f"{column}.csv").is_file()

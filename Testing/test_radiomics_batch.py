@@ -293,8 +293,11 @@ def test_manifest_masks_follow_the_cli_rule(small_phantom, tmp_path):
     segs = _segments_for({"lungs": f"{path}#3,4"}, small_phantom.ct, ["right_lung", "left_lung"], {})
     assert np.array_equal(sitk.GetArrayFromImage(segs["right_lung"]) > 0, arr == 2)
     assert np.array_equal(sitk.GetArrayFromImage(segs["left_lung"]) > 0, arr == 3)
-    with pytest.raises(InputError, match="labels"):
+    with pytest.raises(InputError, match="labels") as exc:
         _segments_for({"tumour": str(path)}, small_phantom.ct, ["tumour"], {})
+    # the manifest's column named, the file as in the manifest: radiomics-batch has no --tumour option
+    assert exc.value.problem.startswith(f"tumour {path} holds 3 labels"), exc.value.problem
+    assert exc.value.fix.endswith(f"e.g. {path}#1 in the tumour column") and "--" not in exc.value.fix, exc.value.fix
 
 
 def test_a_label_absent_from_one_patients_mask_is_noted_not_failed(small_phantom, tmp_path, capsys):

@@ -254,7 +254,8 @@ def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:
 
 
 def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "tumour", lungs: bool = False,
-               allow_gaps: bool = False, used: list | None = None, parts: dict | None = None) -> sitk.Image:
+               allow_gaps: bool = False, used: list | None = None, parts: dict | None = None,
+               option: str | None = None) -> sitk.Image:
     """A mask option's value: a file on the CT grid (label map or DICOM SEG, ``FILE#PART`` to choose a part), or with
     ``rtstruct`` a structure / role.
 
@@ -263,7 +264,9 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
     ``lungs``: the value is a lung label map (1 right, 2 left); a structure spec then names both lungs.
     ``used``: given a list, the RTSTRUCT structures read are appended (with ``lungs``: the right lung's and the left
     lung's names, two lists); nothing for a file.  ``parts``: given a dict, a DICOM SEG's segments the mask was made
-    of are put in it, {SegmentLabel: 0/1 mask} (:func:`lungai.io.read.read_mask`).
+    of are put in it, {SegmentLabel: 0/1 mask} (:func:`lungai.io.read.read_mask`).  ``option``: how messages name
+    the input (``--tumour``: ``--{what}`` by default; ``tumour`` for a ``radiomics-batch`` manifest's column, which
+    has no such option: its fix is the cell's value alone, as :func:`lung_map_input`'s).
     """
     from lungai.io import read_mask
 
@@ -273,8 +276,11 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
         mask = read_mask(value, reference=ct, select=f"{ROLE_PREFIX}{role}" if role else None, mapping=mapping,
                          lungs=lungs, parts=parts)
         if role == "gtv" and part is None:
-            check_one_label(mask, f"--{what} {p.name}", what, lambda n: f"choose the {what}'s label after "
-                                                                       f"'{SELECTOR}', e.g. --{what} {p.name}{SELECTOR}{n}")
+            option = option or f"--{what}"
+            check_one_label(mask, f"{option} {p}", what, lambda n: (
+                f"choose the {what}'s label after '{SELECTOR}', e.g. "
+                + (f"{option} {command_word(f'{p}{SELECTOR}{n}')}" if option.startswith("--")
+                   else f"{p}{SELECTOR}{n} in the {option} column")))
         return mask
     if lungs:
         return lung_labels(rtstruct, ct, value, mapping, allow_gaps, sides=used)[0]
@@ -282,6 +288,18 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
     if used is not None:
         used.extend(names)
     return mask
+
+
+def command_word(text) -> str:
+    """``text`` (a path as the user gave it, ``FILE#PART``) as one word of a command line that works as written, for
+    a message's fix: as it is where a shell takes it so (``p1/seg.dcm#2``), else quoted (``'My scans/seg.dcm#2'``).
+    Files are named by their path as given, never by their name alone: ``seg.dcm#2`` does not work from the user's
+    folder when the SEG is ``p1/seg.dcm``, and tells nothing when every patient's folder holds a ``seg.dcm``."""
+    import re
+    import shlex
+
+    text = str(text)
+    return text if re.fullmatch(r"[\w@%+=:,./-][\w@%+=:,./#-]*", text) else shlex.quote(text)
 
 
 LUNG_LABELS = {1: "right lung", 2: "left lung"}     # a lung label map, as ``lungai lungs`` writes it
@@ -347,8 +365,8 @@ def lung_map_input(value, ct, rtstruct=None, option: str = "--lungs", binary: bo
             return both
     if p.is_file() or rtstruct is None:     # a file (an RTSTRUCT structure spec names the lungs themselves)
         if not binary or len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:
-            source = f"{option} {p.name}"
-            check_lung_label_map(lungs, source, source if option.startswith("--") else p.name,
+            source = f"{option} {p}"
+            check_lung_label_map(lungs, source, source if option.startswith("--") else str(p),
                                  **({"consequence": consequence} if consequence else {}))
     return lungs
 
@@ -401,7 +419,7 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
         if split_selector(spec)[0].is_file():
             if what == "lungs":
                 lung_structures.append(None)
-            return mask_input(spec, ct, mapping=mapping, what=what), Path(str(spec)).name
+            return mask_input(spec, ct, mapping=mapping, what=what), str(spec)
         mask, used = structure_mask(rtstruct, ct, spec, mapping, allow_gaps)
         if what == "lungs":
             lung_structures.extend(used)
@@ -411,7 +429,7 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
         structures = [p[0] for p in parts if isinstance(p, tuple)]
         said = [p for p in parts if not isinstance(p, tuple)]
         if structures:
-            said.append(f"RTSTRUCT structure {' + '.join(structures)} ({Path(rtstruct).name}, as contoured)")
+            said.append(f"RTSTRUCT structure {' + '.join(structures)} ({rtstruct}, as contoured)")
         return " + ".join(said)
 
     import SimpleITK as sitk
@@ -430,7 +448,7 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
         from lungai.dose.features import lungs_minus_envelope
 
         lung_mask = lungs_minus_envelope(lung_mask, [envelope])
-        envelope_source = f"RTSTRUCT structure {' + '.join(envelopes)} ({Path(rtstruct).name}, as contoured)"
+        envelope_source = f"RTSTRUCT structure {' + '.join(envelopes)} ({rtstruct}, as contoured)"
         envelope_note = (f"the RTSTRUCT has no GTV: the lung dose metrics are of the lungs minus the tumour's motion "
                          f"envelope {' + '.join(repr(str(n)) for n in envelopes)} (Lungs - iGTV, as for a 4D-CT plan); "
                          "no GTV dose (to use a structure as the GTV, give --gtv NAME or map it with --structure-map)")

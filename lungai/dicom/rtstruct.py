@@ -692,7 +692,7 @@ def other_ct_error(path, ds, frame: str, ct_frame: str, reference_ct: sitk.Image
     patient = header_mismatch(ds, SimpleNamespace(PatientID=ct_patient), "CT", f" ({kind})", ("PatientID",))
     what = "structure set" if kind == "RTSTRUCT" else "segmentation"
     return InputError(
-        f"{Path(path).name} is drawn in frame of reference {frame}, the CT is in {ct_frame}"
+        f"{path} is drawn in frame of reference {frame}, the CT is in {ct_frame}"
         + "".join(f"; {w}: another patient's {what}" for w in patient),
         f"give the {kind} of this CT (same PatientID and FrameOfReferenceUID; lungai finds matching files "
         "with `lungai dicom-scan FOLDER`)")
@@ -734,7 +734,7 @@ def check_unlinked_ct(path, ds, reference_ct: sitk.Image, kind: str = "RTSTRUCT"
         what = "structure set" if kind == "RTSTRUCT" else "segmentation"
         lacks = f"the {kind}" if ct_frame else "the CT"
         raise InputError(
-            f"{Path(path).name} is another patient's {what}: {wrong[0]} ({lacks} carries no FrameOfReferenceUID to "
+            f"{path} is another patient's {what}: {wrong[0]} ({lacks} carries no FrameOfReferenceUID to "
             "compare)",
             f"give the {kind} of this CT (same PatientID and FrameOfReferenceUID; lungai finds matching files with "
             "`lungai dicom-scan FOLDER`)")
@@ -816,7 +816,7 @@ def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT", ct_patient: str
                       "; nor could its PatientID be compared"))
     lets = (f"the {kind} as exported by the planning system, with its FrameOfReferenceUID, lets lungai check it"
             if ct_frame else "a DICOM CT lets lungai check it")
-    return (f"the {kind} {Path(rtstruct_path).name} ({about}) could not be checked against the CT: {carries}; make "
+    return (f"the {kind} {rtstruct_path} ({about}) could not be checked against the CT: {carries}; make "
             f"sure the {drawn} drawn on this patient's CT, in its coordinates ({lets})")
 
 

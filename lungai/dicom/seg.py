@@ -217,7 +217,7 @@ def _refuse_repeated_labels(seg, p: Path) -> None:
     descs = list(seg.SegmentSequence)
     for same in repeated_labels(d.SegmentLabel for d in descs):
         raise InputError(
-            f"{p.name} holds {len(same)} segments labelled {label_key(descs[same[0]].SegmentLabel)!r} (segment "
+            f"{p} holds {len(same)} segments labelled {label_key(descs[same[0]].SegmentLabel)!r} (segment "
             f"numbers {', '.join(str(int(descs[i].SegmentNumber)) for i in same)}): read by label, one would "
             "replace the other",
             "give each segment its own label (e.g. GTV-1, GTV-2; 3D Slicer: rename the segments in the Segment "
@@ -267,7 +267,8 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         orthonormalise_frames(ds, reference_ct.GetSpacing()[2])
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
     except (InvalidDicomError, ValueError, AttributeError) as exc:
-        raise InputError(f"{p.name} is not a readable DICOM SEG ({exc})", "give a DICOM Segmentation (modality SEG)") from exc
+        raise InputError(f"{p} is not a readable DICOM SEG ({exc})",
+                         "give a DICOM Segmentation (modality SEG)") from exc
     from lungai.dicom.labels import label_key
     from lungai.dicom.rtstruct import FRAME_OF_REFERENCE_TAG
 
@@ -287,7 +288,7 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     _refuse_repeated_labels(seg, p)
     fractional = str(getattr(seg, "SegmentationType", "")).upper() == "FRACTIONAL"
     if fractional:
-        warnings.warn(f"{p.name} is a FRACTIONAL SEG: a voxel is in a segment where its fraction is at least "
+        warnings.warn(f"{p} is a FRACTIONAL SEG: a voxel is in a segment where its fraction is at least "
                       f"{FRACTIONAL_THRESHOLD:g} (of MaximumFractionalValue {seg.MaximumFractionalValue})",
                       InputNote, stacklevel=2)
     out = {}
@@ -297,7 +298,7 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
             vol = seg.get_volume(segment_numbers=[number], combine_segments=False, rescale_fractional=True,
                                  dtype=np.float32 if fractional else np.uint8)
         except (ValueError, RuntimeError, KeyError, AttributeError) as exc:
-            raise InputError(f"segment {desc.SegmentLabel!r} (number {number}) of {p.name} could not be read as a "
+            raise InputError(f"segment {desc.SegmentLabel!r} (number {number}) of {p} could not be read as a "
                              f"volume ({exc})", "give a DICOM SEG of the CT's slices (one frame per CT slice, as "
                              "3D Slicer or highdicom write it), or export it again as a BINARY SEG") from exc
         inside_mask = vol.array[..., 0] >= FRACTIONAL_THRESHOLD if fractional else vol.array[..., 0] > 0
@@ -306,10 +307,10 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         try:
             vol = vol.match_geometry(ref_vol)
         except (ValueError, RuntimeError) as exc:
-            raise InputError(f"segment {desc.SegmentLabel!r} of {p.name} is not on the CT's voxel grid ({exc})",
+            raise InputError(f"segment {desc.SegmentLabel!r} of {p} is not on the CT's voxel grid ({exc})",
                              "give the SEG made on this CT series (same frame of reference, same slices)") from exc
         if int((vol.array > 0).sum()) != inside:   # match_geometry crops: a segment partly off the CT
-            raise InputError(f"segment {desc.SegmentLabel!r} of {p.name} lies partly off the CT",
+            raise InputError(f"segment {desc.SegmentLabel!r} of {p} lies partly off the CT",
                              "give the SEG made on this CT series (same frame of reference, same slices)")
         mask = sitk.Cast(vol.to_simpleitk() > 0, sitk.sitkUInt8)
         mask.CopyInformation(reference_ct)

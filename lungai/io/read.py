@@ -1066,9 +1066,9 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
                      lungs: bool = False, chosen: bool = False, names: dict | None = None,
                      parts: dict | None = None) -> sitk.Image:
     if modality == "RTSTRUCT":
-        raise InputError(f"{p.name} is an RTSTRUCT (contours), not a mask image", RTSTRUCT_AS_MASK_FIX)
+        raise InputError(f"{p} is an RTSTRUCT (contours), not a mask image", RTSTRUCT_AS_MASK_FIX)
     if reference is None:
-        raise InputError(f"{p.name} is a DICOM SEG: it can only be read onto its CT's grid", "give the CT as well")
+        raise InputError(f"{p} is a DICOM SEG: it can only be read onto its CT's grid", "give the CT as well")
     from lungai.dicom.masks import SELECTOR, select_segments
     from lungai.dicom.seg import read_seg
 
@@ -1088,7 +1088,7 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
             names[2] = label
             return img
     if select is not None and (chosen or len(segments) > 1):
-        mask, used = select_segments(segments, select, mapping, lungs, source=p.name)
+        mask, used = select_segments(segments, select, mapping, lungs, source=str(p))
         if not lungs:       # one 0/1 mask of the segment(s) chosen
             names[1] = "+".join(used)
             if parts is not None:
@@ -1100,10 +1100,10 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
     for number, (label, mask) in enumerate(segments.items(), start=1):
         arr = sitk.GetArrayViewFromImage(mask) > 0
         if (labels[arr] > 0).any():
-            raise InputError(f"segments of {p.name} overlap ({', '.join(segments)}), so they cannot form one "
+            raise InputError(f"segments of {p} overlap ({', '.join(segments)}), so they cannot form one "
                              "label map",
-                             f"choose the segment(s) after '{SELECTOR}': by label ({p.name}{SELECTOR}"
-                             f"{next(iter(segments))}) or by role ({p.name}{SELECTOR}role:gtv); --tumour, --gtv and "
+                             f"choose the segment(s) after '{SELECTOR}': by label ({p}{SELECTOR}"
+                             f"{next(iter(segments))}) or by role ({p}{SELECTOR}role:gtv); --tumour, --gtv and "
                              "--lungs take the segments of their role by themselves")
         labels[arr] = number
         names[number] = label

@@ -215,7 +215,8 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
         return segs
     from lungai.dicom.masks import lung_map_input, mask_input   # the rule of `lungai radiomics --tumour / --lungs`
 
-    return S.segments_from_masks(image, tumour=mask_input(row["tumour"], image) if row.get("tumour") else None,
+    return S.segments_from_masks(image, tumour=mask_input(row["tumour"], image, option="tumour")
+                                 if row.get("tumour") else None,
                                  lungs=lung_map_input(row["lungs"], image, option="lungs",
                                                       consequence=S.LUNG_MAP_CONSEQUENCE)
                                  if row.get("lungs") else None,
