@@ -380,8 +380,8 @@ def test_an_rtstruct_without_frame_of_reference_is_matched_by_its_series_slices_
             "P1 and its folder only; make sure its contours were drawn on this CT") in " ".join(st.notes)
     _frameless_rtstruct(export["P1"]["rtstruct"], rs, series=False)
     (st,) = scan(root)
-    assert (f"RTSTRUCT P1/RTSTRUCT/rs.dcm carries no FrameOfReferenceUID (nor a reference to this CT series): matched "
-            f"to it by the CT slices its contours reference (30 of this series' slices)") in st.notes
+    assert ("RTSTRUCT P1/RTSTRUCT/rs.dcm carries no FrameOfReferenceUID (nor a reference to this CT series): matched "
+            "to it by the CT slices its contours reference (30 of this series' slices)") in st.notes
     assert st.matched[str(rs)] == ("series", [series])
     # nothing referenced, outside its patient's folder: said what is missing, the fix
     from lungai.dicom.discover import FRAMELESS, frameless_fix
