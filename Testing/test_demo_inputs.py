@@ -600,7 +600,7 @@ def test_demo_records_that_the_rtstruct_could_not_be_checked_against_a_nifti_ct(
     st = write_rt_study(tmp_path / "export", ph, patient_id="P1")
     nifti = write_image(read_ct(st["ct"]), tmp_path / "ct.nii.gz")
     seed = "--seed-point=" + ",".join(f"{v:.2f}" for v in ph.meta["tumour"]["centre_mm"])
-    said = f"RTSTRUCT {st['rtstruct'].name} (PatientID P1"
+    said = f"RTSTRUCT {st['rtstruct']} (PatientID P1"   # the path as given (segpath61)
     out = tmp_path / "demo"
     assert main(["demo", "--ct", str(nifti), seed, "--dose", str(st["dose"]), "--rtstruct", str(st["rtstruct"]),
                  "-o", str(out)]) == 0
