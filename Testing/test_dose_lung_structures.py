@@ -32,8 +32,8 @@ def _cli(*args):
     return main([str(a) for a in args])
 
 
-def _features(st, rtstruct, out, *extra):
-    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", rtstruct, *extra,
+def _features(st, rtstruct, out, *extra, dose=None):
+    assert _cli("dose-features", "--dose", dose or st["dose"], "--ct", st["ct"], "--rtstruct", rtstruct, *extra,
                 "-o", out) == 0
     return pd.read_csv(out).iloc[0]
 
@@ -79,3 +79,23 @@ def test_the_demo_says_a_lungs_gtv_structure_excludes_the_gtv():
     plain = dose_masks({}, {"lung_source": "RTSTRUCT structure Lungs (RS.dcm, as contoured)", "gtv_source": None,
                             "envelope_source": None})
     assert "the lungs include the tumour" in plain["text"] and plain["lungs_label"] == "lungs (RTSTRUCT)"
+
+
+def test_a_beam_rtdose_names_the_fix_that_sums_it_dose_features_on_its_folder(export, tmp_path, capsys):
+    """QA (dosim62): `dose-features --dose RD_beam1.dcm` (a BEAM RTDOSE, as Eclipse exports one per beam) was refused
+    with the fix "lungai cohort sums the BEAM doses of one plan" - not that --dose FOLDER does, as written here."""
+    from dose_helpers import with_summation_type
+
+    st = export["P1"]
+    beams = tmp_path / "RTDOSE"
+    beams.mkdir()
+    for i, part in ((1, 0.4), (2, 0.6)):        # two beams' doses of one plan: the plan dose summed
+        with_summation_type(st["dose"], beams / f"RD_beam{i}.dcm", "BEAM", plan="1.2.3.4", factor=part)
+    capsys.readouterr()
+    assert _cli("dose-features", "--dose", beams / "RD_beam1.dcm", "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "-o", tmp_path / "out" / "a.csv") == 2
+    err = capsys.readouterr().err
+    assert "has DoseSummationType BEAM" in err and "lungai dose-features --dose FOLDER" in err
+    summed = _features(st, st["rtstruct"], tmp_path / "out" / "b.csv", dose=beams)   # the fix, as written
+    plan = _features(st, st["rtstruct"], tmp_path / "out" / "c.csv")
+    np.testing.assert_allclose(summed[METRICS].astype(float), plan[METRICS].astype(float), rtol=1e-5, atol=1e-5)
