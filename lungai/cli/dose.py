@@ -30,7 +30,7 @@ def register(sub) -> None:
                                                  "FILE#R,L: the lungs of a map of other structures too, e.g. "
                                                  "labels.nii.gz#3,4; NIfTI/NRRD/MHA or "
                                                  "DICOM SEG); with --rtstruct a structure or role (default role:lungs; a 'Lungs-GTV' structure "
-                                                 "when the RTSTRUCT has no right / left lung)")
+                                                 "when the RTSTRUCT has no right / left lung, or no GTV)")
     p.add_argument("--gtv", default=None, help="GTV mask on the CT grid (label > 0); with --rtstruct a structure or "
                                                "role (default role:gtv when the RTSTRUCT has a GTV)")
     p.add_argument("--lungs-name", default=None, metavar="TEXT",
@@ -180,7 +180,8 @@ def _run(args, bar) -> int:
 
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
     row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None,   # what it was computed on
-                                   envelope_source, envelope_problem)
+                                   envelope_source, envelope_problem,
+                                   lungs_minus_gtv=bool(args.rtstruct and m["lungs_minus_gtv"]))
     cut, cut_note = lungs_cut(lungs)              # the lungs cut by the scan's first / last slice: a partial lung
     bar.update(1, STEPS[4])
     row[LUNGS_CUT_COLUMN] = cut

@@ -228,17 +228,20 @@ def dose_masks(seg_info: dict, rt: dict | None = None, tumour_found: bool = True
 
     if rt is not None:
         gtv, envelope = rt.get("gtv_source"), rt.get("envelope_source")
+        minus_gtv = bool(rt.get("lungs_minus_gtv"))       # a 'Lungs-GTV' structure: the tumour already out
         return {"lungs": "rtstruct", "tumour": "rtstruct" if gtv else "none", "flagged": False,
                 "lung_source": rt["lung_source"], "gtv_source": gtv, "envelope_source": envelope,
-                "masks": masks_text(rt["lung_source"], gtv, envelope, rt.get("envelope_problem")),
+                "masks": masks_text(rt["lung_source"], gtv, envelope, rt.get("envelope_problem"), minus_gtv),
                 "lungs_label": ("lungs minus GTV (RTSTRUCT)" if gtv else "lungs minus motion envelope (RTSTRUCT)" if envelope
-                                else "lungs (RTSTRUCT)"),
+                                else "lungs minus GTV as contoured (RTSTRUCT)" if minus_gtv else "lungs (RTSTRUCT)"),
                 "gtv_label": "GTV (RTSTRUCT)",
                 "gtv_missing": None if gtv else "the RTSTRUCT has no GTV",
                 "text": f"Dose metrics on the plan's contours given with --rtstruct, not the automatic masks: lungs "
                         f"{rt['lung_source']}" + (f" minus the GTV {gtv}." if gtv else
                                                   f" minus the tumour's motion envelope {envelope}: the RTSTRUCT has no "
                                                   "GTV (Lungs - iGTV; no GTV dose)." if envelope else
+                                                  "; the RTSTRUCT has no GTV structure, the lung structure excludes the "
+                                                  "GTV as contoured (no GTV dose)." if minus_gtv else
                                                   "; the RTSTRUCT has no GTV, so the lungs include the tumour.")}
     flagged = bool(seg_info.get("needs_review"))
     tumour = "the automatic tumour" + (" (flagged for review)" if flagged else "")

@@ -387,18 +387,28 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     one that still cannot be read leaves the whole lungs, with a warning naming why.  With a GTV the envelope is not
     used (the GTV is subtracted; the envelope warned).
 
+    Without a GTV (none contoured under a GTV's name, none given) but with a 'Lungs-GTV' structure (role
+    ``lungs_minus_gtv``) and no lungs given, the lungs are that structure - the clinic's lungs minus the GTV - not the
+    right + left lung with the tumour in them (``lungs_minus_gtv`` True).
+
     Returns {"lungs", "lung_source", "gtv" (None without a GTV), "gtv_source", "envelope_source" / "envelope_note"
     (None without an envelope subtracted), "envelope_problem" (why an envelope could not be read, else None), "empty" (empty template structures, for
-    :func:`lungai.dicom.roles.empty_note`)}; the sources say which structure was used."""
+    :func:`lungai.dicom.roles.empty_note`), "lungs_minus_gtv" (the lungs are 'Lungs-GTV' structures:
+    :func:`lungs_minus_gtv_structures`)}; the sources say which structure was used."""
     from lungai.dicom.roles import dose_lungs_role, find_role, motion_envelopes
     from lungai.dicom.rtstruct import contoured_structures, warn_role_notes
 
     names, empty = contoured_structures(rtstruct)   # an empty template structure has no role
-    lung_specs = [s for s in ([lungs] if isinstance(lungs, (str, Path)) else lungs or []) if s] or [
-        "role:" + dose_lungs_role(names, mapping, empty)]
+    given = [s for s in ([lungs] if isinstance(lungs, (str, Path)) else lungs or []) if s]
+    lung_specs = given or ["role:" + dose_lungs_role(names, mapping, empty)]
     for spec in lung_specs:
         check_dose_lung_spec(spec, mapping)
     gtv_spec = gtv or ("role:gtv" if find_role(names, "gtv", mapping) else None)
+    if not given and gtv_spec is None and find_role(names, "lungs_minus_gtv", mapping):
+        # no GTV to subtract, but the clinic's 'Lungs-GTV' (QUANTEC's lungs minus the GTV): that, not the right +
+        # left lung with the tumour in them.  QA (dosim62): Lung_R + Lung_L + Lungs-GTV + 'GTV_60Gy' (a name of no
+        # role) gave the MLD / V20 of the lungs with the tumour, the masks column "the lungs include the tumour"
+        lung_specs = ["role:lungs_minus_gtv"]
     envelopes = motion_envelopes(names, mapping) if gtv_spec is None else []
     # read first, so that an envelope that cannot be read is never said to be subtracted
     envelope, envelopes, problem = motion_envelope_mask(rtstruct, ct, envelopes)
@@ -454,7 +464,18 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
                          "no GTV dose (to use a structure as the GTV, give --gtv NAME or map it with --structure-map)")
     return {"lungs": lung_mask, "lung_source": lung_source, "gtv": gtv_mask, "gtv_source": gtv_source,
             "envelope_source": envelope_source, "envelope_note": envelope_note, "envelope_problem": problem,
-            "empty": empty, "one_lung_note": one_lung_note(lung_structures, mapping)}
+            "empty": empty, "one_lung_note": one_lung_note(lung_structures, mapping),
+            "lungs_minus_gtv": lungs_minus_gtv_structures(lung_structures, mapping)}
+
+
+def lungs_minus_gtv_structures(used, mapping=None) -> bool:
+    """Whether the lung structures ``used`` (RTSTRUCT structure names; None for a mask file) are all the lungs minus
+    the GTV as contoured ('Lungs-GTV', role ``lungs_minus_gtv``): the lungs then exclude the tumour without a GTV
+    subtracted (:func:`lungai.dose.features.masks_text`'s ``lungs_minus_gtv``)."""
+    from lungai.dicom.roles import structure_role
+
+    used = list(used)
+    return bool(used) and all(n is not None and structure_role(n, mapping) == "lungs_minus_gtv" for n in used)
 
 
 def one_lung_note(used, mapping=None) -> str | None:

@@ -66,7 +66,8 @@ AUTOMATIC_LUNGS = "lungai automatic lungs (lungai lungs)"
 AUTOMATIC_TUMOUR = "lungai automatic tumour (lungai segment)"
 
 
-def masks_text(lungs: str, gtv: str | None, envelope: str | None = None, envelope_problem: str | None = None) -> str:
+def masks_text(lungs: str, gtv: str | None, envelope: str | None = None, envelope_problem: str | None = None,
+               lungs_minus_gtv: bool = False) -> str:
     """The masks the dose metrics were computed on, as dose.csv's ``masks`` column and the DICOM SR say it:
     ``lungs: <lungs>; minus GTV: <gtv>``, e.g. ``lungs: RTSTRUCT structure Lung_R + Lung_L (RS.dcm, as
     contoured); minus GTV: RTSTRUCT structure GTV-1 (RS.dcm, as contoured)`` or ``lungs: lungai automatic lungs
@@ -75,11 +76,16 @@ def masks_text(lungs: str, gtv: str | None, envelope: str | None = None, envelop
     the tumour's motion envelope: RTSTRUCT structure iGTV (RS.dcm, as contoured)``; an envelope that could not be
     read (``envelope_problem``, :func:`lungai.dicom.masks.motion_envelope_mask`'s why) is said not subtracted:
     ``lungs: ...; no GTV, the tumour's motion envelope 'iGTV' cannot be read (...): not subtracted, the lungs include
-    the tumour``."""
+    the tumour``.  ``lungs_minus_gtv``: the lungs are a 'Lungs-GTV' structure, the lungs minus the GTV as contoured
+    (:func:`lungai.dicom.masks.lungs_minus_gtv_structures`): without a GTV ``lungs: RTSTRUCT structure Lungs-GTV (...);
+    no GTV structure (the lung structure excludes the GTV as contoured)`` - not "the lungs include the tumour"."""
     if gtv:
         return f"lungs: {lungs}; minus GTV: {gtv}"
     if envelope:
         return f"lungs: {lungs}; no GTV, minus the tumour's motion envelope: {envelope}"
+    if lungs_minus_gtv:
+        return (f"lungs: {lungs}; no GTV structure (the lung structure excludes the GTV as contoured)"
+                + (f"; {envelope_problem}: not subtracted" if envelope_problem else ""))
     if envelope_problem:
         return f"lungs: {lungs}; no GTV, {envelope_problem}: not subtracted, the lungs include the tumour"
     return f"lungs: {lungs}; no GTV (the lungs include the tumour)"

@@ -212,8 +212,15 @@ def check_summation_type(ds, name: str, accept: tuple = TOTAL_DOSE_TYPES) -> Non
             + {"FRACTION": "one fraction", "BEAM": "the dose of some beams only",
                "CONTROL_POINT": "one control point"}.get(kind, "a partial or non-plan dose")
             + "), so MLD, V20 ... would be wrong",
-            "export the plan dose (DoseSummationType PLAN, or MULTI_PLAN for a plan sum) from the planning system; "
-            "lungai cohort sums the BEAM doses of one plan when they are all in the export")
+            "export the plan dose (DoseSummationType PLAN, or MULTI_PLAN for a plan sum) from the planning system"
+            + (BEAM_SUM_FIX if kind == BEAM else ""))
+
+
+# how a BEAM dose is made the plan's: the folder of all its beams' RTDOSEs (dose_folder_files / plan_dose_files).  QA
+# (dosim62): `dose-features --dose RD_beam1.dcm` was told only "lungai cohort sums the BEAM doses of one plan", a whole
+# export's pipeline, not that --dose FOLDER sums them
+BEAM_SUM_FIX = ("; or put the RTDOSE of every beam of the plan in one folder and give that folder: lungai "
+                "dose-features --dose FOLDER (and lungai cohort) sum the BEAM doses of one plan")
 
 
 # DoseType (DICOM PS3.3 C.8.8.3): PHYSICAL and EFFECTIVE (physical dose after a biological correction) are doses;
