@@ -137,6 +137,22 @@ def lungs_made_by(path) -> str | None:
     return made
 
 
+# the lungai commands whose tumour mask file is lungai's automatic tumour (lungai.seg), with its name
+TUMOUR_FILES = {"segment": ("tumor.nii.gz",), "demo": ("tumor.nii.gz",)}
+
+
+def tumour_made_by(path) -> str | None:
+    """The lungai command that made the tumour mask file ``path`` (``FILE#N``: its file): the output marker beside
+    it lists it as that command's tumour (:data:`TUMOUR_FILES`) written, unchanged since
+    (:func:`lungai.io.outputs.written_by`) - or None: a file of the user's, or lungai's edited or replaced since."""
+    from lungai.dicom.masks import split_selector
+    from lungai.io.outputs import written_by
+
+    file = Path(split_selector(path)[0])
+    return next((command for command, names in TUMOUR_FILES.items()
+                 if file.name in names and written_by(file, command)), None)
+
+
 def _lungai_seg_lungs(file: Path) -> bool:
     """Whether ``file`` is a DICOM SEG whose lung segments (by label: :func:`lungai.segment_roles.is_lung`) all say
     SlicerLungAI made them (SegmentAlgorithmType AUTOMATIC, SegmentAlgorithmName SlicerLungAI: what ``lungai
