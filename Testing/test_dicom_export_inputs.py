@@ -1788,3 +1788,80 @@ def test_dicom_export_into_a_segment_folder_names_segments_results(case, tmp_pat
     assert f"-o {out / 'dicom-export'}" in err and "move" not in err and "not written by" not in err, err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "-o", out / "dicom-export") == 0
+
+
+def _sr_groups(path):
+    """{tracking identifier: (referenced SEG segment numbers or None, measurement names)} of an SR, read back by
+    highdicom (the link OHIF / dcmqi follow)."""
+    import highdicom as hd
+
+    sr = hd.sr.srread(str(path))
+    groups = {g.tracking_identifier: (g.referenced_segment.referenced_segment_numbers, [m.name.meaning for m in
+                                                                                        g.get_measurements()])
+              for g in sr.content.get_volumetric_roi_measurement_groups()}
+    groups.update({g.tracking_identifier: (None, [m.name.meaning for m in g.get_measurements()])
+                   for g in sr.content.get_image_measurement_groups()})      # TID 1501: no segment
+    return groups
+
+
+def test_radiomics_of_an_rtstruct_structure_go_into_the_group_of_the_exported_tumour(case, tmp_path, capsys):
+    """`lungai radiomics --rtstruct RS --structure GTV` names the segment "GTV", `dicom-export --tumour gtv.nii.gz`
+    exports the same region as segment "Tumour": its features belong in the Tumour group, which references the SEG
+    segment (QA on LUNG1-003 with GTV-1 and `--tumour labels.nii.gz#1`: 107 features in a group "GTV-1" of their own,
+    linked to no segment, beside a Tumour group of its volume alone).  A structure that is not the exported tumour
+    keeps its own group, with a note saying so."""
+    from lungai.dicom.sr import read_sr
+
+    st, root = case["st"], case["root"]
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--structure", "GTV",
+                *SHAPE, "-o", tmp_path / "r.csv") == 0
+    rad = pd.read_csv(tmp_path / "r.csv")
+    assert set(rad.segment) == {"GTV"}
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "gtv.nii.gz", "--radiomics", tmp_path / "r.csv",
+                "-o", tmp_path / "e") == 0
+    out = capsys.readouterr().out
+    groups = _sr_groups(tmp_path / "e" / "measurements.sr.dcm")
+    assert set(groups) == {"Tumour"}, groups
+    segments, names = groups["Tumour"]
+    assert segments == [1] and len(names) == len(rad) + 1, groups      # the volume and every feature
+    got = read_sr(tmp_path / "e" / "measurements.sr.dcm")["Tumour"]
+    voxel = rad.set_index("feature").value["VoxelVolume"]
+    assert got["original_shape_VoxelVolume"][0] == pytest.approx(voxel)
+    assert "the radiomics table's GTV (VoxelVolume" in out and "reported in the SR group of the SEG segment Tumour" \
+        in out, out
+    # the settings of the structure give the group's grid comment (not "(not given)")
+    import pydicom
+
+    texts = [i.TextValue for g in pydicom.dcmread(tmp_path / "e" / "measurements.sr.dcm").ContentSequence
+             if "ContentSequence" in g for grp in g.ContentSequence if "ContentSequence" in grp
+             for i in grp.ContentSequence if i.ValueType == "TEXT"]
+    assert any("computed on the CT's grid" in t for t in texts), texts
+    # another region exported as the tumour (the left lung): the GTV's features stay in their own group, said
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "lungs.nii.gz#2", "--radiomics",
+                tmp_path / "r.csv", "-o", tmp_path / "other") == 0
+    out = capsys.readouterr().out
+    groups = _sr_groups(tmp_path / "other" / "measurements.sr.dcm")
+    assert groups["Tumour"] == ([1], ["Volume"]) and groups["GTV"][0] is None, groups
+    assert re.search(r"the radiomics table's GTV is not the exported Tumour \(its VoxelVolume [0-9.]+ ml, the "
+                     r"Tumour's [0-9.]+ ml\): its features are reported in an SR group of their own, GTV, linked to "
+                     "no SEG segment", out), out
+
+
+def test_radiomics_of_a_seg_segment_named_so_go_into_the_group_of_that_segment(case, tmp_path, capsys):
+    """`lungai radiomics --mask results.seg.dcm` names its segments by their SegmentLabel ("Tumour", "Right lung"):
+    exported again, they are the segments of those names, whose groups take their features (their volumes checked)."""
+    st = case["st"]
+    for n, label in enumerate(("Tumour", "Right lung", "Left lung")):   # they overlap: one at a time
+        assert _cli("radiomics", "--image", st["ct"], "--mask", f"{case['seg']}#{label}", "--lung-spacing", "0",
+                    *SHAPE, "-o", tmp_path / f"r{n}.csv") == 0
+    rad = pd.concat([pd.read_csv(tmp_path / f"r{n}.csv") for n in range(3)])
+    rad.to_csv(tmp_path / "r.csv", index=False)
+    assert set(rad.segment) == {"Tumour", "Right lung", "Left lung"}, set(rad.segment)
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", case["root"] / "gtv.nii.gz", "--lungs",
+                case["root"] / "lungs.nii.gz", "--radiomics", tmp_path / "r.csv", "-o", tmp_path / "e") == 0
+    groups = _sr_groups(tmp_path / "e" / "measurements.sr.dcm")
+    assert set(groups) == {"Tumour", "Right lung", "Left lung"}, groups
+    for number, label in enumerate(("Tumour", "Right lung", "Left lung"), start=1):
+        assert groups[label][0] == [number]
+        assert len(groups[label][1]) == (rad.segment == label).sum() + 1, (label, groups[label])

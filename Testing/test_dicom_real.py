@@ -530,3 +530,35 @@ def test_real_rtstruct_without_frame_of_reference_is_matched_to_its_ct(shared_da
     assert sitk.GetArrayViewFromImage(gtv).sum() > 0
     # its contours reference this CT's slices: nothing left unchecked (QA dicomnote61: it was said unchecked)
     assert not [w for w in said if issubclass(w.category, InputCheckNote)], [str(w.message) for w in said]
+
+
+def test_real_structure_radiomics_go_into_the_exported_tumours_sr_group(shared_data, tmp_path, capsys):
+    """QA on LUNG1-003: `lungai radiomics --rtstruct RTSTRUCT --structure GTV-1` exported with `dicom-export --tumour
+    labels.nii.gz#1` (the same GTV-1) put the features into an SR group "GTV-1" of their own, linked to no SEG
+    segment, and the Tumour group held the volume alone.  They now go into the Tumour group, which references the
+    SEG's segment (and shares its TrackingUID); gtv-2, another region, keeps its own group with a note."""
+    import highdicom as hd
+
+    from lungai.cli import main
+
+    data = shared_data / "nsclc_whole_ct"
+    patient = data / "dicom" / "LUNG1-003"
+    labels = data / "nifti" / "LUNG1-003_labels.nii.gz"
+    assert main(["radiomics", "--image", str(patient / "CT"), "--rtstruct", str(patient / "RTSTRUCT"),
+                 "--structure", "GTV-1", "--structure", "gtv-2", "--image-types", "Original", "--feature-classes",
+                 "shape", "-o", str(tmp_path / "f.csv")]) == 0
+    capsys.readouterr()
+    assert main(["dicom-export", "--ct", str(patient / "CT"), "--tumour", f"{labels}#1", "--radiomics",
+                 str(tmp_path / "f.csv"), "-o", str(tmp_path / "dicom")]) == 0
+    out = capsys.readouterr().out
+    sr = hd.sr.srread(str(tmp_path / "dicom" / "measurements.sr.dcm"))
+    seg = hd.seg.segread(str(tmp_path / "dicom" / "results.seg.dcm"))
+    (tumour,) = sr.content.get_volumetric_roi_measurement_groups()
+    assert tumour.tracking_identifier == "Tumour"
+    assert tumour.referenced_segment.referenced_segment_numbers == [1]
+    assert tumour.tracking_uid == seg.SegmentSequence[0].TrackingUID
+    names = [m.name.meaning for m in tumour.get_measurements()]
+    assert "Volume" in names and len(names) == 15, names          # volume_ml + GTV-1's 14 shape features
+    assert [g.tracking_identifier for g in sr.content.get_image_measurement_groups()] == ["gtv-2"]
+    assert "the radiomics table's GTV-1 (VoxelVolume 34.8 ml) is the exported Tumour (34.8 ml)" in out, out
+    assert "the radiomics table's gtv-2 is not the exported Tumour (its VoxelVolume 38.8 ml" in out, out

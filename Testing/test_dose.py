@@ -1682,3 +1682,47 @@ def test_one_lung_mask_of_another_label_value_is_warned(small_phantom, tmp_path,
     # dose-features says it on the terminal (the metrics are still written)
     _dose_features_of_lungs(small_phantom.ct, big, left_255, tmp_path)
     assert "warning: the lung mask holds one label (255)" in capsys.readouterr().out
+
+
+def test_dose_features_says_the_gtv_is_lungais_automatic_tumour(small_phantom, tmp_path):
+    """dose.csv's ``masks`` says a --lungs file lungai made is lungai's ("made by lungai lungs"), and the demo's
+    dose.csv says its GTV is "lungai automatic tumour (lungai segment)"; `--gtv out/tumor.nii.gz` (lungai segment's
+    tumour, unchanged) was said "minus GTV: tumor.nii.gz" alone - in dose.csv and the SR's Dose comment, a clinician's
+    GTV and an automatic tumour (perhaps flagged for review) read the same.  A tumour file of the user's, or lungai's
+    edited since, stays named by its file alone."""
+    from lungai.cli import main
+    from lungai.dose.features import AUTOMATIC_TUMOUR
+    from lungai.io.outputs import record_output_file
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    lungs = L.lung_truth(arr, "right")
+    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
+    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
+    for im in (lung_img, gtv_img):
+        im.CopyInformation(small_phantom.ct)
+    seg_out = tmp_path / "seg"
+    seg_out.mkdir()
+    paths = {"ct": tmp_path / "ct.nii.gz", "lungs": tmp_path / "lungs.nii.gz", "gtv": seg_out / "tumor.nii.gz",
+             "dose": tmp_path / "dose.nii.gz"}
+    sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
+    sitk.WriteImage(lung_img, str(paths["lungs"]))
+    sitk.WriteImage(gtv_img, str(paths["gtv"]))
+    sitk.WriteImage(treatment_dose(gtv_img), str(paths["dose"]))
+    out = tmp_path / "dose.csv"
+    args = ["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs", str(paths["lungs"]),
+            "--gtv", str(paths["gtv"]), "-o", str(out)]
+    assert main(args) == 0
+    assert pd.read_csv(out).loc[0, "masks"].endswith("; minus GTV: tumor.nii.gz")      # the user's file
+    record_output_file(paths["gtv"], "segment")          # as `lungai segment -o seg/` records what it wrote
+    assert main(args) == 0
+    masks = pd.read_csv(out).loc[0, "masks"]
+    assert masks.endswith(f"; minus GTV: tumor.nii.gz ({AUTOMATIC_TUMOUR.split(' (')[0]}; made by lungai segment)"), \
+        masks
+    assert main([*args[:-2], "--gtv", f"{paths['gtv']}#1", "-o", str(out)]) == 0    # a label chosen: the same file
+    assert "made by lungai segment" in pd.read_csv(out).loc[0, "masks"]
+    sitk.WriteImage(gtv_img, str(paths["gtv"]))         # saved anew (edited): the user's
+    st = paths["gtv"].stat()
+    os.utime(paths["gtv"], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert main(args) == 0
+    assert pd.read_csv(out).loc[0, "masks"].endswith("; minus GTV: tumor.nii.gz")

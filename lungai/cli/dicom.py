@@ -532,7 +532,8 @@ def run_export(args) -> int:
         if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV); the record
             check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
             check_result_for_tumour(given["info"], given["tumour"], Path(paths["result"]).name)   # not without it
-        notes = [f"note: {n}" for n in export_notes(given["tumour"], gtvs) + [uncertainty_note] if n] + \
+        notes = [f"note: {n}" for n in export_notes(given["tumour"], gtvs, given["lungs"], given["radiomics"])
+                                         + [uncertainty_note] if n] + \
             [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct, paths["lungs"]) if given["lungs"] is not None
                                       else [])]
         with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):

@@ -68,6 +68,20 @@ def lung_file_source(value) -> str:
     return f"{Path(value).name} (lung mask given with --lungs, not made by lungai lungs: its own lung definition)"
 
 
+def gtv_file_source(value) -> str:
+    """How dose.csv's ``masks`` column names a ``--gtv`` file: as lungai's automatic tumour when lungai made it
+    (``lungai segment``'s / the demo's tumor.nii.gz, unchanged since: :func:`lungai.dicom.export.tumour_made_by`),
+    as the demo's dose.csv says it (:data:`lungai.dose.features.AUTOMATIC_TUMOUR`), else by its file name (the
+    user's GTV; ``--gtv-name`` names it).  QA: lungai segment's tumour was said "minus GTV: tumor.nii.gz" alone."""
+    from lungai.dicom.export import tumour_made_by
+    from lungai.dose.features import AUTOMATIC_TUMOUR
+
+    made = tumour_made_by(value)
+    if made:
+        return f"{Path(value).name} ({AUTOMATIC_TUMOUR.split(' (')[0]}; made by lungai {made})"
+    return Path(value).name
+
+
 # the steps the progress (bar, LUNGAI_PROGRESS lines for the Lung Radiomics panel) counts: each takes seconds on a
 # thin-slice planning CT (QA: 512 x 512 x 401 at 0.8 mm, 10-25 s in all, nothing shown until the result)
 STEPS = ("CT read", "masks read", "dose read", "features computed", "lungs checked")
@@ -145,7 +159,7 @@ def _run(args, bar) -> int:
                                                                         "GTV's label too, in the MLD and V20)")
         gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
         lung_source = args.lungs_name or lung_file_source(args.lungs)
-        gtv_source = (args.gtv_name or Path(args.gtv).name) if args.gtv else None
+        gtv_source = (args.gtv_name or gtv_file_source(args.gtv)) if args.gtv else None
         envelope_source = envelope_problem = None
         if args.envelope:                       # no GTV: the lungs minus the motion envelope (the panel's iGTV)
             from lungai.dose.features import lungs_minus_envelope

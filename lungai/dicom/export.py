@@ -137,6 +137,22 @@ def lungs_made_by(path) -> str | None:
     return made
 
 
+# the lungai commands whose tumour mask file is lungai's automatic tumour (lungai.seg), with its name
+TUMOUR_FILES = {"segment": ("tumor.nii.gz",), "demo": ("tumor.nii.gz",)}
+
+
+def tumour_made_by(path) -> str | None:
+    """The lungai command that made the tumour mask file ``path`` (``FILE#N``: its file): the output marker beside
+    it lists it as that command's tumour (:data:`TUMOUR_FILES`) written, unchanged since
+    (:func:`lungai.io.outputs.written_by`) - or None: a file of the user's, or lungai's edited or replaced since."""
+    from lungai.dicom.masks import split_selector
+    from lungai.io.outputs import written_by
+
+    file = Path(split_selector(path)[0])
+    return next((command for command, names in TUMOUR_FILES.items()
+                 if file.name in names and written_by(file, command)), None)
+
+
 def _lungai_seg_lungs(file: Path) -> bool:
     """Whether ``file`` is a DICOM SEG whose lung segments (by label: :func:`lungai.segment_roles.is_lung`) all say
     SlicerLungAI made them (SegmentAlgorithmType AUTOMATIC, SegmentAlgorithmName SlicerLungAI: what ``lungai
@@ -394,15 +410,10 @@ def check_radiomics_volume(radiomics, mask: sitk.Image, source: str = "the radio
     features and the lungs' features were not checked at all.  ``results_file``: the radiomics came from a
     ``--results`` folder (e.g. a cohort patient's features.csv, its lungs edited since), not from ``--radiomics``: the
     fix is to give recomputed radiomics with --radiomics (there is no --radiomics to leave out)."""
-    if radiomics is None or not len(radiomics):
-        return
-    rows = radiomics[radiomics.segment.astype(str) == segment]
-    for (feature_class, feature), tolerance in RADIOMICS_VOLUME_FEATURES.items():
-        values = rows[(rows.feature_class.astype(str) == feature_class) & (rows.feature.astype(str) == feature)].value
-        if not len(values):
-            continue
-        table, exported = float(values.iloc[0]) / 1000.0, _volume_ml(mask)
-        name = feature if feature_class == "shape" else f"{feature_class}_{feature}"
+    volume = radiomics_volume(radiomics, segment)
+    if volume is not None:
+        table, name, tolerance = volume
+        exported = _volume_ml(mask)
         if _other_volume(table, exported, tolerance):
             option = "--tumour" if segment == "tumour" else "--lungs" if "lung" in segment else "--mask"
             if results_file:
@@ -414,7 +425,82 @@ def check_radiomics_volume(radiomics, mask: sitk.Image, source: str = "the radio
                        "mask), or leave --radiomics out")
             raise InputError(f"{source} was computed on another {what} mask: its {segment} {name} is {table:.2f} ml, "
                              f"the exported {what}'s volume {exported:.2f} ml", fix)
-        return
+
+
+def radiomics_volume(radiomics, segment: str) -> tuple[float, str, float] | None:
+    """The volume (ml) a radiomics table gives ``segment``, the feature's name and its tolerance
+    (:data:`RADIOMICS_VOLUME_FEATURES`, the first found: VoxelVolume before MeshVolume); None without one."""
+    if radiomics is None or not len(radiomics):
+        return None
+    rows = radiomics[radiomics.segment.astype(str) == segment]
+    for (feature_class, feature), tolerance in RADIOMICS_VOLUME_FEATURES.items():
+        values = rows[(rows.feature_class.astype(str) == feature_class) & (rows.feature.astype(str) == feature)].value
+        if len(values):
+            name = feature if feature_class == "shape" else f"{feature_class}_{feature}"
+            return float(values.iloc[0]) / 1000.0, name, tolerance
+    return None
+
+
+def radiomics_of_parts(radiomics, parts: list, settings=None):
+    """The radiomics table (and its settings, :func:`radiomics_grid_comment`) with each exported part's segment
+    named as the part's SR group takes it, and the notes saying so: (radiomics, settings, notes).  A part (SEG
+    label, role, radiomics segment, RTSTRUCT name, mask) whose radiomics segment (``tumour``, ``right_lung`` ...) the
+    table lacks takes the table's segment of its name (a SEG segment ``GTV-1`` exported alone: the table's ``GTV-1``;
+    its volume is then checked, :func:`check_radiomics_volume`), else the one segment of its role
+    (:func:`lungai.dicom.roles.structure_role`: a GTV for the tumour, ``Lung-Right`` for the right lung) whose volume
+    is the exported mask's (:data:`RADIOMICS_VOLUME_FEATURES`, with their tolerance): `lungai radiomics --rtstruct RS
+    --structure GTV-1` exported with `--tumour labels.nii.gz#1` (QA on LUNG1-003: GTV-1's 107 features went into an
+    SR group "GTV-1" of their own, linked to no SEG segment, beside a Tumour group of its volume alone).  A segment of
+    that role that is not the exported mask (another volume, or none in the table to tell) keeps a group of its own,
+    with a note saying so."""
+    from lungai.dicom.roles import GTV_ROLES, structure_role
+    from lungai.radiomics.segments import STANDARD_SEGMENTS
+
+    if radiomics is None or not len(radiomics):
+        return radiomics, settings, []
+    names = list(dict.fromkeys(radiomics.segment.astype(str)))
+    renames: dict = {}
+    unmatched: dict = {}     # a segment of a part's role that is not that part: {name: why}
+    notes = []
+    for label, role, rad_name, structure, mask in parts:
+        if rad_name in names:
+            continue
+        free = [n for n in names if n not in renames and n not in STANDARD_SEGMENTS]
+        same = [n for n in free if n.casefold() in {str(label).casefold(), str(structure).casefold()}]
+        if len(same) == 1:
+            renames[same[0]] = rad_name
+            continue
+        roles = set(GTV_ROLES) if role in GTV_ROLES else {role}
+        candidates = [n for n in free if structure_role(n) in roles]
+        exported = _volume_ml(mask)
+        volumes = {n: radiomics_volume(radiomics, n) for n in candidates}
+        matching = [n for n in candidates if volumes[n] and not _other_volume(volumes[n][0], exported, volumes[n][2])]
+        if len(matching) == 1:
+            n = matching[0]
+            renames[n] = rad_name
+            notes.append(f"the radiomics table's {n} ({volumes[n][1]} {volumes[n][0]:.1f} ml) is the exported "
+                         f"{label} ({exported:.1f} ml): its features are reported in the SR group of the SEG segment "
+                         f"{label}")
+        for n in (c for c in candidates if c not in renames):   # said once (the first part it may be), unless taken
+            if len(matching) > 1 and n in matching:
+                why = (f"is one of {', '.join(matching)}, which all have the volume of the exported {label} "
+                       f"({exported:.1f} ml), so which one is the {label} cannot be told")
+            elif volumes[n]:
+                why = (f"is not the exported {label} (its {volumes[n][1]} {volumes[n][0]:.1f} ml, the {label}'s "
+                       f"{exported:.1f} ml)")
+            else:
+                why = (f"may or may not be the exported {label} ({exported:.1f} ml): the table holds no volume of it "
+                       "(shape VoxelVolume / MeshVolume) to tell")
+            unmatched.setdefault(n, why)
+    for n, why in unmatched.items():
+        if n not in renames:
+            notes.append(f"the radiomics table's {n} {why}: its features are reported in an SR group of their own, "
+                         f"{n}, linked to no SEG segment")
+    if renames:
+        radiomics = radiomics.assign(segment=radiomics.segment.astype(str).replace(renames))
+        if settings is not None and len(settings) and "segment" in settings:
+            settings = settings.assign(segment=settings["segment"].astype(str).replace(renames))
+    return radiomics, settings, notes
 
 
 def check_radiomics_volumes(radiomics, parts: list, results_file: str | None = None) -> None:
@@ -678,11 +764,30 @@ def contoured_gtvs(provenance: str | None, tumour: sitk.Image | None) -> dict:
     return {JOINED_GTVS if len(names) > 1 else names[0]: tumour} if names else {}
 
 
-def export_notes(tumour: sitk.Image | None, gtvs: dict | None = None) -> list[str]:
-    """What :func:`export_results` leaves out of a DICOM export, or writes otherwise than as one tumour (the CLI
-    prints them)."""
+def export_parts(tumour: sitk.Image | None, lungs: sitk.Image | None = None, gtvs: dict | None = None) -> list:
+    """The parts :func:`export_results` writes: (SEG label, role, radiomics segment name, RTSTRUCT name, mask) of the
+    tumour (:func:`tumour_parts`, else one segment "Tumour" / GTVp; none when empty) and the lungs
+    (:func:`lung_parts`)."""
+    parts = []
+    if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
+        parts += tumour_parts(gtvs) or [(TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE,
+                                         sitk.Cast(tumour > 0, sitk.sitkUInt8))]
+    if lungs is not None:
+        parts += lung_parts(lungs)
+    return parts
+
+
+def export_notes(tumour: sitk.Image | None, gtvs: dict | None = None, lungs: sitk.Image | None = None,
+                 radiomics=None) -> list[str]:
+    """What :func:`export_results` leaves out of a DICOM export, or writes otherwise than as one tumour, and where
+    radiomic features of a segment named otherwise go (:func:`radiomics_of_parts`; the CLI prints them)."""
+    rad_notes = radiomics_of_parts(radiomics, export_parts(tumour, lungs, gtvs))[2] if radiomics is not None else []
     if tumour is not None and not sitk.GetArrayViewFromImage(tumour).any():
-        return [EMPTY_TUMOUR_NOTE]
+        return [EMPTY_TUMOUR_NOTE] + rad_notes
+    return _tumour_notes(tumour, gtvs) + rad_notes
+
+
+def _tumour_notes(tumour: sitk.Image | None, gtvs: dict | None) -> list[str]:
     parts = tumour_parts(gtvs)
     if len(parts) == 1 and parts[0][0] == JOINED_GTVS:
         return [f"the tumour is several GTVs joined in one mask, so it is exported as one structure {JOINED_GTVS} "
@@ -717,14 +822,12 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
 
     out = Path(out_dir)
     check_output_folder(out, reference)
-    parts = []          # (SEG label, role, radiomics segment name, RTSTRUCT name, mask)
     check_result_for_tumour(info, tumour)
+    parts = export_parts(tumour, lungs, gtvs)
+    # the table's segment of an exported mask under another name (--structure GTV-1): in that mask's group
+    radiomics, radiomics_settings, _notes = radiomics_of_parts(radiomics, parts, radiomics_settings)
     if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
         check_radiomics_volume(radiomics, tumour, results_file=radiomics_source)
-        parts += tumour_parts(gtvs) or [(TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE,
-                                         sitk.Cast(tumour > 0, sitk.sitkUInt8))]
-    if lungs is not None:
-        parts += lung_parts(lungs)
     check_radiomics_volumes(radiomics, parts, results_file=radiomics_source)
     if not parts and uncertainty is None and not measurement_groups({}, info, radiomics, dose, rp):
         empty = tumour is not None and not sitk.GetArrayViewFromImage(tumour).any()
