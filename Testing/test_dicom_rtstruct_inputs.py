@@ -1438,6 +1438,11 @@ def test_label_map_and_rtstruct_messages_name_the_path_as_given(p1, tmp_path, mo
     sitk.WriteImage(off, str(tmp_path / "p1" / "off.nii.gz"))
     with pytest.raises(InputError, match="the mask p1/off.nii.gz does not lie on the image grid"):
         read_mask("p1/off.nii.gz", reference=ct)
+    other = sitk.ReadImage(str(tmp_path / "p1" / "labels.nii.gz"))
+    other.SetMetaData("0010|0020", "P3")        # another patient's, as SimpleITK writes an image read from DICOM
+    sitk.WriteImage(other, str(tmp_path / "p1" / "other.nrrd"))
+    with pytest.raises(InputError, match="^the mask p1/other.nrrd is another patient's: PatientID P3"):
+        read_mask("p1/other.nrrd#1", reference=ct)
 
     shutil.copy(st["rtstruct"], tmp_path / "p1" / "rs.dcm")
     with pytest.raises(InputError, match="^structure 'Nope' is not in p1/rs.dcm; it holds: GTV, Lung_R, Lung_L"):
