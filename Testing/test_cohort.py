@@ -1518,7 +1518,7 @@ def test_an_unreadable_igtv_is_not_said_subtracted_in_the_cohorts_notes(small_ph
     doc = json.loads((tmp_path / "out" / "patients" / "ENV" / RESULT).read_text(encoding="utf-8"))
     inventory = pd.read_csv(tmp_path / "out" / "patients.csv").set_index("patient_id").loc["ENV", "notes"]
     table = pd.read_csv(tmp_path / "out" / "rp_table.csv").iloc[0]
-    why = "the tumour's motion envelope 'iGTV' cannot be read (rtstruct.dcm holds 3 structures named 'iGTV'"
+    why = f"the tumour's motion envelope 'iGTV' cannot be read ({st['rtstruct']} holds 3 structures named 'iGTV'"
     for notes in ("; ".join(doc["notes"]), inventory):
         assert "subtracted from the lungs for the dose metrics" not in notes
         assert "structure 'iGTV' is an internal target volume (the GTV's motion envelope), not a GTV: it is not " \

@@ -7,6 +7,7 @@ checked in test_dicom_real.py.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pydicom
@@ -239,7 +240,8 @@ def test_contours_slightly_off_the_slices_pass_and_between_slices_are_refused(p1
 
 def test_bad_rtstruct_inputs_have_clear_errors(p1, tmp_path):
     st, ct = p1
-    with pytest.raises(InputError, match="'Lung' is not in rtstruct.dcm; it holds: GTV, Lung_R, Lung_L"):
+    with pytest.raises(InputError, match=f"'Lung' is not in {re.escape(str(st['rtstruct']))}; it holds: GTV, Lung_R, "
+                                         "Lung_L"):
         read_rtstruct(st["rtstruct"], ct, names=["Lung"])
     with pytest.raises(InputError, match="is a DICOM CT file, not an RTSTRUCT"):
         list_structures(next(st["ct"].iterdir()))
@@ -434,7 +436,8 @@ def test_an_rtstruct_without_frame_of_reference_read_onto_a_dicom_ct_is_said_unc
             for image in c.ContourImageSequence:
                 image.ReferencedSOPInstanceUID = "1.2.3.4." + image.ReferencedSOPInstanceUID[-6:].lstrip("0.")
     ds.save_as(on_slices)
-    with pytest.raises(InputError, match="the RTSTRUCT on_slices.dcm carries no FrameOfReferenceUID, and none of the "
+    with pytest.raises(InputError, match=f"the RTSTRUCT {re.escape(str(on_slices))} carries no FrameOfReferenceUID, "
+                                         "and none of the "
                                          ".* CT slice\\(s\\) its contours reference is a slice of this CT") as err:
         read_rtstruct(on_slices, ct, names=["GTV"])
     assert "give the CT series it was drawn on" in err.value.fix and "--series UID" in err.value.fix
@@ -1851,7 +1854,7 @@ def test_case_pair_message_follows_the_choice(p1, tmp_path):
     assert "role:gtv takes every GTV" in info.value.fix
     rs = write_rtstruct({"GTV": m["GTV"], "Lung_R": m["Lung_R"], "lung_r": m["Lung_R"], "Lung_L": m["Lung_L"]},
                         ref, tmp_path / "pair.rtstruct.dcm")
-    with pytest.raises(InputError, match=r"role:lungs found 2 structures of pair.rtstruct.dcm named 'Lung_R' "
+    with pytest.raises(InputError, match=rf"role:lungs found 2 structures of {re.escape(str(rs))} named 'Lung_R' "
                                          r"\(ROI numbers 2, 3\)") as info:
         read_rtstruct_role(rs, ct, "lungs")
     assert "role:gtv" not in info.value.fix and "export the RTSTRUCT again" in info.value.fix
@@ -1954,7 +1957,8 @@ def test_structure_in_another_spelling_names_the_structure(p1):
     structure meant, not only the list; before, the fix said only "case does not matter"."""
     st, ct = p1
     for spelling in ("lung r", "LUNG-R", "lung.r"):
-        with pytest.raises(InputError, match=r"(?s)is not in rtstruct.dcm; it holds: GTV, Lung_R, Lung_L.*"
+        with pytest.raises(InputError, match=rf"(?s)is not in {re.escape(str(st['rtstruct']))}; it holds: GTV, "
+                                             r"Lung_R, Lung_L.*"
                                              r"did you mean 'Lung_R'\? Give the name as the RTSTRUCT "
                                              r"writes it \('Lung_R'"):
             read_rtstruct(st["rtstruct"], ct, names=[spelling])

@@ -343,7 +343,7 @@ def test_lungs_of_a_label_map_take_the_right_and_the_left_label(case, tmp_path, 
     for bad, why in (("4", "needs the right and the left lung"), ("3,4,1", "needs the right and the left lung"),
                      ("3,9", "has no label '9'"), ("4,4", "the same label")):
         with pytest.raises(InputError, match=f"(?s){why}.*How to fix: give the right lung's label, then the left "
-                                             f"lung's: --lungs labels.nii.gz#R,L .*its labels: 1, 3, 4"):
+                                             f"lung's: --lungs {re.escape(str(path))}#R,L .*its labels: 1, 3, 4"):
             mask_input(f"{path}#{bad}", ct, lungs=True)
     assert np.array_equal(array(mask_input(f"{path}#4", ct, what="tumour")) > 0, labels == 4)   # a 0/1 mask still
 
@@ -355,7 +355,7 @@ def test_lungs_of_a_label_map_take_the_right_and_the_left_label(case, tmp_path, 
     assert vv["left_lung"] == pytest.approx((labels == 4).sum() * voxel)
     assert _cli("radiomics", "--image", st["ct"], "--tumour", f"{path}#1", "--lungs", f"{path}#4", "--segments",
                 "right_lung", *SHAPE, "-o", tmp_path / "x.csv") == 2
-    assert "--lungs labels.nii.gz#R,L" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+    assert f"--lungs {path}#R,L" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
     assert _cli("dicom-export", "--ct", st["ct"], "--tumour", f"{path}#1", "--lungs", f"{path}#3,4",
                 "-o", tmp_path / "e") == 0
     seg = read_seg(tmp_path / "e" / "results.seg.dcm", ct)

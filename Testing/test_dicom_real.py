@@ -480,7 +480,7 @@ def test_real_mask_of_another_patient_on_an_nrrd_ct_carrying_its_patient_is_refu
     assert main(["radiomics-batch", str(manifest), "--workers", "0", "--feature-classes", "shape",
                  "-o", str(tmp_path / "batch.csv")]) == 1
     said = capsys.readouterr()
-    assert "the mask gtv_LUNG1-002.nrrd " + other in said.out + said.err, said
+    assert f"the mask {tmp_path / 'gtv_LUNG1-002.nrrd'} " + other in said.out + said.err, said
     assert other in (tmp_path / "batch_errors.csv").read_text()
     study_ct = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
     assert main(["dicom-export", "--ct", str(study_ct), "--tumour", str(tmp_path / "gtv_LUNG1-002.nrrd"),

@@ -716,11 +716,13 @@ def test_a_structure_set_of_several_frames_reads_the_cts_structures_and_refuses_
     masks = read_rtstruct(mixed, ct, names=["GTV", "Lung_R"])
     for name, mask in masks.items():
         assert np.array_equal(array(mask), array(st["masks"][name])), name
-    with pytest.raises(InputError, match=f"structure 'Lung_L' of pet_roi.dcm is drawn in frame of reference {pet} "
+    with pytest.raises(InputError, match=f"structure 'Lung_L' of {re.escape(str(mixed))} is drawn in frame of "
+                                         f"reference {pet} "
                                          f".*not the CT's {frame}") as err:
         read_rtstruct(mixed, ct, names=["Lung_L"])
     assert "--structure-map ('Lung_L: null')" in err.value.fix
-    with pytest.raises(InputError, match="structure 'Lung_L' of pet_roi.dcm is drawn in frame of reference"):
+    with pytest.raises(InputError, match=f"structure 'Lung_L' of {re.escape(str(mixed))} is drawn in frame of "
+                                         "reference"):
         read_rtstruct_role(mixed, ct, "lungs")
     mask, used = read_rtstruct_role(mixed, ct, "lung_right")
     assert used == ["Lung_R"] and np.array_equal(array(mask), array(st["masks"]["Lung_R"]))
@@ -1390,3 +1392,124 @@ def test_lungs_named_with_a_comma_in_a_structure_name_are_refused_as_such(p1, tm
             assert "--structure-map" not in fix, fix
         assert main([*run, *extra, "--lungs", "role:lungs"]) == 0   # the suggestion, followed
         capsys.readouterr()
+
+
+def _label_map(st, ct, path):
+    """The export's masks as one label map as NSCLC-Radiomics' are (1 GTV, 3 right lung, 4 left lung), at ``path``."""
+    labels = np.zeros(array(st["masks"]["GTV"]).shape, np.uint8)
+    labels[array(st["masks"]["Lung_R"]) > 0] = 3
+    labels[array(st["masks"]["Lung_L"]) > 0] = 4
+    labels[array(st["masks"]["GTV"]) > 0] = 1
+    img = sitk.GetImageFromArray(labels)
+    img.CopyInformation(ct)
+    sitk.WriteImage(img, str(path))
+    return path
+
+
+def test_label_map_and_rtstruct_messages_name_the_path_as_given(p1, tmp_path, monkeypatch):
+    """QA (labelpath62, LUNG1-003's labels and RTSTRUCT): a label map's and an RTSTRUCT's messages named the file by
+    its name alone ("LUNG1-003_labels.nii.gz has no label '9'", "structure 'Nope' is not in 1.3.6...dcm"): with two
+    files of one name in two patients' folders the user could not tell which, and the fix ``--lungs
+    labels.nii.gz#R,L`` did not work from the user's folder.  Each names the path as given (as segpath61 did for the
+    SEG's messages)."""
+    import shutil
+
+    from lungai.dicom.masks import mask_input
+    from lungai.io import read_mask
+
+    st, ct = p1
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p1").mkdir()
+    _label_map(st, ct, tmp_path / "p1" / "labels.nii.gz")
+    with pytest.raises(InputError) as exc:
+        read_mask("p1/labels.nii.gz#9", reference=ct)
+    assert exc.value.problem.startswith("p1/labels.nii.gz has no label '9'; its labels: 1, 3, 4"), exc.value.problem
+    assert "e.g. p1/labels.nii.gz#1, " in exc.value.fix and "e.g. p1/labels.nii.gz#1,3" in exc.value.fix
+    for part, problem in (("3", "--lungs p1/labels.nii.gz#3: a lung label map needs the right and the left lung"),
+                          ("3,9", "p1/labels.nii.gz has no label '9'"),
+                          ("3,3", "--lungs p1/labels.nii.gz#3,3: the right and the left lung have the same label")):
+        with pytest.raises(InputError) as exc:
+            mask_input(f"p1/labels.nii.gz#{part}", ct, lungs=True)
+        assert exc.value.problem.startswith(problem), exc.value.problem
+        assert exc.value.fix.startswith("give the right lung's label, then the left lung's: --lungs "
+                                        "p1/labels.nii.gz#R,L (e.g. --lungs p1/labels.nii.gz#3,4 for"), exc.value.fix
+    off = sitk.ReadImage(str(tmp_path / "p1" / "labels.nii.gz"))
+    off.SetOrigin([o + 7.3 for o in off.GetOrigin()])
+    sitk.WriteImage(off, str(tmp_path / "p1" / "off.nii.gz"))
+    with pytest.raises(InputError, match="the mask p1/off.nii.gz does not lie on the image grid"):
+        read_mask("p1/off.nii.gz", reference=ct)
+    other = sitk.ReadImage(str(tmp_path / "p1" / "labels.nii.gz"))
+    other.SetMetaData("0010|0020", "P3")        # another patient's, as SimpleITK writes an image read from DICOM
+    sitk.WriteImage(other, str(tmp_path / "p1" / "other.nrrd"))
+    with pytest.raises(InputError, match="^the mask p1/other.nrrd is another patient's: PatientID P3"):
+        read_mask("p1/other.nrrd#1", reference=ct)
+
+    shutil.copy(st["rtstruct"], tmp_path / "p1" / "rs.dcm")
+    with pytest.raises(InputError, match="^structure 'Nope' is not in p1/rs.dcm; it holds: GTV, Lung_R, Lung_L"):
+        read_rtstruct("p1/rs.dcm", ct, names=["Nope"])
+    shutil.copy(next(st["ct"].iterdir()), tmp_path / "p1" / "ct.dcm")
+    with pytest.raises(InputError, match="^p1/ct.dcm is a DICOM CT file, not an RTSTRUCT"):
+        list_structures("p1/ct.dcm")
+    ds = pydicom.dcmread(st["rtstruct"])            # Lung_L given Lung_R's ROI number
+    number = {str(r.ROIName): int(r.ROINumber) for r in ds.StructureSetROISequence}
+    for item in (*ds.StructureSetROISequence, *ds.ROIContourSequence, *ds.RTROIObservationsSequence):
+        if int(getattr(item, "ROINumber", 0) or getattr(item, "ReferencedROINumber", 0)) == number["Lung_L"]:
+            setattr(item, "ROINumber" if "ROINumber" in item else "ReferencedROINumber", number["Lung_R"])
+    ds.save_as(tmp_path / "p1" / "one_number.dcm")
+    with pytest.raises(InputError, match=f"^p1/one_number.dcm gives ROI number {number['Lung_R']} to 2 structures"):
+        read_rtstruct("p1/one_number.dcm", ct, names=["Lung_L"])
+    with pytest.raises(InputError, match="^2 structures of p1/one_number.dcm cannot be read: "):
+        read_rtstruct("p1/one_number.dcm", ct)
+    _with_a_pet_frame(st["rtstruct"], tmp_path / "p1" / "pet_roi.dcm", "1.2.826.0.1.3680043.8.498.77", roi="Lung_L")
+    with pytest.raises(InputError, match="^structure 'Lung_L' of p1/pet_roi.dcm is drawn in frame of reference"):
+        read_rtstruct("p1/pet_roi.dcm", ct, names=["Lung_L"])
+
+
+def test_fixes_naming_a_path_with_a_space_work_when_pasted_into_a_shell(p1, tmp_path, monkeypatch, capsys):
+    """QA (labelpath62, LUNG1-003 copied to '/tmp/... My scans/'): the fixes naming a label map's labels or a SEG's
+    segments wrote the path bare - "--lungs /tmp/lp62 My scans/LUNG1-003_labels.nii.gz#3,4", "choose ... after '#':
+    /tmp/lp62 My scans/two.seg.dcm#Lung_R,Lung_L (quoted on a command line ...)" - and pasted into bash the command
+    failed ("unrecognized arguments: My scans/...").  Each is now a command word (quoted: 'My scans/...#3,4'), and
+    the command with it pasted as written runs; a manifest's cell is given in its CSV form."""
+    import shlex
+
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+
+    st, ct = p1
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "My scans").mkdir()
+    _label_map(st, ct, tmp_path / "My scans" / "labels.nii.gz")
+    masks = {"GTV": st["masks"]["GTV"], "Lung_R": st["masks"]["Lung_R"], "RT LUNG": st["masks"]["Lung_R"],
+             "Lung_L": st["masks"]["Lung_L"]}
+    write_seg(masks, ct_reference(st["ct"], image=ct), tmp_path / "My scans" / "two.seg.dcm")
+    command = (f"lungai radiomics --image {shlex.quote(str(st['ct']))} --image-types Original --feature-classes shape "
+               "--lung-spacing 0 -o r.csv")
+
+    def run(text):                      # a command line as bash splits it
+        argv = shlex.split(text)
+        assert argv[0] == "lungai"
+        rc = main(argv[1:])
+        return rc, capsys.readouterr().err
+
+    labels, seg = "'My scans/labels.nii.gz#1'", "'My scans/two.seg.dcm#GTV'"
+    for given, pasted in ((f"--tumour {labels} --lungs 'My scans/labels.nii.gz'", r"e\.g\. (--lungs '[^']+')\)"),
+                          (f"--tumour {labels} --lungs 'My scans/labels.nii.gz#3'", r"e\.g\. (--lungs '[^']+') for"),
+                          ("--tumour 'My scans/labels.nii.gz#9'", r"e\.g\. ('[^']+'), or"),
+                          ("--tumour 'My scans/two.seg.dcm#Nope'", r"e\.g\. ('[^']+')$"),
+                          (f"--tumour {seg} --lungs 'My scans/two.seg.dcm#role:lungs'", r"after '#': ('[^']+') \(")):
+        rc, err = run(f"{command} {given}")
+        assert rc == 2, err
+        fix = err.split("How to fix: ")[1].strip()
+        word = re.search(pasted, fix)
+        assert word, fix
+        option = "--lungs" if "--lungs" in given else "--tumour"
+        rest = (given.split(" --lungs")[0] + " --segments tumour right_lung left_lung" if option == "--lungs"
+                else "--segments tumour")
+        word = word.group(1) if word.group(1).startswith("--") else f"{option} {word.group(1)}"
+        rc, err = run(f"{command} {rest} {word}")       # the fix, pasted as written
+        assert rc == 0, (fix, err)
+        assert (tmp_path / "r.csv").is_file()
+        (tmp_path / "r.csv").unlink()
+    assert "(in a CSV manifest: \"My scans/two.seg.dcm#Lung_R,Lung_L\")" in fix, fix

@@ -970,18 +970,21 @@ def test_read_mask_refuses_a_mask_carrying_another_patient_id(tmp_path):
 
     with pytest.raises(InputError) as exc:
         read_mask(tmp_path / "other.nrrd", reference=ct)
-    assert exc.value.problem == "the mask other.nrrd is another patient's: PatientID P3 (mask) is not the CT's P1"
+    assert exc.value.problem == (f"the mask {tmp_path / 'other.nrrd'} is another patient's: PatientID P3 (mask) is "
+                                 "not the CT's P1")
     assert "this patient's mask" in exc.value.fix and "0010|0020" in exc.value.fix
     with pytest.raises(InputError) as exc:           # FILE#LABEL too, and the frame of reference said with it
         read_mask(f"{tmp_path / 'other.mha'}#1", reference=ct)
-    assert exc.value.problem == ("the mask other.mha is another patient's: PatientID P3 (mask) is not the CT's P1; "
+    assert exc.value.problem == (f"the mask {tmp_path / 'other.mha'} is another patient's: PatientID P3 (mask) is "
+                                 "not the CT's P1; "
                                  "FrameOfReferenceUID 1.2.9 (mask) is not the CT's 1.2.3")
     with pytest.raises(InputError, match="another patient's"):    # said before the grid
         read_mask(tmp_path / "other_shifted.nrrd", reference=ct)
     with pytest.warns(InputNote) as said:
         assert same_geometry(read_mask(tmp_path / "replan.nrrd", reference=ct), ct)
     assert [str(w.message) for w in said] == [
-        "the mask replan.nrrd is the CT's patient's (P1) but carries another frame of reference: FrameOfReferenceUID "
+        f"the mask {tmp_path / 'replan.nrrd'} is the CT's patient's (P1) but carries another frame of reference: "
+        "FrameOfReferenceUID "
         "1.2.9 (mask) is not the CT's 1.2.3 - it was saved from another scan of this patient (a replan, another "
         "series) or re-anonymised; make sure it was drawn on this CT"]
     with warnings.catch_warnings():

@@ -132,19 +132,21 @@ def _lung_specs(spec: str, example: str, names=(), mapping=None, by_role: str = 
     return parts[0], parts[1]
 
 
-def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, source: str = "the SEG"
+def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, source: str | None = None
                     ) -> tuple[sitk.Image, list[str]]:
     """The mask of ``spec`` (a segment label, case-insensitive, or ``role:ROLE``) from {segment label: mask}, e.g.
     the segments of a DICOM SEG, and the labels used (labels differing only in letter case: refused when the choice
     takes one but not the others, :func:`lungai.dicom.labels.check_case_groups`; role:gtv takes them all);
     ``lungs``: a lung label map (1 right, 2 left) from the right and left lung (``role:lungs`` or ``"RIGHT,LEFT"``), or - ``role:lungs`` with no right / left lung segment
     but one segment of role lungs (the "Lungs" of ``lungai dicom-export``) - that segment as a binary lung map
-    (value 1)."""
+    (value 1).  ``source``: the SEG file as the user gave it, each fix naming it ``FILE#PART`` as a command word
+    (:func:`command_word`); None: "the SEG" (``SEG#PART`` in a fix)."""
     import SimpleITK as sitk
 
     from lungai.dicom.roles import AmbiguousRole, describe_roles, mask_for_role, required_names
 
-    example = f"{source}{SELECTOR}{next(iter(masks), 'LABEL')}"
+    example = _part_word(source, next(iter(masks), "LABEL"))
+    named = source or "the SEG"
     if lungs:
         from lungai.dicom.roles import find_role
 
@@ -154,8 +156,8 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
             # one segment of both lungs ("Lungs" of a binary lung mask, as dicom-export writes it): a binary lung
             # map, value 1 (as a binary mask file is read)
             return sitk.Cast(masks[both[0]] > 0, sitk.sitkUInt8), both
-        right_spec, left_spec = _lung_specs(spec, f"{source}{SELECTOR}RIGHT,LEFT", masks, mapping,
-                                            f"{source}{SELECTOR}role:lungs")
+        right_spec, left_spec = _lung_specs(spec, _part_word(source, "RIGHT,LEFT"), masks, mapping,
+                                            _part_word(source, "role:lungs"))
         try:
             right, rn = select_segments(masks, right_spec, mapping, source=source)
             left, ln = select_segments(masks, left_spec, mapping, source=source)
@@ -164,12 +166,12 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
                                                              "lung_right", mapping)[:1])
             if exc.role == "lung_left":
                 exc.pick = exc.pick[::-1]
-            raise exc.with_fix("seg", source) from None
+            raise exc.with_fix("seg", source or "SEG") from None
         except InputError as exc:   # the fix names lung segments, never another segment (the tumour)
             raise InputError(exc.problem + ("" if sided or not both else
                                             f" (and {len(both)} segments of both lungs: {', '.join(both)})"),
                              f"choose the right and the left lung's segments by their labels after '{SELECTOR}': "
-                             f"{source}{SELECTOR}RIGHT,LEFT (a segment of both lungs, role lungs, is taken by "
+                             f"{_part_word(source, 'RIGHT,LEFT')} (a segment of both lungs, role lungs, is taken by "
                              "itself when it is the only lung segment)") from None
         return lung_label_map(right, left), rn + ln
     from lungai.dicom.labels import check_case_groups, matching_labels
@@ -179,12 +181,12 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
         try:
             mask, used = mask_for_role(masks, role, mapping), required_names(role, masks, mapping)
         except AmbiguousRole as exc:   # chosen by label after '#', wherever a SEG is given (no --structure)
-            raise exc.with_fix("seg", source) from None
+            raise exc.with_fix("seg", source or "SEG") from None
         except InputError:
-            raise InputError(f"no segment of {source} has role {role!r}; its segments: "
+            raise InputError(f"no segment of {named} has role {role!r}; its segments: "
                              f"{describe_roles(masks, mapping)}",
                              f"choose the segment by its label after '{SELECTOR}', e.g. {example}") from None
-        check_case_groups(list(masks), used, source, role=role, mapping=mapping)   # one of "Lung_R" / "lung_r"
+        check_case_groups(list(masks), used, named, role=role, mapping=mapping)   # one of "Lung_R" / "lung_r"
         return mask, used
     found = matching_labels(masks, name) or _same_role(masks, name, mapping, source)
     if not found:
@@ -192,14 +194,14 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
         note = (f" ({', '.join(same)} {'has' if len(same) == 1 else 'have'} its role under another name: a structure "
                 "of another image, side, lobe, node or number - or one of several - is never taken in its place)"
                 if same else "")
-        raise InputError(f"{source} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}{note}",
+        raise InputError(f"{named} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}{note}",
                          f"choose one of its segment labels after '{SELECTOR}', e.g. "
-                         + (f"{source}{SELECTOR}{same[0]}" if same else example))
-    check_case_groups(list(masks), found[:1], source, mapping=mapping)   # "GTV" and "gtv": which one is meant?
+                         + (_part_word(source, same[0]) if same else example))
+    check_case_groups(list(masks), found[:1], named, mapping=mapping)   # "GTV" and "gtv": which one is meant?
     return sitk.Cast(masks[found[0]] > 0, sitk.sitkUInt8), found[:1]
 
 
-def _same_role(masks: dict, name: str, mapping, source: str) -> list[str]:
+def _same_role(masks: dict, name: str, mapping, source: str | None) -> list[str]:
     """A ``#name`` selector with no segment of that label: the one segment of the same role, with a note naming it
     ("results.seg.dcm#Tumor" - Slicer's name - finds the "Tumour" of ``lungai segment``'s SEG, "#Lung_R" the
     "Lung-Right" of a clinical SEG), only when the selector and that segment are both bare names of the role
@@ -219,14 +221,14 @@ def _same_role(masks: dict, name: str, mapping, source: str) -> list[str]:
     same = [label for label, r in roles.items() if role_group(r) == role]
     nodes = [label for label, r in roles.items() if r == "gtv_node"]
     if role == "gtv" and nodes:
-        raise InputError(f"{source} has no segment {name!r}, and its GTV segments are "
+        raise InputError(f"{source or 'the SEG'} has no segment {name!r}, and its GTV segments are "
                          f"{', '.join(same + nodes)} (nodal GTVs among them): which one {name!r} means is not clear",
-                         f"choose a segment by its label after '{SELECTOR}' ({source}{SELECTOR}{(same + nodes)[0]}), "
-                         f"or take all the GTVs with {source}{SELECTOR}role:gtv")
+                         f"choose a segment by its label after '{SELECTOR}' ({_part_word(source, (same + nodes)[0])}), "
+                         f"or take all the GTVs with {_part_word(source, 'role:gtv')}")
     if len(same) != 1 or bare_role(same[0], mapping) != role:
         return []
-    warnings.warn(f"{source} has no segment {name!r}; using {same[0]!r}, its one segment of the same role "
-                  f"({role}) - name it exactly ({source}{SELECTOR}{same[0]}) to silence this note",
+    warnings.warn(f"{source or 'the SEG'} has no segment {name!r}; using {same[0]!r}, its one segment of the same role "
+                  f"({role}) - name it exactly ({_part_word(source, same[0])}) to silence this note",
                   InputNote, stacklevel=3)
     return same
 
@@ -302,27 +304,40 @@ def command_word(text) -> str:
     return text if re.fullmatch(r"[\w@%+=:,./-][\w@%+=:,./#-]*", text) else shlex.quote(text)
 
 
+def _part_word(source, part) -> str:
+    """``SOURCE#PART`` (a SEG as the user gave it, a segment or role after '#') as a fix's command word
+    (:func:`command_word`); no ``source`` (a SEG's segments given without their file): ``SEG#PART``."""
+    return command_word(f"{source}{SELECTOR}{part}") if source else f"SEG{SELECTOR}{part}"
+
+
 LUNG_LABELS = {1: "right lung", 2: "left lung"}     # a lung label map, as ``lungai lungs`` writes it
 
 
 def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map", example: str | None = None,
                          consequence: str = "its labels 1 and 2 would be exported as the right and the left lung "
-                                            "and the others dropped") -> None:
+                                            "and the others dropped", option: str | None = None) -> None:
     """A lung label map whose lungs are read by label (1 = right, 2 = left: ``lungai dicom-export``'s segments
     "Right lung" / "Left lung") holds no other label: a label map of several structures (GTV 1, other GTVs 2,
     lungs 3 and 4) would export its labels 1 and 2 as the lungs and drop the others without a word.  ``source``: the
-    map as the message names it (``--lungs labels.nii.gz``); ``example``: the file for the fix's ``FILE#R,L``;
-    ``consequence``: what taking the map whole would do (``lungai dose-features``: its GTVs counted as lung)."""
+    map as the message names it (``--lungs labels.nii.gz``); ``example``: the file for the fix's ``FILE#R,L`` (its
+    path as given); ``consequence``: what taking the map whole would do (``lungai dose-features``: its GTVs counted
+    as lung); ``option``: the command's option (``--lungs``): the fix is then ``--lungs FILE#R,L`` as command words
+    that work as written (:func:`command_word`: a path with a space quoted), else the value alone (a manifest's
+    cell)."""
     import SimpleITK as sitk
 
     found = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(labels)) if v]
     other = [v for v in found if v not in LUNG_LABELS]
     if other:
         name = example or "FILE"
-        e_g = f" (e.g. {name}{SELECTOR}{other[-2]},{other[-1]})" if len(other) > 1 else ""
+
+        def value(part):
+            return f"{option} {command_word(f'{name}{SELECTOR}{part}')}" if option else f"{name}{SELECTOR}{part}"
+
+        e_g = f" (e.g. {value(f'{other[-2]},{other[-1]}')})" if len(other) > 1 else ""
         raise InputError(f"{source} holds labels {', '.join(map(str, found))}, not only 1 (right lung) and 2 (left "
                          f"lung), so it is not a lung label map: {consequence}",
-                         f"choose the right and the left lung's labels after '{SELECTOR}': {name}{SELECTOR}R,L{e_g}, "
+                         f"choose the right and the left lung's labels after '{SELECTOR}': {value('R,L')}{e_g}, "
                          "or relabel the map to 1 = right lung, 2 = left lung")
 
 
@@ -365,8 +380,7 @@ def lung_map_input(value, ct, rtstruct=None, option: str = "--lungs", binary: bo
             return both
     if p.is_file() or rtstruct is None:     # a file (an RTSTRUCT structure spec names the lungs themselves)
         if not binary or len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:
-            source = f"{option} {p}"
-            check_lung_label_map(lungs, source, source if option.startswith("--") else str(p),
+            check_lung_label_map(lungs, f"{option} {p}", str(p), option=option if option.startswith("--") else None,
                                  **({"consequence": consequence} if consequence else {}))
     return lungs
 

@@ -126,7 +126,7 @@ def check_mask_matches_ct(path, reference: sitk.Image) -> None:
     LUNG1-002's PatientID was measured on LUNG1-003's NRRD CT without a word.)"""
     from lungai.dose.read import image_header
 
-    name = Path(path).name
+    name = str(path)        # the path as given: every patient's folder may hold a tumour.nrrd
     mask, ct = image_header(path), carried_header(reference)
     problem = other_patient_mask(name, mask, ct)
     if problem:

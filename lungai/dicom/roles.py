@@ -566,8 +566,9 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source
     dose-features, demo), ``"lungs"`` (``--lungs RIGHT,LEFT``: radiomics' standard segments; not
     for a name holding a comma), ``"seg"`` (segments of the DICOM SEG ``source``, chosen by label after '#' - the
     one route wherever a SEG is given, a ``radiomics-batch`` manifest's cell too, which has no --structure nor
-    --structure-map: ``SEG#Lung_R``, ``SEG#Lung_R,Lung_L`` for the right and the left lung; QA: the SEG's fix named
-    ``--structure``, which radiomics-batch has not), or None (no option choosing by name: lungai cohort;
+    --structure-map: ``SEG#Lung_R``, ``SEG#Lung_R,Lung_L`` for the right and the left lung, as a command word that
+    works as written - ``'My scans/seg.dcm#Lung_R'`` - with a manifest's cell where CSV quotes it otherwise; QA: the
+    SEG's fix named ``--structure``, which radiomics-batch has not), or None (no option choosing by name: lungai cohort;
     ``radiomics --structure role:lungs``, where two --structure are two segments, not the lungs).  A choice by
     name keeps what was asked: the right lung alone for role lung_right, never both lungs.  The --structure-map
     lines hide every structure but the one kept - unless one of them has the kept one's name as the mapping compares
@@ -591,9 +592,11 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source
         if len(error.pick) == 2 and any("," in str(n) for n in error.pick):
             return ("rename the segment(s) not to use, or the lung segment whose label holds a comma, and export the "
                     "SEG again (after '#', a comma separates the right from the left lung)")
-        quoted = [w for w, c in (("quoted on a command line", " " in value),
-                                 ("in double quotes in a CSV manifest", "," in value)) if c]
-        return f"choose {kept} by label after '#': {value}" + (f" ({', '.join(quoted)})" if quoted else "")
+        from lungai.dicom.masks import command_word
+
+        word = command_word(value)      # pasted after the option on a command line, it works as written
+        cell = ('"' + value.replace('"', '""') + '"') if "," in value or '"' in value else value   # a CSV cell
+        return f"choose {kept} by label after '#': {word}" + (f" (in a CSV manifest: {cell})" if cell != word else "")
     if choose == "structure":
         pick = " ".join(f"--structure {quote(str(n))}" for n in error.pick)
         return f"choose the structure(s) by name (e.g. {pick}), or {hide}"

@@ -145,7 +145,7 @@ def _read(path) -> "object":
     except (InvalidDicomError, OSError) as exc:
         raise InputError(f"{p} is not a readable DICOM file ({exc})", "give the RTSTRUCT .dcm file") from exc
     if getattr(ds, "Modality", "") != "RTSTRUCT":
-        raise InputError(f"{p.name} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTSTRUCT",
+        raise InputError(f"{p} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTSTRUCT",
                          "give the RT structure set (modality RTSTRUCT) exported with the plan")
     return ds
 
@@ -245,7 +245,7 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
         same = [st for st in structures if st.number == n]
         for st in same:
             st.error = InputError(
-                f"{Path(rtstruct_path).name} gives ROI number {n} to {len(same)} structures "
+                f"{rtstruct_path} gives ROI number {n} to {len(same)} structures "
                 f"({', '.join(repr(str(x.name)) for x in same)}), so which contours of ROI number {n} "
                 "(ReferencedROINumber) belong to which is not known", "re-export the structure set from the planning system (every structure with "
                 "its own ROI number), or read only the other structures")
@@ -573,7 +573,7 @@ def _select(structures: list[Structure], names, rtstruct_path, role: str | None 
     ``mapping`` the user's, for the message (:func:`lungai.dicom.labels.check_case_groups`)."""
     from lungai.dicom.labels import check_case_groups, label_key, matching_labels, name_key, repeated_labels
 
-    file = Path(rtstruct_path).name
+    file = str(rtstruct_path)       # the path as given: every patient's folder may hold an RS.dcm
     drawn = [s for s in structures if _drawn(s)]
 
     def refuse_repeated(pool, keys):
@@ -670,7 +670,7 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
         raise problems[0]
     if problems:
         raise InputError(
-            f"{len(problems)} structures of {Path(rtstruct_path).name} cannot be read: "
+            f"{len(problems)} structures of {rtstruct_path} cannot be read: "
             + "; ".join(p.problem for p in problems),
             "read only the structures you need (names=[...], CLI --structure NAME or role:gtv), or " + problems[0].fix)
     return out
@@ -703,7 +703,7 @@ def other_frame_error(structure: Structure, rtstruct_path, ct_frame: str) -> Inp
     structures of the CT's frame (raised when it is used, as any unreadable structure): its coordinates are those of
     another image (a PET / MR registered with the CT), so placed on the CT they would be wrong."""
     return InputError(
-        f"structure {structure.name!r} of {Path(rtstruct_path).name} is drawn in frame of reference {structure.frame} "
+        f"structure {structure.name!r} of {rtstruct_path} is drawn in frame of reference {structure.frame} "
         f"(another image of the structure set, e.g. a registered PET or MR), not the CT's {ct_frame}: its "
         "coordinates are not the CT's",
         "choose a structure drawn on this CT (--structure NAME), or leave this one out with --structure-map "
@@ -772,17 +772,16 @@ def _drawn_on_these_slices(path, reference_ct: sitk.Image, ct_series: str) -> bo
     if not images or not ct_slices:
         return False
     hit = len(images & ct_slices)
-    name = Path(path).name
     if not hit:
         raise InputError(
-            f"the RTSTRUCT {name} carries no FrameOfReferenceUID, and none of the {len(images)} CT slice(s) its "
+            f"the RTSTRUCT {path} carries no FrameOfReferenceUID, and none of the {len(images)} CT slice(s) its "
             f"contours reference is a slice of this CT (series {ct_series or '(unknown)'}): it was drawn on another "
             "CT series",
             "give the CT series it was drawn on (`lungai dicom-scan FOLDER` matches it by the slices its contours "
             "reference; --series UID picks it in a folder of several), or re-export the RTSTRUCT with its "
             "FrameOfReferenceUID (its ReferencedFrameOfReferenceSequence) from the planning system")
     if hit < len(images):
-        warnings.warn(f"the RTSTRUCT {name} carries no FrameOfReferenceUID; its contours reference {len(images)} CT "
+        warnings.warn(f"the RTSTRUCT {path} carries no FrameOfReferenceUID; its contours reference {len(images)} CT "
                       f"slice(s), {hit} of this CT (series {ct_series or '(unknown)'}) and {len(images) - hit} not: "
                       "make sure its structures were drawn on this CT", InputCheckNote, stacklevel=4)
     return True

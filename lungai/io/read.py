@@ -951,7 +951,7 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     a DICOM SEG read as one 0/1 mask): filled with {SegmentLabel: 0/1 mask} of each segment it was made of (``lungai
     dicom-export`` writes each GTV under its own name: :func:`lungai.dicom.export.tumour_parts`).
     """
-    from lungai.dicom.masks import SELECTOR, split_selector
+    from lungai.dicom.masks import SELECTOR, command_word, split_selector
 
     path, part = split_selector(path)
     modality = _dicom_modality(path)
@@ -973,7 +973,7 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         _check_label_range(img, path)
         img = sitk.Cast(img, sitk.sitkUInt16)
     if reference is not None:
-        img = on_grid(reference, img, what=f"mask {path.name}")   # the same voxels in another order: reoriented
+        img = on_grid(reference, img, what=f"mask {path}")   # the same voxels in another order: reoriented
     if part is not None and lungs:
         return _lung_labels_of(img, path, part)
     if part is not None:
@@ -981,10 +981,11 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         wanted = [w.strip() for w in part.split(",")]      # FILE#1,2: the union of labels 1 and 2 (several GTVs)
         for w in wanted:
             if not w.isdigit() or int(w) not in labels:
-                raise InputError(f"{path.name} has no label {w!r}; its labels: {', '.join(map(str, labels)) or 'none'}",
-                                 f"choose one of its labels after '{SELECTOR}', e.g. {path.name}{SELECTOR}"
-                                 f"{labels[0] if labels else 1}, or several joined as one structure, e.g. "
-                                 f"{path.name}{SELECTOR}{','.join(map(str, labels[:2] or [1, 2]))}")
+                raise InputError(f"{path} has no label {w!r}; its labels: {', '.join(map(str, labels)) or 'none'}",
+                                 f"choose one of its labels after '{SELECTOR}', e.g. "
+                                 f"{command_word(f'{path}{SELECTOR}{labels[0] if labels else 1}')}, or several "
+                                 "joined as one structure, e.g. "
+                                 + command_word(f"{path}{SELECTOR}{','.join(map(str, labels[:2] or [1, 2]))}"))
         arr = np.isin(sitk.GetArrayViewFromImage(img), [int(w) for w in wanted]).astype(np.uint8)
         out = sitk.GetImageFromArray(arr)
         out.CopyInformation(img)
@@ -1020,22 +1021,22 @@ def _check_label_range(img: sitk.Image, path: Path) -> None:
 def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:
     """``labels.nii.gz#R,L`` as a lung label map: label R -> 1 (right lung), label L -> 2 (left lung).  One label
     (``#N``) is refused: it would be taken as the right lung whatever side it is."""
-    from lungai.dicom.masks import SELECTOR, lung_label_map
+    from lungai.dicom.masks import SELECTOR, command_word, lung_label_map
 
     labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
     known = f"its labels: {', '.join(map(str, labels)) or 'none'}"
-    fix = (f"give the right lung's label, then the left lung's: --lungs {path.name}{SELECTOR}R,L "
-           f"(e.g. {path.name}{SELECTOR}3,4 for right 3 and left 4; {known})")
+    fix = (f"give the right lung's label, then the left lung's: --lungs {command_word(f'{path}{SELECTOR}R,L')} "
+           f"(e.g. --lungs {command_word(f'{path}{SELECTOR}3,4')} for right 3 and left 4; {known})")
     parts = [q.strip() for q in part.split(",")]
     if len(parts) != 2:
-        raise InputError(f"--lungs {path.name}{SELECTOR}{part}: a lung label map needs the right and the left lung, "
+        raise InputError(f"--lungs {path}{SELECTOR}{part}: a lung label map needs the right and the left lung, "
                          f"one label would be taken as the right lung", fix)
     bad = [q for q in parts if not q.isdigit() or int(q) not in labels]
     if bad:
-        raise InputError(f"{path.name} has no label {bad[0]!r}; {known}", fix)
+        raise InputError(f"{path} has no label {bad[0]!r}; {known}", fix)
     right, left = (int(q) for q in parts)
     if right == left:
-        raise InputError(f"--lungs {path.name}{SELECTOR}{part}: the right and the left lung have the same label", fix)
+        raise InputError(f"--lungs {path}{SELECTOR}{part}: the right and the left lung have the same label", fix)
     return lung_label_map(img == right, img == left)
 
 
@@ -1069,7 +1070,7 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
         raise InputError(f"{p} is an RTSTRUCT (contours), not a mask image", RTSTRUCT_AS_MASK_FIX)
     if reference is None:
         raise InputError(f"{p} is a DICOM SEG: it can only be read onto its CT's grid", "give the CT as well")
-    from lungai.dicom.masks import SELECTOR, select_segments
+    from lungai.dicom.masks import SELECTOR, command_word, select_segments
     from lungai.dicom.seg import read_seg
 
     segments = read_seg(p, reference)
@@ -1102,8 +1103,9 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
         if (labels[arr] > 0).any():
             raise InputError(f"segments of {p} overlap ({', '.join(segments)}), so they cannot form one "
                              "label map",
-                             f"choose the segment(s) after '{SELECTOR}': by label ({p}{SELECTOR}"
-                             f"{next(iter(segments))}) or by role ({p}{SELECTOR}role:gtv); --tumour, --gtv and "
+                             f"choose the segment(s) after '{SELECTOR}': by label "
+                             f"({command_word(f'{p}{SELECTOR}{next(iter(segments))}')}) or by role "
+                             f"({command_word(f'{p}{SELECTOR}role:gtv')}); --tumour, --gtv and "
                              "--lungs take the segments of their role by themselves")
         labels[arr] = number
         names[number] = label
