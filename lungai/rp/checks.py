@@ -173,6 +173,8 @@ def near_repeated_rows(df: pd.DataFrame, cols: list, what: str) -> str | None:
     each column (columns taken as independent), is at most :data:`NEAR_CHANCE` - a table of a few coarse columns
     (age, sex, stage) is not searched.  None when there is nothing to say."""
     n = len(df)
+    if n < 2:
+        return None
     numeric, text = {}, {}
     for c in cols:
         raw = df[c].mask(df[c].map(is_missing_word))
@@ -228,7 +230,7 @@ def near_repeated_rows(df: pd.DataFrame, cols: list, what: str) -> str | None:
     def differ(a, b):
         cs = [c for c in numeric if not (numeric[c][a] == numeric[c][b] or np.isnan(numeric[c][a])
                                          and np.isnan(numeric[c][b]))]
-        cs += [c for c in text if df[c].iloc[a] != df[c].iloc[b]]
+        cs += [c for c in text if str(df[c].iloc[a]) != str(df[c].iloc[b])]     # 'Male' / 'male ' 
         shown = ", ".join(f"{c} {' / '.join(as_written(df, c, [a, b]))}" for c in cs[:3])
         return shown + (f" and {len(cs) - 3} more" if len(cs) > 3 else "")
 
@@ -573,13 +575,12 @@ def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: 
             comma = next((decimal_comma_hint(e) for e in examples if decimal_comma_hint(e)), "")
             if comma:       # '2,35': a spreadsheet's decimal comma, never a category or a missing value
                 raise InputError(f"column {col!r} ({kind}) has {agree(len(examples), 'value', 'values')} {examples} "
-                                 f"written with a decimal comma"
-                                 f"{comma} ({rows})",
+                                 f"written with a decimal comma{comma} ({rows})",
                                  DECIMAL_COMMA_FIX + "; if the column is categorical (codes, not numbers), declare it "
                                  "categorical in a role file (type categorical) or end its name with _cat")
             if any(percent_number(e) is not None for e in examples):    # '45%': a cell formatted as a percentage
                 raise InputError(f"column {col!r} ({kind}) has {agree(len(examples), 'value', 'values')} {examples} "
-                                 f"written with a percent sign"
+                                 "written with a percent sign"
                                  f"{next(number_hint(e) for e in examples if percent_number(e) is not None)} "
                                  f"({rows})", PERCENT_FIX)
             raise InputError(f"column {col!r} ({kind}) has {agree(len(examples), 'a value', 'values')} {examples} "
