@@ -95,7 +95,7 @@ def test_predict_rp_node_names_every_missing_clinical_field(mrml_scene, synth_mo
     with pytest.raises(InputError) as err:
         predict_rp_node(mrml_scene, model, radiomics, dose, {"age_years": 71, "sex_cat": "male"})
     text = str(err.value)
-    assert "The model needs 6 value(s) the inputs do not give: clinical " in text, text
+    assert "The model needs 6 values the inputs do not give: clinical " in text, text
     for name in ("clin_pack_years", "clin_hb_g_dl", "clin_tiffeneau_pct", "clin_platelets_10e9_l", "clin_durvalumab",
                  "clin_histology_cat"):
         assert repr(name) in text

@@ -292,13 +292,13 @@ def test_repeated_rows_of_a_table_without_an_id_column_are_refused(tmp_path, tab
 
     no_id = table.rename(columns={"case": "study_no"})          # a name that is no id column (record_id is one now)
     tripled = pd.concat([no_id] * 3, ignore_index=True)
-    with pytest.raises(InputError, match=r"no patient id column and 60 row\(s\) repeated \(120 copies\)"
+    with pytest.raises(InputError, match=r"no patient id column and 60 rows repeated \(120 copies\)"
                                          r".*rows 1, 61, 121; rows 2, 62") as err:
         train_rp(tripled, "rp_grade2", tmp_path / "m", fast=True)
     assert "patient id column" in err.value.fix and "keep one row per patient" in err.value.fix
     assert not (tmp_path / "m").exists()
     one_twice = pd.concat([no_id, no_id.iloc[[4]]], ignore_index=True)       # one whole row twice
-    with pytest.raises(InputError, match=r"1 row\(s\) repeated \(1 copy\).*\(rows 5, 61\)"):
+    with pytest.raises(InputError, match=r"1 row repeated \(1 copy\).*\(rows 5, 61\)"):
         train_rp(one_twice, "rp_grade2", tmp_path / "m", fast=True)
     twice = pd.concat([rp_cohort.table.iloc[:30], rp_cohort.table.iloc[[7]]], ignore_index=True).drop(columns="case")
     with pytest.raises(InputError, match=r"validation table has no patient id column.*rows 8, 31"):
@@ -774,7 +774,7 @@ def test_none_is_a_category_and_every_missing_word_is_reported(rp_messy_model):
     # NA / an empty cell in the outcome is said to be missing, as before
     df["rp_grade2"] = df["rp_grade2"].astype(object)
     df.loc[2, "rp_grade2"] = "NA"
-    with pytest.raises(InputError, match=r"'rp_grade2' is empty or missing in 1 row\(s\) \(CSV lines \[4\]\)"):
+    with pytest.raises(InputError, match=r"'rp_grade2' is empty or missing in 1 row \(CSV lines \[4\]\)"):
         outcome_vector(df, "rp_grade2")
 
 
@@ -785,10 +785,10 @@ def test_infinity_in_a_numeric_feature_names_column_and_line(tmp_path, table, va
     table.loc[4, "dose_mld_gy"] = value
     roles = infer_roles(table, "rp_grade2")
     assert roles.type_of("dose_mld_gy") == "numeric"
-    with pytest.raises(InputError, match=r"'dose_mld_gy' \(numeric\).*'-?[iI]nf'.*not finite numbers.*CSV lines \[6\]"):
+    with pytest.raises(InputError, match=r"'dose_mld_gy' \(numeric\).*'-?[iI]nf'.*that is not a finite number.*CSV lines \[6\]"):
         numeric_features(table, roles, roles.features("all"))
     table.to_csv(tmp_path / "t.csv", index=False)
-    with pytest.raises(InputError, match=r"'dose_mld_gy'.*not finite numbers.*CSV lines \[6\]"):
+    with pytest.raises(InputError, match=r"'dose_mld_gy'.*not a finite number.*CSV lines \[6\]"):
         train_rp(tmp_path / "t.csv", "rp_grade2", tmp_path / "m", models="lr", fast=True, make_plots=False)
 
 
@@ -797,7 +797,7 @@ def test_infinity_at_prediction_names_column_and_line(rp_messy_model):
     patients = read_table(table).head(3)
     patients["dose_mld_gy"] = patients["dose_mld_gy"].astype(object)
     patients.loc[1, "dose_mld_gy"] = "Inf"
-    with pytest.raises(InputError, match=r"'dose_mld_gy'.*\['Inf'\].*not finite numbers.*CSV lines \[3\]"):
+    with pytest.raises(InputError, match=r"'dose_mld_gy'.*\['Inf'\].*that is not a finite number.*CSV lines \[3\]"):
         predict_rp(model, patients)
 
 
@@ -847,7 +847,7 @@ def test_bad_values_of_joined_tables_name_the_file_and_its_line_as_written(tmp_p
     b.loc[3, "dose_mld_gy"] = "1e999"                                                      # line 5 of b.csv
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
-    pattern = (r"'dose_mld_gy' \(numeric\) has value\(s\) \['1e999'\] that are not finite numbers.*"
+    pattern = (r"'dose_mld_gy' \(numeric\) has a value \['1e999'\] that is not a finite number.*"
                r"\(lines \[5\] of .*b\.csv\)")
     with pytest.raises(InputError, match=pattern):
         train_rp([tmp_path / "a.csv", tmp_path / "b.csv"], "rp_grade2", tmp_path / "m", models="lr", fast=True,
@@ -859,7 +859,7 @@ def test_bad_values_of_joined_tables_name_the_file_and_its_line_as_written(tmp_p
         numeric_features(read_tables([tmp_path / "b.csv", tmp_path / "a.csv"]), infer_roles(a, "rp_grade2"),
                          ["clin_age_years"])
     b.to_csv(tmp_path / "one.csv", index=False)                     # one table: its lines, the value as written
-    with pytest.raises(InputError, match=r"\['1e999'\] that are not finite.*\(CSV lines \[5\]\)"):
+    with pytest.raises(InputError, match=r"\['1e999'\] that is not a finite.*\(CSV lines \[5\]\)"):
         numeric_features(read_tables(tmp_path / "one.csv"), infer_roles(b, None), ["dose_mld_gy"])
 
 
@@ -880,7 +880,7 @@ def test_dose_units_are_checked_in_train_validate_and_predict(tmp_path, table, r
     assert "dose_v20_pct looks like a fraction (0-1): multiply by 100" in err.value.fix
     over = table.copy()
     over.loc[4, "dose_v13_pct"] = 130.0
-    with pytest.raises(InputError, match=r"dose_v13_pct.*outside 0-100: value\(s\) \['130.0'\] \(CSV lines \[6\]\)"):
+    with pytest.raises(InputError, match=r"dose_v13_pct.*outside 0-100: value \['130.0'\] \(CSV lines \[6\]\)"):
         train_rp(over, "rp_grade2", tmp_path / "c", fast=True, outer_folds=2, inner_folds=2)
     # validation table in cGy: refused, not every risk ~1
     val = rp_cohort.table.head(40).copy()
@@ -935,8 +935,8 @@ def test_unknown_categories_of_every_column_reported_at_once(rp_model_dir, rp_co
         patients.loc[patients.index[1], c] = "zzz_unknown"
     with pytest.raises(InputError) as err:
         predict_rp(rp_model_dir, patients)
-    assert f"{len(cats)} column(s) with unknown categories" in str(err.value)
-    assert all(f"column {c!r} has unknown categor(ies) 'zzz_unknown'" in str(err.value) for c in cats)
+    assert f"{len(cats)} columns with unknown categories" in str(err.value)
+    assert all(f"column {c!r} has an unknown category 'zzz_unknown'" in str(err.value) for c in cats)
 
 
 def test_a_feature_set_with_the_same_columns_as_another_is_fitted_once_and_said(tmp_path, table):
@@ -1002,7 +1002,7 @@ def test_numbers_written_with_a_decimal_comma_are_refused_not_made_categories(tm
 
     table = table.copy()
     table["clin_dose_per_fraction_gy"] = ["1,8", "2,0", "2,75"] * 20
-    with pytest.raises(InputError, match=r"'clin_dose_per_fraction_gy' \(numeric\) has value\(s\) \['1,8', '2,0', "
+    with pytest.raises(InputError, match=r"'clin_dose_per_fraction_gy' \(numeric\) has values \['1,8', '2,0', "
                                          r"'2,75'\] written with a decimal comma \(type 1.8: a decimal point") as err:
         train_rp(table, "rp_grade2", tmp_path / "m1", fast=True, models=("lr",))
     assert DECIMAL_COMMA_FIX in err.value.fix and not (tmp_path / "m1").exists()
@@ -1092,3 +1092,135 @@ def test_predict_names_one_missing_column_in_the_singular(rp_model_dir, rp_cohor
     with pytest.raises(InputError) as err:
         predict_rp(rp_model_dir, patients)
     assert "1 required column missing: 'clin_hb_g_dl'" in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_rp_messages_count_in_the_singular_and_the_plural(tmp_path, table, n):
+    """QA rp62: lungai rp's messages wrote "(s)" plurals - "1 row(s) repeated", "empty or missing in 2 row(s)",
+    "1 constant or empty feature column(s)", "unknown categor(ies)", "has value(s) ['sixty'] that are not numbers",
+    "unknown model(s)", "The model needs 1 value(s)": the count's own number now (lungai.errors.counted / agree)."""
+    from lungai.rp.checks import check_categories, check_not_constant, check_repeated_rows
+    from lungai.rp.columns import read_role_file
+    from lungai.scene.results import describe_missing_features
+
+    plural = n > 1
+    s = "s" if plural else ""
+    no_id = table.drop(columns="case")
+    twice = pd.concat([no_id, no_id.iloc[:n]], ignore_index=True)
+    with pytest.raises(InputError) as err:
+        check_repeated_rows(twice, list(no_id.columns), "the table", "why")
+    copies = "copies" if plural else "copy"
+    assert f"no patient id column and {n} row{s} repeated ({n} {copies}), identical" in str(err.value), err.value
+
+    empty = table.copy()
+    empty.loc[:n - 1, "rp_grade2"] = np.nan
+    with pytest.raises(InputError, match=rf"'rp_grade2' is empty or missing in {n} row{s} \(") as err:
+        outcome_vector(empty, "rp_grade2")
+    assert "(s)" not in str(err.value)
+
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1.0] * 3, "c": [np.nan] * 3})
+    with pytest.raises(InputError, match=rf"^{n} constant or empty feature column{s}: \['b'") as err:
+        check_not_constant(X if plural else X.drop(columns="c"))
+
+    cats = pd.DataFrame({"x": ["p", "zz", "yy"], "y": ["q", "q", "ww"]})
+    known = {"x": ["p"] + (["yy"] if not plural else []), "y": ["q"] if plural else ["q", "ww"]}
+    with pytest.raises(InputError) as err:
+        check_categories(cats, known, "the patients table")
+    said = str(err.value)
+    assert f"the patients table: {n} column{s} with unknown categories: " in said, said
+    if plural:
+        assert "column 'x' has unknown categories 'yy'" in said and "column 'y' has an unknown category 'ww'" in said
+    else:
+        assert "column 'x' has an unknown category 'zz'" in said and "column 'y'" not in said
+    assert "categor(ies)" not in said
+
+    words = table.head(6).copy()
+    words["clin_age_years"] = words["clin_age_years"].astype(object)
+    words.loc[:n - 1, "clin_age_years"] = ["sixty", "seventy"][:n]
+    roles = infer_roles(table, "rp_grade2")
+    with pytest.raises(InputError) as err:
+        numeric_features(words, roles, ["clin_age_years"])
+    shown = str(sorted(["sixty", "seventy"][:n]))
+    assert (f"has values {shown} that are not numbers" if plural else
+            f"has a value {shown} that is not a number") in str(err.value), err.value
+
+    with pytest.raises(InputError, match=rf"^unknown model{s}: \['xx'") as err:
+        train_rp(table, "rp_grade2", tmp_path / "m", models="xx,yy" if plural else "xx,lr", fast=True)
+    with pytest.raises(InputError, match=rf"^unknown feature set{s}: "):
+        train_rp(table, "rp_grade2", tmp_path / "m", feature_sets=["rad", "clin"][:n] + ["all"], fast=True)
+
+    roles_csv = tmp_path / "roles.csv"
+    roles_csv.write_text("name,x\nclin_age_years,clinical\n" if plural else "column,x\nclin_age_years,clinical\n")
+    with pytest.raises(InputError, match=rf"lacks column{s} \['{'column' if plural else 'role'}'"):
+        read_role_file(roles_csv)
+
+    card = {"features": ["clin_age_years", "rad_a", "rad_b"]}
+    text = describe_missing_features(card, ["rad_a", "rad_b"][:n])
+    assert text.startswith(f"The model needs {n} value{s} the inputs do not give: {n} radiomics/dose feature{s} "), text
+
+
+def test_rows_differing_in_letter_case_only_are_repeated_rows(table):
+    """QA rp62: without an id column, a patient twice whose copy wrote a category in another letter case ('MALE'
+    for 'male') was not refused as repeated - yet training reads categories in any case as one (the two rows are
+    one patient to the model, in the training and the test folds)."""
+    from lungai.rp.checks import check_one_row_per_patient
+
+    no_id = table.drop(columns="case")
+    copy = no_id.iloc[[4]].copy()
+    copy["clin_sex_cat"] = copy["clin_sex_cat"].str.upper() + " "
+    twice = pd.concat([no_id, copy], ignore_index=True)
+    with pytest.raises(InputError, match=r"no patient id column and 1 row repeated \(1 copy\).*\(rows 5, 61\)"):
+        check_one_row_per_patient(twice, None, "the training table", "why", every_id=True,
+                                  columns=list(no_id.columns))
+
+
+def test_near_repeated_rows_of_a_table_without_an_id_column_are_noted(tmp_path, table, rp_model_dir, rp_cohort):
+    """QA rp62: without an id column only rows identical in every value were caught; the same patient twice with
+    its radiomics exported at 6 significant digits (-816.9309969723365 / -816.931), or one value retyped (Hb 14.1 /
+    14.12), was trained on in the training and the test folds without a word.  Rows whose every feature and the
+    outcome agree to within 0.5 % are said (an InputNote, train and validate: rows of one patient to remove, or
+    an id column to add); not for different patients, nor where a few coarse columns make such agreement common."""
+    import warnings
+
+    from lungai.rp.checks import check_one_row_per_patient
+    from lungai.rp.external import validate_rp
+
+    no_id = table.drop(columns="case")
+    columns = list(no_id.columns)
+    rounded = no_id.iloc[[4]].copy()
+    for c in [c for c in columns if c.startswith("rad_")]:
+        rounded[c] = rounded[c].map(lambda v: float(f"{v:.6g}"))
+    assert not rounded.equals(no_id.iloc[[4]])
+    with pytest.warns(InputNote, match=r"no patient id column and 1 pair of rows agrees in every feature and the "
+                                       r"outcome, numbers to within 0.5% \(rows 5 and 61: rad_") as notes:
+        check_one_row_per_patient(pd.concat([no_id, rounded], ignore_index=True), None, "the training table", "why",
+                                  every_id=True, columns=columns)
+    assert "keep one row per patient, or add a patient id column" in str(notes[0].message)
+
+    # validation: the same note
+    part = rp_cohort.table.iloc[:30].drop(columns="case")
+    again = part.iloc[[3]].copy()
+    again["dose_mld_gy"] = again["dose_mld_gy"] + 0.01
+    with pytest.warns(InputNote, match=r"validation table has no patient id column and 1 pair of rows agrees.*"
+                                       r"rows 4 and 31: dose_mld_gy"):
+        validate_rp(rp_model_dir, pd.concat([part, again], ignore_index=True))
+
+    from lungai.rp.checks import NEAR_TOLERANCE, near_repeated_rows
+
+    retyped = no_id.iloc[[7, 9]].copy()          # two patients twice, a clinical value of each retyped
+    retyped["clin_hb_g_dl"] = retyped["clin_hb_g_dl"] * (1 + NEAR_TOLERANCE / 2)
+    text = near_repeated_rows(pd.concat([no_id, retyped], ignore_index=True), columns, "the table")
+    assert text.startswith("the table has no patient id column and 2 pairs of rows agree in every feature") and \
+        "(rows 8 and 61: clin_hb_g_dl " in text and "; rows 10 and 62: clin_hb_g_dl " in text, text
+
+    # not said: different patients (the cohort as it is), a value changed by more, a few coarse columns
+    assert near_repeated_rows(no_id, columns, "the table") is None
+    changed = no_id.iloc[[7]].copy()
+    changed["clin_hb_g_dl"] = changed["clin_hb_g_dl"] * (1 + 4 * NEAR_TOLERANCE)
+    assert near_repeated_rows(pd.concat([no_id, changed], ignore_index=True), columns, "the table") is None
+    coarse = no_id[["clin_age_years", "clin_sex_cat", "rp_grade2"]]
+    close = coarse.iloc[[3]].assign(clin_age_years=coarse["clin_age_years"].iloc[3] + 0.1)
+    assert near_repeated_rows(pd.concat([coarse, close], ignore_index=True), list(coarse.columns), "t") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputNote)
+        check_one_row_per_patient(no_id, None, "the training table", "why", every_id=True, columns=columns)

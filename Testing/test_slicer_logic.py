@@ -3317,9 +3317,9 @@ def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phanto
     # its one-row CSV is simulated here, as such a value in a table would give it)
     s.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
     job = slogic.startRisk(s)
-    job.process.lines = ["lungai rp predict: error: column 'clin_age_years' (numeric) has value(s) ['sixty'] that "
-                         "are not numbers (CSV lines [2])", "  How to fix: give numbers"]
-    assert job.errorMessage() == ("column 'clin_age_years' (numeric) has value(s) ['sixty'] that are not numbers\n"
+    job.process.lines = ["lungai rp predict: error: column 'clin_age_years' (numeric) has a value ['sixty'] that "
+                         "is not a number (CSV lines [2])", "  How to fix: give numbers"]
+    assert job.errorMessage() == ("column 'clin_age_years' (numeric) has a value ['sixty'] that is not a number\n"
                                   "How to fix: give numbers")
     job.finish()
 

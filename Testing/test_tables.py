@@ -273,7 +273,7 @@ def test_numbers_written_with_a_percent_sign_are_refused_as_numbers(tmp_path):
     assert infer_type(__import__("pandas").Series(["45%", "50%", "NA"]))[0] == "numeric"
     table = make_cohort(80, seed=3, n_noise=2).table
     table["clin_fev1_pct"] = [f"{40 + 5 * (k % 12)}%" for k in range(len(table))]
-    with pytest.raises(InputError, match=r"column 'clin_fev1_pct' \(numeric\) has value\(s\) \['40%', .*written "
+    with pytest.raises(InputError, match=r"column 'clin_fev1_pct' \(numeric\) has values \['40%', .*written "
                                          r"with a percent sign \(type 40: a number without the percent sign\)") as err:
         train_rp(table, "rp_grade2", tmp_path / "m", fast=True)
     assert err.value.fix == PERCENT_FIX and not (tmp_path / "m").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from lungai.cli.radiomics import seed_number
+from lungai.errors import counted
 
 
 def _top_count(text: str) -> int:
@@ -143,7 +144,7 @@ def run_validate(args) -> int:
           f"intercept {fmt_calibration(r['calibration_intercept'])}"
           + (" (risks saturated/constant)" if r.get("calibration_note") else ""))
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
-    print(f"{r['n_patients_with_imputed_features']} patient(s) with imputed features, "
+    print(f"{counted(r['n_patients_with_imputed_features'], 'patient')} with imputed features, "
           f"{r['n_patients_out_of_training_range']} with features outside the training range")
     for w in r["radiomics_settings_warnings"] + r["warnings"]:
         print(f"warning: {w}")

@@ -119,30 +119,129 @@ def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str
         check_repeated_rows(df, columns, what, why)
 
 
+NEAR_TOLERANCE = 0.005   # numbers of two rows that differ by at most 0.5 % (about 3 significant digits) agree
+NEAR_CHANCE = 0.01       # at most this many pairs of different patients expected to agree so by chance
+
+
+def _repeat_text(values: pd.Series) -> pd.Series:
+    """A column's cells as compared for repeated rows: stripped text in any letter case (categories in any case are
+    one category, :data:`CATEGORY_RULES`), an empty cell or a word for "no value" as empty."""
+    text = values.astype("string").str.strip()
+    return text.mask(values.map(is_missing_word), "").fillna("").str.casefold()
+
+
 def check_repeated_rows(df: pd.DataFrame, columns, what: str, why: str) -> None:
     """Refuse rows of a table WITHOUT a patient id column that are identical in every one of ``columns`` (features
-    and outcome): one patient listed twice, whom no id tells apart (QA: an id column named ``record_id`` is no id
-    column lungai knows; with every row twice a permuted outcome gave nested-CV AUC 0.84).  Rows are numbered from 1
-    (the first row under the header)."""
+    and outcome; text in any letter case, as training reads it): one patient listed twice, whom no id tells apart
+    (QA: an id column named ``record_id`` is no id column lungai knows; with every row twice a permuted outcome gave
+    nested-CV AUC 0.84).  Rows that agree in every one of them only to within :data:`NEAR_TOLERANCE` (the numbers of
+    one row rounded, or one value retyped) are said in an :class:`~lungai.errors.InputNote`
+    (:func:`near_repeated_rows`).  Rows are numbered from 1 (the first row under the header)."""
     cols = [c for c in dict.fromkeys(columns) if c in df.columns]
     if not cols or len(df) < 2:
         return
+    texts = pd.DataFrame({c: _repeat_text(df[c]) for c in cols})
     groups: dict = {}
-    for row, key in enumerate(map(tuple, df[cols].astype("string").apply(lambda s: s.str.strip()).fillna("")
-                                  .to_numpy())):
+    for row, key in enumerate(map(tuple, texts.to_numpy())):
         groups.setdefault(key, []).append(row + 1)
     rows = [g for g in groups.values() if len(g) > 1]       # in the order of their first row
     if not rows:
+        note = near_repeated_rows(df, cols, what)
+        if note:
+            import warnings
+
+            from lungai.errors import InputNote
+
+            warnings.warn(InputNote(note), stacklevel=2)
         return
     extra = sum(len(g) - 1 for g in rows)          # rows beyond the first of each group
     shown = "; ".join("rows " + ", ".join(map(str, g)) for g in rows[:5]) + (f"; and {len(rows) - 5} more groups"
                                                                              if len(rows) > 5 else "")
-    raise InputError(f"{what} has no patient id column and {len(rows)} row(s) repeated ({extra} "
-                     f"cop{'y' if extra == 1 else 'ies'}), identical in every feature and the outcome ({shown}): one "
+    raise InputError(f"{what} has no patient id column and {counted(len(rows), 'row')} repeated "
+                     f"({counted(extra, 'copy', 'copies')}), identical in every feature and the outcome ({shown}): one "
                      "patient in several rows?",
                      f"keep one row per patient ({why}); add a patient id column (named one of "
                      f"{', '.join(ID_NAMES)}, or declared with role id in a role file): with ids, different patients "
                      "with the same values are told apart by their ids")
+
+
+def near_repeated_rows(df: pd.DataFrame, cols: list, what: str) -> str | None:
+    """The note on pairs of rows (a table without ids, none identical) whose every one of ``cols`` agrees: text in any
+    letter case, numbers to within :data:`NEAR_TOLERANCE` of the larger (both empty agree) - one patient twice, its
+    values rounded (an export at other precision) or one retyped.  Only said where different patients agree so by
+    chance rarely: the expected number of such pairs among the table's patients, from how often two rows agree in
+    each column (columns taken as independent), is at most :data:`NEAR_CHANCE` - a table of a few coarse columns
+    (age, sex, stage) is not searched.  None when there is nothing to say."""
+    n = len(df)
+    if n < 2:
+        return None
+    numeric, text = {}, {}
+    for c in cols:
+        raw = df[c].mask(df[c].map(is_missing_word))
+        values = pd.to_numeric(raw, errors="coerce")
+        if (values.notna() == raw.notna()).all() and np.isfinite(values.dropna().to_numpy(float)).all():
+            numeric[c] = values.to_numpy(float)
+        else:
+            text[c] = _repeat_text(df[c]).to_numpy()
+    pairs_total = n * (n - 1) / 2
+    chance, near = pairs_total, {}
+    for c, v in text.items():
+        counts = pd.Series(v).value_counts().to_numpy(float)
+        chance *= float((counts * (counts - 1)).sum()) / (n * (n - 1))
+    for c, v in numeric.items():
+        seen = np.sort(v[~np.isnan(v)])
+        lo = np.searchsorted(seen, seen - NEAR_TOLERANCE * np.abs(seen), side="left")
+        hi = np.searchsorted(seen, seen + NEAR_TOLERANCE * np.abs(seen), side="right")
+        empty = n - len(seen)
+        near[c] = (float((hi - lo - 1).sum()) + empty * (empty - 1)) / (n * (n - 1))
+        chance *= near[c]
+    if chance > NEAR_CHANCE or not numeric:
+        return None
+    # candidates: rows of the same text values whose most telling number agrees; then every number checked
+    first = min(near, key=near.get)
+    keys = pd.DataFrame(text).apply(tuple, axis=1) if text else pd.Series([()] * n)
+    found = []
+    for _, members in pd.Series(range(n)).groupby(keys.to_numpy()):
+        idx = members.to_numpy()
+        if len(idx) < 2:
+            continue
+        values = numeric[first][idx]
+        order = np.argsort(values, kind="stable")           # empty cells last
+        idx, values = idx[order], values[order]
+        seen = int((~np.isnan(values)).sum())
+        for a_pos, a in enumerate(idx):
+            x = values[a_pos]         # the rows after it whose first number can agree: up to x + its tolerance
+            end = len(idx) if np.isnan(x) else int(np.searchsorted(
+                values[:seen], x + NEAR_TOLERANCE * abs(x) / (1 - NEAR_TOLERANCE), side="right"))
+            rest = idx[a_pos + 1:end]
+            agree_all = np.ones(len(rest), bool)
+            for c in [first] + [c for c in numeric if c != first]:
+                x, ys = numeric[c][a], numeric[c][rest]
+                both_empty = np.isnan(x) & np.isnan(ys)
+                close = np.abs(ys - x) <= NEAR_TOLERANCE * np.maximum(np.abs(ys), abs(x))
+                agree_all &= both_empty | close
+                if not agree_all.any():
+                    break
+            found += [tuple(sorted((int(a), int(b)))) for b in rest[agree_all]]
+    if not found:
+        return None
+    found.sort()
+
+    def differ(a, b):
+        cs = [c for c in numeric if not (numeric[c][a] == numeric[c][b] or np.isnan(numeric[c][a])
+                                         and np.isnan(numeric[c][b]))]
+        cs += [c for c in text if str(df[c].iloc[a]) != str(df[c].iloc[b])]     # 'Male' / 'male ' 
+        shown = ", ".join(f"{c} {' / '.join(as_written(df, c, [a, b]))}" for c in cs[:3])
+        return shown + (f" and {len(cs) - 3} more" if len(cs) > 3 else "")
+
+    listed = "; ".join(f"rows {a + 1} and {b + 1}: {differ(a, b)}" for a, b in found[:5]) \
+        + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
+    return (f"{what} has no patient id column and {counted(len(found), 'pair')} of rows "
+            f"{agree(len(found), 'agrees', 'agree')} in every feature and the outcome, numbers to within "
+            f"{NEAR_TOLERANCE:.1%} ({listed}): one patient in two rows, its values rounded or retyped? Different "
+            f"patients agree so closely by chance in fewer than 1 in {round(1 / NEAR_CHANCE)} tables of this size "
+            "and these columns; if they are one patient, keep one row per patient, or add a patient id "
+            "column")
 
 
 def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
@@ -180,7 +279,7 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
         df[key] = df[key].map(id_text)
         shared = sorted((set(merged.columns) & set(df.columns)) - {key})
         if shared:
-            raise InputError(f"{path} repeats column(s) {shared[:10]} of an earlier table",
+            raise InputError(f"{path} repeats {agree(len(shared), 'column', 'columns')} {shared[:10]} of an earlier table",
                              "keep each column in one table only")
         left, right = set(merged[key]), set(df[key])
         if left != right:
@@ -192,7 +291,8 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
             earlier = ", ".join(map(str, paths[:k]))
             where = "; ".join(f"{len(ids_)} of {a} not in {b} (e.g. {sorted(ids_)[:5]})"
                               for ids_, a, b in ((left - right, earlier, path), (right - left, path, earlier)) if ids_)
-            raise InputError(f"the tables do not hold the same patients: {len(only)} id(s) are missing from "
+            raise InputError(f"the tables do not hold the same patients: {counted(len(only), 'id')} "
+                             f"{agree(len(only), 'is', 'are')} missing from "
                              f"one of them: {where}" + zeros,
                              ("write the ids the same way in every table (e.g. 007 everywhere, as text)" if zeros else
                               "give every patient a row in every table, or remove the patient everywhere"))
@@ -346,7 +446,7 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
     empty = raw.map(is_missing_word)        # an empty cell, or "NA", "unknown" ...
     if empty.any():
         rows = where_in_files(df, outcome, np.flatnonzero(empty.to_numpy())[:10])
-        raise InputError(f"outcome {outcome!r} is empty or missing in {int(empty.sum())} row(s) ({rows})",
+        raise InputError(f"outcome {outcome!r} is empty or missing in {counted(int(empty.sum()), 'row')} ({rows})",
                          "fill in the outcome or remove these patients")
     text = raw.astype(str).str.strip().str.lower()
     bad = sorted(set(text) - TRUE_WORDS - FALSE_WORDS)
@@ -468,19 +568,23 @@ def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: 
             positions = np.flatnonzero(bad.to_numpy())
             rows = where_in_files(df, col, positions[:5])
             examples = sorted(set(as_written(df, col, positions[:50])))[:5]
+            one = len(examples) == 1
             expected = "yes/no (or 1/0, true/false ...)" if kind == "binary" else \
-                "finite numbers (infinity is no measurement: a division by zero?)" if infinite.any() else "numbers"
+                f"{'a finite number' if one else 'finite numbers'} (infinity is no measurement: a division by zero?)" \
+                if infinite.any() else "a number" if one else "numbers"
             comma = next((decimal_comma_hint(e) for e in examples if decimal_comma_hint(e)), "")
             if comma:       # '2,35': a spreadsheet's decimal comma, never a category or a missing value
-                raise InputError(f"column {col!r} ({kind}) has value(s) {examples} written with a decimal comma"
-                                 f"{comma} ({rows})",
+                raise InputError(f"column {col!r} ({kind}) has {agree(len(examples), 'value', 'values')} {examples} "
+                                 f"written with a decimal comma{comma} ({rows})",
                                  DECIMAL_COMMA_FIX + "; if the column is categorical (codes, not numbers), declare it "
                                  "categorical in a role file (type categorical) or end its name with _cat")
             if any(percent_number(e) is not None for e in examples):    # '45%': a cell formatted as a percentage
-                raise InputError(f"column {col!r} ({kind}) has value(s) {examples} written with a percent sign"
+                raise InputError(f"column {col!r} ({kind}) has {agree(len(examples), 'value', 'values')} {examples} "
+                                 "written with a percent sign"
                                  f"{next(number_hint(e) for e in examples if percent_number(e) is not None)} "
                                  f"({rows})", PERCENT_FIX)
-            raise InputError(f"column {col!r} ({kind}) has value(s) {examples} that are not {expected} "
+            raise InputError(f"column {col!r} ({kind}) has {agree(len(examples), 'a value', 'values')} {examples} "
+                             f"{agree(len(examples), 'that is', 'that are')} not {expected} "
                              f"({rows})",
                              "correct these values (leave a cell empty, or write 'Not collected', for a missing "
                              "value); if the column is categorical, declare it categorical in a role file "
@@ -519,7 +623,7 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
         def report(mask, text, fix):
             positions = np.flatnonzero(mask)
             shown = sorted(set(as_written(df, col, positions[:50])))[:5]
-            problems.append(f"column {name!r} {text}: value(s) {shown} ({where_in_files(df, col, positions[:5])}"
+            problems.append(f"column {name!r} {text}: {agree(len(shown), 'value', 'values')} {shown} ({where_in_files(df, col, positions[:5])}"
                             f"{f', {len(positions)} rows in all' if len(positions) > 5 else ''})")
             fixes.append(fix)
 
@@ -574,7 +678,7 @@ def check_not_constant(X: pd.DataFrame) -> None:
     constant = [c for c in X.columns if X[c].dropna().nunique() < 2]
     if constant:
         more = f" and {len(constant) - 20} more" if len(constant) > 20 else ""
-        raise InputError(f"{len(constant)} constant or empty feature column(s): {constant[:20]}{more}",
+        raise InputError(f"{counted(len(constant), 'constant or empty feature column')}: {constant[:20]}{more}",
                          "drop these columns (they carry no information) or mark them 'ignore' in a role file")
 
 
@@ -636,7 +740,8 @@ def check_categories(X: pd.DataFrame, categories: dict[str, list[str]], what: st
         unknown = sorted(seen - set(known))
         if unknown:
             hint = "; ".join(f"{u!r}{suggest(u, known)}" for u in unknown[:5])
-            found.append(f"column {col!r} has unknown categor(ies) {hint}; the model knows {known}")
+            found.append(f"column {col!r} has {agree(len(unknown), 'an unknown category', 'unknown categories')} {hint}; "
+                         f"the model knows {known}")
     if found:
-        raise InputError(f"{what}: {len(found)} column(s) with unknown categories: " + " | ".join(found),
+        raise InputError(f"{what}: {counted(len(found), 'column')} with unknown categories: " + " | ".join(found),
                          "recode these values to one of the known categories (or leave them empty)")

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, counted
+from lungai.errors import InputError, agree, counted
 from lungai.io.tables import (CATEGORY_WORDS, MISSING_WORDS, READ_OPTIONS,  # noqa: F401 (imported from here)
                               decimal_comma_number, is_missing_cell, match_headers, name_order, percent_number)
 from lungai.radiomics.settings import SETTINGS_COLUMN
@@ -211,7 +211,7 @@ def read_role_file(path) -> dict[str, tuple[str, str | None]]:
                             dtype=str, keep_default_na=False)
     missing = [c for c in ("column", "role") if c not in df.columns]
     if missing:
-        raise InputError(f"role file {path} lacks column(s) {missing}{suggest(missing[0], df.columns)}",
+        raise InputError(f"role file {path} lacks {agree(len(missing), 'column', 'columns')} {missing}{suggest(missing[0], df.columns)}",
                          "the role file needs a header line 'column,role' (optional third column 'type')")
     out = {}
     for _, row in df.iterrows():
@@ -246,7 +246,7 @@ def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> Column
     absent = [c for c in overrides if c not in stripped]
     if absent:
         hints = "; ".join(f"{c!r}{suggest(c, df.columns)}" for c in absent)
-        raise InputError(f"the role file names column(s) that are not in the table: {hints}",
+        raise InputError(f"the role file names {agree(len(absent), 'a column that is', 'columns that are')} not in the table: {hints}",
                          "fix the spelling in the role file or the table header")
     roles, categorical, binary, how, ignored, id_column = {}, [], [], {}, [], None
     for col in df.columns:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.progress import task
 from lungai.rp import plots
 from lungai.rp.cohort import SYNTHETIC_NOTE
@@ -136,5 +136,5 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     if importance_png is not None:
         imp = contrib.drop(columns="case").abs().mean()
         plots.importance_plot(imp[imp > 0], importance_png,
-                              f"RP risk: importance over {len(df)} patient(s)")
+                              f"RP risk: importance over {counted(len(df), 'patient')}")
     return pred, contrib

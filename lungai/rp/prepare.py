@@ -98,9 +98,10 @@ def training_radiomics_settings(df: pd.DataFrame, features, sources=()) -> dict:
     if len(ids) > 1 and len(set(now.values())) == 1:
         current = next(iter(now.values()))
         settings = value_settings(next(recorded[i] for i in ids if now[i] == current and i in recorded))
+        older = [x for x in ids if x != current]
         entry = {"id": current, "settings": settings,
-                 "note": "features of new patients must be computed with these settings (rows of id(s) "
-                         f"{', '.join(x for x in ids if x != current)}: the same settings under the id an older "
+                 "note": "features of new patients must be computed with these settings (rows of "
+                         f"{agree(len(older), 'id', 'ids')} {', '.join(older)}: the same settings under the id an older "
                          "lungai gave them)"}
         check_current_values(entry, features, sources)
         return entry
@@ -113,9 +114,10 @@ def training_radiomics_settings(df: pd.DataFrame, features, sources=()) -> dict:
                 block = {k: v for k, v in recorded[i]["lungai"].items() if k != "lung_spacing_mm"}
                 settings = value_settings({**recorded[i], "lungai": block})
                 current = settings_id(settings)
+                older = [x for x in ids if x != current]
                 return {"id": current, "settings": settings,
-                        "note": "features of new patients must be computed with these settings (rows of id(s) "
-                                f"{', '.join(x for x in ids if x != current)}: the same settings with a lung spacing "
+                        "note": "features of new patients must be computed with these settings (rows of "
+                                f"{agree(len(older), 'id', 'ids')} {', '.join(older)}: the same settings with a lung spacing "
                                 "beside resampledPixelSpacing, which changed nothing, counted by an older lungai)"}
         unrecorded = [i for i in ids if i not in recorded]
         raise InputError(f"the training table mixes radiomic features computed with {len(ids)} different settings "
@@ -372,7 +374,7 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
         recorded = read_sidecars(sources)
         differ = [f"{i}: " + "; ".join(d) for i in bad
                   if (d := settings_differences(recorded.get(i), (card.get("radiomics_settings") or {}).get("settings")))]
-        raise InputError(f"{what}: radiomic features of {sum(other)} patient(s) (e.g. {[c for c, o in zip(cases, other) if o][:3]}) "
+        raise InputError(f"{what}: radiomic features of {counted(sum(other), 'patient')} (e.g. {[c for c, o in zip(cases, other) if o][:3]}) "
                          f"were computed with radiomics settings {bad}, the model with {expected} "
                          f"(model_card.json 'radiomics_settings'); their values are not comparable"
                          + (f" (the settings that differ from the model's - {' | '.join(differ)})" if differ else ""),

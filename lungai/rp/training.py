@@ -11,7 +11,7 @@ import pandas as pd
 import sklearn
 
 from lungai import __version__
-from lungai.errors import InputError
+from lungai.errors import InputError, agree
 from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
@@ -77,8 +77,10 @@ class TrainResult:
 def _parse_list(value, allowed, what) -> list[str]:
     items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
     bad = [v for v in items if v not in allowed]
-    if bad or not items:
-        raise InputError(f"unknown {what}: {bad}", f"choose from {', '.join(allowed)}")
+    if not items:
+        raise InputError(f"no {what} given", f"choose from {', '.join(allowed)}")
+    if bad:
+        raise InputError(f"unknown {agree(len(bad), what, what + 's')}: {bad}", f"choose from {', '.join(allowed)}")
     return items
 
 
@@ -100,9 +102,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     written = {(model_dir / name).resolve() for name in OUTPUT_FILES}
     clash = [str(p) for p in inputs + ([Path(role_file)] if role_file else []) if p.resolve() in written]
     if clash:
-        raise InputError(f"the input(s) {clash} would be overwritten by the model files",
+        raise InputError(f"the {agree(len(clash), 'input', 'inputs')} {clash} would be overwritten by the model files",
                          "choose another output directory")
-    models = _parse_list(models, MODELS, "model(s)")
+    models = _parse_list(models, MODELS, "model")
     y = outcome_vector(df, outcome)
     roles = infer_roles(df, outcome, role_file)
     check_one_row_per_patient(df, roles.id_column, f"the training table ({source})",
@@ -110,10 +112,11 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                               "cross-validation at once, and the figures would be optimistic", every_id=True,
                               columns=list(roles.roles) + [outcome])
     explicit = feature_sets is not None
-    sets = _parse_list(feature_sets or list(FEATURE_SETS), FEATURE_SETS, "feature set(s)")
+    sets = _parse_list(feature_sets or list(FEATURE_SETS), FEATURE_SETS, "feature set")
     empty = [s for s in sets if not roles.features(s)]
     if empty and explicit:
-        raise InputError(f"feature set(s) {empty} have no columns in this table",
+        raise InputError(f"{agree(len(empty), 'feature set', 'feature sets')} {empty} "
+                         f"{agree(len(empty), 'has', 'have')} no columns in this table",
                          "add clin_/dose_/rad_ columns or drop these sets from --feature-sets")
     sets = [s for s in sets if s not in empty]
     # a set with the same columns as one before it (no radiomic columns: 'all' is 'clinical_dosimetric') is fitted

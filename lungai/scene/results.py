@@ -311,9 +311,9 @@ def describe_missing_features(card: dict, missing) -> str | None:
     other = [f for f in missing if f not in typed]
     parts = [f"clinical {', '.join(map(repr, clinical))}"] if clinical else []
     if other:
-        parts.append(f"{len(other)} radiomics/dose feature(s) {', '.join(map(repr, other[:8]))}"
+        parts.append(f"{counted(len(other), 'radiomics/dose feature')} {', '.join(map(repr, other[:8]))}"
                      + (f" and {len(other) - 8} more" if len(other) > 8 else ""))
-    return f"The model needs {len(missing)} value(s) the inputs do not give: {'; '.join(parts)}"
+    return f"The model needs {counted(len(missing), 'value')} the inputs do not give: {'; '.join(parts)}"
 
 
 # Lung Radiomics' image-type checkboxes (LungRadiomics.ui, "Image types:"), by the feature-name part pyradiomics
