@@ -578,3 +578,89 @@ def test_roi_voxel_index_hint_names_the_lps_box_of_whole_numbers_on_the_grid():
     assert pp.roi_voxel_index_hint(ct, (70.0, 0.0, 2.0, 110.5, 20.0, 6.0), outside=True) is None
     # read as voxel indices in the air beside the patient: no hint
     assert pp.roi_voxel_index_hint(ct, (0.0, 0.0, 2.0, 8.0, 8.0, 6.0), outside=True) is None
+
+
+def test_a_seed_in_bone_is_noted_as_bone_not_soft_tissue():
+    """QA on LUNG1-003: a seed in the vertebral body (522 HU) was told "the seed lies in soft tissue (522 HU)" and
+    nothing said it lay in bone.  Now a seed above DENSE_HU (real GTV voxels measured at -88..149 HU) gets a note
+    naming bone / calcification / contrast and the move; the tumour (40 HU) and lung do not."""
+    ct = _lung_with_tumour()                                          # tumour (40 HU) round LPS (15, 5, 0)
+    arr = sitk.GetArrayFromImage(ct)
+    zz, yy, xx = np.mgrid[:20, :60, :60]
+    arr[((xx - 29.5 + 15) ** 2 + (yy - 29.5 + 5) ** 2 + (zz - 9.5) ** 2) < 6 ** 2] = 522      # bone at the mirror
+    bone = sitk.GetImageFromArray(arr)
+    bone.CopyInformation(ct)
+    note = pp.dense_seed_note(bone, (-15.0, -5.0, 0.0))
+    assert note is not None and "bone, a calcification or contrast (522 HU" in note and "move the seed" in note, note
+    assert pp.dense_seed_note(bone, (15.0, 5.0, 0.0)) is None                      # on the tumour
+    assert pp.dense_seed_note(bone, (-15.0, 15.0, 0.0)) is None                    # in lung: the aerated note's
+    assert pp.dense_seed_note(bone, None) is None
+    # the RAS hint of a seed in bone: not "the seed lies in soft tissue (522 HU)"; its mirror on the tumour is asked
+    hint = pp.ras_seed_hint(bone, (-15.0, -5.0, 0.0))
+    assert hint == ("the same point read as RAS (15.0,5.0,0.0) lies in soft tissue (40 HU): were Slicer's RAS "
+                    "coordinates given? lungai takes LPS (negate x and y)"), hint
+    assert pp.ras_seed_hint(bone, (15.0, 5.0, 0.0)) is None          # the mirror in bone is no soft tissue
+
+
+def _chest_with_abdomen(small_phantom, extra=20):
+    """``small_phantom``'s CT (lungs from slice 4) with ``extra`` slices of soft tissue (40 HU, the lowest slice's
+    body) added below it: an abdomen, 5 mm slices."""
+    ct = small_phantom.ct
+    arr = sitk.GetArrayFromImage(ct)
+    low = np.where(arr[0] > -500, 40, arr[0]).astype(arr.dtype)
+    out = sitk.GetImageFromArray(np.concatenate([np.repeat(low[None], extra, 0), arr]))
+    out.SetSpacing(ct.GetSpacing())
+    out.SetDirection(ct.GetDirection())
+    origin = np.array(ct.GetOrigin()) - extra * ct.GetSpacing()[2] * np.array(ct.GetDirection()).reshape(3, 3)[:, 2]
+    out.SetOrigin(tuple(origin))
+    return out
+
+
+def test_a_seed_far_from_the_lungs_is_noted_and_one_on_the_tumour_or_the_mediastinum_is_not(small_phantom):
+    """QA on LUNG1-003 / LUNG1-002: a seed in the arm (136 mm from the lungs) or in the back muscles below the lungs
+    (107 mm) got no word that it lay off the chest.  Real GTV voxels lie up to 56 mm from the lungs (a node above the
+    apex), the heart's centre 56-64 mm: a seed more than FAR_FROM_LUNGS_MM away is noted, those are not."""
+    from lungai.synthetic import labels
+
+    ct = _chest_with_abdomen(small_phantom)
+    lab = sitk.GetArrayViewFromImage(small_phantom.labels)
+    # in the abdomen: the middle of the added slices' body, 20 + 10 slices of 5 mm below the lungs' lowest slice
+    below = ct.TransformIndexToPhysicalPoint((48, 48, 10))
+    mm = pp.seed_to_lungs_mm(ct, below)
+    assert mm > pp.FAR_FROM_LUNGS_MM, mm
+    note = pp.far_seed_note(ct, below)
+    assert note is not None and note.startswith(f"the seed lies {mm:.0f} mm from the nearest lung") and \
+        "move the seed onto the tumour" in note, note
+    centre = small_phantom.meta["tumour"]["centre_mm"]
+    assert pp.far_seed_note(ct, centre) is None
+    med = np.argwhere(lab == labels.MEDIASTINUM)
+    k, j, i = med[len(med) // 2]
+    assert pp.far_seed_note(ct, small_phantom.ct.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))) is None
+    assert pp.far_seed_note(ct, None) is None
+    # a crop holds no whole lungs: no note however far its lungs
+    crop = ct[30:66, 30:66, 0:20]                   # 126 x 126 x 100 mm round the abdomen seed
+    assert pp.is_crop(crop) and pp.far_seed_note(crop, below) is None
+
+
+@pytest.mark.shared_data
+def test_real_gtvs_get_no_bone_or_far_note_and_off_chest_seeds_do(shared_data):
+    """The rules' thresholds on the real stage III CT LUNG1-003: the voxel of its GTVs / nodes farthest from the
+    contoured lungs (gtv-2, a node above the lung apex, 55 mm) and its mediastinal node's centre get no note, nor
+    its densest GTV voxel; a seed in the vertebral body (522 HU), in the arm (145 mm) does."""
+    from scipy import ndimage
+
+    d = shared_data / "nsclc_whole_ct" / "nifti"
+    ct = sitk.ReadImage(str(d / "LUNG1-003_ct.nii.gz"))
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "LUNG1-003_labels.nii.gz")))
+    gtv = (lab == 1) | (lab == 2)
+    to_lungs = ndimage.distance_transform_edt(lab < 3, sampling=ct.GetSpacing()[::-1])
+    far = np.unravel_index(np.argmax(np.where(gtv, to_lungs, -1)), lab.shape)
+    far_lps = ct.TransformIndexToPhysicalPoint([int(v) for v in far[::-1]])
+    assert to_lungs[far] > 50 and pp.far_seed_note(ct, far_lps) is None
+    node = (-14.7, -39.1, -155.9)                                   # a mediastinal node's centre
+    assert pp.far_seed_note(ct, node) is None and pp.dense_seed_note(ct, node) is None
+    arr = sitk.GetArrayViewFromImage(ct)
+    dense = np.unravel_index(np.argmax(np.where(ndimage.binary_erosion(gtv, iterations=2), arr, -2000)), lab.shape)
+    assert pp.dense_seed_note(ct, ct.TransformIndexToPhysicalPoint([int(v) for v in dense[::-1]])) is None
+    assert "(522 HU" in pp.dense_seed_note(ct, (-1.0, 18.6, -191.9))
+    assert pp.far_seed_note(ct, (-234.5, 66.4, -305.9)).startswith("the seed lies 145 mm from the nearest lung")

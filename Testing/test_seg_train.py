@@ -1720,3 +1720,33 @@ def test_finished_model_note_says_one_epoch_in_the_singular(tmp_path):
     assert "already trained to 1 epoch (" in note, note
     how = fit_calibration(np.zeros((1, 1)), np.array([0.5]), features=["agreement"], signs=[1])["how"]
     assert "only 1 validation case," in how, how
+
+
+def test_seed_in_bone_or_far_from_the_lungs_is_a_review_reason_and_a_note(tiny_model, small_phantom):
+    """A seed in bone (the phantom's spine / ribs, ~400 HU) or in the abdomen far below the lungs: a note and a review
+    reason each, saying to move the seed; the seed on the tumour gets neither."""
+    from lungai.seg.infer import segment_tumour
+    from lungai.seg.model_io import load_model
+    from lungai.seg.preprocess import DENSE_REASON, FAR_REASON, median_hu_near
+    from lungai.synthetic import labels
+
+    from test_seg_preprocess import _chest_with_abdomen
+
+    model = load_model(tiny_model)
+    ct = small_phantom.ct
+    lab = sitk.GetArrayViewFromImage(small_phantom.labels)
+    bone = [ct.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
+            for k, j, i in np.argwhere(ndimage_erode(lab == labels.BONE, 1))]
+    seed = next(p for p in bone if median_hu_near(ct, p) > 350)
+    info = segment_tumour(ct, model, seed_lps=seed, grow=False, mc_passes=2).info
+    assert DENSE_REASON in info["review_reasons"] and info["needs_review"], info["review_reasons"]
+    assert any(n.startswith("the seed lies in bone, a calcification or contrast") for n in info["notes"])
+    assert any(a.startswith("move the seed onto the tumour's soft tissue") for a in info["review_actions"])
+    far = _chest_with_abdomen(small_phantom)
+    info = segment_tumour(far, model, seed_lps=far.TransformIndexToPhysicalPoint((48, 48, 10)), grow=False,
+                          mc_passes=2).info
+    assert FAR_REASON in info["review_reasons"] and DENSE_REASON not in info["review_reasons"]
+    assert any(" mm from the nearest lung" in n for n in info["notes"])
+    centre = small_phantom.meta["tumour"]["centre_mm"]
+    info = segment_tumour(ct, model, seed_lps=centre, grow=False, mc_passes=2).info
+    assert DENSE_REASON not in info["review_reasons"] and FAR_REASON not in info["review_reasons"]

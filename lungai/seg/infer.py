@@ -590,7 +590,7 @@ UNCALIBRATED_REASON = "the model's confidence is not calibrated"
 def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False, cut: bool = False,
                    incomplete: bool = False, ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False, thin_slab: bool = False, roi_order: bool = False,
-                   voxel_index: bool = False) -> list:
+                   voxel_index: bool = False, dense: bool = False, far: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + \
         ([CUT_REASON] if cut else []) + \
@@ -598,7 +598,8 @@ def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False,
         ([RAN_ON] if ran_on else []) + ([SEVERAL_REASON] if several else []) + \
         ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
         ([pp.THIN_SLAB_REASON] if thin_slab else []) + ([pp.ROI_ORDER_REASON] if roi_order else []) + \
-        ([pp.VOXEL_INDEX_REASON] if voxel_index else [])
+        ([pp.VOXEL_INDEX_REASON] if voxel_index else []) + ([pp.DENSE_REASON] if dense else []) + \
+        ([pp.FAR_REASON] if far else [])
 
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
@@ -634,6 +635,11 @@ REVIEW_ACTIONS = {
                             "with the LPS millimetres the note gives (--seed-point / --roi take LPS mm; the Slicer "
                             "panel passes its own points and ROI in mm itself); if they are millimetres, "
                             f"{CHECK_OUTLINE}"),
+    pp.DENSE_REASON: ("move the seed onto the tumour's soft tissue (bone, calcium and contrast are no tumour; a "
+                      "calcified nodule is usually benign), or draw an ROI box round the tumour (--roi), and run "
+                      "again"),
+    pp.FAR_REASON: ("move the seed onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and y), or "
+                    "draw an ROI box round it (--roi), and run again"),
     DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
 }
 # an empty result: nothing found where the user looked (by mode)
@@ -751,6 +757,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     check_ct(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
     aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps)
+    # a seed in bone / calcium / contrast, or far from the lungs (the arm, the abdomen): said, never refused
+    dense, far = pp.dense_seed_note(ct, seed_lps), pp.far_seed_note(ct, seed_lps)
     # an ROI in Slicer's bounds order / partly outside the CT: said, never changed (the box is read as given)
     roi_order = pp.roi_order_note(ct, roi_lps) if roi_lps is not None else None
     roi_outside = pp.roi_outside_note(ct, roi_lps) if roi_lps is not None else None
@@ -851,8 +859,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(MC_PASSES_NOTE.format(cal=cal_passes, n=int(mc_passes)))
     if unused_passes is not None:
         notes.append(MC_PASSES_UNUSED_NOTE.format(n=unused_passes))
-    if aerated:
-        notes.append(aerated)
+    notes += [n for n in (aerated, dense, far) if n]
     notes += [n for n in (roi_order, roi_outside, roi_voxels) if n]
     if slab:
         notes.append(slab)
@@ -921,7 +928,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                              incomplete=incomplete and not ran_on, ran_on=ran_on,
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
                              thin_slab=bool(slab), roi_order=bool(roi_order),
-                             voxel_index=bool(voxels or roi_voxels))
+                             voxel_index=bool(voxels or roi_voxels), dense=bool(dense), far=bool(far))
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 kept_candidate_text(candidates[0]))

@@ -532,8 +532,10 @@ def _ras_question(shown: str, hu: float) -> str:
 
 def ras_seed_hint(ct: sitk.Image, seed_lps):
     """The RAS <-> LPS hint for a seed point whose mask lies away from it (or that found no tumour): the same point
-    with x and y negated lies in the CT, in soft tissue (median above :data:`SOFT_TISSUE_HU`) and more than
-    :data:`SURROUND_MM` from the seed (a seed near the LPS origin reads nearly alike both ways); None otherwise.  QA:
+    with x and y negated lies in the CT, in soft tissue (median above :data:`SOFT_TISSUE_HU`, not above
+    :data:`DENSE_HU`: bone is no soft tissue - QA: a seed in LUNG1-003's spine was told "the seed lies in soft tissue
+    (522 HU)") and more than :data:`SURROUND_MM` from the seed (a seed near the LPS origin reads nearly alike both
+    ways); None otherwise.  QA:
     LUNG1-002's GTV centre given as Slicer shows it (RAS 74.5,-16.4,-18.7: mediastinum, 147 HU, as LPS) got only
     "the tumour mask does not hold the seed point"; the seed in aerated lung has it in :func:`aerated_seed_note`.
     When the seed itself lies in soft tissue too, the hint names both readings and asks to negate only a seed copied
@@ -546,10 +548,10 @@ def ras_seed_hint(ct: sitk.Image, seed_lps):
     if np.hypot(2 * flipped[0], 2 * flipped[1]) <= SURROUND_MM:
         return None
     other = median_hu_near(ct, flipped)
-    if other is None or other <= SOFT_TISSUE_HU:
+    if other is None or not SOFT_TISSUE_HU < other <= DENSE_HU:
         return None
     own = median_hu_near(ct, seed_lps)
-    if own is not None and own > SOFT_TISSUE_HU:
+    if own is not None and SOFT_TISSUE_HU < own <= DENSE_HU:
         # both readings in soft tissue: the HU cannot tell a seed given in LPS from one copied from Slicer's RAS
         return (f"the seed lies in soft tissue ({own:.0f} HU) and the same point read as RAS "
                 f"({_fmt_point(flipped)}) lies in soft tissue ({other:.0f} HU) too, so the CT cannot tell which reading "
@@ -659,6 +661,66 @@ def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
     return note + ": check the seed / ROI (LPS mm)"
 
 
+# A seed in bone, a calcification or contrast: the median HU within SEED_HU_RADIUS_MM of it above DENSE_HU adds a note
+# and a review reason (never a refusal).  Measured: the real GTVs' voxels (LUNG1-002, LUNG1-003's three GTVs / nodes,
+# lung1, lung2; 400 voxels each) lie at -88..149 HU by this median; bone at a vertebral body's centre at 312 HU
+# (LUNG1-002) and 522 HU (LUNG1-003), cortical bone up to 2803 HU; of the 779 LIDC nodule centres 30 lie above 300 HU
+# (27 with solid calcification, 27 rated benign) and none of the others above 264 HU.  Before, such a seed got "the
+# seed lies in soft tissue (522 HU)" at most.
+DENSE_HU = 300.0
+DENSE_REASON = "the seed point lies in bone, a calcification or contrast"
+# A seed far from the lungs (a whole CT, not a crop; the lungs found on a FAR_LUNGS_SPACING grid, about 1 s): the
+# nearest lung voxel more than FAR_FROM_LUNGS_MM from the seed adds a note and a review reason (never a refusal).
+# Measured on the lungs found so: real GTV voxels lie up to 56 mm from the lungs (LUNG1-003's gtv-2, a node above the
+# lung apex; LUNG1-002's 360 ml GTV abutting the mediastinum up to 46 mm, LUNG1-003's mediastinal nodes up to 35 mm,
+# lung2's GTV 23 mm), the heart's centre 56-64 mm - none is noted; a seed in the arm lies 145 mm away, in the back
+# muscles below the lungs 111 mm (LUNG1-003 / LUNG1-002), where before nothing said the seed was off the chest.
+FAR_FROM_LUNGS_MM = 75.0
+GTV_FROM_LUNGS_MM = 56.0        # the farthest real GTV voxel measured (said in the note)
+FAR_LUNGS_SPACING = 5.0
+FAR_REASON = "the seed point lies far from the lungs"
+
+
+def dense_seed_note(ct: sitk.Image, seed_lps):
+    """A note when the seed lies in bone, a calcification or contrast (see :data:`DENSE_HU`); None otherwise."""
+    if seed_lps is None:
+        return None
+    hu = median_hu_near(ct, seed_lps)
+    if hu is None or hu <= DENSE_HU:
+        return None
+    return (f"the seed lies in bone, a calcification or contrast ({hu:.0f} HU within {SEED_HU_RADIUS_MM:.0f} mm; the "
+            f"lung tumours measured lie below 150 HU), not on a soft-tissue tumour: move the seed onto the tumour "
+            "(a calcified nodule is usually benign)")
+
+
+def seed_to_lungs_mm(ct: sitk.Image, seed_lps):
+    """Distance (mm) from the seed to the nearest voxel of the lungs found on a :data:`FAR_LUNGS_SPACING` grid; None
+    without a seed, on a crop (:func:`is_crop`: it holds no whole lungs) or when no lungs are found (a thin slab above
+    or below them, an image that is no CT in HU)."""
+    if seed_lps is None or is_crop(ct):
+        return None
+    try:
+        coarse, lung_img = find_lungs(ct, FAR_LUNGS_SPACING)
+    except InputError:          # not a CT in HU (segment_tumour's own checks say so): no lungs to measure from
+        return None
+    kji = np.argwhere(sitk.GetArrayViewFromImage(lung_img))
+    if not kji.size:
+        return None
+    direction = np.array(coarse.GetDirection(), float).reshape(3, 3)
+    pts = np.array(coarse.GetOrigin()) + (kji[:, ::-1] * np.array(coarse.GetSpacing())) @ direction.T
+    return float(np.sqrt(((pts - np.asarray(seed_lps, float)) ** 2).sum(1)).min())
+
+
+def far_seed_note(ct: sitk.Image, seed_lps):
+    """A note when the seed lies more than :data:`FAR_FROM_LUNGS_MM` from the lungs; None otherwise."""
+    mm = seed_to_lungs_mm(ct, seed_lps)
+    if mm is None or mm <= FAR_FROM_LUNGS_MM:
+        return None
+    return (f"the seed lies {mm:.0f} mm from the nearest lung (lung tumours and the nodes measured lie within "
+            f"{GTV_FROM_LUNGS_MM:.0f} mm of it): it is most likely not on a lung tumour (the models learned lung "
+            "tumours) - move the seed onto the tumour (LPS mm; Slicer shows RAS: negate x and y)")
+
+
 def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
     """A cube of ``box_mm`` round the seed, built in index space: the seed's continuous voxel index +- half of
     ``box_mm`` / spacing along each voxel axis (then rounded out to whole voxels, :func:`_clip_box`).  On a CT
@@ -673,6 +735,15 @@ def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
     return _clip_box(ct, centre - half, centre + half + 1, "seed")
 
 
+def find_lungs(ct: sitk.Image, spacing_mm: float) -> tuple:
+    """(the CT resampled to no finer than ``spacing_mm`` per axis, its lungs' mask there - :mod:`lungai.lungs`)."""
+    from lungai.lungs import segment_lungs
+
+    sp = [max(s, spacing_mm) for s in ct.GetSpacing()]
+    coarse = resample_to_spacing(ct, sp, sitk.sitkLinear, -1024.0)
+    return coarse, segment_lungs(coarse).labels > 0
+
+
 def box_from_lungs(ct: sitk.Image, margin_mm: float) -> Box:
     """Bounding box of both lungs (found on a coarser copy of the CT) plus a margin; ``region`` = lungs +
     margin (where a tumour may be), ``lungs`` = the lungs themselves.
@@ -682,11 +753,7 @@ def box_from_lungs(ct: sitk.Image, margin_mm: float) -> Box:
     as :func:`box_from_seed`.  On a CT whose axes follow LPS that is the box of the LPS-aligned corners, as before;
     on an oblique (gantry-tilted) CT the box follows the CT's own axes - the index-space bounding box of the
     8 LPS corners (:func:`box_from_physical`) grew there by up to cos + sin of the tilt per tilted axis."""
-    from lungai.lungs import segment_lungs
-
-    sp = [max(s, LUNG_FIND_SPACING) for s in ct.GetSpacing()[:2]] + [max(ct.GetSpacing()[2], LUNG_FIND_SPACING)]
-    coarse = resample_to_spacing(ct, sp, sitk.sitkLinear, -1024.0)
-    lung_img = segment_lungs(coarse).labels > 0
+    coarse, lung_img = find_lungs(ct, LUNG_FIND_SPACING)
     lungs = sitk.GetArrayViewFromImage(lung_img)
     zz, yy, xx = np.nonzero(lungs)
     if zz.size == 0:
