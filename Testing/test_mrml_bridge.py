@@ -1247,3 +1247,38 @@ def test_a_node_saved_without_its_data_is_named(tmp_path, monkeypatch):
                      "Slicer application instead (File > Save Data)"]
     back = mrml.load_scene(path, tmp_path / "x")
     assert back.GetFirstNodeByName("airway").GetNumberOfControlPoints() == len(made["airway"])
+
+
+def test_a_scene_unpacked_into_a_folder_of_another_is_its_own(tmp_path):
+    """QA scene62: load_scene read the first .mrml file in the folder it unpacked into: a folder that already held
+    another unpacked bundle ("a.mrb" before, now "b.mrb") gave that other bundle's scene, without a word.  The scene
+    read is the bundle's own."""
+    for name, value in (("a", 1.0), ("b", 2.0)):
+        scene = mrml.new_scene()
+        mrml.table_node_from_dataframe(scene, pd.DataFrame({"x": [value]}), f"table {name}")
+        mrml.save_scene(scene, tmp_path / f"{name}.mrb")
+    for name in ("a", "b", "a"):
+        back = mrml.load_scene(tmp_path / f"{name}.mrb", tmp_path / "unpacked")
+        tables = [back.GetNthNodeByClass(i, "vtkMRMLTableNode").GetName()
+                  for i in range(back.GetNumberOfNodesByClass("vtkMRMLTableNode"))]
+        assert tables == [f"table {name}"]
+
+
+def test_a_scene_with_a_sequence_of_markups_loads(tmp_path):
+    """QA scene62: a sequence of anything but volumes or transforms (here the tumour centre at each breathing phase of
+    a 4D CT as point lists; tables, models ...) is stored in the .mrb as a nested .seq.mrb, which a bare scene cannot
+    unpack ("ReadFromMRB: cannot retrieve remote cache directory from DataIOManager"): load_scene refused the whole
+    scene ("could not load the scene").  It loads, with each item."""
+    import slicer
+    import vtk
+
+    scene = mrml.new_scene()
+    phases = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "tumour centre")
+    for phase in range(3):
+        centre = slicer.vtkMRMLMarkupsFiducialNode()
+        centre.AddControlPoint(vtk.vtkVector3d(-12.5, 30.25, -140.0 + 4.0 * phase))   # 4 mm in z per phase
+        phases.SetDataNodeAtValue(centre, str(phase * 10))
+    path = mrml.save_scene(scene, tmp_path / "motion.mrb")
+    back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("tumour centre")
+    assert back is not None and back.GetNumberOfDataNodes() == 3
+    np.testing.assert_allclose(back.GetDataNodeAtValue("20").GetNthControlPointPosition(0), [-12.5, 30.25, -132.0])

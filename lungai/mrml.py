@@ -1148,18 +1148,27 @@ def save_scene(scene, path: str | Path) -> Path:
 
 
 def load_scene(path: str | Path, extract_to: str | Path):
-    """Read a ``.mrb`` into a new scene; its files are unpacked into ``extract_to``."""
+    """Read a ``.mrb`` into a new scene; its files are unpacked into ``extract_to``.  The scene read is the bundle's
+    own ``.mrml`` file (the one nearest its top), never another one ``extract_to`` already holds (QA scene62: a
+    folder that held another unpacked bundle gave that bundle's scene, silently)."""
     target = Path(extract_to)
     try:
         with zipfile.ZipFile(path) as bundle:
             bundle.extractall(target)
+            names = [name for name in bundle.namelist() if name.lower().endswith(".mrml")]
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(f"could not read the scene {path}", "check that it is a complete .mrb file") from exc
-    mrml_files = sorted(target.rglob("*.mrml"))
-    if not mrml_files:
+    if not names:
         raise InputError(f"{path} holds no .mrml scene file", "check that it is a Slicer .mrb bundle")
     scene = _register_markups_storage(slicer.vtkMRMLScene())
-    scene.SetURL(str(mrml_files[0]))
+    # a sequence of transforms, markups, tables ... is stored as a nested .seq.mrb, which the scene unpacks into the
+    # remote cache directory of its data IO manager: without one (a bare scene) the whole scene failed to load
+    io_manager, cache = slicer.vtkDataIOManager(), slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(str(target / "_lungai_cache"))
+    io_manager.SetCacheManager(cache)
+    scene.SetDataIOManager(io_manager)
+    scene.SetCacheManager(cache)
+    scene.SetURL(str(target / min(names, key=lambda name: (name.strip("/").count("/"), name))))
     if not scene.Connect():
         raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")
     return scene
