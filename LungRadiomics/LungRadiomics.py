@@ -614,7 +614,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             nodes.record_measured_outlines(p.outputTable, getattr(job, "measuredOutlines", []))
             from lungai.errors import counted
             message = (f"{counted(len(rows), 'feature')} x {counted(len(names) - 4 - len(failed), 'segment')} -> table "
-                       f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation))
+                       f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation)
+                       + nodes.edited_tables_note(p.outputTable))      # a table the user edited: kept, named
             if failed:
                 message += ("\nNot computed (NaN column): " + "; ".join(failed)
                             + "\n" + "\n".join(failed.values()))
@@ -658,7 +659,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 nodes.record_measured_outlines(p.doseTable, getattr(job, "doseOutlines", []))
                 message += (f"\nDose features -> table '{p.doseTable.GetName()}'"
                             + nodes.segmentation_table_note(p.doseTable, segmentation)
-                            + nodes.dose_table_note(p.doseTable))
+                            + nodes.dose_table_note(p.doseTable) + nodes.edited_tables_note(p.doseTable))
                 # every warning dose-features printed (one lung, lungs cut by the scan ...), as it says them
                 jobs = getattr(job.process, "jobs", None)
                 for note in results.dose_warnings(doseCsv, jobs[-1].lines if jobs else ()):
@@ -675,8 +676,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # only this CSV's earlier batch table is updated; one CT's features table, a user's table: kept, a new table
         p.outputTable = nodes.record_review_notes(   # many cases' features: no segment of this scene's measured
             nodes.batch_table(slicer.mrmlScene, outputCsv, node=chosen), [])
-        kept = (f" (the table '{chosen.GetName()}' chosen as output is kept: it does not hold this batch's results)"
-                if chosen is not None and chosen is not p.outputTable else "")
+        kept = nodes.edited_tables_note(p.outputTable)     # this CSV's table, edited by the user since: kept, named
+        if chosen is not None and chosen is not p.outputTable and f"'{chosen.GetName()}'" not in kept:
+            kept += f" (the table '{chosen.GetName()}' chosen as output is kept: it does not hold this batch's results)"
         return (f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'" + kept
                 + self.pyradiomicsNote())
 

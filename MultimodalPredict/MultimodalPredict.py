@@ -323,6 +323,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             job.finish()
         headline, details = results.describe_prediction_row(rows[0])
         inputs = getattr(job, "inputsNote", "")
+        # this patient's risk table edited by the user since: kept, the risk in another table - both named
+        edited = nodes.edited_tables_note(p.rpOutputTable)
+        notes = notes + ([f"the risk is in the table '{p.rpOutputTable.GetName()}'{edited}"] if edited else [])
         return headline + "".join(f"\nwarning: {note}" for note in notes), details + (f"\n{inputs}" if inputs else "")
 
     # ---------------------------------------------------------------- stage

@@ -3623,6 +3623,63 @@ def test_volume_table_renamed_by_the_user_is_kept(mrml_scene, tmp_path):
                               node=panel) is panel
 
 
+def test_volume_table_edited_by_the_user_is_kept_and_a_reload_is_no_edit(mrml_scene, tmp_path):
+    """QA scene62: a results table whose cells the user edited (a value corrected, a row deleted in Slicer's table
+    view) was overwritten by the next run on the same CT, silently.  It is now the user's, as a renamed one: the run
+    makes a new table (and updates that one from then on), the edited table is kept and named
+    (nodes.edited_tables_note).  What is no edit: Slicer's own save and reload (its table file holds 6 digits; the
+    exact values are read back), lungai's outline column (nodes.OUTLINE_COLUMN, written when measured segments change),
+    a rerun (the table updated in place)."""
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+    from lungai.scene import nodes
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_mrml_bridge import _saved_and_reloaded_by_slicer
+
+    def frame(value):
+        return pd.DataFrame({"feature": ["original_shape_VoxelVolume", "original_firstorder_Mean", "dose_mld_gy"],
+                             "voxels": [837, 12, 0], "Tumor": [value, -245.41234567, float("nan")],
+                             "note": ["", "a", ""]})
+
+    made = nodes.RADIOMICS_MADE_BY
+    ct = _small_ct(mrml_scene, "lung1", (8, 8, 4), (0.0, 0.0, 0.0))
+    first = nodes.volume_table(mrml_scene, frame(233096758.123), "lung1 radiomics", ct, made_by=made)
+    assert not nodes.table_edited(first) and nodes.edited_tables_note(first) == ""
+    again = nodes.volume_table(mrml_scene, frame(1.5), "lung1 radiomics", ct, node=first, made_by=made)
+    assert again is first and not nodes.table_edited(first)                      # a rerun: updated in place
+    nodes._set_text_cells(first, nodes.OUTLINE_COLUMN, nodes.MEASURED_EARLIER.format("segment 'Tumor' deleted"))
+    assert not nodes.table_edited(first)                                         # lungai's own column
+    first = nodes.volume_table(mrml_scene, frame(233096758.123), "lung1 radiomics", ct, node=first, made_by=made)
+    # saved by Slicer (6 digits in the file) and reloaded: no edit, the next run updates it
+    back, _ = _saved_and_reloaded_by_slicer(mrml_scene, tmp_path / "slicer")
+    table, ct_back = back.GetFirstNodeByName("lung1 radiomics"), back.GetFirstNodeByName("lung1")
+    assert table.GetCellText(0, 2) != "233096758.123" and not nodes.table_edited(table)
+    assert nodes.volume_table(back, frame(2.5), "lung1 radiomics", ct_back, made_by=made) is table
+    # the user corrects a value in the table view: kept as it is, the run's results go to a new table
+    table.SetCellText(1, 2, "-240")
+    assert nodes.table_edited(table)
+    new = nodes.volume_table(back, frame(3.5), "lung1 radiomics", ct_back, node=table, made_by=made)
+    assert new is not table and new.GetName() == "lung1 radiomics_1"
+    assert table.GetName() == "lung1 radiomics" and table.GetCellText(1, 2) == "-240"
+    assert table.GetCellText(0, 2) == "2.5"
+    assert nodes.edited_tables_note(new) == (" (kept as it is: 'lung1 radiomics', edited since the run that made it - "
+                                             "a run never writes over a table the user changed)")
+    # the next run (no output chosen, or the edited one chosen) updates the new table: no third one
+    for chosen in (None, table):
+        assert nodes.volume_table(back, frame(4.5), "lung1 radiomics", ct_back, node=chosen, made_by=made) is new
+    assert back.GetNumberOfNodesByClass("vtkMRMLTableNode") == 2
+    # a row deleted is an edit too; the note names every edited table of this CT's kind
+    new.GetTable().RemoveRow(2)
+    new.Modified()
+    third = nodes.volume_table(back, frame(5.5), "lung1 radiomics", ct_back, made_by=made)
+    assert third not in (table, new) and nodes.table_rows(new)[0]["Tumor"] == "4.5"
+    assert "'lung1 radiomics', 'lung1 radiomics_1', edited since the run that made them" in \
+        nodes.edited_tables_note(third)
+
+
 def _interrupted_training(load_module, tmp_path):
     """(logic, parameter node, checkpoints folder) of an interrupted LungAISeg training as train-seg writes it:
     its settings.json for 2 members, 1 epoch, 1 iteration, patience 5 (the members' states: the caller's)."""
@@ -5170,3 +5227,46 @@ def test_rp_risk_table_says_when_its_tables_segments_changed_since(load_module, 
     assert "warning: the table 'radiomics' is of an earlier outline (segment 'Tumor' deleted)" in headline
     row = nodes.table_rows(p.rpOutputTable)[0]
     assert "is of an earlier outline" in row["warnings"] and row[nodes.OUTLINE_COLUMN].startswith("earlier outline")
+
+
+@pytest.mark.shared_data
+def test_lung_radiomics_rerun_keeps_a_features_table_the_user_edited(load_module, mrml_scene, shared_data):
+    """QA scene62 (lung1, real MRML, the Lung Radiomics panel's logic): the user corrected a value in the features
+    table ('lung1_image radiomics', Tumor's first-order Energy) and ran the panel again: the run wrote its values over
+    the correction and the message named the table as if it were new.  The edited table is now kept as it is and named
+    in the message; the results go to a new table, which later runs update (no third table)."""
+    from lungai import mrml
+    from lungai.io import read_ct, read_mask
+
+    data = shared_data / "pyradiomics_lung"
+    ct = read_ct(data / "lung1_image.nrrd")
+    tumour = sitk.Cast(read_mask(data / "lung1_label.nrrd", reference=ct) > 0, sitk.sitkUInt8)
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "lung1_image")
+    seg, _ = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=vol)
+    mrml.keep_exact_values_current(mrml_scene)              # as the panels install it in Slicer
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = vol, seg
+    p.selectedSegments = ["Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    edited = p.outputTable
+    assert edited.GetName() == "lung1_image radiomics"
+    names = [edited.GetCellText(r, 0) for r in range(edited.GetNumberOfRows())]
+    row, column = names.index("original_firstorder_Energy"), edited.GetColumnIndex("Tumor")
+    computed = float(edited.GetCellText(row, column))
+    edited.SetCellText(row, column, "123.5")                 # the user's correction in the table view
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert p.outputTable is not edited and p.outputTable.GetName() == "lung1_image radiomics_1"
+    assert edited.GetName() == "lung1_image radiomics" and edited.GetCellText(row, column) == "123.5"
+    assert float(p.outputTable.GetCellText(row, column)) == pytest.approx(computed)
+    assert message.splitlines()[0] == (
+        "18 features x 1 segment -> table 'lung1_image radiomics_1' (of segmentation 'Tumor segmentation') (kept as "
+        "it is: 'lung1_image radiomics', edited since the run that made it - a run never writes over a table the "
+        "user changed)")
+    results = p.outputTable
+    p.outputTable = edited                                   # the edited table chosen as output again
+    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert p.outputTable is results and edited.GetCellText(row, column) == "123.5"
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 2

@@ -846,16 +846,18 @@ def keep_exact_values_current(scene) -> None:
 
 
 # ---------------------------------------------------------------- scenes
-# the storage of a markups point list and ROI: the application's Markups module registers these classes in its
-# scene, a bare vtkMRMLScene does not (a point list was saved without its points and read back empty; an ROI,
-# whose default storage is vtkMRMLMarkupsROIJsonStorageNode, was left out of the .mrb and read back as an empty
-# box of size 0)
+# the storage of markups (point list, line, angle, curves; ROI; plane): the application's Markups module registers
+# these classes in its scene, a bare vtkMRMLScene does not (a point list was saved without its points and read back
+# empty; an ROI, whose default storage is vtkMRMLMarkupsROIJsonStorageNode, and a plane, whose default storage is
+# vtkMRMLMarkupsPlaneJsonStorageNode, were left out of the .mrb and read back as an empty box of size 0 / a plane
+# with no point)
 _MARKUPS_STORAGE_CLASSES = ("vtkMRMLMarkupsJsonStorageNode", "vtkMRMLMarkupsFiducialStorageNode",
-                            "vtkMRMLMarkupsROIJsonStorageNode")
+                            "vtkMRMLMarkupsROIJsonStorageNode", "vtkMRMLMarkupsPlaneJsonStorageNode")
 
 
 def _register_markups_storage(scene):
-    """Let a headless scene write and read markups (:data:`_MARKUPS_STORAGE_CLASSES`); returns ``scene``."""
+    """Let a headless scene write and read markups of every kind (:data:`_MARKUPS_STORAGE_CLASSES`); returns
+    ``scene``."""
     for name in _MARKUPS_STORAGE_CLASSES:
         if scene.CreateNodeByClass(name) is None and hasattr(slicer, name):
             scene.RegisterNodeClass(getattr(slicer, name)())
@@ -865,7 +867,7 @@ def _register_markups_storage(scene):
 def new_scene():
     """An empty MRML scene (headless with slicer-core; in the application use ``slicer.mrmlScene``).
 
-    Like the application's scene it can save a markups point list and ROI (:func:`_register_markups_storage`) and
+    Like the application's scene it can save markups of every kind (:func:`_register_markups_storage`) and
     holds the selection node singleton (without it, writing a point list warns "GetUnitNode failed: selection node
     not found").  That selection node is not saved with the scene: importing the .mrb into the application's scene
     would copy its empty settings onto the application's selection node (its active volume, active place node
@@ -1072,12 +1074,31 @@ def _table_files_rewritten(node, columns: list) -> tuple:
     return (("\n".join(lines) + "\n").encode("utf-8"), ("\n".join(schema_lines) + "\n").encode("utf-8"))
 
 
+# the nodes whose data a scene file (.mrml) does not hold, only their storage node's file: one of these that no
+# storage node can be made for (its class not registered in the scene) is saved empty - said (save_scene)
+_DATA_IN_FILES = ("vtkMRMLMarkupsNode", "vtkMRMLVolumeNode", "vtkMRMLModelNode", "vtkMRMLSegmentationNode",
+                  "vtkMRMLTableNode", "vtkMRMLTransformNode")
+
+
+def _data_left_out(node) -> bool:
+    """Whether ``node`` (a storable node with no storage node) has data that only a storage node's file keeps."""
+    if node.IsA("vtkMRMLSequenceNode"):
+        return node.GetNumberOfDataNodes() > 0
+    return any(node.IsA(kind) for kind in _DATA_IN_FILES)
+
+
 def save_scene(scene, path: str | Path) -> Path:
-    """Save every storable node and the scene as one ``.mrb`` bundle that opens in 3D Slicer."""
+    """Save every storable node and the scene as one ``.mrb`` bundle that opens in 3D Slicer.
+
+    The scene is given the markups storage classes first (:func:`_register_markups_storage`: a scene made with
+    ``slicer.vtkMRMLScene()`` saves its markups too).  A node whose data only a file keeps and for which no storage
+    node can be made is saved without its data: an :class:`~lungai.errors.InputNote` names it (before, it was left
+    out without a word - a plane read back with no point)."""
     path = Path(path)
     if path.suffix.lower() != ".mrb":
         raise InputError(f"cannot save a scene as {path.name}", "name it .mrb")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _register_markups_storage(scene)
     with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp:
         data_dir = Path(tmp) / path.stem
         data_dir.mkdir()
@@ -1091,6 +1112,11 @@ def save_scene(scene, path: str | Path) -> Path:
                 node.AddDefaultStorageNode()
                 storage = node.GetStorageNode()
             if storage is None:
+                if _data_left_out(node):
+                    warnings.warn(InputNote(
+                        f"scene node {node.GetName()!r} ({node.GetClassName()}) is saved in {path.name} without its "
+                        "data: no storage for it is registered in this scene (it reads back empty); save the scene "
+                        "from the 3D Slicer application instead (File > Save Data)"), stacklevel=2)
                 continue
             ext = storage.GetDefaultWriteFileExtension()
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in node.GetName()) or node.GetID()
@@ -1122,18 +1148,27 @@ def save_scene(scene, path: str | Path) -> Path:
 
 
 def load_scene(path: str | Path, extract_to: str | Path):
-    """Read a ``.mrb`` into a new scene; its files are unpacked into ``extract_to``."""
+    """Read a ``.mrb`` into a new scene; its files are unpacked into ``extract_to``.  The scene read is the bundle's
+    own ``.mrml`` file (the one nearest its top), never another one ``extract_to`` already holds (QA scene62: a
+    folder that held another unpacked bundle gave that bundle's scene, silently)."""
     target = Path(extract_to)
     try:
         with zipfile.ZipFile(path) as bundle:
             bundle.extractall(target)
+            names = [name for name in bundle.namelist() if name.lower().endswith(".mrml")]
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(f"could not read the scene {path}", "check that it is a complete .mrb file") from exc
-    mrml_files = sorted(target.rglob("*.mrml"))
-    if not mrml_files:
+    if not names:
         raise InputError(f"{path} holds no .mrml scene file", "check that it is a Slicer .mrb bundle")
     scene = _register_markups_storage(slicer.vtkMRMLScene())
-    scene.SetURL(str(mrml_files[0]))
+    # a sequence of transforms, markups, tables ... is stored as a nested .seq.mrb, which the scene unpacks into the
+    # remote cache directory of its data IO manager: without one (a bare scene) the whole scene failed to load
+    io_manager, cache = slicer.vtkDataIOManager(), slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(str(target / "_lungai_cache"))
+    io_manager.SetCacheManager(cache)
+    scene.SetDataIOManager(io_manager)
+    scene.SetCacheManager(cache)
+    scene.SetURL(str(target / min(names, key=lambda name: (name.strip("/").count("/"), name))))
     if not scene.Connect():
         raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")
     return scene

@@ -1621,20 +1621,90 @@ def source_volume_id(node) -> str:
 MADE_NAME_ATTRIBUTE = "LungAI.madeName"
 
 
+# table node attribute: a digest of the cells of a table of results as the run wrote them (:func:`named_table`,
+# :func:`cells_digest`).  A table whose cells differ from it was edited by the user (a value corrected, a note
+# typed in Slicer's table view, a row deleted): it is theirs from then on, as a renamed one - a run makes a new
+# table, never overwrites it (QA scene62: a rerun of Lung Radiomics wrote its values over a corrected cell, silently)
+MADE_CELLS_ATTRIBUTE = "LungAI.madeCells"
+
+
+def cells_digest(node) -> str:
+    """A digest of a table node's columns (names, order) and cells as :func:`lungai.mrml.dataframe_from_table_node`
+    reads them - a number's exact value, also after Slicer saved and reloaded the scene (6 digits in its file), so a
+    reload is no edit -, leaving out the :data:`OUTLINE_COLUMN` (lungai's refresh writes it when measured segments
+    change: :func:`refresh_confidence_tables`)."""
+    import hashlib
+    import numbers
+
+    from lungai import mrml
+
+    frame = mrml.dataframe_from_table_node(node)
+    digest = hashlib.blake2b(digest_size=12)
+    for position, column in enumerate(frame.columns):
+        if column == OUTLINE_COLUMN:
+            continue
+        values = frame.iloc[:, position].tolist()
+        cells = [repr(float(v)) if isinstance(v, numbers.Number) else "t" + str(v) for v in values]
+        digest.update(("\x1f".join([str(column)] + cells) + "\x1e").encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def table_edited(node) -> bool:
+    """Whether a table a run made (:func:`named_table`) was edited since: its cells are no longer those the run wrote
+    (:data:`MADE_CELLS_ATTRIBUTE`).  A table of an older version (no digest) cannot be told: False."""
+    made = node.GetAttribute(MADE_CELLS_ATTRIBUTE) if node is not None else None
+    return bool(made) and node.GetTable() is not None and cells_digest(node) != made
+
+
+def _own_by_name(node, name: str) -> bool:
+    made = node.GetAttribute(MADE_NAME_ATTRIBUTE)
+    return node.GetName() == made if made is not None else _named(node, name)
+
+
 def own_table(node, name: str):
     """``node`` when a run may update it: its name is still the one lungai gave it (:data:`MADE_NAME_ATTRIBUTE`;
-    in a scene saved before that attribute, its name is ``name``, the name the run gives), else None (a table the
-    user renamed, e.g. "LUNG1-002 radiomics" -> "LUNG1-002 before surgery", is kept as it is)."""
-    if node is None:
+    in a scene saved before that attribute, its name is ``name``, the name the run gives) and its cells are still
+    those the run wrote (:func:`table_edited`), else None (a table the user renamed, e.g. "LUNG1-002 radiomics" ->
+    "LUNG1-002 before surgery", or edited, is kept as it is: :func:`edited_tables_note` says so)."""
+    if node is None or not _own_by_name(node, name) or table_edited(node):
         return None
-    made = node.GetAttribute(MADE_NAME_ATTRIBUTE)
-    return node if (node.GetName() == made if made is not None else _named(node, name)) else None
+    return node
+
+
+def edited_tables_note(table) -> str:
+    """For a panel's message after "-> table 'T'": " (kept as it is: 'T0', edited since the run that made it)" -
+    the tables of ``table``'s kind of results (made by the same kind of run, of the same CT, segmentation, dose, batch
+    output; without a CT, of the same cases) still under the name lungai gave them whose cells the user edited
+    (:func:`table_edited`): the run wrote its results into ``table`` instead; "" when there are none."""
+    scene = table.GetScene() if table is not None else None
+    if scene is None:
+        return ""
+
+    def kind(node):
+        return (node_made_by(node), source_volume_id(node), source_segmentation_id(node), source_dose_name(node),
+                node.GetAttribute(BATCH_OUTPUT_ATTRIBUTE))
+
+    kept = []
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
+        node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
+        if node is table or not node.GetAttribute(MADE_CELLS_ATTRIBUTE) or kind(node) != kind(table) \
+                or not _own_by_name(node, node.GetName()):
+            continue
+        if not source_volume_id(table) and \
+                [row.get("case") for row in table_rows(node)] != [row.get("case") for row in table_rows(table)]:
+            continue
+        if table_edited(node):
+            kept.append(f"'{node.GetName()}'")
+    if not kept:
+        return ""
+    return (f" (kept as it is: {', '.join(kept)}, edited since the run that made "
+            f"{'it' if len(kept) == 1 else 'them'} - a run never writes over a table the user changed)")
 
 
 def named_table(scene, df, name: str, node=None):
     """A table node ``name`` holding ``df``: ``node`` updated when :func:`own_table` (renamed to ``name`` when
-    the name lungai gave it has changed since: its CT was renamed), else a new node; the name given is
-    recorded (:data:`MADE_NAME_ATTRIBUTE`)."""
+    the name lungai gave it has changed since: its CT was renamed), else a new node; the name given and the cells
+    written are recorded (:data:`MADE_NAME_ATTRIBUTE`, :data:`MADE_CELLS_ATTRIBUTE`)."""
     from lungai import mrml
 
     # the name as given when no other node has it (the scene's GenerateUniqueName counts up whatever the names)
@@ -1648,6 +1718,7 @@ def named_table(scene, df, name: str, node=None):
         node.SetName(free())
     node = mrml.table_node_from_dataframe(scene, df, name, node=node)
     node.SetAttribute(MADE_NAME_ATTRIBUTE, node.GetName())
+    node.SetAttribute(MADE_CELLS_ATTRIBUTE, cells_digest(node))     # an edit since makes it the user's (own_table)
     return node
 
 
@@ -1840,20 +1911,20 @@ def find_volume_table(scene, volume_node, name: str, made_by: str, case=None, se
     """The table an earlier ``made_by`` run made in ``scene`` for ``volume_node`` (linked to it:
     :func:`source_volume_id`; with ``volume_node`` None, a table linked to no CT whose ``case`` cells are
     ``[case]``) - with ``segmentation_node``, of that segmentation or of none known (:func:`_of_segmentation`) -
-    and the user has not renamed (:func:`own_table`) - with ``dose_node``, of that dose volume or of none known
-    (:func:`_of_dose`) -, else None."""
+    and the user has not renamed nor edited (:func:`own_table`) - with ``dose_node``, of that dose volume or of none
+    known (:func:`_of_dose`) -, else None."""
     if not made_by or scene is None:
         return None
     for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
         node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
-        if node_made_by(node) != made_by or own_table(node, name) is None \
-                or not _of_segmentation(node, segmentation_node) or not _of_dose(node, dose_node):
+        if node_made_by(node) != made_by or not _of_segmentation(node, segmentation_node) \
+                or not _of_dose(node, dose_node):
             continue
-        if volume_node is not None and source_volume_id(node) == volume_node.GetID():
-            return node
-        if volume_node is None and not source_volume_id(node) and \
+        if volume_node is not None and source_volume_id(node) == volume_node.GetID() \
+                or volume_node is None and not source_volume_id(node) and \
                 [row.get("case") for row in table_rows(node)] == [str(case)]:
-            return node
+            if own_table(node, name) is not None:       # last: it reads the cells (table_edited)
+                return node
     return None
 
 
