@@ -82,3 +82,21 @@ def test_a_segment_labelled_with_a_number_is_chosen_by_its_label_first(comma_seg
     assert select_segments(masks, "1")[1] == ["2"]      # segment number 1 is the segment labelled "2"
     with pytest.raises(Exception, match="no segment '3'"):
         select_segments(masks, "3")
+
+
+def test_a_segment_name_with_a_comma_in_the_label_column_is_refused_with_the_way_that_works(comma_seg, tmp_path,
+                                                                                              capsys, monkeypatch):
+    """QA demo62: label cell "GTV, primary=1" computed a segment 'primary' and failed a segment 'GTV' with "label
+    'GTV' is not an integer (use N or name=N)" - not that the comma split the name.  Now the case is refused saying
+    so, with the two ways that work: a name without a comma, or the number alone (the SEG's segment label kept)."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    ct, seg = comma_seg
+    mask = {"mask": f"{seg}#1"}
+    rc, text, out = _batch(tmp_path, capsys, ct, **mask, label="GTV, primary=1")
+    assert rc != 0 and "a segment name cannot hold a comma" in text and "is not an integer" not in text, text
+    fix = text.split("to fix:")[1] if "to fix:" in text else text.split("How to fix:")[1]
+    assert "(GTV_primary=1)" in fix and "label alone (1)" in fix, fix
+    for label, segment in (("1", "GTV, primary"), ("GTV_primary=1", "GTV_primary")):   # the two ways, followed
+        (tmp_path / label).mkdir()
+        rc, text, out = _batch(tmp_path / label, capsys, ct, **mask, label=label)
+        assert rc == 0 and set(pd.read_csv(out)["segment"]) == {segment}, text
