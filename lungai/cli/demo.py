@@ -124,8 +124,13 @@ def result_lines(summary: dict) -> list:
     lines.append(f"mean lung dose {dose['dose_mld_gy']:.1f} Gy{tag[summary['dose_status']]}" if dose is not None
                  else f"dose: not computed - {summary['dose_source']}")
     lines += [f"note: {summary['dose_note']}"] if summary.get("dose_note") else []
-    lines.append(f"RP risk {rp['risk']:.0%} ({rp['risk_low']:.0%}-{rp['risk_high']:.0%}){tag[rp['status']]}"
-                 if "risk" in rp else f"RP risk {rp['message']}")
+    # what the risk is of (the model's endpoint: grade >= 2 RP, or a user's model's outcome column; QA demo62: "RP risk
+    # 25% (16%-41%)" said neither) and what its interval is, as the report's cards say them
+    endpoint = f" ({rp['endpoint_short']})" if rp.get("endpoint_short") else ""
+    lines.append(f"RP risk{endpoint} {rp['risk']:.0%} (uncertainty interval {rp['risk_low']:.0%}-{rp['risk_high']:.0%})"
+                 f"{tag[rp['status']]}" if "risk" in rp else f"RP risk {rp['message']}")
+    if "risk" in rp and rp.get("endpoint"):
+        lines.append(f"  RP endpoint: {rp['endpoint']}")
     sources = rp.get("sources") or {}
     if "risk" in rp and rp.get("threshold") is not None:     # as the report's risk group card says it
         from lungai.report.html import risk_group_text

@@ -382,16 +382,20 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
         desc += (f" Its {counted(len(withheld), 'noise radiomic column')} (no effect on the true risk) "
                  f"{agree(len(withheld), 'is', 'are')} withheld on purpose and imputed by the model.")
     given = [f for f in card["features"] if f in patient and not _missing(patient[f])]   # what the risk used
+    # where this run's values came from: the sample fills what was not given with its example profile / synthetic dose
+    inputs = rp_inputs_text(card["features"], sources,
+                            "--clinical" if clinical is not None else "the illustrative example profile",
+                            "--dose" if dose_given or dose_row is None else "the sample's synthetic dose")
     if synthetic and not sample:
         desc += (" ILLUSTRATIVE: its model card says it was trained on a synthetic cohort (lungai.rp.make_cohort), "
-                 "not on patients; inputs: " + rp_inputs_text(card["features"], sources)
+                 "not on patients; inputs: " + inputs
                  + ". NOT a result for a patient.")
     elif illustrative:
         desc += (" Clinical values: " + ("an illustrative example profile" if clinical is None else "--clinical")
                  + "; dose: " + ("--dose" if dose_given else "the sample's synthetic dose")
                  + ". NOT a result for a patient.")
     else:
-        desc += " Inputs: " + rp_inputs_text(card["features"], sources) + "."
+        desc += " Inputs: " + inputs + "."
     from lungai.report.html import feature_label, feature_value_text
 
     # each top feature in words with the patient's value (the report's table and bar labels; QA reportrp60: the bars
@@ -405,8 +409,11 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
             "high_risk": bool(p.get("high_risk", False)), "threshold": float(card["threshold"]),
             "threshold_rule": str(card.get("threshold_rule") or "not recorded"),
             "contributions": tops, "top_features": top_features, "model_description": desc,
+            # what the risk is the risk of: the model's outcome, in words (QA demo62: the console said "RP risk 25%")
+            "outcome": str(card.get("outcome", "")), "endpoint": rp_endpoint(card)[1],
+            "endpoint_short": rp_endpoint(card)[0],
             "model": str(card.get("model_name", "")), "synthetic_model": synthetic, **said, "withheld": withheld,
-            "card": rp_card_summary(card), "sources": sources, "inputs": rp_inputs_text(card["features"], sources),
+            "card": rp_card_summary(card), "sources": sources, "inputs": inputs,
             # what of this run the risk depends on, of the values given (the report repeats the tumour's review
             # flag only then)
             "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour")) for f in given),
@@ -463,13 +470,16 @@ def _names(cols: list, n: int = 5) -> str:
     return ", ".join(cols[:n]) + (f" and {len(cols) - n} more" if len(cols) > n else "")
 
 
-def rp_inputs_text(features, sources: dict | None = None) -> str:
+def rp_inputs_text(features, sources: dict | None = None, clinical_from: str = "--clinical",
+                   dose_from: str = "--dose") -> str:
     """Where the model's inputs came from in this run: only the kinds of feature the model uses; with ``sources``
     (:func:`rp_sources`), the ``rad_*`` / ``dose_*`` values the --clinical row gave, and those of its own that this
-    run's replaced, named."""
+    run's replaced, named.  ``clinical_from`` / ``dose_from``: where the clinical values and the dose metrics came
+    from when not from --clinical / --dose (the built-in sample: its example profile, its synthetic dose - QA demo62:
+    the sample's rp.inputs said "from --clinical", "from --dose", neither given)."""
     features = list(features)
     row = set((sources or {}).get("clinical_row") or [])
-    kinds = [(("clin_",), "clinical values from --clinical"), (("dose_",), "dose metrics from --dose"),
+    kinds = [(("clin_",), f"clinical values from {clinical_from}"), (("dose_",), f"dose metrics from {dose_from}"),
              (("rad_",), "radiomics computed here")]
     parts = [what for prefix, what in kinds if any(f.startswith(prefix) and f not in row for f in features)]
     for prefix, what in (("dose_", "dose metrics"), ("rad_", "radiomic features")):
@@ -485,6 +495,24 @@ def rp_inputs_text(features, sources: dict | None = None) -> str:
         parts.append("other columns from --clinical (" + ", ".join(other[:5]) + (" ..." if len(other) > 5 else "") + ")")
     return ", ".join(parts) + ("" if any(f.startswith("rad_") for f in features) else
                                " (the model uses no radiomic features)")
+
+
+def rp_endpoint(card: dict) -> tuple[str, str]:
+    """What an RP model's risk is the risk of, from its model card: (short, long).  A model trained on a synthetic
+    cohort (lungai.rp.make_cohort: the built-in sample's, ``rp synth``'s) - grade >= 2 radiation pneumonitis by that
+    cohort's definition; a model trained on a user's table - its outcome column, as the card records it (lungai does
+    not know what the column codes: ``rp train --outcome`` takes any 0/1 column)."""
+    from lungai.rp.predict import synthetic_model
+
+    outcome = str(card.get("outcome") or "not recorded")
+    if synthetic_model(card):
+        return ("grade >= 2 radiation pneumonitis",
+                f"grade >= 2 radiation pneumonitis - the outcome {outcome!r} of the model's synthetic training cohort "
+                "(lungai.rp.make_cohort), not of patients")
+    return (f"model outcome {outcome!r}",
+            f"the model's outcome {outcome!r} (1 = event), as its training table coded it - lungai's RP models are "
+            "meant for grade >= 2 radiation pneumonitis; the model card (model_card.md) names the column, not its "
+            "definition")
 
 
 def rp_card_summary(card: dict) -> dict:
@@ -1015,7 +1043,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                                    "needs_review": bool(seg.info.get("needs_review")),
                                    "dose": masks["tumour"] == "automatic"}, models["rp"])
         lap("rp", t0)
-        step("RP risk not computed" if "risk" not in summary["rp"] else f"RP risk {summary['rp']['risk']:.0%}")
+        step("RP risk not computed" if "risk" not in summary["rp"] else
+             f"RP risk ({summary['rp']['endpoint_short']}) {summary['rp']['risk']:.0%}")
 
         t0 = time.perf_counter()
         summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case, models["stage"])

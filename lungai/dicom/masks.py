@@ -123,13 +123,28 @@ def _lung_specs(spec: str, example: str, names=(), mapping=None, by_role: str = 
                 "name)" if not unmapped else
                 f" with a --structure-map file giving {', '.join(repr(n) for n in unmapped)} its role ({lines})"
                 if SELECTOR not in by_role else
-                f" after renaming the segment (no comma) and exporting the SEG again; where the command takes "
-                f"--structure-map, a file giving it its role ({lines}) does instead"))
+                _lungs_by_number(names, side, by_role, unmapped, lines)))
     parts = [p.strip() for p in name.split(",")]
     if len(parts) != 2:
         raise InputError(f"--lungs {spec!r} needs the right and the left lung",
                          f"give role:lungs, or both names separated by a comma: {example}")
     return parts[0], parts[1]
+
+
+def _lungs_by_number(names, side: dict, by_role: str, unmapped: list, lines: str) -> str:
+    """The fix of a SEG's lungs named with a comma and no lung role by name: the lungs by their segment numbers,
+    right then left (``SEG#2,3``: :func:`segment_by_number`), or a --structure-map line where the command takes one
+    (before: "after renaming the segment (no comma) and exporting the SEG again")."""
+    numbers = {str(n): i for i, n in enumerate(names, start=1)}
+    right = [numbers[n] for n, s in side.items() if s == "lung_right" and n in numbers]
+    left = [numbers[n] for n, s in side.items() if s == "lung_left" and n in numbers]
+    # by_role: the SEG's value choosing the lungs by role as a command word (``'My scans/x.seg.dcm#role:lungs'``)
+    example = (by_role.replace("role:lungs", f"{right[0]},{left[0]}") if len(right) == 1 and len(left) == 1 else
+               by_role.replace("role:lungs", "R,L") + f" with R and L the segments' numbers (its segments: "
+               f"{segment_list(names)})")
+    return (f" with a --structure-map file giving {'them their roles' if len(unmapped) > 1 else 'it its role'} "
+            f"({lines}) where the command takes --structure-map; else the lungs by their segment numbers, the right "
+            f"lung's then the left lung's: {example}")
 
 
 def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, source: str | None = None
@@ -145,7 +160,7 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
 
     from lungai.dicom.roles import AmbiguousRole, describe_roles, mask_for_role, required_names
 
-    example = _part_word(source, next(iter(masks), "LABEL"))
+    example = _part_word(source, segment_choice(masks, next(iter(masks), "LABEL")))
     named = source or "the SEG"
     if lungs:
         from lungai.dicom.roles import find_role
@@ -188,17 +203,45 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
                              f"choose the segment by its label after '{SELECTOR}', e.g. {example}") from None
         check_case_groups(list(masks), used, named, role=role, mapping=mapping)   # one of "Lung_R" / "lung_r"
         return mask, used
-    found = matching_labels(masks, name) or _same_role(masks, name, mapping, source)
+    found = matching_labels(masks, name) or segment_by_number(masks, name) or _same_role(masks, name, mapping, source)
     if not found:
         same = _of_role(masks, name, mapping)
         note = (f" ({', '.join(same)} {'has' if len(same) == 1 else 'have'} its role under another name: a structure "
                 "of another image, side, lobe, node or number - or one of several - is never taken in its place)"
                 if same else "")
-        raise InputError(f"{named} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}{note}",
+        raise InputError(f"{named} has no segment {name!r}; its segments: {segment_list(masks)}{note}",
                          f"choose one of its segment labels after '{SELECTOR}', e.g. "
-                         + (_part_word(source, same[0]) if same else example))
+                         + (_part_word(source, segment_choice(masks, same[0])) if same else example)
+                         + _by_number(masks))
     check_case_groups(list(masks), found[:1], named, mapping=mapping)   # "GTV" and "gtv": which one is meant?
     return sitk.Cast(masks[found[0]] > 0, sitk.sitkUInt8), found[:1]
+
+
+def segment_by_number(masks: dict, name) -> list[str]:
+    """A SEG's segment chosen by its number (1, 2, ... in the SEG's order: its SegmentNumber, as ``lungai radiomics
+    --label N`` and radiomics-batch's label column number them) when no segment has ``name`` as its label: the way to
+    a segment whose label holds a comma, which separates the right lung from the left one in ``SEG#RIGHT,LEFT`` and
+    the values of a manifest's cell (QA demo62: "GTV, primary", "Contour, 7" - only renaming the segments helped)."""
+    text = str(name).strip()
+    return [list(masks)[int(text) - 1]] if text.isdigit() and 1 <= int(text) <= len(masks) else []
+
+
+def segment_list(masks: dict) -> str:
+    """A SEG's segments for a message: their labels, or - a label holding a comma - each with its number and
+    quoted (``1 'GTV, primary', 2 'Contour, 7'``), so that they can be told apart."""
+    if not any("," in str(label) for label in masks):
+        return ", ".join(masks) or "none"
+    return ", ".join(f"{i} {str(label)!r}" for i, label in enumerate(masks, start=1))
+
+
+def segment_choice(masks: dict, label: str) -> str:
+    """How to choose segment ``label`` after '#': its label, or its number when the label holds a comma."""
+    return str(list(masks).index(label) + 1) if "," in str(label) and label in masks else str(label)
+
+
+def _by_number(masks: dict) -> str:
+    return ("; a segment whose label holds a comma by its number (1, 2, ... in the SEG's order)"
+            if any("," in str(label) for label in masks) else "")
 
 
 def _same_role(masks: dict, name: str, mapping, source: str | None) -> list[str]:

@@ -163,6 +163,20 @@ def manifest_labels(cell) -> list[str]:
     (LUNG1-003: a 35 ml tumour instead of its 82 ml GTVs), exit 0.  Write ``tumour=1;tumour=2`` for the union,
     ``tumour=1;label_2=2`` for a separate segment.  Bare numbers before any name (``1;2``, ``2;tumour=1``) stay
     segments ``label_N``."""
+    for chunk in str(cell or "").split(";"):
+        # a name holding a comma ("GTV, primary=1", a SEG's SegmentLabel): read as a non-label 'GTV' and a segment
+        # 'primary' = label 1 (QA demo62: "label 'GTV' is not an integer", the segment computed as 'primary')
+        pieces = [v.strip() for v in chunk.split(",")]
+        for before, after in zip(pieces, pieces[1:]):
+            if before and "=" not in before and not before.isdigit() and "=" in after:
+                name, _, value = after.rpartition("=")
+                raise InputError(
+                    f"manifest label {str(cell).strip()!r}: ';' and ',' separate labels here, so a segment name cannot "
+                    f"hold a comma: it would read as {before!r} (not a label) and segment {name.strip()!r} = label "
+                    f"{value.strip()}",
+                    f"name the segment without a comma ({'_'.join((before + ' ' + name).split())}={value.strip()}), "
+                    f"or give the label alone ({value.strip()}): a DICOM SEG's segment N is then named by its "
+                    f"SegmentLabel ({before}, {name.strip()})")
     items = [v for chunk in str(cell or "").split(";") for v in chunk.split(",") if v.strip()]
     named = None                    # the last name=N item so far
     for i, item in enumerate(items):

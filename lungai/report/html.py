@@ -462,8 +462,9 @@ def _rp(s: dict, figs: dict) -> str:
 """
     flag = _illustrative("rp", _sample(s)) if r.get("status") == "illustrative" else ""
     return f"""
-<h2>Radiation pneumonitis (grade &ge; 2) risk{' - illustrative' if flag else ''}</h2>
+<h2>{_rp_heading(r)}{' - illustrative' if flag else ''}</h2>
 {flag}
+{_rp_endpoint(r)}
 {_rp_warnings(r)}
 {_review_flag(s, 'rp')}
 <div class="cards">{_card('predicted risk', _num('rp-risk', r['risk'], _percent))}
@@ -476,6 +477,23 @@ patient's value (Shapley values, log-odds; positive / red raises, negative / blu
 {_contributions(r)}
 {_img(figs.get('rp'), 'top contributions to the RP risk')}
 """
+
+
+def _rp_heading(r: dict) -> str:
+    """The RP section's title: grade >= 2 radiation pneumonitis, or - a model trained on a user's table - its outcome
+    column (``rp.endpoint_short`` of summary.json: what the risk is of, QA demo62)."""
+    short = r.get("endpoint_short")
+    if not short or short.startswith("grade >= 2"):      # an older summary: the section's title as before
+        return "Radiation pneumonitis (grade &ge; 2) risk"
+    return f"Radiation pneumonitis risk ({html.escape(short)})"
+
+
+def _rp_endpoint(r: dict) -> str:
+    """What the risk is the risk of (summary.json ``rp.endpoint``), the console's "RP endpoint:" line."""
+    if not r.get("endpoint"):
+        return ""
+    return (f'<p id="rp-endpoint" data-value="{html.escape(r.get("outcome", ""))}"><b>Risk of:</b> '
+            f'{html.escape(r["endpoint"])}.</p>')
 
 
 def risk_group_text(r: dict) -> str:
