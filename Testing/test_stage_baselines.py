@@ -194,7 +194,7 @@ def test_too_few_patients_per_class_for_the_inner_cv_is_refused_before_training(
     ehr.to_csv(tmp_path / "ehr.csv", index=False)
     cohort = load_cohort(tmp_path / "ehr.csv", paths["rna"], None, label="lab")
     models = cvmod.candidates(FAST, ("logreg",), nested=True)
-    with pytest.raises(InputError, match=r"class 'C' has 1 patient\(s\) in the training part of outer fold") as err:
+    with pytest.raises(InputError, match=r"class 'C' has 1 patient in the training part of outer fold") as err:
         cvmod.cross_validate(cohort, models, folds=2, inner_folds=3, seed=0, select=tuple(models))
     assert "--inner-folds 1" in err.value.fix and "--inner-folds 2" not in err.value.fix
     assert _cli(["cv", "--ehr", tmp_path / "ehr.csv", "--rna", paths["rna"], "--label", "lab", "--modalities",
