@@ -285,7 +285,13 @@ def run_train(args) -> int:
             for n, c in selection["candidates"].items()]
     print("models compared:\n" + "\n".join(rows))
     print(f"selected: {selection['selected']} - {selection['verdict']}")
-    print(f"locked model ({', '.join(pipe.modalities)}; fusion {pipe.config.fusion}) -> {out}")
+    # the model predict uses, named as the table above names it; the fusion network (its branches as trained: an
+    # unfed CT branch masked) is saved beside a baseline that beat it (before: "locked model (ehr, rna, ct; fusion
+    # weighted)" after "selected: mlp", naming a CT branch no patient fed as if the locked model used it)
+    fusion = f"{names['fusion'][:-1]}; fusion {pipe.config.fusion})"     # fusion_label's "(...)": one parenthesis
+    chosen = names.get(selection["selected"], selection["selected"])
+    print(f"locked model: {fusion if selection['selected'] == 'fusion' else chosen + ', saved with the ' + fusion} "
+          f"-> {out}")
     if training_data(inputs)["synthetic"]:      # its card says so; stage predict and the demo label it
         from lungai.fusion.synthetic import SYNTHETIC_NOTE
 
