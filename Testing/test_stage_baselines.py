@@ -131,6 +131,10 @@ def test_a_baseline_that_wins_is_locked_and_said(tmp_path, linear_ehr, capsys):
     assert meta["selected"] == "logreg", meta["selection"]
     assert "a plain baseline beat the fusion network" in meta["selection"]["verdict"]
     assert "selected: logreg" in out and "beat the fusion network" in out
+    # QA fusion62: "locked model (ehr, rna, ct; fusion concat)" named the fusion's configured branches (no RNA or CT
+    # given) as the locked model's, after "selected: logreg"
+    assert (f"locked model: logistic regression (L2, multinomial), saved with the fusion network (EHR MLP, RNA left "
+            f"out, CT masked; fusion concat) -> {tmp_path / 'model'}") in out, out
     assert "**logistic regression" in (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")
     assert sorted(p.name for p in (tmp_path / "model").glob("*.skops")) == \
         ["baseline_forest.skops", "baseline_logreg.skops", "ehr_encoder.skops"]
@@ -159,11 +163,13 @@ def test_a_baseline_that_wins_is_locked_and_said(tmp_path, linear_ehr, capsys):
     assert set(val["models"]) == {"fusion", "logreg", "forest"} and val["selected"] == "logreg"
 
 
-def test_without_comparison_the_model_card_says_so(tmp_path, linear_ehr):
+def test_without_comparison_the_model_card_says_so(tmp_path, linear_ehr, capsys):
     assert _cli(["train", "--ehr", linear_ehr, "--label", "stage", "--epochs", 2, "--baselines", "none",
                  "-o", tmp_path / "m"]) == 0
     meta = json.loads((tmp_path / "m" / "stage_model.json").read_text(encoding="utf-8"))
     assert meta["selected"] == "fusion" and "WITHOUT comparison" in meta["selection"]["verdict"]
+    assert f"locked model: fusion network (EHR MLP, RNA left out, CT masked; fusion concat) -> {tmp_path / 'm'}" in \
+        capsys.readouterr().out
     # QA: the card showed "with EHR/RNA/CT {'ehr': 90, 'rna': 0, 'ct': 0}" (a raw dict), as class_counts_text
     card = (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
     assert "with EHR 90, RNA 0, CT 0" in card and "{" not in card.split("Training cohort:")[1].splitlines()[0]
@@ -194,7 +200,7 @@ def test_too_few_patients_per_class_for_the_inner_cv_is_refused_before_training(
     ehr.to_csv(tmp_path / "ehr.csv", index=False)
     cohort = load_cohort(tmp_path / "ehr.csv", paths["rna"], None, label="lab")
     models = cvmod.candidates(FAST, ("logreg",), nested=True)
-    with pytest.raises(InputError, match=r"class 'C' has 1 patient\(s\) in the training part of outer fold") as err:
+    with pytest.raises(InputError, match=r"class 'C' has 1 patient in the training part of outer fold") as err:
         cvmod.cross_validate(cohort, models, folds=2, inner_folds=3, seed=0, select=tuple(models))
     assert "--inner-folds 1" in err.value.fix and "--inner-folds 2" not in err.value.fix
     assert _cli(["cv", "--ehr", tmp_path / "ehr.csv", "--rna", paths["rna"], "--label", "lab", "--modalities",

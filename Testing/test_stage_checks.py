@@ -48,7 +48,7 @@ def test_stage_from_with_a_label_naming_a_column_of_the_table_is_refused(tmp_pat
     c = load_cohort(tmp_path / "ehr.csv", label="Stage", stage_from=["T", "N", "M"], drop_columns=["Stage"])
     assert "Stage" not in c.ehr.columns and c.labels.name == "Stage"    # dropped: the derived label named Stage
     # under another name the column would stay a feature: a copy of the derived stage, refused by name
-    with pytest.raises(InputError, match=r"EHR column\(s\) equal to the derived stage: 'Stage' \(100 %"):
+    with pytest.raises(InputError, match=r"EHR column equal to the derived stage: 'Stage' \(100 %"):
         load_cohort(tmp_path / "ehr.csv", label="stage_group", stage_from=["T", "N", "M"])
     # the CLI says it before any work (exit 2), as cv and train would otherwise score 1.000
     assert _cli(["cv", "--ehr", tmp_path / "ehr.csv", "--stage-from", "T,N,M", "--label", "Stage", "--modalities",
@@ -169,7 +169,7 @@ def test_text_in_a_numeric_ehr_column_at_predict_gives_that_patient_no_stage(tmp
     capsys.readouterr()
     assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "p"]) == 0
     err = capsys.readouterr().err
-    assert "2 patient(s) get no stage: text in a numeric EHR column of the model: P00: EHR 'age' = '7O'" in err
+    assert "2 patients get no stage: text in a numeric EHR column of the model: P00: EHR 'age' = '7O'" in err
     assert "treated as missing" not in err
     pred = pd.read_csv(tmp_path / "p" / "predictions.csv", keep_default_na=False).set_index("patient_id")
     assert pred.loc["P00", "status"].startswith("not computed: EHR 'age' = '7O' is not a number - correct the value")
@@ -281,7 +281,7 @@ def test_a_copy_of_the_raw_label_is_refused_with_label_groups(tmp_path):
     pd.DataFrame({"Case ID": [f"P{i:02d}" for i in range(n)], "age": rng.integers(40, 80, n), "Chemotherapy": chemo,
                   "Adjuvant Treatment": chemo}).to_csv(tmp_path / "ehr.csv", index=False)
     groups = parse_groups("treated=Yes;untreated=No")
-    with pytest.raises(InputError, match=r"EHR column\(s\) equal to the label 'Chemotherapy': 'Adjuvant Treatment' "
+    with pytest.raises(InputError, match=r"EHR column equal to the label 'Chemotherapy': 'Adjuvant Treatment' "
                                          r"\(100 % of 60"):
         load_cohort(tmp_path / "ehr.csv", label="Chemotherapy", label_groups=groups)
     c = load_cohort(tmp_path / "ehr.csv", label="Chemotherapy", label_groups=groups, drop_columns=["Adjuvant Treatment"])
@@ -326,7 +326,7 @@ def test_a_near_copy_in_a_small_cohort_is_warned_about_not_refused_and_keep_colu
     with pytest.raises(InputError, match="'Radiation' \\(100 % of 30 patients\\)") as err:
         load_cohort(tmp_path / "ehr.csv", label="Recurrence")
     assert "--drop 'Radiation'" in err.value.fix and "--keep-column" in err.value.fix
-    with pytest.warns(InputNote, match="kept as features \\(--keep-column\\)"):     # kept deliberately
+    with pytest.warns(InputNote, match="kept as a feature \\(--keep-column\\); if it is a copy"):  # deliberately
         c = load_cohort(tmp_path / "ehr.csv", label="Recurrence", keep_columns=["Radiation"])
     assert "Radiation" in c.ehr.columns
     table(120, 40, 2)                                       # a near copy among many patients: refused
@@ -362,10 +362,10 @@ def test_a_finer_copy_of_the_label_is_refused_and_clinical_columns_are_not(tmp_p
     from lungai.fusion.data import LEAK_MIN_N, label_copy_counts
 
     df = _substage_ehr(tmp_path, 160)
-    with pytest.raises(InputError, match=r"EHR column\(s\) equal to the label 'Stage': 'Pathological stage' \(each "
+    with pytest.raises(InputError, match=r"EHR column equal to the label 'Stage': 'Pathological stage' \(each "
                                          r"of its values in one class: 100 % of 160 patients\)") as err:
         load_cohort(tmp_path / "ehr.csv", label="Stage")
-    assert err.value.fix == "leave them out: --drop 'Pathological stage' (or keep one deliberately: --keep-column NAME)"
+    assert err.value.fix == "leave it out: --drop 'Pathological stage' (or keep it deliberately: --keep-column NAME)"
     labels = df.set_index("Case ID")["Stage"]
     assert list(label_copy_counts(df.set_index("Case ID").drop(columns=["Stage"]), labels)) == ["Pathological stage"]
     # one sub-stage given to one patient only (e.g. one IIIB) gives nothing leave-one-out: still a copy (99 %)
@@ -375,7 +375,7 @@ def test_a_finer_copy_of_the_label_is_refused_and_clinical_columns_are_not(tmp_p
         load_cohort(tmp_path / "ehr.csv", label="Stage")
     c = load_cohort(tmp_path / "ehr.csv", label="Stage", drop_columns=["Pathological stage"])
     assert {"Histology", "Smoking status", "Gender", "CT Date", "age"} <= set(c.ehr.columns)
-    with pytest.warns(InputNote, match=r"kept as features \(--keep-column\)"):
+    with pytest.warns(InputNote, match=r"kept as a feature \(--keep-column\)"):
         c = load_cohort(tmp_path / "ehr.csv", label="Stage", keep_columns=["Pathological stage"])
     assert "Pathological stage" in c.ehr.columns
     # in a small cohort a few patients per value can fall in one class by chance: warned about, not refused

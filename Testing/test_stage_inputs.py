@@ -479,7 +479,7 @@ def test_a_patient_missing_most_of_the_models_genes_is_named_and_imputed_values_
     sparse = _rna(tmp_path, ids, "sparse.csv", edit=_set(P04__g0=np.nan, P04__g1=np.nan, P04__g2=np.nan,
                                                          P04__g3=np.nan, P06__g0=np.nan))
     assert _cli(["train", *data, "--rna", sparse, "-o", tmp_path / "m", *FAST]) == 0
-    assert "RNA: 5 missing value(s) in 2 patient(s)" in capsys.readouterr().out   # imputed: said
+    assert "RNA: 5 missing values in 2 patients" in capsys.readouterr().out   # imputed: said
     assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", sparse,
                  "-o", tmp_path / "p"]) == 0
     err = capsys.readouterr().err
@@ -651,7 +651,7 @@ def test_one_patients_missing_words_are_missing_and_an_old_models_such_levels_ar
     assert cohort.ehr.loc["P1", "smoking"] != cohort.ehr.loc["P1", "smoking"]   # NaN
     old = EHREncoder().fit(pd.DataFrame({"smoking": ["Current", ".", "Former"] * 4, "age": np.arange(12.0)}))
     assert old.missing_word_levels() == {"smoking": ["."]}
-    with pytest.warns(InputNote, match=r"level\(s\) '\.' of 'smoking' are read as missing now"):
+    with pytest.warns(InputNote, match=r"level '\.' of 'smoking' is read as missing now"):
         old.transform(cohort.ehr)
     new = EHREncoder().fit(pd.DataFrame({"smoking": ["Current", np.nan, "Former"] * 4, "age": np.arange(12.0)}))
     assert new.missing_word_levels() == {}
@@ -776,7 +776,7 @@ def test_an_rna_matrix_on_another_scale_than_the_training_one_is_refused_or_its_
     assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", one,
                  "-o", tmp_path / "p1"]) == 0
     err = capsys.readouterr().err
-    assert "1 patient(s) have RNA values on another scale than the model's training data" in err
+    assert "1 patient has RNA values on another scale than the model's training data" in err
     assert "P04" in err.split("another scale")[1] and "P05" not in err.split("another scale")[1]
     assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", rna,
                  "-o", tmp_path / "p"]) == 0
@@ -856,7 +856,7 @@ def test_the_python_api_checks_a_new_rna_matrix_as_stage_predict_does(tmp_path):
     with pytest.raises(InputError, match="of the model's 5 genes are missing from the RNA matrix"):
         predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=other)
     one = _rna(tmp_path, ids, "one.csv", edit=lambda m: m.loc.__setitem__("P04", m.loc["P04"] + 8))
-    with pytest.warns(InputNote, match=r"1 patient\(s\) have RNA values on another scale .*P04"):
+    with pytest.warns(InputNote, match=r"1 patient has RNA values on another scale .*P04"):
         df = predict_stage(tmp_path / "m", ehr=tmp_path / "ehr.csv", rna=one)
     assert (df["status"] == "computed").all()
     with warnings.catch_warnings():

@@ -127,7 +127,7 @@ def test_stage0_exclude_leaves_tis_n0_m0_out_and_says_so(tmp_path):
     c = load_cohort(_tnm_table(tmp_path / "ehr.csv"), stage_from=["T", "N", "M"], label="stage_group",
                     stage0="exclude")
     assert c.report["class_counts"] == {"I": 2, "II": 2, "III-IV": 2} and c.report["unlabelled"] == ["P0", "P1"]
-    assert "2 patient(s) without a label left out (2 of them stage 0, Tis N0 M0: --stage0 exclude)" \
+    assert "2 patients without a label left out (2 of them stage 0, Tis N0 M0: --stage0 exclude)" \
         in availability_text(c)
 
 
@@ -182,7 +182,7 @@ def test_rna_missing_values_are_counted_over_the_patients_validated(tmp_path):
     assert cohort.report["rna_missing_values"] == {"values": 3, "of": 12, "patients": 2}
     kept = recount(cohort.subset(["B", "C", "D"]))
     assert kept.report["rna_missing_values"] == {"values": 1, "of": 9, "patients": 1}
-    assert "RNA: 1 missing value(s) in 1 patient(s) (11.1 % of 9)" in availability_text(kept)
+    assert "RNA: 1 missing value in 1 patient (11.1 % of 9)" in availability_text(kept)
     none = recount(cohort.subset(["C", "D"]))
     assert none.report["rna_missing_values"]["values"] == 0
-    assert "missing value(s)" not in availability_text(none)
+    assert "missing value" not in availability_text(none)

@@ -216,7 +216,7 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys, monkeypatch):
         monkeypatch.setattr(explain, "grad_cam", lambda *a, **k: (real(*a, **k)[0] * 0.0, "II"))
         assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "new_ehr.csv", "--ct",
                      tmp_path / "new_manifest.csv", "-o", tmp_path / "pred3", "--explain"]) == 0
-        assert "note: 1 of 1 Grad-CAM map(s) are 0 everywhere" in capsys.readouterr().err
+        assert "note: the 1 Grad-CAM map is 0 everywhere" in capsys.readouterr().err
         pred = pd.read_csv(tmp_path / "pred3" / "predictions.csv", keep_default_na=False)
         # these are training patients of the model: their in-sample note comes first (model_io.IN_SAMPLE_NOTE)
         notes = [n.removeprefix(model_io.IN_SAMPLE_NOTE).removeprefix("; ") if t == "True" else n

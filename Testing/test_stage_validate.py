@@ -70,7 +70,7 @@ def test_validate_leaves_patients_without_any_model_input_out_of_the_scores(tmp_
     assert _cli(["validate", OWN, "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
                  "-o", tmp_path / "v"]) == 0                       # no RNA: the two have none of the inputs
     err = capsys.readouterr().err
-    assert "no stage for 2 patient(s)" in err and all(p in err for p in blank)
+    assert "no stage for 2 patients (" in err and "is there for them" in err and all(p in err for p in blank)
     m = json.loads((tmp_path / "v" / "metrics.json").read_text())
     for name in ("fusion", "logreg"):
         entry = m["models"][name]
@@ -147,8 +147,8 @@ def test_ct_and_rna_ids_not_in_the_ehr_table_are_named_at_predict(tmp_path, syn)
     with pytest.warns(UserWarning) as rec:
         c = load_cohort(tmp_path / "ehr.csv", syn["rna"], syn["ct"], require_label=False)
     text = " ".join(str(w.message) for w in rec)
-    assert f"CT patient ID(s) are not in the EHR table {tmp_path / 'ehr.csv'}: {gone}" in text
-    assert f"RNA patient ID(s) are not in the EHR table {tmp_path / 'ehr.csv'}: {gone}" in text
+    assert f"2 CT patient IDs are not in the EHR table {tmp_path / 'ehr.csv'}: {gone}" in text
+    assert f"2 RNA patient IDs are not in the EHR table {tmp_path / 'ehr.csv'}: {gone}" in text
     assert c.report["ct_not_in_ehr"] == gone and set(gone) <= set(c.ids)      # still predicted, from what they have
     assert "predicted without EHR, from what they have where the model uses it" in text
 

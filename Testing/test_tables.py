@@ -279,7 +279,7 @@ def test_numbers_written_with_a_percent_sign_are_refused_as_numbers(tmp_path):
     assert err.value.fix == PERCENT_FIX and not (tmp_path / "m").exists()
     rows = "".join(f"P{k},{60 + k},{40 + k}%,{'I' if k % 2 else 'II'}\n" for k in range(30))
     (tmp_path / "ehr.csv").write_text("case,age,fev1,stage\n" + rows, encoding="utf-8")
-    with pytest.raises(InputError, match=r"text in numeric column\(s\): 'fev1' = '40%' \(type 40: a number without "
+    with pytest.raises(InputError, match=r"text in numeric column: 'fev1' = '40%' \(type 40: a number without "
                                          r"the percent sign\) for patient P0 \(CSV line 2\)") as err:
         load_cohort(ehr=tmp_path / "ehr.csv", label="stage")
     assert err.value.fix == PERCENT_FIX

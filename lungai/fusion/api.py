@@ -13,6 +13,7 @@ from typing import Optional, Union
 import numpy as np
 import pandas as pd
 
+from lungai.errors import agree, counted
 from lungai.fusion.data import Cohort, infinite_status, load_cohort, orient_rna
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 
@@ -142,7 +143,11 @@ def absent_ehr_columns(model, ehr: pd.DataFrame) -> list:
     return [c for c in model_inputs(model)["ehr"] if c not in ehr.columns and c not in renamed]
 
 
-ABSENT_EHR = "EHR column(s) of the model not in the EHR table: {} - treated as missing (imputed) for every patient"
+def absent_ehr_text(absent: list) -> str:
+    """The note on the model's EHR columns the table lacks (``absent``), naming the first 12."""
+    named = ", ".join(map(repr, absent[:12])) + (" ..." if len(absent) > 12 else "")
+    return (f"EHR {agree(len(absent), 'column', 'columns')} of the model not in the EHR table: {named} - treated "
+            "as missing (imputed) for every patient")
 
 
 def usable_inputs(model, cohort: Cohort) -> tuple:
@@ -180,7 +185,7 @@ def predict_with_notes(model, cohort: Cohort) -> tuple:
     if absent:
         from lungai.errors import InputNote
 
-        text = ABSENT_EHR.format(", ".join(map(repr, absent[:12])) + (" ..." if len(absent) > 12 else ""))
+        text = absent_ehr_text(absent)
         warnings.warn(InputNote(text))
         for pid, has_ehr in cohort.availability()["ehr"].items():   # patients predicted with their EHR
             if has_ehr:
@@ -202,10 +207,11 @@ def predict_with_notes(model, cohort: Cohort) -> tuple:
                 notes.setdefault(str(pid), []).append(crop_cut_note(share))
                 cut[str(pid)] = share
         if cut:
+            whose = agree(len(cut), "patient's tumour lies", "patients' tumours lie")
             warnings.warn(InputNote(
-                f"{len(cut)} patient(s)' tumour lies partly outside the CT crop the network sees (share outside): "
+                f"{len(cut)} {whose} partly outside the CT crop the network sees (share outside): "
                 + ", ".join(f"{p} {100 * v:.0f} %" for p, v in list(cut.items())[:10]) + (" ..." if len(cut) > 10 else "")
-                + " - their CT input and Grad-CAM cover only part of the tumour"))
+                + f" - {agree(len(cut), 'its', 'their')} CT input and Grad-CAM cover only part of the tumour"))
     return proba, notes
 
 
@@ -233,7 +239,8 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
         from lungai.fusion.preprocess import NUMERIC_TEXT_FIX, numeric_text_problem
 
         warnings.warn(InputNote(
-            f"{len(textual)} patient(s) get no stage: text in a numeric EHR column of the model: "
+            f"{counted(len(textual), 'patient')} {agree(len(textual), 'gets', 'get')} no stage: text in a numeric EHR "
+            "column of the model: "
             + "; ".join(f"{pid}: {numeric_text_problem(items)}" for pid, items in list(textual.items())[:10])
             + (" ..." if len(textual) > 10 else "") + f" - {NUMERIC_TEXT_FIX}"))
         ehr = reduced.ehr.copy()        # their text cells missing here, so the encoder does not say "imputed" too

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.data import Cohort
 from lungai.fusion.metrics import scores, summarise
@@ -73,8 +73,8 @@ def check_inner_labels(cohort: Cohort, classes, folds: int, inner_folds: int, se
     usable, rarest = int(counts.min()), int(np.bincount(y, minlength=len(classes)).min())
     more_folds = rarest > folds and rarest - 1 >= inner_folds   # more outer folds: larger training parts
     raise InputError(f"too few patients per class for the {inner_folds}-fold inner CV: class {classes[k]!r} has "
-                     f"{usable} patient(s) in the training part of outer fold {fold + 1} of {folds} (each class needs "
-                     f">= {inner_folds} there to choose the hyper-parameters and the model)",
+                     f"{counted(usable, 'patient')} in the training part of outer fold {fold + 1} of {folds} (each "
+                     f"class needs >= {inner_folds} there to choose the hyper-parameters and the model)",
                      (f"use --inner-folds {usable} (the largest that fits), " if usable >= 2 else "use ")
                      + "--inner-folds 1 (no inner CV: no hyper-parameter or model choice), "
                      + (f"more --folds (up to {rarest}: larger training parts), " if more_folds else "")

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, InputNote
+from lungai.errors import InputError, InputNote, agree, counted
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
     is_id_name, match_headers, name_order
@@ -138,7 +138,7 @@ def check_finite_values(values: pd.DataFrame, what: str) -> None:
 def infinite_error(found: dict, what: str) -> InputError:
     """The refusal of :func:`check_finite_values` for ``found`` ({patient: values}, :func:`infinite_values`)."""
     bad = [f"{text} for patient {pid}" for pid, texts in found.items() for text in texts]
-    return InputError(f"{what} has {len(bad)} infinite value(s): " + "; ".join(bad[:10])
+    return InputError(f"{what} has {counted(len(bad), 'infinite value')}: " + "; ".join(bad[:10])
                       + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""), INFINITE_FIX)
 
 
@@ -157,7 +157,7 @@ def infinite_status(texts) -> str:
     """The ``status`` of a patient predicted without a stage because its RNA profile holds infinite values
     (``texts``: :func:`infinite_values`' of the patient)."""
     shown = "; ".join(list(texts)[:5]) + (" ..." if len(texts) > 5 else "")
-    return f"not computed: infinite RNA value(s) ({shown}) - {INFINITE_FIX}"
+    return f"not computed: infinite RNA {agree(len(texts), 'value', 'values')} ({shown}) - {INFINITE_FIX}"
 
 
 def leave_out_infinite_rows(rna: pd.DataFrame, used, what: str, warn: bool = True) -> tuple[pd.DataFrame, dict]:
@@ -184,8 +184,10 @@ def _patients_text(found: dict) -> str:
 def warn_unused_infinite(found: dict, what: str) -> None:
     """Warn of the rows with infinite values (``found``: {patient: values}) left out as no patient of the run's."""
     if found:
-        warnings.warn(InputNote(f"{len(found)} patient(s) of {what} not used here have infinite value(s) and are left "
-                                f"out: {_patients_text(found)}"))
+        n, values = len(found), sum(len(t) for t in found.values())
+        warnings.warn(InputNote(f"{counted(n, 'patient')} of {what} not used here {agree(n, 'has', 'have')} "
+                                f"{agree(values, 'an infinite value', 'infinite values')} and {agree(n, 'is', 'are')} "
+                                f"left out: {_patients_text(found)}"))
 
 
 def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> None:
@@ -209,7 +211,7 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
         return float((pd.to_numeric(present, errors="coerce").notna() | present.map(decimal_comma_number).notna()
                       | present.map(percent_number).notna()).mean())
 
-    bad, numeric, texts = [], [], []
+    bad, numeric, texts, textual = [], [], [], []
     for col in df.columns:
         s = df[col]
         if not s.notna().any() or share(s) < NUMERIC_SHARE:
@@ -223,16 +225,17 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
                 for r, line in zip(rows[:3], row_lines(path, [int(r) for r in rows[:3]], _separator(path)))]
         bad += [f"{len(rows) - 3} more in {col!r}"] if len(rows) > 3 else []
         texts += [s.iloc[r] for r in rows]
+        textual += [col] if len(rows) else []
     if bad:
         commas = all(decimal_comma_number(t) is not None for t in texts)
         percents = all(percent_number(t) is not None for t in texts)
-        raise InputError(f"EHR table {path} has text in numeric column(s): " + "; ".join(bad[:10])
+        raise InputError(f"EHR table {path} has text in numeric {agree(len(textual), 'column', 'columns')}: "
+                         + "; ".join(bad[:10])
                          + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
                          DECIMAL_COMMA_FIX + " (or --drop a column of codes, not numbers)" if commas else
                          PERCENT_FIX if percents else
-                         "correct the value(s) (e.g. the letter O typed for the digit 0, a decimal comma for the "
-                         "decimal point), or leave the cell empty "
-                         "for a missing value")
+                         f"correct {agree(len(texts), 'the value', 'the values')} (e.g. the letter O typed for the "
+                         "digit 0, a decimal comma for the decimal point), or leave the cell empty for a missing value")
     check_finite_values(df[numeric].apply(pd.to_numeric, errors="coerce"), f"EHR table {path}")
 
 
@@ -308,7 +311,8 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
         out, left = leave_out_infinite_rows(out, used, what, warn=warn)
     empty = out.index[out.isna().all(axis=1)] if out.shape[1] else []
     if len(empty):
-        warnings.warn(InputNote(f"{len(empty)} patient(s) of {what} have an empty RNA profile (every value missing): "
+        warnings.warn(InputNote(f"{counted(len(empty), 'patient')} of {what} {agree(len(empty), 'has', 'have')} an "
+                                "empty RNA profile (every value missing): "
                                 f"{', '.join(map(str, list(empty)[:20]))}{' ...' if len(empty) > 20 else ''} - "
                                 "treated as without RNA (the RNA branch is masked)"))
         out = out.drop(index=empty)
@@ -331,11 +335,12 @@ def numeric_rna(values: pd.DataFrame, what: str) -> pd.DataFrame:
         listed = [f"gene {values.columns[c]!r} = {raw[r, c]!r}{decimal_comma_hint(raw[r, c])} for patient "
                   f"{values.index[r]}" for r, c in bad[:10]]
         commas = all(decimal_comma_number(raw[r, c]) is not None for r, c in bad)
-        raise InputError(f"{what} has {len(bad)} non-numeric value(s): " + "; ".join(listed)
+        raise InputError(f"{what} has {counted(len(bad), 'non-numeric value')}: " + "; ".join(listed)
                          + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
                          DECIMAL_COMMA_FIX if commas else
-                         "correct the value(s) to numbers, or leave the cell empty for a missing value; give "
-                         "expression values only, with gene and patient names as header / first column")
+                         f"correct {agree(len(bad), 'the value', 'the values')} to numbers, or leave the cell empty "
+                         "for a missing value; give expression values only, with gene and patient names as header / "
+                         "first column")
     return num.astype(np.float32)
 
 
@@ -346,7 +351,8 @@ def check_unique_genes(names, what: str) -> None:
     dup = duplicate_ids(names)
     if dup:
         more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
-        raise InputError(f"{what} has duplicate gene names: {len(dup)} gene(s) occur more than once: {dup[:10]}{more}",
+        raise InputError(f"{what} has duplicate gene names: {counted(len(dup), 'gene')} "
+                         f"{agree(len(dup), 'occurs', 'occur')} more than once: {dup[:10]}{more}",
                          "keep one row (or column) per gene: merge or remove the repeated genes (e.g. average the "
                          "probes of one gene, or keep one)")
 
@@ -437,11 +443,11 @@ def load_ct_manifest(path, id_column: Optional[str] = None, label: Optional[int]
         out[pid] = (ip, mp) if tl is None else (ip, mp, tl)
     if refused:
         more = f"; and {len(refused) - 10} more" if len(refused) > 10 else ""
-        raise InputError(f"CT manifest {path}: {len(refused)} tumour mask(s) cannot be used - "
+        raise InputError(f"CT manifest {path}: {counted(len(refused), 'tumour mask')} cannot be used - "
                          + "; ".join(refused[:10]) + more, choose_ct_label(first or 1))
     if missing:
-        warnings.warn(InputNote(f"CT manifest: files missing for {len(missing)} patient(s) {missing[:10]}; CT treated "
-                                "as missing"))
+        warnings.warn(InputNote(f"CT manifest: files missing for {counted(len(missing), 'patient')} {missing[:10]}; CT "
+                                "treated as missing"))
     return out
 
 
@@ -536,8 +542,9 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         id_like = [c for c in ehr_df.columns if is_id_name(c) and str(c).strip() not in keep]
         if id_like:
             warnings.warn(InputNote(
-                f"EHR table {ehr}: column(s) {', '.join(map(repr, id_like))} named as a patient id, beside the id "
-                "column the patients are read by, are left out of the features: an identifier is no model input "
+                f"EHR table {ehr}: {agree(len(id_like), 'column', 'columns')} {', '.join(map(repr, id_like))} named "
+                "as a patient id, beside the id column the patients are read by, "
+                f"{agree(len(id_like), 'is', 'are')} left out of the features: an identifier is no model input "
                 "(to use one deliberately: "
                 f"--keep-column {str(id_like[0]).strip()!r}; to pick the id column: --id-column)"))
             ehr_df = ehr_df.drop(columns=id_like)
@@ -566,8 +573,12 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     else:                       # predict: those patients get no stage (status), the others theirs
         report["rna_infinite"] = {p: t for p, t in infinite.items() if p in set(ids)}
         if report["rna_infinite"]:
-            warnings.warn(InputNote(f"{len(report['rna_infinite'])} patient(s) of {rna_what} have infinite value(s) "
-                                    f"and get no stage: {_patients_text(report['rna_infinite'])} - {INFINITE_FIX}"))
+            n = len(report["rna_infinite"])
+            values = sum(len(t) for t in report["rna_infinite"].values())
+            warnings.warn(InputNote(f"{counted(n, 'patient')} of {rna_what} {agree(n, 'has', 'have')} "
+                                    f"{agree(values, 'an infinite value', 'infinite values')} and "
+                                    f"{agree(n, 'gets', 'get')} no stage: {_patients_text(report['rna_infinite'])} - "
+                                    f"{INFINITE_FIX}"))
     warn_unused_infinite({p: t for p, t in infinite.items() if p not in set(ids)}, rna_what)
     # with labels the cohort is the labelled EHR patients; without, every patient of any modality
     base = set(ehr_df.index) if (labels is not None and len(ehr_df.index)) else set(ids)
@@ -579,17 +590,20 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             zeros = id_spelling_hint(lost, base)
             if zeros:
                 report[f"{what}_zeros"] = zeros
-            warnings.warn(InputNote(f"{len(lost)} {what.upper()} patient ID(s) do not join the EHR table and are "
-                                    f"ignored: {lost[:20]}" + zeros))
+            warnings.warn(InputNote(f"{counted(len(lost), what.upper() + ' patient ID')} "
+                                    f"{agree(len(lost), 'does', 'do')} not join the EHR table and "
+                                    f"{agree(len(lost), 'is', 'are')} ignored: {lost[:20]}" + zeros))
     if ehr and labels is None:      # predict: kept, but never silently predicted without their EHR row
         for what, have in (("rna", rna_df.index if rna_df is not None else []), ("ct", ct_map)):
             alone = sorted(set(have) - set(ehr_df.index))
             if alone:
                 report[f"{what}_not_in_ehr"] = alone
                 zeros = id_spelling_hint(alone, set(ehr_df.index))
-                warnings.warn(InputNote(f"{len(alone)} {what.upper()} patient ID(s) are not in the EHR table {ehr}: "
-                                        f"{alone[:20]}{' ...' if len(alone) > 20 else ''} - predicted without EHR, "
-                                        "from what they have where the model uses it; check the id(s)" + zeros))
+                n = len(alone)
+                warnings.warn(InputNote(f"{counted(n, what.upper() + ' patient ID')} {agree(n, 'is', 'are')} not in "
+                                        f"the EHR table {ehr}: {alone[:20]}{' ...' if n > 20 else ''} - predicted "
+                                        f"without EHR, from what {agree(n, 'it has', 'they have')} where the model "
+                                        f"uses it; check {agree(n, 'the id', 'the ids')}" + zeros))
     if ehr and ct and not ct_map.keys() & base and ct_map:
         raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})"
                          + id_spelling_hint(ct_map, base),
@@ -734,17 +748,19 @@ def check_label_leaks(ehr: pd.DataFrame, labels: pd.Series, what: str = "the lab
                                f"{100 * v[0]:.0f} % of {v[1]} patients)" for c, v in d.items())
     if maybe:
         warnings.warn(InputNote(
-            f"EHR column(s) nearly equal to {what}: {text(maybe)}; kept as features ("
+            f"EHR {agree(len(maybe), 'column', 'columns')} nearly equal to {what}: {text(maybe)}; kept as "
+            f"{agree(len(maybe), 'a feature', 'features')} ("
             + ("--keep-column" if all(str(c).strip() in keep for c in maybe) else
                (f"fewer than {LEAK_MIN_N} patients: may be coincidence" if any(v[2] for v in maybe.values()) else
                 f"not every patient, and fewer than {LEAK_MIN_N}: may be coincidence"))
-            + "); if one is a copy of the label, leave it out: "
+            + f"); if {agree(len(maybe), 'it', 'one')} is a copy of the label, leave it out: "
             + " ".join(f"--drop {str(c).strip()!r}" for c in maybe)))
     if sure:
-        raise InputError(f"EHR column(s) equal to {what}: {text(sure)}; as features they would leak the answer "
-                         "(scores near 1.0)",
-                         "leave them out: " + " ".join(f"--drop {str(c).strip()!r}" for c in sure)
-                         + " (or keep one deliberately: --keep-column NAME)")
+        raise InputError(f"EHR {agree(len(sure), 'column', 'columns')} equal to {what}: {text(sure)}; as "
+                         f"{agree(len(sure), 'a feature it', 'features they')} would leak the answer (scores near 1.0)",
+                         f"leave {agree(len(sure), 'it', 'them')} out: "
+                         + " ".join(f"--drop {str(c).strip()!r}" for c in sure)
+                         + f" (or keep {agree(len(sure), 'it', 'one')} deliberately: --keep-column NAME)")
 
 
 def availability_text(cohort: Cohort) -> str:
@@ -756,17 +772,17 @@ def availability_text(cohort: Cohort) -> str:
             f"{k} {v}" + (f" ({r['stage0_in_I']} of them stage 0, Tis N0 M0)" if k == "I" and r.get("stage0_in_I")
                           else "") for k, v in r["class_counts"].items()))
     if r.get("unlabelled"):
-        lines.append(f"{len(r['unlabelled'])} patient(s) without a label left out"
+        lines.append(f"{counted(len(r['unlabelled']), 'patient')} without a label left out"
                      + (f" ({r['stage0_excluded']} of them stage 0, Tis N0 M0: --stage0 exclude)"
                         if r.get("stage0_excluded") else ""))
     for what in ("rna", "ct"):
         if r.get(f"{what}_not_joined"):
             ids = r[f"{what}_not_joined"]
-            lines.append(f"{len(ids)} {what.upper()} ID(s) not in the EHR table: {', '.join(ids[:20])}"
+            lines.append(f"{counted(len(ids), what.upper() + ' ID')} not in the EHR table: {', '.join(ids[:20])}"
                          + (" ..." if len(ids) > 20 else "") + r.get(f"{what}_zeros", ""))
     gaps = r.get("rna_missing_values") or {}
     if gaps.get("values"):
-        lines.append(f"RNA: {gaps['values']} missing value(s) in {gaps['patients']} patient(s) "
+        lines.append(f"RNA: {counted(gaps['values'], 'missing value')} in {counted(gaps['patients'], 'patient')} "
                      f"({100 * gaps['values'] / gaps['of']:.1f} % of {gaps['of']}), each imputed as its gene's "
                      "training mean (z = 0)")
     if r.get("dropped_columns"):

@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from lungai.errors import InputCheckNote, InputError, InputNote
+from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.model_files import (IN_SAMPLE_TEMPLATE, LOOSE_MATCH_NOTE, dump_skops, in_sample_patients,  # noqa: F401
                                load_safetensors, load_skops, read_json, training_patients)
 from lungai.model_files import external_patients as shared_external_patients
@@ -212,8 +212,9 @@ def _graph_edges(edge_index: torch.Tensor, genes, path: Path) -> np.ndarray:
         raise InputError(f"the stage model weights {path}: graph.edge_index is a {e.dtype} tensor of shape "
                          f"{tuple(e.shape)}, not 2 x E integer node numbers (the gene graph's edges)", STAGE_FIX)
     if e.numel() and (int(e.min()) < 0 or int(e.max()) >= n_genes):
+        nodes = "" if n_genes == 0 else " (0)" if n_genes == 1 else f" (0 to {n_genes - 1})"
         raise InputError(f"the stage model weights {path}: graph.edge_index holds node numbers from {int(e.min())} to "
-                         f"{int(e.max())}; the gene graph has {n_genes} node(s) (0 to {n_genes - 1})", STAGE_FIX)
+                         f"{int(e.max())}; the gene graph has {counted(n_genes, 'node')}{nodes}", STAGE_FIX)
     if genes is not None:
         for name, values in (("gene_mean", genes.mean), ("gene_sd", genes.sd)):
             if np.shape(values) != (n_genes,):
@@ -417,9 +418,11 @@ def off_scale_text(check: dict) -> str:
     off = check.get("off_scale") or {}
     if not off:
         return ""
-    return (f"{len(off)} patient(s) have RNA values on another scale than the model's training data (the typical "
-            f"gene more than {OFF_SCALE_Z:g} training SDs from its training mean; {off_scale_examples(off)}): their "
-            "RNA input is far outside what the model learnt from - check how their RNA was normalised")
+    their = agree(len(off), "its", "their")
+    return (f"{counted(len(off), 'patient')} {agree(len(off), 'has', 'have')} RNA values on another scale than the "
+            f"model's training data (the typical gene more than {OFF_SCALE_Z:g} training SDs from its training mean; "
+            f"{off_scale_examples(off)}): {their} RNA input is far outside what the model learnt from - check how "
+            f"{their} RNA was normalised")
 
 
 def sparse_rna_text(check: dict) -> str:
@@ -428,10 +431,11 @@ def sparse_rna_text(check: dict) -> str:
     if not sparse:
         return ""
     shown = ", ".join(f"{p} ({100 * v:.0f} %)" for p, v in list(sparse.items())[:20])
-    return (f"{len(sparse)} patient(s) lack more than {100 * MOST_GENES_MISSING:.0f} % of the model's "
-            f"{check['n_model_genes']} genes: {shown}{' ...' if len(sparse) > 20 else ''} - their missing genes are "
-            "imputed as the training mean (z = 0), so their RNA input is mostly the average profile; check their "
-            "RNA data")
+    their = agree(len(sparse), "its", "their")
+    return (f"{counted(len(sparse), 'patient')} {agree(len(sparse), 'lacks', 'lack')} more than "
+            f"{100 * MOST_GENES_MISSING:.0f} % of the model's {check['n_model_genes']} genes: {shown}"
+            f"{' ...' if len(sparse) > 20 else ''} - {their} missing genes are imputed as the training mean (z = 0), "
+            f"so {their} RNA input is mostly the average profile; check {their} RNA data")
 
 
 def class_counts_text(counts) -> str:

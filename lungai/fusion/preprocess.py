@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, InputNote
+from lungai.errors import InputError, InputNote, agree, counted
 from lungai.io.tables import match_headers, name_key
 
 MAX_LEVELS = 20
@@ -197,11 +197,14 @@ class EHREncoder:
         (:meth:`missing_word_levels`): its patients' such values are missing now, not that level."""
         found = self.missing_word_levels()
         if found:
+            n = sum(len(words) for words in found.values())
             warnings.warn(InputNote(
-                "the model was trained by an earlier lungai that read missing-value words as text: its EHR level(s) "
+                "the model was trained by an earlier lungai that read missing-value words as text: its EHR "
+                + agree(n, "level ", "levels ")
                 + "; ".join(f"{', '.join(map(repr, words))} of {col!r}" for col, words in found.items())
-                + " are read as missing now (lungai.io.tables.MISSING_WORDS, as lungai rp reads them), so a patient "
-                "with such a value may get another probability than before - retrain the model on the table"))
+                + f" {agree(n, 'is', 'are')} read as missing now (lungai.io.tables.MISSING_WORDS, as lungai rp reads "
+                "them), so a patient with such a value may get another probability than before - retrain the model on "
+                "the table"))
 
     def match_levels(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` (:meth:`_frame`) with each categorical value that is not a trained level (:meth:`levels`)
@@ -239,10 +242,10 @@ class EHREncoder:
                 what = (f"read as the trained level {to!r} ({how[v]})" if to != MISSING_LEVEL
                         else "not a trained level: treated as missing" + (
                             "" if MISSING_LEVEL in known else " (no training patient lacked it: no level is set)"))
-                parts.append(f"{v!r} ({len(pids)} patient{'s' if len(pids) != 1 else ''}) {what}")
+                parts.append(f"{v!r} ({counted(len(pids), 'patient')}) {what}")
                 for pid in pids:
                     by_patient.setdefault(pid, []).append(f"EHR {col!r} = {v!r} {what}")
-            more = f"; and {len(parts) - 10} more value(s)" if len(parts) > 10 else ""
+            more = f"; and {counted(len(parts) - 10, 'more value', 'more values')}" if len(parts) > 10 else ""
             warnings.warn(UnseenLevelWarning(f"EHR column {col!r}: " + "; ".join(parts[:10]) + more
                                              + f" (trained levels: {trained})", by_patient))
         return frame
@@ -298,7 +301,8 @@ def read_gene_variances(path) -> pd.Series:
             raise InputError(f"cannot read the gene variances {path}: {e}",
                              "give a CSV with two columns: gene, raw variance") from e
         if df.shape[1] < 2:
-            raise InputError(f"{path} has {df.shape[1]} column(s)", "give a CSV with two columns: gene, raw variance")
+            raise InputError(f"{path} has {counted(df.shape[1], 'column')}",
+                             "give a CSV with two columns: gene, raw variance")
         genes = df.iloc[:, 0].astype(str).str.strip()
         vals = pd.to_numeric(df.iloc[:, -1], errors="coerce")
         keep = vals.notna() & df.iloc[:, 0].notna() & (genes != "")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted, counted_of
 
 
 @contextlib.contextmanager
@@ -285,7 +285,13 @@ def run_train(args) -> int:
             for n, c in selection["candidates"].items()]
     print("models compared:\n" + "\n".join(rows))
     print(f"selected: {selection['selected']} - {selection['verdict']}")
-    print(f"locked model ({', '.join(pipe.modalities)}; fusion {pipe.config.fusion}) -> {out}")
+    # the model predict uses, named as the table above names it; the fusion network (its branches as trained: an
+    # unfed CT branch masked) is saved beside a baseline that beat it (before: "locked model (ehr, rna, ct; fusion
+    # weighted)" after "selected: mlp", naming a CT branch no patient fed as if the locked model used it)
+    fusion = f"{names['fusion'][:-1]}; fusion {pipe.config.fusion})"     # fusion_label's "(...)": one parenthesis
+    chosen = names.get(selection["selected"], selection["selected"])
+    print(f"locked model: {fusion if selection['selected'] == 'fusion' else chosen + ', saved with the ' + fusion} "
+          f"-> {out}")
     if training_data(inputs)["synthetic"]:      # its card says so; stage predict and the demo label it
         from lungai.fusion.synthetic import SYNTHETIC_NOTE
 
@@ -365,9 +371,9 @@ def _input_warnings(name: str, model, cohort, df) -> None:
               f"{' ...' if len(rows) > 10 else ''}", file=sys.stderr)
     skipped = df.patient_id[df.status == NOT_COMPUTED].tolist()
     if skipped:
-        print(f"warning: no stage for {len(skipped)} patient(s) ({', '.join(map(str, skipped[:10]))}"
+        print(f"warning: no stage for {counted(len(skipped), 'patient')} ({', '.join(map(str, skipped[:10]))}"
               f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "
-              f"{describe_inputs(needs)} - is there for them", file=sys.stderr)
+              f"{describe_inputs(needs)} - is there for {agree(len(skipped), 'it', 'them')}", file=sys.stderr)
 
 
 def _prediction_frame(cohort, classes, proba, prefix="p_"):
@@ -447,7 +453,7 @@ def run_validate(args) -> int:
         scored[name] = (y[ok], proba[ok])
         print(format_summary(name + (" *" if name == meta["selected"] else ""), s)
               + f" (scored: {', '.join(f'{c} {n}' for c, n in counts.items())}"
-              + (f"; {len(left_out)} patient(s) not scored: not computed)" if left_out else ")"))
+              + (f"; {counted(len(left_out), 'patient')} not scored: not computed)" if left_out else ")"))
         if absent:
             print(f"warning: no scored {' / '.join(absent)} patient for {name}: its macro-F1, balanced accuracy and "
                   f"macro-AUC are over {', '.join(entry['macro_over'])} only (the classes among its scored "
@@ -539,7 +545,8 @@ def run_predict(args) -> int:
                               [gradcam_file(p) if p in cohort.ct else "" for p in df["patient_id"]])
                     df.to_csv(out / "predictions.csv", index=False)
                     if empty:   # a blank volume is said, on the console and in the patient's notes (the panel)
-                        print(f"note: {len(empty)} of {len(with_ct)} Grad-CAM map(s) are 0 everywhere (no positive CT "
+                        print(f"note: {counted_of(len(empty), len(with_ct), 'Grad-CAM map')} "
+                              f"{agree(len(empty), 'is', 'are')} 0 everywhere (no positive CT "
                               f"evidence for the predicted class): {', '.join(map(str, list(empty)[:10]))}"
                               f"{' ...' if len(empty) > 10 else ''}", file=sys.stderr)
                         df["notes"] = ["; ".join(filter(None, [n, empty.get(p, "")]))
