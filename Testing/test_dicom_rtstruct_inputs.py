@@ -1029,7 +1029,7 @@ def test_a_dicom_seg_on_a_ct_carrying_only_a_patient_id_is_compared_by_it(p1, tm
     seg = write_seg({"Tumour": st["masks"]["GTV"]}, ct_reference(st["ct"], image=ct), tmp_path / "t.seg.dcm",
                     roles={"Tumour": "gtv"})
     patient = str(pydicom.dcmread(seg, stop_before_pixels=True).PatientID)
-    bare = sitk.Image(ct)
+    bare = read_ct(st["ct"])    # its own image: erasing metadata from sitk.Image(ct) erases it from the shared ct too
     for key in bare.GetMetaDataKeys():
         bare.EraseMetaData(key)
     bare.SetMetaData("0010|0020", "OTHER-9")
