@@ -113,7 +113,7 @@ def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_do
     import SimpleITK as sitk
 
     from cohort_helpers import PARAMS
-    from lungai.dicom.cohort import dose_lungs_minus_gtv_names, plan_cohort, process_patient
+    from lungai.dicom.cohort import dose_lungs_minus_gtv_names, inputs_change, plan_cohort, process_patient
     from lungai.seg import infer, model_io, resources
 
     st = export["P1"]
@@ -143,6 +143,9 @@ def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_do
     assert lungs_from.startswith("RTSTRUCT Lung_R+Lung_L (dose features: Lungs-GTV, the lungs minus the GTV as "
                                  "contoured"), lungs_from
     assert dose_lungs_minus_gtv_names(rs) == ["Lungs-GTV"]   # recorded in the inputs: an older result is redone
+    same = {"rtstruct": {"file": "rs.dcm"}, "rtdose": [{"file": "rd.dcm"}]}
+    assert "computed on the lungs minus the automatic tumour" in inputs_change(
+        same, {**same, "dose_lungs_minus_gtv": ["Lungs-GTV"]})
     doc = process_patient(jobs[0], PARAMS, str(tmp_path / "cohort"))
     assert doc["status"] == "done", doc
     row = pd.read_csv(tmp_path / "cohort" / "patients" / "P1" / "features.csv").iloc[0]
