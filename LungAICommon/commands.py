@@ -363,21 +363,25 @@ def radiomics_batch(manifest: Path, output_csv: Path, workers: Optional[int] = N
 def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Optional[Path] = None,
                   case: Optional[str] = None, dose_unit: str = "Gy", lungs_name: Optional[str] = None,
                   gtv_name: Optional[str] = None, envelope: Optional[Path] = None,
-                  envelope_name: Optional[str] = None) -> list[str]:
+                  envelope_name: Optional[str] = None, lungs_exclude_gtv: bool = False) -> list[str]:
     """``lungai dose-features --dose DOSE --ct CT --lungs MASK [--gtv MASK] [--case ID] [--dose-unit cGy]
-    [--lungs-name TEXT] [--gtv-name TEXT] -o dose.csv``.
+    [--lungs-name TEXT] [--lungs-exclude-gtv] [--gtv-name TEXT] -o dose.csv``.
 
     ``case``: the ``case`` column (the panel gives the CT node's name, as for the radiomics table; without
     it the CLI names the case after the CT file, "ct" for the panel's exported copy).  ``dose_unit``: the unit
     of the exported dose image's voxels (Gy or cGy: a SlicerRT dose node keeps its RTDOSE's DoseUnits).
     ``lungs_name`` / ``gtv_name``: what the masks are for the CSV's masks column (the panel: the segments
     exported into them), instead of their (temporary) file names.  ``envelope`` / ``envelope_name``: without a GTV,
-    the tumour's motion envelope (iGTV) subtracted from the lungs (``--envelope``), and what it is."""
+    the tumour's motion envelope (iGTV) subtracted from the lungs (``--envelope``), and what it is.
+    ``lungs_exclude_gtv``: the lungs are the lungs minus the GTV as contoured (a 'Lungs-GTV' segment:
+    ``--lungs-exclude-gtv``), said so in the masks column without a GTV."""
     args = ["dose-features", "--dose", str(dose), "--ct", str(ct), "--lungs", str(lungs), "-o", str(output_csv)]
     if dose_unit != "Gy":
         args += ["--dose-unit", str(dose_unit)]
     if lungs_name:
         args += ["--lungs-name", str(lungs_name)]
+    if lungs_exclude_gtv:
+        args.append("--lungs-exclude-gtv")
     if _given(gtv):
         args += ["--gtv", str(gtv)]
         if gtv_name:

@@ -382,8 +382,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
-        lungai.segment_roles - never "Lung tumour"), or without the whole lungs a 'Lungs-GTV' segment (the rule of
-        lungai dose-features --rtstruct: lungai.segment_roles.dose_lung_segments); GTV = every segment whose role
+        lungai.segment_roles - never "Lung tumour"), or without the whole lungs or without a tumour segment a
+        'Lungs-GTV' segment (the rule of lungai dose-features --rtstruct: lungai.segment_roles.dose_lung_segments;
+        passed with --lungs-exclude-gtv, said to exclude the GTV as contoured); GTV = every segment whose role
         is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...);
         without one, the tumour's motion envelopes (iGTV / ITV: lungai.segment_roles.dose_envelope_segments) are
         subtracted from the lungs (--envelope), as lungai dose-features --rtstruct does.
@@ -392,6 +393,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         import SimpleITK as sitk
 
         from lungai import mrml
+        from lungai.dicom.masks import lungs_minus_gtv_structures
         from lungai.dose.features import segments_text
         from lungai.io import write_image
         from lungai.scene.dicom import check_dose_node_matches_ct
@@ -438,7 +440,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                                       lungs_name=segments_text(lungs, segmentation),
                                       gtv_name=segments_text(gtvs, segmentation) if gtvs else None,
                                       envelope=envelopeMask,
-                                      envelope_name=segments_text(envelopes, segmentation) if envelopes else None)
+                                      envelope_name=segments_text(envelopes, segmentation) if envelopes else None,
+                                      lungs_exclude_gtv=lungs_minus_gtv_structures(lungs))
 
     def roleNotes(self, p, names, lungMask, unread=()) -> list:
         """The dose features' notes on the segments' tumour roles: :func:`lungai.dicom.roles.role_notes` (what

@@ -99,3 +99,64 @@ def test_a_beam_rtdose_names_the_fix_that_sums_it_dose_features_on_its_folder(ex
     summed = _features(st, st["rtstruct"], tmp_path / "out" / "b.csv", dose=beams)   # the fix, as written
     plan = _features(st, st["rtstruct"], tmp_path / "out" / "c.csv")
     np.testing.assert_allclose(summed[METRICS].astype(float), plan[METRICS].astype(float), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("sides", [True, False], ids=["beside_lung_r_and_l", "alone"])
+def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_dose_features(export, tmp_path,
+                                                                                             monkeypatch, sides):
+    """QA (lungsgtv62): lungai cohort on the same RTSTRUCT (Lung_R, Lung_L, Lungs-GTV, 'GTV_60Gy' of no role) computed
+    the MLD / V20 on Lung_R + Lung_L minus the automatic tumour, with the automatic tumour's dose as the GTV's, while
+    dose-features --rtstruct takes the clinic's Lungs-GTV.  One rule now (lungai.dicom.roles.dose_lungs_role's gtv):
+    the dose metrics are of Lungs-GTV (no GTV dose), and patients.csv / the provenance say which lungs were used."""
+    import shutil
+    from types import SimpleNamespace
+
+    import SimpleITK as sitk
+
+    from cohort_helpers import PARAMS
+    from lungai.dicom.cohort import dose_lungs_minus_gtv_names, inputs_change, plan_cohort, process_patient
+    from lungai.seg import infer, model_io, resources
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    right, left, gtv = (st["masks"][n] for n in ("Lung_R", "Lung_L", "GTV"))
+    lungs = array(right).astype(bool) | array(left).astype(bool)
+    minus = image_like(lungs & ~array(gtv).astype(bool), ct)
+    root = tmp_path / "export"
+    shutil.copytree(st["ct"], root / "P1" / "CT")
+    shutil.copytree(st["dose"].parent, root / "P1" / "RTDOSE")
+    # alone: the only lung structure (before: Lungs-GTV minus the automatic tumour, whose dose was the GTV's)
+    rs = write_rtstruct({**({"Lung_R": right, "Lung_L": left} if sides else {}), "Lungs-GTV": minus,
+                         "GTV_60Gy": gtv}, st["reference"], root / "P1" / "RTSTRUCT" / "rs.dcm")
+    expected = _features(st, rs, tmp_path / "out" / "a.csv")        # dose-features --rtstruct: Lungs-GTV
+    elsewhere = array(gtv).astype(bool)
+    elsewhere = np.roll(elsewhere, 6, axis=2) & lungs & ~elsewhere  # the automatic tumour: lung beside the GTV
+
+    def segment(image, model, seed=0):      # quick and known (the model is not under test)
+        return SimpleNamespace(tumour=image_like(elsewhere, image), info={
+            "confidence": 0.4, "needs_review": True, "review_reasons": ["low confidence"], "method": "ensemble"})
+
+    monkeypatch.setattr(infer, "segment_tumour", segment)
+    monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
+    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    monkeypatch.setattr("lungai.seg.model_meta.model_identity", lambda d: {"folder": str(d)})
+    jobs, inv = plan_cohort(root)
+    lungs_from = inv.set_index("patient_id").loc["P1", "lungs_from"]
+    assert lungs_from.startswith("RTSTRUCT Lung_R+Lung_L (dose features: Lungs-GTV, the lungs minus the GTV as "
+                                 "contoured") if sides else lungs_from.startswith("RTSTRUCT Lungs-GTV"), lungs_from
+    assert dose_lungs_minus_gtv_names(rs) == ["Lungs-GTV"]   # recorded in the inputs: an older result is redone
+    same = {"rtstruct": {"file": "rs.dcm"}, "rtdose": [{"file": "rd.dcm"}]}
+    assert "computed on the lungs minus the automatic tumour" in inputs_change(
+        same, {**same, "dose_lungs_minus_gtv": ["Lungs-GTV"]})
+    doc = process_patient(jobs[0], PARAMS, str(tmp_path / "cohort"))
+    assert doc["status"] == "done", doc
+    row = pd.read_csv(tmp_path / "cohort" / "patients" / "P1" / "features.csv").iloc[0]
+    np.testing.assert_allclose(row[METRICS].astype(float), expected[METRICS].astype(float), rtol=1e-9)
+    assert np.isnan(row["dose_gtv_mean_gy"])                 # as dose-features: no GTV dose (not the automatic one's)
+    assert "lungs: RTSTRUCT structure Lungs-GTV, the lungs minus the GTV as contoured" in doc["provenance"]["dose"]
+    assert "automatic tumour" not in doc["provenance"]["dose"]
+    assert ("the dose features' RTSTRUCT structure Lungs-GTV" if sides else "RTSTRUCT structure Lungs-GTV (dose "
+            "features") in doc["provenance"]["lungs"]
+    assert "radiomics only: the dose metrics are of the RTSTRUCT's Lungs-GTV" in doc["provenance"]["tumour"]
+    assert sitk.GetArrayViewFromImage(sitk.ReadImage(str(tmp_path / "cohort" / "patients" / "P1" /
+                                                         "tumour.nii.gz"))).any()     # radiomics: automatic tumour

@@ -33,8 +33,14 @@ def test_dose_lung_segments_take_a_lungs_gtv_segment_as_dose_lungs_role():
     for names in (["Lungs-GTV"], ["Lung_Total-GTV", "GTV-1"], ["Lungs minus GTV", "GTV"], ["Lung_R", "Lungs-GTV"]):
         assert dose_lungs_role(names) == "lungs_minus_gtv"
         assert dose_lung_segments(names) == [next(n for n in names if segment_role(n) == "lungs_minus_tumour")]
-    assert dose_lung_segments(["Lung_R", "Lung_L", "Lungs-GTV"]) == ["Lung_R", "Lung_L"]       # whole lungs first
-    assert dose_lung_segments(["Lungs", "Lungs-GTV"]) == ["Lungs"]
+    # whole lungs first when a tumour segment is subtracted; without one (none, or the GTV under a name of no role:
+    # 'GTV_60Gy') the clinic's Lungs-GTV, not the lungs with the tumour in them (QA lungsgtv62; dose_lungs_role's gtv)
+    assert dose_lung_segments(["Lung_R", "Lung_L", "Lungs-GTV", "GTV-1"]) == ["Lung_R", "Lung_L"]
+    assert dose_lung_segments(["Lungs", "Lungs-GTV", "Tumor"]) == ["Lungs"]
+    for names in (["Lung_R", "Lung_L", "Lungs-GTV"], ["Lung_R", "Lung_L", "Lungs-GTV", "GTV_60Gy"],
+                  ["Lungs", "Lungs-GTV", "iGTV"]):
+        assert dose_lung_segments(names) == ["Lungs-GTV"], names
+        assert dose_lungs_role(names, gtv=False) == "lungs_minus_gtv" and dose_lungs_role(names) == "lungs"
     assert dose_lung_segments(["lung_upper_lobe_left", "Lungs-GTV"]) == ["lung_upper_lobe_left"]
     assert dose_lung_segments(["Right lung"]) == ["Right lung"] and dose_lung_segments(["GTV", "Heart"]) == []
 

@@ -610,6 +610,79 @@ def test_lung_radiomics_dose_takes_a_lungs_gtv_segment_as_the_cli(load_module, m
     assert row.dose_gtv_mean_gy > 50
 
 
+def test_lung_radiomics_dose_takes_a_lungs_gtv_segment_without_a_tumour_segment_as_the_cli(
+        load_module, mrml_scene, phantom_nodes, small_phantom, tmp_path):
+    """QA (lungsgtv62): with Right lung + Left lung + Lungs-GTV and the GTV under a name of no role ('GTV_60Gy'), the
+    panel gave the MLD / V20 of the right + left lung with the tumour in them (dose_lung_segments -> the two lungs)
+    while lungai dose-features --rtstruct takes the clinic's Lungs-GTV; and a Lungs-GTV segment without a GTV was
+    said "no GTV (the lungs include the tumour)".  One rule now (lungai.dicom.roles.dose_lungs_role's gtv): the
+    Lungs-GTV segment is the lungs, said to exclude the GTV as contoured (--lungs-exclude-gtv), the CLI's MLD."""
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.cli import main
+    from lungai.dose import treatment_dose
+    from lungai.io import copy_geometry
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    mask = lambda name: sitk.GetArrayFromImage(  # noqa: E731
+        mrml.segment_to_mask(mrml_scene, p.segmentation, name, p.inputVolume)) > 0
+    tumour, right, left = mask("Tumor"), mask("Right lung"), mask("Left lung")
+    segmentation = p.segmentation.GetSegmentation()
+    for name in ("Right lung", "Left lung"):         # a clinic's Lung_R / Lung_L: the tumour in them
+        segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName(name))
+    for name, side in (("Lung_R", right | tumour), ("Lung_L", left)):
+        mrml.mask_to_segment(mrml_scene, copy_geometry(side.astype(np.uint8), small_phantom.ct), name,
+                             seg_node=p.segmentation)
+    lungs = mask("Lung_R") | mask("Lung_L")
+    assert (tumour & lungs).any()                            # the clinic's lungs hold the tumour
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("GTV_60Gy")   # no role
+    kept = copy_geometry((lungs & ~tumour).astype(np.uint8), small_phantom.ct)
+    mrml.mask_to_segment(mrml_scene, kept, "Lungs-GTV", seg_node=p.segmentation)
+    dose = treatment_dose(copy_geometry(tumour.astype(np.uint8), small_phantom.ct), prescription_gy=60)
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, dose, "RTDOSE")
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nrrd"))) > 0,
+                                  lungs & ~tumour)
+    assert "--gtv" not in cmd
+    assert main(cmd) == 0
+    row = pd.read_csv(tmp_path / "dose.csv").iloc[0]
+    seg = p.segmentation.GetName()
+    assert row.masks == (f"lungs: Slicer segment Lungs-GTV (segmentation {seg!r}); no GTV structure (the lung "
+                         "structure excludes the GTV as contoured)"), row.masks
+    (tmp_path / "cli").mkdir()     # the CLI on the same masks: Lungs-GTV; the right + left lung (tumour in) is not it
+    sitk.WriteImage(kept, str(tmp_path / "cli" / "kept.nii.gz"))
+    sitk.WriteImage(copy_geometry(lungs.astype(np.uint8), small_phantom.ct), str(tmp_path / "cli" / "lungs.nii.gz"))
+    for name in ("kept", "lungs"):
+        assert main(["dose-features", "--dose", str(tmp_path / "dose.nrrd"), "--ct", str(tmp_path / "ct.nii.gz"),
+                     "--lungs", str(tmp_path / "cli" / f"{name}.nii.gz"),
+                     "-o", str(tmp_path / "cli" / f"{name}.csv")]) == 0
+    cli, whole = (pd.read_csv(tmp_path / "cli" / f"{n}.csv").iloc[0] for n in ("kept", "lungs"))
+    assert 0 < row.dose_mld_gy == pytest.approx(cli.dose_mld_gy) and row.dose_v20_pct == pytest.approx(cli.dose_v20_pct)
+    assert whole.dose_mld_gy > row.dose_mld_gy + 0.15         # the tumour's 60 Gy in the lungs (8.42 Gy): not this
+    assert np.isnan(row.dose_gtv_mean_gy)
+    # a lone Lungs-GTV segment (no right / left lung, no GTV): the same words, not "the lungs include the tumour"
+    for name in ("Lung_R", "Lung_L"):
+        segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName(name))
+    (tmp_path / "alone").mkdir()
+    assert main(logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path / "alone")) == 0
+    alone = pd.read_csv(tmp_path / "alone" / "dose.csv").iloc[0]
+    assert alone.masks == row.masks and alone.dose_mld_gy == pytest.approx(row.dose_mld_gy)
+
+
+def test_dose_features_lungs_exclude_gtv_is_for_mask_files(tmp_path, capsys):
+    """--lungs-exclude-gtv (the panel's Lungs-GTV segment) describes a --lungs file: with --rtstruct refused, as
+    --lungs-name is (the RTSTRUCT's Lungs-GTV is said so by its role)."""
+    from lungai.cli import main
+
+    assert main(["dose-features", "--dose", "d.nii.gz", "--ct", "ct.nii.gz", "--rtstruct", "rs.dcm",
+                 "--lungs-exclude-gtv", "-o", str(tmp_path / "dose.csv")]) == 2
+    assert "leave out --lungs-name / --gtv-name / --lungs-exclude-gtv" in capsys.readouterr().err
+
+
 def test_lung_radiomics_dose_leaves_an_empty_envelope_segment_out_with_a_note(load_module, mrml_scene,
                                                                               phantom_nodes, small_phantom, tmp_path):
     """Review of 02138d6: an empty 'ITV' segment (no tumour segment) was passed as --envelope, accepted, and the

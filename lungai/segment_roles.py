@@ -22,7 +22,7 @@ node described as the tumour).
 
 Lung lobes as TotalSegmentator names them (``lung_upper_lobe_left`` ...) have no role of their own
 but count as lung for the dose (:func:`dose_lung_segments`); so does a lungs-minus-tumour segment ('Lungs-GTV')
-when there are no whole lungs, as for ``lungai dose-features --rtstruct``.
+when there are no whole lungs or no tumour segment, as for ``lungai dose-features --rtstruct``.
 """
 
 from __future__ import annotations
@@ -171,10 +171,11 @@ def describe_tumour_choice(names) -> str:
 
 def dose_lung_segments(names) -> list[str]:
     """The segments that make up the lung for dose metrics: right / left lung, lungs, lung lobes (never a tumour);
-    without the whole lungs (a 'Lungs' segment, or a right and a left lung) or lobes but with a lungs-minus-tumour
-    segment ('Lungs-GTV', 'Lung_Total-GTV', 'Lungs minus GTV': an RTSTRUCT loaded by SlicerRT), that segment - the
-    rule of ``lungai dose-features --rtstruct`` and ``lungai cohort`` (:func:`lungai.dicom.roles.dose_lungs_role`,
-    one rule) - else the lung segments there are (one lung alone).  Two segments of one lung role ("RT LUNG" and
+    without lobes but with a lungs-minus-tumour segment ('Lungs-GTV', 'Lung_Total-GTV', 'Lungs minus GTV': an
+    RTSTRUCT loaded by SlicerRT), that segment when there are no whole lungs (a 'Lungs' segment, or a right and a
+    left lung) or no tumour segment (nothing to subtract: the clinic's lungs minus the GTV as contoured, not the
+    lungs with the tumour in them) - the rule of ``lungai dose-features --rtstruct`` and ``lungai cohort``
+    (:func:`lungai.dicom.roles.dose_lungs_role`, one rule) - else the lung segments there are (one lung alone).  Two segments of one lung role ("RT LUNG" and
     "Lung_R") raise :class:`lungai.dicom.roles.AmbiguousRole` (:func:`ambiguous_lung`), never their union."""
     names = list(names)
     error = ambiguous_lung(names)
@@ -183,8 +184,8 @@ def dose_lung_segments(names) -> list[str]:
     lungs = [n for n in names if segment_role(n) in DOSE_LUNG_ROLES or name_key(n) in LUNG_LOBES]
     if any(name_key(n) in LUNG_LOBES for n in lungs):
         return lungs
-    try:
-        if dose_lungs_role(names) == "lungs_minus_gtv":
+    try:        # no tumour segment (none subtracted): a Lungs-GTV segment is the lungs, beside a right + left lung too
+        if dose_lungs_role(names, gtv=any(segment_role(n) == "tumour" for n in names)) == "lungs_minus_gtv":
             return required_names("lungs_minus_gtv", names)
     except InputError:
         pass

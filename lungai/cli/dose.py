@@ -36,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--lungs-name", default=None, metavar="TEXT",
                    help="what the --lungs mask is, for the CSV's masks column (default: its file name), e.g. the "
                         "segments it was made of")
+    p.add_argument("--lungs-exclude-gtv", action="store_true",
+                   help="the --lungs mask is the lungs minus the GTV as contoured (a 'Lungs-GTV' structure or "
+                        "segment): without --gtv the masks column says so, not that the lungs include the tumour")
     p.add_argument("--gtv-name", default=None, metavar="TEXT",
                    help="what the --gtv mask is, for the CSV's masks column (default: its file name)")
     p.add_argument("--envelope", default=None, metavar="FILE",
@@ -117,9 +120,10 @@ def _run(args, bar) -> int:
     if args.envelope_name and not args.envelope:
         raise InputError("--envelope-name describes an --envelope mask file", "give --envelope FILE, or leave "
                                                                              "--envelope-name out")
-    if args.rtstruct and (args.lungs_name or args.gtv_name):
-        raise InputError("--lungs-name / --gtv-name describe --lungs / --gtv mask files; with --rtstruct the masks "
-                         "column names its structures", "leave out --lungs-name / --gtv-name")
+    if args.rtstruct and (args.lungs_name or args.gtv_name or args.lungs_exclude_gtv):
+        raise InputError("--lungs-name / --gtv-name / --lungs-exclude-gtv describe --lungs / --gtv mask files; with "
+                         "--rtstruct the masks column names its structures (a 'Lungs-GTV' one is said to exclude the "
+                         "GTV)", "leave out --lungs-name / --gtv-name / --lungs-exclude-gtv")
     if args.rtstruct:                      # a folder's RTSTRUCT found (and said) before the output folder is made
         from lungai.dicom.rtstruct import rtstruct_option
 
@@ -195,7 +199,8 @@ def _run(args, bar) -> int:
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
     row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None,   # what it was computed on
                                    envelope_source, envelope_problem,
-                                   lungs_minus_gtv=bool(args.rtstruct and m["lungs_minus_gtv"]))
+                                   lungs_minus_gtv=bool(m["lungs_minus_gtv"] if args.rtstruct else
+                                                        args.lungs_exclude_gtv))
     cut, cut_note = lungs_cut(lungs)              # the lungs cut by the scan's first / last slice: a partial lung
     bar.update(1, STEPS[4])
     row[LUNGS_CUT_COLUMN] = cut

@@ -182,6 +182,11 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
             and recorded.get("rtstruct") == current.get("rtstruct"):
         parts.append(f"an RTSTRUCT with only a {'+'.join(current['lungs_minus_gtv'])} lung structure, whose "
                      "lungs_minus_tumour radiomics an older lungai did not compute")
+    if recorded.get("dose_lungs_minus_gtv") != current.get("dose_lungs_minus_gtv") \
+            and current.get("dose_lungs_minus_gtv") and recorded.get("rtstruct") == current.get("rtstruct"):
+        parts.append(f"an RTSTRUCT without a GTV structure but with {'+'.join(current['dose_lungs_minus_gtv'])} (the "
+                     "lungs minus the GTV as contoured), whose dose metrics an older lungai computed on the lungs minus "
+                     "the automatic tumour (now on that structure, no GTV dose, as lungai dose-features)")
     if recorded.get(NOTES_COLUMN) != current.get(NOTES_COLUMN) and current.get(NOTES_COLUMN) \
             and recorded.get("rtdose") == current.get("rtdose"):
         parts.append("an RTDOSE with notes on its dose values (DoseType EFFECTIVE, no DoseSummationType, a sum of "
@@ -310,13 +315,17 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             except InputError:
                 pass
         has = lambda *rs: any(r in rs for r in roles.values())  # noqa: E731
+        # no GTV structure but a Lungs-GTV: the dose features' lungs (dose-features' rule), said beside the others
+        clinic = dose_lungs_minus_gtv(structures, mapping, empty) if st.rtdose and not failure else []
+        clinic = (f" (dose features: {'+'.join(clinic)}, the lungs minus the GTV as contoured - no GTV structure)"
+                  if clinic else "")
         if has("lung_right") and has("lung_left"):
-            lungs = "RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("lung_right", "lung_left"))
+            lungs = "RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("lung_right", "lung_left")) + clinic
         else:
             try:
                 role = dose_lungs_role(structures, mapping)
                 lungs = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r == role)
-                         + (" (no per-side lung radiomics)" if role == "lungs" else
+                         + (" (no per-side lung radiomics)" + clinic if role == "lungs" else
                             " (lungs_minus_tumour radiomics; no whole-lung or per-side lung radiomics)"))
             except InputError:
                 lungs = "automatic (RT lung definition)" + (
@@ -752,7 +761,8 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     return seg.tumour, conf, review, candidates, record
 
 
-def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list, dose_notes: list, unread: list):
+def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list, dose_notes: list, unread: list,
+                   instead: str | None = None):
     """The tumour's motion envelope (iGTV / ITV) the dose metrics subtract from the lungs instead of the tumour when
     the RTSTRUCT has no contoured GTV, as ``lungai dose-features --rtstruct`` does (Lungs - iGTV, no GTV dose:
     :func:`lungai.dicom.roles.motion_envelopes`, :func:`lungai.dicom.masks.motion_envelope_mask`) and the dose
@@ -763,7 +773,8 @@ def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list, d
     from the lungs" are replaced by what :func:`lungai.dicom.roles.role_notes` says of one not read (as
     dose-features --rtstruct does) in ``notes``, the reason goes to ``dose_notes`` and the dose provenance says what
     was subtracted. An envelope read with slices left out between its parts (always allowed for one) is named in
-    ``notes`` (:func:`gaps_allowed_notes`), as the lungs / GTV read with ``--allow-gaps`` are."""
+    ``notes`` (:func:`gaps_allowed_notes`), as the lungs / GTV read with ``--allow-gaps`` are.  ``instead``: what the
+    dose metrics are of when the envelope is not read (default :data:`UNREAD_ENVELOPE_DOSE`)."""
     from lungai.dicom.masks import motion_envelope_mask, structure_names
 
     envelopes = dose_envelope_names(job.rtstruct, mapping)
@@ -773,7 +784,7 @@ def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list, d
         mask, used, problem = motion_envelope_mask(job.rtstruct, ct, envelopes)
     if problem:
         unread_envelope_notes(notes, job.structures, mapping, used)
-        dose_notes.append(f"{problem}: {UNREAD_ENVELOPE_DOSE}")
+        dose_notes.append(f"{problem}: {instead or UNREAD_ENVELOPE_DOSE}")
         unread[:] = [problem, *used]
     if mask is None:
         return None, None
@@ -833,6 +844,36 @@ def dose_envelope_names(rtstruct, mapping=None) -> list[str]:
     return motion_envelopes(names, mapping)
 
 
+def dose_lungs_minus_gtv(names, mapping=None, empty=()) -> list[str]:
+    """The 'Lungs-GTV' structure(s) among an RTSTRUCT's contoured ``names`` that are the lungs of the dose metrics: the
+    RTSTRUCT has no GTV structure (none under a GTV's name; the automatic tumour is not subtracted from the clinic's
+    lungs minus the GTV) - the rule of ``lungai dose-features --rtstruct`` (:func:`lungai.dicom.roles.dose_lungs_role`
+    with ``gtv`` False), also beside a right + left lung; [] otherwise."""
+    from lungai.dicom.roles import dose_lungs_role, find_role, required_names
+
+    names = list(names)
+    if find_role(names, "gtv", mapping):
+        return []
+    try:
+        if dose_lungs_role(names, mapping, empty, gtv=False) != "lungs_minus_gtv":
+            return []
+        return list(required_names("lungs_minus_gtv", names, mapping, empty))
+    except InputError:      # two lung structures of one role: the patient fails where its lungs are read
+        return []
+
+
+def dose_lungs_minus_gtv_names(rtstruct, mapping=None) -> list[str]:
+    """:func:`dose_lungs_minus_gtv` of an RTSTRUCT file ([] without one).  Recorded in a patient's inputs
+    (``dose_lungs_minus_gtv``) so that a result of an older lungai (dose on the lungs minus the automatic tumour) is
+    redone."""
+    from lungai.dicom.rtstruct import contoured_structures
+
+    if not rtstruct:
+        return []
+    names, empty = contoured_structures(rtstruct)
+    return dose_lungs_minus_gtv(names, mapping, empty)
+
+
 def lungs_minus_gtv_names(rtstruct, mapping=None) -> list[str]:
     """The RTSTRUCT's 'Lungs-GTV' structure(s) when they are its lungs (no right + left lung, no Lungs structure:
     :func:`_lungs`), whose lungs_minus_tumour radiomics cohort computes; [] otherwise.  Recorded in a patient's inputs
@@ -851,6 +892,22 @@ def lungs_minus_gtv_names(rtstruct, mapping=None) -> list[str]:
         return list(required_names("lungs_minus_gtv", names, mapping, empty))
     except InputError:
         return []
+
+
+def _clinic_dose_lungs(job: CohortJob, ct, mapping, provenance: dict, allow_gaps: bool = False) -> tuple:
+    """(mask, what it is) of the RTSTRUCT's 'Lungs-GTV' structure as the dose metrics' lungs when the RTSTRUCT has no
+    GTV structure (:func:`dose_lungs_minus_gtv`, the rule of ``lungai dose-features --rtstruct``): the clinic's lungs
+    minus the GTV as contoured (QUANTEC's MLD), not the right + left lung minus the automatic tumour; no GTV dose.  The
+    automatic tumour then serves the radiomics only (said in the provenance).  (None, None) otherwise."""
+    from lungai.dicom.masks import structure_mask, structure_names
+
+    if not dose_lungs_minus_gtv_names(job.rtstruct, mapping):
+        return None, None
+    mask, used = structure_mask(job.rtstruct, ct, "role:lungs_minus_gtv", mapping, allow_gaps)
+    provenance["tumour"] += (f"; radiomics only: the dose metrics are of the RTSTRUCT's {structure_names(used)} (the "
+                             "lungs minus the GTV as contoured), not of the lungs minus this tumour")
+    return mask, (f"lungs: RTSTRUCT structure {structure_names(used)}, the lungs minus the GTV as contoured (the "
+                  "RTSTRUCT has no GTV structure: nothing subtracted, no GTV dose, as lungai dose-features)")
 
 
 def _dose_masks(lungs, tumour, envelope) -> tuple:
@@ -1031,6 +1088,11 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes, allow_gaps)
             tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir, provenance,
                                                                            notes, allow_gaps)
+            # no GTV structure but the clinic's Lungs-GTV: the dose's lungs, nothing subtracted (dose-features' rule)
+            clinic, clinic_text = _clinic_dose_lungs(job, ct, mapping, provenance, allow_gaps) if dose_files else \
+                (None, None)
+            if clinic_text and dose_lungs_role != "lungs_minus_gtv":   # the lungs' record says which the dose took
+                provenance["lungs"] += f"; the dose features' {clinic_text.removeprefix('lungs: ')}"
         write_image(lungs if lungs is not None else dose_lungs, stage / (LUNGS if lungs is not None else DOSE_LUNGS))
         write_image(tumour, stage / TUMOUR)
         # the dose features before the radiomics (a dose that does not cover the lungs fails the patient now, not
@@ -1038,10 +1100,12 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         # dose-features --rtstruct)
         dose, dose_notes = None, []
         unread: list = []       # an envelope that could not be read: [why, its names]
-        envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread) if dose_files
-                                else (None, None))
+        envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread,
+                                               instead=clinic_text and f"the dose metrics are of the {clinic_text}")
+                                if dose_files else (None, None))
         if dose_files:
-            dose_region = _dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope)
+            dose_region = (_dose_masks(clinic, None, envelope) if clinic is not None else
+                           _dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope))
             dose = dose_features(dose_img, ct, *dose_region, case=job.case)
             # lungs cut by the scan's first / last slice (a short series): the dose metrics of a partial lung, flagged
             # (lungs_cut column, provenance) as lungai dose-features does
@@ -1055,12 +1119,16 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             if cut_note:
                 dose_notes.append(cut_note)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
-            dose_notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
-                                             label_map=lungs is not None and provenance["lungs"] != AUTO_LUNGS))
+            dose_notes.extend(lung_map_notes(clinic if clinic is not None else lungs if lungs is not None
+                                             else dose_lungs, label_map=clinic is None and lungs is not None
+                                             and provenance["lungs"] != AUTO_LUNGS))
             provenance["dose"] = ("RTDOSE " + names[0] if len(dose_files) == 1 else
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
                                   + "+".join(names)
                                   + (f" [{job.rtdose_check}]" if job.rtdose_check else "")) + (
+                # the clinic's Lungs-GTV (the RTSTRUCT has no GTV structure): which lungs, said
+                f" ({clinic_text}" + (f"; {dose_masks}" if envelope is not None else "")
+                + (f"; {unread[0]}, not subtracted" if unread else "") + ")" if clinic is not None else
                 f" ({dose_masks})" if envelope is not None else
                 # the automatic tumour in the GTV's place (also when the envelope could not be read): said so
                 f" ({AUTO_TUMOUR_DOSE}{f': {unread[0]}, not subtracted' if unread else ''}"
@@ -1469,6 +1537,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 lungs_minus_gtv = []
             if lungs_minus_gtv:
                 job.inputs["lungs_minus_gtv"] = lungs_minus_gtv
+            if job.inputs.get("rtdose"):     # no GTV: the dose on the clinic's Lungs-GTV (an older result is redone)
+                try:
+                    clinic = dose_lungs_minus_gtv_names(job.rtstruct, mapping)
+                except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason
+                    clinic = []
+                if clinic:
+                    job.inputs["dose_lungs_minus_gtv"] = clinic
             done = out / "patients" / safe_name(job.case) / RESULT
             missing = missing_patient_files(done.parent)
             if missing:     # a cancelled run's half-written patient: never counted nor read, redone

@@ -457,15 +457,12 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
 
     names, empty = contoured_structures(rtstruct)   # an empty template structure has no role
     given = [s for s in ([lungs] if isinstance(lungs, (str, Path)) else lungs or []) if s]
-    lung_specs = given or ["role:" + dose_lungs_role(names, mapping, empty)]
+    gtv_spec = gtv or ("role:gtv" if find_role(names, "gtv", mapping) else None)
+    # no GTV to subtract, but the clinic's 'Lungs-GTV' (QUANTEC's lungs minus the GTV): that, not the right + left
+    # lung with the tumour in them (dose_lungs_role's gtv: the one rule, the panel's and cohort's too)
+    lung_specs = given or ["role:" + dose_lungs_role(names, mapping, empty, gtv=gtv_spec is not None)]
     for spec in lung_specs:
         check_dose_lung_spec(spec, mapping)
-    gtv_spec = gtv or ("role:gtv" if find_role(names, "gtv", mapping) else None)
-    if not given and gtv_spec is None and find_role(names, "lungs_minus_gtv", mapping):
-        # no GTV to subtract, but the clinic's 'Lungs-GTV' (QUANTEC's lungs minus the GTV): that, not the right +
-        # left lung with the tumour in them.  QA (dosim62): Lung_R + Lung_L + Lungs-GTV + 'GTV_60Gy' (a name of no
-        # role) gave the MLD / V20 of the lungs with the tumour, the masks column "the lungs include the tumour"
-        lung_specs = ["role:lungs_minus_gtv"]
     envelopes = motion_envelopes(names, mapping) if gtv_spec is None else []
     # read first, so that an envelope that cannot be read is never said to be subtracted
     envelope, envelopes, problem = motion_envelope_mask(rtstruct, ct, envelopes)

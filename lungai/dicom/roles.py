@@ -669,14 +669,19 @@ def required_names(role: str, names: Iterable[str], mapping=None, empty: Iterabl
     raise _missing(role, names, mapping, empty)
 
 
-def dose_lungs_role(names: Iterable[str], mapping=None, empty: Iterable[str] = ()) -> str:
+def dose_lungs_role(names: Iterable[str], mapping=None, empty: Iterable[str] = (), gtv: bool = True) -> str:
     """The role the lungs of the dose features are taken from: "lungs" (a Lungs structure, or right + left lung),
-    else "lungs_minus_gtv" (a 'Lungs-GTV' structure).  The one rule of ``lungai dose-features --rtstruct`` and
-    ``lungai cohort``; raises :class:`InputError` when the structures give neither."""
+    else "lungs_minus_gtv" (a 'Lungs-GTV' structure).  ``gtv``: whether a GTV is subtracted from the lungs (one
+    contoured under a GTV's name, or given); without one (False) a 'Lungs-GTV' structure is the lungs even beside a
+    right + left lung - the clinic's lungs minus the GTV as contoured (QUANTEC's MLD), not the lungs with the tumour
+    in them.  The one rule of ``lungai dose-features --rtstruct``, ``lungai cohort`` and the Lung Radiomics panel
+    (:func:`lungai.segment_roles.dose_lung_segments`); raises :class:`InputError` when the structures give neither."""
     names, empty = list(names), list(empty)
     try:
         required_names("lungs", names, mapping)
-        return "lungs"
+        # QA (dosim62, lungsgtv62): Lung_R + Lung_L + Lungs-GTV + 'GTV_60Gy' (a name of no role) gave the MLD / V20 of
+        # the lungs with the tumour in the panel and cohort (cohort: minus the automatic tumour)
+        return "lungs_minus_gtv" if not gtv and find_role(names, "lungs_minus_gtv", mapping) else "lungs"
     except AmbiguousRole:
         raise
     except InputError:
