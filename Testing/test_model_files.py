@@ -473,7 +473,7 @@ def test_a_model_choice_is_checked_whole_and_names_its_model(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "no-ct.nii.gz"), "-o", str(tmp_path / "out"), "--model", str(choice),
                  "--method", "ensemble"]) != 0
     assert "the model 'one' of the model choice" in capsys.readouterr().err
-    for doc, match in (({"models": ["good"]}, "names 1 model.*needs two or more"),
+    for doc, match in (({"models": ["good"]}, "names 1 model; a model choice needs two or more"),
                        ({"models": "good, one"}, "not a list of model names"),
                        ({"models": ["good", "one"], "rule": "the nicest"}, "unknown rule"),
                        ({"models": ["good", "one"], "rule": model_meta.ROUTE_RULE}, "route_volume_ml"),

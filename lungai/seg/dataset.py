@@ -190,7 +190,8 @@ def _listing(folder: Path, what: str) -> dict:
     if dup:
         shown = "; ".join(" and ".join(p.name for p in ps) for ps in list(dup.values())[:10])
         more = f"; and {len(dup) - 10} more" if len(dup) > 10 else ""
-        raise InputError(f"{what} folder {folder} holds {len(dup)} case name(s) in more than one file: {shown}{more}",
+        raise InputError(f"{what} folder {folder} holds {counted(len(dup), 'case name')} in more than one file: "
+                         f"{shown}{more}",
                          "keep one file per case name (move or rename the others): which one is meant is not clear")
     return {c: ps[0] for c, ps in found.items()}
 
@@ -212,7 +213,8 @@ def _letter_case_pairs(images: dict, masks: dict) -> list:
 def _letter_case_words(pairs: list) -> tuple:
     """(problem, fix) words for :func:`_letter_case_pairs`."""
     img, mask = pairs[0]
-    return (f"{len(pairs)} image / mask name(s) differ in letter case only (e.g. {img.name} and {mask.name})",
+    return (f"{counted(len(pairs), 'image / mask name')} {agree(len(pairs), 'differs', 'differ')} in letter case "
+            f"only (e.g. {img.name} and {mask.name})",
             f"rename the masks to their image's spelling (e.g. masks/{mask.name} to masks/"
             f"{img.name[: len(case_name(img))]}{mask.name[len(case_name(mask)):]}): names are compared letter for "
             "letter")
@@ -311,7 +313,7 @@ def _subfolders_with(folder: Path) -> str:
         return (f"; subfolders are not searched, and {len(found)} of its subfolders "
                 f"{'holds' if len(found) == 1 else 'hold'} image files (e.g. "
                 f"{', '.join(f + '/' for f in found[:3])}) - put the files of all cases into one folder")
-    return f"; it holds {subs} subfolder(s) without image files (subfolders are not searched)" if subs else ""
+    return f"; it holds {counted(subs, 'subfolder')} without image files (subfolders are not searched)" if subs else ""
 
 
 DICOM_TO_PAIRS = ("convert each DICOM CT and its tumour contour (RTSTRUCT / SEG) into such a pair first (lungai has "
@@ -618,9 +620,10 @@ def check_patient_spellings(cases: list) -> None:
                       for names in clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
     how = ("letter case" if all(len({n.casefold() for n in names}) == 1 for names in clashes)
            else "letter case or leading zeros")
-    raise InputError(f"{len(clashes)} patient(s) are written in more than one {how}: {shown}; the split would "
-                     "take each spelling for another patient and could put one patient's cases into both training and "
-                     "validation / test", "write each patient in one spelling: rename the files (<patient>_<n>, the "
+    raise InputError(f"{counted(len(clashes), 'patient')} {agree(len(clashes), 'is', 'are')} written in more than one "
+                     f"{how}: {shown}; the split would take each spelling for another patient and could put one "
+                     "patient's cases into both training and validation / test",
+                     "write each patient in one spelling: rename the files (<patient>_<n>, the "
                      "same letter case and zeros), or give --patients CSV with columns case,patient naming each patient once")
 
 
@@ -660,10 +663,12 @@ def _check_separator_spellings(cases: list) -> None:
     c, (p, _), cut = clashes[0]
     file = Path(c.image_path).name if c.image_path is not None else c.case_id
     renamed = p + "_" + c.case_id[cut + 1:] + file[len(c.case_id):]
-    raise InputError(f"{len(clashes)} image file name(s) without '_' begin with another patient's name and a "
-                     f"separator: {shown}; the patient is the text before a name's first '_' (the whole name when it "
-                     "has none), so the split would take them for other patients and could put one patient's files "
-                     "into both training and validation / test",
+    n = len(clashes)
+    raise InputError(f"{counted(n, 'image file name')} without '_' {agree(n, 'begins', 'begin')} with another "
+                     f"patient's name and a separator: {shown}; the patient is the text before a name's first '_' "
+                     f"(the whole name when it has none), so the split would take "
+                     f"{agree(n, 'it for another patient', 'them for other patients')} and could put one patient's "
+                     "files into both training and validation / test",
                      f"name every file <patient>_<n> (e.g. rename {file} to {renamed} in both folders, image and "
                      "mask), or give --patients CSV with columns case,patient (nothing was trained)")
 
@@ -697,8 +702,9 @@ def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: f
         smaller = np.floor(100 * (len(patients) - spare - 1) / len(patients)) / 100
         raise InputError(f"--test-fraction {test_fraction:g} leaves no validation patient: it holds out {n_test} of "
                          f"the {len(patients)} patients for the test split{left}",
-                         f"give a smaller --test-fraction (e.g. {smaller:.2f}: {round(smaller * len(patients))} test "
-                         "patient(s), one for validation) or more patients (nothing was trained)")
+                         f"give a smaller --test-fraction (e.g. {smaller:.2f}: "
+                         f"{counted(round(smaller * len(patients)), 'test patient')}, one for validation) or more "
+                         "patients (nothing was trained)")
     val_p = set(order[:n_val])
     test_p = set(order[len(order) - n_test:]) if n_test else set()
     train = [c for c in cases if c.patient not in val_p | test_p]       # incl. every implant background
