@@ -245,7 +245,7 @@ def test_label_in_no_mask_with_other_tumours_is_tumour_free(tmp_path):
         check_masks(cases, label=1)
     check_masks(cases, label=1, other_tumours=True)
     assert all(c.meta["tumour_free"] for c in cases)
-    assert tumour_free_note(cases).startswith("2 of 2 masks hold no tumour (tumour-free cases)")
+    assert tumour_free_note(cases).startswith("all 2 masks hold no tumour (tumour-free cases)")
     sitk.WriteImage(sitk.Image(4, 4, 4, sitk.sitkUInt8), str(tmp_path / "m" / names[1]))
     check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=1), label=1, other_tumours=True)   # all empty
 
@@ -291,7 +291,7 @@ def test_tumour_free_masks_are_counted_and_named(tmp_path):
     check_masks(cases, label=1)
     note = tumour_free_note(cases)
     n = len(names) - 1
-    assert note.startswith(f"{n} of {len(names)} masks hold no tumour (tumour-free cases): {names[1]}, ")
+    assert note.startswith(f"{n} of the {len(names)} masks hold no tumour (tumour-free cases): {names[1]}, ")
     assert "and 2 more" in note and "(--label 1)" in note and names[0] not in note
     assert [c.meta["tumour_free"] for c in cases[:2]] == [False, True]
     for k in range(1, len(names)):
@@ -393,7 +393,7 @@ def test_label_hard_negatives_stay_out_of_other_soft_tissue_labels(tmp_path):
     assert on_model[3][hard].sum() > 1000                                   # the lungs' vessels: still there
     assert np.array_equal(d["label"][0], pp.mask_to_model(pp.crop(mask, box), model_img))   # label 1 alone
     note = check_masks([case], label=1)
-    assert "also hold labels 2 (in 1 of 1 masks), 3 (in 1 of 1 masks)" in note and "background" in note
+    assert "also hold labels 2 (in the 1 mask), 3 (in the 1 mask)" in note and "background" in note
 
 
 
@@ -614,7 +614,7 @@ def test_a_binary_0_255_mask_beside_label_maps_is_refused_with_a_label(tmp_path)
                 img[3:5, 3:5, 3:5] = v
             sitk.WriteImage(img, str(tmp_path / folder / name))
     cases = pair_files(tmp_path / "i", tmp_path / "m", label=1)
-    with pytest.raises(InputError, match=r"1 of 2 masks are binary 0/255 masks - mask P01_1.nii.gz holds only the "
+    with pytest.raises(InputError, match=r"1 of the 2 masks is a binary 0/255 mask - mask P01_1.nii.gz holds only the "
                                          r"value 255") as exc:
         check_masks(cases, label=1)
     assert "set the 255 of these binary masks to the tumour's label" in exc.value.fix
@@ -731,7 +731,7 @@ def test_blurred_float_masks_are_named_together_with_the_threshold_fix(tmp_path)
     with pytest.raises(InputError) as err:
         check_masks(pair_files(tmp_path / "i", tmp_path / "m"))
     text = str(err.value)
-    assert "2 of 3 masks cannot be used" in text and "A_1.nii.gz" in text and "C_1.nii.gz" in text, text
+    assert "2 of the 3 masks cannot be used" in text and "A_1.nii.gz" in text and "C_1.nii.gz" in text, text
     assert "B_1.nii.gz" not in text and text.count("non-integer values") == 2, text
     assert "threshold it at 0.5" in err.value.fix and "nothing was trained" in err.value.fix, err.value.fix
 

@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungai.errors import InputError, agree, counted
+from lungai.errors import InputError, agree, counted, counted_of
 from lungai.io.read import FILE_SUFFIXES
 from lungai.seg import preprocess as pp
 
@@ -548,14 +548,16 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
         listed = "; ".join(exc.problem for exc in unusable[:10]) + (
             f"; and {len(unusable) - 10} more" if len(unusable) > 10 else "")
         fixes = list(dict.fromkeys(exc.fix for exc in unusable if exc.fix))
-        raise InputError(f"{len(unusable)} of {len(files)} masks cannot be used - {listed}",
+        raise InputError(f"{counted_of(len(unusable), len(files), 'mask')} cannot be used - {listed}",
                          "; ".join(fixes[:3]) + " (nothing was trained)")
     if bad:
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
         if label is not None:      # with --label only the 0/255 binary masks are refused
-            raise InputError(f"{len(bad)} of {len(files)} masks are binary 0/{BINARY_255} masks - "
-                             + "; ".join(bad[:10]) + more, BINARY_255_FIX + " (nothing was trained)")
-        raise InputError(f"{len(bad)} of {len(files)} masks hold several labels - " + "; ".join(bad[:10]) + more,
+            binary = agree(len(bad), f"is a binary 0/{BINARY_255} mask", f"are binary 0/{BINARY_255} masks")
+            raise InputError(f"{counted_of(len(bad), len(files), 'mask')} {binary} - " + "; ".join(bad[:10]) + more,
+                             BINARY_255_FIX + " (nothing was trained)")
+        raise InputError(f"{counted_of(len(bad), len(files), 'mask')} {agree(len(bad), 'holds', 'hold')} several "
+                         "labels - " + "; ".join(bad[:10]) + more,
                          choose_label(first) + " (nothing was trained)")
     if files and not seen and not other_tumours:          # first: with --label N there is no label to choose
         raise InputError(f"none of the {len(files)} masks holds a tumour voxel (all are empty): a model trained on "
@@ -578,8 +580,11 @@ def tumour_free_note(cases: list) -> str | None:
         return None
     shown = ", ".join(free[:TUMOUR_FREE_SHOWN]) + (f" and {len(free) - TUMOUR_FREE_SHOWN} more"
                                                     if len(free) > TUMOUR_FREE_SHOWN else "")
-    return (f"{len(free)} of {len(files)} masks hold no tumour (tumour-free cases): {shown}; if they should, "
-            "check these mask files" + ("" if cases[0].label is None else f" (--label {cases[0].label})"))
+    k = len(free)
+    return (f"{counted_of(k, len(files), 'mask')} {agree(k, 'holds', 'hold')} no tumour "
+            f"({agree(k, 'a tumour-free case', 'tumour-free cases')}): {shown}; "
+            f"{agree(k, 'if it should, check this mask file', 'if they should, check these mask files')}"
+            + ("" if cases[0].label is None else f" (--label {cases[0].label})"))
 
 
 def other_labels_note(label: int | None, counts: dict, n_masks: int, evaluating: bool = False) -> str | None:
@@ -589,7 +594,7 @@ def other_labels_note(label: int | None, counts: dict, n_masks: int, evaluating:
     others = sorted(v for v in counts if v != label)
     if label is None or not others:
         return None
-    named = ", ".join(f"{v} (in {counts[v]} of {n_masks} masks)" for v in others)
+    named = ", ".join(f"{v} (in {counted_of(counts[v], n_masks, 'mask')})" for v in others)
     if evaluating:
         return (f"--label {label}: the masks also hold label{'s' * (len(others) > 1)} {named}; they count as "
                 f"background, not tumour (a mask without label {label} is a tumour-free case). If they are tumour "
@@ -1043,7 +1048,7 @@ def load_checked(parts: list, cfg, progress=None) -> tuple:
         listed = "; ".join(f"{c.case_id}{' (test split)' if id(c) in test else ''}: {exc.problem}"
                            for c, exc in bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
         fixes = list(dict.fromkeys(exc.fix for _, exc in bad if exc.fix))
-        raise InputError(f"{len(bad)} of {sum(map(len, parts))} cases cannot be used - {listed}",
+        raise InputError(f"{counted_of(len(bad), sum(map(len, parts)), 'case')} cannot be used - {listed}",
                          "; ".join(fixes[:3]) + " (nothing was trained)")
     return out[0], out[1]
 
