@@ -729,7 +729,8 @@ def test_ibsi_preset_says_when_its_resegmentation_range_leaves_out_most_of_the_r
 @pytest.mark.parametrize("n", [1, 2])
 def test_ibsi_messages_count_in_the_singular_and_the_plural(n):
     """QA pluralseg62: "unknown feature class(es) ['x']", "segment 'ROI' has 1 voxel(s) left on configuration C's
-    ... grid": the count's own number now (lungai.errors.counted / agree)."""
+    ... grid", "1 of its 5 features are not configuration C's": the count's own number now (lungai.errors.counted /
+    agree)."""
     from lungai.errors import InputError
     from lungai.radiomics.ibsi.run import select_tags
 
@@ -747,3 +748,11 @@ def test_ibsi_messages_count_in_the_singular_and_the_plural(n):
     left = "0 voxels" if n == 1 else "1 voxel"
     with pytest.raises(InputError, match=rf"^segment 'ROI' has {left} left on configuration C's 2 x 2 x 2 mm grid"):
         compute_ibsi(img, mask, CONFIGS["C"])
+
+    from lungai.radiomics.ibsi.diagnostics import mismatch
+    from lungai.radiomics.ibsi.mapping import tags_for
+
+    foreign = sorted(set(DIGITAL_REFERENCE) - set(tags_for(CONFIGS["C"].dims)))[:n]      # 2D features
+    ref = pd.DataFrame({"tag": foreign + tags_for(CONFIGS["C"].dims)[:4], "reference": 1.0, "tolerance": 0.0})
+    why = mismatch(CONFIGS["C"], ref, pd.DataFrame(columns=["tag", "reference", "tolerance"]), {}, (2.0, 2.0, 2.0))
+    assert f"{n} of its {n + 4} features {'is' if n == 1 else 'are'} not configuration C's (e.g. {foreign[0]})" in why

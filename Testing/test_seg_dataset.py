@@ -786,3 +786,31 @@ def test_seg_dataset_messages_count_in_the_singular_and_the_plural(tmp_path, n):
         assert e.value.problem.startswith("2 image file names without '_' begin with another patient's name")
         assert "the split would take them for other patients" in e.value.problem
     assert "(s)" not in e.value.problem
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_older_fingerprints_count_in_the_singular_and_the_plural(tmp_path, n):
+    """QA pluralseg62: a --resume of a run whose settings.json records 1 case's fingerprint in the older form said
+    "records the fingerprints of 1 cases in an older form ... whether they changed": the count's own number now."""
+    import json
+    import warnings
+
+    from lungai.errors import InputCheckNote
+    from lungai.seg.settings import CASE_CONTENT, SETTINGS_JSON, check_settings
+
+    ckpt = tmp_path / "run" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    run = {"arch": "unet", "channels": [8, 16], "patch_size": [32, 32, 32], "seed": 0}
+    ids = [f"P{p:02d}_1" for p in range(n)]
+    (ckpt / SETTINGS_JSON).write_text(json.dumps({**run, CASE_CONTENT: {c: "0" * 64 for c in ids}}), encoding="utf-8")
+    (ckpt / "member_0.last.safetensors").write_bytes(b"")          # a member trained: not an untrained run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_settings(ckpt, {**run, CASE_CONTENT: {c: {"image": "1", "mask": "2"} for c in ids}})
+    (text,) = [str(w.message) for w in caught if issubclass(w.category, InputCheckNote)]
+    if n == 1:
+        assert "records the fingerprints of 1 case in an older form" in text
+        assert "cannot tell whether it changed since" in text and "records its fingerprint anew" in text
+    else:
+        assert "records the fingerprints of 2 cases in an older form" in text
+        assert "cannot tell whether they changed since" in text and "records their fingerprints anew" in text
