@@ -980,8 +980,8 @@ def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(exp
     shutil.copytree(export / "P3", root / "P3")
     ct = read_ct(root / "P3" / "CT")
     tumour, arr = _centre_tumour(ct)
-    notes = [f"2 elongated (vessel-like) region(s), 1.0 ml, left out of the tumour mask{infer.KEPT_IN_PROBABILITY}",
-             f"1 region(s) lying mostly outside the lungs, 2.0 ml, left out (chest wall); {infer.OUTSIDE_LUNGS_HINT}",
+    notes = [f"2 elongated (vessel-like) regions, 1.0 ml, left out of the tumour mask{infer.KEPT_IN_PROBABILITY}",
+             f"1 region lying mostly outside the lungs, 2.0 ml, left out (chest wall); {infer.OUTSIDE_LUNGS_HINT}",
              f"automatic mode found 2 candidate regions; ...; the other 1 (3.0 ml) are listed {infer.CANDIDATES_LISTED}"
              f" - check them; {infer.ANOTHER_CANDIDATE_HINT}"]
     info = {"confidence": 0.31, "needs_review": True, "notes": notes,

@@ -473,7 +473,7 @@ def test_a_model_choice_is_checked_whole_and_names_its_model(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "no-ct.nii.gz"), "-o", str(tmp_path / "out"), "--model", str(choice),
                  "--method", "ensemble"]) != 0
     assert "the model 'one' of the model choice" in capsys.readouterr().err
-    for doc, match in (({"models": ["good"]}, "names 1 model.*needs two or more"),
+    for doc, match in (({"models": ["good"]}, "names 1 model; a model choice needs two or more"),
                        ({"models": "good, one"}, "not a list of model names"),
                        ({"models": ["good", "one"], "rule": "the nicest"}, "unknown rule"),
                        ({"models": ["good", "one"], "rule": model_meta.ROUTE_RULE}, "route_volume_ml"),
@@ -626,3 +626,30 @@ def test_mc_passes_has_one_default():
     found = [f"{path.relative_to(root)}:{n}" for path in sorted(root.rglob("*.py"))
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if literal.search(line)]
     assert not found, found
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_loose_id_matches_count_in_the_singular_and_the_plural(n):
+    """QA pluralseg62: "1 patients match a training patient ignoring case ...: check the IDs - they are validated as
+    external" (validate) and "1 patients match a training patient's ID only ignoring case ...: if they are those
+    patients, their predictions are in-sample" (predict): the count's own number now, the words agreeing with it."""
+    from lungai.model_files import external_patients, in_sample_patients, training_patients
+
+    meta = {"training_patients": training_patients([f"LUNG1-{i:03d}" for i in range(1, 6)])}
+    ids = ["LUNG1-010", "lung1-001", "LUNG1-2"][:n + 1]       # 1 or 2 loose matches beside an external patient
+    _, record, notes = external_patients(meta, ids, train="`lungai stage train`", honest="cv")
+    assert record["n_training_loose_match"] == n
+    if n == 1:
+        assert notes[0].startswith("1 patient matches a training patient ignoring case")
+        assert "check the IDs - it is validated as external; write the IDs as at training if it is the same " \
+               "patient" in notes[0]
+    else:
+        assert notes[0].startswith("2 patients match a training patient ignoring case")
+        assert "check the IDs - they are validated as external; write the IDs as at training if they are the same " \
+               "patients" in notes[0]
+    _, _, text = in_sample_patients(meta, ids, fitted="risks", honest="cv", train="`lungai rp train`",
+                                    column="warnings")
+    assert text.startswith("1 patient matches a training patient's ID only ignoring case" if n == 1 else
+                           "2 patients match a training patient's ID only ignoring case")
+    assert ("if it is that patient, its prediction is in-sample" if n == 1 else
+            "if they are those patients, their predictions are in-sample") in text

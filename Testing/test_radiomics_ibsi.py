@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -388,7 +389,7 @@ def test_tiny_segment_gets_a_named_error():
     mask = sitk.GetImageFromArray(m)
     mask.CopyInformation(img)
     # the grid in words (it said "configuration C's (2.0, 2.0, 2.0) mm grid", B's "(2.0, 2.0, None)"), with the count
-    with pytest.raises(InputError, match="0 voxel\\(s\\) left on configuration C's 2 x 2 x 2 mm grid \\(of 2 on"):
+    with pytest.raises(InputError, match="0 voxels left on configuration C's 2 x 2 x 2 mm grid \\(of 2 on"):
         compute_ibsi(img, mask, CONFIGS["C"])
     assert len(compute_ibsi(img, mask, CONFIGS["A"])) == 347      # no interpolation: computed (some NaN)
 
@@ -723,3 +724,35 @@ def test_ibsi_preset_says_when_its_resegmentation_range_leaves_out_most_of_the_r
     assert ("no voxel of segment 'ggo' lies within configuration A's re-segmentation range -500..400 HU (the ROI's "
             "343 voxels: median ") in msg and "100 % below -500" in msg
     assert "ibsi-c / ibsi-e" in msg and "check that the image is a CT" not in msg
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_ibsi_messages_count_in_the_singular_and_the_plural(n):
+    """QA pluralseg62: "unknown feature class(es) ['x']", "segment 'ROI' has 1 voxel(s) left on configuration C's
+    ... grid", "1 of its 5 features are not configuration C's": the count's own number now (lungai.errors.counted /
+    agree)."""
+    from lungai.errors import InputError
+    from lungai.radiomics.ibsi.run import select_tags
+
+    unknown = ["shapes", "texture"][:n]
+    words = "class ['shapes']" if n == 1 else "classes ['shapes', 'texture']"
+    with pytest.raises(InputError, match=rf"^unknown feature {re.escape(words)}\n"):
+        select_tags(CONFIGS["C"], ["firstorder", *unknown])
+
+    img = sitk.GetImageFromArray(np.random.default_rng(0).integers(0, 100, (20, 30, 30)).astype(np.int16))
+    img.SetSpacing((1.0, 1.0, 2.0))
+    m = np.zeros((20, 30, 30), np.uint8)
+    m[5, 5, 5:7 + n - 1] = 1            # 2 voxels: none left on configuration C's 2 mm grid; 3 voxels: one left
+    mask = sitk.GetImageFromArray(m)
+    mask.CopyInformation(img)
+    left = "0 voxels" if n == 1 else "1 voxel"
+    with pytest.raises(InputError, match=rf"^segment 'ROI' has {left} left on configuration C's 2 x 2 x 2 mm grid"):
+        compute_ibsi(img, mask, CONFIGS["C"])
+
+    from lungai.radiomics.ibsi.diagnostics import mismatch
+    from lungai.radiomics.ibsi.mapping import tags_for
+
+    foreign = sorted(set(DIGITAL_REFERENCE) - set(tags_for(CONFIGS["C"].dims)))[:n]      # 2D features
+    ref = pd.DataFrame({"tag": foreign + tags_for(CONFIGS["C"].dims)[:4], "reference": 1.0, "tolerance": 0.0})
+    why = mismatch(CONFIGS["C"], ref, pd.DataFrame(columns=["tag", "reference", "tolerance"]), {}, (2.0, 2.0, 2.0))
+    assert f"{n} of its {n + 4} features {'is' if n == 1 else 'are'} not configuration C's (e.g. {foreign[0]})" in why

@@ -118,7 +118,7 @@ def test_lung_segment_lost_on_the_lung_grid_says_so():
     segs = segments_from_labels(_image(lab, like=ct), ct, ["right_lung=1"])
     res = extract(ct, segs, load_params("default", feature_classes=["firstorder"]), case="c")
     msg = res.errors.set_index("segment")["error"]["right_lung"]
-    assert "0 voxel(s) left on the (2,2,2) mm lung grid (of 2 on the CT's grid)" in msg
+    assert "0 voxels left on the (2,2,2) mm lung grid (of 2 on the CT's grid)" in msg
     assert "--lung-spacing 0" in msg and "check the mask/label value" not in msg
 
 
@@ -274,3 +274,17 @@ def test_spaces_around_a_label_name_are_not_part_of_the_segment(ct_and_labels):
     assert errors == {} and set(segs) == {"gtv", "tumour"}
     assert np.array_equal(sitk.GetArrayFromImage(segs["gtv"]) > 0, sitk.GetArrayFromImage(lab) > 0)
     assert _segment_names([{"label": " right_lung = 3 ; gtv =1"}], None) == ["right_lung", "gtv"]
+
+
+@pytest.mark.parametrize("block, left", [((slice(20, 21), slice(20, 21), slice(20, 22)), "0 voxels"),
+                                         ((slice(20, 22), slice(20, 22), slice(20, 24)), "1 voxel")])
+def test_voxels_left_on_the_lung_grid_count_in_the_singular_and_the_plural(block, left):
+    """QA pluralseg62: "segment 'right_lung' has 1 voxel(s) left on the (2,2,2) mm lung grid": the count's own
+    number now (lungai.errors.counted)."""
+    ct = _image(np.full((40, 40, 40), -800, np.int16), spacing=(0.6, 0.6, 0.6))
+    lab = np.zeros((40, 40, 40), np.uint8)
+    lab[block] = 1
+    segs = segments_from_labels(_image(lab, like=ct), ct, ["right_lung=1"])
+    res = extract(ct, segs, load_params("default", feature_classes=["firstorder"]), case="c")
+    msg = res.errors.set_index("segment")["error"]["right_lung"]
+    assert msg.startswith(f"segment 'right_lung' has {left} left on the (2,2,2) mm lung grid (of {int(lab.sum())} on")

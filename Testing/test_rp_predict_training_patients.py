@@ -59,7 +59,7 @@ def test_an_id_matching_only_ignoring_case_gets_its_own_note(trained):
     table, model = trained
     t = pd.read_csv(table).head(3)
     t.loc[1, "case"] = t.loc[1, "case"].lower()
-    with pytest.warns(InputNote, match="1 patients match a training patient's ID only ignoring case"):
+    with pytest.warns(InputNote, match="1 patient matches a training patient's ID only ignoring case"):
         pred, _ = predict_rp(model, t)
     assert pred["training_patient"].tolist() == [True, False, True]
     assert LOOSE_MATCH_NOTE in pred["warnings"][1] and IN_SAMPLE not in pred["warnings"][1]

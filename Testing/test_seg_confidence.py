@@ -1,7 +1,9 @@
 """Voxel uncertainty, case features, calibration and review threshold."""
 
 import numpy as np
+import pytest
 
+from lungai.errors import InputError
 from lungai.seg.confidence import FEATURES, case_features, choose_review_threshold, confidence, fit_calibration
 from lungai.seg.uncertainty import binary_entropy, mutual_information, predictive_entropy
 
@@ -598,6 +600,8 @@ def test_segment_maps_say_what_they_hold_and_a_flag_says_why(tmp_path, capsys):
     summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tumour "))
     assert info["needs_review"] and info["review_reasons"]        # the tiny model's tumour touches the image edge
     assert f"NEEDS REVIEW - {'; '.join(info['review_reasons'])})" in summary, summary
+    n = info["n_components"]        # QA pluralseg62: "in 1 component(s)"
+    assert f" ml in {n} component{'' if n == 1 else 's'}; " in summary and "(s)" not in summary, summary
 
 
 def test_the_default_mc_passes_are_those_every_shipped_calibration_was_fitted_with():
@@ -948,3 +952,20 @@ def test_eval_seg_notes_cases_named_in_another_scheme_after_a_training_patient(c
     csv.write_text("case,patient\n" + "".join(f"{c.case_id},{c.case_id}\n" for c in cases), encoding="utf-8")
     _seen_cases(meta, pair_files(images, masks, patients_csv=csv), include=False)
     assert "without '_'" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_validation_table_without_features_counts_them_in_the_singular_and_the_plural(tmp_path, n):
+    """QA pluralseg62: a recalibration from validation tables lacking a feature said "has no feature(s) ...": the
+    number of the missing features' own count now (lungai.errors.agree)."""
+    import pandas as pd
+
+    from lungai.seg.calibrate import FEATURE_SETS, fit_tables
+
+    names = FEATURE_SETS["box"]
+    df = pd.DataFrame({"roi_mode": ["lungs", "box"], "dice": [0.8, 0.6],
+                       **{f"f_{f}": [0.5, 0.4] for f in names[n:]}})
+    with pytest.raises(InputError) as e:
+        fit_tables(tmp_path, {}, {"mc-dropout": df}, mc_passes=2, n_members=1)
+    word = "feature" if n == 1 else "features"
+    assert e.value.problem == f"the mc-dropout validation table has no {word} {', '.join(names[:n])}"

@@ -61,7 +61,7 @@ def test_a_patient_written_in_two_letter_cases_is_refused_not_split_as_two(tmp_p
     cases = [Case(f"P{p:02d}_{k}", f"P{p:02d}") for p in range(8) for k in range(2)]
     before = split_patients(cases, 0.25, seed=4)
     renamed = [Case("p01_1", "p01") if c.case_id == "P01_1" else c for c in cases]
-    with pytest.raises(InputError, match=r"1 patient\(s\) are written in more than one letter case: "
+    with pytest.raises(InputError, match=r"1 patient is written in more than one letter case: "
                                          r"'P01' \(e.g. P01_0\) / 'p01' \(e.g. p01_1\)") as e:
         split_patients(renamed, 0.25, seed=4)
     assert "--patients" in e.value.fix
@@ -245,7 +245,7 @@ def test_label_in_no_mask_with_other_tumours_is_tumour_free(tmp_path):
         check_masks(cases, label=1)
     check_masks(cases, label=1, other_tumours=True)
     assert all(c.meta["tumour_free"] for c in cases)
-    assert tumour_free_note(cases).startswith("2 of 2 masks hold no tumour (tumour-free cases)")
+    assert tumour_free_note(cases).startswith("all 2 masks hold no tumour (tumour-free cases)")
     sitk.WriteImage(sitk.Image(4, 4, 4, sitk.sitkUInt8), str(tmp_path / "m" / names[1]))
     check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=1), label=1, other_tumours=True)   # all empty
 
@@ -291,7 +291,7 @@ def test_tumour_free_masks_are_counted_and_named(tmp_path):
     check_masks(cases, label=1)
     note = tumour_free_note(cases)
     n = len(names) - 1
-    assert note.startswith(f"{n} of {len(names)} masks hold no tumour (tumour-free cases): {names[1]}, ")
+    assert note.startswith(f"{n} of the {len(names)} masks hold no tumour (tumour-free cases): {names[1]}, ")
     assert "and 2 more" in note and "(--label 1)" in note and names[0] not in note
     assert [c.meta["tumour_free"] for c in cases[:2]] == [False, True]
     for k in range(1, len(names)):
@@ -312,7 +312,8 @@ def test_a_dicom_export_some_levels_deep_is_named(tmp_path):
     with pytest.raises(InputError, match="--images folder .*dc3 holds DICOM files"):
         pair_files(tmp_path / "dc3", tmp_path / "m")
     write_dicom_series(img, tmp_path / "deep" / "a" / "b" / "c" / "d" / "CT", "1.2.826.0.1.3680043.8.498.2")
-    with pytest.raises(InputError, match="--images folder .*deep holds no image files .*1 subfolder"):
+    with pytest.raises(InputError, match="--images folder .*deep holds no image files .*it holds 1 subfolder "
+                                         "without image files"):
         pair_files(tmp_path / "deep", tmp_path / "m")
 
 
@@ -392,7 +393,7 @@ def test_label_hard_negatives_stay_out_of_other_soft_tissue_labels(tmp_path):
     assert on_model[3][hard].sum() > 1000                                   # the lungs' vessels: still there
     assert np.array_equal(d["label"][0], pp.mask_to_model(pp.crop(mask, box), model_img))   # label 1 alone
     note = check_masks([case], label=1)
-    assert "also hold labels 2 (in 1 of 1 masks), 3 (in 1 of 1 masks)" in note and "background" in note
+    assert "also hold labels 2 (in the 1 mask), 3 (in the 1 mask)" in note and "background" in note
 
 
 
@@ -497,12 +498,13 @@ def test_names_differing_in_letter_case_only_are_said_so(tmp_path):
     _touch(tmp_path / "m", ["p01_1.nii.gz", "P02_1.nii.gz", "P03_1.nii.gz"])
     with pytest.raises(InputError) as err:
         pair_files(tmp_path / "i", tmp_path / "m")
-    assert "differ in letter case only" in err.value.problem and "P01_1.nii.gz and p01_1.nii.gz" in err.value.problem
+    assert "1 image / mask name differs in letter case only (e.g. P01_1.nii.gz and p01_1.nii.gz)" in err.value.problem
     assert "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix
     _touch(tmp_path / "m2", ["p01_1.nii.gz", "p02_1.nii.gz", "p03_1.nii.gz"])     # no pair at all
     with pytest.raises(InputError) as err:
         pair_files(tmp_path / "i", tmp_path / "m2")
-    assert "differ in letter case only" in err.value.problem and "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix
+    assert "3 image / mask names differ in letter case only" in err.value.problem
+    assert "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix
 
 
 def test_the_resume_fingerprint_of_an_mhd_pair_covers_its_pixel_data(tmp_path):
@@ -588,7 +590,7 @@ def test_a_patient_written_with_other_leading_zeros_is_refused_not_split_as_two(
     naming both spellings; distinct numbers (LIDC-IDRI-0001 / LIDC-IDRI-0010) are distinct patients."""
     cases = [Case(f"LUNG1-{p:03d}_{k}", f"LUNG1-{p:03d}") for p in range(1, 9) for k in "ab"]
     renamed = [Case("LUNG1-7_a", "LUNG1-7") if c.case_id == "LUNG1-007_a" else c for c in cases]
-    with pytest.raises(InputError, match=r"1 patient\(s\) are written in more than one letter case or leading zeros: "
+    with pytest.raises(InputError, match=r"1 patient is written in more than one letter case or leading zeros: "
                                          r"'LUNG1-007' \(e.g. LUNG1-007_b\) / 'LUNG1-7' \(e.g. LUNG1-7_a\)"):
         split_patients(renamed, 0.25, seed=7)
     split_patients(cases + [Case("LUNG1-070_a", "LUNG1-070"), Case("LUNG1-700_a", "LUNG1-700")], 0.25, seed=0)
@@ -612,7 +614,7 @@ def test_a_binary_0_255_mask_beside_label_maps_is_refused_with_a_label(tmp_path)
                 img[3:5, 3:5, 3:5] = v
             sitk.WriteImage(img, str(tmp_path / folder / name))
     cases = pair_files(tmp_path / "i", tmp_path / "m", label=1)
-    with pytest.raises(InputError, match=r"1 of 2 masks are binary 0/255 masks - mask P01_1.nii.gz holds only the "
+    with pytest.raises(InputError, match=r"1 of the 2 masks is a binary 0/255 mask - mask P01_1.nii.gz holds only the "
                                          r"value 255") as exc:
         check_masks(cases, label=1)
     assert "set the 255 of these binary masks to the tumour's label" in exc.value.fix
@@ -632,7 +634,7 @@ def test_a_patient_whose_files_use_another_separator_is_refused_not_split_as_two
     for d in ("i", "m"):
         _touch(tmp_path / d, [f"{n}.nii.gz" for n in names])
     cases = pair_files(tmp_path / "i", tmp_path / "m")
-    with pytest.raises(InputError, match=r"3 image file name\(s\) without '_' begin with another patient's name "
+    with pytest.raises(InputError, match=r"3 image file names without '_' begin with another patient's name "
                                          r"and a separator: P01-2 \(taken as patient 'P01-2', beside 'P01': e\.g\. "
                                          r"P01_1\)") as e:
         split_patients(cases, 0.2, seed=1, test_fraction=0.2)
@@ -729,7 +731,7 @@ def test_blurred_float_masks_are_named_together_with_the_threshold_fix(tmp_path)
     with pytest.raises(InputError) as err:
         check_masks(pair_files(tmp_path / "i", tmp_path / "m"))
     text = str(err.value)
-    assert "2 of 3 masks cannot be used" in text and "A_1.nii.gz" in text and "C_1.nii.gz" in text, text
+    assert "2 of the 3 masks cannot be used" in text and "A_1.nii.gz" in text and "C_1.nii.gz" in text, text
     assert "B_1.nii.gz" not in text and text.count("non-integer values") == 2, text
     assert "threshold it at 0.5" in err.value.fix and "nothing was trained" in err.value.fix, err.value.fix
 
@@ -751,3 +753,64 @@ def test_unreadable_image_or_mask_files_are_named_not_said_off_grid(tmp_path):
     assert "2 files of the 3 image / mask pairs cannot be read as an image" in text, text
     assert "images/A_1.nii, masks/B_1.nii" in text and "masks/A_1.nii" not in text and "C_1" not in text, text
     assert "not on one grid" not in text and "nothing was trained" in err.value.fix, text
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_seg_dataset_messages_count_in_the_singular_and_the_plural(tmp_path, n):
+    """QA pluralseg62: train-seg's refusals wrote "1 patient(s) are written in more than one letter case", "holds 1
+    case name(s) in more than one file", "1 image file name(s) without '_' begin with ...": the count's own number
+    now, the verb agreeing with it (lungai.errors.counted / agree)."""
+    cases = [Case(f"P{p:02d}_{k}", f"P{p:02d}") for p in range(8) for k in range(2)]
+    lower = {f"P{p:02d}_1" for p in range(1, n + 1)}
+    renamed = [Case(c.case_id.lower(), c.patient.lower()) if c.case_id in lower else c for c in cases]
+    words = "1 patient is written" if n == 1 else "2 patients are written"
+    with pytest.raises(InputError, match=rf"^{words} in more than one letter case: "):
+        split_patients(renamed, 0.25, seed=4)
+
+    names = [f"P{p:02d}_1" for p in range(8)]
+    for d in ("i", "m"):
+        _touch(tmp_path / d, [f"{c}.nii.gz" for c in names] + [f"{c}.nrrd" for c in names[:n]])
+    holds = "1 case name in" if n == 1 else "2 case names in"
+    with pytest.raises(InputError, match=rf"holds {holds} more than one file: P00_1.nii.gz and P00_1.nrrd"):
+        pair_files(tmp_path / "i", tmp_path / "m")
+
+    names = [f"P{p:02d}_1" for p in range(8)] + [f"P{p:02d}-2" for p in range(n)]
+    for d in ("i2", "m2"):
+        _touch(tmp_path / d, [f"{c}.nii.gz" for c in names])
+    with pytest.raises(InputError) as e:
+        split_patients(pair_files(tmp_path / "i2", tmp_path / "m2"), 0.2, seed=1)
+    if n == 1:
+        assert e.value.problem.startswith("1 image file name without '_' begins with another patient's name")
+        assert "the split would take it for another patient" in e.value.problem
+    else:
+        assert e.value.problem.startswith("2 image file names without '_' begin with another patient's name")
+        assert "the split would take them for other patients" in e.value.problem
+    assert "(s)" not in e.value.problem
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_older_fingerprints_count_in_the_singular_and_the_plural(tmp_path, n):
+    """QA pluralseg62: a --resume of a run whose settings.json records 1 case's fingerprint in the older form said
+    "records the fingerprints of 1 cases in an older form ... whether they changed": the count's own number now."""
+    import json
+    import warnings
+
+    from lungai.errors import InputCheckNote
+    from lungai.seg.settings import CASE_CONTENT, SETTINGS_JSON, check_settings
+
+    ckpt = tmp_path / "run" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    run = {"arch": "unet", "channels": [8, 16], "patch_size": [32, 32, 32], "seed": 0}
+    ids = [f"P{p:02d}_1" for p in range(n)]
+    (ckpt / SETTINGS_JSON).write_text(json.dumps({**run, CASE_CONTENT: {c: "0" * 64 for c in ids}}), encoding="utf-8")
+    (ckpt / "member_0.last.safetensors").write_bytes(b"")          # a member trained: not an untrained run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_settings(ckpt, {**run, CASE_CONTENT: {c: {"image": "1", "mask": "2"} for c in ids}})
+    (text,) = [str(w.message) for w in caught if issubclass(w.category, InputCheckNote)]
+    if n == 1:
+        assert "records the fingerprints of 1 case in an older form" in text
+        assert "cannot tell whether it changed since" in text and "records its fingerprint anew" in text
+    else:
+        assert "records the fingerprints of 2 cases in an older form" in text
+        assert "cannot tell whether they changed since" in text and "records their fingerprints anew" in text

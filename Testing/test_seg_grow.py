@@ -568,7 +568,7 @@ def test_roi_mode_keeps_the_largest_region_and_those_inside_the_users_corners():
     assert i["n_components"] == 2 and (mask & inside).sum() > 0.5 * inside.sum() and not (mask & margin).any()
     assert i["dropped_components"]["n_other_roi_regions"] == 1
     assert i["dropped_components"]["other_roi_regions_ml"] == pytest.approx(margin.sum() * 2e-3, rel=0.3)
-    assert any(n.startswith("1 other region(s)") and "largest region reaching into your box" in n for n in i["notes"])
+    assert any(n.startswith("1 other region, ") and "largest region reaching into your box" in n for n in i["notes"])
     assert "the tumour may be larger than the box" not in i["review_reasons"]
     assert i["tumor_volume_ml"] == pytest.approx((ball | inside).sum() * 2e-3, rel=0.1)
     assert i["roi_stop_reason"] == "the tumour no longer touches the box edge"

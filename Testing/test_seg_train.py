@@ -513,7 +513,7 @@ def test_train_seg_multi_label_masks_need_label(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(base + ["-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"2 of {len(names)} masks hold several labels" in err and "--label 1" in err
+    assert f"2 of the {len(names)} masks hold several labels" in err and "--label 1" in err
     assert all(f"mask {n} holds 2 labels (1, 3)" in err for n in names[:2]) and not (out / "checkpoints").exists()
     assert main(base + ["-o", str(out), "--label", "7"]) == 2
     assert "no mask holds label 7 (their labels: 1, 3)" in capsys.readouterr().err
@@ -772,7 +772,7 @@ def test_train_seg_counts_a_whole_ct_apart_and_names_other_labels(tiny_data, tmp
     cmd = [a if cmd[i - 1] not in ("--epochs", "--iters", "--members") else "1" for i, a in enumerate(cmd)]
     assert main(cmd + ["--seed", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "--label 1: the masks also hold labels 2 (in 1 of 7 masks), 3 (in 1 of 7 masks)" in printed
+    assert "--label 1: the masks also hold labels 2 (in 1 of the 7 masks), 3 (in 1 of the 7 masks)" in printed
     t = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]
     assert t["train_sources"] == {"user images": 4, "user whole CT": 1}, t
     assert t["implant_background_patients"] == []              # recorded (none here): a report names them
@@ -1048,7 +1048,7 @@ def test_train_seg_names_tumour_free_masks_and_records_their_count(tiny_data, tm
     cmd = _one_epoch(images, masks)
     cmd = [a if cmd[i - 1] != "--members" else "1" for i, a in enumerate(cmd)]
     assert main(cmd + ["-o", str(out)]) == 0
-    assert (f"note: 1 of {len(names)} masks hold no tumour (tumour-free cases): {names[0]}"
+    assert (f"note: 1 of the {len(names)} masks holds no tumour (a tumour-free case): {names[0]}"
             in capsys.readouterr().out)
     t = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]
     free = {part: t[f"n_{part}_tumour_free_masks"] for part in ("train", "val", "test")}
@@ -1066,7 +1066,7 @@ def test_eval_seg_label_names_the_other_labels(tiny_model, tiny_data, tmp_path, 
     assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
                  "--label", "1", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "note: --label 1: the masks also hold label 2 (in 1 of 2 masks); they count as background" in printed
+    assert "note: --label 1: the masks also hold label 2 (in 1 of the 2 masks); they count as background" in printed
 
 
 def test_cancelled_training_says_where_its_checkpoints_are(tiny_data, tmp_path, capsys, monkeypatch):
@@ -1428,7 +1428,7 @@ def test_every_unusable_image_is_named_the_test_split_too(tiny_data, tmp_path, c
     shift(train[0].case_id)
     assert main(cmd + ["-o", str(tmp_path / "two")]) == 2
     err = capsys.readouterr().err
-    assert f"2 of {len(names)} cases cannot be used - {train[0].case_id}: " in err, err
+    assert f"2 of the {len(names)} cases cannot be used - {train[0].case_id}: " in err, err
     assert f"; {test[0].case_id} (test split): " in err and "(nothing was trained)" in err
     assert not (tmp_path / "two").exists()
 

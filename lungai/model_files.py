@@ -321,9 +321,11 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
               "training_overlap_examples": [_shown_id(i) for i in overlap[:OVERLAP_EXAMPLES]],
               "training_patients_included": bool(include_training and overlap), "external": True,
               "n_training_loose_match": len(near)}
-    loose_note = [f"{len(near)} patients match a training patient ignoring case / leading zeros / look-alike dashes "
-                  f"({_shown(near)}): check the IDs - they are validated as external; write the IDs as at training if "
-                  "they are the same patients"] if near else []
+    k = len(near)
+    loose_note = [f"{counted(k, 'patient')} {agree(k, 'matches', 'match')} a training patient ignoring case / leading "
+                  f"zeros / look-alike dashes ({_shown(near)}): check the IDs - {agree(k, 'it is', 'they are')} "
+                  f"validated as external; write the IDs as at training if "
+                  f"{agree(k, 'it is the same patient', 'they are the same patients')}"] if near else []
     if not overlap:
         return ids, record, loose_note
     n = len(ids)
@@ -383,8 +385,10 @@ def in_sample_patients(meta: dict, ids, *, fitted: str, honest: str, train: str,
                      f"honest estimate; marked in the training_patient and {column} columns ({honest} gives the "
                      "out-of-fold estimate)")
     if near:
-        texts.append(f"{len(near)} patients match a training patient's ID only ignoring case / leading zeros / "
-                     f"look-alike dashes ({_shown(near)}): if they are those patients, their predictions are in-sample "
-                     "- write the IDs as at training to check")
+        k = len(near)
+        those = agree(k, "it is that patient, its prediction is", "they are those patients, their predictions are")
+        texts.append(f"{counted(k, 'patient')} {agree(k, 'matches', 'match')} a training patient's ID only ignoring "
+                     f"case / leading zeros / look-alike dashes ({_shown(near)}): if {those} in-sample - write the "
+                     "IDs as at training to check")
     seen = set(seen)
     return [i in seen for i in ids], notes, "; ".join(texts) or None

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted
 from lungai.io import on_grid
 from lungai.io.geometry import to_lps
 from lungai.io.validate import PADDING_HU, near_padding, padding_mask, reaching_border, region_sizes
@@ -124,10 +124,10 @@ def resampling_lost(p, native_voxels: int) -> str | None:
     if p.settings.get("grid") != "resampled" or p.settings["voxels"] >= MIN_VOXELS:
         return None
     spacing = p.settings["spacing_mm"].replace(" x ", ",")
-    return str(InputError(f"segment {p.name!r} has {p.settings['voxels']} voxel(s) left on the ({spacing}) mm lung "
-                          f"grid (of {native_voxels} on the CT's grid): it is smaller than about half a voxel of "
-                          f"that grid", "use a finer lung grid (--lung-spacing 0 keeps the CT's own grid), "
-                                        "or leave this segment out"))
+    return str(InputError(f"segment {p.name!r} has {counted(p.settings['voxels'], 'voxel')} left on the "
+                          f"({spacing}) mm lung grid (of {native_voxels} on the CT's grid): it is smaller than "
+                          "about half a voxel of that grid",
+                          "use a finer lung grid (--lung-spacing 0 keeps the CT's own grid), or leave this segment out"))
 
 
 def result_rows(result: dict, case: str, segment: str) -> list[tuple]:
@@ -200,8 +200,8 @@ def skipped_image_types(extractor, image: sitk.Image, rows: list, segment: str) 
                      f"{', '.join(log_image_name(s) for s in log_missing)} rows): pyradiomics skips a LoG sigma on an "
                      f"image smaller than max(4, ceil(sigma / spacing) + 1) voxels along any axis{where}; {fix}")
     if missing:
-        notes.append(f"no values for the image type(s) {', '.join(missing)}: pyradiomics computed none on this "
-                     "segment's image")
+        notes.append(f"no values for the image {agree(len(missing), 'type', 'types')} {', '.join(missing)}: "
+                     "pyradiomics computed none on this segment's image")
     return notes
 
 

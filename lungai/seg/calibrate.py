@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungai.errors import InputError, counted
+from lungai.errors import InputError, agree, counted
 from lungai.seg.config import MC_PASSES
 from lungai.seg.confidence import (FEATURES, KEPT_REGION_FEATURES, MODE_FEATURE, SIGN_OF, choose_review_threshold,
                                    confidence, fit_calibration)
@@ -85,7 +85,8 @@ def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members
             df[f"f_{MODE_FEATURE}"] = (df["roi_mode"] == "lungs").astype(float)
         missing = [f for f in names if f"f_{f}" not in df]
         if missing:
-            raise InputError(f"the {method} validation table has no feature(s) {', '.join(missing)}",
+            raise InputError(f"the {method} validation table has no {agree(len(missing), 'feature', 'features')} "
+                             f"{', '.join(missing)}",
                              "run the calibration on the validation cases again (it computes every feature)")
         fit = has_tumour(df)
         if not fit.any():          # no validation case with a tumour: fit on what there is

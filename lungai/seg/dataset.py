@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungai.errors import InputError, agree, counted
+from lungai.errors import InputError, agree, counted, counted_of
 from lungai.io.read import FILE_SUFFIXES
 from lungai.seg import preprocess as pp
 
@@ -190,7 +190,8 @@ def _listing(folder: Path, what: str) -> dict:
     if dup:
         shown = "; ".join(" and ".join(p.name for p in ps) for ps in list(dup.values())[:10])
         more = f"; and {len(dup) - 10} more" if len(dup) > 10 else ""
-        raise InputError(f"{what} folder {folder} holds {len(dup)} case name(s) in more than one file: {shown}{more}",
+        raise InputError(f"{what} folder {folder} holds {counted(len(dup), 'case name')} in more than one file: "
+                         f"{shown}{more}",
                          "keep one file per case name (move or rename the others): which one is meant is not clear")
     return {c: ps[0] for c, ps in found.items()}
 
@@ -212,7 +213,8 @@ def _letter_case_pairs(images: dict, masks: dict) -> list:
 def _letter_case_words(pairs: list) -> tuple:
     """(problem, fix) words for :func:`_letter_case_pairs`."""
     img, mask = pairs[0]
-    return (f"{len(pairs)} image / mask name(s) differ in letter case only (e.g. {img.name} and {mask.name})",
+    return (f"{counted(len(pairs), 'image / mask name')} {agree(len(pairs), 'differs', 'differ')} in letter case "
+            f"only (e.g. {img.name} and {mask.name})",
             f"rename the masks to their image's spelling (e.g. masks/{mask.name} to masks/"
             f"{img.name[: len(case_name(img))]}{mask.name[len(case_name(mask)):]}): names are compared letter for "
             "letter")
@@ -311,7 +313,7 @@ def _subfolders_with(folder: Path) -> str:
         return (f"; subfolders are not searched, and {len(found)} of its subfolders "
                 f"{'holds' if len(found) == 1 else 'hold'} image files (e.g. "
                 f"{', '.join(f + '/' for f in found[:3])}) - put the files of all cases into one folder")
-    return f"; it holds {subs} subfolder(s) without image files (subfolders are not searched)" if subs else ""
+    return f"; it holds {counted(subs, 'subfolder')} without image files (subfolders are not searched)" if subs else ""
 
 
 DICOM_TO_PAIRS = ("convert each DICOM CT and its tumour contour (RTSTRUCT / SEG) into such a pair first (lungai has "
@@ -546,14 +548,16 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
         listed = "; ".join(exc.problem for exc in unusable[:10]) + (
             f"; and {len(unusable) - 10} more" if len(unusable) > 10 else "")
         fixes = list(dict.fromkeys(exc.fix for exc in unusable if exc.fix))
-        raise InputError(f"{len(unusable)} of {len(files)} masks cannot be used - {listed}",
+        raise InputError(f"{counted_of(len(unusable), len(files), 'mask')} cannot be used - {listed}",
                          "; ".join(fixes[:3]) + " (nothing was trained)")
     if bad:
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
         if label is not None:      # with --label only the 0/255 binary masks are refused
-            raise InputError(f"{len(bad)} of {len(files)} masks are binary 0/{BINARY_255} masks - "
-                             + "; ".join(bad[:10]) + more, BINARY_255_FIX + " (nothing was trained)")
-        raise InputError(f"{len(bad)} of {len(files)} masks hold several labels - " + "; ".join(bad[:10]) + more,
+            binary = agree(len(bad), f"is a binary 0/{BINARY_255} mask", f"are binary 0/{BINARY_255} masks")
+            raise InputError(f"{counted_of(len(bad), len(files), 'mask')} {binary} - " + "; ".join(bad[:10]) + more,
+                             BINARY_255_FIX + " (nothing was trained)")
+        raise InputError(f"{counted_of(len(bad), len(files), 'mask')} {agree(len(bad), 'holds', 'hold')} several "
+                         "labels - " + "; ".join(bad[:10]) + more,
                          choose_label(first) + " (nothing was trained)")
     if files and not seen and not other_tumours:          # first: with --label N there is no label to choose
         raise InputError(f"none of the {len(files)} masks holds a tumour voxel (all are empty): a model trained on "
@@ -576,8 +580,11 @@ def tumour_free_note(cases: list) -> str | None:
         return None
     shown = ", ".join(free[:TUMOUR_FREE_SHOWN]) + (f" and {len(free) - TUMOUR_FREE_SHOWN} more"
                                                     if len(free) > TUMOUR_FREE_SHOWN else "")
-    return (f"{len(free)} of {len(files)} masks hold no tumour (tumour-free cases): {shown}; if they should, "
-            "check these mask files" + ("" if cases[0].label is None else f" (--label {cases[0].label})"))
+    k = len(free)
+    return (f"{counted_of(k, len(files), 'mask')} {agree(k, 'holds', 'hold')} no tumour "
+            f"({agree(k, 'a tumour-free case', 'tumour-free cases')}): {shown}; "
+            f"{agree(k, 'if it should, check this mask file', 'if they should, check these mask files')}"
+            + ("" if cases[0].label is None else f" (--label {cases[0].label})"))
 
 
 def other_labels_note(label: int | None, counts: dict, n_masks: int, evaluating: bool = False) -> str | None:
@@ -587,7 +594,7 @@ def other_labels_note(label: int | None, counts: dict, n_masks: int, evaluating:
     others = sorted(v for v in counts if v != label)
     if label is None or not others:
         return None
-    named = ", ".join(f"{v} (in {counts[v]} of {n_masks} masks)" for v in others)
+    named = ", ".join(f"{v} (in {counted_of(counts[v], n_masks, 'mask')})" for v in others)
     if evaluating:
         return (f"--label {label}: the masks also hold label{'s' * (len(others) > 1)} {named}; they count as "
                 f"background, not tumour (a mask without label {label} is a tumour-free case). If they are tumour "
@@ -618,9 +625,10 @@ def check_patient_spellings(cases: list) -> None:
                       for names in clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
     how = ("letter case" if all(len({n.casefold() for n in names}) == 1 for names in clashes)
            else "letter case or leading zeros")
-    raise InputError(f"{len(clashes)} patient(s) are written in more than one {how}: {shown}; the split would "
-                     "take each spelling for another patient and could put one patient's cases into both training and "
-                     "validation / test", "write each patient in one spelling: rename the files (<patient>_<n>, the "
+    raise InputError(f"{counted(len(clashes), 'patient')} {agree(len(clashes), 'is', 'are')} written in more than one "
+                     f"{how}: {shown}; the split would take each spelling for another patient and could put one "
+                     "patient's cases into both training and validation / test",
+                     "write each patient in one spelling: rename the files (<patient>_<n>, the "
                      "same letter case and zeros), or give --patients CSV with columns case,patient naming each patient once")
 
 
@@ -660,10 +668,12 @@ def _check_separator_spellings(cases: list) -> None:
     c, (p, _), cut = clashes[0]
     file = Path(c.image_path).name if c.image_path is not None else c.case_id
     renamed = p + "_" + c.case_id[cut + 1:] + file[len(c.case_id):]
-    raise InputError(f"{len(clashes)} image file name(s) without '_' begin with another patient's name and a "
-                     f"separator: {shown}; the patient is the text before a name's first '_' (the whole name when it "
-                     "has none), so the split would take them for other patients and could put one patient's files "
-                     "into both training and validation / test",
+    n = len(clashes)
+    raise InputError(f"{counted(n, 'image file name')} without '_' {agree(n, 'begins', 'begin')} with another "
+                     f"patient's name and a separator: {shown}; the patient is the text before a name's first '_' "
+                     f"(the whole name when it has none), so the split would take "
+                     f"{agree(n, 'it for another patient', 'them for other patients')} and could put one patient's "
+                     "files into both training and validation / test",
                      f"name every file <patient>_<n> (e.g. rename {file} to {renamed} in both folders, image and "
                      "mask), or give --patients CSV with columns case,patient (nothing was trained)")
 
@@ -697,8 +707,9 @@ def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: f
         smaller = np.floor(100 * (len(patients) - spare - 1) / len(patients)) / 100
         raise InputError(f"--test-fraction {test_fraction:g} leaves no validation patient: it holds out {n_test} of "
                          f"the {len(patients)} patients for the test split{left}",
-                         f"give a smaller --test-fraction (e.g. {smaller:.2f}: {round(smaller * len(patients))} test "
-                         "patient(s), one for validation) or more patients (nothing was trained)")
+                         f"give a smaller --test-fraction (e.g. {smaller:.2f}: "
+                         f"{counted(round(smaller * len(patients)), 'test patient')}, one for validation) or more "
+                         "patients (nothing was trained)")
     val_p = set(order[:n_val])
     test_p = set(order[len(order) - n_test:]) if n_test else set()
     train = [c for c in cases if c.patient not in val_p | test_p]       # incl. every implant background
@@ -1037,7 +1048,7 @@ def load_checked(parts: list, cfg, progress=None) -> tuple:
         listed = "; ".join(f"{c.case_id}{' (test split)' if id(c) in test else ''}: {exc.problem}"
                            for c, exc in bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
         fixes = list(dict.fromkeys(exc.fix for _, exc in bad if exc.fix))
-        raise InputError(f"{len(bad)} of {sum(map(len, parts))} cases cannot be used - {listed}",
+        raise InputError(f"{counted_of(len(bad), sum(map(len, parts)), 'case')} cannot be used - {listed}",
                          "; ".join(fixes[:3]) + " (nothing was trained)")
     return out[0], out[1]
 

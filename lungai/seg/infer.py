@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.io.geometry import from_lps, to_lps
 from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
@@ -913,15 +913,17 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                         "check whether it belongs to the tumour (the box grows for one region only: the seed's, or "
                         "the largest reaching into your box)"))
     if dropped.get("n_other_roi_regions"):
-        notes.append(f"{dropped['n_other_roi_regions']} other region(s), {dropped['other_roi_regions_ml']:.2f} ml, "
+        notes.append(f"{counted(dropped['n_other_roi_regions'], 'other region')}, "
+                     f"{dropped['other_roi_regions_ml']:.2f} ml, "
                      "left out of the tumour mask (ROI mode keeps the largest region reaching into your box and "
                      "those mostly inside your corners)"
                      + KEPT_IN_PROBABILITY)
     if dropped["n_elongated"]:
-        notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
+        notes.append(f"{counted(dropped['n_elongated'], 'elongated (vessel-like) region')}, "
+                     f"{dropped['elongated_ml']:.1f} ml, "
                      "left out of the tumour mask" + KEPT_IN_PROBABILITY)
     if dropped["n_outside_lungs"]:
-        notes.append(f"{dropped['n_outside_lungs']} region(s) lying mostly outside the lungs, "
+        notes.append(f"{counted(dropped['n_outside_lungs'], 'region')} lying mostly outside the lungs, "
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); " + OUTSIDE_LUNGS_HINT)
     reasons = review_reasons(conf, threshold, uncalibrated=not (calib and calib.get("fitted")), cut=bool(cut),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.model_files import read_json
 from lungai.seg.config import SegConfig
 from lungai.seg.settings import FORMAT, MODEL_JSON, content_sha256
@@ -264,7 +264,8 @@ def check_choice_doc(model_dir, doc: dict) -> list:
                          'give the largest tumour (ml) the second model may find when the first is unsure, or leave '
                          'the key out')
     if len(names) < 2:
-        raise InputError(f"{where} names {len(names)} model(s); a model choice needs two or more", CHOICE_MODELS_FIX)
+        raise InputError(f"{where} names {counted(len(names), 'model')}; a model choice needs two or more",
+                         CHOICE_MODELS_FIX)
     for name in names:              # all checked before any is loaded
         member_model_dir(model_dir, name)
     return names

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lungai.errors import InputError, counted
+from lungai.errors import InputError, agree, counted
 
 
 SETTINGS_JSON = "settings.json"
@@ -240,9 +240,11 @@ def _check_content(ckpt_dir, recorded: dict, settings: dict) -> None:
                                             if kept else ""), InputCheckNote)
     changed, unknown = _content_changes(recorded.get(CASE_CONTENT) or {}, settings.get(CASE_CONTENT) or {})
     if unknown:
-        warnings.warn(f"{run} records the fingerprints of {len(unknown)} cases in an older form (one hash of image "
-                      "and mask, by a lungai before this one): this --resume cannot tell whether they changed since; "
-                      "it uses the files as they are now and records their fingerprints anew", InputCheckNote)
+        k = len(unknown)
+        warnings.warn(f"{run} records the fingerprints of {counted(k, 'case')} in an older form (one hash of image "
+                      "and mask, by a lungai before this one): this --resume cannot tell whether "
+                      f"{agree(k, 'it', 'they')} changed since; it uses the files as they are now and records "
+                      f"{agree(k, 'its fingerprint', 'their fingerprints')} anew", InputCheckNote)
     bg, _ = _content_changes(recorded.get(IMPLANT_CONTENT) or {}, settings.get(IMPLANT_CONTENT) or {})
     test = set(settings.get("test_cases", recorded.get("test_cases")) or [])
     trained = [f"{c}: {which}" for c, which in changed if c not in test]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from lungai.errors import agree, counted
 from lungai.radiomics.ibsi.compare import within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
 from lungai.radiomics.ibsi.mapping import tags_for
@@ -69,7 +70,8 @@ def mismatch(cfg: IBSIConfig, reference: pd.DataFrame, diagnostics: pd.DataFrame
     why = []
     foreign = tags - set(tags_for(cfg.dims))
     if foreign:
-        why.append(f"{len(foreign)} of its {len(tags)} features are not {_whose(cfg.name)} (e.g. {sorted(foreign)[0]})")
+        why.append(f"{len(foreign)} of its {counted(len(tags), 'feature')} {agree(len(foreign), 'is', 'are')} not "
+                   f"{_whose(cfg.name)} (e.g. {sorted(foreign)[0]})")
     for tag, ours in measured.items():
         if tag in diag and not within(ours, *diag[tag]):
             why.append(f"{tag} = {diag[tag][0]:g} +- {diag[tag][1]:g}, {_whose(cfg.name)} is {ours:.4g}")

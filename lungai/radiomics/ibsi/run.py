@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted
 from lungai.io import on_grid, read_image, read_mask
 from lungai.io.validate import check_finite
 from lungai.io.geometry import to_lps
@@ -106,7 +106,8 @@ def select_tags(cfg: IBSIConfig, classes=None) -> list[str]:
         return tags
     unknown = [c for c in classes if c not in CLASS_FAMILY]
     if unknown:
-        raise InputError(f"unknown feature class(es) {unknown}", f"choose from {', '.join(CLASS_FAMILY)}")
+        raise InputError(f"unknown feature {agree(len(unknown), 'class', 'classes')} {unknown}",
+                         f"choose from {', '.join(CLASS_FAMILY)}")
     fams = {CLASS_FAMILY[c] for c in classes}
     return [t for t in tags if family(t) in fams]
 
@@ -175,7 +176,7 @@ def ibsi_images(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig,
     n_morph = int(np.count_nonzero(sitk.GetArrayViewFromImage(morph)))
     if n_morph < MIN_VOXELS:       # only a configuration that interpolates (B-E) can lose voxels
         n = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
-        raise InputError(f"segment {name!r} has {n_morph} voxel(s) left on configuration {cfg.name}'s "
+        raise InputError(f"segment {name!r} has {counted(n_morph, 'voxel')} left on configuration {cfg.name}'s "
                          f"{_grid_text(morph)} mm grid (of {n} on the image's grid): it is smaller than about half "
                          f"a voxel of that grid; texture and shape features need at least {MIN_VOXELS}",
                          "use a larger segment, or configuration A (ibsi-a: no interpolation)")
