@@ -228,7 +228,7 @@ def test_a_bad_clinical_csv_is_refused_before_any_patient(export, tmp_path):
                         "could be comma- or semicolon-separated"),
            "noid.csv": (b"name,clin_age\nP1,61\n", "no patient_id"),
            "dup.csv": (b"patient_id,clin_age\nP1,61\nP1,62\n", "more than once"),
-           "clash.csv": (b"patient_id,dose_mld_gy\nP1,12\n", "names the cohort computes")}
+           "clash.csv": (b"patient_id,dose_mld_gy\nP1,12\n", r"a column \['dose_mld_gy'\] of a name the cohort computes")}
     for name, (data, problem) in bad.items():
         (tmp_path / name).write_bytes(data)
         out = tmp_path / f"out_{name}"
@@ -651,7 +651,7 @@ def test_a_gtv_of_two_separate_parts_is_read_with_allow_gaps(export, tmp_path, c
     assert np.array_equal(tumour, expected)
     # the patient's record says which structure was read with gaps (the flag applies to all; the lungs had none)
     gaps = [n for n in doc["notes"] if "read as separate parts" in n]
-    assert gaps == ["structure 'GTV' has no contour on 2 CT slice(s) between its first and last (z = "
+    assert gaps == ["structure 'GTV' has no contour on 2 CT slices between its first and last (z = "
                     + ", ".join(f"{z:.1f}" for z in sorted(gone)) + f" mm; contoured on {len(zs) - 2} of {len(zs)} "
                     "slices): read as separate parts (gaps between slices allowed)"], doc["notes"]
     saved = json.loads((tmp_path / "out" / "patients" / "P1" / "result.json").read_text(encoding="utf-8"))
@@ -2301,7 +2301,7 @@ def test_clinical_ids_that_lost_their_leading_zeros_are_named_with_the_fix():
     joined = _join_clinical(table, clin, notes)
     assert joined["rp_grade2"].isna().all()
     said = " ".join(notes)
-    assert "3 id(s) differ only by leading zeros (001 vs 1, 002 vs 2, 013 vs 13)" in said, said
+    assert "3 ids differ only by leading zeros (001 vs 1, 002 vs 2, 013 vs 13)" in said, said
     assert "make the ids the same in both tables" in said
 
 
@@ -2317,9 +2317,9 @@ def test_clinical_ids_written_in_another_case_or_with_other_separators_are_named
     joined = _join_clinical(table, clin, notes)
     assert joined["rp_grade2"].isna().all()        # still compared as written: named, never joined silently
     said = " ".join(notes)
-    assert "1 id(s) differ only by leading zeros (007 vs 7)" in said, said
-    assert "1 id(s) differ only in letter case (LUNG1-003 vs lung1-003)" in said, said
-    assert "1 id(s) differ only in letter case or separators (LUNG1_010 vs lung1-010)" in said, said
+    assert "1 id differs only by leading zeros (007 vs 7)" in said, said
+    assert "1 id differs only in letter case (LUNG1-003 vs lung1-003)" in said, said
+    assert "1 id differs only in letter case or separators (LUNG1_010 vs lung1-010)" in said, said
     assert "make the ids the same in both tables" in said
 
 
@@ -2335,7 +2335,7 @@ def test_rp_tables_whose_ids_differ_in_case_or_separators_say_so(tmp_path):
         tmp_path / "clinical.csv", index=False)
     with pytest.raises(InputError) as err:
         read_tables([tmp_path / "rp_table.csv", tmp_path / "clinical.csv"])
-    assert "2 id(s) differ only in letter case or separators (A 1 vs a.1, LUNG1_010 vs lung1-010)" in str(err.value)
+    assert "2 ids differ only in letter case or separators (A 1 vs a.1, LUNG1_010 vs lung1-010)" in str(err.value)
 
 
 def test_a_refused_rtdose_is_named_by_its_path_under_the_export(export, tmp_path):

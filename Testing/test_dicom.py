@@ -163,12 +163,12 @@ def test_structure_with_missing_slice_is_an_error(p1, tmp_path):
     a[14:16, 20:30, 20:30] = 1        # slices 12 and 13 left out
     ref = ct_reference(st["ct"], image=ct)
     path = write_rtstruct({"GTV": image_like(a, ct)}, ref, tmp_path / "gap.dcm")
-    with pytest.raises(InputError, match=r"'GTV' has no contour on 2 CT slice\(s\) between its first and last"):
+    with pytest.raises(InputError, match=r"'GTV' has no contour on 2 CT slices between its first and last"):
         read_rtstruct(path, ct)
     # read with allow_gaps: said which structure and where (the CLI prints it, cohort keeps it per patient)
     from lungai.dicom.rtstruct import GapsAllowedNote
 
-    with pytest.warns(GapsAllowedNote, match=r"'GTV' has no contour on 2 CT slice\(s\).*read as separate parts"):
+    with pytest.warns(GapsAllowedNote, match=r"'GTV' has no contour on 2 CT slices.*read as separate parts"):
         assert np.array_equal(array(read_rtstruct(path, ct, allow_gaps=True)["GTV"]), a)
 
 
@@ -406,7 +406,7 @@ def test_an_rtstruct_without_frame_of_reference_is_matched_by_its_series_slices_
     moved.unlink()
     ct_study, orphan = scan(root)
     assert not ct_study.rtstruct and orphan.rtstruct == [rs]
-    assert any(n.startswith(f"RTSTRUCT P1/RTSTRUCT/rs.dcm {FRAMELESS}, and none of the") and "CT slice(s) its "
+    assert any(n.startswith(f"RTSTRUCT P1/RTSTRUCT/rs.dcm {FRAMELESS}, and none of the") and "CT slices its "
                "contours reference is in a CT series found - export the CT series it was drawn on with it" in n
                for n in orphan.notes), orphan.notes
 
@@ -438,7 +438,7 @@ def test_an_rtstruct_without_frame_of_reference_read_onto_a_dicom_ct_is_said_unc
     ds.save_as(on_slices)
     with pytest.raises(InputError, match=f"the RTSTRUCT {re.escape(str(on_slices))} carries no FrameOfReferenceUID, "
                                          "and none of the "
-                                         ".* CT slice\\(s\\) its contours reference is a slice of this CT") as err:
+                                         ".* CT slices its contours reference is a slice of this CT") as err:
         read_rtstruct(on_slices, ct, names=["GTV"])
     assert "give the CT series it was drawn on" in err.value.fix and "--series UID" in err.value.fix
     from lungai.io.read import SLICE_UIDS_KEY
@@ -544,13 +544,13 @@ def test_scan_and_cohort_name_a_ct_with_a_missing_slice(export, tmp_path):
     (root / "P3" / "CT" / "ct_0018.dcm").unlink()
     studies = {s.patient_id: s for s in scan(root)}
     assert not any("missing" in n for n in studies["P2"].notes)
-    (note,) = [n for n in studies["P3"].notes if "slice(s) missing" in n]
+    (note,) = [n for n in studies["P3"].notes if "slice missing" in n]
     assert "no slice between z = " in note and "re-export the full series" in note
     jobs, inventory = plan_cohort(root)
-    assert "slice(s) missing" in inventory.set_index("patient_id").loc["P3", "notes"]
+    assert "slice missing" in inventory.set_index("patient_id").loc["P3", "notes"]
     job = next(j for j in jobs if j.patient_id == "P3")
     result = process_patient(job, {}, str(tmp_path / "out"))
-    assert result["status"] == "failed" and "1 slice(s) missing" in result["error"]
+    assert result["status"] == "failed" and "1 slice missing" in result["error"]
 
 
 def _localizer(ct_folder, dst):
@@ -753,7 +753,7 @@ def test_rtdose_frames_with_a_gap_or_duplicate_are_errors(export, tmp_path):
     ds = pydicom.dcmread(export["P1"]["dose"])
     offsets = [float(v) for v in ds.GridFrameOffsetVector]
     step = offsets[1] - offsets[0]
-    for name, change, message in (("gap", lambda o: o[:5] + [v + step for v in o[5:]], "1 slice.s. missing"),
+    for name, change, message in (("gap", lambda o: o[:5] + [v + step for v in o[5:]], "1 slice missing"),
                                   ("dup", lambda o: o[:5] + [o[4]] + o[6:], "position of another slice")):
         ds.GridFrameOffsetVector = [f"{v:.4f}" for v in change(offsets)]
         ds.save_as(tmp_path / f"{name}.dcm")

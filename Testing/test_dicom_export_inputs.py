@@ -60,7 +60,8 @@ def test_own_combined_seg_is_a_mask_input_by_role(case, tmp_path):
     assert np.array_equal(array(read_mask(f"{seg}#tumour", ct)) > 0, case["gtv"])
     assert np.array_equal(array(read_mask(f"{seg}#role:lung_left", ct)) > 0, case["lab"] == 2)
     # the plain label map of overlapping segments: the error names the '#' choice, which works
-    with pytest.raises(InputError, match="(?s)overlap .*How to fix: choose the segment\\(s\\) after '#'.*results.seg.dcm#Tumour"):
+    with pytest.raises(InputError, match="(?s)overlap .*How to fix: choose what to use after '#': "
+                                         "a segment by label .*results.seg.dcm#Tumour"):
         read_mask(seg, ct)
     with pytest.raises(InputError, match="has no segment 'GTV-9'; its segments: Tumour, Right lung, Left lung"):
         read_mask(f"{seg}#GTV-9", ct)

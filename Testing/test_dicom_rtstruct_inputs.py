@@ -118,10 +118,10 @@ def test_a_truncated_rtstruct_is_said_by_scan_and_cohort_not_dropped(export, tmp
     assert next((n for n in range(200, 4000) if unreadable(n)), None)
     (st,) = scan(root)
     assert st.rtstruct == [] and st.unreadable == [rs]
-    assert any(f"1 file(s) could not be read as DICOM: {rs.name}" in n and "re-export" in n for n in st.notes)
+    assert any(f"1 file could not be read as DICOM: {rs.name}" in n and "re-export" in n for n in st.notes)
     assert main(["dicom-scan", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "1 unreadable DICOM file(s)" in out and f"warning: 1 file(s) could not be read as DICOM: {rs.name}" in out
+    assert "1 unreadable DICOM file" in out and f"warning: 1 file could not be read as DICOM: {rs.name}" in out
     jobs, inventory = cohort.plan_cohort(root)
     row = inventory.iloc[0]
     assert "could not be read as DICOM" in row.notes and "WARNING: no readable RTSTRUCT" in row.notes
@@ -181,8 +181,8 @@ def test_an_unreadable_file_of_a_flat_export_of_several_patients_goes_to_each(ex
     assert [st.patient_id for st in studies if st.unreadable] == ["unknown"]
     jobs, inventory = cohort.plan_cohort(nested)
     lines = [ln for ln in cohort.inventory_warnings(jobs, inventory) if ln.startswith("unknown: ")]
-    assert len(lines) == 1 and "1 file(s) that could not be read as DICOM lie in no folder of a patient" in lines[0]
-    assert str(trunc) in lines[0] and lines[0].endswith("re-export them, or move them into their patient's folder")
+    assert len(lines) == 1 and "1 file that could not be read as DICOM lies in no folder of a patient" in lines[0]
+    assert str(trunc) in lines[0] and lines[0].endswith("re-export it, or move it into its patient's folder")
 
 
 # ------------------------------------------------------------------------------------------------- roles
@@ -459,7 +459,7 @@ def test_open_contours_mixed_into_a_closed_structure_are_left_out_and_said(p1, t
     path = tmp_path / "open.dcm"
     got, notes = _gtv_read_noting(ds, path, ct)
     assert np.array_equal(array(got), array(st["masks"]["GTV"]))
-    assert any("'GTV'" in n and "2 OPEN_PLANAR, 1 OPEN_NONPLANAR open contour(s)" in n and f"{z3:.1f}" in n
+    assert any("'GTV'" in n and "2 OPEN_PLANAR, 1 OPEN_NONPLANAR open contours" in n and f"{z3:.1f}" in n
                and f"{z2:.1f}" in n and "left out" in n for n in notes), notes
     from lungai.dicom.cohort import gaps_allowed_notes
 
@@ -517,8 +517,8 @@ def test_a_gtv_of_markers_or_lines_only_is_said_to_hold_them_not_to_be_without_c
     held = f"POINT markers ({n})" if kind == "POINT" else f"open contours ({n} OPEN_PLANAR)"
     _, empty = contoured_structures(path)
     assert empty == ["GTV", "GTVn"]
-    assert roles.empty_note(empty) == f"RTSTRUCT structure(s) without closed contours left out: GTV (only {held}), GTVn"
-    assert roles.empty_note(["GTVn"]) == "RTSTRUCT structure(s) without contours left out: GTVn"   # as before
+    assert roles.empty_note(empty) == f"RTSTRUCT structures without closed contours left out: GTV (only {held}), GTVn"
+    assert roles.empty_note(["GTVn"]) == "RTSTRUCT structure without contours left out: GTVn"   # as before
     with pytest.raises(InputError) as exc:
         read_rtstruct_role(path, ct, "gtv")
     assert f"(without closed contours, so left out: GTV (only {held}), GTVn)" in exc.value.problem
@@ -617,7 +617,7 @@ def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsy
     rs = with_empty_structures(st["rtstruct"], ["GTVn", "Lungs-GTV"], tmp_path / "rs_empty.dcm")
     assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(rs), "--segments", "tumour",
                  "--image-types", "Original", "--feature-classes", "shape", "-o", str(tmp_path / "out" / "t.csv")]) == 0
-    assert "RTSTRUCT structure(s) without contours left out: GTVn, Lungs-GTV" in capsys.readouterr().err
+    assert "RTSTRUCT structures without contours left out: GTVn, Lungs-GTV" in capsys.readouterr().err
 
 
 def test_an_rtstruct_with_a_ct_that_is_not_dicom_is_noted_as_unchecked(p1, tmp_path, capsys):
@@ -1013,7 +1013,7 @@ def test_a_lung_minus_a_target_is_told_as_a_lung_never_as_a_tumour():
     assert role_notes(["Lungs-ITV", "GTVp"], mapping={"Lungs-ITV": "lungs_minus_gtv"}) == []   # the user's choice
     with pytest.raises(InputError) as err:
         dose_lungs_role(["Lung_R-GTV", "Lung_L", "GTVp"])
-    assert err.value.fix.startswith("to use the lung structure(s) minus a target volume (no role), map "
+    assert err.value.fix.startswith("to use the lung structure minus a target volume (no role), map "
                                     "'Lung_R-GTV: lung_right'"), err.value.fix
     assert dose_lungs_role(["Lung_R-GTV", "Lung_L", "GTVp"], mapping={"Lung_R-GTV": "lung_right"}) == "lungs"
 

@@ -1480,7 +1480,7 @@ def test_a_manifest_of_absolute_paths_whose_data_folder_was_moved_is_refused_up_
                               (read_backgrounds, "backgrounds.csv", "--implant-into CSV")):
         with pytest.raises(InputError) as err:
             read(new / table)
-        assert f"4 of the 4 file(s) listed in the {what} {new / table} do not exist" in err.value.problem
+        assert f"all 4 files listed in the {what} {new / table} do not exist" in err.value.problem
         assert f"is now {new / 'synth003_000' / 'ct.nii.gz'}" in err.value.problem
         assert err.value.fix.startswith(f"write the paths relative to the {what}'s folder "
                                         "(synth003_000/ct.nii.gz for ct.nii.gz)"), err.value.fix

@@ -260,7 +260,7 @@ def test_duplicate_patients_are_refused_listing_them(tmp_path, table, rp_model_d
     from lungai.rp.external import validate_rp
 
     tripled = pd.concat([table] * 3, ignore_index=True)
-    with pytest.raises(InputError, match=r"duplicate patient IDs \(column 'case'\): 60 id\(s\).*SYN003-00000"):
+    with pytest.raises(InputError, match=r"duplicate patient IDs \(column 'case'\): 60 ids occur more than once.*SYN003-00000"):
         train_rp(tripled, "rp_grade2", tmp_path / "m", fast=True)
     users = table.rename(columns={"case": "Case ID"})
     users = pd.concat([users, users.iloc[[4]]], ignore_index=True)        # one whole row twice
@@ -486,7 +486,7 @@ def test_ids_padded_differently_in_two_tables_are_named_with_the_table_lacking_t
         read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
     said = err.value.problem
     first = sorted(set(dose["patient_id"]) - set(unpadded["patient_id"]))[0]
-    assert f"{changed} id(s) differ only in the zeros padding their numbers ({first} vs " in said, said
+    assert f"{changed} ids differ only in the zeros padding their numbers ({first} vs " in said, said
     assert f"{changed} of {tmp_path / 'clinical.csv'} not in {tmp_path / 'dose.csv'} (e.g. ['{first}'" in said, said
     assert f"{changed} of {tmp_path / 'dose.csv'} not in {tmp_path / 'clinical.csv'}" in said, said
     assert "same way in every table" in err.value.fix
@@ -522,7 +522,7 @@ def test_ids_with_look_alike_dashes_or_several_spelling_changes_are_named(shared
     with pytest.raises(InputError, match="not hold the same patients") as err:
         read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
     said = err.value.problem
-    assert f"{len(ids) // 5} id(s) differ only in their dash ({ids[0]} vs {typed[0]} (U+2013), " in said, said
+    assert f"{len(ids) // 5} ids differ only in their dash ({ids[0]} vs {typed[0]} (U+2013), " in said, said
     assert f"{ids[5]} vs {typed[5]} (U+2010)" in said and "look-alike of '-'" in said, said
     assert "same way in every table" in err.value.fix
 
@@ -535,7 +535,7 @@ def test_ids_with_look_alike_dashes_or_several_spelling_changes_are_named(shared
     with pytest.raises(InputError, match="not hold the same patients") as err:
         read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
     n = sum(a != b for a, b in zip(ids, typed))
-    assert f"{n} id(s) differ only in separators, letter case or the zeros padding their numbers (AMC-001 vs amc_1, " \
+    assert f"{n} ids differ only in separators, letter case or the zeros padding their numbers (AMC-001 vs amc_1, " \
         in err.value.problem, err.value.problem
     assert "same way in every table" in err.value.fix
 
@@ -571,14 +571,14 @@ def test_ids_whose_separator_moved_between_digits_are_never_called_one_patient(s
     with pytest.raises(InputError, match="not hold the same patients") as err:
         read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
     said = err.value.problem
-    assert "1 id(s) differ only in letter case or separators (R01-012 vs r01_012)" in said, said
+    assert "1 id differs only in letter case or separators (R01-012 vs r01_012)" in said, said
     assert "R010-11 vs" not in said and "vs R010-11" not in said, said
 
     for a, b in (("LUNG1-12", "LUNG11-2"), ("R01-001", "R010-01"), ("AMC-001", "AMC-0-01"), ("LUNG1-002", "LUNG10-02"),
                  ("R01-011", "R01011"), ("LUNG1-002", "LUNG1-0 02")):
         assert id_spelling_hint([a], [b]) == "" == id_spelling_hint([b], [a]), (a, b)
     for a, b in (("LUNG1_010", "lung1-010"), ("AMC-001", "amc001"), ("P11", "p-11"), ("R01-023", "r01 023")):
-        assert "differ only in letter case or separators" in id_spelling_hint([a], [b]), (a, b)
+        assert "1 id differs only in letter case or separators" in id_spelling_hint([a], [b]), (a, b)
     assert "or the zeros padding" in id_spelling_hint(["LUNG1_002"], ["lung1-2"])
 
 
@@ -606,7 +606,7 @@ def test_fullwidth_and_small_hyphen_minus_are_look_alike_dashes_everywhere(share
     with pytest.raises(InputError, match="not hold the same patients") as err:
         read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
     said = err.value.problem
-    assert (f"4 id(s) differ only in their dash ({ids[0]} vs {typed[0]} (U+FF0D), {ids[3]} vs {typed[3]} (U+FE63), "
+    assert (f"4 ids differ only in their dash ({ids[0]} vs {typed[0]} (U+FF0D), {ids[3]} vs {typed[3]} (U+FE63), "
             f"{ids[6]} vs {typed[6]} (U+FE58), {ids[9]} vs {typed[9]} (U+2043))") in said, said
     assert "separators" not in said, said
     for dash in dashes:
@@ -641,7 +641,7 @@ def test_ids_differing_by_invisible_characters_are_named_by_code_point(shared_da
     with pytest.raises(InputError, match="not hold the same patients") as err:
         read_tables([tmp_path / "clinical.csv", tmp_path / "dose.csv"])
     said = err.value.problem
-    assert (f"3 id(s) differ only by invisible characters ({ids[0]} vs {typed[0]} (U+00AD), {ids[4]} vs {typed[4]} "
+    assert (f"3 ids differ only by invisible characters ({ids[0]} vs {typed[0]} (U+00AD), {ids[4]} vs {typed[4]} "
             f"(U+200B), {ids[8]} vs {typed[8]} (U+200E)): a soft hyphen, zero-width space or direction mark") in said, said
     assert "separators" not in said, said
     for odd in (typed[0], typed[4], typed[8]):

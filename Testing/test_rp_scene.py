@@ -182,7 +182,7 @@ def test_clinical_csv_ids_that_look_like_numbers_stay_text(tmp_path):
                    encoding="utf-8")
     assert clinical_features(csv, "001") == {"clin_age": 71, "clin_sex": "M", "clin_smoking": "current"}
     assert clinical_features(csv, "010")["clin_age"] == 58
-    with pytest.raises(InputError, match=r"'1' found 0 times .*differ only by leading zeros \(1 vs 001\)"):
+    with pytest.raises(InputError, match=r"'1' found 0 times .*differs only by leading zeros \(1 vs 001\)"):
         clinical_features(csv, "1")
     with pytest.raises(InputError, match=r"'0002' found 0 times .*did you mean '002'"):
         clinical_features(csv, "0002")
@@ -200,11 +200,11 @@ def test_clinical_csv_case_spelt_otherwise_is_named(tmp_path):
     csv = tmp_path / "clinical.csv"
     csv.write_text("Case ID,clin_age\nR01-001,71\nR01-002,64\nAMC-001,58\n", encoding="utf-8")
     assert clinical_features(csv, "R01-001", id_column="Case ID")["clin_age"] == 71
-    for case, hint in (("R01_001", r"differ only in letter case or separators \(R01_001 vs R01-001\)"),
-                       ("r01-1", r"differ only in separators, letter case or the zeros padding their numbers "
+    for case, hint in (("R01_001", r"differs only in letter case or separators \(R01_001 vs R01-001\)"),
+                       ("r01-1", r"differs only in separators, letter case or the zeros padding their numbers "
                                  r"\(r01-1 vs R01-001\)"),
-                       ("R01-1", r"differ only in the zeros padding their numbers \(R01-1 vs R01-001\)"),
-                       ("AMC\u2013001", r"differ only in their dash \(AMC\u2013001 \(U\+2013\) vs AMC-001\)")):
+                       ("R01-1", r"differs only in the zeros padding their numbers \(R01-1 vs R01-001\)"),
+                       ("AMC\u2013001", r"differs only in its dash \(AMC\u2013001 \(U\+2013\) vs AMC-001\)")):
         with pytest.raises(InputError, match=rf"found 0 times in column 'Case ID' of .*{hint}"):
             clinical_features(csv, case, id_column="Case ID")
     with pytest.raises(InputError, match=r"'patient' found 0 times(.|\n)*How to fix: give case= the patient's id as "

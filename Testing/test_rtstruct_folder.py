@@ -117,9 +117,9 @@ def test_a_folder_without_an_rtstruct_is_refused_saying_what_it_holds(study, tmp
     with pytest.raises(InputError, match=f"--rtstruct {empty}: no DICOM RTSTRUCT .*found no files"):
         find_rtstruct(empty)
     (empty / "notes.txt").write_text("x")
-    with pytest.raises(InputError, match="found 1 file.s., none a DICOM CT, RTSTRUCT, RTDOSE or SEG"):
+    with pytest.raises(InputError, match="found 1 file, none a DICOM CT, RTSTRUCT, RTDOSE or SEG"):
         find_rtstruct(empty)
-    with pytest.raises(InputError, match=r"found \d+ file\(s\): P1: CT 36 slices, 0 RTSTRUCT, 0 RTDOSE"):
+    with pytest.raises(InputError, match=r"found \d+ files: P1: CT 36 slices, 0 RTSTRUCT, 0 RTDOSE"):
         find_rtstruct(p1["ct"])
     assert main(["radiomics", "--image", str(p1["ct"]), "--rtstruct", str(empty), *FEW,
                  "-o", str(tmp_path / "r.csv")]) != 0

@@ -1422,10 +1422,10 @@ def test_stage_patient_differing_by_leading_zeros_is_named(load_module, mrml_sce
     logic, p = _stage_logic(load_module, tmp_path, "007,60\n", phantom_nodes, "7")
     ehr = "007,True,False,False,fusion,0.9,0.1,I,computed\n"
     text = _stage_result(logic, p, ehr + "7,False,False,True,fusion,0.3,0.7,II,computed\n")   # 7 from the CT
-    assert "Warning: 7 is not in the EHR table" in text and "differ only by leading zeros (7 vs 007)" in text
+    assert "Warning: 7 is not in the EHR table" in text and "1 id differs only by leading zeros (7 vs 007)" in text
     p.stageVolume = p.stageSegmentation = None
     text = _stage_result(logic, p, ehr)                                                       # no CT: not predicted
-    assert text.startswith("7 is not in the EHR table") and "differ only by leading zeros (7 vs 007)" in text
+    assert text.startswith("7 is not in the EHR table") and "1 id differs only by leading zeros (7 vs 007)" in text
     assert text.endswith("No prediction is shown.")
     assert "leading zeros" not in _stage_result(logic, p, "008,True,False,False,fusion,0.9,0.1,I,computed\n")
 
@@ -1439,13 +1439,13 @@ def test_stage_patient_spelt_otherwise_is_named_as_the_cli_names_it(load_module,
     ehr = "R01-001,True,False,False,fusion,0.9,0.1,I,computed\nAMC-001,True,False,False,fusion,0.9,0.1,I,computed\n"
     text = _stage_result(logic, p, ehr + "R01_001,False,False,True,fusion,0.3,0.7,II,computed\n")   # CT alone
     assert "Warning: R01_001 is not in the EHR table" in text
-    assert "differ only in letter case or separators (R01_001 vs R01-001)" in text
+    assert "1 id differs only in letter case or separators (R01_001 vs R01-001)" in text
     p.stageVolume = p.stageSegmentation = None
-    for typed, hint in (("R01_001", "differ only in letter case or separators (R01_001 vs R01-001)"),
-                        ("r01_1", "differ only in separators, letter case or the zeros padding their numbers "
+    for typed, hint in (("R01_001", "1 id differs only in letter case or separators (R01_001 vs R01-001)"),
+                        ("r01_1", "1 id differs only in separators, letter case or the zeros padding their numbers "
                                   "(r01_1 vs R01-001)"),
-                        ("R01-1", "differ only in the zeros padding their numbers (R01-1 vs R01-001)"),
-                        ("AMC\u2013001", "differ only in their dash (AMC\u2013001 (U+2013) vs AMC-001)")):
+                        ("R01-1", "1 id differs only in the zeros padding their numbers (R01-1 vs R01-001)"),
+                        ("AMC\u2013001", "1 id differs only in its dash (AMC\u2013001 (U+2013) vs AMC-001)")):
         p.stagePatient = typed
         text = _stage_result(logic, p, ehr)                                                  # not predicted
         assert text.startswith(f"{typed} is not in the EHR table") and hint in text, text

@@ -192,7 +192,7 @@ def test_panel_logic_predicts_from_ehr_for_a_patient_without_rna(tmp_path):
         out = predict_stage_nodes(scene, pipe, "P11", ehr_path=tmp_path / "ehr.csv", rna_path=spelt)
     finally:
         restore_headless_scene(scene, token)
-    assert any(n.startswith("patient P11 is not in the RNA matrix") and "RNA branch masked; 1 id(s) differ only in "
+    assert any(n.startswith("patient P11 is not in the RNA matrix") and "RNA branch masked; 1 id differs only in "
                "letter case or separators (P11 vs p-11)" in n for n in out["notes"]), out["notes"]
 
 
@@ -495,7 +495,8 @@ def test_ids_differing_only_in_letter_case_are_said_to(tmp_path):
     with pytest.warns(UserWarning, match="differ only in letter case") as caught:
         load_cohort(tmp_path / "ehr.csv", rna, require_label=False)
     assert any("p06 vs P06" in str(w.message) for w in caught)
-    assert "differ only by leading zeros" in id_spelling_hint(["007"], ["7"]) and id_spelling_hint(["A"], ["B"]) == ""
+    assert "1 id differs only by leading zeros" in id_spelling_hint(["007"], ["7"])
+    assert id_spelling_hint(["A"], ["B"]) == ""
 
 
 # ------------------------------------------------------------------ the 72 mm CT crop and a large tumour

@@ -15,7 +15,7 @@ def register(sub) -> None:
                        description="Reads an RTDOSE DICOM (DoseGridScaling and DoseUnits applied) or a NIfTI/NRRD "
                                    "dose in Gy (or cGy with --dose-unit cGy), resamples it onto the CT grid and "
                                    "computes lung (minus GTV) and GTV metrics.")
-    p.add_argument("--dose", required=True, help="RTDOSE .dcm, or a folder of the export holding its RTDOSE(s), "
+    p.add_argument("--dose", required=True, help="RTDOSE .dcm, or a folder of the export holding its RTDOSE files, "
                                                  "subfolders searched: the plan dose, else the sum of the BEAM doses "
                                                  "of one plan (as lungai cohort); or a dose image (in Gy unless "
                                                  "--dose-unit)")

@@ -36,7 +36,7 @@ import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
-from lungai.errors import InputError, LungAIError, counted, failure_lines
+from lungai.errors import InputError, LungAIError, agree, counted, failure_lines
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
 from lungai.progress import task
@@ -374,9 +374,10 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         if st.unreadable and not st.rtstruct and st.ct is not None:   # never a silent fall-back to automatic
             tumour += f" - {UNREADABLE_RTSTRUCT}"
             lungs += f" - {UNREADABLE_RTSTRUCT}" if lungs.startswith("automatic") else ""
-            notes.insert(0, f"WARNING: no readable RTSTRUCT, and {len(st.unreadable)} file(s) that {UNREADABLE} may "
+            n_bad = len(st.unreadable)
+            notes.insert(0, f"WARNING: no readable RTSTRUCT, and {counted(n_bad, 'file')} that {UNREADABLE} may "
                             "hold it: the lungs / tumour are automatic, not the clinician's contours; re-export the "
-                            "file(s) and run again")
+                            f"{agree(n_bad, 'file', 'files')} and run again")
         if struct_elsewhere:
             tumour += f" - {OTHER_FRAME_RTSTRUCT}"
             lungs += f" - {OTHER_FRAME_RTSTRUCT}" if lungs.startswith("automatic") else ""
@@ -390,12 +391,13 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             lungs += f" - {FRAMELESS_RTSTRUCT}" if lungs.startswith("automatic") else ""
             notes[:0] = [f"WARNING: {FRAMELESS_RTSTRUCT_NOTE} {n}" for n in struct_unmatched]
         if st.unreadable and st.ct is None:     # in no patient's folder: said on the terminal (inventory_warnings)
-            notes.insert(0, f"WARNING: {len(st.unreadable)} file(s) that {UNREADABLE} lie in no folder of a patient "
+            notes.insert(0, f"WARNING: {counted(len(st.unreadable), 'file')} that {UNREADABLE} "
+                            f"{agree(len(st.unreadable), 'lies', 'lie')} in no folder of a patient "
                             "with a CT series, so no patient is told that one may be its RTSTRUCT (its lungs / "
                             "tumour would then be automatic, not the clinician's contours): "
                             + ", ".join(str(f) for f in st.unreadable[:5])
                             + (f" and {len(st.unreadable) - 5} more" if len(st.unreadable) > 5 else "")
-                            + f"; {ORPHAN_UNREADABLE_FIX}")
+                            + f"; {ORPHAN_UNREADABLE_FIX[len(st.unreadable) > 1]}")
         # a motion envelope subtracted from the lungs has its part in the dose metrics (its role note says so)
         enveloped = set(dose_envelopes(structures, mapping)) if structures else set()
         unnamed = [n for n, r in roles.items() if r is None and n not in enveloped]
@@ -630,8 +632,8 @@ def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
             f"{matched_text(st, ambiguous).replace(' more ', ' ')})")
     return ambiguous, added, dropped, [
         f"{what}; which one holds the plan's contours is ambiguous",
-        "keep one RTSTRUCT per CT series in the export (move the other(s) out of the folder given to lungai "
-        "cohort) and run again"]
+        "keep one RTSTRUCT per CT series in the export (move the "
+        f"{agree(len(ambiguous) - 1, 'other', 'others')} out of the folder given to lungai cohort) and run again"]
 
 
 def lung_structures_note(names, empty, mapping=None) -> str:
@@ -1207,7 +1209,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-ORPHAN_UNREADABLE_FIX = "re-export them, or move them into their patient's folder"
+# the fix of unreadable files in no patient's folder: of one file, of several (inventory_warnings finds it by it)
+ORPHAN_UNREADABLE_FIX = ("re-export it, or move it into its patient's folder",
+                         "re-export them, or move them into their patient's folder")
 
 
 def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = None) -> list[str]:
@@ -1237,9 +1241,9 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
         # an RTSTRUCT that could not be read, or lies in another frame of reference: automatic lungs / tumour
     for r in (inventory.itertuples(index=False) if inventory is not None else ()):
         notes = str(r.notes)    # not processed (no CT): its unreadable files are no patient's (plan_cohort's first note)
-        if not r.case and notes.startswith("WARNING: ") and UNREADABLE in notes and ORPHAN_UNREADABLE_FIX in notes:
-            lines.append(f"{r.patient_id}: " + notes[len("WARNING: "):notes.index(ORPHAN_UNREADABLE_FIX)
-                                                     + len(ORPHAN_UNREADABLE_FIX)])
+        fix = next((f for f in ORPHAN_UNREADABLE_FIX if f in notes), None)
+        if not r.case and notes.startswith("WARNING: ") and UNREADABLE in notes and fix:
+            lines.append(f"{r.patient_id}: " + notes[len("WARNING: "):notes.index(fix) + len(fix)])
     return lines
 
 
@@ -1312,9 +1316,11 @@ def read_clinical(clinical) -> pd.DataFrame:
     clash = [c for c in clin.columns if c != "patient_id"
              and (c in computed or str(c).startswith(("dose_", "rad_")))]
     if clash:
-        raise InputError(f"the clinical CSV {clinical} has column(s) {clash[:10]} of names the cohort computes "
-                         "(dose_* and rad_* columns are the cohort's)",
-                         "rename (clinical features: clin_*) or drop them in the clinical CSV")
+        n = len(clash)
+        raise InputError(f"the clinical CSV {clinical} has {agree(n, 'a column', 'columns')} {clash[:10]} of "
+                         f"{agree(n, 'a name', 'names')} the cohort computes (dose_* and rad_* columns are the "
+                         "cohort's)", f"rename (clinical features: clin_*) or drop {agree(n, 'it', 'them')} in the "
+                         "clinical CSV")
     return clin
 
 

@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted
 
 _TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
          "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate",
@@ -104,7 +104,7 @@ class Study:
         have = (f"CT {self.ct.n_slices} slices" if self.ct else "no CT", f"{len(self.rtstruct)} RTSTRUCT",
                 f"{len(self.rtdose)} RTDOSE", f"{len(self.seg)} SEG")
         return (f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(self.missing)}" if self.missing else "")
-                + (f"; {len(self.unreadable)} unreadable DICOM file(s)" if self.unreadable else ""))
+                + (f"; {counted(len(self.unreadable), 'unreadable DICOM file')}" if self.unreadable else ""))
 
 
 UNREADABLE = "could not be read as DICOM"
@@ -133,8 +133,9 @@ def mixed_patient_ids(uid: str, files: list, heads: list, root=None) -> str | No
     parts = []
     for pid, fs in sorted(by_id.items()):
         folders = sorted({shown_path(Path(f).parent, root) if root is not None else str(Path(f).parent) for f in fs})
-        parts.append(f"'{pid}': {len(fs)} file(s) in {', '.join(folders[:3])}"
-                     + (f" and {len(folders) - 3} more folder(s)" if len(folders) > 3 else ""))
+        parts.append(f"'{pid}': {counted(len(fs), 'file')} in {', '.join(folders[:3])}"
+                     + (f" and {len(folders) - 3} more {agree(len(folders) - 3, 'folder', 'folders')}"
+                        if len(folders) > 3 else ""))
     return (f"CT series {uid} holds slices of {len(by_id)} PatientIDs ({'; '.join(parts)}): which patient it "
             "belongs to is not known, so it is used for none")
 
@@ -144,8 +145,10 @@ def unreadable_note(files) -> str:
     file: an RTSTRUCT among them would be missed silently)."""
     files = list(files)
     names = ", ".join(Path(f).name for f in files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-    return (f"{len(files)} file(s) {UNREADABLE}: {names} (truncated or damaged; one may be this patient's RTSTRUCT, "
-            "RTDOSE or CT slice); re-export them")
+    one = len(files) == 1
+    return (f"{counted(len(files), 'file')} {UNREADABLE}: {names} (truncated or damaged; "
+            f"{'it' if one else 'one'} may be this patient's RTSTRUCT, RTDOSE or CT slice); "
+            f"re-export {'it' if one else 'them'}")
 
 
 def has_dicm_preamble(path: Path) -> bool:
@@ -506,7 +509,8 @@ def check_rescale(files: list, rescales: list, positions: list, what: str, root=
     fix = ("re-export the series from the scanner / PACS so that every slice carries its RescaleIntercept and "
            "RescaleSlope")
     if 2 * len(odd) < len(files):
-        fix += " (or remove the odd slice(s) if they belong to another export)"
+        fix += (" (or remove the odd slice if it belongs to another export)" if one else
+                " (or remove the odd slices if they belong to another export)")
     raise InputError(f"{what}: {len(odd)} of its {len(files)} slices ({listed}) {'has' if one else 'have'} no usable "
                      f"{lacking} (absent or empty), so {'it is' if one else 'they are'} read with {defaults}, while "
                      f"other slices have {' and '.join(others)}: {'its' if one else 'their'} Hounsfield units would "
@@ -646,7 +650,7 @@ def several_rtstructs_note(st: Study, root=None) -> str | None:
     listed = "; ".join(_rtstruct_label(p, root, _rtstruct_facts(p)) for p in choice)
     return (f"{what}: {listed}; choose one - lungai radiomics / dose-features / demo: give it with --rtstruct FILE "
             f"(e.g. --rtstruct {choice[0]}); lungai cohort: keep one RTSTRUCT per CT series in the export (move the "
-            "other(s) out of the folder)")
+            f"{agree(len(choice) - 1, 'other', 'others')} out of the folder)")
 
 
 # how the note of an RTDOSE / RTSTRUCT / SEG without FrameOfReferenceUID that matches no CT begins after its name
@@ -962,9 +966,11 @@ def scan(root, progress=None, files=None) -> list[Study]:
         elif not targets and not frames:    # it references a CT series / slices, none found (or of several series)
             found = sorted({sop_series[i] for i in images if i in sop_series})
             where = (f"the CT series it references ({', '.join(sorted(series))}) was not found" if series else
-                     f"the {len(images)} CT slice(s) its contours reference lie in {len(found)} CT series "
+                     f"the {counted(len(images), 'CT slice')} its contours reference "
+                     f"{agree(len(images), 'lies', 'lie')} in {len(found)} CT series "
                      f"({', '.join(found)})" if found else
-                     f"none of the {len(images)} CT slice(s) its contours reference is in a CT series found")
+                     ("the CT slice its contours reference is in no CT series found" if len(images) == 1 else
+                      f"none of the {len(images)} CT slices its contours reference is in a CT series found"))
             unmatched = (f"{modality} {shown_path(path, root)} {FRAMELESS}, and {where} - export the CT series it "
                          f"was drawn on with it (under the same folder), or {frameless_fix(modality, folder=False)}")
         if not targets:
@@ -1106,7 +1112,7 @@ def _unreadable_listed(studies, folder) -> tuple[str, Path | None]:
         return "", None
     names = ", ".join(shown_path(p, folder) + (" (a dangling link)" if p.is_symlink() and not p.exists() else "")
                       for p in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-    return f"; {len(bad)} file(s) could not be read: {names}", bad[0]
+    return f"; {counted(len(bad), 'file')} could not be read: {names}", bad[0]
 
 
 def _several_ct_series(ct_path) -> list[str] | None:
@@ -1185,8 +1191,8 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
                 f"{', '.join(shown_path(d, folder) for d in dups)}") if dups else ""
 
     if not found:
-        what = (f"{len(files)} file(s): " + "; ".join(st.summary() for st in studies) if studies
-                else f"{len(files)} file(s), none a DICOM CT, RTSTRUCT, RTDOSE or SEG" if files
+        what = (f"{counted(len(files), 'file')}: " + "; ".join(st.summary() for st in studies) if studies
+                else f"{counted(len(files), 'file')}, none a DICOM CT, RTSTRUCT, RTDOSE or SEG" if files
                 else "no other files" if own else "no files")
         unreadable, example = _unreadable_listed(studies, folder)
         raise InputError(f"{option} {folder}: no DICOM RTSTRUCT (modality RTSTRUCT) in this folder or its subfolders; "

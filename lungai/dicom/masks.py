@@ -565,7 +565,7 @@ def check_dose_lung_spec(spec, mapping=None) -> None:
         raise InputError(
             f"the lung structure {str(spec)!r} is a GTV (role {role}), not the lungs the dose metrics (MLD, V20 ...) are "
             "computed on",
-            "give the lung structure(s): role:lungs (the default: a Lungs structure, the right + left lung, else a "
+            "give the lungs: role:lungs (the default: a Lungs structure, the right + left lung, else a "
             "Lungs-GTV structure), or each lung by name (--structure Lung_R --structure Lung_L: their union); the "
             "GTVs are subtracted from the lungs by role, or give the GTV with --gtv NAME")
 

@@ -42,7 +42,7 @@ import unicodedata
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree
 
 ROLES = ("gtv", "gtv_primary", "gtv_node", "lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 GTV_ROLES = ("gtv_primary", "gtv", "gtv_node")   # all of them make up role "gtv" (primary first)
@@ -578,19 +578,21 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source
 
     keep = normalise(error.pick[0]) if error.pick else None
     others = [n for n in error.found if str(n) != str(error.pick[0])] if error.pick else list(error.found[1:])
+    ones = agree(len(others), "the one", "the ones")
     if any(normalise(n) == keep for n in others):
         same = next(n for n in others if normalise(n) == keep)
-        hide = (f"rename or remove the one(s) not to use in the planning system and export the RTSTRUCT again (a "
+        hide = (f"rename or remove {ones} not to use in the planning system and export the RTSTRUCT again (a "
                 f"--structure-map line cannot tell {str(error.pick[0])!r} from {str(same)!r}: names are compared "
                 "ignoring case, spaces, '_' and '-', so it would hide both)")
     else:
-        hide = (f"hide the one(s) not to use in a --structure-map file ({', '.join(map_line(n) for n in others)}"
+        hide = (f"hide {ones} not to use in a --structure-map file ({', '.join(map_line(n) for n in others)}"
                 ")")
     if choose == "seg":
         value = f"{source}#{','.join(map(str, error.pick))}"
         kept = ("the right and the left lung's segments" if len(error.pick) == 2 else "the segment")
         if len(error.pick) == 2 and any("," in str(n) for n in error.pick):
-            return ("rename the segment(s) not to use, or the lung segment whose label holds a comma, and export the "
+            return (f"rename {agree(len(others), 'the segment', 'the segments')} not to use, or the lung segment whose "
+                    "label holds a comma, and export the "
                     "SEG again (after '#', a comma separates the right from the left lung)")
         from lungai.dicom.masks import command_word
 
@@ -599,7 +601,7 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source
         return f"choose {kept} by label after '#': {word}" + (f" (in a CSV manifest: {cell})" if cell != word else "")
     if choose == "structure":
         pick = " ".join(f"--structure {quote(str(n))}" for n in error.pick)
-        return f"choose the structure(s) by name (e.g. {pick}), or {hide}"
+        return f"choose {agree(len(error.pick), 'the structure', 'the structures')} by name (e.g. {pick}), or {hide}"
     if choose == "lungs" and len(error.pick) == 2 and not any("," in str(n) for n in error.pick):
         return (f"choose the right and the left lung by name (e.g. --lungs {quote(','.join(map(str, error.pick)))}), "
                 f"or {hide}")
@@ -707,7 +709,7 @@ def _lung_minus_fix(names, mapping) -> str:
     found = [n for n in names if normalise(n) not in user and lung_minus_target(n)]
     if not found:
         return ""
-    return ("to use the lung structure(s) minus a target volume (no role), map "
+    return (f"to use the {agree(len(found), 'lung structure', 'lung structures')} minus a target volume (no role), map "
             + " and ".join(f"'{_lung_minus_line(n)}'" for n in found) + " in a --structure-map file ("
             + "; ".join(f"{n}: {_lung_minus_then(n)}" for n in found) + "); else ")
 
@@ -717,7 +719,7 @@ def empty_note(empty: Iterable[str]) -> str | None:
     :func:`empty_text`)."""
     empty = list(empty)
     listed, why = empty_text(empty)
-    return f"RTSTRUCT structure(s) {why} left out: {listed}" if empty else None
+    return f"RTSTRUCT {agree(len(empty), 'structure', 'structures')} {why} left out: {listed}" if empty else None
 
 
 def mask_for_role(masks: Mapping[str, "object"], role: str, mapping=None):

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.errors import InputError, InputNote
+from lungai.errors import InputError, InputNote, agree, counted
 
 # Tolerances in voxels: a contour point's slice index must be this close to an integer (a quarter slice: float
 # rounding and small offsets pass, a contour half-way between two slices does not); points may lie this far outside
@@ -433,14 +433,15 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
 
         zs = sorted({round(z, 1) for _, z in structure.open})
         shown = ", ".join(f"{z:.1f}" for z in zs[:6]) + (" ..." if len(zs) > 6 else "")
-        warnings.warn(f"structure {name!r}: {_open_kinds(structure.open)} open contour(s) (lines, z = {shown} mm) "
+        warnings.warn(f"structure {name!r}: {_open_kinds(structure.open)} "
+                      f"{agree(len(structure.open), 'open contour', 'open contours')} (lines, z = {shown} mm) "
                       "left out; only its closed contours enclose its volume", OpenContourNote, stacklevel=2)
     if repeated:
         import warnings
 
         shown = ", ".join(f"{z:.1f}" for z in sorted(set(repeated))[:6]) + (" ..." if len(set(repeated)) > 6 else "")
-        warnings.warn(f"structure {name!r}: {len(repeated)} contour(s) written twice (the same points) on one CT "
-                      f"slice (z = {shown} mm) read once; the even-odd rule would have cut each copy out of its "
+        warnings.warn(f"structure {name!r}: {counted(len(repeated), 'contour')} written twice (the same points) on "
+                      f"one CT slice (z = {shown} mm) read once; the even-odd rule would have cut each copy out of its "
                       "contour, leaving the slice out of the structure", RepeatedContourNote, stacklevel=2)
     mask = np.zeros((nz, ny, nx), dtype=np.uint8)
     for kr, polys in per_slice.items():
@@ -450,7 +451,7 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     if missing:
         z_of = lambda k: float(ct.TransformIndexToPhysicalPoint((0, 0, int(k)))[2])  # noqa: E731
         shown = ", ".join(f"{z_of(k):.1f}" for k in missing[:6]) + (" ..." if len(missing) > 6 else "")
-        gaps = (f"structure {name!r} has no contour on {len(missing)} CT slice(s) between its first and last "
+        gaps = (f"structure {name!r} has no contour on {counted(len(missing), 'CT slice')} between its first and last "
                 f"(z = {shown} mm; contoured on {len(used)} of {used[-1] - used[0] + 1} slices)")
     if missing and allow_gaps:
         import warnings
@@ -544,10 +545,10 @@ def _check_contour_planes(name: str, planes: list[float], ct: sitk.Image) -> Non
     pair = (centres[i] * slice_mm, centres[i + 1] * slice_mm)     # along the slice normal, from the CT's first slice
     grid = float(np.median(steps)) * slice_mm      # the structure's usual contour spacing
     raise InputError(
-        f"structure {name!r} is contoured on planes {abs(pair[1] - pair[0]):.2f} mm apart ({close.size} pair(s) of "
-        f"contour planes closer than one CT slice; contour grid about {grid:.2f} mm), but the CT's slices are "
-        f"{slice_mm:.2f} mm apart: the CT is thicker than the contouring grid, so two contour planes would fall on "
-        "one CT slice",
+        f"structure {name!r} is contoured on planes {abs(pair[1] - pair[0]):.2f} mm apart "
+        f"({counted(int(close.size), 'pair')} of contour planes closer than one CT slice; contour grid about "
+        f"{grid:.2f} mm), but the CT's slices are {slice_mm:.2f} mm apart: the CT is thicker than the contouring "
+        "grid, so two contour planes would fall on one CT slice",
         "use the CT series the structure set was drawn on (e.g. the thinner reconstruction of the same scan; the "
         "RTSTRUCT's ContourImageSequence names its slices), or resample the contours in the planning system")
 
@@ -774,15 +775,17 @@ def _drawn_on_these_slices(path, reference_ct: sitk.Image, ct_series: str) -> bo
     hit = len(images & ct_slices)
     if not hit:
         raise InputError(
-            f"the RTSTRUCT {path} carries no FrameOfReferenceUID, and none of the {len(images)} CT slice(s) its "
-            f"contours reference is a slice of this CT (series {ct_series or '(unknown)'}): it was drawn on another "
+            f"the RTSTRUCT {path} carries no FrameOfReferenceUID, and "
+            + ("the CT slice its contours reference is not" if len(images) == 1 else
+               f"none of the {len(images)} CT slices its contours reference is")
+            + f" a slice of this CT (series {ct_series or '(unknown)'}): it was drawn on another "
             "CT series",
             "give the CT series it was drawn on (`lungai dicom-scan FOLDER` matches it by the slices its contours "
             "reference; --series UID picks it in a folder of several), or re-export the RTSTRUCT with its "
             "FrameOfReferenceUID (its ReferencedFrameOfReferenceSequence) from the planning system")
     if hit < len(images):
         warnings.warn(f"the RTSTRUCT {path} carries no FrameOfReferenceUID; its contours reference {len(images)} CT "
-                      f"slice(s), {hit} of this CT (series {ct_series or '(unknown)'}) and {len(images) - hit} not: "
+                      f"slices, {hit} of this CT (series {ct_series or '(unknown)'}) and {len(images) - hit} not: "
                       "make sure its structures were drawn on this CT", InputCheckNote, stacklevel=4)
     return True
 

@@ -1103,8 +1103,8 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
         if (labels[arr] > 0).any():
             raise InputError(f"segments of {p} overlap ({', '.join(segments)}), so they cannot form one "
                              "label map",
-                             f"choose the segment(s) after '{SELECTOR}': by label "
-                             f"({command_word(f'{p}{SELECTOR}{next(iter(segments))}')}) or by role "
+                             f"choose what to use after '{SELECTOR}': a segment by label "
+                             f"({command_word(f'{p}{SELECTOR}{next(iter(segments))}')}) or the segments of a role "
                              f"({command_word(f'{p}{SELECTOR}role:gtv')}); --tumour, --gtv and "
                              "--lungs take the segments of their role by themselves")
         labels[arr] = number

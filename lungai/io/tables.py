@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Iterable
 
 from lungai.dicom.roles import DASHES
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted, counted_of
 
 # Words (any case, spaces around ignored) read as a missing value by lungai rp (:func:`lungai.rp.columns.is_missing_word`,
 # where "None" is a category of a categorical column) and lungai stage (:func:`lungai.fusion.labels.clean_missing`):
@@ -247,8 +247,10 @@ def check_delimiter(path, frame=None, sep: str = ",", what: str = "table") -> No
             continue
         theirs = _field_counts(path, other)
         if _splits(theirs):
+            counts = sorted(set(mine))
+            fields = counted(counts[0], "field") if len(counts) == 1 else f"{counts[:5]} fields"
             raise InputError(f"{what} {path} is not {name}-separated: read with {name}s its lines have "
-                             f"{sorted(set(mine))[:5]} field(s), with {DELIMITER_NAMES[other]}s {theirs[0]} each",
+                             f"{fields}, with {DELIMITER_NAMES[other]}s {theirs[0]} each",
                              "save it as a comma-separated CSV (spreadsheet: Save As 'CSV (comma delimited)')")
 
 
@@ -530,11 +532,16 @@ def _short_rows_note(path, what: str, sep: str, short: list, header: int) -> Non
     from lungai.errors import InputNote
 
     name = DELIMITER_NAMES.get(sep, repr(sep))
-    listed = ", ".join(f"line {line} ({first[:40]!r}: {n} fields)" for line, n, first in short[:10])
-    warnings.warn(InputNote(f"{what} {path}: {len(short)} row(s) with fewer fields than the header's {header}: "
-                            f"{listed}{' ...' if len(short) > 10 else ''} - their last column(s) are read as empty; "
-                            f"if a {name} is missing inside the row, its values after it sit in the wrong columns: "
-                            f"check the row(s), an empty cell keeps its {name}"))
+    listed = ", ".join(f"line {line} ({first[:40]!r}: {counted(n, 'field')})" for line, n, first in short[:10])
+    one = len(short) == 1
+    lacking = {header - n for _, n, _ in short}       # how many columns each row lacks
+    last = ("last column is" if lacking == {1} else f"last {lacking.pop()} columns are" if len(lacking) == 1
+            else "last columns are")
+    warnings.warn(InputNote(f"{what} {path}: {counted(len(short), 'row')} with fewer fields than the header's "
+                            f"{header}: {listed}{' ...' if len(short) > 10 else ''} - {'its' if one else 'their'} "
+                            f"{last} read as empty; if a {name} is missing inside the row, its values after it sit "
+                            f"in the wrong columns: check the {agree(len(short), 'row', 'rows')}, an empty cell keeps "
+                            f"its {name}"))
 
 
 def _repeats_header(row: list, names: list) -> bool:
@@ -564,8 +571,8 @@ def _longer_row_error(path, what: str, sep: str, longest: tuple, usual: int, hea
     row = f" (the row of {first!r})" if first else ""
     others = f"the header {header}" if usual == header else f"the header {header}, the other rows {usual}"
     return InputError(f"{what} {path}: line {line}{row} has {n} fields, {others}: a {name} inside a value that is "
-                      f"not in quotes (e.g. {example}) moves the values after it {n - usual} column(s) on, or the "
-                      f"line ends with a {name} too many",
+                      f"not in quotes (e.g. {example}) moves the values after it {counted(n - usual, 'column')} on, "
+                      f"or the line ends with a {name} too many",
                       f"put each value holding a {name} in double quotes (\"{example}\"), or delete the extra {name} "
                       f"at the end of line {line}")
 
@@ -601,7 +608,7 @@ def without_empty_rows(df):
     """``df`` without its rows whose every cell is empty (and row name, if any): the lines of delimiters only
     (``,,,,``) a spreadsheet writes for rows it once formatted below the data - left out, as pandas leaves out a blank
     line.  QA: each became a patient named 'nan' (``lungai stage``: one read as a patient, several refused as
-    "duplicate patient IDs ['nan'] - keep one row per patient"; ``lungai rp``: "outcome ... missing in 2 row(s)")."""
+    "duplicate patient IDs ['nan'] - keep one row per patient"; ``lungai rp``: "outcome ... missing in 2 rows")."""
     import numpy as np
     import pandas as pd
 
@@ -660,6 +667,11 @@ def _pairs_alike(ids_a: Iterable, ids_b: Iterable, key, skip=None, show=str) -> 
     return len(pairs), shown
 
 
+def _ids_differ(n: int) -> str:
+    """'1 id differs' / '3 ids differ': the start of the hints below."""
+    return f"{counted(n, 'id')} {agree(n, 'differs', 'differ')}"
+
+
 def leading_zero_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     """For an error on two id sets that should match (read as text by :func:`read_csv_text_ids`): when ids of one
     differ from ids of the other only by leading zeros ("007" vs "7": a spreadsheet dropped them), a sentence saying
@@ -667,7 +679,7 @@ def leading_zero_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     n, shown = _pairs_alike(ids_a, ids_b, _without_leading_zeros)
     if not n:
         return ""
-    return (f"; {n} id(s) differ only by leading zeros ({shown}): leading zeros dropped by a spreadsheet? "
+    return (f"; {_ids_differ(n)} only by leading zeros ({shown}): leading zeros dropped by a spreadsheet? "
             "make the ids the same in both tables (ids are compared as text)")
 
 
@@ -678,7 +690,7 @@ def case_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     n, shown = _pairs_alike(ids_a, ids_b, str.casefold)
     if not n:
         return ""
-    return (f"; {n} id(s) differ only in letter case ({shown}): make the ids the same in both tables (ids "
+    return (f"; {_ids_differ(n)} only in letter case ({shown}): make the ids the same in both tables (ids "
             "are compared as written, case included)")
 
 
@@ -692,7 +704,7 @@ def padding_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     n, shown = _pairs_alike(ids_a, ids_b, without_padding_zeros, skip=named)
     if not n:
         return ""
-    return (f"; {n} id(s) differ only in the zeros padding their numbers ({shown}): make the ids the same in both "
+    return (f"; {_ids_differ(n)} only in the zeros padding their numbers ({shown}): make the ids the same in both "
             "tables (ids are compared as text)")
 
 
@@ -735,9 +747,9 @@ def dash_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     n, shown = _pairs_alike(ids_a, ids_b, plain_dashes, show=_dashes_named)
     if not n:
         return ""
-    return (f"; {n} id(s) differ only in their dash ({shown}): a look-alike of '-' (an en dash, a Unicode hyphen or "
-            "minus, as autocorrect in a spreadsheet or word processor writes it)? write '-' in both tables (ids are "
-            "compared as text)")
+    return (f"; {_ids_differ(n)} only in {agree(n, 'its', 'their')} dash ({shown}): a look-alike of '-' (an en "
+            "dash, a Unicode hyphen or minus, as autocorrect in a spreadsheet or word processor writes it)? write '-' "
+            "in both tables (ids are compared as text)")
 
 
 def invisible_hint(ids_a: Iterable, ids_b: Iterable) -> str:
@@ -747,7 +759,7 @@ def invisible_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     n, shown = _pairs_alike(ids_a, ids_b, lambda v: without_invisible(v).strip(), show=_dashes_named)
     if not n:
         return ""
-    return (f"; {n} id(s) differ only by invisible characters ({shown}): a soft hyphen, zero-width space or direction "
+    return (f"; {_ids_differ(n)} only by invisible characters ({shown}): a soft hyphen, zero-width space or direction "
             "mark copied with the id from a web page, PDF or word processor? type the id again in that table (ids "
             "are compared as text)")
 
@@ -783,7 +795,7 @@ def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
                 or plain_dashes(x) == plain_dashes(y) or without_invisible(x).strip() == without_invisible(y).strip())
 
     n, shown = _pairs_alike(ids_a, ids_b, _without_separators, skip=named, show=_dashes_named)
-    out = (f"; {n} id(s) differ only in letter case or separators ({shown}): make the ids the same in both tables "
+    out = (f"; {_ids_differ(n)} only in letter case or separators ({shown}): make the ids the same in both tables "
            "(ids are compared as written)") if n else ""
 
     def said(x, y):
@@ -791,7 +803,7 @@ def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
 
     n, shown = _pairs_alike(ids_a, ids_b, _id_words, skip=said, show=_dashes_named)
     if n:
-        out += (f"; {n} id(s) differ only in separators, letter case or the zeros padding their numbers ({shown}): "
+        out += (f"; {_ids_differ(n)} only in separators, letter case or the zeros padding their numbers ({shown}): "
                 "make the ids the same in both tables (ids are compared as written)")
     return out
 
@@ -862,14 +874,16 @@ def check_unique_ids(values: Iterable, what: str, column=None, fix: str = "keep 
     dup = duplicate_ids(values)
     if dup:
         more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
-        raise InputError(f"{what} has duplicate patient IDs{where}: {len(dup)} id(s) occur more than once: "
+        raise InputError(f"{what} has duplicate patient IDs{where}: {counted(len(dup), 'id')} "
+                         f"{agree(len(dup), 'occurs', 'occur')} more than once: "
                          f"{dup[:10]}{more}", fix)
     alike = ids_spelt_alike(values)
     if alike:
         shown = ", ".join(" / ".join(map(_dashes_named, g)) for g in alike[:10])   # look-alikes: code points named
         shown += f" and {len(alike) - 10} more" if len(alike) > 10 else ""
         raise InputError(f"{what} has patient IDs{where} that differ only in letter case or separators: "
-                         f"{len(alike)} patient(s) written more than one way ({shown}): one patient in two rows?",
+                         f"{counted(len(alike), 'patient')} written more than one way ({shown}): one patient in two "
+                         "rows?",
                          f"{fix}: write each patient's id one way (ids differing only in letter case or in which "
                          "separator ('-', '_', '.', space) they use are taken as one patient; give different patients "
                          "ids that differ in more)")
@@ -921,10 +935,12 @@ def check_listed_files(paths: Iterable, table, what: str = "table", refuse_all_m
     if moved:
         q, now = moved[0]
         rel = now.relative_to(table.parent).as_posix()
-        raise InputError(f"{len(missing)} of the {len(paths)} file(s) listed in the {what} {table} do not exist: "
+        raise InputError(f"{counted_of(len(missing), len(paths), 'file')} listed in the {what} {table} "
+                         f"{agree(len(missing), 'does', 'do')} not exist: "
                          f"{shown}; the data folder looks moved ({q} is now {now})",
                          f"write the paths relative to the {what}'s folder ({rel} for {q.name}), so that they move "
                          f"with it, or correct the absolute paths in {table.name}")
-    raise InputError(f"none of the {len(paths)} file(s) listed in the {what} {table} exists: {shown}",
+    raise InputError(("the file" if len(paths) == 1 else f"none of the {len(paths)} files") + f" listed in the {what} "
+                     f"{table} {agree(len(paths), 'does not exist', 'exists')}: {shown}",
                      f"correct the paths in {table.name} (relative paths are read from its folder, "
                      f"{table.parent.absolute()}, and move with it; was the data folder moved or the drive unmounted?)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree, counted
 
 
 def check_3d(img: sitk.Image, source: str) -> None:
@@ -361,7 +361,8 @@ def check_slice_positions(offsets, source: str, axis: str = "z",
     dup = np.flatnonzero(steps < SLICE_POSITION_TOL_MM)
     if dup.size:
         where = ", ".join(f"{z[i]:.2f}" for i in dup[:_LISTED]) + (" ..." if dup.size > _LISTED else "")
-        raise InputError(f"{source}: {dup.size} slice(s) lie at the position of another slice ({axis} = {where} mm): "
+        raise InputError(f"{source}: {counted(int(dup.size), 'slice')} {agree(int(dup.size), 'lies', 'lie')} at the "
+                         f"position of another slice ({axis} = {where} mm): "
                          "the series holds duplicate slices (copied twice, or two series sharing one UID)",
                          f"remove the duplicate files, or {fix}")
     spacing = float(np.median(steps))
@@ -376,7 +377,7 @@ def check_slice_positions(offsets, source: str, axis: str = "z",
     if gaps and not odd:
         missing = sum(k - 1 for _, k in gaps)
         where = "; ".join(f"between {axis} = {z[i]:.2f} and {z[i + 1]:.2f} mm" for i, _ in gaps[:_LISTED])
-        raise InputError(f"{source}: {missing} slice(s) missing - no slice {where}"
+        raise InputError(f"{source}: {counted(missing, 'slice')} missing - no slice {where}"
                          f"{' ...' if len(gaps) > _LISTED else ''} (slice spacing {spacing:.2f} mm elsewhere)",
                          f"{fix}; a series acquired with varying slice spacing must be resampled to one spacing first")
     if not np.any(np.abs(steps - spacing) <= tol):

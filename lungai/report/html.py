@@ -605,12 +605,14 @@ def _headline(s: dict) -> str:
     """Under the title: which results are illustrative (built-in sample) or not computed (missing inputs)."""
     names = {"rp": "the RP risk", "stage": "the stage", "dose": "the dose"}
     parts = []
-    verb = "is" if len(s.get("illustrative") or ()) == 1 else "are"
+    one = len(s.get("illustrative") or ()) == 1
+    verb = "is" if one else "are"
     if s.get("illustrative") and not _sample(s):     # a model trained on a synthetic cohort, on the user's CT
         parts.append(f'<div class="banner" id="illustrative" data-value="{",".join(s["illustrative"])}"><b>'
                      + " and ".join(names[k] for k in s["illustrative"]) + f" below {verb} ILLUSTRATIVE</b> - "
-                     "from model(s) trained on a synthetic cohort (their model card says so), not on patients; not "
-                     "results for this patient.</div>")
+                     + ("from a model trained on a synthetic cohort (its model card says so)" if one else
+                        "from models trained on synthetic cohorts (their model cards say so)")
+                     + ", not on patients; not results for this patient.</div>")
     elif s.get("illustrative"):
         parts.append(f'<div class="banner" id="illustrative" data-value="{",".join(s["illustrative"])}"><b>Built-in '
                      "sample: " + " and ".join(names[k] for k in s["illustrative"]) + f" below {verb} ILLUSTRATIVE</b> - "
