@@ -61,7 +61,8 @@ def rows_from_folder(folder: Path) -> list[dict]:
             continue
         rows.append(row)
     if incomplete:
-        raise ValueError(f"case folder(s) without a mask: {', '.join(incomplete[:5])}; add mask.nii.gz "
+        raise ValueError(f"{'case folder' if len(incomplete) == 1 else 'case folders'} without a mask: "
+                         f"{', '.join(incomplete[:5])}; add mask.nii.gz "
                          "(or tumour/lungs masks, or labels.nii.gz + meta.json)")
     if not rows:
         raise ValueError(f"no case sub-folder with a ct.* or image.* file in {folder}")

@@ -351,7 +351,7 @@ def test_demo_rp_says_which_values_came_from_a_cohort_row_and_which_it_replaced(
                              "replaced": ["rad_lungs_original_firstorder_Mean"]}, rp["sources"]
     assert "from --dose" not in rp["model_description"], rp["model_description"]
     assert "1 dose metrics from the --clinical row (dose_mld_gy)" in rp["inputs"]
-    assert "row's own values of 1 feature(s) replaced by this run's (rad_lungs_original_firstorder_Mean)" in rp["inputs"]
+    assert "row's own values of 1 feature replaced by this run's (rad_lungs_original_firstorder_Mean)" in rp["inputs"]
     assert rp["inputs"] in rp["model_description"]     # the report's RP section
     summary = {"segmentation": {"tumour_volume_ml": 1.0, "confidence": 0.9, "needs_review": False}, "rp": rp,
                "stage": {"status": "not computed", "message": "not computed"}, "dose": None,

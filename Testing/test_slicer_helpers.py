@@ -1031,7 +1031,11 @@ def test_manifest_from_folder(tmp_path):
     assert path.read_text(encoding="utf-8").splitlines()[1] == f"A,{tmp_path}/A/ct.nii.gz,{tmp_path}/A/labels.nii.gz,1,,"
     (tmp_path / "E").mkdir()
     (tmp_path / "E" / "ct.nii.gz").write_text("x", encoding="utf-8")
-    with pytest.raises(ValueError, match="E"):
+    with pytest.raises(ValueError, match="^case folder without a mask: E;"):
+        rows_from_folder(tmp_path)
+    (tmp_path / "F").mkdir()
+    (tmp_path / "F" / "ct.nii.gz").write_text("x", encoding="utf-8")
+    with pytest.raises(ValueError, match="^case folders without a mask: E, F;"):
         rows_from_folder(tmp_path)
     with pytest.raises(ValueError, match="no case"):
         rows_from_folder(tmp_path / "D")

@@ -488,7 +488,7 @@ def rp_inputs_text(features, sources: dict | None = None, clinical_from: str = "
             parts.append(f"{len(cols)} {what} from the --clinical row ({_names(cols)})")
     replaced = (sources or {}).get("replaced") or []
     if replaced:
-        parts.append(f"the --clinical row's own values of {len(replaced)} feature(s) replaced by this run's "
+        parts.append(f"the --clinical row's own values of {counted(len(replaced), 'feature')} replaced by this run's "
                      f"({_names(replaced)})")
     other = [f for f in features if not f.startswith(("clin_", "dose_", "rad_"))]
     if other:

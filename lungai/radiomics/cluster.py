@@ -152,7 +152,7 @@ def check_main_guard(workers: int, scheduler: str | None = None) -> None:
             line = frame.f_lineno
         frame = frame.f_back
     if line is not None and _guarded(path, line) is False:
-        raise InputError(f"the script {path} starts {workers} Dask worker process(es) from its top-level code (line "
+        raise InputError(f"the script {path} starts {counted(workers, 'Dask worker process', 'Dask worker processes')} from its top-level code (line "
                          f"{line}), outside 'if __name__ == \"__main__\":': each worker process runs the script again "
                          "and would start a cluster again (\"Nanny failed to start\")", MAIN_GUARD_FIX)
 
