@@ -942,3 +942,42 @@ def test_an_roi_given_as_voxel_indices_in_the_lung_gets_the_voxel_reading():
         res = infer.segment_tumour(ct, _model(), roi_lps=roi, grow=False)
         assert not any("voxel indices" in n for n in res.info["notes"]), res.info["notes"]
         _voxel_reading_flagged(res.info, False)
+
+
+class SoftTissueOracle(torch.nn.Module):
+    """Two-class logits from the windowed intensity: tumour where the CT lies at -300..200 HU (soft tissue, not
+    bone)."""
+
+    def forward(self, x):
+        lo, hi = (-300.0 + 1000.0) / 1400.0, (200.0 + 1000.0) / 1400.0
+        z = torch.minimum(x - lo, hi - x) * 200.0
+        return torch.cat([-z, z], dim=1)
+
+
+def test_a_seed_in_bone_with_the_mask_away_from_it_writes_no_tumour():
+    """QA on LUNG1-003: a seed in the vertebral body (522 HU) got 33.9 ml of the right lung 29 mm away written to
+    tumor.nii.gz as "the tumour" (confidence 0.67, above the review threshold), one in the arm 8.2 ml of the arm 30
+    mm away: a region elsewhere, not the seed's.  With the seed in bone / far from the lungs and nothing at it, no
+    tumour mask is written and a note says why (the region stays in probability.nii.gz); a seed in bone next to the
+    tumour (within SEED_REACH_MM) keeps it."""
+    ct, ball = _ct(20.0)
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[(x - 32) ** 2 + y ** 2 + z ** 2 <= 6 ** 2] = 700                # a bone blob 22 mm from the tumour's surface
+    bone = sitk.GetImageFromArray(arr)
+    bone.CopyInformation(ct)
+    cfg = SegConfig(arch="unet", channels=(8, 16, 32, 64), spacing=(1.0, 1.0, 2.0), members=2)
+    model = (cfg, [SoftTissueOracle(), SoftTissueOracle()], {})
+    res = infer.segment_tumour(bone, model, seed_lps=(32.0, 0.0, 0.0), grow=False)
+    i = res.info
+    assert pp.DENSE_REASON in i["review_reasons"] and i["needs_review"]
+    assert not (sitk.GetArrayViewFromImage(res.tumour) > 0).any() and i["n_components"] == 0, i["tumour_volume_ml"]
+    assert infer.SEED_AWAY not in i["review_reasons"] and i["seed_to_tumour_mm"] is None
+    (note,) = [n for n in i["notes"] if "not the seed's region" in n]
+    assert note.startswith("no tumour found at the seed point, and the seed lies off any tumour") and \
+        "mm away) is not the seed's region, so no tumour mask is written (it remains in probability.nii.gz)" in note
+    assert (sitk.GetArrayViewFromImage(res.probability)[ball] > 0.5).any()     # the region found: in the map
+    # the same bone with the seed in the soft tissue of the tumour: the tumour as before
+    at = infer.segment_tumour(bone, model, seed_lps=(0.0, 0.0, 0.0), grow=False)
+    assert _dice(at, ball) > 0.9 and pp.DENSE_REASON not in at.info["review_reasons"]

@@ -664,3 +664,67 @@ def test_real_gtvs_get_no_bone_or_far_note_and_off_chest_seeds_do(shared_data):
     assert pp.dense_seed_note(ct, ct.TransformIndexToPhysicalPoint([int(v) for v in dense[::-1]])) is None
     assert "(522 HU" in pp.dense_seed_note(ct, (-1.0, 18.6, -191.9))
     assert pp.far_seed_note(ct, (-234.5, 66.4, -305.9)).startswith("the seed lies 145 mm from the nearest lung")
+
+
+def test_an_roi_box_mostly_in_bone_or_far_from_the_lungs_is_noted_as_a_seed_is(small_phantom):
+    """QA: the bone / far-from-the-lungs rules applied to a seed only; an ROI box drawn on the spine or below the
+    lungs got no word.  The same helpers read a box by its central third (mostly bone: median above DENSE_HU) and
+    by its centre (more than FAR_FROM_LUNGS_MM from the lungs); a box round the tumour gets neither."""
+    ct = _lung_with_tumour()
+    arr = sitk.GetArrayFromImage(ct)
+    zz, yy, xx = np.mgrid[:20, :60, :60]
+    arr[((xx - 29.5 + 15) ** 2 + (yy - 29.5 + 5) ** 2 + (zz - 9.5) ** 2) < 6 ** 2] = 522      # bone at (-15, -5, 0)
+    bone = sitk.GetImageFromArray(arr)
+    bone.CopyInformation(ct)
+    note = pp.dense_seed_note(bone, roi_lps=(-21.0, -11.0, -6.0, -9.0, 1.0, 6.0))        # a 12 mm box on the bone
+    assert note is not None and note.startswith("the ROI box lies mostly in bone, a calcification or contrast (522 "
+                                                "HU at the box's central third") and "draw the box round" in note, note
+    assert pp.dense_seed_note(bone, roi_lps=(5.0, -5.0, -8.0, 25.0, 15.0, 8.0)) is None   # round the tumour
+    assert pp.dense_seed_note(bone, roi_lps=(-29.0, -29.0, -9.0, 29.0, 29.0, 9.0)) is None  # the bone a small part
+    # far: a box in the abdomen below the phantom's lungs, and one round its tumour
+    far_ct = _chest_with_abdomen(small_phantom)
+    below = np.array(far_ct.TransformIndexToPhysicalPoint((48, 48, 10)))
+    roi = tuple(below - 20) + tuple(below + 20)
+    mm = pp.seed_to_lungs_mm(far_ct, below)
+    note = pp.far_seed_note(far_ct, roi_lps=roi)
+    assert note is not None and note.startswith(f"the ROI box's centre lies {mm:.0f} mm from the nearest lung"), note
+    centre = np.array(small_phantom.meta["tumour"]["centre_mm"], float)
+    assert pp.far_seed_note(far_ct, roi_lps=tuple(centre - 15) + tuple(centre + 15)) is None
+    assert pp.far_seed_note(far_ct) is None and pp.dense_seed_note(far_ct) is None
+    # the seed's own notes stay the seed's
+    assert pp.far_seed_note(far_ct, tuple(below)).startswith("the seed lies ")
+
+
+@pytest.mark.shared_data
+def test_real_gtv_boxes_get_no_bone_or_far_note_and_spine_or_arm_boxes_do(shared_data):
+    """Boxes round the real GTVs / nodes (LUNG1-002, LUNG1-003, lung1, lung2) with a 0 and a 20 mm margin: their
+    central thirds lie at -790..81 HU, their centres 2-41 mm from the lungs - no note.  A 20 mm box on LUNG1-003's
+    vertebral body (449 HU) and a 60 mm box in its arm (145 mm from the lungs) are noted."""
+    from scipy import ndimage
+
+    cases = [(shared_data / "nsclc_whole_ct" / "nifti" / f"LUNG1-00{n}_ct.nii.gz",
+              shared_data / "nsclc_whole_ct" / "nifti" / f"LUNG1-00{n}_labels.nii.gz", (1, 2)) for n in (2, 3)]
+    cases += [(shared_data / "pyradiomics_lung" / f"lung{n}_image.nrrd",
+               shared_data / "pyradiomics_lung" / f"lung{n}_label.nrrd", (1,)) for n in (1, 2)]
+    n_boxes = 0
+    for ct_path, lab_path, values in cases:
+        ct = sitk.ReadImage(str(ct_path))
+        lab = np.isin(sitk.GetArrayFromImage(sitk.ReadImage(str(lab_path))), values)
+        comps, _ = ndimage.label(lab)
+        for sl in ndimage.find_objects(comps):
+            ends = [np.array(ct.TransformIndexToPhysicalPoint([int(s.start) for s in sl[::-1]])),
+                    np.array(ct.TransformIndexToPhysicalPoint([int(s.stop) - 1 for s in sl[::-1]]))]
+            lo, hi = np.minimum(*ends), np.maximum(*ends)
+            if np.prod(hi - lo) < 500:          # specks of a contour, no GTV
+                continue
+            for margin in (0.0, 20.0):
+                roi = tuple(lo - margin) + tuple(hi + margin)
+                assert pp.dense_seed_note(ct, roi_lps=roi) is None, (ct_path.name, roi)
+                assert pp.far_seed_note(ct, roi_lps=roi) is None, (ct_path.name, roi)
+                n_boxes += 1
+    assert n_boxes >= 12
+    ct = sitk.ReadImage(str(cases[1][0]))
+    spine, arm = np.array((-1.0, 18.6, -191.9)), np.array((-234.5, 66.4, -305.9))
+    assert "(449 HU at the box's central third" in pp.dense_seed_note(ct, roi_lps=tuple(spine - 10) + tuple(spine + 10))
+    assert pp.far_seed_note(ct, roi_lps=tuple(arm - 30) + tuple(arm + 30)).startswith(
+        "the ROI box's centre lies 145 mm from the nearest lung")

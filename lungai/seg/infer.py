@@ -462,6 +462,25 @@ def free_faces(touches, edges) -> list:
 NO_TUMOUR_FOUND = "no tumour found in the box"
 
 
+def off_seed_region(binary: np.ndarray, seed_point, spacing_zyx, voxel_ml: float):
+    """(volume ml, distance mm) of the mask kept for a seed point (:func:`keep_components`: the component at or
+    nearest to it) when it lies more than :data:`SEED_REACH_MM` from the seed (:func:`seed_distance_mm`); None when
+    it holds the seed, there is none or no seed.  :func:`segment_tumour` asks only for a seed in bone or far from the
+    lungs (:func:`lungai.seg.preprocess.dense_seed_note` / ``far_seed_note``): there the model found nothing at the
+    seed and the seed is on no tumour, so that region is not written as the tumour (:func:`off_seed_note`)."""
+    mm = seed_distance_mm(binary, seed_point, spacing_zyx)
+    if mm is None or mm <= SEED_REACH_MM:
+        return None
+    return float(binary.sum()) * voxel_ml, mm
+
+
+def off_seed_note(ml: float, mm: float) -> str:
+    """The note of an empty result whose seed lies in bone / far from the lungs (:func:`off_seed_region`)."""
+    return ("no tumour found at the seed point, and the seed lies off any tumour (the note above): the region the "
+            f"model found nearest to it ({ml:.2f} ml, {mm:.0f} mm away) is not the seed's region, so no tumour mask is "
+            "written (it remains in probability.nii.gz)")
+
+
 def describe_written_mask(growth: dict | None, binary: np.ndarray, spacing_xyz, seed_mm: float | None = None) -> dict | None:
     """Seed / ROI mode: make the growth record (:func:`grow_and_predict`) describe the mask that is written.
 
@@ -757,8 +776,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     check_ct(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
     aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps)
-    # a seed in bone / calcium / contrast, or far from the lungs (the arm, the abdomen): said, never refused
-    dense, far = pp.dense_seed_note(ct, seed_lps), pp.far_seed_note(ct, seed_lps)
+    # a seed / ROI box in bone / calcium / contrast, or far from the lungs (the arm, the abdomen): said, never refused
+    dense, far = pp.dense_seed_note(ct, seed_lps, roi_lps), pp.far_seed_note(ct, seed_lps, roi_lps)
     # an ROI in Slicer's bounds order / partly outside the CT: said, never changed (the box is read as given)
     roi_order = pp.roi_order_note(ct, roi_lps) if roi_lps is not None else None
     roi_outside = pp.roi_outside_note(ct, roi_lps) if roi_lps is not None else None
@@ -794,6 +813,12 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_point,
                                       MAX_ELONGATION if automatic else None, lungs)
+    # a seed in bone / far from the lungs with nothing of the model's at it: the region nearest it (the seed's
+    # component rule) is another place, not the seed's - not written as the tumour (QA on LUNG1-003: a seed in the
+    # vertebral body got 33.9 ml of right lung 29 mm away, one in the arm 8.2 ml of the arm 30 mm away, as tumor.nii.gz)
+    off_seed = off_seed_region(binary, seed_point, ct.GetSpacing()[::-1], voxel_ml) if (dense or far) else None
+    if off_seed:
+        binary = np.zeros_like(binary)
     if box.mode == "roi":       # the largest region reaching into the user's box, as the growing box tracks it,
         corners = pp.box_from_physical(ct, roi_lps[:3], roi_lps[3:])   # and every region mostly inside the corners
         binary, others = largest_in_box(binary, box, user_box, voxel_ml, corners)
@@ -853,13 +878,16 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
-    notes = ([method_note] if method_note else []) + ([] if n_comp else ["no tumour found in the region of interest"])
+    notes = ([method_note] if method_note else []) + ([] if n_comp or off_seed else [
+        "no tumour found in the region of interest"])
     cal_passes = calibration_mc_passes(meta) if method == "mc-dropout" else None
     if cal_passes and cal_passes != int(mc_passes):
         notes.append(MC_PASSES_NOTE.format(cal=cal_passes, n=int(mc_passes)))
     if unused_passes is not None:
         notes.append(MC_PASSES_UNUSED_NOTE.format(n=unused_passes))
     notes += [n for n in (aerated, dense, far) if n]
+    if off_seed:
+        notes.append(off_seed_note(*off_seed))
     notes += [n for n in (roi_order, roi_outside, roi_voxels) if n]
     if slab:
         notes.append(slab)

@@ -512,7 +512,7 @@ def median_hu_near(ct: sitk.Image, point_lps, radius_mm: float = SEED_HU_RADIUS_
 def _central_hu(ct: sitk.Image, roi_lps):
     """Median intensity of the central third of an ROI (x0, y0, z0, x1, y1, z1 LPS mm); None outside the image."""
     p0, p1 = np.array(roi_lps[:3], float), np.array(roi_lps[3:], float)
-    c, half = (p0 + p1) / 2, np.abs(p1 - p0) / 6
+    c, half = np.array(roi_centre(roi_lps)), np.abs(p1 - p0) / 6
     try:
         box = box_from_physical(ct, c - half, c + half)
     except InputError:
@@ -668,7 +668,7 @@ def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
 # (27 with solid calcification, 27 rated benign) and none of the others above 264 HU.  Before, such a seed got "the
 # seed lies in soft tissue (522 HU)" at most.
 DENSE_HU = 300.0
-DENSE_REASON = "the seed point lies in bone, a calcification or contrast"
+DENSE_REASON = "the seed point / ROI lies in bone, a calcification or contrast"
 # A seed far from the lungs (a whole CT, not a crop; the lungs found on a FAR_LUNGS_SPACING grid, about 1 s): the
 # nearest lung voxel more than FAR_FROM_LUNGS_MM from the seed adds a note and a review reason (never a refusal).
 # Measured on the lungs found so: real GTV voxels lie up to 56 mm from the lungs (LUNG1-003's gtv-2, a node above the
@@ -678,19 +678,28 @@ DENSE_REASON = "the seed point lies in bone, a calcification or contrast"
 FAR_FROM_LUNGS_MM = 75.0
 GTV_FROM_LUNGS_MM = 56.0        # the farthest real GTV voxel measured (said in the note)
 FAR_LUNGS_SPACING = 5.0
-FAR_REASON = "the seed point lies far from the lungs"
+FAR_REASON = "the seed point / ROI lies far from the lungs"
 
 
-def dense_seed_note(ct: sitk.Image, seed_lps):
-    """A note when the seed lies in bone, a calcification or contrast (see :data:`DENSE_HU`); None otherwise."""
-    if seed_lps is None:
+def dense_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
+    """A note when the seed lies in bone, a calcification or contrast (see :data:`DENSE_HU`) - or, given an ROI
+    instead, when the box is mostly bone: the median of its central third (:func:`_central_hu`, the rule
+    :func:`aerated_seed_note` reads a box by) above :data:`DENSE_HU`; None otherwise.  Measured for the ROI: boxes
+    round the real GTVs / nodes (LUNG1-002, LUNG1-003, lung1, lung2; 0-20 mm margins) have their central third at
+    -790..81 HU; a 20 / 30 mm box on LUNG1-003's vertebral body 449 / 301 HU (looser boxes there fall below 300 as
+    they take in the soft tissue round the spine: not noted)."""
+    if seed_lps is not None:
+        hu, what = median_hu_near(ct, seed_lps), "the seed lies"
+        within, move = f"within {SEED_HU_RADIUS_MM:.0f} mm", "move the seed onto the tumour"
+    elif roi_lps is not None:
+        hu, what = _central_hu(ct, roi_lps), "the ROI box lies mostly"
+        within, move = "at the box's central third", "draw the box round the tumour"
+    else:
         return None
-    hu = median_hu_near(ct, seed_lps)
     if hu is None or hu <= DENSE_HU:
         return None
-    return (f"the seed lies in bone, a calcification or contrast ({hu:.0f} HU within {SEED_HU_RADIUS_MM:.0f} mm; the "
-            f"lung tumours measured lie below 150 HU), not on a soft-tissue tumour: move the seed onto the tumour "
-            "(a calcified nodule is usually benign)")
+    return (f"{what} in bone, a calcification or contrast ({hu:.0f} HU {within}; the lung tumours measured lie below "
+            f"150 HU), not on a soft-tissue tumour: {move} (a calcified nodule is usually benign)")
 
 
 def seed_to_lungs_mm(ct: sitk.Image, seed_lps):
@@ -711,14 +720,27 @@ def seed_to_lungs_mm(ct: sitk.Image, seed_lps):
     return float(np.sqrt(((pts - np.asarray(seed_lps, float)) ** 2).sum(1)).min())
 
 
-def far_seed_note(ct: sitk.Image, seed_lps):
-    """A note when the seed lies more than :data:`FAR_FROM_LUNGS_MM` from the lungs; None otherwise."""
-    mm = seed_to_lungs_mm(ct, seed_lps)
+def roi_centre(roi_lps):
+    """The centre (LPS mm) of an ROI given as two opposite corners x0, y0, z0, x1, y1, z1."""
+    r = np.asarray([float(v) for v in roi_lps])
+    return tuple((r[:3] + r[3:]) / 2)
+
+
+def far_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
+    """A note when the seed - or, given an ROI instead, the box's centre - lies more than :data:`FAR_FROM_LUNGS_MM`
+    from the lungs (:func:`seed_to_lungs_mm`); None otherwise.  Measured for the ROI: the centres of boxes round the
+    real GTVs / nodes (LUNG1-002, LUNG1-003, lung1, lung2) lie 2-41 mm from the lungs; a box round the seed in
+    LUNG1-003's arm 145 mm, which before got no word."""
+    if seed_lps is None and roi_lps is not None:
+        point, what, move = roi_centre(roi_lps), "the ROI box's centre lies", "draw the box round the tumour"
+    else:
+        point, what, move = seed_lps, "the seed lies", "move the seed onto the tumour"
+    mm = seed_to_lungs_mm(ct, point)
     if mm is None or mm <= FAR_FROM_LUNGS_MM:
         return None
-    return (f"the seed lies {mm:.0f} mm from the nearest lung (lung tumours and the nodes measured lie within "
+    return (f"{what} {mm:.0f} mm from the nearest lung (lung tumours and the nodes measured lie within "
             f"{GTV_FROM_LUNGS_MM:.0f} mm of it): it is most likely not on a lung tumour (the models learned lung "
-            "tumours) - move the seed onto the tumour (LPS mm; Slicer shows RAS: negate x and y)")
+            f"tumours) - {move} (LPS mm; Slicer shows RAS: negate x and y)")
 
 
 def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
