@@ -68,7 +68,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     bundle, card = load_model(model_dir, threshold_given=threshold is not None)
     id_column = card["roles"].get("id_column")
     df = table if isinstance(table, pd.DataFrame) else read_tables(table, id_column)
-    check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
+    repeated = check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
                               "twice in the metrics, and the predictions per patient would be ambiguous", every_id=True,
                               columns=list(card["features"]) + [outcome or card["outcome"]])
     outcome = outcome or card["outcome"]
@@ -92,7 +92,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                                          "and the metrics count them as they are")
     _, effective = effective_dose_warning(df, id_column, "validation table", "and the metrics count them as they are")
     _, caveat = confidence_caveat_warning(df, id_column, "validation table", "and the metrics count them as they are")
-    result["warnings"] += [w for w in (review, caveat, cut, no_dose, effective) if w]
+    result["warnings"] += [w for w in (repeated, review, caveat, cut, no_dose, effective) if w]
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],
