@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -897,7 +900,8 @@ def test_dose_units_are_checked_in_train_validate_and_predict(tmp_path, table, r
         predict_rp(rp_model_dir, tmp_path / "p.csv")
     assert "'dose_mld_gy'" in str(err.value) and "['1686.0'] (CSV lines [2])" in str(err.value)
     assert "'dose_v20_pct'" in str(err.value) and "(CSV lines [4])" in str(err.value)
-    assert "divide by 100 (e.g. 1686 -> 16.86 Gy)" in err.value.fix and "multiply them by 100" in err.value.fix
+    assert "divide by 100 (e.g. 1686 -> 16.86 Gy)" in err.value.fix
+    assert "this value of dose_v20_pct looks like a fraction (0-1): multiply it by 100" in err.value.fix
     # plausible values pass: a high but possible MLD (out of the training range only), V20 0 %, a clinical _pct
     ok = rp_cohort.table.head(3).drop(columns="rp_grade2").reset_index(drop=True)
     ok.loc[0, "dose_mld_gy"], ok.loc[1, "dose_v20_pct"] = 45.0, 0.0
@@ -918,7 +922,7 @@ def test_real_small_percentages_are_not_taken_for_fractions():
     check([0.8], "dose_v30_pct", {"dose_v30_pct": {"min": 0.0, "max": 27.3}})
     check([0.3], "dose_v20_pct", {"dose_v20_pct": {"min": 0.5, "max": 40.0}})
     check([0.0, 0.5, 0.9] * 40, "dose_v60_pct")
-    with pytest.raises(InputError, match="look like fractions"):
+    with pytest.raises(InputError, match="looks like a fraction"):
         check([0.3], "dose_v20_pct", {"dose_v20_pct": {"min": 7.3, "max": 44.5}})
     with pytest.raises(InputError, match="no value above 1 %"):
         check([0.07, 0.2, 0.45] * 40, "dose_v20_pct")
@@ -1133,6 +1137,8 @@ def test_rp_messages_count_in_the_singular_and_the_plural(tmp_path, table, n):
     else:
         assert "column 'x' has an unknown category 'zz'" in said and "column 'y'" not in said
     assert "categor(ies)" not in said
+    assert err.value.fix.startswith("recode this value to one of the known categories (or leave it empty)" if not plural
+                                    else "recode these values to one of the known categories (or leave them empty)")
 
     words = table.head(6).copy()
     words["clin_age_years"] = words["clin_age_years"].astype(object)
@@ -1143,6 +1149,26 @@ def test_rp_messages_count_in_the_singular_and_the_plural(tmp_path, table, n):
     shown = str(sorted(["sixty", "seventy"][:n]))
     assert (f"has values {shown} that are not numbers" if plural else
             f"has a value {shown} that is not a number") in str(err.value), err.value
+    # the fix in the number of the values it names (QA rpcard62: "correct these values" for one value)
+    assert err.value.fix.startswith(f"correct {'these values' if plural else 'this value'} (leave a cell empty"), \
+        err.value.fix
+    over = table.copy()
+    over.loc[:n - 1, "dose_v13_pct"] = [130.0, 140.0][:n]
+    with pytest.raises(InputError) as err:
+        numeric_features(over, roles, ["dose_v13_pct"])
+    assert (f"holds values outside 0-100: values {str(['130.0', '140.0'])}" if plural else
+            "holds a value outside 0-100: value ['130.0']") in str(err.value), err.value
+    assert err.value.fix.startswith(f"correct {'these values' if plural else 'this value'} of dose_v13_pct (give "
+                                    "the volume in percent"), err.value.fix
+    from lungai.rp.checks import check_units
+
+    low = table.head(6).assign(dose_v20_pct=[0.2, 0.3, 25.0, 26.0, 27.0, 28.0][:n] + [25.0] * (6 - n))
+    with pytest.raises(InputError) as err:
+        check_units(low, low, ["dose_v20_pct"], trained={"dose_v20_pct": {"min": 10.0, "max": 45.0}})
+    assert (f"these values of dose_v20_pct look like fractions (0-1): multiply them by 100" if plural else
+            "this value of dose_v20_pct looks like a fraction (0-1): multiply it by 100") in err.value.fix, err.value.fix
+    assert (f"holds values at most 1 that x 100 lie in" if plural else
+            "holds a value at most 1 that x 100 lies in") in str(err.value), err.value
 
     with pytest.raises(InputError, match=rf"^unknown model{s}: \['xx'") as err:
         train_rp(table, "rp_grade2", tmp_path / "m", models="xx,yy" if plural else "xx,lr", fast=True)
@@ -1191,19 +1217,19 @@ def test_near_repeated_rows_of_a_table_without_an_id_column_are_noted(tmp_path, 
     for c in [c for c in columns if c.startswith("rad_")]:
         rounded[c] = rounded[c].map(lambda v: float(f"{v:.6g}"))
     assert not rounded.equals(no_id.iloc[[4]])
-    with pytest.warns(InputNote, match=r"no patient id column and 1 pair of rows agrees in every feature and the "
-                                       r"outcome, numbers to within 0.5% \(rows 5 and 61: rad_") as notes:
-        check_one_row_per_patient(pd.concat([no_id, rounded], ignore_index=True), None, "the training table", "why",
-                                  every_id=True, columns=columns)
-    assert "keep one row per patient, or add a patient id column" in str(notes[0].message)
+    note = check_one_row_per_patient(pd.concat([no_id, rounded], ignore_index=True), None, "the training table",
+                                     "why", every_id=True, columns=columns)
+    assert re.match(r"the training table has no patient id column and 1 pair of rows agrees in every feature and the "
+                    r"outcome, numbers to within 0.5% \(rows 5 and 61: rad_", note), note
+    assert "keep one row per patient, or add a patient id column" in note
 
-    # validation: the same note
+    # validation: the same note, among the validation's warnings (printed, and in external_metrics.json)
     part = rp_cohort.table.iloc[:30].drop(columns="case")
     again = part.iloc[[3]].copy()
     again["dose_mld_gy"] = again["dose_mld_gy"] + 0.01
-    with pytest.warns(InputNote, match=r"validation table has no patient id column and 1 pair of rows agrees.*"
-                                       r"rows 4 and 31: dose_mld_gy"):
-        validate_rp(rp_model_dir, pd.concat([part, again], ignore_index=True))
+    result = validate_rp(rp_model_dir, pd.concat([part, again], ignore_index=True))
+    assert any(re.match(r"the validation table has no patient id column and 1 pair of rows agrees.*"
+                        r"rows 4 and 31: dose_mld_gy", w) for w in result["warnings"]), result["warnings"]
 
     from lungai.rp.checks import NEAR_TOLERANCE, near_repeated_rows
 
@@ -1223,4 +1249,25 @@ def test_near_repeated_rows_of_a_table_without_an_id_column_are_noted(tmp_path, 
     assert near_repeated_rows(pd.concat([coarse, close], ignore_index=True), list(coarse.columns), "t") is None
     with warnings.catch_warnings():
         warnings.simplefilter("error", InputNote)
-        check_one_row_per_patient(no_id, None, "the training table", "why", every_id=True, columns=columns)
+        assert check_one_row_per_patient(no_id, None, "the training table", "why", every_id=True,
+                                         columns=columns) is None
+
+
+def test_near_repeated_rows_are_recorded_in_the_metrics_and_the_model_card(tmp_path, table):
+    """QA rpcard62: the near-repeated-rows note of ``rp train`` (rows of a table without ids agreeing to 0.5 %: one
+    patient likely in both CV folds) was printed only, unlike train's other warnings (tumour review, no dose, too few
+    events per feature ...): metrics.json, model_card.json and model_card.md did not hold it, so whoever reviews the
+    model later could not see that its nested-CV figures may be optimistic.  It is one of the warnings now."""
+    no_id = table.drop(columns="case")
+    rounded = no_id.iloc[[4]].copy()
+    for c in [c for c in no_id.columns if c.startswith("rad_")]:
+        rounded[c] = rounded[c].map(lambda v: float(f"{v:.6g}"))
+    result = train_rp(pd.concat([no_id, rounded], ignore_index=True), "rp_grade2", tmp_path / "m", models="lr",
+                      feature_sets="all", fast=True, outer_folds=3, inner_folds=3, n_boot=2, make_plots=False)
+    said = "has no patient id column and 1 pair of rows agrees in every feature and the outcome"
+    assert any(said in line and line.startswith("warning: ") for line in result.lines), result.lines
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text(encoding="utf-8"))
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
+    for recorded in (metrics["warnings"], card["warnings"]):
+        assert [w for w in recorded if said in w and "(rows 5 and 61: rad_" in w], recorded
+    assert said in (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")

@@ -391,6 +391,31 @@ def test_external_validation_writes_outputs_without_refitting(rp_model_dir, tmp_
     assert (rp_model_dir / "model.skops").read_bytes() == before
 
 
+def test_validation_at_another_outcome_rate_says_the_risks_are_off(rp_model_dir, tmp_path):
+    """QA rpcard62: a validation table from a centre with another outcome rate (7.5 % events; the model trained at
+    about 30 %) printed AUC, "calibration slope 0.70, intercept -1.53" and sensitivity / specificity at the training
+    prevalence, and no word that every risk was about 3 times too high there.  The mean predicted risk and the
+    observed rate are given (external_metrics.json, console), and a warning says the risks are off on average."""
+    table = make_cohort(300, seed=77).table
+    same = validate_rp(rp_model_dir, table, tmp_path / "same")
+    assert same["mean_predicted_risk"] == pytest.approx(
+        pd.read_csv(tmp_path / "same" / "external_predictions.csv")["risk"].mean(), abs=1e-4)
+    assert same["observed_event_rate"] == pytest.approx(table["rp_grade2"].mean())
+    assert 0.8 < same["observed_expected_ratio"] < 1.25
+    assert not [w for w in same["warnings"] if "on average" in w], same["warnings"]
+    events, non_events = table[table["rp_grade2"] == 1], table[table["rp_grade2"] == 0]
+    low = validate_rp(rp_model_dir, pd.concat([non_events, events.head(15)]), tmp_path / "low")
+    said = [w for w in low["warnings"] if w.startswith("the model's risks are too high on average for this cohort")]
+    assert len(said) == 1 and f"observed event rate {100 * low['observed_event_rate']:.1f} % (15 of " in said[0] \
+        and "high-risk threshold " in said[0] and "recalibrate" in said[0], low["warnings"]
+    assert low["observed_expected_ratio"] < 0.5
+    saved = json.loads((tmp_path / "low" / "external_metrics.json").read_text(encoding="utf-8"))
+    assert saved["warnings"] == low["warnings"] and saved["mean_predicted_risk"] == pytest.approx(
+        low["mean_predicted_risk"])
+    high = validate_rp(rp_model_dir, pd.concat([events, non_events.head(60)]))
+    assert [w for w in high["warnings"] if w.startswith("the model's risks are too low on average")], high["warnings"]
+
+
 def test_nested_cv_is_deterministic_for_a_seed(rp_cohort):
     from lungai.rp.checks import numeric_features
     from lungai.rp.columns import infer_roles

@@ -143,6 +143,9 @@ def run_validate(args) -> int:
           f"{' (not estimable: the risks separate the classes)' if r.get('calibration_separable') else ''}, "
           f"intercept {fmt_calibration(r['calibration_intercept'])}"
           + (" (risks saturated/constant)" if r.get("calibration_note") else ""))
+    print(f"mean predicted risk {100 * r['mean_predicted_risk']:.1f} %, observed event rate "
+          f"{100 * r['observed_event_rate']:.1f} % (observed/expected "
+          f"{fmt_calibration(r['observed_expected_ratio'])})")
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
     print(f"{counted(r['n_patients_with_imputed_features'], 'patient')} with imputed features, "
           f"{r['n_patients_out_of_training_range']} with features outside the training range")

@@ -105,18 +105,21 @@ def id_order(df: pd.DataFrame, id_column: str | None = None) -> np.ndarray:
 
 
 def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str, why: str,
-                              every_id: bool = False, columns=None) -> None:
+                              every_id: bool = False, columns=None) -> str | None:
     """Refuse a table whose id column (:func:`id_column_of`) holds a patient more than once, listing the ids
     (:func:`lungai.io.tables.check_unique_ids`).  ``every_id`` (training, validation): every id column is checked -
     ``lungai cohort`` writes a row per CT series with its own ``case`` (P_1, P_2) and the same ``patient_id``: one
     patient in the training and the test folds.  A table without an id column cannot be checked by ids: with
     ``columns`` (the features and the outcome), rows identical in all of them are refused
-    (:func:`check_repeated_rows`)."""
+    (:func:`check_repeated_rows`), and the note on rows that agree to within :data:`NEAR_TOLERANCE` is returned
+    (None: nothing to say) - the caller records it with its other warnings (``rp train``: metrics.json and the
+    model card; ``rp validate``: external_metrics.json), so the model's reviewer sees it later too."""
     cols = [c for c in (id_columns_of(df, id_column) if every_id else [id_column_of(df, id_column)]) if c is not None]
     for col in cols:
         check_unique_ids(df[col], what, col, f"keep one row per patient ({why})")
     if not cols and columns is not None:
-        check_repeated_rows(df, columns, what, why)
+        return check_repeated_rows(df, columns, what, why)
+    return None
 
 
 NEAR_TOLERANCE = 0.005   # numbers of two rows that differ by at most 0.5 % (about 3 significant digits) agree
@@ -130,30 +133,23 @@ def _repeat_text(values: pd.Series) -> pd.Series:
     return text.mask(values.map(is_missing_word), "").fillna("").str.casefold()
 
 
-def check_repeated_rows(df: pd.DataFrame, columns, what: str, why: str) -> None:
+def check_repeated_rows(df: pd.DataFrame, columns, what: str, why: str) -> str | None:
     """Refuse rows of a table WITHOUT a patient id column that are identical in every one of ``columns`` (features
     and outcome; text in any letter case, as training reads it): one patient listed twice, whom no id tells apart
     (QA: an id column named ``record_id`` is no id column lungai knows; with every row twice a permuted outcome gave
     nested-CV AUC 0.84).  Rows that agree in every one of them only to within :data:`NEAR_TOLERANCE` (the numbers of
-    one row rounded, or one value retyped) are said in an :class:`~lungai.errors.InputNote`
-    (:func:`near_repeated_rows`).  Rows are numbered from 1 (the first row under the header)."""
+    one row rounded, or one value retyped) are returned, as a warning to record (:func:`near_repeated_rows`; None:
+    nothing to say).  Rows are numbered from 1 (the first row under the header)."""
     cols = [c for c in dict.fromkeys(columns) if c in df.columns]
     if not cols or len(df) < 2:
-        return
+        return None
     texts = pd.DataFrame({c: _repeat_text(df[c]) for c in cols})
     groups: dict = {}
     for row, key in enumerate(map(tuple, texts.to_numpy())):
         groups.setdefault(key, []).append(row + 1)
     rows = [g for g in groups.values() if len(g) > 1]       # in the order of their first row
     if not rows:
-        note = near_repeated_rows(df, cols, what)
-        if note:
-            import warnings
-
-            from lungai.errors import InputNote
-
-            warnings.warn(InputNote(note), stacklevel=2)
-        return
+        return near_repeated_rows(df, cols, what)
     extra = sum(len(g) - 1 for g in rows)          # rows beyond the first of each group
     shown = "; ".join("rows " + ", ".join(map(str, g)) for g in rows[:5]) + (f"; and {len(rows) - 5} more groups"
                                                                              if len(rows) > 5 else "")
@@ -586,8 +582,8 @@ def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: 
             raise InputError(f"column {col!r} ({kind}) has {agree(len(examples), 'a value', 'values')} {examples} "
                              f"{agree(len(examples), 'that is', 'that are')} not {expected} "
                              f"({rows})",
-                             "correct these values (leave a cell empty, or write 'Not collected', for a missing "
-                             "value); if the column is categorical, declare it categorical in a role file "
+                             f"correct {agree(len(examples), 'this value', 'these values')} (leave a cell empty, "
+                             "or write 'Not collected', for a missing value); if the column is categorical, declare it categorical in a role file "
                              "(type categorical) or end its name with _cat")
         out[col] = values.astype(float)
     check_units(df, out, [c for c in columns if roles.type_of(c) == "numeric"], trained)
@@ -642,8 +638,11 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
             lo, hi = DOSE_PCT_RANGE
             outside = seen & ((values < lo) | (values > hi))
             if outside.any():
-                report(outside, f"(a percentage of a volume, by its name) holds values outside {lo:g}-{hi:g}",
-                       f"correct these values of {name} (give the volume in percent, 0-100)")
+                n_values = len(set(as_written(df, col, np.flatnonzero(outside)[:50])))   # as the message lists them
+                report(outside, f"(a percentage of a volume, by its name) holds "
+                       f"{agree(n_values, 'a value', 'values')} outside {lo:g}-{hi:g}",
+                       f"correct {agree(n_values, 'this value', 'these values')} of {name} (give the volume in "
+                       "percent, 0-100)")
                 continue
             small = seen & (values > 0) & (values <= 1)
             trained_max, trained_min = summary.get("max"), summary.get("min")
@@ -663,9 +662,12 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
                 fraction = small & (values < trained_min / 2) & (values * 100 >= trained_min) & \
                     (values * 100 <= trained_max)
                 if fraction.any():
+                    n_values = len(set(as_written(df, col, np.flatnonzero(fraction)[:50])))
                     report(fraction, f"(a percentage, by its name; the model's training values {_fmt(trained_min)}"
-                           f"-{_fmt(trained_max)} %) holds values at most 1 that x 100 lie in the training range",
-                           f"these values of {name} look like fractions (0-1): multiply them by 100 (e.g. "
+                           f"-{_fmt(trained_max)} %) holds {agree(n_values, 'a value', 'values')} at most 1 that x 100 "
+                           f"{agree(n_values, 'lies', 'lie')} in the training range",
+                           agree(n_values, f"this value of {name} looks like a fraction (0-1): multiply it by 100",
+                                 f"these values of {name} look like fractions (0-1): multiply them by 100") + " (e.g. "
                            f"{_fmt(values[fraction][0])} -> {_fmt(values[fraction][0] * 100)} %)")
     if problems:
         raise InputError("wrong units: " + "; ".join(problems),
@@ -734,14 +736,16 @@ def small_cohort_warnings(y: np.ndarray, n_features: int) -> list[str]:
 
 def check_categories(X: pd.DataFrame, categories: dict[str, list[str]], what: str) -> None:
     """Raise when categorical columns hold values unseen in training, naming every such column at once."""
-    found = []
+    found, n_unknown = [], 0
     for col, known in categories.items():
         seen = set(X[col].dropna().astype(str))
         unknown = sorted(seen - set(known))
         if unknown:
+            n_unknown += len(unknown)
             hint = "; ".join(f"{u!r}{suggest(u, known)}" for u in unknown[:5])
             found.append(f"column {col!r} has {agree(len(unknown), 'an unknown category', 'unknown categories')} {hint}; "
                          f"the model knows {known}")
     if found:
         raise InputError(f"{what}: {counted(len(found), 'column')} with unknown categories: " + " | ".join(found),
-                         "recode these values to one of the known categories (or leave them empty)")
+                         agree(n_unknown, "recode this value to one of the known categories (or leave it empty)",
+                               "recode these values to one of the known categories (or leave them empty)"))

@@ -12,7 +12,7 @@ from lungai.rp import model_io, plots
 from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, \
     outcome_words, read_tables, table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE
-from lungai.rp.metrics import evaluate
+from lungai.rp.metrics import calibration_in_the_large, evaluate
 from lungai.rp.model_io import load_model
 from lungai.rp.predict import synthetic_model
 from lungai.rp.prepare import case_ids, effective_dose_warning, imputed_and_out_of_range, lungs_cut_warning, \
@@ -68,7 +68,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     bundle, card = load_model(model_dir, threshold_given=threshold is not None)
     id_column = card["roles"].get("id_column")
     df = table if isinstance(table, pd.DataFrame) else read_tables(table, id_column)
-    check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
+    repeated = check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
                               "twice in the metrics, and the predictions per patient would be ambiguous", every_id=True,
                               columns=list(card["features"]) + [outcome or card["outcome"]])
     outcome = outcome or card["outcome"]
@@ -92,7 +92,10 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                                          "and the metrics count them as they are")
     _, effective = effective_dose_warning(df, id_column, "validation table", "and the metrics count them as they are")
     _, caveat = confidence_caveat_warning(df, id_column, "validation table", "and the metrics count them as they are")
-    result["warnings"] += [w for w in (review, caveat, cut, no_dose, effective) if w]
+    rule = card.get("threshold_rule") if threshold is None else "given"
+    large, off = calibration_in_the_large(y, risk, f"{thr:g}" + (f" ({rule})" if rule else ""))
+    result |= large       # mean predicted risk against the observed rate: a centre with another outcome rate
+    result["warnings"] += [w for w in (off, repeated, review, caveat, cut, no_dose, effective) if w]
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],

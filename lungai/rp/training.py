@@ -107,7 +107,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     models = _parse_list(models, MODELS, "model")
     y = outcome_vector(df, outcome)
     roles = infer_roles(df, outcome, role_file)
-    check_one_row_per_patient(df, roles.id_column, f"the training table ({source})",
+    repeated = check_one_row_per_patient(df, roles.id_column, f"the training table ({source})",
                               "a patient counted twice would be in the training and the test folds of the "
                               "cross-validation at once, and the figures would be optimistic", every_id=True,
                               columns=list(roles.roles) + [outcome])
@@ -158,7 +158,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                                           "and the model is trained on them as they are")
     _, caveat = confidence_caveat_warning(df, roles.id_column, "training table",
                                           "and the model is trained on them as they are")
-    warnings += [w for w in (review, caveat, cut, no_dose, effective) if w]
+    warnings += [w for w in (repeated, review, caveat, cut, no_dose, effective) if w]   # repeated: near-repeated rows
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
         threshold = round(float(y.mean()), 3)
