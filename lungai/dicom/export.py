@@ -461,12 +461,18 @@ def radiomics_volume(radiomics, segment: str) -> tuple[float, str, float] | None
     return None
 
 
+# the column radiomics_of_parts adds to a radiomics table whose segments it renamed: each row's segment as the table
+# named it (GTV-1), which the SR group taking its features (Tumour) names in its comment
+SOURCE_SEGMENT = "source_segment"
+
+
 def radiomics_of_parts(radiomics, parts: list, settings=None):
     """The radiomics table (and its settings, :func:`radiomics_grid_comment`) with each exported part's segment
     named as the part's SR group takes it, and the notes saying so: (radiomics, settings, notes).  A part (SEG
     label, role, radiomics segment, RTSTRUCT name, mask) whose radiomics segment (``tumour``, ``right_lung`` ...) the
     table lacks takes the table's segment of its name (a SEG segment ``GTV-1`` exported alone: the table's ``GTV-1``;
-    its volume is then checked, :func:`check_radiomics_volume`), else the one segment of its role
+    its volume is then checked, :func:`check_radiomics_volume`; its own name kept in :data:`SOURCE_SEGMENT`), else
+    the one segment of its role
     (:func:`lungai.dicom.roles.structure_role`: a GTV for the tumour, ``Lung-Right`` for the right lung) whose volume
     is the exported mask's (:data:`RADIOMICS_VOLUME_FEATURES`, with their tolerance): `lungai radiomics --rtstruct RS
     --structure GTV-1` exported with `--tumour labels.nii.gz#1` (QA on LUNG1-003: GTV-1's 107 features went into an
@@ -516,8 +522,9 @@ def radiomics_of_parts(radiomics, parts: list, settings=None):
         if n not in renames:
             notes.append(f"the radiomics table's {n} {why}: its features are reported in an SR group of their own, "
                          f"{n}, linked to no SEG segment")
-    if renames:
-        radiomics = radiomics.assign(segment=radiomics.segment.astype(str).replace(renames))
+    if renames:     # the table's own name kept (SOURCE_SEGMENT): the group's comment names it (measurement_groups)
+        segment = radiomics.segment.astype(str)
+        radiomics = radiomics.assign(segment=segment.replace(renames), **{SOURCE_SEGMENT: segment})
         if settings is not None and len(settings) and "segment" in settings:
             settings = settings.assign(segment=settings["segment"].astype(str).replace(renames))
     return radiomics, settings, notes
@@ -595,6 +602,7 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     features: dict = {}
     ibsi: dict = {}       # feature name -> (IBSI code, IBSI name): the SR's concept of the features IBSI-1 defines
     cases: dict = {}      # the radiomics CSV's case(s) of each segment: whose settings rows tell its grid
+    sources: dict = {}    # the table's own name of a segment radiomics_of_parts gave to an exported mask
     if radiomics is not None and len(radiomics):
         from lungai.radiomics.ibsi.mapping import ibsi_code
 
@@ -603,6 +611,9 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
             unit = feature_unit(row.image_type, row.feature_class, row.feature)
             features.setdefault(str(row.segment), {})[name] = (float(row.value), unit)
             cases.setdefault(str(row.segment), set()).add(getattr(row, "case", None))
+            source = getattr(row, SOURCE_SEGMENT, None)
+            if isinstance(source, str) and source != str(row.segment):
+                sources.setdefault(str(row.segment), set()).add(source)
             code = ibsi_code(row.image_type, row.feature_class, row.feature)
             if code:
                 ibsi[name] = code
@@ -612,6 +623,12 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
         rad = features.pop(rad_name, {})
         ms.update(rad)
         comment = radiomics_grid_comment(rad_name, radiomics_settings, cases.get(rad_name)) if rad else None
+        # features of a segment the table names otherwise (radiomics --structure GTV-1): which, said in the SR itself
+        # (QA cohortprov62: only the console said it, a reader of the SR could not tell)
+        named = sorted(n for n in sources.get(rad_name, ()) if n.casefold() != str(label).casefold()) if rad else []
+        if named:
+            comment += (f"; the radiomic features are the radiomics table's segment {', '.join(named)}, taken as the "
+                        f"exported {label} (its name or volume)")
         groups.append(MeasurementGroup(label, ms, segment_number=number, role=role, comment=comment,
                                        ibsi={n: ibsi[n] for n in rad if n in ibsi}))
     for rad_name, ms in features.items():   # no exported mask (lungs, lungs_minus_tumour): their grid all the same
