@@ -1811,7 +1811,7 @@ def test_radiomics_of_an_rtstruct_structure_go_into_the_group_of_the_exported_tu
     segment (QA on LUNG1-003 with GTV-1 and `--tumour labels.nii.gz#1`: 107 features in a group "GTV-1" of their own,
     linked to no segment, beside a Tumour group of its volume alone).  A structure that is not the exported tumour
     keeps its own group, with a note saying so."""
-    from lungai.dicom.sr import read_sr
+    from lungai.dicom.sr import read_sr, read_sr_comments
 
     st, root = case["st"], case["root"]
     assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--structure", "GTV",
@@ -1838,12 +1838,25 @@ def test_radiomics_of_an_rtstruct_structure_go_into_the_group_of_the_exported_tu
              if "ContentSequence" in g for grp in g.ContentSequence if "ContentSequence" in grp
              for i in grp.ContentSequence if i.ValueType == "TEXT"]
     assert any("computed on the CT's grid" in t for t in texts), texts
+    # the SR itself says whose features the Tumour group holds (QA cohortprov62: only the console said it), read
+    # back with highdicom: the group's Comment (DCM 121106)
+    import highdicom as hd
+
+    sr = hd.sr.srread(str(tmp_path / "e" / "measurements.sr.dcm"))
+    (tumour,) = sr.content.get_volumetric_roi_measurement_groups()
+    comments = [str(item.TextValue) for item in tumour[0].ContentSequence if item.ValueType == "TEXT"
+                and item.ConceptNameCodeSequence[0].CodeValue == "121106"]
+    assert tumour.tracking_identifier == "Tumour" and len(comments) == 1, comments
+    assert comments[0].endswith("the radiomic features are the radiomics table's segment GTV, taken as the exported "
+                                "Tumour (its name or volume)"), comments
     # another region exported as the tumour (the left lung): the GTV's features stay in their own group, said
     assert _cli("dicom-export", "--ct", st["ct"], "--tumour", root / "lungs.nii.gz#2", "--radiomics",
                 tmp_path / "r.csv", "-o", tmp_path / "other") == 0
     out = capsys.readouterr().out
     groups = _sr_groups(tmp_path / "other" / "measurements.sr.dcm")
     assert groups["Tumour"] == ([1], ["Volume"]) and groups["GTV"][0] is None, groups
+    assert "radiomics table's segment" not in " ".join(read_sr_comments(tmp_path / "other" / "measurements.sr.dcm")
+                                                       .values())      # its own group: nothing taken as another
     assert re.search(r"the radiomics table's GTV is not the exported Tumour \(its VoxelVolume [0-9.]+ ml, the "
                      r"Tumour's [0-9.]+ ml\): its features are reported in an SR group of their own, GTV, linked to "
                      "no SEG segment", out), out

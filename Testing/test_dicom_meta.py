@@ -313,3 +313,73 @@ def test_radiomics_and_radiomics_batch_name_and_compute_a_seg_alike(case, tmp_pa
     said = capsys.readouterr()
     assert "segment_names" in said.out + said.err and "1 case extracted" in said.out + said.err
     assert set(pd.read_csv(batch).segment) == {"Right lung", "Left lung"}
+
+
+def test_a_cohorts_automatic_tumour_and_its_seg_are_named_lungais_by_dose_features(case, tmp_path, monkeypatch):
+    """QA (cohortprov62): `dose-features --gtv` named lungai's automatic tumour as such only for `lungai segment`'s /
+    the demo's tumor.nii.gz; a `lungai cohort` patient folder's automatic tumour.nii.gz, or dicom-export's SEG of it
+    (Tumour AUTOMATIC, SlicerLungAI), was "minus GTV: tumour.nii.gz" alone - read like a clinician's GTV.  One rule
+    with the lungs (lungai.dicom.export.lungs_made_by): the cohort record says the tumour is automatic and holds its
+    voxels as written; a SEG whose tumour segments say SlicerLungAI made them.  Edited, an RTSTRUCT's GTV, or a user's
+    SEG: the user's."""
+    from types import SimpleNamespace
+
+    from cohort_helpers import PARAMS
+    from lungai.cli.dose import gtv_file_source
+    from lungai.dicom.cohort import plan_cohort, process_patient
+    from lungai.dicom.export import tumour_made_by
+    from lungai.dicom.rtstruct import write_rtstruct
+    from lungai.seg import infer, model_io, resources
+
+    st, ct = case["st"], case["ct"]
+    root = tmp_path / "export"
+    shutil.copytree(st["ct"], root / "P1" / "CT")
+    shutil.copytree(st["dose"].parent, root / "P1" / "RTDOSE")
+    write_rtstruct({n: st["masks"][n] for n in ("Lung_R", "Lung_L")}, st["reference"],
+                   root / "P1" / "RTSTRUCT" / "rs.dcm")       # no GTV structure: the automatic tumour
+
+    def segment(image, model, seed=0):      # quick and known (the model is not under test)
+        return SimpleNamespace(tumour=image_like(case["gtv"], image), info={
+            "confidence": 0.4, "needs_review": True, "review_reasons": ["low confidence"], "method": "ensemble",
+            "tumour_volume_ml": float(case["gtv"].sum() * np.prod(image.GetSpacing()) / 1000)})
+
+    monkeypatch.setattr(infer, "segment_tumour", segment)
+    monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
+    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    monkeypatch.setattr("lungai.seg.model_meta.model_identity", lambda d: {"folder": str(d)})
+    jobs, _ = plan_cohort(root)
+    doc = process_patient(jobs[0], PARAMS, str(tmp_path / "cohort"))
+    assert doc["status"] == "done", doc
+    folder = tmp_path / "cohort" / "patients" / "P1"
+    tumour = folder / "tumour.nii.gz"
+    automatic = "tumour.nii.gz (lungai automatic tumour; made by lungai cohort)"
+    assert tumour_made_by(tumour) == tumour_made_by(f"{tumour}#1") == "cohort"
+    out = tmp_path / "dose.csv"
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", case["lungs"], "--gtv", tumour,
+                "-o", out) == 0
+    assert pd.read_csv(out).iloc[0]["masks"].endswith(f"minus GTV: {automatic}")
+    # dicom-export's SEG of it (AUTOMATIC, SlicerLungAI), given back as --gtv: lungai's automatic tumour
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", folder, "-o", tmp_path / "dcm") == 0
+    seg = tmp_path / "dcm" / "results.seg.dcm"
+    assert tumour_made_by(seg) == "segment"
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", case["lungs"], "--gtv", seg,
+                "-o", out) == 0
+    assert pd.read_csv(out).iloc[0]["masks"].endswith(
+        "minus GTV: results.seg.dcm (lungai automatic tumour; made by lungai segment)")
+    # the user's SEG of the same tumour (MANUAL): the user's GTV
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", tumour, "-o", tmp_path / "user") == 0
+    assert tumour_made_by(tmp_path / "user" / "results.seg.dcm") is None
+    # the record of an RTSTRUCT's GTV, or the tumour edited since: the user's, named by the file alone
+    record = json.loads((folder / "result.json").read_text())
+    (folder / "result.json").write_text(json.dumps({**record, "provenance": {**record["provenance"],
+                                                                            "tumour": "RTSTRUCT GTV"}}))
+    assert tumour_made_by(tumour) is None
+    (folder / "result.json").write_text(json.dumps(record))
+    assert tumour_made_by(tumour) == "cohort"
+    img = sitk.ReadImage(str(tumour))
+    arr = sitk.GetArrayFromImage(img)
+    arr[tuple(np.argwhere(arr > 0)[0])] = 0     # one voxel erased
+    edited = sitk.GetImageFromArray(arr)
+    edited.CopyInformation(img)
+    sitk.WriteImage(edited, str(tumour))
+    assert tumour_made_by(tumour) is None and gtv_file_source(tumour) == "tumour.nii.gz"

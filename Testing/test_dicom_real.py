@@ -561,4 +561,8 @@ def test_real_structure_radiomics_go_into_the_exported_tumours_sr_group(shared_d
     assert "Volume" in names and len(names) == 15, names          # volume_ml + GTV-1's 14 shape features
     assert [g.tracking_identifier for g in sr.content.get_image_measurement_groups()] == ["gtv-2"]
     assert "the radiomics table's GTV-1 (VoxelVolume 34.8 ml) is the exported Tumour (34.8 ml)" in out, out
+    # and the SR says it too, in the Tumour group's Comment (QA cohortprov62: the console only)
+    comments = [str(i.TextValue) for i in tumour[0].ContentSequence if i.ValueType == "TEXT"
+                and i.ConceptNameCodeSequence[0].CodeValue == "121106"]
+    assert len(comments) == 1 and "the radiomics table's segment GTV-1, taken as the exported Tumour" in comments[0]
     assert "the radiomics table's gtv-2 is not the exported Tumour (its VoxelVolume 38.8 ml" in out, out

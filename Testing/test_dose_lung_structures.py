@@ -101,13 +101,15 @@ def test_a_beam_rtdose_names_the_fix_that_sums_it_dose_features_on_its_folder(ex
     np.testing.assert_allclose(summed[METRICS].astype(float), plan[METRICS].astype(float), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("sides", [True, False], ids=["beside_lung_r_and_l", "alone"])
+@pytest.mark.parametrize("layout", ["beside_lung_r_and_l", "alone", "beside_lungs"])
 def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_dose_features(export, tmp_path,
-                                                                                             monkeypatch, sides):
+                                                                                             monkeypatch, layout):
     """QA (lungsgtv62): lungai cohort on the same RTSTRUCT (Lung_R, Lung_L, Lungs-GTV, 'GTV_60Gy' of no role) computed
     the MLD / V20 on Lung_R + Lung_L minus the automatic tumour, with the automatic tumour's dose as the GTV's, while
     dose-features --rtstruct takes the clinic's Lungs-GTV.  One rule now (lungai.dicom.roles.dose_lungs_role's gtv):
-    the dose metrics are of Lungs-GTV (no GTV dose), and patients.csv / the provenance say which lungs were used."""
+    the dose metrics are of Lungs-GTV (no GTV dose), and patients.csv / the provenance say which lungs were used.
+    QA (cohortprov62): beside a 'Lungs' structure the provenance said "RTSTRUCT structure Lungs (dose features and
+    whole-lung radiomics; ...); the dose features' RTSTRUCT structure Lungs-GTV ...": each use names its own now."""
     import shutil
     from types import SimpleNamespace
 
@@ -126,7 +128,10 @@ def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_do
     shutil.copytree(st["ct"], root / "P1" / "CT")
     shutil.copytree(st["dose"].parent, root / "P1" / "RTDOSE")
     # alone: the only lung structure (before: Lungs-GTV minus the automatic tumour, whose dose was the GTV's)
-    rs = write_rtstruct({**({"Lung_R": right, "Lung_L": left} if sides else {}), "Lungs-GTV": minus,
+    sides = layout == "beside_lung_r_and_l"
+    others = ({"Lung_R": right, "Lung_L": left} if sides else
+              {"Lungs": image_like(lungs, ct)} if layout == "beside_lungs" else {})
+    rs = write_rtstruct({**others, "Lungs-GTV": minus,
                          "GTV_60Gy": gtv}, st["reference"], root / "P1" / "RTSTRUCT" / "rs.dcm")
     expected = _features(st, rs, tmp_path / "out" / "a.csv")        # dose-features --rtstruct: Lungs-GTV
     elsewhere = array(gtv).astype(bool)
@@ -143,7 +148,9 @@ def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_do
     jobs, inv = plan_cohort(root)
     lungs_from = inv.set_index("patient_id").loc["P1", "lungs_from"]
     assert lungs_from.startswith("RTSTRUCT Lung_R+Lung_L (dose features: Lungs-GTV, the lungs minus the GTV as "
-                                 "contoured") if sides else lungs_from.startswith("RTSTRUCT Lungs-GTV"), lungs_from
+                                 "contoured") if sides else lungs_from.startswith(
+        "RTSTRUCT Lungs (no per-side lung radiomics) (dose features: Lungs-GTV") if others else \
+        lungs_from.startswith("RTSTRUCT Lungs-GTV"), lungs_from
     assert dose_lungs_minus_gtv_names(rs) == ["Lungs-GTV"]   # recorded in the inputs: an older result is redone
     same = {"rtstruct": {"file": "rs.dcm"}, "rtdose": [{"file": "rd.dcm"}]}
     assert "computed on the lungs minus the automatic tumour" in inputs_change(
@@ -155,8 +162,13 @@ def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_do
     assert np.isnan(row["dose_gtv_mean_gy"])                 # as dose-features: no GTV dose (not the automatic one's)
     assert "lungs: RTSTRUCT structure Lungs-GTV, the lungs minus the GTV as contoured" in doc["provenance"]["dose"]
     assert "automatic tumour" not in doc["provenance"]["dose"]
-    assert ("the dose features' RTSTRUCT structure Lungs-GTV" if sides else "RTSTRUCT structure Lungs-GTV (dose "
+    assert ("the dose features' RTSTRUCT structure Lungs-GTV" if others else "RTSTRUCT structure Lungs-GTV (dose "
             "features") in doc["provenance"]["lungs"]
+    if layout == "beside_lungs":    # Lungs: the whole-lung radiomics only, not said to be the dose features' too
+        assert doc["provenance"]["lungs"].startswith("RTSTRUCT structure Lungs (whole-lung radiomics; no right / "
+                                                     "left lung structures"), doc["provenance"]["lungs"]
+        assert doc["provenance"]["lungs"].count("dose features") == 1, doc["provenance"]["lungs"]
+        assert any(g.get("segment") == "lungs" for g in doc["radiomics_grid"])   # the whole-lung radiomics of Lungs
     assert "radiomics only: the dose metrics are of the RTSTRUCT's Lungs-GTV" in doc["provenance"]["tumour"]
     assert sitk.GetArrayViewFromImage(sitk.ReadImage(str(tmp_path / "cohort" / "patients" / "P1" /
                                                          "tumour.nii.gz"))).any()     # radiomics: automatic tumour

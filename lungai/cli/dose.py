@@ -73,7 +73,8 @@ def lung_file_source(value) -> str:
 
 def gtv_file_source(value) -> str:
     """How dose.csv's ``masks`` column names a ``--gtv`` file: as lungai's automatic tumour when lungai made it
-    (``lungai segment``'s / the demo's tumor.nii.gz, unchanged since: :func:`lungai.dicom.export.tumour_made_by`),
+    (``lungai segment``'s / the demo's tumor.nii.gz, a cohort's automatic tumour.nii.gz, dicom-export's SEG of it,
+    unchanged since: :func:`lungai.dicom.export.tumour_made_by`, the rule of the lungs),
     as the demo's dose.csv says it (:data:`lungai.dose.features.AUTOMATIC_TUMOUR`), else by its file name (the
     user's GTV; ``--gtv-name`` names it).  QA: lungai segment's tumour was said "minus GTV: tumor.nii.gz" alone."""
     from lungai.dicom.export import tumour_made_by

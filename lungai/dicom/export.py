@@ -108,33 +108,15 @@ def lungs_made_by(path) -> str | None:
     are automatic (:data:`lungai.dicom.cohort.AUTO_LUNGS`, not the RTSTRUCT's) and that records this file's content
     as written (:data:`COHORT_LUNGS_DIGEST`; a record of an older cohort without it: the user's) - or None: a file
     of the user's, or one edited or replaced since.  It depends on the file only, not on how it was given (``--lungs``
-    or a ``--results`` folder); a DICOM SEG whose lung segments say SlicerLungAI made them (:func:`_lungai_seg_lungs`:
-    dicom-export's SEG of lungai's lungs) is "lungs".  Its generation: :func:`lungai.dicom.seg.generation_by`."""
-    import json
+    or a ``--results`` folder); a DICOM SEG whose lung segments say SlicerLungAI made them (:func:`_lungai_seg`:
+    dicom-export's SEG of lungai's lungs) is "lungs".  Its generation: :func:`lungai.dicom.seg.generation_by`.
+    The rule of :func:`tumour_made_by` too."""
+    from lungai.dicom.cohort import AUTO_LUNGS, LUNGS
+    from lungai.io.read import file_digest
+    from lungai.segment_roles import is_lung
 
-    from lungai.dicom.masks import split_selector
-    from lungai.io.outputs import written_by
-
-    file = Path(split_selector(path)[0])
-    made = next((command for command, names in LUNGS_FILES.items()
-                 if (names is None or file.name in names) and written_by(file, command)), None)
-    from lungai.dicom.cohort import AUTO_LUNGS, LUNGS, RESULT
-
-    if made is None and file.name == LUNGS and file.is_file() and not file.is_symlink():
-        from lungai.io.read import file_digest
-
-        try:
-            record = json.loads((file.parent / RESULT).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            record = None
-        if isinstance(record, dict) and record.get("status") == "done" \
-                and isinstance(record.get("provenance"), dict) and record["provenance"].get("lungs") == AUTO_LUNGS:
-            recorded = record.get(COHORT_LUNGS_DIGEST)
-            with contextlib.suppress(OSError):
-                made = "cohort" if isinstance(recorded, dict) and recorded == file_digest(file) else None
-    if made is None and file.is_file() and not file.is_symlink() and _lungai_seg_lungs(file):
-        made = "lungs"
-    return made
+    return _made_by(path, LUNGS_FILES, LUNGS, lambda lungs: lungs == AUTO_LUNGS, "lungs", COHORT_LUNGS_DIGEST,
+                    file_digest, is_lung, "lungs")
 
 
 # the lungai commands whose tumour mask file is lungai's automatic tumour (lungai.seg), with its name
@@ -142,25 +124,63 @@ TUMOUR_FILES = {"segment": ("tumor.nii.gz",), "demo": ("tumor.nii.gz",)}
 
 
 def tumour_made_by(path) -> str | None:
-    """The lungai command that made the tumour mask file ``path`` (``FILE#N``: its file): the output marker beside
-    it lists it as that command's tumour (:data:`TUMOUR_FILES`) written, unchanged since
-    (:func:`lungai.io.outputs.written_by`) - or None: a file of the user's, or lungai's edited or replaced since."""
+    """The lungai command that made the tumour mask file ``path`` (``FILE#N``: its file), by the rule of
+    :func:`lungs_made_by`: the output marker beside it lists it as that command's tumour (:data:`TUMOUR_FILES`)
+    written, unchanged since (:func:`lungai.io.outputs.written_by`); a ``lungai cohort`` patient folder's
+    tumour.nii.gz whose record says the tumour is the automatic segmentation (not the RTSTRUCT's GTV) and records
+    its voxels as written (:data:`TUMOUR_DIGEST`): "cohort"; a DICOM SEG whose tumour segments say SlicerLungAI made
+    them (dicom-export's SEG of lungai's automatic tumour): "segment" - or None: a file of the user's, or lungai's
+    edited or replaced since.  QA (cohortprov62): a cohort's automatic tumour and dicom-export's AUTOMATIC tumour SEG
+    given to dose-features --gtv were named by their file name alone, as a clinician's GTV."""
+    from lungai.dicom.cohort import TUMOUR
+    from lungai.segment_roles import segment_role
+
+    def voxels(file):
+        return mask_digest(sitk.ReadImage(str(file)))
+
+    return _made_by(path, TUMOUR_FILES, TUMOUR, lambda tumour: str(tumour).lower().startswith("automatic"), "tumour",
+                    TUMOUR_DIGEST, voxels, lambda label: segment_role(label) == "tumour", "segment")
+
+
+def _made_by(path, files: dict, cohort_name: str, automatic, part: str, digest_key: str, digest, in_seg,
+             seg_command: str) -> str | None:
+    """The one rule of :func:`lungs_made_by` and :func:`tumour_made_by`: the lungai command whose output marker lists
+    the file as its ``files`` entry, unchanged; else "cohort" for a cohort patient folder's ``cohort_name`` whose
+    done record's provenance of ``part`` is ``automatic`` and whose ``digest_key`` is ``digest`` of the file now;
+    else ``seg_command`` for a DICOM SEG whose segments ``in_seg`` (by label) all say SlicerLungAI made them."""
+    import json
+
     from lungai.dicom.masks import split_selector
     from lungai.io.outputs import written_by
 
     file = Path(split_selector(path)[0])
-    return next((command for command, names in TUMOUR_FILES.items()
-                 if file.name in names and written_by(file, command)), None)
+    made = next((command for command, names in files.items()
+                 if (names is None or file.name in names) and written_by(file, command)), None)
+    from lungai.dicom.cohort import RESULT
+
+    if made is None and file.name == cohort_name and file.is_file() and not file.is_symlink():
+        try:
+            record = json.loads((file.parent / RESULT).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = None
+        if isinstance(record, dict) and record.get("status") == "done" \
+                and isinstance(record.get("provenance"), dict) and automatic(record["provenance"].get(part)):
+            recorded = record.get(digest_key)
+            with contextlib.suppress(OSError, RuntimeError):    # unreadable: the user's
+                made = "cohort" if recorded is not None and recorded == digest(file) else None
+    if made is None and file.is_file() and not file.is_symlink() and _lungai_seg(file, in_seg):
+        made = seg_command
+    return made
 
 
-def _lungai_seg_lungs(file: Path) -> bool:
-    """Whether ``file`` is a DICOM SEG whose lung segments (by label: :func:`lungai.segment_roles.is_lung`) all say
-    SlicerLungAI made them (SegmentAlgorithmType AUTOMATIC, SegmentAlgorithmName SlicerLungAI: what ``lungai
-    dicom-export`` writes for ``lungai lungs``' lungs; the user's are MANUAL without a name)."""
+def _lungai_seg(file: Path, in_seg) -> bool:
+    """Whether ``file`` is a DICOM SEG whose segments ``in_seg`` (by label: :func:`lungai.segment_roles.is_lung`
+    for the lungs, the tumour role for the tumour) all say SlicerLungAI made them (SegmentAlgorithmType AUTOMATIC,
+    SegmentAlgorithmName SlicerLungAI: what ``lungai dicom-export`` writes for ``lungai lungs``' lungs or lungai's
+    automatic tumour; the user's are MANUAL without a name)."""
     import pydicom
 
     from lungai.dicom.seg import AUTOMATIC
-    from lungai.segment_roles import is_lung
 
     try:
         ds = pydicom.dcmread(file, stop_before_pixels=True)
@@ -168,9 +188,9 @@ def _lungai_seg_lungs(file: Path) -> bool:
         return False
     if str(getattr(ds, "Modality", "")) != "SEG":
         return False
-    lungs = [s for s in getattr(ds, "SegmentSequence", None) or [] if is_lung(str(getattr(s, "SegmentLabel", "")))]
-    return bool(lungs) and all(str(getattr(s, "SegmentAlgorithmType", "")) == AUTOMATIC
-                               and str(getattr(s, "SegmentAlgorithmName", "")) == "SlicerLungAI" for s in lungs)
+    found = [s for s in getattr(ds, "SegmentSequence", None) or [] if in_seg(str(getattr(s, "SegmentLabel", "")))]
+    return bool(found) and all(str(getattr(s, "SegmentAlgorithmType", "")) == AUTOMATIC
+                               and str(getattr(s, "SegmentAlgorithmName", "")) == "SlicerLungAI" for s in found)
 
 
 def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]:
@@ -441,12 +461,18 @@ def radiomics_volume(radiomics, segment: str) -> tuple[float, str, float] | None
     return None
 
 
+# the column radiomics_of_parts adds to a radiomics table whose segments it renamed: each row's segment as the table
+# named it (GTV-1), which the SR group taking its features (Tumour) names in its comment
+SOURCE_SEGMENT = "source_segment"
+
+
 def radiomics_of_parts(radiomics, parts: list, settings=None):
     """The radiomics table (and its settings, :func:`radiomics_grid_comment`) with each exported part's segment
     named as the part's SR group takes it, and the notes saying so: (radiomics, settings, notes).  A part (SEG
     label, role, radiomics segment, RTSTRUCT name, mask) whose radiomics segment (``tumour``, ``right_lung`` ...) the
     table lacks takes the table's segment of its name (a SEG segment ``GTV-1`` exported alone: the table's ``GTV-1``;
-    its volume is then checked, :func:`check_radiomics_volume`), else the one segment of its role
+    its volume is then checked, :func:`check_radiomics_volume`; its own name kept in :data:`SOURCE_SEGMENT`), else
+    the one segment of its role
     (:func:`lungai.dicom.roles.structure_role`: a GTV for the tumour, ``Lung-Right`` for the right lung) whose volume
     is the exported mask's (:data:`RADIOMICS_VOLUME_FEATURES`, with their tolerance): `lungai radiomics --rtstruct RS
     --structure GTV-1` exported with `--tumour labels.nii.gz#1` (QA on LUNG1-003: GTV-1's 107 features went into an
@@ -496,8 +522,9 @@ def radiomics_of_parts(radiomics, parts: list, settings=None):
         if n not in renames:
             notes.append(f"the radiomics table's {n} {why}: its features are reported in an SR group of their own, "
                          f"{n}, linked to no SEG segment")
-    if renames:
-        radiomics = radiomics.assign(segment=radiomics.segment.astype(str).replace(renames))
+    if renames:     # the table's own name kept (SOURCE_SEGMENT): the group's comment names it (measurement_groups)
+        segment = radiomics.segment.astype(str)
+        radiomics = radiomics.assign(segment=segment.replace(renames), **{SOURCE_SEGMENT: segment})
         if settings is not None and len(settings) and "segment" in settings:
             settings = settings.assign(segment=settings["segment"].astype(str).replace(renames))
     return radiomics, settings, notes
@@ -575,6 +602,7 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     features: dict = {}
     ibsi: dict = {}       # feature name -> (IBSI code, IBSI name): the SR's concept of the features IBSI-1 defines
     cases: dict = {}      # the radiomics CSV's case(s) of each segment: whose settings rows tell its grid
+    sources: dict = {}    # the table's own name of a segment radiomics_of_parts gave to an exported mask
     if radiomics is not None and len(radiomics):
         from lungai.radiomics.ibsi.mapping import ibsi_code
 
@@ -583,6 +611,9 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
             unit = feature_unit(row.image_type, row.feature_class, row.feature)
             features.setdefault(str(row.segment), {})[name] = (float(row.value), unit)
             cases.setdefault(str(row.segment), set()).add(getattr(row, "case", None))
+            source = getattr(row, SOURCE_SEGMENT, None)
+            if isinstance(source, str) and source != str(row.segment):
+                sources.setdefault(str(row.segment), set()).add(source)
             code = ibsi_code(row.image_type, row.feature_class, row.feature)
             if code:
                 ibsi[name] = code
@@ -592,6 +623,12 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
         rad = features.pop(rad_name, {})
         ms.update(rad)
         comment = radiomics_grid_comment(rad_name, radiomics_settings, cases.get(rad_name)) if rad else None
+        # features of a segment the table names otherwise (radiomics --structure GTV-1): which, said in the SR itself
+        # (QA cohortprov62: only the console said it, a reader of the SR could not tell)
+        named = sorted(n for n in sources.get(rad_name, ()) if n.casefold() != str(label).casefold()) if rad else []
+        if named:
+            comment += (f"; the radiomic features are the radiomics table's segment {', '.join(named)}, taken as the "
+                        f"exported {label} (its name or volume)")
         groups.append(MeasurementGroup(label, ms, segment_number=number, role=role, comment=comment,
                                        ibsi={n: ibsi[n] for n in rad if n in ibsi}))
     for rad_name, ms in features.items():   # no exported mask (lungs, lungs_minus_tumour): their grid all the same
