@@ -1168,7 +1168,27 @@ def load_scene(path: str | Path, extract_to: str | Path):
     io_manager.SetCacheManager(cache)
     scene.SetDataIOManager(io_manager)
     scene.SetCacheManager(cache)
-    scene.SetURL(str(target / min(names, key=lambda name: (name.strip("/").count("/"), name))))
+    mrml_file = target / min(names, key=lambda name: (name.strip("/").count("/"), name))
+    scene.SetURL(str(mrml_file))
     if not scene.Connect():
         raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")
+    _restore_saved_names(scene, mrml_file)
     return scene
+
+
+def _restore_saved_names(scene, mrml_file: Path) -> None:
+    """Give each node of ``scene`` read from ``mrml_file`` the name that file holds for it: a reader may rename the
+    node it reads into (a sequence of transforms, stored as ``<name>_<ID>.seq.mha``, came back as
+    "breathing_motion_SequenceNode1-breathing motion-Seq" instead of "breathing motion" - QA scenemisc62).  A node is
+    matched by its ID and XML tag (the scene was read into an empty scene, which keeps the file's IDs)."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    try:
+        root = ET.parse(mrml_file).getroot()
+    except (ET.ParseError, OSError):
+        return
+    for element in root:
+        node_id, name = element.get("id"), element.get("name")
+        node = scene.GetNodeByID(node_id) if node_id and name is not None else None
+        if node is not None and node.GetNodeTagName() == element.tag and node.GetName() != name:
+            node.SetName(name)
