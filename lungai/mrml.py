@@ -887,11 +887,18 @@ _TEXT_REPLACEMENTS = (('"', "''"), ("\r\n", " "), ("\r", " "), ("\n", " "))
 REPLACED_TEXT_ATTRIBUTE = "LungAI.SavedTextReplaced"
 
 
-def _saved_text(value: str) -> str:
-    """A text cell as written into a saved table file (see :func:`_rewrite_table_files`)."""
+def saved_table_text(value: str) -> str:
+    """A table's text cell or column name as :func:`save_scene` saves it and :func:`load_scene` reads it back: '"'
+    and line breaks replaced (:data:`_TEXT_REPLACEMENTS`).  :func:`lungai.scene.nodes.cells_digest` compares cells
+    so: a table saved and reloaded is not edited."""
     for old, new in _TEXT_REPLACEMENTS:
         value = value.replace(old, new)
-    return f'"{value}"'
+    return value
+
+
+def _saved_text(value: str) -> str:
+    """A text cell as written into a saved table file (see :func:`_rewrite_table_files`)."""
+    return f'"{saved_table_text(value)}"'
 
 
 def _text_to_replace(value: str) -> bool:
@@ -923,10 +930,7 @@ def _saved_column_names(columns) -> list:
     originals = {arr.GetName() or "" for arr in columns}
     for c, arr in enumerate(columns):
         original = arr.GetName() or ""
-        base = original
-        for old, new in _TEXT_REPLACEMENTS:
-            base = base.replace(old, new)
-        base = base or f"column {c + 1}"
+        base = saved_table_text(original) or f"column {c + 1}"
         name, k = base, 1
         while name in taken or (name != original and name in originals):   # never another column's name
             k += 1
