@@ -3807,6 +3807,48 @@ def test_results_table_with_quotes_saved_and_reloaded_is_no_edit(load_module, mr
     assert not nodes.table_edited(noted)                       # the table in this process: as made
 
 
+@pytest.mark.shared_data
+def test_console_radiomics_table_keeps_an_edited_or_other_cts_table(mrml_scene, shared_data):
+    """QA scenemisc62 (lung1 / lung2, real MRML, the console API): radiomics_table(..., table_node=X) wrote into any
+    node given: lung2's features over the user's edited "lung1 radiomics" (its name and its link to lung1 kept: the RP
+    risk of lung1 would read lung2's features), and a volume node raised AttributeError after the whole extraction.
+    Like the panels, an edited table or another CT's is kept and the features go to a new table; a non-table is
+    refused before any work; the caller's own plain table is still written into."""
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.errors import InputError, InputNote
+    from lungai.io import read_ct, read_mask
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    data = shared_data / "pyradiomics_lung"
+    cases = {}
+    for case in ("lung1", "lung2"):
+        ct = read_ct(data / f"{case}_image.nrrd")
+        tumour = sitk.Cast(read_mask(data / f"{case}_label.nrrd", reference=ct) > 0, sitk.sitkUInt8)
+        vol = mrml.volume_node_from_image(mrml_scene, ct, case)
+        cases[case] = (vol, mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=vol)[0])
+    (v1, s1), (v2, s2) = cases["lung1"], cases["lung2"]
+
+    def run(vol, seg, table_node):
+        return radiomics_table(mrml_scene, vol, seg, segments=["Tumor"], feature_classes=["firstorder"],
+                               table_node=table_node)[0]
+
+    with pytest.raises(InputError, match="not a table"):
+        run(v2, s2, v1)
+    users = nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [1.0]}), "lung1 radiomics", v1,
+                               made_by=nodes.RADIOMICS_MADE_BY)
+    with pytest.warns(InputNote, match="'lung1 radiomics' is kept as it is \\(the results of another CT\\)"):
+        table = run(v2, s2, users)                                  # another CT's, not edited
+    assert table is not users and nodes.table_rows(users) == [{"feature": "f", "Tumor": "1"}]
+    users.SetCellText(0, 1, "7")                                    # the user's correction
+    with pytest.warns(InputNote, match="kept as it is \\(edited since the run that made it\\)"):
+        again = run(v1, s1, users)                                  # its own CT, edited
+    assert again is not users and users.GetCellText(0, 1) == "7" and users.GetName() == "lung1 radiomics"
+    assert run(v2, s2, table) is table                              # the console's own table: written into
+
+
 def _interrupted_training(load_module, tmp_path):
     """(logic, parameter node, checkpoints folder) of an interrupted LungAISeg training as train-seg writes it:
     its settings.json for 2 members, 1 epoch, 1 iteration, patience 5 (the members' states: the caller's)."""
