@@ -668,6 +668,56 @@ def test_scene_saved_as_mrb_reloads_with_data(mrml_scene, tmp_path):
         mrml.save_scene(mrml_scene, tmp_path / "case.zip")
 
 
+def test_saved_scene_keeps_node_names(mrml_scene, tmp_path):
+    """QA scenemisc62: a sequence of transforms (stored as "<name>_<ID>.seq.mha") came back from save_scene /
+    load_scene named after its file, "breathing_motion_SequenceNode1-breathing motion-Seq" instead of "breathing
+    motion".  Every node is now named as the .mrml says: sequences of transforms, volumes, markups, tables, and
+    plain nodes with '/', ':', quotes, '&', '<' or non-ASCII letters in their names."""
+    import vtk
+
+    scene = mrml_scene
+    names = {}
+
+    def volume(name):
+        node = mrml.volume_node_from_image(scene, oblique_image(), name)
+        return node
+
+    def add(kind, name):
+        if kind == "vtkMRMLScalarVolumeNode":
+            return volume(name)
+        node = scene.AddNewNodeByClass(kind, name)
+        if kind == "vtkMRMLTableNode":
+            node.AddColumn().SetName("x")
+            node.GetTable().SetNumberOfRows(1)
+        elif kind == "vtkMRMLMarkupsFiducialNode":
+            node.AddControlPoint(1.0, 2.0, 3.0)
+        elif kind == "vtkMRMLLinearTransformNode":
+            matrix = vtk.vtkMatrix4x4()
+            matrix.SetElement(0, 3, 5.0)
+            node.SetMatrixTransformToParent(matrix)
+        return node
+
+    for kind, name in [("vtkMRMLScalarVolumeNode", "CT a/b:c \u00e9"), ("vtkMRMLTableNode", 'tab "1" & <b>'),
+                       ("vtkMRMLMarkupsFiducialNode", "Punkte \u00fc/x"), ("vtkMRMLLinearTransformNode", "tf:1")]:
+        names[add(kind, name).GetID()] = name
+    for kind, name in [("vtkMRMLLinearTransformNode", "breathing motion"), ("vtkMRMLScalarVolumeNode", "4D CT"),
+                       ("vtkMRMLMarkupsFiducialNode", "points over time"), ("vtkMRMLTableNode", "tables over time")]:
+        sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
+        for k in range(2):
+            item = add(kind, f"{name} {k}")
+            sequence.SetDataNodeAtValue(item, str(k))
+            scene.RemoveNode(item)
+        names[sequence.GetID()] = name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = mrml.save_scene(scene, tmp_path / "names.mrb")
+    back = mrml.load_scene(path, tmp_path / "x")
+    assert {node_id: back.GetNodeByID(node_id).GetName() for node_id in names} == names
+    motion = back.GetFirstNodeByName("breathing motion")
+    assert motion.GetNumberOfDataNodes() == 2                       # the data still read
+    assert mrml._numpy_matrix(motion.GetNthDataNode(1).GetMatrixTransformToParent())[0, 3] == 5.0
+
+
 def test_lungs_scene_logic(mrml_scene, small_phantom):
     from lungai.scene.lungs import segment_lungs_node
 

@@ -3753,6 +3753,102 @@ def test_volume_table_edited_by_the_user_is_kept_and_a_reload_is_no_edit(mrml_sc
         nodes.edited_tables_note(third)
 
 
+@pytest.mark.shared_data
+def test_results_table_with_quotes_saved_and_reloaded_is_no_edit(load_module, mrml_scene, shared_data, tmp_path):
+    """QA scenemisc62 (lung1, real MRML, the Lung Radiomics panel's logic): lungai.mrml.save_scene saves '"' as two
+    apostrophes and a line break as a space (Slicer's table reader cannot read them back); a segment named
+    'GTV "primary"' (a column of the features table) or a note holding a quote or a line break made the table
+    "edited" after a plain save and reload (nodes.table_edited), so the next run wrote a new table beside it.  The
+    digest compares text as saved: a save and reload is no edit; a real edit still is."""
+    import warnings
+
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.io import read_ct, read_mask
+    from lungai.scene import nodes
+
+    data = shared_data / "pyradiomics_lung"
+    ct = read_ct(data / "lung1_image.nrrd")
+    tumour = sitk.Cast(read_mask(data / "lung1_label.nrrd", reference=ct) > 0, sitk.sitkUInt8)
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "lung1_image")
+    segment = 'GTV "primary"'
+    seg, _ = mrml.mask_to_segment(mrml_scene, tumour, segment, reference_volume_node=vol)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = vol, seg
+    p.selectedSegments = [segment]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    features = p.outputTable
+    assert segment in [features.GetColumnName(c) for c in range(features.GetNumberOfColumns())]
+    frame = mrml.dataframe_from_table_node(features)
+    # a results table with notes holding a quote and line breaks (as a run's notes may)
+    notes = pd.DataFrame({"feature": ["a", "b"], "Tumor": [1.25, 2.5],
+                          "note": ['segment "GTV" cut by the image edge', "line one\nline two\r\nthree"]})
+    noted = nodes.volume_table(mrml_scene, notes, "lung1_image notes", vol, made_by=nodes.DOSE_MADE_BY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                      # the InputNote on the replaced text
+        path = mrml.save_scene(mrml_scene, tmp_path / "quotes.mrb")
+    back = mrml.load_scene(path, tmp_path / "x")
+    ct_back = back.GetFirstNodeByName("lung1_image")
+    for name in ("lung1_image radiomics", "lung1_image notes"):
+        table = back.GetFirstNodeByName(name)
+        assert not nodes.table_edited(table), name
+        assert nodes.edited_tables_note(table) == ""
+    table = back.GetFirstNodeByName("lung1_image radiomics")
+    assert nodes.volume_table(back, frame, "lung1_image radiomics", ct_back, node=table,
+                              made_by=nodes.RADIOMICS_MADE_BY) is table      # the next run updates it
+    assert back.GetNumberOfNodesByClass("vtkMRMLTableNode") == 2
+    noted_back = back.GetFirstNodeByName("lung1_image notes")
+    noted_back.SetCellText(0, 2, "checked by hand")            # a real edit is still one
+    assert nodes.table_edited(noted_back)
+    assert not nodes.table_edited(noted)                       # the table in this process: as made
+
+
+@pytest.mark.shared_data
+def test_console_radiomics_table_keeps_an_edited_or_other_cts_table(mrml_scene, shared_data):
+    """QA scenemisc62 (lung1 / lung2, real MRML, the console API): radiomics_table(..., table_node=X) wrote into any
+    node given: lung2's features over the user's edited "lung1 radiomics" (its name and its link to lung1 kept: the RP
+    risk of lung1 would read lung2's features), and a volume node raised AttributeError after the whole extraction.
+    Like the panels, an edited table or another CT's is kept and the features go to a new table; a non-table is
+    refused before any work; the caller's own plain table is still written into."""
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.errors import InputError, InputNote
+    from lungai.io import read_ct, read_mask
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    data = shared_data / "pyradiomics_lung"
+    cases = {}
+    for case in ("lung1", "lung2"):
+        ct = read_ct(data / f"{case}_image.nrrd")
+        tumour = sitk.Cast(read_mask(data / f"{case}_label.nrrd", reference=ct) > 0, sitk.sitkUInt8)
+        vol = mrml.volume_node_from_image(mrml_scene, ct, case)
+        cases[case] = (vol, mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=vol)[0])
+    (v1, s1), (v2, s2) = cases["lung1"], cases["lung2"]
+
+    def run(vol, seg, table_node):
+        return radiomics_table(mrml_scene, vol, seg, segments=["Tumor"], feature_classes=["firstorder"],
+                               table_node=table_node)[0]
+
+    with pytest.raises(InputError, match="not a table"):
+        run(v2, s2, v1)
+    users = nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [1.0]}), "lung1 radiomics", v1,
+                               made_by=nodes.RADIOMICS_MADE_BY)
+    with pytest.warns(InputNote, match="'lung1 radiomics' is kept as it is \\(the results of another CT\\)"):
+        table = run(v2, s2, users)                                  # another CT's, not edited
+    assert table is not users and nodes.table_rows(users) == [{"feature": "f", "Tumor": "1"}]
+    users.SetCellText(0, 1, "7")                                    # the user's correction
+    with pytest.warns(InputNote, match="kept as it is \\(edited since the run that made it\\)"):
+        again = run(v1, s1, users)                                  # its own CT, edited
+    assert again is not users and users.GetCellText(0, 1) == "7" and users.GetName() == "lung1 radiomics"
+    assert run(v2, s2, table) is table                              # the console's own table: written into
+
+
 def _interrupted_training(load_module, tmp_path):
     """(logic, parameter node, checkpoints folder) of an interrupted LungAISeg training as train-seg writes it:
     its settings.json for 2 members, 1 epoch, 1 iteration, patience 5 (the members' states: the caller's)."""

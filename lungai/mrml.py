@@ -887,11 +887,18 @@ _TEXT_REPLACEMENTS = (('"', "''"), ("\r\n", " "), ("\r", " "), ("\n", " "))
 REPLACED_TEXT_ATTRIBUTE = "LungAI.SavedTextReplaced"
 
 
-def _saved_text(value: str) -> str:
-    """A text cell as written into a saved table file (see :func:`_rewrite_table_files`)."""
+def saved_table_text(value: str) -> str:
+    """A table's text cell or column name as :func:`save_scene` saves it and :func:`load_scene` reads it back: '"'
+    and line breaks replaced (:data:`_TEXT_REPLACEMENTS`).  :func:`lungai.scene.nodes.cells_digest` compares cells
+    so: a table saved and reloaded is not edited."""
     for old, new in _TEXT_REPLACEMENTS:
         value = value.replace(old, new)
-    return f'"{value}"'
+    return value
+
+
+def _saved_text(value: str) -> str:
+    """A text cell as written into a saved table file (see :func:`_rewrite_table_files`)."""
+    return f'"{saved_table_text(value)}"'
 
 
 def _text_to_replace(value: str) -> bool:
@@ -923,10 +930,7 @@ def _saved_column_names(columns) -> list:
     originals = {arr.GetName() or "" for arr in columns}
     for c, arr in enumerate(columns):
         original = arr.GetName() or ""
-        base = original
-        for old, new in _TEXT_REPLACEMENTS:
-            base = base.replace(old, new)
-        base = base or f"column {c + 1}"
+        base = saved_table_text(original) or f"column {c + 1}"
         name, k = base, 1
         while name in taken or (name != original and name in originals):   # never another column's name
             k += 1
@@ -1168,7 +1172,27 @@ def load_scene(path: str | Path, extract_to: str | Path):
     io_manager.SetCacheManager(cache)
     scene.SetDataIOManager(io_manager)
     scene.SetCacheManager(cache)
-    scene.SetURL(str(target / min(names, key=lambda name: (name.strip("/").count("/"), name))))
+    mrml_file = target / min(names, key=lambda name: (name.strip("/").count("/"), name))
+    scene.SetURL(str(mrml_file))
     if not scene.Connect():
         raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")
+    _restore_saved_names(scene, mrml_file)
     return scene
+
+
+def _restore_saved_names(scene, mrml_file: Path) -> None:
+    """Give each node of ``scene`` read from ``mrml_file`` the name that file holds for it: a reader may rename the
+    node it reads into (a sequence of transforms, stored as ``<name>_<ID>.seq.mha``, came back as
+    "breathing_motion_SequenceNode1-breathing motion-Seq" instead of "breathing motion" - QA scenemisc62).  A node is
+    matched by its ID and XML tag (the scene was read into an empty scene, which keeps the file's IDs)."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    try:
+        root = ET.parse(mrml_file).getroot()
+    except (ET.ParseError, OSError):
+        return
+    for element in root:
+        node_id, name = element.get("id"), element.get("name")
+        node = scene.GetNodeByID(node_id) if node_id and name is not None else None
+        if node is not None and node.GetNodeTagName() == element.tag and node.GetName() != name:
+            node.SetName(name)

@@ -1628,32 +1628,39 @@ MADE_NAME_ATTRIBUTE = "LungAI.madeName"
 MADE_CELLS_ATTRIBUTE = "LungAI.madeCells"
 
 
-def cells_digest(node) -> str:
+def cells_digest(node, as_saved: bool = True) -> str:
     """A digest of a table node's columns (names, order) and cells as :func:`lungai.mrml.dataframe_from_table_node`
     reads them - a number's exact value, also after Slicer saved and reloaded the scene (6 digits in its file), so a
     reload is no edit -, leaving out the :data:`OUTLINE_COLUMN` (lungai's refresh writes it when measured segments
-    change: :func:`refresh_confidence_tables`)."""
+    change: :func:`refresh_confidence_tables`).  Text (column names, text cells) is taken as
+    :func:`lungai.mrml.save_scene` saves it (:func:`lungai.mrml.saved_table_text`: '"' and line breaks replaced), so
+    a table saved and reloaded is no edit either (QA scenemisc62: a segment named 'GTV "primary"' - a column of the
+    radiomics table - made the table "edited" after a save and reload; the next run wrote a new table);
+    ``as_saved=False``: the text as it is (the digest recorded before that)."""
     import hashlib
     import numbers
 
     from lungai import mrml
 
+    text = mrml.saved_table_text if as_saved else str
     frame = mrml.dataframe_from_table_node(node)
     digest = hashlib.blake2b(digest_size=12)
     for position, column in enumerate(frame.columns):
         if column == OUTLINE_COLUMN:
             continue
         values = frame.iloc[:, position].tolist()
-        cells = [repr(float(v)) if isinstance(v, numbers.Number) else "t" + str(v) for v in values]
-        digest.update(("\x1f".join([str(column)] + cells) + "\x1e").encode("utf-8", "surrogatepass"))
+        cells = [repr(float(v)) if isinstance(v, numbers.Number) else "t" + text(str(v)) for v in values]
+        digest.update(("\x1f".join([text(str(column))] + cells) + "\x1e").encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
 def table_edited(node) -> bool:
     """Whether a table a run made (:func:`named_table`) was edited since: its cells are no longer those the run wrote
-    (:data:`MADE_CELLS_ATTRIBUTE`).  A table of an older version (no digest) cannot be told: False."""
+    (:data:`MADE_CELLS_ATTRIBUTE`; a digest recorded before text was compared as saved is accepted too).  A table of
+    an older version (no digest) cannot be told: False."""
     made = node.GetAttribute(MADE_CELLS_ATTRIBUTE) if node is not None else None
-    return bool(made) and node.GetTable() is not None and cells_digest(node) != made
+    return bool(made) and node.GetTable() is not None and cells_digest(node) != made \
+        and cells_digest(node, as_saved=False) != made
 
 
 def _own_by_name(node, name: str) -> bool:

@@ -103,6 +103,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
 
     from lungai.scene.nodes import segmentation_volume_problem
 
+    table_node = _table_to_write(table_node, volume_node)
     image = mrml.image_from_volume_node(volume_node)
     check_ct(image, volume_node.GetName())      # as read_ct for a file: NaN voxels, spacing in mm, HU
     problem = segmentation_volume_problem(seg_node, volume_node)   # another CT's / patient's segments, as the panel
@@ -155,6 +156,30 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     # (nodes.refresh_confidence_tables)
     record_measured_outlines(node, measured_outlines(seg_node, list(masks)))
     return node, errors
+
+
+def _table_to_write(table_node, volume_node):
+    """The ``table_node`` :func:`radiomics_table` writes into: as given, or None (a new table) when it is a results
+    table the panels would keep (warned, :class:`~lungai.errors.InputNote`): one lungai made whose cells the user
+    edited since (:func:`lungai.scene.nodes.table_edited`) or another CT's results (its source volume, e.g. "lung1
+    radiomics" given for lung2: its name and its link to lung1 stayed, the RP risk of lung1 would have read lung2's
+    features).  A node that is not a table raises InputError (QA scenemisc62: an AttributeError after the whole
+    extraction, or lung2's features written over the user's edited "lung1 radiomics")."""
+    from lungai.scene import nodes
+
+    if table_node is None:
+        return None
+    if not table_node.IsA("vtkMRMLTableNode"):
+        raise InputError(f"table_node {table_node.GetName()!r} is a {table_node.GetClassName()}, not a table",
+                         "pass a vtkMRMLTableNode or table_node=None (a new table)")
+    source = nodes.source_volume_id(table_node)
+    why = ("edited since the run that made it" if nodes.table_edited(table_node)
+           else "the results of another CT" if source and source != volume_node.GetID() else "")
+    if not why:
+        return table_node
+    warnings.warn(InputNote(f"table {table_node.GetName()!r} is kept as it is ({why}): the features go to a new "
+                            "table (the returned node), as the Lung Radiomics panel does"), stacklevel=3)
+    return None
 
 
 def export_table_csv(table_node, path, protect=()) -> str:
