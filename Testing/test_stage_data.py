@@ -214,6 +214,18 @@ def test_coexpression_graph_links_correlated_genes(tmp_path):
     assert set(map(tuple, e2.T)) == {(0, 1), (1, 0), (1, 2), (2, 1)}
 
 
+
+@pytest.mark.parametrize("name,sep", [("edges.csv", ","), ("edges.tsv", "\t")])
+def test_edge_list_without_header_keeps_its_first_edge(tmp_path, name, sep):
+    """An edge list written without a header row (a STRING / pathway export): its first line, two of the selected
+    genes, is an edge - before, it was taken as the header and the edge g1-g2 was lost without a word."""
+    path = tmp_path / name
+    path.write_text(sep.join(["g1", "g2"]) + "\n" + sep.join(["g2", "g3"]) + "\n", encoding="utf-8")
+    e = edges_from_list(path, ["g1", "g2", "g3"])
+    assert set(map(tuple, e.T)) == {(0, 1), (1, 0), (1, 2), (2, 1)}
+    path.write_text(sep.join(["gene_a", "gene_b"]) + "\n" + sep.join(["g2", "g3"]) + "\n", encoding="utf-8")
+    assert set(map(tuple, edges_from_list(path, ["g1", "g2", "g3"]).T)) == {(1, 2), (2, 1)}   # a header: no edge
+
 def test_class_balanced_weights_favour_rare_classes():
     w = class_balanced_weights([100, 10, 50], beta=0.99)
     assert w[1] > w[2] > w[0] and w.sum() == pytest.approx(3.0)

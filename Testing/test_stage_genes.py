@@ -148,3 +148,13 @@ def test_gene_variances_delimiters_sniffed(tmp_path, sep):
     tcga = tmp_path / "tcga.csv"
     tcga.write_text("TP53|7157,1.5\nEGFR|1956,2.0\nKRAS|3845,0.5\n", encoding="utf-8")
     assert read_gene_variances(tcga).to_dict() == {"TP53|7157": 1.5, "EGFR|1956": 2.0, "KRAS|3845": 0.5}
+
+
+def test_gene_variances_semicolon_decimal_comma(tmp_path):
+    """A decimal-comma spreadsheet's CSV (';' between fields, 1,5 for 1.5) is read as lungai stage reads its other
+    tables - before, its values were not numbers: "holds no numeric gene variance"."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    path = tmp_path / "variances.csv"
+    path.write_text("gene;variance\nTP53;1,5\nEGFR;2\n", encoding="utf-8")
+    assert read_gene_variances(path).to_dict() == {"TP53": 1.5, "EGFR": 2.0}

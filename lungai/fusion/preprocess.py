@@ -316,7 +316,8 @@ def read_gene_variances(path) -> pd.Series:
         raise InputError(f"cannot read the gene variances {path}: {e}", "give an existing CSV: gene, raw variance") from e
     if key not in _VARIANCES:
         try:
-            df = pd.read_csv(path, sep=table_separator(path), header=None)
+            sep = table_separator(path)
+            df = pd.read_csv(path, sep=sep, header=None)
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read the gene variances {path}: {e}",
                              "give a CSV with two columns: gene, raw variance") from e
@@ -324,7 +325,10 @@ def read_gene_variances(path) -> pd.Series:
             raise InputError(f"{path} has {counted(df.shape[1], 'column')}",
                              "give a CSV with two columns: gene, raw variance")
         genes = df.iloc[:, 0].astype(str).str.strip()
-        vals = pd.to_numeric(df.iloc[:, -1], errors="coerce")
+        vals = df.iloc[:, -1]
+        if sep == ";":     # a decimal-comma spreadsheet's CSV: 1,5 = 1.5 (as lungai.io.tables.read_table_checked)
+            vals = vals.map(lambda v: v.strip().replace(",", ".") if isinstance(v, str) else v)
+        vals = pd.to_numeric(vals, errors="coerce")
         keep = vals.notna() & df.iloc[:, 0].notna() & (genes != "")
         s = pd.Series(vals[keep].to_numpy(float), index=genes[keep].to_numpy(), name="variance")
         s = s[~s.index.duplicated()]
