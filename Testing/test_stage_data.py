@@ -176,6 +176,22 @@ def test_one_class_and_too_few_per_class_are_refused(tmp_path):
     assert check_labels(c, 3) == ["A", "B"]
 
 
+
+def test_one_class_iii_iv_says_the_group_holds_stage_iv(tmp_path):
+    """A stage III/IV cohort (the patients of a radiotherapy clinic) labelled with --stage-from has one class,
+    III-IV: the fix says the group holds stage III and IV alike and how to tell them apart (before, only "choose a
+    label column with at least two classes")."""
+    _write(tmp_path, labels=["III-IV"] * 12)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage")
+    with pytest.raises(InputError, match="only one class") as err:
+        check_labels(c, 5)
+    assert "holds stage III and stage IV alike" in err.value.fix and "--label-groups" in err.value.fix
+    _write(tmp_path, labels=["I"] * 12)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage")
+    with pytest.raises(InputError, match="only one class") as err:
+        check_labels(c, 5)
+    assert "stage IV" not in err.value.fix
+
 def test_ehr_encoder_imputes_median_adds_indicator_and_leaves_out_dates(tmp_path):
     df = pd.DataFrame({"age": [50, np.nan, 70, 60], "sex": ["M", "F", np.nan, "M"],
                        "date": ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"]})

@@ -232,3 +232,20 @@ def test_a_tnm_combination_with_an_impossible_value_is_named_as_not_understood()
     fix = err.value.fix
     assert "'T5N0M0', 'T2N1M2', 'T2cN0M0' have a T, N or M value not understood" in fix
     assert "'TXN0M0' have T or N unknown" in fix and "I=T 2a N0 M0" in fix
+
+
+def test_validate_on_a_stage_iii_iv_cohort_says_the_group_holds_stage_iv(tmp_path, syn, capsys):
+    """A model of the classes I / II / III-IV (--stage-from) validated on a stage III/IV cohort: one class, and the
+    message says why - the group holds stage III and IV alike (before: only "validate on a cohort with several
+    classes")."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    ehr["stage"] = ehr.stage.replace({"III": "III-IV"})
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
+                 "-o", tmp_path / "model", *FAST]) == 0
+    ehr[ehr.stage == "III-IV"].to_csv(tmp_path / "late.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["validate", OWN, "--model", tmp_path / "model", "--ehr", tmp_path / "late.csv", "--label", "stage",
+                 "-o", tmp_path / "v"]) == 2
+    err = capsys.readouterr().err
+    assert "only one class (III-IV)" in err and "holds stage III and stage IV alike" in err

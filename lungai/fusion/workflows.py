@@ -416,7 +416,14 @@ def run_validate(args) -> int:
         raise InputError(f"label values {unknown} are not classes of the locked model ({classes})",
                          "use the same label definition (--label, --label-groups / --stage-from) as in training")
     if cohort.labels.nunique() < 2:
-        raise InputError("the external cohort's label has only one class", "validate on a cohort with several classes")
+        from lungai.fusion.labels import late_group_note
+
+        only = sorted(set(cohort.labels.dropna()))
+        late = late_group_note(only)
+        raise InputError(f"the external cohort's label has only one class ({', '.join(map(str, only))})",
+                         "validate on a cohort with several classes" + (
+                             f" ({late}: a model of the classes {' / '.join(map(str, classes))} cannot tell them "
+                             "apart, nor be validated on such a cohort alone)" if late else ""))
     y = cohort.y(classes)
     frames = {}
     with _print_warnings():           # EHR values not seen in training: named, with what was done
