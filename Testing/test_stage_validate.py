@@ -249,3 +249,15 @@ def test_validate_on_a_stage_iii_iv_cohort_says_the_group_holds_stage_iv(tmp_pat
                  "-o", tmp_path / "v"]) == 2
     err = capsys.readouterr().err
     assert "only one class (III-IV)" in err and "holds stage III and stage IV alike" in err
+    # the cohort's sub-stages (IA, IIIA, IV) for the model's groups I / II / III-IV: the fix gives the --label-groups
+    # value that reads them so (before, only "use the same label definition ... as in training")
+    sub = ehr.copy()
+    late = sub.stage == "III-IV"
+    sub.loc[late, "stage"] = ["IIIA" if k % 2 else "IV" for k in range(int(late.sum()))]
+    sub.loc[sub.stage == "I", "stage"] = "IA"
+    sub.to_csv(tmp_path / "sub.csv", index=False)
+    data = ["--model", tmp_path / "model", "--ehr", tmp_path / "sub.csv", "--label", "stage"]
+    assert _cli(["validate", OWN, *data, "-o", tmp_path / "v2"]) == 2
+    groups = "I=IA;II=II;III-IV=IIIA,IV"
+    assert f'--label-groups "{groups}"' in capsys.readouterr().err
+    assert _cli(["validate", OWN, *data, "--label-groups", groups, "-o", tmp_path / "v3"]) == 0

@@ -113,6 +113,22 @@ def late_group_note(classes) -> Optional[str]:
             "cohort has this one class")
 
 
+def stage_groups_hint(values, classes) -> Optional[str]:
+    """The ``--label-groups`` value that reads a cohort's overall stages (``values``: IIIA, IIIB, IV, Stage I ...)
+    as the stage groups ``classes`` of a model trained with --stage-from (I / II / :data:`LATE_GROUP`); None when
+    the classes are not those groups or a value is not an overall stage."""
+    if sorted(map(str, classes)) != ["I", "II", LATE_GROUP]:
+        return None
+    groups: dict = {}
+    for v in sorted({str(v) for v in values}):
+        spelt = stage_spelling(v)
+        if spelt is None and v not in classes:
+            return None
+        base = v if spelt is None else re.match(r"IV|I{1,3}", spelt).group()
+        groups.setdefault(LATE_GROUP if base in ("III", "IV") else base, []).append(v)
+    return ";".join(f"{c}={','.join(groups[c])}" for c in ("I", "II", LATE_GROUP) if c in groups)
+
+
 def stage_group(t, n, m) -> Optional[str]:
     """AJCC 7th-edition overall stage collapsed to "I", "II", "III-IV" (None when T or N is unknown, or for a
     combination the AJCC table does not stage).  I and II need M0: with M unknown (MX, missing - it may be M1) a

@@ -413,8 +413,12 @@ def run_validate(args) -> int:
     cohort.labels = matched
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
     if unknown:
+        from lungai.fusion.labels import stage_groups_hint
+
+        hint = stage_groups_hint(cohort.labels.dropna(), classes)   # IIIA / IIIB / IV for the group III-IV
         raise InputError(f"label values {unknown} are not classes of the locked model ({classes})",
-                         "use the same label definition (--label, --label-groups / --stage-from) as in training")
+                         "use the same label definition (--label, --label-groups / --stage-from) as in training"
+                         + (f", e.g. --label-groups \"{hint}\" (the model's stage groups)" if hint else ""))
     if cohort.labels.nunique() < 2:
         from lungai.fusion.labels import late_group_note
 
