@@ -176,6 +176,22 @@ def test_one_class_and_too_few_per_class_are_refused(tmp_path):
     assert check_labels(c, 3) == ["A", "B"]
 
 
+
+def test_one_class_iii_iv_says_the_group_holds_stage_iv(tmp_path):
+    """A stage III/IV cohort (the patients of a radiotherapy clinic) labelled with --stage-from has one class,
+    III-IV: the fix says the group holds stage III and IV alike and how to tell them apart (before, only "choose a
+    label column with at least two classes")."""
+    _write(tmp_path, labels=["III-IV"] * 12)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage")
+    with pytest.raises(InputError, match="only one class") as err:
+        check_labels(c, 5)
+    assert "holds stage III and stage IV alike" in err.value.fix and "--label-groups" in err.value.fix
+    _write(tmp_path, labels=["I"] * 12)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage")
+    with pytest.raises(InputError, match="only one class") as err:
+        check_labels(c, 5)
+    assert "stage IV" not in err.value.fix
+
 def test_ehr_encoder_imputes_median_adds_indicator_and_leaves_out_dates(tmp_path):
     df = pd.DataFrame({"age": [50, np.nan, 70, 60], "sex": ["M", "F", np.nan, "M"],
                        "date": ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"]})
@@ -213,6 +229,18 @@ def test_coexpression_graph_links_correlated_genes(tmp_path):
         e2 = edges_from_list(tmp_path / "edges.csv", ["g1", "g2", "g3"])
     assert set(map(tuple, e2.T)) == {(0, 1), (1, 0), (1, 2), (2, 1)}
 
+
+
+@pytest.mark.parametrize("name,sep", [("edges.csv", ","), ("edges.tsv", "\t")])
+def test_edge_list_without_header_keeps_its_first_edge(tmp_path, name, sep):
+    """An edge list written without a header row (a STRING / pathway export): its first line, two of the selected
+    genes, is an edge - before, it was taken as the header and the edge g1-g2 was lost without a word."""
+    path = tmp_path / name
+    path.write_text(sep.join(["g1", "g2"]) + "\n" + sep.join(["g2", "g3"]) + "\n", encoding="utf-8")
+    e = edges_from_list(path, ["g1", "g2", "g3"])
+    assert set(map(tuple, e.T)) == {(0, 1), (1, 0), (1, 2), (2, 1)}
+    path.write_text(sep.join(["gene_a", "gene_b"]) + "\n" + sep.join(["g2", "g3"]) + "\n", encoding="utf-8")
+    assert set(map(tuple, edges_from_list(path, ["g1", "g2", "g3"]).T)) == {(1, 2), (2, 1)}   # a header: no edge
 
 def test_class_balanced_weights_favour_rare_classes():
     w = class_balanced_weights([100, 10, 50], beta=0.99)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lungai.errors import InputError
 from lungai.fusion import model_io
 from lungai.fusion.baseline import LABELS, BaselinePipeline, cohort_branches, fusion_label
 from lungai.fusion.data import load_cohort
@@ -119,3 +120,41 @@ def test_fusion_label_lists_the_trained_branches(zpaths):
     assert fusion_label(["ehr"], ["ehr", "rna"]) == "fusion network (EHR MLP, RNA left out)"
     cohort = load_cohort(zpaths["ehr"], zpaths["rna"], label="stage")
     assert cohort_branches(("ehr", "rna", "ct"), cohort) == ["ehr", "rna"]
+
+
+@pytest.mark.parametrize("text", ["TP53\nEGFR\n", "11\n22\n33\n", "gene\nTP53\nEGFR\n"])
+def test_gene_variances_one_column_file_named_as_such(tmp_path, text):
+    """A one-column file is said to have one column, not split at a letter or digit of its values by pandas'
+    sniffer (sep=None: "TP53\\nEGFR" became 2 columns, "11\\n22\\n33" 3, and the message was "holds no numeric gene
+    variance")."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    path = tmp_path / "variances.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match="has 1 column") as e:
+        read_gene_variances(path)
+    assert "two columns: gene, raw variance" in e.value.fix
+
+
+@pytest.mark.parametrize("sep", [",", "\t", ";", "|"])
+def test_gene_variances_delimiters_sniffed(tmp_path, sep):
+    """Comma, tab, ';' and '|' tables are read whatever the extension; a '|' inside TCGA gene names
+    (TP53|7157) with commas between the columns stays part of the name."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    path = tmp_path / "variances.csv"
+    path.write_text(f"gene{sep}variance\nTP53{sep}1.5\nEGFR{sep}2\n", encoding="utf-8")
+    assert read_gene_variances(path).to_dict() == {"TP53": 1.5, "EGFR": 2.0}
+    tcga = tmp_path / "tcga.csv"
+    tcga.write_text("TP53|7157,1.5\nEGFR|1956,2.0\nKRAS|3845,0.5\n", encoding="utf-8")
+    assert read_gene_variances(tcga).to_dict() == {"TP53|7157": 1.5, "EGFR|1956": 2.0, "KRAS|3845": 0.5}
+
+
+def test_gene_variances_semicolon_decimal_comma(tmp_path):
+    """A decimal-comma spreadsheet's CSV (';' between fields, 1,5 for 1.5) is read as lungai stage reads its other
+    tables - before, its values were not numbers: "holds no numeric gene variance"."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    path = tmp_path / "variances.csv"
+    path.write_text("gene;variance\nTP53;1,5\nEGFR;2\n", encoding="utf-8")
+    assert read_gene_variances(path).to_dict() == {"TP53": 1.5, "EGFR": 2.0}

@@ -232,3 +232,32 @@ def test_a_tnm_combination_with_an_impossible_value_is_named_as_not_understood()
     fix = err.value.fix
     assert "'T5N0M0', 'T2N1M2', 'T2cN0M0' have a T, N or M value not understood" in fix
     assert "'TXN0M0' have T or N unknown" in fix and "I=T 2a N0 M0" in fix
+
+
+def test_validate_on_a_stage_iii_iv_cohort_says_the_group_holds_stage_iv(tmp_path, syn, capsys):
+    """A model of the classes I / II / III-IV (--stage-from) validated on a stage III/IV cohort: one class, and the
+    message says why - the group holds stage III and IV alike (before: only "validate on a cohort with several
+    classes")."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    ehr["stage"] = ehr.stage.replace({"III": "III-IV"})
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
+                 "-o", tmp_path / "model", *FAST]) == 0
+    ehr[ehr.stage == "III-IV"].to_csv(tmp_path / "late.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["validate", OWN, "--model", tmp_path / "model", "--ehr", tmp_path / "late.csv", "--label", "stage",
+                 "-o", tmp_path / "v"]) == 2
+    err = capsys.readouterr().err
+    assert "only one class (III-IV)" in err and "holds stage III and stage IV alike" in err
+    # the cohort's sub-stages (IA, IIIA, IV) for the model's groups I / II / III-IV: the fix gives the --label-groups
+    # value that reads them so (before, only "use the same label definition ... as in training")
+    sub = ehr.copy()
+    late = sub.stage == "III-IV"
+    sub.loc[late, "stage"] = ["IIIA" if k % 2 else "IV" for k in range(int(late.sum()))]
+    sub.loc[sub.stage == "I", "stage"] = "IA"
+    sub.to_csv(tmp_path / "sub.csv", index=False)
+    data = ["--model", tmp_path / "model", "--ehr", tmp_path / "sub.csv", "--label", "stage"]
+    assert _cli(["validate", OWN, *data, "-o", tmp_path / "v2"]) == 2
+    groups = "I=IA;II=II;III-IV=IIIA,IV"
+    assert f'--label-groups "{groups}"' in capsys.readouterr().err
+    assert _cli(["validate", OWN, *data, "--label-groups", groups, "-o", tmp_path / "v3"]) == 0

@@ -61,7 +61,7 @@ def _model_args(p) -> None:
                         "--rna matrix is per-gene standardised / z-scored; without it all genes of such a matrix "
                         "are kept, with a warning)")
     g.add_argument("--neighbours", type=_whole(1, "give the number of co-expression neighbours per gene (>= 1)"), default=8, help="co-expression graph degree")
-    g.add_argument("--edges", help="gene edge list CSV (gene_a,gene_b) instead of the co-expression graph")
+    g.add_argument("--edges", help="gene edge list CSV (gene_a,gene_b; header row optional) instead of the co-expression graph")
     g.add_argument("--epochs", type=_whole(1, "give the number of training epochs (>= 1)"), default=80, help="training epochs (the maximum with --val-fraction)")
     g.add_argument("--val-fraction", type=_real(0, 1, "give a fraction from 0 (no early stopping) up to, not including, 1", high_open=True), default=0.0,
                    help="> 0: hold out this stratified part of the training data for early stopping "

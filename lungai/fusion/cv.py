@@ -48,9 +48,14 @@ def check_labels(cohort: Cohort, folds: int) -> list:
     """Classes (sorted); raises InputError for one class or too few patients per class."""
     counts = cohort.labels.value_counts().sort_index()
     if len(counts) < 2:
+        from lungai.fusion.labels import late_group_note
+
+        late = late_group_note(counts.index)
         raise InputError(f"the label has only one class ({', '.join(map(str, counts.index))}) "
                          f"among {int(counts.sum())} labelled patients",
-                         "choose a label column with at least two classes")
+                         "choose a label column with at least two classes" + (
+                             f" ({late}): give --label a column of the AJCC stage (IIIA / IIIB / IV), with "
+                             "--label-groups to merge sub-stages (e.g. 'III=IIIA,IIIB;IV=IV')" if late else ""))
     small = {str(k): int(v) for k, v in counts.items() if v < folds}
     if small:
         raise InputError(f"too few patients per class for {folds}-fold CV: {small} (each class needs >= {folds})",

@@ -32,13 +32,18 @@ def coexpression_edges(x: np.ndarray, neighbours: int = 8) -> np.ndarray:
 
 
 def edges_from_list(path, genes) -> np.ndarray:
-    """Edges (2, E) among ``genes`` from a two-column table (gene_a, gene_b); others are ignored."""
+    """Edges (2, E) among ``genes`` from a two-column table (gene_a, gene_b; a header row is optional: a first row
+    naming two of ``genes`` is an edge, never a header, or a list written without one lost its first edge
+    silently); others are ignored."""
     from lungai.fusion.data import read_table
 
     df = read_table(path, dtype=str)         # gene names as written ("0012" is no number)
     if df.shape[1] < 2:
         raise InputError(f"edge list {path} needs two columns (gene_a, gene_b)", "write one edge per row")
     index = {g: i for i, g in enumerate(genes)}
+    first = [str(c).strip() for c in df.columns[:2]]
+    if all(g in index for g in first):       # no header row: its first line is an edge
+        df = pd.concat([pd.DataFrame([first], columns=df.columns[:2]), df.iloc[:, :2]], ignore_index=True)
     pairs = [(index[a], index[b]) for a, b in zip(df.iloc[:, 0].astype(str).str.strip(),
                                                   df.iloc[:, 1].astype(str).str.strip())
              if a in index and b in index and a != b]

@@ -100,6 +100,35 @@ def _m_num(m) -> Optional[int]:
     return int(g[0]) if g is not None else None
 
 
+# the stage group of --stage-from holding stage III and stage IV alike (:func:`stage_group`)
+LATE_GROUP = "III-IV"
+
+
+def late_group_note(classes) -> Optional[str]:
+    """What to say when the one class of a label is :data:`LATE_GROUP`: the group holds stage III and IV alike, so
+    a stage III/IV cohort - the patients of a radiotherapy clinic - has that one class; None for other classes."""
+    if [str(c) for c in classes] != [LATE_GROUP]:
+        return None
+    return (f"the stage group {LATE_GROUP} (--stage-from) holds stage III and stage IV alike, so a stage III/IV "
+            "cohort has this one class")
+
+
+def stage_groups_hint(values, classes) -> Optional[str]:
+    """The ``--label-groups`` value that reads a cohort's overall stages (``values``: IIIA, IIIB, IV, Stage I ...)
+    as the stage groups ``classes`` of a model trained with --stage-from (I / II / :data:`LATE_GROUP`); None when
+    the classes are not those groups or a value is not an overall stage."""
+    if sorted(map(str, classes)) != ["I", "II", LATE_GROUP]:
+        return None
+    groups: dict = {}
+    for v in sorted({str(v) for v in values}):
+        spelt = stage_spelling(v)
+        if spelt is None and v not in classes:
+            return None
+        base = v if spelt is None else re.match(r"IV|I{1,3}", spelt).group()
+        groups.setdefault(LATE_GROUP if base in ("III", "IV") else base, []).append(v)
+    return ";".join(f"{c}={','.join(groups[c])}" for c in ("I", "II", LATE_GROUP) if c in groups)
+
+
 def stage_group(t, n, m) -> Optional[str]:
     """AJCC 7th-edition overall stage collapsed to "I", "II", "III-IV" (None when T or N is unknown, or for a
     combination the AJCC table does not stage).  I and II need M0: with M unknown (MX, missing - it may be M1) a
@@ -114,12 +143,12 @@ def stage_group(t, n, m) -> Optional[str]:
     """
     tn, nn, mn = _t_num(t), _n_num(n), _m_num(m)
     if mn == 1 or (nn is not None and nn >= 2) or tn == 4:
-        return "III-IV"
+        return LATE_GROUP
     if tn is None or nn is None:
         return None
     t2b = _t2b(t)
     if tn == 3 and nn >= 1:
-        return "III-IV"          # IIIA with M0, IV with M1: decided with M unknown too
+        return LATE_GROUP          # IIIA with M0, IV with M1: decided with M unknown too
     if mn is None:
         return None              # I / II only with M0: an unknown M (MX, missing) may be M1 (IV)
     if tn == 0 and (not _tis(t) or nn >= 1):

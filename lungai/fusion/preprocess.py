@@ -287,6 +287,26 @@ def looks_standardised(rna: Optional[pd.DataFrame], tol: float = STANDARDISED_TO
 
 _VARIANCES: dict = {}
 
+# the delimiters a table without a fixed one is sniffed among: never a letter or digit of the values (pandas'
+# sep=None lets csv.Sniffer pick any character: "TP53\nEGFR" came out as two columns split at 'P', "11\n22" at '1')
+SNIFFED_DELIMITERS = ",;\t|"
+
+
+def table_separator(path) -> str:
+    """The delimiter of a small table read without a fixed one (:func:`read_gene_variances`): the one of
+    :data:`SNIFFED_DELIMITERS` that splits its first lines alike, else - a one-column file, or no clear sniff - the
+    one of its extension (tab for .tsv / .txt, else comma: :func:`lungai.fusion.data._separator`)."""
+    import csv
+
+    from lungai.fusion.data import _separator
+
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        sample = f.read(65536)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=SNIFFED_DELIMITERS).delimiter
+    except csv.Error:
+        return _separator(path)
+
 
 def read_gene_variances(path) -> pd.Series:
     """Raw per-gene variances from a two-column table (gene, variance; a header row is optional)."""
@@ -296,7 +316,8 @@ def read_gene_variances(path) -> pd.Series:
         raise InputError(f"cannot read the gene variances {path}: {e}", "give an existing CSV: gene, raw variance") from e
     if key not in _VARIANCES:
         try:
-            df = pd.read_csv(path, sep=None, engine="python", header=None)
+            sep = table_separator(path)
+            df = pd.read_csv(path, sep=sep, header=None)
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read the gene variances {path}: {e}",
                              "give a CSV with two columns: gene, raw variance") from e
@@ -304,7 +325,10 @@ def read_gene_variances(path) -> pd.Series:
             raise InputError(f"{path} has {counted(df.shape[1], 'column')}",
                              "give a CSV with two columns: gene, raw variance")
         genes = df.iloc[:, 0].astype(str).str.strip()
-        vals = pd.to_numeric(df.iloc[:, -1], errors="coerce")
+        vals = df.iloc[:, -1]
+        if sep == ";":     # a decimal-comma spreadsheet's CSV: 1,5 = 1.5 (as lungai.io.tables.read_table_checked)
+            vals = vals.map(lambda v: v.strip().replace(",", ".") if isinstance(v, str) else v)
+        vals = pd.to_numeric(vals, errors="coerce")
         keep = vals.notna() & df.iloc[:, 0].notna() & (genes != "")
         s = pd.Series(vals[keep].to_numpy(float), index=genes[keep].to_numpy(), name="variance")
         s = s[~s.index.duplicated()]

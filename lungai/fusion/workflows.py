@@ -413,10 +413,21 @@ def run_validate(args) -> int:
     cohort.labels = matched
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
     if unknown:
+        from lungai.fusion.labels import stage_groups_hint
+
+        hint = stage_groups_hint(cohort.labels.dropna(), classes)   # IIIA / IIIB / IV for the group III-IV
         raise InputError(f"label values {unknown} are not classes of the locked model ({classes})",
-                         "use the same label definition (--label, --label-groups / --stage-from) as in training")
+                         "use the same label definition (--label, --label-groups / --stage-from) as in training"
+                         + (f", e.g. --label-groups \"{hint}\" (the model's stage groups)" if hint else ""))
     if cohort.labels.nunique() < 2:
-        raise InputError("the external cohort's label has only one class", "validate on a cohort with several classes")
+        from lungai.fusion.labels import late_group_note
+
+        only = sorted(set(cohort.labels.dropna()))
+        late = late_group_note(only)
+        raise InputError(f"the external cohort's label has only one class ({', '.join(map(str, only))})",
+                         "validate on a cohort with several classes" + (
+                             f" ({late}: a model of the classes {' / '.join(map(str, classes))} cannot tell them "
+                             "apart, nor be validated on such a cohort alone)" if late else ""))
     y = cohort.y(classes)
     frames = {}
     with _print_warnings():           # EHR values not seen in training: named, with what was done
