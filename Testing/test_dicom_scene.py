@@ -55,7 +55,7 @@ def test_an_empty_segment_is_left_out_of_the_dicom_export_with_a_note(mrml_scene
 
     ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
     seg.GetSegmentation().AddEmptySegment("", "Left lung")
-    with pytest.warns(InputNote, match=r"empty segment\(s\) 'Left lung' not written"):
+    with pytest.warns(InputNote, match=r"^empty segment 'Left lung' not written"):
         seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "a", segments=["GTV", "Left lung"],
                                                   ct_source=study["ct"], name="result")
     for back in (read_seg(seg_path, ct), read_rtstruct(rt_path, ct)):
@@ -458,7 +458,10 @@ def test_lungai_segments_of_an_older_scene_are_not_exported_as_untouched(mrml_sc
          "Left lung": ("SEMIAUTOMATIC", "SlicerLungAI"), "Tumor": ("AUTOMATIC", "SlicerLungAI")},
         {"GTV": "MANUAL", "Right lung": "SEMIAUTOMATIC", "Left lung": "SEMIAUTOMATIC", "Tumor": "AUTOMATIC"})
     said = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
-    assert said == [nodes.OUTLINE_UNKNOWN_NOTE.format("'Right lung', 'Left lung'")], said
+    assert said == [nodes.outline_unknown_note(["Right lung", "Left lung"])], said
+    assert said[0].startswith("segments 'Right lung', 'Left lung' made by SlicerLungAI") and "make them again" in said[0]
+    one = nodes.outline_unknown_note(["Tumour"])
+    assert one.startswith("segment 'Tumour' made by") and "so it is written SEMIAUTOMATIC" in one and "make it again" in one
     assert "older version" in said[0] and "SEMIAUTOMATIC" in said[0]
     # the old tumour edited too: its node attributes no longer describe it - SEMIAUTOMATIC, named with the lungs
     gtv = array(study["masks"]["GTV"]).astype(bool)

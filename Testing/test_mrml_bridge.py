@@ -503,6 +503,7 @@ def test_saved_scene_tables_keep_any_text(mrml_scene, tmp_path):
     got = back.GetFirstNodeByName("T")
     pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(got), expected, check_dtype=False)
     assert "two apostrophes" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    assert "column(s)" not in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)      # counted: "in columns 'id' (..."
     notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
     assert len(notes) == 1 and "'T'" in notes[0] and "'id' (4 cells)" in notes[0] and "'note' (4 cells)" in notes[0]
     plain_back = back.GetFirstNodeByName("Plain")
@@ -564,7 +565,7 @@ def test_saved_scene_tables_keep_any_column_name(mrml_scene, tmp_path):
     notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
     assert len(notes) == 1 and "'T'" in notes[0] and "'' -> 'column 1 (2)'" in notes[0]
     assert "' a\"b' -> \" a''b (2)\"" in notes[0]
-    assert "column name" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    assert "column names saved as" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
     plain_back = back.GetFirstNodeByName("Plain")
     pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(plain_back), plain, check_dtype=False)
     assert plain_back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None

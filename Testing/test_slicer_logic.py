@@ -2205,7 +2205,7 @@ def test_lungai_seg_export_dicom_seg_and_rtstruct(load_module, mrml_scene, rt_st
     assert logic.exportNotes == []
     empty = seg.GetSegmentation().AddEmptySegment("", "Left lung")       # left out, said in the panel's log
     logic.exportDicom(p, tmp_path / "with_empty", ctSource=rt_study["ct"])
-    assert logic.exportNotes == ["empty segment(s) 'Left lung' not written to the DICOM SEG / RTSTRUCT (no voxel on "
+    assert logic.exportNotes == ["empty segment 'Left lung' not written to the DICOM SEG / RTSTRUCT (no voxel on "
                                  "the CT)"]
     seg.GetSegmentation().RemoveSegment(empty)
     seg_path = next(path for path in paths if path.name.endswith(".seg.dcm"))

@@ -965,14 +965,14 @@ def _note_replaced_text(scene) -> dict:
         parts = []
         if counts:
             where = ", ".join(f"{name!r} ({n} cell{'s' if n > 1 else ''})" for name, n in counts.items())
-            parts.append(f"in column(s) {where} '\"' is saved as two apostrophes (\"''\") and a line break as a "
+            parts.append(f"in {'column' if len(counts) == 1 else 'columns'} {where} '\"' is saved as two apostrophes (\"''\") and a line break as a "
                          "space (Slicer's table reader cannot read them back)")
         if renamed:
-            parts.append("column name(s) saved as " + ", ".join(f"{old!r} -> {new!r}" for old, new in renamed)
+            parts.append(("column name" if len(renamed) == 1 else "column names") + " saved as " + ", ".join(f"{old!r} -> {new!r}" for old, new in renamed)
                          + " ('\"' and line breaks replaced alike, an empty name named, each unique: Slicer's "
                          "table reader cannot read them back)")
         if changed_properties:
-            parts.append("column propert(y/ies) " + ", ".join(f"{p!r} of {name!r}" for name, p in changed_properties)
+            parts.append(("column property " if len(changed_properties) == 1 else "column properties ") + ", ".join(f"{p!r} of {name!r}" for name, p in changed_properties)
                          + " saved with '\"' and line breaks replaced alike")
         note = "; ".join(parts) + "; all other text and the numbers are saved unchanged"
         marked[node] = node.GetAttribute(REPLACED_TEXT_ATTRIBUTE)

@@ -195,7 +195,10 @@ def dose_node_unit(dose_node) -> str:
     return unit
 
 
-EMPTY_SEGMENTS_NOTE = "empty segment(s) {} not written to the DICOM SEG / RTSTRUCT (no voxel on the CT)"
+def empty_segments_note(names) -> str:
+    """The note of empty segments ``names`` left out of a DICOM export, in their number."""
+    return (f"{'empty segment' if len(names) == 1 else 'empty segments'} {', '.join(map(repr, names))} not written to "
+            "the DICOM SEG / RTSTRUCT (no voxel on the CT)")
 
 
 def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, ct_source=None,
@@ -215,7 +218,7 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     one name (spaces around it ignored) are refused before any work
     (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
     names that differ only in letter case ("GTV", "gtv") are written as they are.  An empty segment is left out with
-    an :class:`~lungai.errors.InputNote` (:data:`EMPTY_SEGMENTS_NOTE`); all empty: InputError.  The segments are written on the
+    an :class:`~lungai.errors.InputNote` (:func:`empty_segments_note`); all empty: InputError.  The segments are written on the
     CT's voxels where Slicer shows them over the CT, in the series' own coordinates: a parent transform of the CT (a
     registration) is not exported - the files lie on the CT series as loaded from DICOM.
     """
@@ -260,7 +263,7 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
 
         from lungai.errors import InputNote
 
-        warnings.warn(InputNote(EMPTY_SEGMENTS_NOTE.format(', '.join(map(repr, empty)))))
+        warnings.warn(InputNote(empty_segments_note(empty)))
         masks = {n: m for n, m in masks.items() if n not in empty}
         names = list(masks)
     # the segmentation's name as a file name (the cohort's rule for a case's folder): Slicer names a DICOM-loaded CT
@@ -276,7 +279,7 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     # a tumour Lung AI Segmentation flagged for review, not edited since: "needs review: REASON" in its SEG segment
     # and RTSTRUCT ROI, as `lungai segment` writes them (an edited one is the expert's correction: no flag)
     from lungai.dicom.export import review_text
-    from lungai.scene.nodes import OUTLINE_UNKNOWN_NOTE, outline_unknown, segment_edited, tumour_result
+    from lungai.scene.nodes import outline_unknown, outline_unknown_note, segment_edited, tumour_result
 
     results = {n: tumour_result(seg_node, n) for n in names}
     # the one rule: lungai's segment AUTOMATIC, edited since SEMIAUTOMATIC (QA: an expert-corrected tumour - half of
@@ -288,7 +291,7 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
 
         from lungai.errors import InputNote
 
-        warnings.warn(InputNote(OUTLINE_UNKNOWN_NOTE.format(', '.join(map(repr, unknown)))))
+        warnings.warn(InputNote(outline_unknown_note(unknown)))
     generation = {n: generation_by(mrml.segment_tag(seg_node, n, MADE_BY_TAG),
                                    edited=n in unknown or segment_edited(seg_node, mrml.resolve_segment(seg_node, n)))
                   for n in names}

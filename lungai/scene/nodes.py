@@ -585,10 +585,14 @@ def segment_edited(seg_node, segment_id: str) -> bool:
 
 
 # the note of a DICOM export of lungai segments whose edits cannot be told (:func:`outline_unknown`)
-OUTLINE_UNKNOWN_NOTE = ("segment(s) {} made by SlicerLungAI in a scene of an older version, which did not record the "
-                        "outline they were made with: an edit in the Segment Editor cannot be told, so they are "
-                        "written SEMIAUTOMATIC (SlicerLungAI's, maybe corrected by the user), not AUTOMATIC; make them "
-                        "again (Lung AI Segmentation) for an untouched contour to be written AUTOMATIC")
+def outline_unknown_note(names) -> str:
+    """The note of :func:`outline_unknown`'s segments ``names``, in their number."""
+    one = len(names) == 1
+    return (f"{'segment' if one else 'segments'} {', '.join(map(repr, names))} made by SlicerLungAI in a scene of an "
+            f"older version, which did not record the outline {'it was' if one else 'they were'} made with: an edit "
+            f"in the Segment Editor cannot be told, so {'it is' if one else 'they are'} written SEMIAUTOMATIC "
+            f"(SlicerLungAI's, maybe corrected by the user), not AUTOMATIC; make {'it' if one else 'them'} again "
+            "(Lung AI Segmentation) for an untouched contour to be written AUTOMATIC")
 
 
 def outline_unknown(seg_node, segment_id: str) -> bool:
