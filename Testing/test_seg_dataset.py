@@ -206,6 +206,10 @@ def test_all_masks_empty_is_refused(tmp_path):
     m[1, 1, 1] = 1
     sitk.WriteImage(m, str(tmp_path / "m" / "B_1.nii.gz"))
     check_masks(cases)                                                  # one tumour-free case is fine
+    _touch(tmp_path / "i1", ["A_1.nii.gz"])
+    _touch(tmp_path / "m1", ["A_1.nii.gz"])
+    with pytest.raises(InputError, match=r"^the one mask holds no tumour voxel \(it is empty\): a model trained on it "):
+        check_masks(pair_files(tmp_path / "i1", tmp_path / "m1"))       # not "none of the 1 masks"
 
 
 def test_all_masks_empty_with_label_says_they_are_empty(tmp_path):

@@ -560,8 +560,10 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
                          "labels - " + "; ".join(bad[:10]) + more,
                          choose_label(first) + " (nothing was trained)")
     if files and not seen and not other_tumours:          # first: with --label N there is no label to choose
-        raise InputError(f"none of the {len(files)} masks holds a tumour voxel (all are empty): a model trained on "
-                         "them could only learn that there is no tumour",
+        raise InputError((f"none of the {len(files)} masks holds a tumour voxel (all are empty)" if len(files) > 1
+                          else "the one mask holds no tumour voxel (it is empty)")
+                         + f": a model trained on {'them' if len(files) > 1 else 'it'} could only learn that there is no "
+                         "tumour",
                          "check that --masks is the folder of tumour masks (nonzero = tumour); tumour-free cases "
                          "are fine next to masks with tumours, or with --synthetic / --implant tumours")
     check_label_found(label, seen, len(files), other_tumours)
