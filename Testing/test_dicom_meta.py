@@ -331,7 +331,7 @@ def test_a_cohorts_automatic_tumour_and_its_seg_are_named_lungais_by_dose_featur
     from lungai.dicom.rtstruct import write_rtstruct
     from lungai.seg import infer, model_io, resources
 
-    st, ct = case["st"], case["ct"]
+    st = case["st"]
     root = tmp_path / "export"
     shutil.copytree(st["ct"], root / "P1" / "CT")
     shutil.copytree(st["dose"].parent, root / "P1" / "RTDOSE")

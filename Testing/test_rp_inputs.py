@@ -1165,9 +1165,9 @@ def test_rp_messages_count_in_the_singular_and_the_plural(tmp_path, table, n):
     low = table.head(6).assign(dose_v20_pct=[0.2, 0.3, 25.0, 26.0, 27.0, 28.0][:n] + [25.0] * (6 - n))
     with pytest.raises(InputError) as err:
         check_units(low, low, ["dose_v20_pct"], trained={"dose_v20_pct": {"min": 10.0, "max": 45.0}})
-    assert (f"these values of dose_v20_pct look like fractions (0-1): multiply them by 100" if plural else
+    assert ("these values of dose_v20_pct look like fractions (0-1): multiply them by 100" if plural else
             "this value of dose_v20_pct looks like a fraction (0-1): multiply it by 100") in err.value.fix, err.value.fix
-    assert (f"holds values at most 1 that x 100 lie in" if plural else
+    assert ("holds values at most 1 that x 100 lie in" if plural else
             "holds a value at most 1 that x 100 lies in") in str(err.value), err.value
 
     with pytest.raises(InputError, match=rf"^unknown model{s}: \['xx'") as err:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungai.errors import InputError, InputNote
+from lungai.errors import InputError
 
 
 def _notes(fn, *args, **kw) -> str:
