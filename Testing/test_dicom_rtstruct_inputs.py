@@ -1333,6 +1333,7 @@ def test_a_seg_with_two_segments_of_one_lung_is_told_to_choose_by_label_in_radio
     import pandas as pd
 
     from lungai.cli import main
+    from lungai.dicom.masks import manifest_cell
     from lungai.dicom.reference import ct_reference
     from lungai.dicom.seg import write_seg
 
@@ -1354,7 +1355,8 @@ def test_a_seg_with_two_segments_of_one_lung_is_told_to_choose_by_label_in_radio
         text = said.out + said.err
         assert "2 structures have role 'lung_right'" in text, text
         fix = text.split("how to fix (P1):")[1]
-        assert f"after '#': {tmp_path / want}" in fix and "--structure" not in fix, fix
+        # the manifest's cell: in double quotes when it holds a comma (QA batchmsg62)
+        assert f"after '#': {manifest_cell(tmp_path / want)}" in fix and "--structure" not in fix, fix
         rc, said = batch(column, str(tmp_path / want))          # the suggestion, followed
         assert "1 case extracted" in said.out + said.err and " 0 failed" in said.out + said.err, said
         assert (tmp_path / f"{column}.csv").is_file()

@@ -15,6 +15,8 @@ segments of its role (:data:`OPTION_ROLES`), the same roles as for RTSTRUCT stru
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -325,7 +327,7 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
             check_one_label(mask, f"{option} {p}", what, lambda n: (
                 f"choose the {what}'s label after '{SELECTOR}', e.g. "
                 + (f"{option} {command_word(f'{p}{SELECTOR}{n}')}" if option.startswith("--")
-                   else f"{p}{SELECTOR}{n} in the {option} column")))
+                   else f"{command_word(f'{p}{SELECTOR}{n}')} in the {option} column")))
         return mask
     if lungs:
         return lung_labels(rtstruct, ct, value, mapping, allow_gaps, sides=used)[0]
@@ -339,12 +341,61 @@ def command_word(text) -> str:
     """``text`` (a path as the user gave it, ``FILE#PART``) as one word of a command line that works as written, for
     a message's fix: as it is where a shell takes it so (``p1/seg.dcm#2``), else quoted (``'My scans/seg.dcm#2'``).
     Files are named by their path as given, never by their name alone: ``seg.dcm#2`` does not work from the user's
-    folder when the SEG is ``p1/seg.dcm``, and tells nothing when every patient's folder holds a ``seg.dcm``."""
+    folder when the SEG is ``p1/seg.dcm``, and tells nothing when every patient's folder holds a ``seg.dcm``.
+
+    While a ``radiomics-batch`` manifest's case is read (:func:`manifest_fixes`) it is that manifest's cell instead
+    (:func:`manifest_cell`): no shell quotes, double quotes around a comma, the path as the manifest writes it."""
     import re
     import shlex
 
+    folder = _MANIFEST_FOLDER.get()
+    if folder is not None:
+        return manifest_cell(_as_in_manifest(str(text), folder))
     text = str(text)
     return text if re.fullmatch(r"[\w@%+=:,./-][\w@%+=:,./#-]*", text) else shlex.quote(text)
+
+
+def manifest_cell(text) -> str:
+    """``text`` as a CSV manifest's cell that reads back as ``text``: in double quotes (a ``"`` doubled) when it
+    holds a comma, a double quote or a line break (``"seg.dcm#GTV, primary"``, ``"labels.nii.gz#3,4"``), else as it
+    is - never in a shell's single quotes (``My scans/seg.dcm#2``: a CSV cell keeps its spaces)."""
+    text = str(text)
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\r\n') else text
+
+
+# the folder of the radiomics-batch manifest whose case is being read (None: the fixes are command-line words)
+_MANIFEST_FOLDER: "ContextVar[Path | None]" = ContextVar("lungai_manifest_folder", default=None)
+
+
+@contextmanager
+def manifest_fixes(manifest):
+    """Within it, the fixes of the messages (:func:`command_word`, :func:`fix_words`) are worded for a cell of the
+    CSV manifest ``manifest`` (``lungai radiomics-batch``: the shared readers' messages suggest ``FILE#PART``
+    values): one rule for every message, rather than each caller rewording the fixes it catches."""
+    token = _MANIFEST_FOLDER.set(Path(manifest).parent)
+    try:
+        yield
+    finally:
+        _MANIFEST_FOLDER.reset(token)
+
+
+def fix_words(command: str, manifest: str) -> str:
+    """A fix's words for the command line (``command``: ``--lungs FILE#R,L``) or, within :func:`manifest_fixes`,
+    for a manifest (``manifest``: its columns, which stand for those options)."""
+    return command if _MANIFEST_FOLDER.get() is None else manifest
+
+
+def _as_in_manifest(text: str, folder: Path) -> str:
+    """A path of a manifest's row (a relative cell read from the manifest's folder, ``lungai.io.tables.listed_path``)
+    as its cell writes it: relative to ``folder`` again (``sub/../data/seg.dcm`` -> ``../data/seg.dcm`` for a
+    manifest ``sub/m.csv``), so that the fix pasted into the manifest names the same file.  A manifest given by its
+    absolute path: the path as it is (absolute: it works pasted, and a cell written absolute is not rewritten)."""
+    if str(folder) in ("", ".") or folder.is_absolute():
+        return text
+    try:
+        return str(Path(text).relative_to(folder))
+    except ValueError:          # an absolute cell elsewhere: as it is
+        return text
 
 
 def _part_word(source, part) -> str:
@@ -375,7 +426,8 @@ def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map",
         name = example or "FILE"
 
         def value(part):
-            return f"{option} {command_word(f'{name}{SELECTOR}{part}')}" if option else f"{name}{SELECTOR}{part}"
+            word = command_word(f"{name}{SELECTOR}{part}")     # a manifest's cell within manifest_fixes
+            return f"{option} {word}" if option else word
 
         e_g = f" (e.g. {value(f'{other[-2]},{other[-1]}')})" if len(other) > 1 else ""
         raise InputError(f"{source} holds labels {', '.join(map(str, found))}, not only 1 (right lung) and 2 (left "

@@ -594,11 +594,12 @@ def ambiguous_fix(error: AmbiguousRole, choose: str | None = "structure", source
             return (f"rename {agree(len(others), 'the segment', 'the segments')} not to use, or the lung segment whose "
                     "label holds a comma, and export the "
                     "SEG again (after '#', a comma separates the right from the left lung)")
-        from lungai.dicom.masks import command_word
+        from lungai.dicom.masks import command_word, fix_words, manifest_cell
 
-        word = command_word(value)      # pasted after the option on a command line, it works as written
-        cell = ('"' + value.replace('"', '""') + '"') if "," in value or '"' in value else value   # a CSV cell
-        return f"choose {kept} by label after '#': {word}" + (f" (in a CSV manifest: {cell})" if cell != word else "")
+        word = command_word(value)      # pasted after the option on a command line (a batch's case: its cell)
+        cell = manifest_cell(value)     # a CSV cell
+        return (f"choose {kept} by label after '#': {word}"
+                + fix_words(f" (in a CSV manifest: {cell})" if cell != word else "", ""))
     if choose == "structure":
         pick = " ".join(f"--structure {quote(str(n))}" for n in error.pick)
         return f"choose {agree(len(error.pick), 'the structure', 'the structures')} by name (e.g. {pick}), or {hide}"

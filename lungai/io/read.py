@@ -1021,22 +1021,24 @@ def _check_label_range(img: sitk.Image, path: Path) -> None:
 def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:
     """``labels.nii.gz#R,L`` as a lung label map: label R -> 1 (right lung), label L -> 2 (left lung).  One label
     (``#N``) is refused: it would be taken as the right lung whatever side it is."""
-    from lungai.dicom.masks import SELECTOR, command_word, lung_label_map
+    from lungai.dicom.masks import SELECTOR, command_word, fix_words, lung_label_map
 
     labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
     known = f"its labels: {', '.join(map(str, labels)) or 'none'}"
-    fix = (f"give the right lung's label, then the left lung's: --lungs {command_word(f'{path}{SELECTOR}R,L')} "
-           f"(e.g. --lungs {command_word(f'{path}{SELECTOR}3,4')} for right 3 and left 4; {known})")
+    option = fix_words("--lungs", "lungs")      # a manifest's lungs column (its fix: the cell's value alone)
+    lungs = fix_words("--lungs ", "")
+    fix = (f"give the right lung's label, then the left lung's: {lungs}{command_word(f'{path}{SELECTOR}R,L')} "
+           f"(e.g. {lungs}{command_word(f'{path}{SELECTOR}3,4')} for right 3 and left 4; {known})")
     parts = [q.strip() for q in part.split(",")]
     if len(parts) != 2:
-        raise InputError(f"--lungs {path}{SELECTOR}{part}: a lung label map needs the right and the left lung, "
+        raise InputError(f"{option} {path}{SELECTOR}{part}: a lung label map needs the right and the left lung, "
                          f"one label would be taken as the right lung", fix)
     bad = [q for q in parts if not q.isdigit() or int(q) not in labels]
     if bad:
         raise InputError(f"{path} has no label {bad[0]!r}; {known}", fix)
     right, left = (int(q) for q in parts)
     if right == left:
-        raise InputError(f"--lungs {path}{SELECTOR}{part}: the right and the left lung have the same label", fix)
+        raise InputError(f"{option} {path}{SELECTOR}{part}: the right and the left lung have the same label", fix)
     return lung_label_map(img == right, img == left)
 
 
@@ -1070,7 +1072,7 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
         raise InputError(f"{p} is an RTSTRUCT (contours), not a mask image", RTSTRUCT_AS_MASK_FIX)
     if reference is None:
         raise InputError(f"{p} is a DICOM SEG: it can only be read onto its CT's grid", "give the CT as well")
-    from lungai.dicom.masks import SELECTOR, command_word, select_segments
+    from lungai.dicom.masks import SELECTOR, command_word, fix_words, select_segments
     from lungai.dicom.seg import read_seg
 
     segments = read_seg(p, reference)
@@ -1105,8 +1107,10 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
                              "label map",
                              f"choose what to use after '{SELECTOR}': a segment by label "
                              f"({command_word(f'{p}{SELECTOR}{next(iter(segments))}')}) or the segments of a role "
-                             f"({command_word(f'{p}{SELECTOR}role:gtv')}); --tumour, --gtv and "
-                             "--lungs take the segments of their role by themselves")
+                             f"({command_word(f'{p}{SELECTOR}role:gtv')}); "
+                             + fix_words("--tumour, --gtv and --lungs take the segments of their role by themselves",
+                                         "the tumour and lungs columns take the segments of their role by "
+                                         "themselves"))
         labels[arr] = number
         names[number] = label
     img = sitk.GetImageFromArray(labels)

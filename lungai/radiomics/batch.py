@@ -237,8 +237,20 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
                                  names=segments, errors=errors)
 
 
-def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
-    """Extract one case and write its part files; never raises (errors are returned)."""
+def process_case(row: dict, params: dict, segments, parts_dir: str, manifest: str | None = None) -> dict:
+    """Extract one case and write its part files; never raises (errors are returned).  ``manifest``: the manifest
+    the row is of: its error's fixes are then worded as its cells (:func:`lungai.dicom.masks.manifest_fixes`:
+    ``"seg.dcm#GTV, primary"`` in double quotes, no shell quotes, its columns for the options)."""
+    from contextlib import nullcontext
+
+    from lungai.dicom.masks import manifest_fixes
+
+    with manifest_fixes(manifest) if manifest else nullcontext():
+        return _process_case(row, params, segments, parts_dir)
+
+
+def _process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
+    """:func:`process_case` (within the manifest's wording of the fixes)."""
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -837,7 +849,9 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     changed, unreadable = _drop_parts_of_changed_inputs(parts, rows)
     unchecked = "; ".join(n for n in (unchecked, unreadable) if n) or None
     summary = BatchSummary(output, redone=redone, unchecked=unchecked, changed=changed)
-    run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
+    # the manifest: each case's fixes worded as its cells (process_case)
+    run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows],
+              (params, segments, str(parts), str(manifest)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)
     from lungai.radiomics.extract import edge_notes, nan_note_lines

@@ -139,6 +139,7 @@ def _check_split_cells(df: pd.DataFrame, path: Path) -> None:
     ``p,ct.nii.gz,lab.nii.gz#1,2`` failed its case with "2 does not exist".  Also a ``phantom`` cell that says
     neither yes nor no (:data:`PHANTOM_YES`, :data:`PHANTOM_NO`): before, any other value silently read as no.  (A
     row with more cells than the header is refused when the manifest is read.)"""
+    from lungai.dicom.masks import manifest_cell
     from lungai.io.tables import listed_path
 
     columns = list(df.columns)
@@ -164,7 +165,7 @@ def _check_split_cells(df: pd.DataFrame, path: Path) -> None:
                 whole = f"{cut},{cell}"
                 raise InputError(f"{where}: {problem} - it looks like the rest of the {before} cell {whole!r}, cut "
                                  "at a comma that is not in double quotes (a CSV cell holding a comma must be quoted)",
-                                 f"write that cell in double quotes: \"{whole}\"")
+                                 f"write that cell in double quotes: {manifest_cell(whole)}")
             raise InputError(f"{where}: {problem}", "write 1 in the phantom cell for a lungai synthetic label map, "
                              "else 0 or nothing")
 
