@@ -608,7 +608,7 @@ def test_risk_wording_and_model_card(tmp_path):
     pred = {"risk": "0.62", "risk_low": "0.5", "risk_high": "0.7", "high_risk": "1",
             "top1_feature": "dose_mld_gy", "top1_contribution": "0.8"}
     headline, contrib = results.describe_prediction_row(pred)
-    assert headline == "Risk 62 % (interval 50-70 %) - HIGH RISK" and "+0.800 log-odds  dose_mld_gy" in contrib
+    assert headline == "Risk 62 % (uncertainty interval 50-70 %) - HIGH RISK" and "+0.800 log-odds  dose_mld_gy" in contrib
     with pytest.raises(results.ResultError, match="model_card.json"):
         results.model_card(tmp_path)
     (tmp_path / "model_card.json").write_text(json.dumps(card), encoding="utf-8")

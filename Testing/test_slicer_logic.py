@@ -886,7 +886,9 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     assert any(c.startswith("rad_") for c in patient.columns) and "dose_mld_gy" in patient.columns
     workDir = job.workDir
     headline, contributions = logic.loadRisk(p, job)
-    assert headline.startswith(f"Risk {100 * risk:.0f} %") and "Top contributions" in contributions
+    # what the risk is of (the CSV's endpoint column: a model of a copied table - its outcome column; QA rppredict62)
+    assert headline.startswith(f"Risk of model outcome 'rp_grade2': {100 * risk:.0f} %")
+    assert "Top contributions" in contributions
     assert contributions.endswith("Inputs: radiomics table 'radiomics' (segmentation 'AI'); dose table 'dose' "
                                   "(segmentation 'AI')")
     assert re.search(r"^  [+-]\d\.\d{3} log-odds  \S", contributions, re.M), contributions   # with the unit
@@ -1011,7 +1013,7 @@ def test_risk_from_a_tumour_flagged_for_review_says_so(load_module, mrml_scene, 
     pd.DataFrame({"case": ["phantom CT"], "risk": [0.4], "risk_low": [0.2], "risk_high": [0.6], "high_risk": [1],
                   "warnings": ["radiomics settings unknown"]}).to_csv(job.outputs, index=False)
     headline, details = logic.loadRisk(p, job)
-    assert headline.splitlines() == ["Risk 40 % (interval 20-60 %) - HIGH RISK", f"warning: {note}"]
+    assert headline.splitlines() == ["Risk 40 % (uncertainty interval 20-60 %) - HIGH RISK", f"warning: {note}"]
     assert nodes.table_rows(p.rpOutputTable)[0]["warnings"] == f"radiomics settings unknown; {note}"
 
     # measured again after the expert's review (no flag): no note recorded, none said with the risk

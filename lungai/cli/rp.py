@@ -169,6 +169,7 @@ def run_predict(args) -> int:
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, recorded_output_files
     from lungai.radiomics.csv_output import write_csv
     from lungai.rp.plots import check_figure_path
+    from lungai.rp.model_io import load_model
     from lungai.rp.predict import OWNER, predict_rp
 
     check_figure_path(args.importance_png, "--importance-png")             # before any work
@@ -182,18 +183,23 @@ def run_predict(args) -> int:
         prepare_output_file(path)                                          # an input as -o, saying so)
         if not (path == args.output and Path(path).resolve() in inputs):
             check_output_file_owner(path, OWNER)                           # a user's file is never replaced
+    model = load_model(args.model_dir)                # its card also for the header line (what the risk is of)
     with recorded_output_files(outputs, OWNER):                            # once written, a failure included:
         pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,   # a re-run
                                    importance_png=args.importance_png, seed=args.seed,                # may replace
                                    protect=[args.contributions] if args.contributions else [],        # them
-                                   allow_other_radiomics_settings=args.allow_other_radiomics_settings)
+                                   allow_other_radiomics_settings=args.allow_other_radiomics_settings, model=model)
         if args.contributions:
             write_csv(contrib, args.contributions, any_suffix=True, float_format="%.5g")
+    from lungai.rp.predict import prediction_header
     from lungai.scene.results import contribution_text
 
+    for line in prediction_header(model[1]):   # what the risk, its interval and the flag mean
+        print(line)
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")
         print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"
+              + (" HIGH RISK" if row.get("high_risk") else "")
               + (f", top feature {top} ({contribution_text(row['top1_contribution'], 2)})" if isinstance(top, str)
                  else ""))
         for key, what in (("imputed", "imputed (missing)"), ("out_of_range", "outside the training range"),
@@ -202,6 +208,10 @@ def run_predict(args) -> int:
                 print(f"  {what}: {row[key]}")
     if len(pred) > 10:
         print(f"... {len(pred) - 10} more")
+    if len(pred) > 1:
+        from lungai.errors import counted
+
+        print(f"HIGH RISK: {int(pred['high_risk'].sum())} of {counted(len(pred), 'patient')}")
     for w in pred.attrs.get("warnings", []):   # e.g. patients whose automatic tumour needs review
         print(f"warning: {w}")
     if "illustrative" in pred.columns:       # a model trained on a synthetic cohort (its card says so)

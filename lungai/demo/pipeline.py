@@ -310,7 +310,7 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
     from lungai.radiomics.settings import SETTINGS_COLUMN
     from lungai.rp import RISK_MODEL, predict_rp
     from lungai.rp.model_io import load_model
-    from lungai.rp.predict import synthetic_model
+    from lungai.rp.predict import rp_endpoint, synthetic_model
     from lungai.rp.prepare import REVIEW_COLUMN, demo_params, model_settings_ids, settings_fix_demo
     from lungai.seg.resources import CAVEAT_COLUMN
 
@@ -495,24 +495,6 @@ def rp_inputs_text(features, sources: dict | None = None, clinical_from: str = "
         parts.append("other columns from --clinical (" + ", ".join(other[:5]) + (" ..." if len(other) > 5 else "") + ")")
     return ", ".join(parts) + ("" if any(f.startswith("rad_") for f in features) else
                                " (the model uses no radiomic features)")
-
-
-def rp_endpoint(card: dict) -> tuple[str, str]:
-    """What an RP model's risk is the risk of, from its model card: (short, long).  A model trained on a synthetic
-    cohort (lungai.rp.make_cohort: the built-in sample's, ``rp synth``'s) - grade >= 2 radiation pneumonitis by that
-    cohort's definition; a model trained on a user's table - its outcome column, as the card records it (lungai does
-    not know what the column codes: ``rp train --outcome`` takes any 0/1 column)."""
-    from lungai.rp.predict import synthetic_model
-
-    outcome = str(card.get("outcome") or "not recorded")
-    if synthetic_model(card):
-        return ("grade >= 2 radiation pneumonitis",
-                f"grade >= 2 radiation pneumonitis - the outcome {outcome!r} of the model's synthetic training cohort "
-                "(lungai.rp.make_cohort), not of patients")
-    return (f"model outcome {outcome!r}",
-            f"the model's outcome {outcome!r} (1 = event), as its training table coded it - lungai's RP models are "
-            "meant for grade >= 2 radiation pneumonitis; the model card (model_card.md) names the column, not its "
-            "definition")
 
 
 def rp_card_summary(card: dict) -> dict:

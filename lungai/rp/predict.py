@@ -29,6 +29,37 @@ def synthetic_model(card: dict) -> bool:
     return bool((card.get("training_data") or {}).get("synthetic"))
 
 
+def rp_endpoint(card: dict) -> tuple[str, str]:
+    """What an RP model's risk is the risk of, from its model card: (short, long).  A model trained on a synthetic
+    cohort (lungai.rp.make_cohort: the built-in sample's, ``rp synth``'s) - grade >= 2 radiation pneumonitis by that
+    cohort's definition; a model trained on a user's table - its outcome column, as the card records it (lungai does
+    not know what the column codes: ``rp train --outcome`` takes any 0/1 column).  One rule for ``rp predict`` (its
+    header line and its CSV's ``endpoint`` column), Multimodal Predict's headline and ``lungai demo``."""
+    outcome = str(card.get("outcome") or "not recorded")
+    if synthetic_model(card):
+        return ("grade >= 2 radiation pneumonitis",
+                f"grade >= 2 radiation pneumonitis - the outcome {outcome!r} of the model's synthetic training cohort "
+                "(lungai.rp.make_cohort), not of patients")
+    return (f"model outcome {outcome!r}",
+            f"the model's outcome {outcome!r} (1 = event), as its training table coded it - lungai's RP models are "
+            "meant for grade >= 2 radiation pneumonitis; the model card (model_card.md) names the column, not its "
+            "definition")
+
+
+def prediction_header(card: dict) -> list[str]:
+    """What ``lungai rp predict``'s risk lines mean, printed above them: what the risk is of (:func:`rp_endpoint`),
+    what the interval in brackets is (the model card's ``uncertainty``) and the high-risk threshold with its rule
+    (``high_risk`` = risk >= it; the rows at or above it are marked HIGH RISK) - QA rppredict62: the lines said
+    "risk 0.47 (0.29-0.67)" with none of these, a model of ``--outcome Recurrence`` the same."""
+    from lungai.rp.training import UNCERTAINTY
+
+    interval = card.get("uncertainty") or UNCERTAINTY.format(n="the")
+    rule = card.get("threshold_rule") or "rule not recorded"
+    return [f"risk of: {rp_endpoint(card)[1]}",
+            f"interval (in brackets): {interval}",
+            f"HIGH RISK (high_risk = 1): risk >= {float(card['threshold']):.3g}, the model's threshold ({rule})"]
+
+
 # the in-sample marks of rp predict (lungai.model_files.in_sample_patients: one rule for stage and rp predict)
 RP_IN_SAMPLE = {"fitted": "outcome", "honest": "the nested-CV risk in `lungai rp train`'s cv_predictions.csv",
                 "train": "`lungai rp train`", "column": "warnings"}
@@ -61,7 +92,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     else it is loaded here.
 
     Returns (predictions, contributions): one row per patient with ``case, risk, risk_low,
-    risk_high, high_risk``, ``imputed`` (features that were missing and imputed), ``out_of_range``
+    risk_high, high_risk``, ``endpoint`` (what the risk is of: :func:`rp_endpoint`'s short text), ``imputed``
+    (features that were missing and imputed), ``out_of_range``
     (numeric features outside the training range, with the range), ``training_patient`` (True for a patient the
     model was trained on - its risk is in-sample, optimistic -, empty when that cannot be said: :func:`in_sample_rows`,
     said in one :class:`lungai.errors.InputNote`), ``warnings`` (radiomics settings other than the model's or
@@ -111,7 +143,10 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
         bar.update(1, "Shapley values")
     pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
                          "risk_low": low, "risk_high": high,
-                         "high_risk": (risk >= card["threshold"]).astype(int), "imputed": imputed,
+                         "high_risk": (risk >= card["threshold"]).astype(int),
+                         # what the risk is of, in every row (as `illustrative` says a synthetic model's;
+                         # QA rppredict62)
+                         "endpoint": rp_endpoint(card)[0], "imputed": imputed,
                          "out_of_range": outside, "training_patient": flags, "warnings": warnings,
                          "baseline_risk": baseline_risk(bundle["pipeline"], bundle["baseline"])})
     for i, tops in enumerate(top_contributions(contrib, top)):

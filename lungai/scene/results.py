@@ -341,9 +341,12 @@ def missing_features_fix(missing) -> str:
 def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
     """(risk headline, contributions text) from one row of ``lungai rp predict`` output."""
     risk = float(row["risk"])
-    headline = f"Risk {100 * risk:.0f} %"
+    # what the risk is of (the CSV's endpoint column, lungai.rp.predict.rp_endpoint; an older CSV has none)
+    endpoint = str(row.get("endpoint") or "").strip()
+    headline = (f"Risk of {endpoint}: " if endpoint not in ("", "nan") else "Risk ") + f"{100 * risk:.0f} %"
     if row.get("risk_low") not in (None, "") and row.get("risk_high") not in (None, ""):
-        headline += f" (interval {100 * float(row['risk_low']):.0f}-{100 * float(row['risk_high']):.0f} %)"
+        headline += (f" (uncertainty interval {100 * float(row['risk_low']):.0f}-{100 * float(row['risk_high']):.0f}"
+                     " %)")
     if str(row.get("high_risk", "")).strip() in ("1", "True", "true"):
         headline += " - HIGH RISK"
     if str(row.get("illustrative") or "").strip() not in ("", "nan"):   # a model of a synthetic cohort (its card)
