@@ -703,8 +703,10 @@ def test_every_review_reason_says_what_to_do():
     info = {"review_reasons": every, "roi_mode": "seed", "n_components": 1, "tumor_volume_ml": 3.0}
     actions = review_actions(info)
     assert len(actions) == len(every) and all(a and a[0] != " " for a in actions)
-    low = actions[every.index(LOW_CONFIDENCE)]
+    placed = [r for r in every if r not in (pp.DENSE_REASON, pp.FAR_REASON)]   # a seed / box off the chest: move it
+    low = review_actions(dict(info, review_reasons=placed))[placed.index(LOW_CONFIDENCE)]
     assert "check" in low and ("ROI" in low or "--roi" in low) and "--model" in low
+    assert "--model" not in actions[every.index(LOW_CONFIDENCE)] and "move" in actions[every.index(LOW_CONFIDENCE)]
     empty = review_actions({"review_reasons": [LOW_CONFIDENCE], "roi_mode": "seed", "n_components": 0,
                             "tumor_volume_ml": 0.0})
     assert len(empty) == 1 and "no tumour at the seed" in empty[0] and "move the seed" in empty[0]

@@ -981,3 +981,36 @@ def test_a_seed_in_bone_with_the_mask_away_from_it_writes_no_tumour():
     # the same bone with the seed in the soft tissue of the tumour: the tumour as before
     at = infer.segment_tumour(bone, model, seed_lps=(0.0, 0.0, 0.0), grow=False)
     assert _dice(at, ball) > 0.9 and pp.DENSE_REASON not in at.info["review_reasons"]
+
+
+def test_an_emptied_off_seed_result_reports_an_empty_results_confidence():
+    """QA on LUNG1-003: the spine seed's mask was emptied (the region found lay 29 mm away) yet the result reported
+    the maps' confidence 0.6696 - above the review threshold - for an empty tumor.nii.gz.  Its confidence is now that
+    of an empty result (the features of an empty map, as any "no tumour found" gets: low, flagged for review), its
+    features recorded as such and its low-confidence action the empty result's."""
+    ct, ball = _ct(20.0)
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[(x - 32) ** 2 + y ** 2 + z ** 2 <= 6 ** 2] = 700                # a bone blob 22 mm from the tumour's surface
+    bone = sitk.GetImageFromArray(arr)
+    bone.CopyInformation(ct)
+    cfg = SegConfig(arch="unet", channels=(8, 16, 32, 64), spacing=(1.0, 1.0, 2.0), members=2)
+    model = (cfg, [SoftTissueOracle(), SoftTissueOracle()], {})         # uncalibrated: confidence = agreement
+    i = infer.segment_tumour(bone, model, seed_lps=(32.0, 0.0, 0.0), grow=False).info
+    assert i["n_components"] == 0 and i["tumour_volume_ml"] == 0
+    assert i["confidence"] == 0.0, i["confidence"]                      # before: the members' agreement on the ball
+    assert infer.LOW_CONFIDENCE in i["review_reasons"] and i["needs_review"]
+    assert infer.EMPTY_ACTIONS["seed"] in i["review_actions"]
+    from lungai.seg.confidence import EMPTY_MAP, FLIP_FEATURE, KEPT_PREFIX, confidence, empty_result_features
+
+    for f, v in EMPTY_MAP.items():
+        assert i["features"][f] == round(v, 5) and i["features"][KEPT_PREFIX + f] == round(v, 5)
+    # a calibrated model: the confidence its calibration gives an empty map, whatever the maps held
+    cal = {"features": ["agreement", "mean_entropy", "uncertain_ratio", "log_volume", FLIP_FEATURE],
+           "coef": [0.5, -0.1, -0.1, 0.05, 0.4], "intercept": 0.3, "fitted": True}
+    feats = {"agreement": 0.97, "mean_entropy": 0.1, "uncertain_ratio": 0.05, "log_volume": 1.5, FLIP_FEATURE: 0.95,
+             "automatic_mode": 0.0}
+    empty = empty_result_features(feats)
+    assert empty[FLIP_FEATURE] == 0.0 and empty["automatic_mode"] == 0.0
+    assert confidence(empty, cal) == pytest.approx(0.3 + 0.05 * np.log10(0.01))

@@ -308,16 +308,22 @@ def model_hint(model_dir, info: dict) -> str | None:
       tried and not adopted: its confidence does not tell its leaks from tumours, docs/segmentation.md).
     Both give :func:`lungai.seg.resources.large_tumour_advice`, the one advice for a large tumour.
     None otherwise (another model or a user's own, automatic mode, a sure small result, an empty one - nothing
-    found there is no sign of a large tumour -, no routed choice shipped)."""
+    found there is no sign of a large tumour -, no routed choice shipped), and whenever the seed / ROI box itself is
+    flagged as lying in bone or far from the lungs (``preprocess.DENSE_REASON`` / ``FAR_REASON``): the first fix is
+    to move it onto the tumour, not another model (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told the
+    DynUNet segments large tumours better)."""
     import json
 
     from lungai.seg.infer import LOW_CONFIDENCE
     from lungai.seg.model_io import MODEL_JSON
+    from lungai.seg.preprocess import DENSE_REASON, FAR_REASON
     from lungai.seg.resources import (DEFAULT_MODEL_NAME, ROUTED_MODEL_NAME, dynunet_gain, large_tumour_advice,
                                       models_root)
 
     routed = models_root() / ROUTED_MODEL_NAME / MODEL_JSON
     if info.get("roi_mode") not in ("seed", "roi") or not routed.is_file():
+        return None
+    if {DENSE_REASON, FAR_REASON} & set(info.get("review_reasons") or ()):
         return None
     try:
         here = Path(model_dir).resolve()

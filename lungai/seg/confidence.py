@@ -67,6 +67,28 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
     return dice(a, b) if (a.any() or b.any()) else 0.0
 
 
+# the map features of maps that mark nothing (:func:`case_features` of an empty map)
+EMPTY_MAP = {"agreement": 0.0, "mean_entropy": 0.0, "uncertain_ratio": 0.0, "log_volume": float(np.log10(0.01))}
+
+
+def empty_result_features(features: dict) -> dict:
+    """The confidence features of a result whose written mask is empty although the model's maps mark a region
+    (``features``: the maps' own): those of an empty map - every map feature, of the box and of the kept region
+    (:data:`EMPTY_MAP`), and the flip consistency 0 (two empty masks count 0) - the mode kept.  So the confidence
+    describes what is written, as any "no tumour found" result's does (low by design: on validation an empty result
+    has Dice 0).  QA on LUNG1-003: a seed in the vertebral body, its mask emptied (the region the model found lay 29
+    mm away, :func:`lungai.seg.infer.off_seed_region`), reported the maps' confidence 0.67, above the review
+    threshold, for an empty tumor.nii.gz."""
+    out = dict(features)
+    for f, v in EMPTY_MAP.items():
+        for key in (f, KEPT_PREFIX + f):
+            if key in out:
+                out[key] = v
+    if FLIP_FEATURE in out:
+        out[FLIP_FEATURE] = 0.0
+    return out
+
+
 def uses_flip_check(calibration: dict | None) -> bool:
     """Whether a calibration's confidence needs ``flip_consistency`` (the 3 mirrored passes)."""
     return bool(calibration) and FLIP_FEATURE in calibration.get("features", [])
@@ -84,8 +106,7 @@ def kept_region_features(probs: np.ndarray, kept: np.ndarray | None, voxel_ml: f
     if kept is None:
         return {KEPT_PREFIX + f: box[f] for f in MAP_FEATURES}
     if not kept.any():
-        return {KEPT_PREFIX + "agreement": 0.0, KEPT_PREFIX + "mean_entropy": 0.0,
-                KEPT_PREFIX + "uncertain_ratio": 0.0, KEPT_PREFIX + "log_volume": float(np.log10(0.01))}
+        return {KEPT_PREFIX + f: v for f, v in EMPTY_MAP.items()}
     from scipy import ndimage
 
     m = KEPT_MARGIN_VOXELS

@@ -22,7 +22,7 @@ from lungai.seg import preprocess as pp
 from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
 from lungai.seg.config import MC_PASSES_UNUSED_NOTE, check_mc_passes, with_result_aliases
 from lungai.seg.confidence import (MIN_CALIBRATION_CASES, calibration_mc_passes, case_features, confidence,
-                                   kept_region_features, model_mc_passes, uses_flip_check)
+                                   empty_result_features, kept_region_features, model_mc_passes, uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components, seed_distance_mm  # noqa: F401
 from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.uncertainty import summarize_maps
@@ -675,6 +675,12 @@ EMPTY_ACTIONS = {
 }
 
 
+# low confidence of a seed / ROI box itself flagged in bone or far from the lungs: move it first - no other model
+# (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told to try the DynUNet)
+MISPLACED_LOW_ACTION = (f"{CHECK_OUTLINE}; first move the seed / ROI box onto the tumour (it lies in bone or far from "
+                        "the lungs) and run again")
+
+
 def ran_on_cut_faces(info: dict) -> list:
     """The faces of the kept pass's box (``roi_passes``) that its written mask touches and that are not at the image
     edge (the kept pass's ``box_at_image_edge``, as the note takes them): where a mask that no box held is cut flat by
@@ -699,13 +705,17 @@ def ran_on_action(faces: list) -> str:
 def review_actions(info: dict) -> list:
     """What to do about each of ``info["review_reasons"]`` (in their order; :data:`REVIEW_ACTIONS`): an empty result's
     low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
-    (:data:`EMPTY_ACTIONS`); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
+    (:data:`EMPTY_ACTIONS`), a seed / box in bone or far from the lungs to move it first (:data:`MISPLACED_LOW_ACTION`,
+    no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
     reason without its own action says to check the outline."""
     empty = info.get("n_components") == 0
+    misplaced = {pp.DENSE_REASON, pp.FAR_REASON} & set(info.get("review_reasons") or ())
     out = []
     for reason in info.get("review_reasons") or []:
         if reason == LOW_CONFIDENCE and empty:
             out.append(EMPTY_ACTIONS.get(info.get("roi_mode"), EMPTY_ACTIONS["lungs"]))
+        elif reason == LOW_CONFIDENCE and misplaced:
+            out.append(MISPLACED_LOW_ACTION)
         elif reason == RAN_ON and ran_on_cut_faces(info):
             out.append(ran_on_action(ran_on_cut_faces(info)))
         else:
@@ -817,8 +827,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     # component rule) is another place, not the seed's - not written as the tumour (QA on LUNG1-003: a seed in the
     # vertebral body got 33.9 ml of right lung 29 mm away, one in the arm 8.2 ml of the arm 30 mm away, as tumor.nii.gz)
     off_seed = off_seed_region(binary, seed_point, ct.GetSpacing()[::-1], voxel_ml) if (dense or far) else None
-    if off_seed:
-        binary = np.zeros_like(binary)
+    if off_seed:        # the confidence of what is written: an empty result's
+        binary, feats = np.zeros_like(binary), empty_result_features(feats)
     if box.mode == "roi":       # the largest region reaching into the user's box, as the growing box tracks it,
         corners = pp.box_from_physical(ct, roi_lps[:3], roi_lps[3:])   # and every region mostly inside the corners
         binary, others = largest_in_box(binary, box, user_box, voxel_ml, corners)
