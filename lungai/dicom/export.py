@@ -359,7 +359,7 @@ def check_result_ct(info: dict | None, source, patient_id, series_uid) -> bool:
     given_patient, given_series = (str(v or "").strip() for v in (patient_id, series_uid))
     fix = ("give the results folder of this CT (or the CT these results were computed on: --ct FOLDER, --series "
            "UID); for a re-exported / anonymised copy of that CT (another PatientID or series UID), either give its "
-           "mask files alone (--tumour / --lungs, without --results / --result: exported as MANUAL, without the "
+           "mask files alone (--tumour / --lungs, without --results / --result: exported without lungai's "
            "confidence) or re-run `lungai segment` on this CT and export that results folder")
     if patient and given_patient and patient.casefold() != given_patient.casefold():
         raise InputError(f"{source} is of patient {patient!r}, the CT given (--ct) of patient {given_patient!r}: its "
