@@ -236,7 +236,7 @@ EDITED_MASK_FIX = ("a tumour mask edited after `lungai segment` (or another mask
 
 
 NOT_A_SEGMENTATION_FIX = ("export the tumour without --result (instead of --results DIR, give the folder's masks with "
-                          "--tumour / --lungs): it is then the user's (MANUAL, without a confidence); --result takes the result.json that `lungai segment` / `lungai demo` wrote with the "
+                          "--tumour / --lungs): it is then exported without a confidence (the user's, MANUAL, unless lungai's unchanged file); --result takes the result.json that `lungai segment` / `lungai demo` wrote with the "
                           "tumour mask of the same run")
 # a cohort patient record of the RTSTRUCT's GTV: --results DIR alone exports the folder's tumour as MANUAL (4c4038e)
 CONTOURED_RECORD_FIX = ("drop --result: --results DIR alone exports the folder's tumour as the user's contour (MANUAL, "
