@@ -86,13 +86,17 @@ def test_a_demo_folders_lungs_are_automatic_and_an_edited_map_manual(case, tmp_p
     segs, rois = _generation(tmp_path / "a")
     assert segs["Right lung"] == segs["Left lung"] == AUTO
     assert rois["Lung_R"] == rois["Lung_L"] == "AUTOMATIC"
-    assert segs["Tumour"][0] == rois["GTVp"] == "MANUAL"      # no result.json: the tumour stays the user's
-    # the user edits the demo's lungs (saved anew): no longer lungai's as written
-    img = sitk.ReadImage(str(demo / "lungs.nii.gz"))
-    sitk.WriteImage(img, str(demo / "lungs.nii.gz"))
+    # no result.json: the tumour follows its file as the lungs do (QA cohortdose62: it was MANUAL though the demo's
+    # marker lists it unchanged) - lungai's, without a confidence
+    assert segs["Tumour"][:2] == ("AUTOMATIC", "SlicerLungAI") and rois["GTVp"] == "AUTOMATIC", segs
+    # the user edits the demo's lungs and tumour (saved anew): no longer lungai's as written
+    for name in ("lungs.nii.gz", "tumor.nii.gz"):
+        img = sitk.ReadImage(str(demo / name))
+        sitk.WriteImage(img, str(demo / name))
     assert _cli("dicom-export", "--ct", st["ct"], "--results", demo, "-o", tmp_path / "b") == 0
     segs, rois = _generation(tmp_path / "b")
     assert segs["Right lung"][0] == rois["Lung_R"] == "MANUAL"
+    assert segs["Tumour"][0] == rois["GTVp"] == "MANUAL"
 
 
 def test_each_command_writes_its_own_series_numbers(case, tmp_path):
@@ -315,19 +319,13 @@ def test_radiomics_and_radiomics_batch_name_and_compute_a_seg_alike(case, tmp_pa
     assert set(pd.read_csv(batch).segment) == {"Right lung", "Left lung"}
 
 
-def test_a_cohorts_automatic_tumour_and_its_seg_are_named_lungais_by_dose_features(case, tmp_path, monkeypatch):
-    """QA (cohortprov62): `dose-features --gtv` named lungai's automatic tumour as such only for `lungai segment`'s /
-    the demo's tumor.nii.gz; a `lungai cohort` patient folder's automatic tumour.nii.gz, or dicom-export's SEG of it
-    (Tumour AUTOMATIC, SlicerLungAI), was "minus GTV: tumour.nii.gz" alone - read like a clinician's GTV.  One rule
-    with the lungs (lungai.dicom.export.lungs_made_by): the cohort record says the tumour is automatic and holds its
-    voxels as written; a SEG whose tumour segments say SlicerLungAI made them.  Edited, an RTSTRUCT's GTV, or a user's
-    SEG: the user's."""
+def _cohort_automatic_tumour(case, tmp_path, monkeypatch):
+    """A `lungai cohort` patient folder (RTSTRUCT of Lung_R + Lung_L, no GTV: the automatic tumour, its segmentation
+    monkeypatched to the case's GTV)."""
     from types import SimpleNamespace
 
     from cohort_helpers import PARAMS
-    from lungai.cli.dose import gtv_file_source
     from lungai.dicom.cohort import plan_cohort, process_patient
-    from lungai.dicom.export import tumour_made_by
     from lungai.dicom.rtstruct import write_rtstruct
     from lungai.seg import infer, model_io, resources
 
@@ -350,7 +348,21 @@ def test_a_cohorts_automatic_tumour_and_its_seg_are_named_lungais_by_dose_featur
     jobs, _ = plan_cohort(root)
     doc = process_patient(jobs[0], PARAMS, str(tmp_path / "cohort"))
     assert doc["status"] == "done", doc
-    folder = tmp_path / "cohort" / "patients" / "P1"
+    return tmp_path / "cohort" / "patients" / "P1"
+
+
+def test_a_cohorts_automatic_tumour_and_its_seg_are_named_lungais_by_dose_features(case, tmp_path, monkeypatch):
+    """QA (cohortprov62): `dose-features --gtv` named lungai's automatic tumour as such only for `lungai segment`'s /
+    the demo's tumor.nii.gz; a `lungai cohort` patient folder's automatic tumour.nii.gz, or dicom-export's SEG of it
+    (Tumour AUTOMATIC, SlicerLungAI), was "minus GTV: tumour.nii.gz" alone - read like a clinician's GTV.  One rule
+    with the lungs (lungai.dicom.export.lungs_made_by): the cohort record says the tumour is automatic and holds its
+    voxels as written; a SEG whose tumour segments say SlicerLungAI made them.  Edited, an RTSTRUCT's GTV, or a user's
+    SEG: the user's."""
+    from lungai.cli.dose import gtv_file_source
+    from lungai.dicom.export import tumour_made_by
+
+    st = case["st"]
+    folder = _cohort_automatic_tumour(case, tmp_path, monkeypatch)
     tumour = folder / "tumour.nii.gz"
     automatic = "tumour.nii.gz (lungai automatic tumour; made by lungai cohort)"
     assert tumour_made_by(tumour) == tumour_made_by(f"{tumour}#1") == "cohort"
@@ -366,8 +378,11 @@ def test_a_cohorts_automatic_tumour_and_its_seg_are_named_lungais_by_dose_featur
                 "-o", out) == 0
     assert pd.read_csv(out).iloc[0]["masks"].endswith(
         "minus GTV: results.seg.dcm (lungai automatic tumour; made by lungai segment)")
-    # the user's SEG of the same tumour (MANUAL): the user's GTV
-    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", tumour, "-o", tmp_path / "user") == 0
+    # the user's SEG of a copy of the same tumour (MANUAL: the copy is no cohort's file): the user's GTV
+    (tmp_path / "mine").mkdir()
+    shutil.copy(tumour, tmp_path / "mine" / "gtv.nii.gz")
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", tmp_path / "mine" / "gtv.nii.gz", "-o",
+                tmp_path / "user") == 0
     assert tumour_made_by(tmp_path / "user" / "results.seg.dcm") is None
     # the record of an RTSTRUCT's GTV, or the tumour edited since: the user's, named by the file alone
     record = json.loads((folder / "result.json").read_text())
@@ -383,3 +398,52 @@ def test_a_cohorts_automatic_tumour_and_its_seg_are_named_lungais_by_dose_featur
     edited.CopyInformation(img)
     sitk.WriteImage(edited, str(tumour))
     assert tumour_made_by(tumour) is None and gtv_file_source(tumour) == "tumour.nii.gz"
+
+
+def _seg_algorithms(seg_file):
+    """{segment label: (SegmentAlgorithmType, algorithm name or None)} of a SEG, read with highdicom."""
+    import highdicom as hd
+
+    seg = hd.seg.segread(str(seg_file))
+    out = {}
+    for number in seg.segment_numbers:
+        desc = seg.get_segment_description(number)
+        algo = desc.algorithm_identification
+        out[desc.segment_label] = (desc.algorithm_type.value if hasattr(desc.algorithm_type, "value")
+                                   else str(desc.algorithm_type), algo[0].AlgorithmName if algo else None)
+    return out
+
+
+def test_dicom_export_of_a_cohorts_automatic_tumour_without_result_is_automatic_by_the_file(case, tmp_path,
+                                                                                             monkeypatch):
+    """QA (cohortdose62): `dicom-export --tumour OUT/patients/P/tumour.nii.gz` (a cohort's automatic tumour,
+    unchanged) without `--result` was written to the SEG as MANUAL, a clinician's contour, although
+    lungai.dicom.export.tumour_made_by names it lungai's - while the lungs follow their file alone (lungs_made_by).
+    One rule now (lungai.dicom.seg.generation_by): lungai's unchanged tumour file is AUTOMATIC / SlicerLungAI (without
+    a confidence), the same file edited is the user's (MANUAL, no algorithm)."""
+    st = case["st"]
+    folder = _cohort_automatic_tumour(case, tmp_path, monkeypatch)
+    tumour = folder / "tumour.nii.gz"
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", tumour, "--lungs", folder / "lungs.nii.gz",
+                "-o", tmp_path / "alone") == 0
+    segs = _seg_algorithms(tmp_path / "alone" / "results.seg.dcm")
+    tumours = {k: v for k, v in segs.items() if "lung" not in k.lower()}
+    lungs = {k: v for k, v in segs.items() if "lung" in k.lower()}
+    assert tumours and lungs, segs
+    assert set(tumours.values()) == {("AUTOMATIC", "SlicerLungAI")}, segs
+    assert set(lungs.values()) == {("MANUAL", None)}, segs    # the RTSTRUCT's lungs (by their file): the user's
+    rt = pydicom.dcmread(tmp_path / "alone" / "rtstruct.dcm")
+    made = {o.ROIName: o.ROIGenerationAlgorithm for o in rt.StructureSetROISequence}
+    assert made.pop("GTVp") == "AUTOMATIC" and set(made.values()) == {"MANUAL"}, made
+    # the same as exported with the folder (--results: its record too)
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", folder, "-o", tmp_path / "folder") == 0
+    assert _seg_algorithms(tmp_path / "folder" / "results.seg.dcm") == segs
+    # edited since (one voxel erased): the user's, MANUAL without an algorithm name
+    img = sitk.ReadImage(str(tumour))
+    arr = sitk.GetArrayFromImage(img)
+    arr[tuple(np.argwhere(arr > 0)[0])] = 0
+    edited = sitk.GetImageFromArray(arr)
+    edited.CopyInformation(img)
+    sitk.WriteImage(edited, str(tumour))
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", tumour, "-o", tmp_path / "edited") == 0
+    assert set(_seg_algorithms(tmp_path / "edited" / "results.seg.dcm").values()) == {("MANUAL", None)}

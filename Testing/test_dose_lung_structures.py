@@ -172,3 +172,42 @@ def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_do
     assert "radiomics only: the dose metrics are of the RTSTRUCT's Lungs-GTV" in doc["provenance"]["tumour"]
     assert sitk.GetArrayViewFromImage(sitk.ReadImage(str(tmp_path / "cohort" / "patients" / "P1" /
                                                          "tumour.nii.gz"))).any()     # radiomics: automatic tumour
+
+
+@pytest.mark.parametrize("structure", ["Lungs", "Lungs-GTV"])
+def test_cohort_without_rtdose_names_no_dose_features_in_the_lungs_provenance(export, tmp_path, monkeypatch,
+                                                                                structure):
+    """QA (cohortdose62): with no RTDOSE at all, an RTSTRUCT of only Lungs + GTV gave the provenance "RTSTRUCT
+    structure Lungs (dose features and whole-lung radiomics; ...)" (Lungs-GTV: "dose features and lungs_minus_tumour
+    radiomics") though no dose feature was computed: the provenance names only what the structure was used for."""
+    import shutil
+
+    from cohort_helpers import PARAMS
+    from lungai.dicom.cohort import plan_cohort, process_patient
+    from lungai.seg import infer, model_io, resources
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    right, left, gtv = (st["masks"][n] for n in ("Lung_R", "Lung_L", "GTV"))
+    lungs = array(right).astype(bool) | array(left).astype(bool)
+    mask = lungs & ~array(gtv).astype(bool) if structure == "Lungs-GTV" else lungs
+    root = tmp_path / "export"
+    shutil.copytree(st["ct"], root / "P1" / "CT")       # no RTDOSE
+    write_rtstruct({structure: image_like(mask, ct), "GTV": gtv}, st["reference"],
+                   root / "P1" / "RTSTRUCT" / "rs.dcm")
+
+    def segment(image, model, seed=0):      # never called: the RTSTRUCT has a GTV
+        raise AssertionError("the automatic tumour was run beside the RTSTRUCT's GTV")
+
+    monkeypatch.setattr(infer, "segment_tumour", segment)
+    monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
+    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    jobs, _ = plan_cohort(root)
+    doc = process_patient(jobs[0], PARAMS, str(tmp_path / "cohort"))
+    assert doc["status"] == "done", doc
+    said = doc["provenance"]["lungs"]
+    assert doc["provenance"]["dose"].startswith("no RTDOSE"), doc["provenance"]
+    assert "dose" not in said, said
+    assert said.startswith(f"RTSTRUCT structure {structure} ("
+                           + ("whole-lung radiomics;" if structure == "Lungs" else
+                              "lungs_minus_tumour radiomics, no whole-lung radiomics;")), said

@@ -43,8 +43,10 @@ def register(sub) -> None:
                                                  "SlicerLungAI's (AUTOMATIC), any other as the user's (MANUAL)")
     e.add_argument("--uncertainty", default=None, help="uncertainty map (lungai segment's uncertainty.nii.gz)")
     e.add_argument("--result", default=None, help="lungai segment's result.json (confidence, review flag); the "
-                                                  "tumour is then labelled as made by SlicerLungAI (AUTOMATIC), "
-                                                  "else as the user's (MANUAL); its "
+                                                  "tumour is then labelled as made by SlicerLungAI (AUTOMATIC); "
+                                                  "without it, lungai's unchanged tumour file (segment's, the "
+                                                  "demo's, a cohort's automatic tumour.nii.gz) is AUTOMATIC "
+                                                  "without a confidence, any other the user's (MANUAL); its "
                                                   "tumour_volume_ml must be the tumour's (5 %%): an edited mask "
                                                   "is exported without --result")
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long, or one row of rad_<segment>_<image_type>_<class>_<feature> columns: "
@@ -429,15 +431,19 @@ def run_export(args) -> int:
                                                 if no_tumour_record else ""),
                          "give --results FOLDER (a lungai demo / segment output, a lungai cohort patient folder) or "
                          "result files")
-    from lungai.dicom.export import lungs_made_by
-    from lungai.dicom.seg import AUTOMATIC, MANUAL, generation_by
+    from lungai.dicom.export import lungs_made_by, tumour_made_by
+    from lungai.dicom.seg import AUTOMATIC, generation_by
 
-    # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour); the
-    # lungs are lungai's (AUTOMATIC) when lungai made their file (`lungai lungs`', `lungai demo`'s: its marker lists
-    # it unchanged; a cohort patient folder's automatic lungs: its record says so and holds the file's digest), else the
-    # user's (MANUAL), however the file was given (--lungs or --results).  QA: the
-    # demo's automatic lungs were exported as MANUAL, a clinician's contours
-    generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else MANUAL,
+    # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour), or its
+    # file is lungai's automatic tumour unchanged (tumour_made_by: `lungai segment`'s / the demo's tumor.nii.gz, a
+    # cohort patient folder's automatic tumour.nii.gz, dicom-export's AUTOMATIC SEG of it) - exported then without a
+    # confidence; the lungs are lungai's (AUTOMATIC) when lungai made their file (`lungai lungs`', `lungai demo`'s: its
+    # marker lists it unchanged; a cohort patient folder's automatic lungs: its record says so and holds the file's
+    # digest); else the user's (MANUAL: edited since, or another file), however the file was given (--tumour / --lungs
+    # or --results).  QA: the demo's automatic lungs were exported as MANUAL, a clinician's contours; QA
+    # (cohortdose62): so was a cohort's automatic tumour given as --tumour without --result
+    generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else
+                  generation_by(paths["tumour"] and tumour_made_by(paths["tumour"])),      # by the file only
                   "lungs": generation_by(paths["lungs"] and lungs_made_by(paths["lungs"]))}   # by the file only
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
 

@@ -686,11 +686,13 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gap
             # a Lungs beside a Lungs-GTV and no GTV: the dose features take the Lungs-GTV (dose_lungs_minus_gtv, said
             # by the caller with its name), this structure the whole-lung radiomics only.  QA (cohortprov62): "Lungs
             # (dose features and whole-lung radiomics; ...); the dose features' RTSTRUCT structure Lungs-GTV ..."
-            dose_too = role != "lungs" or not dose_lungs_minus_gtv(names, mapping, empty)
+            # No RTDOSE (QA cohortdose62): no dose features at all, so none named
+            dosed = bool(job.rtdose_files or job.rtdose)
+            dose_too = dosed and (role != "lungs" or not dose_lungs_minus_gtv(names, mapping, empty))
             provenance["lungs"] = (f"RTSTRUCT structure {'+'.join(used)} ("
-                                   + (("dose features and " if dose_too else "") + "whole-lung radiomics"
-                                      if role == "lungs" else
-                                      "dose features and lungs_minus_tumour radiomics, no whole-lung radiomics")
+                                   + ("dose features and " if dose_too else "")
+                                   + ("whole-lung radiomics" if role == "lungs" else
+                                      "lungs_minus_tumour radiomics, no whole-lung radiomics")
                                    + "; no right / left lung structures, so no per-side lung radiomics)")
             return None, mask, role
         notes.append(lung_structures_note(names, empty, mapping) + "; automatic lungs")

@@ -236,7 +236,7 @@ EDITED_MASK_FIX = ("a tumour mask edited after `lungai segment` (or another mask
 
 
 NOT_A_SEGMENTATION_FIX = ("export the tumour without --result (instead of --results DIR, give the folder's masks with "
-                          "--tumour / --lungs): it is then the user's (MANUAL, without a confidence); --result takes the result.json that `lungai segment` / `lungai demo` wrote with the "
+                          "--tumour / --lungs): it is then exported without a confidence (the user's, MANUAL, unless lungai's unchanged file); --result takes the result.json that `lungai segment` / `lungai demo` wrote with the "
                           "tumour mask of the same run")
 # a cohort patient record of the RTSTRUCT's GTV: --results DIR alone exports the folder's tumour as MANUAL (4c4038e)
 CONTOURED_RECORD_FIX = ("drop --result: --results DIR alone exports the folder's tumour as the user's contour (MANUAL, "
@@ -359,7 +359,7 @@ def check_result_ct(info: dict | None, source, patient_id, series_uid) -> bool:
     given_patient, given_series = (str(v or "").strip() for v in (patient_id, series_uid))
     fix = ("give the results folder of this CT (or the CT these results were computed on: --ct FOLDER, --series "
            "UID); for a re-exported / anonymised copy of that CT (another PatientID or series UID), either give its "
-           "mask files alone (--tumour / --lungs, without --results / --result: exported as MANUAL, without the "
+           "mask files alone (--tumour / --lungs, without --results / --result: exported without lungai's "
            "confidence) or re-run `lungai segment` on this CT and export that results folder")
     if patient and given_patient and patient.casefold() != given_patient.casefold():
         raise InputError(f"{source} is of patient {patient!r}, the CT given (--ct) of patient {given_patient!r}: its "
