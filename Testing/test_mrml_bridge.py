@@ -1333,3 +1333,124 @@ def test_a_scene_with_a_sequence_of_markups_loads(tmp_path):
     back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("tumour centre")
     assert back is not None and back.GetNumberOfDataNodes() == 3
     np.testing.assert_allclose(back.GetDataNodeAtValue("20").GetNthControlPointPosition(0), [-12.5, 30.25, -132.0])
+
+
+_EMPTY_SEGMENTATIONS_SCRIPT = r"""
+import json, sys, warnings
+import SimpleITK as sitk
+import slicer
+from lungai import mrml
+
+out, step = sys.argv[1], sys.argv[2]
+labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+factory = slicer.vtkSegmentationConverterFactory.GetInstance()
+result = {"rules_before": factory.ConstructRepresentationObjectByRepresentation(labelmap) is not None}
+for kind in ("new_scene", "vtkMRMLScene"):
+    scene = mrml.new_scene() if kind == "new_scene" else slicer.vtkMRMLScene()
+    ct = sitk.Image([8, 7, 6], sitk.sitkInt16)
+    volume = mrml.volume_node_from_image(scene, ct, "CT")
+    if step == "no segment":
+        none = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "no segment yet")
+        none.CreateDefaultDisplayNodes()
+        surfaces = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "no surface yet")
+        surfaces.GetSegmentation().SetSourceRepresentationName("Closed surface")
+        names = ("no segment yet", "no surface yet")
+    else:
+        erased = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+        erased.CopyInformation(ct)
+        seg, _ = mrml.mask_to_segment(scene, erased, "GTV", reference_volume_node=volume)
+        seg.SetName("erased")
+        result[kind + " is empty"] = mrml.segment_is_empty(seg, "GTV")
+        names = ("erased",)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = mrml.save_scene(scene, f"{out}/{kind}.mrb")
+    back = mrml.load_scene(path, f"{out}/{kind}")
+    result[kind] = {name: mrml.segment_names(back.GetFirstNodeByName(name)) for name in names}
+    if step == "no segment":
+        result[kind + " source kept"] = surfaces.GetSegmentation().GetSourceRepresentationName()
+result["rules_after"] = factory.ConstructRepresentationObjectByRepresentation(labelmap) is not None
+print(json.dumps(result))
+"""
+
+
+def _run_headless(script: str, *args) -> dict:
+    """``script`` run in a fresh Python process (with this checkout's lungai); its last output line, read as JSON."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, cwd=root,
+                          env={"PYTHONPATH": str(root), "PATH": "", "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_scene_with_an_empty_segmentation_saves_and_reloads_it_empty(tmp_path):
+    """QA emptyseg62: save_scene of a headless scene (``mrml.new_scene()``, or ``slicer.vtkMRMLScene()``) holding a
+    segmentation with no segment yet refused the whole scene - "could not write no segment yet for the scene", fix
+    "check disk space and permissions": with no segment, Slicer's writer asks the segmentation converter factory
+    what type the source representation is, and with no Segmentations module logic no rule is registered there.
+    The application saves such a segmentation as a .seg.nrrd with no segment: so does save_scene now, and it reads
+    back as an empty segmentation; an empty one with a closed-surface source (which Slicer's writer refuses) too,
+    its source kept in the scene.  The process's converter factory is left as it was.  Run in a fresh process: the
+    factory is one per process, and other tests register the Segmentations module logic's rules in it."""
+    result = _run_headless(_EMPTY_SEGMENTATIONS_SCRIPT, tmp_path, "no segment")
+    assert result["rules_before"] is False and result["rules_after"] is False
+    for kind in ("new_scene", "vtkMRMLScene"):
+        assert result[kind] == {"no segment yet": [], "no surface yet": []}, kind
+        assert result[kind + " source kept"] == "Closed surface"
+
+
+def test_an_empty_mask_makes_an_empty_segment_in_a_headless_scene(tmp_path):
+    """QA emptyseg62: in a headless process (no Segmentations module logic), ``mask_to_segment`` of an empty mask
+    (a segment with nothing in it yet, or all erased) raised AttributeError: Slicer could not make the empty segment
+    (no converter rule to make an empty binary labelmap), and the segment was not added.  It is now added, saved and
+    read back (empty), and the process's converter factory is left as it was."""
+    result = _run_headless(_EMPTY_SEGMENTATIONS_SCRIPT, tmp_path, "erased")
+    assert result["rules_before"] is False and result["rules_after"] is False
+    for kind in ("new_scene", "vtkMRMLScene"):
+        assert result[kind] == {"erased": ["GTV"]} and result[kind + " is empty"] is True, kind
+
+
+def test_an_empty_closed_surface_segmentation_saves_in_an_application_like_scene(mrml_scene, tmp_path):
+    """With the Segmentations module logic's rules registered (as in the application), an empty segmentation whose
+    source is closed surfaces was refused by Slicer's writer ("Invalid segmentation to write to disk") and with it the
+    whole scene; it is now saved, and reads back empty, next to the scene's other data."""
+    ct = sitk.Image([8, 7, 6], sitk.sitkInt16)
+    volume = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    mask = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    mask.CopyInformation(ct)
+    mask[2:5, 2:5, 1:4] = 1
+    mrml.mask_to_segment(mrml_scene, mask, "GTV", reference_volume_node=volume)
+    surfaces = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "models to import")
+    surfaces.GetSegmentation().SetSourceRepresentationName("Closed surface")
+    path = mrml.save_scene(mrml_scene, tmp_path / "s.mrb")
+    assert surfaces.GetSegmentation().GetSourceRepresentationName() == "Closed surface"
+    back = mrml.load_scene(path, tmp_path / "x")
+    assert back.GetFirstNodeByName("models to import").GetSegmentation().GetNumberOfSegments() == 0
+    assert int(sitk.GetArrayFromImage(mrml.segment_to_mask(
+        back, back.GetFirstNodeByClass("vtkMRMLSegmentationNode"), "GTV", back.GetFirstNodeByName("CT"))).sum()) == 27
+
+
+def test_a_node_that_cannot_be_written_is_named_with_the_writers_reason(tmp_path):
+    """A node Slicer's writer refuses (here: a segment whose binary labelmap is a plain vtkImageData, which the writer
+    cannot write) is named with what the writer said, not "check disk space and permissions" (QA emptyseg62)."""
+    import slicer
+    import vtk
+
+    scene = mrml.new_scene()
+    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "odd seg")
+    segment = slicer.vtkSegment()
+    segment.SetName("x")
+    segment.AddRepresentation("Binary labelmap", vtk.vtkImageData())
+    seg.GetSegmentation().AddSegment(segment)
+    with pytest.raises(InputError) as caught:
+        mrml.save_scene(scene, tmp_path / "s.mrb")
+    assert str(caught.value).splitlines()[0] == ("could not write scene node 'odd seg' (vtkMRMLSegmentationNode): "
+                                                 "Segmentation source representation Binary labelmap cannot be written "
+                                                 "to file")
+    assert "disk space" not in str(caught.value)
+    assert not (tmp_path / "s.mrb").exists()

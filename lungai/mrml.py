@@ -13,6 +13,7 @@ from MRML are indexed [k, j, i] like SimpleITK's.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import warnings
@@ -306,7 +307,8 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
         rgb, index = tuple(color or COLORS.get(name, (0.9, 0.7, 0.2))), None
         segment_id = segmentation.GenerateUniqueSegmentID(final.replace(" ", "_"))
     if empty:
-        segmentation.AddEmptySegment(segment_id, final, rgb)
+        with _segment_types_known():    # headless, an empty segment was not added: AttributeError below
+            segmentation.AddEmptySegment(segment_id, final, rgb)
     else:
         label_node = volume_node_from_image(scene, binary, "__lungai_tmp_label", labelmap=True, display=False)
         try:
@@ -1091,19 +1093,87 @@ def _data_left_out(node) -> bool:
     return any(node.IsA(kind) for kind in _DATA_IN_FILES)
 
 
+@contextlib.contextmanager
+def _segment_types_known():
+    """Within: the segmentation converter factory can make an empty binary labelmap and closed surface - what Slicer
+    asks it for a segmentation with no segment (its writer: what file type?) and for a segment added empty.
+
+    In the application the Segmentations module logic has registered its converter rules there; in a headless
+    process (``new_scene``, ``slicer.vtkMRMLScene()``) nothing has (QA emptyseg62).  The binary labelmap to closed
+    surface rule is then registered within and taken out after: the process's factory is left as it was."""
+    labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+    factory = slicer.vtkSegmentationConverterFactory.GetInstance()
+    rule = None
+    if factory.ConstructRepresentationObjectByRepresentation(labelmap) is None:
+        rule = slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule()
+        factory.RegisterConverterRule(rule)
+    try:
+        yield
+    finally:
+        if rule is not None:
+            factory.UnregisterConverterRule(rule)
+
+
+@contextlib.contextmanager
+def _empty_segmentations_writable(scene):
+    """Within: Slicer's segmentation writer saves each segmentation of ``scene`` with no segment as the application
+    does - a ``.seg.nrrd`` with no segment, read back as an empty segmentation.
+
+    In a headless scene the writer knew no file type for it (:func:`_segment_types_known`) and failed: the whole
+    scene was refused, "check disk space and permissions" (QA emptyseg62).  An empty segmentation whose source is
+    closed surfaces, which Slicer's writer refuses with no segment, is written with a binary labelmap source (its
+    source is restored after): it reads back empty, as a binary labelmap segmentation."""
+    labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+    empty = []
+    nodes = scene.GetNodesByClass("vtkMRMLSegmentationNode")
+    for i in range(nodes.GetNumberOfItems()):
+        segmentation = nodes.GetItemAsObject(i).GetSegmentation()
+        if segmentation is not None and segmentation.GetNumberOfSegments() == 0:
+            empty.append((segmentation, segmentation.GetSourceRepresentationName()))
+    with contextlib.ExitStack() as stack:
+        if empty:
+            stack.enter_context(_segment_types_known())
+        try:
+            for segmentation, source in empty:
+                if source != labelmap:
+                    segmentation.SetSourceRepresentationName(labelmap)
+            yield
+        finally:
+            for segmentation, source in empty:
+                if segmentation.GetSourceRepresentationName() != source:
+                    segmentation.SetSourceRepresentationName(source)
+
+
+def _write_error(what: str, storage=None) -> InputError:
+    """The error for a part of the scene (``what``) that could not be written: what the writer (``storage``, a storage
+    node) said, when it said something (QA emptyseg62: "check disk space and permissions" was the fix given for a
+    writer refusing a node's data), else the disk space and permissions of the folder the scene is written in first
+    (the system's temporary folder, not the folder of the ``.mrb``)."""
+    messages = storage.GetUserMessages() if storage is not None else None
+    said = "; ".join(dict.fromkeys(messages.GetNthMessageText(i).strip() for i in range(messages.GetNumberOfMessages())
+                                   if messages.GetNthMessageText(i).strip())) if messages is not None else ""
+    if said:
+        return InputError(f"could not write {what}: {said}", "remove or fix this node in the scene, or save the scene "
+                          "from the 3D Slicer application (File > Save Data)")
+    return InputError(f"could not write {what}", f"check free disk space and permissions in "
+                      f"{tempfile.gettempdir()} (the scene is written there first; set TMPDIR to use another folder)")
+
+
 def save_scene(scene, path: str | Path) -> Path:
     """Save every storable node and the scene as one ``.mrb`` bundle that opens in 3D Slicer.
 
     The scene is given the markups storage classes first (:func:`_register_markups_storage`: a scene made with
     ``slicer.vtkMRMLScene()`` saves its markups too).  A node whose data only a file keeps and for which no storage
     node can be made is saved without its data: an :class:`~lungai.errors.InputNote` names it (before, it was left
-    out without a word - a plane read back with no point)."""
+    out without a word - a plane read back with no point).  A segmentation with no segment is saved as the application
+    saves it, and reads back empty (:func:`_empty_segmentations_writable`); a node that cannot be written is refused
+    with what its writer said (:func:`_write_error`)."""
     path = Path(path)
     if path.suffix.lower() != ".mrb":
         raise InputError(f"cannot save a scene as {path.name}", "name it .mrb")
     path.parent.mkdir(parents=True, exist_ok=True)
     _register_markups_storage(scene)
-    with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp, _empty_segmentations_writable(scene):
         data_dir = Path(tmp) / path.stem
         data_dir.mkdir()
         nodes = scene.GetNodesByClass("vtkMRMLStorableNode")
@@ -1122,17 +1192,19 @@ def save_scene(scene, path: str | Path) -> Path:
                         "data: no storage for it is registered in this scene (it reads back empty); save the scene "
                         "from the 3D Slicer application instead (File > Save Data)"), stacklevel=2)
                 continue
-            ext = storage.GetDefaultWriteFileExtension()
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in node.GetName()) or node.GetID()
+            if storage.GetUserMessages() is not None:
+                storage.GetUserMessages().ClearMessages()
+            ext = storage.GetDefaultWriteFileExtension()
             storage.SetFileName(str(data_dir / f"{safe}_{node.GetID().replace('vtkMRML', '')}.{ext}"))
             if not storage.WriteData(node):
-                raise InputError(f"could not write {node.GetName()} for the scene", "check disk space and permissions")
+                raise _write_error(f"scene node {node.GetName()!r} ({node.GetClassName()})", storage)
         scene.SetRootDirectory(str(data_dir))
         scene.SetURL(str(data_dir / f"{path.stem}.mrml"))
         marked = _note_replaced_text(scene)          # in the saved scene only: restored below
         try:
             if not scene.Commit():
-                raise InputError(f"could not write the scene file for {path}", "check disk space and permissions")
+                raise _write_error(f"the scene file for {path}")
             tmp_mrb = Path(tmp) / path.name
             window = vtk.vtkOutputWindow.GetInstance()
             mode = window.GetDisplayMode()
@@ -1145,7 +1217,7 @@ def save_scene(scene, path: str | Path) -> Path:
             for node, value in marked.items():
                 node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, value)   # None removes it
         if not ok:
-            raise InputError(f"could not write {path}", "check disk space and permissions")
+            raise _write_error(str(path))
         _rewrite_table_files(scene, tmp_mrb)
         shutil.move(str(tmp_mrb), str(path))
     return path
