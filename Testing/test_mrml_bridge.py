@@ -1454,3 +1454,20 @@ def test_a_node_that_cannot_be_written_is_named_with_the_writers_reason(tmp_path
                                                  "to file")
     assert "disk space" not in str(caught.value)
     assert not (tmp_path / "s.mrb").exists()
+
+
+def test_a_scene_path_that_cannot_be_made_is_said_not_raised_raw(tmp_path):
+    """QA emptyseg62: a file where the .mrb's folder should be raised a raw FileExistsError, and a .mrb path that is
+    a folder had the bundle moved inside it under another name, reported as saved."""
+    from lungai import mrml
+    from lungai.errors import InputError
+
+    (tmp_path / "somefile").write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot write .*somefile: File exists") as exc:
+        mrml.save_scene(mrml.new_scene(), tmp_path / "somefile" / "x.mrb")
+    assert "output location" in exc.value.fix
+    (tmp_path / "y.mrb").mkdir()
+    with pytest.raises(InputError, match="y.mrb: it is a folder") as exc:
+        mrml.save_scene(mrml.new_scene(), tmp_path / "y.mrb")
+    assert str(tmp_path / "y.mrb" / "scene.mrb") in exc.value.fix
+    assert list((tmp_path / "y.mrb").iterdir()) == []

@@ -1171,7 +1171,15 @@ def save_scene(scene, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".mrb":
         raise InputError(f"cannot save a scene as {path.name}", "name it .mrb")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():                        # shutil.move would put the bundle inside it, under another name
+        raise InputError(f"cannot save the scene as {path}: it is a folder", "give a file name ending .mrb that is "
+                         "not a folder's name, e.g. " + str(path / "scene.mrb"))
+    from lungai.io.outputs import file_error
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:                   # a file where the folder should be, no permission: said, no traceback
+        raise file_error(exc, path.parent) from exc
     _register_markups_storage(scene)
     with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp, _empty_segmentations_writable(scene):
         data_dir = Path(tmp) / path.stem
@@ -1219,7 +1227,10 @@ def save_scene(scene, path: str | Path) -> Path:
         if not ok:
             raise _write_error(str(path))
         _rewrite_table_files(scene, tmp_mrb)
-        shutil.move(str(tmp_mrb), str(path))
+        try:
+            shutil.move(str(tmp_mrb), str(path))
+        except OSError as exc:               # a folder of that name, no permission, disk full
+            raise file_error(exc, path) from exc
     return path
 
 
