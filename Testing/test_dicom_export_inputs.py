@@ -820,7 +820,8 @@ def test_dicom_export_refuses_the_results_of_another_patients_ct(case, tmp_path,
 def test_the_results_of_an_anonymised_copy_of_the_ct_say_the_ways_forward(case, tmp_path, capsys):
     """QA: an anonymised re-export of the CT (PatientID changed) was refused with --results, and with --tumour and
     --result of that folder, the fix only saying "give the results folder of this CT".  It names the ways that work:
-    the mask files alone (without lungai's confidence; MANUAL unless lungai's unchanged file), or lungai segment re-run on this CT - and the first does."""
+    the mask files alone (without lungai's confidence; MANUAL unless lungai's unchanged file), or lungai segment
+    re-run on this CT - and the first does."""
     import shutil
 
     import pydicom
