@@ -954,20 +954,26 @@ class SoftTissueOracle(torch.nn.Module):
         return torch.cat([-z, z], dim=1)
 
 
+def _bone_beside_tumour():
+    """The phantom tumour (a 20 mm ball at the centre) with a bone blob (700 HU) 22 mm from its surface, the ball's
+    mask, and a UNet config for the oracle models."""
+    ct, ball = _ct(20.0)
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[(x - 32) ** 2 + y ** 2 + z ** 2 <= 6 ** 2] = 700
+    bone = sitk.GetImageFromArray(arr)
+    bone.CopyInformation(ct)
+    return bone, ball, SegConfig(arch="unet", channels=(8, 16, 32, 64), spacing=(1.0, 1.0, 2.0), members=2)
+
+
 def test_a_seed_in_bone_with_the_mask_away_from_it_writes_no_tumour():
     """QA on LUNG1-003: a seed in the vertebral body (522 HU) got 33.9 ml of the right lung 29 mm away written to
     tumor.nii.gz as "the tumour" (confidence 0.67, above the review threshold), one in the arm 8.2 ml of the arm 30
     mm away: a region elsewhere, not the seed's.  With the seed in bone / far from the lungs and nothing at it, no
     tumour mask is written and a note says why (the region stays in probability.nii.gz); a seed in bone next to the
     tumour (within SEED_REACH_MM) keeps it."""
-    ct, ball = _ct(20.0)
-    arr = sitk.GetArrayFromImage(ct)
-    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
-                          indexing="ij")
-    arr[(x - 32) ** 2 + y ** 2 + z ** 2 <= 6 ** 2] = 700                # a bone blob 22 mm from the tumour's surface
-    bone = sitk.GetImageFromArray(arr)
-    bone.CopyInformation(ct)
-    cfg = SegConfig(arch="unet", channels=(8, 16, 32, 64), spacing=(1.0, 1.0, 2.0), members=2)
+    bone, ball, cfg = _bone_beside_tumour()
     model = (cfg, [SoftTissueOracle(), SoftTissueOracle()], {})
     res = infer.segment_tumour(bone, model, seed_lps=(32.0, 0.0, 0.0), grow=False)
     i = res.info
@@ -988,14 +994,7 @@ def test_an_emptied_off_seed_result_reports_an_empty_results_confidence():
     the maps' confidence 0.6696 - above the review threshold - for an empty tumor.nii.gz.  Its confidence is now that
     of an empty result (the features of an empty map, as any "no tumour found" gets: low, flagged for review), its
     features recorded as such and its low-confidence action the empty result's."""
-    ct, ball = _ct(20.0)
-    arr = sitk.GetArrayFromImage(ct)
-    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
-                          indexing="ij")
-    arr[(x - 32) ** 2 + y ** 2 + z ** 2 <= 6 ** 2] = 700                # a bone blob 22 mm from the tumour's surface
-    bone = sitk.GetImageFromArray(arr)
-    bone.CopyInformation(ct)
-    cfg = SegConfig(arch="unet", channels=(8, 16, 32, 64), spacing=(1.0, 1.0, 2.0), members=2)
+    bone, ball, cfg = _bone_beside_tumour()
     model = (cfg, [SoftTissueOracle(), SoftTissueOracle()], {})         # uncalibrated: confidence = agreement
     i = infer.segment_tumour(bone, model, seed_lps=(32.0, 0.0, 0.0), grow=False).info
     assert i["n_components"] == 0 and i["tumour_volume_ml"] == 0
