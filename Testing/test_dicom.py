@@ -1430,12 +1430,14 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
     assert comment == "Dose metrics computed on " + dose.masks
     assert "lungs: RTSTRUCT structure Lung_R + Lung_L" in comment and "minus GTV: RTSTRUCT structure GTV" in comment
     comments = read_sr_comments(out / "measurements.sr.dcm")
-    assert "dose_mld_gy" not in sr["Case"] and "Case" not in comments and list(comments)[-1] == "Dose"
+    assert "dose_mld_gy" not in sr["Case"] and list(comments)[-1] == "Dose"
+    # the Case group's comment: what rp_risk is of - not recorded in this rp_prediction.csv (no endpoint column)
+    assert comments["Case"].startswith("rp_risk: risk of an endpoint not recorded in the RP prediction CSV")
     # the segments' groups say their volume_ml is the mask's on the CT's grid, their radiomic features of the
     # radiomics grid (no settings CSV given here: not recorded)
     # (groups of features without an exported mask - lungs, lungs minus tumour - name the radiomics grid only)
     masks = ["Tumour", "Right lung", "Left lung"]
-    assert [k for k in comments if k not in ("Dose", "lungs", "lungs_minus_tumour")] == masks
+    assert [k for k in comments if k not in ("Case", "Dose", "lungs", "lungs_minus_tumour")] == masks
     assert all(comments[k].startswith("volume_ml: the exported mask on the CT's grid") for k in masks)
     assert all(comments[k].startswith("radiomic features (shape volume included) computed on")
                for k in comments if k in ("lungs", "lungs_minus_tumour"))

@@ -1629,7 +1629,53 @@ def test_the_srs_case_group_says_what_rp_predict_said_with_the_risk():
     plain = {"case": "P1", "illustrative": float("nan"), "risk": 0.3, "risk_low": 0.2, "risk_high": 0.4,
              "imputed": "", "out_of_range": float("nan")}     # a model trained on patients, nothing to say
     case = next(g for g in measurement_groups({}, None, rp=plain) if g.label == "Case")
-    assert case.comment is None
+    # a model trained on patients: no label or warning, only what the risk and its interval are (no endpoint column)
+    assert case.comment.startswith("rp_risk: risk of an endpoint not recorded in the RP prediction CSV")
+    assert "RP risk" not in case.comment and "RP features" not in case.comment
+
+
+def test_the_srs_rp_risk_names_its_endpoint_and_what_its_interval_is(case, tmp_path, capsys):
+    """QA srrp62: `rp predict` (and the demo's rp_prediction.csv) names the endpoint of the risk in its `endpoint`
+    column (lungai.rp.predict.rp_endpoint: grade >= 2 radiation pneumonitis of a synthetic model, a user's model's
+    outcome column) and the console / panel say "Risk of <endpoint>: 47 % (uncertainty interval ...)", but the SR
+    written by `dicom-export --rp` gave rp_risk / rp_risk_low / rp_risk_high with no word of what they are the risk
+    of, nor what the interval is.  Read back with highdicom: the Case group's Comment (DCM 121106) says both; a CSV
+    without the column (an older lungai's) says the endpoint is not recorded, never a guessed one."""
+    import highdicom as hd
+
+    from lungai.rp.training import UNCERTAINTY     # the model card's words (lungai.rp.uncertainty's)
+
+    def case_comment(path):
+        sr = hd.sr.srread(str(path))
+        (group,) = [g for g in sr.content.get_image_measurement_groups() if g.tracking_identifier == "Case"]
+        ms = {m.name.meaning: m.value for m in group.get_measurements()}
+        comments = [str(i.TextValue) for i in group[0].ContentSequence if i.ValueType == "TEXT"
+                    and i.ConceptNameCodeSequence[0].CodeValue == "121106"]
+        assert len(comments) == 1, comments
+        return ms, comments[0]
+
+    tumour = ["--tumour", case["root"] / "gtv.nii.gz"]
+    rows = {"synthetic": "grade >= 2 radiation pneumonitis", "user": "model outcome 'Recurrence'"}
+    for name, endpoint in rows.items():
+        rp = tmp_path / f"{name}.csv"
+        pd.DataFrame([{"case": "P1", "risk": 0.47, "risk_low": 0.29, "risk_high": 0.67, "high_risk": 1,
+                       "endpoint": endpoint}]).to_csv(rp, index=False)
+        assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--rp", rp, "-o", tmp_path / name) == 0
+        ms, comment = case_comment(tmp_path / name / "measurements.sr.dcm")
+        assert float(ms["rp_risk"]) == pytest.approx(0.47) and float(ms["rp_risk_high"]) == pytest.approx(0.67)
+        assert comment.startswith(f"rp_risk: risk of {endpoint} (the RP prediction CSV's endpoint); "), comment
+        assert "the interval rp_risk_low to rp_risk_high: " + UNCERTAINTY.format(n="the").rstrip(".") in comment
+        assert "not the patient's chance of RP" in comment and "not recorded" not in comment
+    # an older rp_prediction.csv (no endpoint column): not recorded, said, and no endpoint guessed
+    old = tmp_path / "old.csv"
+    pd.DataFrame([{"case": "P1", "risk": 0.47, "risk_low": 0.29, "risk_high": 0.67}]).to_csv(old, index=False)
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--rp", old, "-o", tmp_path / "old") == 0
+    ms, comment = case_comment(tmp_path / "old" / "measurements.sr.dcm")
+    assert float(ms["rp_risk"]) == pytest.approx(0.47)
+    assert comment.startswith("rp_risk: risk of an endpoint not recorded in the RP prediction CSV (no endpoint "
+                              "column"), comment
+    assert "radiation pneumonitis" not in comment.split("; ")[0] and "model_card.md" in comment
+    assert "the interval rp_risk_low to rp_risk_high: 95 % percentile interval" in comment
 
 
 def test_a_cohort_patient_folders_radiomics_and_dose_reach_the_sr(tmp_path, capsys):

@@ -592,7 +592,8 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     metrics, with a comment naming the masks they were computed on: :func:`dose_masks_comment`).
 
     ``radiomics``: the long table (case, segment, image_type, feature_class, feature, value) of ``lungai radiomics``;
-    ``dose``: a row of ``lungai dose-features`` (its ``masks`` column: the comment of the "Dose" group); ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high).
+    ``dose``: a row of ``lungai dose-features`` (its ``masks`` column: the comment of the "Dose" group); ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high; its endpoint, interval
+    and warnings: the Case group's comment, :func:`rp_comment`).
     ``radiomics_settings``: its ``_settings.csv`` (the grid of each segment), for the comment of each group with
     radiomic features - a segment's (beside the exported mask's ``volume_ml``) or a features-only one (lungs, lungs
     minus tumour): which grid they were computed on (:func:`radiomics_grid_comment`).
@@ -733,15 +734,30 @@ def _text(value) -> str:
 
 
 def rp_comment(rp: dict | None) -> str | None:
-    """What ``lungai rp predict`` says with its risk (rp_prediction.csv), for the SR's Case group: the model's
-    ILLUSTRATIVE label (a synthetic-cohort model) and the features outside its training range, imputed, or of other
-    radiomics settings (:data:`lungai.report.html.RP_WARNINGS`, as the report's banner) - so that the risk is not
-    read in PACS as a plain number; None when it says nothing (or there is no RP row)."""
+    """What ``lungai rp predict`` says with its risk (rp_prediction.csv), for the SR's Case group: what the risk is
+    of - the CSV's ``endpoint`` column (:func:`lungai.rp.predict.rp_endpoint`: grade >= 2 radiation pneumonitis of a
+    synthetic-cohort model, a user's model's outcome column), or, for a CSV without it (an older lungai's), that the
+    endpoint is not recorded -, what the interval rp_risk_low to rp_risk_high is (:data:`lungai.rp.uncertainty.UNCERTAINTY`: the
+    model's own uncertainty, not the patient's chance), the model's ILLUSTRATIVE label (a synthetic-cohort model) and
+    the features outside its training range, imputed, or of other radiomics settings
+    (:data:`lungai.report.html.RP_WARNINGS`, as the report's banner) - so that the risk is not read in PACS as a
+    plain number (QA srrp62: the SR's rp_risk named no endpoint, the console and panel did); None when it says
+    nothing (or there is no RP row)."""
     from lungai.report.html import RP_WARNINGS
+    from lungai.rp.uncertainty import UNCERTAINTY
 
     if not rp:
         return None
-    parts = [f"RP risk {_text(rp.get('illustrative'))}"] if _text(rp.get("illustrative")) else []
+    parts = []
+    if _text(rp.get("risk")):
+        endpoint = _text(rp.get("endpoint"))
+        parts.append(f"rp_risk: risk of {endpoint} (the RP prediction CSV's endpoint)" if endpoint else
+                     "rp_risk: risk of an endpoint not recorded in the RP prediction CSV (no endpoint column: "
+                     "written by an older lungai or by hand); the model card (model_card.md) of the model that "
+                     "predicted it names its outcome")
+        if _text(rp.get("risk_low")) and _text(rp.get("risk_high")):
+            parts.append("the interval rp_risk_low to rp_risk_high: " + UNCERTAINTY.format(n="the").rstrip("."))
+    parts += [f"RP risk {_text(rp.get('illustrative'))}"] if _text(rp.get("illustrative")) else []
     parts += [f"RP features {what}: {_text(rp.get(key))}" for key, what in RP_WARNINGS if _text(rp.get(key))]
     return "; ".join(parts) or None
 

@@ -10,9 +10,17 @@ Python API (the CLI ``lungai rp ...`` and the Slicer logic call these):
 See docs/rp.md.
 """
 
-from lungai.rp.cohort import RISK_MODEL, Cohort, make_cohort, oracle_auc
-from lungai.rp.external import validate_rp
-from lungai.rp.predict import predict_rp
-from lungai.rp.training import train_rp
+# loaded on first use (PEP 562): ``lungai.rp.uncertainty`` (the interval's meaning, for dicom-export's SR) must not
+# load scikit-learn and torch with the package
+_API = {"RISK_MODEL": "cohort", "Cohort": "cohort", "make_cohort": "cohort", "oracle_auc": "cohort",
+        "validate_rp": "external", "predict_rp": "predict", "train_rp": "training"}
 
 __all__ = ["RISK_MODEL", "Cohort", "make_cohort", "oracle_auc", "train_rp", "validate_rp", "predict_rp"]
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(f"lungai.rp.{_API[name]}"), name)
+    raise AttributeError(f"module 'lungai.rp' has no attribute {name!r}")

@@ -51,7 +51,7 @@ def prediction_header(card: dict) -> list[str]:
     what the interval in brackets is (the model card's ``uncertainty``) and the high-risk threshold with its rule
     (``high_risk`` = risk >= it; the rows at or above it are marked HIGH RISK) - QA rppredict62: the lines said
     "risk 0.47 (0.29-0.67)" with none of these, a model of ``--outcome Recurrence`` the same."""
-    from lungai.rp.training import UNCERTAINTY
+    from lungai.rp.uncertainty import UNCERTAINTY
 
     interval = card.get("uncertainty") or UNCERTAINTY.format(n="the")
     rule = card.get("threshold_rule") or "rule not recorded"

@@ -25,12 +25,8 @@ from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_w
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import case_ids, effective_dose_warning, feature_summary, lungs_cut_warning, \
     no_dose_warning, training_radiomics_settings, tumour_review_warning, confidence_caveat_warning
+from lungai.rp.uncertainty import UNCERTAINTY  # what the interval is: the model card's uncertainty
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
-
-UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
-               "(same hyper-parameters) refitted on stratified bootstrap resamples of the training cohort: "
-               "it reflects how much the model itself is uncertain because the cohort is finite, "
-               "not the patient's chance of RP (that is the risk).")
 
 
 SELECTION_RULE = ("the feature set x model (and its hyper-parameters) with the highest inner-CV AUC, chosen "

@@ -11,6 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+# what the interval is, in words: the model card's ``uncertainty`` ({n}: the number of bootstrap members), the header
+# of ``rp predict`` and the comment of the DICOM SR's rp_risk_low / rp_risk_high (lungai.dicom.export.rp_comment; a
+# light module, so dicom-export need not load the RP models' libraries to say it)
+UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
+               "(same hyper-parameters) refitted on stratified bootstrap resamples of the training cohort: "
+               "it reflects how much the model itself is uncertain because the cohort is finite, "
+               "not the patient's chance of RP (that is the risk).")
+
 
 def risk_with_interval(bundle: dict, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(risk, low, high) for each row of ``X``: the bootstrap members' central ``level`` percentiles, widened where
