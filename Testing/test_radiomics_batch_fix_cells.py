@@ -128,3 +128,30 @@ def test_the_command_line_keeps_its_shell_words(data, tmp_path, capsys):
                "--image-types", "Original", "--feature-classes", "shape"])
     fix = capsys.readouterr().err
     assert rc != 0 and f"'{data}/comma.seg.dcm#GTV, primary'" in fix and "--tumour, --gtv and --lungs" in fix, fix
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_a_note_raised_in_a_case_is_said_with_its_case_whatever_the_workers(data, tmp_path, capfd, monkeypatch,
+                                                                            workers):
+    """QA batchnotes62: with --workers 1 a note raised in a Dask worker (a tumour cell's segment 'Tumor' of a SEG
+    that has 'Tumour' only) printed as a raw Python warning ("read.py:1093: InputNote: ...", its source line) with no
+    case name; with --workers 0 as "warning: ..." without its case either.  Now "warning: P1: ..." both ways."""
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+    from lungai.io import read_ct
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    seg = tmp_path / "tumour.seg.dcm"
+    ct = read_ct(data / "P1" / "CT")
+    gtv = sitk.ReadImage(str(data / "labels.nii.gz")) == 1
+    write_seg({"Tumour": gtv}, ct_reference(data / "P1" / "CT", image=ct), seg, roles={"Tumour": "gtv_primary"})
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"case,image,tumour\nP1,{data}/P1/CT,{seg}#Tumor\n", encoding="utf-8")
+    capfd.readouterr()
+    rc = main(["radiomics-batch", str(manifest), "-o", str(tmp_path / "f.csv"), *FEW[:-1], workers])
+    err = capfd.readouterr().err
+    assert rc == 0, err
+    said = [line for line in err.splitlines() if "has no segment 'Tumor'" in line]
+    assert said == [f"warning: P1: {seg} has no segment 'Tumor'; using 'Tumour', its one segment of the same role "
+                    f"(gtv) - name it exactly ({seg}#Tumour) to silence this note"], err
+    assert "InputNote" not in err and "read.py" not in err, err

@@ -1,5 +1,7 @@
 """Dask worker processes of lungai's local cluster (:mod:`lungai.radiomics.cluster`): what each worker process does
-as it starts (the preload :func:`dask_setup`), and a lost worker's error said as such (:func:`lost_worker_error`).
+as it starts (the preload :func:`dask_setup`), a lost worker's error said as such (:func:`lost_worker_error`), and
+the notes on the input (:class:`lungai.errors.InputNote`) a case's task raised, returned with its result
+(:func:`with_case_notes`) for the main process to say with the case's name.
 
 A light module (no pyradiomics, no Dask import): a worker process imports it before it joins the scheduler (a
 longer start would widen the time in which a worker that dies fails the whole start, "Nanny failed to start"), and
@@ -9,6 +11,7 @@ the CLI on any OSError.
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 
 CLUSTER_LOG_LEVEL = logging.ERROR     # the local cluster logs ERRORs only (its WARNINGs are said that way)
 
@@ -64,6 +67,63 @@ def dask_setup(worker) -> None:
     local cluster as it starts, before it joins the scheduler - also one the nanny starts again after the first
     died (which :func:`lungai.radiomics.cluster.local_cluster`'s warm-up never reaches): :func:`quiet_worker`."""
     quiet_worker()
+
+
+RAISED_NOTES = "raised_notes"     # the key of a case's result holding the notes its task raised (with_case_notes)
+# the notes list of the case task running in this thread (None: none collected, the warning passes on as it came)
+_CASE_NOTES: ContextVar = ContextVar("lungai_case_notes", default=None)
+
+
+def _collect_notes() -> None:
+    """This process's warnings: an :class:`~lungai.errors.InputNote` raised inside :func:`with_case_notes` goes to
+    that case's list (a context variable: a worker of several threads runs several cases at once, and
+    ``warnings.catch_warnings`` is process-wide), every other warning - and a note outside it - to the
+    ``warnings.showwarning`` there was.  InputNotes are always shown (none lost to Python's once-per-line registry:
+    each case's note is its own).  Installed once (again when a ``catch_warnings`` block took it away)."""
+    import warnings
+
+    from lungai.errors import InputNote
+
+    show = warnings.showwarning
+    if getattr(show, "collects_case_notes", False):
+        return
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        notes = _CASE_NOTES.get()
+        if notes is None or not issubclass(category, InputNote):
+            return show(message, category, filename, lineno, file, line)
+        if (category, str(message)) not in notes:
+            notes.append((category, str(message)))
+
+    showwarning.collects_case_notes = True
+    warnings.filterwarnings("always", category=InputNote)
+    warnings.showwarning = showwarning
+
+
+def with_case_notes(fn, item, *args) -> dict:
+    """``fn(item, *args)`` (a case's task of :func:`lungai.radiomics.cluster.run_tasks`: a result dict), with the
+    InputNotes it raised as ``(category, text)`` in the result's ``raised_notes`` (``notes`` is cohort's record)
+    instead of warned: in a Dask worker they were printed as raw Python warnings, a source line and no case name
+    (the CLI's note printer runs in the main process only); the main process says them, each with its case's name
+    (:func:`say_case_notes`).  Run in the main process as well (``--workers 0``): one rule, whatever the number of
+    workers.  Not recorded in the tables (printed only, as by ``lungai radiomics``)."""
+    notes: list = []
+    _collect_notes()
+    token = _CASE_NOTES.set(notes)
+    try:
+        result = fn(item, *args)
+    finally:
+        _CASE_NOTES.reset(token)
+    return {**result, RAISED_NOTES: notes} if notes else result
+
+
+def say_case_notes(result: dict) -> None:
+    """The notes of a case's result (:func:`with_case_notes`) warned again in this process, each as
+    ``<case>: <note>`` in its own category: the CLI prints them as every note (``warning: ...``, once each)."""
+    import warnings
+
+    for category, text in result.get(RAISED_NOTES, ()):
+        warnings.warn(f"{result['case']}: {text}", category, stacklevel=2)
 
 
 WORKER_LOST_FIX = ("run the same command again (the finished cases are kept and skipped), with fewer --workers if "

@@ -32,6 +32,7 @@ import logging
 from contextlib import contextmanager
 
 from lungai.dask_workers import CLUSTER_LOG_LEVEL, lost_worker_error, quiet_worker  # noqa: F401
+from lungai.dask_workers import say_case_notes, with_case_notes
 from lungai.errors import InputError, counted
 
 TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
@@ -438,8 +439,12 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
     go to ``summary.skipped`` (resume); the others run as ``fn(item, *args)`` - in a plain loop when
     ``workers == 0`` and no ``scheduler``, else on Dask (:func:`map_on_dask`) - with a progress bar;
     each result dict (``case``, ``status`` "done"/"failed", ``error``) goes to ``summary.done`` or
-    ``summary.failed`` as (case, error), both in the order of ``names``."""
+    ``summary.failed`` as (case, error), both in the order of ``names``.  The notes on the input
+    (:class:`~lungai.errors.InputNote`) a case raised are said as it finishes, each as ``<case>: <note>``, in a Dask
+    worker as in the plain loop (:func:`lungai.dask_workers.with_case_notes`)."""
+    import functools
     import sys
+    import warnings
 
     from lungai.progress import task
 
@@ -451,18 +456,21 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
             todo.append((item, name))
     with task(desc, max(len(todo), 1), enabled=bool(todo)) as bar:
         def on_result(res: dict) -> None:
+            say_case_notes(res)
             if res["status"] == "done":
                 summary.done.append(res["case"])
             else:
                 summary.failed.append((res["case"], res["error"]))
             bar.update(1, f"{res['case']} {res['status']}")
 
+        noted = functools.partial(with_case_notes, fn)
         try:
             if todo and workers == 0 and not scheduler:
-                for item, _ in todo:
-                    on_result(fn(item, *args))
+                with warnings.catch_warnings():     # the note collector (with_case_notes) taken away afterwards
+                    for item, _ in todo:
+                        on_result(noted(item, *args))
             elif todo:
-                map_on_dask(fn, [i for i, _ in todo], [n for _, n in todo], args, workers, scheduler, on_result)
+                map_on_dask(noted, [i for i, _ in todo], [n for _, n in todo], args, workers, scheduler, on_result)
         except KeyboardInterrupt:    # the CLI then says "lungai <command>: cancelled"
             bar.close()
             # the cases finished on disk: also those whose worker wrote them but whose result was not delivered yet
