@@ -196,6 +196,11 @@ def test_several_gtv_labels_joined_as_one_tumour_with_file_hash_n_m(ct_and_label
     with pytest.raises(InputError, match="has no label '7'") as err:
         read_mask(str(tmp_path / "lab.nrrd") + "#1,7", reference=ct)
     assert "lab.nrrd#1,2" in err.value.fix
+    one = sitk.Cast(lab == 1, sitk.sitkUInt8)                  # a map of one label: nothing to join
+    sitk.WriteImage(one, str(tmp_path / "one.nrrd"))
+    with pytest.raises(InputError, match="has no label '2'; its labels: 1\n") as err:
+        read_mask(str(tmp_path / "one.nrrd") + "#2", reference=ct)
+    assert err.value.fix.endswith("one.nrrd#1") and "joined as one structure" not in err.value.fix, err.value.fix
     out = tmp_path / "t.csv"
     assert main(["radiomics", "--image", str(tmp_path / "ct.nrrd"), "--feature-classes", "shape", "-o", str(out),
                  "--tumour", str(tmp_path / "lab.nrrd") + "#1,2", "--lungs", str(tmp_path / "lab.nrrd") + "#3,4",

@@ -983,9 +983,10 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
             if not w.isdigit() or int(w) not in labels:
                 raise InputError(f"{path} has no label {w!r}; its labels: {', '.join(map(str, labels)) or 'none'}",
                                  f"choose one of its labels after '{SELECTOR}', e.g. "
-                                 f"{command_word(f'{path}{SELECTOR}{labels[0] if labels else 1}')}, or several "
-                                 "joined as one structure, e.g. "
-                                 + command_word(f"{path}{SELECTOR}{','.join(map(str, labels[:2] or [1, 2]))}"))
+                                 f"{command_word(f'{path}{SELECTOR}{labels[0] if labels else 1}')}"
+                                 + (", or several joined as one structure, e.g. "
+                                    + command_word(f"{path}{SELECTOR}{','.join(map(str, labels[:2]))}")
+                                    if len(labels) > 1 else ""))   # one label: nothing to join
         arr = np.isin(sitk.GetArrayViewFromImage(img), [int(w) for w in wanted]).astype(np.uint8)
         out = sitk.GetImageFromArray(arr)
         out.CopyInformation(img)
