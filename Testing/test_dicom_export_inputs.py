@@ -1643,7 +1643,7 @@ def test_the_srs_rp_risk_names_its_endpoint_and_what_its_interval_is(case, tmp_p
     without the column (an older lungai's) says the endpoint is not recorded, never a guessed one."""
     import highdicom as hd
 
-    from lungai.rp.training import UNCERTAINTY     # the model card's words (lungai.rp.uncertainty's)
+    from lungai.rp.uncertainty import uncertainty_text     # the model card's words
 
     def case_comment(path):
         sr = hd.sr.srread(str(path))
@@ -1664,8 +1664,11 @@ def test_the_srs_rp_risk_names_its_endpoint_and_what_its_interval_is(case, tmp_p
         ms, comment = case_comment(tmp_path / name / "measurements.sr.dcm")
         assert float(ms["rp_risk"]) == pytest.approx(0.47) and float(ms["rp_risk_high"]) == pytest.approx(0.67)
         assert comment.startswith(f"rp_risk: risk of {endpoint} (the RP prediction CSV's endpoint); "), comment
-        assert "the interval rp_risk_low to rp_risk_high: " + UNCERTAINTY.format(n="the").rstrip(".") in comment
-        assert "not the patient's chance of RP" in comment and "not recorded" not in comment
+        assert "the interval rp_risk_low to rp_risk_high: " + uncertainty_text("the", endpoint).rstrip(".") in comment
+        # the chance the interval is not: RP for the synthetic model's endpoint, the outcome for a user's (QA srhigh62)
+        chance = "RP" if name == "synthetic" else "the outcome"
+        assert f"not the patient's chance of {chance} (that is the risk)" in comment
+        assert "endpoint not recorded" not in comment
     # an older rp_prediction.csv (no endpoint column): not recorded, said, and no endpoint guessed
     old = tmp_path / "old.csv"
     pd.DataFrame([{"case": "P1", "risk": 0.47, "risk_low": 0.29, "risk_high": 0.67}]).to_csv(old, index=False)
@@ -1676,6 +1679,48 @@ def test_the_srs_rp_risk_names_its_endpoint_and_what_its_interval_is(case, tmp_p
                               "column"), comment
     assert "radiation pneumonitis" not in comment.split("; ")[0] and "model_card.md" in comment
     assert "the interval rp_risk_low to rp_risk_high: 95 % percentile interval" in comment
+    assert "chance of RP" not in comment and "not the patient's chance of the outcome" in comment
+
+
+def test_the_srs_rp_risk_carries_high_risk_and_its_threshold(case, tmp_path, capsys):
+    """QA srhigh62: `rp predict` marks a patient HIGH RISK (rp_prediction.csv's high_risk = 1: risk >= the model's
+    threshold) and the console and the Slicer panel say it, but the SR of `dicom-export --rp` carried only rp_risk,
+    rp_risk_low and rp_risk_high: a PACS reader could not see it.  Read back with highdicom: the Case group has
+    rp_high_risk (1 / 0), rp_threshold where the CSV records the threshold (the Slicer panel's table), and its
+    Comment says the rule; read_sr gives them back; a CSV without high_risk (an older one) gets none invented."""
+    import highdicom as hd
+
+    from lungai.dicom.sr import read_sr, read_sr_comments
+
+    def case_group(path):
+        sr = hd.sr.srread(str(path))
+        (group,) = [g for g in sr.content.get_image_measurement_groups() if g.tracking_identifier == "Case"]
+        return {m.name.meaning: float(m.value) for m in group.get_measurements()}
+
+    tumour = ["--tumour", case["root"] / "gtv.nii.gz"]
+    base = {"case": "P1", "risk": 0.47, "risk_low": 0.29, "risk_high": 0.67, "endpoint": "model outcome 'Recurrence'"}
+    rows = {"predict": {"high_risk": 1}, "low": {"high_risk": 0}, "panel": {"threshold": 0.387, "high_risk": 1},
+            "old": {}}
+    for name, extra in rows.items():
+        rp = tmp_path / f"{name}.csv"
+        pd.DataFrame([{**base, **extra}]).to_csv(rp, index=False)
+        assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--rp", rp, "-o", tmp_path / name) == 0
+        path = tmp_path / name / "measurements.sr.dcm"
+        ms, back, comment = case_group(path), read_sr(path)["Case"], read_sr_comments(path)["Case"]
+        assert ms["rp_risk"] == pytest.approx(0.47) and back["rp_risk"] == (pytest.approx(0.47), "1")
+        if "high_risk" in extra:
+            assert ms["rp_high_risk"] == extra["high_risk"] and back["rp_high_risk"] == (extra["high_risk"], "1")
+            assert "rp_high_risk: 1 = HIGH RISK, rp_risk >= " in comment, comment
+        else:      # an older CSV: no high-risk flag, rule or threshold invented
+            assert "rp_high_risk" not in ms and "rp_high_risk" not in back and "HIGH RISK" not in comment
+        if "threshold" in extra:
+            assert ms["rp_threshold"] == pytest.approx(0.387) and back["rp_threshold"] == (pytest.approx(0.387), "1")
+            assert "rp_risk >= rp_threshold 0.387, the model's threshold" in comment, comment
+        else:       # rp_prediction.csv does not record the threshold: said, never guessed
+            assert "rp_threshold" not in ms
+            if "high_risk" in extra:
+                assert "the model's threshold (not recorded in the RP prediction CSV; the model card names it)" \
+                    in comment, comment
 
 
 def test_a_cohort_patient_folders_radiomics_and_dose_reach_the_sr(tmp_path, capsys):

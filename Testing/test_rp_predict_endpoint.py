@@ -4,9 +4,12 @@ feature ..." for a grade >= 2 RP model and for a model of `--outcome Recurrence`
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from lungai.cli import main
+from lungai.rp.model_io import CARD_FILE
 
 
 def _train(cohort, outcome, model):
@@ -33,6 +36,7 @@ def test_rp_predict_names_the_endpoint_the_interval_and_the_threshold(tmp_path, 
     # the header: what the risk is of (one rule: lungai.rp.predict.rp_endpoint), the bracket, the threshold and rule
     assert lines[0].startswith("risk of: grade >= 2 radiation pneumonitis") and "synthetic" in lines[0], lines
     assert lines[1].startswith("interval (in brackets): ") and "bootstrap" in lines[1], lines
+    assert lines[1].endswith("not the patient's chance of RP (that is the risk)."), lines
     assert lines[2] == "HIGH RISK (high_risk = 1): risk >= 0.3, the model's threshold (given)", lines
     # each row marked by its high_risk (the rows printed: the first 10)
     rows = {li.split(":", 1)[0]: li for li in lines[3:] if ": risk " in li}
@@ -57,8 +61,30 @@ def test_rp_predict_names_the_endpoint_the_interval_and_the_threshold(tmp_path, 
     assert lines[0].startswith("risk of: the model's outcome 'Recurrence' (1 = event)"), lines
     assert "grade >= 2 radiation pneumonitis" not in lines[0].split(" - ")[0]
     assert set(table["endpoint"]) == {"model outcome 'Recurrence'"}
+    # its interval is not "the patient's chance of RP" (QA srhigh62): the header, the model card (json and markdown)
+    card = json.loads((tmp_path / "m2" / CARD_FILE).read_text(encoding="utf-8"))
+    for text in (lines[1], card["uncertainty"], (tmp_path / "m2" / "model_card.md").read_text(encoding="utf-8")):
+        assert "not the patient's chance of the outcome (that is the risk)" in text and "chance of RP" not in text
     head = describe_prediction_row({k: str(v) for k, v in table.iloc[0].items()})[0]
     assert head.startswith("Risk of model outcome 'Recurrence': "), head
+
+
+def test_the_interval_of_an_older_card_of_another_outcome_is_not_said_to_be_of_rp():
+    """QA srhigh62: a model card written before the interval's words followed the endpoint says "not the patient's
+    chance of RP" for a model of `--outcome Recurrence` too; rp predict's header says it from the card's endpoint
+    (lungai.rp.uncertainty.uncertainty_text), with the card's number of bootstrap members."""
+    from lungai.rp.predict import prediction_header
+
+    old = ("95 % percentile interval of the risks predicted by 4 copies of the locked pipeline (same "
+           "hyper-parameters) refitted on stratified bootstrap resamples of the training cohort: it reflects how much "
+           "the model itself is uncertain because the cohort is finite, not the patient's chance of RP (that is the "
+           "risk).")
+    card = {"outcome": "Recurrence", "uncertainty": old, "n_bootstrap": 4, "threshold": 0.3,
+            "threshold_rule": "given", "training_data": {"synthetic": False}}
+    interval = prediction_header(card)[1]
+    assert interval == "interval (in brackets): " + old.replace("chance of RP", "chance of the outcome"), interval
+    card["training_data"]["synthetic"] = True      # a model of a synthetic RP cohort: of RP, as it was
+    assert prediction_header(card)[1] == "interval (in brackets): " + old
 
 
 def test_the_demo_names_the_endpoint_by_rp_predicts_rule():

@@ -52,7 +52,7 @@ def register(sub) -> None:
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long, or one row of rad_<segment>_<image_type>_<class>_<feature> columns: "
                    "lungai radiomics --wide, a cohort patient's features.csv)")
     e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")
-    e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high)")
+    e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high, high_risk)")
     e.add_argument("--case", default=None, metavar="NAME",
                    help="the case name of this CT in the --radiomics / --dose-features / --rp CSVs when it is not "
                         "the CT's PatientID (a --case given to those commands); a CSV of another case is refused")

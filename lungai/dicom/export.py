@@ -541,7 +541,9 @@ def check_radiomics_volumes(radiomics, parts: list, results_file: str | None = N
                                    results_file=results_file)
 
 
-RP_COLUMNS = ("risk", "risk_low", "risk_high")     # of a `lungai rp predict` row: the SR's Case group
+# of a `lungai rp predict` row: the SR's Case group (rp_risk ...; rp_high_risk, 1 = HIGH RISK, and rp_threshold, the
+# model's threshold, where the CSV has them - rp_prediction.csv has high_risk, the Slicer panel's table the threshold)
+RP_COLUMNS = ("risk", "risk_low", "risk_high", "high_risk", "threshold")
 
 
 def dose_column(name) -> bool:
@@ -737,14 +739,17 @@ def rp_comment(rp: dict | None) -> str | None:
     """What ``lungai rp predict`` says with its risk (rp_prediction.csv), for the SR's Case group: what the risk is
     of - the CSV's ``endpoint`` column (:func:`lungai.rp.predict.rp_endpoint`: grade >= 2 radiation pneumonitis of a
     synthetic-cohort model, a user's model's outcome column), or, for a CSV without it (an older lungai's), that the
-    endpoint is not recorded -, what the interval rp_risk_low to rp_risk_high is (:data:`lungai.rp.uncertainty.UNCERTAINTY`: the
-    model's own uncertainty, not the patient's chance), the model's ILLUSTRATIVE label (a synthetic-cohort model) and
-    the features outside its training range, imputed, or of other radiomics settings
+    endpoint is not recorded -, what the interval rp_risk_low to rp_risk_high is
+    (:func:`lungai.rp.uncertainty.uncertainty_text` of the endpoint: the model's own uncertainty, not the patient's
+    chance of RP / of the outcome), the model's ILLUSTRATIVE label (a synthetic-cohort model) and the features
+    outside its training range, imputed, or of other radiomics settings
     (:data:`lungai.report.html.RP_WARNINGS`, as the report's banner) - so that the risk is not read in PACS as a
-    plain number (QA srrp62: the SR's rp_risk named no endpoint, the console and panel did); None when it says
+    plain number (QA srrp62: the SR's rp_risk named no endpoint, the console and panel did), and the rule of
+    rp_high_risk with the threshold (the CSV's ``threshold`` where it has one, else "not recorded": QA srhigh62, as
+    rp predict's header, :func:`lungai.rp.predict.prediction_header`); None when it says
     nothing (or there is no RP row)."""
     from lungai.report.html import RP_WARNINGS
-    from lungai.rp.uncertainty import UNCERTAINTY
+    from lungai.rp.uncertainty import uncertainty_text
 
     if not rp:
         return None
@@ -756,7 +761,12 @@ def rp_comment(rp: dict | None) -> str | None:
                      "written by an older lungai or by hand); the model card (model_card.md) of the model that "
                      "predicted it names its outcome")
         if _text(rp.get("risk_low")) and _text(rp.get("risk_high")):
-            parts.append("the interval rp_risk_low to rp_risk_high: " + UNCERTAINTY.format(n="the").rstrip("."))
+            parts.append("the interval rp_risk_low to rp_risk_high: " + uncertainty_text("the", endpoint).rstrip("."))
+        if _text(rp.get("high_risk")):     # rp predict's rule, as its header says it (prediction_header)
+            threshold = (f"rp_threshold {float(rp['threshold']):.3g}, the model's threshold"
+                         if _text(rp.get("threshold")) else
+                         "the model's threshold (not recorded in the RP prediction CSV; the model card names it)")
+            parts.append(f"rp_high_risk: 1 = HIGH RISK, rp_risk >= {threshold}")
     parts += [f"RP risk {_text(rp.get('illustrative'))}"] if _text(rp.get("illustrative")) else []
     parts += [f"RP features {what}: {_text(rp.get(key))}" for key, what in RP_WARNINGS if _text(rp.get(key))]
     return "; ".join(parts) or None

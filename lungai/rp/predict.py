@@ -15,7 +15,7 @@ from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
     settings_warnings, table_warnings, tumour_review_rows, unflagged_caveat_rows
-from lungai.rp.uncertainty import risk_with_interval
+from lungai.rp.uncertainty import RP_ENDPOINT, risk_with_interval, uncertainty_text
 
 # a row's warning of confidence_caveat_warning (lungai.rp.prepare), without its fix
 CAVEAT_ROW = ("automatic tumour not flagged for review by a model whose confidence has a known caveat "
@@ -37,7 +37,7 @@ def rp_endpoint(card: dict) -> tuple[str, str]:
     header line and its CSV's ``endpoint`` column), Multimodal Predict's headline and ``lungai demo``."""
     outcome = str(card.get("outcome") or "not recorded")
     if synthetic_model(card):
-        return ("grade >= 2 radiation pneumonitis",
+        return (RP_ENDPOINT,
                 f"grade >= 2 radiation pneumonitis - the outcome {outcome!r} of the model's synthetic training cohort "
                 "(lungai.rp.make_cohort), not of patients")
     return (f"model outcome {outcome!r}",
@@ -51,9 +51,9 @@ def prediction_header(card: dict) -> list[str]:
     what the interval in brackets is (the model card's ``uncertainty``) and the high-risk threshold with its rule
     (``high_risk`` = risk >= it; the rows at or above it are marked HIGH RISK) - QA rppredict62: the lines said
     "risk 0.47 (0.29-0.67)" with none of these, a model of ``--outcome Recurrence`` the same."""
-    from lungai.rp.uncertainty import UNCERTAINTY
-
-    interval = card.get("uncertainty") or UNCERTAINTY.format(n="the")
+    # said from the card's endpoint: a card of an older lungai said "chance of RP" of any outcome (QA srhigh62)
+    n = card.get("n_bootstrap")
+    interval = uncertainty_text("the" if n is None else n, rp_endpoint(card)[0])
     rule = card.get("threshold_rule") or "rule not recorded"
     return [f"risk of: {rp_endpoint(card)[1]}",
             f"interval (in brackets): {interval}",

@@ -25,7 +25,7 @@ from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_w
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import case_ids, effective_dose_warning, feature_summary, lungs_cut_warning, \
     no_dose_warning, training_radiomics_settings, tumour_review_warning, confidence_caveat_warning
-from lungai.rp.uncertainty import UNCERTAINTY  # what the interval is: the model card's uncertainty
+from lungai.rp.uncertainty import RP_ENDPOINT, uncertainty_text  # what the interval is: the model card's uncertainty
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 
@@ -254,7 +254,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                                for k, v in results.items()},
             "radiomics_settings": training_radiomics_settings(df, list(X.columns), inputs),
             "threshold": threshold, "threshold_rule": threshold_rule,
-            "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
+            "uncertainty": uncertainty_text(n_boot, RP_ENDPOINT if synthetic else outcome), "n_bootstrap": n_boot,
             "explanation": "Shapley values in log-odds against the training-mean patient "
                            + ("(exact, linear model)" if m == "lr" else
                               f"(exact up to {EXACT_MAX_PLAYERS} model columns, else captum ShapleyValueSampling, "

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import numpy as np
 
-# what the interval is, in words: the model card's ``uncertainty`` ({n}: the number of bootstrap members), the header
-# of ``rp predict`` and the comment of the DICOM SR's rp_risk_low / rp_risk_high (lungai.dicom.export.rp_comment; a
-# light module, so dicom-export need not load the RP models' libraries to say it)
+# what the interval is, in words: the model card's ``uncertainty`` ({n}: the number of bootstrap members; {outcome}:
+# what the risk is the chance of), the header of ``rp predict`` and the comment of the DICOM SR's rp_risk_low /
+# rp_risk_high (lungai.dicom.export.rp_comment; a light module, so dicom-export need not load the RP models'
+# libraries to say it) - said by :func:`uncertainty_text`
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
                "(same hyper-parameters) refitted on stratified bootstrap resamples of the training cohort: "
                "it reflects how much the model itself is uncertain because the cohort is finite, "
-               "not the patient's chance of RP (that is the risk).")
+               "not the patient's chance of {outcome} (that is the risk).")
+# the short endpoint of a model of a synthetic cohort (lungai.rp.predict.rp_endpoint; rp_prediction.csv's endpoint)
+RP_ENDPOINT = "grade >= 2 radiation pneumonitis"
+
+
+def uncertainty_text(n="the", endpoint: str | None = None) -> str:
+    """:data:`UNCERTAINTY` for a model of ``n`` bootstrap members whose risk is of ``endpoint`` (the short endpoint of
+    :func:`lungai.rp.predict.rp_endpoint`, rp_prediction.csv's ``endpoint`` column): "not the patient's chance of RP"
+    for grade >= 2 radiation pneumonitis (:data:`RP_ENDPOINT`), "... of the outcome" for any other (a model of
+    ``rp train --outcome Recurrence``) or an endpoint not recorded - never RP said of another outcome (QA srhigh62)."""
+    return UNCERTAINTY.format(n=n, outcome="RP" if str(endpoint or "").strip() == RP_ENDPOINT else "the outcome")
 
 
 def risk_with_interval(bundle: dict, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
