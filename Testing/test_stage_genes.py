@@ -158,3 +158,28 @@ def test_gene_variances_semicolon_decimal_comma(tmp_path):
     path = tmp_path / "variances.csv"
     path.write_text("gene;variance\nTP53;1,5\nEGFR;2\n", encoding="utf-8")
     assert read_gene_variances(path).to_dict() == {"TP53": 1.5, "EGFR": 2.0}
+
+
+@pytest.mark.parametrize("header", ["gene;variance\n", ""])
+def test_gene_variances_semicolon_thousands_separator_refused(tmp_path, header):
+    """'1.234,5' in a ';' (decimal-comma) file - a thousands separator or a decimal point? - is refused naming the
+    value and its line, as the other ';' tables of lungai (lungai.io.tables.check_thousands): before, it became NaN
+    and the gene was dropped from the ranking without a word."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    path = tmp_path / "variances.csv"
+    path.write_text(f"{header}TP53;0,5\nEGFR;1.234,5\nKRAS;2,25\n", encoding="utf-8")
+    with pytest.raises(InputError, match="thousands separator") as e:
+        read_gene_variances(path)
+    assert "'1.234,5'" in str(e.value) and f"(line {3 if header else 2})" in str(e.value)
+    assert "1234,5" in e.value.fix
+
+
+def test_gene_variances_semicolon_decimal_comma_without_header(tmp_path):
+    """A headerless ';' file with decimal commas splits alike with ',' too: read with ';' (no gene name holds a ';') -
+    before, the sniffer's ',' made 'TP53;0' a gene of variance 5 and the real genes were never matched."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    path = tmp_path / "variances.csv"
+    path.write_text("TP53;0,5\nEGFR;1,75\nKRAS;2,25\n", encoding="utf-8")
+    assert read_gene_variances(path).to_dict() == {"TP53": 0.5, "EGFR": 1.75, "KRAS": 2.25}

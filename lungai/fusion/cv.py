@@ -135,10 +135,12 @@ def _split(y: np.ndarray, k: int, seed: int):
 
 @_fold_levels_quiet
 def select_params(kind, cohort: Cohort, classes, grid, config, inner_folds: int, seed: int,
-                  need_score: bool = False, progress=None) -> tuple:
+                  need_score: bool = False, progress=None, recall: Optional[dict] = None) -> tuple:
     """(best grid point, its mean inner macro-F1 or None).  The inner CV runs when the grid has more
     than one point, or when ``need_score`` (the score takes part in choosing among models).  ``progress``: a
-    :class:`lungai.progress.SubProgress` ("fusion fold 1/5"), each fit posted ("... inner 2/3 grid weighted")."""
+    :class:`lungai.progress.SubProgress` ("fusion fold 1/5"), each fit posted ("... inner 2/3 grid weighted").
+    ``recall``: a dict filled, when the inner CV ran, with the best grid point's recall per class over the pooled
+    inner test folds ({class: share of its patients predicted as it}: :func:`class_recall`)."""
     points = grid_points(grid)
     if len(points) == 1 and not need_score:
         return points[0], None
@@ -151,18 +153,26 @@ def select_params(kind, cohort: Cohort, classes, grid, config, inner_folds: int,
                          f"{smallest})", f"use --inner-folds {smallest if smallest >= 2 else 1}, merge rare classes "
                          "(--label-groups) or add patients")
     splits = _split(y, inner_folds, seed + 1)
-    best, best_f1 = points[0], -1.0
+    best, best_f1, best_pred = points[0], -1.0, None
     sub = progress if progress is not None else SubProgress(None)
     for p in points:
-        f1s = []
+        f1s, pred = [], np.zeros(len(y), int)
         for k, (tr, te) in enumerate(splits):
             where = sub.sub(f"inner {k + 1}/{inner_folds}" + (f" grid {_grid_text(p)}" if p else ""))
             model = _fit(make_model(kind, classes, p, config, seed), cohort.subset([cohort.ids[i] for i in tr]), where)
-            f1s.append(scores(y[te], model.predict_proba(cohort.subset([cohort.ids[i] for i in te])),
-                              len(classes))["macro_f1"])
+            proba = model.predict_proba(cohort.subset([cohort.ids[i] for i in te]))
+            f1s.append(scores(y[te], proba, len(classes))["macro_f1"])
+            pred[te] = proba.argmax(axis=1)
         if np.mean(f1s) > best_f1 + 1e-9:
-            best, best_f1 = p, float(np.mean(f1s))
+            best, best_f1, best_pred = p, float(np.mean(f1s)), pred
+    if recall is not None:
+        recall.update(class_recall(y, best_pred, classes))
     return best, best_f1
+
+
+def class_recall(y: np.ndarray, pred: np.ndarray, classes) -> dict:
+    """{class: the share of its patients predicted as it (recall), None for a class no patient has}."""
+    return {str(c): (float(np.mean(pred[y == k] == k)) if (y == k).any() else None) for k, c in enumerate(classes)}
 
 
 def pick(inner: dict) -> Optional[str]:
@@ -179,16 +189,19 @@ def select_model(cohort: Cohort, classes, models: dict, inner_folds: int = 3, se
     """The rule ``stage train`` locks a model by (the same as inside each outer fold of the CV):
     per candidate the best grid point by inner CV, then the candidate with the best inner macro-F1.
 
-    Returns {"selected": name or None, "params": {name: params}, "inner_macro_f1": {name: score}}."""
-    params, inner = {}, {}
+    Returns {"selected": name or None, "params": {name: params}, "inner_macro_f1": {name: score},
+    "inner_recall": {name: {class: recall} or {} when no inner CV ran}}."""
+    params, inner, recall = {}, {}, {}
     for name, (kind, config, grid) in models.items():
+        recall[name] = {}
         params[name], inner[name] = select_params(kind, cohort, classes, grid, config, inner_folds, seed,
-                                                  need_score=len(models) > 1, progress=SubProgress(progress, name))
+                                                  need_score=len(models) > 1, progress=SubProgress(progress, name),
+                                                  recall=recall[name])
         if progress is not None:
             progress.update(1, f"{name}: inner macro-F1 "
                                f"{'n/a' if inner[name] is None else format(inner[name], '.3f')}")
     return {"selected": pick(inner) if len(models) > 1 else next(iter(models)), "params": params,
-            "inner_macro_f1": inner}
+            "inner_macro_f1": inner, "inner_recall": recall}
 
 
 @_fold_levels_quiet
@@ -267,7 +280,7 @@ def fit_selected(cohort: Cohort, classes, models: dict, inner_folds: int = 3, se
     else:
         sel = {"selected": "fusion" if "fusion" in models else next(iter(models)),
                "params": {n: grid_points(g)[0] for n, (_, _, g) in models.items()},
-               "inner_macro_f1": {n: None for n in models}}
+               "inner_macro_f1": {n: None for n in models}, "inner_recall": {n: {} for n in models}}
     fitted = {}
     for name, (kind, config, _) in models.items():
         fitted[name] = _fit(make_model(kind, classes, sel["params"][name], config, seed), cohort,
@@ -279,8 +292,8 @@ def fit_selected(cohort: Cohort, classes, models: dict, inner_folds: int = 3, se
                        f"of a stratified {inner_folds}-fold CV on the training cohort (as inside each outer fold "
                        "of `lungai stage cv`); on a tie the simpler model") if compare else
                       "no comparison (--inner-folds 1 or no baselines): the fusion network is locked as given",
-              "candidates": {n: {"params": sel["params"][n], "inner_macro_f1": sel["inner_macro_f1"][n]}
-                             for n in models}}
+              "candidates": {n: {"params": sel["params"][n], "inner_macro_f1": sel["inner_macro_f1"][n],
+                                 "inner_recall": sel["inner_recall"][n] or None} for n in models}}
     record["verdict"] = verdict(record)
     return fitted, record
 

@@ -453,6 +453,44 @@ def modality_counts_text(counts) -> str:
     return ", ".join(f"{str(m).upper()} {n}" for m, n in counts.items())
 
 
+# a class with fewer training patients than this share of the largest class's is "rare" (said on the card and by
+# stage predict: a model learns it from few examples and predicts it less often)
+RARE_CLASS_SHARE = 0.5
+
+
+def class_balance_lines(meta: dict) -> list:
+    """What the locked model's training cohort held of each class and what that means for new patients, from its
+    recorded numbers: each class's patients and share, with the selected model's inner-CV recall (the share of that
+    class's patients it predicted right, :func:`lungai.fusion.cv.class_recall`) where recorded, then a plain
+    sentence naming the rare classes (fewer than :data:`RARE_CLASS_SHARE` of the largest class's patients).
+    [] when no class counts are recorded.  For model_card.md and ``lungai stage predict``."""
+    counts = (meta.get("training_cohort") or {}).get("class_counts")
+    if not isinstance(counts, dict) or not counts:
+        return []
+    sel = meta.get("selection") or {}
+    recall = ((sel.get("candidates") or {}).get(meta.get("selected")) or {}).get("inner_recall") or {}
+    total = sum(int(n) for n in counts.values()) or 1
+    fmt = lambda c: "n/a" if recall.get(str(c)) is None else f"{recall[str(c)]:.2f}"  # noqa: E731
+    parts = [f"{c} {n} ({100 * int(n) / total:.0f} %" + (f", recall {fmt(c)})" if recall else ")")
+             for c, n in counts.items()]
+    lines = ["Training patients per class (share" + ("; the selected model's recall in the inner CV: the share of "
+                                                      "the class's patients it predicted right" if recall else "")
+             + f"): {', '.join(parts)}"]
+    if not recall:
+        lines[0] += (" (recall per class not recorded: no inner CV ran; the confusion matrices of `lungai stage cv` "
+                     "show it)")
+    largest = max(counts, key=lambda c: int(counts[c]))
+    rare = [c for c, n in counts.items() if int(n) < RARE_CLASS_SHARE * int(counts[largest])]
+    if rare:
+        named = ", ".join(f"{c} ({counts[c]} patients" + (f", recall {fmt(c)})" if recall else ")") for c in rare)
+        lines.append(f"Rare in training: {named}, against {counts[largest]} of {largest}. The model learnt "
+                     f"{'this class' if len(rare) == 1 else 'these classes'} from few patients and may lean towards "
+                     f"{largest}: where most of your patients are {' or '.join(map(str, rare))}, many of them may be "
+                     f"predicted {largest} wrongly. Check it on labelled patients of your own "
+                     "(`lungai stage validate`) before relying on it.")
+    return lines
+
+
 def card_markdown(meta: dict) -> str:
     """A human-readable summary of a locked stage model (``model_card.md``): what is locked, which
     model predictions use, and the comparison it was chosen by."""
@@ -474,6 +512,7 @@ def card_markdown(meta: dict) -> str:
              f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes "
              f"{class_counts_text(cohort.get('class_counts')) or '?'}, "
              f"with {modality_counts_text(cohort.get('with')) or 'EHR/RNA/CT ?'}",
+             *(f"- {line}" for line in class_balance_lines(meta)),
              f"- Fusion network modalities: {', '.join(meta['modalities'])}; notes: {'; '.join(meta.get('notes', [])) or 'none'}",
              *([f"- {text}"] if (text := left_out_text((meta.get("ehr") or {}).get("left_out") or {})) else []),
              *([f"- Genes: {len(g['genes'])} kept (--top-k {g.get('top_k')}), ranked by "

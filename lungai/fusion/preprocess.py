@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError, InputNote, agree, counted
-from lungai.io.tables import match_headers, name_key
+from lungai.io.tables import check_thousands, match_headers, name_key
 
 MAX_LEVELS = 20
 MISSING_LEVEL = "__missing__"
@@ -294,7 +294,7 @@ SNIFFED_DELIMITERS = ",;\t|"
 
 def table_separator(path) -> str:
     """The delimiter of a small table read without a fixed one (:func:`read_gene_variances`): the one of
-    :data:`SNIFFED_DELIMITERS` that splits its first lines alike, else - a one-column file, or no clear sniff - the
+    :data:`SNIFFED_DELIMITERS` that splits its first lines alike (';' where ';' and ',' both do), else - a one-column file, or no clear sniff - the
     one of its extension (tab for .tsv / .txt, else comma: :func:`lungai.fusion.data._separator`)."""
     import csv
 
@@ -303,9 +303,15 @@ def table_separator(path) -> str:
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
         sample = f.read(65536)
     try:
-        return csv.Sniffer().sniff(sample, delimiters=SNIFFED_DELIMITERS).delimiter
+        sep = csv.Sniffer().sniff(sample, delimiters=SNIFFED_DELIMITERS).delimiter
     except csv.Error:
         return _separator(path)
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    if sep == "," and lines and len({line.count(";") for line in lines}) == 1 and ";" in lines[0]:
+        # every line split alike by ';' too: a decimal-comma spreadsheet's file without a header ('TP53;0,5') - the
+        # sniffer prefers ',' and made 'TP53;0' a gene of variance 5; no gene name holds a ';'
+        return ";"
+    return sep
 
 
 def read_gene_variances(path) -> pd.Series:
@@ -327,6 +333,9 @@ def read_gene_variances(path) -> pd.Series:
         genes = df.iloc[:, 0].astype(str).str.strip()
         vals = df.iloc[:, -1]
         if sep == ";":     # a decimal-comma spreadsheet's CSV: 1,5 = 1.5 (as lungai.io.tables.read_table_checked)
+            # its one rule: '1.234,5' (a thousands separator or a decimal point?) refused, naming value and line -
+            # before, it became NaN and the gene was dropped without a word
+            check_thousands(vals.to_frame("variance"), path, what="gene variances", header=False)
             vals = vals.map(lambda v: v.strip().replace(",", ".") if isinstance(v, str) else v)
         vals = pd.to_numeric(vals, errors="coerce")
         keep = vals.notna() & df.iloc[:, 0].notna() & (genes != "")

@@ -490,7 +490,7 @@ def run_validate(args) -> int:
 def run_predict(args) -> int:
     from lungai.fusion import explain, gradcam_file
     from lungai.fusion.api import mark_training_patients, model_inputs, predict_frame, usable_inputs
-    from lungai.fusion.model_io import check_output_dir, chosen, claimed
+    from lungai.fusion.model_io import check_output_dir, chosen, claimed, class_balance_lines
     from lungai.fusion.synthetic import SYNTHETIC_NOTE
     from lungai.io import write_image
     from lungai.rp.predict import synthetic_model
@@ -525,6 +525,8 @@ def run_predict(args) -> int:
             index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
         if "illustrative" in df.columns:   # as rp predict: a model trained on a synthetic cohort (its card says so)
             print(SYNTHETIC_NOTE)
+        for k, line in enumerate(class_balance_lines(meta)):   # as its card: what the model learnt from, per class
+            print(line if k == 0 else f"note: {line}")
         if args.explain and name != "fusion":
             print(f"note: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but "
                   f"the predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to "

@@ -286,10 +286,11 @@ _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")      # '1,5', '-0,25', ',5': a numb
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
 
 
-def check_thousands(df, path, id_columns=(), what: str = "table") -> None:
+def check_thousands(df, path, id_columns=(), what: str = "table", header: bool = True) -> None:
     """Refuse a value of the semicolon-separated (decimal-comma) table ``path`` written with a '.' between groups of
     three digits ('1.234,5', '1.234'): a thousands separator (1234.5) or a decimal point (1.234) - read as text,
-    the column would become categories or be refused far from the cause.  Id columns are left as written."""
+    the column would become categories or be refused far from the cause.  Id columns are left as written.
+    ``header``: False for a table read without a header row (its first line is ``df``'s first row)."""
     lines = None
     for col in df.columns:
         if col in id_columns or not (df[col].dtype == object or str(df[col].dtype) in ("str", "string")):
@@ -297,7 +298,7 @@ def check_thousands(df, path, id_columns=(), what: str = "table") -> None:
         cells = [v.strip() if isinstance(v, str) else "" for v in df[col]]
         hits = [k for k, v in enumerate(cells) if _THOUSANDS.fullmatch(v)]
         if hits:
-            lines = lines or data_lines(path, ";")
+            lines = lines or data_lines(path, ";", header)
             k = hits[0]
             line = lines[k] if k < len(lines) else k + 2
             value = cells[k]
@@ -318,10 +319,11 @@ def row_lines(path, positions, sep: str = ",") -> list[int]:
     return [lines[p] if 0 <= p < len(lines) else p + 2 for p in positions]
 
 
-def data_lines(path, sep: str = ",") -> list[int]:
+def data_lines(path, sep: str = ",", header: bool = True) -> list[int]:
     """The line number (in the file, the header's line 1) of each data row of the table ``path``, as the readers keep
     them: a quoted cell over several lines counts its lines, blank lines and rows of empty cells (',,,',
-    :func:`without_empty_rows`) are left out.  For errors naming a row's line; [] when unreadable."""
+    :func:`without_empty_rows`) are left out.  For errors naming a row's line; [] when unreadable.  ``header``:
+    False for a table read without a header row (every line a row)."""
     lines = []
     try:
         with Path(path).open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
@@ -333,7 +335,7 @@ def data_lines(path, sep: str = ",") -> list[int]:
                 start = reader.line_num + 1
     except (OSError, csv.Error):
         return []
-    return lines[1:]
+    return lines[1:] if header else lines
 
 
 def check_table_path(path, what: str = "table", fix: str = "give the path of a CSV file") -> Path:

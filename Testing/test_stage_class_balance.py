@@ -1,0 +1,71 @@
+"""A locked stage model's training class balance, from its recorded numbers: ``model_card.md`` and ``lungai stage
+predict`` give each class's training patients with the selected model's inner-CV recall, and say in a plain sentence
+which classes were rare (a model trained on a mostly stage I cohort, used by a stage III/IV clinic)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from lungai.fusion.synthetic import make_cohort
+
+FAST = ["--epochs", 2, "--top-k", 10, "--neighbours", 3, "--inner-folds", 2, "--baselines", "logreg",
+        "--modalities", "ehr,rna"]
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A cohort of 10 stage I, 4 stage II and 4 stage III patients, and the model locked on it."""
+    root = tmp_path_factory.mktemp("stage_balance")
+    paths = make_cohort(root, n=30, seed=5, n_genes=20, module_size=5, ct_shape=(16, 16, 16),
+                        ct_spacing=(8.0, 8.0, 5.0))
+    ehr = pd.read_csv(paths["ehr"], dtype=str, keep_default_na=False)
+    ehr = pd.concat([ehr[ehr["stage"] == "I"], ehr[ehr["stage"] == "II"].head(4), ehr[ehr["stage"] == "III"].head(4)])
+    ehr.to_csv(root / "ehr_imbalanced.csv", index=False)
+    out = root / "model"
+    assert _cli(["train", "--ehr", root / "ehr_imbalanced.csv", "--rna", paths["rna"], "--label", "stage",
+                 "-o", out, *FAST]) == 0
+    return root, paths, out
+
+
+def test_card_gives_class_counts_recall_and_names_the_rare_classes(trained):
+    _, _, out = trained
+    meta = json.loads((out / "stage_model.json").read_text(encoding="utf-8"))
+    recall = meta["selection"]["candidates"][meta["selected"]]["inner_recall"]
+    assert set(recall) == {"I", "II", "III"} and all(0.0 <= v <= 1.0 for v in recall.values())
+    card = (out / "model_card.md").read_text(encoding="utf-8")
+    line = next(x for x in card.splitlines() if x.startswith("- Training patients per class"))
+    for c, n, share in (("I", 10, 56), ("II", 4, 22), ("III", 4, 22)):
+        assert f"{c} {n} ({share} %, recall {recall[c]:.2f})" in line     # the recorded numbers, not a fixed text
+    rare = next(x for x in card.splitlines() if x.startswith("- Rare in training"))
+    assert "II (4 patients" in rare and "III (4 patients" in rare and "against 10 of I" in rare
+    assert "predicted I" in rare and "lungai stage validate" in rare
+
+
+def test_predict_says_the_training_class_balance(trained, tmp_path, capsys):
+    root, paths, out = trained
+    capsys.readouterr()
+    assert _cli(["predict", "--ehr", paths["ehr"], "--rna", paths["rna"], "--model", out, "-o", tmp_path / "p"]) == 0
+    printed = capsys.readouterr().out
+    card = (out / "model_card.md").read_text(encoding="utf-8")
+    balance = [x[2:] for x in card.splitlines() if x.startswith(("- Training patients per class", "- Rare in"))]
+    assert len(balance) == 2
+    assert balance[0] in printed and f"note: {balance[1]}" in printed
+
+
+def test_a_balanced_cohort_names_no_rare_class():
+    from lungai.fusion.model_io import class_balance_lines
+
+    meta = {"training_cohort": {"class_counts": {"I": 10, "II": 9, "III": 8}}, "selected": "fusion",
+            "selection": {"candidates": {"fusion": {"inner_recall": None}}}}
+    lines = class_balance_lines(meta)
+    assert len(lines) == 1 and "I 10 (37 %), II 9 (33 %), III 8 (30 %)" in lines[0]
+    assert "no inner CV ran" in lines[0]
