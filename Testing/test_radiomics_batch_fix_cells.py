@@ -130,28 +130,75 @@ def test_the_command_line_keeps_its_shell_words(data, tmp_path, capsys):
     assert rc != 0 and f"'{data}/comma.seg.dcm#GTV, primary'" in fix and "--tumour, --gtv and --lungs" in fix, fix
 
 
+def _tumor_cell(data, folder):
+    """A SEG of one segment 'Tumour' in ``folder`` and the manifest ``folder/m.csv`` of one case whose tumour cell
+    names it 'Tumor' (a note, not an error): (manifest, seg)."""
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+    from lungai.io import read_ct
+
+    seg = folder / "tumour.seg.dcm"
+    ct = read_ct(data / "P1" / "CT")
+    gtv = sitk.ReadImage(str(data / "labels.nii.gz")) == 1
+    write_seg({"Tumour": gtv}, ct_reference(data / "P1" / "CT", image=ct), seg, roles={"Tumour": "gtv_primary"})
+    manifest = folder / "m.csv"
+    manifest.write_text(f"case,image,tumour\nP1,{data}/P1/CT,{seg}#Tumor\n", encoding="utf-8")
+    return manifest, seg
+
+
+def _tumor_note(seg):
+    return (f"warning: P1: {seg} has no segment 'Tumor'; using 'Tumour', its one segment of the same role (gtv) - "
+            f"name it exactly ({seg}#Tumour) to silence this note")
+
+
 @pytest.mark.parametrize("workers", ["0", "1"])
 def test_a_note_raised_in_a_case_is_said_with_its_case_whatever_the_workers(data, tmp_path, capfd, monkeypatch,
                                                                             workers):
     """QA batchnotes62: with --workers 1 a note raised in a Dask worker (a tumour cell's segment 'Tumor' of a SEG
     that has 'Tumour' only) printed as a raw Python warning ("read.py:1093: InputNote: ...", its source line) with no
     case name; with --workers 0 as "warning: ..." without its case either.  Now "warning: P1: ..." both ways."""
-    from lungai.dicom.reference import ct_reference
-    from lungai.dicom.seg import write_seg
-    from lungai.io import read_ct
-
     monkeypatch.setenv("LUNGAI_PROGRESS", "off")
-    seg = tmp_path / "tumour.seg.dcm"
-    ct = read_ct(data / "P1" / "CT")
-    gtv = sitk.ReadImage(str(data / "labels.nii.gz")) == 1
-    write_seg({"Tumour": gtv}, ct_reference(data / "P1" / "CT", image=ct), seg, roles={"Tumour": "gtv_primary"})
-    manifest = tmp_path / "m.csv"
-    manifest.write_text(f"case,image,tumour\nP1,{data}/P1/CT,{seg}#Tumor\n", encoding="utf-8")
+    manifest, seg = _tumor_cell(data, tmp_path)
     capfd.readouterr()
     rc = main(["radiomics-batch", str(manifest), "-o", str(tmp_path / "f.csv"), *FEW[:-1], workers])
     err = capfd.readouterr().err
     assert rc == 0, err
     said = [line for line in err.splitlines() if "has no segment 'Tumor'" in line]
-    assert said == [f"warning: P1: {seg} has no segment 'Tumor'; using 'Tumour', its one segment of the same role "
-                    f"(gtv) - name it exactly ({seg}#Tumour) to silence this note"], err
+    assert said == [_tumor_note(seg)], err
     assert "InputNote" not in err and "read.py" not in err, err
+
+
+def _shown(line: str) -> str:
+    """A line of text as a terminal shows it: each carriage return goes back to its start, the text after it is
+    written over what was there."""
+    shown: list = []
+    for part in line.split("\r"):
+        shown[:len(part)] = part
+    return "".join(shown).rstrip()
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_note_said_while_the_bar_is_drawn_is_on_a_line_of_its_own(data, tmp_path, monkeypatch, terminal):
+    """QA tqdmnote62: a note said while the progress bar was drawn was glued to the end of the bar's line
+    (``radiomics-batch:   0%|          | 0/1 [00:00<?, ?it/s]warning: P1: ...``), in a terminal and in a log.  Now
+    it is a line of its own - in a terminal the bar cleared before it, in a log the bar's record ended - and the bar
+    is drawn again below it."""
+    import io
+    import sys
+
+    class Stderr(io.StringIO):
+        def isatty(self):
+            return terminal
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    manifest, seg = _tumor_cell(data, tmp_path)
+    rc = main(["radiomics-batch", str(manifest), "-o", str(tmp_path / "f.csv"), *FEW])
+    err = sys.stderr.getvalue()
+    assert rc == 0, err
+    note = _tumor_note(seg)
+    lines = [line for line in err.split("\n") if note in line]
+    assert len(lines) == 1 and "radiomics-batch:" in err.split(note)[0], repr(err)   # said once, after the bar
+    # what the terminal shows on that line / what a log's line holds (no bar record before the note there)
+    assert (_shown(lines[0]) if terminal else lines[0]) == note, repr(err)
+    assert err.split(note + "\n", 1)[1].startswith("\rradiomics-batch:"), repr(err)      # the bar drawn below it

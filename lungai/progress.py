@@ -58,6 +58,7 @@ class _TqdmProgress:
         self._tty = _is_tty(sys.stderr)
         self._bar = tqdm(total=total, desc=desc, disable=disable, file=sys.stderr, leave=False,
                          mininterval=0.1 if self._tty else LOG_INTERVAL)
+        _SHOWN.append(self)
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         if message:
@@ -74,7 +75,34 @@ class _TqdmProgress:
             self._bar.refresh()
 
     def close(self) -> None:
+        if self in _SHOWN:
+            _SHOWN.remove(self)
         self._bar.close()
+
+
+# the tqdm bars of task() drawn now (open, not closed), outermost first: write() puts its lines beside them
+_SHOWN: list = []
+
+
+def write(text: str) -> None:
+    """Print ``text`` as a line of its own on stderr - a note (``warning: ...``) said during a long step.  While a
+    bar of :func:`task` is drawn there it goes through tqdm's writer: in a terminal the bar is cleared, the text
+    printed, the bar drawn again below it; in a log (stderr no terminal, where each draw of the bar is a record with
+    no line end) the bar's record is ended first, then the text, then the bar drawn again.  Printed as is otherwise
+    (no bar, ``LUNGAI_PROGRESS=lines`` / ``off``).  (QA tqdmnote62: a note was glued to the end of the bar's line,
+    ``radiomics-batch:   0%|...| 0/1 [00:00<?, ?it/s]warning: P1: ...``.)"""
+    bars = [p for p in _SHOWN if not p._bar.disable and p._bar.fp == sys.stderr]
+    if not bars:
+        print(text, file=sys.stderr)
+        return
+    tqdm = type(bars[-1]._bar)
+    if all(p._tty for p in bars):
+        tqdm.write(text, file=sys.stderr)
+        return
+    with tqdm.get_lock():
+        sys.stderr.write(f"\n{text}\n")
+        for p in bars:
+            p._bar.refresh(nolock=True)
 
 
 class NullProgress:

@@ -112,10 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _input_notes():
     """Warnings about the input (:class:`lungai.errors.InputNote`) printed as ``warning: ...`` (a
     :class:`lungai.errors.InputCheckNote`: ``note: ...``) on stderr, each text
-    once (not as Python warnings with a source path, repeated by each call site)."""
+    once (not as Python warnings with a source path, repeated by each call site), on a line of its own while a
+    progress bar is drawn (:func:`lungai.progress.write`, not glued to the bar's line)."""
     import warnings
 
     from lungai.errors import InputNote
+    from lungai.progress import write
 
     seen, show = set(), warnings.showwarning
 
@@ -124,7 +126,7 @@ def _input_notes():
             return show(message, category, filename, lineno, file, line)
         if str(message) not in seen:
             seen.add(str(message))
-            print(f"{getattr(category, 'LABEL', 'warning')}: {message}", file=sys.stderr)
+            write(f"{getattr(category, 'LABEL', 'warning')}: {message}")     # on a line of its own beside a bar
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", InputNote)
