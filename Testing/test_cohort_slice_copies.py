@@ -87,7 +87,8 @@ def test_a_damaged_copy_of_a_slice_is_left_out_and_named(export, tmp_path):
 
 def test_read_ct_of_a_folder_with_a_copy_of_a_slice(export, tmp_path):
     """read_ct of the series' folder: a copy of a slice there (GDCM lists it: before, "duplicate slices") is left
-    out with a note; a damaged copy gives the same image (GDCM itself skips it); a different one is refused."""
+    out with a note; a damaged copy gives the same image, left out with a note too (GDCM passes it over without a
+    word: QA, read_ct said nothing of it); a different one is refused."""
     from lungai.io import read_ct
 
     root = _p1(export, tmp_path)
@@ -97,10 +98,62 @@ def test_read_ct_of_a_folder_with_a_copy_of_a_slice(export, tmp_path):
     with pytest.warns(Warning, match="zz_copy.dcm left out: a copy of CT slice"):
         assert np.array_equal(sitk.GetArrayFromImage(read_ct(ct)), ref)
     damaged_copy(_slice(ct, 3), ct / "zz_copy.dcm")
-    assert np.array_equal(sitk.GetArrayFromImage(read_ct(ct)), ref)
+    with pytest.warns(Warning, match="zz_copy.dcm left out: a damaged copy of CT slice"):
+        assert np.array_equal(sitk.GetArrayFromImage(read_ct(ct)), ref)
     different_copy(_slice(ct, 3), ct / "zz_copy.dcm")
     with pytest.raises(InputError, match="zz_copy.dcm have the same SOPInstanceUID"):
         read_ct(ct)
+
+
+def test_read_ct_names_a_truncated_slice_of_its_folder(export, tmp_path):
+    """QA: a slice of the CT folder cut to three quarters (an interrupted PACS transfer), which GDCM's series listing
+    passes over without a word: read_ct (segment, radiomics --image, lungs ...) said "1 slice missing - no slice
+    between z = ..." naming no file, while lungai cohort named it.  Now the damaged file is named, as cohort does,
+    and the series is refused (never read without that slice)."""
+    from lungai.io import read_ct
+
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    middle = _slice(ct, 17)
+    damaged_copy(middle, middle)
+    with pytest.raises(InputError, match=rf"CT slice {middle.name} is truncated or corrupt: its pixel data holds") \
+            as exc:
+        read_ct(ct)
+    assert "missing" not in exc.value.problem and "re-export the CT series" in exc.value.fix
+    job, row = _row(root)       # cohort: the same file, the same reason
+    assert job.error and f"CT slice P1/{ct.name}/{middle.name} is truncated or corrupt" in job.error[0], job.error
+
+
+def cut_in_header(path: Path) -> Path:
+    """``path`` cut short inside its header, before its SeriesInstanceUID (0020,000E) (a transfer interrupted early)."""
+    data = path.read_bytes()
+    at = data.index(b"\x20\x00\x0e\x00", 132)
+    path.write_bytes(data[:at])
+    return path
+
+
+def test_a_slice_cut_in_its_header_is_named_by_read_ct_and_cohort(export, tmp_path, capsys):
+    """QA: the last slice of the series cut short before its SeriesInstanceUID: pydicom reads the rest without an
+    error, GDCM passes it over - cohort and read_ct built the CT one slice shorter without a word (no note, no
+    "unreadable" file).  Now both name it as a file that could not be read (it may be a CT slice)."""
+    from lungai.cli import main
+    from lungai.io import read_ct
+
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    n = len(list(ct.glob("*.dcm")))
+    last = max(ct.glob("*.dcm"), key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).
+                                                   ImagePositionPatient[2]))
+    cut_in_header(last)
+    with pytest.warns(Warning, match=rf"1 file could not be read as DICOM: {last.name} \(truncated or damaged; it "
+                                     r"may be this patient's RTSTRUCT, RTDOSE or CT slice\)"):
+        assert read_ct(ct).GetSize()[2] == n - 1
+    _, row = _row(root)
+    assert row["ct"] == f"{n - 1} slices"
+    assert f"could not be read as DICOM: {last.name} (truncated or damaged" in row["notes"], row["notes"]
+    main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"])
+    err = capsys.readouterr().err
+    assert f"could not be read as DICOM: {last.name}" in err, err
 
 
 def test_an_identical_copy_is_one_slice(export, tmp_path):
@@ -206,6 +259,30 @@ def test_real_ct_a_truncated_slice_copy_is_left_out(shared_data, tmp_path):
     assert job.inputs == job0.inputs and not job.ct_files     # one folder again: read_ct reads it as before
     assert (f"CT slice LUNG1-003/extra/slice_copy.dcm left out: a damaged copy of CT slice LUNG1-003/CT/"
             f"{original.name}") in row["notes"], row["notes"]
+
+
+@pytest.mark.shared_data
+def test_real_ct_a_truncated_slice_is_named_by_read_ct(shared_data, tmp_path):
+    """LUNG1-003 with one slice cut to 75 %: before, read_ct said "1 slice missing - no slice between z = -242.90
+    and -236.90 mm", naming no file; a truncated copy beside the intact slice was left out without a word."""
+    from lungai.io import read_ct
+
+    _, src = _real_export(shared_data, tmp_path)
+    ct = tmp_path / "CT"
+    ct.mkdir()
+    for f in sorted(src.glob("*.dcm")):
+        (ct / f.name).symlink_to(f)
+    bad = sorted(ct.glob("*.dcm"))[50]
+    bad.unlink()
+    damaged_copy(src / bad.name, bad)
+    with pytest.raises(InputError, match=rf"CT slice {bad.name} is truncated or corrupt: its pixel data holds "
+                                         r"\d+ of the 524288 bytes"):
+        read_ct(ct)
+    bad.unlink()
+    bad.symlink_to(src / bad.name)
+    damaged_copy(src / bad.name, ct / "zz_copy.dcm")
+    with pytest.warns(Warning, match=rf"zz_copy.dcm left out: a damaged copy of CT slice .*{bad.name}"):
+        assert read_ct(ct).GetSize()[2] == 107
 
 
 @pytest.mark.shared_data

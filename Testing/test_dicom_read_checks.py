@@ -482,7 +482,8 @@ def test_a_truncated_slice_is_refused_by_the_ct_reader(tmp_path):
     word - made-up HU in that slice, tumour, SEG, RTSTRUCT and SR written, rc 0 - while `lungai cohort` refused it.
     The CT reader (every command reading a DICOM CT: segment, lungs, radiomics, demo, dicom-export, cohort) checks
     each file's pixel data; an Enhanced CT file's too, given itself or its folder.  (A file cut short, an
-    interrupted copy, is no DICOM file for the series listing: refused as a missing slice.)"""
+    interrupted copy, which GDCM's series listing passes over, is put back and named too:
+    test_cohort_slice_copies.py::test_read_ct_names_a_truncated_slice_of_its_folder.)"""
     _, files = _series(tmp_path / "P" / "CT")
     _edit(files[3], lambda ds: setattr(ds, "PixelData", ds.PixelData[:len(ds.PixelData) // 3]))
     with pytest.raises(InputError, match=rf"CT slice {files[3].name} is truncated or corrupt: its pixel data holds "

@@ -532,6 +532,20 @@ def _header(path: Path):
         return None
 
 
+def cut_short_header(ds) -> bool:
+    """A CT image header (Modality CT, or a CT image SOP class) without its SeriesInstanceUID (Type 1): the file was
+    cut short in its header (an interrupted copy or PACS transfer; pydicom reads what is there without an error).
+    Unreadable as a slice (:func:`scan`, the CT reader): before, it was passed over without a word - a slice cut so
+    at the end of the series left the CT one slice shorter, silently."""
+    sop_class = str(getattr(ds, "SOPClassUID", "") or "").strip()
+    ct = str(getattr(ds, "Modality", "") or "").strip() == "CT" or sop_class in CT_IMAGE_CLASSES
+    return ct and not str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+
+
+# CT Image Storage, Enhanced CT Image Storage, Legacy Converted Enhanced CT Image Storage
+CT_IMAGE_CLASSES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
+
+
 def _referenced_plans(ds) -> set[str]:
     """The SOPInstanceUIDs of the RTPLANs that an RTDOSE header ``ds`` (read with :data:`_TAGS`) references
     (ReferencedRTPlanSequence); none when they cannot be read (the file is refused with its reason when its dose
@@ -836,8 +850,9 @@ def scan(root, progress=None, files=None) -> list[Study]:
         ds = _header(path)
         if progress is not None:
             progress.update(1, path.name)
-        if ds is None and looks_dicom(path):      # a truncated / half-written file: said, never dropped silently
-            unreadable.append(path)
+        if (ds is None or cut_short_header(ds)) and looks_dicom(path):  # a truncated / half-written file: said,
+            unreadable.append(path)                                         # never dropped silently
+            ds = None
         if ds is None or "Modality" not in ds:
             continue
         modality = str(ds.Modality)

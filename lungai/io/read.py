@@ -188,6 +188,7 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     if not ids:
         return _series_files_below(folder, series_uid)
     files_of = {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in ids}
+    _add_files_gdcm_passed_over(folder, files_of)
     if series_uid is not None:
         if series_uid not in files_of:      # the CT of an export folder may lie in a subfolder
             return _series_files_below(folder, series_uid)
@@ -227,6 +228,38 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
         warnings.warn(f"the DICOM series in {folder}: reading CT series {chosen[0]}; " + "; ".join(skipped[:5])
                       + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""), InputNote, stacklevel=3)
     return _check_ct_files(kept[chosen[0]], f"the DICOM series in {folder}")
+
+
+def _add_files_gdcm_passed_over(folder: Path, files_of: dict) -> None:
+    """Put back into ``files_of`` (SeriesInstanceUID: its files, as GDCM lists them) the DICOM files of ``folder``
+    that GDCM passed over although their header names one of those series: a slice cut short (an interrupted copy or
+    PACS transfer), which GDCM leaves out without a word.  QA: a truncated slice in the middle read as "1 slice
+    missing" naming no file; a truncated copy of a slice beside it left out silently.  Put back, the CT checks name
+    the file: :func:`lungai.dicom.pixeldata.drop_slice_copies` (a damaged copy of a slice: left out, a note) and
+    :func:`lungai.dicom.pixeldata.check_ct_files` (a truncated slice: refused), as ``lungai cohort`` does.  A file
+    whose header cannot be read, or was cut short before its SeriesInstanceUID
+    (:func:`lungai.dicom.discover.cut_short_header`), belongs to no known series: warned of by name
+    (:func:`lungai.dicom.discover.unreadable_note`, cohort's note) - it may be a slice of the CT, which is then read
+    without it (a missing slice inside the series is refused; at its end the CT is one slice shorter)."""
+    import warnings
+
+    from lungai.dicom.discover import _header, cut_short_header, looks_dicom, unreadable_note
+    from lungai.errors import InputNote
+
+    listed = {str(Path(f)) for files in files_of.values() for f in files}
+    unreadable = []
+    for p in sorted(folder.iterdir()):
+        if not p.is_file() or str(p) in listed or not looks_dicom(p):
+            continue
+        ds = _header(p)
+        if ds is None or cut_short_header(ds):
+            unreadable.append(p)
+            continue
+        uid = str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+        if uid in files_of:
+            files_of[uid] = _sorted_along_normal([*files_of[uid], str(p)])
+    if unreadable:
+        warnings.warn(f"the DICOM series in {folder}: {unreadable_note(unreadable)}", InputNote, stacklevel=4)
 
 
 class SeveralSeriesError(InputError):
