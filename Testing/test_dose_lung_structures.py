@@ -170,8 +170,8 @@ def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_do
         assert doc["provenance"]["lungs"].count("dose features") == 1, doc["provenance"]["lungs"]
         assert any(g.get("segment") == "lungs" for g in doc["radiomics_grid"])   # the whole-lung radiomics of Lungs
     assert "radiomics only: the dose metrics are of the RTSTRUCT's Lungs-GTV" in doc["provenance"]["tumour"]
-    assert sitk.GetArrayViewFromImage(sitk.ReadImage(str(tmp_path / "cohort" / "patients" / "P1" /
-                                                         "tumour.nii.gz"))).any()     # radiomics: automatic tumour
+    tumour = sitk.ReadImage(str(tmp_path / "cohort" / "patients" / "P1" / "tumour.nii.gz"))
+    assert sitk.GetArrayViewFromImage(tumour).any()                  # radiomics: the automatic tumour
 
 
 @pytest.mark.parametrize("structure", ["Lungs", "Lungs-GTV"])
