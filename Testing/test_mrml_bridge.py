@@ -1471,3 +1471,45 @@ def test_a_scene_path_that_cannot_be_made_is_said_not_raised_raw(tmp_path):
         mrml.save_scene(mrml.new_scene(), tmp_path / "y.mrb")
     assert str(tmp_path / "y.mrb" / "scene.mrb") in exc.value.fix
     assert list((tmp_path / "y.mrb").iterdir()) == []
+
+
+def test_saving_a_scene_leaves_it_pointing_at_the_users_files(tmp_path):
+    """QA mrb63: save_scene left the scene it was given pointing at its deleted temporary folder - the scene's URL and
+    root directory, and every storage node: the CT read from the user's ct.nrrd said it was stored in
+    /tmp/lungai_scene_.../CT_ScalarVolumeNode1.nrrd, and a volume edited since it was read said it was saved (not
+    modified), so Slicer's File > Save (which writes the modified nodes) would write a scene referring to deleted
+    files, without the edit.  The scene is now left as it was given; the .mrb holds the edit."""
+    import slicer
+
+    user = tmp_path / "user"
+    user.mkdir()
+    scene = mrml.new_scene()
+    nodes = {}
+    for name in ("CT", "edited"):
+        sitk.WriteImage(oblique_image(), str(user / f"{name}.nrrd"))
+        node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+        storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+        storage.SetFileName(str(user / f"{name}.nrrd"))
+        node.SetAndObserveStorageNodeID(storage.GetID())
+        assert storage.ReadData(node)
+        nodes[name] = node
+    edited = slicer.util.arrayFromVolume(nodes["edited"])
+    edited[0, 0, 0] = 1234
+    slicer.util.arrayFromVolumeModified(nodes["edited"])
+    table = mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.5]}), "T")
+    scene.SetRootDirectory(str(user))
+    scene.SetURL(str(user / "my scene.mrml"))
+    assert not nodes["CT"].GetModifiedSinceRead() and nodes["edited"].GetModifiedSinceRead()
+    assert table.GetStorageNode() is None
+
+    path = mrml.save_scene(scene, tmp_path / "saved.mrb")
+
+    assert (scene.GetURL(), scene.GetRootDirectory()) == (str(user / "my scene.mrml"), str(user))
+    for name, node in nodes.items():
+        assert node.GetStorageNode().GetFileName() == str(user / f"{name}.nrrd")
+    assert not nodes["CT"].GetModifiedSinceRead()
+    assert nodes["edited"].GetModifiedSinceRead()           # still to be saved by the user's own save
+    assert table.GetStorageNode() is None                   # none made for it is left behind
+    back = mrml.load_scene(path, tmp_path / "x")
+    assert slicer.util.arrayFromVolume(back.GetFirstNodeByName("edited"))[0, 0, 0] == 1234
+    assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("T"))["a"].tolist() == [1.5]

@@ -1159,6 +1159,48 @@ def _write_error(what: str, storage=None) -> InputError:
                       f"{tempfile.gettempdir()} (the scene is written there first; set TMPDIR to use another folder)")
 
 
+@contextlib.contextmanager
+def _scene_files_kept(scene):
+    """Within: :func:`save_scene` may point the scene and its storage nodes at the temporary folder it writes the
+    bundle in; after: each is given back what it was - the scene's URL and root directory, each storage node's file
+    name(s), no storage node where there was none - and each node modified since it was read or saved (an edited
+    segment not saved yet) is still modified.
+
+    Before (QA mrb63), the scene was left pointing at the deleted temporary folder: the CT read from the user's
+    ct.nrrd said it was stored in /tmp/lungai_scene_.../CT_ScalarVolumeNode1.nrrd, and an edited segmentation said it
+    was saved there (not modified) - Slicer's File > Save then writes only modified nodes, so the scene saved there
+    referred to deleted files and the edit was lost."""
+    url, root = scene.GetURL(), scene.GetRootDirectory()
+    storables, kept_files = [], []
+    nodes = scene.GetNodesByClass("vtkMRMLStorableNode")
+    for i in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(i)
+        storables.append((node, node.GetStorageNodeID(), node.GetModifiedSinceRead()))
+        for k in range(node.GetNumberOfStorageNodes()):
+            storage = node.GetNthStorageNode(k)
+            if storage is not None:
+                kept_files.append((storage, storage.GetFileName(),
+                                   [storage.GetNthFileName(f) for f in range(storage.GetNumberOfFileNames())]))
+    try:
+        yield
+    finally:
+        for storage, file_name, file_names in kept_files:
+            storage.SetFileName(file_name)
+            storage.ResetFileNameList()
+            for name in file_names:
+                storage.AddFileName(name)
+        for node, storage_id, modified in storables:
+            if storage_id is None and node.GetStorageNode() is not None:   # made by save_scene: taken out again
+                added = node.GetStorageNode()
+                node.SetAndObserveStorageNodeID(None)
+                if added.GetScene() is scene:
+                    scene.RemoveNode(added)
+            if modified and not node.GetModifiedSinceRead():
+                node.StorableModified()
+        scene.SetRootDirectory(root or "")
+        scene.SetURL(url or "")
+
+
 def save_scene(scene, path: str | Path) -> Path:
     """Save every storable node and the scene as one ``.mrb`` bundle that opens in 3D Slicer.
 
@@ -1167,7 +1209,8 @@ def save_scene(scene, path: str | Path) -> Path:
     node can be made is saved without its data: an :class:`~lungai.errors.InputNote` names it (before, it was left
     out without a word - a plane read back with no point).  A segmentation with no segment is saved as the application
     saves it, and reads back empty (:func:`_empty_segmentations_writable`); a node that cannot be written is refused
-    with what its writer said (:func:`_write_error`)."""
+    with what its writer said (:func:`_write_error`).  The scene is left as it was given (:func:`_scene_files_kept`):
+    its URL, root directory and storage file names, and which nodes are modified since they were read."""
     path = Path(path)
     if path.suffix.lower() != ".mrb":
         raise InputError(f"cannot save a scene as {path.name}", "name it .mrb")
@@ -1181,7 +1224,8 @@ def save_scene(scene, path: str | Path) -> Path:
     except OSError as exc:                   # a file where the folder should be, no permission: said, no traceback
         raise file_error(exc, path.parent) from exc
     _register_markups_storage(scene)
-    with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp, _empty_segmentations_writable(scene):
+    with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp, _scene_files_kept(scene), \
+            _empty_segmentations_writable(scene):
         data_dir = Path(tmp) / path.stem
         data_dir.mkdir()
         nodes = scene.GetNodesByClass("vtkMRMLStorableNode")
