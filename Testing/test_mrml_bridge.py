@@ -1513,3 +1513,46 @@ def test_saving_a_scene_leaves_it_pointing_at_the_users_files(tmp_path):
     back = mrml.load_scene(path, tmp_path / "x")
     assert slicer.util.arrayFromVolume(back.GetFirstNodeByName("edited"))[0, 0, 0] == 1234
     assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("T"))["a"].tolist() == [1.5]
+
+
+def test_tables_inside_a_sequence_are_saved_as_the_scenes_tables(tmp_path):
+    """QA mrb63: a table per time point in a sequence (saved by Slicer as a nested .seq.mrb) was written by Slicer's
+    table writer only: a note 'said "no"' came back as "no", a note of two lines as two rows (3 rows for 2, the
+    numbers after it moved to other rows) and a number with 6 digits - silently.  Its tables are now saved as the
+    scene's own: text cells exactly but for '"' and line breaks (replaced, said in a note naming the item and the
+    sequence, and in the saved item's attribute), numbers exactly."""
+    import slicer
+    import vtk
+
+    scene = mrml.new_scene()
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "notes over time")
+    notes = [['said "no"', "two\nlines", "  kept\tas is"], ["plain", "", "x"]]
+    values = [[3826764.123, 2.5, -0.125], [1.0 / 3.0, 7.0, 8.0]]
+    for k in range(2):
+        table = slicer.vtkMRMLTableNode()
+        table.SetName("Tumour")
+        table.AddColumn().SetName("note")
+        column = vtk.vtkDoubleArray()
+        column.SetName("value")
+        table.AddColumn(column)
+        table.GetTable().SetNumberOfRows(3)
+        for r in range(3):
+            table.GetTable().SetValue(r, 0, vtk.vtkVariant(notes[k][r]))
+            table.GetTable().SetValue(r, 1, vtk.vtkVariant(values[k][r]))
+        sequence.SetDataNodeAtValue(table, str(k * 10))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = mrml.save_scene(scene, tmp_path / "notes.mrb")
+    said = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert len(said) == 1 and "'Tumour' (item '0' of sequence 'notes over time')" in said[0]
+    assert "'note' (2 cells)" in said[0]
+    assert sequence.GetNthDataNode(0).GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None    # in the saved scene only
+    back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("notes over time")
+    assert back.GetNumberOfDataNodes() == 2
+    expected = [["said ''no''", "two lines", "  kept\tas is"], notes[1]]
+    for k in range(2):
+        got = mrml.dataframe_from_table_node(back.GetDataNodeAtValue(str(k * 10)))
+        assert got["note"].tolist() == expected[k]
+        assert got["value"].tolist() == values[k]
+    assert "two apostrophes" in back.GetDataNodeAtValue("0").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    assert back.GetDataNodeAtValue("10").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None

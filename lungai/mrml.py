@@ -911,8 +911,16 @@ def _rewritable_columns(node):
     """The columns of a table node that :func:`_rewrite_table_files` rewrites its file from (one value per row
     each, text or numbers), or None when it leaves the file as written (no file, a column of several
     components)."""
-    storage, table = node.GetStorageNode(), node.GetTable()
-    if storage is None or not storage.GetFileName() or table is None:
+    storage = node.GetStorageNode()
+    if storage is None or not storage.GetFileName():
+        return None
+    return _single_value_columns(node)
+
+
+def _single_value_columns(node):
+    """The columns of a table node when each holds one value per row (text or numbers), else None."""
+    table = node.GetTable()
+    if table is None:
         return None
     columns = [table.GetColumn(c) for c in range(table.GetNumberOfColumns())]
     n_rows = table.GetNumberOfRows()
@@ -942,18 +950,46 @@ def _saved_column_names(columns) -> list:
     return names
 
 
-def _note_replaced_text(scene) -> dict:
-    """Mark each table node whose saved file will have text or column names replaced (:data:`_TEXT_REPLACEMENTS`,
-    :func:`_saved_column_names`) with :data:`REPLACED_TEXT_ATTRIBUTE` and warn (:class:`lungai.errors.InputNote`)
-    naming the table, columns and number of cells.  Returns {node: previous attribute value} for
-    :func:`save_scene` to restore."""
-    marked = {}
+def _sequence_tables(scene) -> list:
+    """(sequence node, [(index value, table node) ...]) for each sequence node of ``scene`` that holds tables: Slicer
+    saves such a sequence as a nested ``.seq.mrb`` bundle, its tables written by the same table writer."""
+    found = []
+    sequences = scene.GetNodesByClass("vtkMRMLSequenceNode")
+    for i in range(sequences.GetNumberOfItems()):
+        sequence = sequences.GetItemAsObject(i)
+        items = [(sequence.GetNthIndexValue(k), sequence.GetNthDataNode(k))
+                 for k in range(sequence.GetNumberOfDataNodes())]
+        items = [(value, node) for value, node in items if node is not None and node.IsA("vtkMRMLTableNode")]
+        if items:
+            found.append((sequence, items))
+    return found
+
+
+def _saved_tables(scene) -> list:
+    """(table node, its columns to rewrite, how a message names it) for each table :func:`save_scene` saves whose
+    file :func:`_rewrite_table_files` rewrites: the scene's tables and the tables inside its sequences."""
+    saved = []
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     for i in range(tables.GetNumberOfItems()):
         node = tables.GetItemAsObject(i)
         columns = _rewritable_columns(node)
-        if columns is None:
-            continue
+        if columns is not None:
+            saved.append((node, columns, repr(node.GetName())))
+    for sequence, items in _sequence_tables(scene):
+        for value, node in items:
+            columns = _single_value_columns(node)
+            if columns is not None:
+                saved.append((node, columns, f"{node.GetName()!r} (item {value!r} of sequence {sequence.GetName()!r})"))
+    return saved
+
+
+def _note_replaced_text(scene) -> dict:
+    """Mark each table node whose saved file will have text or column names replaced (:data:`_TEXT_REPLACEMENTS`,
+    :func:`_saved_column_names`) - a table of the scene or inside one of its sequences (:func:`_saved_tables`) - with
+    :data:`REPLACED_TEXT_ATTRIBUTE` and warn (:class:`lungai.errors.InputNote`) naming the table, columns and number
+    of cells.  Returns {node: previous attribute value} for :func:`save_scene` to restore."""
+    marked = {}
+    for node, columns, label in _saved_tables(scene):
         counts = {arr.GetName(): sum(_text_to_replace(arr.GetValue(r)) for r in range(arr.GetNumberOfValues()))
                   for arr in columns if arr.IsA("vtkStringArray")}
         counts = {name: n for name, n in counts.items() if n}
@@ -979,7 +1015,7 @@ def _note_replaced_text(scene) -> dict:
         note = "; ".join(parts) + "; all other text and the numbers are saved unchanged"
         marked[node] = node.GetAttribute(REPLACED_TEXT_ATTRIBUTE)
         node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, note)
-        warnings.warn(InputNote(f"scene table {node.GetName()!r}: {note}"), stacklevel=3)
+        warnings.warn(InputNote(f"scene table {label}: {note}"), stacklevel=3)
     return marked
 
 
@@ -1009,27 +1045,73 @@ def _rewrite_table_files(scene, mrb: Path) -> None:
     - a (signed / unsigned) char cell: written as a raw byte (unreadable, not UTF-8), written as its integer.
 
     Each row's line is built from the table's values.  A table with a column of several components is left as
-    written."""
+    written.  The tables inside a sequence (a table per time point, stored as a nested ``.seq.mrb`` bundle) are
+    rewritten alike in that bundle (:func:`_sequence_table_fixes`; QA mrb63: a note 'said "no"' came back as "no",
+    a note of two lines as two rows, the numbers after it moved to other rows, silently)."""
     fixes = {}
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     for i in range(tables.GetNumberOfItems()):
         node = tables.GetItemAsObject(i)
         columns = _rewritable_columns(node)
         if columns is not None:
-            name = Path(node.GetStorageNode().GetFileName()).name
-            tsv, schema = _table_files_rewritten(node, columns)
-            fixes[name] = tsv
-            fixes[name[: -len(".tsv")] + ".schema.tsv"] = schema
-    if not fixes:
+            fixes.update(_table_fixes(Path(node.GetStorageNode().GetFileName()).name, node, columns))
+    nested = {}
+    for sequence, items in _sequence_tables(scene):
+        storage = sequence.GetStorageNode()
+        if storage is not None and (storage.GetFileName() or "").lower().endswith(".seq.mrb"):
+            nested[Path(storage.GetFileName()).name] = dict(items)
+    if not fixes and not nested:
         return
-    tmp = mrb.with_name(mrb.name + ".tmp")
-    with zipfile.ZipFile(mrb) as zin, zipfile.ZipFile(tmp, "w") as zout:
+    _rewrite_bundle(mrb, lambda name, data: (_nested_tables_rewritten(data, nested[name]) if name in nested
+                                             else fixes.get(name, data) if name.endswith(".tsv") else data))
+
+
+def _table_fixes(file_name: str, node, columns) -> dict:
+    """{file name: bytes} of a table's rewritten ``.tsv`` file (named ``file_name``) and ``.schema.tsv`` file."""
+    tsv, schema = _table_files_rewritten(node, columns)
+    return {file_name: tsv, file_name[: -len(".tsv")] + ".schema.tsv": schema}
+
+
+def _rewrite_bundle(bundle: Path, rewritten) -> None:
+    """Rewrite the zip file ``bundle`` in place: each entry's data as ``rewritten(entry's file name, data)``."""
+    tmp = bundle.with_name(bundle.name + ".tmp")
+    with zipfile.ZipFile(bundle) as zin, zipfile.ZipFile(tmp, "w") as zout:
         for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename.endswith(".tsv"):
-                data = fixes.get(Path(info.filename).name, data)
-            zout.writestr(info, data)
-    tmp.replace(mrb)
+            zout.writestr(info, rewritten(Path(info.filename).name, zin.read(info)))
+    tmp.replace(bundle)
+
+
+def _nested_tables_rewritten(data: bytes, items: dict) -> bytes:
+    """A sequence's nested ``.seq.mrb`` bundle (``data``) with its tables' files rewritten as
+    :func:`_rewrite_table_files` rewrites a scene's.  ``items``: {index value: table node} of the sequence; each
+    table's file is found through the nested scene file (the table node's ID, its storage node's file name)."""
+    import io  # noqa: PLC0415
+    import urllib.parse  # noqa: PLC0415
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    by_id = {node.GetID(): node for node in items.values()}
+    with zipfile.ZipFile(io.BytesIO(data)) as bundle:
+        scene_files = [name for name in bundle.namelist() if name.lower().endswith(".mrml")]
+        if len(scene_files) != 1:
+            return data
+        root = ET.fromstring(bundle.read(scene_files[0]))
+    storage_files = {element.get("id"): element.get("fileName") for element in root
+                     if element.tag.endswith("Storage") and element.get("fileName")}
+    fixes = {}
+    for element in root:
+        node = by_id.get(element.get("id")) if element.tag == "Table" else None
+        refs = dict(ref.split(":", 1) for ref in (element.get("references") or "").split(";") if ":" in ref)
+        file_name = storage_files.get(refs.get("storage", "").split(" ")[0]) if node is not None else None
+        columns = _single_value_columns(node) if file_name else None
+        if columns is not None and file_name.lower().endswith(".tsv"):
+            fixes.update(_table_fixes(Path(urllib.parse.unquote(file_name)).name, node, columns))
+    if not fixes:
+        return data
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, fixes.get(Path(info.filename).name, zin.read(info)))
+    return out.getvalue()
 
 
 # the (signed / unsigned) char columns, which vtkDelimitedTextWriter writes as raw bytes
