@@ -1556,3 +1556,40 @@ def test_tables_inside_a_sequence_are_saved_as_the_scenes_tables(tmp_path):
         assert got["value"].tolist() == values[k]
     assert "two apostrophes" in back.GetDataNodeAtValue("0").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
     assert back.GetDataNodeAtValue("10").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+
+
+def test_a_save_that_fails_leaves_the_users_earlier_scene_as_it_was(tmp_path, monkeypatch):
+    """QA mrb63: the bundle was moved onto the .mrb (shutil.move); from a temporary folder on another file system (a
+    tmpfs /tmp, or TMPDIR elsewhere - os.rename fails with EXDEV) that is a copy onto the user's file itself, so a copy
+    that failed (disk full) left the earlier .mrb cut short, lost.  The bundle is now copied beside it first and
+    renamed over it: a failed save is said, and the earlier scene is left as it was, with no part file beside it."""
+    import errno
+    import os
+    import shutil
+
+    earlier = tmp_path / "patient.mrb"
+    mrml.save_scene(mrml.new_scene(), earlier)
+    before = earlier.read_bytes()
+
+    def no_rename(src, dst, *args, **kwargs):     # the temporary folder on another file system
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), src)
+
+    def disk_full(src, dst, *args, **kwargs):      # writes part of the file, then the disk is full
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            fout.write(fin.read(100))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+
+    scene = mrml.new_scene()
+    mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.5]}), "T")
+    monkeypatch.setattr(os, "rename", no_rename)
+    monkeypatch.setattr(shutil, "copyfile", disk_full)
+    with pytest.raises(InputError, match="No space left on device"):
+        mrml.save_scene(scene, earlier)
+    assert earlier.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["patient.mrb"]
+    monkeypatch.undo()
+    mrml.save_scene(scene, earlier)                # and a save that works replaces it
+    back = mrml.load_scene(earlier, tmp_path / "x")
+    assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("T"))["a"].tolist() == [1.5]
+    (tmp_path / "probe").write_bytes(b"")         # a file made as any other: not a private (0600) temporary file
+    assert earlier.stat().st_mode & 0o777 == (tmp_path / "probe").stat().st_mode & 0o777

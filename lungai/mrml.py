@@ -14,6 +14,7 @@ from MRML are indexed [k, j, i] like SimpleITK's.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import warnings
@@ -1353,11 +1354,33 @@ def save_scene(scene, path: str | Path) -> Path:
         if not ok:
             raise _write_error(str(path))
         _rewrite_table_files(scene, tmp_mrb)
-        try:
-            shutil.move(str(tmp_mrb), str(path))
-        except OSError as exc:               # a folder of that name, no permission, disk full
-            raise file_error(exc, path) from exc
+        _replace_file(tmp_mrb, path)
     return path
+
+
+def _replace_file(new: Path, path: Path) -> None:
+    """Put the file ``new`` in the place of ``path``, all at once: it is copied beside ``path`` first (a hidden
+    ``.<name>.*.part``, removed if the copy fails) and then renamed over it.  An error (no permission, disk full) is
+    said (:func:`lungai.io.outputs.file_error`); a ``path`` that was there is then left as it was.
+
+    Before (QA mrb63), the bundle was moved onto ``path`` (shutil.move): from a temporary folder on another file system
+    (a tmpfs /tmp, TMPDIR elsewhere) that is a copy onto ``path`` itself, so a copy that failed (disk full) left the
+    user's earlier .mrb cut short - lost - and the new one incomplete."""
+    from lungai.io.outputs import file_error
+
+    part = None
+    try:
+        fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+        shutil.copyfile(new, part)
+        shutil.copymode(new, part)
+        os.replace(part, path)
+        part = None
+    except OSError as exc:               # a folder of that name, no permission, disk full
+        raise file_error(exc, path) from exc
+    finally:
+        if part is not None:
+            Path(part).unlink(missing_ok=True)
 
 
 def load_scene(path: str | Path, extract_to: str | Path):
