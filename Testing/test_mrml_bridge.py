@@ -1530,7 +1530,7 @@ def test_tables_inside_a_sequence_are_saved_as_the_scenes_tables(tmp_path):
     values = [[3826764.123, 2.5, -0.125], [1.0 / 3.0, 7.0, 8.0]]
     for k in range(2):
         table = slicer.vtkMRMLTableNode()
-        table.SetName("Tumour")
+        table.SetName("Tumour notes")   # a file name with a space: "Data/Tumour%20notes_0.tsv" in the nested scene
         table.AddColumn().SetName("note")
         column = vtk.vtkDoubleArray()
         column.SetName("value")
@@ -1544,7 +1544,7 @@ def test_tables_inside_a_sequence_are_saved_as_the_scenes_tables(tmp_path):
         warnings.simplefilter("always")
         path = mrml.save_scene(scene, tmp_path / "notes.mrb")
     said = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
-    assert len(said) == 1 and "'Tumour' (item '0' of sequence 'notes over time')" in said[0]
+    assert len(said) == 1 and "'Tumour notes' (item '0' of sequence 'notes over time')" in said[0]
     assert "'note' (2 cells)" in said[0]
     assert sequence.GetNthDataNode(0).GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None    # in the saved scene only
     back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("notes over time")

@@ -1047,7 +1047,7 @@ def _rewrite_table_files(scene, mrb: Path) -> None:
 
     Each row's line is built from the table's values.  A table with a column of several components is left as
     written.  The tables inside a sequence (a table per time point, stored as a nested ``.seq.mrb`` bundle) are
-    rewritten alike in that bundle (:func:`_sequence_table_fixes`; QA mrb63: a note 'said "no"' came back as "no",
+    rewritten alike in that bundle (:func:`_nested_tables_rewritten`; QA mrb63: a note 'said "no"' came back as "no",
     a note of two lines as two rows, the numbers after it moved to other rows, silently)."""
     fixes = {}
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
@@ -1073,12 +1073,18 @@ def _table_fixes(file_name: str, node, columns) -> dict:
     return {file_name: tsv, file_name[: -len(".tsv")] + ".schema.tsv": schema}
 
 
-def _rewrite_bundle(bundle: Path, rewritten) -> None:
-    """Rewrite the zip file ``bundle`` in place: each entry's data as ``rewritten(entry's file name, data)``."""
-    tmp = bundle.with_name(bundle.name + ".tmp")
-    with zipfile.ZipFile(bundle) as zin, zipfile.ZipFile(tmp, "w") as zout:
+def _rewrite_zip(source, target, rewritten) -> None:
+    """Write the zip file ``source`` (a path or a file object) as ``target``: each entry's data as
+    ``rewritten(entry's file name, data)``."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
         for info in zin.infolist():
             zout.writestr(info, rewritten(Path(info.filename).name, zin.read(info)))
+
+
+def _rewrite_bundle(bundle: Path, rewritten) -> None:
+    """Rewrite the zip file ``bundle`` in place (:func:`_rewrite_zip`)."""
+    tmp = bundle.with_name(bundle.name + ".tmp")
+    _rewrite_zip(bundle, tmp, rewritten)
     tmp.replace(bundle)
 
 
@@ -1109,9 +1115,7 @@ def _nested_tables_rewritten(data: bytes, items: dict) -> bytes:
     if not fixes:
         return data
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w") as zout:
-        for info in zin.infolist():
-            zout.writestr(info, fixes.get(Path(info.filename).name, zin.read(info)))
+    _rewrite_zip(io.BytesIO(data), out, fixes.get)
     return out.getvalue()
 
 
