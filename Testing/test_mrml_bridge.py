@@ -1471,3 +1471,125 @@ def test_a_scene_path_that_cannot_be_made_is_said_not_raised_raw(tmp_path):
         mrml.save_scene(mrml.new_scene(), tmp_path / "y.mrb")
     assert str(tmp_path / "y.mrb" / "scene.mrb") in exc.value.fix
     assert list((tmp_path / "y.mrb").iterdir()) == []
+
+
+def test_saving_a_scene_leaves_it_pointing_at_the_users_files(tmp_path):
+    """QA mrb63: save_scene left the scene it was given pointing at its deleted temporary folder - the scene's URL and
+    root directory, and every storage node: the CT read from the user's ct.nrrd said it was stored in
+    /tmp/lungai_scene_.../CT_ScalarVolumeNode1.nrrd, and a volume edited since it was read said it was saved (not
+    modified), so Slicer's File > Save (which writes the modified nodes) would write a scene referring to deleted
+    files, without the edit.  The scene is now left as it was given; the .mrb holds the edit."""
+    import slicer
+
+    user = tmp_path / "user"
+    user.mkdir()
+    scene = mrml.new_scene()
+    nodes = {}
+    for name in ("CT", "edited"):
+        sitk.WriteImage(oblique_image(), str(user / f"{name}.nrrd"))
+        node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+        storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+        storage.SetFileName(str(user / f"{name}.nrrd"))
+        node.SetAndObserveStorageNodeID(storage.GetID())
+        assert storage.ReadData(node)
+        nodes[name] = node
+    edited = slicer.util.arrayFromVolume(nodes["edited"])
+    edited[0, 0, 0] = 1234
+    slicer.util.arrayFromVolumeModified(nodes["edited"])
+    table = mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.5]}), "T")
+    scene.SetRootDirectory(str(user))
+    scene.SetURL(str(user / "my scene.mrml"))
+    assert not nodes["CT"].GetModifiedSinceRead() and nodes["edited"].GetModifiedSinceRead()
+    assert table.GetStorageNode() is None
+
+    path = mrml.save_scene(scene, tmp_path / "saved.mrb")
+
+    assert (scene.GetURL(), scene.GetRootDirectory()) == (str(user / "my scene.mrml"), str(user))
+    for name, node in nodes.items():
+        assert node.GetStorageNode().GetFileName() == str(user / f"{name}.nrrd")
+    assert not nodes["CT"].GetModifiedSinceRead()
+    assert nodes["edited"].GetModifiedSinceRead()           # still to be saved by the user's own save
+    assert table.GetStorageNode() is None                   # none made for it is left behind
+    back = mrml.load_scene(path, tmp_path / "x")
+    assert slicer.util.arrayFromVolume(back.GetFirstNodeByName("edited"))[0, 0, 0] == 1234
+    assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("T"))["a"].tolist() == [1.5]
+
+
+def test_tables_inside_a_sequence_are_saved_as_the_scenes_tables(tmp_path):
+    """QA mrb63: a table per time point in a sequence (saved by Slicer as a nested .seq.mrb) was written by Slicer's
+    table writer only: a note 'said "no"' came back as "no", a note of two lines as two rows (3 rows for 2, the
+    numbers after it moved to other rows) and a number with 6 digits - silently.  Its tables are now saved as the
+    scene's own: text cells exactly but for '"' and line breaks (replaced, said in a note naming the item and the
+    sequence, and in the saved item's attribute), numbers exactly."""
+    import slicer
+    import vtk
+
+    scene = mrml.new_scene()
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "notes over time")
+    notes = [['said "no"', "two\nlines", "  kept\tas is"], ["plain", "", "x"]]
+    values = [[3826764.123, 2.5, -0.125], [1.0 / 3.0, 7.0, 8.0]]
+    for k in range(2):
+        table = slicer.vtkMRMLTableNode()
+        table.SetName("Tumour notes")   # a file name with a space: "Data/Tumour%20notes_0.tsv" in the nested scene
+        table.AddColumn().SetName("note")
+        column = vtk.vtkDoubleArray()
+        column.SetName("value")
+        table.AddColumn(column)
+        table.GetTable().SetNumberOfRows(3)
+        for r in range(3):
+            table.GetTable().SetValue(r, 0, vtk.vtkVariant(notes[k][r]))
+            table.GetTable().SetValue(r, 1, vtk.vtkVariant(values[k][r]))
+        sequence.SetDataNodeAtValue(table, str(k * 10))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = mrml.save_scene(scene, tmp_path / "notes.mrb")
+    said = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert len(said) == 1 and "'Tumour notes' (item '0' of sequence 'notes over time')" in said[0]
+    assert "'note' (2 cells)" in said[0]
+    assert sequence.GetNthDataNode(0).GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None    # in the saved scene only
+    back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("notes over time")
+    assert back.GetNumberOfDataNodes() == 2
+    expected = [["said ''no''", "two lines", "  kept\tas is"], notes[1]]
+    for k in range(2):
+        got = mrml.dataframe_from_table_node(back.GetDataNodeAtValue(str(k * 10)))
+        assert got["note"].tolist() == expected[k]
+        assert got["value"].tolist() == values[k]
+    assert "two apostrophes" in back.GetDataNodeAtValue("0").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    assert back.GetDataNodeAtValue("10").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+
+
+def test_a_save_that_fails_leaves_the_users_earlier_scene_as_it_was(tmp_path, monkeypatch):
+    """QA mrb63: the bundle was moved onto the .mrb (shutil.move); from a temporary folder on another file system (a
+    tmpfs /tmp, or TMPDIR elsewhere - os.rename fails with EXDEV) that is a copy onto the user's file itself, so a copy
+    that failed (disk full) left the earlier .mrb cut short, lost.  The bundle is now copied beside it first and
+    renamed over it: a failed save is said, and the earlier scene is left as it was, with no part file beside it."""
+    import errno
+    import os
+    import shutil
+
+    earlier = tmp_path / "patient.mrb"
+    mrml.save_scene(mrml.new_scene(), earlier)
+    before = earlier.read_bytes()
+
+    def no_rename(src, dst, *args, **kwargs):     # the temporary folder on another file system
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), src)
+
+    def disk_full(src, dst, *args, **kwargs):      # writes part of the file, then the disk is full
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            fout.write(fin.read(100))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+
+    scene = mrml.new_scene()
+    mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.5]}), "T")
+    monkeypatch.setattr(os, "rename", no_rename)
+    monkeypatch.setattr(shutil, "copyfile", disk_full)
+    with pytest.raises(InputError, match="No space left on device"):
+        mrml.save_scene(scene, earlier)
+    assert earlier.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["patient.mrb"]
+    monkeypatch.undo()
+    mrml.save_scene(scene, earlier)                # and a save that works replaces it
+    back = mrml.load_scene(earlier, tmp_path / "x")
+    assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("T"))["a"].tolist() == [1.5]
+    (tmp_path / "probe").write_bytes(b"")         # a file made as any other: not a private (0600) temporary file
+    assert earlier.stat().st_mode & 0o777 == (tmp_path / "probe").stat().st_mode & 0o777

@@ -14,6 +14,7 @@ from MRML are indexed [k, j, i] like SimpleITK's.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import warnings
@@ -911,8 +912,16 @@ def _rewritable_columns(node):
     """The columns of a table node that :func:`_rewrite_table_files` rewrites its file from (one value per row
     each, text or numbers), or None when it leaves the file as written (no file, a column of several
     components)."""
-    storage, table = node.GetStorageNode(), node.GetTable()
-    if storage is None or not storage.GetFileName() or table is None:
+    storage = node.GetStorageNode()
+    if storage is None or not storage.GetFileName():
+        return None
+    return _single_value_columns(node)
+
+
+def _single_value_columns(node):
+    """The columns of a table node when each holds one value per row (text or numbers), else None."""
+    table = node.GetTable()
+    if table is None:
         return None
     columns = [table.GetColumn(c) for c in range(table.GetNumberOfColumns())]
     n_rows = table.GetNumberOfRows()
@@ -942,18 +951,46 @@ def _saved_column_names(columns) -> list:
     return names
 
 
-def _note_replaced_text(scene) -> dict:
-    """Mark each table node whose saved file will have text or column names replaced (:data:`_TEXT_REPLACEMENTS`,
-    :func:`_saved_column_names`) with :data:`REPLACED_TEXT_ATTRIBUTE` and warn (:class:`lungai.errors.InputNote`)
-    naming the table, columns and number of cells.  Returns {node: previous attribute value} for
-    :func:`save_scene` to restore."""
-    marked = {}
+def _sequence_tables(scene) -> list:
+    """(sequence node, [(index value, table node) ...]) for each sequence node of ``scene`` that holds tables: Slicer
+    saves such a sequence as a nested ``.seq.mrb`` bundle, its tables written by the same table writer."""
+    found = []
+    sequences = scene.GetNodesByClass("vtkMRMLSequenceNode")
+    for i in range(sequences.GetNumberOfItems()):
+        sequence = sequences.GetItemAsObject(i)
+        items = [(sequence.GetNthIndexValue(k), sequence.GetNthDataNode(k))
+                 for k in range(sequence.GetNumberOfDataNodes())]
+        items = [(value, node) for value, node in items if node is not None and node.IsA("vtkMRMLTableNode")]
+        if items:
+            found.append((sequence, items))
+    return found
+
+
+def _saved_tables(scene) -> list:
+    """(table node, its columns to rewrite, how a message names it) for each table :func:`save_scene` saves whose
+    file :func:`_rewrite_table_files` rewrites: the scene's tables and the tables inside its sequences."""
+    saved = []
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     for i in range(tables.GetNumberOfItems()):
         node = tables.GetItemAsObject(i)
         columns = _rewritable_columns(node)
-        if columns is None:
-            continue
+        if columns is not None:
+            saved.append((node, columns, repr(node.GetName())))
+    for sequence, items in _sequence_tables(scene):
+        for value, node in items:
+            columns = _single_value_columns(node)
+            if columns is not None:
+                saved.append((node, columns, f"{node.GetName()!r} (item {value!r} of sequence {sequence.GetName()!r})"))
+    return saved
+
+
+def _note_replaced_text(scene) -> dict:
+    """Mark each table node whose saved file will have text or column names replaced (:data:`_TEXT_REPLACEMENTS`,
+    :func:`_saved_column_names`) - a table of the scene or inside one of its sequences (:func:`_saved_tables`) - with
+    :data:`REPLACED_TEXT_ATTRIBUTE` and warn (:class:`lungai.errors.InputNote`) naming the table, columns and number
+    of cells.  Returns {node: previous attribute value} for :func:`save_scene` to restore."""
+    marked = {}
+    for node, columns, label in _saved_tables(scene):
         counts = {arr.GetName(): sum(_text_to_replace(arr.GetValue(r)) for r in range(arr.GetNumberOfValues()))
                   for arr in columns if arr.IsA("vtkStringArray")}
         counts = {name: n for name, n in counts.items() if n}
@@ -979,7 +1016,7 @@ def _note_replaced_text(scene) -> dict:
         note = "; ".join(parts) + "; all other text and the numbers are saved unchanged"
         marked[node] = node.GetAttribute(REPLACED_TEXT_ATTRIBUTE)
         node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, note)
-        warnings.warn(InputNote(f"scene table {node.GetName()!r}: {note}"), stacklevel=3)
+        warnings.warn(InputNote(f"scene table {label}: {note}"), stacklevel=3)
     return marked
 
 
@@ -1009,27 +1046,77 @@ def _rewrite_table_files(scene, mrb: Path) -> None:
     - a (signed / unsigned) char cell: written as a raw byte (unreadable, not UTF-8), written as its integer.
 
     Each row's line is built from the table's values.  A table with a column of several components is left as
-    written."""
+    written.  The tables inside a sequence (a table per time point, stored as a nested ``.seq.mrb`` bundle) are
+    rewritten alike in that bundle (:func:`_nested_tables_rewritten`; QA mrb63: a note 'said "no"' came back as "no",
+    a note of two lines as two rows, the numbers after it moved to other rows, silently)."""
     fixes = {}
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     for i in range(tables.GetNumberOfItems()):
         node = tables.GetItemAsObject(i)
         columns = _rewritable_columns(node)
         if columns is not None:
-            name = Path(node.GetStorageNode().GetFileName()).name
-            tsv, schema = _table_files_rewritten(node, columns)
-            fixes[name] = tsv
-            fixes[name[: -len(".tsv")] + ".schema.tsv"] = schema
-    if not fixes:
+            fixes.update(_table_fixes(Path(node.GetStorageNode().GetFileName()).name, node, columns))
+    nested = {}
+    for sequence, items in _sequence_tables(scene):
+        storage = sequence.GetStorageNode()
+        if storage is not None and (storage.GetFileName() or "").lower().endswith(".seq.mrb"):
+            nested[Path(storage.GetFileName()).name] = dict(items)
+    if not fixes and not nested:
         return
-    tmp = mrb.with_name(mrb.name + ".tmp")
-    with zipfile.ZipFile(mrb) as zin, zipfile.ZipFile(tmp, "w") as zout:
+    _rewrite_bundle(mrb, lambda name, data: (_nested_tables_rewritten(data, nested[name]) if name in nested
+                                             else fixes.get(name, data) if name.endswith(".tsv") else data))
+
+
+def _table_fixes(file_name: str, node, columns) -> dict:
+    """{file name: bytes} of a table's rewritten ``.tsv`` file (named ``file_name``) and ``.schema.tsv`` file."""
+    tsv, schema = _table_files_rewritten(node, columns)
+    return {file_name: tsv, file_name[: -len(".tsv")] + ".schema.tsv": schema}
+
+
+def _rewrite_zip(source, target, rewritten) -> None:
+    """Write the zip file ``source`` (a path or a file object) as ``target``: each entry's data as
+    ``rewritten(entry's file name, data)``."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
         for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename.endswith(".tsv"):
-                data = fixes.get(Path(info.filename).name, data)
-            zout.writestr(info, data)
-    tmp.replace(mrb)
+            zout.writestr(info, rewritten(Path(info.filename).name, zin.read(info)))
+
+
+def _rewrite_bundle(bundle: Path, rewritten) -> None:
+    """Rewrite the zip file ``bundle`` in place (:func:`_rewrite_zip`)."""
+    tmp = bundle.with_name(bundle.name + ".tmp")
+    _rewrite_zip(bundle, tmp, rewritten)
+    tmp.replace(bundle)
+
+
+def _nested_tables_rewritten(data: bytes, items: dict) -> bytes:
+    """A sequence's nested ``.seq.mrb`` bundle (``data``) with its tables' files rewritten as
+    :func:`_rewrite_table_files` rewrites a scene's.  ``items``: {index value: table node} of the sequence; each
+    table's file is found through the nested scene file (the table node's ID, its storage node's file name)."""
+    import io  # noqa: PLC0415
+    import urllib.parse  # noqa: PLC0415
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    by_id = {node.GetID(): node for node in items.values()}
+    with zipfile.ZipFile(io.BytesIO(data)) as bundle:
+        scene_files = [name for name in bundle.namelist() if name.lower().endswith(".mrml")]
+        if len(scene_files) != 1:
+            return data
+        root = ET.fromstring(bundle.read(scene_files[0]))
+    storage_files = {element.get("id"): element.get("fileName") for element in root
+                     if element.tag.endswith("Storage") and element.get("fileName")}
+    fixes = {}
+    for element in root:
+        node = by_id.get(element.get("id")) if element.tag == "Table" else None
+        refs = dict(ref.split(":", 1) for ref in (element.get("references") or "").split(";") if ":" in ref)
+        file_name = storage_files.get(refs.get("storage", "").split(" ")[0]) if node is not None else None
+        columns = _single_value_columns(node) if file_name else None
+        if columns is not None and file_name.lower().endswith(".tsv"):
+            fixes.update(_table_fixes(Path(urllib.parse.unquote(file_name)).name, node, columns))
+    if not fixes:
+        return data
+    out = io.BytesIO()
+    _rewrite_zip(io.BytesIO(data), out, fixes.get)
+    return out.getvalue()
 
 
 # the (signed / unsigned) char columns, which vtkDelimitedTextWriter writes as raw bytes
@@ -1159,6 +1246,48 @@ def _write_error(what: str, storage=None) -> InputError:
                       f"{tempfile.gettempdir()} (the scene is written there first; set TMPDIR to use another folder)")
 
 
+@contextlib.contextmanager
+def _scene_files_kept(scene):
+    """Within: :func:`save_scene` may point the scene and its storage nodes at the temporary folder it writes the
+    bundle in; after: each is given back what it was - the scene's URL and root directory, each storage node's file
+    name(s), no storage node where there was none - and each node modified since it was read or saved (an edited
+    segment not saved yet) is still modified.
+
+    Before (QA mrb63), the scene was left pointing at the deleted temporary folder: the CT read from the user's
+    ct.nrrd said it was stored in /tmp/lungai_scene_.../CT_ScalarVolumeNode1.nrrd, and an edited segmentation said it
+    was saved there (not modified) - Slicer's File > Save then writes only modified nodes, so the scene saved there
+    referred to deleted files and the edit was lost."""
+    url, root = scene.GetURL(), scene.GetRootDirectory()
+    storables, kept_files = [], []
+    nodes = scene.GetNodesByClass("vtkMRMLStorableNode")
+    for i in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(i)
+        storables.append((node, node.GetStorageNodeID(), node.GetModifiedSinceRead()))
+        for k in range(node.GetNumberOfStorageNodes()):
+            storage = node.GetNthStorageNode(k)
+            if storage is not None:
+                kept_files.append((storage, storage.GetFileName(),
+                                   [storage.GetNthFileName(f) for f in range(storage.GetNumberOfFileNames())]))
+    try:
+        yield
+    finally:
+        for storage, file_name, file_names in kept_files:
+            storage.SetFileName(file_name)
+            storage.ResetFileNameList()
+            for name in file_names:
+                storage.AddFileName(name)
+        for node, storage_id, modified in storables:
+            if storage_id is None and node.GetStorageNode() is not None:   # made by save_scene: taken out again
+                added = node.GetStorageNode()
+                node.SetAndObserveStorageNodeID(None)
+                if added.GetScene() is scene:
+                    scene.RemoveNode(added)
+            if modified and not node.GetModifiedSinceRead():
+                node.StorableModified()
+        scene.SetRootDirectory(root or "")
+        scene.SetURL(url or "")
+
+
 def save_scene(scene, path: str | Path) -> Path:
     """Save every storable node and the scene as one ``.mrb`` bundle that opens in 3D Slicer.
 
@@ -1167,7 +1296,8 @@ def save_scene(scene, path: str | Path) -> Path:
     node can be made is saved without its data: an :class:`~lungai.errors.InputNote` names it (before, it was left
     out without a word - a plane read back with no point).  A segmentation with no segment is saved as the application
     saves it, and reads back empty (:func:`_empty_segmentations_writable`); a node that cannot be written is refused
-    with what its writer said (:func:`_write_error`)."""
+    with what its writer said (:func:`_write_error`).  The scene is left as it was given (:func:`_scene_files_kept`):
+    its URL, root directory and storage file names, and which nodes are modified since they were read."""
     path = Path(path)
     if path.suffix.lower() != ".mrb":
         raise InputError(f"cannot save a scene as {path.name}", "name it .mrb")
@@ -1181,7 +1311,8 @@ def save_scene(scene, path: str | Path) -> Path:
     except OSError as exc:                   # a file where the folder should be, no permission: said, no traceback
         raise file_error(exc, path.parent) from exc
     _register_markups_storage(scene)
-    with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp, _empty_segmentations_writable(scene):
+    with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp, _scene_files_kept(scene), \
+            _empty_segmentations_writable(scene):
         data_dir = Path(tmp) / path.stem
         data_dir.mkdir()
         nodes = scene.GetNodesByClass("vtkMRMLStorableNode")
@@ -1227,11 +1358,33 @@ def save_scene(scene, path: str | Path) -> Path:
         if not ok:
             raise _write_error(str(path))
         _rewrite_table_files(scene, tmp_mrb)
-        try:
-            shutil.move(str(tmp_mrb), str(path))
-        except OSError as exc:               # a folder of that name, no permission, disk full
-            raise file_error(exc, path) from exc
+        _replace_file(tmp_mrb, path)
     return path
+
+
+def _replace_file(new: Path, path: Path) -> None:
+    """Put the file ``new`` in the place of ``path``, all at once: it is copied beside ``path`` first (a hidden
+    ``.<name>.*.part``, removed if the copy fails) and then renamed over it.  An error (no permission, disk full) is
+    said (:func:`lungai.io.outputs.file_error`); a ``path`` that was there is then left as it was.
+
+    Before (QA mrb63), the bundle was moved onto ``path`` (shutil.move): from a temporary folder on another file system
+    (a tmpfs /tmp, TMPDIR elsewhere) that is a copy onto ``path`` itself, so a copy that failed (disk full) left the
+    user's earlier .mrb cut short - lost - and the new one incomplete."""
+    from lungai.io.outputs import file_error
+
+    part = None
+    try:
+        fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+        shutil.copyfile(new, part)
+        shutil.copymode(new, part)
+        os.replace(part, path)
+        part = None
+    except OSError as exc:               # a folder of that name, no permission, disk full
+        raise file_error(exc, path) from exc
+    finally:
+        if part is not None:
+            Path(part).unlink(missing_ok=True)
 
 
 def load_scene(path: str | Path, extract_to: str | Path):
