@@ -73,8 +73,10 @@ def test_seg_without_the_role_is_an_error_naming_the_segment_choice(case, tmp_pa
 
     st, ct = case["st"], case["ct"]
     masks = {"Segment_1": st["masks"]["GTV"], "Segment_2": st["masks"]["Lung_R"]}
+    # no role by label nor by terminology code (Tissue): a SEG coded as a neoplasm / lung takes its role from the
+    # code (Testing/test_seg_input_roles.py)
     path = write_seg(masks, ct_reference(st["ct"], image=ct), tmp_path / "s.seg.dcm",
-                     roles={"Segment_1": "gtv", "Segment_2": "lung_right"})
+                     roles={"Segment_1": None, "Segment_2": None})
     assert _cli("radiomics", "--image", st["ct"], "--tumour", path, *SHAPE, "-o", tmp_path / "x.csv") == 2
     assert _cli("radiomics", "--image", st["ct"], "--tumour", f"{path}#Segment_1", "--segments", "tumour", *SHAPE,
                 "-o", tmp_path / "y.csv") == 0

@@ -265,10 +265,12 @@ def run(args) -> int:
         from lungai.dicom.masks import lung_map_input, mask_input
 
         # a lung label map of other structures too (GTVs) is refused, never read as 1 right / 2 left
+        sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
         segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image) if args.tumour else None,
-                                     lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE)
+                                     lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE,
+                                                          names=sides)
                                      if args.lungs else None,
-                                     names=args.segments, errors=errors)
+                                     names=args.segments, errors=errors, lung_segments=sides, lung_file=args.lungs)
     else:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
     case = args.case or input_case_id(args.image, args.series)

@@ -120,9 +120,12 @@ def _lung_specs(spec: str, example: str, names=(), mapping=None, by_role: str = 
             f"--lungs {spec!r}: the name{'s' if len(commas) > 1 else ''} {', '.join(repr(n) for n in commas)} "
             f"hold{'' if len(commas) > 1 else 's'} a comma, and here a comma separates the right lung's name from "
             "the left lung's, so the two names cannot be told apart",
-            f"choose the lungs by role: --lungs {by_role}" + (
-                f" ({', '.join(repr(n) for n in commas)} {'have' if len(commas) > 1 else 'has'} its lung role by "
-                "name)" if not unmapped else
+            # a manifest's lungs column (radiomics-batch has no --lungs) takes the value alone
+            "choose the lungs by role: " + fix_words(f"--lungs {by_role}", f"{by_role} in the lungs column") + (
+                f" ({', '.join(repr(n) for n in commas)} "
+                + ("have their lung roles" if len(commas) > 1 else "has its lung role")
+                + (": by name, or by the SEG's segment terminology" if SELECTOR in by_role else " by name") + ")"
+                if not unmapped else
                 f" with a --structure-map file giving {', '.join(repr(n) for n in unmapped)} its role ({lines})"
                 if SELECTOR not in by_role else
                 _lungs_by_number(names, side, by_role, unmapped, lines)))
@@ -149,15 +152,16 @@ def _lungs_by_number(names, side: dict, by_role: str, unmapped: list, lines: str
             f"lung's then the left lung's: {example}")
 
 
-def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, source: str | None = None
-                    ) -> tuple[sitk.Image, list[str]]:
+def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, source: str | None = None,
+                    sides: list | None = None) -> tuple[sitk.Image, list[str]]:
     """The mask of ``spec`` (a segment label, case-insensitive, or ``role:ROLE``) from {segment label: mask}, e.g.
     the segments of a DICOM SEG, and the labels used (labels differing only in letter case: refused when the choice
     takes one but not the others, :func:`lungai.dicom.labels.check_case_groups`; role:gtv takes them all);
     ``lungs``: a lung label map (1 right, 2 left) from the right and left lung (``role:lungs`` or ``"RIGHT,LEFT"``), or - ``role:lungs`` with no right / left lung segment
     but one segment of role lungs (the "Lungs" of ``lungai dicom-export``) - that segment as a binary lung map
     (value 1).  ``source``: the SEG file as the user gave it, each fix naming it ``FILE#PART`` as a command word
-    (:func:`command_word`); None: "the SEG" (``SEG#PART`` in a fix)."""
+    (:func:`command_word`); None: "the SEG" (``SEG#PART`` in a fix).  ``sides``: given a list, with ``lungs`` and a
+    right and a left lung, the right lung's and the left lung's labels are appended (two lists)."""
     import SimpleITK as sitk
 
     from lungai.dicom.roles import AmbiguousRole, describe_roles, mask_for_role, required_names
@@ -190,6 +194,8 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
                              f"choose the right and the left lung's segments by their labels after '{SELECTOR}': "
                              f"{_part_word(source, 'RIGHT,LEFT')} (a segment of both lungs, role lungs, is taken by "
                              "itself when it is the only lung segment)") from None
+        if sides is not None:
+            sides.extend([rn, ln])
         return lung_label_map(right, left), rn + ln
     from lungai.dicom.labels import check_case_groups, matching_labels
 
@@ -217,6 +223,27 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
                          + _by_number(masks))
     check_case_groups(list(masks), found[:1], named, mapping=mapping)   # "GTV" and "gtv": which one is meant?
     return sitk.Cast(masks[found[0]] > 0, sitk.sitkUInt8), found[:1]
+
+
+def swapped_seg_fix(source, right: str, left: str) -> str:
+    """The fix of a DICOM SEG's lungs whose right lung's segment ``right`` lies on the patient's left of the left
+    lung's ``left`` (:func:`lungai.lungs.check.lung_sides_problem`): the two segments taken the other way round, by
+    their numbers (:func:`segment_by_number`: a label may hold a comma, which separates the lungs after '#'), as
+    ``--lungs SEG#L,R`` - within :func:`manifest_fixes` the lungs column's cell -, or the segments renamed."""
+    from lungai.dicom.seg import seg_segment_labels
+
+    path = split_selector(source)[0]
+    labels = seg_segment_labels(path) or []
+    numbers = {label: str(i) for i, label in enumerate(labels, start=1)}
+    if right in numbers and left in numbers:
+        word = command_word(f"{path}{SELECTOR}{numbers[left]},{numbers[right]}")
+        take = (f"if the segments are named the other way round, take them so, the right lung's first: "
+                + fix_words(f"--lungs {word}", f"{word} in the lungs column")
+                + f" (segment {numbers[left]} {left!r} as the right lung, {numbers[right]} {right!r} as the left), "
+                "or rename the two segments and export the SEG again")
+    else:       # a side made of several segments: renamed
+        take = "if the segments are named the other way round, rename them and export the SEG again"
+    return take + "; if the names are right, the CT's orientation (its header's direction) is wrong"
 
 
 def segment_by_number(masks: dict, name) -> list[str]:
@@ -302,7 +329,7 @@ def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:
 
 def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "tumour", lungs: bool = False,
                allow_gaps: bool = False, used: list | None = None, parts: dict | None = None,
-               option: str | None = None) -> sitk.Image:
+               option: str | None = None, names: dict | None = None) -> sitk.Image:
     """A mask option's value: a file on the CT grid (label map or DICOM SEG, ``FILE#PART`` to choose a part), or with
     ``rtstruct`` a structure / role.
 
@@ -311,7 +338,9 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
     ``lungs``: the value is a lung label map (1 right, 2 left); a structure spec then names both lungs.
     ``used``: given a list, the RTSTRUCT structures read are appended (with ``lungs``: the right lung's and the left
     lung's names, two lists); nothing for a file.  ``parts``: given a dict, a DICOM SEG's segments the mask was made
-    of are put in it, {SegmentLabel: 0/1 mask} (:func:`lungai.io.read.read_mask`).  ``option``: how messages name
+    of are put in it, {SegmentLabel: 0/1 mask} (:func:`lungai.io.read.read_mask`); ``names``: given a dict, a DICOM
+    SEG's segment labels by label value (with ``lungs``: {1: the right lung's, 2: the left lung's}, for
+    :func:`lungai.radiomics.segments.segments_from_masks`' side check).  ``option``: how messages name
     the input (``--tumour``: ``--{what}`` by default; ``tumour`` for a ``radiomics-batch`` manifest's column, which
     has no such option: its fix is the cell's value alone, as :func:`lung_map_input`'s).
     """
@@ -321,7 +350,7 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
     if p.is_file() or rtstruct is None:
         role = OPTION_ROLES["lungs" if lungs else what] if lungs or what in OPTION_ROLES else None
         mask = read_mask(value, reference=ct, select=f"{ROLE_PREFIX}{role}" if role else None, mapping=mapping,
-                         lungs=lungs, parts=parts)
+                         lungs=lungs, parts=parts, names=names)
         if role == "gtv" and part is None:
             option = option or f"--{what}"
             check_one_label(mask, f"{option} {p}", what, lambda n: (

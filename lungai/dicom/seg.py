@@ -245,6 +245,118 @@ def seg_segment_labels(path) -> list[str] | None:
     return [label_key(getattr(s, "SegmentLabel", "") or "") for s in ds.get("SegmentSequence", [])]
 
 
+# the roles a segment's terminology gives (SegmentedPropertyType, and its modifier: the laterality) where its label
+# gives none: the codes of :data:`lungai.terminology.TERMINOLOGY` read back - a neoplasm / primary neoplasm is a GTV, a
+# lung with laterality right / left a lung of that side, right and left (or none) both lungs.  A lymph node is no
+# GTV by its code alone (an anatomical lymph node is not a tumour), nor is "Tissue".  SNOMED's old SRT codes
+# (T-28000 Lung ...) are read as their SCT code (pydicom's table).
+_CODE_ROLES = {("86049000", None): "gtv_primary", ("108369006", None): "gtv",
+               ("39607008", "24028007"): "lung_right", ("39607008", "7771000"): "lung_left",
+               ("39607008", "51440002"): "lungs", ("39607008", None): "lungs"}
+
+
+_GTV_WORDS = {"gtv": "tumour (GTV)", "gtv_primary": "primary tumour (GTV)"}
+
+
+def _sct(item) -> str | None:
+    """The SNOMED CT code value of a code sequence item (SCT, or SRT mapped to SCT), else None."""
+    scheme, value = str(getattr(item, "CodingSchemeDesignator", "")), str(getattr(item, "CodeValue", ""))
+    if scheme == "SCT":
+        return value
+    if scheme == "SRT":
+        from pydicom.sr._snomed_dict import mapping
+
+        return mapping["SRT"].get(value)
+    return None
+
+
+def seg_code_roles(path) -> dict[str, str]:
+    """{SegmentLabel (stripped, as :func:`read_seg` names it): role} of the segments of the DICOM SEG ``path``
+    (``FILE#PART``: its file) whose SegmentedPropertyTypeCodeSequence (with its modifier, the laterality) is one of
+    :data:`_CODE_ROLES`; read from the header only.  {} for a file that is not a readable SEG."""
+    import pydicom
+
+    from lungai.dicom.labels import label_key
+    from lungai.dicom.masks import split_selector
+
+    if seg_segment_labels(path) is None:
+        return {}
+    ds = pydicom.dcmread(split_selector(path)[0], stop_before_pixels=True)
+    out = {}
+    for desc in ds.get("SegmentSequence", []):
+        kind = (desc.get("SegmentedPropertyTypeCodeSequence") or [None])[0]
+        if kind is None:
+            continue
+        modifier = (kind.get("SegmentedPropertyTypeModifierCodeSequence") or [None])[0]
+        role = _CODE_ROLES.get((_sct(kind), _sct(modifier) if modifier is not None else None))
+        if role:
+            out[label_key(getattr(desc, "SegmentLabel", "") or "")] = role
+    return out
+
+
+def with_code_roles(path, labels, mapping=None, note: bool = False) -> dict | None:
+    """``mapping`` (a ``--structure-map``: None, a dict or its file) with the role of each of ``labels`` (the SEG's
+    SegmentLabels) that has none by its label (:func:`lungai.dicom.roles.structure_role`, the map's line first) but
+    one by its terminology codes (:func:`seg_code_roles`): a SEG whose segments are labelled "Segment_1", "Segment_2"
+    (3D Slicer's default names, many tools' export) but coded as a primary neoplasm and the right lung gives its
+    tumour and lungs by role, as a "GTV-1" / "Lung_R" would.  A label's own role, or the map's, is never replaced.
+    ``note``: say which segments took their role from their codes (an :class:`lungai.errors.InputNote`).  Returns
+    ``mapping`` itself when no role comes from the codes."""
+    from lungai.dicom.roles import ROLE_WORDS, load_mapping, normalise, structure_role
+
+    user = load_mapping(mapping)
+    coded = {label: role for label, role in seg_code_roles(path).items()
+             if label in labels and normalise(label) not in user and structure_role(label) is None}
+    if not coded:
+        return mapping
+    if note:
+        from lungai.dicom.masks import split_selector
+
+        many = len(coded) > 1
+        warnings.warn(f"{split_selector(path)[0]}: segment{'s' if many else ''} "
+                      + ", ".join(f"{label!r} as the {ROLE_WORDS.get(role) or _GTV_WORDS[role]}"
+                                  for label, role in coded.items())
+                      + f", by {'their' if many else 'its'} segment terminology (SNOMED CT code): "
+                      f"{'their labels name' if many else 'its label names'} no role",
+                      InputNote, stacklevel=3)
+    return {**{normalise(label): role for label, role in coded.items()}, **user}
+
+
+def _pixel_spacing(ds) -> tuple | None:
+    """A SEG's in-plane pixel spacing (row, column mm): its shared PixelMeasures, else its first frame's."""
+    for groups in (ds.get("SharedFunctionalGroupsSequence"), ds.get("PerFrameFunctionalGroupsSequence")):
+        try:
+            return tuple(float(v) for v in groups[0].PixelMeasuresSequence[0].PixelSpacing)
+        except (AttributeError, IndexError, TypeError, KeyError):
+            continue
+    return None
+
+
+def _off_grid_error(p: Path, ds, desc, reference_ct: sitk.Image, exc) -> InputError:
+    """Why a SEG's segment (in the CT's frame of reference) cannot be read onto the CT's voxels, in the words of
+    both grids - the SEG's frames (Rows x Columns, PixelSpacing) against the CT's slices - and the CT series the SEG
+    was drawn on when it is another one, with how to resample it; not highdicom's bare "Non-integer scale factor
+    required." (QA seglungs63: LUNG1-003's lungs as a SEG of 256 x 256 pixels of 1.95 mm on a CT of 512 x 512 of
+    0.977 mm)."""
+    size, spacing = reference_ct.GetSize(), reference_ct.GetSpacing()
+    theirs = _pixel_spacing(ds)
+    same = ("Rows" in ds and "Columns" in ds and (int(ds.Columns), int(ds.Rows)) == tuple(size[:2]) and theirs
+            and np.allclose((theirs[1], theirs[0]), spacing[:2], atol=1e-3))
+    grids = (f": its frames are {int(ds.Columns)} x {int(ds.Rows)} pixels"
+             + (f" of {theirs[1]:.4g} x {theirs[0]:.4g} mm" if theirs else "")
+             + f", the CT's slices {size[0]} x {size[1]} of {spacing[0]:.4g} x {spacing[1]:.4g} mm"
+             if "Rows" in ds and "Columns" in ds and not same else
+             f": its frames lie off the CT's slices or pixel centres ({exc})")
+    referenced = [str(s.SeriesInstanceUID) for s in ds.get("ReferencedSeriesSequence", []) if "SeriesInstanceUID" in s]
+    series = reference_ct.GetMetaData("0020|000e").strip() if reference_ct.HasMetaDataKey("0020|000e") else None
+    drawn = (f"; the SEG was drawn on the CT series {', '.join(referenced)} (same frame of reference), not on this "
+             f"CT's series {series}" if series and referenced and series not in referenced else "")
+    return InputError(f"segment {str(desc.SegmentLabel).strip()!r} of {p} is not on the CT's voxel grid{grids}{drawn}",
+                      "give the SEG made on this CT series (same frame of reference, same slices and pixels), or "
+                      "resample the segmentation onto this CT (3D Slicer: load both, Segmentations > Export to "
+                      "labelmap with this CT as the reference volume, then export a DICOM SEG of this CT)")
+
+
 def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
 
@@ -307,8 +419,7 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         try:
             vol = vol.match_geometry(ref_vol)
         except (ValueError, RuntimeError) as exc:
-            raise InputError(f"segment {desc.SegmentLabel!r} of {p} is not on the CT's voxel grid ({exc})",
-                             "give the SEG made on this CT series (same frame of reference, same slices)") from exc
+            raise _off_grid_error(p, ds, desc, reference_ct, exc) from exc
         if int((vol.array > 0).sum()) != inside:   # match_geometry crops: a segment partly off the CT
             raise InputError(f"segment {desc.SegmentLabel!r} of {p} lies partly off the CT",
                              "give the SEG made on this CT series (same frame of reference, same slices)")

@@ -979,8 +979,10 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     picks the segments of a SEG with several segments when no part is given; ``lungs``: the selection is a lung
     label map (1 right, 2 left; :func:`lungai.dicom.masks.select_segments`).  ``mapping``: structure name -> role
     overrides (:func:`lungai.dicom.roles.load_mapping`).  ``names`` (a dict, for a DICOM SEG): filled with {label
-    value: the SEG's SegmentLabel of it} (the labels of a selection of several segments joined by "+"; not for a
-    lung label map), so that a segment is named as in its SEG (``lungai radiomics --mask``).  ``parts`` (a dict, for
+    value: the SEG's SegmentLabel of it} (the labels of a selection of several segments joined by "+"; for a lung
+    label map chosen by role or by two segments, {1: the right lung's, 2: the left lung's}), so that a segment is
+    named as in its SEG (``lungai radiomics --mask``; the lungs' side check).  A SEG's segments whose labels name no
+    role take the role of their terminology codes (:func:`lungai.dicom.seg.with_code_roles`).  ``parts`` (a dict, for
     a DICOM SEG read as one 0/1 mask): filled with {SegmentLabel: 0/1 mask} of each segment it was made of (``lungai
     dicom-export`` writes each GTV under its own name: :func:`lungai.dicom.export.tumour_parts`).
     """
@@ -1111,6 +1113,11 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
 
     segments = read_seg(p, reference)
     names = {} if names is None else names
+    if select is not None and (lungs or chosen or len(segments) > 1):
+        from lungai.dicom.seg import with_code_roles
+
+        # generic labels ("Segment_1"): the roles of the segments' terminology codes (said in a note)
+        mapping = with_code_roles(p, list(segments), mapping, note=True)
     if lungs and not chosen and len(segments) == 1:
         from lungai.dicom.roles import structure_role
 
@@ -1125,7 +1132,10 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
             names[2] = label
             return img
     if select is not None and (chosen or len(segments) > 1):
-        mask, used = select_segments(segments, select, mapping, lungs, source=str(p))
+        sides: list = []
+        mask, used = select_segments(segments, select, mapping, lungs, source=str(p), sides=sides)
+        if lungs and sides:     # the right and the left lung's segments, for the messages about them
+            names.update({1: "+".join(sides[0]), 2: "+".join(sides[1])})
         if not lungs:       # one 0/1 mask of the segment(s) chosen
             names[1] = "+".join(used)
             if parts is not None:

@@ -229,12 +229,13 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
         return segs
     from lungai.dicom.masks import lung_map_input, mask_input   # the rule of `lungai radiomics --tumour / --lungs`
 
+    sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
     return S.segments_from_masks(image, tumour=mask_input(row["tumour"], image, option="tumour")
                                  if row.get("tumour") else None,
                                  lungs=lung_map_input(row["lungs"], image, option="lungs",
-                                                      consequence=S.LUNG_MAP_CONSEQUENCE)
+                                                      consequence=S.LUNG_MAP_CONSEQUENCE, names=sides)
                                  if row.get("lungs") else None,
-                                 names=segments, errors=errors)
+                                 names=segments, errors=errors, lung_segments=sides, lung_file=row.get("lungs"))
 
 
 def process_case(row: dict, params: dict, segments, parts_dir: str, manifest: str | None = None) -> dict:

@@ -54,8 +54,16 @@ def standard_masks(tumour: np.ndarray | None, right: np.ndarray | None, left: np
 
 
 def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
-                        names=None, tumour_label: int | None = None, errors: dict | None = None) -> dict:
-    """Standard segments from a tumour mask (nonzero, or ``tumour_label``) and a lung label map (1 right, 2 left)."""
+                        names=None, tumour_label: int | None = None, errors: dict | None = None,
+                        lung_segments: dict | None = None, lung_file=None) -> dict:
+    """Standard segments from a tumour mask (nonzero, or ``tumour_label``) and a lung label map (1 right, 2 left).
+
+    ``lung_segments`` / ``lung_file``: the lung map came from the DICOM SEG ``lung_file`` (as the user gave it), its
+    right lung from segment ``lung_segments[1]``, its left from ``lung_segments[2]``
+    (:func:`lungai.dicom.masks.mask_input`'s ``names``): a right lung lying on the patient's left is then said by
+    those segments, with the fix that takes them the other way round (:func:`lungai.dicom.masks.swapped_seg_fix`),
+    not by the labels of a lung map the user never gave (QA seglungs63: "label 1 of the lung map, or R of
+    FILE#R,L")."""
     errors = {} if errors is None else errors
     t = r = l = None
     if tumour is not None:
@@ -75,8 +83,16 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
             r, l = arr == 1, arr == 2
     out = _select(standard_masks(t, r, l, both), names, reference, errors)
     if r is not None:      # 1 right / 2 left is the map's convention, not seen in it: a swapped map is refused
-        _check_sides(out, "right_lung", "left_lung", r, l, reference, errors, MAP_RIGHT, MAP_LEFT,
-                     SWAPPED_MAP_FIX)
+        seg = lung_segments or {}
+        if lung_file is not None and seg.get(1) and seg.get(2):     # a SEG's two lung segments: named as such
+            from lungai.dicom.masks import split_selector, swapped_seg_fix
+
+            where = f" of {split_selector(lung_file)[0]}"
+            _check_sides(out, "right_lung", "left_lung", r, l, reference, errors, f"segment {seg[1]!r}{where}",
+                         f"segment {seg[2]!r}", swapped_seg_fix(lung_file, seg[1], seg[2]))
+        else:
+            _check_sides(out, "right_lung", "left_lung", r, l, reference, errors, MAP_RIGHT, MAP_LEFT,
+                         SWAPPED_MAP_FIX)
     if both is not None:
         for side in ("right_lung", "left_lung"):
             if side in errors:
