@@ -476,12 +476,35 @@ def test_saved_scene_tables_keep_empty_cells(mrml_scene, tmp_path):
         pd.testing.assert_frame_equal(got, table, check_dtype=False, obj=name)
 
 
+def _open_in_plain_slicer(path, folder):
+    """The .mrb ``path`` as 3D Slicer opens it without lungai (no load_scene): unpacked into ``folder`` and read by a
+    bare scene, with the data IO and cache managers the application has (a nested .seq.mrb is unpacked there)."""
+    import zipfile
+
+    import slicer
+
+    with zipfile.ZipFile(path) as bundle:
+        bundle.extractall(folder)
+        mrml_file = next(name for name in bundle.namelist() if name.endswith(".mrml") and name.count("/") == 1)
+    scene = slicer.vtkMRMLScene()
+    io_manager, cache = slicer.vtkDataIOManager(), slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(str(folder / "cache"))
+    io_manager.SetCacheManager(cache)
+    scene.SetDataIOManager(io_manager)
+    scene.SetCacheManager(cache)
+    scene.SetURL(str(folder / mrml_file))
+    assert scene.Connect()
+    return scene
+
+
 def test_saved_scene_tables_keep_any_text(mrml_scene, tmp_path):
     """QA: only exactly-empty text cells were saved quoted: a cell " " or 'GTV 5" margin' still moved the row's
     numbers (value 2.0 read back as 0.0), "  GTV" lost its blanks, a tab left the whole file as the writer wrote it.
     Every text cell is saved quoted (read back exactly by the real reader, vtkMRMLTableStorageNode); '"' and line
-    breaks, which Slicer's reader cannot read back, are replaced ('"' -> "''", a line break -> " "), said in a
-    warning and in an attribute of the saved table node - the numbers are never lost."""
+    breaks, which Slicer's reader cannot read back, are replaced in the table file ('"' -> "''", a line break ->
+    " "): 3D Slicer opening the bundle shows that, said in a warning and in an attribute of the saved table node -
+    the numbers are never lost.  QA mrbtext63: load_scene read that replaced text back (a patient O"Brien came back
+    as O''Brien): the text as it was is now saved with the table too and load_scene puts it back exactly."""
     import warnings
 
     from lungai.errors import InputNote
@@ -499,13 +522,20 @@ def test_saved_scene_tables_keep_any_text(mrml_scene, tmp_path):
         warnings.simplefilter("always")
         path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
     back = mrml.load_scene(path, tmp_path / "x")
-    expected = df.assign(id=[replaced.get(t, t) for t in df["id"]], note=[replaced.get(t, t) for t in df["note"]])
     got = back.GetFirstNodeByName("T")
-    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(got), expected, check_dtype=False)
-    assert "two apostrophes" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
-    assert "column(s)" not in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)      # counted: "in columns 'id' (..."
+    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(got), df, check_dtype=False)     # exactly
+    assert got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None                                  # nothing replaced
+    assert got.GetColumnProperty("id", mrml.EXACT_TEXT_PROPERTY) == ""                             # taken out
+    assert not got.GetModifiedSinceRead()
+    expected = df.assign(id=[replaced.get(t, t) for t in df["id"]], note=[replaced.get(t, t) for t in df["note"]])
+    shown = _open_in_plain_slicer(path, tmp_path / "plain").GetFirstNodeByName("T")     # what 3D Slicer shows
+    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(shown), expected, check_dtype=False)
+    assert "two apostrophes" in shown.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    assert "column(s)" not in shown.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)    # counted: "in columns 'id' (..."
     notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
     assert len(notes) == 1 and "'T'" in notes[0] and "'id' (4 cells)" in notes[0] and "'note' (4 cells)" in notes[0]
+    assert "opened in 3D Slicer" in notes[0] and "load_scene reads it back as it was" in notes[0]
+    assert "cannot read them back" not in notes[0]
     plain_back = back.GetFirstNodeByName("Plain")
     pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(plain_back), plain, check_dtype=False)
     assert plain_back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
@@ -539,7 +569,8 @@ def test_saved_scene_tables_keep_any_column_name(mrml_scene, tmp_path):
     and read 2.5 back as 0.0, a '"' merged columns, a tab made load_scene fail, a leading space was lost.  The
     header and the schema file (.schema.tsv, the columns' types by name) are written from the column names,
     quoted (read back exactly by the real reader); '"' / line breaks replaced, an empty name named ("column 1"),
-    a name so made another column's made unique ("... (2)"), with the warning and attribute of replaced text."""
+    a name so made another column's made unique ("... (2)"), with the warning and attribute of replaced text: what
+    3D Slicer shows.  load_scene reads the names back as they were (QA mrbtext63)."""
     import warnings
     import zipfile
 
@@ -558,14 +589,17 @@ def test_saved_scene_tables_keep_any_column_name(mrml_scene, tmp_path):
         path = mrml.save_scene(mrml_scene, tmp_path / "e.mrb")
     back = mrml.load_scene(path, tmp_path / "x")
     got = back.GetFirstNodeByName("T")
+    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(got), df, check_dtype=False)     # exactly
+    assert got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
     expected = df.set_axis(["column 1 (2)", "v", " a''b (2)", "t\tab", " sp", "two lines", " a''b", "column 1"],
                            axis=1)
-    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(got), expected, check_dtype=False)
-    assert got.GetTable().GetColumnByName("t\tab").GetDataType() == 16   # VTK_LONG_LONG: its schema line found
+    shown = _open_in_plain_slicer(path, tmp_path / "plain").GetFirstNodeByName("T")     # what 3D Slicer shows
+    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(shown), expected, check_dtype=False)
+    assert shown.GetTable().GetColumnByName("t\tab").GetDataType() == 16   # VTK_LONG_LONG: its schema line found
     notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
     assert len(notes) == 1 and "'T'" in notes[0] and "'' -> 'column 1 (2)'" in notes[0]
     assert "' a\"b' -> \" a''b (2)\"" in notes[0]
-    assert "column names saved as" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    assert "column names show as" in shown.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
     plain_back = back.GetFirstNodeByName("Plain")
     pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(plain_back), plain, check_dtype=False)
     assert plain_back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
@@ -979,10 +1013,15 @@ def test_saved_scene_tables_keep_column_properties_or_say_what_changed(tmp_path)
     text = " ".join(str(w.message) for w in caught)
     assert "'unitLabel' of 'vol'" in text and "'description' of 'vol'" in text
     back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("t")
-    assert back.GetColumnUnitLabel("vol") == "mm''3" and back.GetColumnDescription("vol") == "line1 line2"
-    assert back.GetColumnUnitLabel("column 2") == "u_empty"
+    assert back.GetColumnUnitLabel("vol") == 'mm"3' and back.GetColumnDescription("vol") == "line1\nline2"
+    assert [back.GetColumnName(c) for c in range(3)] == ["vol", "", "x"]
+    assert back.GetColumnUnitLabel("") == "u_empty"
     assert back.GetColumnUnitLabel("x") == "ml"
-    assert "'unitLabel' of 'vol'" in back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    assert back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+    shown = _open_in_plain_slicer(path, tmp_path / "plain").GetFirstNodeByName("t")     # what 3D Slicer shows
+    assert shown.GetColumnUnitLabel("vol") == "mm''3" and shown.GetColumnDescription("vol") == "line1 line2"
+    assert shown.GetColumnUnitLabel("column 2") == "u_empty"
+    assert "'unitLabel' of 'vol'" in shown.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
 
 
 def test_a_result_with_the_new_key_names_only_is_read_everywhere_and_the_demo_scene_is_the_panels(
@@ -1519,8 +1558,9 @@ def test_tables_inside_a_sequence_are_saved_as_the_scenes_tables(tmp_path):
     """QA mrb63: a table per time point in a sequence (saved by Slicer as a nested .seq.mrb) was written by Slicer's
     table writer only: a note 'said "no"' came back as "no", a note of two lines as two rows (3 rows for 2, the
     numbers after it moved to other rows) and a number with 6 digits - silently.  Its tables are now saved as the
-    scene's own: text cells exactly but for '"' and line breaks (replaced, said in a note naming the item and the
-    sequence, and in the saved item's attribute), numbers exactly."""
+    scene's own: numbers exactly, text cells exactly but for '"' and line breaks, replaced in the file (what 3D
+    Slicer shows: said in a note naming the item and the sequence, and in the saved item's attribute) and kept as
+    they were with the table, which load_scene reads back exactly (QA mrbtext63)."""
     import slicer
     import vtk
 
@@ -1548,14 +1588,19 @@ def test_tables_inside_a_sequence_are_saved_as_the_scenes_tables(tmp_path):
     assert "'note' (2 cells)" in said[0]
     assert sequence.GetNthDataNode(0).GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None    # in the saved scene only
     back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("notes over time")
-    assert back.GetNumberOfDataNodes() == 2
+    shown = _open_in_plain_slicer(path, tmp_path / "plain").GetFirstNodeByName("notes over time")
+    assert back.GetNumberOfDataNodes() == 2 and shown.GetNumberOfDataNodes() == 2
     expected = [["said ''no''", "two lines", "  kept\tas is"], notes[1]]
     for k in range(2):
         got = mrml.dataframe_from_table_node(back.GetDataNodeAtValue(str(k * 10)))
+        assert got["note"].tolist() == notes[k]                             # exactly
+        assert got["value"].tolist() == values[k]
+        assert back.GetDataNodeAtValue(str(k * 10)).GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+        got = mrml.dataframe_from_table_node(shown.GetDataNodeAtValue(str(k * 10)))    # what 3D Slicer shows
         assert got["note"].tolist() == expected[k]
         assert got["value"].tolist() == values[k]
-    assert "two apostrophes" in back.GetDataNodeAtValue("0").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
-    assert back.GetDataNodeAtValue("10").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+    assert "two apostrophes" in shown.GetDataNodeAtValue("0").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    assert shown.GetDataNodeAtValue("10").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
 
 
 def test_a_save_that_fails_leaves_the_users_earlier_scene_as_it_was(tmp_path, monkeypatch):
@@ -1593,3 +1638,40 @@ def test_a_save_that_fails_leaves_the_users_earlier_scene_as_it_was(tmp_path, mo
     assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("T"))["a"].tolist() == [1.5]
     (tmp_path / "probe").write_bytes(b"")         # a file made as any other: not a private (0600) temporary file
     assert earlier.stat().st_mode & 0o777 == (tmp_path / "probe").stat().st_mode & 0o777
+
+
+def test_load_scene_keeps_text_changed_in_slicer_after_the_save(tmp_path):
+    """QA mrbtext63: the text that save_scene saves replaced in a table's file ('"' -> "''") is kept as it was with
+    the table and put back by load_scene - also after the bundle was opened and saved again by 3D Slicer itself: a
+    cell edited there keeps the edit; in a table whose rows were deleted or moved each cell that shows one saved
+    text takes it back; a cell that shows two saved texts alike ('a"b', "a''b") is left as shown, and the table's
+    note of replaced text stays."""
+    import shutil
+
+    import vtk
+
+    scene = mrml.new_scene()
+    df = pd.DataFrame({"patient": ['O"Brien', 'Mc"Coy', "Smith", "a''b", 'a"b'], "v": [1.5, 2.5, 3.5, 4.5, 5.5]})
+    mrml.table_node_from_dataframe(scene, df, "edited")
+    mrml.table_node_from_dataframe(scene, df, "rows deleted")
+    with pytest.warns(InputNote):
+        path = mrml.save_scene(scene, tmp_path / "notes.mrb")
+    folder = tmp_path / "plain"
+    plain = _open_in_plain_slicer(path, folder)
+    edited, deleted = plain.GetFirstNodeByName("edited"), plain.GetFirstNodeByName("rows deleted")
+    edited.GetTable().SetValue(1, 0, vtk.vtkVariant("McCoy"))        # typed in Slicer's table view
+    deleted.GetTable().RemoveRow(2)
+    deleted.GetTable().RemoveRow(0)
+    for node in (edited, deleted):                                    # Slicer's own save (File > Save)
+        assert node.GetStorageNode().WriteData(node)
+    shutil.rmtree(folder / "cache", ignore_errors=True)
+    resaved = shutil.make_archive(str(tmp_path / "resaved"), "zip", folder)
+
+    back = mrml.load_scene(resaved, tmp_path / "x")
+    got = back.GetFirstNodeByName("edited")
+    assert mrml.dataframe_from_table_node(got)["patient"].tolist() == ['O"Brien', "McCoy", "Smith", "a''b", 'a"b']
+    assert got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+    got = back.GetFirstNodeByName("rows deleted")
+    frame = mrml.dataframe_from_table_node(got)
+    assert frame["patient"].tolist() == ['Mc"Coy', "a''b", "a''b"] and frame["v"].tolist() == [2.5, 4.5, 5.5]
+    assert "two apostrophes" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)

@@ -886,14 +886,20 @@ def new_scene():
 # a text cell of a saved table file: Slicer's reader (vtkDelimitedTextReader, string delimiter '"') has no escape
 # for the delimiter and ends a row at a line break even within quotes, so these are written replaced
 _TEXT_REPLACEMENTS = (('"', "''"), ("\r\n", " "), ("\r", " "), ("\n", " "))
-# the attribute of a table node whose saved file has text so replaced (set in the saved scene only)
+# the attribute of a table node whose saved file has text so replaced (set in the saved scene only; removed by
+# :func:`load_scene` once it has put back all the text as it was)
 REPLACED_TEXT_ATTRIBUTE = "LungAI.SavedTextReplaced"
+# the column property (saved in the table's .schema.tsv) of a column whose saved text was replaced: that text as it
+# was - its text cells, its name, its column properties (:func:`_exact_text_of_column`) - which :func:`load_scene`
+# puts back (:func:`_restore_exact_text`); base64 of JSON, so Slicer's reader and writer keep it as it is
+EXACT_TEXT_PROPERTY = "LungAI.ExactText"
+_EXACT_TEXT_PREFIX = "j:"
 
 
 def saved_table_text(value: str) -> str:
-    """A table's text cell or column name as :func:`save_scene` saves it and :func:`load_scene` reads it back: '"'
-    and line breaks replaced (:data:`_TEXT_REPLACEMENTS`).  :func:`lungai.scene.nodes.cells_digest` compares cells
-    so: a table saved and reloaded is not edited."""
+    """A table's text cell or column name as :func:`save_scene` saves it and 3D Slicer reads it back: '"' and line
+    breaks replaced (:data:`_TEXT_REPLACEMENTS`; :func:`load_scene` puts back the text as it was).
+    :func:`lungai.scene.nodes.cells_digest` compares cells so: a table saved and reloaded is not edited."""
     for old, new in _TEXT_REPLACEMENTS:
         value = value.replace(old, new)
     return value
@@ -988,7 +994,8 @@ def _note_replaced_text(scene) -> dict:
     """Mark each table node whose saved file will have text or column names replaced (:data:`_TEXT_REPLACEMENTS`,
     :func:`_saved_column_names`) - a table of the scene or inside one of its sequences (:func:`_saved_tables`) - with
     :data:`REPLACED_TEXT_ATTRIBUTE` and warn (:class:`lungai.errors.InputNote`) naming the table, columns and number
-    of cells.  Returns {node: previous attribute value} for :func:`save_scene` to restore."""
+    of cells: what 3D Slicer shows opening the bundle (the text itself is saved too, :data:`EXACT_TEXT_PROPERTY`, and
+    :func:`load_scene` puts it back).  Returns {node: previous attribute value} for :func:`save_scene` to restore."""
     marked = {}
     for node, columns, label in _saved_tables(scene):
         counts = {arr.GetName(): sum(_text_to_replace(arr.GetValue(r)) for r in range(arr.GetNumberOfValues()))
@@ -1004,16 +1011,19 @@ def _note_replaced_text(scene) -> dict:
         parts = []
         if counts:
             where = ", ".join(f"{name!r} ({n} cell{'s' if n > 1 else ''})" for name, n in counts.items())
-            parts.append(f"in {'column' if len(counts) == 1 else 'columns'} {where} '\"' is saved as two apostrophes (\"''\") and a line break as a "
-                         "space (Slicer's table reader cannot read them back)")
+            parts.append(f"in {'column' if len(counts) == 1 else 'columns'} {where} '\"' shows as two apostrophes "
+                         "(\"''\") and a line break as a space (Slicer's table reader cannot read them)")
         if renamed:
-            parts.append(("column name" if len(renamed) == 1 else "column names") + " saved as " + ", ".join(f"{old!r} -> {new!r}" for old, new in renamed)
-                         + " ('\"' and line breaks replaced alike, an empty name named, each unique: Slicer's "
-                         "table reader cannot read them back)")
+            parts.append(("column name shows" if len(renamed) == 1 else "column names show") + " as " + ", ".join(
+                f"{old!r} -> {new!r}" for old, new in renamed) + " ('\"' and line breaks replaced alike, an empty "
+                "name named, each unique)")
         if changed_properties:
-            parts.append(("column property " if len(changed_properties) == 1 else "column properties ") + ", ".join(f"{p!r} of {name!r}" for name, p in changed_properties)
-                         + " saved with '\"' and line breaks replaced alike")
-        note = "; ".join(parts) + "; all other text and the numbers are saved unchanged"
+            one = len(changed_properties) == 1
+            parts.append(("column property " if one else "column properties ") + ", ".join(
+                f"{p!r} of {name!r}" for name, p in changed_properties) + (" shows" if one else " show")
+                + " with '\"' and line breaks replaced alike")
+        note = ("opened in 3D Slicer, " + "; ".join(parts) + "; all other text and the numbers show as they are. "
+                "The text is also saved exactly with the table: lungai.mrml.load_scene reads it back as it was")
         marked[node] = node.GetAttribute(REPLACED_TEXT_ATTRIBUTE)
         node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, note)
         warnings.warn(InputNote(f"scene table {label}: {note}"), stacklevel=3)
@@ -1036,13 +1046,14 @@ def _rewrite_table_files(scene, mrb: Path) -> None:
       Every text cell is written quoted, which the reader reads back exactly (empty, blanks, tabs); the two
       things quoted text cannot hold are replaced (:data:`_TEXT_REPLACEMENTS`: '"' as two apostrophes, a line
       break as a space), noted on the node in the saved scene (:data:`REPLACED_TEXT_ATTRIBUTE`) and warned
-      about (:func:`_note_replaced_text`);
+      about (:func:`_note_replaced_text`) - this is what 3D Slicer shows; the text as it was is saved in the
+      column's :data:`EXACT_TEXT_PROPERTY` (the schema file), which :func:`load_scene` puts back;
     - a column name: written as is (the writer's header line and its schema file, .schema.tsv, which the reader
       looks the column's type up in by name): an empty name was dropped (the next columns moved left: a number
       read back as 0.0, a text column lost), a tab split the name (load_scene failed), a '"' merged columns and
       leading white space was lost.  The header line and the schema file are written from the table's column
       names, quoted like text cells (read back exactly); '"' and line breaks replaced, an empty name named
-      and each made unique (:func:`_saved_column_names`), noted and warned about as above;
+      and each made unique (:func:`_saved_column_names`), noted, warned about and kept as above;
     - a (signed / unsigned) char cell: written as a raw byte (unreadable, not UTF-8), written as its integer.
 
     Each row's line is built from the table's values.  A table with a column of several components is left as
@@ -1128,7 +1139,7 @@ def _column_properties(node) -> list:
     holds besides the column name, type and component names."""
     schema = node.GetSchema()
     properties = [schema.GetColumnName(c) for c in range(schema.GetNumberOfColumns())] if schema else []
-    return [p for p in properties if p not in ("columnName", "type", "componentNames")]
+    return [p for p in properties if p not in ("columnName", "type", "componentNames", EXACT_TEXT_PROPERTY)]
 
 
 def _table_files_rewritten(node, columns: list) -> tuple:
@@ -1159,12 +1170,136 @@ def _table_files_rewritten(node, columns: list) -> tuple:
     lines = [header] + ["\t".join(cell(arr, r) for arr in columns) for r in range(n_rows)]
 
     properties = _column_properties(node)
-    schema_lines = ["\t".join(["columnName"] + properties + ["type", "componentNames"])]
-    for arr, name in zip(columns, names):
-        values = [node.GetColumnProperty(arr.GetName() or "", p) for p in properties]
+    exact = [_exact_text_of_column(node, arr, name, properties) for arr, name in zip(columns, names)]
+    stored = [EXACT_TEXT_PROPERTY] if any(exact) else []
+    schema_lines = ["\t".join(["columnName"] + properties + stored + ["type", "componentNames"])]
+    for arr, name, text in zip(columns, names, exact):
+        values = [node.GetColumnProperty(arr.GetName() or "", p) for p in properties] + ([text] if stored else [])
         values.append(slicer.vtkMRMLTableNode.GetValueTypeAsString(arr.GetDataType()))
         schema_lines.append("\t".join(_saved_text(v) for v in [name] + values + [""]))
     return (("\n".join(lines) + "\n").encode("utf-8"), ("\n".join(schema_lines) + "\n").encode("utf-8"))
+
+
+def _exact_text_of_column(node, arr, saved_name: str, properties: list) -> str:
+    """:data:`EXACT_TEXT_PROPERTY` of the column ``arr`` of a table node, saved as ``saved_name``
+    (:func:`_saved_column_names`), '' when none of its text is replaced: as JSON, "cells" (all its text cells, when
+    one is replaced), "name" ([its name, ``saved_name``] when these differ), "properties" ({property: value} of its
+    column ``properties`` replaced); base64, never replaced itself."""
+    import base64  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    original = arr.GetName() or ""
+    kept = {}
+    if arr.IsA("vtkStringArray"):
+        cells = [arr.GetValue(r) for r in range(arr.GetNumberOfValues())]
+        if any(_text_to_replace(cell) for cell in cells):
+            kept["cells"] = cells
+    if saved_name != original:
+        kept["name"] = [original, saved_name]
+    replaced = {p: node.GetColumnProperty(original, p) for p in properties
+                if _text_to_replace(node.GetColumnProperty(original, p))}
+    if replaced:
+        kept["properties"] = replaced
+    if not kept:
+        return ""
+    text = json.dumps(kept, ensure_ascii=True).encode("ascii")
+    return _EXACT_TEXT_PREFIX + base64.b64encode(text).decode("ascii")
+
+
+def _stored_exact_text(text: str) -> Optional[dict]:
+    """The text as it was of an :data:`EXACT_TEXT_PROPERTY` (:func:`_exact_text_of_column`), None when it holds
+    none (or what it holds cannot be read)."""
+    import base64  # noqa: PLC0415
+    import binascii  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    if not text.startswith(_EXACT_TEXT_PREFIX):
+        return None
+    try:
+        kept = json.loads(base64.b64decode(text[len(_EXACT_TEXT_PREFIX):], validate=True).decode("ascii"))
+    except (binascii.Error, ValueError):
+        return None
+    texts = (lambda values: isinstance(values, list) and all(isinstance(v, str) for v in values))
+    if not isinstance(kept, dict) or not texts(kept.get("cells", [])) \
+            or not (texts(kept.get("name", ["", ""])) and len(kept.get("name", ["", ""])) == 2) \
+            or not (isinstance(kept.get("properties", {}), dict) and texts(list(kept.get("properties", {}).values()))):
+        return None
+    return kept
+
+
+def _restore_exact_text(scene) -> None:
+    """:func:`load_scene`: put back the text that :func:`save_scene` saved replaced (:data:`_TEXT_REPLACEMENTS`) in
+    the scene's tables and the tables inside its sequences, from their :data:`EXACT_TEXT_PROPERTY`
+    (:func:`_restore_table_text`)."""
+    tables = scene.GetNodesByClass("vtkMRMLTableNode")
+    nodes = [tables.GetItemAsObject(i) for i in range(tables.GetNumberOfItems())]
+    nodes += [node for _sequence, items in _sequence_tables(scene) for _value, node in items]
+    for node in nodes:
+        _restore_table_text(node)
+
+
+def _restore_cells(arr, cells: list) -> bool:
+    """Put back the text cells ``cells`` as they were saved into the column ``arr`` read back (their text replaced:
+    :func:`saved_table_text`): a cell that is its row's cell as saved takes it (the column has as many rows as were
+    saved); another one (rows deleted, added or moved in 3D Slicer since) takes the one saved cell shown as it is; a
+    cell edited since is left as it is.  False when a cell shown as several saved cells was left as shown."""
+    if not arr.IsA("vtkStringArray"):
+        return False
+    shown: dict = {}
+    for original in cells:
+        shown.setdefault(saved_table_text(original), set()).add(original)
+    n, complete = arr.GetNumberOfValues(), True
+    for r in range(n):
+        now = arr.GetValue(r)
+        if n == len(cells) and now == saved_table_text(cells[r]):
+            original = cells[r]
+        else:
+            candidates = shown.get(now, set())
+            complete = complete and len(candidates) < 2
+            original = next(iter(candidates)) if len(candidates) == 1 else now
+        if original != now:
+            arr.SetValue(r, original)
+    return complete
+
+
+def _restore_table_text(node) -> None:
+    """Put back a table node's text as it was saved (:data:`EXACT_TEXT_PROPERTY`): its text cells
+    (:func:`_restore_cells`), a column property where it is still that text as saved (replaced), a column name where
+    the column still has the name it was saved under - text changed since, in 3D Slicer, is left as it is.  The
+    property is taken out; :data:`REPLACED_TEXT_ATTRIBUTE` too, unless some text could not be told apart."""
+    table, schema = node.GetTable(), node.GetSchema()
+    if table is None or schema is None or schema.GetColumnByName(EXACT_TEXT_PROPERTY) is None:
+        return
+    complete, renames = True, []
+    for c in range(table.GetNumberOfColumns()):
+        arr = table.GetColumn(c)
+        name = arr.GetName() if arr is not None else None
+        text = node.GetColumnProperty(name, EXACT_TEXT_PROPERTY) if name is not None else ""
+        if not text:
+            continue
+        kept = _stored_exact_text(text)
+        if kept is None:
+            complete = False
+            continue
+        cells = kept.get("cells")
+        if cells is not None:
+            complete = _restore_cells(arr, cells) and complete
+        for p, original in (kept.get("properties") or {}).items():
+            if node.GetColumnProperty(name, p) == saved_table_text(original):
+                node.SetColumnProperty(name, p, original)
+        original_name, saved_name = kept.get("name") or (name, name)
+        if name == saved_name:
+            renames.append((arr, name, original_name))
+    node.RemoveColumnProperty(EXACT_TEXT_PROPERTY)
+    names = schema.GetColumnByName("columnName")
+    for arr, name, original in renames:     # the column and its schema row (vtkMRMLTableNode.RenameColumn: no '')
+        row = next((r for r in range(names.GetNumberOfValues()) if names.GetValue(r) == name), None) \
+            if names is not None else None
+        if row is not None:
+            names.SetValue(row, original)
+        arr.SetName(original)
+    if complete:
+        node.RemoveAttribute(REPLACED_TEXT_ATTRIBUTE)
 
 
 # the nodes whose data a scene file (.mrml) does not hold, only their storage node's file: one of these that no
@@ -1390,7 +1525,9 @@ def _replace_file(new: Path, path: Path) -> None:
 def load_scene(path: str | Path, extract_to: str | Path):
     """Read a ``.mrb`` into a new scene; its files are unpacked into ``extract_to``.  The scene read is the bundle's
     own ``.mrml`` file (the one nearest its top), never another one ``extract_to`` already holds (QA scene62: a
-    folder that held another unpacked bundle gave that bundle's scene, silently)."""
+    folder that held another unpacked bundle gave that bundle's scene, silently).  The text of tables that
+    :func:`save_scene` saved replaced ('"', line breaks: what 3D Slicer shows) is put back as it was
+    (:func:`_restore_exact_text`; QA mrbtext63: a patient O"Brien came back as O''Brien)."""
     target = Path(extract_to)
     try:
         with zipfile.ZipFile(path) as bundle:
@@ -1413,6 +1550,7 @@ def load_scene(path: str | Path, extract_to: str | Path):
     if not scene.Connect():
         raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")
     _restore_saved_names(scene, mrml_file)
+    _restore_exact_text(scene)
     return scene
 
 
