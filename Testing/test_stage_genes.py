@@ -280,3 +280,24 @@ def test_real_gene_variances_with_text_read_alike_in_comma_and_semicolon_files(s
         text = " ".join(str(w.message) for w in caught if issubclass(w.category, InputNote))
         assert "3 genes without a variance" in text and "'CHD7' = 'n/a' (line 3)" in text, text
     assert len(read[","]) == 10690 and read[","].to_dict() == read[";"].to_dict()
+
+
+def test_rna_genes_absent_from_the_gene_variances_are_named(tmp_path):
+    """Genes of the RNA matrix that the --gene-variances file lacks (or holds without a value) are never selected: the
+    warning names them - before, only their count ('5 of 1000 genes have no variance'), so the user could not tell
+    which genes (on NSCLC-Radiogenomics those of raw-variance rank 2-6) left the ranking."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    rng = np.random.default_rng(0)
+    genes = [f"G{k:02d}" for k in range(14)]
+    rna = pd.DataFrame(rng.normal(size=(6, len(genes))), columns=genes, index=[f"P{k}" for k in range(6)])
+    path = _variances_file(tmp_path / "v.csv", ",", [(g, 1.0 + k) for k, g in enumerate(genes) if k not in (3, 5)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sel = GeneSelector(top_k=4, variances=read_gene_variances(path), variances_source=str(path)).fit(rna)
+    assert sel.genes == ["G13", "G12", "G11", "G10"]
+    assert sel.note.endswith("2 of 14 genes have no variance in " + str(path) + " and are never selected: G03, G05")
+    assert any(str(w.message) == sel.note for w in caught)
+    many = _variances_file(tmp_path / "many.csv", ",", [("G00", 1.0), ("G01", 2.0)])
+    note = GeneSelector(top_k=1, variances=read_gene_variances(many), variances_source="many.csv").fit(rna).note
+    assert note.endswith("never selected: G02, G03, G04, G05, G06, G07, G08, G09, G10, G11 and 2 more"), note

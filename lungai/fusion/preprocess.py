@@ -451,8 +451,10 @@ class GeneSelector:
             self.ranking = f"raw variance from {self.variances_source}"
             absent = len(cols) - len(known)
             if absent:
+                missing = [c for c in cols if c not in self.variances.index]
                 self.note = (f"RNA: {absent} of {len(cols)} genes have no variance in {self.variances_source} "
-                             "and are never selected")
+                             f"and are never selected: {', '.join(missing[:10])}"
+                             + (f" and {absent - 10} more" if absent > 10 else ""))
                 warnings.warn(InputNote(self.note))
         elif standardised and self.top_k < rna.shape[1]:
             self.genes = [str(c) for c in rna.columns]
