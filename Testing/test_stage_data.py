@@ -484,3 +484,32 @@ def test_real_rna_matrix_as_a_semicolon_export_reads_as_the_original(shared_data
         comma, semi = load_rna(tmp_path / "comma.csv"), load_rna(tmp_path / "semi.csv")
     assert semi.shape == (130, 1000) and int(semi.isna().sum().sum()) == 4519
     pd.testing.assert_frame_equal(semi, comma, check_exact=True)
+
+
+def test_training_on_an_rna_matrix_not_log_transformed_is_said(tmp_path):
+    """cv / train on raw counts (no negative value, values in the thousands) warn that the matrix looks not
+    log-transformed, with the fix (log2(x + 1)); the same counts as log2(x + 1) and a z-scored matrix do not, nor does
+    reading a new cohort for a locked model (check_leaks False: predict / validate have their own scale check).
+    Before, nothing was said: top-k by variance on counts keeps the most highly expressed genes."""
+    from lungai.fusion.synthetic import make_cohort
+
+    p = make_cohort(tmp_path / "c", n=16, seed=1, n_genes=12, module_size=4, ct_shape=(16, 16, 16))
+    x = pd.read_csv(p["rna"], index_col=0)
+    counts = np.round(2.0 ** (x + 10))
+    counts.to_csv(tmp_path / "counts.csv")
+    np.log2(counts + 1).to_csv(tmp_path / "log.csv")
+
+    def said(rna, **kw):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cohort = load_cohort(p["ehr"], rna, label="stage", **kw)
+        return cohort, [str(w.message) for w in caught if "log-transformed" in str(w.message)]
+
+    cohort, notes = said(tmp_path / "counts.csv")
+    assert len(notes) == 1 and "looks not log-transformed (raw counts or TPM?)" in notes[0], notes
+    assert f"the largest is {counts.to_numpy().max():g}" in notes[0] and "log2(x + 1)" in notes[0], notes[0]
+    assert cohort.report["rna_linear_scale"] == counts.to_numpy().max()
+    for rna in (tmp_path / "log.csv", p["rna"]):
+        cohort, notes = said(rna)
+        assert notes == [] and "rna_linear_scale" not in cohort.report
+    assert said(tmp_path / "counts.csv", check_leaks=False)[1] == []

@@ -285,6 +285,24 @@ def looks_standardised(rna: Optional[pd.DataFrame], tol: float = STANDARDISED_TO
     return float(var.max() - var.min()) <= tol * float(var.mean())
 
 
+# an expression value above this in a matrix without a negative value: not on a log scale (raw counts, TPM / FPKM,
+# microarray intensities reach 10^3-10^6; log2 expression stays below ~25, per-gene z-scores within ~±10)
+LINEAR_SCALE_MAX = 1000.0
+
+
+def linear_scale(rna: Optional[pd.DataFrame]) -> Optional[float]:
+    """The largest value of an RNA matrix that looks not log-transformed - no negative value and one above
+    :data:`LINEAR_SCALE_MAX` (raw counts, TPM) - else None.  Top-k by variance on such a matrix keeps the most
+    highly expressed genes, and a few very large values dominate each gene's z-scores."""
+    if rna is None or not rna.size:
+        return None
+    values = rna.to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size or values.min() < 0 or values.max() <= LINEAR_SCALE_MAX:
+        return None
+    return float(values.max())
+
+
 _VARIANCES: dict = {}
 
 # the delimiters a table without a fixed one is sniffed among: never a letter or digit of the values (pandas'
