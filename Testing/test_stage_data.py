@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -420,3 +422,94 @@ def test_a_second_id_column_is_no_ehr_feature_in_training(tmp_path):
     assert "Record ID" in kept.ehr.columns and "PatientID" not in kept.ehr.columns
     locked = load_cohort(tmp_path / "ehr.csv", label="stage", check_leaks=False)   # a locked model's own columns
     assert "Record ID" in locked.ehr.columns
+
+
+def _semicolon_rna(path, missing):
+    """A genes x patients RNA matrix as a decimal-comma spreadsheet (or R's write.csv2) saves it: ';' between the
+    fields, '1,5' for 1.5, a small value as '-7,8E-05', ``missing`` for a value not measured - here in the first
+    patient's column."""
+    path.write_text(f";P01;P02;P03\nTP53;1,5;{missing};-0,25\nEGFR;{missing};2,25;-7,8E-05\n"
+                    "KRAS;0,5;1,25E-03;3\nMYC;-1,75;0,5;1,5\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("missing", ["-", "not available", ""])
+def test_semicolon_rna_matrix_reads_its_decimal_commas_in_every_column(tmp_path, missing):
+    """A ';' RNA matrix with decimal commas is read as its ',' copy whatever its missing-value word: before, with a
+    word pandas does not read as missing ('-') in the first patient's column, that column was taken for the id
+    column and its decimal commas left as text, and '-7,8E-05' (a number with an exponent) was not read either:
+    refused as 'non-numeric values ... (type 1.5: a decimal point, not a comma)' - the wrong fix for a file read as
+    decimal-comma."""
+    from lungai.fusion.data import load_rna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputNote)
+        rna = load_rna(_semicolon_rna(tmp_path / "rna.csv", missing))
+    expected = pd.DataFrame({"TP53": [1.5, np.nan, -0.25], "EGFR": [np.nan, 2.25, -7.8e-05],
+                             "KRAS": [0.5, 1.25e-03, 3.0], "MYC": [-1.75, 0.5, 1.5]},
+                            index=pd.Index(["P01", "P02", "P03"], name="patient_id"), dtype=np.float32)
+    pd.testing.assert_frame_equal(rna, expected, check_exact=True)
+
+
+def test_semicolon_ehr_number_with_an_exponent_is_a_number(tmp_path):
+    """In a ';' (decimal-comma) EHR table a number written with an exponent ('1,5E-03') in a column that holds a
+    missing-value word too is a number, as '1,5' is - before it stayed text: the column became categories, or
+    (cv / train) was refused with the fix 'a decimal point, not a comma' for a file read with decimal commas."""
+    from lungai.fusion.data import check_numeric_text, load_ehr
+
+    rows = ["Case ID;dose_rate;age"] + [f"P{k:02d};{'Not Collected' if k == 0 else f'{k},5E-03'};{60 + k}"
+                                        for k in range(12)]
+    path = tmp_path / "ehr.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputNote)
+        ehr = load_ehr(path)
+    assert pd.to_numeric(ehr["dose_rate"]).tolist()[1:3] == [1.5e-03, 2.5e-03]
+    check_numeric_text(ehr, path, decimal_commas=True)          # the cv / train reading: not refused
+    assert EHREncoder().fit(ehr).left_out == {}
+
+
+@pytest.mark.shared_data
+def test_real_rna_matrix_as_a_semicolon_export_reads_as_the_original(shared_data, tmp_path):
+    """NSCLC-Radiogenomics' df_zscore.csv saved as a decimal-comma spreadsheet with '-' for its 4519 missing values
+    reads exactly as its ',' copy - before, refused with 1007 'non-numeric values' (the first patient's 1000 values
+    and 7 written with an exponent)."""
+    from lungai.fusion.data import load_rna
+
+    z = pd.read_csv(shared_data / "nsclc_radiogenomics" / "df_zscore.csv", index_col=0)
+    z.to_csv(tmp_path / "comma.csv", na_rep="-")
+    z.to_csv(tmp_path / "semi.csv", sep=";", decimal=",", na_rep="-")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputNote)
+        comma, semi = load_rna(tmp_path / "comma.csv"), load_rna(tmp_path / "semi.csv")
+    assert semi.shape == (130, 1000) and int(semi.isna().sum().sum()) == 4519
+    pd.testing.assert_frame_equal(semi, comma, check_exact=True)
+
+
+def test_training_on_an_rna_matrix_not_log_transformed_is_said(tmp_path):
+    """cv / train on raw counts (no negative value, values in the thousands) warn that the matrix looks not
+    log-transformed, with the fix (log2(x + 1)); the same counts as log2(x + 1) and a z-scored matrix do not, nor does
+    reading a new cohort for a locked model (check_leaks False: predict / validate have their own scale check).
+    Before, nothing was said: top-k by variance on counts keeps the most highly expressed genes."""
+    from lungai.fusion.synthetic import make_cohort
+
+    p = make_cohort(tmp_path / "c", n=16, seed=1, n_genes=12, module_size=4, ct_shape=(16, 16, 16))
+    x = pd.read_csv(p["rna"], index_col=0)
+    counts = np.round(2.0 ** (x + 10))
+    counts.to_csv(tmp_path / "counts.csv")
+    np.log2(counts + 1).to_csv(tmp_path / "log.csv")
+
+    def said(rna, **kw):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cohort = load_cohort(p["ehr"], rna, label="stage", **kw)
+        return cohort, [str(w.message) for w in caught if "log-transformed" in str(w.message)]
+
+    cohort, notes = said(tmp_path / "counts.csv")
+    assert len(notes) == 1 and "looks not log-transformed (raw counts or TPM?)" in notes[0], notes
+    assert f"the largest is {counts.to_numpy().max():g}" in notes[0] and "log2(x + 1)" in notes[0], notes[0]
+    assert cohort.report["rna_linear_scale"] == counts.to_numpy().max()
+    for rna in (tmp_path / "log.csv", p["rna"]):
+        cohort, notes = said(rna)
+        assert notes == [] and "rna_linear_scale" not in cohort.report
+    assert said(tmp_path / "counts.csv", check_leaks=False)[1] == []

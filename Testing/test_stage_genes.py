@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.fusion import model_io
 from lungai.fusion.baseline import LABELS, BaselinePipeline, cohort_branches, fusion_label
 from lungai.fusion.data import load_cohort
@@ -183,3 +183,121 @@ def test_gene_variances_semicolon_decimal_comma_without_header(tmp_path):
     path = tmp_path / "variances.csv"
     path.write_text("TP53;0,5\nEGFR;1,75\nKRAS;2,25\n", encoding="utf-8")
     assert read_gene_variances(path).to_dict() == {"TP53": 0.5, "EGFR": 1.75, "KRAS": 2.25}
+
+
+def _variances_file(path, sep, rows, header=True):
+    """A gene-variances table with ``sep`` between the fields; a ';' file writes its numbers with decimal commas,
+    as a spreadsheet in a decimal-comma locale saves it."""
+    text = [f"gene{sep}variance"] if header else []
+    for gene, value in rows:
+        value = str(value)
+        text.append(f"{gene}{sep}{value.replace('.', ',') if sep == ';' else value}")
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_gene_variances_missing_words_are_named_not_dropped_silently(tmp_path, sep):
+    """A missing-value word ('n/a', 'NA', '-') or an empty cell leaves its gene without a variance - never selected
+    by --top-k - and a warning names the gene, the value and its line, in a ',', ';' (decimal-comma) and tab file
+    alike.  Before, such genes (here three of the four highest raw variances) left the ranking without a word."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    rows = [("TOR1AIP1", 8.25), ("CHD7", "n/a"), ("ZFYVE26", "NA"), ("NAA38", "-"), ("DLG2", ""), ("DNAL1", 4.12)]
+    path = _variances_file(tmp_path / "variances.csv", sep, rows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        var = read_gene_variances(path)
+    assert var.to_dict() == {"TOR1AIP1": 8.25, "DNAL1": 4.12}
+    notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert len(notes) == 1, notes
+    assert "4 genes without a variance (never selected by --top-k)" in notes[0], notes[0]
+    for said in ("'CHD7' = 'n/a' (line 3)", "'ZFYVE26' = 'NA' (line 4)", "'NAA38' = '-' (line 5)",
+                 "'DLG2' (empty) (line 6)"):
+        assert said in notes[0], notes[0]
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+@pytest.mark.parametrize("header", [True, False])
+def test_gene_variances_other_text_is_refused_naming_gene_value_and_line(tmp_path, sep, header):
+    """Other text in a value cell (a spreadsheet error '#DIV/0!', a typo) is refused, naming gene, value and line,
+    whatever the delimiter - as the RNA matrix refuses it; before, the gene was dropped without a word."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    rows = [("TOR1AIP1", 8.25), ("CASP2", "#DIV/0!"), ("DLG2", "4.l"), ("DNAL1", 4.12)]
+    path = _variances_file(tmp_path / "variances.csv", sep, rows, header=header)
+    with pytest.raises(InputError, match="2 values that are not variances") as e:
+        read_gene_variances(path)
+    line = 3 if header else 2
+    assert f"gene 'CASP2' = '#DIV/0!' (line {line})" in str(e.value), str(e.value)
+    assert f"gene 'DLG2' = '4{',' if sep == ';' else '.'}l' (line {line + 1})" in str(e.value), str(e.value)
+    assert "leave the cell empty" in e.value.fix
+
+
+def test_gene_variances_decimal_comma_negative_infinite_and_repeated_genes_refused(tmp_path):
+    """In a ',' file a quoted decimal comma ("8,25", read as 8.25 in a ';' file) is refused with its fix; a negative or
+    infinite variance and a gene named twice are refused too - before, "8,25" dropped its gene silently, -2 and inf
+    were ranked (inf first), and the second row of a gene was ignored."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    comma = tmp_path / "comma.csv"
+    comma.write_text('gene,variance\nTOR1AIP1,"8,25"\nCHD7,7.3\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"gene 'TOR1AIP1' = '8,25' \(type 8.25: a decimal point, not a comma\) "
+                                         r"\(line 2\)") as e:
+        read_gene_variances(comma)
+    assert "decimal point" in e.value.fix
+    for value in ("-2", "inf", "1e400"):
+        bad = _variances_file(tmp_path / f"bad{value}.csv", ",", [("TP53", 1.5), ("EGFR", value)])
+        with pytest.raises(InputError, match=f"gene 'EGFR' = '{value}' \\(line 3\\): a variance is a finite number"):
+            read_gene_variances(bad)
+    twice = _variances_file(tmp_path / "twice.csv", ";", [("TP53", 1.5), ("EGFR", 2.0), ("TP53", 0.5)])
+    with pytest.raises(InputError, match=r"duplicate gene names: 1 gene occurs more than once: \['TP53'\]"):
+        read_gene_variances(twice)
+    three = tmp_path / "three.csv"
+    three.write_text('"","gene","variance"\n"1","TP53",1.5\n"2","EGFR",2\n', encoding="utf-8")   # R's write.csv
+    with pytest.raises(InputError, match="have 3 columns"):
+        read_gene_variances(three)
+
+
+@pytest.mark.shared_data
+def test_real_gene_variances_with_text_read_alike_in_comma_and_semicolon_files(shared_data, tmp_path):
+    """NSCLC-Radiogenomics' gene_variances.csv reads all 10,693 genes as before; a copy with 'n/a' / '-' for three
+    of its highest-variance genes names them in a ',' file and in its decimal-comma ';' export alike, and reads the
+    same variances from both."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    real = shared_data / "nsclc_radiogenomics" / "gene_variances.csv"
+    var = read_gene_variances(real)
+    assert len(var) == 10693 and var.index[0] == "TOR1AIP1" and var["CHD7"] == pytest.approx(7.297719919468686)
+    rows = [(g, v) for g, v in var.items()]
+    rows[1], rows[2], rows[3] = (rows[1][0], "n/a"), (rows[2][0], "-"), (rows[3][0], "NA")
+    read = {}
+    for sep, name in ((",", "comma.csv"), (";", "semi.csv")):
+        path = _variances_file(tmp_path / name, sep, [(g, repr(v) if isinstance(v, float) else v) for g, v in rows])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            read[sep] = read_gene_variances(path)
+        text = " ".join(str(w.message) for w in caught if issubclass(w.category, InputNote))
+        assert "3 genes without a variance" in text and "'CHD7' = 'n/a' (line 3)" in text, text
+    assert len(read[","]) == 10690 and read[","].to_dict() == read[";"].to_dict()
+
+
+def test_rna_genes_absent_from_the_gene_variances_are_named(tmp_path):
+    """Genes of the RNA matrix that the --gene-variances file lacks (or holds without a value) are never selected: the
+    warning names them - before, only their count ('5 of 1000 genes have no variance'), so the user could not tell
+    which genes (on NSCLC-Radiogenomics those of raw-variance rank 2-6) left the ranking."""
+    from lungai.fusion.preprocess import read_gene_variances
+
+    rng = np.random.default_rng(0)
+    genes = [f"G{k:02d}" for k in range(14)]
+    rna = pd.DataFrame(rng.normal(size=(6, len(genes))), columns=genes, index=[f"P{k}" for k in range(6)])
+    path = _variances_file(tmp_path / "v.csv", ",", [(g, 1.0 + k) for k, g in enumerate(genes) if k not in (3, 5)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sel = GeneSelector(top_k=4, variances=read_gene_variances(path), variances_source=str(path)).fit(rna)
+    assert sel.genes == ["G13", "G12", "G11", "G10"]
+    assert sel.note.endswith("2 of 14 genes have no variance in " + str(path) + " and are never selected: G03, G05")
+    assert any(str(w.message) == sel.note for w in caught)
+    many = _variances_file(tmp_path / "many.csv", ",", [("G00", 1.0), ("G01", 2.0)])
+    note = GeneSelector(top_k=1, variances=read_gene_variances(many), variances_source="many.csv").fit(rna).note
+    assert note.endswith("never selected: G02, G03, G04, G05, G06, G07, G08, G09, G10, G11 and 2 more"), note

@@ -614,10 +614,29 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         report["rna_standardised"] = looks_standardised(rna_df)
         have = set(rna_df.index)
         rna_df = rna_df.loc[[i for i in ids if i in have], name_order(rna_df.columns)]
+        if check_leaks and labels is not None:      # training (cv / train): the scale the model will learn
+            warn_linear_scale(rna_df, rna_what, report)
     # patients, EHR columns and genes in one order (name_order: by text), whatever the order of the files' rows and
     # columns: CV folds, batch order and the features' order follow it, so a shuffled copy gives the same model
     ehr_df = ehr_df.reindex(index=ids, columns=name_order(ehr_df.columns))
     return recount(Cohort(ids, ehr_df, rna_df, {i: ct_map[i] for i in ids if i in ct_map}, labels, report))
+
+
+def warn_linear_scale(rna: pd.DataFrame, what: str, report: dict) -> None:
+    """Say (a warning; ``report["rna_linear_scale"]``: its largest value) that the training RNA matrix looks not
+    log-transformed (:func:`lungai.fusion.preprocess.linear_scale`: raw counts or TPM) - trained on as given, but
+    top-k by variance then keeps the most highly expressed genes; before, nothing was said."""
+    from lungai.fusion.preprocess import LINEAR_SCALE_MAX, linear_scale
+
+    top = linear_scale(rna)
+    if top is None:
+        return
+    report["rna_linear_scale"] = top
+    warnings.warn(InputNote(f"{what} looks not log-transformed (raw counts or TPM?): no value is negative and the "
+                            f"largest is {top:g} (log2 expression stays below ~25; the limit here {LINEAR_SCALE_MAX:g}) "
+                            "- top-k by variance then keeps the most highly expressed genes and a few very large "
+                            "values dominate each gene's z-scores; give log expression (log2(x + 1) of counts or "
+                            "TPM), as usual for RNA-seq, and the same scale at predict"))
 
 
 def recount(cohort: Cohort) -> Cohort:

@@ -285,6 +285,24 @@ def looks_standardised(rna: Optional[pd.DataFrame], tol: float = STANDARDISED_TO
     return float(var.max() - var.min()) <= tol * float(var.mean())
 
 
+# an expression value above this in a matrix without a negative value: not on a log scale (raw counts, TPM / FPKM,
+# microarray intensities reach 10^3-10^6; log2 expression stays below ~25, per-gene z-scores within ~±10)
+LINEAR_SCALE_MAX = 1000.0
+
+
+def linear_scale(rna: Optional[pd.DataFrame]) -> Optional[float]:
+    """The largest value of an RNA matrix that looks not log-transformed - no negative value and one above
+    :data:`LINEAR_SCALE_MAX` (raw counts, TPM) - else None.  Top-k by variance on such a matrix keeps the most
+    highly expressed genes, and a few very large values dominate each gene's z-scores."""
+    if rna is None or not rna.size:
+        return None
+    values = rna.to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size or values.min() < 0 or values.max() <= LINEAR_SCALE_MAX:
+        return None
+    return float(values.max())
+
+
 _VARIANCES: dict = {}
 
 # the delimiters a table without a fixed one is sniffed among: never a letter or digit of the values (pandas'
@@ -314,8 +332,35 @@ def table_separator(path) -> str:
     return sep
 
 
+VARIANCES_FIX = "give a CSV with two columns: gene, raw variance"
+
+
+def _variance_header(gene: str, value: str) -> bool:
+    """Whether the first row (gene, value) of a gene-variances file is a header: no gene name (pandas' ',0' of a
+    Series written with its index), or a word as value ('variance') - not a number, not a missing-value word
+    (a gene with 'n/a') and not a spreadsheet error ('#DIV/0!'), which are values of a gene."""
+    from lungai.io.tables import is_missing_cell
+
+    if not gene:
+        return True
+    try:
+        float(value.replace(",", "."))
+        return False
+    except ValueError:
+        return not is_missing_cell(value) and not value.startswith("#")
+
+
 def read_gene_variances(path) -> pd.Series:
-    """Raw per-gene variances from a two-column table (gene, variance; a header row is optional)."""
+    """Raw per-gene variances from a two-column table (gene, variance; a header row is optional).  Every value is
+    a variance or said: an empty cell or a missing-value word ('n/a', 'NA', '-': :func:`lungai.io.tables.is_missing_cell`,
+    the rule of the RNA matrix) leaves its gene without a variance - never selected - named in a warning; other text
+    ('#DIV/0!'), a decimal comma in a ',' / tab file, a negative or infinite variance and a gene named twice are
+    refused, naming gene, value and line (before, such a gene was dropped from the ranking without a word, and a
+    second row of a gene ignored)."""
+    from lungai.fusion.data import check_unique_genes
+    from lungai.io.tables import DECIMAL_COMMA_FIX, data_lines, decimal_comma_hint, decimal_comma_number, id_text, \
+        is_missing_cell
+
     try:
         key = (str(path), Path(path).stat().st_mtime_ns)     # a file edited in a long Slicer session is re-read
     except OSError as e:
@@ -323,27 +368,61 @@ def read_gene_variances(path) -> pd.Series:
     if key not in _VARIANCES:
         try:
             sep = table_separator(path)
-            df = pd.read_csv(path, sep=sep, header=None)
+            df = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False, skip_blank_lines=True)
         except (OSError, ValueError) as e:
-            raise InputError(f"cannot read the gene variances {path}: {e}",
-                             "give a CSV with two columns: gene, raw variance") from e
+            raise InputError(f"cannot read the gene variances {path}: {e}", VARIANCES_FIX) from e
         if df.shape[1] < 2:
-            raise InputError(f"{path} has {counted(df.shape[1], 'column')}",
-                             "give a CSV with two columns: gene, raw variance")
-        genes = df.iloc[:, 0].astype(str).str.strip()
-        vals = df.iloc[:, -1]
+            raise InputError(f"{path} has {counted(df.shape[1], 'column')}", VARIANCES_FIX)
+        df = df.fillna("")
+        df = df[[any(str(c).strip() for c in row) for row in df.itertuples(index=False)]]    # as data_lines counts
+        lines = data_lines(path, sep, header=False)
+        lines += [None] * (len(df) - len(lines))
+        if df.shape[1] > 2 and any(str(c).strip() for c in df.iloc[:, 2:].to_numpy().ravel()):
+            raise InputError(f"the gene variances {path} have {df.shape[1]} columns (first row: "
+                             f"{', '.join(map(repr, df.iloc[0].tolist()[:6]))}): which one holds the variance?",
+                             VARIANCES_FIX + " (the gene name first; no row-number column)")
+        genes = [id_text(g) for g in df.iloc[:, 0]]     # as the RNA matrix's gene names (lungai.fusion.data._ids)
+        cells = [str(v).strip() for v in df.iloc[:, 1]]
+        first = 1 if cells and _variance_header(genes[0], cells[0]) else 0
         if sep == ";":     # a decimal-comma spreadsheet's CSV: 1,5 = 1.5 (as lungai.io.tables.read_table_checked)
-            # its one rule: '1.234,5' (a thousands separator or a decimal point?) refused, naming value and line -
-            # before, it became NaN and the gene was dropped without a word
-            check_thousands(vals.to_frame("variance"), path, what="gene variances", header=False)
-            vals = vals.map(lambda v: v.strip().replace(",", ".") if isinstance(v, str) else v)
-        vals = pd.to_numeric(vals, errors="coerce")
-        keep = vals.notna() & df.iloc[:, 0].notna() & (genes != "")
-        s = pd.Series(vals[keep].to_numpy(float), index=genes[keep].to_numpy(), name="variance")
-        s = s[~s.index.duplicated()]
-        if s.empty:
-            raise InputError(f"{path} holds no numeric gene variance", "give a CSV with two columns: gene, raw variance")
-        _VARIANCES[key] = s
+            # its one rule: '1.234,5' (a thousands separator or a decimal point?) refused, naming value and line
+            check_thousands(pd.DataFrame({"variance": cells[first:]}), path, what="gene variances", header=first == 1)
+        rows, missing, bad, nameless = [], [], [], 0
+        for gene, cell, line in list(zip(genes, cells, lines))[first:]:
+            where = f" (line {line})" if line else ""
+            if not gene:
+                nameless += 1
+                continue
+            if is_missing_cell(cell):
+                missing.append(f"{gene!r}" + (f" = {cell!r}" if cell else " (empty)") + where)
+                continue
+            try:
+                value = float(cell.replace(",", ".") if sep == ";" else cell)
+            except ValueError:
+                bad.append((f"gene {gene!r} = {cell!r}{'' if sep == ';' else decimal_comma_hint(cell)}{where}", cell))
+                continue
+            if not np.isfinite(value) or value < 0:
+                bad.append((f"gene {gene!r} = {cell!r}{where}: a variance is a finite number >= 0", None))
+                continue
+            rows.append((gene, value))
+        if bad:
+            commas = sep != ";" and all(t is not None and decimal_comma_number(t) is not None for _, t in bad)
+            raise InputError(f"the gene variances {path} have {counted(len(bad), 'value')} that "
+                             f"{agree(len(bad), 'is not a variance', 'are not variances')}: "
+                             + "; ".join(b for b, _ in bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
+                             DECIMAL_COMMA_FIX if commas else
+                             f"correct {agree(len(bad), 'the value', 'the values')} to the raw variance of the gene (a "
+                             "number >= 0), or leave the cell empty for a gene without a variance (never selected)")
+        check_unique_genes(genes[first:], f"the gene variances {path}")
+        if missing or nameless:
+            said = [f"{counted(len(missing), 'gene')} without a variance (never selected by --top-k): "
+                    + ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")] \
+                if missing else []
+            said += [f"{counted(nameless, 'row')} without a gene name left out"] if nameless else []
+            warnings.warn(InputNote(f"the gene variances {path}: " + "; ".join(said)))
+        if not rows:
+            raise InputError(f"{path} holds no numeric gene variance", VARIANCES_FIX)
+        _VARIANCES[key] = pd.Series([v for _, v in rows], index=[g for g, _ in rows], name="variance", dtype=float)
     return _VARIANCES[key]
 
 
@@ -390,8 +469,10 @@ class GeneSelector:
             self.ranking = f"raw variance from {self.variances_source}"
             absent = len(cols) - len(known)
             if absent:
+                missing = [c for c in cols if c not in self.variances.index]
                 self.note = (f"RNA: {absent} of {len(cols)} genes have no variance in {self.variances_source} "
-                             "and are never selected")
+                             f"and are never selected: {', '.join(missing[:10])}"
+                             + (f" and {absent - 10} more" if absent > 10 else ""))
                 warnings.warn(InputNote(self.note))
         elif standardised and self.top_k < rna.shape[1]:
             self.genes = [str(c) for c in rna.columns]

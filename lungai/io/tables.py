@@ -282,7 +282,9 @@ def table_delimiter(path, sep: str = ",", what: str = "table") -> str:
 
 # a number written with '.' between groups of three digits ('1.234', '1.234,5'): in a decimal-comma table a
 # thousands separator, or a decimal point - which, cannot be told
-_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")      # '1,5', '-0,25', ',5': a number in a decimal-comma table
+# '1,5', '-0,25', ',5', '-7,8E-05' (a small number as a spreadsheet / R's write.csv2 writes it): a number in a
+# decimal-comma table
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
 
 
@@ -395,7 +397,12 @@ def read_table_checked(path, id_columns=(), sep: str = ",", what: str = "table",
     df = read_csv_text_ids(p, id_columns, sep=sep, what=what, fix=fix, **kw)
     check_delimiter(p, df, sep, what)
     if sep != asked:
-        ids = id_columns([str(c) for c in df.columns]) if callable(id_columns) else list(id_columns)
+        names = [str(c) for c in df.columns]
+        if kw.get("index_col") is not None and kw.get("index_col") is not False:
+            # the row names (an RNA matrix's genes or patients) are the header's first name, no column: else the
+            # first data column (a patient's profile) was taken for the id column, its decimal commas left as text
+            names = [str(n) if n is not None else "" for n in df.index.names] + names
+        ids = id_columns(names) if callable(id_columns) else list(id_columns)
         check_thousands(df, p, ids, what)
         if not isinstance(kw.get("dtype", {}), (dict, type(None))):
             return df                     # every column text (a manifest): its cells as written
