@@ -52,7 +52,8 @@ def register(sub) -> None:
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long, or one row of rad_<segment>_<image_type>_<class>_<feature> columns: "
                    "lungai radiomics --wide, a cohort patient's features.csv)")
     e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")
-    e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high, high_risk)")
+    e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high, threshold, "
+                   "high_risk 1/0 or yes/no, true/false)")
     e.add_argument("--case", default=None, metavar="NAME",
                    help="the case name of this CT in the --radiomics / --dose-features / --rp CSVs when it is not "
                         "the CT's PatientID (a --case given to those commands); a CSV of another case is refused")
@@ -384,9 +385,9 @@ def run_export(args) -> int:
 
     from pathlib import Path
 
-    from lungai.dicom.export import (RP_COLUMNS, check_lungai_result, check_result_for_tumour, check_table_numbers,
+    from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, check_table_numbers,
                                      contoured_tumour_record, dose_column, export_notes, export_results,
-                                     reference_for, uncertainty_input)
+                                     reference_for, rp_row, uncertainty_input)
     from lungai.errors import InputError
     from lungai.dicom.export import JOINED_GTVS, contoured_gtvs
     from lungai.dicom.masks import lung_map_input, mask_input, split_selector
@@ -527,7 +528,8 @@ def run_export(args) -> int:
                                 f"{Path(paths['uncertainty']).name}") if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column) or cohort_dose,
-            rp=table_row(paths["rp"], "RP prediction CSV", RP_COLUMNS), generation=generation,
+            # its high_risk in words read as 1 / 0, its risks checked (rp_row checks RP_COLUMNS' numbers)
+            rp=rp_row(table_row(paths["rp"], "RP prediction CSV", ()), paths["rp"]), generation=generation,
             radiomics_settings=radiomics_settings,
             # the radiomics a --results folder holds (not a --radiomics table): a mismatch's fix names --radiomics
             radiomics_source=str(paths["radiomics"]) if radiomics is not None and not args.radiomics else None)
