@@ -150,3 +150,36 @@ def test_the_rows_warnings_reach_the_sr(ct, tmp_path, capsys):
     _ms, comment = _case(tmp_path / "e")
     assert f"RP warnings: {warning}" in comment, comment
     assert "RP features missing, imputed by the model: clin_pack_years" in comment
+
+
+def test_the_cts_row_of_a_cohorts_rp_csv_is_taken(ct, tmp_path, capsys):
+    """QA rpcsv63: `lungai rp predict` of a cohort writes one CSV of every patient, but `dicom-export --rp` refused
+    it ("has 3 rows", fix "give the one-patient CSV of this CT": no command writes one, the user had to cut the CSV
+    by hand).  Now the row of this CT's case (its PatientID, PatientID_..., or --case: check_table_case's rule) is
+    taken; none, or several (cohort's P1_1 and P1_2), is refused naming the cases and the fix; a CSV of several rows
+    without a case column is refused as before."""
+    rp = tmp_path / "rp.csv"
+    rows = {"P2": 0.11, "P1": 0.42, "P3": 0.73}
+    pd.DataFrame({"case": list(rows), "risk": list(rows.values()), "risk_low": 0.05, "risk_high": 0.9,
+                  "threshold": 0.3, "high_risk": [int(r >= 0.3) for r in rows.values()]}).to_csv(rp, index=False)
+    assert _export(ct, rp, tmp_path / "e") == 0, capsys.readouterr().err
+    ms, _comment = _case(tmp_path / "e")
+    assert ms["rp_risk"] == (pytest.approx(0.42), "1") and ms["rp_high_risk"] == (1.0, "1")
+    # none of this CT's
+    pd.read_csv(rp).iloc[[0, 2]].to_csv(rp, index=False)
+    assert _export(ct, rp, tmp_path / "none") == 2
+    err = capsys.readouterr().err
+    assert f"the RP prediction CSV {rp} has 2 rows, none of this CT's patient (PatientID 'P1')" in err, err
+    assert "'P2', 'P3'" in err and not (tmp_path / "none").exists()
+    # two CT series of P1 (lungai cohort's P1_1, P1_2): which one is told by --case
+    pd.DataFrame({"case": ["P1_1", "P1_2"], "risk": [0.2, 0.6], "high_risk": [0, 1]}).to_csv(rp, index=False)
+    assert _export(ct, rp, tmp_path / "two") == 2
+    err = capsys.readouterr().err
+    assert "has 2 rows of this CT's patient ('P1_1', 'P1_2')" in err and "--case" in err, err
+    assert main(["dicom-export", "--ct", str(ct), "--rp", str(rp), "--case", "P1_2", "-o", str(tmp_path / "c")]) == 0
+    assert _case(tmp_path / "c")[0]["rp_risk"] == (pytest.approx(0.6), "1")
+    # no case column: which row is this CT's cannot be told
+    pd.DataFrame({"risk": [0.2, 0.6]}).to_csv(rp, index=False)
+    assert _export(ct, rp, tmp_path / "nocase") == 2
+    err = capsys.readouterr().err
+    assert "has 2 rows and no case column" in err and "give the one-patient CSV of this CT" in err, err
