@@ -183,3 +183,18 @@ def test_the_cts_row_of_a_cohorts_rp_csv_is_taken(ct, tmp_path, capsys):
     assert _export(ct, rp, tmp_path / "nocase") == 2
     err = capsys.readouterr().err
     assert "has 2 rows and no case column" in err and "give the one-patient CSV of this CT" in err, err
+
+
+@pytest.mark.parametrize("risk, flag, ok", [(0.1, "yes", False), (0.5, "0", False), (0.5, "1", True),
+                                            (0.29999, "0", True), (0.3, "1", True), (0.30001, "1", True)])
+def test_a_high_risk_that_contradicts_the_risk_and_threshold_is_refused(ct, tmp_path, capsys, risk, flag, ok):
+    """high_risk is risk >= threshold (rp predict's rule): a hand-made row with risk 0.1, threshold 0.3 and high_risk
+    yes went into the SR as HIGH RISK below its own threshold.  Refused, naming the values; a risk at the threshold
+    (rounded as rp predict writes it, 5 significant digits) is not."""
+    rp = tmp_path / "rp.csv"
+    rp.write_text(f"case,risk,risk_low,risk_high,threshold,high_risk\nP1,{risk},0.05,0.9,0.3,{flag}\n")
+    assert _export(ct, rp, tmp_path / "e") == (0 if ok else 2)
+    err = capsys.readouterr().err
+    if not ok:
+        assert f"high_risk {flag!r} with risk {risk:g} and threshold 0.3" in err and "risk >= threshold" in err, err
+        assert not (tmp_path / "e").exists()

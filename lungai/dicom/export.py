@@ -559,7 +559,8 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
     train`` reads a 0/1 outcome (:data:`lungai.rp.columns.TRUE_WORDS` / ``FALSE_WORDS``) - and becomes 1 / 0, any
     other value (HIGH, 0.5, 2) is refused naming the accepted ones; the values of :data:`RP_COLUMNS` must be
     finite numbers (:func:`check_table_numbers`) and the risks and threshold (:data:`RP_RISKS`) between 0 and 1 (a
-    risk in percent, 30, went into the SR as rp_risk 30).  An empty cell stays "not given"."""
+    risk in percent, 30, went into the SR as rp_risk 30); a high_risk against its row's risk and threshold (rp
+    predict's rule: risk >= threshold) is refused.  An empty cell stays "not given"."""
     from lungai.rp.columns import FALSE_WORDS, TRUE_WORDS, suggest
 
     if row is None:
@@ -586,6 +587,14 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
                        if 1 < value <= 100 else "")
             raise InputError(f"the {what} {path} holds {value:g} in its column {name!r}, which is not a risk "
                              f"between 0 and 1{percent}", RP_FIX)
+    if row["high_risk"] is not None and _text(row.get("risk")) and _text(row.get("threshold")):
+        risk, threshold = float(row["risk"]), float(row["threshold"])
+        # rp predict's rule, high_risk = risk >= threshold, up to the 5 significant digits it writes them with
+        if abs(risk - threshold) > 1e-4 * max(threshold, 1e-3) and (risk >= threshold) != bool(row["high_risk"]):
+            raise InputError(f"the {what} {path} holds high_risk {_text(flag)!r} with risk {risk:g} and threshold "
+                             f"{threshold:g}: high_risk is 1 where risk >= threshold, 0 below, so the SR would "
+                             "contradict itself", "correct high_risk or the threshold (the model's: its model card), "
+                             "or give the CSV `lungai rp predict` wrote")
     return row
 
 
