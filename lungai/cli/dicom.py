@@ -51,8 +51,9 @@ def register(sub) -> None:
                                                   "is exported without --result")
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long, or one row of rad_<segment>_<image_type>_<class>_<feature> columns: "
                    "lungai radiomics --wide, a cohort patient's features.csv)")
-    e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")
-    e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high, high_risk)")
+    e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (its row of this CT's case)")
+    e.add_argument("--rp", default=None, help="lungai rp predict CSV (its row of this CT's case, several rows "
+                   "allowed: risk, risk_low, risk_high, threshold, high_risk 1/0 or yes/no, true/false)")
     e.add_argument("--case", default=None, metavar="NAME",
                    help="the case name of this CT in the --radiomics / --dose-features / --rp CSVs when it is not "
                         "the CT's PatientID (a --case given to those commands); a CSV of another case is refused")
@@ -246,6 +247,49 @@ def _same_id(a, b) -> bool:
     return str(a).strip().casefold() == str(b).strip().casefold()
 
 
+def _of_this_ct(text: str, patient: str, case=None) -> bool:
+    """Whether a results CSV's case ``text`` is this CT's (:func:`check_table_case`'s rule)."""
+    return _same_id(text, patient) or text.casefold().startswith(patient.casefold() + "_") or \
+        (case is not None and _same_id(text, case))
+
+
+def this_cts_row(df, path, what: str, patient_id, case=None):
+    """The one row of a results CSV (``--rp``, ``--dose-features``) that :func:`check_table_case` takes for this CT:
+    a one-row CSV as it is; of several rows (``lungai rp predict`` of a cohort writes every patient's risk in one
+    CSV), the row whose ``case`` is ``case`` (``--case``), else the one of this CT's patient (its PatientID, or the
+    PatientID followed by ``_``).  None of them, several (``lungai cohort``'s P_1 and P_2), or no ``case`` column (or
+    nothing to compare it with) is refused, naming the cases and the fix - before, any CSV of several rows was
+    refused with "give the one-patient CSV of this CT", which no lungai command writes for a cohort (QA rpcsv63)."""
+    import pandas as pd
+
+    from lungai.errors import InputError
+
+    n, patient = len(df), str(patient_id or "").strip()
+    if n == 1:
+        return df
+    if "case" not in df.columns or not (patient or case):
+        why = "and no case column" if "case" not in df.columns else "and the CT has no PatientID"
+        raise InputError(f"the {what} {path} has {n} rows {why} to tell which is this CT's",
+                         "give the one-patient CSV of this CT" + (", or pass --case NAME: the case of this CT's row"
+                                                                  if "case" in df.columns else ""))
+    texts = [str(v).strip() if not (v is None or (isinstance(v, float) and pd.isna(v))) else "" for v in df["case"]]
+    rows = [i for i, t in enumerate(texts) if case is not None and t and _same_id(t, case)]
+    rows = rows or [i for i, t in enumerate(texts) if t and patient and _of_this_ct(t, patient)]
+    this = f"PatientID {patient!r}" if patient else "no PatientID"
+    this += f", --case {case!r}" if case is not None else ""
+    if not rows:
+        shown = ", ".join(repr(t) for t in list(dict.fromkeys(texts))[:10]) + (", ..." if n > 10 else "")
+        raise InputError(f"the {what} {path} has {n} rows, none of this CT's patient ({this}): its cases {shown}",
+                         f"give the {what} of this CT's patient; if its row is under another name, pass --case NAME "
+                         "(the row's case)")
+    if len(rows) > 1:
+        shown = ", ".join(repr(texts[i]) for i in rows)
+        raise InputError(f"the {what} {path} has {len(rows)} rows of this CT's patient ({shown}): which is this "
+                         "CT's cannot be told", f"pass --case NAME, one of {shown}, or give the one-patient CSV of "
+                                                "this CT")
+    return df.iloc[rows]
+
+
 def check_table_case(df, path, what: str, patient_id, case=None) -> None:
     """A results CSV (``--radiomics``, ``--dose-features``, ``--rp``) must be this CT's: each value of its
     ``case`` column is the CT's PatientID (``patient_id``; the default case of ``lungai radiomics`` /
@@ -265,8 +309,7 @@ def check_table_case(df, path, what: str, patient_id, case=None) -> None:
         if value is None or (isinstance(value, float) and pd.isna(value)) or not str(value).strip():
             continue
         text = str(value).strip()
-        if _same_id(text, patient) or text.casefold().startswith(patient.casefold() + "_") or \
-                (case is not None and _same_id(text, case)):
+        if _of_this_ct(text, patient, case):
             continue
         raise InputError(f"the {what} {path} is of case {text!r}, not of this CT's patient (PatientID {patient!r}): "
                          "its values would go into another patient's DICOM SR",
@@ -384,9 +427,9 @@ def run_export(args) -> int:
 
     from pathlib import Path
 
-    from lungai.dicom.export import (RP_COLUMNS, check_lungai_result, check_result_for_tumour, check_table_numbers,
+    from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, check_table_numbers,
                                      contoured_tumour_record, dose_column, export_notes, export_results,
-                                     reference_for, uncertainty_input)
+                                     reference_for, rp_row, uncertainty_input)
     from lungai.errors import InputError
     from lungai.dicom.export import JOINED_GTVS, contoured_gtvs
     from lungai.dicom.masks import lung_map_input, mask_input, split_selector
@@ -479,8 +522,7 @@ def run_export(args) -> int:
             if not path:
                 return None
             df = read_table_checked(path, case_column, what=what, fix="give the one-patient CSV of this CT")
-            if len(df) != 1:
-                raise InputError(f"{path} has {len(df)} rows", "give the one-patient CSV of this CT")
+            df = this_cts_row(df, path, what, patient_id, args.case)   # a cohort's CSV (rp predict): this CT's row
             check_table_case(df, path, what, patient_id, args.case)
             check_table_numbers(df, path, what, numbers)     # before any DICOM object is written
             return df.iloc[0].to_dict()
@@ -527,7 +569,8 @@ def run_export(args) -> int:
                                 f"{Path(paths['uncertainty']).name}") if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column) or cohort_dose,
-            rp=table_row(paths["rp"], "RP prediction CSV", RP_COLUMNS), generation=generation,
+            # its high_risk in words read as 1 / 0, its risks checked (rp_row checks RP_COLUMNS' numbers)
+            rp=rp_row(table_row(paths["rp"], "RP prediction CSV", ()), paths["rp"]), generation=generation,
             radiomics_settings=radiomics_settings,
             # the radiomics a --results folder holds (not a --radiomics table): a mismatch's fix names --radiomics
             radiomics_source=str(paths["radiomics"]) if radiomics is not None and not args.radiomics else None)

@@ -542,8 +542,60 @@ def check_radiomics_volumes(radiomics, parts: list, results_file: str | None = N
 
 
 # of a `lungai rp predict` row: the SR's Case group (rp_risk ...; rp_high_risk, 1 = HIGH RISK, and rp_threshold, the
-# model's threshold, where the CSV has them - rp_prediction.csv has high_risk, the Slicer panel's table the threshold)
+# model's threshold, where the CSV has them - rp_prediction.csv and the Slicer panel's table have both, an older
+# rp_prediction.csv high_risk only: lungai.rp.predict.with_threshold)
 RP_COLUMNS = ("risk", "risk_low", "risk_high", "high_risk", "threshold")
+RP_RISKS = ("risk", "risk_low", "risk_high", "threshold")     # risks: between 0 and 1
+RP_FIX = ("give the CSV `lungai rp predict` wrote for this patient (columns case, risk, risk_low, risk_high, "
+          "threshold, high_risk ...); a table of your own needs these names, risks between 0 and 1 and high_risk "
+          "1 / 0")
+
+
+def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | None:
+    """The row of a ``--rp`` CSV (``lungai rp predict``'s, or typed by hand / saved from a spreadsheet) as the SR
+    reports it, checked before any DICOM object is written (QA rpcsv63): it must have a ``risk`` column (a table
+    naming it otherwise - probability, Risk - gave an SR with rp_high_risk alone, or "nothing to export"); its
+    ``high_risk`` may be written as the usual spellings of a boolean - 1/0, yes/no, true/false, y/n ... as ``rp
+    train`` reads a 0/1 outcome (:data:`lungai.rp.columns.TRUE_WORDS` / ``FALSE_WORDS``) - and becomes 1 / 0, any
+    other value (HIGH, 0.5, 2) is refused naming the accepted ones; the values of :data:`RP_COLUMNS` must be
+    finite numbers (:func:`check_table_numbers`) and the risks and threshold (:data:`RP_RISKS`) between 0 and 1 (a
+    risk in percent, 30, went into the SR as rp_risk 30); a high_risk against its row's risk and threshold (rp
+    predict's rule: risk >= threshold) is refused.  An empty cell stays "not given"."""
+    from lungai.rp.columns import FALSE_WORDS, TRUE_WORDS, suggest
+
+    if row is None:
+        return None
+    if "risk" not in row:
+        raise InputError(f"the {what} {path} has no column 'risk'{suggest('risk', row)} (its columns: "
+                         f"{', '.join(map(str, row))}): it holds no RP risk for the DICOM SR", RP_FIX)
+    row = dict(row)
+    flag = row.get("high_risk")
+    if not _text(flag):
+        row["high_risk"] = None
+    else:
+        word = str(flag).strip().lower()
+        if word not in TRUE_WORDS | FALSE_WORDS:
+            raise InputError(f"the {what} {path} holds {flag!r} in its column 'high_risk', which is not a high-risk "
+                             "flag: it must be 1 (HIGH RISK) or 0 - also written yes/no, true/false or y/n",
+                             f"write high_risk as 1 or 0 (yes/no, true/false), or leave it empty; {RP_FIX}")
+        row["high_risk"] = 1 if word in TRUE_WORDS else 0
+    check_table_numbers(row, path, what, RP_COLUMNS)
+    for name in RP_RISKS:
+        if _text(row.get(name)) and not 0 <= float(row[name]) <= 1:
+            value = float(row[name])
+            percent = (f": it looks like a percentage - divide by 100 ({value:g} -> {value / 100:g})"
+                       if 1 < value <= 100 else "")
+            raise InputError(f"the {what} {path} holds {value:g} in its column {name!r}, which is not a risk "
+                             f"between 0 and 1{percent}", RP_FIX)
+    if row["high_risk"] is not None and _text(row.get("risk")) and _text(row.get("threshold")):
+        risk, threshold = float(row["risk"]), float(row["threshold"])
+        # rp predict's rule, high_risk = risk >= threshold, up to the 5 significant digits it writes them with
+        if abs(risk - threshold) > 1e-4 * max(threshold, 1e-3) and (risk >= threshold) != bool(row["high_risk"]):
+            raise InputError(f"the {what} {path} holds high_risk {_text(flag)!r} with risk {risk:g} and threshold "
+                             f"{threshold:g}: high_risk is 1 where risk >= threshold, 0 below, so the SR would "
+                             "contradict itself", "correct high_risk or the threshold (the model's: its model card), "
+                             "or give the CSV `lungai rp predict` wrote")
+    return row
 
 
 def dose_column(name) -> bool:
@@ -744,9 +796,10 @@ def rp_comment(rp: dict | None) -> str | None:
     chance of RP / of the outcome), the model's ILLUSTRATIVE label (a synthetic-cohort model) and the features
     outside its training range, imputed, or of other radiomics settings
     (:data:`lungai.report.html.RP_WARNINGS`, as the report's banner) - so that the risk is not read in PACS as a
-    plain number (QA srrp62: the SR's rp_risk named no endpoint, the console and panel did), and the rule of
-    rp_high_risk with the threshold (the CSV's ``threshold`` where it has one, else "not recorded": QA srhigh62, as
-    rp predict's header, :func:`lungai.rp.predict.prediction_header`); None when it says
+    plain number (QA srrp62: the SR's rp_risk named no endpoint, the console and panel did), the rule of
+    rp_high_risk with the threshold and its rule (the CSV's ``threshold`` / ``threshold_rule`` where it has them,
+    :func:`lungai.rp.predict.with_threshold`, else "not recorded": QA srhigh62, as rp predict's header,
+    :func:`lungai.rp.predict.prediction_header`), and the row's ``warnings`` (QA rpcsv63); None when it says
     nothing (or there is no RP row)."""
     from lungai.report.html import RP_WARNINGS
     from lungai.rp.uncertainty import uncertainty_text
@@ -763,12 +816,16 @@ def rp_comment(rp: dict | None) -> str | None:
         if _text(rp.get("risk_low")) and _text(rp.get("risk_high")):
             parts.append("the interval rp_risk_low to rp_risk_high: " + uncertainty_text("the", endpoint).rstrip("."))
         if _text(rp.get("high_risk")):     # rp predict's rule, as its header says it (prediction_header)
-            threshold = (f"rp_threshold {float(rp['threshold']):.3g}, the model's threshold"
+            rule = f" ({_text(rp.get('threshold_rule'))})" if _text(rp.get("threshold_rule")) else ""
+            threshold = (f"rp_threshold {float(rp['threshold']):.3g}, the model's threshold{rule}"
                          if _text(rp.get("threshold")) else
                          "the model's threshold (not recorded in the RP prediction CSV; the model card names it)")
             parts.append(f"rp_high_risk: 1 = HIGH RISK, rp_risk >= {threshold}")
     parts += [f"RP risk {_text(rp.get('illustrative'))}"] if _text(rp.get("illustrative")) else []
     parts += [f"RP features {what}: {_text(rp.get(key))}" for key, what in RP_WARNINGS if _text(rp.get(key))]
+    # the row's own warnings (a training patient's in-sample risk, other radiomics settings, a tumour that needs
+    # review ...), as rp predict prints them and the report's banner shows them (QA rpcsv63: the SR dropped them)
+    parts += [f"RP warnings: {_text(rp.get('warnings'))}"] if _text(rp.get("warnings")) else []
     return "; ".join(parts) or None
 
 

@@ -60,6 +60,20 @@ def prediction_header(card: dict) -> list[str]:
             f"HIGH RISK (high_risk = 1): risk >= {float(card['threshold']):.3g}, the model's threshold ({rule})"]
 
 
+def with_threshold(df: pd.DataFrame, card: dict) -> pd.DataFrame:
+    """``df`` (risk rows: case, risk, risk_low, risk_high, high_risk ...) with the model's high-risk ``threshold``
+    (high_risk = risk >= it) after ``risk_high`` and its ``threshold_rule`` (the model card's: "training prevalence
+    (default)", "given" ...; "not recorded" for an older card) after it - the one rule of ``rp predict``'s CSV and
+    Multimodal Predict's risk table (:func:`lungai.scene.rp.with_model_columns`): which cut-off called a row HIGH
+    RISK travels with it, to ``dicom-export --rp``'s SR (rp_threshold) and any later reader (QA rpcsv63: the CSV had
+    high_risk but not the threshold).  Columns of those names already in ``df`` are replaced."""
+    df = df.drop(columns=[c for c in ("threshold", "threshold_rule") if c in df.columns])
+    at = list(df.columns).index("risk_high") + 1 if "risk_high" in df.columns else len(df.columns)
+    df.insert(at, "threshold", float(card["threshold"]))
+    df.insert(at + 1, "threshold_rule", str(card.get("threshold_rule") or "not recorded"))
+    return df
+
+
 # the in-sample marks of rp predict (lungai.model_files.in_sample_patients: one rule for stage and rp predict)
 RP_IN_SAMPLE = {"fitted": "outcome", "honest": "the nested-CV risk in `lungai rp train`'s cv_predictions.csv",
                 "train": "`lungai rp train`", "column": "warnings"}
@@ -92,7 +106,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     else it is loaded here.
 
     Returns (predictions, contributions): one row per patient with ``case, risk, risk_low,
-    risk_high, high_risk``, ``endpoint`` (what the risk is of: :func:`rp_endpoint`'s short text), ``imputed``
+    risk_high, threshold, threshold_rule, high_risk`` (the model's threshold and its rule: :func:`with_threshold`;
+    high_risk = risk >= threshold), ``endpoint`` (what the risk is of: :func:`rp_endpoint`'s short text), ``imputed``
     (features that were missing and imputed), ``out_of_range``
     (numeric features outside the training range, with the range), ``training_patient`` (True for a patient the
     model was trained on - its risk is in-sample, optimistic -, empty when that cannot be said: :func:`in_sample_rows`,
@@ -153,6 +168,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
         for r, (name, value) in enumerate(tops, start=1):
             pred.loc[i, f"top{r}_feature"] = name
             pred.loc[i, f"top{r}_contribution"] = value
+    pred = with_threshold(pred, card)    # the cut-off of high_risk, with its rule, in every row
     contrib.insert(0, "case", pred["case"].to_numpy())
     pred.attrs["warnings"] = table_notes   # for the whole table (rp predict prints them)
     pred.attrs["row_warnings"] = row_items  # each row's warnings cell, item by item

@@ -271,12 +271,14 @@ def add_warnings(df: pd.DataFrame, notes) -> pd.DataFrame:
 
 
 def with_model_columns(df: pd.DataFrame, card: dict, model_dir) -> pd.DataFrame:
-    """``df`` (risk rows: case, risk, risk_low, risk_high, high_risk ...) with the model's review ``threshold``
-    after ``risk_high`` and the ``model`` ("feature set/model (folder)") after ``high_risk``: which model made a risk
-    (QA: Multimodal Predict's table had neither, and another model's run replaced it without a trace)."""
-    df = df.drop(columns=[c for c in ("threshold", "model") if c in df.columns])
-    df.insert(list(df.columns).index("risk_high") + 1 if "risk_high" in df.columns else len(df.columns),
-              "threshold", float(card["threshold"]))
+    """``df`` (risk rows: case, risk, risk_low, risk_high, high_risk ...) with the model's high-risk ``threshold``
+    and its ``threshold_rule`` after ``risk_high`` (as ``rp predict``'s CSV has them:
+    :func:`lungai.rp.predict.with_threshold`) and the ``model`` ("feature set/model (folder)") after ``high_risk``:
+    which model made a risk (QA: Multimodal Predict's table had neither, and another model's run replaced it without
+    a trace)."""
+    from lungai.rp.predict import with_threshold  # noqa: PLC0415
+
+    df = with_threshold(df.drop(columns="model", errors="ignore"), card)
     df.insert(list(df.columns).index("high_risk") + 1 if "high_risk" in df.columns else len(df.columns),
               "model", f"{card['feature_set']}/{card['model']} ({Path(model_dir).name})")
     return df
@@ -286,7 +288,7 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                     table_node=None, contributions_node=None, allow_other_radiomics_settings: bool = False):
     """Predict the patient's RP risk; returns (result table node, contributions table node).
 
-    Result columns: case, risk, risk_low, risk_high, threshold, high_risk, model, and, as in
+    Result columns: case, risk, risk_low, risk_high, threshold, threshold_rule, high_risk, model, and, as in
     ``lungai rp predict``, imputed (features that were missing), out_of_range (outside the training
     range), training_patient (the model was trained on this case: its risk is in-sample) and warnings (radiomics
     settings other than the model's or unknown; a training patient's in-sample note).
