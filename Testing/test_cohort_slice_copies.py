@@ -343,7 +343,7 @@ def test_a_slice_copy_under_another_rescale_is_not_the_same_slice(export, tmp_pa
 def test_a_note_raised_in_a_dask_worker_is_said_with_its_patient(export, tmp_path, capfd, monkeypatch):
     """QA batchnotes62: `lungai cohort --workers 1` printed the CT reader's note on a copy of a slice, raised in the
     Dask worker, as a raw Python warning ("read.py:906: InputNote: CT slice ... left out", its source line), naming
-    no patient.  Now "warning: P1: CT slice ... left out ..." as the plain loop says it (one rule,
+    no patient.  Now "warning: P1: CT slice P1/CT/... left out ..." as the plain loop says it (one rule,
     lungai.dask_workers.with_case_notes in run_tasks, shared with radiomics-batch)."""
     from lungai.cli import main
 
@@ -355,5 +355,7 @@ def test_a_note_raised_in_a_dask_worker_is_said_with_its_patient(export, tmp_pat
     assert main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "1"]) == 0
     err = capfd.readouterr().err
     said = [line for line in err.splitlines() if "zz_copy.dcm left out" in line]
-    assert len(said) == 1 and said[0].startswith(f"warning: P1: CT slice {ct / 'zz_copy.dcm'} left out: a copy"), err
+    # the slice named by its path under DICOM_ROOT, as cohort's inventory names it (QA readct63: by its full path)
+    assert len(said) == 1 and said[0].startswith(f"warning: P1: CT slice P1/{ct.name}/zz_copy.dcm left out: a copy"), \
+        err
     assert "InputNote" not in err, err

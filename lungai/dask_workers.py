@@ -11,6 +11,7 @@ the CLI on any OSError.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 CLUSTER_LOG_LEVEL = logging.ERROR     # the local cluster logs ERRORs only (its WARNINGs are said that way)
@@ -115,6 +116,28 @@ def with_case_notes(fn, item, *args) -> dict:
     finally:
         _CASE_NOTES.reset(token)
     return {**result, RAISED_NOTES: notes} if notes else result
+
+
+@contextmanager
+def case_notes_rewritten(rewrite):
+    """Inside :func:`with_case_notes`' task: the InputNotes raised in the block go to its case's notes as
+    ``rewrite(text)`` (``lungai cohort``: the paths under DICOM_ROOT named by their path under it, as its inventory
+    names them - QA: "note: P1: the RTSTRUCT /data/export/P1/RTSTRUCT/RS.dcm ..." beside "RTSTRUCT P1/RTSTRUCT/RS.dcm"
+    for one file).  Outside a case's task, or without ``rewrite``: nothing changes."""
+    outer = _CASE_NOTES.get()
+    if outer is None or rewrite is None:
+        yield
+        return
+    inner: list = []
+    token = _CASE_NOTES.set(inner)
+    try:
+        yield
+    finally:
+        _CASE_NOTES.reset(token)
+        for category, text in inner:
+            item = (category, rewrite(text))
+            if item not in outer:
+                outer.append(item)
 
 
 def say_case_notes(result: dict) -> None:

@@ -1048,7 +1048,26 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
     """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
     ``max_gy``: the largest plausible dose in Gy (``--max-dose-gy``, :func:`lungai.dose.read.check_dose_plausible`).
     ``allow_gaps``: RTSTRUCT lung / GTV structures with slices left out between their first and last slice (separate
-    parts: a GTV of two lesions, nodes at several levels) are read (``--allow-gaps``), else they fail the patient."""
+    parts: a GTV of two lesions, nodes at several levels) are read (``--allow-gaps``), else they fail the patient.
+    The notes said on the terminal and the error name the files under DICOM_ROOT by their path under it
+    (:func:`lungai.dicom.discover.shown_paths_in`), as the inventory and the planning notes do (QA: "the RTSTRUCT
+    /data/export/P1/RTSTRUCT/RS.dcm ... could not be checked" beside "RTSTRUCT P1/RTSTRUCT/RS.dcm carries no ...")."""
+    from functools import partial
+
+    from lungai.dask_workers import case_notes_rewritten
+    from lungai.dicom.discover import shown_paths_in
+
+    shown = partial(shown_paths_in, root=job.root) if job.root else None
+    with case_notes_rewritten(shown):
+        result = _process_patient(job, params, out_dir, mapping, model_dir, max_gy, allow_gaps)
+    if shown is not None and result.get("error"):
+        result["error"] = shown(result["error"])
+    return result
+
+
+def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
+                     max_gy: float | None = None, allow_gaps: bool = False) -> dict:
+    """:func:`process_patient`'s work."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)

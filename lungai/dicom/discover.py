@@ -140,15 +140,17 @@ def mixed_patient_ids(uid: str, files: list, heads: list, root=None) -> str | No
             "belongs to is not known, so it is used for none")
 
 
-def unreadable_note(files) -> str:
+def unreadable_note(files, root=None, fix: bool = True) -> str:
     """The warning naming the DICOM files of a study's folders that could not be read (a truncated / half-written
-    file: an RTSTRUCT among them would be missed silently)."""
+    file: an RTSTRUCT among them would be missed silently).  ``root``: the folder given, the files named by their
+    path under it (:func:`shown_path`; default: by their names); ``fix``: ending with "re-export it"."""
     files = list(files)
-    names = ", ".join(Path(f).name for f in files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    shown = (lambda f: shown_path(f, root)) if root is not None else (lambda f: Path(f).name)  # noqa: E731
+    names = ", ".join(map(shown, files[:5])) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     one = len(files) == 1
     return (f"{counted(len(files), 'file')} {UNREADABLE}: {names} (truncated or damaged; "
-            f"{'it' if one else 'one'} may be this patient's RTSTRUCT, RTDOSE or CT slice); "
-            f"re-export {'it' if one else 'them'}")
+            f"{'it' if one else 'one'} may be this patient's RTSTRUCT, RTDOSE or CT slice)"
+            + (f"; re-export {'it' if one else 'them'}" if fix else ""))
 
 
 def has_dicm_preamble(path: Path) -> bool:
@@ -533,13 +535,24 @@ def _header(path: Path):
 
 
 def cut_short_header(ds) -> bool:
-    """A CT image header (Modality CT, or a CT image SOP class) without its SeriesInstanceUID (Type 1): the file was
-    cut short in its header (an interrupted copy or PACS transfer; pydicom reads what is there without an error).
-    Unreadable as a slice (:func:`scan`, the CT reader): before, it was passed over without a word - a slice cut so
-    at the end of the series left the CT one slice shorter, silently."""
+    """A header read (by :func:`_header`) that was cut short (an interrupted copy or PACS transfer; pydicom reads what
+    is there without an error): a CT image header (Modality CT, or a CT image SOP class) without its
+    SeriesInstanceUID (Type 1), or a header without Modality at all (Type 1 in every DICOM object, early in its
+    header: a file cut within its first few hundred bytes) that is no DICOMDIR (a media directory has none).
+    Unreadable (:func:`scan`, the CT reader): before, it was passed over without a word - a slice cut so at the end
+    of the series left the CT one slice shorter, and an RTSTRUCT cut before its Modality was "missing RTSTRUCT"
+    (QA: lungai cohort then took the automatic lungs and tumour, no note of an unreadable file)."""
     sop_class = str(getattr(ds, "SOPClassUID", "") or "").strip()
-    ct = str(getattr(ds, "Modality", "") or "").strip() == "CT" or sop_class in CT_IMAGE_CLASSES
+    modality = str(getattr(ds, "Modality", "") or "").strip()
+    if not modality:
+        meta_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "").strip()
+        return DICOMDIR_CLASS not in (sop_class, meta_class) and Path(getattr(ds, "filename", "") or "").name.upper() \
+            != "DICOMDIR"
+    ct = modality == "CT" or sop_class in CT_IMAGE_CLASSES
     return ct and not str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+
+
+DICOMDIR_CLASS = "1.2.840.10008.1.3.10"     # Media Storage Directory Storage: a DICOMDIR (no Modality)
 
 
 # CT Image Storage, Enhanced CT Image Storage, Legacy Converted Enhanced CT Image Storage
@@ -746,6 +759,19 @@ def shown_path(path, root) -> str:
         return Path(path).relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def shown_paths_in(text: str, root) -> str:
+    """``text`` (a message) with the paths under the folder ``root`` named by their path under it, as
+    :func:`shown_path` names them (``/data/export/P1/RTSTRUCT/RS.dcm`` -> ``P1/RTSTRUCT/RS.dcm``): a message of a
+    function given the full path said beside the notes that name it under the root.  A path is one starting at the
+    text's start or after a space, bracket, quote, comma or ``=``; ``root`` itself stays as it is."""
+    import re
+
+    if not root:
+        return text
+    prefix = str(root).rstrip("/\\") + os.sep
+    return re.sub(r"(?:(?<=^)|(?<=[\s(\[\"'=,]))" + re.escape(prefix), "", text)
 
 
 def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:

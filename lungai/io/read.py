@@ -9,8 +9,8 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io.geometry import on_grid
-from lungai.io.validate import (check_3d, check_ct, check_finite, check_slice_positions, check_steps_along_normal,
-                                slice_offsets)
+from lungai.io.validate import (MissingSlicesError, check_3d, check_ct, check_finite, check_slice_positions,
+                                check_steps_along_normal, slice_offsets)
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # A folder that is no series folder is searched below for its CT series (an export: DICOMDIR + patient / study /
@@ -172,7 +172,7 @@ def _gdcm_series(folder: Path) -> list[str]:
         sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
 
 
-def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
+def dicom_series_files(path, series_uid: str | None = None, unreadable: list | None = None) -> list[str]:
     """The files of the CT series at ``path``, sorted as ITK reads them.
 
     ``path``: a series folder; a folder holding the CT with RTSTRUCT / RTDOSE / SEG files (as planning systems
@@ -180,18 +180,23 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     :func:`lungai.dicom.discover.ct_skip_reason`); a DICOMDIR file (its folder); or an export folder whose series
     lie in subfolders (the one CT series :func:`lungai.dicom.discover.scan` finds below it, as ``lungai
     dicom-scan`` lists them).  ``series_uid`` chooses a series where there are several.
+    ``unreadable``: a list extended with the DICOM files there that could not be read (a slice cut short in its
+    header may be one of the series'), each warned of (:func:`lungai.dicom.discover.unreadable_note`) - in the
+    series folder, and in the folders of the series found below an export folder (QA: there they were left out
+    without a word).
     """
     from lungai.dicom.discover import ct_skip_reason, series_description, skipped_ct_note
 
+    unreadable = [] if unreadable is None else unreadable
     folder = dicomdir_folder(path)
     ids = _gdcm_series(folder)
     if not ids:
-        return _series_files_below(folder, series_uid)
+        return _series_files_below(folder, series_uid, unreadable=unreadable)
     files_of = {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in ids}
-    _add_files_gdcm_passed_over(folder, files_of)
+    unreadable.extend(_add_files_gdcm_passed_over(folder, files_of))
     if series_uid is not None:
         if series_uid not in files_of:      # the CT of an export folder may lie in a subfolder
-            return _series_files_below(folder, series_uid)
+            return _series_files_below(folder, series_uid, unreadable=unreadable)
         return _ct_files_of(files_of[series_uid], f"the DICOM series in {folder}")[0]
     kinds, kept = {}, {}
     for uid in ids:     # each series as its CT volume (a scout in the CT's own series left out)
@@ -204,7 +209,7 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     if not chosen:          # only RT objects / scouts here: the CT may lie in a subfolder (an export's CT/ folder)
         below = _cts_below(folder)
         if below:
-            return _series_files_below(folder, None, below)
+            return _series_files_below(folder, None, below, unreadable)
         listing = "; ".join(f"{uid} ({kinds[uid][0]}: {kinds[uid][1]})" for uid in ids[:10])
         raise InputError(f"{folder} holds no CT image series (here or in its subfolders), only: {listing}",
                          "point to the folder of the CT's slices; `lungai dicom-scan "
@@ -230,7 +235,7 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     return _check_ct_files(kept[chosen[0]], f"the DICOM series in {folder}")
 
 
-def _add_files_gdcm_passed_over(folder: Path, files_of: dict) -> None:
+def _add_files_gdcm_passed_over(folder: Path, files_of: dict) -> list[Path]:
     """Put back into ``files_of`` (SeriesInstanceUID: its files, as GDCM lists them) the DICOM files of ``folder``
     that GDCM passed over although their header names one of those series: a slice cut short (an interrupted copy or
     PACS transfer), which GDCM leaves out without a word.  QA: a truncated slice in the middle read as "1 slice
@@ -240,7 +245,8 @@ def _add_files_gdcm_passed_over(folder: Path, files_of: dict) -> None:
     whose header cannot be read, or was cut short before its SeriesInstanceUID
     (:func:`lungai.dicom.discover.cut_short_header`), belongs to no known series: warned of by name
     (:func:`lungai.dicom.discover.unreadable_note`, cohort's note) - it may be a slice of the CT, which is then read
-    without it (a missing slice inside the series is refused; at its end the CT is one slice shorter)."""
+    without it (a missing slice inside the series is refused naming it: :func:`_check_series_positions`; at its end
+    the CT is one slice shorter).  Returns those unreadable files."""
     import warnings
 
     from lungai.dicom.discover import _header, cut_short_header, looks_dicom, unreadable_note
@@ -260,6 +266,7 @@ def _add_files_gdcm_passed_over(folder: Path, files_of: dict) -> None:
             files_of[uid] = _sorted_along_normal([*files_of[uid], str(p)])
     if unreadable:
         warnings.warn(f"the DICOM series in {folder}: {unreadable_note(unreadable)}", InputNote, stacklevel=4)
+    return unreadable
 
 
 class SeveralSeriesError(InputError):
@@ -336,7 +343,9 @@ def _check_ct_files(found: tuple, what: str) -> list:
 
 
 def _cts_below(folder: Path) -> list:
-    """The CT series :func:`lungai.dicom.discover.scan` finds in ``folder`` and its subfolders - at most
+    """The studies with a CT series (:class:`lungai.dicom.discover.Study`, its ``ct`` and the DICOM files near it
+    that could not be read, ``unreadable``) that :func:`lungai.dicom.discover.scan` finds in ``folder`` and its
+    subfolders - at most
     :data:`BELOW_DEPTH` levels down, hidden files and folders and files of :data:`NOT_DICOM_SUFFIXES` left out.
     Refused before its files are read (no DICOM export: a wrong folder), the error naming the limit: more than
     :data:`BELOW_MAX_FILES` files there, or no DICOM file among the :data:`BELOW_PROBE` files nearest its top that
@@ -349,7 +358,7 @@ def _cts_below(folder: Path) -> list:
     with task(f"looking for the CT series in {folder.name}", len(files), enabled=len(files) >= BELOW_PROGRESS) as bar:
         from lungai.dicom.discover import scan
 
-        return [st.ct for st in scan(folder, progress=bar, files=sorted(files)) if st.ct is not None]
+        return [st for st in scan(folder, progress=bar, files=sorted(files)) if st.ct is not None]
 
 
 def _could_be_dicom(path: Path) -> bool:
@@ -409,10 +418,14 @@ def _files_below(folder: Path, n: int) -> list[Path]:
     return found
 
 
-def _series_files_below(folder: Path, series_uid: str | None, found: list | None = None) -> list[str]:
+def _series_files_below(folder: Path, series_uid: str | None, found: list | None = None,
+                        unreadable: list | None = None) -> list[str]:
     """The CT series in the subfolders of ``folder`` (a DICOM export: DICOMDIR + patient / study / series folders);
-    ``found``: :func:`_cts_below` already run."""
-    found = _cts_below(folder) if found is None else found
+    ``found``: :func:`_cts_below` already run.  The DICOM files near the series that could not be read (scan's
+    ``Study.unreadable``: a CT slice cut short in its header among them?) are warned of, named by their path under
+    ``folder``, and added to ``unreadable``."""
+    studies = _cts_below(folder) if found is None else found
+    found = [st.ct for st in studies]
     if series_uid is not None:
         found = [ct for ct in found if ct.series_uid == series_uid]
         if not found:
@@ -435,6 +448,17 @@ def _series_files_below(folder: Path, series_uid: str | None, found: list | None
 
         check_multiframe_files(found[0].files, [frames_of(_header(Path(f))) for f in found[0].files],
                                f"CT series {found[0].series_uid}")
+    bad = next(st for st in studies if st.ct is found[0]).unreadable
+    if bad:
+        import warnings
+
+        from lungai.dicom.discover import unreadable_note
+        from lungai.errors import InputNote
+
+        warnings.warn(f"the DICOM export {folder} (CT series {found[0].series_uid}): {unreadable_note(bad, folder)}",
+                      InputNote, stacklevel=4)
+        if unreadable is not None:
+            unreadable.extend(bad)
     return _sorted_along_normal(found[0].files)
 
 
@@ -466,8 +490,9 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
     from lungai.dicom.discover import check_photometric, check_pixel_spacing, check_rescale
     from lungai.dicom.pixeldata import check_ct_files, drop_slice_copies
 
+    unreadable: list = []   # DICOM files there that could not be read: named if a slice is missing
     if files is None:
-        files = dicom_series_files(folder, series_uid)
+        files = dicom_series_files(folder, series_uid, unreadable)
     else:       # a series as scan found it (scouts left out): several multi-frame files are refused
         from lungai.dicom.discover import _header, check_multiframe_files, frames_of
 
@@ -509,7 +534,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
                          + (odd or str(exc).strip().splitlines()[-1]),
                          "remove the odd file from the series' folder (another series or a secondary capture?)" if odd
                          else "check that the files are complete DICOM images of one CT series") from exc
-    _check_series_positions(reader, files, folder)
+    _check_series_positions(reader, files, folder, unreadable)
     check_pixel_spacing(files, [reader.HasMetaDataKey(i, "0028|0030") for i in range(len(files))],
                         f"the DICOM series in {folder}")
     check_photometric(files, [reader.GetMetaData(i, PHOTOMETRIC_TAG) if reader.HasMetaDataKey(i, PHOTOMETRIC_TAG)
@@ -659,11 +684,14 @@ def _odd_slice_size(files) -> str | None:
             f"{common[1]}" + (f" ({len(odd)} such files)" if len(odd) > 1 else ""))
 
 
-def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder: Path) -> None:
+def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder: Path,
+                            unreadable: list = ()) -> None:
     """Every slice placed (ImagePositionPatient) and oriented alike (:func:`lungai.dicom.discover.check_slice_headers`);
     no missing slice, duplicate position, irregular step or tilt (steps off the slice normal) in the series just
-    read."""
-    from lungai.dicom.discover import check_slice_headers
+    read.  ``unreadable``: the DICOM files near the series that could not be read (:func:`dicom_series_files`): a
+    missing slice or irregular step is refused naming them, the likely missing slices, with the fix to re-export
+    them (QA: a LUNG1-003 slice cut inside its header was refused as "1 slice missing", naming no file)."""
+    from lungai.dicom.discover import check_slice_headers, unreadable_note
 
     n = len(files)
     if n < 2:
@@ -675,7 +703,16 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
     positions = [meta(i, "0020|0032") for i in range(n)]
     orientation = meta(0, "0020|0037")
     offsets, axis = slice_offsets(positions, orientation)
-    check_slice_positions(offsets, f"the DICOM series in {folder}", axis)
+    try:
+        check_slice_positions(offsets, f"the DICOM series in {folder}", axis)
+    except MissingSlicesError as exc:
+        if not unreadable:
+            raise
+        one = len(unreadable) == 1
+        raise InputError(f"{exc.problem}; {unreadable_note(unreadable, folder, fix=False)}: "
+                         + ("most likely the missing slice" if one else "the missing slices among them"),
+                         f"re-export {'that file' if one else 'those files'} (or the full series) from the PACS or "
+                         f"planning system and replace {'it' if one else 'them'}") from exc
     check_steps_along_normal(positions, orientation, f"the DICOM series in {folder}")
 
 

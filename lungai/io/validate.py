@@ -348,6 +348,11 @@ def step_runs(z, tol: float) -> list[tuple[float, float, float]]:
     return [tuple(r) for r in runs]
 
 
+class MissingSlicesError(InputError):
+    """:func:`check_slice_positions`' refusal of a series with slices missing (gaps of whole steps): the CT reader
+    names the files near the series that could not be read, the likely missing slices."""
+
+
 def check_slice_positions(offsets, source: str, axis: str = "z",
                           fix: str = "re-export the full series (every slice) from the PACS or planning system") -> float:
     """The slices of one series (``offsets``: positions along the slice normal in mm, any order)
@@ -377,7 +382,7 @@ def check_slice_positions(offsets, source: str, axis: str = "z",
     if gaps and not odd:
         missing = sum(k - 1 for _, k in gaps)
         where = "; ".join(f"between {axis} = {z[i]:.2f} and {z[i + 1]:.2f} mm" for i, _ in gaps[:_LISTED])
-        raise InputError(f"{source}: {counted(missing, 'slice')} missing - no slice {where}"
+        raise MissingSlicesError(f"{source}: {counted(missing, 'slice')} missing - no slice {where}"
                          f"{' ...' if len(gaps) > _LISTED else ''} (slice spacing {spacing:.2f} mm elsewhere)",
                          f"{fix}; a series acquired with varying slice spacing must be resampled to one spacing first")
     if not np.any(np.abs(steps - spacing) <= tol):
