@@ -490,7 +490,8 @@ def run_validate(args) -> int:
 def run_predict(args) -> int:
     from lungai.fusion import explain, gradcam_file
     from lungai.fusion.api import mark_training_patients, model_inputs, predict_frame, usable_inputs
-    from lungai.fusion.model_io import check_output_dir, chosen, claimed, class_balance_lines
+    from lungai.fusion.balance import class_balance_lines
+    from lungai.fusion.model_io import check_output_dir, chosen, claimed
     from lungai.fusion.synthetic import SYNTHETIC_NOTE
     from lungai.io import write_image
     from lungai.rp.predict import synthetic_model
