@@ -468,7 +468,12 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         genes = outputDir / "top_genes_per_patient.csv"
         if genes.is_file():
             text += "\n" + results.describe_top_genes(results.read_csv_rows(genes), pid)
-        from lungai.fusion import gradcam_file
+        from lungai.fusion import gradcam_file, no_explanation_text
+
+        model = str(row.get("model") or "").strip()
+        if model and model != "fusion":   # a baseline predicted (the panel runs the selected model): said, as the CLI
+            text += "\nNote: " + no_explanation_text(model, True, "`lungai stage predict --use fusion --explain` "
+                                                                 "predicts and explains with the fusion network")
         from lungai.scene.stage import patient_grad_cam
 
         # this patient's Grad-CAM, or none: an earlier run's is removed, never shown beside this patient's result

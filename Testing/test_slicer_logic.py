@@ -1520,6 +1520,20 @@ def test_stage_result_says_the_models_training_class_balance(load_module, mrml_s
     assert "Rare in training" not in text
 
 
+def test_stage_result_says_why_a_baseline_has_no_top_genes_nor_grad_cam(load_module, mrml_scene, tmp_path):
+    """QA balance63: a locked model whose selected model is a plain baseline (NSCLC-Radiogenomics: logreg / MLP beat
+    the fusion) predicts without gene Shapley values or Grad-CAM - they explain the fusion network; lungai stage
+    predict --explain says so on the console (the panel's log box), but the panel's result showed no genes, no
+    Grad-CAM and no word why."""
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\n", patient="P0")
+    text = _stage_result(logic, p, "P0,True,False,False,mlp,0.9,0.1,I,computed\n")
+    assert ("\nNote: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but the "
+            "predictions come from mlp (the locked model's selected model: it beat the fusion in the inner CV); "
+            "`lungai stage predict --use fusion --explain` predicts and explains with the fusion network") in text
+    assert p.gradcamVolume is None
+    assert "no explanations" not in _stage_result(logic, p, "P0,True,False,False,fusion,0.9,0.1,I,computed\n")
+
+
 LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
 
 
