@@ -293,6 +293,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         job.measuredOutlines = nodes.recorded_measured_outlines(
             *[table for table in (p.radiomicsTable, p.doseTable) if table is not None])
         job.modelDirectory = p.rpModelDirectory                            # recorded in the risk table
+        job.modelCard = card                                               # its validation and warnings: shown
         return job
 
     def loadRisk(self, p, job):
@@ -322,6 +323,13 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         finally:
             job.finish()
         headline, details = results.describe_prediction_row(rows[0])
+        # the model card's validation and training warnings (too few events per feature ...), as lungai rp predict
+        card = getattr(job, "modelCard", None) or {}
+        notes = notes + [f"model card: {w}" for w in card.get("warnings") or []]
+        if card:                  # (the job's packages are ready: lungai.rp.model_io imports scikit-learn)
+            from lungai.rp.model_io import validation_text
+
+            details += f"\nModel card: {validation_text(card)}"
         inputs = getattr(job, "inputsNote", "")
         # this patient's risk table edited by the user since: kept, the risk in another table - both named
         edited = nodes.edited_tables_note(p.rpOutputTable)
@@ -399,6 +407,10 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         job = PanelJob(LungAIProcess(args), workDir / "output", workDir=workDir, parameterNode=p,
                        inputs={"volume": p.stageVolume}, fileNames=fileNames)
         job.tumourChoice = tumourChoice   # shown with the result: which segment the CT branch used
+        from lungai.fusion.balance import recorded_class_balance
+
+        # the model's training patients per class and its rare classes: shown with the result, as stage predict prints
+        job.classBalance = recorded_class_balance(p.stageModelDirectory)
         self.clearGradCam(p)   # an earlier run's Grad-CAM: not shown with this run's result or failure
         return job
 
@@ -451,10 +463,17 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         notes = str(row.get("notes") or "").strip()   # EHR values not seen in training, an all-zero Grad-CAM
         if notes and notes.lower() != "nan":
             text += "\nNote: " + notes
+        for k, line in enumerate(getattr(job, "classBalance", []) if job is not None else []):
+            text += "\n" + (line if k == 0 else f"Note: {line}")   # as lungai stage predict's console
         genes = outputDir / "top_genes_per_patient.csv"
         if genes.is_file():
             text += "\n" + results.describe_top_genes(results.read_csv_rows(genes), pid)
-        from lungai.fusion import gradcam_file
+        from lungai.fusion import gradcam_file, no_explanation_text
+
+        model = str(row.get("model") or "").strip()
+        if model and model != "fusion":   # a baseline predicted (the panel runs the selected model): said, as the CLI
+            text += "\nNote: " + no_explanation_text(model, True, "`lungai stage predict --use fusion --explain` "
+                                                                 "predicts and explains with the fusion network")
         from lungai.scene.stage import patient_grad_cam
 
         # this patient's Grad-CAM, or none: an earlier run's is removed, never shown beside this patient's result

@@ -535,6 +535,35 @@ def test_report_shows_the_stage_model_card(ehr_rna_stage_model):
     assert 'id="stage-card-warning"' in page and "WITHOUT comparison" in page
 
 
+def test_report_and_console_say_the_stage_models_training_class_balance():
+    """QA balance63: model_card.md and lungai stage predict give the model's training patients per class with the
+    selected model's inner-CV recall and name its rare classes; the demo's report and console said only the counts
+    ("trained on 18 patients (I 10, II 4, III 4)"), never that II and III were rare and what that means."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import stage_card_summary
+    from lungai.report.html import _stage
+
+    meta = {"classes": ["I", "II", "III"], "selected": "logreg",
+            "training_cohort": {"n_patients": 18, "class_counts": {"I": 10, "II": 4, "III": 4}},
+            "selection": {"inner_folds": 2, "verdict": "v",
+                          "candidates": {"logreg": {"inner_macro_f1": 0.4,
+                                                    "inner_recall": {"I": 0.9, "II": 0.25, "III": 0.5}},
+                                         "fusion": {"inner_macro_f1": 0.3, "inner_recall": None}}}}
+    st = {"classes": ["I", "II", "III"], "probabilities": [0.2, 0.3, 0.5], "predicted": "III", "model_description": "m",
+          "modalities": "EHR", "modalities_used": ["EHR"], "status": "computed", "card": stage_card_summary(meta)}
+    page = _stage({"stage": st, "segmentation": {"needs_review": False}}, {})
+    per_class = "I 10 (56 %, recall 0.90), II 4 (22 %, recall 0.25), III 4 (22 %, recall 0.50)"
+    assert '<p id="stage-class-balance">Training patients per class' in page and per_class in page
+    rare = page.split('id="stage-rare-classes">')[1].split("</div>")[0]
+    assert rare.startswith("Rare in training: II (4 patients, recall 0.25), III (4 patients, recall 0.50), against "
+                           "10 of I.") and "lungai stage validate" in rare
+    summary = {"segmentation": {"tumor_volume_ml": 1.0, "confidence": 0.9, "needs_review": False},
+               "rp": {"status": "not computed", "message": "not computed"}, "stage": st, "dose": None,
+               "dose_source": "no dose", "dose_status": "computed", "inputs": {"ct": "x"}}
+    printed = "\n".join(result_lines(summary))
+    assert per_class in printed and "stage model: Rare in training: II (4 patients, recall 0.25)" in printed
+
+
 def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path, tmp_path_factory):
     """--rtstruct: the dose metrics use the plan's lungs and GTV (by role, as `lungai dose-features --rtstruct`),
     and the report says so (not the automatic masks)."""

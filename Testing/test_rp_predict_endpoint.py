@@ -102,3 +102,23 @@ def test_an_older_predictions_csv_without_endpoint_keeps_its_headline():
 
     row = {"risk": "0.62", "risk_low": "0.5", "risk_high": "0.7", "high_risk": "1"}
     assert describe_prediction_row(row)[0] == "Risk 62 % (uncertainty interval 50-70 %) - HIGH RISK"
+
+
+def test_rp_predict_says_what_the_model_learnt_from(tmp_path, capsys, monkeypatch):
+    """QA balance63: the model card records the training patients and events and warns of too few events per feature
+    (lungai demo's report shows both), but `lungai rp predict` said neither: a model of 60 patients and 16 events
+    gave its risks as one of hundreds would.  It now prints the card's validation line and each card warning."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    cohort, model = tmp_path / "cohort.csv", tmp_path / "model"
+    assert main(["rp", "synth", "-o", str(cohort), "-n", "60", "--seed", "2"]) == 0
+    assert main(["rp", "train", str(cohort), "--outcome", "rp_grade2", "-o", str(model), "--fast", "--models", "lr",
+                 "--feature-sets", "all", "--outer-folds", "3", "--inner-folds", "2", "--bootstrap", "4"]) == 0
+    card = json.loads((model / CARD_FILE).read_text(encoding="utf-8"))
+    events = int(pd.read_csv(cohort)["rp_grade2"].sum())
+    assert card["training_data"]["events"] == events and card["warnings"]
+    lines, _ = _predict(model, cohort, tmp_path / "pred.csv", capsys)
+    said = next(x for x in lines if x.startswith("model card: "))
+    assert said.endswith(f"on 60 SYNTHETIC training patients ({events} events)") and "nested-CV AUC 0." in said
+    for w in card["warnings"]:
+        assert f"warning: model card: {w}" in lines
+    assert any("events per candidate feature" in x for x in lines if x.startswith("warning: model card: "))

@@ -979,6 +979,27 @@ def _risk_logic(load_module, rp_model):
     return logic, p, pick
 
 
+def test_multimodal_risk_says_what_the_model_learnt_from(load_module, mrml_scene, rp_model):
+    """QA balance63: the model card's training patients and events and its warnings (too few events per candidate
+    feature: the model is unstable) were in lungai demo's report but not under the panel's risk: a panel user could
+    not see that the model learnt from few events.  Shown now as lungai rp predict prints them."""
+    import json
+
+    from lungai import mrml
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    card = json.loads((pathlib.Path(rp_model[1]) / "model_card.json").read_text(encoding="utf-8"))
+    assert card["warnings"] and any("events per candidate feature" in w for w in card["warnings"])
+    headline, contributions = logic.loadRisk(p, logic.run(logic.startRisk, p, timeout=120))
+    for w in card["warnings"]:
+        assert f"\nwarning: model card: {w}" in headline, headline
+    events = card["training_data"]["events"]
+    assert re.search(rf"\nModel card: nested-CV AUC 0\.\d\d \(95% CI [0-9.-]+\) on 80 training patients "
+                     rf"\({events} events\)\n", contributions), contributions
+
+
 def test_risk_from_a_tumour_flagged_for_review_says_so(load_module, mrml_scene, phantom_nodes, rp_model, tmp_path):
     """QA: Lung Radiomics warned that the tumour it measured is flagged for expert review (low confidence), but the RP
     risk computed from its table said nothing - neither Multimodal Predict's headline nor the risk table's warnings
@@ -1467,6 +1488,50 @@ def test_stage_notes_of_the_patient_are_shown(load_module, mrml_scene, phantom_n
     text = logic.loadStage(p, job)
     assert text.startswith("P0: predicted I") and f"Note: {note}" in text
     assert "Note:" not in _stage_result(logic, p, "P0,True,False,True,fusion,0.9,0.1,I,computed\n")
+
+
+# a locked stage model's card as `lungai stage train` records it: 10 stage I, 4 stage II, 4 stage III training patients
+# and the selected model's inner-CV recall per class (stage_model.json's training_cohort / selection)
+IMBALANCED_STAGE_CARD = {"classes": ["I", "II", "III"], "selected": "logreg",
+                         "training_cohort": {"n_patients": 18, "class_counts": {"I": 10, "II": 4, "III": 4}},
+                         "selection": {"candidates": {"logreg": {"inner_recall": {"I": 0.9, "II": 0.25,
+                                                                                  "III": 0.5}}}}}
+
+
+def test_stage_result_says_the_models_training_class_balance(load_module, mrml_scene, tmp_path):
+    """QA balance63: lungai stage predict prints the model's training patients per class (with the selected model's
+    inner-CV recall) and names its rare classes (lungai.fusion.balance.class_balance_lines), but the panel's result
+    showed neither: a panel user could not see that a stage III patient's model learnt stage III from 4 patients."""
+    import json
+
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\n", patient="P0")
+    (tmp_path / "model" / "stage_model.json").write_text(json.dumps(IMBALANCED_STAGE_CARD), encoding="utf-8")
+    text = _stage_result(logic, p, "P0,True,False,False,logreg,0.9,0.1,I,computed\n")
+    assert text.startswith("P0: predicted I")
+    assert ("\nTraining patients per class (share; the selected model's recall in the inner CV: the share of the "
+            "class's patients it predicted right): I 10 (56 %, recall 0.90), II 4 (22 %, recall 0.25), III 4 (22 %, "
+            "recall 0.50)\n") in text
+    assert ("\nNote: Rare in training: II (4 patients, recall 0.25), III (4 patients, recall 0.50), against 10 of I. "
+            "The model learnt these classes from few patients and may lean towards I") in text
+    balanced = {**IMBALANCED_STAGE_CARD, "training_cohort": {"class_counts": {"I": 10, "II": 9, "III": 8}}}
+    (tmp_path / "model" / "stage_model.json").write_text(json.dumps(balanced), encoding="utf-8")
+    text = _stage_result(logic, p, "P0,True,False,False,logreg,0.9,0.1,I,computed\n")
+    assert "I 10 (37 %, recall 0.90), II 9 (33 %, recall 0.25), III 8 (30 %, recall 0.50)" in text
+    assert "Rare in training" not in text
+
+
+def test_stage_result_says_why_a_baseline_has_no_top_genes_nor_grad_cam(load_module, mrml_scene, tmp_path):
+    """QA balance63: a locked model whose selected model is a plain baseline (NSCLC-Radiogenomics: logreg / MLP beat
+    the fusion) predicts without gene Shapley values or Grad-CAM - they explain the fusion network; lungai stage
+    predict --explain says so on the console (the panel's log box), but the panel's result showed no genes, no
+    Grad-CAM and no word why."""
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\n", patient="P0")
+    text = _stage_result(logic, p, "P0,True,False,False,mlp,0.9,0.1,I,computed\n")
+    assert ("\nNote: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but the "
+            "predictions come from mlp (the locked model's selected model: it beat the fusion in the inner CV); "
+            "`lungai stage predict --use fusion --explain` predicts and explains with the fusion network") in text
+    assert p.gradcamVolume is None
+    assert "no explanations" not in _stage_result(logic, p, "P0,True,False,False,fusion,0.9,0.1,I,computed\n")
 
 
 LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]

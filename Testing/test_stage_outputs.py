@@ -119,3 +119,31 @@ def test_the_same_seed_gives_byte_identical_model_files(paths, model, tmp_path):
     assert "ehr_encoder.skops" in skops and "baseline_logreg.skops" in skops
     for name in skops + ["fusion.safetensors", "stage_model.json"]:
         assert (model / name).read_bytes() == (again / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("figure", ["tsne", "confusion"])
+def test_figure_titles_are_not_cut_off(figure, tmp_path, monkeypatch):
+    """QA balance63: tsne.png of `stage train` on NSCLC-Radiogenomics read "of fused embeddings (fusion network),
+    training patients (in-sa": its title, wider than the figure, was cut at both sides - the in-sample caveat lost;
+    `stage validate`'s "fusion (NOT external: includes training patients)" the same.  Every title fits its figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from lungai.fusion import plots
+
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)       # the figure, to measure its title once drawn
+    y = np.array([0, 1, 2, 0, 1, 2])
+    if figure == "tsne":
+        plots.tsne_png(np.random.default_rng(0).normal(size=(6, 2)), y, ["I", "II", "III-IV"], tmp_path / "t.png",
+                       "t-SNE of fused embeddings (fusion network), training patients (in-sample)")
+    else:
+        plots.confusion_png(y, y[::-1], ["I", "II", "III-IV"], tmp_path / "c.png",
+                            "fusion (NOT external: includes training patients)")
+    fig = kept[0]
+    title = fig.axes[0].title
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height, (box, fig.bbox)
+    said = " ".join(title.get_text().split())           # wrapped onto lines, every word kept
+    assert said in ("t-SNE of fused embeddings (fusion network), training patients (in-sample)",
+                    "fusion (NOT external: includes training patients)")

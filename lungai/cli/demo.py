@@ -149,6 +149,7 @@ def result_lines(summary: dict) -> list:
         card = rp.get("card") or {}
         if card.get("validation"):
             lines.append(f"  RP model card: {card['validation']}; {card.get('intended_use', '')}")
+        lines += [f"  RP model card warning: {w}" for w in card.get("warnings") or []]   # as the report's banners
     from lungai.report.html import uses_automatic_tumour
 
     flagged = [what for what, ok in (("the dose metrics", dose is not None and uses_automatic_tumour(summary, "dose")),
@@ -161,4 +162,6 @@ def result_lines(summary: dict) -> list:
     lines.append(f"stage: {predicted_stage_text(st)}{tag[st['status']]}" if "predicted" in st
                  else f"stage {st['message']}")
     lines += [f"  stage model card warning: {w}" for w in (st.get("card") or {}).get("warnings", [])]
+    # the model's training patients per class and its rare classes, as the report and lungai stage predict say them
+    lines += [f"  stage model: {line}" for line in (st.get("card") or {}).get("class_balance", [])]
     return lines

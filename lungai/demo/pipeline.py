@@ -499,16 +499,11 @@ def rp_inputs_text(features, sources: dict | None = None, clinical_from: str = "
 
 def rp_card_summary(card: dict) -> dict:
     """What the RP model card says of its validation (model_card.json): nested-CV AUC with its 95 % CI, training
-    patients and events, intended use and the training warnings."""
-    from lungai.rp.metrics import ci_text
+    patients and events (:func:`lungai.rp.model_io.validation_text`), intended use and the training warnings."""
+    from lungai.rp.model_io import validation_text
 
     m, td = card.get("metrics_nested_cv") or {}, card.get("training_data") or {}
-    auc = m.get("auc")
-    return {"auc": auc, "auc_ci95": m.get("auc_ci95"),
-            "validation": (f"nested-CV AUC {auc:.2f} ({ci_text(m.get('auc_ci95'), 2)})"
-                           if isinstance(auc, (int, float)) else "no validated AUC recorded")
-                          + f" on {td.get('n', '?')} {'SYNTHETIC ' if td.get('synthetic') else ''}training patients "
-                            f"({td.get('events', '?')} events)",
+    return {"auc": m.get("auc"), "auc_ci95": m.get("auc_ci95"), "validation": validation_text(card),
             "n": td.get("n"), "events": td.get("events"), "intended_use": card.get("intended_use", ""),
             "warnings": list(card.get("warnings") or [])}
 
@@ -612,13 +607,17 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
 def stage_card_summary(meta: dict) -> dict:
     """What a locked stage model's card says (model.json): training cohort, the selection's verdict (a model
     locked WITHOUT comparison with plain baselines is a warning), the selected model's inner-CV macro-F1 (it
-    chose the model; not a performance estimate - ``lungai stage cv`` estimates that)."""
+    chose the model; not a performance estimate - ``lungai stage cv`` estimates that) and its training patients per
+    class with the rare classes named (``class_balance``: :func:`lungai.fusion.balance.class_balance_lines`, the lines
+    of ``model_card.md`` and ``lungai stage predict``)."""
+    from lungai.fusion.balance import class_balance_lines
     from lungai.rp.predict import synthetic_model
 
     sel, cohort = meta.get("selection") or {}, meta.get("training_cohort") or {}
     f1 = ((sel.get("candidates") or {}).get(meta.get("selected")) or {}).get("inner_macro_f1")
     compared = sel.get("inner_folds") is not None and len(sel.get("candidates") or {}) > 1
     return {"n": cohort.get("n_patients"), "class_counts": cohort.get("class_counts"),
+            "class_balance": class_balance_lines(meta),
             "verdict": sel.get("verdict", "no comparison recorded"), "inner_macro_f1": f1,
             "compared_with_baselines": bool(compared),
             "synthetic": synthetic_model(meta),      # the stage result is then illustrative (_stage), said there

@@ -17,6 +17,7 @@ Folder map (one concern per file):
 - ``plots.py``       confusion-matrix and t-SNE PNGs.
 - ``explain.py``     Shapley values on genes (captum), 3D Grad-CAM on the CT branch, t-SNE of embeddings.
 - ``model_io.py``    locked models: safetensors + JSON + skops (no pickle).
+- ``balance.py``     a locked model's training class balance in words (light: the Slicer panel reads it).
 - ``synthetic.py``   synthetic multimodal cohort with known per-modality signal.
 - ``api.py``         ``train_stage_model`` / ``predict_stage`` for scripts and the demo.
 """
@@ -30,3 +31,14 @@ def gradcam_file(patient_id) -> str:
     from lungai.radiomics.manifest import safe_name
 
     return f"gradcam/{safe_name(patient_id)}_gradcam.nii.gz"
+
+
+def no_explanation_text(model: str, selected: bool, fix: str) -> str:
+    """Why a stage prediction has no gene Shapley values or Grad-CAM: they explain the fusion network, and ``model``
+    (a plain baseline) predicted - the locked model's selected one (``selected``: it beat the fusion in the inner CV)
+    or one chosen with ``--use`` (then nothing is said of the inner CV: a baseline of a lower inner macro-F1 than the
+    fusion's was said to have beaten it).  ``fix``: how to get them, in the reader's words (the command's option, the
+    panel's command).  The one text of ``stage predict --explain`` and the Slicer panel's stage result."""
+    why = " (the locked model's selected model: it beat the fusion in the inner CV)" if selected else ""
+    return (f"no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but the "
+            f"predictions come from {model}{why}; {fix}")

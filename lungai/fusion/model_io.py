@@ -22,6 +22,7 @@ from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.model_files import (IN_SAMPLE_TEMPLATE, LOOSE_MATCH_NOTE, dump_skops, in_sample_patients,  # noqa: F401
                                load_safetensors, load_skops, read_json, training_patients)
 from lungai.model_files import external_patients as shared_external_patients
+from lungai.fusion.balance import META, RARE_CLASS_SHARE, class_balance_lines, class_counts_text  # noqa: F401
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -29,7 +30,6 @@ from lungai.fusion.preprocess import EHREncoder, GeneSelector
 
 FORMAT = "lungai-stage-model"
 VERSION = 2
-META = "stage_model.json"
 # Types outside skops' default trusted set that a stage model legitimately contains (exact names,
 # never prefixes: "builtins." would let builtins.exec through; lungai.model_files).
 TRUSTED_TYPES = [
@@ -438,57 +438,12 @@ def sparse_rna_text(check: dict) -> str:
             f"so {their} RNA input is mostly the average profile; check {their} RNA data")
 
 
-def class_counts_text(counts) -> str:
-    """A training cohort's patients per class, e.g. "I 14, II 14, III 12" (never a raw dict); "" when not recorded."""
-    if not isinstance(counts, dict) or not counts:
-        return ""
-    return ", ".join(f"{c} {n}" for c, n in counts.items())
-
-
 def modality_counts_text(counts) -> str:
     """A training cohort's patients with each modality, e.g. "EHR 162, RNA 130, CT 0" (never a raw dict); "" when not
     recorded."""
     if not isinstance(counts, dict) or not counts:
         return ""
     return ", ".join(f"{str(m).upper()} {n}" for m, n in counts.items())
-
-
-# a class with fewer training patients than this share of the largest class's is "rare" (said on the card and by
-# stage predict: a model learns it from few examples and predicts it less often)
-RARE_CLASS_SHARE = 0.5
-
-
-def class_balance_lines(meta: dict) -> list:
-    """What the locked model's training cohort held of each class and what that means for new patients, from its
-    recorded numbers: each class's patients and share, with the selected model's inner-CV recall (the share of that
-    class's patients it predicted right, :func:`lungai.fusion.cv.class_recall`) where recorded, then a plain
-    sentence naming the rare classes (fewer than :data:`RARE_CLASS_SHARE` of the largest class's patients).
-    [] when no class counts are recorded.  For model_card.md and ``lungai stage predict``."""
-    counts = (meta.get("training_cohort") or {}).get("class_counts")
-    if not isinstance(counts, dict) or not counts:
-        return []
-    sel = meta.get("selection") or {}
-    recall = ((sel.get("candidates") or {}).get(meta.get("selected")) or {}).get("inner_recall") or {}
-    total = sum(int(n) for n in counts.values()) or 1
-    fmt = lambda c: "n/a" if recall.get(str(c)) is None else f"{recall[str(c)]:.2f}"  # noqa: E731
-    parts = [f"{c} {n} ({100 * int(n) / total:.0f} %" + (f", recall {fmt(c)})" if recall else ")")
-             for c, n in counts.items()]
-    lines = ["Training patients per class (share" + ("; the selected model's recall in the inner CV: the share of "
-                                                      "the class's patients it predicted right" if recall else "")
-             + f"): {', '.join(parts)}"]
-    if not recall:
-        lines[0] += (" (recall per class not recorded: no inner CV ran; the confusion matrices of `lungai stage cv` "
-                     "show it)")
-    largest = max(counts, key=lambda c: int(counts[c]))
-    rare = [c for c, n in counts.items() if int(n) < RARE_CLASS_SHARE * int(counts[largest])]
-    if rare:
-        named = ", ".join(f"{c} ({counts[c]} patients" + (f", recall {fmt(c)})" if recall else ")") for c in rare)
-        lines.append(f"Rare in training: {named}, against {counts[largest]} of {largest}. The model learnt "
-                     f"{'this class' if len(rare) == 1 else 'these classes'} from few patients and may lean towards "
-                     f"{largest}: where most of your patients are {' or '.join(map(str, rare))}, many of them may be "
-                     f"predicted {largest} wrongly. Check it on labelled patients of your own "
-                     "(`lungai stage validate`) before relying on it.")
-    return lines
 
 
 def card_markdown(meta: dict) -> str:

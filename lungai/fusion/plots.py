@@ -16,6 +16,20 @@ def _plt():
     return plt
 
 
+def _fit_title(fig, ax, title: str) -> None:
+    """``title`` on ``ax``, wrapped onto more lines until it fits the figure's width, then the layout tightened: a
+    title wider than the figure is cut at both sides when saved (QA balance63: tsne.png's "(in-sample)" was lost)."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    for width in range(len(title), 9, -4):
+        ax.set_title(textwrap.fill(title, width))
+        fig.tight_layout()
+        box = ax.title.get_window_extent(renderer)
+        if box.x0 >= 0 and box.x1 <= fig.bbox.width:
+            return
+
+
 def confusion_png(y: np.ndarray, pred: np.ndarray, classes, path, title: str) -> Path:
     from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
@@ -23,8 +37,7 @@ def confusion_png(y: np.ndarray, pred: np.ndarray, classes, path, title: str) ->
     cm = confusion_matrix(y, pred, labels=list(range(len(classes))))
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay(cm, display_labels=list(classes)).plot(ax=ax, colorbar=False, cmap="Blues")
-    ax.set_title(title)
-    fig.tight_layout()
+    _fit_title(fig, ax, title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
@@ -37,10 +50,9 @@ def tsne_png(points: np.ndarray, y: np.ndarray, classes, path, title: str) -> Pa
         sel = y == k
         ax.scatter(points[sel, 0], points[sel, 1], s=18, label=str(name), alpha=0.8)
     ax.legend(title="class", fontsize=8)
-    ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.tight_layout()
+    _fit_title(fig, ax, title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)

@@ -488,9 +488,10 @@ def run_validate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from lungai.fusion import explain, gradcam_file
+    from lungai.fusion import explain, gradcam_file, no_explanation_text
     from lungai.fusion.api import mark_training_patients, model_inputs, predict_frame, usable_inputs
-    from lungai.fusion.model_io import check_output_dir, chosen, claimed, class_balance_lines
+    from lungai.fusion.balance import class_balance_lines
+    from lungai.fusion.model_io import check_output_dir, chosen, claimed
     from lungai.fusion.synthetic import SYNTHETIC_NOTE
     from lungai.io import write_image
     from lungai.rp.predict import synthetic_model
@@ -528,9 +529,8 @@ def run_predict(args) -> int:
         for k, line in enumerate(class_balance_lines(meta)):   # as its card: what the model learnt from, per class
             print(line if k == 0 else f"note: {line}")
         if args.explain and name != "fusion":
-            print(f"note: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but "
-                  f"the predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to "
-                  "predict and explain with the fusion network", file=sys.stderr)
+            print("note: " + no_explanation_text(name, name == meta["selected"], "add --use fusion to predict and "
+                                                 "explain with the fusion network"), file=sys.stderr)
         elif args.explain:
             # explain exactly the forward pass that was predicted: the cohort reduced to the inputs the model
             # uses (a patient whose model EHR columns are all empty is predicted with the EHR branch masked)

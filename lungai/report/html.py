@@ -549,16 +549,21 @@ def _card_text(card: dict | None, ident: str) -> str:
     if ident == "rp":
         text = f"Model card: {card['validation']}. Intended use: {card.get('intended_use') or 'not recorded'}."
     else:
-        from lungai.fusion.model_io import class_counts_text
+        from lungai.fusion.balance import class_counts_text
 
         f1 = card.get("inner_macro_f1")
-        counts = class_counts_text(card.get("class_counts"))
+        balance = card.get("class_balance") or []     # per class: patients, share, recall; then the rare classes
+        counts = "" if balance else class_counts_text(card.get("class_counts"))
         text = (f"Model card: trained on {card.get('n', '?')} patients{f' ({counts})' if counts else ''}; "
                 f"{card.get('verdict')}"
                 + (f" (inner-CV macro-F1 {f1:.2f} chose it; not a performance estimate)" if isinstance(f1, (int, float))
                    else "") + f". Intended use: {card.get('intended_use')}.")
     warns = "".join(f'<div class="banner" id="{ident}-card-warning">Model card warning: {html.escape(w)}.</div>'
                     for w in card.get("warnings") or [])
+    if ident == "stage" and balance:   # as model_card.md and lungai stage predict say them
+        rare = "".join(f'<div class="banner" id="stage-rare-classes">{html.escape(w)}</div>' for w in balance[1:])
+        return (f'{warns}<p id="{ident}-card">{html.escape(text)}</p>'
+                f'<p id="stage-class-balance">{html.escape(balance[0])}.</p>{rare}')
     return f'{warns}<p id="{ident}-card">{html.escape(text)}</p>'
 
 

@@ -92,6 +92,20 @@ def card_markdown(card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def validation_text(card: dict) -> str:
+    """What an RP model card says of the model's validation and training cohort: "nested-CV AUC 0.62 (95% CI
+    0.42-0.79) on 60 training patients (16 events)" (SYNTHETIC for a model of an ``rp synth`` cohort) - how many events
+    the model learnt from.  One text for ``lungai rp predict``, the Multimodal Predict panel and ``lungai demo``'s
+    report and console (:func:`lungai.demo.pipeline.rp_card_summary`); the card's ``warnings`` (too few events per
+    feature ...) go with it."""
+    m, td = card.get("metrics_nested_cv") or {}, card.get("training_data") or {}
+    auc = m.get("auc")
+    return ((f"nested-CV AUC {auc:.2f} ({ci_text(m.get('auc_ci95'), 2)})" if isinstance(auc, (int, float))
+             else "no validated AUC recorded")
+            + f" on {td.get('n', '?')} {'SYNTHETIC ' if td.get('synthetic') else ''}training patients "
+              f"({td.get('events', '?')} events)")
+
+
 def training_patients_line(card: dict) -> str:
     """The model card's line on its training patients (``training_patients``, salted ID hashes)."""
     rec = card.get("training_patients", False)
