@@ -100,6 +100,41 @@ def test_progress_in_a_log_writes_a_few_records_not_one_per_step(monkeypatch):
     assert any("writing the table" in r for r in records)
 
 
+def test_a_library_warning_during_a_bar_is_a_line_of_its_own_once_per_command():
+    """QA progwarn63: a warning that is no InputNote (numpy's RuntimeWarning, a UserWarning of SimpleITK, torch,
+    scikit-learn ...) raised while a progress bar was drawn was printed straight to stderr - glued to the end of the
+    bar's line (``cohort:   0%|...| 0/3 [00:00<?, ?it/s]/.../fromnumeric.py:3824: RuntimeWarning: ...``) - and said
+    again for each patient of a cohort (each patient's ``warnings_as_notes`` block passes it on anew).  Now it is
+    printed as Python words it, on lines of its own, once in the command; the InputNotes as before."""
+    import textwrap
+
+    script = textwrap.dedent("""
+        import numpy as np
+        import warnings
+        from lungai.cli import _input_notes
+        from lungai.errors import InputNote, warnings_as_notes
+        from lungai.progress import task
+
+        with _input_notes(), task("cohort", 3) as bar:
+            for case in ("P1", "P2", "P3"):
+                notes = []
+                with warnings_as_notes(InputNote, notes):   # a cohort patient's notes recorded, others passed on
+                    np.mean(np.array([]))                    # numpy: "Mean of empty slice"
+                    warnings.warn(InputNote(f"{case}: a scout left out"))
+                bar.update(1, case)
+        """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={"LUNGAI_PROGRESS": "bar", "PATH": ""})     # stderr a pipe: the bar as in a log
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.split("\n") if "RuntimeWarning: Mean of empty slice" in line]
+    assert len(said) == 1, proc.stderr                           # once, not once per patient
+    assert "\r" not in said[0] and "it/s" not in said[0], said    # a line of its own, not the bar's
+    assert said[0].split(":")[0].endswith(".py")                 # as Python words it: where it was raised
+    assert "\n  return _methods._mean" in proc.stderr              # and its source line, on the next line
+    for case in ("P1", "P2", "P3"):                              # the patients' own notes kept (recorded, not said)
+        assert f"{case}: a scout left out" not in proc.stderr
+
+
 def test_input_is_never_overwritten(tmp_path):
     main(["sample", "-o", str(tmp_path), "--no-tumour"])
     ct = tmp_path / "ct.nii.gz"

@@ -1429,7 +1429,7 @@ def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(s
     st, _ = envelope_study(small_phantom, tmp_path / "export")
     truth = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"])
 
-    def segment(ct, model, seed=0):       # the automatic tumour, quick: the phantom's (the model is not under test)
+    def segment(ct, model, seed=0, progress=None):       # the automatic tumour, quick: the phantom's (the model is not under test)
         tumour = sitk.GetImageFromArray(truth)
         tumour.CopyInformation(ct)
         return SimpleNamespace(tumour=tumour, info={"confidence": 0.4, "needs_review": True,
@@ -1488,7 +1488,7 @@ def _phantom_tumour_model(monkeypatch, truth, model_dir):
 
     from lungai.seg import infer, model_io, model_meta, resources
 
-    def segment(ct, model, seed=0):
+    def segment(ct, model, seed=0, progress=None):
         tumour = sitk.GetImageFromArray(truth)
         tumour.CopyInformation(ct)
         return SimpleNamespace(tumour=tumour, info={"confidence": 0.9, "needs_review": False, "method": "ensemble"})
@@ -2643,3 +2643,23 @@ def test_the_notes_on_the_dose_values_are_recorded_in_the_rp_table_as_in_dose_cs
         "the dose is the sum of the 2 BEAM RTDOSEs P1/RTDOSE/beam0.dcm, P1/RTDOSE/beam1.dcm; that every beam of the "
         "plan has its dose could not be checked (no RTPLAN in the export): if a beam's dose is not among them, the "
         "MLD, V20 ... are too low")
+
+
+def test_a_patients_automatic_tumour_and_radiomics_show_their_steps(export, tmp_path, monkeypatch, capfd):
+    """QA progwarn63: a patient's automatic tumour segmentation (minutes on a whole CT) and its radiomics ran under
+    the cohort bar's one step ("cohort: 0/1", 20-50 s for LUNG1-003's radiomics with --workers 0 / 2) without a word;
+    the automatic lungs alone had steps.  Each now has the patient's bar of steps."""
+    from lungai.dicom.cohort import process_patient
+    from lungai.progress import parse_line
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")      # as the Slicer panel reads them
+    jobs, _ = plan_cohort(export)
+    job = next(j for j in jobs if j.case == "P3")       # no GTV structure: the automatic segmentation
+    capfd.readouterr()
+    doc = process_patient(job, PARAMS, str(tmp_path))
+    assert doc["status"] == "done", doc
+    shown = [parse_line(line) for line in capfd.readouterr().err.splitlines()]
+    for step in ("cohort P3: tumour", "cohort P3: radiomics"):
+        fractions = [f for f, text in filter(None, shown) if text.startswith(step + ":")]
+        assert fractions and fractions[0] == 0.0 and fractions[-1] == 1.0, (step, shown)
+        assert len(fractions) >= 3, (step, fractions)       # steps, not only a start and an end

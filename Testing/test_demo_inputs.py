@@ -1559,3 +1559,24 @@ def test_the_demo_reads_the_rp_model_once(ibsi_b_rp_model, tmp_path, monkeypatch
     rp = pipeline._rp(tmp_path, wide, None, False, {"patient_id": "N1", "clin_age_years": 70.0, "dose_mld_gy": 12.0},
                       ibsi_b_rp_model, sample=False, case="N1", loaded=models["rp"])
     assert rp["status"] == "computed" and loads == [Path(ibsi_b_rp_model).name]
+
+
+def test_the_demo_shows_progress_while_it_makes_the_sample_or_reads_the_ct(phantom, tmp_path, monkeypatch, capsys):
+    """QA progwarn63: the demo's first bar was drawn only after the built-in sample CT had been made (or the user's
+    CT read): 10-25 s on a shared machine without a word.  That step now has a bar of its own, drawn before the
+    inputs' last checks (a seed point off the body, here: the error comes after it, and nothing is written)."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")     # as the Slicer panel reads a child process's progress
+    ct, _, _, _ = phantom
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    for given, what in (([], "demo: making the built-in sample CT"), (["--ct", str(tmp_path / "ct.nii.gz")],
+                                                                       "demo: reading the CT")):
+        out = tmp_path / f"out{len(given)}"
+        assert main(["demo", "--small", *given, "--seed-point", "1e4,1e4,1e4", "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        shown = [parse_line(line) for line in err.splitlines() if parse_line(line)]
+        assert shown and shown[0] == (0.0, f"{what}: start") and shown[-1] == (1.0, f"{what}:"), err
+        assert "seed point" in err.split(what)[-1]                       # the error after the bar
+        assert not out.exists() or not any(out.iterdir())

@@ -336,7 +336,7 @@ def _cohort_automatic_tumour(case, tmp_path, monkeypatch):
     write_rtstruct({n: st["masks"][n] for n in ("Lung_R", "Lung_L")}, st["reference"],
                    root / "P1" / "RTSTRUCT" / "rs.dcm")       # no GTV structure: the automatic tumour
 
-    def segment(image, model, seed=0):      # quick and known (the model is not under test)
+    def segment(image, model, seed=0, progress=None):      # quick and known (the model is not under test)
         return SimpleNamespace(tumour=image_like(case["gtv"], image), info={
             "confidence": 0.4, "needs_review": True, "review_reasons": ["low confidence"], "method": "ensemble",
             "tumour_volume_ml": float(case["gtv"].sum() * np.prod(image.GetSpacing()) / 1000)})

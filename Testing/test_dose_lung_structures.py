@@ -137,7 +137,7 @@ def test_cohort_takes_the_lungs_gtv_structure_when_no_structure_is_the_gtv_as_do
     elsewhere = array(gtv).astype(bool)
     elsewhere = np.roll(elsewhere, 6, axis=2) & lungs & ~elsewhere  # the automatic tumour: lung beside the GTV
 
-    def segment(image, model, seed=0):      # quick and known (the model is not under test)
+    def segment(image, model, seed=0, progress=None):      # quick and known (the model is not under test)
         return SimpleNamespace(tumour=image_like(elsewhere, image), info={
             "confidence": 0.4, "needs_review": True, "review_reasons": ["low confidence"], "method": "ensemble"})
 
@@ -196,7 +196,7 @@ def test_cohort_without_rtdose_names_no_dose_features_in_the_lungs_provenance(ex
     write_rtstruct({structure: image_like(mask, ct), "GTV": gtv}, st["reference"],
                    root / "P1" / "RTSTRUCT" / "rs.dcm")
 
-    def segment(image, model, seed=0):      # never called: the RTSTRUCT has a GTV
+    def segment(image, model, seed=0, progress=None):      # never called: the RTSTRUCT has a GTV
         raise AssertionError("the automatic tumour was run beside the RTSTRUCT's GTV")
 
     monkeypatch.setattr(infer, "segment_tumour", segment)

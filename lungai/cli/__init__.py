@@ -108,22 +108,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _WarningLines:
+    """The file Python's warning printer writes an other warning to in the CLI (a third-party library's
+    RuntimeWarning / UserWarning ...): its text, as Python words it, goes to :func:`lungai.progress.write` - on lines of
+    its own beside a progress bar, not glued to the bar's line (QA progwarn63)."""
+
+    def write(self, text: str) -> int:
+        from lungai.progress import write
+
+        if text.strip():
+            write(text.rstrip("\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def _input_notes():
     """Warnings about the input (:class:`lungai.errors.InputNote`) printed as ``warning: ...`` (a
     :class:`lungai.errors.InputCheckNote`: ``note: ...``) on stderr, each text
     once (not as Python warnings with a source path, repeated by each call site), on a line of its own while a
-    progress bar is drawn (:func:`lungai.progress.write`, not glued to the bar's line)."""
+    progress bar is drawn (:func:`lungai.progress.write`, not glued to the bar's line).  Every other warning (numpy,
+    SimpleITK, torch, scikit-learn ...) is printed as Python prints it, also on lines of its own beside a bar
+    (:class:`_WarningLines`), and once per category and text in the command - not once per case of a cohort (a
+    ``catch_warnings`` block per case resets Python's once-per-line registry) - unless ``-W`` / ``PYTHONWARNINGS``
+    chose the warnings' filters.  (QA progwarn63: a numpy RuntimeWarning raised during a progress bar was glued to
+    the bar's line, and said again for each case.)"""
+    import sys
     import warnings
 
     from lungai.errors import InputNote
     from lungai.progress import write
 
-    seen, show = set(), warnings.showwarning
+    seen, others, show = set(), set(), warnings.showwarning
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
         if not issubclass(category, InputNote):
-            return show(message, category, filename, lineno, file, line)
+            if not sys.warnoptions:         # -W / PYTHONWARNINGS given: each warning as its filters say
+                if (category, str(message)) in others:
+                    return None
+                others.add((category, str(message)))
+            return show(message, category, filename, lineno, _WarningLines() if file is None else file, line)
         if str(message) not in seen:
             seen.add(str(message))
             write(f"{getattr(category, 'LABEL', 'warning')}: {message}")     # on a line of its own beside a bar

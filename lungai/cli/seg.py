@@ -939,12 +939,12 @@ def run_segment(args) -> int:
 
         check_output_folder(out, args.ct, args.series)
     prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
-    from lungai.seg.choice import ModelChoice, add_model_notes
+    from lungai.seg.choice import STEPS_PER_RUN, add_model_notes, count_models_not_run, model_runs
     from lungai.seg.model_io import write_json
 
     model = load_model(model_dir)
-    runs = len(model.models) if isinstance(model, ModelChoice) else 1     # 3 steps per model run
-    with task("segment", (6 if dicom else 5) + 3 * (runs - 1)) as bar:
+    runs = model_runs(model)
+    with task("segment", (3 if dicom else 2) + STEPS_PER_RUN * runs) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         reference = None
         if dicom:       # the CT series' headers checked against the image before any work (no half-written results)
@@ -957,9 +957,7 @@ def run_segment(args) -> int:
                              whole=True if args.whole else None,
                              all_regions=args.all_regions, progress=bar, source=str(args.ct),
                              grow=not args.no_grow, tta=args.tta)
-        ran = len(res.info.get("model_choice", {}).get("models", [])) or 1
-        if runs > ran:                  # a model choice that did not need every model (routed, automatic mode)
-            bar.update(3 * (runs - ran), f"{runs - ran} of {runs} models not needed")
+        count_models_not_run(bar, model, res.info)      # a choice that did not need every model (routed ...)
         add_model_notes(model_dir, res.info)     # a better-suited model's note, the model's confidence caveat
         if args.seed is not None and res.info.get("method") != "mc-dropout":   # the ensemble draws no random number
             from lungai.seg.config import SEED_UNUSED_NOTE

@@ -884,8 +884,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
         # before any work: another patient's RTDOSE (or RTSTRUCT) is refused (a note when nothing can be compared)
         dose_note = check_dose_matches_ct(dose, ct_path, series_uid, rtstruct=rtstruct)
-    # the CT is read and the seed point checked before anything is written (a bad seed leaves no files)
-    ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid)
+    # the CT is read and the seed point checked before anything is written (a bad seed leaves no files); under a bar
+    # of its own, the demo's steps beginning once every input is checked (QA progwarn63: making the built-in sample
+    # CT, or reading a whole DICOM CT, was 10-25 s without a word before the first bar)
+    with task("demo: reading the CT" if ct_path is not None else "demo: making the built-in sample CT", 1) as reading:
+        ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid)
+        reading.update(1)
     if seed_lps is not None and roi_lps is not None:
         raise InputError("a seed point and an ROI were both given", "give one of them: --seed-point or --roi")
     if seed_lps is not None:

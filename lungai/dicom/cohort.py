@@ -740,14 +740,18 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
         notes.append("no contoured GTV in the RTSTRUCT"
                      + (" ({} {})".format(*empty_text(empty_gtvs)) if empty_gtvs else "")
                      + "; automatic segmentation")
-    from lungai.seg.choice import add_model_notes
+    from lungai.seg.choice import STEPS_PER_RUN, add_model_notes, count_models_not_run, model_runs
     from lungai.seg.infer import segment_tumour
     from lungai.seg.model_io import load_model
     from lungai.seg.model_meta import model_identity
     from lungai.seg.resources import resolve_model_dir
 
     mdir = resolve_model_dir(model_dir)
-    seg = segment_tumour(ct, load_model(mdir), seed=0)
+    model = load_model(mdir)
+    # its steps, as the automatic lungs' (QA progwarn63: the minutes of a whole CT's segmentation showed no progress)
+    with task(f"cohort {job.case}: tumour", STEPS_PER_RUN * model_runs(model)) as bar:
+        seg = segment_tumour(ct, model, seed=0, progress=bar)
+        count_models_not_run(bar, model, seg.info)
     # as lungai segment: the model's known confidence caveat (record's confidence_caveat; said in the notes and on the
     # terminal by run_cohort, beside the table's tumour_confidence) - a better-suited model's note (seed / ROI only)
     add_model_notes(mdir, seg.info)
@@ -1179,7 +1183,8 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
             outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
             segments["lungs_minus_tumour"] = sitk.And(sitk.Cast(dose_lungs > 0, sitk.sitkUInt8), outside)
             errors.pop("lungs_minus_tumour", None)
-        result = extract(ct, segments, params, case=job.case, segment_errors=errors)
+        with task(f"cohort {job.case}: radiomics", max(len(segments), 1)) as bar:     # a step per segment
+            result = extract(ct, segments, params, case=job.case, segment_errors=errors, progress=bar)
         if result.features.empty:
             raise InputError("no radiomics segment could be extracted: " + "; ".join(result.errors.error),
                              "check the lung and tumour masks in " + str(folder))

@@ -56,6 +56,25 @@ class ModelChoice:
     meta: dict           # the choice's own model.json
 
 
+# the steps lungai.seg.infer.segment_tumour counts on its progress per model run (the box, the maps, mapped to the
+# input grid)
+STEPS_PER_RUN = 3
+
+
+def model_runs(model) -> int:
+    """How many models ``model`` (a loaded model, or a :class:`ModelChoice`) may run: the progress of
+    :func:`lungai.seg.infer.segment_tumour` counts :data:`STEPS_PER_RUN` steps for each."""
+    return len(model.models) if isinstance(model, ModelChoice) else 1
+
+
+def count_models_not_run(progress, model, info: dict) -> None:
+    """Count on ``progress`` the steps of the models of a choice that :func:`lungai.seg.infer.segment_tumour` did not
+    need (``info``: its result's; a routed choice in automatic mode, a small tumour): the bar ends full."""
+    runs, ran = model_runs(model), len(info.get("model_choice", {}).get("models", [])) or 1
+    if runs > ran:
+        progress.update(STEPS_PER_RUN * (runs - ran), f"{runs - ran} of {runs} models not needed")
+
+
 def load_choice(model_dir, doc: dict) -> ModelChoice:
     from lungai.seg.model_io import load_model
 
