@@ -560,7 +560,11 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
     other value (HIGH, 0.5, 2) is refused naming the accepted ones; the values of :data:`RP_COLUMNS` must be
     finite numbers (:func:`check_table_numbers`) and the risks and threshold (:data:`RP_RISKS`) between 0 and 1 (a
     risk in percent, 30, went into the SR as rp_risk 30); a high_risk against its row's risk and threshold (rp
-    predict's rule: risk >= threshold) is refused.  An empty cell stays "not given"."""
+    predict's rule: risk >= threshold) is refused.  A row without a risk (its ``risk`` empty) is refused - with a
+    high_risk, an interval or a threshold the SR got a HIGH RISK flag (or an interval) without the risk it came from,
+    or with nothing the SR had no RP at all although ``--rp`` was given (QA rpfollow63) -, and so is an interval
+    rp predict cannot write (:func:`check_rp_interval`).  An empty risk_low / risk_high / threshold / high_risk stays
+    "not given"."""
     from lungai.rp.columns import FALSE_WORDS, TRUE_WORDS, suggest
 
     if row is None:
@@ -587,7 +591,18 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
                        if 1 < value <= 100 else "")
             raise InputError(f"the {what} {path} holds {value:g} in its column {name!r}, which is not a risk "
                              f"between 0 and 1{percent}", RP_FIX)
-    if row["high_risk"] is not None and _text(row.get("risk")) and _text(row.get("threshold")):
+    if not _text(row.get("risk")):
+        given = [f"{name} {_text(flag) if name == 'high_risk' else _text(row.get(name))}" for name in RP_COLUMNS
+                 if _text(row.get(name))]
+        raise InputError(f"the {what} {path} holds no risk (its column 'risk' is empty)"
+                         + (f" but {', '.join(given)}: the SR would report "
+                            + ("a HIGH RISK flag" if row["high_risk"] else "them") + " without the risk they "
+                            "belong to" if given else ": the SR would hold no RP risk although --rp was given"),
+                         "write the patient's risk (between 0 and 1, as `lungai rp predict` gives it) in 'risk', "
+                         "or give the CSV `lungai rp predict` wrote for this patient; without a risk to report, "
+                         "leave --rp out")
+    check_rp_interval(row, path, what)
+    if row["high_risk"] is not None and _text(row.get("threshold")):
         risk, threshold = float(row["risk"]), float(row["threshold"])
         # rp predict's rule, high_risk = risk >= threshold, up to the 5 significant digits it writes them with
         if abs(risk - threshold) > 1e-4 * max(threshold, 1e-3) and (risk >= threshold) != bool(row["high_risk"]):
@@ -596,6 +611,34 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
                              "contradict itself", "correct high_risk or the threshold (the model's: its model card), "
                              "or give the CSV `lungai rp predict` wrote")
     return row
+
+
+def check_rp_interval(row: dict, path, what: str = "RP prediction CSV") -> None:
+    """The interval of an RP row (its risks between 0 and 1 already) as ``lungai rp predict`` writes it
+    (:func:`lungai.rp.uncertainty.risk_with_interval`: widened to hold the risk): both bounds or neither, and
+    risk_low <= risk <= risk_high, up to the 5 significant digits rp predict writes them with.  An interval one of
+    whose bounds is missing, inverted or not holding its risk is refused, naming the values (QA rpfollow63: risk 0.3
+    with risk_low 0.5, or risk_high 0.2, went into the SR as it was, under the comment "the interval rp_risk_low to
+    rp_risk_high")."""
+    low, high = _text(row.get("risk_low")), _text(row.get("risk_high"))
+    if not low and not high:
+        return
+    fix = ("write the interval `lungai rp predict` gave with this risk (risk_low <= risk <= risk_high), or leave "
+           "both risk_low and risk_high empty; " + RP_FIX)
+    if not (low and high):
+        given, missing = ("risk_low", "risk_high") if low else ("risk_high", "risk_low")
+        raise InputError(f"the {what} {path} holds {given} {low or high} but no {missing}: an interval needs both "
+                         "bounds", fix)
+    risk, lo, hi = float(row["risk"]), float(low), float(high)
+
+    def below(a, b):     # a < b beyond the 5 significant digits rp predict writes
+        return b - a > 1e-4 * max(abs(a), abs(b), 1e-3)
+
+    if below(risk, lo) or below(hi, risk):
+        raise InputError(f"the {what} {path} holds risk {risk:g} with risk_low {lo:g} and risk_high {hi:g}: "
+                         + ("the bounds are inverted (risk_low above risk_high)" if below(hi, lo) else
+                            "the interval does not hold its risk")
+                         + " - `lungai rp predict` writes risk_low <= risk <= risk_high", fix)
 
 
 def dose_column(name) -> bool:
