@@ -244,3 +244,25 @@ def test_an_interval_that_does_not_hold_its_risk_is_refused(ct, tmp_path, capsys
     else:
         assert f"the RP prediction CSV {rp} " in err and said in err, err
         assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("cells, said, fix", [
+    ('30%,20%,40%', "holds '30%' in its column 'risk', a percentage, which is not a risk between 0 and 1: write 0.3",
+     "without the percent sign"),
+    ('0.42,0.3,55 %', "holds '55 %' in its column 'risk_high', a percentage, which is not a risk between 0 and 1: "
+     "write 0.55", "without the percent sign"),
+    ('"0,42",0.3,0.55', "holds '0,42' in its column 'risk', which is not a finite number (type 0.42: a decimal "
+     "point, not a comma)", "write the numbers with a decimal point"),
+    ('0.42,"0,3",0.55', "holds '0,3' in its column 'risk_low', which is not a finite number (type 0.3", "decimal "
+     "point")])
+def test_a_spreadsheets_percent_or_decimal_comma_is_named_with_its_fix(ct, tmp_path, capsys, cells, said, fix):
+    """QA rpfollow63: a hand-made --rp CSV saved from a spreadsheet with the risk formatted as Percentage (30%) or
+    written with a decimal comma ("0,42", quoted in a comma-separated CSV) was refused as "not a finite number" with
+    the fix "give the RP prediction CSV as lungai wrote it" - neither named.  Now the error says which (a percentage:
+    the risk it means, 0.3, not the 30 a number without the sign would be) and its fix."""
+    rp = tmp_path / "rp.csv"
+    rp.write_text(f"case,risk,risk_low,risk_high,high_risk\nP1,{cells},1\n")
+    assert _export(ct, rp, tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    assert f"the RP prediction CSV {rp} {said}" in err and fix in err, err
+    assert not (tmp_path / "e").exists()

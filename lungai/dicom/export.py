@@ -565,6 +565,7 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
     or with nothing the SR had no RP at all although ``--rp`` was given (QA rpfollow63) -, and so is an interval
     rp predict cannot write (:func:`check_rp_interval`).  An empty risk_low / risk_high / threshold / high_risk stays
     "not given"."""
+    from lungai.io.tables import percent_number
     from lungai.rp.columns import FALSE_WORDS, TRUE_WORDS, suggest
 
     if row is None:
@@ -583,6 +584,13 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
                              "flag: it must be 1 (HIGH RISK) or 0 - also written yes/no, true/false or y/n",
                              f"write high_risk as 1 or 0 (yes/no, true/false), or leave it empty; {RP_FIX}")
         row["high_risk"] = 1 if word in TRUE_WORDS else 0
+    for name in RP_RISKS:   # a spreadsheet's Percentage cell (30%): the risk is 0.3, not the 30 number_hint says
+        percent = percent_number(row.get(name)) if isinstance(row.get(name), str) else None
+        if percent is not None:
+            raise InputError(f"the {what} {path} holds {row[name]!r} in its column {name!r}, a percentage, which is "
+                             f"not a risk between 0 and 1: write {percent / 100:g} ({percent:g} % / 100)",
+                             "write the risks between 0 and 1, without the percent sign (format the spreadsheet's "
+                             "cells as Number, not Percentage); " + RP_FIX)
     check_table_numbers(row, path, what, RP_COLUMNS)
     for name in RP_RISKS:
         if _text(row.get(name)) and not 0 <= float(row[name]) <= 1:
@@ -671,15 +679,22 @@ def check_table_numbers(table, path, what: str, columns) -> None:
     file, the column and the value, before any DICOM object is written.  ``table``: a DataFrame or one row (dict)."""
     import pandas as pd
 
+    from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, decimal_comma_number, number_hint
+
     rows = table.to_dict("records") if isinstance(table, pd.DataFrame) else [table or {}]
     wanted = columns if callable(columns) else (lambda c, names=tuple(columns): c in names)
     for row in rows:
         for column, value in row.items():
             if wanted(column) and _not_a_number(value):
+                # a spreadsheet's decimal comma (0,42) or Percentage cell (45%): named, with its fix (QA rpfollow63:
+                # only "give the CSV as lungai wrote it")
+                hint = number_hint(value) if isinstance(value, str) else ""
+                fix = (DECIMAL_COMMA_FIX if decimal_comma_number(value) is not None else PERCENT_FIX) + "; " \
+                    if hint else ""
                 raise InputError(f"the {what} {path} holds {value!r} in its column {column!r}, which is not a "
-                                 "finite number: it cannot be reported in the DICOM SR",
-                                 f"give the {what} as lungai wrote it (finite numbers in {column!r}; an empty cell: "
-                                 "not measured)")
+                                 f"finite number{hint}: it cannot be reported in the DICOM SR",
+                                 f"{fix}give the {what} as lungai wrote it (finite numbers in {column!r}; an empty "
+                                 "cell: not measured)")
 
 
 def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,
