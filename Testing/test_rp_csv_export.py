@@ -266,3 +266,15 @@ def test_a_spreadsheets_percent_or_decimal_comma_is_named_with_its_fix(ct, tmp_p
     err = capsys.readouterr().err
     assert f"the RP prediction CSV {rp} {said}" in err and fix in err, err
     assert not (tmp_path / "e").exists()
+
+
+def test_a_threshold_without_high_risk_is_said_in_the_sr(ct, tmp_path, capsys):
+    """QA rpfollow63: a --rp CSV with a threshold but no high_risk column gave an SR with rp_threshold 0.3 and a
+    comment that did not say what rp_threshold is (its rule was said only beside rp_high_risk)."""
+    rp = tmp_path / "rp.csv"
+    rp.write_text("case,risk,risk_low,risk_high,threshold,threshold_rule\nP1,0.42,0.3,0.55,0.3,given\n")
+    assert _export(ct, rp, tmp_path / "e") == 0, capsys.readouterr().err
+    ms, comment = _case(tmp_path / "e")
+    assert ms["rp_threshold"] == (pytest.approx(0.3), "1") and "rp_high_risk" not in ms
+    assert ("rp_threshold: the model's high-risk threshold (given), HIGH RISK where rp_risk >= it (the RP prediction "
+            "CSV has no high_risk)") in comment, comment

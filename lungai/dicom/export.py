@@ -857,7 +857,8 @@ def rp_comment(rp: dict | None) -> str | None:
     plain number (QA srrp62: the SR's rp_risk named no endpoint, the console and panel did), the rule of
     rp_high_risk with the threshold and its rule (the CSV's ``threshold`` / ``threshold_rule`` where it has them,
     :func:`lungai.rp.predict.with_threshold`, else "not recorded": QA srhigh62, as rp predict's header,
-    :func:`lungai.rp.predict.prediction_header`), and the row's ``warnings`` (QA rpcsv63); None when it says
+    :func:`lungai.rp.predict.prediction_header`; a threshold without high_risk: what rp_threshold is), and the row's
+    ``warnings`` (QA rpcsv63); None when it says
     nothing (or there is no RP row)."""
     from lungai.report.html import RP_WARNINGS
     from lungai.rp.uncertainty import uncertainty_text
@@ -879,6 +880,10 @@ def rp_comment(rp: dict | None) -> str | None:
                          if _text(rp.get("threshold")) else
                          "the model's threshold (not recorded in the RP prediction CSV; the model card names it)")
             parts.append(f"rp_high_risk: 1 = HIGH RISK, rp_risk >= {threshold}")
+        elif _text(rp.get("threshold")):    # a CSV without high_risk: what rp_threshold is (QA rpfollow63: unsaid)
+            rule = f" ({_text(rp.get('threshold_rule'))})" if _text(rp.get("threshold_rule")) else ""
+            parts.append(f"rp_threshold: the model's high-risk threshold{rule}, HIGH RISK where rp_risk >= it "
+                         "(the RP prediction CSV has no high_risk)")
     parts += [f"RP risk {_text(rp.get('illustrative'))}"] if _text(rp.get("illustrative")) else []
     parts += [f"RP features {what}: {_text(rp.get(key))}" for key, what in RP_WARNINGS if _text(rp.get(key))]
     # the row's own warnings (a training patient's in-sample risk, other radiomics settings, a tumour that needs
