@@ -198,3 +198,83 @@ def test_a_high_risk_that_contradicts_the_risk_and_threshold_is_refused(ct, tmp_
     if not ok:
         assert f"high_risk {flag!r} with risk {risk:g} and threshold 0.3" in err and "risk >= threshold" in err, err
         assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("row, shown", [(",,,,1", "but high_risk 1: the SR would report a HIGH RISK flag without the risk"),
+                                        (",,,,yes", "but high_risk yes: the SR would report a HIGH RISK flag"),
+                                        (",,0.1,0.4,", "but risk_low 0.1, risk_high 0.4: the SR would report them"),
+                                        (",,,,", "the SR would hold no RP risk although --rp was given")])
+def test_a_row_without_its_risk_is_refused(ct, tmp_path, capsys, row, shown):
+    """QA rpfollow63: `case,risk,risk_low,risk_high,high_risk` / `P1,,,,1` gave an SR with rp_high_risk 1 and no
+    rp_risk, no comment - a HIGH RISK flag without the number it came from (an interval alone the same; an empty
+    row an SR without any RP although --rp was given).  rp predict always writes a risk: refused, naming the values
+    and the fix, before anything is written."""
+    rp = tmp_path / "rp.csv"
+    rp.write_text(f"case,risk,risk_low,risk_high,high_risk\nP1{row}\n")
+    assert _export(ct, rp, tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    assert f"the RP prediction CSV {rp} holds no risk (its column 'risk' is empty)" in err and shown in err, err
+    assert "write the patient's risk" in err and "leave --rp out" in err, err
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("low, high, ok, said", [
+    (0.5, 0.6, False, "risk 0.3 with risk_low 0.5 and risk_high 0.6: the interval does not hold its risk"),
+    (0.1, 0.2, False, "risk 0.3 with risk_low 0.1 and risk_high 0.2: the interval does not hold its risk"),
+    (0.6, 0.1, False, "risk 0.3 with risk_low 0.6 and risk_high 0.1: the bounds are inverted"),
+    (0.1, "", False, "holds risk_low 0.1 but no risk_high: an interval needs both bounds"),
+    ("", 0.5, False, "holds risk_high 0.5 but no risk_low"),
+    (-0.1, 0.5, False, "holds -0.1 in its column 'risk_low', which is not a risk between 0 and 1"),
+    (0.1, 1.2, False, "holds 1.2 in its column 'risk_high', which is not a risk between 0 and 1"),
+    (0.3, 0.3, True, ""), (0.30001, 0.5, True, ""), (0.1, 0.29999, True, ""), ("", "", True, "")])
+def test_an_interval_that_does_not_hold_its_risk_is_refused(ct, tmp_path, capsys, low, high, ok, said):
+    """QA rpfollow63: a hand-made row with risk 0.3 and risk_low 0.5 (or risk_high 0.2, or the bounds swapped) went
+    into the SR as it was, under the comment "the interval rp_risk_low to rp_risk_high: 95 % percentile interval
+    ...".  rp predict writes risk_low <= risk <= risk_high (lungai.rp.uncertainty.risk_with_interval widens the
+    interval to hold the risk), both bounds or neither: anything else is refused naming the values; bounds equal to
+    the risk to within the 5 significant digits rp predict writes are not."""
+    rp = tmp_path / "rp.csv"
+    rp.write_text(f"case,risk,risk_low,risk_high,high_risk\nP1,0.3,{low},{high},1\n")
+    assert _export(ct, rp, tmp_path / "e") == (0 if ok else 2)
+    err = capsys.readouterr().err
+    if ok:
+        ms, _comment = _case(tmp_path / "e")
+        assert ms["rp_risk"] == (pytest.approx(0.3), "1")
+        assert ("rp_risk_low" in ms) == (low != "") and ("rp_risk_high" in ms) == (high != "")
+    else:
+        assert f"the RP prediction CSV {rp} " in err and said in err, err
+        assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("cells, said, fix", [
+    ('30%,20%,40%', "holds '30%' in its column 'risk', a percentage, which is not a risk between 0 and 1: write 0.3",
+     "without the percent sign"),
+    ('0.42,0.3,55 %', "holds '55 %' in its column 'risk_high', a percentage, which is not a risk between 0 and 1: "
+     "write 0.55", "without the percent sign"),
+    ('"0,42",0.3,0.55', "holds '0,42' in its column 'risk', which is not a finite number (type 0.42: a decimal "
+     "point, not a comma)", "write the numbers with a decimal point"),
+    ('0.42,"0,3",0.55', "holds '0,3' in its column 'risk_low', which is not a finite number (type 0.3", "decimal "
+     "point")])
+def test_a_spreadsheets_percent_or_decimal_comma_is_named_with_its_fix(ct, tmp_path, capsys, cells, said, fix):
+    """QA rpfollow63: a hand-made --rp CSV saved from a spreadsheet with the risk formatted as Percentage (30%) or
+    written with a decimal comma ("0,42", quoted in a comma-separated CSV) was refused as "not a finite number" with
+    the fix "give the RP prediction CSV as lungai wrote it" - neither named.  Now the error says which (a percentage:
+    the risk it means, 0.3, not the 30 a number without the sign would be) and its fix."""
+    rp = tmp_path / "rp.csv"
+    rp.write_text(f"case,risk,risk_low,risk_high,high_risk\nP1,{cells},1\n")
+    assert _export(ct, rp, tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    assert f"the RP prediction CSV {rp} {said}" in err and fix in err, err
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_threshold_without_high_risk_is_said_in_the_sr(ct, tmp_path, capsys):
+    """QA rpfollow63: a --rp CSV with a threshold but no high_risk column gave an SR with rp_threshold 0.3 and a
+    comment that did not say what rp_threshold is (its rule was said only beside rp_high_risk)."""
+    rp = tmp_path / "rp.csv"
+    rp.write_text("case,risk,risk_low,risk_high,threshold,threshold_rule\nP1,0.42,0.3,0.55,0.3,given\n")
+    assert _export(ct, rp, tmp_path / "e") == 0, capsys.readouterr().err
+    ms, comment = _case(tmp_path / "e")
+    assert ms["rp_threshold"] == (pytest.approx(0.3), "1") and "rp_high_risk" not in ms
+    assert ("rp_threshold: the model's high-risk threshold (given), HIGH RISK where rp_risk >= it (the RP prediction "
+            "CSV has no high_risk)") in comment, comment

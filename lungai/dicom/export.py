@@ -560,7 +560,12 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
     other value (HIGH, 0.5, 2) is refused naming the accepted ones; the values of :data:`RP_COLUMNS` must be
     finite numbers (:func:`check_table_numbers`) and the risks and threshold (:data:`RP_RISKS`) between 0 and 1 (a
     risk in percent, 30, went into the SR as rp_risk 30); a high_risk against its row's risk and threshold (rp
-    predict's rule: risk >= threshold) is refused.  An empty cell stays "not given"."""
+    predict's rule: risk >= threshold) is refused.  A row without a risk (its ``risk`` empty) is refused - with a
+    high_risk, an interval or a threshold the SR got a HIGH RISK flag (or an interval) without the risk it came from,
+    or with nothing the SR had no RP at all although ``--rp`` was given (QA rpfollow63) -, and so is an interval
+    rp predict cannot write (:func:`check_rp_interval`).  An empty risk_low / risk_high / threshold / high_risk stays
+    "not given"."""
+    from lungai.io.tables import percent_number
     from lungai.rp.columns import FALSE_WORDS, TRUE_WORDS, suggest
 
     if row is None:
@@ -579,6 +584,13 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
                              "flag: it must be 1 (HIGH RISK) or 0 - also written yes/no, true/false or y/n",
                              f"write high_risk as 1 or 0 (yes/no, true/false), or leave it empty; {RP_FIX}")
         row["high_risk"] = 1 if word in TRUE_WORDS else 0
+    for name in RP_RISKS:   # a spreadsheet's Percentage cell (30%): the risk is 0.3, not the 30 number_hint says
+        percent = percent_number(row.get(name)) if isinstance(row.get(name), str) else None
+        if percent is not None:
+            raise InputError(f"the {what} {path} holds {row[name]!r} in its column {name!r}, a percentage, which is "
+                             f"not a risk between 0 and 1: write {percent / 100:g} ({percent:g} % / 100)",
+                             "write the risks between 0 and 1, without the percent sign (format the spreadsheet's "
+                             "cells as Number, not Percentage); " + RP_FIX)
     check_table_numbers(row, path, what, RP_COLUMNS)
     for name in RP_RISKS:
         if _text(row.get(name)) and not 0 <= float(row[name]) <= 1:
@@ -587,7 +599,18 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
                        if 1 < value <= 100 else "")
             raise InputError(f"the {what} {path} holds {value:g} in its column {name!r}, which is not a risk "
                              f"between 0 and 1{percent}", RP_FIX)
-    if row["high_risk"] is not None and _text(row.get("risk")) and _text(row.get("threshold")):
+    if not _text(row.get("risk")):
+        given = [f"{name} {_text(flag) if name == 'high_risk' else _text(row.get(name))}" for name in RP_COLUMNS
+                 if _text(row.get(name))]
+        raise InputError(f"the {what} {path} holds no risk (its column 'risk' is empty)"
+                         + (f" but {', '.join(given)}: the SR would report "
+                            + ("a HIGH RISK flag" if row["high_risk"] else "them") + " without the risk they "
+                            "belong to" if given else ": the SR would hold no RP risk although --rp was given"),
+                         "write the patient's risk (between 0 and 1, as `lungai rp predict` gives it) in 'risk', "
+                         "or give the CSV `lungai rp predict` wrote for this patient; without a risk to report, "
+                         "leave --rp out")
+    check_rp_interval(row, path, what)
+    if row["high_risk"] is not None and _text(row.get("threshold")):
         risk, threshold = float(row["risk"]), float(row["threshold"])
         # rp predict's rule, high_risk = risk >= threshold, up to the 5 significant digits it writes them with
         if abs(risk - threshold) > 1e-4 * max(threshold, 1e-3) and (risk >= threshold) != bool(row["high_risk"]):
@@ -596,6 +619,34 @@ def rp_row(row: dict | None, path, what: str = "RP prediction CSV") -> dict | No
                              "contradict itself", "correct high_risk or the threshold (the model's: its model card), "
                              "or give the CSV `lungai rp predict` wrote")
     return row
+
+
+def check_rp_interval(row: dict, path, what: str = "RP prediction CSV") -> None:
+    """The interval of an RP row (its risks between 0 and 1 already) as ``lungai rp predict`` writes it
+    (:func:`lungai.rp.uncertainty.risk_with_interval`: widened to hold the risk): both bounds or neither, and
+    risk_low <= risk <= risk_high, up to the 5 significant digits rp predict writes them with.  An interval one of
+    whose bounds is missing, inverted or not holding its risk is refused, naming the values (QA rpfollow63: risk 0.3
+    with risk_low 0.5, or risk_high 0.2, went into the SR as it was, under the comment "the interval rp_risk_low to
+    rp_risk_high")."""
+    low, high = _text(row.get("risk_low")), _text(row.get("risk_high"))
+    if not low and not high:
+        return
+    fix = ("write the interval `lungai rp predict` gave with this risk (risk_low <= risk <= risk_high), or leave "
+           "both risk_low and risk_high empty; " + RP_FIX)
+    if not (low and high):
+        given, missing = ("risk_low", "risk_high") if low else ("risk_high", "risk_low")
+        raise InputError(f"the {what} {path} holds {given} {low or high} but no {missing}: an interval needs both "
+                         "bounds", fix)
+    risk, lo, hi = float(row["risk"]), float(low), float(high)
+
+    def below(a, b):     # a < b beyond the 5 significant digits rp predict writes
+        return b - a > 1e-4 * max(abs(a), abs(b), 1e-3)
+
+    if below(risk, lo) or below(hi, risk):
+        raise InputError(f"the {what} {path} holds risk {risk:g} with risk_low {lo:g} and risk_high {hi:g}: "
+                         + ("the bounds are inverted (risk_low above risk_high)" if below(hi, lo) else
+                            "the interval does not hold its risk")
+                         + " - `lungai rp predict` writes risk_low <= risk <= risk_high", fix)
 
 
 def dose_column(name) -> bool:
@@ -628,15 +679,22 @@ def check_table_numbers(table, path, what: str, columns) -> None:
     file, the column and the value, before any DICOM object is written.  ``table``: a DataFrame or one row (dict)."""
     import pandas as pd
 
+    from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, decimal_comma_number, number_hint
+
     rows = table.to_dict("records") if isinstance(table, pd.DataFrame) else [table or {}]
     wanted = columns if callable(columns) else (lambda c, names=tuple(columns): c in names)
     for row in rows:
         for column, value in row.items():
             if wanted(column) and _not_a_number(value):
+                # a spreadsheet's decimal comma (0,42) or Percentage cell (45%): named, with its fix (QA rpfollow63:
+                # only "give the CSV as lungai wrote it")
+                hint = number_hint(value) if isinstance(value, str) else ""
+                fix = (DECIMAL_COMMA_FIX if decimal_comma_number(value) is not None else PERCENT_FIX) + "; " \
+                    if hint else ""
                 raise InputError(f"the {what} {path} holds {value!r} in its column {column!r}, which is not a "
-                                 "finite number: it cannot be reported in the DICOM SR",
-                                 f"give the {what} as lungai wrote it (finite numbers in {column!r}; an empty cell: "
-                                 "not measured)")
+                                 f"finite number{hint}: it cannot be reported in the DICOM SR",
+                                 f"{fix}give the {what} as lungai wrote it (finite numbers in {column!r}; an empty "
+                                 "cell: not measured)")
 
 
 def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,
@@ -799,7 +857,8 @@ def rp_comment(rp: dict | None) -> str | None:
     plain number (QA srrp62: the SR's rp_risk named no endpoint, the console and panel did), the rule of
     rp_high_risk with the threshold and its rule (the CSV's ``threshold`` / ``threshold_rule`` where it has them,
     :func:`lungai.rp.predict.with_threshold`, else "not recorded": QA srhigh62, as rp predict's header,
-    :func:`lungai.rp.predict.prediction_header`), and the row's ``warnings`` (QA rpcsv63); None when it says
+    :func:`lungai.rp.predict.prediction_header`; a threshold without high_risk: what rp_threshold is), and the row's
+    ``warnings`` (QA rpcsv63); None when it says
     nothing (or there is no RP row)."""
     from lungai.report.html import RP_WARNINGS
     from lungai.rp.uncertainty import uncertainty_text
@@ -821,6 +880,10 @@ def rp_comment(rp: dict | None) -> str | None:
                          if _text(rp.get("threshold")) else
                          "the model's threshold (not recorded in the RP prediction CSV; the model card names it)")
             parts.append(f"rp_high_risk: 1 = HIGH RISK, rp_risk >= {threshold}")
+        elif _text(rp.get("threshold")):    # a CSV without high_risk: what rp_threshold is (QA rpfollow63: unsaid)
+            rule = f" ({_text(rp.get('threshold_rule'))})" if _text(rp.get("threshold_rule")) else ""
+            parts.append(f"rp_threshold: the model's high-risk threshold{rule}, HIGH RISK where rp_risk >= it "
+                         "(the RP prediction CSV has no high_risk)")
     parts += [f"RP risk {_text(rp.get('illustrative'))}"] if _text(rp.get("illustrative")) else []
     parts += [f"RP features {what}: {_text(rp.get(key))}" for key, what in RP_WARNINGS if _text(rp.get(key))]
     # the row's own warnings (a training patient's in-sample risk, other radiomics settings, a tumour that needs
