@@ -703,7 +703,11 @@ def test_every_review_reason_says_what_to_do():
     info = {"review_reasons": every, "roi_mode": "seed", "n_components": 1, "tumor_volume_ml": 3.0}
     actions = review_actions(info)
     assert len(actions) == len(every) and all(a and a[0] != " " for a in actions)
-    placed = [r for r in every if r not in (pp.DENSE_REASON, pp.FAR_REASON)]   # a seed / box off the chest: move it
+    # a seed / box off the chest: move it; its numbers read as bounds / voxel indices: run again with the note's
+    placed = [r for r in every if r not in (pp.DENSE_REASON, pp.FAR_REASON)]
+    low = review_actions(dict(info, review_reasons=placed))[placed.index(LOW_CONFIDENCE)]
+    assert "--model" not in low and "the numbers the note gives" in low
+    placed = [r for r in placed if r not in (pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)]
     low = review_actions(dict(info, review_reasons=placed))[placed.index(LOW_CONFIDENCE)]
     assert "check" in low and ("ROI" in low or "--roi" in low) and "--model" in low
     assert "--model" not in actions[every.index(LOW_CONFIDENCE)] and "move" in actions[every.index(LOW_CONFIDENCE)]

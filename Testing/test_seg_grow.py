@@ -1013,3 +1013,18 @@ def test_an_emptied_off_seed_result_reports_an_empty_results_confidence():
     empty = empty_result_features(feats)
     assert empty[FLIP_FEATURE] == 0.0 and empty["automatic_mode"] == 0.0
     assert confidence(empty, cal) == pytest.approx(0.3 + 0.05 * np.log10(0.01))
+
+
+def test_an_emptied_off_seed_results_kept_pass_reports_the_empty_results_confidence():
+    """QA on LUNG1-003 (`--seed-point=-1.0,18.6,-191.9`, the vertebral body): the mask was emptied and the result's
+    confidence was 0.078 (flagged), but result.json's roi_passes still gave the kept pass the maps' confidence 0.6696
+    (above the review threshold) for a pass whose written mask is empty.  The kept pass now reports the written
+    result's confidence (the maps' own kept as ``maps_confidence``)."""
+    bone, ball, cfg = _bone_beside_tumour()
+    model = (cfg, [SoftTissueOracle(), SoftTissueOracle()], {})         # uncalibrated: confidence = agreement
+    i = infer.segment_tumour(bone, model, seed_lps=(32.0, 0.0, 0.0)).info
+    assert i["n_components"] == 0 and i["roi_passes"]
+    (kept,) = [q for q in i["roi_passes"] if q["kept"]]
+    assert kept["mask_ml"] == 0.0
+    assert kept["confidence"] == i["confidence"] == 0.0, kept
+    assert kept["maps_confidence"] > 0.5        # the members agree on the region 30 mm away

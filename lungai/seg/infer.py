@@ -679,6 +679,14 @@ EMPTY_ACTIONS = {
 # (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told to try the DynUNet)
 MISPLACED_LOW_ACTION = (f"{CHECK_OUTLINE}; first move the seed / ROI box onto the tumour (it lies in bone or far from "
                         "the lungs) and run again")
+# the seed's / ROI's numbers themselves flagged (bounds order, voxel indices): the review of what was segmented comes
+# after running again with the numbers the note gives - no other model (QA on lung2: its lesion's bounds in Slicer's
+# order found 106 ml, and the low confidence's action said to try the DynUNet)
+MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON)
+WRONG_NUMBERS_REASONS = (pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)
+WRONG_NUMBERS_LOW_ACTION = ("first check the seed's / ROI's numbers (see the note): if they are voxel indices or Slicer's "
+                            "bounds order, not LPS mm (an ROI: two corners), run again with the numbers the note "
+                            f"gives; if they are right, {CHECK_OUTLINE}")
 
 
 def ran_on_cut_faces(info: dict) -> list:
@@ -706,16 +714,20 @@ def review_actions(info: dict) -> list:
     """What to do about each of ``info["review_reasons"]`` (in their order; :data:`REVIEW_ACTIONS`): an empty result's
     low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
     (:data:`EMPTY_ACTIONS`), a seed / box in bone or far from the lungs to move it first (:data:`MISPLACED_LOW_ACTION`,
-    no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
+    no other model), one whose numbers may be bounds / voxel indices to run again with the note's numbers first
+    (:data:`WRONG_NUMBERS_LOW_ACTION`, no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
     reason without its own action says to check the outline."""
     empty = info.get("n_components") == 0
-    misplaced = {pp.DENSE_REASON, pp.FAR_REASON} & set(info.get("review_reasons") or ())
+    misplaced = set(MISPLACED_REASONS) & set(info.get("review_reasons") or ())
+    wrong_numbers = set(WRONG_NUMBERS_REASONS) & set(info.get("review_reasons") or ())
     out = []
     for reason in info.get("review_reasons") or []:
         if reason == LOW_CONFIDENCE and empty:
             out.append(EMPTY_ACTIONS.get(info.get("roi_mode"), EMPTY_ACTIONS["lungs"]))
         elif reason == LOW_CONFIDENCE and misplaced:
             out.append(MISPLACED_LOW_ACTION)
+        elif reason == LOW_CONFIDENCE and wrong_numbers:
+            out.append(WRONG_NUMBERS_LOW_ACTION)
         elif reason == RAN_ON and ran_on_cut_faces(info):
             out.append(ran_on_action(ran_on_cut_faces(info)))
         else:
@@ -874,6 +886,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if flip_check and automatic:
         feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
     conf = confidence(feats, calib)
+    if off_seed and kept_pass:      # the kept pass's confidence is that of what is written (QA: the maps' 0.67 over
+        kept_pass["maps_confidence"] = kept_pass.get("confidence")      # an empty mask of confidence 0.08)
+        kept_pass["confidence"] = round(conf, 4)
     n_comp = int(ndimage.label(binary)[1])
     bar.update(1, "mapped to input grid")
     # the model grid's maps and the crop's labels are not used below: freed before the full-grid images are made,
