@@ -609,7 +609,7 @@ UNCALIBRATED_REASON = "the model's confidence is not calibrated"
 def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False, cut: bool = False,
                    incomplete: bool = False, ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False, thin_slab: bool = False, roi_order: bool = False,
-                   voxel_index: bool = False, dense: bool = False, far: bool = False) -> list:
+                   voxel_index: bool = False, dense: bool = False, far: bool = False, loose: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + \
         ([CUT_REASON] if cut else []) + \
@@ -618,7 +618,7 @@ def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False,
         ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
         ([pp.THIN_SLAB_REASON] if thin_slab else []) + ([pp.ROI_ORDER_REASON] if roi_order else []) + \
         ([pp.VOXEL_INDEX_REASON] if voxel_index else []) + ([pp.DENSE_REASON] if dense else []) + \
-        ([pp.FAR_REASON] if far else [])
+        ([pp.FAR_REASON] if far else []) + ([pp.LOOSE_ROI_REASON] if loose else [])
 
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
@@ -660,6 +660,9 @@ REVIEW_ACTIONS = {
     pp.FAR_REASON: ("move the seed onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and y), or "
                     "draw an ROI box round it (--roi), and run again"),
     DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
+    pp.LOOSE_ROI_REASON: (f"{CHECK_OUTLINE}: cut off what the mask takes in round the tumour (spine, mediastinum, "
+                          "vessels, chest wall), or draw the ROI box round the tumour, up to about 10 mm beyond it "
+                          "(--roi; Segmentation panel: mode ROI), and run again"),
 }
 # an empty result: nothing found where the user looked (by mode)
 EMPTY_ACTIONS = {
@@ -903,6 +906,10 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
+    # a user's box much larger than the tumour found (its part in the CT): said and flagged, never changed
+    # (not when its numbers are flagged as bounds / voxel indices: running again with the note's numbers comes first)
+    loose = (pp.loose_roi_note(_box_size_mm(ct, corners), volume, cfg.seed_box_mm, cfg.roi_margin_mm)
+             if box.mode == "roi" and not (roi_order or roi_voxels) else None)
     notes = ([method_note] if method_note else []) + ([] if n_comp or off_seed else [
         "no tumour found in the region of interest"])
     cal_passes = calibration_mc_passes(meta) if method == "mc-dropout" else None
@@ -913,7 +920,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     notes += [n for n in (aerated, dense, far) if n]
     if off_seed:
         notes.append(off_seed_note(*off_seed))
-    notes += [n for n in (roi_order, roi_outside, roi_voxels) if n]
+    notes += [n for n in (roi_order, roi_outside, roi_voxels, loose) if n]
     if slab:
         notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
@@ -983,7 +990,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                              incomplete=incomplete and not ran_on, ran_on=ran_on,
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
                              thin_slab=bool(slab), roi_order=bool(roi_order),
-                             voxel_index=bool(voxels or roi_voxels), dense=bool(dense), far=bool(far))
+                             voxel_index=bool(voxels or roi_voxels), dense=bool(dense), far=bool(far),
+                             loose=bool(loose))
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 kept_candidate_text(candidates[0]))
