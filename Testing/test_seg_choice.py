@@ -576,3 +576,23 @@ def test_the_model_hints_quote_the_shipped_dynunets_test_dice():
         assert DYNUNET_TEST_DICE[case][1] == re.search(row, retrained).group(1), case
     readme = _words((root / "README.md").read_text(encoding="utf-8"))
     assert "lung2 0.800" in readme and "LUNG1-003 GTV-1 0.597" in readme
+
+
+def test_no_model_advice_for_an_roi_in_bounds_order_or_voxel_indices():
+    """QA on lung2: `--roi=28.9,82.8,-115.7,-75.0,-285.0,-235.0` (its lesion's bounds in Slicer's order) found 106 ml
+    with low confidence, and the to-do lines said "draw an ROI box round the tumour ... or try another model (--model,
+    e.g. the DynUNet ...)" and a note named the DynUNet, next to the bounds-order reason.  The box's numbers are the
+    first fix: an ROI flagged as bounds order / voxel indices gets no model advice - in the notes or in the low
+    confidence's action, which says to run again with the numbers the note gives."""
+    from lungai.seg.choice import model_hint
+    from lungai.seg.infer import LOW_CONFIDENCE, REVIEW_ACTIONS, review_actions
+    from lungai.seg.preprocess import ROI_ORDER_REASON, VOXEL_INDEX_REASON
+
+    for mode, wrong in (("roi", ROI_ORDER_REASON), ("roi", VOXEL_INDEX_REASON), ("seed", VOXEL_INDEX_REASON)):
+        for vol in (0.7, 106.0):
+            info = {"roi_mode": mode, "tumor_volume_ml": vol, "notes": [], "n_components": 1,
+                    "review_reasons": [LOW_CONFIDENCE, wrong]}
+            assert model_hint(default_model_dir(), info) is None, (mode, wrong, vol)
+            low, fix = review_actions(info)
+            assert "--model" not in low and "DynUNet" not in low and "the numbers the note gives" in low, low
+            assert fix == REVIEW_ACTIONS[wrong]

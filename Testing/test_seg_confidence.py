@@ -696,14 +696,18 @@ def test_every_review_reason_says_what_to_do():
     every = review_reasons(0.1, 0.5, uncalibrated=True, cut=True, incomplete=True, ran_on=True, several=True,
                            seed_away=True,
                            aerated=True, thin_slab=True, roi_order=True, voxel_index=True, dense=True,
-                           far=True) + [DISAGREE]
+                           far=True, loose=True) + [DISAGREE]
     assert {LOW_CONFIDENCE, RAN_ON, SEED_AWAY, pp.AERATED_REASON, pp.THIN_SLAB_REASON, pp.ROI_ORDER_REASON,
-            pp.VOXEL_INDEX_REASON, pp.DENSE_REASON, pp.FAR_REASON, DISAGREE} <= set(every)
+            pp.VOXEL_INDEX_REASON, pp.DENSE_REASON, pp.FAR_REASON, pp.LOOSE_ROI_REASON, DISAGREE} <= set(every)
     assert set(every) == set(REVIEW_ACTIONS), set(every) ^ set(REVIEW_ACTIONS)
     info = {"review_reasons": every, "roi_mode": "seed", "n_components": 1, "tumor_volume_ml": 3.0}
     actions = review_actions(info)
     assert len(actions) == len(every) and all(a and a[0] != " " for a in actions)
-    placed = [r for r in every if r not in (pp.DENSE_REASON, pp.FAR_REASON)]   # a seed / box off the chest: move it
+    # a seed / box off the chest: move it; its numbers read as bounds / voxel indices: run again with the note's
+    placed = [r for r in every if r not in (pp.DENSE_REASON, pp.FAR_REASON)]
+    low = review_actions(dict(info, review_reasons=placed))[placed.index(LOW_CONFIDENCE)]
+    assert "--model" not in low and "the numbers the note gives" in low
+    placed = [r for r in placed if r not in (pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)]
     low = review_actions(dict(info, review_reasons=placed))[placed.index(LOW_CONFIDENCE)]
     assert "check" in low and ("ROI" in low or "--roi" in low) and "--model" in low
     assert "--model" not in actions[every.index(LOW_CONFIDENCE)] and "move" in actions[every.index(LOW_CONFIDENCE)]

@@ -1013,3 +1013,47 @@ def test_an_emptied_off_seed_result_reports_an_empty_results_confidence():
     empty = empty_result_features(feats)
     assert empty[FLIP_FEATURE] == 0.0 and empty["automatic_mode"] == 0.0
     assert confidence(empty, cal) == pytest.approx(0.3 + 0.05 * np.log10(0.01))
+
+
+def test_an_emptied_off_seed_results_kept_pass_reports_the_empty_results_confidence():
+    """QA on LUNG1-003 (`--seed-point=-1.0,18.6,-191.9`, the vertebral body): the mask was emptied and the result's
+    confidence was 0.078 (flagged), but result.json's roi_passes still gave the kept pass the maps' confidence 0.6696
+    (above the review threshold) for a pass whose written mask is empty.  The kept pass now reports the written
+    result's confidence (the maps' own kept as ``maps_confidence``)."""
+    bone, ball, cfg = _bone_beside_tumour()
+    model = (cfg, [SoftTissueOracle(), SoftTissueOracle()], {})         # uncalibrated: confidence = agreement
+    i = infer.segment_tumour(bone, model, seed_lps=(32.0, 0.0, 0.0)).info
+    assert i["n_components"] == 0 and i["roi_passes"]
+    (kept,) = [q for q in i["roi_passes"] if q["kept"]]
+    assert kept["mask_ml"] == 0.0
+    assert kept["confidence"] == i["confidence"] == 0.0, kept
+    assert kept["maps_confidence"] > 0.5        # the members agree on the region 30 mm away
+
+
+def test_a_loose_roi_box_is_noted_and_flagged():
+    """QA on LUNG1-003's GTV-1 (35 ml, next to the spine and mediastinum; DynUNet): its own box gave Dice 0.62, the
+    box 40 mm beyond it 104 ml (Dice 0.36) running into the surroundings - with no word that the box was loose, and
+    the action said to "draw an ROI box round the tumour" to a user who had drawn one.  A box reaching on average
+    LOOSE_ROI_MM or more beyond the tumour found on each side is noted and flagged with a tighter box as the fix; a
+    box round the tumour with 20 mm beyond it is not, nor one no larger than a seed's cube."""
+    ct, ball = _ct(30.0)                                         # 14.1 ml
+    tight = infer.segment_tumour(ct, _model(), roi_lps=(-33.0, -33.0, -33.0, 33.0, 33.0, 33.0)).info
+    assert pp.LOOSE_ROI_REASON not in tight["review_reasons"] and not any("loose" in n for n in tight["notes"])
+    res = infer.segment_tumour(ct, _model(), roi_lps=(-60.0, -55.0, -60.0, 60.0, 65.0, 58.0))
+    i = res.info
+    assert _dice(res, ball) > 0.9                                # the mask itself is the same
+    assert pp.LOOSE_ROI_REASON in i["review_reasons"] and i["needs_review"]
+    (note,) = [n for n in i["notes"] if n.startswith("the ROI box is loose")]
+    ml = i["tumour_volume_ml"]
+    across = (6 * ml * 1000 / np.pi) ** (1 / 3)
+    beyond = [(v - across) / 2 for v in (122, 122, 122)]       # the box's voxels in the CT: 61 x 61 x 61 (1 x 1 x 2 mm)
+    assert (f"122 x 122 x 122 mm for a {ml:.1f} ml tumour (about {across:.0f} mm across), about {np.mean(beyond):.0f} mm "
+            f"beyond it on each side (x {beyond[0]:.0f}, y {beyond[1]:.0f}, z {beyond[2]:.0f} mm)") in note, note
+    action = i["review_actions"][i["review_reasons"].index(pp.LOOSE_ROI_REASON)]
+    assert "draw the ROI box round the tumour, up to about 10 mm beyond it" in action
+    # an empty result, or numbers flagged as Slicer's bounds order, get no loose-box note (nothing found / fix first)
+    assert pp.loose_roi_note([120.0, 120.0, 120.0], 0.0) is None
+    assert pp.loose_roi_note([79.0, 79.0, 79.0], 14.1) is None            # 24.5 mm beyond a 30 mm ball: not loose
+    assert pp.loose_roi_note([81.0, 81.0, 81.0], 14.1) is not None        # 25.5 mm
+    assert pp.loose_roi_note([60.0, 60.0, 60.0], 0.1) is None             # a seed's cube round a 6 mm nodule
+    assert pp.loose_roi_note([61.0, 60.0, 60.0], 0.1) is not None

@@ -271,7 +271,7 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     is then kept only if its tumour is larger than ``route_volume_ml``, at most ``route_unsure_max_ml`` and not
     below its own review threshold.  Automatic mode: the first model only.  ``result.json``'s ``model_choice``
     records both volumes and why."""
-    from lungai.seg.infer import LOW_CONFIDENCE
+    from lungai.seg.infer import LOW_CONFIDENCE, MISPLACED_REASONS, WRONG_NUMBERS_REASONS
 
     (first, second), (m1, m2) = choice.names, choice.models
     limit = float(choice.meta["route_volume_ml"])
@@ -330,19 +330,19 @@ def model_hint(model_dir, info: dict) -> str | None:
     found there is no sign of a large tumour -, no routed choice shipped), and whenever the seed / ROI box itself is
     flagged as lying in bone or far from the lungs (``preprocess.DENSE_REASON`` / ``FAR_REASON``): the first fix is
     to move it onto the tumour, not another model (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told the
-    DynUNet segments large tumours better)."""
+    DynUNet segments large tumours better) - or whose numbers may be bounds / voxel indices (``ROI_ORDER_REASON`` /
+    ``VOXEL_INDEX_REASON``): the first fix is to run again with the numbers the note gives."""
     import json
 
-    from lungai.seg.infer import LOW_CONFIDENCE
+    from lungai.seg.infer import LOW_CONFIDENCE, MISPLACED_REASONS, WRONG_NUMBERS_REASONS
     from lungai.seg.model_io import MODEL_JSON
-    from lungai.seg.preprocess import DENSE_REASON, FAR_REASON
     from lungai.seg.resources import (DEFAULT_MODEL_NAME, ROUTED_MODEL_NAME, dynunet_gain, large_tumour_advice,
                                       models_root)
 
     routed = models_root() / ROUTED_MODEL_NAME / MODEL_JSON
     if info.get("roi_mode") not in ("seed", "roi") or not routed.is_file():
         return None
-    if {DENSE_REASON, FAR_REASON} & set(info.get("review_reasons") or ()):
+    if set(MISPLACED_REASONS + WRONG_NUMBERS_REASONS) & set(info.get("review_reasons") or ()):
         return None
     try:
         here = Path(model_dir).resolve()

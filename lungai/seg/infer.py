@@ -609,7 +609,7 @@ UNCALIBRATED_REASON = "the model's confidence is not calibrated"
 def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False, cut: bool = False,
                    incomplete: bool = False, ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False, thin_slab: bool = False, roi_order: bool = False,
-                   voxel_index: bool = False, dense: bool = False, far: bool = False) -> list:
+                   voxel_index: bool = False, dense: bool = False, far: bool = False, loose: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + \
         ([CUT_REASON] if cut else []) + \
@@ -618,7 +618,7 @@ def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False,
         ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
         ([pp.THIN_SLAB_REASON] if thin_slab else []) + ([pp.ROI_ORDER_REASON] if roi_order else []) + \
         ([pp.VOXEL_INDEX_REASON] if voxel_index else []) + ([pp.DENSE_REASON] if dense else []) + \
-        ([pp.FAR_REASON] if far else [])
+        ([pp.FAR_REASON] if far else []) + ([pp.LOOSE_ROI_REASON] if loose else [])
 
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
@@ -660,6 +660,9 @@ REVIEW_ACTIONS = {
     pp.FAR_REASON: ("move the seed onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and y), or "
                     "draw an ROI box round it (--roi), and run again"),
     DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
+    pp.LOOSE_ROI_REASON: (f"{CHECK_OUTLINE}: cut off what the mask takes in round the tumour (spine, mediastinum, "
+                          "vessels, chest wall), or draw the ROI box round the tumour, up to about 10 mm beyond it "
+                          "(--roi; Segmentation panel: mode ROI), and run again"),
 }
 # an empty result: nothing found where the user looked (by mode)
 EMPTY_ACTIONS = {
@@ -679,6 +682,14 @@ EMPTY_ACTIONS = {
 # (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told to try the DynUNet)
 MISPLACED_LOW_ACTION = (f"{CHECK_OUTLINE}; first move the seed / ROI box onto the tumour (it lies in bone or far from "
                         "the lungs) and run again")
+# the seed's / ROI's numbers themselves flagged (bounds order, voxel indices): the review of what was segmented comes
+# after running again with the numbers the note gives - no other model (QA on lung2: its lesion's bounds in Slicer's
+# order found 106 ml, and the low confidence's action said to try the DynUNet)
+MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON)
+WRONG_NUMBERS_REASONS = (pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)
+WRONG_NUMBERS_LOW_ACTION = ("first check the seed's / ROI's numbers (see the note): if they are voxel indices or Slicer's "
+                            "bounds order, not LPS mm (an ROI: two corners), run again with the numbers the note "
+                            f"gives; if they are right, {CHECK_OUTLINE}")
 
 
 def ran_on_cut_faces(info: dict) -> list:
@@ -706,16 +717,20 @@ def review_actions(info: dict) -> list:
     """What to do about each of ``info["review_reasons"]`` (in their order; :data:`REVIEW_ACTIONS`): an empty result's
     low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
     (:data:`EMPTY_ACTIONS`), a seed / box in bone or far from the lungs to move it first (:data:`MISPLACED_LOW_ACTION`,
-    no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
+    no other model), one whose numbers may be bounds / voxel indices to run again with the note's numbers first
+    (:data:`WRONG_NUMBERS_LOW_ACTION`, no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
     reason without its own action says to check the outline."""
     empty = info.get("n_components") == 0
-    misplaced = {pp.DENSE_REASON, pp.FAR_REASON} & set(info.get("review_reasons") or ())
+    misplaced = set(MISPLACED_REASONS) & set(info.get("review_reasons") or ())
+    wrong_numbers = set(WRONG_NUMBERS_REASONS) & set(info.get("review_reasons") or ())
     out = []
     for reason in info.get("review_reasons") or []:
         if reason == LOW_CONFIDENCE and empty:
             out.append(EMPTY_ACTIONS.get(info.get("roi_mode"), EMPTY_ACTIONS["lungs"]))
         elif reason == LOW_CONFIDENCE and misplaced:
             out.append(MISPLACED_LOW_ACTION)
+        elif reason == LOW_CONFIDENCE and wrong_numbers:
+            out.append(WRONG_NUMBERS_LOW_ACTION)
         elif reason == RAN_ON and ran_on_cut_faces(info):
             out.append(ran_on_action(ran_on_cut_faces(info)))
         else:
@@ -874,6 +889,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if flip_check and automatic:
         feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
     conf = confidence(feats, calib)
+    if off_seed and kept_pass:      # the kept pass's confidence is that of what is written (QA: the maps' 0.67 over
+        kept_pass["maps_confidence"] = kept_pass.get("confidence")      # an empty mask of confidence 0.08)
+        kept_pass["confidence"] = round(conf, 4)
     n_comp = int(ndimage.label(binary)[1])
     bar.update(1, "mapped to input grid")
     # the model grid's maps and the crop's labels are not used below: freed before the full-grid images are made,
@@ -888,6 +906,10 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
+    # a user's box much larger than the tumour found (its part in the CT): said and flagged, never changed
+    # (not when its numbers are flagged as bounds / voxel indices: running again with the note's numbers comes first)
+    loose = (pp.loose_roi_note(_box_size_mm(ct, corners), volume, cfg.seed_box_mm, cfg.roi_margin_mm)
+             if box.mode == "roi" and not (roi_order or roi_voxels) else None)
     notes = ([method_note] if method_note else []) + ([] if n_comp or off_seed else [
         "no tumour found in the region of interest"])
     cal_passes = calibration_mc_passes(meta) if method == "mc-dropout" else None
@@ -898,7 +920,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     notes += [n for n in (aerated, dense, far) if n]
     if off_seed:
         notes.append(off_seed_note(*off_seed))
-    notes += [n for n in (roi_order, roi_outside, roi_voxels) if n]
+    notes += [n for n in (roi_order, roi_outside, roi_voxels, loose) if n]
     if slab:
         notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
@@ -968,7 +990,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                              incomplete=incomplete and not ran_on, ran_on=ran_on,
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
                              thin_slab=bool(slab), roi_order=bool(roi_order),
-                             voxel_index=bool(voxels or roi_voxels), dense=bool(dense), far=bool(far))
+                             voxel_index=bool(voxels or roi_voxels), dense=bool(dense), far=bool(far),
+                             loose=bool(loose))
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 kept_candidate_text(candidates[0]))

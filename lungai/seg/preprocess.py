@@ -437,6 +437,39 @@ def roi_order_note(img: sitk.Image, roi_lps):
             "(LPS mm; Slicer shows RAS: negate x and y)")
 
 
+# an ROI box drawn loosely round the tumour: on average LOOSE_ROI_MM or more beyond the tumour found on each side,
+# measured from a ball of the written mask's volume (a mask that leaks into the box's surroundings is larger, so the
+# excess is measured short: a lower limit than the 30-40 mm margins it is meant for).  A box no larger than a seed's
+# cube on any side is never loose (seed mode segments that box round a small nodule).  Measured (DynUNet; boxes round
+# the GTV / lesion of LUNG1-002, LUNG1-003's GTV-1, lung1, lung2 with 0 / 20 / 30 / 40 mm beyond it; docs/segmentation.md
+# "A loose ROI box"): 0 mm -2..7 mm, 20 mm 17-23 mm (never noted), 30 mm 26-31 mm, 40 mm 28-38 mm (noted).  QA on
+# LUNG1-003's GTV-1 (next to the spine and mediastinum): its own box Dice 0.62, 30 mm beyond it 0.38, 40 mm beyond it
+# 0.36 (104 ml marked for a 35 ml GTV) - with no word that the box was loose.
+LOOSE_ROI_MM = 25.0
+LOOSE_ROI_REASON = "the ROI box is loose round the tumour found"
+
+
+def loose_roi_note(box_size_mm, volume_ml: float, seed_box_mm: float = 60.0, margin_mm: float = 10.0):
+    """A note when the user's ROI box (``box_size_mm``: its extent in the CT along x, y, z, mm) reaches on average
+    :data:`LOOSE_ROI_MM` or more beyond the tumour found (``volume_ml``: the written mask; a ball of that volume)
+    on each side and is larger than a seed's cube (``seed_box_mm``) on some side; None otherwise (and for an empty
+    result).  ``margin_mm``: the margin segmentation adds round the box itself (named in the note)."""
+    size = np.asarray(box_size_mm, float)
+    if not volume_ml or volume_ml <= 0 or (size <= seed_box_mm).all():
+        return None
+    across = float((6.0 * volume_ml * 1000.0 / np.pi) ** (1.0 / 3.0))
+    beyond = (size - across) / 2.0
+    if beyond.mean() < LOOSE_ROI_MM:
+        return None
+    sides = ", ".join(f"{a} {v:.0f}" for a, v in zip("xyz", beyond))
+    return (f"the ROI box is loose: {' x '.join(f'{v:.0f}' for v in size)} mm for a {volume_ml:.1f} ml tumour "
+            f"(about {across:.0f} mm across), about {beyond.mean():.0f} mm beyond it on each side ({sides} mm); a "
+            "loose box takes in what lies round the tumour (spine, mediastinum, vessels, chest wall), which the model "
+            f"may mark too - draw the box round the tumour, up to about 10 mm beyond it (segmentation adds "
+            f"{margin_mm:.0f} mm round it itself), and run again; if the tumour is much larger than the mask, the mask "
+            "misses part of it - check it (docs/segmentation.md, \"A loose ROI box\")")
+
+
 def _box_in_outside_air(ct: sitk.Image, box: Box) -> bool:
     """True when every voxel of ``box`` lies in the air around the patient (:func:`_outside_air`)."""
     arr = sitk.GetArrayViewFromImage(ct)[box.lo[2]:box.hi[2], box.lo[1]:box.hi[1], box.lo[0]:box.hi[0]]
