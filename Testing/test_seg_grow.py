@@ -1043,7 +1043,7 @@ def test_a_loose_roi_box_is_noted_and_flagged():
     i = res.info
     assert _dice(res, ball) > 0.9                                # the mask itself is the same
     assert pp.LOOSE_ROI_REASON in i["review_reasons"] and i["needs_review"]
-    (note,) = [n for n in i["notes"] if n.startswith("the ROI box is loose")]
+    (note,) = [n for n in i["notes"] if n.startswith("the ROI box is much larger than the tumour found")]
     ml = i["tumour_volume_ml"]
     across = (6 * ml * 1000 / np.pi) ** (1 / 3)
     beyond = [(v - across) / 2 for v in (122, 122, 122)]       # the box's voxels in the CT: 61 x 61 x 61 (1 x 1 x 2 mm)

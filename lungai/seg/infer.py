@@ -660,9 +660,10 @@ REVIEW_ACTIONS = {
     pp.FAR_REASON: ("move the seed onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and y), or "
                     "draw an ROI box round it (--roi), and run again"),
     DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
-    pp.LOOSE_ROI_REASON: (f"{CHECK_OUTLINE}: cut off what the mask takes in round the tumour (spine, mediastinum, "
-                          "vessels, chest wall), or draw the ROI box round the tumour, up to about 10 mm beyond it "
-                          "(--roi; Segmentation panel: mode ROI), and run again"),
+    pp.LOOSE_ROI_REASON: (f"{CHECK_OUTLINE}: if the box is loose, cut off what the mask takes in round the tumour "
+                          "(spine, mediastinum, vessels, chest wall), or draw the ROI box round the tumour, up to about "
+                          "10 mm beyond it (--roi; Segmentation panel: mode ROI), and run again; if the tumour fills "
+                          "the box, the mask misses part of it: complete it"),
 }
 # an empty result: nothing found where the user looked (by mode)
 EMPTY_ACTIONS = {

@@ -446,7 +446,7 @@ def roi_order_note(img: sitk.Image, roi_lps):
 # LUNG1-003's GTV-1 (next to the spine and mediastinum): its own box Dice 0.62, 30 mm beyond it 0.38, 40 mm beyond it
 # 0.36 (104 ml marked for a 35 ml GTV) - with no word that the box was loose.
 LOOSE_ROI_MM = 25.0
-LOOSE_ROI_REASON = "the ROI box is loose round the tumour found"
+LOOSE_ROI_REASON = "the ROI box is much larger than the tumour found"
 
 
 def loose_roi_note(box_size_mm, volume_ml: float, seed_box_mm: float = 60.0, margin_mm: float = 10.0):
@@ -462,12 +462,13 @@ def loose_roi_note(box_size_mm, volume_ml: float, seed_box_mm: float = 60.0, mar
     if beyond.mean() < LOOSE_ROI_MM:
         return None
     sides = ", ".join(f"{a} {v:.0f}" for a, v in zip("xyz", beyond))
-    return (f"the ROI box is loose: {' x '.join(f'{v:.0f}' for v in size)} mm for a {volume_ml:.1f} ml tumour "
-            f"(about {across:.0f} mm across), about {beyond.mean():.0f} mm beyond it on each side ({sides} mm); a "
-            "loose box takes in what lies round the tumour (spine, mediastinum, vessels, chest wall), which the model "
-            f"may mark too - draw the box round the tumour, up to about 10 mm beyond it (segmentation adds "
-            f"{margin_mm:.0f} mm round it itself), and run again; if the tumour is much larger than the mask, the mask "
-            "misses part of it - check it (docs/segmentation.md, \"A loose ROI box\")")
+    return (f"the ROI box is much larger than the tumour found: {' x '.join(f'{v:.0f}' for v in size)} mm for a "
+            f"{volume_ml:.1f} ml tumour (about {across:.0f} mm across), about {beyond.mean():.0f} mm beyond it on each "
+            f"side ({sides} mm); either the box is loose - it takes in what lies round the tumour (spine, mediastinum, "
+            "vessels, chest wall), which the model may mark too: draw the box round the tumour, up to about 10 mm "
+            f"beyond it (segmentation adds {margin_mm:.0f} mm round it itself), and run again - or the tumour fills "
+            "the box and the mask misses part of it: check it against the CT and complete it (docs/segmentation.md, "
+            "\"A loose ROI box\")")
 
 
 def _box_in_outside_air(ct: sitk.Image, box: Box) -> bool:
