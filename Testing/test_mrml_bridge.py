@@ -1675,3 +1675,103 @@ def test_load_scene_keeps_text_changed_in_slicer_after_the_save(tmp_path):
     frame = mrml.dataframe_from_table_node(got)
     assert frame["patient"].tolist() == ['Mc"Coy', "a''b", "a''b"] and frame["v"].tolist() == [2.5, 4.5, 5.5]
     assert "two apostrophes" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+
+
+def test_load_scene_reads_the_nodes_of_the_applications_modules(tmp_path):
+    """QA mrbslicer63: load_scene read the bundle into a bare scene, which knows only MRML's own node classes: a scene
+    holding a node of a class the application's modules register - a sequence browser (any scene saved in 3D Slicer
+    with a sequence has one), the Segment Editor's parameter node, volume rendering, a colour legend - was refused
+    whole ("could not load the scene ... open it in 3D Slicer").  It loads, each node with its data and references,
+    and the text of the tables inside the browsed sequence comes back as it was."""
+    import slicer
+    import vtk
+
+    scene = mrml.new_scene()
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "notes over time")
+    for k in range(2):
+        table = slicer.vtkMRMLTableNode()
+        table.SetName("notes")
+        table.AddColumn().SetName("note")
+        column = vtk.vtkDoubleArray()
+        column.SetName("value")
+        table.AddColumn(column)
+        table.GetTable().SetNumberOfRows(1)
+        table.GetTable().SetValue(0, 0, vtk.vtkVariant(f'O"Brien {k}'))
+        table.GetTable().SetValue(0, 1, vtk.vtkVariant(k + 0.5))
+        sequence.SetDataNodeAtValue(table, str(k))
+    added = {}
+    for kind in ("vtkMRMLSequenceBrowserNode", "vtkMRMLSegmentEditorNode", "vtkMRMLVolumePropertyNode",
+                 "vtkMRMLColorLegendDisplayNode"):
+        scene.RegisterNodeClass(getattr(slicer, kind)())        # as the application's modules do
+        added[kind] = scene.AddNewNodeByClass(kind, kind[7:]).GetID()
+    scene.GetNodeByID(added["vtkMRMLSequenceBrowserNode"]).SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    with pytest.warns(InputNote):
+        path = mrml.save_scene(scene, tmp_path / "browsed.mrb")
+
+    back = mrml.load_scene(path, tmp_path / "x")
+    for kind, node_id in added.items():
+        assert back.GetNodeByID(node_id) is not None and back.GetNodeByID(node_id).IsA(kind)
+    browser = back.GetNodeByID(added["vtkMRMLSequenceBrowserNode"])
+    browsed = browser.GetMasterSequenceNode()
+    assert browsed is not None and browsed.GetName() == "notes over time" and browsed.GetNumberOfDataNodes() == 2
+    for k in range(2):
+        got = mrml.dataframe_from_table_node(browsed.GetDataNodeAtValue(str(k)))
+        assert got["note"].tolist() == [f'O"Brien {k}'] and got["value"].tolist() == [k + 0.5]
+
+
+def test_load_scene_names_the_node_kinds_it_cannot_read(tmp_path):
+    """A node of a class no module of slicer-core defines (an extension's: SlicerRT's plan) still cannot be read
+    outside 3D Slicer: the message names its kind and says what to do (before: "could not load the scene ... open it
+    in 3D Slicer to see what is wrong", which a scene that opens fine in 3D Slicer does not tell)."""
+    import zipfile
+
+    scene = mrml.new_scene()
+    mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.5]}), "T")
+    path = mrml.save_scene(scene, tmp_path / "plan.mrb")
+    edited = tmp_path / "edited.mrb"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(edited, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith(".mrml"):
+                data = data.replace(b"</MRML>", b'<RTPlan id="vtkMRMLRTPlanNode1" name="plan"></RTPlan>\n</MRML>')
+            zout.writestr(info, data)
+    with pytest.raises(InputError) as raised:
+        mrml.load_scene(edited, tmp_path / "x")
+    assert "RTPlan" in str(raised.value) and "extension" in str(raised.value)
+
+
+def test_tables_of_text_only_keep_their_text(tmp_path):
+    """QA mrbslicer63: Slicer's table writer writes no schema file (.schema.tsv) for a table whose columns are all
+    text, and the text as it was (column property LungAI.ExactText) is kept in that file: save_scene said "the text
+    is also saved exactly with the table: lungai.mrml.load_scene reads it back as it was", yet a table of names and
+    notes only came back from load_scene with O''Brien for O"Brien and a note of two lines as one.  The schema file
+    is now added - for the scene's tables and those inside a sequence - and the text comes back exactly; 3D Slicer
+    opening the bundle reads the same table as before (what the warning says it shows)."""
+    import slicer
+    import vtk
+
+    texts = ['O"Brien', "two\nlines", "plain"]
+    scene = mrml.new_scene()
+    mrml.table_node_from_dataframe(scene, pd.DataFrame({"patient": texts}), "names")
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "notes over time")
+    item = slicer.vtkMRMLTableNode()
+    item.SetName("notes")
+    item.AddColumn().SetName('GTV "primary"')
+    item.GetTable().SetNumberOfRows(3)
+    for r, text in enumerate(texts):
+        item.GetTable().SetValue(r, 0, vtk.vtkVariant(text))
+    sequence.SetDataNodeAtValue(item, "0")
+    with pytest.warns(InputNote):
+        path = mrml.save_scene(scene, tmp_path / "names.mrb")
+
+    back = mrml.load_scene(path, tmp_path / "x")
+    got = back.GetFirstNodeByName("names")
+    assert mrml.dataframe_from_table_node(got)["patient"].tolist() == texts
+    assert got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+    got = back.GetFirstNodeByName("notes over time").GetDataNodeAtValue("0")
+    assert mrml.dataframe_from_table_node(got)['GTV "primary"'].tolist() == texts
+    shown = _open_in_plain_slicer(path, tmp_path / "plain")                     # what 3D Slicer shows
+    assert mrml.dataframe_from_table_node(shown.GetFirstNodeByName("names"))["patient"].tolist() \
+        == ["O''Brien", "two lines", "plain"]
+    got = shown.GetFirstNodeByName("notes over time").GetDataNodeAtValue("0")
+    assert mrml.dataframe_from_table_node(got)["GTV ''primary''"].tolist() == ["O''Brien", "two lines", "plain"]

@@ -843,3 +843,110 @@ def test_export_dicom_button(env, ct_node, small_phantom, tmp_path, monkeypatch)
     w.onExportDicomButton()
     assert not asked and len(shown) == 1 and "pydicom 3.0.1 or newer (this Slicer has 2.4.4)" in shown[0]
     assert "QuantitativeReporting" in shown[0] and not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------- scenes opened in Slicer
+def _saved_scene_with_replaced_text(path):
+    """A .mrb saved by lungai.mrml.save_scene whose tables hold text Slicer's table reader cannot read ('"', line
+    breaks): a scene table of text and numbers, and a sequence of tables with its browser."""
+    import pandas as pd
+    import vtk
+
+    import slicer
+    from lungai import mrml
+    from lungai.errors import InputNote
+
+    scene = mrml.new_scene()
+    mrml.table_node_from_dataframe(scene, pd.DataFrame({"patient": ['O"Brien', "Smith"], "note": ["two\nlines", ""],
+                                                        "mld": [12.691809, 233096758.0]}), "patients")
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "notes over time")
+    for k in range(2):
+        item = slicer.vtkMRMLTableNode()
+        item.SetName("notes")
+        item.AddColumn().SetName("note")
+        item.GetTable().SetNumberOfRows(1)
+        item.GetTable().SetValue(0, 0, vtk.vtkVariant(f'said "no" {k}'))
+        sequence.SetDataNodeAtValue(item, str(k))
+    scene.RegisterNodeClass(slicer.vtkMRMLSequenceBrowserNode())
+    browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", "browser")
+    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    with pytest.warns(InputNote):
+        return mrml.save_scene(scene, path)
+
+
+def test_text_saved_replaced_comes_back_when_slicer_opens_the_scene(env, monkeypatch):
+    """QA mrbslicer63: a scene saved by lungai (lungai.mrml.save_scene) opened in 3D Slicer by File > Open or drag and
+    drop - not load_scene - showed the text Slicer's table reader cannot read as it was replaced (O''Brien for
+    O"Brien, a note of two lines on one).  With the extension's modules set up (as Slicer does at start-up) the
+    application's scene puts it back as load_scene does each time a scene is read (the scene's EndImportEvent:
+    Slicer's real bundle reader, vtkMRMLScene.ReadFromMRB, here): scene tables and tables inside a sequence, numbers
+    still exact, no table marked modified, text changed since it was read left as it is; once however many modules
+    set it up, and lungai.mrml is not imported at start-up."""
+    from lungai import mrml
+
+    cache = env.tmp / "cache"
+    manager = env.slicer.vtkCacheManager()
+    manager.SetRemoteCacheDirectory(str(cache))
+    io_manager = env.slicer.vtkDataIOManager()
+    io_manager.SetCacheManager(manager)
+    env.scene.SetCacheManager(manager)
+    env.scene.SetDataIOManager(io_manager)
+    env.scene.RegisterNodeClass(env.slicer.vtkMRMLSequenceBrowserNode())      # as Slicer's Sequences module does
+    path = _saved_scene_with_replaced_text(env.tmp / "patients.mrb")
+    restored, modified = [], []
+
+    def modified_since_read(scene):
+        tables = scene.GetNodesByClass("vtkMRMLTableNode")
+        return {tables.GetItemAsObject(i).GetID(): tables.GetItemAsObject(i).GetModifiedSinceRead()
+                for i in range(tables.GetNumberOfItems())}
+
+    def restore(scene, real=mrml.restore_saved_text):
+        restored.append(scene)
+        before = modified_since_read(scene)
+        real(scene)
+        modified.append((before, modified_since_read(scene)))
+
+    monkeypatch.setattr(mrml, "restore_saved_text", restore)
+    for name in MODULES:
+        getattr(_module(name), name)(module_parent(name))           # Slicer's start-up
+    mrml.keep_exact_values_current(env.scene)                      # as the panels install it
+
+    assert env.scene.ReadFromMRB(str(path), True)                  # File > Open
+    assert len(restored) == 1
+    patients = env.scene.GetFirstNodeByName("patients")
+    frame = mrml.dataframe_from_table_node(patients)
+    assert frame["patient"].tolist() == ['O"Brien', "Smith"] and frame["note"].tolist() == ["two\nlines", ""]
+    assert frame["mld"].tolist() == [12.691809, 233096758.0]
+    assert patients.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+    assert modified[0][0] == modified[0][1]                        # none marked modified (to save) by it
+    sequence = env.scene.GetFirstNodeByName("notes over time")
+    for k in range(2):
+        assert mrml.dataframe_from_table_node(sequence.GetDataNodeAtValue(str(k)))["note"].tolist() == [f'said "no" {k}']
+
+    import vtk
+
+    patients.GetTable().SetValue(1, 0, vtk.vtkVariant("Smith-Jones"))     # edited in Slicer's table view
+    patients.GetTable().Modified()
+    assert env.scene.ReadFromMRB(str(path), False)                 # Add Data of the bundle again
+    assert len(restored) == 2
+    assert mrml.dataframe_from_table_node(patients)["patient"].tolist() == ['O"Brien', "Smith-Jones"]
+    tables = env.scene.GetNodesByClass("vtkMRMLTableNode")
+    added = [tables.GetItemAsObject(i) for i in range(tables.GetNumberOfItems())]
+    added = [node for node in added if node.GetName().startswith("patients") and node.GetID() != patients.GetID()]
+    assert len(added) == 1 and mrml.dataframe_from_table_node(added[0])["patient"].tolist() == ['O"Brien', "Smith"]
+
+
+def test_restoring_saved_text_at_start_up_imports_nothing_heavy():
+    """Setting the observer up at start-up imports no lungai.mrml (numpy, SimpleITK); a scene read with no table or
+    sequence does not either."""
+    import subprocess
+    import sys
+
+    script = ("import sys, slicer\nfrom LungAICommon.panel import restore_saved_text_on_import\n"
+              "scene = slicer.vtkMRMLScene()\nrestore_saved_text_on_import(scene)\nrestore_saved_text_on_import(scene)\n"
+              "scene.AddNewNodeByClass('vtkMRMLScalarVolumeNode')\n"
+              "scene.StartState(scene.ImportState)\nscene.EndState(scene.ImportState)\n"
+              "print('lungai.mrml' in sys.modules, 'SimpleITK' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]

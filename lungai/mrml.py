@@ -867,6 +867,39 @@ def _register_markups_storage(scene):
     return scene
 
 
+def _register_node_classes(scene):
+    """Let a headless scene read every kind of node that MRML and the application's modules define (slicer-core holds
+    their classes; the application's module logics register them in its scene, a bare vtkMRMLScene does not): the
+    sequence browser, segment editor, volume rendering, colour legend, unit, crop volume nodes ...  Without them
+    the whole scene was refused (QA mrbslicer63: any scene saved in 3D Slicer with a sequence has a sequence browser,
+    one that used the Segment Editor its parameter node).  A class whose XML tag a registered class already has is
+    left out (registering it would replace that class).  Returns ``scene``."""
+    for name in dir(slicer):
+        kind = getattr(slicer, name, None) if name.startswith("vtkMRML") and name.endswith("Node") else None
+        if not isinstance(kind, type) or not issubclass(kind, slicer.vtkMRMLNode) \
+                or scene.CreateNodeByClass(name) is not None:
+            continue
+        try:
+            node = kind()
+        except TypeError:                     # an abstract class
+            continue
+        if not scene.GetClassNameByTag(node.GetNodeTagName()):
+            scene.RegisterNodeClass(node)
+    return scene
+
+
+def _unknown_node_tags(scene, mrml_file: Path) -> list:
+    """The XML tags of the nodes in ``mrml_file`` that ``scene`` has no class for (a node of an extension that
+    lungai cannot read: SlicerRT's, a scripted module's own node class), sorted."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    try:
+        root = ET.parse(mrml_file).getroot()
+    except (ET.ParseError, OSError):
+        return []
+    return sorted({element.tag for element in root if not scene.GetClassNameByTag(element.tag)})
+
+
 def new_scene():
     """An empty MRML scene (headless with slicer-core; in the application use ``slicer.mrmlScene``).
 
@@ -891,7 +924,7 @@ _TEXT_REPLACEMENTS = (('"', "''"), ("\r\n", " "), ("\r", " "), ("\n", " "))
 REPLACED_TEXT_ATTRIBUTE = "LungAI.SavedTextReplaced"
 # the column property (saved in the table's .schema.tsv) of a column whose saved text was replaced: that text as it
 # was - its text cells, its name, its column properties (:func:`_exact_text_of_column`) - which :func:`load_scene`
-# puts back (:func:`_restore_exact_text`); base64 of JSON, so Slicer's reader and writer keep it as it is
+# puts back (:func:`restore_saved_text`); base64 of JSON, so Slicer's reader and writer keep it as it is
 EXACT_TEXT_PROPERTY = "LungAI.ExactText"
 _EXACT_TEXT_PREFIX = "j:"
 
@@ -1075,27 +1108,48 @@ def _rewrite_table_files(scene, mrb: Path) -> None:
     if not fixes and not nested:
         return
     _rewrite_bundle(mrb, lambda name, data: (_nested_tables_rewritten(data, nested[name]) if name in nested
-                                             else fixes.get(name, data) if name.endswith(".tsv") else data))
+                                             else fixes.get(name, data) if name.endswith(".tsv") else data),
+                    _schemas_beside(fixes))
 
 
 def _table_fixes(file_name: str, node, columns) -> dict:
     """{file name: bytes} of a table's rewritten ``.tsv`` file (named ``file_name``) and ``.schema.tsv`` file."""
     tsv, schema = _table_files_rewritten(node, columns)
-    return {file_name: tsv, file_name[: -len(".tsv")] + ".schema.tsv": schema}
+    return {file_name: tsv, _schema_file_name(file_name): schema}
 
 
-def _rewrite_zip(source, target, rewritten) -> None:
+def _schema_file_name(file_name: str) -> str:
+    """The schema file of the table file ``file_name`` (vtkMRMLTableStorageNode: "T.tsv" -> "T.schema.tsv")."""
+    return file_name[: -len(".tsv")] + ".schema.tsv"
+
+
+def _schemas_beside(fixes: dict) -> dict:
+    """{table file name: {its schema file name: bytes}} of the table files in ``fixes`` (:func:`_table_fixes`), for
+    :func:`_rewrite_zip` to add where the bundle has no schema file: Slicer's writer writes none for a table of text
+    columns only, and the text as it was (:data:`EXACT_TEXT_PROPERTY`) is kept there (QA mrbslicer63: a table of
+    text only - names, notes - came back from load_scene with O''Brien for O"Brien)."""
+    return {name: {_schema_file_name(name): fixes[_schema_file_name(name)]} for name in fixes
+            if not name.endswith(".schema.tsv") and _schema_file_name(name) in fixes}
+
+
+def _rewrite_zip(source, target, rewritten, beside: Optional[dict] = None) -> None:
     """Write the zip file ``source`` (a path or a file object) as ``target``: each entry's data as
-    ``rewritten(entry's file name, data)``."""
+    ``rewritten(entry's file name, data)``; ``beside``: {file name: {file name: bytes}}, files written next to an
+    entry of that name where ``source`` has none of their name there."""
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        entries = set(zin.namelist())
         for info in zin.infolist():
             zout.writestr(info, rewritten(Path(info.filename).name, zin.read(info)))
+            folder = info.filename.rsplit("/", 1)[0] + "/" if "/" in info.filename else ""
+            for name, data in (beside or {}).get(Path(info.filename).name, {}).items():
+                if folder + name not in entries:
+                    zout.writestr(folder + name, data, compress_type=info.compress_type)
 
 
-def _rewrite_bundle(bundle: Path, rewritten) -> None:
+def _rewrite_bundle(bundle: Path, rewritten, beside: Optional[dict] = None) -> None:
     """Rewrite the zip file ``bundle`` in place (:func:`_rewrite_zip`)."""
     tmp = bundle.with_name(bundle.name + ".tmp")
-    _rewrite_zip(bundle, tmp, rewritten)
+    _rewrite_zip(bundle, tmp, rewritten, beside)
     tmp.replace(bundle)
 
 
@@ -1126,7 +1180,7 @@ def _nested_tables_rewritten(data: bytes, items: dict) -> bytes:
     if not fixes:
         return data
     out = io.BytesIO()
-    _rewrite_zip(io.BytesIO(data), out, fixes.get)
+    _rewrite_zip(io.BytesIO(data), out, fixes.get, _schemas_beside(fixes))
     return out.getvalue()
 
 
@@ -1227,15 +1281,23 @@ def _stored_exact_text(text: str) -> Optional[dict]:
     return kept
 
 
-def _restore_exact_text(scene) -> None:
-    """:func:`load_scene`: put back the text that :func:`save_scene` saved replaced (:data:`_TEXT_REPLACEMENTS`) in
-    the scene's tables and the tables inside its sequences, from their :data:`EXACT_TEXT_PROPERTY`
-    (:func:`_restore_table_text`)."""
+def restore_saved_text(scene) -> None:
+    """Put back the text that :func:`save_scene` saved replaced (:data:`_TEXT_REPLACEMENTS`) in the scene's tables
+    and the tables inside its sequences, from their :data:`EXACT_TEXT_PROPERTY` (:func:`_restore_table_text`; a
+    table without it is left alone, so calling it again changes nothing).  :func:`load_scene` calls it, and in 3D
+    Slicer the extension calls it each time a scene is read into the application's scene (File > Open, drag and
+    drop: :func:`LungAICommon.panel.restore_saved_text_on_import`).  A table is not marked modified by it (3D
+    Slicer does not count it among the data to save), nor refreshed by :func:`keep_exact_values_current` half put
+    back."""
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     nodes = [tables.GetItemAsObject(i) for i in range(tables.GetNumberOfItems())]
     nodes += [node for _sequence, items in _sequence_tables(scene) for _value, node in items]
     for node in nodes:
-        _restore_table_text(node)
+        _REFRESHING.add(_table_key(node))
+        try:
+            _restore_table_text(node)
+        finally:
+            _REFRESHING.discard(_table_key(node))
 
 
 def _restore_cells(arr, cells: list) -> bool:
@@ -1527,7 +1589,9 @@ def load_scene(path: str | Path, extract_to: str | Path):
     own ``.mrml`` file (the one nearest its top), never another one ``extract_to`` already holds (QA scene62: a
     folder that held another unpacked bundle gave that bundle's scene, silently).  The text of tables that
     :func:`save_scene` saved replaced ('"', line breaks: what 3D Slicer shows) is put back as it was
-    (:func:`_restore_exact_text`; QA mrbtext63: a patient O"Brien came back as O''Brien)."""
+    (:func:`restore_saved_text`; QA mrbtext63: a patient O"Brien came back as O''Brien).  The scene can hold the
+    nodes of the application's modules (:func:`_register_node_classes`: a sequence browser, the Segment Editor's
+    node ...); a node of an extension's class is named in the error."""
     target = Path(extract_to)
     try:
         with zipfile.ZipFile(path) as bundle:
@@ -1537,7 +1601,7 @@ def load_scene(path: str | Path, extract_to: str | Path):
         raise InputError(f"could not read the scene {path}", "check that it is a complete .mrb file") from exc
     if not names:
         raise InputError(f"{path} holds no .mrml scene file", "check that it is a Slicer .mrb bundle")
-    scene = _register_markups_storage(slicer.vtkMRMLScene())
+    scene = _register_node_classes(_register_markups_storage(slicer.vtkMRMLScene()))
     # a sequence of transforms, markups, tables ... is stored as a nested .seq.mrb, which the scene unpacks into the
     # remote cache directory of its data IO manager: without one (a bare scene) the whole scene failed to load
     io_manager, cache = slicer.vtkDataIOManager(), slicer.vtkCacheManager()
@@ -1548,9 +1612,14 @@ def load_scene(path: str | Path, extract_to: str | Path):
     mrml_file = target / min(names, key=lambda name: (name.strip("/").count("/"), name))
     scene.SetURL(str(mrml_file))
     if not scene.Connect():
+        unknown = _unknown_node_tags(scene, mrml_file)
+        if unknown:
+            raise InputError(f"could not load the scene in {path}: it holds nodes of a kind that lungai cannot read "
+                             f"outside 3D Slicer ({', '.join(unknown)} - an extension's)",
+                             "open it in 3D Slicer with that extension, delete those nodes and save the scene again")
         raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")
     _restore_saved_names(scene, mrml_file)
-    _restore_exact_text(scene)
+    restore_saved_text(scene)
     return scene
 
 
