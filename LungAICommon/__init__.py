@@ -7,8 +7,7 @@ Python (no Qt, no ``slicer``) and is unit-tested outside Slicer (``Testing/test_
 - :mod:`.commands` - build ``lungai`` command lines from panel values (the CLI contracts).
 - :mod:`.requirements` - the Python packages each feature needs (pinned, from pyproject.toml).
 - :mod:`.manifest` - a radiomics-batch manifest from a folder of cases.
-- :mod:`.panel` - what the three panels share: background jobs, input-node observers, the packages a job needs;
-  tables' text that lungai saved replaced put back when Slicer opens a scene.
+- :mod:`.panel` - what the three panels share: background jobs, input-node observers, the packages a job needs.
 - :mod:`.sampledata` - the synthetic sample case for the SampleData module.
 - :mod:`.install` - install missing packages on first use, after a confirmation (Slicer only).
 - :mod:`.qtjob` - drive a :class:`.process.LungAIProcess` from a Qt timer (Slicer only).

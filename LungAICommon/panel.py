@@ -11,8 +11,6 @@ Why this exists (each point was a defect, see docs/slicer.md):
   :class:`PanelJob` captures the parameter node and the input nodes at start, so a module switch
   (``exit()`` disconnects the GUI) or a changed selector does not change what is loaded at the end.
 - A job's exported patient images are deleted when it ends, however it ends (:meth:`PanelJob.finish`).
-- A scene opened in Slicer (File > Open, drag and drop) showed the text that ``lungai.mrml.save_scene`` saved
-  replaced (O''Brien for O"Brien): :func:`restore_saved_text_on_import` puts it back as ``load_scene`` does.
 """
 
 from __future__ import annotations
@@ -38,49 +36,6 @@ def checkSlicerVersion(moduleParent) -> Optional[str]:
         logging.error(problem)
         moduleParent.helpText = f"<b>{problem}</b><br><br>" + (moduleParent.helpText or "")
     return problem
-
-
-def restore_saved_text_on_import(scene) -> None:
-    """Each time a scene is read into ``scene`` (File > Open, drag and drop, Add Data of a ``.mrb`` / ``.mrml``:
-    its EndImportEvent), put back the text of its tables that ``lungai.mrml.save_scene`` saved replaced ('"' as two
-    apostrophes, a line break as a space: Slicer's table reader cannot read them) with
-    ``lungai.mrml.restore_saved_text``, the function ``load_scene`` uses.  Once per scene (each module calls it at
-    start-up on the application's scene); ``lungai.mrml`` (numpy, SimpleITK) is imported only when a scene read
-    holds a table or a sequence, never at start-up."""
-    if scene is None or getattr(scene, "lungai_restores_saved_text", False):
-        return
-    scene.lungai_restores_saved_text = True
-    scene.AddObserver(scene.EndImportEvent, _restore_saved_text_after_import)
-
-
-def _restore_saved_text_after_import(scene, _event=None) -> None:
-    if scene.GetFirstNodeByClass("vtkMRMLTableNode") is None \
-            and scene.GetFirstNodeByClass("vtkMRMLSequenceNode") is None:
-        return
-    try:
-        from lungai import mrml
-
-        mrml.restore_saved_text(scene)
-    except Exception:           # never in the way of opening the scene: the text stays as Slicer read it
-        logging.exception("LungAI: could not put back the text of the scene's tables as it was saved")
-
-
-def restoreSavedTextOnOpen() -> None:
-    """:func:`restore_saved_text_on_import` on the application's scene: now if Slicer has made it, else once Slicer
-    has started (a module's ``__init__``)."""
-    import slicer
-
-    scene = getattr(slicer, "mrmlScene", None)
-    if scene is not None:
-        restore_saved_text_on_import(scene)
-    else:
-        slicer.app.connect("startupCompleted()", _restore_saved_text_on_started)
-
-
-def _restore_saved_text_on_started() -> None:
-    import slicer
-
-    restore_saved_text_on_import(getattr(slicer, "mrmlScene", None))
 
 
 def default_ct_volume(scene):

@@ -27,7 +27,7 @@ from lungai.seg.resources import PANEL_MODEL_LABELS
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
 from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, needs,
-                               require_job_packages, restoreSavedTextOnOpen, run_job)
+                               require_job_packages, run_job)
 from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Lung AI Segmentation"
@@ -45,8 +45,6 @@ confidence score that flags cases for expert review. Long work runs in the backg
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "SlicerLungAI, an open-source extension for lung-cancer research."
         checkSlicerVersion(self.parent)
-        # text of tables that lungai saved replaced comes back as it was when a scene is opened (once)
-        restoreSavedTextOnOpen()
         # The extension's one Sample Data entry (the other two modules do not register it).
         slicer.app.connect("startupCompleted()", registerSampleData)
 

@@ -24,7 +24,7 @@ from slicer.util import VTKObservationMixin
 from lungai.scene import nodes  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
 from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, needs,
-                               require_job_packages, restoreSavedTextOnOpen, run_job)
+                               require_job_packages, run_job)
 from LungAICommon.process import LungAIProcess, ProcessChain
 
 REQUESTER = "Lung Radiomics"
@@ -48,8 +48,6 @@ or a parameter file (its featureClass and imageType) brings its own, as lungai r
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "Features are computed with pyradiomics (van Griethuysen et al., Cancer Research 2017)."
         checkSlicerVersion(self.parent)
-        # text of tables that lungai saved replaced comes back as it was when a scene is opened (once)
-        restoreSavedTextOnOpen()
 
 
 @parameterNodeWrapper

@@ -25,8 +25,7 @@ from slicer.util import VTKObservationMixin
 
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands
-from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, needs, require_job_packages,
-                               restoreSavedTextOnOpen, run_job)
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, needs, require_job_packages, run_job
 from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Multimodal Predict"
@@ -44,8 +43,6 @@ from EHR, gene expression and CT, each with explanations (top contributions, top
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "SlicerLungAI, an open-source extension for lung-cancer research."
         checkSlicerVersion(self.parent)
-        # text of tables that lungai saved replaced comes back as it was when a scene is opened (once)
-        restoreSavedTextOnOpen()
 
 
 @parameterNodeWrapper

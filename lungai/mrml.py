@@ -1284,11 +1284,10 @@ def _stored_exact_text(text: str) -> Optional[dict]:
 def restore_saved_text(scene) -> None:
     """Put back the text that :func:`save_scene` saved replaced (:data:`_TEXT_REPLACEMENTS`) in the scene's tables
     and the tables inside its sequences, from their :data:`EXACT_TEXT_PROPERTY` (:func:`_restore_table_text`; a
-    table without it is left alone, so calling it again changes nothing).  :func:`load_scene` calls it, and in 3D
-    Slicer the extension calls it each time a scene is read into the application's scene (File > Open, drag and
-    drop: :func:`LungAICommon.panel.restore_saved_text_on_import`).  A table is not marked modified by it (3D
-    Slicer does not count it among the data to save), nor refreshed by :func:`keep_exact_values_current` half put
-    back."""
+    table without it is left alone, so calling it again changes nothing).  :func:`load_scene` calls it; 3D Slicer
+    opening a scene does not, on purpose: Slicer's own File > Save would then write text its reader cannot read
+    (docs/slicer.md).  A table is not marked modified by it, nor refreshed by :func:`keep_exact_values_current` half
+    put back."""
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     nodes = [tables.GetItemAsObject(i) for i in range(tables.GetNumberOfItems())]
     nodes += [node for _sequence, items in _sequence_tables(scene) for _value, node in items]
