@@ -103,7 +103,7 @@ def test_cli_cv_on_a_standardised_matrix_without_ct_names_what_was_trained(tmp_p
     assert "per-gene standardised" in err
     md = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
     assert "fusion network (EHR MLP + RNA GAT, CT masked)" in md and "CT CNN" not in md
-    assert "all 40 genes were used" in md
+    assert md.count("all 40 genes are kept") == 1, md        # the selector's warning, once
     assert _cli(["train", *data, "--gene-variances", zpaths["variances"], "-o", tmp_path / "m", "--inner-folds", 1,
                  *fast]) == 0
     out = capsys.readouterr().out
@@ -112,6 +112,35 @@ def test_cli_cv_on_a_standardised_matrix_without_ct_names_what_was_trained(tmp_p
     assert "fusion network (EHR MLP + RNA GAT, CT masked)" in card and "CT CNN" not in card
     meta = json.loads((tmp_path / "m" / model_io.META).read_text(encoding="utf-8"))
     assert meta["genes"]["genes"][0] == "ZG0039" and len(meta["genes"]["genes"]) == 10
+
+
+def test_cv_writes_the_runs_data_warnings_into_comparison_md_and_metrics_json(tmp_path, zpaths, capsys):
+    """The warnings about the data that `stage cv` said on the console ("3 of 40 genes have no variance in FILE",
+    an RNA patient not in the EHR table, the genes without a variance in the --gene-variances file) were not in
+    comparison.md nor metrics.json: the saved report did not show them.  Now both carry each warning once, and the
+    console still says them."""
+    variances = pd.read_csv(zpaths["variances"], index_col=0)
+    gone = sorted(g for g in variances.index if g.startswith("ZG") and g != "ZG0039")[:3]
+    variances.drop(index=gone).to_csv(tmp_path / "variances.csv")
+    with (tmp_path / "variances.csv").open("a", encoding="utf-8") as fh:
+        fh.write("UNSEEN,n/a\n")                        # a gene without a variance: said when the file is read
+    rna = pd.read_csv(zpaths["rna"], index_col=0)
+    rna["ZZ999"] = rna.iloc[:, 0]                         # a patient the EHR table does not have
+    rna.to_csv(tmp_path / "rna.csv")
+    args = ["cv", "--ehr", zpaths["ehr"], "--rna", tmp_path / "rna.csv", "--label", "stage", "--gene-variances",
+            tmp_path / "variances.csv", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1, "--epochs", 1,
+            "--top-k", 10, "--neighbours", 2, "--baselines", "logreg"]
+    assert _cli(args) == 0
+    err = capsys.readouterr().err
+    said = ["3 of 40 genes have no variance in", "does not join the EHR table", "without a variance (never selected"]
+    for text in said:
+        assert text in err, (text, err)
+    md = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
+    warned = json.loads((tmp_path / "cv" / "metrics.json").read_text(encoding="utf-8"))["warnings"]
+    for text in said:
+        assert md.count(text) == 1, (text, md)
+        assert sum(text in w for w in warned) == 1, (text, warned)
+    assert ", ".join(gone) in md and "ZZ999" in md
 
 
 def test_fusion_label_lists_the_trained_branches(zpaths):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lungai.errors import InputError, agree, counted, counted_of
+from lungai.errors import InputError, InputNote, agree, counted, counted_of, noting_warnings
 
 
 @contextlib.contextmanager
@@ -142,11 +142,13 @@ def run_cv(args) -> int:
 
     inputs = [args.ehr, args.rna, args.ct]
     out = check_output_dir(Path(args.output), "cv", inputs)   # before any work: a user's file is never replaced
-    with _print_warnings():
+    warned = []     # the run's warnings on its data, said on the console and written in metrics.json / comparison.md
+    with _print_warnings(), noting_warnings(InputNote, warned):
         cohort = cohort_from_spec(args, data_spec(args))
     print(availability_text(cohort))
     classes = check_labels(cohort, args.folds)
-    cfg = config_from_args(args)
+    with noting_warnings(InputNote, warned):     # the --gene-variances file is read (and its warnings said) here
+        cfg = config_from_args(args)
     kinds = baseline_kinds(args)
     nested = args.inner_folds > 1
     models = candidates(cfg, kinds, nested, fusion_grid(args))
@@ -154,7 +156,7 @@ def run_cv(args) -> int:
     if args.single_modality:
         for m in cfg.modalities:
             models[f"{m}_only"] = ("fusion", cfg.replace(modalities=(m,)), None)
-    with _print_warnings(), task("stage cv", args.folds * len(models)) as bar:
+    with _print_warnings(), task("stage cv", args.folds * len(models)) as bar, noting_warnings(InputNote, warned):
         result = cross_validate(cohort, models, folds=args.folds, inner_folds=args.inner_folds,
                                 seed=args.seed, progress=bar, select=select)
     y = result["y"]
@@ -177,13 +179,10 @@ def run_cv(args) -> int:
         left = left_out_text(EHREncoder().fit(cohort.ehr).left_out)    # as each fold's encoder, on all patients
         if left:
             notes.append(left)
-    n_genes = cohort.rna.shape[1] if cohort.rna is not None else 0
-    if cohort.report.get("rna_standardised") and not cfg.gene_variances and cfg.top_k < n_genes:
-        notes.append(f"the RNA matrix is per-gene standardised (all genes have the same variance): top-{cfg.top_k} "
-                     f"by variance would be arbitrary, so all {n_genes} genes were used; give --gene-variances FILE "
-                     "(raw per-gene variances) to select the top-k by raw variance")
+    # (a per-gene standardised matrix, all its genes kept, is one of the warnings: lungai.fusion.preprocess.GeneSelector)
     metrics["labels"] = {n: labels.get(n, n) for n in result["models"]}
     metrics["notes"] = notes
+    metrics["warnings"] = warned
     with claimed(out, "cv", inputs):          # an earlier stage cv's outputs are replaced, the new ones recorded
         for name, r in result["models"].items():
             plots.confusion_png(y, r["oof"].argmax(1), classes, out / f"confusion_{name}.png",
@@ -192,7 +191,7 @@ def run_cv(args) -> int:
         (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
                                            f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
                                            f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes)
-                                           + "\n", encoding="utf-8")
+                                           + "".join(f"\n- warning: {w}" for w in warned) + "\n", encoding="utf-8")
         oof.to_csv(out / "oof_predictions.csv", index=False)
     print(table)
     for note in notes:
