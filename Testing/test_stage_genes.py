@@ -143,6 +143,39 @@ def test_cv_writes_the_runs_data_warnings_into_comparison_md_and_metrics_json(tm
     assert ", ".join(gone) in md and "ZZ999" in md
 
 
+def test_cv_single_modality_rows_score_the_patients_with_that_modality(tmp_path, zpaths, capsys):
+    """`stage cv --single-modality` scored each `<m>_only` network on every patient: on NSCLC-Radiogenomics (no CT)
+    a `ct_only` row (macro-F1 0.113: one constant prediction, no patient had a CT) and an `rna_only` row whose 32
+    patients without RNA got the masking token's constant prediction, counted as results.  Now a modality no patient
+    has gives no row (said in a note), and a row is scored on the patients with its modality only (the others' OOF
+    probabilities left empty), said in a note."""
+    rna = pd.read_csv(zpaths["rna"], index_col=0)            # genes x patients
+    gone = sorted(rna.columns)[:6]
+    rna.drop(columns=gone).to_csv(tmp_path / "rna.csv")
+    assert _cli(["cv", "--ehr", zpaths["ehr"], "--rna", tmp_path / "rna.csv", "--label", "stage", "--modalities",
+                 "ehr,rna,ct", "--single-modality", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1,
+                 "--epochs", 1, "--top-k", 10, "--neighbours", 2, "--baselines", "none"]) == 0
+    capsys.readouterr()
+    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text(encoding="utf-8"))
+    assert sorted(metrics["models"]) == ["ehr_only", "fusion", "rna_only"], sorted(metrics["models"])
+    md = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
+    assert "ct_only" not in md.split("\n\n")[1]                 # the table
+    assert any("no patient has CT" in n for n in metrics["notes"]), metrics["notes"]
+    oof = pd.read_csv(tmp_path / "cv" / "oof_predictions.csv")
+    without = ~oof.patient_id.astype(str).isin(set(rna.columns) - set(gone))
+    assert without.sum() >= 6 and oof.patient_id.astype(str).isin(gone).sum() == 6
+    assert oof.loc[without, [f"rna_only_p_{c}" for c in CLASSES]].isna().all().all()
+    assert oof.loc[~without, [f"rna_only_p_{c}" for c in CLASSES]].notna().all().all()
+    assert oof[[f"ehr_only_p_{c}" for c in CLASSES]].notna().all().all()
+    with_rna = oof[~without]
+    pred = with_rna[[f"rna_only_p_{c}" for c in CLASSES]].to_numpy().argmax(1)
+    accuracy = float((np.array(CLASSES)[pred] == with_rna.label.astype(str).to_numpy()).mean())
+    assert metrics["models"]["rna_only"]["accuracy"]["pooled"] == pytest.approx(accuracy)
+    assert metrics["models"]["rna_only"]["n_scored"] == len(with_rna)
+    assert any("rna_only" in n and f"{len(with_rna)} patients with RNA" in n for n in metrics["notes"]), \
+        metrics["notes"]
+
+
 def test_fusion_label_lists_the_trained_branches(zpaths):
     assert LABELS["fusion"] == "fusion network (EHR MLP + RNA GAT + CT CNN)"
     assert fusion_label(["ehr", "rna"], ["ehr", "rna", "ct"]) == "fusion network (EHR MLP + RNA GAT, CT masked)"
