@@ -103,7 +103,7 @@ def test_cli_cv_on_a_standardised_matrix_without_ct_names_what_was_trained(tmp_p
     assert "per-gene standardised" in err
     md = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
     assert "fusion network (EHR MLP + RNA GAT, CT masked)" in md and "CT CNN" not in md
-    assert "all 40 genes were used" in md
+    assert md.count("all 40 genes are kept") == 1, md        # the selector's warning, once
     assert _cli(["train", *data, "--gene-variances", zpaths["variances"], "-o", tmp_path / "m", "--inner-folds", 1,
                  *fast]) == 0
     out = capsys.readouterr().out
@@ -112,6 +112,68 @@ def test_cli_cv_on_a_standardised_matrix_without_ct_names_what_was_trained(tmp_p
     assert "fusion network (EHR MLP + RNA GAT, CT masked)" in card and "CT CNN" not in card
     meta = json.loads((tmp_path / "m" / model_io.META).read_text(encoding="utf-8"))
     assert meta["genes"]["genes"][0] == "ZG0039" and len(meta["genes"]["genes"]) == 10
+
+
+def test_cv_writes_the_runs_data_warnings_into_comparison_md_and_metrics_json(tmp_path, zpaths, capsys):
+    """The warnings about the data that `stage cv` said on the console ("3 of 40 genes have no variance in FILE",
+    an RNA patient not in the EHR table, the genes without a variance in the --gene-variances file) were not in
+    comparison.md nor metrics.json: the saved report did not show them.  Now both carry each warning once, and the
+    console still says them."""
+    variances = pd.read_csv(zpaths["variances"], index_col=0)
+    gone = sorted(g for g in variances.index if g.startswith("ZG") and g != "ZG0039")[:3]
+    variances.drop(index=gone).to_csv(tmp_path / "variances.csv")
+    with (tmp_path / "variances.csv").open("a", encoding="utf-8") as fh:
+        fh.write("UNSEEN,n/a\n")                        # a gene without a variance: said when the file is read
+    rna = pd.read_csv(zpaths["rna"], index_col=0)
+    rna["ZZ999"] = rna.iloc[:, 0]                         # a patient the EHR table does not have
+    rna.to_csv(tmp_path / "rna.csv")
+    args = ["cv", "--ehr", zpaths["ehr"], "--rna", tmp_path / "rna.csv", "--label", "stage", "--gene-variances",
+            tmp_path / "variances.csv", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1, "--epochs", 1,
+            "--top-k", 10, "--neighbours", 2, "--baselines", "logreg"]
+    assert _cli(args) == 0
+    err = capsys.readouterr().err
+    said = ["3 of 40 genes have no variance in", "does not join the EHR table", "without a variance (never selected"]
+    for text in said:
+        assert text in err, (text, err)
+    md = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
+    warned = json.loads((tmp_path / "cv" / "metrics.json").read_text(encoding="utf-8"))["warnings"]
+    for text in said:
+        assert md.count(text) == 1, (text, md)
+        assert sum(text in w for w in warned) == 1, (text, warned)
+    assert ", ".join(gone) in md and "ZZ999" in md
+
+
+def test_cv_single_modality_rows_score_the_patients_with_that_modality(tmp_path, zpaths, capsys):
+    """`stage cv --single-modality` scored each `<m>_only` network on every patient: on NSCLC-Radiogenomics (no CT)
+    a `ct_only` row (macro-F1 0.113: one constant prediction, no patient had a CT) and an `rna_only` row whose 32
+    patients without RNA got the masking token's constant prediction, counted as results.  Now a modality no patient
+    has gives no row (said in a note), and a row is scored on the patients with its modality only (the others' OOF
+    probabilities left empty), said in a note."""
+    rna = pd.read_csv(zpaths["rna"], index_col=0)            # genes x patients
+    gone = sorted(rna.columns)[:6]
+    rna.drop(columns=gone).to_csv(tmp_path / "rna.csv")
+    assert _cli(["cv", "--ehr", zpaths["ehr"], "--rna", tmp_path / "rna.csv", "--label", "stage", "--modalities",
+                 "ehr,rna,ct", "--single-modality", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1,
+                 "--epochs", 1, "--top-k", 10, "--neighbours", 2, "--baselines", "none"]) == 0
+    capsys.readouterr()
+    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text(encoding="utf-8"))
+    assert sorted(metrics["models"]) == ["ehr_only", "fusion", "rna_only"], sorted(metrics["models"])
+    md = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
+    assert "ct_only" not in md.split("\n\n")[1]                 # the table
+    assert any("no patient has CT" in n for n in metrics["notes"]), metrics["notes"]
+    oof = pd.read_csv(tmp_path / "cv" / "oof_predictions.csv")
+    without = ~oof.patient_id.astype(str).isin(set(rna.columns) - set(gone))
+    assert without.sum() >= 6 and oof.patient_id.astype(str).isin(gone).sum() == 6
+    assert oof.loc[without, [f"rna_only_p_{c}" for c in CLASSES]].isna().all().all()
+    assert oof.loc[~without, [f"rna_only_p_{c}" for c in CLASSES]].notna().all().all()
+    assert oof[[f"ehr_only_p_{c}" for c in CLASSES]].notna().all().all()
+    with_rna = oof[~without]
+    pred = with_rna[[f"rna_only_p_{c}" for c in CLASSES]].to_numpy().argmax(1)
+    accuracy = float((np.array(CLASSES)[pred] == with_rna.label.astype(str).to_numpy()).mean())
+    assert metrics["models"]["rna_only"]["accuracy"]["pooled"] == pytest.approx(accuracy)
+    assert metrics["models"]["rna_only"]["n_scored"] == len(with_rna)
+    assert any("rna_only" in n and f"{len(with_rna)} patients with RNA" in n for n in metrics["notes"]), \
+        metrics["notes"]
 
 
 def test_fusion_label_lists_the_trained_branches(zpaths):

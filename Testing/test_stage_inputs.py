@@ -889,6 +889,32 @@ def test_validate_scores_an_external_cohort_whose_export_spells_the_stages_anoth
     assert "label values ['IV'] are not classes of the locked model" in capsys.readouterr().err
 
 
+def test_a_non_numeric_rna_value_names_its_line_and_its_fix_agrees_with_the_count(tmp_path):
+    """A '#DIV/0!' in a copy of df_zscore.csv was refused naming gene and patient but no line (the gene variances'
+    reader names its line), with the fix "correct the value to numbers".  Now the value's line in the file is
+    named, for a genes x patients and a patients x genes matrix (a blank line counted), and the fix agrees."""
+    ids = [f"P{i:02d}" for i in range(6)]
+    m = pd.DataFrame(np.random.default_rng(4).normal(size=(len(ids), 5)).round(3).astype(str), index=ids,
+                     columns=[f"g{j}" for j in range(5)])
+    m.loc["P04", "g3"] = "#DIV/0!"
+    m.T.to_csv(tmp_path / "genes_rows.csv")                 # genes x patients: g3 is on line 5 (header line 1)
+    with pytest.raises(InputError) as err:
+        load_rna(tmp_path / "genes_rows.csv", ids=ids)
+    assert "gene 'g3' = '#DIV/0!' for patient P04 (line 5)" in err.value.problem, err.value.problem
+    assert err.value.fix.startswith("correct the value to a number, or leave the cell empty"), err.value.fix
+    text = m.to_csv().splitlines()
+    (tmp_path / "patients_rows.csv").write_text("\n".join(text[:2] + [""] + text[2:]) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:                  # patients x genes, a blank line 3: P04 on line 7
+        load_rna(tmp_path / "patients_rows.csv", ids=ids)
+    assert "gene 'g3' = '#DIV/0!' for patient P04 (line 7)" in err.value.problem, err.value.problem
+    m.loc["P01", "g0"] = "n.a"
+    m.T.to_csv(tmp_path / "two.csv")
+    with pytest.raises(InputError) as err:
+        load_rna(tmp_path / "two.csv", ids=ids)
+    assert "gene 'g0' = 'n.a' for patient P01 (line 2)" in err.value.problem, err.value.problem
+    assert err.value.fix.startswith("correct the values to numbers, or leave the cells empty"), err.value.fix
+
+
 def test_a_non_numeric_rna_value_is_named_with_gene_and_patient_and_a_missing_word_is_missing(tmp_path):
     """'7O' in an RNA matrix was refused with pandas' 'Unable to parse string "7O" at position 3' (neither gene nor
     patient); '-' (a missing-value word, as in the EHR table and lungai rp) was refused too: now missing."""

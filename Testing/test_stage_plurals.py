@@ -61,7 +61,7 @@ def test_rna_refusals_count_values_and_genes_in_their_number():
     with pytest.raises(InputError) as err:
         numeric_rna(pd.DataFrame({"TP53": ["1.0", "x"], "EGFR": ["2", "3"]}, index=["P1", "P2"]), "rna.csv")
     assert err.value.problem.startswith("rna.csv has 1 non-numeric value: gene 'TP53' = 'x' for patient P2")
-    assert err.value.fix.startswith("correct the value to numbers")
+    assert err.value.fix.startswith("correct the value to a number")
     with pytest.raises(InputError) as err:
         numeric_rna(pd.DataFrame({"TP53": ["y", "x"], "EGFR": ["2", "3"]}, index=["P1", "P2"]), "rna.csv")
     assert err.value.problem.startswith("rna.csv has 2 non-numeric values: ")

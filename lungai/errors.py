@@ -107,3 +107,23 @@ def warnings_as_notes(categories, notes: list):
                     notes.append(str(w.message))
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+@contextlib.contextmanager
+def noting_warnings(categories, notes: list):
+    """The warnings of ``categories`` raised inside the block appended to ``notes`` (each text once) AND passed on as
+    they come (printed by the CLI, recorded by an enclosing ``catch_warnings``) - for a written report to carry what
+    the console said (``stage cv``'s comparison.md); :func:`warnings_as_notes` takes them instead.  Inside an enclosing
+    ``catch_warnings(record=True)`` this block must be the inner one (that block takes every warning itself)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        previous = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, categories) and str(message) not in notes:
+                notes.append(str(message))
+            previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield

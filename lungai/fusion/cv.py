@@ -206,12 +206,15 @@ def select_model(cohort: Cohort, classes, models: dict, inner_folds: int = 3, se
 
 @_fold_levels_quiet
 def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: int = 3, seed: int = 0,
-                   progress=None, on_fold: Optional[Callable] = None, select: tuple = ()) -> dict:
+                   progress=None, on_fold: Optional[Callable] = None, select: tuple = (),
+                   scored: Optional[dict] = None) -> dict:
     """``models``: name -> (kind "fusion" or a baseline kind, FusionConfig, grid or None).
     ``select``: the names the nested model choice picks from (needs ``inner_folds`` >= 2); the
     result then has a ``selected`` entry whose fold scores are those of the chosen model.
+    ``scored``: name -> a boolean per patient of ``cohort.ids``: that model is scored on those patients only (a
+    single-modality network on the patients with its modality), the others' ``oof`` rows NaN.
 
-    Returns {"classes", "folds", "models": {name: {"summary", "params", "inner_macro_f1", "oof"}}, "y",
+    Returns {"classes", "folds", "models": {name: {"summary", "params", "inner_macro_f1", "oof", "n_scored"}}, "y",
     "fold_of" (each patient's outer test fold, 1-based)}.
     """
     classes = check_labels(cohort, folds)
@@ -226,6 +229,7 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
     fold_scores: dict = {}
     for name, (kind, config, grid) in models.items():
         oof = np.zeros((len(y), len(classes)))
+        mask = np.ones(len(y), dtype=bool) if (scored or {}).get(name) is None else np.asarray(scored[name], bool)
         fold_scores[name], chosen, inner = [], [], []
         for f, (tr, te) in enumerate(splits):
             train = cohort.subset([cohort.ids[i] for i in tr])
@@ -239,15 +243,19 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
             model = _fit(make_model(kind, classes, params, config, seed), train,
                          where.sub("refit" + (f" {_grid_text(params)}" if params else "")))
             oof[te] = model.predict_proba(test)
-            fold_scores[name].append(scores(y[te], oof[te], len(classes)))
+            ts = te[mask[te]]                       # the fold's patients this model is scored on
+            if len(ts):
+                fold_scores[name].append(scores(y[ts], oof[ts], len(classes)))
             chosen.append(params)
             inner.append(score)
             if progress is not None:
-                progress.update(1, f"{name} fold {f + 1}/{folds} macro-F1 {fold_scores[name][-1]['macro_f1']:.2f}")
+                progress.update(1, f"{name} fold {f + 1}/{folds} macro-F1 "
+                                   + (f"{fold_scores[name][-1]['macro_f1']:.2f}" if len(ts) else "n/a"))
             if on_fold is not None:
                 on_fold(name, f, model)
-        result["models"][name] = {"summary": summarise(fold_scores[name], y, oof, len(classes), seed=seed),
-                                  "params": chosen, "inner_macro_f1": inner, "oof": oof}
+        oof[~mask] = np.nan
+        result["models"][name] = {"summary": summarise(fold_scores[name], y[mask], oof[mask], len(classes), seed=seed),
+                                  "params": chosen, "inner_macro_f1": inner, "oof": oof, "n_scored": int(mask.sum())}
     if select:
         oof = np.zeros((len(y), len(classes)))
         picked, sel_scores = [], []
@@ -259,7 +267,7 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
             sel_scores.append(fold_scores[name][f])
             picked.append({"model": name, **result["models"][name]["params"][f]})
         result["models"][SELECTED] = {"summary": summarise(sel_scores, y, oof, len(classes), seed=seed),
-                                      "params": picked, "inner_macro_f1": [None] * folds, "oof": oof}
+                                      "params": picked, "inner_macro_f1": [None] * folds, "oof": oof, "n_scored": len(y)}
     result["y"] = y
     fold_of = np.zeros(len(y), dtype=int)
     for f, (_, te) in enumerate(splits):

@@ -270,8 +270,9 @@ def drop_annotation_columns(out: pd.DataFrame, what: str) -> pd.DataFrame:
 
 def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
                genes: Optional[Sequence[str]] = None, what: str = "the RNA matrix",
-               used: Optional[Sequence[str]] = None, warn: bool = True) -> pd.DataFrame:
-    """Return the matrix as patients x genes, detecting the orientation from IDs or known genes.  An infinite value
+               used: Optional[Sequence[str]] = None, warn: bool = True, path=None) -> pd.DataFrame:
+    """Return the matrix as patients x genes, detecting the orientation from IDs or known genes (``path``: the file
+    ``df`` was read from, its rows as read - a non-numeric value is refused naming its line there).  An infinite value
     is refused (:func:`check_finite_values`) - with ``used`` (the patients the caller uses), only in their rows:
     another patient's row with one is left out, with a warning (:func:`leave_out_infinite_rows`; kept in
     ``attrs["infinite_rows"]``; ``warn`` False: the caller says it); a patient whose profile is entirely empty
@@ -302,7 +303,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     out.columns = _ids(out.columns)
     check_unique_genes(out.columns, "the RNA matrix (genes as " + ("rows)" if transpose else "columns)"))
     out = drop_annotation_columns(out, what)
-    out = numeric_rna(out, what)
+    out = numeric_rna(out, what, _file_lines(df.index, path), genes_in_rows=transpose)
     check_unique_ids(out.index, "the RNA matrix", fix="keep one expression profile per patient")
     left = {}
     if used is None:
@@ -320,11 +321,27 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     return out
 
 
-def numeric_rna(values: pd.DataFrame, what: str) -> pd.DataFrame:
+def _file_lines(names, path) -> dict:
+    """{row name: its line in the file ``path``} for the rows ``names`` of the table as read
+    (:func:`lungai.io.tables.row_lines`: blank lines and quoted line breaks counted); {} without a path.  A name that
+    occurs twice is left out (its line would be a guess; the repeat is refused on its own)."""
+    if path is None:
+        return {}
+    from lungai.io.tables import row_lines
+
+    names = _ids(names)
+    twice = set(duplicate_ids(names))
+    return {n: line for n, line in zip(names, row_lines(path, range(len(names)), _separator(path))) if n not in twice}
+
+
+def numeric_rna(values: pd.DataFrame, what: str, lines: Optional[dict] = None,
+                genes_in_rows: bool = False) -> pd.DataFrame:
     """``values`` (patients x genes) as float32: a missing-value word ("-", "NA", "not available" ...:
     :func:`lungai.io.tables.is_missing_cell`, the rule of the EHR table and ``lungai rp``) is a missing value (NaN,
-    imputed and counted as an empty cell); other text is refused naming gene, patient and value (before: pandas'
-    'Unable to parse string "x" at position 3', naming neither), a decimal comma ('2,35') with its fix."""
+    imputed and counted as an empty cell); other text is refused naming gene, patient, value and - with ``lines``
+    ({file row name: line}, :func:`_file_lines`; ``genes_in_rows``: the file's rows are the genes) - its line, as the
+    gene variances' reader does (before: pandas' 'Unable to parse string "x" at position 3', naming neither), a
+    decimal comma ('2,35') with its fix."""
     from lungai.io.tables import DECIMAL_COMMA_FIX, decimal_comma_hint, decimal_comma_number, is_missing_cell
 
     num = values.apply(pd.to_numeric, errors="coerce")
@@ -332,15 +349,22 @@ def numeric_rna(values: pd.DataFrame, what: str) -> pd.DataFrame:
     raw = values.to_numpy(dtype=object)
     bad = [(r, c) for r, c in zip(rows, cols) if not is_missing_cell(raw[r, c])]
     if bad:
+        lines = lines or {}
+
+        def where(r, c):
+            line = lines.get(values.columns[c] if genes_in_rows else values.index[r])
+            return f" (line {line})" if line else ""
+
         listed = [f"gene {values.columns[c]!r} = {raw[r, c]!r}{decimal_comma_hint(raw[r, c])} for patient "
-                  f"{values.index[r]}" for r, c in bad[:10]]
+                  f"{values.index[r]}{where(r, c)}" for r, c in bad[:10]]
         commas = all(decimal_comma_number(raw[r, c]) is not None for r, c in bad)
-        raise InputError(f"{what} has {counted(len(bad), 'non-numeric value')}: " + "; ".join(listed)
-                         + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
+        n = len(bad)
+        raise InputError(f"{what} has {counted(n, 'non-numeric value')}: " + "; ".join(listed)
+                         + (f"; and {n - 10} more" if n > 10 else ""),
                          DECIMAL_COMMA_FIX if commas else
-                         f"correct {agree(len(bad), 'the value', 'the values')} to numbers, or leave the cell empty "
-                         "for a missing value; give expression values only, with gene and patient names as header / "
-                         "first column")
+                         f"correct {agree(n, 'the value to a number', 'the values to numbers')}, or leave "
+                         f"{agree(n, 'the cell', 'the cells')} empty for a missing value; give expression values "
+                         "only, with gene and patient names as header / first column")
     return num.astype(np.float32)
 
 
@@ -374,7 +398,7 @@ def load_rna(path, ids=None, genes=None, used=None, warn: bool = True) -> pd.Dat
     None: every row); a patient column that occurs twice in a genes x
     patients matrix is refused (:func:`lungai.io.tables.check_unique_ids`), never silently renamed by pandas."""
     raw = read_table(path, index_col=0)
-    out = orient_rna(raw, ids=ids, genes=genes, what=f"the RNA matrix {path}", used=used, warn=warn)
+    out = orient_rna(raw, ids=ids, genes=genes, what=f"the RNA matrix {path}", used=used, warn=warn, path=path)
     if list(out.columns) == _ids(raw.index):               # the header holds the patients (genes are the rows)
         check_unique_ids(_header(path)[1:], f"the header row of the RNA matrix {path}",
                          fix="keep one expression profile (one column) per patient")

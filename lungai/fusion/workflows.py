@@ -8,9 +8,10 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, agree, counted, counted_of
+from lungai.errors import InputError, InputNote, agree, counted, counted_of, noting_warnings
 
 
 @contextlib.contextmanager
@@ -142,21 +143,21 @@ def run_cv(args) -> int:
 
     inputs = [args.ehr, args.rna, args.ct]
     out = check_output_dir(Path(args.output), "cv", inputs)   # before any work: a user's file is never replaced
-    with _print_warnings():
+    warned = []     # the run's warnings on its data, said on the console and written in metrics.json / comparison.md
+    with _print_warnings(), noting_warnings(InputNote, warned):
         cohort = cohort_from_spec(args, data_spec(args))
     print(availability_text(cohort))
     classes = check_labels(cohort, args.folds)
-    cfg = config_from_args(args)
+    with noting_warnings(InputNote, warned):     # the --gene-variances file is read (and its warnings said) here
+        cfg = config_from_args(args)
     kinds = baseline_kinds(args)
     nested = args.inner_folds > 1
     models = candidates(cfg, kinds, nested, fusion_grid(args))
     select = tuple(models) if nested and len(models) > 1 else ()
-    if args.single_modality:
-        for m in cfg.modalities:
-            models[f"{m}_only"] = ("fusion", cfg.replace(modalities=(m,)), None)
-    with _print_warnings(), task("stage cv", args.folds * len(models)) as bar:
+    scored, single = single_modality_rows(cohort, cfg, models) if args.single_modality else ({}, [])
+    with _print_warnings(), task("stage cv", args.folds * len(models)) as bar, noting_warnings(InputNote, warned):
         result = cross_validate(cohort, models, folds=args.folds, inner_folds=args.inner_folds,
-                                seed=args.seed, progress=bar, select=select)
+                                seed=args.seed, progress=bar, select=select, scored=scored)
     y = result["y"]
     oof = pd.DataFrame({"patient_id": cohort.ids, "label": [classes[k] for k in y], "fold": result["fold_of"]})
     metrics = {"classes": classes, "n_patients": len(cohort.ids), "folds": args.folds,
@@ -166,39 +167,60 @@ def run_cv(args) -> int:
               SELECTED: "selected by nested CV (the honest estimate of picking the best)"}
     for name, r in result["models"].items():
         metrics["models"][name] = {**_jsonable(r["summary"]), "params_per_fold": r["params"],
-                                   "inner_macro_f1_per_fold": r["inner_macro_f1"]}
+                                   "inner_macro_f1_per_fold": r["inner_macro_f1"], "n_scored": r["n_scored"]}
         for k, c in enumerate(classes):
             oof[f"{name}_p_{c}"] = r["oof"][:, k]
     table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels)
-    notes = cv_notes(result, select)
+    notes = cv_notes(result, select) + single
     if "ehr" in cfg.modalities and cohort.ehr.shape[1]:
         from lungai.fusion.preprocess import EHREncoder, left_out_text
 
         left = left_out_text(EHREncoder().fit(cohort.ehr).left_out)    # as each fold's encoder, on all patients
         if left:
             notes.append(left)
-    n_genes = cohort.rna.shape[1] if cohort.rna is not None else 0
-    if cohort.report.get("rna_standardised") and not cfg.gene_variances and cfg.top_k < n_genes:
-        notes.append(f"the RNA matrix is per-gene standardised (all genes have the same variance): top-{cfg.top_k} "
-                     f"by variance would be arbitrary, so all {n_genes} genes were used; give --gene-variances FILE "
-                     "(raw per-gene variances) to select the top-k by raw variance")
+    # (a per-gene standardised matrix, all its genes kept, is one of the warnings: lungai.fusion.preprocess.GeneSelector)
     metrics["labels"] = {n: labels.get(n, n) for n in result["models"]}
     metrics["notes"] = notes
+    metrics["warnings"] = warned
     with claimed(out, "cv", inputs):          # an earlier stage cv's outputs are replaced, the new ones recorded
         for name, r in result["models"].items():
-            plots.confusion_png(y, r["oof"].argmax(1), classes, out / f"confusion_{name}.png",
+            ok = ~np.isnan(r["oof"]).any(axis=1)    # a single-modality row: the patients with its modality
+            plots.confusion_png(y[ok], r["oof"][ok].argmax(1), classes, out / f"confusion_{name}.png",
                                 f"{name} ({args.folds}-fold CV)")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
         (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
                                            f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
                                            f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes)
-                                           + "\n", encoding="utf-8")
+                                           + "".join(f"\n- warning: {w}" for w in warned) + "\n", encoding="utf-8")
         oof.to_csv(out / "oof_predictions.csv", index=False)
     print(table)
     for note in notes:
         print(f"note: {note}")
     print(f"-> {out / 'metrics.json'}, {out / 'comparison.md'}")
     return 0
+
+
+def single_modality_rows(cohort, cfg, models: dict) -> tuple:
+    """``--single-modality``: add a ``<m>_only`` network to ``models`` for each modality some patient has; return
+    ({name: the patients it is scored on, where not all}, notes).  A network of one branch predicts a patient
+    without that input from the branch's masking token alone - one constant answer - so it is scored on the patients
+    with its modality, and a modality no patient has gives no row (before: a `ct_only` row of one constant
+    prediction on a cohort without CT, and the patients without RNA scored in `rna_only`)."""
+    have, n = cohort.availability(), len(cohort.ids)
+    scored, notes = {}, []
+    for m in cfg.modalities:
+        k, name, what = int(have[m].sum()), f"{m}_only", m.upper()
+        if not k:
+            notes.append(f"--single-modality: no patient has {what}: no {name} row (a network without input "
+                         "answers one constant)")
+            continue
+        models[name] = ("fusion", cfg.replace(modalities=(m,)), None)
+        if k < n:
+            scored[name] = have[m].to_numpy()
+            notes.append(f"{name} is scored on the {counted(k, 'patient')} with {what} only: the other {n - k} "
+                         f"{agree(n - k, 'has', 'have')} no {what} input (their {name} probabilities are left empty "
+                         f"in oof_predictions.csv); the other rows on all {n}")
+    return scored, notes
 
 
 def cv_notes(result: dict, select: tuple) -> list:
