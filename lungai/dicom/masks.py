@@ -237,7 +237,7 @@ def swapped_seg_fix(source, right: str, left: str) -> str:
     numbers = {label: str(i) for i, label in enumerate(labels, start=1)}
     if right in numbers and left in numbers:
         word = command_word(f"{path}{SELECTOR}{numbers[left]},{numbers[right]}")
-        take = (f"if the segments are named the other way round, take them so, the right lung's first: "
+        take = ("if the segments are named the other way round, take them so, the right lung's first: "
                 + fix_words(f"--lungs {word}", f"{word} in the lungs column")
                 + f" (segment {numbers[left]} {left!r} as the right lung, {numbers[right]} {right!r} as the left), "
                 "or rename the two segments and export the SEG again")

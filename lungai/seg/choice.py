@@ -271,7 +271,7 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     is then kept only if its tumour is larger than ``route_volume_ml``, at most ``route_unsure_max_ml`` and not
     below its own review threshold.  Automatic mode: the first model only.  ``result.json``'s ``model_choice``
     records both volumes and why."""
-    from lungai.seg.infer import LOW_CONFIDENCE, MISPLACED_REASONS, WRONG_NUMBERS_REASONS
+    from lungai.seg.infer import LOW_CONFIDENCE
 
     (first, second), (m1, m2) = choice.names, choice.models
     limit = float(choice.meta["route_volume_ml"])
