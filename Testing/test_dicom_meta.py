@@ -376,8 +376,10 @@ def test_a_cohorts_automatic_tumour_and_its_seg_are_named_lungais_by_dose_featur
     assert tumour_made_by(seg) == "segment"
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", case["lungs"], "--gtv", seg,
                 "-o", out) == 0
-    assert pd.read_csv(out).iloc[0]["masks"].endswith(
-        "minus GTV: results.seg.dcm (lungai automatic tumour; made by lungai segment)")
+    # its segment named, as an RTSTRUCT's structure (the SEG by its path as given: QA segfollow63)
+    masks = pd.read_csv(out).iloc[0]["masks"]
+    assert "minus GTV: DICOM SEG segment " in masks and masks.endswith(
+        f" ({seg}; lungai automatic tumour; made by lungai segment)"), masks
     # the user's SEG of a copy of the same tumour (MANUAL: the copy is no cohort's file): the user's GTV
     (tmp_path / "mine").mkdir()
     shutil.copy(tumour, tmp_path / "mine" / "gtv.nii.gz")

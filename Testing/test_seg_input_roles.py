@@ -11,6 +11,8 @@ QA seglungs63 (LUNG1-003's contours as a SEG, "Lung, right" / "Lung, left"):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -189,3 +191,128 @@ def test_a_seg_on_another_grid_names_both_grids(study, tmp_path, capsys):
     assert (f"its frames are {coarse[0].Columns} x {coarse[0].Rows} pixels of {2 * spacing[0]:.4g} x "
             f"{2 * spacing[1]:.4g} mm, the CT's slices {size[0]} x {size[1]} of {spacing[0]:.4g}") in text, text
     assert f"drawn on the CT series {other}" in text and "resample" in caught.value.fix, text
+
+
+def test_a_manifest_lungs_cell_refused_names_its_row_and_cell(study, tmp_path, capsys, monkeypatch):
+    """QA segfollow63: a manifest lungs cell ``seg.dcm#Lung, right,Lung, left`` was refused with a problem beginning
+    "--lungs 'Lung, right,Lung, left'" - an option radiomics-batch has not, naming neither the cell nor its row.  Now
+    the manifest's line and its lungs cell as written (double quotes: a comma), as the fix words its cell."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m = study[0]["masks"]
+    seg = _seg(study, "named_comma.seg.dcm", {"GTV-1": m["GTV"], "Lung, right": m["Lung_R"], "Lung, left": m["Lung_L"]},
+               {"GTV-1": "gtv_primary", "Lung, right": "lung_right", "Lung, left": "lung_left"})
+    monkeypatch.chdir(seg.parent)
+    manifest = Path("sub") / "m.csv"      # the cells relative to the manifest: named as written
+    manifest.parent.mkdir(exist_ok=True)
+    ct = study[0]["ct"]
+    # the case refused on line 3 (after a row that is fine); its lungs cell, then a cell naming one lung only
+    for lungs, problem in ((f"../{seg.name}#Lung, right,Lung, left", "hold a comma"),
+                           (f"../{seg.name}#GTV-1", "needs the right and the left lung")):
+        manifest.write_text(f"case,image,tumour,lungs\nP0,{ct},../{seg.name},\nP1,{ct},../{seg.name},\"{lungs}\"\n")
+        rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "f.csv", *FEW, "--workers", "0")
+        said = text.split("failed: P1: ")[1].split("how to fix")[0]
+        assert rc != 0 and said.startswith(f'manifest m.csv line 3, lungs cell "{lungs}"' if "," in lungs else
+                                           f"manifest m.csv line 3, lungs cell {lungs}"), said
+        assert problem in said and "--lungs" not in said, said
+        error = pd.read_csv(tmp_path / "f_errors.csv").set_index("case").loc["P1", "error"]
+        assert error.startswith("manifest m.csv line 3, lungs cell"), error
+    # the command line still names its option and value
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{seg}#Lung, right,Lung, left",
+                    "-o", tmp_path / "g.csv", *FEW)
+    assert rc != 0 and "--lungs 'Lung, right,Lung, left': the names" in text, text
+
+
+def test_mask_seg_lungs_by_their_codes_are_computed_as_lungs(study, tmp_path, capsys, monkeypatch):
+    """QA segfollow63: ``radiomics --mask SEG`` whose lung segments are labelled "Segment_2" / "Segment_3" and coded
+    as the right / left lung (SNOMED CT) computed them on the CT's grid (4.5 x 4.5 x 5 mm here), while the same
+    segments labelled "Lung_R" / "Lung_L" are on the 2 mm lung grid: the role from the codes, as for --lungs, makes
+    them lungs here too - the same values as the named lungs', in radiomics and in radiomics-batch's mask column - and
+    their sides are checked."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m, ct = study[0]["masks"], study[0]["ct"]
+    sides = {"lung_right": m["Lung_R"], "lung_left": m["Lung_L"]}
+    named = _seg(study, "lungs_named.seg.dcm", {"Lung_R": sides["lung_right"], "Lung_L": sides["lung_left"]},
+                 {"Lung_R": "lung_right", "Lung_L": "lung_left"})
+    coded = _seg(study, "lungs_coded.seg.dcm", {"Segment_2": sides["lung_right"], "Segment_3": sides["lung_left"]},
+                 {"Segment_2": "lung_right", "Segment_3": "lung_left"})
+
+    def values(out):
+        table = pd.read_csv(out).pivot(index="feature", columns="segment", values="value")
+        return table, pd.read_csv(out.with_name(out.stem + "_settings.csv")).set_index("segment")
+
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--mask", named, "-o", tmp_path / "n.csv", *FEW)
+    assert rc == 0, text
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--mask", coded, "-o", tmp_path / "c.csv", *FEW)
+    (n, ns), (c, cs) = values(tmp_path / "n.csv"), values(tmp_path / "c.csv")
+    assert list(cs.loc[["Segment_2", "Segment_3"], "spacing_mm"]) == ["2 x 2 x 2"] * 2, cs   # not 4.5 x 4.5 x 5
+    assert rc == 0 and "'Segment_2' as the right lung" in text and "terminology" in text, text
+    assert list(cs["grid"]) == list(ns["grid"]) == ["resampled"] * 2, cs
+    np.testing.assert_allclose(c[["Segment_2", "Segment_3"]].to_numpy(), n[["Lung_R", "Lung_L"]].to_numpy())
+    # one settings id (the lung grid's revision alike)
+    assert set(pd.read_csv(tmp_path / "c.csv")["radiomics_settings"]) == \
+        set(pd.read_csv(tmp_path / "n.csv")["radiomics_settings"])
+    # radiomics-batch's mask column: the same rule
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"case": ["P1"], "image": [str(ct)], "mask": [str(coded)]}).to_csv(manifest, index=False)
+    rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "b.csv", *FEW, "--workers", "0")
+    assert rc == 0, text
+    b, bs = values(tmp_path / "b.csv")
+    assert list(bs["spacing_mm"]) == ["2 x 2 x 2"] * 2, bs
+    np.testing.assert_allclose(b[["Segment_2", "Segment_3"]].to_numpy(), n[["Lung_R", "Lung_L"]].to_numpy())
+    assert set(pd.read_csv(tmp_path / "b.csv")["radiomics_settings"]) == \
+        set(pd.read_csv(tmp_path / "n.csv")["radiomics_settings"])
+    # a part an older lungai computed from it (on the CT's grid: its record lacks the coded lungs) is redone
+    import json
+
+    record = tmp_path / "b.csv.parts" / "P1.inputs.json"
+    doc = json.loads(record.read_text())
+    assert doc.pop("coded_lungs") == ["Segment_2", "Segment_3"], doc
+    record.write_text(json.dumps(doc))
+    rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "b.csv", *FEW, "--workers", "0")
+    assert rc == 0 and "P1: inputs changed since the last run (coded_lungs): redone" in text, text
+    # coded the other way round (the right lung's code on the left lung's contour): their sides are checked
+    swapped = _seg(study, "lungs_coded_swapped.seg.dcm", {"Segment_2": sides["lung_left"],
+                                                          "Segment_3": sides["lung_right"]},
+                   {"Segment_2": "lung_right", "Segment_3": "lung_left"})
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--mask", swapped, "-o", tmp_path / "s.csv", *FEW)
+    assert rc != 0 and "are swapped" in text and "'Segment_2'" in text, text
+
+
+def test_dose_features_names_the_seg_segments_used(study, tmp_path, capsys, monkeypatch):
+    """QA segfollow63: ``dose-features --lungs seg.dcm --gtv seg.dcm`` said "lungs: seg.dcm (...); minus GTV: seg.dcm"
+    in its masks column - which segments gave the MLD, not said.  Now the segments, as an RTSTRUCT's structures are
+    named there ("RTSTRUCT structure Lung_R + Lung_L (RS.dcm, as contoured)"), the SEG by its path as given."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    st, ct, root = study
+    m = st["masks"]
+    seg = _seg(study, "dose_named.seg.dcm", {"GTV-1": m["GTV"], "Lung, right": m["Lung_R"], "Lung, left": m["Lung_L"],
+                                             "Heart": m["GTV"]},
+               {"GTV-1": "gtv_primary", "Lung, right": "lung_right", "Lung, left": "lung_left", "Heart": None})
+    dose = sitk.Cast(sitk.GetImageFromArray(np.linspace(0, 60, sitk.GetArrayViewFromImage(ct).size)
+                                            .reshape(sitk.GetArrayViewFromImage(ct).shape)), sitk.sitkFloat32)
+    dose.CopyInformation(ct)
+    sitk.WriteImage(dose, str(tmp_path / "dose.nii.gz"))
+
+    def masks(*args):
+        out = tmp_path / "dose.csv"
+        rc, text = _run(capsys, "dose-features", "--ct", st["ct"], "--dose", tmp_path / "dose.nii.gz", *args, "-o", out)
+        assert rc == 0, text
+        return pd.read_csv(out).loc[0, "masks"], text
+
+    said, text = masks("--lungs", seg, "--gtv", seg)
+    assert said == (f"lungs: DICOM SEG segment Lung, right + Lung, left ({seg}; lung mask given with --lungs, not made "
+                    f"by lungai lungs: its own lung definition); minus GTV: DICOM SEG segment GTV-1 ({seg})"), said
+    assert said in text, text           # printed as the column says it
+    # chosen after '#' (by number: the labels hold commas): the segments chosen, the SEG's path without the '#'
+    said, _ = masks("--lungs", f"{seg}#2,3", "--gtv", f"{seg}#GTV-1")
+    assert said.startswith(f"lungs: DICOM SEG segment Lung, right + Lung, left ({seg}; ") and \
+        said.endswith(f"minus GTV: DICOM SEG segment GTV-1 ({seg})"), said
+    # generic labels, roles from the codes: still the segments used
+    said, _ = masks("--lungs", _seg(study, "dose_generic.seg.dcm", {"Segment_2": m["Lung_R"], "Segment_3": m["Lung_L"]},
+                                    {"Segment_2": "lung_right", "Segment_3": "lung_left"}))
+    assert said.startswith("lungs: DICOM SEG segment Segment_2 + Segment_3 ("), said
+    # a label map: by its file name, as before
+    lungs = sitk.Cast(m["Lung_R"] > 0, sitk.sitkUInt8) + 2 * sitk.Cast(m["Lung_L"] > 0, sitk.sitkUInt8)
+    sitk.WriteImage(lungs, str(tmp_path / "lungs.nii.gz"))
+    said, _ = masks("--lungs", tmp_path / "lungs.nii.gz")
+    assert said.startswith("lungs: lungs.nii.gz (lung mask given with --lungs"), said

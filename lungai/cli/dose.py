@@ -58,32 +58,49 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def lung_file_source(value) -> str:
+def lung_file_source(value, segments=()) -> str:
     """How dose.csv's ``masks`` column names a ``--lungs`` file: with the RT lung definition when lungai made it
     (unchanged since: :func:`lungai.dicom.export.lungs_made_by`, the rule of dicom-export - ``lungai lungs``, the demo,
     a cohort's automatic lungs, dicom-export's SEG of them), else as the user's own lung mask - a clinic's contour is
-    not lungai's definition (``--lungs-name`` names it)."""
+    not lungai's definition (``--lungs-name`` names it).  ``segments``: the DICOM SEG's segments the lungs were read
+    from, named (:func:`seg_file_source`)."""
     from lungai.dicom.export import lungs_made_by
     from lungai.lungs import RT_LUNG_DEFINITION
 
     if lungs_made_by(value):
-        return f"{Path(value).name} ({RT_LUNG_DEFINITION}; made by lungai lungs)"
-    return f"{Path(value).name} (lung mask given with --lungs, not made by lungai lungs: its own lung definition)"
+        return seg_file_source(value, segments, f"{RT_LUNG_DEFINITION}; made by lungai lungs")
+    return seg_file_source(value, segments, "lung mask given with --lungs, not made by lungai lungs: its own lung "
+                                            "definition")
 
 
-def gtv_file_source(value) -> str:
+def gtv_file_source(value, segments=()) -> str:
     """How dose.csv's ``masks`` column names a ``--gtv`` file: as lungai's automatic tumour when lungai made it
     (``lungai segment``'s / the demo's tumor.nii.gz, a cohort's automatic tumour.nii.gz, dicom-export's SEG of it,
     unchanged since: :func:`lungai.dicom.export.tumour_made_by`, the rule of the lungs),
     as the demo's dose.csv says it (:data:`lungai.dose.features.AUTOMATIC_TUMOUR`), else by its file name (the
-    user's GTV; ``--gtv-name`` names it).  QA: lungai segment's tumour was said "minus GTV: tumor.nii.gz" alone."""
+    user's GTV; ``--gtv-name`` names it).  QA: lungai segment's tumour was said "minus GTV: tumor.nii.gz" alone.
+    ``segments``: the DICOM SEG's segments the GTV was read from, named (:func:`seg_file_source`)."""
     from lungai.dicom.export import tumour_made_by
     from lungai.dose.features import AUTOMATIC_TUMOUR
 
     made = tumour_made_by(value)
-    if made:
-        return f"{Path(value).name} ({AUTOMATIC_TUMOUR.split(' (')[0]}; made by lungai {made})"
-    return Path(value).name
+    return seg_file_source(value, segments, f"{AUTOMATIC_TUMOUR.split(' (')[0]}; made by lungai {made}"
+                           if made else None)
+
+
+def seg_file_source(value, segments=(), what: str | None = None) -> str:
+    """A mask file as the ``masks`` column names it: ``lungs.nii.gz (what)``; a DICOM SEG by the segments used
+    (``segments``, their SegmentLabels) as an RTSTRUCT by its structures (:func:`lungai.dicom.masks.rtstruct_dose_masks`
+    - ``RTSTRUCT structure Lung_R + Lung_L (P1/RS.dcm, as contoured)``): ``DICOM SEG segment Lung, right + Lung, left
+    (P1/seg.dcm; what)``, the SEG by its path as given (every patient's folder may hold a seg.dcm).  QA segfollow63:
+    ``--lungs seg.dcm --gtv seg.dcm`` was said "lungs: seg.dcm (...); minus GTV: seg.dcm", which segment gave the MLD
+    not said."""
+    from lungai.dicom.masks import split_selector
+
+    if not segments:
+        return f"{Path(value).name} ({what})" if what else Path(value).name
+    path = split_selector(value)[0]
+    return f"DICOM SEG segment {' + '.join(map(str, segments))} ({path}" + (f"; {what})" if what else ")")
 
 
 # the steps the progress (bar, LUNGAI_PROGRESS lines for the Lung Radiomics panel) counts: each takes seconds on a
@@ -160,11 +177,14 @@ def _run(args, bar) -> int:
         from lungai.dicom.masks import lung_map_input, mask_input
 
         # FILE#R,L: two labels of another map; one label: a binary mask
+        # a DICOM SEG's segments used: the lungs' (right, left) and the GTV's, named in the masks column
+        lung_segments, gtv_segments = {}, {}
         lungs = lung_map_input(args.lungs, ct, binary=True, consequence="every label > 0 would count as lung (a "
-                                                                        "GTV's label too, in the MLD and V20)")
-        gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
-        lung_source = args.lungs_name or lung_file_source(args.lungs)
-        gtv_source = (args.gtv_name or gtv_file_source(args.gtv)) if args.gtv else None
+                                                                        "GTV's label too, in the MLD and V20)",
+                               names=lung_segments)
+        gtv = mask_input(args.gtv, ct, what="gtv", parts=gtv_segments) if args.gtv else None
+        lung_source = args.lungs_name or lung_file_source(args.lungs, [lung_segments[k] for k in sorted(lung_segments)])
+        gtv_source = (args.gtv_name or gtv_file_source(args.gtv, list(gtv_segments))) if args.gtv else None
         envelope_source = envelope_problem = None
         if args.envelope:                       # no GTV: the lungs minus the motion envelope (the panel's iGTV)
             from lungai.dose.features import lungs_minus_envelope

@@ -247,14 +247,14 @@ def run(args) -> int:
     image = read_ct(args.image, series_uid=args.series)
     errors: dict = {}
     structures: dict = {}       # segment -> the RTSTRUCT structures it is made of
-    lung_names: list = []       # lungs by a --structure-map role only (their name has none)
+    lung_names: list = []       # lungs by a --structure-map role or a SEG's code only (their name has none)
     if args.rtstruct:
         segs = _rtstruct_segments(args, image, errors, structures, lung_names)
     elif args.structure:
         raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
         # a DICOM SEG's segments are named by their SegmentLabel unless --label names them (as radiomics-batch)
-        segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors)
+        segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names)
     elif args.mask:
         segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
         from lungai.lungs.check import lung_segment_notes

@@ -94,14 +94,16 @@ def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None
     return lung_label_map(right, left), rn + ln
 
 
-def _lung_specs(spec: str, example: str, names=(), mapping=None, by_role: str = "role:lungs") -> tuple[str, str]:
+def _lung_specs(spec: str, example: str, names=(), mapping=None, by_role: str = "role:lungs",
+                cell: str | None = None) -> tuple[str, str]:
     """The right and left lung specs of a lung label map spec (``role:lungs`` or ``"RIGHT,LEFT"``).
 
     ``names``: the structure names / segment labels the spec chooses from: a name holding a comma ("Lung, R") named
     in ``spec`` is refused as such - the comma separates the right from the left lung, so the two names cannot be
     told apart - with the route by role (``by_role``: the value choosing the lungs by role, ``role:lungs`` or
     ``SEG#role:lungs``), through a --structure-map line when the name has no lung role of its own (QA: ``--lungs
-    'Lung, R,Lung-Left'`` was refused as "needs the right and the left lung")."""
+    'Lung, R,Lung-Left'`` was refused as "needs the right and the left lung").  ``cell``: the value as the user gave
+    it (``SEG#RIGHT,LEFT``), for a manifest's problem naming its cell (:func:`value_words`)."""
     name, role = parse_spec(spec)
     if role is not None and role != "lungs":
         raise InputError(f"a lung label map is built from the right and left lung, not from role {role!r}",
@@ -117,7 +119,8 @@ def _lung_specs(spec: str, example: str, names=(), mapping=None, by_role: str = 
         unmapped = [n for n in commas if structure_role(n, mapping) != side[n]]
         lines = ", ".join(map_line(n, side[n]) for n in unmapped)
         raise InputError(
-            f"--lungs {spec!r}: the name{'s' if len(commas) > 1 else ''} {', '.join(repr(n) for n in commas)} "
+            f"{value_words('--lungs', spec, cell)}: the name{'s' if len(commas) > 1 else ''} "
+            f"{', '.join(repr(n) for n in commas)} "
             f"hold{'' if len(commas) > 1 else 's'} a comma, and here a comma separates the right lung's name from "
             "the left lung's, so the two names cannot be told apart",
             # a manifest's lungs column (radiomics-batch has no --lungs) takes the value alone
@@ -131,7 +134,7 @@ def _lung_specs(spec: str, example: str, names=(), mapping=None, by_role: str = 
                 _lungs_by_number(names, side, by_role, unmapped, lines)))
     parts = [p.strip() for p in name.split(",")]
     if len(parts) != 2:
-        raise InputError(f"--lungs {spec!r} needs the right and the left lung",
+        raise InputError(f"{value_words('--lungs', spec, cell)} needs the right and the left lung",
                          f"give role:lungs, or both names separated by a comma: {example}")
     return parts[0], parts[1]
 
@@ -178,7 +181,8 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
             # map, value 1 (as a binary mask file is read)
             return sitk.Cast(masks[both[0]] > 0, sitk.sitkUInt8), both
         right_spec, left_spec = _lung_specs(spec, _part_word(source, "RIGHT,LEFT"), masks, mapping,
-                                            _part_word(source, "role:lungs"))
+                                            _part_word(source, "role:lungs"),
+                                            f"{source}{SELECTOR}{spec}" if source else None)
         try:
             right, rn = select_segments(masks, right_spec, mapping, source=source)
             left, ln = select_segments(masks, left_spec, mapping, source=source)
@@ -394,18 +398,36 @@ def manifest_cell(text) -> str:
 
 # the folder of the radiomics-batch manifest whose case is being read (None: the fixes are command-line words)
 _MANIFEST_FOLDER: "ContextVar[Path | None]" = ContextVar("lungai_manifest_folder", default=None)
+# that case's row, as the messages name it: "manifest m.csv line 2"
+_MANIFEST_ROW: "ContextVar[str | None]" = ContextVar("lungai_manifest_row", default=None)
 
 
 @contextmanager
-def manifest_fixes(manifest):
+def manifest_fixes(manifest, line: int | None = None):
     """Within it, the fixes of the messages (:func:`command_word`, :func:`fix_words`) are worded for a cell of the
     CSV manifest ``manifest`` (``lungai radiomics-batch``: the shared readers' messages suggest ``FILE#PART``
-    values): one rule for every message, rather than each caller rewording the fixes it catches."""
+    values): one rule for every message, rather than each caller rewording the fixes it catches.  ``line``: the
+    line of the case's row in the manifest, named by the problems that quote one of its cells
+    (:func:`value_words`)."""
     token = _MANIFEST_FOLDER.set(Path(manifest).parent)
+    row = _MANIFEST_ROW.set(f"manifest {Path(manifest).name}" + (f" line {line}" if line else ""))
     try:
         yield
     finally:
+        _MANIFEST_ROW.reset(row)
         _MANIFEST_FOLDER.reset(token)
+
+
+def value_words(option: str, value, cell=None) -> str:
+    """How a problem names the value an option was given: ``--lungs 'Lung_R'`` on the command line; within
+    :func:`manifest_fixes` the manifest's row and its cell of the column standing for the option, as the cell is
+    written (``cell``: the cell's whole value, ``FILE#PART``; by default ``value``): ``manifest m.csv line 2, lungs
+    cell "seg.dcm#Lung, right,Lung, left"`` - radiomics-batch has no ``--lungs`` (QA segfollow63: its problem began
+    "--lungs 'Lung, right,Lung, left'", naming neither the manifest's cell nor its row)."""
+    where = _MANIFEST_ROW.get()
+    if _MANIFEST_FOLDER.get() is None or where is None:
+        return f"{option} {str(value)!r}"
+    return f"{where}, {option.lstrip('-')} cell {command_word(value if cell is None else cell)}"
 
 
 def fix_words(command: str, manifest: str) -> str:

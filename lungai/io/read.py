@@ -1017,7 +1017,8 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     label map (1 right, 2 left; :func:`lungai.dicom.masks.select_segments`).  ``mapping``: structure name -> role
     overrides (:func:`lungai.dicom.roles.load_mapping`).  ``names`` (a dict, for a DICOM SEG): filled with {label
     value: the SEG's SegmentLabel of it} (the labels of a selection of several segments joined by "+"; for a lung
-    label map chosen by role or by two segments, {1: the right lung's, 2: the left lung's}), so that a segment is
+    label map chosen by role or by two segments, {1: the right lung's, 2: the left lung's}; a segment of both lungs
+    taken as a binary lung map, {1: its label}), so that a segment is
     named as in its SEG (``lungai radiomics --mask``; the lungs' side check).  A SEG's segments whose labels name no
     role take the role of their terminology codes (:func:`lungai.dicom.seg.with_code_roles`).  ``parts`` (a dict, for
     a DICOM SEG read as one 0/1 mask): filled with {SegmentLabel: 0/1 mask} of each segment it was made of (``lungai
@@ -1173,6 +1174,8 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
         mask, used = select_segments(segments, select, mapping, lungs, source=str(p), sides=sides)
         if lungs and sides:     # the right and the left lung's segments, for the messages about them
             names.update({1: "+".join(sides[0]), 2: "+".join(sides[1])})
+        elif lungs:             # one segment of both lungs ("Lungs", dicom-export's), as a binary lung map
+            names[1] = "+".join(used)
         if not lungs:       # one 0/1 mask of the segment(s) chosen
             names[1] = "+".join(used)
             if parts is not None:

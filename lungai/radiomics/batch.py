@@ -34,7 +34,7 @@ from lungai.radiomics.settings import (LUNG_GRID_REASON, SETTINGS_COLUMN, canoni
                                       settings_id, value_revisions, with_lung_grid_revision, without_lung_grid_revision,
                                       sidecar_path, write_sidecar, written_forms)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
-from lungai.radiomics.manifest import PATH_COLUMNS, is_phantom, read_manifest, safe_name
+from lungai.radiomics.manifest import PATH_COLUMNS, ROW_LINE, is_phantom, read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
 
 
@@ -46,6 +46,7 @@ ABSENT = "absent: "
 INPUTS = ".inputs.json"     # beside a case's part: what it was made of (case_inputs); a re-run redoes a changed case
 CASE_COLUMNS = (*PATH_COLUMNS, "label", "phantom")     # the manifest columns a case's values depend on
 SEGMENT_NAMES, SEG_NAMES_BY_LABEL = "segment_names", "SegmentLabel"   # in <case>.inputs.json of a DICOM SEG mask
+CODED_LUNGS = "coded_lungs"     # ... and its segments that are lungs by their terminology code only
 
 
 def read_part(path) -> pd.DataFrame:
@@ -83,11 +84,17 @@ def case_inputs(row: dict) -> dict:
 
     doc = {col: (_path_digest(row[col]) if col in PATH_COLUMNS and row[col] else row[col])
            for col in CASE_COLUMNS if col in row}
-    if row.get("mask") and seg_segment_labels(row["mask"]) is not None:
+    labels = seg_segment_labels(row["mask"]) if row.get("mask") else None
+    if labels is not None:
         # a DICOM SEG's segments named by their SegmentLabel (lungai.radiomics.segments.segments_from_mask_file,
         # as lungai radiomics --mask; a lung so on the lung grid): a part of an older lungai, which named them
         # label_N on the CT's grid, lacks it and is redone
         doc[SEGMENT_NAMES] = SEG_NAMES_BY_LABEL
+        from lungai.radiomics.segments import coded_lungs
+
+        coded = coded_lungs(row["mask"], labels)
+        if coded:       # lungs by their terminology code ("Segment_2"), on the lung grid: an older part (on the
+            doc[CODED_LUNGS] = coded       # CT's grid) lacks it and is redone
     return doc
 
 
@@ -212,7 +219,9 @@ def _check_row_gives_masks(row: dict) -> None:
                          "empty", f"give the case's mask file in the manifest's {cells} column, or remove the row")
 
 
-def _segments_for(row: dict, image, segments, errors: dict) -> dict:
+def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | None = None) -> dict:
+    """The case's segments (its mask / tumour / lungs cells); ``lung_names`` gets a DICOM SEG's segments that are
+    lungs by their terminology code only (:func:`lungai.radiomics.segments.segments_from_mask_file`)."""
     from lungai.io import read_mask
     from lungai.radiomics import segments as S
 
@@ -223,7 +232,8 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
         labels = manifest_labels(row.get("label"))
         absent: set = set()
         # as `lungai radiomics --mask` (one rule): a DICOM SEG's segments named by their SegmentLabel
-        segs = S.segments_from_mask_file(row["mask"], image, labels or None, errors=errors, absent=absent)
+        segs = S.segments_from_mask_file(row["mask"], image, labels or None, errors=errors, absent=absent,
+                                         lung_names=lung_names)
         for name in absent:         # a requested label this patient's mask lacks: noted, not a failure
             errors[name] = ABSENT + errors[name]
         return segs
@@ -246,7 +256,7 @@ def process_case(row: dict, params: dict, segments, parts_dir: str, manifest: st
 
     from lungai.dicom.masks import manifest_fixes
 
-    with manifest_fixes(manifest) if manifest else nullcontext():
+    with manifest_fixes(manifest, row.get(ROW_LINE)) if manifest else nullcontext():
         return _process_case(row, params, segments, parts_dir)
 
 
@@ -265,8 +275,9 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
         _check_row_gives_masks(row)
         image = read_ct(row["image"])
         errors: dict = {}
-        segs = _segments_for(row, image, segments, errors)
-        result = extract(image, segs, params, case=case, segment_errors=errors)
+        lung_names: list = []       # a SEG's segments that are lungs by their terminology code only
+        segs = _segments_for(row, image, segments, errors, lung_names)
+        result = extract(image, segs, params, case=case, segment_errors=errors, lung_names=lung_names)
         if result.features.empty:
             # the prefix: errors-table only; each segment's own fix said once, after the problems (QA: the label's
             # fix, then a generic "fix the masks")
@@ -345,15 +356,20 @@ class BatchSummary:
         return "\n".join(lines)
 
 
-def _segment_names(rows, segments) -> list[str]:
+def _segment_names(rows, segments, lung_names: list | None = None) -> list[str]:
     """The segment names a batch computes: ``segments`` and the names of the manifest's ``label`` items
-    (``Lung_R=1;GTV-1=2``, as :func:`_segments_for` reads them)."""
+    (``Lung_R=1;GTV-1=2``, as :func:`_segments_for` reads them).  ``lung_names`` gets a DICOM SEG's segments that
+    are lungs by their terminology code only (:func:`lungai.radiomics.segments.coded_lungs`)."""
     from lungai.dicom.seg import seg_segment_labels
+    from lungai.radiomics.segments import coded_lungs
 
     names = [str(n) for n in (segments or [])]
     for row in rows:
         if row.get("mask"):      # a DICOM SEG's segments are named by their SegmentLabel (segments_from_mask_file)
-            names += seg_segment_labels(row["mask"]) or []
+            labels = seg_segment_labels(row["mask"]) or []
+            names += labels
+            if lung_names is not None and labels:
+                lung_names += coded_lungs(row["mask"], labels)
         for item in manifest_labels(row.get("label")):
             name = item.rpartition("=")[0].strip()
             if name:
@@ -842,7 +858,8 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     forget_stamps(output.parent, OWNER, [p.name for p in outputs])    # a killed run still resumes (this table's
                                                                         # files only: other tables keep their stamps)
     # lung segments named Lung_R, RT LUNG ... (on the CT's grid in an older lungai): their revision in the id and key
-    params = with_lung_grid_revision(params, _segment_names(rows, segments))
+    coded: list = []       # a SEG's lungs by their terminology code: on the lung grid as their named ones
+    params = with_lung_grid_revision(params, _segment_names(rows, segments, coded), coded)
     parts, redone = _prepare_parts(output, params, segments)
     unnoted = _drop_ibsi_parts_without_notes(parts, rows, params)
     dropped, unchecked = _drop_parts_of_other_orientations(parts, rows)

@@ -18,6 +18,9 @@ import pandas as pd
 from lungai.errors import InputError
 
 PATH_COLUMNS = ("image", "mask", "tumour", "lungs")
+# the key of a row's line in the manifest file (:func:`read_manifest`), for the messages naming the row's cells
+# (:func:`lungai.dicom.masks.manifest_fixes`); not a column (a CSV header names no such column)
+ROW_LINE = "(line)"
 # the ``phantom`` cell (surrounding spaces aside): a lungai synthetic label map, or not.  The yes values are those read
 # as yes before; another value (``TRUE``, ``Yes``, a typo), once read as no, is refused - not read as yes now, which
 # would keep a resumed case's values of the other reading (its recorded phantom cell unchanged)
@@ -62,7 +65,8 @@ def name_clashes(items, key=str) -> list[list]:
 
 
 def read_manifest(path: str | Path) -> list[dict]:
-    """The manifest rows as dicts with absolute paths; checks columns and unique case ids (and file names)."""
+    """The manifest rows as dicts with absolute paths (and each row's line in the file, :data:`ROW_LINE`); checks
+    columns and unique case ids (and file names)."""
     from lungai.io.tables import read_table_checked
 
     p = Path(path)
@@ -113,10 +117,13 @@ def read_manifest(path: str | Path) -> list[dict]:
     from lungai.io.tables import check_listed_files, listed_path
 
     rows = []
-    for rec in df.to_dict("records"):
+    lines = _data_lines(p)
+    for i, rec in enumerate(df.to_dict("records")):
         for col in PATH_COLUMNS:
             if rec.get(col):
                 rec[col] = str(listed_path(rec[col], p))
+        if i < len(lines):
+            rec[ROW_LINE] = lines[i]
         rows.append(rec)
     # a moved data folder (absolute paths of the old place, the files under the manifest's folder now): refused now,
     # with the fix - not each case failing with a bare "does not exist"; files merely offline are left to the batch

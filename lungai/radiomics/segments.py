@@ -161,29 +161,59 @@ def named_labels(labels, seg_names: dict) -> list | None:
 
 
 def segments_from_mask_file(path, reference: sitk.Image, labels=None, errors: dict | None = None,
-                            absent: set | None = None) -> dict:
+                            absent: set | None = None, lung_names: list | None = None) -> dict:
     """The segments of a mask file (``lungai radiomics --mask``, ``radiomics-batch``'s ``mask`` column: one rule for
     both): read onto ``reference``'s grid (:func:`lungai.io.read_mask`), one segment per label
     (:func:`segments_from_labels`).  A DICOM SEG's segments are named by their SegmentLabel ("Right lung", "Tumour";
     :func:`named_labels`), so a lung segment is recognised as a lung by its name and computed on lungai's lung grid
-    (:func:`lungai.segment_roles.is_lung`), by either command."""
+    (:func:`lungai.segment_roles.is_lung`), by either command; a segment whose label names no role ("Segment_2") by
+    its terminology code (:func:`coded_lungs`, the rule of ``--lungs`` / ``--tumour``, said in a note): ``lung_names``
+    gets those segments (for :func:`lungai.radiomics.extract.extract`'s lung grid), and their sides are checked as
+    a named right / left lung's (QA segfollow63: a SEG's "Segment_2" / "Segment_3" coded as the right / left lung was
+    computed on the CT's grid, "Lung_R" / "Lung_L" on the 2 mm lung grid)."""
     from lungai.io import read_mask
 
     seg_names: dict = {}
     mask = read_mask(path, reference=reference, names=seg_names)
-    return segments_from_labels(mask, reference, named_labels(labels, seg_names), errors=errors,
-                                what=f"mask {path}", absent=absent)
+    mapping = _code_mapping(path, seg_names.values(), note=True) if seg_names else None
+    out = segments_from_labels(mask, reference, named_labels(labels, seg_names), errors=errors,
+                               what=f"mask {path}", absent=absent, mapping=mapping)
+    if lung_names is not None and mapping:
+        lung_names.extend(coded_lungs(path, out, mapping))
+    return out
+
+
+def _code_mapping(path, labels, note: bool = False):
+    """The roles of the DICOM SEG ``path``'s segments ``labels`` that name none by their label, from their
+    terminology codes (:func:`lungai.dicom.seg.with_code_roles`; ``note``: said), or None."""
+    from lungai.dicom.seg import with_code_roles
+
+    return with_code_roles(path, [str(n) for n in labels], None, note=note)
+
+
+def coded_lungs(path, names, mapping=None) -> list[str]:
+    """The segments ``names`` (of the DICOM SEG ``path``, by their SegmentLabel) that are lung tissue by their
+    terminology codes only (:func:`lungai.dicom.seg.with_code_roles`: "Segment_2" coded as the right lung), not by
+    their label: computed on lungai's lung grid as a "Lung_R" is (``lung_names`` of
+    :func:`lungai.radiomics.extract.extract` and :func:`lungai.radiomics.settings.with_lung_grid_revision`).  [] for a
+    file that is not a SEG.  ``mapping``: the roles already read (:func:`_code_mapping`)."""
+    from lungai.segment_roles import is_lung
+
+    names = [str(n) for n in names]
+    mapping = mapping if mapping is not None else _code_mapping(path, names)
+    return [n for n in names if mapping and not is_lung(n) and is_lung(n, mapping)]
 
 
 def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None,
-                         what: str = "the mask", absent: set | None = None) -> dict:
+                         what: str = "the mask", absent: set | None = None, mapping=None) -> dict:
     """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label.
 
     A name given with several labels (``gtv=1``, ``gtv=2``) is one segment, the union of its labels
     (e.g. all GTVs); label 0 (the background) and ``=N`` (an empty name) fail their segment with the fix; a label
     missing from the mask fails its segment (its name is also added to ``absent``, for
     ``radiomics-batch``, which notes it rather than counting it as a failure).  A mask without any labelled
-    voxel (all 0) is refused (``what`` names it in the message)."""
+    voxel (all 0) is refused (``what`` names it in the message).  ``mapping``: segment roles beyond their names (a
+    DICOM SEG's terminology codes, :func:`segments_from_mask_file`), for the right / left lung's side check."""
     errors = {} if errors is None else errors
     mask = on_grid(reference, mask, "mask")
     arr = sitk.GetArrayFromImage(mask)
@@ -228,16 +258,18 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
                 absent.add(name)
             continue
         out[name] = _to_mask(np.isin(arr, values), reference)
-    _check_named_sides(out, wanted, arr, reference, errors)
+    _check_named_sides(out, wanted, arr, reference, errors, mapping)
     return out
 
 
-def _check_named_sides(out: dict, wanted: dict, arr: np.ndarray, reference: sitk.Image, errors: dict) -> None:
+def _check_named_sides(out: dict, wanted: dict, arr: np.ndarray, reference: sitk.Image, errors: dict,
+                       mapping=None) -> None:
     """The right / left lung segments named by the user or a DICOM SEG (by role: ``right_lung``, ``Lung_R``, ``Right
-    lung`` ...; one of each) must lie on their sides (:func:`_check_sides`)."""
+    lung`` ...; or by a SEG segment's terminology code, ``mapping``; one of each) must lie on their sides
+    (:func:`_check_sides`)."""
     from lungai.segment_roles import segment_role
 
-    sides = {role: [n for n in out if segment_role(n) == role] for role in ("right_lung", "left_lung")}
+    sides = {role: [n for n in out if segment_role(n, mapping) == role] for role in ("right_lung", "left_lung")}
     if len(sides["right_lung"]) != 1 or len(sides["left_lung"]) != 1:
         return
     (right,), (left,) = sides["right_lung"], sides["left_lung"]
