@@ -526,7 +526,8 @@ def run_predict(args) -> int:
             index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
         if "illustrative" in df.columns:   # as rp predict: a model trained on a synthetic cohort (its card says so)
             print(SYNTHETIC_NOTE)
-        for k, line in enumerate(class_balance_lines(meta)):   # as its card: what the model learnt from, per class
+        # as its card: what the model learnt from, per class, with the inner-CV recall of the model that predicted
+        for k, line in enumerate(class_balance_lines(meta, name)):
             print(line if k == 0 else f"note: {line}")
         if args.explain and name != "fusion":
             print("note: " + no_explanation_text(name, name == meta["selected"], "add --use fusion to predict and "
