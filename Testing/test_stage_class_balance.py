@@ -145,3 +145,21 @@ def class_balance_lines_of(meta, model):
     from lungai.fusion.balance import class_balance_lines
 
     return class_balance_lines(meta, model) if model else class_balance_lines(meta)
+
+
+def test_predict_explain_says_why_no_gene_shapley_values_were_written(trained, tmp_path, capsys):
+    """QA stageuse63: `stage predict --explain --use fusion` of an EHR + RNA model given only --ehr wrote no
+    top_genes_per_patient.csv and said nothing (the missing Grad-CAM had its note); now a note says why, and with
+    --rna the file is written without it."""
+    root, paths, out = trained
+    capsys.readouterr()
+    assert _cli(["predict", "--ehr", paths["ehr"], "--model", out, "--use", "fusion", "--explain",
+                 "-o", tmp_path / "ehr_only"]) == 0
+    err = capsys.readouterr().err
+    assert not (tmp_path / "ehr_only" / "top_genes_per_patient.csv").exists()
+    assert "note: no gene Shapley values written (top_genes_per_patient.csv): no patient was given RNA-seq" in err
+    assert "--rna" in err
+    assert _cli(["predict", "--ehr", paths["ehr"], "--rna", paths["rna"], "--model", out, "--use", "fusion",
+                 "--explain", "-o", tmp_path / "with_rna"]) == 0
+    assert "no gene Shapley values written" not in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "with_rna" / "top_genes_per_patient.csv")) > 0
