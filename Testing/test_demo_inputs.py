@@ -110,6 +110,37 @@ def test_demo_stage_not_computed_without_the_models_inputs(ehr_rna_stage_model, 
     assert "CT" not in st["modalities"] and "The CT is not used" in st["model_description"]
 
 
+def test_demo_says_plainly_that_rna_seq_is_not_used(ehr_rna_stage_model, phantom, tmp_path):
+    """QA stageuse63: `lungai demo --stage-model M --clinical row.csv` with a model trained on EHR + RNA-seq (as on
+    NSCLC-Radiogenomics) predicted from EHR alone and said "Modalities available for this patient: EHR": that the
+    demo takes no RNA-seq - the model's RNA branch masked, whatever RNA the patient has - was said only when the stage
+    could not be computed at all.  Now the stage section, summary.json and the console say it whenever the model was
+    trained with RNA-seq, with the command that predicts with it (`lungai stage predict --rna`)."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import _stage
+    from lungai.report.html import _stage as stage_html
+
+    ct, tumour, _, _ = phantom
+    model = ehr_rna_stage_model["model"]
+    col = next(c for c in ("age", "ldh", "sex") if c in ehr_rna_stage_model["ehr"].columns)
+    clinical = {"patient_id": "P1", col: ehr_rna_stage_model["ehr"][col].dropna().iloc[0]}
+    st = _stage(tmp_path, ct, tumour, clinical, model, sample=False, case="P1")
+    assert st["status"] == "computed" and st["modalities_used"] == ["EHR"]
+    said = [n for n in st["inputs_not_used"] if n.startswith("RNA-seq is not used")]
+    assert len(said) == 1 and "the demo takes no RNA-seq" in said[0], st["inputs_not_used"]
+    assert f"lungai stage predict --model {model}" in said[0] and "--rna" in said[0]
+    assert said[0] in st["model_description"]
+    page = stage_html({"stage": st, "segmentation": {"needs_review": False}}, {})
+    assert "RNA-seq is not used" in page and "Modalities available" not in page
+    summary = {"segmentation": {"tumor_volume_ml": 1.0, "confidence": 0.9, "needs_review": False},
+               "rp": {"status": "not computed", "message": "not computed"}, "stage": st, "dose": None,
+               "dose_source": "no dose", "dose_status": "computed", "inputs": {"ct": "x"}}
+    assert f"  stage note: {said[0]}" in result_lines(summary)
+    # not computed (no model EHR column given): the missing input's fix says the same
+    st = _stage(tmp_path, ct, tumour, {"patient_id": "P1", "unrelated": 1.0}, model, sample=False, case="P1")
+    assert st["status"] == "not computed" and said[0] in st["missing"][0]["how"]
+
+
 def test_demo_applies_an_rp_model_trained_as_documented(phantom, tmp_path):
     """`lungai rp synth` + `lungai rp train` (its features include rad_lungs_minus_tumour_*) -> the demo's
     radiomics give every feature the model needs, and the risk is computed."""

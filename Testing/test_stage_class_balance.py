@@ -94,3 +94,72 @@ def test_predict_says_why_a_baseline_has_no_explanations_and_never_that_a_chosen
             assert "it beat the fusion in the inner CV" in note and f1[use] >= f1["fusion"]
         else:
             assert "beat the fusion" not in note, (note, f1)
+
+
+def test_predict_gives_the_recall_of_the_model_it_used(trained, tmp_path, capsys):
+    """QA stageuse63: `stage predict --use fusion` printed the selected model's inner-CV recall per class beside the
+    fusion network's predictions (synthetic cohort: forest selected, I/II/III recall 0.50/0.80/0.50, while the
+    fusion's own recorded recall was 0.80/0.10/0.00).  The line gives the recall of the model that predicted, named,
+    from its own record in the model card; the selected model keeps the card's line."""
+    root, paths, _ = trained
+    out = root / "model_two_baselines"
+    if not out.exists():
+        assert _cli(["train", "--ehr", root / "ehr_imbalanced.csv", "--rna", paths["rna"], "--label", "stage",
+                     "-o", out, *FAST[:-4], "--baselines", "logreg,forest", "--modalities", "ehr,rna"]) == 0
+    meta = json.loads((out / "stage_model.json").read_text(encoding="utf-8"))
+    recalls = {k: c["inner_recall"] for k, c in meta["selection"]["candidates"].items()}
+    card = (out / "model_card.md").read_text(encoding="utf-8")
+    card_line = next(x[2:] for x in card.splitlines() if x.startswith("- Training patients per class"))
+    for use in ("fusion", "logreg", "forest"):
+        capsys.readouterr()
+        assert _cli(["predict", "--ehr", paths["ehr"], "--rna", paths["rna"], "--model", out, "--use", use,
+                     "-o", tmp_path / use]) == 0
+        printed = capsys.readouterr().out
+        line = next(x for x in printed.splitlines() if x.startswith("Training patients per class"))
+        for c, n in (("I", 10), ("II", 4), ("III", 4)):
+            assert f"{c} {n} ({round(100 * n / 18)} %, recall {recalls[use][c]:.2f})" in line, (use, line)
+        rare = next(x for x in printed.splitlines() if x.startswith("note: Rare in training"))
+        assert f"II (4 patients, recall {recalls[use]['II']:.2f})" in rare, (use, rare)
+        if use == meta["selected"]:
+            assert line == card_line
+        else:
+            assert f"the inner-CV recall of {use}, the model used here" in line, line
+            assert "the selected model's recall" not in line, line
+
+
+def test_a_used_model_without_its_own_recall_shows_none_of_another():
+    """A card recording the selected model's recall but not that of the model used (`--use`) says so and gives no
+    recall at all - never the selected model's numbers beside another model's predictions."""
+    meta = {"training_cohort": {"class_counts": {"I": 10, "II": 4}}, "selected": "forest",
+            "selection": {"candidates": {"forest": {"inner_recall": {"I": 0.9, "II": 0.5}},
+                                         "fusion": {"inner_recall": None}}}}
+    own = class_balance_lines_of(meta, None)
+    assert "recall 0.90" in own[0] and "the selected model's recall" in own[0]
+    used = class_balance_lines_of(meta, "fusion")
+    assert "recall 0.9" not in " ".join(used) and "recall 0.5" not in " ".join(used), used
+    assert "recall per class of fusion, the model that predicted here, not recorded" in used[0], used
+    assert "II (4 patients)" in used[1]
+
+
+def class_balance_lines_of(meta, model):
+    from lungai.fusion.balance import class_balance_lines
+
+    return class_balance_lines(meta, model) if model else class_balance_lines(meta)
+
+
+def test_predict_explain_says_why_no_gene_shapley_values_were_written(trained, tmp_path, capsys):
+    """QA stageuse63: `stage predict --explain --use fusion` of an EHR + RNA model given only --ehr wrote no
+    top_genes_per_patient.csv and said nothing (the missing Grad-CAM had its note); now a note says why, and with
+    --rna the file is written without it."""
+    root, paths, out = trained
+    capsys.readouterr()
+    assert _cli(["predict", "--ehr", paths["ehr"], "--model", out, "--use", "fusion", "--explain",
+                 "-o", tmp_path / "ehr_only"]) == 0
+    err = capsys.readouterr().err
+    assert not (tmp_path / "ehr_only" / "top_genes_per_patient.csv").exists()
+    assert "note: no gene Shapley values written (top_genes_per_patient.csv): no patient was given RNA-seq" in err
+    assert "--rna" in err
+    assert _cli(["predict", "--ehr", paths["ehr"], "--rna", paths["rna"], "--model", out, "--use", "fusion",
+                 "--explain", "-o", tmp_path / "with_rna"]) == 0
+    assert "no gene Shapley values written" not in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "with_rna" / "top_genes_per_patient.csv")) > 0

@@ -162,6 +162,8 @@ def result_lines(summary: dict) -> list:
     lines.append(f"stage: {predicted_stage_text(st)}{tag[st['status']]}" if "predicted" in st
                  else f"stage {st['message']}")
     lines += [f"  stage model card warning: {w}" for w in (st.get("card") or {}).get("warnings", [])]
+    # the inputs it does not use: a CT of a model trained without, RNA-seq (the demo takes none), as the report says
+    lines += [f"  stage note: {n}" for n in st.get("inputs_not_used") or []]
     # the model's training patients per class and its rare classes, as the report and lungai stage predict say them
     lines += [f"  stage model: {line}" for line in (st.get("card") or {}).get("class_balance", [])]
     return lines

@@ -536,7 +536,7 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     ehr_row = {k: v for k, v in (clinical or {}).items() if k != "patient_id"} or None
-    notes = []
+    notes = []       # the inputs given or trained with that this prediction does not use, said plainly
     if stage_model is not None:
         from lungai.fusion import model_io
 
@@ -548,6 +548,8 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
         # the model's EHR columns not in --clinical: said in the prediction's own notes (predict_frame), below
         if has_tumour and not needs["ct"]:
             notes.append("The CT is not used: the model was not trained with CT.")
+        if needs["rna"]:     # whatever RNA-seq the patient has: the demo takes none (QA stageuse63)
+            notes.append(rna_not_used_text(stage_model))
         illustrative = synthetic_model(meta)     # trained on a stage synth cohort (its card says so), as RP's
         if illustrative:
             desc += (" ILLUSTRATIVE: its model card says it was trained on a synthetic cohort (lungai stage synth), "
@@ -589,19 +591,32 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
                                                                 "with CT)"),
             "how": ("pass the model's EHR columns (named as in its training table) in the --clinical CSV"
                     if needs["ehr"] else "use a stage model trained with CT or EHR")
-                   + ("; RNA-seq is not an input of the demo: use `lungai stage predict --rna`" if needs["rna"] else "")}])
+                   + (f"; {rna_not_used_text(stage_model)}" if needs["rna"] else "")}])
     _to_csv(df, out / "stage_probabilities.csv", index=False)
     classes = [c[2:] for c in df.columns if c.startswith("p_")]
     probs = [float(row[f"p_{c}"]) for c in classes]
     used = [MODALITY_NAMES[m] for m in ("ct", "ehr", "rna") if bool(row[m])]
     # the prediction's own notes (EHR values not seen in training, ...): in the section, as in predictions.csv
     patient_notes = [n.strip() for n in str(row.get("notes") or "").split("; ") if n.strip()]
-    notes += [n.rstrip(".") + "." for n in patient_notes]
     return {"status": "illustrative" if illustrative else "computed", "classes": classes, "probabilities": probs,
-            "predicted": str(row["predicted"]), "model_description": " ".join([desc] + notes),
-            "notes": patient_notes,
+            "predicted": str(row["predicted"]),
+            "model_description": " ".join([desc] + notes + [n.rstrip(".") + "." for n in patient_notes]),
+            "notes": patient_notes, "inputs_not_used": notes,
             "modalities": " + ".join(used) + " (the other branches masked)", "modalities_used": used,
             **({"card": card} if card else {})}
+
+
+def rna_not_used_text(stage_model) -> str:
+    """What the demo says of a stage model trained with RNA-seq: the demo takes no RNA-seq, so the model's RNA
+    branch is masked whatever the patient has, and the command that predicts with it.  The one text of the stage
+    section (report, ``summary.json`` ``stage.inputs_not_used``), the console (``stage note:``) and the missing
+    input's fix when the stage is not computed (``stage_model`` None: the built-in sample's model)."""
+    import shlex
+
+    folder = "MODEL_DIR" if stage_model is None else shlex.quote(str(stage_model))
+    return ("RNA-seq is not used: the demo takes no RNA-seq, so the model predicts without it (it was "
+            "trained with RNA-seq); to predict with the patient's RNA-seq, run `lungai stage predict --model "
+            f"{folder} --ehr CLINICAL_CSV --rna RNA_CSV -o OUT_DIR`.")
 
 
 def stage_card_summary(meta: dict) -> dict:

@@ -22,28 +22,37 @@ def class_counts_text(counts) -> str:
 RARE_CLASS_SHARE = 0.5
 
 
-def class_balance_lines(meta: dict) -> list:
+def class_balance_lines(meta: dict, model=None) -> list:
     """What the locked model's training cohort held of each class and what that means for new patients, from its
-    recorded numbers: each class's patients and share, with the selected model's inner-CV recall (the share of that
-    class's patients it predicted right, :func:`lungai.fusion.cv.class_recall`) where recorded, then a plain
-    sentence naming the rare classes (fewer than :data:`RARE_CLASS_SHARE` of the largest class's patients).
-    [] when no class counts are recorded.  For model_card.md, ``lungai stage predict``, the demo report and the
-    Multimodal Predict panel."""
+    recorded numbers: each class's patients and share, with the inner-CV recall (the share of that class's patients
+    it predicted right, :func:`lungai.fusion.cv.class_recall`) of the model that predicts - ``model``, one of the
+    folder's models (``stage predict --use``), else the selected one - where recorded, then a plain sentence naming
+    the rare classes (fewer than :data:`RARE_CLASS_SHARE` of the largest class's patients).  A model other than the
+    selected one is named in the line, with its own recall or none: never the selected model's recall beside
+    another model's predictions (QA stageuse63: ``--use fusion`` printed the selected forest's recall of III, 0.50,
+    for a fusion whose inner-CV recall of III was 0.00).  [] when no class counts are recorded.  For model_card.md,
+    ``lungai stage predict``, the demo report and the Multimodal Predict panel."""
     counts = (meta.get("training_cohort") or {}).get("class_counts")
     if not isinstance(counts, dict) or not counts:
         return []
     sel = meta.get("selection") or {}
-    recall = ((sel.get("candidates") or {}).get(meta.get("selected")) or {}).get("inner_recall") or {}
+    cands = sel.get("candidates") or {}
+    selected = meta.get("selected")
+    used = model or selected
+    recall = (cands.get(used) or {}).get("inner_recall") or {}
     total = sum(int(n) for n in counts.values()) or 1
     fmt = lambda c: "n/a" if recall.get(str(c)) is None else f"{recall[str(c)]:.2f}"  # noqa: E731
     parts = [f"{c} {n} ({100 * int(n) / total:.0f} %" + (f", recall {fmt(c)})" if recall else ")")
              for c, n in counts.items()]
-    lines = ["Training patients per class (share" + ("; the selected model's recall in the inner CV: the share of "
-                                                      "the class's patients it predicted right" if recall else "")
-             + f"): {', '.join(parts)}"]
+    whose = ("the selected model's recall in the inner CV" if used == selected else
+             f"the inner-CV recall of {used}, the model used here, not the selected {selected}'s")
+    lines = ["Training patients per class (share" + (f"; {whose}: the share of the class's patients it predicted "
+                                                      "right" if recall else "") + f"): {', '.join(parts)}"]
     if not recall:
-        lines[0] += (" (recall per class not recorded: no inner CV ran; the confusion matrices of `lungai stage cv` "
-                     "show it)")
+        ran = any((c or {}).get("inner_recall") for c in cands.values())
+        lines[0] += (f" (recall per class of {used}, the model that predicted here, not recorded in its model card; "
+                     if ran and used != selected else " (recall per class not recorded: no inner CV ran; ") + \
+            "the confusion matrices of `lungai stage cv` show it)"
     largest = max(counts, key=lambda c: int(counts[c]))
     rare = [c for c, n in counts.items() if int(n) < RARE_CLASS_SHARE * int(counts[largest])]
     if rare:

@@ -548,7 +548,8 @@ def run_predict(args) -> int:
             index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
         if "illustrative" in df.columns:   # as rp predict: a model trained on a synthetic cohort (its card says so)
             print(SYNTHETIC_NOTE)
-        for k, line in enumerate(class_balance_lines(meta)):   # as its card: what the model learnt from, per class
+        # as its card: what the model learnt from, per class, with the inner-CV recall of the model that predicted
+        for k, line in enumerate(class_balance_lines(meta, name)):
             print(line if k == 0 else f"note: {line}")
         if args.explain and name != "fusion":
             print("note: " + no_explanation_text(name, name == meta["selected"], "add --use fusion to predict and "
@@ -561,6 +562,11 @@ def run_predict(args) -> int:
                 if "rna" in pipe.modalities and av["rna"].any():
                     shap = explain.gene_shapley(pipe, used, seed=pipe.config.seed)
                     explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
+                else:        # said, as the Grad-CAM's absence below (QA stageuse63: no file and no word)
+                    print("note: no gene Shapley values written (top_genes_per_patient.csv): "
+                          + ("no patient was given RNA-seq the model could use (--rna: a matrix with the patients "
+                             "of the EHR table / CT manifest, spelled as there)" if "rna" in pipe.modalities
+                             else "the model was not trained with RNA-seq"), file=sys.stderr)
                 bar.update(1, "Shapley values")
                 if not needs["ct"] or not with_ct:
                     print("note: no Grad-CAM written: " + ("no patient was given a CT (--ct manifest)" if needs["ct"]

@@ -600,7 +600,7 @@ def _stage(s: dict, figs: dict) -> str:
 {_review_flag(s, 'stage') if 'CT' in ' '.join(st.get('modalities_used') or []) else ''}
 <div class="cards">{_card('predicted stage', predicted)}</div>
 {_card_text(st.get('card'), 'stage')}
-<p>{html.escape(st['model_description'])} Modalities available for this patient: {html.escape(st['modalities'])}.</p>
+<p>{html.escape(st['model_description'])} Inputs used for this patient: {html.escape(st['modalities'])}.</p>
 {_table(rows, ('class', 'probability'))}
 {_img(figs.get('stage'), 'stage probabilities')}
 """
