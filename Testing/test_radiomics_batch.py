@@ -1701,3 +1701,50 @@ def test_the_summary_gives_the_whole_runs_time_not_the_failures(failed, line):
     one = CohortSummary(Path("out"), done=["a"], failed=[(f"f{i}", "x") for i in range(failed)], seconds=1.31)
     assert one.text().splitlines()[0] == f"1 patient processed, 0 already done (skipped), {failed} failed; 1.3 s in " \
                                          "all -> out", one.text()
+
+
+
+@pytest.mark.parametrize("workers", [1, 0])
+def test_a_library_warning_in_a_dask_worker_is_said_once_naming_its_patient(workers):
+    """QA progfollow63: a warning that is no InputNote (numpy's RuntimeWarning, a UserWarning of SimpleITK,
+    pyradiomics ...) raised in a Dask worker (`cohort` / `radiomics-batch --workers N`) was printed by the worker
+    process as raw Python text straight to the terminal - glued to the bar's line (``radiomics-batch:   0%|...| 0/2
+    [00:00<?, ?it/s]/.../fromnumeric.py:3824: RuntimeWarning: Mean of empty slice``), naming no patient - or lost:
+    lungai.dask_workers collected the InputNotes only.  Now it comes back with the case's result and the main process
+    says it as Python words it, on lines of its own beside the bar, once in the command, naming the patient
+    ("<case>: <text>") - one rule with the plain loop (--workers 0), which named no patient either.  (A subprocess:
+    pytest records the warnings of its own process.)"""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import warnings
+        from lungai.cli import _input_notes
+        from lungai.radiomics.cluster import run_tasks
+
+        def fn(item):
+            import warnings
+            import numpy as np
+
+            np.mean(np.array([]))                          # numpy: "Mean of empty slice"
+            warnings.warn(f"{{item}} looked odd", UserWarning)
+            return {{"case": item, "status": "done"}}
+
+        summary = type("Summary", (), {{"done": [], "failed": [], "skipped": []}})()
+        with _input_notes():
+            run_tasks("radiomics-batch", fn, ["P1", "P2"], ["P1", "P2"], (), lambda item: False, summary,
+                      {workers}, None)
+        assert sorted(summary.done) == ["P1", "P2"], summary.done
+        """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
+                          env={"LUNGAI_PROGRESS": "bar", "PATH": "", "OMP_NUM_THREADS": "1"})
+    err = proc.stderr
+    assert proc.returncode == 0, err
+    said = [line for line in err.split("\n") if "Mean of empty slice" in line]
+    assert len(said) == 1, err                                           # once in the command, not per patient
+    assert "RuntimeWarning: P1: Mean of empty slice" in said[0], said    # naming the (first) patient
+    assert "\r" not in said[0] and "it/s" not in said[0], said           # a line of its own beside the bar
+    assert said[0].split(":")[0].endswith(".py")                         # as Python words it: where it was raised
+    for case in ("P1", "P2"):                                            # each patient's own text, once
+        assert len([line for line in err.split("\n") if f"UserWarning: {case}: {case} looked odd" in line]) == 1, err

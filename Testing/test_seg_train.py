@@ -462,7 +462,7 @@ def test_automatic_mode_segments_the_most_probable_candidate_and_lists_the_other
     model = load_model(tiny_model)
     w = (marker_hu - model[0].hu_window[0]) / (model[0].hu_window[1] - model[0].hu_window[0])
 
-    def marker_probs(nets, a, cfg, method="ensemble", mc_passes=10, seed=0, flip_check=False):
+    def marker_probs(nets, a, cfg, method="ensemble", mc_passes=10, seed=0, flip_check=False, progress=None):
         p = (np.abs(a - w) < 0.01).astype(np.float32)
         probs = np.stack([p * 0.9, p * 0.95])
         return (probs, probs, [probs] * 3) if flip_check else probs      # a voxel-wise rule: mirroring changes nothing

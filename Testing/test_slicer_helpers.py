@@ -1237,3 +1237,32 @@ def test_confidence_observers_are_module_functions_installed_once():
     finally:
         nodes.refresh_confidence_tables = original
     assert nodes._kept(slicer.vtkMRMLScene()) is False
+
+
+def test_segment_child_progress_counts_the_network_runs_and_stays_sane(small_ct, tmp_path):
+    """QA progfollow63: the Segmentation panel's bar (``lungai segment`` as a child, LUNGAI_PROGRESS lines) stood on
+    "ROI lungs ..." through the whole inference (27-50 s on lung1).  The network runs are now counted there as
+    message-only lines: the fraction never goes back, stays in [0, 1] and ends at 1; the text names the runs."""
+    import torch
+
+    from lungai.seg.config import SegConfig
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = SegConfig(arch="unet", channels=(4, 8, 16, 32), members=2)
+    model = save_model(tmp_path / "model", cfg, [build_network(cfg).state_dict() for _ in range(2)], {})
+    job = LungAIProcess(["segment", str(small_ct / "ct.nii.gz"), "-o", str(tmp_path / "out"), "--model",
+                         str(model)]).start()
+    events, t0 = [], time.monotonic()
+    while job.running and time.monotonic() - t0 < 300:
+        events += job.poll()
+        time.sleep(0.02)
+    events += job.poll()
+    progress = [e for e in events if e.kind == "progress"]
+    fractions = [e.fraction for e in progress]
+    assert job.succeeded, [e.text for e in events]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    counted = [e for e in progress if re.search(r"ensemble \(2 members x \d+ windows?\): network run \d+/\d+$", e.text)]
+    assert counted and counted[0].text.endswith(" 0/" + counted[0].text.rsplit("/", 1)[1]), [e.text for e in progress]
+    assert 0.0 < counted[0].fraction < 1.0

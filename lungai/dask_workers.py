@@ -1,7 +1,7 @@
 """Dask worker processes of lungai's local cluster (:mod:`lungai.radiomics.cluster`): what each worker process does
 as it starts (the preload :func:`dask_setup`), a lost worker's error said as such (:func:`lost_worker_error`), and
-the notes on the input (:class:`lungai.errors.InputNote`) a case's task raised, returned with its result
-(:func:`with_case_notes`) for the main process to say with the case's name.
+the warnings a case's task raised - the notes on the input (:class:`lungai.errors.InputNote`) and any other -
+returned with its result (:func:`with_case_notes`) for the main process to say with the case's name.
 
 A light module (no pyradiomics, no Dask import): a worker process imports it before it joins the scheduler (a
 longer start would widen the time in which a worker that dies fails the whole start, "Nanny failed to start"), and
@@ -70,17 +70,22 @@ def dask_setup(worker) -> None:
     quiet_worker()
 
 
-RAISED_NOTES = "raised_notes"     # the key of a case's result holding the notes its task raised (with_case_notes)
-# the notes list of the case task running in this thread (None: none collected, the warning passes on as it came)
+RAISED_NOTES = "raised_notes"     # the key of a case's result holding the warnings its task raised (with_case_notes)
+# the warnings list of the case task running in this thread (None: none collected, the warning passes on as it came)
 _CASE_NOTES: ContextVar = ContextVar("lungai_case_notes", default=None)
+# the attribute of a warning said again by say_case_notes holding its text without the case's name: what the CLI's
+# printer says once in the command (lungai.cli._input_notes), whichever patient raised it first
+ONCE_TEXT = "lungai_once_text"
 
 
 def _collect_notes() -> None:
-    """This process's warnings: an :class:`~lungai.errors.InputNote` raised inside :func:`with_case_notes` goes to
-    that case's list (a context variable: a worker of several threads runs several cases at once, and
-    ``warnings.catch_warnings`` is process-wide), every other warning - and a note outside it - to the
-    ``warnings.showwarning`` there was.  InputNotes are always shown (none lost to Python's once-per-line registry:
-    each case's note is its own).  Installed once (again when a ``catch_warnings`` block took it away)."""
+    """This process's warnings: one raised inside :func:`with_case_notes` goes to that case's list (a context
+    variable: a worker of several threads runs several cases at once, and ``warnings.catch_warnings`` is
+    process-wide) - an :class:`~lungai.errors.InputNote` as ``(category, text)``, any other warning that Python's
+    filters let through (numpy's RuntimeWarning, a UserWarning of SimpleITK, pyradiomics ...) as ``(category, text,
+    filename, lineno)``; a warning outside it goes to the ``warnings.showwarning`` there was.  InputNotes are always
+    shown (none lost to Python's once-per-line registry: each case's note is its own).  Installed once (again when a
+    ``catch_warnings`` block took it away)."""
     import warnings
 
     from lungai.errors import InputNote
@@ -91,10 +96,12 @@ def _collect_notes() -> None:
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
         notes = _CASE_NOTES.get()
-        if notes is None or not issubclass(category, InputNote):
+        if notes is None:
             return show(message, category, filename, lineno, file, line)
-        if (category, str(message)) not in notes:
-            notes.append((category, str(message)))
+        item = (category, str(message)) if issubclass(category, InputNote) else \
+            (category, str(message), str(filename), int(lineno))
+        if item not in notes:
+            notes.append(item)
 
     showwarning.collects_case_notes = True
     warnings.filterwarnings("always", category=InputNote)
@@ -103,9 +110,10 @@ def _collect_notes() -> None:
 
 def with_case_notes(fn, item, *args) -> dict:
     """``fn(item, *args)`` (a case's task of :func:`lungai.radiomics.cluster.run_tasks`: a result dict), with the
-    InputNotes it raised as ``(category, text)`` in the result's ``raised_notes`` (``notes`` is cohort's record)
-    instead of warned: in a Dask worker they were printed as raw Python warnings, a source line and no case name
-    (the CLI's note printer runs in the main process only); the main process says them, each with its case's name
+    warnings it raised (:func:`_collect_notes`) in the result's ``raised_notes`` (``notes`` is cohort's record)
+    instead of warned: in a Dask worker they were printed by the worker process - an InputNote as a raw Python warning,
+    a source line and no case name (the CLI's note printer runs in the main process only), any other warning glued to
+    the progress bar's line, naming no case, or lost; the main process says them, each with its case's name
     (:func:`say_case_notes`).  Run in the main process as well (``--workers 0``): one rule, whatever the number of
     workers.  Not recorded in the tables (printed only, as by ``lungai radiomics``)."""
     notes: list = []
@@ -123,7 +131,7 @@ def case_notes_rewritten(rewrite):
     """Inside :func:`with_case_notes`' task: the InputNotes raised in the block go to its case's notes as
     ``rewrite(text)`` (``lungai cohort``: the paths under DICOM_ROOT named by their path under it, as its inventory
     names them - QA: "note: P1: the RTSTRUCT /data/export/P1/RTSTRUCT/RS.dcm ..." beside "RTSTRUCT P1/RTSTRUCT/RS.dcm"
-    for one file).  Outside a case's task, or without ``rewrite``: nothing changes."""
+    for one file); other warnings as they came.  Outside a case's task, or without ``rewrite``: nothing changes."""
     outer = _CASE_NOTES.get()
     if outer is None or rewrite is None:
         yield
@@ -134,19 +142,36 @@ def case_notes_rewritten(rewrite):
         yield
     finally:
         _CASE_NOTES.reset(token)
-        for category, text in inner:
-            item = (category, rewrite(text))
+        for category, text, *where in inner:
+            item = (category, text if where else rewrite(text), *where)
             if item not in outer:
                 outer.append(item)
 
 
+def _case_warning(category, text: str, once_text: str):
+    """``text`` as a warning of ``category`` carrying ``once_text`` (:data:`ONCE_TEXT`); the text alone when the
+    category takes no such message."""
+    try:
+        message = category(text)
+        setattr(message, ONCE_TEXT, once_text)
+        return message
+    except Exception:  # noqa: BLE001 - a category of a library's own making: said per case, not lost
+        return text
+
+
 def say_case_notes(result: dict) -> None:
-    """The notes of a case's result (:func:`with_case_notes`) warned again in this process, each as
-    ``<case>: <note>`` in its own category: the CLI prints them as every note (``warning: ...``, once each)."""
+    """The warnings of a case's result (:func:`with_case_notes`) warned again in this process, each as
+    ``<case>: <text>`` in its own category: the CLI prints an InputNote as every note (``warning: ...``, once each),
+    any other warning as Python words it - where it was raised in the task - on lines of its own beside a bar, once in
+    the command whichever case raised it first (:data:`ONCE_TEXT`; :func:`lungai.cli._input_notes`)."""
     import warnings
 
-    for category, text in result.get(RAISED_NOTES, ()):
-        warnings.warn(f"{result['case']}: {text}", category, stacklevel=2)
+    for category, text, *where in result.get(RAISED_NOTES, ()):
+        said = f"{result['case']}: {text}"
+        if where:
+            warnings.warn_explicit(_case_warning(category, said, text), category, *where)
+        else:
+            warnings.warn(said, category, stacklevel=2)
 
 
 WORKER_LOST_FIX = ("run the same command again (the finished cases are kept and skipped), with fewer --workers if "

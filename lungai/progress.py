@@ -2,7 +2,8 @@
 
 Core functions take an optional ``progress`` object with ``update(n=1, message=None)``;
 :func:`task` gives one.  ``update(0, message)`` shows a message without a step (a sub-step of a
-long step): it is drawn at once.  In a terminal it is a tqdm bar on stderr; when stderr is no terminal (a log file,
+long step): it is drawn at once; :class:`Counter` counts a long step's sub-steps that way.  In a
+terminal it is a tqdm bar on stderr; when stderr is no terminal (a log file,
 a pipe) the bar is drawn at most every :data:`LOG_INTERVAL` seconds (and for each message-only update), a few records
 for a long run, not one per step.  With the environment
 variable ``LUNGAI_PROGRESS=lines`` (set by the Slicer modules when they run the CLI as a
@@ -51,11 +52,17 @@ def _is_tty(stream) -> bool:
         return False
 
 
+# seconds between two counts of a :class:`Counter` shown (a terminal, the Slicer panel's LUNGAI_PROGRESS lines and
+# callbacks); in a log (stderr no terminal) every LOG_INTERVAL seconds
+TICK_INTERVAL = 1.0
+
+
 class _TqdmProgress:
     def __init__(self, total: int, desc: str, disable: bool):
         from tqdm.auto import tqdm
 
         self._tty = _is_tty(sys.stderr)
+        self.tick_interval = TICK_INTERVAL if self._tty else LOG_INTERVAL     # Counter's: a record each in a log
         self._bar = tqdm(total=total, desc=desc, disable=disable, file=sys.stderr, leave=False,
                          mininterval=0.1 if self._tty else LOG_INTERVAL)
         _SHOWN.append(self)
@@ -150,8 +157,42 @@ class SubProgress:
     def sub(self, prefix: str) -> "SubProgress":
         return SubProgress(self.progress, f"{self.prefix} {prefix}")
 
+    @property
+    def tick_interval(self) -> float:
+        return getattr(self.progress, "tick_interval", TICK_INTERVAL)
+
     def close(self) -> None:
         pass
+
+
+class Counter:
+    """The count of the sub-steps of one long step of ``progress`` (e.g. the network runs of a segmentation's
+    inference: 27-50 s on a CT's lungs with the bar standing still): after each, :meth:`tick`; ``"<prefix>
+    <done>/<total>"`` is shown as a message-only update (``update(0, ...)``: the step count stays the caller's - one
+    counting rule) when counting starts and then at most every ``progress.tick_interval`` seconds
+    (:data:`TICK_INTERVAL`; in a log :data:`LOG_INTERVAL`: a few records, not one per sub-step).  ``progress`` None or
+    :class:`NullProgress`: does nothing.  In Slicer's process (:class:`CallbackProgress`) Cancel is then also
+    honoured between two sub-steps."""
+
+    def __init__(self, progress, prefix: str, total: int):
+        import time
+
+        self.progress = None if isinstance(progress, NullProgress) else progress
+        self.prefix, self.total, self.done = prefix.strip(), max(int(total), 1), 0
+        self._clock = time.monotonic
+        self._interval = float(getattr(progress, "tick_interval", TICK_INTERVAL))
+        self._shown = None
+        self._show()
+
+    def _show(self) -> None:
+        if self.progress is not None:
+            self._shown = self._clock()
+            self.progress.update(0, f"{self.prefix} {min(self.done, self.total)}/{self.total}")
+
+    def tick(self, n: int = 1) -> None:
+        self.done += n
+        if self.progress is not None and self._clock() - self._shown >= self._interval:
+            self._show()
 
 
 def parse_line(line: str):

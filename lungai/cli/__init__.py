@@ -138,6 +138,7 @@ def _input_notes():
     import sys
     import warnings
 
+    from lungai.dask_workers import ONCE_TEXT
     from lungai.errors import InputNote
     from lungai.progress import write
 
@@ -146,9 +147,11 @@ def _input_notes():
     def showwarning(message, category, filename, lineno, file=None, line=None):
         if not issubclass(category, InputNote):
             if not sys.warnoptions:         # -W / PYTHONWARNINGS given: each warning as its filters say
-                if (category, str(message)) in others:
+                # a case's warning said again by lungai.dask_workers.say_case_notes ("P1: ..."): once whichever case
+                key = (category, getattr(message, ONCE_TEXT, str(message)))
+                if key in others:
                     return None
-                others.add((category, str(message)))
+                others.add(key)
             return show(message, category, filename, lineno, _WarningLines() if file is None else file, line)
         if str(message) not in seen:
             seen.add(str(message))

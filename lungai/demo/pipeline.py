@@ -20,7 +20,7 @@ from lungai.demo.patient import EXAMPLE_CLINICAL, KEY_FEATURES
 from lungai.errors import InputError, agree, counted
 from lungai.io import read_ct, write_image
 from lungai.overlap import dice
-from lungai.progress import task
+from lungai.progress import SubProgress, task
 from lungai.seg.config import result_value
 
 
@@ -974,7 +974,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         mdir, model = models["seg_dir"], models["seg"]
         sample_seed = summary["input"].pop("seed_lps")
         seed_point = seed_lps if seed_lps is not None or roi_lps is not None else sample_seed
-        seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0)
+        # its steps and network runs as messages on the demo's bar (its step: "tumour", below; before, the bar stood
+        # on "lungs" through the whole segmentation)
+        seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0,
+                             progress=SubProgress(bar, "tumour:"))
         add_model_notes(mdir, seg.info)     # as lungai segment: a better-suited model's note, the confidence caveat
         if rt is not None and rt["gtv"] is not None:    # the plan's GTV: how the automatic tumour agrees with it
             summary["rtstruct_gtv"] = gtv_agreement(seg.tumour, rt["gtv"], rt.get("gtv_source"))

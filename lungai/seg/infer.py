@@ -17,7 +17,7 @@ from scipy import ndimage
 from lungai.errors import InputError, counted
 from lungai.io.geometry import from_lps, to_lps
 from lungai.io.validate import check_ct
-from lungai.progress import NullProgress
+from lungai.progress import NullProgress, SubProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
 from lungai.seg.config import MC_PASSES_UNUSED_NOTE, check_mc_passes, with_result_aliases
@@ -226,19 +226,21 @@ def _box_lps(ct: sitk.Image, box: pp.Box) -> list:
     return [[round(float(v), 2) for v in c0], [round(float(v), 2) for v in c1]]
 
 
-def _model_pass(ct, box, cfg, nets, method, mc_passes, seed, flip_check: bool = False) -> tuple:
+def _model_pass(ct, box, cfg, nets, method, mc_passes, seed, flip_check: bool = False, progress=None) -> tuple:
     """(crop image, model-grid image, (M, z, y, x) probabilities on the model grid, flip consistency or None)
     for one box; ``flip_check``: the box is also run mirrored along z, y and x (3 more passes) and the mean
-    Dice between those masks and the unflipped one is returned (:func:`lungai.seg.predict.flip_consistency`)."""
+    Dice between those masks and the unflipped one is returned (:func:`lungai.seg.predict.flip_consistency`).
+    ``progress``: the network runs counted on it (message-only updates, :func:`predict_probs`)."""
     crop_img = pp.crop(ct, box)
     arr, model_img = pp.to_model(crop_img, cfg)
     region = pp.region_on(box, model_img)       # automatic mode: lungs + margin only
     flip = None
     if flip_check:
-        probs, plain, flipped = predict_probs(nets, arr, cfg, method, mc_passes, seed, flip_check=True)
+        probs, plain, flipped = predict_probs(nets, arr, cfg, method, mc_passes, seed, flip_check=True,
+                                              progress=progress)
         flip = flip_consistency(plain, flipped, region)
     else:
-        probs = predict_probs(nets, arr, cfg, method, mc_passes, seed)
+        probs = predict_probs(nets, arr, cfg, method, mc_passes, seed, progress=progress)
     if region is not None:
         probs *= region[None]
     return crop_img, model_img, probs, flip
@@ -323,7 +325,8 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
                                                   / (FINE_BOX_FACTOR * cfg.seed_box_mm)))))
     while True:
         c = scaled(cfg, scale)
-        crop_img, model_img, probs, flip = _model_pass(ct, box, c, nets, method, mc_passes, seed, flip_check)
+        crop_img, model_img, probs, flip = _model_pass(ct, box, c, nets, method, mc_passes, seed, flip_check,
+                                                       SubProgress(bar, f"pass {len(passes) + 1} (grid x{scale}):"))
         target = _target_on_model(probs, model_img, c, seed_lps, mask_for_roi(roi_mask, model_img, ct))
         touched = tumour_touches(target, probs.mean(0), model_img, crop_img, c.spacing)
         edges = image_edge_faces(box, ct)
@@ -570,7 +573,7 @@ def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, voxel_ml: 
 LOW_CONFIDENCE = "confidence below the review threshold"
 
 
-def _flip_check_round(ct, box, binary, cfg, nets, method, mc_passes, seed) -> float:
+def _flip_check_round(ct, box, binary, cfg, nets, method, mc_passes, seed, progress=None) -> float:
     """Automatic mode's flip consistency: the kept region's bounding box (+ ``roi_margin_mm``, on the CT) run
     plain and mirrored; 0 when no region was kept (as two empty masks)."""
     if not binary.any():
@@ -581,7 +584,7 @@ def _flip_check_round(ct, box, binary, cfg, nets, method, mc_passes, seed) -> fl
     lo = np.maximum(idx.min(0) + np.array(box.lo[::-1]) - pad, 0)
     hi = np.minimum(idx.max(0) + 1 + np.array(box.lo[::-1]) + pad, np.array(ct.GetSize()[::-1]))
     sub = pp.Box(tuple(int(v) for v in lo[::-1]), tuple(int(v) for v in hi[::-1]), "roi")
-    return _model_pass(ct, sub, cfg, nets, method, mc_passes, seed, True)[3]
+    return _model_pass(ct, sub, cfg, nets, method, mc_passes, seed, True, SubProgress(progress, "flip check:"))[3]
 
 
 # parts of the notes that name what `lungai segment` writes / takes: a caller that writes other files (lungai cohort)
@@ -818,7 +821,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
             roi_mask=box if box.mode == "roi" else None, grow=grow, bar=bar, flip_check=flip_check)
     else:      # automatic mode: the flip check runs on the kept region's box below (the lungs' box x4 is minutes)
         crop_img, model_img, probs, flip = _model_pass(ct, box, cfg, nets, method, mc_passes, seed,
-                                                       flip_check and box.mode != "lungs")
+                                                       flip_check and box.mode != "lungs", bar)
         kept = None if box.mode == "lungs" else keep_components(probs.mean(0) > 0.5, cfg.spacing[::-1])[0]
         feats = map_features(probs, cfg, flip, kept, automatic=box.mode == "lungs")
     bar.update(1, f"{method}: {probs.shape[0]} maps")
@@ -888,7 +891,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
             f"{edge_p[f]:.2f} on the edge plane - not counted as cut" for f in faded) + ")")
     cut = sorted(on_edge | near_edge, key=FACES.index)
     if flip_check and automatic:
-        feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
+        feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed, bar)
     conf = confidence(feats, calib)
     if off_seed and kept_pass:      # the kept pass's confidence is that of what is written (QA: the maps' 0.67 over
         kept_pass["maps_confidence"] = kept_pass.get("confidence")      # an empty mask of confidence 0.08)

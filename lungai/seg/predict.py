@@ -27,6 +27,20 @@ class StackedMembers(torch.nn.Module):
         return torch.cat([torch.softmax(n(x), dim=1)[:, 1:2] for n in self.nets], dim=1)
 
 
+class Ticking(torch.nn.Module):
+    """``net``, with ``tick()`` called after each of its runs (:class:`lungai.progress.Counter`: the progress of a
+    long inference)."""
+
+    def __init__(self, net, tick):
+        super().__init__()
+        self.net, self.tick = net, tick
+
+    def forward(self, x):
+        out = self.net(x)
+        self.tick()
+        return out
+
+
 class MCDropout(torch.nn.Module):
     """``passes`` stochastic passes of one network (dropout on), batched; output (B, passes, ...)."""
 
@@ -103,6 +117,20 @@ def flip_consistency(plain: np.ndarray, flipped: list, region: np.ndarray | None
     return float(np.mean([dice(ref, mask(f)) if (ref.any() or mask(f).any()) else 0.0 for f in flipped]))
 
 
+OVERLAP = 0.25      # of the sliding windows
+
+
+def window_count(shape_zyx, roi_zyx, overlap: float = OVERLAP) -> int:
+    """How many windows MONAI's ``sliding_window_inference`` runs over an array of ``shape_zyx`` (padded to the
+    window where smaller) with windows of ``roi_zyx``: its scan interval, ``int(window x (1 - overlap))`` (the
+    window itself where it spans the array), and its :func:`monai.data.utils.dense_patch_slices`."""
+    from monai.data.utils import dense_patch_slices
+
+    size = [max(int(s), int(r)) for s, r in zip(shape_zyx, roi_zyx)]
+    interval = [r if r == s else max(int(r * (1 - overlap)), 1) for s, r in zip(size, roi_zyx)]
+    return len(dense_patch_slices(size, roi_zyx, interval))
+
+
 def window_size(cfg, shape_zyx) -> tuple:
     if cfg.arch == "unetr":
         return cfg.patch_zyx
@@ -110,31 +138,51 @@ def window_size(cfg, shape_zyx) -> tuple:
     return tuple(min(w, int(math.ceil(s / d) * d)) for w, s in zip(cfg.infer_zyx, shape_zyx))
 
 
+def network_runs(method: str, members: int, passes: int, windows: int, tta: bool, flip_check: bool) -> tuple:
+    """(network runs, what they are) of :func:`predict_probs`: each member (ensemble) or the batch of ``passes``
+    MC-dropout passes, on each window, for each mirroring (8 with ``tta``; the flip check's 3 more without)."""
+    flips = len(Mirrored.FLIPS) if tta else 1 + len(CHECK_FLIPS) if flip_check else 1
+    units = members if method == "ensemble" else 1
+    what = [f"{members} member{'s' if members != 1 else ''}" if method == "ensemble" else
+            f"{passes} passes per run",
+            f"{windows} window{'s' if windows != 1 else ''}"] + ([f"{flips} flips"] if flips > 1 else [])
+    return units * windows * flips, " x ".join(what)
+
+
 @torch.no_grad()
 def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_passes: int = MC_PASSES,
-                  seed: int = 0, device: str = "cpu", flip_check: bool = False):
+                  seed: int = 0, device: str = "cpu", flip_check: bool = False, progress=None):
     """(M, z, y, x) foreground probabilities on the model grid (windows run on ``device``, where the nets are).
 
     ``flip_check``: returns (probabilities, unflipped maps, [maps mirrored along z, y, x]) - the inputs of
-    :func:`flip_consistency` - at the cost of 3 more passes (none with ``cfg.tta``)."""
+    :func:`flip_consistency` - at the cost of 3 more passes (none with ``cfg.tta``).  ``progress``: the network runs
+    (:func:`network_runs`) counted on it as message-only updates (:class:`lungai.progress.Counter`: "ensemble (3
+    members x 18 windows): network run 20/54"; the ensemble's inference of a CT's lungs ran 27-50 s with the bar
+    standing still); its step count stays the caller's."""
+    from lungai.progress import Counter
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
+    if method == "mc-dropout" and enable_dropout(nets[0]) == 0:
+        raise InputError("this model has no dropout layers, so MC dropout is not possible",
+                         "use --method ensemble, or train with --dropout > 0")
+    tta = bool(getattr(cfg, "tta", False))
+    window = window_size(cfg, arr_zyx.shape)
+    total, what = network_runs(method, len(nets), mc_passes, window_count(arr_zyx.shape, window), tta, flip_check)
+    tick = Counter(progress, f"{method} ({what}): network run", total).tick
     if method == "ensemble":
         for n in nets:
             n.eval()
-        predictor = StackedMembers(nets)
-    elif method == "mc-dropout":
-        if enable_dropout(nets[0]) == 0:
-            raise InputError("this model has no dropout layers, so MC dropout is not possible",
-                             "use --method ensemble, or train with --dropout > 0")
-        predictor = MCDropout(nets[0], mc_passes)
+        predictor = StackedMembers([Ticking(n, tick) for n in nets])
     else:
-        raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
+        predictor = MCDropout(Ticking(nets[0], tick), mc_passes)
     if flip_check:
-        predictor = FlipChecked(predictor, getattr(cfg, "tta", False))
-    elif getattr(cfg, "tta", False):
+        predictor = FlipChecked(predictor, tta)
+    elif tta:
         predictor = Mirrored(predictor)
     torch.manual_seed(seed)
     x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
-    out = sliding_window_inference(x, window_size(cfg, arr_zyx.shape), 1, predictor, overlap=0.25,
+    out = sliding_window_inference(x, window, 1, predictor, overlap=OVERLAP,
                                    mode="gaussian", padding_mode="replicate", sw_device=device, device="cpu")
     if method == "mc-dropout":
         nets[0].eval()
