@@ -125,21 +125,26 @@ def test_read_ct_and_dicom_scan_name_a_change_of_slice_spacing(tmp_path, capsys)
     assert err.value.fix.endswith("re-export that file and replace it"), err.value.fix
 
 
-def _cut_rtstruct(export, tmp_path) -> tuple[Path, Path]:
+SERIES_UID = b"\x20\x00\x0e\x00"         # (0020,000E) SeriesInstanceUID
+REFERENCED_FRAME = b"\x06\x30\x10\x00"   # (3006,0010) ReferencedFrameOfReferenceSequence
+
+
+def _cut_rtstruct(export, tmp_path, tag: bytes) -> tuple[Path, Path]:
     root = tmp_path / "export"
     shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
     (rs,) = (root / "P1" / "RTSTRUCT").glob("*.dcm")
     data = rs.read_bytes()
-    assert data.index(b"\x08\x00\x60\x00", 132) < data.index(b"\x20\x00\x0e\x00", 132)
-    rs.write_bytes(data[:data.index(b"\x20\x00\x0e\x00", 132)])    # after its Modality, before its SeriesInstanceUID
+    assert data.index(b"\x08\x00\x60\x00", 132) < data.index(SERIES_UID, 132) < data.index(REFERENCED_FRAME, 132)
+    rs.write_bytes(data[:data.index(tag, 132)])    # after its Modality, before the tag
     return root, rs
 
 
-def test_an_rtstruct_cut_after_its_modality_is_a_file_cut_short_not_frameless(export, tmp_path, capsys):
+@pytest.mark.parametrize("tag", [SERIES_UID, REFERENCED_FRAME], ids=["before-series-uid", "before-frame"])
+def test_an_rtstruct_cut_after_its_modality_is_a_file_cut_short_not_frameless(export, tmp_path, capsys, tag):
     from lungai.cli import main
     from lungai.dicom.cohort import plan_cohort
 
-    root, rs = _cut_rtstruct(export, tmp_path)
+    root, rs = _cut_rtstruct(export, tmp_path, tag)
     main(["dicom-scan", str(root)])
     out = capsys.readouterr().out
     assert f"1 file could not be read as DICOM: {rs.name} (truncated: an RTSTRUCT cut short in its header)" in out, out
@@ -171,10 +176,12 @@ def test_real_lung1_003_spacing_change_and_cut_rtstruct(shared_data, tmp_path, c
     shutil.copytree(src / "CT", tmp_path / "P" / "CT")
     (rs,) = (src / "RTSTRUCT").glob("*.dcm")
     (tmp_path / "P" / "RTSTRUCT").mkdir()
-    (tmp_path / "P" / "RTSTRUCT" / "rs.dcm").write_bytes(rs.read_bytes()[:700])
-    main(["dicom-scan", str(tmp_path / "P")])
-    out = capsys.readouterr().out
-    assert "rs.dcm (truncated: an RTSTRUCT cut short in its header)" in out and "FrameOfReferenceUID" not in out, out
+    for at in (700, 1100):      # before its SeriesInstanceUID (at 988); after it, before its frame of reference
+        (tmp_path / "P" / "RTSTRUCT" / "rs.dcm").write_bytes(rs.read_bytes()[:at])
+        main(["dicom-scan", str(tmp_path / "P")])
+        out = capsys.readouterr().out
+        assert "rs.dcm (truncated: an RTSTRUCT cut short in its header)" in out and "FrameOfReferenceUID" not in out, \
+            (at, out)
 
 
 def test_an_rtdose_whose_frame_spacing_doubles_is_a_change_only(tmp_path):

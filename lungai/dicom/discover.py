@@ -162,10 +162,11 @@ def unreadable_note(files, root=None, fix: bool = True) -> str:
 
 
 def cut_short_kind(path) -> str | None:
-    """What a DICOM file cut short after its Modality (:func:`cut_short_header`) is - "RTSTRUCT", "RTDOSE", "SEG",
-    "CT slice" - or None when its header does not say (cut before its Modality, unreadable, or intact)."""
+    """What a DICOM file cut short after its Modality (:func:`cut_short_header`, :func:`rtstruct_cut_short`) is -
+    "RTSTRUCT", "RTDOSE", "SEG", "CT slice" - or None when its header does not say (cut before its Modality,
+    unreadable, or intact)."""
     ds = _header(Path(path))
-    if ds is None or not cut_short_header(ds):
+    if ds is None or not (cut_short_header(ds) or rtstruct_cut_short(Path(path), ds)):
         return None
     modality = str(getattr(ds, "Modality", "") or "").strip()
     return "CT slice" if modality == "CT" else modality or None
@@ -572,6 +573,14 @@ def cut_short_header(ds) -> bool:
             != "DICOMDIR"
     series = modality in SERIES_REQUIRED or sop_class in CT_IMAGE_CLASSES
     return series and not str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+
+
+def rtstruct_cut_short(path: Path, ds) -> bool:
+    """An RTSTRUCT (header ``ds`` read by :func:`_header`) whose header holds its SeriesInstanceUID but which is cut
+    before its StructureSetROISequence (Type 1; :func:`_rtstruct_facts` cannot read it): a file cut short, not one
+    without frame of reference (QA: LUNG1-003's RTSTRUCT cut at 1100 bytes, after its SeriesInstanceUID, was said to
+    carry no FrameOfReferenceUID and matched by PatientID and folder)."""
+    return str(getattr(ds, "Modality", "") or "").strip() == "RTSTRUCT" and _rtstruct_facts(path) is None
 
 
 # the modalities whose header read by scan must hold a SeriesInstanceUID, or it is cut short (cut_short_header)
@@ -1001,6 +1010,9 @@ def scan(root, progress=None, files=None) -> list[Study]:
             series, frames = set(), {str(ds.FrameOfReferenceUID)} if "FrameOfReferenceUID" in ds else set()
         else:
             series, frames = _references(path)
+        if modality == "RTSTRUCT" and not series and not frames and rtstruct_cut_short(path, ds):
+            unreadable.append(path)         # cut before its references: a file cut short, said so, not "frameless"
+            continue
         targets = [by_series[s] for s in series if s in by_series]
         how = "series"
         images: set = set()
