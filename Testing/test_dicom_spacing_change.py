@@ -153,6 +153,14 @@ def test_an_rtstruct_cut_after_its_modality_is_a_file_cut_short_not_frameless(ex
     row = inv.iloc[0]
     assert "WARNING: no readable RTSTRUCT" in row["notes"] and "FrameOfReferenceUID" not in row["notes"], row["notes"]
     assert "unreadable file may be its RTSTRUCT" in row["tumour_from"], row["tumour_from"]
+    # given by name (--rtstruct FILE): refused as truncated - before, "carries no FrameOfReferenceUID", then "holds: no
+    # structures"
+    from lungai.dicom.rtstruct import read_structures
+
+    with pytest.raises(InputError, match=r"the RTSTRUCT .* is truncated: it ends after \d+ bytes, before its "
+                                         r"StructureSetROISequence") as err:
+        read_structures(rs)
+    assert err.value.fix.startswith("re-export the RTSTRUCT"), err.value.fix
 
 
 @pytest.mark.shared_data
