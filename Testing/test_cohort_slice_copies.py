@@ -135,7 +135,7 @@ def cut_in_header(path: Path) -> Path:
 def test_a_slice_cut_in_its_header_is_named_by_read_ct_and_cohort(export, tmp_path, capsys):
     """QA: the last slice of the series cut short before its SeriesInstanceUID: pydicom reads the rest without an
     error, GDCM passes it over - cohort and read_ct built the CT one slice shorter without a word (no note, no
-    "unreadable" file).  Now both name it as a file that could not be read (it may be a CT slice)."""
+    "unreadable" file).  Now both name it as a file that could not be read: a CT slice cut short."""
     from lungai.cli import main
     from lungai.io import read_ct
 
@@ -145,12 +145,12 @@ def test_a_slice_cut_in_its_header_is_named_by_read_ct_and_cohort(export, tmp_pa
     last = max(ct.glob("*.dcm"), key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).
                                                    ImagePositionPatient[2]))
     cut_in_header(last)
-    with pytest.warns(Warning, match=rf"1 file could not be read as DICOM: {last.name} \(truncated or damaged; it "
-                                     r"may be this patient's RTSTRUCT, RTDOSE or CT slice\)"):
+    with pytest.warns(Warning, match=rf"1 file could not be read as DICOM: {last.name} \(truncated: a CT slice cut "
+                                     r"short in its header\)"):
         assert read_ct(ct).GetSize()[2] == n - 1
     _, row = _row(root)
     assert row["ct"] == f"{n - 1} slices"
-    assert f"could not be read as DICOM: {last.name} (truncated or damaged" in row["notes"], row["notes"]
+    assert f"could not be read as DICOM: {last.name} (truncated: a CT slice cut short" in row["notes"], row["notes"]
     main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"])
     err = capsys.readouterr().err
     assert f"could not be read as DICOM: {last.name}" in err, err

@@ -62,8 +62,8 @@ def test_a_missing_slice_error_names_the_slice_cut_in_its_header(export, tmp_pat
     with pytest.raises(InputError) as exc:
         read_ct(ct)
     assert "1 slice missing" in exc.value.problem
-    assert f"1 file could not be read as DICOM: {middle.name} (truncated or damaged" in exc.value.problem, \
-        exc.value.problem
+    said = "truncated: a CT slice cut short in its header" if tag == SERIES_UID else "truncated or damaged"
+    assert f"1 file could not be read as DICOM: {middle.name} ({said}" in exc.value.problem, exc.value.problem
     assert "most likely the missing slice" in exc.value.problem
     assert exc.value.fix.startswith("re-export that file"), exc.value.fix
     # the export folder given (the CT found below it): the same refusal, the file named by its path under it
@@ -80,8 +80,7 @@ def test_read_ct_of_an_export_folder_warns_of_its_unreadable_files(export, tmp_p
     slices = _ct_slices(root / "P1")
     last = cut_before(slices[-1], SERIES_UID)
     with pytest.warns(Warning, match=rf"1 file could not be read as DICOM: {last.parent.name}/{last.name} "
-                                     r"\(truncated or damaged; it may be this patient's RTSTRUCT, RTDOSE or CT "
-                                     r"slice\); re-export it"):
+                                     r"\(truncated: a CT slice cut short in its header\); re-export it"):
         assert read_ct(root / "P1").GetSize()[2] == len(slices) - 1
 
 

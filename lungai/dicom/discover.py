@@ -148,9 +148,28 @@ def unreadable_note(files, root=None, fix: bool = True) -> str:
     shown = (lambda f: shown_path(f, root)) if root is not None else (lambda f: Path(f).name)  # noqa: E731
     names = ", ".join(map(shown, files[:5])) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     one = len(files) == 1
+    kinds = [cut_short_kind(f) for f in files] if len(files) <= 5 else [None]
+    if all(kinds):     # each cut short after its Modality: what it is is known (QA: an RTSTRUCT cut at 700 bytes)
+        art = lambda k: "a" if k.startswith("CT") else "an"     # noqa: E731 - an RTSTRUCT / RTDOSE / SEG
+        said = (f"{art(kinds[0])} {kinds[0]} cut short in its header" if one else
+                "; ".join(f"{shown(f)} is {art(k)} {k}" for f, k in zip(files, kinds))
+                + ", each cut short in its header")
+        return (f"{counted(len(files), 'file')} {UNREADABLE}: {names} (truncated: {said})"
+                + (f"; re-export {'it' if one else 'them'}" if fix else ""))
     return (f"{counted(len(files), 'file')} {UNREADABLE}: {names} (truncated or damaged; "
             f"{'it' if one else 'one'} may be this patient's RTSTRUCT, RTDOSE or CT slice)"
             + (f"; re-export {'it' if one else 'them'}" if fix else ""))
+
+
+def cut_short_kind(path) -> str | None:
+    """What a DICOM file cut short after its Modality (:func:`cut_short_header`, :func:`rtstruct_cut_short`) is -
+    "RTSTRUCT", "RTDOSE", "SEG", "CT slice" - or None when its header does not say (cut before its Modality,
+    unreadable, or intact)."""
+    ds = _header(Path(path))
+    if ds is None or not (cut_short_header(ds) or rtstruct_cut_short(Path(path), ds)):
+        return None
+    modality = str(getattr(ds, "Modality", "") or "").strip()
+    return "CT slice" if modality == "CT" else modality or None
 
 
 def has_dicm_preamble(path: Path) -> bool:
@@ -537,19 +556,35 @@ def _header(path: Path):
 def cut_short_header(ds) -> bool:
     """A header read (by :func:`_header`) that was cut short (an interrupted copy or PACS transfer; pydicom reads what
     is there without an error): a CT image header (Modality CT, or a CT image SOP class) without its
-    SeriesInstanceUID (Type 1), or a header without Modality at all (Type 1 in every DICOM object, early in its
-    header: a file cut within its first few hundred bytes) that is no DICOMDIR (a media directory has none).
+    SeriesInstanceUID (Type 1), an RTSTRUCT / RTDOSE / SEG header without it (Type 1 in the RT Series and
+    Segmentation Series modules too; it comes before the frame of reference in the file), or a header without
+    Modality at all (Type 1 in every DICOM object, early in its header: a file cut within its first few hundred bytes)
+    that is no DICOMDIR (a media directory has none).
     Unreadable (:func:`scan`, the CT reader): before, it was passed over without a word - a slice cut so at the end
     of the series left the CT one slice shorter, and an RTSTRUCT cut before its Modality was "missing RTSTRUCT"
-    (QA: lungai cohort then took the automatic lungs and tumour, no note of an unreadable file)."""
+    (QA: lungai cohort then took the automatic lungs and tumour, no note of an unreadable file); an RTSTRUCT cut after
+    its Modality, before its frame of reference, was said to carry no FrameOfReferenceUID and matched to the CT by
+    PatientID and folder (QA: LUNG1-003's RTSTRUCT cut at 700 bytes)."""
     sop_class = str(getattr(ds, "SOPClassUID", "") or "").strip()
     modality = str(getattr(ds, "Modality", "") or "").strip()
     if not modality:
         meta_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "").strip()
         return DICOMDIR_CLASS not in (sop_class, meta_class) and Path(getattr(ds, "filename", "") or "").name.upper() \
             != "DICOMDIR"
-    ct = modality == "CT" or sop_class in CT_IMAGE_CLASSES
-    return ct and not str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+    series = modality in SERIES_REQUIRED or sop_class in CT_IMAGE_CLASSES
+    return series and not str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+
+
+def rtstruct_cut_short(path: Path, ds) -> bool:
+    """An RTSTRUCT (header ``ds`` read by :func:`_header`) whose header holds its SeriesInstanceUID but which is cut
+    before its StructureSetROISequence (Type 1; :func:`_rtstruct_facts` cannot read it): a file cut short, not one
+    without frame of reference (QA: LUNG1-003's RTSTRUCT cut at 1100 bytes, after its SeriesInstanceUID, was said to
+    carry no FrameOfReferenceUID and matched by PatientID and folder)."""
+    return str(getattr(ds, "Modality", "") or "").strip() == "RTSTRUCT" and _rtstruct_facts(path) is None
+
+
+# the modalities whose header read by scan must hold a SeriesInstanceUID, or it is cut short (cut_short_header)
+SERIES_REQUIRED = ("CT", "RTSTRUCT", "RTDOSE", "SEG")
 
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"     # Media Storage Directory Storage: a DICOMDIR (no Modality)
@@ -975,6 +1010,9 @@ def scan(root, progress=None, files=None) -> list[Study]:
             series, frames = set(), {str(ds.FrameOfReferenceUID)} if "FrameOfReferenceUID" in ds else set()
         else:
             series, frames = _references(path)
+        if modality == "RTSTRUCT" and not series and not frames and rtstruct_cut_short(path, ds):
+            unreadable.append(path)         # cut before its references: a file cut short, said so, not "frameless"
+            continue
         targets = [by_series[s] for s in series if s in by_series]
         how = "series"
         images: set = set()

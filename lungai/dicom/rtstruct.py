@@ -147,6 +147,12 @@ def _read(path) -> "object":
     if getattr(ds, "Modality", "") != "RTSTRUCT":
         raise InputError(f"{p} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTSTRUCT",
                          "give the RT structure set (modality RTSTRUCT) exported with the plan")
+    if "StructureSetROISequence" not in ds:
+        # Type 1: a file cut short (pydicom reads what is there without an error) - QA: LUNG1-003's RTSTRUCT cut at
+        # 700 / 1100 bytes was said to carry no FrameOfReferenceUID, then to hold "no structures"
+        raise InputError(f"the RTSTRUCT {p} is truncated: it ends after {p.stat().st_size} bytes, before its "
+                         "StructureSetROISequence (a mandatory tag) and its contours - an interrupted copy or transfer",
+                         "re-export the RTSTRUCT from the planning system / PACS (or copy it again) and give that")
     return ds
 
 

@@ -382,7 +382,9 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
         raise InputError(f"{label}: the dose frames' GridFrameOffsetVector is not monotonic ({offsets[:4]}...)",
                          "re-export the dose from the planning system as a 3D dose grid")
     check_slice_positions(offsets, f"{label} (dose frames, GridFrameOffsetVector)", "offset",
-                          "resample the dose onto a regular grid in the planning system before export")
+                          "resample the dose onto a regular grid in the planning system before export",
+                          "export the dose from the planning system on a regular grid (one frame spacing)",
+                          may_miss=False)
     check_rtdose_not_negative(ds, arr, label)      # a BEAM dose too: its negative voxels would lower the sum
     top = float(arr.max()) if arr.size else 0.0
     if check:

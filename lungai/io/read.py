@@ -9,8 +9,8 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io.geometry import on_grid
-from lungai.io.validate import (MissingSlicesError, check_3d, check_ct, check_finite, check_slice_positions,
-                                check_steps_along_normal, slice_offsets)
+from lungai.io.validate import (MissingSlicesError, SpacingChangeError, check_3d, check_ct, check_finite,
+                                check_slice_positions, check_steps_along_normal, slice_offsets)
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # A folder that is no series folder is searched below for its CT series (an export: DICOMDIR + patient / study /
@@ -690,7 +690,9 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
     no missing slice, duplicate position, irregular step or tilt (steps off the slice normal) in the series just
     read.  ``unreadable``: the DICOM files near the series that could not be read (:func:`dicom_series_files`): a
     missing slice or irregular step is refused naming them, the likely missing slices, with the fix to re-export
-    them (QA: a LUNG1-003 slice cut inside its header was refused as "1 slice missing", naming no file)."""
+    them (QA: a LUNG1-003 slice cut inside its header was refused as "1 slice missing", naming no file); so is a
+    change of slice spacing whose coarser run could be slices missing (a :class:`SpacingChangeError` with
+    ``could_be_missing``)."""
     from lungai.dicom.discover import check_slice_headers, unreadable_note
 
     n = len(files)
@@ -705,6 +707,14 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
     offsets, axis = slice_offsets(positions, orientation)
     try:
         check_slice_positions(offsets, f"the DICOM series in {folder}", axis)
+    except SpacingChangeError as exc:
+        if not unreadable or not exc.could_be_missing:
+            raise
+        one = len(unreadable) == 1      # a run of a doubled step: the unreadable files may be the slices missing
+        raise SpacingChangeError(f"{exc.problem}; {unreadable_note(unreadable, folder, fix=False)}: if slices are "
+                                 f"missing, {'it is' if one else 'they are'} most likely among them",
+                                 f"{exc.fix}; re-export {'that file' if one else 'those files'} and replace "
+                                 f"{'it' if one else 'them'}", exc.could_be_missing) from exc
     except MissingSlicesError as exc:
         if not unreadable:
             raise

@@ -353,12 +353,112 @@ class MissingSlicesError(InputError):
     names the files near the series that could not be read, the likely missing slices."""
 
 
+class SpacingChangeError(InputError):
+    """:func:`check_slice_positions`' refusal of a series whose slice spacing changes partway (runs of
+    :data:`SPACING_RUN_MIN` or more steps of another size: a planning CT reconstructed fine through the tumour and
+    coarse elsewhere), which no regular 3D grid holds.  ``could_be_missing``: the slices that would be missing were
+    a run of a whole multiple of its neighbour's step (3 mm, then 6 mm) every k-th slice kept of the finer spacing -
+    the positions alone cannot tell the two apart - and those missing in a gap besides (0 when none)."""
+
+    def __init__(self, problem: str, fix: str, could_be_missing: int = 0):
+        super().__init__(problem, fix)
+        self.could_be_missing = could_be_missing
+
+
+# A step off the series' spacing repeated over at least SPACING_RUN_MIN steps in a row is a change of slice spacing,
+# not slices missing: a lost file leaves one gap (a step of k x the spacing), never a regular run of them; a planning
+# CT reconstructed with two spacings (fine through the tumour, coarse elsewhere) has runs of tens of steps.
+SPACING_RUN_MIN = 5
+# Resampling a series acquired with several slice spacings onto one regular grid: what a CT's refusal says to do
+# (:func:`check_slice_positions`; an RTDOSE's passes its own).  Slicer's DICOM reader loads such a series with a
+# regularization transform; hardened, it resamples the volume onto a regular grid.
+RESAMPLE_FIX = ("have the scanner / planning system export the series reconstructed at one slice spacing (keeps its "
+                "RTSTRUCT and dose aligned), or in 3D Slicer set Edit > Application Settings > DICOM > Acquisition "
+                "geometry regularization to 'harden regularization transform', load the series, and save the volume "
+                "as .nrrd for lungai")
+
+
+def _spacing_change(z, spacing: float, tol: float, source: str, axis: str, fix: str,
+                    resample: str, may_miss: bool = True) -> SpacingChangeError | None:
+    """The refusal of sorted slice positions ``z`` holding a run of :data:`SPACING_RUN_MIN` or more equal steps
+    off ``spacing`` (a change of slice spacing), the steps of no such run (a gap, a stray step) named besides
+    against the spacing around them; None when there is no such run (the caller says what is wrong).  ``may_miss``
+    False: positions no slice can be missing from (an RTDOSE's GridFrameOffsetVector: its grid as planned), so a run
+    of a multiple step is said as a change of spacing only."""
+    runs = [(step, a, b, int(round((b - a) / step))) for step, a, b in step_runs(z, tol)]
+    regular = [i for i, r in enumerate(runs) if r[3] >= SPACING_RUN_MIN or abs(r[0] - spacing) <= tol]
+    if not any(abs(runs[i][0] - spacing) > tol for i in regular):
+        return None
+    merged: list[list] = []          # the regular runs, one per stretch of one step (a stray step inside kept in it)
+    for i in regular:
+        step, a, b, n = runs[i]
+        if merged and abs(step - merged[-1][0]) <= max(SLICE_POSITION_TOL_MM, SLICE_SPACING_TOL * step):
+            merged[-1][2], merged[-1][3] = b, merged[-1][3] + n
+        else:
+            merged.append([step, a, b, n])
+    if len(merged) < 2:
+        return None
+    changes = "; ".join(f"from {r0[0]:.3f} to {r1[0]:.3f} mm at {axis} = {r1[1]:.2f} mm"
+                        for r0, r1 in list(zip(merged[:-1], merged[1:]))[:_LISTED])
+    where = "; ".join(f"{step:.3f} mm from {axis} = {a:.2f} to {b:.2f} mm, {counted(n, 'step')}"
+                      for step, a, b, n in merged[:_LISTED])
+    problem = (f"{source}: the slice spacing changes {changes}{' ...' if len(merged) > _LISTED + 1 else ''} ({where}"
+               f"{' ...' if len(merged) > _LISTED else ''}) - a series acquired or reconstructed with more than one "
+               "slice spacing, which no regular 3D grid holds")
+    # a run whose step is a whole multiple k of a neighbouring run's: every k-th slice of the finer spacing kept
+    doubled, could_be = [], 0
+    for i, (step, a, b, n) in enumerate(merged if may_miss else []):
+        finer = [r[0] for r in (merged[i - 1] if i else None, merged[i + 1] if i + 1 < len(merged) else None)
+                 if r is not None and r[0] < step]
+        for fine in finer:
+            k = int(round(step / fine))
+            if k >= 2 and abs(step - k * fine) <= k * max(SLICE_POSITION_TOL_MM, SLICE_SPACING_TOL * fine):
+                doubled.append(f"the {step:.3f} mm steps from {axis} = {a:.2f} to {b:.2f} mm are {k} x {fine:.3f} mm")
+                could_be += (k - 1) * n
+                break
+    # the steps in no regular run: a gap (a whole multiple of the spacing around it) or a stray step
+    gaps, odd, missing = [], [], 0
+    for i, (step, a, b, n) in enumerate(runs):
+        if i in regular:
+            continue
+        local = runs[max((j for j in regular if j < i), default=min(j for j in regular if j > i))][0]
+        k = int(round(step / local))
+        if k >= 2 and abs(step - k * local) <= k * max(SLICE_POSITION_TOL_MM, SLICE_SPACING_TOL * local):
+            gaps.append(f"between {axis} = {a:.2f} and {b:.2f} mm")
+            missing += (k - 1) * n
+        else:
+            odd.append(f"{step:.3f} mm between {axis} = {a:.2f} and {b:.2f} mm")
+    if gaps:
+        problem += (f"; besides, {counted(missing, 'slice')} missing at the spacing around "
+                    f"{agree(len(gaps), 'it', 'them')} - no slice {'; '.join(gaps[:_LISTED])}"
+                    f"{' ...' if len(gaps) > _LISTED else ''}")
+    if odd:
+        problem += f"; besides, an irregular step: {'; '.join(odd[:_LISTED])}{' ...' if len(odd) > _LISTED else ''}"
+    if doubled:
+        problem += (f"; but {'; '.join(doubled[:_LISTED])}: the same positions as "
+                    f"{'every other slice' if all(' 2 x ' in d for d in doubled) else 'slices'} missing there "
+                    f"({counted(could_be, 'slice')} of the finer spacing), and the slice positions cannot tell the two "
+                    "apart")
+    if gaps:
+        then = "then, if it was acquired with these spacings, " if doubled else "then "
+        return SpacingChangeError(problem, f"{fix}, {then}resample it to one slice spacing: {resample}",
+                                  could_be + missing)
+    if not doubled:
+        return SpacingChangeError(problem, f"resample it to one slice spacing: {resample}")
+    return SpacingChangeError(problem, f"if the series was acquired with these spacings, resample it to one slice "
+                                       f"spacing: {resample}; if slices are missing, {fix}", could_be + missing)
+
+
 def check_slice_positions(offsets, source: str, axis: str = "z",
-                          fix: str = "re-export the full series (every slice) from the PACS or planning system") -> float:
+                          fix: str = "re-export the full series (every slice) from the PACS or planning system",
+                          resample: str = RESAMPLE_FIX, may_miss: bool = True) -> float:
     """The slices of one series (``offsets``: positions along the slice normal in mm, any order)
     must be distinct and equally spaced: a missing slice, two slices at one position or an
     irregular step is an :class:`InputError` naming the positions (ITK only warns and reads such
-    a series onto a wrong grid).  Returns the slice spacing (0.0 for a single slice)."""
+    a series onto a wrong grid); a slice spacing that changes partway (runs of another step) a
+    :class:`SpacingChangeError` naming where, from what to what, with ``resample`` (how to resample
+    it to one spacing) as the fix (``may_miss``: :func:`_spacing_change`).  Returns the slice spacing (0.0 for a
+    single slice)."""
     z = np.sort(np.asarray(offsets, float))
     if z.size < 2:
         return 0.0
@@ -375,6 +475,10 @@ def check_slice_positions(offsets, source: str, axis: str = "z",
     bad = np.flatnonzero(np.abs(steps - spacing) > tol)
     if not bad.size:
         return spacing
+    change = _spacing_change(z, spacing, tol, source, axis, fix, resample, may_miss)
+    if change is not None:
+        # QA: LUNG1-003 at 3 mm with every other slice above its 60th left out was refused as "23 slices missing"
+        raise change
     gaps, odd = [], []
     for i in bad:
         k = int(round(steps[i] / spacing))
