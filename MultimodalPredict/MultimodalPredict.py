@@ -144,6 +144,8 @@ class MultimodalPredictWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VT
         model = str(p.rpModelDirectory) if commands.is_set(p.rpModelDirectory) else None
         fields, info = self.logic.clinicalForm(p)
         self.ui.rpModelInfoLabel.text = info
+        # a model card's warning (too few events per feature: an unstable model) stands out, as the HIGH RISK flag
+        self.ui.rpModelInfoLabel.styleSheet = "color: #c0392b;" if "\nwarning: " in info else ""
         values = json.loads(p.clinicalValues or "{}")
         if model == self._formModel and self.ui.clinicalTableWidget.rowCount == len(fields):
             return
@@ -208,21 +210,23 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
 
     # ---------------------------------------------------------------- RP risk
     def clinicalForm(self, p):
-        """([(clinical feature, hint)], model description) for the chosen model folder."""
+        """([(clinical feature, hint)], model description) for the chosen model folder.  The description is the model
+        line (lungai.rp.card.model_summary): its features, what its risk is of, its HIGH RISK threshold and rule, its
+        validation and training patients / events and its warnings (too few events per feature ...), as lungai rp
+        predict prints them - when the folder is chosen, not first under a computed risk.  A folder rp predict refuses
+        (a stage model folder, a model of another lungai version, no model.skops, a card that is no JSON object, a
+        threshold outside (0, 1)) shows why in place of the form (lungai.rp.card.read_card: its one check).  Read
+        without the prediction packages (every panel refresh; they may not be installed yet)."""
         if not commands.is_set(p.rpModelDirectory):
             return [], "Choose a model folder (written by 'lungai rp train')"
         from lungai.errors import InputError
-        from lungai.rp.checks import check_card_threshold
+        from lungai.rp.card import model_summary, read_card
 
         try:
-            card = results.model_card(p.rpModelDirectory)
-            # a saved threshold outside (0, 1) is said here, not first when Compute risk fails
-            check_card_threshold(card, pathlib.Path(p.rpModelDirectory) / "model_card.json")
-        except (results.ResultError, ValueError, InputError) as exc:
+            card = read_card(p.rpModelDirectory)
+        except InputError as exc:
             return [], str(exc)
-        info = (f"Model {card.get('feature_set', '?')}/{card.get('model', '?')}: {len(card.get('features', []))} "
-                f"features, threshold {card.get('threshold', '?')}")
-        return results.clinical_fields(card), info
+        return results.clinical_fields(card), "\n".join(model_summary(card))
 
     def patientRow(self, p):
         """The patient's feature row (a one-row DataFrame) from the radiomics table (features x
@@ -236,10 +240,19 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
                                     card)
 
     def riskInputProblem(self, p):
-        if not (commands.is_set(p.rpModelDirectory) and (pathlib.Path(p.rpModelDirectory) / "model_card.json").is_file()):
+        if not commands.is_set(p.rpModelDirectory):
             return "Choose an RP model folder (with model_card.json)"
+        from lungai.errors import InputError
+        from lungai.rp.card import read_card
+
+        try:   # a folder rp predict refuses: said on the button, not first when Compute risk fails (clinicalForm)
+            read_card(p.rpModelDirectory)
+        except InputError as exc:
+            return str(exc)
         if p.radiomicsTable is None and p.doseTable is None and p.clinicalValues in ("", "{}"):
             return "Give the patient's features: radiomics table, dose table and/or clinical values"
+        if p.radiomicsTable is None or p.doseTable is None:   # nothing to compare (and lungai.scene.rp imports pandas:
+            return None                                       # not before the prediction packages are installed)
         # Lung Radiomics links each table to its CT and segmentation: one patient's, one segmentation's row only
         from lungai.scene.rp import risk_tables_problem
 
@@ -326,8 +339,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         # the model card's validation and training warnings (too few events per feature ...), as lungai rp predict
         card = getattr(job, "modelCard", None) or {}
         notes = notes + [f"model card: {w}" for w in card.get("warnings") or []]
-        if card:                  # (the job's packages are ready: lungai.rp.model_io imports scikit-learn)
-            from lungai.rp.model_io import validation_text
+        if card:
+            from lungai.rp.card import validation_text
 
             details += f"\nModel card: {validation_text(card)}"
         inputs = getattr(job, "inputsNote", "")

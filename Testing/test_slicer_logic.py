@@ -1008,7 +1008,7 @@ def test_risk_from_a_tumour_flagged_for_review_says_so(load_module, mrml_scene, 
     risk says them: in the headline and in the risk table's warnings."""
     import pandas as pd
     from lungai import mrml
-    from lungai.scene import nodes
+    from lungai.scene import nodes, results
 
     vol, seg = phantom_nodes
     gid = seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor")
@@ -1034,7 +1034,10 @@ def test_risk_from_a_tumour_flagged_for_review_says_so(load_module, mrml_scene, 
     pd.DataFrame({"case": ["phantom CT"], "risk": [0.4], "risk_low": [0.2], "risk_high": [0.6], "high_risk": [1],
                   "warnings": ["radiomics settings unknown"]}).to_csv(job.outputs, index=False)
     headline, details = logic.loadRisk(p, job)
-    assert headline.splitlines() == ["Risk 40 % (uncertainty interval 20-60 %) - HIGH RISK", f"warning: {note}"]
+    # then the model card's own warnings (too few events per feature: QA balance63), as lungai rp predict prints them
+    card_warnings = [f"warning: model card: {w}" for w in results.model_card(rp_model[1]).get("warnings") or []]
+    assert headline.splitlines() == ["Risk 40 % (uncertainty interval 20-60 %) - HIGH RISK", f"warning: {note}",
+                                     *card_warnings]
     assert nodes.table_rows(p.rpOutputTable)[0]["warnings"] == f"radiomics settings unknown; {note}"
 
     # measured again after the expert's review (no flag): no note recorded, none said with the risk
@@ -1046,7 +1049,7 @@ def test_risk_from_a_tumour_flagged_for_review_says_so(load_module, mrml_scene, 
     pd.DataFrame({"case": ["phantom CT"], "risk": [0.4], "risk_low": [0.2], "risk_high": [0.6], "high_risk": [1],
                   "warnings": [""]}).to_csv(job.outputs, index=False)
     headline, _ = logic.loadRisk(p, job)
-    assert "warning" not in headline and nodes.table_rows(p.rpOutputTable)[0]["warnings"] == ""
+    assert headline.splitlines()[1:] == card_warnings and nodes.table_rows(p.rpOutputTable)[0]["warnings"] == ""
 
 
 def test_multimodal_risk_table_per_patient_never_the_users(load_module, mrml_scene, rp_model):
@@ -1168,11 +1171,13 @@ def test_multimodal_risk_form_of_a_role_file_model(load_module, mrml_scene, rp_r
 @pytest.mark.parametrize("threshold, says", [(20, "use 0.20"), (1.5, "1.5 is above 1")])
 def test_multimodal_model_line_says_a_saved_threshold_outside_0_1(load_module, tmp_path, threshold, says):
     """QA: the panel's model line showed "threshold 1.5" (or 20) of an older model card without a word; Compute risk
-    failed only later.  The card's threshold is checked by the one rule of ``rp predict`` (lungai.rp.checks)."""
+    failed only later.  The card's threshold is checked by the one rule of ``rp predict`` (lungai.rp.card)."""
     import json
 
-    (tmp_path / "model_card.json").write_text(json.dumps({"feature_set": "all", "model": "lr", "threshold": threshold,
+    (tmp_path / "model_card.json").write_text(json.dumps({"format": "lungai-rp-model/1", "feature_set": "all",
+                                                          "model": "lr", "threshold": threshold,
                                                           "features": ["clin_age"]}), encoding="utf-8")
+    (tmp_path / "model.skops").write_bytes(b"")    # the folder as rp train writes it (the line never opens it)
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
     p.rpModelDirectory = tmp_path
@@ -1185,18 +1190,127 @@ def test_multimodal_model_line_says_a_saved_threshold_outside_0_1(load_module, t
                                              ("0.2", "its threshold '0.2' is not a number")])
 def test_multimodal_model_line_says_a_saved_threshold_missing_or_text(load_module, tmp_path, threshold, says):
     """Review: the model line showed "threshold None" / "?" / "0.2" with the form enabled (Compute risk then crashed).
-    The card's threshold must be there and a number (lungai.rp.checks.check_card_threshold)."""
+    The card's threshold must be there and a number (lungai.rp.card.check_card_threshold)."""
     import json
 
-    card = {"feature_set": "all", "model": "lr", "threshold": threshold, "features": ["clin_age"]}
+    card = {"format": "lungai-rp-model/1", "feature_set": "all", "model": "lr", "threshold": threshold,
+            "features": ["clin_age"]}
     if threshold == "drop":
         del card["threshold"]
     (tmp_path / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    (tmp_path / "model.skops").write_bytes(b"")    # the folder as rp train writes it (the line never opens it)
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
     p.rpModelDirectory = tmp_path
     fields, info = logic.clinicalForm(p)
     assert fields == [] and says in info and "retrain" in info
+
+
+def test_multimodal_model_line_says_what_the_model_learnt_from_when_chosen(load_module, rp_model):
+    """QA panelrp63: the model line shown when a model folder is chosen said only "Model all/lr: N features, threshold
+    T": its training patients and events, the too-few-events warning, what its risk is of and the threshold's rule
+    came first under a computed risk (or never, the user not computing one), so a model that learnt from few events
+    was chosen without a word.  The line says them now, in lungai rp predict's words (lungai.rp.card: one text)."""
+    import json
+
+    from lungai.rp.model_io import validation_text   # (their one text: lungai.rp.card)
+    from lungai.rp.predict import prediction_header
+
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.rpModelDirectory = rp_model[1]
+    fields, info = logic.clinicalForm(p)
+    card = json.loads((pathlib.Path(rp_model[1]) / "model_card.json").read_text(encoding="utf-8"))
+    lines = info.splitlines()
+    assert fields and lines[0] == f"Model all/lr: {len(card['features'])} features", info
+    events = card["training_data"]["events"]
+    assert f"model card: {validation_text(card)}" in lines, info
+    assert f"on 80 training patients ({events} events)" in info
+    assert card["warnings"] and all(f"warning: model card: {w}" in lines for w in card["warnings"]), info
+    assert any("events per candidate feature" in w for w in card["warnings"])
+    header = prediction_header(card)         # what the risk is of, and the HIGH RISK threshold with its rule
+    assert header[0] in lines and header[2] in lines and "(training prevalence (default))" in header[2], info
+    assert header[0].startswith("risk of: the model's outcome 'rp_grade2' (1 = event)")   # a user's table's column
+
+
+def test_multimodal_model_line_without_the_prediction_packages(load_module, rp_model, monkeypatch):
+    """The model line is read on every panel refresh, before the prediction packages may be installed: it imports
+    none of them (QA panelrp63: it imported lungai.rp.checks, so pandas - not bundled by Slicer - and choosing a
+    model folder raised ModuleNotFoundError in the panel's refresh; validation_text was in lungai.rp.model_io, so
+    scikit-learn; Compute risk's tooltip, with a value typed in the form, imported lungai.scene.rp - pandas).  Every such
+    package is made unimportable here, as in a Slicer where none is installed yet."""
+    import importlib.abc
+    import sys
+
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.rpModelDirectory = rp_model[1]
+    _, said = logic.clinicalForm(p)
+    absent = ("pandas", "sklearn", "scipy", "skops", "torch", "matplotlib")
+
+    class NotInstalled(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in absent:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    for name in [m for m in sys.modules if m.split(".")[0] in absent or m.startswith("lungai.rp")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [NotInstalled(), *sys.meta_path])
+    fields, info = logic.clinicalForm(p)
+    assert info == said and fields and "events)" in info
+    assert logic.riskInputProblem(p).startswith("Give the patient's features")   # the folder is no problem
+    p.clinicalValues = '{"clin_age_years": "64"}'     # typed in the form: Compute risk's tooltip is no error either
+    assert logic.riskInputProblem(p) is None
+    assert not [m for m in sys.modules if m.split(".")[0] in absent]
+
+
+def _model_copy(rp_model, tmp_path, change):
+    import json
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(rp_model[1], copy)
+    card = json.loads((copy / "model_card.json").read_text(encoding="utf-8"))
+    change(copy, card)
+    return copy
+
+
+def _stage_folder(copy, card):
+    import shutil
+
+    shutil.rmtree(copy)
+    copy.mkdir()
+    (copy / "stage_model.json").write_text('{"format": "lungai-stage-model", "version": 2}', encoding="utf-8")
+    (copy / "model_card.md").write_text("# stage model\n", encoding="utf-8")
+
+
+def _write(text):
+    return lambda copy, card: (copy / "model_card.json").write_text(text(card), encoding="utf-8")
+
+
+@pytest.mark.parametrize("change, says", [
+    (_stage_folder, r"is a stage model folder \(stage_model\.json, written by 'lungai stage train'\), not an RP model "
+                    r"folder.*'lungai stage predict' \(in Slicer: the model folder of the Stage section\)"),
+    (_write(lambda c: __import__("json").dumps({**c, "format": "lungai-rp-model/2"})),
+     r"model_card\.json has format 'lungai-rp-model/2', expected 'lungai-rp-model/1' \(a model of lungai .*\).*retrain "
+     r"the model with this version of lungai"),
+    (lambda copy, card: (copy / "model.skops").unlink(), r"is not an RP model directory .*model\.skops missing"),
+    (_write(lambda c: "[1, 2]"), r"model_card\.json holds a JSON list, not a model card.*retrain"),
+    (_write(lambda c: '{"format": '), r"model_card\.json is not readable JSON .*retrain"),
+], ids=["stage folder", "other version", "no model file", "json list", "truncated"])
+def test_multimodal_model_line_says_a_folder_rp_predict_refuses(load_module, rp_model, tmp_path, change, says):
+    """QA panelrp63: a model folder lungai rp predict refuses was shown as a model (a card of another lungai version,
+    a folder without its model.skops: the form and "Model all/lr ..." - Compute risk failed only later), a card
+    holding a JSON list raised AttributeError in the panel's refresh, a truncated card showed the JSON error without
+    the file, and a stage model folder chosen by mistake was "not an RP model folder" without saying what it is.  The
+    line and Compute risk's tooltip now say rp predict's refusal (lungai.rp.card.read_card: its one check)."""
+    model = _model_copy(rp_model, tmp_path, change)
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.rpModelDirectory = model
+    fields, info = logic.clinicalForm(p)
+    assert fields == [] and re.search(says, info, re.S), info
+    assert str(model) in info and logic.riskInputProblem(p) == info
 
 
 def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):

@@ -196,12 +196,11 @@ def run_predict(args) -> int:
 
     for line in prediction_header(model[1]):   # what the risk, its interval and the flag mean
         print(line)
-    from lungai.rp.model_io import validation_text
+    from lungai.rp.card import validation_lines
 
     # what the model learnt from (its training patients and events) and the card's warnings (too few events ...)
-    print(f"model card: {validation_text(model[1])}")
-    for w in model[1].get("warnings") or []:
-        print(f"warning: model card: {w}")
+    for line in validation_lines(model[1]):
+        print(line)
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")
         print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"

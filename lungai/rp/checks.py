@@ -15,6 +15,8 @@ from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, 
     FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
     category_spellings, is_missing_word, suggest
+from lungai.rp.card import PERCENT_HINT_RANGE, check_card_threshold, check_threshold  # noqa: F401  (light: the
+# Slicer panel's model line checks a card's threshold before the prediction packages are installed)
 
 
 def read_table(path, id_column: str | None = None) -> pd.DataFrame:
@@ -382,55 +384,6 @@ def as_written(df: pd.DataFrame, column, positions) -> list[str]:
                                                                                n.iloc[0] == n.iloc[1])
 
     return [w if same(w, v) else v for w, v in zip(written, values)]
-
-
-PERCENT_HINT_RANGE = (2.0, 100.0)   # a threshold in [2, 100) reads as a percentage (20 -> "use 0.20")
-
-
-def check_threshold(threshold, option: str = "--threshold", fix: str = "") -> None:
-    """Refuse a risk threshold outside (0, 1) (every patient would be on one side of it).  The rule: a value in
-    (0, 1) is a probability and passes; one in [2, 100) looks like a percentage and is refused with the
-    fraction to give (20 -> "use 0.20"); one just above 1 (1 < value < 2, e.g. 1.5) is no likely percentage
-    (1.5 % is rarely meant) - it is refused as above 1, never turned into 0.015; 0, 1, negatives, 100 and more,
-    NaN are refused.  None (the default threshold) passes.  ``fix`` is added to the advice (e.g. for a threshold
-    saved in a model card)."""
-    if threshold is None:
-        return
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise InputError(f"{option} {threshold!r} is not a number",
-                         "; ".join(filter(None, ["give a risk between 0 and 1, e.g. 0.20", fix]))) from None
-    if 0.0 < value < 1.0:
-        return
-    hint = ""
-    if PERCENT_HINT_RANGE[0] <= value < PERCENT_HINT_RANGE[1]:
-        fraction = f"{value / 100:.2f}" if round(value / 100, 2) == value / 100 else f"{value / 100:g}"
-        hint = f"{value:g} looks like a percentage: use {fraction}"
-    elif 1.0 < value < PERCENT_HINT_RANGE[0]:
-        hint = (f"{value:g} is above 1 and is not read as a percentage: give the risk as a probability between 0 "
-                "and 1, e.g. 0.15 for 15 %")
-    raise InputError(f"{option} {value:g} is not a risk between 0 and 1 (exclusive): every patient would be on one "
-                     "side of it", "; ".join(filter(None, [hint or "give a risk between 0 and 1, e.g. 0.20", fix])))
-
-
-def check_card_threshold(card: dict, card_path) -> float:
-    """The threshold saved in an RP model card (``model_card.json`` at ``card_path``), returned as a float: it must
-    be there and a real number (a JSON number: not null, not text such as "0.2", not true/false), by the rule of
-    :func:`check_threshold` (an older lungai saved ``--threshold 20`` as given).  The one check for ``rp predict`` /
-    ``rp validate`` (:func:`lungai.rp.model_io.load_model`) and the Slicer panel's model line alike."""
-    option = f"{card_path}: its threshold"
-    fix = ("retrain with 'lungai rp train ... --threshold' (a risk such as 0.20), or for 'rp validate' "
-           "give --threshold")
-    value = card.get("threshold")
-    if value is None:
-        raise InputError(f"{card_path} has no threshold ({'null' if 'threshold' in card else 'no threshold key'}): "
-                         "no patient can be called high or low risk", fix)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(f"{option} {value!r} is not a number (a JSON number such as 0.2, not text or true/false)",
-                         "; ".join(["give a risk between 0 and 1, e.g. 0.20", fix]))
-    check_threshold(value, option, fix)
-    return float(value)
 
 
 def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:

@@ -24,6 +24,8 @@ from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
 
+from lungai.rp.card import ci_text  # noqa: F401  (light: the Slicer panel's model line says a card's CI)
+
 _EPS = 1e-6
 MIN_EVENTS = 10   # fewer events (or non-events) than this: AUC and calibration are not interpretable
 
@@ -58,13 +60,6 @@ def delong_auc_ci(y: np.ndarray, p: np.ndarray, level: float = 0.95) -> tuple[fl
     z = stats.norm.ppf(0.5 + level / 2)
     half = z * np.sqrt(max(var, 0.0))
     return float(auc), float(max(0.0, auc - half)), float(min(1.0, auc + half))
-
-
-def ci_text(ci, digits: int = 3, level: str = "95% CI") -> str:
-    """"95% CI lo-hi", or "CI undefined" for an interval :func:`delong_auc_ci` could not compute."""
-    if ci is None or ci[0] is None or ci[1] is None:
-        return "CI undefined"
-    return f"{level} {ci[0]:.{digits}f}-{ci[1]:.{digits}f}"
 
 
 def separable(y: np.ndarray, p: np.ndarray) -> bool:

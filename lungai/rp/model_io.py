@@ -16,13 +16,15 @@ from pathlib import Path
 
 from lungai.errors import InputError, counted
 from lungai.io.outputs import writing
-from lungai.model_files import dump_skops, load_skops, read_json
-from lungai.rp.checks import check_card_threshold
+from lungai.model_files import dump_skops, load_skops
+# the card's file names, format, check and texts: the light module (the Slicer panel's model line reads them too);
+# FORMAT (rp train) and validation_text (lungai demo) are imported from here
+from lungai.rp.card import CARD_FILE, FORMAT, MODEL_FILE, RETRAIN_FIX, ci_text, read_card  # noqa: F401
+from lungai.rp.card import validation_text  # noqa: F401
 from lungai.rp.cohort import SYNTHETIC_NOTE
-from lungai.rp.metrics import ci_text, fmt_calibration
+from lungai.rp.metrics import fmt_calibration
 
-MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
-FORMAT = "lungai-rp-model/1"
+METRICS_FILE = "metrics.json"
 
 # Types outside skops' default trusted set that an RP model legitimately contains (exact names).
 TRUSTED_TYPES = [
@@ -92,20 +94,6 @@ def card_markdown(card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validation_text(card: dict) -> str:
-    """What an RP model card says of the model's validation and training cohort: "nested-CV AUC 0.62 (95% CI
-    0.42-0.79) on 60 training patients (16 events)" (SYNTHETIC for a model of an ``rp synth`` cohort) - how many events
-    the model learnt from.  One text for ``lungai rp predict``, the Multimodal Predict panel and ``lungai demo``'s
-    report and console (:func:`lungai.demo.pipeline.rp_card_summary`); the card's ``warnings`` (too few events per
-    feature ...) go with it."""
-    m, td = card.get("metrics_nested_cv") or {}, card.get("training_data") or {}
-    auc = m.get("auc")
-    return ((f"nested-CV AUC {auc:.2f} ({ci_text(m.get('auc_ci95'), 2)})" if isinstance(auc, (int, float))
-             else "no validated AUC recorded")
-            + f" on {td.get('n', '?')} {'SYNTHETIC ' if td.get('synthetic') else ''}training patients "
-              f"({td.get('events', '?')} events)")
-
-
 def training_patients_line(card: dict) -> str:
     """The model card's line on its training patients (``training_patients``, salted ID hashes)."""
     rec = card.get("training_patients", False)
@@ -135,22 +123,13 @@ def _jsonable(v):
 
 
 def load_model(model_dir, threshold_given: bool = False) -> tuple[dict, dict]:
-    """(bundle, card) of a model directory written by :func:`save_model`.  The card's threshold must be a number
-    (not missing, null or text) and a risk in (0, 1) (an older lungai saved ``--threshold 20`` as given: every
-    patient "low risk"; :func:`~lungai.rp.checks.check_card_threshold`), unless the caller
-    replaces it (``threshold_given``: ``rp validate --threshold``)."""
-    model_dir = Path(model_dir)
-    path, card_path = model_dir / MODEL_FILE, model_dir / CARD_FILE
-    if not path.is_file() or not card_path.is_file():
-        raise InputError(f"{model_dir} is not an RP model directory (needs {MODEL_FILE} and {CARD_FILE})",
-                         "give the directory written by 'lungai rp train -o MODEL_DIR'")
-    card = read_json(card_path, "retrain the model with 'lungai rp train'", "model card")
-    if card.get("format") != FORMAT:
-        raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}",
-                         "retrain the model with this version of lungai")
-    if not threshold_given:   # the card's threshold as a float: every reader (predict, validate, the scene) uses it
-        card["threshold"] = check_card_threshold(card, card_path)
-    bundle = load_skops(path, TRUSTED_TYPES, "RP model file", "retrain the model with 'lungai rp train'")
+    """(bundle, card) of a model directory written by :func:`save_model`.  The card is read and checked by
+    :func:`lungai.rp.card.read_card` (the one check of the Slicer panel's model line too): both files there, this
+    lungai's format, its threshold a number and a risk in (0, 1) (an older lungai saved ``--threshold 20`` as given:
+    every patient "low risk"), unless the caller replaces it (``threshold_given``: ``rp validate --threshold``)."""
+    card = read_card(model_dir, threshold_given)   # the folder, the card's format and threshold (light)
+    path = Path(model_dir) / MODEL_FILE
+    bundle = load_skops(path, TRUSTED_TYPES, "RP model file", RETRAIN_FIX)
     check_bundle(bundle, path)
     return bundle, card
 

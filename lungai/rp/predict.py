@@ -15,49 +15,15 @@ from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
     settings_warnings, table_warnings, tumour_review_rows, unflagged_caveat_rows
-from lungai.rp.uncertainty import RP_ENDPOINT, risk_with_interval, uncertainty_text
+from lungai.rp.uncertainty import risk_with_interval
+# what a card says (light: the Slicer panel's model line says them before the prediction packages are there)
+from lungai.rp.card import prediction_header, rp_endpoint, synthetic_model  # noqa: F401
 
 # a row's warning of confidence_caveat_warning (lungai.rp.prepare), without its fix
 CAVEAT_ROW = ("automatic tumour not flagged for review by a model whose confidence has a known caveat "
               "(tumour_confidence_caveat): it may be partly missed")
 OWNER = "rp-predict"   # `lungai rp predict`'s marker .lungai-rp-predict beside the files it wrote (a re-run replaces
                        # them, a user's file is never replaced: lungai.io.outputs.check_output_file_owner)
-
-
-def synthetic_model(card: dict) -> bool:
-    """Whether the model card says the model was trained on a synthetic cohort (lungai.rp.make_cohort)."""
-    return bool((card.get("training_data") or {}).get("synthetic"))
-
-
-def rp_endpoint(card: dict) -> tuple[str, str]:
-    """What an RP model's risk is the risk of, from its model card: (short, long).  A model trained on a synthetic
-    cohort (lungai.rp.make_cohort: the built-in sample's, ``rp synth``'s) - grade >= 2 radiation pneumonitis by that
-    cohort's definition; a model trained on a user's table - its outcome column, as the card records it (lungai does
-    not know what the column codes: ``rp train --outcome`` takes any 0/1 column).  One rule for ``rp predict`` (its
-    header line and its CSV's ``endpoint`` column), Multimodal Predict's headline and ``lungai demo``."""
-    outcome = str(card.get("outcome") or "not recorded")
-    if synthetic_model(card):
-        return (RP_ENDPOINT,
-                f"grade >= 2 radiation pneumonitis - the outcome {outcome!r} of the model's synthetic training cohort "
-                "(lungai.rp.make_cohort), not of patients")
-    return (f"model outcome {outcome!r}",
-            f"the model's outcome {outcome!r} (1 = event), as its training table coded it - lungai's RP models are "
-            "meant for grade >= 2 radiation pneumonitis; the model card (model_card.md) names the column, not its "
-            "definition")
-
-
-def prediction_header(card: dict) -> list[str]:
-    """What ``lungai rp predict``'s risk lines mean, printed above them: what the risk is of (:func:`rp_endpoint`),
-    what the interval in brackets is (the model card's ``uncertainty``) and the high-risk threshold with its rule
-    (``high_risk`` = risk >= it; the rows at or above it are marked HIGH RISK) - QA rppredict62: the lines said
-    "risk 0.47 (0.29-0.67)" with none of these, a model of ``--outcome Recurrence`` the same."""
-    # said from the card's endpoint: a card of an older lungai said "chance of RP" of any outcome (QA srhigh62)
-    n = card.get("n_bootstrap")
-    interval = uncertainty_text("the" if n is None else n, rp_endpoint(card)[0])
-    rule = card.get("threshold_rule") or "rule not recorded"
-    return [f"risk of: {rp_endpoint(card)[1]}",
-            f"interval (in brackets): {interval}",
-            f"HIGH RISK (high_risk = 1): risk >= {float(card['threshold']):.3g}, the model's threshold ({rule})"]
 
 
 def with_threshold(df: pd.DataFrame, card: dict) -> pd.DataFrame:

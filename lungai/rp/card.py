@@ -1,0 +1,178 @@
+"""What an RP model folder's card says, read without the prediction packages.
+
+The Multimodal Predict panel shows a model folder's line (its features, what its risk is of, its HIGH RISK threshold,
+its validation and training patients / events, its warnings) as soon as the user chooses the folder - on every panel
+refresh, before the prediction packages (scikit-learn, skops, pandas, scipy) may be installed.  So this module imports
+only numpy (which Slicer bundles) and lungai's light modules, and holds the one text of each of these for
+``lungai rp predict`` / ``rp validate`` (:func:`lungai.rp.model_io.load_model` reads the card with :func:`read_card`),
+the panel and ``lungai demo``.  It never opens ``model.skops`` (the model itself: loaded only by
+:func:`lungai.rp.model_io.load_model`, with its allow-listed types).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lungai.errors import InputError
+from lungai.rp.uncertainty import RP_ENDPOINT, uncertainty_text
+
+MODEL_FILE, CARD_FILE = "model.skops", "model_card.json"
+FORMAT = "lungai-rp-model/1"
+RETRAIN_FIX = "retrain the model with 'lungai rp train'"
+
+
+def ci_text(ci, digits: int = 3, level: str = "95% CI") -> str:
+    """"95% CI lo-hi", or "CI undefined" for an interval :func:`delong_auc_ci` could not compute."""
+    if ci is None or ci[0] is None or ci[1] is None:
+        return "CI undefined"
+    return f"{level} {ci[0]:.{digits}f}-{ci[1]:.{digits}f}"
+
+
+def validation_text(card: dict) -> str:
+    """What an RP model card says of the model's validation and training cohort: "nested-CV AUC 0.62 (95% CI
+    0.42-0.79) on 60 training patients (16 events)" (SYNTHETIC for a model of an ``rp synth`` cohort) - how many events
+    the model learnt from.  One text for ``lungai rp predict``, the Multimodal Predict panel and ``lungai demo``'s
+    report and console (:func:`lungai.demo.pipeline.rp_card_summary`); the card's ``warnings`` (too few events per
+    feature ...) go with it."""
+    m, td = card.get("metrics_nested_cv") or {}, card.get("training_data") or {}
+    auc = m.get("auc")
+    return ((f"nested-CV AUC {auc:.2f} ({ci_text(m.get('auc_ci95'), 2)})" if isinstance(auc, (int, float))
+             else "no validated AUC recorded")
+            + f" on {td.get('n', '?')} {'SYNTHETIC ' if td.get('synthetic') else ''}training patients "
+              f"({td.get('events', '?')} events)")
+
+
+PERCENT_HINT_RANGE = (2.0, 100.0)   # a threshold in [2, 100) reads as a percentage (20 -> "use 0.20")
+
+
+def check_threshold(threshold, option: str = "--threshold", fix: str = "") -> None:
+    """Refuse a risk threshold outside (0, 1) (every patient would be on one side of it).  The rule: a value in
+    (0, 1) is a probability and passes; one in [2, 100) looks like a percentage and is refused with the
+    fraction to give (20 -> "use 0.20"); one just above 1 (1 < value < 2, e.g. 1.5) is no likely percentage
+    (1.5 % is rarely meant) - it is refused as above 1, never turned into 0.015; 0, 1, negatives, 100 and more,
+    NaN are refused.  None (the default threshold) passes.  ``fix`` is added to the advice (e.g. for a threshold
+    saved in a model card)."""
+    if threshold is None:
+        return
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise InputError(f"{option} {threshold!r} is not a number",
+                         "; ".join(filter(None, ["give a risk between 0 and 1, e.g. 0.20", fix]))) from None
+    if 0.0 < value < 1.0:
+        return
+    hint = ""
+    if PERCENT_HINT_RANGE[0] <= value < PERCENT_HINT_RANGE[1]:
+        fraction = f"{value / 100:.2f}" if round(value / 100, 2) == value / 100 else f"{value / 100:g}"
+        hint = f"{value:g} looks like a percentage: use {fraction}"
+    elif 1.0 < value < PERCENT_HINT_RANGE[0]:
+        hint = (f"{value:g} is above 1 and is not read as a percentage: give the risk as a probability between 0 "
+                "and 1, e.g. 0.15 for 15 %")
+    raise InputError(f"{option} {value:g} is not a risk between 0 and 1 (exclusive): every patient would be on one "
+                     "side of it", "; ".join(filter(None, [hint or "give a risk between 0 and 1, e.g. 0.20", fix])))
+
+
+def check_card_threshold(card: dict, card_path) -> float:
+    """The threshold saved in an RP model card (``model_card.json`` at ``card_path``), returned as a float: it must
+    be there and a real number (a JSON number: not null, not text such as "0.2", not true/false), by the rule of
+    :func:`check_threshold` (an older lungai saved ``--threshold 20`` as given).  The one check for ``rp predict`` /
+    ``rp validate`` (:func:`lungai.rp.model_io.load_model`) and the Slicer panel's model line alike."""
+    option = f"{card_path}: its threshold"
+    fix = ("retrain with 'lungai rp train ... --threshold' (a risk such as 0.20), or for 'rp validate' "
+           "give --threshold")
+    value = card.get("threshold")
+    if value is None:
+        raise InputError(f"{card_path} has no threshold ({'null' if 'threshold' in card else 'no threshold key'}): "
+                         "no patient can be called high or low risk", fix)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{option} {value!r} is not a number (a JSON number such as 0.2, not text or true/false)",
+                         "; ".join(["give a risk between 0 and 1, e.g. 0.20", fix]))
+    check_threshold(value, option, fix)
+    return float(value)
+
+
+def synthetic_model(card: dict) -> bool:
+    """Whether the model card says the model was trained on a synthetic cohort (lungai.rp.make_cohort)."""
+    return bool((card.get("training_data") or {}).get("synthetic"))
+
+
+def rp_endpoint(card: dict) -> tuple[str, str]:
+    """What an RP model's risk is the risk of, from its model card: (short, long).  A model trained on a synthetic
+    cohort (lungai.rp.make_cohort: the built-in sample's, ``rp synth``'s) - grade >= 2 radiation pneumonitis by that
+    cohort's definition; a model trained on a user's table - its outcome column, as the card records it (lungai does
+    not know what the column codes: ``rp train --outcome`` takes any 0/1 column).  One rule for ``rp predict`` (its
+    header line and its CSV's ``endpoint`` column), Multimodal Predict's headline and ``lungai demo``."""
+    outcome = str(card.get("outcome") or "not recorded")
+    if synthetic_model(card):
+        return (RP_ENDPOINT,
+                f"grade >= 2 radiation pneumonitis - the outcome {outcome!r} of the model's synthetic training cohort "
+                "(lungai.rp.make_cohort), not of patients")
+    return (f"model outcome {outcome!r}",
+            f"the model's outcome {outcome!r} (1 = event), as its training table coded it - lungai's RP models are "
+            "meant for grade >= 2 radiation pneumonitis; the model card (model_card.md) names the column, not its "
+            "definition")
+
+
+def prediction_header(card: dict) -> list[str]:
+    """What ``lungai rp predict``'s risk lines mean, printed above them: what the risk is of (:func:`rp_endpoint`),
+    what the interval in brackets is (the model card's ``uncertainty``) and the high-risk threshold with its rule
+    (``high_risk`` = risk >= it; the rows at or above it are marked HIGH RISK) - QA rppredict62: the lines said
+    "risk 0.47 (0.29-0.67)" with none of these, a model of ``--outcome Recurrence`` the same."""
+    # said from the card's endpoint: a card of an older lungai said "chance of RP" of any outcome (QA srhigh62)
+    n = card.get("n_bootstrap")
+    interval = uncertainty_text("the" if n is None else n, rp_endpoint(card)[0])
+    rule = card.get("threshold_rule") or "rule not recorded"
+    return [f"risk of: {rp_endpoint(card)[1]}",
+            f"interval (in brackets): {interval}",
+            f"HIGH RISK (high_risk = 1): risk >= {float(card['threshold']):.3g}, the model's threshold ({rule})"]
+
+
+def read_card(model_dir, threshold_given: bool = False) -> dict:
+    """The model card (``model_card.json``) of an RP model folder written by ``lungai rp train``, checked as
+    ``rp predict`` needs it, without opening the model file: the folder holds both files (a stage model folder -
+    ``stage_model.json``, ``lungai stage train`` - is named so), the card is readable JSON of this lungai's format
+    (:data:`FORMAT`: a model of another version is refused, not used half-understood) and its threshold a risk in
+    (0, 1), returned as a float (:func:`check_card_threshold`), unless the caller replaces it (``threshold_given``:
+    ``rp validate --threshold``).  :class:`~lungai.errors.InputError` naming the folder or file otherwise."""
+    from lungai.fusion.balance import META as STAGE_META
+    from lungai.model_files import read_json
+
+    model_dir = Path(model_dir)
+    path, card_path = model_dir / MODEL_FILE, model_dir / CARD_FILE
+    if (model_dir / STAGE_META).is_file() and not card_path.is_file():
+        raise InputError(f"{model_dir} is a stage model folder ({STAGE_META}, written by 'lungai stage train'), not an "
+                         f"RP model folder (needs {MODEL_FILE} and {CARD_FILE})",
+                         "give the folder written by 'lungai rp train -o MODEL_DIR'; a stage model folder is for "
+                         "'lungai stage predict' (in Slicer: the model folder of the Stage section)")
+    if not path.is_file() or not card_path.is_file():
+        missing = " and ".join(f for f in (MODEL_FILE, CARD_FILE) if not (model_dir / f).is_file())
+        raise InputError(f"{model_dir} is not an RP model directory (needs {MODEL_FILE} and {CARD_FILE}; "
+                         f"{missing} missing)", "give the directory written by 'lungai rp train -o MODEL_DIR'")
+    card = read_json(card_path, RETRAIN_FIX, "model card")
+    if card.get("format") != FORMAT:
+        raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}"
+                         + (f" (a model of lungai {card['lungai_version']})" if card.get("lungai_version") else ""),
+                         "retrain the model with this version of lungai")
+    if not threshold_given:   # the card's threshold as a float: every reader (predict, validate, the scene) uses it
+        card["threshold"] = check_card_threshold(card, card_path)
+    return card
+
+
+def validation_lines(card: dict) -> list[str]:
+    """The card's validation and training patients / events (:func:`validation_text`) and its warnings (too few
+    events per candidate feature: the model is unstable ...), as ``lungai rp predict`` prints them below its header
+    and the Multimodal Predict panel's model line says them when the folder is chosen."""
+    return [f"model card: {validation_text(card)}", *(f"warning: model card: {w}" for w in card.get("warnings") or [])]
+
+
+def model_summary(card: dict) -> list[str]:
+    """The Multimodal Predict panel's line of a chosen model folder (a card :func:`read_card` read): "Model
+    all/lr: 13 features", what its risk is of and its HIGH RISK threshold with its rule (:func:`prediction_header`,
+    as ``rp predict`` prints them), then :func:`validation_lines` - before Compute risk, so that a model that learnt
+    from few events is said when it is chosen (QA panelrp63: it was said only under a computed risk)."""
+    header = prediction_header(card)
+    return ([f"Model {card.get('feature_set', '?')}/{card.get('model', '?')}: "
+             f"{len(card.get('features') or [])} features"]
+            + [line for line in header if not line.startswith("interval")] + validation_lines(card))
