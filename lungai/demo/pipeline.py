@@ -499,8 +499,8 @@ def rp_inputs_text(features, sources: dict | None = None, clinical_from: str = "
 
 def rp_card_summary(card: dict) -> dict:
     """What the RP model card says of its validation (model_card.json): nested-CV AUC with its 95 % CI, training
-    patients and events (:func:`lungai.rp.model_io.validation_text`), intended use and the training warnings."""
-    from lungai.rp.model_io import validation_text
+    patients and events (:func:`lungai.rp.card.validation_text`), intended use and the training warnings."""
+    from lungai.rp.card import validation_text
 
     m, td = card.get("metrics_nested_cv") or {}, card.get("training_data") or {}
     return {"auc": m.get("auc"), "auc_ci95": m.get("auc_ci95"), "validation": validation_text(card),
