@@ -143,12 +143,11 @@ def test_cv_writes_the_runs_data_warnings_into_comparison_md_and_metrics_json(tm
     assert ", ".join(gone) in md and "ZZ999" in md
 
 
-def test_train_and_validate_record_the_runs_data_warnings_the_model_without_patient_ids(tmp_path, zpaths, capsys):
+def test_train_records_the_runs_data_warnings_in_the_model_without_patient_ids(tmp_path, zpaths, capsys):
     """`stage train` said its data warnings on the console only (an RNA patient not in the EHR table, genes without a
     variance in --gene-variances, "N of 40 genes have no variance"): model_card.md and stage_model.json did not
-    carry them, nor did `stage validate`'s metrics.json.  Now the model files keep each warning once - one naming
-    patient IDs in its counted form (a locked model keeps no plain patient ID) - and validate's metrics.json (a
-    local report, as stage cv's) keeps them as said."""
+    carry them.  Now the model files keep each warning once - one naming patient IDs in its counted form (a locked
+    model keeps no plain patient ID); the console still names the IDs."""
     variances = pd.read_csv(zpaths["variances"], index_col=0)
     with (tmp_path / "variances.csv").open("w", encoding="utf-8") as fh:
         variances.to_csv(fh)
@@ -168,11 +167,20 @@ def test_train_and_validate_record_the_runs_data_warnings_the_model_without_pati
         assert sum(text in w for w in warned) == 1, (text, warned)
         assert card.count(text) == 1, (text, card)
     assert "ZZ999" not in meta_text and "ZZ999" not in card          # the model keeps no plain patient ID
-    rna["ZZ998"] = rna.iloc[:, 1]
-    rna.to_csv(tmp_path / "rna2.csv")
-    assert _cli(["validate", "--ehr", zpaths["ehr"], "--rna", tmp_path / "rna2.csv", "--label", "stage", "--model",
+
+
+def test_validate_metrics_json_records_the_runs_data_warnings_as_said(tmp_path, zpaths, capsys):
+    """`stage validate` said its data warnings (RNA IDs not in the EHR table ...) on the console only; its
+    metrics.json - a local report, as stage cv's - now keeps each once, as said (the patient IDs named)."""
+    data = ["--ehr", zpaths["ehr"], "--rna", zpaths["rna"], "--label", "stage"]
+    assert _cli(["train", *data, "-o", tmp_path / "m", "--inner-folds", 1, "--epochs", 1, "--top-k", 10,
+                 "--neighbours", 2, "--baselines", "none"]) == 0
+    rna = pd.read_csv(zpaths["rna"], index_col=0)
+    rna["ZZ998"], rna["ZZ999"] = rna.iloc[:, 0], rna.iloc[:, 1]     # patients the EHR table does not have
+    rna.to_csv(tmp_path / "rna.csv")
+    assert _cli(["validate", "--ehr", zpaths["ehr"], "--rna", tmp_path / "rna.csv", "--label", "stage", "--model",
                  tmp_path / "m", "-o", tmp_path / "v", "--include-training-patients"]) == 0
-    capsys.readouterr()
+    assert "2 RNA patient IDs do not join the EHR table" in capsys.readouterr().err
     warned = json.loads((tmp_path / "v" / "metrics.json").read_text(encoding="utf-8"))["warnings"]
     joined = [w for w in warned if "do not join the EHR table" in w]
     assert len(joined) == 1 and "ZZ998" in joined[0] and "ZZ999" in joined[0], warned   # a local report: named
