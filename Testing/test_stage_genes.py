@@ -143,6 +143,49 @@ def test_cv_writes_the_runs_data_warnings_into_comparison_md_and_metrics_json(tm
     assert ", ".join(gone) in md and "ZZ999" in md
 
 
+def test_train_records_the_runs_data_warnings_in_the_model_without_patient_ids(tmp_path, zpaths, capsys):
+    """`stage train` said its data warnings on the console only (an RNA patient not in the EHR table, genes without a
+    variance in --gene-variances, "N of 40 genes have no variance"): model_card.md and stage_model.json did not
+    carry them.  Now the model files keep each warning once - one naming patient IDs in its counted form (a locked
+    model keeps no plain patient ID); the console still names the IDs."""
+    variances = pd.read_csv(zpaths["variances"], index_col=0)
+    with (tmp_path / "variances.csv").open("w", encoding="utf-8") as fh:
+        variances.to_csv(fh)
+        fh.write("UNSEEN,n/a\n")                       # a gene without a variance: said when the file is read
+    rna = pd.read_csv(zpaths["rna"], index_col=0)
+    rna["ZZ999"] = rna.iloc[:, 0]                         # a patient the EHR table does not have
+    rna.to_csv(tmp_path / "rna.csv")
+    data = ["--ehr", zpaths["ehr"], "--rna", tmp_path / "rna.csv", "--label", "stage"]
+    assert _cli(["train", *data, "--gene-variances", tmp_path / "variances.csv", "-o", tmp_path / "m",
+                 "--inner-folds", 1, "--epochs", 1, "--top-k", 10, "--neighbours", 2, "--baselines", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "1 RNA patient ID does not join the EHR table and is ignored: ['ZZ999']" in err, err   # console: named
+    meta_text = (tmp_path / "m" / model_io.META).read_text(encoding="utf-8")
+    card = (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+    warned = json.loads(meta_text)["warnings"]
+    for text in ["1 RNA patient ID does not join the EHR table and is ignored", "without a variance (never selected"]:
+        assert sum(text in w for w in warned) == 1, (text, warned)
+        assert card.count(text) == 1, (text, card)
+    assert "ZZ999" not in meta_text and "ZZ999" not in card          # the model keeps no plain patient ID
+
+
+def test_validate_metrics_json_records_the_runs_data_warnings_as_said(tmp_path, zpaths, capsys):
+    """`stage validate` said its data warnings (RNA IDs not in the EHR table ...) on the console only; its
+    metrics.json - a local report, as stage cv's - now keeps each once, as said (the patient IDs named)."""
+    data = ["--ehr", zpaths["ehr"], "--rna", zpaths["rna"], "--label", "stage"]
+    assert _cli(["train", *data, "-o", tmp_path / "m", "--inner-folds", 1, "--epochs", 1, "--top-k", 10,
+                 "--neighbours", 2, "--baselines", "none"]) == 0
+    rna = pd.read_csv(zpaths["rna"], index_col=0)
+    rna["ZZ998"], rna["ZZ999"] = rna.iloc[:, 0], rna.iloc[:, 1]     # patients the EHR table does not have
+    rna.to_csv(tmp_path / "rna.csv")
+    assert _cli(["validate", "--ehr", zpaths["ehr"], "--rna", tmp_path / "rna.csv", "--label", "stage", "--model",
+                 tmp_path / "m", "-o", tmp_path / "v", "--include-training-patients"]) == 0
+    assert "2 RNA patient IDs do not join the EHR table" in capsys.readouterr().err
+    warned = json.loads((tmp_path / "v" / "metrics.json").read_text(encoding="utf-8"))["warnings"]
+    joined = [w for w in warned if "do not join the EHR table" in w]
+    assert len(joined) == 1 and "ZZ998" in joined[0] and "ZZ999" in joined[0], warned   # a local report: named
+
+
 def test_cv_single_modality_rows_score_the_patients_with_that_modality(tmp_path, zpaths, capsys):
     """`stage cv --single-modality` scored each `<m>_only` network on every patient: on NSCLC-Radiogenomics (no CT)
     a `ct_only` row (macro-F1 0.113: one constant prediction, no patient had a CT) and an `rna_only` row whose 32
@@ -159,7 +202,11 @@ def test_cv_single_modality_rows_score_the_patients_with_that_modality(tmp_path,
     metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text(encoding="utf-8"))
     assert sorted(metrics["models"]) == ["ehr_only", "fusion", "rna_only"], sorted(metrics["models"])
     md = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
-    assert "ct_only" not in md.split("\n\n")[1]                 # the table
+    table = md.split("\n\n")[1]
+    assert "ct_only" not in table and "CT only" not in table
+    # the rows named as docs/stage.md names them (before: the raw `ehr_only` / `rna_only`)
+    assert "| EHR only (MLP) |" in table and "| RNA only (GAT) |" in table and "_only" not in table, table
+    assert metrics["labels"]["rna_only"] == "RNA only (GAT)"
     assert any("no patient has CT" in n for n in metrics["notes"]), metrics["notes"]
     oof = pd.read_csv(tmp_path / "cv" / "oof_predictions.csv")
     without = ~oof.patient_id.astype(str).isin(set(rna.columns) - set(gone))
@@ -172,8 +219,9 @@ def test_cv_single_modality_rows_score_the_patients_with_that_modality(tmp_path,
     accuracy = float((np.array(CLASSES)[pred] == with_rna.label.astype(str).to_numpy()).mean())
     assert metrics["models"]["rna_only"]["accuracy"]["pooled"] == pytest.approx(accuracy)
     assert metrics["models"]["rna_only"]["n_scored"] == len(with_rna)
-    assert any("rna_only" in n and f"{len(with_rna)} patients with RNA" in n for n in metrics["notes"]), \
-        metrics["notes"]
+    assert any(n.startswith(f"RNA only (GAT) is scored on the {len(with_rna)} patients with RNA") and "rna_only_p_*" in n
+               for n in metrics["notes"]), metrics["notes"]
+    assert any("no CT only (3D CNN) row" in n for n in metrics["notes"]), metrics["notes"]
 
 
 def test_fusion_label_lists_the_trained_branches(zpaths):

@@ -77,9 +77,14 @@ class GeometryError(InputError):
 class InputNote(UserWarning):
     """A warning about the input met deep inside a reader (a scout left out of a CT series, an RTSTRUCT drawn on
     another series): the CLI prints it once as ``warning: ...`` (``LABEL: ...``; no source path), other callers see
-    a UserWarning."""
+    a UserWarning.  A text that names patient IDs gives ``without_ids``: the same note with the IDs counted, not
+    named - the form a locked model's record keeps (it stores no plain patient ID: :func:`noting_warnings`)."""
 
     LABEL = "warning"
+
+    def __init__(self, text, without_ids=None):
+        super().__init__(text)
+        self.without_ids = without_ids
 
 
 class InputCheckNote(InputNote):
@@ -110,19 +115,22 @@ def warnings_as_notes(categories, notes: list):
 
 
 @contextlib.contextmanager
-def noting_warnings(categories, notes: list):
+def noting_warnings(categories, notes: list, ids: bool = True):
     """The warnings of ``categories`` raised inside the block appended to ``notes`` (each text once) AND passed on as
     they come (printed by the CLI, recorded by an enclosing ``catch_warnings``) - for a written report to carry what
     the console said (``stage cv``'s comparison.md); :func:`warnings_as_notes` takes them instead.  Inside an enclosing
-    ``catch_warnings(record=True)`` this block must be the inner one (that block takes every warning itself)."""
+    ``catch_warnings(record=True)`` this block must be the inner one (that block takes every warning itself).
+    ``ids`` False (a locked model's record, which keeps no plain patient ID): a note naming patient IDs is kept in its
+    ``without_ids`` form (:class:`InputNote`); the console still says the IDs."""
     import warnings
 
     with warnings.catch_warnings():
         previous = warnings.showwarning
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if issubclass(category, categories) and str(message) not in notes:
-                notes.append(str(message))
+            text = str(message) if ids else (getattr(message, "without_ids", None) or str(message))
+            if issubclass(category, categories) and text not in notes:
+                notes.append(text)
             previous(message, category, filename, lineno, file, line)
 
         warnings.showwarning = show

@@ -55,7 +55,9 @@ def cohort_branches(modalities, cohort: Cohort) -> list:
 
 
 LABELS = {"logreg": "logistic regression (L2, multinomial)", "forest": "random forest",
-          "mlp": "MLP (one hidden layer)", "fusion": fusion_label(tuple(BRANCHES))}
+          "mlp": "MLP (one hidden layer)", "fusion": fusion_label(tuple(BRANCHES)),
+          # `stage cv --single-modality`: the fusion network with one branch alone (its rows `<m>_only`)
+          "ehr_only": "EHR only (MLP)", "rna_only": "RNA only (GAT)", "ct_only": "CT only (3D CNN)"}
 DEFAULTS = {"logreg": {"C": 0.1}, "forest": {"min_leaf": 3}, "mlp": {"hidden": 32, "alpha": 1e-2}}
 N_TREES = 500
 

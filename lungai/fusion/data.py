@@ -185,9 +185,9 @@ def warn_unused_infinite(found: dict, what: str) -> None:
     """Warn of the rows with infinite values (``found``: {patient: values}) left out as no patient of the run's."""
     if found:
         n, values = len(found), sum(len(t) for t in found.values())
-        warnings.warn(InputNote(f"{counted(n, 'patient')} of {what} not used here {agree(n, 'has', 'have')} "
-                                f"{agree(values, 'an infinite value', 'infinite values')} and {agree(n, 'is', 'are')} "
-                                f"left out: {_patients_text(found)}"))
+        text = (f"{counted(n, 'patient')} of {what} not used here {agree(n, 'has', 'have')} "
+                f"{agree(values, 'an infinite value', 'infinite values')} and {agree(n, 'is', 'are')} left out")
+        warnings.warn(InputNote(f"{text}: {_patients_text(found)}", without_ids=text))
 
 
 def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> None:
@@ -312,10 +312,11 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
         out, left = leave_out_infinite_rows(out, used, what, warn=warn)
     empty = out.index[out.isna().all(axis=1)] if out.shape[1] else []
     if len(empty):
-        warnings.warn(InputNote(f"{counted(len(empty), 'patient')} of {what} {agree(len(empty), 'has', 'have')} an "
-                                "empty RNA profile (every value missing): "
-                                f"{', '.join(map(str, list(empty)[:20]))}{' ...' if len(empty) > 20 else ''} - "
-                                "treated as without RNA (the RNA branch is masked)"))
+        head = (f"{counted(len(empty), 'patient')} of {what} {agree(len(empty), 'has', 'have')} an empty RNA profile "
+                "(every value missing)")
+        tail = " - treated as without RNA (the RNA branch is masked)"
+        warnings.warn(InputNote(f"{head}: {', '.join(map(str, list(empty)[:20]))}{' ...' if len(empty) > 20 else ''}"
+                                + tail, without_ids=head + tail))
         out = out.drop(index=empty)
     out.attrs["infinite_rows"] = left
     return out
@@ -470,8 +471,9 @@ def load_ct_manifest(path, id_column: Optional[str] = None, label: Optional[int]
         raise InputError(f"CT manifest {path}: {counted(len(refused), 'tumour mask')} cannot be used - "
                          + "; ".join(refused[:10]) + more, choose_ct_label(first or 1))
     if missing:
-        warnings.warn(InputNote(f"CT manifest: files missing for {counted(len(missing), 'patient')} {missing[:10]}; CT "
-                                "treated as missing"))
+        text = f"CT manifest: files missing for {counted(len(missing), 'patient')}"
+        warnings.warn(InputNote(f"{text} {missing[:10]}; CT treated as missing",
+                                without_ids=f"{text}; CT treated as missing"))
     return out
 
 
@@ -599,10 +601,10 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         if report["rna_infinite"]:
             n = len(report["rna_infinite"])
             values = sum(len(t) for t in report["rna_infinite"].values())
-            warnings.warn(InputNote(f"{counted(n, 'patient')} of {rna_what} {agree(n, 'has', 'have')} "
-                                    f"{agree(values, 'an infinite value', 'infinite values')} and "
-                                    f"{agree(n, 'gets', 'get')} no stage: {_patients_text(report['rna_infinite'])} - "
-                                    f"{INFINITE_FIX}"))
+            text = (f"{counted(n, 'patient')} of {rna_what} {agree(n, 'has', 'have')} "
+                    f"{agree(values, 'an infinite value', 'infinite values')} and {agree(n, 'gets', 'get')} no stage")
+            warnings.warn(InputNote(f"{text}: {_patients_text(report['rna_infinite'])} - {INFINITE_FIX}",
+                                    without_ids=f"{text} - {INFINITE_FIX}"))
     warn_unused_infinite({p: t for p, t in infinite.items() if p not in set(ids)}, rna_what)
     # with labels the cohort is the labelled EHR patients; without, every patient of any modality
     base = set(ehr_df.index) if (labels is not None and len(ehr_df.index)) else set(ids)
@@ -614,9 +616,9 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             zeros = id_spelling_hint(lost, base)
             if zeros:
                 report[f"{what}_zeros"] = zeros
-            warnings.warn(InputNote(f"{counted(len(lost), what.upper() + ' patient ID')} "
-                                    f"{agree(len(lost), 'does', 'do')} not join the EHR table and "
-                                    f"{agree(len(lost), 'is', 'are')} ignored: {lost[:20]}" + zeros))
+            text = (f"{counted(len(lost), what.upper() + ' patient ID')} {agree(len(lost), 'does', 'do')} not join "
+                    f"the EHR table and {agree(len(lost), 'is', 'are')} ignored")
+            warnings.warn(InputNote(f"{text}: {lost[:20]}" + zeros, without_ids=text))
     if ehr and labels is None:      # predict: kept, but never silently predicted without their EHR row
         for what, have in (("rna", rna_df.index if rna_df is not None else []), ("ct", ct_map)):
             alone = sorted(set(have) - set(ehr_df.index))
@@ -624,10 +626,11 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                 report[f"{what}_not_in_ehr"] = alone
                 zeros = id_spelling_hint(alone, set(ehr_df.index))
                 n = len(alone)
-                warnings.warn(InputNote(f"{counted(n, what.upper() + ' patient ID')} {agree(n, 'is', 'are')} not in "
-                                        f"the EHR table {ehr}: {alone[:20]}{' ...' if n > 20 else ''} - predicted "
-                                        f"without EHR, from what {agree(n, 'it has', 'they have')} where the model "
-                                        f"uses it; check {agree(n, 'the id', 'the ids')}" + zeros))
+                head = f"{counted(n, what.upper() + ' patient ID')} {agree(n, 'is', 'are')} not in the EHR table {ehr}"
+                tail = (f" - predicted without EHR, from what {agree(n, 'it has', 'they have')} where the model uses "
+                        f"it; check {agree(n, 'the id', 'the ids')}")
+                warnings.warn(InputNote(f"{head}: {alone[:20]}{' ...' if n > 20 else ''}{tail}" + zeros,
+                                        without_ids=head + tail))
     if ehr and ct and not ct_map.keys() & base and ct_map:
         raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})"
                          + id_spelling_hint(ct_map, base),

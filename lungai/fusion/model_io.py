@@ -473,6 +473,8 @@ def card_markdown(meta: dict) -> str:
              *([f"- Genes: {len(g['genes'])} kept (--top-k {g.get('top_k')}), ranked by "
                 f"{g.get('ranking', 'training-fold variance')}" + (f"; {g['note']}" if g.get("note") else "")]
                if (g := meta.get("genes")) else []),
+             # the training run's warnings on its data (patient IDs counted, not named: workflows.run_train)
+             *(f"- Warning (training data): {w}" for w in meta.get("warnings") or ()),
              "", "| model | hyper-parameters | inner-CV macro-F1 |", "|---|---|---|"]
     for name, c in (sel.get("candidates") or {}).items():
         f1 = c.get("inner_macro_f1")

@@ -206,20 +206,23 @@ def single_modality_rows(cohort, cfg, models: dict) -> tuple:
     without that input from the branch's masking token alone - one constant answer - so it is scored on the patients
     with its modality, and a modality no patient has gives no row (before: a `ct_only` row of one constant
     prediction on a cohort without CT, and the patients without RNA scored in `rna_only`)."""
+    from lungai.fusion.baseline import LABELS
+
     have, n = cohort.availability(), len(cohort.ids)
     scored, notes = {}, []
     for m in cfg.modalities:
         k, name, what = int(have[m].sum()), f"{m}_only", m.upper()
+        row = LABELS.get(name, name)           # the row's name in the table (its columns: <m>_only_p_<class>)
         if not k:
-            notes.append(f"--single-modality: no patient has {what}: no {name} row (a network without input "
+            notes.append(f"--single-modality: no patient has {what}: no {row} row (a network without input "
                          "answers one constant)")
             continue
         models[name] = ("fusion", cfg.replace(modalities=(m,)), None)
         if k < n:
             scored[name] = have[m].to_numpy()
-            notes.append(f"{name} is scored on the {counted(k, 'patient')} with {what} only: the other {n - k} "
-                         f"{agree(n - k, 'has', 'have')} no {what} input (their {name} probabilities are left empty "
-                         f"in oof_predictions.csv); the other rows on all {n}")
+            notes.append(f"{row} is scored on the {counted(k, 'patient')} with {what} only: the other {n - k} "
+                         f"{agree(n - k, 'has', 'have')} no {what} input (their {name}_p_* probabilities are left "
+                         f"empty in oof_predictions.csv); the other rows on all {n}")
     return scored, notes
 
 
@@ -263,7 +266,10 @@ def run_train(args) -> int:
     inputs = [args.ehr, args.rna, args.ct]
     model_io.check_output_dir(Path(args.output), "train", inputs)   # before any work: a user's file is never replaced
     spec = data_spec(args)
-    with _print_warnings():
+    # the run's warnings on its data, said on the console and kept in stage_model.json / model_card.md - those naming
+    # patient IDs in their counted form: a locked model keeps no plain patient ID (model_io.cohort_record)
+    warned = []
+    with _print_warnings(), noting_warnings(InputNote, warned, ids=False):
         cohort = cohort_from_spec(args, spec)
     print(availability_text(cohort))
     classes = check_labels(cohort, 2)
@@ -273,11 +279,12 @@ def run_train(args) -> int:
                          "CV that chooses the model to lock",
                          f"use --inner-folds {max(1, smallest)} (1 = no choice: the fusion locked without comparison), "
                          "merge rare classes (--label-groups) or add patients")
-    cfg = config_from_args(args)
+    with noting_warnings(InputNote, warned, ids=False):    # the --gene-variances file is read (and said) here
+        cfg = config_from_args(args)
     kinds = baseline_kinds(args)
     models = candidates(cfg, kinds, args.inner_folds > 1, fusion_grid(args))
     steps = (len(models) if args.inner_folds > 1 and len(models) > 1 else 0) + len(models) + 2
-    with _print_warnings(), task("stage train", steps) as bar:
+    with _print_warnings(), task("stage train", steps) as bar, noting_warnings(InputNote, warned, ids=False):
         fitted, selection = fit_selected(cohort, classes, models, args.inner_folds, cfg.seed, progress=bar)
         pipe = fitted.pop("fusion")
         few = len(cohort.ids) < explain.TSNE_MIN_PATIENTS
@@ -290,7 +297,7 @@ def run_train(args) -> int:
     with model_io.claimed(args.output, "train", inputs):   # an earlier stage train's files are replaced, new recorded
         out = model_io.save(args.output, pipe, fitted, selection["selected"],
                             {"data": spec, **model_io.cohort_record(cohort), "selection": selection,
-                             "training_data": training_data(inputs)})   # a stage synth cohort: illustrative
+                             "training_data": training_data(inputs), "warnings": warned})   # a stage synth cohort: illustrative
         if points is not None:
             plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png",
                            "t-SNE of fused embeddings (fusion network), training patients (in-sample)")
@@ -353,7 +360,9 @@ def _keeps_stage_from(args, derived: str, stage_from: str) -> bool:
     return tnm_there and not label_there
 
 
-def _load_for_new_cohort(args, require_label: bool):
+def _load_for_new_cohort(args, require_label: bool, warned: list | None = None):
+    """(pipe, baselines, meta, cohort) of ``--model`` and the new cohort; the warnings said on reading it are also
+    appended to ``warned`` (:func:`lungai.errors.noting_warnings`) where given."""
     from lungai.fusion import model_io
 
     pipe, baselines, meta = model_io.load(args.model)
@@ -367,7 +376,7 @@ def _load_for_new_cohort(args, require_label: bool):
         model_spec = meta.get("data") or {}
         if not _keeps_stage_from(args, model_spec.get("label") or "stage_group", model_spec["stage_from"]):
             spec["stage_from"] = None    # --label is the label (the model's --stage-from would take priority over it)
-    with _print_warnings():
+    with _print_warnings(), noting_warnings(InputNote, [] if warned is None else warned):
         # a locked model's features are its own: a label copy in the new table is not one of them
         cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False)
         model_io.check_new_rna(pipe, cohort.rna, args.max_missing_genes)
@@ -418,7 +427,10 @@ def run_validate(args) -> int:
     # the output folder first: nothing is computed in vain, and a user's file is never replaced
     inputs = [args.ehr, args.rna, args.ct, args.model]
     out = check_output_dir(Path(args.output), "validate", inputs)
-    pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=True)
+    # the run's warnings on its data, said on the console and written in metrics.json (a local report: as stage cv's,
+    # with the patient IDs they name)
+    warned = []
+    pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=True, warned=warned)
     # the model's own training patients: left out of an external validation (or kept, labelled not external)
     cohort, overlap, overlap_notes = external_patients(meta, cohort, getattr(args, "include_training_patients", False))
     print(availability_text(cohort))
@@ -452,12 +464,12 @@ def run_validate(args) -> int:
                              "apart, nor be validated on such a cohort alone)" if late else ""))
     y = cohort.y(classes)
     frames = {}
-    with _print_warnings():           # EHR values not seen in training: named, with what was done
+    with _print_warnings(), noting_warnings(InputNote, warned):   # EHR values not seen in training: named, as done
         # the path of predict (api.predict_frame): only the inputs each model was trained with, none = not computed
         for name, model in {"fusion": pipe, **baselines}.items():
             frames[name] = predict_frame(name, model, cohort)
     metrics = {"classes": classes, "n_patients": len(y), "cohort": cohort.report, "model": str(args.model),
-               "selected": meta["selected"], **overlap, "overlap_notes": overlap_notes, "models": {}}
+               "selected": meta["selected"], **overlap, "overlap_notes": overlap_notes, "models": {}, "warnings": warned}
     # the ehr / rna / ct columns: the inputs the selected model used (as predict's predictions.csv)
     preds = frames.get(meta["selected"], frames["fusion"])[["patient_id", "ehr", "rna", "ct"]].copy()
     preds["label"] = [classes[k] for k in y]
