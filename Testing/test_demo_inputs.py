@@ -1318,11 +1318,12 @@ def test_every_option_the_demos_review_actions_name_is_an_option_of_lungai_demo(
     import re
 
     from lungai.cli import build_parser
-    from lungai.seg.infer import EMPTY_ACTIONS, REVIEW_ACTIONS
+    from lungai.seg.infer import EMPTY_ACTIONS, MODE_ACTIONS, REVIEW_ACTIONS
 
     demo = build_parser()._subparsers._group_actions[0].choices["demo"]
     options = {s for a in demo._actions for s in a.option_strings}
-    named = {o for text in (*REVIEW_ACTIONS.values(), *EMPTY_ACTIONS.values())
+    named = {o for text in (*REVIEW_ACTIONS.values(), *EMPTY_ACTIONS.values(),
+                            *(a for m in MODE_ACTIONS.values() for a in m.values()))
              for o in re.findall(r"(?<![\w-])--[a-z][a-z-]*", text)}
     assert {"--roi", "--seed-point", "--model"} <= named
     named.discard("--val-fraction")          # an option of the command that action names ("train-seg again with ...")

@@ -266,11 +266,12 @@ def test_several_series_fix_names_the_commands_with_series(tmp_path):
 
 
 def _shown_actions(command: str) -> list:
-    """The automatic segmentation's review actions (lungai.seg.infer.REVIEW_ACTIONS, EMPTY_ACTIONS, the ran-on one)
-    as ``lungai COMMAND`` writes / prints them: cohort's own for a cohort patient (lungai.dicom.cohort)."""
-    from lungai.seg.infer import EMPTY_ACTIONS, REVIEW_ACTIONS, ran_on_action
+    """The segmentation's review actions (lungai.seg.infer.REVIEW_ACTIONS, MODE_ACTIONS, EMPTY_ACTIONS, the ran-on
+    one) as ``lungai COMMAND`` writes / prints them: cohort's own for a cohort patient (lungai.dicom.cohort)."""
+    from lungai.seg.infer import EMPTY_ACTIONS, MODE_ACTIONS, REVIEW_ACTIONS, ran_on_action
 
-    actions = [*REVIEW_ACTIONS.values(), *EMPTY_ACTIONS.values(), ran_on_action(["left"])]
+    actions = [*REVIEW_ACTIONS.values(), *(a for m in MODE_ACTIONS.values() for a in m.values()),
+               *EMPTY_ACTIONS.values(), ran_on_action(["left"]), ran_on_action(["left"], "roi")]
     if command == "cohort":
         from lungai.dicom.cohort import CohortJob, cohort_review_action
 

@@ -384,7 +384,7 @@ def test_no_model_advice_for_a_seed_or_box_in_bone_or_far_from_the_lungs():
     is unsure and the DynUNet segments large tumours better.  A seed / box flagged in bone or far from the lungs gets
     no model advice - in the notes or in the low confidence's action: the first fix is to move it."""
     from lungai.seg.choice import model_hint
-    from lungai.seg.infer import LOW_CONFIDENCE, REVIEW_ACTIONS, review_actions
+    from lungai.seg.infer import LOW_CONFIDENCE, MODE_ACTIONS, REVIEW_ACTIONS, review_actions
     from lungai.seg.preprocess import DENSE_REASON, FAR_REASON
 
     for mode in ("roi", "seed"):
@@ -394,13 +394,14 @@ def test_no_model_advice_for_a_seed_or_box_in_bone_or_far_from_the_lungs():
                         "review_reasons": [LOW_CONFIDENCE, off]}
                 assert model_hint(default_model_dir(), info) is None, (mode, off, vol)
                 low, move = review_actions(info)
-                assert "--model" not in low and "DynUNet" not in low and "move the seed / ROI box" in low
-                assert move == REVIEW_ACTIONS[off]
+                marked = {"roi": "move your ROI box", "seed": "move the seed"}[mode]
+                assert "--model" not in low and "DynUNet" not in low and marked in low
+                assert move == MODE_ACTIONS.get(mode, {}).get(off, REVIEW_ACTIONS[off]) and marked in move
     # the same result without the flag: the advice and the action as before
     info = {"roi_mode": "roi", "tumor_volume_ml": 0.7, "notes": [], "n_components": 1,
             "review_reasons": [LOW_CONFIDENCE]}
     assert DYNUNET_MODEL_NAME in model_hint(default_model_dir(), info)
-    assert review_actions(info) == [REVIEW_ACTIONS[LOW_CONFIDENCE]]
+    assert review_actions(info) == [MODE_ACTIONS["roi"][LOW_CONFIDENCE]]
 
 
 def test_the_cli_prints_the_routed_hint_for_the_default_model_on_a_large_tumour(tmp_path, capsys):

@@ -721,6 +721,47 @@ def test_every_review_reason_says_what_to_do():
     assert review_actions({"review_reasons": [], "roi_mode": "seed"}) == []
 
 
+
+def test_every_review_action_fits_the_mode_the_user_ran():
+    """QA on lung2 with an ROI box: the user who had drawn the box was told to "draw an ROI box round the tumour" (low
+    confidence) and to "place the seed at the tumour's centre" (the tumour may be larger than the box).  Each reason
+    that can arise in a mode has an action of that mode: ROI mode speaks of the user's box, seed mode of the seed,
+    automatic mode (and a crop segmented whole) of a seed point or ROI box to give - never of "the seed"."""
+    from lungai.seg import preprocess as pp
+    from lungai.seg.choice import DISAGREE
+    from lungai.seg.infer import (INCOMPLETE_REASON, LOW_CONFIDENCE, MODE_ACTIONS, RAN_ON, REVIEW_ACTIONS,
+                                  SEED_AWAY, SEVERAL_REASON, ran_on_action, review_actions)
+
+    assert set(MODE_ACTIONS) == {"roi", "lungs", "whole"} and all(set(m) <= set(REVIEW_ACTIONS)
+                                                                   for m in MODE_ACTIONS.values())
+    roi_only = {pp.ROI_ORDER_REASON, pp.LOOSE_ROI_REASON}
+    occurs = {"roi": set(REVIEW_ACTIONS) - {SEED_AWAY, SEVERAL_REASON},
+              "seed": set(REVIEW_ACTIONS) - roi_only - {SEVERAL_REASON},
+              "lungs": {LOW_CONFIDENCE, INCOMPLETE_REASON, SEVERAL_REASON, DISAGREE, pp.THIN_SLAB_REASON},
+              "whole": {LOW_CONFIDENCE, INCOMPLETE_REASON, DISAGREE, pp.THIN_SLAB_REASON}}
+    wrong = {"roi": ("draw an ROI box", "the seed", "a seed point"), "seed": ("your ROI box", "the ROI box"),
+             "lungs": ("the seed", "your ROI box", "the ROI box", "the box round"),
+             "whole": ("the seed", "your ROI box", "the ROI box", "the box round")}
+    problems = []
+    for mode, reasons in occurs.items():
+        for reason in sorted(reasons):
+            for extra in ([], [pp.FAR_REASON], [pp.VOXEL_INDEX_REASON]) if reason == LOW_CONFIDENCE else ([],):
+                if extra and mode not in ("roi", "seed"):
+                    continue
+                info = {"review_reasons": [reason] + extra, "roi_mode": mode, "n_components": 1}
+                for action in review_actions(info):
+                    problems += [f"{mode}: {reason} + {extra}: {w!r} in {action!r}" for w in wrong[mode] if w in action]
+    assert problems == [], "\n".join(problems)
+    roi = {"roi_mode": "roi", "n_components": 1}
+    low, incomplete, ran_on = review_actions(dict(roi, review_reasons=[LOW_CONFIDENCE, INCOMPLETE_REASON, RAN_ON]))
+    assert "redraw your ROI box round the whole tumour" in low and "--model" in low
+    assert "enlarge your ROI box" in incomplete and "redraw your ROI box tight" in ran_on
+    assert "enlarge your ROI box" in ran_on_action(["x-"], "roi") and "draw an ROI box" in ran_on_action(["x-"])
+    auto = review_actions({"roi_mode": "lungs", "n_components": 1, "review_reasons": [LOW_CONFIDENCE]})[0]
+    assert "--seed-point" in auto and "--roi" in auto and "--model" in auto
+    seed = review_actions({"roi_mode": "seed", "n_components": 1, "review_reasons": [INCOMPLETE_REASON]})[0]
+    assert "move the seed to the tumour's centre" in seed
+
 def test_test_report_marks_the_real_lesions_by_the_models_training_patients():
     """QA D2: seg_test_report.py hard-coded lung1 / lung2 as never trained on; it now asks the model's recorded
     training patients (eval-seg's check, lungai.seg.evaluate.seen_patients), and says when it cannot be checked."""

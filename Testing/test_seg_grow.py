@@ -661,7 +661,7 @@ def test_a_mask_no_box_held_cut_flat_by_its_box_is_told_both_ways():
     assert "cut flat at its box's y-, y+ faces" in action and "ROI box round the whole tumour with a margin" in action
     assert "cut that off" in action and "tight" not in action
     held = dict(info, roi_passes=[{"pass": 1, "kept": True, "mask_touches": ["z-"]}])     # only the image edge
-    assert infer.review_actions(held) == [infer.REVIEW_ACTIONS[infer.RAN_ON]]
+    assert infer.review_actions(held) == [infer.MODE_ACTIONS["roi"][infer.RAN_ON]]      # the user's box: redraw it
     # review: the box's faces at the image edge are those of the box (as the note takes them), not the mask's: a box
     # on the first slice with the mask a slice short of it is not told to grow there
     box_edge = dict(info, cut_by_image_edge=[], roi_passes=[{"pass": 1, "kept": True, "mask_touches": ["y-", "z-"],
@@ -1057,3 +1057,27 @@ def test_a_loose_roi_box_is_noted_and_flagged():
     assert pp.loose_roi_note([81.0, 81.0, 81.0], 14.1) is not None        # 25.5 mm
     assert pp.loose_roi_note([60.0, 60.0, 60.0], 0.1) is None             # a seed's cube round a 6 mm nodule
     assert pp.loose_roi_note([61.0, 60.0, 60.0], 0.1) is not None
+
+
+def test_review_actions_fit_the_mode_the_user_ran():
+    """QA on lung2 with an ROI box: the low confidence's action told the user who had drawn the box to "draw an ROI
+    box round the tumour", and "the tumour may be larger than the box" to "place the seed at the tumour's centre".
+    In ROI mode every action speaks of the user's box (enlarge / redraw / move it); in seed mode of the seed."""
+    ct, _ = _ct(60.0)
+    cfg, nets, _ = _model()
+    model = (cfg, nets, {"review": {"ensemble": {"threshold": 1.01}}})     # every result below the review threshold
+    runs = {"roi": infer.segment_tumour(ct, model, roi_lps=(-20.0, -20.0, -20.0, 20.0, 20.0, 20.0), grow=False).info,
+            "seed": infer.segment_tumour(ct, model, seed_lps=(0.0, 0.0, 0.0), grow=False).info}
+    for mode, i in runs.items():
+        assert i["roi_mode"] == mode
+        assert {infer.LOW_CONFIDENCE, infer.INCOMPLETE_REASON} <= set(i["review_reasons"]), i["review_reasons"]
+        todo = dict(zip(i["review_reasons"], i["review_actions"]))
+        actions = " ".join(i["review_actions"] + i["notes"])
+        if mode == "roi":
+            assert "draw an ROI box" not in actions and "seed" not in actions, actions
+            assert "redraw your ROI box round the whole tumour" in todo[infer.LOW_CONFIDENCE]
+            assert "enlarge your ROI box" in todo[infer.INCOMPLETE_REASON]
+        else:
+            assert "move the seed to the tumour's centre" in todo[infer.LOW_CONFIDENCE]
+            assert "move the seed to the tumour's centre" in todo[infer.INCOMPLETE_REASON]
+            assert "your ROI box" not in actions

@@ -625,19 +625,20 @@ def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False,
 
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
+ANOTHER_MODEL = "try another model (--model, e.g. the DynUNet for a large tumour; panel: Model)"
 # what the user should do about each review reason (result.json "review_actions", one per reason; the panel's banner
 # and lungai segment's summary show them).  QA: only the default model's low confidence said what to do.
 REVIEW_ACTIONS = {
-    LOW_CONFIDENCE: (f"{CHECK_OUTLINE}; if it misses or leaks into the tumour's surroundings, draw an ROI box round "
-                     "the tumour (--roi; Segmentation panel: mode ROI) or try another model (--model, e.g. the "
-                     "DynUNet for a large tumour; panel: Model)"),
+    LOW_CONFIDENCE: (f"{CHECK_OUTLINE}; if it misses or leaks into the tumour's surroundings, move the seed to the "
+                     "tumour's centre or draw an ROI box round the tumour (--roi; Segmentation panel: mode ROI) and "
+                     f"run again, or {ANOTHER_MODEL}"),
     UNCALIBRATED_REASON: (f"{CHECK_OUTLINE}: this model's confidence is its members' agreement, not an expected "
                           f"Dice - calibrate it on at least {MIN_CALIBRATION_CASES} validation cases with a tumour "
                           "(train-seg again with more patients or a larger --val-fraction) or use a shipped model "
                           "(--model; panel: Model)"),
     CUT_REASON: ("check that the scan covers the whole tumour (load the full series / a larger field of view): the "
                  "volume and features are of the part inside the scan only"),
-    INCOMPLETE_REASON: (f"{CHECK_OUTLINE} at the box's faces; place the seed at the tumour's centre or draw an ROI box "
+    INCOMPLETE_REASON: (f"{CHECK_OUTLINE} at the box's faces; move the seed to the tumour's centre or draw an ROI box "
                         "round the whole tumour (--roi) and run again"),
     RAN_ON: (f"{CHECK_OUTLINE}: cut off what runs into the neighbouring organ, or draw an ROI box tight round the "
              "tumour (--roi) and run again"),
@@ -668,6 +669,35 @@ REVIEW_ACTIONS = {
                           "10 mm beyond it (--roi; Segmentation panel: mode ROI), and run again; if the tumour fills "
                           "the box, the mask misses part of it: complete it"),
 }
+# the actions of REVIEW_ACTIONS that depend on how the user marked the tumour, by result.json's roi_mode (the other
+# reasons' actions hold in every mode; REVIEW_ACTIONS' own are seed mode's).  QA on lung2 with an ROI box: the user
+# who had drawn a box was told to "draw an ROI box round the tumour" and to "place the seed at the tumour's centre".
+_AUTOMATIC_ACTIONS = {
+    LOW_CONFIDENCE: (f"{CHECK_OUTLINE}; if it misses or leaks into the tumour's surroundings, place a seed point at "
+                     "the tumour's centre (--seed-point; Segmentation panel: mode seed) or draw an ROI box round it "
+                     f"(--roi; panel: mode ROI) and run again, or {ANOTHER_MODEL}"),
+    INCOMPLETE_REASON: (f"{CHECK_OUTLINE} at the box's faces; place a seed point at the tumour's centre (--seed-point) "
+                        "or draw an ROI box round the whole tumour (--roi) and run again"),
+}
+MODE_ACTIONS = {
+    "roi": {
+        LOW_CONFIDENCE: (f"{CHECK_OUTLINE}; if it misses part of the tumour or leaks into its surroundings, redraw "
+                         "your ROI box round the whole tumour, up to about 10 mm beyond it (--roi; Segmentation "
+                         f"panel: mode ROI), and run again, or {ANOTHER_MODEL}"),
+        INCOMPLETE_REASON: (f"{CHECK_OUTLINE} at the box's faces; where the tumour goes on beyond them, enlarge your "
+                            "ROI box round the whole tumour with a margin (--roi) and run again"),
+        RAN_ON: (f"{CHECK_OUTLINE}: cut off what runs into the neighbouring organ, or redraw your ROI box tight round "
+                 "the tumour (--roi) and run again"),
+        pp.AERATED_REASON: ("move your ROI box onto the solid tumour (not the aerated lung round it) and run again "
+                            "(--roi)"),
+        pp.DENSE_REASON: ("move your ROI box onto the tumour's soft tissue (bone, calcium and contrast are no "
+                          "tumour; a calcified nodule is usually benign) and run again (--roi)"),
+        pp.FAR_REASON: ("move your ROI box onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and "
+                        "y) and run again (--roi)"),
+    },
+    "lungs": _AUTOMATIC_ACTIONS,
+    "whole": _AUTOMATIC_ACTIONS,      # a crop segmented whole: no seed or box given either
+}
 # an empty result: nothing found where the user looked (by mode)
 EMPTY_ACTIONS = {
     "seed": ("nothing was found at the seed: confirm there is no tumour at the seed, or move the seed onto the "
@@ -684,14 +714,14 @@ EMPTY_ACTIONS = {
 
 # low confidence of a seed / ROI box itself flagged in bone or far from the lungs: move it first - no other model
 # (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told to try the DynUNet)
-MISPLACED_LOW_ACTION = (f"{CHECK_OUTLINE}; first move the seed / ROI box onto the tumour (it lies in bone or far from "
+MISPLACED_LOW_ACTION = (f"{CHECK_OUTLINE}; first move {{what}} onto the tumour (it lies in bone or far from "
                         "the lungs) and run again")
 # the seed's / ROI's numbers themselves flagged (bounds order, voxel indices): the review of what was segmented comes
 # after running again with the numbers the note gives - no other model (QA on lung2: its lesion's bounds in Slicer's
 # order found 106 ml, and the low confidence's action said to try the DynUNet)
 MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON)
 WRONG_NUMBERS_REASONS = (pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)
-WRONG_NUMBERS_LOW_ACTION = ("first check the seed's / ROI's numbers (see the note): if they are voxel indices or Slicer's "
+WRONG_NUMBERS_LOW_ACTION = ("first check {whose} numbers (see the note): if they are voxel indices or Slicer's "
                             "bounds order, not LPS mm (an ROI: two corners), run again with the numbers the note "
                             f"gives; if they are right, {CHECK_OUTLINE}")
 
@@ -706,19 +736,21 @@ def ran_on_cut_faces(info: dict) -> list:
     return free_faces(kept.get("mask_touches"), edge if isinstance(edge, (list, tuple)) else [])
 
 
-def ran_on_action(faces: list) -> str:
+def ran_on_action(faces: list, mode: str | None = None) -> str:
     """:data:`RAN_ON`'s action when the kept mask is cut flat at its box's ``faces`` (:func:`ran_on_cut_faces`): a
     tumour larger than the user's box looks the same as one running on into an organ, so both are said.  QA: a box
     10 mm inside a 360 ml GTV kept 244 ml cut flat at its faces, and the advice to draw the box "tight" round the
     tumour would have made it worse."""
     named = f"{', '.join(faces)} face{'s' if len(faces) > 1 else ''}"
-    return (f"{CHECK_OUTLINE}: the mask is cut flat at its box's {named} - where the tumour goes on beyond them, draw "
-            "an ROI box round the whole tumour with a margin (--roi) and run again; where it runs into a neighbouring "
-            "organ, cut that off")
+    box = "enlarge your ROI box" if mode == "roi" else "draw an ROI box"
+    return (f"{CHECK_OUTLINE}: the mask is cut flat at its box's {named} - where the tumour goes on beyond them, {box} "
+            "round the whole tumour with a margin (--roi) and run again; where it runs into a neighbouring organ, cut "
+            "that off")
 
 
 def review_actions(info: dict) -> list:
-    """What to do about each of ``info["review_reasons"]`` (in their order; :data:`REVIEW_ACTIONS`): an empty result's
+    """What to do about each of ``info["review_reasons"]`` (in their order; :data:`REVIEW_ACTIONS`, those of the mode
+    the user ran - ``roi_mode`` - from :data:`MODE_ACTIONS`): an empty result's
     low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
     (:data:`EMPTY_ACTIONS`), a seed / box in bone or far from the lungs to move it first (:data:`MISPLACED_LOW_ACTION`,
     no other model), one whose numbers may be bounds / voxel indices to run again with the note's numbers first
@@ -727,18 +759,22 @@ def review_actions(info: dict) -> list:
     empty = info.get("n_components") == 0
     misplaced = set(MISPLACED_REASONS) & set(info.get("review_reasons") or ())
     wrong_numbers = set(WRONG_NUMBERS_REASONS) & set(info.get("review_reasons") or ())
+    mode = info.get("roi_mode")
+    by_mode = MODE_ACTIONS.get(mode, {})
+    # what the user marked the tumour with
+    marked = {"roi": "your ROI box", "seed": "the seed"}.get(mode, "the seed / ROI box")
     out = []
     for reason in info.get("review_reasons") or []:
         if reason == LOW_CONFIDENCE and empty:
-            out.append(EMPTY_ACTIONS.get(info.get("roi_mode"), EMPTY_ACTIONS["lungs"]))
+            out.append(EMPTY_ACTIONS.get(mode, EMPTY_ACTIONS["lungs"]))
         elif reason == LOW_CONFIDENCE and misplaced:
-            out.append(MISPLACED_LOW_ACTION)
+            out.append(MISPLACED_LOW_ACTION.format(what=marked))
         elif reason == LOW_CONFIDENCE and wrong_numbers:
-            out.append(WRONG_NUMBERS_LOW_ACTION)
+            out.append(WRONG_NUMBERS_LOW_ACTION.format(whose=f"{marked}'s".replace(" / ", "'s / ")))
         elif reason == RAN_ON and ran_on_cut_faces(info):
-            out.append(ran_on_action(ran_on_cut_faces(info)))
+            out.append(ran_on_action(ran_on_cut_faces(info), mode))
         else:
-            out.append(REVIEW_ACTIONS.get(reason, CHECK_OUTLINE))
+            out.append(by_mode.get(reason, REVIEW_ACTIONS.get(reason, CHECK_OUTLINE)))
     return out
 
 
@@ -965,7 +1001,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if ran_on:
         notes.append(ran_on_note(growth["passes"]) + (
             f"; the mask touches the kept box's {', '.join(free)} face{'s' if len(free) > 1 else ''}: the tumour may "
-            "also be larger than the box (then draw an ROI box round the whole tumour)" if free else ""))
+            "also be larger than the box (then " + ("enlarge your ROI box" if box.mode == "roi" else "draw an ROI box")
+            + " round the whole tumour)" if free else ""))
     elif incomplete:
         # faces only another region kept in the mask reaches (not the one the box grew for, whose touches the growth
         # measured): said so - QA: "the mask touches the box's z+ face (the tumour no longer touches the box edge)"
