@@ -150,7 +150,8 @@ def test_a_slice_cut_in_its_header_is_named_by_read_ct_and_cohort(export, tmp_pa
         assert read_ct(ct).GetSize()[2] == n - 1
     _, row = _row(root)
     assert row["ct"] == f"{n - 1} slices"
-    assert f"could not be read as DICOM: {last.name} (truncated: a CT slice cut short" in row["notes"], row["notes"]
+    assert f"could not be read as DICOM: {last.relative_to(root).as_posix()} (truncated: a CT slice cut short" in \
+        row["notes"], row["notes"]
     main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"])
     err = capsys.readouterr().err
     assert f"could not be read as DICOM: {last.name}" in err, err

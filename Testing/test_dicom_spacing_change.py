@@ -147,7 +147,7 @@ def test_an_rtstruct_cut_after_its_modality_is_a_file_cut_short_not_frameless(ex
     root, rs = _cut_rtstruct(export, tmp_path, tag)
     main(["dicom-scan", str(root)])
     out = capsys.readouterr().out
-    assert f"1 file could not be read as DICOM: {rs.name} (truncated: an RTSTRUCT cut short in its header)" in out, out
+    assert f"1 file could not be read as DICOM: {rs.relative_to(root).as_posix()} (truncated: an RTSTRUCT cut short in its header)" in out, out
     assert "FrameOfReferenceUID" not in out, out
     _, inv = plan_cohort(root)
     row = inv.iloc[0]

@@ -95,12 +95,12 @@ def test_an_rtstruct_cut_before_its_modality_is_an_unreadable_file(export, tmp_p
     rs.write_bytes(rs.read_bytes()[:at])
     jobs, inv = plan_cohort(root)
     row = inv.iloc[0]
-    assert f"could not be read as DICOM: {rs.name}" in row["notes"], row["notes"]
+    assert f"could not be read as DICOM: {rs.relative_to(root).as_posix()}" in row["notes"], row["notes"]
     assert "WARNING: no readable RTSTRUCT" in row["notes"] and "unreadable file may be its RTSTRUCT" in \
         row["tumour_from"], (row["notes"], row["tumour_from"])
     main(["dicom-scan", str(root)])
     out = capsys.readouterr()
-    assert f"could not be read as DICOM: {rs.name}" in out.out + out.err
+    assert f"could not be read as DICOM: {rs.relative_to(root).as_posix()}" in out.out + out.err
 
 
 def test_a_dicomdir_is_no_unreadable_file(tmp_path):
@@ -145,3 +145,59 @@ def test_shown_paths_in_names_paths_under_the_root():
                                               "y/x/exp/P1")
     assert shown_paths_in("/x/exp/P1/RS.dcm", "/x/exp/") == "P1/RS.dcm"
     assert shown_paths_in(text, "") == text
+
+
+
+def _cut_after_modality(export, tmp_path, tag: bytes) -> tuple[Path, Path]:
+    """P1 with its RTSTRUCT cut after its Modality, before ``tag``: a file known to be an RTSTRUCT, cut short."""
+    root = _p1(export, tmp_path)
+    (rs,) = (root / "P1" / "RTSTRUCT").glob("*.dcm")
+    data = rs.read_bytes()
+    rs.write_bytes(data[:data.index(tag, 132)])
+    return root, rs
+
+
+AFTER_MODALITY = pytest.mark.parametrize("tag", [b"\x20\x00\x0e\x00", b"\x06\x30\x10\x00"],
+                                         ids=["before-series-uid", "before-frame"])
+
+
+@AFTER_MODALITY
+def test_an_rtstruct_cut_short_is_not_missing_in_the_summary(export, tmp_path, capsys, tag):
+    """An RTSTRUCT cut after its Modality (before its SeriesInstanceUID / frame of reference) is known to be an
+    RTSTRUCT.  QA scansum63 on LUNG1-003 (its RTSTRUCT cut at 700 bytes): dicom-scan's summary said "missing
+    RTSTRUCT" above the warning that named the file an RTSTRUCT cut short."""
+    from lungai.cli import main
+
+    root, _ = _cut_after_modality(export, tmp_path, tag)
+    main(["dicom-scan", str(root)])
+    (summary,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("P1:")]
+    assert "missing RTSTRUCT" not in summary and "RTSTRUCT there but unreadable (truncated)" in summary, summary
+    assert "1 unreadable DICOM file" in summary, summary
+
+
+@AFTER_MODALITY
+def test_an_unreadable_file_is_named_by_its_path_under_the_root(export, tmp_path, capsys, tag):
+    """dicom-scan's and cohort's note of an unreadable file names it by its path under DICOM_ROOT, as every other
+    note names a file (QA scansum63: by its file name alone, a bare 1.3...dcm / RS.dcm of which every patient folder
+    may have one)."""
+    from lungai.cli import main
+
+    root, rs = _cut_after_modality(export, tmp_path, tag)
+    under = rs.relative_to(root).as_posix()
+    main(["dicom-scan", str(root)])
+    out = capsys.readouterr().out
+    assert f"1 file could not be read as DICOM: {under} (truncated: an RTSTRUCT cut short" in out, out
+    _, inv = plan_cohort(root)
+    assert f"could not be read as DICOM: {under} (truncated" in inv.iloc[0]["notes"], inv.iloc[0]["notes"]
+
+
+def test_an_rtstruct_cut_before_its_modality_stays_missing(export, tmp_path, capsys):
+    """What the file is is not known (cut before its Modality): the summary still says "missing RTSTRUCT"."""
+    from lungai.cli import main
+
+    root = _p1(export, tmp_path)
+    (rs,) = (root / "P1" / "RTSTRUCT").glob("*.dcm")
+    rs.write_bytes(rs.read_bytes()[:300])
+    main(["dicom-scan", str(root)])
+    (summary,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("P1:")]
+    assert "missing RTSTRUCT" in summary and "RTSTRUCT there but unreadable" not in summary, summary

@@ -101,9 +101,14 @@ class Study:
         return [k for k, have in (("CT", self.ct), ("RTSTRUCT", self.rtstruct), ("RTDOSE", self.rtdose)) if not have]
 
     def summary(self) -> str:
+        """The study's line of ``lungai dicom-scan``.  An RTSTRUCT known to be there but cut short in its header
+        (:func:`cut_short_kind`) is said so, not "missing RTSTRUCT" (QA: LUNG1-003's RTSTRUCT cut at 700 bytes)."""
         have = (f"CT {self.ct.n_slices} slices" if self.ct else "no CT", f"{len(self.rtstruct)} RTSTRUCT",
                 f"{len(self.rtdose)} RTDOSE", f"{len(self.seg)} SEG")
-        return (f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(self.missing)}" if self.missing else "")
+        cut_rtstruct = not self.rtstruct and any(cut_short_kind(f) == "RTSTRUCT" for f in self.unreadable)
+        missing = [k for k in self.missing if not (cut_rtstruct and k == "RTSTRUCT")]
+        return (f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(missing)}" if missing else "")
+                + ("; RTSTRUCT there but unreadable (truncated)" if cut_rtstruct else "")
                 + (f"; {counted(len(self.unreadable), 'unreadable DICOM file')}" if self.unreadable else ""))
 
 
@@ -222,7 +227,7 @@ def _attach_unreadable(studies: list, unreadable: list, root: Path) -> None:
             st.unreadable.append(path)
     for st in studies:
         if st.unreadable:
-            st.notes.append(unreadable_note(st.unreadable))
+            st.notes.append(unreadable_note(st.unreadable, root))    # by their path under root, as every note
 
 
 def frames_of(ds) -> int:
