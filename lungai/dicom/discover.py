@@ -1290,9 +1290,12 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
     def named(p) -> str:
         return shown_path(p, folder) + (f" ({RTSTRUCT_UNREADABLE})" if facts[p] is None else "")
 
+    # files the scan could not read (an RTSTRUCT cut short in its header is no RTSTRUCT to it): said left out
+    unread = [f"{shown_path(p, folder)} ({RTSTRUCT_UNREADABLE})"
+              for p in sorted({Path(p) for st in studies for p in st.unreadable})]
     if len(found) == 1:
-        return found[0], (f"{option} {folder}: using the RTSTRUCT {named(found[0])} (the only one there{same(found[0])})"
-                          f"{own}")
+        return found[0], (f"{option} {folder}: using the RTSTRUCT {named(found[0])} (the only one there{same(found[0])}"
+                          + (f"; left out: {', '.join(unread)}" if unread else "") + f"){own}")
     several = _several_ct_series(ct_path) if ct_path is not None and series_uid is None else None
     if several:
         raise _ct_series_not_chosen(folder, ct_path, several, found, facts, same, own, option)
@@ -1315,7 +1318,7 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
             how = (f"it references the CT series {ct_series}, no other is in its frame of reference without a "
                    "series of its own" if direct else
                    f"it is the only one in the CT's frame of reference {ct_frame}")
-            others = ", ".join(named(p) for p in found if p != chosen)
+            others = ", ".join([named(p) for p in found if p != chosen] + unread)
             return chosen, (f"{option} {folder}: using the RTSTRUCT {shown_path(chosen, folder)} ({how}; "
                             f"left out: {others}{same(chosen)}){own}")
         if in_frame:
