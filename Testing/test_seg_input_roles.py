@@ -346,6 +346,19 @@ def test_a_refused_seg_value_is_quoted_as_typed(study, tmp_path, capsys, monkeyp
         said = text.split("failed: P1: ")[1]
         assert rc != 0 and said.startswith(f"../{seg.name} has no segment 'Nodule'"), said
         assert f"e.g. ../{seg.name}#GTV-1" in said and f"/sub/../{seg.name}" not in said, said
+    # a label map of several labels in the tumour and lungs columns: named as written (the problem and the fix)
+    arr = np.zeros(sitk.GetArrayFromImage(m["GTV"]).shape, np.uint8)
+    for k, v in (("Lung_R", 3), ("Lung_L", 4), ("GTV", 1)):      # GTV 1, right lung 3, left lung 4
+        arr[sitk.GetArrayFromImage(m[k]) > 0] = v
+    labels = sitk.GetImageFromArray(arr)
+    labels.CopyInformation(m["GTV"])
+    sitk.WriteImage(labels, "labels.nii.gz")
+    for col, problem, fix in (("tumour", "tumour ../labels.nii.gz holds 3 labels", "e.g. ../labels.nii.gz#1 in"),
+                              ("lungs", "lungs ../labels.nii.gz holds labels 1, 3, 4", '"../labels.nii.gz#R,L"')):
+        manifest.write_text(f"case,image,{col}\nP1,{ct},../labels.nii.gz\n")
+        rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / f"l{col}.csv", *FEW, "--workers", "0")
+        said = text.split("failed: P1: ")[1]
+        assert rc != 0 and said.startswith(problem) and fix in said and "/sub/.." not in said, said
     # the command line: the whole value as typed, its SEG file with it
     rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{seg.name}#Lung, right,Lung, left",
                     "-o", tmp_path / "g.csv", *FEW)

@@ -357,7 +357,7 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
                          lungs=lungs, parts=parts, names=names)
         if role == "gtv" and part is None:
             option = option or f"--{what}"
-            check_one_label(mask, f"{option} {p}", what, lambda n: (
+            check_one_label(mask, f"{option} {as_typed(p)}", what, lambda n: (
                 f"choose the {what}'s label after '{SELECTOR}', e.g. "
                 + (f"{option} {command_word(f'{p}{SELECTOR}{n}')}" if option.startswith("--")
                    else f"{command_word(f'{p}{SELECTOR}{n}')} in the {option} column")))
@@ -567,7 +567,7 @@ def lung_map_input(value, ct, rtstruct=None, option: str = "--lungs", binary: bo
             return both
     if p.is_file() or rtstruct is None:     # a file (an RTSTRUCT structure spec names the lungs themselves)
         if not binary or len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:
-            check_lung_label_map(lungs, f"{option} {p}", str(p), option=option if option.startswith("--") else None,
+            check_lung_label_map(lungs, f"{option} {as_typed(p)}", str(p), option=option if option.startswith("--") else None,
                                  **({"consequence": consequence} if consequence else {}))
     return lungs
 
