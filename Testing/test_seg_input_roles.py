@@ -353,10 +353,15 @@ def test_a_refused_seg_value_is_quoted_as_typed(study, tmp_path, capsys, monkeyp
     labels = sitk.GetImageFromArray(arr)
     labels.CopyInformation(m["GTV"])
     sitk.WriteImage(labels, "labels.nii.gz")
-    for col, problem, fix in (("tumour", "tumour ../labels.nii.gz holds 3 labels", "e.g. ../labels.nii.gz#1 in"),
-                              ("lungs", "lungs ../labels.nii.gz holds labels 1, 3, 4", '"../labels.nii.gz#R,L"')):
-        manifest.write_text(f"case,image,{col}\nP1,{ct},../labels.nii.gz\n")
-        rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / f"l{col}.csv", *FEW, "--workers", "0")
+    for col, cell, problem, fix in (
+            ("tumour", "", "tumour ../labels.nii.gz holds 3 labels", "e.g. ../labels.nii.gz#1 in"),
+            ("lungs", "", "lungs ../labels.nii.gz holds labels 1, 3, 4", '"../labels.nii.gz#R,L"'),
+            ("tumour", "#7", "../labels.nii.gz has no label '7'", "e.g. ../labels.nii.gz#1"),
+            ("lungs", "#3", "lungs ../labels.nii.gz#3: a lung label map needs", '"../labels.nii.gz#R,L"'),
+            ("lungs", "#3,7", "../labels.nii.gz has no label '7'", '"../labels.nii.gz#R,L"')):
+        manifest.write_text(f"case,image,{col}\nP1,{ct},\"../labels.nii.gz{cell}\"\n")
+        rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / f"l{col}{len(cell)}.csv", *FEW,
+                        "--workers", "0")
         said = text.split("failed: P1: ")[1]
         assert rc != 0 and said.startswith(problem) and fix in said and "/sub/.." not in said, said
     # the command line: the whole value as typed, its SEG file with it
