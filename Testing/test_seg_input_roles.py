@@ -219,7 +219,7 @@ def test_a_manifest_lungs_cell_refused_names_its_row_and_cell(study, tmp_path, c
     # the command line still names its option and value
     rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{seg}#Lung, right,Lung, left",
                     "-o", tmp_path / "g.csv", *FEW)
-    assert rc != 0 and "--lungs 'Lung, right,Lung, left': the names" in text, text
+    assert rc != 0 and f"--lungs '{seg}#Lung, right,Lung, left': the names" in text, text
 
 
 def test_mask_seg_lungs_by_their_codes_are_computed_as_lungs(study, tmp_path, capsys, monkeypatch):
@@ -316,3 +316,57 @@ def test_dose_features_names_the_seg_segments_used(study, tmp_path, capsys, monk
     sitk.WriteImage(lungs, str(tmp_path / "lungs.nii.gz"))
     said, _ = masks("--lungs", tmp_path / "lungs.nii.gz")
     assert said.startswith("lungs: lungs.nii.gz (lung mask given with --lungs"), said
+
+
+def test_a_refused_seg_value_is_quoted_as_typed(study, tmp_path, capsys, monkeypatch):
+    """QA segquote63: (1) a manifest given by its absolute path quoted its relative cell resolved - the lungs cell
+    ``../seg.dcm#Lung, right,Lung, left`` of ``/abs/sub/m.csv`` as ``"/abs/sub/../seg.dcm#..."``, not as the user
+    searches it in the file; (2) the command line quoted only the part after '#' (``--lungs 'Lung, right,Lung,
+    left'``), not the value typed with its SEG.  Now each as typed, one rule for the lungs, tumour and mask inputs
+    (the fixes' cells too)."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m = study[0]["masks"]
+    seg = _seg(study, "quoted_comma.seg.dcm", {"GTV-1": m["GTV"], "Lung, right": m["Lung_R"],
+                                                "Lung, left": m["Lung_L"]},
+               {"GTV-1": "gtv_primary", "Lung, right": "lung_right", "Lung, left": "lung_left"})
+    monkeypatch.chdir(seg.parent)
+    manifest = (Path("sub") / "m.csv").absolute()      # given by its absolute path; its cells relative
+    manifest.parent.mkdir(exist_ok=True)
+    ct = study[0]["ct"]
+    lungs = f"../{seg.name}#Lung, right,Lung, left"
+    manifest.write_text(f"case,image,tumour,lungs\nP1,{ct},../{seg.name},\"{lungs}\"\n")
+    rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "f.csv", *FEW, "--workers", "0")
+    said = text.split("failed: P1: ")[1]
+    assert rc != 0 and said.startswith(f'manifest m.csv line 2, lungs cell "{lungs}"'), said
+    assert f"../{seg.name}#role:lungs in the lungs column" in said and str(seg.parent) not in said, said
+    # the tumour and mask columns: their fixes name the cell as written too
+    for col in ("tumour", "mask"):
+        manifest.write_text(f"case,image,{col}\nP1,{ct},../{seg.name}#Nodule\n")
+        rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / f"{col}.csv", *FEW, "--workers", "0")
+        said = text.split("failed: P1: ")[1]
+        assert rc != 0 and said.startswith(f"../{seg.name} has no segment 'Nodule'"), said
+        assert f"e.g. ../{seg.name}#GTV-1" in said and f"/sub/../{seg.name}" not in said, said
+    # a label map of several labels in the tumour and lungs columns: named as written (the problem and the fix)
+    arr = np.zeros(sitk.GetArrayFromImage(m["GTV"]).shape, np.uint8)
+    for k, v in (("Lung_R", 3), ("Lung_L", 4), ("GTV", 1)):      # GTV 1, right lung 3, left lung 4
+        arr[sitk.GetArrayFromImage(m[k]) > 0] = v
+    labels = sitk.GetImageFromArray(arr)
+    labels.CopyInformation(m["GTV"])
+    sitk.WriteImage(labels, "labels.nii.gz")
+    for col, cell, problem, fix in (
+            ("tumour", "", "tumour ../labels.nii.gz holds 3 labels", "e.g. ../labels.nii.gz#1 in"),
+            ("lungs", "", "lungs ../labels.nii.gz holds labels 1, 3, 4", '"../labels.nii.gz#R,L"'),
+            ("tumour", "#7", "../labels.nii.gz has no label '7'", "e.g. ../labels.nii.gz#1"),
+            ("lungs", "#3", "lungs ../labels.nii.gz#3: a lung label map needs", '"../labels.nii.gz#R,L"'),
+            ("lungs", "#3,7", "../labels.nii.gz has no label '7'", '"../labels.nii.gz#R,L"')):
+        manifest.write_text(f"case,image,{col}\nP1,{ct},\"../labels.nii.gz{cell}\"\n")
+        rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / f"l{col}{len(cell)}.csv", *FEW,
+                        "--workers", "0")
+        said = text.split("failed: P1: ")[1]
+        assert rc != 0 and said.startswith(problem) and fix in said and "/sub/.." not in said, said
+    # the command line: the whole value as typed, its SEG file with it
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{seg.name}#Lung, right,Lung, left",
+                    "-o", tmp_path / "g.csv", *FEW)
+    assert rc != 0 and f"--lungs '{seg.name}#Lung, right,Lung, left': the names" in text, text
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{seg.name}#GTV-1", "-o", tmp_path / "h.csv", *FEW)
+    assert rc != 0 and f"--lungs '{seg.name}#GTV-1' needs the right and the left lung" in text, text

@@ -170,7 +170,7 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
     from lungai.dicom.roles import AmbiguousRole, describe_roles, mask_for_role, required_names
 
     example = _part_word(source, segment_choice(masks, next(iter(masks), "LABEL")))
-    named = source or "the SEG"
+    named = as_typed(source) if source else "the SEG"
     if lungs:
         from lungai.dicom.roles import find_role
 
@@ -357,7 +357,7 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
                          lungs=lungs, parts=parts, names=names)
         if role == "gtv" and part is None:
             option = option or f"--{what}"
-            check_one_label(mask, f"{option} {p}", what, lambda n: (
+            check_one_label(mask, f"{option} {as_typed(p)}", what, lambda n: (
                 f"choose the {what}'s label after '{SELECTOR}', e.g. "
                 + (f"{option} {command_word(f'{p}{SELECTOR}{n}')}" if option.startswith("--")
                    else f"{command_word(f'{p}{SELECTOR}{n}')} in the {option} column")))
@@ -400,34 +400,67 @@ def manifest_cell(text) -> str:
 _MANIFEST_FOLDER: "ContextVar[Path | None]" = ContextVar("lungai_manifest_folder", default=None)
 # that case's row, as the messages name it: "manifest m.csv line 2"
 _MANIFEST_ROW: "ContextVar[str | None]" = ContextVar("lungai_manifest_row", default=None)
+# that row's path cells as written, by the path the case reads ({"/abs/sub/../seg.dcm#2": "../seg.dcm#2", and its
+# file alone: {"/abs/sub/../seg.dcm": "../seg.dcm"}): :func:`_as_in_manifest`
+_MANIFEST_CELLS: "ContextVar[dict]" = ContextVar("lungai_manifest_cells", default={})
 
 
 @contextmanager
-def manifest_fixes(manifest, line: int | None = None):
+def manifest_fixes(manifest, line: int | None = None, cells: dict | None = None):
     """Within it, the fixes of the messages (:func:`command_word`, :func:`fix_words`) are worded for a cell of the
     CSV manifest ``manifest`` (``lungai radiomics-batch``: the shared readers' messages suggest ``FILE#PART``
     values): one rule for every message, rather than each caller rewording the fixes it catches.  ``line``: the
     line of the case's row in the manifest, named by the problems that quote one of its cells
-    (:func:`value_words`)."""
+    (:func:`value_words`).  ``cells``: the row's path cells as written in the manifest ({column: cell}), which the
+    messages quote as written - a relative cell never as the path it is read from (QA segquote63: the cell
+    ``../seg.dcm#...`` of a manifest given as ``/abs/sub/m.csv`` was quoted ``"/abs/sub/../seg.dcm#..."``)."""
     token = _MANIFEST_FOLDER.set(Path(manifest).parent)
     row = _MANIFEST_ROW.set(f"manifest {Path(manifest).name}" + (f" line {line}" if line else ""))
+    written = _MANIFEST_CELLS.set(_cells_by_path(cells or {}, manifest))
     try:
         yield
     finally:
+        _MANIFEST_CELLS.reset(written)
         _MANIFEST_ROW.reset(row)
         _MANIFEST_FOLDER.reset(token)
 
 
+def _cells_by_path(cells: dict, manifest) -> dict:
+    """{the path a cell is read from (:func:`lungai.io.tables.listed_path`), whole and its file alone before
+    '#': the cell as written, whole and its file alone} for :func:`_as_in_manifest`."""
+    from lungai.io.tables import listed_path
+
+    found = {}
+    for cell in map(str, filter(None, cells.values())):
+        read = str(listed_path(cell, manifest))
+        found[read] = cell
+        head, sep, _ = cell.rpartition(SELECTOR)
+        if sep and head:
+            found.setdefault(str(Path(read.rpartition(SELECTOR)[0])), head)
+    return found
+
+
 def value_words(option: str, value, cell=None) -> str:
-    """How a problem names the value an option was given: ``--lungs 'Lung_R'`` on the command line; within
+    """How a problem names the value an option was given: ``--lungs 'Lung_R'`` on the command line (``cell``, the
+    whole value with its file, where given: ``--lungs 'seg.dcm#Lung, right,Lung, left'``); within
     :func:`manifest_fixes` the manifest's row and its cell of the column standing for the option, as the cell is
     written (``cell``: the cell's whole value, ``FILE#PART``; by default ``value``): ``manifest m.csv line 2, lungs
     cell "seg.dcm#Lung, right,Lung, left"`` - radiomics-batch has no ``--lungs`` (QA segfollow63: its problem began
     "--lungs 'Lung, right,Lung, left'", naming neither the manifest's cell nor its row)."""
     where = _MANIFEST_ROW.get()
     if _MANIFEST_FOLDER.get() is None or where is None:
-        return f"{option} {str(value)!r}"
+        # the whole value as typed, its file with it (QA segquote63: "--lungs 'Lung, right,Lung, left'" named the
+        # part after '#' alone)
+        return f"{option} {str(value if cell is None else cell)!r}"
     return f"{where}, {option.lstrip('-')} cell {command_word(value if cell is None else cell)}"
+
+
+def as_typed(text) -> str:
+    """A path of the input (``FILE`` or ``FILE#PART``) as a problem names it: as the user typed it - within
+    :func:`manifest_fixes` as the manifest's cell writes it, unquoted (:func:`_as_in_manifest`: ``../seg.dcm``, not
+    the ``/abs/sub/../seg.dcm`` it is read from); else as it is."""
+    folder = _MANIFEST_FOLDER.get()
+    return str(text) if folder is None else _as_in_manifest(str(text), folder)
 
 
 def fix_words(command: str, manifest: str) -> str:
@@ -438,9 +471,17 @@ def fix_words(command: str, manifest: str) -> str:
 
 def _as_in_manifest(text: str, folder: Path) -> str:
     """A path of a manifest's row (a relative cell read from the manifest's folder, ``lungai.io.tables.listed_path``)
-    as its cell writes it: relative to ``folder`` again (``sub/../data/seg.dcm`` -> ``../data/seg.dcm`` for a
-    manifest ``sub/m.csv``), so that the fix pasted into the manifest names the same file.  A manifest given by its
-    absolute path: the path as it is (absolute: it works pasted, and a cell written absolute is not rewritten)."""
+    as its cell writes it: the row's cell itself, or its file with another part after '#', where
+    :func:`manifest_fixes` was given the row's cells (whatever the manifest's path: ``../seg.dcm#2`` of
+    ``/abs/sub/m.csv``, never ``/abs/sub/../seg.dcm#2``); else relative to ``folder`` again (``sub/../data/seg.dcm``
+    -> ``../data/seg.dcm`` for a manifest ``sub/m.csv``), so that the fix pasted into the manifest names the same
+    file, and for a manifest given by its absolute path the path as it is."""
+    cells = _MANIFEST_CELLS.get()
+    if text in cells:
+        return cells[text]
+    head, sep, tail = text.rpartition(SELECTOR)
+    if sep and head in cells:       # the file of a cell, another part chosen after '#' (a fix's FILE#PART)
+        return f"{cells[head]}{sep}{tail}"
     if str(folder) in ("", ".") or folder.is_absolute():
         return text
     try:
@@ -526,7 +567,7 @@ def lung_map_input(value, ct, rtstruct=None, option: str = "--lungs", binary: bo
             return both
     if p.is_file() or rtstruct is None:     # a file (an RTSTRUCT structure spec names the lungs themselves)
         if not binary or len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:
-            check_lung_label_map(lungs, f"{option} {p}", str(p), option=option if option.startswith("--") else None,
+            check_lung_label_map(lungs, f"{option} {as_typed(p)}", str(p), option=option if option.startswith("--") else None,
                                  **({"consequence": consequence} if consequence else {}))
     return lungs
 

@@ -1034,7 +1034,7 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     a DICOM SEG read as one 0/1 mask): filled with {SegmentLabel: 0/1 mask} of each segment it was made of (``lungai
     dicom-export`` writes each GTV under its own name: :func:`lungai.dicom.export.tumour_parts`).
     """
-    from lungai.dicom.masks import SELECTOR, command_word, split_selector
+    from lungai.dicom.masks import SELECTOR, as_typed, command_word, split_selector
 
     path, part = split_selector(path)
     modality = _dicom_modality(path)
@@ -1064,7 +1064,8 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         wanted = [w.strip() for w in part.split(",")]      # FILE#1,2: the union of labels 1 and 2 (several GTVs)
         for w in wanted:
             if not w.isdigit() or int(w) not in labels:
-                raise InputError(f"{path} has no label {w!r}; its labels: {', '.join(map(str, labels)) or 'none'}",
+                raise InputError(f"{as_typed(path)} has no label {w!r}; its labels: "
+                                 f"{', '.join(map(str, labels)) or 'none'}",
                                  f"choose one of its labels after '{SELECTOR}', e.g. "
                                  f"{command_word(f'{path}{SELECTOR}{labels[0] if labels else 1}')}"
                                  + (", or several joined as one structure, e.g. "
@@ -1105,7 +1106,7 @@ def _check_label_range(img: sitk.Image, path: Path) -> None:
 def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:
     """``labels.nii.gz#R,L`` as a lung label map: label R -> 1 (right lung), label L -> 2 (left lung).  One label
     (``#N``) is refused: it would be taken as the right lung whatever side it is."""
-    from lungai.dicom.masks import SELECTOR, command_word, fix_words, lung_label_map
+    from lungai.dicom.masks import SELECTOR, as_typed, command_word, fix_words, lung_label_map
 
     labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
     known = f"its labels: {', '.join(map(str, labels)) or 'none'}"
@@ -1115,11 +1116,12 @@ def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:
            f"(e.g. {lungs}{command_word(f'{path}{SELECTOR}3,4')} for right 3 and left 4; {known})")
     parts = [q.strip() for q in part.split(",")]
     if len(parts) != 2:
-        raise InputError(f"{option} {path}{SELECTOR}{part}: a lung label map needs the right and the left lung, "
+        raise InputError(f"{option} {as_typed(f'{path}{SELECTOR}{part}')}: a lung label map needs the right and the "
+                         "left lung, "
                          f"one label would be taken as the right lung", fix)
     bad = [q for q in parts if not q.isdigit() or int(q) not in labels]
     if bad:
-        raise InputError(f"{path} has no label {bad[0]!r}; {known}", fix)
+        raise InputError(f"{as_typed(path)} has no label {bad[0]!r}; {known}", fix)
     right, left = (int(q) for q in parts)
     if right == left:
         raise InputError(f"{option} {path}{SELECTOR}{part}: the right and the left lung have the same label", fix)

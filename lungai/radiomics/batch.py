@@ -34,7 +34,7 @@ from lungai.radiomics.settings import (LUNG_GRID_REASON, SETTINGS_COLUMN, canoni
                                       settings_id, value_revisions, with_lung_grid_revision, without_lung_grid_revision,
                                       sidecar_path, write_sidecar, written_forms)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
-from lungai.radiomics.manifest import PATH_COLUMNS, ROW_LINE, is_phantom, read_manifest, safe_name
+from lungai.radiomics.manifest import PATH_COLUMNS, ROW_CELLS, ROW_LINE, is_phantom, read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
 
 
@@ -256,7 +256,7 @@ def process_case(row: dict, params: dict, segments, parts_dir: str, manifest: st
 
     from lungai.dicom.masks import manifest_fixes
 
-    with manifest_fixes(manifest, row.get(ROW_LINE)) if manifest else nullcontext():
+    with manifest_fixes(manifest, row.get(ROW_LINE), row.get(ROW_CELLS)) if manifest else nullcontext():
         return _process_case(row, params, segments, parts_dir)
 
 

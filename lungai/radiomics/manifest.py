@@ -21,6 +21,9 @@ PATH_COLUMNS = ("image", "mask", "tumour", "lungs")
 # the key of a row's line in the manifest file (:func:`read_manifest`), for the messages naming the row's cells
 # (:func:`lungai.dicom.masks.manifest_fixes`); not a column (a CSV header names no such column)
 ROW_LINE = "(line)"
+# the key of a row's path cells as written ({column: cell}), which its messages quote as written (a relative cell
+# is read from the manifest's folder): not a column either
+ROW_CELLS = "(cells)"
 # the ``phantom`` cell (surrounding spaces aside): a lungai synthetic label map, or not.  The yes values are those read
 # as yes before; another value (``TRUE``, ``Yes``, a typo), once read as no, is refused - not read as yes now, which
 # would keep a resumed case's values of the other reading (its recorded phantom cell unchanged)
@@ -65,7 +68,8 @@ def name_clashes(items, key=str) -> list[list]:
 
 
 def read_manifest(path: str | Path) -> list[dict]:
-    """The manifest rows as dicts with absolute paths (and each row's line in the file, :data:`ROW_LINE`); checks
+    """The manifest rows as dicts with absolute paths (and each row's line in the file, :data:`ROW_LINE`, and its
+    path cells as written, :data:`ROW_CELLS`); checks
     columns and unique case ids (and file names)."""
     from lungai.io.tables import read_table_checked
 
@@ -119,6 +123,7 @@ def read_manifest(path: str | Path) -> list[dict]:
     rows = []
     lines = _data_lines(p)
     for i, rec in enumerate(df.to_dict("records")):
+        rec[ROW_CELLS] = {col: rec[col] for col in PATH_COLUMNS if rec.get(col)}
         for col in PATH_COLUMNS:
             if rec.get(col):
                 rec[col] = str(listed_path(rec[col], p))
