@@ -71,18 +71,23 @@ def test_a_balanced_cohort_names_no_rare_class():
     assert "no inner CV ran" in lines[0]
 
 
+def _model_two_baselines(trained):
+    """The synthetic EHR + RNA model with the logreg and forest baselines (trained once, shared by the tests)."""
+    root, paths, _ = trained
+    out = root / "model_two_baselines"
+    if not out.exists():
+        assert _cli(["train", "--ehr", root / "ehr_imbalanced.csv", "--rna", paths["rna"], "--label", "stage",
+                     "-o", out, *FAST[:-4], "--baselines", "logreg,forest", "--modalities", "ehr,rna"]) == 0
+    return paths, out, json.loads((out / "stage_model.json").read_text(encoding="utf-8"))
+
+
 def test_predict_says_why_a_baseline_has_no_explanations_and_never_that_a_chosen_one_beat_the_fusion(trained,
                                                                                                     tmp_path, capsys):
     """QA balance63: `stage predict --explain --use forest` said "the predictions come from forest (it beat the fusion
     in the inner CV)" of a forest whose inner macro-F1 was below the fusion's (NSCLC-Radiogenomics: 0.303 vs 0.371);
     only the locked model's selected model beat it.  The Slicer panel said nothing at all: no top genes, no Grad-CAM,
     no word why (its result text now says it, lungai.fusion.no_explanation_text)."""
-    root, paths, _ = trained
-    out = root / "model_two_baselines"
-    if not out.exists():
-        assert _cli(["train", "--ehr", root / "ehr_imbalanced.csv", "--rna", paths["rna"], "--label", "stage",
-                     "-o", out, *FAST[:-4], "--baselines", "logreg,forest", "--modalities", "ehr,rna"]) == 0
-    meta = json.loads((out / "stage_model.json").read_text(encoding="utf-8"))
+    paths, out, meta = _model_two_baselines(trained)
     f1 = {k: c["inner_macro_f1"] for k, c in meta["selection"]["candidates"].items()}
     for use in ("logreg", "forest"):
         capsys.readouterr()
@@ -101,12 +106,7 @@ def test_predict_gives_the_recall_of_the_model_it_used(trained, tmp_path, capsys
     fusion network's predictions (synthetic cohort: forest selected, I/II/III recall 0.50/0.80/0.50, while the
     fusion's own recorded recall was 0.80/0.10/0.00).  The line gives the recall of the model that predicted, named,
     from its own record in the model card; the selected model keeps the card's line."""
-    root, paths, _ = trained
-    out = root / "model_two_baselines"
-    if not out.exists():
-        assert _cli(["train", "--ehr", root / "ehr_imbalanced.csv", "--rna", paths["rna"], "--label", "stage",
-                     "-o", out, *FAST[:-4], "--baselines", "logreg,forest", "--modalities", "ehr,rna"]) == 0
-    meta = json.loads((out / "stage_model.json").read_text(encoding="utf-8"))
+    paths, out, meta = _model_two_baselines(trained)
     recalls = {k: c["inner_recall"] for k, c in meta["selection"]["candidates"].items()}
     card = (out / "model_card.md").read_text(encoding="utf-8")
     card_line = next(x[2:] for x in card.splitlines() if x.startswith("- Training patients per class"))
