@@ -537,6 +537,8 @@ def test_a_models_saved_threshold_missing_null_or_text_is_refused(tmp_path, rp_m
     ("features", ["clin_age_years", 3], "its field 'features' (item 2) is a number (3), not text"),
     ("roles", None, "its field 'roles' is null (null), not a JSON object"),
     ("metrics_nested_cv", {"auc": "0.62"}, "its field 'metrics_nested_cv.auc' is text (\"0.62\"), not a number"),
+    ("training_data", {"features": {"clin_age_years": 5}},
+     "its field 'training_data.features' ('clin_age_years') is a number (5), not a JSON object"),
 ])
 def test_a_hand_edited_card_field_of_another_type_is_refused(tmp_path, rp_model_dir, rp_cohort, capsys, field, value,
                                                              says):

@@ -144,7 +144,7 @@ CARD_FIELDS = {
     "categories": (_OBJECT, True, _LIST), "category_rules": (_OBJECT, True, None),
     "training_data": (_OBJECT, True, None), "training_data.n": (_NUMBER, True, None),
     "training_data.events": (_NUMBER, True, None), "training_data.synthetic": (_BOOL, True, None),
-    "training_data.features": (_OBJECT, True, None), "training_patients": (_OBJECT, True, None),
+    "training_data.features": (_OBJECT, True, _OBJECT), "training_patients": (_OBJECT, True, None),
     "metrics_nested_cv": (_OBJECT, True, None), "metrics_nested_cv.auc": (_NUMBER, True, None),
     "metrics_nested_cv.auc_ci95": (_LIST, True, None), "radiomics_settings": (_OBJECT, True, None),
     "warnings": (_LIST, True, _TEXT), "outcome": (_TEXT, True, None), "feature_set": (_TEXT, True, None),
