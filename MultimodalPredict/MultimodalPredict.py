@@ -215,7 +215,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         validation and training patients / events and its warnings (too few events per feature ...), as lungai rp
         predict prints them - when the folder is chosen, not first under a computed risk.  A folder rp predict refuses
         (a stage model folder, a model of another lungai version, no model.skops, a card that is no JSON object, a
-        threshold outside (0, 1)) shows why in place of the form (lungai.rp.card.read_card: its one check).  Read
+        threshold outside (0, 1), a hand-edited card field of another type) shows why in place of the form (lungai.rp.card.read_card: its one check).  Read
         without the prediction packages (every panel refresh; they may not be installed yet)."""
         if not commands.is_set(p.rpModelDirectory):
             return [], "Choose a model folder (written by 'lungai rp train')"

@@ -531,6 +531,49 @@ def test_a_models_saved_threshold_missing_null_or_text_is_refused(tmp_path, rp_m
     assert load_model(model)[1]["threshold"] == 0.25
 
 
+@pytest.mark.parametrize("field, value, says", [
+    ("training_data", 5, "its field 'training_data' is a number (5), not a JSON object or null"),
+    ("warnings", "few events", "its field 'warnings' is text (\"few events\"), not a JSON list or null"),
+    ("features", ["clin_age_years", 3], "its field 'features' (item 2) is a number (3), not text"),
+    ("roles", None, "its field 'roles' is null (null), not a JSON object"),
+    ("metrics_nested_cv", {"auc": "0.62"}, "its field 'metrics_nested_cv.auc' is text (\"0.62\"), not a number"),
+    ("training_data", {"features": {"clin_age_years": 5}},
+     "its field 'training_data.features' ('clin_age_years') is a number (5), not a JSON object"),
+])
+def test_a_hand_edited_card_field_of_another_type_is_refused(tmp_path, rp_model_dir, rp_cohort, capsys, field, value,
+                                                             says):
+    """QA rpcard63: read_card checked the card's format and threshold but not the type of its other fields: a
+    hand-edited "training_data": 5 stopped rp predict with AttributeError (lungai.rp.prepare) and "warnings": "text"
+    was printed one character per line ("warning: model card: f", ...).  Refused by read_card for rp predict /
+    validate (and the panel), naming the file, the field, its type and the fix."""
+    import json
+    import shutil
+
+    from lungai.cli import main
+    from lungai.errors import InputError
+    from lungai.rp.external import validate_rp
+    from lungai.rp.model_io import load_model
+
+    model = tmp_path / "edited_model"
+    shutil.copytree(rp_model_dir, model)
+    card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
+    card[field] = value
+    (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    table = rp_cohort.table.head(20)
+    for run in (lambda: load_model(model),
+                lambda: validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2,
+                                    include_training_patients=True)):
+        with pytest.raises(InputError) as err:
+            run()
+        assert "model_card.json: " + says in str(err.value), str(err.value)
+        assert "restore the model_card.json that 'lungai rp train' wrote" in err.value.fix and "retrain" in err.value.fix
+    csv = tmp_path / "patients.csv"
+    table.to_csv(csv, index=False)
+    assert main(["rp", "predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")]) != 0
+    out = capsys.readouterr()
+    assert says in out.err and "Traceback" not in out.err and not (tmp_path / "pred.csv").exists()
+
+
 # NSCLC-Radiomics LUNG1-003 (GTV labels 1 + 2, 82 ml; expert lung contours), `lungai radiomics` default preset, as the
 # Multimodal Predict QA computed them (values of a real planning CT, not tuned to the cohort)
 LUNG1_003_NOISE_VALUES = {

@@ -1297,13 +1297,23 @@ def _write(text):
     (lambda copy, card: (copy / "model.skops").unlink(), r"is not an RP model directory .*model\.skops missing"),
     (_write(lambda c: "[1, 2]"), r"model_card\.json holds a JSON list, not a model card.*retrain"),
     (_write(lambda c: '{"format": '), r"model_card\.json is not readable JSON .*retrain"),
-], ids=["stage folder", "other version", "no model file", "json list", "truncated"])
+    (_write(lambda c: __import__("json").dumps({**c, "training_data": 5})),
+     r"model_card\.json: its field 'training_data' is a number \(5\), not a JSON object or null.*restore the "
+     r"model_card\.json that 'lungai rp train' wrote with this model .*or retrain"),
+    (_write(lambda c: __import__("json").dumps({**c, "warnings": "few events"})),
+     r"model_card\.json: its field 'warnings' is text \(\"few events\"\), not a JSON list or null.*retrain"),
+    (_write(lambda c: __import__("json").dumps({**c, "roles": {**c["roles"], "roles": ["clinical"]}})),
+     r"model_card\.json: its field 'roles\.roles' is a JSON list .*, not a JSON object.*retrain"),
+], ids=["stage folder", "other version", "no model file", "json list", "truncated", "training_data number",
+        "warnings text", "roles list"])
 def test_multimodal_model_line_says_a_folder_rp_predict_refuses(load_module, rp_model, tmp_path, change, says):
     """QA panelrp63: a model folder lungai rp predict refuses was shown as a model (a card of another lungai version,
     a folder without its model.skops: the form and "Model all/lr ..." - Compute risk failed only later), a card
     holding a JSON list raised AttributeError in the panel's refresh, a truncated card showed the JSON error without
     the file, and a stage model folder chosen by mistake was "not an RP model folder" without saying what it is.  The
-    line and Compute risk's tooltip now say rp predict's refusal (lungai.rp.card.read_card: its one check)."""
+    line and Compute risk's tooltip now say rp predict's refusal (lungai.rp.card.read_card: its one check).  QA
+    rpcard63: a hand-edited card's field of another type ("training_data": 5) raised AttributeError in the refresh,
+    "warnings": "text" was shown one character per line: refused, naming the field, its type and the fix."""
     model = _model_copy(rp_model, tmp_path, change)
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()

@@ -11,6 +11,7 @@ the panel and ``lungai demo``.  It never opens ``model.skops`` (the model itself
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -129,13 +130,89 @@ def prediction_header(card: dict) -> list[str]:
             f"HIGH RISK (high_risk = 1): risk >= {float(card['threshold']):.3g}, the model's threshold ({rule})"]
 
 
+# The fields of a card that its readers use (rp predict / validate, the panel's model line, lungai demo), with their
+# JSON type: (JSON types, null allowed, what each item of a list / each value of an object must be).  "a.b" is the
+# field b of the object a.  A field not there is left to its reader; one of another type is refused by read_card
+# (QA rpcard63: a hand-edited card's "training_data": 5 raised AttributeError in the panel's refresh and in rp
+# predict, and "warnings": "text" was printed one character per line).
+_OBJECT, _LIST, _TEXT, _NUMBER, _BOOL = dict, list, str, (int, float), bool
+CARD_FIELDS = {
+    "features": (_LIST, False, _TEXT), "roles": (_OBJECT, False, None),
+    "roles.roles": (_OBJECT, False, _TEXT), "roles.binary": (_LIST, True, None),
+    "roles.categorical": (_LIST, True, None), "roles.types": (_OBJECT, True, None),
+    "roles.how": (_OBJECT, True, None), "roles.id_column": (_TEXT, True, None),
+    "categories": (_OBJECT, True, _LIST), "category_rules": (_OBJECT, True, None),
+    "training_data": (_OBJECT, True, None), "training_data.n": (_NUMBER, True, None),
+    "training_data.events": (_NUMBER, True, None), "training_data.synthetic": (_BOOL, True, None),
+    "training_data.features": (_OBJECT, True, _OBJECT), "training_patients": (_OBJECT, True, None),
+    "metrics_nested_cv": (_OBJECT, True, None), "metrics_nested_cv.auc": (_NUMBER, True, None),
+    "metrics_nested_cv.auc_ci95": (_LIST, True, None), "radiomics_settings": (_OBJECT, True, None),
+    "warnings": (_LIST, True, _TEXT), "outcome": (_TEXT, True, None), "feature_set": (_TEXT, True, None),
+    "model": (_TEXT, True, None), "threshold_rule": (_TEXT, True, None), "n_bootstrap": (_NUMBER, True, None),
+}
+CARD_FIX = ("restore the model_card.json that 'lungai rp train' wrote with this model (the card was edited), or "
+            "retrain the model with 'lungai rp train'")
+
+
+def json_type(value) -> str:
+    """What JSON calls a value's type: "a JSON object", "a JSON list", "text", "a number", "true/false", "null"."""
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "true/false"
+    for kind, name in ((dict, "a JSON object"), (list, "a JSON list"), (str, "text"),
+                       ((int, float, np.integer, np.floating), "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _is(value, kinds) -> bool:
+    if isinstance(value, (bool, np.bool_)):   # true/false is no number (bool is an int in Python)
+        return kinds is _BOOL
+    return isinstance(value, kinds)
+
+
+def check_card_fields(card: dict, card_path) -> None:
+    """Refuse a card whose fields (:data:`CARD_FIELDS`) are of another JSON type than ``lungai rp train`` writes
+    (a hand-edited card: ``"training_data": 5``, ``"warnings": "text"``): :class:`~lungai.errors.InputError` naming
+    the file, the field, its type and the fix."""
+    for field, (kinds, nullable, items) in CARD_FIELDS.items():
+        outer, _, inner = field.rpartition(".")
+        holder = card.get(outer) if outer else card
+        if not isinstance(holder, dict) or (inner not in holder):
+            continue
+        value, where = holder[inner], f"its field {field!r}"
+        if value is None and nullable:
+            continue
+        if not _is(value, kinds):
+            raise InputError(f"{card_path}: {where} is {json_type(value)} ({_shown(value)}), not {_type_name(kinds)}"
+                             f"{' or null' if nullable else ''}, as 'lungai rp train' writes it", CARD_FIX)
+        if items is None:
+            continue
+        for key, item in (value.items() if isinstance(value, dict) else enumerate(value, 1)):
+            if not _is(item, items):
+                what = f"({key!r})" if isinstance(value, dict) else f"(item {key})"
+                raise InputError(f"{card_path}: {where} {what} is {json_type(item)} ({_shown(item)}), not "
+                                 f"{_type_name(items)}, as 'lungai rp train' writes it", CARD_FIX)
+
+
+def _shown(value) -> str:
+    return json.dumps(value, default=str)[:60]
+
+
+def _type_name(kinds) -> str:
+    return "a number" if kinds is _NUMBER else json_type(kinds())
+
+
 def read_card(model_dir, threshold_given: bool = False) -> dict:
     """The model card (``model_card.json``) of an RP model folder written by ``lungai rp train``, checked as
     ``rp predict`` needs it, without opening the model file: the folder holds both files (a stage model folder -
     ``stage_model.json``, ``lungai stage train`` - is named so), the card is readable JSON of this lungai's format
     (:data:`FORMAT`: a model of another version is refused, not used half-understood) and its threshold a risk in
     (0, 1), returned as a float (:func:`check_card_threshold`), unless the caller replaces it (``threshold_given``:
-    ``rp validate --threshold``).  :class:`~lungai.errors.InputError` naming the folder or file otherwise."""
+    ``rp validate --threshold``), and the fields its readers use of the JSON type ``rp train`` writes
+    (:func:`check_card_fields`).  :class:`~lungai.errors.InputError` naming the folder or file otherwise."""
     from lungai.fusion.balance import META as STAGE_META
     from lungai.model_files import read_json
 
@@ -155,6 +232,7 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
         raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}"
                          + (f" (a model of lungai {card['lungai_version']})" if card.get("lungai_version") else ""),
                          "retrain the model with this version of lungai")
+    check_card_fields(card, card_path)   # a hand-edited card: its fields of the types its readers use
     if not threshold_given:   # the card's threshold as a float: every reader (predict, validate, the scene) uses it
         card["threshold"] = check_card_threshold(card, card_path)
     return card
