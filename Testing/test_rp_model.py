@@ -532,7 +532,7 @@ def test_a_models_saved_threshold_missing_null_or_text_is_refused(tmp_path, rp_m
 
 
 @pytest.mark.parametrize("field, value, says", [
-    ("training_data", 5, "its field 'training_data' is a number (5), not a JSON object or null"),
+    ("training_data", 5, "its field 'training_data' is a number (5), not a JSON object, as"),
     ("warnings", "few events", "its field 'warnings' is text (\"few events\"), not a JSON list or null"),
     ("features", ["clin_age_years", 3], "its field 'features' (item 2) is a number (3), not text"),
     ("roles", None, "its field 'roles' is null (null), not a JSON object"),
@@ -573,6 +573,82 @@ def test_a_hand_edited_card_field_of_another_type_is_refused(tmp_path, rp_model_
     out = capsys.readouterr()
     assert says in out.err and "Traceback" not in out.err and not (tmp_path / "pred.csv").exists()
 
+
+
+def _card_edited(rp_model_dir, tmp_path, field, value="drop"):
+    """A copy of the model folder whose card lacks ``field`` ("a.b": the field b of the object a), or holds ``value``
+    there."""
+    import json
+    import shutil
+
+    model = tmp_path / "edited_model"
+    shutil.copytree(rp_model_dir, model)
+    card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
+    outer, _, inner = field.rpartition(".")
+    holder = card[outer] if outer else card
+    if value == "drop":
+        del holder[inner]
+    else:
+        holder[inner] = value
+    (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    return model
+
+
+@pytest.mark.parametrize("field, value", [
+    *((f, "drop") for f in ("roles", "features", "roles.roles", "roles.categorical", "categories", "training_data",
+                            "training_data.features")),
+    ("categories", None), ("training_data", None), ("roles.categorical", None), ("training_data.features", None)])
+def test_a_card_without_a_field_prediction_needs_is_refused(tmp_path, rp_model_dir, rp_cohort, capsys, field, value):
+    """QA rpkeys63: read_card checked the type of the card's fields but not that they are there: a card without
+    "roles" or "features" (or "categories", "training_data.features", ..., or with null there) passed it and stopped
+    rp predict and rp validate with a KeyError (TypeError) traceback, and the panel showed the folder as a model.
+    Refused by read_card, naming the file, the missing field and the fix."""
+    from lungai.cli import main
+    from lungai.errors import InputError
+    from lungai.rp.external import validate_rp
+    from lungai.rp.model_io import load_model
+
+    model = _card_edited(rp_model_dir, tmp_path, field, value)
+    says = (f"model_card.json has no field {field!r} ('lungai rp train' writes it; 'lungai rp predict' needs it)"
+            if value == "drop" else f"model_card.json: its field {field!r} is null (null), not a JSON ")
+    table = rp_cohort.table.head(20)
+    for run in (lambda: load_model(model),
+                lambda: validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2,
+                                    include_training_patients=True)):
+        with pytest.raises(InputError) as err:
+            run()
+        assert says in str(err.value), str(err.value)
+        assert "restore the model_card.json that 'lungai rp train' wrote" in err.value.fix and "retrain" in err.value.fix
+    csv = tmp_path / "patients.csv"
+    table.to_csv(csv, index=False)
+    for args in (["predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")],
+                 ["validate", str(model), str(csv), "-o", str(tmp_path / "val"), "--include-training-patients"]):
+        assert main(["rp", *args]) != 0
+        out = capsys.readouterr()
+        assert says in out.err and "Traceback" not in out.err
+    assert not (tmp_path / "pred.csv").exists()
+
+
+@pytest.mark.parametrize("field, value", [("outcome", "drop"), ("metrics_nested_cv", "drop"), ("feature_set", "drop"),
+                                          ("metrics_nested_cv.auc", None)])
+def test_a_card_without_a_field_only_validation_needs_predicts_and_is_refused_by_validate(
+        tmp_path, rp_model_dir, rp_cohort, capsys, field, value):
+    """QA rpkeys63: rp validate stopped with a KeyError traceback on a card without "outcome" (no --outcome given),
+    "feature_set", "model" or the nested-CV AUC (and a TypeError at its print on a null AUC).  rp predict does not
+    need them (what it says of them is "not recorded"), so it still predicts; rp validate refuses the card, naming
+    the field."""
+    from lungai.cli import main
+
+    model = _card_edited(rp_model_dir, tmp_path, field, value)
+    csv = tmp_path / "patients.csv"
+    rp_cohort.table.head(20).to_csv(csv, index=False)
+    assert main(["rp", "predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")]) == 0
+    capsys.readouterr()
+    assert main(["rp", "validate", str(model), str(csv), "-o", str(tmp_path / "val"),
+                 "--include-training-patients"]) != 0
+    out = capsys.readouterr()
+    assert (f"model_card.json has no field {field!r}{' (null)' if value is None else ''} ('lungai rp train' writes "
+            "it; 'lungai rp validate' needs it)") in out.err and "Traceback" not in out.err, out.err
 
 # NSCLC-Radiomics LUNG1-003 (GTV labels 1 + 2, 82 ml; expert lung contours), `lungai radiomics` default preset, as the
 # Multimodal Predict QA computed them (values of a real planning CT, not tuned to the cohort)

@@ -1168,15 +1168,24 @@ def test_multimodal_risk_form_of_a_role_file_model(load_module, mrml_scene, rp_r
     assert row["Age at diagnosis"] == first["Age at diagnosis"].iloc[0] and row["Sex "] == first["Sex "].iloc[0]
 
 
+def _hand_made_card(threshold) -> dict:
+    """A small model card of one feature with every field rp predict needs (lungai.rp.card.CARD_REQUIRED), as
+    'lungai rp train' writes them, and ``threshold``."""
+    return {"format": "lungai-rp-model/1", "feature_set": "all", "model": "lr", "threshold": threshold,
+            "outcome": "rp_grade2", "features": ["clin_age"],
+            "roles": {"roles": {"clin_age": "clinical"}, "categorical": [], "binary": [], "id_column": None},
+            "categories": {},
+            "training_data": {"n": 60, "events": 16, "features": {"clin_age": {"min": 40, "max": 85}}},
+            "metrics_nested_cv": {"auc": 0.62}}
+
+
 @pytest.mark.parametrize("threshold, says", [(20, "use 0.20"), (1.5, "1.5 is above 1")])
 def test_multimodal_model_line_says_a_saved_threshold_outside_0_1(load_module, tmp_path, threshold, says):
     """QA: the panel's model line showed "threshold 1.5" (or 20) of an older model card without a word; Compute risk
     failed only later.  The card's threshold is checked by the one rule of ``rp predict`` (lungai.rp.card)."""
     import json
 
-    (tmp_path / "model_card.json").write_text(json.dumps({"format": "lungai-rp-model/1", "feature_set": "all",
-                                                          "model": "lr", "threshold": threshold,
-                                                          "features": ["clin_age"]}), encoding="utf-8")
+    (tmp_path / "model_card.json").write_text(json.dumps(_hand_made_card(threshold)), encoding="utf-8")
     (tmp_path / "model.skops").write_bytes(b"")    # the folder as rp train writes it (the line never opens it)
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
@@ -1193,8 +1202,7 @@ def test_multimodal_model_line_says_a_saved_threshold_missing_or_text(load_modul
     The card's threshold must be there and a number (lungai.rp.card.check_card_threshold)."""
     import json
 
-    card = {"format": "lungai-rp-model/1", "feature_set": "all", "model": "lr", "threshold": threshold,
-            "features": ["clin_age"]}
+    card = _hand_made_card(threshold)
     if threshold == "drop":
         del card["threshold"]
     (tmp_path / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
@@ -1298,14 +1306,17 @@ def _write(text):
     (_write(lambda c: "[1, 2]"), r"model_card\.json holds a JSON list, not a model card.*retrain"),
     (_write(lambda c: '{"format": '), r"model_card\.json is not readable JSON .*retrain"),
     (_write(lambda c: __import__("json").dumps({**c, "training_data": 5})),
-     r"model_card\.json: its field 'training_data' is a number \(5\), not a JSON object or null.*restore the "
+     r"model_card\.json: its field 'training_data' is a number \(5\), not a JSON object, as .*restore the "
      r"model_card\.json that 'lungai rp train' wrote with this model .*or retrain"),
     (_write(lambda c: __import__("json").dumps({**c, "warnings": "few events"})),
      r"model_card\.json: its field 'warnings' is text \(\"few events\"\), not a JSON list or null.*retrain"),
     (_write(lambda c: __import__("json").dumps({**c, "roles": {**c["roles"], "roles": ["clinical"]}})),
      r"model_card\.json: its field 'roles\.roles' is a JSON list .*, not a JSON object.*retrain"),
+    (_write(lambda c: __import__("json").dumps({k: v for k, v in c.items() if k != "roles"})),
+     r"model_card\.json has no field 'roles' \('lungai rp train' writes it; 'lungai rp predict' needs it\).*restore"
+     r" the model_card\.json that 'lungai rp train' wrote with this model .*or retrain"),
 ], ids=["stage folder", "other version", "no model file", "json list", "truncated", "training_data number",
-        "warnings text", "roles list"])
+        "warnings text", "roles list", "no roles"])
 def test_multimodal_model_line_says_a_folder_rp_predict_refuses(load_module, rp_model, tmp_path, change, says):
     """QA panelrp63: a model folder lungai rp predict refuses was shown as a model (a card of another lungai version,
     a folder without its model.skops: the form and "Model all/lr ..." - Compute risk failed only later), a card
@@ -1313,7 +1324,8 @@ def test_multimodal_model_line_says_a_folder_rp_predict_refuses(load_module, rp_
     the file, and a stage model folder chosen by mistake was "not an RP model folder" without saying what it is.  The
     line and Compute risk's tooltip now say rp predict's refusal (lungai.rp.card.read_card: its one check).  QA
     rpcard63: a hand-edited card's field of another type ("training_data": 5) raised AttributeError in the refresh,
-    "warnings": "text" was shown one character per line: refused, naming the field, its type and the fix."""
+    "warnings": "text" was shown one character per line: refused, naming the field, its type and the fix.  QA
+    rpkeys63: a card without "roles" was shown as a model (rp predict: KeyError): refused, naming the field."""
     model = _model_copy(rp_model, tmp_path, change)
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()

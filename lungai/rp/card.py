@@ -132,24 +132,33 @@ def prediction_header(card: dict) -> list[str]:
 
 # The fields of a card that its readers use (rp predict / validate, the panel's model line, lungai demo), with their
 # JSON type: (JSON types, null allowed, what each item of a list / each value of an object must be).  "a.b" is the
-# field b of the object a.  A field not there is left to its reader; one of another type is refused by read_card
-# (QA rpcard63: a hand-edited card's "training_data": 5 raised AttributeError in the panel's refresh and in rp
-# predict, and "warnings": "text" was printed one character per line).
+# field b of the object a.  A field not there is left to its reader (unless in CARD_REQUIRED); one of another type is
+# refused by read_card (QA rpcard63: a hand-edited card's "training_data": 5 raised AttributeError in the panel's
+# refresh and in rp predict, and "warnings": "text" was printed one character per line).
 _OBJECT, _LIST, _TEXT, _NUMBER, _BOOL = dict, list, str, (int, float), bool
 CARD_FIELDS = {
     "features": (_LIST, False, _TEXT), "roles": (_OBJECT, False, None),
     "roles.roles": (_OBJECT, False, _TEXT), "roles.binary": (_LIST, True, None),
-    "roles.categorical": (_LIST, True, None), "roles.types": (_OBJECT, True, None),
+    "roles.categorical": (_LIST, False, None), "roles.types": (_OBJECT, True, None),
     "roles.how": (_OBJECT, True, None), "roles.id_column": (_TEXT, True, None),
-    "categories": (_OBJECT, True, _LIST), "category_rules": (_OBJECT, True, None),
-    "training_data": (_OBJECT, True, None), "training_data.n": (_NUMBER, True, None),
+    "categories": (_OBJECT, False, _LIST), "category_rules": (_OBJECT, True, None),
+    "training_data": (_OBJECT, False, None), "training_data.n": (_NUMBER, True, None),
     "training_data.events": (_NUMBER, True, None), "training_data.synthetic": (_BOOL, True, None),
-    "training_data.features": (_OBJECT, True, _OBJECT), "training_patients": (_OBJECT, True, None),
+    "training_data.features": (_OBJECT, False, _OBJECT), "training_patients": (_OBJECT, True, None),
     "metrics_nested_cv": (_OBJECT, True, None), "metrics_nested_cv.auc": (_NUMBER, True, None),
     "metrics_nested_cv.auc_ci95": (_LIST, True, None), "radiomics_settings": (_OBJECT, True, None),
     "warnings": (_LIST, True, _TEXT), "outcome": (_TEXT, True, None), "feature_set": (_TEXT, True, None),
     "model": (_TEXT, True, None), "threshold_rule": (_TEXT, True, None), "n_bootstrap": (_NUMBER, True, None),
 }
+# The fields every card 'lungai rp train' writes that rp predict (and the panel's Compute risk) cannot do without:
+# the model's inputs - its features, their roles, categories and training ranges.  A card without one (or with null)
+# is refused by read_card (QA rpkeys63: a card without "roles" or "features" stopped rp predict with KeyError, and the
+# panel showed its folder as a model); the other fields are optional for prediction (a card's "outcome": "not
+# recorded").  Each is non-null in CARD_FIELDS.
+CARD_REQUIRED = ("features", "roles", "roles.roles", "roles.categorical", "categories", "training_data",
+                 "training_data.features")
+# and those rp validate needs besides (lungai.rp.external.validate_rp; "outcome" where --outcome is not given)
+VALIDATE_REQUIRED = ("feature_set", "model", "metrics_nested_cv", "metrics_nested_cv.auc")
 CARD_FIX = ("restore the model_card.json that 'lungai rp train' wrote with this model (the card was edited), or "
             "retrain the model with 'lungai rp train'")
 
@@ -176,7 +185,8 @@ def _is(value, kinds) -> bool:
 def check_card_fields(card: dict, card_path) -> None:
     """Refuse a card whose fields (:data:`CARD_FIELDS`) are of another JSON type than ``lungai rp train`` writes
     (a hand-edited card: ``"training_data": 5``, ``"warnings": "text"``): :class:`~lungai.errors.InputError` naming
-    the file, the field, its type and the fix."""
+    the file, the field, its type and the fix - and one without a field of :data:`CARD_REQUIRED`
+    (:func:`require_card_fields`)."""
     for field, (kinds, nullable, items) in CARD_FIELDS.items():
         outer, _, inner = field.rpartition(".")
         holder = card.get(outer) if outer else card
@@ -195,6 +205,20 @@ def check_card_fields(card: dict, card_path) -> None:
                 what = f"({key!r})" if isinstance(value, dict) else f"(item {key})"
                 raise InputError(f"{card_path}: {where} {what} is {json_type(item)} ({_shown(item)}), not "
                                  f"{_type_name(items)}, as 'lungai rp train' writes it", CARD_FIX)
+    # (after the types: a field of CARD_REQUIRED set to null is refused by its type, as any other, above)
+    require_card_fields(card, card_path, CARD_REQUIRED, "'lungai rp predict' needs it")
+
+
+def require_card_fields(card: dict, card_path, fields, needs: str) -> None:
+    """Refuse a card without one of ``fields`` ("a.b": the field b of the object a), or with null there:
+    :class:`~lungai.errors.InputError` naming the file, the field and who ``needs`` it, with :data:`CARD_FIX`.  An
+    object holding a field that is not a JSON object is left to :func:`check_card_fields`'s type check."""
+    for field in fields:
+        outer, _, inner = field.rpartition(".")
+        holder = card.get(outer) if outer else card
+        if isinstance(holder, dict) and holder.get(inner) is None:   # (an outer one missing: named in its own turn)
+            raise InputError(f"{card_path} has no field {field!r}{' (null)' if inner in holder else ''} ('lungai rp "
+                             f"train' writes it; {needs})", CARD_FIX)
 
 
 def _shown(value) -> str:
@@ -211,8 +235,9 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
     ``stage_model.json``, ``lungai stage train`` - is named so), the card is readable JSON of this lungai's format
     (:data:`FORMAT`: a model of another version is refused, not used half-understood) and its threshold a risk in
     (0, 1), returned as a float (:func:`check_card_threshold`), unless the caller replaces it (``threshold_given``:
-    ``rp validate --threshold``), and the fields its readers use of the JSON type ``rp train`` writes
-    (:func:`check_card_fields`).  :class:`~lungai.errors.InputError` naming the folder or file otherwise."""
+    ``rp validate --threshold``), and the fields prediction needs there (:data:`CARD_REQUIRED`) and the fields its
+    readers use of the JSON type ``rp train`` writes (:func:`check_card_fields`).  :class:`~lungai.errors.InputError`
+    naming the folder or file otherwise."""
     from lungai.fusion.balance import META as STAGE_META
     from lungai.model_files import read_json
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.rp import model_io, plots
+from lungai.rp.card import VALIDATE_REQUIRED, require_card_fields
 from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, \
     outcome_words, read_tables, table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE
@@ -66,6 +67,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     if output_dir is not None:
         check_output_owner(output_dir, OWNER, VALIDATE_OUTPUTS)   # before any work: a user's files are never replaced
     bundle, card = load_model(model_dir, threshold_given=threshold is not None)
+    require_card_fields(card, Path(model_dir) / model_io.CARD_FILE,   # (read_card: the fields prediction needs)
+                        VALIDATE_REQUIRED + (() if outcome else ("outcome",)), "'lungai rp validate' needs it")
     id_column = card["roles"].get("id_column")
     df = table if isinstance(table, pd.DataFrame) else read_tables(table, id_column)
     repeated = check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
