@@ -232,12 +232,16 @@ def features_by_segment(long_rows: Iterable[dict], column_for: dict) -> tuple[li
 
 
 def model_card(model_dir: Path) -> dict:
-    """The ``model_card.json`` of an RP model folder (features, roles, categories, threshold)."""
-    path = Path(model_dir) / "model_card.json"
-    if not path.is_file():
-        raise ResultError(f"{model_dir} is not an RP model folder (no model_card.json); "
-                          "choose a folder written by 'lungai rp train'")
-    return json.loads(path.read_text(encoding="utf-8"))
+    """The ``model_card.json`` of an RP model folder (features, roles, categories, threshold), read and checked by
+    :func:`lungai.rp.card.read_card` - the one check ``rp predict`` and the panel's model line use (before, the
+    panel's Compute risk read the JSON as it was: a card ``rp predict`` refuses passed here)."""
+    from lungai.errors import InputError
+    from lungai.rp.card import read_card
+
+    try:
+        return read_card(model_dir)
+    except InputError as exc:
+        raise ResultError(str(exc)) from exc
 
 
 def form_features(card: dict) -> list[str]:
