@@ -550,29 +550,37 @@ def test_a_hand_edited_card_field_of_another_type_is_refused(tmp_path, rp_model_
     import shutil
 
     from lungai.cli import main
-    from lungai.errors import InputError
-    from lungai.rp.external import validate_rp
-    from lungai.rp.model_io import load_model
 
     model = tmp_path / "edited_model"
     shutil.copytree(rp_model_dir, model)
     card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
     card[field] = value
     (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
-    table = rp_cohort.table.head(20)
-    for run in (lambda: load_model(model),
-                lambda: validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2,
-                                    include_training_patients=True)):
-        with pytest.raises(InputError) as err:
-            run()
-        assert "model_card.json: " + says in str(err.value), str(err.value)
-        assert "restore the model_card.json that 'lungai rp train' wrote" in err.value.fix and "retrain" in err.value.fix
+    table = _refused_by_load_and_validate(model, rp_cohort, "model_card.json: " + says)
     csv = tmp_path / "patients.csv"
     table.to_csv(csv, index=False)
     assert main(["rp", "predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")]) != 0
     out = capsys.readouterr()
     assert says in out.err and "Traceback" not in out.err and not (tmp_path / "pred.csv").exists()
 
+
+
+def _refused_by_load_and_validate(model, rp_cohort, says):
+    """``load_model`` and ``validate_rp`` of ``model`` both refuse it saying ``says``, with the restore / retrain fix;
+    the cohort's first 20 patients (for the command-line checks that follow) returned."""
+    from lungai.errors import InputError
+    from lungai.rp.external import validate_rp
+    from lungai.rp.model_io import load_model
+
+    table = rp_cohort.table.head(20)
+    for run in (lambda: load_model(model),
+                lambda: validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2,
+                                    include_training_patients=True)):
+        with pytest.raises(InputError) as err:
+            run()
+        assert says in str(err.value), str(err.value)
+        assert "restore the model_card.json that 'lungai rp train' wrote" in err.value.fix and "retrain" in err.value.fix
+    return table
 
 
 def _card_edited(rp_model_dir, tmp_path, field, value="drop"):
@@ -604,21 +612,11 @@ def test_a_card_without_a_field_prediction_needs_is_refused(tmp_path, rp_model_d
     rp predict and rp validate with a KeyError (TypeError) traceback, and the panel showed the folder as a model.
     Refused by read_card, naming the file, the missing field and the fix."""
     from lungai.cli import main
-    from lungai.errors import InputError
-    from lungai.rp.external import validate_rp
-    from lungai.rp.model_io import load_model
 
     model = _card_edited(rp_model_dir, tmp_path, field, value)
     says = (f"model_card.json has no field {field!r} ('lungai rp train' writes it; 'lungai rp predict' needs it)"
             if value == "drop" else f"model_card.json: its field {field!r} is null (null), not a JSON ")
-    table = rp_cohort.table.head(20)
-    for run in (lambda: load_model(model),
-                lambda: validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2,
-                                    include_training_patients=True)):
-        with pytest.raises(InputError) as err:
-            run()
-        assert says in str(err.value), str(err.value)
-        assert "restore the model_card.json that 'lungai rp train' wrote" in err.value.fix and "retrain" in err.value.fix
+    table = _refused_by_load_and_validate(model, rp_cohort, says)
     csv = tmp_path / "patients.csv"
     table.to_csv(csv, index=False)
     for args in (["predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")],
