@@ -762,6 +762,31 @@ def test_every_review_action_fits_the_mode_the_user_ran():
     seed = review_actions({"roi_mode": "seed", "n_components": 1, "review_reasons": [INCOMPLETE_REASON]})[0]
     assert "move the seed to the tumour's centre" in seed
 
+def test_the_low_confidence_of_numbers_flagged_names_only_what_applies_to_the_mode():
+    """QA segprog64 on LUNG1-003 with its origin at (0, 0, 0) and its GTV's voxel index as the seed,
+    `--seed-point=305,253,60`: the low confidence's action said "first check the seed's numbers (see the note): if they
+    are voxel indices or Slicer's bounds order, not LPS mm (an ROI: two corners), run again ..." - a seed has no bounds
+    order and no corners.  It names what was flagged (voxel indices; an ROI's bounds order) and what the mode's option
+    takes, and nothing of the other mode."""
+    from lungai.seg import preprocess as pp
+    from lungai.seg.infer import LOW_CONFIDENCE, review_actions
+
+    def low(mode, *flagged):
+        return review_actions({"roi_mode": mode, "n_components": 1,
+                               "review_reasons": [LOW_CONFIDENCE, *flagged]})[0]
+
+    seed = low("seed", pp.VOXEL_INDEX_REASON)
+    assert "voxel indices" in seed and "--seed-point" in seed and "the numbers the note gives" in seed, seed
+    assert not any(w in seed for w in ("bounds", "corner", "ROI", "--roi")), seed
+    order = low("roi", pp.ROI_ORDER_REASON)
+    assert "bounds" in order and "two corners" in order and "--roi" in order, order
+    assert "voxel indices" not in order and "--seed-point" not in order, order
+    voxels = low("roi", pp.VOXEL_INDEX_REASON)
+    assert "voxel indices" in voxels and "bounds" not in voxels and "two corners" in voxels, voxels
+    both = low("roi", pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)
+    assert "voxel indices" in both and "bounds" in both, both
+
+
 def test_test_report_marks_the_real_lesions_by_the_models_training_patients():
     """QA D2: seg_test_report.py hard-coded lung1 / lung2 as never trained on; it now asks the model's recorded
     training patients (eval-seg's check, lungai.seg.evaluate.seen_patients), and says when it cannot be checked."""

@@ -26,7 +26,7 @@ def test_the_inference_counts_its_network_runs_on_the_progress(kind):
     """QA progfollow63: `lungai segment` on lung1 (automatic mode) ran the ensemble's inference for 27-50 s with the
     bar standing still on the previous step's message ("ROI lungs (458, 300, 46)"); the Slicer panel's bar alike (the
     same progress, as LUNGAI_PROGRESS lines).  Now every network run (a member - or the MC-dropout passes' batch - on
-    one window) is counted as a message-only update, "... ensemble (2 members x 4 windows): network run 3/8", up to
+    one window) is counted as a message-only update, "... network run 3/8 (ensemble: 2 members x 4 windows)", up to
     its total; the steps counted stay segment_tumour's own (STEPS_PER_RUN: one counting rule for the CLI's bar, the
     cohort's and the panel's)."""
     import re
@@ -54,16 +54,16 @@ def test_the_inference_counts_its_network_runs_on_the_progress(kind):
         infer.segment_tumour(ct, (cfg, [Dropped()], meta), whole=True, method="mc-dropout", mc_passes=3,
                              progress=bar)
     assert sum(n for n, _ in bar.updates) == STEPS_PER_RUN                    # the steps: as before
-    counts = [(m, re.search(r"network run (\d+)/(\d+)$", m or "")) for n, m in bar.updates if n == 0]
+    counts = [(m, re.search(r"network run (\d+)/(\d+) \(", m or "")) for n, m in bar.updates if n == 0]
     counts = [(m, int(c[1]), int(c[2])) for m, c in counts if c]
     assert counts, bar.updates
     assert all(n == 0 for n, m in bar.updates if m and "network run" in m)   # message-only updates
     first, last = counts[0], counts[-1]
     assert first[1] == 0 and last[1] == last[2] > 1, counts                 # from 0 up to every run counted
     if kind == "mc-dropout":
-        assert "mc-dropout (3 passes per run x " in last[0], last
+        assert "(mc-dropout: 3 passes per run x " in last[0], last
     else:
-        assert "ensemble (2 members x " in last[0] and last[2] % 2 == 0, last
+        assert "(ensemble: 2 members x " in last[0] and last[2] % 2 == 0, last
     if kind == "seed":                                                      # named by the growing box's pass
         assert last[0].startswith("pass "), last
     # the step counted after the inference follows its counts (the bar's message is the step's own again)
@@ -107,6 +107,105 @@ def test_the_network_runs_counted_are_those_the_sliding_window_makes(tta, flip_c
     bar = _Recorder()
     predict_probs(nets, np.random.default_rng(0).random(shape, dtype=np.float32), cfg, flip_check=flip_check,
                   progress=bar)
-    done = [tuple(int(v) for v in re.search(r"(\d+)/(\d+)$", m).groups()) for _, m in bar.updates]
+    done = [tuple(int(v) for v in re.search(r"network run (\d+)/(\d+)", m).groups()) for _, m in bar.updates]
     assert done[0][0] == 0 and done[-1][0] == done[-1][1], done
     assert [d for d, _ in done] == list(range(done[-1][1] + 1)), done
+
+
+class _Terminal:
+    """stderr as a terminal (with tqdm's measure of the terminal's width patched to 100 columns): what a user of
+    `lungai segment` sees drawn."""
+
+    def __init__(self):
+        import io
+
+        self.buf = io.StringIO()
+
+    def write(self, text):
+        return self.buf.write(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_a_terminals_bar_shows_the_network_runs_count(monkeypatch):
+    """QA segprog64 on lung1 (`lungai segment --seed-point=-21.86,-120.54,-611.5 --method mc-dropout`) in a 100-column
+    terminal: the bar's message "pass 1 (grid x1): mc-dropout (8 passes per run x 2 windows x 4 flips): network run
+    2/8" was cut at the terminal's width to "... pass 1 (grid x1): mc-dropout (8 passes per run x 2 wi" - for the
+    whole inference the user saw no count (and in 80 columns not even the method).  The count now comes first:
+    "pass 1 (grid x1): network run 2/8 (mc-dropout: 8 passes per run x 2 windows x 4 flips)", drawn in 100 columns
+    (in 80 too on lung1: "segment:  40%|▍| 2/5 [00:05<00:01,  2.95it/s, pass 1 (grid x1): network run 2/8")."""
+    import re
+    import sys
+
+    from lungai import progress
+    from lungai.seg.predict import predict_probs
+
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    import tqdm.std
+
+    monkeypatch.setattr(tqdm.std, "_screen_shape_wrapper", lambda: (lambda fp: (99, 40)))     # a 100-column terminal
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.0)      # every count drawn
+    cfg, _, _ = _model()
+    cfg.dropout = 0.2
+
+    class Dropped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.oracle, self.drop = Oracle(), torch.nn.Dropout3d(0.0)
+
+        def forward(self, x):
+            return self.drop(self.oracle(x))
+
+    import dataclasses
+
+    cfg = dataclasses.replace(cfg, infer_patch=(32, 32, 16))
+    with progress.task("segment", 5) as bar:
+        bar.update(2, "ROI seed (107, 108, 14)")
+        predict_probs([Dropped()], np.random.default_rng(0).random((20, 50, 70), dtype=np.float32), cfg,
+                      method="mc-dropout", mc_passes=8, flip_check=True,
+                      progress=progress.SubProgress(bar, "pass 1 (grid x1):"))
+    drawn = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", r) for r in term.buf.getvalue().replace("\n", "\r").split("\r")]
+    drawn = [r for r in drawn if "pass 1" in r]
+    assert drawn and all(len(r) <= 99 for r in drawn), drawn
+    counts = [re.search(r"network run (\d+)/(\d+)", r) for r in drawn]
+    assert all(counts), drawn                                              # every drawing shows the count
+    assert int(counts[-1][1]) == int(counts[-1][2]) > 1, drawn              # up to its total
+
+
+def test_the_post_processing_is_shown_while_it_runs(monkeypatch):
+    """QA segprog64: after the inference's step ("mc-dropout: 8 maps") the maps were resampled onto the input grid and
+    summarised (entropy, mutual information, the tumour's regions) behind that message - on lung1's lungs' box with 8
+    MC-dropout maps 3.2 s + 1.5 s + 0.8 s.  Each map's resampling is counted and the summary named while it runs, as
+    message-only updates (the steps unchanged)."""
+    import re
+
+    from lungai.seg.choice import STEPS_PER_RUN
+
+    ct, _ = _ct(30.0, shape=(120, 120, 50))
+    bar = _Recorder()
+    seen = {"to_input": [], "summarize": []}
+    real_to_input, real_summarize = infer.pp.to_input, infer.summarize_maps
+
+    def to_input(*a, **k):
+        if k.get("out") is not None:          # each map onto the crop (not the growing box's mean map, step 2)
+            seen["to_input"].append(bar.updates[-1][1])
+        return real_to_input(*a, **k)
+
+    def summarize(*a, **k):
+        seen["summarize"].append(bar.updates[-1][1])
+        return real_summarize(*a, **k)
+
+    monkeypatch.setattr(infer.pp, "to_input", to_input)
+    monkeypatch.setattr(infer, "summarize_maps", summarize)
+    infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 0.0), progress=bar)
+    assert sum(n for n, _ in bar.updates) == STEPS_PER_RUN                    # the steps: as before
+    maps = [m for m in seen["to_input"] if m and "input grid" in m]
+    assert maps and len(maps) == len(seen["to_input"]), seen                  # each resampling shown as it runs
+    assert [int(re.search(r"map (\d+)/(\d+)", m)[1]) for m in maps] == list(range(len(maps))), maps
+    assert seen["summarize"] and all("uncertainty" in (m or "") for m in seen["summarize"]), seen

@@ -168,17 +168,21 @@ class SubProgress:
 class Counter:
     """The count of the sub-steps of one long step of ``progress`` (e.g. the network runs of a segmentation's
     inference: 27-50 s on a CT's lungs with the bar standing still): after each, :meth:`tick`; ``"<prefix>
-    <done>/<total>"`` is shown as a message-only update (``update(0, ...)``: the step count stays the caller's - one
-    counting rule) when counting starts and then at most every ``progress.tick_interval`` seconds
-    (:data:`TICK_INTERVAL`; in a log :data:`LOG_INTERVAL`: a few records, not one per sub-step).  ``progress`` None or
+    <done>/<total>"`` - ``"<prefix> <done>/<total> (<detail>)"`` with a ``detail`` - is shown as a message-only update
+    (``update(0, ...)``: the step count stays the caller's - one counting rule) when counting starts and then at most
+    every ``progress.tick_interval`` seconds (:data:`TICK_INTERVAL`; in a log :data:`LOG_INTERVAL`: a few records,
+    not one per sub-step).  The count comes before the detail: a terminal's bar cuts its message at the terminal's
+    width (QA segprog64: "pass 1 (grid x1): mc-dropout (8 passes per run x 2 windows x 4 flips): network run 2/8"
+    showed as "... mc-dropout (8 passes per run x 2 wi" in 100 columns - no count at all).  ``progress`` None or
     :class:`NullProgress`: does nothing.  In Slicer's process (:class:`CallbackProgress`) Cancel is then also
     honoured between two sub-steps."""
 
-    def __init__(self, progress, prefix: str, total: int):
+    def __init__(self, progress, prefix: str, total: int, detail: str = ""):
         import time
 
         self.progress = None if isinstance(progress, NullProgress) else progress
         self.prefix, self.total, self.done = prefix.strip(), max(int(total), 1), 0
+        self.detail = f" ({detail.strip()})" if detail.strip() else ""
         self._clock = time.monotonic
         self._interval = float(getattr(progress, "tick_interval", TICK_INTERVAL))
         self._shown = None
@@ -187,7 +191,7 @@ class Counter:
     def _show(self) -> None:
         if self.progress is not None:
             self._shown = self._clock()
-            self.progress.update(0, f"{self.prefix} {min(self.done, self.total)}/{self.total}")
+            self.progress.update(0, f"{self.prefix} {min(self.done, self.total)}/{self.total}{self.detail}")
 
     def tick(self, n: int = 1) -> None:
         self.done += n

@@ -17,7 +17,7 @@ from scipy import ndimage
 from lungai.errors import InputError, counted
 from lungai.io.geometry import from_lps, to_lps
 from lungai.io.validate import check_ct
-from lungai.progress import NullProgress, SubProgress
+from lungai.progress import Counter, NullProgress, SubProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
 from lungai.seg.config import MC_PASSES_UNUSED_NOTE, check_mc_passes, with_result_aliases
@@ -721,9 +721,23 @@ MISPLACED_LOW_ACTION = (f"{CHECK_OUTLINE}; first move {{what}} onto the tumour (
 # order found 106 ml, and the low confidence's action said to try the DynUNet)
 MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON)
 WRONG_NUMBERS_REASONS = (pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)
-WRONG_NUMBERS_LOW_ACTION = ("first check {whose} numbers (see the note): if they are voxel indices or Slicer's "
-                            "bounds order, not LPS mm (an ROI: two corners), run again with the numbers the note "
-                            f"gives; if they are right, {CHECK_OUTLINE}")
+WRONG_NUMBERS_LOW_ACTION = ("first check {whose} numbers (see the note): if they are {what}, not {meant}, run again "
+                            f"with the numbers the note gives; if they are right, {CHECK_OUTLINE}")
+# what the flagged numbers may be, by reason, and what the option takes (by roi_mode): only what was flagged and what
+# applies to the mode - QA segprog64: a seed given as voxel indices was told "if they are voxel indices or Slicer's
+# bounds order, not LPS mm (an ROI: two corners)"; a seed has no bounds order and no corners
+WRONG_NUMBERS_WHAT = {pp.VOXEL_INDEX_REASON: "voxel indices (i, j, k)",
+                      pp.ROI_ORDER_REASON: "bounds in Slicer's order (xmin,xmax,ymin,ymax,zmin,zmax)"}
+WRONG_NUMBERS_MEANT = {"seed": "LPS mm (--seed-point x,y,z)", "roi": "two corners in LPS mm (--roi x0,y0,z0,x1,y1,z1)"}
+
+
+def wrong_numbers_low_action(reasons, mode: str | None, whose: str) -> str:
+    """The low confidence's action of a seed / ROI whose numbers were flagged (``reasons``: those of
+    :data:`WRONG_NUMBERS_REASONS` flagged): :data:`WRONG_NUMBERS_LOW_ACTION` naming only what was flagged and what
+    the mode's option takes."""
+    what = " or ".join(WRONG_NUMBERS_WHAT[r] for r in WRONG_NUMBERS_REASONS if r in reasons)
+    meant = WRONG_NUMBERS_MEANT.get(mode, "LPS mm (--seed-point x,y,z; --roi: two corners x0,y0,z0,x1,y1,z1)")
+    return WRONG_NUMBERS_LOW_ACTION.format(whose=whose, what=what, meant=meant)
 
 
 def ran_on_cut_faces(info: dict) -> list:
@@ -754,7 +768,7 @@ def review_actions(info: dict) -> list:
     low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
     (:data:`EMPTY_ACTIONS`), a seed / box in bone or far from the lungs to move it first (:data:`MISPLACED_LOW_ACTION`,
     no other model), one whose numbers may be bounds / voxel indices to run again with the note's numbers first
-    (:data:`WRONG_NUMBERS_LOW_ACTION`, no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
+    (:func:`wrong_numbers_low_action`, no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
     reason without its own action says to check the outline."""
     empty = info.get("n_components") == 0
     misplaced = set(MISPLACED_REASONS) & set(info.get("review_reasons") or ())
@@ -770,7 +784,7 @@ def review_actions(info: dict) -> list:
         elif reason == LOW_CONFIDENCE and misplaced:
             out.append(MISPLACED_LOW_ACTION.format(what=marked))
         elif reason == LOW_CONFIDENCE and wrong_numbers:
-            out.append(WRONG_NUMBERS_LOW_ACTION.format(whose=f"{marked}'s".replace(" / ", "'s / ")))
+            out.append(wrong_numbers_low_action(wrong_numbers, mode, f"{marked}'s".replace(" / ", "'s / ")))
         elif reason == RAN_ON and ran_on_cut_faces(info):
             out.append(ran_on_action(ran_on_cut_faces(info), mode))
         else:
@@ -865,9 +879,15 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     review = meta.get("review", {}).get(method, {})
     threshold = float(review.get("threshold", 0.5))
 
+    # counted on the bar (message-only updates: the steps stay STEPS_PER_RUN): the maps' resampling and the summary
+    # ran 3-5 s behind the step's message on a CT's lungs (QA segprog64: lung1's lungs' box, 8 MC-dropout maps: 3.2 s
+    # resampling, 1.5 s entropy / mutual information, 0.8 s the tumour's regions)
     crop_probs = np.empty((len(probs),) + tuple(crop_img.GetSize()[::-1]), np.float32)
+    to_grid = Counter(bar, "resampling to the input grid: map", len(probs))
     for m, p in enumerate(probs):
         pp.to_input(p, model_img, crop_img, out=crop_probs[m])
+        to_grid.tick()
+    bar.update(0, "uncertainty maps and tumour regions")
     mean_p, entropy, mi_arr = summarize_maps(crop_probs)
     del crop_probs
     voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0

@@ -156,9 +156,9 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
 
     ``flip_check``: returns (probabilities, unflipped maps, [maps mirrored along z, y, x]) - the inputs of
     :func:`flip_consistency` - at the cost of 3 more passes (none with ``cfg.tta``).  ``progress``: the network runs
-    (:func:`network_runs`) counted on it as message-only updates (:class:`lungai.progress.Counter`: "ensemble (3
-    members x 18 windows): network run 20/54"; the ensemble's inference of a CT's lungs ran 27-50 s with the bar
-    standing still); its step count stays the caller's."""
+    (:func:`network_runs`) counted on it as message-only updates (:class:`lungai.progress.Counter`: "network run
+    20/54 (ensemble: 3 members x 18 windows)", the count first; the ensemble's inference of a CT's lungs ran 27-50 s
+    with the bar standing still); its step count stays the caller's."""
     from lungai.progress import Counter
 
     if method not in METHODS:
@@ -169,7 +169,7 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
     tta = bool(getattr(cfg, "tta", False))
     window = window_size(cfg, arr_zyx.shape)
     total, what = network_runs(method, len(nets), mc_passes, window_count(arr_zyx.shape, window), tta, flip_check)
-    tick = Counter(progress, f"{method} ({what}): network run", total).tick
+    tick = Counter(progress, "network run", total, f"{method}: {what}").tick
     if method == "ensemble":
         for n in nets:
             n.eval()
