@@ -757,6 +757,42 @@ def test_cli_dose_features_custom_v_levels(small_phantom, tmp_path, capsys):
     assert not (tmp_path / "c.csv").exists()
 
 
+def test_v_levels_in_cgy_refused(small_phantom, tmp_path, capsys):
+    """QA radiomics64: --v-levels 500,1300,2000 (V5 / V13 / V20 written in cGy, as V2000cGy) gave dose_v500_pct,
+    dose_v1300_pct, dose_v2000_pct all 0 %, exit 0, no word.  A level above the largest plausible dose (150 Gy, or
+    --max-dose-gy) is refused before any work, the levels in Gy suggested; a level below it stays a level (V60 of a
+    50 Gy plan is 0 %)."""
+    from lungai.cli import main
+    from lungai.dose.features import parse_v_levels
+
+    with pytest.raises(InputError, match=r"500, 1300, 2000 Gy are above 150 Gy, the largest plausible dose") as err:
+        parse_v_levels("500,1300,2000")
+    assert "the levels look like cGy (5,13,20 Gy?)" in str(err.value)
+    assert "--v-levels 5,13,20" in err.value.fix and "--max-dose-gy" in err.value.fix
+    with pytest.raises(InputError, match=r"2000 Gy is above 150 Gy") as err:
+        parse_v_levels("5,13,2000")
+    assert "--v-levels 5,13,20" in err.value.fix
+    assert parse_v_levels("5,20,150") == (5.0, 20.0, 150.0)
+    assert parse_v_levels("5,200", max_gy=250) == (5.0, 200.0)          # an EQD2 map's levels with --max-dose-gy
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    gtv = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
+    truth = L.lung_truth(arr, "right")
+    lungs = sitk.GetImageFromArray((truth["right"] | truth["left"]).astype(np.uint8))
+    for im in (lungs, gtv):
+        im.CopyInformation(small_phantom.ct)
+    for name, img in (("ct", small_phantom.ct), ("lungs", lungs), ("dose", treatment_dose(gtv))):
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    out = tmp_path / "d.csv"
+    args = ["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+            "--lungs", str(tmp_path / "lungs.nii.gz"), "-o", str(out)]
+    assert main(args + ["--v-levels", "500,1300,2000"]) == 2
+    assert "the levels look like cGy" in capsys.readouterr().err and not out.exists()
+    assert main(args + ["--v-levels", "5,13,20"]) == 0                   # in Gy: computed
+    assert pd.read_csv(out).loc[0, "dose_v5_pct"] > 0
+
+
 def test_image_dose_above_150_gy_hint_offers_both_units_and_max_dose_override(tmp_path):
     """Review: an EQD2 / BED map or a re-irradiation sum above 150 Gy was refused as 'looks like cGy ... pass
     --dose-unit cGy' only, and that advice gave a silent x0.01 (MLD 0.12 Gy instead of ~11).  The hint now

@@ -340,6 +340,55 @@ def test_a_label_absent_from_one_patients_mask_is_noted_not_failed(small_phantom
     assert "segment failed: p1 / other_gtvs: absent: label 3" in capsys.readouterr().out
 
 
+def test_a_union_of_labels_one_patient_lacks_is_the_union_of_those_it_has(small_phantom, tmp_path, capsys):
+    """QA radiomics64: the manifest label gtv=1;gtv=2 (all GTVs, NSCLC-Radiomics' 1 GTV-1 / 2 other GTVs) failed
+    LUNG1-002, a patient with one GTV ("label 2 is not in the mask"), exit 1 - its tumour features lost.  Its gtv is now
+    label 1 (the union of the labels it has), the label it lacks listed as absent ('gtv (label 2)', not a failure);
+    a union label absent from every case is still a wrong label (exit 1)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.radiomics.segments import segments_from_labels
+    from lungai.synthetic import labels as L
+
+    ph = small_phantom
+    arr = sitk.GetArrayFromImage(ph.labels)
+    one = (arr == L.TUMOUR).astype(np.uint8)
+    two = one.copy()
+    two[5:10, 10:20, 10:20] = 2                                  # a second GTV in this patient only
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    for name, lab in (("one", one), ("two", two)):
+        mask = sitk.GetImageFromArray(lab)
+        mask.CopyInformation(ph.labels)
+        sitk.WriteImage(mask, str(tmp_path / f"{name}.nii.gz"))
+    errors, absent = {}, set()
+    segs = segments_from_labels(sitk.ReadImage(str(tmp_path / "one.nii.gz")), ph.ct, ["gtv=1", "gtv=2"],
+                                errors=errors, absent=absent)
+    assert np.array_equal(sitk.GetArrayFromImage(segs["gtv"]), one) and absent == {"gtv (label 2)"}
+    assert errors["gtv (label 2)"] == ("label 2 is not in the mask (labels present: 1): segment 'gtv' is the union "
+                                       "of label 1 only")
+    rows = [{"case": "p1", "image": "ct.nii.gz", "mask": "one.nii.gz", "label": "gtv=1;gtv=2"},
+            {"case": "p2", "image": "ct.nii.gz", "mask": "two.nii.gz", "label": "gtv=1;gtv=2"}]
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    args = ["--workers", "0", "--feature-classes", "shape"]
+    out = tmp_path / "b.csv"
+    assert main(["radiomics-batch", str(tmp_path / "m.csv"), *args, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "absent: p1 / gtv (label 2)" in text and "failed" not in text.replace("0 failed", "")
+    table = pd.read_csv(out)
+    volume = table[table.feature == "VoxelVolume"].set_index("case").value
+    ml = np.prod(ph.ct.GetSpacing())
+    assert volume["p1"] == pytest.approx(one.sum() * ml) and volume["p2"] == pytest.approx((two > 0).sum() * ml)
+    errors = pd.read_csv(tmp_path / "b_errors.csv")
+    assert errors.case.tolist() == ["p1"] and errors.error[0].startswith("absent: label 2 is not in the mask")
+    for row in rows:
+        row["label"] = "gtv=1;gtv=7"                             # in no mask: a wrong label
+    pd.DataFrame(rows).to_csv(tmp_path / "m7.csv", index=False)
+    assert main(["radiomics-batch", str(tmp_path / "m7.csv"), *args, "-o", str(tmp_path / "b7.csv")]) == 1
+    assert "segment failed: p1 / gtv (label 7): absent: label 7" in capsys.readouterr().out
+
+
 def test_a_users_table_or_sidecar_is_never_replaced_an_earlier_batchs_is(cohort, tmp_path):
     """-o naming the user's own CSV (or a sidecar's name beside it) is refused before any work; the batch's own
     output - recorded in .lungai-radiomics-batch, also when an older lungai wrote it with its .parts folder - is

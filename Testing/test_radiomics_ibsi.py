@@ -726,6 +726,47 @@ def test_ibsi_preset_says_when_its_resegmentation_range_leaves_out_most_of_the_r
     assert "ibsi-c / ibsi-e" in msg and "check that the image is a CT" not in msg
 
 
+def _calcified(soft_voxels: int):
+    """A 'calcified nodule': a 7 x 7 x 7 ROI of 900..1300 HU (calcification) in soft tissue, ``soft_voxels`` of its
+    voxels 0..60 HU."""
+    rng = np.random.default_rng(7)
+    arr = rng.integers(-60, 60, (16, 24, 24)).astype(np.int16)
+    m = np.zeros(arr.shape, np.uint8)
+    m[4:11, 8:15, 8:15] = 1
+    roi = np.flatnonzero(m)
+    arr.flat[roi] = rng.integers(900, 1300, roi.size)
+    arr.flat[roi[:soft_voxels]] = rng.integers(0, 60, soft_voxels)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.8, 0.8, 1.0))
+    mask = sitk.GetImageFromArray(m)
+    mask.CopyInformation(img)
+    return img, mask
+
+
+def test_ibsi_preset_names_calcification_when_the_roi_lies_above_its_range():
+    """QA radiomics64: a calcified LIDC nodule (LIDC-IDRI-0321_R_2, Calcification "Solid", median 1236 HU) failed
+    ibsi-b with the fix "check that the image is a CT in HU and the mask covers the region" - the image is a CT in HU
+    and the mask is right; the range -500..400 HU leaves out calcification.  The fix (error and note) now says so and
+    names configuration D (no fixed range), which keeps the ROI."""
+    from lungai.radiomics import extract, load_params
+
+    img, mask = _calcified(soft_voxels=0)              # every voxel above 400 HU
+    res = extract(img, {"nodule": mask}, load_params("ibsi-a"), case="x")
+    (msg,) = res.errors.error.tolist()
+    assert "no voxel of segment 'nodule' lies within configuration A's re-segmentation range -500..400 HU" in msg
+    assert "100 % above 400" in msg
+    assert "leaves out the ROI's voxels above 400 HU: calcification" in msg and "ibsi-d" in msg
+    assert "check that the image is a CT" not in msg and "ground-glass" not in msg
+    img, mask = _calcified(soft_voxels=100)            # 100 of 343 voxels in the range: computed, with a note
+    res = extract(img, {"nodule": mask}, load_params("ibsi-c"), case="x")
+    assert res.errors.empty
+    (note,) = [n for n in res.notes if "lie within configuration" in n]
+    assert "configuration C's re-segmentation range -1000..400 HU" in note and "calcification" in note
+    assert "check that the image is a CT" not in note
+    res_d = extract(img, {"nodule": mask}, load_params("ibsi-d"), case="x")     # mean +- 3 SD: no fixed range
+    assert res_d.errors.empty and not [n for n in res_d.notes if "lie within configuration" in n]
+
+
 @pytest.mark.parametrize("n", [1, 2])
 def test_ibsi_messages_count_in_the_singular_and_the_plural(n):
     """QA pluralseg62: "unknown feature class(es) ['x']", "segment 'ROI' has 1 voxel(s) left on configuration C's

@@ -52,7 +52,8 @@ def register(sub) -> None:
     add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE); given several "
                             "times, their union (--structure Lung_R --structure Lung_L)")
     p.add_argument("--v-levels", default=None, metavar="GY,GY,...",
-                   help="the V levels in Gy (default 5,13,20,30), e.g. 5,10,13,20,30,40: columns dose_v<level>_pct")
+                   help="the V levels in Gy (default 5,13,20,30), e.g. 5,10,13,20,30,40: columns dose_v<level>_pct "
+                        "(a level above --max-dose-gy, e.g. cGy, is refused)")
     p.add_argument("--case", default=None, help="case id (default: the DICOM PatientID of a DICOM CT, else the CT file name)")
     p.add_argument("-o", "--output", required=True, help="output CSV (one row)")
     p.set_defaults(func=run)
@@ -127,7 +128,7 @@ def _run(args, bar) -> int:
     from lungai.radiomics.csv_output import check_csv_name, write_csv
 
     check_csv_name(args.output)            # the arguments first: before any work (dose.csv is a table)
-    v_levels = parse_v_levels(args.v_levels) if args.v_levels else V_LEVELS
+    v_levels = parse_v_levels(args.v_levels, args.max_dose_gy) if args.v_levels else V_LEVELS
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct, args.envelope) if p]
     if args.envelope and (args.gtv or args.rtstruct):
         raise InputError("--envelope is subtracted from the lungs only without a GTV" if args.gtv else
