@@ -370,3 +370,78 @@ def test_a_refused_seg_value_is_quoted_as_typed(study, tmp_path, capsys, monkeyp
     assert rc != 0 and f"--lungs '{seg.name}#Lung, right,Lung, left': the names" in text, text
     rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{seg.name}#GTV-1", "-o", tmp_path / "h.csv", *FEW)
     assert rc != 0 and f"--lungs '{seg.name}#GTV-1' needs the right and the left lung" in text, text
+
+
+def test_a_seg_of_another_series_on_the_ct_voxels_is_noted(study, tmp_path):
+    """QA seginput64: a SEG on the CT's exact voxels and frame of reference but drawn on another CT series (its
+    ReferencedSeriesSequence: another reconstruction, a later CT registered to it - the user may have paired the wrong
+    SEG with the CT) was read without a word.  Now read as it lies, with a note naming both series and what to
+    check; the SEG of this CT series reads without it."""
+    import warnings
+
+    import pydicom
+
+    from lungai.dicom.seg import read_seg
+    from lungai.errors import InputNote
+
+    st, ct, root = study
+    m = st["masks"]
+    own = _seg(study, "own_series.seg.dcm", {"GTV-1": m["GTV"]}, {"GTV-1": "gtv_primary"})
+    ds = pydicom.dcmread(own)
+    other = "1.2.826.0.1.3680043.8.498.64064064064"
+    ds.ReferencedSeriesSequence[0].SeriesInstanceUID = other
+    moved = tmp_path / "other_series.seg.dcm"
+    ds.save_as(moved)
+    series = ct.GetMetaData("0020|000e").strip()
+    for path, noted in ((own, False), (moved, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            masks = read_seg(path, ct)
+        notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+        assert np.array_equal(sitk.GetArrayFromImage(masks["GTV-1"]) > 0, sitk.GetArrayFromImage(m["GTV"]) > 0)
+        said = [n for n in notes if "drawn on CT series" in n]
+        assert bool(said) is noted, notes
+    text = said[0]
+    assert f"{moved} was drawn on CT series {other}" in text and f"the CT given, series {series}" in text, text
+    assert "check that it is this CT's SEG" in text and "dicom-scan" in text, text
+
+
+def test_a_seg_typed_with_dot_slash_is_quoted_as_typed(study, tmp_path, capsys, monkeypatch):
+    """QA seginput64: ``--tumour ./seg.dcm#Nodule`` was quoted back as ``seg.dcm has no segment ... e.g.
+    seg.dcm#GTV-1`` (the path as Python spells it, not as typed); so were the overlapping segments of ``--mask
+    ./seg.dcm`` and the lungs of ``--lungs ./seg.dcm#GTV-1``."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m = study[0]["masks"]
+    seg = _seg(study, "dot_slash.seg.dcm", {"GTV-1": m["GTV"], "Lung_R": m["Lung_R"], "Lungs": m["Lung_R"]},
+               {"GTV-1": "gtv_primary", "Lung_R": "lung_right", "Lungs": "lungs"})
+    monkeypatch.chdir(seg.parent)
+    ct = study[0]["ct"]
+    typed = f"./{seg.name}"
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--tumour", f"{typed}#Nodule", "-o", tmp_path / "a.csv", *FEW)
+    assert rc != 0 and f"{typed} has no segment 'Nodule'" in text and f"e.g. {typed}#GTV-1" in text, text
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{typed}#GTV-1", "-o", tmp_path / "b.csv", *FEW)
+    assert rc != 0 and f"--lungs '{typed}#GTV-1' needs" in text and f"{typed}#RIGHT,LEFT" in text, text
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--mask", typed, "-o", tmp_path / "c.csv", *FEW)
+    assert rc != 0 and f"segments of {typed} overlap" in text and f"({typed}#GTV-1)" in text, text
+
+
+def test_a_manifest_mask_cell_refused_by_its_content_is_named_as_written(study, tmp_path, capsys, monkeypatch):
+    """QA seginput64: a manifest (given by its absolute path) whose mask cell ``../seg.dcm`` holds overlapping
+    segments, or ``../frac.nii.gz`` fractions, failed naming the path it is read from (``/abs/sub/../seg.dcm``),
+    not the cell as written in the manifest, as the other problems of its cells do."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m = study[0]["masks"]
+    seg = _seg(study, "overlap_cell.seg.dcm", {"GTV-1": m["GTV"], "Lung_R": m["Lung_R"], "Lungs": m["Lung_R"]},
+               {"GTV-1": "gtv_primary", "Lung_R": "lung_right", "Lungs": "lungs"})
+    monkeypatch.chdir(seg.parent)
+    sitk.WriteImage(sitk.Cast(m["GTV"], sitk.sitkFloat32) * 0.7, "frac.nii.gz")
+    manifest = (Path("sub") / "m.csv").absolute()
+    manifest.parent.mkdir(exist_ok=True)
+    ct = study[0]["ct"]
+    for cell, problem in ((f"../{seg.name}", f"segments of ../{seg.name} overlap"),
+                          ("../frac.nii.gz", "../frac.nii.gz holds non-integer values")):
+        manifest.write_text(f"case,image,mask\nP1,{ct},{cell}\n")
+        rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / f"{len(cell)}.csv", *FEW,
+                        "--workers", "0")
+        said = text.split("failed: P1: ")[1]
+        assert rc != 0 and said.startswith(problem) and "/sub/.." not in said, said
