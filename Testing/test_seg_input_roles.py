@@ -425,23 +425,67 @@ def test_a_seg_typed_with_dot_slash_is_quoted_as_typed(study, tmp_path, capsys, 
     assert rc != 0 and f"segments of {typed} overlap" in text and f"({typed}#GTV-1)" in text, text
 
 
-def test_a_manifest_mask_cell_refused_by_its_content_is_named_as_written(study, tmp_path, capsys, monkeypatch):
+def test_a_manifest_mask_cell_refused_by_its_content_is_named_as_written(study, generic_seg, tmp_path, capsys,
+                                                                        monkeypatch):
     """QA seginput64: a manifest (given by its absolute path) whose mask cell ``../seg.dcm`` holds overlapping
-    segments, or ``../frac.nii.gz`` fractions, failed naming the path it is read from (``/abs/sub/../seg.dcm``),
-    not the cell as written in the manifest, as the other problems of its cells do."""
+    segments, ``../frac.nii.gz`` fractions or ``../zero.nii.gz`` no label, failed naming the path it is read from
+    (``/abs/sub/../seg.dcm``), not the cell as written in the manifest, as the other problems of its cells do; so
+    did the note on a SEG's segments taking their roles from their codes."""
     monkeypatch.setenv("LUNGAI_PROGRESS", "off")
     m = study[0]["masks"]
     seg = _seg(study, "overlap_cell.seg.dcm", {"GTV-1": m["GTV"], "Lung_R": m["Lung_R"], "Lungs": m["Lung_R"]},
                {"GTV-1": "gtv_primary", "Lung_R": "lung_right", "Lungs": "lungs"})
     monkeypatch.chdir(seg.parent)
     sitk.WriteImage(sitk.Cast(m["GTV"], sitk.sitkFloat32) * 0.7, "frac.nii.gz")
+    sitk.WriteImage(sitk.Cast(m["GTV"], sitk.sitkUInt8) * 0, "zero.nii.gz")
     manifest = (Path("sub") / "m.csv").absolute()
     manifest.parent.mkdir(exist_ok=True)
     ct = study[0]["ct"]
+    manifest.write_text(f"case,image,tumour\nP1,{ct},../{generic_seg.name}\n")
+    rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "coded.csv", *FEW, "--workers", "0")
+    assert rc == 0 and f"../{generic_seg.name}: segments 'Segment_1' as the" in text and "/sub/.." not in text, text
     for cell, problem in ((f"../{seg.name}", f"segments of ../{seg.name} overlap"),
-                          ("../frac.nii.gz", "../frac.nii.gz holds non-integer values")):
+                          ("../frac.nii.gz", "../frac.nii.gz holds non-integer values"),
+                          ("../zero.nii.gz", "mask ../zero.nii.gz has no labelled voxel")):
         manifest.write_text(f"case,image,mask\nP1,{ct},{cell}\n")
         rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / f"{len(cell)}.csv", *FEW,
                         "--workers", "0")
         said = text.split("failed: P1: ")[1]
         assert rc != 0 and said.startswith(problem) and "/sub/.." not in said, said
+
+
+def test_a_labelmap_seg_is_read_segment_by_segment_without_its_background(study):
+    """QA seginput64: a LABELMAP SEG (DICOM's label map segmentation type, as highdicom writes it: pixel value N =
+    segment N, segment 0 the "Background") of the GTV and lungs was refused, "segment 'Background' (number 0) ...
+    could not be read as a volume ... export it again as a BINARY SEG".  Now its segments are read as a BINARY SEG's,
+    the background left out (also of the labels its segments are chosen by)."""
+    import highdicom as hd
+
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import read_seg, seg_segment_labels, segment_description
+    from lungai.io import read_mask
+
+    st, ct, root = study
+    m = st["masks"]
+    arr = {k: sitk.GetArrayFromImage(m[k]) > 0 for k in ("GTV", "Lung_R", "Lung_L")}
+    pixels = np.zeros(arr["GTV"].shape, np.uint8)
+    pixels[arr["Lung_R"]], pixels[arr["Lung_L"]], pixels[arr["GTV"]] = 2, 3, 1
+    seg = hd.seg.Segmentation(
+        source_images=ct_reference(st["ct"], image=ct).datasets, pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
+        segment_descriptions=[segment_description(1, "GTV-1", "gtv_primary"),
+                              segment_description(2, "Lung_R", "lung_right"),
+                              segment_description(3, "Lung_L", "lung_left")],
+        series_instance_uid=hd.UID(), series_number=9, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="x", manufacturer_model_name="x", software_versions="1", device_serial_number="1")
+    path = root / "labelmap.seg.dcm"
+    seg.save_as(path)
+    assert [int(d.SegmentNumber) for d in seg.SegmentSequence][0] == 0      # highdicom's background segment
+    masks = read_seg(path, ct)
+    assert list(masks) == ["GTV-1", "Lung_R", "Lung_L"] and seg_segment_labels(path) == list(masks)
+    for label, value in (("GTV-1", 1), ("Lung_R", 2), ("Lung_L", 3)):
+        assert np.array_equal(sitk.GetArrayFromImage(masks[label]) > 0, pixels == value), label
+    lungs = read_mask(path, reference=ct, select="role:lungs", lungs=True)
+    got = sitk.GetArrayFromImage(lungs)
+    assert np.array_equal(got == 1, pixels == 2) and np.array_equal(got == 2, pixels == 3)
+    assert np.array_equal(sitk.GetArrayFromImage(read_mask(f"{path}#1", reference=ct)) > 0, pixels == 1)

@@ -205,6 +205,14 @@ def quiet_highdicom():
 FRACTIONAL_THRESHOLD = 0.5
 
 
+def segments_of(ds) -> list:
+    """The segment descriptions (SegmentSequence items) of the SEG ``ds`` (a pydicom dataset or highdicom
+    Segmentation), a LABELMAP SEG's background left out: its segment number 0 (DICOM's LABELMAP segmentation type,
+    as highdicom writes it: pixel value 0, "Background") is no structure.  QA seginput64: a LABELMAP SEG of
+    LUNG1-003's GTV and lungs was refused, "segment 'Background' (number 0) ... could not be read as a volume"."""
+    return [d for d in ds.get("SegmentSequence", []) if int(getattr(d, "SegmentNumber", 1)) != 0]
+
+
 def _refuse_repeated_labels(seg, p) -> None:
     """Refuse a SEG in which two segments have one label (:func:`lungai.dicom.labels.label_key`: the spaces around it
     stripped): read by label, the last one would replace the others without a word (QA: two "GTV" segments gave the
@@ -214,7 +222,7 @@ def _refuse_repeated_labels(seg, p) -> None:
     (:func:`lungai.dicom.labels.check_case_groups`, in :func:`lungai.dicom.masks.select_segments`)."""
     from lungai.dicom.labels import label_key, repeated_labels
 
-    descs = list(seg.SegmentSequence)
+    descs = segments_of(seg)
     for same in repeated_labels(d.SegmentLabel for d in descs):
         raise InputError(
             f"{p} holds {len(same)} segments labelled {label_key(descs[same[0]].SegmentLabel)!r} (segment "
@@ -242,7 +250,7 @@ def seg_segment_labels(path) -> list[str] | None:
         return None
     from lungai.dicom.labels import label_key
 
-    return [label_key(getattr(s, "SegmentLabel", "") or "") for s in ds.get("SegmentSequence", [])]
+    return [label_key(getattr(s, "SegmentLabel", "") or "") for s in segments_of(ds)]
 
 
 # the roles a segment's terminology gives (SegmentedPropertyType, and its modifier: the laterality) where its label
@@ -283,7 +291,7 @@ def seg_code_roles(path) -> dict[str, str]:
         return {}
     ds = pydicom.dcmread(split_selector(path)[0], stop_before_pixels=True)
     out = {}
-    for desc in ds.get("SegmentSequence", []):
+    for desc in segments_of(ds):
         kind = (desc.get("SegmentedPropertyTypeCodeSequence") or [None])[0]
         if kind is None:
             continue
@@ -301,8 +309,8 @@ def with_code_roles(path, labels, mapping=None, note: bool = False, name: str | 
     (3D Slicer's default names, many tools' export) but coded as a primary neoplasm and the right lung gives its
     tumour and lungs by role, as a "GTV-1" / "Lung_R" would.  A label's own role, or the map's, is never replaced.
     ``note``: say which segments took their role from their codes (an :class:`lungai.errors.InputNote`), naming the
-    SEG ``name`` (the file as typed; by default its path).  Returns ``mapping`` itself when no role comes from the
-    codes."""
+    SEG ``name`` (by default ``path``'s file as typed, a manifest's cell as written: :func:`lungai.dicom.masks.as_typed`).
+    Returns ``mapping`` itself when no role comes from the codes."""
     from lungai.dicom.roles import ROLE_WORDS, load_mapping, normalise, structure_role
 
     user = load_mapping(mapping)
@@ -311,10 +319,10 @@ def with_code_roles(path, labels, mapping=None, note: bool = False, name: str | 
     if not coded:
         return mapping
     if note:
-        from lungai.dicom.masks import split_selector
+        from lungai.dicom.masks import as_typed, typed_file
 
         many = len(coded) > 1
-        warnings.warn(f"{split_selector(path)[0] if name is None else name}: segment{'s' if many else ''} "
+        warnings.warn(f"{as_typed(typed_file(path)) if name is None else name}: segment{'s' if many else ''} "
                       + ", ".join(f"{label!r} as the {ROLE_WORDS.get(role) or _GTV_WORDS[role]}"
                                   for label, role in coded.items())
                       + f", by {'their' if many else 'its'} segment terminology (SNOMED CT code): "
@@ -385,18 +393,22 @@ def _off_grid_error(p, ds, desc, reference_ct: sitk.Image, exc) -> InputError:
 def read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[str, sitk.Image]:
     """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
 
-    A BINARY SEG's segments are read as they are; a FRACTIONAL SEG's segment holds the voxels whose fraction is at
+    A BINARY SEG's segments are read as they are, so are a LABELMAP SEG's (its background, segment 0, left out:
+    :func:`segments_of`); a FRACTIONAL SEG's segment holds the voxels whose fraction is at
     least :data:`FRACTIONAL_THRESHOLD` (a note says so, :class:`lungai.errors.InputNote`).  The labels are the
     SegmentLabels stripped of spaces around them; two segments of one label are refused
     (:func:`_refuse_repeated_labels`).  A SEG drawn on another CT series of this frame of reference and grid is read
     with a note (:func:`_warn_other_series`).  ``name``: the SEG as the messages name it (the path as the user typed
-    it, a manifest's cell as written: :func:`lungai.io.read_mask`); by default ``path``."""
+    it: :func:`lungai.io.read_mask`); by default ``path`` - within a manifest's case its cell as written
+    (:func:`lungai.dicom.masks.as_typed`)."""
     import highdicom as hd
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from lungai.dicom.masks import as_typed
+
     p = Path(path)
-    shown = str(path) if name is None else name
+    shown = as_typed(path) if name is None else name
     if not p.is_file():
         raise InputError(f"SEG file {shown} does not exist", "give the DICOM SEG .dcm file")
     from lungai.dicom.reference import orthonormalise_frames
@@ -432,7 +444,7 @@ def read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[st
                       f"{FRACTIONAL_THRESHOLD:g} (of MaximumFractionalValue {seg.MaximumFractionalValue})",
                       InputNote, stacklevel=2)
     out = {}
-    for desc in seg.SegmentSequence:
+    for desc in segments_of(seg):
         number = int(desc.SegmentNumber)
         try:   # one segment, unstacked: a FRACTIONAL one as fractions 0..1 (highdicom cannot combine those)
             vol = seg.get_volume(segment_numbers=[number], combine_segments=False, rescale_fractional=True,

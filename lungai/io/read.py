@@ -1178,7 +1178,7 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
         from lungai.dicom.seg import with_code_roles
 
         # generic labels ("Segment_1"): the roles of the segments' terminology codes (said in a note)
-        mapping = with_code_roles(p, list(segments), mapping, note=True, name=as_typed(typed))
+        mapping = with_code_roles(typed, list(segments), mapping, note=True)
     if lungs and not chosen and len(segments) == 1:
         from lungai.dicom.roles import structure_role
 
