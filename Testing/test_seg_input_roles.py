@@ -370,3 +370,122 @@ def test_a_refused_seg_value_is_quoted_as_typed(study, tmp_path, capsys, monkeyp
     assert rc != 0 and f"--lungs '{seg.name}#Lung, right,Lung, left': the names" in text, text
     rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{seg.name}#GTV-1", "-o", tmp_path / "h.csv", *FEW)
     assert rc != 0 and f"--lungs '{seg.name}#GTV-1' needs the right and the left lung" in text, text
+
+
+def test_a_seg_of_another_series_on_the_ct_voxels_is_noted(study, tmp_path):
+    """QA seginput64: a SEG on the CT's exact voxels and frame of reference but drawn on another CT series (its
+    ReferencedSeriesSequence: another reconstruction, a later CT registered to it - the user may have paired the wrong
+    SEG with the CT) was read without a word.  Now read as it lies, with a note naming both series and what to
+    check; the SEG of this CT series reads without it."""
+    import warnings
+
+    import pydicom
+
+    from lungai.dicom.seg import read_seg
+    from lungai.errors import InputNote
+
+    st, ct, root = study
+    m = st["masks"]
+    own = _seg(study, "own_series.seg.dcm", {"GTV-1": m["GTV"]}, {"GTV-1": "gtv_primary"})
+    ds = pydicom.dcmread(own)
+    other = "1.2.826.0.1.3680043.8.498.64064064064"
+    ds.ReferencedSeriesSequence[0].SeriesInstanceUID = other
+    moved = tmp_path / "other_series.seg.dcm"
+    ds.save_as(moved)
+    series = ct.GetMetaData("0020|000e").strip()
+    for path, noted in ((own, False), (moved, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            masks = read_seg(path, ct)
+        notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+        assert np.array_equal(sitk.GetArrayFromImage(masks["GTV-1"]) > 0, sitk.GetArrayFromImage(m["GTV"]) > 0)
+        said = [n for n in notes if "drawn on CT series" in n]
+        assert bool(said) is noted, notes
+    text = said[0]
+    assert f"{moved} was drawn on CT series {other}" in text and f"the CT given, series {series}" in text, text
+    assert "check that it is this CT's SEG" in text and "dicom-scan" in text, text
+
+
+def test_a_seg_typed_with_dot_slash_is_quoted_as_typed(study, tmp_path, capsys, monkeypatch):
+    """QA seginput64: ``--tumour ./seg.dcm#Nodule`` was quoted back as ``seg.dcm has no segment ... e.g.
+    seg.dcm#GTV-1`` (the path as Python spells it, not as typed); so were the overlapping segments of ``--mask
+    ./seg.dcm`` and the lungs of ``--lungs ./seg.dcm#GTV-1``."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m = study[0]["masks"]
+    seg = _seg(study, "dot_slash.seg.dcm", {"GTV-1": m["GTV"], "Lung_R": m["Lung_R"], "Lungs": m["Lung_R"]},
+               {"GTV-1": "gtv_primary", "Lung_R": "lung_right", "Lungs": "lungs"})
+    monkeypatch.chdir(seg.parent)
+    ct = study[0]["ct"]
+    typed = f"./{seg.name}"
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--tumour", f"{typed}#Nodule", "-o", tmp_path / "a.csv", *FEW)
+    assert rc != 0 and f"{typed} has no segment 'Nodule'" in text and f"e.g. {typed}#GTV-1" in text, text
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--lungs", f"{typed}#GTV-1", "-o", tmp_path / "b.csv", *FEW)
+    assert rc != 0 and f"--lungs '{typed}#GTV-1' needs" in text and f"{typed}#RIGHT,LEFT" in text, text
+    rc, text = _run(capsys, "radiomics", "--image", ct, "--mask", typed, "-o", tmp_path / "c.csv", *FEW)
+    assert rc != 0 and f"segments of {typed} overlap" in text and f"({typed}#GTV-1)" in text, text
+
+
+def test_a_manifest_mask_cell_refused_by_its_content_is_named_as_written(study, generic_seg, tmp_path, capsys,
+                                                                        monkeypatch):
+    """QA seginput64: a manifest (given by its absolute path) whose mask cell ``../seg.dcm`` holds overlapping
+    segments, ``../frac.nii.gz`` fractions or ``../zero.nii.gz`` no label, failed naming the path it is read from
+    (``/abs/sub/../seg.dcm``), not the cell as written in the manifest, as the other problems of its cells do; so
+    did the note on a SEG's segments taking their roles from their codes."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m = study[0]["masks"]
+    seg = _seg(study, "overlap_cell.seg.dcm", {"GTV-1": m["GTV"], "Lung_R": m["Lung_R"], "Lungs": m["Lung_R"]},
+               {"GTV-1": "gtv_primary", "Lung_R": "lung_right", "Lungs": "lungs"})
+    monkeypatch.chdir(seg.parent)
+    sitk.WriteImage(sitk.Cast(m["GTV"], sitk.sitkFloat32) * 0.7, "frac.nii.gz")
+    sitk.WriteImage(sitk.Cast(m["GTV"], sitk.sitkUInt8) * 0, "zero.nii.gz")
+    manifest = (Path("sub") / "m.csv").absolute()
+    manifest.parent.mkdir(exist_ok=True)
+    ct = study[0]["ct"]
+    manifest.write_text(f"case,image,tumour\nP1,{ct},../{generic_seg.name}\n")
+    rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "coded.csv", *FEW, "--workers", "0")
+    assert rc == 0 and f"../{generic_seg.name}: segments 'Segment_1' as the" in text and "/sub/.." not in text, text
+    for cell, problem in ((f"../{seg.name}", f"segments of ../{seg.name} overlap"),
+                          ("../frac.nii.gz", "../frac.nii.gz holds non-integer values"),
+                          ("../zero.nii.gz", "mask ../zero.nii.gz has no labelled voxel")):
+        manifest.write_text(f"case,image,mask\nP1,{ct},{cell}\n")
+        rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / f"{len(cell)}.csv", *FEW,
+                        "--workers", "0")
+        said = text.split("failed: P1: ")[1]
+        assert rc != 0 and said.startswith(problem) and "/sub/.." not in said, said
+
+
+def test_a_labelmap_seg_is_read_segment_by_segment_without_its_background(study):
+    """QA seginput64: a LABELMAP SEG (DICOM's label map segmentation type, as highdicom writes it: pixel value N =
+    segment N, segment 0 the "Background") of the GTV and lungs was refused, "segment 'Background' (number 0) ...
+    could not be read as a volume ... export it again as a BINARY SEG".  Now its segments are read as a BINARY SEG's,
+    the background left out (also of the labels its segments are chosen by)."""
+    import highdicom as hd
+
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import read_seg, seg_segment_labels, segment_description
+    from lungai.io import read_mask
+
+    st, ct, root = study
+    m = st["masks"]
+    arr = {k: sitk.GetArrayFromImage(m[k]) > 0 for k in ("GTV", "Lung_R", "Lung_L")}
+    pixels = np.zeros(arr["GTV"].shape, np.uint8)
+    pixels[arr["Lung_R"]], pixels[arr["Lung_L"]], pixels[arr["GTV"]] = 2, 3, 1
+    seg = hd.seg.Segmentation(
+        source_images=ct_reference(st["ct"], image=ct).datasets, pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
+        segment_descriptions=[segment_description(1, "GTV-1", "gtv_primary"),
+                              segment_description(2, "Lung_R", "lung_right"),
+                              segment_description(3, "Lung_L", "lung_left")],
+        series_instance_uid=hd.UID(), series_number=9, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="x", manufacturer_model_name="x", software_versions="1", device_serial_number="1")
+    path = root / "labelmap.seg.dcm"
+    seg.save_as(path)
+    assert [int(d.SegmentNumber) for d in seg.SegmentSequence][0] == 0      # highdicom's background segment
+    masks = read_seg(path, ct)
+    assert list(masks) == ["GTV-1", "Lung_R", "Lung_L"] and seg_segment_labels(path) == list(masks)
+    for label, value in (("GTV-1", 1), ("Lung_R", 2), ("Lung_L", 3)):
+        assert np.array_equal(sitk.GetArrayFromImage(masks[label]) > 0, pixels == value), label
+    lungs = read_mask(path, reference=ct, select="role:lungs", lungs=True)
+    got = sitk.GetArrayFromImage(lungs)
+    assert np.array_equal(got == 1, pixels == 2) and np.array_equal(got == 2, pixels == 3)
+    assert np.array_equal(sitk.GetArrayFromImage(read_mask(f"{path}#1", reference=ct)) > 0, pixels == 1)

@@ -44,6 +44,17 @@ def split_selector(value) -> tuple[Path, str | None]:
     return Path(head), tail.strip() or None
 
 
+def typed_file(value) -> str:
+    """The file of a mask value (``FILE`` or ``FILE#PART``, :func:`split_selector`) as the user typed it, for the
+    messages that quote it (:func:`as_typed`, :func:`command_word`): ``./seg.dcm#Nodule`` -> ``./seg.dcm``, not the
+    ``seg.dcm`` of its :class:`pathlib.Path` (QA seginput64: "seg.dcm has no segment 'Nodule' ... e.g.
+    seg.dcm#GTV-1" for a value typed ``./seg.dcm#Nodule``)."""
+    text = str(value)
+    path = split_selector(text)[0]
+    head, sep, _ = text.rpartition(SELECTOR)
+    return head if sep and str(path) != str(Path(text)) else text
+
+
 def parse_spec(spec: str) -> tuple[str | None, str | None]:
     """``"role:gtv"`` -> (None, "gtv"); ``"GTV-1"`` -> ("GTV-1", None)."""
     spec = str(spec).strip()
@@ -236,11 +247,10 @@ def swapped_seg_fix(source, right: str, left: str) -> str:
     ``--lungs SEG#L,R`` - within :func:`manifest_fixes` the lungs column's cell -, or the segments renamed."""
     from lungai.dicom.seg import seg_segment_labels
 
-    path = split_selector(source)[0]
-    labels = seg_segment_labels(path) or []
+    labels = seg_segment_labels(source) or []
     numbers = {label: str(i) for i, label in enumerate(labels, start=1)}
     if right in numbers and left in numbers:
-        word = command_word(f"{path}{SELECTOR}{numbers[left]},{numbers[right]}")
+        word = command_word(f"{typed_file(source)}{SELECTOR}{numbers[left]},{numbers[right]}")
         take = ("if the segments are named the other way round, take them so, the right lung's first: "
                 + fix_words(f"--lungs {word}", f"{word} in the lungs column")
                 + f" (segment {numbers[left]} {left!r} as the right lung, {numbers[right]} {right!r} as the left), "
@@ -356,11 +366,11 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
         mask = read_mask(value, reference=ct, select=f"{ROLE_PREFIX}{role}" if role else None, mapping=mapping,
                          lungs=lungs, parts=parts, names=names)
         if role == "gtv" and part is None:
-            option = option or f"--{what}"
-            check_one_label(mask, f"{option} {as_typed(p)}", what, lambda n: (
+            option, typed = option or f"--{what}", typed_file(value)
+            check_one_label(mask, f"{option} {as_typed(typed)}", what, lambda n: (
                 f"choose the {what}'s label after '{SELECTOR}', e.g. "
-                + (f"{option} {command_word(f'{p}{SELECTOR}{n}')}" if option.startswith("--")
-                   else f"{command_word(f'{p}{SELECTOR}{n}')} in the {option} column")))
+                + (f"{option} {command_word(f'{typed}{SELECTOR}{n}')}" if option.startswith("--")
+                   else f"{command_word(f'{typed}{SELECTOR}{n}')} in the {option} column")))
         return mask
     if lungs:
         return lung_labels(rtstruct, ct, value, mapping, allow_gaps, sides=used)[0]
@@ -567,7 +577,9 @@ def lung_map_input(value, ct, rtstruct=None, option: str = "--lungs", binary: bo
             return both
     if p.is_file() or rtstruct is None:     # a file (an RTSTRUCT structure spec names the lungs themselves)
         if not binary or len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:
-            check_lung_label_map(lungs, f"{option} {as_typed(p)}", str(p), option=option if option.startswith("--") else None,
+            typed = typed_file(value)
+            check_lung_label_map(lungs, f"{option} {as_typed(typed)}", typed,
+                                 option=option if option.startswith("--") else None,
                                  **({"consequence": consequence} if consequence else {}))
     return lungs
 

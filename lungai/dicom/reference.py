@@ -112,7 +112,7 @@ def other_patient_mask(name: str, mask, ct) -> str | None:
     return f"the mask {name} is another patient's: " + "; ".join(header_mismatch(mask, ct, "CT", " (mask)"))
 
 
-def check_mask_matches_ct(path, reference: sitk.Image) -> None:
+def check_mask_matches_ct(path, reference: sitk.Image, name: str | None = None) -> None:
     """A mask image file (NIfTI / NRRD / MHA) read onto the CT ``reference``: the PatientID / FrameOfReferenceUID its
     header carries (:func:`lungai.dose.read.image_header`: the keys SimpleITK writes of an image read from DICOM; a
     NIfTI carries none) against the CT's (:func:`carried_header`), with the words of the RTDOSE / RTSTRUCT / SEG
@@ -123,10 +123,11 @@ def check_mask_matches_ct(path, reference: sitk.Image) -> None:
     with its CT (:func:`lungai.io.read_mask`: ``lungai radiomics --mask / --tumour / --lungs``, ``dose-features``,
     ``radiomics-batch``'s manifest, ``dicom-export``, ``eval-seg``, the fusion crops); a DICOM SEG / RTSTRUCT is
     checked by its own reader (:func:`lungai.dicom.rtstruct.other_ct_error`).  (QA maskpid59: an NRRD mask carrying
-    LUNG1-002's PatientID was measured on LUNG1-003's NRRD CT without a word.)"""
+    LUNG1-002's PatientID was measured on LUNG1-003's NRRD CT without a word.)  ``name``: the file as the messages
+    name it (:func:`lungai.io.read_mask`: as typed, a manifest's cell as written); by default ``path``."""
     from lungai.dose.read import image_header
 
-    name = str(path)        # the path as given: every patient's folder may hold a tumour.nrrd
+    name = str(path) if name is None else name  # the path as given: every patient's folder may hold a tumour.nrrd
     mask, ct = image_header(path), carried_header(reference)
     problem = other_patient_mask(name, mask, ct)
     if problem:

@@ -205,7 +205,15 @@ def quiet_highdicom():
 FRACTIONAL_THRESHOLD = 0.5
 
 
-def _refuse_repeated_labels(seg, p: Path) -> None:
+def segments_of(ds) -> list:
+    """The segment descriptions (SegmentSequence items) of the SEG ``ds`` (a pydicom dataset or highdicom
+    Segmentation), a LABELMAP SEG's background left out: its segment number 0 (DICOM's LABELMAP segmentation type,
+    as highdicom writes it: pixel value 0, "Background") is no structure.  QA seginput64: a LABELMAP SEG of
+    LUNG1-003's GTV and lungs was refused, "segment 'Background' (number 0) ... could not be read as a volume"."""
+    return [d for d in ds.get("SegmentSequence", []) if int(getattr(d, "SegmentNumber", 1)) != 0]
+
+
+def _refuse_repeated_labels(seg, p) -> None:
     """Refuse a SEG in which two segments have one label (:func:`lungai.dicom.labels.label_key`: the spaces around it
     stripped): read by label, the last one would replace the others without a word (QA: two "GTV" segments gave the
     second one's volume, not the union).  A SEG is read whole (its segments are chosen by label or role afterwards),
@@ -214,7 +222,7 @@ def _refuse_repeated_labels(seg, p: Path) -> None:
     (:func:`lungai.dicom.labels.check_case_groups`, in :func:`lungai.dicom.masks.select_segments`)."""
     from lungai.dicom.labels import label_key, repeated_labels
 
-    descs = list(seg.SegmentSequence)
+    descs = segments_of(seg)
     for same in repeated_labels(d.SegmentLabel for d in descs):
         raise InputError(
             f"{p} holds {len(same)} segments labelled {label_key(descs[same[0]].SegmentLabel)!r} (segment "
@@ -242,7 +250,7 @@ def seg_segment_labels(path) -> list[str] | None:
         return None
     from lungai.dicom.labels import label_key
 
-    return [label_key(getattr(s, "SegmentLabel", "") or "") for s in ds.get("SegmentSequence", [])]
+    return [label_key(getattr(s, "SegmentLabel", "") or "") for s in segments_of(ds)]
 
 
 # the roles a segment's terminology gives (SegmentedPropertyType, and its modifier: the laterality) where its label
@@ -283,7 +291,7 @@ def seg_code_roles(path) -> dict[str, str]:
         return {}
     ds = pydicom.dcmread(split_selector(path)[0], stop_before_pixels=True)
     out = {}
-    for desc in ds.get("SegmentSequence", []):
+    for desc in segments_of(ds):
         kind = (desc.get("SegmentedPropertyTypeCodeSequence") or [None])[0]
         if kind is None:
             continue
@@ -294,14 +302,15 @@ def seg_code_roles(path) -> dict[str, str]:
     return out
 
 
-def with_code_roles(path, labels, mapping=None, note: bool = False) -> dict | None:
+def with_code_roles(path, labels, mapping=None, note: bool = False, name: str | None = None) -> dict | None:
     """``mapping`` (a ``--structure-map``: None, a dict or its file) with the role of each of ``labels`` (the SEG's
     SegmentLabels) that has none by its label (:func:`lungai.dicom.roles.structure_role`, the map's line first) but
     one by its terminology codes (:func:`seg_code_roles`): a SEG whose segments are labelled "Segment_1", "Segment_2"
     (3D Slicer's default names, many tools' export) but coded as a primary neoplasm and the right lung gives its
     tumour and lungs by role, as a "GTV-1" / "Lung_R" would.  A label's own role, or the map's, is never replaced.
-    ``note``: say which segments took their role from their codes (an :class:`lungai.errors.InputNote`).  Returns
-    ``mapping`` itself when no role comes from the codes."""
+    ``note``: say which segments took their role from their codes (an :class:`lungai.errors.InputNote`), naming the
+    SEG ``name`` (by default ``path``'s file as typed, a manifest's cell as written: :func:`lungai.dicom.masks.as_typed`).
+    Returns ``mapping`` itself when no role comes from the codes."""
     from lungai.dicom.roles import ROLE_WORDS, load_mapping, normalise, structure_role
 
     user = load_mapping(mapping)
@@ -310,10 +319,10 @@ def with_code_roles(path, labels, mapping=None, note: bool = False) -> dict | No
     if not coded:
         return mapping
     if note:
-        from lungai.dicom.masks import split_selector
+        from lungai.dicom.masks import as_typed, typed_file
 
         many = len(coded) > 1
-        warnings.warn(f"{split_selector(path)[0]}: segment{'s' if many else ''} "
+        warnings.warn(f"{as_typed(typed_file(path)) if name is None else name}: segment{'s' if many else ''} "
                       + ", ".join(f"{label!r} as the {ROLE_WORDS.get(role) or _GTV_WORDS[role]}"
                                   for label, role in coded.items())
                       + f", by {'their' if many else 'its'} segment terminology (SNOMED CT code): "
@@ -332,7 +341,32 @@ def _pixel_spacing(ds) -> tuple | None:
     return None
 
 
-def _off_grid_error(p: Path, ds, desc, reference_ct: sitk.Image, exc) -> InputError:
+def _drawn_on(ds, reference_ct: sitk.Image) -> tuple[list[str], str | None]:
+    """(the CT series the SEG ``ds`` references, its ReferencedSeriesSequence; the SeriesInstanceUID of the CT
+    ``reference_ct``, None when it carries none: not read from DICOM)."""
+    referenced = [str(s.SeriesInstanceUID) for s in ds.get("ReferencedSeriesSequence", []) if "SeriesInstanceUID" in s]
+    series = reference_ct.GetMetaData("0020|000e").strip() if reference_ct.HasMetaDataKey("0020|000e") else None
+    return referenced, series
+
+
+def _warn_other_series(name: str, ds, reference_ct: sitk.Image) -> None:
+    """A SEG in the CT's frame of reference and on its voxels, but drawn on another CT series (its
+    ReferencedSeriesSequence): read onto this CT as it lies, with a note (:class:`lungai.errors.InputNote`) naming
+    both series and what to check - the user may have paired this CT with the SEG of another one (another
+    reconstruction of the same scan, a later CT registered to it), whose segments need not fit this CT's anatomy.
+    The RTSTRUCT's reader says the same of a structure set (:func:`lungai.dicom.rtstruct.read_rtstruct`).  QA
+    seginput64: such a SEG was read without a word."""
+    referenced, series = _drawn_on(ds, reference_ct)
+    if not series or not referenced or series in referenced:
+        return
+    warnings.warn(f"the SEG {name} was drawn on CT series {', '.join(referenced)} (its referenced series), not on "
+                  f"the CT given, series {series}: the same frame of reference and voxel grid, so its segments are "
+                  "read onto this CT as they lie; check that it is this CT's SEG (the SEG of another reconstruction "
+                  "or a later CT of the patient need not fit this CT's anatomy; `lungai dicom-scan FOLDER` pairs "
+                  "each SEG with the CT series it references)", InputNote, stacklevel=4)
+
+
+def _off_grid_error(p, ds, desc, reference_ct: sitk.Image, exc) -> InputError:
     """Why a SEG's segment (in the CT's frame of reference) cannot be read onto the CT's voxels, in the words of
     both grids - the SEG's frames (Rows x Columns, PixelSpacing) against the CT's slices - and the CT series the SEG
     was drawn on when it is another one, with how to resample it; not highdicom's bare "Non-integer scale factor
@@ -347,8 +381,7 @@ def _off_grid_error(p: Path, ds, desc, reference_ct: sitk.Image, exc) -> InputEr
              + f", the CT's slices {size[0]} x {size[1]} of {spacing[0]:.4g} x {spacing[1]:.4g} mm"
              if "Rows" in ds and "Columns" in ds and not same else
              f": its frames lie off the CT's slices or pixel centres ({exc})")
-    referenced = [str(s.SeriesInstanceUID) for s in ds.get("ReferencedSeriesSequence", []) if "SeriesInstanceUID" in s]
-    series = reference_ct.GetMetaData("0020|000e").strip() if reference_ct.HasMetaDataKey("0020|000e") else None
+    referenced, series = _drawn_on(ds, reference_ct)
     drawn = (f"; the SEG was drawn on the CT series {', '.join(referenced)} (same frame of reference), not on this "
              f"CT's series {series}" if series and referenced and series not in referenced else "")
     return InputError(f"segment {str(desc.SegmentLabel).strip()!r} of {p} is not on the CT's voxel grid{grids}{drawn}",
@@ -357,20 +390,27 @@ def _off_grid_error(p: Path, ds, desc, reference_ct: sitk.Image, exc) -> InputEr
                       "labelmap with this CT as the reference volume, then export a DICOM SEG of this CT)")
 
 
-def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
+def read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[str, sitk.Image]:
     """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
 
-    A BINARY SEG's segments are read as they are; a FRACTIONAL SEG's segment holds the voxels whose fraction is at
+    A BINARY SEG's segments are read as they are, so are a LABELMAP SEG's (its background, segment 0, left out:
+    :func:`segments_of`); a FRACTIONAL SEG's segment holds the voxels whose fraction is at
     least :data:`FRACTIONAL_THRESHOLD` (a note says so, :class:`lungai.errors.InputNote`).  The labels are the
     SegmentLabels stripped of spaces around them; two segments of one label are refused
-    (:func:`_refuse_repeated_labels`)."""
+    (:func:`_refuse_repeated_labels`).  A SEG drawn on another CT series of this frame of reference and grid is read
+    with a note (:func:`_warn_other_series`).  ``name``: the SEG as the messages name it (the path as the user typed
+    it: :func:`lungai.io.read_mask`); by default ``path`` - within a manifest's case its cell as written
+    (:func:`lungai.dicom.masks.as_typed`)."""
     import highdicom as hd
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from lungai.dicom.masks import as_typed
+
     p = Path(path)
+    shown = as_typed(path) if name is None else name
     if not p.is_file():
-        raise InputError(f"SEG file {p} does not exist", "give the DICOM SEG .dcm file")
+        raise InputError(f"SEG file {shown} does not exist", "give the DICOM SEG .dcm file")
     from lungai.dicom.reference import orthonormalise_frames
 
     try:
@@ -379,7 +419,7 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         orthonormalise_frames(ds, reference_ct.GetSpacing()[2])
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
     except (InvalidDicomError, ValueError, AttributeError) as exc:
-        raise InputError(f"{p} is not a readable DICOM SEG ({exc})",
+        raise InputError(f"{shown} is not a readable DICOM SEG ({exc})",
                          "give a DICOM Segmentation (modality SEG)") from exc
     from lungai.dicom.labels import label_key
     from lungai.dicom.rtstruct import FRAME_OF_REFERENCE_TAG
@@ -388,29 +428,29 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         if str(seg.FrameOfReferenceUID) != reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG):
             from lungai.dicom.rtstruct import other_ct_error
 
-            raise other_ct_error(p, ds, str(seg.FrameOfReferenceUID),
+            raise other_ct_error(shown, ds, str(seg.FrameOfReferenceUID),
                                  reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG), reference_ct, kind="SEG")
     else:   # a NIfTI / NRRD / MHA CT: its PatientID at most to compare - said, as for an RTSTRUCT (QA: silent)
         from lungai.dicom.rtstruct import check_unlinked_ct
 
-        check_unlinked_ct(p, ds, reference_ct, kind="SEG")
+        check_unlinked_ct(shown, ds, reference_ct, kind="SEG")
     template = sitk.Image(reference_ct.GetSize(), sitk.sitkUInt8)
     template.CopyInformation(reference_ct)
     ref_vol = hd.Volume.from_simpleitk(template)
-    _refuse_repeated_labels(seg, p)
+    _refuse_repeated_labels(seg, shown)
     fractional = str(getattr(seg, "SegmentationType", "")).upper() == "FRACTIONAL"
     if fractional:
-        warnings.warn(f"{p} is a FRACTIONAL SEG: a voxel is in a segment where its fraction is at least "
+        warnings.warn(f"{shown} is a FRACTIONAL SEG: a voxel is in a segment where its fraction is at least "
                       f"{FRACTIONAL_THRESHOLD:g} (of MaximumFractionalValue {seg.MaximumFractionalValue})",
                       InputNote, stacklevel=2)
     out = {}
-    for desc in seg.SegmentSequence:
+    for desc in segments_of(seg):
         number = int(desc.SegmentNumber)
         try:   # one segment, unstacked: a FRACTIONAL one as fractions 0..1 (highdicom cannot combine those)
             vol = seg.get_volume(segment_numbers=[number], combine_segments=False, rescale_fractional=True,
                                  dtype=np.float32 if fractional else np.uint8)
         except (ValueError, RuntimeError, KeyError, AttributeError) as exc:
-            raise InputError(f"segment {desc.SegmentLabel!r} (number {number}) of {p} could not be read as a "
+            raise InputError(f"segment {desc.SegmentLabel!r} (number {number}) of {shown} could not be read as a "
                              f"volume ({exc})", "give a DICOM SEG of the CT's slices (one frame per CT slice, as "
                              "3D Slicer or highdicom write it), or export it again as a BINARY SEG") from exc
         inside_mask = vol.array[..., 0] >= FRACTIONAL_THRESHOLD if fractional else vol.array[..., 0] > 0
@@ -419,12 +459,13 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         try:
             vol = vol.match_geometry(ref_vol)
         except (ValueError, RuntimeError) as exc:
-            raise _off_grid_error(p, ds, desc, reference_ct, exc) from exc
+            raise _off_grid_error(shown, ds, desc, reference_ct, exc) from exc
         if int((vol.array > 0).sum()) != inside:   # match_geometry crops: a segment partly off the CT
-            raise InputError(f"segment {desc.SegmentLabel!r} of {p} lies partly off the CT",
+            raise InputError(f"segment {desc.SegmentLabel!r} of {shown} lies partly off the CT",
                              "give the SEG made on this CT series (same frame of reference, same slices)")
         mask = sitk.Cast(vol.to_simpleitk() > 0, sitk.sitkUInt8)
         mask.CopyInformation(reference_ct)
         out[label_key(desc.SegmentLabel)] = mask
+    _warn_other_series(shown, ds, reference_ct)     # on this CT's voxels, but drawn on another series
     return out
 

@@ -1034,42 +1034,46 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     a DICOM SEG read as one 0/1 mask): filled with {SegmentLabel: 0/1 mask} of each segment it was made of (``lungai
     dicom-export`` writes each GTV under its own name: :func:`lungai.dicom.export.tumour_parts`).
     """
-    from lungai.dicom.masks import SELECTOR, as_typed, command_word, split_selector
+    from lungai.dicom.masks import SELECTOR, as_typed, command_word, split_selector, typed_file
 
+    # the file as the messages name it: as typed (./seg.dcm, not seg.dcm), a manifest's cell as written (its
+    # relative cell, not the path it is read from: QA seginput64)
+    typed = typed_file(path)
+    shown = as_typed(typed)
     path, part = split_selector(path)
     modality = _dicom_modality(path)
     if modality in ("SEG", "RTSTRUCT"):
         return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None,
-                                names=names, parts=parts)
+                                names=names, parts=parts, typed=typed)
     img = read_image(path)
     if reference is not None:       # another patient's mask (its header's PatientID), said before its grid
         from lungai.dicom.reference import check_mask_matches_ct
 
-        check_mask_matches_ct(path, reference)
+        check_mask_matches_ct(path, reference, name=shown)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
-        check_finite(img, str(path), "label mask", LABEL_MAP_FIX)      # NaN said as NaN, not as "non-integer"
+        check_finite(img, shown, "label mask", LABEL_MAP_FIX)      # NaN said as NaN, not as "non-integer"
         arr = sitk.GetArrayViewFromImage(img)
         if (arr != arr.round()).any():
-            raise InputError(f"{path} holds non-integer values (e.g. a blurred or linearly resampled mask, or a "
+            raise InputError(f"{shown} holds non-integer values (e.g. a blurred or linearly resampled mask, or a "
                              "probability map), so it is not a label mask", NON_INTEGER_MASK_FIX)
     if img.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkUInt16):
-        _check_label_range(img, path)
+        _check_label_range(img, shown)
         img = sitk.Cast(img, sitk.sitkUInt16)
     if reference is not None:
-        img = on_grid(reference, img, what=f"mask {path}")   # the same voxels in another order: reoriented
+        img = on_grid(reference, img, what=f"mask {shown}")   # the same voxels in another order: reoriented
     if part is not None and lungs:
-        return _lung_labels_of(img, path, part)
+        return _lung_labels_of(img, typed, part)
     if part is not None:
         labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
         wanted = [w.strip() for w in part.split(",")]      # FILE#1,2: the union of labels 1 and 2 (several GTVs)
         for w in wanted:
             if not w.isdigit() or int(w) not in labels:
-                raise InputError(f"{as_typed(path)} has no label {w!r}; its labels: "
+                raise InputError(f"{shown} has no label {w!r}; its labels: "
                                  f"{', '.join(map(str, labels)) or 'none'}",
                                  f"choose one of its labels after '{SELECTOR}', e.g. "
-                                 f"{command_word(f'{path}{SELECTOR}{labels[0] if labels else 1}')}"
+                                 f"{command_word(f'{typed}{SELECTOR}{labels[0] if labels else 1}')}"
                                  + (", or several joined as one structure, e.g. "
-                                    + command_word(f"{path}{SELECTOR}{','.join(map(str, labels[:2]))}")
+                                    + command_word(f"{typed}{SELECTOR}{','.join(map(str, labels[:2]))}")
                                     if len(labels) > 1 else ""))   # one label: nothing to join
         arr = np.isin(sitk.GetArrayViewFromImage(img), [int(w) for w in wanted]).astype(np.uint8)
         out = sitk.GetImageFromArray(arr)
@@ -1081,9 +1085,9 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
 MAX_LABEL = 65535   # label maps are read as unsigned 16-bit
 
 
-def _check_label_range(img: sitk.Image, path: Path) -> None:
+def _check_label_range(img: sitk.Image, path) -> None:
     """Refuse label values outside 0..65535: the cast to 16 bits would wrap them onto other labels
-    (65537 -> 1, -1 -> 65535) without a word."""
+    (65537 -> 1, -1 -> 65535) without a word.  ``path``: the file as the messages name it (as typed)."""
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path} has {img.GetNumberOfComponentsPerPixel()} components per voxel, so it is not a "
                          "label mask", "give a single-component label map (0 = background, 1, 2, ... = structures)")
@@ -1103,9 +1107,10 @@ def _check_label_range(img: sitk.Image, path: Path) -> None:
                          f"{MAX_LABEL} if it uses larger or negative values")
 
 
-def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:
+def _lung_labels_of(img: sitk.Image, path: str, part: str) -> sitk.Image:
     """``labels.nii.gz#R,L`` as a lung label map: label R -> 1 (right lung), label L -> 2 (left lung).  One label
-    (``#N``) is refused: it would be taken as the right lung whatever side it is."""
+    (``#N``) is refused: it would be taken as the right lung whatever side it is.  ``path``: the file as typed
+    (:func:`lungai.dicom.masks.typed_file`)."""
     from lungai.dicom.masks import SELECTOR, as_typed, command_word, fix_words, lung_label_map
 
     labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
@@ -1124,7 +1129,8 @@ def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:
         raise InputError(f"{as_typed(path)} has no label {bad[0]!r}; {known}", fix)
     right, left = (int(q) for q in parts)
     if right == left:
-        raise InputError(f"{option} {path}{SELECTOR}{part}: the right and the left lung have the same label", fix)
+        raise InputError(f"{option} {as_typed(f'{path}{SELECTOR}{part}')}: the right and the left lung have the same "
+                         "label", fix)
     return lung_label_map(img == right, img == left)
 
 
@@ -1153,21 +1159,26 @@ def _dicom_modality(p: Path) -> str | None:
 
 def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, select: str | None = None, mapping=None,
                      lungs: bool = False, chosen: bool = False, names: dict | None = None,
-                     parts: dict | None = None) -> sitk.Image:
+                     parts: dict | None = None, typed: str | None = None) -> sitk.Image:
+    """``typed``: the file as the user typed it (:func:`lungai.dicom.masks.typed_file`; default ``p``), as the
+    messages name it - a manifest's cell as written (:func:`lungai.dicom.masks.as_typed`)."""
+    from lungai.dicom.masks import SELECTOR, as_typed, command_word, fix_words, select_segments
+
+    typed = str(p) if typed is None else typed
     if modality == "RTSTRUCT":
-        raise InputError(f"{p} is an RTSTRUCT (contours), not a mask image", RTSTRUCT_AS_MASK_FIX)
+        raise InputError(f"{as_typed(typed)} is an RTSTRUCT (contours), not a mask image", RTSTRUCT_AS_MASK_FIX)
     if reference is None:
-        raise InputError(f"{p} is a DICOM SEG: it can only be read onto its CT's grid", "give the CT as well")
-    from lungai.dicom.masks import SELECTOR, command_word, fix_words, select_segments
+        raise InputError(f"{as_typed(typed)} is a DICOM SEG: it can only be read onto its CT's grid",
+                         "give the CT as well")
     from lungai.dicom.seg import read_seg
 
-    segments = read_seg(p, reference)
+    segments = read_seg(p, reference, name=as_typed(typed))
     names = {} if names is None else names
     if select is not None and (lungs or chosen or len(segments) > 1):
         from lungai.dicom.seg import with_code_roles
 
         # generic labels ("Segment_1"): the roles of the segments' terminology codes (said in a note)
-        mapping = with_code_roles(p, list(segments), mapping, note=True)
+        mapping = with_code_roles(typed, list(segments), mapping, note=True)
     if lungs and not chosen and len(segments) == 1:
         from lungai.dicom.roles import structure_role
 
@@ -1183,7 +1194,7 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
             return img
     if select is not None and (chosen or len(segments) > 1):
         sides: list = []
-        mask, used = select_segments(segments, select, mapping, lungs, source=str(p), sides=sides)
+        mask, used = select_segments(segments, select, mapping, lungs, source=typed, sides=sides)
         if lungs and sides:     # the right and the left lung's segments, for the messages about them
             names.update({1: "+".join(sides[0]), 2: "+".join(sides[1])})
         elif lungs:             # one segment of both lungs ("Lungs", dicom-export's), as a binary lung map
@@ -1199,11 +1210,11 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
     for number, (label, mask) in enumerate(segments.items(), start=1):
         arr = sitk.GetArrayViewFromImage(mask) > 0
         if (labels[arr] > 0).any():
-            raise InputError(f"segments of {p} overlap ({', '.join(segments)}), so they cannot form one "
-                             "label map",
+            raise InputError(f"segments of {as_typed(typed)} overlap ({', '.join(segments)}), so they cannot form "
+                             "one label map",
                              f"choose what to use after '{SELECTOR}': a segment by label "
-                             f"({command_word(f'{p}{SELECTOR}{next(iter(segments))}')}) or the segments of a role "
-                             f"({command_word(f'{p}{SELECTOR}role:gtv')}); "
+                             f"({command_word(f'{typed}{SELECTOR}{next(iter(segments))}')}) or the segments of a "
+                             f"role ({command_word(f'{typed}{SELECTOR}role:gtv')}); "
                              + fix_words("--tumour, --gtv and --lungs take the segments of their role by themselves",
                                          "the tumour and lungs columns take the segments of their role by "
                                          "themselves"))

@@ -171,13 +171,15 @@ def segments_from_mask_file(path, reference: sitk.Image, labels=None, errors: di
     gets those segments (for :func:`lungai.radiomics.extract.extract`'s lung grid), and their sides are checked as
     a named right / left lung's (QA segfollow63: a SEG's "Segment_2" / "Segment_3" coded as the right / left lung was
     computed on the CT's grid, "Lung_R" / "Lung_L" on the 2 mm lung grid)."""
+    from lungai.dicom.masks import as_typed, typed_file
     from lungai.io import read_mask
 
     seg_names: dict = {}
     mask = read_mask(path, reference=reference, names=seg_names)
     mapping = _code_mapping(path, seg_names.values(), note=True) if seg_names else None
+    # the file as typed, a manifest's cell as written (QA seginput64: "mask /abs/sub/../zero.nrrd has no labelled ...")
     out = segments_from_labels(mask, reference, named_labels(labels, seg_names), errors=errors,
-                               what=f"mask {path}", absent=absent, mapping=mapping)
+                               what=f"mask {as_typed(typed_file(path))}", absent=absent, mapping=mapping)
     if lung_names is not None and mapping:
         lung_names.extend(coded_lungs(path, out, mapping))
     return out
