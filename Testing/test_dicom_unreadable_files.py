@@ -324,3 +324,16 @@ def test_an_explicit_vr_rtstruct_cut_between_its_contour_items_is_truncated_not_
     (summary,) = [line for line in out.splitlines() if line.startswith("P1:")]
     assert "0 RTSTRUCT" in summary and "RTSTRUCT there but unreadable (truncated)" in summary, summary
     assert "an RTSTRUCT cut short inside its ROIContourSequence (its contours)" in out, out
+
+
+def test_a_truncated_rtdose_is_named_not_missing_in_patients_csv(export, tmp_path):
+    """An RTDOSE cut short in its header (after its Modality): patients.csv's rtdose cell names it with the fix,
+    ``missing`` does not list it and dose_features says why there are none (before: "missing RTDOSE", "no")."""
+    root = _p1(export, tmp_path)
+    (rd,) = (root / "P1" / "RTDOSE").glob("*.dcm")
+    rd.write_bytes(rd.read_bytes()[:rd.read_bytes().index(SERIES_UID, 132)])
+    _, inv = plan_cohort(root)
+    row = inv.iloc[0]
+    assert row["missing"] == "" and row["rtdose"] == f"{rd.relative_to(root).as_posix()} (truncated: re-export it)", \
+        (row["missing"], row["rtdose"])
+    assert row["dose_features"] == "no (RTDOSE truncated: re-export it)", row["dose_features"]

@@ -428,7 +428,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      "dose_features": (f"no ({dose_problem}: fails)" if error or (len(rtstructs) > 1 and dose_files)
                                        else "yes" if dose_files and st.ct else
                                        f"no ({OTHER_FRAME_DOSE})" if dose_elsewhere else
-                                       f"no ({FRAMELESS_DOSE_ROW})" if dose_unmatched else "no"),
+                                       f"no ({FRAMELESS_DOSE_ROW})" if dose_unmatched else
+                                       "no (RTDOSE truncated: re-export it)" if st.truncated.get("RTDOSE") else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
