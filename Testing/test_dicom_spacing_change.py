@@ -152,7 +152,7 @@ def test_an_rtstruct_cut_after_its_modality_is_a_file_cut_short_not_frameless(ex
     _, inv = plan_cohort(root)
     row = inv.iloc[0]
     assert "WARNING: no readable RTSTRUCT" in row["notes"] and "FrameOfReferenceUID" not in row["notes"], row["notes"]
-    assert "unreadable file may be its RTSTRUCT" in row["tumour_from"], row["tumour_from"]
+    assert "its RTSTRUCT is truncated" in row["tumour_from"], row["tumour_from"]
     # given by name (--rtstruct FILE): refused as truncated - before, "carries no FrameOfReferenceUID", then "holds: no
     # structures"
     from lungai.dicom.rtstruct import read_structures

@@ -201,3 +201,139 @@ def test_an_rtstruct_cut_before_its_modality_stays_missing(export, tmp_path, cap
     main(["dicom-scan", str(root)])
     (summary,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("P1:")]
     assert "missing RTSTRUCT" in summary and "RTSTRUCT there but unreadable" not in summary, summary
+
+
+# an RTSTRUCT cut inside one of its sequences (any interrupted copy of a structure set past its first ~1 kB): the
+# element it ends in, found by its tag (group, element little endian) and cut a few bytes into its value
+REFERENCES = b"\x06\x30\x10\x00"      # (3006,0010) ReferencedFrameOfReferenceSequence
+CONTOURS = b"\x06\x30\x39\x00"        # (3006,0039) ROIContourSequence
+INSIDE = pytest.mark.parametrize("tag", [REFERENCES, CONTOURS], ids=["inside-references", "inside-contours"])
+
+
+def _cut_inside(export, tmp_path, tag: bytes) -> tuple[Path, Path]:
+    """P1 with its RTSTRUCT cut 40 bytes into the value of its top-level element ``tag`` (a sequence)."""
+    root = _p1(export, tmp_path)
+    (rs,) = (root / "P1" / "RTSTRUCT").glob("*.dcm")
+    data = rs.read_bytes()
+    rs.write_bytes(data[:data.index(tag, 132) + 12 + 40])     # tag, explicit VR SQ header (12 bytes), 40 bytes
+    return root, rs
+
+
+@pytest.mark.parametrize("cut", ["before-frame", "inside-references", "inside-contours"])
+def test_a_truncated_rtstruct_is_not_missing_in_the_json_nor_in_patients_csv(export, tmp_path, capsys, cut):
+    """An RTSTRUCT there but cut short is named truncated, with its file and the fix, not listed as missing.  QA
+    dicommiss64 on LUNG1-003 (its RTSTRUCT cut short): ``dicom-scan --json``'s "missing" and cohort's patients.csv
+    ``missing`` column said RTSTRUCT (the patients.csv ``rtstruct`` cell empty) although the summary line said it
+    "there but unreadable (truncated)"; cut inside its ReferencedFrameOfReferenceSequence or its contours the
+    summary said "missing RTSTRUCT" too."""
+    import json
+
+    from lungai.cli import main
+
+    root, rs = (_cut_after_modality(export, tmp_path, b"\x06\x30\x10\x00") if cut == "before-frame"
+                else _cut_inside(export, tmp_path, REFERENCES if cut == "inside-references" else CONTOURS))
+    under = rs.relative_to(root).as_posix()
+    out = tmp_path / "scan.json"
+    main(["dicom-scan", str(root), "--json", str(out)])
+    (summary,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("P1:")]
+    assert "missing RTSTRUCT" not in summary and "RTSTRUCT there but unreadable (truncated)" in summary, summary
+    (entry,) = json.loads(out.read_text())
+    assert "RTSTRUCT" not in entry["missing"], entry
+    assert entry["truncated"] == {"RTSTRUCT": [str(rs)]}, entry
+    _, inv = plan_cohort(root)
+    row = inv.iloc[0]
+    assert "RTSTRUCT" not in row["missing"], row["missing"]
+    assert row["rtstruct"] == f"{under} (truncated: re-export it)", row["rtstruct"]
+    assert f"WARNING: no readable RTSTRUCT: its RTSTRUCT {under} could not be read as DICOM (truncated)" \
+        in row["notes"], row["notes"]
+    assert "its RTSTRUCT is truncated" in row["tumour_from"], row["tumour_from"]
+
+
+def test_another_patients_truncated_rtstruct_leaves_this_one_missing(export, tmp_path):
+    """A flat folder of two patients (the cut file attached to both, either may own it): the PatientID in the cut
+    file's header tells whose RTSTRUCT it is - the other patient's RTSTRUCT stays missing."""
+    root, rs = _cut_inside(export, tmp_path, CONTOURS)
+    ds = pydicom.dcmread(_ct_slices(root / "P1")[0], stop_before_pixels=True)
+    assert ds.PatientID == "P1"
+    from lungai.dicom.discover import Study
+
+    other = Study(patient_id="P2", study_uid="", frame_of_reference_uid=None, unreadable=[rs])
+    mine = Study(patient_id="P1", study_uid="", frame_of_reference_uid=None, unreadable=[rs])
+    assert "RTSTRUCT" in other.missing and other.truncated == {}
+    assert "RTSTRUCT" not in mine.missing and mine.truncated == {"RTSTRUCT": [rs]}
+
+
+@INSIDE
+def test_an_rtstruct_cut_inside_a_sequence_is_named_with_where_it_ends(export, tmp_path, capsys, tag):
+    """Cut inside its ReferencedFrameOfReferenceSequence (QA dicommiss64: LUNG1-003's RTSTRUCT cut at 1300 or 5000
+    bytes) or its contours: pydicom's header read fails, so the file was of no known kind - "truncated or damaged;
+    it may be this patient's RTSTRUCT, RTDOSE or CT slice".  Now: an RTSTRUCT, where it ends, and the fix."""
+    from lungai.cli import main
+
+    root, rs = _cut_inside(export, tmp_path, tag)
+    under = rs.relative_to(root).as_posix()
+    main(["dicom-scan", str(root)])
+    out = capsys.readouterr().out
+    where = ("inside its ReferencedFrameOfReferenceSequence (the frame of reference and CT series its contours are "
+             "drawn on)" if tag == REFERENCES else "inside its ROIContourSequence (its contours)")
+    assert (f"1 file could not be read as DICOM: {under} (truncated: an RTSTRUCT cut short {where}, so none of its "
+            "structures can be read); re-export it from the planning system or PACS") in out, out
+
+
+@INSIDE
+def test_reading_an_rtstruct_cut_inside_a_sequence_says_it_is_truncated(export, tmp_path, tag):
+    """``--rtstruct FILE`` of such a file (the fix of the folder's refusal: give it alone): before, "is not a readable
+    DICOM file (No tag to read at file position 514)", fix "give the RTSTRUCT .dcm file" - the file given."""
+    from lungai.dicom.rtstruct import list_structures
+
+    _, rs = _cut_inside(export, tmp_path, tag)
+    with pytest.raises(InputError) as exc:
+        list_structures(rs)
+    assert f"the RTSTRUCT {rs} is truncated: it ends after {rs.stat().st_size} bytes, inside its " \
+        f"{'ReferencedFrameOfReferenceSequence' if tag == REFERENCES else 'ROIContourSequence'}" in exc.value.problem, \
+        exc.value.problem
+    assert exc.value.fix.startswith("re-export the RTSTRUCT from the planning system"), exc.value.fix
+
+
+def test_an_explicit_vr_rtstruct_cut_between_its_contour_items_is_truncated_not_one_structure_less(export, tmp_path,
+                                                                                                     capsys):
+    """An explicit VR RTSTRUCT (sequences of defined length, as pydicom and many planning systems write them) cut
+    after its second ROIContourSequence item: pydicom reads it without an error, its last structure's contours gone.
+    QA dicommiss64: before, dicom-scan listed "1 RTSTRUCT" and read_structures gave Lung_L without contours (cut
+    inside an item: an AttributeError traceback); now the file is named truncated, where it ends and the fix."""
+    import struct
+
+    from lungai.cli import main
+    from lungai.dicom.rtstruct import contoured_structures
+
+    root = _p1(export, tmp_path)
+    (rs,) = (root / "P1" / "RTSTRUCT").glob("*.dcm")
+    data = rs.read_bytes()
+    assert pydicom.dcmread(rs).file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    at = data.index(CONTOURS, 132) + 12             # the first item: tag, explicit VR SQ header (12 bytes)
+    for _ in range(2):                              # past the first two items (GTV, Lung_R): tag, length, value
+        assert data[at:at + 4] == b"\xfe\xff\x00\xe0"
+        at += 8 + struct.unpack("<I", data[at + 4:at + 8])[0]
+    rs.write_bytes(data[:at])
+    with pytest.raises(InputError) as exc:
+        contoured_structures(rs)
+    assert f"is truncated: it ends after {at} bytes, inside its ROIContourSequence (its contours)" in \
+        exc.value.problem, exc.value.problem
+    main(["dicom-scan", str(root)])
+    out = capsys.readouterr().out
+    (summary,) = [line for line in out.splitlines() if line.startswith("P1:")]
+    assert "0 RTSTRUCT" in summary and "RTSTRUCT there but unreadable (truncated)" in summary, summary
+    assert "an RTSTRUCT cut short inside its ROIContourSequence (its contours)" in out, out
+
+
+def test_a_truncated_rtdose_is_named_not_missing_in_patients_csv(export, tmp_path):
+    """An RTDOSE cut short in its header (after its Modality): patients.csv's rtdose cell names it with the fix,
+    ``missing`` does not list it and dose_features says why there are none (before: "missing RTDOSE", "no")."""
+    root = _p1(export, tmp_path)
+    (rd,) = (root / "P1" / "RTDOSE").glob("*.dcm")
+    rd.write_bytes(rd.read_bytes()[:rd.read_bytes().index(SERIES_UID, 132)])
+    _, inv = plan_cohort(root)
+    row = inv.iloc[0]
+    assert row["missing"] == "" and row["rtdose"] == f"{rd.relative_to(root).as_posix()} (truncated: re-export it)", \
+        (row["missing"], row["rtdose"])
+    assert row["dose_features"] == "no (RTDOSE truncated: re-export it)", row["dose_features"]

@@ -84,7 +84,10 @@ def run_scan(args) -> int:
                         "description": st.ct.description}
                  if st.ct else None,
                  "rtstruct": [str(p) for p in st.rtstruct], "rtdose": [str(p) for p in st.rtdose],
-                 "seg": [str(p) for p in st.seg], "missing": st.missing, "notes": st.notes,
+                 "seg": [str(p) for p in st.seg], "missing": st.missing,
+                 # an RTSTRUCT / RTDOSE there but cut short: named with its files, not "missing" (re-export it)
+                 "truncated": {kind: [str(p) for p in files] for kind, files in st.truncated.items()},
+                 "notes": st.notes,
                  "unreadable": [str(p) for p in st.unreadable]}
         for note in st.notes:       # a file that could not be read (an RTSTRUCT missed?) is a warning
             print(f"  {'warning' if UNREADABLE in note else 'note'}: {note}")

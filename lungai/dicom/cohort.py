@@ -233,6 +233,7 @@ def ct_orientation(job) -> str | None:
 AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
 FAILED_DOSE = "no (planned, but the patient failed: see errors.csv)"    # patients.csv once a planned patient fails
 UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # provenance of the lungs of segment_lungs
+TRUNCATED_RTSTRUCT = "its RTSTRUCT is truncated (notes)"        # ... when the unreadable file is known to be it
 
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
@@ -372,10 +373,14 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             lungs = tumour = f"none ({len(rtstructs)} RTSTRUCTs: fails)"
             dose_problem = dose_problem or "ambiguous RTSTRUCTs"
         if st.unreadable and not st.rtstruct and st.ct is not None:   # never a silent fall-back to automatic
-            tumour += f" - {UNREADABLE_RTSTRUCT}"
-            lungs += f" - {UNREADABLE_RTSTRUCT}" if lungs.startswith("automatic") else ""
-            n_bad = len(st.unreadable)
-            notes.insert(0, f"WARNING: no readable RTSTRUCT, and {counted(n_bad, 'file')} that {UNREADABLE} may "
+            n_bad, cut = len(st.unreadable), st.truncated.get("RTSTRUCT", [])
+            why = TRUNCATED_RTSTRUCT if cut else UNREADABLE_RTSTRUCT
+            tumour += f" - {why}"
+            lungs += f" - {why}" if lungs.startswith("automatic") else ""
+            notes.insert(0, f"WARNING: no readable RTSTRUCT: its RTSTRUCT {shown_path(cut[0], root)} {UNREADABLE} "
+                            "(truncated): the lungs / tumour are automatic, not the clinician's contours; re-export "
+                            "it from the planning system or PACS and run again" if cut else
+                            f"WARNING: no readable RTSTRUCT, and {counted(n_bad, 'file')} that {UNREADABLE} may "
                             "hold it: the lungs / tumour are automatic, not the clinician's contours; re-export the "
                             f"{agree(n_bad, 'file', 'files')} and run again")
         if struct_elsewhere:
@@ -408,12 +413,13 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      # the files by their path under DICOM_ROOT (as the notes name them): found again in the
                      # export, never a bare RS.dcm / RD.dcm of which every patient folder has one
                      "rtstruct": (f"{len(rtstructs)} RTSTRUCTs (ambiguous)" if len(rtstructs) > 1
-                                  else shown_path(rtstructs[0], root) if rtstructs else ""),
+                                  else shown_path(rtstructs[0], root) if rtstructs
+                                  else truncated_text(st.truncated.get("RTSTRUCT", []), root)),
                      "rtdose": "+".join(shown_path(f, root) for f in dose_files) if dose_files
                      else (f"{len(st.rtdose)} RTDOSEs ({'ambiguous' if ambiguous else 'refused: see dose_features'})"
                            if len(st.rtdose) > 1
                            else shown_path(st.rtdose[0], root) + (" (not a plan dose)" if not_summed else " (refused)")
-                           if st.rtdose else ""),
+                           if st.rtdose else truncated_text(st.truncated.get("RTDOSE", []), root)),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
                      "tumour_from": tumour if st.ct else "",
                      # the automatic tumour's model's known confidence caveat: set once the patient is processed
@@ -422,7 +428,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      "dose_features": (f"no ({dose_problem}: fails)" if error or (len(rtstructs) > 1 and dose_files)
                                        else "yes" if dose_files and st.ct else
                                        f"no ({OTHER_FRAME_DOSE})" if dose_elsewhere else
-                                       f"no ({FRAMELESS_DOSE_ROW})" if dose_unmatched else "no"),
+                                       f"no ({FRAMELESS_DOSE_ROW})" if dose_unmatched else
+                                       "no (RTDOSE truncated: re-export it)" if st.truncated.get("RTDOSE") else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
@@ -1238,6 +1245,12 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         message = first + " - " + KEPT_NOTE.format(folder=folder) + ("\n" + rest if rest else "")
     return {"case": job.case, "patient_id": job.patient_id, "status": "failed", "error": message,
             "seconds": round(time.perf_counter() - start, 2)}
+
+
+def truncated_text(files, root) -> str:
+    """patients.csv's ``rtstruct`` / ``rtdose`` cell of a file there but cut short (``Study.truncated``), not
+    "missing": the file by its path under DICOM_ROOT and the fix; "" when none."""
+    return (", ".join(shown_path(f, root) for f in files) + " (truncated: re-export it)") if files else ""
 
 
 # the fix of unreadable files in no patient's folder: of one file, of several (inventory_warnings finds it by it)

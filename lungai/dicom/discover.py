@@ -90,6 +90,8 @@ class Study:
     # [problem, fix] when the CT series cannot be this patient's as exported: its slices carry several PatientIDs
     # (mixed_patient_ids); lungai cohort fails the patient before any work
     conflict: list = field(default_factory=list)
+    # cut_short_at of each unreadable file (str(path)), read once
+    _cut: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def rtstruct_direct(self) -> list[Path]:
@@ -97,18 +99,39 @@ class Study:
         return [p for p in self.rtstruct if self.matched.get(str(p), ("series",))[0] == "series"]
 
     @property
+    def truncated(self) -> dict[str, list[Path]]:
+        """{kind: files} of the RTSTRUCT / RTDOSE this study has no readable file of but whose file is there, cut
+        short (:func:`cut_short_at`; a file whose header names another PatientID is not this patient's): not
+        "missing" - the fix is to re-export that file, not to look for one (QA dicommiss64: LUNG1-003's RTSTRUCT cut
+        short was "missing RTSTRUCT" in ``dicom-scan --json`` and cohort's patients.csv below a summary line that said
+        it truncated)."""
+        out: dict[str, list[Path]] = {}
+        for f in self.unreadable:
+            if str(f) not in self._cut:
+                self._cut[str(f)] = cut_short_at(f)
+            cut = self._cut[str(f)]
+            if cut is None or cut[0] not in ("RTSTRUCT", "RTDOSE") or getattr(self, cut[0].lower()):
+                continue
+            if cut[2] and self.patient_id != "unknown" and cut[2] != self.patient_id.strip():
+                continue        # a flat export of several patients: the file is another patient's
+            out.setdefault(cut[0], []).append(Path(f))
+        return out
+
+    @property
     def missing(self) -> list[str]:
-        return [k for k, have in (("CT", self.ct), ("RTSTRUCT", self.rtstruct), ("RTDOSE", self.rtdose)) if not have]
+        """CT, RTSTRUCT, RTDOSE of which the study has no file at all (one there but cut short: :attr:`truncated`)."""
+        cut = self.truncated
+        return [k for k, have in (("CT", self.ct), ("RTSTRUCT", self.rtstruct), ("RTDOSE", self.rtdose))
+                if not have and k not in cut]
 
     def summary(self) -> str:
-        """The study's line of ``lungai dicom-scan``.  An RTSTRUCT known to be there but cut short in its header
-        (:func:`cut_short_kind`) is said so, not "missing RTSTRUCT" (QA: LUNG1-003's RTSTRUCT cut at 700 bytes)."""
+        """The study's line of ``lungai dicom-scan``.  An RTSTRUCT / RTDOSE known to be there but cut short
+        (:attr:`truncated`) is said so, not "missing RTSTRUCT" (QA: LUNG1-003's RTSTRUCT cut at 700 bytes)."""
         have = (f"CT {self.ct.n_slices} slices" if self.ct else "no CT", f"{len(self.rtstruct)} RTSTRUCT",
                 f"{len(self.rtdose)} RTDOSE", f"{len(self.seg)} SEG")
-        cut_rtstruct = not self.rtstruct and any(cut_short_kind(f) == "RTSTRUCT" for f in self.unreadable)
-        missing = [k for k in self.missing if not (cut_rtstruct and k == "RTSTRUCT")]
+        missing, cut = self.missing, self.truncated
         return (f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(missing)}" if missing else "")
-                + ("; RTSTRUCT there but unreadable (truncated)" if cut_rtstruct else "")
+                + "".join(f"; {kind} there but unreadable (truncated)" for kind in cut)
                 + (f"; {counted(len(self.unreadable), 'unreadable DICOM file')}" if self.unreadable else ""))
 
 
@@ -153,28 +176,139 @@ def unreadable_note(files, root=None, fix: bool = True) -> str:
     shown = (lambda f: shown_path(f, root)) if root is not None else (lambda f: Path(f).name)  # noqa: E731
     names = ", ".join(map(shown, files[:5])) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     one = len(files) == 1
-    kinds = [cut_short_kind(f) for f in files] if len(files) <= 5 else [None]
-    if all(kinds):     # each cut short after its Modality: what it is is known (QA: an RTSTRUCT cut at 700 bytes)
+    cuts = [cut_short_at(f) for f in files] if len(files) <= 5 else [None]
+    if all(cuts):     # each cut short after its Modality: what it is is known (QA: an RTSTRUCT cut at 700 bytes)
         art = lambda k: "a" if k.startswith("CT") else "an"     # noqa: E731 - an RTSTRUCT / RTDOSE / SEG
-        said = (f"{art(kinds[0])} {kinds[0]} cut short in its header" if one else
-                "; ".join(f"{shown(f)} is {art(k)} {k}" for f, k in zip(files, kinds))
-                + ", each cut short in its header")
+        kinds = [c[0] for c in cuts]
+        if all(c[1] is None for c in cuts):
+            said = (f"{art(kinds[0])} {kinds[0]} cut short in its header" if one else
+                    "; ".join(f"{shown(f)} is {art(k)} {k}" for f, k in zip(files, kinds))
+                    + ", each cut short in its header")
+        else:       # where each is cut (QA dicommiss64: an RTSTRUCT cut inside its references was of no known kind)
+            said = "; ".join((f"{shown(f)} is " if not one else "") + f"{art(c[0])} {c[0]} cut short {cut_place(c)}"
+                             for f, c in zip(files, cuts))
+        source = " from the planning system or PACS (or copy it again)" if set(kinds) - {"CT slice"} else ""
         return (f"{counted(len(files), 'file')} {UNREADABLE}: {names} (truncated: {said})"
-                + (f"; re-export {'it' if one else 'them'}" if fix else ""))
+                + (f"; re-export {'it' if one else 'them'}{source if one else ''}" if fix else ""))
     return (f"{counted(len(files), 'file')} {UNREADABLE}: {names} (truncated or damaged; "
             f"{'it' if one else 'one'} may be this patient's RTSTRUCT, RTDOSE or CT slice)"
             + (f"; re-export {'it' if one else 'them'}" if fix else ""))
 
 
 def cut_short_kind(path) -> str | None:
-    """What a DICOM file cut short after its Modality (:func:`cut_short_header`, :func:`rtstruct_cut_short`) is -
-    "RTSTRUCT", "RTDOSE", "SEG", "CT slice" - or None when its header does not say (cut before its Modality,
-    unreadable, or intact)."""
-    ds = _header(Path(path))
-    if ds is None or not (cut_short_header(ds) or rtstruct_cut_short(Path(path), ds)):
-        return None
+    """What a DICOM file cut short after its Modality (:func:`cut_short_at`) is - "RTSTRUCT", "RTDOSE", "SEG",
+    "CT slice" - or None when its header does not say (cut before its Modality, unreadable, or intact)."""
+    cut = cut_short_at(path)
+    return cut[0] if cut else None
+
+
+# what an RTSTRUCT's top-level sequences hold: said of a file cut short inside one (cut_place)
+CUT_ELEMENT_HOLDS = {"ReferencedFrameOfReferenceSequence": "the frame of reference and CT series its contours are "
+                                                           "drawn on",
+                     "StructureSetROISequence": "its structure names", "ROIContourSequence": "its contours",
+                     "RTROIObservationsSequence": "its structures' types"}
+
+
+def cut_short_at(path) -> tuple[str, str | None, str] | None:
+    """(kind, element, PatientID) of a DICOM file cut short after its Modality, or None when its header does not say
+    (cut before its Modality, unreadable otherwise, or intact).  ``kind``: "RTSTRUCT", "RTDOSE", "SEG", "CT slice";
+    ``element``: the keyword of the top-level element the file ends inside (:func:`read_to_end`), None when it
+    ends between elements of its header (:func:`cut_short_header`, :func:`rtstruct_cut_short`).
+    QA dicommiss64: LUNG1-003's RTSTRUCT cut anywhere after its first ~1170 bytes (inside its
+    ReferencedFrameOfReferenceSequence, its structures or contours: any interrupted copy of a 1.5 MB file) made the
+    header read fail, so it was "truncated or damaged; it may be this patient's RTSTRUCT, RTDOSE or CT slice" and
+    "missing RTSTRUCT"."""
+    p = Path(path)
+    ds, element = _header(p), None
+    if ds is None or not cut_short_header(ds):
+        try:
+            head, element = read_to_end(p, force=True)
+        except Exception:  # noqa: BLE001 - damaged otherwise: of no known kind
+            head = None
+        if element is not None:
+            ds = head
+        elif ds is None or not rtstruct_cut_short(p, ds):
+            return None
     modality = str(getattr(ds, "Modality", "") or "").strip()
-    return "CT slice" if modality == "CT" else modality or None
+    if not modality:
+        return None
+    return "CT slice" if modality == "CT" else modality, element, patient_id_of(ds)
+
+
+def cut_in_sequence(element) -> bool:
+    """Whether an element a file ends inside (:func:`read_to_end`) is named: a sequence or the pixel data - a short
+    value of its header (a UID, a date cut in two) is "in its header", as a cut between its elements."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    if element == "PixelData":
+        return True
+    tag = tag_for_keyword(element) if element else None
+    try:
+        return tag is not None and dictionary_VR(tag) == "SQ"
+    except KeyError:
+        return False
+
+
+def cut_place(cut) -> str:
+    """Where a file of :func:`cut_short_at` ends: "in its header", or "inside its ROIContourSequence (its contours),
+    so none of its structures can be read"."""
+    element = cut[1]
+    if not cut_in_sequence(element):
+        return "in its header"
+    holds = CUT_ELEMENT_HOLDS.get(element) if cut[0] == "RTSTRUCT" else None
+    return (f"inside its {element}" + (f" ({holds})" if holds else "")
+            + (", so none of its structures can be read" if cut[0] == "RTSTRUCT" else ""))
+
+
+def ends_inside(path) -> bool:
+    """A DICOM file whose header reads but which ends inside one of its elements (:func:`read_to_end`)."""
+    try:
+        return read_to_end(path, force=True)[1] is not None
+    except Exception:  # noqa: BLE001 - damaged otherwise: its reader says why
+        return False
+
+
+# the Sequence Delimitation Item closing a value of undefined length (a sequence, encapsulated pixel data): the last
+# bytes of a file whose last element is one (little / big endian)
+_SEQUENCE_END = (b"\xfe\xff\xdd\xe0\x00\x00\x00\x00", b"\xff\xfe\xe0\xdd\x00\x00\x00\x00")
+
+
+def read_to_end(path, force: bool = False) -> tuple[object, str | None]:
+    """(data set, element) of a DICOM file read in full (as ``pydicom.dcmread``), ``element`` the keyword of the
+    top-level element the file ends inside (its tag when private), else None: a file cut short (an interrupted copy
+    or transfer) that pydicom fails in (then the data set holds the elements before that one), or that pydicom reads
+    without an error - a value of defined length running past the end of the file (an explicit VR file: the items
+    read so far, the rest gone: QA dicommiss64, an RTSTRUCT cut inside its ROIContourSequence read with one lung
+    missing), or a value of undefined length never closed.  Any other failure is raised as pydicom raised it."""
+    from pydicom.datadict import keyword_for_tag
+    from pydicom.filereader import read_partial
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    p = Path(path)
+    size = p.stat().st_size
+    seen: list = []
+    with open(p, "rb") as fh:
+        def mark(tag, vr, length):      # called before each top-level element's value (not nested ones)
+            seen.append((tag, fh.tell(), length))
+            return False
+        try:
+            ds = read_partial(fh, stop_when=mark, force=force)
+        except Exception:
+            tag, at, length = seen[-1] if seen else (None, 0, 0)
+            if tag is None or (length != 0xFFFFFFFF and at + length <= size):
+                raise                   # the element is all there: damaged otherwise, not cut short
+            fh.seek(0)
+            return read_partial(fh, stop_when=lambda t, vr, n: t >= tag, force=force), keyword_for_tag(tag) or str(tag)
+        meta = getattr(ds, "file_meta", None)
+        if not seen or str(getattr(meta, "TransferSyntaxUID", "") or "") == DeflatedExplicitVRLittleEndian:
+            return ds, None             # offsets in the inflated data set, not the file
+        tag, at, length = seen[-1]
+        if length == 0xFFFFFFFF:
+            fh.seek(max(size - 8, 0))
+            cut = fh.read(8) not in _SEQUENCE_END
+        else:
+            cut = at + length > size
+    return ds, (keyword_for_tag(tag) or str(tag)) if cut else None
 
 
 def has_dicm_preamble(path: Path) -> bool:
@@ -929,6 +1063,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                                         ds.get("PhotometricInterpretation"),
                                                         (ds.get("RescaleIntercept"), ds.get("RescaleSlope"))))
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
+        elif modality == "RTSTRUCT" and ends_inside(path):     # its header whole, its contours cut short: said,
+            unreadable.append(path)                              # never read as the structures still there
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
             if modality == "RTDOSE":

@@ -136,14 +136,22 @@ OPEN_TYPES = ("OPEN_PLANAR", "OPEN_NONPLANAR")
 
 
 def _read(path) -> "object":
-    import pydicom
     from pydicom.errors import InvalidDicomError
+
+    from lungai.dicom.discover import cut_in_sequence, cut_place, read_to_end
 
     p = check_rtstruct_path(path)
     try:
-        ds = pydicom.dcmread(p)
+        ds, cut = read_to_end(p)        # pydicom.dcmread, and where the file ends inside an element, if it does
     except (InvalidDicomError, OSError) as exc:
         raise InputError(f"{p} is not a readable DICOM file ({exc})", "give the RTSTRUCT .dcm file") from exc
+    if cut_in_sequence(cut) and getattr(ds, "Modality", "") == "RTSTRUCT":
+        # cut inside one of its sequences (any interrupted copy of a large structure set) - QA dicommiss64:
+        # LUNG1-003's RTSTRUCT cut at 1300 bytes was "not a readable DICOM file (No tag to read at file position
+        # 514)", fix "give the RTSTRUCT .dcm file" - the file given; an explicit VR one cut inside its
+        # ROIContourSequence was read without an error, its last structures' contours gone
+        raise InputError(f"the RTSTRUCT {p} is truncated: it ends after {p.stat().st_size} bytes, "
+                         f"{cut_place(('RTSTRUCT', cut))} - an interrupted copy or transfer", TRUNCATED_FIX)
     if getattr(ds, "Modality", "") != "RTSTRUCT":
         raise InputError(f"{p} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTSTRUCT",
                          "give the RT structure set (modality RTSTRUCT) exported with the plan")
@@ -152,8 +160,11 @@ def _read(path) -> "object":
         # 700 / 1100 bytes was said to carry no FrameOfReferenceUID, then to hold "no structures"
         raise InputError(f"the RTSTRUCT {p} is truncated: it ends after {p.stat().st_size} bytes, before its "
                          "StructureSetROISequence (a mandatory tag) and its contours - an interrupted copy or transfer",
-                         "re-export the RTSTRUCT from the planning system / PACS (or copy it again) and give that")
+                         TRUNCATED_FIX)
     return ds
+
+
+TRUNCATED_FIX = "re-export the RTSTRUCT from the planning system / PACS (or copy it again) and give that"
 
 
 def _contour_points(item, structure: str = "?") -> np.ndarray:
