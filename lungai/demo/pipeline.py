@@ -42,9 +42,10 @@ def _json(path: Path, doc) -> None:
     write_json(path, doc)
 
 
-def _read_input(ct_path, small: bool, series_uid: str | None = None) -> tuple:
+def _read_input(ct_path, small: bool, series_uid: str | None = None, progress=None) -> tuple:
     """(CT, planted tumour or None, input info, phantom or None), in memory: nothing is written yet, so a
-    wrong input (a seed point off the body) fails before the output folder is touched."""
+    wrong input (a seed point off the body) fails before the output folder is touched.  ``progress``: the built-in
+    sample's steps (:data:`lungai.synthetic.phantom.PHANTOM_STEPS`); a CT read is the caller's step."""
     if ct_path is not None:
         ct = read_ct(ct_path, series_uid=series_uid)
         what = f"DICOM CT series (folder {Path(ct_path).name})" if Path(ct_path).is_dir() else f"CT {Path(ct_path).name}"
@@ -54,7 +55,7 @@ def _read_input(ct_path, small: bool, series_uid: str | None = None) -> tuple:
     spec = sample_spec()
     if small:  # a quicker, coarser version of the same case (tests)
         spec = PhantomSpec(shape=(128, 128, 48), spacing=(2.8, 2.8, 5.0), noise_hu=spec.noise_hu, tumour=spec.tumour)
-    phantom = make_phantom(spec, seed=SAMPLE_SEED)
+    phantom = make_phantom(spec, seed=SAMPLE_SEED, progress=progress)
     from lungai.synthetic import labels as L
 
     truth = sitk.GetImageFromArray(L.tumour_mask(sitk.GetArrayFromImage(phantom.labels)).astype(np.uint8))
@@ -911,9 +912,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     # the CT is read and the seed point checked before anything is written (a bad seed leaves no files); under a bar
     # of its own, the demo's steps beginning once every input is checked (QA progwarn63: making the built-in sample
     # CT, or reading a whole DICOM CT, was 10-25 s without a word before the first bar)
-    with task("demo: reading the CT" if ct_path is not None else "demo: making the built-in sample CT", 1) as reading:
-        ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid)
-        reading.update(1)
+    from lungai.synthetic.phantom import PHANTOM_STEPS
+
+    with task("demo: reading the CT" if ct_path is not None else "demo: making the built-in sample CT",
+              1 if ct_path is not None else PHANTOM_STEPS) as reading:     # the sample's own steps
+        ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid,
+                                                     progress=reading if ct_path is None else None)
+        if ct_path is not None:
+            reading.update(1)
     if seed_lps is not None and roi_lps is not None:
         raise InputError("a seed point and an ROI were both given", "give one of them: --seed-point or --roi")
     if seed_lps is not None:
