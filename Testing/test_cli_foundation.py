@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from lungai.cli import main
@@ -56,10 +57,28 @@ def test_progress_lines_for_slicer(tmp_path):
     from lungai.progress import parse_line
 
     parsed = [parse_line(line) for line in proc.stderr.splitlines()]
-    assert [p[0] for p in parsed if p] == [0.0, 0.5, 1.0]
+    # the phantom's 3 steps (its anatomy, "no tumour", the noise: test_sample_counts_the_phantoms_steps), written
+    assert [p[0] for p in parsed if p] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert [p[1] for p in parsed if p][2] == "sample: no tumour"
 
     assert parse_line("LUNGAI_PROGRESS 1/4 segment: member 1") == (0.25, "segment: member 1")
     assert parse_line("something else") is None
+
+
+@pytest.mark.parametrize("dicom", [[], ["--dicom"]])
+def test_sample_counts_the_phantoms_steps(tmp_path, monkeypatch, capsys, dicom):
+    """QA firstbar64 (lungai sample on a shared machine): the bar stood at 0/2 for the 5-9 s the built-in sample
+    took to make (its anatomy ~60 %, the tumour ~25 %, the noise), then jumped.  The phantom's own steps move it now,
+    said, then each output written; the count ends at the bar's total."""
+    from lungai.progress import parse_line
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")     # as the Slicer panel reads a child process's progress
+    assert main(["sample", "-o", str(tmp_path / "s"), "--slice-thickness", "5", *dicom]) == 0
+    shown = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
+    steps = ["anatomy built", "tumour planted", "slices averaged, noise added", "written",
+             *(["DICOM RT export"] if dicom else [])]
+    assert [t.removeprefix("sample: ") for _, t in shown] == ["start", *steps]
+    assert [round(f * len(steps)) for f, _ in shown] == list(range(len(steps) + 1))    # a step each, ending full
 
 
 def test_progress_bar_draws_a_message_without_a_step(monkeypatch):

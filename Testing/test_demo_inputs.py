@@ -1609,6 +1609,39 @@ def test_the_demo_shows_progress_while_it_makes_the_sample_or_reads_the_ct(phant
         assert main(["demo", "--small", *given, "--seed-point", "1e4,1e4,1e4", "-o", str(out)]) == 2
         err = capsys.readouterr().err
         shown = [parse_line(line) for line in err.splitlines() if parse_line(line)]
-        assert shown and shown[0] == (0.0, f"{what}: start") and shown[-1] == (1.0, f"{what}:"), err
+        # (the sample: its steps' messages, "anatomy built" .. "slices averaged, noise added"; a CT read: one step)
+        assert shown and shown[0] == (0.0, f"{what}: start") and shown[-1][0] == 1.0, err
+        assert shown[-1][1] == (f"{what}:" if given else f"{what}: slices averaged, noise added"), err
         assert "seed point" in err.split(what)[-1]                       # the error after the bar
         assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_demo_bar_says_the_lungs_and_radiomics_sub_steps(phantom, tmp_path, monkeypatch, capsys):
+    """QA firstbar64 (lungai demo --small, a shared machine): the demo's bar stood on "CT ready" through the lung
+    segmentation and on the tumour's volume through the radiomics of its 5 segments (12 s without a word); a whole
+    CT's lungs are ~20 s.  Both now say their sub-steps on the demo's bar, counted (lungs 0/5 .. 5/5, radiomics
+    0/5 .. 5/5) while the demo's own step count stays the same."""
+    from lungai.cli import main
+    from lungai.lungs.segment import LUNG_STEPS
+    from lungai.progress import parse_line
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")     # as the Slicer panel reads a child process's progress
+    ct, _, _, centre = phantom
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    seed = "--seed-point=" + ",".join(f"{v:.2f}" for v in centre)
+    assert main(["demo", "--small", "--ct", str(tmp_path / "ct.nii.gz"), seed, "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    shown = [parse_line(line) for line in err.splitlines() if line.startswith("LUNGAI_PROGRESS") and " demo: " in line]
+    texts = [text.removeprefix("demo: ") for _, text in shown]
+    steps = [i for i, text in enumerate(texts) if text in ("CT ready", "lungs")]
+    assert len(steps) == 2, err
+    lungs = texts[steps[0] + 1:steps[1]]      # said between the demo's "CT ready" and "lungs" steps
+    assert lungs and lungs[0] == f"lungs: 0/{LUNG_STEPS}" and lungs[-1].startswith(f"lungs: {LUNG_STEPS}/{LUNG_STEPS} "), lungs
+    assert any("air in the body" in t for t in lungs) and len(lungs) >= 4, lungs
+    assert {shown[steps[0] + 1 + i][0] for i in range(len(lungs))} == {shown[steps[0]][0]}   # no demo step counted
+    start = texts.index("radiomics: 0/5")
+    done = next(i for i, t in enumerate(texts) if i > start and not t.startswith("radiomics:"))
+    radiomics = texts[start:done]
+    assert radiomics[-1].startswith("radiomics: 5/5 ") and len(radiomics) == 6, radiomics
+    assert texts[start - 1].startswith("tumour ") and "features" in texts[done], texts   # the tumour's step, then it
+    assert shown[-1][0] == 1.0

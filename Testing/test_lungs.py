@@ -1244,3 +1244,27 @@ def test_real_ct_pneumothorax_is_warned_without_false_alarms(shared_data):
     result = segment_lungs(img)
     assert len(result.air) == 1 and "the right lung holds" in result.air[0], result.notes
     assert result.air[0] in result.warnings
+
+
+def test_the_lungs_bar_counts_each_dicom_file_written(tmp_path, monkeypatch, capsys):
+    """QA firstbar64 (lungai lungs LUNG1-003/CT): the DICOM SEG and the RTSTRUCT beside the label map were one step of
+    the bar, 6.3 s without a move after "written" on a shared machine.  Each is a step now, said when it is written,
+    and the bar's count ends at its total."""
+    from dicom_helpers import small_phantom
+
+    from lungai.cli import main
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.progress import parse_line
+
+    study = write_rt_study(tmp_path / "dicom", small_phantom(7), "P1", dose=None)
+    (tmp_path / "clinical.csv").write_text("patient_id\nP1\n")    # a folder of the user's work, not only the export
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")     # as the Slicer panel reads a child process's progress
+    out = tmp_path / "results"
+    assert main(["lungs", str(study["ct"]), "-o", str(out / "lungs.nii.gz")]) == 0
+    err = capsys.readouterr().err
+    shown = [parse_line(line) for line in err.splitlines() if parse_line(line)]
+    texts = [text.removeprefix("lungs: ") for _, text in shown]
+    assert texts[-3:] == ["written", "DICOM SEG written", "DICOM RTSTRUCT written"], texts
+    fractions = [f for f, _ in shown]
+    assert fractions[-1] == 1.0 and fractions[-3] < fractions[-2] < 1.0, shown
+    assert (out / "lungs.seg.dcm").is_file() and (out / "lungs.rtstruct.dcm").is_file()

@@ -132,6 +132,24 @@ def test_cli_local_cluster_two_workers(cohort, tmp_path):
     assert set(pd.read_csv(out).case) == {"synth005_000", "synth005_001", "synth005_002"}
 
 
+def test_the_local_clusters_start_is_said_on_the_cases_bar(cohort, tmp_path, monkeypatch, capsys):
+    """QA firstbar64 (lungai cohort LUNG1-003, default 2 workers, a shared machine): the bar stood at "cohort 0/1"
+    for 15 s while the local Dask cluster started and warmed up its workers.  Its start is said on the cases' bar
+    (a message, no case counted), and when it is up; then the cases count (the rule of radiomics-batch and cohort:
+    lungai.radiomics.cluster.run_tasks)."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")     # as the Slicer panel reads a child process's progress
+    assert main(["radiomics-batch", str(cohort), "--workers", "2", "--feature-classes", "firstorder",
+                 "--segments", "tumour", "-o", str(tmp_path / "o.csv")]) == 1
+    shown = [parse_line(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("LUNGAI_PROGRESS") and " radiomics-batch: " in line]
+    assert shown[:3] == [(0.0, "radiomics-batch: start"), (0.0, "radiomics-batch: starting 2 local Dask workers"),
+                         (0.0, "radiomics-batch: 2 Dask workers started: 4 cases sent")], shown
+    assert [f for f, _ in shown[3:]] == [0.25, 0.5, 0.75, 1.0], shown       # then a step per case (one fails)
+
+
 def test_a_failing_segment_of_an_extracted_case_is_said_and_the_exit_status_is_1(small_phantom, tmp_path, capsys):
     """QA: a segment failing in a case whose other segments were extracted was only in <output>_errors.csv: the
     summary said '0 failed' and the exit status was 0.  Now the summary names it and the exit status is 1, as
@@ -1402,7 +1420,7 @@ def test_failed_cases_are_listed_in_manifest_order_each_fix_said_once(small_phan
             for c, m in (("p1", "missing.nii.gz"), ("p2", "two.nii.gz"), ("p3", "gone.nii.gz"))]
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
 
-    def reversed_results(fn, items, names, args, workers, scheduler, on_result):
+    def reversed_results(fn, items, names, args, workers, scheduler, on_result, progress=None):
         for item in reversed(items):
             on_result(fn(item, *args))
     monkeypatch.setattr(cluster, "map_on_dask", reversed_results)

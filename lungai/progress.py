@@ -145,14 +145,25 @@ class CallbackProgress:
 class SubProgress:
     """A sub-step reporter for a long step of ``progress``: ``update(n, message)`` shows ``"<prefix> <message>"`` as
     a message-only update (``update(0, ...)``: the step count is the caller's), e.g. "fusion fold 1/5 inner 2/3 grid
-    weighted" + "epoch 40/80".  ``progress`` None: does nothing; :meth:`sub` nests a longer prefix."""
+    weighted" + "epoch 40/80".  ``progress`` None: does nothing; :meth:`sub` nests a longer prefix.
+    With ``total`` (the sub-steps' count, e.g. ``LUNG_STEPS`` of a lung segmentation given as one step of the demo)
+    the sub-steps done are counted too, ``"<prefix> <done>/<total> <message>"``, and ``"<prefix> 0/<total>"`` is
+    shown at once: the step's start is said, not only its first sub-step's end (QA firstbar64: the demo's bar stood
+    on "CT ready" through a whole CT's lung segmentation, on the tumour's volume through its radiomics)."""
 
-    def __init__(self, progress, prefix: str = ""):
+    def __init__(self, progress, prefix: str = "", total: Optional[int] = None):
         self.progress, self.prefix = progress, prefix.strip()
+        self.total, self.done = (None if total is None else max(int(total), 1)), 0
+        if self.total is not None:
+            self.update(0)
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         if self.progress is not None:
-            self.progress.update(0, " ".join(p for p in (self.prefix, message or "") if p))
+            count = None
+            if self.total is not None:
+                self.done = min(self.done + n, self.total)
+                count = f"{self.done}/{self.total}"
+            self.progress.update(0, " ".join(p for p in (self.prefix, count, message or "") if p))
 
     def sub(self, prefix: str) -> "SubProgress":
         return SubProgress(self.progress, f"{self.prefix} {prefix}")

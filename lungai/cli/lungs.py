@@ -23,6 +23,7 @@ def run(args) -> int:
     from lungai.lungs.segment import LUNG_STEPS
     from lungai.progress import task
 
+    from lungai.dicom.export import EXPORT_STEPS
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, reads_dicom_ct
     from lungai.io.outputs import prepare_output_file, recorded_output_files
     from lungai.io.write import check_image_name, output_stem
@@ -43,8 +44,9 @@ def run(args) -> int:
         check_output_folder(stem.parent, args.ct, args.series)
     prepare_output_file(args.output, inputs=[args.ct], owner="lungs", sidecars=sidecars)   # before any work
     # each file recorded as soon as the run ends (a failure included): a re-run replaces them
-    # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too
-    with task("lungs", LUNG_STEPS + (3 if dicom else 2)) as bar, recorded_output_files([args.output, *sidecars], "lungs"):
+    # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too, and each
+    # DICOM file written (EXPORT_STEPS: the SEG, the RTSTRUCT)
+    with task("lungs", LUNG_STEPS + 2 + (EXPORT_STEPS if dicom else 0)) as bar, recorded_output_files([args.output, *sidecars], "lungs"):
         ct = read_ct(args.ct, series_uid=args.series)
         reference = None
         if dicom:       # the CT series' headers checked against the image before any work (no half-written results)
@@ -59,8 +61,7 @@ def run(args) -> int:
         if dicom:
             from lungai.dicom.export import export_lungs
 
-            written = export_lungs(reference, result.labels, stem)
-            bar.update(1, "DICOM SEG / RTSTRUCT")
+            written = export_lungs(reference, result.labels, stem, progress=bar)
     v = result.volumes_ml
     print(f"right lung {v['right_lung']:.0f} ml, left lung {v['left_lung']:.0f} ml -> {args.output}")
     for path in written:

@@ -36,6 +36,7 @@ def run(args) -> int:
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
     from lungai.progress import task
     from lungai.synthetic import SAMPLE_SEED, make_phantom, sample_spec, write_phantom
+    from lungai.synthetic.phantom import PHANTOM_STEPS
 
     owns = SAMPLE_OUTPUTS + (("dicom",) if args.dicom else ())
     # before any work: nothing is computed in vain, and a user's file of an output name is never replaced
@@ -56,9 +57,9 @@ def run(args) -> int:
         spec.spacing = (spec.spacing[0], spec.spacing[1], args.slice_thickness)
     if args.no_tumour:
         spec.tumour = None
-    with task("sample", 3 if args.dicom else 2) as bar:
-        phantom = make_phantom(spec, seed=SAMPLE_SEED if args.seed is None else args.seed)
-        bar.update(1, "generated")
+    # the phantom's own steps (anatomy, tumour, noise) move the bar, then each output written
+    with task("sample", PHANTOM_STEPS + (2 if args.dicom else 1)) as bar:
+        phantom = make_phantom(spec, seed=SAMPLE_SEED if args.seed is None else args.seed, progress=bar)
         # an earlier sample's files are replaced; a file of the user's in dicom/ is kept (and refused if in the way)
         study_dir = "dicom/LUNGAI-SAMPLE"
         writes = ([f"{study_dir}/CT/ct_{k + 1:04d}.dcm" for k in range(phantom.ct.GetDepth())]

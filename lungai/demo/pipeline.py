@@ -42,9 +42,10 @@ def _json(path: Path, doc) -> None:
     write_json(path, doc)
 
 
-def _read_input(ct_path, small: bool, series_uid: str | None = None) -> tuple:
+def _read_input(ct_path, small: bool, series_uid: str | None = None, progress=None) -> tuple:
     """(CT, planted tumour or None, input info, phantom or None), in memory: nothing is written yet, so a
-    wrong input (a seed point off the body) fails before the output folder is touched."""
+    wrong input (a seed point off the body) fails before the output folder is touched.  ``progress``: the built-in
+    sample's steps (:data:`lungai.synthetic.phantom.PHANTOM_STEPS`); a CT read is the caller's step."""
     if ct_path is not None:
         ct = read_ct(ct_path, series_uid=series_uid)
         what = f"DICOM CT series (folder {Path(ct_path).name})" if Path(ct_path).is_dir() else f"CT {Path(ct_path).name}"
@@ -54,7 +55,7 @@ def _read_input(ct_path, small: bool, series_uid: str | None = None) -> tuple:
     spec = sample_spec()
     if small:  # a quicker, coarser version of the same case (tests)
         spec = PhantomSpec(shape=(128, 128, 48), spacing=(2.8, 2.8, 5.0), noise_hu=spec.noise_hu, tumour=spec.tumour)
-    phantom = make_phantom(spec, seed=SAMPLE_SEED)
+    phantom = make_phantom(spec, seed=SAMPLE_SEED, progress=progress)
     from lungai.synthetic import labels as L
 
     truth = sitk.GetImageFromArray(L.tumour_mask(sitk.GetArrayFromImage(phantom.labels)).astype(np.uint8))
@@ -96,7 +97,10 @@ def _key_feature_name(name: str, params: dict) -> str:
     return f"original_{family}_{tags[0][len(family) + 1:]}"
 
 
-def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case: str = "demo") -> tuple[pd.DataFrame, dict]:
+def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case: str = "demo",
+               progress=None) -> tuple[pd.DataFrame, dict]:
+    """The standard segments' radiomics; ``progress``: the demo's bar, a message per segment done (its step is the
+    caller's)."""
     from lungai.radiomics import STANDARD_SEGMENTS, extract, load_params, segments_from_masks, to_wide
     from lungai.radiomics.params import PRESETS, ibsi_config
     from lungai.radiomics.prepare import settings_text
@@ -107,7 +111,8 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
     # documented way (its rad_lungs_minus_tumour_* features included) can be applied here
     segments = segments_from_masks(ct, tumour=tumour if sitk.GetArrayViewFromImage(tumour).any() else None,
                                    lungs=lungs, names=list(STANDARD_SEGMENTS), errors=errors)
-    result = extract(ct, segments, params, case=case, segment_errors=errors)
+    result = extract(ct, segments, params, case=case, segment_errors=errors,
+                     progress=SubProgress(progress, "radiomics:", total=max(len(segments), 1)))
     long = result.features
     _to_csv(long, out / "radiomics_long.csv", index=False)
     _to_csv(result.settings, out / "radiomics_settings.csv", index=False)
@@ -508,7 +513,8 @@ def rp_card_summary(card: dict) -> dict:
             "warnings": list(card.get("warnings") or [])}
 
 
-def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo", loaded=None) -> dict:
+def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo", loaded=None,
+           progress=None) -> dict:
     """Stage probabilities only from a locked model the user gave (--stage-model), with the CT + tumour
     and the --clinical row; on the built-in sample an illustrative model trained on a synthetic cohort.
 
@@ -518,16 +524,18 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
 
     ``loaded``: the --stage-model already loaded (:func:`check_model_options`, before any work).  Inputs the model
     refuses (an :class:`~lungai.errors.InputError` after the demo's work) leave the stage not computed with the
-    reason and its fix (``refused``, :func:`_refused`), as the RP step does: the demo finishes its report."""
+    reason and its fix (``refused``, :func:`_refused`), as the RP step does: the demo finishes its report.
+    ``progress``: the demo's bar; the illustrative model's training is said on it (a message; its step is the
+    caller's)."""
     try:
-        return _stage_probabilities(out, ct, tumour, clinical, stage_model, sample, case, loaded)
+        return _stage_probabilities(out, ct, tumour, clinical, stage_model, sample, case, loaded, progress)
     except InputError as err:
         return _refused("stage model", "stage_model" if stage_model is not None else "clinical", err,
                         "check the --stage-model / --clinical inputs")
 
 
 def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo",
-                         loaded=None) -> dict:
+                         loaded=None, progress=None) -> dict:
     """:func:`_stage`, an input the stage model refuses raised (:class:`~lungai.errors.InputError`)."""
     from lungai.fusion.api import (MODALITY_NAMES, NOT_COMPUTED, describe_inputs, model_inputs, predict_frame,
                                    single_patient_cohort, train_stage_model)
@@ -559,6 +567,7 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
         from lungai.fusion.synthetic import make_cohort
 
         # a small cohort and a short schedule keep this step to seconds; `lungai stage train` is the real thing
+        SubProgress(progress, "stage:").update(0, "training the illustrative model on a synthetic cohort")
         paths = make_cohort(out / "stage_cohort", n=36, seed=0, ct_shape=(48, 48, 24), ct_spacing=(5.0, 5.0, 5.0))
         name, model = "fusion", train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage",
                                                   config=FusionConfig(epochs=25, patience=8, min_epochs=10, emb=16,
@@ -857,6 +866,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     """
     start = time.perf_counter()      # the run time reported is the time the user waits, reading the CT included
     from lungai.lungs import segment_lungs
+    from lungai.lungs.segment import LUNG_STEPS
     from lungai.report import figures, write_report
     from lungai.report.html import features_step_text
     from lungai.seg.choice import add_model_notes, model_meta
@@ -902,9 +912,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     # the CT is read and the seed point checked before anything is written (a bad seed leaves no files); under a bar
     # of its own, the demo's steps beginning once every input is checked (QA progwarn63: making the built-in sample
     # CT, or reading a whole DICOM CT, was 10-25 s without a word before the first bar)
-    with task("demo: reading the CT" if ct_path is not None else "demo: making the built-in sample CT", 1) as reading:
-        ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid)
-        reading.update(1)
+    from lungai.synthetic.phantom import PHANTOM_STEPS
+
+    with task("demo: reading the CT" if ct_path is not None else "demo: making the built-in sample CT",
+              1 if ct_path is not None else PHANTOM_STEPS) as reading:     # the sample's own steps
+        ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid,
+                                                     progress=reading if ct_path is None else None)
+        if ct_path is not None:
+            reading.update(1)
     if seed_lps is not None and roi_lps is not None:
         raise InputError("a seed point and an ROI were both given", "give one of them: --seed-point or --roi")
     if seed_lps is not None:
@@ -962,7 +977,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         step("CT ready")
 
         t0 = time.perf_counter()
-        lungs_result = segment_lungs(ct)
+        # its steps (air, airways, right / left split, each lung filled) as messages on the demo's bar, as the tumour's
+        lungs_result = segment_lungs(ct, progress=SubProgress(bar, "lungs:", total=LUNG_STEPS))
         write_image(lungs_result.labels, out / "lungs.nii.gz")
         summary["lungs"] = {"right_lung": float(lungs_result.volumes_ml["right_lung"]),
                             "left_lung": float(lungs_result.volumes_ml["left_lung"]), "notes": lungs_result.notes,
@@ -1016,7 +1032,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
         t0 = time.perf_counter()
         wide, summary["radiomics"] = _radiomics(out, ct, seg.tumour, lungs_result.labels, radiomics_params,
-                                               case)
+                                               case, progress=bar)
         lap("radiomics", t0)
         step(features_step_text(summary["radiomics"]))
 
@@ -1050,7 +1066,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
              f"RP risk ({summary['rp']['endpoint_short']}) {summary['rp']['risk']:.0%}")
 
         t0 = time.perf_counter()
-        summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case, models["stage"])
+        summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case, models["stage"],
+                                  progress=bar)
         lap("stage", t0)
         step(f"stage {summary['stage'].get('predicted', 'not computed')}")
         summary["inputs"] = {"ct": _str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),
@@ -1071,6 +1088,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             _to_csv(pd.DataFrame(missing).drop_duplicates(), out / "missing_inputs.csv", index=False)
 
         t0 = time.perf_counter()
+        bar.update(0, "report figures")     # said: seconds of figures and the scene after the stage's step
         summary["methods"], summary["limitations"] = _methods(summary)
         lung_arr = sitk.GetArrayViewFromImage(dose_lungs) > 0
         gtv = sitk.GetArrayViewFromImage(dose_gtv) > 0
@@ -1095,6 +1113,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         t0 = time.perf_counter()
         from lungai.scene.demo import save_demo_scene
 
+        bar.update(0, "writing scene.mrb")
         save_demo_scene(out, out / "scene.mrb",
                         dose_name="Synthetic dose (Gy)" if summary["dose_status"] == "synthetic" else "Dose (Gy)")
         lap("scene", t0)

@@ -374,7 +374,8 @@ def _failed(name: str, exc: BaseException) -> dict:
     return {"case": name, "status": "failed", "error": error}
 
 
-def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | None, on_result) -> None:
+def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | None, on_result,
+                progress=None) -> None:
     """Run ``fn(item, *args)`` for every item as one Dask task each - on the local cluster of
     :func:`local_cluster` (``workers`` processes) or on the existing one at ``scheduler`` - and pass
     each result to ``on_result`` as it finishes.  A task whose worker is lost gives a "failed"
@@ -384,14 +385,21 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
     died before it was fetched is recomputed (fetching it is limited to ``GATHER_TIMEOUT_S`` each time, then it is
     waited for again), and failed after ``MAX_LOST_RESULTS`` losses - never a wait without end.  A delivered
     result is released at once (not recomputed when its worker dies later).  A ``scheduler`` that cannot be
-    reached is an InputError before any task (:func:`connect_scheduler`)."""
+    reached is an InputError before any task (:func:`connect_scheduler`).  ``progress`` (optional, the cases' bar):
+    the local cluster's start is said on it, a message without a step - it starts and warms up its worker processes
+    before the first case runs (QA firstbar64, ``lungai cohort`` on a shared machine: 15 s at "cohort 0/1" without a
+    word)."""
     from dask.distributed import TimeoutError as DaskTimeoutError   # asyncio's: not the built-in before Python 3.11
     from dask.distributed import as_completed
 
     if scheduler:
         client, cluster = connect_scheduler(scheduler), None       # a bad / unreachable address: InputError
     else:
+        if progress is not None:
+            progress.update(0, f"starting {counted(workers, 'local Dask worker')}")
         cluster, client = local_cluster(workers)
+        if progress is not None:
+            progress.update(0, f"{counted(workers, 'Dask worker')} started: {counted(len(items), 'case')} sent")
     futures: dict = {}
     lost: dict = {}
     try:
@@ -470,7 +478,8 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
                     for item, _ in todo:
                         on_result(noted(item, *args))
             elif todo:
-                map_on_dask(noted, [i for i, _ in todo], [n for _, n in todo], args, workers, scheduler, on_result)
+                map_on_dask(noted, [i for i, _ in todo], [n for _, n in todo], args, workers, scheduler, on_result,
+                            progress=bar)
         except KeyboardInterrupt:    # the CLI then says "lungai <command>: cancelled"
             bar.close()
             # the cases finished on disk: also those whose worker wrote them but whose result was not delivered yet
