@@ -678,6 +678,38 @@ def test_a_hand_edited_card_field_inside_an_object_is_refused(tmp_path, rp_model
     assert not (tmp_path / "pred.csv").exists()
 
 
+@pytest.mark.parametrize("field, says", [
+    ("training_data.features.dose_v20_pct", "its field 'training_data.features' has no entry for 1 of the model's "
+                                            "features ('dose_v20_pct'; its field 'features' lists them"),
+    ("roles.roles.dose_mld_gy", "its field 'roles.roles' has no entry for 1 of the model's features ('dose_mld_gy';"),
+    ("categories.clin_sex_cat", "its field 'categories' has no entry for 1 of the model's features ('clin_sex_cat';"),
+    ("features", "its field 'features' (2) is not the list of inputs the model in"),
+    ("features", "the same names in another order"),
+])
+def test_a_card_whose_fields_disagree_on_the_features_is_refused(tmp_path, rp_model_dir, rp_cohort, capsys, field,
+                                                                 says):
+    """QA rpcard64: a card whose fields disagree on the model's features passed read_card: a feature left out of
+    "categories" was predicted without the check of unknown categories (a new category one-hot encoded as none,
+    silently), one left out of "training_data.features" without the unit and range checks, and a card whose
+    "features" list was edited stopped rp predict / validate with scikit-learn's ValueError ("columns are missing").
+    Refused (read_card; load_model: the card's features against the model file's inputs), naming the field, the
+    features and the fix."""
+    import json
+
+    from lungai.cli import main
+
+    features = json.loads((rp_model_dir / "model_card.json").read_text(encoding="utf-8"))["features"]
+    assert {"dose_v20_pct", "dose_mld_gy", "clin_sex_cat"} <= set(features)
+    value = "drop" if field != "features" else (features[:2] if "2" in says else features[::-1])
+    model = _card_edited(rp_model_dir, tmp_path, field, value)
+    table = _refused_by_load_and_validate(model, rp_cohort, says)
+    csv = tmp_path / "patients.csv"
+    table.to_csv(csv, index=False)
+    assert main(["rp", "predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")]) != 0
+    out = capsys.readouterr()
+    assert says in out.err and "Traceback" not in out.err and not (tmp_path / "pred.csv").exists()
+
+
 def test_card_values_are_the_category_rules_of_training():
     """The values read_card takes for a card's category_rules (lungai.rp.card.CARD_VALUES, written there: the light
     module imports no pandas) are those of lungai.rp.columns' CATEGORY_RULES and LEGACY_CATEGORY_RULES."""

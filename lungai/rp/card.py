@@ -265,6 +265,24 @@ def require_card_fields(card: dict, card_path, fields, needs: str) -> None:
                                  CARD_FIX)
 
 
+def check_card_features(card: dict, card_path) -> None:
+    """Refuse a card (its fields' types checked, :func:`check_card_fields`) whose fields disagree on the model's
+    inputs: each of its ``features`` has a role (``roles.roles``) and a training summary (``training_data.features``:
+    its range, read by the unit and out-of-range checks) and each categorical one (``roles.categorical``) its
+    categories, as ``lungai rp train`` writes them (QA rpcard64: a feature left out of ``categories`` was predicted
+    without the check of unknown categories - a new category one-hot encoded as none, silently - and one left out of
+    ``training_data.features`` without the unit and range checks)."""
+    features, categorical = card["features"], set(card["roles"]["categorical"])
+    for field, held, names in (("roles.roles", card["roles"]["roles"], features),
+                               ("training_data.features", card["training_data"]["features"], features),
+                               ("categories", card["categories"], [f for f in features if f in categorical])):
+        missing = [f for f in names if f not in held]
+        if missing:
+            raise InputError(f"{card_path}: its field {field!r} has no entry for {len(missing)} of the model's "
+                             f"features ({', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}; its "
+                             "field 'features' lists them, and 'lungai rp train' writes one for each)", CARD_FIX)
+
+
 def _shown(value) -> str:
     return json.dumps(value, default=str)[:60]
 
@@ -280,8 +298,8 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
     (:data:`FORMAT`: a model of another version is refused, not used half-understood) and its threshold a risk in
     (0, 1), returned as a float (:func:`check_card_threshold`), unless the caller replaces it (``threshold_given``:
     ``rp validate --threshold``), and the fields prediction needs there (:data:`CARD_REQUIRED`) and the fields its
-    readers use of the JSON type ``rp train`` writes (:func:`check_card_fields`).  :class:`~lungai.errors.InputError`
-    naming the folder or file otherwise."""
+    readers use of the JSON type ``rp train`` writes (:func:`check_card_fields`), agreeing on the model's features
+    (:func:`check_card_features`).  :class:`~lungai.errors.InputError` naming the folder or file otherwise."""
     from lungai.fusion.balance import META as STAGE_META
     from lungai.model_files import read_json
 
@@ -302,6 +320,7 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
                          + (f" (a model of lungai {card['lungai_version']})" if card.get("lungai_version") else ""),
                          "retrain the model with this version of lungai")
     check_card_fields(card, card_path)   # a hand-edited card: its fields of the types its readers use
+    check_card_features(card, card_path)   # ... and agreeing on the model's features
     if not threshold_given:   # the card's threshold as a float: every reader (predict, validate, the scene) uses it
         card["threshold"] = check_card_threshold(card, card_path)
     return card
