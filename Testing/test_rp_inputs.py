@@ -930,6 +930,38 @@ def test_real_small_percentages_are_not_taken_for_fractions():
         check([0.1, 0.3, 0.6] * 40, "dose_v5_pct")
 
 
+def test_a_training_table_with_some_rows_of_fractions_is_refused(tmp_path, table):
+    """QA rpcard64: a training table joined from two exports, one writing V5-V20 as fractions (0.05-0.45) for a
+    quarter of the patients and the other as percentages, was trained on without a word (the cohort rule refused a
+    column only when all its values were at most 1): the model learnt V20 0.138-45 % and took the next fraction for a
+    real small V20.  Refused by the rule of one patient's value (:func:`lungai.rp.checks._fractions`), the column's
+    values above 1 as its reference, where several rows are fractions and they are most of its values at most 1 - not
+    a real small V20 or a tail of them."""
+    from lungai.rp.checks import check_units
+
+    mixed = table.copy().reset_index(drop=True)
+    quarter = mixed.index[: len(mixed) // 4]
+    mixed.loc[quarter, "dose_v20_pct"] = mixed.loc[quarter, "dose_v20_pct"] / 100
+    with pytest.raises(InputError) as err:
+        train_rp(mixed, "rp_grade2", tmp_path / "m", fast=True, outer_folds=2, inner_folds=2)
+    assert "column 'dose_v20_pct' (a percentage, by its name; its other values" in str(err.value)
+    assert "at most 1 that x 100 lie in their range" in str(err.value) and "(CSV lines [2, 3, 4, 5, 6]" in str(err.value)
+    assert "these values of dose_v20_pct look like fractions (0-1): multiply them by 100" in err.value.fix
+    assert "give every row the same unit" in err.value.fix
+    assert not (tmp_path / "m" / "model.skops").exists()
+
+    def check(values, col="dose_v20_pct"):
+        df = pd.DataFrame({col: values})
+        check_units(df, df.astype(float), [col])
+
+    percent = [5.5, 12.0, 20.4, 31.0, 44.5] * 20
+    with pytest.raises(InputError, match="at most 1 that x 100 lie in their range"):
+        check(percent + [0.3, 0.25])               # two rows of fractions
+    check(percent + [0.3])                         # one small value: a real V20 of a small target is possible
+    check([0.3, 0.5, 0.8, 1.2] + percent)          # a tail of real small values
+    check([0.1, 0.2, 0.3] + percent, "dose_v30_pct")   # V30 and above: small values are real
+
+
 def test_unknown_categories_of_every_column_reported_at_once(rp_model_dir, rp_cohort):
     """QA: one column per run; every offending column is named in one message."""
     patients = rp_cohort.table.head(3).copy()

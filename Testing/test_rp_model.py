@@ -584,16 +584,18 @@ def _refused_by_load_and_validate(model, rp_cohort, says):
 
 
 def _card_edited(rp_model_dir, tmp_path, field, value="drop"):
-    """A copy of the model folder whose card lacks ``field`` ("a.b": the field b of the object a), or holds ``value``
-    there."""
+    """A copy of the model folder whose card lacks ``field`` ("a.b": the field b of the object a, at any depth), or
+    holds ``value`` there."""
     import json
     import shutil
 
     model = tmp_path / "edited_model"
     shutil.copytree(rp_model_dir, model)
     card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
-    outer, _, inner = field.rpartition(".")
-    holder = card[outer] if outer else card
+    *outer, inner = field.split(".")
+    holder = card
+    for key in outer:
+        holder = holder[key]
     if value == "drop":
         del holder[inner]
     else:
@@ -625,6 +627,98 @@ def test_a_card_without_a_field_prediction_needs_is_refused(tmp_path, rp_model_d
         out = capsys.readouterr()
         assert says in out.err and "Traceback" not in out.err
     assert not (tmp_path / "pred.csv").exists()
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("training_data.features.clin_age_years.min", "40",
+     "its field 'training_data.features.clin_age_years.min' is text (\"40\"), not a number, as"),
+    ("training_data.features.dose_mld_gy.max", None,
+     "its field 'training_data.features.dose_mld_gy.max' is null (null), not a number, as"),
+    ("training_data.features.clin_sex_cat.counts", 5,
+     "its field 'training_data.features.clin_sex_cat.counts' is a number (5), not a JSON object, as"),
+    ("metrics_nested_cv.auc_ci95", ["a", "b"],
+     "its field 'metrics_nested_cv.auc_ci95' (item 1) is text (\"a\"), not a number or null, as"),
+    ("training_patients.sha256", [1, 2], "its field 'training_patients.sha256' (item 1) is a number (1), not text, as"),
+    ("training_patients.salt", 5, "its field 'training_patients.salt' is a number (5), not text, as"),
+    ("training_patients.sha256", "drop", "has no field 'training_patients.sha256' ('lungai rp train' writes it;"),
+    ("training_patients.salt", "drop", "has no field 'training_patients.salt' ('lungai rp train' writes it;"),
+    ("radiomics_settings.settings", "binWidth 25",
+     "its field 'radiomics_settings.settings' is text (\"binWidth 25\"), not a JSON object or null, as"),
+    ("radiomics_settings.id", 5, "its field 'radiomics_settings.id' is a number (5), not text or null, as"),
+    ("category_rules.case", "Merged",
+     "its field 'category_rules.case' is \"Merged\", not one of \"merged\", \"exact\""),
+    ("roles.binary", [5], "its field 'roles.binary' (item 1) is a number (5), not text, as"),
+])
+def test_a_hand_edited_card_field_inside_an_object_is_refused(tmp_path, rp_model_dir, rp_cohort, capsys, field, value,
+                                                              says):
+    """QA rpcard64: read_card checked the type of the card's top fields and a few of their fields, not those deeper: a
+    feature's training minimum "40" or null stopped rp predict and rp validate with TypeError (lungai.rp.prepare),
+    "auc_ci95": ["a", "b"] the panel's model line (ValueError), and a damaged "training_patients" (hashes of another
+    type, no salt) was read as "a model of an older lungai" - or, with "sha256": [1, 2], as recording none of the
+    validation patients: rp validate scored the model's training patients as an external cohort ("external": true).
+    "category_rules": {"case": "Merged"} was read as the other rule, silently.  Refused by read_card for rp predict /
+    validate (and the panel), naming the file, the field (its whole path), its type and the fix."""
+    from lungai.cli import main
+    from lungai.errors import InputError
+    from lungai.rp.card import model_summary, read_card
+
+    assert "clin_age_years" in rp_cohort.table and "clin_sex_cat" in rp_cohort.table   # (the fields edited are there)
+    model = _card_edited(rp_model_dir, tmp_path, field, value)
+    table = _refused_by_load_and_validate(model, rp_cohort, says)
+    with pytest.raises(InputError) as err:
+        model_summary(read_card(model))
+    assert says in str(err.value)         # the panel's model line: refused the same way
+    csv = tmp_path / "patients.csv"
+    table.to_csv(csv, index=False)
+    for args in (["predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")],
+                 ["validate", str(model), str(csv), "-o", str(tmp_path / "val"), "--include-training-patients"]):
+        assert main(["rp", *args]) != 0
+        out = capsys.readouterr()
+        assert says in out.err and "Traceback" not in out.err
+    assert not (tmp_path / "pred.csv").exists()
+
+
+@pytest.mark.parametrize("field, says", [
+    ("training_data.features.dose_v20_pct", "its field 'training_data.features' has no entry for 1 of the model's "
+                                            "features ('dose_v20_pct'; its field 'features' lists them"),
+    ("roles.roles.dose_mld_gy", "its field 'roles.roles' has no entry for 1 of the model's features ('dose_mld_gy';"),
+    ("categories.clin_sex_cat", "its field 'categories' has no entry for 1 of the model's features ('clin_sex_cat';"),
+    ("features", "its field 'features' (2) is not the list of inputs the model in"),
+    ("features", "the same names in another order"),
+])
+def test_a_card_whose_fields_disagree_on_the_features_is_refused(tmp_path, rp_model_dir, rp_cohort, capsys, field,
+                                                                 says):
+    """QA rpcard64: a card whose fields disagree on the model's features passed read_card: a feature left out of
+    "categories" was predicted without the check of unknown categories (a new category one-hot encoded as none,
+    silently), one left out of "training_data.features" without the unit and range checks, and a card whose
+    "features" list was edited stopped rp predict / validate with scikit-learn's ValueError ("columns are missing").
+    Refused (read_card; load_model: the card's features against the model file's inputs), naming the field, the
+    features and the fix."""
+    import json
+
+    from lungai.cli import main
+
+    features = json.loads((rp_model_dir / "model_card.json").read_text(encoding="utf-8"))["features"]
+    assert {"dose_v20_pct", "dose_mld_gy", "clin_sex_cat"} <= set(features)
+    value = "drop" if field != "features" else (features[:2] if "2" in says else features[::-1])
+    model = _card_edited(rp_model_dir, tmp_path, field, value)
+    table = _refused_by_load_and_validate(model, rp_cohort, says)
+    csv = tmp_path / "patients.csv"
+    table.to_csv(csv, index=False)
+    assert main(["rp", "predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")]) != 0
+    out = capsys.readouterr()
+    assert says in out.err and "Traceback" not in out.err and not (tmp_path / "pred.csv").exists()
+
+
+def test_card_values_are_the_category_rules_of_training():
+    """The values read_card takes for a card's category_rules (lungai.rp.card.CARD_VALUES, written there: the light
+    module imports no pandas) are those of lungai.rp.columns' CATEGORY_RULES and LEGACY_CATEGORY_RULES."""
+    from lungai.rp.card import CARD_VALUES
+    from lungai.rp.columns import CATEGORY_RULES, LEGACY_CATEGORY_RULES
+
+    for key in CATEGORY_RULES:
+        assert set(CARD_VALUES[f"category_rules.{key}"]) == {CATEGORY_RULES[key], LEGACY_CATEGORY_RULES[key]}
+    assert set(CATEGORY_RULES) == set(LEGACY_CATEGORY_RULES) == {k.split(".")[1] for k in CARD_VALUES}
 
 
 @pytest.mark.parametrize("field, value", [("outcome", "drop"), ("metrics_nested_cv", "drop"), ("feature_set", "drop"),

@@ -132,31 +132,52 @@ def prediction_header(card: dict) -> list[str]:
 
 # The fields of a card that its readers use (rp predict / validate, the panel's model line, lungai demo), with their
 # JSON type: (JSON types, null allowed, what each item of a list / each value of an object must be).  "a.b" is the
-# field b of the object a.  A field not there is left to its reader (unless in CARD_REQUIRED); one of another type is
-# refused by read_card (QA rpcard63: a hand-edited card's "training_data": 5 raised AttributeError in the panel's
-# refresh and in rp predict, and "warnings": "text" was printed one character per line).
+# field b of the object a, at any depth; "*" stands for every field of an object ("training_data.features.*.min": the
+# training minimum of each feature).  A field not there is left to its reader (unless in CARD_REQUIRED); one of another
+# type is refused by read_card (QA rpcard63: a hand-edited card's "training_data": 5 raised AttributeError in the
+# panel's refresh and in rp predict, and "warnings": "text" was printed one character per line; QA rpcard64: the
+# fields inside them were not checked - a feature's training minimum "7" or null stopped rp predict / validate with
+# TypeError, "auc_ci95": ["a", "b"] the panel's model line, and "training_patients": {"sha256": [1, 2]} let rp
+# validate score the model's training patients as an external cohort, "external": true).
 _OBJECT, _LIST, _TEXT, _NUMBER, _BOOL = dict, list, str, (int, float), bool
+_NUMBER_OR_NULL = (int, float, type(None))        # an item that may be null (an undefined confidence limit)
 CARD_FIELDS = {
     "features": (_LIST, False, _TEXT), "roles": (_OBJECT, False, None),
-    "roles.roles": (_OBJECT, False, _TEXT), "roles.binary": (_LIST, True, None),
-    "roles.categorical": (_LIST, False, None), "roles.types": (_OBJECT, True, None),
-    "roles.how": (_OBJECT, True, None), "roles.id_column": (_TEXT, True, None),
+    "roles.roles": (_OBJECT, False, _TEXT), "roles.binary": (_LIST, True, _TEXT),
+    "roles.categorical": (_LIST, False, _TEXT), "roles.types": (_OBJECT, True, _TEXT),
+    "roles.how": (_OBJECT, True, _TEXT), "roles.id_column": (_TEXT, True, None),
     "categories": (_OBJECT, False, _LIST), "category_rules": (_OBJECT, True, None),
+    "category_rules.case": (_TEXT, False, None), "category_rules.none": (_TEXT, False, None),
     "training_data": (_OBJECT, False, None), "training_data.n": (_NUMBER, True, None),
     "training_data.events": (_NUMBER, True, None), "training_data.synthetic": (_BOOL, True, None),
-    "training_data.features": (_OBJECT, False, _OBJECT), "training_patients": (_OBJECT, True, None),
+    "training_data.features": (_OBJECT, False, _OBJECT),
+    **{f"training_data.features.*.{k}": (_NUMBER, False, None) for k in ("min", "max", "median", "q1", "q3",
+                                                                          "missing_pct")},
+    "training_data.features.*.counts": (_OBJECT, False, _NUMBER),
+    "training_patients": (_OBJECT, True, None), "training_patients.salt": (_TEXT, False, None),
+    "training_patients.n": (_NUMBER, True, None), "training_patients.sha256": (_LIST, False, _TEXT),
+    "training_patients.sha256_loose": (_LIST, False, _TEXT),
     "metrics_nested_cv": (_OBJECT, True, None), "metrics_nested_cv.auc": (_NUMBER, True, None),
-    "metrics_nested_cv.auc_ci95": (_LIST, True, None), "radiomics_settings": (_OBJECT, True, None),
+    "metrics_nested_cv.auc_ci95": (_LIST, True, _NUMBER_OR_NULL), "radiomics_settings": (_OBJECT, True, None),
+    "radiomics_settings.id": (_TEXT, True, None), "radiomics_settings.settings": (_OBJECT, True, None),
+    **{f"radiomics_settings.settings.{k}": (_OBJECT, True, None) for k in ("setting", "imageType", "lungai")},
     "warnings": (_LIST, True, _TEXT), "outcome": (_TEXT, True, None), "feature_set": (_TEXT, True, None),
     "model": (_TEXT, True, None), "threshold_rule": (_TEXT, True, None), "n_bootstrap": (_NUMBER, True, None),
 }
+# The values a text field may hold: category_rules' are lungai.rp.columns.CATEGORY_RULES' and LEGACY_CATEGORY_RULES'
+# (not imported: that module needs pandas; Testing/test_rp_model.py checks they agree) - another value ("Merged") was
+# read as the other rule, silently.
+CARD_VALUES = {"category_rules.case": ("merged", "exact"), "category_rules.none": ("category", "missing")}
 # The fields every card 'lungai rp train' writes that rp predict (and the panel's Compute risk) cannot do without:
 # the model's inputs - its features, their roles, categories and training ranges.  A card without one (or with null)
 # is refused by read_card (QA rpkeys63: a card without "roles" or "features" stopped rp predict with KeyError, and the
 # panel showed its folder as a model); the other fields are optional for prediction (a card's "outcome": "not
-# recorded").  Each is non-null in CARD_FIELDS.
+# recorded").  Each is non-null in CARD_FIELDS.  A field inside an optional object is required only where that object
+# is there: "training_patients" (null: the training table had no id column; not there: an older lungai) holds the
+# salt and hashes rp predict / validate tell the training patients by (QA rpcard64: without them the model's training
+# patients were validated as external, said to be "a model of an older lungai").
 CARD_REQUIRED = ("features", "roles", "roles.roles", "roles.categorical", "categories", "training_data",
-                 "training_data.features")
+                 "training_data.features", "training_patients.salt", "training_patients.sha256")
 # and those rp validate needs besides (lungai.rp.external.validate_rp; "outcome" where --outcome is not given)
 VALIDATE_REQUIRED = ("feature_set", "model", "metrics_nested_cv", "metrics_nested_cv.auc")
 CARD_FIX = ("restore the model_card.json that 'lungai rp train' wrote with this model (the card was edited), or "
@@ -182,43 +203,84 @@ def _is(value, kinds) -> bool:
     return isinstance(value, kinds)
 
 
+def _objects_at(card: dict, path: str) -> list[tuple[str, dict]]:
+    """(name, object) of each JSON object at ``path`` of ``card`` ("a.b": the field b of the object a; "*": every
+    field of an object; "": the card itself), its name as the card spells it ("training_data.features.dose_v20_pct");
+    a path through something that is not an object, or not there, gives none."""
+    found = [("", card)]
+    for part in filter(None, path.split(".")):
+        found = [(f"{name}.{key}" if name else str(key), obj[key]) for name, obj in found if isinstance(obj, dict)
+                 for key in (list(obj) if part == "*" else [part] if part in obj else [])]
+    return [(name, obj) for name, obj in found if isinstance(obj, dict)]
+
+
+def _field_name(holder_name: str, inner: str) -> str:
+    return f"{holder_name}.{inner}" if holder_name else inner
+
+
 def check_card_fields(card: dict, card_path) -> None:
-    """Refuse a card whose fields (:data:`CARD_FIELDS`) are of another JSON type than ``lungai rp train`` writes
-    (a hand-edited card: ``"training_data": 5``, ``"warnings": "text"``): :class:`~lungai.errors.InputError` naming
-    the file, the field, its type and the fix - and one without a field of :data:`CARD_REQUIRED`
+    """Refuse a card whose fields (:data:`CARD_FIELDS`, at any depth) are of another JSON type than ``lungai rp
+    train`` writes (a hand-edited card: ``"training_data": 5``, ``"warnings": "text"``, a feature's training
+    ``"min": "7"``) or hold another value than it writes (:data:`CARD_VALUES`): :class:`~lungai.errors.InputError`
+    naming the file, the field, its type and the fix - and one without a field of :data:`CARD_REQUIRED`
     (:func:`require_card_fields`)."""
     for field, (kinds, nullable, items) in CARD_FIELDS.items():
         outer, _, inner = field.rpartition(".")
-        holder = card.get(outer) if outer else card
-        if not isinstance(holder, dict) or (inner not in holder):
-            continue
-        value, where = holder[inner], f"its field {field!r}"
-        if value is None and nullable:
-            continue
-        if not _is(value, kinds):
-            raise InputError(f"{card_path}: {where} is {json_type(value)} ({_shown(value)}), not {_type_name(kinds)}"
-                             f"{' or null' if nullable else ''}, as 'lungai rp train' writes it", CARD_FIX)
-        if items is None:
-            continue
-        for key, item in (value.items() if isinstance(value, dict) else enumerate(value, 1)):
-            if not _is(item, items):
-                what = f"({key!r})" if isinstance(value, dict) else f"(item {key})"
-                raise InputError(f"{card_path}: {where} {what} is {json_type(item)} ({_shown(item)}), not "
-                                 f"{_type_name(items)}, as 'lungai rp train' writes it", CARD_FIX)
+        for holder_name, holder in _objects_at(card, outer):
+            if inner not in holder:
+                continue
+            value, where = holder[inner], f"its field {_field_name(holder_name, inner)!r}"
+            if value is None and nullable:
+                continue
+            if not _is(value, kinds):
+                raise InputError(f"{card_path}: {where} is {json_type(value)} ({_shown(value)}), not "
+                                 f"{_type_name(kinds)}{' or null' if nullable else ''}, as 'lungai rp train' writes it",
+                                 CARD_FIX)
+            if field in CARD_VALUES and value not in CARD_VALUES[field]:
+                raise InputError(f"{card_path}: {where} is {_shown(value)}, not one of "
+                                 f"{', '.join(map(_shown, CARD_VALUES[field]))}, as 'lungai rp train' writes it",
+                                 CARD_FIX)
+            if items is None:
+                continue
+            for key, item in (value.items() if isinstance(value, dict) else enumerate(value, 1)):
+                if not _is(item, items):
+                    what = f"({key!r})" if isinstance(value, dict) else f"(item {key})"
+                    raise InputError(f"{card_path}: {where} {what} is {json_type(item)} ({_shown(item)}), not "
+                                     f"{_type_name(items)}, as 'lungai rp train' writes it", CARD_FIX)
     # (after the types: a field of CARD_REQUIRED set to null is refused by its type, as any other, above)
     require_card_fields(card, card_path, CARD_REQUIRED, "'lungai rp predict' needs it")
 
 
 def require_card_fields(card: dict, card_path, fields, needs: str) -> None:
-    """Refuse a card without one of ``fields`` ("a.b": the field b of the object a), or with null there:
-    :class:`~lungai.errors.InputError` naming the file, the field and who ``needs`` it, with :data:`CARD_FIX`.  An
-    object holding a field that is not a JSON object is left to :func:`check_card_fields`'s type check."""
+    """Refuse a card without one of ``fields`` ("a.b": the field b of the object a, at any depth; required only where
+    the object a is there), or with null there: :class:`~lungai.errors.InputError` naming the file, the field and who
+    ``needs`` it, with :data:`CARD_FIX`.  An object holding a field that is not a JSON object is left to
+    :func:`check_card_fields`'s type check."""
     for field in fields:
         outer, _, inner = field.rpartition(".")
-        holder = card.get(outer) if outer else card
-        if isinstance(holder, dict) and holder.get(inner) is None:   # (an outer one missing: named in its own turn)
-            raise InputError(f"{card_path} has no field {field!r}{' (null)' if inner in holder else ''} ('lungai rp "
-                             f"train' writes it; {needs})", CARD_FIX)
+        for holder_name, holder in _objects_at(card, outer):   # (an outer one missing: named in its own turn)
+            if holder.get(inner) is None:
+                raise InputError(f"{card_path} has no field {_field_name(holder_name, inner)!r}"
+                                 f"{' (null)' if inner in holder else ''} ('lungai rp train' writes it; {needs})",
+                                 CARD_FIX)
+
+
+def check_card_features(card: dict, card_path) -> None:
+    """Refuse a card (its fields' types checked, :func:`check_card_fields`) whose fields disagree on the model's
+    inputs: each of its ``features`` has a role (``roles.roles``) and a training summary (``training_data.features``:
+    its range, read by the unit and out-of-range checks) and each categorical one (``roles.categorical``) its
+    categories, as ``lungai rp train`` writes them (QA rpcard64: a feature left out of ``categories`` was predicted
+    without the check of unknown categories - a new category one-hot encoded as none, silently - and one left out of
+    ``training_data.features`` without the unit and range checks)."""
+    features, categorical = card["features"], set(card["roles"]["categorical"])
+    for field, held, names in (("roles.roles", card["roles"]["roles"], features),
+                               ("training_data.features", card["training_data"]["features"], features),
+                               ("categories", card["categories"], [f for f in features if f in categorical])):
+        missing = [f for f in names if f not in held]
+        if missing:
+            raise InputError(f"{card_path}: its field {field!r} has no entry for {len(missing)} of the model's "
+                             f"features ({', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}; its "
+                             "field 'features' lists them, and 'lungai rp train' writes one for each)", CARD_FIX)
 
 
 def _shown(value) -> str:
@@ -226,7 +288,7 @@ def _shown(value) -> str:
 
 
 def _type_name(kinds) -> str:
-    return "a number" if kinds is _NUMBER else json_type(kinds())
+    return {_NUMBER: "a number", _NUMBER_OR_NULL: "a number or null"}.get(kinds) or json_type(kinds())
 
 
 def read_card(model_dir, threshold_given: bool = False) -> dict:
@@ -236,8 +298,8 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
     (:data:`FORMAT`: a model of another version is refused, not used half-understood) and its threshold a risk in
     (0, 1), returned as a float (:func:`check_card_threshold`), unless the caller replaces it (``threshold_given``:
     ``rp validate --threshold``), and the fields prediction needs there (:data:`CARD_REQUIRED`) and the fields its
-    readers use of the JSON type ``rp train`` writes (:func:`check_card_fields`).  :class:`~lungai.errors.InputError`
-    naming the folder or file otherwise."""
+    readers use of the JSON type ``rp train`` writes (:func:`check_card_fields`), agreeing on the model's features
+    (:func:`check_card_features`).  :class:`~lungai.errors.InputError` naming the folder or file otherwise."""
     from lungai.fusion.balance import META as STAGE_META
     from lungai.model_files import read_json
 
@@ -258,6 +320,7 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
                          + (f" (a model of lungai {card['lungai_version']})" if card.get("lungai_version") else ""),
                          "retrain the model with this version of lungai")
     check_card_fields(card, card_path)   # a hand-edited card: its fields of the types its readers use
+    check_card_features(card, card_path)   # ... and agreeing on the model's features
     if not threshold_given:   # the card's threshold as a float: every reader (predict, validate, the scene) uses it
         card["threshold"] = check_card_threshold(card, card_path)
     return card

@@ -547,12 +547,29 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+FRACTION_ROWS_MIN = 2   # rp train: rows of a percentage column that look like fractions beside the others to refuse it
+
+
+def _fractions(values: np.ndarray, small: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The ``small`` values (percentages at most 1) that are fractions beside percentages ``low``-``high`` (a model's
+    training range, or a training table's other values): well below them (under half ``low``) and x 100 inside them
+    - V20 0.3 beside 7-45 % is one; V30 0.8 beside 0-27 %, V20 0.3 beside 0.5-40 % are not."""
+    return small & (values < low / 2) & (values * 100 >= low) & (values * 100 <= high)
+
+
+def _fraction_fix(name: str, n_values: int, example: float) -> str:
+    return (agree(n_values, f"this value of {name} looks like a fraction (0-1): multiply it by 100",
+                  f"these values of {name} look like fractions (0-1): multiply them by 100")
+            + f" (e.g. {_fmt(example)} -> {_fmt(example * 100)} %)")
+
+
 def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None = None) -> None:
     """Refuse dosimetric columns whose values cannot be in the unit their name gives (the rules of
     :mod:`lungai.rp.columns`: ``dose_*_gy`` in Gy, ``dose_*_pct`` in percent), naming the column, the values, the CSV
     lines and the fix: a dose above :data:`~lungai.rp.columns.DOSE_GY_MAX` (mean lung dose 60 Gy, another dose
     150 Gy) "looks like cGy: divide by 100"; a percentage outside 0-100 is refused; one whose values are all at
-    most 1 (some above 0) "looks like a fraction: multiply by 100".  ``trained`` (a model card's
+    most 1 (some above 0) "looks like a fraction: multiply by 100", and one holding percentages with several rows of
+    fractions beside them (:func:`_fractions`, its values above 1 the reference; :data:`FRACTION_ROWS_MIN`) too.  ``trained`` (a model card's
     ``training_data.features``, for predict / validate): a percentage at most 1 where the model's training values
     were above 1 and the value x 100 lies in the training range is a fraction too (one patient's V20 0.3 among
     training V20 7-45 %); a model trained on fractions (its training maximum at most 1) is not checked for them.
@@ -603,25 +620,39 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
                 continue          # a model trained on fractions (an older lungai): its own scale
             if trained is None:   # a cohort (rp train): all at most 1 only where that cannot be a real cohort
                 level = pct_dose_level(name)
-                if small.any() and (values[seen] <= 1).all() and level is not None and level <= FRACTION_LEVEL_MAX:
+                if level is None or level > FRACTION_LEVEL_MAX or not small.any():
+                    continue
+                if (values[seen] <= 1).all():
                     report(small, "(a percentage, by its name) holds no value above 1 %",
                            f"{name} looks like a fraction (0-1): multiply by 100 (e.g. {_fmt(values[small][0])} -> "
                            f"{_fmt(values[small][0] * 100)} %); a lung V{_fmt(level)} all under 1 % is no plausible "
                            "cohort")
+                    continue
+                # some rows in percent, others at most 1 (two centres' exports joined, one writing fractions): a
+                # value is a fraction by the rule of one patient's below, the column's values above 1 its reference;
+                # refused where several are (FRACTION_ROWS_MIN) and they are most of the values at most 1 - not one
+                # real small V20 (a small peripheral target) or a tail of them (0.3, 0.5, 0.8 beside 1.2-40 %)
+                # (QA rpcard64: V5-V20 of 40 of 160 patients as fractions were trained on without a word)
+                rest = values[seen & (values > 1)]
+                fraction = _fractions(values, small, rest.min(), rest.max())
+                if fraction.sum() >= FRACTION_ROWS_MIN and 2 * fraction.sum() >= small.sum():
+                    n_values = len(set(as_written(df, col, np.flatnonzero(fraction)[:50])))
+                    report(fraction, f"(a percentage, by its name; its other values {_fmt(rest.min())}-"
+                           f"{_fmt(rest.max())} %) holds {agree(n_values, 'a value', 'values')} at most 1 that x 100 "
+                           f"{agree(n_values, 'lies', 'lie')} in their range",
+                           _fraction_fix(name, n_values, values[fraction][0])
+                           + "; a table joined from several exports: give every row the same unit")
             elif small.any() and trained_min is not None and trained_max is not None:
                 # one patient / an external cohort: a value is a fraction only when it lies well below the model's
                 # training range (under half its minimum) and x 100 inside it: V20 0.3 with training 7-45 % is;
                 # V30 0.8 with training 0-27 %, V20 0.3 with training 0.5-40 % are not (said as out of range only)
-                fraction = small & (values < trained_min / 2) & (values * 100 >= trained_min) & \
-                    (values * 100 <= trained_max)
+                fraction = _fractions(values, small, trained_min, trained_max)
                 if fraction.any():
                     n_values = len(set(as_written(df, col, np.flatnonzero(fraction)[:50])))
                     report(fraction, f"(a percentage, by its name; the model's training values {_fmt(trained_min)}"
                            f"-{_fmt(trained_max)} %) holds {agree(n_values, 'a value', 'values')} at most 1 that x 100 "
                            f"{agree(n_values, 'lies', 'lie')} in the training range",
-                           agree(n_values, f"this value of {name} looks like a fraction (0-1): multiply it by 100",
-                                 f"these values of {name} look like fractions (0-1): multiply them by 100") + " (e.g. "
-                           f"{_fmt(values[fraction][0])} -> {_fmt(values[fraction][0] * 100)} %)")
+                           _fraction_fix(name, n_values, values[fraction][0]))
     if problems:
         raise InputError("wrong units: " + "; ".join(problems),
                          "; ".join(fixes) + " (dose_*_gy columns are in Gy, dose_*_pct columns in percent 0-100, as "

@@ -131,7 +131,30 @@ def load_model(model_dir, threshold_given: bool = False) -> tuple[dict, dict]:
     path = Path(model_dir) / MODEL_FILE
     bundle = load_skops(path, TRUSTED_TYPES, "RP model file", RETRAIN_FIX)
     check_bundle(bundle, path)
+    check_card_matches_model(card, bundle, Path(model_dir) / CARD_FILE, path)
     return bundle, card
+
+
+def check_card_matches_model(card: dict, bundle: dict, card_path, path) -> None:
+    """Refuse a card whose ``features`` are not the inputs the model file's pipeline was fitted on (their names and
+    order: what ``rp predict`` gives it), naming the features that differ (QA rpcard64: a card whose feature list was
+    edited stopped ``rp predict`` / ``rp validate`` with scikit-learn's ValueError "columns are missing")."""
+    from lungai.rp.card import CARD_FIX
+
+    fitted = getattr(bundle["pipeline"], "feature_names_in_", None)
+    if fitted is None or [str(f) for f in fitted] == list(card["features"]):
+        return
+    fitted = [str(f) for f in fitted]
+    def names(these) -> str:
+        return ", ".join(map(repr, these[:5])) + (" ..." if len(these) > 5 else "")
+
+    only_model = [f for f in fitted if f not in card["features"]]
+    only_card = [f for f in card["features"] if f not in fitted]
+    what = "; ".join(filter(None, [only_model and f"the model's inputs not in the card: {names(only_model)}",
+                                   only_card and f"in the card, not inputs of the model: {names(only_card)}"])) \
+        or "the same names in another order"
+    raise InputError(f"{card_path}: its field 'features' ({len(card['features'])}) is not the list of inputs the model "
+                     f"in {path} was fitted on ({len(fitted)}): {what}", CARD_FIX)
 
 
 BUNDLE_KEYS = ("pipeline", "bootstrap", "baseline")      # what save_model writes (lungai.rp.training.train_rp)
