@@ -385,13 +385,13 @@ def test_no_model_advice_for_a_seed_or_box_in_bone_or_far_from_the_lungs():
     no model advice - in the notes or in the low confidence's action: the first fix is to move it."""
     from lungai.seg.choice import model_hint
     from lungai.seg.infer import LOW_CONFIDENCE, MODE_ACTIONS, REVIEW_ACTIONS, review_actions
-    from lungai.seg.preprocess import DENSE_REASON, FAR_REASON
+    from lungai.seg.preprocess import DENSE_REASON, FAR_REASON, reason_in_mode
 
     for mode in ("roi", "seed"):
         for off in (FAR_REASON, DENSE_REASON):
             for vol in (0.7, 40.0):
                 info = {"roi_mode": mode, "tumor_volume_ml": vol, "notes": [], "n_components": 1,
-                        "review_reasons": [LOW_CONFIDENCE, off]}
+                        "review_reasons": [LOW_CONFIDENCE, reason_in_mode(off, mode)]}     # as a result says it
                 assert model_hint(default_model_dir(), info) is None, (mode, off, vol)
                 low, move = review_actions(info)
                 marked = {"roi": "move your ROI box", "seed": "move the seed"}[mode]
@@ -587,12 +587,12 @@ def test_no_model_advice_for_an_roi_in_bounds_order_or_voxel_indices():
     confidence's action, which says to run again with the numbers the note gives."""
     from lungai.seg.choice import model_hint
     from lungai.seg.infer import LOW_CONFIDENCE, REVIEW_ACTIONS, review_actions
-    from lungai.seg.preprocess import ROI_ORDER_REASON, VOXEL_INDEX_REASON
+    from lungai.seg.preprocess import ROI_ORDER_REASON, VOXEL_INDEX_REASON, reason_in_mode
 
     for mode, wrong in (("roi", ROI_ORDER_REASON), ("roi", VOXEL_INDEX_REASON), ("seed", VOXEL_INDEX_REASON)):
         for vol in (0.7, 106.0):
             info = {"roi_mode": mode, "tumor_volume_ml": vol, "notes": [], "n_components": 1,
-                    "review_reasons": [LOW_CONFIDENCE, wrong]}
+                    "review_reasons": [LOW_CONFIDENCE, reason_in_mode(wrong, mode)]}      # as a result says it
             assert model_hint(default_model_dir(), info) is None, (mode, wrong, vol)
             low, fix = review_actions(info)
             assert "--model" not in low and "DynUNet" not in low and "the numbers the note gives" in low, low

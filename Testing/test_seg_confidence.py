@@ -1042,3 +1042,80 @@ def test_a_validation_table_without_features_counts_them_in_the_singular_and_the
         fit_tables(tmp_path, {}, {"mc-dropout": df}, mc_passes=2, n_members=1)
     word = "feature" if n == 1 else "features"
     assert e.value.problem == f"the mc-dropout validation table has no {word} {', '.join(names[:n])}"
+
+
+def test_a_misplaced_seed_or_boxs_growth_actions_say_to_move_it_first():
+    """QA segnotes64 on LUNG1-003, an ROI box in the vertebral body: "move your ROI box onto the tumour's soft tissue"
+    and, for the bone reaching the box's z- face, "enlarge your ROI box round the whole tumour" - two fixes that
+    contradict each other.  A seed / box flagged in bone, far from the lungs or in aerated lung whose mask is larger
+    than the box or runs on (its faces cut flat too) is told to move it first and that a larger box round what it
+    found would not help; where it was flagged is named.  Without the flag the actions are as before."""
+    from lungai.seg import preprocess as pp
+    from lungai.seg.infer import (INCOMPLETE_REASON, LOW_CONFIDENCE, MODE_ACTIONS, RAN_ON, REVIEW_ACTIONS,
+                                  ran_on_action, review_actions, review_reasons)
+
+    cut = [{"pass": 1, "kept": True, "mask_touches": ["z-"], "box_at_image_edge": []}]
+    where = {pp.DENSE_REASON: "it lies in bone, a calcification or contrast",
+             pp.FAR_REASON: "it lies far from the lungs", pp.AERATED_REASON: "it lies in aerated lung"}
+    for mode, marked in (("roi", "your ROI box"), ("seed", "the seed")):
+        for flag, grow in [(f, g) for f in where for g in ("incomplete", "ran_on")]:
+            reasons = review_reasons(0.1, 0.5, mode=mode, **{grow: True}, dense=flag == pp.DENSE_REASON,
+                                     far=flag == pp.FAR_REASON, aerated=flag == pp.AERATED_REASON)
+            for passes in ([], cut):
+                info = {"review_reasons": reasons, "roi_mode": mode, "n_components": 1, "roi_passes": passes}
+                actions = dict(zip(reasons, review_actions(info)))
+                said = actions[INCOMPLETE_REASON if grow == "incomplete" else RAN_ON]
+                assert said.startswith(f"first move {marked} onto the tumour and run again ({where[flag]})"), said
+                assert "a larger box round it would not help" in said
+                # no action says to grow a box round what was found (in aerated lung the low confidence's own action
+                # stands: redraw the box / move the seed round the tumour, or another model)
+                for reason, action in actions.items():
+                    if reason != LOW_CONFIDENCE or flag != pp.AERATED_REASON:
+                        assert not any(w in action for w in ("enlarge", "round the whole tumour", "tight round")), \
+                            action
+        # both flags: both named; unflagged: the actions as before
+        both = review_reasons(0.1, 0.5, mode=mode, incomplete=True, dense=True, far=True)
+        low, grown = review_actions({"review_reasons": both, "roi_mode": mode, "n_components": 1})[:2]
+        assert f"({where[pp.DENSE_REASON]} and far from the lungs)" in low and \
+            f"({where[pp.DENSE_REASON]} and far from the lungs)" in grown, (low, grown)
+        plain = {"review_reasons": [LOW_CONFIDENCE, INCOMPLETE_REASON, RAN_ON], "roi_mode": mode, "n_components": 1}
+        assert review_actions(plain)[1:] == [MODE_ACTIONS.get(mode, {}).get(r, REVIEW_ACTIONS[r])
+                                             for r in (INCOMPLETE_REASON, RAN_ON)]
+        assert review_actions(dict(plain, roi_passes=cut))[2] == ran_on_action(["z-"], mode)
+
+
+def test_the_review_reasons_and_the_growth_notes_name_the_seed_or_the_box():
+    """QA segnotes64: an ROI box was told "the seed point / ROI lies in bone ..." and the growth's note "the first that
+    found a region, the one closest to the seed / ROI" - though the actions already spoke of "your ROI box" only.  A
+    result's reasons of where the seed / box lies (and of its numbers) name the one given, the notes of its growth
+    alike; each reason reads back as its constant (preprocess.reason_key: the actions, model_hint)."""
+    from lungai.seg import infer
+    from lungai.seg import preprocess as pp
+
+    flags = dict(aerated=True, voxel_index=True, dense=True, far=True)
+    given = {"seed": ("the seed point", "ROI"), "roi": ("the ROI box", "seed")}
+    for mode, (named, other) in given.items():
+        reasons = infer.review_reasons(0.9, 0.5, mode=mode, **flags)
+        assert len(reasons) == 4 and all(named in r and other not in r for r in reasons), reasons
+        assert [pp.reason_key(r) for r in reasons] == [pp.AERATED_REASON, pp.VOXEL_INDEX_REASON, pp.DENSE_REASON,
+                                                       pp.FAR_REASON]
+        assert infer.review_actions({"review_reasons": reasons, "roi_mode": mode}) == \
+            infer.review_actions({"review_reasons": [pp.reason_key(r) for r in reasons], "roi_mode": mode})
+    assert "the numbers of the ROI box may be voxel indices" in infer.review_reasons(0.9, 0.5, mode="roi",
+                                                                                     voxel_index=True)[0]
+    # reasons of no seed / box, and a mode without one: as they are
+    assert infer.review_reasons(0.1, 0.5, mode="roi", incomplete=True) == [infer.LOW_CONFIDENCE,
+                                                                          infer.INCOMPLETE_REASON]
+    assert pp.reason_in_mode(pp.DENSE_REASON, "lungs") == pp.DENSE_REASON == pp.reason_key(pp.DENSE_REASON)
+    # the growth's notes: the pass kept closest to the seed / to your ROI box; the region found at the seed / in it
+    passes = [{"pass": 1, "tumour_ml": 7.7, "touches": ["z-"], "holds_tumour": False, "confidence": 0.4,
+               "roi_size_mm": [60, 60, 60], "kept": True},
+              {"pass": 2, "tumour_ml": 98.2, "touches": ["z-"], "holds_tumour": False, "confidence": 0.6,
+               "roi_size_mm": [90, 90, 90]}]
+    for mode, closest, found in (("seed", "the one closest to the seed)", "no box held the region found at the seed:"),
+                                 ("roi", "the one closest to your ROI box)", "no box held the region found in your "
+                                                                              "ROI box:")):
+        stop = infer.kept_stop_reason(passes, 0, "the box reached the image edge", set(), mode)
+        note = infer.ran_on_note(passes, mode)
+        assert closest in stop and "seed / ROI" not in stop, stop
+        assert note.startswith(found) and "seed / in the box" not in note, note

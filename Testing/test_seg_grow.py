@@ -915,10 +915,11 @@ def _voxel_reading_flagged(info: dict, flagged: bool):
     (result.json, the panel's banner, the report) said only what the other reasons said.  Now its own review reason,
     whose action says to run again with the note's LPS numbers; none without the note."""
     reasons = info["review_reasons"]
-    assert (pp.VOXEL_INDEX_REASON in reasons) is flagged, reasons
+    reason = pp.reason_in_mode(pp.VOXEL_INDEX_REASON, info["roi_mode"])     # "the numbers of the seed point ..."
+    assert (reason in reasons) is flagged, reasons
     if flagged:
         assert info["needs_review"]
-        action = info["review_actions"][reasons.index(pp.VOXEL_INDEX_REASON)]
+        action = info["review_actions"][reasons.index(reason)]
         assert "voxel indices" in action and "LPS millimetres the note gives" in action, action
 
 
@@ -977,7 +978,7 @@ def test_a_seed_in_bone_with_the_mask_away_from_it_writes_no_tumour():
     model = (cfg, [SoftTissueOracle(), SoftTissueOracle()], {})
     res = infer.segment_tumour(bone, model, seed_lps=(32.0, 0.0, 0.0), grow=False)
     i = res.info
-    assert pp.DENSE_REASON in i["review_reasons"] and i["needs_review"]
+    assert pp.reason_in_mode(pp.DENSE_REASON, "seed") in i["review_reasons"] and i["needs_review"]
     assert not (sitk.GetArrayViewFromImage(res.tumour) > 0).any() and i["n_components"] == 0, i["tumour_volume_ml"]
     assert infer.SEED_AWAY not in i["review_reasons"] and i["seed_to_tumour_mm"] is None
     (note,) = [n for n in i["notes"] if "not the seed's region" in n]
@@ -986,7 +987,7 @@ def test_a_seed_in_bone_with_the_mask_away_from_it_writes_no_tumour():
     assert (sitk.GetArrayViewFromImage(res.probability)[ball] > 0.5).any()     # the region found: in the map
     # the same bone with the seed in the soft tissue of the tumour: the tumour as before
     at = infer.segment_tumour(bone, model, seed_lps=(0.0, 0.0, 0.0), grow=False)
-    assert _dice(at, ball) > 0.9 and pp.DENSE_REASON not in at.info["review_reasons"]
+    assert _dice(at, ball) > 0.9 and pp.reason_in_mode(pp.DENSE_REASON, "seed") not in at.info["review_reasons"]
 
 
 def test_an_emptied_off_seed_result_reports_an_empty_results_confidence():
@@ -1081,3 +1082,31 @@ def test_review_actions_fit_the_mode_the_user_ran():
             assert "move the seed to the tumour's centre" in todo[infer.LOW_CONFIDENCE]
             assert "move the seed to the tumour's centre" in todo[infer.INCOMPLETE_REASON]
             assert "your ROI box" not in actions
+
+
+@pytest.mark.parametrize("mode", ["roi", "seed"])
+def test_a_box_in_bone_reaching_its_faces_gets_one_fix(mode):
+    """QA segnotes64 on LUNG1-003, an ROI box in the vertebral body (`--roi=-11,8.6,-201.9,9,28.6,-181.9`): the bone
+    the model marked reached the box's z- face and the user was told both "move your ROI box onto the tumour's soft
+    tissue" and "enlarge your ROI box round the whole tumour"; the reason itself read "the seed point / ROI lies in
+    bone" to a user who had given no seed.  Now a seed / box flagged in bone whose mask reaches its box's faces is
+    told to move it first (a larger box round the bone would not help), and each reason names what was given."""
+    ct, _ = _ct(20.0)
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[((x - 60) ** 2 + y ** 2 <= 25 ** 2) & (np.abs(z) <= 50)] = 700       # a 50 mm "vertebral body", 700 HU
+    bone = sitk.GetImageFromArray(arr)
+    bone.CopyInformation(ct)
+    where = dict(roi_lps=(55.0, -5.0, -5.0, 65.0, 5.0, 5.0)) if mode == "roi" else dict(seed_lps=(60.0, 0.0, 0.0))
+    info = infer.segment_tumour(bone, _model(), grow=False, **where).info
+    reasons, actions = info["review_reasons"], info["review_actions"]
+    assert infer.INCOMPLETE_REASON in reasons, reasons
+    marked = {"roi": "move your ROI box onto the tumour", "seed": "move the seed onto the tumour"}[mode]
+    grow = actions[reasons.index(infer.INCOMPLETE_REASON)]
+    assert grow.startswith(f"first {marked} and run again (it lies in bone, a calcification or contrast)"), grow
+    for said in actions:                                            # nothing says to grow a box round the bone
+        assert "enlarge" not in said and "round the whole tumour" not in said, said
+    dense = {"roi": "the ROI box lies in bone, a calcification or contrast",
+             "seed": "the seed point lies in bone, a calcification or contrast"}[mode]
+    assert dense in reasons and not any("seed point / ROI" in r for r in reasons), reasons

@@ -209,3 +209,60 @@ def test_the_post_processing_is_shown_while_it_runs(monkeypatch):
     assert maps and len(maps) == len(seen["to_input"]), seen                  # each resampling shown as it runs
     assert [int(re.search(r"map (\d+)/(\d+)", m)[1]) for m in maps] == list(range(len(maps))), maps
     assert seen["summarize"] and all("uncertainty" in (m or "") for m in seen["summarize"]), seen
+
+
+def test_an_80_column_terminal_shows_a_large_network_runs_count(monkeypatch, tmp_path):
+    """QA segnotes64: `lungai segment`'s bar in an 80-column terminal with a large count (an ensemble's 3 members x 15
+    windows x 4 flips, a whole box of a CT) was cut at the terminal's width: "segment:  40%|4| 2/5 [00:05<00:04,
+    1.61s/it, pass 1 (grid x1): network run 9" - the count lost again behind the pass's prefix.  The segment bar shows
+    no steps per second (a few long steps of different kinds): the count fits, up to its total.  Run through the CLI
+    (its own bar), the inference standing in: its pass counts its network runs as grow_and_predict does."""
+    import re
+    import sys
+
+    import SimpleITK as sitk
+    import tqdm.std
+    from seg_helpers import tiny_config
+
+    from lungai import progress
+    from lungai.cli import main
+    from lungai.progress import Counter, SubProgress
+    from lungai.seg.infer import SegResult
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+    from lungai.seg.predict import network_runs
+
+    cfg = tiny_config(members=3, dropout=0.1)
+    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict() for _ in range(3)], {})
+    ct = sitk.GetImageFromArray(np.full((20, 40, 40), -800, np.int16))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    zero = sitk.Cast(ct, sitk.sitkFloat32) * 0.0
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumour_volume_ml": 0.0, "n_components": 0, "method": "ensemble", "members": 3, "mc_passes": 0,
+            "calibrated": False, "notes": []}
+    total, what = network_runs("ensemble", 3, 0, 15, False, True)
+    assert total == 180
+
+    def segment_tumour(ct, model, progress=None, **kw):
+        progress.update(1, "ROI seed (20, 20, 10)")
+        count = Counter(SubProgress(progress, "pass 1 (grid x1):"), "network run", total, f"ensemble: {what}")
+        for _ in range(total):
+            count.tick()
+        progress.update(1, "ensemble: 3 maps")
+        return SegResult(sitk.Cast(zero, sitk.sitkUInt8), zero, zero, None, dict(info))
+
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour", segment_tumour)
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    monkeypatch.setattr(tqdm.std, "_screen_shape_wrapper", lambda: (lambda fp: (79, 40)))      # an 80-column terminal
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.0)      # every count drawn
+    assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "m"),
+                 "--whole", "--no-dicom"]) == 0
+    drawn = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", r) for r in term.buf.getvalue().replace("\n", "\r").split("\r")]
+    drawn = [r for r in drawn if "pass 1" in r]
+    assert len(drawn) > 100 and all(len(r) <= 79 for r in drawn), drawn
+    counts = [re.search(r"network run (\d+)/(\d+)", r) for r in drawn]
+    assert all(counts), [r for r, c in zip(drawn, counts) if not c][:3]     # every drawing shows the whole count
+    assert [int(c[2]) for c in counts] == [180] * len(counts) and int(counts[-1][1]) == 180, drawn[-1]
+    assert any(re.search(r"network run \d{2}/180", r) for r in drawn), drawn    # two-digit counts drawn too

@@ -260,7 +260,7 @@ def test_eval_seg_keeps_going_when_a_case_fails_mid_run(tiny_model, tiny_data, t
 def test_seed_in_aerated_lung_is_a_review_reason_and_a_note(tiny_model, small_phantom):
     from lungai.seg.infer import segment_tumour
     from lungai.seg.model_io import load_model
-    from lungai.seg.preprocess import AERATED_REASON
+    from lungai.seg.preprocess import AERATED_REASON, reason_in_mode
     from lungai.synthetic import labels
 
     lab = sitk.GetArrayViewFromImage(small_phantom.labels)
@@ -269,6 +269,7 @@ def test_seed_in_aerated_lung_is_a_review_reason_and_a_note(tiny_model, small_ph
     k, j, i = lung[len(lung) // 2]
     seed = ct.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
     info = segment_tumour(ct, load_model(tiny_model), seed_lps=seed, grow=False, mc_passes=2).info
+    AERATED_REASON = reason_in_mode(AERATED_REASON, "seed")       # "the seed point lies in aerated lung"
     assert AERATED_REASON in info["review_reasons"] and info["needs_review"]
     assert any(n.startswith("the seed lies in aerated lung") for n in info["notes"])
     centre = small_phantom.meta["tumour"]["centre_mm"]
@@ -1727,7 +1728,7 @@ def test_seed_in_bone_or_far_from_the_lungs_is_a_review_reason_and_a_note(tiny_m
     reason each, saying to move the seed; the seed on the tumour gets neither."""
     from lungai.seg.infer import segment_tumour
     from lungai.seg.model_io import load_model
-    from lungai.seg.preprocess import DENSE_REASON, FAR_REASON, median_hu_near
+    from lungai.seg.preprocess import DENSE_REASON, FAR_REASON, median_hu_near, reason_in_mode
     from lungai.synthetic import labels
 
     from test_seg_preprocess import _chest_with_abdomen
@@ -1738,6 +1739,7 @@ def test_seed_in_bone_or_far_from_the_lungs_is_a_review_reason_and_a_note(tiny_m
     bone = [ct.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
             for k, j, i in np.argwhere(ndimage_erode(lab == labels.BONE, 1))]
     seed = next(p for p in bone if median_hu_near(ct, p) > 350)
+    DENSE_REASON, FAR_REASON = (reason_in_mode(r, "seed") for r in (DENSE_REASON, FAR_REASON))   # "the seed point"
     info = segment_tumour(ct, model, seed_lps=seed, grow=False, mc_passes=2).info
     assert DENSE_REASON in info["review_reasons"] and info["needs_review"], info["review_reasons"]
     assert any(n.startswith("the seed lies in bone, a calcification or contrast") for n in info["notes"])

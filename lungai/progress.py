@@ -57,14 +57,18 @@ def _is_tty(stream) -> bool:
 TICK_INTERVAL = 1.0
 
 
+# the bar of a task without its rate (``task(..., rate=False)``): tqdm's own format less ", {rate_fmt}"
+NO_RATE_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+
 class _TqdmProgress:
-    def __init__(self, total: int, desc: str, disable: bool):
+    def __init__(self, total: int, desc: str, disable: bool, rate: bool = True):
         from tqdm.auto import tqdm
 
         self._tty = _is_tty(sys.stderr)
         self.tick_interval = TICK_INTERVAL if self._tty else LOG_INTERVAL     # Counter's: a record each in a log
         self._bar = tqdm(total=total, desc=desc, disable=disable, file=sys.stderr, leave=False,
-                         mininterval=0.1 if self._tty else LOG_INTERVAL)
+                         mininterval=0.1 if self._tty else LOG_INTERVAL, bar_format=None if rate else NO_RATE_FORMAT)
         _SHOWN.append(self)
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
@@ -223,15 +227,17 @@ def parse_line(line: str):
 
 
 @contextlib.contextmanager
-def task(desc: str, total: int, enabled: bool = True) -> Iterator[object]:
-    """A progress reporter for ``total`` steps, closed at the end of the block."""
+def task(desc: str, total: int, enabled: bool = True, rate: bool = True) -> Iterator[object]:
+    """A progress reporter for ``total`` steps, closed at the end of the block.  ``rate`` False: a terminal's bar
+    shows no steps per second (``NO_RATE_FORMAT``) - a few long steps of different kinds, whose message (a count of
+    sub-steps) needs the room: tqdm cuts the line at the terminal's width."""
     mode = os.environ.get("LUNGAI_PROGRESS", "bar")
     if not enabled or mode == "off":
         bar: object = NullProgress()
     elif mode == "lines":
         bar = _LineProgress(total, desc)
     else:
-        bar = _TqdmProgress(total, desc, disable=False)
+        bar = _TqdmProgress(total, desc, disable=False, rate=rate)
     try:
         yield bar
     finally:

@@ -944,7 +944,9 @@ def run_segment(args) -> int:
 
     model = load_model(model_dir)
     runs = model_runs(model)
-    with task("segment", (3 if dicom else 2) + STEPS_PER_RUN * runs) as bar:
+    # no steps per second on the bar: its message, the network runs' count after the pass ("pass 1 (grid x1): network
+    # run 94/180 ..."), needs the room - an 80-column terminal cut it to "network run 9" (QA segnotes64)
+    with task("segment", (3 if dicom else 2) + STEPS_PER_RUN * runs, rate=False) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         reference = None
         if dicom:       # the CT series' headers checked against the image before any work (no half-written results)

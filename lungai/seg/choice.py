@@ -336,13 +336,14 @@ def model_hint(model_dir, info: dict) -> str | None:
 
     from lungai.seg.infer import LOW_CONFIDENCE, MISPLACED_REASONS, WRONG_NUMBERS_REASONS
     from lungai.seg.model_io import MODEL_JSON
+    from lungai.seg.preprocess import reason_key
     from lungai.seg.resources import (DEFAULT_MODEL_NAME, ROUTED_MODEL_NAME, dynunet_gain, large_tumour_advice,
                                       models_root)
 
     routed = models_root() / ROUTED_MODEL_NAME / MODEL_JSON
     if info.get("roi_mode") not in ("seed", "roi") or not routed.is_file():
         return None
-    if set(MISPLACED_REASONS + WRONG_NUMBERS_REASONS) & set(info.get("review_reasons") or ()):
+    if set(MISPLACED_REASONS + WRONG_NUMBERS_REASONS) & {reason_key(r) for r in info.get("review_reasons") or ()}:
         return None
     try:
         here = Path(model_dir).resolve()

@@ -403,7 +403,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
     # the first pass that found a tumour - the region round the seed / in the user's box - is kept.
     k, ran_on = kept_pass_index(passes, reason)
     passes[k]["kept"] = True
-    reason = kept_stop_reason(passes, k, reason, image_edge_faces(runs[k][0], ct))
+    reason = kept_stop_reason(passes, k, reason, image_edge_faces(runs[k][0], ct), box.mode)
     return (*runs[k], {"passes": passes, "stop_reason": reason, "ran_on": ran_on})
 
 
@@ -423,15 +423,21 @@ def kept_pass_index(passes: list, end_reason: str) -> tuple:
     return k, bool(not held and found and NOT_HELD_RULE == "first" and end_reason.startswith(RAN_ON_STOPS))
 
 
-def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges) -> str:
+# what the growth started from, by the box's mode (a kept pass "closest to" it; a region found "at" it)
+GROWN_FROM = {"seed": ("the seed", "at the seed"), "roi": ("your ROI box", "in your ROI box")}
+GROWN_FROM_EITHER = ("the seed / ROI", "at the seed / in the box")
+
+
+def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: str | None = None) -> str:
     """``roi_stop_reason``: the last pass's ``end_reason`` when it is the kept one (``k``); else the kept pass first -
     why it was kept, the faces of its box that could move (not in ``kept_edges``, its image-edge faces) that its
-    tumour touches - then where the growth ended.  QA: "no tumour found in the box; pass 1 kept" was the last pass's
-    (0 ml) while the mask held pass 1's 7.6 ml, touching the box's z- face."""
+    tumour touches - then where the growth ended.  ``mode``: the box's ("seed", "roi": the kept pass is said to be the
+    one closest to the seed / to your ROI box, :data:`GROWN_FROM`).  QA: "no tumour found in the box; pass 1 kept" was
+    the last pass's (0 ml) while the mask held pass 1's 7.6 ml, touching the box's z- face."""
     if k == len(passes) - 1:
         return end_reason
     why = ("its box holds the tumour" if passes[k].get("holds_tumour") else
-           f"no box held the tumour: {FIRST_FOUND}, the one closest to the seed / ROI"
+           f"no box held the tumour: {FIRST_FOUND}, the one closest to {GROWN_FROM.get(mode, GROWN_FROM_EITHER)[0]}"
            if NOT_HELD_RULE == "first" else "no box held the tumour; the most confident pass")
     free = free_faces(passes[k]["touches"], kept_edges)
     touching = (f"; its tumour ({passes[k]['tumour_ml']:.2f} ml) touches the box's {', '.join(free)} "
@@ -439,10 +445,10 @@ def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges) -> str:
     return f"pass {k + 1} kept ({why}){touching}; the growth ended at pass {len(passes)}: {end_reason}"
 
 
-def ran_on_note(passes: list) -> str:
-    """The note of a growth that ran on (no box held the region found): where it went, and which pass is kept -
-    the first that found a region, not necessarily pass 1 (QA: "the first pass's result is kept" while pass 1 found
-    0 ml and pass 2 was kept)."""
+def ran_on_note(passes: list, mode: str | None = None) -> str:
+    """The note of a growth that ran on (no box held the region found at the seed / in the ROI box - ``mode``,
+    :data:`GROWN_FROM`): where it went, and which pass is kept - the first that found a region, not necessarily pass 1
+    (QA: "the first pass's result is kept" while pass 1 found 0 ml and pass 2 was kept)."""
     largest = max(passes, key=lambda q: np.prod(q["roi_size_mm"]))["roi_size_mm"]
     edge = next((q["grew_to_image_edge"] for q in passes if q.get("grew_to_image_edge")), None)
     where = (f"as the box grew it reached the image edge ({', '.join(edge)}), so it most likely runs on into a "
@@ -450,7 +456,8 @@ def ran_on_note(passes: list) -> str:
              f"it reached the edge of every box up to {' x '.join(f'{v:.0f}' for v in largest)} mm, so it most "
              "likely runs on into a neighbouring organ (mediastinum, diaphragm, chest wall)")
     kept = next(q["pass"] for q in passes if q.get("kept"))
-    return (f"no box held the region found at the seed / in the box: {where}; pass {kept} ({FIRST_FOUND}) is kept - "
+    return (f"no box held the region found {GROWN_FROM.get(mode, GROWN_FROM_EITHER)[1]}: {where}; pass {kept} "
+            f"({FIRST_FOUND}) is kept - "
             "check its outline")
 
 
@@ -612,8 +619,19 @@ UNCALIBRATED_REASON = "the model's confidence is not calibrated"
 def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False, cut: bool = False,
                    incomplete: bool = False, ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False, thin_slab: bool = False, roi_order: bool = False,
-                   voxel_index: bool = False, dense: bool = False, far: bool = False, loose: bool = False) -> list:
-    """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`."""
+                   voxel_index: bool = False, dense: bool = False, far: bool = False, loose: bool = False,
+                   mode: str | None = None) -> list:
+    """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`.
+    ``mode``: the result's ``roi_mode`` - a reason of where the seed point / ROI box lies names the one given
+    (:func:`lungai.seg.preprocess.reason_in_mode`); None: the constants as they are."""
+    return [pp.reason_in_mode(r, mode) for r in _review_reasons(
+        conf, threshold, uncalibrated=uncalibrated, cut=cut, incomplete=incomplete, ran_on=ran_on, several=several,
+        seed_away=seed_away, aerated=aerated, thin_slab=thin_slab, roi_order=roi_order, voxel_index=voxel_index,
+        dense=dense, far=far, loose=loose)]
+
+
+def _review_reasons(conf: float, threshold: float, *, uncalibrated, cut, incomplete, ran_on, several, seed_away,
+                    aerated, thin_slab, roi_order, voxel_index, dense, far, loose) -> list:
     return ([LOW_CONFIDENCE] if conf < threshold else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + \
         ([CUT_REASON] if cut else []) + \
         ([INCOMPLETE_REASON] if incomplete else []) + \
@@ -713,13 +731,32 @@ EMPTY_ACTIONS = {
 
 
 # low confidence of a seed / ROI box itself flagged in bone or far from the lungs: move it first - no other model
-# (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told to try the DynUNet)
-MISPLACED_LOW_ACTION = (f"{CHECK_OUTLINE}; first move {{what}} onto the tumour (it lies in bone or far from "
-                        "the lungs) and run again")
+# (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told to try the DynUNet); {where}: where it was flagged
+# (:func:`misplaced_where`)
+MISPLACED_LOW_ACTION = f"{CHECK_OUTLINE}; first move {{what}} onto the tumour ({{where}}) and run again"
+MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON)
+# a mask at the box's faces (larger than the box, running on) when the seed / ROI box itself is flagged in bone, far
+# from the lungs or in aerated lung: what the box found there is most likely no tumour, so the one fix is to move the seed /
+# box - not to grow a box round it.  QA segnotes64 on LUNG1-003, an ROI box in the vertebral body
+# (--roi=-11,8.6,-201.9,9,28.6,-181.9): "move your ROI box onto the tumour's soft tissue" and, for the 0.3 ml at its z-
+# face, "enlarge your ROI box round the whole tumour".
+MOVE_FIRST_REASONS = MISPLACED_REASONS + (pp.AERATED_REASON,)
+MISPLACED_GROWTH_ACTION = ("first move {what} onto the tumour and run again ({where}): what reaches the box's faces "
+                           "there is most likely no tumour, and a larger box round it would not help; if the mask "
+                           f"then reaches the box's faces, {CHECK_OUTLINE} there")
+GROWTH_REASONS = (INCOMPLETE_REASON, RAN_ON)
+
+
+def misplaced_where(reasons) -> str:
+    """Where the seed / ROI box was flagged, from the review reasons (keys) of :data:`MOVE_FIRST_REASONS` in
+    ``reasons``: "it lies in bone, a calcification or contrast", "it lies far from the lungs" ..., joined by "and"."""
+    said = [r.replace(pp.PLACED + " lies ", "", 1) for r in MOVE_FIRST_REASONS if r in reasons]
+    return "it lies " + " and ".join(said)
+
+
 # the seed's / ROI's numbers themselves flagged (bounds order, voxel indices): the review of what was segmented comes
 # after running again with the numbers the note gives - no other model (QA on lung2: its lesion's bounds in Slicer's
 # order found 106 ml, and the low confidence's action said to try the DynUNet)
-MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON)
 WRONG_NUMBERS_REASONS = (pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)
 WRONG_NUMBERS_LOW_ACTION = ("first check {whose} numbers (see the note): if they are {what}, not {meant}, run again "
                             f"with the numbers the note gives; if they are right, {CHECK_OUTLINE}")
@@ -767,22 +804,29 @@ def review_actions(info: dict) -> list:
     the user ran - ``roi_mode`` - from :data:`MODE_ACTIONS`): an empty result's
     low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
     (:data:`EMPTY_ACTIONS`), a seed / box in bone or far from the lungs to move it first (:data:`MISPLACED_LOW_ACTION`,
-    no other model), one whose numbers may be bounds / voxel indices to run again with the note's numbers first
+    no other model), its mask larger than the box / running on to move it first too (:data:`MISPLACED_GROWTH_ACTION`,
+    also of a seed / box in aerated lung: no larger box round what it found), one whose numbers may be bounds / voxel
+    indices to run again with the note's numbers first
     (:func:`wrong_numbers_low_action`, no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
-    reason without its own action says to check the outline."""
+    reason without its own action says to check the outline.  The reasons are read as their constants
+    (:func:`lungai.seg.preprocess.reason_key`: a result's name the seed point / ROI box given)."""
     empty = info.get("n_components") == 0
-    misplaced = set(MISPLACED_REASONS) & set(info.get("review_reasons") or ())
-    wrong_numbers = set(WRONG_NUMBERS_REASONS) & set(info.get("review_reasons") or ())
+    keys = [pp.reason_key(r) for r in info.get("review_reasons") or []]     # the constants, whatever the mode's words
+    misplaced = set(MISPLACED_REASONS) & set(keys)
+    move_first = set(MOVE_FIRST_REASONS) & set(keys)
+    wrong_numbers = set(WRONG_NUMBERS_REASONS) & set(keys)
     mode = info.get("roi_mode")
     by_mode = MODE_ACTIONS.get(mode, {})
     # what the user marked the tumour with
     marked = {"roi": "your ROI box", "seed": "the seed"}.get(mode, "the seed / ROI box")
     out = []
-    for reason in info.get("review_reasons") or []:
+    for reason in keys:
         if reason == LOW_CONFIDENCE and empty:
             out.append(EMPTY_ACTIONS.get(mode, EMPTY_ACTIONS["lungs"]))
         elif reason == LOW_CONFIDENCE and misplaced:
-            out.append(MISPLACED_LOW_ACTION.format(what=marked))
+            out.append(MISPLACED_LOW_ACTION.format(what=marked, where=misplaced_where(misplaced)))
+        elif reason in GROWTH_REASONS and move_first:
+            out.append(MISPLACED_GROWTH_ACTION.format(what=marked, where=misplaced_where(move_first)))
         elif reason == LOW_CONFIDENCE and wrong_numbers:
             out.append(wrong_numbers_low_action(wrong_numbers, mode, f"{marked}'s".replace(" / ", "'s / ")))
         elif reason == RAN_ON and ran_on_cut_faces(info):
@@ -1019,10 +1063,13 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         kept_pass["box_at_image_edge"] = sorted(image_edge_faces(box, ct), key=FACES.index)
     incomplete = bool(free) and not seed_away
     if ran_on:
-        notes.append(ran_on_note(growth["passes"]) + (
+        # (a seed / box flagged in bone, far from the lungs or in aerated lung: no word of a larger box round what it
+        # found - review_actions' MISPLACED_GROWTH_ACTION says to move it first)
+        notes.append(ran_on_note(growth["passes"], box.mode) + (
             f"; the mask touches the kept box's {', '.join(free)} face{'s' if len(free) > 1 else ''}: the tumour may "
-            "also be larger than the box (then " + ("enlarge your ROI box" if box.mode == "roi" else "draw an ROI box")
-            + " round the whole tumour)" if free else ""))
+            "also be larger than the box" + ("" if dense or far or aerated else " (then " + (
+                "enlarge your ROI box" if box.mode == "roi" else "draw an ROI box") + " round the whole tumour)")
+            if free else ""))
     elif incomplete:
         # faces only another region kept in the mask reaches (not the one the box grew for, whose touches the growth
         # measured): said so - QA: "the mask touches the box's z+ face (the tumour no longer touches the box edge)"
@@ -1052,7 +1099,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
                              thin_slab=bool(slab), roi_order=bool(roi_order),
                              voxel_index=bool(voxels or roi_voxels), dense=bool(dense), far=bool(far),
-                             loose=bool(loose))
+                             loose=bool(loose), mode=box.mode)
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 kept_candidate_text(candidates[0]))

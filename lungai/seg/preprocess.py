@@ -523,7 +523,7 @@ SOFT_TISSUE_HU = -300.0
 AERATED_REASON = "the seed point / ROI lies in aerated lung"
 # a seed / ROI whose numbers may be voxel indices (i, j, k) rather than LPS mm (voxel_index_hint,
 # roi_voxel_index_hint): the location segmented may not be the one meant - a review reason, not only a note
-VOXEL_INDEX_REASON = "the seed point / ROI numbers may be voxel indices (i, j, k), not LPS millimetres"
+VOXEL_INDEX_REASON = "the numbers of the seed point / ROI may be voxel indices (i, j, k), not LPS millimetres"
 
 
 def median_hu_near(ct: sitk.Image, point_lps, radius_mm: float = SEED_HU_RADIUS_MM):
@@ -713,6 +713,30 @@ FAR_FROM_LUNGS_MM = 75.0
 GTV_FROM_LUNGS_MM = 56.0        # the farthest real GTV voxel measured (said in the note)
 FAR_LUNGS_SPACING = 5.0
 FAR_REASON = "the seed point / ROI lies far from the lungs"
+# The reasons of where the seed point / ROI box lies (and what its numbers may be), worded in a result for the one the
+# user gave (:func:`reason_in_mode`; QA segnotes64: an ROI box in the vertebral body was flagged "the seed point / ROI
+# lies in bone ...").  The constants, worded for either, are their keys (lungai.seg.infer.REVIEW_ACTIONS; a result's
+# reason reads back as its key by :func:`reason_key`).
+PLACED = "the seed point / ROI"
+PLACED_WORDS = {"seed": "the seed point", "roi": "the ROI box"}
+PLACED_REASONS = (AERATED_REASON, VOXEL_INDEX_REASON, DENSE_REASON, FAR_REASON)
+
+
+def reason_in_mode(reason: str, mode) -> str:
+    """``reason`` as a result of ``mode`` (result.json's ``roi_mode``) says it: one of :data:`PLACED_REASONS` names the
+    seed point or the ROI box given; any other reason, or another mode, as it is."""
+    if reason in PLACED_REASONS and mode in PLACED_WORDS:
+        return reason.replace(PLACED, PLACED_WORDS[mode], 1)
+    return reason
+
+
+_REASON_KEYS = {reason_in_mode(r, m): r for r in PLACED_REASONS for m in PLACED_WORDS}
+
+
+def reason_key(reason: str) -> str:
+    """The constant a result's review reason is worded from (:func:`reason_in_mode`'s inverse): ``reason`` itself for
+    any other."""
+    return _REASON_KEYS.get(reason, reason)
 
 
 def dense_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
