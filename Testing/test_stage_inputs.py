@@ -913,6 +913,8 @@ def test_validate_scores_an_external_cohort_whose_export_spells_the_stages_anoth
     assert "'Stage I' -> 'I'" in out and "'3' -> 'III'" in out
     metrics = json.loads((tmp_path / "v" / "metrics.json").read_text())
     assert metrics["models"]["fusion"]["scored_classes"] == {"I": 4, "II": 4, "III": 4}
+    # QA stage64: the note was printed only; a reader of the saved metrics.json now sees it too
+    assert any("'Stage I' -> 'I'" in w and "'3' -> 'III'" in w for w in metrics["warnings"]), metrics["warnings"]
     new.loc[0, "stage"] = "IV"
     new.to_csv(tmp_path / "new.csv", index=False)
     assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v2"]) == 2

@@ -446,9 +446,11 @@ def run_validate(args) -> int:
     # the model's classes written another way ('Stage I' for 'I', '1' for a class '1.0'): read as those classes
     matched = match_classes(cohort.labels, classes)
     renamed = sorted({(a, b) for a, b in zip(cohort.labels, matched) if isinstance(a, str) and a != b})
-    if renamed:
-        print("note: label values read as the model's classes (the same stage written another way): "
-              + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed))
+    if renamed:      # said, and kept with the run's warnings in metrics.json: the scores read these labels so
+        text = ("label values read as the model's classes (the same stage written another way): "
+                + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed))
+        print(f"note: {text}")
+        warned.append(text)
     cohort.labels = matched
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
     if unknown:
