@@ -110,6 +110,27 @@ def test_demo_stage_not_computed_without_the_models_inputs(ehr_rna_stage_model, 
     assert "CT" not in st["modalities"] and "The CT is not used" in st["model_description"]
 
 
+@pytest.mark.parametrize("selected", ["logreg", "fusion"])
+def test_demo_says_how_the_selected_model_stood_in_for_an_input_it_lacked(ehr_rna_stage_model, phantom, tmp_path,
+                                                                          selected):
+    """QA stage64: the demo's report said "Inputs used for this patient: EHR (the other branches masked)" also when a
+    plain baseline (logistic regression: one table, no branches) made the prediction; it imputes the RNA input. Now
+    the text names the model's input the patient lacked and what stood in for it (the CT, which the model never
+    learnt, is no input of it)."""
+    from lungai.demo.pipeline import _stage
+    from lungai.fusion import model_io
+
+    ct, tumour, _, _ = phantom
+    pipe, baselines, meta = model_io.load(ehr_rna_stage_model["model"])
+    col = next(c for c in ("age", "ldh", "sex") if c in ehr_rna_stage_model["ehr"].columns)
+    clinical = {"patient_id": "P1", col: ehr_rna_stage_model["ehr"][col].dropna().iloc[0]}
+    st = _stage(tmp_path, ct, tumour, clinical, ehr_rna_stage_model["model"], sample=False, case="P1",
+                loaded=(pipe, baselines, {**meta, "selected": selected}))
+    assert st["status"] == "computed" and st["modalities_used"] == ["EHR"]
+    assert st["modalities"] == {"logreg": "EHR (the model's RNA input imputed, as for its training patients without it)",
+                                "fusion": "EHR (the model's RNA branch masked)"}[selected]
+
+
 def test_demo_says_plainly_that_rna_seq_is_not_used(ehr_rna_stage_model, phantom, tmp_path):
     """QA stageuse63: `lungai demo --stage-model M --clinical row.csv` with a model trained on EHR + RNA-seq (as on
     NSCLC-Radiogenomics) predicted from EHR alone and said "Modalities available for this patient: EHR": that the

@@ -196,6 +196,36 @@ def test_panel_logic_predicts_from_ehr_for_a_patient_without_rna(tmp_path):
                "letter case or separators (P11 vs p-11)" in n for n in out["notes"]), out["notes"]
 
 
+def test_panel_logic_says_a_selected_baseline_imputes_the_rna_it_lacks(tmp_path):
+    """QA stage64: the panel's note for a patient not in the RNA matrix said "RNA branch masked" also when the locked
+    model's selected model was a plain baseline (one table, no branches: it takes the genes as 0 with rna_available
+    0); it says so now (lungai.fusion.api.absent_inputs_text, the demo's words)."""
+    from lungai.fusion import model_io
+    from lungai.fusion.baseline import BaselinePipeline
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+
+    ids = _ehr(tmp_path)
+    rna = _rna(tmp_path, ids[:-3])                               # the last 3 patients have no RNA profile
+    cohort = load_cohort(tmp_path / "ehr.csv", rna, label="stage")
+    classes = ["I", "II", "III"]
+    pipe = FusionPipeline(FusionConfig(epochs=2, top_k=5, neighbours=2, modalities=("ehr", "rna")), classes).fit(cohort)
+    model_io.save(tmp_path / "model", pipe, {"logreg": BaselinePipeline(classes, "logreg", top_k=5).fit(cohort)},
+                  selected="logreg")
+    pytest.importorskip("slicer")
+    from slicer_module_helpers import headless_scene, restore_headless_scene
+
+    from lungai.scene.stage import predict_stage_nodes
+
+    scene, token = headless_scene()
+    try:
+        out = predict_stage_nodes(scene, tmp_path / "model", ids[-1], ehr_path=tmp_path / "ehr.csv", rna_path=rna)
+    finally:
+        restore_headless_scene(scene, token)
+    assert out["model"] == "logreg"
+    note = next(n for n in out["notes"] if n.startswith(f"patient {ids[-1]} is not in the RNA matrix"))
+    assert note.endswith("the model's RNA input imputed, as for its training patients without it"), note
+
+
 def test_a_patients_shapley_values_do_not_depend_on_the_cohort_around_it(tmp_path):
     from lungai.fusion import explain
     from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -883,6 +913,8 @@ def test_validate_scores_an_external_cohort_whose_export_spells_the_stages_anoth
     assert "'Stage I' -> 'I'" in out and "'3' -> 'III'" in out
     metrics = json.loads((tmp_path / "v" / "metrics.json").read_text())
     assert metrics["models"]["fusion"]["scored_classes"] == {"I": 4, "II": 4, "III": 4}
+    # QA stage64: the note was printed only; a reader of the saved metrics.json now sees it too
+    assert any("'Stage I' -> 'I'" in w and "'3' -> 'III'" in w for w in metrics["warnings"]), metrics["warnings"]
     new.loc[0, "stage"] = "IV"
     new.to_csv(tmp_path / "new.csv", index=False)
     assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v2"]) == 2

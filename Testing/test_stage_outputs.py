@@ -147,3 +147,35 @@ def test_figure_titles_are_not_cut_off(figure, tmp_path, monkeypatch):
     said = " ".join(title.get_text().split())           # wrapped onto lines, every word kept
     assert said in ("t-SNE of fused embeddings (fusion network), training patients (in-sample)",
                     "fusion (NOT external: includes training patients)")
+
+
+def test_confusion_plot_titles_name_the_models_as_the_tables_do(tmp_path, paths, model, monkeypatch):
+    """QA stage64: the confusion plots of `stage cv` and `stage validate` were titled with the internal names
+    ("rna_only (2-fold CV)", "logreg (NOT external: ...)") while comparison.md, the console and the model card say
+    "RNA only (GAT)", "logistic regression (L2, multinomial)"; each title now names its model as they do."""
+    import json
+
+    from lungai.fusion import plots
+
+    titles = {}
+    draw = plots.confusion_png
+
+    def record(y, pred, classes, path, title):
+        titles[path.name] = title
+        return draw(y, pred, classes, path, title)
+
+    monkeypatch.setattr(plots, "confusion_png", record)
+    assert _cli(["cv", "--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "--folds", 2, *FAST,
+                 "--single-modality", "-o", tmp_path / "cv"]) == 0
+    labels = json.loads((tmp_path / "cv" / "metrics.json").read_text())["labels"]   # comparison.md's row names
+    assert titles["confusion_rna_only.png"] == "RNA only (GAT) (2-fold CV)"
+    assert titles["confusion_logreg.png"] == "logistic regression (L2, multinomial) (2-fold CV)"
+    assert titles["confusion_fusion.png"] == f"{labels['fusion']} (2-fold CV)" and "fusion network (" in labels["fusion"]
+    titles.clear()
+    assert _cli(["validate", OWN, "--model", model, "--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage",
+                 "-o", tmp_path / "v"]) == 0
+    card = (model / "model_card.md").read_text()
+    assert titles["confusion_logreg.png"] == ("logistic regression (L2, multinomial) (NOT external: includes "
+                                              "training patients)")
+    fusion = titles["confusion_fusion.png"].removesuffix(" (NOT external: includes training patients)")
+    assert fusion.startswith("fusion network (EHR MLP + RNA GAT") and fusion in card

@@ -537,8 +537,8 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
 def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo",
                          loaded=None, progress=None) -> dict:
     """:func:`_stage`, an input the stage model refuses raised (:class:`~lungai.errors.InputError`)."""
-    from lungai.fusion.api import (MODALITY_NAMES, NOT_COMPUTED, describe_inputs, model_inputs, predict_frame,
-                                   single_patient_cohort, train_stage_model)
+    from lungai.fusion.api import (MODALITY_NAMES, NOT_COMPUTED, describe_inputs, inputs_used_text, model_inputs,
+                                   predict_frame, single_patient_cohort, train_stage_model)
     from lungai.fusion.pipeline import FusionConfig
     from lungai.rp.predict import synthetic_model
 
@@ -611,7 +611,9 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
             "predicted": str(row["predicted"]),
             "model_description": " ".join([desc] + notes + [n.rstrip(".") + "." for n in patient_notes]),
             "notes": patient_notes, "inputs_not_used": notes,
-            "modalities": " + ".join(used) + " (the other branches masked)", "modalities_used": used,
+            # the inputs the model lacked: a fusion network's branches masked, a plain baseline's inputs imputed
+            "modalities": inputs_used_text(model, {m: bool(row[m]) for m in ("ct", "ehr", "rna")}),
+            "modalities_used": used,
             **({"card": card} if card else {})}
 
 

@@ -116,6 +116,31 @@ def describe_inputs(needs: dict) -> str:
     return ", ".join(parts) or "nothing usable"
 
 
+def absent_inputs_text(model, absent) -> str:
+    """What stands in for the inputs ``absent`` (their names, 'RNA', 'CT') that ``model`` was trained with and a
+    patient lacks: the fusion network masks such a branch (its learnt masking token); a plain baseline (logistic
+    regression, forest, MLP: one table) imputes those columns as for its training patients without them (EHR and
+    image features: the training medians; genes: 0 with rna_available 0).  Before, the demo's report said "the other
+    branches masked" whichever model predicted."""
+    absent = list(absent)
+    named = " and ".join(absent)
+    if isinstance(model, FusionPipeline):
+        return f"the model's {named} {agree(len(absent), 'branch', 'branches')} masked"
+    return (f"the model's {named} {agree(len(absent), 'input', 'inputs')} imputed, as for its training patients "
+            f"without {agree(len(absent), 'it', 'them')}")
+
+
+def inputs_used_text(model, used: dict) -> str:
+    """The inputs a prediction of ``model`` used (``used``: {"ehr" / "rna" / "ct": bool}, a :func:`predict_frame`
+    row's flags) in words, with what stood in for those the model was trained with and the patient lacked
+    (:func:`absent_inputs_text`): 'CT + EHR (the model's RNA branch masked)'."""
+    needs = model_inputs(model)
+    order = ("ct", "ehr", "rna")
+    names = " + ".join(MODALITY_NAMES[m] for m in order if used.get(m)) or "none"
+    absent = [MODALITY_NAMES[m] for m in order if needs[m] and not used.get(m)]
+    return names + (f" ({absent_inputs_text(model, absent)})" if absent else "")
+
+
 def ehr_header_renames(model, ehr: pd.DataFrame, warn: bool = False) -> dict:
     """{header of ``ehr``: the model's EHR column it is} for the model's columns spelled there with another case /
     spacing ('Histology' for the model's 'Histology ', :meth:`lungai.fusion.preprocess.EHREncoder.match_columns`);

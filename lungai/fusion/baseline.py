@@ -58,6 +58,15 @@ LABELS = {"logreg": "logistic regression (L2, multinomial)", "forest": "random f
           "mlp": "MLP (one hidden layer)", "fusion": fusion_label(tuple(BRANCHES)),
           # `stage cv --single-modality`: the fusion network with one branch alone (its rows `<m>_only`)
           "ehr_only": "EHR only (MLP)", "rna_only": "RNA only (GAT)", "ct_only": "CT only (3D CNN)"}
+
+
+def model_labels(pipe) -> dict:
+    """{model name: its public name} of a locked model whose fusion network is ``pipe`` (the names of ``stage train``'s
+    comparison and of ``stage validate``'s confusion plots): :data:`LABELS`, the fusion row named by the branches it
+    trained (:func:`fusion_label`)."""
+    return {**LABELS, "fusion": fusion_label(pipeline_branches(pipe.modalities, pipe.notes), pipe.config.modalities)}
+
+
 DEFAULTS = {"logreg": {"C": 0.1}, "forest": {"min_leaf": 3}, "mlp": {"hidden": 32, "alpha": 1e-2}}
 N_TREES = 500
 

@@ -186,7 +186,7 @@ def run_cv(args) -> int:
         for name, r in result["models"].items():
             ok = ~np.isnan(r["oof"]).any(axis=1)    # a single-modality row: the patients with its modality
             plots.confusion_png(y[ok], r["oof"][ok].argmax(1), classes, out / f"confusion_{name}.png",
-                                f"{name} ({args.folds}-fold CV)")
+                                f"{labels.get(name, name)} ({args.folds}-fold CV)")   # the table's row names
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
         (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
                                            f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
@@ -257,7 +257,7 @@ def cv_notes(result: dict, select: tuple) -> list:
 # ---------------------------------------------------------------------------------------- train
 def run_train(args) -> int:
     from lungai.fusion import explain, model_io, plots
-    from lungai.fusion.baseline import LABELS, fusion_label, pipeline_branches
+    from lungai.fusion.baseline import model_labels
     from lungai.fusion.cv import candidates, check_labels, fit_selected
     from lungai.fusion.data import availability_text
     from lungai.fusion.synthetic import training_data
@@ -308,7 +308,7 @@ def run_train(args) -> int:
             explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
         (out / "model_card.md").write_text(model_io.card_markdown(json.loads((out / model_io.META).read_text(
             encoding="utf-8"))), encoding="utf-8")
-    names = {**LABELS, "fusion": fusion_label(pipeline_branches(pipe.modalities, pipe.notes), pipe.config.modalities)}
+    names = model_labels(pipe)
     rows = [f"  {names.get(n, n):<48} {c['params']}  inner macro-F1 "
             f"{'n/a' if c['inner_macro_f1'] is None else format(c['inner_macro_f1'], '.3f')}"
             for n, c in selection["candidates"].items()]
@@ -387,24 +387,28 @@ def _load_for_new_cohort(args, require_label: bool, warned: list | None = None):
 
 def _input_warnings(name: str, model, cohort, df) -> None:
     """The warnings of ``predict`` and ``validate`` on a :func:`lungai.fusion.api.predict_frame` result ``df``: CTs
-    given to a model trained without CT are not used; patients with none of the model's inputs get no stage."""
-    from lungai.fusion.api import describe_inputs, model_inputs
+    given to a model trained without CT are not used; patients with none of the model's inputs get no stage.
+    :class:`lungai.errors.InputNote`s (printed ``warning: ...`` by :func:`_print_warnings`, kept in validate's
+    metrics.json by :func:`lungai.errors.noting_warnings`; before, printed only), each naming patients with its
+    ``without_ids`` form (the patients counted)."""
+    from lungai.fusion.api import NOT_COMPUTED, describe_inputs, model_inputs
 
     needs = model_inputs(model)
     if cohort.ct and not needs["ct"]:
-        print(f"warning: the CTs are not used: {name} was not trained with CT (no training patient had one)",
-              file=sys.stderr)
-    from lungai.fusion.api import NOT_COMPUTED
-
+        warnings.warn(InputNote(f"the CTs are not used: {name} was not trained with CT (no training patient had one)"))
     odd = df[(df.status != "computed") & (df.status != NOT_COMPUTED)]
     for status, rows in odd.groupby("status"):
-        print(f"warning: {name}: {status}: {', '.join(map(str, rows.patient_id[:10]))}"
-              f"{' ...' if len(rows) > 10 else ''}", file=sys.stderr)
+        head = f"{name}: {status}"
+        warnings.warn(InputNote(f"{head}: {', '.join(map(str, rows.patient_id[:10]))}"
+                                f"{' ...' if len(rows) > 10 else ''}",
+                                without_ids=f"{head}: {counted(len(rows), 'patient')}"))
     skipped = df.patient_id[df.status == NOT_COMPUTED].tolist()
     if skipped:
-        print(f"warning: no stage for {counted(len(skipped), 'patient')} ({', '.join(map(str, skipped[:10]))}"
-              f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "
-              f"{describe_inputs(needs)} - is there for {agree(len(skipped), 'it', 'them')}", file=sys.stderr)
+        head = f"no stage for {counted(len(skipped), 'patient')}"
+        tail = (f": none of the inputs {name} was trained with - {describe_inputs(needs)} - is there for "
+                f"{agree(len(skipped), 'it', 'them')}")
+        warnings.warn(InputNote(f"{head} ({', '.join(map(str, skipped[:10]))}{' ...' if len(skipped) > 10 else ''})"
+                                + tail, without_ids=head + tail))
 
 
 def _prediction_frame(cohort, classes, proba, prefix="p_"):
@@ -417,6 +421,7 @@ def _prediction_frame(cohort, classes, proba, prefix="p_"):
 
 def run_validate(args) -> int:
     from lungai.fusion import plots
+    from lungai.fusion.baseline import model_labels
     from lungai.fusion.api import predict_frame
     from lungai.fusion.data import availability_text
     from lungai.fusion.api import describe_inputs, model_inputs
@@ -441,9 +446,11 @@ def run_validate(args) -> int:
     # the model's classes written another way ('Stage I' for 'I', '1' for a class '1.0'): read as those classes
     matched = match_classes(cohort.labels, classes)
     renamed = sorted({(a, b) for a, b in zip(cohort.labels, matched) if isinstance(a, str) and a != b})
-    if renamed:
-        print("note: label values read as the model's classes (the same stage written another way): "
-              + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed))
+    if renamed:      # said, and kept with the run's warnings in metrics.json: the scores read these labels so
+        text = ("label values read as the model's classes (the same stage written another way): "
+                + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed))
+        print(f"note: {text}")
+        warned.append(text)
     cohort.labels = matched
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
     if unknown:
@@ -476,7 +483,8 @@ def run_validate(args) -> int:
     scored = {}
     for name, df in frames.items():
         model = pipe if name == "fusion" else baselines[name]
-        _input_warnings(name, model, cohort, df)
+        with _print_warnings(), noting_warnings(InputNote, warned):    # said here, and kept in metrics.json
+            _input_warnings(name, model, cohort, df)
         ok = (df.status == "computed").to_numpy()
         proba = df[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
         left_out = df.patient_id[~ok].astype(str).tolist()
@@ -500,9 +508,11 @@ def run_validate(args) -> int:
               + f" (scored: {', '.join(f'{c} {n}' for c, n in counts.items())}"
               + (f"; {counted(len(left_out), 'patient')} not scored: not computed)" if left_out else ")"))
         if absent:
-            print(f"warning: no scored {' / '.join(absent)} patient for {name}: its macro-F1, balanced accuracy and "
-                  f"macro-AUC are over {', '.join(entry['macro_over'])} only (the classes among its scored "
-                  "patients), not comparable with a score over all classes", file=sys.stderr)
+            with _print_warnings(), noting_warnings(InputNote, warned):
+                warnings.warn(InputNote(f"no scored {' / '.join(absent)} patient for {name}: its macro-F1, balanced "
+                                        f"accuracy and macro-AUC are over {', '.join(entry['macro_over'])} only (the "
+                                        "classes among its scored patients), not comparable with a score over all "
+                                        "classes"))
     if not scored:
         needs = "; ".join(f"{name}: {describe_inputs(model_inputs(pipe if name == 'fusion' else baselines[name]))}"
                           for name in frames)
@@ -513,8 +523,10 @@ def run_validate(args) -> int:
     print(f"* the locked model's selected model ({meta['selected']})")
     with claimed(out, "validate", inputs):   # an earlier stage validate's files are replaced, the new ones recorded
         kind = "NOT external: includes training patients" if overlap["external"] is False else "external"
+        labels = model_labels(pipe)           # the public names, as train's comparison and cv's plots
         for name, (yy, proba) in scored.items():
-            plots.confusion_png(yy, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} ({kind})")
+            plots.confusion_png(yy, proba.argmax(1), classes, out / f"confusion_{name}.png",
+                                f"{labels.get(name, name)} ({kind})")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
         preds.to_csv(out / "predictions.csv", index=False)
     print(f"-> {out / 'metrics.json'}")
@@ -554,7 +566,8 @@ def run_predict(args) -> int:
     cams = [gradcam_file(pid) for pid in with_ct] if explain_ct else []
     with claimed(out, "predict", inputs, writes=cams):   # an earlier stage predict's files are replaced
         df.to_csv(out / "predictions.csv", index=False)
-        _input_warnings(name, model, cohort, df)
+        with _print_warnings():
+            _input_warnings(name, model, cohort, df)
         print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
         print(df.drop(columns=["notes", "illustrative"], errors="ignore").to_string(
             index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))

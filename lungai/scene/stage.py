@@ -126,8 +126,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     """
     from lungai.fusion import explain, model_io
     from lungai.fusion.data import INFINITE_FIX
-    from lungai.fusion.api import (describe_inputs, ehr_numeric_text, model_inputs, predict_with_notes,
-                                   single_patient_cohort, usable_inputs)
+    from lungai.fusion.api import (absent_inputs_text, describe_inputs, ehr_numeric_text, model_inputs,
+                                   predict_with_notes, single_patient_cohort, usable_inputs)
     from lungai.fusion.pipeline import FusionPipeline
     from lungai.io.tables import id_text
 
@@ -143,9 +143,11 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
                          "the inner CV); top genes and Grad-CAM explain the fusion network and are not shown")
     ehr_row = _ehr_row(ehr_path, patient_id) if ehr_path else None
     rna_row = _rna_row(rna_path, patient_id) if rna_path else None
-    if rna_path and rna_row is None:
-        notes.append(f"patient {patient_id} is not in the RNA matrix (or every value of the profile is empty): RNA "
-                     "branch masked" + _rna_id_hint(rna_path, patient_id))
+    if rna_path and rna_row is None:     # a plain baseline imputes the RNA input, the fusion network masks it
+        stands_in = (absent_inputs_text(predictor, ["RNA"]) if model_inputs(predictor)["rna"]
+                     else "the model does not use RNA-seq")
+        notes.append(f"patient {patient_id} is not in the RNA matrix (or every value of the profile is empty): "
+                     + stands_in + _rna_id_hint(rna_path, patient_id))
     if rna_row is not None and pipe.genes is not None:
         check = model_io.rna_gene_check(pipe, pd.DataFrame([rna_row]))
         if check["version_matched"]:

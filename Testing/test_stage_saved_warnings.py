@@ -1,0 +1,125 @@
+"""The warnings of ``lungai stage`` kept with the saved results: ``validate``'s own warnings (CTs not used, patients
+not computed, a class no scored patient has) are :class:`lungai.errors.InputNote`s written in metrics.json, not only
+printed; every note naming patient IDs has its ``without_ids`` form, so a locked model's folder (which keeps the
+run's warnings in that form) never holds a plain patient ID."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from lungai.errors import InputNote
+
+FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
+OWN = "--include-training-patients"
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    from lungai.fusion.synthetic import make_cohort
+
+    return make_cohort(tmp_path_factory.mktemp("syn"), n=12, n_genes=20, module_size=4, ct_shape=(32, 32, 16),
+                       ct_spacing=(5.0, 5.0, 5.0))
+
+
+@pytest.fixture(scope="module")
+def no_ct_model(syn, tmp_path_factory):
+    out = tmp_path_factory.mktemp("m") / "model"
+    assert _cli(["train", "--ehr", syn["ehr"], "--rna", syn["rna"], "--label", "stage", "-o", out, *FAST]) == 0
+    return out
+
+
+def _notes_made(monkeypatch) -> list:
+    """Every InputNote (of any subclass) created from now on, as made - with its ``without_ids``."""
+    made, init = [], InputNote.__init__
+
+    def record(self, text, *args, **kwargs):
+        init(self, text, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(InputNote, "__init__", record)
+    return made
+
+
+def _naming(text, ids) -> list:
+    return [i for i in ids if i in str(text)]
+
+
+def test_validate_keeps_its_own_warnings_in_metrics_json(tmp_path, syn, no_ct_model, capsys):
+    """QA stage64: validate printed "the CTs are not used", "no stage for N patients" and "no scored <class>
+    patient" with print only: metrics.json's warnings lacked them, so a reader of the saved results did not learn
+    that the CTs were ignored or that patients were left out of the scores."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    gone = sorted(ehr.stage.unique())[-1]
+    ehr = ehr[ehr.stage != gone].reset_index(drop=True)              # no scored patient of one class
+    feats = [c for c in ehr.columns if c not in ("patient_id", "stage")]
+    ehr.loc[ehr.index[:2], feats] = ""                               # two patients: label only, no input
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    blank = list(ehr.patient_id[:2])
+    assert _cli(["validate", OWN, "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--ct", syn["ct"],
+                 "--label", "stage", "-o", tmp_path / "v"]) == 0
+    err = capsys.readouterr().err
+    warned = json.loads((tmp_path / "v" / "metrics.json").read_text())["warnings"]
+    expected = ["the CTs are not used: fusion was not trained with CT", "the CTs are not used: logreg was not",
+                "no stage for 2 patients (", f"no scored {gone} patient for fusion"]
+    for text in expected:
+        assert any(text in w for w in warned), (text, warned)      # kept in the saved results
+        assert f"warning: {text}" in err                             # and said on the console, as before
+    notcomputed = next(w for w in warned if w.startswith("no stage for 2 patients"))
+    assert all(p in notcomputed for p in blank)                      # a local report: the IDs named
+
+
+def test_no_patient_id_reaches_a_locked_model_and_each_id_note_has_a_form_without(tmp_path, syn, monkeypatch):
+    """The automatic check of the rule "a warning naming patient IDs gives ``without_ids``": train, validate and
+    predict on a cohort whose tables give the ID-naming warnings (RNA IDs not in the EHR table, an empty RNA
+    profile, an infinite value in a row no patient uses, CT files missing, patients with none of the model's
+    inputs, CTs a model does not use); every InputNote made that names an ID must have a ``without_ids`` form naming
+    none, and the locked model's record (stage_model.json, model_card.md) names no ID."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    rna = pd.read_csv(syn["rna"], dtype=str)
+    man = pd.read_csv(syn["ct"], dtype=str)
+    ids = list(ehr.patient_id)
+    rna["ZZ-0901"] = "0.5"                                           # an RNA patient not in the EHR table
+    rna["ZZ-0902"] = ["inf"] + ["0.1"] * (len(rna) - 1)              # ... and one with an infinite value
+    rna[ids[3]] = ""                                                 # an empty RNA profile
+    rna.to_csv(tmp_path / "rna.csv", index=False)
+    man.loc[len(man)] = ["ZZ-0903", "ct/gone.nii.gz", "ct/gone_mask.nii.gz"]
+    man.loc[man.patient_id == ids[4], "image"] = "ct/missing.nii.gz"  # CT files missing for a patient
+    for c in man.columns[1:]:
+        man[c] = [str(syn["ct"].parent / v) for v in man[c]]
+    man.to_csv(tmp_path / "manifest.csv", index=False)
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    all_ids = ids + ["ZZ-0901", "ZZ-0902", "ZZ-0903"]
+    made = _notes_made(monkeypatch)
+    data = ["--ehr", tmp_path / "ehr.csv", "--rna", tmp_path / "rna.csv", "--label", "stage"]
+    model = tmp_path / "model"
+    assert _cli(["train", *data, "--modalities", "ehr,rna", "-o", model, *FAST]) == 0
+    record = (model / "stage_model.json").read_text() + (model / "model_card.md").read_text()
+    assert not _naming(record, all_ids), _naming(record, all_ids)
+    assert json.loads((model / "stage_model.json").read_text())["warnings"]      # the warnings are kept, counted
+    # validate / predict: patients with none of the model's inputs, CTs the model does not use, CT files missing
+    blank = ehr.copy()
+    blank.loc[blank.index[:2], [c for c in blank.columns if c not in ("patient_id", "stage")]] = ""
+    blank.to_csv(tmp_path / "ehr_blank.csv", index=False)
+    new = ["--ehr", tmp_path / "ehr_blank.csv", "--ct", tmp_path / "manifest.csv"]
+    assert _cli(["validate", OWN, "--model", model, *new, "--label", "stage", "-o", tmp_path / "v"]) == 0
+    assert _cli(["predict", "--model", model, *new, "-o", tmp_path / "p"]) == 0
+    texts = [str(n) for n in made]
+    for wanted in ("join the EHR table", "empty RNA profile", "infinite value", "files missing",
+                   "no stage for 2 patients", "the CTs are not used"):
+        assert any(wanted in t for t in texts), (wanted, texts)      # the check saw each kind of note
+    # (the in-sample notes of lungai.model_files, shared with lungai rp, name training patients for the local
+    # console and metrics.json only - validate / predict write no model folder - and are not checked here)
+    for note in [n for n in made if "training cohort" not in str(n)]:
+        named = _naming(note, all_ids)
+        if named:
+            assert note.without_ids, f"an InputNote names patient IDs {named} without a without_ids form: {note}"
+            assert not _naming(note.without_ids, all_ids), note.without_ids
