@@ -487,6 +487,11 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if model and model != "fusion":   # a baseline predicted (the panel runs the selected model): said, as the CLI
             text += "\nNote: " + no_explanation_text(model, True, "`lungai stage predict --use fusion --explain` "
                                                                  "predicts and explains with the fusion network")
+        # no gene Shapley values (no RNA table the model could use ...) / no Grad-CAM (no CT ...): why, as the command
+        # printed it (lungai.scene.results.stage_explanation_notes)
+        process = getattr(job, "process", None) if job is not None else None
+        for note in results.stage_explanation_notes(getattr(process, "lines", None) or ()):
+            text += "\nNote: " + note
         from lungai.scene.stage import patient_grad_cam
 
         # this patient's Grad-CAM, or none: an earlier run's is removed, never shown beside this patient's result

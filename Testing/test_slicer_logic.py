@@ -1670,6 +1670,42 @@ def test_stage_result_says_why_a_baseline_has_no_top_genes_nor_grad_cam(load_mod
     assert "no explanations" not in _stage_result(logic, p, "P0,True,False,False,fusion,0.9,0.1,I,computed\n")
 
 
+def test_stage_result_says_why_the_fusion_wrote_no_top_genes_nor_grad_cam(load_module, mrml_scene, tmp_path):
+    """QA panels64: a locked model whose selected model is the fusion network (EHR + RNA), given only an EHR table:
+    lungai stage predict --explain writes no top_genes_per_patient.csv and no Grad-CAM and says why on the console
+    (the panel's log box only); the panel's result showed neither and no word why.  Now it repeats the command's
+    notes, in the panel's words (lungai.scene.results.stage_explanation_notes).  A real child process."""
+    import json
+
+    import pandas as pd
+    from lungai.fusion.synthetic import make_cohort
+    from stage_helpers import stage_cli
+
+    paths = make_cohort(tmp_path / "cohort", n=30, seed=5, n_genes=20, module_size=5, ct_shape=(16, 16, 16),
+                        ct_spacing=(8.0, 8.0, 5.0))
+    model = tmp_path / "model"
+    assert stage_cli(["train", "--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "-o", model,
+                      "--epochs", 2, "--top-k", 10, "--neighbours", 3, "--inner-folds", 2, "--baselines", "logreg",
+                      "--modalities", "ehr,rna"]) == 0
+    card = json.loads((model / "stage_model.json").read_text(encoding="utf-8"))
+    card["selected"] = "fusion"           # as on a cohort where the fusion beat the baselines: the panel runs it
+    (model / "stage_model.json").write_text(json.dumps(card), encoding="utf-8")
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.stageModelDirectory, p.ehrFile = model, paths["ehr"]
+    p.stagePatient = str(pd.read_csv(paths["ehr"], dtype=str).iloc[0, 0])
+    job = logic.run(logic.startStage, p, timeout=600)
+    printed = [line for line in job.process.lines if line.startswith("note: no ")]
+    text = logic.loadStage(p, job)
+    assert text.startswith(f"{p.stagePatient}: predicted ") and "Top genes" not in text and p.gradcamVolume is None
+    assert ("\nNote: no gene Shapley values written (top_genes_per_patient.csv): no patient was given RNA-seq the "
+            "model could use (RNA table: a matrix with the patients of the EHR table / patient id, spelled as there)"
+            in text), (printed, text)
+    assert "\nNote: no Grad-CAM written: the model's CT branch was not trained" in text, (printed, text)
+    assert "--rna" not in text and "manifest" not in text
+    assert len(printed) == 2            # the command's two notes, no more, no fewer (each said once)
+
+
 LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
 
 
