@@ -5678,3 +5678,66 @@ def test_lung_radiomics_rerun_keeps_a_features_table_the_user_edited(load_module
     logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
     assert p.outputTable is results and edited.GetCellText(row, column) == "123.5"
     assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 2
+
+
+def _sh_parent(scene, node):
+    """The subject hierarchy item ``node`` sits under (0: none, or no item)."""
+    import slicer
+
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    item = sh.GetItemByDataNode(node)
+    return sh.GetItemParent(item) if item else 0
+
+
+@pytest.mark.shared_data
+def test_results_go_to_the_cts_subject_hierarchy_study(load_module, mrml_scene, shared_data, tmp_path):
+    """QA panels64: a real CT (pyradiomics lung2) loaded as Slicer's DICOM module loads a series (under its patient's
+    study): every panel result - the tumour segmentation, its uncertainty volume and confidence table, the radiomics
+    table (a real lungai radiomics run), a Grad-CAM - sat at the top level of the Data module, away from the patient,
+    and the segmentation was not under the CT's study, where docs/slicer.md sends the user to *Export to DICOM*.  Now
+    each goes to the CT's study (lungai.scene.nodes.place_beside_ct); a table the user moved into a folder of their
+    own stays there when a later run updates it."""
+    import slicer
+    from lungai import mrml
+
+    ct = mrml.volume_node_from_image(mrml_scene, sitk.ReadImage(str(shared_data / "pyradiomics_lung" /
+                                                                    "lung2_image.nrrd")), "lung2")
+    _under_dicom_patient(mrml_scene, ct, "LUNG2")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(mrml_scene)
+    study = _sh_parent(mrml_scene, ct)
+    assert study and sh.GetItemLevel(study) == "Study"
+    seg_logic = load_module("LungAISeg").LungAISegLogic()
+    p = seg_logic.getParameterNode()
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "seed")
+    bounds = [0.0] * 6
+    ct.GetRASBounds(bounds)
+    p.seedPoints.AddControlPoint(*[(bounds[2 * i] + bounds[2 * i + 1]) / 2 for i in range(3)])
+    p.inputVolume = ct
+    _fake_segment_run(seg_logic, p, 0.8, tmp_path)
+    outputs = {"segmentation": p.outputSegmentation, "uncertainty": p.uncertaintyVolume,
+               "confidence": mrml_scene.GetFirstNodeByName("lung2 tumour confidence")}
+    assert all(node is not None for node in outputs.values()), outputs
+    assert {what: _sh_parent(mrml_scene, node) for what, node in outputs.items()} == dict.fromkeys(outputs, study)
+    radiomics = load_module("LungRadiomics").LungRadiomicsLogic()
+    r = radiomics.getParameterNode()
+    r.inputVolume, r.segmentation, r.selectedSegments = ct, p.outputSegmentation, ["Tumor"]
+    for c in ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"):
+        setattr(r, f"class_{c}", False)
+    radiomics.loadFeatures(r, radiomics.run(radiomics.startFeatures, r, timeout=300))
+    table = r.outputTable
+    assert _sh_parent(mrml_scene, table) == study
+    mine = sh.CreateFolderItem(sh.GetSceneItemID(), "my tables")        # the user files the table away
+    sh.SetItemParent(sh.GetItemByDataNode(table), mine)
+    radiomics.loadFeatures(r, radiomics.run(radiomics.startFeatures, r, timeout=300))
+    assert r.outputTable is table and _sh_parent(mrml_scene, table) == mine
+    from lungai.scene.stage import patient_grad_cam
+
+    cam = tmp_path / "cam.nii.gz"
+    sitk.WriteImage(sitk.Cast(mrml.image_from_volume_node(ct) * 0, sitk.sitkFloat32), str(cam))
+    assert _sh_parent(mrml_scene, patient_grad_cam(mrml_scene, cam, "LUNG2", ct_volume_node=ct)) == study
+    other = _small_ct(mrml_scene, "no study", (20, 20, 10), (0.0, 0.0, 0.0))    # a CT at the top level: its
+    sh.CreateItem(sh.GetSceneItemID(), other)                                   # results stay there too
+    p.inputVolume, p.outputSegmentation, p.uncertaintyVolume = other, None, None
+    p.seedPoints.SetNthControlPointPosition(0, -40.0, -40.0, 25.0)
+    _fake_segment_run(seg_logic, p, 0.8, tmp_path)
+    assert _sh_parent(mrml_scene, p.outputSegmentation) in (0, sh.GetSceneItemID())

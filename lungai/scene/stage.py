@@ -61,13 +61,14 @@ def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=Non
         remove_made_node(scene, node)
         return None
     from lungai.io import read_image
-    from lungai.scene.nodes import mark_node_made_by, show_as_heat_map
+    from lungai.scene.nodes import mark_node_made_by, place_beside_ct, show_as_heat_map
 
     name = f"{patient_id} Grad-CAM"
     node = mrml.volume_node_from_image(scene, read_image(path), name, node=made_node_or_none(node))
     if not node.GetName().startswith(name):       # a reused node keeps no earlier patient's name
         node.SetName(scene.GenerateUniqueName(name))
     show_as_heat_map(node)
+    place_beside_ct(node, ct_volume_node)        # in its CT's subject hierarchy folder, as the other results
     return mark_node_made_by(node, STAGE_MADE_BY)
 
 
