@@ -1874,6 +1874,46 @@ def test_stage_run_never_writes_into_the_users_nodes_picked_as_outputs(load_modu
     assert ct.GetImageData().GetScalarRange() == ct_range
 
 
+def test_stage_run_keeps_the_outputs_the_user_renamed_or_edited(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA panels64: the user keeps patient P0's stage result by renaming the panel's "Stage predictions" table
+    ("P0 stage") and "P0 Grad-CAM" volume (as the other panels' renamed outputs are kept): the next run for P1 wrote
+    P1's prediction into "P0 stage" and P1's map into the renamed Grad-CAM (renaming it back), and a run whose
+    patient was not found deleted both from the scene.  A renamed or edited stage output is the user's now
+    (lungai.scene.stage.made_node_or_none): never written into, renamed nor removed."""
+    import SimpleITK as sitk
+
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\nP1,70\n", phantom_nodes, "P0")
+    rows = "P0,True,False,True,fusion,0.9,0.1,I,computed\nP1,True,False,True,fusion,0.3,0.7,II,computed\n"
+
+    def run(patient):
+        p.stagePatient = patient
+        job = logic.startStage(p)
+        (job.outputs / "gradcam").mkdir(parents=True)
+        (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
+        cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd")), sitk.sitkFloat32) * 0.5
+        for pid in ("P0", "P1"):
+            sitk.WriteImage(cam, str(job.outputs / "gradcam" / f"{pid}_gradcam.nii.gz"))
+        return logic.loadStage(p, job)
+
+    run("P0")
+    table, cam = p.stageOutputTable, p.gradcamVolume
+    assert table.GetTable().GetValue(0, 0).ToString() == "P0" and cam.GetName() == "P0 Grad-CAM"
+    table.SetName("P0 stage")
+    cam.SetName("P0 Grad-CAM (kept)")
+    run("P1")
+    assert p.stageOutputTable is not table and p.gradcamVolume is not cam
+    assert p.stageOutputTable.GetTable().GetValue(0, 0).ToString() == "P1" and p.gradcamVolume.GetName() == "P1 Grad-CAM"
+    assert table.GetName() == "P0 stage" and table.GetTable().GetValue(0, 0).ToString() == "P0"
+    assert cam.GetName() == "P0 Grad-CAM (kept)"
+    edited = p.stageOutputTable                    # the user corrects a cell of P1's table: theirs too
+    edited.GetTable().GetColumn(edited.GetTable().GetNumberOfColumns() - 1).SetValue(0, "checked by Dr X")
+    edited.Modified()
+    run("P9")                                      # not found: the panel's own outputs removed, never the user's
+    assert p.stageOutputTable is None and p.gradcamVolume is None
+    assert all(node.GetScene() is mrml_scene for node in (table, cam, edited))
+    assert table.GetTable().GetValue(0, 0).ToString() == "P0"
+
+
 def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_scene, phantom_nodes, tmp_path):
     """With a CT the typed id goes into the CT manifest as the EHR table spells it, so the CLI (exact ids) joins
     the CT with the patient's EHR row."""
