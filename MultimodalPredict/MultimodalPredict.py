@@ -459,13 +459,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return (f"{len(rows)} patients predicted; type a patient id (e.g. {', '.join(ids[:3])}) to see one "
                     "patient's stage. No prediction is shown.")
         row = rows[ids.index(pid)]
-        from lungai.scene.stage import STAGE_MADE_BY, made_node_or_none
+        from lungai.scene.stage import made_node_or_none, mark_stage_node
 
-        # a table of the user's picked as the output is never written into (nor tagged, so later removed): a new one
-        p.stageOutputTable = nodes.mark_node_made_by(
+        # a table of the user's picked as the output, or the panel's renamed or edited since, is never written into
+        # (nor tagged, so later removed): a new one
+        p.stageOutputTable = mark_stage_node(
             nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions",
                                  node=made_node_or_none(p.stageOutputTable),
-                                 where={"patient_id": pid}), STAGE_MADE_BY)
+                                 where={"patient_id": pid}))
         text = results.describe_stage_row(row, pid)
         tumourChoice = getattr(job, "tumourChoice", "") if job is not None else ""
         if tumourChoice:
@@ -487,6 +488,11 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if model and model != "fusion":   # a baseline predicted (the panel runs the selected model): said, as the CLI
             text += "\nNote: " + no_explanation_text(model, True, "`lungai stage predict --use fusion --explain` "
                                                                  "predicts and explains with the fusion network")
+        # no gene Shapley values (no RNA table the model could use ...) / no Grad-CAM (no CT ...): why, as the command
+        # printed it (lungai.scene.results.stage_explanation_notes)
+        process = getattr(job, "process", None) if job is not None else None
+        for note in results.stage_explanation_notes(getattr(process, "lines", None) or ()):
+            text += "\nNote: " + note
         from lungai.scene.stage import patient_grad_cam
 
         # this patient's Grad-CAM, or none: an earlier run's is removed, never shown beside this patient's result

@@ -1670,6 +1670,42 @@ def test_stage_result_says_why_a_baseline_has_no_top_genes_nor_grad_cam(load_mod
     assert "no explanations" not in _stage_result(logic, p, "P0,True,False,False,fusion,0.9,0.1,I,computed\n")
 
 
+def test_stage_result_says_why_the_fusion_wrote_no_top_genes_nor_grad_cam(load_module, mrml_scene, tmp_path):
+    """QA panels64: a locked model whose selected model is the fusion network (EHR + RNA), given only an EHR table:
+    lungai stage predict --explain writes no top_genes_per_patient.csv and no Grad-CAM and says why on the console
+    (the panel's log box only); the panel's result showed neither and no word why.  Now it repeats the command's
+    notes, in the panel's words (lungai.scene.results.stage_explanation_notes).  A real child process."""
+    import json
+
+    import pandas as pd
+    from lungai.fusion.synthetic import make_cohort
+    from stage_helpers import stage_cli
+
+    paths = make_cohort(tmp_path / "cohort", n=30, seed=5, n_genes=20, module_size=5, ct_shape=(16, 16, 16),
+                        ct_spacing=(8.0, 8.0, 5.0))
+    model = tmp_path / "model"
+    assert stage_cli(["train", "--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "-o", model,
+                      "--epochs", 2, "--top-k", 10, "--neighbours", 3, "--inner-folds", 2, "--baselines", "logreg",
+                      "--modalities", "ehr,rna"]) == 0
+    card = json.loads((model / "stage_model.json").read_text(encoding="utf-8"))
+    card["selected"] = "fusion"           # as on a cohort where the fusion beat the baselines: the panel runs it
+    (model / "stage_model.json").write_text(json.dumps(card), encoding="utf-8")
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.stageModelDirectory, p.ehrFile = model, paths["ehr"]
+    p.stagePatient = str(pd.read_csv(paths["ehr"], dtype=str).iloc[0, 0])
+    job = logic.run(logic.startStage, p, timeout=600)
+    printed = [line for line in job.process.lines if line.startswith("note: no ")]
+    text = logic.loadStage(p, job)
+    assert text.startswith(f"{p.stagePatient}: predicted ") and "Top genes" not in text and p.gradcamVolume is None
+    assert ("\nNote: no gene Shapley values written (top_genes_per_patient.csv): no patient was given RNA-seq the "
+            "model could use (RNA table: a matrix with the patients of the EHR table / patient id, spelled as there)"
+            in text), (printed, text)
+    assert "\nNote: no Grad-CAM written: the model's CT branch was not trained" in text, (printed, text)
+    assert "--rna" not in text and "manifest" not in text
+    assert len(printed) == 2            # the command's two notes, no more, no fewer (each said once)
+
+
 LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
 
 
@@ -1836,6 +1872,46 @@ def test_stage_run_never_writes_into_the_users_nodes_picked_as_outputs(load_modu
     assert p.gradcamVolume is not ct and p.gradcamVolume.GetName() == "P1 Grad-CAM"
     assert ct.GetName() == ct_name and ct.GetAttribute(MADE_BY_TAG) is None
     assert ct.GetImageData().GetScalarRange() == ct_range
+
+
+def test_stage_run_keeps_the_outputs_the_user_renamed_or_edited(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA panels64: the user keeps patient P0's stage result by renaming the panel's "Stage predictions" table
+    ("P0 stage") and "P0 Grad-CAM" volume (as the other panels' renamed outputs are kept): the next run for P1 wrote
+    P1's prediction into "P0 stage" and P1's map into the renamed Grad-CAM (renaming it back), and a run whose
+    patient was not found deleted both from the scene.  A renamed or edited stage output is the user's now
+    (lungai.scene.stage.made_node_or_none): never written into, renamed nor removed."""
+    import SimpleITK as sitk
+
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\nP1,70\n", phantom_nodes, "P0")
+    rows = "P0,True,False,True,fusion,0.9,0.1,I,computed\nP1,True,False,True,fusion,0.3,0.7,II,computed\n"
+
+    def run(patient):
+        p.stagePatient = patient
+        job = logic.startStage(p)
+        (job.outputs / "gradcam").mkdir(parents=True)
+        (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
+        cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd")), sitk.sitkFloat32) * 0.5
+        for pid in ("P0", "P1"):
+            sitk.WriteImage(cam, str(job.outputs / "gradcam" / f"{pid}_gradcam.nii.gz"))
+        return logic.loadStage(p, job)
+
+    run("P0")
+    table, cam = p.stageOutputTable, p.gradcamVolume
+    assert table.GetTable().GetValue(0, 0).ToString() == "P0" and cam.GetName() == "P0 Grad-CAM"
+    table.SetName("P0 stage")
+    cam.SetName("P0 Grad-CAM (kept)")
+    run("P1")
+    assert p.stageOutputTable is not table and p.gradcamVolume is not cam
+    assert p.stageOutputTable.GetTable().GetValue(0, 0).ToString() == "P1" and p.gradcamVolume.GetName() == "P1 Grad-CAM"
+    assert table.GetName() == "P0 stage" and table.GetTable().GetValue(0, 0).ToString() == "P0"
+    assert cam.GetName() == "P0 Grad-CAM (kept)"
+    edited = p.stageOutputTable                    # the user corrects a cell of P1's table: theirs too
+    edited.GetTable().GetColumn(edited.GetTable().GetNumberOfColumns() - 1).SetValue(0, "checked by Dr X")
+    edited.Modified()
+    run("P9")                                      # not found: the panel's own outputs removed, never the user's
+    assert p.stageOutputTable is None and p.gradcamVolume is None
+    assert all(node.GetScene() is mrml_scene for node in (table, cam, edited))
+    assert table.GetTable().GetValue(0, 0).ToString() == "P0"
 
 
 def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -5642,3 +5718,66 @@ def test_lung_radiomics_rerun_keeps_a_features_table_the_user_edited(load_module
     logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
     assert p.outputTable is results and edited.GetCellText(row, column) == "123.5"
     assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 2
+
+
+def _sh_parent(scene, node):
+    """The subject hierarchy item ``node`` sits under (0: none, or no item)."""
+    import slicer
+
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    item = sh.GetItemByDataNode(node)
+    return sh.GetItemParent(item) if item else 0
+
+
+@pytest.mark.shared_data
+def test_results_go_to_the_cts_subject_hierarchy_study(load_module, mrml_scene, shared_data, tmp_path):
+    """QA panels64: a real CT (pyradiomics lung2) loaded as Slicer's DICOM module loads a series (under its patient's
+    study): every panel result - the tumour segmentation, its uncertainty volume and confidence table, the radiomics
+    table (a real lungai radiomics run), a Grad-CAM - sat at the top level of the Data module, away from the patient,
+    and the segmentation was not under the CT's study, where docs/slicer.md sends the user to *Export to DICOM*.  Now
+    each goes to the CT's study (lungai.scene.nodes.place_beside_ct); a table the user moved into a folder of their
+    own stays there when a later run updates it."""
+    import slicer
+    from lungai import mrml
+
+    ct = mrml.volume_node_from_image(mrml_scene, sitk.ReadImage(str(shared_data / "pyradiomics_lung" /
+                                                                    "lung2_image.nrrd")), "lung2")
+    _under_dicom_patient(mrml_scene, ct, "LUNG2")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(mrml_scene)
+    study = _sh_parent(mrml_scene, ct)
+    assert study and sh.GetItemLevel(study) == "Study"
+    seg_logic = load_module("LungAISeg").LungAISegLogic()
+    p = seg_logic.getParameterNode()
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "seed")
+    bounds = [0.0] * 6
+    ct.GetRASBounds(bounds)
+    p.seedPoints.AddControlPoint(*[(bounds[2 * i] + bounds[2 * i + 1]) / 2 for i in range(3)])
+    p.inputVolume = ct
+    _fake_segment_run(seg_logic, p, 0.8, tmp_path)
+    outputs = {"segmentation": p.outputSegmentation, "uncertainty": p.uncertaintyVolume,
+               "confidence": mrml_scene.GetFirstNodeByName("lung2 tumour confidence")}
+    assert all(node is not None for node in outputs.values()), outputs
+    assert {what: _sh_parent(mrml_scene, node) for what, node in outputs.items()} == dict.fromkeys(outputs, study)
+    radiomics = load_module("LungRadiomics").LungRadiomicsLogic()
+    r = radiomics.getParameterNode()
+    r.inputVolume, r.segmentation, r.selectedSegments = ct, p.outputSegmentation, ["Tumor"]
+    for c in ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"):
+        setattr(r, f"class_{c}", False)
+    radiomics.loadFeatures(r, radiomics.run(radiomics.startFeatures, r, timeout=300))
+    table = r.outputTable
+    assert _sh_parent(mrml_scene, table) == study
+    mine = sh.CreateFolderItem(sh.GetSceneItemID(), "my tables")        # the user files the table away
+    sh.SetItemParent(sh.GetItemByDataNode(table), mine)
+    radiomics.loadFeatures(r, radiomics.run(radiomics.startFeatures, r, timeout=300))
+    assert r.outputTable is table and _sh_parent(mrml_scene, table) == mine
+    from lungai.scene.stage import patient_grad_cam
+
+    cam = tmp_path / "cam.nii.gz"
+    sitk.WriteImage(sitk.Cast(mrml.image_from_volume_node(ct) * 0, sitk.sitkFloat32), str(cam))
+    assert _sh_parent(mrml_scene, patient_grad_cam(mrml_scene, cam, "LUNG2", ct_volume_node=ct)) == study
+    other = _small_ct(mrml_scene, "no study", (20, 20, 10), (0.0, 0.0, 0.0))    # a CT at the top level: its
+    sh.CreateItem(sh.GetSceneItemID(), other)                                   # results stay there too
+    p.inputVolume, p.outputSegmentation, p.uncertaintyVolume = other, None, None
+    p.seedPoints.SetNthControlPointPosition(0, -40.0, -40.0, 25.0)
+    _fake_segment_run(seg_logic, p, 0.8, tmp_path)
+    assert _sh_parent(mrml_scene, p.outputSegmentation) in (0, sh.GetSceneItemID())

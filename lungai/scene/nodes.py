@@ -1297,7 +1297,7 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     link_to_segment(table, volume_node, seg_node, segment_id)
     tumour_result(seg_node, segment_id, by_id=True)      # its outline column (:data:`OUTLINE_COLUMN`): as made
     return {"segmentation": seg_node, "segment_id": segment_id, "uncertainty": unc, "table": table,
-            "result": info, "candidates": add_candidate_points(scene, base, info)}
+            "result": info, "candidates": place_beside_ct(add_candidate_points(scene, base, info), volume_node)}
 
 
 # the name suffixes of outputs whose segment is gone (:func:`retire_segment_outputs`)
@@ -1596,10 +1596,33 @@ SOURCE_VOLUME_ATTRIBUTE = "LungAI.sourceVolume"
 
 
 def set_source_volume(node, volume_node):
-    """Link ``node`` (a table or segmentation of results) to its CT: node reference :data:`SOURCE_VOLUME_ATTRIBUTE`
-    (the attribute of older versions is removed); returns the node."""
+    """Link ``node`` (a table, segmentation or volume of results) to its CT: node reference
+    :data:`SOURCE_VOLUME_ATTRIBUTE` (the attribute of older versions is removed), and put it in its CT's subject
+    hierarchy folder (:func:`place_beside_ct`); returns the node."""
     node.SetNodeReferenceID(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
     node.RemoveAttribute(SOURCE_VOLUME_ATTRIBUTE)
+    return place_beside_ct(node, volume_node)
+
+
+def place_beside_ct(node, volume_node):
+    """Put ``node``, a result of the CT ``volume_node``, in the CT's subject hierarchy folder - the study Slicer's
+    DICOM module loads a CT series into, or a folder the user moved the CT to - when it sits at the top level of the
+    scene (where Slicer puts a new node); a node the user moved into a folder of their own stays there, and nothing
+    moves when the CT is itself at the top level.  So a patient's results are listed under the patient in the Data
+    module, and a segmentation is where *Export to DICOM* needs it, under the CT's study (QA panels64: every result
+    sat at the top level, away from its patient).  Returns the node."""
+    scene = node.GetScene() if node is not None else None
+    if scene is None or volume_node is None or volume_node.GetScene() is not scene:
+        return node
+    sh = scene.GetFirstNodeByClass("vtkMRMLSubjectHierarchyNode")   # none: no hierarchy (nor one made here)
+    ct_item = sh.GetItemByDataNode(volume_node) if sh is not None else 0
+    folder = sh.GetItemParent(ct_item) if ct_item else 0
+    if not folder or folder == sh.GetSceneItemID():
+        return node
+    # Slicer gives each new data node its item at the top level; a scene without the application may not have
+    item = sh.GetItemByDataNode(node) or sh.CreateItem(sh.GetSceneItemID(), node)
+    if item and sh.GetItemParent(item) == sh.GetSceneItemID():
+        sh.SetItemParent(item, folder)
     return node
 
 

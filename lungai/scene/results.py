@@ -455,6 +455,24 @@ def describe_missing_stage_patient(patient: str, ids: Iterable[str], given: Iter
             + ". No prediction is shown.")
 
 
+# the notes of ``lungai stage predict --explain`` on an explanation it did not write (lungai.fusion.workflows.run_predict:
+# no RNA-seq the model could use, a model without RNA; no CT given, a model without a CT branch), by how they begin
+STAGE_EXPLANATION_NOTES = ("no gene Shapley values written", "no Grad-CAM written")
+# its option names in the Multimodal Predict panel's words (the panel writes the CT manifest from its CT and patient id)
+_STAGE_PANEL_WORDS = (("(--rna: ", "(RNA table: "), ("(--ct manifest)", "(CT)"), ("CT manifest", "patient id"))
+
+
+def stage_explanation_notes(lines=()) -> list[str]:
+    """Why ``lungai stage predict --explain`` wrote no gene Shapley values / no Grad-CAM, as it printed it (its
+    ``note: ...`` lines among ``lines``, its output: :data:`STAGE_EXPLANATION_NOTES`) in the panel's words, each once:
+    the command says why in one place, the Multimodal Predict panel's stage result repeats it (QA panels64: the
+    panel showed no top genes and no word why)."""
+    notes = [note for note in printed_notes(lines) if note.startswith(STAGE_EXPLANATION_NOTES)]
+    for cli, panel in _STAGE_PANEL_WORDS:
+        notes = [note.replace(cli, panel) for note in notes]
+    return notes
+
+
 def describe_top_genes(rows: Iterable[dict], patient: str, top: int = 5) -> str:
     """The patient's top genes (``top_genes_per_patient.csv``: patient_id, class, rank, gene, shapley_value)."""
     mine = sorted((r for r in rows if str(r.get("patient_id")) == str(patient)), key=lambda r: int(r["rank"]))[:top]

@@ -40,12 +40,32 @@ def remove_made_node(scene, node) -> None:
 
 
 def made_node_or_none(node):
-    """``node`` if a stage run made it (tagged :data:`STAGE_MADE_BY`), else None: an output selector may hold a
-    node of the user's, or another result of lungai's (a radiomics or RP risk table: it lists every node of the
-    class); a run makes a new node then, never writes into (or tags) it."""
-    from lungai.scene.nodes import node_made_by
+    """``node`` if a stage run made it (tagged :data:`STAGE_MADE_BY`) and it is still as the run left it - its name
+    the one the run gave it and, a table, its cells those the run wrote (:func:`mark_stage_node`) -, else None: an
+    output selector may hold a node of the user's, or another result of lungai's (a radiomics or RP risk table: it
+    lists every node of the class), and a stage output the user renamed or edited (to keep a patient's result, as
+    the other panels' renamed tables are kept: :func:`lungai.scene.nodes.own_table`) is the user's; a run makes a new
+    node then, never writes into, renames, tags nor removes it (QA panels64)."""
+    from lungai.scene.nodes import MADE_NAME_ATTRIBUTE, node_made_by, table_edited
 
-    return node if node_made_by(node) == STAGE_MADE_BY else None
+    if node_made_by(node) != STAGE_MADE_BY:
+        return None
+    made = node.GetAttribute(MADE_NAME_ATTRIBUTE)      # None: a scene of an older version (cannot be told)
+    if made is not None and node.GetName() != made or node.IsA("vtkMRMLTableNode") and table_edited(node):
+        return None
+    return node
+
+
+def mark_stage_node(node):
+    """Tag ``node`` as a stage run's output (:data:`STAGE_MADE_BY`) and record the name it was given and, a table,
+    its cells (:data:`lungai.scene.nodes.MADE_NAME_ATTRIBUTE`, :data:`~lungai.scene.nodes.MADE_CELLS_ATTRIBUTE`), so
+    that a later run tells a renamed or edited one (:func:`made_node_or_none`); returns the node."""
+    from lungai.scene.nodes import MADE_CELLS_ATTRIBUTE, MADE_NAME_ATTRIBUTE, cells_digest, mark_node_made_by
+
+    node.SetAttribute(MADE_NAME_ATTRIBUTE, node.GetName())
+    if node.IsA("vtkMRMLTableNode"):
+        node.SetAttribute(MADE_CELLS_ATTRIBUTE, cells_digest(node))
+    return mark_node_made_by(node, STAGE_MADE_BY)
 
 
 def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=None):
@@ -61,14 +81,15 @@ def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=Non
         remove_made_node(scene, node)
         return None
     from lungai.io import read_image
-    from lungai.scene.nodes import mark_node_made_by, show_as_heat_map
+    from lungai.scene.nodes import place_beside_ct, show_as_heat_map
 
     name = f"{patient_id} Grad-CAM"
     node = mrml.volume_node_from_image(scene, read_image(path), name, node=made_node_or_none(node))
     if not node.GetName().startswith(name):       # a reused node keeps no earlier patient's name
         node.SetName(scene.GenerateUniqueName(name))
     show_as_heat_map(node)
-    return mark_node_made_by(node, STAGE_MADE_BY)
+    place_beside_ct(node, ct_volume_node)        # in its CT's subject hierarchy folder, as the other results
+    return mark_stage_node(node)
 
 
 def _ehr_row(path, patient_id):
