@@ -443,3 +443,20 @@ def test_an_rtstruct_cut_in_its_last_element_is_not_cut_in_its_header(export, tm
     assert f"the RTSTRUCT {rs} is truncated: it ends after {at} bytes, at its end, inside its ApprovalStatus" \
         in exc.value.problem, exc.value.problem
     assert exc.value.fix.startswith("re-export the RTSTRUCT from the planning system"), exc.value.fix
+
+
+def test_cohort_row_of_a_patient_known_by_its_cut_rtstruct_alone_names_it(export, tmp_path):
+    """lungai cohort of a folder holding only P1's RTSTRUCT cut short: the row is P1's (not "unknown"), its rtstruct
+    cell names the file truncated, and its warning does not say "no patient is told" - its header names P1."""
+    from lungai.dicom.cohort import inventory_warnings
+
+    _, rs = _cut_inside(export, tmp_path, REFERENCES)
+    root = tmp_path / "only"
+    root.mkdir()
+    shutil.copy(rs, root / "rs.dcm")
+    jobs, inv = plan_cohort(root)
+    (row,) = inv.itertuples(index=False)
+    assert row.patient_id == "P1" and row.rtstruct == "rs.dcm (truncated: re-export it)", row
+    assert "no patient is told" not in row.notes and "its header names P1, of whom no CT series was found" in \
+        row.notes, row.notes
+    assert any(w.startswith("P1: 1 file that could not be read as DICOM") for w in inventory_warnings(jobs, inv))
