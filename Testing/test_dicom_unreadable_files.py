@@ -337,3 +337,126 @@ def test_a_truncated_rtdose_is_named_not_missing_in_patients_csv(export, tmp_pat
     assert row["missing"] == "" and row["rtdose"] == f"{rd.relative_to(root).as_posix()} (truncated: re-export it)", \
         (row["missing"], row["rtdose"])
     assert row["dose_features"] == "no (RTDOSE truncated: re-export it)", row["dose_features"]
+
+
+@pytest.mark.parametrize("layout", ["alone", "beside-other-patients"])
+def test_a_truncated_rtstruct_in_no_patients_folder_is_its_patients(export, tmp_path, capsys, layout):
+    """A folder holding only a truncated RTSTRUCT (QA dicomfollow64: LUNG1-003's RTSTRUCT alone, cut at 5000 bytes):
+    ``dicom-scan`` and ``--rtstruct FOLDER`` put it under patient "unknown" ("no CT ... missing CT, RTDOSE") although
+    the cut file's header still holds its PatientID, and ``--rtstruct FOLDER`` said "no DICOM RTSTRUCT" with the fix
+    "give the RTSTRUCT file ... re-export ... if it is missing".  Now it is that patient's (alone: a study of that
+    patient without CT; in an export of several patients, no folder shared: that patient's CT study), named
+    truncated, the fix to re-export it."""
+    from lungai.cli import main
+    from lungai.dicom.discover import find_rtstruct, scan
+
+    _, rs = _cut_inside(export, tmp_path, REFERENCES)
+    if layout == "alone":
+        root = tmp_path / "only"
+        root.mkdir()
+    else:     # P1 and P3 under the root, the cut RTSTRUCT in a folder of its own
+        root = tmp_path / "many"
+        for p in ("P1", "P3"):
+            shutil.copytree(export / p, root / p, ignore=shutil.ignore_patterns("RTSTRUCT"))
+        (root / "incoming").mkdir()
+    cut = shutil.copy(rs, (root if layout == "alone" else root / "incoming") / "rs.dcm")
+    studies = scan(root)
+    assert "unknown" not in [st.patient_id for st in studies], [st.summary() for st in studies]
+    (mine,) = [st for st in studies if st.patient_id == "P1"]
+    assert mine.unreadable == [Path(cut)] and mine.truncated == {"RTSTRUCT": [Path(cut)]}, mine.summary()
+    assert "RTSTRUCT" not in mine.missing, mine.summary()
+    main(["dicom-scan", str(root)])
+    out = capsys.readouterr().out
+    assert "unknown:" not in out and "RTSTRUCT there but unreadable (truncated)" in out, out
+    if layout == "alone":
+        with pytest.raises(InputError) as exc:
+            find_rtstruct(root)
+        assert ("no readable DICOM RTSTRUCT in this folder or its subfolders: its RTSTRUCT (patient P1) is "
+                "truncated - 1 file could not be read as DICOM: rs.dcm (truncated: an RTSTRUCT cut short inside its "
+                "ReferencedFrameOfReferenceSequence") in exc.value.problem, exc.value.problem
+        assert "unknown" not in exc.value.problem, exc.value.problem
+        assert exc.value.fix.startswith("re-export the RTSTRUCT from the planning system"), exc.value.fix
+
+
+# a DICOM SEG's top-level elements a copy may end inside (tag, group and element little endian), 40 bytes into
+# its value: its segments, its frames' positions, its pixel data
+SEG_PARTS = {"SegmentSequence": b"\x62\x00\x02\x00", "PerFrameFunctionalGroupsSequence": b"\x00\x52\x30\x92",
+             "PixelData": b"\xe0\x7f\x10\x00"}
+
+
+@pytest.mark.parametrize("element", list(SEG_PARTS))
+def test_a_seg_cut_inside_its_sequences_or_pixels_is_named_truncated(export, tmp_path, capsys, element):
+    """A DICOM SEG cut short inside its segments, frames or pixel data (QA dicomfollow64: LUNG1-003's SEG written by
+    highdicom and cut at 26500 to 3,000,000 bytes): ``dicom-scan`` listed it as "1 SEG" without a word (RTSTRUCTs
+    were checked, SEGs not), its reader then failing with "could not be read as a volume (cannot reshape ...)" or a
+    traceback.  Now: not listed, named truncated with where it ends, the fix to re-export it."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.dicom.discover import scan
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+    from lungai.io import copy_geometry, read_ct
+
+    root = _p1(export, tmp_path)
+    ct = read_ct(root / "P1" / "CT")
+    box = np.zeros(sitk.GetArrayViewFromImage(ct).shape, np.uint8)
+    box[10:20, 30:40, 30:40] = 1
+    seg = write_seg({"GTV": copy_geometry(box, ct)}, ct_reference(root / "P1" / "CT", image=ct),
+                    root / "P1" / "SEG" / "seg.dcm")
+    assert [st.seg for st in scan(root)] == [[seg]]         # whole: listed
+    data = seg.read_bytes()
+    seg.write_bytes(data[:data.index(SEG_PARTS[element], 132) + 12 + 40])
+    (st,) = scan(root)
+    assert st.seg == [] and st.unreadable == [seg] and st.truncated == {"SEG": [seg]}, st.summary()
+    main(["dicom-scan", str(root)])
+    out = capsys.readouterr().out
+    (summary,) = [line for line in out.splitlines() if line.startswith("P1:")]
+    assert "0 SEG" in summary and "SEG there but unreadable (truncated)" in summary, summary
+    assert (f"1 file could not be read as DICOM: P1/SEG/seg.dcm (truncated: an SEG cut short inside its {element}); "
+            "re-export it from the planning system or PACS") in out, out
+
+
+def test_an_rtstruct_cut_in_its_last_element_is_not_cut_in_its_header(export, tmp_path, capsys):
+    """An RTSTRUCT cut inside its ApprovalStatus, its last element after its structures and contours (QA
+    dicomfollow64 on LUNG1-003's RTSTRUCT cut 4 bytes into it): ``dicom-scan`` said "an RTSTRUCT cut short in its
+    header", and given by name (``--rtstruct FILE``) it was read without a word while ``dicom-scan`` and cohort left
+    it out as truncated.  Now where it ends is said, and its reader refuses it as they do."""
+    from lungai.cli import main
+    from lungai.dicom.rtstruct import list_structures
+
+    root = _p1(export, tmp_path)
+    (rs,) = (root / "P1" / "RTSTRUCT").glob("*.dcm")
+    assert [e.keyword for e in pydicom.dcmread(rs)][-1] == "ApprovalStatus"
+    data = rs.read_bytes()
+    at = data.rindex(b"\x0e\x30\x02\x00") + 8 + 4         # (300E,0002): tag, explicit VR CS header, 4 bytes in
+    assert at < len(data)
+    rs.write_bytes(data[:at])
+    main(["dicom-scan", str(root)])
+    out = capsys.readouterr().out
+    assert ("(truncated: an RTSTRUCT cut short at its end, inside its ApprovalStatus, after its structures and "
+            "contours)") in out, out
+    assert "cut short in its header" not in out, out
+    with pytest.raises(InputError) as exc:
+        list_structures(rs)
+    assert f"the RTSTRUCT {rs} is truncated: it ends after {at} bytes, at its end, inside its ApprovalStatus" \
+        in exc.value.problem, exc.value.problem
+    assert exc.value.fix.startswith("re-export the RTSTRUCT from the planning system"), exc.value.fix
+
+
+def test_cohort_row_of_a_patient_known_by_its_cut_rtstruct_alone_names_it(export, tmp_path):
+    """lungai cohort of a folder holding only P1's RTSTRUCT cut short: the row is P1's (not "unknown"), its rtstruct
+    cell names the file truncated, and its warning does not say "no patient is told" - its header names P1."""
+    from lungai.dicom.cohort import inventory_warnings
+
+    _, rs = _cut_inside(export, tmp_path, REFERENCES)
+    root = tmp_path / "only"
+    root.mkdir()
+    shutil.copy(rs, root / "rs.dcm")
+    jobs, inv = plan_cohort(root)
+    (row,) = inv.itertuples(index=False)
+    assert row.patient_id == "P1" and row.rtstruct == "rs.dcm (truncated: re-export it)", row
+    assert "no patient is told" not in row.notes and "its header names P1, of whom no CT series was found" in \
+        row.notes, row.notes
+    assert any(w.startswith("P1: 1 file that could not be read as DICOM") for w in inventory_warnings(jobs, inv))

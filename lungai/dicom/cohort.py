@@ -396,10 +396,16 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             lungs += f" - {FRAMELESS_RTSTRUCT}" if lungs.startswith("automatic") else ""
             notes[:0] = [f"WARNING: {FRAMELESS_RTSTRUCT_NOTE} {n}" for n in struct_unmatched]
         if st.unreadable and st.ct is None:     # in no patient's folder: said on the terminal (inventory_warnings)
+            # files whose header names this patient (Study.truncated) are told to it (QA dicomfollow64: a folder of
+            # LUNG1-003's RTSTRUCT alone, cut short, was "so no patient is told" in LUNG1-003's own row)
+            own = {Path(f) for fs in st.truncated.values() for f in fs} >= {Path(f) for f in st.unreadable}
+            headers = agree(len(st.unreadable), "its header names", "their headers name")
             notes.insert(0, f"WARNING: {counted(len(st.unreadable), 'file')} that {UNREADABLE} "
                             f"{agree(len(st.unreadable), 'lies', 'lie')} in no folder of a patient "
-                            "with a CT series, so no patient is told that one may be its RTSTRUCT (its lungs / "
-                            "tumour would then be automatic, not the clinician's contours): "
+                            + (f"with a CT series ({headers} {st.patient_id.strip()}, of whom no CT series was "
+                               "found): " if own else
+                               "with a CT series, so no patient is told that one may be its RTSTRUCT (its lungs / "
+                               "tumour would then be automatic, not the clinician's contours): ")
                             + ", ".join(str(f) for f in st.unreadable[:5])
                             + (f" and {len(st.unreadable) - 5} more" if len(st.unreadable) > 5 else "")
                             + f"; {ORPHAN_UNREADABLE_FIX[len(st.unreadable) > 1]}")

@@ -100,7 +100,7 @@ class Study:
 
     @property
     def truncated(self) -> dict[str, list[Path]]:
-        """{kind: files} of the RTSTRUCT / RTDOSE this study has no readable file of but whose file is there, cut
+        """{kind: files} of the RTSTRUCT / RTDOSE / SEG this study has no readable file of but whose file is there, cut
         short (:func:`cut_short_at`; a file whose header names another PatientID is not this patient's): not
         "missing" - the fix is to re-export that file, not to look for one (QA dicommiss64: LUNG1-003's RTSTRUCT cut
         short was "missing RTSTRUCT" in ``dicom-scan --json`` and cohort's patients.csv below a summary line that said
@@ -110,7 +110,7 @@ class Study:
             if str(f) not in self._cut:
                 self._cut[str(f)] = cut_short_at(f)
             cut = self._cut[str(f)]
-            if cut is None or cut[0] not in ("RTSTRUCT", "RTDOSE") or getattr(self, cut[0].lower()):
+            if cut is None or cut[0] not in ("RTSTRUCT", "RTDOSE", "SEG") or getattr(self, cut[0].lower()):
                 continue
             if cut[2] and self.patient_id != "unknown" and cut[2] != self.patient_id.strip():
                 continue        # a flat export of several patients: the file is another patient's
@@ -249,10 +249,46 @@ def cut_in_sequence(element) -> bool:
         return False
 
 
+# the top-level element after which a file of each kind holds no more of its content (an RTSTRUCT's structures and
+# contours, an image's pixel data): a file ending inside an element after it is whole but for its last elements
+CONTENT_ENDS = {"RTSTRUCT": (0x3006, 0x0080, "its structures and contours")}   # RTROIObservationsSequence
+PIXEL_DATA_END = (0x7FE0, 0x0010, "its pixel data")
+
+
+def element_tag(element) -> int | None:
+    """The tag (as an int) of an element named as :func:`read_to_end` names it: its keyword, or "(gggg,eeee)" when
+    private; None when unknown."""
+    from pydicom.datadict import tag_for_keyword
+
+    if not element:
+        return None
+    tag = tag_for_keyword(element)
+    if tag is not None:
+        return int(tag)
+    try:
+        group, elem = str(element).strip("()").split(",")
+        return (int(group, 16) << 16) | int(elem, 16)
+    except ValueError:
+        return None
+
+
+def cut_after_content(cut) -> str | None:
+    """What a file of :func:`cut_short_at` holds whole when it ends inside an element after all its content (an
+    RTSTRUCT inside its ApprovalStatus: "its structures and contours"), else None."""
+    group, elem, holds = CONTENT_ENDS.get(cut[0], PIXEL_DATA_END)
+    tag = element_tag(cut[1])
+    return holds if tag is not None and tag > ((group << 16) | elem) else None
+
+
 def cut_place(cut) -> str:
-    """Where a file of :func:`cut_short_at` ends: "in its header", or "inside its ROIContourSequence (its contours),
-    so none of its structures can be read"."""
+    """Where a file of :func:`cut_short_at` ends: "in its header", "inside its ROIContourSequence (its contours),
+    so none of its structures can be read", or - inside an element after all its content - "at its end, inside its
+    ApprovalStatus, after its structures and contours" (QA dicomfollow64: LUNG1-003's RTSTRUCT cut inside its last
+    element, ApprovalStatus, was said "cut short in its header")."""
     element = cut[1]
+    after = cut_after_content(cut)
+    if after:
+        return f"at its end, inside its {element}, after {after}"
     if not cut_in_sequence(element):
         return "in its header"
     holds = CUT_ELEMENT_HOLDS.get(element) if cut[0] == "RTSTRUCT" else None
@@ -329,8 +365,10 @@ def looks_dicom(path: Path) -> bool:
 def _attach_unreadable(studies: list, unreadable: list, root: Path) -> None:
     """Each unreadable DICOM file goes to every study with files in the file's own folder (a flat export of several
     patients in one folder: each of them, since the file may be any one's RTSTRUCT); else to the studies whose
-    folders share the deepest folder with it below ``root`` (or to the one patient under ``root``); else to a study
-    of patient 'unknown' (no patient's file lies with it; lungai cohort warns of it).  Each study gets a note."""
+    folders share the deepest folder with it below ``root`` (or to the one patient under ``root``); else to the
+    studies of the PatientID its header still holds (a file cut short after it, :func:`cut_short_at`), or a study of
+    that patient without a CT; else to a study of patient 'unknown' (no patient's file lies with it; lungai cohort
+    warns of it).  Each study gets a note."""
     def folders(st):
         out = [Path(f).parent for f in (st.ct.files if st.ct else [])]
         return out + [Path(f).parent for f in (*st.rtstruct, *st.rtdose, *st.seg)]
@@ -351,10 +389,16 @@ def _attach_unreadable(studies: list, unreadable: list, root: Path) -> None:
             scored = [(max((depth(path.parent, f) for f in folders(st)), default=0), st) for st in studies]
             best = max((d for d, _ in scored), default=0)
             targets = [st for d, st in scored if d == best and (d > base or one_patient)]
+        # else its patient's, by the PatientID its header still holds (QA dicomfollow64: a folder of LUNG1-003's
+        # RTSTRUCT alone, cut short, was patient "unknown": "no CT ... missing CT, RTDOSE")
+        cut = cut_short_at(path) if not targets else None
+        patient = cut[2] if cut and cut[2] else "unknown"
+        if not targets and patient != "unknown":
+            targets = [st for st in studies if st.patient_id.strip() == patient]
         if not targets:
-            orphan = next((st for st in studies if st.patient_id == "unknown" and st.ct is None), None)
+            orphan = next((st for st in studies if st.patient_id == patient and st.ct is None), None)
             if orphan is None:
-                orphan = Study(patient_id="unknown", study_uid="", frame_of_reference_uid=None)
+                orphan = Study(patient_id=patient, study_uid="", frame_of_reference_uid=None)
                 studies.append(orphan)
             targets = [orphan]
         for st in targets:
@@ -1063,8 +1107,9 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                                         ds.get("PhotometricInterpretation"),
                                                         (ds.get("RescaleIntercept"), ds.get("RescaleSlope"))))
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
-        elif modality == "RTSTRUCT" and ends_inside(path):     # its header whole, its contours cut short: said,
-            unreadable.append(path)                              # never read as the structures still there
+        elif modality in ("RTSTRUCT", "SEG") and ends_inside(path):     # its header whole, its contours / segments
+            unreadable.append(path)     # cut short: said, never listed as a file to use (QA dicomfollow64: LUNG1-003's
+            #                             SEG cut inside its frames or pixel data was "1 SEG", its reader then failing)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
             if modality == "RTDOSE":
@@ -1410,6 +1455,19 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
         return (f"; byte-identical cop{'ies' if len(dups) > 1 else 'y'} of it, one RTSTRUCT: "
                 f"{', '.join(shown_path(d, folder) for d in dups)}") if dups else ""
 
+    cut = sorted({Path(p) for st in studies for p in st.truncated.get("RTSTRUCT", [])})
+    if not found and cut:   # QA dicomfollow64: a folder of LUNG1-003's RTSTRUCT alone, cut short, was "no DICOM
+        from lungai.dicom.rtstruct import TRUNCATED_FIX       # RTSTRUCT ...; found ... unknown: no CT ..."
+
+        patients = sorted({st.patient_id.strip() for st in studies for p in st.truncated.get("RTSTRUCT", [])})
+        others = sorted({Path(p) for st in studies for p in st.unreadable} - set(cut))
+        raise InputError(f"{option} {folder}: no readable DICOM RTSTRUCT in this folder or its subfolders: "
+                         + (f"its RTSTRUCT (patient {patients[0]}) is" if len(cut) == 1 else
+                            f"its {len(cut)} RTSTRUCTs (patient{'s' if len(patients) > 1 else ''} "
+                            f"{', '.join(patients)}) are")
+                         + f" truncated - {unreadable_note(cut, folder, fix=False)}"
+                         + (f"; {unreadable_note(others, folder, fix=False)}" if others else "") + own,
+                         TRUNCATED_FIX)
     if not found:
         what = (f"{counted(len(files), 'file')}: " + "; ".join(st.summary() for st in studies) if studies
                 else f"{counted(len(files), 'file')}, none a DICOM CT, RTSTRUCT, RTDOSE or SEG" if files

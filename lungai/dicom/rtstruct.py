@@ -161,6 +161,12 @@ def _read(path) -> "object":
         raise InputError(f"the RTSTRUCT {p} is truncated: it ends after {p.stat().st_size} bytes, before its "
                          "StructureSetROISequence (a mandatory tag) and its contours - an interrupted copy or transfer",
                          TRUNCATED_FIX)
+    if cut is not None:
+        # cut inside a short element after its contours (its ApprovalStatus): refused as dicom-scan and cohort leave
+        # it out (QA dicomfollow64: LUNG1-003's RTSTRUCT cut inside its last element was read without a word here,
+        # while dicom-scan said it truncated and cohort took the automatic lungs and tumour)
+        raise InputError(f"the RTSTRUCT {p} is truncated: it ends after {p.stat().st_size} bytes, "
+                         f"{cut_place(('RTSTRUCT', cut))} - an interrupted copy or transfer", TRUNCATED_FIX)
     return ds
 
 
