@@ -301,6 +301,70 @@ def test_a_mask_that_does_not_overlap_the_image_is_not_told_to_be_resampled(tmp_
     assert separation_mm(img, far) > 300 and separation_mm(img, mask) == 0
 
 
+def _chest(size_z: int, origin_z: float) -> sitk.Image:
+    """A whole-chest-like grid as NSCLC-Radiomics' planning CTs (0.977 x 0.977 x 3 mm), small in x / y."""
+    img = sitk.Image((40, 40, size_z), sitk.sitkUInt8)
+    img.SetSpacing((0.977, 0.977, 3.0))
+    img.SetOrigin((-19.5, -19.5, origin_z))
+    return img
+
+
+def test_another_patients_mask_partly_overlapping_the_image_is_not_told_to_be_resampled(tmp_path):
+    """QA maskinput64 (radiomics-batch row image = LUNG1-003's CT, tumour = LUNG1-002_labels.nii.gz#1: the same x / y
+    grid, 111 slices from z = -133.4 mm against 107 from z = -305.9 mm, overlapping over 146 mm): the fix said
+    "resample the mask onto the image", which gives features of wherever the other patient's tumour falls on this
+    CT.  A mask whose grid reaches well beyond the image says its grid / extent do not match this image (another
+    patient's or series' mask) and asks for the right pairing; a mask of the same field of view on another grid
+    (exported at another resolution) or merely shifted still gets the resampling fix."""
+    from lungai.io.geometry import assert_same_geometry, beyond_extent
+
+    image = _chest(107, -305.9)
+    other = _chest(111, -133.4)
+    arr = np.zeros((111, 40, 40), np.uint8)
+    arr[5:20, 10:30, 10:30] = 1                         # the other patient's tumour, inside the overlap
+    other_mask = sitk.GetImageFromArray(arr)
+    other_mask.CopyInformation(other)
+    write_image(other_mask, tmp_path / "other.nii.gz")
+    for check in (lambda: read_mask(tmp_path / "other.nii.gz", reference=image),
+                  lambda: assert_same_geometry(image, other)):
+        with pytest.raises(GeometryError) as exc:
+            check()
+        assert "does not lie on the image grid" in exc.value.problem
+        assert re.search(r"its grid reaches 18[45] mm beyond the image along z \(z -134\.9 to 198\.1 mm against the "
+                         r"image's -307\.4 to 13\.6 mm\): its grid and extent do not match this image, so it was most "
+                         r"likely drawn on another scan \(another patient's or another series' mask\)",
+                         exc.value.problem), exc.value.problem
+        assert exc.value.fix.startswith("pair each image with the mask drawn on it")
+        assert "sitk.Resample" not in exc.value.fix
+    # the same field of view on another grid: 1 mm voxels over LUNG1-003's box (a mask exported at 1 mm)
+    fine = sitk.Image((39, 39, 321), sitk.sitkUInt8)
+    fine.SetSpacing((1.0, 1.0, 1.0))
+    fine.SetOrigin((-19.5, -19.5, -306.9))
+    shifted = _chest(107, -305.9 + 7.0)                 # shifted by 7 mm (a wrong origin): overlaps nearly all
+    for same_view in (fine, shifted):
+        assert beyond_extent(image, same_view) is None
+        with pytest.raises(GeometryError, match="sitk.Resample"):
+            assert_same_geometry(image, same_view)
+
+
+@pytest.mark.shared_data
+def test_lung1_002s_labels_beside_lung1_003s_ct_are_said_to_be_another_scans(shared_data, tmp_path):
+    """The QA case itself, on the real files, through radiomics-batch: the case fails naming another scan's mask."""
+    import pandas as pd
+
+    from lungai.cli import main
+
+    d = shared_data / "nsclc_whole_ct" / "nifti"
+    (tmp_path / "m.csv").write_text(f"case,image,tumour\nP3,{d / 'LUNG1-003_ct.nii.gz'},"
+                                    f"{d / 'LUNG1-002_labels.nii.gz'}#1\n")
+    main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "0", "--feature-classes", "shape",
+          "-o", str(tmp_path / "out.csv")])
+    errors = pd.read_csv(tmp_path / "out_errors.csv")
+    (error,) = errors.error
+    assert "its grid reaches 184 mm beyond the image along z" in error and "drawn on another scan" in error
+    assert "pair each image with the mask drawn on it" in error and "sitk.Resample" not in error
+
+
 @pytest.mark.parametrize("oblique", [False, True])
 def test_read_mask_takes_the_ct_voxels_stored_in_another_order(tmp_path, oblique):
     """QA: a mask on exactly the CT's voxels stored in another order (x / y flipped: RAS, as nibabel / nnU-Net write

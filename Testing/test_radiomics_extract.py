@@ -166,8 +166,8 @@ def test_a_segment_of_separate_parts_gets_a_note_on_its_shape(tmp_path, capsys):
     assert res.errors.empty
     assert res.notes == ["tumour: the segment is 2 separate parts (connected components of 1, 0.152 ml, largest "
                          "first): its shape features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all "
-                         "parts as one ROI; for one lesion give its own mask or label (e.g. --tumour "
-                         "labels.nii.gz#1), or clean stray islands off the contour"]
+                         "parts as one ROI; for one lesion give its own mask, label or segment, or clean stray "
+                         "islands off the contour"]
     notes = dict(zip(res.settings.segment, res.settings.notes))
     assert notes["tumour"] == res.notes[0].removeprefix("tumour: ") and notes["gtv1"] == notes["right_lung"] == ""
     sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
@@ -177,6 +177,57 @@ def test_a_segment_of_separate_parts_gets_a_note_on_its_shape(tmp_path, capsys):
     main(["radiomics", "--image", str(tmp_path / "ct.nii.gz"), "--tumour", str(tmp_path / "gtv.nii.gz"),
           "--feature-classes", "shape", "-o", str(tmp_path / "out" / "f.csv")])
     assert "note: tumour: the segment is 2 separate parts" in capsys.readouterr().err
+
+
+def test_the_note_on_a_segment_of_separate_parts_names_the_option_given(tmp_path, capsys):
+    """QA maskinput64: the note on a tumour of several parts always said "for one lesion give its own mask or label
+    (e.g. --tumour labels.nii.gz#1)" - a file and an option the user had not given (a --mask --label union, a
+    manifest's row).  It names what the user gave: its file and option, its labels, the manifest's cells."""
+    from lungai.cli import main
+
+    arr = np.full((20, 40, 40), -800, np.int16)
+    labels = np.zeros(arr.shape, np.uint8)
+    labels[5:10, 5:15, 5:15] = 1
+    labels[12:15, 25:30, 25:30] = 2
+    labels[3:6, 30:35, 5:10] = 2                  # label 2: two parts by itself
+    arr[labels > 0] = 40
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((1.0, 1.0, 2.0))
+    lab = sitk.GetImageFromArray(labels)
+    lab.CopyInformation(ct)
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(lab, str(tmp_path / "labels.nii.gz"))
+    ct_, labels_ = str(tmp_path / "ct.nii.gz"), str(tmp_path / "labels.nii.gz")
+    few = ["--feature-classes", "shape"]
+
+    def note(*args):
+        main(["radiomics", "--image", ct_, *args, *few, "-o", str(tmp_path / "o" / f"{len(args)}.csv")])
+        return [n for n in capsys.readouterr().err.splitlines() if "separate parts" in n]
+
+    (said,) = note("--tumour", f"{labels_}#1,2")
+    assert f"for one lesion choose one of its labels (--tumour {labels_}#1), or clean" in said
+    assert "labels.nii.gz#1)" in said and "e.g. --tumour labels.nii.gz#1" not in said
+    binary = str(tmp_path / "gtv.nii.gz")
+    sitk.WriteImage(sitk.Cast(lab > 0, sitk.sitkUInt8), binary)
+    (said,) = note("--tumour", binary)
+    assert f"for one lesion give each its own label in the mask and choose it after '#' (--tumour {binary}#1)" in said
+    (said,) = note("--tumour", f"{labels_}#2")
+    assert "for one lesion give each its own label in the mask (label 2 holds them all)" in said
+    union, two = note("--mask", labels_, "--label", "gtv=1", "--label", "gtv=2", "--label", "2")
+    assert union.startswith("note: gtv: ") and "for one lesion name each of its labels on its own (--label gtv_1=1 " \
+        "--label gtv_2=2)" in union and "--tumour" not in union
+    assert two.startswith("note: label_2: ") and "(label 2 holds them all)" in two
+    (tmp_path / "m.csv").write_text(f'case,image,tumour\nc1,ct.nii.gz,"labels.nii.gz#1,2"\n')
+    (tmp_path / "n.csv").write_text("case,image,mask,label\nc1,ct.nii.gz,labels.nii.gz,gtv=1;gtv=2\n")
+
+    for manifest, words in (("m.csv", "choose one of its labels (labels.nii.gz#1 in the tumour column)"),
+                            ("n.csv", "name each of its labels on its own (the label cell gtv_1=1;gtv_2=2)")):
+        main(["radiomics-batch", str(tmp_path / manifest), "--workers", "0", *few,
+              "-o", str(tmp_path / f"{manifest}.out.csv")])
+        capsys.readouterr()
+        settings = pd.read_csv(tmp_path / f"{manifest}.out_settings.csv")
+        (notes,) = settings.notes.dropna()
+        assert f"for one lesion {words}, or clean" in notes and "--" not in notes, (manifest, notes)
 
 
 def test_params_presets_and_yaml(tmp_path):

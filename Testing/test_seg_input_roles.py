@@ -489,3 +489,66 @@ def test_a_labelmap_seg_is_read_segment_by_segment_without_its_background(study)
     got = sitk.GetArrayFromImage(lungs)
     assert np.array_equal(got == 1, pixels == 2) and np.array_equal(got == 2, pixels == 3)
     assert np.array_equal(sitk.GetArrayFromImage(read_mask(f"{path}#1", reference=ct)) > 0, pixels == 1)
+
+
+def test_an_empty_segment_of_a_seg_is_said_to_be_empty(study, tmp_path, capsys):
+    """QA maskinput64: `radiomics --mask seg.dcm` with a SEG of GTV-1 and an all-0 segment "Empty" failed that segment
+    with "label 2 is not in the mask (labels present: 1)" and the fix "use --label 1" - a label the user never gave,
+    of a label map they never had.  The segment is named as in the SEG and said to be empty; the others go on."""
+    m = study[0]["masks"]
+    empty = sitk.Image(m["GTV"]) * 0
+    seg = _seg(study, "empty.seg.dcm", {"GTV-1": m["GTV"], "Empty": empty}, {"GTV-1": "gtv_primary", "Empty": "gtv"})
+    st = study[0]
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--mask", seg, *FEW, "-o", tmp_path / "a" / "f.csv")
+    assert rc == 1 and set(pd.read_csv(tmp_path / "a" / "f.csv").segment) == {"GTV-1"}
+    errors = pd.read_csv(tmp_path / "a" / "f_errors.csv").set_index("segment")["error"]
+    assert list(errors.index) == ["Empty"]
+    assert errors["Empty"].startswith(f"segment 'Empty' of the SEG {seg} is empty (no voxel)\n"), errors["Empty"]
+    assert "not in the mask" not in said and "--label 1 for 'GTV-1'" in errors["Empty"]
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--mask", seg, "--label", "tumour=2", *FEW,
+                    "-o", tmp_path / "b" / "f.csv")
+    assert rc == 2 and f"segment 'Empty' of the SEG {seg} is empty (no voxel), so segment 'tumour' is empty" in said
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--mask", f"{seg}#Empty", *FEW,
+                    "-o", tmp_path / "c" / "f.csv")
+    assert rc == 2 and f"error: segment 'Empty' of the SEG {seg} is empty (no voxel)" in said, said
+
+
+def test_a_seg_or_rtstruct_named_dot_dicom_is_read_by_its_content(study, generic_seg, tmp_path, capsys):
+    """QA maskinput64: a SEG named `seg.dicom` (as some PACS exports name their files) was refused "unsupported file
+    type '.dicom'" with a fix listing NIfTI, NRRD, MHA and DICOM folders only.  A DICOM file is read by its content
+    whatever its suffix: the SEG as the mask, an RTSTRUCT pointed to --rtstruct."""
+    import shutil
+
+    st = study[0]
+    seg = tmp_path / "seg.dicom"
+    shutil.copy(generic_seg, seg)
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", f"{seg}#Segment_1", *FEW,
+                    "-o", tmp_path / "a" / "f.csv")
+    assert rc == 0, said
+    assert set(pd.read_csv(tmp_path / "a" / "f.csv").segment) == {"tumour"}
+    rt = tmp_path / "rt.dicom"
+    shutil.copy(st["rtstruct"], rt)
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", rt, *FEW, "-o", tmp_path / "b" / "f.csv")
+    assert rc == 2 and "is an RTSTRUCT (contours), not a mask image" in said and "unsupported" not in said, said
+
+
+def test_the_note_on_a_seg_tumour_of_separate_parts_names_its_segments(study, tmp_path, capsys):
+    """QA maskinput64: `radiomics --tumour seg.dcm` with a SEG of GTV-1 and gtv-2 (the tumour = both, by role) noted
+    the separate parts with "e.g. --tumour labels.nii.gz#1" - a label map the user never had.  It names the SEG's
+    segment to choose, as the user gave the SEG."""
+    m = study[0]["masks"]
+    gtv = sitk.GetArrayFromImage(m["GTV"])
+    second = sitk.GetImageFromArray(np.roll(gtv, 12, axis=2))
+    second.CopyInformation(m["GTV"])
+    seg = _seg(study, "two_gtvs.seg.dcm", {"GTV-1": m["GTV"], "gtv-2": second},
+               {"GTV-1": "gtv_primary", "gtv-2": "gtv"})
+    st = study[0]
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", seg, *FEW, "-o", tmp_path / "a" / "f.csv")
+    assert rc == 0, said
+    (note,) = [n for n in said.splitlines() if "separate parts" in n]
+    assert f"for one lesion choose one of its segments (--tumour {seg}#GTV-1), or clean" in note, note
+    assert "labels.nii.gz" not in note
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--mask", seg, "--label", "gtv=1", "--label", "gtv=2",
+                    *FEW, "-o", tmp_path / "b" / "f.csv")
+    (note,) = [n for n in said.splitlines() if "separate parts" in n]
+    assert "for one lesion name each of its labels on its own (--label gtv_1=1 --label gtv_2=2)" in note, note

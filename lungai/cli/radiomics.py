@@ -248,13 +248,15 @@ def run(args) -> int:
     errors: dict = {}
     structures: dict = {}       # segment -> the RTSTRUCT structures it is made of
     lung_names: list = []       # lungs by a --structure-map role or a SEG's code only (their name has none)
+    one_lesion: dict = {}       # segment -> how to give one lesion of it, in the words of the option it came from
     if args.rtstruct:
         segs = _rtstruct_segments(args, image, errors, structures, lung_names)
     elif args.structure:
         raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
         # a DICOM SEG's segments are named by their SegmentLabel unless --label names them (as radiomics-batch)
-        segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names)
+        segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names,
+                                         one_lesion=one_lesion)
     elif args.mask:
         segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
         from lungai.lungs.check import lung_segment_notes
@@ -266,11 +268,15 @@ def run(args) -> int:
 
         # a lung label map of other structures too (GTVs) is refused, never read as 1 right / 2 left
         sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
-        segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image) if args.tumour else None,
+        seg_parts: dict = {}   # a DICOM SEG tumour's segments
+        segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image, parts=seg_parts)
+                                     if args.tumour else None,
                                      lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE,
                                                           names=sides)
                                      if args.lungs else None,
                                      names=args.segments, errors=errors, lung_segments=sides, lung_file=args.lungs)
+        if args.tumour:
+            one_lesion["tumour"] = S.tumour_one_lesion(args.tumour, seg_parts)
     else:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
     case = args.case or input_case_id(args.image, args.series)
@@ -279,8 +285,11 @@ def run(args) -> int:
     params = with_lung_grid_revision(params, segs, lung_names)     # the id (and sidecar) of lung segments' grid
     _pyradiomics_note()
     with task("radiomics", max(len(segs), 1)) as bar:
+        if args.rtstruct:       # the structures each segment is made of
+            one_lesion.update({n: S.structures_one_lesion("--structure" if args.structure else "--tumour", used)
+                               for n, used in structures.items() if used and isinstance(used[0], str)})
         result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors, workers=args.workers,
-                         lung_names=lung_names)
+                         lung_names=lung_names, one_lesion=one_lesion)
     out = Path(args.output)
     if result.features.empty:
         raise no_features_error(result.errors)

@@ -110,6 +110,17 @@ def _geometry_error(image, mask, what: str) -> GeometryError:
             f"it was not drawn on this image",
             f"give the {what} drawn on this image (check that the image and the mask named together belong to the "
             "same scan); resampling it onto the image would leave it empty")
+    reach = beyond_extent(image, mask)
+    if reach is not None:   # partly overlapping: another scan's mask, resampling would give features of wrong voxels
+        axis, mm, (lo_i, hi_i), (lo_m, hi_m) = reach
+        return GeometryError(
+            f"{problem}; its grid reaches {mm:.3g} mm beyond the image along {axis} ({axis} {lo_m:.1f} to "
+            f"{hi_m:.1f} mm against the image's {lo_i:.1f} to {hi_i:.1f} mm): its grid and extent do not match this "
+            f"image, so it was most likely drawn on another scan (another patient's or another series' mask)",
+            "pair each image with the mask drawn on it (check that the image and the mask named together are the "
+            "same patient's and the same series'); resampling this one onto the image would give features of "
+            "wherever another scan's segment falls, not of this patient's structure (only a mask of this same scan "
+            "on another grid, e.g. exported at another resolution, is resampled onto it)")
     return GeometryError(
         problem,
         f"resample the {what} onto the image (nearest neighbour for labels), e.g. in Slicer with "
@@ -133,6 +144,26 @@ def separation_mm(a, b) -> float:
     (lo_a, hi_a), (lo_b, hi_b) = physical_extent(a), physical_extent(b)
     gaps = np.maximum(0.0, np.maximum(lo_a - hi_b, lo_b - hi_a))
     return float(np.sqrt(np.sum(gaps ** 2)))
+
+
+# How far (mm) a mask's grid may reach beyond its image's box and still be the same scan's mask on another grid: two
+# voxels of the coarser grid (a mask exported at another resolution over the same field of view), or 1 cm if more.
+def _reach_tolerance(a, b) -> float:
+    return max(10.0, 2.0 * max(*a.GetSpacing(), *b.GetSpacing()))
+
+
+def beyond_extent(image, mask) -> tuple | None:
+    """Where ``mask``'s grid reaches beyond ``image``'s physical box (:func:`physical_extent`) by more than a mask of
+    the same scan resampled onto another grid would (:func:`_reach_tolerance`): (axis "x" / "y" / "z" in LPS, mm,
+    (image lo, hi), (mask lo, hi)) along the axis where it reaches furthest, or None.  Tells another scan's mask that
+    partly overlaps the image (LUNG1-002's label map, 330 mm of chest from z = -134 mm, beside LUNG1-003's CT ending
+    at z = 14 mm) from one of the same field of view on another grid, the only one that resampling fixes."""
+    (lo_i, hi_i), (lo_m, hi_m) = physical_extent(image), physical_extent(mask)
+    reach = np.maximum(lo_i - lo_m, hi_m - hi_i)
+    i = int(np.argmax(reach))
+    if len(reach) != 3 or reach[i] <= _reach_tolerance(image, mask):
+        return None
+    return "xyz"[i], float(reach[i]), (float(lo_i[i]), float(hi_i[i])), (float(lo_m[i]), float(hi_m[i]))
 
 
 def assert_same_geometry(image, mask, what: str = "mask", any_order: bool = False) -> None:

@@ -939,9 +939,10 @@ def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
         img = _read_dicom_series(p, series_uid)
     else:
         suffix = _suffix(p)
-        if suffix not in FILE_SUFFIXES + (".dcm", ""):
+        if suffix not in FILE_SUFFIXES + (".dcm", ".dicom", ""):
             raise InputError(f"{p.name}: unsupported file type {suffix!r}",
-                             "use NIfTI (.nii/.nii.gz), NRRD (.nrrd), MHA (.mha) or a DICOM folder")
+                             "use NIfTI (.nii/.nii.gz), NRRD (.nrrd), MHA (.mha), a DICOM folder, or a DICOM file "
+                             "(.dcm: a SEG or RTSTRUCT is read by its content, whatever its name)")
         img = _read_file(p)
     check_3d(img, str(p))
     return img
@@ -1146,7 +1147,10 @@ RTSTRUCT_AS_MASK_FIX = ("in lungai radiomics, dose-features and demo give the RT
 
 
 def _dicom_modality(p: Path) -> str | None:
-    if not p.is_file() or _suffix(p) not in (".dcm", ""):
+    """The Modality of a DICOM file (a SEG, an RTSTRUCT), None for anything else: a file with an image suffix
+    (:data:`FILE_SUFFIXES`) is none; any other is read by its content, whatever it is named (``.dcm``, ``.dicom``,
+    ``.ima``, none: QA maskinput64, a SEG named ``seg.dicom`` was refused as "unsupported file type '.dicom'")."""
+    if not p.is_file() or _suffix(p) in FILE_SUFFIXES:
         return None
     import pydicom
     from pydicom.errors import InvalidDicomError

@@ -219,9 +219,12 @@ def _check_row_gives_masks(row: dict) -> None:
                          "empty", f"give the case's mask file in the manifest's {cells} column, or remove the row")
 
 
-def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | None = None) -> dict:
+def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | None = None,
+                  one_lesion: dict | None = None) -> dict:
     """The case's segments (its mask / tumour / lungs cells); ``lung_names`` gets a DICOM SEG's segments that are
-    lungs by their terminology code only (:func:`lungai.radiomics.segments.segments_from_mask_file`)."""
+    lungs by their terminology code only (:func:`lungai.radiomics.segments.segments_from_mask_file`); ``one_lesion``
+    {segment: how to give one lesion of it}, in the words of the row's cells
+    (:func:`lungai.radiomics.extract.parts_note`)."""
     from lungai.io import read_mask
     from lungai.radiomics import segments as S
 
@@ -233,15 +236,18 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
         absent: set = set()
         # as `lungai radiomics --mask` (one rule): a DICOM SEG's segments named by their SegmentLabel
         segs = S.segments_from_mask_file(row["mask"], image, labels or None, errors=errors, absent=absent,
-                                         lung_names=lung_names)
+                                         lung_names=lung_names, one_lesion=one_lesion)
         for name in absent:         # a requested label this patient's mask lacks: noted, not a failure
             errors[name] = ABSENT + errors[name]
         return segs
     from lungai.dicom.masks import lung_map_input, mask_input   # the rule of `lungai radiomics --tumour / --lungs`
 
     sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
-    return S.segments_from_masks(image, tumour=mask_input(row["tumour"], image, option="tumour")
-                                 if row.get("tumour") else None,
+    seg_parts: dict = {}   # a DICOM SEG tumour's segments
+    tumour = mask_input(row["tumour"], image, option="tumour", parts=seg_parts) if row.get("tumour") else None
+    if tumour is not None and one_lesion is not None:
+        one_lesion["tumour"] = S.tumour_one_lesion(row["tumour"], seg_parts, option="tumour")
+    return S.segments_from_masks(image, tumour=tumour,
                                  lungs=lung_map_input(row["lungs"], image, option="lungs",
                                                       consequence=S.LUNG_MAP_CONSEQUENCE, names=sides)
                                  if row.get("lungs") else None,
@@ -276,8 +282,10 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
         image = read_ct(row["image"])
         errors: dict = {}
         lung_names: list = []       # a SEG's segments that are lungs by their terminology code only
-        segs = _segments_for(row, image, segments, errors, lung_names)
-        result = extract(image, segs, params, case=case, segment_errors=errors, lung_names=lung_names)
+        one_lesion: dict = {}       # segment -> how to give one lesion of it (the row's cells' words)
+        segs = _segments_for(row, image, segments, errors, lung_names, one_lesion)
+        result = extract(image, segs, params, case=case, segment_errors=errors, lung_names=lung_names,
+                         one_lesion=one_lesion)
         if result.features.empty:
             # the prefix: errors-table only; each segment's own fix said once, after the problems (QA: the label's
             # fix, then a generic "fix the masks")

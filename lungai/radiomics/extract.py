@@ -232,7 +232,8 @@ def _extract_in_worker(params: dict, image: sitk.Image, mask: sitk.Image, case: 
 
 
 def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, case: str = "case",
-            progress=None, segment_errors: dict | None = None, workers: int = 1, lung_names=()) -> Extraction:
+            progress=None, segment_errors: dict | None = None, workers: int = 1, lung_names=(),
+            one_lesion: dict | None = None) -> Extraction:
     """Features for every segment; a failing segment is recorded in ``errors`` and the others go on.
 
     ``lung_names``: segments that are lungs by a role given to them (an RTSTRUCT structure mapped to lung_right with
@@ -243,6 +244,8 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     ``segment_errors`` are problems found while building the segments (missing label ...), carried
     into ``errors``.  A mask that is not on the image grid fails the whole case (GeometryError).
     ``workers`` > 1: segments in that many processes (never more than there are segments).
+    ``one_lesion``: {segment: how to give one lesion of it} for the note on a segment of several parts
+    (:func:`parts_note`), worded for the input the segment came from.
     """
     progress = progress or NullProgress()
     # on the image's grid (the same voxels stored in another order: reoriented to the image's, losslessly)
@@ -255,7 +258,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
         try:
             check_segment(mask, name)
             valid[name] = mask
-            if not (name in lung_names or is_lung(name)) and (note := parts_note(mask)):
+            if not (name in lung_names or is_lung(name)) and (note := parts_note(mask, (one_lesion or {}).get(name))):
                 parts[name] = note
         except InputError as exc:
             results[name] = ("error", str(exc), [])
@@ -321,11 +324,19 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
 PARTS_LISTED = 5    # parts_note lists the volumes of this many parts, then counts the others
 
 
-def parts_note(mask: sitk.Image) -> str | None:
+# how a segment of several parts is given as one lesion, when its caller does not say how it was given
+ONE_LESION_FIX = "give its own mask, label or segment"
+
+
+def parts_note(mask: sitk.Image, one_lesion: str | None = None) -> str | None:
     """A note when a segment's mask is several separate parts (26-connected components): a label map's "other GTVs"
     label (LUNG1-003's gtv-2 + gtv-3), labels joined as one tumour, a GTV structure of primary and nodes, or a stray
     island of a contour.  Its shape features are those of all parts as one ROI (IBSI's and pyradiomics' rule: a
-    Maximum3DDiameter across the gap); ``--rtstruct`` names the structures it joins, a mask file said nothing."""
+    Maximum3DDiameter across the gap); ``--rtstruct`` names the structures it joins, a mask file said nothing.
+    ``one_lesion``: how to give one lesion, in the option / spelling the segment was given with (``--tumour
+    seg.dcm#GTV-1``, ``--label gtv=1``, a manifest's cell: :func:`lungai.radiomics.segments.tumour_one_lesion` ...);
+    default :data:`ONE_LESION_FIX` (QA maskinput64: it always said "e.g. --tumour labels.nii.gz#1", a file and an
+    option the user never gave - for a SEG's GTV-1 + gtv-2, a --mask --label union, a manifest's row)."""
     from scipy import ndimage
 
     from lungai.radiomics.prepare import bounding_box
@@ -343,8 +354,8 @@ def parts_note(mask: sitk.Image) -> str | None:
     listed = ", ".join(f"{v:.3g}" for v in sizes[:PARTS_LISTED]) + (
         f" and {n - PARTS_LISTED} more" if n > PARTS_LISTED else "")
     return (f"the segment is {n} separate parts (connected components of {listed} ml, largest first): its shape "
-            "features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts as one ROI; for one lesion "
-            "give its own mask or label (e.g. --tumour labels.nii.gz#1), or clean stray islands off the contour")
+            f"features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts as one ROI; for one lesion "
+            f"{one_lesion or ONE_LESION_FIX}, or clean stray islands off the contour")
 
 
 FOV_FACE = "fov"    # cut_by_image_edge's entry for a segment whose padding voxels were left out (without_padding_voxels)

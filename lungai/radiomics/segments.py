@@ -161,7 +161,8 @@ def named_labels(labels, seg_names: dict) -> list | None:
 
 
 def segments_from_mask_file(path, reference: sitk.Image, labels=None, errors: dict | None = None,
-                            absent: set | None = None, lung_names: list | None = None) -> dict:
+                            absent: set | None = None, lung_names: list | None = None,
+                            one_lesion: dict | None = None) -> dict:
     """The segments of a mask file (``lungai radiomics --mask``, ``radiomics-batch``'s ``mask`` column: one rule for
     both): read onto ``reference``'s grid (:func:`lungai.io.read_mask`), one segment per label
     (:func:`segments_from_labels`).  A DICOM SEG's segments are named by their SegmentLabel ("Right lung", "Tumour";
@@ -178,8 +179,10 @@ def segments_from_mask_file(path, reference: sitk.Image, labels=None, errors: di
     mask = read_mask(path, reference=reference, names=seg_names)
     mapping = _code_mapping(path, seg_names.values(), note=True) if seg_names else None
     # the file as typed, a manifest's cell as written (QA seginput64: "mask /abs/sub/../zero.nrrd has no labelled ...")
-    out = segments_from_labels(mask, reference, named_labels(labels, seg_names), errors=errors,
-                               what=f"mask {as_typed(typed_file(path))}", absent=absent, mapping=mapping)
+    shown = as_typed(typed_file(path))
+    out = segments_from_labels(mask, reference, named_labels(labels, seg_names), errors=errors, what=f"mask {shown}",
+                               absent=absent, mapping=mapping, seg_names=seg_names, seg_file=shown,
+                               one_lesion=one_lesion)
     if lung_names is not None and mapping:
         lung_names.extend(coded_lungs(path, out, mapping))
     return out
@@ -207,7 +210,9 @@ def coded_lungs(path, names, mapping=None) -> list[str]:
 
 
 def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None,
-                         what: str = "the mask", absent: set | None = None, mapping=None) -> dict:
+                         what: str = "the mask", absent: set | None = None, mapping=None,
+                         seg_names: dict | None = None, seg_file: str | None = None,
+                         one_lesion: dict | None = None) -> dict:
     """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label.
 
     A name given with several labels (``gtv=1``, ``gtv=2``) is one segment, the union of its labels
@@ -217,11 +222,20 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
     of which the mask has some labels is the union of those, each label it lacks listed in ``errors`` and ``absent``
     as ``<name> (label N)``).  A mask without any labelled
     voxel (all 0) is refused (``what`` names it in the message).  ``mapping``: segment roles beyond their names (a
-    DICOM SEG's terminology codes, :func:`segments_from_mask_file`), for the right / left lung's side check."""
+    DICOM SEG's terminology codes, :func:`segments_from_mask_file`), for the right / left lung's side check.
+    ``seg_names`` / ``seg_file``: the mask is the DICOM SEG ``seg_file`` (as the user gave it), label N its segment
+    ``seg_names[N]``: a label missing from it is that segment, empty in the SEG - said so, not as a label to change
+    (QA maskinput64: "label 2 is not in the mask (labels present: 1) - use --label 1" for a SEG's empty segment).
+    ``one_lesion``: given a dict, filled with {segment: how to give one lesion of it} in the words of ``--label`` /
+    the manifest's label column (:func:`lungai.radiomics.extract.parts_note`)."""
     errors = {} if errors is None else errors
     mask = on_grid(reference, mask, "mask")
     arr = sitk.GetArrayFromImage(mask)
     present = [int(v) for v in np.unique(arr) if v != 0]
+    seg_names = seg_names or {}
+    if not present and seg_names:
+        raise InputError(_empty_segments(list(seg_names.values()), seg_file),
+                         "draw the segment in the SEG (or export the SEG again), or choose another of its segments")
     if not present:
         raise InputError(f"{what} has no labelled voxel (all 0)",
                          "give the label map of the structures (0 = background, 1, 2, ... = structures)")
@@ -253,6 +267,18 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
             continue
         missing = [v for v in dict.fromkeys(values) if v not in present]
         kept = [v for v in dict.fromkeys(values) if v in present]
+        if missing and all(v in seg_names for v in missing):     # a SEG's segments that have no voxel
+            full = [seg_names.get(v, f"label {v}") for v in present]
+            errors[name] = str(InputError(
+                _empty_segments([seg_names[v] for v in missing], seg_file)
+                + ("" if not kept and [name] == [seg_names[v] for v in missing] else
+                   f", so segment {name!r} is empty" if not kept else
+                   f", so segment {name!r} would be only {_segment_words(kept, seg_names)}"),
+                f"draw the segment in the SEG, or leave it out: choose the segments that hold voxels "
+                f"(--label {present[0]} for {full[0]!r}, or the manifest's label column)"))
+            if absent is not None:
+                absent.add(name)
+            continue
         if missing and kept and absent is not None:
             # radiomics-batch: a union ("all GTVs", gtv=1;gtv=2) of which this patient lacks a label is the union of
             # the labels it has (QA radiomics64: LUNG1-002, one GTV, lost its tumour features - the case failed -
@@ -275,8 +301,73 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
                 absent.add(name)
             continue
         out[name] = _to_mask(np.isin(arr, values), reference)
+        if one_lesion is not None:
+            one_lesion[name] = _one_lesion_of_labels(name, values, seg_names)
     _check_named_sides(out, wanted, arr, reference, errors, mapping)
     return out
+
+
+def _one_lesion_of_labels(name: str, values: list, seg_names: dict) -> str:
+    """How to give one lesion of segment ``name``, the union of the mask's labels ``values`` (``seg_names``: a DICOM
+    SEG's segment labels by value), as ``--label`` / the manifest's label column words it."""
+    from lungai.dicom.masks import fix_words
+
+    if len(values) > 1:
+        each = [f"{name}_{i}={v}" for i, v in enumerate(values, start=1)]
+        return ("name each of its labels on its own ("
+                + fix_words(" ".join(f"--label {e}" for e in each), f"the label cell {';'.join(each)}") + ")")
+    if values[0] in seg_names:
+        return f"draw each as its own segment of the SEG (segment {seg_names[values[0]]!r} holds them all)"
+    # (the Slicer panel's segments reach here as labels of a label map it writes: "segment" is their word)
+    return f"give each its own segment or label in the mask (label {values[0]} holds them all)"
+
+
+def tumour_one_lesion(value, parts: dict | None = None, option: str = "--tumour") -> str:
+    """How to give one lesion of the tumour read from ``value`` (``--tumour`` / a manifest's tumour cell: ``option``,
+    ``tumour`` for the cell) - ``FILE``, ``FILE#N,M`` or a SEG (``parts``: its segments the mask was made of,
+    :func:`lungai.dicom.masks.mask_input`'s) - for :func:`lungai.radiomics.extract.parts_note`: the option and file
+    the user gave, never a placeholder (QA maskinput64: "e.g. --tumour labels.nii.gz#1" for a SEG's GTV-1 + gtv-2)."""
+    from lungai.dicom.masks import SELECTOR, command_word, fix_words, split_selector, typed_file
+
+    file, part = typed_file(value), split_selector(value)[1]
+
+    def word(chosen):
+        w = command_word(f"{file}{SELECTOR}{chosen}")
+        return fix_words(f"{option} {w}", f"{w} in the {option.lstrip('-')} column")
+
+    if parts:
+        labels = list(parts)
+        if len(labels) > 1:
+            return f"choose one of its segments ({word(labels[0])})"
+        return f"draw each as its own segment of the SEG (segment {labels[0]!r} holds them all)"
+    labels = [v.strip() for v in part.split(",")] if part else []
+    if len(labels) > 1:
+        return f"choose one of its labels ({word(labels[0])})"
+    if labels:
+        return f"give each its own label in the mask (label {labels[0]} holds them all)"
+    return f"give each its own label in the mask and choose it after '{SELECTOR}' ({word(1)})"
+
+
+def structures_one_lesion(option: str, used: list) -> str:
+    """How to give one lesion of a segment made of the RTSTRUCT structures ``used`` (``--tumour`` or ``--structure``
+    with ``--rtstruct``: ``option``), for :func:`lungai.radiomics.extract.parts_note`."""
+    from lungai.dicom.masks import command_word
+
+    if len(used) > 1:
+        return f"name one structure ({option} {command_word(used[0])})"
+    return f"draw each as its own structure (structure {used[0]!r} holds them all)"
+
+
+def _segment_words(values, seg_names: dict) -> str:
+    return ", ".join(repr(seg_names[v]) if v in seg_names else f"label {v}" for v in values)
+
+
+def _empty_segments(labels, seg_file) -> str:
+    """"segment 'Empty' of the SEG seg.dcm is empty (no voxel)": a DICOM SEG's segments that hold nothing."""
+    where = f" of the SEG {seg_file}" if seg_file else " of the SEG"
+    listed = ", ".join(repr(str(n)) for n in labels)
+    return (f"segment {listed}{where} is empty (no voxel)" if len(labels) == 1
+            else f"segments {listed}{where} are empty (no voxel)")
 
 
 def _check_named_sides(out: dict, wanted: dict, arr: np.ndarray, reference: sitk.Image, errors: dict,
