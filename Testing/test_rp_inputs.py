@@ -945,7 +945,8 @@ def test_a_training_table_with_some_rows_of_fractions_is_refused(tmp_path, table
     with pytest.raises(InputError) as err:
         train_rp(mixed, "rp_grade2", tmp_path / "m", fast=True, outer_folds=2, inner_folds=2)
     assert "column 'dose_v20_pct' (a percentage, by its name; its other values" in str(err.value)
-    assert "at most 1 that x 100 lie in their range" in str(err.value) and "(CSV lines [2, 3, 4, 5, 6]" in str(err.value)
+    assert "at most 1, under half their minimum, that look like fractions" in str(err.value)
+    assert "(CSV lines [2, 3, 4, 5, 6]" in str(err.value)
     assert "these values of dose_v20_pct look like fractions (0-1): multiply them by 100" in err.value.fix
     assert "give every row the same unit" in err.value.fix
     assert not (tmp_path / "m" / "model.skops").exists()
@@ -955,11 +956,54 @@ def test_a_training_table_with_some_rows_of_fractions_is_refused(tmp_path, table
         check_units(df, df.astype(float), [col])
 
     percent = [5.5, 12.0, 20.4, 31.0, 44.5] * 20
-    with pytest.raises(InputError, match="at most 1 that x 100 lie in their range"):
+    with pytest.raises(InputError, match="at most 1, under half their minimum, that look like fractions"):
         check(percent + [0.3, 0.25])               # two rows of fractions
     check(percent + [0.3])                         # one small value: a real V20 of a small target is possible
     check([0.3, 0.5, 0.8, 1.2] + percent)          # a tail of real small values
     check([0.1, 0.2, 0.3] + percent, "dose_v30_pct")   # V30 and above: small values are real
+
+
+def test_every_fraction_of_a_mixed_column_is_named_at_once(tmp_path, capsys):
+    """QA rpfollow64: an 'rp synth' cohort with V5 of 40 of 160 patients as fractions was refused naming 38 of them -
+    those whose x 100 lay in the range of the column's percentages (24.7-94.6 %); V5 0.198 and 0.214 (19.8 %, 21.4 %)
+    were not, and once the rows named were fixed, a lone value at most 1 was no longer refused: trained on as 0.2 %.
+    Every value at most 1 under half the percentages' minimum is named; one nearer them is named to check."""
+    from lungai.cli import main
+    from lungai.rp.checks import check_units
+
+    csv = tmp_path / "cohort.csv"
+    assert main(["rp", "synth", "-o", str(csv), "-n", "160", "--seed", "3"]) == 0
+    cohort = read_table(csv)
+    rows = cohort.index[:40]
+    cohort.loc[rows, "dose_v5_pct"] = cohort.loc[rows, "dose_v5_pct"] / 100
+    percent = cohort.loc[cohort.index[40:], "dose_v5_pct"]
+    low = round(percent.min() * 0.8 / 100, 3)      # a fraction whose x 100 is below every percentage
+    cohort.loc[rows[-1], "dose_v5_pct"] = low
+    cohort.to_csv(tmp_path / "mixed.csv", index=False)
+    capsys.readouterr()
+    assert main(["rp", "train", str(tmp_path / "mixed.csv"), "--outcome", "rp_grade2", "-o", str(tmp_path / "m"),
+                 "--fast"]) == 2
+    err = capsys.readouterr().err
+    assert "column 'dose_v5_pct'" in err and "40 rows in all" in err, err
+    assert f"values ['{low}', " in err, err
+    assert not (tmp_path / "m").exists()
+    # the user multiplies every value the message names by 100: nothing at most 1 is left
+    table = read_table(tmp_path / "mixed.csv")
+    named = table["dose_v5_pct"] <= 1
+    assert named.sum() == 40
+    table.loc[named, "dose_v5_pct"] *= 100
+    check_units(table, table[["dose_v5_pct"]].astype(float), ["dose_v5_pct"])
+
+    def refused(values):
+        df = pd.DataFrame({"dose_v20_pct": values})
+        with pytest.raises(InputError) as err:
+            check_units(df, df.astype(float), ["dose_v20_pct"])
+        return err.value
+
+    # fractions beside percentages of 1.2-44.5 %: 0.3 and 0.25 named, 0.8 (0.8 % or 80 %?) named to check
+    err = refused([5.5, 12.0, 20.4, 31.0, 44.5, 1.2] * 20 + [0.3, 0.25, 0.8])
+    assert "values ['0.25', '0.3'] (CSV lines [122, 123])" in str(err), str(err)
+    assert "check its value at most 1 not under half its other values' minimum too (CSV lines [124])" in err.fix
 
 
 def test_unknown_categories_of_every_column_reported_at_once(rp_model_dir, rp_cohort):

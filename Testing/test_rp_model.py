@@ -648,6 +648,8 @@ def test_a_card_without_a_field_prediction_needs_is_refused(tmp_path, rp_model_d
     ("category_rules.case", "Merged",
      "its field 'category_rules.case' is \"Merged\", not one of \"merged\", \"exact\""),
     ("roles.binary", [5], "its field 'roles.binary' (item 1) is a number (5), not text, as"),
+    ("roles.roles.dose_mld_gy", "foo",
+     "its field 'roles.roles' ('dose_mld_gy') is \"foo\", not one of \"clinical\", \"dosimetric\", \"radiomic\", as"),
 ])
 def test_a_hand_edited_card_field_inside_an_object_is_refused(tmp_path, rp_model_dir, rp_cohort, capsys, field, value,
                                                               says):
@@ -718,7 +720,18 @@ def test_card_values_are_the_category_rules_of_training():
 
     for key in CATEGORY_RULES:
         assert set(CARD_VALUES[f"category_rules.{key}"]) == {CATEGORY_RULES[key], LEGACY_CATEGORY_RULES[key]}
-    assert set(CATEGORY_RULES) == set(LEGACY_CATEGORY_RULES) == {k.split(".")[1] for k in CARD_VALUES}
+    assert set(CATEGORY_RULES) == set(LEGACY_CATEGORY_RULES) == {k.split(".")[1] for k in CARD_VALUES
+                                                                  if k.startswith("category_rules.")}
+
+
+def test_card_roles_are_the_roles_of_the_feature_sets():
+    """The roles read_card takes for a card's features (CARD_VALUES["roles.roles"]) are those of the feature sets
+    rp train chooses its features by (lungai.rp.columns.FEATURE_SETS) - QA rpfollow64: a hand-edited role "foo" of
+    every dose feature was read as no role: a patient with no dose was predicted without the warning "no dose"."""
+    from lungai.rp.card import CARD_VALUES
+    from lungai.rp.columns import FEATURE_SETS
+
+    assert set(CARD_VALUES["roles.roles"]) == {r for roles in FEATURE_SETS.values() for r in roles}
 
 
 @pytest.mark.parametrize("field, value", [("outcome", "drop"), ("metrics_nested_cv", "drop"), ("feature_set", "drop"),

@@ -167,7 +167,12 @@ CARD_FIELDS = {
 # The values a text field may hold: category_rules' are lungai.rp.columns.CATEGORY_RULES' and LEGACY_CATEGORY_RULES'
 # (not imported: that module needs pandas; Testing/test_rp_model.py checks they agree) - another value ("Merged") was
 # read as the other rule, silently.
-CARD_VALUES = {"category_rules.case": ("merged", "exact"), "category_rules.none": ("category", "missing")}
+# roles.roles' (each feature's role) are the roles of lungai.rp.columns.FEATURE_SETS, the only ones a model's feature
+# has - another ("foo", "dose") was taken for none: a patient with every dose feature empty was predicted without the
+# warning "no dose" (lungai.rp.prepare.no_dose_warning), and a clinical feature of a role file left out of the
+# panel's clinical form (lungai.scene.results.form_features), silently (QA rpfollow64).
+CARD_VALUES = {"category_rules.case": ("merged", "exact"), "category_rules.none": ("category", "missing"),
+               "roles.roles": ("clinical", "dosimetric", "radiomic")}
 # The fields every card 'lungai rp train' writes that rp predict (and the panel's Compute risk) cannot do without:
 # the model's inputs - its features, their roles, categories and training ranges.  A card without one (or with null)
 # is refused by read_card (QA rpkeys63: a card without "roles" or "features" stopped rp predict with KeyError, and the
@@ -221,7 +226,8 @@ def _field_name(holder_name: str, inner: str) -> str:
 def check_card_fields(card: dict, card_path) -> None:
     """Refuse a card whose fields (:data:`CARD_FIELDS`, at any depth) are of another JSON type than ``lungai rp
     train`` writes (a hand-edited card: ``"training_data": 5``, ``"warnings": "text"``, a feature's training
-    ``"min": "7"``) or hold another value than it writes (:data:`CARD_VALUES`): :class:`~lungai.errors.InputError`
+    ``"min": "7"``) or hold another value than it writes (:data:`CARD_VALUES`: a field's, or each item's of a list
+    or object - a feature's role ``"foo"``): :class:`~lungai.errors.InputError`
     naming the file, the field, its type and the fix - and one without a field of :data:`CARD_REQUIRED`
     (:func:`require_card_fields`)."""
     for field, (kinds, nullable, items) in CARD_FIELDS.items():
@@ -236,7 +242,7 @@ def check_card_fields(card: dict, card_path) -> None:
                 raise InputError(f"{card_path}: {where} is {json_type(value)} ({_shown(value)}), not "
                                  f"{_type_name(kinds)}{' or null' if nullable else ''}, as 'lungai rp train' writes it",
                                  CARD_FIX)
-            if field in CARD_VALUES and value not in CARD_VALUES[field]:
+            if field in CARD_VALUES and items is None and value not in CARD_VALUES[field]:
                 raise InputError(f"{card_path}: {where} is {_shown(value)}, not one of "
                                  f"{', '.join(map(_shown, CARD_VALUES[field]))}, as 'lungai rp train' writes it",
                                  CARD_FIX)
@@ -247,6 +253,11 @@ def check_card_fields(card: dict, card_path) -> None:
                     what = f"({key!r})" if isinstance(value, dict) else f"(item {key})"
                     raise InputError(f"{card_path}: {where} {what} is {json_type(item)} ({_shown(item)}), not "
                                      f"{_type_name(items)}, as 'lungai rp train' writes it", CARD_FIX)
+                if field in CARD_VALUES and item not in CARD_VALUES[field]:   # (each item's value: roles.roles)
+                    what = f"({key!r})" if isinstance(value, dict) else f"(item {key})"
+                    raise InputError(f"{card_path}: {where} {what} is {_shown(item)}, not one of "
+                                     f"{', '.join(map(_shown, CARD_VALUES[field]))}, as 'lungai rp train' writes it",
+                                     CARD_FIX)
     # (after the types: a field of CARD_REQUIRED set to null is refused by its type, as any other, above)
     require_card_fields(card, card_path, CARD_REQUIRED, "'lungai rp predict' needs it")
 
