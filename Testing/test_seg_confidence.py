@@ -703,8 +703,9 @@ def test_every_review_reason_says_what_to_do():
     info = {"review_reasons": every, "roi_mode": "seed", "n_components": 1, "tumor_volume_ml": 3.0}
     actions = review_actions(info)
     assert len(actions) == len(every) and all(a and a[0] != " " for a in actions)
-    # a seed / box off the chest: move it; its numbers read as bounds / voxel indices: run again with the note's
-    placed = [r for r in every if r not in (pp.DENSE_REASON, pp.FAR_REASON)]
+    # a seed / box off the chest or in aerated lung: move it; its numbers read as bounds / voxel indices: run again
+    # with the note's
+    placed = [r for r in every if r not in (pp.DENSE_REASON, pp.FAR_REASON, pp.AERATED_REASON)]
     low = review_actions(dict(info, review_reasons=placed))[placed.index(LOW_CONFIDENCE)]
     assert "--model" not in low and "the numbers the note gives" in low
     placed = [r for r in placed if r not in (pp.ROI_ORDER_REASON, pp.VOXEL_INDEX_REASON)]
@@ -1067,12 +1068,9 @@ def test_a_misplaced_seed_or_boxs_growth_actions_say_to_move_it_first():
                 said = actions[INCOMPLETE_REASON if grow == "incomplete" else RAN_ON]
                 assert said.startswith(f"first move {marked} onto the tumour and run again ({where[flag]})"), said
                 assert "a larger box round it would not help" in said
-                # no action says to grow a box round what was found (in aerated lung the low confidence's own action
-                # stands: redraw the box / move the seed round the tumour, or another model)
+                # no action says to grow a box round what was found
                 for reason, action in actions.items():
-                    if reason != LOW_CONFIDENCE or flag != pp.AERATED_REASON:
-                        assert not any(w in action for w in ("enlarge", "round the whole tumour", "tight round")), \
-                            action
+                    assert not any(w in action for w in ("enlarge", "round the whole tumour", "tight round")), action
         # both flags: both named; unflagged: the actions as before
         both = review_reasons(0.1, 0.5, mode=mode, incomplete=True, dense=True, far=True)
         low, grown = review_actions({"review_reasons": both, "roi_mode": mode, "n_components": 1})[:2]
@@ -1082,6 +1080,34 @@ def test_a_misplaced_seed_or_boxs_growth_actions_say_to_move_it_first():
         assert review_actions(plain)[1:] == [MODE_ACTIONS.get(mode, {}).get(r, REVIEW_ACTIONS[r])
                                              for r in (INCOMPLETE_REASON, RAN_ON)]
         assert review_actions(dict(plain, roi_passes=cut))[2] == ran_on_action(["z-"], mode)
+
+
+def test_a_seed_or_box_in_aerated_lung_with_low_confidence_is_told_to_move_it_not_to_try_another_model():
+    """QA segaerated64: a seed / ROI box flagged in aerated lung with low confidence was told "redraw your ROI box round
+    the whole tumour ... or try another model" (seed: "move the seed to the tumour's centre ... or try another model")
+    and, of the default model, the note that the DynUNet segments large tumours better - though what it segmented is
+    most likely the lung beside the tumour (lung2, a seed 10 mm off its GTV at -860 HU).  As a seed / box in bone or
+    far from the lungs: move it onto the tumour first, naming where it lies, no other model; the action of the aerated
+    reason itself allows for a ground-glass nodule (no "solid tumour" only)."""
+    from lungai.seg import preprocess as pp
+    from lungai.seg.choice import model_hint
+    from lungai.seg.infer import LOW_CONFIDENCE, review_actions, review_reasons
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, models_root
+
+    for mode, marked in (("roi", "your ROI box"), ("seed", "the seed")):
+        reasons = review_reasons(0.1, 0.5, aerated=True, mode=mode)
+        assert reasons == [LOW_CONFIDENCE, pp.reason_in_mode(pp.AERATED_REASON, mode)]
+        info = {"review_reasons": reasons, "roi_mode": mode, "n_components": 1, "tumour_volume_ml": 2.0}
+        low, aerated = review_actions(info)
+        assert f"first move {marked} onto the tumour (it lies in aerated lung) and run again" in low, low
+        assert not any(w in low for w in ("--model", "another model", "round the whole tumour", "centre")), low
+        assert "ground-glass" in aerated and "--model" not in aerated, aerated
+        # the default model alone: no note of the DynUNet for a seed / box in aerated lung
+        assert model_hint(models_root() / DEFAULT_MODEL_NAME, info) is None
+        # without the flag the low confidence and the note are as before: another model named
+        plain = dict(info, review_reasons=[LOW_CONFIDENCE])
+        assert "--model" in review_actions(plain)[0]
+        assert "DynUNet" in model_hint(models_root() / DEFAULT_MODEL_NAME, plain)
 
 
 def test_the_review_reasons_and_the_growth_notes_name_the_seed_or_the_box():

@@ -328,9 +328,9 @@ def model_hint(model_dir, info: dict) -> str | None:
     Both give :func:`lungai.seg.resources.large_tumour_advice`, the one advice for a large tumour.
     None otherwise (another model or a user's own, automatic mode, a sure small result, an empty one - nothing
     found there is no sign of a large tumour -, no routed choice shipped), and whenever the seed / ROI box itself is
-    flagged as lying in bone or far from the lungs (``preprocess.DENSE_REASON`` / ``FAR_REASON``): the first fix is
-    to move it onto the tumour, not another model (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told the
-    DynUNet segments large tumours better) - or whose numbers may be bounds / voxel indices (``ROI_ORDER_REASON`` /
+    flagged as lying in bone, far from the lungs or in aerated lung (``lungai.seg.infer.MISPLACED_REASONS``): the
+    first fix is to move it onto the tumour, not another model (QA on LUNG1-003: a box in the arm, 0.7 ml found, was
+    told the DynUNet segments large tumours better) - or whose numbers may be bounds / voxel indices (``ROI_ORDER_REASON`` /
     ``VOXEL_INDEX_REASON``): the first fix is to run again with the numbers the note gives."""
     import json
 

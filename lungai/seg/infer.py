@@ -644,6 +644,10 @@ def _review_reasons(conf: float, threshold: float, *, uncalibrated, cut, incompl
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
 ANOTHER_MODEL = "try another model (--model, e.g. the DynUNet for a large tumour; panel: Model)"
+# where on the tumour a seed / ROI box flagged in aerated lung goes: a ground-glass nodule has no solid part to move
+# it onto (before: "onto the solid tumour"); its centre is denser than the lung round it, and is not flagged
+# (preprocess.aerated_seed_note)
+AERATED_ONTO = "its solid part, or a ground-glass nodule's densest part - not the aerated lung round it"
 # what the user should do about each review reason (result.json "review_actions", one per reason; the panel's banner
 # and lungai segment's summary show them).  QA: only the default model's low confidence said what to do.
 REVIEW_ACTIONS = {
@@ -665,8 +669,8 @@ REVIEW_ACTIONS = {
                      "seed)"),
     SEED_AWAY: ("the mask is most likely not the tumour you clicked: move the seed onto the tumour's centre or draw "
                 "an ROI box round it (--roi) and run again"),
-    pp.AERATED_REASON: ("move the seed onto the solid tumour (not the aerated lung round it), or draw an ROI box "
-                        "round the tumour (--roi), and run again"),
+    pp.AERATED_REASON: (f"move the seed onto the tumour ({AERATED_ONTO}), or draw an ROI box round the tumour "
+                        "(--roi), and run again"),
     pp.THIN_SLAB_REASON: (f"{CHECK_OUTLINE}; run on the full chest series if you have it (the models were trained "
                           "on whole scans)"),
     pp.ROI_ORDER_REASON: ("if the ROI's numbers are bounds (xmin,xmax,ymin,ymax,zmin,zmax), give them as two opposite "
@@ -706,8 +710,7 @@ MODE_ACTIONS = {
                             "ROI box round the whole tumour with a margin (--roi) and run again"),
         RAN_ON: (f"{CHECK_OUTLINE}: cut off what runs into the neighbouring organ, or redraw your ROI box tight round "
                  "the tumour (--roi) and run again"),
-        pp.AERATED_REASON: ("move your ROI box onto the solid tumour (not the aerated lung round it) and run again "
-                            "(--roi)"),
+        pp.AERATED_REASON: f"move your ROI box onto the tumour ({AERATED_ONTO}) and run again (--roi)",
         pp.DENSE_REASON: ("move your ROI box onto the tumour's soft tissue (bone, calcium and contrast are no "
                           "tumour; a calcified nodule is usually benign) and run again (--roi)"),
         pp.FAR_REASON: ("move your ROI box onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and "
@@ -730,17 +733,17 @@ EMPTY_ACTIONS = {
 }
 
 
-# low confidence of a seed / ROI box itself flagged in bone or far from the lungs: move it first - no other model
-# (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told to try the DynUNet); {where}: where it was flagged
-# (:func:`misplaced_where`)
+# low confidence of a seed / ROI box itself flagged in bone, far from the lungs or in aerated lung: move it first - no
+# other model (QA on LUNG1-003: a box in the arm, 0.7 ml found, was told to try the DynUNet; QA segaerated64 on lung2: a
+# seed 10 mm off its tumour in aerated lung (-860 HU) was told to "move the seed to the tumour's centre ... or try
+# another model" - the seed was the problem, not the model; ground-glass nodules' centres are not flagged aerated,
+# preprocess.aerated_seed_note); {where}: where it was flagged (:func:`misplaced_where`)
 MISPLACED_LOW_ACTION = f"{CHECK_OUTLINE}; first move {{what}} onto the tumour ({{where}}) and run again"
-MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON)
-# a mask at the box's faces (larger than the box, running on) when the seed / ROI box itself is flagged in bone, far
-# from the lungs or in aerated lung: what the box found there is most likely no tumour, so the one fix is to move the seed /
-# box - not to grow a box round it.  QA segnotes64 on LUNG1-003, an ROI box in the vertebral body
-# (--roi=-11,8.6,-201.9,9,28.6,-181.9): "move your ROI box onto the tumour's soft tissue" and, for the 0.3 ml at its z-
-# face, "enlarge your ROI box round the whole tumour".
-MOVE_FIRST_REASONS = MISPLACED_REASONS + (pp.AERATED_REASON,)
+# a mask at the box's faces (larger than the box, running on) when the seed / ROI box itself is flagged so: what the
+# box found there is most likely no tumour, so the one fix is to move the seed / box - not to grow a box round it.  QA
+# segnotes64 on LUNG1-003, an ROI box in the vertebral body (--roi=-11,8.6,-201.9,9,28.6,-181.9): "move your ROI box
+# onto the tumour's soft tissue" and, for the 0.3 ml at its z- face, "enlarge your ROI box round the whole tumour".
+MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON, pp.AERATED_REASON)
 MISPLACED_GROWTH_ACTION = ("first move {what} onto the tumour and run again ({where}): what reaches the box's faces "
                            "there is most likely no tumour, and a larger box round it would not help; if the mask "
                            f"then reaches the box's faces, {CHECK_OUTLINE} there")
@@ -748,9 +751,9 @@ GROWTH_REASONS = (INCOMPLETE_REASON, RAN_ON)
 
 
 def misplaced_where(reasons) -> str:
-    """Where the seed / ROI box was flagged, from the review reasons (keys) of :data:`MOVE_FIRST_REASONS` in
+    """Where the seed / ROI box was flagged, from the review reasons (keys) of :data:`MISPLACED_REASONS` in
     ``reasons``: "it lies in bone, a calcification or contrast", "it lies far from the lungs" ..., joined by "and"."""
-    said = [r.replace(pp.PLACED + " lies ", "", 1) for r in MOVE_FIRST_REASONS if r in reasons]
+    said = [r.replace(pp.PLACED + " lies ", "", 1) for r in MISPLACED_REASONS if r in reasons]
     return "it lies " + " and ".join(said)
 
 
@@ -803,9 +806,9 @@ def review_actions(info: dict) -> list:
     """What to do about each of ``info["review_reasons"]`` (in their order; :data:`REVIEW_ACTIONS`, those of the mode
     the user ran - ``roi_mode`` - from :data:`MODE_ACTIONS`): an empty result's
     low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
-    (:data:`EMPTY_ACTIONS`), a seed / box in bone or far from the lungs to move it first (:data:`MISPLACED_LOW_ACTION`,
-    no other model), its mask larger than the box / running on to move it first too (:data:`MISPLACED_GROWTH_ACTION`,
-    also of a seed / box in aerated lung: no larger box round what it found), one whose numbers may be bounds / voxel
+    (:data:`EMPTY_ACTIONS`), a seed / box in bone, far from the lungs or in aerated lung to move it first
+    (:data:`MISPLACED_LOW_ACTION`, no other model), its mask larger than the box / running on to move it first too
+    (:data:`MISPLACED_GROWTH_ACTION`: no larger box round what it found), one whose numbers may be bounds / voxel
     indices to run again with the note's numbers first
     (:func:`wrong_numbers_low_action`, no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
     reason without its own action says to check the outline.  The reasons are read as their constants
@@ -813,7 +816,6 @@ def review_actions(info: dict) -> list:
     empty = info.get("n_components") == 0
     keys = [pp.reason_key(r) for r in info.get("review_reasons") or []]     # the constants, whatever the mode's words
     misplaced = set(MISPLACED_REASONS) & set(keys)
-    move_first = set(MOVE_FIRST_REASONS) & set(keys)
     wrong_numbers = set(WRONG_NUMBERS_REASONS) & set(keys)
     mode = info.get("roi_mode")
     by_mode = MODE_ACTIONS.get(mode, {})
@@ -825,8 +827,8 @@ def review_actions(info: dict) -> list:
             out.append(EMPTY_ACTIONS.get(mode, EMPTY_ACTIONS["lungs"]))
         elif reason == LOW_CONFIDENCE and misplaced:
             out.append(MISPLACED_LOW_ACTION.format(what=marked, where=misplaced_where(misplaced)))
-        elif reason in GROWTH_REASONS and move_first:
-            out.append(MISPLACED_GROWTH_ACTION.format(what=marked, where=misplaced_where(move_first)))
+        elif reason in GROWTH_REASONS and misplaced:
+            out.append(MISPLACED_GROWTH_ACTION.format(what=marked, where=misplaced_where(misplaced)))
         elif reason == LOW_CONFIDENCE and wrong_numbers:
             out.append(wrong_numbers_low_action(wrong_numbers, mode, f"{marked}'s".replace(" / ", "'s / ")))
         elif reason == RAN_ON and ran_on_cut_faces(info):
