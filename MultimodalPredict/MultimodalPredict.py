@@ -459,14 +459,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return (f"{len(rows)} patients predicted; type a patient id (e.g. {', '.join(ids[:3])}) to see one "
                     "patient's stage. No prediction is shown.")
         row = rows[ids.index(pid)]
-        from lungai.scene.stage import made_node_or_none, mark_stage_node
+        from lungai.scene.stage import link_stage_table, made_node_or_none, mark_stage_node
 
         # a table of the user's picked as the output, or the panel's renamed or edited since, is never written into
-        # (nor tagged, so later removed): a new one
-        p.stageOutputTable = mark_stage_node(
+        # (nor tagged, so later removed): a new one.  In the CT's study when the run was for the CT's one patient
+        p.stageOutputTable = link_stage_table(mark_stage_node(
             nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions",
                                  node=made_node_or_none(p.stageOutputTable),
-                                 where={"patient_id": pid}))
+                                 where={"patient_id": pid})), volume, pid)
         text = results.describe_stage_row(row, pid)
         tumourChoice = getattr(job, "tumourChoice", "") if job is not None else ""
         if tumourChoice:

@@ -5781,3 +5781,46 @@ def test_results_go_to_the_cts_subject_hierarchy_study(load_module, mrml_scene, 
     p.seedPoints.SetNthControlPointPosition(0, -40.0, -40.0, 25.0)
     _fake_segment_run(seg_logic, p, 0.8, tmp_path)
     assert _sh_parent(mrml_scene, p.outputSegmentation) in (0, sh.GetSceneItemID())
+
+
+def test_stage_table_goes_to_its_cts_study_for_the_cts_one_patient(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA stagetable64: the stage predictions table (p.stageOutputTable) was linked to no CT, so with a CT under a
+    DICOM study it stayed at the top level of the Data module while the Grad-CAM went into the study.  Now
+    (lungai.scene.stage.link_stage_table) it is linked to the CT and filed in its study when the run was for that CT's
+    one patient; a run of the same CT for another patient's id, a table of several patients and a run without a CT
+    are linked to no CT and stay at the top level (a reused table leaves the earlier study); a table the user moved
+    into a folder of their own stays there."""
+    import slicer
+    from lungai.scene import nodes
+
+    ct = phantom_nodes[0]
+    _under_dicom_patient(mrml_scene, ct, "P1")
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(mrml_scene)
+    study, top = _sh_parent(mrml_scene, ct), sh.GetSceneItemID()
+    assert study and sh.GetItemLevel(study) == "Study"
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\nP1,70\n", phantom_nodes, "p1 ")
+    rows = "P0,True,False,True,fusion,0.9,0.1,I,computed\nP1,True,False,True,fusion,0.3,0.7,II,computed\n"
+    _stage_result(logic, p, rows)
+    table = p.stageOutputTable
+    assert [r["patient_id"] for r in nodes.table_rows(table)] == ["P1"]
+    assert _sh_parent(mrml_scene, table) == study and nodes.source_volume_id(table) == ct.GetID()
+    p.stagePatient = "P0"                  # P0's id typed for P1's CT: P0's row is not filed under P1's study
+    _stage_result(logic, p, rows)
+    assert p.stageOutputTable is table and [r["patient_id"] for r in nodes.table_rows(table)] == ["P0"]
+    assert _sh_parent(mrml_scene, table) == top and nodes.source_volume_id(table) == ""
+    p.stagePatient = "P1"
+    _stage_result(logic, p, rows)
+    assert _sh_parent(mrml_scene, table) == study and nodes.source_volume_id(table) == ct.GetID()
+    mine = sh.CreateFolderItem(top, "my tables")           # the user files the table away
+    sh.SetItemParent(sh.GetItemByDataNode(table), mine)
+    _stage_result(logic, p, rows)
+    assert p.stageOutputTable is table and _sh_parent(mrml_scene, table) == mine
+    p.stageVolume = p.stageSegmentation = None             # no CT: EHR only, linked to no CT, still in the user's folder
+    _stage_result(logic, p, rows)
+    assert p.stageOutputTable is table and _sh_parent(mrml_scene, table) == mine and not nodes.source_volume_id(table)
+    from lungai.scene.stage import link_stage_table
+
+    (tmp_path / "all.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
+    cohort = nodes.table_from_csv(mrml_scene, tmp_path / "all.csv", "Stage predictions")
+    assert link_stage_table(cohort, ct, "P1") is cohort          # P0 and P1: many patients stay at the top level
+    assert _sh_parent(mrml_scene, cohort) in (0, top) and not nodes.source_volume_id(cohort)

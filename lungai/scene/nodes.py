@@ -1626,6 +1626,30 @@ def place_beside_ct(node, volume_node):
     return node
 
 
+def relink_source_volume(node, volume_node):
+    """Link a result node that a run reuses (a panel's output node, written again) to this run's CT - or, with
+    ``volume_node`` None, to no CT (its reference :data:`SOURCE_VOLUME_ATTRIBUTE` and the attribute of older versions
+    removed) -, and file it anew: a node still in its earlier CT's subject hierarchy folder (where
+    :func:`place_beside_ct` put it) goes back to the top level first, then to this CT's folder
+    (:func:`set_source_volume`); a node the user moved into a folder of their own stays there.  So a result
+    rewritten for another patient never stays under the earlier patient's study.  Returns the node."""
+    scene = node.GetScene() if node is not None else None
+    if scene is None:
+        return node
+    earlier = scene.GetNodeByID(source_volume_id(node)) if source_volume_id(node) else None
+    sh = scene.GetFirstNodeByClass("vtkMRMLSubjectHierarchyNode")
+    if earlier is not None and earlier is not volume_node and sh is not None:
+        item, earlier_item = sh.GetItemByDataNode(node), sh.GetItemByDataNode(earlier)
+        folder = sh.GetItemParent(earlier_item) if earlier_item else 0
+        if item and folder and folder != sh.GetSceneItemID() and sh.GetItemParent(item) == folder:
+            sh.SetItemParent(item, sh.GetSceneItemID())
+    if volume_node is None:
+        node.RemoveNodeReferenceIDs(SOURCE_VOLUME_ATTRIBUTE)
+        node.RemoveAttribute(SOURCE_VOLUME_ATTRIBUTE)
+        return node
+    return set_source_volume(node, volume_node)
+
+
 def source_volume_id(node) -> str:
     """The ID of the CT whose results ``node`` holds, "" when unknown: its reference :data:`SOURCE_VOLUME_ATTRIBUTE`;
     in a scene saved by an older version the attribute, trusted for a segmentation only when its reference

@@ -92,6 +92,28 @@ def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=Non
     return mark_stage_node(node)
 
 
+def link_stage_table(table_node, ct_volume_node, patient_id: str):
+    """Link the stage predictions table to its CT and file it in the CT's subject hierarchy study, as the other
+    results (:func:`lungai.scene.nodes.relink_source_volume`), only when the run was for that CT's one patient: a CT
+    was given (its tumour went into the CT branch), every row of the table is ``patient_id``'s, and the CT sits under
+    no DICOM patient of another id (:func:`lungai.scene.results.match_stage_patient`: case and spaces aside).  A table
+    of several patients, of a run without a CT, or of a patient typed for another patient's CT is linked to no CT and
+    stays at the top level (a reused table leaves its earlier CT's study); one the user moved into a folder of their
+    own stays there.  Returns the table."""
+    from lungai.scene.dicom import _patient_id
+    from lungai.scene.nodes import relink_source_volume, table_rows
+    from lungai.scene.results import match_stage_patient
+
+    if table_node is None:
+        return None
+    ids = {row.get("patient_id", "") for row in table_rows(table_node)}
+    one = ct_volume_node is not None and bool(patient_id) and ids == {patient_id}
+    dicom_patient = _patient_id(ct_volume_node) if one else ""
+    if dicom_patient and match_stage_patient(dicom_patient, [patient_id]) is None:
+        one = False                 # the CT is another DICOM patient's: this patient's table is not filed there
+    return relink_source_volume(table_node, ct_volume_node if one else None)
+
+
 def _ehr_row(path, patient_id):
     from lungai.fusion.data import load_ehr
 
