@@ -955,7 +955,11 @@ def test_multimodal_risk_says_what_to_do_in_the_panel(load_module, mrml_scene, r
         logic.startRisk(p)
     assert "--allow-other" not in str(err.value) and "--params" not in str(err.value), err.value
     assert "Lung Radiomics" in str(err.value)
-    card["features"] = card["features"] + ["rad_tumour_wavelet-LLH_firstorder_Mean"]
+    wavelet = "rad_tumour_wavelet-LLH_firstorder_Mean"      # a card as rp train writes it for a wavelet feature
+    like = next(f for f in card["features"] if f.startswith("rad_"))
+    card["features"] = card["features"] + [wavelet]
+    card["roles"]["roles"][wavelet] = card["roles"]["roles"][like]
+    card["training_data"]["features"][wavelet] = card["training_data"]["features"][like]
     (copy / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(ValueError, match="wavelet-LLH") as err:
         logic.startRisk(p)
