@@ -647,9 +647,30 @@ def test_loose_id_matches_count_in_the_singular_and_the_plural(n):
         assert notes[0].startswith("2 patients match a training patient ignoring case")
         assert "check the IDs - they are validated as external; write the IDs as at training if they are the same " \
                "patients" in notes[0]
-    _, _, text = in_sample_patients(meta, ids, fitted="risks", honest="cv", train="`lungai rp train`",
+    _, _, note = in_sample_patients(meta, ids, fitted="risks", honest="cv", train="`lungai rp train`",
                                     column="warnings")
+    text = str(note)
     assert text.startswith("1 patient matches a training patient's ID only ignoring case" if n == 1 else
                            "2 patients match a training patient's ID only ignoring case")
     assert ("if it is that patient, its prediction is in-sample" if n == 1 else
             "if they are those patients, their predictions are in-sample") in text
+
+
+def test_the_in_sample_warning_counts_the_patients_without_naming_them_in_its_without_ids_form():
+    """QA stagefollow64: "2 of the 4 patients were in the model's training cohort (LUNG1-001, LUNG1-002): ..." (stage
+    and rp predict) had no ``without_ids`` form - the one ID-naming note of stage predict without it.  Now an
+    InputNote: its text as before (rp predict prints the same), its form without IDs counting them."""
+    from lungai.errors import InputNote
+    from lungai.model_files import in_sample_patients, training_patients
+
+    meta = {"training_patients": training_patients([f"LUNG1-{i:03d}" for i in range(1, 6)])}
+    ids = ["LUNG1-001", "LUNG1-002", "lung1-3", "LUNG1-010"]
+    _, _, note = in_sample_patients(meta, ids, fitted="stage", honest="cv", train="`lungai stage train`",
+                                    column="notes")
+    assert isinstance(note, InputNote)
+    assert str(note).startswith("2 of the 4 patients were in the model's training cohort (LUNG1-001, LUNG1-002): "
+                                "their predictions are in-sample")
+    assert "1 patient matches a training patient's ID only ignoring case / leading zeros / look-alike dashes " \
+           "(lung1-3): if it is that patient" in str(note)
+    assert note.without_ids == str(note).replace(" (LUNG1-001, LUNG1-002)", "").replace(" (lung1-3)", "")
+    assert not any(i in note.without_ids for i in ids)

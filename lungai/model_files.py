@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungai.errors import InputError, agree, counted, counted_of
+from lungai.errors import InputError, InputNote, agree, counted, counted_of
 
 # Types outside skops' default trusted set that lungai's scikit-learn models legitimately contain.
 SKLEARN_EXTRA_TYPES = (
@@ -358,7 +358,7 @@ LOOSE_MATCH_NOTE = ("the ID matches a training patient's only ignoring case / le
 
 
 def in_sample_patients(meta: dict, ids, *, fitted: str, honest: str, train: str, column: str,
-                       unchecked: str | None = None) -> tuple[list | None, dict, str | None]:
+                       unchecked: str | None = None) -> tuple[list | None, dict, InputNote | None]:
     """(flags, notes, warning) for the predictions of a locked model (``meta``: its model description) for the patients
     ``ids`` (each an ID or a tuple of its IDs) - ``lungai stage predict`` / ``lungai rp predict``, their Python API and
     Slicer paths: ``flags`` per patient True when it was in the model's training cohort (:func:`training_overlap`), None
@@ -366,29 +366,34 @@ def in_sample_patients(meta: dict, ids, *, fitted: str, honest: str, train: str,
     to, "stage"; ``honest``: where the out-of-fold estimate is) or, for an ID matching only loosely,
     :data:`LOOSE_MATCH_NOTE`; ``warning``: one text counting them, naming ``column`` (the output's column of the notes;
     None when there are none), or saying that it cannot be said (a model without hashes - ``train`` records them -, or
-    ``unchecked``: the caller's reason).  Before, a training patient's in-sample prediction read like one of a new
-    patient's."""
+    ``unchecked``: the caller's reason) - an :class:`lungai.errors.InputNote` whose ``without_ids`` form counts the
+    patients without naming them (QA stagefollow64: before, a plain text, the one ID-naming note of stage predict
+    without that form).  Before, a training patient's in-sample prediction read like one of a new patient's."""
     ids = list(ids)
     seen = None if unchecked else training_overlap(meta, ids)
     if seen is None:
         why = unchecked or ("the model records no training patients (trained by an older lungai) - retrain with "
                             f"{train} to record them")
-        return None, {}, ("whether a patient was in the model's training cohort (an in-sample, optimistic prediction) "
-                          f"cannot be said: {why}")
+        return None, {}, InputNote("whether a patient was in the model's training cohort (an in-sample, optimistic "
+                                   f"prediction) cannot be said: {why}")
     near = training_overlap(meta, ids, loose=True)
     in_sample = IN_SAMPLE_TEMPLATE.format(fitted=fitted, honest=honest)
     notes = {i: in_sample for i in seen} | {i: LOOSE_MATCH_NOTE for i in near}
-    texts = []
+    texts = []       # (with the IDs named, without them)
     if seen:
-        texts.append(f"{counted_of(len(seen), len(ids), 'patient')} {agree(len(seen), 'was', 'were')} in the "
-                     f"model's training cohort ({_shown(seen)}): {agree(len(seen), 'its prediction is', 'their predictions are')} in-sample (the model was fitted to {agree(len(seen), 'its', 'their')} {fitted}) - optimistic, not an "
-                     f"honest estimate; marked in the training_patient and {column} columns ({honest} gives the "
-                     "out-of-fold estimate)")
+        head = (f"{counted_of(len(seen), len(ids), 'patient')} {agree(len(seen), 'was', 'were')} in the model's "
+                "training cohort")
+        texts.append((head, f" ({_shown(seen)})", f": {agree(len(seen), 'its prediction is', 'their predictions are')} "
+                      f"in-sample (the model was fitted to {agree(len(seen), 'its', 'their')} {fitted}) - optimistic, "
+                      f"not an honest estimate; marked in the training_patient and {column} columns ({honest} gives "
+                      "the out-of-fold estimate)"))
     if near:
         k = len(near)
         those = agree(k, "it is that patient, its prediction is", "they are those patients, their predictions are")
-        texts.append(f"{counted(k, 'patient')} {agree(k, 'matches', 'match')} a training patient's ID only ignoring "
-                     f"case / leading zeros / look-alike dashes ({_shown(near)}): if {those} in-sample - write the "
-                     "IDs as at training to check")
+        texts.append((f"{counted(k, 'patient')} {agree(k, 'matches', 'match')} a training patient's ID only ignoring "
+                      "case / leading zeros / look-alike dashes", f" ({_shown(near)})",
+                      f": if {those} in-sample - write the IDs as at training to check"))
     seen = set(seen)
-    return [i in seen for i in ids], notes, "; ".join(texts) or None
+    warning = InputNote("; ".join(head + named + tail for head, named, tail in texts),
+                        without_ids="; ".join(head + tail for head, _, tail in texts)) if texts else None
+    return [i in seen for i in ids], notes, warning

@@ -311,7 +311,6 @@ def mark_training_patients(df: pd.DataFrame, meta: dict) -> pd.DataFrame:
     Python API).  Before, such a patient's in-sample prediction read like one of a new patient."""
     import warnings
 
-    from lungai.errors import InputNote
     from lungai.fusion.model_io import training_patient_flags
 
     ids = [str(p) for p in df["patient_id"]]
@@ -319,8 +318,8 @@ def mark_training_patients(df: pd.DataFrame, meta: dict) -> pd.DataFrame:
     df = df.copy()
     df.insert(df.columns.get_loc("status"), "training_patient", flags)
     df["notes"] = ["; ".join(filter(None, [n, notes.get(p, "")])) for n, p in zip(df["notes"], ids)]
-    if warning:
-        warnings.warn(InputNote(warning))
+    if warning:      # an InputNote, with its form without the IDs
+        warnings.warn(warning)
     return df
 
 

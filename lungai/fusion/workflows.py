@@ -15,14 +15,18 @@ from lungai.errors import InputError, InputNote, agree, counted, counted_of, not
 
 
 @contextlib.contextmanager
-def _print_warnings():
+def _print_warnings(said: set | None = None):
+    """The warnings raised inside the block printed at its end, each text once: ``warning: ...`` (``note: ...`` for an
+    :class:`lungai.errors.InputCheckNote`).  ``said``: the texts said already by other such blocks of the command (a
+    set shared by them, added to here) - not said again (QA stagefollow64: ``stage predict --explain`` said an EHR
+    value not a trained level twice, when predicting and when explaining the same forward pass)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         warnings.filterwarnings("ignore", message=".*deterministic.*")
         try:
             yield
         finally:
-            seen = set()
+            seen = set() if said is None else said
             for w in caught:
                 msg = str(w.message)
                 if issubclass(w.category, UserWarning) and msg not in seen and not msg.startswith("Deterministic"):
@@ -548,7 +552,8 @@ def run_predict(args) -> int:
     out = check_output_dir(Path(args.output), "predict", inputs)
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False)
     name, model = chosen(pipe, baselines, meta, args.use)
-    with _print_warnings():           # EHR values not seen in training: named here, and in the notes column
+    said = set()      # each warning once, though explaining runs the predicted forward pass again
+    with _print_warnings(said):       # EHR values not seen in training: named here, and in the notes column
         df = predict_frame(name, model, cohort)
         df = mark_training_patients(df, meta)     # the model's own training patients: in-sample, said
     if synthetic_model(meta):         # a model of a stage synth cohort (its card says so): every row says so
@@ -566,7 +571,7 @@ def run_predict(args) -> int:
     cams = [gradcam_file(pid) for pid in with_ct] if explain_ct else []
     with claimed(out, "predict", inputs, writes=cams):   # an earlier stage predict's files are replaced
         df.to_csv(out / "predictions.csv", index=False)
-        with _print_warnings():
+        with _print_warnings(said):
             _input_warnings(name, model, cohort, df)
         print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
         print(df.drop(columns=["notes", "illustrative"], errors="ignore").to_string(
@@ -583,7 +588,7 @@ def run_predict(args) -> int:
             # explain exactly the forward pass that was predicted: the cohort reduced to the inputs the model
             # uses (a patient whose model EHR columns are all empty is predicted with the EHR branch masked)
             used, av = usable_inputs(pipe, cohort)
-            with task("stage explain", 2) as bar:
+            with _print_warnings(said), task("stage explain", 2) as bar:
                 if "rna" in pipe.modalities and av["rna"].any():
                     shap = explain.gene_shapley(pipe, used, seed=pipe.config.seed)
                     explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)

@@ -143,9 +143,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     if in_sample_warning:
         import warnings as python_warnings
 
-        from lungai.errors import InputNote
-
-        python_warnings.warn(InputNote(in_sample_warning))
+        python_warnings.warn(in_sample_warning)   # an InputNote (lungai.model_files.in_sample_patients)
     if output is not None:
         from lungai.radiomics.csv_output import write_csv
 
