@@ -587,6 +587,45 @@ def test_killed_during_calibration_is_not_a_model(tiny_data, tmp_path, capsys, m
     assert "status" not in doc and doc["calibration"]
 
 
+def test_a_longer_resume_keeps_the_finished_model_until_its_own_is_calibrated(tiny_data, tmp_path, capsys,
+                                                                                monkeypatch):
+    """--resume with a larger --epochs on a finished model replaces it "only once the longer run has saved and
+    calibrated its own": stopped (Ctrl-C) during that calibration, the finished model is left whole and usable (QA:
+    model.json was rewritten "calibrating" before the calibration, the members replaced, and segment refused the
+    folder); the same command again finishes it and the folder then holds the longer run's model."""
+    import lungai.seg.calibrate as calibrate
+
+    images, masks = tiny_data
+    out = tmp_path / "run"
+    one = _one_epoch(images, masks)
+    assert main(one + ["-o", str(out)]) == 0
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    first = _weights(out)
+    longer = [a if one[i - 1] != "--epochs" else "2" for i, a in enumerate(one)] + ["-o", str(out), "--resume"]
+    real = calibrate.calibrate_model
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibrate, "calibrate_model", killed)
+    capsys.readouterr()
+    assert main(longer) != 0                                      # (Ctrl-C: 130)
+    err = capsys.readouterr().err
+    assert "finishes the calibration" in err and f"the model in {out} is left as it was" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == files      # untouched
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.ReadImage(str(images / "P00_0.nii.gz")), str(ct))
+    assert main(["segment", str(ct), "--model", str(out), "-o", str(tmp_path / "seg")]) == 0
+    monkeypatch.setattr(calibrate, "calibrate_model", real)
+    assert main(longer) == 0
+    doc = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    assert "status" not in doc and doc["training"]["epochs"] == 2 and doc["calibration"]
+    assert all(m["epochs_run"] == 2 for m in doc["members"])
+    assert not (out / "checkpoints" / "next_model").exists()
+    assert main(["segment", str(ct), "--model", str(out), "-o", str(tmp_path / "seg2")]) == 0
+    assert not _same(_weights(out), first)                        # the longer run's weights
+
+
 def test_resume_never_replaces_a_model_train_seg_did_not_write(tiny_data, tmp_path, capsys):
     """-o holding a model.json that is not train-seg's own (a model choice copied in; a model without its
     checkpoints) is refused, --resume or not, and left as it is."""
