@@ -78,6 +78,44 @@ def test_training_is_deterministic_and_resumable(tiny_data, tiny_model, tmp_path
     assert _same(_weights(tiny_model), _weights(tmp_path / "resumed"))
 
 
+def test_a_run_killed_between_a_checkpoints_two_files_resumes_exactly(tiny_data, tiny_model, tmp_path, monkeypatch):
+    """A member's checkpoint is two files, its weights (member_K.last.safetensors) and its state (member_K.state.json:
+    epoch, history, Adam's settings); a run killed after the weights of an epoch were replaced but before its state
+    was must still resume to the uninterrupted run's weights (QA: the resume read the state of the epoch before,
+    trained that epoch again on the weights that had already learned it, and saved other weights without a word)."""
+    from pathlib import Path
+
+    images, masks = tiny_data
+    out = tmp_path / "killed"
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI, "-o", str(out)]
+    real = Path.replace
+    saved = []
+
+    def replace(self, target):
+        if Path(target).name == "member_0.state.json":
+            saved.append(target)
+            if len(saved) == 2:              # member 0's second epoch: its weights are saved, its state is not
+                raise KeyboardInterrupt
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    assert main(args) != 0                                       # (Ctrl-C: 130)
+    monkeypatch.setattr(Path, "replace", real)
+    assert json.loads((out / "checkpoints" / "member_0.state.json").read_text(encoding="utf-8"))["epoch"] == 1
+    assert main(args + ["--resume"]) == 0
+    assert _same(_weights(tiny_model), _weights(out))
+    from safetensors.torch import load_file
+
+    for k in (0, 1):        # the last epoch's weights and Adam state too, and the history (its losses)
+        want, got = (load_file(str(d / "checkpoints" / f"member_{k}.last.safetensors")) for d in (tiny_model, out))
+        assert sorted(want) == sorted(got) and all(np.array_equal(want[n].numpy(), got[n].numpy()) for n in want)
+        states = [json.loads((d / "checkpoints" / f"member_{k}.state.json").read_text(encoding="utf-8"))
+                  for d in (tiny_model, out)]
+        assert [[h["loss"], h["val_dice"]] for h in states[0]["history"]] == \
+            [[h["loss"], h["val_dice"]] for h in states[1]["history"]]
+        assert states[1]["epoch"] == 2 and [h["epoch"] for h in states[1]["history"]] == [0, 1]
+
+
 def test_output_must_be_a_new_empty_or_own_folder(tiny_data, tiny_model, tmp_path, capsys):
     images, masks = tiny_data
     args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]

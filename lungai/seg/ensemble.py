@@ -40,6 +40,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
                                        lr=lr, batch_size=batch_size, recipe=recipe,
                                        label=(case_sources or {}).get("label"))
     settings.update(checkpoint.schedule_settings(epochs=epochs, iters_per_epoch=iters_per_epoch, patience=patience))
+    for k in range(cfg.members):      # a member killed between its two checkpoint files: its state.json caught up
+        checkpoint.repair_state(ckpt_dir, k)
     if arrays_from is None:           # the split (cheap) first: a resumed run must have the first run's cases
         from lungai.seg import dataset                  # SimpleITK: not needed to train from arrays
 
