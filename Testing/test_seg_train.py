@@ -116,6 +116,20 @@ def test_a_run_killed_between_a_checkpoints_two_files_resumes_exactly(tiny_data,
         assert states[1]["epoch"] == 2 and [h["epoch"] for h in states[1]["history"]] == [0, 1]
 
 
+def test_images_and_masks_in_the_same_folder_are_named_as_such(tiny_data, tmp_path, capsys):
+    """--images and --masks naming one folder (CTs and masks side by side, or the same folder typed twice) paired
+    every CT with itself as its own mask: train-seg / eval-seg refused each file as "an image rather than a label
+    map", with the fix "give a label map".  Now said as such, with the two-folder layout, nothing written."""
+    images, _ = tiny_data
+    for cmd in (["train-seg", *TINY_CLI, "-o", str(tmp_path / "run")],
+                ["eval-seg", "-o", str(tmp_path / "per_case.csv")]):
+        assert main([*cmd, "--images", str(images), "--masks", str(images) + "/"]) == 2
+        err = capsys.readouterr().err
+        assert f"--images and --masks are the same folder ({images})" in err and "in another" in err
+        assert "label map" not in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "per_case.csv").exists()
+
+
 def test_output_must_be_a_new_empty_or_own_folder(tiny_data, tiny_model, tmp_path, capsys):
     images, masks = tiny_data
     args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
