@@ -78,6 +78,58 @@ def test_training_is_deterministic_and_resumable(tiny_data, tiny_model, tmp_path
     assert _same(_weights(tiny_model), _weights(tmp_path / "resumed"))
 
 
+def test_a_run_killed_between_a_checkpoints_two_files_resumes_exactly(tiny_data, tiny_model, tmp_path, monkeypatch):
+    """A member's checkpoint is two files, its weights (member_K.last.safetensors) and its state (member_K.state.json:
+    epoch, history, Adam's settings); a run killed after the weights of an epoch were replaced but before its state
+    was must still resume to the uninterrupted run's weights (QA: the resume read the state of the epoch before,
+    trained that epoch again on the weights that had already learned it, and saved other weights without a word)."""
+    from pathlib import Path
+
+    images, masks = tiny_data
+    out = tmp_path / "killed"
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI, "-o", str(out)]
+    real = Path.replace
+    saved = []
+
+    def replace(self, target):
+        if Path(target).name == "member_0.state.json":
+            saved.append(target)
+            if len(saved) == 2:              # member 0's second epoch: its weights are saved, its state is not
+                raise KeyboardInterrupt
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    assert main(args) != 0                                       # (Ctrl-C: 130)
+    monkeypatch.setattr(Path, "replace", real)
+    assert json.loads((out / "checkpoints" / "member_0.state.json").read_text(encoding="utf-8"))["epoch"] == 1
+    assert main(args + ["--resume"]) == 0
+    assert _same(_weights(tiny_model), _weights(out))
+    from safetensors.torch import load_file
+
+    for k in (0, 1):        # the last epoch's weights and Adam state too, and the history (its losses)
+        want, got = (load_file(str(d / "checkpoints" / f"member_{k}.last.safetensors")) for d in (tiny_model, out))
+        assert sorted(want) == sorted(got) and all(np.array_equal(want[n].numpy(), got[n].numpy()) for n in want)
+        states = [json.loads((d / "checkpoints" / f"member_{k}.state.json").read_text(encoding="utf-8"))
+                  for d in (tiny_model, out)]
+        assert [[h["loss"], h["val_dice"]] for h in states[0]["history"]] == \
+            [[h["loss"], h["val_dice"]] for h in states[1]["history"]]
+        assert states[1]["epoch"] == 2 and [h["epoch"] for h in states[1]["history"]] == [0, 1]
+
+
+def test_images_and_masks_in_the_same_folder_are_named_as_such(tiny_data, tmp_path, capsys):
+    """--images and --masks naming one folder (CTs and masks side by side, or the same folder typed twice) paired
+    every CT with itself as its own mask: train-seg / eval-seg refused each file as "an image rather than a label
+    map", with the fix "give a label map".  Now said as such, with the two-folder layout, nothing written."""
+    images, _ = tiny_data
+    for cmd in (["train-seg", *TINY_CLI, "-o", str(tmp_path / "run")],
+                ["eval-seg", "-o", str(tmp_path / "per_case.csv")]):
+        assert main([*cmd, "--images", str(images), "--masks", str(images) + "/"]) == 2
+        err = capsys.readouterr().err
+        assert f"--images and --masks are the same folder ({images})" in err and "in another" in err
+        assert "label map" not in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "per_case.csv").exists()
+
+
 def test_output_must_be_a_new_empty_or_own_folder(tiny_data, tiny_model, tmp_path, capsys):
     images, masks = tiny_data
     args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
@@ -586,6 +638,45 @@ def test_killed_during_calibration_is_not_a_model(tiny_data, tmp_path, capsys, m
     assert main(_one_epoch(images, masks) + ["-o", str(out), "--resume"]) == 0
     doc = json.loads((out / "model.json").read_text(encoding="utf-8"))
     assert "status" not in doc and doc["calibration"]
+
+
+def test_a_longer_resume_keeps_the_finished_model_until_its_own_is_calibrated(tiny_data, tmp_path, capsys,
+                                                                                monkeypatch):
+    """--resume with a larger --epochs on a finished model replaces it "only once the longer run has saved and
+    calibrated its own": stopped (Ctrl-C) during that calibration, the finished model is left whole and usable (QA:
+    model.json was rewritten "calibrating" before the calibration, the members replaced, and segment refused the
+    folder); the same command again finishes it and the folder then holds the longer run's model."""
+    import lungai.seg.calibrate as calibrate
+
+    images, masks = tiny_data
+    out = tmp_path / "run"
+    one = _one_epoch(images, masks)
+    assert main(one + ["-o", str(out)]) == 0
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    first = _weights(out)
+    longer = [a if one[i - 1] != "--epochs" else "2" for i, a in enumerate(one)] + ["-o", str(out), "--resume"]
+    real = calibrate.calibrate_model
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibrate, "calibrate_model", killed)
+    capsys.readouterr()
+    assert main(longer) != 0                                      # (Ctrl-C: 130)
+    err = capsys.readouterr().err
+    assert "finishes the calibration" in err and f"the model in {out} is left as it was" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == files      # untouched
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.ReadImage(str(images / "P00_0.nii.gz")), str(ct))
+    assert main(["segment", str(ct), "--model", str(out), "-o", str(tmp_path / "seg")]) == 0
+    monkeypatch.setattr(calibrate, "calibrate_model", real)
+    assert main(longer) == 0
+    doc = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    assert "status" not in doc and doc["training"]["epochs"] == 2 and doc["calibration"]
+    assert all(m["epochs_run"] == 2 for m in doc["members"])
+    assert not (out / "checkpoints" / "next_model").exists()
+    assert main(["segment", str(ct), "--model", str(out), "-o", str(tmp_path / "seg2")]) == 0
+    assert not _same(_weights(out), first)                        # the longer run's weights
 
 
 def test_resume_never_replaces_a_model_train_seg_did_not_write(tiny_data, tmp_path, capsys):

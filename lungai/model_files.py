@@ -178,17 +178,30 @@ def load_safetensors(path, what: str = "model weights", fix: str = WEIGHTS_FIX) 
     return check_finite(tensors, path, what, fix)
 
 
-def save_safetensors(tensors: dict, path) -> None:
+def save_safetensors(tensors: dict, path, metadata: dict | None = None) -> None:
     """Write ``{name: torch.Tensor}`` as a safetensors file with the mode of the other files lungai writes (0666
-    less the umask; safetensors' own writer leaves 0600)."""
+    less the umask; safetensors' own writer leaves 0600).  ``metadata``: ``{str: str}`` kept in the file's header
+    (:func:`safetensors_metadata`)."""
     import os
 
     from safetensors.torch import save_file
 
-    save_file(tensors, str(path))
+    save_file(tensors, str(path), metadata=metadata)
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
+
+
+def safetensors_metadata(path, what: str = "model weights", fix: str = WEIGHTS_FIX) -> dict:
+    """The ``{str: str}`` metadata of a safetensors file's header ({} when it has none); read without the tensors."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{what} {path} is not a safetensors file ({exc}); lungai never loads pickled "
+                         "weights", fix) from exc
 
 
 def finite_json(obj):

@@ -578,12 +578,19 @@ def train_cancel_note(args) -> str | None:
     again = "the same command again" if args.resume else "the same command with --resume"
     if _calibrating(Path(args.output)):
         return f"training is complete (the checkpoints are kept in {ckpt}); {again} finishes the calibration"
+    from lungai.seg.model_io import NEXT_MODEL
+
+    if _calibrating(ckpt / NEXT_MODEL, ckpt):       # a model replacing a finished one: that one is untouched
+        return (f"training is complete (the checkpoints are kept in {ckpt}); {again} finishes the calibration; "
+                f"the model in {args.output} is left as it was until then")
     return f"the checkpoints are kept in {ckpt}; {again} continues from the last finished epoch"
 
 
-def _calibrating(out) -> bool:
+def _calibrating(out, ckpt=None) -> bool:
     """train-seg stopped in its calibration: ``out``'s model.json, saved once every member had finished, says
-    "status": "calibrating" and no member checkpoint was written after it (a resume that trains more epochs)."""
+    "status": "calibrating" and no member checkpoint (in ``ckpt``, default out/checkpoints) was written after it (a
+    resume that trains more epochs).  ``out`` may be the folder where a model replacing a finished one is calibrated
+    (``lungai.seg.model_io.NEXT_MODEL``)."""
     import json
 
     from lungai.seg.model_meta import CALIBRATING
@@ -591,7 +598,7 @@ def _calibrating(out) -> bool:
 
     try:
         saved = (out / MODEL_JSON).stat().st_mtime
-        states = [p.stat().st_mtime for p in (out / "checkpoints").glob(STATE_GLOB)]
+        states = [p.stat().st_mtime for p in (ckpt or out / "checkpoints").glob(STATE_GLOB)]
         doc = json.loads((out / MODEL_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError):               # none, unreadable, damaged: not said
         return False

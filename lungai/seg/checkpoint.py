@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from lungai.errors import InputError
-from lungai.model_files import load_safetensors, save_safetensors
+from lungai.model_files import load_safetensors, safetensors_metadata, save_safetensors
 
 from lungai.seg.networks import load_own_state, own_state
 
@@ -27,13 +27,40 @@ def save(ckpt_dir, k: int, net, best_state: dict, opt, state: dict) -> None:
     for idx, st in osd["state"].items():
         for name, v in st.items():
             t[f"opt::{idx}::{name}"] = torch.as_tensor(v).detach().cpu().contiguous().clone()
-    tmp = tensors_path.with_suffix(".tmp")
-    save_safetensors(t, tmp)
-    tmp.replace(tensors_path)
     doc = dict(state, param_groups=osd["param_groups"])
+    text = json.dumps(doc, indent=1)
+    tmp = tensors_path.with_suffix(".tmp")
+    # the state goes into the weights' file too: the two files cannot be replaced at once, and a run killed between
+    # them left new weights beside the state of the epoch before (:func:`load` takes the weights' own)
+    save_safetensors(t, tmp, metadata={STATE_KEY: text})
+    tmp.replace(tensors_path)
+    _write_state(json_path, text)
+
+
+STATE_KEY = "lungai_member_state"      # the member's state (JSON) in its checkpoint's safetensors header
+
+
+def _write_state(json_path: Path, text: str) -> None:
     tmp = json_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(json_path)
+
+
+def repair_state(ckpt_dir, k: int) -> None:
+    """Rewrites member ``k``'s state.json from the state its weights' file holds when the two differ (a run killed
+    between replacing the weights and the state of an epoch): the readers of the state alone (the resume's checks,
+    the notes) then see the epoch the weights are at.  Checkpoints written before the state was kept with the
+    weights are left as they are."""
+    tensors_path, json_path = paths(ckpt_dir, k)
+    if not (tensors_path.is_file() and json_path.is_file()):
+        return
+    try:
+        text = safetensors_metadata(tensors_path, "training checkpoint").get(STATE_KEY)
+        if text is None or text == json_path.read_text(encoding="utf-8"):
+            return
+    except (InputError, OSError, UnicodeDecodeError):
+        return                         # not a checkpoint of train-seg's: refused, named, where the folder is checked
+    _write_state(json_path, text)
 
 
 def load(ckpt_dir, k: int, net, opt):
@@ -42,6 +69,7 @@ def load(ckpt_dir, k: int, net, opt):
     if not (tensors_path.is_file() and json_path.is_file()):
         return None
     t = load_safetensors(tensors_path, "training checkpoint")
+    repair_state(ckpt_dir, k)         # the state saved with these weights (the state.json may be an epoch behind)
     state = json.loads(json_path.read_text(encoding="utf-8"))
     try:
         load_own_state(net, {n[5:]: v for n, v in t.items() if n.startswith("net::")})

@@ -430,6 +430,13 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
     for d, what in ((images_dir, "--images"), (masks_dir, "--masks")):
         if not d.is_dir():
             raise InputError(f"{what} folder {d} does not exist", "give a folder of .nii.gz / .nrrd / .mha files")
+    if images_dir.resolve() == masks_dir.resolve():
+        # (QA: every CT was paired with itself as its own mask, refused as "holds values -987 .. 882 ... is it an
+        # image rather than a label map?" once per file, the fix "give a label map")
+        raise InputError(f"--images and --masks are the same folder ({images_dir}): every file in it would be paired "
+                         "with itself, each CT taken as its own mask",
+                         "put the CTs in one folder and their tumour masks in another, each mask with its CT's file "
+                         "name (images/P01_1.nii.gz and masks/P01_1.nii.gz), and give the two folders")
     images, masks = _listing(images_dir, "--images"), _listing(masks_dir, "--masks")
     for d, what, found in ((images_dir, "--images", images), (masks_dir, "--masks", masks)):
         if not found and _holds_dicom(d):

@@ -8,7 +8,7 @@ import torch
 
 from lungai.progress import task
 from lungai.seg.config import MC_PASSES, SegConfig
-from lungai.seg.model_io import load_model, save_model
+from lungai.seg.model_io import install_model, load_model, replaces_model, save_model, staging_folder
 from lungai.seg.train import recipe_of, train_member
 
 
@@ -40,6 +40,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
                                        lr=lr, batch_size=batch_size, recipe=recipe,
                                        label=(case_sources or {}).get("label"))
     settings.update(checkpoint.schedule_settings(epochs=epochs, iters_per_epoch=iters_per_epoch, patience=patience))
+    for k in range(cfg.members):      # a member killed between its two checkpoint files: its state.json caught up
+        checkpoint.repair_state(ckpt_dir, k)
     if arrays_from is None:           # the split (cheap) first: a resumed run must have the first run's cases
         from lungai.seg import dataset                  # SimpleITK: not needed to train from arrays
 
@@ -145,11 +147,17 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
     where = [r["trained_on"] for r in records if "trained_on" in r]
     if where:     # e.g. on an accelerator from an arrays file that left whole CTs out: say so next to the sources
         meta["training"]["trained_on"] = where[0] if all(w == where[0] for w in where) else where
-    save_model(out_dir, cfg, states, meta, complete=False)     # "status": "calibrating" until calibrated
-    model = load_model(out_dir, allow_incomplete=True)
+    # a finished model in out_dir (a --resume with more epochs, other members or MC passes) stays whole and usable
+    # until the new one is calibrated: saved and calibrated beside its checkpoints, then moved in
+    replacing = replaces_model(out_dir)
+    target = staging_folder(out_dir) if replacing else out_dir
+    save_model(target, cfg, states, meta, complete=False)     # "status": "calibrating" until calibrated
+    model = load_model(target, allow_incomplete=True)
     model[2].pop("status", None)                 # the calibration writes model.json complete when it has finished
     with task("calibrate confidence", 2 * len(val_cases)) as bar:
-        calibrate_model(out_dir, model, val_cases, mc_passes=mc_passes, seed=seed, progress=bar)
+        calibrate_model(target, model, val_cases, mc_passes=mc_passes, seed=seed, progress=bar)
+    if replacing:
+        install_model(target, out_dir)
     return model[2]
 
 

@@ -49,10 +49,64 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complet
     if not complete:
         doc["status"] = CALIBRATING
     write_json(out / MODEL_JSON, doc)
+    _remove_unlisted_members(out, files)
+    return out
+
+
+def _remove_unlisted_members(out: Path, files: list) -> None:
+    """Removes the member files (names :func:`member_file` gives) in ``out`` that model.json no longer lists."""
     for path in out.iterdir():
         if MEMBER_FILE.fullmatch(path.name) and path.name not in files and (path.is_file() or path.is_symlink()):
             path.unlink()
-    return out
+
+
+# Where train-seg saves and calibrates a model that is to replace a finished model in its -o folder (a --resume with a
+# larger --epochs, other --members or --mc-passes): inside the run's checkpoints/, so that the model there stays whole
+# and usable until the new one is calibrated (QA: Ctrl-C during that calibration left the old model "incomplete").
+NEXT_MODEL = "next_model"
+
+
+def replaces_model(model_dir) -> bool:
+    """``model_dir`` holds a finished train-seg model (model.json of :data:`FORMAT` without a "status"): a new save
+    must not touch it until the new model is calibrated (:func:`staging_folder`, :func:`install_model`)."""
+    import json
+
+    try:
+        doc = json.loads((Path(model_dir) / MODEL_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == FORMAT and "status" not in doc
+
+
+def staging_folder(model_dir) -> Path:
+    """Where a model that replaces ``model_dir``'s finished one is saved and calibrated first: an empty
+    ``checkpoints/next_model/`` (a staging folder left by a run stopped earlier is train-seg's own: removed)."""
+    import shutil
+
+    from lungai.seg.model_meta import TRAIN_CHECKPOINTS
+
+    staged = Path(model_dir) / TRAIN_CHECKPOINTS / NEXT_MODEL
+    if staged.is_dir() and not staged.is_symlink():
+        shutil.rmtree(staged)
+    return staged
+
+
+def install_model(staged, model_dir) -> None:
+    """Moves the saved and calibrated model of ``staged`` (:func:`staging_folder`) into ``model_dir`` in place of
+    its model.  model.json is first rewritten as the new one marked "calibrating": a stop while the files move leaves
+    a model that segment refuses naming the --resume that finishes it (never old members checked against a new
+    model.json, or the reverse, as "changed or damaged"); the complete model.json comes last."""
+    import os
+
+    staged, out = Path(staged), Path(model_dir)
+    doc = read_json(staged / MODEL_JSON, REWRITE_FIX)
+    write_json(out / MODEL_JSON, {**doc, "status": CALIBRATING})
+    for path in sorted(staged.iterdir()):
+        if path.name != MODEL_JSON:
+            os.replace(path, out / path.name)
+    os.replace(staged / MODEL_JSON, out / MODEL_JSON)
+    _remove_unlisted_members(out, doc["member_files"])
+    staged.rmdir()
 
 
 
