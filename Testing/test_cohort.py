@@ -2663,3 +2663,109 @@ def test_a_patients_automatic_tumour_and_radiomics_show_their_steps(export, tmp_
         fractions = [f for f, text in filter(None, shown) if text.startswith(step + ":")]
         assert fractions and fractions[0] == 0.0 and fractions[-1] == 1.0, (step, shown)
         assert len(fractions) >= 3, (step, fractions)       # steps, not only a start and an end
+
+
+def _bar_lines(err: str, desc: str) -> list:
+    """[(done, total, message)] of the ``LUNGAI_PROGRESS`` lines of the bar ``desc`` in ``err``; every such line
+    parses (:func:`lungai.progress.parse_line`, as the Slicer panel reads them)."""
+    from lungai.progress import PREFIX, parse_line
+
+    out = []
+    for line in err.splitlines():
+        if line.startswith(PREFIX + " "):
+            assert parse_line(line) is not None, line
+            counts, text = line[len(PREFIX) + 1:].split(" ", 1)
+            if text.startswith(desc + ": "):
+                done, total = (int(v) for v in counts.split("/"))
+                out.append((done, total, text[len(desc) + 2:]))
+    return out
+
+
+def test_a_patients_inputs_show_their_steps_before_its_radiomics(export, tmp_path, monkeypatch, capfd):
+    """QA firstbar64: LUNG1-003 stood 10-11 s (``--workers 0``; ~15 s on Dask) at "cohort 0/1" before its radiomics
+    bar moved: its CT read, RTSTRUCT lungs and GTV (and, with an RTDOSE, the dose read and features) said nothing.
+    They are a bar of their own, a step each, ending at its total before the radiomics start."""
+    from lungai.dicom.cohort import process_patient
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")      # as the Slicer panel reads them
+    jobs, _ = plan_cohort(export)
+    for case, steps in (("P1", ["RTDOSE read", "CT read", "lungs", "tumour", "dose features"]),   # with its RTDOSE
+                        ("P2", ["CT read", "lungs", "tumour"])):                                  # no RTDOSE
+        job = next(j for j in jobs if j.case == case)
+        capfd.readouterr()
+        doc = process_patient(job, PARAMS, str(tmp_path / case))
+        assert doc["status"] == "done", doc
+        err = capfd.readouterr().err
+        shown = _bar_lines(err, f"cohort {case}: inputs")
+        total = len(steps)
+        assert shown == [(0, total, "start")] + [(i, total, s) for i, s in enumerate(steps, 1)], (case, shown)
+        radiomics = _bar_lines(err, f"cohort {case}: radiomics")
+        assert radiomics and radiomics[-1][0] == radiomics[-1][1]
+        lines = err.splitlines()
+        last_input = max(i for i, line in enumerate(lines) if f"cohort {case}: inputs:" in line)
+        first_radiomics = min(i for i, line in enumerate(lines) if f"cohort {case}: radiomics:" in line)
+        assert last_input < first_radiomics
+
+
+def test_a_patients_rtstruct_is_read_once(export, tmp_path, monkeypatch):
+    """QA cohortbar64: LUNG1-003's RTSTRUCT was read and its contours parsed 10 times in its work (P1's: 12; each
+    structure / role looked up read the file again: ~3 s of the 10 s before its radiomics).  Once now."""
+    import lungai.dicom.discover as discover
+    from lungai.dicom.cohort import process_patient
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    jobs, _ = plan_cohort(export)
+    job = next(j for j in jobs if j.case == "P1")       # RTSTRUCT lungs and GTV, an RTDOSE
+    reads = []
+    read_to_end = discover.read_to_end
+
+    def counted_read(path, *args, **kwargs):
+        reads.append(Path(path).resolve())
+        return read_to_end(path, *args, **kwargs)
+
+    monkeypatch.setattr(discover, "read_to_end", counted_read)
+    doc = process_patient(job, PARAMS, str(tmp_path))
+    assert doc["status"] == "done", doc
+    assert reads.count(Path(job.rtstruct).resolve()) == 1, reads
+    assert doc["provenance"]["lungs"].startswith("RTSTRUCT") and doc["provenance"]["tumour"].startswith("RTSTRUCT")
+
+
+def test_read_once_gives_each_call_its_own_structures_and_reads_a_changed_file_again(export, tmp_path,
+                                                                                     monkeypatch):
+    """:func:`lungai.dicom.rtstruct.read_once`: one read per file as it is on disk; a caller's change to a structure
+    (read_rtstruct sets ``error``) is not seen by the next call; outside the block every call reads the file."""
+    import shutil
+
+    import pydicom
+
+    import lungai.dicom.rtstruct as rtstruct
+    from lungai.errors import InputError
+
+    jobs, _ = plan_cohort(export)
+    rs = tmp_path / "rs.dcm"
+    shutil.copy(next(j for j in jobs if j.case == "P1").rtstruct, rs)
+    reads = []
+    read_file = rtstruct._read_file
+
+    def counted(path):
+        reads.append(path)
+        return read_file(path)
+
+    monkeypatch.setattr(rtstruct, "_read_file", counted)
+    with rtstruct.read_once():
+        first, ds = rtstruct.read_structures(rs)
+        first[0].error = InputError("set by a caller", "-")
+        first[0].contours.clear()
+        again, ds_again = rtstruct.read_structures(rs)
+        assert ds_again is ds and again[0].error is None and again[0].contours
+        assert rtstruct.list_structures(rs) == [s.name for s in again]
+        assert rtstruct.contoured_structures(rs)[0]
+        assert len(reads) == 1
+        changed = pydicom.dcmread(rs)
+        changed.StructureSetName = "a name longer than it was before"     # rewritten, another size: read again
+        changed.save_as(rs)
+        rtstruct.read_structures(rs)
+        assert len(reads) == 2
+    rtstruct.read_structures(rs)
+    rtstruct.list_structures(rs)
+    assert len(reads) == 4

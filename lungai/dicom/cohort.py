@@ -1031,6 +1031,10 @@ def patient_finished(folder: Path) -> bool:
 # the dose's masks without a contoured GTV (nor a motion envelope): the automatic tumour stands for it
 AUTO_TUMOUR_DOSE = "lungs minus the automatic tumour"
 AUTO_GTV_DOSE = "dose_gtv_*: the automatic tumour's dose, not a contoured GTV's"
+# the steps of a patient's "cohort CASE: inputs" bar: CT read, lungs, tumour; with an RTDOSE also the RTDOSE read (first)
+# and the dose features (last)
+INPUT_STEPS = 3
+DOSE_STEPS = 2
 
 
 def remove_unfinished(out: Path, jobs, existed=()) -> None:
@@ -1096,6 +1100,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
     try:
         import SimpleITK as sitk
 
+        from lungai.dicom.rtstruct import read_once
         from lungai.dose import check_dose_matches_ct, dose_features
         from lungai.dose.features import LUNGS_CUT_COLUMN, NOTES_COLUMN, lungs_cut, notes_text
         from lungai.dose.read import read_dose_sum
@@ -1114,76 +1119,89 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         if job.error:
             raise InputError(*job.error)
         dose_files = job.rtdose_files or ([job.rtdose] if job.rtdose else [])
-        # another patient's / frame's RTDOSE refused; one whose frame of reference could not be compared (no
-        # FrameOfReferenceUID: matched by its PatientID and folder) used with its note, recorded with the metrics
-        # as dose-features records it in dose.csv (QA cohortframe60: the returned note was dropped)
-        names = job.dose_names or [Path(f).name for f in dose_files]    # relative to DICOM_ROOT, as patients.csv
-        frame_notes = list(dict.fromkeys(n for n in (check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid,
-                                                                           names=(name, f"series {job.ct_series_uid}"))
-                                                     for f, name in zip(dose_files, names)) if n))
-        # the dose read (a truncated / implausible RTDOSE refused) before the lungs, tumour and radiomics, not after
-        dose_img = read_dose_sum(dose_files, max_gy=max_gy, root=job.root or None) if dose_files else None
-        if job.ct_files:    # a series spread over several folders: all its slices, not only the first folder's
-            from lungai.io.read import read_dicom_ct_files
+        # the patient's inputs (CT read, RTSTRUCT lungs / GTV rasterised or segmented, the dose) on a bar of their own
+        # (QA firstbar64: LUNG1-003 stood 10-11 s at "cohort 0/1" before its radiomics bar); its RTSTRUCT read and
+        # parsed once for every structure / role taken from it (QA cohortbar64: 10-12 times, ~3 s of its 10 s)
+        with task(f"cohort {job.case}: inputs", INPUT_STEPS + (DOSE_STEPS if dose_files else 0)) as inputs_bar, \
+                read_once():
+            # another patient's / frame's RTDOSE refused; one whose frame of reference could not be compared (no
+            # FrameOfReferenceUID: matched by its PatientID and folder) used with its note, recorded with the metrics
+            # as dose-features records it in dose.csv (QA cohortframe60: the returned note was dropped)
+            names = job.dose_names or [Path(f).name for f in dose_files]    # relative to DICOM_ROOT, as patients.csv
+            frame_notes = list(dict.fromkeys(
+                n for n in (check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid,
+                                                  names=(name, f"series {job.ct_series_uid}"))
+                            for f, name in zip(dose_files, names)) if n))
+            # the dose read (a truncated / implausible RTDOSE refused) before the lungs, tumour and radiomics
+            dose_img = read_dose_sum(dose_files, max_gy=max_gy, root=job.root or None) if dose_files else None
+            if dose_files:
+                inputs_bar.update(1, "RTDOSE read")
+            if job.ct_files:    # a series spread over several folders: all its slices, not only the first folder's
+                from lungai.io.read import read_dicom_ct_files
 
-            ct = read_dicom_ct_files(job.ct_files, job.ct_folder)
-        else:
-            ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
-        with gaps_allowed_notes(notes):      # which structures --allow-gaps read with gaps: in the patient's notes
-            lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes, allow_gaps)
-            tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir, provenance,
-                                                                           notes, allow_gaps)
-            # no GTV structure but the clinic's Lungs-GTV: the dose's lungs, nothing subtracted (dose-features' rule)
-            clinic, clinic_text = _clinic_dose_lungs(job, ct, mapping, provenance, allow_gaps) if dose_files else \
-                (None, None)
-            if clinic_text and dose_lungs_role != "lungs_minus_gtv":   # the lungs' record says which the dose took
-                provenance["lungs"] += f"; the dose features' {clinic_text.removeprefix('lungs: ')}"
-        write_image(lungs if lungs is not None else dose_lungs, stage / (LUNGS if lungs is not None else DOSE_LUNGS))
-        write_image(tumour, stage / TUMOUR)
-        # the dose features before the radiomics (a dose that does not cover the lungs fails the patient now, not
-        # after a minute of radiomics); no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as
-        # dose-features --rtstruct)
-        dose, dose_notes = None, []
-        unread: list = []       # an envelope that could not be read: [why, its names]
-        envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread,
-                                               instead=clinic_text and f"the dose metrics are of the {clinic_text}")
-                                if dose_files else (None, None))
-        if dose_files:
-            dose_region = (_dose_masks(clinic, None, envelope) if clinic is not None else
-                           _dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope))
-            dose = dose_features(dose_img, ct, *dose_region, case=job.case)
-            # lungs cut by the scan's first / last slice (a short series): the dose metrics of a partial lung, flagged
-            # (lungs_cut column, provenance) as lungai dose-features does
-            cut, cut_note = lungs_cut(dose_region[0])
-            dose[LUNGS_CUT_COLUMN] = cut
-            # the notes on the dose's values (DoseType EFFECTIVE, no DoseSummationType, a BEAM sum unchecked; in the
-            # patient's notes already) recorded with the metrics, as dose-features records them in dose.csv - lungai
-            # rp predict on the table repeats them
-            dose[NOTES_COLUMN] = notes_text(frame_notes + dose_value_notes(job))
-            dose_notes.extend(frame_notes)
-            if cut_note:
-                dose_notes.append(cut_note)
-            # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
-            dose_notes.extend(lung_map_notes(clinic if clinic is not None else lungs if lungs is not None
-                                             else dose_lungs, label_map=clinic is None and lungs is not None
-                                             and provenance["lungs"] != AUTO_LUNGS))
-            provenance["dose"] = ("RTDOSE " + names[0] if len(dose_files) == 1 else
-                                  f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
-                                  + "+".join(names)
-                                  + (f" [{job.rtdose_check}]" if job.rtdose_check else "")) + (
-                # the clinic's Lungs-GTV (the RTSTRUCT has no GTV structure): which lungs, said
-                f" ({clinic_text}" + (f"; {dose_masks}" if envelope is not None else "")
-                + (f"; {unread[0]}, not subtracted" if unread else "") + ")" if clinic is not None else
-                f" ({dose_masks})" if envelope is not None else
-                # the automatic tumour in the GTV's place (also when the envelope could not be read): said so
-                f" ({AUTO_TUMOUR_DOSE}{f': {unread[0]}, not subtracted' if unread else ''}"
-                f"{', needs review' if review else ''}; {AUTO_GTV_DOSE})" if unread or segmentation else
-                " (lungs minus GTV)") + (f"; {cut}" if cut else "")
-        else:
-            provenance["dose"] = "no RTDOSE" + (f" in this CT's frame of reference (another frame's: "
-                                                f"{job.dose_elsewhere})" if job.dose_elsewhere else "") + (
-                f" matched to this CT ({job.dose_unmatched} carries no FrameOfReferenceUID: notes)"
-                if job.dose_unmatched else "")
+                ct = read_dicom_ct_files(job.ct_files, job.ct_folder)
+            else:
+                ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
+            inputs_bar.update(1, "CT read")
+            with gaps_allowed_notes(notes):      # which structures --allow-gaps read with gaps: in the patient's notes
+                lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes, allow_gaps)
+                inputs_bar.update(1, "lungs")
+                tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir,
+                                                                               provenance, notes, allow_gaps)
+                inputs_bar.update(1, "tumour")
+                # no GTV structure but the clinic's Lungs-GTV: the dose's lungs, nothing subtracted (dose-features')
+                clinic, clinic_text = _clinic_dose_lungs(job, ct, mapping, provenance, allow_gaps) if dose_files else \
+                    (None, None)
+                if clinic_text and dose_lungs_role != "lungs_minus_gtv":   # the lungs' record says which the dose took
+                    provenance["lungs"] += f"; the dose features' {clinic_text.removeprefix('lungs: ')}"
+            write_image(lungs if lungs is not None else dose_lungs,
+                        stage / (LUNGS if lungs is not None else DOSE_LUNGS))
+            write_image(tumour, stage / TUMOUR)
+            # the dose features before the radiomics (a dose that does not cover the lungs fails the patient now, not
+            # after a minute of radiomics); no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as
+            # dose-features --rtstruct)
+            dose, dose_notes = None, []
+            unread: list = []       # an envelope that could not be read: [why, its names]
+            envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread,
+                                                   instead=clinic_text and f"the dose metrics are of the {clinic_text}")
+                                    if dose_files else (None, None))
+            if dose_files:
+                dose_region = (_dose_masks(clinic, None, envelope) if clinic is not None else
+                               _dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope))
+                dose = dose_features(dose_img, ct, *dose_region, case=job.case)
+                inputs_bar.update(1, "dose features")
+                # lungs cut by the scan's first / last slice (a short series): the dose metrics of a partial lung,
+                # flagged (lungs_cut column, provenance) as lungai dose-features does
+                cut, cut_note = lungs_cut(dose_region[0])
+                dose[LUNGS_CUT_COLUMN] = cut
+                # the notes on the dose's values (DoseType EFFECTIVE, no DoseSummationType, a BEAM sum unchecked; in
+                # the patient's notes already) recorded with the metrics, as dose-features records them in dose.csv -
+                # lungai rp predict on the table repeats them
+                dose[NOTES_COLUMN] = notes_text(frame_notes + dose_value_notes(job))
+                dose_notes.extend(frame_notes)
+                if cut_note:
+                    dose_notes.append(cut_note)
+                # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
+                dose_notes.extend(lung_map_notes(clinic if clinic is not None else lungs if lungs is not None
+                                                 else dose_lungs, label_map=clinic is None and lungs is not None
+                                                 and provenance["lungs"] != AUTO_LUNGS))
+                provenance["dose"] = ("RTDOSE " + names[0] if len(dose_files) == 1 else
+                                      f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
+                                      + "+".join(names)
+                                      + (f" [{job.rtdose_check}]" if job.rtdose_check else "")) + (
+                    # the clinic's Lungs-GTV (the RTSTRUCT has no GTV structure): which lungs, said
+                    f" ({clinic_text}" + (f"; {dose_masks}" if envelope is not None else "")
+                    + (f"; {unread[0]}, not subtracted" if unread else "") + ")" if clinic is not None else
+                    f" ({dose_masks})" if envelope is not None else
+                    # the automatic tumour in the GTV's place (also when the envelope could not be read): said so
+                    f" ({AUTO_TUMOUR_DOSE}{f': {unread[0]}, not subtracted' if unread else ''}"
+                    f"{', needs review' if review else ''}; {AUTO_GTV_DOSE})" if unread or segmentation else
+                    " (lungs minus GTV)") + (f"; {cut}" if cut else "")
+            else:
+                provenance["dose"] = "no RTDOSE" + (f" in this CT's frame of reference (another frame's: "
+                                                    f"{job.dose_elsewhere})" if job.dose_elsewhere else "") + (
+                    f" matched to this CT ({job.dose_unmatched} carries no FrameOfReferenceUID: notes)"
+                    if job.dose_unmatched else "")
         errors: dict = {}
         segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones
