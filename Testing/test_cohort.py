@@ -1639,13 +1639,24 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[:len(data) // 2])
 
 
+def _short_pixels(path: Path) -> None:
+    """The RTDOSE ``path`` rewritten with half its pixel data, the file whole (its PixelData's length says so): a
+    file cut short inside its pixel data is named truncated by the scan already (QA dosecut64)."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.PixelData = ds.PixelData[:len(ds.PixelData) // 4 * 2]
+    ds.save_as(path)
+
+
 def test_a_truncated_rtdose_fails_the_patient_at_planning_and_leaves_no_masks(export, tmp_path, capsys):
     """QA: an RTDOSE cut to half its size was planned 'dose_features: yes', failed the patient only after the lungs,
     tumour and radiomics with pydicom's bare 'The number of bytes of pixel data is less than expected', and left
     lungs.nii.gz / tumour.nii.gz without result.json.  Its pixel data is checked when planning (the inventory says
-    why, the patient fails before any work, the file named with the fix)."""
+    why, the patient fails before any work, the file named with the fix).  (A file cut short inside its pixel data
+    is no RTDOSE of the scan: test_dicom_unreadable_files; here its pixel data is short, the file whole.)"""
     root = _p1_copy(export, tmp_path)
-    _truncate(root / "P1" / "RTDOSE" / "rtdose.dcm")
+    _short_pixels(root / "P1" / "RTDOSE" / "rtdose.dcm")
     job, inv = _p1_job(root)
     assert job.error and "rtdose.dcm is truncated or corrupt" in job.error[0] and job.rtdose is None
     assert job.error[1] == "re-export the RTDOSE from the planning system"

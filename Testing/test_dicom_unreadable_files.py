@@ -339,6 +339,43 @@ def test_a_truncated_rtdose_is_named_not_missing_in_patients_csv(export, tmp_pat
     assert row["dose_features"] == "no (RTDOSE truncated: re-export it)", row["dose_features"]
 
 
+def test_an_rtdose_cut_inside_its_pixel_data_is_named_truncated_by_the_scan(export, tmp_path, capsys):
+    """P1's RTDOSE less its last 5000 bytes (cut inside its pixel data, its header whole; QA dosecut64):
+    ``dicom-scan`` listed "1 RTDOSE" without a word, the dose reading refusing it only later (cohort: "(refused)").
+    Now the scan names it truncated - from the pixel data's declared length against the file's size, not reading
+    it - and cohort's patients.csv says to re-export it, as for an RTDOSE cut in its header."""
+    import json
+
+    from lungai.cli import main
+    from lungai.dicom.cohort import inventory_warnings
+    from lungai.dicom.discover import read_to_end, scan
+
+    root = _p1(export, tmp_path)
+    (rd,) = (root / "P1" / "RTDOSE").glob("*.dcm")
+    head, cut = read_to_end(rd, pixels=False)
+    assert cut is None and "PixelData" not in head and "DoseGridScaling" in head    # whole: up to its pixel data
+    assert [st.rtdose for st in scan(root)] == [[rd]]
+    rd.write_bytes(rd.read_bytes()[:-5000])
+    assert read_to_end(rd, pixels=False)[1] == "PixelData"
+    (st,) = scan(root)
+    assert st.rtdose == [] and st.unreadable == [rd] and st.truncated == {"RTDOSE": [rd]}, st.summary()
+    assert "RTDOSE" not in st.missing, st.summary()
+    main(["dicom-scan", str(root), "--json", str(tmp_path / "scan.json")])
+    out = capsys.readouterr().out
+    (summary,) = [line for line in out.splitlines() if line.startswith("P1:")]
+    assert "0 RTDOSE" in summary and "RTDOSE there but unreadable (truncated)" in summary, summary
+    assert ("1 file could not be read as DICOM: P1/RTDOSE/rtdose.dcm (truncated: an RTDOSE cut short inside its "
+            "PixelData); re-export it") in out, out
+    (doc,) = json.loads((tmp_path / "scan.json").read_text())
+    assert doc["truncated"] == {"RTDOSE": [str(rd)]} and doc["missing"] == [], doc
+    jobs, inv = plan_cohort(root)
+    row = inv.iloc[0]
+    assert row["missing"] == "" and row["rtdose"] == "P1/RTDOSE/rtdose.dcm (truncated: re-export it)", row["rtdose"]
+    assert row["dose_features"] == "no (RTDOSE truncated: re-export it)", row["dose_features"]
+    assert ("P1: no dose features - its RTDOSE P1/RTDOSE/rtdose.dcm is truncated; re-export it from the planning "
+            "system and run again") in inventory_warnings(jobs, inv)                   # said on the terminal too
+
+
 @pytest.mark.parametrize("layout", ["alone", "beside-other-patients"])
 def test_a_truncated_rtstruct_in_no_patients_folder_is_its_patients(export, tmp_path, capsys, layout):
     """A folder holding only a truncated RTSTRUCT (QA dicomfollow64: LUNG1-003's RTSTRUCT alone, cut at 5000 bytes):

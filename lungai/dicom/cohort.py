@@ -234,6 +234,7 @@ AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
 FAILED_DOSE = "no (planned, but the patient failed: see errors.csv)"    # patients.csv once a planned patient fails
 UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # provenance of the lungs of segment_lungs
 TRUNCATED_RTSTRUCT = "its RTSTRUCT is truncated (notes)"        # ... when the unreadable file is known to be it
+TRUNCATED_RTDOSE = "RTDOSE truncated: re-export it"       # patients.csv's dose_features: no (...) - and the terminal
 
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
@@ -435,7 +436,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                        else "yes" if dose_files and st.ct else
                                        f"no ({OTHER_FRAME_DOSE})" if dose_elsewhere else
                                        f"no ({FRAMELESS_DOSE_ROW})" if dose_unmatched else
-                                       "no (RTDOSE truncated: re-export it)" if st.truncated.get("RTDOSE") else "no"),
+                                       f"no ({TRUNCATED_RTDOSE})" if st.truncated.get("RTDOSE") else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
@@ -1287,7 +1288,8 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
     (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
     RTSTRUCT may be an unreadable file or lies in another frame of reference only (automatic lungs / tumour), and
     (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
-    patient's folder (a study without a CT, e.g. patient 'unknown')."""
+    patient's folder (a study without a CT, e.g. patient 'unknown') and a patient whose RTDOSE is truncated (no dose
+    features: before, said in patients.csv alone)."""
     lines, cases, told = [], {}, {}
     for job in jobs:
         cases.setdefault(job.patient_id, []).append(job.case)
@@ -1312,6 +1314,10 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
         fix = next((f for f in ORPHAN_UNREADABLE_FIX if f in notes), None)
         if not r.case and notes.startswith("WARNING: ") and UNREADABLE in notes and fix:
             lines.append(f"{r.patient_id}: " + notes[len("WARNING: "):notes.index(fix) + len(fix)])
+        if r.case and str(r.dose_features) == f"no ({TRUNCATED_RTDOSE})":  # no dose features: said (QA dosecut64)
+            files = str(r.rtdose).removesuffix(" (truncated: re-export it)")      # truncated_text's cell
+            lines.append(f"{r.case}: no dose features - its RTDOSE {files} is truncated; re-export it from the "
+                         "planning system and run again")
     return lines
 
 
