@@ -728,3 +728,84 @@ def test_real_gtv_boxes_get_no_bone_or_far_note_and_spine_or_arm_boxes_do(shared
     assert "(449 HU at the box's central third" in pp.dense_seed_note(ct, roi_lps=tuple(spine - 10) + tuple(spine + 10))
     assert pp.far_seed_note(ct, roi_lps=tuple(arm - 30) + tuple(arm + 30)).startswith(
         "the ROI box's centre lies 145 mm from the nearest lung")
+
+
+def _bone_patient():
+    """:func:`_patient_200mm` with a block of bone (600 HU) at LPS x, y -10 .. 9 on every slice."""
+    ct = _patient_200mm()
+    arr = sitk.GetArrayFromImage(ct)
+    arr[:, 90:110, 90:110] = 600
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(ct)
+    return out
+
+
+def _lung_patient():
+    """:func:`_patient_200mm` with a patient of 95 mm radius and lung (-850 HU) at LPS x, y 20 .. 60 (the CT of the
+    ROI voxel-index test)."""
+    ct = _patient_200mm()
+    arr = sitk.GetArrayFromImage(ct)
+    yy, xx = np.mgrid[:200, :200]
+    arr[:, (xx - 100) ** 2 + (yy - 100) ** 2 < 95 ** 2] = 40
+    arr[:, 120:161, 120:161] = -850
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(ct)
+    return out
+
+
+def _error(check, *args) -> str:
+    with pytest.raises(InputError) as err:
+        check(*args)
+    return str(err.value)
+
+
+def _far_box(ct):
+    x, y, z = ct.TransformIndexToPhysicalPoint((48, 48, 10))
+    return (x - 15, y - 15, z - 15, x + 15, y + 15, z + 15)
+
+
+# every note (and refusal) of where the seed point / ROI box lies, in the mode it is given for: (mode, what it must
+# name, its text)
+LOCATION_NOTES = {
+    "aerated, seed": ("seed", "move the seed onto the tumour",
+                      lambda ph: pp.aerated_seed_note(_lung_with_tumour(ggo=True), (-15.0, 10.0, 0.0))),
+    "aerated RAS, seed": ("seed", "the seed lies in aerated lung",
+                          lambda ph: pp.aerated_seed_note(_lung_with_tumour(), (-15.0, -5.0, 0.0))),
+    "aerated RAS, roi": ("roi", "the ROI's centre lies in aerated lung",
+                         lambda ph: pp.aerated_seed_note(_lung_with_tumour(),
+                                                         roi_lps=(-9.0, 0.0, -5.0, -21.0, -10.0, 5.0))),
+    "bone, seed": ("seed", "move the seed onto the tumour", lambda ph: pp.dense_seed_note(_bone_patient(), (0, 0, 20))),
+    "bone, roi": ("roi", "draw the box round the tumour",
+                  lambda ph: pp.dense_seed_note(_bone_patient(), roi_lps=(-9, -9, 10, 9, 9, 30))),
+    "far, seed": ("seed", "move the seed onto the tumour",
+                  lambda ph: pp.far_seed_note(_chest_with_abdomen(ph),
+                                              _chest_with_abdomen(ph).TransformIndexToPhysicalPoint((48, 48, 10)))),
+    "far, roi": ("roi", "draw the box round the tumour",
+                 lambda ph: pp.far_seed_note(_chest_with_abdomen(ph), roi_lps=_far_box(_chest_with_abdomen(ph)))),
+    "voxel indices, seed": ("seed", "--seed-point=", lambda ph: pp.voxel_index_hint(_patient_200mm(), (50, 50, 4))),
+    "voxel indices, roi": ("roi", "--roi=",
+                           lambda ph: pp.roi_voxel_index_hint(_lung_patient(), (25, 25, 2, 55, 55, 6))),
+    "RAS, seed": ("seed", "read as RAS", lambda ph: pp.ras_seed_hint(_lung_with_tumour(), (-15.0, -5.0, 0.0))),
+    "bounds order, roi": ("roi", "--roi=", lambda ph: pp.roi_order_note(_patient_200mm(), (-20, 20, -30, 30, 10, 40))),
+    "outside the CT, roi": ("roi", "the ROI reaches outside the CT",
+                            lambda ph: pp.roi_outside_note(_lung_patient(), (70, 0, 2, 110, 20, 6))),
+    "outside the body, seed": ("seed", "place the seed on the tumour",
+                               lambda ph: _error(pp.check_seed_inside_body, _patient_200mm(), (-95.0, -95.0, 20.0))),
+    "outside the body, roi": ("roi", "draw the ROI round the tumour",
+                              lambda ph: _error(pp.check_roi_inside_body, _patient_200mm(), (-99, -99, 5, -90, -90, 30))),
+}
+
+
+@pytest.mark.parametrize("name", list(LOCATION_NOTES))
+def test_every_location_note_names_the_seed_or_the_roi_box_given_not_both(small_phantom, name):
+    """QA aeratednote64: lung2 with ``--seed-point=52.6,-125.9,-256.5`` (aerated lung, -860 HU) got "the seed lies in
+    aerated lung (-860 HU), not on a tumour: check the seed / ROI (LPS mm)" - a box the user never drew - while its
+    review reason and action named the seed.  Every note of where the seed point / ROI box lies (aerated lung, bone,
+    far from the lungs, voxel indices, Slicer's RAS, bounds order, outside the CT / body), in each mode it is given
+    for, names only the one given and what to do with it."""
+    mode, says, make = LOCATION_NOTES[name]
+    note = make(small_phantom)
+    assert note, name
+    assert "seed / ROI" not in note and "seed point / ROI" not in note and "seed / box" not in note, note
+    assert ("ROI" not in note and "box" not in note) if mode == "seed" else "seed" not in note, note
+    assert says in note, note

@@ -664,6 +664,13 @@ def roi_voxel_index_hint(ct: sitk.Image, roi_lps, outside: bool = False):
             "lungai takes LPS millimetres")
 
 
+# What a note of where the seed point / ROI box lies (aerated_seed_note, dense_seed_note, far_seed_note) tells the user
+# to do with it, worded for the one given (result.json's roi_mode, as :func:`reason_in_mode` words the review reasons).
+# QA aeratednote64: lung2 with --seed-point=52.6,-125.9,-256.5 (aerated lung, -860 HU) was told "check the seed / ROI
+# (LPS mm)" - a box the user never drew, while its review reason and action named the seed.
+PLACED_FIX = {"seed": "move the seed onto the tumour", "roi": "draw the box round the tumour"}
+
+
 def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
     """A note when the seed point or the ROI lies in aerated lung (see :data:`AERATED_HU`), naming the RAS <-> LPS
     mix-up when the same point / box with x and y negated lies in soft tissue; None otherwise (also without a seed
@@ -692,7 +699,8 @@ def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
     note = f"{what} in aerated lung ({hu:.0f} HU), not on a tumour"
     if ras:
         return f"{note}; {_ras_question(shown, other)}"
-    return note + ": check the seed / ROI (LPS mm)"
+    # (no "negate x and y": the point read as RAS was looked at and is no soft tissue either)
+    return f"{note}: {PLACED_FIX['seed' if seed_lps is not None else 'roi']} (LPS mm)"
 
 
 # A seed in bone, a calcification or contrast: the median HU within SEED_HU_RADIUS_MM of it above DENSE_HU adds a note
@@ -748,10 +756,10 @@ def dense_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
     they take in the soft tissue round the spine: not noted)."""
     if seed_lps is not None:
         hu, what = median_hu_near(ct, seed_lps), "the seed lies"
-        within, move = f"within {SEED_HU_RADIUS_MM:.0f} mm", "move the seed onto the tumour"
+        within, move = f"within {SEED_HU_RADIUS_MM:.0f} mm", PLACED_FIX["seed"]
     elif roi_lps is not None:
         hu, what = _central_hu(ct, roi_lps), "the ROI box lies mostly"
-        within, move = "at the box's central third", "draw the box round the tumour"
+        within, move = "at the box's central third", PLACED_FIX["roi"]
     else:
         return None
     if hu is None or hu <= DENSE_HU:
@@ -790,15 +798,15 @@ def far_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
     real GTVs / nodes (LUNG1-002, LUNG1-003, lung1, lung2) lie 2-41 mm from the lungs; a box round the seed in
     LUNG1-003's arm 145 mm, which before got no word."""
     if seed_lps is None and roi_lps is not None:
-        point, what, move = roi_centre(roi_lps), "the ROI box's centre lies", "draw the box round the tumour"
+        point, what, mode = roi_centre(roi_lps), "the ROI box's centre lies", "roi"
     else:
-        point, what, move = seed_lps, "the seed lies", "move the seed onto the tumour"
+        point, what, mode = seed_lps, "the seed lies", "seed"
     mm = seed_to_lungs_mm(ct, point)
     if mm is None or mm <= FAR_FROM_LUNGS_MM:
         return None
     return (f"{what} {mm:.0f} mm from the nearest lung (lung tumours and the nodes measured lie within "
             f"{GTV_FROM_LUNGS_MM:.0f} mm of it): it is most likely not on a lung tumour (the models learned lung "
-            f"tumours) - {move} (LPS mm; Slicer shows RAS: negate x and y)")
+            f"tumours) - {PLACED_FIX[mode]} (LPS mm; Slicer shows RAS: negate x and y)")
 
 
 def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
