@@ -443,7 +443,9 @@ def test_a_manifest_mask_cell_refused_by_its_content_is_named_as_written(study, 
     ct = study[0]["ct"]
     manifest.write_text(f"case,image,tumour\nP1,{ct},../{generic_seg.name}\n")
     rc, text = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "coded.csv", *FEW, "--workers", "0")
-    assert rc == 0 and f"../{generic_seg.name}: segments 'Segment_1' as the" in text and "/sub/.." not in text, text
+    # the note names the segment the tumour is made of only (segcut64), not the SEG's lungs
+    assert rc == 0 and f"../{generic_seg.name}: segment 'Segment_1' as the" in text and "/sub/.." not in text, text
+    assert "'Segment_2'" not in text, text
     for cell, problem in ((f"../{seg.name}", f"segments of ../{seg.name} overlap"),
                           ("../frac.nii.gz", "../frac.nii.gz holds non-integer values"),
                           ("../zero.nii.gz", "mask ../zero.nii.gz has no labelled voxel")):
@@ -552,3 +554,95 @@ def test_the_note_on_a_seg_tumour_of_separate_parts_names_its_segments(study, tm
                     *FEW, "-o", tmp_path / "b" / "f.csv")
     (note,) = [n for n in said.splitlines() if "separate parts" in n]
     assert "for one lesion name each of its labels on its own (--label gtv_1=1 --label gtv_2=2)" in note, note
+
+
+def _cut_inside(src: Path, dst: Path, keyword: str) -> Path:
+    """``src`` cut short halfway into the value of its top-level element ``keyword`` (an interrupted copy)."""
+    from pydicom.datadict import tag_for_keyword
+    from pydicom.filereader import read_partial
+
+    seen = {}
+    with open(src, "rb") as fh:
+        def mark(tag, vr, length):
+            seen[int(tag)] = (fh.tell(), length)
+            return False
+        read_partial(fh, stop_when=mark)
+    at, length = seen[tag_for_keyword(keyword)]
+    dst.write_bytes(src.read_bytes()[:at + max(length // 2, 1)])
+    return dst
+
+
+@pytest.mark.parametrize("keyword", ["DimensionIndexSequence", "SharedFunctionalGroupsSequence", "PixelData"])
+def test_a_cut_seg_is_refused_as_truncated(study, tmp_path, capsys, keyword):
+    """QA segcut64: LUNG1-003's SEG cut short (an interrupted copy) and given by name was "not a readable DICOM SEG
+    ('Segmentation' object has no attribute 'SharedFunctionalGroupsSequence')", fix "give a DICOM Segmentation" (cut
+    inside its DimensionIndexSequence), a traceback (inside its SharedFunctionalGroupsSequence: "'DSfloat' object
+    is not iterable", or "cannot access None: No tag to read"), or "could not be read as a volume (cannot reshape
+    array ...)", fix "export it again as a BINARY SEG" (inside its PixelData).  Each: truncated, where, re-export."""
+    from lungai.dicom.seg import read_seg
+    from lungai.errors import InputError
+
+    m = study[0]["masks"]
+    whole = _seg(study, "whole_for_cut.seg.dcm", {"GTV-1": m["GTV"]}, {"GTV-1": "gtv_primary"})
+    cut = _cut_inside(whole, tmp_path / "cut.seg.dcm", keyword)
+    with pytest.raises(InputError) as exc:
+        read_seg(cut, study[1])
+    size = cut.stat().st_size
+    assert f"the SEG {cut} is truncated: it ends after {size} bytes, inside its {keyword}" in exc.value.problem
+    assert "export the SEG again" in exc.value.fix and "BINARY" not in exc.value.fix, exc.value.fix
+    rc, said = _run(capsys, "radiomics", "--image", study[0]["ct"], "--tumour", f"{cut}#GTV-1", *FEW,
+                    "-o", tmp_path / "o" / "f.csv")
+    assert rc == 2 and f"error: the SEG {cut} is truncated" in said and "Traceback" not in said, said
+    assert not (tmp_path / "o" / "f.csv").exists()
+
+
+def test_an_empty_seg_tumour_names_its_segment_of_the_seg(study, tmp_path, capsys, monkeypatch):
+    """QA segcut64: `radiomics --tumour seg.dcm#Empty` (an all-0 segment) failed with "segment 'tumour' is empty (0
+    voxels)", fix "check the mask/label value" - not the SEG's segment the user chose; radiomics-batch's tumour
+    column the same.  Both name segment 'Empty' of that SEG, as `--mask seg.dcm#Empty` does."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m = study[0]["masks"]
+    seg = _seg(study, "empty_tumour.seg.dcm", {"GTV-1": m["GTV"], "Empty": sitk.Image(m["GTV"]) * 0},
+               {"GTV-1": "gtv_primary", "Empty": "gtv"})
+    st = study[0]
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", f"{seg}#Empty", *FEW,
+                    "-o", tmp_path / "a" / "f.csv")
+    assert rc == 2 and f"segment 'Empty' of the SEG {seg} is empty (no voxel), so segment 'tumour' is empty" in said
+    assert "(0 voxels)" not in said and "draw the segment in the SEG" in said, said
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], "tumour": [f"{seg}#Empty"]}).to_csv(manifest, index=False)
+    rc, said = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "b" / "f.csv", *FEW, "--workers", "0")
+    assert rc == 1 and f"segment 'Empty' of the SEG {seg} is empty (no voxel)" in said, said
+
+
+def test_a_seg_segment_chosen_notes_no_other_segment_role(study, tmp_path, capsys, monkeypatch):
+    """QA segcut64: `radiomics --mask seg.dcm#GTV-1` warned "segment 'Empty' as the tumour (GTV), by its segment
+    terminology" - of a segment the user did not choose.  The note is of the segments used only."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    m = study[0]["masks"]
+    seg = _seg(study, "chosen_note.seg.dcm", {"GTV-1": m["GTV"], "Other": m["GTV"], "Segment_3": m["Lung_R"]},
+               {"GTV-1": "gtv_primary", "Other": "gtv", "Segment_3": "lung_right"})
+    st = study[0]
+    for option in ("--mask", "--tumour"):
+        rc, said = _run(capsys, "radiomics", "--image", st["ct"], option, f"{seg}#GTV-1", *FEW,
+                        "-o", tmp_path / option.strip("-") / "f.csv")
+        assert rc == 0 and "'Other'" not in said and "'Segment_3'" not in said and "terminology" not in said, said
+    # a segment chosen whose role is its code's: still said
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--mask", f"{seg}#Segment_3", *FEW,
+                    "-o", tmp_path / "l" / "f.csv")
+    assert rc == 0 and "segment 'Segment_3' as the" in said and "terminology" in said and "'Other'" not in said, said
+
+
+def test_a_batch_without_results_says_no_table_written(study, tmp_path, capsys, monkeypatch):
+    """QA segcut64: radiomics-batch with no case extracted said "0 cases extracted ... -> out.csv", though no out.csv
+    was written (only out_errors.csv)."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    manifest = tmp_path / "m.csv"
+    missing = tmp_path / "no_such_mask.nii.gz"
+    pd.DataFrame({"case": ["P1"], "image": [str(study[0]["ct"])], "tumour": [str(missing)]}).to_csv(manifest,
+                                                                                                     index=False)
+    out = tmp_path / "out.csv"
+    rc, said = _run(capsys, "radiomics-batch", manifest, "-o", out, *FEW, "--workers", "0")
+    assert rc == 1 and not out.exists() and (tmp_path / "out_errors.csv").exists(), said
+    assert f"-> {out}" not in said and f"no results, so no {out} written" in said, said
+    assert "out_errors.csv" in said.split("no results")[1].splitlines()[0], said

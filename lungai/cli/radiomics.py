@@ -274,7 +274,8 @@ def run(args) -> int:
                                      lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE,
                                                           names=sides)
                                      if args.lungs else None,
-                                     names=args.segments, errors=errors, lung_segments=sides, lung_file=args.lungs)
+                                     names=args.segments, errors=errors, lung_segments=sides, lung_file=args.lungs,
+                                     tumour_segments=seg_parts, tumour_file=args.tumour)
         if args.tumour:
             one_lesion["tumour"] = S.tumour_one_lesion(args.tumour, seg_parts)
     else:

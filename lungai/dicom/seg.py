@@ -390,6 +390,10 @@ def _off_grid_error(p, ds, desc, reference_ct: sitk.Image, exc) -> InputError:
                       "labelmap with this CT as the reference volume, then export a DICOM SEG of this CT)")
 
 
+SEG_TRUNCATED_FIX = ("export the SEG again (3D Slicer, the PACS or the tool that made it), or copy it again, and give "
+                     "that")
+
+
 def read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[str, sitk.Image]:
     """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
 
@@ -398,11 +402,12 @@ def read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[st
     least :data:`FRACTIONAL_THRESHOLD` (a note says so, :class:`lungai.errors.InputNote`).  The labels are the
     SegmentLabels stripped of spaces around them; two segments of one label are refused
     (:func:`_refuse_repeated_labels`).  A SEG drawn on another CT series of this frame of reference and grid is read
-    with a note (:func:`_warn_other_series`).  ``name``: the SEG as the messages name it (the path as the user typed
+    with a note (:func:`_warn_other_series`).  A SEG cut short (an interrupted copy: it ends inside one of its elements,
+    :func:`lungai.dicom.discover.read_to_end`, or before its PixelData) is refused as truncated, with the fix to export
+    or copy it again (:data:`SEG_TRUNCATED_FIX`).  ``name``: the SEG as the messages name it (the path as the user typed
     it: :func:`lungai.io.read_mask`); by default ``path`` - within a manifest's case its cell as written
     (:func:`lungai.dicom.masks.as_typed`)."""
     import highdicom as hd
-    import pydicom
     from pydicom.errors import InvalidDicomError
 
     from lungai.dicom.masks import as_typed
@@ -411,10 +416,27 @@ def read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[st
     shown = as_typed(path) if name is None else name
     if not p.is_file():
         raise InputError(f"SEG file {shown} does not exist", "give the DICOM SEG .dcm file")
+    from lungai.dicom.discover import cut_after_content, cut_place, read_to_end
     from lungai.dicom.reference import orthonormalise_frames
 
     try:
-        ds = pydicom.dcmread(p)
+        ds, cut = read_to_end(p)        # pydicom.dcmread, and where the file ends inside an element, if it does
+    except (InvalidDicomError, OSError) as exc:
+        raise InputError(f"{shown} is not a readable DICOM SEG ({exc})",
+                         "give a DICOM Segmentation (modality SEG)") from exc
+    is_seg = str(getattr(ds, "Modality", "") or "") == "SEG"
+    if cut is not None or (is_seg and "PixelData" not in ds):
+        # an interrupted copy or transfer, as the RTSTRUCT's reader says (lungai.dicom.rtstruct._read) - QA
+        # segcut64: LUNG1-003's SEG cut inside its DimensionIndexSequence was "not a readable DICOM SEG ('Segmentation'
+        # object has no attribute 'SharedFunctionalGroupsSequence')", fix "give a DICOM Segmentation"; cut inside its
+        # SharedFunctionalGroupsSequence a traceback; cut inside its PixelData "could not be read as a volume (cannot
+        # reshape array ...)", fix "export it again as a BINARY SEG"
+        where = cut_place(("SEG", cut)) if cut is not None else "before its PixelData (a mandatory element)"
+        lost = "" if cut is not None and cut_after_content(("SEG", cut)) else ", so none of its segments can be read"
+        raise InputError(f"the {'SEG' if is_seg else 'DICOM file'} {shown} is truncated: it ends after "
+                         f"{p.stat().st_size} bytes, {where}{lost} - an interrupted copy or transfer",
+                         SEG_TRUNCATED_FIX)
+    try:
         # IOP not orthonormal (a CT's raw rounded oblique / 1.0004, as highdicom copies it): read as ITK reads the CT
         orthonormalise_frames(ds, reference_ct.GetSpacing()[2])
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)

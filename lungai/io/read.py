@@ -1174,20 +1174,22 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
     if reference is None:
         raise InputError(f"{as_typed(typed)} is a DICOM SEG: it can only be read onto its CT's grid",
                          "give the CT as well")
-    from lungai.dicom.seg import read_seg
+    from lungai.dicom.seg import read_seg, with_code_roles
 
     segments = read_seg(p, reference, name=as_typed(typed))
     names = {} if names is None else names
+    given = mapping
     if select is not None and (lungs or chosen or len(segments) > 1):
-        from lungai.dicom.seg import with_code_roles
-
-        # generic labels ("Segment_1"): the roles of the segments' terminology codes (said in a note)
-        mapping = with_code_roles(typed, list(segments), mapping, note=True)
+        # generic labels ("Segment_1"): the roles of the segments' terminology codes, said in a note of the segments
+        # used only (QA segcut64: `--mask seg.dcm#GTV-1` noted the role of segment 'Empty', which it never took)
+        mapping = with_code_roles(typed, list(segments), mapping)
     if lungs and not chosen and len(segments) == 1:
         from lungai.dicom.roles import structure_role
 
         (label, mask), = segments.items()
         if structure_role(label, mapping) == "lung_left":
+            if select is not None:
+                with_code_roles(typed, [label], given, note=True)
             # a SEG of the left lung alone is the left lung of the lung label map (2), never the right (1): before,
             # the one segment became label 1, so radiomics --lungs wrote the left lung as right_lung (QA: LUNG1-003's
             # Lung-Left, 1722 ml, as right_lung) and dose-features warned "only the right lung"
@@ -1199,6 +1201,7 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
     if select is not None and (chosen or len(segments) > 1):
         sides: list = []
         mask, used = select_segments(segments, select, mapping, lungs, source=typed, sides=sides)
+        with_code_roles(typed, used, given, note=True)      # the roles of the segments used, by their codes
         if lungs and sides:     # the right and the left lung's segments, for the messages about them
             names.update({1: "+".join(sides[0]), 2: "+".join(sides[1])})
         elif lungs:             # one segment of both lungs ("Lungs", dicom-export's), as a binary lung map

@@ -251,7 +251,8 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
                                  lungs=lung_map_input(row["lungs"], image, option="lungs",
                                                       consequence=S.LUNG_MAP_CONSEQUENCE, names=sides)
                                  if row.get("lungs") else None,
-                                 names=segments, errors=errors, lung_segments=sides, lung_file=row.get("lungs"))
+                                 names=segments, errors=errors, lung_segments=sides, lung_file=row.get("lungs"),
+                                 tumour_segments=seg_parts, tumour_file=row.get("tumour"))
 
 
 def process_case(row: dict, params: dict, segments, parts_dir: str, manifest: str | None = None) -> dict:
@@ -332,13 +333,19 @@ class BatchSummary:
     redone: str | None = None                    # note: the cases done by an older lungai were dropped and redone
     unchecked: str | None = None                 # warning: cases done kept unchecked (their files unreadable now)
     changed: list = field(default_factory=list)  # notes: cases done whose inputs changed since (redone)
+    written: bool = True                         # the table (output) written: False when no case has results
 
     def text(self) -> str:
         lines = [f"note: {self.redone}"] if self.redone else []
         lines += [f"warning: {self.unchecked}"] if self.unchecked else []
         lines += [f"note: {note}" for note in self.changed]
         lines += [f"{counted(len(self.done), 'case')} extracted, {len(self.skipped)} already done (skipped), "
-                  f"{len(self.failed)} failed; {self.seconds:.1f} s in all -> {self.output}"]
+                  f"{len(self.failed)} failed; {self.seconds:.1f} s in all "
+                  # no case has results: no table written, never "-> out.csv" (QA segcut64: said so, only
+                  # out_errors.csv was written)
+                  + (f"-> {self.output}" if self.written else
+                     f"- no results, so no {self.output} written"
+                     + (f" (the failures are listed in {self.errors_csv})" if self.errors_csv else ""))]
         lines += failure_lines(self.failed)
         if self.segment_errors:     # the case's other segments were extracted; these are NaN / missing
             cases = len({case for case, _, _ in self.segment_errors})
@@ -916,6 +923,7 @@ def _adopt_legacy_outputs(output: Path, outputs) -> None:
 
 
 def _write_results(output, manifest, params, table, errors, settings, rows, parts, summary) -> None:
+    summary.written = not table.empty
     if not table.empty:
         write_csv(table, output, protect=[manifest])
         write_sidecar(output, params)  # the settings in full; the CSV's radiomics_settings column holds their id

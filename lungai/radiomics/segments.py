@@ -55,8 +55,14 @@ def standard_masks(tumour: np.ndarray | None, right: np.ndarray | None, left: np
 
 def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                         names=None, tumour_label: int | None = None, errors: dict | None = None,
-                        lung_segments: dict | None = None, lung_file=None) -> dict:
+                        lung_segments: dict | None = None, lung_file=None, tumour_segments: dict | None = None,
+                        tumour_file=None) -> dict:
     """Standard segments from a tumour mask (nonzero, or ``tumour_label``) and a lung label map (1 right, 2 left).
+
+    ``tumour_segments`` / ``tumour_file``: the tumour came from the segments ``tumour_segments`` (their labels: the
+    ``parts`` of :func:`lungai.dicom.masks.mask_input`) of the DICOM SEG ``tumour_file`` (as the user gave it): an
+    empty tumour then fails segment 'tumour' naming those segments of that SEG (:func:`_empty_segments`), not as an
+    anonymous "segment 'tumour' is empty (0 voxels)" (QA segcut64: ``--tumour seg.dcm#Empty``).
 
     ``lung_segments`` / ``lung_file``: the lung map came from the DICOM SEG ``lung_file`` (as the user gave it), its
     right lung from segment ``lung_segments[1]``, its left from ``lung_segments[2]``
@@ -82,6 +88,12 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
         else:
             r, l = arr == 1, arr == 2
     out = _select(standard_masks(t, r, l, both), names, reference, errors)
+    if t is not None and tumour_segments and not t.any() and out.pop("tumour", None) is not None:
+        from lungai.dicom.masks import as_typed, typed_file
+
+        errors["tumour"] = str(InputError(
+            _empty_segments(list(tumour_segments), as_typed(typed_file(tumour_file)) if tumour_file else None)
+            + ", so segment 'tumour' is empty", EMPTY_SEG_FIX))
     if r is not None:      # 1 right / 2 left is the map's convention, not seen in it: a swapped map is refused
         seg = lung_segments or {}
         if lung_file is not None and seg.get(1) and seg.get(2):     # a SEG's two lung segments: named as such
@@ -234,8 +246,7 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
     present = [int(v) for v in np.unique(arr) if v != 0]
     seg_names = seg_names or {}
     if not present and seg_names:
-        raise InputError(_empty_segments(list(seg_names.values()), seg_file),
-                         "draw the segment in the SEG (or export the SEG again), or choose another of its segments")
+        raise InputError(_empty_segments(list(seg_names.values()), seg_file), EMPTY_SEG_FIX)
     if not present:
         raise InputError(f"{what} has no labelled voxel (all 0)",
                          "give the label map of the structures (0 = background, 1, 2, ... = structures)")
@@ -360,6 +371,9 @@ def structures_one_lesion(option: str, used: list) -> str:
 
 def _segment_words(values, seg_names: dict) -> str:
     return ", ".join(repr(seg_names[v]) if v in seg_names else f"label {v}" for v in values)
+
+
+EMPTY_SEG_FIX = "draw the segment in the SEG (or export the SEG again), or choose another of its segments"
 
 
 def _empty_segments(labels, seg_file) -> str:
