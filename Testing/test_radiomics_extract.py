@@ -217,7 +217,7 @@ def test_the_note_on_a_segment_of_separate_parts_names_the_option_given(tmp_path
     assert union.startswith("note: gtv: ") and "for one lesion name each of its labels on its own (--label gtv_1=1 " \
         "--label gtv_2=2)" in union and "--tumour" not in union
     assert two.startswith("note: label_2: ") and "(label 2 holds them all)" in two
-    (tmp_path / "m.csv").write_text(f'case,image,tumour\nc1,ct.nii.gz,"labels.nii.gz#1,2"\n')
+    (tmp_path / "m.csv").write_text('case,image,tumour\nc1,ct.nii.gz,"labels.nii.gz#1,2"\n')
     (tmp_path / "n.csv").write_text("case,image,mask,label\nc1,ct.nii.gz,labels.nii.gz,gtv=1;gtv=2\n")
 
     for manifest, words in (("m.csv", "choose one of its labels (labels.nii.gz#1 in the tumour column)"),
