@@ -318,27 +318,33 @@ def test_manifest_masks_follow_the_cli_rule(small_phantom, tmp_path):
     assert exc.value.fix.endswith(f"e.g. {path}#1 in the tumour column") and "--" not in exc.value.fix, exc.value.fix
 
 
+def _write_one_and_two_gtv_masks(ph, folder):
+    """ct.nii.gz (the phantom's CT) and two masks on its grid: one.nii.gz (its tumour, label 1) and two.nii.gz (the
+    same plus a second GTV, label 2, in this patient only); their arrays returned."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.synthetic import labels as L
+
+    one = (sitk.GetArrayFromImage(ph.labels) == L.TUMOUR).astype(np.uint8)
+    two = one.copy()
+    two[5:10, 10:20, 10:20] = 2                                  # a second GTV in this patient only
+    sitk.WriteImage(ph.ct, str(folder / "ct.nii.gz"))
+    for name, lab in (("one", one), ("two", two)):
+        mask = sitk.GetImageFromArray(lab)
+        mask.CopyInformation(ph.labels)
+        sitk.WriteImage(mask, str(folder / f"{name}.nii.gz"))
+    return one, two
+
+
 def test_a_label_absent_from_one_patients_mask_is_noted_not_failed(small_phantom, tmp_path, capsys):
     """A manifest label that some patients do not have (`gtv=1;other_gtvs=2`, one patient without a label 2) made
     every run exit 1 (a `set -e` script stopped at each re-run): it is listed as 'absent' (errors table, summary)
     and does not count for the exit status.  A label absent from every case is a wrong label: exit 1; a real
     extraction failure still exits 1 (the test above)."""
-    import numpy as np
-    import SimpleITK as sitk
-
     from lungai.cli import main
-    from lungai.synthetic import labels as L
 
-    ph = small_phantom
-    arr = sitk.GetArrayFromImage(ph.labels)
-    one = (arr == L.TUMOUR).astype(np.uint8)
-    two = one.copy()
-    two[5:10, 10:20, 10:20] = 2                                  # a second GTV in this patient only
-    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
-    for name, lab in (("one", one), ("two", two)):
-        mask = sitk.GetImageFromArray(lab)
-        mask.CopyInformation(ph.labels)
-        sitk.WriteImage(mask, str(tmp_path / f"{name}.nii.gz"))
+    _write_one_and_two_gtv_masks(small_phantom, tmp_path)
     rows = [{"case": "p1", "image": "ct.nii.gz", "mask": "one.nii.gz", "label": "gtv=1;other_gtvs=2"},
             {"case": "p2", "image": "ct.nii.gz", "mask": "two.nii.gz", "label": "gtv=1;other_gtvs=2"}]
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
@@ -368,18 +374,9 @@ def test_a_union_of_labels_one_patient_lacks_is_the_union_of_those_it_has(small_
 
     from lungai.cli import main
     from lungai.radiomics.segments import segments_from_labels
-    from lungai.synthetic import labels as L
 
     ph = small_phantom
-    arr = sitk.GetArrayFromImage(ph.labels)
-    one = (arr == L.TUMOUR).astype(np.uint8)
-    two = one.copy()
-    two[5:10, 10:20, 10:20] = 2                                  # a second GTV in this patient only
-    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
-    for name, lab in (("one", one), ("two", two)):
-        mask = sitk.GetImageFromArray(lab)
-        mask.CopyInformation(ph.labels)
-        sitk.WriteImage(mask, str(tmp_path / f"{name}.nii.gz"))
+    one, two = _write_one_and_two_gtv_masks(ph, tmp_path)
     errors, absent = {}, set()
     segs = segments_from_labels(sitk.ReadImage(str(tmp_path / "one.nii.gz")), ph.ct, ["gtv=1", "gtv=2"],
                                 errors=errors, absent=absent)
