@@ -112,6 +112,26 @@ def restore_headless_scene(scene, token) -> None:
     slicer.mrmlScene, slicer.modules = token[0]
 
 
+def under_dicom_patient(scene, node, patient):
+    """``node`` under the subject hierarchy patient ``patient`` (as Slicer's DICOM module loads a series)."""
+    import slicer
+
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    item = sh.GetItemByDataNode(node) or sh.CreateItem(sh.GetSceneItemID(), node)
+    series = f"1.2.826.0.1.3680043.10.{abs(hash((patient, node.GetID()))) % 10**8}"
+    sh.SetItemUID(item, "DICOM", series)
+    slicer.vtkSlicerSubjectHierarchyModuleLogic.InsertDicomSeriesInHierarchy(sh, patient, f"{series}.1", series)
+
+
+def sh_parent(scene, node):
+    """The subject hierarchy item ``node`` sits under (0: none, or no item)."""
+    import slicer
+
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    item = sh.GetItemByDataNode(node)
+    return sh.GetItemParent(item) if item else 0
+
+
 def _install_stubs(scene, temporary_path: Path):
     import slicer
     import slicer.util

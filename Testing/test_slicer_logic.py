@@ -14,7 +14,8 @@ import SimpleITK as sitk
 from LungAICommon import commands, sampledata
 from dicom_helpers import slicerrt_segmentation
 from rp_helpers import rp_roles_model  # noqa: F401  (fixture)
-from slicer_module_helpers import import_module_logic, restore
+from slicer_module_helpers import import_module_logic, restore, sh_parent as _sh_parent, \
+    under_dicom_patient as _under_dicom_patient
 
 
 @pytest.fixture
@@ -4485,17 +4486,6 @@ def test_segmentation_referencing_a_label_map_cropped_from_the_ct_is_accepted(lo
         imported(out, "outside label"), ct)
 
 
-def _under_dicom_patient(scene, node, patient):
-    """``node`` under the subject hierarchy patient ``patient`` (as Slicer's DICOM module loads a series)."""
-    import slicer
-
-    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
-    item = sh.GetItemByDataNode(node) or sh.CreateItem(sh.GetSceneItemID(), node)
-    series = f"1.2.826.0.1.3680043.10.{abs(hash((patient, node.GetID()))) % 10**8}"
-    sh.SetItemUID(item, "DICOM", series)
-    slicer.vtkSlicerSubjectHierarchyModuleLogic.InsertDicomSeriesInHierarchy(sh, patient, f"{series}.1", series)
-
-
 def test_segmentation_of_another_ct_on_the_same_grid_is_refused(load_module, mrml_scene):
     """QA defect (review of 3c95b77): a segmentation whose reference is another CT on this CT's voxel grid (another
     patient; a cohort resampled to one grid) was accepted by the same-grid rule.  That rule now takes a label map
@@ -5722,15 +5712,6 @@ def test_lung_radiomics_rerun_keeps_a_features_table_the_user_edited(load_module
     logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
     assert p.outputTable is results and edited.GetCellText(row, column) == "123.5"
     assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 2
-
-
-def _sh_parent(scene, node):
-    """The subject hierarchy item ``node`` sits under (0: none, or no item)."""
-    import slicer
-
-    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
-    item = sh.GetItemByDataNode(node)
-    return sh.GetItemParent(item) if item else 0
 
 
 @pytest.mark.shared_data

@@ -267,6 +267,39 @@ def test_scene_logic_on_real_mrml(mrml_scene, paths, cohort, trained):
         predict_stage_nodes(mrml_scene, trained, "NOBODY", ehr_path=paths["ehr"])
 
 
+def test_scene_logic_files_its_nodes_in_the_cts_study_as_the_panel(mrml_scene, paths, cohort, trained):
+    """QA stageapi64: the console API (predict_stage_nodes) left its "<patient> stage probabilities" and top genes
+    tables and its Grad-CAM at the top level of the subject hierarchy with the CT under a DICOM study, while the panel
+    files them in the CT's study.  Now the same helpers file them: the patient's tables when the CT is that patient's
+    (lungai.scene.stage.link_patient_table: DICOM patient id case aside, as link_stage_table), the Grad-CAM (on the
+    CT's grid) beside its CT (lungai.scene.nodes.place_beside_ct); a CT of another DICOM patient keeps the tables at
+    the top level, linked to no CT (no item there: a scene without the application makes none)."""
+    import slicer
+    from slicer_module_helpers import sh_parent, under_dicom_patient
+
+    from lungai import mrml
+    from lungai.scene import nodes
+    from lungai.scene.stage import predict_stage_nodes
+
+    pid = next(i for i in cohort.ids if i in cohort.ct and cohort.availability().loc[i, "rna"])
+    ct_path, mask_path = cohort.ct[pid]
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(mrml_scene)
+    top = sh.GetSceneItemID()
+    for dicom_patient in (pid.lower(), "SOMEONE-ELSE"):
+        vol = mrml.volume_node_from_image(mrml_scene, sitk.ReadImage(str(ct_path)), f"CT {dicom_patient}")
+        under_dicom_patient(mrml_scene, vol, dicom_patient)
+        study = sh_parent(mrml_scene, vol)
+        assert study and sh.GetItemLevel(study) == "Study"
+        seg, _ = mrml.mask_to_segment(mrml_scene, sitk.ReadImage(str(mask_path)), "Tumor", reference_volume_node=vol)
+        out = predict_stage_nodes(mrml_scene, trained, pid, vol, seg, ehr_path=paths["ehr"], rna_path=paths["rna"])
+        assert out["gradcam"] is not None and sh_parent(mrml_scene, out["gradcam"]) == study
+        ours = dicom_patient != "SOMEONE-ELSE"
+        for table in (out["probabilities"], out["top_genes"]):
+            assert table is not None
+            assert sh_parent(mrml_scene, table) in ((study,) if ours else (0, top)), (dicom_patient, table.GetName())
+            assert nodes.source_volume_id(table) == (vol.GetID() if ours else "")
+
+
 def test_python_api_predicts_one_patient_from_images(cohort, trained):
     from lungai.fusion.api import predict_stage
 

@@ -92,26 +92,38 @@ def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=Non
     return mark_stage_node(node)
 
 
-def link_stage_table(table_node, ct_volume_node, patient_id: str):
-    """Link the stage predictions table to its CT and file it in the CT's subject hierarchy study, as the other
-    results (:func:`lungai.scene.nodes.relink_source_volume`), only when the run was for that CT's one patient: a CT
-    was given (its tumour went into the CT branch), every row of the table is ``patient_id``'s, and the CT sits under
-    no DICOM patient of another id (:func:`lungai.scene.results.match_stage_patient`: case and spaces aside).  A table
-    of several patients, of a run without a CT, or of a patient typed for another patient's CT is linked to no CT and
-    stays at the top level (a reused table leaves its earlier CT's study); one the user moved into a folder of their
-    own stays there.  Returns the table."""
+def link_patient_table(table_node, ct_volume_node, patient_id: str):
+    """Link a table of results of the one patient ``patient_id`` to its CT and file it in the CT's subject hierarchy
+    study, as the other results (:func:`lungai.scene.nodes.relink_source_volume`), only when a CT was given and it
+    sits under no DICOM patient of another id (:func:`lungai.scene.results.match_stage_patient`: case and spaces
+    aside); else the table is linked to no CT and stays at the top level (a reused table leaves its earlier CT's
+    study).  One the user moved into a folder of their own stays there.  Returns the table."""
     from lungai.scene.dicom import _patient_id
-    from lungai.scene.nodes import relink_source_volume, table_rows
+    from lungai.scene.nodes import relink_source_volume
     from lungai.scene.results import match_stage_patient
 
     if table_node is None:
         return None
-    ids = {row.get("patient_id", "") for row in table_rows(table_node)}
-    one = ct_volume_node is not None and bool(patient_id) and ids == {patient_id}
+    one = ct_volume_node is not None and bool(patient_id)
     dicom_patient = _patient_id(ct_volume_node) if one else ""
     if dicom_patient and match_stage_patient(dicom_patient, [patient_id]) is None:
         one = False                 # the CT is another DICOM patient's: this patient's table is not filed there
     return relink_source_volume(table_node, ct_volume_node if one else None)
+
+
+def link_stage_table(table_node, ct_volume_node, patient_id: str):
+    """Link the stage predictions table to its CT and file it in the CT's subject hierarchy study
+    (:func:`link_patient_table`) only when the run was for that CT's one patient: a CT was given (its tumour went into
+    the CT branch), every row of the table is ``patient_id``'s, and the CT sits under no DICOM patient of another id.
+    A table of several patients, of a run without a CT, or of a patient typed for another patient's CT is linked to no
+    CT and stays at the top level (a reused table leaves its earlier CT's study); one the user moved into a folder of
+    their own stays there.  Returns the table."""
+    from lungai.scene.nodes import table_rows
+
+    if table_node is None:
+        return None
+    ids = {row.get("patient_id", "") for row in table_rows(table_node)}
+    return link_patient_table(table_node, ct_volume_node if ids == {patient_id} else None, patient_id)
 
 
 def _ehr_row(path, patient_id):
@@ -248,15 +260,22 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         notes += list(model_io.training_patient_flags(meta, [str(patient_id)])[1].values())
     predicted = pipe.classes[int(proba.argmax())]
     probs = pd.DataFrame({"class": pipe.classes, "probability": proba.astype(float)})
+    # the patient's tables in the CT's study when the CT is this patient's, the Grad-CAM (on the CT's grid) beside
+    # the CT, as the panel files them (link_patient_table, lungai.scene.nodes.place_beside_ct)
     out = {"predicted": predicted, "model": name, "notes": notes, "top_genes": None, "gradcam": None,
-           "probabilities": mrml.table_node_from_dataframe(scene, probs, f"{patient_id} stage probabilities")}
+           "probabilities": link_patient_table(mrml.table_node_from_dataframe(
+               scene, probs, f"{patient_id} stage probabilities"), ct_volume_node, patient_id)}
     if name == "fusion" and rna_row is not None and "rna" in pipe.modalities:
         top = explain.top_genes_per_patient(explain.gene_shapley(pipe, used, seed=pipe.config.seed), top_k)
-        out["top_genes"] = mrml.table_node_from_dataframe(
-            scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")
+        out["top_genes"] = link_patient_table(mrml.table_node_from_dataframe(
+            scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})"),
+            ct_volume_node, patient_id)
     if name == "fusion" and bool(av["ct"].iloc[0]):
+        from lungai.scene.nodes import place_beside_ct
+
         cam, cls = explain.grad_cam(pipe, used, patient_id)
         if explain.empty_cam_note(cam, cls):            # a blank map is said, not shown silently
             notes.append(explain.empty_cam_note(cam, cls))
-        out["gradcam"] = mrml.volume_node_from_image(scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM"))
+        out["gradcam"] = place_beside_ct(mrml.volume_node_from_image(
+            scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM")), ct_volume_node)
     return out
