@@ -583,6 +583,21 @@ def _refused_by_load_and_validate(model, rp_cohort, says):
     return table
 
 
+def _refused_by_predict_and_validate_commands(model, table, tmp_path, capsys, says) -> None:
+    """`lungai rp predict` and `rp validate` on ``table`` with ``model``: each refused (exit != 0) saying ``says``,
+    no traceback, no prediction written."""
+    from lungai.cli import main
+
+    csv = tmp_path / "patients.csv"
+    table.to_csv(csv, index=False)
+    for args in (["predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")],
+                 ["validate", str(model), str(csv), "-o", str(tmp_path / "val"), "--include-training-patients"]):
+        assert main(["rp", *args]) != 0
+        out = capsys.readouterr()
+        assert says in out.err and "Traceback" not in out.err
+    assert not (tmp_path / "pred.csv").exists()
+
+
 def _card_edited(rp_model_dir, tmp_path, field, value="drop"):
     """A copy of the model folder whose card lacks ``field`` ("a.b": the field b of the object a, at any depth), or
     holds ``value`` there."""
@@ -613,20 +628,12 @@ def test_a_card_without_a_field_prediction_needs_is_refused(tmp_path, rp_model_d
     "roles" or "features" (or "categories", "training_data.features", ..., or with null there) passed it and stopped
     rp predict and rp validate with a KeyError (TypeError) traceback, and the panel showed the folder as a model.
     Refused by read_card, naming the file, the missing field and the fix."""
-    from lungai.cli import main
 
     model = _card_edited(rp_model_dir, tmp_path, field, value)
     says = (f"model_card.json has no field {field!r} ('lungai rp train' writes it; 'lungai rp predict' needs it)"
             if value == "drop" else f"model_card.json: its field {field!r} is null (null), not a JSON ")
     table = _refused_by_load_and_validate(model, rp_cohort, says)
-    csv = tmp_path / "patients.csv"
-    table.to_csv(csv, index=False)
-    for args in (["predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")],
-                 ["validate", str(model), str(csv), "-o", str(tmp_path / "val"), "--include-training-patients"]):
-        assert main(["rp", *args]) != 0
-        out = capsys.readouterr()
-        assert says in out.err and "Traceback" not in out.err
-    assert not (tmp_path / "pred.csv").exists()
+    _refused_by_predict_and_validate_commands(model, table, tmp_path, capsys, says)
 
 
 @pytest.mark.parametrize("field, value, says", [
@@ -660,7 +667,6 @@ def test_a_hand_edited_card_field_inside_an_object_is_refused(tmp_path, rp_model
     validation patients: rp validate scored the model's training patients as an external cohort ("external": true).
     "category_rules": {"case": "Merged"} was read as the other rule, silently.  Refused by read_card for rp predict /
     validate (and the panel), naming the file, the field (its whole path), its type and the fix."""
-    from lungai.cli import main
     from lungai.errors import InputError
     from lungai.rp.card import model_summary, read_card
 
@@ -670,14 +676,7 @@ def test_a_hand_edited_card_field_inside_an_object_is_refused(tmp_path, rp_model
     with pytest.raises(InputError) as err:
         model_summary(read_card(model))
     assert says in str(err.value)         # the panel's model line: refused the same way
-    csv = tmp_path / "patients.csv"
-    table.to_csv(csv, index=False)
-    for args in (["predict", str(model), str(csv), "-o", str(tmp_path / "pred.csv")],
-                 ["validate", str(model), str(csv), "-o", str(tmp_path / "val"), "--include-training-patients"]):
-        assert main(["rp", *args]) != 0
-        out = capsys.readouterr()
-        assert says in out.err and "Traceback" not in out.err
-    assert not (tmp_path / "pred.csv").exists()
+    _refused_by_predict_and_validate_commands(model, table, tmp_path, capsys, says)
 
 
 @pytest.mark.parametrize("field, says", [
