@@ -66,9 +66,9 @@ def test_validate_on_the_training_patients_only_is_refused_with_the_fix(syn, mod
 def test_validate_leaves_the_training_patients_out_and_counts_them(mixed, model, tmp_path, capsys):
     ehr, train_ids = mixed
     assert _cli(["validate", "--model", model, "--ehr", ehr, "--label", "stage", "-o", tmp_path / "v"]) == 0
-    out = capsys.readouterr().out
-    assert "12 of the 18 patients were in the model's training cohort" in out and train_ids[0] in out
-    assert "6 patients are validated" in out
+    err = capsys.readouterr().err      # a note (lungai.errors.InputCheckNote), kept in metrics.json's warnings too
+    assert "note: 12 of the 18 patients were in the model's training cohort" in err and train_ids[0] in err
+    assert "6 patients are validated" in err
     m = json.loads((tmp_path / "v" / "metrics.json").read_text())
     assert m["n_training_overlap"] == 12 and m["external"] is True and m["n_patients"] == 6
     assert m["training_patients_included"] is False and m["cohort"]["n_patients"] == 6
@@ -96,7 +96,7 @@ def test_a_model_without_the_hashes_says_overlap_cannot_be_checked(syn, model, t
     del meta["training_patients"]                                   # as a model of an older lungai
     (old / "stage_model.json").write_text(json.dumps(meta), encoding="utf-8")
     assert _cli(["validate", "--model", old, "--ehr", syn["ehr"], "--label", "stage", "-o", tmp_path / "v"]) == 0
-    assert "overlap with the training cohort cannot be checked" in capsys.readouterr().out
+    assert "note: overlap with the training cohort cannot be checked" in capsys.readouterr().err
     m = json.loads((tmp_path / "v" / "metrics.json").read_text())
     assert m["n_training_overlap"] is None and m["training_overlap_checked"] is False and m["n_patients"] == 12
 
@@ -167,7 +167,7 @@ def test_stage_ids_written_otherwise_are_noted(syn, model, tmp_path, capsys):
     ehr.to_csv(tmp_path / "ehr.csv", index=False)
     assert _cli(["validate", "--model", model, "--ehr", tmp_path / "ehr.csv", "--label", "stage", "-o",
                  tmp_path / "v"]) == 0
-    assert "12 patients match a training patient ignoring case / leading zeros" in capsys.readouterr().out
+    assert "12 patients match a training patient ignoring case / leading zeros" in capsys.readouterr().err
 
 
 def test_rna_missing_values_are_counted_over_the_patients_validated(tmp_path):

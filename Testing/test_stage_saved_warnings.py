@@ -115,7 +115,8 @@ def test_no_patient_id_reaches_a_locked_model_and_each_id_note_has_a_form_withou
     assert _cli(["predict", "--model", model, *new, "-o", tmp_path / "p"]) == 0
     texts = [str(n) for n in made]
     for wanted in ("join the EHR table", "empty RNA profile", "infinite value", "files missing",
-                   "no stage for 2 patients", "the CTs are not used", "in the model's training cohort ("):
+                   "no stage for 2 patients", "the CTs are not used", "in the model's training cohort (",
+                   "are scored as asked (--include-training-patients)"):
         assert any(wanted in t for t in texts), (wanted, texts)      # the check saw each kind of note
     # every note, the in-sample one of predict (lungai.model_files.in_sample_patients, shared with lungai rp) too:
     # QA stagefollow64, before it named the training patients with no form without them (and was skipped here)
@@ -138,3 +139,59 @@ def test_predict_explain_says_each_warning_once(tmp_path, syn, no_ct_model, caps
     err = capsys.readouterr().err
     assert err.count("not a trained level") == 1, err
     assert err.count("were in the model's training cohort (") == 1, err
+
+
+def test_validate_keeps_its_training_overlap_notes_with_a_form_without_ids(tmp_path, syn, no_ct_model, capsys,
+                                                                            monkeypatch):
+    """QA stageoverlap64: validate's notes on the model's own training patients (left out; IDs matching a training
+    patient's only ignoring case) were printed strings: not InputNotes (the automatic ID check above did not see
+    them, and they had no ``without_ids`` form), and not in metrics.json's ``warnings`` with the run's others."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    train_ids = list(ehr.patient_id)
+    loose = ehr.iloc[:2].copy()
+    loose["patient_id"] = loose.patient_id.str.lower()              # a training patient's ID, another case
+    new = ehr.iloc[2:8].copy()
+    new["patient_id"] = [f"EXT-{k:02d}" for k in range(6)]
+    pd.concat([ehr.iloc[2:], loose, new]).to_csv(tmp_path / "ehr.csv", index=False)
+    all_ids = train_ids + list(loose.patient_id) + list(new.patient_id)
+    made = _notes_made(monkeypatch)
+    assert _cli(["validate", "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+                 "-o", tmp_path / "v"]) == 0
+    err = capsys.readouterr().err
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    for text in ("10 of the 18 patients were in the model's training cohort (",
+                 "2 patients match a training patient ignoring case"):
+        assert f"note: {text}" in err                                # said, as before
+        kept = [w for w in m["warnings"] if w.startswith(text)]
+        assert kept and _naming(kept[0], all_ids), m["warnings"]     # kept in the local report, the IDs named
+        note = next(n for n in made if str(n).startswith(text))      # an InputNote, with a form without the IDs
+        assert note.without_ids and not _naming(note.without_ids, all_ids), note.without_ids
+        assert note.without_ids.startswith(text.removesuffix(" (")), note.without_ids
+    assert len(m["overlap_notes"]) == 2 and all(n in m["warnings"] for n in m["overlap_notes"])
+
+
+def test_predict_says_a_warning_of_loading_and_predicting_once(tmp_path, syn, no_ct_model, capsys, monkeypatch):
+    """QA stageoverlap64: ``stage predict`` said the warnings of loading the cohort in a block of their own, not
+    de-duplicated against the later blocks (which share the texts said): one raised both when loading and when
+    predicting was said twice."""
+    import warnings
+
+    from lungai.fusion import api, model_io
+
+    text = "the same note on loading and predicting"
+    check, frame = model_io.check_new_rna, api.predict_frame
+
+    def check_and_warn(*args, **kwargs):
+        warnings.warn(InputNote(text))
+        return check(*args, **kwargs)
+
+    def frame_and_warn(*args, **kwargs):
+        warnings.warn(InputNote(text))
+        return frame(*args, **kwargs)
+
+    monkeypatch.setattr(model_io, "check_new_rna", check_and_warn)
+    monkeypatch.setattr(api, "predict_frame", frame_and_warn)
+    assert _cli(["predict", "--model", no_ct_model, "--ehr", syn["ehr"], "--rna", syn["rna"], "--use", "fusion",
+                 "-o", tmp_path / "p"]) == 0
+    err = capsys.readouterr().err
+    assert err.count(text) == 1, err

@@ -89,7 +89,8 @@ class InputNote(UserWarning):
 
 class InputCheckNote(InputNote):
     """A note that a check of the input could not be made (an RTSTRUCT with a CT that is not DICOM: no frame of
-    reference to compare): the CLI prints it once as ``note: ...``."""
+    reference to compare), or a note on the input that is no warning (``stage validate``'s training patients left
+    out of the scores): the CLI prints it once as ``note: ...``."""
 
     LABEL = "note"
 

@@ -148,15 +148,35 @@ def cohort_record(cohort) -> dict:
 
 def external_patients(meta: dict, cohort, include_training: bool = False) -> tuple:
     """(cohort, record, notes) for ``lungai stage validate``: the cohort less the locked model's training patients
-    (:func:`lungai.model_files.external_patients`: the rule, the record for metrics.json and the notes)."""
+    (:func:`lungai.model_files.external_patients`: the rule, the record for metrics.json and the notes).  Each note an
+    :class:`lungai.errors.InputNote` ("warning: ...": the training patients scored, the metrics not external) or
+    :class:`lungai.errors.InputCheckNote` ("note: ..."), with its ``without_ids`` form: the patients it names left
+    out, only counted (QA stageoverlap64: before, plain texts naming IDs, with no such form)."""
     from lungai.fusion.data import recount
 
+    ids = list(cohort.ids)
     kept, record, notes = shared_external_patients(
-        meta, cohort.ids, include_training, train="`lungai stage train`",
+        meta, ids, include_training, train="`lungai stage train`",
         honest="`lungai stage cv` gives the honest estimate on the training cohort itself")
     if len(kept) < len(cohort.ids):
         cohort = recount(cohort.subset(kept))
-    return cohort, record, notes
+    kind = InputNote if record.get("external") is False else InputCheckNote
+    return cohort, record, [kind(text, without_ids=without_named_ids(text, ids)) for text in notes]
+
+
+def without_named_ids(text: str, ids) -> Optional[str]:
+    """``text`` less each " (ID, ID ...)" naming patients of ``ids`` (as :func:`lungai.model_files.external_patients`
+    names a few, the count said beside them); None when it names none."""
+    import re
+
+    known = {str(i) for i in ids}
+
+    def drop(m):
+        names = m.group(1).removesuffix(" ...").split(", ")
+        return "" if names and all(n in known for n in names) else m.group(0)
+
+    out = re.sub(r" \(([^()]*)\)", drop, text)
+    return out if out != text else None
 
 
 # the in-sample marks of stage predict (lungai.model_files.in_sample_patients: one rule for stage and rp predict)

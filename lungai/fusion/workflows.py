@@ -364,9 +364,11 @@ def _keeps_stage_from(args, derived: str, stage_from: str) -> bool:
     return tnm_there and not label_there
 
 
-def _load_for_new_cohort(args, require_label: bool, warned: list | None = None):
+def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, said: set | None = None):
     """(pipe, baselines, meta, cohort) of ``--model`` and the new cohort; the warnings said on reading it are also
-    appended to ``warned`` (:func:`lungai.errors.noting_warnings`) where given."""
+    appended to ``warned`` (:func:`lungai.errors.noting_warnings`) where given.  ``said``: the set of texts the
+    command's later blocks share (:func:`_print_warnings`), so that a warning said here is not said again there (QA
+    stageoverlap64: before, loading had a block of its own)."""
     from lungai.fusion import model_io
 
     pipe, baselines, meta = model_io.load(args.model)
@@ -380,7 +382,7 @@ def _load_for_new_cohort(args, require_label: bool, warned: list | None = None):
         model_spec = meta.get("data") or {}
         if not _keeps_stage_from(args, model_spec.get("label") or "stage_group", model_spec["stage_from"]):
             spec["stage_from"] = None    # --label is the label (the model's --stage-from would take priority over it)
-    with _print_warnings(), noting_warnings(InputNote, [] if warned is None else warned):
+    with _print_warnings(said), noting_warnings(InputNote, [] if warned is None else warned):
         # a locked model's features are its own: a label copy in the new table is not one of them
         cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False)
         model_io.check_new_rna(pipe, cohort.rna, args.max_missing_genes)
@@ -443,9 +445,11 @@ def run_validate(args) -> int:
     # the model's own training patients: left out of an external validation (or kept, labelled not external)
     cohort, overlap, overlap_notes = external_patients(meta, cohort, getattr(args, "include_training_patients", False))
     print(availability_text(cohort))
-    for note in overlap_notes:
-        print(f"{'warning' if overlap['external'] is False else 'note'}: {note}",
-              file=sys.stderr if overlap["external"] is False else sys.stdout)
+    # said ("note: ...", or "warning: ..." when the training patients are scored) and kept in metrics.json with the
+    # run's other warnings: InputNotes with their without_ids form (QA stageoverlap64: before, printed only)
+    with _print_warnings(), noting_warnings(InputNote, warned):
+        for note in overlap_notes:
+            warnings.warn(note)
     classes = pipe.classes
     # the model's classes written another way ('Stage I' for 'I', '1' for a class '1.0'): read as those classes
     matched = match_classes(cohort.labels, classes)
@@ -480,7 +484,7 @@ def run_validate(args) -> int:
         for name, model in {"fusion": pipe, **baselines}.items():
             frames[name] = predict_frame(name, model, cohort)
     metrics = {"classes": classes, "n_patients": len(y), "cohort": cohort.report, "model": str(args.model),
-               "selected": meta["selected"], **overlap, "overlap_notes": overlap_notes, "models": {}, "warnings": warned}
+               "selected": meta["selected"], **overlap, "overlap_notes": list(map(str, overlap_notes)), "models": {}, "warnings": warned}
     # the ehr / rna / ct columns: the inputs the selected model used (as predict's predictions.csv)
     preds = frames.get(meta["selected"], frames["fusion"])[["patient_id", "ehr", "rna", "ct"]].copy()
     preds["label"] = [classes[k] for k in y]
@@ -550,9 +554,9 @@ def run_predict(args) -> int:
     # the output folder first: nothing is computed in vain, and a user's file is never replaced
     inputs = [args.ehr, args.rna, args.ct, args.model]
     out = check_output_dir(Path(args.output), "predict", inputs)
-    pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False)
+    said = set()      # each warning once: loading, predicting and explaining (the predicted forward pass again)
+    pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False, said=said)
     name, model = chosen(pipe, baselines, meta, args.use)
-    said = set()      # each warning once, though explaining runs the predicted forward pass again
     with _print_warnings(said):       # EHR values not seen in training: named here, and in the notes column
         df = predict_frame(name, model, cohort)
         df = mark_training_patients(df, meta)     # the model's own training patients: in-sample, said
