@@ -9,6 +9,17 @@ from lungai.seg import infer
 from test_seg_grow import Oracle, _ct, _model
 
 
+class _Dropped(torch.nn.Module):
+    """The oracle network with a dropout layer (rate 0: the same output), so MC dropout runs on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.oracle, self.drop = Oracle(), torch.nn.Dropout3d(0.0)
+
+    def forward(self, x):
+        return self.drop(self.oracle(x))
+
+
 class _Recorder:
     """A progress object recording its updates; every count shown (tick_interval 0)."""
 
@@ -43,15 +54,7 @@ def test_the_inference_counts_its_network_runs_on_the_progress(kind):
         cfg, nets, meta = _model()
         cfg.dropout = 0.2
 
-        class Dropped(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.oracle, self.drop = Oracle(), torch.nn.Dropout3d(0.0)
-
-            def forward(self, x):
-                return self.drop(self.oracle(x))
-
-        infer.segment_tumour(ct, (cfg, [Dropped()], meta), whole=True, method="mc-dropout", mc_passes=3,
+        infer.segment_tumour(ct, (cfg, [_Dropped()], meta), whole=True, method="mc-dropout", mc_passes=3,
                              progress=bar)
     assert sum(n for n, _ in bar.updates) == STEPS_PER_RUN                    # the steps: as before
     counts = [(m, re.search(r"network run (\d+)/(\d+) \(", m or "")) for n, m in bar.updates if n == 0]
@@ -154,20 +157,12 @@ def test_a_terminals_bar_shows_the_network_runs_count(monkeypatch):
     cfg, _, _ = _model()
     cfg.dropout = 0.2
 
-    class Dropped(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.oracle, self.drop = Oracle(), torch.nn.Dropout3d(0.0)
-
-        def forward(self, x):
-            return self.drop(self.oracle(x))
-
     import dataclasses
 
     cfg = dataclasses.replace(cfg, infer_patch=(32, 32, 16))
     with progress.task("segment", 5) as bar:
         bar.update(2, "ROI seed (107, 108, 14)")
-        predict_probs([Dropped()], np.random.default_rng(0).random((20, 50, 70), dtype=np.float32), cfg,
+        predict_probs([_Dropped()], np.random.default_rng(0).random((20, 50, 70), dtype=np.float32), cfg,
                       method="mc-dropout", mc_passes=8, flip_check=True,
                       progress=progress.SubProgress(bar, "pass 1 (grid x1):"))
     drawn = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", r) for r in term.buf.getvalue().replace("\n", "\r").split("\r")]

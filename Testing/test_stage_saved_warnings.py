@@ -11,23 +11,18 @@ import pandas as pd
 import pytest
 
 from lungai.errors import InputNote
+from stage_helpers import small_stage_cohort, stage_cli
 
 FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
 OWN = "--include-training-patients"
 
 
-def _cli(args):
-    from lungai.cli import main
-
-    return main(["stage"] + [str(a) for a in args])
+_cli = stage_cli
 
 
 @pytest.fixture(scope="module")
 def syn(tmp_path_factory):
-    from lungai.fusion.synthetic import make_cohort
-
-    return make_cohort(tmp_path_factory.mktemp("syn"), n=12, n_genes=20, module_size=4, ct_shape=(32, 32, 16),
-                       ct_spacing=(5.0, 5.0, 5.0))
+    return small_stage_cohort(tmp_path_factory.mktemp("syn"), 12)
 
 
 @pytest.fixture(scope="module")
