@@ -601,6 +601,14 @@ def test_resume_with_other_data_is_named(tiny_data, tmp_path, capsys):
     assert f"--max-cases {settings['max_cases']} then, 4 now" in err and "not there now" in err and "same options" in err
     assert main(base + ["-o", str(out), "--resume", "--member", "0", "--synthetic", "1"]) == 2
     assert "--synthetic 0 then, 1 now" in capsys.readouterr().err
+    # QA: another --seed alone splits the same cases otherwise; the refusal blamed "other data, or other --images
+    # / --masks ..." (twice, once per changed list): it says the seed changes the split, once
+    assert main(base + ["-o", str(out), "--resume", "--member", "0", "--seed", str(settings["seed"] + 1)]) == 2
+    err = capsys.readouterr().err
+    assert f"--seed {settings['seed']} then, {settings['seed'] + 1} now" in err and "not there now" in err
+    assert "other data" not in err and "--images" not in err
+    assert err.count("(the same cases, split otherwise: --seed changes which patients are training / validation /"
+                     " test cases)") == 1
     for d in (images, masks):                                  # a new patient added to the folders
         sitk.WriteImage(sitk.ReadImage(str(d / names[0])), str(d / "P09_0.nii.gz"))
     assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 2
