@@ -1851,3 +1851,38 @@ def test_seed_in_bone_or_far_from_the_lungs_is_a_review_reason_and_a_note(tiny_m
     centre = small_phantom.meta["tumour"]["centre_mm"]
     info = segment_tumour(ct, model, seed_lps=centre, grow=False, mc_passes=2).info
     assert DENSE_REASON not in info["review_reasons"] and FAR_REASON not in info["review_reasons"]
+
+
+def test_swapped_images_and_masks_folders_are_named_once(tiny_model, tiny_data, tmp_path, capsys):
+    """QA: train-seg / eval-seg given the folders the other way round (--images masks/ --masks images/) said, for
+    every file, "holds values -1024 .. 544 ... (is it an image rather than a label map?)" (train-seg) or "does not
+    look like a CT in Hounsfield units" (eval-seg), never that the two folders look swapped: said once, with the
+    command's words the other way round, nothing trained or evaluated."""
+    images, masks = tiny_data
+    fix = f"--images {images} --masks {masks}"
+    out = tmp_path / "run"
+    assert main(["train-seg", "--images", str(masks), "--masks", str(images), "--arch", "unet", *TINY_CLI,
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--images and --masks look swapped") == 1 and fix in err and "nothing was trained" in err
+    assert "rather than a label map" not in err and not out.exists()
+    csv = tmp_path / "e.csv"
+    assert main(["eval-seg", "--images", str(masks), "--masks", str(images), "--model", str(tiny_model),
+                 "-o", str(csv), *SEEN]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--images and --masks look swapped") == 1 and fix in err and "nothing was evaluated" in err
+    assert "does not look like a CT" not in err and not csv.exists()
+    # CTs stored unsigned (0 .. 4095, no rescale): read as masks they hold many labels, not values out of range
+    shifted = tmp_path / "ct_u16"
+    shifted.mkdir()
+    for p in sorted(images.iterdir()):
+        sitk.WriteImage(sitk.Cast(sitk.ReadImage(str(p)) + 1024, sitk.sitkUInt16), str(shifted / p.name))
+    assert main(["train-seg", "--images", str(masks), "--masks", str(shifted), "--arch", "unet", *TINY_CLI,
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "look swapped" in err and f"--images {shifted} --masks {masks}" in err and not out.exists()
+    # a real problem of the masks alone is not called a swap (the images are CTs)
+    assert main(["train-seg", "--images", str(images), "--masks", str(shifted), "--arch", "unet", *TINY_CLI,
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "look swapped" not in err and "several labels" in err
