@@ -1032,6 +1032,17 @@ def test_resume_with_fewer_members_removes_the_dropped_members_weights(tiny_mode
     assert (model / "member_1.safetensors.notes").is_file() and (model / "member_01.safetensors").is_file()
     assert (model / "checkpoints" / "member_1.state.json").is_file()      # a later --members 2 still resumes it
     assert _same(_weights(model)[:1], _weights(tiny_model)[:1])
+    # QA: the 2-member model's deep-ensemble validation table stayed beside the 1-member model (no ensemble): it
+    # was not this model's (tools/recalibrate_seg.py --from-tables fitted an ensemble calibration from it)
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    assert set(doc["calibration"]) == {"mc-dropout"} and (model / "validation_mc-dropout.csv").is_file()
+    assert not (model / "validation_ensemble.csv").exists()
+    # the same when the model is saved and calibrated in place (a run stopped during its calibration, resumed)
+    shutil.copy2(tiny_model / "validation_ensemble.csv", model / "validation_ensemble.csv")
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0
+    assert "status" not in json.loads((model / "model.json").read_text(encoding="utf-8"))
+    assert not (model / "validation_ensemble.csv").exists() and (model / "validation_mc-dropout.csv").is_file()
 
 
 def _change_mask(path):
