@@ -601,6 +601,14 @@ def test_resume_with_other_data_is_named(tiny_data, tmp_path, capsys):
     assert f"--max-cases {settings['max_cases']} then, 4 now" in err and "not there now" in err and "same options" in err
     assert main(base + ["-o", str(out), "--resume", "--member", "0", "--synthetic", "1"]) == 2
     assert "--synthetic 0 then, 1 now" in capsys.readouterr().err
+    # QA: another --seed alone splits the same cases otherwise; the refusal blamed "other data, or other --images
+    # / --masks ..." (twice, once per changed list): it says the seed changes the split, once
+    assert main(base + ["-o", str(out), "--resume", "--member", "0", "--seed", str(settings["seed"] + 1)]) == 2
+    err = capsys.readouterr().err
+    assert f"--seed {settings['seed']} then, {settings['seed'] + 1} now" in err and "not there now" in err
+    assert "other data" not in err and "--images" not in err
+    assert err.count("(the same cases, split otherwise: --seed changes which patients are training / validation /"
+                     " test cases)") == 1
     for d in (images, masks):                                  # a new patient added to the folders
         sitk.WriteImage(sitk.ReadImage(str(d / names[0])), str(d / "P09_0.nii.gz"))
     assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 2
@@ -1024,6 +1032,17 @@ def test_resume_with_fewer_members_removes_the_dropped_members_weights(tiny_mode
     assert (model / "member_1.safetensors.notes").is_file() and (model / "member_01.safetensors").is_file()
     assert (model / "checkpoints" / "member_1.state.json").is_file()      # a later --members 2 still resumes it
     assert _same(_weights(model)[:1], _weights(tiny_model)[:1])
+    # QA: the 2-member model's deep-ensemble validation table stayed beside the 1-member model (no ensemble): it
+    # was not this model's (tools/recalibrate_seg.py --from-tables fitted an ensemble calibration from it)
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    assert set(doc["calibration"]) == {"mc-dropout"} and (model / "validation_mc-dropout.csv").is_file()
+    assert not (model / "validation_ensemble.csv").exists()
+    # the same when the model is saved and calibrated in place (a run stopped during its calibration, resumed)
+    shutil.copy2(tiny_model / "validation_ensemble.csv", model / "validation_ensemble.csv")
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0
+    assert "status" not in json.loads((model / "model.json").read_text(encoding="utf-8"))
+    assert not (model / "validation_ensemble.csv").exists() and (model / "validation_mc-dropout.csv").is_file()
 
 
 def _change_mask(path):
@@ -1843,3 +1862,38 @@ def test_seed_in_bone_or_far_from_the_lungs_is_a_review_reason_and_a_note(tiny_m
     centre = small_phantom.meta["tumour"]["centre_mm"]
     info = segment_tumour(ct, model, seed_lps=centre, grow=False, mc_passes=2).info
     assert DENSE_REASON not in info["review_reasons"] and FAR_REASON not in info["review_reasons"]
+
+
+def test_swapped_images_and_masks_folders_are_named_once(tiny_model, tiny_data, tmp_path, capsys):
+    """QA: train-seg / eval-seg given the folders the other way round (--images masks/ --masks images/) said, for
+    every file, "holds values -1024 .. 544 ... (is it an image rather than a label map?)" (train-seg) or "does not
+    look like a CT in Hounsfield units" (eval-seg), never that the two folders look swapped: said once, with the
+    command's words the other way round, nothing trained or evaluated."""
+    images, masks = tiny_data
+    fix = f"--images {images} --masks {masks}"
+    out = tmp_path / "run"
+    assert main(["train-seg", "--images", str(masks), "--masks", str(images), "--arch", "unet", *TINY_CLI,
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--images and --masks look swapped") == 1 and fix in err and "nothing was trained" in err
+    assert "rather than a label map" not in err and not out.exists()
+    csv = tmp_path / "e.csv"
+    assert main(["eval-seg", "--images", str(masks), "--masks", str(images), "--model", str(tiny_model),
+                 "-o", str(csv), *SEEN]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--images and --masks look swapped") == 1 and fix in err and "nothing was evaluated" in err
+    assert "does not look like a CT" not in err and not csv.exists()
+    # CTs stored unsigned (0 .. 4095, no rescale): read as masks they hold many labels, not values out of range
+    shifted = tmp_path / "ct_u16"
+    shifted.mkdir()
+    for p in sorted(images.iterdir()):
+        sitk.WriteImage(sitk.Cast(sitk.ReadImage(str(p)) + 1024, sitk.sitkUInt16), str(shifted / p.name))
+    assert main(["train-seg", "--images", str(masks), "--masks", str(shifted), "--arch", "unet", *TINY_CLI,
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "look swapped" in err and f"--images {shifted} --masks {masks}" in err and not out.exists()
+    # a real problem of the masks alone is not called a swap (the images are CTs)
+    assert main(["train-seg", "--images", str(images), "--masks", str(shifted), "--arch", "unet", *TINY_CLI,
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "look swapped" not in err and "several labels" in err

@@ -24,6 +24,24 @@ from lungai.seg.model_io import MODEL_JSON, write_json
 METHODS = {"ensemble": "deep ensemble", "mc-dropout": "MC dropout (member 0)"}
 
 
+def table_file(method: str) -> str:
+    """The per-case validation table of ``method`` in a model folder (written by :func:`fit_tables`)."""
+    return f"validation_{method}.csv"
+
+
+def remove_stale_tables(model_dir, methods) -> None:
+    """Removes the validation tables (:func:`table_file`) of the methods of :data:`METHODS` not in ``methods`` (those
+    the model in ``model_dir`` was calibrated with): an earlier model's, e.g. the deep ensemble's of a model resumed
+    with --members 1, which has no ensemble (QA: its validation_ensemble.csv stayed beside the one-member model, and
+    ``tools/recalibrate_seg.py --from-tables`` fitted an ensemble calibration from it)."""
+    from pathlib import Path
+
+    for method in METHODS:
+        path = Path(model_dir) / table_file(method)
+        if method not in methods and (path.is_file() or path.is_symlink()):
+            path.unlink()
+
+
 FEATURE_SETS = {"box": FEATURES, "kept-region": KEPT_REGION_FEATURES}
 
 
@@ -45,6 +63,7 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = MC_PASSES, 
             parts.append(evaluate_cases(model, seeded_cases, method, mc_passes, seed, progress, seeded=True,
                                         flip_check=True, keep_going=False))
         tables[method] = pd.concat(parts, ignore_index=True)
+    remove_stale_tables(model_dir, tables)
     return fit_tables(model_dir, meta, tables, mc_passes=mc_passes, n_members=len(nets), seed=seed,
                       features=features)
 
@@ -109,7 +128,7 @@ def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members
         reasons = review_reasons_with(df, conf < thr, uncalibrated=not cal.get("fitted"))
         df["review_reasons"] = ["; ".join(r) for r in reasons]
         df["needs_review"] = [bool(r) for r in reasons]
-        df.to_csv(Path(model_dir) / f"validation_{method}.csv", index=False)
+        df.to_csv(Path(model_dir) / table_file(method), index=False)
         meta.setdefault("calibration", {})[method] = cal
         meta.setdefault("review", {})[method] = {"threshold": round(thr, 4), "how": how}
         s = summarize(df)

@@ -472,6 +472,44 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
                  meta={} if mapping else {"patient_from_name": True}) for c in common]
 
 
+SWAP_SAMPLE = 3       # pairs read to tell swapped --images / --masks folders
+
+
+def _looks_like_label_map(path) -> bool:
+    """The file's voxels are those of a label map: whole numbers from 0, a few distinct values (a CT in HU goes
+    below 0 - the air - and holds hundreds of values)."""
+    arr = sitk.GetArrayViewFromImage(sitk.ReadImage(str(path)))
+    if arr.size == 0 or arr.min() < 0:
+        return False
+    values = np.unique(arr)
+    return len(values) <= 64 and bool(np.all(values == np.round(values)))
+
+
+def swapped_folders(cases: list) -> InputError | None:
+    """For a check that refused every case of two folders (:func:`check_masks`, ``eval-seg``'s
+    ``lungai.seg.evaluate.check_cases``): the InputError saying --images and --masks look swapped when the first
+    :data:`SWAP_SAMPLE` pairs' "images" are all label maps and their "masks" none (QA: ``--images masks/ --masks
+    images/`` said "is it an image rather than a label map?", or "does not look like a CT", once per file and never
+    that the folders were given the other way round); else None (a file that cannot be read: None)."""
+    files = [c for c in cases if c.image_path is not None and c.mask_path is not None]
+    dirs = {(Path(c.image_path).parent, Path(c.mask_path).parent) for c in files}
+    if not files or len(dirs) != 1:
+        return None
+    try:
+        if not all(_looks_like_label_map(c.image_path) and not _looks_like_label_map(c.mask_path)
+                   for c in files[:SWAP_SAMPLE]):
+            return None
+    except RuntimeError:               # a file SimpleITK cannot read: named by the check itself
+        return None
+    from lungai.dicom.masks import command_word
+
+    images, masks = dirs.pop()
+    return InputError(f"--images and --masks look swapped: the files in --images {images} are label maps (whole "
+                      f"numbers from 0) and those in --masks {masks} are images (CTs), so no pair can be used",
+                      f"give the CTs' folder as --images and the masks' as --masks: --images {command_word(masks)} "
+                      f"--masks {command_word(images)}")
+
+
 def choose_label(n: int) -> str:
     """The fix for a folder of masks with several labels: ``--label N`` (train-seg, eval-seg)."""
     return (f"choose the tumour's label of every mask with --label N (e.g. --label {n}; 1 in masks with 1 = GTV, "
@@ -524,13 +562,14 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
     from lungai.dicom.masks import check_one_label
     from lungai.io import read_mask
 
-    bad, seen, first, counts, unusable = [], set(), None, Counter(), []
+    bad, seen, first, counts, unusable, refused = [], set(), None, Counter(), [], set()
     files = [c for c in cases if c.mask_path is not None]
     for c in files:
         try:
             mask = read_mask(c.mask_path)
         except InputError as exc:     # e.g. a blurred float mask: every such file named, after all were read
             unusable.append(exc)
+            refused.add(c.case_id)
             if progress is not None:
                 progress.update(1, c.case_id)
             continue
@@ -541,14 +580,19 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
         binary = binary_255_problem(Path(c.mask_path).name, labels, label)
         if binary:
             bad.append(binary)
+            refused.add(c.case_id)
         if label is None:
             try:
                 check_one_label(mask, f"mask {Path(c.mask_path).name}", "tumour", choose_label)
             except InputError as exc:
                 bad.append(exc.problem)
+                refused.add(c.case_id)
                 first = first or min(labels)
         if progress is not None:
             progress.update(1, c.case_id)
+    swapped = swapped_folders(files) if files and len(refused) == len(files) else None  # (CTs stored 0 .. 4095 too)
+    if swapped:
+        raise InputError(swapped.problem, swapped.fix + " (nothing was trained)")
     if len(unusable) == 1:
         raise InputError(unusable[0].problem, unusable[0].fix + " (nothing was trained)")
     if unusable:

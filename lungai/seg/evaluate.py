@@ -183,7 +183,7 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
     from lungai.dicom.masks import check_one_label
     from lungai.errors import InputError
     from lungai.seg.dataset import (BINARY_255_FIX, LUNG_LIKE_FIX, binary_255_problem, check_label_found, choose_label,
-                                    load_images, lung_like_problem, other_labels_note)
+                                    load_images, lung_like_problem, other_labels_note, swapped_folders)
 
     bar = progress or NullProgress()
     bad, seen, counts, digests = [], set(), Counter(), {}
@@ -205,6 +205,9 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem} (fix: {exc.fix})" if exc.fix else f"{c.case_id}: {exc.problem}")
         bar.update(1, c.case_id)
+    swapped = swapped_folders(cases) if bad and len(bad) == len(cases) else None
+    if swapped:
+        raise InputError(swapped.problem, swapped.fix + " (nothing was evaluated)")
     if bad:
         raise InputError(f"{len(bad)} of {len(cases)} image / mask pairs cannot be evaluated - " + "; ".join(bad),
                          "fix these pairs or move them out of --images / --masks, then run again (nothing was "

@@ -106,6 +106,9 @@ def install_model(staged, model_dir) -> None:
             os.replace(path, out / path.name)
     os.replace(staged / MODEL_JSON, out / MODEL_JSON)
     _remove_unlisted_members(out, doc["member_files"])
+    from lungai.seg.calibrate import remove_stale_tables
+
+    remove_stale_tables(out, doc.get("calibration") or {})      # (the replaced model's, e.g. its ensemble's)
     staged.rmdir()
 
 

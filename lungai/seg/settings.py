@@ -387,7 +387,7 @@ def check_settings(ckpt_dir, settings: dict) -> None:
     if diff or length:
         shown = "; ".join([f"{SETTING_OPTIONS.get(k, k)} {_show(recorded[k], k)} then, {_show(settings[k], k)} now"
                            for k in diff if k not in CASE_PARTS] +
-                          [_case_change(CASE_PARTS[k], recorded[k], settings[k]) for k in diff if k in CASE_PARTS] +
+                          _case_changes(recorded, settings, [k for k in diff if k in CASE_PARTS], diff) +
                           [text for text, _ in length])
         given = "; ".join(value for _, value in length if value)
         same = "--resume with the same options as the first run" + (f" ({given})" if given else "")
@@ -398,15 +398,36 @@ def check_settings(ckpt_dir, settings: dict) -> None:
                          f"{same}, or choose a new -o folder to start anew")
 
 
+# the options the split by patient is drawn from (lungai.seg.dataset.split_patients): the same cases split otherwise
+SPLIT_OPTIONS = ("seed", "val_fraction", "test_fraction")
+
+
+def _case_changes(recorded: dict, settings: dict, parts: list, diff: list) -> list:
+    """The changed case lists ``parts`` (keys of CASE_PARTS), each as :func:`_case_change` says it, the last one
+    followed by their cause, said once: the split options in ``diff`` when the run holds the same cases as before
+    (QA: a --resume with another --seed blamed "other data, or other --images / --masks ..." for the split that
+    --seed alone changed), else other data."""
+    if not parts:
+        return []
+    texts = [_case_change(CASE_PARTS[k], recorded[k], settings[k]) for k in parts]
+    cases = [{c for k in CASE_PARTS if isinstance(d.get(k), list) for c in d[k]} for d in (recorded, settings)]
+    split = [SETTING_OPTIONS[k] for k in SPLIT_OPTIONS if k in diff]
+    if split and cases[0] == cases[1]:
+        why = (f"the same cases, split otherwise: {' and '.join(split)} "
+               f"{'changes' if len(split) == 1 else 'change'} which patients are training / validation / test cases")
+    else:
+        why = "other data, or other --images / --masks / --patients / --max-cases / --synthetic ..."
+    return texts[:-1] + [f"{texts[-1]} ({why})"]
+
+
 def _case_change(part: str, then: list, now: list) -> str:
     """E.g. "the test cases: 2 not there then (A_1, B_2), 1 not there now (C_1)"."""
     def few(ids):
         return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
 
     added, gone = sorted(set(now) - set(then)), sorted(set(then) - set(now))
-    return (f"the {part} cases: " + ", ".join(([f"{len(added)} not there then ({few(added)})"] if added else []) +
-                                              ([f"{len(gone)} not there now ({few(gone)})"] if gone else [])) +
-            " (other data, or other --images / --masks / --patients / --max-cases / --synthetic ...)")
+    return f"the {part} cases: " + ", ".join(([f"{len(added)} not there then ({few(added)})"] if added else []) +
+                                             ([f"{len(gone)} not there now ({few(gone)})"] if gone else []))
 
 
 # a recorded setting that was not given (None), said as what it then means (QA: "--label None then, 1 now",
