@@ -2780,3 +2780,66 @@ def test_read_once_gives_each_call_its_own_structures_and_reads_a_changed_file_a
     rtstruct.read_structures(rs)
     rtstruct.list_structures(rs)
     assert len(reads) == 4
+
+
+def test_planning_reads_each_rtstruct_once(export, tmp_path, monkeypatch):
+    """QA planonce64: planning read and parsed each patient's RTSTRUCT 4 times in the main process (its roles, the
+    series check, the dose envelope / Lungs-GTV names its inputs record; LUNG1-003: 4 x ~0.3 s).  Once now, before
+    any patient is sent to work (which reads it once more, in its own process)."""
+    import lungai.dicom.rtstruct as rtstruct
+    import lungai.radiomics.cluster as cluster
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    rtstructs = {Path(j.rtstruct).resolve() for j in plan_cohort(export)[0] if j.rtstruct}
+    reads = []
+    read_file = rtstruct._read_file
+
+    def counted_read(path):
+        reads.append(Path(path).resolve())
+        return read_file(path)
+
+    class Planned(Exception):
+        pass
+
+    def no_work(*args, **kwargs):
+        raise Planned
+
+    monkeypatch.setattr(rtstruct, "_read_file", counted_read)
+    monkeypatch.setattr(cluster, "run_tasks", no_work)
+    with pytest.raises(Planned):
+        run_cohort(export, tmp_path / "out", PARAMS, workers=0, mapping=_mapping(tmp_path))
+    assert len(rtstructs) == 3
+    assert {p: reads.count(p) for p in rtstructs} == {p: 1 for p in rtstructs}, reads
+
+
+def test_read_once_keeps_the_contours_of_the_files_it_is_told_and_the_names_of_all(export, tmp_path, monkeypatch):
+    """``read_once(files=1)`` (cohort's planning): a second file's read drops the first's dataset and contours (read
+    again when asked), its contoured names kept (not read again)."""
+    import shutil
+
+    import lungai.dicom.rtstruct as rtstruct
+
+    jobs, _ = plan_cohort(export)
+    a, b = tmp_path / "a.dcm", tmp_path / "b.dcm"
+    shutil.copy(next(j for j in jobs if j.case == "P1").rtstruct, a)
+    shutil.copy(next(j for j in jobs if j.case == "P3").rtstruct, b)
+    reads = []
+    read_file = rtstruct._read_file
+
+    def counted(path):
+        reads.append(Path(path).name)
+        return read_file(path)
+
+    monkeypatch.setattr(rtstruct, "_read_file", counted)
+    with rtstruct.read_once(files=1):
+        names_a = rtstruct.contoured_structures(a)
+        rtstruct.read_structures(a)
+        assert reads == ["a.dcm"]
+        names_b = rtstruct.contoured_structures(b)
+        with rtstruct.read_once():          # reads through the enclosing block
+            assert rtstruct.contoured_structures(a) == names_a and rtstruct.contoured_structures(b) == names_b
+        assert reads == ["a.dcm", "b.dcm"]
+        names_a[0].clear()
+        assert rtstruct.contoured_structures(a)[0]          # each call its own lists
+        rtstruct.read_structures(a)                         # its contours were dropped for b's: read again
+        assert reads == ["a.dcm", "b.dcm", "a.dcm"]

@@ -937,6 +937,20 @@ def _clinic_dose_lungs(job: CohortJob, ct, mapping, provenance: dict, allow_gaps
                   "RTSTRUCT has no GTV structure: nothing subtracted, no GTV dose, as lungai dose-features)")
 
 
+def _derived_structures(job: CohortJob, mapping=None) -> tuple[list, list, list]:
+    """The structures of ``job``'s RTSTRUCT its recorded inputs name: (:func:`dose_envelope_names`,
+    :func:`lungs_minus_gtv_names`, :func:`dose_lungs_minus_gtv_names` - with an RTDOSE only); [] for each when it
+    cannot be read (the patient fails when processed, with its reason)."""
+    found = []
+    for names, wanted in ((dose_envelope_names, True), (lungs_minus_gtv_names, True),
+                          (dose_lungs_minus_gtv_names, bool(job.inputs.get("rtdose")))):
+        try:
+            found.append(names(job.rtstruct, mapping) if wanted else [])
+        except Exception:  # noqa: BLE001 - an unreadable RTSTRUCT fails the patient when processed, with its reason
+            found.append([])
+    return tuple(found)
+
+
 def _dose_masks(lungs, tumour, envelope) -> tuple:
     """(lungs, GTV) of a patient's dose metrics: the lungs minus the tumour, or without an RTSTRUCT GTV but with its
     motion envelope (:func:`_dose_envelope`) the lungs minus the envelope and no GTV (as lungai dose-features)."""
@@ -1564,7 +1578,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             and not written:
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
-    jobs, inventory = plan_cohort(root, mapping)    # refused (a PatientID clash ...): no folder, stamp or marker left
+    from lungai.dicom.rtstruct import read_once
+
+    # each patient's RTSTRUCT read and parsed once in planning (its roles, the series check, the names the inputs
+    # record below), not 4 times (QA planonce64); one file's contours held at a time, the names of all
+    with read_once(files=1):
+        jobs, inventory = plan_cohort(root, mapping)   # refused (a PatientID clash ...): no folder, stamp or marker left
+        derived = {id(job): _derived_structures(job, mapping) for job in jobs}
     try:
         out.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key, encoding="utf-8")
@@ -1601,29 +1621,17 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             orientation = ct_orientation(job)
             if orientation not in (None, "LPS"):    # features in LPS axial order since: an older result is redone
                 job.inputs["ct_orientation"] = orientation
-            try:     # no GTV but an iGTV: the dose of the lungs minus it (an older result is redone)
-                envelope = dose_envelope_names(job.rtstruct, mapping)
-            except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason
-                envelope = []
-            if envelope:
+            envelope, lungs_minus_gtv, clinic = derived[id(job)]
+            if envelope:     # no GTV but an iGTV: the dose of the lungs minus it (an older result is redone)
                 job.inputs["dose_envelope"] = envelope
             if job.inputs.get("rtdose"):     # dose metrics checked for lungs cut by the scan (an older result redone)
                 job.inputs["lungs_cut_rule"] = LUNGS_CUT_REVISION
                 if _noted_dose(job):     # its notes recorded in the table's rtdose_notes (an older result redone)
                     job.inputs[NOTES_COLUMN] = DOSE_NOTES_REVISION
-            try:     # a Lungs-GTV structure: its lungs_minus_tumour radiomics (an older result is redone)
-                lungs_minus_gtv = lungs_minus_gtv_names(job.rtstruct, mapping)
-            except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason
-                lungs_minus_gtv = []
-            if lungs_minus_gtv:
+            if lungs_minus_gtv:     # a Lungs-GTV structure: its lungs_minus_tumour radiomics (an older result redone)
                 job.inputs["lungs_minus_gtv"] = lungs_minus_gtv
-            if job.inputs.get("rtdose"):     # no GTV: the dose on the clinic's Lungs-GTV (an older result is redone)
-                try:
-                    clinic = dose_lungs_minus_gtv_names(job.rtstruct, mapping)
-                except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason
-                    clinic = []
-                if clinic:
-                    job.inputs["dose_lungs_minus_gtv"] = clinic
+            if clinic:     # no GTV: the dose on the clinic's Lungs-GTV (an older result is redone)
+                job.inputs["dose_lungs_minus_gtv"] = clinic
             done = out / "patients" / safe_name(job.case) / RESULT
             missing = missing_patient_files(done.parent)
             if missing:     # a cancelled run's half-written patient: never counted nor read, redone

@@ -138,19 +138,29 @@ CLOSED_TYPES = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
 OPEN_TYPES = ("OPEN_PLANAR", "OPEN_NONPLANAR")
 
 
-# the RTSTRUCTs read in a :func:`read_once` block: (real path, mtime, size, what) -> the dataset / its structures
+# the RTSTRUCTs read in a :func:`read_once` block: {"files": (real path, mtime, size) -> {what: the dataset / its
+# structures}, least recently read first; "names": (real path, mtime, size) -> contoured_structures' names;
+# "limit": how many files' datasets are kept}
 _READ_ONCE: contextvars.ContextVar = contextvars.ContextVar("lungai_rtstruct_read_once", default=None)
 
 
 @contextlib.contextmanager
-def read_once():
+def read_once(files: int | None = None):
     """Within the block (in this thread) an RTSTRUCT file is read and its contours parsed once, however many
     structures / roles are taken from it (:func:`read_structures`, :func:`list_structures`, :func:`read_rtstruct`,
     :func:`read_rtstruct_role`, :func:`contoured_structures`): a file changed on disk (its modification time or size)
     is read again.  Each call still gets its own :class:`Structure` objects (a caller may set their ``error``).
     ``lungai cohort`` reads a patient in one (QA cohortbar64: LUNG1-003's RTSTRUCT was parsed 10 times in its work,
-    about 3 s of its 10 s before its radiomics)."""
-    token = _READ_ONCE.set({})
+    about 3 s of its 10 s before its radiomics), and plans the cohort in one (QA planonce64: 3 more reads per patient).
+
+    ``files``: the most files whose dataset and contours are kept (the least recently read dropped first; ``None``:
+    every file) - the names :func:`contoured_structures` gives are kept for every file, a few strings each, so a
+    cohort's planning, patient after patient, does not hold every structure set's contours.  A block inside another
+    reads through the enclosing one."""
+    if _READ_ONCE.get() is not None:
+        yield
+        return
+    token = _READ_ONCE.set({"files": {}, "names": {}, "limit": files})
     try:
         yield
     finally:
@@ -158,19 +168,30 @@ def read_once():
 
 
 def _once(path, what: str, make):
-    """``make()``, kept for ``path``'s file as it is now (``what``: which result of it) in a :func:`read_once`
-    block; made on each call outside one (or when the file cannot be stat'ed: ``make`` says why)."""
+    """``make()``, kept for ``path``'s file as it is now (``what``: which result of it; ``"names"``: kept for every
+    file) in a :func:`read_once` block; made on each call outside one (or when the file cannot be stat'ed: ``make``
+    says why)."""
     cache = _READ_ONCE.get()
     if cache is None:
         return make()
     try:
         st = os.stat(path)
-        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size, what)
+        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
     except (OSError, TypeError, ValueError):
         return make()
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
+    if what == "names":
+        if key not in cache["names"]:
+            cache["names"][key] = make()
+        return cache["names"][key]
+    kept = cache["files"]
+    entry = kept.pop(key, {})
+    kept[key] = entry                       # the most recently read last
+    if what not in entry:
+        entry[what] = make()
+    limit = cache["limit"]
+    while limit is not None and len(kept) > max(limit, 1):
+        del kept[next(iter(kept))]
+    return entry[what]
 
 
 def _read(path) -> "object":
@@ -352,9 +373,15 @@ def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
 
     A planning-system template leaves structures without contours (an empty 'GTVn', 'Lungs'); role resolution
     (:func:`read_rtstruct_role`, ``lungai cohort``, ``lungai dose-features``) takes the contoured ones only."""
+    drawn, empty = _once(rtstruct_path, "names", lambda: _contoured(rtstruct_path))
+    return list(drawn), list(empty)
+
+
+def _contoured(rtstruct_path) -> tuple[tuple, tuple]:
+    """:func:`contoured_structures`' work."""
     structures, _ = read_structures(rtstruct_path)
-    drawn = [s for s in structures if _drawn(s)]
-    return [s.name for s in drawn], [_empty_name(s) for s in structures if not _drawn(s)]
+    return (tuple(s.name for s in structures if _drawn(s)),
+            tuple(_empty_name(s) for s in structures if not _drawn(s)))
 
 
 def _held(structure: Structure) -> str:
