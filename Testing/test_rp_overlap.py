@@ -62,8 +62,8 @@ def test_validate_leaves_the_training_patients_out_and_counts_them(trained, tmp_
     mixed = pd.concat([pd.read_csv(table).head(20), make_cohort(40, seed=22, n_noise=0).table])
     mixed.to_csv(tmp_path / "mixed.csv", index=False)
     assert main(["rp", "validate", str(model), str(tmp_path / "mixed.csv"), "-o", str(tmp_path / "v")]) == 0
-    out = capsys.readouterr().out
-    assert "20 of the 60 patients were in the model's training cohort" in out and "40 patients are validated" in out
+    err = capsys.readouterr().err       # a note on stderr, as stage validate's (QA rpoverlap64: stdout before)
+    assert "note: 20 of the 60 patients were in the model's training cohort" in err and "40 patients are validated" in err
     m = json.loads((tmp_path / "v" / "external_metrics.json").read_text())
     assert m["n"] == 40 and m["n_training_overlap"] == 20 and m["external"] is True
     assert m["training_overlap_checked"] is True and m["training_patients_included"] is False
@@ -175,3 +175,60 @@ def test_predict_says_which_patients_were_training_patients_in_sample(trained, t
 
     one, _ = predict_rp(model, new.iloc[:1], context="patient")          # an unseen patient: nothing said
     assert "training" not in one.warnings.iloc[0] and not [w for w in one.attrs["warnings"] if "in-sample" in w]
+
+
+def _notes_made(monkeypatch) -> list:
+    """Every InputNote (of any subclass) created from now on, as made - with its ``without_ids``."""
+    from lungai.errors import InputNote
+
+    made, init = [], InputNote.__init__
+
+    def record(self, text, *args, **kwargs):
+        init(self, text, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(InputNote, "__init__", record)
+    return made
+
+
+def test_validate_says_its_overlap_notes_as_input_notes_kept_in_the_metrics_with_a_form_without_ids(
+        trained, tmp_path, capsys, monkeypatch):
+    """QA rpoverlap64: validate's notes on the model's own training patients (left out; IDs matching a training
+    patient's only ignoring case; the --include-training-patients warning) were printed strings (the notes on
+    stdout): not InputNotes, with no ``without_ids`` form, and not among external_metrics.json's ``warnings``.  Now
+    as stage validate's: InputCheckNotes ("note: ...") / an InputNote ("warning: ...") on stderr, kept in
+    ``warnings`` (the IDs named: a local report) and in ``overlap_notes``."""
+    from lungai.errors import InputCheckNote, InputNote
+
+    table, model, _ = trained
+    df = pd.read_csv(table)
+    loose = df.iloc[20:22].assign(case=lambda d: d.case.str.lower())     # a training patient's ID, another case
+    mixed = pd.concat([df.head(20), loose, make_cohort(40, seed=22, n_noise=0).table])
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    ids = list(df.case) + list(loose.case)
+    made = _notes_made(monkeypatch)
+    assert main(["rp", "validate", str(model), str(tmp_path / "mixed.csv"), "-o", str(tmp_path / "v")]) == 0
+    cap = capsys.readouterr()
+    m = json.loads((tmp_path / "v" / "external_metrics.json").read_text())
+    for text in ("20 of the 62 patients were in the model's training cohort (",
+                 "2 patients match a training patient ignoring case"):
+        assert cap.err.count(f"note: {text}") == 1 and text not in cap.out, (cap.out, cap.err)
+        kept = [w for w in m["warnings"] if w.startswith(text)]
+        assert kept and [i for i in ids if i in kept[0]], m["warnings"]      # kept, the IDs named
+        note = next(n for n in made if str(n).startswith(text))
+        assert isinstance(note, InputCheckNote), type(note)
+        assert note.without_ids and not [i for i in ids if i in note.without_ids], note.without_ids
+        assert note.without_ids.startswith(text.removesuffix(" (")), note.without_ids
+    assert len(m["overlap_notes"]) == 2 and all(n in m["warnings"] for n in m["overlap_notes"])
+
+    made.clear()
+    assert main(["rp", "validate", str(model), str(table), "--include-training-patients",
+                 "-o", str(tmp_path / "all")]) == 0
+    cap = capsys.readouterr()
+    text = "all 60 patients were in the model's training cohort ("
+    assert cap.err.count(f"warning: {text}") == 1 and text not in cap.out, (cap.out, cap.err)
+    note = next(n for n in made if str(n).startswith(text))
+    assert type(note) is InputNote and "NOT an external validation" in note.without_ids
+    assert not [i for i in df.case if i in note.without_ids], note.without_ids
+    m = json.loads((tmp_path / "all" / "external_metrics.json").read_text())
+    assert [w for w in m["warnings"] if w.startswith(text)] == m["overlap_notes"]

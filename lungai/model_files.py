@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungai.errors import InputError, InputNote, agree, counted, counted_of
+from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted, counted_of
 
 # Types outside skops' default trusted set that lungai's scikit-learn models legitimately contain.
 SKLEARN_EXTRA_TYPES = (
@@ -361,6 +361,32 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
                           f"of the external validation (their scores would be in-sample); "
                           f"{counted(len(kept), 'patient')} {agree(len(kept), 'is', 'are')} validated (--include-training-patients scores them "
                           "too, labelled as not external)"]
+
+
+def external_notes(notes, record: dict, ids) -> list:
+    """The ``notes`` of :func:`external_patients` (its ``record``, for the patients ``ids``: each an ID or a tuple of
+    its IDs) as the warnings ``lungai stage validate`` and ``lungai rp validate`` say: each an
+    :class:`lungai.errors.InputNote` ("warning: ...": the training patients scored, the metrics not external) or an
+    :class:`lungai.errors.InputCheckNote` ("note: ...": left out, an ID matching only ignoring case, overlap not
+    checked), with its ``without_ids`` form (:func:`without_named_ids`).  (QA stageoverlap64, rpoverlap64: before,
+    plain printed texts naming IDs, with no such form.)"""
+    kind = InputNote if record.get("external") is False else InputCheckNote
+    return [kind(text, without_ids=without_named_ids(text, ids)) for text in notes]
+
+
+def without_named_ids(text: str, ids) -> str | None:
+    """``text`` less each " (ID, ID ...)" naming patients of ``ids`` (each an ID or a tuple of its IDs; as
+    :func:`external_patients` names a few, the count said beside them); None when it names none."""
+    import re
+
+    known = {i for row in ids for i in _id_set(row)}
+
+    def drop(m):
+        names = m.group(1).removesuffix(" ...").split(", ")
+        return "" if names and all(n in known for n in names) else m.group(0)
+
+    out = re.sub(r" \(([^()]*)\)", drop, text)
+    return out if out != text else None
 
 
 # a prediction for a patient the locked model was trained on (stage / rp predict: a notes / warnings cell per patient)

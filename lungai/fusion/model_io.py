@@ -21,6 +21,7 @@ import torch
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.model_files import (IN_SAMPLE_TEMPLATE, LOOSE_MATCH_NOTE, dump_skops, in_sample_patients,  # noqa: F401
                                load_safetensors, load_skops, read_json, training_patients)
+from lungai.model_files import external_notes, without_named_ids  # noqa: F401  (without_named_ids: as before)
 from lungai.model_files import external_patients as shared_external_patients
 from lungai.fusion.balance import META, RARE_CLASS_SHARE, class_balance_lines, class_counts_text  # noqa: F401
 from lungai.fusion.baseline import KINDS, BaselinePipeline
@@ -151,7 +152,7 @@ def external_patients(meta: dict, cohort, include_training: bool = False) -> tup
     (:func:`lungai.model_files.external_patients`: the rule, the record for metrics.json and the notes).  Each note an
     :class:`lungai.errors.InputNote` ("warning: ...": the training patients scored, the metrics not external) or
     :class:`lungai.errors.InputCheckNote` ("note: ..."), with its ``without_ids`` form: the patients it names left
-    out, only counted (QA stageoverlap64: before, plain texts naming IDs, with no such form)."""
+    out, only counted (:func:`lungai.model_files.external_notes`, shared with ``rp validate``)."""
     from lungai.fusion.data import recount
 
     ids = list(cohort.ids)
@@ -160,23 +161,7 @@ def external_patients(meta: dict, cohort, include_training: bool = False) -> tup
         honest="`lungai stage cv` gives the honest estimate on the training cohort itself")
     if len(kept) < len(cohort.ids):
         cohort = recount(cohort.subset(kept))
-    kind = InputNote if record.get("external") is False else InputCheckNote
-    return cohort, record, [kind(text, without_ids=without_named_ids(text, ids)) for text in notes]
-
-
-def without_named_ids(text: str, ids) -> Optional[str]:
-    """``text`` less each " (ID, ID ...)" naming patients of ``ids`` (as :func:`lungai.model_files.external_patients`
-    names a few, the count said beside them); None when it names none."""
-    import re
-
-    known = {str(i) for i in ids}
-
-    def drop(m):
-        names = m.group(1).removesuffix(" ...").split(", ")
-        return "" if names and all(n in known for n in names) else m.group(0)
-
-    out = re.sub(r" \(([^()]*)\)", drop, text)
-    return out if out != text else None
+    return cohort, record, external_notes(notes, record, ids)
 
 
 # the in-sample marks of stage predict (lungai.model_files.in_sample_patients: one rule for stage and rp predict)

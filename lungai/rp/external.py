@@ -29,8 +29,10 @@ HONEST = ("the nested-CV figures of `lungai rp train` (model_card.json metrics_n
 
 def external_rows(card: dict, df: pd.DataFrame, include_training: bool = False) -> tuple:
     """(mask of the rows to score, record, notes): the rows of patients the locked model was trained on (the salted
-    ID hashes of its card, :func:`lungai.model_files.external_patients`) are left out of an external validation."""
-    from lungai.model_files import external_patients
+    ID hashes of its card, :func:`lungai.model_files.external_patients`) are left out of an external validation.
+    Each note an :class:`lungai.errors.InputCheckNote` (:class:`lungai.errors.InputNote` when the training patients
+    are scored) with its ``without_ids`` form (:func:`lungai.model_files.external_notes`, as ``stage validate``)."""
+    from lungai.model_files import external_notes, external_patients
 
     col = id_column_of(df, card["roles"].get("id_column"))
     unchecked = None
@@ -47,7 +49,7 @@ def external_rows(card: dict, df: pd.DataFrame, include_training: bool = False) 
     kept, record, notes = external_patients(card, ids, include_training, train="`lungai rp train`", honest=HONEST,
                                             unchecked=unchecked)
     keep = set(kept)
-    return np.array([i in keep for i in ids], dtype=bool), record, notes
+    return np.array([i in keep for i in ids], dtype=bool), record, external_notes(notes, record, ids)
 
 
 def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, threshold: float | None = None,
@@ -59,7 +61,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     external_calibration.png and external_predictions.csv (one row per patient, with the same
     ``case`` column as ``predict_rp``) are written there.  The patients the model was trained on (salted ID hashes
     in its card) are left out, with a note (:func:`external_rows`; every patient a training patient: an
-    :class:`InputError`); ``include_training_patients`` scores them, and the result says it is not external.
+    :class:`InputError`); ``include_training_patients`` scores them, and the result says it is not external.  These
+    notes are warned (InputNotes: the CLI says them on stderr) and kept in ``overlap_notes`` and ``warnings``.
     """
     from lungai.io.outputs import check_output_owner, claimed_output_folder
 
@@ -83,6 +86,11 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     # the model's own training patients: left out of an external validation (or kept, labelled not external); the
     # table is checked as given first (its row numbers), the rest is scored
     keep, overlap, overlap_notes = external_rows(card, df, include_training_patients)
+    import warnings as python_warnings
+
+    for note in overlap_notes:     # said (the CLI: "note: ..." / "warning: ..." on stderr) and kept with the warnings
+        python_warnings.warn(note)                                              # of external_metrics.json below
+    overlap_notes = [str(note) for note in overlap_notes]
     if not keep.all():
         df, X, y = df[keep], X[keep], y[keep]
     imputed, outside = imputed_and_out_of_range(X, card)
@@ -98,7 +106,9 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     rule = card.get("threshold_rule") if threshold is None else "given"
     large, off = calibration_in_the_large(y, risk, f"{thr:g}" + (f" ({rule})" if rule else ""))
     result |= large       # mean predicted risk against the observed rate: a centre with another outcome rate
-    result["warnings"] += [w for w in (off, repeated, review, caveat, cut, no_dose, effective) if w]
+    # the overlap notes among the run's warnings (a local report: the IDs named, as stage validate's metrics.json)
+    result["warnings"] = overlap_notes + result["warnings"] + [w for w in (off, repeated, review, caveat, cut,
+                                                                           no_dose, effective) if w]
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],
