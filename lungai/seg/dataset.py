@@ -478,7 +478,8 @@ SWAP_SAMPLE = 3       # pairs read to tell swapped --images / --masks folders
 def _looks_like_label_map(path) -> bool:
     """The file's voxels are those of a label map: whole numbers from 0, a few distinct values (a CT in HU goes
     below 0 - the air - and holds hundreds of values)."""
-    arr = sitk.GetArrayViewFromImage(sitk.ReadImage(str(path)))
+    image = sitk.ReadImage(str(path))       # kept: an array view of a temporary image points at freed memory
+    arr = sitk.GetArrayViewFromImage(image)
     if arr.size == 0 or arr.min() < 0:
         return False
     values = np.unique(arr)
