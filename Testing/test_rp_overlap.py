@@ -13,6 +13,7 @@ import pytest
 from lungai.cli import main
 from lungai.errors import InputError
 from lungai.rp import make_cohort, train_rp, validate_rp
+from note_helpers import notes_made
 from rp_helpers import model_without_hashes
 
 FAST = dict(models="lr", feature_sets="clinical_dosimetric", fast=True, outer_folds=3, inner_folds=3, n_boot=3,
@@ -177,20 +178,6 @@ def test_predict_says_which_patients_were_training_patients_in_sample(trained, t
     assert "training" not in one.warnings.iloc[0] and not [w for w in one.attrs["warnings"] if "in-sample" in w]
 
 
-def _notes_made(monkeypatch) -> list:
-    """Every InputNote (of any subclass) created from now on, as made - with its ``without_ids``."""
-    from lungai.errors import InputNote
-
-    made, init = [], InputNote.__init__
-
-    def record(self, text, *args, **kwargs):
-        init(self, text, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(InputNote, "__init__", record)
-    return made
-
-
 def test_validate_says_its_overlap_notes_as_input_notes_kept_in_the_metrics_with_a_form_without_ids(
         trained, tmp_path, capsys, monkeypatch):
     """QA rpoverlap64: validate's notes on the model's own training patients (left out; IDs matching a training
@@ -206,7 +193,7 @@ def test_validate_says_its_overlap_notes_as_input_notes_kept_in_the_metrics_with
     mixed = pd.concat([df.head(20), loose, make_cohort(40, seed=22, n_noise=0).table])
     mixed.to_csv(tmp_path / "mixed.csv", index=False)
     ids = list(df.case) + list(loose.case)
-    made = _notes_made(monkeypatch)
+    made = notes_made(monkeypatch)
     assert main(["rp", "validate", str(model), str(tmp_path / "mixed.csv"), "-o", str(tmp_path / "v")]) == 0
     cap = capsys.readouterr()
     m = json.loads((tmp_path / "v" / "external_metrics.json").read_text())

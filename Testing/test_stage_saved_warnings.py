@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from lungai.errors import InputNote
+from note_helpers import notes_made
 from stage_helpers import small_stage_cohort, stage_cli
 
 FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
@@ -30,18 +31,6 @@ def no_ct_model(syn, tmp_path_factory):
     out = tmp_path_factory.mktemp("m") / "model"
     assert _cli(["train", "--ehr", syn["ehr"], "--rna", syn["rna"], "--label", "stage", "-o", out, *FAST]) == 0
     return out
-
-
-def _notes_made(monkeypatch) -> list:
-    """Every InputNote (of any subclass) created from now on, as made - with its ``without_ids``."""
-    made, init = [], InputNote.__init__
-
-    def record(self, text, *args, **kwargs):
-        init(self, text, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(InputNote, "__init__", record)
-    return made
 
 
 def _naming(text, ids) -> list:
@@ -94,7 +83,7 @@ def test_no_patient_id_reaches_a_locked_model_and_each_id_note_has_a_form_withou
     man.to_csv(tmp_path / "manifest.csv", index=False)
     ehr.to_csv(tmp_path / "ehr.csv", index=False)
     all_ids = ids + ["ZZ-0901", "ZZ-0902", "ZZ-0903"]
-    made = _notes_made(monkeypatch)
+    made = notes_made(monkeypatch)
     data = ["--ehr", tmp_path / "ehr.csv", "--rna", tmp_path / "rna.csv", "--label", "stage"]
     model = tmp_path / "model"
     assert _cli(["train", *data, "--modalities", "ehr,rna", "-o", model, *FAST]) == 0
@@ -149,7 +138,7 @@ def test_validate_keeps_its_training_overlap_notes_with_a_form_without_ids(tmp_p
     new["patient_id"] = [f"EXT-{k:02d}" for k in range(6)]
     pd.concat([ehr.iloc[2:], loose, new]).to_csv(tmp_path / "ehr.csv", index=False)
     all_ids = train_ids + list(loose.patient_id) + list(new.patient_id)
-    made = _notes_made(monkeypatch)
+    made = notes_made(monkeypatch)
     assert _cli(["validate", "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
                  "-o", tmp_path / "v"]) == 0
     err = capsys.readouterr().err
