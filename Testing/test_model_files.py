@@ -674,3 +674,27 @@ def test_the_in_sample_warning_counts_the_patients_without_naming_them_in_its_wi
            "(lung1-3): if it is that patient" in str(note)
     assert note.without_ids == str(note).replace(" (LUNG1-001, LUNG1-002)", "").replace(" (lung1-3)", "")
     assert not any(i in note.without_ids for i in ids)
+
+
+@pytest.mark.parametrize("named", [["R01-001 (a)"], ["Smith, J"], ["Smith, J", "R01-002"], ["(x)", "a, b (c)", "R"],
+                                   [("X1", "Doe, J (2)")]])
+def test_the_form_without_ids_drops_ids_holding_commas_or_parentheses(named):
+    """QA ids65: ``without_named_ids`` split the " (ID, ID)" list at ", " and matched no parentheses inside it, so a
+    note naming "R01-001 (a)" or "Smith, J" got no form without the IDs (None: the note with its IDs was kept where
+    only the form without them may go).  Now the list is matched as the known IDs themselves."""
+    from lungai.model_files import _shown, external_notes, external_patients, training_patients, without_named_ids
+
+    ids = ["R01-001 (a)", "Smith, J", "R01-002", "(x)", "a, b (c)", "R", ("X1", "Doe, J (2)"), "EXT-1"]
+    text = f"2 of 9 patients were in the model's training cohort ({_shown(named)}) and are left out (--x)"
+    assert without_named_ids(text, ids) == "2 of 9 patients were in the model's training cohort and are left out (--x)"
+    many = f"9 patients were in the training cohort ({_shown(ids + ids)}): in-sample"
+    assert without_named_ids(many, ids) == "9 patients were in the training cohort: in-sample"
+    assert without_named_ids("no IDs here (EXT-2)", ids) is None                 # not a patient of ids: kept
+    # through external_patients / external_notes, as stage and rp validate make them
+    meta = {"training_patients": training_patients(ids[:7])}
+    _, _, notes = external_patients(meta, ids, train="`lungai stage train`", honest="cv")
+    (note,) = external_notes(notes, {"external": True}, ids)
+    assert "Smith, J" in str(note)
+    flat = [i for row in ids for i in (row if isinstance(row, tuple) else (row,))]
+    assert note.without_ids and not [i for i in flat if i in note.without_ids], note.without_ids
+    assert note.without_ids.startswith("7 of the 8 patients were in the model's training cohort and are left out")

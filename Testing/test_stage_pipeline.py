@@ -664,3 +664,32 @@ def test_check_new_rna_says_missing_sparse_and_off_scale_genes_as_input_notes(co
         model_io.check_new_rna(pipe, cohort.rna.rename(columns={g: n + ".17" for g, n in names.items()}))
     err = capsys.readouterr().err
     assert "note: " in err and "were found by their Ensembl ID" in err and "warning: note:" not in err
+
+
+def test_scene_logic_tags_its_nodes_as_the_panels(mrml_scene, paths, cohort, trained):
+    """QA ids65: the console API (predict_stage_nodes) made its probabilities and top genes tables and its Grad-CAM
+    without the tag the panel's stage nodes get (lungai.scene.stage.mark_stage_node): they read as the user's own, so
+    the panel, given one as its Grad-CAM output, never removed it (an earlier patient's Grad-CAM left shown beside
+    the next result) and never reused its tables.  Now tagged; a node the user renames is theirs again."""
+    from lungai import mrml
+    from lungai.scene.nodes import node_made_by
+    from lungai.scene.stage import STAGE_MADE_BY, made_node_or_none, patient_grad_cam, predict_stage_nodes
+
+    pid = next(i for i in cohort.ids if i in cohort.ct and cohort.availability().loc[i, "rna"])
+    ct_path, mask_path = cohort.ct[pid]
+    vol = mrml.volume_node_from_image(mrml_scene, sitk.ReadImage(str(ct_path)), "CT")
+    seg, _ = mrml.mask_to_segment(mrml_scene, sitk.ReadImage(str(mask_path)), "Tumor", reference_volume_node=vol)
+    out = predict_stage_nodes(mrml_scene, trained, pid, vol, seg, ehr_path=paths["ehr"], rna_path=paths["rna"])
+    made = [out["probabilities"], out["top_genes"], out["gradcam"]]
+    assert all(n is not None for n in made)
+    for node in made:
+        assert node_made_by(node) == STAGE_MADE_BY, node.GetName()
+        assert made_node_or_none(node) is node, node.GetName()              # as the run left it
+    for node in (vol, seg):
+        assert node_made_by(node) == ""                                     # the user's nodes: untagged
+    out["top_genes"].SetName("kept by the user")
+    assert made_node_or_none(out["top_genes"]) is None                      # renamed: the user's
+    cam = out["gradcam"]
+    assert patient_grad_cam(mrml_scene, None, "", node=cam) is None         # the panel's clearGradCam
+    assert cam.GetScene() is None                                           # removed, not left shown
+    assert vol.GetScene() is mrml_scene and seg.GetScene() is mrml_scene

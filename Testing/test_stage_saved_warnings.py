@@ -179,3 +179,32 @@ def test_predict_says_a_warning_of_loading_and_predicting_once(tmp_path, syn, no
                  "-o", tmp_path / "p"]) == 0
     err = capsys.readouterr().err
     assert err.count(text) == 1, err
+
+
+def test_predicts_id_naming_notes_on_numeric_text_and_cut_tumours_have_a_form_without_ids(tmp_path, syn,
+                                                                                          monkeypatch):
+    """QA ids65: two notes of stage predict / validate named patient IDs with no ``without_ids`` form - "2 patients
+    get no stage: text in a numeric EHR column of the model: SYN...: EHR 'ldh' = '1,5' ..." and "2 patients' tumours
+    lie partly outside the CT crop the network sees (share outside): SYN... 40 %" - outside the automatic check above
+    (its cohort raised neither).  Now each counts the patients in its form without them, the rest of the text kept."""
+    from lungai.fusion import pipeline
+
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    ids = list(ehr.patient_id)
+    model = tmp_path / "ct_model"
+    assert _cli(["train", "--ehr", syn["ehr"], "--rna", syn["rna"], "--ct", syn["ct"], "--label", "stage",
+                 "-o", model, *FAST]) == 0
+    ehr.loc[ehr.index[:2], "ldh"] = "1,5"                                # a decimal comma: no stage for these two
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    monkeypatch.setattr(pipeline, "crop_outside_share", lambda *entry: 0.4)   # every tumour larger than the crop
+    made = notes_made(monkeypatch)
+    assert _cli(["predict", "--model", model, "--ehr", tmp_path / "ehr.csv", "--rna", syn["rna"], "--ct", syn["ct"],
+                 "--use", "fusion", "-o", tmp_path / "p"]) == 0
+    wanted = {"get no stage: text in a numeric EHR column": "EHR 'ldh' = '1,5' is not a number",
+              "partly outside the CT crop the network sees": "CT input and Grad-CAM cover only part of the tumour"}
+    for head, kept in wanted.items():
+        note = next((n for n in made if head in str(n)), None)
+        assert note is not None, (head, [str(n) for n in made])
+        assert _naming(note, ids)                                          # the console names them, as before
+        assert note.without_ids and not _naming(note.without_ids, ids), (str(note), note.without_ids)
+        assert head in note.without_ids and kept in note.without_ids, note.without_ids

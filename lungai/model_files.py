@@ -376,16 +376,16 @@ def external_notes(notes, record: dict, ids) -> list:
 
 def without_named_ids(text: str, ids) -> str | None:
     """``text`` less each " (ID, ID ...)" naming patients of ``ids`` (each an ID or a tuple of its IDs; as
-    :func:`external_patients` names a few, the count said beside them); None when it names none."""
+    :func:`external_patients` names a few, the count said beside them); None when it names none.  The list is matched
+    as the known IDs themselves (longest first), not split at ", ": an ID holding ", " or parentheses ("Smith, J",
+    "R01-001 (a)") is dropped too (QA ids65: before, such a note kept its IDs in the form without them)."""
     import re
 
-    known = {i for row in ids for i in _id_set(row)}
-
-    def drop(m):
-        names = m.group(1).removesuffix(" ...").split(", ")
-        return "" if names and all(n in known for n in names) else m.group(0)
-
-    out = re.sub(r" \(([^()]*)\)", drop, text)
+    known = sorted({i for row in ids for i in _id_set(row)}, key=lambda i: (-len(i), i))
+    if not known:
+        return None
+    one = "(?:" + "|".join(map(re.escape, known)) + ")"
+    out = re.sub(rf" \({one}(?:, {one})*(?: \.\.\.)?\)", "", text)
     return out if out != text else None
 
 

@@ -233,10 +233,12 @@ def predict_with_notes(model, cohort: Cohort) -> tuple:
                 cut[str(pid)] = share
         if cut:
             whose = agree(len(cut), "patient's tumour lies", "patients' tumours lie")
-            warnings.warn(InputNote(
-                f"{len(cut)} {whose} partly outside the CT crop the network sees (share outside): "
+            head = f"{len(cut)} {whose} partly outside the CT crop the network sees"
+            tail = f" - {agree(len(cut), 'its', 'their')} CT input and Grad-CAM cover only part of the tumour"
+            warnings.warn(InputNote(   # its form without the IDs: the patients counted (QA ids65: before, none)
+                f"{head} (share outside): "
                 + ", ".join(f"{p} {100 * v:.0f} %" for p, v in list(cut.items())[:10]) + (" ..." if len(cut) > 10 else "")
-                + f" - {agree(len(cut), 'its', 'their')} CT input and Grad-CAM cover only part of the tumour"))
+                + tail, without_ids=head + tail))
     return proba, notes
 
 
@@ -263,11 +265,13 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
         from lungai.errors import InputNote
         from lungai.fusion.preprocess import NUMERIC_TEXT_FIX, numeric_text_problem
 
-        warnings.warn(InputNote(
-            f"{counted(len(textual), 'patient')} {agree(len(textual), 'gets', 'get')} no stage: text in a numeric EHR "
-            "column of the model: "
-            + "; ".join(f"{pid}: {numeric_text_problem(items)}" for pid, items in list(textual.items())[:10])
-            + (" ..." if len(textual) > 10 else "") + f" - {NUMERIC_TEXT_FIX}"))
+        head = (f"{counted(len(textual), 'patient')} {agree(len(textual), 'gets', 'get')} no stage: text in a numeric "
+                "EHR column of the model: ")
+        more = (" ..." if len(textual) > 10 else "") + f" - {NUMERIC_TEXT_FIX}"
+        shown = list(textual.items())[:10]
+        warnings.warn(InputNote(   # its form without the IDs: the cells' problems alone (QA ids65: before, none)
+            head + "; ".join(f"{pid}: {numeric_text_problem(items)}" for pid, items in shown) + more,
+            without_ids=head + "; ".join(dict.fromkeys(numeric_text_problem(items) for _, items in shown)) + more))
         ehr = reduced.ehr.copy()        # their text cells missing here, so the encoder does not say "imputed" too
         for pid, items in textual.items():
             for col, _ in items:

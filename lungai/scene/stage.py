@@ -262,13 +262,15 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     probs = pd.DataFrame({"class": pipe.classes, "probability": proba.astype(float)})
     # the patient's tables in the CT's study when the CT is this patient's, the Grad-CAM (on the CT's grid) beside
     # the CT, as the panel files them (link_patient_table, lungai.scene.nodes.place_beside_ct)
+    # each node tagged as the panel's (mark_stage_node: a later run, the panel's, tells it from the user's nodes;
+    # QA ids65: before, the console's nodes carried no tag and read as the user's own)
     out = {"predicted": predicted, "model": name, "notes": notes, "top_genes": None, "gradcam": None,
-           "probabilities": link_patient_table(mrml.table_node_from_dataframe(
-               scene, probs, f"{patient_id} stage probabilities"), ct_volume_node, patient_id)}
+           "probabilities": link_patient_table(mark_stage_node(mrml.table_node_from_dataframe(
+               scene, probs, f"{patient_id} stage probabilities")), ct_volume_node, patient_id)}
     if name == "fusion" and rna_row is not None and "rna" in pipe.modalities:
         top = explain.top_genes_per_patient(explain.gene_shapley(pipe, used, seed=pipe.config.seed), top_k)
-        out["top_genes"] = link_patient_table(mrml.table_node_from_dataframe(
-            scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})"),
+        out["top_genes"] = link_patient_table(mark_stage_node(mrml.table_node_from_dataframe(
+            scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")),
             ct_volume_node, patient_id)
     if name == "fusion" and bool(av["ct"].iloc[0]):
         from lungai.scene.nodes import place_beside_ct
@@ -276,6 +278,6 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         cam, cls = explain.grad_cam(pipe, used, patient_id)
         if explain.empty_cam_note(cam, cls):            # a blank map is said, not shown silently
             notes.append(explain.empty_cam_note(cam, cls))
-        out["gradcam"] = place_beside_ct(mrml.volume_node_from_image(
-            scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM")), ct_volume_node)
+        out["gradcam"] = mark_stage_node(place_beside_ct(mrml.volume_node_from_image(
+            scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM")), ct_volume_node))
     return out
