@@ -139,3 +139,23 @@ def test_slicer_md_multimodal_example_gives_a_risk(mrml_scene, synth_model, tmp_
     # the headline names the endpoint (rppredict62): "Risk of grade >= 2 radiation pneumonitis: 49 % (...)"
     assert re.search(r"^Risk of grade >= 2 radiation pneumonitis: \d+ %", printed, flags=re.M), printed
     assert "Imputed" not in printed and "Warning" not in printed, printed
+
+
+def test_predict_rp_node_says_what_the_risk_is_of(mrml_scene, synth_model):
+    """The console's risk table says what the risk is of, as ``rp predict``'s CSV (and so the Multimodal Predict
+    panel's risk table, made from that CSV) does in its ``endpoint`` column (QA newuser65: README's console chain gave
+    a table of risk, interval, threshold, model ... but no endpoint - a risk of what, it did not say)."""
+    from lungai import mrml
+    from lungai.rp.predict import predict_rp
+    from lungai.scene.rp import assemble_patient_row, predict_rp_node
+
+    cohort, model = synth_model
+    radiomics, dose = _inputs(mrml_scene, cohort)
+    clinical = {k[len("clin_"):]: v for k, v in cohort.table.iloc[0].items() if k.startswith("clin_")}
+    node, _ = predict_rp_node(mrml_scene, model, radiomics, dose, clinical)
+    columns = list(mrml.dataframe_from_table_node(node).columns)
+    assert "endpoint" in columns, columns
+    row = mrml.dataframe_from_table_node(node).iloc[0]
+    cli, _ = predict_rp(model, assemble_patient_row(radiomics, dose, clinical))
+    assert row["endpoint"] == cli["endpoint"].iloc[0] == "grade >= 2 radiation pneumonitis"
+    assert columns.index("endpoint") > columns.index("high_risk")      # where rp predict's CSV has it
