@@ -68,13 +68,41 @@ def _inputs(scene, cohort):
     return radiomics, dose
 
 
+def _table_names(block: str) -> list[str]:
+    """The node names the example's ``radiomics = getNode(...)`` and ``dose = getNode(...)`` lines get."""
+    return [re.search(rf'^{var} = getNode\("([^"]+)"\)', block, flags=re.M).group(1) for var in ("radiomics", "dose")]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/rp.md"])
+def test_predict_rp_node_example_gets_the_tables_lung_radiomics_makes(mrml_scene, small_phantom, doc):
+    """The example's getNode names are those of the tables the radiomics step makes for the CT "CT": README's console
+    blocks chain (a volume "CT"; its radiomics block's ``radiomics_table`` makes the table) and the Lung Radiomics
+    panel names its tables the same way, "<CT> radiomics" / "<CT> dose features" (QA newuser65: the example read
+    ``getNode("Radiomics")``, a table only the demo's scene.mrb holds: pasted after README's radiomics block it failed,
+    "could not find nodes in the scene by name or id 'Radiomics'")."""
+    from lungai import mrml
+    from lungai.scene.radiomics import radiomics_table
+    from lungai.scene.rp import risk_case
+    from lungai.synthetic import labels
+
+    block = _python_blocks(doc, "predict_rp_node(")[0]
+    radiomics_name, dose_name = _table_names(block)
+    volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    seg, _ = mrml.mask_to_segment(mrml_scene, small_phantom.labels == labels.TUMOUR, "Tumor",
+                                  reference_volume_node=volume)
+    table, errors = radiomics_table(mrml_scene, volume, seg, segments=["Tumor"], feature_classes=["firstorder"])
+    assert not errors and radiomics_name == table.GetName(), (radiomics_name, table.GetName())
+    dose = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame([{"dose_mld_gy": 10.0}]), dose_name)
+    assert risk_case(None, dose) == "CT", dose_name       # a Lung Radiomics dose table of the CT "CT"
+
+
 @pytest.mark.parametrize("doc", ["README.md", "docs/rp.md"])
 def test_predict_rp_node_example_gives_a_risk(mrml_scene, synth_model, doc):
     from lungai import mrml
 
     cohort, model = synth_model
-    nodes = dict(zip(("Radiomics", "Dose features"), _inputs(mrml_scene, cohort)))
     for block in _python_blocks(doc, "predict_rp_node("):
+        nodes = dict(zip(_table_names(block), _inputs(mrml_scene, cohort)))     # the tables by the docs' names
         code = re.sub(r'"(/path/)?rp_model"', repr(str(model)), block)
         assert code != block, "the example's model path changed: update this test"
         space = {"getNode": nodes.__getitem__, "slicer": types.SimpleNamespace(mrmlScene=mrml_scene)}
@@ -139,3 +167,23 @@ def test_slicer_md_multimodal_example_gives_a_risk(mrml_scene, synth_model, tmp_
     # the headline names the endpoint (rppredict62): "Risk of grade >= 2 radiation pneumonitis: 49 % (...)"
     assert re.search(r"^Risk of grade >= 2 radiation pneumonitis: \d+ %", printed, flags=re.M), printed
     assert "Imputed" not in printed and "Warning" not in printed, printed
+
+
+def test_predict_rp_node_says_what_the_risk_is_of(mrml_scene, synth_model):
+    """The console's risk table says what the risk is of, as ``rp predict``'s CSV (and so the Multimodal Predict
+    panel's risk table, made from that CSV) does in its ``endpoint`` column (QA newuser65: README's console chain gave
+    a table of risk, interval, threshold, model ... but no endpoint - a risk of what, it did not say)."""
+    from lungai import mrml
+    from lungai.rp.predict import predict_rp
+    from lungai.scene.rp import assemble_patient_row, predict_rp_node
+
+    cohort, model = synth_model
+    radiomics, dose = _inputs(mrml_scene, cohort)
+    clinical = {k[len("clin_"):]: v for k, v in cohort.table.iloc[0].items() if k.startswith("clin_")}
+    node, _ = predict_rp_node(mrml_scene, model, radiomics, dose, clinical)
+    columns = list(mrml.dataframe_from_table_node(node).columns)
+    assert "endpoint" in columns, columns
+    row = mrml.dataframe_from_table_node(node).iloc[0]
+    cli, _ = predict_rp(model, assemble_patient_row(radiomics, dose, clinical))
+    assert row["endpoint"] == cli["endpoint"].iloc[0] == "grade >= 2 radiation pneumonitis"
+    assert columns.index("endpoint") > columns.index("high_risk")      # where rp predict's CSV has it

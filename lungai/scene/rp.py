@@ -289,7 +289,7 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     """Predict the patient's RP risk; returns (result table node, contributions table node).
 
     Result columns: case, risk, risk_low, risk_high, threshold, threshold_rule, high_risk, model, and, as in
-    ``lungai rp predict``, imputed (features that were missing), out_of_range (outside the training
+    ``lungai rp predict``, endpoint (what the risk is of: :func:`lungai.rp.card.rp_endpoint`), imputed (features that were missing), out_of_range (outside the training
     range), training_patient (the model was trained on this case: its risk is in-sample) and warnings (radiomics
     settings other than the model's or unknown; a training patient's in-sample note).
     Contributions: feature, value, contribution (log-odds), largest |contribution| first, at most ``top`` rows and
@@ -312,6 +312,8 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     result = with_model_columns(pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
                                               "risk_high": pred["risk_high"],
                                               "high_risk": pred["high_risk"].astype(int),
+                                              # what the risk is of, as rp predict's CSV (the panel's table) says
+                                              "endpoint": pred["endpoint"],
                                               "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
                                               "training_patient": pred["training_patient"],
                                               "warnings": pred["warnings"]}), card, model_dir)
