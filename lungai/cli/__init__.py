@@ -240,8 +240,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(join_split_coordinates(argv))
     args.argv = [str(a) for a in argv]      # the command as given (main([...]) from Python: not sys.argv, the host's)
     terminated: list = []
+    from lungai.dicom.once import read_once
+
     try:
-        with _sigterm_as_ctrl_c(terminated), _input_notes():
+        # each RTSTRUCT read once in the command, however many structures / roles it takes, the scan of its folder
+        # included (QA dicomread65: `lungai radiomics --rtstruct FOLDER` read LUNG1-003's in full 11 times); one
+        # file's contours held at a time, as cohort's planning holds them
+        with _sigterm_as_ctrl_c(terminated), _input_notes(), read_once(files=1):
             result = args.func(args)
     except LungAIError as exc:
         from pathlib import Path

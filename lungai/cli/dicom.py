@@ -513,7 +513,9 @@ def run_export(args) -> int:
 
     check_output_folder(args.output, args.ct, args.series)    # nor inside the DICOM export (before the owner check)
     prepare_output_folder(args.output, inputs=inputs, owner=OWNER, owns=DICOM_EXPORT_OUTPUTS, create=False)
-    with task("dicom-export", 2) as bar:
+    from lungai.dicom.export import RESULTS_STEPS
+
+    with task("dicom-export", 1 + RESULTS_STEPS) as bar:       # the CT read, each DICOM object written
         ct = _read_dicom_ct(args.ct, args.series)
         reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "CT read")
@@ -589,8 +591,7 @@ def run_export(args) -> int:
             [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct, paths["lungs"]) if given["lungs"] is not None
                                       else [])]
         with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):
-            written = export_results(reference, args.output, **given)
-        bar.update(1, "written")
+            written = export_results(reference, args.output, **given, progress=bar)
     for p in written:
         print(f"DICOM: {p}")
     for note in notes:

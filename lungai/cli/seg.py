@@ -953,7 +953,10 @@ def run_segment(args) -> int:
     runs = model_runs(model)
     # no steps per second on the bar: its message, the network runs' count after the pass ("pass 1 (grid x1): network
     # run 94/180 ..."), needs the room - an 80-column terminal cut it to "network run 9" (QA segnotes64)
-    with task("segment", (3 if dicom else 2) + STEPS_PER_RUN * runs, rate=False) as bar:
+    from lungai.dicom.export import RESULTS_STEPS
+
+    # the DICOM objects: a step each (QA dicomread65: one step, 6-10 s on LUNG1-003 behind one message)
+    with task("segment", 2 + (RESULTS_STEPS if dicom else 0) + STEPS_PER_RUN * runs, rate=False) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         reference = None
         if dicom:       # the CT series' headers checked against the image before any work (no half-written results)
@@ -1003,11 +1006,9 @@ def run_segment(args) -> int:
                 from lungai.dicom.export import export_results
                 from lungai.dicom.seg import AUTOMATIC
 
-                bar.update(0, "writing DICOM SEG / RTSTRUCT / map / SR")
                 written = export_results(reference, out, tumour=res.tumour,
                                          uncertainty=res.entropy, info=info, seg_name="tumor.seg.dcm",
-                                         generation={"tumour": AUTOMATIC}, series="segment")
-                bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
+                                         generation={"tumour": AUTOMATIC}, series="segment", progress=bar)
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
     from lungai.errors import counted

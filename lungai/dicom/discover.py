@@ -811,12 +811,40 @@ def contour_images(path: Path) -> set[str]:
 
 
 def _references(path: Path) -> tuple[set[str], set[str]]:
-    """(referenced series UIDs, referenced frame-of-reference UIDs) of an RTSTRUCT or SEG."""
+    """(referenced series UIDs, referenced frame-of-reference UIDs) of an RTSTRUCT or SEG (read once per file in a
+    :func:`lungai.dicom.once.read_once` block: the scan, the RTSTRUCT found in a folder, the series check of each
+    structure read)."""
     import pydicom
 
-    ds = pydicom.dcmread(path, stop_before_pixels=True,
-                         specific_tags=["ReferencedFrameOfReferenceSequence", "ReferencedSeriesSequence",
-                                        "FrameOfReferenceUID", "StructureSetROISequence"])
+    from lungai.dicom.once import once_per_file
+
+    series, frames = once_per_file(path, "references", lambda: _references_in(pydicom.dcmread(
+        path, stop_before_pixels=True, specific_tags=["ReferencedFrameOfReferenceSequence", "ReferencedSeriesSequence",
+                                                      "FrameOfReferenceUID", "StructureSetROISequence"])))
+    return set(series), set(frames)
+
+
+def _rtstruct_whole(path: Path) -> tuple[bool, tuple | None]:
+    """(cut short, its references or None) of an RTSTRUCT that :func:`scan` lists, from one read of the whole file
+    (:func:`lungai.dicom.rtstruct.read_whole`: kept in a :func:`lungai.dicom.once.read_once` block for the reading of
+    its structures after the scan) - not its references read again (each read of a structure set parses all of its
+    contours, ``specific_tags`` or not: ~0.09 s for LUNG1-003's).  A file damaged otherwise: (False, None), its
+    reader says why."""
+    from lungai.dicom.once import once_per_file
+    from lungai.dicom.rtstruct import read_whole
+
+    try:
+        ds, cut = read_whole(path, force=True)
+    except Exception:  # noqa: BLE001 - damaged otherwise: its reader says why
+        return False, None
+    if cut is not None:
+        return True, None
+    series, frames = once_per_file(path, "references", lambda: _references_in(ds))
+    return False, (set(series), set(frames))
+
+
+def _references_in(ds) -> tuple[frozenset, frozenset]:
+    """:func:`_references` of a data set read."""
     series, frames = set(), set()
     for fr in getattr(ds, "ReferencedFrameOfReferenceSequence", []):
         if "FrameOfReferenceUID" in fr:
@@ -832,7 +860,7 @@ def _references(path: Path) -> tuple[set[str], set[str]]:
     for roi in getattr(ds, "StructureSetROISequence", []):
         if "ReferencedFrameOfReferenceUID" in roi:
             frames.add(str(roi.ReferencedFrameOfReferenceUID))
-    return series, frames
+    return frozenset(series), frozenset(frames)
 
 
 def other_series_note(path, referenced: set, ct_series_uid: str | None, root=None) -> str | None:
@@ -1095,6 +1123,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
     unreadable: list[Path] = []
     rtplans: list[tuple[str, Path, str]] = []      # (PatientID, file, SOPInstanceUID)
     dose_plans: dict[str, set[str]] = {}            # RTDOSE file: the RTPLANs it references (SOPInstanceUIDs)
+    references: dict[Path, tuple] = {}             # RTSTRUCT file: (series, frames) it references
     own_left_out: dict = {}
     for path in (files_under(root, own_left_out) if files is None else files):
         ds = _header(path)
@@ -1113,7 +1142,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                                         ds.get("PhotometricInterpretation"),
                                                         (ds.get("RescaleIntercept"), ds.get("RescaleSlope"))))
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
-        elif modality in ("RTSTRUCT", "SEG", "RTDOSE") and ends_inside(path, pixels=modality != "RTDOSE"):
+        elif modality == "RTSTRUCT" and (whole := _rtstruct_whole(path))[0] or \
+                modality in ("SEG", "RTDOSE") and ends_inside(path, pixels=modality != "RTDOSE"):
             unreadable.append(path)     # its header whole, its contours / segments / dose cut short: said, never listed
             #                             as a file to use (QA dicomfollow64: LUNG1-003's SEG cut inside its frames or
             #                             pixel data was "1 SEG", its reader then failing; QA dosecut64: an RTDOSE cut
@@ -1121,6 +1151,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
             #                             data is not read: its declared length against the file's size
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
+            if modality == "RTSTRUCT" and whole[1] is not None:
+                references[path] = whole[1]     # of the whole file read just above: not read again
             if modality == "RTDOSE":
                 dose_plans[str(path)] = _referenced_plans(ds)
         elif modality == "RTPLAN":
@@ -1204,7 +1236,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
         if modality == "RTDOSE":
             series, frames = set(), {str(ds.FrameOfReferenceUID)} if "FrameOfReferenceUID" in ds else set()
         else:
-            series, frames = _references(path)
+            series, frames = references[path] if path in references else _references(path)
         if modality == "RTSTRUCT" and not series and not frames and rtstruct_cut_short(path, ds):
             unreadable.append(path)         # cut before its references: a file cut short, said so, not "frameless"
             continue

@@ -39,7 +39,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     from lungai.dicom.seg import quiet_highdicom
 
     check_on_grid(image, reference, what=f"map {label.lower()}")
-    arr = sitk.GetArrayFromImage(image).astype(np.float32)
+    arr = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)    # a copy already: not a second one
     value, scheme, meaning = UNITS[unit]
     lo, hi = float(arr.min()), float(arr.max())
     used = np.flatnonzero((arr > lo).reshape(arr.shape[0], -1).any(axis=1))

@@ -28,15 +28,13 @@ rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.dicom.once import once_per_file, read_once  # noqa: F401 - read_once: this module's API (lungai.dicom.once)
 from lungai.errors import InputError, InputNote, agree, counted
 
 # Tolerances in voxels: a contour point's slice index must be this close to an integer (a quarter slice: float
@@ -138,76 +136,33 @@ CLOSED_TYPES = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
 OPEN_TYPES = ("OPEN_PLANAR", "OPEN_NONPLANAR")
 
 
-# the RTSTRUCTs read in a :func:`read_once` block: {"files": (real path, mtime, size) -> {what: the dataset / its
-# structures}, least recently read first; "names": (real path, mtime, size) -> contoured_structures' names;
-# "limit": how many files' datasets are kept}
-_READ_ONCE: contextvars.ContextVar = contextvars.ContextVar("lungai_rtstruct_read_once", default=None)
+def read_whole(path, force: bool = False) -> tuple:
+    """:func:`lungai.dicom.discover.read_to_end` of an RTSTRUCT (its data set, and the element the file ends inside
+    or None), once per file in a :func:`read_once` block: the check of :func:`lungai.dicom.discover.scan` that the
+    file is whole and the reading of its structures after it share one read (QA dicomread65: ``lungai cohort``'s scan
+    and planning read LUNG1-003's RTSTRUCT in full twice).  ``force``: read a file without the DICOM preamble too
+    (:func:`read_to_end`'s); without it such a file is refused as pydicom refuses it."""
+    from lungai.dicom.discover import has_dicm_preamble, read_to_end
 
-
-@contextlib.contextmanager
-def read_once(files: int | None = None):
-    """Within the block (in this thread) an RTSTRUCT file is read and its contours parsed once, however many
-    structures / roles are taken from it (:func:`read_structures`, :func:`list_structures`, :func:`read_rtstruct`,
-    :func:`read_rtstruct_role`, :func:`contoured_structures`): a file changed on disk (its modification time or size)
-    is read again.  Each call still gets its own :class:`Structure` objects (a caller may set their ``error``).
-    ``lungai cohort`` reads a patient in one (QA cohortbar64: LUNG1-003's RTSTRUCT was parsed 10 times in its work,
-    about 3 s of its 10 s before its radiomics), and plans the cohort in one (QA planonce64: 3 more reads per patient).
-
-    ``files``: the most files whose dataset and contours are kept (the least recently read dropped first; ``None``:
-    every file) - the names :func:`contoured_structures` gives are kept for every file, a few strings each, so a
-    cohort's planning, patient after patient, does not hold every structure set's contours.  A block inside another
-    reads through the enclosing one."""
-    if _READ_ONCE.get() is not None:
-        yield
-        return
-    token = _READ_ONCE.set({"files": {}, "names": {}, "limit": files})
-    try:
-        yield
-    finally:
-        _READ_ONCE.reset(token)
-
-
-def _once(path, what: str, make):
-    """``make()``, kept for ``path``'s file as it is now (``what``: which result of it; ``"names"``: kept for every
-    file) in a :func:`read_once` block; made on each call outside one (or when the file cannot be stat'ed: ``make``
-    says why)."""
-    cache = _READ_ONCE.get()
-    if cache is None:
-        return make()
-    try:
-        st = os.stat(path)
-        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-    except (OSError, TypeError, ValueError):
-        return make()
-    if what == "names":
-        if key not in cache["names"]:
-            cache["names"][key] = make()
-        return cache["names"][key]
-    kept = cache["files"]
-    entry = kept.pop(key, {})
-    kept[key] = entry                       # the most recently read last
-    if what not in entry:
-        entry[what] = make()
-    limit = cache["limit"]
-    while limit is not None and len(kept) > max(limit, 1):
-        del kept[next(iter(kept))]
-    return entry[what]
+    if not force and not has_dicm_preamble(Path(path)):
+        return read_to_end(path)            # pydicom refuses it: never the forced read kept
+    return once_per_file(path, "whole", lambda: read_to_end(path, force=True))   # the same read with the preamble
 
 
 def _read(path) -> "object":
     """The RTSTRUCT's dataset, refused when it is not a readable, whole RTSTRUCT (once per file in a
     :func:`read_once` block)."""
-    return _once(path, "dataset", lambda: _read_file(path))
+    return once_per_file(path, "dataset", lambda: _read_file(path))
 
 
 def _read_file(path) -> "object":
     from pydicom.errors import InvalidDicomError
 
-    from lungai.dicom.discover import cut_in_sequence, cut_place, read_to_end
+    from lungai.dicom.discover import cut_in_sequence, cut_place
 
     p = check_rtstruct_path(path)
     try:
-        ds, cut = read_to_end(p)        # pydicom.dcmread, and where the file ends inside an element, if it does
+        ds, cut = read_whole(p)         # pydicom.dcmread, and where the file ends inside an element, if it does
     except (InvalidDicomError, OSError) as exc:
         raise InputError(f"{p} is not a readable DICOM file ({exc})", "give the RTSTRUCT .dcm file") from exc
     if cut_in_sequence(cut) and getattr(ds, "Modality", "") == "RTSTRUCT":
@@ -291,7 +246,7 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
     the file stay readable.  Parsed once per file in a :func:`read_once` block; each call gets its own
     :class:`Structure` objects (the contours' arrays shared, never written to).
     """
-    structures, ds = _once(rtstruct_path, "structures", lambda: _parse_structures(rtstruct_path))
+    structures, ds = once_per_file(rtstruct_path, "structures", lambda: _parse_structures(rtstruct_path))
     return [replace(s, contours=list(s.contours), open=list(s.open)) for s in structures], ds
 
 
@@ -373,7 +328,7 @@ def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
 
     A planning-system template leaves structures without contours (an empty 'GTVn', 'Lungs'); role resolution
     (:func:`read_rtstruct_role`, ``lungai cohort``, ``lungai dose-features``) takes the contoured ones only."""
-    drawn, empty = _once(rtstruct_path, "names", lambda: _contoured(rtstruct_path))
+    drawn, empty = once_per_file(rtstruct_path, "names", lambda: _contoured(rtstruct_path))
     return list(drawn), list(empty)
 
 

@@ -1,0 +1,106 @@
+"""The DICOM objects of ``lungai segment`` / ``lungai dicom-export`` on the bar, one step each, and what their export
+imports (QA dicomread65)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from dicom_helpers import small_phantom
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _study(tmp_path):
+    from lungai.dicom.synthetic import write_rt_study
+
+    study = write_rt_study(tmp_path / "dicom", small_phantom(7), "P1", dose=None)
+    tumour = study["masks"]["GTV"]
+    sitk.WriteImage(tumour, str(tmp_path / "tumor.nii.gz"))
+    entropy = sitk.Cast(tumour, sitk.sitkFloat32) * 0.5
+    sitk.WriteImage(entropy, str(tmp_path / "uncertainty.nii.gz"))
+    return study
+
+
+def test_the_dicom_export_bar_counts_each_object_written(tmp_path, monkeypatch, capsys):
+    """QA dicomread65 (`lungai segment` on LUNG1-003): its DICOM SEG, RTSTRUCT, parametric map and SR were one step
+    of the bar behind one message ("writing DICOM SEG / RTSTRUCT / map / SR", 6-10 s on a loaded machine).  Each object
+    is a step now, named on the bar while it is written; ``lungai dicom-export`` alike."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    study = _study(tmp_path)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")     # as the Slicer panel reads a child process's progress
+    out = tmp_path / "out"
+    assert main(["dicom-export", "--ct", str(study["ct"]), "--tumour", str(tmp_path / "tumor.nii.gz"),
+                 "--uncertainty", str(tmp_path / "uncertainty.nii.gz"), "-o", str(out)]) == 0
+    shown = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
+    texts = [text.removeprefix("dicom-export: ") for _, text in shown]
+    wanted = ["writing DICOM SEG", "DICOM SEG written", "DICOM RTSTRUCT written", "writing DICOM parametric map",
+              "DICOM parametric map written", "writing DICOM SR", "DICOM SR written"]
+    assert [t for t in texts if t in wanted] == wanted, texts
+    at = {t: f for f, t in ((f, t.removeprefix("dicom-export: ")) for f, t in shown)}
+    steps = [at[t] for t in ("DICOM SEG written", "DICOM RTSTRUCT written", "DICOM parametric map written",
+                             "DICOM SR written")]
+    assert steps == sorted(steps) and len(set(steps)) == 4 and steps[-1] == 1.0, shown
+    assert {p.name for p in out.glob("*.dcm")} == {"results.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm",
+                                                  "measurements.sr.dcm"}
+
+
+def test_export_results_names_each_object_while_it_is_written(tmp_path):
+    """``export_results(progress=)``: RESULTS_STEPS steps; while the map is written the SEG and RTSTRUCT are there,
+    the map not yet; an object not written (no map, nothing for an SR) passes its step."""
+    from lungai.dicom.export import RESULTS_STEPS, export_results, reference_for
+    from lungai.io import read_ct
+
+    study = _study(tmp_path)
+    ct = read_ct(study["ct"])
+    reference = reference_for(study["ct"], ct)
+    out = tmp_path / "out"
+
+    class Seen:
+        def __init__(self):
+            self.done, self.log = 0, []
+
+        def update(self, n=1, message=None):
+            self.done += n
+            self.log.append((self.done, message, sorted(p.name for p in out.glob("*.dcm"))))
+
+    seen = Seen()
+    tumour = study["masks"]["GTV"]
+    written = export_results(reference, out, tumour=tumour, uncertainty=sitk.Cast(tumour, sitk.sitkFloat32) * 0.5,
+                             progress=seen)
+    assert len(written) == 4 and seen.done == RESULTS_STEPS
+    (files,) = [f for _, m, f in seen.log if m == "writing DICOM parametric map"]
+    assert files == ["results.seg.dcm", "rtstruct.dcm"], seen.log
+    seen.done, seen.log = 0, []
+    empty = sitk.Image(tumour.GetSize(), sitk.sitkFloat32)
+    empty.CopyInformation(tumour)
+    export_results(reference, tmp_path / "map_only", uncertainty=empty, progress=seen)
+    assert seen.done == RESULTS_STEPS, seen.log
+
+
+def test_an_export_without_radiomics_does_not_import_the_radiomics_package(tmp_path):
+    """QA dicomread65: `lungai segment`'s DICOM export imported lungai.radiomics (its feature modules, scipy.signal
+    ...) for a constant, with no radiomics to export - about 3 s of its export on a loaded machine, 0.6 s of CPU."""
+    study = _study(tmp_path)
+    code = f"""
+import sys
+import SimpleITK as sitk
+from lungai.dicom.export import export_results, reference_for
+from lungai.io import read_ct
+ct = read_ct({str(study["ct"])!r})
+tumour = sitk.ReadImage({str(tmp_path / "tumor.nii.gz")!r})
+written = export_results(reference_for({str(study["ct"])!r}, ct), {str(tmp_path / "out")!r}, tumour=tumour)
+assert len(written) == 3, written
+print("radiomics imported:", "lungai.radiomics" in sys.modules)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "radiomics imported: False" in run.stdout, run.stdout
