@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from dose_helpers import with_summation_type, write_rtdose
+from dose_helpers import phantom_lungs_and_gtv, with_summation_type, write_rtdose
 from lungai.dose import (COLUMNS, dose_features, features_from_arrays, radial_dose, radial_dvh_expected, read_dose,
                          sphere_mask, treatment_dose)
 from lungai.dose.dvh import cumulative_dvh
@@ -241,14 +241,8 @@ def test_treatment_dose_is_function_of_distance(small_phantom):
 
 def test_cli_dose_features(small_phantom, tmp_path, capsys):
     from lungai.cli import main
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom, sides=True)
     paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "gtv", "dose")}
     sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
     sitk.WriteImage(lung_img, str(paths["lungs"]))
@@ -694,15 +688,9 @@ def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path
     """-o replaced any existing file (QA: a user's notes.csv); now only a file an earlier dose-features wrote is
     replaced.  --dose-unit cGy reads a cGy dose image."""
     from lungai.cli import main
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] | lungs["left"]).astype(np.uint8))
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom)
     paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose", "dose_cgy")}
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
     sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
     sitk.WriteImage(lung_img, str(paths["lungs"]))
     sitk.WriteImage(treatment_dose(gtv_img), str(paths["dose"]))
@@ -728,14 +716,8 @@ def test_cli_dose_features_custom_v_levels(small_phantom, tmp_path, capsys):
     """--v-levels 5,10,13,20,30,40 gives those V columns (default 5/13/20/30 unchanged); bad lists are refused."""
     from lungai.cli import main
     from lungai.dose.features import parse_v_levels
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] | lungs["left"]).astype(np.uint8))
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom)
     paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose")}
     sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
     sitk.WriteImage(lung_img, str(paths["lungs"]))
@@ -774,14 +756,8 @@ def test_v_levels_in_cgy_refused(small_phantom, tmp_path, capsys):
     assert "--v-levels 5,13,20" in err.value.fix
     assert parse_v_levels("5,20,150") == (5.0, 20.0, 150.0)
     assert parse_v_levels("5,200", max_gy=250) == (5.0, 200.0)          # an EQD2 map's levels with --max-dose-gy
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    gtv = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    truth = L.lung_truth(arr, "right")
-    lungs = sitk.GetImageFromArray((truth["right"] | truth["left"]).astype(np.uint8))
-    for im in (lungs, gtv):
-        im.CopyInformation(small_phantom.ct)
+    lungs, gtv = phantom_lungs_and_gtv(small_phantom)
     for name, img in (("ct", small_phantom.ct), ("lungs", lungs), ("dose", treatment_dose(gtv))):
         sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
     out = tmp_path / "d.csv"
@@ -1071,14 +1047,7 @@ def test_cli_dose_features_reads_an_rtdose_folder_as_cohort_does(small_phantom, 
     from lungai.cli import main
     from lungai.dicom.synthetic import write_rtdose as write
 
-    from lungai.synthetic import labels as L
-
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom, sides=True)
     sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
     sitk.WriteImage(lung_img, str(tmp_path / "lungs.nii.gz"))
     dose = treatment_dose(gtv_img)
@@ -1729,14 +1698,8 @@ def test_dose_features_says_the_gtv_is_lungais_automatic_tumour(small_phantom, t
     from lungai.cli import main
     from lungai.dose.features import AUTOMATIC_TUMOUR
     from lungai.io.outputs import record_output_file
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom, sides=True)
     seg_out = tmp_path / "seg"
     seg_out.mkdir()
     paths = {"ct": tmp_path / "ct.nii.gz", "lungs": tmp_path / "lungs.nii.gz", "gtv": seg_out / "tumor.nii.gz",
