@@ -1411,15 +1411,18 @@ def test_cli_a_beam_without_dose_in_a_folder_sum_says_a_setup_field_may_be_remov
     assert "summed" not in captured.out
 
 
-@pytest.mark.parametrize("cut", ["half", "header", "short_element"])
+@pytest.mark.parametrize("cut", ["half", "header", "short_element", "before_frame"])
 def test_a_truncated_rtdose_is_refused_from_its_header_naming_the_file(tmp_path, cut):
     """QA: an RTDOSE cut to half its size passed the header-only planning (dose_features: yes) and failed after all
     the patient's work with pydicom's bare 'The number of bytes of pixel data is less than expected'.  Its pixel
     data is checked from the header (length and file size, nothing decoded) when the dose files are chosen, and
-    again around the decoding: an InputError naming the file, the fix 're-export the RTDOSE'."""
+    again around the decoding: an InputError naming the file, the fix 're-export the RTDOSE'.  QA dose65: one cut
+    between its header's elements after its SeriesInstanceUID, before its FrameOfReferenceUID, was refused as "has no
+    DoseUnits ... (DoseUnits is a mandatory tag)", after dose-features' note (check_dose_matches_ct) that it "carries
+    no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?)": now truncated, first."""
     import pydicom
 
-    from lungai.dose.read import dose_folder_files, plan_dose_files, read_rtdose
+    from lungai.dose.read import check_dose_matches_ct, dose_folder_files, plan_dose_files, read_rtdose
 
     dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
     good = write_rtdose(dose, tmp_path / "good.dcm")
@@ -1432,12 +1435,16 @@ def test_a_truncated_rtdose_is_refused_from_its_header_naming_the_file(tmp_path,
         bad.write_bytes(data[:len(data) // 2])
     elif cut == "header":                                   # cut before the PixelData element: no pixel data at all
         bad.write_bytes(data[:data.index(b"\xe0\x7f\x10\x00")])
+    elif cut == "before_frame":                             # between its SeriesInstanceUID and FrameOfReferenceUID
+        bad.write_bytes(data[:data.index(b"\x20\x00\x52\x00", data.index(b"\x20\x00\x0e\x00", 132))])
     else:                                                   # a whole file whose PixelData is short of the header's
         ds = pydicom.dcmread(good)
         ds.PixelData = ds.PixelData[:len(ds.PixelData) // 3 * 2]
         ds.save_as(bad)
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), str(ct))
     for check in (lambda: plan_dose_files([bad]), lambda: dose_folder_files(folder), lambda: read_dose(bad),
-                  lambda: read_rtdose(bad)):
+                  lambda: read_rtdose(bad), lambda: check_dose_matches_ct(bad, ct)):
         with pytest.raises(InputError, match=r"RD\.cut\.dcm (is truncated|holds no pixel data)") as err:
             check()
         assert err.value.fix == "re-export the RTDOSE from the planning system"

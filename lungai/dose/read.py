@@ -292,6 +292,17 @@ def _dvh_only_text(ds, name: str) -> str:
                                                                           "DVHSequence" if dvhs else "") + ")")
 
 
+def check_not_cut_short(path, ds, name: str) -> None:
+    """Refuse an RTDOSE file (header ``ds``) that ends before its pixel data - no PixelData while its header describes
+    a dose grid or holds no DVHs either (:func:`lungai.dicom.discover.rtdose_cut_short`, the scan's rule) - as
+    truncated (:func:`check_pixel_data`), before the tags its header lacks for being cut short (DoseUnits, Rows,
+    FrameOfReferenceUID ...) are named as the fault.  QA dose65: an RTDOSE cut 72 bytes after its SeriesInstanceUID
+    was "has no DoseUnits ... (DoseUnits is a mandatory tag)" after a note that it "carries no FrameOfReferenceUID (a
+    mandatory tag: removed by an anonymiser or a converter?)"."""
+    if has_dose_grid(ds) or not getattr(ds, "DVHSequence", None):
+        check_pixel_data(path, REEXPORT_FIX, name)
+
+
 def check_dose_grid(ds, name: str) -> None:
     """Refuse an RTDOSE without a dose grid (:func:`has_dose_grid`: a DVH-only RTDOSE), naming it - before its
     missing ImagePositionPatient could be called a broken file."""
@@ -360,6 +371,8 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     if getattr(ds, "Modality", "") != "RTDOSE":
         raise InputError(f"{label} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTDOSE",
                          "give the RTDOSE file exported with the treatment plan")
+    if "PixelData" not in ds:                       # read in full: a file cut short before its pixel data
+        check_not_cut_short(p, ds, label)
     check_summation_type(ds, label, accept)
     check_dose_kind(ds, label)
     check_dose_grid(ds, label)
@@ -484,11 +497,11 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
         paths, headers = [p for p, g in zip(paths, grids) if g], [h for h, g in zip(headers, grids) if g]
     if len(paths) <= 1:
         for p, header in zip(paths, headers):
+            check_not_cut_short(p, header, name(p))   # a file cut short: refused now, not after the patient's work
             check_summation_type(header, name(p))
             check_dose_kind(header, name(p))
             check_dose_grid(header, name(p))
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
-            check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
         missing = [missing_summation_note(h, name(p)) for p, h in zip(paths, headers)]
         return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name), *missing) if n) or None
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
@@ -1034,6 +1047,8 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
         return notes[0]
     dose = _rtdose_header(dose_path)
     dose_name, ct_name = names or (Path(dose_path).name, str(ct_path))
+    if dose is not None:    # cut short: said so, not "carries no FrameOfReferenceUID", its frame never compared
+        check_not_cut_short(dose_path, dose, dose_name)
     ct = dicom_ct_header(ct_path, series_uid)
     # a NIfTI / NRRD / MHA CT: the PatientID / FrameOfReferenceUID it may carry (keys of a CT read from DICOM)
     ct_image = image_header(ct_path) if ct is None else None
