@@ -1450,6 +1450,45 @@ def test_a_truncated_rtdose_is_refused_from_its_header_naming_the_file(tmp_path,
         assert err.value.fix == "re-export the RTDOSE from the planning system"
 
 
+@pytest.mark.parametrize("cut", ["pixel_data", "before_frame"])
+def test_a_truncated_copy_of_an_rtdose_beside_the_intact_one_is_left_out(tmp_path, cut):
+    """QA dose65: an RTDOSE folder holding the plan's RTDOSE and a copy of it cut short (an interrupted copy: inside
+    its pixel data, or between its header's elements before its FrameOfReferenceUID) was refused by dose-features
+    --dose FOLDER as "the RTDOSEs a.dcm and b_copy.dcm have the same SOPInstanceUID ... but hold different doses",
+    fix "keep the RTDOSE of the current plan only" - which of the two is not said (lungai cohort's scan leaves the cut
+    file out and uses the intact one).  Now the intact copy is used, the damaged one left out with a note naming it
+    (as a CT slice's damaged copy), whichever comes first."""
+    from lungai.dose.read import dose_folder_files, plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    folder = tmp_path / "plan"
+    folder.mkdir()
+    good = write_rtdose(dose, folder / "a.dcm")
+    data = good.read_bytes()
+    bad = folder / "b_copy.dcm"
+    bad.write_bytes(data[:-500] if cut == "pixel_data" else
+                    data[:data.index(b"\x20\x00\x52\x00", data.index(b"\x20\x00\x0e\x00", 132))])
+    for order in ([good, bad], [bad, good]):
+        files, note = plan_dose_files(order)
+        assert files == [good], (order, files)
+        assert "b_copy.dcm left out: a damaged copy of a.dcm (same SOPInstanceUID" in note, note
+        assert "is truncated" in note or "holds no pixel data" in note, note
+        assert "delete the damaged one from the export" in note, note
+    files, note = dose_folder_files(folder)
+    assert files == [good] and "b_copy.dcm left out: a damaged copy of a.dcm" in note, note
+    assert np.allclose(sitk.GetArrayFromImage(read_dose(folder)), sitk.GetArrayFromImage(dose), atol=1e-3)
+    other = folder / "c_other.dcm"               # a whole copy holding another dose: still refused, naming both
+    with_summation_type(good, other, "PLAN", factor=0.5, uid=pydicom_uid(good))
+    with pytest.raises(InputError, match=r"a\.dcm and c_other\.dcm have the same SOPInstanceUID .* hold different"):
+        plan_dose_files([good, bad, other])
+
+
+def pydicom_uid(path) -> str:
+    import pydicom
+
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
 @pytest.mark.parametrize("broken, message", [
     ("no_iop", r"has no ImageOrientationPatient \(0020,0037\)"),
     ("zero_iop", r"has ImageOrientationPatient \(0020,0037\) 0/0/0/0/0/0: not two orthogonal unit"),

@@ -73,6 +73,8 @@ def dose_folder_files(folder: Path, reference=None, checks: list | None = None) 
     files, left_out = rtdose_files(folder, rtplans), []
     headers = [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files]
     shown = lambda f: shown_path(f, folder)  # noqa: E731 - plan1/RD.dcm and plan2/RD.dcm told apart
+    # copies out first: a damaged copy (cut before its FrameOfReferenceUID) is no RTDOSE of another frame
+    files, headers, copies = _drop_copies(files, headers, shown)
     if reference is not None:
         matching = [f for f, h in zip(files, headers) if not _mismatch(h, reference)]
         if not matching:       # none of them is this CT's: refused as such (naming the first)
@@ -95,7 +97,7 @@ def dose_folder_files(folder: Path, reference=None, checks: list | None = None) 
                              "chosen")
     files, note = plan_dose_files(files, root=folder, rtplans=rtplans, checks=checks,
                                   where=f"the --dose folder {folder}")
-    note = "; ".join(n for n in (*left_out, note) if n) or None
+    note = "; ".join(n for n in (copies, *left_out, note) if n) or None
     if note:
         note = f"--dose {folder}: {note}"
     return files, note
@@ -582,15 +584,38 @@ def _dose_content(path: Path) -> tuple:
     return (values, scaling, str(getattr(ds, "DoseUnits", "")).strip().upper(), summation_type(ds), _grid_key(ds))
 
 
+def _damaged(path: Path, name: str) -> str | None:
+    """Why an RTDOSE file is cut short - its pixel data missing or short of its header's need
+    (:func:`check_pixel_data`) - or None when it is whole."""
+    try:
+        check_pixel_data(path, REEXPORT_FIX, name)
+    except InputError as exc:
+        return exc.problem
+    return None
+
+
 def _drop_copies(paths: list[Path], headers: list, name=lambda p: p.name) -> tuple[list[Path], list, str | None]:
     """``paths`` without the copies of an RTDOSE exported twice (the same SOPInstanceUID and the same dose: the
-    first file is kept, a note names the others); one SOPInstanceUID on two files holding different doses is
-    refused, naming both."""
+    first file is kept, a note names the others); of two copies one of which is cut short (:func:`_damaged`: an
+    interrupted copy) the intact one is kept, the note naming the damaged one left out (as a CT slice's damaged copy,
+    :func:`lungai.dicom.pixeldata.drop_slice_copies`; ``lungai cohort``'s scan never lists it); one SOPInstanceUID
+    on two files holding different doses is refused, naming both.  QA dose65: an RTDOSE beside its copy cut short
+    was "the RTDOSEs a.dcm and b.dcm have the same SOPInstanceUID ... but hold different doses", fix "keep the
+    RTDOSE of the current plan only" - while ``lungai cohort`` used the intact one."""
     kept, kept_headers, first, notes = [], [], {}, []
     for p, h in zip(paths, headers):
         uid = _sop_uid(h)
         if uid and uid in first:
             original = first[uid]
+            broken = {f: _damaged(f, name(f)) for f in (original, p)}
+            if bool(broken[original]) != bool(broken[p]):       # one copy cut short: the intact one used
+                bad, good = (p, original) if broken[p] else (original, p)
+                if bad == original:
+                    at = kept.index(original)
+                    kept[at], kept_headers[at], first[uid] = p, h, p
+                notes.append(f"{name(bad)} left out: a damaged copy of {name(good)} (same SOPInstanceUID {uid}; "
+                             f"{broken[bad]}); the intact copy is used - delete the damaged one from the export")
+                continue
             if _dose_content(p) != _dose_content(original):
                 raise InputError(f"the RTDOSEs {name(original)} and {name(p)} have the same SOPInstanceUID {uid} but "
                                  "hold different doses, so which one is the plan's is unknown",
