@@ -59,3 +59,20 @@ def write_rtplan(path, uid: str, beams, patient_id: str = "", frame: str = ""):
     ds.FractionGroupSequence = [group]
     ds.save_as(str(path), enforce_file_format=True)
     return path
+
+
+def phantom_lungs_and_gtv(phantom, sides: bool = False) -> tuple[sitk.Image, sitk.Image]:
+    """(lungs, GTV) of a synthetic phantom (``lungai.synthetic``) as uint8 masks on its CT grid: the lungs one binary
+    mask (both lungs 1), or with ``sides`` a lung label map (1 right, 2 left); the GTV its tumour."""
+    import numpy as np
+
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(phantom.labels)
+    truth = L.lung_truth(arr, "right")
+    lungs = truth["right"] * 1 + truth["left"] * 2 if sides else truth["right"] | truth["left"]
+    masks = (sitk.GetImageFromArray(lungs.astype(np.uint8)),
+             sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8)))
+    for im in masks:
+        im.CopyInformation(phantom.ct)
+    return masks

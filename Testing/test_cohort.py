@@ -1660,7 +1660,7 @@ def test_a_truncated_rtdose_fails_the_patient_at_planning_and_leaves_no_masks(ex
     job, inv = _p1_job(root)
     assert job.error and "rtdose.dcm is truncated or corrupt" in job.error[0] and job.rtdose is None
     assert job.error[1] == "re-export the RTDOSE from the planning system"
-    assert inv["dose_features"].startswith("no (rtdose.dcm is truncated")
+    assert inv["dose_features"].startswith("no (P1/RTDOSE/rtdose.dcm is truncated")   # its path (cohort.md)
     assert inv["rtdose"] == "P1/RTDOSE/rtdose.dcm (refused)"
     out = tmp_path / "out"
     s = run_cohort(root, out, PARAMS, workers=0)

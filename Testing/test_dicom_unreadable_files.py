@@ -376,6 +376,74 @@ def test_an_rtdose_cut_inside_its_pixel_data_is_named_truncated_by_the_scan(expo
             "system and run again") in inventory_warnings(jobs, inv)                   # said on the terminal too
 
 
+# an RTDOSE cut cleanly between two elements of its header, after its SeriesInstanceUID: just before its
+# FrameOfReferenceUID, just before its ReferencedRTPlanSequence, just before its PixelData
+DOSE_CUTS = {"before-frame": b"\x20\x00\x52\x00", "before-plan-sequence": b"\x0c\x30\x02\x00",
+             "before-pixel-data": b"\xe0\x7f\x10\x00"}
+
+
+@pytest.mark.parametrize("cut", list(DOSE_CUTS))
+def test_an_rtdose_cut_between_its_header_elements_is_truncated_not_a_dose(export, tmp_path, capsys, cut):
+    """QA dose65: P1's RTDOSE (with a ReferencedRTPlanSequence) cut between two elements after its SeriesInstanceUID -
+    pydicom reads what is there without an error, no element cut in two - was "1 RTDOSE" in ``dicom-scan``; cut
+    before its FrameOfReferenceUID it was noted to "carry no FrameOfReferenceUID: matched ... by its PatientID P1
+    and its folder only" and cohort failed P1 "has no DoseUnits ... (DoseUnits is a mandatory tag)"; cut before its
+    pixel data, "(refused)".  Now the scan names it truncated (an RTDOSE ends with its pixel data), as an RTDOSE
+    cut inside its pixel data, and cohort says to re-export it."""
+    from pydicom.dataset import Dataset
+
+    from lungai.cli import main
+    from lungai.dicom.discover import scan
+
+    root = _p1(export, tmp_path)
+    (rd,) = (root / "P1" / "RTDOSE").glob("*.dcm")
+    ds = pydicom.dcmread(rd)
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.481.5", "1.2.3.4"
+    ds.ReferencedRTPlanSequence = [ref]
+    ds.save_as(rd)
+    data = rd.read_bytes()
+    assert data.index(SERIES_UID, 132) < data.index(DOSE_CUTS[cut], 132)
+    rd.write_bytes(data[:data.index(DOSE_CUTS[cut], 132)])
+    (st,) = scan(root)
+    assert st.rtdose == [] and st.unreadable == [rd] and st.truncated == {"RTDOSE": [rd]}, st.summary()
+    assert not any("FrameOfReferenceUID" in n for n in st.notes), st.notes
+    main(["dicom-scan", str(root)])
+    out = capsys.readouterr().out
+    (summary,) = [line for line in out.splitlines() if line.startswith("P1:")]
+    assert "0 RTDOSE" in summary and "RTDOSE there but unreadable (truncated)" in summary, summary
+    assert ("1 file could not be read as DICOM: P1/RTDOSE/rtdose.dcm (truncated: an RTDOSE cut short in its "
+            "header); re-export it") in out, out
+    _, inv = plan_cohort(root)
+    row = inv.iloc[0]
+    assert row["missing"] == "" and row["rtdose"] == "P1/RTDOSE/rtdose.dcm (truncated: re-export it)", row["rtdose"]
+    assert row["dose_features"] == "no (RTDOSE truncated: re-export it)", row["dose_features"]
+    assert "DoseUnits" not in row["notes"] and "FrameOfReferenceUID" not in row["notes"], row["notes"]
+
+
+def test_a_dvh_only_rtdose_is_not_taken_for_a_truncated_one(export, tmp_path):
+    """An RTDOSE holding DVHs only (no grid, no pixel data: DICOM PS3.3 A.18.3) is whole: listed as an RTDOSE (the
+    dose reading then leaves it out beside a grid, or refuses it alone naming it DVH-only), not named truncated."""
+    from pydicom.dataset import Dataset
+
+    from lungai.dicom.discover import scan
+
+    root = _p1(export, tmp_path)
+    (rd,) = (root / "P1" / "RTDOSE").glob("*.dcm")
+    ds = pydicom.dcmread(rd)
+    for keyword in ("PixelData", "Rows", "Columns", "NumberOfFrames", "FrameIncrementPointer", "GridFrameOffsetVector",
+                    "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit",
+                    "PixelRepresentation", "DoseGridScaling"):
+        delattr(ds, keyword)
+    dvh = Dataset()
+    dvh.DVHType, dvh.DoseUnits, dvh.DoseType, dvh.DVHDoseScaling = "CUMULATIVE", "GY", "PHYSICAL", 1.0
+    dvh.DVHVolumeUnits, dvh.DVHNumberOfBins, dvh.DVHData = "PERCENT", 2, [1.0, 100.0, 1.0, 50.0]
+    ds.DVHSequence = [dvh]
+    ds.save_as(rd)
+    (st,) = scan(root)
+    assert st.rtdose == [rd] and st.unreadable == [] and st.truncated == {}, st.summary()
+
+
 @pytest.mark.parametrize("layout", ["alone", "beside-other-patients"])
 def test_a_truncated_rtstruct_in_no_patients_folder_is_its_patients(export, tmp_path, capsys, layout):
     """A folder holding only a truncated RTSTRUCT (QA dicomfollow64: LUNG1-003's RTSTRUCT alone, cut at 5000 bytes):

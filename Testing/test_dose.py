@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from dose_helpers import with_summation_type, write_rtdose
+from dose_helpers import phantom_lungs_and_gtv, with_summation_type, write_rtdose
 from lungai.dose import (COLUMNS, dose_features, features_from_arrays, radial_dose, radial_dvh_expected, read_dose,
                          sphere_mask, treatment_dose)
 from lungai.dose.dvh import cumulative_dvh
@@ -241,14 +241,8 @@ def test_treatment_dose_is_function_of_distance(small_phantom):
 
 def test_cli_dose_features(small_phantom, tmp_path, capsys):
     from lungai.cli import main
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom, sides=True)
     paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "gtv", "dose")}
     sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
     sitk.WriteImage(lung_img, str(paths["lungs"]))
@@ -694,15 +688,9 @@ def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path
     """-o replaced any existing file (QA: a user's notes.csv); now only a file an earlier dose-features wrote is
     replaced.  --dose-unit cGy reads a cGy dose image."""
     from lungai.cli import main
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] | lungs["left"]).astype(np.uint8))
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom)
     paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose", "dose_cgy")}
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
     sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
     sitk.WriteImage(lung_img, str(paths["lungs"]))
     sitk.WriteImage(treatment_dose(gtv_img), str(paths["dose"]))
@@ -728,14 +716,8 @@ def test_cli_dose_features_custom_v_levels(small_phantom, tmp_path, capsys):
     """--v-levels 5,10,13,20,30,40 gives those V columns (default 5/13/20/30 unchanged); bad lists are refused."""
     from lungai.cli import main
     from lungai.dose.features import parse_v_levels
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] | lungs["left"]).astype(np.uint8))
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom)
     paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose")}
     sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
     sitk.WriteImage(lung_img, str(paths["lungs"]))
@@ -774,14 +756,8 @@ def test_v_levels_in_cgy_refused(small_phantom, tmp_path, capsys):
     assert "--v-levels 5,13,20" in err.value.fix
     assert parse_v_levels("5,20,150") == (5.0, 20.0, 150.0)
     assert parse_v_levels("5,200", max_gy=250) == (5.0, 200.0)          # an EQD2 map's levels with --max-dose-gy
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    gtv = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    truth = L.lung_truth(arr, "right")
-    lungs = sitk.GetImageFromArray((truth["right"] | truth["left"]).astype(np.uint8))
-    for im in (lungs, gtv):
-        im.CopyInformation(small_phantom.ct)
+    lungs, gtv = phantom_lungs_and_gtv(small_phantom)
     for name, img in (("ct", small_phantom.ct), ("lungs", lungs), ("dose", treatment_dose(gtv))):
         sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
     out = tmp_path / "d.csv"
@@ -1071,14 +1047,7 @@ def test_cli_dose_features_reads_an_rtdose_folder_as_cohort_does(small_phantom, 
     from lungai.cli import main
     from lungai.dicom.synthetic import write_rtdose as write
 
-    from lungai.synthetic import labels as L
-
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom, sides=True)
     sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
     sitk.WriteImage(lung_img, str(tmp_path / "lungs.nii.gz"))
     dose = treatment_dose(gtv_img)
@@ -1442,15 +1411,18 @@ def test_cli_a_beam_without_dose_in_a_folder_sum_says_a_setup_field_may_be_remov
     assert "summed" not in captured.out
 
 
-@pytest.mark.parametrize("cut", ["half", "header", "short_element"])
+@pytest.mark.parametrize("cut", ["half", "header", "short_element", "before_frame"])
 def test_a_truncated_rtdose_is_refused_from_its_header_naming_the_file(tmp_path, cut):
     """QA: an RTDOSE cut to half its size passed the header-only planning (dose_features: yes) and failed after all
     the patient's work with pydicom's bare 'The number of bytes of pixel data is less than expected'.  Its pixel
     data is checked from the header (length and file size, nothing decoded) when the dose files are chosen, and
-    again around the decoding: an InputError naming the file, the fix 're-export the RTDOSE'."""
+    again around the decoding: an InputError naming the file, the fix 're-export the RTDOSE'.  QA dose65: one cut
+    between its header's elements after its SeriesInstanceUID, before its FrameOfReferenceUID, was refused as "has no
+    DoseUnits ... (DoseUnits is a mandatory tag)", after dose-features' note (check_dose_matches_ct) that it "carries
+    no FrameOfReferenceUID (a mandatory tag: removed by an anonymiser or a converter?)": now truncated, first."""
     import pydicom
 
-    from lungai.dose.read import dose_folder_files, plan_dose_files, read_rtdose
+    from lungai.dose.read import check_dose_matches_ct, dose_folder_files, plan_dose_files, read_rtdose
 
     dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
     good = write_rtdose(dose, tmp_path / "good.dcm")
@@ -1463,15 +1435,58 @@ def test_a_truncated_rtdose_is_refused_from_its_header_naming_the_file(tmp_path,
         bad.write_bytes(data[:len(data) // 2])
     elif cut == "header":                                   # cut before the PixelData element: no pixel data at all
         bad.write_bytes(data[:data.index(b"\xe0\x7f\x10\x00")])
+    elif cut == "before_frame":                             # between its SeriesInstanceUID and FrameOfReferenceUID
+        bad.write_bytes(data[:data.index(b"\x20\x00\x52\x00", data.index(b"\x20\x00\x0e\x00", 132))])
     else:                                                   # a whole file whose PixelData is short of the header's
         ds = pydicom.dcmread(good)
         ds.PixelData = ds.PixelData[:len(ds.PixelData) // 3 * 2]
         ds.save_as(bad)
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), str(ct))
     for check in (lambda: plan_dose_files([bad]), lambda: dose_folder_files(folder), lambda: read_dose(bad),
-                  lambda: read_rtdose(bad)):
+                  lambda: read_rtdose(bad), lambda: check_dose_matches_ct(bad, ct)):
         with pytest.raises(InputError, match=r"RD\.cut\.dcm (is truncated|holds no pixel data)") as err:
             check()
         assert err.value.fix == "re-export the RTDOSE from the planning system"
+
+
+@pytest.mark.parametrize("cut", ["pixel_data", "before_frame"])
+def test_a_truncated_copy_of_an_rtdose_beside_the_intact_one_is_left_out(tmp_path, cut):
+    """QA dose65: an RTDOSE folder holding the plan's RTDOSE and a copy of it cut short (an interrupted copy: inside
+    its pixel data, or between its header's elements before its FrameOfReferenceUID) was refused by dose-features
+    --dose FOLDER as "the RTDOSEs a.dcm and b_copy.dcm have the same SOPInstanceUID ... but hold different doses",
+    fix "keep the RTDOSE of the current plan only" - which of the two is not said (lungai cohort's scan leaves the cut
+    file out and uses the intact one).  Now the intact copy is used, the damaged one left out with a note naming it
+    (as a CT slice's damaged copy), whichever comes first."""
+    from lungai.dose.read import dose_folder_files, plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    folder = tmp_path / "plan"
+    folder.mkdir()
+    good = write_rtdose(dose, folder / "a.dcm")
+    data = good.read_bytes()
+    bad = folder / "b_copy.dcm"
+    bad.write_bytes(data[:-500] if cut == "pixel_data" else
+                    data[:data.index(b"\x20\x00\x52\x00", data.index(b"\x20\x00\x0e\x00", 132))])
+    for order in ([good, bad], [bad, good]):
+        files, note = plan_dose_files(order)
+        assert files == [good], (order, files)
+        assert "b_copy.dcm left out: a damaged copy of a.dcm (same SOPInstanceUID" in note, note
+        assert "is truncated" in note or "holds no pixel data" in note, note
+        assert "delete the damaged one from the export" in note, note
+    files, note = dose_folder_files(folder)
+    assert files == [good] and "b_copy.dcm left out: a damaged copy of a.dcm" in note, note
+    assert np.allclose(sitk.GetArrayFromImage(read_dose(folder)), sitk.GetArrayFromImage(dose), atol=1e-3)
+    other = folder / "c_other.dcm"               # a whole copy holding another dose: still refused, naming both
+    with_summation_type(good, other, "PLAN", factor=0.5, uid=pydicom_uid(good))
+    with pytest.raises(InputError, match=r"a\.dcm and c_other\.dcm have the same SOPInstanceUID .* hold different"):
+        plan_dose_files([good, bad, other])
+
+
+def pydicom_uid(path) -> str:
+    import pydicom
+
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
 
 
 @pytest.mark.parametrize("broken, message", [
@@ -1729,14 +1744,8 @@ def test_dose_features_says_the_gtv_is_lungais_automatic_tumour(small_phantom, t
     from lungai.cli import main
     from lungai.dose.features import AUTOMATIC_TUMOUR
     from lungai.io.outputs import record_output_file
-    from lungai.synthetic import labels as L
 
-    arr = sitk.GetArrayFromImage(small_phantom.labels)
-    lungs = L.lung_truth(arr, "right")
-    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
-    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    for im in (lung_img, gtv_img):
-        im.CopyInformation(small_phantom.ct)
+    lung_img, gtv_img = phantom_lungs_and_gtv(small_phantom, sides=True)
     seg_out = tmp_path / "seg"
     seg_out.mkdir()
     paths = {"ct": tmp_path / "ct.nii.gz", "lungs": tmp_path / "lungs.nii.gz", "gtv": seg_out / "tumor.nii.gz",

@@ -213,7 +213,7 @@ def cut_short_at(path) -> tuple[str, str | None, str] | None:
     """(kind, element, PatientID) of a DICOM file cut short after its Modality, or None when its header does not say
     (cut before its Modality, unreadable otherwise, or intact).  ``kind``: "RTSTRUCT", "RTDOSE", "SEG", "CT slice";
     ``element``: the keyword of the top-level element the file ends inside (:func:`read_to_end`), None when it
-    ends between elements of its header (:func:`cut_short_header`, :func:`rtstruct_cut_short`).
+    ends between elements of its header (:func:`cut_short_header`, :func:`rt_cut_short`).
     QA dicommiss64: LUNG1-003's RTSTRUCT cut anywhere after its first ~1170 bytes (inside its
     ReferencedFrameOfReferenceSequence, its structures or contours: any interrupted copy of a 1.5 MB file) made the
     header read fail, so it was "truncated or damaged; it may be this patient's RTSTRUCT, RTDOSE or CT slice" and
@@ -227,7 +227,7 @@ def cut_short_at(path) -> tuple[str, str | None, str] | None:
             head = None
         if element is not None:
             ds = head
-        elif ds is None or not rtstruct_cut_short(p, ds):
+        elif ds is None or not rt_cut_short(p, ds):
             return None
     modality = str(getattr(ds, "Modality", "") or "").strip()
     if not modality:
@@ -772,6 +772,32 @@ def rtstruct_cut_short(path: Path, ds) -> bool:
     return str(getattr(ds, "Modality", "") or "").strip() == "RTSTRUCT" and _rtstruct_facts(path) is None
 
 
+def rtdose_cut_short(path: Path, ds) -> bool:
+    """An RTDOSE (header ``ds`` read by :func:`_header`) whose header holds its SeriesInstanceUID but whose file ends
+    between two elements before its pixel data (:func:`read_to_end` finds no element cut in two): no PixelData while
+    its header describes a dose grid (Rows / Columns) or holds no DVHs either - a file cut short (an RTDOSE holds a
+    dose grid or DVHs, its PixelData last).  A DVH-only RTDOSE (no grid, a DVHSequence) is not.  QA dose65: an RTDOSE
+    cut 72 bytes after its SeriesInstanceUID was "1 RTDOSE" in ``dicom-scan``, said to carry no FrameOfReferenceUID
+    (matched by PatientID and folder), and ``lungai cohort`` failed the patient as "has no DoseUnits ... (DoseUnits
+    is a mandatory tag)"; cut just before its pixel data, "1 RTDOSE" refused by cohort only."""
+    if str(getattr(ds, "Modality", "") or "").strip() != "RTDOSE":
+        return False
+    from lungai.dicom.pixeldata import dcmread_lenient
+    from lungai.dose.read import has_dose_grid
+
+    try:        # the pixel data's value not read (a 24-50 MB grid): its element found or not
+        full = dcmread_lenient(path, defer_size=1024)
+    except Exception:  # noqa: BLE001 - damaged otherwise: its reader says why
+        return False
+    return _PIXEL_DATA not in full and (has_dose_grid(full) or not full.get("DVHSequence"))
+
+
+def rt_cut_short(path: Path, ds) -> bool:
+    """An RTSTRUCT or RTDOSE whose header reads whole but which was cut short between its elements
+    (:func:`rtstruct_cut_short`, :func:`rtdose_cut_short`)."""
+    return rtstruct_cut_short(path, ds) or rtdose_cut_short(path, ds)
+
+
 # the modalities whose header read by scan must hold a SeriesInstanceUID, or it is cut short (cut_short_header)
 SERIES_REQUIRED = ("CT", "RTSTRUCT", "RTDOSE", "SEG")
 
@@ -1143,12 +1169,14 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                                         (ds.get("RescaleIntercept"), ds.get("RescaleSlope"))))
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
         elif modality == "RTSTRUCT" and (whole := _rtstruct_whole(path))[0] or \
-                modality in ("SEG", "RTDOSE") and ends_inside(path, pixels=modality != "RTDOSE"):
+                modality in ("SEG", "RTDOSE") and (ends_inside(path, pixels=modality != "RTDOSE")
+                                                   or rtdose_cut_short(path, ds)):
             unreadable.append(path)     # its header whole, its contours / segments / dose cut short: said, never listed
             #                             as a file to use (QA dicomfollow64: LUNG1-003's SEG cut inside its frames or
             #                             pixel data was "1 SEG", its reader then failing; QA dosecut64: an RTDOSE cut
             #                             inside its pixel data "1 RTDOSE", refused by cohort only).  An RTDOSE's pixel
-            #                             data is not read: its declared length against the file's size
+            #                             data is not read: its declared length against the file's size; one ending
+            #                             between its elements before its pixel data: rtdose_cut_short (QA dose65)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
             if modality == "RTSTRUCT" and whole[1] is not None:

@@ -73,6 +73,8 @@ def dose_folder_files(folder: Path, reference=None, checks: list | None = None) 
     files, left_out = rtdose_files(folder, rtplans), []
     headers = [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files]
     shown = lambda f: shown_path(f, folder)  # noqa: E731 - plan1/RD.dcm and plan2/RD.dcm told apart
+    # copies out first: a damaged copy (cut before its FrameOfReferenceUID) is no RTDOSE of another frame
+    files, headers, copies = _drop_copies(files, headers, shown)
     if reference is not None:
         matching = [f for f, h in zip(files, headers) if not _mismatch(h, reference)]
         if not matching:       # none of them is this CT's: refused as such (naming the first)
@@ -95,7 +97,7 @@ def dose_folder_files(folder: Path, reference=None, checks: list | None = None) 
                              "chosen")
     files, note = plan_dose_files(files, root=folder, rtplans=rtplans, checks=checks,
                                   where=f"the --dose folder {folder}")
-    note = "; ".join(n for n in (*left_out, note) if n) or None
+    note = "; ".join(n for n in (copies, *left_out, note) if n) or None
     if note:
         note = f"--dose {folder}: {note}"
     return files, note
@@ -292,6 +294,17 @@ def _dvh_only_text(ds, name: str) -> str:
                                                                           "DVHSequence" if dvhs else "") + ")")
 
 
+def check_not_cut_short(path, ds, name: str) -> None:
+    """Refuse an RTDOSE file (header ``ds``) that ends before its pixel data - no PixelData while its header describes
+    a dose grid or holds no DVHs either (:func:`lungai.dicom.discover.rtdose_cut_short`, the scan's rule) - as
+    truncated (:func:`check_pixel_data`), before the tags its header lacks for being cut short (DoseUnits, Rows,
+    FrameOfReferenceUID ...) are named as the fault.  QA dose65: an RTDOSE cut 72 bytes after its SeriesInstanceUID
+    was "has no DoseUnits ... (DoseUnits is a mandatory tag)" after a note that it "carries no FrameOfReferenceUID (a
+    mandatory tag: removed by an anonymiser or a converter?)"."""
+    if has_dose_grid(ds) or not getattr(ds, "DVHSequence", None):
+        check_pixel_data(path, REEXPORT_FIX, name)
+
+
 def check_dose_grid(ds, name: str) -> None:
     """Refuse an RTDOSE without a dose grid (:func:`has_dose_grid`: a DVH-only RTDOSE), naming it - before its
     missing ImagePositionPatient could be called a broken file."""
@@ -360,6 +373,8 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     if getattr(ds, "Modality", "") != "RTDOSE":
         raise InputError(f"{label} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTDOSE",
                          "give the RTDOSE file exported with the treatment plan")
+    if "PixelData" not in ds:                       # read in full: a file cut short before its pixel data
+        check_not_cut_short(p, ds, label)
     check_summation_type(ds, label, accept)
     check_dose_kind(ds, label)
     check_dose_grid(ds, label)
@@ -484,11 +499,11 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
         paths, headers = [p for p, g in zip(paths, grids) if g], [h for h, g in zip(headers, grids) if g]
     if len(paths) <= 1:
         for p, header in zip(paths, headers):
+            check_not_cut_short(p, header, name(p))   # a file cut short: refused now, not after the patient's work
             check_summation_type(header, name(p))
             check_dose_kind(header, name(p))
             check_dose_grid(header, name(p))
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
-            check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
         missing = [missing_summation_note(h, name(p)) for p, h in zip(paths, headers)]
         return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name), *missing) if n) or None
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
@@ -569,15 +584,38 @@ def _dose_content(path: Path) -> tuple:
     return (values, scaling, str(getattr(ds, "DoseUnits", "")).strip().upper(), summation_type(ds), _grid_key(ds))
 
 
+def _damaged(path: Path, name: str) -> str | None:
+    """Why an RTDOSE file is cut short - its pixel data missing or short of its header's need
+    (:func:`check_pixel_data`) - or None when it is whole."""
+    try:
+        check_pixel_data(path, REEXPORT_FIX, name)
+    except InputError as exc:
+        return exc.problem
+    return None
+
+
 def _drop_copies(paths: list[Path], headers: list, name=lambda p: p.name) -> tuple[list[Path], list, str | None]:
     """``paths`` without the copies of an RTDOSE exported twice (the same SOPInstanceUID and the same dose: the
-    first file is kept, a note names the others); one SOPInstanceUID on two files holding different doses is
-    refused, naming both."""
+    first file is kept, a note names the others); of two copies one of which is cut short (:func:`_damaged`: an
+    interrupted copy) the intact one is kept, the note naming the damaged one left out (as a CT slice's damaged copy,
+    :func:`lungai.dicom.pixeldata.drop_slice_copies`; ``lungai cohort``'s scan never lists it); one SOPInstanceUID
+    on two files holding different doses is refused, naming both.  QA dose65: an RTDOSE beside its copy cut short
+    was "the RTDOSEs a.dcm and b.dcm have the same SOPInstanceUID ... but hold different doses", fix "keep the
+    RTDOSE of the current plan only" - while ``lungai cohort`` used the intact one."""
     kept, kept_headers, first, notes = [], [], {}, []
     for p, h in zip(paths, headers):
         uid = _sop_uid(h)
         if uid and uid in first:
             original = first[uid]
+            broken = {f: _damaged(f, name(f)) for f in (original, p)}
+            if bool(broken[original]) != bool(broken[p]):       # one copy cut short: the intact one used
+                bad, good = (p, original) if broken[p] else (original, p)
+                if bad == original:
+                    at = kept.index(original)
+                    kept[at], kept_headers[at], first[uid] = p, h, p
+                notes.append(f"{name(bad)} left out: a damaged copy of {name(good)} (same SOPInstanceUID {uid}; "
+                             f"{broken[bad]}); the intact copy is used - delete the damaged one from the export")
+                continue
             if _dose_content(p) != _dose_content(original):
                 raise InputError(f"the RTDOSEs {name(original)} and {name(p)} have the same SOPInstanceUID {uid} but "
                                  "hold different doses, so which one is the plan's is unknown",
@@ -1034,6 +1072,8 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
         return notes[0]
     dose = _rtdose_header(dose_path)
     dose_name, ct_name = names or (Path(dose_path).name, str(ct_path))
+    if dose is not None:    # cut short: said so, not "carries no FrameOfReferenceUID", its frame never compared
+        check_not_cut_short(dose_path, dose, dose_name)
     ct = dicom_ct_header(ct_path, series_uid)
     # a NIfTI / NRRD / MHA CT: the PatientID / FrameOfReferenceUID it may carry (keys of a CT read from DICOM)
     ct_image = image_header(ct_path) if ct is None else None
