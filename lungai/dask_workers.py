@@ -245,12 +245,17 @@ class ProgressRelay:
         except Exception:  # noqa: BLE001 - not one of ours
             return
         with self.lock:
-            if case in self._ended:
+            if case in self._ended or self.progress is None:
                 return
             try:
                 self.progress.update(0, text)
             except Exception:  # noqa: BLE001 - the client's thread: never raise there (a cancel is the main thread's)
                 pass
+
+    def stop(self) -> None:
+        """No step said from now on (the run ended, cancelled: the bar is closed, the cancel said)."""
+        with self.lock:
+            self.progress = None
 
     @contextmanager
     def delivered(self, case: str):

@@ -438,11 +438,17 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
             with relay.delivered(name) if relay is not None else nullcontext():
                 on_result(res)
     except KeyboardInterrupt:      # Ctrl-C: the running tasks cancelled, the cluster closed, no Dask tracebacks
+        if relay is not None:      # a worker's step sent meanwhile: not said after the cancel
+            relay.stop()
         close_quietly(client, cluster, futures)
         raise
     except BaseException:
+        if relay is not None:
+            relay.stop()
         close_quietly(client, cluster)
         raise
+    if relay is not None:
+        relay.stop()
     client.close()
     if cluster is not None:
         cluster.close()
