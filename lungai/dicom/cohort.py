@@ -1527,6 +1527,19 @@ def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def results_not_in_export(out: Path, jobs) -> list:
+    """The folders under ``out/patients`` holding a finished result (``result.json``) of a patient that is not among
+    ``jobs`` (the export's patients now: its DICOM moved or removed from DICOM_ROOT, a folder not mounted ...), sorted.
+    Their results are kept (a patient back in the export is resumed) but not in the table, which is of the export's
+    patients: said by :func:`run_cohort` (QA cohortbar65: P3 removed from a 3-patient export - the
+    re-run's rp_table.csv held 2 rows without a word, P3's result still under patients/)."""
+    folder = out / "patients"
+    planned = {safe_name(job.case) for job in jobs}
+    if not folder.is_dir():
+        return []
+    return sorted(f.name for f in folder.iterdir() if f.name not in planned and (f / RESULT).is_file())
+
+
 def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
                mapping=None, model_dir=None, max_gy: float | None = None, allow_gaps: bool = False) -> CohortSummary:
     """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table.
@@ -1767,6 +1780,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
             write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
             summary.table = out / TABLE
+            gone = results_not_in_export(out, jobs)
+            if gone:     # the table is of the export's patients: one whose DICOM left it is out of it, said
+                print(f"note: {out / 'patients'} holds the finished results of {counted(len(gone), 'patient')} not "
+                      f"in {root} now ({_listed_cases(gone)}): not in {TABLE} - put {agree(len(gone), 'its', 'their')}"
+                      f" DICOM back under {root} (the result is kept: not redone) to have "
+                      f"{agree(len(gone), 'it', 'them')} in it, or move {agree(len(gone), 'its folder', 'their folders')}"
+                      f" out of {out / 'patients'}")
         else:     # no patient finished: an earlier run's table is removed when it may hold a patient whose result
             # this run removed (redone, failed now) - never a row without its result -, else kept
             old = [f for f in old_table if f.exists()]     # not those removed above
