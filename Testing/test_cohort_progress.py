@@ -28,9 +28,11 @@ def test_dask_workers_draw_no_bars_their_steps_are_on_the_cohorts_bar(export, tm
     ``LUNGAI_PROGRESS=lines`` (the Slicer panel) the workers' lines, whose counts the panel reads as the cohort's
     progress (P1's "radiomics 5/5" at 0 of 3 patients).  The workers (sharing this test's stderr) now draw nothing:
     their steps are messages on the cohort's bar, each naming its patient."""
+    from lungai import progress
     from lungai.progress import PREFIX, parse_line
 
     monkeypatch.setenv("LUNGAI_PROGRESS", mode)
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.0)   # stderr no terminal here: each step drawn, not every 10 s
     out = tmp_path / "out"
     capfd.readouterr()
     s = run_cohort(export, out, PARAMS, workers=2, mapping=_mapping(tmp_path))
@@ -51,6 +53,41 @@ def test_dask_workers_draw_no_bars_their_steps_are_on_the_cohorts_bar(export, tm
     if mode == "lines":     # the cohort's own fraction: never a patient's ("radiomics 5/5" while 0 of 3 are done)
         fractions = [f for f, _ in cohort]
         assert fractions == sorted(fractions) and fractions[-1] == 1.0, fractions
+
+
+def test_in_a_log_the_workers_steps_are_said_every_log_interval(monkeypatch):
+    """With stderr a log file (each drawing of the bar a record) the steps the workers send are said at most every
+    LOG_INTERVAL seconds, as a bar is drawn there - not a record per network run of every patient; in a terminal
+    (and as LUNGAI_PROGRESS lines) each is said."""
+    from lungai.dask_workers import ProgressRelay
+    from lungai.progress import LOG_INTERVAL, TICK_INTERVAL
+
+    class Bar:
+        def __init__(self, tick_interval):
+            self.tick_interval, self.said = tick_interval, []
+
+        def update(self, n=1, message=None):
+            self.said.append(message)
+
+    now = [100.0]
+    for interval, expected in ((LOG_INTERVAL, ["P1: lungs 0/5", "P2: tumour 1/3 network run 9/144"]),
+                               (TICK_INTERVAL, [f"P{i % 2 + 1}: step {i}" for i in range(4)])):
+        bar = Bar(interval)
+        relay = ProgressRelay(bar)
+        relay._clock = lambda: now[0]
+        steps = ([(0.0, "P1", "P1: lungs 0/5"), (1.0, "P2", "P2: inputs 1/3 CT read"), (2.0, "P1", "P1: lungs 1/5"),
+                  (LOG_INTERVAL + 1, "P2", "P2: tumour 1/3 network run 9/144")] if interval == LOG_INTERVAL else
+                 [(0.1 * i, f"P{i % 2 + 1}", f"P{i % 2 + 1}: step {i}") for i in range(4)])
+        for t, case, text in steps:
+            now[0] = 100.0 + t
+            relay((now[0], {"case": case, "text": text}))
+        assert bar.said == expected, (interval, bar.said)
+    with relay.delivered("P1"):      # a step of a case whose result was said: not said again
+        pass
+    relay((0, {"case": "P1", "text": "P1: radiomics 5/5 lungs"}))
+    relay.stop()
+    relay((0, {"case": "P2", "text": "P2: radiomics 5/5 lungs"}))
+    assert bar.said == expected
 
 
 def test_an_80_column_terminal_shows_a_patients_whole_network_runs_count(tmp_path, monkeypatch):

@@ -231,12 +231,20 @@ class ProgressRelay:
     PROGRESS_TOPIC, relay)``, run in the Dask client's thread - each case's step said on ``progress`` (the cases'
     bar) as a message without a step, under :attr:`lock`, the lock the main thread holds while it says a case's
     result (:meth:`delivered`): one writer at a time on the bar; a step of a case whose result was said (an event
-    late) is not said again."""
+    late) is not said again.  In a log (stderr no terminal: the bar's ``tick_interval`` is
+    :data:`lungai.progress.LOG_INTERVAL`, each message a record) a step is said at most every ``tick_interval``
+    seconds - a few records for a long run, as a bar drawn there, not one per network run of every patient."""
 
     def __init__(self, progress):
         import threading
+        import time
+
+        from lungai.progress import TICK_INTERVAL
 
         self.progress, self.lock, self._ended = progress, threading.Lock(), set()
+        interval = float(getattr(progress, "tick_interval", 0.0) or 0.0)
+        self._interval = interval if interval > TICK_INTERVAL else 0.0     # a terminal, lines: every step said
+        self._clock, self._shown = time.monotonic, None
 
     def __call__(self, event) -> None:
         try:
@@ -247,6 +255,10 @@ class ProgressRelay:
         with self.lock:
             if case in self._ended or self.progress is None:
                 return
+            now = self._clock()
+            if self._interval and self._shown is not None and now - self._shown < self._interval:
+                return
+            self._shown = now
             try:
                 self.progress.update(0, text)
             except Exception:  # noqa: BLE001 - the client's thread: never raise there (a cancel is the main thread's)
