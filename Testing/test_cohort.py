@@ -2843,3 +2843,31 @@ def test_read_once_keeps_the_contours_of_the_files_it_is_told_and_the_names_of_a
         assert rtstruct.contoured_structures(a)[0]          # each call its own lists
         rtstruct.read_structures(a)                         # its contours were dropped for b's: read again
         assert reads == ["a.dcm", "b.dcm", "a.dcm"]
+
+
+def test_a_finished_patient_no_longer_in_the_export_is_said_out_of_the_table(export, tmp_path, capsys):
+    """QA cohortbar65: P3 removed from the export after a finished run (its folder moved, a share not mounted): the
+    re-run's rp_table.csv held the other patients only, without a word, P3's result still under OUT/patients.  A note
+    names it with what to do; its result is kept and resumed (not redone) once its DICOM is back."""
+    import shutil
+
+    root = tmp_path / "export"
+    for case in ("P1", "P3"):
+        shutil.copytree(export / case, root / case)
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
+    assert sorted(s.done) == ["P1", "P3"], s.failed
+    shutil.move(root / "P3", tmp_path / "P3_elsewhere")
+    capsys.readouterr()
+    s = run_cohort(root, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
+    said = capsys.readouterr().out
+    assert s.skipped == ["P1"] and not s.done and not s.failed
+    assert list(pd.read_csv(out / "rp_table.csv", dtype={"case": str})["case"]) == ["P1"]
+    assert f"note: {out / 'patients'} holds the finished results of 1 patient not in {root} now (P3): not in " \
+           "rp_table.csv - put its DICOM back" in said, said
+    assert (out / "patients" / "P3" / RESULT).is_file()
+    shutil.move(tmp_path / "P3_elsewhere", root / "P3")
+    s = run_cohort(root, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
+    assert sorted(s.skipped) == ["P1", "P3"] and not s.done           # back: resumed, not redone
+    assert sorted(pd.read_csv(out / "rp_table.csv", dtype={"case": str})["case"]) == ["P1", "P3"]
+    assert "not in rp_table.csv" not in capsys.readouterr().out

@@ -1,7 +1,9 @@
 """Dask worker processes of lungai's local cluster (:mod:`lungai.radiomics.cluster`): what each worker process does
 as it starts (the preload :func:`dask_setup`), a lost worker's error said as such (:func:`lost_worker_error`), and
 the warnings a case's task raised - the notes on the input (:class:`lungai.errors.InputNote`) and any other -
-returned with its result (:func:`with_case_notes`) for the main process to say with the case's name.
+returned with its result (:func:`with_case_notes`) for the main process to say with the case's name, and the steps
+of a case's bars sent to the main process's bar instead of drawn by the worker (:func:`with_progress_forwarded`,
+:class:`ProgressRelay`).
 
 A light module (no pyradiomics, no Dask import): a worker process imports it before it joins the scheduler (a
 longer start would widen the time in which a worker that dies fails the whole start, "Nanny failed to start"), and
@@ -172,6 +174,107 @@ def say_case_notes(result: dict) -> None:
             warnings.warn_explicit(_case_warning(category, said, text), category, *where)
         else:
             warnings.warn(said, category, stacklevel=2)
+
+
+PROGRESS_TOPIC = "lungai-progress"     # the Dask event topic of the steps a case's task says in a worker
+
+
+def _dask_worker():
+    """The Dask worker running this thread's task; None outside one (the main process, ``--workers 0``).  Dask is not
+    imported here: a process that has not imported it runs no Dask task."""
+    import sys
+
+    if "distributed" not in sys.modules:
+        return None
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except Exception:  # noqa: BLE001 - ValueError "No worker found": not in a Dask task
+        return None
+
+
+def case_step(case: str, text: str) -> str:
+    """A step of a case's bar (:func:`lungai.progress.forwarded`'s ``text``, "cohort P3: tumour 1/3 network run 5/144
+    ...") as the main bar says it: "P3: tumour 1/3 network run 5/144 ..." - the command's name dropped (the main bar's
+    own), the case named once (a radiomics step's message names it again: "cohort P3: radiomics 1/5 P3: tumour")."""
+    _, named, rest = text.partition(f"{case}: ")
+    if not named:
+        return f"{case}: {text}"
+    return f"{case}: {rest.replace(f' {case}: ', ' ')}"
+
+
+def with_progress_forwarded(fn, case: str, forward: bool, item, *args):
+    """``fn(item, *args)`` (a case's task of :func:`lungai.radiomics.cluster.map_on_dask`), in a Dask worker with
+    ``forward``: the bars of its steps (:func:`lungai.progress.task`: the patient's inputs, lungs, tumour,
+    radiomics of ``lungai cohort``) are not drawn by the worker - whose stderr is the main process's terminal, where
+    they were drawn over the main bar, two workers' on one line (QA cohortbar65) - but sent to the main process as
+    Dask events (:data:`PROGRESS_TOPIC`, ``{"case", "text"}``: :func:`case_step`) said on its bar
+    (:class:`ProgressRelay`).  Elsewhere (the plain loop) ``fn(item, *args)`` as it is."""
+    worker = _dask_worker() if forward else None
+    if worker is None:
+        return fn(item, *args)
+    from lungai.progress import forwarded
+
+    def send(text: str) -> None:
+        try:
+            worker.log_event(PROGRESS_TOPIC, {"case": case, "text": case_step(case, text)})
+        except Exception:  # noqa: BLE001 - a step not said is no reason to fail the case
+            pass
+
+    with forwarded(send):
+        return fn(item, *args)
+
+
+class ProgressRelay:
+    """The main process's end of :func:`with_progress_forwarded`: the handler of ``client.subscribe_topic(
+    PROGRESS_TOPIC, relay)``, run in the Dask client's thread - each case's step said on ``progress`` (the cases'
+    bar) as a message without a step, under :attr:`lock`, the lock the main thread holds while it says a case's
+    result (:meth:`delivered`): one writer at a time on the bar; a step of a case whose result was said (an event
+    late) is not said again.  In a log (stderr no terminal: the bar's ``tick_interval`` is
+    :data:`lungai.progress.LOG_INTERVAL`, each message a record) a step is said at most every ``tick_interval``
+    seconds - a few records for a long run, as a bar drawn there, not one per network run of every patient."""
+
+    def __init__(self, progress):
+        import threading
+        import time
+
+        from lungai.progress import TICK_INTERVAL
+
+        self.progress, self.lock, self._ended = progress, threading.Lock(), set()
+        interval = float(getattr(progress, "tick_interval", 0.0) or 0.0)
+        self._interval = interval if interval > TICK_INTERVAL else 0.0     # a terminal, lines: every step said
+        self._clock, self._shown = time.monotonic, None
+
+    def __call__(self, event) -> None:
+        try:
+            _, msg = event
+            case, text = msg["case"], str(msg["text"])
+        except Exception:  # noqa: BLE001 - not one of ours
+            return
+        with self.lock:
+            if case in self._ended or self.progress is None:
+                return
+            now = self._clock()
+            if self._interval and self._shown is not None and now - self._shown < self._interval:
+                return
+            self._shown = now
+            try:
+                self.progress.update(0, text)
+            except Exception:  # noqa: BLE001 - the client's thread: never raise there (a cancel is the main thread's)
+                pass
+
+    def stop(self) -> None:
+        """No step said from now on (the run ended, cancelled: the bar is closed, the cancel said)."""
+        with self.lock:
+            self.progress = None
+
+    @contextmanager
+    def delivered(self, case: str):
+        """The block saying ``case``'s result, holding :attr:`lock`: its later steps are not said."""
+        with self.lock:
+            self._ended.add(case)
+            yield
 
 
 WORKER_LOST_FIX = ("run the same command again (the finished cases are kept and skipped), with fewer --workers if "

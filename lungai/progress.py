@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from contextvars import ContextVar
 from typing import Iterator, Optional
 
 PREFIX = "LUNGAI_PROGRESS"
@@ -226,14 +227,59 @@ def parse_line(line: str):
     return done / max(total, 1), text.strip()
 
 
+# where the steps of task() go instead of a bar of its own: ``send(text)`` (a Dask worker's case,
+# :func:`lungai.dask_workers.with_progress_forwarded`: to the main process's bar); None: drawn in this process
+_FORWARD: ContextVar = ContextVar("lungai_progress_forward", default=None)
+
+
+@contextlib.contextmanager
+def forwarded(send) -> Iterator[None]:
+    """Inside the block (this thread), each :func:`task` draws no bar, line or record of its own: its steps are said
+    as ``send(text)``, ``text`` "<description> <done>/<total>" and the step's message after it (the count first: a
+    terminal's bar cuts its message at its width).  For a process that shares its terminal with another that draws
+    a bar: a Dask worker of ``lungai cohort``, whose patient's bars were drawn over the main process's (QA
+    cohortbar65: two workers' "cohort P1: radiomics" and "cohort P2: inputs" bars on the line of the "cohort" bar,
+    the tumour's bar moving the cursor up over it - a garbled terminal; ``LUNGAI_PROGRESS=lines``: the workers'
+    lines, read by the Slicer panel as the cohort's progress)."""
+    token = _FORWARD.set(send)
+    try:
+        yield
+    finally:
+        _FORWARD.reset(token)
+
+
+class _ForwardedProgress:
+    """A :func:`task` inside :func:`forwarded`: each step (and its start) said through ``send``."""
+
+    tick_interval = TICK_INTERVAL
+
+    def __init__(self, total: int, desc: str, send):
+        self.total, self.desc, self.done, self.send = max(int(total), 1), desc, 0, send
+        self._send(None)
+
+    def _send(self, message: Optional[str]) -> None:
+        self.send(" ".join(p for p in (self.desc, f"{self.done}/{self.total}", message or "") if p))
+
+    def update(self, n: int = 1, message: Optional[str] = None) -> None:
+        self.done = min(self.done + n, self.total)
+        self._send(message)
+
+    def close(self) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def task(desc: str, total: int, enabled: bool = True, rate: bool = True) -> Iterator[object]:
     """A progress reporter for ``total`` steps, closed at the end of the block.  ``rate`` False: a terminal's bar
     shows no steps per second (``NO_RATE_FORMAT``) - a few long steps of different kinds, whose message (a count of
-    sub-steps) needs the room: tqdm cuts the line at the terminal's width."""
+    sub-steps) needs the room: tqdm cuts the line at the terminal's width.  Inside :func:`forwarded`: no bar of its
+    own, its steps sent (``LUNGAI_PROGRESS=off``: nothing)."""
     mode = os.environ.get("LUNGAI_PROGRESS", "bar")
+    send = _FORWARD.get()
     if not enabled or mode == "off":
         bar: object = NullProgress()
+    elif send is not None:
+        bar = _ForwardedProgress(total, desc, send)
     elif mode == "lines":
         bar = _LineProgress(total, desc)
     else:

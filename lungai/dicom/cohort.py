@@ -712,7 +712,9 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gap
         notes.append(lung_structures_note(names, empty, mapping) + "; automatic lungs")
     from lungai.lungs.segment import LUNG_STEPS
 
-    with task(f"cohort {job.case}: lungs", LUNG_STEPS) as bar:    # its steps, not minutes of silence per patient
+    # its steps, not minutes of silence per patient; no steps per second (steps of different kinds: the room for their
+    # message in an 80-column terminal, QA cohortbar65), as the patient's other bars
+    with task(f"cohort {job.case}: lungs", LUNG_STEPS, rate=False) as bar:
         result = segment_lungs(ct, progress=bar)
     provenance["lungs"] = AUTO_LUNGS
     notes.extend(result.notes)   # every note: the scan's cut, an uncertain right/left label, the airways removed
@@ -763,7 +765,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     mdir = resolve_model_dir(model_dir)
     model = load_model(mdir)
     # its steps, as the automatic lungs' (QA progwarn63: the minutes of a whole CT's segmentation showed no progress)
-    with task(f"cohort {job.case}: tumour", STEPS_PER_RUN * model_runs(model)) as bar:
+    with task(f"cohort {job.case}: tumour", STEPS_PER_RUN * model_runs(model), rate=False) as bar:
         seg = segment_tumour(ct, model, seed=0, progress=bar)
         count_models_not_run(bar, model, seg.info)
     # as lungai segment: the model's known confidence caveat (record's confidence_caveat; said in the notes and on the
@@ -1137,7 +1139,8 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         # the patient's inputs (CT read, RTSTRUCT lungs / GTV rasterised or segmented, the dose) on a bar of their own
         # (QA firstbar64: LUNG1-003 stood 10-11 s at "cohort 0/1" before its radiomics bar); its RTSTRUCT read and
         # parsed once for every structure / role taken from it (QA cohortbar64: 10-12 times, ~3 s of its 10 s)
-        with task(f"cohort {job.case}: inputs", INPUT_STEPS + (DOSE_STEPS if dose_files else 0)) as inputs_bar, \
+        with task(f"cohort {job.case}: inputs", INPUT_STEPS + (DOSE_STEPS if dose_files else 0),
+                  rate=False) as inputs_bar, \
                 read_once():
             # another patient's / frame's RTDOSE refused; one whose frame of reference could not be compared (no
             # FrameOfReferenceUID: matched by its PatientID and folder) used with its note, recorded with the metrics
@@ -1229,7 +1232,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
             outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
             segments["lungs_minus_tumour"] = sitk.And(sitk.Cast(dose_lungs > 0, sitk.sitkUInt8), outside)
             errors.pop("lungs_minus_tumour", None)
-        with task(f"cohort {job.case}: radiomics", max(len(segments), 1)) as bar:     # a step per segment
+        with task(f"cohort {job.case}: radiomics", max(len(segments), 1), rate=False) as bar:   # a step per segment
             result = extract(ct, segments, params, case=job.case, segment_errors=errors, progress=bar)
         if result.features.empty:
             raise InputError("no radiomics segment could be extracted: " + "; ".join(result.errors.error),
@@ -1524,6 +1527,19 @@ def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def results_not_in_export(out: Path, jobs) -> list:
+    """The folders under ``out/patients`` holding a finished result (``result.json``) of a patient that is not among
+    ``jobs`` (the export's patients now: its DICOM moved or removed from DICOM_ROOT, a folder not mounted ...), sorted.
+    Their results are kept (a patient back in the export is resumed) but not in the table, which is of the export's
+    patients: said by :func:`run_cohort` (QA cohortbar65: P3 removed from a 3-patient export - the
+    re-run's rp_table.csv held 2 rows without a word, P3's result still under patients/)."""
+    folder = out / "patients"
+    planned = {safe_name(job.case) for job in jobs}
+    if not folder.is_dir():
+        return []
+    return sorted(f.name for f in folder.iterdir() if f.name not in planned and (f / RESULT).is_file())
+
+
 def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
                mapping=None, model_dir=None, max_gy: float | None = None, allow_gaps: bool = False) -> CohortSummary:
     """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table.
@@ -1764,6 +1780,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
             write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
             summary.table = out / TABLE
+            gone = results_not_in_export(out, jobs)
+            if gone:     # the table is of the export's patients: one whose DICOM left it is out of it, said
+                print(f"note: {out / 'patients'} holds the finished results of {counted(len(gone), 'patient')} not "
+                      f"in {root} now ({_listed_cases(gone)}): not in {TABLE} - put {agree(len(gone), 'its', 'their')}"
+                      f" DICOM back under {root} (the result is kept: not redone) to have "
+                      f"{agree(len(gone), 'it', 'them')} in it, or move {agree(len(gone), 'its folder', 'their folders')}"
+                      f" out of {out / 'patients'}")
         else:     # no patient finished: an earlier run's table is removed when it may hold a patient whose result
             # this run removed (redone, failed now) - never a row without its result -, else kept
             old = [f for f in old_table if f.exists()]     # not those removed above

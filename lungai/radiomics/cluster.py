@@ -32,7 +32,8 @@ import logging
 from contextlib import contextmanager
 
 from lungai.dask_workers import CLUSTER_LOG_LEVEL, lost_worker_error, quiet_worker  # noqa: F401
-from lungai.dask_workers import say_case_notes, with_case_notes
+from lungai.dask_workers import (PROGRESS_TOPIC, ProgressRelay, say_case_notes, with_case_notes,
+                                  with_progress_forwarded)
 from lungai.errors import InputError, counted
 
 TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
@@ -388,7 +389,10 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
     reached is an InputError before any task (:func:`connect_scheduler`).  ``progress`` (optional, the cases' bar):
     the local cluster's start is said on it, a message without a step - it starts and warms up its worker processes
     before the first case runs (QA firstbar64, ``lungai cohort`` on a shared machine: 15 s at "cohort 0/1" without a
-    word)."""
+    word), and the steps of each case's own bars, which a worker does not draw, on it too
+    (:func:`lungai.dask_workers.with_progress_forwarded`: "P3: tumour 1/3 network run 5/144 ...")."""
+    from contextlib import nullcontext
+
     from dask.distributed import TimeoutError as DaskTimeoutError   # asyncio's: not the built-in before Python 3.11
     from dask.distributed import as_completed
 
@@ -402,8 +406,16 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
             progress.update(0, f"{counted(workers, 'Dask worker')} started: {counted(len(items), 'case')} sent")
     futures: dict = {}
     lost: dict = {}
+    relay = None
     try:
-        futures = {client.submit(fn, item, *args, key=f"lungai-{name}", pure=False): name
+        if progress is not None:
+            try:
+                relay = ProgressRelay(progress)
+                client.subscribe_topic(PROGRESS_TOPIC, relay)
+            except Exception:  # noqa: BLE001 - a scheduler without events: the workers' bars are drawn as they were
+                relay = None
+        futures = {client.submit(with_progress_forwarded, fn, name, relay is not None, item, *args,
+                                 key=f"lungai-{name}", pure=False): name
                    for item, name in zip(items, names)}
         queue = as_completed(list(futures))
         for fut in queue:
@@ -423,13 +435,20 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
                 res = _failed(name, exc)
             del futures[fut]
             fut.release()                 # delivered: not recomputed when the worker holding it dies later
-            on_result(res)
+            with relay.delivered(name) if relay is not None else nullcontext():
+                on_result(res)
     except KeyboardInterrupt:      # Ctrl-C: the running tasks cancelled, the cluster closed, no Dask tracebacks
+        if relay is not None:      # a worker's step sent meanwhile: not said after the cancel
+            relay.stop()
         close_quietly(client, cluster, futures)
         raise
     except BaseException:
+        if relay is not None:
+            relay.stop()
         close_quietly(client, cluster)
         raise
+    if relay is not None:
+        relay.stop()
     client.close()
     if cluster is not None:
         cluster.close()
@@ -462,7 +481,9 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
             summary.skipped.append(name)
         else:
             todo.append((item, name))
-    with task(desc, max(len(todo), 1), enabled=bool(todo)) as bar:
+    # no steps per second: the cases' bar says a running case's steps (map_on_dask), whose counts need the room in an
+    # 80-column terminal (QA cohortbar65); its elapsed and remaining time say the pace
+    with task(desc, max(len(todo), 1), enabled=bool(todo), rate=False) as bar:
         def on_result(res: dict) -> None:
             say_case_notes(res)
             if res["status"] == "done":
