@@ -84,7 +84,7 @@ def test_train_and_validate_warn_of_effective_dose_rows(tables, capsys):
     test = tables["test"]
     out = tables["out"] / "validation"
     assert main(["rp", "validate", str(plain), str(tables["out"] / "test.csv"), "-o", str(out)]) == 0
-    said = _effective_warnings(capsys.readouterr().out.splitlines())
+    said = _effective_warnings(capsys.readouterr().err.splitlines())   # an InputNote on stderr (QA rpvalidate65)
     assert len(said) == 1 and said[0].startswith(
         f"warning: validation table: the RTDOSE of 2 patients has DoseType EFFECTIVE (rtdose_notes, e.g. "
         f"{test['Case ID'][0]}, {test['Case ID'][1]}): "), said

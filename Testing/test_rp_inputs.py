@@ -930,6 +930,32 @@ def test_real_small_percentages_are_not_taken_for_fractions():
         check([0.1, 0.3, 0.6] * 40, "dose_v5_pct")
 
 
+def test_a_fractional_v_level_column_as_dose_features_names_it_is_checked_for_fractions():
+    """QA rpvalidate65: ``lungai dose-features --v-levels 2.5`` (or 0.5, 7.5) writes ``dose_v2p5_pct``
+    (:func:`lungai.dose.features.v_column`), but the fraction check of a cohort's V5-V20 read the level of
+    ``dose_v<level>_pct`` with a decimal point only: a training table's V2.5 all as fractions (0.2-0.9 for
+    20-90 %) was trained on without a word, as V5 so written was refused.  Its level is read either way."""
+    from lungai.dose.features import v_column
+    from lungai.rp.checks import check_units
+    from lungai.rp.columns import pct_dose_level
+
+    assert [pct_dose_level(v_column(v)) for v in (0.5, 1, 2.5, 7.5, 20)] == [0.5, 1.0, 2.5, 7.5, 20.0]
+    assert pct_dose_level("dose_v2.5_pct") == 2.5 and pct_dose_level("dose_vp5_pct") is None
+
+    def check(values, col):
+        df = pd.DataFrame({col: values})
+        check_units(df, df.astype(float), [col])
+
+    for level in (0.5, 2.5, 7.5):
+        with pytest.raises(InputError, match="no value above 1 %") as err:
+            check([0.2, 0.45, 0.9] * 40, v_column(level))                        # every row a fraction
+        assert f"{v_column(level)} looks like a fraction (0-1): multiply by 100" in err.value.fix
+        with pytest.raises(InputError, match="at most 1, under half their minimum, that look like fractions"):
+            check([40.0, 55.5, 72.0, 90.0] * 20 + [0.5, 0.6], v_column(level))   # two rows of fractions
+    check([40.0, 55.5, 72.0, 90.0] * 20, v_column(2.5))                          # percentages pass
+    check([0.1, 0.3, 0.6] * 40, v_column(32.5))                                  # a high level: small values are real
+
+
 def test_a_training_table_with_some_rows_of_fractions_is_refused(tmp_path, table):
     """QA rpcard64: a training table joined from two exports, one writing V5-V20 as fractions (0.05-0.45) for a
     quarter of the patients and the other as percentages, was trained on without a word (the cohort rule refused a

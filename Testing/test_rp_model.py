@@ -166,12 +166,13 @@ def test_one_event_gives_no_auc_ci_and_loud_warnings(rp_model_dir, tmp_path, cap
     from lungai.cli import main
 
     assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "tiny.csv"), "-o", str(tmp_path / "v")]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     saved = json.loads((tmp_path / "v" / "external_metrics.json").read_text(encoding="utf-8"))
     assert saved["auc_ci95"] == [None, None] and saved["auc"] == 1.0 and saved["calibration_separable"] is True
     assert any("not interpretable with 1 event" in w for w in saved["warnings"])
     assert any("calibration slope has no finite estimate" in w for w in saved["warnings"])
-    assert "AUC 1.000 (CI undefined)" in out and "warning: AUC / calibration not interpretable with 1 event" in out
+    # the warning an InputNote on stderr (QA rpvalidate65: on stdout before)
+    assert "AUC 1.000 (CI undefined)" in out and "warning: AUC / calibration not interpretable with 1 event" in err
     assert "(not estimable: the risks separate the classes)" in out
     m = evaluate(*_calibrated_risks(200), threshold=0.5)
     assert m["warnings"] == [] and m["calibration_separable"] is False and m["auc_ci95"][0] is not None
@@ -711,6 +712,36 @@ def test_a_card_whose_fields_disagree_on_the_features_is_refused(tmp_path, rp_mo
     assert says in out.err and "Traceback" not in out.err and not (tmp_path / "pred.csv").exists()
 
 
+@pytest.mark.parametrize("value, says", [
+    ("foo", "its field 'feature_set' is \"foo\", not one of \"clinical_dosimetric\", \"radiomic\", \"all\", as"),
+    ("clinical_dosimetric", "its field 'feature_set' is 'clinical_dosimetric' (features of the roles clinical, "
+                            "dosimetric), but 23 of the model's features have another role in its field 'roles.roles' "
+                            "('rad_"),
+    ("radiomic", "its field 'feature_set' is 'radiomic' (features of the roles radiomic), but 13 of the model's "
+                 "features have another role in its field 'roles.roles' ('clin_"),
+])
+def test_a_card_whose_feature_set_is_not_of_its_features_roles_is_refused(tmp_path, rp_model_dir, rp_cohort, capsys,
+                                                                          value, says):
+    """QA rpvalidate65: a card's ``feature_set`` was not checked - "foo", or "radiomic" on a model of clinical, dose
+    and radiomic features, passed read_card, and the Multimodal Predict panel's model line said "Model radiomic/lr"
+    (rp validate's "model" too).  Refused as the card's other disagreements on the model's features, naming the
+    field, the features of other roles and the fix; a card as rp train wrote it ("all") is read."""
+    import json
+
+    from lungai.errors import InputError
+    from lungai.rp.card import model_summary, read_card
+
+    card = json.loads((rp_model_dir / "model_card.json").read_text(encoding="utf-8"))
+    assert card["feature_set"] == "all" and model_summary(read_card(rp_model_dir))[0].startswith("Model all/lr: ")
+    assert sorted(set(card["roles"]["roles"].values())) == ["clinical", "dosimetric", "radiomic"]
+    model = _card_edited(rp_model_dir, tmp_path, "feature_set", value)
+    table = _refused_by_load_and_validate(model, rp_cohort, says)
+    with pytest.raises(InputError) as err:
+        model_summary(read_card(model))
+    assert says in str(err.value)         # the panel's model line: refused the same way
+    _refused_by_predict_and_validate_commands(model, table, tmp_path, capsys, says)
+
+
 def test_card_values_are_the_category_rules_of_training():
     """The values read_card takes for a card's category_rules (lungai.rp.card.CARD_VALUES, written there: the light
     module imports no pandas) are those of lungai.rp.columns' CATEGORY_RULES and LEGACY_CATEGORY_RULES."""
@@ -731,6 +762,7 @@ def test_card_roles_are_the_roles_of_the_feature_sets():
     from lungai.rp.columns import FEATURE_SETS
 
     assert set(CARD_VALUES["roles.roles"]) == {r for roles in FEATURE_SETS.values() for r in roles}
+    assert set(CARD_VALUES["feature_set"]) == set(FEATURE_SETS)     # the sets rp train names a model's by
 
 
 @pytest.mark.parametrize("field, value", [("outcome", "drop"), ("metrics_nested_cv", "drop"), ("feature_set", "drop"),

@@ -40,6 +40,32 @@ def test_the_card_records_salted_hashes_of_the_training_patients_and_no_plain_id
     assert "Training patients: 60 recorded as salted SHA-256 hashes" in (model / "model_card.md").read_text()
 
 
+def test_the_card_keeps_the_warnings_on_patients_in_their_form_without_ids(tmp_path):
+    """QA rpvalidate65: the model card keeps no plain patient ID (its training patients are salted hashes), but its
+    ``warnings`` kept rp train's warnings on patients as said - "training table: the automatic tumour of 2 patients
+    needs review (tumour_review, e.g. SYN021-00000, SYN021-00001) ...", the lungs cut, no dose, likewise - in
+    model_card.json and model_card.md.  The card keeps their form without the IDs ("(tumour_review)"); the console
+    and metrics.json (a local report, beside cv_predictions.csv) still name them."""
+    table = make_cohort(60, seed=21, n_noise=0).table
+    ids = table["case"].tolist()
+    table["tumour_review"] = ["low confidence"] * 2 + [""] * 58
+    table["lungs_cut"] = ["", "", "cut at the apex"] + [""] * 57
+    table.loc[3:4, [c for c in table.columns if c.startswith("dose_")]] = float("nan")
+    r = train_rp(table, "rp_grade2", tmp_path / "m", **FAST)
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text())
+    record = (tmp_path / "m" / "model_card.json").read_text() + (tmp_path / "m" / "model_card.md").read_text()
+    assert not [i for i in ids if i in record], [i for i in ids if i in record]
+    for words, column, named in (("the automatic tumour of 2 patients needs review", "tumour_review", ids[:2]),
+                                 ("the lungs of 1 patient are cut by the scan", "lungs_cut", ids[2:3]),
+                                 ("2 patients have no dose", "every dosimetric feature empty", ids[3:5])):
+        said = next(w for w in r.metrics["warnings"] if words in w)       # said naming them, as before
+        assert f"warning: {said}" in r.lines and all(i in said for i in named), said
+        kept = [w for w in card["warnings"] if words in w]                 # kept counted, not named
+        assert len(kept) == 1 and f"{words} ({column}): " in kept[0], kept
+        assert kept[0] == said.replace(f", e.g. {', '.join(named)}", ""), (kept[0], said)
+    assert len(card["warnings"]) == len(r.metrics["warnings"])
+
+
 def test_the_same_seed_gives_byte_identical_model_files(trained, tmp_path):
     table, model, outcome = trained
     train_rp(table, outcome, tmp_path / "m2", **FAST)

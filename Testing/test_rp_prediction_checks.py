@@ -268,3 +268,60 @@ def test_the_refusal_names_the_settings_that_differ(model, tmp_path):
         with pytest.raises(InputError) as err:
             predict_rp(model_dir, table)
         assert "differ from the model's" not in err.value.problem
+
+
+def test_validate_says_its_warnings_as_input_notes_kept_in_the_metrics_with_forms_without_ids(model, tmp_path, capsys,
+                                                                                              monkeypatch):
+    """QA rpvalidate65: `rp validate`'s warnings other than the training-overlap notes - radiomics settings other
+    than the model's (--allow-other-radiomics-settings), too few events, the risks too high on average (calibration
+    in the large), tumours to review, lungs cut, no dose, rows repeated within rounding - were printed on stdout
+    (``print("warning: ...")``): not InputNotes on stderr as the overlap notes, and those naming patients had no
+    form without their IDs.  Now each is an InputNote said once on stderr ("warning: ..."), none on stdout, kept in
+    external_metrics.json (the IDs named: a local report), with a ``without_ids`` form naming no patient."""
+    from lungai.cli import main
+    from lungai.errors import InputNote
+    from note_helpers import notes_made
+
+    model_dir, _ = model
+    table = make_cohort(40, seed=31).table
+    ids = table["case"].tolist()
+    table[SETTINGS_COLUMN] = [IBSI_C] + [DEFAULT] * 39                   # one patient's radiomics of other settings
+    table["rp_grade2"] = [1, 1, 1] + [0] * 37                            # 3 events: too few, risks too high
+    table["tumour_review"] = ["", "low confidence"] + [""] * 38           # an automatic tumour to review
+    table["lungs_cut"] = ["", "", "cut at the apex"] + [""] * 37          # lungs cut by the scan
+    table.loc[3:4, [c for c in table.columns if c.startswith("dose_")]] = np.nan   # no dose
+    table.to_csv(tmp_path / "ext.csv", index=False)
+    made = notes_made(monkeypatch)
+    assert main(["rp", "validate", str(model_dir), str(tmp_path / "ext.csv"), "--allow-other-radiomics-settings",
+                 "-o", str(tmp_path / "v")]) == 0
+    cap = capsys.readouterr()
+    m = json.loads((tmp_path / "v" / "external_metrics.json").read_text(encoding="utf-8"))
+    expected = [f"radiomics settings {IBSI_C} differ from the model's {DEFAULT}", "not interpretable with 3 events",
+                "the model's risks are too high on average", "the automatic tumour of 1 patient needs review",
+                "the lungs of 1 patient are cut by the scan", "2 patients have no dose"]
+    assert "warning:" not in cap.out, cap.out                            # nothing on stdout
+    said = [line[len("warning: "):] for line in cap.err.splitlines() if line.startswith("warning: ")]
+    kept = m["radiomics_settings_warnings"] + m["warnings"]
+    for words in expected:
+        texts = [t for t in said if words in t]
+        assert len(texts) == 1, (words, cap.err)                         # said once, on stderr
+        assert texts[0] in kept, (words, kept)                           # and kept in external_metrics.json
+        note = next(n for n in made if str(n) == texts[0])
+        assert isinstance(note, InputNote), type(note)
+    assert len(said) == len(set(said)) == len(kept), (said, kept)        # each warning said once, each said kept
+    for note in made:                                                    # a note naming patients: a form without
+        named = [i for i in ids if i in str(note)]
+        if named:
+            assert note.without_ids and not [i for i in ids if i in note.without_ids], (str(note), note.without_ids)
+    assert next(n for n in made if "needs review" in str(n)).without_ids.startswith(
+        "validation table: the automatic tumour of 1 patient needs review (tumour_review): ")
+
+    # rows repeated to within rounding in a table without IDs: a note on stderr too, kept
+    near = make_cohort(30, seed=32).table.drop(columns="case").assign(**{SETTINGS_COLUMN: DEFAULT})
+    near = pd.concat([near, near.iloc[[0]].assign(dose_mld_gy=lambda d: d.dose_mld_gy * 1.001)])
+    near.to_csv(tmp_path / "near.csv", index=False)
+    assert main(["rp", "validate", str(model_dir), str(tmp_path / "near.csv"), "-o", str(tmp_path / "n")]) == 0
+    cap = capsys.readouterr()
+    m = json.loads((tmp_path / "n" / "external_metrics.json").read_text(encoding="utf-8"))
+    text = next(w for w in m["warnings"] if "agrees in every feature and the outcome" in w)
+    assert cap.err.count(f"warning: {text}") == 1 and "warning:" not in cap.out, (cap.out, cap.err)

@@ -84,7 +84,23 @@ class InputNote(UserWarning):
 
     def __init__(self, text, without_ids=None):
         super().__init__(text)
-        self.without_ids = without_ids
+        # a text built with its form (:class:`PatientsText`) gives it, where none is given
+        self.without_ids = without_ids if without_ids is not None else getattr(text, "without_ids", None)
+
+
+class PatientsText(str):
+    """A message text that names patient IDs, carrying ``without_ids``: the same text with the IDs counted, not named.
+    Built once where the text is (``lungai.rp.prepare``'s warnings on a table's patients: "the automatic tumour of 2
+    patients needs review (tumour_review, e.g. P1, P2)"), it is a plain str to every reader, and an
+    :class:`InputNote` made of it takes that form (``rp validate`` says them so: QA rpvalidate65)."""
+
+    def __new__(cls, text: str, without_ids: str):
+        made = super().__new__(cls, text)
+        made.without_ids = without_ids
+        return made
+
+    def __getnewargs__(self):    # copied / pickled whole (a DataFrame's attrs are deep-copied)
+        return str(self), self.without_ids
 
 
 class InputCheckNote(InputNote):

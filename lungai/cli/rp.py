@@ -127,7 +127,8 @@ def run_validate(args) -> int:
     r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
                     allow_other_radiomics_settings=args.allow_other_radiomics_settings,
                     include_training_patients=args.include_training_patients)
-    # the notes on the model's own training patients (left out, or scored as asked) were said by validate_rp
+    # the notes on the model's own training patients (left out, or scored as asked) and the run's other warnings
+    # (radiomics settings, too few events, calibration, tumours to review, no dose ...) were said by validate_rp
     # (InputNotes: "note: ..." / "warning: ..." on stderr, as stage validate), and are kept in its warnings
     not_external = r["external"] is False
     print(f"{'validation (NOT external: includes training patients)' if not_external else 'external validation'} "
@@ -147,8 +148,6 @@ def run_validate(args) -> int:
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
     print(f"{counted(r['n_patients_with_imputed_features'], 'patient')} with imputed features, "
           f"{r['n_patients_out_of_training_range']} with features outside the training range")
-    for w in r["radiomics_settings_warnings"] + [w for w in r["warnings"] if w not in r["overlap_notes"]]:
-        print(f"warning: {w}")
     if r.get("synthetic_model"):             # a model trained on a synthetic cohort (its card says so)
         from lungai.rp.cohort import SYNTHETIC_NOTE
 

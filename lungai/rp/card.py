@@ -140,6 +140,14 @@ def prediction_header(card: dict) -> list[str]:
 # TypeError, "auc_ci95": ["a", "b"] the panel's model line, and "training_patients": {"sha256": [1, 2]} let rp
 # validate score the model's training patients as an external cohort, "external": true).
 _OBJECT, _LIST, _TEXT, _NUMBER, _BOOL = dict, list, str, (int, float), bool
+# The feature sets ``lungai rp train`` compares (``--feature-sets``): the roles of the features each uses (a set may
+# use fewer: ``all`` of a table without rad_ columns, lungai.rp.columns.ColumnRoles.absent_parts).  Here, in the light
+# module, for the card's checks; lungai.rp.columns imports it from here.
+FEATURE_SETS = {
+    "clinical_dosimetric": ("clinical", "dosimetric"),
+    "radiomic": ("radiomic",),
+    "all": ("clinical", "dosimetric", "radiomic"),
+}
 _NUMBER_OR_NULL = (int, float, type(None))        # an item that may be null (an undefined confidence limit)
 CARD_FIELDS = {
     "features": (_LIST, False, _TEXT), "roles": (_OBJECT, False, None),
@@ -167,12 +175,15 @@ CARD_FIELDS = {
 # The values a text field may hold: category_rules' are lungai.rp.columns.CATEGORY_RULES' and LEGACY_CATEGORY_RULES'
 # (not imported: that module needs pandas; Testing/test_rp_model.py checks they agree) - another value ("Merged") was
 # read as the other rule, silently.
-# roles.roles' (each feature's role) are the roles of lungai.rp.columns.FEATURE_SETS, the only ones a model's feature
+# roles.roles' (each feature's role) are the roles of FEATURE_SETS, the only ones a model's feature
 # has - another ("foo", "dose") was taken for none: a patient with every dose feature empty was predicted without the
 # warning "no dose" (lungai.rp.prepare.no_dose_warning), and a clinical feature of a role file left out of the
 # panel's clinical form (lungai.scene.results.form_features), silently (QA rpfollow64).
+# feature_set's are those of FEATURE_SETS - another ("foo") was shown as the model's feature set, silently (QA
+# rpvalidate65; its features' roles must be of that set: check_card_features).
 CARD_VALUES = {"category_rules.case": ("merged", "exact"), "category_rules.none": ("category", "missing"),
-               "roles.roles": ("clinical", "dosimetric", "radiomic")}
+               "roles.roles": tuple(dict.fromkeys(r for roles in FEATURE_SETS.values() for r in roles)),
+               "feature_set": tuple(FEATURE_SETS)}
 # The fields every card 'lungai rp train' writes that rp predict (and the panel's Compute risk) cannot do without:
 # the model's inputs - its features, their roles, categories and training ranges.  A card without one (or with null)
 # is refused by read_card (QA rpkeys63: a card without "roles" or "features" stopped rp predict with KeyError, and the
@@ -280,9 +291,11 @@ def check_card_features(card: dict, card_path) -> None:
     """Refuse a card (its fields' types checked, :func:`check_card_fields`) whose fields disagree on the model's
     inputs: each of its ``features`` has a role (``roles.roles``) and a training summary (``training_data.features``:
     its range, read by the unit and out-of-range checks) and each categorical one (``roles.categorical``) its
-    categories, as ``lungai rp train`` writes them (QA rpcard64: a feature left out of ``categories`` was predicted
-    without the check of unknown categories - a new category one-hot encoded as none, silently - and one left out of
-    ``training_data.features`` without the unit and range checks)."""
+    categories, and each role is one of the card's ``feature_set`` (:data:`FEATURE_SETS`), as ``lungai rp train``
+    writes them (QA rpcard64: a feature left out of ``categories`` was predicted without the check of unknown
+    categories - a new category one-hot encoded as none, silently - and one left out of ``training_data.features``
+    without the unit and range checks; QA rpvalidate65: "feature_set": "radiomic" on a model of clinical and dose
+    features was shown as "Model radiomic/lr" by the panel and rp validate)."""
     features, categorical = card["features"], set(card["roles"]["categorical"])
     for field, held, names in (("roles.roles", card["roles"]["roles"], features),
                                ("training_data.features", card["training_data"]["features"], features),
@@ -292,6 +305,18 @@ def check_card_features(card: dict, card_path) -> None:
             raise InputError(f"{card_path}: its field {field!r} has no entry for {len(missing)} of the model's "
                              f"features ({', '.join(map(repr, missing[:5]))}{' ...' if len(missing) > 5 else ''}; its "
                              "field 'features' lists them, and 'lungai rp train' writes one for each)", CARD_FIX)
+    # the feature set the card names (shown as the model's: "Model radiomic/lr", external_metrics.json's "model") is
+    # of the roles of its features (QA rpvalidate65: "radiomic" on a model of clinical and dose features passed)
+    feature_set = card.get("feature_set")
+    if feature_set is not None:     # (one of FEATURE_SETS: check_card_fields)
+        roles = card["roles"]["roles"]
+        other = [f for f in features if roles[f] not in FEATURE_SETS[feature_set]]
+        if other:
+            raise InputError(f"{card_path}: its field 'feature_set' is {feature_set!r} (features of the roles "
+                             f"{', '.join(FEATURE_SETS[feature_set])}), but {len(other)} of the model's features have "
+                             f"another role in its field 'roles.roles' ("
+                             + ", ".join(f"{f!r}: {roles[f]}" for f in other[:5]) + (" ..." if len(other) > 5 else "")
+                             + "; 'lungai rp train' names the feature set of the model's features)", CARD_FIX)
 
 
 def _shown(value) -> str:

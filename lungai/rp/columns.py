@@ -81,17 +81,17 @@ FRACTION_LEVEL_MAX = 20.0
 
 
 def pct_dose_level(name: str):
-    """The dose level in Gy of a ``dose_v<level>_pct`` column (``dose_v20_pct`` -> 20.0, ``dose_v2.5_pct`` -> 2.5),
-    else None."""
+    """The dose level in Gy of a ``dose_v<level>_pct`` column (``dose_v20_pct`` -> 20.0; ``dose_v2p5_pct``, as
+    ``lungai dose-features --v-levels 2.5`` names it (:func:`lungai.dose.features.v_column`), or ``dose_v2.5_pct``
+    -> 2.5), else None.  (QA rpvalidate65: the ``p`` form was read as no level, so such a column of fractions - V2.5
+    0.2-0.9 for 20-90 % - was trained on without the fraction check of V5-V20.)"""
     import re  # noqa: PLC0415
 
-    found = re.fullmatch(r"dose_v(\d+(?:\.\d+)?)_pct", name)
-    return float(found.group(1)) if found else None
-FEATURE_SETS = {
-    "clinical_dosimetric": ("clinical", "dosimetric"),
-    "radiomic": ("radiomic",),
-    "all": ("clinical", "dosimetric", "radiomic"),
-}
+    found = re.fullmatch(r"dose_v(\d+(?:[.p]\d+)?)_pct", name)
+    return float(found.group(1).replace("p", ".")) if found else None
+
+
+from lungai.rp.card import FEATURE_SETS  # noqa: E402,F401  (the feature sets: in the light module, for the card checks)
 
 
 @dataclass

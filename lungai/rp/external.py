@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.rp import model_io, plots
 from lungai.rp.card import VALIDATE_REQUIRED, require_card_fields
 from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, \
@@ -62,7 +62,10 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     ``case`` column as ``predict_rp``) are written there.  The patients the model was trained on (salted ID hashes
     in its card) are left out, with a note (:func:`external_rows`; every patient a training patient: an
     :class:`InputError`); ``include_training_patients`` scores them, and the result says it is not external.  These
-    notes are warned (InputNotes: the CLI says them on stderr) and kept in ``overlap_notes`` and ``warnings``.
+    notes are warned (InputNotes: the CLI says them on stderr) and kept in ``overlap_notes`` and ``warnings``; so are
+    the run's other warnings (radiomics settings - kept in ``radiomics_settings_warnings`` -, too few events,
+    calibration in the large, near-repeated rows, tumours to review, lungs cut, no dose, EFFECTIVE dose: those naming
+    patients with their ``without_ids`` form).
     """
     from lungai.io.outputs import check_output_owner, claimed_output_folder
 
@@ -106,9 +109,14 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     rule = card.get("threshold_rule") if threshold is None else "given"
     large, off = calibration_in_the_large(y, risk, f"{thr:g}" + (f" ({rule})" if rule else ""))
     result |= large       # mean predicted risk against the observed rate: a centre with another outcome rate
+    # the run's other warnings: said as the overlap notes (InputNotes: the CLI's "warning: ..." on stderr; a note
+    # naming patients with its form without their IDs, lungai.errors.PatientsText) - the settings' first - and kept
+    # (QA rpvalidate65: printed on stdout, not InputNotes)
+    others = result["warnings"] + [w for w in (off, repeated, review, caveat, cut, no_dose, effective) if w]
+    for note in sorted(set(warnings)) + others:
+        python_warnings.warn(InputNote(note))
     # the overlap notes among the run's warnings (a local report: the IDs named, as stage validate's metrics.json)
-    result["warnings"] = overlap_notes + result["warnings"] + [w for w in (off, repeated, review, caveat, cut,
-                                                                           no_dose, effective) if w]
+    result["warnings"] = overlap_notes + [str(w) for w in others]
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],

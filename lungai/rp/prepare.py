@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, agree, counted
+from lungai.errors import InputError, PatientsText, agree, counted
 from lungai.radiomics.settings import (SETTINGS_COLUMN, current_id, equivalent_ids, ignored_lung_spacing_ids,
                                       is_legacy_settings, lung_grid_revision, read_sidecars, revision_reasons,
                                       settings_differences, settings_id, sidecar_path, value_revisions,
@@ -491,12 +491,16 @@ def _patients_warning(ids: list, what: str, subject: str, column: str, detail: s
                       fix: str) -> tuple[int, str]:
     """(count, warning) of :func:`tumour_review_warning` / :func:`lungs_cut_warning`: "WHAT: SUBJECT (COLUMN, e.g.
     the first 5 ids and N more): DETAIL, CONSEQUENCE - FIX" ('' when ``ids`` is empty; ``subject`` formats
-    ``patients``, "1 patient" / "2 patients", and ``have``, the verb agreeing with it)."""
+    ``patients``, "1 patient" / "2 patients", and ``have``, the verb agreeing with it) - a
+    :class:`~lungai.errors.PatientsText`, whose ``without_ids`` says "(COLUMN)" without the ids."""
     if not ids:
         return 0, ""
     more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-    return len(ids), (f"{what}: {subject.format(patients=counted(len(ids), 'patient'), have=agree(len(ids), 'has', 'have'))} ({column}, e.g. {', '.join(ids[:5])}{more}): {detail}, "
-                      f"{consequence} - {fix}")
+    head = f"{what}: {subject.format(patients=counted(len(ids), 'patient'), have=agree(len(ids), 'has', 'have'))}"
+    tail = f": {detail}, {consequence} - {fix}"
+    # a str naming the ids, with its form without them (an InputNote of it takes it: rp validate's notes)
+    return len(ids), PatientsText(f"{head} ({column}, e.g. {', '.join(ids[:5])}{more}){tail}",
+                                  without_ids=f"{head} ({column}){tail}")
 
 
 CUT_COLUMN = "lungs_cut"   # lungai cohort / dose-features: why the dose metrics are of a partial lung ('' if not)

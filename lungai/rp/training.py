@@ -247,7 +247,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "training_patients": training_patients_of(df, roles.id_column),
             "metrics_nested_cv": {k: v for k, v in honest.items()
                                   if k not in ("params_per_fold", "inner_auc_per_fold", "chosen_per_fold", "rule")},
-            "warnings": warnings,
+            # the run's warnings, each naming patients in its form without their IDs (lungai.errors.PatientsText:
+            # the card keeps no plain ID - QA rpvalidate65: "tumour_review, e.g. P1, P2" was kept as it was said)
+            "warnings": [getattr(w, "without_ids", None) or w for w in warnings],
             "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
                               else f"nested CV of {chosen} (fixed in advance with --final)",
             "comparison_auc": {k: [round(v["auc"], 3)] + [None if x is None else round(x, 3) for x in v["auc_ci95"]]
