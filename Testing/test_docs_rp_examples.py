@@ -187,3 +187,43 @@ def test_predict_rp_node_says_what_the_risk_is_of(mrml_scene, synth_model):
     cli, _ = predict_rp(model, assemble_patient_row(radiomics, dose, clinical))
     assert row["endpoint"] == cli["endpoint"].iloc[0] == "grade >= 2 radiation pneumonitis"
     assert columns.index("endpoint") > columns.index("high_risk")      # where rp predict's CSV has it
+
+
+_TOP = re.compile(r"top\d+_(feature|contribution)")
+
+
+def test_predict_rp_node_has_the_columns_of_rp_predict(mrml_scene, synth_model):
+    """The console's risk table has every column of ``rp predict``'s CSV row (what the Multimodal Predict panel's
+    risk table, made from that CSV, shows), in its order, with ``model`` after ``high_risk``; the top features are its
+    contributions table (QA docs2_65: it had ``illustrative`` but not ``baseline_risk`` - the risk the contributions
+    are measured against -, and docs/rp.md's list of its columns left ``illustrative`` out)."""
+    from lungai import mrml
+    from lungai.rp.predict import predict_rp
+    from lungai.scene.rp import assemble_patient_row, predict_rp_node
+
+    cohort, model = synth_model
+    radiomics, dose = _inputs(mrml_scene, cohort)
+    clinical = {k[len("clin_"):]: v for k, v in cohort.table.iloc[0].items() if k.startswith("clin_")}
+    node, _ = predict_rp_node(mrml_scene, model, radiomics, dose, clinical, case="patient 7")
+    cli, _ = predict_rp(model, assemble_patient_row(radiomics, dose, clinical, case="patient 7"))
+    assert "illustrative" in cli.columns and "baseline_risk" in cli.columns   # a synthetic cohort's model
+    expected = [c for c in cli.columns if not _TOP.fullmatch(c)]
+    expected.insert(expected.index("high_risk") + 1, "model")
+    table = mrml.dataframe_from_table_node(node)
+    assert list(table.columns) == expected
+    assert float(table["baseline_risk"].iloc[0]) == pytest.approx(float(cli["baseline_risk"].iloc[0]))
+    assert table["case"].iloc[0] == "patient 7"
+
+
+def test_docs_list_every_column_of_rp_predict(synth_model):
+    """docs/rp.md's list of ``rp predict -o``'s columns (which the console's table refers to) names every column
+    the CSV has (QA docs2_65: ``endpoint``, ``training_patient`` and ``illustrative`` were not in it)."""
+    from lungai.rp.predict import predict_rp
+
+    cohort, model = synth_model
+    cli, _ = predict_rp(model, cohort.table.iloc[:3])
+    text = (REPO / "docs/rp.md").read_text(encoding="utf-8")
+    listed = text[text.index("`predict -o FILE` writes one row per patient"):]
+    listed = listed[:listed.index("`top1_feature, top1_contribution")]
+    missing = [c for c in cli.columns if not _TOP.fullmatch(c) and f"`{c}`" not in listed and f"{c}," not in listed]
+    assert not missing, missing
