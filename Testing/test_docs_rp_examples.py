@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
 SEGMENTS = {"lungs_minus_tumour": "lungs minus tumour", "lungs": "Lungs", "tumour": "Tumor"}  # longest first
@@ -227,3 +228,40 @@ def test_docs_list_every_column_of_rp_predict(synth_model):
     listed = listed[:listed.index("`top1_feature, top1_contribution")]
     missing = [c for c in cli.columns if not _TOP.fullmatch(c) and f"`{c}`" not in listed and f"{c}," not in listed]
     assert not missing, missing
+
+
+def test_slicer_md_segmentation_example_places_a_seed(mrml_scene, small_phantom, tmp_path, monkeypatch):
+    """docs/slicer.md's console example, its Lung AI Segmentation lines run as written on a sample-like CT (the
+    sample's meta.json with its planted tumour): the tumour run gets a seed point inside the tumour (QA docs2_65: the
+    panel's default mode is 'seed' and the example placed none - startSegmentation raised "Place a seed point inside
+    the tumour (mode 'seed')").  The child processes are not run: ``run`` builds the job's command only."""
+    from lungai import mrml
+    from LungAICommon import sampledata
+    from slicer_module_helpers import import_module_logic, restore
+
+    block = _python_blocks("docs/slicer.md", "LungAISegLogic()")[0]
+    code = block[:block.index("rad = LungRadiomics.")]
+    (tmp_path / "meta.json").write_text(json.dumps(small_phantom.meta), encoding="utf-8")
+    ct = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, sampledata.CT_NODE_NAME)
+    monkeypatch.setattr(sampledata, "load_into_slicer", lambda source=None: ct)
+    monkeypatch.setattr(sampledata, "sample_folder", lambda: tmp_path)   # Slicer's cache folder (none headless)
+    module, handle = import_module_logic("LungAISeg", mrml_scene, tmp_path)
+    commands = []
+    try:
+        logic = module.LungAISegLogic
+        monkeypatch.setattr(logic, "run", lambda self, start, p: commands.append(
+            self.segmentationCommand(p, tmp_path) if start.__name__ == "startSegmentation" else ["lungs"]))
+        monkeypatch.setattr(logic, "loadLungs", lambda self, p, job: "Right lung 1 ml, Left lung 1 ml")
+        monkeypatch.setattr(logic, "loadSegmentation", lambda self, p, job: {"confidence": 0.9})
+        space = {"LungAISeg": module, "LungRadiomics": None, "MultimodalPredict": None, "json": json,
+                 "pathlib": __import__("pathlib"), "slicer": __import__("slicer"), "sampledata": sampledata}
+        exec(compile(code.replace("from LungAICommon import sampledata\n", "").replace(
+            "import LungAISeg, LungRadiomics, MultimodalPredict, json, pathlib\n", ""), "docs/slicer.md", "exec"), space)
+    finally:
+        restore(handle)
+    segment = commands[-1]
+    assert "--seed-point" in segment, segment
+    seed = [float(v) for v in segment[segment.index("--seed-point") + 1].split(",")]
+    index = small_phantom.ct.TransformPhysicalPointToIndex(seed)          # LPS, as lungai segment reads it
+    labels = sitk.GetArrayViewFromImage(small_phantom.labels)
+    assert small_phantom.meta["label_values"][str(int(labels[index[::-1]]))] == "tumour", seed
