@@ -1,5 +1,6 @@
 """The RP console examples of the docs, run as written against a small model trained on ``lungai rp synth``'s cohort
-(what the docs train): README.md and docs/rp.md (``predict_rp_node``) and docs/slicer.md (Lung AI Segmentation's and Multimodal Predict's logic).
+(what the docs train): README.md and docs/rp.md (``predict_rp_node``) and docs/slicer.md (Multimodal Predict's logic;
+its Lung AI Segmentation lines up to the command they build).
 
 QA: README / docs/rp.md's clinical dict lacked ``pack_years`` (every synth model needs it: "1 required column(s)
 missing: 'clin_pack_years'"); docs/slicer.md's example gave only age and sex "M" (the model knows female / male) and
