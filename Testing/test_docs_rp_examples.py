@@ -1,5 +1,6 @@
 """The RP console examples of the docs, run as written against a small model trained on ``lungai rp synth``'s cohort
-(what the docs train): README.md and docs/rp.md (``predict_rp_node``) and docs/slicer.md (Multimodal Predict's logic).
+(what the docs train): README.md and docs/rp.md (``predict_rp_node``) and docs/slicer.md (Multimodal Predict's logic;
+its Lung AI Segmentation lines up to the command they build).
 
 QA: README / docs/rp.md's clinical dict lacked ``pack_years`` (every synth model needs it: "1 required column(s)
 missing: 'clin_pack_years'"); docs/slicer.md's example gave only age and sex "M" (the model knows female / male) and
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
 SEGMENTS = {"lungs_minus_tumour": "lungs minus tumour", "lungs": "Lungs", "tumour": "Tumor"}  # longest first
@@ -187,3 +189,81 @@ def test_predict_rp_node_says_what_the_risk_is_of(mrml_scene, synth_model):
     cli, _ = predict_rp(model, assemble_patient_row(radiomics, dose, clinical))
     assert row["endpoint"] == cli["endpoint"].iloc[0] == "grade >= 2 radiation pneumonitis"
     assert columns.index("endpoint") > columns.index("high_risk")      # where rp predict's CSV has it
+
+
+_TOP = re.compile(r"top\d+_(feature|contribution)")
+
+
+def test_predict_rp_node_has_the_columns_of_rp_predict(mrml_scene, synth_model):
+    """The console's risk table has every column of ``rp predict``'s CSV row (what the Multimodal Predict panel's
+    risk table, made from that CSV, shows), in its order, with ``model`` after ``high_risk``; the top features are its
+    contributions table (QA docs2_65: it had ``illustrative`` but not ``baseline_risk`` - the risk the contributions
+    are measured against -, and docs/rp.md's list of its columns left ``illustrative`` out)."""
+    from lungai import mrml
+    from lungai.rp.predict import predict_rp
+    from lungai.scene.rp import assemble_patient_row, predict_rp_node
+
+    cohort, model = synth_model
+    radiomics, dose = _inputs(mrml_scene, cohort)
+    clinical = {k[len("clin_"):]: v for k, v in cohort.table.iloc[0].items() if k.startswith("clin_")}
+    node, _ = predict_rp_node(mrml_scene, model, radiomics, dose, clinical, case="patient 7")
+    cli, _ = predict_rp(model, assemble_patient_row(radiomics, dose, clinical, case="patient 7"))
+    assert "illustrative" in cli.columns and "baseline_risk" in cli.columns   # a synthetic cohort's model
+    expected = [c for c in cli.columns if not _TOP.fullmatch(c)]
+    expected.insert(expected.index("high_risk") + 1, "model")
+    table = mrml.dataframe_from_table_node(node)
+    assert list(table.columns) == expected
+    assert float(table["baseline_risk"].iloc[0]) == pytest.approx(float(cli["baseline_risk"].iloc[0]))
+    assert table["case"].iloc[0] == "patient 7"
+
+
+def test_docs_list_every_column_of_rp_predict(synth_model):
+    """docs/rp.md's list of ``rp predict -o``'s columns (which the console's table refers to) names every column
+    the CSV has (QA docs2_65: ``endpoint``, ``training_patient`` and ``illustrative`` were not in it)."""
+    from lungai.rp.predict import predict_rp
+
+    cohort, model = synth_model
+    cli, _ = predict_rp(model, cohort.table.iloc[:3])
+    text = (REPO / "docs/rp.md").read_text(encoding="utf-8")
+    listed = text[text.index("`predict -o FILE` writes one row per patient"):]
+    listed = listed[:listed.index("`top1_feature, top1_contribution")]
+    missing = [c for c in cli.columns if not _TOP.fullmatch(c) and f"`{c}`" not in listed and f"{c}," not in listed]
+    assert not missing, missing
+
+
+def test_slicer_md_segmentation_example_places_a_seed(mrml_scene, small_phantom, tmp_path, monkeypatch):
+    """docs/slicer.md's console example, its Lung AI Segmentation lines run as written on a sample-like CT (the
+    sample's meta.json with its planted tumour): the tumour run gets a seed point inside the tumour (QA docs2_65: the
+    panel's default mode is 'seed' and the example placed none - startSegmentation raised "Place a seed point inside
+    the tumour (mode 'seed')").  The child processes are not run: ``run`` builds the job's command only."""
+    from lungai import mrml
+    from LungAICommon import sampledata
+    from slicer_module_helpers import import_module_logic, restore
+
+    block = _python_blocks("docs/slicer.md", "LungAISegLogic()")[0]
+    code = block[:block.index("rad = LungRadiomics.")]
+    (tmp_path / "meta.json").write_text(json.dumps(small_phantom.meta), encoding="utf-8")
+    ct = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, sampledata.CT_NODE_NAME)
+    monkeypatch.setattr(sampledata, "load_into_slicer", lambda source=None: ct)
+    monkeypatch.setattr(sampledata, "sample_folder", lambda: tmp_path)   # Slicer's cache folder (none headless)
+    module, handle = import_module_logic("LungAISeg", mrml_scene, tmp_path)
+    commands = []
+    try:
+        logic = module.LungAISegLogic
+        monkeypatch.setattr(logic, "run", lambda self, start, p: commands.append(
+            self.segmentationCommand(p, tmp_path) if start.__name__ == "startSegmentation" else ["lungs"]))
+        monkeypatch.setattr(logic, "loadLungs", lambda self, p, job: "Right lung 1 ml, Left lung 1 ml")
+        monkeypatch.setattr(logic, "loadSegmentation", lambda self, p, job: {"confidence": 0.9})
+        space = {"LungAISeg": module, "LungRadiomics": None, "MultimodalPredict": None, "json": json,
+                 "pathlib": __import__("pathlib"), "slicer": __import__("slicer"), "sampledata": sampledata}
+        code = code.replace("from LungAICommon import sampledata\n", "").replace(
+            "import LungAISeg, LungRadiomics, MultimodalPredict, json, pathlib\n", "")   # given in space
+        exec(compile(code, "docs/slicer.md", "exec"), space)    # noqa: S102 - the documented example, as written
+    finally:
+        restore(handle)
+    segment = commands[-1]
+    assert "--seed-point" in segment, segment
+    seed = [float(v) for v in segment[segment.index("--seed-point") + 1].split(",")]
+    index = small_phantom.ct.TransformPhysicalPointToIndex(seed)          # LPS, as lungai segment reads it
+    labels = sitk.GetArrayViewFromImage(small_phantom.labels)
+    assert small_phantom.meta["label_values"][str(int(labels[index[::-1]]))] == "tumour", seed

@@ -39,6 +39,7 @@ from lungai.rp.columns import is_id_name, suggest
 from lungai.segment_roles import name_key, segment_role
 
 LONG_COLUMNS = ("segment", "image_type", "feature_class", "feature", "value")
+TOP_COLUMN = re.compile(r"top\d+_(feature|contribution)")   # rp predict's top features: the contributions table here
 
 
 def _segment_key(name: str) -> str:
@@ -288,10 +289,10 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                     table_node=None, contributions_node=None, allow_other_radiomics_settings: bool = False):
     """Predict the patient's RP risk; returns (result table node, contributions table node).
 
-    Result columns: case, risk, risk_low, risk_high, threshold, threshold_rule, high_risk, model, and, as in
-    ``lungai rp predict``, endpoint (what the risk is of: :func:`lungai.rp.card.rp_endpoint`), imputed (features that were missing), out_of_range (outside the training
-    range), training_patient (the model was trained on this case: its risk is in-sample) and warnings (radiomics
-    settings other than the model's or unknown; a training patient's in-sample note).
+    Result columns: those of ``lungai rp predict``'s CSV row (:func:`lungai.rp.predict.predict_rp`: case,
+    illustrative for a synthetic cohort's model, risk ... warnings, baseline_risk), with ``model`` after high_risk
+    (:func:`with_model_columns`) and without the top features (:data:`TOP_COLUMN`: the contributions table); its
+    warnings also say the tables' review notes.
     Contributions: feature, value, contribution (log-odds), largest |contribution| first, at most ``top`` rows and
     no feature the model does not use (as ``rp predict``'s top features).
     """
@@ -309,14 +310,12 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                          "table or dict, rad_* from the radiomics table")
     pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings,
                                context="patient")     # the lungs-cut fix said to this panel's user, not a cohort's
-    result = with_model_columns(pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
-                                              "risk_high": pred["risk_high"],
-                                              "high_risk": pred["high_risk"].astype(int),
-                                              # what the risk is of, as rp predict's CSV (the panel's table) says
-                                              "endpoint": pred["endpoint"],
-                                              "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
-                                              "training_patient": pred["training_patient"],
-                                              "warnings": pred["warnings"]}), card, model_dir)
+    # rp predict's CSV row (the Multimodal Predict panel's risk table is made from it): the same columns, in its order,
+    # with the model after high_risk; its top features are the contributions table (QA docs2_65: the row was built
+    # column by column here and lacked baseline_risk)
+    result = pred.drop(columns=[c for c in pred.columns if TOP_COLUMN.fullmatch(c)]).reset_index(drop=True)
+    result["case"] = [case]
+    result = with_model_columns(result, card, model_dir)
     from lungai.scene.nodes import recorded_review_notes, stale_table_notes  # noqa: PLC0415
 
     # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them), and
@@ -326,8 +325,6 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     result = add_warnings(result, list(dict.fromkeys(
         [n for table in (radiomics, dose) if table is not None for n in recorded_review_notes(table)]
         + stale_table_notes(scene, radiomics, dose) + list(pred.attrs.get("warnings", [])))))
-    if "illustrative" in pred.columns:     # a model trained on a synthetic cohort (its card says so): every risk
-        result.insert(1, "illustrative", pred["illustrative"].to_numpy())     # of it labelled, as rp predict does
     # the top features as rp predict lists them (lungai.rp.explain.top_contributions): largest |value| first, never
     # a column the model does not use (dropped by its selection step: contribution 0) shown as a top contributor
     from lungai.rp.explain import top_contributions  # noqa: PLC0415
