@@ -341,8 +341,17 @@ def _one_lesion_of_labels(name: str, values: list, seg_names: dict) -> str:
                 + fix_words(" ".join(f"--label {e}" for e in each), f"the label cell {';'.join(each)}") + ")")
     if values[0] in seg_names:
         return f"draw each as its own segment of the SEG (segment {seg_names[values[0]]!r} holds them all)"
-    # (the Slicer panel's segments reach here as labels of a label map it writes: "segment" is their word)
-    return f"give each its own segment or label in the mask (label {values[0]} holds them all)"
+    # (the Slicer panel's segments reach here as label 1 of a label map it writes: its notes say it in the words of
+    # the user's segment, lungai.scene.results.run_settings_notes)
+    return ONE_LABEL_LESIONS.format(label=values[0])
+
+
+# how to give one lesion of a mask's label holding several (:func:`_one_lesion_of_labels`); the Lung Radiomics panel
+# exports each segment as label 1 of a temporary label map and says it of the user's segment instead
+# (:data:`SEGMENT_LESIONS`, lungai.scene.results.run_settings_notes; QA segmsg65: the panel said "(label 1 holds them
+# all)" of a label map the user never saw - they gave a segmentation node's segment)
+ONE_LABEL_LESIONS = "give each its own segment or label in the mask (label {label} holds them all)"
+SEGMENT_LESIONS = "draw each as its own segment of the segmentation (segment {name!r} holds them all)"
 
 
 def tumour_one_lesion(value, parts: dict | None = None, option: str = "--tumour") -> str:
