@@ -1145,3 +1145,9 @@ def test_the_review_reasons_and_the_growth_notes_name_the_seed_or_the_box():
         note = infer.ran_on_note(passes, mode)
         assert closest in stop and "seed / ROI" not in stop, stop
         assert note.startswith(found) and "seed / in the box" not in note, note
+    # only seed and ROI mode grow a box: the growth's words need the mode - no "the seed / ROI" fallback naming neither
+    # (QA segmsg65)
+    assert not hasattr(infer, "GROWN_FROM_EITHER") and set(infer.GROWN_FROM) == {"seed", "roi"}
+    for call in (lambda: infer.ran_on_note(passes), lambda: infer.kept_stop_reason(passes, 0, "x", set())):
+        with pytest.raises(TypeError):
+            call()

@@ -484,16 +484,16 @@ def test_the_stop_reason_names_the_kept_pass_and_the_faces_it_touches():
               {"pass": 3, "tumour_ml": 0.0, "touches": [], "holds_tumour": False, "confidence": 0.3}]
     k, ran_on = infer.kept_pass_index(passes, infer.NO_TUMOUR_FOUND)
     assert (k, ran_on) == (0, False)
-    reason = infer.kept_stop_reason(passes, k, infer.NO_TUMOUR_FOUND, {"z+"})
+    reason = infer.kept_stop_reason(passes, k, infer.NO_TUMOUR_FOUND, {"z+"}, "seed")
     assert reason == ("pass 1 kept (no box held the tumour: the first that found a region, the one closest to the "
-                      "seed / ROI); its tumour (7.74 ml) touches the box's z- face; the growth ended at pass 3: "
+                      "seed); its tumour (7.74 ml) touches the box's z- face; the growth ended at pass 3: "
                       "no tumour found in the box")
     assert infer.free_faces(["z-", "z+"], {"z+"}) == ["z-"]
     held = [dict(passes[0], holds_tumour=True, touches=[]), passes[2]]
-    assert infer.kept_stop_reason(held, 0, infer.NO_TUMOUR_FOUND, set()).startswith("pass 1 kept (its box holds the "
+    assert infer.kept_stop_reason(held, 0, infer.NO_TUMOUR_FOUND, set(), "seed").startswith("pass 1 kept (its box holds the "
                                                                                       "tumour); the growth ended")
     last = "the tumour no longer touches the box edge"
-    assert infer.kept_stop_reason(passes[:1], 0, last, set()) == last               # the kept pass is the last one
+    assert infer.kept_stop_reason(passes[:1], 0, last, set(), "seed") == last               # the kept pass is the last one
 
 
 def _sphere_near_the_seed_box(d_mm):
@@ -540,10 +540,10 @@ def test_the_ran_on_note_names_the_kept_pass():
     k, ran_on = infer.kept_pass_index(passes, "the box reached the image edge")
     assert k == 1
     passes[k]["kept"] = True
-    note = infer.ran_on_note(passes)
+    note = infer.ran_on_note(passes, "seed")
     assert "first pass's result" not in note
     assert note.endswith("cut off by the scan; pass 2 (the first that found a region) is kept - check its outline")
-    reason = infer.kept_stop_reason(passes, k, "the box reached the image edge", set())
+    reason = infer.kept_stop_reason(passes, k, "the box reached the image edge", set(), "seed")
     assert reason.startswith("pass 2 kept (no box held the tumour: the first that found a region, the one closest")
 
 

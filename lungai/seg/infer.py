@@ -423,12 +423,13 @@ def kept_pass_index(passes: list, end_reason: str) -> tuple:
     return k, bool(not held and found and NOT_HELD_RULE == "first" and end_reason.startswith(RAN_ON_STOPS))
 
 
-# what the growth started from, by the box's mode (a kept pass "closest to" it; a region found "at" it)
+# what the growth started from, by the box's mode (a kept pass "closest to" it; a region found "at" it).  Only seed
+# and ROI mode grow a box (grow_and_predict), so the mode is always one of these: no wording for "either" (QA segmsg65:
+# a "the seed / ROI" fallback, for a call without the mode, named neither the seed nor the box the user gave)
 GROWN_FROM = {"seed": ("the seed", "at the seed"), "roi": ("your ROI box", "in your ROI box")}
-GROWN_FROM_EITHER = ("the seed / ROI", "at the seed / in the box")
 
 
-def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: str | None = None) -> str:
+def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: str) -> str:
     """``roi_stop_reason``: the last pass's ``end_reason`` when it is the kept one (``k``); else the kept pass first -
     why it was kept, the faces of its box that could move (not in ``kept_edges``, its image-edge faces) that its
     tumour touches - then where the growth ended.  ``mode``: the box's ("seed", "roi": the kept pass is said to be the
@@ -437,7 +438,7 @@ def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: st
     if k == len(passes) - 1:
         return end_reason
     why = ("its box holds the tumour" if passes[k].get("holds_tumour") else
-           f"no box held the tumour: {FIRST_FOUND}, the one closest to {GROWN_FROM.get(mode, GROWN_FROM_EITHER)[0]}"
+           f"no box held the tumour: {FIRST_FOUND}, the one closest to {GROWN_FROM[mode][0]}"
            if NOT_HELD_RULE == "first" else "no box held the tumour; the most confident pass")
     free = free_faces(passes[k]["touches"], kept_edges)
     touching = (f"; its tumour ({passes[k]['tumour_ml']:.2f} ml) touches the box's {', '.join(free)} "
@@ -445,7 +446,7 @@ def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: st
     return f"pass {k + 1} kept ({why}){touching}; the growth ended at pass {len(passes)}: {end_reason}"
 
 
-def ran_on_note(passes: list, mode: str | None = None) -> str:
+def ran_on_note(passes: list, mode: str) -> str:
     """The note of a growth that ran on (no box held the region found at the seed / in the ROI box - ``mode``,
     :data:`GROWN_FROM`): where it went, and which pass is kept - the first that found a region, not necessarily pass 1
     (QA: "the first pass's result is kept" while pass 1 found 0 ml and pass 2 was kept)."""
@@ -456,7 +457,7 @@ def ran_on_note(passes: list, mode: str | None = None) -> str:
              f"it reached the edge of every box up to {' x '.join(f'{v:.0f}' for v in largest)} mm, so it most "
              "likely runs on into a neighbouring organ (mediastinum, diaphragm, chest wall)")
     kept = next(q["pass"] for q in passes if q.get("kept"))
-    return (f"no box held the region found {GROWN_FROM.get(mode, GROWN_FROM_EITHER)[1]}: {where}; pass {kept} "
+    return (f"no box held the region found {GROWN_FROM[mode][1]}: {where}; pass {kept} "
             f"({FIRST_FOUND}) is kept - "
             "check its outline")
 
