@@ -230,6 +230,39 @@ def test_the_note_on_a_segment_of_separate_parts_names_the_option_given(tmp_path
         assert f"for one lesion {words}, or clean" in notes and "--" not in notes, (manifest, notes)
 
 
+def test_the_lung_radiomics_panels_note_on_separate_parts_speaks_of_the_users_segment(tmp_path, capsys):
+    """QA segmsg65: the Lung Radiomics panel exports each segment as label 1 of a temporary label map and runs
+    `lungai radiomics --mask segment_0.nrrd --label NAME=1` (LungRadiomics.featureCommands); a segment of separate
+    parts (LUNG1-003's gtv-2 + gtv-3) was then told "for one lesion give each its own segment or label in the mask
+    (label 1 holds them all)" - a label map and a label the user never saw.  The panel's notes
+    (lungai.scene.results.run_settings_notes) say it of the user's segment; the CLI's own words are unchanged."""
+    from LungAICommon import commands
+
+    from lungai.cli import main
+    from lungai.scene.results import run_settings_notes
+
+    arr = np.full((20, 40, 40), -800, np.int16)
+    mask = np.zeros(arr.shape, np.uint8)
+    mask[12:15, 25:30, 25:30] = mask[3:6, 30:35, 5:10] = 1          # one segment, two parts
+    arr[mask > 0] = 40
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((1.0, 1.0, 2.0))
+    seg = sitk.GetImageFromArray(mask)
+    seg.CopyInformation(ct)
+    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(seg, str(tmp_path / "segment_0.nrrd"))
+    csv = tmp_path / "features_0.csv"
+    args = commands.radiomics(tmp_path / "ct.nrrd", tmp_path / "segment_0.nrrd", csv, [("gtv-2", 1)],
+                              feature_classes=["shape"], image_types=["Original"])
+    assert main(args) == 0
+    assert "(label 1 holds them all)" in capsys.readouterr().err        # the CLI: the label of its mask
+    edges, notes = run_settings_notes({"segment_0": "gtv-2"}, {"segment_0": csv})
+    (note,) = [n for n in notes if "separate parts" in n]
+    assert note.startswith("gtv-2: the segment is 2 separate parts"), note
+    assert "for one lesion draw each as its own segment of the segmentation (segment 'gtv-2' holds them all)" in note
+    assert "label" not in note, note
+
+
 def test_params_presets_and_yaml(tmp_path):
     c = load_params("ibsi-c")
     assert c["lungai"] == {"ibsi": "C"} and "setting" not in c

@@ -1053,7 +1053,7 @@ def test_a_misplaced_seed_or_boxs_growth_actions_say_to_move_it_first():
     found would not help; where it was flagged is named.  Without the flag the actions are as before."""
     from lungai.seg import preprocess as pp
     from lungai.seg.infer import (INCOMPLETE_REASON, LOW_CONFIDENCE, MODE_ACTIONS, RAN_ON, REVIEW_ACTIONS,
-                                  ran_on_action, review_actions, review_reasons)
+                                  ran_on_action, reason_key, review_actions, review_reasons)
 
     cut = [{"pass": 1, "kept": True, "mask_touches": ["z-"], "box_at_image_edge": []}]
     where = {pp.DENSE_REASON: "it lies in bone, a calcification or contrast",
@@ -1064,7 +1064,7 @@ def test_a_misplaced_seed_or_boxs_growth_actions_say_to_move_it_first():
                                      far=flag == pp.FAR_REASON, aerated=flag == pp.AERATED_REASON)
             for passes in ([], cut):
                 info = {"review_reasons": reasons, "roi_mode": mode, "n_components": 1, "roi_passes": passes}
-                actions = dict(zip(reasons, review_actions(info)))
+                actions = dict(zip(map(reason_key, reasons), review_actions(info)))    # by the constants
                 said = actions[INCOMPLETE_REASON if grow == "incomplete" else RAN_ON]
                 assert said.startswith(f"first move {marked} onto the tumour and run again ({where[flag]})"), said
                 assert "a larger box round it would not help" in said
@@ -1145,3 +1145,9 @@ def test_the_review_reasons_and_the_growth_notes_name_the_seed_or_the_box():
         note = infer.ran_on_note(passes, mode)
         assert closest in stop and "seed / ROI" not in stop, stop
         assert note.startswith(found) and "seed / in the box" not in note, note
+    # only seed and ROI mode grow a box: the growth's words need the mode - no "the seed / ROI" fallback naming neither
+    # (QA segmsg65)
+    assert not hasattr(infer, "GROWN_FROM_EITHER") and set(infer.GROWN_FROM) == {"seed", "roi"}
+    for call in (lambda: infer.ran_on_note(passes), lambda: infer.kept_stop_reason(passes, 0, "x", set())):
+        with pytest.raises(TypeError):
+            call()

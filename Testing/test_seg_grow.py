@@ -484,16 +484,16 @@ def test_the_stop_reason_names_the_kept_pass_and_the_faces_it_touches():
               {"pass": 3, "tumour_ml": 0.0, "touches": [], "holds_tumour": False, "confidence": 0.3}]
     k, ran_on = infer.kept_pass_index(passes, infer.NO_TUMOUR_FOUND)
     assert (k, ran_on) == (0, False)
-    reason = infer.kept_stop_reason(passes, k, infer.NO_TUMOUR_FOUND, {"z+"})
+    reason = infer.kept_stop_reason(passes, k, infer.NO_TUMOUR_FOUND, {"z+"}, "seed")
     assert reason == ("pass 1 kept (no box held the tumour: the first that found a region, the one closest to the "
-                      "seed / ROI); its tumour (7.74 ml) touches the box's z- face; the growth ended at pass 3: "
+                      "seed); its tumour (7.74 ml) touches the box's z- face; the growth ended at pass 3: "
                       "no tumour found in the box")
     assert infer.free_faces(["z-", "z+"], {"z+"}) == ["z-"]
     held = [dict(passes[0], holds_tumour=True, touches=[]), passes[2]]
-    assert infer.kept_stop_reason(held, 0, infer.NO_TUMOUR_FOUND, set()).startswith("pass 1 kept (its box holds the "
+    assert infer.kept_stop_reason(held, 0, infer.NO_TUMOUR_FOUND, set(), "seed").startswith("pass 1 kept (its box holds the "
                                                                                       "tumour); the growth ended")
     last = "the tumour no longer touches the box edge"
-    assert infer.kept_stop_reason(passes[:1], 0, last, set()) == last               # the kept pass is the last one
+    assert infer.kept_stop_reason(passes[:1], 0, last, set(), "seed") == last               # the kept pass is the last one
 
 
 def _sphere_near_the_seed_box(d_mm):
@@ -519,7 +519,8 @@ def test_a_pass_touches_the_box_where_its_mask_on_the_ct_does():
     fixed = infer.segment_tumour(ct, _model(), seed_lps=seed, grow=False).info
     (p,) = fixed["roi_passes"]
     assert p["mask_touches"] == ["x-"] and p["touches"] == ["x-"]
-    assert "the tumour may be larger than the box" in fixed["review_reasons"]
+    # (its seed, beside the sphere, is flagged in aerated lung: the reason is worded so, OFF_TUMOUR_FACES - its key)
+    assert infer.INCOMPLETE_REASON in map(infer.reason_key, fixed["review_reasons"]), fixed["review_reasons"]
     grown = infer.segment_tumour(ct, _model(), seed_lps=seed).info
     assert grown["roi_passes"][0]["touches"] == ["x-"] and len(grown["roi_passes"]) >= 2
     kept = next(q for q in grown["roi_passes"] if q["kept"])
@@ -539,10 +540,10 @@ def test_the_ran_on_note_names_the_kept_pass():
     k, ran_on = infer.kept_pass_index(passes, "the box reached the image edge")
     assert k == 1
     passes[k]["kept"] = True
-    note = infer.ran_on_note(passes)
+    note = infer.ran_on_note(passes, "seed")
     assert "first pass's result" not in note
     assert note.endswith("cut off by the scan; pass 2 (the first that found a region) is kept - check its outline")
-    reason = infer.kept_stop_reason(passes, k, "the box reached the image edge", set())
+    reason = infer.kept_stop_reason(passes, k, "the box reached the image edge", set(), "seed")
     assert reason.startswith("pass 2 kept (no box held the tumour: the first that found a region, the one closest")
 
 
@@ -990,6 +991,39 @@ def test_a_seed_in_bone_with_the_mask_away_from_it_writes_no_tumour():
     assert _dice(at, ball) > 0.9 and pp.reason_in_mode(pp.DENSE_REASON, "seed") not in at.info["review_reasons"]
 
 
+def test_a_mask_at_the_faces_of_a_box_in_bone_is_not_said_to_be_a_larger_tumour():
+    """QA segmsg65 on LUNG1-003, an ROI box in the vertebral body (--roi=-11,8.6,-201.9,9,28.6,-181.9): 0.25 ml at the
+    box's z- face was flagged and noted "the tumour may be larger than the box" (summary, review_reasons, a note
+    without a fix) beside "the ROI box lies in bone" and the action "a larger box round it would not help".  Where the
+    seed / box itself is flagged off the tumour the reason and the note say the mask reaches the box's faces and what
+    to do is PLACED_FIX, in the words of the one given; a box on the tumour is flagged as before."""
+    ct, _ = _ct(0.0)
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[x ** 2 + y ** 2 + z ** 2 <= 9 ** 2] = 700                                  # a bone blob at the box's centre
+    arr[(abs(x) <= 5) & (abs(y) <= 5) & (z < -8) & (z > -60)] = 40                # soft tissue beyond its z- face
+    bone = sitk.GetImageFromArray(arr)
+    bone.CopyInformation(ct)
+    cfg = SegConfig(arch="unet", channels=(8, 16, 32, 64), spacing=(1.0, 1.0, 2.0), members=2)
+    model = (cfg, [SoftTissueOracle(), SoftTissueOracle()], {})
+    for mode, given in (("roi", {"roi_lps": (-10, -10, -10, 10, 10, 10)}), ("seed", {"seed_lps": (0.0, 0.0, 0.0)})):
+        i = infer.segment_tumour(bone, model, grow=False, **given).info
+        assert pp.reason_in_mode(pp.DENSE_REASON, mode) in i["review_reasons"], i["review_reasons"]
+        assert not any("larger than the box" in t for t in i["review_reasons"] + i["notes"]), i["notes"]
+        assert infer.OFF_TUMOUR_FACES[mode] in i["review_reasons"], i["review_reasons"]
+        (note,) = [n for n in i["notes"] if n.startswith("the mask touches the box's z- face")]
+        assert f"{pp.PLACED_WORDS[mode]} lies off the tumour" in note and f": {pp.PLACED_FIX[mode]} (LPS mm)" in note
+        assert "a larger box round what it found would not help" in note, note
+        said = dict(zip(i["review_reasons"], i["review_actions"]))[infer.OFF_TUMOUR_FACES[mode]]
+        assert said.startswith("first move") and "a larger box round it would not help" in said, said
+    # the same soft tissue with the box on it (no bone flagged): "the tumour may be larger than the box" as before
+    i = infer.segment_tumour(bone, model, grow=False, roi_lps=(-6, -6, -40, 6, 6, -20)).info
+    assert infer.INCOMPLETE_REASON in i["review_reasons"] and pp.reason_in_mode(pp.DENSE_REASON, "roi") not in \
+        i["review_reasons"], i["review_reasons"]
+    assert any(n.startswith("the tumour may be larger than the box") for n in i["notes"]), i["notes"]
+
+
 def test_an_emptied_off_seed_result_reports_an_empty_results_confidence():
     """QA on LUNG1-003: the spine seed's mask was emptied (the region found lay 29 mm away) yet the result reported
     the maps' confidence 0.6696 - above the review threshold - for an empty tumor.nii.gz.  Its confidence is now that
@@ -1101,9 +1135,10 @@ def test_a_box_in_bone_reaching_its_faces_gets_one_fix(mode):
     where = dict(roi_lps=(55.0, -5.0, -5.0, 65.0, 5.0, 5.0)) if mode == "roi" else dict(seed_lps=(60.0, 0.0, 0.0))
     info = infer.segment_tumour(bone, _model(), grow=False, **where).info
     reasons, actions = info["review_reasons"], info["review_actions"]
-    assert infer.INCOMPLETE_REASON in reasons, reasons
+    # (worded as the mask at the faces of a box off the tumour, not a larger tumour - QA segmsg65: OFF_TUMOUR_FACES)
+    assert infer.OFF_TUMOUR_FACES[mode] in reasons and infer.INCOMPLETE_REASON not in reasons, reasons
     marked = {"roi": "move your ROI box onto the tumour", "seed": "move the seed onto the tumour"}[mode]
-    grow = actions[reasons.index(infer.INCOMPLETE_REASON)]
+    grow = actions[reasons.index(infer.OFF_TUMOUR_FACES[mode])]
     assert grow.startswith(f"first {marked} and run again (it lies in bone, a calcification or contrast)"), grow
     for said in actions:                                            # nothing says to grow a box round the bone
         assert "enlarge" not in said and "round the whole tumour" not in said, said

@@ -646,3 +646,68 @@ def test_a_batch_without_results_says_no_table_written(study, tmp_path, capsys, 
     assert rc == 1 and not out.exists() and (tmp_path / "out_errors.csv").exists(), said
     assert f"-> {out}" not in said and f"no results, so no {out} written" in said, said
     assert "out_errors.csv" in said.split("no results")[1].splitlines()[0], said
+
+
+def test_an_empty_tumour_leaves_lungs_minus_tumour_uncomputed_and_said(study, tmp_path, capsys, monkeypatch):
+    """QA segmsg65: `radiomics --tumour empty.nii.gz --lungs lungs.nii.gz` on LUNG1-003 (and `--tumour seg.dcm#Empty`)
+    failed segment 'tumour' only: lungs_minus_tumour was computed without a word, its values those of the lungs (no
+    tumour left out).  It fails too, saying why, naming the empty mask the user gave; radiomics-batch's the same."""
+    from lungai.io import write_image
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    st, ct, root = study
+    m = st["masks"]
+    lungs = write_image(sitk.Cast(m["Lung_R"] > 0, sitk.sitkUInt8) + 2 * sitk.Cast(m["Lung_L"] > 0, sitk.sitkUInt8),
+                        tmp_path / "lungs.nii.gz")
+    empty = write_image(sitk.Cast(m["GTV"] > 0, sitk.sitkUInt8) * 0, tmp_path / "empty.nii.gz")
+    seg = _seg(study, "empty_for_lungs.seg.dcm", {"GTV-1": m["GTV"], "Empty": sitk.Image(m["GTV"]) * 0},
+               {"GTV-1": "gtv_primary", "Empty": "gtv"})
+    for k, (tumour, why) in enumerate(((empty, f"the tumour mask {empty} is empty (no voxel)"),
+                                       (f"{seg}#Empty", f"segment 'Empty' of the SEG {seg} is empty (no voxel)"))):
+        out = tmp_path / str(k) / "f.csv"
+        rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", tumour, "--lungs", lungs, *FEW, "-o", out)
+        assert rc == 1 and set(pd.read_csv(out).segment) == {"right_lung", "left_lung", "lungs"}, said
+        errors = pd.read_csv(out.with_name("f_errors.csv")).set_index("segment")["error"]
+        assert set(errors.index) == {"tumour", "lungs_minus_tumour"}, errors
+        assert errors["lungs_minus_tumour"].startswith(
+            f"{why}, so segment 'lungs_minus_tumour' would be the lungs themselves (segment 'lungs')"), errors
+        assert "segment 'lungs'" in errors["lungs_minus_tumour"].split("How to fix:")[1], errors
+    # a tumour that holds voxels: lungs_minus_tumour is computed as before
+    gtv = write_image(sitk.Cast(m["GTV"] > 0, sitk.sitkUInt8), tmp_path / "gtv.nii.gz")
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", gtv, "--lungs", lungs, *FEW,
+                    "-o", tmp_path / "ok" / "f.csv")
+    assert rc == 0 and "lungs_minus_tumour" in set(pd.read_csv(tmp_path / "ok" / "f.csv").segment), said
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], "tumour": [str(empty)], "lungs": [str(lungs)]}).to_csv(
+        manifest, index=False)
+    rc, said = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "b" / "f.csv", *FEW, "--workers", "0")
+    assert "so segment 'lungs_minus_tumour' would be the lungs themselves" in said, said
+    assert "lungs_minus_tumour" not in set(pd.read_csv(tmp_path / "b" / "f.csv").segment)
+
+
+def test_rtstruct_with_a_tumour_file_names_that_file(study, tmp_path, capsys, monkeypatch):
+    """QA segmsg65: `radiomics --rtstruct RS --tumour gtv23.nii.gz` (LUNG1-003's gtv-2 + gtv-3, three parts) was told
+    "for one lesion give its own mask, label or segment" - generic, where without --rtstruct the note names the file
+    and how to choose a label of it; an empty tumour file's error named no file.  Both name the file given."""
+    from lungai.io import write_image
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    st, ct, root = study
+    gtv = sitk.Cast(st["masks"]["GTV"] > 0, sitk.sitkUInt8)
+    arr = sitk.GetArrayFromImage(gtv)
+    z, y, x = np.argwhere(arr).min(0)
+    two = arr.copy()
+    two[max(z - 4, 0):max(z - 2, 1), max(y - 4, 0):max(y - 2, 1), max(x - 4, 0):max(x - 2, 1)] = 1    # an island
+    two_img = sitk.GetImageFromArray(two)
+    two_img.CopyInformation(gtv)
+    parts = write_image(two_img, tmp_path / "two_parts.nii.gz")
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--tumour", parts,
+                    "--segments", "tumour", *FEW, "-o", tmp_path / "a" / "f.csv")
+    assert rc == 0 and "the segment is 2 separate parts" in said, said
+    assert f"for one lesion give each its own label in the mask and choose it after '#' (--tumour {parts}#1)" in said
+    assert "give its own mask, label or segment" not in said, said
+    empty = write_image(gtv * 0, tmp_path / "empty.nii.gz")
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--tumour", empty,
+                    *FEW, "-o", tmp_path / "b" / "f.csv")
+    errors = pd.read_csv(tmp_path / "b" / "f_errors.csv").set_index("segment")["error"]
+    assert errors["lungs_minus_tumour"].startswith(f"the tumour mask {empty} is empty (no voxel)"), errors

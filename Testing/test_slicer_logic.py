@@ -421,6 +421,31 @@ def test_lung_radiomics_shows_why_an_ibsi_presets_values_are_nan(load_module, mr
             "line), so its approximate enclosing ellipsoid has a zero-length axis") in message
 
 
+def test_lung_radiomics_says_a_segment_of_separate_parts_in_the_segments_words(load_module, mrml_scene, phantom_nodes):
+    """QA segmsg65: a segment of two parts ("gtv-2", LUNG1-003's gtv-2 + gtv-3) was told "for one lesion give each its
+    own segment or label in the mask (label 1 holds them all)" - label 1 of the temporary label map the panel exports
+    it as.  The panel's note speaks of the user's segment."""
+    from lungai import mrml
+
+    vol, seg = phantom_nodes
+    hu = sitk.GetArrayFromImage(mrml.image_from_volume_node(vol))
+    two = np.zeros(hu.shape, np.uint8)
+    z, y, x = (v // 2 for v in hu.shape)
+    two[z - 1:z + 2, y - 1:y + 2, 2:5] = two[z - 1:z + 2, y - 1:y + 2, -5:-2] = 1       # two parts, far apart
+    image = sitk.GetImageFromArray(two)
+    image.CopyInformation(mrml.image_from_volume_node(vol))
+    mrml.mask_to_segment(mrml_scene, image, "gtv-2", seg_node=seg, reference_volume_node=vol)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = vol, seg, ["gtv-2"]
+    for c in ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"):      # shape alone: the note is the same
+        setattr(p, f"class_{c}", False)
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "note: gtv-2: the segment is 2 separate parts" in message, message
+    assert "for one lesion draw each as its own segment of the segmentation (segment 'gtv-2' holds them all)" in message
+    assert "label 1 holds them all" not in message, message
+
+
 def test_lung_radiomics_parameter_file_keeps_its_image_types_and_classes(load_module, phantom_nodes, small_phantom,
                                                                            tmp_path):
     """QA: with a pyradiomics parameter file the panel always passed --image-types Original and --feature-classes from

@@ -250,7 +250,7 @@ def run(args) -> int:
     lung_names: list = []       # lungs by a --structure-map role or a SEG's code only (their name has none)
     one_lesion: dict = {}       # segment -> how to give one lesion of it, in the words of the option it came from
     if args.rtstruct:
-        segs = _rtstruct_segments(args, image, errors, structures, lung_names)
+        segs = _rtstruct_segments(args, image, errors, structures, lung_names, one_lesion)
     elif args.structure:
         raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
@@ -396,15 +396,17 @@ def union_notes(structures: dict, segments, mapping=None) -> list[str]:
     return notes
 
 
-def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None, lung_names: list | None = None
-                       ) -> dict:
+def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None, lung_names: list | None = None,
+                       one_lesion: dict | None = None) -> dict:
     """Segments from the RTSTRUCT: each --structure as its own segment, else the standard segments by role.
     ``lung_names`` gets the --structure segments that are lungs by the --structure-map's role only ("Rt_Lung_Contour:
     lung_right"): on the lung grid like ``--structure role:lung_right``.
 
     Only the structures the requested segments need are read; a segment whose structures the RTSTRUCT does not
     hold (found by role) is reported in ``errors`` and the other segments go on.  ``structures`` gets each
-    segment's structure names (lungs_minus_tumour: (lung names, tumour names))."""
+    segment's structure names (lungs_minus_tumour: (lung names, tumour names)).  ``one_lesion`` gets how to give one
+    lesion of a tumour given as a file (``--tumour FILE``, not a structure), in the words of that file
+    (:func:`lungai.radiomics.segments.tumour_one_lesion`, as without ``--rtstruct``)."""
     from lungai.dicom.masks import lung_map_input, lungs_minus_gtv_parts, mask_input, structure_mask
     from lungai.dicom.roles import AmbiguousRole
     from lungai.dicom.rtstruct import list_structures
@@ -431,6 +433,7 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     wanted = list(args.segments or S.STANDARD_SEGMENTS)
     why: dict[str, str] = {}          # segment -> why it cannot be built
     tumour = lungs = None
+    seg_parts: dict = {}    # a tumour file's DICOM SEG segments (--tumour seg.dcm#GTV-1, not a structure)
     if any(n in TUMOUR_SEGMENTS for n in wanted):
         missing = None if args.tumour else _missing_roles(names, ("gtv",), mapping)
         if missing:
@@ -439,7 +442,13 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
                           "with --structure-map FILE")
         else:
             tumour = mask_input(args.tumour or "role:gtv", image, args.rtstruct, mapping, allow_gaps=gaps,
-                                used=structures.setdefault("tumour", []))
+                                used=structures.setdefault("tumour", []), parts=seg_parts)
+    # a tumour file, not a structure (no structure read): its advice and errors name the file, as without --rtstruct
+    # (QA segmsg65: LUNG1-003's RTSTRUCT with --tumour gtv23.nii.gz, three parts, was told "give its own mask, label
+    # or segment")
+    tumour_file = args.tumour if tumour is not None and args.tumour and not structures.get("tumour") else None
+    if tumour_file and one_lesion is not None:
+        one_lesion["tumour"] = S.tumour_one_lesion(tumour_file, seg_parts)
     if any(n in LUNG_SEGMENTS and n not in why for n in wanted):
         missing = None if args.lungs else _missing_roles(names, ("lung_right", "lung_left"), mapping)
         if missing:
@@ -473,7 +482,8 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
             print(f"note: {n} not computed: {msg}", file=sys.stderr)
     if not buildable:
         return {}
-    return S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=buildable, errors=errors)
+    return S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=buildable, errors=errors,
+                                 tumour_segments=seg_parts if tumour_file else None, tumour_file=tumour_file)
 
 
 def run_ibsi(args) -> int:

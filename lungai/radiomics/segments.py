@@ -88,12 +88,17 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
         else:
             r, l = arr == 1, arr == 2
     out = _select(standard_masks(t, r, l, both), names, reference, errors)
-    if t is not None and tumour_segments and not t.any() and out.pop("tumour", None) is not None:
+    empty = None        # why the tumour mask given is empty, as its segment's error says it
+    if t is not None and not t.any():
         from lungai.dicom.masks import as_typed, typed_file
 
-        errors["tumour"] = str(InputError(
-            _empty_segments(list(tumour_segments), as_typed(typed_file(tumour_file)) if tumour_file else None)
-            + ", so segment 'tumour' is empty", EMPTY_SEG_FIX))
+        shown = as_typed(typed_file(tumour_file)) if tumour_file else None
+        empty = (_empty_segments(list(tumour_segments), shown) if tumour_segments else
+                 f"the tumour mask {shown} is empty (no voxel)" if shown else "the tumour mask is empty (no voxel)")
+    if empty and tumour_segments and out.pop("tumour", None) is not None:
+        errors["tumour"] = str(InputError(empty + ", so segment 'tumour' is empty", EMPTY_SEG_FIX))
+    if empty and out.pop("lungs_minus_tumour", None) is not None:     # the lungs under another name: not computed
+        errors["lungs_minus_tumour"] = str(InputError(empty + EMPTY_TUMOUR_LUNGS, EMPTY_TUMOUR_LUNGS_FIX))
     if r is not None:      # 1 right / 2 left is the map's convention, not seen in it: a swapped map is refused
         seg = lung_segments or {}
         if lung_file is not None and seg.get(1) and seg.get(2):     # a SEG's two lung segments: named as such
@@ -115,6 +120,13 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     return out
 
 
+# an empty tumour mask leaves nothing out of the lungs: segment 'lungs_minus_tumour' would be segment 'lungs' under
+# another name (QA segmsg65: LUNG1-003 with an empty --tumour gave lungs_minus_tumour's 18 first-order values, equal to
+# the lungs', without a word - only segment 'tumour' failed)
+EMPTY_TUMOUR_LUNGS = (", so segment 'lungs_minus_tumour' would be the lungs themselves (segment 'lungs'), no tumour "
+                      "left out: not computed")
+EMPTY_TUMOUR_LUNGS_FIX = ("give the mask that holds the tumour (or the segment / label of it that holds voxels); for "
+                          "the whole lungs, segment 'lungs'")
 MAP_RIGHT, MAP_LEFT = "label 1 of the lung map, or R of FILE#R,L", "label 2, or L of FILE#R,L"
 SWAPPED_MAP_FIX = ("relabel the lung map as `lungai lungs` writes it (1 = right lung, 2 = left lung); for the lungs of "
                    "another map give its labels right then left (FILE#R,L: swap the two numbers); if the labels are "
@@ -329,8 +341,17 @@ def _one_lesion_of_labels(name: str, values: list, seg_names: dict) -> str:
                 + fix_words(" ".join(f"--label {e}" for e in each), f"the label cell {';'.join(each)}") + ")")
     if values[0] in seg_names:
         return f"draw each as its own segment of the SEG (segment {seg_names[values[0]]!r} holds them all)"
-    # (the Slicer panel's segments reach here as labels of a label map it writes: "segment" is their word)
-    return f"give each its own segment or label in the mask (label {values[0]} holds them all)"
+    # (the Slicer panel's segments reach here as label 1 of a label map it writes: its notes say it in the words of
+    # the user's segment, lungai.scene.results.run_settings_notes)
+    return ONE_LABEL_LESIONS.format(label=values[0])
+
+
+# how to give one lesion of a mask's label holding several (:func:`_one_lesion_of_labels`); the Lung Radiomics panel
+# exports each segment as label 1 of a temporary label map and says it of the user's segment instead
+# (:data:`SEGMENT_LESIONS`, lungai.scene.results.run_settings_notes; QA segmsg65: the panel said "(label 1 holds them
+# all)" of a label map the user never saw - they gave a segmentation node's segment)
+ONE_LABEL_LESIONS = "give each its own segment or label in the mask (label {label} holds them all)"
+SEGMENT_LESIONS = "draw each as its own segment of the segmentation (segment {name!r} holds them all)"
 
 
 def tumour_one_lesion(value, parts: dict | None = None, option: str = "--tumour") -> str:

@@ -186,16 +186,23 @@ def run_settings_notes(columns: dict, csvs: dict) -> tuple[list, list]:
     """(edge warnings, notes on NaN values) of the Lung Radiomics panel's runs, one per computed segment as
     ``lungai radiomics`` prints them (:func:`lungai.radiomics.extract.edge_notes`, :func:`~lungai.radiomics.extract.
     nan_note_lines`), read from each run's ``<features>_settings.csv`` (``cut_by_image_edge``, ``notes``) and named
-    by its Slicer segment name (``columns[key]`` of ``csvs[key]``)."""
+    by its Slicer segment name (``columns[key]`` of ``csvs[key]``).  A note on a segment of separate parts says how to
+    give one lesion in the words of the segment (:data:`lungai.radiomics.segments.SEGMENT_LESIONS`), not of label 1 of
+    the label map the panel exported it as."""
     import pandas as pd
 
     from lungai.radiomics.extract import edge_notes, nan_note_lines
+    from lungai.radiomics.segments import ONE_LABEL_LESIONS, SEGMENT_LESIONS
 
     frames = []
     for key, path in csvs.items():
         settings = Path(path).with_name(Path(path).stem + "_settings.csv")
         if settings.is_file():
-            frames.append(pd.read_csv(settings, dtype=str, keep_default_na=False).assign(segment=columns[key]))
+            frame = pd.read_csv(settings, dtype=str, keep_default_na=False).assign(segment=columns[key])
+            if "notes" in frame:     # each segment is label 1 of its run's mask (LungRadiomics.featureCommands)
+                frame["notes"] = frame["notes"].str.replace(ONE_LABEL_LESIONS.format(label=1),
+                                                            SEGMENT_LESIONS.format(name=columns[key]), regex=False)
+            frames.append(frame)
     if not frames:
         return [], []
     table = pd.concat(frames, ignore_index=True)

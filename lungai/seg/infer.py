@@ -423,12 +423,13 @@ def kept_pass_index(passes: list, end_reason: str) -> tuple:
     return k, bool(not held and found and NOT_HELD_RULE == "first" and end_reason.startswith(RAN_ON_STOPS))
 
 
-# what the growth started from, by the box's mode (a kept pass "closest to" it; a region found "at" it)
+# what the growth started from, by the box's mode (a kept pass "closest to" it; a region found "at" it).  Only seed
+# and ROI mode grow a box (grow_and_predict), so the mode is always one of these: no wording for "either" (QA segmsg65:
+# a "the seed / ROI" fallback, for a call without the mode, named neither the seed nor the box the user gave)
 GROWN_FROM = {"seed": ("the seed", "at the seed"), "roi": ("your ROI box", "in your ROI box")}
-GROWN_FROM_EITHER = ("the seed / ROI", "at the seed / in the box")
 
 
-def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: str | None = None) -> str:
+def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: str) -> str:
     """``roi_stop_reason``: the last pass's ``end_reason`` when it is the kept one (``k``); else the kept pass first -
     why it was kept, the faces of its box that could move (not in ``kept_edges``, its image-edge faces) that its
     tumour touches - then where the growth ended.  ``mode``: the box's ("seed", "roi": the kept pass is said to be the
@@ -437,7 +438,7 @@ def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: st
     if k == len(passes) - 1:
         return end_reason
     why = ("its box holds the tumour" if passes[k].get("holds_tumour") else
-           f"no box held the tumour: {FIRST_FOUND}, the one closest to {GROWN_FROM.get(mode, GROWN_FROM_EITHER)[0]}"
+           f"no box held the tumour: {FIRST_FOUND}, the one closest to {GROWN_FROM[mode][0]}"
            if NOT_HELD_RULE == "first" else "no box held the tumour; the most confident pass")
     free = free_faces(passes[k]["touches"], kept_edges)
     touching = (f"; its tumour ({passes[k]['tumour_ml']:.2f} ml) touches the box's {', '.join(free)} "
@@ -445,7 +446,7 @@ def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: st
     return f"pass {k + 1} kept ({why}){touching}; the growth ended at pass {len(passes)}: {end_reason}"
 
 
-def ran_on_note(passes: list, mode: str | None = None) -> str:
+def ran_on_note(passes: list, mode: str) -> str:
     """The note of a growth that ran on (no box held the region found at the seed / in the ROI box - ``mode``,
     :data:`GROWN_FROM`): where it went, and which pass is kept - the first that found a region, not necessarily pass 1
     (QA: "the first pass's result is kept" while pass 1 found 0 ml and pass 2 was kept)."""
@@ -456,7 +457,7 @@ def ran_on_note(passes: list, mode: str | None = None) -> str:
              f"it reached the edge of every box up to {' x '.join(f'{v:.0f}' for v in largest)} mm, so it most "
              "likely runs on into a neighbouring organ (mediastinum, diaphragm, chest wall)")
     kept = next(q["pass"] for q in passes if q.get("kept"))
-    return (f"no box held the region found {GROWN_FROM.get(mode, GROWN_FROM_EITHER)[1]}: {where}; pass {kept} "
+    return (f"no box held the region found {GROWN_FROM[mode][1]}: {where}; pass {kept} "
             f"({FIRST_FOUND}) is kept - "
             "check its outline")
 
@@ -611,6 +612,14 @@ MC_PASSES_NOTE = ("this model's MC-dropout confidence and review threshold were 
 CUT_REASON = "tumour cut by the image edge"
 INCOMPLETE_REASON = "the tumour may be larger than the box"
 SEVERAL_REASON = "several candidate regions (automatic mode)"
+# the mask at the faces of the box of a seed / ROI box flagged as lying off the tumour (in bone, a calcification or
+# contrast, far from the lungs, in aerated lung): what it found there is most likely no tumour, so it is not said to
+# be a tumour larger than the box - worded by result.json's roi_mode, read back as INCOMPLETE_REASON (reason_key).
+# QA segmsg65 on LUNG1-003, an ROI box in the vertebral body (--roi=-11,8.6,-201.9,9,28.6,-181.9): "the tumour may be
+# larger than the box" in the summary, the reasons and a note, beside "the ROI box lies in bone" and the action "a
+# larger box round it would not help".
+OFF_TUMOUR_FACES = {"roi": "the mask reaches the faces of the ROI box, which lies off the tumour",
+                    "seed": "the mask reaches the faces of the box round the seed point, which lies off the tumour"}
 # a model whose confidence was never calibrated (fewer than MIN_CALIBRATION_CASES validation cases with a tumour):
 # its confidence is the members' agreement, not an expected Dice, so no threshold on it can clear a result
 UNCALIBRATED_REASON = "the model's confidence is not calibrated"
@@ -624,10 +633,18 @@ def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False,
     """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`.
     ``mode``: the result's ``roi_mode`` - a reason of where the seed point / ROI box lies names the one given
     (:func:`lungai.seg.preprocess.reason_in_mode`); None: the constants as they are."""
-    return [pp.reason_in_mode(r, mode) for r in _review_reasons(
+    off = (dense or far or aerated) and mode in OFF_TUMOUR_FACES      # the seed / box itself flagged off the tumour
+    return [OFF_TUMOUR_FACES[mode] if off and r == INCOMPLETE_REASON else pp.reason_in_mode(r, mode)
+            for r in _review_reasons(
         conf, threshold, uncalibrated=uncalibrated, cut=cut, incomplete=incomplete, ran_on=ran_on, several=several,
         seed_away=seed_away, aerated=aerated, thin_slab=thin_slab, roi_order=roi_order, voxel_index=voxel_index,
         dense=dense, far=far, loose=loose)]
+
+
+def reason_key(reason: str) -> str:
+    """The constant a result's review reason is worded from: :data:`INCOMPLETE_REASON` for its words when the seed /
+    box lies off the tumour (:data:`OFF_TUMOUR_FACES`), else :func:`lungai.seg.preprocess.reason_key`."""
+    return INCOMPLETE_REASON if reason in OFF_TUMOUR_FACES.values() else pp.reason_key(reason)
 
 
 def _review_reasons(conf: float, threshold: float, *, uncalibrated, cut, incomplete, ran_on, several, seed_away,
@@ -750,6 +767,13 @@ MISPLACED_GROWTH_ACTION = ("first move {what} onto the tumour and run again ({wh
 GROWTH_REASONS = (INCOMPLETE_REASON, RAN_ON)
 
 
+def off_tumour_words(mode: str) -> str:
+    """A note's words for a mask at the box's faces when the seed / ROI box (``mode``) was flagged as lying off the
+    tumour (its own note says where): what to do, :data:`lungai.seg.preprocess.PLACED_FIX`, not a larger box."""
+    return (f"{pp.PLACED_WORDS[mode]} lies off the tumour (see its note), so what reaches the box's faces there is most "
+            f"likely no tumour: {pp.PLACED_FIX[mode]} (LPS mm) - a larger box round what it found would not help")
+
+
 def misplaced_where(reasons) -> str:
     """Where the seed / ROI box was flagged, from the review reasons (keys) of :data:`MISPLACED_REASONS` in
     ``reasons``: "it lies in bone, a calcification or contrast", "it lies far from the lungs" ..., joined by "and"."""
@@ -812,9 +836,9 @@ def review_actions(info: dict) -> list:
     indices to run again with the note's numbers first
     (:func:`wrong_numbers_low_action`, no other model); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
     reason without its own action says to check the outline.  The reasons are read as their constants
-    (:func:`lungai.seg.preprocess.reason_key`: a result's name the seed point / ROI box given)."""
+    (:func:`reason_key`: a result's name the seed point / ROI box given)."""
     empty = info.get("n_components") == 0
-    keys = [pp.reason_key(r) for r in info.get("review_reasons") or []]     # the constants, whatever the mode's words
+    keys = [reason_key(r) for r in info.get("review_reasons") or []]     # the constants, whatever the mode's words
     misplaced = set(MISPLACED_REASONS) & set(keys)
     wrong_numbers = set(WRONG_NUMBERS_REASONS) & set(keys)
     mode = info.get("roi_mode")
@@ -1064,19 +1088,24 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if kept_pass:       # the faces of the kept box at the image edge (they cannot move): review_actions reads them
         kept_pass["box_at_image_edge"] = sorted(image_edge_faces(box, ct), key=FACES.index)
     incomplete = bool(free) and not seed_away
+    # a seed / box flagged in bone, far from the lungs or in aerated lung: what reaches the box's faces is most likely
+    # no tumour - no word of a tumour larger than the box, nor of a larger box round it (OFF_TUMOUR_FACES; the action,
+    # review_actions' MISPLACED_GROWTH_ACTION, says to move it first)
+    off = bool(dense or far or aerated)
+    faces = f"face{'s' if len(free) > 1 else ''}"
     if ran_on:
-        # (a seed / box flagged in bone, far from the lungs or in aerated lung: no word of a larger box round what it
-        # found - review_actions' MISPLACED_GROWTH_ACTION says to move it first)
         notes.append(ran_on_note(growth["passes"], box.mode) + (
-            f"; the mask touches the kept box's {', '.join(free)} face{'s' if len(free) > 1 else ''}: the tumour may "
-            "also be larger than the box" + ("" if dense or far or aerated else " (then " + (
-                "enlarge your ROI box" if box.mode == "roi" else "draw an ROI box") + " round the whole tumour)")
+            f"; the mask touches the kept box's {', '.join(free)} {faces}" + (
+                f" - {off_tumour_words(box.mode)}" if off else ": the tumour may also be larger than the box (then "
+                + ("enlarge your ROI box" if box.mode == "roi" else "draw an ROI box") + " round the whole tumour)")
             if free else ""))
+    elif incomplete and off:
+        notes.append(f"the mask touches the box's {', '.join(free)} {faces} ({growth['stop_reason']}) - "
+                     + off_tumour_words(box.mode))
     elif incomplete:
         # faces only another region kept in the mask reaches (not the one the box grew for, whose touches the growth
         # measured): said so - QA: "the mask touches the box's z+ face (the tumour no longer touches the box edge)"
         others = [f for f in free if f not in (kept_pass.get("touches") or ())]
-        faces = f"face{'s' if len(free) > 1 else ''}"
         notes.append(f"the tumour may be larger than the box: the mask touches the box's {', '.join(free)} {faces} "
                      + (f"({growth['stop_reason']})" if not others else
                         f"- another region of the mask than the one the box grew for reaches {', '.join(others)}: "
