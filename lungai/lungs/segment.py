@@ -784,10 +784,10 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     bar.update(1, "CT smoothed")
     air = smooth < AIR_HU
     outside = _outside_air(air)
-    bar.update(1, "outside air found")
     inside = air & ~outside
     # a resampler's constant fill at the faces (a tilted / oblique CT resampled with -1024) is padding for the fallback
     fill = constant_fill(hu)
+    bar.update(1, "outside air found")
     open_fov = inside.sum() * voxel_ml < 100.0
     if open_fov:
         # a lung open to the edge of the field of view was taken for outside air
