@@ -594,6 +594,10 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
     steps = Steps()
     with_bar = segment_lungs(small_phantom.ct, progress=steps)
     assert steps.n == LUNG_STEPS and "airways removed" in steps.messages
+    # QA startup65: "air in the body found" was one silent step of 6.3 s (LUNG1-002) / 8.6 s (LUNG1-003): the
+    # smoothing and the outside air (the air connected to the image's border) are steps of their own before it
+    assert steps.messages[:4] == ["CT smoothed", "outside air found", "air in the body found",
+                                  "airways removed"], steps.messages
     np.testing.assert_array_equal(sitk.GetArrayFromImage(with_bar.labels),
                                   sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))
     one = Steps()   # one lung region (the CT cut through the midline): still LUNG_STEPS

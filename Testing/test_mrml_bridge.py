@@ -771,7 +771,7 @@ def test_lungs_scene_logic(mrml_scene, small_phantom):
 
 
 def test_lungs_scene_logic_reports_the_sub_steps_and_cancels_between_them(mrml_scene, small_phantom, monkeypatch):
-    """Session 32: Slicer's in-process Segment lungs (segment_lungs_node) showed no sub-step (the CLI shows the 5 of
+    """Session 32: Slicer's in-process Segment lungs (segment_lungs_node) showed no sub-step (the CLI shows the 7 of
     the lung segmentation); now a callback gets each (fraction, 'Segment lungs: <sub-step>'), returning True stops it
     between sub-steps with nothing added; in Slicer's application a progress dialog with Cancel is the default."""
     from types import SimpleNamespace
@@ -785,10 +785,11 @@ def test_lungs_scene_logic_reports_the_sub_steps_and_cancels_between_them(mrml_s
     seen = []
     _, volumes, _, _ = segment_lungs_node(mrml_scene, volume, progress=lambda f, t: seen.append((f, t)))
     texts = [t for _, t in seen]
-    assert texts[:3] == ["Segment lungs: air in the body found", "Segment lungs: airways removed",
+    assert texts[:5] == ["Segment lungs: CT smoothed", "Segment lungs: outside air found",
+                         "Segment lungs: air in the body found", "Segment lungs: airways removed",
                          "Segment lungs: right / left split"]
-    assert sorted(texts[3:5]) == ["Segment lungs: left lung filled", "Segment lungs: right lung filled"]   # either order
-    assert texts[5:] == ["Segment lungs: segments added"]
+    assert sorted(texts[5:7]) == ["Segment lungs: left lung filled", "Segment lungs: right lung filled"]   # either order
+    assert texts[7:] == ["Segment lungs: segments added"]
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and 0 < fractions[0] and fractions[-1] == 1.0
     assert set(volumes) == {"Right lung", "Left lung"}
@@ -797,7 +798,8 @@ def test_lungs_scene_logic_reports_the_sub_steps_and_cancels_between_them(mrml_s
     seen.clear()
     with pytest.raises(Cancelled, match="Segment lungs: cancelled"):
         segment_lungs_node(mrml_scene, volume, progress=lambda f, t: seen.append(t) or t.endswith("airways removed"))
-    assert seen == ["Segment lungs: air in the body found", "Segment lungs: airways removed"]
+    assert seen == ["Segment lungs: CT smoothed", "Segment lungs: outside air found",
+                    "Segment lungs: air in the body found", "Segment lungs: airways removed"]
     assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == before
     # the default in Slicer's application: a progress dialog (value, sub-step text, Cancel), closed at the end
     dialogs = []

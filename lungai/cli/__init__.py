@@ -234,7 +234,32 @@ def join_split_coordinates(argv: list) -> list:
 DRAWN_ON_OPTIONS = ("rtstruct", "mask", "tumour", "lungs", "gtv")
 
 
+def _end_of_process() -> None:
+    """The command's process is about to exit (``main()`` run for its own command line): what it left unreachable is
+    collected now (finalizers run, files closed), then the objects still held - torch's, MONAI's, SciPy's modules and
+    the like - are moved out of the garbage collector's view (``gc.freeze``).  Python's exit then clears the modules
+    without tracing those objects again and again: QA startup65, 3.9-4.0 s between the last line and the shell's
+    prompt after ``lungai segment`` (torch and MONAI imported; 1.3-1.6 s with SciPy / pandas alone), 1.2 s now.
+    Nothing else of the exit changes: the exit status, the ``atexit`` handlers (Dask's, logging's) and the flush of
+    stdout / stderr are Python's own; objects are still freed when the last reference goes."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv=None) -> int:
+    """The ``lungai`` command line; ``argv`` None: this process's own (``sys.argv``), and the process ends after it
+    (:func:`_end_of_process`) - the console script and ``python -m lungai``; a list (a test, a caller in Python):
+    nothing but the command."""
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            _end_of_process()
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(join_split_coordinates(argv))

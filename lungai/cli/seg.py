@@ -894,9 +894,7 @@ def run_segment(args) -> int:
 
     from lungai.io import read_ct, write_image
     from lungai.progress import task
-    from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
-    from lungai.seg.infer import segment_tumour
     from lungai.seg.uncertainty import (ENTROPY_MEANING, ENTROPY_UNIT, MI_MEANING, PROBABILITY_MEANING,
                                         PROBABILITY_UNIT, describe)
 
@@ -925,7 +923,7 @@ def run_segment(args) -> int:
     from lungai.seg.model_meta import check_model_folder
 
     model_dir = resolve_model_dir(args.model)
-    check_model_folder(model_dir, args.method)      # an argument: checked (no weights) before the CT, as --roi is
+    model_doc = check_model_folder(model_dir, args.method)     # an argument: checked (no weights) before the CT
     from lungai.cli import check_input_exists
 
     check_input_exists(args.ct, series=args.series)     # before loading the model, the progress bar and any work
@@ -946,17 +944,24 @@ def run_segment(args) -> int:
 
         check_output_folder(out, args.ct, args.series)
     prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
+    from lungai.model_files import write_json
     from lungai.seg.choice import STEPS_PER_RUN, add_model_notes, count_models_not_run, model_runs
-    from lungai.seg.model_io import write_json
 
-    model = load_model(model_dir)
-    runs = model_runs(model)
+    runs = model_runs(model_doc)        # from model.json: the bar is drawn before torch is imported
     # no steps per second on the bar: its message, the network runs' count after the pass ("pass 1 (grid x1): network
     # run 94/180 ..."), needs the room - an 80-column terminal cut it to "network run 9" (QA segnotes64)
     from lungai.dicom.export import RESULTS_STEPS
 
     # the DICOM objects: a step each (QA dicomread65: one step, 6-10 s on LUNG1-003 behind one message)
     with task("segment", 2 + (RESULTS_STEPS if dicom else 0) + STEPS_PER_RUN * runs, rate=False) as bar:
+        # torch and MONAI are imported with the model, on the bar: QA startup65, the bar came 11.6 s after the command
+        # on a shared machine (LUNG1-002), 9-10 s of it these imports
+        bar.update(0, "loading the model")
+        from lungai.seg.infer import segment_tumour
+        from lungai.seg.model_io import load_model
+
+        model = load_model(model_dir)
+        bar.update(0, "reading the CT")
         ct = read_ct(args.ct, series_uid=args.series)
         reference = None
         if dicom:       # the CT series' headers checked against the image before any work (no half-written results)

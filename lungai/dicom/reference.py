@@ -49,15 +49,17 @@ def read_ct_header(path):
     None for a file that is not DICOM (an image of :data:`lungai.io.read.NOT_DICOM_SUFFIXES` left unread) or cannot
     be read.  The one reading rule of the CT's reference, header and case id (:func:`ct_reference`,
     :func:`dicom_ct_header`, :func:`is_dicom_folder`)."""
-    from pydicom.errors import InvalidDicomError
-
     from lungai.dicom.discover import has_dicm_preamble
-    from lungai.dicom.pixeldata import dcmread_lenient
     from lungai.io.read import _could_be_dicom
 
     p = Path(path)
     if not p.is_file() or not (has_dicm_preamble(p) or _could_be_dicom(p)):
         return None
+    # pydicom imported for a file that may be DICOM only: 0.5-0.9 s of `lungai lungs ct.nii.gz`'s start-up before
+    from pydicom.errors import InvalidDicomError
+
+    from lungai.dicom.pixeldata import dcmread_lenient
+
     try:
         return dcmread_lenient(p, stop_before_pixels=True)
     except (InvalidDicomError, OSError):

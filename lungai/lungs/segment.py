@@ -100,9 +100,11 @@ BODY_CUT_MM = 50.0
 # walls (pyradiomics lung1 / lung2 cut at x < 240: 184 / 249 mm at the cut, 80 / 139 mm at the field of view's border,
 # their right lungs were labelled left; whole lung1: 80 / 86 mm)
 MIDLINE_CUT_DEPTH = 1.5
-# the steps segment_lungs reports to its ``progress``: air in the body, airways removed, right / left split, each lung
-# filled (vessels, holes, pleural notches, dense lung)
-LUNG_STEPS = 5
+# the steps segment_lungs reports to its ``progress``: CT smoothed, outside air, air in the body, airways removed, right
+# / left split, each lung filled (vessels, holes, pleural notches, dense lung).  The smoothing and the outside air are
+# steps of their own: "air in the body found" was one silent step of 6.3-8.6 s on the real whole CTs (LUNG1-002 /
+# LUNG1-003, a shared machine)
+LUNG_STEPS = 7
 ONE_LUNG_NOTE = ("only one lung region found (single lung, lungs not separable, or a CT cropped through the midline): "
                  "labelled {side} ({value}) because {reason}; the right/left label is uncertain - check it")
 FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
@@ -744,8 +746,8 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     ``ct`` must look like a CT in HU (:func:`lungai.io.validate.check_ct_intensities`, the check ``lungai lungs``
     makes on reading it): an MR, a windowed or rescaled image is an :class:`InputError` saying so.
     ``progress`` (optional, :mod:`lungai.progress`): takes ``LUNG_STEPS`` steps, ``update(1, <step done>)`` after
-    each of the body's air, the airway removal, the right / left split and each lung's filling (a single lung
-    region: its one fill step counts twice)."""
+    each of the smoothing, the outside air, the body's air, the airway removal, the right / left split and each lung's filling (a
+    single lung region: its one fill step counts twice)."""
     check_ct_intensities(ct, "the CT")
     return _segment_lungs(ct, progress)
 
@@ -779,11 +781,13 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     notes: list[str] = []
 
     smooth = ndimage.uniform_filter(hu, size=3)
+    bar.update(1, "CT smoothed")
     air = smooth < AIR_HU
     outside = _outside_air(air)
     inside = air & ~outside
     # a resampler's constant fill at the faces (a tilted / oblique CT resampled with -1024) is padding for the fallback
     fill = constant_fill(hu)
+    bar.update(1, "outside air found")
     open_fov = inside.sum() * voxel_ml < 100.0
     if open_fov:
         # a lung open to the edge of the field of view was taken for outside air

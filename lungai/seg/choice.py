@@ -41,7 +41,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.seg.config import result_value, with_result_aliases
-from lungai.seg.model_meta import (CHOICE_MODELS_FIX, ROUTE_RULE, RULE, RULES,  # noqa: F401 - re-exported
+from lungai.seg.model_meta import (CHOICE_FORMAT, CHOICE_MODELS_FIX, ROUTE_RULE, RULE, RULES,  # noqa: F401 - re-exported
                                    check_choice_doc, member_model_dir)
 # flag for review when the models' tumour masks overlap less than this (Dice).  Chosen on validation
 # (benchmarks/seg_select_validation.py): at 0.1-0.2 it flags 1 more failure of 37 and no good result; from 0.3 on
@@ -62,8 +62,12 @@ STEPS_PER_RUN = 3
 
 
 def model_runs(model) -> int:
-    """How many models ``model`` (a loaded model, or a :class:`ModelChoice`) may run: the progress of
-    :func:`lungai.seg.infer.segment_tumour` counts :data:`STEPS_PER_RUN` steps for each."""
+    """How many models ``model`` (a loaded model, or a :class:`ModelChoice`; or the model.json of its folder, as
+    :func:`lungai.seg.model_meta.check_model_folder` returns it: counted before torch is imported and any weights are
+    loaded) may run: the progress of :func:`lungai.seg.infer.segment_tumour` counts :data:`STEPS_PER_RUN` steps for
+    each."""
+    if isinstance(model, dict):
+        return len(model.get("models") or []) if model.get("format") == CHOICE_FORMAT else 1
     return len(model.models) if isinstance(model, ModelChoice) else 1
 
 
