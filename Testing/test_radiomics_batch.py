@@ -1812,3 +1812,43 @@ def test_a_library_warning_in_a_dask_worker_is_said_once_naming_its_patient(work
     assert said[0].split(":")[0].endswith(".py")                         # as Python words it: where it was raised
     for case in ("P1", "P2"):                                            # each patient's own text, once
         assert len([line for line in err.split("\n") if f"UserWarning: {case}: {case} looked odd" in line]) == 1, err
+
+
+def test_relative_paths_written_from_the_current_folder_are_refused_naming_where_they_are_read_from(tmp_path,
+                                                                                                  monkeypatch):
+    """QA radbatch65 (`lungai radiomics-batch sub/m.csv` run from the project folder, the manifest's cells
+    `data/LIDC-IDRI-0001_R_1_ct.nii.gz` written from there): every case failed with "sub/data/... does not exist",
+    fix "check the path (and that the drive is mounted)" - not that relative paths are read from the manifest's
+    folder.  Refused before any work, naming the rule and the cell to write; a manifest beside its data reads."""
+    import shutil
+
+    src = tmp_path / "src"
+    write_synthetic_cohort(src, 1, seed=3, shape=(40, 40, 16))
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(src / "synth003_000" / "ct.nii.gz", data / "ct.nii.gz")
+    shutil.copy(src / "synth003_000" / "labels.nii.gz", data / "labels.nii.gz")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "m.csv").write_text("case,image,tumour\np1,data/ct.nii.gz,data/labels.nii.gz#1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as exc:
+        read_manifest("sub/m.csv")
+    assert "all 2 paths in the manifest sub/m.csv name files of the current folder" in exc.value.problem
+    assert "data/ct.nii.gz, data/labels.nii.gz#1" in exc.value.problem
+    assert "where relative paths are read from" in exc.value.problem
+    assert "(../data/ct.nii.gz for data/ct.nii.gz)" in exc.value.fix
+    with pytest.raises(InputError, match="name files of the current folder"):
+        run_batch("sub/m.csv", tmp_path / "out" / "c.csv", PARAMS, workers=0)
+    assert not (tmp_path / "out").exists()                       # before any work
+    (sub / "m.csv").write_text("case,image,tumour\np1,../data/ct.nii.gz,../data/labels.nii.gz#1\n",
+                               encoding="utf-8")                  # the fix: relative to the manifest's folder
+    assert [r["image"] for r in read_manifest("sub/m.csv")] == ["sub/../data/ct.nii.gz"]
+    (tmp_path / "m.csv").write_text("case,image,tumour\np1,data/ct.nii.gz,data/labels.nii.gz#1\n", encoding="utf-8")
+    assert len(read_manifest("m.csv")) == 1                      # run from the manifest's own folder: as before
+    (sub / "m.csv").write_text("case,image,tumour\np1,data/gone.nii.gz,data/labels.nii.gz#1\np2,x.nii.gz,y.nii.gz\n",
+                               encoding="utf-8")
+    with pytest.raises(InputError, match="1 of the 4 paths in the manifest"):
+        read_manifest("sub/m.csv")
+    (sub / "m.csv").write_text("case,image,tumour\np2,x.nii.gz,y.nii.gz\n", encoding="utf-8")
+    assert len(read_manifest("sub/m.csv")) == 1                  # missing everywhere: left to the case's own error

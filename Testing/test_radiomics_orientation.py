@@ -132,6 +132,29 @@ def test_a_mask_cropped_to_its_segment_on_the_ct_lattice_gives_the_values_of_the
         on_grid(ct, shifted)
 
 
+def test_a_cropped_mask_on_the_lattice_wholly_outside_the_image_is_said_to_be_another_scans(tmp_path):
+    """QA radbatch65 (radiomics-batch, a manifest row pairing LIDC-IDRI-0003_R_2's crop with LIDC-IDRI-0003_R_3's
+    mask: both crops of one CT, so on one voxel lattice, 90 mm apart): the case failed with "lies on the image's
+    voxel grid but 330 of its labelled voxels lie outside the image" - all 330 of them - and the fix "(that part of
+    the segment is outside its field of view)", as for a segment cut by the scan.  A mask on the lattice none of
+    whose labelled voxels lies in the image is said not to overlap it (another scan's / lesion's mask), as a mask off
+    the lattice is; one that spills over the edge keeps the partial message."""
+    from lungai.io.geometry import GeometryError, on_grid
+
+    ct, mask = _tumour_ct()
+    crop = sitk.RegionOfInterest(mask, (10, 10, 6), (12, 14, 4))       # on the CT's lattice, inside it
+    assert int(sitk.GetArrayViewFromImage(crop).sum()) > 0
+    away = sitk.Image(crop)                                             # the same lattice, 60 voxels (60 mm) to +x
+    away.SetOrigin(tuple(np.add(crop.GetOrigin(), (60.0, 0.0, 0.0))))
+    with pytest.raises(GeometryError) as exc:
+        on_grid(ct, away)
+    labelled = int(sitk.GetArrayViewFromImage(crop).sum())
+    assert f"none of its {labelled} labelled voxels lies in the image" in exc.value.problem
+    assert "does not overlap the image at all (their extents are" in exc.value.problem
+    assert "that part of the segment" not in exc.value.fix
+    assert "drawn on this image" in exc.value.fix and "same scan" in exc.value.fix
+
+
 def _lps_and_sar_batch(tmp_path):
     """(manifest, output CSV) of a radiomics-batch over one tumour CT stored LPS (case "lps") and SAR ("sar")."""
     from lungai.io import write_image

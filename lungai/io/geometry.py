@@ -212,6 +212,17 @@ def _onto_lattice(image: sitk.Image, mask: sitk.Image, offset: tuple, what: str)
         dst.append(slice(lo + offset[axis], max(lo, hi) + offset[axis]))
     inside = int(np.count_nonzero(arr[tuple(src)])) if all(s.stop > s.start for s in src) else 0
     outside = int(np.count_nonzero(arr)) - inside
+    if outside and not inside:
+        # none inside (QA radbatch65: two LIDC crops of one CT, 90 mm apart, said "330 of its labelled voxels lie
+        # outside", all of them, with the fix of a segment cut by the scan): another scan's or lesion's mask
+        gap = separation_mm(image, mask)
+        apart = (f"; the {what} does not overlap the image at all (their extents are {gap:.3g} mm apart), so it was "
+                 "not drawn on this image") if gap > 0 else ": the whole segment lies outside the image"
+        raise GeometryError(
+            f"the {what} lies on the image's voxel grid but none of its {outside} labelled voxels lies in the image"
+            f"{apart}: image {describe(image)}; {what} {describe(mask)}",
+            f"give the {what} drawn on this image (check that the image and the mask named together belong to the "
+            "same scan), or the image the mask was drawn on")
     if outside:
         raise GeometryError(
             f"the {what} lies on the image's voxel grid but {outside} of its labelled voxels lie outside the image: "

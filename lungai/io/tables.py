@@ -29,7 +29,8 @@
   spacing ('Histology' for 'Histology ', 'case id' for 'Case ID'): the one rule of ``lungai rp`` and ``lungai stage``.
 - :func:`listed_path` / :func:`check_listed_files` - a file path written in a table (a manifest's image / mask): a
   relative one read from the table's folder; absolute ones that are missing because the data folder was moved are
-  refused up front, naming where the file is now and the fix (relative paths).
+  refused up front, naming where the file is now and the fix (relative paths); so are relative paths written from
+  the current folder rather than the table's (the file found there, not beside the table).
 """
 
 from __future__ import annotations
@@ -925,12 +926,48 @@ def _moved_to(missing: Path, table: Path, bare: bool = False) -> Path | None:
     return None
 
 
-def check_listed_files(paths: Iterable, table, what: str = "table", refuse_all_missing: bool = True) -> None:
+def _file_of(cell: str) -> str:
+    """The file of a cell (``FILE`` or ``FILE#PART``, a mask's selector), as written."""
+    head, sep, _ = cell.rpartition("#")
+    return head if sep and head and not Path(cell).exists() else cell
+
+
+def _check_from_current_folder(written: list, table: Path, what: str) -> None:
+    """Refuse relative cells (``written``, as in ``table``) whose file is not in the table's folder but is in the
+    current folder: the table was written from the folder the command is run in, while its relative paths are read
+    from its own folder (QA radbatch65: ``lungai radiomics-batch sub/m.csv`` with cells ``data/ct.nii.gz`` failed
+    every case with "sub/data/ct.nii.gz does not exist", fix "check the path (and that the drive is mounted)")."""
+    import os
+
+    here, folder = Path.cwd(), table.parent.absolute()
+    found = []
+    for cell in map(str, written):
+        file = _file_of(cell)
+        if not Path(file).is_absolute() and not (folder / file).exists() and (here / file).exists():
+            found.append((cell, file))
+    if not found or here.resolve() == folder.resolve():
+        return
+    cell, file = found[0]
+    rel = Path(os.path.relpath(here / file, folder)).as_posix() + cell[len(file):]
+    shown = ", ".join(c for c, _ in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    raise InputError(f"{counted_of(len(found), len(written), 'path')} in the {what} {table} "
+                     f"{agree(len(found), 'names a file', 'name files')} of the current folder ({here}), not of the "
+                     f"{what}'s folder ({folder}), where relative paths are read from: {shown}",
+                     f"write the paths relative to the {what}'s folder ({rel} for {cell}), so that they move with it, "
+                     "or as absolute paths (running the command from another folder changes nothing)")
+
+
+def check_listed_files(paths: Iterable, table, what: str = "table", refuse_all_missing: bool = True,
+                       written: Iterable | None = None) -> None:
     """Refuse, before any work, absolute file paths written in ``table`` that do not exist when their data folder
     looks moved (the file is found under the table's folder by a tail of its path), or when none of the paths exists
     (``refuse_all_missing``): the error names the files, where they are now, and the fix - paths relative to the
-    table's folder, which move with it.  Otherwise a missing file is left to its row's own error."""
+    table's folder, which move with it.  ``written``: the cells as written in the table (``paths`` read from them by
+    :func:`listed_path`): relative ones naming files of the current folder, not of the table's, are refused too
+    (:func:`_check_from_current_folder`).  Otherwise a missing file is left to its row's own error."""
     table = Path(table)
+    if written is not None:
+        _check_from_current_folder(list(written), table, what)
     paths = [Path(str(q)) for q in paths]
     missing = [q for q in paths if not q.exists()]
     if not missing:

@@ -133,8 +133,11 @@ def read_manifest(path: str | Path) -> list[dict]:
     # a moved data folder (absolute paths of the old place, the files under the manifest's folder now): refused now,
     # with the fix - not each case failing with a bare "does not exist"; files merely offline are left to the batch
     # (its finished cases are kept)
+    # ... and relative paths written from the current folder, not the manifest's (QA radbatch65): refused, not each
+    # case failing with "sub/data/ct.nii.gz does not exist", fix "check the path (and that the drive is mounted)"
     check_listed_files([r[c] for r in rows for c in PATH_COLUMNS if r.get(c)], p, what="manifest",
-                       refuse_all_missing=False)
+                       refuse_all_missing=False,
+                       written=[r[ROW_CELLS][c] for r in rows for c in PATH_COLUMNS if r.get(c)])
     return rows
 
 
