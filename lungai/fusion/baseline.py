@@ -40,9 +40,9 @@ def fusion_label(trained, configured=tuple(BRANCHES)) -> str:
 
 def pipeline_branches(modalities, notes=()) -> list:
     """Branches a fitted fusion network trained: its modalities less a CT branch no training patient fed."""
-    from lungai.fusion.pipeline import CT_UNTRAINED_NOTE
+    from lungai.fusion.pipeline import ct_untrained
 
-    return [m for m in modalities if not (m == "ct" and CT_UNTRAINED_NOTE in list(notes or ()))]
+    return [m for m in modalities if not (m == "ct" and ct_untrained(notes))]
 
 
 def cohort_branches(modalities, cohort: Cohort) -> list:

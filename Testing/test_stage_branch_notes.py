@@ -1,0 +1,51 @@
+"""`lungai stage train`'s notes on a fusion branch left out or masked name why: no table given, or too few of the
+table's training patients having it.
+
+QA stagefollow65: `lungai stage train --ehr ehr.csv --label stage` (no --rna, no --ct) printed
+"note: RNA: fewer than 2 training patients have it, branch left out" and "note: CT: no training patient has it,
+branch masked" - as if the RNA / CT tables given lacked those patients, when none was given at all."""
+
+from __future__ import annotations
+
+from stage_helpers import small_stage_cohort, stage_cli
+
+FAST = ["--epochs", 1, "--inner-folds", 1, "--baselines", "logreg"]
+RNA_NOT_GIVEN = "no RNA table given (--rna): RNA branch left out"
+CT_NOT_GIVEN = "no CT manifest given (--ct): CT branch masked"
+CT_UNTRAINED = "CT: no training patient has it, branch masked"
+
+
+def test_train_without_rna_or_ct_says_no_table_was_given(tmp_path, capsys):
+    from lungai.fusion import model_io
+    from lungai.fusion.api import model_inputs
+    from lungai.fusion.baseline import model_labels
+
+    paths = small_stage_cohort(tmp_path / "c", 12)
+    capsys.readouterr()
+    assert stage_cli(["train", "--ehr", paths["ehr"], "--label", "stage", "-o", tmp_path / "m", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {RNA_NOT_GIVEN}" in out and f"note: {CT_NOT_GIVEN}" in out
+    assert "fewer than 2 training patients" not in out and "no training patient has it" not in out
+    # the saved model: its CT branch still counts as never trained (masked for every patient, named so)
+    pipe, _, _ = model_io.load(tmp_path / "m")
+    assert pipe.notes == [RNA_NOT_GIVEN, CT_NOT_GIVEN]
+    assert model_inputs(pipe)["ct"] is False and model_inputs(pipe)["rna"] is False
+    assert "CT masked" in model_labels(pipe)["fusion"] and "CT CNN" not in model_labels(pipe)["fusion"]
+
+
+def test_a_ct_manifest_whose_patients_lack_the_training_cohort_keeps_the_patients_wording(tmp_path):
+    """A CT manifest given, none of its patients among the training patients: the old note (the table was given)."""
+    import numpy as np
+    import pandas as pd
+
+    from lungai.fusion.data import Cohort
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+
+    ids = [f"P{i:02d}" for i in range(12)]
+    ehr = pd.DataFrame({"age": np.arange(12.0)}, index=pd.Index(ids, name="patient_id"))
+    labels = pd.Series(["I", "II", "III"] * 4, index=ids)
+    cfg = FusionConfig(modalities=("ehr", "ct"), epochs=1, min_epochs=1)
+    given = FusionPipeline(cfg, ["I", "II", "III"]).fit(Cohort(ids, ehr, None, {}, labels, {"given": ["ehr", "ct"]}))
+    assert given.notes == [CT_UNTRAINED]
+    not_given = FusionPipeline(cfg, ["I", "II", "III"]).fit(Cohort(ids, ehr, None, {}, labels, {"given": ["ehr"]}))
+    assert not_given.notes == [CT_NOT_GIVEN]
