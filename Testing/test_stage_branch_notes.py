@@ -49,3 +49,28 @@ def test_a_ct_manifest_whose_patients_lack_the_training_cohort_keeps_the_patient
     assert given.notes == [CT_UNTRAINED]
     not_given = FusionPipeline(cfg, ["I", "II", "III"]).fit(Cohort(ids, ehr, None, {}, labels, {"given": ["ehr"]}))
     assert not_given.notes == [CT_NOT_GIVEN]
+
+
+def test_cv_single_modality_says_which_table_was_not_given(tmp_path):
+    """`stage cv --single-modality` without --rna / --ct said "no patient has RNA" / "no patient has CT"."""
+    import numpy as np
+    import pandas as pd
+
+    from lungai.fusion.data import Cohort, load_cohort
+    from lungai.fusion.pipeline import FusionConfig
+    from lungai.fusion.workflows import single_modality_rows
+
+    paths = small_stage_cohort(tmp_path / "c", 12)
+    models = {}
+    _, notes = single_modality_rows(load_cohort(paths["ehr"], label="stage"), FusionConfig(), models)
+    assert "--single-modality: no RNA table given (--rna): no RNA only (GAT) row (a network without input answers " \
+           "one constant)" in notes
+    assert "--single-modality: no CT manifest given (--ct): no CT only (3D CNN) row (a network without input " \
+           "answers one constant)" in notes
+    assert not any("no patient has" in n for n in notes) and sorted(models) == ["ehr_only"]
+    # tables given, none of the cohort's patients in them: the patients' wording
+    ids = [f"P{i:02d}" for i in range(6)]
+    ehr = pd.DataFrame({"age": np.arange(6.0)}, index=pd.Index(ids, name="patient_id"))
+    given = Cohort(ids, ehr, None, {}, pd.Series(["I", "II"] * 3, index=ids), {"given": ["ehr", "rna", "ct"]})
+    _, notes = single_modality_rows(given, FusionConfig(), {})
+    assert any(n.startswith("--single-modality: no patient has CT: no CT only") for n in notes), notes

@@ -27,9 +27,18 @@ _CUT: dict = {}        # (ct, mask, label) -> share of the tumour outside the cr
 # the note a fit records when no training patient had a CT: the CT branch stays in the network but never
 # learnt anything, so a new patient's CT must not be fed to it (lungai.fusion.api.model_inputs)
 CT_UNTRAINED_NOTE = "CT: no training patient has it, branch masked"
-# the same, where no CT manifest was given at all (before, it read as if the manifest's patients lacked a CT)
-CT_NOT_GIVEN_NOTE = "no CT manifest given (--ct): CT branch masked"
-RNA_NOT_GIVEN_NOTE = "no RNA table given (--rna): RNA branch left out"
+# a modality whose table the run was not given (lungai.fusion.data.load_cohort's report["given"]): said so, never
+# as if the table's patients lacked it (QA stagefollow65: "RNA: fewer than 2 training patients have it" without --rna)
+NOT_GIVEN = {"ehr": "no EHR table given (--ehr)", "rna": "no RNA table given (--rna)", "ct": "no CT manifest given (--ct)"}
+CT_NOT_GIVEN_NOTE = f"{NOT_GIVEN['ct']}: CT branch masked"
+RNA_NOT_GIVEN_NOTE = f"{NOT_GIVEN['rna']}: RNA branch left out"
+
+
+def table_not_given(cohort, modality: str) -> bool:
+    """Whether the run that loaded ``cohort`` was given no table of ``modality`` (False where that is unknown: a
+    cohort not from :func:`lungai.fusion.data.load_cohort`)."""
+    given = cohort.report.get("given")
+    return given is not None and modality not in given
 
 
 def ct_untrained(notes) -> bool:
@@ -165,8 +174,7 @@ class FusionPipeline:
                     x = self.genes.transform(cohort.rna, list(cohort.rna.index))
                     self.edges = coexpression_edges(x, cfg.neighbours)
         if "ct" in self.modalities and int(av["ct"].sum()) == 0:
-            given = cohort.report.get("given")      # absent: a cohort not from load_cohort, whose tables are unknown
-            self.notes.append(CT_NOT_GIVEN_NOTE if given is not None and "ct" not in given else CT_UNTRAINED_NOTE)
+            self.notes.append(CT_NOT_GIVEN_NOTE if table_not_given(cohort, "ct") else CT_UNTRAINED_NOTE)
         if not self.modalities:
             raise InputError("no modality is usable for training", "give EHR columns, RNA or CT for the patients")
         arrays = self.arrays(cohort)
