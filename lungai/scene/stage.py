@@ -142,9 +142,13 @@ def _ehr_row(path, patient_id):
     if patient_id not in ehr.index:
         from lungai.io.tables import id_spelling_hint
 
+        # the table's ids spelt like the typed one (case, zeros, separators, a dash) first in the fix (QA
+        # stagefollow65: 'r01-003' on NSCLC-Radiogenomics got "choose one of: AMC-001, ... AMC-015 ...", not R01-003)
+        alike = [i for i in map(str, ehr.index) if id_spelling_hint([str(patient_id)], [i])]
         raise InputError(f"patient {patient_id!r} is not in the EHR table {path}"
                          + id_spelling_hint([str(patient_id)], ehr.index),
-                         f"choose one of: {', '.join(list(ehr.index)[:15])}{' ...' if len(ehr) > 15 else ''}")
+                         f"use the table's id: {', '.join(alike)}" if alike else
+                         f"choose one of: {', '.join(map(str, list(ehr.index)[:15]))}{' ...' if len(ehr) > 15 else ''}")
     return ehr.loc[patient_id].to_dict()
 
 
