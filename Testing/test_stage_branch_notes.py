@@ -74,3 +74,22 @@ def test_cv_single_modality_says_which_table_was_not_given(tmp_path):
     given = Cohort(ids, ehr, None, {}, pd.Series(["I", "II"] * 3, index=ids), {"given": ["ehr", "rna", "ct"]})
     _, notes = single_modality_rows(given, FusionConfig(), {})
     assert any(n.startswith("--single-modality: no patient has CT: no CT only") for n in notes), notes
+
+
+def test_the_baselines_see_the_modalities_the_network_is_given(tmp_path):
+    """QA stagefollow65: `stage train --ehr --rna --ct --modalities ehr` compared the EHR-only fusion network with
+    baselines fitted on EHR + the top genes + the tumour's CT features ("the same inputs", --baselines' help says),
+    and a baseline so chosen would use inputs the user left out.  Now each baseline uses the --modalities only."""
+    from lungai.fusion import model_io
+    from lungai.fusion.api import model_inputs
+
+    paths = small_stage_cohort(tmp_path / "c", 12)
+    data = ["--ehr", paths["ehr"], "--rna", paths["rna"], "--ct", paths["ct"], "--label", "stage"]
+    assert stage_cli(["train", *data, "--modalities", "ehr", "-o", tmp_path / "m", *FAST]) == 0
+    _, baselines, _ = model_io.load(tmp_path / "m")
+    used = model_inputs(baselines["logreg"])
+    assert used["rna"] is False and used["ct"] is False and used["ehr"], used
+    assert stage_cli(["train", *data, "--modalities", "rna,ct", "-o", tmp_path / "m2", *FAST]) == 0
+    _, baselines, _ = model_io.load(tmp_path / "m2")
+    used = model_inputs(baselines["logreg"])
+    assert used["ehr"] == [] and used["rna"] is True and used["ct"] is True, used
