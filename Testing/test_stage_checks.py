@@ -208,6 +208,24 @@ def test_the_stage_panel_refuses_text_in_a_numeric_ehr_column(tmp_path):
         predict_stage_nodes(None, tmp_path / "m", "P04", ehr_path=tmp_path / "full.csv")
 
 
+def test_the_console_api_names_the_tables_spelling_of_a_mistyped_patient(tmp_path):
+    """QA stagefollow65: predict_stage_nodes for 'r01-003' on the NSCLC-Radiogenomics table (AMC-001 ... R01-163)
+    said "How to fix: choose one of: AMC-001, ..., AMC-015 ..." - 15 other patients, not the R01-003 it named in the
+    problem.  Now the fix names the table's spelling; an id with none keeps the list."""
+    from lungai.errors import InputError
+    from lungai.scene.stage import predict_stage_nodes
+
+    _ehr_model(tmp_path)
+    ids = [f"AMC-{i:03d}" for i in range(1, 17)] + ["R01-003"]
+    pd.DataFrame({"Case ID": ids, "age": 60, "smoking": "Never"}).to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(InputError, match=r"1 id differs only in letter case \(r01-003 vs R01-003\)") as err:
+        predict_stage_nodes(None, tmp_path / "m", "r01-003", ehr_path=tmp_path / "new.csv")
+    assert err.value.fix == "use the table's id: R01-003"
+    with pytest.raises(InputError) as err:
+        predict_stage_nodes(None, tmp_path / "m", "R01-999", ehr_path=tmp_path / "new.csv")
+    assert err.value.fix == "choose one of: " + ", ".join(ids[:15]) + " ..."
+
+
 # ------------------------------------------------------------------------------------------- 4. progress
 class _Record:
     def __init__(self):

@@ -207,7 +207,9 @@ def test_cv_single_modality_rows_score_the_patients_with_that_modality(tmp_path,
     # the rows named as docs/stage.md names them (before: the raw `ehr_only` / `rna_only`)
     assert "| EHR only (MLP) |" in table and "| RNA only (GAT) |" in table and "_only" not in table, table
     assert metrics["labels"]["rna_only"] == "RNA only (GAT)"
-    assert any("no patient has CT" in n for n in metrics["notes"]), metrics["notes"]
+    # no --ct given: said so (QA stagefollow65: before, "no patient has CT", as if the manifest's patients lacked it)
+    assert "--single-modality: no CT manifest given (--ct): no CT only (3D CNN) row (a network without input answers " \
+           "one constant)" in metrics["notes"], metrics["notes"]
     oof = pd.read_csv(tmp_path / "cv" / "oof_predictions.csv")
     without = ~oof.patient_id.astype(str).isin(set(rna.columns) - set(gone))
     assert without.sum() >= 6 and oof.patient_id.astype(str).isin(gone).sum() == 6

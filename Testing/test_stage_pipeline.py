@@ -666,6 +666,33 @@ def test_check_new_rna_says_missing_sparse_and_off_scale_genes_as_input_notes(co
     assert "note: " in err and "were found by their Ensembl ID" in err and "warning: note:" not in err
 
 
+def test_console_grad_cam_is_shown_as_the_panels_heat_map(mrml_scene, paths, cohort, trained, tmp_path):
+    """QA stagefollow65: the console API's Grad-CAM (predict_stage_nodes) kept the default grey display, auto
+    window-level, no threshold, while the panel's (patient_grad_cam, the same map read from its NIfTI) is the heat
+    map: one display (lungai.scene.stage.show_grad_cam) for both."""
+    from lungai import mrml
+    from lungai.scene.nodes import HEAT_COLOR_NODE_ID
+    from lungai.scene.stage import patient_grad_cam, predict_stage_nodes
+
+    pid = next(i for i in cohort.ids if i in cohort.ct and cohort.availability().loc[i, "rna"])
+    ct_path, mask_path = cohort.ct[pid]
+    vol = mrml.volume_node_from_image(mrml_scene, sitk.ReadImage(str(ct_path)), "CT")
+    seg, _ = mrml.mask_to_segment(mrml_scene, sitk.ReadImage(str(mask_path)), "Tumor", reference_volume_node=vol)
+    console = predict_stage_nodes(mrml_scene, trained, pid, vol, seg, ehr_path=paths["ehr"],
+                                  rna_path=paths["rna"])["gradcam"]
+    cam = mrml.image_from_volume_node(console)
+    values = sitk.GetArrayFromImage(cam)
+    assert values.max() > values.min()                  # a map with a range: its window is not the fallback's
+    sitk.WriteImage(cam, str(tmp_path / "cam.nii.gz"))
+    panel = patient_grad_cam(mrml_scene, tmp_path / "cam.nii.gz", pid, ct_volume_node=vol)
+    shown, want = console.GetDisplayNode(), panel.GetDisplayNode()
+    assert shown is not None and shown.GetColorNodeID() == want.GetColorNodeID() == HEAT_COLOR_NODE_ID
+    assert not shown.GetAutoWindowLevel() and shown.GetApplyThreshold() and want.GetApplyThreshold()
+    for get in ("GetWindow", "GetLevel", "GetLowerThreshold", "GetUpperThreshold"):
+        assert getattr(shown, get)() == pytest.approx(getattr(want, get)(), rel=1e-5), get
+    assert shown.GetLowerThreshold() > float(values.min())   # the values near zero left out, as the panel's
+
+
 def test_scene_logic_tags_its_nodes_as_the_panels(mrml_scene, paths, cohort, trained):
     """QA ids65: the console API (predict_stage_nodes) made its probabilities and top genes tables and its Grad-CAM
     without the tag the panel's stage nodes get (lungai.scene.stage.mark_stage_node): they read as the user's own, so

@@ -72,8 +72,9 @@ def _model_args(p) -> None:
     g.add_argument("--seed", type=SEED, default=0)
     g.add_argument("--baselines", default="logreg,forest,mlp",
                    help="plain scikit-learn baselines compared with the fusion on the same inputs (EHR + tumour "
-                        "image features + top-k genes as one table): comma list of logreg (L2 multinomial "
-                        "logistic regression), forest (random forest), mlp; 'none' for no comparison")
+                        "image features + top-k genes as one table, each where --modalities has it): comma list of "
+                        "logreg (L2 multinomial logistic regression), forest (random forest), mlp; 'none' for no "
+                        "comparison")
     g.add_argument("--fusion-grid", default=None,
                    help="fusion types the inner CV chooses from (comma list of concat, simple, weighted; default "
                         "concat,weighted); one value = no choice, which saves inner-CV fits of the network; not used "

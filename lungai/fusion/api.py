@@ -90,13 +90,13 @@ def model_inputs(model) -> dict:
     ``{"ehr": [its EHR columns], "rna": bool, "ct": bool}``.  The fusion network's CT branch counts only
     when training patients had a CT (else it was masked throughout training and never learnt)."""
     from lungai.fusion.ct_crop import IMAGE_FEATURES
-    from lungai.fusion.pipeline import CT_UNTRAINED_NOTE
+    from lungai.fusion.pipeline import ct_untrained
 
     if isinstance(model, FusionPipeline):
         enc = model.ehr_encoder if "ehr" in model.modalities else None
         return {"ehr": list(enc.numeric + enc.categorical) if enc is not None else [],
                 "rna": "rna" in model.modalities and model.genes is not None,
-                "ct": "ct" in model.modalities and CT_UNTRAINED_NOTE not in model.notes}
+                "ct": "ct" in model.modalities and not ct_untrained(model.notes)}
     cols = list(model.encoder.numeric + model.encoder.categorical) if model.encoder is not None else []
     return {"ehr": [c for c in cols if c not in IMAGE_FEATURES], "rna": model.genes is not None,
             "ct": bool(model.use_image) and any(c in IMAGE_FEATURES for c in cols)}

@@ -40,9 +40,9 @@ def fusion_label(trained, configured=tuple(BRANCHES)) -> str:
 
 def pipeline_branches(modalities, notes=()) -> list:
     """Branches a fitted fusion network trained: its modalities less a CT branch no training patient fed."""
-    from lungai.fusion.pipeline import CT_UNTRAINED_NOTE
+    from lungai.fusion.pipeline import ct_untrained
 
-    return [m for m in modalities if not (m == "ct" and CT_UNTRAINED_NOTE in list(notes or ()))]
+    return [m for m in modalities if not (m == "ct" and ct_untrained(notes))]
 
 
 def cohort_branches(modalities, cohort: Cohort) -> list:
@@ -108,18 +108,21 @@ class BaselinePipeline:
     """One tabular baseline with its fold-fitted preprocessing; ``params`` as in :data:`DEFAULTS`."""
 
     def __init__(self, classes, kind: str = "logreg", seed: int = 0, use_image: bool = True,
-                 top_k: int = 2000, gene_variances=None, **params):
+                 top_k: int = 2000, gene_variances=None, use_ehr: bool = True, use_rna: bool = True, **params):
         if kind not in KINDS:
             raise ValueError(f"unknown baseline kind {kind!r} (one of {', '.join(KINDS)})")
         self.classes, self.kind, self.seed, self.use_image, self.top_k = list(classes), kind, seed, use_image, top_k
         self.gene_variances = gene_variances
+        # the modalities it may use (--modalities, as the fusion network: lungai.fusion.cv.make_model); before, a
+        # baseline used EHR, RNA and CT whatever --modalities left out of the network it is compared with
+        self.use_ehr, self.use_rna = use_ehr, use_rna
         self.params = {**DEFAULTS[kind], **params}
         self.encoder: EHREncoder | None = None
         self.genes: GeneSelector | None = None
         self.model = None
 
     def frame(self, cohort: Cohort) -> pd.DataFrame:
-        df = cohort.ehr.reindex(cohort.ids)
+        df = cohort.ehr.reindex(cohort.ids) if self.use_ehr else pd.DataFrame(index=pd.Index(cohort.ids))
         if self.use_image and cohort.ct:
             df = pd.concat([df, image_feature_frame(cohort)], axis=1)
         return df
@@ -140,7 +143,7 @@ class BaselinePipeline:
         y = cohort.y(self.classes)
         self.encoder = EHREncoder().fit(self.frame(cohort))
         self.genes = gene_selector(self.top_k, self.gene_variances, cohort.report).fit(cohort.rna) \
-            if cohort.rna is not None and len(cohort.rna) >= 2 else None
+            if self.use_rna and cohort.rna is not None and len(cohort.rna) >= 2 else None
         x = self.matrix(cohort)
         self.model = _estimator(self.kind, self.params, self.seed)
         if self.kind == "mlp":          # MLPClassifier has no class_weight
@@ -158,7 +161,8 @@ class BaselinePipeline:
     # ------------------------------------------------------------ locked-model files (model_io)
     def to_json(self) -> dict:
         return {"kind": self.kind, "params": self.params, "seed": self.seed, "use_image": self.use_image,
-                "top_k": self.top_k, "encoder": self.encoder.to_json(),
+                "use_ehr": self.use_ehr, "use_rna": self.use_rna, "top_k": self.top_k,
+                "encoder": self.encoder.to_json(),
                 "genes": self.genes.to_json() if self.genes is not None else None}
 
     def parts(self) -> dict:
@@ -171,7 +175,7 @@ class BaselinePipeline:
     @classmethod
     def from_saved(cls, classes, meta: dict, parts: dict) -> "BaselinePipeline":
         b = cls(classes, meta["kind"], seed=meta["seed"], use_image=meta["use_image"], top_k=meta["top_k"],
-                **meta["params"])
+                use_ehr=meta.get("use_ehr", True), use_rna=meta.get("use_rna", True), **meta["params"])
         b.encoder = EHREncoder.from_json(meta["encoder"], parts["encoder"])
         b.model = parts["model"]
         if meta.get("genes"):

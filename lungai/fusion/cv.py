@@ -96,8 +96,10 @@ def grid_points(grid: Optional[dict]) -> list:
 def make_model(kind: str, classes, params: dict, config: FusionConfig, seed: int):
     if kind == "fusion":
         return FusionPipeline(config.replace(seed=seed, **params), classes)
+    # the baselines see the modalities the network is given (--modalities), so the comparison is on the same inputs
     return BaselinePipeline(classes, kind, seed=seed, top_k=config.top_k, gene_variances=config.gene_variances,
-                            **params)
+                            use_ehr="ehr" in config.modalities, use_rna="rna" in config.modalities,
+                            use_image="ct" in config.modalities, **params)
 
 
 def _fit(model, cohort: Cohort, progress=None):

@@ -579,7 +579,10 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         check_label_leaks(ehr_df, labels, "the derived stage" if stage_from else f"the label {labels.name!r}",
                           raw=raw_labels, keep=keep_columns)
 
-    report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop, "id_columns_left_out": id_like}
+    report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop, "id_columns_left_out": id_like,
+              # the tables given (--ehr / --rna / --ct): a branch without data is said as "no table given" where
+              # none was, never as if the table's patients lacked it (FusionPipeline.fit)
+              "given": [m for m, path in (("ehr", ehr), ("rna", rna), ("ct", ct)) if path]}
     if stage_from and stage0 == "exclude":
         report["stage0_excluded"] = len(stage0_ids)
     elif stage_from:

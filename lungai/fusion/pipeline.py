@@ -27,6 +27,24 @@ _CUT: dict = {}        # (ct, mask, label) -> share of the tumour outside the cr
 # the note a fit records when no training patient had a CT: the CT branch stays in the network but never
 # learnt anything, so a new patient's CT must not be fed to it (lungai.fusion.api.model_inputs)
 CT_UNTRAINED_NOTE = "CT: no training patient has it, branch masked"
+# a modality whose table the run was not given (lungai.fusion.data.load_cohort's report["given"]): said so, never
+# as if the table's patients lacked it (QA stagefollow65: "RNA: fewer than 2 training patients have it" without --rna)
+NOT_GIVEN = {"ehr": "no EHR table given (--ehr)", "rna": "no RNA table given (--rna)", "ct": "no CT manifest given (--ct)"}
+CT_NOT_GIVEN_NOTE = f"{NOT_GIVEN['ct']}: CT branch masked"
+RNA_NOT_GIVEN_NOTE = f"{NOT_GIVEN['rna']}: RNA branch left out"
+
+
+def table_not_given(cohort, modality: str) -> bool:
+    """Whether the run that loaded ``cohort`` was given no table of ``modality`` (False where that is unknown: a
+    cohort not from :func:`lungai.fusion.data.load_cohort`)."""
+    given = cohort.report.get("given")
+    return given is not None and modality not in given
+
+
+def ct_untrained(notes) -> bool:
+    """Whether a fitted fusion network's ``notes`` say its CT branch never learnt (no training patient had a CT,
+    or no CT manifest was given): the branch is then masked for every patient."""
+    return any(n in (CT_UNTRAINED_NOTE, CT_NOT_GIVEN_NOTE) for n in list(notes or ()))
 
 
 @dataclass
@@ -144,7 +162,8 @@ class FusionPipeline:
         if "rna" in self.modalities:
             if cohort.rna is None or int(av["rna"].sum()) < 2:
                 self.modalities.remove("rna")
-                self.notes.append("RNA: fewer than 2 training patients have it, branch left out")
+                self.notes.append(RNA_NOT_GIVEN_NOTE if cohort.rna is None
+                                  else "RNA: fewer than 2 training patients have it, branch left out")
             else:
                 self.genes = gene_selector(cfg.top_k, cfg.gene_variances, cohort.report).fit(cohort.rna)
                 if self.genes.note:
@@ -155,7 +174,7 @@ class FusionPipeline:
                     x = self.genes.transform(cohort.rna, list(cohort.rna.index))
                     self.edges = coexpression_edges(x, cfg.neighbours)
         if "ct" in self.modalities and int(av["ct"].sum()) == 0:
-            self.notes.append(CT_UNTRAINED_NOTE)
+            self.notes.append(CT_NOT_GIVEN_NOTE if table_not_given(cohort, "ct") else CT_UNTRAINED_NOTE)
         if not self.modalities:
             raise InputError("no modality is usable for training", "give EHR columns, RNA or CT for the patients")
         arrays = self.arrays(cohort)

@@ -211,15 +211,16 @@ def single_modality_rows(cohort, cfg, models: dict) -> tuple:
     with its modality, and a modality no patient has gives no row (before: a `ct_only` row of one constant
     prediction on a cohort without CT, and the patients without RNA scored in `rna_only`)."""
     from lungai.fusion.baseline import LABELS
+    from lungai.fusion.pipeline import NOT_GIVEN, table_not_given
 
     have, n = cohort.availability(), len(cohort.ids)
     scored, notes = {}, []
     for m in cfg.modalities:
         k, name, what = int(have[m].sum()), f"{m}_only", m.upper()
         row = LABELS.get(name, name)           # the row's name in the table (its columns: <m>_only_p_<class>)
-        if not k:
-            notes.append(f"--single-modality: no patient has {what}: no {row} row (a network without input "
-                         "answers one constant)")
+        if not k:       # no table given is said as such, not as patients lacking it (QA stagefollow65)
+            why = NOT_GIVEN[m] if table_not_given(cohort, m) else f"no patient has {what}"
+            notes.append(f"--single-modality: {why}: no {row} row (a network without input answers one constant)")
             continue
         models[name] = ("fusion", cfg.replace(modalities=(m,)), None)
         if k < n:

@@ -81,14 +81,23 @@ def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=Non
         remove_made_node(scene, node)
         return None
     from lungai.io import read_image
-    from lungai.scene.nodes import place_beside_ct, show_as_heat_map
 
     name = f"{patient_id} Grad-CAM"
     node = mrml.volume_node_from_image(scene, read_image(path), name, node=made_node_or_none(node))
     if not node.GetName().startswith(name):       # a reused node keeps no earlier patient's name
         node.SetName(scene.GenerateUniqueName(name))
+    return show_grad_cam(node, ct_volume_node)
+
+
+def show_grad_cam(node, ct_volume_node):
+    """A patient's Grad-CAM volume node as the panel (:func:`patient_grad_cam`) and the console
+    (:func:`predict_stage_nodes`) show it: the heat map (:func:`lungai.scene.nodes.show_as_heat_map`), in its CT's
+    subject hierarchy folder as the other results, tagged as the stage run's (:func:`mark_stage_node`); returns it.
+    QA stagefollow65: the console's node had the default grey display, the panel's the heat map."""
+    from lungai.scene.nodes import place_beside_ct, show_as_heat_map
+
     show_as_heat_map(node)
-    place_beside_ct(node, ct_volume_node)        # in its CT's subject hierarchy folder, as the other results
+    place_beside_ct(node, ct_volume_node)
     return mark_stage_node(node)
 
 
@@ -133,9 +142,13 @@ def _ehr_row(path, patient_id):
     if patient_id not in ehr.index:
         from lungai.io.tables import id_spelling_hint
 
+        # the table's ids spelt like the typed one (case, zeros, separators, a dash) first in the fix (QA
+        # stagefollow65: 'r01-003' on NSCLC-Radiogenomics got "choose one of: AMC-001, ... AMC-015 ...", not R01-003)
+        alike = [i for i in map(str, ehr.index) if id_spelling_hint([str(patient_id)], [i])]
         raise InputError(f"patient {patient_id!r} is not in the EHR table {path}"
                          + id_spelling_hint([str(patient_id)], ehr.index),
-                         f"choose one of: {', '.join(list(ehr.index)[:15])}{' ...' if len(ehr) > 15 else ''}")
+                         f"use the table's id: {', '.join(alike)}" if alike else
+                         f"choose one of: {', '.join(map(str, list(ehr.index)[:15]))}{' ...' if len(ehr) > 15 else ''}")
     return ehr.loc[patient_id].to_dict()
 
 
@@ -273,11 +286,9 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
             scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")),
             ct_volume_node, patient_id)
     if name == "fusion" and bool(av["ct"].iloc[0]):
-        from lungai.scene.nodes import place_beside_ct
-
         cam, cls = explain.grad_cam(pipe, used, patient_id)
         if explain.empty_cam_note(cam, cls):            # a blank map is said, not shown silently
             notes.append(explain.empty_cam_note(cam, cls))
-        out["gradcam"] = mark_stage_node(place_beside_ct(mrml.volume_node_from_image(
-            scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM")), ct_volume_node))
+        out["gradcam"] = show_grad_cam(mrml.volume_node_from_image(
+            scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM")), ct_volume_node)
     return out
