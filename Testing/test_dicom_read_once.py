@@ -130,3 +130,108 @@ def test_a_command_reads_its_rtstruct_once(study, tmp_path, monkeypatch):
     reads.update(all=0, full=0)
     assert main(["dicom-scan", str(study["root"]), "--structures"]) == 0
     assert reads == {"all": 2, "full": 1}, reads
+
+
+def test_a_cohort_of_several_patients_reads_each_rtstruct_once(tmp_path, monkeypatch):
+    """QA dicomfollow65: in a read_once block keeping one file (``lungai cohort``'s), the scan's whole read of each
+    patient's RTSTRUCT was dropped by the next patient's before the planning reached it: every RTSTRUCT but the
+    last was read whole twice (3 parses).  The scan now keeps its contoured structures' names for the planning."""
+    from dicom_helpers import rt_export
+
+    from lungai.dicom.cohort import plan_cohort
+    from lungai.dicom.rtstruct import contoured_structures, read_once
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    studies = rt_export(tmp_path / "export")
+    paths = [Path(s["rtstruct"]) for s in studies.values()]
+    expected = {p.resolve(): contoured_structures(p) for p in paths}      # outside a block: read on their own
+    counted = {p.resolve(): _counting(monkeypatch, p) for p in paths}
+    with read_once(files=1):
+        jobs, inventory = plan_cohort(tmp_path / "export")
+        assert {Path(j.rtstruct).resolve() for j in jobs if j.rtstruct} == set(expected)
+        assert all(contoured_structures(p) == expected[p.resolve()] for p in paths)     # the names as read alone
+    assert {str(p): r for p, r in counted.items()} == {str(p): {"all": 2, "full": 1} for p in counted}
+    assert len(inventory) == 3 and all(r.lungs_from.startswith("RTSTRUCT") for r in inventory.itertuples())
+
+
+def _undefined_lengths(ds) -> None:
+    """Every sequence and item of ``ds`` written with undefined length, as planning systems write them (LUNG1-003's
+    RTSTRUCT): pydicom then parses them as it reads the file, ``specific_tags`` or not."""
+    for element in ds:
+        if element.VR == "SQ":
+            element.is_undefined_length = True
+            for item in element.value:
+                item.is_undefined_length_sequence_item = True
+                _undefined_lengths(item)
+
+
+@pytest.fixture
+def parsed_study(tmp_path):
+    """A study whose RTSTRUCT's sequences are of undefined length (:func:`_undefined_lengths`)."""
+    from lungai.dicom.synthetic import write_rt_study
+
+    study = write_rt_study(tmp_path / "P1", small_phantom(7), "P1", dose=None)
+    ds = pydicom.dcmread(study["rtstruct"])
+    _undefined_lengths(ds)
+    ds.save_as(study["rtstruct"])
+    return study
+
+
+def _counting_items(monkeypatch, path):
+    """The sequence items pydicom parses from ``path`` as it reads it ({"n": count})."""
+    import pydicom.filereader
+
+    target = Path(path).resolve()
+    items = {"n": 0}
+    read_item = pydicom.filereader.read_sequence_item
+
+    def counted(fp, *args, **kwargs):
+        if Path(str(getattr(fp, "name", ""))).resolve() == target:
+            items["n"] += 1
+        return read_item(fp, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom.filereader, "read_sequence_item", counted)
+    return items
+
+
+def test_the_scan_reads_an_rtstructs_contours_once(parsed_study, monkeypatch):
+    """QA dicomfollow65: the scan's header read of each file (``specific_tags``) parsed an RTSTRUCT's every contour
+    before its Modality was known (pydicom reads every element for ``specific_tags``; ~0.13 s for LUNG1-003's), then
+    its whole read parsed them again.  Its header read stops before its structure set (group 3006): the contours
+    are parsed once, by the whole read; what the scan finds is unchanged."""
+    from lungai.dicom.discover import _TAGS, _header, read_to_end, scan
+
+    target = Path(parsed_study["rtstruct"]).resolve()
+    items = _counting_items(monkeypatch, target)
+    read_to_end(target)
+    whole, items["n"] = items["n"], 0
+    assert whole > 20, whole        # its contours' items
+    (st,) = scan(parsed_study["root"])
+    assert [Path(p).resolve() for p in st.rtstruct] == [target]
+    assert whole <= items["n"] <= whole + 2, (items["n"], whole)
+    head = _header(target, rtstruct_head=True)
+    full = pydicom.dcmread(target, stop_before_pixels=True, specific_tags=_TAGS)
+    assert {e.keyword: e.value for e in head} == {e.keyword: e.value for e in full}
+
+
+def test_a_command_parses_its_rtstructs_contours_once(parsed_study, tmp_path, monkeypatch):
+    """QA dicomfollow65: ``lungai radiomics --rtstruct FOLDER`` parsed LUNG1-003's RTSTRUCT's contours 4 times (~0.13 s
+    each): the scan's header read, its whole read, the facts of the RTSTRUCT found in the folder (its label, date,
+    ROI count) and the output-folder check of the input's Modality - each partial read with ``specific_tags`` parsing
+    the whole file.  Now once: the facts from the whole read, the Modality read up to it."""
+    from lungai.cli import main
+    from lungai.dicom.discover import read_to_end
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    items = _counting_items(monkeypatch, parsed_study["rtstruct"])
+    read_to_end(parsed_study["rtstruct"])
+    whole, items["n"] = items["n"], 0
+    out = tmp_path / "features.csv"
+    assert main(["radiomics", "--image", str(parsed_study["ct"]), "--rtstruct", str(parsed_study["root"]),
+                 "--feature-classes", "firstorder", "--image-types", "Original", "-o", str(out)]) == 0
+    assert out.is_file()
+    assert whole <= items["n"] <= whole + 2, (items["n"], whole)
+    items["n"] = 0
+    assert main(["radiomics", "--image", str(parsed_study["ct"]), "--rtstruct", str(parsed_study["rtstruct"]),
+                 "--feature-classes", "firstorder", "--image-types", "Original", "-o", str(tmp_path / "f2.csv")]) == 0
+    assert whole <= items["n"] <= whole + 2, (items["n"], whole)

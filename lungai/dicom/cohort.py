@@ -248,7 +248,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     from lungai.dose.read import plan_dose_files
 
     with task("cohort: scanning DICOM", len(files_under(root))) as bar:
-        studies = scan(root, progress=bar)
+        studies = scan(root, progress=bar, structures=True)   # its RTSTRUCTs' names kept for the planning
     if not studies:
         raise InputError(f"no DICOM CT, RTSTRUCT or RTDOSE found under {root}",
                          "give the folder of the treatment-planning export (any sub-folder layout)")

@@ -22,6 +22,8 @@ Headers only are read (no pixel data).
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 import os
 from collections import defaultdict
@@ -727,19 +729,49 @@ def check_rescale(files: list, rescales: list, positions: list, what: str, root=
                      f"be wrong{hint}", fix)
 
 
-def _header(path: Path):
+def _header(path: Path, rtstruct_head: bool = False):
     """The header of a DICOM file (a bare data set without the Part-10 header too, as the CT reader reads it:
-    :func:`lungai.dicom.pixeldata.dcmread_lenient`), None when it cannot be read."""
+    :func:`lungai.dicom.pixeldata.dcmread_lenient`), None when it cannot be read.
+
+    ``rtstruct_head``: an RTSTRUCT read up to its structure set (group 3006: its ROIs, contours) - the header
+    :func:`scan` takes from it, whose whole file it reads once after (:func:`_rtstruct_whole`); read in full, as
+    pydicom reads a file with ``specific_tags``, that header cost a parse of every contour (QA dicomfollow65:
+    ~0.13 s for LUNG1-003's).  Other files are read as without it."""
     from pydicom.errors import InvalidDicomError
 
     from lungai.dicom.pixeldata import dcmread_lenient
 
     try:
+        if rtstruct_head:
+            return dcmread_lenient(path, stop_when_for=_before_structure_set, specific_tags=_TAGS)
         return dcmread_lenient(path, stop_before_pixels=True, specific_tags=_TAGS)
     except (InvalidDicomError, OSError, ValueError, AttributeError):
         return None
     except Exception:  # noqa: BLE001 - a truncated file fails in many ways (pydicom BytesLengthException ...): unreadable
         return None
+
+
+def _before_structure_set(fh):
+    """A pydicom ``stop_when`` for the file ``fh`` (:func:`lungai.dicom.pixeldata.dcmread_lenient`'s
+    ``stop_when_for``) stopping before the pixel data (as ``stop_before_pixels``) and, in a file whose Modality is
+    RTSTRUCT, before its first element of group 3006 or after (the structure set, its ROIs and contours: none of
+    :data:`_TAGS` but ReferencedRTPlanSequence, an RTDOSE's).  The Modality is read from ``fh`` as pydicom reaches it
+    (positioned at its value); a deflated file's data set is read from another stream: read as before, in full."""
+    state = {"rtstruct": False}
+
+    def stop(tag, vr, length):
+        if tag in _PIXEL_TAGS:
+            return True
+        if tag == _MODALITY and isinstance(length, int) and 0 < length <= 16:
+            at = fh.tell()
+            state["rtstruct"] = fh.read(length).strip(b" \x00") == b"RTSTRUCT"
+            fh.seek(at)
+        return state["rtstruct"] and tag >= 0x30060000
+    return stop
+
+
+_MODALITY = 0x00080060
+_PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)     # pydicom's stop_before_pixels: float, double, pixel data
 
 
 def cut_short_header(ds) -> bool:
@@ -842,11 +874,18 @@ def _references(path: Path) -> tuple[set[str], set[str]]:
     structure read)."""
     import pydicom
 
-    from lungai.dicom.once import once_per_file
+    from lungai.dicom.once import kept, once_per_file
 
-    series, frames = once_per_file(path, "references", lambda: _references_in(pydicom.dcmread(
-        path, stop_before_pixels=True, specific_tags=["ReferencedFrameOfReferenceSequence", "ReferencedSeriesSequence",
-                                                      "FrameOfReferenceUID", "StructureSetROISequence"])))
+    def read():
+        whole = kept(path, "whole")         # an RTSTRUCT's whole read, kept: not parsed again (QA dicomfollow65)
+        if whole is not None and whole[1] is None and has_dicm_preamble(path):
+            return _references_in(whole[0])
+        return _references_in(pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["ReferencedFrameOfReferenceSequence",
+                                                          "ReferencedSeriesSequence", "FrameOfReferenceUID",
+                                                          "StructureSetROISequence"]))
+
+    series, frames = once_per_file(path, "references", read)
     return set(series), set(frames)
 
 
@@ -854,19 +893,31 @@ def _rtstruct_whole(path: Path) -> tuple[bool, tuple | None]:
     """(cut short, its references or None) of an RTSTRUCT that :func:`scan` lists, from one read of the whole file
     (:func:`lungai.dicom.rtstruct.read_whole`: kept in a :func:`lungai.dicom.once.read_once` block for the reading of
     its structures after the scan) - not its references read again (each read of a structure set parses all of its
-    contours, ``specific_tags`` or not: ~0.09 s for LUNG1-003's).  A file damaged otherwise: (False, None), its
-    reader says why."""
+    contours, ``specific_tags`` or not: ~0.09 s for LUNG1-003's).  A file damaged otherwise (the read raised):
+    None."""
     from lungai.dicom.once import once_per_file
     from lungai.dicom.rtstruct import read_whole
 
     try:
         ds, cut = read_whole(path, force=True)
     except Exception:  # noqa: BLE001 - damaged otherwise: its reader says why
-        return False, None
+        return None
     if cut is not None:
         return True, None
     series, frames = once_per_file(path, "references", lambda: _references_in(ds))
     return False, (set(series), set(frames))
+
+
+def _keep_structure_names(path: Path) -> None:
+    """:func:`lungai.dicom.rtstruct.contoured_structures` of an RTSTRUCT made now, in a
+    :func:`lungai.dicom.once.read_once` block (kept there, its error too, for whoever asks them later); nothing
+    outside one."""
+    from lungai.dicom.once import in_read_once
+    from lungai.dicom.rtstruct import contoured_structures
+
+    if in_read_once():
+        with contextlib.suppress(Exception):    # kept as raised: said by whoever asks them
+            contoured_structures(path)
 
 
 def _references_in(ds) -> tuple[frozenset, frozenset]:
@@ -1133,11 +1184,16 @@ def own_outputs_note(folder: Path, n: int, markers) -> str:
             f"{', '.join(markers)}): copy one elsewhere to use it as an input")
 
 
-def scan(root, progress=None, files=None) -> list[Study]:
+def scan(root, progress=None, files=None, structures: bool = False) -> list[Study]:
     """All studies under ``root`` (files in any folder layout, folder links followed), sorted by patient ID.
 
     ``progress``: an object with ``update(n=1, message=None)`` (see :mod:`lungai.progress`), one step per file.
     ``files``: the files to read (default :func:`files_under` ``root``; e.g. a bounded search).
+    ``structures``: in a :func:`lungai.dicom.once.read_once` block, each RTSTRUCT's contoured structures
+    (:func:`lungai.dicom.rtstruct.contoured_structures`, a few names kept for every file) taken from its whole read
+    here, while the block still keeps it - for a caller that asks them of every patient after the scan (``lungai
+    cohort``'s planning: QA dicomfollow65, the block keeping one file's read, each patient's RTSTRUCT was read whole
+    again by the planning but the last one's).
     """
     root = Path(root)
     if not root.is_dir():
@@ -1152,9 +1208,14 @@ def scan(root, progress=None, files=None) -> list[Study]:
     references: dict[Path, tuple] = {}             # RTSTRUCT file: (series, frames) it references
     own_left_out: dict = {}
     for path in (files_under(root, own_left_out) if files is None else files):
-        ds = _header(path)
+        ds = _header(path, rtstruct_head=True)      # an RTSTRUCT's contours parsed once, by its whole read below
         if progress is not None:
             progress.update(1, path.name)
+        whole = None
+        if ds is not None and str(getattr(ds, "Modality", "")) == "RTSTRUCT" and \
+                (whole := _rtstruct_whole(path)) is None:
+            ds = _header(path)      # its whole read failed: its header read in full, refused or not as it was
+            whole = (False, None)
         if (ds is None or cut_short_header(ds)) and looks_dicom(path):  # a truncated / half-written file: said,
             unreadable.append(path)                                         # never dropped silently
             ds = None
@@ -1168,7 +1229,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                                         ds.get("PhotometricInterpretation"),
                                                         (ds.get("RescaleIntercept"), ds.get("RescaleSlope"))))
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
-        elif modality == "RTSTRUCT" and (whole := _rtstruct_whole(path))[0] or \
+        elif modality == "RTSTRUCT" and whole[0] or \
                 modality in ("SEG", "RTDOSE") and (ends_inside(path, pixels=modality != "RTDOSE")
                                                    or rtdose_cut_short(path, ds)):
             unreadable.append(path)     # its header whole, its contours / segments / dose cut short: said, never listed
@@ -1181,6 +1242,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
             others.append((modality, path, ds))
             if modality == "RTSTRUCT" and whole[1] is not None:
                 references[path] = whole[1]     # of the whole file read just above: not read again
+            if modality == "RTSTRUCT" and structures:
+                _keep_structure_names(path)
             if modality == "RTDOSE":
                 dose_plans[str(path)] = _referenced_plans(ds)
         elif modality == "RTPLAN":
@@ -1382,11 +1445,13 @@ def _rtstruct_facts(path: Path):
     """(label, date, ROI count, referenced series UIDs, referenced frames) of an RTSTRUCT found by
     :func:`find_rtstruct`, or None when it cannot be read as one (a truncated / half-written file: its header may
     read, its StructureSetROISequence or references not)."""
-    import pydicom
-
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True,
-                             specific_tags=["StructureSetLabel", "StructureSetDate", "StructureSetROISequence"])
+        ds = _kept_whole(path)
+        if ds is None:
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True,
+                                 specific_tags=["StructureSetLabel", "StructureSetDate", "StructureSetROISequence"])
         if "StructureSetROISequence" not in ds:          # type 1 in an RTSTRUCT: missing, the file is cut short
             return None
         label = str(getattr(ds, "StructureSetLabel", "") or "").strip() or "no label"
@@ -1396,6 +1461,23 @@ def _rtstruct_facts(path: Path):
     except Exception:  # noqa: BLE001 - a truncated file fails in many ways: unreadable (refused with its reason alone)
         return None
     return label, date, rois, series, frames
+
+
+def _kept_whole(path: Path):
+    """The data set of an RTSTRUCT's whole read (:func:`lungai.dicom.rtstruct.read_whole`: in a
+    :func:`lungai.dicom.once.read_once` block the scan's, kept, and kept for the reading of its structures after),
+    None when that read is not the file as pydicom reads it without ``force`` (no DICOM preamble, cut short, failed)
+    - its facts then read as before (QA dicomfollow65: ``lungai radiomics --rtstruct FOLDER`` parsed LUNG1-003's
+    RTSTRUCT once more for them, ~0.13 s)."""
+    from lungai.dicom.rtstruct import read_whole
+
+    if not has_dicm_preamble(path):
+        return None
+    try:
+        ds, cut = read_whole(path, force=True)
+    except Exception:  # noqa: BLE001 - read again as before: refused (None) as it was
+        return None
+    return ds if cut is None else None
 
 
 def _rtstruct_label(path: Path, root, facts) -> str:

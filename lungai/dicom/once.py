@@ -44,6 +44,26 @@ def read_once(files: int | None = None):
         _READ_ONCE.reset(token)
 
 
+def in_read_once() -> bool:
+    """Whether this is in a :func:`read_once` block (its results kept)."""
+    return _READ_ONCE.get() is not None
+
+
+def kept(path, what: str):
+    """The result ``what`` of ``path``'s file as it is now that the enclosing :func:`read_once` block keeps (not an
+    error kept), else None - nothing read."""
+    cache = _READ_ONCE.get()
+    if cache is None:
+        return None
+    try:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    except (OSError, TypeError, ValueError):
+        return None
+    value, failed = cache["names" if what in _SMALL_RESULTS else "files"].get(key, {}).get(what, (None, None))
+    return None if failed is not None else value
+
+
 def once_per_file(path, what: str, make):
     """``make()``, kept for ``path``'s file as it is now (its real path, modification time and size; ``what``: which
     result of it; ``"names"`` and ``"references"``: kept for every file, the others for the block's ``files``) in a

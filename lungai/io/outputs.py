@@ -188,12 +188,11 @@ def _dicom_input_folders(inputs) -> list:
     found = []
     for p in (Path(i) for i in inputs if i):
         if p.is_file() and (_is_dicom(p) or p.suffix.lower() == ".dcm") and export_folder(p.resolve().parent):
-            import pydicom      # here: 0.5-0.9 s of start-up, for a DICOM input only
+            from lungai.dicom.pixeldata import file_modality   # here: pydicom's 0.5-0.9 s, for a DICOM input only
 
             modality = None
             with contextlib.suppress(Exception):
-                modality = str(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"])
-                               .get("Modality", "") or "").strip().upper() or None
+                modality = file_modality(p) or None
             found.append((p.resolve().parent, modality or "DICOM"))
         elif is_dicom_folder(p) and not _only_own_dicom(p):
             found.append((p.resolve(), None))
@@ -274,16 +273,14 @@ def _dicom_folder_label(folder: Path) -> str:
     """What the DICOM input folder ``folder`` holds, as a refusal names it: "CT" (a CT series, also with its RT
     objects), else the modality of its DICOM files (RTDOSE, RTSTRUCT ...; not lungai's own outputs there), else
     "DICOM"."""
-    import pydicom
-
+    from lungai.dicom.pixeldata import file_modality
     from lungai.dose.read import _is_dicom
 
     modalities, own = set(), _own_outputs(folder)     # lungai's own outputs there are no input (_only_own_dicom)
     for f in [f for f in sorted(folder.iterdir()) if f.name not in own][:50]:
         if f.is_file() and _is_dicom(f):
             with contextlib.suppress(Exception):
-                modalities.add(str(pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["Modality"])
-                                   .get("Modality", "") or "").strip().upper())
+                modalities.add(file_modality(f))
     modalities.discard("")
     if "CT" in modalities or not modalities:
         return "CT" if modalities else "DICOM"
