@@ -239,6 +239,20 @@ def test_an_input_file_option_given_no_regular_file_says_what_it_is(export, tmp_
             assert not (out / "patients").exists()
 
 
+def test_a_model_that_cannot_run_is_refused_before_any_patient(export, tmp_path, capsys):
+    """QA cohortfollow65: ``--model`` naming a folder without model.json (or /dev/null) was found out only when a
+    patient without a GTV was processed - after the other patients' work, that patient failed with the model's fix.
+    It is checked (no weights read) before any work: no output folder made, no patient processed."""
+    from lungai.cli import main
+
+    for model in (tmp_path / "no_model", "/dev/null"):
+        out = tmp_path / "o"
+        assert main(["cohort", str(export), "-o", str(out), "--workers", "0", "--model", str(model)]) == 2
+        err = capsys.readouterr().err
+        assert f"{model} is not a LungAI segmentation model (no model.json)" in err, err
+        assert "leave --model out" in err and not out.exists()
+
+
 def test_a_bad_clinical_csv_is_refused_before_any_patient(export, tmp_path):
     """Not UTF-8, ';'-separated with commas in its header, no id column, a patient twice, a column the cohort
     computes: refused before any
@@ -1784,7 +1798,8 @@ def test_several_truncated_ct_slices_are_counted_at_planning(export, tmp_path, c
     for f in slices[10:20]:
         _truncate(f)
     job, inv = _p1_job(root)
-    assert job.error and job.error[0].startswith(f"10 of the {len(slices)} CT slices are truncated or corrupt"), job.error
+    assert job.error and job.error[0].startswith(f"10 of the {len(slices)} CT slices are truncated or corrupt"), \
+        job.error
     for name in ("P1/CT/ct_0011.dcm", "P1/CT/ct_0020.dcm"):
         assert name in job.error[0] and name in inv["notes"], (name, job.error)
     assert "re-export the CT series" in job.error[1]
