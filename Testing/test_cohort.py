@@ -216,6 +216,43 @@ def test_cli_and_bad_input(export, tmp_path, capsys):
     assert not (out / "patients").exists()          # refused before any patient was processed
 
 
+def test_an_input_file_option_given_no_regular_file_says_what_it_is(export, tmp_path, capsys):
+    """QA cohortfollow65: ``--structure-map /dev/null`` (or a folder) said "structure mapping file /dev/null does not
+    exist" - it exists, it is no file.  Each of cohort's file options (--structure-map, --clinical) says what the
+    path is: a device, a folder, a link to nothing, or nothing."""
+    import os
+
+    from lungai.cli import main
+
+    broken = tmp_path / "map.yaml"
+    os.symlink(tmp_path / "gone.yaml", broken)
+    cases = [(os.devnull, "is a device, not"), (str(tmp_path), "is a folder, not"),
+             (str(broken), f"is a link to {tmp_path / 'gone.yaml'}, which does not exist"),
+             (str(tmp_path / "none.yaml"), "does not exist")]
+    for option, what in (("--structure-map", "structure mapping file"), ("--clinical", "clinical CSV")):
+        for path, said in cases:
+            out = tmp_path / "o"
+            assert main(["cohort", str(export), "-o", str(out), "--workers", "0", option, path]) == 2
+            err = capsys.readouterr().err
+            assert f"{what} {path} {said}" in err, (option, path, err)
+            assert "does not exist" in said or "does not exist" not in err, err
+            assert not (out / "patients").exists()
+
+
+def test_a_model_that_cannot_run_is_refused_before_any_patient(export, tmp_path, capsys):
+    """QA cohortfollow65: ``--model`` naming a folder without model.json (or /dev/null) was found out only when a
+    patient without a GTV was processed - after the other patients' work, that patient failed with the model's fix.
+    It is checked (no weights read) before any work: no output folder made, no patient processed."""
+    from lungai.cli import main
+
+    for model in (tmp_path / "no_model", "/dev/null"):
+        out = tmp_path / "o"
+        assert main(["cohort", str(export), "-o", str(out), "--workers", "0", "--model", str(model)]) == 2
+        err = capsys.readouterr().err
+        assert f"{model} is not a LungAI segmentation model (no model.json)" in err, err
+        assert "leave --model out" in err and not out.exists()
+
+
 def test_a_bad_clinical_csv_is_refused_before_any_patient(export, tmp_path):
     """Not UTF-8, ';'-separated with commas in its header, no id column, a patient twice, a column the cohort
     computes: refused before any
@@ -1750,6 +1787,26 @@ def test_a_truncated_ct_slice_is_named_at_planning(export, tmp_path):
     doc = process_patient(job, PARAMS, str(tmp_path / "out"))
     assert doc["status"] == "failed" and "CT slice P1/CT/ct_0011.dcm is truncated" in doc["error"]
     assert not (tmp_path / "out" / "patients" / "P1").exists()
+
+
+def test_several_truncated_ct_slices_are_counted_at_planning(export, tmp_path, capsys):
+    """QA cohortfollow65: with 10 CT slices cut short (ct_0011 ... ct_0020), the planning note and errors.csv named
+    only the first: the user re-exported it and met the next.  The refusal counts them and names the first and the
+    last, so the user knows how much to re-export."""
+    root = _p1_copy(export, tmp_path)
+    slices = sorted((root / "P1" / "CT").glob("*.dcm"))
+    for f in slices[10:20]:
+        _truncate(f)
+    job, inv = _p1_job(root)
+    assert job.error and job.error[0].startswith(f"10 of the {len(slices)} CT slices are truncated or corrupt"), \
+        job.error
+    for name in ("P1/CT/ct_0011.dcm", "P1/CT/ct_0020.dcm"):
+        assert name in job.error[0] and name in inv["notes"], (name, job.error)
+    assert "re-export the CT series" in job.error[1]
+    out = tmp_path / "out"
+    run_cohort(root, out, PARAMS, workers=0)
+    error = pd.read_csv(out / "errors.csv").loc[0, "error"]
+    assert "10 of the" in error and "P1/CT/ct_0011.dcm" in error and "P1/CT/ct_0020.dcm" in error, error
 
 
 def test_deflated_ct_slices_and_rtdose_are_planned_as_any_other(export, tmp_path):

@@ -65,6 +65,35 @@ class InputError(LungAIError):
     """The input data (file, image, table, mask) is not usable as given."""
 
 
+def check_input_file(path, what: str, fix: str, kind: str = "a file"):
+    """The input file ``path`` as a Path, refused (InputError "``what`` PATH ...", ``fix``) when it is not a regular
+    file, saying what it is: nothing ("does not exist"), a link to nothing, a folder, a device, a named pipe or a
+    socket ("is a folder, not ``kind``") - the one check of the commands' input-file options (QA cohortfollow65:
+    ``lungai cohort --structure-map /dev/null`` said "/dev/null does not exist")."""
+    import os
+    import stat
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise InputError(f"{what} {p} is a link to {os.readlink(p)}, which does not exist", fix) from None
+        raise InputError(f"{what} {p} does not exist", fix) from None
+    except OSError as exc:       # a folder on the way not searchable, a name too long ...
+        raise InputError(f"{what} {p} cannot be reached ({exc.strerror or exc})", fix) from None
+    if stat.S_ISREG(mode):
+        return p
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{what} {p} is a folder, not {kind}", fix)
+    other = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+             "a named pipe (as a shell's <(...) gives)" if stat.S_ISFIFO(mode) else
+             "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise InputError(f"{what} {p} is {other}, not {kind}",
+                     fix + ("" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else " (saved as a file first)"))
+
+
 class Cancelled(LungAIError):
     """The user stopped a long step run in this process (a progress callback asked to stop: Slicer's Cancel); the
     step ends between its sub-steps and adds nothing."""

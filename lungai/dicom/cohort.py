@@ -1552,6 +1552,11 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     out = Path(out_dir)
     check_outside_export(out, root)         # the export must keep only its DICOM files (one rule for every command)
     clin = read_clinical(clinical) if clinical is not None else None     # a bad clinical CSV fails before any work
+    if model_dir:      # a --model given that cannot run: before any work, not each automatic tumour's patient failing
+        from lungai.seg.model_meta import check_model_folder     # with it after the others' work (QA cohortfollow65)
+        from lungai.seg.resources import resolve_model_dir
+
+        check_model_folder(resolve_model_dir(model_dir))
     # before any work: a folder with the stamp is a cohort's (a re-run resumes in it); any other folder holding files
     # of cohort's output names is the user's and refused (other files are left alone)
     if max_gy is not None:

@@ -17,7 +17,7 @@ import functools
 import warnings
 from pathlib import Path
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted_of
 
 PIXEL_DATA = 0x7FE00010
 FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)     # FloatPixelData, DoubleFloatPixelData (parametric maps)
@@ -36,8 +36,11 @@ def expected_pixel_bytes(ds) -> int | None:
     return (rows * columns * frames * samples * bits + 7) // 8
 
 
+TRUNCATED = "truncated or corrupt"      # what a file whose pixel data is cut short is said to be
+
+
 def _short(name: str, have: int, need: int, fix: str) -> InputError:
-    return InputError(f"{name} is truncated or corrupt: its pixel data holds {have} of the {need} bytes its header "
+    return InputError(f"{name} is {TRUNCATED}: its pixel data holds {have} of the {need} bytes its header "
                       "needs (Rows x Columns x NumberOfFrames x BitsAllocated / 8); the file was cut short (an "
                       "interrupted copy or export)", fix)
 
@@ -195,13 +198,32 @@ def check_ct_files(files, fix: str = CT_FIX, root=None) -> None:
     the refusal naming "CT slice NAME" ("CT file NAME" for one file; with ``root``, the folder given - ``lungai
     cohort``'s DICOM_ROOT - its path under it: :func:`lungai.dicom.discover.shown_path`): the one check of the CT
     reader (:func:`lungai.io.read.read_ct`, every command reading a DICOM CT) and of ``lungai cohort``'s planning.
-    ITK's series reader takes a slice cut short without an error (made-up values, or a "missing slice")."""
+    ITK's series reader takes a slice cut short without an error (made-up values, or a "missing slice").
+    Several slices refused: counted, the first ones and the last named, the first's reason said (QA cohortfollow65:
+    10 slices cut short named only the first, so the user re-exported one slice to meet the next)."""
     from lungai.dicom.discover import shown_path
 
     files = list(files)
     what = "CT slice" if len(files) > 1 else "CT file"
+    bad = []            # (shown name, InputError)
     for f in files:
-        check_pixel_data(f, fix, name=f"{what} {shown_path(f, root) if root is not None else Path(f).name}")
+        shown = shown_path(f, root) if root is not None else Path(f).name
+        try:
+            check_pixel_data(f, fix, name=f"{what} {shown}")
+        except InputError as exc:
+            bad.append((shown, exc))
+    if len(bad) == 1:
+        raise bad[0][1]
+    if bad:
+        names = [n for n, _ in bad]
+        listed = (", ".join(names) if len(names) <= 4 else
+                  ", ".join(names[:3]) + f" and {len(names) - 3} more, the last {names[-1]}")
+        said = [e.problem.removeprefix(f"{what} {n} ") for n, e in bad]     # each reason, its name said here
+        short = f"is {TRUNCATED}: "
+        cut = all(r.startswith(short) for r in said)
+        raise InputError(f"{counted_of(len(bad), len(files), 'CT slice')} "
+                         + (f"are {TRUNCATED}: {listed} (the first: {said[0].removeprefix(short)})" if cut
+                            else f"cannot be read: {listed} (the first {said[0]})"), bad[0][1].fix)
 
 
 def decode_pixels(ds, name: str, fix: str):

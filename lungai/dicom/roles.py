@@ -42,7 +42,7 @@ import unicodedata
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from lungai.errors import InputError, agree
+from lungai.errors import InputError, agree, check_input_file
 
 ROLES = ("gtv", "gtv_primary", "gtv_node", "lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 GTV_ROLES = ("gtv_primary", "gtv", "gtv_node")   # all of them make up role "gtv" (primary first)
@@ -216,9 +216,8 @@ def load_mapping(mapping) -> dict[str, str | None]:
     if isinstance(mapping, (str, Path)):
         p = Path(mapping)
         where = str(p)
-        if not p.is_file():
-            raise InputError(f"structure mapping file {p} does not exist",
-                             "give a YAML or JSON file of 'structure name: role' lines")
+        check_input_file(p, "structure mapping file", "give a YAML or JSON file of 'structure name: role' lines",
+                         "a YAML or JSON file")
         text = p.read_text(encoding="utf-8")
         try:
             if p.suffix.lower() == ".json":

@@ -35,7 +35,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.dicom.once import once_per_file, read_once  # noqa: F401 - read_once: this module's API (lungai.dicom.once)
-from lungai.errors import InputError, InputNote, agree, counted
+from lungai.errors import InputError, InputNote, agree, check_input_file, counted
 
 # Tolerances in voxels: a contour point's slice index must be this close to an integer (a quarter slice: float
 # rounding and small offsets pass, a contour half-way between two slices does not); points may lie this far outside
@@ -123,9 +123,8 @@ def check_rtstruct_path(path) -> Path:
         raise InputError(f"{p} is a folder, not an RTSTRUCT file",
                          "give the RTSTRUCT .dcm file (lungai.dicom.rtstruct.rtstruct_option finds it in a folder, "
                          "as the commands' --rtstruct FOLDER does)")
-    if not p.is_file():
-        raise InputError(f"RTSTRUCT file {p} does not exist", "give the RTSTRUCT .dcm file of the structure set")
-    return p
+    return check_input_file(p, "RTSTRUCT file", "give the RTSTRUCT .dcm file of the structure set",
+                            "an RTSTRUCT file")
 
 
 # the closed ContourGeometricTypes (DICOM PS3.3 C.8.8.6): CLOSED_PLANAR, and CLOSEDPLANAR_XOR, whose contours of one

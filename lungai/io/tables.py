@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Iterable
 
 from lungai.dicom.roles import DASHES
-from lungai.errors import InputError, agree, counted, counted_of
+from lungai.errors import InputError, agree, check_input_file, counted, counted_of
 
 # Words (any case, spaces around ignored) read as a missing value by lungai rp (:func:`lungai.rp.columns.is_missing_word`,
 # where "None" is a category of a categorical column) and lungai stage (:func:`lungai.fusion.labels.clean_missing`):
@@ -342,13 +342,9 @@ def data_lines(path, sep: str = ",", header: bool = True) -> list[int]:
 
 
 def check_table_path(path, what: str = "table", fix: str = "give the path of a CSV file") -> Path:
-    """Refuse a table path that does not exist or is a folder (``what``: how the error names the table)."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{what} {p} is a folder, not a CSV file", fix)
-    if not p.is_file():
-        raise InputError(f"{what} {p} does not exist", fix)
-    return p
+    """Refuse a table path that is not a regular file - missing, a folder, a device ... (``what``: how the error
+    names the table; :func:`lungai.errors.check_input_file`)."""
+    return check_input_file(path, what, fix, "a CSV file")
 
 
 def table_read_error(path, exc: Exception, what: str = "table", sep: str = ",",
