@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lungai.errors import InputError, InputNote
+from lungai.errors import InputError, InputNote, counted
 from lungai.rp.checks import check_events, numeric_features, outcome_vector, read_table, read_tables
 from lungai.rp.cohort import make_cohort
 from lungai.rp.columns import infer_roles
@@ -1373,3 +1373,57 @@ def test_near_repeated_rows_are_recorded_in_the_metrics_and_the_model_card(tmp_p
     for recorded in (metrics["warnings"], card["warnings"]):
         assert [w for w in recorded if said in w and "(rows 5 and 61: rad_" in w], recorded
     assert said in (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+
+
+def _few_patients(table, events: int, non_events: int) -> pd.DataFrame:
+    """``events`` patients with the outcome and ``non_events`` without, taken from a synthetic cohort."""
+    picked = [table[table["rp_grade2"] == 1].head(events), table[table["rp_grade2"] == 0].head(non_events)]
+    return pd.concat(picked, ignore_index=True)
+
+
+@pytest.mark.parametrize("events, non_events, constant", [(0, 1, 22), (1, 0, 22), (1, 1, 3), (1, 2, 2), (1, 4, 1),
+                                                          (2, 2, 0)])
+def test_too_few_patients_is_said_before_constant_columns(tmp_path, capsys, table, events, non_events, constant):
+    """QA rpsmall65: lungai rp train on one patient (a cohort of one, rp synth's rows) said "36 constant or empty
+    feature columns ... How to fix: drop these columns" (every column of one row is constant; two patients, one
+    event: 4 columns of 36): the fix could not help. The cause is the patients: too few for the smallest nested CV
+    (4 events and 4 non-events, 8 patients), said first with its minimum and 'more patients' as the fix."""
+    from lungai.cli import main
+    from lungai.rp.checks import check_not_constant
+
+    few = _few_patients(table, events, non_events)
+    roles = infer_roles(few, "rp_grade2")
+    X = numeric_features(few, roles, roles.features("all"))
+    if constant:            # the table's constant columns (all, or some): the check the cause was hidden behind
+        with pytest.raises(InputError, match=f"^{counted(constant, 'constant or empty feature column')}: "):
+            check_not_constant(X)
+    else:                   # none constant: still too few
+        check_not_constant(X)
+    n = events + non_events
+    with pytest.raises(InputError) as err:
+        train_rp(few, "rp_grade2", tmp_path / "m", fast=True)
+    said = str(err.value)
+    assert said.startswith(f"too few patients to train a model: {counted(n, 'patient')} (events {events}, "
+                           f"non-events {non_events})"), said
+    assert "at least 4 events and 4 non-events" in said and "constant" not in said, said
+    assert err.value.fix.startswith("collect more patients"), err.value.fix
+    assert "drop these columns" not in err.value.fix
+    few.to_csv(tmp_path / "few.csv", index=False)           # the CLI, as the user ran it
+    out = tmp_path / "model"
+    assert main(["rp", "train", str(tmp_path / "few.csv"), "--outcome", "rp_grade2", "-o", str(out)]) == 2
+    err_text = capsys.readouterr().err
+    assert "too few patients to train a model" in err_text and "constant or empty" not in err_text, err_text
+    assert not out.exists()
+
+
+def test_too_few_events_is_said_before_constant_columns(tmp_path, table):
+    """13 patients, 1 event and a column the same for all: the events are the cause (no fold design fits), said
+    before the constant column, which dropping would not make trainable."""
+    few = _few_patients(table, 1, 12).assign(clin_sex_cat="M")
+    with pytest.raises(InputError) as err:
+        train_rp(few, "rp_grade2", tmp_path / "m", fast=True)
+    assert str(err.value).startswith("too few events for 5x3 nested cross-validation: 1 event (events 1, "
+                                     "non-events 12)"), str(err.value)
+    enough = _few_patients(table, 20, 20).assign(clin_sex_cat="M")   # enough patients: the column is the problem
+    with pytest.raises(InputError, match="^1 constant or empty feature column: \\['clin_sex_cat'\\]"):
+        train_rp(enough, "rp_grade2", tmp_path / "m", fast=True)

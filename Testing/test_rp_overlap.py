@@ -82,6 +82,10 @@ def test_validate_on_the_training_table_is_refused_with_the_fix(trained, tmp_pat
     assert "all 60 patients of the validation cohort were in the locked model's training cohort" in err
     assert "validate on patients the model never saw" in err and "metrics_nested_cv" in err
     assert not (tmp_path / "v" / "external_metrics.json").exists()
+    pd.read_csv(table).head(1).to_csv(tmp_path / "one.csv", index=False)   # QA rpsmall65: "all 1 patients ... were"
+    assert main(["rp", "validate", str(model), str(tmp_path / "one.csv"), "-o", str(tmp_path / "v1")]) == 2
+    err = capsys.readouterr().err
+    assert "the 1 patient of the validation cohort was in the locked model's training cohort" in err, err
 
 
 def test_validate_leaves_the_training_patients_out_and_counts_them(trained, tmp_path, capsys):

@@ -349,7 +349,8 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
             f"cohort ({_shown(overlap)}) and {agree(len(overlap), 'is', 'are')} scored as asked (--include-training-patients): these "
                              "metrics are NOT an external validation (in-sample for those patients: optimistic)"]
     if len(overlap) == n:
-        raise InputError(f"all {n} patients of the validation cohort were in the locked model's training cohort "
+        raise InputError(f"{counted_of(n, n, 'patient')} of the validation cohort {agree(n, 'was', 'were')} in the "
+                         "locked model's training cohort "
                          f"({_shown(overlap)}): their scores would be in-sample (the model has seen their labels), "
                          "not an external validation",
                          f"validate on patients the model never saw (an external cohort); {honest} (add "

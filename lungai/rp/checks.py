@@ -679,6 +679,9 @@ def check_not_constant(X: pd.DataFrame) -> None:
                          "drop these columns (they carry no information) or mark them 'ignore' in a role file")
 
 
+SMALLEST_FOLDS = 2   # the fewest outer (and inner) folds of a nested cross-validation
+
+
 def largest_design(smallest: int, outer_folds: int, inner_folds: int) -> tuple[int, int] | None:
     """The largest outer x inner design (at most the requested folds, at least 2 x 2) that ``smallest`` events
     (or non-events) allow under the rule of :func:`check_events` (outer x inner <= smallest); None below 4."""
@@ -695,6 +698,19 @@ def check_events(y: np.ndarray, outer_folds: int, inner_folds: int) -> None:
     minimum = outer_folds * inner_folds
     events, non_events = int(y.sum()), int(len(y) - y.sum())
     smallest = min(events, non_events)
+    least = SMALLEST_FOLDS ** 2   # events and non-events the smallest nested CV (2 x 2 folds) needs
+    if len(y) < 2 * least:
+        # a table of one patient (a cohort of one, a few rows): the patients are the cause, said before any other
+        # check of the table - with one row every feature column is constant, and dropping them cannot help
+        # (QA rpsmall65: "36 constant or empty feature columns ... drop these columns")
+        raise InputError(
+            f"too few patients to train a model: {counted(len(y), 'patient')} (events {events}, non-events "
+            f"{non_events}); nested cross-validation needs at least {least} events and {least} non-events "
+            f"({SMALLEST_FOLDS} x {SMALLEST_FOLDS} folds, {2 * least} patients), {minimum} of each for the "
+            f"{outer_folds}x{inner_folds} folds asked",
+            f"collect more patients: at least {least} with the outcome (1) and {least} without (0) for the smallest "
+            f"design (--outer-folds {SMALLEST_FOLDS} --inner-folds {SMALLEST_FOLDS}); {minimum} of each for "
+            f"{outer_folds} x {inner_folds} folds")
     if smallest < minimum:
         which = "event" if events < non_events else "non-event"
         design = largest_design(smallest, outer_folds, inner_folds)

@@ -138,9 +138,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     wanted = {c for s in sets for c in roles.features(s)}
     all_features = [c for c in roles.roles if c in wanted]
     X_all = numeric_features(df, roles, all_features)
+    check_events(y, outer_folds, inner_folds)   # before the constant columns: too few patients make every one so
     check_not_constant(X_all)
     training_radiomics_settings(df, all_features, inputs)  # refuses a table mixing radiomics settings early
-    check_events(y, outer_folds, inner_folds)
     order = id_order(df, roles.id_column)   # the folds do not depend on the tables' order or their rows' order
     df, X_all, y = df.iloc[order].reset_index(drop=True), X_all.iloc[order].reset_index(drop=True), y[order]
     warnings = partial + small_cohort_warnings(y, len(all_features)) \
