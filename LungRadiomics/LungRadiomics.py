@@ -355,13 +355,20 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         ct = nodes.export_volume(p.inputVolume, ctPath)
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
-        # every tumour segment of the segmentation leaves the lungs (ticked or not), as in doseCommand
+        # every tumour segment of the segmentation leaves the lungs (ticked or not), as in doseCommand; every one
+        # empty: "Lungs minus tumour" (the lungs themselves) is not computed, ``derived`` says why
+        derived = {}
         masks.update(nodes.derived_lung_masks(
-            masks, lambda: nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume, masks)))
+            masks, lambda: nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume, masks), derived,
+            p.inputVolume.GetName()))
         cmds, csvs, columns, failed = [], {}, {}, {}
-        for i, (name, mask) in enumerate(masks.items()):
+        for i, name in enumerate([*masks, *derived]):
             key = f"segment_{i}"   # the run's key: unique, where two names may have one column name
             columns[key] = name
+            if name in derived:
+                failed[name] = derived[name]
+                continue
+            mask = masks[name]
             try:
                 check_segment(mask, name)  # the core's rule (lungai.radiomics.extract)
             except InputError as exc:
@@ -526,7 +533,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         job.doseNotes = getattr(self, "doseNotes", []) + getattr(self, "doseRoleNotes", []) if doseCsv else []
         job.rtdoseNotes = getattr(self, "rtdoseNotes", []) if doseCsv else []
         # which segments "Lungs minus tumour" subtracts (every tumour segment, ticked or not): said with the result
-        job.notes = [n for n in [nodes.lungs_minus_tumour_note(p.segmentation, columns.values())] if n]
+        job.notes = [n for n in [nodes.lungs_minus_tumour_note(
+            p.segmentation, [c for c in columns.values() if c not in failed])] if n]      # not of a column not computed
         # the outlines measured, as they are at the start (recorded on the tables: once a segment is edited, renamed,
         # replaced or deleted they say so, nodes.refresh_confidence_tables); the dose rows: its lungs and tumours
         job.measuredOutlines = nodes.measured_outlines(p.segmentation, list(columns.values()))

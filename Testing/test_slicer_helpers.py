@@ -655,6 +655,15 @@ def test_derived_lung_masks(small_phantom):
     out = derived_lung_masks({**gtvs, "Right lung": images["Right lung"], "Left lung": images["Left lung"]})
     assert second.any()
     assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, lungs & ~((arr == 1) | second))
+    # every tumour empty (QA panelempty65): no "Lungs minus tumour" (the lungs themselves), and why, as the CLI
+    errors = {}
+    empty = {name: sitk.Image(small_phantom.labels.GetSize(), sitk.sitkUInt8) for name in ("GTV-1", "gtv-2")}
+    out = derived_lung_masks({**empty, "Right lung": images["Right lung"], "Left lung": images["Left lung"]},
+                             errors=errors, grid="CT")
+    assert set(out) == {"Lungs"} and list(errors) == ["Lungs minus tumour"], errors
+    assert errors["Lungs minus tumour"].startswith(
+        "the tumour segments 'GTV-1', 'gtv-2' are empty (0 voxels) on the grid of the CT 'CT', so segment 'Lungs minus "
+        "tumour' would be the lungs themselves (segment 'Lungs'), no tumour left out: not computed"), errors
 
 
 # ---------------------------------------------------------------------------- nodes (real MRML)

@@ -319,6 +319,51 @@ def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, p
     assert not list(tmp_path.glob("lungai-radiomics-*"))
 
 
+def test_lung_radiomics_empty_tumour_fails_lungs_minus_tumour_too(load_module, mrml_scene, phantom_nodes):
+    """QA panelempty65: with every tumour segment empty (an empty "GTV") and both lungs ticked, the derived "Lungs
+    minus tumour" was computed - as the lungs themselves, without a word - while the tumour failed.  As
+    ``lungai radiomics`` (lungai.radiomics.segments.EMPTY_TUMOUR_LUNGS) it is not computed and the message says why,
+    in the panel and in the console's radiomics_table alike."""
+    from lungai import mrml
+    from lungai.scene.radiomics import radiomics_table
+
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
+    segmentation.AddEmptySegment("gtv", "GTV")
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["GTV", "Right lung", "Left lung"])
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    why = ("the tumour segment 'GTV' is empty (0 voxels) on the grid of the CT 'phantom CT', so segment 'Lungs minus "
+           "tumour' would be the lungs themselves (segment 'Lungs'), no tumour left out: not computed")
+    assert "Not computed (NaN column): GTV; Lungs minus tumour" in message and why in message, message
+    assert "'Lungs minus tumour' = " not in message, message      # no note on what a column not computed subtracts
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    assert panel["Lungs minus tumour"].isna().all() and panel["Lungs"].notna().all()
+    node, errors = radiomics_table(mrml_scene, vol, seg, segments=p.selectedSegments, feature_classes=["firstorder"])
+    assert set(errors) == {"GTV", "Lungs minus tumour"} and why in errors["Lungs minus tumour"], errors
+    core = mrml.dataframe_from_table_node(node).set_index("feature")
+    assert list(core.columns) == list(panel.columns) and core["Lungs minus tumour"].isna().all()
+    # a tumour segment with voxels among empty ones: the column is computed, the lungs minus that tumour
+    segmentation.AddEmptySegment("gtv2", "gtv-2")
+    mrml.mask_to_segment(mrml_scene, _dot(vol), "gtv-3", seg_node=seg, reference_volume_node=vol)
+    node, errors = radiomics_table(mrml_scene, vol, seg, segments=p.selectedSegments, feature_classes=["firstorder"])
+    assert set(errors) == {"GTV"}, errors
+    assert mrml.dataframe_from_table_node(node).set_index("feature")["Lungs minus tumour"].notna().all()
+
+
+def _dot(vol):
+    """A 3 x 3 x 3 voxel cube in the middle of ``vol``'s grid (a uint8 mask of it)."""
+    from lungai import mrml
+
+    ref = mrml.image_from_volume_node(vol)
+    arr = np.zeros(sitk.GetArrayViewFromImage(ref).shape, np.uint8)
+    z, y, x = (v // 2 for v in arr.shape)
+    arr[z - 1:z + 2, y - 1:y + 2, x - 1:x + 2] = 1
+    image = sitk.GetImageFromArray(arr)
+    image.CopyInformation(ref)
+    return image
+
+
 def test_lung_radiomics_one_segment_failing_in_pyradiomics_does_not_stop_the_others(load_module, mrml_scene,
                                                                                    phantom_nodes, tmp_path):
     """QA: the panel runs one command per segment in a chain that stopped at the first failure: a segment that

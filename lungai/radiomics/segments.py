@@ -98,7 +98,7 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     if empty and tumour_segments and out.pop("tumour", None) is not None:
         errors["tumour"] = str(InputError(empty + ", so segment 'tumour' is empty", EMPTY_SEG_FIX))
     if empty and out.pop("lungs_minus_tumour", None) is not None:     # the lungs under another name: not computed
-        errors["lungs_minus_tumour"] = str(InputError(empty + EMPTY_TUMOUR_LUNGS, EMPTY_TUMOUR_LUNGS_FIX))
+        errors["lungs_minus_tumour"] = empty_tumour_lungs_error(empty)
     if r is not None:      # 1 right / 2 left is the map's convention, not seen in it: a swapped map is refused
         seg = lung_segments or {}
         if lung_file is not None and seg.get(1) and seg.get(2):     # a SEG's two lung segments: named as such
@@ -123,10 +123,20 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
 # an empty tumour mask leaves nothing out of the lungs: segment 'lungs_minus_tumour' would be segment 'lungs' under
 # another name (QA segmsg65: LUNG1-003 with an empty --tumour gave lungs_minus_tumour's 18 first-order values, equal to
 # the lungs', without a word - only segment 'tumour' failed)
-EMPTY_TUMOUR_LUNGS = (", so segment 'lungs_minus_tumour' would be the lungs themselves (segment 'lungs'), no tumour "
-                      "left out: not computed")
-EMPTY_TUMOUR_LUNGS_FIX = ("give the mask that holds the tumour (or the segment / label of it that holds voxels); for "
-                          "the whole lungs, segment 'lungs'")
+# (the Lung Radiomics panel's derived "Lungs minus tumour" says it in its words: lungai.scene.nodes.derived_lung_masks)
+EMPTY_TUMOUR_LUNGS = (", so segment {derived!r} would be the lungs themselves (segment {lungs!r}), no tumour left out: "
+                      "not computed")
+EMPTY_TUMOUR_LUNGS_FIX = "{give}; for the whole lungs, segment {lungs!r}"
+EMPTY_TUMOUR_GIVE = "give the mask that holds the tumour (or the segment / label of it that holds voxels)"
+
+
+def empty_tumour_lungs_error(empty: str, derived: str = "lungs_minus_tumour", lungs: str = "lungs",
+                             give: str = EMPTY_TUMOUR_GIVE) -> str:
+    """Why the lungs minus an empty tumour (``empty``: "the tumour mask t.nii.gz is empty (no voxel)") are not computed:
+    segment ``derived`` would be segment ``lungs`` under another name (:data:`EMPTY_TUMOUR_LUNGS`); ``give``: how to
+    give the tumour, in the words of its input."""
+    return str(InputError(empty + EMPTY_TUMOUR_LUNGS.format(derived=derived, lungs=lungs),
+                          EMPTY_TUMOUR_LUNGS_FIX.format(give=give, lungs=lungs)))
 MAP_RIGHT, MAP_LEFT = "label 1 of the lung map, or R of FILE#R,L", "label 2, or L of FILE#R,L"
 SWAPPED_MAP_FIX = ("relabel the lung map as `lungai lungs` writes it (1 = right lung, 2 = left lung); for the lungs of "
                    "another map give its labels right then left (FILE#R,L: swap the two numbers); if the labels are "

@@ -374,7 +374,7 @@ def lungs_minus_tumour_note(seg_node, columns) -> Optional[str]:
             f"{structure_names(tumours)} (every tumour segment of {seg_node.GetName()}, ticked or not)")
 
 
-def derived_lung_masks(masks: dict, tumours=None) -> dict:
+def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None, grid: str = "") -> dict:
     """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from named masks (same grid).
 
     Made only when both a right-lung and a left-lung segment are present (the second also needs a
@@ -388,8 +388,14 @@ def derived_lung_masks(masks: dict, tumours=None) -> dict:
     "Lungs-GTV" ...) is that column: nothing is derived for it.  QA (slicer55): a ticked "Lungs" segment (LUNG1-003,
     drawn with the GTV) was replaced by Right | Left lung under its own name, its features silently those of
     another region.
+
+    Every tumour segment empty (on this grid: ``grid``, the CT's name): "Lungs minus tumour" would be the lungs
+    themselves; it is not made and ``errors`` (when given) says why, as ``lungai radiomics`` fails its
+    ``lungs_minus_tumour`` (:func:`lungai.radiomics.segments.empty_tumour_lungs_error`; QA panelempty65: an empty "GTV"
+    gave the lungs' values in that column, without a word).
     """
     import SimpleITK as sitk
+    from lungai.radiomics.segments import empty_tumour_lungs_error
     from lungai.segment_roles import find_role, segment_role
 
     right, left = find_role(masks, "right_lung"), find_role(masks, "left_lung")
@@ -400,10 +406,20 @@ def derived_lung_masks(masks: dict, tumours=None) -> dict:
     if find_role(masks, "lungs") is None:
         out["Lungs"] = lungs
     if find_role(masks, "lungs_minus_tumour") is None:
-        tumours = ([masks[n] for n in masks if segment_role(n) == "tumour"] if tumours is None
-                   else [mask for _, mask in tumours()])
-        if tumours:
-            out[LUNGS_MINUS_TUMOUR] = sitk.Cast(sitk.And(lungs, sitk.Not(union_mask(tumours) > 0)), sitk.sitkUInt8)
+        tumours = ([(n, masks[n]) for n in masks if segment_role(n) == "tumour"] if tumours is None else tumours())
+        tumour = union_mask([mask for _, mask in tumours]) if tumours else None
+        if tumour is not None and not sitk.GetArrayViewFromImage(tumour).any():     # nothing left out of the lungs
+            names = list(dict.fromkeys(name for name, _ in tumours))
+            listed = ", ".join(repr(n) for n in names)
+            empty = (f"the tumour segment{'s' if len(names) > 1 else ''} {listed} "
+                     f"{'are' if len(names) > 1 else 'is'} empty (0 voxels)" + (f" on the grid of the CT {grid!r}"
+                                                                               if grid else ""))
+            if errors is not None:
+                errors[LUNGS_MINUS_TUMOUR] = empty_tumour_lungs_error(
+                    empty, LUNGS_MINUS_TUMOUR, find_role(masks, "lungs") or "Lungs",
+                    "draw the tumour in its segment on this CT")
+        elif tumour is not None:
+            out[LUNGS_MINUS_TUMOUR] = sitk.Cast(sitk.And(lungs, sitk.Not(tumour > 0)), sitk.sitkUInt8)
     return out
 
 

@@ -127,21 +127,23 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     if not names:
         raise InputError(f"{seg_node.GetName()} has no segments", "add or choose at least one segment")
     masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node) for n in names}
-    masks.update(derived_lung_masks(masks, lambda: tumour_masks(scene, seg_node, volume_node, masks)))  # every GTV
+    derived = {}        # every tumour empty: "Lungs minus tumour" (the lungs themselves) not computed, and why
+    masks.update(derived_lung_masks(masks, lambda: tumour_masks(scene, seg_node, volume_node, masks), derived,
+                                    volume_node.GetName()))      # every GTV leaves the lungs
     p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
                                                              feature_classes=feature_classes)
     p = with_lung_grid_revision(p, masks)     # Lung_R ... on the lung grid: the id says so (an older lungai's differ)
     result = extract(image, masks, p, case=volume_node.GetName(), progress=progress)
-    errors = dict(zip(result.errors.segment, result.errors.error))
+    errors = {**dict(zip(result.errors.segment, result.errors.error)), **derived}
     long = result.features
     table = long.assign(name=long.feature, feature=long.image_type + "_" + long.feature_class + "_" + long.feature
                         ).pivot(index=["feature", "image_type", "feature_class", "name"], columns="segment",
                                 values="value")
-    table = table.reindex(columns=list(masks)).reset_index()
+    table = table.reindex(columns=list(dict.fromkeys([*masks, *derived]))).reset_index()
     table.columns.name = None
     if dose_node is not None:
         dose = dose_on_grid(dose_image, image) * IMAGE_DOSE_UNITS[unit]
-        table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
+        table = pd.concat([table, _dose_rows(dose, masks, errors).reindex(columns=list(table.columns))], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
     node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)
     node.SetAttribute(GRID_ATTRIBUTE, grid_text(result.settings))   # which columns are on the 2 mm lung grid
