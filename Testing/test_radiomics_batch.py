@@ -1852,3 +1852,40 @@ def test_relative_paths_written_from_the_current_folder_are_refused_naming_where
         read_manifest("sub/m.csv")
     (sub / "m.csv").write_text("case,image,tumour\np2,x.nii.gz,y.nii.gz\n", encoding="utf-8")
     assert len(read_manifest("sub/m.csv")) == 1                  # missing everywhere: left to the case's own error
+
+
+def test_a_missing_file_of_a_row_is_named_by_its_column_and_cell_as_written_and_where_it_was_looked_for(
+        tmp_path, monkeypatch):
+    """QA radfollow65 (`lungai radiomics-batch rb/proj/m.csv` run from another folder, an image cell
+    `data/nothere.nii.gz`): the case failed with "rb/proj/data/nothere.nii.gz does not exist" - the path it was read
+    from, not the cell as the manifest writes it nor its column, while the other row errors quote the cell; a mask
+    cell `data/nomask.nii.gz#1` was said as "rb/proj/data/nomask.nii.gz#1 does not exist" (its '#1' a part of the
+    file).  Now the row's line, the column and the cell as written, and where the file was looked for."""
+    import shutil
+
+    src = tmp_path / "src"
+    write_synthetic_cohort(src, 1, seed=3, shape=(40, 40, 16))
+    proj = tmp_path / "rb" / "proj"
+    (proj / "data").mkdir(parents=True)
+    shutil.copy(src / "synth003_000" / "ct.nii.gz", proj / "data" / "ct.nii.gz")
+    shutil.copy(src / "synth003_000" / "labels.nii.gz", proj / "data" / "labels.nii.gz")
+    (proj / "m.csv").write_text("case,image,mask\np1,data/ct.nii.gz,data/labels.nii.gz\n"
+                                "p2,data/nothere.nii.gz,data/labels.nii.gz\n"
+                                "p3,data/ct.nii.gz,data/nomask.nii.gz#1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    s = run_batch("rb/proj/m.csv", tmp_path / "out" / "f.csv", PARAMS, workers=0)
+    assert s.done == ["p1"]
+    failed = dict(s.failed)
+    assert failed["p2"].startswith("manifest m.csv line 3, image cell data/nothere.nii.gz: the file does not exist "
+                                   "(looked for at rb/proj/data/nothere.nii.gz"), failed["p2"]
+    assert "relative paths are read from the manifest's folder" in failed["p2"]
+    assert failed["p3"].startswith("manifest m.csv line 4, mask cell data/nomask.nii.gz#1: its file "
+                                   "data/nomask.nii.gz does not exist (looked for at rb/proj/data/nomask.nii.gz"), \
+        failed["p3"]
+    assert "nomask.nii.gz#1 does not exist" not in failed["p3"]
+    absolute = tmp_path / "gone" / "ct.nii.gz"
+    (proj / "a.csv").write_text(f"case,image,mask\np4,{absolute},data/labels.nii.gz\n", encoding="utf-8")
+    s = run_batch("rb/proj/a.csv", tmp_path / "out2" / "f.csv", PARAMS, workers=0)
+    assert dict(s.failed)["p4"].startswith(f"manifest a.csv line 2, image cell {absolute}: the file does not exist"), \
+        s.failed                                                  # absolute: no folder it was looked for in
+    assert "looked for" not in dict(s.failed)["p4"]

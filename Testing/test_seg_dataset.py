@@ -818,3 +818,41 @@ def test_older_fingerprints_count_in_the_singular_and_the_plural(tmp_path, n):
     else:
         assert "records the fingerprints of 2 cases in an older form" in text
         assert "cannot tell whether they changed since" in text and "records their fingerprints anew" in text
+
+
+def test_implant_into_csv_paths_written_from_the_current_folder_are_refused_and_a_missing_one_named_as_written(
+        tmp_path, monkeypatch):
+    """QA radfollow65: `train-seg --implant-into sub/backgrounds.csv` whose cells (`data/P1_ct.nii.gz`) name files
+    of the current folder, not of the CSV's, got the generic "none of the 2 files listed ... does not exist" - not
+    that relative paths are read from the CSV's folder, nor the cell to write (as radiomics-batch's manifest says:
+    one rule, lungai.io.tables.check_listed_files); and a missing file of one row was named as the path it is read
+    from ("sub/data/P2_ct.nii.gz (listed in sub/backgrounds.csv) does not exist"), not as its cell.  The CSV is
+    read only (no training)."""
+    from lungai.seg.dataset import read_backgrounds
+
+    _touch(tmp_path / "data", ["P1_ct.nii.gz", "P1_mask.nii.gz"])
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "backgrounds.csv").write_text("image,mask\ndata/P1_ct.nii.gz,data/P1_mask.nii.gz\n",
+                                                      encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as err:
+        read_backgrounds("sub/backgrounds.csv")
+    assert "all 2 paths in the --implant-into CSV sub/backgrounds.csv name files of the current folder" \
+        in err.value.problem
+    assert "where relative paths are read from: data/P1_ct.nii.gz, data/P1_mask.nii.gz" in err.value.problem
+    assert "(../data/P1_ct.nii.gz for data/P1_ct.nii.gz)" in err.value.fix
+    _touch(tmp_path / "sub" / "data", ["P1_ct.nii.gz", "P1_mask.nii.gz"])    # beside the CSV: read from there
+    (tmp_path / "sub" / "backgrounds.csv").write_text("image,mask\ndata/P1_ct.nii.gz,data/P1_mask.nii.gz\n"
+                                                      "data/P2_ct.nii.gz,\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_backgrounds("sub/backgrounds.csv")
+    assert err.value.problem.startswith("--implant-into CSV backgrounds.csv line 3, image cell data/P2_ct.nii.gz: "
+                                        "the file does not exist (looked for at sub/data/P2_ct.nii.gz"), \
+        err.value.problem
+    (tmp_path / "sub" / "backgrounds.csv").write_text("image,mask\ndata/P1_ct.nii.gz,data/P1_mask.nii.gz\n,\n",
+                                                      encoding="utf-8")
+    with pytest.raises(InputError, match="backgrounds.csv line 3: its image cell is empty"):
+        read_backgrounds("sub/backgrounds.csv")       # not the CSV's folder taken as its CT
+    (tmp_path / "sub" / "backgrounds.csv").write_text("image,mask\ndata/P1_ct.nii.gz,data/P1_mask.nii.gz\n",
+                                                      encoding="utf-8")
+    assert [b["image"] for b in read_backgrounds("sub/backgrounds.csv")] == [Path("sub/data/P1_ct.nii.gz")]

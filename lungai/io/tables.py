@@ -31,6 +31,7 @@
   relative one read from the table's folder; absolute ones that are missing because the data folder was moved are
   refused up front, naming where the file is now and the fix (relative paths); so are relative paths written from
   the current folder rather than the table's (the file found there, not beside the table).
+  :func:`missing_listed_file`: a row's missing file named by its column and its cell as written.
 """
 
 from __future__ import annotations
@@ -926,6 +927,29 @@ def _file_of(cell: str) -> str:
     """The file of a cell (``FILE`` or ``FILE#PART``, a mask's selector), as written."""
     head, sep, _ = cell.rpartition("#")
     return head if sep and head and not Path(cell).exists() else cell
+
+
+def missing_listed_file(cell, table, named: str, what: str = "table") -> InputError | None:
+    """The error of a table's cell (``FILE`` or ``FILE#PART``, a mask's selector) whose file does not exist, else
+    None: named by ``named`` (the cell's row, column and the cell as written, as the caller words them: ``manifest
+    m.csv line 3, image cell data/ct.nii.gz``), then where the file was looked for (a relative cell: the table's
+    folder).  Not
+    the path it is read from alone (QA radfollow65: "rb/proj/data/nothere.nii.gz does not exist" for the image cell
+    ``data/nothere.nii.gz`` of ``rb/proj/m.csv``; a mask cell ``data/x.nii.gz#1`` said "rb/proj/data/x.nii.gz#1 does
+    not exist")."""
+    cell = str(cell)
+    if listed_path(cell, table).exists():
+        return None
+    head, sep, _ = cell.rpartition("#")
+    file = head if sep and head else cell
+    read = listed_path(file, table)
+    if read.exists():
+        return None
+    said = "the file" if file == cell else f"its file {file}"
+    where = "" if Path(file).is_absolute() else \
+        f" (looked for at {read}: relative paths are read from the {what}'s folder, {Path(table).parent.absolute()})"
+    return InputError(f"{named}: {said} does not exist{where}",
+                      f"correct the path in {Path(table).name} (and check that the drive is mounted)")
 
 
 def _check_from_current_folder(written: list, table: Path, what: str) -> None:

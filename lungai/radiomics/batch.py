@@ -219,6 +219,21 @@ def _check_row_gives_masks(row: dict) -> None:
                          "empty", f"give the case's mask file in the manifest's {cells} column, or remove the row")
 
 
+def _check_row_files(row: dict, manifest) -> None:
+    """A row whose path cell names a missing file fails its case naming the cell's line, column and the cell as
+    written, and where the file was looked for (:func:`lungai.io.tables.missing_listed_file`), before its CT is
+    read - not by the path it is read from alone (QA radfollow65: "rb/proj/data/nothere.nii.gz does not exist")."""
+    from lungai.dicom.masks import value_words
+    from lungai.io.tables import missing_listed_file
+
+    cells = row.get(ROW_CELLS) or {}
+    for col in PATH_COLUMNS:
+        if row.get(col) and col in cells:
+            error = missing_listed_file(cells[col], manifest, value_words(col, row[col]), what="manifest")
+            if error is not None:
+                raise error
+
+
 def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | None = None,
                   one_lesion: dict | None = None) -> dict:
     """The case's segments (its mask / tumour / lungs cells); ``lung_names`` gets a DICOM SEG's segments that are
@@ -264,10 +279,10 @@ def process_case(row: dict, params: dict, segments, parts_dir: str, manifest: st
     from lungai.dicom.masks import manifest_fixes
 
     with manifest_fixes(manifest, row.get(ROW_LINE), row.get(ROW_CELLS)) if manifest else nullcontext():
-        return _process_case(row, params, segments, parts_dir)
+        return _process_case(row, params, segments, parts_dir, manifest)
 
 
-def _process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
+def _process_case(row: dict, params: dict, segments, parts_dir: str, manifest=None) -> dict:
     """:func:`process_case` (within the manifest's wording of the fixes)."""
     import os
 
@@ -280,6 +295,8 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
     part = Path(parts_dir) / f"{safe_name(case)}.csv"
     try:
         _check_row_gives_masks(row)
+        if manifest:
+            _check_row_files(row, manifest)
         image = read_ct(row["image"])
         errors: dict = {}
         lung_names: list = []       # a SEG's segments that are lungs by their terminology code only

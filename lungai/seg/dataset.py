@@ -846,21 +846,34 @@ def read_backgrounds(path) -> list:
         raise InputError(f"--implant-into {path} does not exist", "give a CT file or a CSV with an 'image' column")
     if image_suffix(path.name):
         return [{"image": path, "mask": None, "label": None, "patient": patient_of(case_name(path))}]
+    rows, lines = [], []        # each row and its line in the file (for the errors naming a cell)
     with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        for r in reader:
+            rows.append(r)
+            lines.append(reader.line_num)
     if not rows or "image" not in rows[0]:
         raise InputError(f"{path} needs an 'image' column", "write one row per CT: image[,mask,label,patient]")
-    from lungai.io.tables import check_listed_files, listed_path
+    from lungai.dicom.masks import manifest_cell
+    from lungai.io.tables import check_listed_files, listed_path, missing_listed_file
 
     out = []
-    listed = [listed_path(f, path) for r in rows for f in (r["image"], r.get("mask")) if f]
-    check_listed_files(listed, path, what="--implant-into CSV")    # a moved data folder: said with the fix
-    for r in rows:
+    written = [f for r in rows for f in (r["image"], r.get("mask")) if f]
+    # a moved data folder, or cells written from the current folder (not the CSV's): said with the fix, as
+    # radiomics-batch's manifest (QA radfollow65)
+    check_listed_files([listed_path(f, path) for f in written], path, what="--implant-into CSV", written=written)
+    for r, line in zip(rows, lines):
+        if not (r["image"] or "").strip():
+            raise InputError(f"--implant-into CSV {path.name} line {line}: its image cell is empty",
+                             "give the row's CT file in the image column, or remove the row")
         img = listed_path(r["image"], path)
         mask = listed_path(r["mask"], path) if r.get("mask") else None
-        for f in (img, mask):
-            if f is not None and not f.is_file():
-                raise InputError(f"{f} (listed in {path}) does not exist", "fix the path in the CSV")
+        for col in ("image", "mask"):
+            if r.get(col):       # a row's missing file: by its line, column and cell as written (QA radfollow65)
+                error = missing_listed_file(r[col], path, f"--implant-into CSV {path.name} line {line}, {col} cell "
+                                            f"{manifest_cell(r[col])}", what="--implant-into CSV")
+                if error is not None:
+                    raise error
         out.append({"image": img, "mask": mask, "label": int(r["label"]) if r.get("label") else None,
                     "patient": r.get("patient") or patient_of(case_name(img))})
     return out
