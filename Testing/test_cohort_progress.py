@@ -4,7 +4,6 @@ process's bar, no bar of their own), the counts whole in an 80-column terminal."
 from __future__ import annotations
 
 import re
-import shutil
 
 import numpy as np
 import pytest

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 
 from dicom_helpers import small_phantom
