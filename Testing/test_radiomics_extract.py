@@ -18,6 +18,20 @@ def default_result(small_phantom, phantom_segments):
     return extract(small_phantom.ct, phantom_segments, load_params("default"), case="p7")
 
 
+def _write_soft_tissue_in_air(labels: np.ndarray, ct_path, labels_path) -> sitk.Image:
+    """Write a CT of air (-800 HU) with soft tissue (40 HU) where ``labels`` is set, 1 x 1 x 2 mm, and the labels on
+    its grid; return the labels' image."""
+    arr = np.full(labels.shape, -800, np.int16)
+    arr[labels > 0] = 40
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((1.0, 1.0, 2.0))
+    lab = sitk.GetImageFromArray(labels)
+    lab.CopyInformation(ct)
+    sitk.WriteImage(ct, str(ct_path))
+    sitk.WriteImage(lab, str(labels_path))
+    return lab
+
+
 def test_values_equal_direct_pyradiomics_call(small_phantom, phantom_segments, default_result, tmp_path):
     """The tumour (CT grid) equals pyradiomics on the whole CT; a lung segment equals pyradiomics on
     the prepared (2 mm IBSI-resampled) image and mask - every feature, shape included."""
@@ -185,18 +199,11 @@ def test_the_note_on_a_segment_of_separate_parts_names_the_option_given(tmp_path
     manifest's row).  It names what the user gave: its file and option, its labels, the manifest's cells."""
     from lungai.cli import main
 
-    arr = np.full((20, 40, 40), -800, np.int16)
-    labels = np.zeros(arr.shape, np.uint8)
+    labels = np.zeros((20, 40, 40), np.uint8)
     labels[5:10, 5:15, 5:15] = 1
     labels[12:15, 25:30, 25:30] = 2
     labels[3:6, 30:35, 5:10] = 2                  # label 2: two parts by itself
-    arr[labels > 0] = 40
-    ct = sitk.GetImageFromArray(arr)
-    ct.SetSpacing((1.0, 1.0, 2.0))
-    lab = sitk.GetImageFromArray(labels)
-    lab.CopyInformation(ct)
-    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
-    sitk.WriteImage(lab, str(tmp_path / "labels.nii.gz"))
+    lab = _write_soft_tissue_in_air(labels, tmp_path / "ct.nii.gz", tmp_path / "labels.nii.gz")
     ct_, labels_ = str(tmp_path / "ct.nii.gz"), str(tmp_path / "labels.nii.gz")
     few = ["--feature-classes", "shape"]
 
@@ -241,16 +248,9 @@ def test_the_lung_radiomics_panels_note_on_separate_parts_speaks_of_the_users_se
     from lungai.cli import main
     from lungai.scene.results import run_settings_notes
 
-    arr = np.full((20, 40, 40), -800, np.int16)
-    mask = np.zeros(arr.shape, np.uint8)
+    mask = np.zeros((20, 40, 40), np.uint8)
     mask[12:15, 25:30, 25:30] = mask[3:6, 30:35, 5:10] = 1          # one segment, two parts
-    arr[mask > 0] = 40
-    ct = sitk.GetImageFromArray(arr)
-    ct.SetSpacing((1.0, 1.0, 2.0))
-    seg = sitk.GetImageFromArray(mask)
-    seg.CopyInformation(ct)
-    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
-    sitk.WriteImage(seg, str(tmp_path / "segment_0.nrrd"))
+    _write_soft_tissue_in_air(mask, tmp_path / "ct.nrrd", tmp_path / "segment_0.nrrd")
     csv = tmp_path / "features_0.csv"
     args = commands.radiomics(tmp_path / "ct.nrrd", tmp_path / "segment_0.nrrd", csv, [("gtv-2", 1)],
                               feature_classes=["shape"], image_types=["Original"])
