@@ -326,7 +326,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     # ---------------------------------------------------------------- commands
     def featureCommands(self, p, workDir):
         """Export the CT and each ticked segment (plus the derived "Lungs" / "Lungs minus tumour" when
-        both lungs are ticked); one ``lungai radiomics`` run per mask, so overlapping segments are fine.
+        both lungs are ticked, "Lungs minus tumour" from one ticked segment of both lungs too); one ``lungai radiomics`` run per mask, so overlapping segments are fine.
 
         A segment that cannot be computed on the CT grid (empty, one voxel, drawn outside this CT) gets
         no command: the others are computed, its column is NaN and the message says why (as

@@ -664,6 +664,23 @@ def test_derived_lung_masks(small_phantom):
     assert errors["Lungs minus tumour"].startswith(
         "the tumour segments 'GTV-1', 'gtv-2' are empty (0 voxels) on the grid of the CT 'CT', so segment 'Lungs minus "
         "tumour' would be the lungs themselves (segment 'Lungs'), no tumour left out: not computed"), errors
+    # one segment of both lungs (a planning export's "Lung_Total", no right / left; QA panellungs65): "Lungs minus
+    # tumour" from it, as lungai radiomics' lungs_minus_tumour from a one-label lung map; no "Lungs" (it is there)
+    total = sitk.GetImageFromArray((lungs | (arr == 1)).astype(np.uint8))
+    total.CopyInformation(small_phantom.labels)
+    out = derived_lung_masks({"Tumor": images["Tumor"], "Lung_Total": total})
+    assert set(out) == {"Lungs minus tumour"}, set(out)
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0,
+                          (lungs | (arr == 1)) & ~((arr == 1) | (arr == 11)))
+    assert derived_lung_masks({"Lung_Total": total}) == {}                       # no tumour: nothing to derive
+    errors = {}
+    assert derived_lung_masks({"GTV-1": empty["GTV-1"], "Lung_Total": total}, errors=errors) == {}
+    assert "segment 'Lungs minus tumour' would be the lungs themselves (segment 'Lung_Total')" in errors[
+        "Lungs minus tumour"], errors
+    # right + left + a "Lungs" of the user's: the right | left lung minus the tumour, as before
+    out = derived_lung_masks({**images, "Lung_Total": total})
+    assert set(out) == {"Lungs minus tumour"}
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, lungs & ~((arr == 1) | (arr == 11)))
 
 
 # ---------------------------------------------------------------------------- nodes (real MRML)

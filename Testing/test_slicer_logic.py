@@ -351,6 +351,50 @@ def test_lung_radiomics_empty_tumour_fails_lungs_minus_tumour_too(load_module, m
     assert mrml.dataframe_from_table_node(node).set_index("feature")["Lungs minus tumour"].notna().all()
 
 
+def test_lung_radiomics_one_lungs_segment_gives_lungs_minus_tumour_as_the_cli(load_module, mrml_scene, phantom_nodes,
+                                                                                tmp_path):
+    """QA panellungs65: with one segment "Lungs" holding both lungs (as many planning exports have) ticked with the
+    tumour, the panel (and the console's radiomics_table) made no "Lungs minus tumour" column: derived_lung_masks
+    needed a right and a left lung segment, while ``lungai radiomics`` computes lungs_minus_tumour from a one-label
+    lung map.  Both now derive it from that segment, with the CLI's values for the same masks."""
+    import pandas as pd
+    from lungai import mrml
+    from lungai.cli import main
+    from lungai.scene.radiomics import radiomics_table
+
+    vol, seg = phantom_nodes
+    right, left, tumour = (mrml.segment_to_mask(mrml_scene, seg, n, vol) for n in ("Right lung", "Left lung", "Tumor"))
+    # a planning export's "Lungs", drawn with the tumour in it (LUNG1-003's): both lungs and the tumour
+    lungs = sitk.Cast(sitk.Or(sitk.Or(right > 0, left > 0), tumour > 0), sitk.sitkUInt8)
+    segmentation = seg.GetSegmentation()
+    for name in ("Right lung", "Left lung"):
+        segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName(name))
+    mrml.mask_to_segment(mrml_scene, lungs, "Lungs", seg_node=seg, reference_volume_node=vol)
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Tumor", "Lungs"])
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "'Lungs minus tumour' = Lungs minus Tumor (every tumour segment of" in message, message
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    assert list(panel.columns[-3:]) == ["Tumor", "Lungs", "Lungs minus tumour"], list(panel.columns)
+    node, errors = radiomics_table(mrml_scene, vol, seg, segments=p.selectedSegments, feature_classes=["firstorder"])
+    assert not errors, errors
+    core = mrml.dataframe_from_table_node(node).set_index("feature")["Lungs minus tumour"].astype(float)
+    # the CLI on the same masks: the one-label lung map "Lungs" is both lungs
+    for name, image in (("ct.nrrd", mrml.image_from_volume_node(vol)), ("t.nrrd", tumour), ("l.nrrd", lungs)):
+        sitk.WriteImage(image, str(tmp_path / name))
+    assert main(["radiomics", "--image", str(tmp_path / "ct.nrrd"), "--tumour", str(tmp_path / "t.nrrd"),
+                 "--lungs", str(tmp_path / "l.nrrd"), "--segments", "lungs_minus_tumour", "--feature-classes",
+                 "firstorder", "-o", str(tmp_path / "cli.csv")]) in (0, None)
+    rows = pd.read_csv(tmp_path / "cli.csv")
+    cli = pd.Series(rows["value"].to_numpy(float), index=rows["image_type"] + "_" + rows["feature_class"] + "_"
+                    + rows["feature"])
+    assert len(cli) > 10 and sorted(cli.index) == sorted(core.index)
+    np.testing.assert_allclose(panel["Lungs minus tumour"].astype(float)[cli.index].to_numpy(), cli.to_numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(core[cli.index].to_numpy(), cli.to_numpy(), rtol=1e-6)
+    # not the lungs themselves: the tumour left the lungs
+    assert not np.allclose(panel["Lungs"].astype(float)[cli.index].to_numpy(), cli.to_numpy(), rtol=1e-6)
+
+
 def _dot(vol):
     """A 3 x 3 x 3 voxel cube in the middle of ``vol``'s grid (a uint8 mask of it)."""
     from lungai import mrml

@@ -368,7 +368,8 @@ def lungs_minus_tumour_note(seg_node, columns) -> Optional[str]:
     columns = list(columns)
     if seg_node is None or LUNGS_MINUS_TUMOUR not in columns:
         return None
-    lungs = [n for n in (find_role(columns, "right_lung"), find_role(columns, "left_lung")) if n]
+    right, left = find_role(columns, "right_lung"), find_role(columns, "left_lung")
+    lungs = [right, left] if right and left else [n for n in [find_role(columns, "lungs")] if n]   # as derived_lung_masks
     tumours = [name for _, name in tumour_segment_ids(seg_node)]
     return (f"'{LUNGS_MINUS_TUMOUR}' = {structure_names(lungs) or 'the lungs'} minus "
             f"{structure_names(tumours)} (every tumour segment of {seg_node.GetName()}, ticked or not)")
@@ -377,8 +378,11 @@ def lungs_minus_tumour_note(seg_node, columns) -> Optional[str]:
 def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None, grid: str = "") -> dict:
     """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from named masks (same grid).
 
-    Made only when both a right-lung and a left-lung segment are present (the second also needs a
-    tumour segment); names are matched by exact role (lungai.segment_roles), never by substring.  Every
+    "Lungs" is made only when both a right-lung and a left-lung segment are present; "Lungs minus tumour" (which also
+    needs a tumour segment) from those two, else from one segment of both lungs (role lungs: "Lungs", "Lung_Total",
+    as many planning exports have), as ``lungai radiomics`` computes its ``lungs_minus_tumour`` from a one-label
+    lung map (QA panellungs65: a ticked "Lungs" alone gave no such column).  Names are matched by exact role
+    (lungai.segment_roles), never by substring.  Every
     tumour segment (GTV-1, gtv-2 ...) leaves the lungs, as in ``lungai dose-features`` and the CLI's
     ``lungs_minus_gtv``: ``tumours`` = a callable giving the tumour masks of the whole segmentation
     (:func:`tumour_masks`: chosen or not, called only when both lungs are there), or None for the tumour-role
@@ -399,12 +403,16 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
     from lungai.segment_roles import find_role, segment_role
 
     right, left = find_role(masks, "right_lung"), find_role(masks, "left_lung")
-    if right is None or left is None:
-        return {}
-    lungs = union_mask([masks[right], masks[left]])
+    own = find_role(masks, "lungs")
     out = {}
-    if find_role(masks, "lungs") is None:
-        out["Lungs"] = lungs
+    if right is not None and left is not None:
+        lungs = union_mask([masks[right], masks[left]])
+        if own is None:
+            out["Lungs"] = lungs
+    elif own is not None:       # one segment of both lungs (a planning export's "Lungs"): the lungs are that segment
+        lungs = union_mask([masks[own]])
+    else:
+        return {}
     if find_role(masks, "lungs_minus_tumour") is None:
         tumours = ([(n, masks[n]) for n in masks if segment_role(n) == "tumour"] if tumours is None else tumours())
         tumour = union_mask([mask for _, mask in tumours]) if tumours else None

@@ -3,7 +3,8 @@
 The table has one row per feature (``feature`` = pyradiomics key such as ``original_firstorder_Mean``,
 plus ``image_type``, ``feature_class``, ``name``) and one column per segment.  When a tumour segment
 ("Tumor"/"Tumour"/"GTV") and lung segments ("Right lung", "Left lung") are among the chosen ones,
-the derived "Lungs" and "Lungs minus tumour" columns are added.  Lung segments (any name with a lung role:
+the derived "Lungs" and "Lungs minus tumour" columns are added (one chosen segment of both lungs, "Lungs" /
+"Lung_Total", gives "Lungs minus tumour" from it: :func:`lungai.scene.nodes.derived_lung_masks`).  Lung segments (any name with a lung role:
 "Right lung", "Lung_R" ...) are computed on the preset's isotropic lung grid like the derived ones; the table node's
 ``LungAI.radiomicsGrid`` attribute names each column's grid and spacing.  With a dose volume, per-segment
 dose rows follow (``feature_class`` = ``dose``: mean/min/max, V5-V30 %, D2/D50/D98).
