@@ -101,8 +101,10 @@ def test_rp_predict_repeats_the_notes_of_the_dose_csv(case, model, capsys):
     capsys.readouterr()
     assert main(["rp", "predict", str(model), str(dose_csv), str(clinical), "-o",
                  str(case["out"] / "pred.csv")]) == 0
-    printed = capsys.readouterr().out.splitlines()
+    cap = capsys.readouterr()                    # InputNotes on stderr (QA rpfollow65)
+    printed = cap.err.splitlines()
     assert all(f"warning: {n}" in printed for n in notes), printed
+    assert not [line for line in cap.out.splitlines() if line.startswith("warning: ")], cap.out
     # the same metrics without the column: the same risk, no such warning
     plain = pd.read_csv(dose_csv).drop(columns=NOTES_COLUMN)
     joined = plain.merge(pd.read_csv(clinical), on="case")
@@ -115,7 +117,10 @@ def test_rp_predict_repeats_the_notes_of_the_dose_csv(case, model, capsys):
     both = pd.concat([pd.read_csv(dose_csv, keep_default_na=False), pd.read_csv(other, keep_default_na=False)])
     both = both.merge(pd.read_csv(_clinical(case["out"] / "clinical2.csv", ["P1", "P4"])), on="case")
     pred, _ = predict_rp(model, both)
-    assert [w for w in pred.attrs["warnings"] if "rd_eff.dcm" in w] == [f"P1: {n}" for n in notes]
+    said = [w for w in pred.attrs["warnings"] if "rd_eff.dcm" in w]
+    assert said == [f"P1: {n}" for n in notes]
+    # each with a form without the patient's ID (rp predict says them as InputNotes: QA rpfollow65)
+    assert [w.without_ids for w in said] == [f"1 patient (rtdose_notes): {n}" for n in notes]
 
 
 def test_multimodal_predict_row_carries_the_notes_of_a_cli_dose_csv(case, model):

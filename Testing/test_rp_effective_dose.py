@@ -48,7 +48,8 @@ def tables(shared_data, tmp_path_factory):
 
 
 def _train(tables, name, capsys):
-    """``lungai rp train`` on the table ``name`` (once: a model trained before is reused): (printed lines, model)."""
+    """``lungai rp train`` on the table ``name`` (once: a model trained before is reused): (its warnings' lines on
+    stderr - InputNotes, QA rpfollow65 -, model)."""
     from lungai.cli import main
 
     out = tables["out"]
@@ -58,7 +59,9 @@ def _train(tables, name, capsys):
     assert main(["rp", "train", str(out / name), "--outcome", "Recurrence", "--roles", str(out / "roles.csv"),
                  "--models", "lr", "--fast", "--outer-folds", "3", "--inner-folds", "3", "--bootstrap", "2",
                  "-o", str(out / f"model_{name}")]) == 0
-    return capsys.readouterr().out.splitlines(), out / f"model_{name}"
+    cap = capsys.readouterr()
+    assert "warning:" not in cap.out, cap.out
+    return cap.err.splitlines(), out / f"model_{name}"
 
 
 def _effective_warnings(lines):
@@ -106,7 +109,9 @@ def test_predictions_csv_keeps_the_whole_table_warnings(tables, capsys):
     test, out = tables["test"], tables["out"]
     capsys.readouterr()
     assert main(["rp", "predict", str(model), str(out / "test.csv"), "-o", str(out / "pred.csv")]) == 0
-    printed = [w[len("warning: "):] for w in capsys.readouterr().out.splitlines() if w.startswith("warning: ")]
+    cap = capsys.readouterr()                    # InputNotes on stderr (QA rpfollow65)
+    printed = [w[len("warning: "):] for w in cap.err.splitlines() if w.startswith("warning: ")]
+    assert not [w for w in cap.out.splitlines() if w.startswith("warning: ")], cap.out   # (rows: "  warning: ...")
     pred = pd.read_csv(out / "pred.csv", keep_default_na=False)
     assert any("lungs of 1 patient are cut" in w for w in printed)
     assert any("1 patient has no dose" in w for w in printed)

@@ -116,9 +116,13 @@ def test_rp_predict_says_what_the_model_learnt_from(tmp_path, capsys, monkeypatc
     card = json.loads((model / CARD_FILE).read_text(encoding="utf-8"))
     events = int(pd.read_csv(cohort)["rp_grade2"].sum())
     assert card["training_data"]["events"] == events and card["warnings"]
-    lines, _ = _predict(model, cohort, tmp_path / "pred.csv", capsys)
+    capsys.readouterr()
+    assert main(["rp", "predict", str(model), str(cohort), "-o", str(tmp_path / "pred.csv")]) == 0
+    cap = capsys.readouterr()
+    lines = cap.out.splitlines()
     said = next(x for x in lines if x.startswith("model card: "))
     assert said.endswith(f"on 60 SYNTHETIC training patients ({events} events)") and "nested-CV AUC 0." in said
+    err = cap.err.splitlines()                   # the card's warnings: InputNotes on stderr (QA rpfollow65)
     for w in card["warnings"]:
-        assert f"warning: model card: {w}" in lines
-    assert any("events per candidate feature" in x for x in lines if x.startswith("warning: model card: "))
+        assert f"warning: model card: {w}" in err and not [x for x in lines if w in x]
+    assert any("events per candidate feature" in x for x in err if x.startswith("warning: model card: "))

@@ -325,3 +325,96 @@ def test_validate_says_its_warnings_as_input_notes_kept_in_the_metrics_with_form
     m = json.loads((tmp_path / "n" / "external_metrics.json").read_text(encoding="utf-8"))
     text = next(w for w in m["warnings"] if "agrees in every feature and the outcome" in w)
     assert cap.err.count(f"warning: {text}") == 1 and "warning:" not in cap.out, (cap.out, cap.err)
+
+
+def _said_notes(err: str) -> list[str]:
+    """The InputNotes' texts on stderr ("warning: ...")."""
+    return [line[len("warning: "):] for line in err.splitlines() if line.startswith("warning: ")]
+
+
+def _without_ids_checked(made, ids) -> None:
+    """Each note naming one of ``ids`` has a form ``without_ids`` naming none."""
+    for note in made:
+        if [i for i in ids if i in str(note)]:
+            assert note.without_ids and not [i for i in ids if i in note.without_ids], (str(note), note.without_ids)
+
+
+@pytest.fixture(scope="module")
+def warned_table(tmp_path_factory):
+    """A synthetic table of 60 patients (too few events per feature) with tumours to review (2), lungs cut (1), no
+    dose (1) and an EFFECTIVE RTDOSE recorded (2): each a warning of rp train / predict on the whole table."""
+    out = tmp_path_factory.mktemp("rp_warned")
+    table = make_cohort(60, seed=2).table
+    n = len(table)
+    table["tumour_review"] = ["", "low confidence", "low confidence"] + [""] * (n - 3)
+    table["lungs_cut"] = [""] * 3 + ["cut at the apex"] + [""] * (n - 4)
+    table.loc[4, [c for c in table.columns if c.startswith("dose_")]] = np.nan
+    table["rtdose_notes"] = [""] * 5 + ["RTDOSE of DoseType EFFECTIVE (not PHYSICAL)"] * 2 + [""] * (n - 7)
+    table.to_csv(out / "warned.csv", index=False)
+    return out / "warned.csv", table["case"].tolist()
+
+
+def test_train_says_its_warnings_as_input_notes_kept_in_the_metrics(warned_table, tmp_path, capsys, monkeypatch):
+    """QA rpfollow65: `rp train`'s warnings (too few events, tumours to review, lungs cut, no dose, EFFECTIVE dose
+    ...) were printed on stdout ("warning: ..." lines of TrainResult.lines), not InputNotes said once on stderr as
+    rp validate's.  Now each is an InputNote on stderr (none on stdout), kept in metrics.json (the IDs named: a local
+    report) and, in its form without the IDs, in the model card."""
+    from lungai.cli import main
+    from lungai.errors import InputNote
+    from note_helpers import notes_made
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    table, ids = warned_table
+    made = notes_made(monkeypatch)
+    assert main(["rp", "train", str(table), "--outcome", "rp_grade2", "-o", str(tmp_path / "m"), "--fast",
+                 "--models", "lr", "--feature-sets", "all", "--outer-folds", "3", "--inner-folds", "2",
+                 "--bootstrap", "2"]) == 0
+    cap = capsys.readouterr()
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text(encoding="utf-8"))
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
+    assert "warning:" not in cap.out, cap.out                             # nothing on stdout
+    said = _said_notes(cap.err)
+    for words in ("events per candidate feature", "the automatic tumour of 2 patients needs review",
+                  "the lungs of 1 patient are cut by the scan", "1 patient has no dose",
+                  "the RTDOSE of 2 patients has DoseType EFFECTIVE"):
+        texts = [t for t in said if words in t]
+        assert len(texts) == 1, (words, cap.err)                          # said once, on stderr
+        assert isinstance(next(n for n in made if str(n) == texts[0]), InputNote)
+    assert said == metrics["warnings"], (said, metrics["warnings"])       # each kept in metrics.json, each said
+    _without_ids_checked(made, ids)
+    assert len(card["warnings"]) == len(said) and not [i for w in card["warnings"] for i in ids if i in w]
+
+
+def test_predict_says_its_table_and_card_warnings_as_input_notes(warned_table, tmp_path, capsys, monkeypatch):
+    """QA rpfollow65: `rp predict`'s warnings on the whole table (tumours to review, lungs cut, no dose, dose notes
+    recorded - pred.attrs["warnings"]) and the model card's ("warning: model card: ...") were printed on stdout
+    among the risks; now InputNotes said once on stderr ("warning: ..."), those naming patients with a form without
+    their IDs.  The patients' own warnings stay under their risks; the predictions CSV keeps them."""
+    from lungai.cli import main
+    from lungai.errors import InputNote
+    from note_helpers import notes_made
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    table, ids = warned_table
+    assert main(["rp", "train", str(table), "--outcome", "rp_grade2", "-o", str(tmp_path / "m"), "--fast",
+                 "--models", "lr", "--feature-sets", "all", "--outer-folds", "3", "--inner-folds", "2",
+                 "--bootstrap", "2"]) == 0
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["warnings"]
+    capsys.readouterr()
+    made = notes_made(monkeypatch)
+    assert main(["rp", "predict", str(tmp_path / "m"), str(table), "-o", str(tmp_path / "pred.csv")]) == 0
+    cap = capsys.readouterr()
+    assert not [line for line in cap.out.splitlines() if line.startswith("warning: ")], cap.out
+    said = _said_notes(cap.err)
+    pred, _ = predict_rp(tmp_path / "m", table)
+    expected = [str(w) for w in pred.attrs["warnings"]] + [f"model card: {w}" for w in card["warnings"]]
+    assert any("the automatic tumour of 2 patients needs review" in w for w in expected)
+    assert any("DoseType EFFECTIVE" in w for w in expected) and any("has no dose" in w for w in expected)
+    for text in expected:
+        assert said.count(text) == 1, (text, cap.err)                     # each said once, on stderr
+        assert isinstance(next(n for n in made if str(n) == text), InputNote)
+    _without_ids_checked(made, ids)
+    assert "model card: " in cap.out                                      # the card's validation line stays
+    kept = pd.read_csv(tmp_path / "pred.csv", keep_default_na=False)
+    assert "needs review" in kept.loc[1, "warnings"]                     # a row's own warning in the CSV

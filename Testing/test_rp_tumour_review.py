@@ -75,8 +75,9 @@ def test_rp_predict_cli_prints_the_warning(model, tmp_path, capsys):
     patients = tmp_path / "patients.csv"
     _flagged(make_cohort(12, seed=5, n_noise=0).table, [0, 1]).to_csv(patients, index=False)
     assert main(["rp", "predict", str(model), str(patients), "-o", str(tmp_path / "pred.csv")]) == 0
-    out = capsys.readouterr().out
-    assert "warning: patients table: the automatic tumour of 2 patients needs review" in out
+    cap = capsys.readouterr()                    # an InputNote on stderr (QA rpfollow65)
+    assert "warning: patients table: the automatic tumour of 2 patients needs review" in cap.err
+    assert "warning: patients table" not in cap.out      # (each row's own: "  warning: ..." under its risk)
 
 
 def test_a_no_value_word_in_the_review_column_is_no_review():
@@ -133,4 +134,6 @@ def test_rows_of_a_model_with_a_confidence_caveat_are_warned_of_unless_flagged(m
     marked.to_csv(patients, index=False)
     capsys.readouterr()
     assert main(["rp", "predict", str(model), str(patients), "-o", str(tmp_path / "pred.csv")]) == 0
-    assert "warning: patients table: the automatic tumour of 2 patients is not flagged" in capsys.readouterr().out
+    cap = capsys.readouterr()                    # an InputNote on stderr (QA rpfollow65)
+    assert "warning: patients table: the automatic tumour of 2 patients is not flagged" in cap.err
+    assert "warning: patients table" not in cap.out

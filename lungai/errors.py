@@ -132,6 +132,17 @@ class PatientsText(str):
         return str(self), self.without_ids
 
 
+def say_notes(texts) -> None:
+    """Warn each of ``texts`` as an :class:`InputNote`: the CLI says each once on stderr ("warning: ..."), a
+    :class:`PatientsText` with its form without the patients' IDs.  The warnings of ``lungai rp train`` / ``rp
+    validate`` on their tables and ``rp predict``'s on the whole patients table and from the model card (QA
+    rpvalidate65, rpfollow65: printed on stdout, not InputNotes)."""
+    import warnings
+
+    for text in texts:
+        warnings.warn(InputNote(text), stacklevel=2)
+
+
 class InputCheckNote(InputNote):
     """A note that a check of the input could not be made (an RTSTRUCT with a CT that is not DICOM: no frame of
     reference to compare), or a note on the input that is no warning (``stage validate``'s training patients left

@@ -111,6 +111,12 @@ def run_train(args) -> int:
                       threshold=args.threshold, fast=args.fast, n_boot=args.bootstrap, final=args.final,
                       seed=args.seed, overwrite=args.overwrite)
     print("\n".join(result.lines))
+    from lungai.errors import say_notes
+
+    # the run's warnings (too few events, tumours to review, no dose ...): InputNotes, each said once on stderr
+    # ("warning: ...": one naming patients with its form without their IDs, lungai.errors.PatientsText), as rp
+    # validate's; kept in metrics.json and the model card (QA rpfollow65: "warning: ..." lines on stdout)
+    say_notes(result.metrics["warnings"])
     print(f"model ({result.chosen}), model_card.json, metrics.json, roc.png, calibration.png -> {result.model_dir}")
     return 0
 
@@ -193,11 +199,14 @@ def run_predict(args) -> int:
 
     for line in prediction_header(model[1]):   # what the risk, its interval and the flag mean
         print(line)
-    from lungai.rp.card import validation_lines
+    from lungai.errors import say_notes
+    from lungai.rp.card import card_warnings, validation_text
 
-    # what the model learnt from (its training patients and events) and the card's warnings (too few events ...)
-    for line in validation_lines(model[1]):
-        print(line)
+    # what the model learnt from (its training patients and events); the card's warnings (too few events ...) and
+    # those on the whole table (patients whose automatic tumour needs review, no dose ...) are InputNotes, said once
+    # on stderr (QA rpfollow65: "warning: ..." lines on stdout, among the risks)
+    print(f"model card: {validation_text(model[1])}")
+    say_notes(card_warnings(model[1]) + list(pred.attrs.get("warnings", [])))
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")
         print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"
@@ -214,8 +223,6 @@ def run_predict(args) -> int:
         from lungai.errors import counted
 
         print(f"HIGH RISK: {int(pred['high_risk'].sum())} of {counted(len(pred), 'patient')}")
-    for w in pred.attrs.get("warnings", []):   # e.g. patients whose automatic tumour needs review
-        print(f"warning: {w}")
     if "illustrative" in pred.columns:       # a model trained on a synthetic cohort (its card says so)
         print(pred["illustrative"].iloc[0])
     print(f"-> {args.output}")

@@ -364,9 +364,16 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
 
 def validation_lines(card: dict) -> list[str]:
     """The card's validation and training patients / events (:func:`validation_text`) and its warnings (too few
-    events per candidate feature: the model is unstable ...), as ``lungai rp predict`` prints them below its header
-    and the Multimodal Predict panel's model line says them when the folder is chosen."""
-    return [f"model card: {validation_text(card)}", *(f"warning: model card: {w}" for w in card.get("warnings") or [])]
+    events per candidate feature: the model is unstable ...), as the Multimodal Predict panel's model line says them
+    when the folder is chosen (``lungai rp predict`` prints the first below its header and says the warnings on
+    stderr: :func:`card_warnings`)."""
+    return [f"model card: {validation_text(card)}", *(f"warning: {w}" for w in card_warnings(card))]
+
+
+def card_warnings(card: dict) -> list[str]:
+    """The card's warnings as said: "model card: WARNING" (:func:`validation_lines`; ``lungai rp predict`` says them
+    as InputNotes on stderr, QA rpfollow65)."""
+    return [f"model card: {w}" for w in card.get("warnings") or []]
 
 
 def model_summary(card: dict) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, InputNote
+from lungai.errors import InputError, say_notes
 from lungai.rp import model_io, plots
 from lungai.rp.card import VALIDATE_REQUIRED, require_card_fields
 from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, \
@@ -113,8 +113,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     # naming patients with its form without their IDs, lungai.errors.PatientsText) - the settings' first - and kept
     # (QA rpvalidate65: printed on stdout, not InputNotes)
     others = result["warnings"] + [w for w in (off, repeated, review, caveat, cut, no_dose, effective) if w]
-    for note in sorted(set(warnings)) + others:
-        python_warnings.warn(InputNote(note))
+    say_notes(sorted(set(warnings)) + others)
     # the overlap notes among the run's warnings (a local report: the IDs named, as stage validate's metrics.json)
     result["warnings"] = overlap_notes + [str(w) for w in others]
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),

@@ -583,12 +583,19 @@ def recorded_notes_warnings(df: pd.DataFrame, id_column: str | None) -> list[str
     """The notes the dose table recorded with its metrics (dose.csv's ``rtdose_notes`` column,
     :data:`lungai.dose.features.NOTES_COLUMN`: an RTDOSE of DoseType EFFECTIVE, one not checked against the CT), each
     once: as they are for a one-row table (one patient: the words Multimodal Predict says of the notes Lung Radiomics
-    recorded on its dose table, :func:`lungai.scene.nodes.recorded_review_notes`), "<id>: <note>" for several rows.
-    A table without the column: none.  Never changes a value."""
-    several = len(df) > 1
-    return list(dict.fromkeys(f"{case}: {note}" if several else note
-                              for case, notes in zip(case_ids(df, id_column), recorded_notes_rows(df))
-                              for note in notes))
+    recorded on its dose table, :func:`lungai.scene.nodes.recorded_review_notes`), "<id>: <note>" for several rows -
+    a :class:`~lungai.errors.PatientsText` whose ``without_ids`` counts the patients of that note instead ("2
+    patients (rtdose_notes): <note>"; ``rp predict`` says them as InputNotes, QA rpfollow65).  A table without the
+    column: none.  Never changes a value."""
+    from lungai.dose.features import NOTES_COLUMN
+
+    pairs = [(case, note) for case, notes in zip(case_ids(df, id_column), recorded_notes_rows(df)) for note in notes]
+    if len(df) <= 1:
+        return list(dict.fromkeys(note for _, note in pairs))
+    count = {note: len({case for case, n in pairs if n == note}) for _, note in pairs}
+    return list(dict.fromkeys(PatientsText(f"{case}: {note}",
+                                           without_ids=f"{counted(count[note], 'patient')} ({NOTES_COLUMN}): {note}")
+                              for case, note in pairs))
 
 
 EFFECTIVE_FIX = ("export these patients' PHYSICAL RTDOSE from the planning system and re-run lungai cohort (or "

@@ -67,7 +67,7 @@ class TrainResult:
     model_dir: Path
     metrics: dict
     chosen: str
-    lines: list[str]
+    lines: list[str]     # what rp train prints; its warnings (metrics["warnings"]) it says as InputNotes
 
 
 def _parse_list(value, allowed, what) -> list[str]:
@@ -277,7 +277,6 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     rs = card["radiomics_settings"]
     lines.append(f"radiomics settings: {rs['id']} ({rs['note']})" if rs["id"] else f"radiomics settings: {rs['note']}")
     return TrainResult(model_dir, metrics, chosen, lines + same_notes + summary_lines(metrics)
-                       + [f"warning: {w}" for w in warnings]
                        + ([SYNTHETIC_NOTE] if synthetic else []))   # a synthetic cohort's model: illustrative
 
 
