@@ -86,6 +86,21 @@ def test_segment_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+def test_eval_seg_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path):
+    """``lungai eval-seg`` loaded its model (torch and MONAI: 9-14 s of a shared machine; lungai.seg.evaluate imported
+    torch for the Hausdorff distance alone) before its first bar: the model is loaded on a bar of its own now
+    ("loading the model"), as ``lungai segment`` does (QA startfollow65)."""
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    sitk.WriteImage(small_phantom.ct, str(images / "case1.nii.gz"))
+    sitk.WriteImage(small_phantom.labels, str(masks / "case1.nii.gz"))
+    args = ["eval-seg", "--images", str(images), "--masks", str(masks), "-o", str(tmp_path / "per_case.csv")]
+    assert _heavy_at_first_bar(args, tmp_path) == []
+    assert _heavy_at_first_bar(["eval-seg", "--split", "test", "-o", str(tmp_path / "test.csv")], tmp_path) == []
+    assert not (tmp_path / "per_case.csv").exists()
+
+
 def test_lungs_draws_its_bar_before_pydicom_is_imported(small_phantom, tmp_path):
     """``lungai lungs ct.nii.gz`` imported pydicom (0.5-0.9 s) before its bar to learn that a NIfTI file is not
     DICOM, and again for the output's check of DICOM input folders: pydicom is imported for a file that may be DICOM
