@@ -182,3 +182,29 @@ def test_an_error_keeps_its_exit_status(tmp_path):
                           str(tmp_path / "lungs.nii.gz")], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert out.returncode == 2 and "does not exist" in out.stderr, out.stderr
+
+
+def test_pyradiomics_distribution_is_looked_up_by_name():
+    """``lungai radiomics``' note on the pyradiomics distribution (:func:`lungai.radiomics.settings.pyradiomics_note`,
+    before its first bar) read every installed distribution's file list (``packages_distributions``: 0.4-1.2 s of a
+    shared machine): the known distributions are looked up by name first; a fork of another name is still found by the
+    scan of every distribution."""
+    from importlib import metadata
+
+    import pytest
+
+    from lungai.radiomics import settings
+
+    scans = []
+    real = metadata.packages_distributions
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(metadata, "packages_distributions", lambda: scans.append(1) or real())
+        try:
+            settings._pyradiomics_distribution.cache_clear()
+            assert settings.pyradiomics_distribution() == settings.VERIFIED_PYRADIOMICS     # this environment
+            assert scans == [] and settings.pyradiomics_note() is None
+            settings._pyradiomics_distribution.cache_clear()        # a name not known: the scan finds it
+            mp.setattr(settings, "KNOWN_PYRADIOMICS_DISTRIBUTIONS", ("pyradiomics-fork",))
+            assert settings.pyradiomics_distribution() == settings.VERIFIED_PYRADIOMICS and scans == [1]
+        finally:
+            settings._pyradiomics_distribution.cache_clear()
