@@ -86,6 +86,21 @@ def test_segment_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+def test_eval_seg_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path):
+    """``lungai eval-seg`` loaded its model (torch and MONAI: 9-14 s of a shared machine; lungai.seg.evaluate imported
+    torch for the Hausdorff distance alone) before its first bar: the model is loaded on a bar of its own now
+    ("loading the model"), as ``lungai segment`` does (QA startfollow65)."""
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    sitk.WriteImage(small_phantom.ct, str(images / "case1.nii.gz"))
+    sitk.WriteImage(small_phantom.labels, str(masks / "case1.nii.gz"))
+    args = ["eval-seg", "--images", str(images), "--masks", str(masks), "-o", str(tmp_path / "per_case.csv")]
+    assert _heavy_at_first_bar(args, tmp_path) == []
+    assert _heavy_at_first_bar(["eval-seg", "--split", "test", "-o", str(tmp_path / "test.csv")], tmp_path) == []
+    assert not (tmp_path / "per_case.csv").exists()
+
+
 def test_lungs_draws_its_bar_before_pydicom_is_imported(small_phantom, tmp_path):
     """``lungai lungs ct.nii.gz`` imported pydicom (0.5-0.9 s) before its bar to learn that a NIfTI file is not
     DICOM, and again for the output's check of DICOM input folders: pydicom is imported for a file that may be DICOM
@@ -167,3 +182,29 @@ def test_an_error_keeps_its_exit_status(tmp_path):
                           str(tmp_path / "lungs.nii.gz")], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert out.returncode == 2 and "does not exist" in out.stderr, out.stderr
+
+
+def test_pyradiomics_distribution_is_looked_up_by_name():
+    """``lungai radiomics``' note on the pyradiomics distribution (:func:`lungai.radiomics.settings.pyradiomics_note`,
+    before its first bar) read every installed distribution's file list (``packages_distributions``: 0.4-1.2 s of a
+    shared machine): the known distributions are looked up by name first; a fork of another name is still found by the
+    scan of every distribution."""
+    from importlib import metadata
+
+    import pytest
+
+    from lungai.radiomics import settings
+
+    scans = []
+    real = metadata.packages_distributions
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(metadata, "packages_distributions", lambda: scans.append(1) or real())
+        try:
+            settings._pyradiomics_distribution.cache_clear()
+            assert settings.pyradiomics_distribution() == settings.VERIFIED_PYRADIOMICS     # this environment
+            assert scans == [] and settings.pyradiomics_note() is None
+            settings._pyradiomics_distribution.cache_clear()        # a name not known: the scan finds it
+            mp.setattr(settings, "KNOWN_PYRADIOMICS_DISTRIBUTIONS", ("pyradiomics-fork",))
+            assert settings.pyradiomics_distribution() == settings.VERIFIED_PYRADIOMICS and scans == [1]
+        finally:
+            settings._pyradiomics_distribution.cache_clear()

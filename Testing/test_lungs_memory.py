@@ -114,3 +114,51 @@ def test_bbox_same_box_without_coordinates():
     box, peak = _peak_bytes(seg._bbox, big, 3)
     assert box == (slice(2, 63), slice(17, 233), slice(27, 203))
     assert peak < 0.5 * big.size, f"_bbox allocated {peak / big.size:.1f} bytes a voxel"
+
+
+def _whole_slice_closing(lung, spacing):
+    """close_hilar_gaps as it was: each slice's transforms over the whole slice, padded."""
+    from scipy import ndimage
+
+    from lungai.lungs.segment import HILAR_CLOSING_MM
+
+    r = int(round(HILAR_CLOSING_MM / float(spacing[0])))
+    m = r + 1
+    out = lung.copy()
+    for k in np.flatnonzero(lung.any(axis=(1, 2))):
+        padded = np.pad(lung[k], m)
+        dilated = ndimage.distance_transform_edt(~padded) <= r
+        out[k] |= (ndimage.distance_transform_edt(dilated) > r)[m:-m, m:-m]
+    return out
+
+
+def test_hilar_closing_transforms_the_lungs_box_alone(monkeypatch):
+    """``lungai lungs``' "lung filled" steps (QA startfollow65, LUNG1-002: 2.7 s each) ran two distance transforms over
+    each whole slice, padded, on the apex's and base's small cross-sections too: each slice's lung box (padded) is
+    transformed now, with the same closing - a lung on the slice's edges (its closing cut there) too."""
+    from lungai.lungs import segment
+
+    rng = np.random.default_rng(3)
+    lung = np.zeros((6, 120, 140), bool)
+    lung[1, 40:60, 50:70] = True
+    lung[1, 48:52, 58:62] = False                   # a hole; a notch open to the side
+    lung[1, 45:55, 50:54] = False
+    lung[2, 0:30, 0:25] = rng.random((30, 25)) > 0.3        # on two edges of the slice
+    lung[3, 100:120, 110:140] = rng.random((20, 30)) > 0.4
+    lung[4, 10:12, 70:72] = True                    # a small cross-section
+    lung[4, 10:11, 80:81] = True
+    spacing = (0.98, 0.98, 3.0)
+    shapes = []
+    real = segment.ndimage.distance_transform_edt
+
+    def edt(a, *args, **kwargs):
+        shapes.append(a.shape)
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(segment.ndimage, "distance_transform_edt", edt)
+    closed = segment.close_hilar_gaps(lung, spacing)
+    monkeypatch.undo()
+    assert np.array_equal(closed, _whole_slice_closing(lung, spacing))
+    r = int(round(segment.HILAR_CLOSING_MM / spacing[0]))
+    assert closed.sum() > lung.sum() and all(a * b < 120 * 140 for a, b in shapes), shapes
+    assert (2 + 2 * (r + 1), 11 + 2 * (r + 1)) in shapes      # the small slice's box (2 x 11), padded

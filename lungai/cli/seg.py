@@ -1046,7 +1046,6 @@ def run_eval(args) -> int:
     from lungai.progress import task
     from lungai.seg import dataset
     from lungai.seg.evaluate import check_cases, evaluate_cases, summarize, summary_text
-    from lungai.seg.model_io import load_model
     from lungai.seg.config import check_mc_passes
     from lungai.seg.resources import resolve_model_dir
 
@@ -1072,7 +1071,14 @@ def run_eval(args) -> int:
     # both modes write <name>.report.json (the run's record; a user's file is never replaced)
     prepare_output_file(out, inputs=[args.images, args.masks, args.patients], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
     model_dir = resolve_model_dir(args.model)
-    model = load_model(model_dir)
+    # torch and MONAI are imported with the model, on a bar of its own (as segment's): QA startfollow65, eval-seg's
+    # first bar came 12 s after the command on a shared machine, 9-14 s of it the model's loading
+    with task("eval-seg: loading the model", 1, rate=False) as bar:
+        bar.update(0, "loading the model")
+        from lungai.seg.model_io import load_model
+
+        model = load_model(model_dir)
+        bar.update(1, "loaded")
     if args.split == "test":
         return _run_test_report(args, model, model_dir, out)
     if not (args.images and args.masks):

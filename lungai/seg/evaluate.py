@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import SimpleITK as sitk
-import torch
 
 from lungai.errors import agree, counted
 from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
@@ -16,6 +15,7 @@ from lungai.seg.config import result_value
 
 def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:
     """95th-percentile symmetric Hausdorff distance in mm (MONAI); NaN when either mask is empty."""
+    import torch      # here, not at the module's top: eval-seg's bar comes before torch is imported
     from monai.metrics import compute_hausdorff_distance
 
     a, b = a.astype(bool), b.astype(bool)
