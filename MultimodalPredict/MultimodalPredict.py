@@ -420,10 +420,11 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         job = PanelJob(LungAIProcess(args), workDir / "output", workDir=workDir, parameterNode=p,
                        inputs={"volume": p.stageVolume}, fileNames=fileNames)
         job.tumourChoice = tumourChoice   # shown with the result: which segment the CT branch used
-        from lungai.fusion.balance import recorded_class_balance
+        from lungai.fusion.balance import read_card, recorded_class_balance
 
         # the model's training patients per class and its rare classes: shown with the result, as stage predict prints
         job.classBalance = recorded_class_balance(p.stageModelDirectory)
+        job.modelCard = read_card(p.stageModelDirectory)   # its training notes: why a CT is not used (the CLI's words)
         self.clearGradCam(p)   # an earlier run's Grad-CAM: not shown with this run's result or failure
         return job
 
@@ -471,7 +472,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         tumourChoice = getattr(job, "tumourChoice", "") if job is not None else ""
         if tumourChoice:
             text += "\n" + tumourChoice
-        warning = results.describe_unused_stage_inputs(row, pid, given + (["ct"] if volume is not None else []), ids)
+        warning = results.describe_unused_stage_inputs(row, pid, given + (["ct"] if volume is not None else []), ids,
+                                                       getattr(job, "modelCard", None))
         if warning:
             text += "\n" + warning
         notes = str(row.get("notes") or "").strip()   # EHR values not seen in training, an all-zero Grad-CAM

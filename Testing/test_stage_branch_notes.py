@@ -93,3 +93,42 @@ def test_the_baselines_see_the_modalities_the_network_is_given(tmp_path):
     _, baselines, _ = model_io.load(tmp_path / "m2")
     used = model_inputs(baselines["logreg"])
     assert used["ehr"] == [] and used["rna"] is True and used["ct"] is True, used
+
+
+def test_a_ct_given_to_a_model_trained_without_a_ct_manifest_says_so(tmp_path, capsys):
+    """QA stage3_65: `stage predict` / `validate --ct` with a model trained with no --ct said "the CTs are not used:
+    fusion was not trained with CT (no training patient had one)", and the Multimodal Predict panel the same - as if
+    the training CT manifest lacked the patients.  Now the model's note (no CT manifest given) is said, with the fix
+    (retrain with --ct); the old words stay for a model whose training patients had no CT, and an older card."""
+    import pandas as pd
+
+    from lungai.scene import results
+
+    paths = small_stage_cohort(tmp_path / "c", 12)
+    assert stage_cli(["train", "--ehr", paths["ehr"], "--label", "stage", "-o", tmp_path / "m", *FAST]) == 0
+    capsys.readouterr()
+    data = ["--ehr", paths["ehr"], "--ct", paths["ct"]]
+    assert stage_cli(["predict", "--model", tmp_path / "m", *data, "-o", tmp_path / "p"]) == 0
+    said = "was trained without a CT manifest (`lungai stage train` was given no --ct); retrain it with --ct to use CTs"
+    err = capsys.readouterr().err
+    assert f"warning: the CTs are not used: fusion {said}" in err and "no training patient had one" not in err
+    assert stage_cli(["validate", "--include-training-patients", "--model", tmp_path / "m", *data, "--label", "stage",
+                      "-o", tmp_path / "v"]) == 0
+    err = capsys.readouterr().err
+    assert f"the CTs are not used: fusion {said}" in err and f"the CTs are not used: logreg {said}" in err
+    assert "no training patient had one" not in err
+    # the panel: the same words, from the model folder's card
+    from lungai.fusion import ct_unused_text
+    from lungai.fusion.balance import read_card
+
+    row = pd.read_csv(tmp_path / "p" / "predictions.csv", dtype=str).iloc[0].to_dict()
+    assert row["ct"].lower() == "false"
+    text = results.describe_unused_stage_inputs(row, row["patient_id"], ["ehr", "ct"], card=read_card(tmp_path / "m"))
+    assert f"Warning: the CT is not used: {row['model']} {said}" in text, text
+    # training patients without a CT (a manifest given), and a card without notes: the old words
+    old = "fusion was not trained with CT (no training patient had one)"
+    assert ct_unused_text("fusion", [CT_UNTRAINED], ["ehr", "ct"]) == old and ct_unused_text("fusion") == old
+    assert "not trained with CT (no training patient had one)" in results.describe_unused_stage_inputs(
+        row, row["patient_id"], ["ehr", "ct"])
+    # a model trained with --modalities leaving CT out: that is said, not the patients
+    assert "--modalities left ct out" in ct_unused_text("fusion", [], ["ehr", "rna"])

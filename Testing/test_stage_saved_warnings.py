@@ -52,7 +52,8 @@ def test_validate_keeps_its_own_warnings_in_metrics_json(tmp_path, syn, no_ct_mo
                  "--label", "stage", "-o", tmp_path / "v"]) == 0
     err = capsys.readouterr().err
     warned = json.loads((tmp_path / "v" / "metrics.json").read_text())["warnings"]
-    expected = ["the CTs are not used: fusion was not trained with CT", "the CTs are not used: logreg was not",
+    expected = ["the CTs are not used: fusion was trained without a CT manifest",
+                "the CTs are not used: logreg was trained without a CT manifest",
                 "no stage for 2 patients (", f"no scored {gone} patient for fusion"]
     for text in expected:
         assert any(text in w for w in warned), (text, warned)      # kept in the saved results

@@ -50,7 +50,7 @@ def test_validate_does_not_feed_cts_to_a_model_trained_without_ct(tmp_path, syn,
     assert _cli(["validate", OWN, "--model", no_ct_model, *data, "-o", tmp_path / "v"]) == 0
     capsys.readouterr()
     assert _cli(["validate", OWN, "--model", no_ct_model, *data, "--ct", syn["ct"], "-o", tmp_path / "vct"]) == 0
-    assert "the CTs are not used: fusion was not trained with CT" in capsys.readouterr().err
+    assert "the CTs are not used: fusion was trained without a CT manifest" in capsys.readouterr().err
     a, b = (pd.read_csv(tmp_path / d / "predictions.csv") for d in ("v", "vct"))
     assert not b.ct.any()                                          # the CT was not an input
     cols = [c for c in a.columns if c.startswith("fusion_p_")]

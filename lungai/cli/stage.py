@@ -54,7 +54,8 @@ def _model_args(p) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--fusion", default="concat", choices=["concat", "simple", "weighted"],
                    help="concatenation or modality attention (simple / modality-weighted)")
-    g.add_argument("--modalities", default="ehr,rna,ct", help="branches to use (default ehr,rna,ct)")
+    g.add_argument("--modalities", default="ehr,rna,ct", help="comma list of ehr, rna, ct: the fusion network's branches, and the only "
+                   "inputs the baselines see (default ehr,rna,ct)")
     g.add_argument("--top-k", type=_whole(1, "give how many genes to keep (>= 1)"), default=2000, help="top-variance genes kept in each training fold")
     g.add_argument("--gene-variances", metavar="FILE",
                    help="CSV gene,variance of the RAW expression: rank genes by it for --top-k (needed when the "

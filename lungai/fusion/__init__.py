@@ -42,3 +42,24 @@ def no_explanation_text(model: str, selected: bool, fix: str) -> str:
     why = " (the locked model's selected model: it beat the fusion in the inner CV)" if selected else ""
     return (f"no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but the "
             f"predictions come from {model}{why}; {fix}")
+
+
+# a modality whose table a run was not given, in the words of its notes (lungai.fusion.pipeline.FusionPipeline.fit)
+NOT_GIVEN = {"ehr": "no EHR table given (--ehr)", "rna": "no RNA table given (--rna)", "ct": "no CT manifest given (--ct)"}
+CT_NOT_GIVEN_NOTE = f"{NOT_GIVEN['ct']}: CT branch masked"
+
+
+def ct_unused_text(model: str, notes=(), modalities=None) -> str:
+    """Why CTs given to the stage model ``model`` (a row name: fusion, logreg, ...) are not used, from its fusion
+    network's training ``notes`` and ``modalities`` (a locked model's ``stage_model.json`` "notes" / "modalities"):
+    trained without a CT manifest (``CT_NOT_GIVEN_NOTE``; retrain with --ct), trained without the CT branch
+    (--modalities), else none of its training patients had a CT (also a model saved before these notes).  The one
+    text of ``lungai stage predict`` / ``validate``'s warning and the Slicer panel's stage result (QA stage3_65: a
+    model trained with no --ct was said to have had no training patient with a CT)."""
+    if CT_NOT_GIVEN_NOTE in list(notes or ()):
+        return (f"{model} was trained without a CT manifest (`lungai stage train` was given no --ct); "
+                "retrain it with --ct to use CTs")
+    if modalities is not None and "ct" not in list(modalities):
+        return (f"{model} was trained without CT (--modalities left ct out); retrain it with --modalities "
+                "including ct (and --ct) to use CTs")
+    return f"{model} was not trained with CT (no training patient had one)"

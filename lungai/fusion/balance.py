@@ -70,8 +70,15 @@ def recorded_class_balance(model_dir) -> list:
     """:func:`class_balance_lines` of the locked stage model in ``model_dir`` (its ``stage_model.json``), for a
     reader that shows a prediction of it without loading it (the Slicer panel: ``lungai stage predict`` loads and
     checks the folder); [] when the folder has no readable card (the command then refuses the folder, saying why)."""
+    meta = read_card(model_dir)
+    return class_balance_lines(meta) if meta else []
+
+
+def read_card(model_dir) -> dict:
+    """The locked stage model's card in ``model_dir`` (its ``stage_model.json``: "notes", "modalities", ...) read
+    without loading the model (the Slicer panel); {} when the folder has no readable card."""
     try:
         meta = json.loads((Path(model_dir) / META).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return class_balance_lines(meta) if isinstance(meta, dict) else []
+        return {}
+    return meta if isinstance(meta, dict) else {}

@@ -15,7 +15,7 @@ import SimpleITK as sitk
 import torch
 
 from lungai.errors import InputError
-from lungai.fusion import ct_crop
+from lungai.fusion import CT_NOT_GIVEN_NOTE, NOT_GIVEN, ct_crop  # noqa: F401  (NOT_GIVEN: as before)
 from lungai.fusion.data import Cohort
 from lungai.fusion.graph import coexpression_edges, edges_from_list
 from lungai.fusion.models.fusion import ORDER, FusionModel
@@ -28,9 +28,8 @@ _CUT: dict = {}        # (ct, mask, label) -> share of the tumour outside the cr
 # learnt anything, so a new patient's CT must not be fed to it (lungai.fusion.api.model_inputs)
 CT_UNTRAINED_NOTE = "CT: no training patient has it, branch masked"
 # a modality whose table the run was not given (lungai.fusion.data.load_cohort's report["given"]): said so, never
-# as if the table's patients lacked it (QA stagefollow65: "RNA: fewer than 2 training patients have it" without --rna)
-NOT_GIVEN = {"ehr": "no EHR table given (--ehr)", "rna": "no RNA table given (--rna)", "ct": "no CT manifest given (--ct)"}
-CT_NOT_GIVEN_NOTE = f"{NOT_GIVEN['ct']}: CT branch masked"
+# as if the table's patients lacked it (QA stagefollow65: "RNA: fewer than 2 training patients have it" without --rna).
+# NOT_GIVEN and CT_NOT_GIVEN_NOTE live in lungai.fusion (light: the Slicer panel words an unused CT with them)
 RNA_NOT_GIVEN_NOTE = f"{NOT_GIVEN['rna']}: RNA branch left out"
 
 

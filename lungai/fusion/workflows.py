@@ -392,17 +392,20 @@ def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, 
     return pipe, baselines, meta, cohort
 
 
-def _input_warnings(name: str, model, cohort, df) -> None:
+def _input_warnings(name: str, model, cohort, df, pipe) -> None:
     """The warnings of ``predict`` and ``validate`` on a :func:`lungai.fusion.api.predict_frame` result ``df``: CTs
     given to a model trained without CT are not used; patients with none of the model's inputs get no stage.
     :class:`lungai.errors.InputNote`s (printed ``warning: ...`` by :func:`_print_warnings`, kept in validate's
     metrics.json by :func:`lungai.errors.noting_warnings`; before, printed only), each naming patients with its
-    ``without_ids`` form (the patients counted)."""
+    ``without_ids`` form (the patients counted).  ``pipe``: the locked model's fusion network (its training notes say
+    why its CT is not used: :func:`lungai.fusion.ct_unused_text`)."""
+    from lungai.fusion import ct_unused_text
     from lungai.fusion.api import NOT_COMPUTED, describe_inputs, model_inputs
 
     needs = model_inputs(model)
     if cohort.ct and not needs["ct"]:
-        warnings.warn(InputNote(f"the CTs are not used: {name} was not trained with CT (no training patient had one)"))
+        # why, from the fusion network's training notes (no CT manifest given, or no training patient with a CT)
+        warnings.warn(InputNote(f"the CTs are not used: {ct_unused_text(name, pipe.notes, pipe.modalities)}"))
     odd = df[(df.status != "computed") & (df.status != NOT_COMPUTED)]
     for status, rows in odd.groupby("status"):
         head = f"{name}: {status}"
@@ -493,7 +496,7 @@ def run_validate(args) -> int:
     for name, df in frames.items():
         model = pipe if name == "fusion" else baselines[name]
         with _print_warnings(), noting_warnings(InputNote, warned):    # said here, and kept in metrics.json
-            _input_warnings(name, model, cohort, df)
+            _input_warnings(name, model, cohort, df, pipe)
         ok = (df.status == "computed").to_numpy()
         proba = df[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
         left_out = df.patient_id[~ok].astype(str).tolist()
@@ -577,7 +580,7 @@ def run_predict(args) -> int:
     with claimed(out, "predict", inputs, writes=cams):   # an earlier stage predict's files are replaced
         df.to_csv(out / "predictions.csv", index=False)
         with _print_warnings(said):
-            _input_warnings(name, model, cohort, df)
+            _input_warnings(name, model, cohort, df, pipe)
         print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
         print(df.drop(columns=["notes", "illustrative"], errors="ignore").to_string(
             index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))

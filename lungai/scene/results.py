@@ -398,13 +398,17 @@ def describe_stage_row(row: dict, patient: str) -> str:
     return "\n".join(lines)
 
 
-def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str], ids: Iterable[str] = ()) -> str:
+def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str], ids: Iterable[str] = (),
+                                 card: dict | None = None) -> str:
     """A warning when an input given (``given``: "ehr", "rna", "ct") was not used for the patient (its
     ``ehr`` / ``rna`` / ``ct`` column of ``lungai stage predict`` is false, lungai.fusion.api.usable_inputs), else "".
-    A CT given but not used means the model was not trained with CT (the CLI's 'the CTs are not used' warning).
+    A CT given but not used means the model was not trained with CT: why, from ``card`` (the locked model's
+    ``stage_model.json``, :func:`lungai.fusion.balance.read_card`; :func:`lungai.fusion.ct_unused_text`, the words
+    of the CLI's 'the CTs are not used' warning).
     ``ids``: the predicted patients (every patient of the tables): one differing from ``patient`` only by leading
     zeros, padding, case, separators or a look-alike dash is named (:func:`lungai.io.tables.id_spelling_hint`, as
     ``lungai stage predict`` names it)."""
+    from lungai.fusion import ct_unused_text
     from lungai.io.tables import id_spelling_hint
 
     used = lambda m: str(row.get(m, "")).strip().lower() in ("true", "1")  # noqa: E731
@@ -421,8 +425,9 @@ def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str], 
                      + id_spelling_hint([str(patient).strip()], others) + ".")
     if "ct" in given and not used("ct"):
         model = str(row.get("model") or "").strip() or "the model"
-        lines.append(f"Warning: the CT is not used: {model} was not trained with CT (no training patient had one); "
-                     "the stage comes from the EHR / RNA tables only.")
+        card = card or {}
+        lines.append(f"Warning: the CT is not used: {ct_unused_text(model, card.get('notes'), card.get('modalities'))}"
+                     "; the stage comes from the EHR / RNA tables only.")
     return "\n".join(lines)
 
 

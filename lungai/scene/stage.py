@@ -261,7 +261,9 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
 
         raise InputError(f"no stage for {patient_id}: {numeric_text_problem(textual)}", NUMERIC_TEXT_FIX)
     if ct is not None and not av["ct"].iloc[0]:
-        notes.append("the CT is not used: the model was not trained with CT")
+        from lungai.fusion import ct_unused_text
+
+        notes.append(f"the CT is not used: {ct_unused_text(name, pipe.notes, pipe.modalities)}")
     proba, level_notes = predict_with_notes(predictor, used)     # EHR values not seen in training: said
     proba = proba[0]
     if not np.isfinite(proba).all():    # never a class read off NaN probabilities (argmax: the first class)
