@@ -245,12 +245,51 @@ def test_a_model_that_cannot_run_is_refused_before_any_patient(export, tmp_path,
     It is checked (no weights read) before any work: no output folder made, no patient processed."""
     from lungai.cli import main
 
+    (tmp_path / "no_model").mkdir()          # a folder without model.json (one that is not there: the test below)
     for model in (tmp_path / "no_model", "/dev/null"):
         out = tmp_path / "o"
         assert main(["cohort", str(export), "-o", str(out), "--workers", "0", "--model", str(model)]) == 2
         err = capsys.readouterr().err
         assert f"{model} is not a LungAI segmentation model (no model.json)" in err, err
         assert "leave --model out" in err and not out.exists()
+
+
+def test_a_model_folder_that_does_not_exist_is_said_so(export, tmp_path, capsys):
+    """QA inputfollow65: ``--model /nonexistent`` (a mistyped path or shipped model's name) said "is not a LungAI
+    segmentation model (no model.json)", as of a folder that is there: it says the folder does not exist (a bare name:
+    nor a shipped model's name), with the shipped models' names; an existing folder keeps the no-model.json words."""
+    from lungai.cli import main
+    from lungai.errors import InputError
+    from lungai.seg.model_meta import read_meta
+    from lungai.seg.resources import DYNUNET_MODEL_NAME
+
+    out = tmp_path / "o"
+    missing = tmp_path / "no_such_model"
+    assert main(["cohort", str(export), "-o", str(out), "--workers", "0", "--model", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"the model folder {missing} does not exist" in err and "no model.json" not in err, err
+    assert "check the path" in err and DYNUNET_MODEL_NAME in err and not out.exists(), err
+    with pytest.raises(InputError, match="lungai-seg-dynunt is neither a model folder .* nor the name of a shipped"):
+        read_meta("lungai-seg-dynunt")
+    link = tmp_path / "link"
+    link.symlink_to(missing)
+    with pytest.raises(InputError, match=f"the model folder {link} is a link to {missing}, which does not exist"):
+        read_meta(link)
+    with pytest.raises(InputError, match=r"is not a LungAI segmentation model \(no model.json\)"):
+        read_meta(tmp_path)
+
+
+def test_a_root_that_is_no_folder_draws_no_scan_bar(tmp_path, capsys):
+    """QA inputfollow65: ``lungai cohort /nonexistent`` (and ``dicom-scan``) drew "cohort: scanning DICOM: 0it" before
+    the "is not a folder" error: the root is checked before the bar."""
+    from lungai.cli import main
+
+    missing = tmp_path / "no_export"
+    for argv in (["cohort", str(missing), "-o", str(tmp_path / "o")], ["dicom-scan", str(missing)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{missing} is not a folder" in err, err
+        assert "scanning DICOM" not in err and "it/s" not in err and "0%" not in err, err
 
 
 def test_a_bad_clinical_csv_is_refused_before_any_patient(export, tmp_path):

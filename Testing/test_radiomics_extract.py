@@ -291,6 +291,23 @@ def test_params_presets_and_yaml(tmp_path):
         load_params("default", image_types=["Gradient2"])
 
 
+def test_params_path_that_is_not_a_file_says_what_it_is(tmp_path):
+    """QA inputfollow65: ``--params /dev/null`` (or a folder) said "is neither a preset nor an existing file" although
+    the path exists: it says what the path is (a device, a folder, a link to nothing); a path that is not there at all
+    keeps the preset wording."""
+    with pytest.raises(InputError, match=r"/dev/null is a device, not a parameter file") as err:
+        load_params("/dev/null")
+    assert "ibsi-a" in err.value.fix
+    with pytest.raises(InputError, match=r"is a folder, not a parameter file"):
+        load_params(str(tmp_path))
+    link = tmp_path / "gone.yaml"
+    link.symlink_to(tmp_path / "missing.yaml")
+    with pytest.raises(InputError, match=r"is a link to .*missing.yaml, which does not exist"):
+        load_params(str(link))
+    with pytest.raises(InputError, match="neither a preset nor an existing file"):
+        load_params(str(tmp_path / "absent.yaml"))
+
+
 def test_params_file_with_an_empty_block(small_phantom, tmp_path, capsys):
     """Review (D2): a YAML whose featureClass: / imageType: block is empty (every class commented out: YAML null) or
     a list reached pyradiomics' schema check - `lungai radiomics --params nullfc.yaml` and the Lung Radiomics panel

@@ -64,13 +64,13 @@ def register(sub) -> None:
 def run_scan(args) -> int:
     import json
 
-    from lungai.dicom.discover import UNREADABLE, files_under, scan
+    from lungai.dicom.discover import UNREADABLE, check_root, files_under, scan
     from lungai.dicom.roles import describe_roles
     from lungai.dicom.rtstruct import list_structures
     from lungai.progress import task
     from pathlib import Path
 
-    n_files = len(files_under(args.folder)) if Path(args.folder).is_dir() else 0
+    n_files = len(files_under(check_root(args.folder)))     # before the bar: none drawn for a path that is no folder
     with task("dicom-scan", max(n_files, 1)) as bar:
         studies = scan(args.folder, progress=bar)
     doc = []

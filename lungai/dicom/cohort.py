@@ -239,7 +239,7 @@ TRUNCATED_RTDOSE = "RTDOSE truncated: re-export it"       # patients.csv's dose_
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
-    from lungai.dicom.discover import files_under, scan
+    from lungai.dicom.discover import check_root, files_under, scan
     from lungai.dicom.pixeldata import check_ct_files, drop_slice_copies
     from lungai.dicom.masks import structure_names
     from lungai.dicom.roles import (AmbiguousRole, dose_envelopes, dose_lungs_role, empty_note, find_role,
@@ -247,6 +247,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
 
+    root = check_root(root)          # before the bar: no "scanning DICOM: 0it" drawn for a path that is no folder
     with task("cohort: scanning DICOM", len(files_under(root))) as bar:
         studies = scan(root, progress=bar, structures=True)   # its RTSTRUCTs' names kept for the planning
     if not studies:

@@ -15,9 +15,10 @@ pyradiomics lacks (gldzm, intensityhistogram, intensityvolume, localintensity; s
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
-from lungai.errors import InputError
+from lungai.errors import InputError, check_input_file
 from lungai.radiomics.features import NEW_CLASSES, PYRADIOMICS_CLASSES
 
 FEATURE_CLASSES = PYRADIOMICS_CLASSES + NEW_CLASSES
@@ -184,6 +185,9 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
             params["lungai"] = copy.deepcopy(LUNGAI_SETTINGS[key])
     else:
         path = Path(name_or_path)
+        if os.path.lexists(path):        # there but not a file (/dev/null, a folder, a link to nothing): say what it is
+            check_input_file(path, "--params", f"give one of {', '.join(PRESETS)} or the path of a pyradiomics YAML "
+                             "file", "a parameter file")
         if not path.is_file():
             raise InputError(f"--params {name_or_path!r} is neither a preset nor an existing file",
                              f"use one of {', '.join(PRESETS)} or the path of a pyradiomics YAML file")

@@ -137,13 +137,25 @@ def read_meta(model_dir) -> dict:
                                "model", resume_fix(model_dir)),
                     STOPPED_TRAINING)
     if not path.is_file():
+        import os
+
         from lungai.seg.resources import missing_models_fix, shipped_models
 
         missing = missing_models_fix()
-        raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
-                         f"{missing}give --model DIR (a folder written by `lungai train-seg`)" if missing else
-                         "give a folder written by `lungai train-seg`, the name of a shipped model "
-                         f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
+        fix = (f"{missing}give --model DIR (a folder written by `lungai train-seg`)" if missing else
+               "give a folder written by `lungai train-seg`, the name of a shipped model "
+               f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
+        if not os.path.exists(model_dir):   # nothing there (QA inputfollow65: it said "no model.json" of it)
+            if os.path.islink(model_dir):
+                raise InputError(f"the model folder {model_dir} is a link to {os.readlink(model_dir)}, which does "
+                                 "not exist", fix)
+            given = Path(model_dir)
+            if len(given.parts) == 1:       # a bare name: a misspelt shipped model's name as much as a folder
+                raise InputError(f"{model_dir} is neither a model folder (none there) nor the name of a shipped model",
+                                 fix)
+            where = "" if given.is_absolute() else f" (here: {given.absolute()})"
+            raise InputError(f"the model folder {model_dir} does not exist", f"check the path{where}; or {fix}")
+        raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})", fix)
     doc = read_json(path, REWRITE_FIX)               # truncated or edited: an InputError naming the file
     if doc.get("format") not in (FORMAT, CHOICE_FORMAT):
         raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r} or {CHOICE_FORMAT!r}",
