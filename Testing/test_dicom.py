@@ -646,7 +646,7 @@ def test_a_wrong_folder_is_refused_from_the_files_nearest_its_top_without_readin
     shutil.copytree(export["P1"]["ct"], home / "pkg0" / "tests" / "data" / "CT")   # a CT series deep down
     reads = []
     real_header = discover._header
-    monkeypatch.setattr(discover, "_header", lambda p: reads.append(p) or real_header(p))
+    monkeypatch.setattr(discover, "_header", lambda p, **kw: reads.append(p) or real_header(p, **kw))
     with pytest.raises(InputError, match="holds no CT series near its top") as err:
         read_ct(home)
     assert "folder of the CT series" in err.value.fix
@@ -686,7 +686,7 @@ def test_export_layouts_with_many_other_files_or_deep_series_are_read(export, tm
     shutil.copytree(export["P1"]["ct"], tcia / "manifest-1" / "NSCLC-Radiomics" / "LUNG1-003" / "study" / "series")
     reads = []
     real_header = discover._header
-    monkeypatch.setattr(discover, "_header", lambda p: reads.append(p) or real_header(p))
+    monkeypatch.setattr(discover, "_header", lambda p, **kw: reads.append(p) or real_header(p, **kw))
     for folder in (reports, documents, tcia, tcia / "manifest-1"):
         assert read_ct(folder).GetSize() == truth, folder
     assert not any(p.suffix in (".jpg", ".pdf", ".csv") for p in reads)
@@ -708,7 +708,7 @@ def test_the_search_below_a_folder_skips_compressed_images_unread(export, tmp_pa
     shutil.copytree(export["P1"]["ct"], x1 / "dicom")
     reads = []
     real_header = discover._header
-    monkeypatch.setattr(discover, "_header", lambda p: reads.append(p) or real_header(p))
+    monkeypatch.setattr(discover, "_header", lambda p, **kw: reads.append(p) or real_header(p, **kw))
     assert read_ct(x1).GetSize() == read_ct(export["P1"]["ct"]).GetSize()
     assert not any(p.name.endswith(".gz") for p in reads)
 
