@@ -358,9 +358,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # every tumour segment of the segmentation leaves the lungs (ticked or not), as in doseCommand; every one
         # empty: "Lungs minus tumour" (the lungs themselves) is not computed, ``derived`` says why
         derived = {}
+        # every tumour outside the lungs: "Lungs minus tumour" equals the lungs, said with the result (job.notes)
+        self.outsideLungsNotes = []
         masks.update(nodes.derived_lung_masks(
             masks, lambda: nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume, masks), derived,
-            p.inputVolume.GetName()))
+            p.inputVolume.GetName(), self.outsideLungsNotes))
         cmds, csvs, columns, failed = [], {}, {}, {}
         for i, name in enumerate([*masks, *derived]):
             key = f"segment_{i}"   # the run's key: unique, where two names may have one column name
@@ -533,8 +535,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         job.doseNotes = getattr(self, "doseNotes", []) + getattr(self, "doseRoleNotes", []) if doseCsv else []
         job.rtdoseNotes = getattr(self, "rtdoseNotes", []) if doseCsv else []
         # which segments "Lungs minus tumour" subtracts (every tumour segment, ticked or not): said with the result
+        # (not of a column not computed); a tumour wholly outside the lungs: the column is the lungs
         job.notes = [n for n in [nodes.lungs_minus_tumour_note(
-            p.segmentation, [c for c in columns.values() if c not in failed])] if n]      # not of a column not computed
+            p.segmentation, [c for c in columns.values() if c not in failed])] if n]
+        job.notes += getattr(self, "outsideLungsNotes", [])
         # the outlines measured, as they are at the start (recorded on the tables: once a segment is edited, renamed,
         # replaced or deleted they say so, nodes.refresh_confidence_tables); the dose rows: its lungs and tumours
         job.measuredOutlines = nodes.measured_outlines(p.segmentation, list(columns.values()))

@@ -711,3 +711,31 @@ def test_rtstruct_with_a_tumour_file_names_that_file(study, tmp_path, capsys, mo
                     *FEW, "-o", tmp_path / "b" / "f.csv")
     errors = pd.read_csv(tmp_path / "b" / "f_errors.csv").set_index("segment")["error"]
     assert errors["lungs_minus_tumour"].startswith(f"the tumour mask {empty} is empty (no voxel)"), errors
+
+
+def test_a_tumour_outside_the_lungs_says_lungs_minus_tumour_equals_the_lungs(study, tmp_path, capsys, monkeypatch):
+    """QA outsidelungs65: `radiomics --tumour gtv.nii.gz --lungs lungs.nii.gz` with a tumour lying wholly outside the
+    lungs (a nodal / mediastinal GTV; lung contours drawn to exclude the GTV, as LUNG1-003's labels) gave
+    lungs_minus_tumour equal to the lungs without a word.  Still computed (nothing to subtract), now said in a note."""
+    from lungai.io import write_image
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    st, ct, root = study
+    m = st["masks"]
+    gtv = sitk.Cast(m["GTV"] > 0, sitk.sitkUInt8)
+    right, left = sitk.Cast(m["Lung_R"] > 0, sitk.sitkUInt8), sitk.Cast(m["Lung_L"] > 0, sitk.sitkUInt8)
+    tumour = write_image(gtv, tmp_path / "gtv.nii.gz")
+    outside = write_image((right & (1 - gtv)) + 2 * (left & (1 - gtv)), tmp_path / "lungs_without_gtv.nii.gz")
+    out = tmp_path / "out" / "f.csv"
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", tumour, "--lungs", outside, *FEW, "-o", out)
+    assert rc == 0, said
+    table = pd.read_csv(out)
+    volume = table[table.feature == "VoxelVolume"].set_index("segment")["value"]
+    assert volume["lungs_minus_tumour"] == volume["lungs"], volume      # computed: the lungs themselves
+    assert (f"note: the tumour mask {tumour} does not overlap the lungs (no voxel of it in segment 'lungs'), so "
+            "segment 'lungs_minus_tumour' equals the lungs") in said, said
+    # a tumour inside the lungs: no such note
+    inside = write_image((right | gtv) + 2 * (left & (1 - gtv)), tmp_path / "lungs_with_gtv.nii.gz")
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", tumour, "--lungs", inside, *FEW,
+                    "-o", tmp_path / "in" / "f.csv")
+    assert rc == 0 and "does not overlap the lungs" not in said, said

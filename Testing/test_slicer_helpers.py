@@ -681,6 +681,31 @@ def test_derived_lung_masks(small_phantom):
     out = derived_lung_masks({**images, "Lung_Total": total})
     assert set(out) == {"Lungs minus tumour"}
     assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, lungs & ~((arr == 1) | (arr == 11)))
+    # every tumour outside the lungs (a nodal GTV; lung contours drawn around the GTV, as LUNG1-003's; QA
+    # outsidelungs65): "Lungs minus tumour" is made (the lungs themselves) and a note says so, as the CLI's
+    notes = []
+    nodal = sitk.GetImageFromArray(((arr == 1) & ~lungs).astype(np.uint8))
+    nodal.CopyInformation(small_phantom.labels)
+    assert sitk.GetArrayViewFromImage(nodal).any()
+    out = derived_lung_masks({"GTV-1": nodal, "Right lung": images["Right lung"], "Left lung": images["Left lung"]},
+                             notes=notes)
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, lungs)
+    assert notes == ["the tumour segment 'GTV-1' does not overlap the lungs (no voxel of it in segments 'Right lung' "
+                     "+ 'Left lung'), so segment 'Lungs minus tumour' equals the lungs: nothing is left out of them (a "
+                     "nodal / mediastinal tumour, or lung contours drawn to exclude it)"], notes
+    notes = []
+    around = sitk.GetImageFromArray(lungs.astype(np.uint8))                          # one segment of both lungs
+    around.CopyInformation(small_phantom.labels)
+    derived_lung_masks({"GTV-1": nodal, "Lung_Total": around}, notes=notes)
+    assert len(notes) == 1 and "in segment 'Lung_Total')" in notes[0], notes
+    notes = []                                                                         # several: in the plural
+    derived_lung_masks({"GTV-1": nodal, "gtv-2": nodal, "Lung_Total": around}, notes=notes)
+    assert notes[0].startswith("the tumour segments 'GTV-1', 'gtv-2' do not overlap the lungs (no voxel of them in "
+                               "segment 'Lung_Total')"), notes
+    notes = []                                                                         # a tumour in the lungs: none
+    derived_lung_masks({"GTV-1": nodal, **gtvs, "Right lung": images["Right lung"], "Left lung": images["Left lung"]},
+                       notes=notes)      # gtv-2 drawn inside the lungs: something is left out
+    assert notes == [], notes
 
 
 # ---------------------------------------------------------------------------- nodes (real MRML)

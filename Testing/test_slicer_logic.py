@@ -351,6 +351,50 @@ def test_lung_radiomics_empty_tumour_fails_lungs_minus_tumour_too(load_module, m
     assert mrml.dataframe_from_table_node(node).set_index("feature")["Lungs minus tumour"].notna().all()
 
 
+def test_lung_radiomics_tumour_outside_the_lungs_says_lungs_minus_tumour_is_the_lungs(load_module, mrml_scene,
+                                                                                       phantom_nodes):
+    """QA outsidelungs65: every tumour segment outside the lungs (a nodal GTV, lung contours drawn around the GTV)
+    gave "Lungs minus tumour" = the lungs without a word.  It is computed, and the panel's message and the console's
+    radiomics_table (an InputNote) say so, in the words of ``lungai radiomics``' note."""
+    import warnings
+
+    from lungai import mrml
+    from lungai.errors import InputNote
+    from lungai.scene.radiomics import radiomics_table
+
+    vol, seg = phantom_nodes
+    tumour = mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol)
+    right = mrml.segment_to_mask(mrml_scene, seg, "Right lung", vol)
+    left = mrml.segment_to_mask(mrml_scene, seg, "Left lung", vol)
+    assert sitk.GetArrayFromImage(tumour).any() and not sitk.GetArrayFromImage(
+        sitk.And(tumour > 0, sitk.Or(right > 0, left > 0))).any()       # the phantom's lung labels leave the tumour out
+    segments = ["Tumor", "Right lung", "Left lung"]
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), segments)
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    note = ("the tumour segment 'Tumor' does not overlap the lungs (no voxel of it in segments 'Right lung' + "
+            "'Left lung'), so segment 'Lungs minus tumour' equals the lungs")
+    assert "\nnote: " + note in message, message
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    assert np.allclose(panel["Lungs minus tumour"].to_numpy(float), panel["Lungs"].to_numpy(float))   # still computed
+
+    def console_notes():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            radiomics_table(mrml_scene, vol, seg, segments=segments, feature_classes=["firstorder"])
+        return [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+
+    assert any(note in said for said in console_notes()), console_notes()
+    # a second tumour segment drawn in a lung: something is left out of the lungs, no such note
+    arr = sitk.GetArrayFromImage(right)
+    inner = np.zeros_like(arr)
+    z = int(np.nonzero(arr.any(axis=(1, 2)))[0].mean())
+    inner[z] = arr[z]
+    image = sitk.GetImageFromArray(inner)
+    image.CopyInformation(right)
+    mrml.mask_to_segment(mrml_scene, image, "gtv-2", seg_node=seg, reference_volume_node=vol)
+    assert not any("does not overlap the lungs" in said for said in console_notes())
+
+
 def test_lung_radiomics_one_lungs_segment_gives_lungs_minus_tumour_as_the_cli(load_module, mrml_scene, phantom_nodes,
                                                                                 tmp_path):
     """QA panellungs65: with one segment "Lungs" holding both lungs (as many planning exports have) ticked with the

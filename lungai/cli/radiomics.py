@@ -269,13 +269,16 @@ def run(args) -> int:
         # a lung label map of other structures too (GTVs) is refused, never read as 1 right / 2 left
         sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
         seg_parts: dict = {}   # a DICOM SEG tumour's segments
+        lmt_notes: list = []   # a tumour wholly outside the lungs: lungs_minus_tumour equals the lungs, said
         segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image, parts=seg_parts)
                                      if args.tumour else None,
                                      lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE,
                                                           names=sides)
                                      if args.lungs else None,
                                      names=args.segments, errors=errors, lung_segments=sides, lung_file=args.lungs,
-                                     tumour_segments=seg_parts, tumour_file=args.tumour)
+                                     tumour_segments=seg_parts, tumour_file=args.tumour, notes=lmt_notes)
+        for note in lmt_notes:
+            print(f"note: {note}", file=sys.stderr)
         if args.tumour:
             one_lesion["tumour"] = S.tumour_one_lesion(args.tumour, seg_parts)
     else:

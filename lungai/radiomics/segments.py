@@ -56,7 +56,7 @@ def standard_masks(tumour: np.ndarray | None, right: np.ndarray | None, left: np
 def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                         names=None, tumour_label: int | None = None, errors: dict | None = None,
                         lung_segments: dict | None = None, lung_file=None, tumour_segments: dict | None = None,
-                        tumour_file=None) -> dict:
+                        tumour_file=None, notes: list | None = None) -> dict:
     """Standard segments from a tumour mask (nonzero, or ``tumour_label``) and a lung label map (1 right, 2 left).
 
     ``tumour_segments`` / ``tumour_file``: the tumour came from the segments ``tumour_segments`` (their labels: the
@@ -69,7 +69,11 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     (:func:`lungai.dicom.masks.mask_input`'s ``names``): a right lung lying on the patient's left is then said by
     those segments, with the fix that takes them the other way round (:func:`lungai.dicom.masks.swapped_seg_fix`),
     not by the labels of a lung map the user never gave (QA seglungs63: "label 1 of the lung map, or R of
-    FILE#R,L")."""
+    FILE#R,L").
+
+    ``notes`` (a list, when given) gets :func:`tumour_outside_lungs_note` when the tumour holds voxels but none in the
+    lungs (a nodal / mediastinal GTV, or lung contours drawn around the tumour): lungs_minus_tumour, still computed,
+    equals the lungs (QA outsidelungs65)."""
     errors = {} if errors is None else errors
     t = r = l = None
     if tumour is not None:
@@ -99,6 +103,13 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
         errors["tumour"] = str(InputError(empty + ", so segment 'tumour' is empty", EMPTY_SEG_FIX))
     if empty and out.pop("lungs_minus_tumour", None) is not None:     # the lungs under another name: not computed
         errors["lungs_minus_tumour"] = empty_tumour_lungs_error(empty)
+    if notes is not None and "lungs_minus_tumour" in out and t is not None and t.any():
+        in_lungs = both if both is not None else (r | l)
+        if not (t & in_lungs).any():       # nothing of the tumour in the lungs: the lungs, said so
+            from lungai.dicom.masks import as_typed, typed_file
+
+            shown = as_typed(typed_file(tumour_file)) if tumour_file else None
+            notes.append(tumour_outside_lungs_note(f"the tumour mask {shown}" if shown else "the tumour mask"))
     if r is not None:      # 1 right / 2 left is the map's convention, not seen in it: a swapped map is refused
         seg = lung_segments or {}
         if lung_file is not None and seg.get(1) and seg.get(2):     # a SEG's two lung segments: named as such
@@ -137,6 +148,27 @@ def empty_tumour_lungs_error(empty: str, derived: str = "lungs_minus_tumour", lu
     give the tumour, in the words of its input."""
     return str(InputError(empty + EMPTY_TUMOUR_LUNGS.format(derived=derived, lungs=lungs),
                           EMPTY_TUMOUR_LUNGS_FIX.format(give=give, lungs=lungs)))
+
+
+# a tumour lying wholly outside the lungs (a nodal / mediastinal GTV; lung contours drawn to exclude the GTV, as
+# LUNG1-003's) leaves nothing out of them: segment 'lungs_minus_tumour' equals the lungs - computed, but said (QA
+# outsidelungs65: no word).  The Lung Radiomics panel / console say it in their words (nodes.derived_lung_masks).
+TUMOUR_OUTSIDE_LUNGS = ("{tumour} {does} not overlap the lungs (no voxel of {it} in {lungs}), so segment {derived!r} "
+                        "equals the lungs: nothing is left out of them (a nodal / mediastinal tumour, or lung "
+                        "contours drawn to exclude it)")
+
+
+def tumour_outside_lungs_note(tumour: str, derived: str = "lungs_minus_tumour", lungs=("lungs",),
+                              several: bool = False) -> str:
+    """The note of a tumour (``tumour``: "the tumour mask t.nii.gz"; ``several``: the tumour segments ... named in the
+    plural) with no voxel in the lungs (the segments ``lungs``, joined): segment ``derived`` equals them
+    (:data:`TUMOUR_OUTSIDE_LUNGS`)."""
+    lungs = list(lungs)
+    named = f"segment{'s' if len(lungs) > 1 else ''} " + " + ".join(repr(n) for n in lungs)
+    return TUMOUR_OUTSIDE_LUNGS.format(tumour=tumour, derived=derived, lungs=named, does="do" if several else "does",
+                                       it="them" if several else "it")
+
+
 MAP_RIGHT, MAP_LEFT = "label 1 of the lung map, or R of FILE#R,L", "label 2, or L of FILE#R,L"
 SWAPPED_MAP_FIX = ("relabel the lung map as `lungai lungs` writes it (1 = right lung, 2 = left lung); for the lungs of "
                    "another map give its labels right then left (FILE#R,L: swap the two numbers); if the labels are "

@@ -375,7 +375,8 @@ def lungs_minus_tumour_note(seg_node, columns) -> Optional[str]:
             f"{structure_names(tumours)} (every tumour segment of {seg_node.GetName()}, ticked or not)")
 
 
-def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None, grid: str = "") -> dict:
+def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None, grid: str = "",
+                       notes: Optional[list] = None) -> dict:
     """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from named masks (same grid).
 
     "Lungs" is made only when both a right-lung and a left-lung segment are present; "Lungs minus tumour" (which also
@@ -397,9 +398,14 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
     themselves; it is not made and ``errors`` (when given) says why, as ``lungai radiomics`` fails its
     ``lungs_minus_tumour`` (:func:`lungai.radiomics.segments.empty_tumour_lungs_error`; QA panelempty65: an empty "GTV"
     gave the lungs' values in that column, without a word).
+
+    The tumour segments holding voxels but none in the lungs (a nodal / mediastinal GTV; lung contours drawn to
+    exclude the GTV, as LUNG1-003's): "Lungs minus tumour" is made (it equals the lungs) and ``notes`` (when given)
+    gets why, as ``lungai radiomics`` says it (:func:`lungai.radiomics.segments.tumour_outside_lungs_note`; QA
+    outsidelungs65: no word).
     """
     import SimpleITK as sitk
-    from lungai.radiomics.segments import empty_tumour_lungs_error
+    from lungai.radiomics.segments import empty_tumour_lungs_error, tumour_outside_lungs_note
     from lungai.segment_roles import find_role, segment_role
 
     right, left = find_role(masks, "right_lung"), find_role(masks, "left_lung")
@@ -428,6 +434,13 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
                     "draw the tumour in its segment on this CT")
         elif tumour is not None:
             out[LUNGS_MINUS_TUMOUR] = sitk.Cast(sitk.And(lungs, sitk.Not(tumour > 0)), sitk.sitkUInt8)
+            overlap = sitk.And(lungs > 0, tumour > 0) if notes is not None else None
+            if overlap is not None and not sitk.GetArrayViewFromImage(overlap).any():   # nothing left out: said
+                names = list(dict.fromkeys(name for name, _ in tumours))
+                listed = ", ".join(repr(n) for n in names)
+                notes.append(tumour_outside_lungs_note(
+                    f"the tumour segment{'s' if len(names) > 1 else ''} {listed}", LUNGS_MINUS_TUMOUR,
+                    [right, left] if right is not None and left is not None else [own], len(names) > 1))
     return out
 
 

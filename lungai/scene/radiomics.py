@@ -129,8 +129,11 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
         raise InputError(f"{seg_node.GetName()} has no segments", "add or choose at least one segment")
     masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node) for n in names}
     derived = {}        # every tumour empty: "Lungs minus tumour" (the lungs themselves) not computed, and why
+    outside = []        # every tumour outside the lungs: "Lungs minus tumour" equals the lungs, said
     masks.update(derived_lung_masks(masks, lambda: tumour_masks(scene, seg_node, volume_node, masks), derived,
-                                    volume_node.GetName()))      # every GTV leaves the lungs
+                                    volume_node.GetName(), outside))      # every GTV leaves the lungs
+    for note in outside:
+        warnings.warn(InputNote(note), stacklevel=2)
     p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
                                                              feature_classes=feature_classes)
     p = with_lung_grid_revision(p, masks)     # Lung_R ... on the lung grid: the id says so (an older lungai's differ)
