@@ -99,7 +99,7 @@ def test_demo_stage_not_computed_without_the_models_inputs(ehr_rna_stage_model, 
     assert st["status"] == "not computed" and "predicted" not in st and "probabilities" not in st
     assert [m["input"] for m in st["missing"]] == ["stage_inputs"]
     what = st["missing"][0]["what"]
-    assert "EHR (at least one of" in what and "clin_age_years" in what and "not trained with CT" in what
+    assert "EHR (at least one of" in what and "clin_age_years" in what and "the CT is not used: " in what
     assert "--clinical" in st["missing"][0]["how"]
     assert not (tmp_path / "stage_probabilities.csv").exists()
 
@@ -108,6 +108,36 @@ def test_demo_stage_not_computed_without_the_models_inputs(ehr_rna_stage_model, 
     st = _stage(tmp_path, ct, tumour, clinical, ehr_rna_stage_model["model"], sample=False, case="P1")
     assert st["status"] == "computed" and st["modalities_used"] == ["EHR"]
     assert "CT" not in st["modalities"] and "The CT is not used" in st["model_description"]
+
+
+def test_demo_says_why_the_ct_is_not_used_in_the_words_of_stage_predict(ehr_rna_stage_model, phantom, tmp_path):
+    """QA demostage65: `lungai demo --stage-model M` with a model trained with no CT manifest (no --ct) said "The CT is
+    not used: the model was not trained with CT." (and "the model was not trained with CT" when the stage was not
+    computed) while `lungai stage predict` and the panel say why and the fix (retrain with --ct).  Now the demo says
+    the same words (lungai.fusion.ct_unused_text), naming the model that predicts."""
+    from lungai.demo.pipeline import _stage
+    from lungai.fusion import ct_unused_text, model_io
+
+    ct, tumour, _, _ = phantom
+    model = ehr_rna_stage_model["model"]
+    pipe, baselines, meta = model_io.load(model)
+    said = "was trained without a CT manifest (`lungai stage train` was given no --ct); retrain it with --ct to use CTs"
+    col = next(c for c in ("age", "ldh", "sex") if c in ehr_rna_stage_model["ehr"].columns)
+    for selected in ("fusion", "logreg"):
+        loaded = (pipe, baselines, {**meta, "selected": selected})
+        st = _stage(tmp_path, ct, tumour, {"patient_id": "P1", col: ehr_rna_stage_model["ehr"][col].dropna().iloc[0]},
+                    model, sample=False, case="P1", loaded=loaded)
+        assert st["status"] == "computed" and st["modalities_used"] == ["EHR"]
+        note = f"The CT is not used: {selected} {said}."
+        assert note == f"The CT is not used: {ct_unused_text(selected, pipe.notes, pipe.modalities)}."
+        assert note in st["inputs_not_used"] and note in st["model_description"], st["inputs_not_used"]
+        assert "the model was not trained with CT" not in st["model_description"]
+        # not computed (no model EHR column given): the missing input says the same
+        st = _stage(tmp_path, ct, tumour, {"patient_id": "P1", "clin_age_years": 60.0}, model, sample=False,
+                    case="P1", loaded=loaded)
+        assert st["status"] == "not computed"
+        what = st["missing"][0]["what"]
+        assert f"(the CT is not used: {selected} {said})" in what and "the model was not trained" not in what, what
 
 
 @pytest.mark.parametrize("selected", ["logreg", "fusion"])

@@ -132,3 +132,30 @@ def test_a_ct_given_to_a_model_trained_without_a_ct_manifest_says_so(tmp_path, c
         row, row["patient_id"], ["ehr", "ct"])
     # a model trained with --modalities leaving CT out: that is said, not the patients
     assert "--modalities left ct out" in ct_unused_text("fusion", [], ["ehr", "rna"])
+
+
+def test_the_console_api_says_why_a_ct_is_not_used_on_real_mrml(tmp_path, mrml_scene):
+    """QA demostage65: the console path (lungai.scene.stage.predict_stage_nodes) given a CT volume and tumour segment
+    with a model trained with no --ct: its notes say the CLI's words (lungai.fusion.ct_unused_text) - the model was
+    trained without a CT manifest and the fix - not that no training patient had a CT."""
+    import pandas as pd
+    import SimpleITK as sitk
+
+    from lungai import mrml
+    from lungai.fusion import model_io
+    from lungai.scene.stage import predict_stage_nodes
+
+    paths = small_stage_cohort(tmp_path / "c", 12)
+    assert stage_cli(["train", "--ehr", paths["ehr"], "--label", "stage", "-o", tmp_path / "m", *FAST]) == 0
+    name = model_io.chosen(*model_io.load(tmp_path / "m"))[0]
+    row = pd.read_csv(paths["ct"], dtype=str).iloc[0]
+    ct = sitk.ReadImage(str(paths["ct"].parent / row["image"]))
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    mask = sitk.ReadImage(str(paths["ct"].parent / row["mask"]))
+    seg, _ = mrml.mask_to_segment(mrml_scene, mask, "Tumor", reference_volume_node=vol)
+    out = predict_stage_nodes(mrml_scene, tmp_path / "m", row["patient_id"], vol, seg, ehr_path=paths["ehr"])
+    said = (f"the CT is not used: {name} was trained without a CT manifest (`lungai stage train` was given no --ct); "
+            "retrain it with --ct to use CTs")
+    assert said in out["notes"], out["notes"]
+    assert not any("no training patient had one" in n for n in out["notes"])
+    assert out["probabilities"] is not None and out["gradcam"] is None

@@ -537,6 +537,7 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
 def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo",
                          loaded=None, progress=None) -> dict:
     """:func:`_stage`, an input the stage model refuses raised (:class:`~lungai.errors.InputError`)."""
+    from lungai.fusion import ct_unused_text
     from lungai.fusion.api import (MODALITY_NAMES, NOT_COMPUTED, describe_inputs, inputs_used_text, model_inputs,
                                    predict_frame, single_patient_cohort, train_stage_model)
     from lungai.fusion.pipeline import FusionConfig
@@ -551,11 +552,12 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
         pipe, baselines, meta = loaded or model_io.load(stage_model)
         name, model = model_io.chosen(pipe, baselines, meta)
         needs = model_inputs(model)
+        net = (pipe.notes, pipe.modalities)     # the fusion network's training notes: why a CT is not used
         desc = (f"Locked stage model {Path(stage_model).name} (given with --stage-model); predicting with its "
                 f"selected model, {name}.")
         # the model's EHR columns not in --clinical: said in the prediction's own notes (predict_frame), below
-        if has_tumour and not needs["ct"]:
-            notes.append("The CT is not used: the model was not trained with CT.")
+        if has_tumour and not needs["ct"]:      # why, in the words of `lungai stage predict` and the panel
+            notes.append(f"The CT is not used: {ct_unused_text(name, *net)}.")
         if needs["rna"]:     # whatever RNA-seq the patient has: the demo takes none (QA stageuse63)
             notes.append(rna_not_used_text(stage_model))
         illustrative = synthetic_model(meta)     # trained on a stage synth cohort (its card says so), as RP's
@@ -579,6 +581,7 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
                 "(lungai.fusion.synthetic). NOT a result for a patient.")
         illustrative = True
         card = None
+        net = (model.notes, model.modalities)
     else:
         return _not_computed(["stage_model"])
     cohort = single_patient_cohort(case, ehr_row, None, ct if has_tumour else None, tumour if has_tumour else None)
@@ -596,8 +599,7 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
             "input": "stage_inputs",
             "what": f"the inputs the stage model ({name}) was trained with: {describe_inputs(needs)}; given: "
                     + ("; ".join(given) if given else "none")
-                    + ("" if needs["ct"] or not has_tumour else " (the CT is not used: the model was not trained "
-                                                                "with CT)"),
+                    + ("" if needs["ct"] or not has_tumour else f" (the CT is not used: {ct_unused_text(name, *net)})"),
             "how": ("pass the model's EHR columns (named as in its training table) in the --clinical CSV"
                     if needs["ehr"] else "use a stage model trained with CT or EHR")
                    + (f"; {rna_not_used_text(stage_model)}" if needs["rna"] else "")}])
