@@ -36,8 +36,8 @@ sys.exit(main(sys.argv[1:]))
 def _heavy_at_first_bar(args: list, tmp_path, heavy: tuple = HEAVY) -> list:
     env = {"LUNGAI_PROGRESS": "lines", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", AT_FIRST_BAR % (heavy,), *args], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", AT_FIRST_BAR % (heavy,), *args], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=300)
     lines = [line for line in out.stdout.splitlines() if line.startswith("imported at the first bar:")]
     assert out.returncode == 0 and lines, out.stdout + out.stderr
     return eval(lines[0].split(":", 1)[1])      # noqa: S307 - the list printed above
