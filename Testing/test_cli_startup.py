@@ -13,11 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # the first progress bar of a command, in a fresh interpreter: the heavy modules imported by then are printed and the
 # command stopped there (SystemExit 0: no work done)
+HEAVY = ("torch", "monai", "scipy.signal", "scipy.stats", "pydicom")
 AT_FIRST_BAR = """
 import sys
 import lungai.progress as progress
 
-HEAVY = ("torch", "monai", "scipy.signal", "scipy.stats", "pydicom")
+HEAVY = %r
 
 
 def first_bar(self, total, desc):
@@ -32,11 +33,11 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _heavy_at_first_bar(args: list, tmp_path) -> list:
+def _heavy_at_first_bar(args: list, tmp_path, heavy: tuple = HEAVY) -> list:
     env = {"LUNGAI_PROGRESS": "lines", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", AT_FIRST_BAR, *args], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", AT_FIRST_BAR % (heavy,), *args], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=300)
     lines = [line for line in out.stdout.splitlines() if line.startswith("imported at the first bar:")]
     assert out.returncode == 0 and lines, out.stdout + out.stderr
     return eval(lines[0].split(":", 1)[1])      # noqa: S307 - the list printed above
@@ -117,6 +118,40 @@ def test_radiomics_draws_its_bar_before_scipy_signal_is_imported(small_phantom, 
     heavy = _heavy_at_first_bar(["radiomics", "--image", str(ct), "--mask", str(mask), "--phantom-labels",
                                  "-o", str(tmp_path / "f.csv")], tmp_path)
     assert heavy == []
+
+
+def test_radiomics_draws_its_bar_before_pandas_is_imported(small_phantom, tmp_path):
+    """pandas (0.2-1.1 s of a shared machine) was imported before ``lungai radiomics``' first bar: by
+    lungai.radiomics.extract and csv_output at module top for their tables, and by lungai.radiomics.ibsi's __init__
+    (its compare, mapping, reference and run modules), which lungai.radiomics.prepare loads for ibsi.preprocess
+    (QA pandaslazy65).  pandas comes with the first table now."""
+    ct, mask = tmp_path / "ct.nii.gz", tmp_path / "labels.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    sitk.WriteImage(small_phantom.labels, str(mask))
+    heavy = _heavy_at_first_bar(["radiomics", "--image", str(ct), "--mask", str(mask), "--phantom-labels",
+                                 "-o", str(tmp_path / "f.csv")], tmp_path, heavy=("pandas",))
+    assert heavy == []
+
+
+def test_the_ibsi_package_names_are_those_of_its_modules():
+    """lungai.radiomics.ibsi imports its pandas modules on first use of a name: every name of its ``__all__`` is
+    still the object of the module defining it, ``compare`` the function of ibsi.run (not the submodule
+    ibsi.compare), also when a submodule was imported first (as lungai.radiomics.features.extractor does)."""
+    code = ("import sys; import lungai.radiomics.ibsi.run as run, lungai.radiomics.ibsi.compare, "
+            "lungai.radiomics.ibsi.mapping as mapping, lungai.radiomics.ibsi.reference as reference, "
+            "lungai.radiomics.ibsi.configs as configs, lungai.radiomics.ibsi as ibsi; "
+            "from lungai.radiomics.ibsi import *; from lungai.radiomics.ibsi import compare as c; "
+            "cmp = sys.modules['lungai.radiomics.ibsi.compare']; "
+            "home = {'Report': cmp, 'within': cmp, 'CONFIGS': configs, 'IBSIConfig': configs, "
+            "'load_mapping': mapping, 'tags_for': mapping, 'target': mapping, 'read_reference': reference, "
+            "'compare': run, 'compute_ibsi': run, 'compute_settings_only': run, 'run_check': run, 'select_tags': run}; "
+            "print(sorted(home) == sorted(ibsi.__all__), c is run.compare is compare, "
+            "all(getattr(ibsi, n) is getattr(m, n) is globals()[n] for n, m in home.items()), "
+            "set(ibsi.__all__) <= set(dir(ibsi)))")
+    for first in ("", "import lungai.radiomics.ibsi as i; i.compare, i.read_reference, i.target; "):
+        out = subprocess.run([sys.executable, "-c", first + code], capture_output=True, text=True,
+                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        assert out.stdout.strip() == "True True True True", out.stdout + out.stderr
 
 
 # main() for the process's own command line, in a fresh interpreter: an object left in a reference cycle by the

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from lungai.errors import InputError
+
+if TYPE_CHECKING:       # the commands import this module before their first bar: pandas comes with the table
+    import pandas as pd
 
 
 def check_csv_name(path: str | Path) -> Path:

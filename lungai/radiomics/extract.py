@@ -22,9 +22,9 @@ import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
 
 from lungai.errors import InputError, agree, counted
@@ -36,6 +36,9 @@ from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_gr
 from lungai.segment_roles import is_lung
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, prepare, pyradiomics_params
+
+if TYPE_CHECKING:       # pandas (0.2-1.1 s) imported where a table is built: after lungai radiomics' first bar
+    import pandas as pd
 
 LONG_COLUMNS = ["case", "segment", "image_type", "feature_class", "feature", "value"]
 ERROR_COLUMNS = ["case", "segment", "error"]
@@ -69,13 +72,19 @@ def quiet_pyradiomics():
                 logger.setLevel(_quiet["level"])
 
 
+def _empty_table(columns) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=columns)
+
+
 @dataclass
 class Extraction:
     """Features (long format) and the segments that failed, each with its error message."""
 
     features: pd.DataFrame
-    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
-    settings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SETTINGS_COLUMNS))
+    errors: pd.DataFrame = field(default_factory=lambda: _empty_table(ERROR_COLUMNS))
+    settings: pd.DataFrame = field(default_factory=lambda: _empty_table(SETTINGS_COLUMNS))
     # "<segment>: <why some of its values are NaN>" (an IBSI preset's extractor says why: a flat ROI's ellipsoid
     # densities, pyradiomics 2.5D texture of a column along z ...); the callers print them as notes, settings["notes"]
     # records them per segment
@@ -315,6 +324,8 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
                                                + ([FOV_FACE] if p.name in padding else [])),
                  "notes": NOTE_SEPARATOR.join(results[p.name][2])}     # why values are NaN (nan_note_lines prints them)
                 for p in prepared if results[p.name][0] == "ok"]
+    import pandas as pd
+
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
     return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS),
@@ -457,6 +468,8 @@ def wide_column(segment: str, image_type: str, feature_class: str, feature: str)
 
 def to_wide(long: pd.DataFrame) -> pd.DataFrame:
     """One row per case, one column per ``rad_<segment>_<image_type>_<feature_class>_<feature>``."""
+    import pandas as pd
+
     if long.empty:
         return pd.DataFrame(columns=["case"])
     names = [wide_column(*t) for t in long[["segment", "image_type", "feature_class", "feature"]].itertuples(index=False)]
@@ -478,6 +491,8 @@ def from_wide(wide: pd.DataFrame, segments=None) -> tuple[pd.DataFrame, list[str
     split.  ``segments``: the segment names (default :data:`lungai.radiomics.segments.STANDARD_SEGMENTS`; the
     longest matched first: ``lungs_minus_tumour`` before ``lungs``); the image type (``original``, ``wavelet-LLH``,
     ``log-sigma-1-0-mm-3D``) and the class hold no "_", the feature is the rest (an IBSI tag's may hold one)."""
+    import pandas as pd
+
     from lungai.radiomics.segments import STANDARD_SEGMENTS
 
     names = sorted(segments or STANDARD_SEGMENTS, key=len, reverse=True)

@@ -8,9 +8,32 @@ A-E of the CT phantom and ``digital`` (the digital phantom).  See docs/radiomics
 
 from lungai.radiomics.ibsi.compare import Report, within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
-from lungai.radiomics.ibsi.mapping import load_mapping, tags_for, target
-from lungai.radiomics.ibsi.reference import read_reference
-from lungai.radiomics.ibsi.run import compare, compute_ibsi, compute_settings_only, run_check, select_tags
+
+# The names below come from modules importing pandas (0.2-1.1 s): imported on first use (PEP 562), so that
+# lungai.radiomics.prepare (which needs lungai.radiomics.ibsi.preprocess, loading this package) leaves pandas to the
+# table, after lungai radiomics' first bar.  ``compare`` is the function of run.py, as it always was here, not the
+# submodule imported above: its name is taken back from the package (the submodule is loaded now, so a later import
+# of it does not bind it here again).
+globals().pop("compare", None)
+
+_LAZY = {"load_mapping": "mapping", "tags_for": "mapping", "target": "mapping", "read_reference": "reference",
+         "compare": "run", "compute_ibsi": "run", "compute_settings_only": "run", "run_check": "run",
+         "select_tags": "run"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = ["Report", "within", "CONFIGS", "IBSIConfig", "load_mapping", "tags_for", "target", "read_reference",
            "compare", "compute_ibsi", "compute_settings_only", "run_check", "select_tags"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:       # lungai.radiomics.ibsi imports this module: pandas comes with the table
+    import pandas as pd
 
 
 def round_sig(x: float, digits: int = 3) -> float:
