@@ -211,3 +211,33 @@ def test_a_dask_workers_progress_bars_make_no_multiprocessing_semaphore():
                          cwd=str(Path(__file__).resolve().parents[1]))
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "False", res.stdout
+
+
+def test_a_gtv_outside_the_rtstruct_lungs_is_in_the_patients_notes(export, tmp_path):
+    """QA outsidefollow65: LUNG1-003's lung contours exclude every GTV, so lungai cohort's lungs_minus_tumour equals
+    the lungs - said by `radiomics --tumour --lungs`, not by cohort.  Now in the patient's notes (result.json) as its
+    other radiomics notes, and in its radiomics_grid notes."""
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.rtstruct import read_rtstruct, write_rtstruct
+    from lungai.io import read_ct
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    masks = read_rtstruct(rs, read_ct(root / "P1" / "CT"))
+    outside = sitk.Not(masks["GTV"])
+    write_rtstruct({"GTV": masks["GTV"], "Lung_R": sitk.And(masks["Lung_R"], outside),
+                    "Lung_L": sitk.And(masks["Lung_L"], outside)}, ct_reference(root / "P1" / "CT"),
+                   tmp_path / "rs.dcm", label="synthetic")
+    rs.unlink()
+    (tmp_path / "rs.dcm").replace(rs)
+    jobs, _ = plan_cohort(root)
+    doc = process_patient(jobs[0], PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    said = [n for n in doc["notes"] if n.startswith("radiomics lungs_minus_tumour: ")]
+    assert len(said) == 1 and "does not overlap the lungs (no voxel of it in segment 'lungs'), so segment " \
+        "'lungs_minus_tumour' equals the lungs" in said[0], doc["notes"]
+    grid = {g["segment"]: g["notes"] for g in doc["radiomics_grid"]}
+    assert "does not overlap the lungs" in grid["lungs_minus_tumour"], grid
+    row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
+    assert row["rad_lungs_minus_tumour_original_shape_VoxelVolume"] == row["rad_lungs_original_shape_VoxelVolume"]

@@ -739,3 +739,86 @@ def test_a_tumour_outside_the_lungs_says_lungs_minus_tumour_equals_the_lungs(stu
     rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", tumour, "--lungs", inside, *FEW,
                     "-o", tmp_path / "in" / "f.csv")
     assert rc == 0 and "does not overlap the lungs" not in said, said
+
+
+def _lungs_without_gtv(st, path):
+    """The phantom's lung map (1 right, 2 left) with every GTV voxel left out (as LUNG1-003's lung contours)."""
+    from lungai.io import write_image
+
+    m = st["masks"]
+    gtv = sitk.Cast(m["GTV"] > 0, sitk.sitkUInt8)
+    right, left = sitk.Cast(m["Lung_R"] > 0, sitk.sitkUInt8), sitk.Cast(m["Lung_L"] > 0, sitk.sitkUInt8)
+    return write_image((right & (1 - gtv)) + 2 * (left & (1 - gtv)), path), write_image(gtv, path.with_name("gtv.nii.gz"))
+
+
+def test_a_tumour_outside_the_lungs_is_noted_by_radiomics_batch(study, tmp_path, capsys, monkeypatch):
+    """QA outsidefollow65: radiomics-batch (manifest tumour / lungs cells) gave lungs_minus_tumour equal to the lungs
+    without a word where `radiomics --tumour --lungs` notes it: now in the settings' notes column and the summary."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    st, ct, root = study
+    outside, gtv = _lungs_without_gtv(st, tmp_path / "lungs_without_gtv.nii.gz")
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], "tumour": [str(gtv)], "lungs": [str(outside)]}).to_csv(
+        manifest, index=False)
+    out = tmp_path / "b" / "f.csv"
+    rc, said = _run(capsys, "radiomics-batch", manifest, "-o", out, *FEW, "--workers", "0")
+    assert rc == 0, said
+    table = pd.read_csv(out)
+    volume = table[table.feature == "VoxelVolume"].set_index("segment")["value"]
+    assert volume["lungs_minus_tumour"] == volume["lungs"], volume      # still computed
+    settings = pd.read_csv(out.with_name("f_settings.csv")).set_index("segment")["notes"]
+    text = (f"the tumour mask {gtv} does not overlap the lungs (no voxel of it in segment 'lungs'), so segment "
+            "'lungs_minus_tumour' equals the lungs")
+    assert text in str(settings["lungs_minus_tumour"]), settings
+    assert all(text not in str(settings[s]) for s in settings.index if s != "lungs_minus_tumour"), settings
+    assert f"note: P1 / lungs_minus_tumour: {text}" in said, said
+    # one label map of both (LUNG1-003's labels: 1 the GTV, 3 / 4 the lungs without it): the note names the label
+    from lungai.io import write_image
+
+    both = write_image(sitk.ReadImage(str(gtv)) + 3 * (sitk.ReadImage(str(outside)) > 0)
+                       + sitk.Cast(sitk.ReadImage(str(outside)) == 2, sitk.sitkUInt8), tmp_path / "labels.nii.gz")
+    pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], "tumour": [f"{both}#1"],
+                  "lungs": [f"{both}#3,4"]}).to_csv(manifest, index=False)
+    rc, said = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "map" / "f.csv", *FEW, "--workers", "0")
+    assert rc == 0 and f"note: P1 / lungs_minus_tumour: the tumour mask {both}#1 does not overlap the lungs" in said, \
+        said
+    # the tumour inside the lungs: no such note
+    pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], "tumour": [str(gtv)],
+                  "lungs": [str(_lungs_inside(st, tmp_path))]}).to_csv(manifest, index=False)
+    rc, said = _run(capsys, "radiomics-batch", manifest, "-o", tmp_path / "in" / "f.csv", *FEW, "--workers", "0")
+    assert rc == 0 and "does not overlap the lungs" not in said, said
+    assert "does not overlap" not in pd.read_csv(tmp_path / "in" / "f_settings.csv")["notes"].fillna("").str.cat()
+
+
+def _lungs_inside(st, tmp_path):
+    from lungai.io import write_image
+
+    m = st["masks"]
+    gtv = sitk.Cast(m["GTV"] > 0, sitk.sitkUInt8)
+    right, left = sitk.Cast(m["Lung_R"] > 0, sitk.sitkUInt8), sitk.Cast(m["Lung_L"] > 0, sitk.sitkUInt8)
+    return write_image((right | gtv) + 2 * (left & (1 - gtv)), tmp_path / "lungs_with_gtv.nii.gz")
+
+
+def test_a_tumour_outside_the_lungs_is_noted_with_rtstruct(study, tmp_path, capsys, monkeypatch):
+    """QA outsidefollow65: `radiomics --rtstruct RS` with lungs that exclude the GTV said nothing of lungs_minus_tumour
+    equal to the lungs; now a note as without --rtstruct, naming the RTSTRUCT's tumour structure (or the tumour file
+    given)."""
+    from lungai.dicom.rtstruct import list_structures
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    st, ct, root = study
+    outside, gtv = _lungs_without_gtv(st, tmp_path / "lungs_without_gtv.nii.gz")
+    gtv_names = [n for n in list_structures(st["rtstruct"]) if "gtv" in n.lower()]
+    assert len(gtv_names) == 1, gtv_names
+    out = tmp_path / "a" / "f.csv"
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--lungs", outside,
+                    *FEW, "-o", out)
+    assert rc == 0, said
+    volume = pd.read_csv(out).query("feature == 'VoxelVolume'").set_index("segment")["value"]
+    assert volume["lungs_minus_tumour"] == volume["lungs"], volume
+    assert (f"note: the tumour structure {gtv_names[0]!r} does not overlap the lungs (no voxel of it in segment "
+            "'lungs'), so segment 'lungs_minus_tumour' equals the lungs") in said, said
+    # a tumour file with the RTSTRUCT's lungs, which hold the GTV: no note
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--tumour", gtv,
+                    *FEW, "-o", tmp_path / "b" / "f.csv")
+    assert rc == 0 and "does not overlap the lungs" not in said, said

@@ -485,8 +485,15 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
             print(f"note: {n} not computed: {msg}", file=sys.stderr)
     if not buildable:
         return {}
-    return S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=buildable, errors=errors,
-                                 tumour_segments=seg_parts if tumour_file else None, tumour_file=tumour_file)
+    import sys
+
+    lmt_notes: list = []   # a tumour wholly outside the lungs: lungs_minus_tumour equals the lungs, said (as without
+    out = S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=buildable, errors=errors,   # --rtstruct)
+                                tumour_segments=seg_parts if tumour_file else None, tumour_file=tumour_file,
+                                notes=lmt_notes, tumour_structures=None if tumour_file else structures.get("tumour"))
+    for note in lmt_notes:
+        print(f"note: {note}", file=sys.stderr)
+    return out
 
 
 def run_ibsi(args) -> int:

@@ -1222,7 +1222,13 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                     f" matched to this CT ({job.dose_unmatched} carries no FrameOfReferenceUID: notes)"
                     if job.dose_unmatched else "")
         errors: dict = {}
-        segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
+        # a tumour wholly outside the lungs: lungs_minus_tumour equals them, in the patient's notes ("radiomics
+        # lungs_minus_tumour: ...") as the segments' other notes (QA outsidefollow65)
+        seg_notes: dict = {"lungs_minus_tumour": []}
+        segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors,
+                                       notes=seg_notes["lungs_minus_tumour"])
+        if dose_lungs_role in ("lungs", "lungs_minus_gtv"):     # lungs_minus_tumour of other lungs, below
+            seg_notes.clear()
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones
             whole = sitk.Cast(dose_lungs > 0, sitk.sitkUInt8)
             outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
@@ -1234,7 +1240,8 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
             segments["lungs_minus_tumour"] = sitk.And(sitk.Cast(dose_lungs > 0, sitk.sitkUInt8), outside)
             errors.pop("lungs_minus_tumour", None)
         with task(f"cohort {job.case}: radiomics", max(len(segments), 1), rate=False) as bar:   # a step per segment
-            result = extract(ct, segments, params, case=job.case, segment_errors=errors, progress=bar)
+            result = extract(ct, segments, params, case=job.case, segment_errors=errors, progress=bar,
+                             segment_notes=seg_notes)
         if result.features.empty:
             raise InputError("no radiomics segment could be extracted: " + "; ".join(result.errors.error),
                              "check the lung and tumour masks in " + str(folder))

@@ -235,11 +235,12 @@ def _check_row_files(row: dict, manifest) -> None:
 
 
 def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | None = None,
-                  one_lesion: dict | None = None) -> dict:
+                  one_lesion: dict | None = None, segment_notes: dict | None = None) -> dict:
     """The case's segments (its mask / tumour / lungs cells); ``lung_names`` gets a DICOM SEG's segments that are
     lungs by their terminology code only (:func:`lungai.radiomics.segments.segments_from_mask_file`); ``one_lesion``
     {segment: how to give one lesion of it}, in the words of the row's cells
-    (:func:`lungai.radiomics.extract.parts_note`)."""
+    (:func:`lungai.radiomics.extract.parts_note`); ``segment_notes`` {segment: [notes]}: a tumour wholly outside the
+    lungs (:func:`lungai.radiomics.segments.tumour_outside_lungs_note`), for the settings' notes column."""
     from lungai.io import read_mask
     from lungai.radiomics import segments as S
 
@@ -267,7 +268,9 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
                                                       consequence=S.LUNG_MAP_CONSEQUENCE, names=sides)
                                  if row.get("lungs") else None,
                                  names=segments, errors=errors, lung_segments=sides, lung_file=row.get("lungs"),
-                                 tumour_segments=seg_parts, tumour_file=row.get("tumour"))
+                                 tumour_segments=seg_parts, tumour_file=row.get("tumour"),
+                                 notes=(segment_notes if segment_notes is not None else {}).setdefault(
+                                     "lungs_minus_tumour", []))
 
 
 def process_case(row: dict, params: dict, segments, parts_dir: str, manifest: str | None = None) -> dict:
@@ -301,9 +304,10 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str, manifest=No
         errors: dict = {}
         lung_names: list = []       # a SEG's segments that are lungs by their terminology code only
         one_lesion: dict = {}       # segment -> how to give one lesion of it (the row's cells' words)
-        segs = _segments_for(row, image, segments, errors, lung_names, one_lesion)
+        seg_notes: dict = {}        # segment -> notes found building it (a tumour outside the lungs)
+        segs = _segments_for(row, image, segments, errors, lung_names, one_lesion, seg_notes)
         result = extract(image, segs, params, case=case, segment_errors=errors, lung_names=lung_names,
-                         one_lesion=one_lesion)
+                         one_lesion=one_lesion, segment_notes=seg_notes)
         if result.features.empty:
             # the prefix: errors-table only; each segment's own fix said once, after the problems (QA: the label's
             # fix, then a generic "fix the masks")

@@ -242,7 +242,7 @@ def _extract_in_worker(params: dict, image: sitk.Image, mask: sitk.Image, case: 
 
 def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, case: str = "case",
             progress=None, segment_errors: dict | None = None, workers: int = 1, lung_names=(),
-            one_lesion: dict | None = None) -> Extraction:
+            one_lesion: dict | None = None, segment_notes: dict | None = None) -> Extraction:
     """Features for every segment; a failing segment is recorded in ``errors`` and the others go on.
 
     ``lung_names``: segments that are lungs by a role given to them (an RTSTRUCT structure mapped to lung_right with
@@ -255,6 +255,9 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     ``workers`` > 1: segments in that many processes (never more than there are segments).
     ``one_lesion``: {segment: how to give one lesion of it} for the note on a segment of several parts
     (:func:`parts_note`), worded for the input the segment came from.
+    ``segment_notes``: {segment: [notes]} found while building the segments (a tumour wholly outside the lungs:
+    :func:`lungai.radiomics.segments.tumour_outside_lungs_note`), recorded as the segment's own notes (``notes``, the
+    settings' ``notes`` column) - ``radiomics-batch`` and ``lungai cohort`` say them as their other segment notes.
     """
     progress = progress or NullProgress()
     # on the image's grid (the same voxels stored in another order: reoriented to the image's, losslessly)
@@ -303,8 +306,9 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     rows, errors, notes = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()], []
     for name in segments:  # the caller's segment order, whatever order the workers finished in
         status, value, seg_notes = results[name]
-        if name in padding or name in parts:    # said first, whatever became of the segment (its error may be
-            first = [n for n in (padding.get(name), parts.get(name)) if n]     # "empty": all padding)
+        given = list((segment_notes or {}).get(name) or ())
+        if name in padding or name in parts or given:    # said first, whatever became of the segment (its error
+            first = [n for n in (padding.get(name), parts.get(name)) if n] + given    # may be "empty": all padding)
             seg_notes = first + list(seg_notes)
             results[name] = (status, value, seg_notes)
         notes.extend(f"{name}: {n}" for n in seg_notes)

@@ -56,7 +56,7 @@ def standard_masks(tumour: np.ndarray | None, right: np.ndarray | None, left: np
 def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                         names=None, tumour_label: int | None = None, errors: dict | None = None,
                         lung_segments: dict | None = None, lung_file=None, tumour_segments: dict | None = None,
-                        tumour_file=None, notes: list | None = None) -> dict:
+                        tumour_file=None, notes: list | None = None, tumour_structures=None) -> dict:
     """Standard segments from a tumour mask (nonzero, or ``tumour_label``) and a lung label map (1 right, 2 left).
 
     ``tumour_segments`` / ``tumour_file``: the tumour came from the segments ``tumour_segments`` (their labels: the
@@ -73,7 +73,8 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
 
     ``notes`` (a list, when given) gets :func:`tumour_outside_lungs_note` when the tumour holds voxels but none in the
     lungs (a nodal / mediastinal GTV, or lung contours drawn around the tumour): lungs_minus_tumour, still computed,
-    equals the lungs (QA outsidelungs65)."""
+    equals the lungs (QA outsidelungs65).  ``tumour_structures``: the RTSTRUCT structures the tumour is (the union
+    of), named in that note (``radiomics --rtstruct``) rather than "the tumour mask"."""
     errors = {} if errors is None else errors
     t = r = l = None
     if tumour is not None:
@@ -106,10 +107,15 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     if notes is not None and "lungs_minus_tumour" in out and t is not None and t.any():
         in_lungs = both if both is not None else (r | l)
         if not (t & in_lungs).any():       # nothing of the tumour in the lungs: the lungs, said so
-            from lungai.dicom.masks import as_typed, typed_file
+            from lungai.dicom.masks import as_typed
 
-            shown = as_typed(typed_file(tumour_file)) if tumour_file else None
-            notes.append(tumour_outside_lungs_note(f"the tumour mask {shown}" if shown else "the tumour mask"))
+            # its label / segments too: "labels.nii.gz#1" (QA outsidefollow65: LUNG1-003's label map, its lungs
+            # labels 3,4 of the same file, was "the tumour mask LUNG1-003_labels.nii.gz")
+            shown = as_typed(tumour_file) if tumour_file else None
+            several = len(tumour_structures or ()) > 1
+            notes.append(tumour_outside_lungs_note(
+                f"the tumour structure{'s' if several else ''} " + " + ".join(repr(n) for n in tumour_structures)
+                if tumour_structures else f"the tumour mask {shown}" if shown else "the tumour mask", several=several))
     if r is not None:      # 1 right / 2 left is the map's convention, not seen in it: a swapped map is refused
         seg = lung_segments or {}
         if lung_file is not None and seg.get(1) and seg.get(2):     # a SEG's two lung segments: named as such
