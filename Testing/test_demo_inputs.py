@@ -220,6 +220,27 @@ def test_demo_applies_an_rp_model_trained_as_documented(phantom, tmp_path):
     assert pd.read_csv(out / "rp_prediction.csv")["case"].tolist() == ["P1"]
 
 
+def test_the_demo_notes_a_tumour_outside_the_lungs(phantom, tmp_path):
+    """QA emptysel65: the demo's radiomics built lungs_minus_tumour without the note `lungai radiomics` / cohort give
+    of a tumour wholly outside the lungs (the segment then equals the lungs): noted in the automatic tumour's words,
+    in radiomics_settings.csv, summary.json's radiomics.notes and the report / console from them."""
+    from lungai.demo.pipeline import _radiomics
+    from lungai.report.html import radiomics_notes
+
+    ct, tumour, lungs, _ = phantom
+    out = tmp_path / "demo"
+    out.mkdir()
+    info = _radiomics(out, ct, tumour, lungs, case="P1")[1]       # the phantom's lung labels never hold the tumour
+    text = ("lungs_minus_tumour: the automatic tumour does not overlap the lungs (no voxel of it in segment 'lungs'), "
+            "so segment 'lungs_minus_tumour' equals the lungs")
+    assert len(radiomics_notes(info)) == 1 and radiomics_notes(info)[0].startswith(text), info.get("notes")
+    settings = pd.read_csv(out / "radiomics_settings.csv").set_index("segment")["notes"].fillna("")
+    assert "does not overlap the lungs" in settings["lungs_minus_tumour"], settings
+    # the tumour in its (right) lung, as the automatic lungs hold it: no such note
+    inside = sitk.Mask(lungs, sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8)), outsideValue=1, maskingValue=0)
+    assert not radiomics_notes(_radiomics(tmp_path, ct, tumour, inside, case="P1")[1])
+
+
 def test_case_id_from_dicom_patient_id_else_file_stem(tmp_path):
     """lungai.io.input_case_id and the demo's case name (a DICOM CT's PatientID wins; --patient-id names a
     NIfTI / NRRD / MHA CT's case)."""

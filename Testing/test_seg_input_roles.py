@@ -741,6 +741,31 @@ def test_a_tumour_outside_the_lungs_says_lungs_minus_tumour_equals_the_lungs(stu
     assert rc == 0 and "does not overlap the lungs" not in said, said
 
 
+def test_an_empty_tumour_label_is_named_with_its_label(study, tmp_path):
+    """QA emptysel65: segments_from_masks' tumour ``labels.nii.gz#1`` (lungs ``labels.nii.gz#3,4``) with label 1
+    empty said "the tumour mask labels.nii.gz is empty" - the file, not the label of it that is empty - where the note
+    of a tumour outside the lungs names labels.nii.gz#1: both name it alike (``radiomics`` refuses a label the file
+    lacks before: "labels.nii.gz has no label '1'")."""
+    from lungai.io import write_image
+    from lungai.radiomics import STANDARD_SEGMENTS, segments_from_masks
+
+    st, ct, root = study
+    outside, gtv = _lungs_without_gtv(st, tmp_path / "lungs_without_gtv.nii.gz")
+    lungs, tumour = sitk.ReadImage(str(outside)), sitk.ReadImage(str(gtv))
+    both = write_image(3 * sitk.Cast(lungs > 0, sitk.sitkUInt8) + sitk.Cast(lungs == 2, sitk.sitkUInt8) + tumour,
+                       tmp_path / "labels.nii.gz")
+    errors: dict = {}
+    segments_from_masks(ct, tumour=tumour * 0, lungs=lungs, names=list(STANDARD_SEGMENTS), errors=errors,
+                        tumour_file=f"{both}#1")
+    assert errors["lungs_minus_tumour"].startswith(f"the tumour mask {both}#1 is empty (no voxel), so segment "
+                                                   "'lungs_minus_tumour' would be the lungs themselves"), errors
+    # the same words as the note of the same tumour outside the lungs
+    notes: list = []
+    segments_from_masks(ct, tumour=tumour, lungs=lungs, names=list(STANDARD_SEGMENTS), errors={}, notes=notes,
+                        tumour_file=f"{both}#1")
+    assert notes and notes[0].startswith(f"the tumour mask {both}#1 does not overlap the lungs"), notes
+
+
 def _lungs_without_gtv(st, path):
     """The phantom's lung map (1 right, 2 left) with every GTV voxel left out (as LUNG1-003's lung contours)."""
     from lungai.io import write_image

@@ -113,12 +113,13 @@ def result_lines(summary: dict) -> list:
                                                                          seg.get("review_actions") or [])]
     lines += [f"note: {note}" for note in seg.get("notes") or []]     # as `lungai segment` prints them
     lungs = summary.get("lungs", {})
-    from lungai.report.html import failed_segment_texts, lung_notes, lung_warnings
+    from lungai.report.html import failed_segment_texts, lung_notes, lung_warnings, radiomics_notes
 
     lines += [f"warning: {note}" for note in lung_warnings(lungs)]   # as `lungai lungs` prints them
     lines += [f"note: {note}" for note in lung_notes(lungs)]
 
     lines += [f"warning: radiomics not computed for {text}" for text in failed_segment_texts(summary.get("radiomics") or {})]
+    lines += [f"note: radiomics {note}" for note in radiomics_notes(summary.get("radiomics") or {})]
     if summary.get("truth_dice") is not None:
         lines.append(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
     lines.append(f"mean lung dose {dose['dose_mld_gy']:.1f} Gy{tag[summary['dose_status']]}" if dose is not None

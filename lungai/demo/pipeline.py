@@ -104,15 +104,21 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
     from lungai.radiomics import STANDARD_SEGMENTS, extract, load_params, segments_from_masks, to_wide
     from lungai.radiomics.params import PRESETS, ibsi_config
     from lungai.radiomics.prepare import settings_text
+    from lungai.radiomics.segments import AUTOMATIC_TUMOUR
 
     params = load_params(params_name, image_types=["Original"])
     errors: dict = {}
     # the standard segment set, as `lungai cohort` / `lungai radiomics` compute it, so an RP model trained the
     # documented way (its rad_lungs_minus_tumour_* features included) can be applied here
+    # a tumour wholly outside the lungs: lungs_minus_tumour equals them, noted as lungai cohort / radiomics note it
+    # (the segment's notes in radiomics_settings.csv; summary.json's radiomics.notes: the console and the report)
+    outside: list = []
     segments = segments_from_masks(ct, tumour=tumour if sitk.GetArrayViewFromImage(tumour).any() else None,
-                                   lungs=lungs, names=list(STANDARD_SEGMENTS), errors=errors)
+                                   lungs=lungs, names=list(STANDARD_SEGMENTS), errors=errors, notes=outside,
+                                   tumour_named=AUTOMATIC_TUMOUR)
     result = extract(ct, segments, params, case=case, segment_errors=errors,
-                     progress=SubProgress(progress, "radiomics:", total=max(len(segments), 1)))
+                     progress=SubProgress(progress, "radiomics:", total=max(len(segments), 1)),
+                     segment_notes={"lungs_minus_tumour": outside})
     long = result.features
     _to_csv(long, out / "radiomics_long.csv", index=False)
     _to_csv(result.settings, out / "radiomics_settings.csv", index=False)
@@ -144,7 +150,8 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
             "key_features": key, "params": text,
             "ibsi_configuration": cfg.name if cfg is not None else None,
             "settings": result.settings.drop(columns="case").to_dict("records"),
-            "failed_segments": result.errors.to_dict("records")}
+            "failed_segments": result.errors.to_dict("records"),
+            "notes": [f"lungs_minus_tumour: {n}" for n in outside]}
     return wide, info
 
 

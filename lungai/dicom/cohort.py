@@ -733,11 +733,13 @@ SEGMENTATION_FIELDS = ("confidence", "needs_review", "review_reasons", "review_a
 CAVEAT_NOTE = "confidence caveat"    # how the model's known confidence caveat starts in notes and on the terminal
 
 
-def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list, allow_gaps: bool = False) -> tuple:
+def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list, allow_gaps: bool = False,
+            gtvs: list | None = None) -> tuple:
     """(tumour mask, confidence or None, review reasons or '', other candidates, the automatic segmentation's record
     or {}): the union of the RTSTRUCT's contoured GTVs; the automatic segmentation only when the RTSTRUCT has no
     contoured GTV (a GTV that cannot be read fails the patient, never silently replaced).  The record holds
-    :data:`SEGMENTATION_FIELDS` of the segmentation's info."""
+    :data:`SEGMENTATION_FIELDS` of the segmentation's info.  ``gtvs`` (a list, when given) gets the GTV structures the
+    tumour is the union of (none: the automatic tumour)."""
     from lungai.dicom.masks import structure_mask, structure_names
     from lungai.dicom.roles import empty_text, find_role
     from lungai.dicom.rtstruct import contoured_structures
@@ -752,6 +754,8 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
                                  f"{exc.fix}; to use the automatic segmentation instead, map the GTV structures to "
                                  "null with --structure-map") from exc
             provenance["tumour"] = "RTSTRUCT " + structure_names(used)
+            if gtvs is not None:
+                gtvs.extend(used)
             return mask, None, "", [], {}
         empty_gtvs = find_role(empty, "gtv", mapping)
         notes.append("no contoured GTV in the RTSTRUCT"
@@ -1126,6 +1130,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         from lungai.lungs.check import lung_map_notes
         from lungai.radiomics import extract, segments_from_masks, to_wide
         from lungai.radiomics.extract import edge_notes
+        from lungai.radiomics.segments import AUTOMATIC_TUMOUR
         from lungai.radiomics.csv_output import write_csv
 
         if not previous:
@@ -1165,8 +1170,9 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
             with gaps_allowed_notes(notes):      # which structures --allow-gaps read with gaps: in the patient's notes
                 lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes, allow_gaps)
                 inputs_bar.update(1, "lungs")
+                gtvs: list = []     # the GTV structures the tumour is (none: the automatic tumour)
                 tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir,
-                                                                               provenance, notes, allow_gaps)
+                                                                               provenance, notes, allow_gaps, gtvs)
                 inputs_bar.update(1, "tumour")
                 # no GTV structure but the clinic's Lungs-GTV: the dose's lungs, nothing subtracted (dose-features')
                 clinic, clinic_text = _clinic_dose_lungs(job, ct, mapping, provenance, allow_gaps) if dose_files else \
@@ -1223,10 +1229,12 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                     if job.dose_unmatched else "")
         errors: dict = {}
         # a tumour wholly outside the lungs: lungs_minus_tumour equals them, in the patient's notes ("radiomics
-        # lungs_minus_tumour: ...") as the segments' other notes (QA outsidefollow65)
+        # lungs_minus_tumour: ...") as the segments' other notes (QA outsidefollow65), naming the GTV structures, or
+        # the automatic tumour, not "the tumour mask" the user never gave (QA emptysel65)
         seg_notes: dict = {"lungs_minus_tumour": []}
         segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors,
-                                       notes=seg_notes["lungs_minus_tumour"])
+                                       notes=seg_notes["lungs_minus_tumour"], tumour_structures=gtvs or None,
+                                       tumour_named=None if gtvs else AUTOMATIC_TUMOUR)
         if dose_lungs_role in ("lungs", "lungs_minus_gtv"):     # lungs_minus_tumour of other lungs, below
             seg_notes.clear()
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones

@@ -56,7 +56,8 @@ def standard_masks(tumour: np.ndarray | None, right: np.ndarray | None, left: np
 def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                         names=None, tumour_label: int | None = None, errors: dict | None = None,
                         lung_segments: dict | None = None, lung_file=None, tumour_segments: dict | None = None,
-                        tumour_file=None, notes: list | None = None, tumour_structures=None) -> dict:
+                        tumour_file=None, notes: list | None = None, tumour_structures=None,
+                        tumour_named: str | None = None) -> dict:
     """Standard segments from a tumour mask (nonzero, or ``tumour_label``) and a lung label map (1 right, 2 left).
 
     ``tumour_segments`` / ``tumour_file``: the tumour came from the segments ``tumour_segments`` (their labels: the
@@ -74,7 +75,9 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     ``notes`` (a list, when given) gets :func:`tumour_outside_lungs_note` when the tumour holds voxels but none in the
     lungs (a nodal / mediastinal GTV, or lung contours drawn around the tumour): lungs_minus_tumour, still computed,
     equals the lungs (QA outsidelungs65).  ``tumour_structures``: the RTSTRUCT structures the tumour is (the union
-    of), named in that note (``radiomics --rtstruct``) rather than "the tumour mask"."""
+    of), named in that note (``radiomics --rtstruct``, ``cohort``) rather than "the tumour mask"; ``tumour_named``: the
+    tumour's words otherwise ("the automatic tumour": ``cohort``'s segmentation).  An empty tumour and one outside the
+    lungs are named alike (:func:`tumour_words`: ``labels.nii.gz#1``, its label too - QA emptysel65)."""
     errors = {} if errors is None else errors
     t = r = l = None
     if tumour is not None:
@@ -97,9 +100,11 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     if t is not None and not t.any():
         from lungai.dicom.masks import as_typed, typed_file
 
-        shown = as_typed(typed_file(tumour_file)) if tumour_file else None
-        empty = (_empty_segments(list(tumour_segments), shown) if tumour_segments else
-                 f"the tumour mask {shown} is empty (no voxel)" if shown else "the tumour mask is empty (no voxel)")
+        if tumour_segments:
+            empty = _empty_segments(list(tumour_segments), as_typed(typed_file(tumour_file)) if tumour_file else None)
+        else:
+            what, several = tumour_words(tumour_file, tumour_structures, tumour_named)
+            empty = f"{what} {'are' if several else 'is'} empty (no voxel)"
     if empty and tumour_segments and out.pop("tumour", None) is not None:
         errors["tumour"] = str(InputError(empty + ", so segment 'tumour' is empty", EMPTY_SEG_FIX))
     if empty and out.pop("lungs_minus_tumour", None) is not None:     # the lungs under another name: not computed
@@ -107,15 +112,8 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     if notes is not None and "lungs_minus_tumour" in out and t is not None and t.any():
         in_lungs = both if both is not None else (r | l)
         if not (t & in_lungs).any():       # nothing of the tumour in the lungs: the lungs, said so
-            from lungai.dicom.masks import as_typed
-
-            # its label / segments too: "labels.nii.gz#1" (QA outsidefollow65: LUNG1-003's label map, its lungs
-            # labels 3,4 of the same file, was "the tumour mask LUNG1-003_labels.nii.gz")
-            shown = as_typed(tumour_file) if tumour_file else None
-            several = len(tumour_structures or ()) > 1
-            notes.append(tumour_outside_lungs_note(
-                f"the tumour structure{'s' if several else ''} " + " + ".join(repr(n) for n in tumour_structures)
-                if tumour_structures else f"the tumour mask {shown}" if shown else "the tumour mask", several=several))
+            what, several = tumour_words(tumour_file, tumour_structures, tumour_named)
+            notes.append(tumour_outside_lungs_note(what, several=several))
     if r is not None:      # 1 right / 2 left is the map's convention, not seen in it: a swapped map is refused
         seg = lung_segments or {}
         if lung_file is not None and seg.get(1) and seg.get(2):     # a SEG's two lung segments: named as such
@@ -135,6 +133,26 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
                                 "'lungs' and 'lungs_minus_tumour' are computed from it); give a label map, e.g. "
                                 "`lungai lungs`'s, or leave this segment out")
     return out
+
+
+AUTOMATIC_TUMOUR = "the automatic tumour"     # a segmented tumour (cohort's, the demo's), as their notes name it
+
+
+def tumour_words(tumour_file=None, tumour_structures=None, named: str | None = None) -> tuple[str, bool]:
+    """The tumour as :func:`segments_from_masks`' problems and notes name it, and whether in the plural: its RTSTRUCT
+    structures (``tumour_structures``: "the tumour structures 'GTV-1' + 'GTV-2'"), else ``named`` ("the automatic
+    tumour"), else its mask as the user gave it, label / segments too ("the tumour mask labels.nii.gz#1": QA
+    outsidefollow65, LUNG1-003's label map, its lungs labels 3,4 of the same file, was "the tumour mask
+    LUNG1-003_labels.nii.gz"; QA emptysel65: its empty label 1 was too), else "the tumour mask"."""
+    from lungai.dicom.masks import as_typed
+
+    several = len(tumour_structures or ()) > 1
+    if tumour_structures:
+        return (f"the tumour structure{'s' if several else ''} " + " + ".join(repr(n) for n in tumour_structures),
+                several)
+    if named:
+        return named, False
+    return (f"the tumour mask {as_typed(tumour_file)}" if tumour_file else "the tumour mask"), False
 
 
 # an empty tumour mask leaves nothing out of the lungs: segment 'lungs_minus_tumour' would be segment 'lungs' under

@@ -320,6 +320,7 @@ def _lungs_and_features(s: dict) -> str:
 {''.join(f'<div class="banner" id="lungs-cut">{html.escape(n)}</div>' for n in lung_warnings(lungs))}
 {_lung_notes(lungs)}
 {_failed_segments(s['radiomics'])}
+{_radiomics_notes(s['radiomics'])}
 <p>{_features_text(s['radiomics'])} were computed (all in <code>radiomics_long.csv</code>;
 {html.escape(s['radiomics']['params'])}). A selection:</p>
 {_table(rows, ('segment', 'feature', 'value'))}
@@ -379,6 +380,21 @@ def failed_segment_texts(radiomics: dict) -> list[str]:
     ``radiomics.failed_segments``: a one-voxel tumour, an empty lung), as the report and the console say them."""
     return [f"{str(f.get('segment', '')).replace('_', ' ')}: " + " ".join(str(f.get("error", "")).split())
             for f in radiomics.get("failed_segments") or []]
+
+
+def radiomics_notes(radiomics: dict) -> list[str]:
+    """The notes of the segments built for the radiomics (summary.json's ``radiomics.notes``: "lungs_minus_tumour: the
+    automatic tumour does not overlap the lungs ..."), as the console (``note: radiomics ...``) and the report say
+    them."""
+    return [str(n) for n in radiomics.get("notes") or []]
+
+
+def _radiomics_notes(radiomics: dict) -> str:
+    notes = radiomics_notes(radiomics)
+    if not notes:
+        return ""
+    return (f'<p class="small" id="radiomics-notes" data-value="{len(notes)}">Radiomics notes: '
+            f"{html.escape('; '.join(notes))}.</p>")
 
 
 def _failed_segments(radiomics: dict) -> str:
