@@ -243,3 +243,33 @@ def test_pyradiomics_distribution_is_looked_up_by_name():
             assert settings.pyradiomics_distribution() == settings.VERIFIED_PYRADIOMICS and scans == [1]
         finally:
             settings._pyradiomics_distribution.cache_clear()
+
+
+def test_radiomics_batch_draws_its_bar_before_pydicom_is_imported(small_phantom, tmp_path):
+    """``lungai radiomics-batch`` on a manifest of NIfTI masks imported pydicom (0.1-0.5 s of a shared machine) before
+    its first bar: lungai.dicom.seg.seg_segment_labels, asked whether each case's mask is a DICOM SEG, imported it
+    before it looked at the file's name (QA batchstart65).  pydicom is imported for a mask that may be DICOM only.
+    (pandas is imported before the bar on purpose: the manifest is read with it.)"""
+    rows = ["case,image,mask"]
+    for case in ("c1", "c2"):
+        ct, mask = tmp_path / f"{case}_ct.nii.gz", tmp_path / f"{case}_labels.nii.gz"
+        sitk.WriteImage(small_phantom.ct, str(ct))
+        sitk.WriteImage(small_phantom.labels, str(mask))
+        rows.append(f"{case},{ct},{mask}")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    args = ["radiomics-batch", str(manifest), "--workers", "0", "-o", str(tmp_path / "out.csv")]
+    assert _heavy_at_first_bar(args, tmp_path) == []
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_cohort_draws_its_bar_before_pandas_is_imported(tmp_path):
+    """``lungai cohort`` imported pandas (0.2-0.6 s of a shared machine) before its first bar ("cohort: scanning
+    DICOM"): lungai.dicom.cohort, lungai.radiomics.batch and lungai.radiomics.manifest imported it at module top for
+    tables built after the scan (QA batchstart65).  It comes with the first table now: after the scan (a --clinical
+    CSV is still read, with pandas, before any work)."""
+    from dicom_helpers import rt_export
+
+    rt_export(tmp_path / "export")
+    args = ["cohort", str(tmp_path / "export"), "-o", str(tmp_path / "out"), "--workers", "0"]
+    assert _heavy_at_first_bar(args, tmp_path, heavy=("pandas", *HEAVY)) == []

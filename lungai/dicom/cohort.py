@@ -31,8 +31,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:      # pandas where a table is read or built: the first bar (scanning DICOM) comes before it
+    import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
@@ -461,6 +463,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         raise InputError(f"PatientIDs under {root} give the same output folder: {listed}",
                          f"give these patients PatientIDs that differ in {NAME_RULE}, or run lungai cohort on "
                          "their folders separately, each with its own -o folder")
+    import pandas as pd     # after the scan: its bar comes before pandas
+
     return jobs, pd.DataFrame(rows)
 
 
@@ -1111,6 +1115,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
 def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
                      max_gy: float | None = None, allow_gaps: bool = False) -> dict:
     """:func:`process_patient`'s work."""
+    import pandas as pd
+
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
@@ -1516,6 +1522,8 @@ def _settings_key_of(mapping, model_dir):
 def _rewrite_patient_ids(out: Path, current: str) -> None:
     """Every patient's features in ``out`` carry the settings id ``current`` (the same values under an older id, as
     radiomics-batch's resume does)."""
+    import pandas as pd
+
     for f in sorted((out / "patients").glob(f"*/{FEATURES}")):
         if f.is_file() and not f.is_symlink():
             frame = pd.read_csv(f, dtype={"case": str, "patient_id": str})
@@ -1622,6 +1630,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
     with read_once(files=1):
         jobs, inventory = plan_cohort(root, mapping)   # refused (a PatientID clash ...): no folder, stamp or marker left
         derived = {id(job): _derived_structures(job, mapping) for job in jobs}
+    import pandas as pd     # after planning: its bar (scanning DICOM) comes before pandas
+
     try:
         out.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key, encoding="utf-8")

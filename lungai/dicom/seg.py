@@ -234,14 +234,15 @@ def _refuse_repeated_labels(seg, p) -> None:
 
 def seg_segment_labels(path) -> list[str] | None:
     """The SegmentLabels (stripped, as :func:`read_seg` names them) of the DICOM SEG ``path`` (``FILE#PART``: its
-    file), read from its header only; None when it is not a readable SEG (a NIfTI label map ...)."""
-    import pydicom
-
+    file), read from its header only; None when it is not a readable SEG (a NIfTI label map ...).  pydicom is imported
+    for a file that may be DICOM only: a manifest of NIfTI masks drew ``lungai radiomics-batch``'s first bar after it."""
     from lungai.dicom.masks import split_selector
 
     p = Path(split_selector(path)[0])
     if not p.is_file() or p.name.lower().endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
         return None
+    import pydicom
+
     try:
         ds = pydicom.dcmread(p, stop_before_pixels=True)
     except Exception:  # noqa: BLE001 - not DICOM, unreadable: not a SEG

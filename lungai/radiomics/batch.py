@@ -21,8 +21,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:      # pandas where a table is read or built: `lungai cohort` draws its first bar before it
+    import pandas as pd
 
 from lungai.errors import InputError, LungAIError, agree, counted, failure_lines, split_error
 from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_output_file, prepare_output_folder,
@@ -53,6 +55,7 @@ def read_part(path) -> pd.DataFrame:
     """A part file of the resume folder (``<case>.csv``, ``.settings.csv``, ``.errors.csv``): its ``case`` column as
     written - a case id ``NA``, ``None``, ``null``, ``nan`` or ``N/A`` stays that id, never a blank (missing) case -
     the other columns read as usual (an empty value or ``nan`` is NaN)."""
+    import pandas as pd
     from pandas._libs.parsers import STR_NA_VALUES
 
     columns = pd.read_csv(path, nrows=0).columns
@@ -460,6 +463,7 @@ def _shown_changes(parts: Path, params: dict, segments) -> str:
     now; featureClass: firstorder, glcm then, firstorder, shape now" ("" when nothing shows or nothing can be
     read).  (QA: a folder of an older lungai was refused naming no difference, fix "run with the parameters they
     were made with" - which the user could not know.)"""
+    import pandas as pd
     from lungai.radiomics.params import FEATURE_CLASSES
     from lungai.radiomics.settings import value_settings
 
@@ -505,6 +509,8 @@ def _unread_parts(parts: Path) -> list[tuple[Path, str]]:
     """The case parts (``<case>.csv``) of ``parts`` that :func:`_shown_changes` cannot (fully) read, each with why: a part
     without an ``image_type``, ``feature_class`` or ``segment`` column (edited by hand, or not written by lungai).
     (QA radbatch61: such a part crashed a resume with KeyError 'image_type', a traceback naming no file.)"""
+    import pandas as pd
+
     unread = []
     for p in sorted(parts.glob("*.csv")):
         if p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv")):
@@ -691,6 +697,7 @@ def _drop_ibsi_parts_without_notes(parts: Path, rows: list[dict], params: dict) 
     none that can be read) are dropped, to be redone: one such lungai made more values NaN than they are (pyradiomics'
     2.5D texture of any ROI with one voxel per axial slice; 242 NaN of 347 on LIDC-IDRI-0852_R_1 with ibsi-b, 174
     now), and none recorded notes.  (A note when any was dropped.)"""
+    import pandas as pd
     from lungai.radiomics.settings import ibsi_configuration
 
     if ibsi_configuration(params) is None:
@@ -731,6 +738,7 @@ def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> tuple[st
     given the ``orientation`` column (checked once).  A case whose image cannot be read now (moved, a drive not
     mounted) is kept unchecked - never a finished result dropped on a guess - and checked on the next run.  (A note
     when any was dropped, a warning when any could not be checked.)"""
+    import pandas as pd
     from lungai.radiomics.prepare import COMPUTED_ORIENTATION
 
     dropped, unchecked = 0, []
@@ -851,6 +859,8 @@ def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[s
 
 def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(features long or wide, errors, per-segment settings) of every manifest case done so far."""
+    import pandas as pd
+
     frames, settings = [], []
     errors = [pd.DataFrame(failed, columns=["case", "error"]).assign(segment="(case)")]
     for row in rows:

@@ -12,8 +12,10 @@ import contextlib
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:      # pandas where a table is read or written: `lungai cohort` draws its first bar before it
+    import pandas as pd
 
 from lungai.errors import InputError
 
@@ -198,6 +200,7 @@ def _data_lines(path: Path) -> list[int]:
 def write_synthetic_cohort(folder: str | Path, n: int, seed: int = 0, shape=(96, 96, 40),
                            spacing=(3.5, 3.5, 5.0)) -> Path:
     """``n`` synthetic phantoms (varied tumours) and their manifest; returns the manifest path."""
+    import pandas as pd
     from lungai.synthetic import make_phantom, random_spec, write_phantom
 
     folder = Path(folder)
