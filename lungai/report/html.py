@@ -367,12 +367,16 @@ def lung_notes(lungs: dict) -> list[str]:
     return [str(n) for n in lungs.get("notes") or [] if n not in warned]
 
 
-def _lung_notes(lungs: dict) -> str:
-    notes = lung_notes(lungs)
+def _notes_paragraph(notes: list[str], element_id: str, title: str) -> str:
+    """A small paragraph "TITLE: note; note." (id ``element_id``, ``data-value`` the count), or "" without notes."""
     if not notes:
         return ""
-    return (f'<p class="small" id="lungs-notes" data-value="{len(notes)}">Lung segmentation notes: '
+    return (f'<p class="small" id="{element_id}" data-value="{len(notes)}">{title}: '
             f"{html.escape('; '.join(notes))}.</p>")
+
+
+def _lung_notes(lungs: dict) -> str:
+    return _notes_paragraph(lung_notes(lungs), "lungs-notes", "Lung segmentation notes")
 
 
 def failed_segment_texts(radiomics: dict) -> list[str]:
@@ -390,11 +394,7 @@ def radiomics_notes(radiomics: dict) -> list[str]:
 
 
 def _radiomics_notes(radiomics: dict) -> str:
-    notes = radiomics_notes(radiomics)
-    if not notes:
-        return ""
-    return (f'<p class="small" id="radiomics-notes" data-value="{len(notes)}">Radiomics notes: '
-            f"{html.escape('; '.join(notes))}.</p>")
+    return _notes_paragraph(radiomics_notes(radiomics), "radiomics-notes", "Radiomics notes")
 
 
 def _failed_segments(radiomics: dict) -> str:
