@@ -109,9 +109,9 @@ def test_segment_names_each_file_on_the_bar_while_it_writes_it(tmp_path, monkeyp
         at_write[path.name] = shown[-1]
         return real_write(img, path, *a, **k)
 
-    import lungai.seg.model_io as model_io
+    import lungai.model_files as model_files      # segment's result.json writer (the bar drawn before torch)
 
-    real_json = model_io.write_json
+    real_json = model_files.write_json
 
     def write_json(path, *a, **k):
         at_write[path.name] = shown[-1]
@@ -120,7 +120,7 @@ def test_segment_names_each_file_on_the_bar_while_it_writes_it(tmp_path, monkeyp
     monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
     monkeypatch.setattr(progress._LineProgress, "_emit", emit)
     monkeypatch.setattr(io, "write_image", write_image)
-    monkeypatch.setattr(model_io, "write_json", write_json)
+    monkeypatch.setattr(model_files, "write_json", write_json)
     assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "m"),
                  "--whole"]) == 0
     assert set(at_write) >= {"tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz",
