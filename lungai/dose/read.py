@@ -31,8 +31,8 @@ def rtdose_files(folder: Path, rtplans: list | None = None) -> list[Path]:
         for f in files:
             bar.update(1)
             modality = _modality(f) if _is_dicom(f) else ""
-            if modality == "RTDOSE":
-                found.append(f)
+            if modality == "RTDOSE" or (not modality and _is_dicom(f) and _rtdose_cut_before_modality(f)):
+                found.append(f)     # an RTDOSE cut short before its Modality too: refused or left out, named
             elif modality == "RTPLAN" and rtplans is not None:
                 rtplans.append(f)
     if not found:
@@ -43,6 +43,28 @@ def rtdose_files(folder: Path, rtplans: list | None = None) -> list[Path]:
 
 # a --dose folder of this many files or more shows the progress of the search for its RTDOSEs
 MANY_FILES = 1000
+
+
+# the SOP Class UID of an RTDOSE (RT Dose Storage)
+RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
+
+
+def _rtdose_cut_before_modality(path: Path) -> bool:
+    """Whether a DICOM file without a Modality is an RTDOSE cut short in its header before it (an interrupted copy):
+    its SOPClassUID, or its file meta's MediaStorageSOPClassUID, is RT Dose Storage.  QA dose66: such a file (cut
+    before its SOPInstanceUID) was no RTDOSE to ``--dose FOLDER`` - left out without a word beside the intact copy or
+    another RTDOSE, or "FOLDER holds no RTDOSE file" alone."""
+    from pydicom.filereader import read_partial
+
+    try:
+        with open(path, "rb") as fp:
+            ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > 0x00080060, force=True)
+        classes = (getattr(ds, "SOPClassUID", ""), getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID",
+                                                           ""))
+        return (not str(getattr(ds, "Modality", "") or "").strip()
+                and any(str(c or "").strip() == RT_DOSE_STORAGE for c in classes))
+    except Exception:  # noqa: BLE001 - not readable even so: of no known kind
+        return False
 
 
 def _modality(path: Path) -> str:
@@ -82,8 +104,12 @@ def dose_folder_files(folder: Path, reference=None, checks: list | None = None) 
                                 reference.other)
         left_out = [f"{shown(f)} left out: {'; '.join(_mismatch(h, reference))}"
                     for f, h in zip(files, headers) if f not in matching]
-        files = matching
-    else:
+        files, headers = matching, [h for f, h in zip(files, headers) if f in matching]
+    # an RTDOSE cut short that is no copy of another (its UIDs lost with its header, or another dose's) is refused as
+    # such, naming it - before it could be taken for another patient's / frame's, or its lost tags named the fault
+    for f, h in zip(files, headers):
+        check_not_cut_short(f, h, shown(f))
+    if reference is None:
         keys = {(str(getattr(h, "PatientID", "") or "").strip(), str(getattr(h, "FrameOfReferenceUID", "") or "")
                  .strip()) for h in headers}
         if len(keys) > 1:
@@ -506,6 +532,8 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
         missing = [missing_summation_note(h, name(p)) for p, h in zip(paths, headers)]
         return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name), *missing) if n) or None
+    for p, header in zip(paths, headers):   # a file cut short: said so, not its lost tags (DoseUnits ...) named
+        check_not_cut_short(p, header, name(p))
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
@@ -563,6 +591,12 @@ def _sop_uid(ds) -> str:
     return str(getattr(ds, "SOPInstanceUID", "") or "").strip()
 
 
+def _copy_uid(ds) -> str:
+    """The SOPInstanceUID that tells an RTDOSE's copies: its own, else its file meta's MediaStorageSOPInstanceUID
+    (a file cut short before its SOPInstanceUID still has it: :func:`_rtdose_cut_before_modality`)."""
+    return _sop_uid(ds) or str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPInstanceUID", "") or "").strip()
+
+
 def _dose_content(path: Path) -> tuple:
     """What makes an RTDOSE's dose: its decoded pixel values (a hash; not the encoded bytes - a copy in another
     transfer syntax holds the same dose), scaling (as a number: "5.9e-05" and "0.000059" are one), units,
@@ -604,7 +638,7 @@ def _drop_copies(paths: list[Path], headers: list, name=lambda p: p.name) -> tup
     RTDOSE of the current plan only" - while ``lungai cohort`` used the intact one."""
     kept, kept_headers, first, notes = [], [], {}, []
     for p, h in zip(paths, headers):
-        uid = _sop_uid(h)
+        uid = _copy_uid(h)      # a copy cut before its SOPInstanceUID: its file meta's
         if uid and uid in first:
             original = first[uid]
             broken = {f: _damaged(f, name(f)) for f in (original, p)}
