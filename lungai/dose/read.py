@@ -523,6 +523,9 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
                              if not g)
         dropped = "; ".join(n for n in (dropped, dvh_only) if n)
         paths, headers = [p for p, g in zip(paths, grids) if g], [h for h, g in zip(headers, grids) if g]
+    one_beam = _one_beam_plan_dose(paths, headers, name, rtplans, checks, where)
+    if one_beam:           # the BEAM dose of a one-beam plan (a single arc), its RTPLAN in the export: its dose
+        return paths, "; ".join(n for n in (dropped, one_beam, files_effective_note(paths, headers, name)) if n)
     if len(paths) <= 1:
         for p, header in zip(paths, headers):
             check_not_cut_short(p, header, name(p))   # a file cut short: refused now, not after the patient's work
@@ -540,6 +543,30 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
     header = dict(zip(paths, headers))
     effective = files_effective_note(files, [header[p] for p in files], name)
     return files, "; ".join(n for n in (dropped, note, effective) if n) or None
+
+
+def _one_beam_plan_dose(paths: list[Path], headers: list, name, rtplans, checks: list | None,
+                        where: str | None) -> str | None:
+    """The note of one BEAM dose (``paths``: one file) that is its plan's dose, else None: the RTPLAN it references
+    is among ``rtplans`` and every treatment beam of it has its dose - the plan's one treatment beam, e.g. a
+    single-arc VMAT plan - by the check of a sum of BEAM doses (:func:`_check_plan_beams`: a plan of more treatment
+    beams is refused naming those without a dose).  Without that RTPLAN one BEAM dose stays refused
+    (:func:`check_summation_type`: most likely some beams only).  QA dose66: a single-arc plan's BEAM dose beside its
+    RTPLAN was refused with the fix "put the RTDOSE of every beam of the plan in one folder" - what had been done -,
+    while the BEAM doses of a plan of two or three beams were summed."""
+    if len(paths) != 1 or summation_type(headers[0]) != BEAM or not rtplans or not _plan_uids(headers[0]):
+        return None
+    p, header = paths[0], headers[0]
+    check_not_cut_short(p, header, name(p))
+    check_dose_kind(header, name(p))
+    check_dose_grid(header, name(p))
+    check_dose_geometry(header, name(p))
+    checked = _check_plan_beams(paths, headers, _plan_uids(header), rtplans, name, where)
+    if checked.startswith(UNCHECKED_BEAMS):
+        return None
+    if checks is not None:
+        checks.append(checked)
+    return f"BEAM dose {name(p)} used, the plan's only treatment beam: {checked}"
 
 
 def dose_value_notes(files, root=None, checked: str | None = None) -> list[str]:
@@ -947,6 +974,8 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
                      "group of it")
             raise InputError(f"{beams}, but BEAM RTDOSEs are the dose of beam{'s' if plural else ''} "
                              f"{_joined(extra)} too, {which}, so what their sum is is unknown", fix)
+        if len(treatment) == 1:
+            return f"the one treatment beam of RTPLAN {name(plan_path)}{scope} has its dose{said}"
         return f"all {len(treatment)} treatment beams of RTPLAN {name(plan_path)}{scope} have their dose{said}"
     if len(paths) < len(treatment):
         raise InputError(f"{beams} but there are only {len(paths)} BEAM RTDOSEs ({_listed([name(p) for p in paths])}"
@@ -1043,10 +1072,15 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
 
 def read_dose_sum(paths, max_gy: float | None = None, root=None) -> sitk.Image:
     """The treatment dose of RTDOSE files in Gy, as :func:`plan_dose_files` chooses them (a copy of a file left
-    out): one file read by :func:`read_rtdose`, or the sum of the BEAM doses of one plan on one dose grid, checked
-    once summed (:func:`check_dose_plausible`, ``max_gy``); ``root``: the folder the messages name files relative to."""
+    out): one file read by :func:`read_rtdose` (one BEAM dose: a one-beam plan's, :func:`_one_beam_plan_dose`), or the
+    sum of the BEAM doses of one plan on one dose grid, checked once summed (:func:`check_dose_plausible`,
+    ``max_gy``); ``root``: the folder the messages name files relative to."""
     import pydicom
 
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1 and summation_type(read_dicom(paths[0], REEXPORT_FIX, stop_before_pixels=True)) == BEAM:
+        # a one-beam plan's BEAM dose, chosen against its RTPLAN by plan_dose_files (_one_beam_plan_dose)
+        return read_rtdose(paths[0], accept=(BEAM,), max_gy=max_gy, name=_namer(root)(paths[0]))
     paths, _ = plan_dose_files(paths, root)      # a copy of a file is read once, a beam twice is refused
     if len(paths) == 1:
         return read_rtdose(paths[0], max_gy=max_gy, name=_namer(root)(paths[0]))
