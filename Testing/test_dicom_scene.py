@@ -137,6 +137,54 @@ def test_dose_node_of_an_rtdose_without_frame_of_reference_or_summation_type_say
         "plan dose (export it with DoseSummationType PLAN from the planning system)"]
 
 
+@pytest.mark.parametrize("fault", ["no_units", "beam", "error_type"])
+def test_dose_node_of_another_patient_is_said_so_before_its_rtdose_header_faults(tmp_path, monkeypatch, fault):
+    """QA dose66: the Lung Radiomics panel's RTDOSE node of another patient (or frame of reference) whose header also
+    lacks DoseUnits (or is a BEAM / ERROR dose) was refused as "has no DoseUnits ... re-export the RTDOSE" - a fix that
+    re-exports the wrong patient's dose - while lungai dose-features on the same files says first that the RTDOSE does
+    not belong to the CT.  The patient / frame of reference is now checked first, in the panel as on the command line;
+    the header's own fault is still said for this patient's RTDOSE, each message with its fix."""
+    from types import SimpleNamespace
+
+    import pydicom
+
+    import lungai.scene.dicom as scene_dicom
+    from lungai.errors import InputError
+
+    study = rt_export(tmp_path)["P1"]
+    ct_file = sorted(study["ct"].glob("*.dcm"))[0]
+
+    def broken(name, patient=None, frame=None):
+        ds = pydicom.dcmread(study["dose"])
+        if fault == "no_units":
+            del ds.DoseUnits
+        else:
+            setattr(ds, "DoseSummationType" if fault == "beam" else "DoseType", "BEAM" if fault == "beam" else "ERROR")
+        if patient:
+            ds.PatientID = patient
+        if frame:
+            ds.FrameOfReferenceUID = frame
+        ds.save_as(tmp_path / name)
+        return tmp_path / name
+
+    files = {"own": [broken("own.dcm")], "other patient": [broken("other.dcm", patient="P2")],
+             "other frame": [broken("frame.dcm", frame="1.2.3.999")], "ct": [ct_file]}
+    monkeypatch.setattr(scene_dicom, "dicom_files_of_volume", lambda node: files[node.GetName()])
+    monkeypatch.setattr(scene_dicom, "_patient_id", lambda node: "P1")
+    node = lambda name: SimpleNamespace(GetName=lambda: name)  # noqa: E731
+    header_fault = {"no_units": "has no DoseUnits", "beam": "has DoseSummationType BEAM",
+                    "error_type": "has DoseType ERROR"}[fault]
+    with pytest.raises(InputError, match=f"^own {header_fault}") as err:
+        scene_dicom.check_dose_node_matches_ct(node("own"), node("ct"))
+    assert err.value.fix
+    for name, what in (("other patient", "PatientID"), ("other frame", "FrameOfReferenceUID")):
+        with pytest.raises(InputError) as err:
+            scene_dicom.check_dose_node_matches_ct(node(name), node("ct"))
+        assert err.value.problem.startswith(f"the RTDOSE {name} does not belong to the CT ct: "), (name, str(err.value))
+        assert what in err.value.problem, err.value.problem
+        assert "give the RTDOSE exported with this CT for this patient" in err.value.fix, err.value.fix
+
+
 def _two_gtv_segments(scene, study, second: str):
     """SlicerRT's segmentation of ``study`` with the GTV split in two: "GTV" (its lower slices) and ``second`` (its
     upper ones), named as a user's rename leaves them."""

@@ -673,15 +673,18 @@ def test_a_dvh_only_rtdose_is_left_out_beside_the_dose_grid_and_refused_alone(tm
         assert "3D dose grid" in err.value.fix
     with pytest.raises(InputError, match="RD_dvh.dcm holds no dose grid"):
         read_dose(dvh)
-    # no grid and no DVHs either (not a DVH export: a header cut short) is not left out, it is refused
+    # no grid and no DVHs either (not a DVH export: a header cut short) is not left out, it is refused - as cut short,
+    # beside another RTDOSE as alone (check_not_cut_short; QA dose66: beside one it was "holds no dose grid")
     import pydicom
 
     ds = pydicom.dcmread(dvh)
     del ds.DVHSequence
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
     ds.save_as(tmp_path / "empty.dcm")
-    with pytest.raises(InputError, match=r"empty.dcm holds no dose grid \(no Rows / Columns / PixelData\), so"):
-        plan_dose_files([grid, tmp_path / "empty.dcm"])
+    for given in ([grid, tmp_path / "empty.dcm"], [tmp_path / "empty.dcm"]):
+        with pytest.raises(InputError, match=r"^empty.dcm holds no pixel data \(PixelData\); it is truncated") as err:
+            plan_dose_files(given)
+        assert err.value.fix == "re-export the RTDOSE from the planning system"
 
 
 def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path, capsys):
@@ -1481,6 +1484,56 @@ def test_a_truncated_copy_of_an_rtdose_beside_the_intact_one_is_left_out(tmp_pat
     with_summation_type(good, other, "PLAN", factor=0.5, uid=pydicom_uid(good))
     with pytest.raises(InputError, match=r"a\.dcm and c_other\.dcm have the same SOPInstanceUID .* hold different"):
         plan_dose_files([good, bad, other])
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_an_rtdose_cut_short_before_its_sop_instance_uid_is_named(tmp_path, reference):
+    """QA dose66: an RTDOSE cut short in its header before its SOPInstanceUID (an interrupted copy: no Modality either)
+    was no RTDOSE to --dose FOLDER: beside the intact copy it was left out without a word, beside another RTDOSE too
+    (the dose of a beam or plan lost without a word), and alone "FOLDER holds no RTDOSE file" - the broken file never
+    named.  Its SOPClassUID / file meta say RT Dose Storage: a copy of the intact RTDOSE (the file meta's
+    SOPInstanceUID) is left out with the damaged-copy note, any other is refused as cut short, naming it, fix
+    re-export - as is an RTDOSE beside the plan dose cut after its Modality, which was "has no DoseUnits"."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import pydicom
+
+    from lungai.dose.read import dose_folder_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    good = write_rtdose(dose, tmp_path / "a.dcm")
+    header = pydicom.dcmread(good, stop_before_pixels=True)
+    ref = (SimpleNamespace(PatientID=header.PatientID, FrameOfReferenceUID=header.FrameOfReferenceUID, name="CT",
+                           other="CT") if reference else None)
+    other = with_summation_type(good, tmp_path / "other.dcm", "PLAN", factor=0.5)   # another RTDOSE (its own UID)
+
+    def cut(src, tag: bytes, keep: int = 2) -> bytes:           # the file ends just inside the element ``tag``
+        data = Path(src).read_bytes()
+        return data[:data.index(tag, 132 + 12) + keep]
+
+    sop, units = b"\x08\x00\x18\x00", b"\x04\x30\x02\x00"      # (0008,0018) SOPInstanceUID, (3004,0002) DoseUnits
+
+    def folder(name, files: dict):
+        f = tmp_path / name
+        f.mkdir()
+        for file_name, data in files.items():
+            (f / file_name).write_bytes(data)
+        return f
+
+    copy = folder("copy", {"a.dcm": good.read_bytes(), "b_copy.dcm": cut(good, sop)})
+    files, note = dose_folder_files(copy, ref)
+    assert [f.name for f in files] == ["a.dcm"], files
+    assert note and "b_copy.dcm left out: a damaged copy of a.dcm (same SOPInstanceUID" in note, note
+    assert "delete the damaged one from the export" in note, note
+    for name, files in (("alone", {"b.dcm": cut(good, sop)}),
+                        ("beside", {"a.dcm": good.read_bytes(), "c.dcm": cut(other, sop)}),
+                        ("units", {"a.dcm": good.read_bytes(), "c.dcm": cut(other, units, keep=0)})):
+        broken = next(n for n in files if n != "a.dcm")
+        with pytest.raises(InputError) as err:
+            dose_folder_files(folder(name, files), ref)
+        assert f"{broken} holds no pixel data (PixelData); it is truncated" in err.value.problem, (name, str(err.value))
+        assert err.value.fix == "re-export the RTDOSE from the planning system", (name, err.value.fix)
 
 
 def pydicom_uid(path) -> str:

@@ -439,3 +439,46 @@ def test_a_beam_sum_unchecked_against_its_rtplan_is_recorded_in_dose_csv(tmp_pat
     record = []
     read_dose(tmp_path / "RD", notes=[], record=record)
     assert record == []
+
+
+def test_the_one_beam_dose_of_a_one_beam_plan_is_its_dose(tmp_path, beams):
+    """QA dose66: a single-arc plan (one treatment beam) exported as its BEAM dose beside its RTPLAN was refused by
+    dose-features --dose FOLDER as "has DoseSummationType BEAM ... put the RTDOSE of every beam of the plan in one
+    folder and give that folder" - what the user had done - while the BEAM doses of a plan of two or three beams are
+    summed once the RTPLAN shows that every treatment beam has its dose.  One BEAM dose is now its plan's dose by the
+    same check (the plan's one treatment beam, a 0-MU beam beside it or not); a plan of more beams is refused naming
+    the beams without a dose; without the RTPLAN, or given as a file, one BEAM dose is refused as before."""
+    import pydicom
+
+    src, _ = beams
+    folder = tmp_path / "arc"
+    folder.mkdir()
+    arc = _beam(src, folder / "RD_arc.dcm", 1, 1.0)
+    rtplan = write_rtplan(folder / "RP.dcm", PLAN, [1])
+    expected = sitk.GetArrayFromImage(read_dose(src))
+    for plan_beams in ([1], [1, (2, 0.0)]):       # a beam of 0 MU (a setup field) has no dose to add
+        write_rtplan(rtplan, PLAN, plan_beams)
+        notes: list = []
+        record: list = []
+        assert np.allclose(sitk.GetArrayFromImage(read_dose(folder, notes=notes, record=record)), expected, atol=1e-3)
+        assert notes == [f"--dose {folder}: BEAM dose RD_arc.dcm used, the plan's only treatment beam: the one "
+                         "treatment beam of RTPLAN RP.dcm has its dose"], notes
+        assert record == [], record
+        checks: list = []
+        files, _ = plan_dose_files([arc], rtplans=[rtplan], checks=checks)
+        assert files == [arc] and checks == ["the one treatment beam of RTPLAN RP.dcm has its dose"], checks
+        assert np.allclose(sitk.GetArrayFromImage(read_dose_sum(files)), expected, atol=1e-3)   # lungai cohort's read
+    write_rtplan(rtplan, PLAN, [1, 2, 3])
+    with pytest.raises(InputError, match=r"RTPLAN RP.dcm lists 3 treatment beams \(1, 2, 3\) but there is no BEAM "
+                                         r"RTDOSE for beams 2, 3") as err:
+        read_dose(folder)
+    assert "every treatment beam" in err.value.fix
+    ds = pydicom.dcmread(rtplan)            # another plan's RTPLAN: the beam's plan unknown - refused as before
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.99"
+    ds.save_as(rtplan)
+    for given in (folder, arc):
+        with pytest.raises(InputError, match="RD_arc.dcm has DoseSummationType BEAM"):
+            read_dose(given)
+    rtplan.unlink()
+    with pytest.raises(InputError, match="RD_arc.dcm has DoseSummationType BEAM"):
+        read_dose(folder)

@@ -31,8 +31,8 @@ def rtdose_files(folder: Path, rtplans: list | None = None) -> list[Path]:
         for f in files:
             bar.update(1)
             modality = _modality(f) if _is_dicom(f) else ""
-            if modality == "RTDOSE":
-                found.append(f)
+            if modality == "RTDOSE" or (not modality and _is_dicom(f) and _rtdose_cut_before_modality(f)):
+                found.append(f)     # an RTDOSE cut short before its Modality too: refused or left out, named
             elif modality == "RTPLAN" and rtplans is not None:
                 rtplans.append(f)
     if not found:
@@ -43,6 +43,28 @@ def rtdose_files(folder: Path, rtplans: list | None = None) -> list[Path]:
 
 # a --dose folder of this many files or more shows the progress of the search for its RTDOSEs
 MANY_FILES = 1000
+
+
+# the SOP Class UID of an RTDOSE (RT Dose Storage)
+RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
+
+
+def _rtdose_cut_before_modality(path: Path) -> bool:
+    """Whether a DICOM file without a Modality is an RTDOSE cut short in its header before it (an interrupted copy):
+    its SOPClassUID, or its file meta's MediaStorageSOPClassUID, is RT Dose Storage.  QA dose66: such a file (cut
+    before its SOPInstanceUID) was no RTDOSE to ``--dose FOLDER`` - left out without a word beside the intact copy or
+    another RTDOSE, or "FOLDER holds no RTDOSE file" alone."""
+    from pydicom.filereader import read_partial
+
+    try:
+        with open(path, "rb") as fp:
+            ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > 0x00080060, force=True)
+        classes = (getattr(ds, "SOPClassUID", ""), getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID",
+                                                           ""))
+        return (not str(getattr(ds, "Modality", "") or "").strip()
+                and any(str(c or "").strip() == RT_DOSE_STORAGE for c in classes))
+    except Exception:  # noqa: BLE001 - not readable even so: of no known kind
+        return False
 
 
 def _modality(path: Path) -> str:
@@ -82,8 +104,12 @@ def dose_folder_files(folder: Path, reference=None, checks: list | None = None) 
                                 reference.other)
         left_out = [f"{shown(f)} left out: {'; '.join(_mismatch(h, reference))}"
                     for f, h in zip(files, headers) if f not in matching]
-        files = matching
-    else:
+        files, headers = matching, [h for f, h in zip(files, headers) if f in matching]
+    # an RTDOSE cut short that is no copy of another (its UIDs lost with its header, or another dose's) is refused as
+    # such, naming it - before it could be taken for another patient's / frame's, or its lost tags named the fault
+    for f, h in zip(files, headers):
+        check_not_cut_short(f, h, shown(f))
+    if reference is None:
         keys = {(str(getattr(h, "PatientID", "") or "").strip(), str(getattr(h, "FrameOfReferenceUID", "") or "")
                  .strip()) for h in headers}
         if len(keys) > 1:
@@ -497,6 +523,9 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
                              if not g)
         dropped = "; ".join(n for n in (dropped, dvh_only) if n)
         paths, headers = [p for p, g in zip(paths, grids) if g], [h for h, g in zip(headers, grids) if g]
+    one_beam = _one_beam_plan_dose(paths, headers, name, rtplans, checks, where)
+    if one_beam:           # the BEAM dose of a one-beam plan (a single arc), its RTPLAN in the export: its dose
+        return paths, "; ".join(n for n in (dropped, one_beam, files_effective_note(paths, headers, name)) if n)
     if len(paths) <= 1:
         for p, header in zip(paths, headers):
             check_not_cut_short(p, header, name(p))   # a file cut short: refused now, not after the patient's work
@@ -506,12 +535,38 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
         missing = [missing_summation_note(h, name(p)) for p, h in zip(paths, headers)]
         return paths, "; ".join(n for n in (dropped, files_effective_note(paths, headers, name), *missing) if n) or None
+    for p, header in zip(paths, headers):   # a file cut short: said so, not its lost tags (DoseUnits ...) named
+        check_not_cut_short(p, header, name(p))
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
     header = dict(zip(paths, headers))
     effective = files_effective_note(files, [header[p] for p in files], name)
     return files, "; ".join(n for n in (dropped, note, effective) if n) or None
+
+
+def _one_beam_plan_dose(paths: list[Path], headers: list, name, rtplans, checks: list | None,
+                        where: str | None) -> str | None:
+    """The note of one BEAM dose (``paths``: one file) that is its plan's dose, else None: the RTPLAN it references
+    is among ``rtplans`` and every treatment beam of it has its dose - the plan's one treatment beam, e.g. a
+    single-arc VMAT plan - by the check of a sum of BEAM doses (:func:`_check_plan_beams`: a plan of more treatment
+    beams is refused naming those without a dose).  Without that RTPLAN one BEAM dose stays refused
+    (:func:`check_summation_type`: most likely some beams only).  QA dose66: a single-arc plan's BEAM dose beside its
+    RTPLAN was refused with the fix "put the RTDOSE of every beam of the plan in one folder" - what had been done -,
+    while the BEAM doses of a plan of two or three beams were summed."""
+    if len(paths) != 1 or summation_type(headers[0]) != BEAM or not rtplans or not _plan_uids(headers[0]):
+        return None
+    p, header = paths[0], headers[0]
+    check_not_cut_short(p, header, name(p))
+    check_dose_kind(header, name(p))
+    check_dose_grid(header, name(p))
+    check_dose_geometry(header, name(p))
+    checked = _check_plan_beams(paths, headers, _plan_uids(header), rtplans, name, where)
+    if checked.startswith(UNCHECKED_BEAMS):
+        return None
+    if checks is not None:
+        checks.append(checked)
+    return f"BEAM dose {name(p)} used, the plan's only treatment beam: {checked}"
 
 
 def dose_value_notes(files, root=None, checked: str | None = None) -> list[str]:
@@ -563,6 +618,12 @@ def _sop_uid(ds) -> str:
     return str(getattr(ds, "SOPInstanceUID", "") or "").strip()
 
 
+def _copy_uid(ds) -> str:
+    """The SOPInstanceUID that tells an RTDOSE's copies: its own, else its file meta's MediaStorageSOPInstanceUID
+    (a file cut short before its SOPInstanceUID still has it: :func:`_rtdose_cut_before_modality`)."""
+    return _sop_uid(ds) or str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPInstanceUID", "") or "").strip()
+
+
 def _dose_content(path: Path) -> tuple:
     """What makes an RTDOSE's dose: its decoded pixel values (a hash; not the encoded bytes - a copy in another
     transfer syntax holds the same dose), scaling (as a number: "5.9e-05" and "0.000059" are one), units,
@@ -604,7 +665,7 @@ def _drop_copies(paths: list[Path], headers: list, name=lambda p: p.name) -> tup
     RTDOSE of the current plan only" - while ``lungai cohort`` used the intact one."""
     kept, kept_headers, first, notes = [], [], {}, []
     for p, h in zip(paths, headers):
-        uid = _sop_uid(h)
+        uid = _copy_uid(h)      # a copy cut before its SOPInstanceUID: its file meta's
         if uid and uid in first:
             original = first[uid]
             broken = {f: _damaged(f, name(f)) for f in (original, p)}
@@ -913,6 +974,8 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
                      "group of it")
             raise InputError(f"{beams}, but BEAM RTDOSEs are the dose of beam{'s' if plural else ''} "
                              f"{_joined(extra)} too, {which}, so what their sum is is unknown", fix)
+        if len(treatment) == 1:
+            return f"the one treatment beam of RTPLAN {name(plan_path)}{scope} has its dose{said}"
         return f"all {len(treatment)} treatment beams of RTPLAN {name(plan_path)}{scope} have their dose{said}"
     if len(paths) < len(treatment):
         raise InputError(f"{beams} but there are only {len(paths)} BEAM RTDOSEs ({_listed([name(p) for p in paths])}"
@@ -1009,10 +1072,15 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
 
 def read_dose_sum(paths, max_gy: float | None = None, root=None) -> sitk.Image:
     """The treatment dose of RTDOSE files in Gy, as :func:`plan_dose_files` chooses them (a copy of a file left
-    out): one file read by :func:`read_rtdose`, or the sum of the BEAM doses of one plan on one dose grid, checked
-    once summed (:func:`check_dose_plausible`, ``max_gy``); ``root``: the folder the messages name files relative to."""
+    out): one file read by :func:`read_rtdose` (one BEAM dose: a one-beam plan's, :func:`_one_beam_plan_dose`), or the
+    sum of the BEAM doses of one plan on one dose grid, checked once summed (:func:`check_dose_plausible`,
+    ``max_gy``); ``root``: the folder the messages name files relative to."""
     import pydicom
 
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1 and summation_type(read_dicom(paths[0], REEXPORT_FIX, stop_before_pixels=True)) == BEAM:
+        # a one-beam plan's BEAM dose, chosen against its RTPLAN by plan_dose_files (_one_beam_plan_dose)
+        return read_rtdose(paths[0], accept=(BEAM,), max_gy=max_gy, name=_namer(root)(paths[0]))
     paths, _ = plan_dose_files(paths, root)      # a copy of a file is read once, a beam twice is refused
     if len(paths) == 1:
         return read_rtdose(paths[0], max_gy=max_gy, name=_namer(root)(paths[0]))

@@ -103,8 +103,9 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     """:func:`lungai.dose.check_dose_matches_ct` for volume nodes: on their DICOM files when both were loaded from
     Slicer's DICOM database (PatientID, FrameOfReferenceUID), and on the PatientIDs of the subject hierarchy
     patients they sit under; an RTDOSE must be a total dose (DoseSummationType PLAN / MULTI_PLAN,
-    :func:`lungai.dose.read.check_summation_type`) and a dose in Gy / cGy (:func:`lungai.dose.read.check_dose_kind`).
-    A node not loaded from DICOM has nothing to compare: no error.
+    :func:`lungai.dose.read.check_summation_type`) and a dose in Gy / cGy (:func:`lungai.dose.read.check_dose_kind`) -
+    checked after the patient and frame of reference, as ``lungai dose-features`` does (another patient's dose is
+    said so, not that its DoseUnits are missing).  A node not loaded from DICOM has nothing to compare: no error.
 
     Returns the notes ``lungai dose-features`` gives for that RTDOSE file, which the node's exported copy (NRRD)
     cannot carry: DoseType EFFECTIVE (:func:`lungai.dose.read.effective_dose_note`, naming the node) - a
@@ -128,6 +129,11 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
     ct_patient = _patient_id(ct_node)
+    # another patient's / frame's dose first (as lungai dose-features): its DoseUnits / DoseSummationType are not
+    # worth fixing - QA dose66: another patient's RTDOSE without DoseUnits was "has no DoseUnits ... re-export it"
+    match_note = check_dose_matches_ct(dose_files[0], ct_files[0], names=names) if dose_files and ct_files else None
+    check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
+                        SimpleNamespace(PatientID=ct_patient), *names)
     notes = []
     if dose_files:   # an RTDOSE loaded by SlicerRT: the plan's total dose, not one beam's or one fraction's
         header = pydicom.dcmread(dose_files[0], stop_before_pixels=True)
@@ -141,17 +147,14 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:
             elif not ct_files:      # the CT's patient only (no DICOM files): its frame of reference is not known
                 notes.append(unchecked_frame_note(*names, ct_patient))
     elif loaded_from_dicom(dose_node):   # an RTDOSE of a scene opened from a file, its file not in the database:
-        # its header unread - neither DoseType nor its frame checked; its patient compared below (QA slicerdose59: it
+        # its header unread - neither DoseType nor its frame checked; its patient compared above (QA slicerdose59: it
         # was told "the dose is not DICOM", the fix "the plan's DICOM RTDOSE" - what it is)
         dose_patient = _patient_id(dose_node)
         notes.append(unread_rtdose_note(*names, dose_patient if dose_patient and ct_patient else ""))
     elif ct_files or ct_patient:    # a NIfTI / NRRD dose with a DICOM CT: at most its patient (moved under the
-        # CT's in the subject hierarchy) compared below - its frame of reference not (QA: said only without a patient)
+        # CT's in the subject hierarchy) compared above - its frame of reference not (QA: said only without a patient)
         notes.append(unchecked_dose_note(*names, dose_dicom=False, patient=_patient_id(dose_node)))
-    if dose_files and ct_files:     # an RTDOSE without FrameOfReferenceUID: compared as far as it goes, said
-        notes.append(check_dose_matches_ct(dose_files[0], ct_files[0], names=names))
-    check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
-                        SimpleNamespace(PatientID=ct_patient), *names)
+    notes.append(match_note)    # an RTDOSE without FrameOfReferenceUID: compared as far as it goes, said
     return [n for n in notes if n]
 
 
