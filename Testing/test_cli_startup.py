@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the first progress bar of a command, in a fresh interpreter: the heavy modules imported by then are printed and the
 # command stopped there (SystemExit 0: no work done)
 HEAVY = ("torch", "monai", "scipy.signal", "scipy.stats", "pydicom")
+# scipy's image, geometry and FFT modules (with scipy.linalg / scipy.special under them: 0.6-1.3 s of a shared machine)
+SCIPY = ("scipy.ndimage", "scipy.spatial", "scipy.fft")
 AT_FIRST_BAR = """
 import sys
 import lungai.progress as progress
@@ -273,3 +275,119 @@ def test_cohort_draws_its_bar_before_pandas_is_imported(tmp_path):
     rt_export(tmp_path / "export")
     args = ["cohort", str(tmp_path / "export"), "-o", str(tmp_path / "out"), "--workers", "0"]
     assert _heavy_at_first_bar(args, tmp_path, heavy=("pandas", *HEAVY)) == []
+
+
+def test_radiomics_draws_its_bar_before_scipy_is_imported(small_phantom, tmp_path):
+    """``lungai radiomics`` imported scipy.ndimage, scipy.spatial and scipy.fft before its first bar (QA startbar66,
+    pyradiomics lung1 on a shared machine: first bar 3.0-3.9 s after the command, 2.0-2.8 s without them):
+    lungai.radiomics.extract imported lungai.seg.preprocess (scipy.ndimage, for a seed check of ``lungai segment``) and
+    lungai.radiomics.features its morphology (scipy.fft, ConvexHull) and texture (scipy.ndimage) modules, all at
+    module top.  They are imported where they are used now, after the bar; ``radiomics-batch`` alike."""
+    ct, mask = tmp_path / "ct.nii.gz", tmp_path / "labels.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    sitk.WriteImage(small_phantom.labels, str(mask))
+    heavy = _heavy_at_first_bar(["radiomics", "--image", str(ct), "--mask", str(mask), "--phantom-labels",
+                                 "-o", str(tmp_path / "f.csv")], tmp_path, heavy=HEAVY + SCIPY)
+    assert heavy == []
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"case,image,mask,phantom\nc1,{ct},{mask},1\n")
+    args = ["radiomics-batch", str(manifest), "--workers", "0", "-o", str(tmp_path / "out.csv")]
+    assert _heavy_at_first_bar(args, tmp_path, heavy=HEAVY + SCIPY) == []
+    assert not (tmp_path / "f.csv").exists() and not (tmp_path / "out.csv").exists()
+
+
+def test_eval_seg_draws_its_bar_before_scipy_is_imported(small_phantom, tmp_path):
+    """``lungai eval-seg`` imported scipy.ndimage (with scipy.special: 0.8-1.3 s of a shared machine) before its first
+    bar: lungai.seg.dataset and lungai.seg.preprocess imported it at module top (QA startbar66, one pyradiomics lung1
+    case: first bar 1.6-2.1 s after the command, 0.75-1.3 s now)."""
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    sitk.WriteImage(small_phantom.ct, str(images / "case1.nii.gz"))
+    sitk.WriteImage(small_phantom.labels, str(masks / "case1.nii.gz"))
+    args = ["eval-seg", "--images", str(images), "--masks", str(masks), "-o", str(tmp_path / "per_case.csv")]
+    assert _heavy_at_first_bar(args, tmp_path, heavy=HEAVY + SCIPY) == []
+    assert not (tmp_path / "per_case.csv").exists()
+
+
+def test_the_scipy_functions_imported_where_used_still_compute():
+    """The functions that import scipy in their body now: the morphology's convex hull and Moran's I (scipy.spatial,
+    scipy.fft), and the GLDZM's border distance (scipy.ndimage)."""
+    import numpy as np
+
+    from lungai.radiomics.features.morphology import morphology_extras, spatial_autocorrelation
+    from lungai.radiomics.features.texture import border_distance
+
+    roi = np.zeros((7, 7, 7), bool)
+    roi[1:6, 1:6, 1:6] = True
+    d = border_distance(roi, two_d=False)
+    assert d[3, 3, 3] == 3 and d[1, 1, 1] == 1 and d[0, 0, 0] == 0
+    image = np.arange(roi.size, dtype=float).reshape(roi.shape)
+    extras = morphology_extras(image, roi, roi, (1.0, 1.0, 1.0), 125.0, 150.0)
+    assert 0.9 < extras["morph_vol_dens_conv_hull"] <= 1.3
+    assert np.isfinite(spatial_autocorrelation(image, roi, (1.0, 1.0, 1.0))["morph_moran_i"])
+
+
+def test_lungs_draws_its_bar_before_scipy_is_imported(small_phantom, tmp_path):
+    """``lungai lungs`` imported the segmentation's modules (scipy.ndimage / spatial, skimage: 0.4-2 s of a shared
+    machine) before its first bar, and ``lungai radiomics --phantom-labels`` imported them for lungai.lungs.check
+    alone: lungai.lungs imports them on first use of segment_lungs now, after the bar (QA startbar66, LUNG1-003's
+    DICOM folder: first bar 1.0-5.8 s after the command)."""
+    import lungai.lungs
+
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    heavy = HEAVY + SCIPY + ("skimage",)
+    assert _heavy_at_first_bar(["lungs", str(ct), "-o", str(tmp_path / "lungs.nii.gz")], tmp_path, heavy=heavy) == []
+    assert not (tmp_path / "lungs.nii.gz").exists()
+    code = ("import sys; import lungai.lungs.check, lungai.lungs as L; "
+            "light = sorted(m for m in %r if m in sys.modules); "
+            "L.segment_lungs, L.rt_lung_dice; print(light, 'scipy.ndimage' in sys.modules)" % (heavy,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == "[] True", out.stdout + out.stderr
+    assert set(lungai.lungs.__all__) <= set(dir(lungai.lungs))
+    from lungai.lungs import segment
+
+    assert lungai.lungs.segment_lungs is segment.segment_lungs and lungai.lungs.LUNG_STEPS == segment.LUNG_STEPS
+
+
+def test_lungs_reads_the_dicom_series_headers_once_before_its_bar(small_phantom, tmp_path, monkeypatch, capsys):
+    """``lungai lungs`` / ``lungai segment`` on a DICOM folder found the CT series (every file's header read) twice
+    before their first bar: for the multi-frame check and for the output folder's check (QA startbar66, LUNG1-003's
+    107 slices: 0.4-1 s each on a shared machine; 1.0-5.8 s to the first bar in all).  Once now; the checks still
+    refuse an output in the CT's folder, and a later look-up (outside the commands' checks) scans again."""
+    import lungai.io.read as read
+    import lungai.progress as progress
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_series_folder
+    from lungai.dicom.synthetic import write_rt_study
+
+    ct = write_rt_study(tmp_path / "export" / "P1", small_phantom, "P1", dose=None)["ct"]
+    (tmp_path / "cases.csv").write_text("case\nP1\n")      # the export's top folder is tmp_path / "export"
+    scans = []
+    real = read.dicom_series_files
+    monkeypatch.setattr(read, "dicom_series_files", lambda *a, **k: scans.append(a) or real(*a, **k))
+
+    class FirstBar(Exception):
+        pass
+
+    def first_bar(self, total, desc):
+        raise FirstBar(len(scans))
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    monkeypatch.setattr(progress._LineProgress, "__init__", first_bar)
+    try:
+        main(["lungs", str(ct), "-o", str(tmp_path / "results" / "lungs.nii.gz")])
+    except FirstBar as bar:
+        assert bar.args[0] == 1, scans
+    else:
+        raise AssertionError("no bar drawn")
+    scans.clear()
+    assert main(["lungs", str(ct), "-o", str(ct / "lungs.nii.gz")]) == 2     # refused: no bar
+    assert "into the CT series folder" in capsys.readouterr().err and len(scans) == 1
+    from lungai.dicom.reference import one_series_scan
+
+    with one_series_scan():
+        assert ct_series_folder(ct) == ct_series_folder(ct) == ct
+    assert ct_series_folder(ct) == ct and len(scans) == 3

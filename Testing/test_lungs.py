@@ -1272,3 +1272,30 @@ def test_the_lungs_bar_counts_each_dicom_file_written(tmp_path, monkeypatch, cap
     fractions = [f for f, _ in shown]
     assert fractions[-1] == 1.0 and fractions[-3] < fractions[-2] < 1.0, shown
     assert (out / "lungs.seg.dcm").is_file() and (out / "lungs.rtstruct.dcm").is_file()
+
+
+def test_the_right_left_split_of_touching_lungs_says_its_sub_steps():
+    """QA startbar66: the right / left split of touching lungs (LUNG1-002: eroded apart, then grown back) was one silent
+    step of 2.7-4.9 s of a shared machine, the bar standing on "airways removed".  The erosions are counted and the
+    growing back said, as message-only updates (the step count stays segment_lungs'); the parts are those found
+    without a progress; lungs apart from the start say nothing more."""
+    from test_lungs_memory import _touching_lungs
+
+    class Steps:
+        def __init__(self):
+            self.n, self.messages = 0, []
+
+        def update(self, n=1, message=None):
+            self.n += n
+            self.messages.append(message)
+
+    mask = _touching_lungs()
+    steps = Steps()
+    parts = segment._split_two(mask, 50, progress=steps)
+    assert steps.n == 0 and steps.messages[0] == f"{segment.SPLIT_ERODING} 0/12", steps.messages
+    assert steps.messages[-1] == segment.SPLIT_GROWING, steps.messages
+    plain = segment._split_two(mask, 50)
+    assert len(parts) == len(plain) == 2 and all(np.array_equal(a, b) for a, b in zip(parts, plain))
+    apart = Steps()
+    mask[:, :, 78:82] = False       # the bridge cut: two regions at once
+    assert len(segment._split_two(mask, 50, progress=apart)) == 2 and apart.messages == []

@@ -19,12 +19,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from lungai.io import read_ct, write_image
-    from lungai.lungs import segment_lungs
-    from lungai.lungs.segment import LUNG_STEPS
+    from lungai.lungs import LUNG_STEPS
     from lungai.progress import task
 
     from lungai.dicom.export import EXPORT_STEPS
-    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, reads_dicom_ct
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan, reads_dicom_ct
     from lungai.io.outputs import prepare_output_file, recorded_output_files
     from lungai.io.write import check_image_name, output_stem
 
@@ -33,15 +32,16 @@ def run(args) -> int:
     check_image_name(args.output)       # the arguments first (as segment), before reading and segmenting
     check_input_exists(args.ct, series=args.series)     # before the progress bar and any work
     dicom = reads_dicom_ct(args.ct) and not args.no_dicom   # the series read_ct reads (in CT/ too)
-    skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
-    dicom = dicom and not skipped
-    stem = output_stem(args.output)     # a user's file is never replaced (the DICOM objects beside it neither)
-    sidecars = [stem.with_name(stem.name + s) for s in (".seg.dcm", ".rtstruct.dcm")] if dicom else []
-    if dicom:   # not the CT series' own folder, found below the folder given (DICOM results would land among its
-        # slices), nor inside the DICOM export holding it: before any work
-        from lungai.dicom.reference import check_output_folder
+    with one_series_scan():     # the series' headers read once for the two checks below
+        skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
+        dicom = dicom and not skipped
+        stem = output_stem(args.output)     # a user's file is never replaced (the DICOM objects beside it neither)
+        sidecars = [stem.with_name(stem.name + s) for s in (".seg.dcm", ".rtstruct.dcm")] if dicom else []
+        if dicom:   # not the CT series' own folder, found below the folder given (DICOM results would land among its
+            # slices), nor inside the DICOM export holding it: before any work
+            from lungai.dicom.reference import check_output_folder
 
-        check_output_folder(stem.parent, args.ct, args.series)
+            check_output_folder(stem.parent, args.ct, args.series)
     prepare_output_file(args.output, inputs=[args.ct], owner="lungs", sidecars=sidecars)   # before any work
     # each file recorded as soon as the run ends (a failure included): a re-run replaces them
     # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too, and each
@@ -54,6 +54,9 @@ def run(args) -> int:
 
             reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "read")
+        # the segmentation's modules (scipy.ndimage / spatial, skimage: 0.4-2 s of a shared machine) after the bar
+        from lungai.lungs import segment_lungs
+
         result = segment_lungs(ct, progress=bar)
         write_image(result.labels, args.output, protect=[args.ct])
         bar.update(1, "written")

@@ -932,17 +932,19 @@ def run_segment(args) -> int:
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
 
     dicom = reads_dicom_ct(args.ct) and not args.no_dicom    # the series read_ct reads (in CT/ too)
-    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan
 
-    skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
-    dicom = dicom and not skipped
-    written = []
-    # before any work: nothing is computed in vain (a new folder is made only when the results are written)
-    if dicom:   # not the CT series' own folder, found below the folder given (DICOM results would land among its
-        # slices), nor inside the DICOM export holding it: before any work (before the owner check: the clearer word)
-        from lungai.dicom.reference import check_output_folder
+    with one_series_scan():     # the series' headers read once for the two checks below
+        skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
+        dicom = dicom and not skipped
+        written = []
+        # before any work: nothing is computed in vain (a new folder is made only when the results are written)
+        if dicom:   # not the CT series' own folder, found below the folder given (DICOM results would land among its
+            # slices), nor inside the DICOM export holding it: before any work (before the owner check: the clearer
+            # word)
+            from lungai.dicom.reference import check_output_folder
 
-        check_output_folder(out, args.ct, args.series)
+            check_output_folder(out, args.ct, args.series)
     prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
     from lungai.model_files import write_json
     from lungai.seg.choice import STEPS_PER_RUN, add_model_notes, count_models_not_run, model_runs

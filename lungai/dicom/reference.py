@@ -6,7 +6,9 @@ computed from through these headers (Study / Series / FrameOfReference / SOP Ins
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +177,44 @@ def reads_dicom_ct(path) -> bool:
     return p.is_dir() or (p.is_file() and read_ct_header(p) is not None)
 
 
+# the series file lists found inside :func:`one_series_scan` (folder, series -> files or the InputError raised); None
+# outside it: each look-up scans the folder's headers again
+_SCANS: ContextVar = ContextVar("lungai_series_scans", default=None)
+
+
+@contextlib.contextmanager
+def one_series_scan():
+    """Inside the block (this thread), the DICOM series of a folder is found once (:func:`lungai.io.read.
+    dicom_series_files`: every file's header read) for :func:`dicom_ct_header` / :func:`multiframe_ct` and
+    :func:`ct_series_folder` / :func:`check_output_folder` alike: the checks ``lungai lungs`` and ``lungai segment``
+    make of a DICOM CT before their first bar read the series' headers twice (QA startbar66, LUNG1-003's 107 slices:
+    0.4-1 s each on a shared machine).  For the checks of one command, before any work: a folder changed later is
+    scanned again outside the block."""
+    token = _SCANS.set({})
+    try:
+        yield
+    finally:
+        _SCANS.reset(token)
+
+
+def _series_files(folder: Path, series_uid: str | None) -> list:
+    """:func:`lungai.io.read.dicom_series_files` of ``folder``, found once inside :func:`one_series_scan`."""
+    from lungai.io.read import dicom_series_files
+
+    scans = _SCANS.get()
+    if scans is None:
+        return list(dicom_series_files(folder, series_uid))
+    key = (str(Path(folder).resolve()), series_uid)
+    if key not in scans:
+        try:
+            scans[key] = list(dicom_series_files(folder, series_uid))
+        except InputError as e:
+            scans[key] = e
+    if isinstance(scans[key], InputError):
+        raise scans[key]
+    return list(scans[key])
+
+
 MULTIFRAME_NO_DICOM = ("{ct} is an Enhanced (multi-frame) CT: DICOM SEG / RTSTRUCT outputs need a classic CT "
                        "series (one file per slice), whose slices they reference")
 
@@ -196,13 +236,13 @@ def dicom_ct_header(path, series_uid: str | None = None):
 
     ``series_uid``: the series chosen in a folder holding several (as :func:`lungai.io.read_ct` takes it).
     """
-    from lungai.io.read import dicom_series_files, dicomdir_folder
+    from lungai.io.read import dicomdir_folder
 
     p = dicomdir_folder(path)
     files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p] if p.is_file() else []
     if p.is_dir():
         try:   # the series read_ct reads (a folder with RT objects, a localizer, or the series in subfolders)
-            files = [Path(f) for f in dicom_series_files(p, series_uid)[:1]]
+            files = [Path(f) for f in _series_files(p, series_uid)[:1]]
         except InputError:
             pass   # not DICOM, or several series: the first CT header found, as before
     for f in files:
@@ -492,13 +532,13 @@ def ct_series_folder(path, series_uid: str | None = None) -> Path | None:
     patient's ``CT/``, an export's ``PT*/ST*/SE*``: :func:`lungai.io.read.dicom_series_files`); None for a CT that
     is not a DICOM folder (NIfTI / NRRD / a single file) or a folder the reader cannot read as one series (it fails
     there).  Read from the file list only (no slice read): checked before any work (:func:`check_output_folder`)."""
-    from lungai.io.read import dicom_series_files, dicomdir_folder
+    from lungai.io.read import dicomdir_folder
 
     p = dicomdir_folder(path)
     if not p.is_dir():
         return None
     try:
-        files = dicom_series_files(p, series_uid)
+        files = _series_files(p, series_uid)
     except InputError:
         return None
     return Path(files[0]).parent if files else None

@@ -1,7 +1,17 @@
-"""Automatic lung masks without a trained model: :func:`segment_lungs` (1 = right, 2 = left)."""
+"""Automatic lung masks without a trained model: :func:`segment_lungs` (1 = right, 2 = left).
 
-from lungai.lungs.evaluate import rt_lung_dice
-from lungai.lungs.segment import LEFT, RIGHT, LungResult, segment_lungs
+The names of :mod:`lungai.lungs.segment` and :mod:`lungai.lungs.evaluate` are imported on first use (PEP 562): they
+import scipy.ndimage, scipy.spatial and skimage (0.4-2 s of a shared machine), which ``lungai lungs`` imported before
+its first bar, and ``lungai radiomics --phantom-labels`` for :mod:`lungai.lungs.check` alone (QA startbar66)."""
+
+import importlib
+
+# the steps segment_lungs reports to its ``progress``: CT smoothed, outside air, air in the body, airways removed, right
+# / left split, each lung filled (vessels, holes, pleural notches, dense lung).  The smoothing and the outside air are
+# steps of their own: "air in the body found" was one silent step of 6.3-8.6 s on the real whole CTs (LUNG1-002 /
+# LUNG1-003, a shared machine).  Here, not in lungai.lungs.segment: a command's bar is drawn with this total before
+# the segmentation's modules are imported
+LUNG_STEPS = 7
 
 # the lung definition every lung mask and the dose features follow (said in outputs and docs)
 # lungai lungs' masks hold collapsed / fibrotic lung only where it is partly aerated (below -350 HU next to the aerated
@@ -11,4 +21,20 @@ RT_LUNG_DEFINITION = ("RT lung (RTOG 1106 atlas): trachea, main bronchi and hila
                       "partly aerated collapsed/fibrotic lung in, airless collapsed lung (atelectasis) and pleural "
                       "effusion mostly out (MLD / V_x of the aerated lung there); dose metrics on lungs minus GTV")
 
-__all__ = ["segment_lungs", "LungResult", "RIGHT", "LEFT", "RT_LUNG_DEFINITION", "rt_lung_dice"]
+# name -> the module defining it, imported on first use
+_LAZY = {"segment_lungs": "lungai.lungs.segment", "LungResult": "lungai.lungs.segment", "RIGHT": "lungai.lungs.segment",
+         "LEFT": "lungai.lungs.segment", "rt_lung_dice": "lungai.lungs.evaluate"}
+
+__all__ = ["segment_lungs", "LungResult", "RIGHT", "LEFT", "RT_LUNG_DEFINITION", "rt_lung_dice", "LUNG_STEPS"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -54,9 +54,10 @@ from lungai.errors import InputError
 from lungai.io.geometry import float32_spacing, from_lps, to_lps
 from lungai.io.validate import check_ct_intensities, constant_fill, region_sizes
 from lungai.io.validate import near_padding as padding_margin
+from lungai.lungs import LUNG_STEPS  # noqa: F401 - the steps segment_lungs reports (defined there)
 from lungai.lungs.airways import airways_at_border, find_central_airways
 from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
-from lungai.progress import NullProgress
+from lungai.progress import Counter, NullProgress
 
 RIGHT, LEFT = 1, 2
 AIR_HU = -400.0
@@ -100,11 +101,6 @@ BODY_CUT_MM = 50.0
 # walls (pyradiomics lung1 / lung2 cut at x < 240: 184 / 249 mm at the cut, 80 / 139 mm at the field of view's border,
 # their right lungs were labelled left; whole lung1: 80 / 86 mm)
 MIDLINE_CUT_DEPTH = 1.5
-# the steps segment_lungs reports to its ``progress``: CT smoothed, outside air, air in the body, airways removed, right
-# / left split, each lung filled (vessels, holes, pleural notches, dense lung).  The smoothing and the outside air are
-# steps of their own: "air in the body found" was one silent step of 6.3-8.6 s on the real whole CTs (LUNG1-002 /
-# LUNG1-003, a shared machine)
-LUNG_STEPS = 7
 ONE_LUNG_NOTE = ("only one lung region found (single lung, lungs not separable, or a CT cropped through the midline): "
                  "labelled {side} ({value}) because {reason}; the right/left label is uncertain - check it")
 FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
@@ -414,13 +410,26 @@ def _shift(outline: dict, offset) -> dict:
     return {k - k0: (rc - j0, cc - i0, rh, ch) for k, (rc, cc, rh, ch) in outline.items()}
 
 
-def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.ndarray | None = None):
+# the sub-steps of the right / left split (:func:`_split_two`) said on the bar of ``lungai lungs``: eroding touching lungs
+# apart and growing them back took 2.7-4.9 s of a shared machine on LUNG1-002 with the bar standing on "airways removed"
+# (QA startbar66)
+SPLIT_ERODING = "right / left split: lungs touch, eroding them apart"
+SPLIT_GROWING = "right / left split: growing the lungs back"
+
+
+def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.ndarray | None = None, progress=None):
     """The two largest components, eroding (then re-growing inside ``mask``) if they touch.  With ``hu`` (the CT on
     ``mask``'s grid) the second is the largest component that reaches above the largest's middle slice
     (:func:`_may_be_lung` without its tissue check: a lung with over half of its air below -950 HU - severe emphysema -
     stays a lung here): gut gas below the diaphragm is passed over (QA: a 428 ml stomach bubble was the left lung of
     LUNG1-002 with that lung collapsed, its aerated apex dropped; a 925 ml bowel gas pocket below its touching lungs
-    was the right lung, both lungs the left)."""
+    was the right lung, both lungs the left).
+
+    ``progress`` (optional, :mod:`lungai.progress`): the erosions (:data:`SPLIT_ERODING`, counted by a
+    :class:`lungai.progress.Counter`) and the growing back (:data:`SPLIT_GROWING`) are said as message-only updates
+    (``update(0, ...)``: the step is the caller's)."""
+    progress = NullProgress() if progress is None else progress
+    eroding = None
     work = mask
     for it in range(max_iter + 1):
         lab, n = ndimage.label(work)
@@ -436,6 +445,7 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
             if len(big) == 2 and sizes[order[1]] >= SMALL_LUNG_SHARE * sizes[order[0]]:
                 if it == 0:
                     return [lab == big[0], lab == big[1]]
+                progress.update(0, SPLIT_GROWING)
                 # seeds 1 and 2: uint8, as is the nearest seed read through the indices below (int32 took 4 bytes a
                 # voxel twice more at the peak of ``lungai lungs``)
                 markers = np.zeros(mask.shape, np.uint8)
@@ -456,7 +466,12 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
                 # one lung: the whole region of ``mask`` holding the eroded core, not the core
                 whole, _ = ndimage.label(mask)
                 return [whole == whole[tuple(np.argwhere(lab == big[0])[0])]]
+        if it == max_iter:
+            break
+        if eroding is None:
+            eroding = Counter(progress, SPLIT_ERODING, max_iter)
         work = ndimage.binary_erosion(work, iterations=1)
+        eroding.tick()
         if not work.any():
             break
     lab, n = ndimage.label(mask)
@@ -877,7 +892,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     min_voxels = int(50.0 / voxel_ml)
     # the second lung must reach above the first's middle slice (_may_be_lung): gut gas is passed over, a smaller other
     # lung (a collapse, an effusion) is looked for below
-    parts = _split_two(inside, min_voxels, hu=hu)
+    parts = _split_two(inside, min_voxels, hu=hu, progress=bar)
     if not parts or parts[0].sum() < min_voxels:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
                          "check that this is a chest CT in HU covering the lungs")

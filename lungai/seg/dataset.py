@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from lungai.errors import InputError, agree, counted, counted_of
 from lungai.io.read import FILE_SUFFIXES
 from lungai.seg import preprocess as pp
+
+# scipy.ndimage is imported in the functions using it (not before lungai eval-seg's first bar: QA startbar66)
 
 SUFFIXES = FILE_SUFFIXES     # the image files lungai reads (.nii.gz, .nrrd, .nhdr, .mha ...; any letter case)
 FULL_CT_MARGIN_MM = 40.0   # a full CT whose lungs are not found is cut to the mask's box plus this margin
@@ -1065,6 +1066,8 @@ def _soft_tissue_other_labels(img, raw_mask, label) -> sitk.Image | None:
     others = [int(v) for v in np.unique(m) if v and int(v) != int(label)]
     if not others:
         return None
+    from scipy import ndimage
+
     means = ndimage.mean(sitk.GetArrayViewFromImage(img), m, index=others)
     soft = [v for v, hu in zip(others, np.atleast_1d(means)) if hu > OTHER_LABEL_SOFT_TISSUE_HU]
     if not soft:
@@ -1160,6 +1163,8 @@ def _subsample(idx: np.ndarray, key: str, n: int) -> np.ndarray:
 def _whole_ct_arrays(case: Case, img, mask, cfg, exclude=None) -> dict:
     """A whole CT on the model grid, cut to the lungs' box (as automatic mode), with sampling indices.  ``exclude``
     (0/1 image on the CT's grid, e.g. other soft-tissue labels of a --label mask): no hard negatives in or next to it."""
+    from scipy import ndimage
+
     box = pp.box_from_lungs(img, cfg.roi_margin_mm)
     crop = pp.crop(img, box)
     arr, model_img = pp.to_model(crop, cfg)

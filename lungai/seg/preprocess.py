@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from lungai.errors import InputError
+
+# scipy.ndimage (0.3-1.3 s of a shared machine) is imported in the two functions using it: imported here it came
+# before the first bar of lungai radiomics, radiomics-batch and eval-seg (QA startbar66)
 
 CROP_EXTENT_MM = 150.0     # smaller in-plane field of view = the image is a crop, use it whole
 # mm; lungs are found on a coarser copy.  1.5 mm, not coarser: the same mask decides which components
@@ -297,6 +299,8 @@ def _outside_air(ct: sitk.Image, k: int) -> np.ndarray:
         # CTs) is outside the body, but a lung the field of view cuts (a targeted reconstruction of one lung, a large
         # patient) reaches the border too and lies in the body's hull.  QA: LUNG1-003 cut through its right lung at
         # x index 160 refused a seed at -597 HU in that lung (a ground-glass density) as "outside the body"
+        from scipy import ndimage
+
         from lungai.lungs.segment import _body_air_open_fov
 
         hu = np.asarray(sl, dtype=np.float32)[None]
@@ -306,6 +310,8 @@ def _outside_air(ct: sitk.Image, k: int) -> np.ndarray:
     # OUTSIDE_AIR_HU): inside the lung the aerated lung reaches the crop's border, and a ground-glass nodule's centre
     # (-800..-300 HU) lies in it - QA: 42 of the 779 LIDC crops seeded at their nodule's centre were refused as
     # "outside the body"
+    from scipy import ndimage
+
     lab, _ = ndimage.label(air)
     for here in set(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))) - {0}:
         if float(np.median(sl[lab == here])) < OUTSIDE_AIR_HU:

@@ -1,9 +1,31 @@
-"""Synthetic chest-CT phantoms with known ground truth (deterministic from a seed)."""
+"""Synthetic chest-CT phantoms with known ground truth (deterministic from a seed).
+
+The phantom's names are imported on first use (PEP 562): :mod:`lungai.synthetic.phantom` imports scipy.ndimage,
+which ``lungai radiomics --phantom-labels`` imported before its first bar for the label values of
+:mod:`lungai.synthetic.labels` alone (QA startbar66)."""
+
+import importlib
 
 from lungai.synthetic import labels
-from lungai.synthetic.phantom import Phantom, make_phantom
-from lungai.synthetic.spec import PhantomSpec, TumourSpec, random_spec
-from lungai.synthetic.sample import SAMPLE_SEED, sample_spec, write_phantom, write_sample
+
+# name -> the module defining it, imported on first use
+_LAZY = {"Phantom": "lungai.synthetic.phantom", "make_phantom": "lungai.synthetic.phantom",
+         "PhantomSpec": "lungai.synthetic.spec", "TumourSpec": "lungai.synthetic.spec",
+         "random_spec": "lungai.synthetic.spec", "SAMPLE_SEED": "lungai.synthetic.sample",
+         "sample_spec": "lungai.synthetic.sample", "write_phantom": "lungai.synthetic.sample",
+         "write_sample": "lungai.synthetic.sample"}
 
 __all__ = ["labels", "Phantom", "make_phantom", "PhantomSpec", "TumourSpec", "random_spec",
            "SAMPLE_SEED", "sample_spec", "write_phantom", "write_sample"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

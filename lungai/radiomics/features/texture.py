@@ -28,7 +28,6 @@ GLDZM and no per-slice (2D) aggregation; tests check the 3D values against pyrad
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 FAMILIES = ("cm", "rlm", "szm", "dzm", "ngt", "ngl")
 CM_FEATURES = ("joint_max", "joint_avg", "joint_var", "joint_entr", "diff_avg", "diff_var", "diff_entr",
@@ -198,6 +197,8 @@ def border_distance(morph: np.ndarray, two_d: bool) -> np.ndarray:
 
     Voxels on the image border count as edge voxels (the image is padded with background).
     """
+    from scipy import ndimage     # here, not at module top: scipy.ndimage was imported before radiomics' first bar
+
     idx = np.argwhere(morph)
     lo, hi = idx.min(0), idx.max(0) + 1
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
