@@ -411,3 +411,20 @@ def test_rp_validate_console_names_every_file_it_writes(tmp_path, capsys, monkey
     named = {p.strip().rsplit("/", 1)[-1] for p in line[3:].split(",")}
     written = {p.name for p in out.iterdir() if not p.name.startswith(".")}
     assert named == written, (line, sorted(written))
+
+
+@pytest.mark.parametrize("boot", ["0", "-2", "1"])
+def test_rp_train_bootstrap_needs_two_models_at_least(boot, tmp_path, capsys, monkeypatch):
+    """QA predict66: `rp train --bootstrap -2` (or 0, 1) trained and saved a model whose card said "the risks
+    predicted by -2 copies of the locked pipeline", and `rp predict` gave every patient a risk interval of no width,
+    e.g. "risk 0.37 (0.37-0.37)": certainty the model does not have.  Refused by the parser now, before any work."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    table = tmp_path / "t.csv"
+    assert main(["rp", "synth", "-o", str(table), "-n", "80", "--seed", "2"]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["rp", "train", str(table), "--outcome", "rp_grade2", "-o", str(tmp_path / "m"), "--fast", "--models",
+              "lr", "--feature-sets", "clinical_dosimetric", "--outer-folds", "2", "--inner-folds", "2",
+              "--bootstrap", boot])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--bootstrap" in err and "at least 2" in err, err
+    assert not (tmp_path / "m").exists()

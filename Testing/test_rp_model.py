@@ -816,3 +816,39 @@ def test_the_synthetic_cohorts_radiomic_features_lie_on_a_real_cts_scale():
     # a location and scale of the same draws: one noise column against its standard normal
     z = (table["rad_tumour_original_shape_MeshVolume"] - 60000.0) / 15000.0
     assert abs(z.mean()) < 0.2 and 0.8 < z.std() < 1.2
+
+
+def test_an_auc_not_above_chance_is_warned_of():
+    """QA predict66: on NSCLC-Radiogenomics (Recurrence, VA patients, clinical columns) `rp train` locked a model whose
+    nested-CV AUC was 0.48 (95 % CI 0.34-0.61) and `rp validate` scored it at 0.32 (0.21-0.43) on the Stanford
+    patients without a word; `rp predict` then called 67 of 117 patients HIGH RISK.  An AUC whose 95 % CI does not
+    lie above 0.5 is now said, with what to do."""
+    rng = np.random.default_rng(3)
+    y = rng.binomial(1, 0.3, 200)
+    noise = evaluate(y, rng.uniform(0, 1, 200), threshold=0.3)
+    assert noise["auc_ci95"][0] < 0.5 < noise["auc_ci95"][1]
+    said = [w for w in noise["warnings"] if "does not exclude 0.5" in w]
+    assert len(said) == 1 and "no evidence" in said[0] and "train it again" in said[0], noise["warnings"]
+    worse = evaluate(y, np.where(y == 1, 0.3, 0.5) + rng.uniform(0, 0.4, 200), threshold=0.3,
+                     chance_fix="validation")
+    assert worse["auc_ci95"][1] < 0.5
+    said = [w for w in worse["warnings"] if "below 0.5" in w]
+    assert len(said) == 1 and "in this cohort" in said[0], worse["warnings"]
+    good = evaluate(*_calibrated_risks(200), threshold=0.5)
+    assert not [w for w in good["warnings"] if "0.5" in w]
+
+
+def test_a_model_no_better_than_chance_is_trained_with_a_warning_in_its_card(tmp_path):
+    table = make_noise_cohort(80, 6, seed=2, prefixes=("clin_", "dose_"))
+    r = train_rp(table, "rp_grade2", tmp_path / "m", models="lr", feature_sets="clinical_dosimetric", fast=True,
+                 outer_folds=3, inner_folds=2, n_boot=0, make_plots=False)
+    lo, hi = r.metrics["selection"]["auc_ci95"]
+    assert lo < 0.5
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
+    said = [w for w in card["warnings"] if "0.5" in w and "chance" in w]
+    assert len(said) == 1 and said == [w for w in r.metrics["warnings"] if "0.5" in w and "chance" in w]
+    assert f"(95 % CI {lo:.2f}-{hi:.2f})" in said[0]
+    assert said[0] in (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+    from lungai.rp.card import card_warnings
+
+    assert any(said[0] in w for w in card_warnings(card))     # rp predict / the Slicer panel say the card's warnings

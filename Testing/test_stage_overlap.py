@@ -186,3 +186,34 @@ def test_rna_missing_values_are_counted_over_the_patients_validated(tmp_path):
     none = recount(cohort.subset(["C", "D"]))
     assert none.report["rna_missing_values"]["values"] == 0
     assert "missing value" not in availability_text(none)
+
+
+def test_ehr_missing_values_are_counted_and_said_with_how_they_are_imputed(tmp_path):
+    """QA predict66: `stage cv` / `train` on NSCLC-Radiogenomics said the RNA matrix's missing values ("RNA: 4519
+    missing values in 130 patients ... imputed as its gene's training mean") but not the EHR table's: of the 162
+    labelled patients 80 have no 'Quit Smoking Year', 42 no 'ALK translocation status', 30 no 'Pack Years' ('N/A',
+    'Not Collected'), all imputed without a word on the console, in metrics.json or in model_card.md.  They are now
+    counted per column (over the patients with EHR data), said with how they are imputed, and kept in the report
+    (metrics.json's `cohort`, stage_model.json's `training_cohort`, model_card.md)."""
+    from lungai.fusion.data import availability_text, load_cohort, recount
+    from lungai.fusion.model_io import card_markdown
+
+    (tmp_path / "ehr.csv").write_text("id,age,pack years,kras,smoking,stage\nA,60,N/A,Unknown,Never,I\n"
+                                      "B,61,20,Mutant,Former,II\nC,62,Not Collected,,Never,I\nD,,30,Wildtype,Former,II\n")
+    cohort = load_cohort(ehr=tmp_path / "ehr.csv", label="stage")
+    text = availability_text(cohort)
+    assert ("EHR: missing values in 3 of 4 columns (3 of 4 patients): kras 2, pack years 2, age 1 - imputed from "
+            "the training patients (of each CV fold; a locked model's own): a numeric column with its training median (plus a missing indicator), a "
+            "categorical one as a level 'missing' of its own") in text, text
+    gaps = cohort.report["ehr_missing_values"]
+    assert gaps == {"columns": {"kras": 2, "pack years": 2, "age": 1}, "patients": 3, "of": 4, "n_columns": 4}
+    from lungai.fusion.data import ehr_missing_text
+
+    assert ehr_missing_text(cohort.report) in text
+    kept = recount(cohort.subset(["B", "D"]))
+    assert kept.report["ehr_missing_values"] == {"columns": {"age": 1}, "patients": 1, "of": 2, "n_columns": 4}
+    assert "EHR: missing values in 1 of 4 columns (1 of 2 patients): age 1" in availability_text(kept)
+    none = recount(cohort.subset(["B"]))
+    assert none.report["ehr_missing_values"]["columns"] == {} and "EHR: missing" not in availability_text(none)
+    meta = {"classes": ["I", "II"], "modalities": ["ehr"], "selected": "fusion", "training_cohort": cohort.report}
+    assert f"- {ehr_missing_text(cohort.report)}" in card_markdown(meta)

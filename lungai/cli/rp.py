@@ -8,6 +8,15 @@ from lungai.cli.radiomics import seed_number
 from lungai.errors import counted
 
 
+def _bootstrap_count(text: str) -> int:
+    """``rp train --bootstrap``: a whole number >= 2 (QA predict66: 0, 1 or -2 were taken - the risk interval of every
+    prediction then had no width, "0.37 (0.37-0.37)", and the card spoke of "-2 copies")."""
+    from lungai.cli.radiomics import whole_number
+
+    return whole_number(text, 2, "give at least 2 bootstrap models for the risk interval (default 30; 10 with "
+                                 "--fast): with fewer the interval has no width, as if the risk were certain")
+
+
 def _top_count(text: str) -> int:
     """``rp predict --top``: a whole number >= 1 (QA: --top 0 listed no feature, --top -1 all but one)."""
     from lungai.cli.radiomics import whole_number
@@ -44,7 +53,8 @@ def register(sub) -> None:
     t.add_argument("--threshold", type=float, default=None,
                    help="risk threshold (0-1, e.g. 0.20) for sensitivity/specificity (default: training prevalence)")
     t.add_argument("--final", default=None, help="lock this feature_set/model instead of the best AUC, e.g. all/rf")
-    t.add_argument("--bootstrap", type=int, default=None, help="bootstrap models for the risk interval (30; 10 with --fast)")
+    t.add_argument("--bootstrap", type=_bootstrap_count, default=None,
+                   help="bootstrap models for the risk interval (>= 2; 30, 10 with --fast)")
     t.add_argument("--fast", action="store_true", help="small grids, fewer trees (seconds instead of minutes)")
     t.add_argument("--seed", type=seed_number, default=0)
     t.add_argument("--overwrite", action="store_true", help="replace a model already in the output directory")

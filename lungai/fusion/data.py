@@ -682,6 +682,15 @@ def recount(cohort: Cohort) -> Cohort:
         gaps = cohort.rna.loc[[i for i in cohort.ids if i in cohort.rna.index]].isna()
         report["rna_missing_values"] = {"values": int(gaps.to_numpy().sum()), "of": int(gaps.size),
                                         "patients": int(gaps.any(axis=1).sum())}
+    # missing values of the EHR columns (empty cells, 'Not Collected', 'N/A', 'Unknown' ...: MISSING_WORDS) over the
+    # patients with EHR data, per column with any value (a column without any is left out of the features, said so):
+    # imputed in each training fold (EHREncoder), said by availability_text (QA predict66: only the RNA's were said)
+    rows = cohort.ehr.reindex(cohort.ids)[av["ehr"].to_numpy()]
+    valued = [c for c in rows.columns if rows[c].notna().any()]
+    gaps = rows[valued].isna()
+    counts = sorted(((str(c), int(n)) for c, n in gaps.sum().items() if n), key=lambda cn: (-cn[1], cn[0]))
+    report["ehr_missing_values"] = {"columns": dict(counts), "patients": int(gaps.any(axis=1).sum()),
+                                    "of": int(len(rows)), "n_columns": len(valued)}
     if cohort.labels is not None:
         labels = cohort.labels.reindex(cohort.ids)
         report["class_counts"] = {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}
@@ -812,6 +821,27 @@ def check_label_leaks(ehr: pd.DataFrame, labels: pd.Series, what: str = "the lab
                          + f" (or keep {agree(len(sure), 'it', 'one')} deliberately: --keep-column NAME)")
 
 
+EHR_IMPUTED = ("imputed from the training patients (of each CV fold; a locked model's own): a numeric column with "
+               "its training median (plus a missing indicator), a categorical one as a level 'missing' of its own")
+# (lungai.fusion.preprocess.EHREncoder)
+SHOWN_COLUMNS = 10    # columns named in ehr_missing_text, the most missing first
+
+
+def ehr_missing_text(report: dict) -> str:
+    """The EHR table's missing values of a cohort report (``ehr_missing_values``, :func:`recount`) in words: the
+    columns with any, the most missing first, with their counts and how they are imputed; '' when none (or not
+    recorded: a model of an earlier lungai)."""
+    gaps = report.get("ehr_missing_values") or {}
+    columns = gaps.get("columns") or {}
+    if not columns:
+        return ""
+    named = ", ".join(f"{c} {n}" for c, n in list(columns.items())[:SHOWN_COLUMNS])
+    more = len(columns) - SHOWN_COLUMNS
+    return (f"EHR: missing values in {len(columns)} of {counted(gaps.get('n_columns', len(columns)), 'column')} "
+            f"({gaps.get('patients')} of {counted(gaps.get('of'), 'patient')}): {named}"
+            + (f" and {more} more" if more > 0 else "") + f" - {EHR_IMPUTED}")
+
+
 def availability_text(cohort: Cohort) -> str:
     r = cohort.report
     lines = [f"{r['n_patients']} patients; with EHR {r['with']['ehr']}, RNA {r['with']['rna']}, "
@@ -834,6 +864,8 @@ def availability_text(cohort: Cohort) -> str:
         lines.append(f"RNA: {counted(gaps['values'], 'missing value')} in {counted(gaps['patients'], 'patient')} "
                      f"({100 * gaps['values'] / gaps['of']:.1f} % of {gaps['of']}), each imputed as its gene's "
                      "training mean (z = 0)")
+    if ehr_missing_text(r):
+        lines.append(ehr_missing_text(r))
     if r.get("dropped_columns"):
         lines.append(f"EHR columns left out: {', '.join(r['dropped_columns'])}")
     if r.get("unknown_drop_columns"):

@@ -455,6 +455,7 @@ def card_markdown(meta: dict) -> str:
     """A human-readable summary of a locked stage model (``model_card.md``): what is locked, which
     model predictions use, and the comparison it was chosen by."""
     from lungai.fusion.baseline import LABELS, fusion_label, pipeline_branches
+    from lungai.fusion.data import ehr_missing_text
     from lungai.fusion.preprocess import left_out_text
 
     LABELS = {**LABELS, "fusion": fusion_label(pipeline_branches(meta["modalities"], meta.get("notes")),
@@ -472,6 +473,7 @@ def card_markdown(meta: dict) -> str:
              f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes "
              f"{class_counts_text(cohort.get('class_counts')) or '?'}, "
              f"with {modality_counts_text(cohort.get('with')) or 'EHR/RNA/CT ?'}",
+             *([f"- {text}"] if (text := ehr_missing_text(cohort)) else []),    # how many EHR values imputed
              *(f"- {line}" for line in class_balance_lines(meta)),
              f"- Fusion network modalities: {', '.join(meta['modalities'])}; notes: {'; '.join(meta.get('notes', [])) or 'none'}",
              *([f"- {text}"] if (text := left_out_text((meta.get("ehr") or {}).get("left_out") or {})) else []),

@@ -140,7 +140,7 @@ def run_cv(args) -> int:
     from lungai.fusion import plots
     from lungai.fusion.baseline import LABELS, cohort_branches, fusion_label
     from lungai.fusion.cv import SELECTED, candidates, check_labels, cross_validate
-    from lungai.fusion.data import availability_text
+    from lungai.fusion.data import availability_text, ehr_missing_text
     from lungai.fusion.metrics import comparison_table
     from lungai.fusion.model_io import check_output_dir, claimed
     from lungai.progress import task
@@ -195,7 +195,10 @@ def run_cv(args) -> int:
         (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
                                            f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
                                            f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes)
-                                           + "".join(f"\n- warning: {w}" for w in warned) + "\n", encoding="utf-8")
+                                           + "".join(f"\n- warning: {w}" for w in warned)
+                                           # the EHR values imputed (said on the console with the cohort's counts)
+                                           + "".join(f"\n- {t}" for t in [ehr_missing_text(cohort.report)] if t)
+                                           + "\n", encoding="utf-8")
         oof.to_csv(out / "oof_predictions.csv", index=False)
     print(table)
     for note in notes:

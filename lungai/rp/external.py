@@ -99,7 +99,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     imputed, outside = imputed_and_out_of_range(X, card)
     risk, low, high = risk_with_interval(bundle, X)
     thr = card["threshold"] if threshold is None else float(threshold)
-    result = evaluate(y, risk, thr, seed=seed)
+    result = evaluate(y, risk, thr, seed=seed, chance_fix="validation")
     n_review, review = tumour_review_warning(df, id_column, "validation table", "and the metrics count them as they are")
     _, cut = lungs_cut_warning(df, id_column, "validation table", "and the metrics count them as they are")
     n_no_dose, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, "validation table",

@@ -147,8 +147,35 @@ def brier_ci(y: np.ndarray, p: np.ndarray, n_boot: int = 500, seed: int = 0) -> 
     return float(brier_score_loss(y, p)), float(lo), float(hi)
 
 
-def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, seed: int = 0) -> dict:
-    """All metrics of one set of predictions, as a JSON-ready dict."""
+# what to do about an AUC not above chance (:func:`chance_warning`): the risks of a model in training (nested CV), or
+# of a locked model on a validation cohort
+CHANCE_FIXES = {
+    "training": "do not use its risks or HIGH RISK calls: train it again with more patients or more informative "
+                "features (e.g. dose_ columns), or report it as not predictive",
+    "validation": "the model does not discriminate in this cohort: do not use its risks or HIGH RISK calls for such "
+                  "patients (another population, outcome definition or feature coding than at training?)",
+}
+
+
+def chance_warning(auc: float, lo, hi, fix: str = "training") -> str | None:
+    """A warning when the AUC's 95 % CI does not lie above 0.5 - no evidence that the risks rank the patients with
+    the outcome above those without better than chance (a CI lying below 0.5: they rank them below, worse than
+    chance); None otherwise or when the CI is undefined (said by :func:`evaluate` already).  ``fix``: a key of
+    :data:`CHANCE_FIXES`.  QA predict66: a model of nested-CV AUC 0.48 (0.34-0.61) was locked and applied, and a
+    validation at AUC 0.32 (0.21-0.43) reported, without a word."""
+    if lo is None or hi is None or lo > 0.5:
+        return None
+    what = (f"lies below 0.5: the risks rank the patients with the outcome BELOW those without (worse than chance)"
+            if hi < 0.5 else "does not exclude 0.5: no evidence that the risks rank the patients with the outcome "
+                             "above those without better than chance")
+    label = "nested-CV AUC" if fix == "training" else "AUC on this cohort"
+    return f"{label} {auc:.2f} (95 % CI {lo:.2f}-{hi:.2f}) {what} - {CHANCE_FIXES[fix]}"
+
+
+def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, seed: int = 0, chance_fix: str = "training") -> dict:
+    """All metrics of one set of predictions, as a JSON-ready dict.  ``chance_fix``: what its warning of an AUC not
+    above chance says to do (:func:`chance_warning`: "training" for nested-CV risks, "validation" for a locked
+    model's on another cohort)."""
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
     if y.min() == y.max():
         from lungai.errors import InputError  # noqa: PLC0415
@@ -165,6 +192,9 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, seed: int = 0) -> d
         warnings.append("the AUC's 95 % CI is undefined (" + ("DeLong needs at least 2 events and 2 non-events)"
                         if few else "the risks separate events from non-events completely, so DeLong's variance "
                         "is 0; a 0-width interval would be false certainty)"))
+    chance = chance_warning(auc, lo, hi, chance_fix)
+    if chance:
+        warnings.append(chance)
     if note:
         warnings.append(note)
     split = separable(y, p)
