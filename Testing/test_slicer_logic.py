@@ -6002,3 +6002,29 @@ def test_multimodal_risk_form_category_the_model_does_not_know_is_said_in_the_pa
     job = logic.startRisk(p)                    # the command is built, not run
     assert job is not None
     job.finish()
+
+
+def test_lung_radiomics_export_without_csv_ending_never_replaces_another_file(load_module, mrml_scene, tmp_path):
+    """QA slicerlogic66: Export CSV to a path typed without ".csv" wrote another file than the one chosen, replacing
+    it silently: "features" -> an existing features.csv (the user's, not chosen) overwritten; "LUNG1-003.v2" ->
+    LUNG1-003.csv (the name's ".v2" replaced).  Now ".csv" is added to the name as typed, and a file of that name
+    that exists is never replaced: the error says which file and what to do; a chosen .csv path is written."""
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.errors import InputError
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    table = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame({"feature": ["a"], "GTV-1": [1.5]}), "t")
+    users = tmp_path / "features.csv"
+    users.write_text("the user's own table\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        logic.exportTable(table, tmp_path / "features")
+    assert users.read_text(encoding="utf-8") == "the user's own table\n"          # not replaced
+    assert str(users) in str(err.value) and "How to fix" in str(err.value), str(err.value)
+    path = logic.exportTable(table, tmp_path / "LUNG1-003.v2")
+    assert path == tmp_path / "LUNG1-003.v2.csv" and not (tmp_path / "LUNG1-003.csv").exists()
+    assert path.read_text(encoding="utf-8").startswith("feature,")
+    assert logic.exportTable(table, users) == users                              # chosen: written
+    assert users.read_text(encoding="utf-8").startswith("feature,")
+    assert logic.exportTable(table, tmp_path / "UPPER.CSV") == tmp_path / "UPPER.CSV"
