@@ -280,6 +280,15 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
 
         settings_warnings(row, card, "radiomics table", context="patient")
         workDir = nodes.new_work_folder("rp", slicer.app.temporaryPath)
+        try:      # the patient's values are written there first: deleted however a later check ends
+            return self._riskJob(p, card, row, workDir)
+        except BaseException:
+            nodes.remove_work_folder(workDir)
+            raise
+
+    def _riskJob(self, p, card, row, workDir):
+        """The risk job of :meth:`startRisk` in ``workDir`` (its patient CSV, the command, what is said with the
+        result)."""
         patients = workDir / "patient.csv"
         row.to_csv(patients, index=False)
         output = workDir / "predictions.csv"

@@ -6028,3 +6028,20 @@ def test_lung_radiomics_export_without_csv_ending_never_replaces_another_file(lo
     assert logic.exportTable(table, users) == users                              # chosen: written
     assert users.read_text(encoding="utf-8").startswith("feature,")
     assert logic.exportTable(table, tmp_path / "UPPER.CSV") == tmp_path / "UPPER.CSV"
+
+
+def test_multimodal_risk_refused_after_its_patient_file_is_written_leaves_no_copy(load_module, mrml_scene, rp_model,
+                                                                                  tmp_path):
+    """QA slicerlogic66: Compute risk refused by a check made after the patient's one-row CSV was written in the
+    temporary folder (lungai.rp.prepare.table_warnings reading the row: a dose table cell edited to text) raised and
+    left that folder - a copy of the patient's values - in Slicer's temporary folder.  Deleted however it ends."""
+    from lungai import mrml
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    dose = pick("dose_").astype(object)
+    dose.iloc[0, 0] = "see plan"                    # a cell edited by hand in the Tables module
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, dose, "dose")
+    with pytest.raises(Exception):
+        logic.startRisk(p)
+    assert not list(tmp_path.glob("lungai-rp-*")), list(tmp_path.rglob("*"))
