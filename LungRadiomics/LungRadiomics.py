@@ -717,12 +717,19 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def exportTable(tableNode, path):
-        """Write a table node as CSV (``.csv`` added); never onto an existing file the user did not choose."""
+        """Write a table node as CSV; never onto an existing file the user did not choose: a path without ``.csv``
+        gets it added to its name as typed ("LUNG1-003.v2" -> "LUNG1-003.v2.csv", not "LUNG1-003.csv"), and a file of
+        that name that exists is refused (InputError), not replaced (QA slicerlogic66: "features" replaced the
+        user's features.csv silently)."""
+        from lungai.errors import InputError
         from lungai.scene.radiomics import export_table_csv
 
-        path = pathlib.Path(path)
-        if path.suffix.lower() != ".csv":
-            path = path.with_suffix(".csv")
+        chosen = pathlib.Path(path)
+        path = chosen if chosen.suffix.lower() == ".csv" else chosen.with_name(chosen.name + ".csv")
+        if path != chosen and path.exists():
+            raise InputError(f"{path} exists, and the export path {chosen} does not end in .csv: the table would "
+                             "replace that file, which was not chosen",
+                             f"choose {path} as the export path to replace it, or another name ending in .csv")
         return pathlib.Path(export_table_csv(tableNode, path))
 
     def run(self, startJob, p, timeout=1800):

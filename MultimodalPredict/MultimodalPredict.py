@@ -264,9 +264,11 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         card = results.model_card(p.rpModelDirectory)
-        problem = results.form_number_problem(card, json.loads(p.clinicalValues or "{}"))   # "12,8": said here
-        if problem:
-            raise ValueError(problem)
+        form = json.loads(p.clinicalValues or "{}")
+        # "12,8" for a number, "M" for one of female / male: said here, in the form's terms (not the command's, for a CSV)
+        problems = [results.form_number_problem(card, form), results.form_choice_problem(card, form)]
+        if any(problems):
+            raise ValueError("\n".join(problem for problem in problems if problem))
         row = self.patientRow(p)
         missing = results.describe_missing_features(card, results.missing_features(card, row.iloc[0].to_dict()))
         if missing:
@@ -278,6 +280,15 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
 
         settings_warnings(row, card, "radiomics table", context="patient")
         workDir = nodes.new_work_folder("rp", slicer.app.temporaryPath)
+        try:      # the patient's values are written there first: deleted however a later check ends
+            return self._riskJob(p, card, row, workDir)
+        except BaseException:
+            nodes.remove_work_folder(workDir)
+            raise
+
+    def _riskJob(self, p, card, row, workDir):
+        """The risk job of :meth:`startRisk` in ``workDir`` (its patient CSV, the command, what is said with the
+        result)."""
         patients = workDir / "patient.csv"
         row.to_csv(patients, index=False)
         output = workDir / "predictions.csv"

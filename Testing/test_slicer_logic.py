@@ -5967,3 +5967,81 @@ def test_stage_table_goes_to_its_cts_study_for_the_cts_one_patient(load_module, 
     cohort = nodes.table_from_csv(mrml_scene, tmp_path / "all.csv", "Stage predictions")
     assert link_stage_table(cohort, ct, "P1") is cohort          # P0 and P1: many patients stay at the top level
     assert _sh_parent(mrml_scene, cohort) in (0, top) and not nodes.source_volume_id(cohort)
+
+
+def test_multimodal_risk_form_category_the_model_does_not_know_is_said_in_the_panels_terms(load_module, mrml_scene,
+                                                                                            rp_model):
+    """QA slicerlogic66: on LUNG1-003's tables a clinical value typed "M" for clin_sex_cat (the form's hint: one of
+    female, male) or "maybe" for clin_durvalumab (yes/no) was refused at Compute risk with the command line's words:
+    "patients table: 1 column with unknown categories ... recode this value", a table the panel user never gave, and
+    for the yes/no field "declare it categorical in a role file".  The panel says it before anything runs, in the
+    form's terms: the field, the value, what to type; a known value in another case is taken (the model merges case),
+    and a number typed with a decimal comma is said with them (one message)."""
+    import json
+
+    from lungai import mrml
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    values = json.loads(p.clinicalValues)
+    values["clin_sex_cat"] = "M"
+    values["clin_durvalumab"] = "maybe"
+    values["clin_hb_g_dl"] = "12,8"
+    p.clinicalValues = json.dumps(values)
+    with pytest.raises(ValueError) as err:
+        logic.startRisk(p)
+    text = str(err.value)
+    assert "clin_sex_cat = 'M' is not one of: female, male" in text, text
+    assert "clin_durvalumab = 'maybe' is not yes/no (or 1/0)" in text, text
+    assert "patients table" not in text and "role file" not in text and "recode" not in text, text
+    assert "clin_hb_g_dl = '12,8' is not a number" in text, text
+    assert "clinical form" in text and "Type one of the values" in text, text
+    values["clin_sex_cat"], values["clin_durvalumab"], values["clin_hb_g_dl"] = "Male", "yes", "12.8"   # any case
+    p.clinicalValues = json.dumps(values)
+    job = logic.startRisk(p)                    # the command is built, not run
+    assert job is not None
+    job.finish()
+
+
+def test_lung_radiomics_export_without_csv_ending_never_replaces_another_file(load_module, mrml_scene, tmp_path):
+    """QA slicerlogic66: Export CSV to a path typed without ".csv" wrote another file than the one chosen, replacing
+    it silently: "features" -> an existing features.csv (the user's, not chosen) overwritten; "LUNG1-003.v2" ->
+    LUNG1-003.csv (the name's ".v2" replaced).  Now ".csv" is added to the name as typed, and a file of that name
+    that exists is never replaced: the error says which file and what to do; a chosen .csv path is written."""
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.errors import InputError
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    table = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame({"feature": ["a"], "GTV-1": [1.5]}), "t")
+    users = tmp_path / "features.csv"
+    users.write_text("the user's own table\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        logic.exportTable(table, tmp_path / "features")
+    assert users.read_text(encoding="utf-8") == "the user's own table\n"          # not replaced
+    assert str(users) in str(err.value) and "How to fix" in str(err.value), str(err.value)
+    path = logic.exportTable(table, tmp_path / "LUNG1-003.v2")
+    assert path == tmp_path / "LUNG1-003.v2.csv" and not (tmp_path / "LUNG1-003.csv").exists()
+    assert path.read_text(encoding="utf-8").startswith("feature,")
+    assert logic.exportTable(table, users) == users                              # chosen: written
+    assert users.read_text(encoding="utf-8").startswith("feature,")
+    assert logic.exportTable(table, tmp_path / "UPPER.CSV") == tmp_path / "UPPER.CSV"
+
+
+def test_multimodal_risk_refused_after_its_patient_file_is_written_leaves_no_copy(load_module, mrml_scene, rp_model,
+                                                                                  tmp_path):
+    """QA slicerlogic66: Compute risk refused by a check made after the patient's one-row CSV was written in the
+    temporary folder (lungai.rp.prepare.table_warnings reading the row: a dose table cell edited to text) raised and
+    left that folder - a copy of the patient's values - in Slicer's temporary folder.  Deleted however it ends."""
+    from lungai import mrml
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    dose = pick("dose_").astype(object)
+    dose.iloc[0, 0] = "see plan"                    # a cell edited by hand in the Tables module
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, dose, "dose")
+    with pytest.raises(Exception):
+        logic.startRisk(p)
+    assert not list(tmp_path.glob("lungai-rp-*")), list(tmp_path.rglob("*"))

@@ -296,6 +296,41 @@ def form_number_problem(card: dict, values: dict) -> str | None:
             "(e.g. 12.8).") if bad else None
 
 
+def form_choice_problem(card: dict, values: dict) -> str | None:
+    """The clinical form's values (``values``: field -> text) of a categorical field (:func:`clinical_fields` hint
+    "one of: ...") that the model does not know, or of a yes/no field that is not yes/no (or 1/0, true/false ...),
+    each named with what to type; None when there are none.  Read by the model's own rules (its card's
+    ``category_rules``: case merged or not; words meaning "no value" are no value), as ``lungai rp predict`` reads
+    them.  QA slicerlogic66: "M" for clin_sex_cat (female / male) was refused at Compute risk in the command line's
+    words - "patients table: ... recode this value", "declare it categorical in a role file" - a table the panel user
+    never gave.  Imports pandas: call it where the prediction packages are installed (Compute risk)."""
+    import math
+
+    import pandas as pd
+
+    from lungai.rp.checks import _binary, categories_as_read, category_text
+    from lungai.rp.columns import LEGACY_CATEGORY_RULES, is_missing_word, suggest
+
+    categories = card.get("categories") or {}
+    rules = card.get("category_rules", LEGACY_CATEGORY_RULES)
+    bad = []
+    for name, hint in clinical_fields(card):
+        text = "" if values.get(name) is None else str(values[name]).strip()
+        if hint == "number" or not text:
+            continue
+        known = categories.get(name)
+        if known:
+            if is_missing_word(text, categorical=True, rules=rules):
+                continue
+            read = categories_as_read(pd.Series([category_text(text, rules)], dtype=object), known, rules).iloc[0]
+            if str(read) not in {str(k) for k in known}:
+                bad.append(f"{name} = {text!r} is not {hint}{suggest(text, known)}")
+        elif not is_missing_word(text) and math.isnan(_binary(text)):
+            bad.append(f"{name} = {text!r} is not {hint}")
+    return ("The clinical form has values the model does not know: " + "; ".join(bad) + ". Type one of the values "
+            "each field's hint lists (the Clinical feature's Value column).") if bad else None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
