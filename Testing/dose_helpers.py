@@ -6,11 +6,13 @@ import SimpleITK as sitk
 
 
 def write_rtdose(dose: sitk.Image, path, scaling: float = 1e-3, reverse_frames: bool = False, units: str = "GY",
-                 offsets: str = "relative"):
-    """``dose`` (axis-aligned, Gy) as an RTDOSE file: uint32 pixels x DoseGridScaling, GridFrameOffsetVector."""
+                 offsets: str = "relative", reference=None):
+    """``dose`` (axis-aligned, Gy) as an RTDOSE file: uint32 pixels x DoseGridScaling, GridFrameOffsetVector;
+    ``reference``: the CTReference whose patient and frame of reference it joins (default: new UIDs)."""
     from lungai.dicom.synthetic import write_rtdose as write
 
-    return write(dose, path, offsets=offsets, reverse_frames=reverse_frames, units=units, scaling=scaling)
+    return write(dose, path, reference=reference, offsets=offsets, reverse_frames=reverse_frames, units=units,
+                 scaling=scaling)
 
 
 def with_summation_type(src, dst, kind: str, plan: str | None = None, factor: float = 1.0, uid: str | None = None):
@@ -76,3 +78,22 @@ def phantom_lungs_and_gtv(phantom, sides: bool = False) -> tuple[sitk.Image, sit
     for im in masks:
         im.CopyInformation(phantom.ct)
     return masks
+
+
+def lung1_003_plan_dose(shared_data, spacing: float = 4.0, peak_gy: float = 60.0):
+    """LUNG1-003's real DICOM CT (../shared/data/nsclc_whole_ct/dicom): (CT folder, RTSTRUCT folder, its
+    CTReference - the patient, study and frame of reference an RTDOSE written with it joins -, a radial dose in Gy
+    (``peak_gy`` at the CT's centre) on a ``spacing`` mm grid covering the CT, as a planning system's dose grid)."""
+    from lungai.dicom.reference import ct_reference
+    from lungai.dose import radial_dose
+    from lungai.io import read_ct
+
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    ct = read_ct(str(patient / "CT"))
+    size, step = ct.GetSize(), ct.GetSpacing()
+    grid = sitk.Image([int(size[i] * step[i] / spacing) for i in range(3)], sitk.sitkFloat32)
+    grid.SetSpacing((spacing,) * 3)
+    grid.SetOrigin(ct.GetOrigin())
+    centre = ct.TransformContinuousIndexToPhysicalPoint([s / 2 for s in size])
+    return (patient / "CT", patient / "RTSTRUCT", ct_reference(patient / "CT", image=ct),
+            radial_dose(grid, centre, 40.0, peak_gy))

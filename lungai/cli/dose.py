@@ -113,7 +113,10 @@ def run(args) -> int:
     from lungai.progress import task
 
     with task("dose-features", len(STEPS)) as bar:
-        return _run(args, bar)
+        from lungai.dose.read import dose_read_once
+
+        with dose_read_once():          # --dose FOLDER: its RTDOSEs found, chosen and their headers read once
+            return _run(args, bar)
 
 
 def _run(args, bar) -> int:

@@ -846,6 +846,21 @@ def _load_stage(folder):
     return model_io.load(folder)
 
 
+def _dose_read_once(run):
+    """``run`` in a :func:`lungai.dose.read.dose_read_once` block: a ``--dose`` folder's RTDOSEs are found, chosen
+    and their headers read once - for the check against the CT and for reading the dose."""
+    import functools
+
+    @functools.wraps(run)
+    def wrapped(*args, **kwargs):
+        from lungai.dose.read import dose_read_once
+
+        with dose_read_once():
+            return run(*args, **kwargs)
+    return wrapped
+
+
+@_dose_read_once
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",

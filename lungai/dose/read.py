@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
 import warnings
 from pathlib import Path
 
@@ -15,6 +18,73 @@ from lungai.dicom.reference import header_mismatch      # one wording of a Patie
 from lungai.errors import InputCheckNote, InputError
 from lungai.io import read_image
 from lungai.io.validate import check_slice_positions
+
+
+# what a :func:`dose_read_once` block keeps: {"headers": (real path, mtime, size) -> header, "folders": (the
+# folder's real path, mtime; the reference's PatientID, FrameOfReferenceUID, name, other) -> (files, note, checks), "chosen": the
+# sets of files (their keys) that plan_dose_files chose - read_dose_sum does not choose among them again}
+_DOSE_ONCE: contextvars.ContextVar = contextvars.ContextVar("lungai_dose_read_once", default=None)
+
+
+@contextlib.contextmanager
+def dose_read_once():
+    """Within the block (in this thread) an RTDOSE's header is read once, a ``--dose`` folder's RTDOSEs are looked
+    for, classified and their copies checked once (:func:`dose_folder_files`), and the files it chose are not chosen
+    among again when they are read (:func:`read_dose_sum`): a file changed on disk (its modification time or size)
+    is read again.  Opened by ``lungai dose-features`` and ``lungai demo`` around the check of the dose against the
+    CT (:func:`check_dose_matches_ct`) and its reading (:func:`read_dose`).  QA dosefollow66: ``dose-features --dose
+    FOLDER`` ran dose_folder_files twice - every RTDOSE's header read 4 or more times, a damaged copy's checked twice,
+    beams without numbers decoded twice.  The pattern of :func:`lungai.dicom.once.read_once` (RTSTRUCTs); only
+    headers and small results are kept (no dose grid), and a block inside another reads through the enclosing one."""
+    if _DOSE_ONCE.get() is not None:
+        yield
+        return
+    token = _DOSE_ONCE.set({"headers": {}, "folders": {}, "chosen": set()})
+    try:
+        yield
+    finally:
+        _DOSE_ONCE.reset(token)
+
+
+def _file_key(path) -> tuple | None:
+    """(real path, modification time, size) of ``path``'s file, None when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return os.path.realpath(path), st.st_mtime_ns, st.st_size
+
+
+def _header(path):
+    """The RTDOSE file's header (no pixels: :func:`read_dicom`), read once per file in a :func:`dose_read_once`
+    block (the same dataset, not to be changed; an error is raised on each call, the file read again)."""
+    cache = _DOSE_ONCE.get()
+    key = _file_key(path) if cache is not None else None
+    if key is None:
+        return read_dicom(path, REEXPORT_FIX, stop_before_pixels=True)
+    headers = cache["headers"]
+    if key not in headers:
+        headers[key] = read_dicom(path, REEXPORT_FIX, stop_before_pixels=True)
+    return headers[key]
+
+
+def _chosen_key(paths) -> frozenset | None:
+    keys = [_file_key(p) for p in paths]
+    return None if any(k is None for k in keys) else frozenset(keys)
+
+
+def _remember_chosen(paths) -> None:
+    """Note in a :func:`dose_read_once` block that :func:`plan_dose_files` chose ``paths`` (as they are now)."""
+    cache = _DOSE_ONCE.get()
+    key = _chosen_key(paths) if cache is not None else None
+    if key is not None:
+        cache["chosen"].add(key)
+
+
+def _was_chosen(paths) -> bool:
+    cache = _DOSE_ONCE.get()
+    key = _chosen_key(paths) if cache is not None else None
+    return key is not None and key in cache["chosen"]
 
 
 def rtdose_files(folder: Path, rtplans: list | None = None) -> list[Path]:
@@ -89,11 +159,34 @@ def dose_folder_files(folder: Path, reference=None, checks: list | None = None) 
     :func:`check_headers_match`), then :func:`plan_dose_files` (the plan dose when present, else the sum of the
     BEAM doses of one plan; anything else is refused).  Without a reference (a CT that is not DICOM, no RTSTRUCT),
     RTDOSEs of several patients or frames of reference are refused: which one is this CT's is unknown.  ``checks``:
-    as :func:`plan_dose_files`'s (what was checked of a BEAM sum's beams, for :func:`dose_value_notes`)."""
+    as :func:`plan_dose_files`'s (what was checked of a BEAM sum's beams, for :func:`dose_value_notes`).  In a
+    :func:`dose_read_once` block the folder is searched and its RTDOSEs chosen once for a reference."""
     folder = Path(folder)
+    cache = _DOSE_ONCE.get()
+    try:
+        st = os.stat(folder)
+        key = (os.path.realpath(folder), st.st_mtime_ns,
+               None if reference is None else tuple(str(getattr(reference, k, "") or "") for k in
+                                                    ("PatientID", "FrameOfReferenceUID", "name", "other")))
+    except (OSError, TypeError, ValueError):
+        key = None
+    if cache is None or key is None:
+        return _dose_folder_files(folder, reference, checks)
+    if key not in cache["folders"]:
+        made: list = []
+        files, note = _dose_folder_files(folder, reference, made)
+        cache["folders"][key] = (files, note, made)
+    files, note, made = cache["folders"][key]
+    if checks is not None:
+        checks.extend(made)
+    return list(files), note
+
+
+def _dose_folder_files(folder: Path, reference=None, checks: list | None = None) -> tuple[list[Path], str | None]:
+    """:func:`dose_folder_files`, the folder read."""
     rtplans: list = []
     files, left_out = rtdose_files(folder, rtplans), []
-    headers = [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files]
+    headers = [_header(f) for f in files]
     shown = lambda f: shown_path(f, folder)  # noqa: E731 - plan1/RD.dcm and plan2/RD.dcm told apart
     # copies out first: a damaged copy (cut before its FrameOfReferenceUID) is no RTDOSE of another frame
     files, headers, copies = _drop_copies(files, headers, shown)
@@ -511,9 +604,19 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
     - one MULTI_PLAN dose (a plan sum) and PLAN / BEAM doses of plans it references: the plan sum
       (:func:`_plan_sum`);
     - anything else (several plans, fractions, beams of different plans or grids) is ambiguous: InputError.
+
+    In a :func:`dose_read_once` block the files chosen are remembered: :func:`read_dose_sum` reads them without
+    choosing among them again.
     """
+    files, note = _plan_dose_files(paths, root, rtplans, checks, where)
+    _remember_chosen(files)
+    return files, note
+
+
+def _plan_dose_files(paths, root, rtplans, checks, where) -> tuple[list[Path], str | None]:
+    """:func:`plan_dose_files`."""
     paths, name = [Path(p) for p in paths], _namer(root)
-    headers = [read_dicom(p, REEXPORT_FIX, stop_before_pixels=True) for p in paths]
+    headers = [_header(p) for p in paths]
     paths, headers, dropped = _drop_copies(paths, headers, name)
     # a DVH-only RTDOSE (no grid, a DVHSequence) beside the dose grid(s): left out, said; alone it is refused
     # (check_dose_grid); a file without grid nor DVHs (a header cut short) is not left out: refused as it is
@@ -573,7 +676,7 @@ def dose_value_notes(files, root=None, checked: str | None = None) -> list[str]:
     """:func:`value_notes` of the RTDOSE ``files`` that make one dose, their headers read, named relative to ``root``
     (the ``--dose`` folder, a cohort's export: :func:`_namer`); ``checked``: as :func:`value_notes`."""
     files = [Path(f) for f in files]
-    return value_notes(files, [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files], _namer(root),
+    return value_notes(files, [_header(f) for f in files], _namer(root),
                        checked)
 
 
@@ -1074,14 +1177,14 @@ def read_dose_sum(paths, max_gy: float | None = None, root=None) -> sitk.Image:
     """The treatment dose of RTDOSE files in Gy, as :func:`plan_dose_files` chooses them (a copy of a file left
     out): one file read by :func:`read_rtdose` (one BEAM dose: a one-beam plan's, :func:`_one_beam_plan_dose`), or the
     sum of the BEAM doses of one plan on one dose grid, checked once summed (:func:`check_dose_plausible`,
-    ``max_gy``); ``root``: the folder the messages name files relative to."""
-    import pydicom
-
+    ``max_gy``; BEAM doses of different DoseUnits: each read in Gy by its own tag, the sum checked naming each
+    file's unit, :func:`check_mixed_units_sum`); ``root``: the folder the messages name files relative to."""
     paths = [Path(p) for p in paths]
-    if len(paths) == 1 and summation_type(read_dicom(paths[0], REEXPORT_FIX, stop_before_pixels=True)) == BEAM:
+    if len(paths) == 1 and summation_type(_header(paths[0])) == BEAM:
         # a one-beam plan's BEAM dose, chosen against its RTPLAN by plan_dose_files (_one_beam_plan_dose)
         return read_rtdose(paths[0], accept=(BEAM,), max_gy=max_gy, name=_namer(root)(paths[0]))
-    paths, _ = plan_dose_files(paths, root)      # a copy of a file is read once, a beam twice is refused
+    if not _was_chosen(paths):          # chosen already (dose_read_once: --dose FOLDER's choice) are not re-checked
+        paths, _ = plan_dose_files(paths, root)      # a copy of a file is read once, a beam twice is refused
     if len(paths) == 1:
         return read_rtdose(paths[0], max_gy=max_gy, name=_namer(root)(paths[0]))
     images = [read_rtdose(p, accept=(BEAM,), check=False, name=_namer(root)(p)) for p in paths]
@@ -1095,10 +1198,51 @@ def read_dose_sum(paths, max_gy: float | None = None, root=None) -> sitk.Image:
                              "so they cannot be summed",
                              "export the plan dose (DoseSummationType PLAN) instead")
         total = total + img
-    units = sorted({dose_units(pydicom.dcmread(p, stop_before_pixels=True), p.name) for p in paths})
-    check_dose_plausible(f"the sum of the BEAM RTDOSEs {'+'.join(_namer(root)(p) for p in paths)}",
-                         float(sitk.GetArrayViewFromImage(total).max()), "/".join(units), max_gy, rtdose=True)
+    units = [dose_units(_header(p), _namer(root)(p)) for p in paths]
+    name = f"the sum of the BEAM RTDOSEs {'+'.join(_namer(root)(p) for p in paths)}"
+    top = float(sitk.GetArrayFromImage(total).max())
+    if len(set(units)) == 1:
+        check_dose_plausible(name, top, units[0], max_gy, rtdose=True)
+    else:       # each beam was read in Gy from its own DoseUnits: the sum is checked naming each file's
+        check_mixed_units_sum(name, top, [(_namer(root)(p), u, float(sitk.GetArrayFromImage(img).max()))
+                                          for p, u, img in zip(paths, units, images)], max_gy)
     return total
+
+
+def check_mixed_units_sum(name: str, top_gy: float, parts: list, max_gy: float | None = None) -> None:
+    """:func:`check_dose_plausible` of a sum of BEAM RTDOSEs of different DoseUnits (``parts``: (file name, its
+    DoseUnits GY / CGY, its maximum in Gy) each; every beam converted to Gy by its own tag before the sum, whose
+    maximum is ``top_gy``).  An implausible sum names each file's DoseUnits and maximum - the beams of one plan are
+    computed in one unit, so one tag is likely wrong: a GY beam holding cGy values when the sum is too high, a CGY
+    beam holding Gy values when it is too low.  QA dosefollow66: a GY and a CGY beam dose summed to 2819 Gy were
+    refused with "its DoseUnits tag says GY ... (the values look like cGy: 28.19 Gy)", the CGY beam divided by 100
+    a second time, its unit unsaid."""
+    limit = max_dose_limit(max_gy)
+    check_dose_present(name, top_gy, rtdose=True)
+
+    def said(part) -> str:
+        file, unit, gy = part
+        return (f"{file} DoseUnits GY, max {gy:.4g} Gy" if unit == "GY" else
+                f"{file} DoseUnits CGY, max {gy * 100:.4g} cGy = {gy:.4g} Gy")
+
+    each = "; ".join(said(p) for p in parts)
+    override = f"--max-dose-gy {int(np.ceil(top_gy / 10.0) * 10)}"
+    if top_gy > limit:
+        suspects = [f for f, u, _ in parts if u == "GY"]
+        raise InputError(f"{name}: the maximum {top_gy:.4g} Gy is above {limit:g} Gy, implausible for a lung "
+                         f"treatment dose; the BEAM RTDOSEs are in different DoseUnits ({each}), each converted to "
+                         f"Gy by its own tag before the sum: the DoseUnits GY of {_listed(suspects)} is likely wrong "
+                         "(cGy values)",
+                         f"re-export the BEAM RTDOSEs from the planning system with the right DoseUnits (CGY for "
+                         f"the values of {_listed(suspects)}), or export the plan dose (DoseSummationType PLAN); if "
+                         "it really holds that much (an EQD2 / BED map, summed courses) pass " + override)
+    if 0 < top_gy < MIN_CGY_MAX_GY:
+        suspects = [f for f, u, _ in parts if u == "CGY"]
+        raise InputError(f"{name}: the maximum {top_gy:.4g} Gy is too low for a treatment dose; the BEAM RTDOSEs are "
+                         f"in different DoseUnits ({each}), each converted to Gy by its own tag before the sum: the "
+                         f"DoseUnits CGY of {_listed(suspects)} is likely wrong (Gy values)",
+                         f"re-export the BEAM RTDOSEs from the planning system with the right DoseUnits (GY for the "
+                         f"values of {_listed(suspects)}), or export the plan dose (DoseSummationType PLAN)")
 
 
 def _rtdose_header(path: str | Path):
@@ -1108,7 +1252,7 @@ def _rtdose_header(path: str | Path):
         p = _find_rtdose(p)
     elif not _is_dicom(p):
         return None
-    return read_dicom(p, REEXPORT_FIX, stop_before_pixels=True)
+    return _header(p)
 
 
 def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid: str | None = None,
@@ -1427,7 +1571,7 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
         return dose
     if _is_dicom(p):
         dose = read_rtdose(p, max_gy=max_gy)
-        header = read_dicom(p, REEXPORT_FIX, stop_before_pixels=True)
+        header = _header(p)
         for note in value_notes([p], [header], lambda f: f.name):
             if note and notes is not None:       # said with the dose's other notes (dose-features, demo)
                 notes.append(note)
