@@ -1082,6 +1082,59 @@ def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(exp
     assert "tumour_review" in infer_roles(table.assign(rp=[1]), "rp").ignored
 
 
+def test_the_automatic_tumour_is_named_so_outside_the_lungs_and_empty(export, tmp_path, monkeypatch):
+    """QA emptysel65 / idforms66: a patient without a GTV (P3's tumour structure 'Tumour_big' has no GTV role) gets
+    the automatic tumour, and its radiomics' notes and errors name it so (cohort passes ``tumour_named`` only then):
+    lying outside the lungs, "the automatic tumour does not overlap the lungs", not "the tumour mask" cohort was
+    never given; empty, segment 'tumour' fails as "the automatic tumour is empty" with a fix a cohort user can take
+    (contour a GTV), not "segment 'tumour' is empty (0 voxels)", fix "check the mask/label value".  (The
+    segmentation is stubbed.)"""
+    import shutil
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.io import read_ct
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P3", root / "P3")
+    ct = read_ct(root / "P3" / "CT")
+    masks = read_rtstruct(next((root / "P3" / "RTSTRUCT").glob("*.dcm")), ct)
+    lungs = sitk.GetArrayFromImage(masks["Lung_R"]) + sitk.GetArrayFromImage(masks["Lung_L"]) > 0
+    box = _centre_tumour(ct)[1].astype(bool)
+    outside = box & ~lungs
+    assert outside.sum() >= 8 and lungs.any()
+    info = {"confidence": 0.9, "needs_review": False, "notes": [], "review_reasons": [], "candidates": []}
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    runs = {}
+    nodose = tmp_path / "nodose"
+    shutil.copytree(root / "P3", nodose / "P3", ignore=shutil.ignore_patterns("RTDOSE"))
+    for name, arr, folder in (("outside", outside, root), ("empty", np.zeros_like(box), root),
+                              ("empty_nodose", np.zeros_like(box), nodose)):
+        tumour = sitk.GetImageFromArray(arr.astype(np.uint8))
+        tumour.CopyInformation(ct)
+        monkeypatch.setattr(infer, "segment_tumour", lambda *a, _t=tumour, **k: SimpleNamespace(tumour=_t, info=info))
+        runs[name] = run_cohort(folder, tmp_path / name, PARAMS, workers=0)
+    assert runs["outside"].done == ["P3"], runs["outside"].failed
+    doc = json.loads((tmp_path / "outside" / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+    said = [n for n in doc["notes"] if n.startswith("radiomics lungs_minus_tumour: ")]
+    assert len(said) == 1 and said[0].startswith(
+        "radiomics lungs_minus_tumour: the automatic tumour does not overlap the lungs (no voxel of it in segment "
+        "'lungs'), so segment 'lungs_minus_tumour' equals the lungs"), doc["notes"]
+    # empty, with an RTDOSE: the patient fails naming the automatic tumour (not "the GTV mask", "leave --gtv out")
+    (case, error), = runs["empty"].failed
+    assert case == "P3" and error.startswith("the automatic tumour is empty (no voxel), so the dose metrics"), error
+    assert "--gtv" not in error and "contour the tumour as a GTV in the patient's RTSTRUCT" in error, error
+    # without one: its segments of the tumour fail (named so), the lungs' are computed; said in the patient's notes
+    assert runs["empty_nodose"].done == ["P3"], runs["empty_nodose"].failed
+    notes = json.loads((tmp_path / "empty_nodose" / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))["notes"]
+    text = "\n".join(notes)
+    assert ("radiomics tumour: the automatic tumour is empty (no voxel), so segment 'tumour' is empty" in text
+            and "contour the tumour as a GTV in the patient's RTSTRUCT" in text), notes
+    assert "(0 voxels)" not in text and "check the mask/label value" not in text, notes
+
+
 def test_inventory_names_the_rtdose_refusals_own_reason(export, tmp_path):
     """QA: an RTDOSE with DoseType ERROR, or without DoseUnits, was listed as 'not a plan dose (DoseSummationType)'.
     The inventory gives the refusal's own reason."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -1562,6 +1563,60 @@ def test_a_manifest_of_absolute_paths_whose_data_folder_was_moved_is_refused_up_
     assert len(read_manifest(new / "absolute.csv")) == 2     # offline, not found moved: left to the batch (resume)
     with pytest.raises(InputError, match="none of the 4 file"):      # backgrounds are needed now: said up front
         read_backgrounds(new / "backgrounds.csv")
+
+
+def test_listed_files_are_said_as_written_and_a_mask_cell_with_its_selector_is_its_file(tmp_path):
+    """QA idforms66: a manifest whose CT cell names a moved data folder (absolute path of the old place) and whose
+    tumour cell is an existing label map with its label (``/data/labels.nii.gz#1``, LUNG1-002) was refused with "all
+    2 files listed in the manifest ... do not exist: /old/ct.nii.gz, /data/labels.nii.gz#1" - the label map exists:
+    the ``#1`` was taken as part of its name.  And missing relative cells were listed as the paths read
+    (``sub/data/P1_ct.nii.gz``), not as the user wrote them (``data/P1_ct.nii.gz``), the folder they were looked
+    in not said beside them."""
+    from lungai.seg.dataset import read_backgrounds
+
+    new = tmp_path / "new"
+    (new / "data").mkdir(parents=True)
+    (new / "data" / "ct.nii.gz").write_bytes(b"")
+    labels = tmp_path / "elsewhere" / "labels.nii.gz"
+    labels.parent.mkdir()
+    labels.write_bytes(b"")
+    gone = tmp_path / "old" / "data" / "ct.nii.gz"
+    pd.DataFrame({"case": ["P1"], "image": [str(gone)], "tumour": [f"{labels}#1"]}).to_csv(new / "m.csv", index=False)
+    with pytest.raises(InputError) as err:
+        read_manifest(new / "m.csv")
+    assert err.value.problem.startswith(f"1 of the 2 files listed in the manifest {new / 'm.csv'} does not exist: "
+                                        f"{gone}; the data folder looks moved"), err.value.problem
+    assert str(labels) not in err.value.problem, err.value.problem
+    # relative cells, none there: each said as written, with where it was looked for; a selector's file the same
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "backgrounds.csv").write_text('image,mask\ndata/P1_ct.nii.gz,"data/P1_labels.nii.gz#3,4"\n',
+                                         encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_backgrounds(sub / "backgrounds.csv")
+    assert err.value.problem == (
+        f"none of the 2 files listed in the --implant-into CSV {sub / 'backgrounds.csv'} exists: data/P1_ct.nii.gz "
+        f"(looked for at {sub / 'data' / 'P1_ct.nii.gz'}), data/P1_labels.nii.gz#3,4 (looked for at "
+        f"{sub / 'data' / 'P1_labels.nii.gz'})"), err.value.problem
+    (sub / "data").mkdir()
+    (sub / "data" / "P1_labels.nii.gz").write_bytes(b"")     # the mask's file there: not every file is missing
+    (sub / "data" / "P1_ct.nii.gz").write_bytes(b"")
+    assert len(read_backgrounds(sub / "backgrounds.csv")) == 1
+
+
+def test_a_file_named_with_a_hash_beside_the_table_is_its_file_from_any_current_folder(tmp_path, monkeypatch):
+    """QA idforms66: a cell naming a file with '#' in its name (``scan#2.nii.gz``, beside the table) was taken as
+    FILE#PART by whether that file is in the CURRENT folder: run from a folder holding a file ``scan``, the table was
+    refused as naming "files of the current folder"."""
+    from lungai.seg.dataset import read_backgrounds
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "scan#2.nii.gz").write_bytes(b"")
+    (tmp_path / "scan").write_bytes(b"")
+    (sub / "backgrounds.csv").write_text("image\nscan#2.nii.gz\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert [b["image"] for b in read_backgrounds("sub/backgrounds.csv")] == [Path("sub/scan#2.nii.gz")]
 
 
 def _refused_before_any_work(phantom, tmp_path, capsys, label: str) -> None:

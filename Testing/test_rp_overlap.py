@@ -66,6 +66,51 @@ def test_the_card_keeps_the_warnings_on_patients_in_their_form_without_ids(tmp_p
     assert len(card["warnings"]) == len(r.metrics["warnings"])
 
 
+def test_an_older_cards_warnings_naming_patients_are_said_with_forms_without_their_ids(trained, tmp_path, capsys,
+                                                                                       monkeypatch):
+    """QA idforms66: a model card of an rp train before QA rpvalidate65 kept its warnings on patients as said, naming
+    training patients ("the automatic tumour of 2 patients needs review (tumour_review, e.g. P1, P2): ...").  rp
+    predict said them as InputNotes with no ``without_ids`` form (the one kind of ID-naming note without one), and
+    the demo's summary of the card (its report) copied them: another patient's report named the training patients.
+    They are said with their form without the IDs (as the card now keeps them); the report keeps that form."""
+    import shutil
+
+    from lungai.demo.pipeline import rp_card_summary
+    from lungai.rp.card import card_warnings
+
+    table, model, _ = trained
+    old = tmp_path / "old"
+    shutil.copytree(model, old)
+    card = json.loads((old / "model_card.json").read_text(encoding="utf-8"))
+    ids = ["LUNG1-002", "Smith, J (2)", "R01-001"]
+    said_then = ["training table: the automatic tumour of 2 patients needs review (tumour_review, e.g. LUNG1-002, "
+                 "Smith, J (2)): their radiomics are of a tumour not yet checked - review them",
+                 "training table: 3 patients have no dose (every dosimetric feature empty, e.g. LUNG1-002, "
+                 "Smith, J (2), R01-001): imputed - give their dose",
+                 "too few events per candidate feature"]
+    card["warnings"] = said_then
+    (old / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    kept = card_warnings(card)
+    assert [str(w) for w in kept] == [f"model card: {w}" for w in said_then]          # said as the card says them
+    assert [getattr(w, "without_ids", None) for w in kept] == [
+        "model card: training table: the automatic tumour of 2 patients needs review (tumour_review): their "
+        "radiomics are of a tumour not yet checked - review them",
+        "model card: training table: 3 patients have no dose (every dosimetric feature empty): imputed - give "
+        "their dose", None], kept
+    made = notes_made(monkeypatch)
+    new = pd.read_csv(table).iloc[:3].assign(case=[f"EXT-{k}" for k in range(3)])
+    new.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["rp", "predict", str(old), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: model card: training table: the automatic tumour of 2 patients needs review (tumour_review, " \
+           "e.g. LUNG1-002" in err, err                                              # the console names them
+    naming = [n for n in made if any(i in str(n) for i in ids)]
+    assert len(naming) == 2 and all(n.without_ids and not [i for i in ids if i in n.without_ids] for n in naming), \
+        [(str(n), n.without_ids) for n in naming]
+    summary = rp_card_summary(card)["warnings"]                                      # the demo's report
+    assert len(summary) == 3 and not [w for w in summary if any(i in w for i in ids)], summary
+
+
 def test_the_same_seed_gives_byte_identical_model_files(trained, tmp_path):
     table, model, outcome = trained
     train_rp(table, outcome, tmp_path / "m2", **FAST)

@@ -847,3 +847,41 @@ def test_a_tumour_outside_the_lungs_is_noted_with_rtstruct(study, tmp_path, caps
     rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--tumour", gtv,
                     *FEW, "-o", tmp_path / "b" / "f.csv")
     assert rc == 0 and "does not overlap the lungs" not in said, said
+
+
+def test_an_empty_tumour_mask_fails_segment_tumour_naming_the_mask_with_a_fix_that_gives_one(study, tmp_path, capsys,
+                                                                                             monkeypatch):
+    """QA idforms66: `radiomics --tumour empty.nii.gz` (and radiomics-batch's tumour cell; pyradiomics' lung1 with an
+    all-0 mask) failed segment 'tumour' with "segment 'tumour' is empty (0 voxels)", fix "check the mask/label value,
+    or leave this segment out" - the mask not named (segment 'lungs_minus_tumour' of the same run named it), and a
+    fix with no label to check and, the tumour the only segment, nothing left to compute.  Segment 'tumour' now says
+    the mask it is empty of, as a SEG's segment is said, and how to give one that holds the tumour."""
+    from lungai.io import write_image
+    from lungai.radiomics import STANDARD_SEGMENTS, segments_from_masks
+    from lungai.radiomics.segments import AUTOMATIC_TUMOUR
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    st, ct, root = study
+    empty = write_image(sitk.Cast(st["masks"]["GTV"] > 0, sitk.sitkUInt8) * 0, tmp_path / "empty.nii.gz")
+    rc, said = _run(capsys, "radiomics", "--image", st["ct"], "--tumour", empty, *FEW, "-o", tmp_path / "a" / "f.csv")
+    assert rc == 2 and f"the tumour mask {empty} is empty (no voxel), so segment 'tumour' is empty" in said, said
+    assert "(0 voxels)" not in said and "leave this segment out" not in said, said
+    assert "How to fix: give the mask that holds the tumour" in said, said
+    data = tmp_path / "proj" / "data"
+    data.mkdir(parents=True)
+    write_image(sitk.ReadImage(str(empty)), data / "empty.nii.gz")
+    pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], "tumour": ["data/empty.nii.gz"]}).to_csv(
+        tmp_path / "proj" / "m.csv", index=False)
+    rc, said = _run(capsys, "radiomics-batch", tmp_path / "proj" / "m.csv", "-o", tmp_path / "b" / "f.csv", *FEW,
+                    "--workers", "0")
+    assert rc == 1 and "failed: P1: " in said and "empty.nii.gz is empty (no voxel), so segment 'tumour'" in said, said
+    assert "(0 voxels)" not in said and "leave this segment out" not in said, said
+    # a tumour of RTSTRUCT structures, or cohort's automatic tumour: named so, with the fix of that input
+    for kw, words, fix in (({"tumour_structures": ["GTV-1"]}, "the tumour structure 'GTV-1' is empty", "GTV-1"),
+                           ({"tumour_named": AUTOMATIC_TUMOUR}, "the automatic tumour is empty", "RTSTRUCT")):
+        errors: dict = {}
+        out = segments_from_masks(ct, tumour=sitk.ReadImage(str(empty)), names=list(STANDARD_SEGMENTS),
+                                  errors=errors, **kw)
+        assert "tumour" not in out and errors["tumour"].startswith(f"{words} (no voxel), so segment 'tumour' is "
+                                                                   "empty"), errors
+        assert fix in errors["tumour"].split("How to fix:")[1] and "mask/label" not in errors["tumour"], errors

@@ -512,12 +512,14 @@ def rp_inputs_text(features, sources: dict | None = None, clinical_from: str = "
 def rp_card_summary(card: dict) -> dict:
     """What the RP model card says of its validation (model_card.json): nested-CV AUC with its 95 % CI, training
     patients and events (:func:`lungai.rp.card.validation_text`), intended use and the training warnings."""
-    from lungai.rp.card import validation_text
+    from lungai.rp.card import card_warning_texts, validation_text
 
     m, td = card.get("metrics_nested_cv") or {}, card.get("training_data") or {}
+    # an older card's warnings naming training patients: in their form without the IDs (a patient's report names no
+    # other patient: QA idforms66)
     return {"auc": m.get("auc"), "auc_ci95": m.get("auc_ci95"), "validation": validation_text(card),
             "n": td.get("n"), "events": td.get("events"), "intended_use": card.get("intended_use", ""),
-            "warnings": list(card.get("warnings") or [])}
+            "warnings": [getattr(w, "without_ids", None) or str(w) for w in card_warning_texts(card)]}
 
 
 def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo", loaded=None,

@@ -1136,7 +1136,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         from lungai.lungs.check import lung_map_notes
         from lungai.radiomics import extract, segments_from_masks, to_wide
         from lungai.radiomics.extract import edge_notes
-        from lungai.radiomics.segments import AUTOMATIC_TUMOUR
+        from lungai.radiomics.segments import AUTOMATIC_TUMOUR, empty_tumour_give, tumour_words
         from lungai.radiomics.csv_output import write_csv
 
         if not previous:
@@ -1196,6 +1196,14 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
             envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread,
                                                    instead=clinic_text and f"the dose metrics are of the {clinic_text}")
                                     if dose_files else (None, None))
+            if dose_files and clinic is None and envelope is None and not sitk.GetArrayViewFromImage(tumour).any():
+                # an empty tumour subtracted from the dose's lungs (the segmentation found none): said as cohort's, not
+                # dose-features' "the GTV mask is empty", fix "... or leave --gtv out" - an option cohort does not
+                # have (QA idforms66)
+                what, several = tumour_words(None, gtvs or None, None if gtvs else AUTOMATIC_TUMOUR)
+                raise InputError(f"{what} {'are' if several else 'is'} empty (no voxel), so the dose metrics of the "
+                                 "lungs minus it and its own dose cannot be computed",
+                                 empty_tumour_give(gtvs or None, None if gtvs else AUTOMATIC_TUMOUR))
             if dose_files:
                 dose_region = (_dose_masks(clinic, None, envelope) if clinic is not None else
                                _dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope))

@@ -923,10 +923,21 @@ def _moved_to(missing: Path, table: Path, bare: bool = False) -> Path | None:
     return None
 
 
-def _file_of(cell: str) -> str:
-    """The file of a cell (``FILE`` or ``FILE#PART``, a mask's selector), as written."""
+def _file_of(cell: str, folders=()) -> str:
+    """The file of a cell (``FILE`` or ``FILE#PART``, a mask's selector), as written: the whole cell where a file of
+    that name is in one of ``folders`` (the table's, the current one: a relative cell is not read from the current
+    folder alone - QA idforms66), else the cell less its ``#PART``."""
     head, sep, _ = cell.rpartition("#")
-    return head if sep and head and not Path(cell).exists() else cell
+    if not (sep and head) or any((Path(f) / cell).exists() for f in folders):
+        return cell
+    return head
+
+
+def _listed_file(q: Path) -> Path:
+    """The file of a listed path ``q`` (:func:`listed_path` of a cell ``FILE`` or ``FILE#PART``): ``q`` where it
+    exists, else ``q`` less its ``#PART`` (a mask's selector: ``labels.nii.gz#1``, ``"labels.nii.gz#3,4"``)."""
+    head, sep, _ = str(q).rpartition("#")
+    return Path(head) if sep and head and not q.exists() else q
 
 
 def missing_listed_file(cell, table, named: str, what: str = "table") -> InputError | None:
@@ -962,7 +973,7 @@ def _check_from_current_folder(written: list, table: Path, what: str) -> None:
     here, folder = Path.cwd(), table.parent.absolute()
     found = []
     for cell in map(str, written):
-        file = _file_of(cell)
+        file = _file_of(cell, (folder, here))
         if not Path(file).is_absolute() and not (folder / file).exists() and (here / file).exists():
             found.append((cell, file))
     if not found or here.resolve() == folder.resolve():
@@ -987,17 +998,29 @@ def check_listed_files(paths: Iterable, table, what: str = "table", refuse_all_m
     (:func:`_check_from_current_folder`).  Otherwise a missing file is left to its row's own error."""
     table = Path(table)
     if written is not None:
-        _check_from_current_folder(list(written), table, what)
+        written = list(map(str, written))
+        _check_from_current_folder(written, table, what)
     paths = [Path(str(q)) for q in paths]
-    missing = [q for q in paths if not q.exists()]
+    files = [_listed_file(q) for q in paths]        # a mask cell's FILE#PART: its FILE (QA idforms66)
+    missing = [k for k, f in enumerate(files) if not f.exists()]
     if not missing:
         return
-    names = Counter(q.name for q in paths)
-    moved = [(q, _moved_to(q, table, bare=names[q.name] == 1)) for q in missing if q.is_absolute()]
+    cells = written if written is not None and len(written) == len(paths) else None
+
+    def said(k: int) -> str:
+        """A missing file as the user wrote it (a relative cell with where it was looked for: QA idforms66, it was
+        the path read alone, ``sub/data/ct.nii.gz`` for the cell ``data/ct.nii.gz``)."""
+        if cells is None or Path(cells[k]).is_absolute():
+            return cells[k] if cells is not None else str(paths[k])
+        return f"{cells[k]} (looked for at {files[k]})"
+
+    names = Counter(f.name for f in files)
+    moved = [(files[k], _moved_to(files[k], table, bare=names[files[k].name] == 1)) for k in missing
+             if files[k].is_absolute()]
     moved = [(q, now) for q, now in moved if now is not None]
     if not moved and not (refuse_all_missing and len(missing) == len(paths)):
         return
-    shown = ", ".join(str(q) for q in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    shown = ", ".join(map(said, missing[:3])) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
     if moved:
         q, now = moved[0]
         rel = now.relative_to(table.parent).as_posix()

@@ -97,6 +97,7 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
             r, l = arr == 1, arr == 2
     out = _select(standard_masks(t, r, l, both), names, reference, errors)
     empty = None        # why the tumour mask given is empty, as its segment's error says it
+    give = EMPTY_TUMOUR_GIVE    # ... and how to give one that holds the tumour, in the words of its input
     if t is not None and not t.any():
         from lungai.dicom.masks import as_typed, typed_file
 
@@ -105,10 +106,14 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
         else:
             what, several = tumour_words(tumour_file, tumour_structures, tumour_named)
             empty = f"{what} {'are' if several else 'is'} empty (no voxel)"
-    if empty and tumour_segments and out.pop("tumour", None) is not None:
-        errors["tumour"] = str(InputError(empty + ", so segment 'tumour' is empty", EMPTY_SEG_FIX))
+            give = empty_tumour_give(tumour_structures, tumour_named)
+    # segment 'tumour' named by the input it is empty of, as lungs_minus_tumour (QA idforms66: a plain mask's said
+    # "segment 'tumour' is empty (0 voxels)", fix "check the mask/label value, or leave this segment out")
+    if empty and out.pop("tumour", None) is not None:
+        errors["tumour"] = str(InputError(empty + ", so segment 'tumour' is empty",
+                                          EMPTY_SEG_FIX if tumour_segments else give))
     if empty and out.pop("lungs_minus_tumour", None) is not None:     # the lungs under another name: not computed
-        errors["lungs_minus_tumour"] = empty_tumour_lungs_error(empty)
+        errors["lungs_minus_tumour"] = empty_tumour_lungs_error(empty, give=give)
     if notes is not None and "lungs_minus_tumour" in out and t is not None and t.any():
         in_lungs = both if both is not None else (r | l)
         if not (t & in_lungs).any():       # nothing of the tumour in the lungs: the lungs, said so
@@ -163,6 +168,20 @@ EMPTY_TUMOUR_LUNGS = (", so segment {derived!r} would be the lungs themselves (s
                       "not computed")
 EMPTY_TUMOUR_LUNGS_FIX = "{give}; for the whole lungs, segment {lungs!r}"
 EMPTY_TUMOUR_GIVE = "give the mask that holds the tumour (or the segment / label of it that holds voxels)"
+
+
+def empty_tumour_give(tumour_structures=None, named: str | None = None) -> str:
+    """How to give a tumour that holds voxels, in the words of the empty one's input (:func:`tumour_words`): its
+    RTSTRUCT structures, lungai's automatic tumour (``named``: ``cohort``'s segmentation), else a mask
+    (:data:`EMPTY_TUMOUR_GIVE`)."""
+    if tumour_structures:
+        listed = " + ".join(repr(n) for n in tumour_structures)
+        return (f"contour the tumour in {listed} in the RTSTRUCT (or export the RTSTRUCT again), or choose the "
+                "structure that holds it")
+    if named:
+        return ("contour the tumour as a GTV in the patient's RTSTRUCT (used in place of the automatic tumour), or "
+                "segment it with `lungai segment --seed-point` and check the result")
+    return EMPTY_TUMOUR_GIVE
 
 
 def empty_tumour_lungs_error(empty: str, derived: str = "lungs_minus_tumour", lungs: str = "lungs",

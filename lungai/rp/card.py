@@ -12,6 +12,7 @@ the panel and ``lungai demo``.  It never opens ``model.skops`` (the model itself
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -370,10 +371,34 @@ def validation_lines(card: dict) -> list[str]:
     return [f"model card: {validation_text(card)}", *(f"warning: {w}" for w in card_warnings(card))]
 
 
+# an older card's warning on patients, kept as rp train said it (before QA rpvalidate65 the card kept them so):
+# "WHAT: SUBJECT (COLUMN, e.g. ID, ID and N more): DETAIL" (lungai.rp.prepare._patients_warning); the IDs end at
+# the "): " before its detail (an ID holding ", " or parentheses, "Smith, J (2)", is in the list)
+_NAMED_PATIENTS = re.compile(r" \(([^(),]+), e\.g\. .*?\)(?=: )")
+
+
+def card_warning_texts(card: dict) -> list[str]:
+    """The card's warnings, each a :class:`lungai.errors.PatientsText` with its form without the patients' IDs where
+    an older card names them ("(tumour_review, e.g. P1, P2)": "(tumour_review)", the form the card keeps now) - QA
+    idforms66: rp predict said them with no such form, and the demo's report copied the training patients' IDs."""
+    from lungai.errors import PatientsText
+
+    out = []
+    for w in card.get("warnings") or []:
+        w = str(w)
+        without = _NAMED_PATIENTS.sub(r" (\1)", w)
+        out.append(PatientsText(w, without_ids=without) if without != w else w)
+    return out
+
+
 def card_warnings(card: dict) -> list[str]:
     """The card's warnings as said: "model card: WARNING" (:func:`validation_lines`; ``lungai rp predict`` says them
-    as InputNotes on stderr, QA rpfollow65)."""
-    return [f"model card: {w}" for w in card.get("warnings") or []]
+    as InputNotes on stderr, QA rpfollow65), those naming patients with their form without the IDs
+    (:func:`card_warning_texts`)."""
+    from lungai.errors import PatientsText
+
+    return [PatientsText(f"model card: {w}", without_ids=f"model card: {w.without_ids}")
+            if getattr(w, "without_ids", None) else f"model card: {w}" for w in card_warning_texts(card)]
 
 
 def model_summary(card: dict) -> list[str]:
