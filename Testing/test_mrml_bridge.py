@@ -753,6 +753,58 @@ def test_saved_scene_keeps_node_names(mrml_scene, tmp_path):
     assert mrml._numpy_matrix(motion.GetNthDataNode(1).GetMatrixTransformToParent())[0, 3] == 5.0
 
 
+def test_saved_scene_keeps_the_names_of_sequence_items(mrml_scene, tmp_path):
+    """QA segoutputs66 (lung2, a seed at its lesion, Segment run twice, the runs' uncertainty maps kept as a sequence):
+    after save_scene / load_scene the items of a sequence of volumes were named "uncertainty over time_0000",
+    "uncertainty over time_0001" instead of "lung2 tumour uncertainty", "lung2 Tumor (2) uncertainty" (the volume
+    sequence's 4D NRRD and the transform sequence's file keep no item names; the reader names them after the
+    sequence).  Each item now comes back under its own name - volumes, label maps, transforms, tables alike - the
+    sequence is not modified by it, and the record of the names is left in neither scene."""
+    import vtk
+
+    scene = mrml_scene
+    img = oblique_image()
+    expected = {}
+    for kind, name in [("vtkMRMLScalarVolumeNode", "uncertainty over time"), ("vtkMRMLLabelMapVolumeNode", "labels"),
+                       ("vtkMRMLLinearTransformNode", "motion"), ("vtkMRMLTableNode", "confidence over time")]:
+        sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
+        items = []
+        for k, run in enumerate(["lung2 tumour", "lung2 Tumor (2)"]):
+            item_name = f"{run} {name.split()[0]} \u00e9 \"{k}\""
+            if kind == "vtkMRMLScalarVolumeNode":
+                item = mrml.volume_node_from_image(scene, img, item_name)
+            elif kind == "vtkMRMLLabelMapVolumeNode":
+                item = mrml.volume_node_from_image(scene, sitk.Cast(img > 0, sitk.sitkUInt8), item_name,
+                                                   labelmap=True)
+            else:
+                item = scene.AddNewNodeByClass(kind, item_name)
+                if kind == "vtkMRMLTableNode":
+                    item.AddColumn().SetName("confidence")
+                    item.GetTable().SetNumberOfRows(1)
+                else:
+                    matrix = vtk.vtkMatrix4x4()
+                    matrix.SetElement(0, 3, float(k))
+                    item.SetMatrixTransformToParent(matrix)
+            sequence.SetDataNodeAtValue(item, str(k * 5))
+            scene.RemoveNode(item)
+            items.append(item_name)
+        expected[name] = items
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = mrml.save_scene(scene, tmp_path / "runs.mrb")
+    back = mrml.load_scene(path, tmp_path / "x")
+    for name, items in expected.items():
+        sequence, saved = back.GetFirstNodeByName(name), scene.GetFirstNodeByName(name)
+        assert [sequence.GetNthDataNode(k).GetName() for k in range(sequence.GetNumberOfDataNodes())] == items, name
+        # (a volume sequence's file gives its numeric index values back as "0.000", "5.000": 3D Slicer's reader's)
+        assert [float(sequence.GetNthIndexValue(k)) for k in range(2)] == [0.0, 5.0]
+        assert not sequence.GetModifiedSinceRead(), name
+        assert mrml.SEQUENCE_ITEM_NAMES_ATTRIBUTE not in (sequence.GetAttributeNames() or ())
+        assert mrml.SEQUENCE_ITEM_NAMES_ATTRIBUTE not in (saved.GetAttributeNames() or ())
+    assert mrml._numpy_matrix(back.GetFirstNodeByName("motion").GetNthDataNode(1).GetMatrixTransformToParent())[
+        0, 3] == 1.0                                                       # the data still read
+
+
 def test_lungs_scene_logic(mrml_scene, small_phantom):
     from lungai.scene.lungs import segment_lungs_node
 

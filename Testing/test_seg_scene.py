@@ -80,3 +80,33 @@ def test_existing_segments_are_kept_unless_chosen(mrml_scene, small_phantom, def
     assert mrml.segment_names(seg) == ["Tumor", "Tumor (2)"]
     replaced = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol))
     assert not np.array_equal(replaced, manual)
+
+
+def test_the_confidence_table_records_the_box_its_passes_and_why_it_stopped(mrml_scene, small_phantom,
+                                                                           default_model):
+    """QA segoutputs66 (lung2, a seed at its lesion, Segment in Slicer): lungai segment's result.json records the seed
+    point, the box finally used, the passes of the growing box and why it stopped, but the panel deletes its work
+    folder with result.json, and the scene kept none of them (the box only as an attribute of the uncertainty map):
+    a saved scene could not say which box a tumour was segmented in nor why the box stopped growing ("looked 2
+    times ... kept pass 2: box 121 x 122 x 130 mm" was in the panel's log only).  The confidence table now holds them,
+    the point and box as lungai segment's --seed-point / --roi take them."""
+    from lungai import mrml
+    from lungai.cli.seg import roi_value, seed_point_value
+    from lungai.scene.segment import segment_tumour_node
+
+    vol, centre = _crop_node(mrml_scene, small_phantom)
+    point = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "seed")
+    point.AddControlPoint(-centre[0], -centre[1], centre[2])
+    out = segment_tumour_node(mrml_scene, vol, point_node=point, loaded_model=default_model)
+    result = out["result"]
+    assert result["roi_passes"] and result["roi_stop_reason"]
+    row = mrml.dataframe_from_table_node(out["table"]).iloc[0]
+    assert int(row["roi_pass_count"]) == len(result["roi_passes"])
+    assert row["roi_stop_reason"] == result["roi_stop_reason"]
+    np.testing.assert_allclose(seed_point_value(row["seed_point_lps_mm"]), result["seed_point_lps_mm"], atol=0.01)
+    np.testing.assert_allclose(roi_value(row["roi_lps_mm"]), np.ravel(result["roi_lps_mm"]), atol=0.01)
+    # automatic mode: no seed, no growing box - empty cells, no pass
+    auto = segment_tumour_node(mrml_scene, vol, loaded_model=default_model)
+    row = mrml.dataframe_from_table_node(auto["table"]).iloc[0]
+    assert (row["seed_point_lps_mm"], row["roi_stop_reason"], int(row["roi_pass_count"])) == ("", "", 0)
+    np.testing.assert_allclose(roi_value(row["roi_lps_mm"]), np.ravel(auto["result"]["roi_lps_mm"]), atol=0.01)

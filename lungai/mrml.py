@@ -1063,6 +1063,67 @@ def _note_replaced_text(scene) -> dict:
     return marked
 
 
+# the attribute of a sequence node, in the saved scene only, holding its items' names (base64 of JSON: [[index value,
+# name] ...]) where the sequence's file keeps none - a sequence of volumes or label maps (one 4D .seq.nrrd), of
+# transforms (.seq.mha): their readers name the items after the sequence ("<sequence>_0000" ...), so
+# :func:`load_scene` gives them back their names from it and takes it out
+SEQUENCE_ITEM_NAMES_ATTRIBUTE = "LungAI.SequenceItemNames"
+_ITEM_NAMES_PREFIX = "j:"
+# the storage of a sequence that keeps its items as nodes of a nested scene (.seq.mrb), names included
+_NAMED_ITEMS_STORAGE = "vtkMRMLSequenceStorageNode"
+
+
+def _note_item_names(scene) -> dict:
+    """Record on each sequence node of ``scene`` whose storage keeps no item names (:data:`_NAMED_ITEMS_STORAGE`
+    keeps them) the names of its items, :data:`SEQUENCE_ITEM_NAMES_ATTRIBUTE`.  Returns {node: previous attribute
+    value} for :func:`save_scene` to restore (the record is in the saved scene only).  QA segoutputs66: the runs'
+    uncertainty maps kept as a sequence came back from load_scene as "uncertainty over time_0000", "..._0001"."""
+    import base64  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    marked = {}
+    sequences = scene.GetNodesByClass("vtkMRMLSequenceNode")
+    for i in range(sequences.GetNumberOfItems()):
+        sequence = sequences.GetItemAsObject(i)
+        storage = sequence.GetStorageNode()
+        if storage is None or storage.GetClassName() == _NAMED_ITEMS_STORAGE or not sequence.GetNumberOfDataNodes():
+            continue
+        names = [[sequence.GetNthIndexValue(k), sequence.GetNthDataNode(k).GetName() or ""]
+                 for k in range(sequence.GetNumberOfDataNodes()) if sequence.GetNthDataNode(k) is not None]
+        marked[sequence] = sequence.GetAttribute(SEQUENCE_ITEM_NAMES_ATTRIBUTE)
+        sequence.SetAttribute(SEQUENCE_ITEM_NAMES_ATTRIBUTE, _ITEM_NAMES_PREFIX + base64.b64encode(
+            json.dumps(names, ensure_ascii=True).encode("ascii")).decode("ascii"))
+    return marked
+
+
+def _restore_item_names(scene) -> None:
+    """Give the items of each sequence node that :func:`save_scene` recorded (:func:`_note_item_names`) their names
+    as saved, matched by index value, and take the record out; a record that cannot be read is taken out too, an
+    item no longer there (an index value changed in 3D Slicer since) keeps the name it was read with."""
+    import base64  # noqa: PLC0415
+    import binascii  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    sequences = scene.GetNodesByClass("vtkMRMLSequenceNode")
+    for i in range(sequences.GetNumberOfItems()):
+        sequence = sequences.GetItemAsObject(i)
+        text = sequence.GetAttribute(SEQUENCE_ITEM_NAMES_ATTRIBUTE)
+        if text is None:
+            continue
+        try:
+            names = json.loads(base64.b64decode(text[len(_ITEM_NAMES_PREFIX):], validate=True).decode("ascii")) \
+                if text.startswith(_ITEM_NAMES_PREFIX) else []
+        except (binascii.Error, ValueError):
+            names = []
+        for entry in names if isinstance(names, list) else []:
+            if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, str) for v in entry)):
+                continue
+            item = sequence.GetDataNodeAtValue(entry[0], True)
+            if item is not None and item.GetName() != entry[1]:
+                item.SetName(entry[1])
+        sequence.RemoveAttribute(SEQUENCE_ITEM_NAMES_ATTRIBUTE)
+
+
 def _rewrite_table_files(scene, mrb: Path) -> None:
     """Rewrite the table files (.tsv) in ``mrb`` so that Slicer reads back the table that was saved.
 
@@ -1537,6 +1598,7 @@ def save_scene(scene, path: str | Path) -> Path:
         scene.SetRootDirectory(str(data_dir))
         scene.SetURL(str(data_dir / f"{path.stem}.mrml"))
         marked = _note_replaced_text(scene)          # in the saved scene only: restored below
+        marked.update({(node, SEQUENCE_ITEM_NAMES_ATTRIBUTE): value for node, value in _note_item_names(scene).items()})
         try:
             if not scene.Commit():
                 raise _write_error(f"the scene file for {path}")
@@ -1549,8 +1611,9 @@ def save_scene(scene, path: str | Path) -> Path:
             finally:
                 window.SetDisplayMode(mode)
         finally:
-            for node, value in marked.items():
-                node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, value)   # None removes it
+            for key, value in marked.items():
+                node, attribute = key if isinstance(key, tuple) else (key, REPLACED_TEXT_ATTRIBUTE)
+                node.SetAttribute(attribute, value)   # None removes it
         if not ok:
             raise _write_error(str(path))
         _rewrite_table_files(scene, tmp_mrb)
@@ -1618,6 +1681,7 @@ def load_scene(path: str | Path, extract_to: str | Path):
                              "open it in 3D Slicer with that extension, delete those nodes and save the scene again")
         raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")
     _restore_saved_names(scene, mrml_file)
+    _restore_item_names(scene)
     restore_saved_text(scene)
     return scene
 

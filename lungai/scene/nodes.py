@@ -1374,10 +1374,20 @@ def show_uncertainty(unc, info: dict) -> None:
     show_as_heat_map(unc, value_range=MAP_RANGES["entropy"])         # one window for every case
 
 
+def _mm_text(values) -> str:
+    """A point or box of result.json (LPS mm; a box as its two corners) as ``lungai segment``'s --seed-point / --roi
+    take it: its numbers comma-separated, to 0.01 mm; "" for none."""
+    import numpy as np
+
+    flat = np.ravel(np.asarray(values, dtype=float)) if values is not None else np.zeros(0)
+    return ",".join(f"{round(float(v), 2) + 0.0:.10g}" for v in flat)
+
+
 def confidence_row(info: dict, segment_name: str | None = None) -> dict:
     """The confidence table's row of a ``lungai segment`` result (:data:`CONFIDENCE_FIELDS`, either spelling of
     result.json; review reasons and their actions "; "-joined, the model as :func:`lungai.scene.results.model_text`
-    names it, flags as 0 / 1, the confidence features): the panel's, the console API's and the demo scene's table."""
+    names it, flags as 0 / 1, the seed point, the box used, the growing box's passes and why it stopped
+    (:func:`_mm_text`), the confidence features): the panel's, the console API's and the demo scene's table."""
     from lungai.scene.results import model_text
     from lungai.seg.config import result_value
 
@@ -1391,6 +1401,13 @@ def confidence_row(info: dict, segment_name: str | None = None) -> dict:
     row["review_reasons"] = "; ".join(str(r) for r in info.get("review_reasons") or [])
     row["review_actions"] = "; ".join(str(r) for r in info.get("review_actions") or [])
     row["model"] = model_text(info) or ""
+    # where it looked (result.json's, which the panel's work folder takes away with it - QA segoutputs66): the seed
+    # point and the box finally used as --seed-point / --roi take them (LPS mm), the growing box's passes and why it
+    # stopped (empty / 0 in automatic mode)
+    row["seed_point_lps_mm"] = _mm_text(info.get("seed_point_lps_mm"))
+    row["roi_lps_mm"] = _mm_text(info.get("roi_lps_mm"))
+    row["roi_pass_count"] = len(info.get("roi_passes") or [])
+    row["roi_stop_reason"] = str(info.get("roi_stop_reason") or "")
     for k in ("needs_review", "calibrated"):
         if k in row:
             row[k] = int(bool(row[k]))
