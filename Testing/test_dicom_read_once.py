@@ -407,3 +407,20 @@ def test_a_patients_rtstruct_and_its_copy_are_each_parsed_once_in_planning(parse
     assert Path(job.rtstruct).resolve() == original.resolve(), job.rtstruct
     assert "left out: a copy of" in row.notes and "RS_copy.dcm" in row.notes, row.notes
     assert {p.name: c["n"] for p, c in counts.items()} == {original.name: whole, copy.name: whole}
+
+
+def test_the_exports_top_folder_is_found_without_parsing_the_rtstruct(parsed_study, monkeypatch):
+    """QA cohortread66: the check that a DICOM-writing command's output folder lies outside the CT's export
+    (:func:`lungai.io.outputs.dicom_export_root`) read the first DICOM file of each folder on the way for its
+    StudyInstanceUID with ``specific_tags`` - an RTSTRUCT folder's file parsed whole (LUNG1-003's: 0.23-0.56 s of
+    the check).  Now read up to the StudyInstanceUID; the top folder found is the same."""
+    from lungai.io.outputs import dicom_export_root
+
+    items = _counting_items(monkeypatch, parsed_study["rtstruct"])
+    ct_folder = Path(parsed_study["ct"])
+    ct_folder = ct_folder if ct_folder.is_dir() else ct_folder.parent
+    root = Path(parsed_study["rtstruct"]).resolve().parent.parent
+    assert ct_folder.resolve().parent == root
+    found = dicom_export_root(ct_folder)
+    assert found == root or found in root.parents, (found, root)
+    assert items["n"] == 0, items
