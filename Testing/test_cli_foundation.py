@@ -119,6 +119,32 @@ def test_progress_in_a_log_writes_a_few_records_not_one_per_step(monkeypatch):
     assert any("writing the table" in r for r in records)
 
 
+def test_a_bars_last_state_is_recorded_in_a_log(monkeypatch):
+    """QA cohortread66: ``lungai cohort`` on LUNG1-003 and a copy of it (2 Dask workers) with stderr to a log: its last
+    record of the cases' bar was "1/2 [01:13<01:13, LUNG1-003B done]" - "LUNG1-003 done" and 2/2 never written (the
+    last case finished within LOG_INTERVAL of the record before, and the bar was closed without a draw).  In a log a
+    bar's last state is drawn as it closes (one record more, none when it was drawn already)."""
+    import io
+
+    from lungai.progress import task
+
+    err = io.StringIO()                       # no terminal (isatty False)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    with task("cohort", 2, rate=False) as bar:
+        bar.update(1, "P1 done")
+        bar.update(1, "P2 done")
+    records = [r for r in err.getvalue().replace("\n", "\r").split("\r") if r.strip()]
+    assert "2/2" in records[-1] and "P2 done" in records[-1], records
+    assert len(records) <= 3, records
+    err.seek(0)
+    err.truncate()
+    with task("cohort", 1, rate=False) as bar:      # drawn already (a message alone): not drawn twice
+        bar.update(0, "writing the table")
+    records = [r for r in err.getvalue().replace("\n", "\r").split("\r") if r.strip()]
+    assert sum("writing the table" in r for r in records) == 1, records
+
+
 def test_a_library_warning_during_a_bar_is_a_line_of_its_own_once_per_command():
     """QA progwarn63: a warning that is no InputNote (numpy's RuntimeWarning, a UserWarning of SimpleITK, torch,
     scikit-learn ...) raised while a progress bar was drawn was printed straight to stderr - glued to the end of the

@@ -89,6 +89,11 @@ class _TqdmProgress:
     def close(self) -> None:
         if self in _SHOWN:
             _SHOWN.remove(self)
+        if not self._tty and not self._bar.disable and getattr(self._bar, "last_print_n", self._bar.n) != self._bar.n:
+            # in a log its last state is recorded (drawn every LOG_INTERVAL seconds there, and closed without a draw):
+            # QA cohortread66, a cohort's log ended on "1/2 ... LUNG1-003B done", its last patient's "done" and 2/2
+            # never written
+            self._bar.refresh()
         self._bar.close()
 
 

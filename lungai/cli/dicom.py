@@ -70,9 +70,11 @@ def run_scan(args) -> int:
     from lungai.progress import task
     from pathlib import Path
 
-    n_files = len(files_under(check_root(args.folder)))     # before the bar: none drawn for a path that is no folder
-    with task("dicom-scan", max(n_files, 1)) as bar:
-        studies = scan(args.folder, progress=bar)
+    left_out: dict = {}
+    # listed before the bar (none drawn for a path that is no folder), once: its steps and the scan's files
+    files = files_under(check_root(args.folder), left_out)
+    with task("dicom-scan", max(len(files), 1)) as bar:
+        studies = scan(args.folder, progress=bar, files=files, left_out=left_out)
     doc = []
     for st in studies:
         print(st.summary())

@@ -250,8 +250,11 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     from lungai.dose.read import plan_dose_files
 
     root = check_root(root)          # before the bar: no "scanning DICOM: 0it" drawn for a path that is no folder
-    with task("cohort: scanning DICOM", len(files_under(root))) as bar:
-        studies = scan(root, progress=bar, structures=True)   # its RTSTRUCTs' names kept for the planning
+    left_out: dict = {}
+    files = files_under(root, left_out)     # listed once: the bar's steps and the scan's files (QA cohortread66)
+    with task("cohort: scanning DICOM", len(files)) as bar:
+        # its RTSTRUCTs' names kept for the planning
+        studies = scan(root, progress=bar, files=files, structures=True, left_out=left_out)
     if not studies:
         raise InputError(f"no DICOM CT, RTSTRUCT or RTDOSE found under {root}",
                          "give the folder of the treatment-planning export (any sub-folder layout)")
@@ -569,12 +572,15 @@ def missing_series_error(st, rtstruct, names, root) -> list:
 
 def _same_rtstruct(a, b) -> bool:
     """Two RTSTRUCT files of one SOPInstanceUID hold the same structure set: the same bytes, else the same data
-    set once read (a copy written in another transfer syntax; the Part-10 file meta information not compared)."""
+    set once read (a copy written in another transfer syntax; the Part-10 file meta information not compared).
+    The bytes alone compared, not the files' names (QA cohortread66: a copy under another name was never the same
+    bytes, both files then read and parsed in full)."""
     import pydicom
 
     from lungai.io.read import file_digest
 
-    if file_digest(a) == file_digest(b):
+    da, db = file_digest(a), file_digest(b)
+    if (da["size"], da["sha256"]) == (db["size"], db["sha256"]):
         return True
     try:
         return pydicom.dcmread(a) == pydicom.dcmread(b)
@@ -599,17 +605,15 @@ def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
       (drawn on another series: the PET of an RT PET/CT, a 4D-CT phase or MIP not exported) are left out, named;
     - ambiguous: several reference the CT series, or none does and several share its frame of reference.
     Files are named relative to ``root`` (:func:`lungai.dicom.discover.shown_path`)."""
-    import pydicom
-
     from lungai.dicom.discover import matched_groups, matched_text, other_series_note
+    from lungai.dicom.pixeldata import header_value
 
     shown = lambda p: shown_path(p, root)  # noqa: E731
     added, dropped, first = [], [], {}
     kept = []
     for p in st.rtstruct:
-        try:
-            uid = str(getattr(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]),
-                              "SOPInstanceUID", "") or "").strip()
+        try:     # read up to it, not through every contour (``specific_tags`` does: QA cohortread66)
+            uid = header_value(p, "SOPInstanceUID")
         except Exception:  # noqa: BLE001 - read again (and refused with its reason) when used
             uid = ""
         if uid and uid in first:

@@ -1193,17 +1193,22 @@ def own_outputs_note(folder: Path, n: int, markers) -> str:
             f"{', '.join(markers)}): copy one elsewhere to use it as an input")
 
 
-def scan(root, progress=None, files=None, structures: bool = False) -> list[Study]:
+def scan(root, progress=None, files=None, structures: bool = False, left_out: dict | None = None) -> list[Study]:
     """All studies under ``root`` (files in any folder layout, folder links followed), sorted by patient ID.
 
     ``progress``: an object with ``update(n=1, message=None)`` (see :mod:`lungai.progress`), one step per file.
-    ``files``: the files to read (default :func:`files_under` ``root``; e.g. a bounded search).
+    ``files``: the files to read (default :func:`files_under` ``root``; e.g. a bounded search, or the files a caller
+    listed to count its progress bar's steps: the folder walked once, QA cohortread66).  ``left_out``: with ``files``,
+    the lungai outputs :func:`files_under` left out of them (its ``left_out``), said on the studies as when the scan
+    lists the files itself.
     ``structures``: in a :func:`lungai.dicom.once.read_once` block, each RTSTRUCT's contoured structures
     (:func:`lungai.dicom.rtstruct.contoured_structures`, a few names kept for every file) taken from its whole read
     here, while the block still keeps it - for a caller that asks them of every patient after the scan (``lungai
     cohort``'s planning: QA dicomfollow65, the block keeping one file's read, each patient's RTSTRUCT was read whole
     again by the planning but the last one's).
     """
+    from lungai.dicom.once import in_read_once
+
     root = check_root(root)
     ct_files: dict[str, list] = defaultdict(list)
     ct_slices: dict[str, list] = defaultdict(list)
@@ -1213,7 +1218,7 @@ def scan(root, progress=None, files=None, structures: bool = False) -> list[Stud
     rtplans: list[tuple[str, Path, str]] = []      # (PatientID, file, SOPInstanceUID)
     dose_plans: dict[str, set[str]] = {}            # RTDOSE file: the RTPLANs it references (SOPInstanceUIDs)
     references: dict[Path, tuple] = {}             # RTSTRUCT file: (series, frames) it references
-    own_left_out: dict = {}
+    own_left_out: dict = {} if left_out is None else left_out
     for path in (files_under(root, own_left_out) if files is None else files):
         ds = _header(path, rtstruct_head=True)      # an RTSTRUCT's contours parsed once, by its whole read below
         if progress is not None:
@@ -1249,6 +1254,8 @@ def scan(root, progress=None, files=None, structures: bool = False) -> list[Stud
             others.append((modality, path, ds))
             if modality == "RTSTRUCT" and whole[1] is not None:
                 references[path] = whole[1]     # of the whole file read just above: not read again
+                if in_read_once():      # its facts kept from that read, for naming it beside another RTSTRUCT
+                    _rtstruct_facts(path)
             if modality == "RTSTRUCT" and structures:
                 _keep_structure_names(path)
             if modality == "RTDOSE":
@@ -1451,7 +1458,17 @@ RTSTRUCT_UNREADABLE = "unreadable (truncated?)"
 def _rtstruct_facts(path: Path):
     """(label, date, ROI count, referenced series UIDs, referenced frames) of an RTSTRUCT found by
     :func:`find_rtstruct`, or None when it cannot be read as one (a truncated / half-written file: its header may
-    read, its StructureSetROISequence or references not)."""
+    read, its StructureSetROISequence or references not).  Kept for every file of a :func:`lungai.dicom.once.read_once`
+    block (a few strings), made by :func:`scan` from its whole read: a study of several RTSTRUCTs names them all
+    (:func:`several_rtstructs_note`, ``lungai cohort``'s choice) without reading each whole again once the block has
+    dropped its read (QA cohortread66: LUNG1-003's RTSTRUCT and a copy of it, each read whole twice more)."""
+    from lungai.dicom.once import once_per_file
+
+    return once_per_file(path, "facts", lambda: _read_facts(path))
+
+
+def _read_facts(path: Path):
+    """:func:`_rtstruct_facts`' work."""
     try:
         ds = _kept_whole(path)
         if ds is None:

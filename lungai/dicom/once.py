@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import os
 
 
 # the RTSTRUCTs read in a :func:`read_once` block: {"files": (real path, mtime, size) -> {what: (the whole read / the
-# dataset / its structures, or None and the error raised with its traceback)}, least recently read first; "names":
+# dataset / its structures, or None and the error raised, without its frames: :func:`_frameless`)}, least recently
+# read first; "names":
 # (real path, mtime, size) -> {what: (contoured_structures' names / the references, or the error)}; "limit": how many
 # files' datasets are kept}
 _READ_ONCE: contextvars.ContextVar = contextvars.ContextVar("lungai_rtstruct_read_once", default=None)
@@ -31,7 +33,8 @@ def read_once(files: int | None = None):
     reads through the enclosing one.
 
     A file that cannot be read is kept too, as its error: asked again, the same error is raised without reading the
-    file again (QA dicomread65: a broken RTSTRUCT was read 4 times in cohort's planning, each read failing alike).
+    file again (QA dicomread65: a broken RTSTRUCT was read 4 times in cohort's planning, each read failing alike) -
+    kept without the frames it was raised in (QA cohortread66: they held the data set read up to the cut).
     :func:`lungai.dicom.discover.scan` reads an RTSTRUCT through the block as well (its check that the file is whole,
     its references), so a scan and what follows it in the block read the file once (:func:`lungai.dicom.rtstruct.read_whole`)."""
     if _READ_ONCE.get() is not None:
@@ -66,9 +69,11 @@ def kept(path, what: str):
 
 def once_per_file(path, what: str, make):
     """``make()``, kept for ``path``'s file as it is now (its real path, modification time and size; ``what``: which
-    result of it; ``"names"`` and ``"references"``: kept for every file, the others for the block's ``files``) in a
+    result of it; ``"names"``, ``"references"`` and ``"facts"``: kept for every file, the others for the block's
+    ``files``) in a
     :func:`read_once` block; made on each call outside one (or when the file cannot be stat'ed: ``make`` says why).
-    An error ``make`` raises is kept alike and raised again (its first traceback), the file not read again."""
+    An error ``make`` raises is kept alike (without its frames: :func:`_frameless`) and raised again (a copy, its
+    traceback from here), the file not read again."""
     cache = _READ_ONCE.get()
     if cache is None:
         return make()
@@ -89,13 +94,34 @@ def once_per_file(path, what: str, make):
     if what not in entry:
         try:
             entry[what] = (make(), None)
-        except Exception as exc:  # noqa: BLE001 - kept as raised (InputError, pydicom's), re-raised below
-            entry[what] = (None, (exc, exc.__traceback__))
+        except Exception as exc:  # noqa: BLE001 - kept as raised (InputError, pydicom's), the caller's own raised
+            entry[what] = (None, _frameless(exc))
+            raise
     value, failed = entry[what]
     if failed is not None:
-        raise failed[0].with_traceback(failed[1])
+        raise _frameless(failed)
     return value
 
 
+def _frameless(exc: BaseException, depth: int = 0) -> BaseException:
+    """A copy of ``exc`` without a traceback: its type, words and attributes (an InputError's problem and fix), and the
+    errors it was raised from or during alike.  A kept error holds no frames - their locals (a data set read up to
+    where the file was cut: ~3.6 MB each of LUNG1-003's RTSTRUCT cut inside its last element, QA cohortread66) stay
+    alive as long as it does, in a block that keeps every file's names - and each raise of it is a copy: the raise's
+    traceback goes with the caller's error, never back into the kept one."""
+    try:
+        bare = copy.copy(exc)
+    except Exception:  # noqa: BLE001 - an error that cannot be copied: itself, its frames dropped
+        bare = exc
+    if type(bare) is not type(exc) or str(bare) != str(exc):
+        bare = exc
+    bare.__traceback__ = None
+    nested = depth < 8
+    bare.__cause__ = _frameless(exc.__cause__, depth + 1) if exc.__cause__ is not None and nested else None
+    bare.__context__ = _frameless(exc.__context__, depth + 1) if exc.__context__ is not None and nested else None
+    bare.__suppress_context__ = exc.__suppress_context__
+    return bare
+
+
 # the results :func:`once_per_file` keeps for every file of a block (a few strings each)
-_SMALL_RESULTS = ("names", "references")
+_SMALL_RESULTS = ("names", "references", "facts")

@@ -98,8 +98,15 @@ def file_modality(path) -> str:
     on a file that is not DICOM, as ``dcmread``): ``dcmread`` with ``specific_tags`` still reads every element after
     it - an RTSTRUCT's every contour (QA dicomfollow65: ~0.13 s for LUNG1-003's, in each command's output-folder
     check)."""
-    ds = _dcmread(path, stop_when_for=lambda fp: lambda tag, vr, length: tag > 0x00080060, specific_tags=["Modality"])
-    return str(ds.get("Modality", "") or "").strip().upper()
+    return header_value(path, "Modality").upper()
+
+
+def header_value(path, keyword: str) -> str:
+    """A top-level element of a DICOM file's header as text (stripped; "" when the file has none), the file read only
+    up to it (:func:`file_modality`'s way; pydicom raises on a file that is not DICOM, as ``dcmread``)."""
+    (tag,) = _tags((keyword,))
+    ds = _dcmread(path, stop_when_for=lambda fp: lambda t, vr, length: t > tag, specific_tags=[keyword])
+    return str(ds.get(keyword, "") or "").strip()
 
 
 NOT_DICOM = ("is not DICOM: neither a DICOM file (Part-10 header: preamble, \"DICM\", file meta) nor a bare DICOM "
