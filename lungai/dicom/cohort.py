@@ -786,7 +786,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
         count_models_not_run(bar, model, seg.info)
     # as lungai segment: the model's known confidence caveat (record's confidence_caveat; said in the notes and on the
     # terminal by run_cohort, beside the table's tumour_confidence) - a better-suited model's note (seed / ROI only)
-    add_model_notes(mdir, seg.info)
+    add_model_notes(mdir, seg.info, patients=[job.patient_id, job.case])   # a patient the model trained on: said
     conf = float(seg.info["confidence"])
     from lungai.scene.results import method_text
 
