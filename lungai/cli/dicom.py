@@ -64,7 +64,7 @@ def register(sub) -> None:
 def run_scan(args) -> int:
     import json
 
-    from lungai.dicom.discover import UNREADABLE, check_root, files_under, scan
+    from lungai.dicom.discover import UNREADABLE, check_root, files_under, scan, unread_images_note
     from lungai.dicom.roles import describe_roles
     from lungai.dicom.rtstruct import list_structures
     from lungai.progress import task
@@ -75,6 +75,8 @@ def run_scan(args) -> int:
     files = files_under(check_root(args.folder), left_out)
     with task("dicom-scan", max(len(files), 1)) as bar:
         studies = scan(args.folder, progress=bar, files=files, left_out=left_out)
+    # NIfTI / NRRD / MHA files there (a converted patient beside the export): named, never passed over without a word
+    images = unread_images_note(files, Path(args.folder), "dicom-scan")
     doc = []
     for st in studies:
         print(st.summary())
@@ -105,7 +107,11 @@ def run_scan(args) -> int:
 
         raise InputError(f"no DICOM CT, RTSTRUCT, RTDOSE or SEG files under {args.folder}",
                          "point to the folder of the DICOM export (the one holding the CT slices, RTSTRUCT and "
-                         "RTDOSE files, or a folder above them)")
+                         "RTDOSE files, or a folder above them)" + (f"; {images}" if images else ""))
+    if images:
+        from lungai.errors import say_notes
+
+        say_notes([images])
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -140,6 +140,15 @@ def _patch(text: str, what: str) -> tuple:
     return tuple(int(v) for v in vals)
 
 
+def ct_patient_name(ct, path, series_uid=None) -> str:
+    """The patient of a CT read: a DICOM CT's PatientID (kept on the image read), else the input's case name - a
+    file's name without its image suffix (``LUNG1-002_ct``; :func:`lungai.io.read.input_case_id`)."""
+    from lungai.io.read import PATIENT_ID_TAG, input_case_id
+
+    pid = ct.GetMetaData(PATIENT_ID_TAG).strip() if ct.HasMetaDataKey(PATIENT_ID_TAG) else ""
+    return pid or input_case_id(path, series_uid)
+
+
 def register(sub) -> None:
     from lungai.cli import ONE_TUMOUR, ROI_HELP, StoreOnce
     from lungai.seg.config import MC_PASSES
@@ -977,7 +986,8 @@ def run_segment(args) -> int:
                              all_regions=args.all_regions, progress=bar, source=str(args.ct),
                              grow=not args.no_grow, tta=args.tta)
         count_models_not_run(bar, model, res.info)      # a choice that did not need every model (routed ...)
-        add_model_notes(model_dir, res.info)     # a better-suited model's note, the model's confidence caveat
+        # a better-suited model's note, the model's confidence caveat; a patient the model trained on: in-sample
+        add_model_notes(model_dir, res.info, patients=[ct_patient_name(ct, args.ct, args.series)])
         if args.seed is not None and res.info.get("method") != "mc-dropout":   # the ensemble draws no random number
             from lungai.seg.config import SEED_UNUSED_NOTE
 

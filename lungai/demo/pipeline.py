@@ -1022,7 +1022,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         # on "lungs" through the whole segmentation)
         seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0,
                              progress=SubProgress(bar, "tumour:"))
-        add_model_notes(mdir, seg.info)     # as lungai segment: a better-suited model's note, the confidence caveat
+        # as lungai segment: a better-suited model's note, the confidence caveat, a patient the model trained on
+        add_model_notes(mdir, seg.info, patients=[case, ct_patient] if ct_path is not None else ())
         if rt is not None and rt["gtv"] is not None:    # the plan's GTV: how the automatic tumour agrees with it
             summary["rtstruct_gtv"] = gtv_agreement(seg.tumour, rt["gtv"], rt.get("gtv_source"))
             if summary["rtstruct_gtv"]["note"]:

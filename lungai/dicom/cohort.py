@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +39,7 @@ if TYPE_CHECKING:      # pandas where a table is read or built: the first bar (s
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
-from lungai.errors import InputError, LungAIError, agree, counted, failure_lines
+from lungai.errors import InputError, InputNote, LungAIError, agree, counted, failure_lines
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
 from lungai.progress import task
@@ -241,7 +242,7 @@ TRUNCATED_RTDOSE = "RTDOSE truncated: re-export it"       # patients.csv's dose_
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
-    from lungai.dicom.discover import check_root, files_under, scan
+    from lungai.dicom.discover import check_root, files_under, scan, unread_images_note
     from lungai.dicom.pixeldata import check_ct_files, drop_slice_copies
     from lungai.dicom.masks import structure_names
     from lungai.dicom.roles import (AmbiguousRole, dose_envelopes, dose_lungs_role, empty_note, find_role,
@@ -255,9 +256,14 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     with task("cohort: scanning DICOM", len(files)) as bar:
         # its RTSTRUCTs' names kept for the planning
         studies = scan(root, progress=bar, files=files, structures=True, left_out=left_out)
+    # NIfTI / NRRD / MHA files under the root (a converted patient beside the export): named, never passed over
+    images = unread_images_note(files, root, "cohort")
     if not studies:
         raise InputError(f"no DICOM CT, RTSTRUCT or RTDOSE found under {root}",
-                         "give the folder of the treatment-planning export (any sub-folder layout)")
+                         "give the folder of the treatment-planning export (any sub-folder layout)"
+                         + (f"; {images}" if images else ""))
+    if images:
+        warnings.warn(InputNote(images), stacklevel=2)
     per_patient: dict[str, int] = {}
     for st in studies:
         if st.ct is not None:
@@ -783,7 +789,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
         count_models_not_run(bar, model, seg.info)
     # as lungai segment: the model's known confidence caveat (record's confidence_caveat; said in the notes and on the
     # terminal by run_cohort, beside the table's tumour_confidence) - a better-suited model's note (seed / ROI only)
-    add_model_notes(mdir, seg.info)
+    add_model_notes(mdir, seg.info, patients=[job.patient_id, job.case])   # a patient the model trained on: said
     conf = float(seg.info["confidence"])
     from lungai.scene.results import method_text
 
@@ -1450,7 +1456,7 @@ def read_clinical(clinical) -> pd.DataFrame:
 
 
 def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=(), unprocessed=(),
-                   errors: str = ERRORS, inventory: str = INVENTORY) -> pd.DataFrame:
+                   errors: str = ERRORS, inventory: str = INVENTORY, images=()) -> pd.DataFrame:
     """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients.
 
     A clinical row without a table row is said as what it is: its patient ``failed`` (PatientIDs: in the export,
@@ -1459,7 +1465,12 @@ def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=
 
     The PatientIDs are compared as :func:`lungai.io.tables.id_text` (``clin``'s are already): a PatientID in
     decomposed Unicode (NFD, 'u' + combining diaeresis) joins the clinical CSV's precomposed 'Müller'; the table
-    keeps the PatientID as the DICOM writes it."""
+    keeps the PatientID as the DICOM writes it.
+
+    ``images``: the NIfTI / NRRD / MHA files under the export's root as messages name them (cohort reads DICOM
+    only): a patient not in the export whose ID a file name holds is said as one whose imaging is not DICOM, naming
+    its files, not as one without imaging (QA newuser66: LUNG1-002 beside its nifti/LUNG1-002_ct.nii.gz)."""
+    from lungai.dicom.discover import IMAGES_FIX
     from lungai.io.tables import id_spelling_hint, id_text
 
     key = table["patient_id"].map(lambda v: id_text(v) if isinstance(v, str) else v)
@@ -1478,11 +1489,30 @@ def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=
     if unprocessed_ids:
         notes.append(f"clinical rows of patients in the export without a result (no CT series, or not finished: "
                      f"see {inventory}): {', '.join(unprocessed_ids)}")
+    named = {p: _files_naming(p, images) for p in absent}
+    not_dicom = [p for p in absent if named[p]]
+    absent = [p for p in absent if not named[p]]
+    if not_dicom:
+        notes.append("clinical rows of patients whose imaging under the export is not DICOM (NIfTI / NRRD / MHA, "
+                     "not read: lungai cohort reads DICOM exports only; not in the table): "
+                     + "; ".join(f"{p} ({', '.join(named[p])})" for p in not_dicom) + f" - {IMAGES_FIX}")
     if absent:
         notes.append(f"clinical rows of patients not in the export (no imaging): {', '.join(absent)}")
     joined = table.assign(patient_id=key).merge(clin, on="patient_id", how="left")
     joined["patient_id"] = table["patient_id"].to_numpy()
     return joined
+
+
+def _files_naming(patient_id: str, files) -> list[str]:
+    """The files of ``files`` (paths as messages name them) whose file name holds ``patient_id`` as a whole word
+    (letter case ignored; not inside a longer run of letters or digits: 'P1' is not in 'P12_ct.nii.gz')."""
+    import re
+
+    pid = str(patient_id).strip().casefold()
+    if not pid:
+        return []
+    word = re.compile(r"(?<![0-9a-z])" + re.escape(pid) + r"(?![0-9a-z])")
+    return [f for f in files if word.search(Path(f).name.casefold())]
 
 
 def _model_identity(model_dir) -> str:
@@ -1815,9 +1845,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             notes: list = []
             if clinical is not None:
                 failed_ids = {j.patient_id for j in jobs if j.case in failed_now}
+                from lungai.dicom.discover import check_root, files_under, image_files
+
+                top = check_root(root)
                 table = _join_clinical(table, clin, notes, failed=failed_ids,
                                        unprocessed=set(inventory["patient_id"].astype(str)) - failed_ids,
-                                       errors=str(out / ERRORS), inventory=str(out / INVENTORY))
+                                       errors=str(out / ERRORS), inventory=str(out / INVENTORY),
+                                       images=[shown_path(f, top) for f in image_files(files_under(top))])
             for n in notes:
                 print("note: " + n)
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())

@@ -1187,6 +1187,39 @@ def files_under(root, left_out: dict | None = None) -> list[Path]:
     return sorted(found)
 
 
+# image files a DICOM scan never reads, though one may be a patient's CT (a converted patient beside the export)
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+IMAGE_FILES_SHOWN = 3       # of them named in the note, the rest counted
+# the command that takes such images (with their masks) where the DICOM commands take an export
+IMAGES_FIX = ("compute their features with `lungai radiomics-batch MANIFEST` (a row per case: case, image, mask, label; "
+              "docs/radiomics.md, Manifest), or export the CT and its contours as DICOM")
+
+
+def image_files(files) -> list[Path]:
+    """The NIfTI / NRRD / MetaImage files of ``files`` (:data:`IMAGE_SUFFIXES`, letter case ignored)."""
+    return [Path(f) for f in files if str(f).lower().endswith(IMAGE_SUFFIXES)]
+
+
+def unread_images_note(files, root, command: str) -> str | None:
+    """The note naming the NIfTI / NRRD / MHA files among ``files`` (those under ``root``, :func:`files_under`) that
+    ``lungai <command>`` does not read - a scan reads DICOM only -, with the command that takes them; None when there
+    are none.  QA newuser66: ``lungai cohort`` of a folder holding LUNG1-003 as DICOM and LUNG1-002 as NIfTI processed
+    LUNG1-003 alone without a word of the NIfTI files, and called LUNG1-002's clinical row "not in the export (no
+    imaging)"."""
+    images = image_files(files)
+    if not images:
+        return None
+    n = len(images)
+    shown = ", ".join(shown_path(p, root) for p in images[:IMAGE_FILES_SHOWN])
+    if n > IMAGE_FILES_SHOWN:
+        shown += f" and {n - IMAGE_FILES_SHOWN} more"
+    where = {"cohort": "a patient whose CT is one of them is not in the cohort",
+             "dicom-scan": "a patient whose CT is one of them is not listed"}.get(command, "they are not used")
+    kinds = "CT series, RTSTRUCT, RTDOSE" + (", SEG" if command == "dicom-scan" else "")
+    return (f"{counted(n, 'image file')} under {root} {agree(n, 'is', 'are')} not DICOM and not read ({shown}): "
+            f"lungai {command} reads DICOM exports only ({kinds}), so {where} - {IMAGES_FIX}")
+
+
 def own_outputs_note(folder: Path, n: int, markers) -> str:
     """The note naming lungai's own DICOM outputs left out of a scan (:func:`files_under`)."""
     return (f"left out {n} DICOM file{'s' if n != 1 else ''} lungai wrote in {folder} (its own outputs, recorded in "

@@ -34,12 +34,14 @@ routing when the default is unsure").
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.errors import InputError
 from lungai.seg.config import result_value, with_result_aliases
 from lungai.seg.model_meta import (CHOICE_FORMAT, CHOICE_MODELS_FIX, ROUTE_RULE, RULE, RULES,  # noqa: F401 - re-exported
                                    check_choice_doc, member_model_dir)
@@ -371,17 +373,78 @@ def model_hint(model_dir, info: dict) -> str | None:
     return None
 
 
-def add_model_notes(model_dir, info: dict) -> None:
+# what each part of seen_patients' answer means for a result
+_SEEN_WORDS = {"training": "training", "validation": "validation (its calibration and review threshold were fitted "
+                                                     "on them)"}
+
+
+def in_sample_note(model_dir, info: dict, patients) -> tuple[str, dict] | None:
+    """(note, record) when the patient of this CT (``patients``: its names - a DICOM PatientID, a NIfTI file's name
+    without suffix, a case name) was among the patients the model whose result ``info`` holds was trained or
+    validated on - model.json's ``training_patients`` / ``validation_patients`` (salted hashes) and
+    ``training.implant_background_patients`` (the real CTs tumours were implanted into), matched as ``eval-seg`` and
+    the test reports match them (:func:`lungai.seg.evaluate.seen_patients`: a name, or its text before the first
+    '_', letter case ignored: ``LUNG1-002_ct``); of a model choice, the model whose result was kept
+    (``info['model_choice']['kept']``).  None when not seen, or when the model records no patients (nothing to
+    check).  QA newuser66: the DynUNet on LUNG1-002 - the CT its training tumours were implanted into - gave 264 ml
+    at confidence 0.80 without a word that the result is in-sample."""
+    from types import SimpleNamespace
+
+    from lungai.seg.evaluate import seen_patients
+    from lungai.seg.resources import resolve_model_dir
+
+    ids = list(dict.fromkeys(str(p).strip() for p in (patients or ()) if p is not None and str(p).strip()))
+    if not ids:
+        return None
+    folder = Path(resolve_model_dir(model_dir))
+    try:
+        doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        if isinstance(doc, dict) and doc.get("format") == CHOICE_FORMAT:
+            kept = (info.get("model_choice") or {}).get("kept")
+            if not kept:
+                return None
+            folder = member_model_dir(folder, kept)
+            doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, InputError):     # the model was read to segment: nothing more to say here
+        return None
+    if not isinstance(doc, dict):
+        return None
+    cases = [SimpleNamespace(case_id=i, patient=i) for i in ids]
+    seen, _ = seen_patients(doc, cases)
+    loose, _ = seen_patients(doc, cases, loose=True)
+    hit = next(((i, s or t, not s) for i, s, t in zip(ids, seen, loose) if s or t), None)
+    if hit is None:
+        return None
+    pid, part, near = hit
+    background = part == "training" and pid.split("_", 1)[0].casefold() in {
+        str(b).casefold() for b in (doc.get("training") or {}).get("implant_background_patients") or ()}
+    how = " (a real CT its training tumours were implanted into)" if background else ""
+    was = ("matches, ignoring letter case / leading zeros, a patient" if near else "was") + \
+        f" in the {_SEEN_WORDS[part]} data of model {folder.name}{how}"
+    note = (f"this CT's patient ({pid}) {was}: {'if it is that patient, ' if near else ''}this result is in-sample and "
+            "shows nothing of how the model does on new patients (its Dice and confidence are likely better than on a "
+            "patient it never saw) - judge the model on patients outside its training and validation data "
+            "(docs/segmentation.md)")
+    return note, {"model": folder.name, "patient": pid, "part": part}
+
+
+def add_model_notes(model_dir, info: dict, patients=()) -> None:
     """What a result says of its model, added in place to ``info`` (lungai segment, lungai demo and the panel alike):
     :func:`model_hint` appended to ``notes``, and the model's known confidence caveat
     (:func:`lungai.seg.resources.confidence_caveat`) as ``confidence_caveat`` - said beside the confidence;
     ``model_shipped``: whether the model is one shipped with lungai - if not (a model of the user's own), a note says
-    it was not validated by lungai's test sets (:func:`lungai.seg.resources.own_model_note`)."""
+    it was not validated by lungai's test sets (:func:`lungai.seg.resources.own_model_note`).  ``patients``: the
+    CT's names (PatientID, file name, case): when the model was trained or validated on that patient, a note says the
+    result is in-sample and ``in_sample`` records which (:func:`in_sample_note`)."""
     from lungai.seg.resources import confidence_caveat, is_shipped_model, own_model_note
 
     hint = model_hint(model_dir, info)
     if hint:
         info.setdefault("notes", []).append(hint)
+    seen = in_sample_note(model_dir, info, patients)
+    if seen:
+        info.setdefault("notes", []).append(seen[0])
+        info["in_sample"] = seen[1]
     info["model_shipped"] = is_shipped_model(model_dir)
     if not info["model_shipped"]:
         info.setdefault("notes", []).append(own_model_note(model_dir))
