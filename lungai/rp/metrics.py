@@ -165,7 +165,7 @@ def chance_warning(auc: float, lo, hi, fix: str = "training") -> str | None:
     validation at AUC 0.32 (0.21-0.43) reported, without a word."""
     if lo is None or hi is None or lo > 0.5:
         return None
-    what = (f"lies below 0.5: the risks rank the patients with the outcome BELOW those without (worse than chance)"
+    what = ("lies below 0.5: the risks rank the patients with the outcome BELOW those without (worse than chance)"
             if hi < 0.5 else "does not exclude 0.5: no evidence that the risks rank the patients with the outcome "
                              "above those without better than chance")
     label = "nested-CV AUC" if fix == "training" else "AUC on this cohort"
