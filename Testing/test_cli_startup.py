@@ -89,16 +89,21 @@ def test_segment_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+def _eval_seg_args(phantom, tmp_path) -> list:
+    """``lungai eval-seg`` of one phantom case (its CT and labels written under ``tmp_path``) into per_case.csv."""
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    sitk.WriteImage(phantom.ct, str(images / "case1.nii.gz"))
+    sitk.WriteImage(phantom.labels, str(masks / "case1.nii.gz"))
+    return ["eval-seg", "--images", str(images), "--masks", str(masks), "-o", str(tmp_path / "per_case.csv")]
+
+
 def test_eval_seg_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path):
     """``lungai eval-seg`` loaded its model (torch and MONAI: 9-14 s of a shared machine; lungai.seg.evaluate imported
     torch for the Hausdorff distance alone) before its first bar: the model is loaded on a bar of its own now
     ("loading the model"), as ``lungai segment`` does (QA startfollow65)."""
-    images, masks = tmp_path / "images", tmp_path / "masks"
-    images.mkdir()
-    masks.mkdir()
-    sitk.WriteImage(small_phantom.ct, str(images / "case1.nii.gz"))
-    sitk.WriteImage(small_phantom.labels, str(masks / "case1.nii.gz"))
-    args = ["eval-seg", "--images", str(images), "--masks", str(masks), "-o", str(tmp_path / "per_case.csv")]
+    args = _eval_seg_args(small_phantom, tmp_path)
     assert _heavy_at_first_bar(args, tmp_path) == []
     assert _heavy_at_first_bar(["eval-seg", "--split", "test", "-o", str(tmp_path / "test.csv")], tmp_path) == []
     assert not (tmp_path / "per_case.csv").exists()
@@ -300,12 +305,7 @@ def test_eval_seg_draws_its_bar_before_scipy_is_imported(small_phantom, tmp_path
     """``lungai eval-seg`` imported scipy.ndimage (with scipy.special: 0.8-1.3 s of a shared machine) before its first
     bar: lungai.seg.dataset and lungai.seg.preprocess imported it at module top (QA startbar66, one pyradiomics lung1
     case: first bar 1.6-2.1 s after the command, 0.75-1.3 s now)."""
-    images, masks = tmp_path / "images", tmp_path / "masks"
-    images.mkdir()
-    masks.mkdir()
-    sitk.WriteImage(small_phantom.ct, str(images / "case1.nii.gz"))
-    sitk.WriteImage(small_phantom.labels, str(masks / "case1.nii.gz"))
-    args = ["eval-seg", "--images", str(images), "--masks", str(masks), "-o", str(tmp_path / "per_case.csv")]
+    args = _eval_seg_args(small_phantom, tmp_path)
     assert _heavy_at_first_bar(args, tmp_path, heavy=HEAVY + SCIPY) == []
     assert not (tmp_path / "per_case.csv").exists()
 

@@ -4,7 +4,7 @@ The names of :mod:`lungai.lungs.segment` and :mod:`lungai.lungs.evaluate` are im
 import scipy.ndimage, scipy.spatial and skimage (0.4-2 s of a shared machine), which ``lungai lungs`` imported before
 its first bar, and ``lungai radiomics --phantom-labels`` for :mod:`lungai.lungs.check` alone (QA startbar66)."""
 
-import importlib
+from lungai.lazy import lazy_names
 
 # the steps segment_lungs reports to its ``progress``: CT smoothed, outside air, air in the body, airways removed, right
 # / left split, each lung filled (vessels, holes, pleural notches, dense lung).  The smoothing and the outside air are
@@ -28,13 +28,4 @@ _LAZY = {"segment_lungs": "lungai.lungs.segment", "LungResult": "lungai.lungs.se
 __all__ = ["segment_lungs", "LungResult", "RIGHT", "LEFT", "RT_LUNG_DEFINITION", "rt_lung_dice", "LUNG_STEPS"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -4,7 +4,7 @@ The phantom's names are imported on first use (PEP 562): :mod:`lungai.synthetic.
 which ``lungai radiomics --phantom-labels`` imported before its first bar for the label values of
 :mod:`lungai.synthetic.labels` alone (QA startbar66)."""
 
-import importlib
+from lungai.lazy import lazy_names
 
 from lungai.synthetic import labels
 
@@ -19,13 +19,4 @@ __all__ = ["labels", "Phantom", "make_phantom", "PhantomSpec", "TumourSpec", "ra
            "SAMPLE_SEED", "sample_spec", "write_phantom", "write_sample"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -6,6 +6,7 @@ per-tag table and ``summary()`` ("N of M reference features within tolerance"). 
 A-E of the CT phantom and ``digital`` (the digital phantom).  See docs/radiomics.md.
 """
 
+from lungai.lazy import lazy_names
 from lungai.radiomics.ibsi.compare import Report, within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
 
@@ -21,18 +22,7 @@ _LAZY = {"load_mapping": "mapping", "tags_for": "mapping", "target": "mapping", 
          "select_tags": "run"}
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, {k: f"{__name__}.{v}" for k, v in _LAZY.items()}, globals())
 
 
 __all__ = ["Report", "within", "CONFIGS", "IBSIConfig", "load_mapping", "tags_for", "target", "read_reference",
