@@ -131,3 +131,68 @@ def test_dose_features_reads_a_dose_folder_once(lung1_003, tmp_path, monkeypatch
         assert command[f.name] <= expected, (f.name, dict(command), dict(choice))
     if kind == "copy":
         assert "plan_copy.dcm left out: a damaged copy of plan.dcm" in printed.out, printed.out
+
+
+def _two_beams(tmp, lung1_003, second_units, second_factor) -> Path:
+    """A folder of two BEAM doses of LUNG1-003 without beam numbers: 0.5 of the dose in GY and ``second_factor``
+    of it stored in ``second_units``."""
+    _ct, _rs, reference, dose = lung1_003
+    tmp.mkdir()
+    (tmp / "folder").mkdir()
+    _beam(tmp, dose, "beam1_gy.dcm", "GY", 0.5, reference)
+    _beam(tmp, dose, f"beam2_{second_units.lower()}.dcm", second_units, second_factor, reference)
+    return tmp / "folder"
+
+
+def test_unnumbered_beams_are_compared_in_gy_by_their_dose_units(lung1_003, tmp_path):
+    """QA doseunits66: two BEAM doses of LUNG1-003 without ReferencedBeamNumber, one GY (max 30 Gy) and one CGY
+    holding the same raw numbers (max 30 cGy = 0.3 Gy: a different beam), were refused by ``lungai dose-features
+    --dose FOLDER`` as "hold the same dose ... most likely one beam exported twice" - pixels x DoseGridScaling compared
+    without DoseUnits; and a true copy re-exported in cGy (the same dose in Gy, 100x the numbers) was summed twice
+    with no word.  The doses are compared in Gy, each by its own DoseUnits."""
+    from lungai.dose import read_dose
+
+    _ct, _rs, _reference, dose = lung1_003
+    gy = sitk.GetArrayFromImage(dose)
+    top = float(gy.max())
+    # the same numbers in GY and CGY: two different beams (30 Gy and 0.3 Gy), summed
+    differ = _two_beams(tmp_path / "differ", lung1_003, "CGY", 0.005)
+    summed = sitk.GetArrayFromImage(read_dose(differ))
+    assert np.allclose(summed, 0.505 * gy, atol=1e-3 * top)
+    # the same dose in Gy, stored once in GY and once in CGY: one beam exported twice, refused
+    for units in ("CGY", "GY"):
+        copies = _two_beams(tmp_path / f"copy_{units}", lung1_003, units, 0.5)
+        with pytest.raises(InputError, match="hold the same dose and do not say which beam each is") as err:
+            read_dose(copies)
+        assert "beam1_gy.dcm and beam2_" in err.value.problem, err.value.problem
+
+
+@pytest.mark.parametrize("offsets, reverse", [("absolute", False), ("relative", True)])
+def test_beams_on_one_grid_written_differently_are_summed(lung1_003, tmp_path, offsets, reverse):
+    """QA doseunits66: two BEAM doses of one plan on LUNG1-003's one dose grid, one with the absolute
+    GridFrameOffsetVector (the frames' z, allowed for an axial grid) or its frames listed from the top, were refused by
+    ``lungai dose-features --dose FOLDER`` as "2 RTDOSEs share this CT's frame of reference (different dose grids)
+    ... ambiguous", fix "keep ... the BEAM doses of one plan only" - which the folder held: the grids were compared
+    as written, not as frame positions.  Now they are summed; a beam on a really shifted grid is still refused."""
+    from lungai.dose import read_dose
+
+    _ct, _rs, reference, dose = lung1_003
+    plan = "1.2.826.0.1.3680043.8.498.77"
+    (tmp_path / "folder").mkdir()
+    _beam(tmp_path, dose, "beam1.dcm", "GY", 0.5, reference, plan=plan)
+    base = write_rtdose(dose * 0.4, tmp_path / "base2", reference=reference, offsets=offsets, reverse_frames=reverse)
+    with_summation_type(base, tmp_path / "folder" / "beam2.dcm", "BEAM", plan=plan)
+    gy = sitk.GetArrayFromImage(dose)
+    summed = sitk.GetArrayFromImage(read_dose(tmp_path / "folder"))
+    assert np.allclose(summed, 0.9 * gy, atol=1e-3 * float(gy.max()))
+    shifted = dose * 0.4
+    shifted.SetOrigin(tuple(o + (8.0 if i == 2 else 0.0) for i, o in enumerate(dose.GetOrigin())))
+    write_rtdose(shifted, tmp_path / "base3", reference=reference, offsets=offsets, reverse_frames=reverse)
+    with_summation_type(tmp_path / "base3", tmp_path / "folder" / "beam2.dcm", "BEAM", plan=plan)
+    with pytest.raises(InputError, match="different dose grids"):
+        read_dose(tmp_path / "folder")
+    # the same dose as beam1 (no beam numbers), written differently: one beam exported twice, refused
+    write_rtdose(dose * 0.5, tmp_path / "base4", reference=reference, offsets=offsets, reverse_frames=reverse)
+    with_summation_type(tmp_path / "base4", tmp_path / "folder" / "beam2.dcm", "BEAM", plan=plan)
+    with pytest.raises(InputError, match="hold the same dose and do not say which beam each is"):
+        read_dose(tmp_path / "folder")

@@ -578,6 +578,35 @@ def _grid_key(ds) -> tuple:
             vals("GridFrameOffsetVector"))
 
 
+def _grid_frames(ds) -> tuple | None:
+    """An RTDOSE's dose grid in patient space: (rows, columns, orientation, pixel spacing, its frames' positions
+    from the lowest along the slice normal) - GridFrameOffsetVector relative or absolute, frames listed in either
+    order, alike (as :func:`read_rtdose` reads them); None when it cannot be worked out (then read_rtdose says
+    why)."""
+    try:
+        n = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        offsets = _frame_offsets(ds, n)
+        orientation = np.asarray([float(v) for v in ds.ImageOrientationPatient], np.float64)
+        origin = np.asarray([float(v) for v in ds.ImagePositionPatient], np.float64)
+        spacing = np.asarray([float(v) for v in ds.PixelSpacing], np.float64)
+        positions = origin + np.sort(offsets)[:, None] * np.cross(orientation[:3], orientation[3:])
+        return int(ds.Rows), int(ds.Columns), orientation, spacing, positions
+    except Exception:  # noqa: BLE001 - refused with its reason when read
+        return None
+
+
+def _same_grid(a, b) -> bool:
+    """Whether the RTDOSE headers ``a`` and ``b`` have one dose grid in patient space (:func:`_grid_frames`, within
+    0.01 mm); as written (:func:`_grid_key`) when either cannot be worked out.  QA doseunits66: two BEAM doses of one
+    plan on one grid, one with absolute GridFrameOffsetVector or frames listed from the top, were refused as
+    "different dose grids ... ambiguous"."""
+    ga, gb = _grid_frames(a), _grid_frames(b)
+    if ga is None or gb is None:
+        return _grid_key(a) == _grid_key(b)
+    return (ga[:2] == gb[:2] and ga[4].shape == gb[4].shape and np.allclose(ga[2], gb[2], atol=1e-4)
+            and np.allclose(ga[3], gb[3], atol=1e-3) and np.allclose(ga[4], gb[4], atol=1e-2))
+
+
 def _namer(root):
     """How the dose messages name a file: relative to ``root`` (the ``--dose`` folder, the cohort's export;
     :func:`lungai.dicom.discover.shown_path`), else by its name."""
@@ -825,23 +854,37 @@ def _check_distinct_beams(paths: list[Path], headers: list, name=lambda p: p.nam
 
 
 def _scaled_dose(path: Path) -> np.ndarray | None:
-    """The RTDOSE's dose values (pixels x DoseGridScaling), None when they cannot be decoded here (read_rtdose then
-    says why)."""
+    """The RTDOSE's dose in Gy (pixels x DoseGridScaling, / 100 for DoseUnits CGY), None when it cannot be decoded
+    here or its DoseUnits is neither GY nor CGY (read_rtdose then says why); its frames from the lowest along the
+    slice normal (a copy may list them from the top).  QA doseunits66: compared without
+    DoseUnits, a GY beam and a CGY beam of the same numbers (30 Gy and 0.3 Gy) were refused as one beam exported
+    twice, and one beam exported in GY and again in CGY was summed twice."""
     import pydicom
 
     try:
         ds = pydicom.dcmread(path)
-        return np.asarray(ds.pixel_array, dtype=np.float64) * float(ds.DoseGridScaling)
+        dose = np.asarray(ds.pixel_array, dtype=np.float64) * float(ds.DoseGridScaling)
     except Exception:  # noqa: BLE001 - refused with its reason when read
         return None
+    units = str(getattr(ds, "DoseUnits", "") or "").strip().upper()
+    if units not in DOSE_UNITS:
+        return None
+    if dose.ndim == 3 and dose.shape[0] > 1:    # frames from the lowest (as _same_grid compares grids)
+        try:
+            offsets = _frame_offsets(ds, dose.shape[0])
+        except InputError:
+            return None
+        if offsets[-1] < offsets[0]:
+            dose = dose[::-1]
+    return dose / 100.0 if units == "CGY" else dose
 
 
 def _check_unnumbered_copies(paths: list[Path], headers: list, name=lambda p: p.name) -> None:
     """Refuse two BEAM doses holding the same dose when either does not say its beam (no ReferencedBeamNumber, not
     DICOM-conformant but seen): a beam re-exported with a new SOPInstanceUID beside the first export would be summed
-    twice, and two different beams never give the same dose grid.  "The same": every voxel within 0.01 % of the
-    largest dose (a re-export may store the values with another DoseGridScaling); empty doses are left to
-    :func:`check_dose_present`."""
+    twice, and two different beams never give the same dose grid.  "The same": every voxel (in Gy, each file by its
+    own DoseUnits: :func:`_scaled_dose`) within 0.01 % of the largest dose (a re-export may store the values with
+    another DoseGridScaling or DoseUnits); empty doses are left to :func:`check_dose_present`."""
     numbered = [bool(_beam_numbers(h)) for h in headers]
     if all(numbered):
         return
@@ -1140,7 +1183,7 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
                              "and a biologically weighted (EFFECTIVE) one cannot be summed",
                              "export the BEAM doses of one DoseType (PHYSICAL for physical-dose metrics), or the plan "
                              "dose (DoseSummationType PLAN)")
-        if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
+        if len(set(plans)) == 1 and all(_same_grid(headers[0], h) for h in headers[1:]):
             _check_distinct_beams(paths, headers, name)
             checked = _check_plan_beams(paths, headers, plans[0], rtplans, name, where)
             if checks is not None:
