@@ -585,19 +585,21 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
 
     class Steps:
         def __init__(self):
-            self.n, self.messages = 0, []
+            self.n, self.ns, self.messages = 0, [], []
 
         def update(self, n=1, message=None):
             self.n += n
+            self.ns.append(n)
             self.messages.append(message)
 
     steps = Steps()
     with_bar = segment_lungs(small_phantom.ct, progress=steps)
     assert steps.n == LUNG_STEPS and "airways removed" in steps.messages
     # QA startup65: "air in the body found" was one silent step of 6.3 s (LUNG1-002) / 8.6 s (LUNG1-003): the
-    # smoothing and the outside air (the air connected to the image's border) are steps of their own before it
-    assert steps.messages[:4] == ["CT smoothed", "outside air found", "air in the body found",
-                                  "airways removed"], steps.messages
+    # smoothing and the outside air (the air connected to the image's border) are steps of their own before it (the
+    # steps' own messages; the long steps' sub-steps in between: test_long_lung_steps_say_their_sub_steps)
+    done = [m for n, m in zip(steps.ns, steps.messages) if n]
+    assert done[:4] == ["CT smoothed", "outside air found", "air in the body found", "airways removed"], done
     np.testing.assert_array_equal(sitk.GetArrayFromImage(with_bar.labels),
                                   sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))
     one = Steps()   # one lung region (the CT cut through the midline): still LUNG_STEPS
@@ -610,7 +612,61 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
     lines = [parse_line(line) for line in capsys.readouterr().err.splitlines()]
     texts = [t for p in lines if p for _, t in [p]]
     assert any("right / left split" in t for t in texts), texts
-    assert len([p for p in lines if p]) == LUNG_STEPS + 3      # start, read, the steps, written
+    # start, read, the steps, written - and the long steps' sub-steps (message-only: the fraction stays)
+    fractions = [f for p in lines if p for f, _ in [p]]
+    assert len(set(fractions)) == LUNG_STEPS + 3, texts
+    assert sum(1 for t in texts if "smoothing the CT 0/12" in t) == 1, texts
+
+
+def test_long_lung_steps_say_their_sub_steps(small_phantom):
+    """QA startfollow66: on LUNG1-002 (a shared machine) the smoothing (2.5-7.5 s), the outside air (3-8 s) and each
+    lung's filling (1.5-6.7 s) were single silent steps, the bar standing on the step before.  Each says its start and
+    counts its sub-steps as message-only updates (the step count stays segment_lungs'); in a log (a progress with
+    a long tick_interval, as lungai.progress's bar when stderr is no terminal) a few records, not one per sub-step;
+    the masks are those found without a progress."""
+    from lungai.lungs import LUNG_STEPS
+
+    class Steps:
+        tick_interval = 3600.0      # a log: counts shown at the start only on a CT this small
+
+        def __init__(self):
+            self.n, self.log = 0, []
+
+        def update(self, n=1, message=None):
+            self.n += n
+            self.log.append((n, message))
+
+    steps = Steps()
+    labels = segment_lungs(small_phantom.ct, progress=steps).labels
+    assert steps.n == LUNG_STEPS
+    messages = [m for _, m in steps.log]
+
+    def between(start, end):
+        """The message-only updates said after the step ``start`` (None: the first) before the step ``end``."""
+        a = 0 if start is None else messages.index(start) + 1
+        return [m for n, m in steps.log[a:messages.index(end)] if n == 0]
+
+    assert between(None, "CT smoothed") == ["smoothing the CT 0/12"], steps.log
+    assert between("CT smoothed", "outside air found") == ["finding the outside air 0/2"], steps.log
+    fills = [m for m in messages if m.endswith("lung filled")]
+    assert len(fills) == 2, steps.log
+    for before, fill in zip(["right / left split"] + fills, fills):
+        side = fill.split()[0]
+        assert between(before, fill) == [f"filling the {side} lung 0/6 (vessels, holes, pleural notches, dense lung)"], \
+            steps.log
+    # a terminal (counts shown every sub-step here): each count once, up to the whole
+    class Terminal(Steps):
+        tick_interval = 0.0
+
+    shown = Terminal()
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(segment_lungs(small_phantom.ct, progress=shown).labels),
+                                  sitk.GetArrayFromImage(labels))
+    said = [m for n, m in shown.log if n == 0]
+    assert [f"smoothing the CT {k}/12" for k in range(13)] == [m for m in said if m.startswith("smoothing")], said
+    assert "finding the outside air 2/2" in said and "filling the right lung 6/6 (vessels, holes, pleural notches, " \
+        "dense lung)" in said, said
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(labels),
+                                  sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))
 
 
 
@@ -1268,9 +1324,21 @@ def test_the_lungs_bar_counts_each_dicom_file_written(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     shown = [parse_line(line) for line in err.splitlines() if parse_line(line)]
     texts = [text.removeprefix("lungs: ") for _, text in shown]
-    assert texts[-3:] == ["written", "DICOM SEG written", "DICOM RTSTRUCT written"], texts
+    # QA startfollow66 (LUNG1-003/CT): the bar stood on "written" through the SEG (3.0-6.6 s of a shared machine) and
+    # on "DICOM SEG written" through the RTSTRUCT (2.4-4.2 s): each is named before it is written, the RTSTRUCT's
+    # slices contoured counted (message-only: the fraction stays)
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "lungs.nii.gz")))
+    slices = sum(int((labels == v).any(axis=(1, 2)).sum()) for v in (RIGHT, LEFT))     # each lung's, an ROI each
+    counted = "writing DICOM RTSTRUCT: slices contoured "
+    assert any(t == f"{counted}0/{slices}" for t in texts), texts[-6:]
+    # a later count (once a second: a loaded machine) left out
+    shown = [(f, t) for f, t in zip([f for f, _ in shown], texts) if not t.startswith(counted) or t.endswith(" 0/"
+                                                                                                          f"{slices}")]
+    texts = [t for _, t in shown]
+    assert texts[-5:] == ["written", "writing DICOM SEG", "DICOM SEG written",
+                          f"writing DICOM RTSTRUCT: slices contoured 0/{slices}", "DICOM RTSTRUCT written"], texts
     fractions = [f for f, _ in shown]
-    assert fractions[-1] == 1.0 and fractions[-3] < fractions[-2] < 1.0, shown
+    assert fractions[-1] == 1.0 and fractions[-5] == fractions[-4] < fractions[-3] == fractions[-2] < 1.0, shown
     assert (out / "lungs.seg.dcm").is_file() and (out / "lungs.rtstruct.dcm").is_file()
 
 
