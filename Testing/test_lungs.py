@@ -576,6 +576,20 @@ def test_real_ct_cut_in_front_and_behind_adds_no_bone_to_the_right_lung(shared_d
     assert soft < 13.0 and bone < 1500, (soft, bone)
 
 
+class _Steps:
+    """A progress that records what segment_lungs tells it: the steps done (``n``), each update's count (``ns``) and
+    message (``messages``), and both together (``log``)."""
+
+    def __init__(self):
+        self.n, self.ns, self.messages, self.log = 0, [], [], []
+
+    def update(self, n=1, message=None):
+        self.n += n
+        self.ns.append(n)
+        self.messages.append(message)
+        self.log.append((n, message))
+
+
 def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatch, capsys):
     """segment_lungs reports its sub-steps to an optional progress (LUNG_STEPS in all, one lung as well); ``lungai
     lungs`` shows them on its bar instead of one silent step; without a progress the result is the same."""
@@ -583,14 +597,7 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
     from lungai.lungs.segment import LUNG_STEPS
     from lungai.progress import parse_line
 
-    class Steps:
-        def __init__(self):
-            self.n, self.ns, self.messages = 0, [], []
-
-        def update(self, n=1, message=None):
-            self.n += n
-            self.ns.append(n)
-            self.messages.append(message)
+    Steps = _Steps
 
     steps = Steps()
     with_bar = segment_lungs(small_phantom.ct, progress=steps)
@@ -626,15 +633,8 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
     the masks are those found without a progress."""
     from lungai.lungs import LUNG_STEPS
 
-    class Steps:
+    class Steps(_Steps):
         tick_interval = 3600.0      # a log: counts shown at the start only on a CT this small
-
-        def __init__(self):
-            self.n, self.log = 0, []
-
-        def update(self, n=1, message=None):
-            self.n += n
-            self.log.append((n, message))
 
     steps = Steps()
     labels = segment_lungs(small_phantom.ct, progress=steps).labels
@@ -1349,13 +1349,7 @@ def test_the_right_left_split_of_touching_lungs_says_its_sub_steps():
     without a progress; lungs apart from the start say nothing more."""
     from test_lungs_memory import _touching_lungs
 
-    class Steps:
-        def __init__(self):
-            self.n, self.messages = 0, []
-
-        def update(self, n=1, message=None):
-            self.n += n
-            self.messages.append(message)
+    Steps = _Steps
 
     mask = _touching_lungs()
     steps = Steps()
