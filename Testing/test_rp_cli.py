@@ -428,3 +428,20 @@ def test_rp_train_bootstrap_needs_two_models_at_least(boot, tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--bootstrap" in err and "at least 2" in err, err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("args, said", [(["-n", "-5"], "at least 10 patients"), (["-n", "2.5"], "not a whole number"),
+                                        (["--noise-features", "-3"], "radiomic features without effect"),
+                                        (["--missing-rate", "1.5"], "fraction of clinical / radiomic values"),
+                                        (["--missing-rate", "-0.5"], "fraction of clinical / radiomic values"),
+                                        (["--missing-rate", "nan"], "not a finite number")])
+def test_rp_synth_refuses_counts_and_rates_out_of_range(args, said, tmp_path, capsys, monkeypatch):
+    """QA predictfollow66: `rp synth --noise-features -3` wrote a cohort without noise features, `--missing-rate 1.5`
+    one with every clinical and radiomic value blank, `--missing-rate -0.5` one with none, without a word: the
+    parser refuses them, with what to give, before any file is written."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    with pytest.raises(SystemExit) as exc:
+        main(["rp", "synth", "-o", str(tmp_path / "s.csv"), *args])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and args[0] in err and said in err, err
+    assert not (tmp_path / "s.csv").exists()

@@ -1073,13 +1073,13 @@ def test_all_without_radiomic_columns_says_so(tmp_path, table):
     no_rad = table[[c for c in table.columns if not c.startswith("rad_")]]
     # 'all' asked for alone (with the default sets it is 'clinical_dosimetric' fitted once: the test above)
     result = train_rp(no_rad, "rp_grade2", tmp_path / "m", models="lr", feature_sets="all", fast=True, outer_folds=2,
-                      inner_folds=2, n_boot=0, make_plots=False)
+                      inner_folds=2, n_boot=2, make_plots=False)
     note = [w for w in result.metrics["warnings"] if w.startswith("feature set 'all' has no radiomic columns")]
     assert len(note) == 1 and "only the clinical and dosimetric features" in note[0] and "rad_*" in note[0]
     assert not [w for w in result.metrics["warnings"] if "'clinical_dosimetric'" in w]   # that set is complete
     assert (tmp_path / "m" / "metrics.json").read_text(encoding="utf-8").count("has no radiomic columns") == 1
     full = train_rp(table, "rp_grade2", tmp_path / "f", models="lr", feature_sets="all", fast=True, outer_folds=2,
-                    inner_folds=2, n_boot=0, make_plots=False)
+                    inner_folds=2, n_boot=2, make_plots=False)
     assert not [w for w in full.metrics["warnings"] if "has no" in w]
 
 

@@ -35,7 +35,7 @@ def test_cohort_encodes_seed_risk_factors_and_is_deterministic():
 def test_pipeline_reaches_oracle_auc_on_large_cohort(tmp_path):
     train, test = make_cohort(3000, seed=21), make_cohort(3000, seed=22)
     result = train_rp(train.table, train.outcome, tmp_path / "m", models="lr", feature_sets="all",
-                      fast=True, n_boot=0, make_plots=False)
+                      fast=True, n_boot=2, make_plots=False)
     cv_auc = result.metrics["results"]["all/lr"]["auc"]
     assert abs(cv_auc - oracle_auc(train)) < 0.03, (cv_auc, oracle_auc(train))
     external = validate_rp(tmp_path / "m", test.table)
@@ -66,7 +66,7 @@ def test_reported_auc_includes_the_choice_of_feature_set_and_model(tmp_path):
     for seed in range(3):
         table = make_noise_cohort(1500, 12, seed=seed, prefixes=("clin_", "dose_", "rad_"))
         r = train_rp(table, "rp_grade2", tmp_path / f"m{seed}", models="lr,rf", fast=True,
-                     outer_folds=3, inner_folds=3, n_boot=0, make_plots=False, seed=seed)
+                     outer_folds=3, inner_folds=3, n_boot=2, make_plots=False, seed=seed)
         reported.append(r.metrics["chosen_auc"])
         best_single.append(max(v["auc"] for v in r.metrics["results"].values()))
         assert r.metrics["selection"]["chosen_per_fold"] and len(r.metrics["selection"]["chosen_per_fold"]) == 3
@@ -841,7 +841,7 @@ def test_an_auc_not_above_chance_is_warned_of():
 def test_a_model_no_better_than_chance_is_trained_with_a_warning_in_its_card(tmp_path):
     table = make_noise_cohort(80, 6, seed=2, prefixes=("clin_", "dose_"))
     r = train_rp(table, "rp_grade2", tmp_path / "m", models="lr", feature_sets="clinical_dosimetric", fast=True,
-                 outer_folds=3, inner_folds=2, n_boot=0, make_plots=False)
+                 outer_folds=3, inner_folds=2, n_boot=2, make_plots=False)
     lo, hi = r.metrics["selection"]["auc_ci95"]
     assert lo < 0.5
     card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
@@ -852,3 +852,18 @@ def test_a_model_no_better_than_chance_is_trained_with_a_warning_in_its_card(tmp
     from lungai.rp.card import card_warnings
 
     assert any(said[0] in w for w in card_warnings(card))     # rp predict / the Slicer panel say the card's warnings
+
+
+@pytest.mark.parametrize("n_boot", [0, 1, -2, 2.5, True])
+def test_train_rp_refuses_fewer_than_two_bootstrap_models(tmp_path, n_boot):
+    """QA predictfollow66: ``rp train --bootstrap`` refuses 0 / 1 (predict66), but ``train_rp(..., n_boot=0)`` saved a
+    model with no bootstrap members, and every risk it predicted had an interval of no width ("0.37 (0.37-0.37)"):
+    the same rule (lungai.rp.uncertainty.check_bootstrap_count), refused before any work."""
+    from lungai.errors import InputError
+
+    table = make_noise_cohort(80, 6, seed=2, prefixes=("clin_", "dose_"))
+    with pytest.raises(InputError) as exc:
+        train_rp(table, "rp_grade2", tmp_path / "m", models="lr", feature_sets="clinical_dosimetric", fast=True,
+                 outer_folds=3, inner_folds=2, n_boot=n_boot, make_plots=False)
+    assert "n_boot" in str(exc.value) and "at least 2 bootstrap models" in str(exc.value)
+    assert not (tmp_path / "m").exists()

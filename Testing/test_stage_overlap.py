@@ -217,3 +217,35 @@ def test_ehr_missing_values_are_counted_and_said_with_how_they_are_imputed(tmp_p
     assert none.report["ehr_missing_values"]["columns"] == {} and "EHR: missing" not in availability_text(none)
     meta = {"classes": ["I", "II"], "modalities": ["ehr"], "selected": "fusion", "training_cohort": cohort.report}
     assert f"- {ehr_missing_text(cohort.report)}" in card_markdown(meta)
+
+
+def test_ehr_missing_values_are_said_only_when_the_ehr_is_used(tmp_path, capsys):
+    """QA predictfollow66: `stage cv --modalities rna` (the EHR table read for the label only) said "EHR: missing
+    values in ... - imputed from the training patients", on the console and in comparison.md, though no model uses
+    (or imputes) an EHR value; so did the model card of `stage train --modalities rna`."""
+    from lungai.fusion.model_io import card_markdown
+    from stage_helpers import small_stage_cohort, stage_cli
+
+    paths = small_stage_cohort(tmp_path / "data", 24)
+    ehr = pd.read_csv(paths["ehr"])
+    column = next(c for c in ehr.columns if c not in ("patient_id", "stage") and ehr[c].notna().all())
+    ehr.loc[:4, column] = None              # 5 patients without this column's value
+    ehr.to_csv(paths["ehr"], index=False)
+    common = ["--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "--epochs", 1, "--inner-folds", 1,
+              "--baselines", "logreg", "--top-k", 10]
+    said = f"{column} 5"
+    assert stage_cli(["cv", *common, "--folds", 2, "-o", tmp_path / "cv_all"]) == 0
+    out = capsys.readouterr().out
+    assert "EHR: missing values" in out and said in out
+    assert "EHR: missing values" in (tmp_path / "cv_all" / "comparison.md").read_text(encoding="utf-8")
+
+    assert stage_cli(["cv", *common, "--folds", 2, "--modalities", "rna", "-o", tmp_path / "cv_rna"]) == 0
+    out = capsys.readouterr().out
+    assert "EHR: missing values" not in out, out
+    assert "EHR: missing values" not in (tmp_path / "cv_rna" / "comparison.md").read_text(encoding="utf-8")
+
+    meta = {"classes": ["I", "II"], "modalities": ["rna"], "config": {"modalities": ["rna"]}, "selected": "fusion",
+            "training_cohort": json.loads((tmp_path / "cv_rna" / "metrics.json").read_text(encoding="utf-8"))["cohort"]}
+    assert "EHR: missing values" not in card_markdown(meta)
+    meta["config"]["modalities"] = meta["modalities"] = ["ehr", "rna"]
+    assert "EHR: missing values" in card_markdown(meta)

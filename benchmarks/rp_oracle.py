@@ -43,7 +43,7 @@ def main() -> None:
         for model in ("lr", "rf"):
             t0 = time.perf_counter()
             res = train_rp(train.table, train.outcome, tmp / f"large_{model}", models=model, feature_sets="all",
-                           fast=True, n_boot=0, make_plots=False)
+                           fast=True, n_boot=2, make_plots=False)
             secs = time.perf_counter() - t0
             cv_auc = res.metrics["results"][f"all/{model}"]["auc"]
             ext = validate_rp(tmp / f"large_{model}", test.table)

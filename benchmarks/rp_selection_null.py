@@ -41,7 +41,7 @@ def main() -> None:
         for seed in range(args.seeds):
             table = make_noise_cohort(args.n, args.features, seed=seed, prefixes=("clin_", "dose_", "rad_"))
             r = train_rp(table, "rp_grade2", Path(tmp) / f"m{seed}", models=args.models, fast=True,
-                         outer_folds=args.outer_folds, inner_folds=3, n_boot=0, make_plots=False, seed=seed)
+                         outer_folds=args.outer_folds, inner_folds=3, n_boot=2, make_plots=False, seed=seed)
             reported.append(r.metrics["chosen_auc"])
             best_single.append(max(v["auc"] for v in r.metrics["results"].values()))
             print(f"seed {seed:2d}: reported (nested selection) {reported[-1]:.3f}   best single {best_single[-1]:.3f}"

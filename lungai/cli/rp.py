@@ -12,9 +12,9 @@ def _bootstrap_count(text: str) -> int:
     """``rp train --bootstrap``: a whole number >= 2 (QA predict66: 0, 1 or -2 were taken - the risk interval of every
     prediction then had no width, "0.37 (0.37-0.37)", and the card spoke of "-2 copies")."""
     from lungai.cli.radiomics import whole_number
+    from lungai.rp.uncertainty import BOOTSTRAP_FIX, MIN_BOOTSTRAP    # the rule of the Python API too
 
-    return whole_number(text, 2, "give at least 2 bootstrap models for the risk interval (default 30; 10 with "
-                                 "--fast): with fewer the interval has no width, as if the risk were certain")
+    return whole_number(text, MIN_BOOTSTRAP, BOOTSTRAP_FIX)
 
 
 def _top_count(text: str) -> int:
@@ -25,6 +25,30 @@ def _top_count(text: str) -> int:
                                  "--contributions FILE)")
 
 
+def _patient_count(text: str) -> int:
+    """``rp synth -n``: a whole number >= 10 (QA predictfollow66: -5 was refused only after parsing, a float said
+    Python's "invalid int value")."""
+    from lungai.cli.radiomics import whole_number
+
+    return whole_number(text, 10, "ask for at least 10 patients")
+
+
+def _noise_count(text: str) -> int:
+    """``rp synth --noise-features``: a whole number >= 0 (QA predictfollow66: -3 was taken as no noise feature)."""
+    from lungai.cli.radiomics import whole_number
+
+    return whole_number(text, 0, "give how many radiomic features without effect to add (0: none)")
+
+
+def _missing_rate(text: str) -> float:
+    """``rp synth --missing-rate``: a fraction in [0, 1) (QA predictfollow66: -0.5 was taken as none, 1.5 blanked
+    every clinical and radiomic value, 2 as a percentage was taken as 'all')."""
+    from lungai.cli.radiomics import real_number
+
+    return real_number(text, 0.0, 1.0, "give the fraction of clinical / radiomic values to blank, e.g. 0.02 for 2 %",
+                       high_open=True)
+
+
 def register(sub) -> None:
     p = sub.add_parser("rp", help="radiation-pneumonitis risk from clinical + dosimetric + radiomic features",
                        description="Train, validate and apply RP risk models. Columns: clin_*, dose_*, rad_* "
@@ -33,10 +57,12 @@ def register(sub) -> None:
 
     s = rp.add_parser("synth", help="write a synthetic cohort CSV with a known risk model")
     s.add_argument("-o", "--output", required=True, help="output CSV")
-    s.add_argument("-n", type=int, default=300, help="number of patients (default 300)")
+    s.add_argument("-n", type=_patient_count, default=300, help="number of patients (>= 10; default 300)")
     s.add_argument("--seed", type=seed_number, default=0)
-    s.add_argument("--noise-features", type=int, default=16, help="radiomic features without effect")
-    s.add_argument("--missing-rate", type=float, default=0.02, help="fraction of blanked clinical/radiomic values")
+    s.add_argument("--noise-features", type=_noise_count, default=16,
+                   help="radiomic features without effect (>= 0; default 16)")
+    s.add_argument("--missing-rate", type=_missing_rate, default=0.02,
+                   help="fraction of blanked clinical/radiomic values (0 to below 1; default 0.02)")
     s.add_argument("--with-true-risk", action="store_true", help="add the true risk as column 'true_risk'")
     s.set_defaults(func=run_synth)
 
@@ -87,13 +113,10 @@ def register(sub) -> None:
 
 
 def run_synth(args) -> int:
-    from lungai.errors import InputError
     from lungai.io.outputs import prepare_output_file, record_output_file
     from lungai.radiomics.csv_output import write_csv
     from lungai.rp.cohort import make_cohort, oracle_auc
 
-    if args.n < 10:
-        raise InputError(f"-n {args.n} is too small", "ask for at least 10 patients")
     prepare_output_file(args.output, owner="rp-synth")    # before any work; a user's file is never replaced
     cohort = make_cohort(args.n, args.seed, n_noise=args.noise_features, missing_rate=args.missing_rate)
     table = cohort.table

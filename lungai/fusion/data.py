@@ -827,10 +827,13 @@ EHR_IMPUTED = ("imputed from the training patients (of each CV fold; a locked mo
 SHOWN_COLUMNS = 10    # columns named in ehr_missing_text, the most missing first
 
 
-def ehr_missing_text(report: dict) -> str:
+def ehr_missing_text(report: dict, modalities=None) -> str:
     """The EHR table's missing values of a cohort report (``ehr_missing_values``, :func:`recount`) in words: the
     columns with any, the most missing first, with their counts and how they are imputed; '' when none (or not
-    recorded: a model of an earlier lungai)."""
+    recorded: a model of an earlier lungai), or when ``modalities`` (the models' inputs, None: all) leave the EHR out
+    - nothing of it is imputed then (QA predictfollow66: said with --modalities rna)."""
+    if modalities is not None and "ehr" not in modalities:
+        return ""
     gaps = report.get("ehr_missing_values") or {}
     columns = gaps.get("columns") or {}
     if not columns:
@@ -842,7 +845,9 @@ def ehr_missing_text(report: dict) -> str:
             + (f" and {more} more" if more > 0 else "") + f" - {EHR_IMPUTED}")
 
 
-def availability_text(cohort: Cohort) -> str:
+def availability_text(cohort: Cohort, modalities=None) -> str:
+    """The cohort in words: patients, inputs, classes, what is left out or imputed.  ``modalities``: the inputs the
+    models use (None: all) - the EHR's missing values are said only when the EHR is one (:func:`ehr_missing_text`)."""
     r = cohort.report
     lines = [f"{r['n_patients']} patients; with EHR {r['with']['ehr']}, RNA {r['with']['rna']}, "
              f"CT {r['with']['ct']}; all three {r['all_three']}"]
@@ -864,8 +869,8 @@ def availability_text(cohort: Cohort) -> str:
         lines.append(f"RNA: {counted(gaps['values'], 'missing value')} in {counted(gaps['patients'], 'patient')} "
                      f"({100 * gaps['values'] / gaps['of']:.1f} % of {gaps['of']}), each imputed as its gene's "
                      "training mean (z = 0)")
-    if ehr_missing_text(r):
-        lines.append(ehr_missing_text(r))
+    if ehr_missing_text(r, modalities):
+        lines.append(ehr_missing_text(r, modalities))
     if r.get("dropped_columns"):
         lines.append(f"EHR columns left out: {', '.join(r['dropped_columns'])}")
     if r.get("unknown_drop_columns"):

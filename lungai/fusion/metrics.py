@@ -106,9 +106,10 @@ def format_summary(name: str, summary: dict) -> str:
     return f"{name:<10} " + "; ".join(parts)
 
 
-def comparison_table(models: dict, labels: dict | None = None) -> str:
+def comparison_table(models: dict, labels: dict | None = None, reference: dict | None = None) -> str:
     """Markdown table of all models side by side: macro-F1, balanced accuracy, macro-AUC, accuracy as
-    mean +- SD over the (same) outer folds [bootstrap 95 % CI of the pooled out-of-fold predictions]."""
+    mean +- SD over the (same) outer folds [bootstrap 95 % CI of the pooled out-of-fold predictions].
+    ``reference``: :func:`majority_reference`, its row last - the trivial answer every model must beat."""
     labels = labels or {}
     cols = ("macro_f1", "balanced_accuracy", "macro_auc", "accuracy")
     head = "| model | macro-F1 | balanced accuracy | macro-AUC | accuracy |\n|---|---|---|---|---|"
@@ -125,4 +126,58 @@ def comparison_table(models: dict, labels: dict | None = None) -> str:
             ci = f" [{lo:.2f}-{hi:.2f}]" if lo is not None else ""
             cells.append(f"{v['mean']:.3f}{sd}{ci}")
         rows.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
+    if reference is not None:
+        rows.append(f"| reference: {majority_label(reference)} | "
+                    + " | ".join(f"{reference[m]:.3f}" for m in cols) + " |")
     return head + "\n" + "\n".join(rows)
+
+
+def majority_reference(y: np.ndarray, classes) -> dict:
+    """The trivial model to beat: always answering the most common class of ``y`` (the first in class order on a
+    tie).  Its accuracy is that class's share, its balanced accuracy 1 / (classes present), its macro-F1 the one
+    class's F1 (precision = its share, recall 1) over the classes present, its macro-AUC 0.5 (one constant answer
+    ranks no patient above another).  QA predictfollow66: on NSCLC-Radiogenomics the logistic regression (accuracy
+    0.499) and the fusion network (0.463) scored below always answering 'I' (0.611), and nothing said so."""
+    counts = class_counts(y, classes)
+    n = int(sum(counts.values()))
+    top = max(counts, key=counts.get)
+    share = counts[top] / n if n else float("nan")
+    present = max(1, sum(1 for v in counts.values() if v))
+    return {"class": top, "n": counts[top], "of": n, "accuracy": share, "balanced_accuracy": 1.0 / present,
+            "macro_f1": 2 * share / (1 + share) / present, "macro_auc": 0.5}
+
+
+def majority_label(ref: dict) -> str:
+    """The reference row's name: ``always the most common class 'I' (99 of 162)``."""
+    return f"always the most common class {ref['class']!r} ({ref['n']} of {ref['of']})"
+
+
+# what to do when a model does not beat always answering the most common class (:func:`majority_warning`)
+MAJORITY_FIXES = {
+    "cv": "do not use its stage calls: give more informative inputs (EHR columns, genes: --top-k, CT) or more "
+          "patients, or fewer classes (--label-groups), and compare again",
+    "validation": "do not use its stage calls for such patients (another population, label definition or data "
+                  "coding than at training?); check the inputs, or train again on patients like these",
+}
+
+
+def majority_warning(label: str, summary: dict, ref: dict, fix: str = "cv") -> str | None:
+    """A warning when a model's accuracy or balanced accuracy (the mean over folds; one cohort: its score) does not
+    beat :func:`majority_reference`, with what to do (``fix``: a key of :data:`MAJORITY_FIXES`); None when it beats
+    both."""
+    acc, bal = summary["accuracy"]["mean"], summary["balanced_accuracy"]["mean"]
+    acc_low, bal_low = not acc > ref["accuracy"], not bal > ref["balanced_accuracy"]
+    if not (acc_low or bal_low):
+        return None
+    trivial = f"always answering the most common class {ref['class']!r} ({ref['n']} of {ref['of']})"
+    figures = (f"accuracy {acc:.3f} vs {ref['accuracy']:.3f}, balanced accuracy {bal:.3f} vs "
+               f"{ref['balanced_accuracy']:.3f} (chance)")
+    if acc_low and bal_low:
+        return f"{label} does not beat {trivial}: {figures} - {MAJORITY_FIXES[fix]}"
+    if bal_low:
+        return (f"{label}'s balanced accuracy is not above chance though its accuracy beats {trivial}: {figures}: it "
+                f"mostly answers the common class - {MAJORITY_FIXES[fix]}")
+    return (f"{label}'s accuracy is below {trivial}, though its balanced accuracy beats chance: {figures}: it gives up "
+            f"correct {ref['class']!r} calls for the rarer classes - judge it by balanced accuracy and macro-F1, and "
+            f"check in its confusion matrix that the rarer classes' hits are worth the {ref['class']!r} calls lost "
+            "before using it")

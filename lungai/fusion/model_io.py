@@ -473,7 +473,9 @@ def card_markdown(meta: dict) -> str:
              f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes "
              f"{class_counts_text(cohort.get('class_counts')) or '?'}, "
              f"with {modality_counts_text(cohort.get('with')) or 'EHR/RNA/CT ?'}",
-             *([f"- {text}"] if (text := ehr_missing_text(cohort)) else []),    # how many EHR values imputed
+             # how many EHR values imputed (none when the models leave the EHR out: --modalities)
+             *([f"- {text}"] if (text := ehr_missing_text(
+                 cohort, (meta.get("config") or {}).get("modalities", meta["modalities"]))) else []),
              *(f"- {line}" for line in class_balance_lines(meta)),
              f"- Fusion network modalities: {', '.join(meta['modalities'])}; notes: {'; '.join(meta.get('notes', [])) or 'none'}",
              *([f"- {text}"] if (text := left_out_text((meta.get("ehr") or {}).get("left_out") or {})) else []),

@@ -61,13 +61,19 @@ def cohort_from_spec(args, spec: dict, require_label: bool = True, check_leaks: 
                        keep_columns=getattr(args, "keep_column", None) or ())
 
 
-def config_from_args(args):
-    from lungai.fusion.pipeline import FusionConfig
-
+def modalities_from_args(args) -> tuple:
+    """``--modalities``: the inputs the models use (the fusion network's branches; the baselines see the same)."""
     mods = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
     bad = [m for m in mods if m not in ("ehr", "rna", "ct")]
     if bad:
         raise InputError(f"unknown modalities {bad}", "use a comma list of ehr, rna, ct")
+    return mods
+
+
+def config_from_args(args):
+    from lungai.fusion.pipeline import FusionConfig
+
+    mods = modalities_from_args(args)
     gene_variances = getattr(args, "gene_variances", None)
     if gene_variances:
         from lungai.fusion.preprocess import read_gene_variances
@@ -141,7 +147,7 @@ def run_cv(args) -> int:
     from lungai.fusion.baseline import LABELS, cohort_branches, fusion_label
     from lungai.fusion.cv import SELECTED, candidates, check_labels, cross_validate
     from lungai.fusion.data import availability_text, ehr_missing_text
-    from lungai.fusion.metrics import comparison_table
+    from lungai.fusion.metrics import comparison_table, majority_reference
     from lungai.fusion.model_io import check_output_dir, claimed
     from lungai.progress import task
 
@@ -150,7 +156,7 @@ def run_cv(args) -> int:
     warned = []     # the run's warnings on its data, said on the console and written in metrics.json / comparison.md
     with _print_warnings(), noting_warnings(InputNote, warned):
         cohort = cohort_from_spec(args, data_spec(args))
-    print(availability_text(cohort))
+    print(availability_text(cohort, modalities_from_args(args)))     # the EHR's gaps: said when it is used
     classes = check_labels(cohort, args.folds)
     with noting_warnings(InputNote, warned):     # the --gene-variances file is read (and its warnings said) here
         cfg = config_from_args(args)
@@ -174,7 +180,11 @@ def run_cv(args) -> int:
                                    "inner_macro_f1_per_fold": r["inner_macro_f1"], "n_scored": r["n_scored"]}
         for k, c in enumerate(classes):
             oof[f"{name}_p_{c}"] = r["oof"][:, k]
-    table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels)
+    reference = majority_reference(y, classes)       # the trivial answer every model must beat: its row, and warned
+    table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels, reference)
+    metrics["majority_reference"] = reference
+    with _print_warnings(), noting_warnings(InputNote, warned):
+        say_majority_warnings(result["models"], labels, reference)
     notes = cv_notes(result, select) + single
     if "ehr" in cfg.modalities and cohort.ehr.shape[1]:
         from lungai.fusion.preprocess import EHREncoder, left_out_text
@@ -197,7 +207,8 @@ def run_cv(args) -> int:
                                            f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes)
                                            + "".join(f"\n- warning: {w}" for w in warned)
                                            # the EHR values imputed (said on the console with the cohort's counts)
-                                           + "".join(f"\n- {t}" for t in [ehr_missing_text(cohort.report)] if t)
+                                           + "".join(f"\n- {t}" for t in [ehr_missing_text(cohort.report,
+                                                                                            cfg.modalities)] if t)
                                            + "\n", encoding="utf-8")
         oof.to_csv(out / "oof_predictions.csv", index=False)
     print(table)
@@ -205,6 +216,20 @@ def run_cv(args) -> int:
         print(f"note: {note}")
     print(f"-> {out / 'metrics.json'}, {out / 'comparison.md'}")
     return 0
+
+
+def say_majority_warnings(models: dict, labels: dict, reference: dict) -> None:
+    """Warn of each model (the rows scored on all patients) that does not beat always answering the most common
+    class (:func:`lungai.fusion.metrics.majority_warning`)."""
+    from lungai.fusion.metrics import majority_warning
+
+    for name, r in models.items():
+        if name.endswith("_only"):   # scored on the patients with its modality only: another reference
+            continue
+        label = "the 'selected' row (nested model choice)" if name == "selected" else labels.get(name, name)
+        text = majority_warning(label, r["summary"], reference, "cv")
+        if text:
+            warnings.warn(InputNote(text))
 
 
 def single_modality_rows(cohort, cfg, models: dict) -> tuple:
@@ -279,7 +304,7 @@ def run_train(args) -> int:
     warned = []
     with _print_warnings(), noting_warnings(InputNote, warned, ids=False):
         cohort = cohort_from_spec(args, spec)
-    print(availability_text(cohort))
+    print(availability_text(cohort, modalities_from_args(args)))
     classes = check_labels(cohort, 2)
     smallest = int(cohort.labels.value_counts().min())
     if args.inner_folds > smallest:
@@ -439,7 +464,8 @@ def run_validate(args) -> int:
     from lungai.fusion.data import availability_text
     from lungai.fusion.api import describe_inputs, model_inputs
     from lungai.fusion.labels import match_classes
-    from lungai.fusion.metrics import absent_classes, class_counts, format_summary, scores, summarise
+    from lungai.fusion.metrics import (absent_classes, class_counts, format_summary, majority_label,
+                                       majority_reference, majority_warning, scores, summarise)
     from lungai.fusion.model_io import check_output_dir, claimed, external_patients
 
     # the output folder first: nothing is computed in vain, and a user's file is never replaced
@@ -451,7 +477,7 @@ def run_validate(args) -> int:
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=True, warned=warned)
     # the model's own training patients: left out of an external validation (or kept, labelled not external)
     cohort, overlap, overlap_notes = external_patients(meta, cohort, getattr(args, "include_training_patients", False))
-    print(availability_text(cohort))
+    print(availability_text(cohort, pipe.config.modalities))   # the locked models' inputs (baselines: the same)
     # said ("note: ...", or "warning: ..." when the training patients are scored) and kept in metrics.json with the
     # run's other warnings: InputNotes with their without_ids form (QA stageoverlap64: before, printed only)
     with _print_warnings(), noting_warnings(InputNote, warned):
@@ -522,6 +548,11 @@ def run_validate(args) -> int:
         print(format_summary(name + (" *" if name == meta["selected"] else ""), s)
               + f" (scored: {', '.join(f'{c} {n}' for c, n in counts.items())}"
               + (f"; {counted(len(left_out), 'patient')} not scored: not computed)" if left_out else ")"))
+        # the trivial answer on the same scored patients: a model that does not beat it is warned of
+        trivial = majority_warning(name, s, majority_reference(y[ok], classes), "validation")
+        if trivial:
+            with _print_warnings(), noting_warnings(InputNote, warned):
+                warnings.warn(InputNote(trivial))
         if absent:
             with _print_warnings(), noting_warnings(InputNote, warned):
                 warnings.warn(InputNote(f"no scored {' / '.join(absent)} patient for {name}: its macro-F1, balanced "
@@ -535,6 +566,11 @@ def run_validate(args) -> int:
                          f"the inputs a model was trained with ({needs})",
                          "give the EHR table / RNA matrix (--ehr, --rna) with the model's columns and genes, and the "
                          "patient ids spelled as in them")
+    reference = majority_reference(y, classes)
+    metrics["majority_reference"] = reference
+    print(f"{'reference':<10} {majority_label(reference)}: "
+          + "; ".join(f"{m} {reference[m]:.3f}" for m in ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc"))
+          + " (the trivial answer a model must beat)")
     print(f"* the locked model's selected model ({meta['selected']})")
     with claimed(out, "validate", inputs):   # an earlier stage validate's files are replaced, the new ones recorded
         kind = "NOT external: includes training patients" if overlap["external"] is False else "external"

@@ -25,7 +25,7 @@ from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_w
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import case_ids, effective_dose_warning, feature_summary, lungs_cut_warning, \
     no_dose_warning, training_radiomics_settings, tumour_review_warning, confidence_caveat_warning
-from lungai.rp.uncertainty import RP_ENDPOINT, uncertainty_text  # what the interval is: the model card's uncertainty
+from lungai.rp.uncertainty import RP_ENDPOINT, check_bootstrap_count, uncertainty_text  # what the interval is: the model card's uncertainty
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 
@@ -89,6 +89,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
              make_plots: bool = True) -> TrainResult:
     """Train and validate RP models on ``table`` (CSV path or DataFrame) and lock the best one."""
     check_threshold(threshold)
+    check_bootstrap_count(n_boot)      # 0 or 1: risk intervals of no width (the rule of rp train --bootstrap)
     inputs = table_paths(table)
     synthetic = is_synthetic_cohort(table, inputs)     # lungai.rp.make_cohort / rp synth: an illustrative model
     source = SYNTHETIC_SOURCE if synthetic else ", ".join(p.name for p in inputs) or "DataFrame"

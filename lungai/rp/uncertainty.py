@@ -23,6 +23,27 @@ UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of
 RP_ENDPOINT = "grade >= 2 radiation pneumonitis"
 
 
+# the fewest bootstrap members a model is trained with, and what to give instead: with 0 or 1 the interval has no
+# width ("0.37 (0.37-0.37)"), as if the risk were certain.  One rule for ``rp train --bootstrap``
+# (lungai.cli.rp._bootstrap_count) and the Python API (lungai.rp.training.train_rp: :func:`check_bootstrap_count`)
+MIN_BOOTSTRAP = 2
+BOOTSTRAP_FIX = ("give at least 2 bootstrap models for the risk interval (default 30; 10 with --fast): with fewer "
+                 "the interval has no width, as if the risk were certain")
+
+
+def check_bootstrap_count(n_boot, option: str = "n_boot") -> None:
+    """Refuse a bootstrap count that is not a whole number >= :data:`MIN_BOOTSTRAP` (None: the default, passes).
+    QA predictfollow66: ``train_rp(..., n_boot=0)`` saved a model whose every risk interval had no width."""
+    from lungai.errors import InputError
+
+    if n_boot is None:
+        return
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)):
+        raise InputError(f"{option} {n_boot!r} is not a whole number", BOOTSTRAP_FIX)
+    if n_boot < MIN_BOOTSTRAP:
+        raise InputError(f"{option} {n_boot} is below {MIN_BOOTSTRAP}", BOOTSTRAP_FIX)
+
+
 def uncertainty_text(n="the", endpoint: str | None = None) -> str:
     """:data:`UNCERTAINTY` for a model of ``n`` bootstrap members whose risk is of ``endpoint`` (the short endpoint of
     :func:`lungai.rp.predict.rp_endpoint`, rp_prediction.csv's ``endpoint`` column): "not the patient's chance of RP"
