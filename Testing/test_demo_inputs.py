@@ -1458,6 +1458,31 @@ def test_an_rtstruct_without_a_dose_is_refused_with_a_fix_the_user_can_follow(tm
     assert not out.exists()
 
 
+def test_the_options_own_refusals_come_before_any_model_is_loaded(tmp_path, monkeypatch):
+    """QA newfollow66 (LUNG1-003: ``lungai demo --ct CT --seed-point=... --rtstruct RS`` without --dose): refused
+    rightly, but ~15 s later - after the segmentation model (and any --rp-model / --stage-model) was loaded.  The
+    option checks that need no model (--rtstruct without --dose or --ct, --seed-point with --roi) come first."""
+    import lungai.seg.model_io
+    from lungai.demo import run_demo
+    from lungai.errors import InputError
+
+    loads = []
+
+    def spy(*a, **k):
+        loads.append(a)
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr(lungai.seg.model_io, "load_model", spy)
+    ct = _dicom_ct(tmp_path / "CT", "P1")
+    out = tmp_path / "out"
+    for kwargs, said in ((dict(ct_path=ct, rtstruct=tmp_path / "RS.dcm", seed_lps=(0.0, 0.0, 0.0)), "no --dose"),
+                         (dict(rtstruct=tmp_path / "RS.dcm"), "no --ct"),
+                         (dict(ct_path=ct, seed_lps=(0.0, 0.0, 0.0), roi_lps=(0, 0, 0, 10, 10, 10)), "both given")):
+        with pytest.raises(InputError, match=said):
+            run_demo(out, **kwargs)
+    assert loads == [] and not out.exists()
+
+
 def test_demo_checks_its_model_folders_before_any_work(ibsi_b_rp_model, ehr_rna_stage_model, tmp_path):
     """QA stagedemo59 (lungai demo --stage-model of an empty folder / of an RP model's folder): the folder was only
     checked to exist; the stage model's loader refused it after the segmentation, radiomics and dose (~25 s on the
