@@ -102,3 +102,66 @@ def test_the_clinical_row_of_a_nifti_patient_is_not_said_to_have_no_imaging(tmp_
     assert "P9" in out and "nifti/P9_ct.nii.gz" in out, out
     p9 = next(x for x in out.splitlines() if "P9" in x and "note:" in x)
     assert "no imaging" not in p9 and "not DICOM" in p9, p9
+
+
+def _lungai_outputs(root: Path) -> dict:
+    """lungai's own results under the export, recorded as the commands record them (lungai.io.outputs.record_outputs):
+    a cohort's -o folder (patients/P1/tumour.nii.gz, lungs.nii.gz, listed in its marker above them) and a segment
+    result folder (tumor.nii.gz, uncertainty.nii.gz)."""
+    from lungai.io.outputs import record_outputs
+
+    cohort = root / "cohort_out"
+    masks = _nifti_patient(cohort / "patients" / "P1", "P1")
+    (masks[0].rename(cohort / "patients" / "P1" / "lungs.nii.gz"), masks[1].rename(cohort / "patients" / "P1" /
+                                                                                   "tumour.nii.gz"))
+    (cohort / "patients.csv").write_text("patient_id\nP1\n")
+    record_outputs(cohort, "cohort", [cohort / "patients", cohort / "patients.csv"])
+    seg = root / "seg_P1"
+    seg_files = _nifti_patient(seg, "x")
+    (seg_files[0].rename(seg / "tumor.nii.gz"), seg_files[1].rename(seg / "uncertainty.nii.gz"))
+    record_outputs(seg, "segment", [seg / "tumor.nii.gz", seg / "uncertainty.nii.gz"])
+    return {"cohort": cohort, "seg": seg}
+
+
+def test_lungais_own_results_under_the_export_are_not_called_a_patients_images(tmp_path, capsys):
+    """QA newfollow66 (LUNG1-003's export holding the -o folder of an earlier ``lungai cohort export/LUNG1-003 -o
+    export/cohort_out``): ``lungai dicom-scan export`` said "2 image files under export are not DICOM and not read
+    (cohort_out/patients/LUNG1-003/lungs.nii.gz, .../tumour.nii.gz) ... a patient whose CT is one of them is not
+    listed" - lungai's own masks called a patient's unread CT.  Images a lungai marker lists, unchanged, are left
+    out of the note (dicom-scan, cohort's planning and its clinical rows); a user's NIfTI patient is still named,
+    and so is a recorded file the user replaced since."""
+    import os
+
+    from lungai.cli import main
+    from lungai.dicom.cohort import plan_cohort
+    from lungai.errors import InputNote
+
+    root = _mixed_export(tmp_path / "export")
+    _lungai_outputs(root)
+    assert main(["dicom-scan", str(root)]) == 0
+    err = capsys.readouterr().err
+    _said(err)
+    assert "cohort_out" not in err and "seg_P1" not in err, err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan_cohort(root)
+    said = [str(w.message) for w in caught if issubclass(w.category, InputNote) and "image file" in str(w.message)]
+    assert len(said) == 1 and "cohort_out" not in said[0], said
+    _said(said[0])
+    replaced = root / "cohort_out" / "patients" / "P1" / "tumour.nii.gz"   # the user's own file now: named
+    st = replaced.stat()
+    os.utime(replaced, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    assert main(["dicom-scan", str(root)]) == 0
+    err = capsys.readouterr().err
+    assert "3 image files" in err and "cohort_out/patients/P1/tumour.nii.gz" in err, err
+    assert "lungs.nii.gz" not in err, err
+
+
+def test_only_lungais_own_results_make_no_note(tmp_path):
+    from lungai.dicom.discover import files_under, unread_images_note
+    from lungai.dicom.synthetic import write_rt_study
+
+    root = tmp_path / "export"
+    write_rt_study(root / "dicom", small_phantom(7), "P1", dose=None)
+    _lungai_outputs(root)
+    assert unread_images_note(files_under(root), root, "cohort") is None

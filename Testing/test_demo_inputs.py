@@ -4,6 +4,8 @@ RP model trained the documented way needs, the case name, the seed check and the
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -1456,6 +1458,50 @@ def test_an_rtstruct_without_a_dose_is_refused_with_a_fix_the_user_can_follow(tm
         run_demo(out, rtstruct=tmp_path / "RS.dcm")
     assert "--ct" in err.value.fix, err.value.fix
     assert not out.exists()
+
+
+def test_the_options_own_refusals_come_before_any_model_is_loaded(tmp_path, monkeypatch):
+    """QA newfollow66 (LUNG1-003: ``lungai demo --ct CT --seed-point=... --rtstruct RS`` without --dose): refused
+    rightly, but ~15 s later - after the segmentation model (and any --rp-model / --stage-model) was loaded.  The
+    option checks that need no model (--rtstruct without --dose or --ct, --seed-point with --roi) come first."""
+    import lungai.seg.model_io
+    from lungai.demo import run_demo
+    from lungai.errors import InputError
+
+    loads = []
+
+    def spy(*a, **k):
+        loads.append(a)
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr(lungai.seg.model_io, "load_model", spy)
+    ct = _dicom_ct(tmp_path / "CT", "P1")
+    out = tmp_path / "out"
+    for kwargs, said in ((dict(ct_path=ct, rtstruct=tmp_path / "RS.dcm", seed_lps=(0.0, 0.0, 0.0)), "no --dose"),
+                         (dict(rtstruct=tmp_path / "RS.dcm"), "no --ct"),
+                         (dict(ct_path=ct, seed_lps=(0.0, 0.0, 0.0), roi_lps=(0, 0, 0, 10, 10, 10)), "both given")):
+        with pytest.raises(InputError, match=said):
+            run_demo(out, **kwargs)
+    assert loads == [] and not out.exists()
+
+
+def test_the_options_own_refusals_come_before_torch_is_imported(tmp_path):
+    """QA newfollow66 on LUNG1-003 (``lungai demo --ct CT --seed-point=... --rtstruct RS``, no --dose): 25 s to the
+    refusal, ~20 s of it importing torch / MONAI (lungai.seg.infer) at the top of run_demo.  A fresh process refuses
+    it without importing them."""
+    import subprocess
+    import sys
+
+    ct = _dicom_ct(tmp_path / "CT", "P1")
+    code = ("import sys\nfrom lungai.demo import run_demo\nfrom lungai.errors import InputError\n"
+            f"try:\n    run_demo({str(tmp_path / 'out')!r}, ct_path={str(ct)!r}, rtstruct={str(tmp_path / 'RS.dcm')!r}, "
+            "seed_lps=(0.0, 0.0, 0.0))\nexcept InputError as err:\n    print('refused:', err)\n"
+            "print('heavy:', sorted(m for m in ('torch', 'monai') if m in sys.modules))\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "refused:" in done.stdout and "no --dose" in done.stdout, done.stdout + done.stderr
+    assert "heavy: []" in done.stdout, done.stdout
+    assert not (tmp_path / "out").exists()
 
 
 def test_demo_checks_its_model_folders_before_any_work(ibsi_b_rp_model, ehr_rna_stage_model, tmp_path):

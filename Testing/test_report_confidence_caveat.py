@@ -32,6 +32,22 @@ def test_the_caveat_comes_from_the_models_table_for_the_shipped_dynunet_only(tmp
         assert "confidence_caveat" not in info, other
 
 
+def test_a_shipped_models_name_is_the_shipped_model(tmp_path, monkeypatch):
+    """QA newfollow66: add_model_notes("lungai-seg-dynunet", info) - the name as --model takes it - called the shipped
+    DynUNet "a model of your own, not one shipped" (is_shipped_model was given the bare name) and gave no caveat."""
+    from lungai.seg.choice import add_model_notes
+    from lungai.seg.resources import CONFIDENCE_CAVEATS, DYNUNET_MODEL_NAME, shipped_models
+
+    if DYNUNET_MODEL_NAME not in shipped_models():
+        pytest.skip("the shipped models are not installed")
+    monkeypatch.chdir(tmp_path)                  # no folder of that name here: the name is the shipped model
+    info = _seg()
+    add_model_notes(DYNUNET_MODEL_NAME, info)
+    assert info["model_shipped"] is True, info
+    assert not any("not one shipped" in n or "of your own" in n for n in info["notes"]), info["notes"]
+    assert info["confidence_caveat"] == CONFIDENCE_CAVEATS[DYNUNET_MODEL_NAME]
+
+
 def test_the_caveats_figures_are_the_docs():
     """The caveat quotes docs/segmentation.md's test table of the retrained DynUNet."""
     from lungai.seg.resources import CONFIDENCE_CAVEATS, DYNUNET_MODEL_NAME

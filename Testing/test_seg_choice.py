@@ -521,6 +521,26 @@ def _words(text: str) -> str:
     return " ".join(text.replace("`", "").replace("**", "").split())
 
 
+def test_a_routed_result_is_not_advised_the_routed_choice(tmp_path):
+    """QA newfollow66 (``lungai segment LUNG1-002_ct.nii.gz --model lungai-seg-routed --seed-point=-74.5,16.4,-18.7``:
+    the default's 4.7 ml kept, flagged): the note advised "--model lungai-seg-routed runs it when the default model
+    finds more than 15 ml" to a user already running it.  It names the DynUNet and says why the routed choice kept
+    the default's result; the default model alone still names the routed choice."""
+    from lungai.seg.choice import model_hint
+    from lungai.seg.infer import LOW_CONFIDENCE
+
+    unsure = {"roi_mode": "seed", "tumor_volume_ml": 4.7, "notes": [], "review_reasons": [LOW_CONFIDENCE]}
+    routed = resolve_model_dir(ROUTED_MODEL_NAME)
+    if not (routed / "model.json").is_file():
+        pytest.skip("the shipped models are not installed")
+    hint = model_hint(routed, dict(unsure, model_choice={"kept": DEFAULT_MODEL_NAME}))
+    assert f"--model {DYNUNET_MODEL_NAME}" in hint, hint
+    assert f"--model {ROUTED_MODEL_NAME} runs it" not in hint, hint
+    assert "no more than 15 ml" in hint and "run here" in hint, hint
+    alone = model_hint(default_model_dir(), unsure)
+    assert f"--model {ROUTED_MODEL_NAME} runs it" in alone, alone
+
+
 def test_large_tumour_advice_is_the_same_everywhere():
     """QA: lungai segment's note advised lungai-seg-dynunet for a large tumour while README advised the large-tumour
     U-Net (lungai-seg-unet-large).  The advice is one text (lungai.seg.resources.large_tumour_advice) that the note,

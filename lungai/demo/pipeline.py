@@ -893,14 +893,6 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     labelled as illustrative everywhere.
     """
     start = time.perf_counter()      # the run time reported is the time the user waits, reading the CT included
-    from lungai.lungs import segment_lungs
-    from lungai.lungs.segment import LUNG_STEPS
-    from lungai.report import figures, write_report
-    from lungai.report.html import features_step_text
-    from lungai.seg.choice import add_model_notes, model_meta
-    from lungai.seg.model_meta import model_identity
-    from lungai.seg.infer import segment_tumour
-
     from lungai.io.outputs import check_output_owner, claimed_output_folder, prepare_output_folder
 
     out = Path(out_dir)
@@ -914,9 +906,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     for path, what in ((rp_model, "--rp-model"), (stage_model, "--stage-model"), (dose, "--dose")):
         if path is not None and not Path(path).exists():
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
-    # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
-    models = check_model_options(model_dir, rp_model, stage_model)
-    sample = ct_path is None
+    # the options' cheap checks before the pipeline's imports and the models' load (QA newfollow66: --rtstruct
+    # without --dose was refused ~25 s later, after torch / MONAI were imported and check_model_options)
+    if seed_lps is not None and roi_lps is not None:
+        raise InputError("a seed point and an ROI were both given", "give one of them: --seed-point or --roi")
     if rtstruct is not None:
         if ct_path is None or dose is None:     # it is used for the dose metrics only (QA: with --ct given and no
             # RTDOSE exported, the fix said "give --ct ... and --dose", which such a patient cannot follow)
@@ -928,6 +921,18 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                               "give --dose (the plan's RTDOSE) with --rtstruct, or leave --rtstruct out (the tumour "
                               "radiomics use the automatic tumour either way); the features of the plan's GTV: "
                               "lungai radiomics --image CT --rtstruct RS --structure role:gtv_primary"))
+    # the pipeline's modules (torch / MONAI: 10-20 s) imported once the options' own checks passed
+    from lungai.lungs import segment_lungs
+    from lungai.lungs.segment import LUNG_STEPS
+    from lungai.report import figures, write_report
+    from lungai.report.html import features_step_text
+    from lungai.seg.choice import add_model_notes, model_meta
+    from lungai.seg.model_meta import model_identity
+    from lungai.seg.infer import segment_tumour
+    # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
+    models = check_model_options(model_dir, rp_model, stage_model)
+    sample = ct_path is None
+    if rtstruct is not None:
         from lungai.dicom.rtstruct import rtstruct_option
 
         rtstruct, _ = rtstruct_option(rtstruct, ct_path, series_uid)   # a folder: its RTSTRUCT, said (stderr)
@@ -948,8 +953,6 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                                                      progress=reading if ct_path is None else None)
         if ct_path is not None:
             reading.update(1)
-    if seed_lps is not None and roi_lps is not None:
-        raise InputError("a seed point and an ROI were both given", "give one of them: --seed-point or --roi")
     if seed_lps is not None:
         from lungai.seg.preprocess import check_seed_inside_body
 

@@ -1845,13 +1845,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             notes: list = []
             if clinical is not None:
                 failed_ids = {j.patient_id for j in jobs if j.case in failed_now}
-                from lungai.dicom.discover import check_root, files_under, image_files
+                from lungai.dicom.discover import check_root, files_under, unread_images
 
                 top = check_root(root)
                 table = _join_clinical(table, clin, notes, failed=failed_ids,
                                        unprocessed=set(inventory["patient_id"].astype(str)) - failed_ids,
                                        errors=str(out / ERRORS), inventory=str(out / INVENTORY),
-                                       images=[shown_path(f, top) for f in image_files(files_under(top))])
+                                       images=[shown_path(f, top) for f in unread_images(files_under(top), top)])
             for n in notes:
                 print("note: " + n)
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())

@@ -1200,13 +1200,26 @@ def image_files(files) -> list[Path]:
     return [Path(f) for f in files if str(f).lower().endswith(IMAGE_SUFFIXES)]
 
 
+def unread_images(files, root) -> list[Path]:
+    """The NIfTI / NRRD / MetaImage files of ``files`` (under ``root``) that may be a patient's images: lungai's own
+    outputs among them - listed, unchanged, in a ``.lungai-*`` marker of their folder or of a folder above them
+    under ``root`` (a ``lungai segment`` / ``lungs`` result folder, a cohort's ``-o`` folder:
+    :func:`lungai.io.outputs.lungai_written`) - left out (QA newfollow66)."""
+    from lungai.io.outputs import lungai_written
+
+    images = image_files(files)
+    own = lungai_written(images, root) if images else set()
+    return [p for p in images if p not in own]
+
+
 def unread_images_note(files, root, command: str) -> str | None:
     """The note naming the NIfTI / NRRD / MHA files among ``files`` (those under ``root``, :func:`files_under`) that
     ``lungai <command>`` does not read - a scan reads DICOM only -, with the command that takes them; None when there
-    are none.  QA newuser66: ``lungai cohort`` of a folder holding LUNG1-003 as DICOM and LUNG1-002 as NIfTI processed
+    are none.  lungai's own results there are no patient's images and are not named (:func:`unread_images`).
+    QA newuser66: ``lungai cohort`` of a folder holding LUNG1-003 as DICOM and LUNG1-002 as NIfTI processed
     LUNG1-003 alone without a word of the NIfTI files, and called LUNG1-002's clinical row "not in the export (no
     imaging)"."""
-    images = image_files(files)
+    images = unread_images(files, root)
     if not images:
         return None
     n = len(images)

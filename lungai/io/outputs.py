@@ -1196,6 +1196,42 @@ def written_by(path, command: str, folder=None) -> bool:
     return bool(stamp) and not p.is_symlink() and _stamp(p) == stamp
 
 
+def lungai_written(paths, top) -> set[Path]:
+    """Of ``paths`` (files under the folder ``top``), those a lungai marker lists as its own output, unchanged since
+    (the stamp matches, :func:`_stamp`): the marker of any command (``.lungai-*``) in the file's folder or in a
+    folder above it up to ``top`` - a cohort's ``-o`` folder lists ``patients/P1/tumour.nii.gz`` -, as
+    :func:`written_by`.  A file the user replaced or edited since, or a link, is not listed.  QA newfollow66:
+    ``lungai dicom-scan`` / ``cohort`` of an export holding a cohort's output folder called its tumour and lungs
+    masks a patient's unread CT images."""
+    top = Path(top)
+    markers: dict = {}
+
+    def recorded(folder: Path) -> dict:
+        if folder not in markers:
+            found: dict = {}
+            for marker in sorted(folder.glob(".lungai-*")):
+                with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):   # a damaged marker lists nothing
+                    if marker.is_file() and marker.read_text(encoding="utf-8").startswith("written by lungai "):
+                        found.update({n: s for n, s in _read_marker(folder, marker.name[len(".lungai-"):]).items()
+                                      if s})
+            markers[folder] = found
+        return markers[folder]
+
+    own = set()
+    for p in (Path(f) for f in paths):
+        folder = p.parent
+        while folder == top or top in folder.parents:
+            stamp = recorded(folder).get(p.relative_to(folder).as_posix())
+            if stamp:
+                if not p.is_symlink() and _stamp(p) == stamp:
+                    own.add(p)
+                break
+            if folder == top or folder == folder.parent:
+                break
+            folder = folder.parent
+    return own
+
+
 def record_output_file(path, command: str) -> None:
     """Add the file ``path`` (just written) to the command's marker in its folder, with its stamp (:func:`_stamp`),
     so that a re-run may replace it as long as it is unchanged (:func:`check_output_file_owner`)."""

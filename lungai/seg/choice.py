@@ -368,7 +368,8 @@ def model_hint(model_dir, info: dict) -> str | None:
         return (f"the default model is unsure of this result ({volume:.1f} ml); if the tumour you marked is larger "
                 "(a stage III tumour), the default marks only a few ml of many large tumours, the DynUNet segments them "
                 f"better (test: LUNG1-003's 35 ml GTV (62 mm across) {dynunet_gain('LUNG1-003 GTV-1')}) - "
-                f"{large_tumour_advice()}; check its outline, on small tumours it can run on into the mediastinum "
+                f"{large_tumour_advice(routed_run=kept_default)}; check its outline, on small tumours it can run on "
+                "into the mediastinum "
                 "(docs/segmentation.md)")
     return None
 
@@ -436,8 +437,11 @@ def add_model_notes(model_dir, info: dict, patients=()) -> None:
     it was not validated by lungai's test sets (:func:`lungai.seg.resources.own_model_note`).  ``patients``: the
     CT's names (PatientID, file name, case): when the model was trained or validated on that patient, a note says the
     result is in-sample and ``in_sample`` records which (:func:`in_sample_note`)."""
-    from lungai.seg.resources import confidence_caveat, is_shipped_model, own_model_note
+    from lungai.seg.resources import confidence_caveat, is_shipped_model, own_model_note, resolve_model_dir
 
+    # a shipped model's name as given (--model lungai-seg-dynunet) is that model (QA newfollow66: the bare name was
+    # called "a model of your own, not one shipped")
+    model_dir = resolve_model_dir(model_dir)
     hint = model_hint(model_dir, info)
     if hint:
         info.setdefault("notes", []).append(hint)

@@ -93,11 +93,17 @@ def dynunet_gain(case: str) -> str:
     return f"Dice {default} -> {dynunet}"
 
 
-def large_tumour_advice(panel: bool = False) -> str:
-    """The one advice for a large tumour: the command line's words, or the Slicer panel's (``panel``)."""
+def large_tumour_advice(panel: bool = False, routed_run: bool = False) -> str:
+    """The one advice for a large tumour: the command line's words, or the Slicer panel's (``panel``).
+    ``routed_run``: said of a result of the routed choice itself (it kept the default model's result), so the routed
+    choice is not advised to a user already running it (QA newfollow66: LUNG1-002 with --model lungai-seg-routed was
+    told "--model lungai-seg-routed runs it when ...")."""
     model = LARGE_TUMOUR_ADVICE_MODEL
     how = f'Model "{PANEL_MODEL_LABELS[model]}"' if panel else f"--model {model}"
     routed = (f'Model "{PANEL_MODEL_LABELS[ROUTED_MODEL_NAME]}"' if panel else f"--model {ROUTED_MODEL_NAME}")
+    if routed_run:
+        return (f"for a tumour of 30 mm or more, give a seed point or ROI and use {how} (the best Dice on large "
+                f"tumours; {routed}, run here, kept the default model's result because it found no more than 15 ml)")
     return (f"for a tumour of 30 mm or more, give a seed point or ROI and use {how} (the best Dice on large tumours; "
             f"{routed} runs it when the default model finds more than 15 ml)")
 
