@@ -62,11 +62,18 @@ def worker_count(text: str) -> int:
     return whole_number(text, 0, "give the number of worker processes (>= 1), or 0 for a plain loop in this process")
 
 
+def log_sigma_mm(text: str) -> float:
+    """A ``--log-sigma`` value: a LoG sigma in mm above 0 (0 or below ended in pykwalify's SchemaError traceback)."""
+    return real_number(text, 0, None, "give LoG sigmas in mm above 0, e.g. --log-sigma 1 2 3", low_open=True)
+
+
 def _add_feature_options(p) -> None:
     p.add_argument("--params", default="default", help=PARAMS_HELP + " (default: default)")
     p.add_argument("--image-types", nargs="+", metavar="TYPE", default=None,
                    help="Original, LoG, Wavelet (default: the parameter set's, Original for presets)")
-    p.add_argument("--log-sigma", nargs="+", type=float, default=None, metavar="MM", help="LoG sigmas in mm")
+    p.add_argument("--log-sigma", nargs="+", type=log_sigma_mm, default=None, metavar="MM",
+                   help="LoG sigmas in mm, above 0 (with LoG in --image-types, or a parameter file's LoG: replaces "
+                        "its sigmas; default 1 2 3)")
     p.add_argument("--feature-classes", nargs="+", metavar="CLASS", default=None,
                    help="shape firstorder glcm glrlm glszm gldm ngtdm (pyradiomics) and gldzm intensityhistogram "
                         "intensityvolume localintensity (lungai, IBSI-1) (default: pyradiomics' seven; every class "
