@@ -40,6 +40,81 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
         super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        # the words this parser reads (a sub-parser: those after its command), for error()'s hint
+        self._given_words = [str(a) for a in (sys.argv[1:] if args is None else args)]
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message):
+        super().error(message + swallowed_positional_hint(self, getattr(self, "_given_words", []), message))
+
+
+def _multi_value_runs(parser: argparse.ArgumentParser, words: list) -> list:
+    """(option, its values) for each option of ``parser`` taking several values (nargs '+' / '*') in ``words``: the
+    words after it up to the next option or ``--``, as argparse reads them."""
+    negative = getattr(parser, "_negative_number_matcher", None)
+    by_flag = {flag: a for a in parser._actions if a.option_strings and a.nargs in ("+", "*") for flag in a.option_strings}
+    runs = []
+    for i, word in enumerate(words):
+        if word == "--":
+            break
+        action = by_flag.get(word)
+        if action is None:
+            continue
+        values = []
+        for value in words[i + 1:]:
+            if value == "--" or (value.startswith("-") and len(value) > 1 and not (negative and negative.match(value))):
+                break
+            values.append(value)
+        runs.append((word, action, values))
+    return runs
+
+
+def swallowed_positional_hint(parser: argparse.ArgumentParser, words: list, message: str) -> str:
+    """The hint added to a parser error when a positional argument was read as a value of an option taking several
+    values: QA radfind66, ``lungai radiomics-batch --feature-classes shape firstorder m.csv -o out.csv`` ended with
+    "the following arguments are required: manifest" and no word of why (m.csv was read as a feature class); a
+    number option (``--log-sigma 1 2 m.csv``) refused it as "invalid float value: 'm.csv'".  Names the value taken,
+    the option, and both ways to write the command (the positional first, or after ``--``); "" when no such option
+    took a value that could be it."""
+    import os
+    import re
+
+    positionals = [a for a in parser._actions if not a.option_strings and a.nargs != argparse.PARSER]
+    if not positionals:
+        return ""
+    names = [a.metavar or a.dest for a in positionals]
+    runs = _multi_value_runs(parser, words)
+    required = re.match(r"the following arguments are required: (.+)$", message)
+    invalid = re.match(r"argument (\S+?)(?:/\S+)?: invalid .*value: '(.*)'$", message)
+    if required:
+        missing = [n for n in required.group(1).split(", ") if n in names]
+        if not missing:
+            return ""
+        # a value an option needs no more of: beyond the one '+' needs; any of '*'
+        runs = [r for r in runs if len(r[2]) >= (2 if r[1].nargs == "+" else 1)]
+        if not runs:
+            return ""
+        # the run whose last word is a file there, else the last run
+        option, _, values = next((r for r in reversed(runs) if os.path.exists(r[2][-1])), runs[-1])
+        what = " and ".join(missing)
+    elif invalid:
+        flag, bad = invalid.groups()
+        runs = [r for r in runs if bad in r[2] and flag in r[1].option_strings]
+        if not runs:
+            return ""
+        option, _, values = runs[-1]
+        values = values[:values.index(bad) + 1]
+        what = " / ".join(names)
+    else:
+        return ""
+    taken, kept = values[-1], values[:-1]
+    kind = " (a file)" if os.path.exists(taken) else ""
+    kept_text = " ".join([option, *kept])
+    return (f"; {taken!r}{kind} was read as a value of {option}, which takes every word up to the next option: "
+            f"if it is the {what}, give it before {option} ({parser.prog} {taken} {kept_text} ...) or "
+            f"after -- at the end of the command (... {kept_text} -- {taken})")
+
 
 def accept_negative_coordinates(parser: argparse.ArgumentParser) -> None:
     """Let ``parser`` read comma-separated numbers that start with a minus sign as option values:

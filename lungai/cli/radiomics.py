@@ -62,18 +62,27 @@ def worker_count(text: str) -> int:
     return whole_number(text, 0, "give the number of worker processes (>= 1), or 0 for a plain loop in this process")
 
 
-def _add_feature_options(p) -> None:
+def log_sigma_mm(text: str) -> float:
+    """A ``--log-sigma`` value: a LoG sigma in mm above 0 (0 or below ended in pykwalify's SchemaError traceback)."""
+    return real_number(text, 0, None, "give LoG sigmas in mm above 0, e.g. --log-sigma 1 2 3", low_open=True)
+
+
+def _add_feature_options(p, mask_segments: bool = False) -> None:
     p.add_argument("--params", default="default", help=PARAMS_HELP + " (default: default)")
     p.add_argument("--image-types", nargs="+", metavar="TYPE", default=None,
                    help="Original, LoG, Wavelet (default: the parameter set's, Original for presets)")
-    p.add_argument("--log-sigma", nargs="+", type=float, default=None, metavar="MM", help="LoG sigmas in mm")
+    p.add_argument("--log-sigma", nargs="+", type=log_sigma_mm, default=None, metavar="MM",
+                   help="LoG sigmas in mm, above 0 (with LoG in --image-types, or a parameter file's LoG: replaces "
+                        "its sigmas; default 1 2 3)")
     p.add_argument("--feature-classes", nargs="+", metavar="CLASS", default=None,
                    help="shape firstorder glcm glrlm glszm gldm ngtdm (pyradiomics) and gldzm intensityhistogram "
                         "intensityvolume localintensity (lungai, IBSI-1) (default: pyradiomics' seven; every class "
                         "with ibsi-a..e)")
     p.add_argument("--segments", nargs="+", metavar="NAME", default=None,
                    help="tumour right_lung left_lung lungs lungs_minus_tumour (default: all that the given masks can build, "
-                        "e.g. tumour alone from a tumour mask alone; a segment named here that cannot be built is an error)")
+                        "e.g. tumour alone from a tumour mask alone; a segment named here that cannot be built is an error" +
+                        ("; with --mask: names of the mask's segments, label_N or the --label names)" if mask_segments
+                         else ")"))
     p.add_argument("--wide", action="store_true",
                    help="one row per case, columns rad_<segment>_<image_type>_<class>_<feature>")
     p.add_argument("--lung-spacing", type=float, default=None, metavar="MM",
@@ -113,7 +122,7 @@ def register(sub) -> None:
                    help="case id (default: the DICOM PatientID for a DICOM CT, else the image file name)")
     p.add_argument("--workers", type=int, default=1,
                    help="compute the segments in this many processes (default 1; the result is the same)")
-    _add_feature_options(p)
+    _add_feature_options(p, mask_segments=True)
     p.add_argument("-o", "--output", required=True, help="output CSV")
     p.set_defaults(func=run)
 
@@ -257,6 +266,10 @@ def run(args) -> int:
         # a DICOM SEG's segments are named by their SegmentLabel unless --label names them (as radiomics-batch)
         segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names,
                                          one_lesion=one_lesion)
+        if args.segments:       # --segments selects among the mask's segments (it was ignored with --mask)
+            segs = _mask_segments_named(segs, errors, args.segments, args.mask)
+            lung_names[:] = [n for n in lung_names if n in segs]
+            one_lesion = {n: v for n, v in one_lesion.items() if n in segs}
     elif args.mask:
         segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
         from lungai.lungs.check import lung_segment_notes
@@ -318,6 +331,24 @@ def run(args) -> int:
     print(f"{len(result.features)} values for {counted(n_seg, 'segment')} of {case} -> {out} "
           f"(grid and settings per segment: {out.stem}_settings.csv)")
     return 1 if not result.errors.empty else 0
+
+
+def _mask_segments_named(segs: dict, errors: dict, names, mask) -> dict:
+    """The segments of ``--mask`` that ``--segments`` names (``errors`` kept for those only); a name the mask does
+    not give is refused, naming those it gives and how to name a label (QA radfind66: ``--mask lung1_label.nrrd
+    --segments tumor`` computed label_1, exit 0; named lungs were computed beside ``--segments tumour``)."""
+    from lungai.errors import InputError
+
+    given = [*segs, *(n for n in errors if n not in segs)]
+    unknown = [n for n in names if n not in given]
+    if unknown:
+        shown = " ".join(unknown)
+        raise InputError(f"--segments {shown}: no such segment of --mask {mask} (its segments: {', '.join(given)})",
+                         f"name segments of the mask, or name a label with --label {unknown[0]}=N (N: its label "
+                         "value), or leave --segments out for all of them")
+    for n in [n for n in errors if n not in names]:
+        del errors[n]
+    return {n: segs[n] for n in names if n in segs}
 
 
 TUMOUR_SEGMENTS = ("tumour", "lungs_minus_tumour")

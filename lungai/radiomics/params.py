@@ -72,6 +72,24 @@ def _image_type_block(image_types, log_sigma) -> dict:
     return out
 
 
+def _use_log_sigma(params: dict, log_sigma) -> None:
+    """Give the LoG image type of ``params`` the sigmas ``log_sigma`` (a parameter file's own replaced); without a LoG
+    image type they would be ignored: refused (QA radfind66: ``--log-sigma 2`` alone wrote the Original values only,
+    exit 0, and a file's ``LoG: {sigma: [1, 3]}`` kept 1 and 3)."""
+    sigmas = list(log_sigma)
+    log = (params.get("imageType") or {}).get("LoG")
+    shown = " ".join(f"{float(s):g}" for s in sigmas)
+    if log is None:
+        types = ", ".join(params.get("imageType") or {}) or "none"
+        problem = f"--log-sigma {shown} would be ignored: the image types computed are {types} (no LoG)"
+        if ibsi_config(params) is not None:       # LoG is refused with an IBSI configuration (_check_ibsi)
+            raise InputError(problem, "leave --log-sigma out: the IBSI-1 configurations are defined on the original "
+                                      "image only (use --params default for LoG images)")
+        raise InputError(problem, f"add LoG to the image types (--image-types Original LoG --log-sigma {shown}), or "
+                                  "leave --log-sigma out")
+    params["imageType"]["LoG"] = {**(log or {}), "sigma": sigmas}
+
+
 def _feature_class_block(feature_classes) -> dict:
     out = {}
     for name in feature_classes:
@@ -206,6 +224,8 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
             _feature_class_block([name])
     if image_types:
         params["imageType"] = _image_type_block(image_types, log_sigma)
+    if log_sigma:
+        _use_log_sigma(params, log_sigma)
     if feature_classes:
         params["featureClass"] = _feature_class_block(feature_classes)
     if lung_spacing_mm is not None:
