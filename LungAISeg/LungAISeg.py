@@ -142,6 +142,7 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.ui.segmentEditorButton.connect("clicked(bool)", self.onSegmentEditorButton)
         self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicomButton)
         self.ui.uncertaintyOpacitySlider.connect("valueChanged(double)", self.onOpacityChanged)
+        self.ui.modelComboBox.connect("activated(int)", self.onModelActivated)
         self.setTrainingToolTips()
         self.setModelToolTip()
         self.initializeParameterNode()
@@ -241,6 +242,11 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         p.modelDirectory = job.outputs
         self.runner.log(f"Model written to {job.outputs}; it is now the selected model.")
 
+    def onModelActivated(self, index=None):
+        """A Model chosen by the user (even the one shown): a saved scene's unknown Model is replaced."""
+        self.logic.modelChosen(self._parameterNode)
+        self.updateButtons()
+
     def onOpacityChanged(self, value):
         if self._parameterNode and self._parameterNode.uncertaintyVolume:
             slicer.util.setSliceViewerLayers(foregroundOpacity=value)
@@ -308,6 +314,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
     # parameters renamed with the Advanced training options (d5b61e2): {name in older saved scenes: name now}
     RENAMED_PARAMETERS = {"architecture": "trainArch", "members": "trainMembers", "epochs": "trainEpochs"}
+    # Model choices of older saved scenes: {label then: label now of the same shipped model} ("small nodules",
+    # lungai-seg-unet-ensemble, is "default" since 97659617)
+    RENAMED_MODELS = {"small nodules": "default"}
+    # where a saved Model that is no choice now is kept (the Model combo box cannot show it) until the user chooses one
+    UNKNOWN_MODEL_PARAMETER = "modelNotAvailable"
     exportNotes = ()        # what the last exportDicom said (an empty segment left out), for the panel's log
 
     def getParameterNode(self):
@@ -327,6 +338,36 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             if valid and not node.GetParameter(new):
                 node.SetParameter(new, value)
             node.UnsetParameter(old)
+        model = node.GetParameter("model")
+        if model and model not in cls.modelLabels():
+            if model in cls.RENAMED_MODELS:
+                logging.info(f'LungAISeg: Model "{model}" of the saved scene is now "{cls.RENAMED_MODELS[model]}"')
+                node.SetParameter("model", cls.RENAMED_MODELS[model])
+            else:   # not run as some other model: said by segmentationInputProblem until a Model is chosen
+                node.SetParameter(cls.UNKNOWN_MODEL_PARAMETER, model)
+                node.SetParameter("model", "default")
+
+    @staticmethod
+    def modelLabels():
+        """The Model choices: the shipped models' labels and "folder"."""
+        from lungai.seg.resources import PANEL_MODEL_LABELS
+
+        return [*PANEL_MODEL_LABELS.values(), "folder"]
+
+    def unknownModelProblem(self, p):
+        """A saved scene's Model that this version does not have (not run as another model), else None."""
+        unknown = p.parameterNode.GetParameter(self.UNKNOWN_MODEL_PARAMETER) if p.parameterNode else ""
+        if not unknown:
+            return None
+        choices = ", ".join(f'"{label}"' for label in self.modelLabels())
+        return (f'Model "{unknown}" of the saved scene is not a model of this version of LungAI: choose one in '
+                f"Model ({choices}; its tooltip says which to use)")
+
+    @classmethod
+    def modelChosen(cls, p):
+        """The user chose a Model: a saved scene's unknown Model no longer stops Apply."""
+        if p is not None and p.parameterNode and p.parameterNode.GetParameter(cls.UNKNOWN_MODEL_PARAMETER):
+            p.parameterNode.UnsetParameter(cls.UNKNOWN_MODEL_PARAMETER)
 
     # ---------------------------------------------------------------- validation
     def segmentationInputProblem(self, p):
@@ -342,6 +383,9 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
                 return f"{exc.problem}: {exc.fix}"
         if p.mode == "seed" and (p.seedPoints is None or p.seedPoints.GetNumberOfDefinedControlPoints() < 1):
             return "Place a seed point inside the tumour (mode 'seed')"
+        problem = self.unknownModelProblem(p)
+        if problem:
+            return problem
         if p.model == "folder":
             problem = self.modelFolderProblem(p.modelDirectory, p.method)
             if problem:
@@ -509,7 +553,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         from lungai.seg.resources import DEFAULT_MODEL_NAME, PANEL_MODEL_LABELS
 
         shipped = {label: None if name == DEFAULT_MODEL_NAME else name for name, label in PANEL_MODEL_LABELS.items()}
-        return shipped.get(p.model, p.modelDirectory)
+        if p.model == "folder":
+            return p.modelDirectory
+        if p.model not in shipped:     # never some other model than the one chosen
+            raise ValueError(f'Model "{p.model}" is not a model of this version of LungAI: choose one in Model')
+        return shipped[p.model]
 
     def segmentationCommand(self, p, workDir):
         """Export the CT (world coordinates, as the seed / ROI) and build the ``lungai segment`` command."""

@@ -618,7 +618,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             names, rows = results.features_by_segment(longRows, columns)
             frame = pd.DataFrame(rows, columns=names)
             # the table of another CT, or of another segmentation of this CT, is kept (a new one is made):
-            # nodes.volume_table
+            # nodes.volume_table; a table the user renamed is kept too, and said (nodes.renamed_table_note)
+            previous = p.outputTable
             p.outputTable = nodes.volume_table(slicer.mrmlScene, frame, f"{volume.GetName()} radiomics", volume,
                                                node=p.outputTable, made_by=nodes.RADIOMICS_MADE_BY,
                                                segmentation_node=segmentation)
@@ -630,7 +631,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             from lungai.errors import counted
             message = (f"{counted(len(rows), 'feature')} x {counted(len(names) - 4 - len(failed), 'segment')} -> table "
                        f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation)
-                       + nodes.edited_tables_note(p.outputTable))      # a table the user edited: kept, named
+                       + nodes.edited_tables_note(p.outputTable)       # a table the user edited: kept, named
+                       + nodes.renamed_table_note(previous, p.outputTable))   # or renamed
             if failed:
                 message += ("\nNot computed (NaN column): " + "; ".join(failed)
                             + "\n" + "\n".join(failed.values()))

@@ -267,6 +267,10 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         form = json.loads(p.clinicalValues or "{}")
         # "12,8" for a number, "M" for one of female / male: said here, in the form's terms (not the command's, for a CSV)
         problems = [results.form_number_problem(card, form), results.form_choice_problem(card, form)]
+        if p.doseTable is not None:   # "see plan" typed in a dose cell: the table, row and column, not the CSV's lines
+            from lungai.scene.rp import dose_table_text_problem
+
+            problems.append(dose_table_text_problem(p.doseTable, card))
         if any(problems):
             raise ValueError("\n".join(problem for problem in problems if problem))
         row = self.patientRow(p)

@@ -424,6 +424,8 @@ def _with_lungai_lungs_and_tumour(scene, study):
 
     ct, vol, seg = slicerrt_segmentation(scene, study)
     right, left = (array(study["masks"][n]) > 0 for n in ("Lung_R", "Lung_L"))
+    for name in ("Lung_R", "Lung_L"):   # replaced by lungai's: Segment lungs refuses a second right / left lung
+        seg.GetSegmentation().RemoveSegment(seg.GetSegmentation().GetSegmentIdBySegmentName(name))
     labels = sitk.GetImageFromArray((right * 1 + (left & ~right) * 2).astype(np.uint8))
     labels.CopyInformation(ct)
     nodes.add_lung_outputs(scene, vol, labels, seg_node=seg)

@@ -6045,3 +6045,92 @@ def test_multimodal_risk_refused_after_its_patient_file_is_written_leaves_no_cop
     with pytest.raises(Exception):
         logic.startRisk(p)
     assert not list(tmp_path.glob("lungai-rp-*")), list(tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("layout", ["row", "feature-value"])
+def test_multimodal_risk_names_the_dose_table_cell_that_is_text(load_module, mrml_scene, rp_model, tmp_path, layout):
+    """QA slicerfollow66: text in a dose table cell ("see plan", edited in the Tables module) was refused at Compute
+    risk in the command line's words - "column ... (numeric) has a value ... (CSV lines [2])" with a role file's fix -
+    for a CSV the panel user never gave.  Said now in the panel's terms: the dose table, its row and column, the
+    value, and to type a number; refused before the patient's values are written."""
+    import pandas as pd
+
+    from lungai import mrml
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    dose = pick("dose_").astype(object)
+    name = dose.columns[1]
+    dose.iloc[0, 1] = "see plan"                    # a cell edited by hand in the Tables module
+    dose.iloc[0, 0] = "12,5"                        # a decimal comma
+    if layout == "feature-value":
+        dose = pd.DataFrame({"feature": list(dose.columns), "value": list(dose.iloc[0])})
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, dose, "plan dose")
+    with pytest.raises(ValueError) as refused:
+        logic.startRisk(p)
+    text = str(refused.value)
+    assert "'plan dose'" in text and "'see plan'" in text and "type a number" in text.lower(), text
+    where = (f"row 1, column '{name}'" if layout == "row" else f"row 2 ({name}), column 'value'")
+    assert where in text, text
+    assert "decimal" in text or "12.5" in text, text
+    assert "CSV" not in text and "role file" not in text, text
+    assert not list(tmp_path.glob("lungai-rp-*")), list(tmp_path.rglob("*"))
+
+
+def test_segment_lungs_into_a_segmentation_with_the_users_lungs_is_refused_before_the_run(load_module, mrml_scene,
+                                                                                           phantom_nodes):
+    """QA slicerfollow66: Segment lungs with LUNG1-003's RTSTRUCT segmentation (Lung-Right, Lung-Left: SlicerRT's
+    names) as output added "Right lung" / "Left lung" beside them with no word; Lung Radiomics then refused ("2
+    segments are the right lung").  Refused before the run, naming the user's lungs and what to do; nothing added."""
+    from lungai import mrml
+    from lungai.errors import InputError
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    ct = phantom_nodes[0]
+    image = mrml.image_from_volume_node(ct)
+    rtstruct = None
+    for k, name in enumerate(LUNG1_003_ROIS):          # the real ROI names, in the RTSTRUCT's order
+        mask = np.zeros(sitk.GetArrayFromImage(image).shape, np.uint8)
+        mask[2 + k:4 + k, 2:5, 2:5] = 1
+        box = sitk.GetImageFromArray(mask)
+        box.CopyInformation(image)
+        rtstruct = mrml.mask_to_segment(mrml_scene, box, name, seg_node=rtstruct, reference_volume_node=ct)[0]
+    p.inputVolume, p.outputSegmentation = ct, rtstruct
+    with pytest.raises(InputError) as refused:
+        logic.startLungs(p)
+    text = str(refused.value)
+    assert "'Lung-Right'" in text and "'Lung-Left'" in text and rtstruct.GetName() in text, text
+    assert "choose another output segmentation" in text, text
+    assert mrml.segment_names(rtstruct) == LUNG1_003_ROIS
+
+
+@pytest.mark.shared_data
+def test_lung_radiomics_rerun_names_the_features_table_the_user_renamed(load_module, mrml_scene, shared_data):
+    """QA slicerfollow66 (lung1, real MRML): after the user renamed the features table ('lung1_image radiomics' ->
+    'lung1 before surgery'), a rerun kept it and wrote a new table, but the message said only the new table: the user
+    could think the renamed one was updated.  The message names the kept table and why."""
+    from lungai import mrml
+    from lungai.io import read_ct, read_mask
+
+    data = shared_data / "pyradiomics_lung"
+    ct = read_ct(data / "lung1_image.nrrd")
+    tumour = sitk.Cast(read_mask(data / "lung1_label.nrrd", reference=ct) > 0, sitk.sitkUInt8)
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "lung1_image")
+    seg, _ = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=vol)
+    mrml.keep_exact_values_current(mrml_scene)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = vol, seg
+    p.selectedSegments = ["Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    renamed = p.outputTable
+    renamed.SetName("lung1 before surgery")                   # the user's name: their table now
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert p.outputTable is not renamed and renamed.GetName() == "lung1 before surgery"
+    first = message.splitlines()[0]
+    assert f"-> table '{p.outputTable.GetName()}'" in first, first
+    assert ("'lung1 before surgery' (renamed since the run that made it) is kept as it is - a run never writes over a "
+            "table the user changed") in first, first

@@ -292,6 +292,49 @@ def test_model_tooltip_gives_the_large_tumour_advice(env):
     assert w.logic.modelChoice(p) == LARGE_TUMOUR_ADVICE_MODEL
 
 
+def _saved_seg_parameters(env, **values):
+    env.scene.Clear(0)
+    saved = env.scene.GetSingletonNode("LungAISeg", "vtkMRMLScriptedModuleNode")
+    if saved is None:
+        saved = env.scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode")     # as read from a saved .mrml
+        saved.SetAttribute("ModuleName", "LungAISeg")
+        saved.SetSingletonTag("LungAISeg")
+    for name, value in values.items():
+        saved.SetParameter(name, value)
+    return saved
+
+
+def test_a_model_choice_removed_since_the_scene_was_saved_is_an_input_problem(env, small_phantom):
+    """QA: a scene saved with a Model no longer offered read back unchecked (the Model combo box could not show it:
+    the panel failed to open) and Apply ran the default model.  "small nodules" (removed in 97659617: the model that
+    is "default" now) is mapped to "default"; any other unknown Model disables Apply, the tooltip names the stored
+    value and the choices, until the user chooses a Model."""
+    from lungai import mrml
+    from lungai.seg.resources import PANEL_MODEL_LABELS
+
+    _saved_seg_parameters(env, model="small nodules")
+    m, w = _widget("LungAISeg", env)
+    w.setParameterNode(w.logic.getParameterNode())
+    assert w._parameterNode.model == "default" and w.logic.modelChoice(w._parameterNode) is None
+    w.exit()
+    saved = _saved_seg_parameters(env, model="tiny nodules")
+    ct = mrml.volume_node_from_image(env.scene, small_phantom.ct, "phantom CT")
+    m, w = _widget("LungAISeg", env)
+    w.setParameterNode(w.logic.getParameterNode())
+    p = w._parameterNode
+    p.inputVolume, p.mode = ct, "automatic"
+    tip = w.ui.applyButton.toolTip
+    assert not w.ui.applyButton.enabled and '"tiny nodules"' in tip, tip
+    assert all(label in tip for label in [*PANEL_MODEL_LABELS.values(), "folder"]) and "choose" in tip
+    with pytest.raises(ValueError, match="tiny nodules"):
+        w.logic.segmentationCommand(p, env.tmp)
+    assert m.LungAISegLogic().getParameterNode().parameterNode is saved      # read again: still said
+    assert not w.ui.applyButton.enabled
+    w.onModelActivated()                               # the user chooses a Model (even the one shown)
+    assert w.ui.applyButton.enabled, w.ui.applyButton.toolTip
+    w.exit()
+
+
 def test_train_and_apply_disabled_for_folders_the_cli_refuses(env, ct_node, tmp_path):
     """QA: Start training was enabled for an output folder holding a user's file and Apply for a model folder with no
     model.json / an unfinished one ("status": "calibrating"), which the commands then refused: disabled, the tooltip

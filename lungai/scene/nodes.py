@@ -1483,6 +1483,17 @@ def lungs_to_replace(seg_node, volume_node) -> dict:
     if seg_node is None:
         return {}
     replace, kept, names = _lungs_plan(seg_node)
+    others = _other_lungs(seg_node)
+    if others:      # e.g. an RTSTRUCT's Lung-Right / Lung-Left: two right lungs for radiomics and the dose features
+        listed = " and ".join(repr(n) for n in others)
+        raise InputError(
+            f"the segmentation {seg_node.GetName()!r} already has {listed}, "
+            f"{'a lung' if len(others) == 1 else 'lungs'} of its own (e.g. from an RTSTRUCT): Segment lungs would add "
+            "'Right lung' / 'Left lung' beside them, and Lung Radiomics and the dose features would then find two "
+            "segments for one lung and refuse them",
+            "to use these lungs, no Segment lungs run is needed (Lung Radiomics and the dose features use them); to "
+            "get lungai's lungs as well, choose another output segmentation (or none: a new one '<CT> lungs' is "
+            "made) and segment the lungs again")
     if kept:
         raise InputError(
             f"the segmentation {seg_node.GetName()!r} already has {' and '.join(kept)}: Segment lungs replaces only "
@@ -1492,6 +1503,17 @@ def lungs_to_replace(seg_node, volume_node) -> dict:
             f"(e.g. '{names[0]} edited') in the Segment Editor, or delete {'it' if len(kept) == 1 else 'them'}; or "
             "choose another output segmentation (or none: a new one is made); then segment the lungs again")
     return replace
+
+
+def _other_lungs(seg_node) -> list:
+    """Names of ``seg_node``'s segments that are a right or left lung by their role (:func:`segment_role`: "Lung-Right",
+    "Lung_L" ...) under another name than Segment lungs gives (:data:`LUNG_SEGMENTS`)."""
+    from lungai.segment_roles import segment_role
+
+    segmentation = seg_node.GetSegmentation()
+    names = [segmentation.GetSegment(segmentation.GetNthSegmentID(i)).GetName()
+             for i in range(segmentation.GetNumberOfSegments())]
+    return [n for n in names if n not in LUNG_SEGMENTS.values() and segment_role(n) in ("right_lung", "left_lung")]
 
 
 def _lungs_plan(seg_node) -> tuple:
@@ -1811,6 +1833,21 @@ def edited_tables_note(table) -> str:
         return ""
     return (f" (kept as it is: {', '.join(kept)}, edited since the run that made "
             f"{'it' if len(kept) == 1 else 'them'} - a run never writes over a table the user changed)")
+
+
+def renamed_table_note(previous, table) -> str:
+    """For a panel's message after "-> table 'T'": " ('P' (renamed since the run that made it) is kept as it is - a run
+    never writes over a table the user changed)" when ``previous`` (the output table the run was given) is a table of
+    the same kind of run and CT as ``table`` that the user renamed (:func:`own_table`), so the run wrote ``table``
+    instead; "" otherwise.  QA slicerfollow66: the renamed table was kept and a new one made without a word of it."""
+    if previous is None or previous is table or table is None or previous.GetScene() is None:
+        return ""
+    made = previous.GetAttribute(MADE_NAME_ATTRIBUTE)
+    if made is None or previous.GetName() == made or node_made_by(previous) != node_made_by(table) \
+            or source_volume_id(previous) != source_volume_id(table):
+        return ""
+    return (f" ('{previous.GetName()}' (renamed since the run that made it) is kept as it is - a run never writes over "
+            "a table the user changed)")
 
 
 def named_table(scene, df, name: str, node=None):

@@ -194,6 +194,53 @@ def dose_features(dose, names=()) -> dict:
     return features(df.iloc[0].to_dict())
 
 
+def dose_table_text_problem(dose, card: dict | None = None) -> str | None:
+    """The dose table's feature cells that hold text that is no number (e.g. "see plan" or "12,5" typed in the Tables
+    module), each named by the table, its row (1 = the first row, as the Tables module numbers them) and column, with
+    what to type; None when there are none.  Only the model's numeric features are checked (with a ``card``): the
+    cells ``lungai rp predict`` would refuse, said in the panel's terms before the patient's row is written (QA
+    slicerfollow66: the command's "column ... (numeric) has a value ... (CSV lines [2])" and a role file's fix)."""
+    from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN, NOTES_COLUMN
+    from lungai.io.tables import number_hint
+    from lungai.rp.columns import is_missing_word
+    from lungai.scene.nodes import DOSE_COLUMN, OUTLINE_COLUMN
+
+    if dose is None or isinstance(dose, dict):
+        return None
+    df = dose if isinstance(dose, pd.DataFrame) else mrml.dataframe_from_table_node(dose)
+    names = (card or {}).get("features")
+    numeric = None if names is None else {str(n).strip() for n in names} - set((card or {}).get("categories") or {})
+    not_features = {MASKS_COLUMN, LUNGS_CUT_COLUMN, NOTES_COLUMN, DOSE_COLUMN, OUTLINE_COLUMN}
+    if list(df.columns[:2]) == ["feature", "value"]:
+        cells = [(i + 1, str(f).strip(), f" ({str(f).strip()}), column 'value'", v)
+                 for i, (f, v) in enumerate(zip(df["feature"], df["value"]))]
+    elif len(df) == 1:
+        cells = [(1, str(c).strip(), f", column '{str(c).strip()}'", v) for c, v in df.iloc[0].items()]
+    else:
+        return None     # the row count is said by dose_features
+    bad = []
+    for row, name, where, value in cells:
+        if name in not_features or is_id_name(name):
+            continue
+        key = name if name.startswith("dose_") or (numeric is not None and name in numeric) else f"dose_{name}"
+        if numeric is not None and key not in numeric and name not in numeric:
+            continue
+        if isinstance(value, (int, float, np.number)) or is_missing_word(value):
+            continue
+        text = str(value).strip()
+        try:
+            float(text)
+            continue
+        except ValueError:
+            bad.append(f"row {row}{where} = {text!r}{number_hint(text)}")
+    if not bad:
+        return None
+    table = dose.GetName() if hasattr(dose, "GetName") else "dose"
+    return (f"The dose table '{table}' has text where the model needs a number: " + "; ".join(bad)
+            + ". Type a number in each of these cells (Tables module; e.g. 12.5, no unit), clear a cell for a missing "
+              "value, or compute the dose table again (Lung Radiomics: Dose)")
+
+
 def clinical_features(clinical, case: str | None = None, names=(), id_column: str | None = None) -> dict:
     """``clin_*`` values (and the model's feature ``names`` as they are) from a dict or a CSV (one row, or the row
     of ``case`` in the id column: ``id_column``, e.g. the model's, else case / patient_id / id)."""
