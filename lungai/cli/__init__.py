@@ -86,7 +86,9 @@ def swallowed_positional_hint(parser: argparse.ArgumentParser, words: list, mess
     names = [a.metavar or a.dest for a in positionals]
     runs = _multi_value_runs(parser, words)
     required = re.match(r"the following arguments are required: (.+)$", message)
-    invalid = re.match(r"argument (\S+?)(?:/\S+)?: invalid .*value: '(.*)'$", message)
+    # argparse's own refusal of a typed value, or the CLI's checked numbers' (whole_number / real_number)
+    invalid = (re.match(r"argument (\S+?)(?:/\S+)?: invalid .*value: '(.*)'$", message)
+               or re.match(r"argument (\S+?)(?:/\S+)?: '(.*)' is not a (?:whole |finite )?number", message))
     if required:
         missing = [n for n in required.group(1).split(", ") if n in names]
         if not missing:
