@@ -13,6 +13,8 @@ import SimpleITK as sitk
 
 from lungai.dicom.discover import has_dicm_preamble as _is_dicom    # one DICM preamble check
 from lungai.dicom.discover import shown_path
+from lungai.dicom.discover import RT_DOSE_STORAGE as _RT_DOSE_STORAGE
+from lungai.dicom.discover import rtdose_class   # one test of an RTDOSE by its SOP class
 from lungai.dicom.pixeldata import check_pixel_data, decode_pixels, read_dicom
 from lungai.dicom.reference import header_mismatch      # one wording of a PatientID / frame of reference mismatch
 from lungai.errors import InputCheckNote, InputError
@@ -115,8 +117,8 @@ def rtdose_files(folder: Path, rtplans: list | None = None) -> list[Path]:
 MANY_FILES = 1000
 
 
-# the SOP Class UID of an RTDOSE (RT Dose Storage)
-RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
+# the SOP Class UID of an RTDOSE (RT Dose Storage): one, the scan's
+RT_DOSE_STORAGE = _RT_DOSE_STORAGE
 
 
 def _rtdose_cut_before_modality(path: Path) -> bool:
@@ -129,10 +131,7 @@ def _rtdose_cut_before_modality(path: Path) -> bool:
     try:
         with open(path, "rb") as fp:
             ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > 0x00080060, force=True)
-        classes = (getattr(ds, "SOPClassUID", ""), getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID",
-                                                           ""))
-        return (not str(getattr(ds, "Modality", "") or "").strip()
-                and any(str(c or "").strip() == RT_DOSE_STORAGE for c in classes))
+        return not str(getattr(ds, "Modality", "") or "").strip() and rtdose_class(ds)
     except Exception:  # noqa: BLE001 - not readable even so: of no known kind
         return False
 
