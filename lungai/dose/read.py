@@ -41,7 +41,7 @@ def dose_read_once():
     if _DOSE_ONCE.get() is not None:
         yield
         return
-    token = _DOSE_ONCE.set({"headers": {}, "folders": {}, "chosen": set()})
+    token = _DOSE_ONCE.set({"headers": {}, "folders": {}, "chosen": set(), "whole": set()})
     try:
         yield
     finally:
@@ -418,9 +418,18 @@ def check_not_cut_short(path, ds, name: str) -> None:
     truncated (:func:`check_pixel_data`), before the tags its header lacks for being cut short (DoseUnits, Rows,
     FrameOfReferenceUID ...) are named as the fault.  QA dose65: an RTDOSE cut 72 bytes after its SeriesInstanceUID
     was "has no DoseUnits ... (DoseUnits is a mandatory tag)" after a note that it "carries no FrameOfReferenceUID (a
-    mandatory tag: removed by an anonymiser or a converter?)"."""
-    if has_dose_grid(ds) or not getattr(ds, "DVHSequence", None):
-        check_pixel_data(path, REEXPORT_FIX, name)
+    mandatory tag: removed by an anonymiser or a converter?)".  In a :func:`dose_read_once` block a file found whole
+    is not checked again (its pixel data read once: QA cohortfollow66, a cohort patient's RTDOSE was read in full by
+    its check against the CT and again by the choice among its RTDOSEs); a refusal is raised on each call."""
+    if not (has_dose_grid(ds) or not getattr(ds, "DVHSequence", None)):
+        return
+    cache = _DOSE_ONCE.get()
+    key = _file_key(path) if cache is not None else None
+    if key is not None and key in cache["whole"]:
+        return
+    check_pixel_data(path, REEXPORT_FIX, name)
+    if key is not None:
+        cache["whole"].add(key)
 
 
 def check_dose_grid(ds, name: str) -> None:
