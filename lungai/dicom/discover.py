@@ -866,15 +866,24 @@ def _referenced_plans(ds) -> set[str]:
 def contour_images(path: Path) -> set[str]:
     """The SOPInstanceUIDs of the images an RTSTRUCT's contours are drawn on (ROIContourSequence > ContourSequence >
     ContourImageSequence, Type 3): what still ties to its CT an RTSTRUCT exported without frame of reference and
-    series (:func:`scan`); none when they cannot be read."""
+    series (:func:`scan`); none when they cannot be read.  In a :func:`lungai.dicom.once.read_once` block the
+    RTSTRUCT's whole read kept by the scan is used, not the file read and its contours parsed again (QA
+    cohortfollow66: LUNG1-003's RTSTRUCT without frame of reference read once more for them), and they are kept."""
     import pydicom
 
+    from lungai.dicom.once import kept, once_per_file
+
+    def read():
+        whole = kept(path, "whole")         # an RTSTRUCT's whole read, kept (as _references')
+        ds = whole[0] if whole is not None and whole[1] is None and has_dicm_preamble(path) else pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["ROIContourSequence"])
+        return frozenset({str(getattr(im, "ReferencedSOPInstanceUID", "") or "").strip()
+                          for roi in getattr(ds, "ROIContourSequence", None) or []
+                          for c in getattr(roi, "ContourSequence", None) or []
+                          for im in getattr(c, "ContourImageSequence", None) or []} - {""})
+
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["ROIContourSequence"])
-        return {str(getattr(im, "ReferencedSOPInstanceUID", "") or "").strip()
-                for roi in getattr(ds, "ROIContourSequence", None) or []
-                for c in getattr(roi, "ContourSequence", None) or []
-                for im in getattr(c, "ContourImageSequence", None) or []} - {""}
+        return set(once_per_file(path, "contour_images", read))
     except Exception:  # noqa: BLE001 - a file cut short: read (and refused with its reason) when it is used
         return set()
 
