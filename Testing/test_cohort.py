@@ -3020,3 +3020,24 @@ def test_a_finished_patient_no_longer_in_the_export_is_said_out_of_the_table(exp
     assert sorted(s.skipped) == ["P1", "P3"] and not s.done           # back: resumed, not redone
     assert sorted(pd.read_csv(out / "rp_table.csv", dtype={"case": str})["case"]) == ["P1", "P3"]
     assert "not in rp_table.csv" not in capsys.readouterr().out
+
+
+def test_a_patients_rtdose_is_read_once_in_its_work(export, tmp_path, monkeypatch):
+    """QA cohortfollow66: a patient's work read its RTDOSE 7 times - its header and whole file (the check of its
+    pixel data) by the check against the CT, then again by read_dose_sum's choice among the patient's RTDOSEs
+    (plan_dose_files: header, pixel check, once more by the plan dose's rule), then the dose itself; a 5 MB RTDOSE of
+    LUNG1-003 read in full three times.  In a dose_read_once block (lungai.dose.read) its header is read once, its
+    pixel data checked once, the dose read once: 3 reads, the same metrics."""
+    from test_dose_read_once import _reads
+
+    from lungai.dicom.cohort import process_patient
+
+    jobs, _ = plan_cohort(export)
+    (job,) = [j for j in jobs if j.case == "P1"]
+    (rd,) = (export / "P1" / "RTDOSE").glob("*.dcm")
+    results = []
+    reads = _reads(monkeypatch, lambda: results.append(process_patient(job, PARAMS, str(tmp_path / "out"))))
+    (result,) = results
+    assert result.get("status") == "done" and not result.get("error"), result
+    assert reads[rd.name] <= 3, dict(reads)
+    assert reads[rd.name] >= 1, dict(reads)             # read at all (the count is of this file)

@@ -69,7 +69,7 @@ def test_in_a_log_the_workers_steps_are_said_every_log_interval(monkeypatch):
             self.said.append(message)
 
     now = [100.0]
-    for interval, expected in ((LOG_INTERVAL, ["P1: lungs 0/5", "P2: tumour 1/3 network run 9/144"]),
+    for interval, expected in ((LOG_INTERVAL, ["P1: lungs 0/5", "P1: lungs 1/5; P2: tumour 1/3 network run 9/144"]),
                                (TICK_INTERVAL, [f"P{i % 2 + 1}: step {i}" for i in range(4)])):
         bar = Bar(interval)
         relay = ProgressRelay(bar)
@@ -87,6 +87,47 @@ def test_in_a_log_the_workers_steps_are_said_every_log_interval(monkeypatch):
     relay.stop()
     relay((0, {"case": "P2", "text": "P2: radiomics 5/5 lungs"}))
     assert bar.said == expected
+
+
+def test_in_a_log_every_patients_last_step_is_said_not_only_the_busiest_workers():
+    """QA cohortfollow66: `lungai cohort EXPORT -o OUT --workers 2 2> log` on LUNG1-003 and a copy of it under new
+    IDs (LUNG1-003B) - the log held LUNG1-003's steps only ("inputs 0/5", "inputs 2/5 CT read", ... "radiomics 2/5
+    right_lung"), never one of LUNG1-003B's: each LOG_INTERVAL the first step to come after it was said, the others
+    dropped, and a worker sending a step every second (a count of network runs, of radiomics masks) always came
+    first.  Each record now says every patient's last step, still one record per LOG_INTERVAL; a patient whose
+    result was said leaves it."""
+    from lungai.dask_workers import ProgressRelay
+    from lungai.progress import LOG_INTERVAL
+
+    class Bar:
+        tick_interval = LOG_INTERVAL
+
+        def __init__(self):
+            self.said = []
+
+        def update(self, n=1, message=None):
+            self.said.append(message)
+
+    bar, now = Bar(), [0.0]
+    relay = ProgressRelay(bar)
+    relay._clock = lambda: now[0]
+    seconds = 6 * int(LOG_INTERVAL)
+    steps = sorted([(float(t), "P1", f"P1: tumour 1/3 network run {t}/144") for t in range(seconds)]     # busy
+                   + [(t + 0.5, "P2", f"P2: radiomics {t // int(LOG_INTERVAL)}/5")                       # slow
+                      for t in range(0, seconds, int(LOG_INTERVAL))])
+    for t, case, text in steps:
+        now[0] = t
+        relay((t, {"case": case, "text": text}))
+    assert len(bar.said) <= seconds / LOG_INTERVAL + 1, bar.said           # a record per interval, no more
+    for case in ("P1", "P2"):
+        assert sum(f"{case}: " in m for m in bar.said) >= len(bar.said) - 1, (case, bar.said)
+    assert bar.said[-1] == f"P1: tumour 1/3 network run {seconds - int(LOG_INTERVAL)}/144; P2: radiomics 4/5", \
+        bar.said
+    with relay.delivered("P1"):     # P1's result said: the next record is P2's alone
+        pass
+    now[0] += LOG_INTERVAL
+    relay((now[0], {"case": "P2", "text": "P2: radiomics 5/5"}))
+    assert bar.said[-1] == "P2: radiomics 5/5", bar.said
 
 
 def test_an_80_column_terminal_shows_a_patients_whole_network_runs_count(tmp_path, monkeypatch):

@@ -532,6 +532,50 @@ def test_real_rtstruct_without_frame_of_reference_is_matched_to_its_ct(shared_da
     assert not [w for w in said if issubclass(w.category, InputCheckNote)], [str(w.message) for w in said]
 
 
+def test_real_rtstruct_without_frame_of_reference_is_read_once(shared_data, tmp_path, monkeypatch):
+    """QA cohortfollow66: LUNG1-003's RTSTRUCT without frame of reference, in a read_once block (lungai cohort's
+    patient, its planning): the scan read the whole file once (kept) and again for the CT slices its contours
+    reference (lungai.dicom.discover.contour_images), and read_rtstruct's check of those slices read it once more -
+    4 reads of a 1.5 MB structure set, 2 of them parsing every contour again.  contour_images takes the whole read
+    the block keeps and is kept itself: its header and its whole file read once each, the same match."""
+    import warnings
+
+    import pydicom
+    from test_dose_read_once import _reads
+
+    from lungai.dicom.discover import scan
+    from lungai.dicom.once import read_once
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.io import read_ct
+
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    (tmp_path / "LUNG1-003").mkdir()
+    (tmp_path / "LUNG1-003" / "CT").symlink_to(patient / "CT", target_is_directory=True)
+    [original] = list((patient / "RTSTRUCT").glob("*.dcm"))
+    ds = pydicom.dcmread(original)
+    del ds.ReferencedFrameOfReferenceSequence
+    for roi in ds.StructureSetROISequence:
+        del roi.ReferencedFrameOfReferenceUID
+    rs = tmp_path / "LUNG1-003" / "RS.dcm"
+    ds.save_as(rs)
+    found = {}
+
+    def run():
+        with read_once():
+            (found["study"],) = scan(tmp_path)
+            ct = read_ct(found["study"].ct.folder)
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")
+                found["gtv"] = read_rtstruct(rs, ct, names=["GTV-1"])["GTV-1"]
+
+    reads = _reads(monkeypatch, run)
+    assert any(n.startswith("RTSTRUCT LUNG1-003/RS.dcm carries no FrameOfReferenceUID (nor a reference to this CT "
+                            "series): matched to it by the CT slices its contours reference (107 of this series' "
+                            "slices)") for n in found["study"].notes), found["study"].notes
+    assert sitk.GetArrayFromImage(found["gtv"]).sum() > 0
+    assert reads["RS.dcm"] <= 2, dict(reads)
+
+
 def test_real_structure_radiomics_go_into_the_exported_tumours_sr_group(shared_data, tmp_path, capsys):
     """QA on LUNG1-003: `lungai radiomics --rtstruct RTSTRUCT --structure GTV-1` exported with `dicom-export --tumour
     labels.nii.gz#1` (the same GTV-1) put the features into an SR group "GTV-1" of their own, linked to no SEG

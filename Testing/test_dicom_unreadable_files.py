@@ -14,6 +14,7 @@ QA readct63 on LUNG1-003 (real DICOM CT + RTSTRUCT):
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -565,3 +566,45 @@ def test_cohort_row_of_a_patient_known_by_its_cut_rtstruct_alone_names_it(export
     assert "no patient is told" not in row.notes and "its header names P1, of whom no CT series was found" in \
         row.notes, row.notes
     assert any(w.startswith("P1: 1 file that could not be read as DICOM") for w in inventory_warnings(jobs, inv))
+
+
+@pytest.mark.shared_data
+def test_a_real_rtdose_cut_before_its_sop_instance_uid_is_an_rtdose_to_the_scan(shared_data, tmp_path, capsys):
+    """QA cohortfollow66: LUNG1-003's real CT + RTSTRUCT with an RTDOSE cut 2 bytes into its SOPInstanceUID (an
+    interrupted copy: no Modality yet, its SOPClassUID and file meta there) - ``dicom-scan`` said "truncated or
+    damaged; it may be this patient's RTSTRUCT, RTDOSE or CT slice", and alone in the patient's folder "0 RTDOSE;
+    missing ... RTDOSE", while ``--dose FOLDER`` (lungai.dose.read, QA dose66) knew it an RTDOSE from its SOP class.
+    The scan reads its SOP class the same way (one test, :func:`lungai.dicom.discover.rtdose_class`): an RTDOSE cut
+    short in its header, re-export it, the patient's RTDOSE there but unreadable - not missing."""
+    from dose_helpers import lung1_003_plan_dose, write_rtdose
+    from lungai.cli import main
+    from lungai.dicom.discover import scan
+
+    ct, rs, reference, dose = lung1_003_plan_dose(shared_data)
+    whole = write_rtdose(dose, tmp_path / "RD.dcm", reference=reference)
+    data = whole.read_bytes()
+    cut = data[:data.index(b"\x08\x00\x18\x00", 132) + 2]        # 2 bytes into (0008,0018) SOPInstanceUID
+    assert b"\x08\x00\x60\x00" not in cut                        # no Modality left
+    for name, parts in (("with-ct", True), ("alone", False)):
+        patient = tmp_path / name / "LUNG1-003"
+        if parts:
+            shutil.copytree(ct, patient / "CT")
+            shutil.copytree(rs, patient / "RTSTRUCT")
+        (patient / "RTDOSE").mkdir(parents=True)
+        rd = patient / "RTDOSE" / "RD.dcm"
+        rd.write_bytes(cut)
+        (st,) = scan(tmp_path / name)
+        assert st.rtdose == [] and st.unreadable == [rd] and st.truncated == {"RTDOSE": [rd]}, st.summary()
+        assert "RTDOSE" not in st.missing, st.summary()
+        main(["dicom-scan", str(tmp_path / name)])
+        out = capsys.readouterr().out
+        assert "may be this patient's RTSTRUCT, RTDOSE or CT slice" not in out, out
+        assert ("1 file could not be read as DICOM: LUNG1-003/RTDOSE/RD.dcm (truncated: an RTDOSE cut short in its "
+                "header); re-export it from the planning system or PACS (or copy it again)") in out, out
+        (summary,) = [line for line in out.splitlines() if "0 RTDOSE" in line]
+        missing = re.search(r"missing ([^;]*)", summary)
+        assert "RTDOSE there but unreadable (truncated)" in summary, summary
+        assert missing is None or "RTDOSE" not in missing.group(1), summary
+        if parts:
+            assert summary.startswith("LUNG1-003: CT 107 slices, 1 RTSTRUCT, 0 RTDOSE"), summary
+            assert "missing" not in summary, summary

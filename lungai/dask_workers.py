@@ -232,8 +232,12 @@ class ProgressRelay:
     bar) as a message without a step, under :attr:`lock`, the lock the main thread holds while it says a case's
     result (:meth:`delivered`): one writer at a time on the bar; a step of a case whose result was said (an event
     late) is not said again.  In a log (stderr no terminal: the bar's ``tick_interval`` is
-    :data:`lungai.progress.LOG_INTERVAL`, each message a record) a step is said at most every ``tick_interval``
-    seconds - a few records for a long run, as a bar drawn there, not one per network run of every patient."""
+    :data:`lungai.progress.LOG_INTERVAL`, each message a record) the steps are said at most every ``tick_interval``
+    seconds - a few records for a long run, as a bar drawn there, not one per network run of every patient - each
+    record the last step of every case under way ("P1: tumour 1/3 network run 90/144; P2: radiomics 2/5 lungs"), not
+    the one step that came first after the interval: QA cohortfollow66, two workers' LUNG1-003 and LUNG1-003B in a
+    log (``lungai cohort EXPORT -o OUT 2> log``) - only LUNG1-003's steps were ever written, the other's steps
+    falling between two of its own."""
 
     def __init__(self, progress):
         import threading
@@ -245,6 +249,7 @@ class ProgressRelay:
         interval = float(getattr(progress, "tick_interval", 0.0) or 0.0)
         self._interval = interval if interval > TICK_INTERVAL else 0.0     # a terminal, lines: every step said
         self._clock, self._shown = time.monotonic, None
+        self._latest: dict = {}      # in a log: each case under way -> its last step (said together every interval)
 
     def __call__(self, event) -> None:
         try:
@@ -255,10 +260,12 @@ class ProgressRelay:
         with self.lock:
             if case in self._ended or self.progress is None:
                 return
-            now = self._clock()
-            if self._interval and self._shown is not None and now - self._shown < self._interval:
-                return
-            self._shown = now
+            if self._interval:
+                self._latest[case] = text
+                now = self._clock()
+                if self._shown is not None and now - self._shown < self._interval:
+                    return
+                self._shown, text = now, "; ".join(self._latest.values())
             try:
                 self.progress.update(0, text)
             except Exception:  # noqa: BLE001 - the client's thread: never raise there (a cancel is the main thread's)
@@ -274,6 +281,7 @@ class ProgressRelay:
         """The block saying ``case``'s result, holding :attr:`lock`: its later steps are not said."""
         with self.lock:
             self._ended.add(case)
+            self._latest.pop(case, None)
             yield
 
 

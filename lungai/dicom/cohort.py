@@ -1141,7 +1141,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         from lungai.dicom.rtstruct import read_once
         from lungai.dose import check_dose_matches_ct, dose_features
         from lungai.dose.features import LUNGS_CUT_COLUMN, NOTES_COLUMN, lungs_cut, notes_text
-        from lungai.dose.read import read_dose_sum
+        from lungai.dose.read import dose_read_once, read_dose_sum
         from lungai.io import read_ct, write_image
         from lungai.lungs.check import lung_map_notes
         from lungai.radiomics import extract, segments_from_masks, to_wide
@@ -1160,10 +1160,12 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         dose_files = job.rtdose_files or ([job.rtdose] if job.rtdose else [])
         # the patient's inputs (CT read, RTSTRUCT lungs / GTV rasterised or segmented, the dose) on a bar of their own
         # (QA firstbar64: LUNG1-003 stood 10-11 s at "cohort 0/1" before its radiomics bar); its RTSTRUCT read and
-        # parsed once for every structure / role taken from it (QA cohortbar64: 10-12 times, ~3 s of its 10 s)
+        # parsed once for every structure / role taken from it (QA cohortbar64: 10-12 times, ~3 s of its 10 s); its
+        # RTDOSEs' headers read once for their check against the CT and the dose's reading (dose_read_once; QA
+        # cohortfollow66: each RTDOSE read again by read_dose_sum's choice among them, 7 reads of a file)
         with task(f"cohort {job.case}: inputs", INPUT_STEPS + (DOSE_STEPS if dose_files else 0),
                   rate=False) as inputs_bar, \
-                read_once():
+                read_once(), dose_read_once():
             # another patient's / frame's RTDOSE refused; one whose frame of reference could not be compared (no
             # FrameOfReferenceUID: matched by its PatientID and folder) used with its note, recorded with the metrics
             # as dose-features records it in dose.csv (QA cohortframe60: the returned note was dropped)

@@ -231,7 +231,7 @@ def cut_short_at(path) -> tuple[str, str | None, str] | None:
             ds = head
         elif ds is None or not rt_cut_short(p, ds):
             return None
-    modality = str(getattr(ds, "Modality", "") or "").strip()
+    modality = str(getattr(ds, "Modality", "") or "").strip() or ("RTDOSE" if rtdose_class(ds) else "")
     if not modality:
         return None
     return "CT slice" if modality == "CT" else modality, element, patient_id_of(ds)
@@ -835,6 +835,17 @@ SERIES_REQUIRED = ("CT", "RTSTRUCT", "RTDOSE", "SEG")
 
 
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"     # Media Storage Directory Storage: a DICOMDIR (no Modality)
+RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"     # RT Dose Storage: an RTDOSE
+
+
+def rtdose_class(ds) -> bool:
+    """Whether a header's SOPClassUID, or its file meta's MediaStorageSOPClassUID, is RT Dose Storage: an RTDOSE even
+    when cut short before its Modality (an interrupted copy ending before its SOPInstanceUID still holds both).  The
+    one test of :func:`cut_short_at` (``dicom-scan``, cohort's scan) and :mod:`lungai.dose.read` (``--dose FOLDER``):
+    QA cohortfollow66, such a file was "truncated or damaged; it may be this patient's RTSTRUCT, RTDOSE or CT slice"
+    to the scan, alone in the patient's folder "0 RTDOSE; missing RTDOSE", while ``--dose`` knew it an RTDOSE."""
+    classes = (getattr(ds, "SOPClassUID", ""), getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+    return any(str(c or "").strip() == RT_DOSE_STORAGE for c in classes)
 
 
 # CT Image Storage, Enhanced CT Image Storage, Legacy Converted Enhanced CT Image Storage
@@ -855,15 +866,24 @@ def _referenced_plans(ds) -> set[str]:
 def contour_images(path: Path) -> set[str]:
     """The SOPInstanceUIDs of the images an RTSTRUCT's contours are drawn on (ROIContourSequence > ContourSequence >
     ContourImageSequence, Type 3): what still ties to its CT an RTSTRUCT exported without frame of reference and
-    series (:func:`scan`); none when they cannot be read."""
+    series (:func:`scan`); none when they cannot be read.  In a :func:`lungai.dicom.once.read_once` block the
+    RTSTRUCT's whole read kept by the scan is used, not the file read and its contours parsed again (QA
+    cohortfollow66: LUNG1-003's RTSTRUCT without frame of reference read once more for them), and they are kept."""
     import pydicom
 
+    from lungai.dicom.once import kept, once_per_file
+
+    def read():
+        whole = kept(path, "whole")         # an RTSTRUCT's whole read, kept (as _references')
+        ds = whole[0] if whole is not None and whole[1] is None and has_dicm_preamble(path) else pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["ROIContourSequence"])
+        return frozenset({str(getattr(im, "ReferencedSOPInstanceUID", "") or "").strip()
+                          for roi in getattr(ds, "ROIContourSequence", None) or []
+                          for c in getattr(roi, "ContourSequence", None) or []
+                          for im in getattr(c, "ContourImageSequence", None) or []} - {""})
+
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["ROIContourSequence"])
-        return {str(getattr(im, "ReferencedSOPInstanceUID", "") or "").strip()
-                for roi in getattr(ds, "ROIContourSequence", None) or []
-                for c in getattr(roi, "ContourSequence", None) or []
-                for im in getattr(c, "ContourImageSequence", None) or []} - {""}
+        return set(once_per_file(path, "contour_images", read))
     except Exception:  # noqa: BLE001 - a file cut short: read (and refused with its reason) when it is used
         return set()
 

@@ -13,6 +13,8 @@ import SimpleITK as sitk
 
 from lungai.dicom.discover import has_dicm_preamble as _is_dicom    # one DICM preamble check
 from lungai.dicom.discover import shown_path
+from lungai.dicom.discover import RT_DOSE_STORAGE as _RT_DOSE_STORAGE
+from lungai.dicom.discover import rtdose_class   # one test of an RTDOSE by its SOP class
 from lungai.dicom.pixeldata import check_pixel_data, decode_pixels, read_dicom
 from lungai.dicom.reference import header_mismatch      # one wording of a PatientID / frame of reference mismatch
 from lungai.errors import InputCheckNote, InputError
@@ -39,7 +41,7 @@ def dose_read_once():
     if _DOSE_ONCE.get() is not None:
         yield
         return
-    token = _DOSE_ONCE.set({"headers": {}, "folders": {}, "chosen": set()})
+    token = _DOSE_ONCE.set({"headers": {}, "folders": {}, "chosen": set(), "whole": set()})
     try:
         yield
     finally:
@@ -115,8 +117,8 @@ def rtdose_files(folder: Path, rtplans: list | None = None) -> list[Path]:
 MANY_FILES = 1000
 
 
-# the SOP Class UID of an RTDOSE (RT Dose Storage)
-RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
+# the SOP Class UID of an RTDOSE (RT Dose Storage): one, the scan's
+RT_DOSE_STORAGE = _RT_DOSE_STORAGE
 
 
 def _rtdose_cut_before_modality(path: Path) -> bool:
@@ -129,10 +131,7 @@ def _rtdose_cut_before_modality(path: Path) -> bool:
     try:
         with open(path, "rb") as fp:
             ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > 0x00080060, force=True)
-        classes = (getattr(ds, "SOPClassUID", ""), getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID",
-                                                           ""))
-        return (not str(getattr(ds, "Modality", "") or "").strip()
-                and any(str(c or "").strip() == RT_DOSE_STORAGE for c in classes))
+        return not str(getattr(ds, "Modality", "") or "").strip() and rtdose_class(ds)
     except Exception:  # noqa: BLE001 - not readable even so: of no known kind
         return False
 
@@ -419,9 +418,18 @@ def check_not_cut_short(path, ds, name: str) -> None:
     truncated (:func:`check_pixel_data`), before the tags its header lacks for being cut short (DoseUnits, Rows,
     FrameOfReferenceUID ...) are named as the fault.  QA dose65: an RTDOSE cut 72 bytes after its SeriesInstanceUID
     was "has no DoseUnits ... (DoseUnits is a mandatory tag)" after a note that it "carries no FrameOfReferenceUID (a
-    mandatory tag: removed by an anonymiser or a converter?)"."""
-    if has_dose_grid(ds) or not getattr(ds, "DVHSequence", None):
-        check_pixel_data(path, REEXPORT_FIX, name)
+    mandatory tag: removed by an anonymiser or a converter?)".  In a :func:`dose_read_once` block a file found whole
+    is not checked again (its pixel data read once: QA cohortfollow66, a cohort patient's RTDOSE was read in full by
+    its check against the CT and again by the choice among its RTDOSEs); a refusal is raised on each call."""
+    if not (has_dose_grid(ds) or not getattr(ds, "DVHSequence", None)):
+        return
+    cache = _DOSE_ONCE.get()
+    key = _file_key(path) if cache is not None else None
+    if key is not None and key in cache["whole"]:
+        return
+    check_pixel_data(path, REEXPORT_FIX, name)
+    if key is not None:
+        cache["whole"].add(key)
 
 
 def check_dose_grid(ds, name: str) -> None:
