@@ -495,19 +495,10 @@ def test_real_mask_of_another_patient_on_an_nrrd_ct_carrying_its_patient_is_refu
         out.unlink()
 
 
-def test_real_rtstruct_without_frame_of_reference_is_matched_to_its_ct(shared_data, tmp_path):
-    """QA dicomframe61: LUNG1-003's RTSTRUCT exported without ReferencedFrameOfReferenceSequence (and ROI frames),
-    beside its CT, was a CT-less study "no CT series with this frame of reference (none in the file) was found -
-    export that CT series" (lungai cohort: "lies in another frame of reference", automatic lungs and tumour).  It is
-    matched to the CT by the slices its contours reference, and read onto it with a note."""
-    import warnings
-
+def _lung1_003_rtstruct_without_frame_of_reference(shared_data, tmp_path):
+    """LUNG1-003 under ``tmp_path``: its CT (a link) and its RTSTRUCT written again with no frame of reference
+    (neither the structure set's nor its ROIs'), as RS.dcm beside the CT folder; that file."""
     import pydicom
-
-    from lungai.dicom.discover import scan
-    from lungai.dicom.rtstruct import read_rtstruct
-    from lungai.errors import InputCheckNote
-    from lungai.io import read_ct
 
     patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
     (tmp_path / "LUNG1-003").mkdir()
@@ -519,6 +510,22 @@ def test_real_rtstruct_without_frame_of_reference_is_matched_to_its_ct(shared_da
         del roi.ReferencedFrameOfReferenceUID
     rs = tmp_path / "LUNG1-003" / "RS.dcm"
     ds.save_as(rs)
+    return rs
+
+
+def test_real_rtstruct_without_frame_of_reference_is_matched_to_its_ct(shared_data, tmp_path):
+    """QA dicomframe61: LUNG1-003's RTSTRUCT exported without ReferencedFrameOfReferenceSequence (and ROI frames),
+    beside its CT, was a CT-less study "no CT series with this frame of reference (none in the file) was found -
+    export that CT series" (lungai cohort: "lies in another frame of reference", automatic lungs and tumour).  It is
+    matched to the CT by the slices its contours reference, and read onto it with a note."""
+    import warnings
+
+    from lungai.dicom.discover import scan
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.errors import InputCheckNote
+    from lungai.io import read_ct
+
+    rs = _lung1_003_rtstruct_without_frame_of_reference(shared_data, tmp_path)
     (study,) = scan(tmp_path)
     assert study.ct.n_slices == 107 and study.rtstruct == [rs] and study.rtstruct_direct == [rs]
     assert any(n.startswith("RTSTRUCT LUNG1-003/RS.dcm carries no FrameOfReferenceUID (nor a reference to this CT "
@@ -540,7 +547,6 @@ def test_real_rtstruct_without_frame_of_reference_is_read_once(shared_data, tmp_
     the block keeps and is kept itself: its header and its whole file read once each, the same match."""
     import warnings
 
-    import pydicom
     from test_dose_read_once import _reads
 
     from lungai.dicom.discover import scan
@@ -548,16 +554,7 @@ def test_real_rtstruct_without_frame_of_reference_is_read_once(shared_data, tmp_
     from lungai.dicom.rtstruct import read_rtstruct
     from lungai.io import read_ct
 
-    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
-    (tmp_path / "LUNG1-003").mkdir()
-    (tmp_path / "LUNG1-003" / "CT").symlink_to(patient / "CT", target_is_directory=True)
-    [original] = list((patient / "RTSTRUCT").glob("*.dcm"))
-    ds = pydicom.dcmread(original)
-    del ds.ReferencedFrameOfReferenceSequence
-    for roi in ds.StructureSetROISequence:
-        del roi.ReferencedFrameOfReferenceUID
-    rs = tmp_path / "LUNG1-003" / "RS.dcm"
-    ds.save_as(rs)
+    rs = _lung1_003_rtstruct_without_frame_of_reference(shared_data, tmp_path)
     found = {}
 
     def run():

@@ -1125,12 +1125,15 @@ def test_multimodal_risk_says_what_to_do_in_the_panel(load_module, mrml_scene, r
     assert "tick Wavelet under Image types" in str(err.value)
 
 
-def _risk_logic(load_module, rp_model):
+def _risk_logic(load_module, rp_model, scene=None):
     """Multimodal Predict's logic with the RP model and the first synthetic patient's clinical values set; pick(prefix)
-    gives that patient's columns of a prefix (rad_, dose_)."""
+    gives that patient's columns of a prefix (rad_, dose_).  With ``scene``: that patient's radiomics and dose tables
+    made there and chosen too."""
     import json
 
     import pandas as pd
+
+    from lungai import mrml
 
     cohort, model = rp_model
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
@@ -1139,6 +1142,9 @@ def _risk_logic(load_module, rp_model):
     first = pd.read_csv(cohort).iloc[[0]]
     pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
     p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
+    if scene is not None:
+        p.radiomicsTable = mrml.table_node_from_dataframe(scene, pick("rad_"), "radiomics")
+        p.doseTable = mrml.table_node_from_dataframe(scene, pick("dose_"), "dose")
     return logic, p, pick
 
 
@@ -1148,11 +1154,7 @@ def test_multimodal_risk_says_what_the_model_learnt_from(load_module, mrml_scene
     not see that the model learnt from few events.  Shown now as lungai rp predict prints them."""
     import json
 
-    from lungai import mrml
-
-    logic, p, pick = _risk_logic(load_module, rp_model)
-    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
-    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    logic, p, pick = _risk_logic(load_module, rp_model, mrml_scene)
     card = json.loads((pathlib.Path(rp_model[1]) / "model_card.json").read_text(encoding="utf-8"))
     assert card["warnings"] and any("events per candidate feature" in w for w in card["warnings"])
     headline, contributions = logic.loadRisk(p, logic.run(logic.startRisk, p, timeout=120))
@@ -5300,11 +5302,7 @@ def test_multimodal_risk_form_number_with_a_decimal_comma_is_said_in_the_panels_
     before anything runs: the field, the value and what to type; nothing is started."""
     import json
 
-    from lungai import mrml
-
-    logic, p, pick = _risk_logic(load_module, rp_model)
-    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
-    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    logic, p, pick = _risk_logic(load_module, rp_model, mrml_scene)
     values = json.loads(p.clinicalValues)
     values["clin_hb_g_dl"] = "12,8"
     values["clin_age_years"] = "sixty"
@@ -5979,11 +5977,7 @@ def test_multimodal_risk_form_category_the_model_does_not_know_is_said_in_the_pa
     and a number typed with a decimal comma is said with them (one message)."""
     import json
 
-    from lungai import mrml
-
-    logic, p, pick = _risk_logic(load_module, rp_model)
-    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
-    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    logic, p, pick = _risk_logic(load_module, rp_model, mrml_scene)
     values = json.loads(p.clinicalValues)
     values["clin_sex_cat"] = "M"
     values["clin_durvalumab"] = "maybe"
