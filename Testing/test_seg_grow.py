@@ -1145,3 +1145,48 @@ def test_a_box_in_bone_reaching_its_faces_gets_one_fix(mode):
     dense = {"roi": "the ROI box lies in bone, a calcification or contrast",
              "seed": "the seed point lies in bone, a calcification or contrast"}[mode]
     assert dense in reasons and not any("seed point / ROI" in r for r in reasons), reasons
+
+
+def _mm_numbers(value, key=""):
+    """Every number result.json holds under a key ending in ``_mm`` (LPS coordinates, sizes, spacings)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _mm_numbers(v, k)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _mm_numbers(v, key)
+    elif key.endswith("_mm") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield key, value
+
+
+def test_result_json_mm_values_are_rounded_without_float_noise(monkeypatch):
+    """QA: result.json's roi_lps_mm held -319.9999999999999 and 16.60900000000001 (pyradiomics lung2 with
+    --seed-point 52.6,-95.9,-256.5; LUNG1-003 DICOM) while the roi_passes entries were rounded.  Every mm value
+    (box corners and sizes, the seed point, the passes' model spacing, candidate centres) is rounded the same way
+    (0.01 mm) - and the box the model used is the one recorded."""
+    import json
+
+    ct, _ = _ct(30.0, shape=(160, 160, 40))
+    ct.SetSpacing((0.703125, 0.703125, 2.5))
+    ct.SetOrigin((-56.209, -16.609000000000002, -319.9999999999999))
+    centre = ct.TransformContinuousIndexToPhysicalPoint((79.5, 79.5, 19.5))
+    seed = tuple(v + 0.1 + 0.2 - 0.3 for v in centre)               # a seed point as a GUI gives it: float noise
+    assert any(round(v, 2) != v for v in seed)
+    for kw in ({"seed_lps": seed}, {}):
+        if not kw:          # automatic mode: the lungs' box (no passes)
+            monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+        info = json.loads(json.dumps(infer.segment_tumour(ct, _model(), **kw).info))
+        values = list(_mm_numbers(info))
+        assert {k for k, _ in values} >= {"roi_lps_mm", "roi_size_mm"} | ({"seed_point_lps_mm", "model_spacing_mm"}
+                                                                             if kw else set())
+        noisy = [(k, v) for k, v in values if round(v, 2) != v]        # 0.01 mm
+        assert not noisy, noisy
+        assert info["seed_point_lps_mm"] == ([round(v, 2) for v in seed] if kw else None)
+        kept = [p for p in info["roi_passes"] if p["kept"]]
+        box = kept[0]["roi_lps_mm"] if kw else None
+        if kw:
+            assert info["roi_lps_mm"] == box and info["roi_size_mm"] == kept[0]["roi_size_mm"]
+        lo, hi = info["roi_lps_mm"]
+        # the recorded corners are the centres of the box's corner voxels, to 0.01 mm
+        ijk = [ct.TransformPhysicalPointToContinuousIndex(c) for c in (lo, hi)]
+        assert all(abs(v - round(v)) < 0.02 for c in ijk for v in c)

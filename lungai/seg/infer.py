@@ -215,15 +215,29 @@ def recentred_box(box: pp.Box, ct: sitk.Image, target: np.ndarray, model_img: si
                   box.lungs)
 
 
+# result.json's millimetres - LPS coordinates (box corners, seed point, candidate centres), box sizes, model spacings -
+# to 0.01 mm, all through :func:`mm` (QA: roi_lps_mm held -319.9999999999999 next to the passes' rounded -320.0)
+MM_DECIMALS = 2
+
+
+def mm(values):
+    """``values`` (a number, or nested sequences of them) as result.json records millimetres: plain floats rounded
+    to :data:`MM_DECIMALS` (no float noise, no -0.0).  For the record only: the box the model uses is not rounded."""
+    if isinstance(values, (list, tuple, np.ndarray)):
+        return [mm(v) for v in values]
+    return round(float(values), MM_DECIMALS) + 0.0
+
+
 def _box_size_mm(ct: sitk.Image, box: pp.Box) -> list:
     """The box's extent (mm) along the CT's voxel axes: voxels x spacing (result.json's ``roi_size_mm``)."""
-    return [round(float(n * s), 1) for n, s in zip(box.size, ct.GetSpacing())]
+    return mm([n * s for n, s in zip(box.size, ct.GetSpacing())])
 
 
 def _box_lps(ct: sitk.Image, box: pp.Box) -> list:
+    """The box's corner voxels' centres (LPS mm; result.json's ``roi_lps_mm``)."""
     c0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
     c1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
-    return [[round(float(v), 2) for v in c0], [round(float(v), 2) for v in c1]]
+    return mm([c0, c1])
 
 
 def _model_pass(ct, box, cfg, nets, method, mc_passes, seed, flip_check: bool = False, progress=None) -> tuple:
@@ -340,7 +354,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         ml = float(target.sum()) * float(np.prod(c.spacing)) / 1000.0
         feats = map_features(probs, c, flip, target)
         conf = confidence(feats, meta.get("calibration", {}).get(method))
-        passes.append({"pass": len(passes) + 1, "scale": scale, "model_spacing_mm": list(c.spacing),
+        passes.append({"pass": len(passes) + 1, "scale": scale, "model_spacing_mm": mm(c.spacing),
                        "roi_lps_mm": _box_lps(ct, box),
                        "roi_size_mm": _box_size_mm(ct, box),
                        "tumour_ml": round(ml, 3), "touches": touched, "confidence": round(conf, 4), "kept": False})
@@ -989,7 +1003,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
             k, j, i = c["centre_zyx"]
             centre = ct.TransformContinuousIndexToPhysicalPoint([i + box.lo[0], j + box.lo[1], k + box.lo[2]])
             candidates.append(with_result_aliases({
-                "rank": rank, "centre_lps_mm": [round(float(v), 2) for v in centre],
+                "rank": rank, "centre_lps_mm": mm(centre),
                 "volume_ml": round(c["volume_ml"], 4), "mean_probability": round(c["mean_probability"], 4),
                 "probability_mass_ml": round(c["probability_mass_ml"], 4),
                 "in_tumour_mask": bool(all_regions or rank == 1)}))
@@ -1033,8 +1047,6 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
 
     mi = image(mi_arr, np.float32) if mi_arr is not None else None
     mi_arr = None
-    corner0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
-    corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
     # a user's box much larger than the tumour found (its part in the CT): said and flagged, never changed
     # (not when its numbers are flagged as bounds / voxel indices: running again with the note's numbers comes first)
@@ -1150,11 +1162,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "random_seed": int(seed) if method == "mc-dropout" else None,
         "calibration_mc_passes": cal_passes,       # the passes the MC-dropout confidence was fitted with
         "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
-        "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
+        "roi_mode": box.mode, "roi_lps_mm": _box_lps(ct, box),
         "roi_size_mm": _box_size_mm(ct, box),      # the final box's extent (roi_lps_mm are its corner voxels' centres)
         "roi_passes": growth["passes"] if growth else [], "roi_stop_reason": growth["stop_reason"] if growth else None,
         "cut_by_image_edge": cut, "edge_probability": edge_p,
-        "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
+        "seed_point_lps_mm": mm(seed_lps) if seed_lps is not None else None,
         "seed_to_tumour_mm": round(seed_mm, 1) if seed_mm is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
         "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch, "tta": bool(cfg.tta),
