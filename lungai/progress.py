@@ -243,7 +243,7 @@ _FORWARD: ContextVar = ContextVar("lungai_progress_forward", default=None)
 @contextlib.contextmanager
 def forwarded(send) -> Iterator[None]:
     """Inside the block (this thread), each :func:`task` draws no bar, line or record of its own: its steps are said
-    as ``send(text)``, ``text`` "<description> <done>/<total>" and the step's message after it (the count first: a
+    as ``send(text)``, ``text`` "<description> <done>/<total>" and ": <the step's message>" after it (the count first: a
     terminal's bar cuts its message at its width).  For a process that shares its terminal with another that draws
     a bar: a Dask worker of ``lungai cohort``, whose patient's bars were drawn over the main process's (QA
     cohortbar65: two workers' "cohort P1: radiomics" and "cohort P2: inputs" bars on the line of the "cohort" bar,
@@ -266,7 +266,10 @@ class _ForwardedProgress:
         self._send(None)
 
     def _send(self, message: Optional[str]) -> None:
-        self.send(" ".join(p for p in (self.desc, f"{self.done}/{self.total}", message or "") if p))
+        # "<desc> <done>/<total>: <message>": each level's count next to its name (QA lungsfollow66: "P1: lungs 1/7
+        # smoothing the CT 0/12" read as two counts of the lungs' step), as :class:`SubProgress` says them
+        counted = " ".join(p for p in (self.desc, f"{self.done}/{self.total}") if p)
+        self.send(f"{counted}: {message}" if message else counted)
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         self.done = min(self.done + n, self.total)
