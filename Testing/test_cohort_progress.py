@@ -48,7 +48,8 @@ def test_dask_workers_draw_no_bars_their_steps_are_on_the_cohorts_bar(export, tm
         texts = [r for r in records if r.startswith("cohort: ")]
     for case in ("P1", "P2", "P3"):          # each patient's steps said on the cohort's bar, its count first
         assert any(re.search(rf"{case}: inputs \d/\d", t) for t in texts), (case, texts)
-        assert any(f"{case}: radiomics 5/5 lungs_minus_tumour" in t for t in texts), (case, texts)
+        # one count per level, each next to its name (QA lungsfollow66: "P1: lungs 1/7 smoothing the CT 0/12")
+        assert any(f"{case}: radiomics 5/5: lungs_minus_tumour" in t for t in texts), (case, texts)
     if mode == "lines":     # the cohort's own fraction: never a patient's ("radiomics 5/5" while 0 of 3 are done)
         fractions = [f for f, _ in cohort]
         assert fractions == sorted(fractions) and fractions[-1] == 1.0, fractions
@@ -69,13 +70,13 @@ def test_in_a_log_the_workers_steps_are_said_every_log_interval(monkeypatch):
             self.said.append(message)
 
     now = [100.0]
-    for interval, expected in ((LOG_INTERVAL, ["P1: lungs 0/5", "P1: lungs 1/5; P2: tumour 1/3 network run 9/144"]),
+    for interval, expected in ((LOG_INTERVAL, ["P1: lungs 0/5", "P1: lungs 1/5; P2: tumour 1/3: network run 9/144"]),
                                (TICK_INTERVAL, [f"P{i % 2 + 1}: step {i}" for i in range(4)])):
         bar = Bar(interval)
         relay = ProgressRelay(bar)
         relay._clock = lambda: now[0]
-        steps = ([(0.0, "P1", "P1: lungs 0/5"), (1.0, "P2", "P2: inputs 1/3 CT read"), (2.0, "P1", "P1: lungs 1/5"),
-                  (LOG_INTERVAL + 1, "P2", "P2: tumour 1/3 network run 9/144")] if interval == LOG_INTERVAL else
+        steps = ([(0.0, "P1", "P1: lungs 0/5"), (1.0, "P2", "P2: inputs 1/3: CT read"), (2.0, "P1", "P1: lungs 1/5"),
+                  (LOG_INTERVAL + 1, "P2", "P2: tumour 1/3: network run 9/144")] if interval == LOG_INTERVAL else
                  [(0.1 * i, f"P{i % 2 + 1}", f"P{i % 2 + 1}: step {i}") for i in range(4)])
         for t, case, text in steps:
             now[0] = 100.0 + t

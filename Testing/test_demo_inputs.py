@@ -1754,12 +1754,17 @@ def test_the_demo_bar_says_the_lungs_and_radiomics_sub_steps(phantom, tmp_path, 
     steps = [i for i, text in enumerate(texts) if text in ("CT ready", "lungs")]
     assert len(steps) == 2, err
     lungs = texts[steps[0] + 1:steps[1]]      # said between the demo's "CT ready" and "lungs" steps
-    assert lungs and lungs[0] == f"lungs: 0/{LUNG_STEPS}" and lungs[-1].startswith(f"lungs: {LUNG_STEPS}/{LUNG_STEPS} "), lungs
+    assert lungs and lungs[0] == f"lungs 0/{LUNG_STEPS}" and lungs[-1].startswith(f"lungs {LUNG_STEPS}/{LUNG_STEPS}: "), \
+        lungs
     assert any("air in the body" in t for t in lungs) and len(lungs) >= 4, lungs
+    # QA lungsfollow66: one count per level, each next to its name ("lungs: 1/7 smoothing the CT 0/12" read as two
+    # counts of the lungs' step)
+    assert f"lungs 0/{LUNG_STEPS}: smoothing the CT 0/12" in lungs, lungs
+    assert all(t.startswith("lungs ") and t.split(" ", 2)[1].rstrip(":").count("/") == 1 for t in lungs), lungs
     assert {shown[steps[0] + 1 + i][0] for i in range(len(lungs))} == {shown[steps[0]][0]}   # no demo step counted
-    start = texts.index("radiomics: 0/5")
-    done = next(i for i, t in enumerate(texts) if i > start and not t.startswith("radiomics:"))
+    start = texts.index("radiomics 0/5")
+    done = next(i for i, t in enumerate(texts) if i > start and not t.startswith("radiomics "))
     radiomics = texts[start:done]
-    assert radiomics[-1].startswith("radiomics: 5/5 ") and len(radiomics) == 6, radiomics
+    assert radiomics[-1].startswith("radiomics 5/5: ") and len(radiomics) == 6, radiomics
     assert texts[start - 1].startswith("tumour ") and "features" in texts[done], texts   # the tumour's step, then it
     assert shown[-1][0] == 1.0

@@ -627,7 +627,8 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
 
 def test_long_lung_steps_say_their_sub_steps(small_phantom):
     """QA startfollow66: on LUNG1-002 (a shared machine) the smoothing (2.5-7.5 s), the outside air (3-8 s) and each
-    lung's filling (1.5-6.7 s) were single silent steps, the bar standing on the step before.  Each says its start and
+    lung's filling (1.5-6.7 s) were single silent steps, the bar standing on the step before; QA lungsfollow66: the
+    air in the body and the airway removal too (LUNG1-003).  Each says its start and
     counts its sub-steps as message-only updates (the step count stays segment_lungs'); in a log (a progress with
     a long tick_interval, as lungai.progress's bar when stderr is no terminal) a few records, not one per sub-step;
     the masks are those found without a progress."""
@@ -648,6 +649,11 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
 
     assert between(None, "CT smoothed") == ["smoothing the CT 0/12"], steps.log
     assert between("CT smoothed", "outside air found") == ["finding the outside air 0/2"], steps.log
+    # QA lungsfollow66 (LUNG1-003's DICOM CT): the air in the body (3.5 s) and the airway removal (2.8 s: the body's
+    # outline, the airway search) were single silent steps too
+    assert between("outside air found", "air in the body found") == ["finding the air in the body 0/2"], steps.log
+    assert between("air in the body found", "airways removed") == \
+        ["removing the airways 0/4 (body outline, trachea and bronchi)"], steps.log
     fills = [m for m in messages if m.endswith("lung filled")]
     assert len(fills) == 2, steps.log
     for before, fill in zip(["right / left split"] + fills, fills):
@@ -663,6 +669,10 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
                                   sitk.GetArrayFromImage(labels))
     said = [m for n, m in shown.log if n == 0]
     assert [f"smoothing the CT {k}/12" for k in range(13)] == [m for m in said if m.startswith("smoothing")], said
+    for step, total, detail in (("finding the air in the body", 2, ""),
+                                ("removing the airways", 4, " (body outline, trachea and bronchi)")):
+        assert [f"{step} {k}/{total}{detail}" for k in range(total + 1)] == [m for m in said if m.startswith(step)], \
+            said
     assert "finding the outside air 2/2" in said and "filling the right lung 6/6 (vessels, holes, pleural notches, " \
         "dense lung)" in said, said
     np.testing.assert_array_equal(sitk.GetArrayFromImage(labels),

@@ -157,7 +157,9 @@ class SubProgress:
     a message-only update (``update(0, ...)``: the step count is the caller's), e.g. "fusion fold 1/5 inner 2/3 grid
     weighted" + "epoch 40/80".  ``progress`` None: does nothing; :meth:`sub` nests a longer prefix.
     With ``total`` (the sub-steps' count, e.g. ``LUNG_STEPS`` of a lung segmentation given as one step of the demo)
-    the sub-steps done are counted too, ``"<prefix> <done>/<total> <message>"``, and ``"<prefix> 0/<total>"`` is
+    the sub-steps done are counted too, ``"<prefix> <done>/<total>: <message>"`` (a ``prefix``'s own trailing colon
+    moved after the count: each level's count next to its name - QA lungsfollow66: "lungs: 1/7 smoothing the CT 0/12"
+    read as two counts of one step; now "lungs 1/7: smoothing the CT 0/12"), and ``"<prefix> 0/<total>"`` is
     shown at once: the step's start is said, not only its first sub-step's end (QA firstbar64: the demo's bar stood
     on "CT ready" through a whole CT's lung segmentation, on the tumour's volume through its radiomics)."""
 
@@ -169,11 +171,12 @@ class SubProgress:
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         if self.progress is not None:
-            count = None
             if self.total is not None:
                 self.done = min(self.done + n, self.total)
-                count = f"{self.done}/{self.total}"
-            self.progress.update(0, " ".join(p for p in (self.prefix, count, message or "") if p))
+                counted = " ".join(p for p in (self.prefix.rstrip(":").rstrip(), f"{self.done}/{self.total}") if p)
+                self.progress.update(0, f"{counted}: {message}" if message else counted)
+                return
+            self.progress.update(0, " ".join(p for p in (self.prefix, message or "") if p))
 
     def sub(self, prefix: str) -> "SubProgress":
         return SubProgress(self.progress, f"{self.prefix} {prefix}")
@@ -240,7 +243,7 @@ _FORWARD: ContextVar = ContextVar("lungai_progress_forward", default=None)
 @contextlib.contextmanager
 def forwarded(send) -> Iterator[None]:
     """Inside the block (this thread), each :func:`task` draws no bar, line or record of its own: its steps are said
-    as ``send(text)``, ``text`` "<description> <done>/<total>" and the step's message after it (the count first: a
+    as ``send(text)``, ``text`` "<description> <done>/<total>" and ": <the step's message>" after it (the count first: a
     terminal's bar cuts its message at its width).  For a process that shares its terminal with another that draws
     a bar: a Dask worker of ``lungai cohort``, whose patient's bars were drawn over the main process's (QA
     cohortbar65: two workers' "cohort P1: radiomics" and "cohort P2: inputs" bars on the line of the "cohort" bar,
@@ -263,7 +266,10 @@ class _ForwardedProgress:
         self._send(None)
 
     def _send(self, message: Optional[str]) -> None:
-        self.send(" ".join(p for p in (self.desc, f"{self.done}/{self.total}", message or "") if p))
+        # "<desc> <done>/<total>: <message>": each level's count next to its name (QA lungsfollow66: "P1: lungs 1/7
+        # smoothing the CT 0/12" read as two counts of the lungs' step), as :class:`SubProgress` says them
+        counted = " ".join(p for p in (self.desc, f"{self.done}/{self.total}") if p)
+        self.send(f"{counted}: {message}" if message else counted)
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         self.done = min(self.done + n, self.total)

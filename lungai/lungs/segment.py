@@ -192,7 +192,7 @@ class LungResult:
 # the sub-steps of the long steps of segment_lungs said on the bar of ``lungai lungs`` (message-only updates counted by
 # a :class:`lungai.progress.Counter`: at the step's start, then at most every second - every LOG_INTERVAL in a log):
 # the smoothing took 1.4-7.5 s, the outside air 3-8 s, each lung's filling 1.5-6.7 s of a shared machine on LUNG1-002
-# with the bar standing on the step before (QA startfollow66)
+# with the bar standing on the step before (QA startfollow66); the air in the body and the airway removal: below
 SMOOTHING = "smoothing the CT"
 # the smoothing's chunks per axis (each a :func:`scipy.ndimage.uniform_filter1d` on whole lines: the same values)
 SMOOTH_CHUNKS = 4
@@ -200,6 +200,13 @@ FINDING_OUTSIDE_AIR = "finding the outside air"
 FILLING_LUNG = "filling the {side} lung"
 FILLING_DETAIL = "vessels, holes, pleural notches, dense lung"
 FILL_SUBSTEPS = 6
+# the air in the body (3.5 s on LUNG1-003's DICOM CT) and the airway removal (2.8 s: the body's outline and the airway
+# search the largest parts), single silent steps before (QA lungsfollow66)
+FINDING_BODY_AIR = "finding the air in the body"
+BODY_AIR_SUBSTEPS = 2
+REMOVING_AIRWAYS = "removing the airways"
+REMOVING_DETAIL = "body outline, trachea and bronchi"
+AIRWAY_SUBSTEPS = 4
 
 
 def _smooth(hu: np.ndarray, progress=None) -> np.ndarray:
@@ -844,6 +851,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     fill = constant_fill(hu)
     finding.tick()
     bar.update(1, "outside air found")
+    finding = Counter(bar, FINDING_BODY_AIR, BODY_AIR_SUBSTEPS)
     open_fov = inside.sum() * voxel_ml < 100.0
     if open_fov:
         # a lung open to the edge of the field of view was taken for outside air
@@ -854,12 +862,14 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         fov_inside, fov_outside = _body_air_open_fov(hu, smooth, air, fill)
         if (fov_inside & outside).sum() * voxel_ml >= OPEN_FOV_AIR_ML:
             inside, outside, open_fov = fov_inside, fov_outside, True
+    finding.tick()
     # lungs reached from the outside air through a tracheostoma, the nose or an open mouth: both rules above took them
     # for outside air (the second keeps air open to the edge only when it lies mostly in the body's hull)
     opening = _airway_open_to_outside(outside, voxel_ml)
     if opening.any():
         inside, outside = inside | opening, outside & ~opening
         notes.append(OPEN_AIRWAY_NOTE.format(ml=opening.sum() * voxel_ml))
+    finding.tick()
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: less than 100 ml of air found inside the body (counting air open to the edge "
                          "of the field of view): either the field of view misses the lungs, or they were taken for "
@@ -869,6 +879,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
                          "defaultPixelValue=-3024)), and give a chest CT in HU (not rescaled or windowed) whose field "
                          "of view holds the lungs")
     bar.update(1, "air in the body found")
+    removing = Counter(bar, REMOVING_AIRWAYS, AIRWAY_SUBSTEPS, detail=REMOVING_DETAIL)
     body = _body_half(outside)
     outline = body_outline(outside, body)
     # mm of body (not outside air) on the image's first / last column, per slice: a body cut by the image's border
@@ -878,6 +889,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     front_edge, back_edge = (body[:, r, :].sum(axis=1) * 2.0 * float(spacing[0]) for r in (0, -1))
     # midline: centre of the body in x
     x_mid = float(np.mean([o[1] for o in outline.values()])) if outline else hu.shape[2] / 2.0
+    removing.tick()
 
     # everything below works inside the box around the air in the body (the lungs' region)
     box = _bbox(inside, margin=3)
@@ -888,6 +900,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     # airways are thin on coarse grids: use the unsmoothed HU when voxels are large
     plane = ndimage.uniform_filter(hu, size=(1, 3, 3))
     airway_hu = plane if spacing[0] < 1.2 else hu
+    removing.tick()
     airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml)
     border_cut = _body_cut_side(inside, box, body_edges)
     if airways is None and border_cut is not None:
@@ -909,6 +922,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
             note = (f"no trachea found, also not at the image's {side} border that cuts the body: airways not removed "
                     "- the trachea and bronchi cut by that border may be labelled lung")
     notes.append(note)
+    removing.tick()
     if open_fov and airways is None and (~outside[:, :, [0, -1]]).sum() * spacing[1] * spacing[2] >= CUT_MM2:
         notes.append("the body is cut by the image's right or left border and no trachea was found: the "
                      "midline, and so which lung is right (1) or left (2), is uncertain")
@@ -920,6 +934,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         inside[abox] &= ~rim
         not_lung[abox] |= rim
     partly_aerated = plane < PARTLY_AERATED_HU
+    removing.tick()
     bar.update(1, "airways removed")
 
     min_voxels = int(50.0 / voxel_ml)
