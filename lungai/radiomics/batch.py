@@ -256,6 +256,8 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
         # as `lungai radiomics --mask` (one rule): a DICOM SEG's segments named by their SegmentLabel
         segs = S.segments_from_mask_file(row["mask"], image, labels or None, errors=errors, absent=absent,
                                          lung_names=lung_names, one_lesion=one_lesion)
+        if segments:    # --segments picks among the mask's segments, the rule of `lungai radiomics --mask`
+            segs = S.mask_segments_named(segs, errors, segments, row["mask"], case=row.get("case"), absent=absent)
         for name in absent:         # a requested label this patient's mask lacks: noted, not a failure
             errors[name] = ABSENT + errors[name]
         return segs
