@@ -103,3 +103,16 @@ def test_batch_segments_apply_to_mask_and_tumour_rows_alike(tmp_path, capsys):
     got = pd.read_csv(out)
     assert set(got["segment"]) == {"tumour"}
     assert set(got["case"]) == {"p1", "p2"}
+
+
+def test_batch_refuses_a_tumour_row_giving_none_of_the_segments_named(tmp_path, capsys):
+    """A mixed manifest, ``--segments`` naming a mask row's label only: the tumour row is refused with its case and
+    the fix (before: "unknown segment 'gtv'; choose from ...", fix "fix the masks")."""
+    m = _manifest(tmp_path, "p1,{ct},{labels},gtv=1,\np2,{ct},,,{labels}#1\n")
+    out = tmp_path / "o.csv"
+    assert main(["radiomics-batch", m, "--workers", "0", "--segments", "gtv", "--feature-classes", "firstorder",
+                 "-o", str(out)]) == 1
+    text = (tmp_path / "o_errors.csv").read_text()
+    assert "--segments gtv: none is a segment of case p2's tumour / lungs cells" in text
+    assert "give the case a mask cell" in text
+    assert set(pd.read_csv(out)["case"]) == {"p1"}

@@ -263,6 +263,12 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
         return segs
     from lungai.dicom.masks import lung_map_input, mask_input   # the rule of `lungai radiomics --tumour / --lungs`
 
+    if segments and not set(segments) & set(S.STANDARD_SEGMENTS):   # --segments applies to every row alike
+        raise InputError(f"--segments {' '.join(map(str, segments))}: none is a segment of case {row.get('case')}'s "
+                         f"tumour / lungs cells (they give {', '.join(S.STANDARD_SEGMENTS)})",
+                         "name one of those in --segments too, or give the case a mask cell (its label cell "
+                         "naming the segments), or leave --segments out, or remove the row")
+
     sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
     seg_parts: dict = {}   # a DICOM SEG tumour's segments
     tumour = mask_input(row["tumour"], image, option="tumour", parts=seg_parts) if row.get("tumour") else None
