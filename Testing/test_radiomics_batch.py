@@ -1013,7 +1013,8 @@ def test_a_row_without_a_mask_fails_alone_saying_so(small_phantom, tmp_path):
     assert "its tumour / lungs cells are empty" in dict(s.failed)["p3"]
 
 
-@pytest.mark.parametrize("command", [["radiomics-batch", "m.csv", "-o", "o.csv"], ["cohort", "root", "-o", "out"]])
+@pytest.mark.parametrize("command", [["radiomics-batch", "m.csv", "-o", "o.csv"], ["cohort", "root", "-o", "out"],
+                                     ["radiomics", "--image", "ct.nii.gz", "--mask", "m.nii.gz", "-o", "o.csv"]])
 def test_a_negative_worker_count_is_refused(command, capsys):
     """QA: `--workers -1` ran one worker silently (max(1, workers)); it is refused by the option's check."""
     from lungai.cli import main

@@ -56,3 +56,63 @@ def test_without_segments_every_label_is_computed(tmp_path):
     out = tmp_path / "out.csv"
     assert main(["radiomics", "--image", ct, "--mask", labels, "--feature-classes", "firstorder", "-o", str(out)]) == 0
     assert set(pd.read_csv(out)["segment"]) == {"label_1", "label_3"}
+
+
+def _manifest(tmp_path, rows: str):
+    ct, labels = _case(tmp_path)
+    (tmp_path / "m.csv").write_text("case,image,mask,label,tumour\n" + rows.format(ct=ct, labels=labels),
+                                    encoding="utf-8")
+    return str(tmp_path / "m.csv")
+
+
+def test_batch_segments_select_among_a_mask_rows_segments(tmp_path, capsys):
+    """QA radfollow66: ``radiomics-batch m.csv --segments tumour`` (pyradiomics lung1/lung2 image + mask rows)
+    computed every row's label_1, exit 0: --segments was ignored for ``mask`` rows.  The rule of
+    ``lungai radiomics --mask``: the names pick among the mask's segments."""
+    m = _manifest(tmp_path, "p1,{ct},{labels},gtv=1;other=3,\np2,{ct},{labels},gtv=1,\n")
+    out = tmp_path / "o.csv"
+    assert main(["radiomics-batch", m, "--workers", "0", "--segments", "gtv", "--feature-classes", "firstorder",
+                 "-o", str(out)]) == 0
+    got = pd.read_csv(out)
+    assert set(got["segment"]) == {"gtv"}
+    assert set(got["case"]) == {"p1", "p2"}
+
+
+def test_batch_refuses_a_mask_row_giving_none_of_the_segments_named(tmp_path, capsys):
+    m = _manifest(tmp_path, "p1,{ct},{labels},gtv=1,\np2,{ct},{labels},,\n")
+    out = tmp_path / "o.csv"
+    code = main(["radiomics-batch", m, "--workers", "0", "--segments", "gtv", "--feature-classes", "firstorder",
+                 "-o", str(out)])
+    assert code != 0
+    said = capsys.readouterr()
+    text = said.out + said.err + "".join(
+        p.read_text() for p in tmp_path.glob("o_errors.csv"))
+    assert "--segments gtv: no such segment of case p2's mask" in text
+    assert "label_1, label_3" in text
+    assert "gtv=N" in text                                # how to name it, in the row's label cell
+    assert set(pd.read_csv(out)["segment"]) == {"gtv"}    # the other case went on
+    assert set(pd.read_csv(out)["case"]) == {"p1"}
+
+
+def test_batch_segments_apply_to_mask_and_tumour_rows_alike(tmp_path, capsys):
+    """A manifest mixing a mask row and a tumour row: the names apply to both."""
+    m = _manifest(tmp_path, "p1,{ct},{labels},tumour=1;other=3,\np2,{ct},,,{labels}#1\n")
+    out = tmp_path / "o.csv"
+    assert main(["radiomics-batch", m, "--workers", "0", "--segments", "tumour", "--feature-classes", "firstorder",
+                 "-o", str(out)]) == 0
+    got = pd.read_csv(out)
+    assert set(got["segment"]) == {"tumour"}
+    assert set(got["case"]) == {"p1", "p2"}
+
+
+def test_batch_refuses_a_tumour_row_giving_none_of_the_segments_named(tmp_path, capsys):
+    """A mixed manifest, ``--segments`` naming a mask row's label only: the tumour row is refused with its case and
+    the fix (before: "unknown segment 'gtv'; choose from ...", fix "fix the masks")."""
+    m = _manifest(tmp_path, "p1,{ct},{labels},gtv=1,\np2,{ct},,,{labels}#1\n")
+    out = tmp_path / "o.csv"
+    assert main(["radiomics-batch", m, "--workers", "0", "--segments", "gtv", "--feature-classes", "firstorder",
+                 "-o", str(out)]) == 1
+    text = (tmp_path / "o_errors.csv").read_text()
+    assert "--segments gtv: none is a segment of case p2's tumour / lungs cells" in text
+    assert "give the case a mask cell" in text
+    assert set(pd.read_csv(out)["case"]) == {"p1"}

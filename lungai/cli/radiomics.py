@@ -57,8 +57,8 @@ def real_number(text: str, low: float, high: float | None, fix: str, low_open: b
 
 
 def worker_count(text: str) -> int:
-    """``--workers`` of radiomics-batch and cohort: a whole number >= 0 (0: a plain loop, no Dask); a negative
-    number is refused (it used to run one worker silently)."""
+    """``--workers`` of radiomics, radiomics-batch and cohort: a whole number >= 0 (0: a plain loop, no Dask); a
+    negative number is refused (it used to run one worker silently; QA radfollow66: `radiomics --workers -2` too)."""
     return whole_number(text, 0, "give the number of worker processes (>= 1), or 0 for a plain loop in this process")
 
 
@@ -120,7 +120,7 @@ def register(sub) -> None:
                             "name (repeatable); without it, the standard segments from role:gtv and role:lungs")
     p.add_argument("--case", default=None,
                    help="case id (default: the DICOM PatientID for a DICOM CT, else the image file name)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=worker_count, default=1,
                    help="compute the segments in this many processes (default 1; the result is the same)")
     _add_feature_options(p, mask_segments=True)
     p.add_argument("-o", "--output", required=True, help="output CSV")
@@ -267,7 +267,7 @@ def run(args) -> int:
         segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names,
                                          one_lesion=one_lesion)
         if args.segments:       # --segments selects among the mask's segments (it was ignored with --mask)
-            segs = _mask_segments_named(segs, errors, args.segments, args.mask)
+            segs = S.mask_segments_named(segs, errors, args.segments, args.mask)
             lung_names[:] = [n for n in lung_names if n in segs]
             one_lesion = {n: v for n, v in one_lesion.items() if n in segs}
     elif args.mask:
@@ -331,24 +331,6 @@ def run(args) -> int:
     print(f"{len(result.features)} values for {counted(n_seg, 'segment')} of {case} -> {out} "
           f"(grid and settings per segment: {out.stem}_settings.csv)")
     return 1 if not result.errors.empty else 0
-
-
-def _mask_segments_named(segs: dict, errors: dict, names, mask) -> dict:
-    """The segments of ``--mask`` that ``--segments`` names (``errors`` kept for those only); a name the mask does
-    not give is refused, naming those it gives and how to name a label (QA radfind66: ``--mask lung1_label.nrrd
-    --segments tumor`` computed label_1, exit 0; named lungs were computed beside ``--segments tumour``)."""
-    from lungai.errors import InputError
-
-    given = [*segs, *(n for n in errors if n not in segs)]
-    unknown = [n for n in names if n not in given]
-    if unknown:
-        shown = " ".join(unknown)
-        raise InputError(f"--segments {shown}: no such segment of --mask {mask} (its segments: {', '.join(given)})",
-                         f"name segments of the mask, or name a label with --label {unknown[0]}=N (N: its label "
-                         "value), or leave --segments out for all of them")
-    for n in [n for n in errors if n not in names]:
-        del errors[n]
-    return {n: segs[n] for n in names if n in segs}
 
 
 TUMOUR_SEGMENTS = ("tumour", "lungs_minus_tumour")

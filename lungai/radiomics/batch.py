@@ -256,10 +256,18 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
         # as `lungai radiomics --mask` (one rule): a DICOM SEG's segments named by their SegmentLabel
         segs = S.segments_from_mask_file(row["mask"], image, labels or None, errors=errors, absent=absent,
                                          lung_names=lung_names, one_lesion=one_lesion)
+        if segments:    # --segments picks among the mask's segments, the rule of `lungai radiomics --mask`
+            segs = S.mask_segments_named(segs, errors, segments, row["mask"], case=row.get("case"), absent=absent)
         for name in absent:         # a requested label this patient's mask lacks: noted, not a failure
             errors[name] = ABSENT + errors[name]
         return segs
     from lungai.dicom.masks import lung_map_input, mask_input   # the rule of `lungai radiomics --tumour / --lungs`
+
+    if segments and not set(segments) & set(S.STANDARD_SEGMENTS):   # --segments applies to every row alike
+        raise InputError(f"--segments {' '.join(map(str, segments))}: none is a segment of case {row.get('case')}'s "
+                         f"tumour / lungs cells (they give {', '.join(S.STANDARD_SEGMENTS)})",
+                         "name one of those in --segments too, or give the case a mask cell (its label cell "
+                         "naming the segments), or leave --segments out, or remove the row")
 
     sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
     seg_parts: dict = {}   # a DICOM SEG tumour's segments

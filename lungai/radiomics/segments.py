@@ -297,6 +297,36 @@ def segments_from_mask_file(path, reference: sitk.Image, labels=None, errors: di
     return out
 
 
+def mask_segments_named(segs: dict, errors: dict, names, mask, case: str | None = None,
+                        absent: set | None = None) -> dict:
+    """The segments of a mask file that ``--segments`` names (``errors`` kept for those only) - the one rule of
+    ``lungai radiomics --mask`` and of radiomics-batch's ``mask`` rows.  A name the mask does not give is refused,
+    naming those it gives and how to name a label (QA radfind66: ``--mask lung1_label.nrrd --segments tumor``
+    computed label_1, exit 0).  In a batch (``case`` given) the names apply to every row: a row's mask lacking some
+    of them has those in ``errors`` and ``absent`` (noted, as a label the patient's mask lacks), a row's mask giving
+    none of them is refused, naming the case (QA radfollow66: ``radiomics-batch m.csv --segments tumor`` computed
+    every mask row's label_1, exit 0)."""
+    given = [*segs, *(n for n in errors if n not in segs)]
+    unknown = [n for n in names if n not in given]
+    shown = " ".join(unknown)
+    if unknown and (case is None or len(unknown) == len(list(names))):
+        where = f"--mask {mask}" if case is None else f"case {case}'s mask {mask}"
+        label_fix = (f"name a label with --label {unknown[0]}=N" if case is None
+                     else f"name a label in the row's label cell as {unknown[0]}=N")
+        raise InputError(f"--segments {shown}: no such segment of {where} (its segments: {', '.join(given)})",
+                         f"name segments of the mask, or {label_fix} (N: its label value), or leave --segments out "
+                         "for all of them" + ("" if case is None else ", or remove the row"))
+    for n in [n for n in errors if n not in names]:
+        del errors[n]
+    for n in unknown:
+        errors[n] = f"{n} is not a segment of the mask {mask} (its segments: {', '.join(given)})"
+        if absent is not None:
+            absent.add(n)
+    if absent is not None:
+        absent.intersection_update(errors)
+    return {n: segs[n] for n in names if n in segs}
+
+
 def _code_mapping(path, labels, note: bool = False):
     """The roles of the DICOM SEG ``path``'s segments ``labels`` that name none by their label, from their
     terminology codes (:func:`lungai.dicom.seg.with_code_roles`; ``note``: said), or None."""
