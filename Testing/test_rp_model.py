@@ -867,3 +867,46 @@ def test_train_rp_refuses_fewer_than_two_bootstrap_models(tmp_path, n_boot):
                  outer_folds=3, inner_folds=2, n_boot=n_boot, make_plots=False)
     assert "n_boot" in str(exc.value) and "at least 2 bootstrap models" in str(exc.value)
     assert not (tmp_path / "m").exists()
+
+
+def test_model_without_bootstrap_members_shows_no_interval(rp_model_dir, rp_cohort, tmp_path, capsys, monkeypatch):
+    """QA stagefollow66: a model saved without bootstrap members (before train_rp refused n_boot < 2) still gave every
+    risk an interval of no width ("0.37 (0.37-0.37)"), in rp predict's CSV, console and the DICOM SR: no interval
+    now - empty risk_low / risk_high, a note saying why and the fix (retrain with --bootstrap)."""
+    from lungai.cli import main
+    from lungai.rp import model_io
+    from lungai.rp.card import prediction_header
+    from lungai.rp.uncertainty import NO_INTERVAL
+
+    real = model_io.load_model
+
+    def without_members(*args, **kwargs):
+        bundle, card = real(*args, **kwargs)
+        return {**bundle, "bootstrap": []}, {**card, "n_bootstrap": 0}
+
+    monkeypatch.setattr(model_io, "load_model", without_members)
+    patients = tmp_path / "patients.csv"
+    rp_cohort.table.head(4).to_csv(patients, index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["rp", "predict", str(rp_model_dir), str(patients), "-o", str(out)]) == 0
+    console = capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert table["risk"].notna().all() and table["risk_low"].isna().all() and table["risk_high"].isna().all()
+    assert all(NO_INTERVAL in w for w in table["warnings"])
+    assert "retrain it with `lungai rp train --bootstrap 30`" in NO_INTERVAL
+    assert console.count("(no interval)") == 4 and "-0." not in console.split("(no interval)")[0].splitlines()[-1]
+    assert f"interval (in brackets): none - {NO_INTERVAL}" in console
+    bundle, card = without_members(rp_model_dir)
+    assert prediction_header(card)[1] == f"interval (in brackets): none - {NO_INTERVAL}"
+    # the DICOM SR writer's rule: both bounds empty -> no interval given (lungai.dicom.export.check_rp_interval)
+    from lungai.report.html import _rp_interval
+
+    assert _rp_interval(table.iloc[0].to_dict()).startswith("none (the model has no bootstrap members")
+    assert _rp_interval({"risk_low": 0.2, "risk_high": 0.4}) == "20.0 % - 40.0 %"
+    # the Slicer panel's headline: no "nan-nan %" interval
+    from lungai.scene.results import describe_prediction_row
+
+    headline = describe_prediction_row(table.iloc[0].to_dict())[0]
+    assert "uncertainty interval" not in headline and "nan" not in headline, headline
+    assert "uncertainty interval 20-40 %" in describe_prediction_row({"risk": 0.3, "risk_low": 0.2,
+                                                                        "risk_high": 0.4})[0]

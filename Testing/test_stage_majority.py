@@ -95,3 +95,103 @@ def test_stage_cv_and_validate_warn_of_a_model_below_the_majority_class(tmp_path
     assert vm["majority_reference"]["accuracy"] == pytest.approx(20 / 30)
     below = [w for w in vm["warnings"] if "always answering the most common class 'I'" in w]
     assert below and all(f"warning: {w}" in cap.err for w in below)
+
+
+def test_stage_train_shows_the_majority_reference_and_warns_in_the_card(tmp_path, capsys, monkeypatch):
+    """QA stagefollow66: `stage train`'s comparison and model card did not show the majority-class reference, nor warn
+    of a candidate whose inner CV does not beat it."""
+    from lungai.fusion import cv
+
+    real = cv.select_model
+
+    def no_better_than_chance(*args, **kwargs):   # noise data lands either side of chance: fix the logreg's side
+        sel = real(*args, **kwargs)
+        sel["inner_recall"]["logreg"] = {"I": 0.4, "II": 0.3, "III": 0.2}      # balanced accuracy 0.300 < 0.333
+        return sel
+
+    monkeypatch.setattr(cv, "select_model", no_better_than_chance)
+    ehr = _noise_ehr(tmp_path / "ehr.csv")
+    assert stage_cli(["train", "--ehr", ehr, "--label", "stage", "--epochs", 2, "--inner-folds", 2, "--baselines",
+                      "logreg", "-o", tmp_path / "model"]) == 0
+    cap = capsys.readouterr()
+    meta = json.loads((tmp_path / "model" / "stage_model.json").read_text(encoding="utf-8"))
+    ref = meta["selection"]["majority_reference"]
+    assert (ref["class"], ref["n"], ref["of"]) == ("I", 40, 60)
+    card = (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")
+    assert "| reference: always the most common class 'I' (40 of 60) | - | 0.267 | 0.333 | 0.667 |" in card
+    assert "reference: always the most common class 'I' (40 of 60): macro-F1 0.267, balanced accuracy 0.333, " \
+           "accuracy 0.667 - every model must beat it" in cap.out
+    from lungai.fusion.metrics import class_counts, inner_majority_warning, inner_scores
+
+    # the warnings, as computed from the recorded inner-CV scores: in stage_model.json, the card and on the console
+    counts = {"I": 40, "II": 10, "III": 10}
+    assert class_counts(np.array([0] * 40 + [1] * 10 + [2] * 10), ["I", "II", "III"]) == counts
+    expected = []
+    for name, c in meta["selection"]["candidates"].items():
+        scores = inner_scores(c["inner_recall"], counts)
+        assert scores["balanced_accuracy"] == pytest.approx(np.mean(list(c["inner_recall"].values())))
+        assert scores["accuracy"] == pytest.approx(sum(c["inner_recall"][k] * v for k, v in counts.items()) / 60)
+        assert (c["inner_balanced_accuracy"], c["inner_accuracy"]) == (scores["balanced_accuracy"], scores["accuracy"])
+        low = not scores["accuracy"] > ref["accuracy"] or not scores["balanced_accuracy"] > ref["balanced_accuracy"]
+        assert (inner_majority_warning(name, scores, ref) is not None) == low
+        expected += [name] if low else []
+    said = meta["selection"]["majority_warnings"]
+    assert len(said) == len(expected), (said, meta["selection"]["candidates"])
+    assert any(w.startswith("logistic regression (L2, multinomial) (inner CV of the training cohort) does not beat "
+                            "always answering the most common class 'I' (40 of 60): accuracy 0.350 vs 0.667, "
+                            "balanced accuracy 0.300 vs 0.333 (chance)") and "`lungai stage cv`" in w
+               for w in said), said
+    assert "| logistic regression (L2, multinomial)" in card and "| 0.300 | 0.350 |" in card
+    assert all(f"- Warning: {w}" in card and f"warning: {w}" in cap.err for w in said)
+
+
+def test_stage_train_without_inner_cv_says_the_reference_is_not_compared(tmp_path, capsys):
+    ehr = _noise_ehr(tmp_path / "ehr.csv")
+    assert stage_cli(["train", "--ehr", ehr, "--label", "stage", "--epochs", 2, "--inner-folds", 1, "--baselines",
+                      "logreg", "-o", tmp_path / "model"]) == 0
+    card = (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")
+    assert "| reference: always the most common class 'I' (40 of 60) | - | 0.267 | 0.333 | 0.667 |" in card
+    assert "whether the locked model beats the reference is not measured - run `lungai stage cv`" in card
+    assert "whether the locked model beats the reference is not measured" in capsys.readouterr().out
+
+
+def test_single_modality_rows_are_warned_against_their_own_subsets_reference():
+    """QA stagefollow66: `stage cv --single-modality`'s `<m>_only` rows, scored on the patients with the modality,
+    were never compared with always answering the most common class."""
+    import warnings
+
+    from lungai.fusion.metrics import majority_reference
+    from lungai.fusion.workflows import say_majority_warnings
+
+    classes = ["I", "II"]
+    y = np.array([0] * 12 + [1] * 8)              # all: 'I' 12 of 20 (0.6)
+    have = np.array([False] * 10 + [True] * 10)   # with RNA: 'I' 2, 'II' 8 -> 'II' 8 of 10 (0.8)
+    models = {"logreg": {"summary": _summary(0.7, 0.6)}, "rna_only": {"summary": _summary(0.7, 0.6)}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        say_majority_warnings(models, {}, majority_reference(y, classes), y, classes, {"rna_only": have})
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1, said                  # logreg beats 0.6; rna_only does not beat its subset's 0.8
+    assert said[0].startswith("rna_only (scored on the 10 patients with its modality)'s accuracy is below always "
+                              "answering the most common class 'II' (8 of 10)"), said
+
+
+def test_stage_cv_single_modality_row_gets_its_subsets_reference(tmp_path, capsys):
+    ehr = _noise_ehr(tmp_path / "ehr.csv", n=36)
+    df = pd.read_csv(ehr)
+    rng = np.random.default_rng(3)
+    ids = df.patient_id[:18].tolist()          # RNA for half the patients
+    pd.DataFrame(rng.normal(size=(18, 12)), index=pd.Index(ids, name="patient_id"),
+                 columns=[f"G{i}" for i in range(12)]).to_csv(tmp_path / "rna.csv")
+    assert stage_cli(["cv", "--ehr", ehr, "--rna", tmp_path / "rna.csv", "--label", "stage", "--epochs", 2,
+                      "--inner-folds", 1, "--baselines", "logreg", "--folds", 2, "--single-modality",
+                      "--modalities", "ehr,rna", "-o", tmp_path / "cv"]) == 0
+    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text(encoding="utf-8"))
+    sub = df.stage[:18].value_counts()
+    ref = metrics["models"]["rna_only"]["majority_reference"]
+    assert (ref["class"], ref["n"], ref["of"]) == (sub.idxmax(), int(sub.max()), 18)
+    r = metrics["models"]["rna_only"]
+    low = not r["accuracy"]["mean"] > ref["accuracy"] or not r["balanced_accuracy"]["mean"] > ref["balanced_accuracy"]
+    warned = [w for w in metrics["warnings"] if w.startswith("RNA only")]
+    assert bool(warned) == low and low, (r, ref)    # noise genes: the RNA-only network does not beat it
+    assert f"({ref['n']} of 18)" in warned[0]

@@ -227,6 +227,8 @@ def run_predict(args) -> int:
                                    allow_other_radiomics_settings=args.allow_other_radiomics_settings, model=model)
         if args.contributions:
             write_csv(contrib, args.contributions, any_suffix=True, float_format="%.5g")
+    import math
+
     from lungai.rp.predict import prediction_header
     from lungai.scene.results import contribution_text
 
@@ -242,7 +244,9 @@ def run_predict(args) -> int:
     say_notes(card_warnings(model[1]) + list(pred.attrs.get("warnings", [])))
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")
-        print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"
+        interval = ("no interval" if math.isnan(row["risk_low"]) or math.isnan(row["risk_high"])   # see its warning
+                    else f"{row['risk_low']:.2f}-{row['risk_high']:.2f}")
+        print(f"{row['case']}: risk {row['risk']:.2f} ({interval})"
               + (" HIGH RISK" if row.get("high_risk") else "")
               + (f", top feature {top} ({contribution_text(row['top1_contribution'], 2)})" if isinstance(top, str)
                  else ""))

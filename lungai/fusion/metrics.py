@@ -156,9 +156,47 @@ def majority_label(ref: dict) -> str:
 MAJORITY_FIXES = {
     "cv": "do not use its stage calls: give more informative inputs (EHR columns, genes: --top-k, CT) or more "
           "patients, or fewer classes (--label-groups), and compare again",
+    "train": "do not use its stage calls: give more informative inputs (EHR columns, genes: --top-k, CT) or more "
+             "patients, or fewer classes (--label-groups), train again, and check with `lungai stage cv`",
     "validation": "do not use its stage calls for such patients (another population, label definition or data "
                   "coding than at training?); check the inputs, or train again on patients like these",
 }
+
+
+def inner_scores(recall: dict | None, counts: dict) -> dict | None:
+    """Balanced accuracy and accuracy of an inner CV from its recall per class over the pooled inner test folds
+    ({class: recall, None for a class no patient has}: :func:`lungai.fusion.cv.class_recall`), where each patient is
+    tested once, and the cohort's ``counts`` per class ({class: patients}); None when no inner CV ran."""
+    got = {c: v for c, v in (recall or {}).items() if v is not None}
+    n = sum(counts.get(c, 0) for c in got)
+    if not got or not n:
+        return None
+    return {"balanced_accuracy": float(np.mean(list(got.values()))),
+            "accuracy": float(sum(v * counts.get(c, 0) for c, v in got.items()) / n)}
+
+
+def inner_majority_warning(label: str, scores: dict | None, ref: dict) -> str | None:
+    """``stage train``: :func:`majority_warning` of a candidate's inner-CV ``scores`` (:func:`inner_scores`) against
+    the training cohort's :func:`majority_reference`; None when no inner CV ran (QA stagefollow66: the model card of
+    a model below always answering 'I' said nothing of it)."""
+    if scores is None:
+        return None
+    return majority_warning(f"{label} (inner CV of the training cohort)",
+                            {m: {"mean": scores[m]} for m in ("accuracy", "balanced_accuracy")}, ref, "train")
+
+
+def majority_lines(selection: dict) -> list:
+    """The reference row of ``stage train``'s comparison (console and model_card.md) and, when no inner CV ran, why
+    no model is compared with it; [] for a model saved before the reference was recorded."""
+    ref = selection.get("majority_reference")
+    if not ref:
+        return []
+    lines = [f"reference: {majority_label(ref)}: macro-F1 {ref['macro_f1']:.3f}, balanced accuracy "
+             f"{ref['balanced_accuracy']:.3f}, accuracy {ref['accuracy']:.3f} - every model must beat it"]
+    if all(c.get("inner_macro_f1") is None for c in selection["candidates"].values()):
+        lines.append("no inner CV ran (--inner-folds 1 or a single model): whether the locked model beats the "
+                     "reference is not measured - run `lungai stage cv` on the same data to see it")
+    return lines
 
 
 def majority_warning(label: str, summary: dict, ref: dict, fix: str = "cv") -> str | None:

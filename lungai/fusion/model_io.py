@@ -456,6 +456,7 @@ def card_markdown(meta: dict) -> str:
     model predictions use, and the comparison it was chosen by."""
     from lungai.fusion.baseline import LABELS, fusion_label, pipeline_branches
     from lungai.fusion.data import ehr_missing_text
+    from lungai.fusion.metrics import majority_label, majority_lines
     from lungai.fusion.preprocess import left_out_text
 
     LABELS = {**LABELS, "fusion": fusion_label(pipeline_branches(meta["modalities"], meta.get("notes")),
@@ -484,12 +485,19 @@ def card_markdown(meta: dict) -> str:
                if (g := meta.get("genes")) else []),
              # the training run's warnings on its data (patient IDs counted, not named: workflows.run_train)
              *(f"- Warning (training data): {w}" for w in meta.get("warnings") or ()),
-             "", "| model | hyper-parameters | inner-CV macro-F1 |", "|---|---|---|"]
+             # candidates that do not beat always answering the most common class (workflows.train_majority)
+             *(f"- Warning: {w}" for w in sel.get("majority_warnings") or ()),
+             "", "| model | hyper-parameters | inner-CV macro-F1 | inner-CV balanced accuracy | inner-CV accuracy |",
+             "|---|---|---|---|---|"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     for name, c in (sel.get("candidates") or {}).items():
-        f1 = c.get("inner_macro_f1")
         lines.append(f"| {LABELS.get(name, name)}{' (selected)' if name == meta['selected'] else ''} | "
-                     f"{c.get('params')} | {'n/a' if f1 is None else f'{f1:.3f}'} |")
-    lines += ["", "The inner-CV scores chose the model; they are not a performance estimate. "
+                     f"{c.get('params')} | {fmt(c.get('inner_macro_f1'))} | {fmt(c.get('inner_balanced_accuracy'))} "
+                     f"| {fmt(c.get('inner_accuracy'))} |")
+    if ref := sel.get("majority_reference"):     # the trivial answer every model must beat
+        lines.append(f"| reference: {majority_label(ref)} | - | {ref['macro_f1']:.3f} | "
+                     f"{ref['balanced_accuracy']:.3f} | {ref['accuracy']:.3f} |")
+    lines += [*(["", majority_lines(sel)[-1]] if ref and len(majority_lines(sel)) > 1 else []), "", "The inner-CV scores chose the model; they are not a performance estimate. "
                   "`lungai stage cv` estimates the performance of this whole procedure (its 'selected' row).",
               "", "`tsne.png` (its points in `tsne_points.csv`), `top_genes_cohort.csv` and "
                   "`top_genes_per_patient.csv` describe the fusion network on its training patients (in-sample: "

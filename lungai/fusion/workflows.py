@@ -178,13 +178,15 @@ def run_cv(args) -> int:
     for name, r in result["models"].items():
         metrics["models"][name] = {**_jsonable(r["summary"]), "params_per_fold": r["params"],
                                    "inner_macro_f1_per_fold": r["inner_macro_f1"], "n_scored": r["n_scored"]}
+        if name in scored:    # a --single-modality row on a subset: that subset's own reference (its warning's)
+            metrics["models"][name]["majority_reference"] = majority_reference(y[scored[name]], classes)
         for k, c in enumerate(classes):
             oof[f"{name}_p_{c}"] = r["oof"][:, k]
     reference = majority_reference(y, classes)       # the trivial answer every model must beat: its row, and warned
     table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels, reference)
     metrics["majority_reference"] = reference
     with _print_warnings(), noting_warnings(InputNote, warned):
-        say_majority_warnings(result["models"], labels, reference)
+        say_majority_warnings(result["models"], labels, reference, y, classes, scored)
     notes = cv_notes(result, select) + single
     if "ehr" in cfg.modalities and cohort.ehr.shape[1]:
         from lungai.fusion.preprocess import EHREncoder, left_out_text
@@ -218,16 +220,22 @@ def run_cv(args) -> int:
     return 0
 
 
-def say_majority_warnings(models: dict, labels: dict, reference: dict) -> None:
-    """Warn of each model (the rows scored on all patients) that does not beat always answering the most common
-    class (:func:`lungai.fusion.metrics.majority_warning`)."""
-    from lungai.fusion.metrics import majority_warning
+def say_majority_warnings(models: dict, labels: dict, reference: dict, y=None, classes=None,
+                          scored: dict | None = None) -> None:
+    """Warn of each model that does not beat always answering the most common class
+    (:func:`lungai.fusion.metrics.majority_warning`).  A ``--single-modality`` row scored on a subset of the
+    patients (``scored``: {name: mask}) is compared with that subset's own reference (``y``, ``classes``); before
+    (QA stagefollow66), such rows were never warned of."""
+    from lungai.fusion.metrics import majority_reference, majority_warning
 
     for name, r in models.items():
-        if name.endswith("_only"):   # scored on the patients with its modality only: another reference
-            continue
+        ref = reference
+        if name in (scored or {}):   # scored on the patients with its modality only: their own reference
+            ref = majority_reference(np.asarray(y)[scored[name]], classes)
         label = "the 'selected' row (nested model choice)" if name == "selected" else labels.get(name, name)
-        text = majority_warning(label, r["summary"], reference, "cv")
+        if name in (scored or {}):
+            label += f" (scored on the {counted(int(np.sum(scored[name])), 'patient')} with its modality)"
+        text = majority_warning(label, r["summary"], ref, "cv")
         if text:
             warnings.warn(InputNote(text))
 
@@ -293,6 +301,7 @@ def run_train(args) -> int:
     from lungai.fusion.baseline import model_labels
     from lungai.fusion.cv import candidates, check_labels, fit_selected
     from lungai.fusion.data import availability_text
+    from lungai.fusion.metrics import majority_lines
     from lungai.fusion.synthetic import training_data
     from lungai.progress import task
 
@@ -327,6 +336,11 @@ def run_train(args) -> int:
             shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
             top = explain.top_genes_cohort(shap, 10)
         bar.update(1, "Shapley values")
+    names = model_labels(pipe)
+    # the trivial answer every candidate must beat, in stage_model.json, model_card.md and the console's comparison
+    with _print_warnings():
+        for text in train_majority(selection, cohort.y(classes), classes, names):
+            warnings.warn(InputNote(text))
     with model_io.claimed(args.output, "train", inputs):   # an earlier stage train's files are replaced, new recorded
         out = model_io.save(args.output, pipe, fitted, selection["selected"],
                             {"data": spec, **model_io.cohort_record(cohort), "selection": selection,
@@ -341,10 +355,10 @@ def run_train(args) -> int:
             explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
         (out / "model_card.md").write_text(model_io.card_markdown(json.loads((out / model_io.META).read_text(
             encoding="utf-8"))), encoding="utf-8")
-    names = model_labels(pipe)
     rows = [f"  {names.get(n, n):<48} {c['params']}  inner macro-F1 "
             f"{'n/a' if c['inner_macro_f1'] is None else format(c['inner_macro_f1'], '.3f')}"
             for n, c in selection["candidates"].items()]
+    rows += [f"  {line}" for line in majority_lines(selection)]   # the reference every model must beat
     print("models compared:\n" + "\n".join(rows))
     print(f"selected: {selection['selected']} - {selection['verdict']}")
     # the model predict uses, named as the table above names it; the fusion network (its branches as trained: an
@@ -371,6 +385,27 @@ def run_train(args) -> int:
         print("top genes of the fusion network on its training patients (in-sample; mean |Shapley|): "
               + ", ".join(f"{g} {v:.3g}" for g, v in zip(top.gene, top.mean_abs_shapley)))
     return 0
+
+
+def train_majority(selection: dict, y: np.ndarray, classes, labels: dict) -> list:
+    """``stage train``: record in ``selection`` (stage_model.json's, read by model_card.md) the training cohort's
+    :func:`lungai.fusion.metrics.majority_reference`, each candidate's inner-CV accuracy and balanced accuracy, and
+    the warnings of the candidates whose inner CV does not beat the reference; return those warnings (QA
+    stagefollow66: neither the console nor the card showed the trivial answer)."""
+    from lungai.fusion.metrics import class_counts, inner_majority_warning, inner_scores, majority_reference
+
+    ref, counts = majority_reference(y, classes), class_counts(y, classes)
+    said = []
+    for name, c in selection["candidates"].items():
+        scores = inner_scores(c.get("inner_recall"), counts)
+        c["inner_accuracy"] = None if scores is None else scores["accuracy"]
+        c["inner_balanced_accuracy"] = None if scores is None else scores["balanced_accuracy"]
+        text = inner_majority_warning(labels.get(name, name), scores, ref)
+        if text:
+            said.append(text)
+    selection["majority_reference"] = ref
+    selection["majority_warnings"] = said
+    return said
 
 
 # ---------------------------------------------------------------------------------------- validate / predict

@@ -133,6 +133,16 @@ def _percent(share: float) -> str:
     return f"{100 * share:.1f} %"
 
 
+def _rp_interval(r) -> str:
+    """The risk interval of an rp predict row; "none" where the model had no bootstrap members (empty risk_low /
+    risk_high: lungai.rp.uncertainty.NO_INTERVAL, in the row's warnings) - never "nan %" (QA stagefollow66)."""
+    low, high = r.get("risk_low"), r.get("risk_high")
+    if any(v is None or (isinstance(v, float) and not math.isfinite(v)) or (isinstance(v, str) and not v.strip())
+           for v in (low, high)):
+        return "none (the model has no bootstrap members: see the warnings)"
+    return f"{_percent(float(low))} - {_percent(float(high))}"
+
+
 def _num(ident: str, value, fmt="{:.2f}", unit: str = "") -> str:
     """``value`` shown by ``fmt`` (a format string, or a function such as :func:`readable` / :func:`_percent`)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):     # NaN: not "nan"
@@ -484,7 +494,7 @@ def _rp(s: dict, figs: dict) -> str:
 {_rp_warnings(r)}
 {_review_flag(s, 'rp')}
 <div class="cards">{_card('predicted risk', _num('rp-risk', r['risk'], _percent))}
-{_card('uncertainty interval', f"{_percent(r['risk_low'])} - {_percent(r['risk_high'])}")}
+{_card('uncertainty interval', _rp_interval(r))}
 {_risk_group(r)}</div>
 {_card_text(r.get('card'), 'rp')}
 <p>{html.escape(r['model_description'])} The interval shows how much the risk moves between models refitted on

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lungai.errors import InputError
-from lungai.rp.uncertainty import RP_ENDPOINT, uncertainty_text
+from lungai.rp.uncertainty import NO_INTERVAL, RP_ENDPOINT, uncertainty_text
 
 MODEL_FILE, CARD_FILE = "model.skops", "model_card.json"
 FORMAT = "lungai-rp-model/1"
@@ -125,6 +125,8 @@ def prediction_header(card: dict) -> list[str]:
     # said from the card's endpoint: a card of an older lungai said "chance of RP" of any outcome (QA srhigh62)
     n = card.get("n_bootstrap")
     interval = uncertainty_text("the" if n is None else n, rp_endpoint(card)[0])
+    if n is not None and not n:     # a model saved without bootstrap members (QA stagefollow66): none, and the fix
+        interval = "none - " + NO_INTERVAL
     rule = card.get("threshold_rule") or "rule not recorded"
     return [f"risk of: {rp_endpoint(card)[1]}",
             f"interval (in brackets): {interval}",

@@ -15,7 +15,7 @@ from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
     settings_warnings, table_warnings, tumour_review_rows, unflagged_caveat_rows
-from lungai.rp.uncertainty import risk_with_interval
+from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval
 # what a card says (light: the Slicer panel's model line says them before the prediction packages are there)
 from lungai.rp.card import prediction_header, rp_endpoint, synthetic_model  # noqa: F401
 
@@ -115,6 +115,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     row_items = [items + [n] if n else items for items, n in zip(row_items, in_sample)]
     # each row's warnings as a list too (pred.attrs["row_warnings"]): a dose note can hold "; " itself (the EFFECTIVE
     # note), so the CSV's cell cannot be split back into them (QA demorisk58: the demo cut the note in two)
+    if not has_interval(bundle):   # a model saved without bootstrap members: empty risk_low / risk_high, said why
+        row_items = [items + [NO_INTERVAL] for items in row_items]    # and the fix in each row (QA stagefollow66)
     warnings = ["; ".join(items) for items in row_items]
     imputed, outside = imputed_and_out_of_range(X, card)
     with task("rp predict", 2) as bar:

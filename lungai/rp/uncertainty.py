@@ -31,6 +31,18 @@ BOOTSTRAP_FIX = ("give at least 2 bootstrap models for the risk interval (defaul
                  "the interval has no width, as if the risk were certain")
 
 
+# said (rp predict's console, its CSV's warnings, the HTML report) for a model without bootstrap members, whose risks
+# have no interval (empty risk_low / risk_high): :func:`risk_with_interval`
+NO_INTERVAL = ("no risk interval: the model was saved without bootstrap members (before `rp train` required "
+               "--bootstrap >= 2), so risk_low and risk_high are left empty - retrain it with `lungai rp train "
+               "--bootstrap 30` (or more) for the interval")
+
+
+def has_interval(bundle: dict) -> bool:
+    """Whether the model ``bundle`` has the bootstrap members its risk interval comes from."""
+    return bool(bundle.get("bootstrap"))
+
+
 def check_bootstrap_count(n_boot, option: str = "n_boot") -> None:
     """Refuse a bootstrap count that is not a whole number >= :data:`MIN_BOOTSTRAP` (None: the default, passes).
     QA predictfollow66: ``train_rp(..., n_boot=0)`` saved a model whose every risk interval had no width."""
@@ -57,8 +69,8 @@ def risk_with_interval(bundle: dict, X, level: float = 0.95) -> tuple[np.ndarray
     needed to hold ``risk`` (the full model's), so the interval never excludes the risk it is shown with."""
     risk = bundle["pipeline"].predict_proba(X)[:, 1]
     members = bundle.get("bootstrap") or []
-    if not members:
-        return risk, risk.copy(), risk.copy()
+    if not members:     # a model saved before train_rp refused n_boot < 2: no interval (NaN), never a zero-width one
+        return risk, np.full_like(risk, np.nan), np.full_like(risk, np.nan)   # (QA stagefollow66; NO_INTERVAL says why)
     boot = np.array([m.predict_proba(X)[:, 1] for m in members])
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail], axis=0)

@@ -390,7 +390,9 @@ def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
     # what the risk is of (the CSV's endpoint column, lungai.rp.predict.rp_endpoint; an older CSV has none)
     endpoint = str(row.get("endpoint") or "").strip()
     headline = (f"Risk of {endpoint}: " if endpoint not in ("", "nan") else "Risk ") + f"{100 * risk:.0f} %"
-    if row.get("risk_low") not in (None, "") and row.get("risk_high") not in (None, ""):
+    # no interval where empty or NaN (a model without bootstrap members: its warnings say why; QA stagefollow66)
+    if all(str(row.get(k) if row.get(k) is not None else "").strip().lower() not in ("", "nan")
+           for k in ("risk_low", "risk_high")):
         headline += (f" (uncertainty interval {100 * float(row['risk_low']):.0f}-{100 * float(row['risk_high']):.0f}"
                      " %)")
     if str(row.get("high_risk", "")).strip() in ("1", "True", "true"):
