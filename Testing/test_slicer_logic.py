@@ -5827,12 +5827,9 @@ def test_rp_risk_table_says_when_its_tables_segments_changed_since(load_module, 
     assert "is of an earlier outline" in row["warnings"] and row[nodes.OUTLINE_COLUMN].startswith("earlier outline")
 
 
-@pytest.mark.shared_data
-def test_lung_radiomics_rerun_keeps_a_features_table_the_user_edited(load_module, mrml_scene, shared_data):
-    """QA scene62 (lung1, real MRML, the Lung Radiomics panel's logic): the user corrected a value in the features
-    table ('lung1_image radiomics', Tumor's first-order Energy) and ran the panel again: the run wrote its values over
-    the correction and the message named the table as if it were new.  The edited table is now kept as it is and named
-    in the message; the results go to a new table, which later runs update (no third table)."""
+def _lung1_first_order_run(load_module, mrml_scene, shared_data):
+    """The Lung Radiomics panel's logic run once on pyradiomics' lung1 (real MRML: its CT, its lesion as segment
+    'Tumor'), first-order features only; (logic, its parameter node)."""
     from lungai import mrml
     from lungai.io import read_ct, read_mask
 
@@ -5849,6 +5846,16 @@ def test_lung_radiomics_rerun_keeps_a_features_table_the_user_edited(load_module
     for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
         setattr(p, f"class_{c}", False)
     logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    return logic, p
+
+
+@pytest.mark.shared_data
+def test_lung_radiomics_rerun_keeps_a_features_table_the_user_edited(load_module, mrml_scene, shared_data):
+    """QA scene62 (lung1, real MRML, the Lung Radiomics panel's logic): the user corrected a value in the features
+    table ('lung1_image radiomics', Tumor's first-order Energy) and ran the panel again: the run wrote its values over
+    the correction and the message named the table as if it were new.  The edited table is now kept as it is and named
+    in the message; the results go to a new table, which later runs update (no third table)."""
+    logic, p = _lung1_first_order_run(load_module, mrml_scene, shared_data)
     edited = p.outputTable
     assert edited.GetName() == "lung1_image radiomics"
     names = [edited.GetCellText(r, 0) for r in range(edited.GetNumberOfRows())]
@@ -6104,22 +6111,7 @@ def test_lung_radiomics_rerun_names_the_features_table_the_user_renamed(load_mod
     """QA slicerfollow66 (lung1, real MRML): after the user renamed the features table ('lung1_image radiomics' ->
     'lung1 before surgery'), a rerun kept it and wrote a new table, but the message said only the new table: the user
     could think the renamed one was updated.  The message names the kept table and why."""
-    from lungai import mrml
-    from lungai.io import read_ct, read_mask
-
-    data = shared_data / "pyradiomics_lung"
-    ct = read_ct(data / "lung1_image.nrrd")
-    tumour = sitk.Cast(read_mask(data / "lung1_label.nrrd", reference=ct) > 0, sitk.sitkUInt8)
-    vol = mrml.volume_node_from_image(mrml_scene, ct, "lung1_image")
-    seg, _ = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=vol)
-    mrml.keep_exact_values_current(mrml_scene)
-    logic = load_module("LungRadiomics").LungRadiomicsLogic()
-    p = logic.getParameterNode()
-    p.inputVolume, p.segmentation = vol, seg
-    p.selectedSegments = ["Tumor"]
-    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
-        setattr(p, f"class_{c}", False)
-    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    logic, p = _lung1_first_order_run(load_module, mrml_scene, shared_data)
     renamed = p.outputTable
     renamed.SetName("lung1 before surgery")                   # the user's name: their table now
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
