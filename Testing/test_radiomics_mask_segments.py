@@ -65,14 +65,20 @@ def _manifest(tmp_path, rows: str):
     return str(tmp_path / "m.csv")
 
 
+def _batch(manifest, segment, out) -> int:
+    """``lungai radiomics-batch MANIFEST --segments SEGMENT`` (first-order features, no Dask) into ``out``: its exit
+    code."""
+    return main(["radiomics-batch", manifest, "--workers", "0", "--segments", segment, "--feature-classes",
+                 "firstorder", "-o", str(out)])
+
+
 def test_batch_segments_select_among_a_mask_rows_segments(tmp_path, capsys):
     """QA radfollow66: ``radiomics-batch m.csv --segments tumour`` (pyradiomics lung1/lung2 image + mask rows)
     computed every row's label_1, exit 0: --segments was ignored for ``mask`` rows.  The rule of
     ``lungai radiomics --mask``: the names pick among the mask's segments."""
     m = _manifest(tmp_path, "p1,{ct},{labels},gtv=1;other=3,\np2,{ct},{labels},gtv=1,\n")
     out = tmp_path / "o.csv"
-    assert main(["radiomics-batch", m, "--workers", "0", "--segments", "gtv", "--feature-classes", "firstorder",
-                 "-o", str(out)]) == 0
+    assert _batch(m, "gtv", out) == 0
     got = pd.read_csv(out)
     assert set(got["segment"]) == {"gtv"}
     assert set(got["case"]) == {"p1", "p2"}
@@ -81,8 +87,7 @@ def test_batch_segments_select_among_a_mask_rows_segments(tmp_path, capsys):
 def test_batch_refuses_a_mask_row_giving_none_of_the_segments_named(tmp_path, capsys):
     m = _manifest(tmp_path, "p1,{ct},{labels},gtv=1,\np2,{ct},{labels},,\n")
     out = tmp_path / "o.csv"
-    code = main(["radiomics-batch", m, "--workers", "0", "--segments", "gtv", "--feature-classes", "firstorder",
-                 "-o", str(out)])
+    code = _batch(m, "gtv", out)
     assert code != 0
     said = capsys.readouterr()
     text = said.out + said.err + "".join(
@@ -98,8 +103,7 @@ def test_batch_segments_apply_to_mask_and_tumour_rows_alike(tmp_path, capsys):
     """A manifest mixing a mask row and a tumour row: the names apply to both."""
     m = _manifest(tmp_path, "p1,{ct},{labels},tumour=1;other=3,\np2,{ct},,,{labels}#1\n")
     out = tmp_path / "o.csv"
-    assert main(["radiomics-batch", m, "--workers", "0", "--segments", "tumour", "--feature-classes", "firstorder",
-                 "-o", str(out)]) == 0
+    assert _batch(m, "tumour", out) == 0
     got = pd.read_csv(out)
     assert set(got["segment"]) == {"tumour"}
     assert set(got["case"]) == {"p1", "p2"}
@@ -110,8 +114,7 @@ def test_batch_refuses_a_tumour_row_giving_none_of_the_segments_named(tmp_path, 
     the fix (before: "unknown segment 'gtv'; choose from ...", fix "fix the masks")."""
     m = _manifest(tmp_path, "p1,{ct},{labels},gtv=1,\np2,{ct},,,{labels}#1\n")
     out = tmp_path / "o.csv"
-    assert main(["radiomics-batch", m, "--workers", "0", "--segments", "gtv", "--feature-classes", "firstorder",
-                 "-o", str(out)]) == 1
+    assert _batch(m, "gtv", out) == 1
     text = (tmp_path / "o_errors.csv").read_text()
     assert "--segments gtv: none is a segment of case p2's tumour / lungs cells" in text
     assert "give the case a mask cell" in text
