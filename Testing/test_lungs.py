@@ -623,6 +623,12 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
     fractions = [f for p in lines if p for f, _ in [p]]
     assert len(set(fractions)) == LUNG_STEPS + 3, texts
     assert sum(1 for t in texts if "smoothing the CT 0/12" in t) == 1, texts
+    # QA lungsgap66: the label map's writing is said (the bar stood on "left lung filled" before "written")
+    assert texts[texts.index("lungs: read") + 1] == "lungs: loading the lung segmentation", texts
+    assert texts[texts.index("lungs: read") + 2].startswith("lungs: preparing the CT 0/3"), texts
+    writing = [k for k, t in enumerate(texts) if t.endswith("writing lungs.nii.gz")]
+    assert len(writing) == 1 and writing[0] + 1 == [k for k, t in enumerate(texts) if t.endswith("written")][0], texts
+    assert writing[0] > max(k for k, t in enumerate(texts) if t.endswith("lung filled")), texts
 
 
 def test_long_lung_steps_say_their_sub_steps(small_phantom):
@@ -647,7 +653,11 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
         a = 0 if start is None else messages.index(start) + 1
         return [m for n, m in steps.log[a:messages.index(end)] if n == 0]
 
-    assert between(None, "CT smoothed") == ["smoothing the CT 0/12"], steps.log
+    # QA lungsgap66: after "read" the HU check, the LPS orientation and the blank end slices (3.0 s on LUNG1-003's
+    # DICOM CT, 6.6 s on LUNG1-002) and after the last lung's filling the pure-air and scan-cut checks (about 4 s to
+    # "written") said nothing
+    assert between(None, "CT smoothed") == ["preparing the CT 0/3 (HU check, LPS orientation, blank end slices)",
+                                            "smoothing the CT 0/12"], steps.log
     assert between("CT smoothed", "outside air found") == ["finding the outside air 0/2"], steps.log
     # QA lungsfollow66 (LUNG1-003's DICOM CT): the air in the body (3.5 s) and the airway removal (2.8 s: the body's
     # outline, the airway search) were single silent steps too
@@ -656,6 +666,8 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
         ["removing the airways 0/4 (body outline, trachea and bronchi)"], steps.log
     fills = [m for m in messages if m.endswith("lung filled")]
     assert len(fills) == 2, steps.log
+    assert [m for n, m in steps.log[messages.index(fills[-1]) + 1:]] == \
+        ["checking the lungs 0/2 (pure air, cut by the scan)"], steps.log
     for before, fill in zip(["right / left split"] + fills, fills):
         side = fill.split()[0]
         assert between(before, fill) == [f"filling the {side} lung 0/6 (vessels, holes, pleural notches, dense lung)"], \
@@ -669,7 +681,9 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
                                   sitk.GetArrayFromImage(labels))
     said = [m for n, m in shown.log if n == 0]
     assert [f"smoothing the CT {k}/12" for k in range(13)] == [m for m in said if m.startswith("smoothing")], said
-    for step, total, detail in (("finding the air in the body", 2, ""),
+    for step, total, detail in (("preparing the CT", 3, " (HU check, LPS orientation, blank end slices)"),
+                                ("checking the lungs", 2, " (pure air, cut by the scan)"),
+                                ("finding the air in the body", 2, ""),
                                 ("removing the airways", 4, " (body outline, trachea and bronchi)")):
         assert [f"{step} {k}/{total}{detail}" for k in range(total + 1)] == [m for m in said if m.startswith(step)], \
             said

@@ -207,6 +207,14 @@ BODY_AIR_SUBSTEPS = 2
 REMOVING_AIRWAYS = "removing the airways"
 REMOVING_DETAIL = "body outline, trachea and bronchi"
 AIRWAY_SUBSTEPS = 4
+# before the smoothing (3.0 s on LUNG1-003's DICOM CT, 6.6 s on LUNG1-002's NIfTI with nothing said after "read") and
+# after the last lung's filling (about 4 s to "written": the pure-air and scan-cut checks), silent before (QA lungsgap66)
+PREPARING_CT = "preparing the CT"
+PREPARING_DETAIL = "HU check, LPS orientation, blank end slices"
+PREPARING_SUBSTEPS = 3
+CHECKING_LUNGS = "checking the lungs"
+CHECKING_DETAIL = "pure air, cut by the scan"
+CHECKING_SUBSTEPS = 2
 
 
 def _smooth(hu: np.ndarray, progress=None) -> np.ndarray:
@@ -808,17 +816,23 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     ``progress`` (optional, :mod:`lungai.progress`): takes ``LUNG_STEPS`` steps, ``update(1, <step done>)`` after
     each of the smoothing, the outside air, the body's air, the airway removal, the right / left split and each lung's filling (a
     single lung region: its one fill step counts twice)."""
+    preparing = Counter(progress, PREPARING_CT, PREPARING_SUBSTEPS, detail=PREPARING_DETAIL)
     check_ct_intensities(ct, "the CT")
-    return _segment_lungs(ct, progress)
+    preparing.tick()
+    return _segment_lungs(ct, progress, preparing)
 
 
-def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
-    """:func:`segment_lungs` on a CT already checked."""
+def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = None) -> LungResult:
+    """:func:`segment_lungs` on a CT already checked (``preparing``: its :data:`PREPARING_CT` count, None on the
+    CT without its blank end slices)."""
     bar = progress if progress is not None else NullProgress()
+    preparing = Counter(None, PREPARING_CT, PREPARING_SUBSTEPS) if preparing is None else preparing
     img = to_lps(ct)
     # DICOMOrient "LPS" gives x -> left, y -> posterior, z -> superior
     hu = sitk.GetArrayFromImage(img).astype(np.float32)
+    preparing.tick()
     k0, k1 = _blank_end_slices(hu, img.GetSpacing())
+    preparing.tick()
     if (k0, k1) != (0, hu.shape[0]):
         # blank slices added at the ends of the scan (resampling pads with -1024 or 0 HU) are no part of it: an all-air
         # slice on the top took the trachea and, through it, the lungs for outside air ("no lungs found")
@@ -1015,7 +1029,9 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         region = cropped[pbox]
         region[filled & (region == 0)] = value
         bar.update(1 if len(parts) == 2 else 2, f"{side} lung filled")
+    checking = Counter(bar, CHECKING_LUNGS, CHECKING_SUBSTEPS, detail=CHECKING_DETAIL)
     air_note += _pure_air_notes(cropped, smooth, hu, spacing)
+    checking.tick()
     out = np.zeros(full_shape, np.uint8)
     out[box] = cropped
 
@@ -1026,6 +1042,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
     small = _small_lung_notes(counts[RIGHT] * voxel_ml, counts[LEFT] * voxel_ml)
     cut = cut_by_scan(out > 0, spacing, scan_padding(full_hu, fill))
+    checking.tick()
     side = [n for n in notes if "is uncertain" in n]
     return LungResult(labels=labels, volumes_ml=volumes, notes=notes + air_note + small + cut, cut=cut, side=side,
                       small=small, air=air_note)
