@@ -445,3 +445,43 @@ def test_rp_synth_refuses_counts_and_rates_out_of_range(args, said, tmp_path, ca
     err = capsys.readouterr().err
     assert exc.value.code == 2 and args[0] in err and said in err, err
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_rp_validate_model_without_bootstrap_members_says_why_no_interval(tmp_path, capsys, monkeypatch,
+                                                                           rp_model_dir):
+    """QA predictlast66: `rp validate` of a model saved without bootstrap members (before `rp train` refused
+    --bootstrap < 2) wrote external_predictions.csv with empty risk_low / risk_high cells and said nowhere why:
+    the NO_INTERVAL note of `rp predict` now - once on the console (a warning, kept in external_metrics.json's
+    warnings) and in each row of the CSV (`interval_note`); a model with members gets neither."""
+    import json
+    import pandas as pd
+
+    from lungai.rp import model_io
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.uncertainty import NO_INTERVAL
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(40, seed=21).table.to_csv(tmp_path / "ext.csv", index=False)
+    # with members: an interval, no note
+    assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "ext.csv"), "-o", str(tmp_path / "with"),
+                 "--include-training-patients"]) == 0
+    assert NO_INTERVAL not in capsys.readouterr().err
+    table = pd.read_csv(tmp_path / "with" / "external_predictions.csv")
+    assert table["risk_low"].notna().all() and "interval_note" not in table.columns
+    real = model_io.load_model
+
+    def without_members(*args, **kwargs):
+        bundle, card = real(*args, **kwargs)
+        return {**bundle, "bootstrap": []}, {**card, "n_bootstrap": 0}
+
+    monkeypatch.setattr(model_io, "load_model", without_members)
+    monkeypatch.setattr("lungai.rp.external.load_model", without_members)
+    out = tmp_path / "val"
+    assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "ext.csv"), "-o", str(out),
+                 "--include-training-patients"]) == 0
+    err = capsys.readouterr().err
+    assert err.count(NO_INTERVAL) == 1, err
+    table = pd.read_csv(out / "external_predictions.csv")
+    assert table["risk"].notna().all() and table["risk_low"].isna().all() and table["risk_high"].isna().all()
+    assert (table["interval_note"] == NO_INTERVAL).all()
+    assert NO_INTERVAL in json.loads((out / "external_metrics.json").read_text())["warnings"]

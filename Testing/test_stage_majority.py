@@ -71,6 +71,25 @@ def test_comparison_table_has_the_reference_row():
                                       "| 0.750 |")
 
 
+def test_comparison_table_shows_each_subsets_own_reference():
+    """QA predictlast66: a `stage cv --single-modality` `<m>_only` row, scored on the patients with its modality
+    only, is warned against that subset's own majority-class reference (metrics.json too), but comparison.md's table
+    showed only the whole cohort's: its own reference row now follows it, so the table reads on its own."""
+    from lungai.fusion.metrics import comparison_table, majority_reference
+
+    classes = ["I", "II"]
+    y = np.array([0] * 12 + [1] * 8)
+    s = {m: {"mean": 0.7, "sd": None, "ci95": [None, None]}
+         for m in ("macro_f1", "balanced_accuracy", "macro_auc", "accuracy")}
+    sub = majority_reference(y[10:], classes)      # 'II' 8 of 10
+    lines = comparison_table({"logreg": s, "rna_only": s}, {"rna_only": "RNA only (GAT)"},
+                             majority_reference(y, classes), {"rna_only": sub}).splitlines()
+    assert lines[2].startswith("| logreg |") and lines[3].startswith("| RNA only (GAT) |")
+    assert lines[4] == ("| reference for RNA only (GAT) (its 10 patients): always the most common class 'II' (8 of 10) "
+                        "| 0.444 | 0.500 | 0.500 | 0.800 |")
+    assert lines[5].startswith("| reference: always the most common class 'I' (12 of 20) |") and len(lines) == 6
+
+
 def test_stage_cv_and_validate_warn_of_a_model_below_the_majority_class(tmp_path, capsys):
     ehr = _noise_ehr(tmp_path / "ehr.csv")
     common = ["--ehr", ehr, "--label", "stage", "--epochs", 2, "--inner-folds", 1, "--baselines", "logreg"]
@@ -195,3 +214,6 @@ def test_stage_cv_single_modality_row_gets_its_subsets_reference(tmp_path, capsy
     warned = [w for w in metrics["warnings"] if w.startswith("RNA only")]
     assert bool(warned) == low and low, (r, ref)    # noise genes: the RNA-only network does not beat it
     assert f"({ref['n']} of 18)" in warned[0]
+    table = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")   # the table reads on its own
+    assert (f"| reference for RNA only (GAT) (its 18 patients): always the most common class {ref['class']!r} "
+            f"({ref['n']} of 18) | ") in table

@@ -106,11 +106,16 @@ def format_summary(name: str, summary: dict) -> str:
     return f"{name:<10} " + "; ".join(parts)
 
 
-def comparison_table(models: dict, labels: dict | None = None, reference: dict | None = None) -> str:
+def comparison_table(models: dict, labels: dict | None = None, reference: dict | None = None,
+                     subset_references: dict | None = None) -> str:
     """Markdown table of all models side by side: macro-F1, balanced accuracy, macro-AUC, accuracy as
     mean +- SD over the (same) outer folds [bootstrap 95 % CI of the pooled out-of-fold predictions].
-    ``reference``: :func:`majority_reference`, its row last - the trivial answer every model must beat."""
+    ``reference``: :func:`majority_reference`, its row last - the trivial answer every model must beat.
+    ``subset_references``: {name: :func:`majority_reference`} of a row scored on a subset of the patients (``stage cv
+    --single-modality``'s ``<m>_only``: those with its modality), its own reference row right below it - the one it
+    is warned against (QA predictlast66: only in metrics.json and the warning, the table could not be read alone)."""
     labels = labels or {}
+    subset_references = subset_references or {}
     cols = ("macro_f1", "balanced_accuracy", "macro_auc", "accuracy")
     head = "| model | macro-F1 | balanced accuracy | macro-AUC | accuracy |\n|---|---|---|---|---|"
     rows = []
@@ -126,6 +131,9 @@ def comparison_table(models: dict, labels: dict | None = None, reference: dict |
             ci = f" [{lo:.2f}-{hi:.2f}]" if lo is not None else ""
             cells.append(f"{v['mean']:.3f}{sd}{ci}")
         rows.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
+        if (sub := subset_references.get(name)) is not None:
+            rows.append(f"| reference for {labels.get(name, name)} (its {sub['of']} patients): {majority_label(sub)} | "
+                        + " | ".join(f"{sub[m]:.3f}" for m in cols) + " |")
     if reference is not None:
         rows.append(f"| reference: {majority_label(reference)} | "
                     + " | ".join(f"{reference[m]:.3f}" for m in cols) + " |")

@@ -183,7 +183,8 @@ def run_cv(args) -> int:
         for k, c in enumerate(classes):
             oof[f"{name}_p_{c}"] = r["oof"][:, k]
     reference = majority_reference(y, classes)       # the trivial answer every model must beat: its row, and warned
-    table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels, reference)
+    table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels, reference,
+                             {n: metrics["models"][n]["majority_reference"] for n in scored if n in metrics["models"]})
     metrics["majority_reference"] = reference
     with _print_warnings(), noting_warnings(InputNote, warned):
         say_majority_warnings(result["models"], labels, reference, y, classes, scored)

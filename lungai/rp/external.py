@@ -18,7 +18,7 @@ from lungai.rp.model_io import load_model
 from lungai.rp.predict import synthetic_model
 from lungai.rp.prepare import case_ids, effective_dose_warning, imputed_and_out_of_range, lungs_cut_warning, \
     model_features, no_dose_warning, settings_warnings, tumour_review_warning, confidence_caveat_warning
-from lungai.rp.uncertainty import risk_with_interval
+from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval
 
 OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
 VALIDATE_OUTPUTS = ("external_metrics.json", "external_roc.png", "external_calibration.png",
@@ -112,7 +112,11 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     # the run's other warnings: said as the overlap notes (InputNotes: the CLI's "warning: ..." on stderr; a note
     # naming patients with its form without their IDs, lungai.errors.PatientsText) - the settings' first - and kept
     # (QA rpvalidate65: printed on stdout, not InputNotes)
-    others = result["warnings"] + [w for w in (off, repeated, review, caveat, cut, no_dose, effective) if w]
+    # a model saved without bootstrap members: empty risk_low / risk_high, said why and the fix (as rp predict's
+    # NO_INTERVAL; QA predictlast66: external_predictions.csv had empty cells without a word)
+    no_interval = None if has_interval(bundle) else NO_INTERVAL
+    others = result["warnings"] + [w for w in (off, repeated, review, caveat, cut, no_dose, effective, no_interval)
+                                   if w]
     say_notes(sorted(set(warnings)) + others)
     # the overlap notes among the run's warnings (a local report: the IDs named, as stage validate's metrics.json)
     result["warnings"] = overlap_notes + [str(w) for w in others]
@@ -142,6 +146,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                                  "risk_low": low, "risk_high": high, "imputed": imputed, "out_of_range": outside})
             if result["synthetic_model"]:      # as rp predict: every risk of such a model says so in its row
                 pred.insert(1, "illustrative", SYNTHETIC_NOTE)
+            if no_interval:                    # each row says why its risk_low / risk_high are empty
+                pred.insert(pred.columns.get_loc("risk_high") + 1, "interval_note", no_interval)
             pred.to_csv(out / "external_predictions.csv", index_label="row", float_format="%.5g")
             model_io.write_json(out / "external_metrics.json", result)
     return result
