@@ -164,7 +164,8 @@ def _lps_and_sar_batch(tmp_path):
     for case, order in (("lps", "LPS"), ("sar", "SAR")):
         write_image(sitk.DICOMOrient(ct, order), tmp_path / case / "ct.nii.gz")
         write_image(sitk.DICOMOrient(mask, order), tmp_path / case / "mask.nii.gz")
-        rows.append({"case": case, "image": f"{case}/ct.nii.gz", "mask": f"{case}/mask.nii.gz", "label": "1"})
+        # the label named: the runs' segments=["tumour"] picks among a mask row's segments (QA radfollow66)
+        rows.append({"case": case, "image": f"{case}/ct.nii.gz", "mask": f"{case}/mask.nii.gz", "label": "tumour=1"})
     manifest = tmp_path / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest, tmp_path / "f.csv"
