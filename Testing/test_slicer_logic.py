@@ -2610,13 +2610,16 @@ def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, 
             sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd"))) > 0, gtv)
     finally:
         job.finish()
-    # LungAISeg: lungs / tumour results added to the RTSTRUCT segmentation leave its segments as they were
+    # LungAISeg: lungai's lungs into the RTSTRUCT segmentation, which has lungs of its own, are refused (a second right
+    # and left lung there would make Lung Radiomics refuse both; QA slicerfollow66); its segments stay as they were
+    from lungai.errors import InputError
     from lungai.scene import nodes
 
     labels = sitk.Cast(sitk.GetImageFromArray((right * 1 + left * 2).astype(np.uint8)), sitk.sitkUInt8)
     labels.CopyInformation(ct)
-    nodes.add_lung_outputs(mrml_scene, vol, labels, seg_node=seg)
-    assert mrml.segment_names(seg) == ["GTV-1", "Lung-Right", "Lung-Left", "Right lung", "Left lung"]
+    with pytest.raises(InputError, match="already has 'Lung-Right' and 'Lung-Left', lungs of its own"):
+        nodes.add_lung_outputs(mrml_scene, vol, labels, seg_node=seg)
+    assert mrml.segment_names(seg) == ["GTV-1", "Lung-Right", "Lung-Left"]
     np.testing.assert_array_equal(_mask(mrml_scene, seg, "GTV-1", vol), gtv)
     np.testing.assert_array_equal(_mask(mrml_scene, seg, "Lung-Right", vol), right)
 
