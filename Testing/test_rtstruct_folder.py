@@ -360,3 +360,20 @@ def test_rtstructs_with_a_ct_folder_of_several_series_none_chosen_name_each_ones
     # one RTSTRUCT in the folder: used as before (the CT read names the series it was drawn on)
     (folder / "RS_2.dcm").unlink()
     assert find_rtstruct(folder, folder)[0] == folder / "RS_1.dcm"
+
+
+def test_dose_features_says_the_rtstruct_used_on_a_line_of_its_own_beside_its_bar(study, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """QA rad67 (``lungai dose-features --rtstruct LUNG1-003/RTSTRUCT`` into a log): the note naming the RTSTRUCT of
+    the folder was glued to the end of the bar's record, ``dose-features:   0%|          | 0/5 [00:00<?, ?it/s]note:
+    --rtstruct ...: using the RTSTRUCT ...`` (in a terminal to the bar's line): dose-features draws its bar before the
+    folder is searched, and the note was printed past it.  It goes through lungai.progress.write now."""
+    p1, _ = study
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")       # stderr no terminal here: a log's records
+    capsys.readouterr()
+    assert main(["dose-features", "--dose", str(p1["dose"]), "--ct", str(p1["ct"]), "--rtstruct",
+                 str(p1["rtstruct"].parent), "-o", str(tmp_path / "d.csv")]) == 0
+    err = capsys.readouterr().err
+    said = [r for r in err.replace("\r", "\n").splitlines() if "using the RTSTRUCT rtstruct.dcm" in r]
+    assert said == [f"note: --rtstruct {p1['rtstruct'].parent}: using the RTSTRUCT rtstruct.dcm (the only one "
+                    "there)"], err

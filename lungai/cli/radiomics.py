@@ -230,12 +230,16 @@ def _pyradiomics_note() -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
+# the messages of the inputs' steps of `lungai radiomics` (the CT read, the segments built), before the segments' bar
+INPUT_STEPS = ("reading the CT", "building the segments")
+
+
 def run(args) -> int:
     import sys
 
     from lungai.errors import InputError, counted
     from lungai.io import input_case_id, read_ct, read_mask
-    from lungai.progress import task
+    from lungai.progress import task, write
     from lungai.radiomics import extract, to_wide
     from lungai.radiomics import segments as S
     from lungai.radiomics.csv_output import check_csv_name, write_csv
@@ -253,49 +257,57 @@ def run(args) -> int:
     out = Path(args.output)     # before any work; a user's file (the table's or a sidecar's name) is never replaced
     sidecars = [out.with_name(out.stem + n) for n in ("_settings.csv", "_errors.csv")] + [sidecar_path(out)]
     prepare_output_file(out, inputs=inputs, owner="radiomics", sidecars=sidecars)
-    image = read_ct(args.image, series_uid=args.series)
-    errors: dict = {}
-    structures: dict = {}       # segment -> the RTSTRUCT structures it is made of
-    lung_names: list = []       # lungs by a --structure-map role or a SEG's code only (their name has none)
-    one_lesion: dict = {}       # segment -> how to give one lesion of it, in the words of the option it came from
-    if args.rtstruct:
-        segs = _rtstruct_segments(args, image, errors, structures, lung_names, one_lesion)
-    elif args.structure:
-        raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
-    elif args.mask and not args.phantom_labels:
-        # a DICOM SEG's segments are named by their SegmentLabel unless --label names them (as radiomics-batch)
-        segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names,
-                                         one_lesion=one_lesion)
-        if args.segments:       # --segments selects among the mask's segments (it was ignored with --mask)
-            segs = S.mask_segments_named(segs, errors, args.segments, args.mask)
-            lung_names[:] = [n for n in lung_names if n in segs]
-            one_lesion = {n: v for n, v in one_lesion.items() if n in segs}
-    elif args.mask:
-        segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
-        from lungai.lungs.check import lung_segment_notes
+    # the CT read and the segments built on a bar of their own, before the segments' (QA rad67: LUNG1-003's DICOM CT
+    # and RTSTRUCT, 4-7 s without a word before the first bar; longer on a thin-slice CT)
+    with task("radiomics: inputs", len(INPUT_STEPS), rate=False) as bar:
+        bar.update(0, INPUT_STEPS[0])
+        image = read_ct(args.image, series_uid=args.series)
+        bar.update(1, INPUT_STEPS[1])
+        errors: dict = {}
+        structures: dict = {}       # segment -> the RTSTRUCT structures it is made of
+        lung_names: list = []       # lungs by a --structure-map role or a SEG's code only (their name has none)
+        one_lesion: dict = {}       # segment -> how to give one lesion of it, in the words of the option it came from
+        if args.rtstruct:
+            segs = _rtstruct_segments(args, image, errors, structures, lung_names, one_lesion)
+        elif args.structure:
+            raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
+        elif args.mask and not args.phantom_labels:
+            # a DICOM SEG's segments are named by their SegmentLabel unless --label names them (as radiomics-batch)
+            segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names,
+                                             one_lesion=one_lesion)
+            if args.segments:       # --segments selects among the mask's segments (it was ignored with --mask)
+                segs = S.mask_segments_named(segs, errors, args.segments, args.mask)
+                lung_names[:] = [n for n in lung_names if n in segs]
+                one_lesion = {n: v for n, v in one_lesion.items() if n in segs}
+        elif args.mask:
+            segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments,
+                                                  errors=errors)
+            from lungai.lungs.check import lung_segment_notes
 
-        for note in lung_segment_notes(segs, image):
-            print(f"note: {note}", file=sys.stderr)
-    elif args.tumour or args.lungs:
-        from lungai.dicom.masks import lung_map_input, mask_input
+            for note in lung_segment_notes(segs, image):
+                write(f"note: {note}")
+        elif args.tumour or args.lungs:
+            from lungai.dicom.masks import lung_map_input, mask_input
 
-        # a lung label map of other structures too (GTVs) is refused, never read as 1 right / 2 left
-        sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
-        seg_parts: dict = {}   # a DICOM SEG tumour's segments
-        lmt_notes: list = []   # a tumour wholly outside the lungs: lungs_minus_tumour equals the lungs, said
-        segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image, parts=seg_parts)
-                                     if args.tumour else None,
-                                     lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE,
-                                                          names=sides)
-                                     if args.lungs else None,
-                                     names=args.segments, errors=errors, lung_segments=sides, lung_file=args.lungs,
-                                     tumour_segments=seg_parts, tumour_file=args.tumour, notes=lmt_notes)
-        for note in lmt_notes:
-            print(f"note: {note}", file=sys.stderr)
-        if args.tumour:
-            one_lesion["tumour"] = S.tumour_one_lesion(args.tumour, seg_parts)
-    else:
-        raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
+            # a lung label map of other structures too (GTVs) is refused, never read as 1 right / 2 left
+            sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
+            seg_parts: dict = {}   # a DICOM SEG tumour's segments
+            lmt_notes: list = []   # a tumour wholly outside the lungs: lungs_minus_tumour equals the lungs, said
+            segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image, parts=seg_parts)
+                                         if args.tumour else None,
+                                         lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE,
+                                                              names=sides)
+                                         if args.lungs else None,
+                                         names=args.segments, errors=errors, lung_segments=sides, lung_file=args.lungs,
+                                         tumour_segments=seg_parts, tumour_file=args.tumour, notes=lmt_notes)
+            for note in lmt_notes:
+                write(f"note: {note}")
+            if args.tumour:
+                one_lesion["tumour"] = S.tumour_one_lesion(args.tumour, seg_parts)
+        else:
+            raise InputError("no mask given",
+                             "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
+        bar.update(1, f"{counted(len(segs), 'segment')} built")
     case = args.case or input_case_id(args.image, args.series)
     from lungai.radiomics.settings import with_lung_grid_revision
 
@@ -351,16 +363,15 @@ def _missing_roles(names, roles, mapping) -> str | None:
 def _rtstruct_notes(rtstruct, mapping) -> None:
     """What ``dose-features --rtstruct`` says of the RTSTRUCT: the structures left out for having no contours (a
     note), a GTV by its RT ROI type, an iGTV or GTV-like name not taken as a GTV (warnings)."""
-    import sys
-
     from lungai.dicom.roles import empty_note
     from lungai.dicom.rtstruct import contoured_structures, warn_role_notes
+    from lungai.progress import write     # beside the inputs' bar, not glued to its line
 
     names, empty = contoured_structures(rtstruct)
     warn_role_notes(names, mapping)
     note = empty_note(empty)
     if note:
-        print("note: " + note, file=sys.stderr)
+        write("note: " + note)
 
 
 def _structures_text(used) -> str:
@@ -426,6 +437,7 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     from lungai.dicom.masks import lung_map_input, lungs_minus_gtv_parts, mask_input, structure_mask
     from lungai.dicom.roles import AmbiguousRole
     from lungai.dicom.rtstruct import list_structures
+    from lungai.progress import write     # beside the inputs' bar, not glued to its line
     from lungai.radiomics import segments as S
     from lungai.segment_roles import is_lung
 
@@ -492,20 +504,16 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     if args.segments or not buildable:
         errors.update(skipped)
     else:
-        import sys
-
         for n, msg in skipped.items():
-            print(f"note: {n} not computed: {msg}", file=sys.stderr)
+            write(f"note: {n} not computed: {msg}")
     if not buildable:
         return {}
-    import sys
-
     lmt_notes: list = []   # a tumour wholly outside the lungs: lungs_minus_tumour equals the lungs, said (as without
     out = S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=buildable, errors=errors,   # --rtstruct)
                                 tumour_segments=seg_parts if tumour_file else None, tumour_file=tumour_file,
                                 notes=lmt_notes, tumour_structures=None if tumour_file else structures.get("tumour"))
     for note in lmt_notes:
-        print(f"note: {note}", file=sys.stderr)
+        write(f"note: {note}")
     return out
 
 

@@ -104,15 +104,16 @@ def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[
     """An ``--rtstruct FILE|FOLDER`` value as the RTSTRUCT file to read, and the note saying which file of a folder
     is used (:func:`lungai.dicom.discover.find_rtstruct`; ``ct_path`` / ``series_uid``: the CT that chooses among
     several) - call it before any work; a missing file is refused (:func:`check_rtstruct_path`).  The note is
-    printed here, to stderr as ``note: ...`` (every command the same way), and returned to be recorded."""
-    import sys
-
+    printed here, to stderr as ``note: ...`` (every command the same way; on a line of its own beside a bar drawn
+    meanwhile, :func:`lungai.progress.write` - QA rad67: glued to the end of dose-features' bar), and returned to be
+    recorded."""
     from lungai.dicom.discover import find_rtstruct
+    from lungai.progress import write
 
     file, note = find_rtstruct(path, ct_path, series_uid)
     file = check_rtstruct_path(file)
     if note:
-        print(f"note: {note}", file=sys.stderr)
+        write(f"note: {note}")
     return file, note
 
 

@@ -284,6 +284,10 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
                                      "lungs_minus_tumour", []))
 
 
+# the messages of a case's input steps (its CT read, its segments built from the mask cells)
+INPUT_STEPS = ("reading the CT", "building the segments")
+
+
 def process_case(row: dict, params: dict, segments, parts_dir: str, manifest: str | None = None) -> dict:
     """Extract one case and write its part files; never raises (errors are returned).  ``manifest``: the manifest
     the row is of: its error's fixes are then worded as its cells (:func:`lungai.dicom.masks.manifest_fixes`:
@@ -302,6 +306,7 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str, manifest=No
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from lungai.io import read_ct
+    from lungai.progress import task
     from lungai.radiomics.extract import extract
 
     start = time.perf_counter()
@@ -311,14 +316,23 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str, manifest=No
         _check_row_gives_masks(row)
         if manifest:
             _check_row_files(row, manifest)
-        image = read_ct(row["image"])
         errors: dict = {}
         lung_names: list = []       # a SEG's segments that are lungs by their terminology code only
         one_lesion: dict = {}       # segment -> how to give one lesion of it (the row's cells' words)
         seg_notes: dict = {}        # segment -> notes found building it (a tumour outside the lungs)
-        segs = _segments_for(row, image, segments, errors, lung_names, one_lesion, seg_notes)
-        result = extract(image, segs, params, case=case, segment_errors=errors, lung_names=lung_names,
-                         one_lesion=one_lesion, segment_notes=seg_notes)
+        # the case's steps, as `lungai cohort` says a patient's: in a Dask worker sent to the cases' bar ("L003:
+        # radiomics 2/5: right_lung", lungai.dask_workers.with_progress_forwarded), in the plain loop a bar of its
+        # own.  QA rad67: the cases' bar said nothing for the 13 s of LUNG1-003's five segments (minutes with LoG /
+        # Wavelet), only "2 Dask workers started" until the case was done
+        with task(f"radiomics-batch {case}: inputs", len(INPUT_STEPS), rate=False) as bar:
+            bar.update(0, INPUT_STEPS[0])
+            image = read_ct(row["image"])
+            bar.update(1, INPUT_STEPS[1])
+            segs = _segments_for(row, image, segments, errors, lung_names, one_lesion, seg_notes)
+            bar.update(1, f"{len(segs)} segment{'' if len(segs) == 1 else 's'} built")
+        with task(f"radiomics-batch {case}: radiomics", max(len(segs), 1), rate=False) as bar:  # a step per segment
+            result = extract(image, segs, params, case=case, segment_errors=errors, lung_names=lung_names,
+                             one_lesion=one_lesion, segment_notes=seg_notes, progress=bar)
         if result.features.empty:
             # the prefix: errors-table only; each segment's own fix said once, after the problems (QA: the label's
             # fix, then a generic "fix the masks")

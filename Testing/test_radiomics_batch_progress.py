@@ -1,0 +1,76 @@
+"""``lungai radiomics-batch`` says each case's steps while it runs (its CT read, its segments built, each segment
+computed), as ``lungai cohort`` says a patient's: in a Dask worker on the cases' bar, in the plain loop on a bar of
+the case's own.  QA rad67 (LUNG1-003's CT with its GTV and lung labels, pyradiomics' lung1 / lung2, 2 workers): the
+cases' bar stood at "2 Dask workers started: 3 cases sent" and then said nothing for the 13 s of LUNG1-003's five
+segments (minutes with LoG / Wavelet images on a whole CT) - the rule: progress for anything over ~2 s."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from lungai.radiomics import load_params
+from lungai.radiomics.batch import run_batch
+from lungai.radiomics.manifest import write_synthetic_cohort
+
+PARAMS = load_params("default", feature_classes=["firstorder"])
+SEGMENTS = ["tumour", "lungs_minus_tumour"]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cohort")
+    return write_synthetic_cohort(folder, 2, seed=7)
+
+
+def _records(err: str) -> list[str]:
+    return [r for r in re.split(r"[\r\n]", err) if r.strip()]
+
+
+def test_dask_workers_say_each_cases_steps_on_the_cases_bar(cohort, tmp_path, monkeypatch, capfd):
+    """With 2 Dask workers (the default) each case's steps are messages of the cases' bar, naming the case - its
+    inputs, then a step per segment -, the cases' own count untouched by them (a case's "radiomics 2/2" is never
+    read as the batch's fraction by the Slicer panel) and no bar of a worker's own."""
+    from lungai import progress
+    from lungai.progress import PREFIX, parse_line
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")     # as the Slicer panel reads a child process's progress
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.0)
+    cases = pd.read_csv(cohort, dtype=str).case.tolist()
+    capfd.readouterr()
+    s = run_batch(cohort, tmp_path / "f.csv", PARAMS, workers=2, segments=SEGMENTS)
+    assert sorted(s.done) == sorted(cases), s.failed
+    shown = [parse_line(r) for r in _records(capfd.readouterr().err) if r.startswith(f"{PREFIX} ")]
+    batch = [(f, t) for f, t in shown if t.startswith("radiomics-batch: ")]
+    texts = [t for _, t in batch]
+    for case in cases:
+        assert any(re.search(rf"{case}: inputs \d/2", t) for t in texts), (case, texts)
+        assert any(f"{case}: radiomics 1/2: tumour" in t for t in texts), (case, texts)
+        assert any(f"{case}: radiomics 2/2: lungs_minus_tumour" in t for t in texts), (case, texts)
+    # no line of a case's own (its count would be read as the batch's)
+    assert [t for _, t in shown if not t.startswith("radiomics-batch: ")] == [], shown
+    fractions = [f for f, _ in batch]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0, batch
+
+
+def test_the_plain_loop_draws_each_cases_steps(cohort, tmp_path, monkeypatch, capfd):
+    """``--workers 0``: the case's steps on a bar of its own, beside the cases' bar (as ``lungai cohort``)."""
+    from lungai.progress import PREFIX, parse_line
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    case = pd.read_csv(cohort, dtype=str).case.tolist()[0]
+    capfd.readouterr()
+    s = run_batch(cohort, tmp_path / "f.csv", PARAMS, workers=0, segments=SEGMENTS)
+    assert case in s.done, s.failed
+    texts = [parse_line(r)[1] for r in _records(capfd.readouterr().err) if r.startswith(f"{PREFIX} ")]
+    own = [t for t in texts if t.startswith(f"radiomics-batch {case}: ")]
+    assert f"radiomics-batch {case}: inputs: reading the CT" in own, own
+    assert f"radiomics-batch {case}: inputs: 2 segments built" in own, own
+    assert f"radiomics-batch {case}: radiomics: {case}: lungs_minus_tumour" in own, own
+    # the CT is read, the segments built and computed in that order
+    order = [own.index(f"radiomics-batch {case}: inputs: reading the CT"),
+             own.index(f"radiomics-batch {case}: inputs: 2 segments built"),
+             own.index(f"radiomics-batch {case}: radiomics: {case}: lungs_minus_tumour")]
+    assert order == sorted(order), own
