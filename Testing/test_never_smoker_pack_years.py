@@ -123,3 +123,17 @@ def test_real_nsclc_radiogenomics_nonsmokers_get_zero_pack_years_not_the_median(
     assert len(nonsmokers) > 20
     imputed = dict(zip(pred["case"], pred["imputed"]))
     assert not any("Pack Years" in str(imputed[c]) for c in nonsmokers)
+
+
+def test_a_single_patients_ehr_values_follow_the_rule_too():
+    """The Python API's one-patient cohort (EHR values in a dict, as a notebook or the panel gives them) reads a
+    never-smoker's 'N/A' pack-years as 0, as a table (lungai.fusion.data.load_ehr)."""
+    from lungai.fusion.api import single_patient_cohort
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cohort = single_patient_cohort("P1", {"Smoking status": "Nonsmoker", "Pack Years": "N/A", "Age": 61})
+        smoker = single_patient_cohort("P2", {"Smoking status": "Former", "Pack Years": "N/A", "Age": 61})
+    assert pd.to_numeric(cohort.ehr.loc["P1", "Pack Years"]) == 0
+    assert pd.isna(smoker.ehr.loc["P2", "Pack Years"])          # a smoker's missing value stays missing
+    assert sum("read as 0 pack-years" in n for n in _notes(caught)) == 1
