@@ -691,14 +691,15 @@ def test_one_patients_missing_words_are_missing_and_an_old_models_such_levels_ar
 @pytest.mark.shared_data
 def test_nsclc_radiogenomics_cells_missing_for_stage_are_missing_for_rp(shared_data):
     """On the real NSCLC-Radiogenomics clinical table ('Not Collected', 'N/A', 'Unknown', 'Not Recorded In Database',
-    'Not Assessed') both tools read the same cells as missing."""
+    'Not Assessed') both tools read the same cells as missing - and both read the 48 'Nonsmoker' patients' 'N/A'
+    pack-years as 0 (lungai.io.tables.never_smoker_pack_years; rp train / validate / predict read the table so)."""
     from lungai.fusion.data import load_ehr
-    from lungai.rp.checks import read_table
+    from lungai.rp.checks import patients_table
     from lungai.rp.columns import is_missing_word
 
     path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
     stage = load_ehr(path)
-    rp = read_table(path, "Case ID").set_index("Case ID")
+    rp = patients_table(path, "Case ID", "the training table").set_index("Case ID")
     rp.index = rp.index.astype(str).str.strip()
     for col in stage.columns:
         assert (stage[col].isna().to_numpy() == rp.loc[stage.index, col].map(is_missing_word).to_numpy()).all(), col

@@ -61,10 +61,12 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
     """A one-patient cohort from values in memory (EHR dict, gene -> value mapping, SimpleITK images).
     ``mask_label``: the tumour's label in ``mask_image`` (a mask of several labels is refused without it)."""
     from lungai.fusion.labels import clean_missing
+    from lungai.io.tables import never_smoker_pack_years
 
-    # missing-value words ('Not Collected', '.') are missing, as in a table (lungai.fusion.data.load_ehr)
-    ehr = clean_missing(pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id")),
-                        categories=True)
+    # missing-value words ('Not Collected', '.') are missing, and a never-smoker's pack-years 0, as in a table
+    # (lungai.fusion.data.load_ehr)
+    ehr = pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id"))
+    ehr = clean_missing(never_smoker_pack_years(ehr, f"the EHR values of {patient_id}"), categories=True)
     rna = None
     if rna_row is not None:
         s = pd.Series(rna_row, dtype=float)

@@ -20,7 +20,7 @@ import pandas as pd
 from lungai.errors import InputError, InputNote, agree, counted
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
-    is_id_name, match_headers, name_order
+    is_id_name, match_headers, name_order, never_smoker_pack_years
 
 # ID_NAMES (lungai.io.tables): the one list of id column names of lungai stage, lungai rp and lungai cohort --clinical
 MODALITIES = ("ehr", "rna", "ct")
@@ -93,6 +93,8 @@ def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     df.index = pd.Index(_ids(df[col]), name="patient_id")
     df = df.drop(columns=[col])
     check_unique_ids(df.index, f"EHR table {path}", col)
+    # a never-smoker's 'N/A' pack-years are 0, not imputed (said in a note): the one rule of lungai rp too
+    df = never_smoker_pack_years(df, f"EHR table {path}")
     df = clean_missing(df, categories=True)
     check_numeric_text(df, path)
     return merge_case_spellings(df, path)

@@ -23,6 +23,8 @@
 - :func:`read_table_checked` - the one reader of the commands' input tables: a missing path, a folder, an empty file,
   a file that is not UTF-8, one written with another delimiter or not parseable, a header without rows: refused
   (:func:`check_table_path`, :func:`table_read_error`), saying how to fix it.
+- :func:`never_smoker_pack_years` - a never-smoker's missing pack-years ('N/A') are 0, not imputed: the one rule of
+  ``lungai stage`` and ``lungai rp``.
 - :data:`MISSING_WORDS` / :func:`is_missing_cell` - the words (any case, spaces around ignored) that mean "no value" in
   a cell: the one list of ``lungai rp`` and ``lungai stage``.
 - :func:`name_key` / :func:`match_headers` - a table's header that is a model's column spelled with another case /
@@ -74,6 +76,79 @@ def is_missing_cell(value, categorical: bool = False) -> bool:
         return True
     word = str(value).strip().lower()
     return word in MISSING_WORDS and not (categorical and word in CATEGORY_WORDS)
+
+
+# A never-smoker's pack-years are 0, not unknown: clinical exports leave them "N/A" (NSCLC-Radiogenomics: all 48
+# "Nonsmoker" patients), which would be imputed with the training median - a smoker's ~40 pack-years (QA predict67).
+# The smoking-status values (any case, runs of spaces / '_' / '-' as one space) that say a patient never smoked:
+NEVER_SMOKER_WORDS = frozenset({"nonsmoker", "non smoker", "never", "never smoker", "never smoked", "never smoking",
+                                "lifelong non smoker", "lifelong nonsmoker", "lifetime non smoker", "no smoking history"})
+
+
+def _smoking_key(text) -> str:
+    return " ".join(re.sub(r"[_\-]+", " ", str(text)).split()).casefold()
+
+
+def is_pack_years_name(name) -> bool:
+    """A pack-years column ('Pack Years', 'pack_years', 'clin_pack_years', 'PackYrs', 'pack-year history')."""
+    key = re.sub(r"[^a-z]", "", str(name).casefold())
+    return "pack" in key and ("year" in key or "yr" in key)
+
+
+def is_smoking_status_name(name) -> bool:
+    """A smoking-status column ('Smoking status', 'smoking', 'clin_smoking_cat', 'Smoker') - not the pack-years or a
+    quit year / age / date of smoking."""
+    key = re.sub(r"[^a-z]", "", str(name).casefold())
+    return "smok" in key and not is_pack_years_name(name) and not any(w in key for w in ("quit", "year", "age", "date",
+                                                                                         "stop", "start", "duration"))
+
+
+def is_never_smoker(value) -> bool:
+    """A smoking-status value that says the patient never smoked (:data:`NEVER_SMOKER_WORDS`: 'Nonsmoker',
+    'non-smoker', 'Never smoker' ...)."""
+    return isinstance(value, str) and _smoking_key(value) in NEVER_SMOKER_WORDS
+
+
+def never_smoker_pack_years(df, what: str):
+    """``df`` (a table as read: one row per patient, cells as written) with the missing pack-years (an empty cell or a
+    word of :data:`MISSING_WORDS`: 'N/A', 'Not Collected' ...) of the patients whose smoking status says they never
+    smoked (:func:`is_never_smoker`) set to 0 - a never-smoker's pack-years are 0, not a value to impute: the training
+    median would give them a smoker's pack-years (NSCLC-Radiogenomics: 37 for its 48 'Nonsmoker' patients, whose
+    'Pack Years' are all 'N/A').  Said once in a note (``what``: the table) naming the columns, the status values and
+    how many patients.  A pack-years value that is written is never changed; a table without one pack-years column
+    (:func:`is_pack_years_name`) and one smoking-status column holding a never-smoker value is returned as it is.
+    The one rule of ``lungai stage`` (:func:`lungai.fusion.data.load_ehr`) and ``lungai rp``
+    (:func:`lungai.rp.checks.read_tables`)."""
+    import warnings
+
+    import pandas as pd
+
+    from lungai.errors import InputCheckNote
+
+    packs = [c for c in df.columns if is_pack_years_name(c)]
+    status = [c for c in df.columns if is_smoking_status_name(c) and df[c].map(is_never_smoker).any()]
+    if not packs or len(status) != 1:
+        return df
+    never = df[status[0]].map(is_never_smoker).to_numpy(dtype=bool)
+    out, said, total = df, [], 0
+    for col in packs:
+        gap = never & df[col].map(is_missing_cell).to_numpy(dtype=bool)
+        if not gap.any():
+            continue
+        if out is df:
+            out = df.copy()
+        numeric = pd.api.types.is_numeric_dtype(out[col])
+        out.loc[gap, col] = 0.0 if numeric else "0"
+        said.append(f"{counted(int(gap.sum()), 'patient')} without {col!r}")
+        total += int(gap.sum())
+    if said:
+        words = sorted({str(v).strip() for v in df[status[0]][never]})
+        warnings.warn(InputCheckNote(
+            f"{what}: {', '.join(said)} whose {status[0]!r} is {' / '.join(map(repr, words))} "
+            f"{agree(total, 'is', 'are')} read as 0 pack-years - a never-smoker's pack-years are 0, not "
+            "a missing value to impute (the training median would give them a smoker's pack-years); if such a patient "
+            "did smoke, correct the smoking status or write the pack-years"))
+    return out
 
 
 def decimal_comma_number(text) -> float | None:

@@ -306,6 +306,19 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     return merged
 
 
+def patients_table(table, id_column: str | None, what: str) -> pd.DataFrame:
+    """The patients of ``rp train`` / ``rp validate`` / ``rp predict`` (``what``: "the training table" ...): ``table``
+    itself (a DataFrame) or the CSV(s) read and joined (:func:`read_tables`), with a never-smoker's missing pack-years
+    ('N/A') read as 0, not imputed, said in a note (:func:`lungai.io.tables.never_smoker_pack_years`, the rule of
+    ``lungai stage``'s EHR reader too; QA predict67)."""
+    from lungai.io.tables import never_smoker_pack_years
+
+    if isinstance(table, pd.DataFrame):
+        return never_smoker_pack_years(table, what)
+    paths = table_paths(table)
+    return never_smoker_pack_years(read_tables(table, id_column), f"{what} {', '.join(map(str, paths))}")
+
+
 def _shared_id_column(tables, ids, id_column=None) -> list | None:
     """The id column to join ``tables`` on when their first id columns (``ids``, :func:`id_column_of`) differ in
     name but every table has an id column of one name (:func:`id_columns_of`; spelled any way

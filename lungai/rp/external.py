@@ -11,7 +11,7 @@ from lungai.errors import InputError, say_notes
 from lungai.rp import model_io, plots
 from lungai.rp.card import VALIDATE_REQUIRED, require_card_fields
 from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, \
-    outcome_words, read_tables, table_paths
+    outcome_words, patients_table, table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.metrics import calibration_in_the_large, evaluate
 from lungai.rp.model_io import load_model
@@ -76,7 +76,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     require_card_fields(card, Path(model_dir) / model_io.CARD_FILE,   # (read_card: the fields prediction needs)
                         VALIDATE_REQUIRED + (() if outcome else ("outcome",)), "'lungai rp validate' needs it")
     id_column = card["roles"].get("id_column")
-    df = table if isinstance(table, pd.DataFrame) else read_tables(table, id_column)
+    df = patients_table(table, id_column, "the validation table")     # never-smokers: 0 pack-years, as trained
     repeated = check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
                               "twice in the metrics, and the predictions per patient would be ambiguous", every_id=True,
                               columns=list(card["features"]) + [outcome or card["outcome"]])

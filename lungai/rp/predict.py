@@ -10,7 +10,7 @@ from lungai.errors import InputError, counted
 from lungai.progress import task
 from lungai.rp import plots
 from lungai.rp.cohort import SYNTHETIC_NOTE
-from lungai.rp.checks import check_one_row_per_patient, read_tables, table_paths
+from lungai.rp.checks import check_one_row_per_patient, patients_table, table_paths
 from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
@@ -92,7 +92,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     plots.check_figure_path(importance_png, "--importance-png")   # before any work
     bundle, card = model if model is not None else load_model(model_dir)
     id_column = card["roles"].get("id_column")
-    df = patients if isinstance(patients, pd.DataFrame) else read_tables(patients, id_column)
+    df = patients_table(patients, id_column, "the patients table")     # never-smokers: 0 pack-years, as trained
     check_one_row_per_patient(df, id_column, "the patients table", "the predictions are written per patient id, "
                               "so two rows with one id would be ambiguous")
     if output is not None:

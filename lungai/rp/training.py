@@ -15,7 +15,7 @@ from lungai.errors import InputError, agree
 from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
-    id_order, numeric_features, outcome_vector, outcome_words, read_tables, small_cohort_warnings, \
+    id_order, numeric_features, outcome_vector, outcome_words, patients_table, small_cohort_warnings, \
     table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, abbreviation_warnings, infer_roles, \
@@ -93,7 +93,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     inputs = table_paths(table)
     synthetic = is_synthetic_cohort(table, inputs)     # lungai.rp.make_cohort / rp synth: an illustrative model
     source = SYNTHETIC_SOURCE if synthetic else ", ".join(p.name for p in inputs) or "DataFrame"
-    df = table if isinstance(table, pd.DataFrame) else read_tables(table, role_file_id(role_file))
+    df = patients_table(table, role_file_id(role_file), "the training table")     # never-smokers: 0 pack-years
     model_dir = Path(model_dir)
     check_model_folder(model_dir, overwrite)
     written = {(model_dir / name).resolve() for name in OUTPUT_FILES}

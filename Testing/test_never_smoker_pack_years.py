@@ -1,0 +1,139 @@
+"""A never-smoker's pack-years are 0, not a missing value to impute (QA predict67): NSCLC-Radiogenomics writes 'N/A'
+in 'Pack Years' for all 48 'Nonsmoker' patients, which lungai stage and lungai rp imputed with the training median -
+a smoker's ~37 pack-years.  One rule (lungai.io.tables.never_smoker_pack_years) for both readers."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungai.errors import InputNote
+
+CLINICAL = "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+
+
+def _notes(caught) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+
+
+def test_never_smokers_missing_pack_years_are_zero_others_untouched():
+    """Only a missing pack-years of a never-smoker becomes 0 (any spelling of the status, any missing word); a smoker's
+    missing value stays missing (imputed), a written value is never changed; said once, with the fix."""
+    from lungai.io.tables import never_smoker_pack_years
+
+    df = pd.DataFrame({"Smoking status": ["Nonsmoker", "never smoker", "Never", "Former", "Current", "Nonsmoker",
+                                          "Former", "Non-smoker"],
+                       "Pack Years": ["N/A", "", "Not Collected", "N/A", "30", "12", "Not Collected", np.nan]},
+                      index=[f"P{i}" for i in range(8)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = never_smoker_pack_years(df, "EHR table t.csv")
+    assert list(out["Pack Years"]) == ["0", "0", "0", "N/A", "30", "12", "Not Collected", "0"]
+    assert list(df["Pack Years"])[:3] == ["N/A", "", "Not Collected"]       # the caller's table is not changed
+    notes = _notes(caught)
+    assert len(notes) == 1 and notes[0].startswith("EHR table t.csv: 4 patients without 'Pack Years' whose "
+                                                   "'Smoking status' is ")
+    assert "read as 0 pack-years" in notes[0] and "correct the smoking status or write the pack-years" in notes[0]
+    # numbers read as numbers (a float column): 0.0
+    num = pd.DataFrame({"clin_smoking_cat": ["never", "current"], "clin_pack_years": [np.nan, np.nan]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputNote)
+        read = never_smoker_pack_years(num, "t")["clin_pack_years"].tolist()
+    assert read[0] == 0.0 and np.isnan(read[1])
+
+
+def test_tables_without_a_never_smoker_or_both_columns_are_returned_as_they_are():
+    from lungai.io.tables import is_never_smoker, is_pack_years_name, is_smoking_status_name, never_smoker_pack_years
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")        # no note either
+        for df in (pd.DataFrame({"Pack Years": ["N/A"], "Age": [60]}),
+                   pd.DataFrame({"Smoking status": ["Nonsmoker"], "Age": ["N/A"]}),
+                   pd.DataFrame({"Smoking status": ["Former"], "Pack Years": ["N/A"]}),
+                   pd.DataFrame({"Quit Smoking Year": ["never"], "Pack Years": ["N/A"]})):
+            assert never_smoker_pack_years(df, "t") is df
+    assert is_pack_years_name("Pack Years") and is_pack_years_name("clin_pack_years") and is_pack_years_name("PackYrs")
+    assert not is_pack_years_name("Smoking status") and not is_smoking_status_name("Pack Years")
+    assert is_smoking_status_name("Smoking status") and not is_smoking_status_name("Quit Smoking Year")
+    assert is_never_smoker(" Never  smoker ") and is_never_smoker("NON_SMOKER") and not is_never_smoker("Former")
+
+
+def test_stage_and_rp_read_a_never_smokers_na_pack_years_as_zero(tmp_path):
+    """lungai stage's EHR reader (and so its encoder: 0, not the training median) and lungai rp's predict read the
+    same row so - the one rule."""
+    from lungai.fusion.data import load_ehr
+    from lungai.fusion.preprocess import EHREncoder
+
+    pd.DataFrame({"Case ID": ["A", "B", "C", "D"], "Smoking status": ["Nonsmoker", "Former", "Current", "Former"],
+                  "Pack Years": ["N/A", "40", "50", "60"]}).to_csv(tmp_path / "ehr.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ehr = load_ehr(tmp_path / "ehr.csv")
+    assert pd.to_numeric(ehr["Pack Years"]).tolist() == [0, 40, 50, 60]
+    assert any("1 patient without 'Pack Years'" in n and "is read as 0 pack-years" in n for n in _notes(caught))
+    enc = EHREncoder().fit(ehr)
+    assert enc.numeric == ["Pack Years"]
+    assert "missingindicator_Pack Years" not in enc.feature_names()     # nothing imputed
+
+
+@pytest.mark.shared_data
+def test_real_nsclc_radiogenomics_nonsmokers_get_zero_pack_years_not_the_median(shared_data, tmp_path):
+    """The real clinical CSV: its 48 'Nonsmoker' patients (all 'Pack Years' 'N/A') read as 0 pack-years by lungai
+    stage (the encoder transforms them as 0, not the training median 37) and by lungai rp (train and predict: not
+    listed as imputed); the 8 smokers' 'Not Collected' stay missing, imputed."""
+    from lungai.fusion.data import load_ehr
+    from lungai.fusion.preprocess import EHREncoder
+    from lungai.rp.predict import predict_rp
+    from lungai.rp.training import train_rp
+
+    path = shared_data / "nsclc_radiogenomics" / CLINICAL
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ehr = load_ehr(path)
+    packs = pd.to_numeric(ehr["Pack Years"])
+    never = ehr["Smoking status"] == "Nonsmoker"
+    assert int(never.sum()) == 48 and (packs[never] == 0).all()
+    assert int(packs[~never].isna().sum()) == 8               # 'Not Collected' of 2 current, 6 former smokers
+    assert sum("48 patients without 'Pack Years' whose 'Smoking status' is 'Nonsmoker' are read as 0 pack-years" in n
+               for n in _notes(caught)) == 1
+    enc = EHREncoder().fit(ehr[["Pack Years", "Smoking status"]])
+    x = enc.transformer.transform(enc._frame(ehr[["Pack Years", "Smoking status"]]))
+    col = enc.feature_names().index("num__Pack Years")
+    scaler = enc.transformer.named_transformers_["num"][-1]
+    zero = (0 - scaler.mean_[0]) / scaler.scale_[0]
+    assert np.allclose(x[never.to_numpy(), col], zero)      # before: the training median (37) for every one of them
+
+    # lungai rp on the same CSV (as a file: its reader): train and predict, the nonsmokers not imputed
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = table[table["Recurrence"].isin(["yes", "no"])]
+    table.to_csv(tmp_path / "clinical.csv", index=False)
+    lines = ["column,role,type", "Case ID,id,", "Recurrence,ignore,", "Smoking status,clinical,",
+             "Pack Years,clinical,", "Age at Histological Diagnosis,clinical,"]
+    (tmp_path / "roles.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train_rp(tmp_path / "clinical.csv", "Recurrence", tmp_path / "m", models="lr",
+                 role_file=tmp_path / "roles.csv", fast=True, outer_folds=3, inner_folds=3, n_boot=2,
+                 make_plots=False)
+        pred, _ = predict_rp(tmp_path / "m", tmp_path / "clinical.csv")
+    nonsmokers = set(table.loc[table["Smoking status"] == "Nonsmoker", "Case ID"])
+    assert len(nonsmokers) > 20
+    imputed = dict(zip(pred["case"], pred["imputed"]))
+    assert not any("Pack Years" in str(imputed[c]) for c in nonsmokers)
+
+
+def test_a_single_patients_ehr_values_follow_the_rule_too():
+    """The Python API's one-patient cohort (EHR values in a dict, as a notebook or the panel gives them) reads a
+    never-smoker's 'N/A' pack-years as 0, as a table (lungai.fusion.data.load_ehr)."""
+    from lungai.fusion.api import single_patient_cohort
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cohort = single_patient_cohort("P1", {"Smoking status": "Nonsmoker", "Pack Years": "N/A", "Age": 61})
+        smoker = single_patient_cohort("P2", {"Smoking status": "Former", "Pack Years": "N/A", "Age": 61})
+    assert pd.to_numeric(cohort.ehr.loc["P1", "Pack Years"]) == 0
+    assert pd.isna(smoker.ehr.loc["P2", "Pack Years"])          # a smoker's missing value stays missing
+    assert sum("read as 0 pack-years" in n for n in _notes(caught)) == 1
