@@ -465,7 +465,7 @@ def test_automatic_mode_says_cut_only_when_the_kept_region_lies_on_the_image_edg
     arr[small] = 40
     img = sitk.GetImageFromArray(arr)
     img.CopyInformation(ct)
-    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin, **kw: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
     res = infer.segment_tumour(img, _model())
     i = res.info
     assert i["roi_mode"] == "lungs" and i["n_candidates"] == 2 and _dice(res, big) > 0.9
@@ -639,7 +639,7 @@ def test_result_json_records_the_final_box_size_in_every_mode(monkeypatch):
     from lungai.report.html import roi_size_mm
 
     ct, _ = _ct(30.0, shape=(160, 160, 40))
-    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin, **kw: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
     i = infer.segment_tumour(ct, _model()).info
     assert i["roi_mode"] == "lungs" and i["roi_passes"] == []
     assert i["roi_size_mm"] == [160.0, 160.0, 80.0] and roi_size_mm(i) == [160.0, 160.0, 80.0]
@@ -1174,7 +1174,7 @@ def test_result_json_mm_values_are_rounded_without_float_noise(monkeypatch):
     assert any(round(v, 2) != v for v in seed)
     for kw in ({"seed_lps": seed}, {}):
         if not kw:          # automatic mode: the lungs' box (no passes)
-            monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+            monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin, **kw: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
         info = json.loads(json.dumps(infer.segment_tumour(ct, _model(), **kw).info))
         values = list(_mm_numbers(info))
         assert {k for k, _ in values} >= {"roi_lps_mm", "roi_size_mm"} | ({"seed_point_lps_mm", "model_spacing_mm"}

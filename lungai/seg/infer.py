@@ -25,6 +25,7 @@ from lungai.seg.confidence import (MIN_CALIBRATION_CASES, calibration_mc_passes,
                                    empty_result_features, kept_region_features, model_mc_passes, uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components, seed_distance_mm  # noqa: F401
 from lungai.seg.predict import flip_consistency, predict_probs
+from lungai.seg.resources import DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME
 from lungai.seg.uncertainty import summarize_maps
 
 MAX_CANDIDATES_LISTED = 20     # automatic mode: candidate regions written to result.json
@@ -66,7 +67,9 @@ class SegResult:
     info: dict
 
 
-def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
+def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None, progress=None) -> pp.Box:
+    """The box segmented: a cube round the seed, the user's ROI (+ margin), the whole image (a crop) or the lungs'
+    box (automatic mode; ``progress``: the lungs' search shown on it, :func:`lungai.seg.preprocess.box_from_lungs`)."""
     if seed_lps is not None:
         return pp.box_from_seed(ct, seed_lps, cfg.seed_box_mm)
     if roi_lps is not None:
@@ -83,7 +86,7 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
                              pp.outside_image_fix(ct, p, "--roi")) from err
     if whole or (whole is None and pp.is_crop(ct)):
         return pp.whole_box(ct, "whole image (crop)")
-    return pp.box_from_lungs(ct, cfg.roi_margin_mm)
+    return pp.box_from_lungs(ct, cfg.roi_margin_mm, progress=progress)
 
 
 def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = EDGE_MM) -> list:
@@ -675,6 +678,10 @@ def _review_reasons(conf: float, threshold: float, *, uncalibrated, cut, incompl
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
 ANOTHER_MODEL = "try another model (--model, e.g. the DynUNet for a large tumour; panel: Model)"
+# ... of a DynUNet's result (result.json "architecture"): the other shipped models - QA seg67 on LUNG1-003 with --model
+# lungai-seg-dynunet, the low confidence's action advised "the DynUNet for a large tumour", the model that had just run
+ANOTHER_MODEL_AFTER_DYNUNET = (f"try another model (--model, e.g. the default {DEFAULT_MODEL_NAME} or "
+                               f"{LARGE_TUMOUR_MODEL_NAME}: this result is a DynUNet's; panel: Model)")
 # where on the tumour a seed / ROI box flagged in aerated lung goes: a ground-glass nodule has no solid part to move
 # it onto (before: "onto the solid tumour"); its centre is denser than the lung round it, and is not flagged
 # (preprocess.aerated_seed_note)
@@ -873,6 +880,8 @@ def review_actions(info: dict) -> list:
             out.append(ran_on_action(ran_on_cut_faces(info), mode))
         else:
             out.append(by_mode.get(reason, REVIEW_ACTIONS.get(reason, CHECK_OUTLINE)))
+    if info.get("architecture") == "dynunet":       # not the model that has just run (ANOTHER_MODEL_AFTER_DYNUNET)
+        out = [a.replace(ANOTHER_MODEL, ANOTHER_MODEL_AFTER_DYNUNET) for a in out]
     return out
 
 
@@ -937,7 +946,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     flip_check = bool(flip_check) or uses_flip_check(calib)
     bar = progress or NullProgress()
     check_ct(ct, source)
-    box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
+    box = choose_box(ct, cfg, roi_lps, seed_lps, whole, progress=bar)
     aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps)
     # a seed / ROI box in bone / calcium / contrast, or far from the lungs (the arm, the abdomen): said, never refused
     dense, far = pp.dense_seed_note(ct, seed_lps, roi_lps), pp.far_seed_note(ct, seed_lps, roi_lps)
