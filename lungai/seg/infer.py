@@ -595,6 +595,45 @@ def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, voxel_ml: 
                   "other_roi_regions_ml": round(float(sum(sizes[v - 1] for v in left)) * voxel_ml, 4)}
 
 
+# ROI mode: how far (mm) the written mask may reach beyond the user's own box (its corners, no margin) before a note
+# says so.  The box grows for a tumour larger than the box (by design); from a box drawn tight round or inside the
+# tumour it can run on into the neighbouring organs - QA seg67 on LUNG1-003 (DynUNet, a box 5 mm inside GTV-1): the
+# mask ran 72 mm beyond the box (z-), 57.9 ml at Dice 0.17 (--no-grow 0.62), and nothing said so
+BEYOND_ROI_NOTE_MM = 20.0
+
+
+def mask_beyond_box_mm(binary: np.ndarray, box: pp.Box, corners: pp.Box, spacing_xyz) -> dict:
+    """{face: mm} how far the mask ``binary`` (z, y, x on ``box``) reaches beyond the input-grid box ``corners`` at
+    each of its faces (voxel centres; only faces it reaches beyond, in FACES order); {} for an empty mask."""
+    if not binary.any():
+        return {}
+    idx = np.argwhere(binary)
+    lo = idx.min(0)[::-1] + np.array(box.lo)             # x, y, z on the input grid
+    hi = idx.max(0)[::-1] + np.array(box.lo)
+    out = {}
+    for a, axis in enumerate("xyz"):
+        sp = float(spacing_xyz[a])
+        if lo[a] < corners.lo[a]:
+            out[f"{axis}-"] = round(float(corners.lo[a] - lo[a]) * sp, 1)
+        if hi[a] > corners.hi[a] - 1:
+            out[f"{axis}+"] = round(float(hi[a] - (corners.hi[a] - 1)) * sp, 1)
+    return {f: out[f] for f in FACES if f in out}
+
+
+def beyond_roi_note(beyond: dict) -> str | None:
+    """The note of a mask that reaches more than :data:`BEYOND_ROI_NOTE_MM` beyond the user's ROI box
+    (:func:`mask_beyond_box_mm`), or None."""
+    far = {f: v for f, v in (beyond or {}).items() if v > BEYOND_ROI_NOTE_MM}
+    if not far:
+        return None
+    return (f"the mask reaches up to {max(far.values()):.0f} mm beyond your ROI box ("
+            + ", ".join(f"{f} {v:.0f} mm" for f, v in far.items())
+            + "): the box grew while the region found touched its faces - check the outline there: if the tumour is "
+            "larger than your box, keep it; if your box held the whole tumour, what lies beyond it is its surroundings "
+            "(mediastinum, diaphragm, chest wall): cut it off, or run again with --no-grow (the mask then stays within "
+            "your box and its 10 mm margin)")
+
+
 LOW_CONFIDENCE = "confidence below the review threshold"
 
 
@@ -1072,6 +1111,10 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if off_seed:
         notes.append(off_seed_note(*off_seed))
     notes += [n for n in (roi_order, roi_outside, roi_voxels, loose) if n]
+    # ROI mode: a mask the growing box took far beyond the user's own box - said, never cut
+    beyond = mask_beyond_box_mm(binary, box, corners, ct.GetSpacing()) if box.mode == "roi" else None
+    if beyond_roi_note(beyond):
+        notes.append(beyond_roi_note(beyond))
     if slab:
         notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
@@ -1175,6 +1218,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "roi_size_mm": _box_size_mm(ct, box),      # the final box's extent (roi_lps_mm are its corner voxels' centres)
         "roi_passes": growth["passes"] if growth else [], "roi_stop_reason": growth["stop_reason"] if growth else None,
         "cut_by_image_edge": cut, "edge_probability": edge_p,
+        "mask_beyond_roi_mm": beyond,       # ROI mode: how far the mask reaches beyond the user's box, by face
         "seed_point_lps_mm": mm(seed_lps) if seed_lps is not None else None,
         "seed_to_tumour_mm": round(seed_mm, 1) if seed_mm is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
