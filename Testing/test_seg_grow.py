@@ -465,7 +465,7 @@ def test_automatic_mode_says_cut_only_when_the_kept_region_lies_on_the_image_edg
     arr[small] = 40
     img = sitk.GetImageFromArray(arr)
     img.CopyInformation(ct)
-    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin, **kw: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
     res = infer.segment_tumour(img, _model())
     i = res.info
     assert i["roi_mode"] == "lungs" and i["n_candidates"] == 2 and _dice(res, big) > 0.9
@@ -639,7 +639,7 @@ def test_result_json_records_the_final_box_size_in_every_mode(monkeypatch):
     from lungai.report.html import roi_size_mm
 
     ct, _ = _ct(30.0, shape=(160, 160, 40))
-    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin, **kw: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
     i = infer.segment_tumour(ct, _model()).info
     assert i["roi_mode"] == "lungs" and i["roi_passes"] == []
     assert i["roi_size_mm"] == [160.0, 160.0, 80.0] and roi_size_mm(i) == [160.0, 160.0, 80.0]
@@ -1174,7 +1174,7 @@ def test_result_json_mm_values_are_rounded_without_float_noise(monkeypatch):
     assert any(round(v, 2) != v for v in seed)
     for kw in ({"seed_lps": seed}, {}):
         if not kw:          # automatic mode: the lungs' box (no passes)
-            monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+            monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin, **kw: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
         info = json.loads(json.dumps(infer.segment_tumour(ct, _model(), **kw).info))
         values = list(_mm_numbers(info))
         assert {k for k, _ in values} >= {"roi_lps_mm", "roi_size_mm"} | ({"seed_point_lps_mm", "model_spacing_mm"}
@@ -1190,3 +1190,30 @@ def test_result_json_mm_values_are_rounded_without_float_noise(monkeypatch):
         # the recorded corners are the centres of the box's corner voxels, to 0.01 mm
         ijk = [ct.TransformPhysicalPointToContinuousIndex(c) for c in (lo, hi)]
         assert all(abs(v - round(v)) < 0.02 for c in ijk for v in c)
+
+
+def test_a_mask_grown_far_beyond_the_users_roi_box_is_noted():
+    """QA seg67 on LUNG1-003 with --model lungai-seg-dynunet and an ROI box drawn 5 mm inside GTV-1
+    (`--roi 28.4,-31.1,-147.9,61.4,29.2,-109.9`): the box grew to 126 x 125 x 144 mm and the mask (57.9 ml, Dice 0.17;
+    --no-grow: 19.6 ml, Dice 0.62) ran 72 mm beyond the user's box at its z- face, into the organs below - and
+    result.json said only "the tumour no longer touches the box edge", its review only the low confidence.  A mask
+    that reaches more than BEYOND_ROI_NOTE_MM beyond the user's own box (its corners) is now noted, naming the faces
+    and how far, and what to do either way (a tumour larger than the box: check the outline; a box drawn round the
+    whole tumour: --no-grow).  A box that holds the tumour gets no such note; nor does a mask that stays within it."""
+    ct, ball = _ct(100.0)
+    tight = infer.segment_tumour(ct, _model(), roi_lps=(-20, -20, -20, 20, 20, 20))
+    assert _dice(tight, ball) > 0.9                 # the box grew round the 100 mm tumour
+    notes = [n for n in tight.info["notes"] if "beyond your ROI box" in n]
+    assert len(notes) == 1, tight.info["notes"]
+    # the ball reaches 30 mm beyond each face of the 40 mm box (voxel centres: a slice less on the coarser z)
+    beyond = tight.info["mask_beyond_roi_mm"]
+    assert list(beyond) == list(infer.FACES) and all(24 <= v <= 30 for v in beyond.values()), beyond
+    assert all(f"{f} {v:.0f} mm" in notes[0] for f, v in beyond.items()), notes[0]
+    assert "--no-grow" in notes[0] and "check the outline" in notes[0], notes[0]
+    whole = infer.segment_tumour(ct, _model(), roi_lps=(-60, -60, -60, 60, 60, 60))
+    assert not any("beyond your ROI box" in n for n in whole.info["notes"]), whole.info["notes"]
+    assert whole.info["mask_beyond_roi_mm"] == {}
+    kept = infer.segment_tumour(ct, _model(), roi_lps=(-20, -20, -20, 20, 20, 20), grow=False)
+    assert not any("beyond your ROI box" in n for n in kept.info["notes"]), kept.info["notes"]
+    seeded = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 0.0))
+    assert "mask_beyond_roi_mm" not in seeded.info or seeded.info["mask_beyond_roi_mm"] is None

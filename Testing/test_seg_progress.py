@@ -261,3 +261,38 @@ def test_an_80_column_terminal_shows_a_large_network_runs_count(monkeypatch, tmp
     assert all(counts), [r for r, c in zip(drawn, counts) if not c][:3]     # every drawing shows the whole count
     assert [int(c[2]) for c in counts] == [180] * len(counts) and int(counts[-1][1]) == 180, drawn[-1]
     assert any(re.search(r"network run \d{2}/180", r) for r in drawn), drawn    # two-digit counts drawn too
+
+
+def test_automatic_mode_shows_the_lungs_being_found(small_phantom, monkeypatch):
+    """QA seg67 on LUNG1-003 (`lungai segment <ct>`, automatic mode): the bar stood on "read" for 11.5 s while the
+    lungs' box was found (the lung segmentation on a 2 mm copy of the CT: 18.7 s of a shared machine, its margin's
+    dilation 1.6 s more) - no word of what ran.  Now the lung segmentation's own steps are shown on the bar as
+    message-only updates ("automatic mode: finding the lungs 3/7: airways removed"), the steps counted unchanged."""
+    import lungai.lungs
+    from lungai.lungs import LUNG_STEPS
+    from lungai.seg.choice import STEPS_PER_RUN
+
+    ct = small_phantom.ct
+    assert not infer.pp.is_crop(ct)                 # a whole chest: automatic mode looks in the lungs' box
+    bar = _Recorder()
+    real = lungai.lungs.segment_lungs
+    during = {}
+
+    def segment_lungs(*a, **k):
+        start = len(bar.updates)
+        out = real(*a, **k)
+        during["updates"] = bar.updates[start:]
+        return out
+
+    monkeypatch.setattr(lungai.lungs, "segment_lungs", segment_lungs)
+    res = infer.segment_tumour(ct, _model(), progress=bar)
+    assert res.info["roi_mode"] == "lungs"
+    assert sum(n for n, _ in bar.updates) == STEPS_PER_RUN                    # the steps: as before
+    shown = [m for n, m in during.get("updates", []) if n == 0 and m]
+    assert shown and all("finding the lungs" in m for m in shown), during      # said while the lungs are found
+    assert shown[-1].startswith(f"automatic mode: finding the lungs {LUNG_STEPS}/{LUNG_STEPS}"), shown
+    # the lungs' search is announced before it starts (the bar's message is no longer the step before's)
+    first = next(i for i, (n, m) in enumerate(bar.updates) if m and "finding the lungs" in m)
+    assert bar.updates[first] == (0, f"automatic mode: finding the lungs 0/{LUNG_STEPS}"), bar.updates[first]
+    step = next(i for i, (n, m) in enumerate(bar.updates) if n and m and m.startswith("ROI lungs"))
+    assert first < step

@@ -25,6 +25,7 @@ from lungai.seg.confidence import (MIN_CALIBRATION_CASES, calibration_mc_passes,
                                    empty_result_features, kept_region_features, model_mc_passes, uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components, seed_distance_mm  # noqa: F401
 from lungai.seg.predict import flip_consistency, predict_probs
+from lungai.seg.resources import DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME
 from lungai.seg.uncertainty import summarize_maps
 
 MAX_CANDIDATES_LISTED = 20     # automatic mode: candidate regions written to result.json
@@ -66,7 +67,9 @@ class SegResult:
     info: dict
 
 
-def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
+def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None, progress=None) -> pp.Box:
+    """The box segmented: a cube round the seed, the user's ROI (+ margin), the whole image (a crop) or the lungs'
+    box (automatic mode; ``progress``: the lungs' search shown on it, :func:`lungai.seg.preprocess.box_from_lungs`)."""
     if seed_lps is not None:
         return pp.box_from_seed(ct, seed_lps, cfg.seed_box_mm)
     if roi_lps is not None:
@@ -83,7 +86,7 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
                              pp.outside_image_fix(ct, p, "--roi")) from err
     if whole or (whole is None and pp.is_crop(ct)):
         return pp.whole_box(ct, "whole image (crop)")
-    return pp.box_from_lungs(ct, cfg.roi_margin_mm)
+    return pp.box_from_lungs(ct, cfg.roi_margin_mm, progress=progress)
 
 
 def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = EDGE_MM) -> list:
@@ -592,6 +595,45 @@ def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, voxel_ml: 
                   "other_roi_regions_ml": round(float(sum(sizes[v - 1] for v in left)) * voxel_ml, 4)}
 
 
+# ROI mode: how far (mm) the written mask may reach beyond the user's own box (its corners, no margin) before a note
+# says so.  The box grows for a tumour larger than the box (by design); from a box drawn tight round or inside the
+# tumour it can run on into the neighbouring organs - QA seg67 on LUNG1-003 (DynUNet, a box 5 mm inside GTV-1): the
+# mask ran 72 mm beyond the box (z-), 57.9 ml at Dice 0.17 (--no-grow 0.62), and nothing said so
+BEYOND_ROI_NOTE_MM = 20.0
+
+
+def mask_beyond_box_mm(binary: np.ndarray, box: pp.Box, corners: pp.Box, spacing_xyz) -> dict:
+    """{face: mm} how far the mask ``binary`` (z, y, x on ``box``) reaches beyond the input-grid box ``corners`` at
+    each of its faces (voxel centres; only faces it reaches beyond, in FACES order); {} for an empty mask."""
+    if not binary.any():
+        return {}
+    idx = np.argwhere(binary)
+    lo = idx.min(0)[::-1] + np.array(box.lo)             # x, y, z on the input grid
+    hi = idx.max(0)[::-1] + np.array(box.lo)
+    out = {}
+    for a, axis in enumerate("xyz"):
+        sp = float(spacing_xyz[a])
+        if lo[a] < corners.lo[a]:
+            out[f"{axis}-"] = round(float(corners.lo[a] - lo[a]) * sp, 1)
+        if hi[a] > corners.hi[a] - 1:
+            out[f"{axis}+"] = round(float(hi[a] - (corners.hi[a] - 1)) * sp, 1)
+    return {f: out[f] for f in FACES if f in out}
+
+
+def beyond_roi_note(beyond: dict) -> str | None:
+    """The note of a mask that reaches more than :data:`BEYOND_ROI_NOTE_MM` beyond the user's ROI box
+    (:func:`mask_beyond_box_mm`), or None."""
+    far = {f: v for f, v in (beyond or {}).items() if v > BEYOND_ROI_NOTE_MM}
+    if not far:
+        return None
+    return (f"the mask reaches up to {max(far.values()):.0f} mm beyond your ROI box ("
+            + ", ".join(f"{f} {v:.0f} mm" for f, v in far.items())
+            + "): the box grew while the region found touched its faces - check the outline there: if the tumour is "
+            "larger than your box, keep it; if your box held the whole tumour, what lies beyond it is its surroundings "
+            "(mediastinum, diaphragm, chest wall): cut it off, or run again with --no-grow (the mask then stays within "
+            "your box and its 10 mm margin)")
+
+
 LOW_CONFIDENCE = "confidence below the review threshold"
 
 
@@ -675,6 +717,10 @@ def _review_reasons(conf: float, threshold: float, *, uncalibrated, cut, incompl
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
 ANOTHER_MODEL = "try another model (--model, e.g. the DynUNet for a large tumour; panel: Model)"
+# ... of a DynUNet's result (result.json "architecture"): the other shipped models - QA seg67 on LUNG1-003 with --model
+# lungai-seg-dynunet, the low confidence's action advised "the DynUNet for a large tumour", the model that had just run
+ANOTHER_MODEL_AFTER_DYNUNET = (f"try another model (--model, e.g. the default {DEFAULT_MODEL_NAME} or "
+                               f"{LARGE_TUMOUR_MODEL_NAME}: this result is a DynUNet's; panel: Model)")
 # where on the tumour a seed / ROI box flagged in aerated lung goes: a ground-glass nodule has no solid part to move
 # it onto (before: "onto the solid tumour"); its centre is denser than the lung round it, and is not flagged
 # (preprocess.aerated_seed_note)
@@ -873,6 +919,8 @@ def review_actions(info: dict) -> list:
             out.append(ran_on_action(ran_on_cut_faces(info), mode))
         else:
             out.append(by_mode.get(reason, REVIEW_ACTIONS.get(reason, CHECK_OUTLINE)))
+    if info.get("architecture") == "dynunet":       # not the model that has just run (ANOTHER_MODEL_AFTER_DYNUNET)
+        out = [a.replace(ANOTHER_MODEL, ANOTHER_MODEL_AFTER_DYNUNET) for a in out]
     return out
 
 
@@ -937,7 +985,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     flip_check = bool(flip_check) or uses_flip_check(calib)
     bar = progress or NullProgress()
     check_ct(ct, source)
-    box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
+    box = choose_box(ct, cfg, roi_lps, seed_lps, whole, progress=bar)
     aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps)
     # a seed / ROI box in bone / calcium / contrast, or far from the lungs (the arm, the abdomen): said, never refused
     dense, far = pp.dense_seed_note(ct, seed_lps, roi_lps), pp.far_seed_note(ct, seed_lps, roi_lps)
@@ -1063,6 +1111,10 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if off_seed:
         notes.append(off_seed_note(*off_seed))
     notes += [n for n in (roi_order, roi_outside, roi_voxels, loose) if n]
+    # ROI mode: a mask the growing box took far beyond the user's own box - said, never cut
+    beyond = mask_beyond_box_mm(binary, box, corners, ct.GetSpacing()) if box.mode == "roi" else None
+    if beyond_roi_note(beyond):
+        notes.append(beyond_roi_note(beyond))
     if slab:
         notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
@@ -1166,6 +1218,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "roi_size_mm": _box_size_mm(ct, box),      # the final box's extent (roi_lps_mm are its corner voxels' centres)
         "roi_passes": growth["passes"] if growth else [], "roi_stop_reason": growth["stop_reason"] if growth else None,
         "cut_by_image_edge": cut, "edge_probability": edge_p,
+        "mask_beyond_roi_mm": beyond,       # ROI mode: how far the mask reaches beyond the user's box, by face
         "seed_point_lps_mm": mm(seed_lps) if seed_lps is not None else None,
         "seed_to_tumour_mm": round(seed_mm, 1) if seed_mm is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
