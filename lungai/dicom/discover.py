@@ -231,7 +231,7 @@ def cut_short_at(path) -> tuple[str, str | None, str] | None:
             ds = head
         elif ds is None or not rt_cut_short(p, ds):
             return None
-    modality = str(getattr(ds, "Modality", "") or "").strip() or ("RTDOSE" if rtdose_class(ds) else "")
+    modality = str(getattr(ds, "Modality", "") or "").strip() or sop_class_modality(ds)
     if not modality:
         return None
     return "CT slice" if modality == "CT" else modality, element, patient_id_of(ds)
@@ -850,6 +850,29 @@ def rtdose_class(ds) -> bool:
 
 # CT Image Storage, Enhanced CT Image Storage, Legacy Converted Enhanced CT Image Storage
 CT_IMAGE_CLASSES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
+
+# the Modality a SOP class stands for, of the files an export's patient is made of (RTPLAN: a sum of BEAM doses needs
+# it); a header cut short before its Modality still says what it is by its SOP class (sop_class_modality)
+SOP_CLASS_MODALITIES = {**dict.fromkeys(CT_IMAGE_CLASSES, "CT"),
+                        "1.2.840.10008.5.1.4.1.1.481.3": "RTSTRUCT",      # RT Structure Set Storage
+                        RT_DOSE_STORAGE: "RTDOSE",
+                        "1.2.840.10008.5.1.4.1.1.481.5": "RTPLAN",        # RT Plan Storage
+                        "1.2.840.10008.5.1.4.1.1.66.4": "SEG"}            # Segmentation Storage
+
+
+def sop_class_modality(ds) -> str:
+    """The Modality a header's SOPClassUID, else its file meta's MediaStorageSOPClassUID, stands for
+    (:data:`SOP_CLASS_MODALITIES`: CT, RTSTRUCT, RTDOSE, RTPLAN, SEG), "" for another or none.  What a file cut short
+    before its Modality is (:func:`cut_short_at`; an interrupted copy ending before its SOPInstanceUID still holds both
+    UIDs): QA cohort67, LUNG1-003's RTSTRUCT or a CT slice cut so was "truncated or damaged; it may be this patient's
+    RTSTRUCT, RTDOSE or CT slice" to ``dicom-scan`` (the RTSTRUCT "missing RTSTRUCT"), while an RTDOSE cut alike was
+    named (:func:`rtdose_class`)."""
+    meta = getattr(ds, "file_meta", None)
+    for uid in (getattr(ds, "SOPClassUID", ""), getattr(meta, "MediaStorageSOPClassUID", "")):
+        modality = SOP_CLASS_MODALITIES.get(str(uid or "").strip())
+        if modality:
+            return modality
+    return ""
 
 
 def _referenced_plans(ds) -> set[str]:
