@@ -1536,6 +1536,7 @@ def scan(root, progress=None, files=None, structures: bool = False, left_out: di
         if note:
             st.notes.append(note)
         if len(st.rtdose) > 1:
+            # lungai cohort / dicom-scan replace it by the dose chosen (lungai.dicom.cohort.SEVERAL_RTDOSES)
             st.notes.append(f"{len(st.rtdose)} RTDOSEs share this frame of reference (several plans or beams?)")
     return sorted(studies, key=lambda s: (s.patient_id, s.study_uid, s.ct is None,
                                           s.ct.series_uid if s.ct else ""))
