@@ -672,3 +672,29 @@ def test_a_real_rtstruct_or_ct_slice_cut_before_its_modality_is_named_by_its_sop
     else:
         assert st.truncated == {} and st.missing == ["RTDOSE"], st.summary()
         assert summary.startswith("LUNG1-003: CT 106 slices, 1 RTSTRUCT"), summary
+
+
+def test_a_slice_cut_inside_its_sop_class_uid_gives_no_pydicom_warning(export, tmp_path, capsys):
+    """QA cohort67: a CT slice of LUNG1-003B cut 22 bytes into its SOPClassUID (an interrupted copy) made
+    ``dicom-scan`` print pydicom's own "UserWarning: Invalid value for VR UI: '1.2.840.10008.5.1.4.1.'. Please see
+    <https://dicom.nema.org/...> for allowed values for each VR." (a library warning with a source line, no file named,
+    no fix) before the scan's own note, which names the file, what it is (a CT slice, by its file meta's SOP class) and
+    the fix."""
+    import warnings
+
+    from lungai.cli import main
+
+    root = _p1(export, tmp_path)
+    victim = _ct_slices(root / "P1")[-1]
+    data = victim.read_bytes()
+    at = data.index(SOP_CLASS, 132) + 8 + 22         # tag, explicit VR UI header (8 bytes), 22 bytes of its value
+    victim.write_bytes(data[:at])
+    under = victim.relative_to(root).as_posix()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["dicom-scan", str(root)]) == 0
+    out = capsys.readouterr()
+    said = [str(w.message) for w in caught if "Invalid value for VR" in str(w.message)]
+    assert not said and "Invalid value for VR" not in out.err, (said, out.err)
+    assert f"1 file could not be read as DICOM: {under} (truncated: a CT slice cut short in its header)" in out.out, \
+        out.out
