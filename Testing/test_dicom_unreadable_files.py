@@ -54,7 +54,9 @@ SOP_CLASS = b"\x08\x00\x16\x00"      # (0008,0016) SOPClassUID
 @pytest.mark.parametrize("tag", [SERIES_UID, SOP_CLASS], ids=["before-series-uid", "before-sop-class"])
 def test_a_missing_slice_error_names_the_slice_cut_in_its_header(export, tmp_path, tag):
     """A middle slice cut in its header (before its SeriesInstanceUID; or within its first bytes, before its
-    SOPClassUID and Modality - before, passed over without any word): the refusal names the file and the fix."""
+    SOPClassUID and Modality - before, passed over without any word): the refusal names the file and the fix - a CT
+    slice either way, its file meta's MediaStorageSOPClassUID saying so when its data set no longer does (QA cohort67:
+    "truncated or damaged")."""
     from lungai.io import read_ct
 
     root = _p1(export, tmp_path)
@@ -63,7 +65,7 @@ def test_a_missing_slice_error_names_the_slice_cut_in_its_header(export, tmp_pat
     with pytest.raises(InputError) as exc:
         read_ct(ct)
     assert "1 slice missing" in exc.value.problem
-    said = "truncated: a CT slice cut short in its header" if tag == SERIES_UID else "truncated or damaged"
+    said = "truncated: a CT slice cut short in its header"
     assert f"1 file could not be read as DICOM: {middle.name} ({said}" in exc.value.problem, exc.value.problem
     assert "most likely the missing slice" in exc.value.problem
     assert exc.value.fix.startswith("re-export that file"), exc.value.fix
@@ -85,10 +87,18 @@ def test_read_ct_of_an_export_folder_warns_of_its_unreadable_files(export, tmp_p
         assert read_ct(root / "P1").GetSize()[2] == len(slices) - 1
 
 
-@pytest.mark.parametrize("at", [300, 500], ids=["empty-header", "before-modality"])
+# where an RTSTRUCT is cut within its first bytes: inside its file meta before MediaStorageSOPClassUID (what it is not
+# known), after the file meta (its SOP class there), before its Modality (its data set's SOPClassUID there too)
+BEFORE_META_CLASS, AFTER_META, BEFORE_MODALITY = 150, 300, 500
+
+
+@pytest.mark.parametrize("at", [BEFORE_META_CLASS, AFTER_META, BEFORE_MODALITY],
+                         ids=["no-sop-class", "empty-header", "before-modality"])
 def test_an_rtstruct_cut_before_its_modality_is_an_unreadable_file(export, tmp_path, at, capsys):
     """An RTSTRUCT cut within its first bytes: pydicom reads a header without Modality, no error.  Before, dicom-scan
-    said "missing RTSTRUCT" and cohort took the automatic lungs and tumour without a note of an unreadable file."""
+    said "missing RTSTRUCT" and cohort took the automatic lungs and tumour without a note of an unreadable file.  Its
+    SOP class read (the file meta's, the data set's): the RTSTRUCT is said truncated (QA cohort67), else an unreadable
+    file may be it."""
     from lungai.cli import main
 
     root = _p1(export, tmp_path)
@@ -97,8 +107,9 @@ def test_an_rtstruct_cut_before_its_modality_is_an_unreadable_file(export, tmp_p
     jobs, inv = plan_cohort(root)
     row = inv.iloc[0]
     assert f"could not be read as DICOM: {rs.relative_to(root).as_posix()}" in row["notes"], row["notes"]
-    assert "WARNING: no readable RTSTRUCT" in row["notes"] and "unreadable file may be its RTSTRUCT" in \
-        row["tumour_from"], (row["notes"], row["tumour_from"])
+    why = "unreadable file may be its RTSTRUCT" if at == BEFORE_META_CLASS else "its RTSTRUCT is truncated"
+    assert "WARNING: no readable RTSTRUCT" in row["notes"] and why in row["tumour_from"], (row["notes"],
+                                                                                          row["tumour_from"])
     main(["dicom-scan", str(root)])
     out = capsys.readouterr()
     assert f"could not be read as DICOM: {rs.relative_to(root).as_posix()}" in out.out + out.err
@@ -193,12 +204,15 @@ def test_an_unreadable_file_is_named_by_its_path_under_the_root(export, tmp_path
 
 
 def test_an_rtstruct_cut_before_its_modality_stays_missing(export, tmp_path, capsys):
-    """What the file is is not known (cut before its Modality): the summary still says "missing RTSTRUCT"."""
+    """What the file is is not known (cut before its Modality and its file meta's MediaStorageSOPClassUID): the
+    summary still says "missing RTSTRUCT"."""
     from lungai.cli import main
 
     root = _p1(export, tmp_path)
     (rs,) = (root / "P1" / "RTSTRUCT").glob("*.dcm")
-    rs.write_bytes(rs.read_bytes()[:300])
+    data = rs.read_bytes()
+    assert data.index(b"\x02\x00\x02\x00", 132) >= BEFORE_META_CLASS       # (0002,0002) MediaStorageSOPClassUID
+    rs.write_bytes(data[:BEFORE_META_CLASS])
     main(["dicom-scan", str(root)])
     (summary,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("P1:")]
     assert "missing RTSTRUCT" in summary and "RTSTRUCT there but unreadable" not in summary, summary
@@ -608,3 +622,79 @@ def test_a_real_rtdose_cut_before_its_sop_instance_uid_is_an_rtdose_to_the_scan(
         if parts:
             assert summary.startswith("LUNG1-003: CT 107 slices, 1 RTSTRUCT, 0 RTDOSE"), summary
             assert "missing" not in summary, summary
+
+
+SOP_INSTANCE_UID = b"\x08\x00\x18\x00"      # (0008,0018) SOPInstanceUID: after SOPClassUID, before Modality
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("kind", ["rtstruct", "ct-slice"])
+def test_a_real_rtstruct_or_ct_slice_cut_before_its_modality_is_named_by_its_sop_class(shared_data, tmp_path, capsys,
+                                                                                       kind):
+    """QA cohort67: LUNG1-003's real RTSTRUCT, or one of its CT slices, cut 2 bytes into its SOPInstanceUID (an
+    interrupted copy: no Modality yet, its SOPClassUID and file meta there) - ``dicom-scan`` said "truncated or
+    damaged; it may be this patient's RTSTRUCT, RTDOSE or CT slice" (an RTDOSE cut so was named an RTDOSE, QA
+    cohortfollow66) and, for the RTSTRUCT, "missing RTSTRUCT"; cohort's inventory "an unreadable file may be its
+    RTSTRUCT".  Its SOP class says what it is: an RTSTRUCT / a CT slice cut short in its header, re-export it - the
+    patient's RTSTRUCT there but unreadable, not missing."""
+    from lungai.cli import main
+    from lungai.dicom.cohort import TRUNCATED_RTSTRUCT
+    from lungai.dicom.discover import scan
+
+    src = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    root = tmp_path / "export"
+    shutil.copytree(src, root / "LUNG1-003")
+    folder = root / "LUNG1-003" / ("RTSTRUCT" if kind == "rtstruct" else "CT")
+    victim = sorted(folder.glob("*.dcm"))[-1]
+    data = victim.read_bytes()
+    cut = data[:data.index(SOP_INSTANCE_UID, 132) + 2]
+    assert MODALITY not in cut[132:]
+    victim.write_bytes(cut)
+    under = victim.relative_to(root).as_posix()
+    what = "an RTSTRUCT" if kind == "rtstruct" else "a CT slice"
+    (st,) = [s for s in scan(root) if s.ct is not None]
+    assert st.unreadable == [victim], st.summary()
+    main(["dicom-scan", str(root)])
+    out = capsys.readouterr().out
+    assert "may be this patient's RTSTRUCT, RTDOSE or CT slice" not in out, out
+    assert (f"1 file could not be read as DICOM: {under} (truncated: {what} cut short in its header); re-export it"
+            in out), out
+    (summary,) = [line for line in out.splitlines() if line.startswith("LUNG1-003:")]
+    if kind == "rtstruct":
+        assert st.truncated == {"RTSTRUCT": [victim]} and "RTSTRUCT" not in st.missing, st.summary()
+        assert "from the planning system or PACS" in out, out
+        assert "RTSTRUCT there but unreadable (truncated)" in summary and "missing RTDOSE;" in summary, summary
+        _, inv = plan_cohort(root)
+        row = inv.iloc[0]
+        assert row["rtstruct"] == f"{under} (truncated: re-export it)", row["rtstruct"]
+        assert TRUNCATED_RTSTRUCT in row["tumour_from"], row["tumour_from"]
+        assert f"its RTSTRUCT {under} could not be read as DICOM (truncated)" in row["notes"], row["notes"]
+    else:
+        assert st.truncated == {} and st.missing == ["RTDOSE"], st.summary()
+        assert summary.startswith("LUNG1-003: CT 106 slices, 1 RTSTRUCT"), summary
+
+
+def test_a_slice_cut_inside_its_sop_class_uid_gives_no_pydicom_warning(export, tmp_path, capsys):
+    """QA cohort67: a CT slice of LUNG1-003B cut 22 bytes into its SOPClassUID (an interrupted copy) made
+    ``dicom-scan`` print pydicom's own "UserWarning: Invalid value for VR UI: '1.2.840.10008.5.1.4.1.'. Please see
+    <https://dicom.nema.org/...> for allowed values for each VR." (a library warning with a source line, no file named,
+    no fix) before the scan's own note, which names the file, what it is (a CT slice, by its file meta's SOP class) and
+    the fix."""
+    import warnings
+
+    from lungai.cli import main
+
+    root = _p1(export, tmp_path)
+    victim = _ct_slices(root / "P1")[-1]
+    data = victim.read_bytes()
+    at = data.index(SOP_CLASS, 132) + 8 + 22         # tag, explicit VR UI header (8 bytes), 22 bytes of its value
+    victim.write_bytes(data[:at])
+    under = victim.relative_to(root).as_posix()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["dicom-scan", str(root)]) == 0
+    out = capsys.readouterr()
+    said = [str(w.message) for w in caught if "Invalid value for VR" in str(w.message)]
+    assert not said and "Invalid value for VR" not in out.err, (said, out.err)
+    assert f"1 file could not be read as DICOM: {under} (truncated: a CT slice cut short in its header)" in out.out, \
+        out.out

@@ -79,6 +79,11 @@ def run_scan(args) -> int:
     images = unread_images_note(files, Path(args.folder), "dicom-scan")
     doc = []
     for st in studies:
+        if len(st.rtstruct) > 1 or len(st.rtdose) > 1:
+            # what lungai cohort does with them (a copy left out, the plan dose, why ambiguous), not a question
+            from lungai.dicom.cohort import scan_choice_notes
+
+            st.notes = scan_choice_notes(st, Path(args.folder))
         print(st.summary())
         if st.ct:   # what tells a study's CT series apart, and the UID that --series takes
             print(f"  CT series {st.ct.series_uid}" + (f": {st.ct.description}" if st.ct.description else ""))

@@ -347,8 +347,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         dose_files, error, beam_checks = [], [], []
         if st.rtdose:
             # what is decided of several RTDOSEs (used, summed or refused, with why) replaces scan's question
-            notes = [n for n in notes if not n.endswith("RTDOSEs share this frame of reference "
-                                                         "(several plans or beams?)")]
+            notes = [n for n in notes if not n.endswith(SEVERAL_RTDOSES)]
             try:    # files named relative to root; a BEAM sum checked against the patient's RTPLAN
                 dose_files, dose_note = plan_dose_files(st.rtdose, root=root, rtplans=st.rtplan, checks=beam_checks)
                 if dose_note:
@@ -663,6 +662,53 @@ def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
         f"{what}; which one holds the plan's contours is ambiguous",
         "keep one RTSTRUCT per CT series in the export (move the "
         f"{agree(len(ambiguous) - 1, 'other', 'others')} out of the folder given to lungai cohort) and run again"]
+
+
+# scan's question on a frame of reference with several RTDOSEs (plan_cohort and scan_choice_notes replace it)
+SEVERAL_RTDOSES = "RTDOSEs share this frame of reference (several plans or beams?)"
+
+
+def scan_choice_notes(st, root) -> list[str]:
+    """``st.notes`` (a :class:`lungai.dicom.discover.Study` of ``lungai dicom-scan``) with what ``lungai cohort`` does
+    with its several RTSTRUCTs / RTDOSEs said instead of the scan's question (QA cohort67 on LUNG1-003's RTSTRUCT and
+    RTDOSE exported twice: dicom-scan said "2 RTSTRUCTs reference this CT ...; choose one ... lungai cohort: keep one
+    RTSTRUCT per CT series in the export (move the other out of the folder)" and "2 RTDOSEs share this frame of
+    reference (several plans or beams?)", while cohort used one of each, the other "left out: a copy of ..."):
+
+    - RTSTRUCT copies (the same SOPInstanceUID, the same content: :func:`choose_rtstruct`) named as cohort names them;
+      the RTSTRUCTs left after them get the scan's choice note (:func:`several_rtstructs_note`), if still several;
+    - several RTDOSEs: the dose :func:`lungai.dose.read.plan_dose_files` takes (cohort's and ``dose-features --dose
+      FOLDER``'s one decision: a copy left out, a plan dose, a sum of BEAM doses), or why it is ambiguous and the fix.
+    Files are named by their path under ``root``."""
+    from dataclasses import replace
+
+    from lungai.dose.read import plan_dose_files
+
+    notes = list(st.notes)
+    if len(st.rtstruct) > 1:
+        shown = lambda p: shown_path(p, root)  # noqa: E731
+        _, added, dropped, _failure = choose_rtstruct(st, root)
+        copies = [n for n in added if " left out: a copy of " in n]
+        if copies:
+            copied = [p for p in st.rtstruct if any(n.startswith(f"{shown(p)} left out: a copy of ") for n in copies)]
+            several = several_rtstructs_note(st, root)
+            notes = [n for n in notes if n != several and n not in dropped] + copies
+            rest = several_rtstructs_note(replace(st, rtstruct=[p for p in st.rtstruct if p not in copied]), root)
+            if rest:
+                notes.append(rest)
+    if len(st.rtdose) > 1:
+        try:
+            files, note = plan_dose_files(st.rtdose, root=root, rtplans=st.rtplan)
+            said = ((f"RTDOSE {shown_path(files[0], root)}" if len(files) == 1 else
+                     "the sum of the BEAM RTDOSEs " + " + ".join(shown_path(f, root) for f in files))
+                    + " is the dose lungai cohort uses" + (f"; {note}" if note else ""))
+        except InputError as exc:
+            said = f"{exc.problem} - {exc.fix}"
+        except Exception as exc:  # noqa: BLE001 - an unreadable RTDOSE: cohort fails the patient alike
+            said = (f"RTDOSE could not be read ({type(exc).__name__}: {exc}) - re-export the RTDOSE from the "
+                    "planning system")
+        notes = [said if n.endswith(SEVERAL_RTDOSES) else n for n in notes]
+    return notes
 
 
 def lung_structures_note(names, empty, mapping=None) -> str:

@@ -231,7 +231,7 @@ def cut_short_at(path) -> tuple[str, str | None, str] | None:
             ds = head
         elif ds is None or not rt_cut_short(p, ds):
             return None
-    modality = str(getattr(ds, "Modality", "") or "").strip() or ("RTDOSE" if rtdose_class(ds) else "")
+    modality = header_text(ds, "Modality") or sop_class_modality(ds)
     if not modality:
         return None
     return "CT slice" if modality == "CT" else modality, element, patient_id_of(ds)
@@ -786,14 +786,29 @@ def cut_short_header(ds) -> bool:
     (QA: lungai cohort then took the automatic lungs and tumour, no note of an unreadable file); an RTSTRUCT cut after
     its Modality, before its frame of reference, was said to carry no FrameOfReferenceUID and matched to the CT by
     PatientID and folder (QA: LUNG1-003's RTSTRUCT cut at 700 bytes)."""
-    sop_class = str(getattr(ds, "SOPClassUID", "") or "").strip()
-    modality = str(getattr(ds, "Modality", "") or "").strip()
+    sop_class = header_text(ds, "SOPClassUID")
+    modality = header_text(ds, "Modality")
     if not modality:
-        meta_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "").strip()
+        meta_class = header_text(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID")
         return DICOMDIR_CLASS not in (sop_class, meta_class) and Path(getattr(ds, "filename", "") or "").name.upper() \
             != "DICOMDIR"
     series = modality in SERIES_REQUIRED or sop_class in CT_IMAGE_CLASSES
-    return series and not str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+    return series and not header_text(ds, "SeriesInstanceUID")
+
+
+def header_text(ds, keyword: str) -> str:
+    """A header's element ``keyword`` as stripped text ("" when absent; ``ds`` None too), read without pydicom's
+    warning on an invalid value: a header read by the scan may be cut short inside that value (an interrupted copy),
+    and the scan names such a file, what it is and the fix itself (QA cohort67: a CT slice cut inside its
+    SOPClassUID made ``dicom-scan`` print pydicom's "UserWarning: Invalid value for VR UI: '1.2.840.10008.5.1.4.1.'.
+    Please see <https://dicom.nema.org/...>", naming no file and no fix, before the scan's own note)."""
+    import warnings
+
+    if ds is None:
+        return ""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Invalid value for VR", category=UserWarning)
+        return str(getattr(ds, keyword, "") or "").strip()
 
 
 def rtstruct_cut_short(path: Path, ds) -> bool:
@@ -844,12 +859,34 @@ def rtdose_class(ds) -> bool:
     one test of :func:`cut_short_at` (``dicom-scan``, cohort's scan) and :mod:`lungai.dose.read` (``--dose FOLDER``):
     QA cohortfollow66, such a file was "truncated or damaged; it may be this patient's RTSTRUCT, RTDOSE or CT slice"
     to the scan, alone in the patient's folder "0 RTDOSE; missing RTDOSE", while ``--dose`` knew it an RTDOSE."""
-    classes = (getattr(ds, "SOPClassUID", ""), getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
-    return any(str(c or "").strip() == RT_DOSE_STORAGE for c in classes)
+    classes = (header_text(ds, "SOPClassUID"), header_text(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID"))
+    return RT_DOSE_STORAGE in classes
 
 
 # CT Image Storage, Enhanced CT Image Storage, Legacy Converted Enhanced CT Image Storage
 CT_IMAGE_CLASSES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
+
+# the Modality a SOP class stands for, of the files an export's patient is made of (RTPLAN: a sum of BEAM doses needs
+# it); a header cut short before its Modality still says what it is by its SOP class (sop_class_modality)
+SOP_CLASS_MODALITIES = {**dict.fromkeys(CT_IMAGE_CLASSES, "CT"),
+                        "1.2.840.10008.5.1.4.1.1.481.3": "RTSTRUCT",      # RT Structure Set Storage
+                        RT_DOSE_STORAGE: "RTDOSE",
+                        "1.2.840.10008.5.1.4.1.1.481.5": "RTPLAN",        # RT Plan Storage
+                        "1.2.840.10008.5.1.4.1.1.66.4": "SEG"}            # Segmentation Storage
+
+
+def sop_class_modality(ds) -> str:
+    """The Modality a header's SOPClassUID, else its file meta's MediaStorageSOPClassUID, stands for
+    (:data:`SOP_CLASS_MODALITIES`: CT, RTSTRUCT, RTDOSE, RTPLAN, SEG), "" for another or none.  What a file cut short
+    before its Modality is (:func:`cut_short_at`; an interrupted copy ending before its SOPInstanceUID still holds both
+    UIDs): QA cohort67, LUNG1-003's RTSTRUCT or a CT slice cut so was "truncated or damaged; it may be this patient's
+    RTSTRUCT, RTDOSE or CT slice" to ``dicom-scan`` (the RTSTRUCT "missing RTSTRUCT"), while an RTDOSE cut alike was
+    named (:func:`rtdose_class`)."""
+    for uid in (header_text(ds, "SOPClassUID"), header_text(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID")):
+        modality = SOP_CLASS_MODALITIES.get(uid)
+        if modality:
+            return modality
+    return ""
 
 
 def _referenced_plans(ds) -> set[str]:
@@ -1513,6 +1550,7 @@ def scan(root, progress=None, files=None, structures: bool = False, left_out: di
         if note:
             st.notes.append(note)
         if len(st.rtdose) > 1:
+            # lungai cohort / dicom-scan replace it by the dose chosen (lungai.dicom.cohort.SEVERAL_RTDOSES)
             st.notes.append(f"{len(st.rtdose)} RTDOSEs share this frame of reference (several plans or beams?)")
     return sorted(studies, key=lambda s: (s.patient_id, s.study_uid, s.ct is None,
                                           s.ct.series_uid if s.ct else ""))
