@@ -1054,7 +1054,7 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     if uncertainty is not None:
         progress.update(0, "writing DICOM parametric map")
         written.append(write_parametric_map(uncertainty, reference, out / "uncertainty.pm.dcm",
-                                            series_number=SERIES_NUMBERS[series]["pm"]))
+                                            series_number=SERIES_NUMBERS[series]["pm"], progress=progress))
     progress.update(1, "DICOM parametric map written" if uncertainty is not None else "no uncertainty map")
     groups = measurement_groups(segments, info, radiomics, dose, rp, radiomics_settings)
     if groups:
