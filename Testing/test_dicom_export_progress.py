@@ -145,3 +145,22 @@ def test_the_seg_and_sr_writes_name_their_stages_on_the_bar(tmp_path):
     assert sr[len(groups):] == [SR_DOCUMENT.format(n=measured), SR_SAVING.format(n=measured)] and measured >= 3, sr
     saving = dict(log)
     assert "results.seg.dcm" not in saving[seg[1]] and "measurements.sr.dcm" not in saving[sr[-1]]
+
+
+def test_dicom_export_names_the_results_read_and_checked_after_the_ct(tmp_path, monkeypatch, capsys):
+    """QA export67 (`lungai dicom-export --results` of a lungai cohort patient of LUNG1-003): the bar stood on "CT read"
+    2.4 s (6.3 s on a loaded machine) while the radiomics table, masks and map were read and checked; each is named
+    now, the checks after them, before "writing DICOM SEG" - with no step more counted."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    study = _study(tmp_path)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(["dicom-export", "--ct", str(study["ct"]), "--tumour", str(tmp_path / "tumor.nii.gz"),
+                 "--uncertainty", str(tmp_path / "uncertainty.nii.gz"), "-o", str(tmp_path / "out")]) == 0
+    shown = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
+    texts = [text.removeprefix("dicom-export: ") for _, text in shown]
+    between = texts[texts.index("CT read") + 1:texts.index("writing DICOM SEG")]
+    assert between == ["reading the uncertainty map", "reading the tumour mask", "checking the results"], texts
+    fractions = {f for (f, _), t in zip(shown, texts) if t in between or t == "CT read"}
+    assert len(fractions) == 1, shown
