@@ -138,11 +138,13 @@ def test_the_seg_and_sr_writes_name_their_stages_on_the_bar(tmp_path):
     from lungai.dicom.seg import SEG_FRAMES, SEG_SAVING
     from lungai.dicom.sr import SR_DOCUMENT, SR_GROUP, SR_SAVING
 
-    assert seg[0] == SEG_FRAMES.format(n=1) and seg[1].startswith(SEG_SAVING.split("{")[0]), texts
+    assert seg[0] == SEG_FRAMES.format(n=1, s="") == "writing DICOM SEG: the frames of 1 segment", texts
+    assert seg[1].startswith(SEG_SAVING.split("{")[0]), texts
     groups = [t for t in sr if t.startswith(SR_GROUP.split("{")[0])]
     assert groups == [SR_GROUP.format(i=i, n=len(groups)) for i in range(1, len(groups) + 1)] and len(groups) == 2, sr
     measured = int(sr[-2].split(" of ")[1].split()[0])
-    assert sr[len(groups):] == [SR_DOCUMENT.format(n=measured), SR_SAVING.format(n=measured)] and measured >= 3, sr
+    assert sr[len(groups):] == [SR_DOCUMENT.format(n=measured, s="s"), SR_SAVING.format(n=measured, s="s")] \
+        and measured >= 3, sr
     saving = dict(log)
     assert "results.seg.dcm" not in saving[seg[1]] and "measurements.sr.dcm" not in saving[sr[-1]]
 

@@ -101,7 +101,7 @@ def test_the_map_write_names_its_stages_on_the_bar(series, tmp_path):
     seen = Seen()
     write_parametric_map(image, reference, out, progress=seen)
     frames = SLICES[1] - SLICES[0]
-    assert seen.log == [(PMAP_FRAMES.format(n=frames), False), (PMAP_SAVING.format(n=frames), False)]
+    assert seen.log == [(PMAP_FRAMES.format(n=frames, s="s"), False), (PMAP_SAVING.format(n=frames, s="s"), False)]
     assert seen.done == 0 and "34 frames" in seen.log[0][0] and "compressing" in seen.log[1][0]
 
 

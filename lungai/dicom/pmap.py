@@ -15,8 +15,8 @@ THORAX = ("51185008", "SCT", "Thorax")      # Frame Anatomy of every map lungai 
 # what the bar says while a map is written (:func:`write_parametric_map`'s ``progress``): the frames built
 # (highdicom), then compressed and saved - each a second or more on a whole CT (QA export67: 3-5 s on LUNG1-003's
 # uncertainty behind the one message "writing DICOM parametric map")
-PMAP_FRAMES = "writing DICOM parametric map: {n} frames"
-PMAP_SAVING = "writing DICOM parametric map: compressing {n} frames"
+PMAP_FRAMES = "writing DICOM parametric map: {n} frame{s}"
+PMAP_SAVING = "writing DICOM parametric map: compressing {n} frame{s}"
 
 
 def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCERTAINTY",
@@ -61,7 +61,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
         value_range=(lo, hi if hi > lo else lo + 1.0), slope=1.0, intercept=0.0)
     digest = content_digest(arr, mapping, explanation, unit)
     sop_uid = derived_uid(reference.series_uid, "pmap", label, digest, str(series_number))
-    progress.update(0, PMAP_FRAMES.format(n=keep.stop - keep.start))
+    progress.update(0, PMAP_FRAMES.format(n=keep.stop - keep.start, s="s" * (keep.stop - keep.start != 1)))
     with quiet_highdicom():
         pm = hd.pm.ParametricMap(
             source_images=reference.datasets[keep], pixel_array=arr[keep],
@@ -85,7 +85,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     del arr           # the map's values are in the Pixel Data now: not held through the reorder and the save
     _frames_ascending(pm)
     pm.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    progress.update(0, PMAP_SAVING.format(n=int(pm.NumberOfFrames)))
+    progress.update(0, PMAP_SAVING.format(n=int(pm.NumberOfFrames), s="s" * (int(pm.NumberOfFrames) != 1)))
     return save_dataset(copy_from_ct(pm, reference.first), path)
 
 

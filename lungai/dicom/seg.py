@@ -31,8 +31,8 @@ AUTOMATIC, SEMIAUTOMATIC, MANUAL = "AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"
 # what the bar says while a SEG is written (:func:`write_seg`'s ``progress``): the frames built (highdicom), then
 # saved - QA export67: a lungai cohort patient's SEG (GTVs and both lungs) took 3.5 s, 5.5 s on a loaded machine,
 # behind "writing DICOM SEG"
-SEG_FRAMES = "writing DICOM SEG: the frames of {n} segments"
-SEG_SAVING = "writing DICOM SEG: saving {frames} frames"
+SEG_FRAMES = "writing DICOM SEG: the frames of {n} segment{s}"
+SEG_SAVING = "writing DICOM SEG: saving {frames} frame{s}"
 
 
 def generation_by(made_by: str | None, edited: bool = False) -> str:
@@ -188,7 +188,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     # type / name: the same mask as lungai's AUTOMATIC result and as the user's MANUAL one are two objects)
     sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels, descriptions), *masks,
                           str(series_number))
-    progress.update(0, SEG_FRAMES.format(n=len(masks)))
+    progress.update(0, SEG_FRAMES.format(n=len(masks), s="s" * (len(masks) != 1)))
     with quiet_highdicom():
         seg = hd.seg.Segmentation(
             source_images=reference.datasets, pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -199,7 +199,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
             specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's own: copy_from_ct
     orthonormalise_frames(seg, series_slice_spacing(reference))    # the CT's direction and spacing as ITK reads them
     stable_dimension_uid(seg, sop_uid)
-    progress.update(0, SEG_SAVING.format(frames=int(seg.NumberOfFrames)))
+    progress.update(0, SEG_SAVING.format(frames=int(seg.NumberOfFrames), s="s" * (int(seg.NumberOfFrames) != 1)))
     return save_dataset(copy_from_ct(seg, reference.first), path)
 
 

@@ -53,8 +53,8 @@ FINDING = ("121071", "DCM", "Finding")   # the finding type of a group without a
 # document made (highdicom: its content checked against the evidence), then saved - QA export67: a lungai cohort
 # patient's SR (5 groups, 535 radiomic features) took 3 s, 7 s on a loaded machine, behind "writing DICOM SR"
 SR_GROUP = "writing DICOM SR: measurement group {i}/{n}"
-SR_DOCUMENT = "writing DICOM SR: the report of {n} measurements"
-SR_SAVING = "writing DICOM SR: saving {n} measurements"
+SR_DOCUMENT = "writing DICOM SR: the report of {n} measurement{s}"
+SR_SAVING = "writing DICOM SR: saving {n} measurement{s}"
 
 
 def feature_unit(image_type: str, feature_class: str, feature: str) -> str:
@@ -205,13 +205,13 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     # the UIDs follow the whole report (values, findings, comments, the SEG segments it references) and evidence
     sop_uid = derived_uid(reference.series_uid, "sr", title,
                           content_digest(report, [seg.SOPInstanceUID] if seg is not None else []), str(series_number))
-    progress.update(0, SR_DOCUMENT.format(n=count))
+    progress.update(0, SR_DOCUMENT.format(n=count, s="s" * (count != 1)))
     with quiet_highdicom():
         sr = hd.sr.Comprehensive3DSR(
             evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             series_description=title, specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's: copy_from_ct
-    progress.update(0, SR_SAVING.format(n=count))
+    progress.update(0, SR_SAVING.format(n=count, s="s" * (count != 1)))
     return save_dataset(copy_from_ct(sr, reference.first), path)
 
 
