@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from dicom_helpers import small_phantom
@@ -103,3 +104,65 @@ print("radiomics imported:", "lungai.radiomics" in sys.modules)
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert run.returncode == 0, run.stderr[-3000:]
     assert "radiomics imported: False" in run.stdout, run.stdout
+
+
+def test_the_seg_and_sr_writes_name_their_stages_on_the_bar(tmp_path):
+    """QA export67 (`lungai dicom-export --results` of a lungai cohort patient of LUNG1-003: GTVs, both lungs, 535
+    radiomic features): "writing DICOM SEG" stood 3.5 s (5.5 s on a loaded machine) and "writing DICOM SR" 3 s (7 s),
+    no progress for more than 2 s.  The bar now names the SEG's frames built and saved, and each SR measurement
+    group, the report made and saved, while they run (not yet on disk); no step more is counted."""
+    from lungai.dicom.export import RESULTS_STEPS, export_results, reference_for
+    from lungai.io import read_ct
+
+    study = _study(tmp_path)
+    ct = read_ct(study["ct"])
+    out = tmp_path / "out"
+    log, done = [], []
+
+    class Seen:
+        def update(self, n=1, message=None):
+            done.append(n)
+            log.append((message, sorted(p.name for p in out.glob("*.dcm"))))
+
+    tumour = study["masks"]["GTV"]
+    volume_ml = float(sitk.GetArrayFromImage(tumour).sum()) * float(np.prod(tumour.GetSpacing())) / 1000.0
+    info = {"confidence": 0.42, "needs_review": True, "review_threshold": 0.6, "tumour_volume_ml": volume_ml,
+            "review_reasons": ["confidence below the review threshold"], "method": "ensemble", "members": 3}
+    export_results(reference_for(study["ct"], ct), out, tumour=tumour, info=info, progress=Seen())
+    assert sum(done) == RESULTS_STEPS
+    texts = [m for m, _ in log]
+    seg = texts[texts.index("writing DICOM SEG") + 1:texts.index("DICOM SEG written")]
+    sr = texts[texts.index("writing DICOM SR") + 1:texts.index("DICOM SR written")]
+    assert len(seg) == 2 and all(t.startswith("writing DICOM SEG: ") for t in seg), texts
+    assert len(sr) == 4 and all(t.startswith("writing DICOM SR: ") for t in sr), texts
+    from lungai.dicom.seg import SEG_FRAMES, SEG_SAVING
+    from lungai.dicom.sr import SR_DOCUMENT, SR_GROUP, SR_SAVING
+
+    assert seg[0] == SEG_FRAMES.format(n=1, s="") == "writing DICOM SEG: the frames of 1 segment", texts
+    assert seg[1].startswith(SEG_SAVING.split("{")[0]), texts
+    groups = [t for t in sr if t.startswith(SR_GROUP.split("{")[0])]
+    assert groups == [SR_GROUP.format(i=i, n=len(groups)) for i in range(1, len(groups) + 1)] and len(groups) == 2, sr
+    measured = int(sr[-2].split(" of ")[1].split()[0])
+    assert sr[len(groups):] == [SR_DOCUMENT.format(n=measured, s="s"), SR_SAVING.format(n=measured, s="s")] \
+        and measured >= 3, sr
+    saving = dict(log)
+    assert "results.seg.dcm" not in saving[seg[1]] and "measurements.sr.dcm" not in saving[sr[-1]]
+
+
+def test_dicom_export_names_the_results_read_and_checked_after_the_ct(tmp_path, monkeypatch, capsys):
+    """QA export67 (`lungai dicom-export --results` of a lungai cohort patient of LUNG1-003): the bar stood on "CT read"
+    2.4 s (6.3 s on a loaded machine) while the radiomics table, masks and map were read and checked; each is named
+    now, the checks after them, before "writing DICOM SEG" - with no step more counted."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    study = _study(tmp_path)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(["dicom-export", "--ct", str(study["ct"]), "--tumour", str(tmp_path / "tumor.nii.gz"),
+                 "--uncertainty", str(tmp_path / "uncertainty.nii.gz"), "-o", str(tmp_path / "out")]) == 0
+    shown = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
+    texts = [text.removeprefix("dicom-export: ") for _, text in shown]
+    between = texts[texts.index("CT read") + 1:texts.index("writing DICOM SEG")]
+    assert between == ["reading the uncertainty map", "reading the tumour mask", "checking the results"], texts
+    fractions = {f for (f, _), t in zip(shown, texts) if t in between or t == "CT read"}
+    assert len(fractions) == 1, shown

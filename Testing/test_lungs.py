@@ -1355,9 +1355,13 @@ def test_the_lungs_bar_counts_each_dicom_file_written(tmp_path, monkeypatch, cap
     slices = sum(int((labels == v).any(axis=(1, 2)).sum()) for v in (RIGHT, LEFT))     # each lung's, an ROI each
     counted = "writing DICOM RTSTRUCT: slices contoured "
     assert any(t == f"{counted}0/{slices}" for t in texts), texts[-6:]
+    # QA export67: the SEG's stages (its frames built, saved) named while it is written - checked, then left out here
+    stages = [t for t in texts if t.startswith("writing DICOM SEG: ")]
+    assert len(stages) == 2 and stages[0] == "writing DICOM SEG: the frames of 2 segments", texts[-8:]
+    assert texts.index(stages[0]) == texts.index("writing DICOM SEG") + 1 == texts.index(stages[1]) - 1, texts[-8:]
     # a later count (once a second: a loaded machine) left out
-    shown = [(f, t) for f, t in zip([f for f, _ in shown], texts) if not t.startswith(counted) or t.endswith(" 0/"
-                                                                                                          f"{slices}")]
+    shown = [(f, t) for f, t in zip([f for f, _ in shown], texts) if not t.startswith("writing DICOM SEG: ") and (
+        not t.startswith(counted) or t.endswith(f" 0/{slices}"))]
     texts = [t for _, t in shown]
     assert texts[-5:] == ["written", "writing DICOM SEG", "DICOM SEG written",
                           f"writing DICOM RTSTRUCT: slices contoured 0/{slices}", "DICOM RTSTRUCT written"], texts

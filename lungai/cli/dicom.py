@@ -211,6 +211,11 @@ def radiomics_settings_beside(radiomics_csv):
 # never replaced, other files are left alone
 OWNER = "dicom-export"
 DICOM_EXPORT_OUTPUTS = ("results.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm", "measurements.sr.dcm")
+# what the bar says between "CT read" and "writing DICOM SEG" while the results are read and checked (QA export67:
+# a lungai cohort patient of LUNG1-003 - its features.csv, GTVs and lungs - stood 2.4 s, 6.3 s on a loaded machine,
+# on "CT read")
+READING = "reading the {what}"
+CHECKING = "checking the results"
 
 
 # dicom-export's CT must be a DICOM series (its UIDs are referenced): the fix of a CT not found says so
@@ -546,6 +551,8 @@ def run_export(args) -> int:
             return df.iloc[0].to_dict()
 
         # a wide table (lungai radiomics --wide, a cohort patient's features.csv) as the long one: long_radiomics
+        if paths["radiomics"] or cohort:
+            bar.update(0, READING.format(what="radiomics table"))
         rad_table = read_table_checked(paths["radiomics"], case_column, what="radiomics table", fix=WIDE_FIX) \
             if paths["radiomics"] else None
         radiomics = long_radiomics(rad_table, paths["radiomics"]) if rad_table is not None else None
@@ -574,13 +581,20 @@ def run_export(args) -> int:
         if radiomics is not None:
             check_table_numbers(radiomics, paths["radiomics"], "radiomics table", ("value",))
         # the uncertainty map is lungai's predictive entropy: the Parametric Map says so (its description checked)
+        if paths["uncertainty"]:
+            bar.update(0, READING.format(what="uncertainty map"))
         uncertainty_map = read_image(paths["uncertainty"]) if paths["uncertainty"] else None
         uncertainty_note = uncertainty_input(uncertainty_map, Path(paths["uncertainty"]).name) \
             if uncertainty_map is not None else ""
         gtvs: dict = {}     # a SEG's GTV segments: each exported under its own name (export.tumour_parts)
+        if paths["tumour"]:
+            bar.update(0, READING.format(what="tumour mask"))
+        tumour = mask_input(paths["tumour"], ct, parts=gtvs) if paths["tumour"] else None
+        if paths["lungs"]:
+            bar.update(0, READING.format(what="lung mask"))
+        lungs = lung_map_input(paths["lungs"], ct) if paths["lungs"] else None
         given = dict(  # every input read before the earlier export's files are replaced
-            tumour=mask_input(paths["tumour"], ct, parts=gtvs) if paths["tumour"] else None, gtvs=gtvs,
-            lungs=lung_map_input(paths["lungs"], ct) if paths["lungs"] else None,
+            tumour=tumour, gtvs=gtvs, lungs=lungs,
             # the map on the CT's grid in the CT's stored order (a RAS / PLS NIfTI of an LPS CT reoriented, lossless):
             # its frames are written as the CT's slices, rows and columns
             uncertainty=on_grid(ct, uncertainty_map, what=f"uncertainty map "
@@ -592,6 +606,7 @@ def run_export(args) -> int:
             radiomics_settings=radiomics_settings,
             # the radiomics a --results folder holds (not a --radiomics table): a mismatch's fix names --radiomics
             radiomics_source=str(paths["radiomics"]) if radiomics is not None and not args.radiomics else None)
+        bar.update(0, CHECKING)      # the results against each other and the CT (volumes, radiomics), their notes
         if given["tumour"] is not None and not gtvs and "," in (split_selector(paths["tumour"])[1] or ""):
             gtvs[JOINED_GTVS] = given["tumour"]     # labels joined (FILE#1,2): GTVs without names, never "GTVp"
         if contoured and not args.tumour:   # a cohort folder's RTSTRUCT GTV(s): named so, never "GTVp" for nodes

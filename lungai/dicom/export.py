@@ -93,7 +93,7 @@ def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path,
     seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
                     description=description, generation={p[0]: g for p, g in zip(parts, made)},
                     series_number=SERIES_NUMBERS[series]["seg"], notes={p[0]: tumour_note for p in tumours},
-                    notes_full_in="SR")     # the SR (its Case group: each review reason) is written with them
+                    notes_full_in="SR", progress=progress)   # the SR (its Case group: each review reason) with them
     progress.update(1, "DICOM SEG written")
     rt = write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description,
                         generation={p[3]: g for p, g in zip(parts, made)},
@@ -1054,12 +1054,12 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     if uncertainty is not None:
         progress.update(0, "writing DICOM parametric map")
         written.append(write_parametric_map(uncertainty, reference, out / "uncertainty.pm.dcm",
-                                            series_number=SERIES_NUMBERS[series]["pm"]))
+                                            series_number=SERIES_NUMBERS[series]["pm"], progress=progress))
     progress.update(1, "DICOM parametric map written" if uncertainty is not None else "no uncertainty map")
     groups = measurement_groups(segments, info, radiomics, dose, rp, radiomics_settings)
     if groups:
         progress.update(0, "writing DICOM SR")
         written.append(write_sr(reference, out / "measurements.sr.dcm", groups, seg=seg_path,
-                                series_number=SERIES_NUMBERS[series]["sr"]))
+                                series_number=SERIES_NUMBERS[series]["sr"], progress=progress))
     progress.update(1, "DICOM SR written" if groups else "nothing to report: no DICOM SR")
     return written

@@ -49,6 +49,12 @@ STANDARD_CODES = {   # lungai names with a standard concept
     "volume_ml": ("118565006", "SCT", "Volume"),
 }
 FINDING = ("121071", "DCM", "Finding")   # the finding type of a group without a role (e.g. the whole case)
+# what the bar says while an SR is written (:func:`write_sr`'s ``progress``): each measurement group built, the
+# document made (highdicom: its content checked against the evidence), then saved - QA export67: a lungai cohort
+# patient's SR (5 groups, 535 radiomic features) took 3 s, 7 s on a loaded machine, behind "writing DICOM SR"
+SR_GROUP = "writing DICOM SR: measurement group {i}/{n}"
+SR_DOCUMENT = "writing DICOM SR: the report of {n} measurement{s}"
+SR_SAVING = "writing DICOM SR: saving {n} measurement{s}"
 
 
 def feature_unit(image_type: str, feature_class: str, feature: str) -> str:
@@ -137,11 +143,13 @@ def _group_tracking_uid(series_uid: str, group: MeasurementGroup, seg) -> str:
 
 
 def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: str = "lungai measurements",
-             series_number: int = 303) -> Path:
+             series_number: int = 303, progress=None) -> Path:
     """Write ``groups`` as a Comprehensive 3D SR with TID 1500 content.
 
     ``seg``: the pydicom dataset (or path) of the DICOM SEG whose segments the region groups measure; without it,
-    region groups reference the CT series only (TID 1501 groups).
+    region groups reference the CT series only (TID 1501 groups).  ``progress`` (optional, :mod:`lungai.progress`):
+    its text names each stage (:data:`SR_GROUP`, :data:`SR_DOCUMENT`, :data:`SR_SAVING`); no step is counted (the
+    caller's).
     """
     import highdicom as hd
     import pydicom
@@ -151,7 +159,9 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, content_digest, copy_from_ct, derived_uid,
                                         save_dataset)
     from lungai.dicom.seg import quiet_highdicom
+    from lungai.progress import NullProgress
 
+    progress = progress or NullProgress()
     if seg is not None and not isinstance(seg, pydicom.Dataset):
         seg = pydicom.dcmread(seg)
     device = hd.sr.DeviceObserverIdentifyingAttributes(uid=derived_uid("lungai-device"), name="SlicerLungAI",
@@ -159,8 +169,9 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
         observer_type=codes.DCM.Device, observer_identifying_attributes=device))
     algorithm = hd.sr.AlgorithmIdentification(name="SlicerLungAI", version=__version__)
-    items = []
-    for g in groups:
+    items, count = [], 0
+    for number, g in enumerate(groups, start=1):
+        progress.update(0, SR_GROUP.format(i=number, n=len(groups)))
         ms = []
         for name, (value, unit) in g.measurements.items():
             if value is None or value != value:   # None / NaN: not measured
@@ -171,6 +182,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
             ms.append(hd.sr.Measurement(name=_concept((ibsi[0], IBSI_SCHEME, ibsi[1])) if ibsi else _name(name),
                                         value=float(value), unit=_concept(UNITS[unit]), algorithm_id=algorithm,
                                         method=_name(name) if ibsi else None))
+        count += len(ms)
         tracking = hd.sr.TrackingIdentifier(uid=_group_tracking_uid(reference.series_uid, g, seg), identifier=g.label)
         finding = _concept(_finding(g.role))
         if g.segment_number is not None and seg is not None:
@@ -193,11 +205,13 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     # the UIDs follow the whole report (values, findings, comments, the SEG segments it references) and evidence
     sop_uid = derived_uid(reference.series_uid, "sr", title,
                           content_digest(report, [seg.SOPInstanceUID] if seg is not None else []), str(series_number))
+    progress.update(0, SR_DOCUMENT.format(n=count, s="s" * (count != 1)))
     with quiet_highdicom():
         sr = hd.sr.Comprehensive3DSR(
             evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             series_description=title, specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's: copy_from_ct
+    progress.update(0, SR_SAVING.format(n=count, s="s" * (count != 1)))
     return save_dataset(copy_from_ct(sr, reference.first), path)
 
 
