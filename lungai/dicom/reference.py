@@ -683,109 +683,19 @@ def new_dataset(sop_class: str, sop_uid: str, modality: str, source=None):
 
 def save_dataset(ds, path) -> Path:
     """Write a pydicom / highdicom dataset atomically (a partial file never takes the final name), its text in a
-    character set that holds it (:func:`settle_character_set`); one in Deflated Explicit VR Little Endian (the
-    Parametric Map) through :func:`write_deflated`."""
+    character set that holds it (:func:`settle_character_set`)."""
     import pydicom
-    from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     from lungai.io.outputs import writing
 
     settle_character_set(ds)
     path = Path(path)
     tmp = path.with_name(".partial-" + path.name)
-    deflated = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")) == DeflatedExplicitVRLittleEndian
     with writing(path):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if deflated:
-                write_deflated(ds, tmp)
-            else:
-                pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+            pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)
     return path
-
-
-# zlib level of the deflated objects lungai writes (the Parametric Map): 1, the fastest - on LUNG1-003's uncertainty
-# map (81 frames of 512 x 512 float32, 85 MB) about 0.6 of the time of zlib's default level 6, for a file 4 % larger
-# (9.8 MB, not 9.4 MB); lossless either way (QA export67)
-DEFLATE_LEVEL = 1
-
-
-class _Deflating:
-    """A file written through zlib's raw deflate (PS3.5 A.5), forwards only: ``write`` / ``tell`` (of the bytes
-    before deflating, as pydicom's writer counts them) for :func:`pydicom.filewriter.write_dataset`."""
-
-    def __init__(self, raw, level: int):
-        import zlib
-
-        self._raw, self._written, self._out = raw, 0, 0
-        self._zlib = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-
-    def write(self, data) -> int:
-        self._written += len(data)
-        self._emit(self._zlib.compress(data))
-        return len(data)
-
-    def tell(self) -> int:
-        return self._written
-
-    def seek(self, *args):
-        import io
-
-        raise io.UnsupportedOperation("a deflated data set is written forwards only")
-
-    def _emit(self, out: bytes) -> None:
-        if out:
-            self._raw.write(out)
-            self._out += len(out)
-
-    def finish(self) -> None:
-        self._emit(self._zlib.flush())
-        if self._out % 2:              # the file's length even, as pydicom writes it
-            self._raw.write(b"\x00")
-
-
-def write_deflated(ds, path, level: int = DEFLATE_LEVEL) -> None:
-    """Write ``ds`` as Deflated Explicit VR Little Endian, its data set deflated as it is encoded: the bytes pydicom's
-    ``dcmwrite(enforce_file_format=True)`` writes at zlib ``level`` (Testing/test_dicom_pmap_write.py), without
-    dcmwrite's whole encoded copy, its copy of that, and a copy of a large Float Pixel Data into its element's buffer
-    (the Parametric Map's frames: 85 MB each on LUNG1-003; QA export67)."""
-    import copy
-
-    from pydicom.filebase import DicomIO
-    from pydicom.filewriter import validate_file_meta, write_dataset, write_file_meta_info
-    from pydicom.tag import Tag
-
-    meta = copy.deepcopy(ds.file_meta)
-    if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    if "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    validate_file_meta(meta, enforce_standard=True)
-    preamble = getattr(ds, "preamble", None) or b"\x00" * 128
-    pixels = Tag(0x7FE00008)        # Float Pixel Data: its bytes go to the compressor as they are, when last
-    big = ds.get(pixels) if all(tag <= pixels for tag in ds.keys()) else None
-    big = big if big is not None and isinstance(big.value, (bytes, bytearray)) and len(big.value) % 2 == 0 else None
-    with open(path, "wb") as f:
-        f.write(preamble + b"DICM")
-        head = DicomIO(f)
-        head.is_implicit_VR, head.is_little_endian = False, True
-        write_file_meta_info(head, meta, enforce_standard=True)
-        deflating = _Deflating(f, level)
-        body = DicomIO(deflating)
-        body.is_implicit_VR, body.is_little_endian = False, True
-        if big is None:
-            write_dataset(body, ds)
-        else:
-            del ds[pixels]
-            try:
-                write_dataset(body, ds)
-            finally:
-                ds[pixels] = big
-            body.write_tag(pixels)
-            body.write(b"OF\x00\x00")
-            body.write_UL(len(big.value))
-            body.write(big.value)
-        deflating.finish()
