@@ -252,14 +252,43 @@ def export_segment(scene, seg_node, segment: str, reference_volume_node, path: P
     return write_image(mrml.segment_to_mask(scene, seg_node, segment, reference_volume_node), path)
 
 
+def terminology_roles(seg_node) -> dict:
+    """{segment name: GTV role} of the segments of ``seg_node`` whose NAME has no role but whose Slicer terminology
+    ("TerminologyEntry" tag) is a tumour's (:func:`lungai.terminology.terminology_tumour_role`: Neoplasm -> "gtv",
+    Neoplasm, Primary -> "gtv_primary"): a GTV the user renamed ("Tumör primär 1", "GTV-1 primary": lungai's tag, or
+    the Segment Editor's, stays with the segment) is still a tumour, as ``lungai radiomics`` takes a DICOM SEG
+    segment's codes where its label gives no role (:func:`lungai.dicom.seg.with_code_roles`).  A name with a role
+    keeps it ("Right lung" tagged Neoplasm is a lung).  Given as the ``mapping`` of :mod:`lungai.segment_roles`'
+    functions (a ``--structure-map``'s form); {} for no node."""
+    import vtk
+    from lungai.dicom.roles import structure_role
+    from lungai.terminology import terminology_tumour_role
+
+    if seg_node is None:
+        return {}
+    segmentation = seg_node.GetSegmentation()
+    out = {}
+    for i in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(i)
+        name = segment.GetName()
+        if structure_role(name) is not None or name in out:     # the name's role (an iGTV, the heart ...) wins
+            continue
+        entry = vtk.reference("")
+        role = terminology_tumour_role(str(entry)) if segment.GetTag("TerminologyEntry", entry) else None
+        if role is not None:
+            out[name] = role
+    return out
+
+
 def tumour_segment_name(seg_node) -> Optional[str]:
-    """The segment used as the tumour (Tumor / Tumour / GTV, GTV-1 ...: lungai.segment_roles), else None: with
-    several tumour segments the primary one (:func:`lungai.segment_roles.primary_tumour`: GTV-1 of an RTSTRUCT's
-    GTV-1, gtv-2, gtv-3, whatever their order), never simply the first."""
+    """The segment used as the tumour (Tumor / Tumour / GTV, GTV-1 ...: lungai.segment_roles; or by its tumour
+    terminology: :func:`terminology_roles`), else None: with several tumour segments the primary one
+    (:func:`lungai.segment_roles.primary_tumour`: GTV-1 of an RTSTRUCT's GTV-1, gtv-2, gtv-3, whatever their order),
+    never simply the first."""
     from lungai import mrml
     from lungai.segment_roles import primary_tumour
 
-    return primary_tumour(mrml.segment_names(seg_node))
+    return primary_tumour(mrml.segment_names(seg_node), terminology_roles(seg_node))
 
 
 def tumour_segment_choice(seg_node) -> str:
@@ -270,8 +299,9 @@ def tumour_segment_choice(seg_node) -> str:
     from lungai.segment_roles import describe_tumour_choice, tumour_segments
 
     names = mrml.segment_names(seg_node)
-    lines = [describe_tumour_choice(names)]
-    tumours = tumour_segments(names)
+    coded = terminology_roles(seg_node)
+    lines = [describe_tumour_choice(names, coded)]
+    tumours = tumour_segments(names, coded)
     # a later run's "Tumor (2)" is no tumour name (lungai.segment_roles): said too, lungai made it as a tumour
     made = [seg_node.GetSegmentation().GetSegment(i).GetName() for i in lungai_tumour_ids(seg_node)]
     others = tumours[1:] + [name for name in made if name not in tumours]
@@ -300,7 +330,7 @@ def tumour_segment_problem(seg_node) -> Optional[str]:
     if name is None:
         return (f"The segmentation {seg_node.GetName()!r} has no tumour segment (segments: "
                 f"{', '.join(mrml.segment_names(seg_node)) or 'none'}); name it {TUMOUR_NAMES}")
-    nodal = nodal_tumour_problem(mrml.segment_names(seg_node))    # GTVn alone: a node is not the primary tumour
+    nodal = nodal_tumour_problem(mrml.segment_names(seg_node), terminology_roles(seg_node))   # GTVn alone: no primary
     if nodal is not None:
         return f"In the segmentation {seg_node.GetName()!r}, {nodal}"
     repeated = mrml.repeated_names_error(seg_node, [name])   # two "GTV": which one is the tumour is not known
@@ -343,15 +373,17 @@ def tumour_masks(scene, seg_node, volume_node, masks=None) -> list:
 
 def tumour_segment_ids(seg_node) -> list[tuple[str, str]]:
     """[(segment ID, name)] of every segment of ``seg_node`` whose role is tumour (:func:`tumour_masks`' segments),
-    in the segmentation's order; [] for no node."""
+    by its name or, where the name has no role, by its tumour terminology (:func:`terminology_roles`: a GTV renamed
+    "Tumör primär 1" still leaves the lungs), in the segmentation's order; [] for no node."""
     from lungai.segment_roles import segment_role
 
     if seg_node is None:
         return []
     segmentation = seg_node.GetSegmentation()
+    coded = terminology_roles(seg_node)
     return [(segmentation.GetNthSegmentID(i), segmentation.GetNthSegment(i).GetName())
             for i in range(segmentation.GetNumberOfSegments())
-            if segment_role(segmentation.GetNthSegment(i).GetName()) == "tumour"]
+            if segment_role(segmentation.GetNthSegment(i).GetName(), coded) == "tumour"]
 
 
 LUNGS_MINUS_TUMOUR = "Lungs minus tumour"   # the derived column (:func:`derived_lung_masks`)
