@@ -6217,3 +6217,34 @@ def test_lung_radiomics_hands_its_children_an_uncompressed_ct_and_the_same_masks
         assert got.GetPixelID() == sitk.sitkUInt8 and got.GetSpacing() == expected.GetSpacing()
         assert got.GetOrigin() == expected.GetOrigin() and got.GetDirection() == expected.GetDirection()
         np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(expected), err_msg=name)
+
+
+def test_lungai_seg_lungs_loaded_without_re_deriving_the_warnings_the_run_printed(load_module, mrml_scene,
+                                                                                small_phantom, monkeypatch, tmp_path):
+    """QA slicer67 (LUNG1-003): after Segment lungs' bar reached 100 %, loadLungs spent 9 s on the GUI thread, 4.8 s of
+    it re-deriving from the label file the scan-cut warning `lungai lungs` had just printed (scan_cut_notes, and
+    small_lung_notes).  A completed run's printed warnings are used: the same message, the same warning (a CT of
+    5 slices: lungs cut at the top and bottom); a run whose output shows no completed run still re-derives them."""
+    import lungai.lungs.segment as lungs_segment
+    from lungai import mrml
+    from lungai.lungs.segment import SLICE_CUT_NOTE
+    from lungai.scene import nodes, results
+
+    node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct[:, :, 18:23], "5 slices")
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = node
+    job = logic.run(logic.startLungs, p, timeout=120)
+    labels = pathlib.Path(job.outputs).read_bytes()
+    derived = []
+    real = lungs_segment.scan_cut_notes
+    monkeypatch.setattr(lungs_segment, "scan_cut_notes", lambda *a: derived.append(1) or real(*a))
+    message = logic.loadLungs(p, job)
+    assert not derived                                       # not re-derived: printed by the run
+    assert results.lungs_run_completed(job.process.lines)    # its summary line
+    assert message.splitlines()[1] == "warning: " + SLICE_CUT_NOTE.format("top and bottom slices"), message
+    # without the run's output (or of one cut short) the label file's warnings are derived, as before
+    again = tmp_path / "lungs.nii.gz"
+    again.write_bytes(labels)
+    _, _, cut = nodes.import_lung_outputs(mrml_scene, again, node, printed=["note: something else"])
+    assert derived and cut[:1] == [SLICE_CUT_NOTE.format("top and bottom slices")]

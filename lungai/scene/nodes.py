@@ -1646,22 +1646,34 @@ def edited_during_run_note(seg_node, kept) -> str:
 
 
 def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None, notes: Optional[list] = None,
-                        checked: bool = False):
+                        checked: bool = False, printed=None):
     """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs` (``notes``: its notes appended, an earlier
     run's lungs replaced); returns (segmentation node,
     {name: ml}, cut): ``cut`` the warnings of lungs cut by the scan that the command printed
     (:func:`lungai.lungs.segment.scan_cut_notes`) and that of a map with one lung label missing
     (:func:`lungai.lungs.check.lung_map_notes`: a CT showing one lung, whose right/left label is uncertain), and that
-    of a lung much smaller than the other (:func:`lungai.lungs.segment.small_lung_notes`: its aerated part only)."""
+    of a lung much smaller than the other (:func:`lungai.lungs.segment.small_lung_notes`: its aerated part only).
+
+    ``printed``: the run's output lines.  When they show the run completed (its summary line,
+    :func:`lungai.scene.results.lungs_run_completed`), it printed its scan-cut and small-lung warnings
+    (``LungResult.warnings``), so they are not re-derived from the label file: QA slicer67, that took 4.8 s of the
+    9.6 s Lung AI Segmentation's *Segment lungs* spent on the GUI thread after its bar reached 100 % (LUNG1-003), for
+    the warnings it had printed - the panel's message is the same (:func:`lungai.scene.results.lungs_warnings` takes
+    the printed ones first)."""
     from lungai import mrml
     from lungai.io import read_mask
     from lungai.lungs.check import lung_map_notes
-    from lungai.lungs.segment import scan_cut_notes, small_lung_notes
+    from lungai.scene.results import lungs_run_completed
 
     ct = mrml.image_from_volume_node(volume_node)
     labels = read_mask(Path(labels_path), reference=ct)
+    derived = []
+    if not lungs_run_completed(printed or ()):
+        from lungai.lungs.segment import scan_cut_notes, small_lung_notes
+
+        derived = scan_cut_notes(labels, ct) + small_lung_notes(labels)
     return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node, notes=notes, checked=checked),
-            scan_cut_notes(labels, ct) + small_lung_notes(labels) + lung_map_notes(labels, check_volume=False))
+            derived + lung_map_notes(labels, check_volume=False))
 
 
 def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None, volume_node=None,
