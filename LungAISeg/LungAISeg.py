@@ -632,10 +632,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         (:func:`nodes.lungs_to_replace`)."""
         replaced = []
         try:
+            printed = [job.errorMessage(line) for line in getattr(job.process, "lines", ())]   # the user's node names
+            # its printed warnings are not re-derived from the label file (nodes.import_lung_outputs' printed)
             segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
                                                               seg_node=job.input("segmentation"), notes=replaced,
-                                                              checked=True)    # checked by startLungs
-            printed = [job.errorMessage(line) for line in getattr(job.process, "lines", ())]   # the user's node names
+                                                              checked=True, printed=printed)   # checked by startLungs
         finally:
             job.finish()
         p.outputSegmentation = segNode

@@ -233,12 +233,13 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return mrml.segment_names(segmentation)
 
     @staticmethod
-    def doseSegmentNames(names):
-        """The segments :meth:`doseCommand` takes: the lungs, every tumour, the motion envelopes."""
+    def doseSegmentNames(names, coded=None):
+        """The segments :meth:`doseCommand` takes: the lungs, every tumour (by name, or ``coded``: by its tumour
+        terminology, :func:`lungai.scene.nodes.terminology_roles`), the motion envelopes."""
         from lungai.segment_roles import dose_envelope_segments, dose_lung_segments, segment_role
 
-        return [*dose_lung_segments(names), *[n for n in names if segment_role(n) == "tumour"],
-                *dose_envelope_segments(names)]
+        return [*dose_lung_segments(names, coded), *[n for n in names if segment_role(n, coded) == "tumour"],
+                *dose_envelope_segments(names, coded)]
 
     @staticmethod
     def featureChoice(p):
@@ -278,11 +279,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             return ambiguous
         # two segments of one name among the ticked ones (with a dose also the lung / tumour / envelope segments
         # doseCommand takes): which one is meant is not known, a column would be dropped (lungai.mrml.resolve_segment)
-        repeated = mrml.repeated_names_error(p.segmentation, ticked + (self.doseSegmentNames(names)
-                                                                       if p.doseVolume is not None else []))
+        repeated = mrml.repeated_names_error(p.segmentation, ticked + (
+            self.doseSegmentNames(names, nodes.terminology_roles(p.segmentation)) if p.doseVolume is not None else []))
         if repeated is not None:
             return str(repeated)
-        if p.doseVolume is not None and not dose_lung_segments(names):
+        if p.doseVolume is not None and not dose_lung_segments(names, nodes.terminology_roles(p.segmentation)):
             return self.doseLungProblem(p.segmentation)     # before Apply, not after the radiomics were skipped
         return self._settingsProblem(p)
 
@@ -413,12 +414,13 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         self.rtdoseNotes = rtdoseNotes     # the dose CSV's rtdose_notes (loadFeatures), as dose-features of the RTDOSE
         unit = self.doseUnit(p)                                   # before any export: an unknown unit stops here
         names = self.segmentNames(p.segmentation)
-        lungs = dose_lung_segments(names)
+        coded = nodes.terminology_roles(p.segmentation)     # a renamed GTV, a tumour by its terminology
+        lungs = dose_lung_segments(names, coded)
         if not lungs:
             raise ValueError(self.doseLungProblem(p.segmentation))
         # two segments of one name among those taken (inputProblem says it before Apply): refused, as there; the
         # tumour masks are read by ID (nodes.tumour_masks), so this is said here, not left to a name's resolution
-        repeated = mrml.repeated_names_error(p.segmentation, self.doseSegmentNames(names))
+        repeated = mrml.repeated_names_error(p.segmentation, self.doseSegmentNames(names, coded))
         if repeated is not None:
             raise repeated
         ext = nodes.EXPORT_SUFFIX   # NRRD: the geometry in double precision, as the CT's
@@ -430,7 +432,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # no tumour segment: an iGTV / ITV (motion envelope) leaves the lungs, as dose-features --rtstruct does; an
         # empty one (nothing drawn on this CT) is left out with a note (dose-features refuses an empty --envelope)
         envelopeMasks = {n: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
-                         for n in dose_envelope_segments(names)}
+                         for n in dose_envelope_segments(names, coded)}
         envelopes = [n for n, m in envelopeMasks.items() if sitk.GetArrayViewFromImage(m).any()]
         self.doseNotes = rtdoseNotes + [
             f"the motion envelope segment {n!r} is empty on the CT {p.inputVolume.GetName()!r}: not subtracted from "
@@ -464,12 +466,13 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         from lungai.dicom.roles import lung_minus_target, role_notes
         from lungai.segment_roles import LUNG_LOBES, motion_envelopes, name_key, segment_role
 
-        notes = [self.doseMessage(note) for note in role_notes(names, unread=unread)]
+        coded = nodes.terminology_roles(p.segmentation)     # tumours by their terminology: the user's choice, no note
+        notes = [self.doseMessage(note) for note in role_notes(names, coded, unread=unread)]
         lungs = sitk.GetArrayViewFromImage(sitk.ReadImage(str(lungMask))) > 0
         envelopes = set(motion_envelopes(names))
         for name in dict.fromkeys(s for s in p.selectedSegments if s in names):
             # a lung minus a target ('Lung_R-GTV') is lung, never "rename it to a tumour name"
-            if segment_role(name) is not None or name in envelopes or name_key(name) in LUNG_LOBES \
+            if segment_role(name, coded) is not None or name in envelopes or name_key(name) in LUNG_LOBES \
                     or lung_minus_target(name) or any(repr(name) in note for note in notes):
                 continue
             mask = sitk.GetArrayViewFromImage(mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name,
@@ -543,7 +546,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # replaced or deleted they say so, nodes.refresh_confidence_tables); the dose rows: its lungs and tumours
         job.measuredOutlines = nodes.measured_outlines(p.segmentation, list(columns.values()))
         job.doseOutlines = (nodes.measured_outlines(p.segmentation,
-                                                    self.doseSegmentNames(self.segmentNames(p.segmentation)))
+                                                    self.doseSegmentNames(self.segmentNames(p.segmentation),
+                                                                          nodes.terminology_roles(p.segmentation)))
                             if doseCsv else [])
         return job
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,9 @@ def _write_dicom_series(img: sitk.Image, folder: Path, series_uid: str, modality
         writer.Execute(sl)
         paths.append(path)
     return paths
+
+
+def nrrd_encoding(path) -> str:
+    """The ``encoding:`` field of an NRRD file's header ("raw", "gzip" ...)."""
+    header = open(path, "rb").read(4096).split(b"\n\n")[0].decode("latin-1")
+    return re.search(r"^encoding: (\w+)$", header, re.M).group(1)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from io_helpers import oblique_image, write_dicom_series
+from io_helpers import nrrd_encoding, oblique_image, write_dicom_series
 from lungai.errors import GeometryError, InputError
 from lungai.io import read_ct, read_image, read_mask, same_geometry, write_image
 
@@ -1060,3 +1060,17 @@ def test_read_mask_refuses_a_mask_carrying_another_patient_id(tmp_path):
             bare.EraseMetaData(key)
         assert same_geometry(read_mask(tmp_path / "other.nrrd", reference=bare), bare)   # a CT carrying no key
         read_mask(tmp_path / "other.nrrd")                                              # no CT to compare with
+
+
+def test_write_image_uncompressed_for_work_files(tmp_path):
+    """``compress=False`` (a Slicer panel's work files for its child processes, lungai.scene.nodes.export_volume:
+    QA slicer67) writes a raw NRRD with the same voxels and geometry; a ``.nii.gz`` stays gzipped (its name)."""
+    image = oblique_image()
+    plain = write_image(image, tmp_path / "ct.nrrd", compress=False)
+    packed = write_image(image, tmp_path / "packed.nrrd")
+    assert (nrrd_encoding(plain), nrrd_encoding(packed)) == ("raw", "gzip")
+    for path in (plain, write_image(image, tmp_path / "ct.nii.gz", compress=False)):
+        back = sitk.ReadImage(str(path))
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
+        assert same_geometry(back, image)
+    assert open(tmp_path / "ct.nii.gz", "rb").read(2) == b"\x1f\x8b"

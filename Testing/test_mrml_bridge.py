@@ -76,13 +76,17 @@ def test_mask_segment_round_trip_and_no_silent_overwrite(mrml_scene):
         mrml.mask_to_segment(mrml_scene, other, "x", seg_node=seg, replace_segment="Liver")
 
 
-def test_segment_export_leaves_no_nodes_in_the_scene(mrml_scene):
+@pytest.mark.parametrize("export", [True, False])
+def test_segment_export_leaves_no_nodes_in_the_scene(mrml_scene, monkeypatch, export):
     """segment_to_mask's temporary label map goes with the display and colour nodes the export adds to the scene
-    (they were left behind: one label-map display node and one colour table node per exported segment)."""
+    (they were left behind: one label-map display node and one colour table node per exported segment); read from
+    the segment's labelmap (``export`` False) it adds none."""
     img = oblique_image()
     volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
     tumour, tumour_arr = _mask(img, np.s_[2:5, 3:7, 4:9])
     seg, tid = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=volume)
+    if export:
+        monkeypatch.setattr(mrml, "_segment_on_reference_grid", lambda *a: None)
     before = [mrml_scene.GetNthNode(i).GetID() for i in range(mrml_scene.GetNumberOfNodes())]
     for _ in range(2):
         np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, tid, volume)),
@@ -91,12 +95,15 @@ def test_segment_export_leaves_no_nodes_in_the_scene(mrml_scene):
     assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeDisplayNode") == 0
 
 
-def test_segment_export_keeps_a_node_another_observer_adds_during_it(mrml_scene):
+def test_segment_export_keeps_a_node_another_observer_adds_during_it(mrml_scene, monkeypatch):
     """Only the export's own nodes go (the label map's display node, and the colour table that display refers to
     when it is new and referred to by nothing else): a colour table an extension adds to the scene while the
     export runs (reacting to the label node's NodeAddedEvent) is the user's and stays - it used to be removed with
-    every display / colour / storage node that appeared during the export."""
+    every display / colour / storage node that appeared during the export.  (Slicer's export: a segment on the CT's
+    voxels is read from its labelmap, without one - test_segment_read_from_its_own_labelmap_is_slicers_export.)"""
     import slicer
+
+    monkeypatch.setattr(mrml, "_segment_on_reference_grid", lambda *a: None)
 
     img = oblique_image()
     volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
@@ -1834,3 +1841,70 @@ def test_tables_of_text_only_keep_their_text(tmp_path):
         == ["O''Brien", "two lines", "plain"]
     got = shown.GetFirstNodeByName("notes over time").GetDataNodeAtValue("0")
     assert mrml.dataframe_from_table_node(got)["GTV ''primary''"].tolist() == ["O''Brien", "two lines", "plain"]
+
+
+def test_segment_read_from_its_own_labelmap_is_slicers_export(mrml_scene, monkeypatch):
+    """QA slicer67: exporting a segment with Slicer's logic took 0.35-0.45 s a segment of LUNG1-003 on the GUI thread
+    (8 segments: 2.6-4 s of Lung Radiomics' start).  A segment whose binary labelmap lies on the reference volume's
+    voxels is read from it: the same mask as the export, for a segment on the whole grid, one cropped to its voxels,
+    one reaching outside the CT, a shared labelmap's segments (each its own label), an empty one, on an oblique grid;
+    a transformed CT falls back to the export."""
+    import slicer
+
+    img = oblique_image((12, 14, 16))
+    ct = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    arr = sitk.GetArrayFromImage(img)
+    whole = sitk.GetImageFromArray((arr > 0).astype(np.uint8))
+    whole.CopyInformation(img)
+    seg, _ = mrml.mask_to_segment(mrml_scene, whole, "whole", reference_volume_node=ct)
+    box = np.zeros(arr.shape, np.uint8)
+    box[3:6, 4:9, 2:5] = 1
+    cropped = sitk.RegionOfInterest(sitk.GetImageFromArray(box), (9, 9, 9), (1, 2, 2))   # (x, y, z) size, index
+    cropped.SetOrigin(img.TransformIndexToPhysicalPoint((1, 2, 2)))
+    cropped.SetSpacing(img.GetSpacing())
+    cropped.SetDirection(img.GetDirection())
+    mrml.mask_to_segment(mrml_scene, cropped, "cropped", seg_node=seg, reference_volume_node=ct)
+    outside = np.zeros((4, 5, 6), np.uint8)                 # from 2 voxels before the CT's first column
+    outside[1:3, 1:4, :] = 1
+    out_img = sitk.GetImageFromArray(outside)
+    out_img.SetOrigin(img.TransformContinuousIndexToPhysicalPoint((-2.0, 3.0, 4.0)))
+    out_img.SetSpacing(img.GetSpacing())
+    out_img.SetDirection(img.GetDirection())
+    mrml.mask_to_segment(mrml_scene, out_img, "outside", seg_node=seg, reference_volume_node=ct)
+    mrml.mask_to_segment(mrml_scene, whole * 0, "empty", seg_node=seg, reference_volume_node=ct)
+    names = ["whole", "cropped", "outside", "empty"]
+    fast = {n: mrml.segment_to_mask(mrml_scene, seg, n, ct) for n in names}
+    assert mrml._segment_on_reference_grid(seg, seg.GetSegmentation().GetSegmentIdBySegmentName("whole"), ct) \
+        is not None                                           # read from its labelmap, not exported
+    shared = slicer.vtkSegmentation()                         # every segment in one layer: labels 1, 2, 3 ...
+    shared.DeepCopy(seg.GetSegmentation())
+    shared.CollapseBinaryLabelmaps(True)
+    seg_shared = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    seg_shared.SetAndObserveSegmentation(shared)
+    assert seg_shared.GetSegmentation().GetNumberOfLayers() == 1
+    fast_shared = {n: mrml.segment_to_mask(mrml_scene, seg_shared, n, ct) for n in names}
+    for node in (seg, seg_shared):                            # every one read from its labelmap
+        for name in names:
+            segment_id = node.GetSegmentation().GetSegmentIdBySegmentName(name)
+            assert mrml._segment_on_reference_grid(node, segment_id, ct) is not None, name
+    monkeypatch.setattr(mrml, "_segment_on_reference_grid", lambda *a: None)      # Slicer's export
+    for node, got in ((seg, fast), (seg_shared, fast_shared)):
+        for name in names:
+            want = mrml.segment_to_mask(mrml_scene, node, name, ct)
+            np.testing.assert_array_equal(sitk.GetArrayFromImage(got[name]), sitk.GetArrayFromImage(want),
+                                          err_msg=name)
+            assert got[name].GetPixelID() == want.GetPixelID() == sitk.sitkUInt8
+            assert (got[name].GetOrigin(), got[name].GetSpacing(), got[name].GetDirection()) == \
+                (want.GetOrigin(), want.GetSpacing(), want.GetDirection())
+    assert sitk.GetArrayViewFromImage(fast["cropped"]).sum() == box.sum()
+    assert 0 < sitk.GetArrayViewFromImage(fast["outside"]).sum() < outside.sum()    # the part on the CT
+    assert not sitk.GetArrayViewFromImage(fast["empty"]).any()
+
+
+def test_segment_of_a_transformed_ct_is_exported_not_read_from_its_labelmap(mrml_scene):
+    node, _, _ = _transformed_ct(mrml_scene)
+    image = mrml.image_from_volume_node(node, world=False)
+    mask = sitk.GetImageFromArray((sitk.GetArrayFromImage(image) > 500).astype(np.uint8))
+    mask.CopyInformation(mrml.image_from_volume_node(node))
+    seg, segment_id = mrml.mask_to_segment(mrml_scene, mask, "cube", reference_volume_node=node)
+    assert mrml._segment_on_reference_grid(seg, segment_id, node) is None

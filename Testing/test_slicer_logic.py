@@ -797,7 +797,9 @@ def test_lung_radiomics_dose_takes_a_lungs_gtv_segment_without_a_tumour_segment_
                              seg_node=p.segmentation)
     lungs = mask("Lung_R") | mask("Lung_L")
     assert (tumour & lungs).any()                            # the clinic's lungs hold the tumour
-    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("GTV_60Gy")   # no role
+    gtv = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
+    gtv.SetName("GTV_60Gy")                # no role, and no tumour terminology (a clinic's RTSTRUCT structure)
+    gtv.RemoveTag("TerminologyEntry")
     kept = copy_geometry((lungs & ~tumour).astype(np.uint8), small_phantom.ct)
     mrml.mask_to_segment(mrml_scene, kept, "Lungs-GTV", seg_node=p.segmentation)
     dose = treatment_dose(copy_geometry(tumour.astype(np.uint8), small_phantom.ct), prescription_gy=60)
@@ -1678,6 +1680,7 @@ def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, p
     segmentation = seg.GetSegmentation()
     tumour = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
     tumour.SetName("Lesion")
+    tumour.RemoveTag("TerminologyEntry")      # no tumour terminology either (lungai's tag: a tumour whatever its name)
     problem = logic.stageInputProblem(p)
     assert "has no tumour segment" in problem and "'GTV-1'" in problem and "Lesion" in problem
     with pytest.raises(ValueError, match="no tumour segment"):
@@ -3307,9 +3310,10 @@ def test_each_tumour_segment_keeps_its_own_confidence(load_module, mrml_scene, t
     assert nodes.table_rows(second[1])[0]["segment"] == "Tumor (2)"
     # downstream: the tumour used is named, the other is said unused, its review flag is a warning
     choice = nodes.tumour_segment_choice(seg)
+    # ("Tumor (2)" has no tumour name but lungai's tumour terminology: a tumour segment, not the primary one)
     assert choice.splitlines()[:2] == [
-        "tumour: Tumor", "the other tumour segment 'Tumor (2)' is not used (to use one of them instead, rename "
-        "'Tumor' and name that one 'Tumor')"], choice
+        "tumour: Tumor (primary of 2 GTVs: Tumor, Tumor (2))", "the other tumour segment 'Tumor (2)' is not used (to "
+        "use one of them instead, rename 'Tumor' and name that one 'Tumor')"], choice
     assert "warning: the segment 'Tumor' of patient A tumour is flagged for expert review" in choice
     assert "(low confidence, confidence 0.35)" in choice
     radiomics = load_module("LungRadiomics").LungRadiomicsLogic
@@ -5173,6 +5177,7 @@ def test_lung_radiomics_dose_warns_of_a_gtv_name_without_a_role(load_module, mrm
     tumour, lungs = mask("Tumor"), mask("Right lung") | mask("Left lung")
     segmentation = seg.GetSegmentation()
     segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("GTV+nodes")
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("GTV+nodes")).RemoveTag("TerminologyEntry")
     for name in ("Right lung", "Left lung"):
         segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName(name))
     mrml.mask_to_segment(mrml_scene, copy_geometry((lungs | tumour).astype(np.uint8), small_phantom.ct), "Lungs",
@@ -5200,6 +5205,7 @@ def test_lung_radiomics_dose_warns_of_an_unticked_tumour_name_without_a_gtv_pref
     vol, seg = phantom_nodes
     segmentation = seg.GetSegmentation()
     segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("Primary tumour")
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Primary tumour")).RemoveTag("TerminologyEntry")
     logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Right lung"])
     message = _dose_run(logic, p, on="Primary tumour")
     assert p.doseTable is not None, message
@@ -6123,3 +6129,122 @@ def test_lung_radiomics_rerun_names_the_features_table_the_user_renamed(load_mod
     assert f"-> table '{p.outputTable.GetName()}'" in first, first
     assert ("'lung1 before surgery' (renamed since the run that made it) is kept as it is - a run never writes over a "
             "table the user changed") in first, first
+
+
+@pytest.mark.parametrize("renamed", ["Tumör primär 1", "GTV-1 primary"])
+def test_a_renamed_gtv_with_the_tumour_terminology_still_leaves_the_lungs(load_module, mrml_scene, phantom_nodes,
+                                                                          tmp_path, renamed):
+    """QA slicer67: the tumour segment renamed in the Segment Editor ("Tumör primär 1", "GTV-1 primary"; LUNG1-003's
+    GTV-1) keeps its terminology (Neoplasm, Primary / Neoplasm: lungai's tag, or the Segment Editor's), but was no
+    tumour any more: "Lungs minus tumour" kept it inside the lungs (the note named only gtv-2 + gtv-3) and the stage's
+    primary tumour became gtv-2.  A segment whose name has no role is a tumour by its tumour terminology, as the
+    command line reads a DICOM SEG segment's codes; a segment without it (the Segment Editor's Tissue) is not."""
+    from lungai import mrml
+    from lungai.scene import nodes
+    import dataclasses
+
+    from lungai.terminology import GENERAL_ANATOMY, TERMINOLOGY, slicer_terminology_entry
+
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    tumour_id = segmentation.GetSegmentIdBySegmentName("Tumor")
+    assert mrml.segment_tag(seg, "Tumor", "TerminologyEntry") == TERMINOLOGY["gtv"].slicer_entry()   # lungai's tag
+    tumour = _mask(mrml_scene, seg, "Tumor", vol)
+    # the lungs drawn with the tumour in them (a planning export's "Lungs")
+    lungs = _mask(mrml_scene, seg, "Right lung", vol) | _mask(mrml_scene, seg, "Left lung", vol) | tumour
+    for name in ("Right lung", "Left lung"):
+        segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName(name))
+    image = sitk.GetImageFromArray(lungs.astype(np.uint8))
+    image.CopyInformation(mrml.image_from_volume_node(vol))
+    mrml.mask_to_segment(mrml_scene, image, "Lungs", seg_node=seg, reference_volume_node=vol)
+    segmentation.GetSegment(tumour_id).SetName(renamed)             # renamed: the terminology tag stays
+    # a second, nodal-looking segment without a tumour terminology is no tumour (the Segment Editor's default Tissue)
+    _, other_id = mrml.mask_to_segment(mrml_scene, _dot(vol), "Lymfkörtel", seg_node=seg, reference_volume_node=vol)
+    segmentation.GetSegment(other_id).SetTag("TerminologyEntry",
+                                             dataclasses.replace(TERMINOLOGY[None], context=GENERAL_ANATOMY).slicer_entry())
+    assert nodes.tumour_segment_ids(seg) == [(tumour_id, renamed)]
+    assert nodes.tumour_segment_name(seg) == renamed
+    assert nodes.tumour_segment_choice(seg).startswith(f"tumour: {renamed}")
+    assert nodes.tumour_segment_problem(seg) is None
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Lungs"])
+    (tmp_path / "w").mkdir()
+    _, columns, _, _, failed = logic.featureCommands(p, tmp_path / "w")
+    assert not failed and list(columns.values()) == ["Lungs", "Lungs minus tumour"]
+    key = next(k for k, name in columns.items() if name == "Lungs minus tumour")
+    exported = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "w" / f"{key}{nodes.EXPORT_SUFFIX}"))) > 0
+    np.testing.assert_array_equal(exported, lungs & ~tumour)        # the tumour left the lungs
+    assert nodes.lungs_minus_tumour_note(seg, columns.values()).startswith(
+        f"'Lungs minus tumour' = Lungs minus {renamed} (every tumour segment")
+    # the dose features' GTV is that segment too (never "has no tumour name and lies in the lungs")
+    assert logic.doseSegmentNames(mrml.segment_names(seg), nodes.terminology_roles(seg)) == \
+        ["Lungs", renamed]
+    # a name with a role keeps it: a lung tagged Neoplasm (a copied tag) is still a lung, not a tumour
+    right_id = segmentation.GetSegmentIdBySegmentName("Lungs")
+    segmentation.GetSegment(right_id).SetTag("TerminologyEntry", slicer_terminology_entry("GTV"))
+    assert nodes.tumour_segment_ids(seg) == [(tumour_id, renamed)]
+
+
+def test_lung_radiomics_hands_its_children_an_uncompressed_ct_and_the_same_masks(load_module, mrml_scene,
+                                                                                   phantom_nodes, tmp_path):
+    """QA slicer67 (LUNG1-003 from its DICOM CT + RTSTRUCT, 8 segments ticked): Lung Radiomics' start spent 7.2 s on
+    the GUI thread - 1.8 s gzipping the CT, 1.1 s in SimpleITK's ``> 0`` / Or / And / Not for the derived lungs - and
+    each of its child processes (one per segment) 1.2 s reading the gzipped CT back.  The CT goes to the work folder
+    uncompressed (the same voxels and geometry) and the derived masks are made in numpy: the same masks as
+    SimpleITK's filters give."""
+    from io_helpers import nrrd_encoding
+
+    from lungai import mrml
+
+    vol, seg = phantom_nodes
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Tumor", "Right lung", "Left lung"])
+    (tmp_path / "w").mkdir()
+    cmds, columns, _, _, failed = logic.featureCommands(p, tmp_path / "w")
+    assert not failed and list(columns.values()) == ["Tumor", "Right lung", "Left lung", "Lungs",
+                                                     "Lungs minus tumour"]
+    ct = cmds[0][cmds[0].index("--image") + 1]
+    assert {c[c.index("--image") + 1] for c in cmds} == {ct}          # one CT file for every child
+    assert nrrd_encoding(ct) == "raw"
+    back, node = sitk.ReadImage(ct), mrml.image_from_volume_node(vol)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(node))
+    assert back.GetSpacing() == node.GetSpacing() and back.GetOrigin() == node.GetOrigin()
+    masks = {name: sitk.ReadImage(str(tmp_path / "w" / f"{key}.nrrd")) for key, name in columns.items()}
+    assert all(nrrd_encoding(tmp_path / "w" / f"{key}.nrrd") == "gzip" for key in columns)   # small: kept packed
+    right, left, tumour = (mrml.segment_to_mask(mrml_scene, seg, n, vol) for n in ("Right lung", "Left lung", "Tumor"))
+    lungs = sitk.Cast(sitk.Or(right > 0, left > 0), sitk.sitkUInt8)          # what SimpleITK's filters gave
+    minus = sitk.Cast(sitk.And(lungs, sitk.Not(tumour > 0)), sitk.sitkUInt8)
+    for name, expected in (("Lungs", lungs), ("Lungs minus tumour", minus)):
+        got = masks[name]
+        assert got.GetPixelID() == sitk.sitkUInt8 and got.GetSpacing() == expected.GetSpacing()
+        assert got.GetOrigin() == expected.GetOrigin() and got.GetDirection() == expected.GetDirection()
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(expected), err_msg=name)
+
+
+def test_lungai_seg_lungs_loaded_without_re_deriving_the_warnings_the_run_printed(load_module, mrml_scene,
+                                                                                small_phantom, monkeypatch, tmp_path):
+    """QA slicer67 (LUNG1-003): after Segment lungs' bar reached 100 %, loadLungs spent 9 s on the GUI thread, 4.8 s of
+    it re-deriving from the label file the scan-cut warning `lungai lungs` had just printed (scan_cut_notes, and
+    small_lung_notes).  A completed run's printed warnings are used: the same message, the same warning (a CT of
+    5 slices: lungs cut at the top and bottom); a run whose output shows no completed run still re-derives them."""
+    import lungai.lungs.segment as lungs_segment
+    from lungai import mrml
+    from lungai.lungs.segment import SLICE_CUT_NOTE
+    from lungai.scene import nodes, results
+
+    node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct[:, :, 18:23], "5 slices")
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = node
+    job = logic.run(logic.startLungs, p, timeout=120)
+    labels = pathlib.Path(job.outputs).read_bytes()
+    derived = []
+    real = lungs_segment.scan_cut_notes
+    monkeypatch.setattr(lungs_segment, "scan_cut_notes", lambda *a: derived.append(1) or real(*a))
+    message = logic.loadLungs(p, job)
+    assert not derived                                       # not re-derived: printed by the run
+    assert results.lungs_run_completed(job.process.lines)    # its summary line
+    assert message.splitlines()[1] == "warning: " + SLICE_CUT_NOTE.format("top and bottom slices"), message
+    # without the run's output (or of one cut short) the label file's warnings are derived, as before
+    again = tmp_path / "lungs.nii.gz"
+    again.write_bytes(labels)
+    _, _, cut = nodes.import_lung_outputs(mrml_scene, again, node, printed=["note: something else"])
+    assert derived and cut[:1] == [SLICE_CUT_NOTE.format("top and bottom slices")]

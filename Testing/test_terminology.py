@@ -142,3 +142,17 @@ def test_mrml_segments_are_tagged_from_the_table(mrml_scene):
         assert seg.GetSegmentation().GetSegment(sid).GetTerminology() == TERMINOLOGY[role].slicer_entry(), name
     _, other = mrml.mask_to_segment(mrml_scene, mask, "Heart", seg_node=seg)   # no role: Slicer's own default tag
     assert seg.GetSegmentation().GetSegment(other).GetTerminology() not in {t.slicer_entry() for t in TERMINOLOGY.values()}
+
+
+def test_slicer_tumour_terminology_read_back():
+    """A Slicer segment's TerminologyEntry gives its GTV role where its name gives none (QA slicer67: a renamed GTV):
+    the table's Neoplasm / Neoplasm, Primary read back; lungs, a lymph node, Tissue, no tag or a malformed one: none."""
+    from lungai.terminology import terminology_tumour_role
+
+    assert terminology_tumour_role(slicer_terminology_entry("Tumor")) == "gtv"
+    assert terminology_tumour_role(slicer_terminology_entry("GTVp")) == "gtv_primary"
+    for name in ("Right lung", "Lungs", "GTV_LN1"):      # a lymph node is no GTV by its code alone
+        assert terminology_tumour_role(slicer_terminology_entry(name)) is None, name
+    for entry in (None, "", "Neoplasm", TERMINOLOGY[None].slicer_entry(),
+                  "ctx~SCT^49755003^Morphologically Altered Structure~SRT^108369006^Neoplasm~^^~x~^^~^^"):
+        assert terminology_tumour_role(entry) is None, entry

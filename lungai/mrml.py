@@ -341,6 +341,9 @@ def segment_to_mask(scene, seg_node, segment: str, reference_volume_node, by_id:
     if seg_id is None:
         raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
                          f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")
+    fast = _segment_on_reference_grid(seg_node, seg_id, reference_volume_node)
+    if fast is not None:
+        return set_geometry_from_node(sitk.GetImageFromArray(fast), reference_volume_node, world)
     before = _node_ids(scene)
     label_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__lungai_tmp_export")
     try:
@@ -354,10 +357,58 @@ def segment_to_mask(scene, seg_node, segment: str, reference_volume_node, by_id:
         if arr.shape != slicer.util.arrayFromVolume(reference_volume_node).shape:
             raise InputError(f"segment {segment!r} could not be put on the grid of {reference_volume_node.GetName()}",
                              "check that the reference volume is a loaded scalar volume")
-        mask = sitk.GetImageFromArray((arr > 0).astype(np.uint8))
+        mask = sitk.GetImageFromArray(np.greater(arr, 0).view(np.uint8))     # 0 / 1, no second copy
     finally:
         _remove_export_nodes(scene, before, label_node)
     return set_geometry_from_node(mask, reference_volume_node, world)
+
+
+def _segment_on_reference_grid(seg_node, seg_id: str, reference_volume_node) -> Optional[np.ndarray]:
+    """The segment as a uint8 0 / 1 array (k, j, i) of the reference volume's grid, read from its own binary labelmap
+    where that lies on the very voxels of the reference - the same index-to-world matrix, neither node under a
+    transform, the segmentation's source representation a binary labelmap (an RTSTRUCT or a lungai result imported
+    on the CT, the Segment Editor's painting on it) - placed at its extent (cropped or not, a shared labelmap's own
+    label only); None otherwise (:func:`segment_to_mask` then exports it with Slicer's logic, which resamples).  The
+    same voxels as that export, without it: QA slicer67, 0.35-0.45 s a segment of LUNG1-003 (512 x 512 x 107) on
+    the GUI thread, 8 segments 2.6-4 s of Lung Radiomics' start."""
+    if seg_node.GetParentTransformNode() is not None or reference_volume_node.GetParentTransformNode() is not None:
+        return None
+    binary = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+    segmentation = seg_node.GetSegmentation()
+    source = (segmentation.GetSourceRepresentationName() if hasattr(segmentation, "GetSourceRepresentationName")
+              else segmentation.GetMasterRepresentationName())
+    segment = segmentation.GetSegment(seg_id)
+    image = reference_volume_node.GetImageData()
+    data = segment.GetRepresentation(binary) if segment is not None and source == binary else None
+    if data is None or image is None or data.GetNumberOfScalarComponents() != 1:
+        return None
+    matrix, reference = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    data.GetImageToWorldMatrix(matrix)
+    reference_volume_node.GetIJKToRASMatrix(reference)
+    m, r = _numpy_matrix(matrix), _numpy_matrix(reference)
+    if not (np.array_equal(m[:, :3], r[:, :3]) and np.array_equal(m[3], r[3])):
+        return None                                          # another spacing or direction: the export resamples
+    shift = np.linalg.solve(r[:3, :3], m[:3, 3] - r[:3, 3])   # its first voxel on the reference's voxel grid
+    if not np.allclose(shift, np.round(shift), rtol=0, atol=1e-6):
+        return None                                          # between the reference's voxels
+    shift = [int(v) for v in np.round(shift)]
+    ref_ext = image.GetExtent()
+    ext = [e + shift[a // 2] for a, e in enumerate(data.GetExtent())]
+    out = np.zeros((ref_ext[5] - ref_ext[4] + 1, ref_ext[3] - ref_ext[2] + 1, ref_ext[1] - ref_ext[0] + 1), np.uint8)
+    scalars = data.GetPointData().GetScalars()
+    if scalars is None or any(ext[2 * a + 1] < ext[2 * a] for a in range(3)):
+        return out                                            # an empty segment
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    values = vtk_to_numpy(scalars).reshape(ext[5] - ext[4] + 1, ext[3] - ext[2] + 1, ext[1] - ext[0] + 1)
+    low = [max(ext[2 * a], ref_ext[2 * a]) for a in range(3)]     # the part of the segment's extent on the grid
+    high = [min(ext[2 * a + 1], ref_ext[2 * a + 1]) for a in range(3)]
+    if any(h < lo for lo, h in zip(low, high)):
+        return out                                            # wholly outside the reference's voxels
+    src = tuple(slice(low[a] - ext[2 * a], high[a] - ext[2 * a] + 1) for a in (2, 1, 0))
+    dst = tuple(slice(low[a] - ref_ext[2 * a], high[a] - ref_ext[2 * a] + 1) for a in (2, 1, 0))
+    out[dst] = values[src] == segment.GetLabelValue()
+    return out
 
 
 def _node_ids(scene) -> set:

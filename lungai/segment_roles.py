@@ -125,33 +125,37 @@ def find_role(names, role: str) -> str | None:
     return found[0] if found else None
 
 
-def tumour_segments(names) -> list[str]:
+def tumour_segments(names, mapping=None) -> list[str]:
     """The names with role tumour, primary first (:func:`primary_tumour`'s order): primary GTV names
     (lungai.dicom.roles' ``gtv_primary``: GTV-1, GTV_01, GTVp, GTV_primary ...), then other GTVs - plain
-    unnumbered ones (GTV, Tumor) before numbered ones, lowest number first - then nodal GTVs; ties keep their order."""
+    unnumbered ones (GTV, Tumor) before numbered ones, lowest number first - then nodal GTVs; ties keep their order.
+    ``mapping`` ({name: structure role}, as a ``--structure-map``): roles of names whose name gives none, e.g. those a
+    Slicer segment's terminology gives (:func:`lungai.scene.nodes.terminology_roles`)."""
     def rank(item):
         position, name = item
-        role = structure_role(name)
+        role = structure_role(name, mapping)
         number = re.search(r"(\d+)$", normalise(name))
         return (GTV_ROLES.index(role), int(number.group(1)) if number else -1, position)
 
-    tumours = [(i, n) for i, n in enumerate(names) if segment_role(n) == "tumour"]
+    tumours = [(i, n) for i, n in enumerate(names) if segment_role(n, mapping) == "tumour"]
     return [n for _, n in sorted(tumours, key=rank)]
 
 
-def primary_tumour(names) -> str | None:
+def primary_tumour(names, mapping=None) -> str | None:
     """The one tumour of ``names`` when one is needed (the stage CT branch): the primary GTV by
-    :func:`tumour_segments`' rule (never simply the first tumour segment), or None when no name is a tumour."""
-    tumours = tumour_segments(names)
+    :func:`tumour_segments`' rule (never simply the first tumour segment), or None when no name is a tumour
+    (``mapping``: as there)."""
+    tumours = tumour_segments(names, mapping)
     return tumours[0] if tumours else None
 
 
-def nodal_tumour_problem(names) -> str | None:
+def nodal_tumour_problem(names, mapping=None) -> str | None:
     """Why ``names`` give no primary tumour when every tumour segment is a nodal GTV ("GTVn", "GTV_LN", "GTV_4R":
     lungai.dicom.roles' gtv_node): :func:`primary_tumour` would give a lymph node, and the stage's CT branch would
-    describe it as the tumour; None when a tumour segment is not nodal, or none is a tumour."""
-    tumours = tumour_segments(names)
-    if not tumours or any(structure_role(n) != "gtv_node" for n in tumours):
+    describe it as the tumour; None when a tumour segment is not nodal, or none is a tumour (``mapping``: as in
+    :func:`tumour_segments`)."""
+    tumours = tumour_segments(names, mapping)
+    if not tumours or any(structure_role(n, mapping) != "gtv_node" for n in tumours):
         return None
     return (f"the only tumour segment{'s are nodal GTVs' if len(tumours) > 1 else ' is a nodal GTV'} "
             f"({', '.join(tumours)}): a lymph node is not the primary tumour the stage's CT branch describes; name "
@@ -159,9 +163,10 @@ def nodal_tumour_problem(names) -> str | None:
             f"anyway, rename it 'GTV')")
 
 
-def describe_tumour_choice(names) -> str:
-    """``"tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)"`` - which segment was used as the tumour."""
-    tumours = tumour_segments(names)
+def describe_tumour_choice(names, mapping=None) -> str:
+    """``"tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)"`` - which segment was used as the tumour
+    (``mapping``: as in :func:`tumour_segments`)."""
+    tumours = tumour_segments(names, mapping)
     if not tumours:
         return "tumour: none"
     if len(tumours) == 1:
@@ -169,14 +174,15 @@ def describe_tumour_choice(names) -> str:
     return f"tumour: {tumours[0]} (primary of {len(tumours)} GTVs: {', '.join(tumours)})"
 
 
-def dose_lung_segments(names) -> list[str]:
+def dose_lung_segments(names, mapping=None) -> list[str]:
     """The segments that make up the lung for dose metrics: right / left lung, lungs, lung lobes (never a tumour);
     without lobes but with a lungs-minus-tumour segment ('Lungs-GTV', 'Lung_Total-GTV', 'Lungs minus GTV': an
     RTSTRUCT loaded by SlicerRT), that segment when there are no whole lungs (a 'Lungs' segment, or a right and a
     left lung) or no tumour segment (nothing to subtract: the clinic's lungs minus the GTV as contoured, not the
     lungs with the tumour in them) - the rule of ``lungai dose-features --rtstruct`` and ``lungai cohort``
     (:func:`lungai.dicom.roles.dose_lungs_role`, one rule) - else the lung segments there are (one lung alone).  Two segments of one lung role ("RT LUNG" and
-    "Lung_R") raise :class:`lungai.dicom.roles.AmbiguousRole` (:func:`ambiguous_lung`), never their union."""
+    "Lung_R") raise :class:`lungai.dicom.roles.AmbiguousRole` (:func:`ambiguous_lung`), never their union.
+    ``mapping``: roles of names whose name gives none (a segment's tumour terminology), as in :func:`tumour_segments`."""
     names = list(names)
     error = ambiguous_lung(names)
     if error is not None:
@@ -185,7 +191,7 @@ def dose_lung_segments(names) -> list[str]:
     if any(name_key(n) in LUNG_LOBES for n in lungs):
         return lungs
     try:        # no tumour segment (none subtracted): a Lungs-GTV segment is the lungs, beside a right + left lung too
-        if dose_lungs_role(names, gtv=any(segment_role(n) == "tumour" for n in names)) == "lungs_minus_gtv":
+        if dose_lungs_role(names, gtv=any(segment_role(n, mapping) == "tumour" for n in names)) == "lungs_minus_gtv":
             return required_names("lungs_minus_gtv", names)
     except InputError:
         pass
@@ -214,10 +220,10 @@ def dose_lung_names_text() -> str:
             f"('{sorted(LUNG_LOBES)[0]}' ...)")
 
 
-def dose_envelope_segments(names) -> list[str]:
+def dose_envelope_segments(names, mapping=None) -> list[str]:
     """The segments subtracted from the lungs for the dose metrics when no segment is a tumour: the tumour's motion
     envelopes (an iGTV / ITV, a GTV_MIP: :func:`lungai.dicom.roles.motion_envelopes`, the rule ``lungai dose-features
     --rtstruct`` applies to an RTSTRUCT without a GTV: Lungs - iGTV, no GTV dose); [] when a segment is a tumour (the
-    tumour is subtracted)."""
+    tumour is subtracted; ``mapping``: as in :func:`tumour_segments`)."""
     names = list(names)
-    return [] if tumour_segments(names) else motion_envelopes(names)
+    return [] if tumour_segments(names, mapping) else motion_envelopes(names)

@@ -98,3 +98,24 @@ def slicer_terminology_entry(name: str) -> str | None:
     role = structure_role(name)
     entry = TERMINOLOGY.get(role) if role else None
     return entry.slicer_entry() if entry and entry.context else None
+
+
+# the roles a segment's terminology gives where its name gives none (lungai.scene.nodes.terminology_roles): the
+# tumour codes of :data:`TERMINOLOGY` read back, as lungai.dicom.seg reads a DICOM SEG's codes - Neoplasm: a GTV,
+# Neoplasm, Primary: the primary GTV.  A lymph node is no GTV by its code alone (an anatomical lymph node is not a
+# tumour), nor is Tissue.
+TUMOUR_TYPE_ROLES = {TERMINOLOGY[role].type.value: role for role in ("gtv", "gtv_primary")}
+
+
+def terminology_tumour_role(entry) -> str | None:
+    """The GTV role ("gtv" / "gtv_primary") of a Slicer "TerminologyEntry" tag whose type is a tumour's (SCT
+    108369006 Neoplasm, 86049000 Neoplasm, Primary: what lungai sets on its tumour segments, and what the Segment
+    Editor sets when a segment's terminology is chosen from those lists), else None (no tag, another type, a tag
+    that is not Slicer's ``context~category~type~...``)."""
+    parts = str(entry or "").split("~")
+    if len(parts) < 3:
+        return None
+    code = [c.strip() for c in parts[2].split("^")]
+    if len(code) < 2 or code[0].upper() != "SCT":
+        return None
+    return TUMOUR_TYPE_ROLES.get(code[1])

@@ -37,8 +37,9 @@ def check_image_name(path: str | Path) -> Path:
     return p
 
 
-def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path] = ()) -> Path:
-    """Write ``img`` (compressed) to ``path``; never onto a path listed in ``protect`` (the inputs).  The image is
+def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path] = (), compress: bool = True) -> Path:
+    """Write ``img`` (compressed; ``compress=False``: not, where the format lets the writer choose - a ``.nrrd`` or
+    ``.mha``, never a ``.nii.gz``) to ``path``; never onto a path listed in ``protect`` (the inputs).  The image is
     written to a temporary file beside it, checked, then renamed to ``path``: ITK does not report a short write of
     a NIfTI file (a full disk, a file size limit), so a ``.nii`` / ``.nii.gz`` is checked complete
     (:func:`lungai.io.nifti.nifti_incomplete`, the whole gzip stream read) - a cut-off one is removed and refused
@@ -56,13 +57,13 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
     if slice_uids is not None:
         img.EraseMetaData(SLICE_UIDS_KEY)
     try:
-        return _write_image(img, p)
+        return _write_image(img, p, compress)
     finally:
         if slice_uids is not None:
             img.SetMetaData(SLICE_UIDS_KEY, slice_uids)
 
 
-def _write_image(img: sitk.Image, p: Path) -> Path:
+def _write_image(img: sitk.Image, p: Path, compress: bool = True) -> Path:
     """:func:`write_image`'s write of ``img`` to ``p`` (checked) through a temporary file."""
     from lungai.io.nifti import nifti_incomplete
     from lungai.io.outputs import file_error, writing
@@ -73,7 +74,7 @@ def _write_image(img: sitk.Image, p: Path) -> Path:
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)         # a stale one of a killed write (never renamed)
-            sitk.WriteImage(img, str(tmp), useCompression=not name.endswith(".nii"))
+            sitk.WriteImage(img, str(tmp), useCompression=compress and not name.endswith(".nii"))
             if not tmp.exists():
                 raise file_error(OSError(0, "ITK wrote no file under the name given"), p)
             why = nifti_incomplete(tmp, full=True)

@@ -237,11 +237,15 @@ EXPORT_SUFFIX = ".nrrd"
 
 
 def export_volume(volume_node, path: Path) -> Path:
-    """Write a scalar volume node (world geometry: parent transform applied) to ``path``."""
+    """Write a scalar volume node (world geometry: parent transform applied) to ``path``, a panel job's work file
+    for a ``lungai`` child process: not compressed where the format allows (``.nrrd``; a ``.nii.gz`` is gzipped by
+    its name).  QA slicer67: LUNG1-003's CT (512 x 512 x 107) took 1.8-3.5 s to gzip on the GUI thread before Lung
+    Radiomics' job started, and each of its child processes (one per segment) 1.2 s to read it back; uncompressed
+    0.2 s and 0.1 s, the same voxels and geometry.  The work folder is deleted when the job ends."""
     from lungai import mrml
     from lungai.io import write_image
 
-    return write_image(mrml.image_from_volume_node(volume_node), path)
+    return write_image(mrml.image_from_volume_node(volume_node), path, compress=False)
 
 
 def export_segment(scene, seg_node, segment: str, reference_volume_node, path: Path) -> Path:
@@ -252,14 +256,43 @@ def export_segment(scene, seg_node, segment: str, reference_volume_node, path: P
     return write_image(mrml.segment_to_mask(scene, seg_node, segment, reference_volume_node), path)
 
 
+def terminology_roles(seg_node) -> dict:
+    """{segment name: GTV role} of the segments of ``seg_node`` whose NAME has no role but whose Slicer terminology
+    ("TerminologyEntry" tag) is a tumour's (:func:`lungai.terminology.terminology_tumour_role`: Neoplasm -> "gtv",
+    Neoplasm, Primary -> "gtv_primary"): a GTV the user renamed ("Tumör primär 1", "GTV-1 primary": lungai's tag, or
+    the Segment Editor's, stays with the segment) is still a tumour, as ``lungai radiomics`` takes a DICOM SEG
+    segment's codes where its label gives no role (:func:`lungai.dicom.seg.with_code_roles`).  A name with a role
+    keeps it ("Right lung" tagged Neoplasm is a lung).  Given as the ``mapping`` of :mod:`lungai.segment_roles`'
+    functions (a ``--structure-map``'s form); {} for no node."""
+    import vtk
+    from lungai.dicom.roles import structure_role
+    from lungai.terminology import terminology_tumour_role
+
+    if seg_node is None:
+        return {}
+    segmentation = seg_node.GetSegmentation()
+    out = {}
+    for i in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(i)
+        name = segment.GetName()
+        if structure_role(name) is not None or name in out:     # the name's role (an iGTV, the heart ...) wins
+            continue
+        entry = vtk.reference("")
+        role = terminology_tumour_role(str(entry)) if segment.GetTag("TerminologyEntry", entry) else None
+        if role is not None:
+            out[name] = role
+    return out
+
+
 def tumour_segment_name(seg_node) -> Optional[str]:
-    """The segment used as the tumour (Tumor / Tumour / GTV, GTV-1 ...: lungai.segment_roles), else None: with
-    several tumour segments the primary one (:func:`lungai.segment_roles.primary_tumour`: GTV-1 of an RTSTRUCT's
-    GTV-1, gtv-2, gtv-3, whatever their order), never simply the first."""
+    """The segment used as the tumour (Tumor / Tumour / GTV, GTV-1 ...: lungai.segment_roles; or by its tumour
+    terminology: :func:`terminology_roles`), else None: with several tumour segments the primary one
+    (:func:`lungai.segment_roles.primary_tumour`: GTV-1 of an RTSTRUCT's GTV-1, gtv-2, gtv-3, whatever their order),
+    never simply the first."""
     from lungai import mrml
     from lungai.segment_roles import primary_tumour
 
-    return primary_tumour(mrml.segment_names(seg_node))
+    return primary_tumour(mrml.segment_names(seg_node), terminology_roles(seg_node))
 
 
 def tumour_segment_choice(seg_node) -> str:
@@ -270,8 +303,9 @@ def tumour_segment_choice(seg_node) -> str:
     from lungai.segment_roles import describe_tumour_choice, tumour_segments
 
     names = mrml.segment_names(seg_node)
-    lines = [describe_tumour_choice(names)]
-    tumours = tumour_segments(names)
+    coded = terminology_roles(seg_node)
+    lines = [describe_tumour_choice(names, coded)]
+    tumours = tumour_segments(names, coded)
     # a later run's "Tumor (2)" is no tumour name (lungai.segment_roles): said too, lungai made it as a tumour
     made = [seg_node.GetSegmentation().GetSegment(i).GetName() for i in lungai_tumour_ids(seg_node)]
     others = tumours[1:] + [name for name in made if name not in tumours]
@@ -300,7 +334,7 @@ def tumour_segment_problem(seg_node) -> Optional[str]:
     if name is None:
         return (f"The segmentation {seg_node.GetName()!r} has no tumour segment (segments: "
                 f"{', '.join(mrml.segment_names(seg_node)) or 'none'}); name it {TUMOUR_NAMES}")
-    nodal = nodal_tumour_problem(mrml.segment_names(seg_node))    # GTVn alone: a node is not the primary tumour
+    nodal = nodal_tumour_problem(mrml.segment_names(seg_node), terminology_roles(seg_node))   # GTVn alone: no primary
     if nodal is not None:
         return f"In the segmentation {seg_node.GetName()!r}, {nodal}"
     repeated = mrml.repeated_names_error(seg_node, [name])   # two "GTV": which one is the tumour is not known
@@ -312,14 +346,27 @@ def tumour_segment_problem(seg_node) -> Optional[str]:
 
 
 def union_mask(masks) -> sitk.Image:
-    """The union of binary masks on one grid."""
+    """The union of binary masks on one grid: a uint8 0 / 1 mask with the first one's geometry.  In numpy (one pass
+    per mask; QA slicer67: SimpleITK's ``> 0`` / Or / Cast on LUNG1-003's 28 M voxel grid took 1.1 s of Lung
+    Radiomics' start on the GUI thread)."""
+    import numpy as np
     import SimpleITK as sitk
 
     masks = list(masks)
-    union = masks[0] > 0
-    for other in masks[1:]:
-        union = sitk.Or(union, other > 0)
-    return sitk.Cast(union, sitk.sitkUInt8)
+    union = np.zeros(sitk.GetArrayViewFromImage(masks[0]).shape, bool)
+    for mask in masks:
+        union |= sitk.GetArrayViewFromImage(mask) > 0
+    return _mask_like(union, masks[0])
+
+
+def _mask_like(array, reference) -> sitk.Image:
+    """A boolean ``array`` as a uint8 0 / 1 mask with ``reference``'s geometry (what SimpleITK's binary filters give
+    on ``reference``'s grid)."""
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(array.view("uint8"))
+    image.CopyInformation(reference)
+    return image
 
 
 def tumour_masks(scene, seg_node, volume_node, masks=None) -> list:
@@ -343,15 +390,17 @@ def tumour_masks(scene, seg_node, volume_node, masks=None) -> list:
 
 def tumour_segment_ids(seg_node) -> list[tuple[str, str]]:
     """[(segment ID, name)] of every segment of ``seg_node`` whose role is tumour (:func:`tumour_masks`' segments),
-    in the segmentation's order; [] for no node."""
+    by its name or, where the name has no role, by its tumour terminology (:func:`terminology_roles`: a GTV renamed
+    "Tumör primär 1" still leaves the lungs), in the segmentation's order; [] for no node."""
     from lungai.segment_roles import segment_role
 
     if seg_node is None:
         return []
     segmentation = seg_node.GetSegmentation()
+    coded = terminology_roles(seg_node)
     return [(segmentation.GetNthSegmentID(i), segmentation.GetNthSegment(i).GetName())
             for i in range(segmentation.GetNumberOfSegments())
-            if segment_role(segmentation.GetNthSegment(i).GetName()) == "tumour"]
+            if segment_role(segmentation.GetNthSegment(i).GetName(), coded) == "tumour"]
 
 
 LUNGS_MINUS_TUMOUR = "Lungs minus tumour"   # the derived column (:func:`derived_lung_masks`)
@@ -432,10 +481,10 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
                 errors[LUNGS_MINUS_TUMOUR] = empty_tumour_lungs_error(
                     empty, LUNGS_MINUS_TUMOUR, find_role(masks, "lungs") or "Lungs",
                     "draw the tumour in its segment on this CT")
-        elif tumour is not None:
-            out[LUNGS_MINUS_TUMOUR] = sitk.Cast(sitk.And(lungs, sitk.Not(tumour > 0)), sitk.sitkUInt8)
-            overlap = sitk.And(lungs > 0, tumour > 0) if notes is not None else None
-            if overlap is not None and not sitk.GetArrayViewFromImage(overlap).any():   # nothing left out: said
+        elif tumour is not None:     # in numpy, as union_mask (the lungs' and the tumour's images kept alive here)
+            inside, gtv = sitk.GetArrayViewFromImage(lungs) > 0, sitk.GetArrayViewFromImage(tumour) > 0
+            out[LUNGS_MINUS_TUMOUR] = _mask_like(inside & ~gtv, lungs)
+            if notes is not None and not (inside & gtv).any():   # nothing left out: said
                 names = list(dict.fromkeys(name for name, _ in tumours))
                 listed = ", ".join(repr(n) for n in names)
                 notes.append(tumour_outside_lungs_note(
@@ -1597,22 +1646,34 @@ def edited_during_run_note(seg_node, kept) -> str:
 
 
 def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None, notes: Optional[list] = None,
-                        checked: bool = False):
+                        checked: bool = False, printed=None):
     """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs` (``notes``: its notes appended, an earlier
     run's lungs replaced); returns (segmentation node,
     {name: ml}, cut): ``cut`` the warnings of lungs cut by the scan that the command printed
     (:func:`lungai.lungs.segment.scan_cut_notes`) and that of a map with one lung label missing
     (:func:`lungai.lungs.check.lung_map_notes`: a CT showing one lung, whose right/left label is uncertain), and that
-    of a lung much smaller than the other (:func:`lungai.lungs.segment.small_lung_notes`: its aerated part only)."""
+    of a lung much smaller than the other (:func:`lungai.lungs.segment.small_lung_notes`: its aerated part only).
+
+    ``printed``: the run's output lines.  When they show the run completed (its summary line,
+    :func:`lungai.scene.results.lungs_run_completed`), it printed its scan-cut and small-lung warnings
+    (``LungResult.warnings``), so they are not re-derived from the label file: QA slicer67, that took 4.8 s of the
+    9.6 s Lung AI Segmentation's *Segment lungs* spent on the GUI thread after its bar reached 100 % (LUNG1-003), for
+    the warnings it had printed - the panel's message is the same (:func:`lungai.scene.results.lungs_warnings` takes
+    the printed ones first)."""
     from lungai import mrml
     from lungai.io import read_mask
     from lungai.lungs.check import lung_map_notes
-    from lungai.lungs.segment import scan_cut_notes, small_lung_notes
+    from lungai.scene.results import lungs_run_completed
 
     ct = mrml.image_from_volume_node(volume_node)
     labels = read_mask(Path(labels_path), reference=ct)
+    derived = []
+    if not lungs_run_completed(printed or ()):
+        from lungai.lungs.segment import scan_cut_notes, small_lung_notes
+
+        derived = scan_cut_notes(labels, ct) + small_lung_notes(labels)
     return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node, notes=notes, checked=checked),
-            scan_cut_notes(labels, ct) + small_lung_notes(labels) + lung_map_notes(labels, check_volume=False))
+            derived + lung_map_notes(labels, check_volume=False))
 
 
 def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None, volume_node=None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path, PurePath
 from typing import Iterable, Optional
 
@@ -171,6 +172,17 @@ def dose_warnings(dose_csv, lines=()) -> list[str]:
     lines it printed (``lines``: its output, e.g. a lung map of one lung, :func:`lungai.lungs.check.lung_map_notes`)
     and its CSV's ``lungs_cut`` flag (:func:`dose_csv_warnings`), each once, in that order."""
     return list(dict.fromkeys(note for note in printed_warnings(lines) + dose_csv_warnings(dose_csv) if note))
+
+
+# the line ``lungai lungs`` prints once it has segmented and written the lungs, before its notes
+# (lungai.cli.lungs: "right lung 2149 ml, left lung 1720 ml -> lungs.nii.gz")
+LUNGS_SUMMARY = re.compile(r"^right lung \d+ ml, left lung \d+ ml -> ")
+
+
+def lungs_run_completed(lines=()) -> bool:
+    """Whether a ``lungai lungs`` run's output ``lines`` hold its summary line (:data:`LUNGS_SUMMARY`): it ran to the
+    end and printed every warning of its result (``LungResult.warnings``: scan cut, small lung ...)."""
+    return any(LUNGS_SUMMARY.match(str(line)) for line in lines)
 
 
 def lungs_warnings(lines=(), derived=()) -> list[str]:

@@ -233,7 +233,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
             raise InputError("a CT volume was chosen without a tumour segmentation",
                              "choose the segmentation that holds the tumour segment")
         if segment is None:   # the primary tumour segment (GTV-1 of GTV-1, gtv-2, gtv-3), as the panel
-            from lungai.scene.nodes import tumour_segment_choice, tumour_segment_name
+            from lungai.scene.nodes import terminology_roles, tumour_segment_choice, tumour_segment_name
 
             from lungai.segment_roles import nodal_tumour_problem
 
@@ -241,7 +241,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
             if segment is None:
                 raise InputError(f"the segmentation {seg_node.GetName()!r} has no tumour segment",
                                  "name the tumour segment 'Tumor', 'GTV' or 'GTV-1'")
-            nodal = nodal_tumour_problem(mrml.segment_names(seg_node))    # never a lymph node as the tumour
+            nodal = nodal_tumour_problem(mrml.segment_names(seg_node), terminology_roles(seg_node))  # never a node
             if nodal is not None:
                 problem, _, fix = nodal.partition("; ")
                 raise InputError(f"the segmentation {seg_node.GetName()!r}: {problem}",
