@@ -110,7 +110,7 @@ def check_coverage(dose_kji: np.ndarray, mask: np.ndarray, what: str, dose: sitk
             reach = "at least to " + ", ".join(f"{AXES[axis]} = {far:.1f} mm {TOWARDS[axis][side]}"
                                                for axis, side, _mm, far, _edge in sides) + "; "
         problem += f"; {extents} (patient coordinates, LPS: x grows towards " \
-                   "the patient's left, y posterior, z superior)"
+                   "the patient's left, y posterior, z superior; Slicer shows RAS: x and y negated)"
     raise InputError(
         problem,
         f"re-export the dose from the planning system with its full calculation grid, on a dose grid that covers the "
