@@ -1316,6 +1316,64 @@ def test_a_small_share_of_voxels_outside_the_dose_grid_is_shown_with_its_digits(
         check_coverage(dose, np.ones(dose.shape, bool), "lungs")
 
 
+@pytest.mark.parametrize("flip_z", [False, True])
+def test_a_dose_grid_short_at_the_base_is_refused_naming_the_side_and_the_mm(flip_z):
+    """QA radfollow67: a dose grid cut 40 mm short at LUNG1-003's lung base was refused with "61053 of 1363865 voxels
+    (4.5 %) lie outside it" - not where: the refusal names the patient side the structure leaves the grid on, by how
+    many mm, the grid's and the structure's extents, and a fix (the full calculation grid, down to where).  A grid
+    stored head first (z index growing towards the feet) names the same side."""
+    ct = _grid()
+    short = _grid(size=(60, 60, 40), origin=(-30.0, -30.0, -10.0))          # z -10 .. 29: the base cut off
+    if flip_z:
+        short.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, -1))
+        short.SetOrigin((-30.0, -30.0, 29.0))                                # the same voxels, stored head first
+    dose = radial_dose(short, CENTRE, 25.0, 60.0)
+    lungs = sphere_mask(ct, (0.0, 0.0, 0.0), 20.0)                           # z -20 .. 20
+    with pytest.raises(InputError) as info:
+        dose_features(dose, ct, lungs)
+    problem, fix = info.value.problem, info.value.fix
+    assert problem.startswith("the dose grid does not cover the lungs: ") and "lie outside it" in problem
+    # the grid's edge is that of its lowest voxel (-10 - 0.5 mm); the lungs' lowest voxel is at z = -20
+    assert ("beyond its edge on the inferior side (towards the feet) by up to 9.5 mm (farthest voxel of the lungs at "
+            "z = -20.0 mm, the dose grid's edge at z = -10.5 mm)") in problem, problem
+    assert not any(side in problem for side in ("superior side", "right side", "left side", "anterior side",
+                                                "posterior side")), problem
+    assert "dose grid x -30.5 .. 29.5, y -30.5 .. 29.5, z -10.5 .. 29.5 mm" in problem, problem
+    assert "the lungs x -20.0 .. 20.0, y -20.0 .. 20.0, z -20.0 .. 20.0 mm" in problem, problem
+    assert "full calculation grid" in fix and "covers the lungs completely (at least to z = -20.0 mm inferiorly" in fix
+
+
+def test_a_gtv_beyond_two_sides_of_the_dose_grid_names_both():
+    """A grid short on the patient's left (high LPS x) and at the front (low y): both sides named, each with its mm."""
+    ct = _grid()
+    dose = radial_dose(_grid(size=(45, 50, 60), origin=(-30.0, -20.0, -30.0)), CENTRE, 25.0, 60.0)  # x ..14, y -20..
+    lungs = sphere_mask(ct, (-10.0, 5.0, 0.0), 6.0)                          # inside
+    gtv = sphere_mask(ct, (10.0, -18.0, 0.0), 8.0)                           # x 2 .. 18, y -26 .. -10
+    with pytest.raises(InputError, match="does not cover the GTV") as info:
+        dose_features(dose, ct, lungs, gtv)
+    problem, fix = info.value.problem, info.value.fix
+    assert "the patient's left side by up to 3.5 mm (farthest voxel of the GTV at x = 18.0 mm" in problem, problem
+    assert "the anterior side by up to 5.5 mm (farthest voxel of the GTV at y = -26.0 mm" in problem, problem
+    assert "y = -26.0 mm anteriorly" in fix and "x = 18.0 mm to the left" in fix and "lungs" not in fix
+
+
+def test_a_slicer_segment_outside_the_dose_grid_is_said_where_in_its_error():
+    """The Lung Radiomics panel's dose rows (``lungai.scene.radiomics``): a segment the dose grid does not reach is
+    that segment's error, saying where (here above the grid's superior edge), the other segments computed."""
+    from lungai.dose.resample import dose_on_grid
+    from lungai.scene.radiomics import _dose_rows
+
+    ct = _grid()
+    dose = radial_dose(_grid(size=(60, 60, 40)), CENTRE, 25.0, 60.0)           # z -30 .. 9 mm
+    masks = {"Lungs": sphere_mask(ct, (0.0, 0.0, -10.0), 15.0), "Node": sphere_mask(ct, (0.0, 0.0, 15.0), 6.0)}
+    errors: dict = {}
+    frame = _dose_rows(dose_on_grid(dose, ct), masks, errors, (dose, ct))
+    assert list(errors) == ["Node"] and np.isfinite(frame["Lungs"]).all(), errors
+    assert ("the superior side (towards the head) by up to 11.5 mm (farthest voxel of the segment 'Node' at "
+            "z = 21.0 mm, the dose grid's edge at z = 9.5 mm)") in errors["Node"], errors
+    assert frame["Node"].isna().all()
+
+
 def test_a_copy_of_an_rtdose_in_another_encoding_is_a_copy(tmp_path):
     """Review of 3b2eaff: a copy of an RTDOSE differing only in encoding (DoseGridScaling "5.9e-05" vs
     "0.000059", another transfer syntax) was refused as "same SOPInstanceUID ... but hold different doses"."""

@@ -196,3 +196,28 @@ def test_beams_on_one_grid_written_differently_are_summed(lung1_003, tmp_path, o
     with_summation_type(tmp_path / "base4", tmp_path / "folder" / "beam2.dcm", "BEAM", plan=plan)
     with pytest.raises(InputError, match="hold the same dose and do not say which beam each is"):
         read_dose(tmp_path / "folder")
+
+
+def test_a_dose_grid_cut_short_at_the_lung_base_is_refused_saying_where(lung1_003, tmp_path, capsys):
+    """QA radfollow67: LUNG1-003's plan-like dose with its grid cut 40 mm short at the lung base (the lungs of its
+    RTSTRUCT) was refused with "61053 of 1363865 voxels (4.5 %) lie outside it": not where, nor a fix beyond
+    re-export.  The refusal names the side (inferior), how far the lungs reach beyond the grid, both extents, and
+    the fix: the full calculation grid, down to the lungs' base."""
+    from lungai.cli import main
+
+    ct, rtstruct, reference, dose = lung1_003
+    cut = dose[:, :, 10:]                                     # ten 4 mm planes: 40 mm off the grid's lower end
+    edge = cut.GetOrigin()[2] - cut.GetSpacing()[2] / 2
+    (tmp_path / "RD").mkdir()
+    f = write_rtdose(cut, tmp_path / "RD" / "RD.cut.dcm", reference=reference)
+    capsys.readouterr()
+    rc = main(["dose-features", "--ct", str(ct), "--rtstruct", str(rtstruct), "--dose", str(f),
+               "-o", str(tmp_path / "out" / "dose.csv")])
+    err = capsys.readouterr().err
+    assert rc != 0 and not (tmp_path / "out" / "dose.csv").exists(), err
+    assert "the dose grid does not cover the lungs: " in err, err
+    assert (f"beyond its edge on the inferior side (towards the feet) by up to 32.0 mm (farthest voxel of the lungs "
+            f"at z = -299.9 mm, the dose grid's edge at z = {edge:.1f} mm)") in err, err
+    assert not any(s in err for s in ("superior side", "right side", "left side", "anterior side", "posterior side"))
+    assert f"z {edge:.1f} .. " in err and "the lungs x " in err and "(patient coordinates, LPS" in err, err
+    assert "full calculation grid" in err and "at least to z = -299.9 mm inferiorly" in err, err

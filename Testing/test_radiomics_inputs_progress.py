@@ -78,3 +78,38 @@ def test_a_note_said_while_the_segments_are_built_is_a_line_of_its_own(small_pha
     notes = [line for line in err.splitlines() if "note: " in line and "right_lung" in line]
     assert rc == 0 and notes, err
     assert all(line.startswith("note: ") for line in notes), notes     # never glued to a bar's record
+
+
+def test_an_rtstruct_folder_is_searched_as_a_step_of_the_inputs_bar(small_phantom, tmp_path, monkeypatch, capsys):
+    """QA radfollow67: `lungai radiomics --rtstruct FOLDER` searched the folder (~1 s on LUNG1-003's export: its
+    files opened, the RTSTRUCT of the CT chosen) before any bar; the search is the first step of the inputs' bar,
+    the note naming the RTSTRUCT found a line of its own after it.  An RTSTRUCT file given is checked in that step."""
+    import sys
+
+    import lungai.dicom.discover as discover
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.progress import PREFIX
+
+    study = write_rt_study(tmp_path / "export", small_phantom, "P1", dose=None)
+    real = discover.find_rtstruct
+
+    def find_rtstruct(*a, **k):
+        print("MARK searching the folder", file=sys.stderr, flush=True)
+        return real(*a, **k)
+
+    monkeypatch.setattr(discover, "find_rtstruct", find_rtstruct)
+    rc, lines = _run(["--image", study["ct"], "--rtstruct", study["root"], "--segments", "tumour",
+                      "-o", tmp_path / "f.csv"], monkeypatch, capsys)
+    assert rc == 0, lines
+    shown = [line for line in lines if line.startswith(PREFIX) or line.startswith(("MARK", "note: --rtstruct"))]
+    search = shown.index("MARK searching the folder")
+    assert shown[:search] == [f"{PREFIX} 0/3 radiomics: inputs: start",
+                              f"{PREFIX} 0/3 radiomics: inputs: finding the RTSTRUCT in the folder"], shown
+    assert shown[search + 1].startswith("note: --rtstruct ") and "using the RTSTRUCT" in shown[search + 1], shown
+    assert shown[search + 2:search + 6] == [f"{PREFIX} 1/3 radiomics: inputs: reading the CT", "MARK reading the CT",
+                                            f"{PREFIX} 2/3 radiomics: inputs: building the segments",
+                                            f"{PREFIX} 3/3 radiomics: inputs: 1 segment built"], shown
+    rc, lines = _run(["--image", study["ct"], "--rtstruct", study["rtstruct"], "--segments", "tumour",
+                      "-o", tmp_path / "g.csv"], monkeypatch, capsys)
+    assert rc == 0, lines
+    assert f"{PREFIX} 0/3 radiomics: inputs: checking the RTSTRUCT file" in lines, lines

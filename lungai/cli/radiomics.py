@@ -232,6 +232,8 @@ def _pyradiomics_note() -> None:
 
 # the messages of the inputs' steps of `lungai radiomics` (the CT read, the segments built), before the segments' bar
 INPUT_STEPS = ("reading the CT", "building the segments")
+# with --rtstruct, the step before them: the RTSTRUCT of a folder looked for, or the file given checked
+RTSTRUCT_STEPS = ("finding the RTSTRUCT in the folder", "checking the RTSTRUCT file")
 
 
 def run(args) -> int:
@@ -248,19 +250,23 @@ def run(args) -> int:
     from lungai.radiomics.settings import sidecar_path
 
     check_csv_name(args.output)            # the arguments first: before the RTSTRUCT is searched, the CT read
-    if args.rtstruct:                      # before any work: a folder's RTSTRUCT found (and said), or refused
-        from lungai.dicom.rtstruct import rtstruct_option
+    # the RTSTRUCT looked for, the CT read and the segments built on a bar of their own, before the segments' (QA
+    # rad67: LUNG1-003's DICOM CT and RTSTRUCT, 4-7 s without a word before the first bar; longer on a thin-slice CT;
+    # QA radfollow67: --rtstruct FOLDER searched for ~1 s before it)
+    steps = INPUT_STEPS if not args.rtstruct else \
+        (RTSTRUCT_STEPS[0 if Path(args.rtstruct).is_dir() else 1], *INPUT_STEPS)
+    with task("radiomics: inputs", len(steps), rate=False) as bar:
+        bar.update(0, steps[0])
+        if args.rtstruct:                  # before any work: a folder's RTSTRUCT found (and said), or refused
+            from lungai.dicom.rtstruct import rtstruct_option
 
-        args.rtstruct, _ = rtstruct_option(args.rtstruct, args.image, args.series)   # its note printed there
-    params = _params(args)
-    inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
-    out = Path(args.output)     # before any work; a user's file (the table's or a sidecar's name) is never replaced
-    sidecars = [out.with_name(out.stem + n) for n in ("_settings.csv", "_errors.csv")] + [sidecar_path(out)]
-    prepare_output_file(out, inputs=inputs, owner="radiomics", sidecars=sidecars)
-    # the CT read and the segments built on a bar of their own, before the segments' (QA rad67: LUNG1-003's DICOM CT
-    # and RTSTRUCT, 4-7 s without a word before the first bar; longer on a thin-slice CT)
-    with task("radiomics: inputs", len(INPUT_STEPS), rate=False) as bar:
-        bar.update(0, INPUT_STEPS[0])
+            args.rtstruct, _ = rtstruct_option(args.rtstruct, args.image, args.series)   # its note printed there
+            bar.update(1, INPUT_STEPS[0])
+        params = _params(args)
+        inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
+        out = Path(args.output)   # before any work; a user's file (the table's or a sidecar's name) is never replaced
+        sidecars = [out.with_name(out.stem + n) for n in ("_settings.csv", "_errors.csv")] + [sidecar_path(out)]
+        prepare_output_file(out, inputs=inputs, owner="radiomics", sidecars=sidecars)
         image = read_ct(args.image, series_uid=args.series)
         bar.update(1, INPUT_STEPS[1])
         errors: dict = {}

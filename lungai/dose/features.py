@@ -232,21 +232,23 @@ def parse_v_levels(text: str, max_gy: float | None = None) -> tuple[float, ...]:
 
 
 def features_from_arrays(dose_kji: np.ndarray, lungs: np.ndarray, gtv: np.ndarray | None = None,
-                         case: str = "case", v_levels=V_LEVELS) -> dict:
-    """The feature row from a dose array on the mask grid and boolean masks (V at ``v_levels`` Gy)."""
+                         case: str = "case", v_levels=V_LEVELS, grid=None) -> dict:
+    """The feature row from a dose array on the mask grid and boolean masks (V at ``v_levels`` Gy).  ``grid``: (the
+    dose image, the CT, the box of the CT the arrays are of or None), for a refusal of a dose grid not covering the
+    lungs or the GTV that says where (:func:`lungai.dose.resample.check_coverage`)."""
     lungs = lungs.astype(bool)
     gtv = None if gtv is None else gtv.astype(bool)
     region = lungs & ~gtv if gtv is not None else lungs
     if not region.any():
         raise InputError("the lung mask minus the GTV is empty" if gtv is not None else "the lung mask is empty",
                          "give a lung mask (label > 0) on the CT grid")
-    check_coverage(dose_kji, region, "lungs")
+    check_coverage(dose_kji, region, "lungs", *(grid or ()))
     d = dose_kji[region]
     row = {"case": case, "dose_mld_gy": mean_dose(d)}
     row.update({v_column(v): v_percent(d, v) for v in v_levels})
     row.update({f"dose_d{p}_gy": d_gy(d, p) for p in D_LEVELS})
     if gtv is not None and gtv.any():
-        check_coverage(dose_kji, gtv, "GTV")
+        check_coverage(dose_kji, gtv, "GTV", *(grid or ()))
         g = dose_kji[gtv]
         row.update(dose_gtv_mean_gy=float(g.mean()), dose_gtv_min_gy=float(g.min()), dose_gtv_max_gy=float(g.max()))
     elif gtv is not None:
@@ -300,4 +302,4 @@ def dose_features(dose: sitk.Image, ct: sitk.Image, lungs: sitk.Image, gtv: sitk
         lung_arr = lung_arr[crop]
         gtv_arr = None if gtv_arr is None else gtv_arr[crop]
     dose_kji = dose_on_grid(dose, ct, box)
-    return features_from_arrays(dose_kji, lung_arr, gtv_arr, case, v_levels)
+    return features_from_arrays(dose_kji, lung_arr, gtv_arr, case, v_levels, grid=(dose, ct, box))

@@ -36,7 +36,9 @@ def grid_text(settings: pd.DataFrame) -> str:
     return "; ".join(f"{r.segment}: {r.grid}, {r.spacing_mm} mm" for r in settings.itertuples(index=False))
 
 
-def _dose_rows(dose_kji: np.ndarray, masks: dict, errors: dict) -> pd.DataFrame:
+def _dose_rows(dose_kji: np.ndarray, masks: dict, errors: dict, grid=()) -> pd.DataFrame:
+    """The dose rows of the segments ``masks``; ``grid``: (the dose image, the image ``dose_kji`` lies on), for a
+    segment the dose grid does not cover, said where (:func:`lungai.dose.resample.check_coverage`)."""
     from lungai.dose.dvh import d_gy, v_percent
     from lungai.dose.resample import check_coverage
 
@@ -46,7 +48,7 @@ def _dose_rows(dose_kji: np.ndarray, masks: dict, errors: dict) -> pd.DataFrame:
         try:
             if not m.any():
                 raise InputError(f"segment {name!r} is empty", "leave it out")
-            check_coverage(dose_kji, m, f"segment {name!r}")
+            check_coverage(dose_kji, m, f"segment {name!r}", *grid)
         except InputError as exc:
             errors.setdefault(name, str(exc))
             continue
@@ -147,7 +149,8 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     table.columns.name = None
     if dose_node is not None:
         dose = dose_on_grid(dose_image, image) * IMAGE_DOSE_UNITS[unit]
-        table = pd.concat([table, _dose_rows(dose, masks, errors).reindex(columns=list(table.columns))], ignore_index=True)
+        rows = _dose_rows(dose, masks, errors, (dose_image, image))
+        table = pd.concat([table, rows.reindex(columns=list(table.columns))], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
     node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)
     node.SetAttribute(GRID_ATTRIBUTE, grid_text(result.settings))   # which columns are on the 2 mm lung grid
