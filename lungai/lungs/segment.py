@@ -57,7 +57,7 @@ from lungai.io.validate import near_padding as padding_margin
 from lungai.lungs import LUNG_STEPS  # noqa: F401 - the steps segment_lungs reports (defined there)
 from lungai.lungs.airways import airways_at_border, find_central_airways
 from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
-from lungai.progress import Counter, NullProgress
+from lungai.progress import Counter, NullProgress, waiting
 
 RIGHT, LEFT = 1, 2
 AIR_HU = -400.0
@@ -201,12 +201,14 @@ FILLING_LUNG = "filling the {side} lung"
 FILLING_DETAIL = "vessels, holes, pleural notches, dense lung"
 FILL_SUBSTEPS = 6
 # the air in the body (3.5 s on LUNG1-003's DICOM CT) and the airway removal (2.8 s: the body's outline and the airway
-# search the largest parts), single silent steps before (QA lungsfollow66)
+# search the largest parts), single silent steps before (QA lungsfollow66); the airway search itself two sub-steps,
+# the tree grown from the trachea and its wide part (2.9 s of one sub-step on LUNG1-003, 4.6 s on a loaded machine:
+# QA lungs67)
 FINDING_BODY_AIR = "finding the air in the body"
 BODY_AIR_SUBSTEPS = 2
 REMOVING_AIRWAYS = "removing the airways"
 REMOVING_DETAIL = "body outline, trachea and bronchi"
-AIRWAY_SUBSTEPS = 4
+AIRWAY_SUBSTEPS = 5
 # before the smoothing (3.0 s on LUNG1-003's DICOM CT, 6.6 s on LUNG1-002's NIfTI with nothing said after "read") and
 # after the last lung's filling (about 4 s to "written": the pure-air and scan-cut checks), silent before (QA lungsgap66)
 PREPARING_CT = "preparing the CT"
@@ -471,7 +473,8 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
     was the right lung, both lungs the left).
 
     ``progress`` (optional, :mod:`lungai.progress`): the erosions (:data:`SPLIT_ERODING`, counted by a
-    :class:`lungai.progress.Counter`) and the growing back (:data:`SPLIT_GROWING`) are said as message-only updates
+    :class:`lungai.progress.Counter`) and the growing back (:data:`SPLIT_GROWING`, then with the seconds it has run
+    while its distance transform runs: :func:`lungai.progress.waiting`) are said as message-only updates
     (``update(0, ...)``: the step is the caller's)."""
     progress = NullProgress() if progress is None else progress
     eroding = None
@@ -490,7 +493,6 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
             if len(big) == 2 and sizes[order[1]] >= SMALL_LUNG_SHARE * sizes[order[0]]:
                 if it == 0:
                     return [lab == big[0], lab == big[1]]
-                progress.update(0, SPLIT_GROWING)
                 # seeds 1 and 2: uint8, as is the nearest seed read through the indices below (int32 took 4 bytes a
                 # voxel twice more at the peak of ``lungai lungs``)
                 markers = np.zeros(mask.shape, np.uint8)
@@ -502,8 +504,10 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
                 held = np.unique(whole[markers > 0])
                 mask = np.isin(whole, held[held > 0])
                 del lab, whole, work
-                # the nearest seed's indices only: the distances (float64, 8 bytes a voxel) are not needed
-                iz, iy, ix = ndimage.distance_transform_edt(markers == 0, return_distances=False, return_indices=True)
+                # the nearest seed's indices only: the distances (float64, 8 bytes a voxel) are not needed.  One C
+                # call of 1.4 s idle, up to 9 s on a loaded machine (LUNG1-002): the bar says so while it runs
+                iz, iy, ix = waiting(progress, SPLIT_GROWING, ndimage.distance_transform_edt, markers == 0,
+                                     return_distances=False, return_indices=True)
                 nearest = markers[iz, iy, ix]
                 del iz, iy, ix
                 return [mask & (nearest == 1), mask & (nearest == 2)]
@@ -915,7 +919,7 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
     plane = ndimage.uniform_filter(hu, size=(1, 3, 3))
     airway_hu = plane if spacing[0] < 1.2 else hu
     removing.tick()
-    airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml)
+    airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml, tick=removing.tick)
     border_cut = _body_cut_side(inside, box, body_edges)
     if airways is None and border_cut is not None:
         # a CT cropped through the mediastinum: the patient's midline, and the trachea cut with it, lie at the image's
