@@ -746,6 +746,33 @@ def test_growing_the_lungs_back_says_it_is_running(monkeypatch):
     assert all(np.array_equal(a, b) for a, b in zip(parts, plain))
 
 
+def test_lungs_cli_checks_the_ct_hu_once(small_phantom, tmp_path, monkeypatch):
+    """QA lungs67: ``lungai lungs`` made the HU check twice - read_ct's check_ct, then segment_lungs' own (0.2-0.3 s of
+    LUNG1-002).  Once now, on reading; segment_lungs called on its own still checks (an MR is refused)."""
+    from lungai.cli import main
+    from lungai.io import validate
+
+    calls = []
+    real = validate.check_ct_intensities
+
+    def counted(img, source):
+        calls.append(source)
+        return real(img, source)
+
+    monkeypatch.setattr(validate, "check_ct_intensities", counted)
+    monkeypatch.setattr(segment, "check_ct_intensities", counted)
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(path))
+    assert main(["lungs", str(path), "-o", str(tmp_path / "lungs.nii.gz")]) == 0
+    assert len(calls) == 1, calls
+    cli = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz")))
+    assert np.array_equal(cli, sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))
+    assert len(calls) == 2
+    mr = sitk.Cast(small_phantom.ct, sitk.sitkFloat32) + 1500.0
+    with pytest.raises(InputError, match="does not look like a CT in Hounsfield units"):
+        segment_lungs(mr)
+
+
 def test_waiting_runs_the_call_beside_the_progress_and_raises_its_error():
     """lungai.progress.waiting (the growing back's progress): the call's value; its exception raised in the caller; no
     progress (None, NullProgress): called as is, nothing said; Slicer's Cancel (a CallbackProgress callback returning

@@ -812,16 +812,19 @@ def _blank_end_slices(hu: np.ndarray, spacing) -> tuple[int, int]:
     return k0 + lo, k0 + hi
 
 
-def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
+def segment_lungs(ct: sitk.Image, progress=None, checked: bool = False) -> LungResult:
     """Right (1) and left (2) lung masks on the grid of ``ct`` (HU).
 
     ``ct`` must look like a CT in HU (:func:`lungai.io.validate.check_ct_intensities`, the check ``lungai lungs``
-    makes on reading it): an MR, a windowed or rescaled image is an :class:`InputError` saying so.
+    makes on reading it): an MR, a windowed or rescaled image is an :class:`InputError` saying so.  ``checked``: ``ct``
+    is as :func:`lungai.io.read_ct` returned it, which made that check - not made again (QA lungs67: ``lungai lungs``
+    checked LUNG1-002 twice, 0.2-0.3 s).
     ``progress`` (optional, :mod:`lungai.progress`): takes ``LUNG_STEPS`` steps, ``update(1, <step done>)`` after
     each of the smoothing, the outside air, the body's air, the airway removal, the right / left split and each lung's filling (a
     single lung region: its one fill step counts twice)."""
     preparing = Counter(progress, PREPARING_CT, PREPARING_SUBSTEPS, detail=PREPARING_DETAIL)
-    check_ct_intensities(ct, "the CT")
+    if not checked:
+        check_ct_intensities(ct, "the CT")
     preparing.tick()
     return _segment_lungs(ct, progress, preparing)
 
