@@ -773,6 +773,27 @@ def test_lungs_cli_checks_the_ct_hu_once(small_phantom, tmp_path, monkeypatch):
         segment_lungs(mr)
 
 
+def test_pleural_notches_tick_after_each_group_of_slices():
+    """QA lungs67: the pleural notches of one lung (a convex hull per slice) were one sub-step of its filling, 1.0-2.1 s
+    idle (pyradiomics lung2's right lung, LUNG1-003), up to three times that on a loaded machine.  ``tick`` is called
+    NOTCH_TICKS times, whatever the lung's slices; the notches added are those found without it."""
+    from lungai.lungs.pleura import NOTCH_TICKS, add_pleural_notches
+
+    z, y, x = np.ogrid[:9, :60, :60]
+    lung = np.broadcast_to(((y - 30) / 22.0) ** 2 + ((x - 22) / 14.0) ** 2 < 1, (9, 60, 60)).copy()
+    bite = np.broadcast_to(((y - 30) / 6.0) ** 2 + ((x - 8) / 6.0) ** 2 < 1, (9, 60, 60))
+    lung &= ~bite                           # a tumour at the chest wall takes a bite out of the lung's lateral side
+    lung[0] = False
+    dense = bite.copy()
+    body = {k: (30.0, 40.0, 28.0, 36.0) for k in range(9)}      # the body's centre medial to the lung
+    plain = add_pleural_notches(lung, dense, body)
+    assert (plain & ~lung).any() and not (plain & ~lung)[0].any()
+    for slices in (slice(None), slice(0, 3)):       # 8 slices of lung, and 2: NOTCH_TICKS ticks either way
+        ticks = []
+        got = add_pleural_notches(lung[slices], dense[slices], body, tick=lambda: ticks.append(1))
+        assert len(ticks) == NOTCH_TICKS and np.array_equal(got, plain[slices])
+
+
 def test_waiting_runs_the_call_beside_the_progress_and_raises_its_error():
     """lungai.progress.waiting (the growing back's progress): the call's value; its exception raised in the caller; no
     progress (None, NullProgress): called as is, nothing said; Slicer's Cancel (a CallbackProgress callback returning
@@ -864,7 +885,7 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
         ["checking the lungs 0/2 (pure air, cut by the scan)"], steps.log
     for before, fill in zip(["right / left split"] + fills, fills):
         side = fill.split()[0]
-        assert between(before, fill) == [f"filling the {side} lung 0/6 (vessels, holes, pleural notches, dense lung)"], \
+        assert between(before, fill) == [f"filling the {side} lung 0/9 (vessels, holes, pleural notches, dense lung)"], \
             steps.log
     # a terminal (counts shown every sub-step here): each count once, up to the whole
     class Terminal(Steps):
@@ -881,7 +902,7 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
                                 ("removing the airways", 5, " (body outline, trachea and bronchi)")):
         assert [f"{step} {k}/{total}{detail}" for k in range(total + 1)] == [m for m in said if m.startswith(step)], \
             said
-    assert "finding the outside air 2/2" in said and "filling the right lung 6/6 (vessels, holes, pleural notches, " \
+    assert "finding the outside air 2/2" in said and "filling the right lung 9/9 (vessels, holes, pleural notches, " \
         "dense lung)" in said, said
     np.testing.assert_array_equal(sitk.GetArrayFromImage(labels),
                                   sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))

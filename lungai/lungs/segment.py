@@ -56,7 +56,7 @@ from lungai.io.validate import check_ct_intensities, constant_fill, region_sizes
 from lungai.io.validate import near_padding as padding_margin
 from lungai.lungs import LUNG_STEPS  # noqa: F401 - the steps segment_lungs reports (defined there)
 from lungai.lungs.airways import airways_at_border, find_central_airways
-from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
+from lungai.lungs.pleura import NOTCH_TICKS, add_pleural_notches, convex_hull_2d
 from lungai.progress import Counter, NullProgress, waiting
 
 RIGHT, LEFT = 1, 2
@@ -199,7 +199,8 @@ SMOOTH_CHUNKS = 4
 FINDING_OUTSIDE_AIR = "finding the outside air"
 FILLING_LUNG = "filling the {side} lung"
 FILLING_DETAIL = "vessels, holes, pleural notches, dense lung"
-FILL_SUBSTEPS = 6
+# the pleural notches count NOTCH_TICKS of them (lungai.lungs.pleura: 1.0-2.1 s of one lung idle, QA lungs67)
+FILL_SUBSTEPS = 5 + NOTCH_TICKS
 # the air in the body (3.5 s on LUNG1-003's DICOM CT) and the airway removal (2.8 s: the body's outline and the airway
 # search the largest parts), single silent steps before (QA lungsfollow66); the airway search itself two sub-steps,
 # the tree grown from the trachea and its wide part (2.9 s of one sub-step on LUNG1-003, 4.6 s on a loaded machine:
@@ -1025,8 +1026,7 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
         filling.tick()
         offset = [b.start + p.start for b, p in zip(box, pbox)]
         # pleural notches are judged on the aerated lung's outline
-        notched = add_pleural_notches(filled, dense[pbox], _shift(outline, offset))
-        filling.tick()
+        notched = add_pleural_notches(filled, dense[pbox], _shift(outline, offset), tick=filling.tick)
         grown = add_dense_lung(crop, partly_aerated[pbox], not_lung[pbox], spacing)
         filling.tick()
         closed = close_hilar_gaps(grown, spacing)
