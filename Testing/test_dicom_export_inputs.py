@@ -1251,7 +1251,7 @@ def _fake_tumour_and_lungs(case, tmp_path, monkeypatch) -> list:
     monkeypatch.setattr("lungai.seg.infer.segment_tumour",
                         lambda *a, **k: ran.append(1) or SegResult(gtv, zero, zero, None, info))
     labels = sitk.ReadImage(str(case["root"] / "lungs.nii.gz"))
-    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None: ran.append(1) or SimpleNamespace(
+    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None, **_: ran.append(1) or SimpleNamespace(
         labels=labels, volumes_ml={"right_lung": 1.0, "left_lung": 1.0}, notes=[], warnings=[]))
     return ran
 

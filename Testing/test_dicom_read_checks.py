@@ -311,7 +311,7 @@ def test_dicom_outputs_of_an_enhanced_ct_are_refused_before_any_work(tmp_path, c
 
     mf = _enhanced(tmp_path)
     labels = sitk.Cast(read_ct(mf) > 0, sitk.sitkUInt8)    # the segmentation itself is not the matter here
-    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None: SimpleNamespace(
+    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None, **_: SimpleNamespace(
         labels=labels, volumes_ml={"right_lung": 1.0, "left_lung": 0.0}, notes=[], warnings=[]))
     assert main(["lungs", str(mf), "-o", str(tmp_path / "l.nii.gz")]) == 0
     out = capsys.readouterr().out

@@ -631,6 +631,221 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
     assert writing[0] > max(k for k, t in enumerate(texts) if t.endswith("lung filled")), texts
 
 
+def _label_grown_airways(hu, inside_air, seed, voxel_ml, max_ml=250.0):
+    """The airway growing of lungai 1.x before QA lungs67 (the reference): each threshold's dark voxels labelled over
+    the whole box, the seed's component kept."""
+    from lungai.lungs.airways import THRESHOLDS_HU
+
+    best = (None, None)
+    for threshold in THRESHOLDS_HU:
+        dark = (hu < threshold) & inside_air
+        if not dark[seed]:
+            continue
+        lab, _ = ndimage.label(dark)
+        region = lab == lab[seed]
+        if region.sum() * voxel_ml > max_ml:
+            break
+        best = (region, threshold)
+    return best
+
+
+def _airway_tree_box(seed=0):
+    """A box of air in the body ([z, y, x], HU) holding a trachea (-1000 HU) that splits into two bronchi darker than
+    the lungs beside them (-900 HU, joined to the bronchi at -860 HU), plus a dark pocket apart (-990 HU)."""
+    rng = np.random.default_rng(seed)
+    hu = np.full((40, 60, 80), 40.0, np.float32)
+    lungs = np.zeros(hu.shape, bool)
+    lungs[2:30, 8:52, 6:36] = lungs[2:30, 8:52, 44:74] = True
+    hu[lungs] = -860.0 + rng.normal(0, 10, lungs.sum())
+    hu[18:40, 26:35, 36:45] = -1000.0                      # trachea
+    hu[14:20, 27:32, 20:41] = hu[14:20, 27:32, 40:60] = -960.0      # main bronchi into the lungs
+    hu[5:9, 40:44, 60:64] = -990.0                         # a pocket not connected
+    inside = hu < -400
+    return hu, inside
+
+
+def test_airway_search_grows_the_tree_from_the_seed_not_by_labelling_the_box(monkeypatch):
+    """QA lungs67: growing the airway tree labelled the whole box of the lungs once per threshold (seven 3D labellings:
+    0.4-0.5 s idle, 2-4 s of a loaded machine on LUNG1-002 / -003, the bar standing on one sub-step).  The seed's
+    component is flood filled instead: the same voxels and threshold as the labelling (the same face connectivity),
+    no 3D labelling of the box."""
+    from lungai.lungs import airways
+
+    hu, inside = _airway_tree_box()
+    seed = (38, 30, 40)
+    expected = _label_grown_airways(hu, inside, seed, 0.003, max_ml=20.0)
+    assert expected[0] is not None and expected[1] > -1000.0      # grown beyond the first threshold: the test's point
+    calls = []
+    real_label = ndimage.label
+
+    def label(array, *args, **kwargs):
+        calls.append(np.ndim(array))
+        return real_label(array, *args, **kwargs)
+
+    monkeypatch.setattr(airways.ndimage, "label", label)
+    got = airways.grow_airways(hu, inside, seed, 0.003, max_ml=20.0)
+    assert got[1] == expected[1] and np.array_equal(got[0], expected[0])
+    assert 3 not in calls, calls
+    # leaking at every threshold, and a seed not dark enough: as before
+    assert airways.grow_airways(hu, inside, seed, 0.003, max_ml=0.001) == (None, None)
+    assert airways.grow_airways(hu, inside, (0, 0, 0), 0.003) == (None, None)
+
+
+def test_airway_search_ticks_once_the_tree_is_grown():
+    """QA lungs67: the airway search (the tree grown from the trachea's candidates, then its part at least 7 mm wide by
+    two distance transforms) was one sub-step of "removing the airways": 2.9 s on LUNG1-003, 4.6 s on a loaded
+    machine.  ``tick`` is called once, between the growing and the wide part; the airways and note are those found
+    without it."""
+    from lungai.lungs import airways
+
+    hu, inside = _airway_tree_box()
+    order = []
+    real = airways.central_airways
+
+    def central(*args, **kwargs):
+        order.append("wide part")
+        return real(*args, **kwargs)
+
+    args = (hu, inside, hu, (2.0, 2.0, 3.0), 40.0, 0.012)
+    plain, plain_note = airways.find_central_airways(*args)
+    try:
+        airways.central_airways = central
+        found, note = airways.find_central_airways(*args, tick=lambda: order.append("tick"))
+    finally:
+        airways.central_airways = real
+    assert order == ["tick", "wide part"], order
+    assert note == plain_note and np.array_equal(found, plain) and plain.any()
+
+
+def test_growing_the_lungs_back_says_it_is_running(monkeypatch):
+    """QA lungs67: growing touching lungs back after eroding them apart is one distance transform (one C call: 1.4 s
+    idle, up to 9 s on a loaded machine on LUNG1-002) said by one message: the bar stood still.  While it runs the
+    message is said again with its seconds at every tick interval; the parts are those found without a progress."""
+    import time
+
+    from test_lungs_memory import _touching_lungs
+
+    real = ndimage.distance_transform_edt
+
+    def slow(*args, **kwargs):
+        time.sleep(0.6)
+        return real(*args, **kwargs)
+
+    class Terminal(_Steps):
+        tick_interval = 0.1
+
+    mask = _touching_lungs()
+    plain = segment._split_two(mask, 50)
+    monkeypatch.setattr(segment.ndimage, "distance_transform_edt", slow)
+    steps = Terminal()
+    parts = segment._split_two(mask, 50, progress=steps)
+    growing = [m for m in steps.messages if m.startswith(segment.SPLIT_GROWING)]
+    assert growing[0] == segment.SPLIT_GROWING and len(growing) >= 3, steps.messages
+    assert all(m.startswith(segment.SPLIT_GROWING + " (") and m.endswith(" s)") for m in growing[1:]), growing
+    assert steps.n == 0 and len(parts) == len(plain) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(parts, plain))
+
+
+def test_lungs_cli_checks_the_ct_hu_once(small_phantom, tmp_path, monkeypatch):
+    """QA lungs67: ``lungai lungs`` made the HU check twice - read_ct's check_ct, then segment_lungs' own (0.2-0.3 s of
+    LUNG1-002).  Once now, on reading; segment_lungs called on its own still checks (an MR is refused)."""
+    from lungai.cli import main
+    from lungai.io import validate
+
+    calls = []
+    real = validate.check_ct_intensities
+
+    def counted(img, source):
+        calls.append(source)
+        return real(img, source)
+
+    monkeypatch.setattr(validate, "check_ct_intensities", counted)
+    monkeypatch.setattr(segment, "check_ct_intensities", counted)
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(path))
+    assert main(["lungs", str(path), "-o", str(tmp_path / "lungs.nii.gz")]) == 0
+    assert len(calls) == 1, calls
+    cli = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz")))
+    assert np.array_equal(cli, sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))
+    assert len(calls) == 2
+    mr = sitk.Cast(small_phantom.ct, sitk.sitkFloat32) + 1500.0
+    with pytest.raises(InputError, match="does not look like a CT in Hounsfield units"):
+        segment_lungs(mr)
+
+
+def test_pleural_notches_tick_after_each_group_of_slices():
+    """QA lungs67: the pleural notches of one lung (a convex hull per slice) were one sub-step of its filling, 1.0-2.1 s
+    idle (pyradiomics lung2's right lung, LUNG1-003), up to three times that on a loaded machine.  ``tick`` is called
+    NOTCH_TICKS times, whatever the lung's slices; the notches added are those found without it."""
+    from lungai.lungs.pleura import NOTCH_TICKS, add_pleural_notches
+
+    z, y, x = np.ogrid[:9, :60, :60]
+    lung = np.broadcast_to(((y - 30) / 22.0) ** 2 + ((x - 22) / 14.0) ** 2 < 1, (9, 60, 60)).copy()
+    bite = np.broadcast_to(((y - 30) / 6.0) ** 2 + ((x - 8) / 6.0) ** 2 < 1, (9, 60, 60))
+    lung &= ~bite                           # a tumour at the chest wall takes a bite out of the lung's lateral side
+    lung[0] = False
+    dense = bite.copy()
+    body = {k: (30.0, 40.0, 28.0, 36.0) for k in range(9)}      # the body's centre medial to the lung
+    plain = add_pleural_notches(lung, dense, body)
+    assert (plain & ~lung).any() and not (plain & ~lung)[0].any()
+    for slices in (slice(None), slice(0, 3)):       # 8 slices of lung, and 2: NOTCH_TICKS ticks either way
+        ticks = []
+        got = add_pleural_notches(lung[slices], dense[slices], body, tick=lambda: ticks.append(1))
+        assert len(ticks) == NOTCH_TICKS and np.array_equal(got, plain[slices])
+
+
+def test_waiting_runs_the_call_beside_the_progress_and_raises_its_error():
+    """lungai.progress.waiting (the growing back's progress): the call's value; its exception raised in the caller; no
+    progress (None, NullProgress): called as is, nothing said; Slicer's Cancel (a CallbackProgress callback returning
+    True) raised at the next update while the call runs."""
+    import time
+
+    from lungai.errors import Cancelled
+    from lungai.progress import CallbackProgress, NullProgress, waiting
+
+    class Terminal(_Steps):
+        tick_interval = 0.05
+
+    steps = Terminal()
+    assert waiting(steps, "working", lambda a, b=0: a + b, 2, b=3) == 5 and steps.messages[0] == "working"
+    assert steps.n == 0
+    assert waiting(None, "working", max, 1, 4) == 4 and waiting(NullProgress(), "working", min, 1, 4) == 1
+
+    def broken():
+        time.sleep(0.15)
+        raise ValueError("no seeds")
+
+    with pytest.raises(ValueError, match="no seeds"):
+        waiting(steps, "working", broken)
+    said = []
+    cancel = CallbackProgress(3, lambda fraction, text: said.append(text) or len(said) > 1, "lungs")
+    with pytest.raises(Cancelled):
+        waiting(cancel, "working", time.sleep, 2.0)
+    assert said[0] == "lungs: working" and said[1].startswith("lungs: working (")
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("case", ["LUNG1-002", "LUNG1-003"])
+def test_real_ct_masks_unchanged_by_the_airway_flood_fill_and_the_growing_progress(shared_data, case, monkeypatch):
+    """QA lungs67: the flood-filled airway growing and the growing back of touching lungs run beside a progress give
+    the masks, volumes and notes of the labelling grower without a progress, voxel for voxel, on the real whole CTs
+    (LUNG1-002: touching lungs grown back; LUNG1-003: 52 ml of airways removed)."""
+    from lungai.lungs import airways
+
+    class Terminal(_Steps):
+        tick_interval = 0.0
+
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / f"{case}_ct.nii.gz"))
+    steps = Terminal()
+    new = segment_lungs(ct, progress=steps)
+    assert any(m.startswith("removing the airways 3/5") for m in steps.messages), steps.messages
+    monkeypatch.setattr(airways, "grow_airways", _label_grown_airways)
+    old = segment_lungs(ct)
+    assert np.array_equal(sitk.GetArrayFromImage(new.labels), sitk.GetArrayFromImage(old.labels))
+    assert new.volumes_ml == old.volumes_ml and new.notes == old.notes
+    assert "trachea, main and lobar bronchi removed" in new.notes[0]
+
+
 def test_long_lung_steps_say_their_sub_steps(small_phantom):
     """QA startfollow66: on LUNG1-002 (a shared machine) the smoothing (2.5-7.5 s), the outside air (3-8 s) and each
     lung's filling (1.5-6.7 s) were single silent steps, the bar standing on the step before; QA lungsfollow66: the
@@ -663,14 +878,14 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
     # outline, the airway search) were single silent steps too
     assert between("outside air found", "air in the body found") == ["finding the air in the body 0/2"], steps.log
     assert between("air in the body found", "airways removed") == \
-        ["removing the airways 0/4 (body outline, trachea and bronchi)"], steps.log
+        ["removing the airways 0/5 (body outline, trachea and bronchi)"], steps.log
     fills = [m for m in messages if m.endswith("lung filled")]
     assert len(fills) == 2, steps.log
     assert [m for n, m in steps.log[messages.index(fills[-1]) + 1:]] == \
         ["checking the lungs 0/2 (pure air, cut by the scan)"], steps.log
     for before, fill in zip(["right / left split"] + fills, fills):
         side = fill.split()[0]
-        assert between(before, fill) == [f"filling the {side} lung 0/6 (vessels, holes, pleural notches, dense lung)"], \
+        assert between(before, fill) == [f"filling the {side} lung 0/9 (vessels, holes, pleural notches, dense lung)"], \
             steps.log
     # a terminal (counts shown every sub-step here): each count once, up to the whole
     class Terminal(Steps):
@@ -684,10 +899,10 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
     for step, total, detail in (("preparing the CT", 3, " (HU check, LPS orientation, blank end slices)"),
                                 ("checking the lungs", 2, " (pure air, cut by the scan)"),
                                 ("finding the air in the body", 2, ""),
-                                ("removing the airways", 4, " (body outline, trachea and bronchi)")):
+                                ("removing the airways", 5, " (body outline, trachea and bronchi)")):
         assert [f"{step} {k}/{total}{detail}" for k in range(total + 1)] == [m for m in said if m.startswith(step)], \
             said
-    assert "finding the outside air 2/2" in said and "filling the right lung 6/6 (vessels, holes, pleural notches, " \
+    assert "finding the outside air 2/2" in said and "filling the right lung 9/9 (vessels, holes, pleural notches, " \
         "dense lung)" in said, said
     np.testing.assert_array_equal(sitk.GetArrayFromImage(labels),
                                   sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))

@@ -223,6 +223,45 @@ class Counter:
             self._show()
 
 
+def waiting(progress, message: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, one long call with no sub-steps of its own (a distance transform of a CT's lungs: one C
+    call, which releases the GIL), run in a worker thread while ``message`` is shown on ``progress`` as a message-only
+    update (``update(0, ...)``: the step count stays the caller's), then ``"<message> (<seconds> s)"`` at most every
+    ``progress.tick_interval`` seconds until it returns (:data:`TICK_INTERVAL`; in a log :data:`LOG_INTERVAL`, as
+    :class:`Counter`): the bar moves while it runs (QA lungs67: growing the lungs back, one distance transform, stood
+    1.4 s idle and up to 9 s on a loaded machine on one message).  The same call on the same arguments: the same
+    result; its exception is raised here.  ``progress`` None or :class:`NullProgress`: ``fn`` is called here.  In
+    Slicer's process (:class:`CallbackProgress`) a Cancel is raised at the next update (the worker, a daemon, ends on
+    its own)."""
+    if progress is None or isinstance(progress, NullProgress):
+        return fn(*args, **kwargs)
+    import threading
+    import time
+
+    interval = max(float(getattr(progress, "tick_interval", TICK_INTERVAL)), 0.05)
+    done: list = []
+
+    def run() -> None:
+        try:
+            done.append((True, fn(*args, **kwargs)))
+        except BaseException as exc:     # raised in the caller's thread below
+            done.append((False, exc))
+
+    start = time.monotonic()
+    progress.update(0, message)
+    worker = threading.Thread(target=run, name="lungai-waiting", daemon=True)
+    worker.start()
+    while True:
+        worker.join(interval)
+        if not worker.is_alive():
+            break
+        progress.update(0, f"{message} ({time.monotonic() - start:.0f} s)")
+    ok, value = done[0]
+    if not ok:
+        raise value
+    return value
+
+
 def parse_line(line: str):
     """Parse a ``LUNGAI_PROGRESS`` line into (fraction, text), or None for other lines."""
     if not line.startswith(PREFIX + " "):

@@ -60,7 +60,7 @@ def run(args) -> int:
         bar.update(0, "loading the lung segmentation")     # its modules: up to 1.5 s said nothing (QA lungsgap66)
         from lungai.lungs import segment_lungs
 
-        result = segment_lungs(ct, progress=bar)
+        result = segment_lungs(ct, progress=bar, checked=True)     # read_ct checked its HU (check_ct)
         bar.update(0, f"writing {Path(args.output).name}")   # a message-only update (about 1 s on LUNG1-002)
         write_image(result.labels, args.output, protect=[args.ct])
         bar.update(1, "written")

@@ -56,8 +56,8 @@ from lungai.io.validate import check_ct_intensities, constant_fill, region_sizes
 from lungai.io.validate import near_padding as padding_margin
 from lungai.lungs import LUNG_STEPS  # noqa: F401 - the steps segment_lungs reports (defined there)
 from lungai.lungs.airways import airways_at_border, find_central_airways
-from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
-from lungai.progress import Counter, NullProgress
+from lungai.lungs.pleura import NOTCH_TICKS, add_pleural_notches, convex_hull_2d
+from lungai.progress import Counter, NullProgress, waiting
 
 RIGHT, LEFT = 1, 2
 AIR_HU = -400.0
@@ -199,14 +199,17 @@ SMOOTH_CHUNKS = 4
 FINDING_OUTSIDE_AIR = "finding the outside air"
 FILLING_LUNG = "filling the {side} lung"
 FILLING_DETAIL = "vessels, holes, pleural notches, dense lung"
-FILL_SUBSTEPS = 6
+# the pleural notches count NOTCH_TICKS of them (lungai.lungs.pleura: 1.0-2.1 s of one lung idle, QA lungs67)
+FILL_SUBSTEPS = 5 + NOTCH_TICKS
 # the air in the body (3.5 s on LUNG1-003's DICOM CT) and the airway removal (2.8 s: the body's outline and the airway
-# search the largest parts), single silent steps before (QA lungsfollow66)
+# search the largest parts), single silent steps before (QA lungsfollow66); the airway search itself two sub-steps,
+# the tree grown from the trachea and its wide part (2.9 s of one sub-step on LUNG1-003, 4.6 s on a loaded machine:
+# QA lungs67)
 FINDING_BODY_AIR = "finding the air in the body"
 BODY_AIR_SUBSTEPS = 2
 REMOVING_AIRWAYS = "removing the airways"
 REMOVING_DETAIL = "body outline, trachea and bronchi"
-AIRWAY_SUBSTEPS = 4
+AIRWAY_SUBSTEPS = 5
 # before the smoothing (3.0 s on LUNG1-003's DICOM CT, 6.6 s on LUNG1-002's NIfTI with nothing said after "read") and
 # after the last lung's filling (about 4 s to "written": the pure-air and scan-cut checks), silent before (QA lungsgap66)
 PREPARING_CT = "preparing the CT"
@@ -471,7 +474,8 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
     was the right lung, both lungs the left).
 
     ``progress`` (optional, :mod:`lungai.progress`): the erosions (:data:`SPLIT_ERODING`, counted by a
-    :class:`lungai.progress.Counter`) and the growing back (:data:`SPLIT_GROWING`) are said as message-only updates
+    :class:`lungai.progress.Counter`) and the growing back (:data:`SPLIT_GROWING`, then with the seconds it has run
+    while its distance transform runs: :func:`lungai.progress.waiting`) are said as message-only updates
     (``update(0, ...)``: the step is the caller's)."""
     progress = NullProgress() if progress is None else progress
     eroding = None
@@ -490,7 +494,6 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
             if len(big) == 2 and sizes[order[1]] >= SMALL_LUNG_SHARE * sizes[order[0]]:
                 if it == 0:
                     return [lab == big[0], lab == big[1]]
-                progress.update(0, SPLIT_GROWING)
                 # seeds 1 and 2: uint8, as is the nearest seed read through the indices below (int32 took 4 bytes a
                 # voxel twice more at the peak of ``lungai lungs``)
                 markers = np.zeros(mask.shape, np.uint8)
@@ -502,8 +505,10 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
                 held = np.unique(whole[markers > 0])
                 mask = np.isin(whole, held[held > 0])
                 del lab, whole, work
-                # the nearest seed's indices only: the distances (float64, 8 bytes a voxel) are not needed
-                iz, iy, ix = ndimage.distance_transform_edt(markers == 0, return_distances=False, return_indices=True)
+                # the nearest seed's indices only: the distances (float64, 8 bytes a voxel) are not needed.  One C
+                # call of 1.4 s idle, up to 9 s on a loaded machine (LUNG1-002): the bar says so while it runs
+                iz, iy, ix = waiting(progress, SPLIT_GROWING, ndimage.distance_transform_edt, markers == 0,
+                                     return_distances=False, return_indices=True)
                 nearest = markers[iz, iy, ix]
                 del iz, iy, ix
                 return [mask & (nearest == 1), mask & (nearest == 2)]
@@ -808,16 +813,19 @@ def _blank_end_slices(hu: np.ndarray, spacing) -> tuple[int, int]:
     return k0 + lo, k0 + hi
 
 
-def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
+def segment_lungs(ct: sitk.Image, progress=None, checked: bool = False) -> LungResult:
     """Right (1) and left (2) lung masks on the grid of ``ct`` (HU).
 
     ``ct`` must look like a CT in HU (:func:`lungai.io.validate.check_ct_intensities`, the check ``lungai lungs``
-    makes on reading it): an MR, a windowed or rescaled image is an :class:`InputError` saying so.
+    makes on reading it): an MR, a windowed or rescaled image is an :class:`InputError` saying so.  ``checked``: ``ct``
+    is as :func:`lungai.io.read_ct` returned it, which made that check - not made again (QA lungs67: ``lungai lungs``
+    checked LUNG1-002 twice, 0.2-0.3 s).
     ``progress`` (optional, :mod:`lungai.progress`): takes ``LUNG_STEPS`` steps, ``update(1, <step done>)`` after
     each of the smoothing, the outside air, the body's air, the airway removal, the right / left split and each lung's filling (a
     single lung region: its one fill step counts twice)."""
     preparing = Counter(progress, PREPARING_CT, PREPARING_SUBSTEPS, detail=PREPARING_DETAIL)
-    check_ct_intensities(ct, "the CT")
+    if not checked:
+        check_ct_intensities(ct, "the CT")
     preparing.tick()
     return _segment_lungs(ct, progress, preparing)
 
@@ -915,7 +923,7 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
     plane = ndimage.uniform_filter(hu, size=(1, 3, 3))
     airway_hu = plane if spacing[0] < 1.2 else hu
     removing.tick()
-    airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml)
+    airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml, tick=removing.tick)
     border_cut = _body_cut_side(inside, box, body_edges)
     if airways is None and border_cut is not None:
         # a CT cropped through the mediastinum: the patient's midline, and the trachea cut with it, lie at the image's
@@ -1018,8 +1026,7 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
         filling.tick()
         offset = [b.start + p.start for b, p in zip(box, pbox)]
         # pleural notches are judged on the aerated lung's outline
-        notched = add_pleural_notches(filled, dense[pbox], _shift(outline, offset))
-        filling.tick()
+        notched = add_pleural_notches(filled, dense[pbox], _shift(outline, offset), tick=filling.tick)
         grown = add_dense_lung(crop, partly_aerated[pbox], not_lung[pbox], spacing)
         filling.tick()
         closed = close_hilar_gaps(grown, spacing)
