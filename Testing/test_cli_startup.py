@@ -454,3 +454,16 @@ def test_demo_draws_its_bar_before_torch_is_imported(tmp_path):
     assert _heavy_at_first_bar(["demo", "--small", "-o", str(tmp_path / "out")], tmp_path) == []
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
+
+
+def test_demo_refuses_a_seed_point_off_the_ct_before_the_heavy_imports(small_phantom, tmp_path):
+    """QA demo67 (`lungai demo --ct LUNG1-003_ct.nii.gz --seed-point=1e4,1e4,1e4`, a shared 2-core machine): a seed point
+    outside the CT was refused after 29.6 s, once torch / MONAI were imported and the models loaded.  The CT is read
+    (on its bar) and the seed point checked before those imports; nothing is written."""
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    code, err, heavy = _heavy_at_refusal(["demo", "--ct", str(ct), "--seed-point=1e4,1e4,1e4", "-o",
+                                          str(tmp_path / "out")], tmp_path)
+    assert code == 2 and "outside the image" in err and "How to fix" in err, err
+    assert heavy == [], heavy
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -957,21 +957,6 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     # the model folders' first files (model.json, model_card.json, stage_model.json) checked as cheaply (QA demo67:
     # --model of a missing folder was refused after 8 s, once torch / MONAI were imported)
     check_model_options(model_dir, rp_model, stage_model, light=True)
-    # the pipeline's modules (torch / MONAI: 10-20 s) imported once the options' own checks passed, on a bar (QA
-    # demo67: the first bar came 6-11 s after the command, after these imports and the models' load)
-    given_models = 1 + (rp_model is not None) + (stage_model is not None)
-    with task("demo: loading the models", 1 + given_models) as loading:
-        loading.update(0, "importing torch / MONAI")
-        from lungai.lungs import segment_lungs
-        from lungai.lungs.segment import LUNG_STEPS
-        from lungai.report import figures, write_report
-        from lungai.report.html import features_step_text
-        from lungai.seg.choice import add_model_notes, model_meta
-        from lungai.seg.model_meta import model_identity
-        from lungai.seg.infer import segment_tumour
-        loading.update(1, "segmentation model")
-        # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
-        models = check_model_options(model_dir, rp_model, stage_model, progress=loading)
     sample = ct_path is None
     if rtstruct is not None:
         from lungai.dicom.rtstruct import rtstruct_option
@@ -994,10 +979,25 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                                                      progress=reading if ct_path is None else None)
         if ct_path is not None:
             reading.update(1)
-    if seed_lps is not None:
+    if seed_lps is not None:     # before the heavy imports (QA demo67: a seed off the CT refused after 30 s)
         from lungai.seg.preprocess import check_seed_inside_body
 
         check_seed_inside_body(ct, seed_lps)
+    # the pipeline's modules (torch / MONAI: 10-20 s) imported once the options' own checks passed, on a bar (QA
+    # demo67: the first bar came 6-11 s after the command, after these imports and the models' load)
+    given_models = 1 + (rp_model is not None) + (stage_model is not None)
+    with task("demo: loading the models", 1 + given_models) as loading:
+        loading.update(0, "importing torch / MONAI")
+        from lungai.lungs import segment_lungs
+        from lungai.lungs.segment import LUNG_STEPS
+        from lungai.report import figures, write_report
+        from lungai.report.html import features_step_text
+        from lungai.seg.choice import add_model_notes, model_meta
+        from lungai.seg.model_meta import model_identity
+        from lungai.seg.infer import segment_tumour
+        loading.update(1, "segmentation model")
+        # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
+        models = check_model_options(model_dir, rp_model, stage_model, progress=loading)
     if roi_lps is not None:     # the checks segment_tumour makes of an ROI (no extent, beside the image, in the air)
         from lungai.seg.config import SegConfig
         from lungai.seg.infer import choose_box
