@@ -467,3 +467,17 @@ def test_demo_refuses_a_seed_point_off_the_ct_before_the_heavy_imports(small_pha
     assert code == 2 and "outside the image" in err and "How to fix" in err, err
     assert heavy == [], heavy
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_demo_refuses_an_roi_off_the_ct_before_the_heavy_imports(small_phantom, tmp_path):
+    """QA demo67: `lungai demo --ct LUNG1-003_ct.nii.gz --roi` of a box beside the CT (or one without extent) was
+    refused only once torch / MONAI were imported and the models loaded (the ROI checks lived in lungai.seg.infer,
+    which imports torch).  Those checks (lungai.seg.preprocess.roi_box) run with the seed point's, before."""
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    for roi, says in (("1e4,1e4,1e4,10010,10010,10010", "outside the image"), ("0,0,0,0,0,0", "--roi")):
+        code, err, heavy = _heavy_at_refusal(["demo", "--ct", str(ct), f"--roi={roi}", "-o", str(tmp_path / "out")],
+                                             tmp_path)
+        assert code == 2 and says in err and "How to fix" in err, err
+        assert heavy == [], (roi, heavy)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

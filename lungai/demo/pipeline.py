@@ -983,6 +983,11 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         from lungai.seg.preprocess import check_seed_inside_body
 
         check_seed_inside_body(ct, seed_lps)
+    if roi_lps is not None:     # the checks segment_tumour makes of an ROI (no extent, beside the image, in the air)
+        from lungai.seg.config import SegConfig
+        from lungai.seg.preprocess import roi_box
+
+        roi_box(ct, roi_lps, SegConfig().roi_margin_mm)
     # the pipeline's modules (torch / MONAI: 10-20 s) imported once the options' own checks passed, on a bar (QA
     # demo67: the first bar came 6-11 s after the command, after these imports and the models' load)
     given_models = 1 + (rp_model is not None) + (stage_model is not None)
@@ -998,11 +1003,6 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         loading.update(1, "segmentation model")
         # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
         models = check_model_options(model_dir, rp_model, stage_model, progress=loading)
-    if roi_lps is not None:     # the checks segment_tumour makes of an ROI (no extent, beside the image, in the air)
-        from lungai.seg.config import SegConfig
-        from lungai.seg.infer import choose_box
-
-        choose_box(ct, SegConfig(), roi_lps=roi_lps)
     # the dose (readable, plausible) and the RTSTRUCT's structures (names, --structure-map) before any work: a
     # wrong one fails now, not after segmentation and radiomics
     given_dose = rt = None
