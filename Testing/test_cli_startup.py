@@ -391,3 +391,93 @@ def test_lungs_reads_the_dicom_series_headers_once_before_its_bar(small_phantom,
     with one_series_scan():
         assert ct_series_folder(ct) == ct_series_folder(ct) == ct
     assert ct_series_folder(ct) == ct and len(scans) == 3
+
+
+# a command run to its end in a fresh interpreter: the heavy modules imported by then are printed (its exit status kept)
+AT_REFUSAL = """
+import sys
+from lungai.cli import main
+
+try:
+    code = main(sys.argv[1:])
+finally:
+    print("imported at the end:", sorted(m for m in %r if m in sys.modules), flush=True)
+sys.exit(code)
+"""
+
+
+def _heavy_at_refusal(args: list, tmp_path) -> tuple:
+    """(exit status, stderr, heavy modules imported) of ``lungai ARGS`` run to its end in a fresh interpreter."""
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", AT_REFUSAL % (HEAVY,), *args], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=300)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("imported at the end:")]
+    assert lines, out.stdout + out.stderr
+    return out.returncode, out.stderr, eval(lines[0].split(":", 1)[1])      # noqa: S307 - the list printed above
+
+
+def test_demo_refuses_a_wrong_ct_before_the_heavy_imports(tmp_path):
+    """QA demo67 (`lungai demo --ct` of a missing file, a .txt file, a folder without DICOM, on a shared 2-core
+    machine): the refusal came 4.9-9.6 s after the command, after torch and MONAI were imported and the model
+    loaded, under a bar "reading the CT".  The CT's path is checked (it exists, a file lungai reads, a folder
+    holding a DICOM series) with the options' other cheap checks, before those imports; nothing is written."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("not a CT")
+    for ct, says in ((tmp_path / "missing.nii.gz", "does not exist"), (tmp_path / "notes.txt", "unsupported file type"),
+                     (tmp_path / "empty", "no DICOM series found")):
+        code, err, heavy = _heavy_at_refusal(["demo", "--ct", str(ct), "-o", str(tmp_path / "out")], tmp_path)
+        assert code == 2 and says in err and "How to fix" in err, err
+        assert heavy == [], (ct, heavy)
+        assert "reading the CT" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_refuses_a_wrong_model_folder_before_the_heavy_imports(tmp_path):
+    """QA demo67: `lungai demo --model /nonexistent` was refused after 8.2 s, `--rp-model EMPTY_FOLDER` after 7.8 s
+    (torch / MONAI imported first, on a shared 2-core machine).  The files each model's loader reads first
+    (model.json, model_card.json, stage_model.json) are checked with the options' cheap checks: the same refusal,
+    naming the option and the fix, before those imports."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args, says in ((["--model", str(tmp_path / "nowhere")], "--model"), (["--model", str(empty)], "--model"),
+                       (["--rp-model", str(empty)], "--rp-model"), (["--stage-model", str(empty)], "--stage-model")):
+        code, err, heavy = _heavy_at_refusal(["demo", *args, "-o", str(tmp_path / "out")], tmp_path)
+        assert code == 2 and says in err and "How to fix" in err, err
+        assert heavy == [], (args, heavy)
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_draws_its_bar_before_torch_is_imported(tmp_path):
+    """QA demo67: `lungai demo` on the built-in sample drew its first bar 11 s after the command (5.7 s with --ct
+    LUNG1-003), after torch / MONAI were imported and the models loaded without a word: those are done on a bar of
+    their own now ("demo: loading the models")."""
+    assert _heavy_at_first_bar(["demo", "--small", "-o", str(tmp_path / "out")], tmp_path) == []
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+
+def test_demo_refuses_a_seed_point_off_the_ct_before_the_heavy_imports(small_phantom, tmp_path):
+    """QA demo67 (`lungai demo --ct LUNG1-003_ct.nii.gz --seed-point=1e4,1e4,1e4`, a shared 2-core machine): a seed point
+    outside the CT was refused after 29.6 s, once torch / MONAI were imported and the models loaded.  The CT is read
+    (on its bar) and the seed point checked before those imports; nothing is written."""
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    code, err, heavy = _heavy_at_refusal(["demo", "--ct", str(ct), "--seed-point=1e4,1e4,1e4", "-o",
+                                          str(tmp_path / "out")], tmp_path)
+    assert code == 2 and "outside the image" in err and "How to fix" in err, err
+    assert heavy == [], heavy
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_demo_refuses_an_roi_off_the_ct_before_the_heavy_imports(small_phantom, tmp_path):
+    """QA demo67: `lungai demo --ct LUNG1-003_ct.nii.gz --roi` of a box beside the CT (or one without extent) was
+    refused only once torch / MONAI were imported and the models loaded (the ROI checks lived in lungai.seg.infer,
+    which imports torch).  Those checks (lungai.seg.preprocess.roi_box) run with the seed point's, before."""
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    for roi, says in (("1e4,1e4,1e4,10010,10010,10010", "outside the image"), ("0,0,0,0,0,0", "--roi")):
+        code, err, heavy = _heavy_at_refusal(["demo", "--ct", str(ct), f"--roi={roi}", "-o", str(tmp_path / "out")],
+                                             tmp_path)
+        assert code == 2 and says in err and "How to fix" in err, err
+        assert heavy == [], (roi, heavy)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

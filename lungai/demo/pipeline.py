@@ -787,8 +787,8 @@ MODEL_OPTIONS = (("--model", "segmentation model", "lungai train-seg"),
 def _model_kind(folder) -> tuple | None:
     """(option, kind, command, marking file) of the model ``folder`` holds - by the file its loader reads first
     (model.json, model_card.json, stage_model.json) - else None."""
-    from lungai.fusion.model_io import META
-    from lungai.rp.model_io import CARD_FILE
+    from lungai.fusion.balance import META       # the light modules of these names (no torch, no scikit-learn)
+    from lungai.rp.card import CARD_FILE
     from lungai.seg.settings import MODEL_JSON
 
     for entry, name in zip(MODEL_OPTIONS, (MODEL_JSON, CARD_FILE, META)):
@@ -811,29 +811,57 @@ def _model_option_error(option: str, folder, err: InputError) -> InputError:
     return InputError(f"{option} {folder}: {err.problem}", err.fix or f"give the folder written by `{entry[2]}`")
 
 
-def check_model_options(model_dir=None, rp_model=None, stage_model=None) -> dict:
+def check_model_options(model_dir=None, rp_model=None, stage_model=None, light: bool = False,
+                        progress=None) -> dict:
     """The demo's model folders loaded with their allow-listed loaders before any work (QA stagedemo59: a wrong
     --stage-model - an RP model's folder, an empty one - was only checked to exist, and refused after the
     segmentation, radiomics and dose, ending the demo with no report): ``{"seg_dir", "seg", "rp", "stage"}`` (the
     segmentation model's folder and model, the loaded RP model's (bundle, card) and stage model or None).  A folder that is not a usable model
-    of its option is an :class:`~lungai.errors.InputError` naming the option, the folder and the fix."""
-    from lungai.seg.model_io import load_model as load_seg
+    of its option is an :class:`~lungai.errors.InputError` naming the option, the folder and the fix.
+
+    ``light``: only the file each loader reads first (model.json, model_card.json, stage_model.json) is read and
+    checked, no heavy import (torch, scikit-learn), nothing loaded: the refusals of a missing, empty or other kind's
+    folder come with the options' cheap checks (QA demo67: ``--model`` of a missing folder after 8 s).
+    ``progress``: a step counted as each model is loaded."""
     from lungai.seg.resources import resolve_model_dir
 
+    if light:
+        from lungai.rp.card import read_card
+        from lungai.seg.model_meta import check_complete, read_meta
+
+        loaders = (lambda folder: check_complete(folder, read_meta(folder)), read_card, _stage_meta)
+    else:
+        from lungai.seg.model_io import load_model as load_seg
+
+        loaders = (load_seg, _load_rp, _load_stage)
     mdir = resolve_model_dir(model_dir)
     loaded: dict = {}
-    for option, folder, load in (("--model", mdir, load_seg), ("--rp-model", rp_model, _load_rp),
-                                 ("--stage-model", stage_model, _load_stage)):
+    for (option, folder), load in zip((("--model", mdir), ("--rp-model", rp_model), ("--stage-model", stage_model)),
+                                      loaders):
         if folder is None:
             continue
+        if progress is not None and option != "--model":
+            progress.update(1, {"--rp-model": "RP model", "--stage-model": "stage model"}[option])
         try:
             loaded[option] = load(folder)
         except InputError as err:
             if option == "--model" and not model_dir:    # the default model: its own error (an installation's)
                 raise
             raise _model_option_error(option, folder, err) from None
+    if progress is not None:
+        progress.update(1)
     return {"seg_dir": mdir, "seg": loaded["--model"], "rp": loaded.get("--rp-model"),
             "stage": loaded.get("--stage-model")}
+
+
+def _stage_meta(folder) -> None:
+    """The first check of :func:`lungai.fusion.model_io.load` (a locked stage model's folder holds its
+    stage_model.json), without its imports (torch)."""
+    from lungai.fusion.balance import META
+
+    if not (Path(folder) / META).is_file():
+        raise InputError(f"{folder} is not a locked stage model (no {META})",
+                         "pass the folder written by `lungai stage train`")
 
 
 def _load_rp(folder):
@@ -900,8 +928,13 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     # the earlier run (removed before this run writes) is refused
     inputs = [ct_path, clinical, dose, rp_model, stage_model, radiomics_params, rtstruct]
     check_output_owner(out, "demo", DEMO_OUTPUTS, inputs, new_or_own=True)
-    # a --patient-id / clinical row of another patient than the DICOM CT's is refused before any work
-    ct_patient = _ct_patient(ct_path, series_uid, patient_id)
+    from lungai.dicom.reference import one_series_scan
+
+    with one_series_scan():     # a DICOM folder's series found once for the two checks
+        if ct_path is not None:     # a missing / unreadable --ct refused before the heavy imports (QA demo67: 5-10 s)
+            _check_ct_path(ct_path, series_uid)
+        # a --patient-id / clinical row of another patient than the DICOM CT's is refused before any work
+        ct_patient = _ct_patient(ct_path, series_uid, patient_id)
     clinical_row = read_clinical(clinical, patient_id, ct_patient) if clinical is not None else None
     for path, what in ((rp_model, "--rp-model"), (stage_model, "--stage-model"), (dose, "--dose")):
         if path is not None and not Path(path).exists():
@@ -921,16 +954,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                               "give --dose (the plan's RTDOSE) with --rtstruct, or leave --rtstruct out (the tumour "
                               "radiomics use the automatic tumour either way); the features of the plan's GTV: "
                               "lungai radiomics --image CT --rtstruct RS --structure role:gtv_primary"))
-    # the pipeline's modules (torch / MONAI: 10-20 s) imported once the options' own checks passed
-    from lungai.lungs import segment_lungs
-    from lungai.lungs.segment import LUNG_STEPS
-    from lungai.report import figures, write_report
-    from lungai.report.html import features_step_text
-    from lungai.seg.choice import add_model_notes, model_meta
-    from lungai.seg.model_meta import model_identity
-    from lungai.seg.infer import segment_tumour
-    # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
-    models = check_model_options(model_dir, rp_model, stage_model)
+    # the model folders' first files (model.json, model_card.json, stage_model.json) checked as cheaply (QA demo67:
+    # --model of a missing folder was refused after 8 s, once torch / MONAI were imported)
+    check_model_options(model_dir, rp_model, stage_model, light=True)
     sample = ct_path is None
     if rtstruct is not None:
         from lungai.dicom.rtstruct import rtstruct_option
@@ -953,15 +979,30 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                                                      progress=reading if ct_path is None else None)
         if ct_path is not None:
             reading.update(1)
-    if seed_lps is not None:
+    if seed_lps is not None:     # before the heavy imports (QA demo67: a seed off the CT refused after 30 s)
         from lungai.seg.preprocess import check_seed_inside_body
 
         check_seed_inside_body(ct, seed_lps)
     if roi_lps is not None:     # the checks segment_tumour makes of an ROI (no extent, beside the image, in the air)
         from lungai.seg.config import SegConfig
-        from lungai.seg.infer import choose_box
+        from lungai.seg.preprocess import roi_box
 
-        choose_box(ct, SegConfig(), roi_lps=roi_lps)
+        roi_box(ct, roi_lps, SegConfig().roi_margin_mm)
+    # the pipeline's modules (torch / MONAI: 10-20 s) imported once the options' own checks passed, on a bar (QA
+    # demo67: the first bar came 6-11 s after the command, after these imports and the models' load)
+    given_models = 1 + (rp_model is not None) + (stage_model is not None)
+    with task("demo: loading the models", 1 + given_models) as loading:
+        loading.update(0, "importing torch / MONAI")
+        from lungai.lungs import segment_lungs
+        from lungai.lungs.segment import LUNG_STEPS
+        from lungai.report import figures, write_report
+        from lungai.report.html import features_step_text
+        from lungai.seg.choice import add_model_notes, model_meta
+        from lungai.seg.model_meta import model_identity
+        from lungai.seg.infer import segment_tumour
+        loading.update(1, "segmentation model")
+        # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
+        models = check_model_options(model_dir, rp_model, stage_model, progress=loading)
     # the dose (readable, plausible) and the RTSTRUCT's structures (names, --structure-map) before any work: a
     # wrong one fails now, not after segmentation and radiomics
     given_dose = rt = None
@@ -1188,6 +1229,19 @@ def demo_case_id(ct_path, patient_id=None, series_uid: str | None = None) -> str
     from lungai.io import input_case_id
 
     return input_case_id(ct_path, series_uid)
+
+
+def _check_ct_path(ct_path, series_uid) -> None:
+    """The cheap checks of ``--ct`` that reading it makes first, before the demo's heavy imports: it exists, a file
+    lungai reads (:func:`lungai.io.read.check_image_path`), a folder holding a DICOM CT series (found once inside
+    :func:`lungai.dicom.reference.one_series_scan`, as :func:`_ct_patient` looks for its PatientID)."""
+    from lungai.io.read import check_image_path
+
+    folder = check_image_path(ct_path, series_uid)
+    if folder.is_dir():
+        from lungai.dicom.reference import _series_files
+
+        _series_files(folder, series_uid)
 
 
 def _ct_patient(ct_path, series_uid, patient_id) -> str | None:

@@ -930,22 +930,29 @@ def read_dicom_ct_files(files, what: str) -> sitk.Image:
 def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
     """Read any 3D image (file or DICOM folder) with its geometry; no CT checks.  A DICOM folder (or DICOMDIR file)
     gives its CT series (:func:`dicom_series_files`)."""
+    p = check_image_path(path, series_uid)
+    img = _read_dicom_series(p, series_uid) if p.is_dir() else _read_file(p)
+    check_3d(img, str(p))
+    return img
+
+
+def check_image_path(path: str | Path, series_uid: str | None = None) -> Path:
+    """The checks :func:`read_image` makes of ``path`` before reading anything (no voxels, no heavy import): it
+    exists, a ``--series`` UID can choose a series there (:func:`check_series_option`), a file is of a type lungai
+    reads.  Returns the path read: a DICOMDIR file's folder, else ``path``.  (A command checks its input with it
+    before its heavy imports: QA demo67, ``lungai demo --ct`` of a missing file was refused after 5-10 s.)"""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the path (and that the drive is mounted)")
     check_series_option(p, series_uid)
     p = dicomdir_folder(p)
-    if p.is_dir():
-        img = _read_dicom_series(p, series_uid)
-    else:
+    if not p.is_dir():
         suffix = _suffix(p)
         if suffix not in FILE_SUFFIXES + (".dcm", ".dicom", ""):
             raise InputError(f"{p.name}: unsupported file type {suffix!r}",
                              "use NIfTI (.nii/.nii.gz), NRRD (.nrrd), MHA (.mha), a DICOM folder, or a DICOM file "
                              "(.dcm: a SEG or RTSTRUCT is read by its content, whatever its name)")
-        img = _read_file(p)
-    check_3d(img, str(p))
-    return img
+    return p
 
 
 def stored_orientation(path: str | Path, series_uid: str | None = None) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from lungai.errors import InputError, counted
+from lungai.errors import counted
 from lungai.io.geometry import from_lps, to_lps
 from lungai.io.validate import check_ct
 from lungai.progress import Counter, NullProgress, SubProgress
@@ -73,17 +73,7 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None, progress=None) 
     if seed_lps is not None:
         return pp.box_from_seed(ct, seed_lps, cfg.seed_box_mm)
     if roi_lps is not None:
-        p = [float(v) for v in roi_lps]
-        if len(p) != 6:
-            raise InputError(f"--roi needs 6 numbers x0,y0,z0,x1,y1,z1 (got {len(p)})",
-                             "give two opposite corners in LPS mm")
-        pp.check_roi_extent(p)
-        pp.check_roi_inside_body(ct, p)
-        try:
-            return pp.box_from_physical(ct, p[:3], p[3:], cfg.roi_margin_mm)
-        except InputError as err:           # wholly beside the CT: where the CT is, the voxel-index / RAS reading
-            raise InputError(f"the ROI {tuple(round(v, 1) for v in p)} mm (LPS) lies outside the image",
-                             pp.outside_image_fix(ct, p, "--roi")) from err
+        return pp.roi_box(ct, roi_lps, cfg.roi_margin_mm)
     if whole or (whole is None and pp.is_crop(ct)):
         return pp.whole_box(ct, "whole image (crop)")
     return pp.box_from_lungs(ct, cfg.roi_margin_mm, progress=progress)

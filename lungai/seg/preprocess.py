@@ -347,6 +347,23 @@ def _in_body(ct: sitk.Image, point_lps) -> bool:
                 and _outside_air(ct, idx[2])[idx[1], idx[0]])
 
 
+def roi_box(ct: sitk.Image, roi_lps, margin_mm: float) -> Box:
+    """The box of an ROI ``roi_lps`` (x0, y0, z0, x1, y1, z1 LPS mm) on ``ct`` with ``margin_mm``, checked: 6 numbers
+    with extent, not wholly in the air round the patient nor beside the image (:class:`~lungai.errors.InputError`
+    naming where the CT is).  Light (no torch): ``lungai demo`` checks an ROI with it before its heavy imports."""
+    p = [float(v) for v in roi_lps]
+    if len(p) != 6:
+        raise InputError(f"--roi needs 6 numbers x0,y0,z0,x1,y1,z1 (got {len(p)})",
+                         "give two opposite corners in LPS mm")
+    check_roi_extent(p)
+    check_roi_inside_body(ct, p)
+    try:
+        return box_from_physical(ct, p[:3], p[3:], margin_mm)
+    except InputError as err:           # wholly beside the CT: where the CT is, the voxel-index / RAS reading
+        raise InputError(f"the ROI {tuple(round(v, 1) for v in p)} mm (LPS) lies outside the image",
+                         outside_image_fix(ct, p, "--roi")) from err
+
+
 def check_roi_extent(roi_lps) -> list:
     """The ROI's 6 numbers (x0, y0, z0, x1, y1, z1 LPS mm) as floats; InputError when the box has no extent along an
     axis (x0 == x1, y0 == y1 or z0 == z1: ``--roi 0,0,0,0,0,0``, an ROI never drawn), which would segment the empty
