@@ -128,3 +128,29 @@ def envelope_study(small_phantom, root):
     return write_rt_study(root, small_phantom, patient_id="ENV", names={"gtv": None},
                           extra_structures={"iGTV": img}), img
 
+
+
+def with_new_uids(src: Path, dst: Path, tail: str, patient_id: str | None = None) -> Path:
+    """A copy of the DICOM files under ``src`` at ``dst`` (same layout) as another export of them: every instance,
+    series, study and frame-of-reference UID - and the references to them - ends in ``.tail`` (the same map in
+    every file, so an RTSTRUCT still references its CT), the PatientID ``patient_id`` when given (a second patient;
+    else the same patient's second series).  SOP class and transfer syntax UIDs are kept."""
+    import pydicom
+
+    keep = {0x00080016, 0x00081150, 0x00020002, 0x00020010, 0x00020012}   # SOP classes, transfer syntax
+
+    def remap(uid: str) -> str:
+        return uid + "." + tail if len(uid) + len(tail) < 64 else uid[:63 - len(tail)] + "." + tail
+
+    for f in sorted(Path(src).rglob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        if patient_id is not None:
+            ds.PatientID = patient_id
+        for el in ds.iterall():
+            if el.VR == "UI" and el.tag not in keep and el.value:
+                el.value = remap(str(el.value))
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        out = Path(dst) / f.relative_to(src)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(out)
+    return Path(dst)

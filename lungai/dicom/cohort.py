@@ -240,6 +240,35 @@ TRUNCATED_RTSTRUCT = "its RTSTRUCT is truncated (notes)"        # ... when the u
 TRUNCATED_RTDOSE = "RTDOSE truncated: re-export it"       # patients.csv's dose_features: no (...) - and the terminal
 
 
+def distinct_ct_labels(studies, root) -> dict[str, str]:
+    """{SeriesInstanceUID: label} of the studies' CT series: :attr:`CTSeries.label`, and where two series of one
+    PatientID share it (the same slices, study date, number and description: a series exported twice, a
+    reconstruction with the same header) their folder under ``root`` (where their folders differ) and the shortest
+    tail of their SeriesInstanceUID that tells them apart, e.g. ``107 slices, study 2014-01-01, #1, folder
+    LUNG1-003b/CT, series ...852859.7`` (QA cohortfollow67: two such rows of LUNG1-003 both said "this row: 107
+    slices, study 2014-01-01, #1")."""
+    groups: dict[tuple, list] = {}
+    for st in studies:
+        if st.ct is not None:
+            groups.setdefault((st.patient_id, st.ct.label), []).append(st.ct)
+    labels = {}
+    for (_, label), cts in groups.items():
+        if len(cts) == 1:
+            labels[cts[0].series_uid] = label
+            continue
+        folders = {ct.series_uid: ", ".join(shown_path(f, root) for f in ct.folders) for ct in cts}
+        by_folder = len(set(folders.values())) == len(cts)
+        uids = [ct.series_uid for ct in cts]
+        n = 8
+        while n < max(map(len, uids)) and len({u[-n:] for u in uids}) < len(uids):
+            n += 4
+        for ct in cts:
+            tail = ct.series_uid if len(ct.series_uid) <= n else "..." + ct.series_uid[-n:]
+            labels[ct.series_uid] = (label + (f", folder {folders[ct.series_uid]}" if by_folder else "")
+                                     + f", series {tail}")
+    return labels
+
+
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import check_root, files_under, scan, unread_images_note
@@ -269,6 +298,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         if st.ct is not None:
             per_patient[st.patient_id] = per_patient.get(st.patient_id, 0) + 1
     seen: dict[str, int] = {}
+    labels = distinct_ct_labels(studies, root)      # two series of one patient never told by one label
     jobs, rows = [], []
     elsewhere = other_frame_files(studies, root, "rtdose")
     frameless = frameless_files(studies, root, "rtdose")
@@ -297,7 +327,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             seen[case] = seen.get(case, 0) + 1
             case = f"{st.patient_id}_{seen[st.patient_id]}"
             notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
-                         f"(keep one per patient before training); this row: {st.ct.label}")
+                         f"(keep one per patient before training); this row: {labels[st.ct.series_uid]}")
         structures, roles, empty, failure = [], {}, [], []
         rtstructs = st.rtstruct
         if len(st.rtstruct) > 1 and st.ct is not None:   # never one of them picked by file name (as RTDOSEs)
@@ -389,9 +419,11 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             why = TRUNCATED_RTSTRUCT if cut else UNREADABLE_RTSTRUCT
             tumour += f" - {why}"
             lungs += f" - {why}" if lungs.startswith("automatic") else ""
-            notes.insert(0, f"WARNING: no readable RTSTRUCT: its RTSTRUCT {shown_path(cut[0], root)} {UNREADABLE} "
+            # each cut RTSTRUCT named (QA cohortfollow67: of two, the first alone was), and which to re-export
+            notes.insert(0, f"WARNING: no readable RTSTRUCT: {truncated_rtstructs_text(cut, root)} "
                             "(truncated): the lungs / tumour are automatic, not the clinician's contours; re-export "
-                            "it from the planning system or PACS and run again" if cut else
+                            f"{agree(len(cut), 'it', 'them (or only the one to use)')} from the planning system or "
+                            "PACS and run again" if cut else
                             f"WARNING: no readable RTSTRUCT, and {counted(n_bad, 'file')} that {UNREADABLE} may "
                             "hold it: the lungs / tumour are automatic, not the clinician's contours; re-export the "
                             f"{agree(n_bad, 'file', 'files')} and run again")
@@ -451,7 +483,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
-                                  ct_series_uid=st.ct.series_uid, ct_label=st.ct.label,
+                                  ct_series_uid=st.ct.series_uid, ct_label=labels[st.ct.series_uid],
                                   rtstruct=str(rtstructs[0]) if len(rtstructs) == 1 else None,
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
@@ -1379,8 +1411,18 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
 
 def truncated_text(files, root) -> str:
     """patients.csv's ``rtstruct`` / ``rtdose`` cell of a file there but cut short (``Study.truncated``), not
-    "missing": the file by its path under DICOM_ROOT and the fix; "" when none."""
-    return (", ".join(shown_path(f, root) for f in files) + " (truncated: re-export it)") if files else ""
+    "missing": the file by its path under DICOM_ROOT and the fix ("re-export them" of several); "" when none."""
+    return (", ".join(shown_path(f, root) for f in files)
+            + f" (truncated: re-export {agree(len(files), 'it', 'them')})") if files else ""
+
+
+def truncated_rtstructs_text(files, root) -> str:
+    """The cut RTSTRUCTs of a patient without a readable one, each by its path under DICOM_ROOT: "its RTSTRUCT
+    P1/RS.dcm could not be read as DICOM", "its 2 RTSTRUCTs P1/a.dcm, P1/b.dcm could not be read as DICOM" (QA
+    cohortfollow67: with two cut short in LUNG1-003's folder, the warning named the first alone)."""
+    shown = ", ".join(shown_path(f, root) for f in files)
+    return (f"its RTSTRUCT {shown} {UNREADABLE}" if len(files) == 1 else
+            f"its {len(files)} RTSTRUCTs {shown} {UNREADABLE}")
 
 
 # the fix of unreadable files in no patient's folder: of one file, of several (inventory_warnings finds it by it)
@@ -1420,8 +1462,12 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
         if not r.case and notes.startswith("WARNING: ") and UNREADABLE in notes and fix:
             lines.append(f"{r.patient_id}: " + notes[len("WARNING: "):notes.index(fix) + len(fix)])
         if r.case and str(r.dose_features) == f"no ({TRUNCATED_RTDOSE})":  # no dose features: said (QA dosecut64)
-            files = str(r.rtdose).removesuffix(" (truncated: re-export it)")      # truncated_text's cell
+            cell = str(r.rtdose)        # truncated_text's cell, of one file or several
+            one = cell.endswith(" (truncated: re-export it)")
+            files = cell.removesuffix(" (truncated: re-export it)").removesuffix(" (truncated: re-export them)")
             lines.append(f"{r.case}: no dose features - its RTDOSE {files} is truncated; re-export it from the "
+                         "planning system and run again" if one else
+                         f"{r.case}: no dose features - its RTDOSEs {files} are truncated; re-export them from the "
                          "planning system and run again")
     return lines
 

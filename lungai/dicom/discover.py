@@ -94,6 +94,8 @@ class Study:
     conflict: list = field(default_factory=list)
     # cut_short_at of each unreadable file (str(path)), read once
     _cut: dict = field(default_factory=dict, repr=False, compare=False)
+    # (note, refusal) of a CT series whose slices are missing: told with the unreadable files (_connect_gaps)
+    gap: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def rtstruct_direct(self) -> list[Path]:
@@ -195,6 +197,49 @@ def unreadable_note(files, root=None, fix: bool = True) -> str:
     return (f"{counted(len(files), 'file')} {UNREADABLE}: {names} (truncated or damaged; "
             f"{'it' if one else 'one'} may be this patient's RTSTRUCT, RTDOSE or CT slice)"
             + (f"; re-export {'it' if one else 'them'}" if fix else ""))
+
+
+def gap_with_unreadable(exc, unreadable, root=None):
+    """The refusal ``exc`` of a CT series with slices missing (a :class:`~lungai.io.validate.MissingSlicesError`, or a
+    :class:`~lungai.io.validate.SpacingChangeError` whose coarser run could be slices missing) told with the DICOM
+    files near the series that could not be read (``unreadable``, named by their path under ``root``): the likely
+    missing slices, and the fix to re-export them - as ``read_ct`` refuses it, and as ``dicom-scan`` / ``cohort``
+    say it (QA cohortfollow67: dicom-scan of LUNG1-003 with a slice cut short said "1 slice missing - no slice
+    between z = -158.90 and -152.90 mm" and, apart, "1 file could not be read", never that it is the slice)."""
+    from lungai.io.validate import SpacingChangeError
+
+    one = len(unreadable) == 1
+    named = unreadable_note(unreadable, root, fix=False)
+    if isinstance(exc, SpacingChangeError):     # a run of a doubled step: the unreadable files may be the slices
+        return SpacingChangeError(f"{exc.problem}; {named}: if slices are missing, {'it is' if one else 'they are'} "
+                                  "most likely among them",
+                                  f"{exc.fix}; re-export {'that file' if one else 'those files'} and replace "
+                                  f"{'it' if one else 'them'}", exc.could_be_missing)
+    return InputError(f"{exc.problem}; {named}: " + ("most likely the missing slice" if one else
+                                                     "the missing slices among them"),
+                      f"re-export {'that file' if one else 'those files'} (or the full series) from the PACS or "
+                      f"planning system and replace {'it' if one else 'them'}")
+
+
+def _connect_gaps(studies: list, root) -> None:
+    """A CT series refused by the scan for slices missing (``Study.gap``) whose study has unreadable files that may
+    be CT slices of this patient (cut short as a CT slice, or of no known kind; not another PatientID's): its note
+    says them, the likely missing slices, with the fix (:func:`gap_with_unreadable`), in place of the bare gap."""
+    for st in studies:
+        if st.gap is None or not st.unreadable:
+            continue
+        note, exc = st.gap
+        maybe = []
+        for f in st.unreadable:
+            if str(f) not in st._cut:
+                st._cut[str(f)] = cut_short_at(f)
+            cut = st._cut[str(f)]
+            if cut is not None and (cut[0] != "CT slice" or cut[2] and cut[2] != st.patient_id.strip()):
+                continue        # an RTSTRUCT / RTDOSE / SEG cut short, or another patient's slice: not the gap
+            maybe.append(f)
+        if maybe and note in st.notes:
+            told = gap_with_unreadable(exc, maybe, root)
+            st.notes[st.notes.index(note)] = f"{told.problem} - {told.fix}"
 
 
 def cut_short_kind(path) -> str | None:
@@ -1160,7 +1205,7 @@ def shown_paths_in(text: str, root) -> str:
     return re.sub(r"(?:(?<=^)|(?<=[\s(\[\"'=,]))" + re.escape(prefix), "", text)
 
 
-def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
+def _slice_problem(slices: list, ds, uid: str, root=None, gap: list | None = None) -> str | None:
     """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
     a slice without PixelSpacing: :func:`check_pixel_spacing`; a MONOCHROME1 slice: :func:`check_photometric`;
     a slice without usable rescale tags among rescaled slices: :func:`check_rescale`; an Enhanced CT's frames that
@@ -1169,8 +1214,10 @@ def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
     :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
     None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None, has PixelSpacing,
     PhotometricInterpretation or None, (RescaleIntercept, RescaleSlope) as read, None when absent) per file;
-    ``root``: the folder scanned (slices named by their path under it)."""
-    from lungai.io.validate import check_slice_positions, check_steps_along_normal, slice_offsets
+    ``root``: the folder scanned (slices named by their path under it); ``gap``: a list given gets the refusal of
+    slices missing (:func:`_connect_gaps` tells it with the study's unreadable files)."""
+    from lungai.io.validate import (MissingSlicesError, SpacingChangeError, check_slice_positions,
+                                    check_steps_along_normal, slice_offsets)
 
     files, positions = [sl[0] for sl in slices], [sl[1] for sl in slices]
     try:
@@ -1199,6 +1246,9 @@ def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
         check_slice_positions(offsets, f"CT series {uid}", axis)
         check_steps_along_normal(positions, ds.ImageOrientationPatient, f"CT series {uid}")
     except InputError as exc:
+        if gap is not None and (isinstance(exc, MissingSlicesError) or
+                                isinstance(exc, SpacingChangeError) and exc.could_be_missing):
+            gap.append(exc)
         return f"{exc.problem} - {exc.fix}"
     return None
 
@@ -1417,9 +1467,11 @@ def scan(root, progress=None, files=None, structures: bool = False, left_out: di
             st.notes.append(f"CT series {uid} is spread over {len(folders)} folders ({', '.join(map(str, folders))}): "
                             "lungai cohort reads them all; other commands given one folder read that folder's "
                             "slices only")
-        problem = _slice_problem(slices, ds, uid, root) if slices else None
+        gap: list = []
+        problem = _slice_problem(slices, ds, uid, root, gap) if slices else None
         if problem:
             st.notes.append(problem)
+            st.gap = (problem, gap[0]) if gap else None
         studies.append(st)
         by_series[uid] = st
         if st.frame_of_reference_uid:
@@ -1525,6 +1577,7 @@ def scan(root, progress=None, files=None, structures: bool = False, left_out: di
             wanted = set().union(*(dose_plans.get(str(p), set()) for p in st.rtdose))
             st.rtplan += [p for u in sorted(wanted) for p in others_by_uid.get(u, [])]
     _attach_unreadable(studies, unreadable, root)
+    _connect_gaps(studies, root)        # a slice missing and a file cut short: said to be most likely that slice
     for folder, (n, markers) in own_left_out.items():   # said on the studies nearest the folder, never silently
         def near(st) -> int:
             fs = [Path(f).parent for f in (st.ct.files if st.ct else [])] + [Path(f).parent for f in

@@ -693,7 +693,7 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
     them (QA: a LUNG1-003 slice cut inside its header was refused as "1 slice missing", naming no file); so is a
     change of slice spacing whose coarser run could be slices missing (a :class:`SpacingChangeError` with
     ``could_be_missing``)."""
-    from lungai.dicom.discover import check_slice_headers, unreadable_note
+    from lungai.dicom.discover import check_slice_headers, gap_with_unreadable
 
     n = len(files)
     if n < 2:
@@ -710,19 +710,11 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
     except SpacingChangeError as exc:
         if not unreadable or not exc.could_be_missing:
             raise
-        one = len(unreadable) == 1      # a run of a doubled step: the unreadable files may be the slices missing
-        raise SpacingChangeError(f"{exc.problem}; {unreadable_note(unreadable, folder, fix=False)}: if slices are "
-                                 f"missing, {'it is' if one else 'they are'} most likely among them",
-                                 f"{exc.fix}; re-export {'that file' if one else 'those files'} and replace "
-                                 f"{'it' if one else 'them'}", exc.could_be_missing) from exc
+        raise gap_with_unreadable(exc, unreadable, folder) from exc    # the unreadable files may be the slices
     except MissingSlicesError as exc:
         if not unreadable:
             raise
-        one = len(unreadable) == 1
-        raise InputError(f"{exc.problem}; {unreadable_note(unreadable, folder, fix=False)}: "
-                         + ("most likely the missing slice" if one else "the missing slices among them"),
-                         f"re-export {'that file' if one else 'those files'} (or the full series) from the PACS or "
-                         f"planning system and replace {'it' if one else 'them'}") from exc
+        raise gap_with_unreadable(exc, unreadable, folder) from exc
     check_steps_along_normal(positions, orientation, f"the DICOM series in {folder}")
 
 

@@ -1,0 +1,141 @@
+"""What ``lungai dicom-scan`` / ``lungai cohort`` tell of files cut short and of a patient's CT series alike.
+
+QA cohortfollow67 on copies of LUNG1-003's real export (CT + RTSTRUCT):
+- two RTSTRUCTs cut short in its folder: cohort's warning named the first alone ("its RTSTRUCT
+  LUNG1-003/RTSTRUCT/1.3...dcm could not be read as DICOM (truncated) ... re-export it");
+- a middle CT slice cut short: ``dicom-scan`` said "1 slice missing - no slice between z = -158.90 and -152.90 mm
+  ... re-export the full series" and, apart, "1 file could not be read", never that the file is most likely that
+  slice (as ``read_ct`` says);
+- LUNG1-003's CT exported twice (new UIDs, the same study date and series number): both patients.csv rows said
+  "this row: 107 slices, study 2014-01-01, #1"."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from cohort_helpers import export  # noqa: F401 - export: the module's fixture
+from dicom_helpers import with_new_uids
+from lungai.dicom.cohort import inventory_warnings, plan_cohort
+
+SERIES_UID = b"\x20\x00\x0e\x00"     # (0020,000E) SeriesInstanceUID: after Modality - a file of known kind, cut short
+
+
+def _cut_before_series_uid(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[:data.index(SERIES_UID, 132)])
+    return path
+
+
+def _lung1_003(shared_data, root: Path) -> Path:
+    patient = root / "LUNG1-003"
+    shutil.copytree(shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003", patient)
+    return patient
+
+
+def _by_z(folder: Path) -> list[Path]:
+    heads = {p: pydicom.dcmread(p, stop_before_pixels=True) for p in folder.glob("*.dcm")}
+    return sorted(heads, key=lambda p: float(heads[p].ImagePositionPatient[2]))
+
+
+@pytest.mark.shared_data
+def test_each_truncated_rtstruct_of_a_patient_is_named(shared_data, tmp_path):
+    """Two RTSTRUCTs of LUNG1-003 cut short: the warning, the ``rtstruct`` cell and the terminal name both, with
+    the fix for them (the first alone was named, "re-export it")."""
+    root = tmp_path / "export"
+    patient = _lung1_003(shared_data, root)
+    (first,) = (patient / "RTSTRUCT").glob("*.dcm")
+    second = patient / "RTSTRUCT" / "RS_second.dcm"
+    shutil.copy(first, second)
+    cut = sorted([_cut_before_series_uid(first), _cut_before_series_uid(second)])
+    shown = ", ".join(p.relative_to(root).as_posix() for p in cut)
+    jobs, inv = plan_cohort(root)
+    (row,) = inv.to_dict("records")
+    assert row["notes"].startswith(f"WARNING: no readable RTSTRUCT: its 2 RTSTRUCTs {shown} could not be read as "
+                                   "DICOM (truncated): the lungs / tumour are automatic"), row["notes"]
+    assert "re-export them (or only the one to use) from the planning system or PACS" in row["notes"], row["notes"]
+    assert row["rtstruct"] == f"{shown} (truncated: re-export them)", row["rtstruct"]
+    said = [line for line in inventory_warnings(jobs, inv) if "no readable RTSTRUCT" in line]
+    assert len(said) == 1 and all(p.relative_to(root).as_posix() in said[0] for p in cut), said
+
+
+@pytest.mark.shared_data
+def test_dicom_scan_says_a_cut_ct_slice_is_most_likely_the_missing_one(shared_data, tmp_path, capsys):
+    """A middle CT slice of LUNG1-003 cut short: the gap's note names the file as most likely the missing slice,
+    with the fix to re-export it - as ``read_ct`` refuses the series."""
+    from lungai.cli import main
+    from lungai.dicom.discover import scan
+
+    root = tmp_path / "export"
+    patient = _lung1_003(shared_data, root)
+    victim = _cut_before_series_uid(_by_z(patient / "CT")[50])
+    under = victim.relative_to(root).as_posix()
+    told = (f"1 slice missing - no slice between z = -158.90 and -152.90 mm (slice spacing 3.00 mm elsewhere); "
+            f"1 file could not be read as DICOM: {under} (truncated: a CT slice cut short in its header): most "
+            "likely the missing slice - re-export that file (or the full series) from the PACS or planning system "
+            "and replace it")
+    (st,) = scan(root)
+    assert any(told in n for n in st.notes), st.notes
+    assert main(["dicom-scan", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert told in out, out
+    _, inv = plan_cohort(root)      # cohort's row: the same, the patient failed naming the slice
+    assert told in inv.loc[0, "notes"], inv.loc[0, "notes"]
+
+
+def test_a_cut_rtstruct_is_not_said_to_be_a_missing_ct_slice(export, tmp_path):
+    """A CT slice deleted and the RTSTRUCT cut short: the gap is not put on the RTSTRUCT (nor the fix to re-export
+    it as the slice); the gap's own fix stays."""
+    from lungai.dicom.discover import scan
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*", "RTDOSE"))
+    _by_z(root / "P1" / "CT")[10].unlink()
+    (rs,) = (root / "P1" / "RTSTRUCT").glob("*.dcm")
+    _cut_before_series_uid(rs)
+    (st,) = scan(root)
+    gap = next(n for n in st.notes if "1 slice missing" in n)
+    assert "most likely" not in gap and "could not be read" not in gap, gap
+    assert "re-export the full series" in gap, gap
+
+
+@pytest.mark.shared_data
+def test_two_ct_series_of_one_patient_alike_are_told_apart(shared_data, tmp_path):
+    """LUNG1-003's CT + RTSTRUCT exported twice (new UIDs, one PatientID, the same study date and series number):
+    each row's label tells its series apart (its folder and the end of its SeriesInstanceUID)."""
+    root = tmp_path / "export"
+    patient = _lung1_003(shared_data, root)
+    with_new_uids(patient, root / "LUNG1-003b", "7")
+    jobs, inv = plan_cohort(root)
+    assert sorted(inv["case"]) == ["LUNG1-003_1", "LUNG1-003_2"], inv["case"]
+    labels = {j.case: j.ct_label for j in jobs}
+    assert len(set(labels.values())) == 2, labels
+    for job in jobs:
+        folder = Path(job.ct_folder).relative_to(root).as_posix()
+        label = job.ct_label
+        assert label.startswith("107 slices, study 2014-01-01, #1, folder ") and f"folder {folder}," in label, label
+        tail = label.rsplit(", series ...", 1)[1]
+        assert job.ct_series_uid.endswith(tail) and len(tail) >= 8, (label, job.ct_series_uid)
+        notes = inv.set_index("case").loc[job.case, "notes"]
+        assert f"this row: {label}" in notes, notes
+
+
+def test_two_truncated_rtdoses_are_each_named_with_them_to_re_export(export, tmp_path):
+    """Two RTDOSEs of P1 cut short: the ``rtdose`` cell says "re-export them", and the terminal names both as its
+    RTDOSEs (never "its RTDOSE a, b (truncated: ...) is truncated")."""
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
+    (rd,) = (root / "P1" / "RTDOSE").glob("*.dcm")
+    second = root / "P1" / "RTDOSE" / "rd_second.dcm"
+    shutil.copy(rd, second)
+    cut = sorted([_cut_before_series_uid(rd), _cut_before_series_uid(second)])
+    shown = ", ".join(p.relative_to(root).as_posix() for p in cut)
+    jobs, inv = plan_cohort(root)
+    row = inv.iloc[0]
+    assert row["rtdose"] == f"{shown} (truncated: re-export them)", row["rtdose"]
+    said = [line for line in inventory_warnings(jobs, inv) if "no dose features" in line]
+    assert said == [f"P1: no dose features - its RTDOSEs {shown} are truncated; re-export them from the planning "
+                    "system and run again"], said
