@@ -625,7 +625,9 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
     assert sum(1 for t in texts if "smoothing the CT 0/12" in t) == 1, texts
     # QA lungsgap66: the label map's writing is said (the bar stood on "left lung filled" before "written")
     assert texts[texts.index("lungs: read") + 1] == "lungs: loading the lung segmentation", texts
-    assert texts[texts.index("lungs: read") + 2].startswith("lungs: preparing the CT 0/3"), texts
+    # QA lungsfollow67: the CLI checks the HU on reading the CT - its bar names no HU check there
+    assert texts[texts.index("lungs: read") + 2] == "lungs: preparing the CT 0/2 (LPS orientation, blank end slices)", \
+        texts
     writing = [k for k, t in enumerate(texts) if t.endswith("writing lungs.nii.gz")]
     assert len(writing) == 1 and writing[0] + 1 == [k for k, t in enumerate(texts) if t.endswith("written")][0], texts
     assert writing[0] > max(k for k, t in enumerate(texts) if t.endswith("lung filled")), texts
@@ -873,7 +875,9 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
     # "written") said nothing
     assert between(None, "CT smoothed") == ["preparing the CT 0/3 (HU check, LPS orientation, blank end slices)",
                                             "smoothing the CT 0/12"], steps.log
-    assert between("CT smoothed", "outside air found") == ["finding the outside air 0/2"], steps.log
+    # QA lungsfollow67: its two sub-steps said as they start (and while they run: test_outside_air_says_it_is_running)
+    assert between("CT smoothed", "outside air found") == \
+        [f"finding the outside air {k}/2: {what}" for k, what in enumerate(OUTSIDE_AIR_SUBSTEPS)], steps.log
     # QA lungsfollow66 (LUNG1-003's DICOM CT): the air in the body (3.5 s) and the airway removal (2.8 s: the body's
     # outline, the airway search) were single silent steps too
     assert between("outside air found", "air in the body found") == ["finding the air in the body 0/2"], steps.log
@@ -902,7 +906,7 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
                                 ("removing the airways", 5, " (body outline, trachea and bronchi)")):
         assert [f"{step} {k}/{total}{detail}" for k in range(total + 1)] == [m for m in said if m.startswith(step)], \
             said
-    assert "finding the outside air 2/2" in said and "filling the right lung 9/9 (vessels, holes, pleural notches, " \
+    assert "finding the outside air 1/2: a resampler's fill at the faces" in said and "filling the right lung 9/9 (vessels, holes, pleural notches, " \
         "dense lung)" in said, said
     np.testing.assert_array_equal(sitk.GetArrayFromImage(labels),
                                   sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))
@@ -1604,3 +1608,114 @@ def test_the_right_left_split_of_touching_lungs_says_its_sub_steps():
     apart = Steps()
     mask[:, :, 78:82] = False       # the bridge cut: two regions at once
     assert len(segment._split_two(mask, 50, progress=apart)) == 2 and apart.messages == []
+
+
+def test_no_lungs_in_a_small_field_of_view_says_it_is_too_small_to_hold_a_lung(small_phantom):
+    """QA lungsfollow67: a small crop inside the lung (an LIDC nodule's, 37 x 45 x 27.5 mm) gave "no lungs found: less
+    than 100 ml ..." whose fix began with resampling a tilted CT: it never said that the field of view is too small to
+    hold a lung.  The fix says it first, with the CT's extent in mm; a whole chest without lungs does not."""
+    crop = small_phantom.ct[30:42, 30:44, 14:20]        # 42 x 49 x 30 mm inside the right lung
+    with pytest.raises(InputError, match="no lungs found") as err:
+        segment_lungs(crop)
+    assert err.value.fix.startswith("the CT's field of view, 42 x 49 x 30 mm (x, y, z), is too small to hold a lung"), \
+        err.value.fix
+    assert "lungai lungs needs a whole chest CT" in err.value.fix and "lungai radiomics" in err.value.fix
+    assert "resample a tilted / oblique CT" in err.value.fix       # still said, after it
+    # a whole chest (336 x 336 x 200 mm) with its lungs filled with fluid: no word of a small field of view
+    arr = sitk.GetArrayFromImage(small_phantom.ct)
+    labels = sitk.GetArrayFromImage(small_phantom.labels)
+    arr[labels > 0] = 20
+    filled = sitk.GetImageFromArray(arr)
+    filled.CopyInformation(small_phantom.ct)
+    with pytest.raises(InputError, match="no lungs found") as err:
+        segment_lungs(filled)
+    assert "too small to hold a lung" not in str(err.value)
+
+
+@pytest.mark.shared_data
+def test_real_nodule_crop_says_its_field_of_view_is_too_small(shared_data, capsys, tmp_path):
+    """QA lungsfollow67: ``lungai lungs`` on LIDC-IDRI-0001_R_1 (37 x 45 x 27.5 mm): its fix now says first that the
+    field of view is too small to hold a lung."""
+    from lungai.cli import main
+
+    path = shared_data / "lidc_nodules" / "image" / "LIDC-IDRI-0001_R_1.nii.gz"
+    assert main(["lungs", str(path), "-o", str(tmp_path / "lungs.nii.gz")]) != 0
+    err = capsys.readouterr().err
+    assert "How to fix: the CT's field of view, 37 x 45 x 28 mm (x, y, z), is too small to hold a lung" in err, err
+    assert not (tmp_path / "lungs.nii.gz").exists()
+
+
+def test_outside_air_says_it_is_running(small_phantom, monkeypatch):
+    """QA lungsfollow67: "finding the outside air" was two single sub-steps of 1.2-2.6 s each on LUNG1-002 (the 3D
+    labelling of the air, then the resampler's constant fill), the bar standing still.  Each is said while it runs,
+    with its seconds at every tick interval (lungai.progress.waiting); the mask is that found without a progress."""
+    import time
+
+    plain = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels)
+    real_outside, real_fill = segment._outside_air, segment.constant_fill
+
+    def slow_outside(*args):
+        time.sleep(0.45)
+        return real_outside(*args)
+
+    def slow_fill(*args):
+        time.sleep(0.45)
+        return real_fill(*args)
+
+    monkeypatch.setattr(segment, "_outside_air", slow_outside)
+    monkeypatch.setattr(segment, "constant_fill", slow_fill)
+
+    class Terminal(_Steps):
+        tick_interval = 0.1
+
+    steps = Terminal()
+    got = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct, progress=steps).labels)
+    assert np.array_equal(got, plain)
+    said = [m for n, m in steps.log if n == 0]
+    for k, what in enumerate(OUTSIDE_AIR_SUBSTEPS):
+        start = f"finding the outside air {k}/2: {what}"
+        running = [m for m in said if m.startswith(start + " (") and m.endswith(" s)")]
+        assert start in said and len(running) >= 3, said
+
+
+# the outside air's two sub-steps as the bar says them (segment.OUTSIDE_AIR_LABELLING, segment.OUTSIDE_AIR_FILL)
+OUTSIDE_AIR_SUBSTEPS = ("the air connected to the image's border", "a resampler's fill at the faces")
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("case", ["LUNG1-002", "LUNG1-003"])
+def test_real_ct_masks_unchanged_by_the_outside_air_progress(shared_data, case):
+    """QA lungsfollow67: the outside air's two sub-steps run beside a progress (lungai.progress.waiting) give the masks,
+    volumes and notes found without a progress, voxel for voxel, on the real whole CTs; each is said while it runs."""
+
+    class Terminal(_Steps):
+        tick_interval = 0.0
+
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / f"{case}_ct.nii.gz"))
+    steps = Terminal()
+    new = segment_lungs(ct, progress=steps)
+    said = [m for n, m in steps.log if n == 0]
+    for k, what in enumerate(OUTSIDE_AIR_SUBSTEPS):
+        start = f"finding the outside air {k}/2: {what}"
+        assert start in said and any(m.startswith(start + " (") and m.endswith(" s)") for m in said), said
+    old = segment_lungs(ct)
+    assert np.array_equal(sitk.GetArrayFromImage(new.labels), sitk.GetArrayFromImage(old.labels))
+    assert new.volumes_ml == old.volumes_ml and new.notes == old.notes
+
+
+def test_preparing_a_ct_checked_on_reading_says_no_hu_check(small_phantom):
+    """QA lungsfollow67: ``lungai lungs`` checks the HU on reading the CT (segment_lungs(..., checked=True)), yet its bar
+    said "preparing the CT 0/3 (HU check, ...)".  A CT checked on reading is prepared in 2 sub-steps saying what they
+    do; segment_lungs called on its own still says its HU check."""
+
+    class Terminal(_Steps):
+        tick_interval = 0.0
+
+    checked = Terminal()
+    segment_lungs(small_phantom.ct, progress=checked, checked=True)
+    said = [m for n, m in checked.log if n == 0 and m.startswith("preparing the CT")]
+    assert said == [f"preparing the CT {k}/2 (LPS orientation, blank end slices)" for k in range(3)], said
+    own = Terminal()
+    segment_lungs(small_phantom.ct, progress=own)
+    said = [m for n, m in own.log if n == 0 and m.startswith("preparing the CT")]
+    assert said == [f"preparing the CT {k}/3 (HU check, LPS orientation, blank end slices)" for k in range(4)], said

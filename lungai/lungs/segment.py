@@ -197,6 +197,12 @@ SMOOTHING = "smoothing the CT"
 # the smoothing's chunks per axis (each a :func:`scipy.ndimage.uniform_filter1d` on whole lines: the same values)
 SMOOTH_CHUNKS = 4
 FINDING_OUTSIDE_AIR = "finding the outside air"
+# its two sub-steps, each one long call (the 3D labelling of the air: 1.2-1.8 s; the resampler's fill,
+# :func:`lungai.io.validate.constant_fill`: 1.8-2.6 s on LUNG1-002 - the bar stood still, QA lungsfollow67) said while
+# it runs with its seconds (:func:`lungai.progress.waiting`): "finding the outside air 1/2: a resampler's fill at the
+# faces (2 s)"
+OUTSIDE_AIR_LABELLING = "the air connected to the image's border"
+OUTSIDE_AIR_FILL = "a resampler's fill at the faces"
 FILLING_LUNG = "filling the {side} lung"
 FILLING_DETAIL = "vessels, holes, pleural notches, dense lung"
 # the pleural notches count NOTCH_TICKS of them (lungai.lungs.pleura: 1.0-2.1 s of one lung idle, QA lungs67)
@@ -215,6 +221,9 @@ AIRWAY_SUBSTEPS = 5
 PREPARING_CT = "preparing the CT"
 PREPARING_DETAIL = "HU check, LPS orientation, blank end slices"
 PREPARING_SUBSTEPS = 3
+# a CT whose HU were checked on reading (``segment_lungs(..., checked=True)``: ``lungai lungs``, the Slicer panel) is
+# prepared without that check: its bar names no HU check (QA lungsfollow67: "preparing the CT 0/3 (HU check, ...)")
+PREPARING_CHECKED_DETAIL = "LPS orientation, blank end slices"
 CHECKING_LUNGS = "checking the lungs"
 CHECKING_DETAIL = "pure air, cut by the scan"
 CHECKING_SUBSTEPS = 2
@@ -786,6 +795,25 @@ def _fill_slices(mask: np.ndarray) -> np.ndarray:
     return filled | ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
 
 
+# a field of view under LUNG_FOV_MM along any axis holds no whole lung (an adult lung is about 100-200 mm across and
+# 150-250 mm high): "no lungs found" there is a crop (an LIDC nodule's: 30-60 mm), which the fix says first (QA
+# lungsfollow67: LIDC-IDRI-0001_R_1, 37 x 45 x 27.5 mm, was told to resample a tilted CT)
+LUNG_FOV_MM = 100.0
+SMALL_FOV_FIX = ("the CT's field of view, {extent} mm (x, y, z), is too small to hold a lung (one is about 100-200 mm "
+                 "across and 150-250 mm high): a crop, e.g. around a nodule? lungai lungs needs a whole chest CT; "
+                 "lungai radiomics (with the nodule's mask) and lungai segment --seed-point work on such a crop; "
+                 "else ")
+
+
+def _small_fov_fix(shape, spacing) -> str:
+    """:data:`SMALL_FOV_FIX` (ending "else ", the rest of the fix follows) for a CT ([z, y, x] ``shape``, (x, y, z)
+    ``spacing``) under :data:`LUNG_FOV_MM` along any axis, else ""."""
+    extent = [n * float(d) for n, d in zip(shape[::-1], spacing)]
+    if min(extent) >= LUNG_FOV_MM:
+        return ""
+    return SMALL_FOV_FIX.format(extent=" x ".join(f"{e:.0f}" for e in extent))
+
+
 def _blank_end_slices(hu: np.ndarray, spacing) -> tuple[int, int]:
     """(first, one past the last) of the slices of ``hu`` ([z, y, x]) between the blank slices at either end of the
     scan: slices holding no tissue (no voxel above ``DENSE_HU``: all air or scanner padding) or one value only (a
@@ -823,10 +851,12 @@ def segment_lungs(ct: sitk.Image, progress=None, checked: bool = False) -> LungR
     ``progress`` (optional, :mod:`lungai.progress`): takes ``LUNG_STEPS`` steps, ``update(1, <step done>)`` after
     each of the smoothing, the outside air, the body's air, the airway removal, the right / left split and each lung's filling (a
     single lung region: its one fill step counts twice)."""
-    preparing = Counter(progress, PREPARING_CT, PREPARING_SUBSTEPS, detail=PREPARING_DETAIL)
-    if not checked:
+    if checked:
+        preparing = Counter(progress, PREPARING_CT, PREPARING_SUBSTEPS - 1, detail=PREPARING_CHECKED_DETAIL)
+    else:
+        preparing = Counter(progress, PREPARING_CT, PREPARING_SUBSTEPS, detail=PREPARING_DETAIL)
         check_ct_intensities(ct, "the CT")
-    preparing.tick()
+        preparing.tick()
     return _segment_lungs(ct, progress, preparing)
 
 
@@ -865,13 +895,11 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
     smooth = _smooth(hu, bar)
     bar.update(1, "CT smoothed")
     air = smooth < AIR_HU
-    finding = Counter(bar, FINDING_OUTSIDE_AIR, 2)
-    outside = _outside_air(air)
+    # each sub-step one long call, said while it runs (a worker thread: the same result)
+    outside = waiting(bar, f"{FINDING_OUTSIDE_AIR} 0/2: {OUTSIDE_AIR_LABELLING}", _outside_air, air)
     inside = air & ~outside
-    finding.tick()
     # a resampler's constant fill at the faces (a tilted / oblique CT resampled with -1024) is padding for the fallback
-    fill = constant_fill(hu)
-    finding.tick()
+    fill = waiting(bar, f"{FINDING_OUTSIDE_AIR} 1/2: {OUTSIDE_AIR_FILL}", constant_fill, hu)
     bar.update(1, "outside air found")
     finding = Counter(bar, FINDING_BODY_AIR, BODY_AIR_SUBSTEPS)
     open_fov = inside.sum() * voxel_ml < 100.0
@@ -897,9 +925,9 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
                          "of the field of view): either the field of view misses the lungs, or they were taken for "
                          "outside air through a trachea open to air-valued padding at the image's faces (e.g. a tilted "
                          "/ oblique CT resampled with a fill near -1000 HU that is not one constant value)",
-                         "resample a tilted / oblique CT with a fill value below -1100 HU (e.g. sitk.Resample(..., "
-                         "defaultPixelValue=-3024)), and give a chest CT in HU (not rescaled or windowed) whose field "
-                         "of view holds the lungs")
+                         _small_fov_fix(hu.shape, spacing) + "resample a tilted / oblique CT with a fill value below "
+                         "-1100 HU (e.g. sitk.Resample(..., defaultPixelValue=-3024)), and give a chest CT in HU (not "
+                         "rescaled or windowed) whose field of view holds the lungs")
     bar.update(1, "air in the body found")
     removing = Counter(bar, REMOVING_AIRWAYS, AIRWAY_SUBSTEPS, detail=REMOVING_DETAIL)
     body = _body_half(outside)
@@ -965,7 +993,7 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
     parts = _split_two(inside, min_voxels, hu=hu, progress=bar)
     if not parts or parts[0].sum() < min_voxels:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
-                         "check that this is a chest CT in HU covering the lungs")
+                         _small_fov_fix(full_shape, spacing) + "check that this is a chest CT in HU covering the lungs")
     if len(parts) == 1 and _body_cut_side(parts[0], box, body_edges) is None:
         # a whole chest (not cut through the midline by a side border): the other lung may be there, its aerated part
         # too small for the two-largest-regions rule (a large effusion or collapse)
