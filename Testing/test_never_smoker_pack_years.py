@@ -267,3 +267,27 @@ def test_rp_train_without_feature_columns_says_no_pack_years_note_on_the_real_ta
     err = capsys.readouterr().err
     assert code != 0 and "error" in err and "feature" in err, err
     assert "pack-years" not in err
+
+
+@pytest.mark.shared_data
+def test_one_patients_row_says_the_note_for_that_patient_only(shared_data):
+    """``lungai demo --clinical`` and the Slicer stage panel read one patient's row of the EHR table: a smoker's row
+    said nothing of it before "48 patients without 'Pack Years' ... are read as 0" (the table's other patients); now
+    nothing for a smoker, "1 patient" for a never-smoker, whose pack-years read 0."""
+    from lungai.demo.pipeline import read_clinical
+    from lungai.scene.stage import _ehr_row
+
+    path = shared_data / "nsclc_radiogenomics" / CLINICAL
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    never = table.loc[table["Smoking status"] == "Nonsmoker", "Case ID"].iloc[0]
+    for read in (lambda pid: read_clinical(path, patient_id=pid), lambda pid: _ehr_row(path, pid)):
+        for pid, said in (("R01-001", None), (never, "1 patient without 'Pack Years' whose 'Smoking status' is "
+                                                       "'Nonsmoker' is read as 0 pack-years")):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                row = read(pid)
+            notes = _pack_notes(caught)
+            if said is None:
+                assert notes == [] and row["Smoking status"] == "Former", notes
+            else:
+                assert len(notes) == 1 and said in notes[0] and pd.to_numeric(row["Pack Years"]) == 0, notes

@@ -107,6 +107,15 @@ def load_ehr(path, id_column: Optional[str] = None, say_pack_years: bool = True)
     return df
 
 
+def say_pack_years_note(ehr: pd.DataFrame, patient_id) -> None:
+    """The never-smoker pack-years note (:func:`lungai.io.tables.never_smoker_note`) of one patient's row of the EHR
+    table ``ehr`` (:func:`load_ehr` with ``say_pack_years`` False), said for that patient only - not for the table's
+    other patients (``lungai demo``, the Slicer stage panel; QA predictfollow67: "48 patients ... read as 0" for a
+    smoker's row)."""
+    if (text := never_smoker_note(ehr, rows=[patient_id])) is not None:
+        warnings.warn(InputCheckNote(text))
+
+
 def merge_case_spellings(df: pd.DataFrame, path) -> pd.DataFrame:
     """``df`` with the values of each categorical (text) column that differ only in letter case ('Former', 'former',
     'FORMER') made one category, its most frequent spelling - the rule of ``lungai rp``

@@ -148,20 +148,21 @@ def never_smoker_pack_years(df, what: str, used=None, say: bool = True):
             out = df.copy()
         numeric = pd.api.types.is_numeric_dtype(out[col])
         out.loc[gap, col] = 0.0 if numeric else "0"
-        counts.append((col, int(gap.sum())))
+        counts.append((col, [(row, str(word).strip()) for row, word in zip(out.index[gap], df[status[0]][gap])]))
     if counts:
-        words = sorted({str(v).strip() for v in df[status[0]][never]})
-        out.attrs[NEVER_SMOKER_ATTR] = {"what": what, "status": status[0], "words": words, "counts": counts}
+        out.attrs[NEVER_SMOKER_ATTR] = {"what": what, "status": status[0], "counts": counts}
         text = never_smoker_note(out, used)
         if say and text:
             warnings.warn(InputCheckNote(text))
     return out
 
 
-def never_smoker_note(record, used=None) -> str | None:
+def never_smoker_note(record, used=None, rows=None) -> str | None:
     """The note of :func:`never_smoker_pack_years` on the pack-years columns among ``used`` (the columns the run
-    uses; None: all) that it read as 0, or None (none read so, or none of them used).  ``record``: the table it
-    returned (its ``attrs``) or that record itself."""
+    uses; None: all) that it read as 0, or None (none read so, or none of them used).  ``rows``: the patients (the
+    table's index labels) the run uses, None: all - one patient's row of a table (``lungai demo``, the Slicer stage
+    panel) is said as that patient's, not the table's (QA predictfollow67: "48 patients ..." for a smoker's row).
+    ``record``: the table it returned (its ``attrs``) or that record itself."""
     if record is None:
         return None
     if not isinstance(record, dict):
@@ -169,13 +170,17 @@ def never_smoker_note(record, used=None) -> str | None:
         if record is None:
             return None
     wanted = None if used is None else {str(c) for c in used}
-    counts = [(c, n) for c, n in record["counts"] if wanted is None or str(c) in wanted]
+    chosen = None if rows is None else set(rows)
+    counts = [(c, [(r, w) for r, w in filled if chosen is None or r in chosen]) for c, filled in record["counts"]
+              if wanted is None or str(c) in wanted]
+    counts = [(c, filled) for c, filled in counts if filled]
     if not counts:
         return None
-    said = [f"{counted(n, 'patient')} without {col!r}" for col, n in counts]
-    total = sum(n for _, n in counts)
+    said = [f"{counted(len(filled), 'patient')} without {col!r}" for col, filled in counts]
+    total = sum(len(filled) for _, filled in counts)
+    words = sorted({w for _, filled in counts for _, w in filled})
     return (f"{record['what']}: {', '.join(said)} whose {record['status']!r} is "
-            f"{' / '.join(map(repr, record['words']))} {agree(total, 'is', 'are')} read as 0 pack-years - a "
+            f"{' / '.join(map(repr, words))} {agree(total, 'is', 'are')} read as 0 pack-years - a "
             "never-smoker's pack-years are 0, not a missing value to impute (the training median would give them a "
             "smoker's pack-years); if such a patient did smoke, correct the smoking status or write the pack-years")
 
