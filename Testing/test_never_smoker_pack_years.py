@@ -137,3 +137,157 @@ def test_a_single_patients_ehr_values_follow_the_rule_too():
     assert pd.to_numeric(cohort.ehr.loc["P1", "Pack Years"]) == 0
     assert pd.isna(smoker.ehr.loc["P2", "Pack Years"])          # a smoker's missing value stays missing
     assert sum("read as 0 pack-years" in n for n in _notes(caught)) == 1
+
+
+# QA predictfollow67: the note was said for a pack-years column the run does not use, and the rp model card lost it.
+
+def _pack_years_table(root):
+    """A small rp table as clinical exports write it: every 4th patient a 'Nonsmoker' with 'N/A' pack-years (20 of 80),
+    the others smokers with written pack-years."""
+    from lungai.rp.cohort import make_cohort
+
+    df = make_cohort(80, seed=3, n_noise=0).table[["case", "rp_grade2", "clin_age_years", "clin_pack_years",
+                                                    "dose_mld_gy"]].rename(columns={"clin_pack_years": "Pack Years"})
+    never = np.arange(len(df)) % 4 == 0
+    df["Smoking status"] = np.where(never, "Nonsmoker", "Former")
+    df["Pack Years"] = df["Pack Years"].astype(object)
+    df.loc[never, "Pack Years"] = "N/A"
+    path = root / "table.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def _roles(root, name, pack_years: bool):
+    lines = ["column,role,type", "case,id,", "clin_age_years,clinical,", "Smoking status,clinical,",
+             "dose_mld_gy,dosimetric,"] + (["Pack Years,clinical,"] if pack_years else [])
+    path = root / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _pack_notes(caught) -> list[str]:
+    return [n for n in _notes(caught) if "read as 0 pack-years" in n]
+
+
+def test_the_note_names_only_the_pack_years_columns_in_use():
+    """``used``: the columns the run uses - a pack-years column not among them is read as 0 all the same, not said."""
+    from lungai.io.tables import never_smoker_note, never_smoker_pack_years
+
+    df = pd.DataFrame({"Smoking status": ["Nonsmoker", "Former"], "Pack Years": ["N/A", "20"], "Age": [60, 70]})
+    for used, said in ((None, 1), (["Age", "Pack Years"], 1), (["Age", "Smoking status"], 0), ([], 0)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = never_smoker_pack_years(df, "t", used=used)
+        assert len(_pack_notes(caught)) == said, used
+        assert list(out["Pack Years"]) == ["0", "20"]        # the rule itself does not depend on the columns used
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # say=False: nothing said, the caller says it
+        out = never_smoker_pack_years(df, "t", say=False)
+    assert never_smoker_note(out, ["Smoking status"]) is None
+    assert never_smoker_note(out, ["Pack Years"]).startswith("t: 1 patient without 'Pack Years' whose 'Smoking status' "
+                                                             "is 'Nonsmoker' is read as 0 pack-years")
+
+
+def test_stage_says_no_note_for_a_dropped_pack_years_column(tmp_path):
+    """``lungai stage ... --drop "Pack Years"``: the column is no feature, so nothing is said of it (before: the note
+    was said all the same); kept, it is said once."""
+    from lungai.fusion.data import load_cohort
+
+    pd.DataFrame({"Case ID": [f"P{i}" for i in range(8)],
+                  "Smoking status": ["Nonsmoker", "Former", "Current", "Nonsmoker"] * 2,
+                  "Pack Years": ["N/A", "40", "50", "N/A", "30", "20", "10", "N/A"],
+                  "Age": [60, 61, 62, 63, 64, 65, 66, 67],
+                  "stage": ["I", "II", "III", "IV"] * 2}).to_csv(tmp_path / "ehr.csv", index=False)
+    for drop, said in ((["Pack Years"], 0), (["pack years"], 0), ([], 1), (["Age"], 1)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cohort = load_cohort(tmp_path / "ehr.csv", label="stage", drop_columns=drop)
+        notes = _pack_notes(caught)
+        assert len(notes) == said, (drop, notes)
+        if said:
+            assert "3 patients without 'Pack Years'" in notes[0]
+            assert pd.to_numeric(cohort.ehr["Pack Years"]).tolist()[:4] == [0, 40, 50, 0]
+
+
+def test_rp_train_says_and_its_card_keeps_the_note_only_when_pack_years_is_a_feature(tmp_path):
+    """``rp train`` with a role file without 'Pack Years': no note (before: said for a column it does not use); with
+    it: said once and kept in the model card (model_card.json's warnings and model_card.md, as lungai stage's card
+    keeps it), so that ``rp predict`` and the Slicer panel, which show the card's warnings, show it (before: lost)."""
+    import json
+
+    from lungai.rp.card import card_warnings, read_card, validation_lines
+    from lungai.rp.predict import predict_rp
+    from lungai.rp.training import train_rp
+
+    table = _pack_years_table(tmp_path)
+    kw = dict(models="lr", feature_sets="clinical_dosimetric", outer_folds=2, inner_folds=2, fast=True, n_boot=2,
+              make_plots=False)
+    runs = {}
+    for name, pack_years in (("with", True), ("without", False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = train_rp(table, "rp_grade2", tmp_path / name, role_file=_roles(tmp_path, f"{name}.csv", pack_years),
+                              **kw)
+        runs[name] = (result, _pack_notes(caught))
+    result, notes = runs["with"]
+    assert len(notes) == 1 and "20 patients without 'Pack Years' whose 'Smoking status' is 'Nonsmoker'" in notes[0]
+    card = json.loads((tmp_path / "with" / "model_card.json").read_text(encoding="utf-8"))
+    assert "Pack Years" in card["features"]
+    assert [w for w in card["warnings"] if "read as 0 pack-years" in w] == [notes[0]]
+    assert f"**Warning: {notes[0]}.**" in (tmp_path / "with" / "model_card.md").read_text(encoding="utf-8")
+    assert not [w for w in result.metrics["warnings"] if "pack-years" in w]    # said once on the console, not twice
+    card = read_card(tmp_path / "with")
+    assert any("read as 0 pack-years" in w for w in card_warnings(card))      # rp predict says the card's warnings
+    assert any(line.startswith("warning: model card: ") and "read as 0 pack-years" in line
+               for line in validation_lines(card))                            # the Slicer panel's model line
+    result, notes = runs["without"]
+    assert notes == [] and not any(
+        "pack-years" in w for w in json.loads((tmp_path / "without" / "model_card.json").read_text())["warnings"])
+    # rp predict: its own table's note only for the model's features
+    for name, said in (("with", 1), ("without", 0)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            predict_rp(tmp_path / name, table)
+        assert len([n for n in _pack_notes(caught) if n.startswith("the patients table")]) == said, name
+
+
+@pytest.mark.shared_data
+def test_rp_train_without_feature_columns_says_no_pack_years_note_on_the_real_table(shared_data, tmp_path, capsys):
+    """``lungai rp train clin.csv --outcome Recurrence`` on NSCLC-Radiogenomics without a role file: its columns have
+    no clin_/dose_/rad_ prefix, so rp train refuses the table - before, the never-smoker note came just before the
+    error, about a column no model would use."""
+    from lungai.cli import main
+
+    table = pd.read_csv(shared_data / "nsclc_radiogenomics" / CLINICAL, dtype=str, keep_default_na=False)
+    table[table["Recurrence"].isin(["yes", "no"])].to_csv(tmp_path / "clin.csv", index=False)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        code = main(["rp", "train", str(tmp_path / "clin.csv"), "--outcome", "Recurrence", "--output",
+                     str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code != 0 and "error" in err and "feature" in err, err
+    assert "pack-years" not in err
+
+
+@pytest.mark.shared_data
+def test_one_patients_row_says_the_note_for_that_patient_only(shared_data):
+    """``lungai demo --clinical`` and the Slicer stage panel read one patient's row of the EHR table: a smoker's row
+    said nothing of it before "48 patients without 'Pack Years' ... are read as 0" (the table's other patients); now
+    nothing for a smoker, "1 patient" for a never-smoker, whose pack-years read 0."""
+    from lungai.demo.pipeline import read_clinical
+    from lungai.scene.stage import _ehr_row
+
+    path = shared_data / "nsclc_radiogenomics" / CLINICAL
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    never = table.loc[table["Smoking status"] == "Nonsmoker", "Case ID"].iloc[0]
+    for read in (lambda pid: read_clinical(path, patient_id=pid), lambda pid: _ehr_row(path, pid)):
+        for pid, said in (("R01-001", None), (never, "1 patient without 'Pack Years' whose 'Smoking status' is "
+                                                       "'Nonsmoker' is read as 0 pack-years")):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                row = read(pid)
+            notes = _pack_notes(caught)
+            if said is None:
+                assert notes == [] and row["Smoking status"] == "Former", notes
+            else:
+                assert len(notes) == 1 and said in notes[0] and pd.to_numeric(row["Pack Years"]) == 0, notes

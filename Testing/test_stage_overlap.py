@@ -198,8 +198,9 @@ def test_ehr_missing_values_are_counted_and_said_with_how_they_are_imputed(tmp_p
     from lungai.fusion.data import availability_text, load_cohort, recount
     from lungai.fusion.model_io import card_markdown
 
-    (tmp_path / "ehr.csv").write_text("id,age,pack years,kras,smoking,stage\nA,60,N/A,Unknown,Never,I\n"
-                                      "B,61,20,Mutant,Former,II\nC,62,Not Collected,,Never,I\nD,,30,Wildtype,Former,II\n")
+    # A and C smokers: a never-smoker's missing pack-years would be 0, not missing (lungai.io.tables.never_smoker_pack_years)
+    (tmp_path / "ehr.csv").write_text("id,age,pack years,kras,smoking,stage\nA,60,N/A,Unknown,Current,I\n"
+                                      "B,61,20,Mutant,Former,II\nC,62,Not Collected,,Current,I\nD,,30,Wildtype,Former,II\n")
     cohort = load_cohort(ehr=tmp_path / "ehr.csv", label="stage")
     text = availability_text(cohort)
     assert ("EHR: missing values in 3 of 4 columns (3 of 4 patients): kras 2, pack years 2, age 1 - imputed from "

@@ -742,11 +742,11 @@ def read_clinical(path, patient_id=None, ct_patient: str | None = None) -> dict:
     The row is --patient-id's, else (``ct_patient``: a DICOM CT's PatientID) the CT patient's, else the only row.
     With ``ct_patient`` the row must be that patient's (ids compared ignoring surrounding spaces and case): a
     row or --patient-id of another patient is refused, naming both ids."""
-    from lungai.fusion.data import load_ehr
+    from lungai.fusion.data import load_ehr, say_pack_years_note
     from lungai.scene.results import match_stage_patient
 
     check_patient_id(patient_id, ct_patient)
-    df = load_ehr(path)
+    df = load_ehr(path, say_pack_years=False)     # a never-smoker's 0 pack-years: said below for this row only
     ids = [str(i) for i in df.index]
     listed = f"IDs there: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}"
     wanted = patient_id if patient_id is not None else ct_patient
@@ -765,6 +765,7 @@ def read_clinical(path, patient_id=None, ct_patient: str | None = None) -> dict:
         raise InputError(f"the clinical row in {path} is patient {row.name}, not the patient of the CT (DICOM "
                          f"PatientID {ct_patient})",
                          f"give the clinical CSV row of {ct_patient} (its ID column), or the CT of patient {row.name}")
+    say_pack_years_note(df, row.name)
     return {"patient_id": str(row.name), **{str(k): v for k, v in row.items()}}
 
 

@@ -17,10 +17,10 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, InputNote, agree, counted
+from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
-    is_id_name, match_headers, name_order, never_smoker_pack_years
+    NEVER_SMOKER_ATTR, is_id_name, match_headers, name_order, never_smoker_note, never_smoker_pack_years
 
 # ID_NAMES (lungai.io.tables): the one list of id column names of lungai stage, lungai rp and lungai cohort --clinical
 MODALITIES = ("ehr", "rna", "ct")
@@ -83,8 +83,11 @@ def _ids(values) -> list[str]:
     return [id_text(v) for v in values]
 
 
-def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
-    """EHR table indexed by patient ID (strings), missing tokens as NaN."""
+def load_ehr(path, id_column: Optional[str] = None, say_pack_years: bool = True) -> pd.DataFrame:
+    """EHR table indexed by patient ID (strings), missing tokens as NaN.  A never-smoker's missing pack-years are 0
+    (:func:`lungai.io.tables.never_smoker_pack_years`), said in a note unless ``say_pack_years`` is False: then the
+    caller says it (:func:`lungai.io.tables.never_smoker_note` of the table returned) once it knows the columns it
+    uses (:func:`load_cohort`: not for a column left out with --drop, QA predictfollow67)."""
     df = read_table(path, id_column, **READ_OPTIONS)     # pandas' own missing words not used: "None" is read below
     from lungai.io.tables import check_unique_columns
 
@@ -94,10 +97,23 @@ def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     df = df.drop(columns=[col])
     check_unique_ids(df.index, f"EHR table {path}", col)
     # a never-smoker's 'N/A' pack-years are 0, not imputed (said in a note): the one rule of lungai rp too
-    df = never_smoker_pack_years(df, f"EHR table {path}")
+    df = never_smoker_pack_years(df, f"EHR table {path}", say=say_pack_years)
+    record = df.attrs.get(NEVER_SMOKER_ATTR)
     df = clean_missing(df, categories=True)
     check_numeric_text(df, path)
-    return merge_case_spellings(df, path)
+    df = merge_case_spellings(df, path)
+    if record is not None:          # what was read as 0, for the caller's note (never_smoker_note)
+        df.attrs[NEVER_SMOKER_ATTR] = record
+    return df
+
+
+def say_pack_years_note(ehr: pd.DataFrame, patient_id) -> None:
+    """The never-smoker pack-years note (:func:`lungai.io.tables.never_smoker_note`) of one patient's row of the EHR
+    table ``ehr`` (:func:`load_ehr` with ``say_pack_years`` False), said for that patient only - not for the table's
+    other patients (``lungai demo``, the Slicer stage panel; QA predictfollow67: "48 patients ... read as 0" for a
+    smoker's row)."""
+    if (text := never_smoker_note(ehr, rows=[patient_id])) is not None:
+        warnings.warn(InputCheckNote(text))
 
 
 def merge_case_spellings(df: pd.DataFrame, path) -> pd.DataFrame:
@@ -518,7 +534,9 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     locked model's features are its own, so validate / predict pass False; ``keep_columns`` (--keep-column): flagged
     columns kept deliberately (warned about); ``stage0`` (--stage0, with ``stage_from``): Tis N0 M0 (AJCC stage 0)
     is class "I", or with "exclude" gets no label (left out)."""
-    ehr_df = load_ehr(ehr, id_column) if ehr else None
+    # a never-smoker's pack-years read as 0 are said below, once the columns used are known (not one --dropped)
+    ehr_df = load_ehr(ehr, id_column, say_pack_years=False) if ehr else None
+    pack_years = ehr_df.attrs.get(NEVER_SMOKER_ATTR) if ehr_df is not None else None
     ct_map = load_ct_manifest(ct, label=ct_label) if ct else {}
     known = set(ehr_df.index) if ehr_df is not None else set(ct_map)
     # infinite values: only the rows the run uses must be finite (decided below, once its patients are known)
@@ -576,6 +594,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                 "(to use one deliberately: "
                 f"--keep-column {str(id_like[0]).strip()!r}; to pick the id column: --id-column)"))
             ehr_df = ehr_df.drop(columns=id_like)
+    if (text := never_smoker_note(pack_years, ehr_df.columns)) is not None:   # a pack-years column in use
+        warnings.warn(InputCheckNote(text))
     if check_leaks and labels is not None:     # training (cv / train): the columns' types are decided here
         check_numeric_text(ehr_df, ehr, decimal_commas=True)
         check_label_leaks(ehr_df, labels, "the derived stage" if stage_from else f"the label {labels.name!r}",

@@ -109,16 +109,25 @@ def is_never_smoker(value) -> bool:
     return isinstance(value, str) and _smoking_key(value) in NEVER_SMOKER_WORDS
 
 
-def never_smoker_pack_years(df, what: str):
+# The key of a table's ``attrs`` where :func:`never_smoker_pack_years` records what it read as 0 (for the caller's
+# note once it knows the columns it uses: :func:`never_smoker_note`).
+NEVER_SMOKER_ATTR = "never_smoker_pack_years"
+
+
+def never_smoker_pack_years(df, what: str, used=None, say: bool = True):
     """``df`` (a table as read: one row per patient, cells as written) with the missing pack-years (an empty cell or a
     word of :data:`MISSING_WORDS`: 'N/A', 'Not Collected' ...) of the patients whose smoking status says they never
     smoked (:func:`is_never_smoker`) set to 0 - a never-smoker's pack-years are 0, not a value to impute: the training
     median would give them a smoker's pack-years (NSCLC-Radiogenomics: 37 for its 48 'Nonsmoker' patients, whose
     'Pack Years' are all 'N/A').  Said once in a note (``what``: the table) naming the columns, the status values and
-    how many patients.  A pack-years value that is written is never changed; a table without one pack-years column
+    how many patients (:func:`never_smoker_note`) - only for the pack-years columns in ``used``, the columns the run
+    uses (None: every column; a pack-years column left out - ``--drop``, a role file without it - is read as 0 all
+    the same, but not said: QA predictfollow67).  ``say`` False: nothing said here - the caller, which learns its
+    columns later, says :func:`never_smoker_note` of the table returned (its ``attrs`` record what was read as 0).
+    A pack-years value that is written is never changed; a table without one pack-years column
     (:func:`is_pack_years_name`) and one smoking-status column holding a never-smoker value is returned as it is.
     The one rule of ``lungai stage`` (:func:`lungai.fusion.data.load_ehr`) and ``lungai rp``
-    (:func:`lungai.rp.checks.read_tables`)."""
+    (:func:`lungai.rp.checks.patients_table`)."""
     import warnings
 
     import pandas as pd
@@ -130,7 +139,7 @@ def never_smoker_pack_years(df, what: str):
     if not packs or len(status) != 1:
         return df
     never = df[status[0]].map(is_never_smoker).to_numpy(dtype=bool)
-    out, said, total = df, [], 0
+    out, counts = df, []
     for col in packs:
         gap = never & df[col].map(is_missing_cell).to_numpy(dtype=bool)
         if not gap.any():
@@ -139,16 +148,41 @@ def never_smoker_pack_years(df, what: str):
             out = df.copy()
         numeric = pd.api.types.is_numeric_dtype(out[col])
         out.loc[gap, col] = 0.0 if numeric else "0"
-        said.append(f"{counted(int(gap.sum()), 'patient')} without {col!r}")
-        total += int(gap.sum())
-    if said:
-        words = sorted({str(v).strip() for v in df[status[0]][never]})
-        warnings.warn(InputCheckNote(
-            f"{what}: {', '.join(said)} whose {status[0]!r} is {' / '.join(map(repr, words))} "
-            f"{agree(total, 'is', 'are')} read as 0 pack-years - a never-smoker's pack-years are 0, not "
-            "a missing value to impute (the training median would give them a smoker's pack-years); if such a patient "
-            "did smoke, correct the smoking status or write the pack-years"))
+        counts.append((col, [(row, str(word).strip()) for row, word in zip(out.index[gap], df[status[0]][gap])]))
+    if counts:
+        out.attrs[NEVER_SMOKER_ATTR] = {"what": what, "status": status[0], "counts": counts}
+        text = never_smoker_note(out, used)
+        if say and text:
+            warnings.warn(InputCheckNote(text))
     return out
+
+
+def never_smoker_note(record, used=None, rows=None) -> str | None:
+    """The note of :func:`never_smoker_pack_years` on the pack-years columns among ``used`` (the columns the run
+    uses; None: all) that it read as 0, or None (none read so, or none of them used).  ``rows``: the patients (the
+    table's index labels) the run uses, None: all - one patient's row of a table (``lungai demo``, the Slicer stage
+    panel) is said as that patient's, not the table's (QA predictfollow67: "48 patients ..." for a smoker's row).
+    ``record``: the table it returned (its ``attrs``) or that record itself."""
+    if record is None:
+        return None
+    if not isinstance(record, dict):
+        record = getattr(record, "attrs", {}).get(NEVER_SMOKER_ATTR)
+        if record is None:
+            return None
+    wanted = None if used is None else {str(c) for c in used}
+    chosen = None if rows is None else set(rows)
+    counts = [(c, [(r, w) for r, w in filled if chosen is None or r in chosen]) for c, filled in record["counts"]
+              if wanted is None or str(c) in wanted]
+    counts = [(c, filled) for c, filled in counts if filled]
+    if not counts:
+        return None
+    said = [f"{counted(len(filled), 'patient')} without {col!r}" for col, filled in counts]
+    total = sum(len(filled) for _, filled in counts)
+    words = sorted({w for _, filled in counts for _, w in filled})
+    return (f"{record['what']}: {', '.join(said)} whose {record['status']!r} is "
+            f"{' / '.join(map(repr, words))} {agree(total, 'is', 'are')} read as 0 pack-years - a "
+            "never-smoker's pack-years are 0, not a missing value to impute (the training median would give them a "
+            "smoker's pack-years); if such a patient did smoke, correct the smoking status or write the pack-years")
 
 
 def decimal_comma_number(text) -> float | None:

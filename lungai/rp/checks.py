@@ -306,17 +306,20 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     return merged
 
 
-def patients_table(table, id_column: str | None, what: str) -> pd.DataFrame:
+def patients_table(table, id_column: str | None, what: str, used=None, say: bool = True) -> pd.DataFrame:
     """The patients of ``rp train`` / ``rp validate`` / ``rp predict`` (``what``: "the training table" ...): ``table``
     itself (a DataFrame) or the CSV(s) read and joined (:func:`read_tables`), with a never-smoker's missing pack-years
     ('N/A') read as 0, not imputed, said in a note (:func:`lungai.io.tables.never_smoker_pack_years`, the rule of
-    ``lungai stage``'s EHR reader too; QA predict67)."""
+    ``lungai stage``'s EHR reader too; QA predict67) when a pack-years column is among ``used`` (the model's features;
+    None: every column) - ``say`` False: not said here (``rp train`` says it once its features are known:
+    :func:`lungai.io.tables.never_smoker_note`; QA predictfollow67: said for a column the run does not use)."""
     from lungai.io.tables import never_smoker_pack_years
 
     if isinstance(table, pd.DataFrame):
-        return never_smoker_pack_years(table, what)
+        return never_smoker_pack_years(table, what, used=used, say=say)
     paths = table_paths(table)
-    return never_smoker_pack_years(read_tables(table, id_column), f"{what} {', '.join(map(str, paths))}")
+    return never_smoker_pack_years(read_tables(table, id_column), f"{what} {', '.join(map(str, paths))}", used=used,
+                                   say=say)
 
 
 def _shared_id_column(tables, ids, id_column=None) -> list | None:

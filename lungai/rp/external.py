@@ -76,7 +76,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     require_card_fields(card, Path(model_dir) / model_io.CARD_FILE,   # (read_card: the fields prediction needs)
                         VALIDATE_REQUIRED + (() if outcome else ("outcome",)), "'lungai rp validate' needs it")
     id_column = card["roles"].get("id_column")
-    df = patients_table(table, id_column, "the validation table")     # never-smokers: 0 pack-years, as trained
+    # never-smokers: 0 pack-years, as trained (said when the model uses the pack-years)
+    df = patients_table(table, id_column, "the validation table", used=card["features"])
     repeated = check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
                               "twice in the metrics, and the predictions per patient would be ambiguous", every_id=True,
                               columns=list(card["features"]) + [outcome or card["outcome"]])

@@ -92,7 +92,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     plots.check_figure_path(importance_png, "--importance-png")   # before any work
     bundle, card = model if model is not None else load_model(model_dir)
     id_column = card["roles"].get("id_column")
-    df = patients_table(patients, id_column, "the patients table")     # never-smokers: 0 pack-years, as trained
+    # never-smokers: 0 pack-years, as trained (said when the model uses the pack-years)
+    df = patients_table(patients, id_column, "the patients table", used=card["features"])
     check_one_row_per_patient(df, id_column, "the patients table", "the predictions are written per patient id, "
                               "so two rows with one id would be ambiguous")
     if output is not None:

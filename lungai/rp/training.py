@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import warnings as _warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pandas as pd
 import sklearn
 
 from lungai import __version__
-from lungai.errors import InputError, agree
+from lungai.errors import InputCheckNote, InputError, agree
+from lungai.io.tables import NEVER_SMOKER_ATTR, never_smoker_note
 from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
@@ -93,7 +95,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     inputs = table_paths(table)
     synthetic = is_synthetic_cohort(table, inputs)     # lungai.rp.make_cohort / rp synth: an illustrative model
     source = SYNTHETIC_SOURCE if synthetic else ", ".join(p.name for p in inputs) or "DataFrame"
-    df = patients_table(table, role_file_id(role_file), "the training table")     # never-smokers: 0 pack-years
+    # never-smokers: 0 pack-years; said below, once the features are known (not for a column the run leaves out)
+    df = patients_table(table, role_file_id(role_file), "the training table", say=False)
+    pack_years = df.attrs.get(NEVER_SMOKER_ATTR)
     model_dir = Path(model_dir)
     check_model_folder(model_dir, overwrite)
     written = {(model_dir / name).resolve() for name in OUTPUT_FILES}
@@ -138,6 +142,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     # gives them), not the table's: a random forest draws features by position; the card saves this order
     wanted = {c for s in sets for c in roles.features(s)}
     all_features = [c for c in roles.roles if c in wanted]
+    if (text := never_smoker_note(pack_years, all_features)) is not None:     # a feature: said, with the fix
+        _warnings.warn(InputCheckNote(text))
     X_all = numeric_features(df, roles, all_features)
     check_events(y, outer_folds, inner_folds)   # before the constant columns: too few patients make every one so
     check_not_constant(X_all)
@@ -250,7 +256,10 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                                   if k not in ("params_per_fold", "inner_auc_per_fold", "chosen_per_fold", "rule")},
             # the run's warnings, each naming patients in its form without their IDs (lungai.errors.PatientsText:
             # the card keeps no plain ID - QA rpvalidate65: "tumour_review, e.g. P1, P2" was kept as it was said)
-            "warnings": [getattr(w, "without_ids", None) or w for w in warnings],
+            "warnings": [getattr(w, "without_ids", None) or w for w in warnings]
+            # ... and how the training data were read where the model uses it: a never-smoker's missing pack-years
+            # as 0 (rp predict and the Slicer panel show the card's warnings; QA predictfollow67)
+            + [t for t in [never_smoker_note(pack_years, X.columns)] if t],
             "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
                               else f"nested CV of {chosen} (fixed in advance with --final)",
             "comparison_auc": {k: [round(v["auc"], 3)] + [None if x is None else round(x, 3) for x in v["auc_ci95"]]

@@ -136,9 +136,9 @@ def link_stage_table(table_node, ct_volume_node, patient_id: str):
 
 
 def _ehr_row(path, patient_id):
-    from lungai.fusion.data import load_ehr
+    from lungai.fusion.data import load_ehr, say_pack_years_note
 
-    ehr = load_ehr(path)
+    ehr = load_ehr(path, say_pack_years=False)     # a never-smoker's 0 pack-years: said for this patient only
     if patient_id not in ehr.index:
         from lungai.io.tables import id_spelling_hint
 
@@ -149,6 +149,7 @@ def _ehr_row(path, patient_id):
                          + id_spelling_hint([str(patient_id)], ehr.index),
                          f"use the table's id: {', '.join(alike)}" if alike else
                          f"choose one of: {', '.join(map(str, list(ehr.index)[:15]))}{' ...' if len(ehr) > 15 else ''}")
+    say_pack_years_note(ehr, patient_id)
     return ehr.loc[patient_id].to_dict()
 
 
