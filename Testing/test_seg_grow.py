@@ -725,6 +725,9 @@ def test_the_looked_note_says_what_the_passes_were():
     grown = [{"scale": 1, "roi_size_mm": [60, 60, 60]}, {"scale": 2, "roi_size_mm": [120, 120, 120]},
              {"scale": 3, "roi_size_mm": [180, 180, 180]}, {"scale": 3, "roi_size_mm": [240, 240, 240]}]
     assert infer.passes_words(grown) == "coarser grid x2, larger box, then coarser grid x3, larger box, then larger box"
+    # QA segfollow67 (LUNG1-003, DynUNet, --roi 28.4,-31.1,-147.9,61.4,29.2,-109.9): two larger boxes on grid x3
+    assert infer.passes_words(grown + [{"scale": 3, "roi_size_mm": [240, 240, 240]}]) == (
+        "coarser grid x2, larger box, then coarser grid x3, larger box, then larger box (2 passes)")
 
 
 def test_a_region_the_post_processing_drops_is_not_left_as_held():

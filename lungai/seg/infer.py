@@ -519,15 +519,18 @@ FIRST_FOUND = "the first that found a region"
 def passes_words(passes: list) -> str:
     """What the passes after the first were, in order, for the note "looked <n> times (...)": "box moved onto the
     tumour found" (:func:`recentred_box`, same grid), "coarser grid x<s>" (a larger box with it), "larger box" (same
-    grid, :func:`grown_box`) - each said once.  QA on LUNG1-003 (DynUNet, a click 12 mm off the tumour's centre): a
-    growth that only moved the box said "looked 2 times (growing box, coarser grids)"."""
-    words = []
+    grid, :func:`grown_box`) - the same one running on said once with its passes' count ("larger box (2 passes)").
+    QA on LUNG1-003 (DynUNet, a click 12 mm off the tumour's centre): a growth that only moved the box said "looked 2
+    times (growing box, coarser grids)"."""
+    words = []      # [what, passes]
     for before, q in zip(passes, passes[1:]):
         w = ("box moved onto the tumour found" if before.get("next") else
              f"coarser grid x{q['scale']}, larger box" if q["scale"] > before["scale"] else "larger box")
-        if w not in words:
-            words.append(w)
-    return ", then ".join(words)
+        if words and words[-1][0] == w:
+            words[-1][1] += 1
+        else:
+            words.append([w, 1])
+    return ", then ".join(w if n == 1 else f"{w} ({n} passes)" for w, n in words)
 
 
 def free_faces(touches, edges) -> list:
