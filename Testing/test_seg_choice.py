@@ -75,6 +75,25 @@ def test_models_that_disagree_flag_the_case_for_review():
     assert res.info["review_reasons"] == ["the models disagree on the tumour"]
 
 
+def test_a_choices_models_are_counted_as_they_load():
+    """QA segfollow67 ("loading the model" stood 4-27 s at 00:00): a model choice's members are counted on the bar as
+    they load, each model named with its place in the choice."""
+    class Recorder:
+        tick_interval = 0.0
+
+        def __init__(self):
+            self.said = []
+
+        def update(self, n=1, message=None):
+            self.said.append((n, message))
+
+    bar = Recorder()
+    choice = load_model(resolve_model_dir(CHOICE), progress=bar)
+    first, second = (f"loading the model {i}/2 ({name}): member" for i, name in enumerate(choice.names, start=1))
+    assert [m for _, m in bar.said] == [f"{first} {i}/3" for i in range(4)] + [f"{second} {i}/3" for i in range(4)]
+    assert all(n == 0 for n, _ in bar.said)
+
+
 def test_the_shipped_choice_names_both_shipped_models():
     choice = load_model(resolve_model_dir(CHOICE))
     assert isinstance(choice, ModelChoice)

@@ -64,13 +64,17 @@ def test_100_mm_tumour_larger_than_the_first_box_is_segmented_whole():
     assert i["roi_stop_reason"].startswith("the tumour no longer touches the box edge")
     assert i["roi_lps_mm"] == [[float(v) for v in c] for c in kept[0]["roi_lps_mm"]]   # final box = kept pass
     assert i["cut_by_image_edge"] == [] and any("looked" in n for n in i["notes"])
+    (looked,) = [n for n in i["notes"] if n.startswith("looked")]
+    assert looked.startswith(f"looked {len(i['roi_passes'])} times (coarser grid x2, larger box"), looked
 
 
 def test_small_tumour_keeps_the_first_box():
     ct, ball = _ct(20.0)
     res = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 0.0))
     assert len(res.info["roi_passes"]) == 1 and res.info["roi_passes"][0]["scale"] == 1
-    assert res.info["roi_stop_reason"] == "the tumour no longer touches the box edge"
+    # QA segfollow67: a single pass that never touched the box said "the tumour no longer touches the box edge"
+    assert res.info["roi_stop_reason"] == "the tumour does not touch the box edge"
+    assert not any(n.startswith("looked") for n in res.info["notes"])
     assert _dice(res, ball) > 0.9
 
 
@@ -572,7 +576,7 @@ def test_roi_mode_keeps_the_largest_region_and_those_inside_the_users_corners():
     assert any(n.startswith("1 other region, ") and "largest region reaching into your box" in n for n in i["notes"])
     assert "the tumour may be larger than the box" not in i["review_reasons"]
     assert i["tumor_volume_ml"] == pytest.approx((ball | inside).sum() * 2e-3, rel=0.1)
-    assert i["roi_stop_reason"] == "the tumour no longer touches the box edge"
+    assert len(i["roi_passes"]) == 1 and i["roi_stop_reason"] == "the tumour does not touch the box edge"
 
 
 def test_a_tumour_the_growth_finds_touching_the_image_edge_is_reported_cut():
@@ -668,6 +672,62 @@ def test_a_mask_no_box_held_cut_flat_by_its_box_is_told_both_ways():
     box_edge = dict(info, cut_by_image_edge=[], roi_passes=[{"pass": 1, "kept": True, "mask_touches": ["y-", "z-"],
                                                              "box_at_image_edge": ["z-"]}])
     assert infer.ran_on_cut_faces(box_edge) == ["y-"]
+
+
+def _qa_gtv3_growth():
+    """The growth record of QA segfollow67 (LUNG1-003, default model, seed on GTV-3): pass 1 kept (the first that
+    found a region), its region on the model grid within EDGE_MM of the box's z+ face; the box moved (pass 2) and a
+    coarser grid (pass 3) found no box that held it."""
+    passes = [{"pass": 1, "scale": 1, "roi_size_mm": [62.5, 61.6, 66.0], "tumour_ml": 2.518, "touches": ["z+"],
+               "holds_tumour": False, "confidence": 0.43, "next": "box moved onto the tumour found (same grid)"},
+              {"pass": 2, "scale": 1, "roi_size_mm": [62.5, 61.6, 66.0], "tumour_ml": 4.662, "touches": ["z+"],
+               "holds_tumour": False, "confidence": 0.40},
+              {"pass": 3, "scale": 2, "roi_size_mm": [122.1, 122.1, 129.0], "tumour_ml": 0.0, "touches": [],
+               "holds_tumour": False, "confidence": 0.61}]
+    k, _ = infer.kept_pass_index(passes, infer.NO_TUMOUR_FOUND)
+    passes[k]["kept"] = True
+    return {"passes": passes, "stop_reason": infer.kept_stop_reason(passes, k, infer.NO_TUMOUR_FOUND, set(), "seed")}
+
+
+def test_the_stop_reason_describes_the_mask_written_not_only_the_model_grids_region():
+    """QA segfollow67 on LUNG1-003 (default model, --seed-point -15.0,-39.2,-156.3, GTV-3): roi_stop_reason said
+    "its tumour (2.52 ml) touches the box's z+ face" - the model grid's region - while the written mask (2.28 ml)
+    touched no face and was (rightly) not flagged as possibly larger than the box.  The stop reason now says what the
+    mask written touches, and the model grid's region beside it where that differs."""
+    g = _qa_gtv3_growth()
+    assert "its tumour (2.52 ml) touches the box's z+ face" in g["stop_reason"]       # before the mask is known
+    mask = np.zeros((33, 62, 62), bool)                  # 2 mm slices: 13 mm from z+, no face within EDGE_MM
+    mask[14:26, 20:40, 20:40] = True
+    g = infer.describe_written_mask(g, mask, (1.0, 1.0, 2.0), 1.0, set(), "seed")
+    kept = g["passes"][0]
+    assert kept["mask_touches"] == [] and kept["mask_ml"] == pytest.approx(9.6)
+    assert g["stop_reason"] == (
+        "pass 1 kept (no box held the tumour: the first that found a region, the one closest to the seed); its mask "
+        "(9.60 ml) touches no face of the box (on the model grid its region, 2.52 ml, came within 3 mm of the z+ "
+        "face); the growth ended at pass 3: no tumour found in the box")
+    touching = np.zeros((33, 62, 62), bool)
+    touching[20:33, 20:40, 20:40] = True                  # up to the box's top slice
+    g = infer.describe_written_mask(_qa_gtv3_growth(), touching, (1.0, 1.0, 2.0), 1.0, set(), "seed")
+    assert "; its mask (10.40 ml) touches the box's z+ face; the growth ended at pass 3" in g["stop_reason"]
+    assert "model grid" not in g["stop_reason"]          # the same face: said once
+    # a z+ face on the image edge cannot move: the mask there is no tumour beyond the box
+    g = infer.describe_written_mask(_qa_gtv3_growth(), touching, (1.0, 1.0, 2.0), 1.0, {"z+"}, "seed")
+    assert "its mask (10.40 ml) touches no face of the box that could move (only image-edge ones)" in g["stop_reason"]
+
+
+def test_the_looked_note_says_what_the_passes_were():
+    """QA segfollow67 on LUNG1-003 (DynUNet, --seed-point 59.4,-2.5,-127.2: a click 12 mm off the tumour's centre):
+    a growth that only moved the box onto the tumour said "looked 2 times (growing box, coarser grids)".  The note
+    names what each later pass was."""
+    passes = _qa_gtv3_growth()["passes"]
+    assert infer.passes_words(passes[:2]) == "box moved onto the tumour found"
+    assert infer.passes_words(passes) == "box moved onto the tumour found, then coarser grid x2, larger box"
+    grown = [{"scale": 1, "roi_size_mm": [60, 60, 60]}, {"scale": 2, "roi_size_mm": [120, 120, 120]},
+             {"scale": 3, "roi_size_mm": [180, 180, 180]}, {"scale": 3, "roi_size_mm": [240, 240, 240]}]
+    assert infer.passes_words(grown) == "coarser grid x2, larger box, then coarser grid x3, larger box, then larger box"
+    # QA segfollow67 (LUNG1-003, DynUNet, --roi 28.4,-31.1,-147.9,61.4,29.2,-109.9): two larger boxes on grid x3
+    assert infer.passes_words(grown + [{"scale": 3, "roi_size_mm": [240, 240, 240]}]) == (
+        "coarser grid x2, larger box, then coarser grid x3, larger box, then larger box (2 passes)")
 
 
 def test_a_region_the_post_processing_drops_is_not_left_as_held():

@@ -296,3 +296,78 @@ def test_automatic_mode_shows_the_lungs_being_found(small_phantom, monkeypatch):
     assert bar.updates[first] == (0, f"automatic mode: finding the lungs 0/{LUNG_STEPS}"), bar.updates[first]
     step = next(i for i, (n, m) in enumerate(bar.updates) if n and m and m.startswith("ROI lungs"))
     assert first < step
+
+
+def test_the_maps_summary_and_the_regions_are_shown_in_sub_steps(small_phantom):
+    """QA segfollow67 on LUNG1-003 (automatic mode): "uncertainty maps and tumour regions" stood 5.5 s on the bar
+    (10.2 s with the DynUNet), no sub-step shown.  The maps' z slices are counted now, up to their total, then each
+    part of the regions' work named (message-only updates: the steps unchanged)."""
+    import re
+
+    from lungai.seg.choice import STEPS_PER_RUN
+
+    bar = _Recorder()
+    res = infer.segment_tumour(small_phantom.ct, _model(), progress=bar)
+    assert res.info["roi_mode"] == "lungs"
+    assert sum(n for n, _ in bar.updates) == STEPS_PER_RUN
+    said = [m for n, m in bar.updates if n == 0 and m]
+    counts = [re.fullmatch(r"uncertainty maps: slice (\d+)/(\d+)", m) for m in said]
+    counts = [(int(c[1]), int(c[2])) for c in counts if c]
+    assert len(counts) > 2 and counts[0][0] == 0 and counts[-1][0] == counts[-1][1] > 1, counts
+    regions = [m for m in said if m.startswith("tumour regions: ")]
+    assert regions == ["tumour regions: connected regions in the lungs", "tumour regions: ranking the candidates",
+                       "tumour regions: image edges"], said
+    # in this order, between the maps' resampling and the step "mapped to input grid"
+    order = [i for i, (n, m) in enumerate(bar.updates) if m and (m.startswith(("uncertainty maps: slice 0/",
+                                                                                  "tumour regions: image edges"))
+                                                                 or m == "mapped to input grid")]
+    assert len(order) == 3 and order == sorted(order)
+
+
+def test_the_models_members_are_counted_as_they_load(tmp_path):
+    """QA segfollow67: `lungai segment`'s "loading the model" stood 4-27 s with its timer at 00:00 on a shared
+    machine.  Each member is counted on the bar as it is loaded; a model choice names the model being loaded."""
+    from seg_helpers import tiny_config
+
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    cfg = tiny_config(members=3)
+    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict() for _ in range(3)], {})
+    bar = _Recorder()
+    cfg2, nets, _ = load_model(tmp_path / "m", progress=bar)
+    assert len(nets) == 3
+    assert [m for _, m in bar.updates] == [f"loading the model: member {i}/3" for i in range(4)], bar.updates
+    assert all(n == 0 for n, _ in bar.updates)
+
+
+def test_a_terminals_bar_timer_runs_on_through_the_models_imports(monkeypatch):
+    """QA segfollow67: "loading the model" stood 4-27 s with its timer at 00:00 - torch's and MONAI's imports count
+    nothing.  Inside ``timer_running`` a terminal's bar is redrawn every TICK_INTERVAL by a thread (its elapsed time
+    runs on); a log's bar (stderr no terminal) gets no record from it, and the thread ends with the block."""
+    import sys
+    import threading
+    import time
+
+    import tqdm.std
+
+    from lungai import progress
+
+    monkeypatch.setattr(tqdm.std, "_screen_shape_wrapper", lambda: (lambda fp: (99, 40)))
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.02)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    for tty in (True, False):
+        term = _Terminal()
+        monkeypatch.setattr(term, "isatty", lambda tty=tty: tty)
+        monkeypatch.setattr(sys, "stderr", term)
+        with progress.task("segment", 5, rate=False) as bar:
+            bar.update(0, "loading the model: torch and MONAI")
+            before = term.buf.getvalue().count("torch and MONAI")
+            with progress.timer_running(bar):
+                time.sleep(0.3)
+            during = term.buf.getvalue().count("torch and MONAI") - before
+        assert not [t for t in threading.enumerate() if t.name == "lungai-progress-timer"]    # ended with the block
+        if tty:
+            assert during >= 3, term.buf.getvalue()                  # redrawn while nothing was counted
+        else:
+            assert during == 0, term.buf.getvalue()

@@ -262,6 +262,34 @@ def waiting(progress, message: str, fn, *args, **kwargs):
     return value
 
 
+@contextlib.contextmanager
+def timer_running(progress) -> Iterator[None]:
+    """Inside the block a terminal's bar (:func:`task`, stderr a terminal) is redrawn every :data:`TICK_INTERVAL`
+    seconds by a thread of its own: its elapsed time runs on through a step that counts nothing (an import: torch and
+    MONAI, 4-27 s of a shared machine behind "loading the model" with the timer at 00:00 - QA segfollow67).  Any other
+    reporter (a log, ``LUNGAI_PROGRESS=lines``, a callback, a forwarded task, none): nothing - their records, lines
+    and callbacks come from the caller's thread only."""
+    import threading
+
+    bar = getattr(progress, "_bar", None)
+    if not isinstance(progress, _TqdmProgress) or not progress._tty or bar is None or bar.disable:
+        yield
+        return
+    stop = threading.Event()
+
+    def redraw():
+        while not stop.wait(TICK_INTERVAL):
+            bar.refresh()       # under tqdm's lock, as the caller's own updates
+
+    thread = threading.Thread(target=redraw, name="lungai-progress-timer", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def parse_line(line: str):
     """Parse a ``LUNGAI_PROGRESS`` line into (fraction, text), or None for other lines."""
     if not line.startswith(PREFIX + " "):

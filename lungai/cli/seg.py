@@ -902,7 +902,7 @@ def run_segment(args) -> int:
     from pathlib import Path
 
     from lungai.io import read_ct, write_image
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
     from lungai.seg.resources import resolve_model_dir
     from lungai.seg.uncertainty import (ENTROPY_MEANING, ENTROPY_UNIT, MI_MEANING, PROBABILITY_MEANING,
                                         PROBABILITY_UNIT, describe)
@@ -967,11 +967,14 @@ def run_segment(args) -> int:
     with task("segment", 2 + (RESULTS_STEPS if dicom else 0) + STEPS_PER_RUN * runs, rate=False) as bar:
         # torch and MONAI are imported with the model, on the bar: QA startup65, the bar came 11.6 s after the command
         # on a shared machine (LUNG1-002), 9-10 s of it these imports
-        bar.update(0, "loading the model")
-        from lungai.seg.infer import segment_tumour
-        from lungai.seg.model_io import load_model
+        # then each member counted as it is loaded (QA segfollow67: "loading the model" stood 4-27 s with its timer
+        # at 00:00 on a shared machine)
+        bar.update(0, "loading the model: torch and MONAI")
+        with timer_running(bar):        # the imports count nothing: the bar's timer runs on through them
+            from lungai.seg.infer import segment_tumour
+            from lungai.seg.model_io import load_model
 
-        model = load_model(model_dir)
+            model = load_model(model_dir, progress=bar)
         bar.update(0, "reading the CT")
         ct = read_ct(args.ct, series_uid=args.series)
         reference = None
@@ -1055,7 +1058,7 @@ def run_eval(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
     from lungai.seg import dataset
     from lungai.seg.evaluate import check_cases, evaluate_cases, summarize, summary_text
     from lungai.seg.config import check_mc_passes
@@ -1086,10 +1089,11 @@ def run_eval(args) -> int:
     # torch and MONAI are imported with the model, on a bar of its own (as segment's): QA startfollow65, eval-seg's
     # first bar came 12 s after the command on a shared machine, 9-14 s of it the model's loading
     with task("eval-seg: loading the model", 1, rate=False) as bar:
-        bar.update(0, "loading the model")
-        from lungai.seg.model_io import load_model
+        bar.update(0, "loading the model: torch and MONAI")
+        with timer_running(bar):
+            from lungai.seg.model_io import load_model
 
-        model = load_model(model_dir)
+            model = load_model(model_dir, progress=bar)       # each member counted as it is loaded
         bar.update(1, "loaded")
     if args.split == "test":
         return _run_test_report(args, model, model_dir, out)

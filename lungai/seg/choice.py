@@ -81,11 +81,15 @@ def count_models_not_run(progress, model, info: dict) -> None:
         progress.update(STEPS_PER_RUN * (runs - ran), f"{runs - ran} of {runs} models not needed")
 
 
-def load_choice(model_dir, doc: dict) -> ModelChoice:
+def load_choice(model_dir, doc: dict, progress=None, what: str = "loading the model") -> ModelChoice:
+    """The choice's models, each loaded with its members counted on ``progress`` (:func:`load_model`): "<what>
+    <i>/<n> (<name>): member 1/5"."""
     from lungai.seg.model_io import load_model
 
     names = check_choice_doc(model_dir, doc)                          # all checked before any is loaded
-    return ModelChoice(names, [load_model(member_model_dir(model_dir, name)) for name in names], doc)
+    return ModelChoice(names, [load_model(member_model_dir(model_dir, name), progress=progress,
+                                          what=f"{what} {i}/{len(names)} ({name})")
+                               for i, name in enumerate(names, start=1)], doc)
 
 
 def model_meta(model) -> dict:

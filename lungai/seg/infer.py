@@ -51,6 +51,8 @@ RECENTRE_MIN_CUT = 0.25     # ... and only when the tumour itself is cut: its cr
 RECENTRE_BAND_MM = 10.0     # its end towards a touched face is >= this fraction of its largest cross-section along
                             # that axis (not a thin strand the region runs on to the face; chosen on validation)
 GREW_TO_EDGE = "the region grew to the image edge"      # stop reason: see grow_and_predict
+NO_LONGER_TOUCHES = "the tumour no longer touches the box edge"   # ... after an earlier pass's tumour touched it
+DOES_NOT_TOUCH = "the tumour does not touch the box edge"         # ... no pass's tumour touched it
 RAN_ON_STOPS = ("stopped after", "the box reached", GREW_TO_EDGE)   # stop reasons of a box that never held the tumour
 RAN_ON = "no box held the tumour (it may run on into a neighbouring organ)"
 SEED_AWAY = "the tumour mask lies away from the seed point"
@@ -368,8 +370,11 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
             # the move, as without it
             box, movable = moved_from
         elif not movable and not too_small:
+            # "no longer" only after an earlier pass's tumour touched a face (QA: a single pass that never touched
+            # the box said "the tumour no longer touches the box edge")
             reason = (NO_TUMOUR_FOUND if not target.any() else
-                      "the tumour no longer touches the box edge" if not touched else
+                      (NO_LONGER_TOUCHES if any(q["touches"] for q in passes[:-1]) else DOES_NOT_TOUCH)
+                      if not touched else
                       f"{GREW_TO_EDGE} ({', '.join(reached)}) after the box grew: it may run on into a neighbouring "
                       "organ (or be cut by the scan)" if reached else
                       EDGE_ONLY)
@@ -444,13 +449,42 @@ def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges, mode: st
     the last pass's (0 ml) while the mask held pass 1's 7.6 ml, touching the box's z- face."""
     if k == len(passes) - 1:
         return end_reason
-    why = ("its box holds the tumour" if passes[k].get("holds_tumour") else
-           f"no box held the tumour: {FIRST_FOUND}, the one closest to {GROWN_FROM[mode][0]}"
-           if NOT_HELD_RULE == "first" else "no box held the tumour; the most confident pass")
     free = free_faces(passes[k]["touches"], kept_edges)
     touching = (f"; its tumour ({passes[k]['tumour_ml']:.2f} ml) touches the box's {', '.join(free)} "
                 f"face{'s' if len(free) > 1 else ''}" if free else "")
-    return f"pass {k + 1} kept ({why}){touching}; the growth ended at pass {len(passes)}: {end_reason}"
+    return f"{_kept_words(passes, k, mode)}{touching}{_growth_end(passes)}{end_reason}"
+
+
+def _kept_words(passes: list, k: int, mode: str) -> str:
+    """"pass <k> kept (why)": the start of :func:`kept_stop_reason`."""
+    why = ("its box holds the tumour" if passes[k].get("holds_tumour") else
+           f"no box held the tumour: {FIRST_FOUND}, the one closest to {GROWN_FROM[mode][0]}"
+           if NOT_HELD_RULE == "first" else "no box held the tumour; the most confident pass")
+    return f"pass {k + 1} kept ({why})"
+
+
+def _growth_end(passes: list) -> str:
+    return f"; the growth ended at pass {len(passes)}: "
+
+
+def written_mask_words(kept: dict, kept_edges) -> str:
+    """The clause of ``roi_stop_reason`` on the kept pass's mask as written (``mask_ml``, ``mask_touches``: the faces
+    of its box within ``EDGE_MM``; those in ``kept_edges`` lie on the image edge and cannot move) - not the model
+    grid's region the growth measured (``tumour_ml``, ``touches``), named beside it where its faces differ.  QA on
+    LUNG1-003 (seed on GTV-3): "its tumour (2.52 ml) touches the box's z+ face" while the written 2.28 ml mask touched
+    no face (and was rightly not flagged as possibly larger than the box)."""
+    free = free_faces(kept.get("mask_touches"), kept_edges)
+    grid = free_faces(kept.get("touches"), kept_edges)
+    if free:
+        words = (f"; its mask ({kept['mask_ml']:.2f} ml) touches the box's {', '.join(free)} "
+                 f"face{'s' if len(free) > 1 else ''}")
+    else:
+        words = (f"; its mask ({kept['mask_ml']:.2f} ml) touches no face of the box"
+                 + (" that could move (only image-edge ones)" if kept.get("mask_touches") else ""))
+    if grid != free:
+        words += (f" (on the model grid its region, {kept['tumour_ml']:.2f} ml, came within {EDGE_MM:.0f} mm of "
+                  + (f"the {', '.join(grid)} face{'s' if len(grid) > 1 else ''})" if grid else "no face)"))
+    return words
 
 
 def ran_on_note(passes: list, mode: str) -> str:
@@ -470,6 +504,23 @@ def ran_on_note(passes: list, mode: str) -> str:
 
 
 FIRST_FOUND = "the first that found a region"
+
+
+def passes_words(passes: list) -> str:
+    """What the passes after the first were, in order, for the note "looked <n> times (...)": "box moved onto the
+    tumour found" (:func:`recentred_box`, same grid), "coarser grid x<s>" (a larger box with it), "larger box" (same
+    grid, :func:`grown_box`) - the same one running on said once with its passes' count ("larger box (2 passes)").
+    QA on LUNG1-003 (DynUNet, a click 12 mm off the tumour's centre): a growth that only moved the box said "looked 2
+    times (growing box, coarser grids)"."""
+    words = []      # [what, passes]
+    for before, q in zip(passes, passes[1:]):
+        w = ("box moved onto the tumour found" if before.get("next") else
+             f"coarser grid x{q['scale']}, larger box" if q["scale"] > before["scale"] else "larger box")
+        if words and words[-1][0] == w:
+            words[-1][1] += 1
+        else:
+            words.append([w, 1])
+    return ", then ".join(w if n == 1 else f"{w} ({n} passes)" for w, n in words)
 
 
 def free_faces(touches, edges) -> list:
@@ -499,7 +550,8 @@ def off_seed_note(ml: float, mm: float) -> str:
             "written (it remains in probability.nii.gz)")
 
 
-def describe_written_mask(growth: dict | None, binary: np.ndarray, spacing_xyz, seed_mm: float | None = None) -> dict | None:
+def describe_written_mask(growth: dict | None, binary: np.ndarray, spacing_xyz, seed_mm: float | None = None,
+                          kept_edges=(), mode: str = "seed") -> dict | None:
     """Seed / ROI mode: make the growth record (:func:`grow_and_predict`) describe the mask that is written.
 
     The passes measure the tumour the box must hold on the model grid (``tumour_ml``, ``touches``: the seed's
@@ -507,14 +559,23 @@ def describe_written_mask(growth: dict | None, binary: np.ndarray, spacing_xyz, 
     - with a seed the one at or nearest to it, which may lie far from the seed when the model found nothing there.
     The kept pass gets ``mask_ml`` and ``mask_touches`` (the written mask's volume, and the faces of the kept box
     it comes within ``EDGE_MM`` of), and a stop reason that says no tumour was found when a mask is written
-    anyway says what was kept.  ``binary``: the written mask on the kept box's crop (z, y, x); ``spacing_xyz``: the
-    input grid's spacing; ``seed_mm``: :func:`seed_distance_mm` of the mask.  Returns ``growth`` (updated)."""
+    anyway says what was kept.  A stop reason naming a kept pass before the last (:func:`kept_stop_reason`) says
+    which faces the mask written touches (:func:`written_mask_words`; ``kept_edges``: the kept box's image-edge faces,
+    ``mode``: the box's, "seed" / "roi").  ``binary``: the written mask on the kept box's crop (z, y, x);
+    ``spacing_xyz``: the input grid's spacing; ``seed_mm``: :func:`seed_distance_mm` of the mask.  Returns ``growth``
+    (updated)."""
     if not growth or not growth.get("passes"):
         return growth
-    kept = next((q for q in growth["passes"] if q.get("kept")), growth["passes"][-1])
+    passes = growth["passes"]
+    kept = next((q for q in passes if q.get("kept")), passes[-1])
     ml = float(binary.sum()) * float(np.prod(spacing_xyz)) / 1000.0
     faces = touched_faces(binary, spacing_xyz) if binary.any() else []
     kept["mask_ml"], kept["mask_touches"] = round(ml, 3), faces
+    k, reason = passes.index(kept), growth["stop_reason"]
+    start, end = _kept_words(passes, k, mode), _growth_end(passes)
+    if binary.any() and kept["tumour_ml"] and reason.startswith(start) and end in reason:
+        # kept_stop_reason's clause on the model grid's region replaced by one on the mask written
+        growth["stop_reason"] = start + written_mask_words(kept, kept_edges) + reason[reason.index(end):]
     if not binary.any() and kept["tumour_ml"]:      # QA: "no longer touches the box edge" over an empty mask
         growth["stop_reason"] += (f"; the {kept['tumour_ml']:.2f} ml region found was then left out by the "
                                   "post-processing (dropped_components), so no tumour is written")
@@ -1009,14 +1070,17 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     for m, p in enumerate(probs):
         pp.to_input(p, model_img, crop_img, out=crop_probs[m])
         to_grid.tick()
-    bar.update(0, "uncertainty maps and tumour regions")
-    mean_p, entropy, mi_arr = summarize_maps(crop_probs)
+    # sub-steps named while they run (QA segfollow67: "uncertainty maps and tumour regions" stood 5.5 s on LUNG1-003
+    # in automatic mode, 10.2 s with the DynUNet): the maps' z slices counted, then each part of the regions' work
+    mean_p, entropy, mi_arr = summarize_maps(crop_probs, counter=Counter(bar, "uncertainty maps: slice",
+                                                                        crop_probs.shape[1]))
     del crop_probs
     voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
     seed_point = None
     if seed_lps is not None:
         cijk = np.asarray(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps]))
         seed_point = (cijk[2] - box.lo[2], cijk[1] - box.lo[1], cijk[0] - box.lo[0])    # the point: distances from it
+    bar.update(0, "tumour regions: connected regions" + (" in the lungs" if automatic else ""))
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_point,
                                       MAX_ELONGATION if automatic else None, lungs)
@@ -1032,6 +1096,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         dropped.update(others)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
+        bar.update(0, "tumour regions: ranking the candidates")
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
         if ranked and not all_regions:
             binary = lab == ranked[0]["label"]
@@ -1053,6 +1118,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     # - or the kept pass's tumour comes within EDGE_MM of an image edge, as the growth measures "touches" (it stopped
     # there: "the tumour touches the image edge only"; QA: a mask starting 2.3 mm from the x- edge, where the model's
     # probability faded, was said to touch the edge by the growth and not cut by this)
+    bar.update(0, "tumour regions: image edges")
     edges = image_edge_faces(box, ct) - set(kept_pass.get("grew_to_image_edge", ()))
     on_edge = (set(touched_faces(binary, ct.GetSpacing(), 0.0))
                | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges
@@ -1109,7 +1175,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
     seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
-    growth = describe_written_mask(growth, binary, ct.GetSpacing(), seed_mm)     # the passes measured the target
+    growth = describe_written_mask(growth, binary, ct.GetSpacing(), seed_mm,     # the passes measured the target
+                                   image_edge_faces(box, ct), box.mode)
     # a seed point that found no tumour at it: was it given in Slicer's RAS? (a seed in aerated lung: said above)
     ras = pp.ras_seed_hint(ct, seed_lps) if (seed_away or not n_comp) and not aerated else None
     if seed_away:
@@ -1132,8 +1199,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      "scan, so its volume and features are incomplete")
     if growth and len(growth["passes"]) > 1:
         k = next(q for q in growth["passes"] if q["kept"])
-        notes.append(f"looked {len(growth['passes'])} times (growing box, coarser grids); kept pass {k['pass']}: box "
-                     f"{' x '.join(f'{v:.0f}' for v in k['roi_size_mm'])} mm, model grid x{k['scale']}: "
+        notes.append(f"looked {len(growth['passes'])} times ({passes_words(growth['passes'])}); kept pass "
+                     f"{k['pass']}: box {' x '.join(f'{v:.0f}' for v in k['roi_size_mm'])} mm, model grid x{k['scale']}: "
                      f"{growth['stop_reason']}")
     ran_on = bool(growth and growth.get("ran_on"))
     # the kept pass's mask (as written) still touches a face of its box that could move: the tumour may go on beyond

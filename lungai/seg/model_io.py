@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
+from lungai.progress import Counter
 from lungai.model_files import finite_json, load_safetensors, read_json, save_safetensors, write_json  # noqa: F401
 from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network, load_own_state, own_state
@@ -136,15 +137,17 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
-def load_model(model_dir, allow_incomplete: bool = False):
+def load_model(model_dir, allow_incomplete: bool = False, progress=None, what: str = "loading the model"):
     """(config, list of eval-mode networks, model.json dict); for a model-choice folder a
     :class:`lungai.seg.choice.ModelChoice` of such models.  A model whose calibration did not finish is refused
-    (``allow_incomplete``: train-seg, which calibrates it)."""
+    (``allow_incomplete``: train-seg, which calibrates it).  ``progress``: each member counted on it as it is loaded
+    ("<what>: member 2/5", message-only updates; QA segfollow67: "loading the model" stood with its timer at 00:00
+    for 4-27 s on a shared machine)."""
     doc = read_meta(model_dir)
     if doc["format"] == CHOICE_FORMAT:
         from lungai.seg.choice import load_choice
 
-        return load_choice(model_dir, doc)
+        return load_choice(model_dir, doc, progress=progress, what=what)
     if not allow_incomplete:
         check_complete(model_dir, doc)
     paths = member_paths(model_dir, doc)
@@ -154,6 +157,7 @@ def load_model(model_dir, allow_incomplete: bool = False):
         raise InputError(f"{Path(model_dir) / MODEL_JSON}: its config is not usable ({type(exc).__name__}: {exc})",
                          REWRITE_FIX) from None
     nets = []
+    shown = Counter(progress, f"{what}: member", len(paths)) if progress is not None else None
     for path in paths:
         try:
             net = build_network(cfg)
@@ -166,6 +170,8 @@ def load_model(model_dir, allow_incomplete: bool = False):
                              f"model.json describes ({first[:200]})", REWRITE_FIX) from None
         net.eval()
         nets.append(net)
+        if shown is not None:
+            shown.tick()
     return cfg, nets, doc
 
 

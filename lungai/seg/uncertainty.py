@@ -78,9 +78,10 @@ def mutual_information(probs: np.ndarray) -> np.ndarray:
     return np.maximum(mi, 0.0).astype(np.float32)
 
 
-def summarize_maps(probs: np.ndarray, slab: int = 8) -> tuple:
+def summarize_maps(probs: np.ndarray, slab: int = 8, counter=None) -> tuple:
     """(mean p, predictive entropy, mutual information or None) of (M, z, y, x) maps, computed
-    slab by slab along z to keep temporaries small on large CTs."""
+    slab by slab along z to keep temporaries small on large CTs; ``counter`` (a :class:`lungai.progress.Counter` of
+    the z slices): ticked after each slab (QA: 5.5 s behind one message on LUNG1-003's lungs, 10.2 s DynUNet)."""
     m = len(probs)
     mean = np.empty(probs.shape[1:], np.float32)
     ent = np.empty_like(mean)
@@ -91,4 +92,6 @@ def summarize_maps(probs: np.ndarray, slab: int = 8) -> tuple:
         ent[z0:z0 + slab] = predictive_entropy(part)
         if mi is not None:
             mi[z0:z0 + slab] = mutual_information(part)
+        if counter is not None:
+            counter.tick(part.shape[1])
     return mean, ent, mi
