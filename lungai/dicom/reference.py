@@ -189,10 +189,14 @@ def one_series_scan():
     :func:`ct_series_folder` / :func:`check_output_folder` alike: the checks ``lungai lungs`` and ``lungai segment``
     make of a DICOM CT before their first bar read the series' headers twice (QA startbar66, LUNG1-003's 107 slices:
     0.4-1 s each on a shared machine).  For the checks of one command, before any work: a folder changed later is
-    scanned again outside the block."""
+    scanned again outside the block.  Each file's header is read once in it as well
+    (:func:`lungai.dicom.pixeldata.headers_once`: the series scan, the CT reader's checks, :func:`ct_reference`)."""
+    from lungai.dicom.pixeldata import headers_once
+
     token = _SCANS.set({})
     try:
-        yield
+        with headers_once():
+            yield
     finally:
         _SCANS.reset(token)
 
@@ -271,7 +275,7 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
         files = [Path(f) for f in folder]
         folder = files[0].parent if files else Path(".")
     else:
-        from lungai.io.read import dicom_series_files, dicomdir_folder
+        from lungai.io.read import dicomdir_folder
 
         folder = dicomdir_folder(folder)
         if not folder.is_dir():
@@ -280,7 +284,7 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
                              "give the folder of the CT's DICOM series the results were computed on "
                              "(lungai: --ct FOLDER)")
         try:   # the series read_ct reads (RT objects and a localizer beside it left out, or in subfolders)
-            files = sorted(Path(f) for f in dicom_series_files(folder, series_uid))
+            files = sorted(Path(f) for f in _series_files(folder, series_uid))
         except InputError:
             files = sorted(folder.iterdir())
     heads, where = [], None
