@@ -491,6 +491,40 @@ VOLATILE_KEYWORDS = frozenset({"InstanceCreationDate", "InstanceCreationTime", "
                                "ContentTime", "StructureSetDate", "StructureSetTime", "SeriesDate", "SeriesTime"})
 
 
+@dataclass(frozen=True)
+class Slab:
+    """A 0/1 mask of ``shape`` that is 0 outside its slices ``start`` ... ``start + len(values) - 1`` (``values``:
+    those slices, an array of the mask's dtype): :func:`content_digest` digests it as the whole mask (the same
+    digest: its shape, dtype and every byte, the slices outside it as zero bytes), without the whole mask being made
+    (:func:`lungai.dicom.seg.write_seg`: a GTV on a few slices of a CT of 107)."""
+    values: np.ndarray
+    start: int
+    shape: tuple
+
+
+# the zero bytes fed to the digest at once for the slices outside a Slab
+_ZERO_CHUNK = 1 << 22
+
+
+def _add_slab(h, slab: Slab) -> None:
+    """Feed ``h`` what :func:`content_digest` feeds it for the whole array ``slab`` stands for."""
+    a = np.ascontiguousarray(slab.values)
+    shape = tuple(int(v) for v in slab.shape)
+    h.update(b"A" + str((shape, a.dtype.str)).encode())
+    per_slice = int(np.prod(shape[1:], dtype=np.int64)) * a.dtype.itemsize
+    before, after = slab.start * per_slice, (shape[0] - slab.start - len(a)) * per_slice
+    zeros = memoryview(bytes(min(max(before, after), _ZERO_CHUNK)))
+    for count in (before, None, after):
+        if count is None:
+            if a.size:
+                h.update(memoryview(a).cast("B"))
+            continue
+        while count > 0:
+            step = min(count, len(zeros))
+            h.update(zeros[:step])
+            count -= step
+
+
 def content_digest(*parts) -> str:
     """A digest of what an object lungai writes says, for its deterministic UIDs (:func:`derived_uid`): arrays
     (pixels: shape and bytes), pydicom datasets / sequences (every attribute - segment descriptions, ROI sequences,
@@ -503,7 +537,9 @@ def content_digest(*parts) -> str:
     h = hashlib.sha1()
 
     def add(p):
-        if isinstance(p, np.ndarray):
+        if isinstance(p, Slab):
+            _add_slab(h, p)
+        elif isinstance(p, np.ndarray):
             a = np.ascontiguousarray(p)
             h.update(b"A" + str((a.shape, a.dtype.str)).encode())
             h.update(memoryview(a).cast("B") if a.size else b"")    # its bytes, not a copy (a CT-sized map: 0.1 GB)
