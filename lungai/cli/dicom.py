@@ -215,6 +215,8 @@ DICOM_EXPORT_OUTPUTS = ("results.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm",
 # a lungai cohort patient of LUNG1-003 - its features.csv, GTVs and lungs - stood 2.4 s, 6.3 s on a loaded machine,
 # on "CT read")
 READING = "reading the {what}"
+# dicom-export's first words on its bar: the checks of the CT series before it is read (its headers: one_series_scan)
+CHECKING_CT = "checking the CT series"
 CHECKING = "checking the results"
 
 
@@ -509,33 +511,40 @@ def run_export(args) -> int:
     generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else
                   generation_by(paths["tumour"] and tumour_made_by(paths["tumour"])),      # by the file only
                   "lungs": generation_by(paths["lungs"] and lungs_made_by(paths["lungs"]))}   # by the file only
-    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
-
-    if multiframe_ct(args.ct, args.series):     # before any work: its results cannot reference its slices
-        raise InputError(MULTIFRAME_NO_DICOM.format(ct=args.ct), "export the results of a CT given as a classic "
-                         "series (one file per slice; e.g. converted by the scanner / PACS or dicom3tools); the NIfTI "
-                         "results stay valid as they are")
-    # before any work: a results folder of another patient / CT series (its result.json records them) is refused
-    from lungai.dicom.export import check_result_ct
-    from lungai.dicom.reference import dicom_ct_header
-
-    head = dicom_ct_header(args.ct, args.series)
-    unchecked = [rec for rec in dict.fromkeys(p for p in (found["result"], args.result) if p)
-                 if head is not None and not check_result_ct(
-                     _json_or_none(rec), rec, getattr(head, "PatientID", ""), getattr(head, "SeriesInstanceUID", ""))]
-    # before reading: never the CT's own folder, nor a user's file of an output name (the marker .lungai-dicom-export
-    # lists what an earlier export wrote: a re-run replaces those)
-    inputs = [args.ct, *(p for p in paths.values() if p), *([cohort] if cohort else [])]
-    # checked, then made when the results are written: a refused export leaves no empty folder behind
-    from lungai.dicom.reference import check_output_folder
-
-    check_output_folder(args.output, args.ct, args.series)    # nor inside the DICOM export (before the owner check)
-    prepare_output_folder(args.output, inputs=inputs, owner=OWNER, owns=DICOM_EXPORT_OUTPUTS, create=False)
     from lungai.dicom.export import RESULTS_STEPS
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan
 
+    # the bar first: the checks and the CT read below read the series' headers, each file's once in this block
+    # (one_series_scan; QA exportfollow67: 858 header reads of LUNG1-003's 107 slices, ~2 s before the first bar)
     with task("dicom-export", 1 + RESULTS_STEPS) as bar:       # the CT read, each DICOM object written
-        ct = _read_dicom_ct(args.ct, args.series)
-        reference = reference_for(args.ct, ct, args.series)
+        with one_series_scan():
+            bar.update(0, CHECKING_CT)
+            if multiframe_ct(args.ct, args.series):     # before any work: its results cannot reference its slices
+                raise InputError(MULTIFRAME_NO_DICOM.format(ct=args.ct), "export the results of a CT given as a "
+                                 "classic series (one file per slice; e.g. converted by the scanner / PACS or "
+                                 "dicom3tools); the NIfTI results stay valid as they are")
+            # before any work: a results folder of another patient / CT series (its result.json records them) is
+            # refused
+            from lungai.dicom.export import check_result_ct
+            from lungai.dicom.reference import dicom_ct_header
+
+            head = dicom_ct_header(args.ct, args.series)
+            unchecked = [rec for rec in dict.fromkeys(p for p in (found["result"], args.result) if p)
+                         if head is not None and not check_result_ct(
+                             _json_or_none(rec), rec, getattr(head, "PatientID", ""),
+                             getattr(head, "SeriesInstanceUID", ""))]
+            # before reading: never the CT's own folder, nor a user's file of an output name (the marker
+            # .lungai-dicom-export lists what an earlier export wrote: a re-run replaces those)
+            inputs = [args.ct, *(p for p in paths.values() if p), *([cohort] if cohort else [])]
+            # checked, then made when the results are written: a refused export leaves no empty folder behind
+            from lungai.dicom.reference import check_output_folder
+
+            check_output_folder(args.output, args.ct, args.series)   # nor inside the DICOM export (before the owner
+            prepare_output_folder(args.output, inputs=inputs, owner=OWNER, owns=DICOM_EXPORT_OUTPUTS,   # check)
+                                  create=False)
+            bar.update(0, READING.format(what="CT"))
+            ct = _read_dicom_ct(args.ct, args.series)
+            reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "CT read")
 
         patient_id = getattr(reference.first, "PatientID", "")

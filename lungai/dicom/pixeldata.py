@@ -13,8 +13,12 @@ naming the file and the fix.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
+import os
 import warnings
+from contextvars import ContextVar
 from pathlib import Path
 
 from lungai.errors import InputError, counted_of
@@ -45,7 +49,60 @@ def _short(name: str, have: int, need: int, fix: str) -> InputError:
                       "interrupted copy or export)", fix)
 
 
+# the headers read inside :func:`headers_once` ((real path, mtime, size) -> the header, no pixels); None outside it
+_HEADERS: ContextVar = ContextVar("lungai_dicom_headers_once", default=None)
+
+
+@contextlib.contextmanager
+def headers_once():
+    """Inside the block (this thread) each DICOM file's header (no pixels) is read once by :func:`dcmread_lenient`:
+    its header-only reads (``stop_before_pixels``, with or without ``specific_tags``: the whole header holds them) get
+    a copy of the one read (a shallow copy: a caller setting an attribute changes its own copy only).  A file changed
+    on disk (its modification time or size) is read again; a file whose whole header cannot be read is read as asked,
+    each time.  For the checks and the CT read of one command (:func:`lungai.dicom.reference.one_series_scan` opens
+    one): QA exportfollow67, ``lungai dicom-export`` read each of LUNG1-003's 107 CT slices' headers 8 times (858
+    reads, ~2 s before its first bar: the multi-frame check, the CT's header, the output-folder check, the CT reader's
+    series scan and slice-copy check, the series' references)."""
+    if _HEADERS.get() is not None:
+        yield
+        return
+    token = _HEADERS.set({})
+    try:
+        yield
+    finally:
+        _HEADERS.reset(token)
+
+
+def _header_key(path):
+    """(real path, mtime, size) of ``path``'s file as it is now, else None (it cannot be stat'ed)."""
+    try:
+        st = os.stat(path)
+        return os.path.realpath(path), st.st_mtime_ns, st.st_size
+    except (OSError, TypeError, ValueError):
+        return None
+
+
 def dcmread_lenient(path, **kwargs):
+    """:func:`_dcmread_lenient`; a header-only read (``stop_before_pixels``, ``specific_tags`` or not) inside
+    :func:`headers_once` read once per file."""
+    cache = _HEADERS.get()
+    if cache is None or kwargs.get("stop_before_pixels") is not True or set(kwargs) - {"stop_before_pixels",
+                                                                                         "specific_tags"}:
+        return _dcmread_lenient(path, **kwargs)
+    key = _header_key(path)
+    if key is None:
+        return _dcmread_lenient(path, **kwargs)
+    if key not in cache:
+        try:
+            cache[key] = _dcmread_lenient(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not DICOM, cut short: read as asked (its error raised as before)
+            return _dcmread_lenient(path, **kwargs)
+    kept = copy.copy(cache[key])
+    kept._dict = dict(kept._dict)       # pydicom's copy shares its elements' dict: each caller gets its own
+    return kept
+
+
+def _dcmread_lenient(path, **kwargs):
     """``pydicom.dcmread(path, **kwargs)``, a file without the DICOM Part-10 header (no 128-byte preamble, "DICM" or
     file meta: a bare data set, as older systems write - GDCM / ITK read it) read again with ``force=True``.  That
     read must find a DICOM data set (a SOPClassUID or Modality), else pydicom's InvalidDicomError is raised: the file

@@ -189,10 +189,14 @@ def one_series_scan():
     :func:`ct_series_folder` / :func:`check_output_folder` alike: the checks ``lungai lungs`` and ``lungai segment``
     make of a DICOM CT before their first bar read the series' headers twice (QA startbar66, LUNG1-003's 107 slices:
     0.4-1 s each on a shared machine).  For the checks of one command, before any work: a folder changed later is
-    scanned again outside the block."""
+    scanned again outside the block.  Each file's header is read once in it as well
+    (:func:`lungai.dicom.pixeldata.headers_once`: the series scan, the CT reader's checks, :func:`ct_reference`)."""
+    from lungai.dicom.pixeldata import headers_once
+
     token = _SCANS.set({})
     try:
-        yield
+        with headers_once():
+            yield
     finally:
         _SCANS.reset(token)
 
@@ -271,7 +275,7 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
         files = [Path(f) for f in folder]
         folder = files[0].parent if files else Path(".")
     else:
-        from lungai.io.read import dicom_series_files, dicomdir_folder
+        from lungai.io.read import dicomdir_folder
 
         folder = dicomdir_folder(folder)
         if not folder.is_dir():
@@ -280,7 +284,7 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
                              "give the folder of the CT's DICOM series the results were computed on "
                              "(lungai: --ct FOLDER)")
         try:   # the series read_ct reads (RT objects and a localizer beside it left out, or in subfolders)
-            files = sorted(Path(f) for f in dicom_series_files(folder, series_uid))
+            files = sorted(Path(f) for f in _series_files(folder, series_uid))
         except InputError:
             files = sorted(folder.iterdir())
     heads, where = [], None
@@ -487,6 +491,40 @@ VOLATILE_KEYWORDS = frozenset({"InstanceCreationDate", "InstanceCreationTime", "
                                "ContentTime", "StructureSetDate", "StructureSetTime", "SeriesDate", "SeriesTime"})
 
 
+@dataclass(frozen=True)
+class Slab:
+    """A 0/1 mask of ``shape`` that is 0 outside its slices ``start`` ... ``start + len(values) - 1`` (``values``:
+    those slices, an array of the mask's dtype): :func:`content_digest` digests it as the whole mask (the same
+    digest: its shape, dtype and every byte, the slices outside it as zero bytes), without the whole mask being made
+    (:func:`lungai.dicom.seg.write_seg`: a GTV on a few slices of a CT of 107)."""
+    values: np.ndarray
+    start: int
+    shape: tuple
+
+
+# the zero bytes fed to the digest at once for the slices outside a Slab
+_ZERO_CHUNK = 1 << 22
+
+
+def _add_slab(h, slab: Slab) -> None:
+    """Feed ``h`` what :func:`content_digest` feeds it for the whole array ``slab`` stands for."""
+    a = np.ascontiguousarray(slab.values)
+    shape = tuple(int(v) for v in slab.shape)
+    h.update(b"A" + str((shape, a.dtype.str)).encode())
+    per_slice = int(np.prod(shape[1:], dtype=np.int64)) * a.dtype.itemsize
+    before, after = slab.start * per_slice, (shape[0] - slab.start - len(a)) * per_slice
+    zeros = memoryview(bytes(min(max(before, after), _ZERO_CHUNK)))
+    for count in (before, None, after):
+        if count is None:
+            if a.size:
+                h.update(memoryview(a).cast("B"))
+            continue
+        while count > 0:
+            step = min(count, len(zeros))
+            h.update(zeros[:step])
+            count -= step
+
+
 def content_digest(*parts) -> str:
     """A digest of what an object lungai writes says, for its deterministic UIDs (:func:`derived_uid`): arrays
     (pixels: shape and bytes), pydicom datasets / sequences (every attribute - segment descriptions, ROI sequences,
@@ -499,7 +537,9 @@ def content_digest(*parts) -> str:
     h = hashlib.sha1()
 
     def add(p):
-        if isinstance(p, np.ndarray):
+        if isinstance(p, Slab):
+            _add_slab(h, p)
+        elif isinstance(p, np.ndarray):
             a = np.ascontiguousarray(p)
             h.update(b"A" + str((a.shape, a.dtype.str)).encode())
             h.update(memoryview(a).cast("B") if a.size else b"")    # its bytes, not a copy (a CT-sized map: 0.1 GB)

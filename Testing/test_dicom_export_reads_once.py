@@ -1,0 +1,89 @@
+"""``lungai dicom-export`` reads each CT slice's header once, its bar first (QA exportfollow67: LUNG1-003's 107 slices'
+headers were read 858 times - the multi-frame check, the CT's header, the output-folder check, the CT reader's series
+scan and slice-copy check, the series' references - ~2 s before the first bar appeared)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from dicom_helpers import small_phantom
+
+
+def _study(tmp_path):
+    from lungai.dicom.synthetic import write_rt_study
+
+    study = write_rt_study(tmp_path / "dicom", small_phantom(7), "P1", dose=None)
+    sitk.WriteImage(study["masks"]["GTV"], str(tmp_path / "tumor.nii.gz"))
+    return study
+
+
+def _counted(monkeypatch, events):
+    """pydicom.dcmread counting the reads of each file (events: ("read", file) / ("bar", desc) in order)."""
+    import pydicom
+
+    real = pydicom.dcmread
+
+    def dcmread(fp, *args, **kwargs):
+        if isinstance(fp, (str, Path)):
+            events.append(("read", Path(fp).resolve()))
+        return real(fp, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", dcmread)
+
+
+def test_dicom_export_reads_each_ct_header_once_after_its_bar_appeared(tmp_path, monkeypatch):
+    import lungai.progress
+    from lungai.cli import main
+
+    study = _study(tmp_path)
+    ct_files = sorted(p.resolve() for p in Path(study["ct"]).iterdir() if p.is_file())
+    events: list = []
+    real_task = lungai.progress.task
+
+    @contextlib.contextmanager
+    def task(desc, *args, **kwargs):
+        events.append(("bar", desc))
+        with real_task(desc, *args, **kwargs) as bar:
+            yield bar
+
+    monkeypatch.setattr(lungai.progress, "task", task)
+    _counted(monkeypatch, events)
+    assert main(["dicom-export", "--ct", str(study["ct"]), "--tumour", str(tmp_path / "tumor.nii.gz"),
+                 "-o", str(tmp_path / "out")]) == 0
+    reads = Counter(f for what, f in events if what == "read" and f in set(ct_files))
+    assert set(reads) == set(ct_files), reads
+    # each slice: its header once (every check, the reader's scan, the series' references) and the CT reader's check
+    # of its pixel data (pixels deferred); was 8 reads a slice
+    assert max(reads.values()) <= 2, reads
+    first_read = next(i for i, (what, f) in enumerate(events) if what == "read" and f in set(ct_files))
+    assert ("bar", "dicom-export") in events[:first_read], events[:first_read + 1]
+
+
+def test_headers_once_reads_a_file_again_when_it_changed(tmp_path, monkeypatch):
+    """Within the block a file's header is read once, each caller its own copy; a file changed on disk is read
+    again; outside the block each read reads the file."""
+    from lungai.dicom.pixeldata import dcmread_lenient, headers_once
+
+    study = _study(tmp_path)
+    first = sorted(p for p in Path(study["ct"]).iterdir() if p.is_file())[0]
+    events: list = []
+    _counted(monkeypatch, events)
+    with headers_once():
+        a = dcmread_lenient(first, stop_before_pixels=True)
+        b = dcmread_lenient(first, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        b.PatientID = "OTHER"
+        assert a.PatientID == "P1" and b.SOPInstanceUID == a.SOPInstanceUID
+        assert len(events) == 1
+        full = dcmread_lenient(first)               # pixels too: read as asked
+        assert "PixelData" in full and len(events) == 2
+        data = first.read_bytes()
+        first.write_bytes(data + b"\0\0")           # changed (its size): read again
+        dcmread_lenient(first, stop_before_pixels=True)
+        assert len(events) == 3
+    dcmread_lenient(first, stop_before_pixels=True)
+    dcmread_lenient(first, stop_before_pixels=True)
+    assert len(events) == 5
