@@ -867,8 +867,10 @@ def test_several_ct_series_of_one_patient_are_warned_on_the_terminal(tmp_path, c
         "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
     s = run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
     assert sorted(c for c, _ in s.failed) == ["QA-TWOCT_1", "QA-TWOCT_2"]
-    assert ("warning: QA-TWOCT has 2 CT series: rows QA-TWOCT_1, QA-TWOCT_2 - keep one per patient before training"
-            in capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert ("warning: QA-TWOCT has 2 CT series: lungai cohort rows QA-TWOCT_1, QA-TWOCT_2 - keep one per patient "
+            "before training" in out), out
+    assert "to keep one, move the other series' files out of the export folder and run again" in out, out
 
 
 def test_several_ct_series_of_one_patient_say_which_row_is_which_series(tmp_path, capsys, monkeypatch):

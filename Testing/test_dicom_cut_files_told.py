@@ -139,3 +139,63 @@ def test_two_truncated_rtdoses_are_each_named_with_them_to_re_export(export, tmp
     said = [line for line in inventory_warnings(jobs, inv) if "no dose features" in line]
     assert said == [f"P1: no dose features - its RTDOSEs {shown} are truncated; re-export them from the planning "
                     "system and run again"], said
+
+
+@pytest.mark.shared_data
+def test_two_truncated_rtstructs_are_said_so_in_lungs_from_and_tumour_from(shared_data, tmp_path):
+    """QA scanfollow67: two RTSTRUCTs of LUNG1-003 cut short - the note names both, but ``lungs_from`` /
+    ``tumour_from`` said "its RTSTRUCT is truncated (notes)", one file.  Of several: "its 2 RTSTRUCTs are
+    truncated (notes)"; of one, the words stay."""
+    from lungai.dicom.cohort import TRUNCATED_RTSTRUCT
+
+    root = tmp_path / "export"
+    patient = _lung1_003(shared_data, root)
+    (first,) = (patient / "RTSTRUCT").glob("*.dcm")
+    second = patient / "RTSTRUCT" / "RS_second.dcm"
+    shutil.copy(first, second)
+    _cut_before_series_uid(first)
+    _cut_before_series_uid(second)
+    _, inv = plan_cohort(root)
+    (row,) = inv.to_dict("records")
+    for column in ("lungs_from", "tumour_from"):
+        assert row[column].startswith("automatic"), row[column]
+        assert row[column].endswith(" - its 2 RTSTRUCTs are truncated (notes)"), (column, row[column])
+        assert TRUNCATED_RTSTRUCT not in row[column], row[column]
+    from lungai.dicom.cohort import truncated_rtstruct_why
+
+    assert truncated_rtstruct_why(1) == TRUNCATED_RTSTRUCT == "its RTSTRUCT is truncated (notes)"
+
+
+@pytest.mark.shared_data
+def test_dicom_scan_warns_of_two_ct_series_of_one_patient_as_cohort_does(shared_data, tmp_path, capsys, monkeypatch):
+    """QA scanfollow67: LUNG1-003 exported twice under one PatientID - ``dicom-scan`` listed two "LUNG1-003: CT 107
+    slices ..." blocks, each "#1", told apart only by the full series UID, and nothing said the patient has two CT
+    series (``cohort`` warns).  Now dicom-scan says cohort's warning, word for word (one function), with the fix, and
+    labels each block with cohort's distinct label and row."""
+    import json
+
+    from lungai.cli import main
+
+    root = tmp_path / "export"
+    patient = _lung1_003(shared_data, root)
+    with_new_uids(patient, root / "LUNG1-003b", "7")
+    jobs, inv = plan_cohort(root)
+    (cohort_says,) = [line for line in inventory_warnings(jobs, inv) if "CT series" in line]
+    from note_helpers import notes_made
+
+    made = notes_made(monkeypatch)
+    assert main(["dicom-scan", str(root), "--json", str(tmp_path / "scan.json")]) == 0
+    cap = capsys.readouterr()
+    said = [line for line in cap.err.splitlines() if "CT series" in line]
+    assert said == [f"warning: {cohort_says}"], cap.err
+    (note,) = [n for n in made if str(n) == cohort_says]       # an InputNote, with a form naming no patient
+    assert note.without_ids and "LUNG1-003" not in note.without_ids, note.without_ids
+    listed = json.loads((tmp_path / "scan.json").read_text(encoding="utf-8"))
+    for job in jobs:
+        assert f"  CT series {job.ct_series_uid}: {job.ct_label} (lungai cohort row {job.case})" in cap.out, cap.out
+        (entry,) = [e for e in listed if e["ct"]["series_uid"] == job.ct_series_uid]
+        assert (entry["ct"]["label"], entry["ct"]["cohort_case"]) == (job.ct_label, job.case), entry["ct"]
+    assert len({job.ct_label for job in jobs}) == 2
+    assert cohort_says.startswith("LUNG1-003 has 2 CT series: lungai cohort rows LUNG1-003_1, LUNG1-003_2 - keep one "
+                                  "per patient before training ("), cohort_says
+    assert "move the other series' files out of the export folder and run again" in cohort_says, cohort_says

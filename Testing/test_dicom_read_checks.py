@@ -148,9 +148,12 @@ def test_dicom_scan_tells_the_ct_series_of_a_study_apart(tmp_path, capsys):
     scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
     scout.save_as(tmp_path / "P" / "scout.dcm")
     assert main(["dicom-scan", str(tmp_path / "P")]) == 0
-    out = capsys.readouterr().out
-    for name, kernel in (("soft", "B31f"), ("lung", "B70f")):
-        assert f"CT series {derived_uid(study, name)}: #1 'Thorax {name}', kernel {kernel}" in out
+    cap = capsys.readouterr()
+    out = cap.out
+    for name, kernel in (("soft", "B31f"), ("lung", "B70f")):     # the patient's 2 series: named as cohort's rows
+        line = next(line for line in out.splitlines() if f"CT series {derived_uid(study, name)}: " in line)
+        assert f"#1 'Thorax {name}', kernel {kernel} (lungai cohort row RC1_" in line, line
+    assert "warning: RC1 has 2 CT series: lungai cohort rows RC1_1, RC1_2 - keep one per patient" in cap.err, cap.err
     assert out.count("skipped CT series") == 1
     for f in (tmp_path / "P" / "lung").iterdir():   # both series in one folder: read_ct lists them
         shutil.copy(f, tmp_path / "P" / "soft" / f"lung_{f.name}")

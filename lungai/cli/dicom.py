@@ -77,6 +77,12 @@ def run_scan(args) -> int:
         studies = scan(args.folder, progress=bar, files=files, left_out=left_out)
     # NIfTI / NRRD / MHA files there (a converted patient beside the export): named, never passed over without a word
     images = unread_images_note(files, Path(args.folder), "dicom-scan")
+    from lungai.dicom.cohort import ct_cases, ct_series_told, distinct_ct_labels, several_ct_series_warning
+
+    # a patient's CT series named as lungai cohort names them: its rows P_1, P_2 and what tells each apart (the
+    # folder and the end of the UID of two alike: QA scanfollow67, LUNG1-003 exported twice was two blocks "#1")
+    cases, labels = ct_cases(studies), distinct_ct_labels(studies, Path(args.folder))
+    several: dict = {}
     doc = []
     for st in studies:
         if len(st.rtstruct) > 1 or len(st.rtdose) > 1:
@@ -85,12 +91,17 @@ def run_scan(args) -> int:
 
             st.notes = scan_choice_notes(st, Path(args.folder))
         print(st.summary())
-        if st.ct:   # what tells a study's CT series apart, and the UID that --series takes
+        case = cases[st.ct.series_uid] if st.ct else None
+        if st.ct and case != st.patient_id:     # one of the patient's CT series: told as cohort's warning tells it
+            several.setdefault(st.patient_id, []).append(
+                (case, ct_series_told(labels[st.ct.series_uid], bool(st.rtstruct), bool(st.rtdose))))
+            print(f"  CT series {st.ct.series_uid}: {labels[st.ct.series_uid]} (lungai cohort row {case})")
+        elif st.ct:   # what tells a study's CT series apart, and the UID that --series takes
             print(f"  CT series {st.ct.series_uid}" + (f": {st.ct.description}" if st.ct.description else ""))
         entry = {"patient_id": st.patient_id, "study_uid": st.study_uid,
                  "frame_of_reference_uid": st.frame_of_reference_uid,
                  "ct": {"series_uid": st.ct.series_uid, "folder": str(st.ct.folder), "slices": st.ct.n_slices,
-                        "description": st.ct.description}
+                        "description": st.ct.description, "label": labels[st.ct.series_uid], "cohort_case": case}
                  if st.ct else None,
                  "rtstruct": [str(p) for p in st.rtstruct], "rtdose": [str(p) for p in st.rtdose],
                  "seg": [str(p) for p in st.seg], "missing": st.missing,
@@ -113,10 +124,10 @@ def run_scan(args) -> int:
         raise InputError(f"no DICOM CT, RTSTRUCT, RTDOSE or SEG files under {args.folder}",
                          "point to the folder of the DICOM export (the one holding the CT slices, RTSTRUCT and "
                          "RTDOSE files, or a folder above them)" + (f"; {images}" if images else ""))
-    if images:
-        from lungai.errors import say_notes
+    from lungai.errors import say_notes
 
-        say_notes([images])
+    # a patient with several CT series: lungai cohort's warning, word for word, with the fix
+    say_notes([several_ct_series_warning(pid, rows) for pid, rows in several.items()] + ([images] if images else []))
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0

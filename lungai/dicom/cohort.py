@@ -39,7 +39,7 @@ if TYPE_CHECKING:      # pandas where a table is read or built: the first bar (s
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
-from lungai.errors import InputError, InputNote, LungAIError, agree, counted, failure_lines
+from lungai.errors import InputError, InputNote, LungAIError, PatientsText, agree, counted, failure_lines
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
 from lungai.progress import task
@@ -237,6 +237,13 @@ AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
 FAILED_DOSE = "no (planned, but the patient failed: see errors.csv)"    # patients.csv once a planned patient fails
 UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # provenance of the lungs of segment_lungs
 TRUNCATED_RTSTRUCT = "its RTSTRUCT is truncated (notes)"        # ... when the unreadable file is known to be it
+
+
+def truncated_rtstruct_why(n: int) -> str:
+    """What ``lungs_from`` / ``tumour_from`` say after "automatic ..." when the patient's ``n`` RTSTRUCTs are all cut
+    short: :data:`TRUNCATED_RTSTRUCT` of one, "its 2 RTSTRUCTs are truncated (notes)" of several (QA scanfollow67:
+    the note named both files of LUNG1-003, the columns one)."""
+    return TRUNCATED_RTSTRUCT if n == 1 else f"its {n} RTSTRUCTs are truncated (notes)"
 TRUNCATED_RTDOSE = "RTDOSE truncated: re-export it"       # patients.csv's dose_features: no (...) - and the terminal
 
 
@@ -269,6 +276,53 @@ def distinct_ct_labels(studies, root) -> dict[str, str]:
     return labels
 
 
+def ct_cases(studies) -> dict[str, str]:
+    """{SeriesInstanceUID: case} of the studies' CT series as ``lungai cohort`` names their rows: the PatientID, or
+    ``<id>_1``, ``<id>_2`` ... in the scan's order for a patient with several CT series (``lungai dicom-scan`` names
+    its blocks so: the rows its warning speaks of)."""
+    per_patient: dict[str, int] = {}
+    for st in studies:
+        if st.ct is not None:
+            per_patient[st.patient_id] = per_patient.get(st.patient_id, 0) + 1
+    seen: dict[str, int] = {}
+    cases = {}
+    for st in studies:
+        if st.ct is None:
+            continue
+        if per_patient[st.patient_id] > 1:
+            seen[st.patient_id] = seen.get(st.patient_id, 0) + 1
+            cases[st.ct.series_uid] = f"{st.patient_id}_{seen[st.patient_id]}"
+        else:
+            cases[st.ct.series_uid] = st.patient_id
+    return cases
+
+
+# how a patient's several CT series are brought down to one (the end of several_ct_series_warning)
+SEVERAL_CT_FIX = ("to keep one, move the other series' files out of the export folder and run again, or drop the other "
+                  f"rows from {TABLE}")
+
+
+def ct_series_told(label: str, rtstruct: bool, rtdose: bool) -> str:
+    """What tells a patient's CT series apart in :func:`several_ct_series_warning`: its label, whether it has an
+    RTSTRUCT and an RTDOSE (a planning CT and a follow-up, a thin and a thick reconstruction)."""
+    return ", ".join(p for p in (label, "RTSTRUCT" if rtstruct else "no RTSTRUCT",
+                                 "RTDOSE" if rtdose else "no RTDOSE") if p)
+
+
+def several_ct_series_warning(patient_id: str, rows) -> PatientsText:
+    """The warning of ``lungai cohort`` and ``lungai dicom-scan`` (one text) for a patient with several CT series:
+    ``rows``, [(case, what tells the series apart: :func:`distinct_ct_labels`' label, RTSTRUCT / RTDOSE)], in the
+    order of :func:`ct_cases`; with the fix, and a form naming no patient (QA scanfollow67: dicom-scan listed
+    LUNG1-003's two CT series as two blocks "#1" and said nothing)."""
+    rows = list(rows)
+    n = len(rows)
+    return PatientsText(
+        f"{patient_id} has {n} CT series: lungai cohort rows {', '.join(c for c, _ in rows)} - keep one per patient "
+        "before training (" + "; ".join(f"{c}: {what}" for c, what in rows) + f"): {SEVERAL_CT_FIX}",
+        f"a patient has {n} CT series: lungai cohort makes a row of each - keep one per patient before training: "
+        f"{SEVERAL_CT_FIX}")
+
+
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import check_root, files_under, scan, unread_images_note
@@ -297,7 +351,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     for st in studies:
         if st.ct is not None:
             per_patient[st.patient_id] = per_patient.get(st.patient_id, 0) + 1
-    seen: dict[str, int] = {}
+    cases = ct_cases(studies)       # P, or P_1, P_2 ... (dicom-scan's blocks named alike)
     labels = distinct_ct_labels(studies, root)      # two series of one patient never told by one label
     jobs, rows = [], []
     elsewhere = other_frame_files(studies, root, "rtdose")
@@ -322,10 +376,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                          f"({st.frame_of_reference_uid or 'none in the CT'}): it was computed on another "
                          "CT, so it cannot be placed on this one and the patient gets no dose features - re-export "
                          "the dose planned on this CT (its FrameOfReferenceUID), or a registered dose resampled onto it")
-        case = st.patient_id
+        case = cases[st.ct.series_uid] if st.ct is not None else st.patient_id
         if st.ct is not None and per_patient[st.patient_id] > 1:
-            seen[case] = seen.get(case, 0) + 1
-            case = f"{st.patient_id}_{seen[st.patient_id]}"
             notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
                          f"(keep one per patient before training); this row: {labels[st.ct.series_uid]}")
         structures, roles, empty, failure = [], {}, [], []
@@ -416,7 +468,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             dose_problem = dose_problem or "ambiguous RTSTRUCTs"
         if st.unreadable and not st.rtstruct and st.ct is not None:   # never a silent fall-back to automatic
             n_bad, cut = len(st.unreadable), st.truncated.get("RTSTRUCT", [])
-            why = TRUNCATED_RTSTRUCT if cut else UNREADABLE_RTSTRUCT
+            why = truncated_rtstruct_why(len(cut)) if cut else UNREADABLE_RTSTRUCT
             tumour += f" - {why}"
             lungs += f" - {why}" if lungs.startswith("automatic") else ""
             # each cut RTSTRUCT named (QA cohortfollow67: of two, the first alone was), and which to re-export
@@ -1441,12 +1493,10 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
     for job in jobs:
         cases.setdefault(job.patient_id, []).append(job.case)
         # which row is which series (a planning CT and a follow-up, a thin and a thick reconstruction)
-        told[job.case] = ", ".join(p for p in (job.ct_label, "RTSTRUCT" if job.rtstruct else "no RTSTRUCT",
-                                               "RTDOSE" if job.rtdose else "no RTDOSE") if p)
+        told[job.case] = ct_series_told(job.ct_label, bool(job.rtstruct), bool(job.rtdose))
     for pid, rows in cases.items():
         if len(rows) > 1:
-            lines.append(f"{pid} has {len(rows)} CT series: rows {', '.join(rows)} - keep one per patient "
-                         "before training (" + "; ".join(f"{r}: {told[r]}" for r in rows) + ")")
+            lines.append(several_ct_series_warning(pid, [(r, told[r]) for r in rows]))
     for job in jobs:
         if job.error:
             # the fix too (re-export the RTDOSE in GY ...): said before hours of other patients' work, not after
