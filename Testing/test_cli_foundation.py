@@ -145,6 +145,59 @@ def test_a_bars_last_state_is_recorded_in_a_log(monkeypatch):
     assert sum("writing the table" in r for r in records) == 1, records
 
 
+def test_progress_in_a_log_is_plain_lines_without_cursor_codes():
+    """QA demofollow67: ``lungai demo ... > log 2>&1`` - the nested bars ("rp train", "synthetic cohort CT" inside the
+    demo's) wrote tqdm's carriage returns and cursor-up codes (``ESC[A``) into the log.  In a log (stderr a pipe)
+    each record is now a plain line naming its task, its count and its message."""
+    import textwrap
+
+    script = textwrap.dedent("""
+        from lungai.progress import task, write
+
+        with task("demo", 3) as demo:
+            demo.update(1, "lungs")
+            with task("rp train", 2) as inner:
+                inner.update(1, "fold 1")
+                write("warning: a note said during a step")
+                inner.update(1, "fold 2")
+            demo.update(0, "report figures")
+            demo.update(2, "report.html")
+        """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={"LUNGAI_PROGRESS": "bar", "PATH": ""})     # stderr a pipe, as a log file
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stderr and "\r" not in proc.stderr, repr(proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert "warning: a note said during a step" in lines, lines       # a line of its own
+    import re
+
+    for line in lines:      # each a record of its own: the task, its count, the time, the message
+        assert line.startswith("warning") or re.fullmatch(r"(demo|rp train): \d/\d \[\d\d:\d\d\]( .+)?", line), lines
+    assert "demo: 1/3 [00:00] report figures" in lines, lines         # a message alone: said at once
+    assert any(line.startswith("rp train: 2/2 ") and line.endswith("fold 2") for line in lines), lines
+    assert lines[-1].startswith("demo: 3/3 ") and lines[-1].endswith("report.html"), lines
+
+
+def test_a_long_step_in_a_log_is_said_every_two_seconds(monkeypatch):
+    """QA demofollow67: with the demo's stderr to a log, "report figures" stood 5.6 s and "writing scene.mrb" ~11 s
+    without a record (a log's bar was drawn every 10 s).  A long call under :func:`lungai.progress.waiting` in a log
+    now says its seconds at least every ~2 s."""
+    import io
+    import time
+
+    from lungai.progress import task, waiting
+
+    err = io.StringIO()                       # no terminal (isatty False)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    with task("demo", 2) as bar:
+        waiting(bar, "writing scene.mrb", time.sleep, 4.6)
+        bar.update(1, "scene.mrb")
+    said = [r for r in err.getvalue().splitlines() if "writing scene.mrb" in r]
+    assert len(said) >= 3 and said[0].endswith("writing scene.mrb"), said       # at once, then about every 2 s
+    assert said[1].endswith("(2 s)") and said[2].endswith("(4 s)"), said
+
+
 def test_a_library_warning_during_a_bar_is_a_line_of_its_own_once_per_command():
     """QA progwarn63: a warning that is no InputNote (numpy's RuntimeWarning, a UserWarning of SimpleITK, torch,
     scikit-learn ...) raised while a progress bar was drawn was printed straight to stderr - glued to the end of the

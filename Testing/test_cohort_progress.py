@@ -75,7 +75,8 @@ def test_in_a_log_the_workers_steps_are_said_every_log_interval(monkeypatch):
         bar = Bar(interval)
         relay = ProgressRelay(bar)
         relay._clock = lambda: now[0]
-        steps = ([(0.0, "P1", "P1: lungs 0/5"), (1.0, "P2", "P2: inputs 1/3: CT read"), (2.0, "P1", "P1: lungs 1/5"),
+        steps = ([(0.0, "P1", "P1: lungs 0/5"), (LOG_INTERVAL / 10, "P2", "P2: inputs 1/3: CT read"),
+                  (LOG_INTERVAL / 5, "P1", "P1: lungs 1/5"),
                   (LOG_INTERVAL + 1, "P2", "P2: tumour 1/3: network run 9/144")] if interval == LOG_INTERVAL else
                  [(0.1 * i, f"P{i % 2 + 1}", f"P{i % 2 + 1}: step {i}") for i in range(4)])
         for t, case, text in steps:

@@ -4,8 +4,9 @@ Core functions take an optional ``progress`` object with ``update(n=1, message=N
 :func:`task` gives one.  ``update(0, message)`` shows a message without a step (a sub-step of a
 long step): it is drawn at once; :class:`Counter` counts a long step's sub-steps that way.  In a
 terminal it is a tqdm bar on stderr; when stderr is no terminal (a log file,
-a pipe) the bar is drawn at most every :data:`LOG_INTERVAL` seconds (and for each message-only update), a few records
-for a long run, not one per step.  With the environment
+a pipe) it is plain lines, ``<description>: <done>/<total> [<elapsed>] <message>`` (no carriage returns or cursor
+codes): a line for each message-only update, steps at most every :data:`LOG_INTERVAL` seconds, a few lines for a
+long run, not one per step.  With the environment
 variable ``LUNGAI_PROGRESS=lines`` (set by the Slicer modules when they run the CLI as a
 subprocess) it prints machine-readable lines instead::
 
@@ -41,9 +42,10 @@ class _LineProgress:
         pass
 
 
-# seconds between two draws of the bar when stderr is no terminal (a log file, a pipe): each draw is a record
-# there, not an overwrite; tqdm's own 0.1 s wrote one record per DICOM file of a cohort scan
-LOG_INTERVAL = 10.0
+# seconds between two lines of a task's progress when stderr is no terminal (a log file, a pipe): each is a line
+# there, not an overwrite; tqdm's own 0.1 s wrote one record per DICOM file of a cohort scan, and 10 s left a log
+# silent through whole steps (QA demofollow67: "report figures" 5.6 s, "writing scene.mrb" ~11 s without a line)
+LOG_INTERVAL = 2.0
 
 
 def _is_tty(stream) -> bool:
@@ -95,6 +97,44 @@ class _TqdmProgress:
             # never written
             self._bar.refresh()
         self._bar.close()
+
+
+class _LogProgress:
+    """A :func:`task`'s progress when stderr is no terminal (a log file, a pipe: ``lungai demo ... > log 2>&1``,
+    ``lungai cohort ... | tee``): plain lines, ``<description>: <done>/<total> [<elapsed>] <message>``, no tqdm bar
+    (QA demofollow67: tqdm's bars wrote carriage returns and, for nested bars ("rp train", "synthetic cohort CT"), the
+    cursor-up code ``ESC[A`` into the log).  A message-only update (``update(0, message)``: a sub-step of a long
+    step) is a line at once; steps a line at most every :data:`LOG_INTERVAL` seconds (one per DICOM file of a cohort
+    scan otherwise), a step not said then is said with the next line or as the task closes (its last state always
+    recorded).  :class:`Counter` and :func:`waiting` say their counts every ``tick_interval`` = LOG_INTERVAL."""
+
+    def __init__(self, total: int, desc: str):
+        import time
+
+        self._clock = time.monotonic
+        self.total, self.desc, self.done, self.message = max(int(total), 1), desc, 0, ""
+        self.tick_interval = LOG_INTERVAL
+        self._start = self._clock()
+        self._said = None            # (done, message) of the last line
+        self._last = -float("inf")   # when it was written
+        self._say()
+
+    def _say(self) -> None:
+        seconds = int(self._clock() - self._start)
+        line = f"{self.desc}: {self.done}/{self.total} [{seconds // 60:02d}:{seconds % 60:02d}]"
+        print(f"{line} {self.message}" if self.message else line, file=sys.stderr, flush=True)
+        self._said, self._last = (self.done, self.message), self._clock()
+
+    def update(self, n: int = 1, message: Optional[str] = None) -> None:
+        self.done = min(self.done + n, self.total)
+        if message:
+            self.message = message
+        if (n == 0 and message) or self._clock() - self._last >= LOG_INTERVAL:
+            self._say()
+
+    def close(self) -> None:
+        if self._said != (self.done, self.message):
+            self._say()
 
 
 # the tqdm bars of task() drawn now (open, not closed), outermost first: write() puts its lines beside them
@@ -360,6 +400,8 @@ def task(desc: str, total: int, enabled: bool = True, rate: bool = True) -> Iter
         bar = _ForwardedProgress(total, desc, send)
     elif mode == "lines":
         bar = _LineProgress(total, desc)
+    elif not _is_tty(sys.stderr):     # a log file, a pipe: plain lines, not a bar's redraws
+        bar = _LogProgress(total, desc)
     else:
         bar = _TqdmProgress(total, desc, disable=False, rate=rate)
     try:

@@ -85,7 +85,8 @@ def run(args) -> int:
                        rp_model=args.rp_model,
                        stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series,
                        rtstruct=args.rtstruct, rtstruct_lungs=args.structure,
-                       structure_map=args.structure_map, allow_gaps=args.allow_gaps, max_dose_gy=args.max_dose_gy)
+                       structure_map=args.structure_map, allow_gaps=args.allow_gaps, max_dose_gy=args.max_dose_gy,
+                       started=getattr(args, "started", None))     # "total" counts from the command's start
     for line in result_lines(summary):
         print(line)
     out = Path(args.output)

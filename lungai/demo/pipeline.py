@@ -17,10 +17,10 @@ import SimpleITK as sitk
 
 from lungai import __version__
 from lungai.demo.patient import EXAMPLE_CLINICAL, KEY_FEATURES
-from lungai.errors import InputError, agree, counted
+from lungai.errors import InputError, agree, counted, say_notes
 from lungai.io import read_ct, write_image
 from lungai.overlap import dice
-from lungai.progress import SubProgress, task
+from lungai.progress import SubProgress, task, waiting
 from lungai.seg.config import result_value
 
 
@@ -892,11 +892,52 @@ def _dose_read_once(run):
 
 
 @_dose_read_once
+def placement_notes(ct: sitk.Image, seed_lps=None, roi_lps=None, progress=None) -> list:
+    """Where a seed point (or, without one, an ROI box) given on ``ct`` lies, said before the demo's run (a warning
+    each, the run goes on): in aerated lung - naming the point / box read as Slicer's RAS (x and y negated) and the
+    option to give when that reading lies in soft tissue - or far from the lungs
+    (:func:`lungai.seg.preprocess.aerated_seed_note`, :func:`~lungai.seg.preprocess.far_seed_note`: the notes and
+    review reasons the tumour's segmentation gives its result, unchanged).  QA demofollow67: LUNG1-003's GTV-1 given
+    in Slicer's RAS order, ``--seed-point=-47.4,2.5,-127.2`` (aerated lung, -686 HU; as RAS the tumour, 47 HU), or
+    ``--roi=0,0,0,1,1,1`` (91 mm from the lungs) ran the whole demo (145 s) before its result said so.  The lungs
+    are found on a coarse grid (1-3 s), under ``progress`` (:func:`lungai.progress.waiting`)."""
+    from lungai.seg import preprocess as pp
+
+    if seed_lps is None and roi_lps is None:
+        return []
+    option = "--seed-point" if seed_lps is not None else "--roi"
+    given = [float(v) for v in (seed_lps if seed_lps is not None else roi_lps)]
+
+    def value(numbers) -> str:
+        return pp._fmt_option([numbers[i:i + 3] for i in range(0, len(numbers), 3)])
+    notes = []
+    aerated = pp.aerated_seed_note(ct, seed_lps, None if seed_lps is not None else roi_lps)
+    if aerated:
+        if "read as RAS" in aerated:      # the reading in soft tissue: the numbers to give for it
+            ras = [-v if k % 3 < 2 else v for k, v in enumerate(given)]
+            aerated += (f" - if so, stop this run (Ctrl+C) and give {option}={value(ras)} (LPS: negate x and y of "
+                        "Slicer's RAS coordinates)")
+        notes.append(aerated)
+    far = waiting(progress, "where the lungs are", pp.far_seed_note, ct, seed_lps,
+                  None if seed_lps is not None else roi_lps)
+    if far:
+        notes.append(far)
+    return [f"{option}={value(given)}: {n}; the demo goes on with it as given (its result will be flagged "
+            "for review)" for n in notes]
+
+
+def _write_scene(out: Path, dose_name: str) -> Path:
+    """``scene.mrb`` of the demo's files in ``out`` (Slicer's MRML, slicer-core: imported here, 1-15 s)."""
+    from lungai.scene.demo import save_demo_scene
+
+    return save_demo_scene(out, out / "scene.mrb", dose_name=dose_name)
+
+
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
              rtstruct=None, rtstruct_lungs: str | list | None = None, structure_map=None, allow_gaps: bool = False,
-             max_dose_gy: float | None = None, roi_lps=None) -> dict:
+             max_dose_gy: float | None = None, roi_lps=None, started: float | None = None) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
@@ -920,8 +961,13 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     section without a number, saying what is missing and how to give it.  The built-in sample uses
     illustrative models, an example clinical profile and a synthetic dose for what is not given,
     labelled as illustrative everywhere.
+
+    ``started``: when the command started (``time.perf_counter()``; ``lungai demo``: its start-up and option checks
+    included); the total run time reported counts from it (default: from this call).
     """
-    start = time.perf_counter()      # the run time reported is the time the user waits, reading the CT included
+    # the run time reported is the time the user waits, reading the CT included - from the command's start (QA
+    # demofollow67: "total 75 s" after 80.7 s, the command's imports and checks before run_demo left out)
+    start = time.perf_counter() if started is None else float(started)
     from lungai.io.outputs import check_output_owner, claimed_output_folder, prepare_output_folder
 
     out = Path(out_dir)
@@ -989,6 +1035,11 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         from lungai.seg.preprocess import roi_box
 
         roi_box(ct, roi_lps, SegConfig().roi_margin_mm)
+    if seed_lps is not None or roi_lps is not None:     # where it lies: said now, not only in the result ~2 min later
+        with task("demo: checking the seed point" if seed_lps is not None else "demo: checking the ROI", 1) as where:
+            notes = placement_notes(ct, seed_lps, roi_lps, progress=where)
+            where.update(1)
+        say_notes(notes)
     # the pipeline's modules (torch / MONAI: 10-20 s) imported once the options' own checks passed, on a bar (QA
     # demo67: the first bar came 6-11 s after the command, after these imports and the models' load)
     given_models = 1 + (rp_model is not None) + (stage_model is not None)
@@ -1162,34 +1213,41 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             _to_csv(pd.DataFrame(missing).drop_duplicates(), out / "missing_inputs.csv", index=False)
 
         t0 = time.perf_counter()
-        bar.update(0, "report figures")     # said: seconds of figures and the scene after the stage's step
+        # said: seconds of figures and the scene after the stage's step, each figure counted and a long one's seconds
+        # said as it is drawn (QA demofollow67: in a log "report figures" stood 5.6 s, "writing scene.mrb" ~11 s)
+        n_figures = 1 + (dose_img is not None) + ("risk" in summary["rp"]) + ("probabilities" in summary["stage"])
+        drawing = SubProgress(bar, "report figures", total=n_figures)
         summary["methods"], summary["limitations"] = _methods(summary)
         lung_arr = sitk.GetArrayViewFromImage(dose_lungs) > 0
         gtv = sitk.GetArrayViewFromImage(dose_gtv) > 0
         figs = {
-            "slices": figures.tumour_slices(ct, seg.tumour, seg.entropy, lungs_result.labels, truth),
+            "slices": waiting(drawing, "tumour slices", figures.tumour_slices, ct, seg.tumour, seg.entropy,
+                              lungs_result.labels, truth),
         }
+        drawing.update(1, "tumour slices")
         if dose_img is not None:
-            figs["dvh"] = figures.dvh(dose_img, {summary["dose_masks"]["lungs_label"]: lung_arr & ~gtv,
-                                                 summary["dose_masks"]["gtv_label"]: gtv})
+            figs["dvh"] = waiting(drawing, "DVH", figures.dvh, dose_img,
+                                  {summary["dose_masks"]["lungs_label"]: lung_arr & ~gtv,
+                                   summary["dose_masks"]["gtv_label"]: gtv})
+            drawing.update(1, "DVH")
         if "risk" in summary["rp"]:
             figs["rp"] = figures.contributions([f"{t['label']} = {t['value']}" for t in summary["rp"]["top_features"]],
                                                [t["contribution"] for t in summary["rp"]["top_features"]],
                                                "RP risk: top contributions")
+            drawing.update(1, "RP contributions")
         if "probabilities" in summary["stage"]:
             from lungai.report.html import predicted_stage_text
 
             figs["stage"] = figures.probabilities(
                 summary["stage"]["classes"], summary["stage"]["probabilities"],
                 f"stage probabilities - predicted {predicted_stage_text(summary['stage'])}")
+            drawing.update(1, "stage probabilities")
         lap("report", t0)
 
         t0 = time.perf_counter()
-        from lungai.scene.demo import save_demo_scene
-
-        bar.update(0, "writing scene.mrb")
-        save_demo_scene(out, out / "scene.mrb",
-                        dose_name="Synthetic dose (Gy)" if summary["dose_status"] == "synthetic" else "Dose (Gy)")
+        # its seconds said as it runs, Slicer's MRML imported included (QA demofollow67: 14 s without a line in a log)
+        waiting(bar, "writing scene.mrb", _write_scene, out,
+                "Synthetic dose (Gy)" if summary["dose_status"] == "synthetic" else "Dose (Gy)")
         lap("scene", t0)
         step("scene.mrb")
         # one total, taken once: the report and summary.json state the same run time (the page itself is
