@@ -109,6 +109,17 @@ def test_eval_seg_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path
     assert not (tmp_path / "per_case.csv").exists()
 
 
+def test_train_seg_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path):
+    """``lungai train-seg`` imported torch, MONAI (with pandas, scipy and pydicom under it) before its first bar: the
+    check of the -o folder imported lungai.seg.model_io for a file name, and the default ``--device cpu`` imported
+    torch to be checked (QA train67, 12 LIDC crops on a shared machine: first bar 10.4-11.1 s after the command,
+    eval-seg's 1.0 s).  torch is now imported on a bar of its own ("loading torch"), after the masks are checked."""
+    args = _eval_seg_args(small_phantom, tmp_path)[1:5]          # --images DIR --masks DIR
+    train = ["train-seg", *args, "-o", str(tmp_path / "model"), "--epochs", "1", "--iters", "1", "--members", "1"]
+    assert _heavy_at_first_bar(train, tmp_path, heavy=HEAVY + SCIPY + ("pandas",)) == []
+    assert not (tmp_path / "model" / "model.json").exists()
+
+
 def test_lungs_draws_its_bar_before_pydicom_is_imported(small_phantom, tmp_path):
     """``lungai lungs ct.nii.gz`` imported pydicom (0.5-0.9 s) before its bar to learn that a NIfTI file is not
     DICOM, and again for the output's check of DICOM input folders: pydicom is imported for a file that may be DICOM

@@ -719,6 +719,24 @@ def test_a_lung_mask_given_as_the_tumour_is_refused_named(tmp_path):
     check_cases(pair_files(images, masks, label=1), label=1)
 
 
+def test_eval_seg_label_checks_the_labels_tumour_not_the_whole_label_map(tmp_path):
+    """QA train67: ``lungai eval-seg --label 1`` on LUNG1-003's planning label map (1 = GTV-1, 2 = GTV-2, 3 / 4 =
+    lungs) refused the case, "the tumour of mask LUNG1-003_ct looks like the lungs, not a tumour: 3988 ml of air-filled
+    tissue" with the fix to give --label 1, which was given: eval-seg pairs its files without the label (the other
+    labels are noted as background), and check_cases judged every nonzero voxel of the map as the tumour.  Now the
+    label's voxels are judged; the lungs' label as --label is still refused."""
+    from lungai.seg.evaluate import check_cases
+
+    images, masks = _chest_label_map(tmp_path)
+    path = masks / "W_0.nii.gz"          # 1 = the tumour, 3 = the lungs (as LUNG1-002's GTV and lungs): mostly air
+    labels = sitk.ReadImage(str(path))
+    sitk.WriteImage(sitk.Mask(labels, labels != 2), str(path))
+    note = check_cases(pair_files(images, masks), label=1)            # as `lungai eval-seg --label 1` pairs them
+    assert note and "3" in note and "background" in note
+    with pytest.raises(InputError, match="W_0: the tumour of mask W_0 looks like the lungs"):
+        check_cases(pair_files(images, masks), label=3)               # the lungs' label: refused as before
+
+
 def test_blurred_float_masks_are_named_together_with_the_threshold_fix(tmp_path):
     """QA: 2 of the masks blurred (sitk.SmoothingRecursiveGaussian: float fractions) - train-seg named only the
     first ("holds non-integer values") with "give a label map", not how to make one.  Now every such mask is named

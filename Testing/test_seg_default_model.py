@@ -130,6 +130,32 @@ def test_evaluation_turns_tta_on_and_off(model, monkeypatch):
     assert seen == [(True, True), (True, True), (None, bool(model[0].tta))] and len(df) == 2
 
 
+def test_eval_seg_shows_each_case_as_it_runs(model):
+    """QA train67: ``lungai eval-seg`` on LUNG1-003 (a whole CT, automatic mode) stood 44 s on its bar without a word
+    ("eval-seg: 0/1"), the case named only once it was done.  Each case is named as it starts, and its segmentation's
+    steps (network runs, maps) are shown as messages of the case's step ("p_0: ..."), one step per case as before."""
+    import SimpleITK as sitk
+
+    from lungai.progress import CallbackProgress
+    from lungai.seg.dataset import Case
+    from lungai.seg.evaluate import evaluate_cases
+    from lungai.synthetic import labels
+
+    ph = _phantom(21, 30.0)
+    mask = sitk.GetImageFromArray(labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels)).astype(np.uint8))
+    mask.CopyInformation(ph.ct)
+    seen = []
+    bar = CallbackProgress(2, lambda fraction, text: seen.append((fraction, text)), "eval-seg")
+    df = evaluate_cases(model, [Case("p_0", "p", image=ph.ct, mask=mask), Case("p_1", "p", image=ph.ct, mask=mask)],
+                        seeded=True, progress=bar)
+    assert len(df) == 2 and bar.done == 2
+    first = [text for fraction, text in seen if fraction == 0]          # before the first case's step ends
+    assert first[0] == "eval-seg: p_0" and len(first) > 2, seen
+    assert all(text.startswith("eval-seg: p_0") for text in first), first
+    assert any("network run" in text for text in first), first
+    assert any(text.startswith("eval-seg: p_1") for fraction, text in seen if fraction == 0.5), seen
+
+
 def test_a_shipped_model_by_name(tmp_path):
     """--model NAME picks a model shipped in Resources/Models; a folder path still wins; unknown -> the list."""
     from lungai.errors import InputError

@@ -305,7 +305,7 @@ def run_train(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.seg.model_io import MODEL_JSON
+    from lungai.seg.settings import MODEL_JSON      # (lungai.seg.model_io imports torch and MONAI: on a bar, _train)
 
     out = Path(args.output)
     check_train_output(out, keep=(args.save_arrays, args.from_arrays))
@@ -427,10 +427,20 @@ def _train(args, out, cfg, recipe, device, member_done: str | None = None) -> in
     """Trains; ``member_done`` (:func:`trained_member_note`, found before the data were read): what is said at the
     end instead of "member K trained into", when --member K had nothing left to train (the data and options are
     still checked as for any resume)."""
+    from lungai.progress import task
     from lungai.seg.config import DEFAULT_LR
-    from lungai.seg.ensemble import train_ensemble
 
     cases = [] if args.from_arrays else training_cases(args)
+    # torch and MONAI (with pandas, scipy and pydicom under it) on a bar of their own, after the masks' check: QA
+    # train67, imported before the first bar it came 10.4-11.1 s after the command on a shared machine (12 crops)
+    with task("train-seg: loading torch", 2, rate=False) as bar:
+        bar.update(0, "loading torch")
+        import torch  # noqa: F401
+
+        bar.update(1, "loading MONAI")
+        from lungai.seg.ensemble import train_ensemble
+
+        bar.update(1, "loaded")
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch,
@@ -794,16 +804,22 @@ def check_device_name(name: str) -> None:
 
 
 def training_device(name: str) -> str:
-    """``--device`` checked: cpu, cuda, cuda:N or auto."""
+    """``--device`` checked: cpu, cuda, cuda:N or auto.  The default, cpu, needs no torch (imported later, on a bar:
+    :func:`_train`); whether CUDA is there is asked on a bar of its own."""
     check_device_name(name)
-    import torch
+    if name == "cpu":
+        return name
+    from lungai.progress import task
 
+    with task(f"train-seg: checking --device {name}", 1, rate=False) as bar:
+        bar.update(0, "loading torch")
+        import torch
+
+        bar.update(1, "loaded")
     from lungai.errors import InputError
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return name
     if not torch.cuda.is_available():
         raise InputError(f"--device {name}: this torch sees no CUDA device", "use --device cpu (or auto)")
     return name

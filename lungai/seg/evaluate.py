@@ -9,7 +9,7 @@ import SimpleITK as sitk
 
 from lungai.errors import agree, counted
 from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
-from lungai.progress import NullProgress
+from lungai.progress import NullProgress, SubProgress
 from lungai.seg.config import result_value
 
 
@@ -199,7 +199,11 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
             binary = binary_255_problem(c.case_id, labels, label)
             if binary:     # a 0/255 tumour mask scored as tumour-free: every voxel found a false tumour
                 raise InputError(binary, BINARY_255_FIX)
-            lungs = lung_like_problem(c.case_id, image, mask)
+            # the tumour judged: with --label its voxels alone (QA train67: eval-seg pairs the files without the
+            # label, and LUNG1-003's label map with --label 1 was refused as "looks like the lungs", 3988 ml); a case
+            # paired with its label holds that label's 0/1 mask already (load_images)
+            tumour = mask if label is None or c.label is not None else sitk.Cast(mask == int(label), sitk.sitkUInt8)
+            lungs = lung_like_problem(c.case_id, image, tumour)
             if lungs:      # a lung mask scored as the tumour: the Dice of a tumour model against the lungs
                 raise InputError(lungs, LUNG_LIKE_FIX)
         except InputError as exc:
@@ -239,8 +243,9 @@ def duplicate_cases_note(digests: dict) -> str | None:
 
 def evaluate_case(model, case, method: str | None = None, mc_passes: int | None = None, seed: int = 0,
                   seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None,
-                  label: int | None = None, point=None) -> dict:
-    """One case: Dice, HD95, volumes, confidence.  ``seeded``: seed-point mode with the click at the reference
+                  label: int | None = None, point=None, progress=None) -> dict:
+    """One case: Dice, HD95, volumes, confidence.  ``progress``: the segmentation's steps shown as messages
+    (:class:`lungai.progress.SubProgress`: the step count is the caller's, one per case).  ``seeded``: seed-point mode with the click at the reference
     lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode; ``point``: seed-point mode
     with this click (LPS mm) instead.  ``tta``: mirrored
     test-time augmentation on / off (None: as the model's config says); ``flip_check``: the confidence feature
@@ -254,7 +259,8 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
     if point is None:
         point = seed_point_of(img, truth) if seeded and truth.any() else None
     res = segment_tumour(img, model, method=method, mc_passes=mc_passes, seed=seed, source=case.case_id,
-                         seed_lps=point, whole=False if point is not None else None, tta=tta, flip_check=flip_check)
+                         seed_lps=point, whole=False if point is not None else None, tta=tta, flip_check=flip_check,
+                         progress=progress)
     pred = sitk.GetArrayViewFromImage(res.tumour) > 0
     voxel_ml = float(np.prod(img.GetSpacing())) / 1000.0
     info = res.info
@@ -295,8 +301,13 @@ def evaluate_cases(model, cases, method: str | None = None, mc_passes: int | Non
     bar = progress or NullProgress()
     rows = []
     for c in cases:
+        # the case named as it starts, its segmentation's steps as messages (QA train67: LUNG1-003, a whole CT, stood
+        # 44 s on "eval-seg: 0/1" without a word, the case named only once done)
+        bar.update(0, c.case_id)
+        steps = SubProgress(bar, f"{c.case_id}:")
         try:
-            rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta, flip_check, label))
+            rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta, flip_check, label,
+                                      progress=steps))
         except InputError as exc:
             if not keep_going:
                 raise InputError(f"case {c.case_id}: {exc.problem}", exc.fix) from exc
