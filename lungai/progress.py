@@ -270,20 +270,25 @@ def waiting(progress, message: str, fn, *args, **kwargs):
     ``progress.tick_interval`` seconds until it returns (:data:`TICK_INTERVAL`; in a log :data:`LOG_INTERVAL`, as
     :class:`Counter`): the bar moves while it runs (QA lungs67: growing the lungs back, one distance transform, stood
     1.4 s idle and up to 9 s on a loaded machine on one message).  The same call on the same arguments: the same
-    result; its exception is raised here.  ``progress`` None or :class:`NullProgress`: ``fn`` is called here.  In
+    result; its exception is raised here; it runs in the caller's context (:mod:`contextvars`: an ``np.errstate``
+    around the call holds in it).  ``progress`` None or :class:`NullProgress`: ``fn`` is called here.  In
     Slicer's process (:class:`CallbackProgress`) a Cancel is raised at the next update (the worker, a daemon, ends on
     its own)."""
     if progress is None or isinstance(progress, NullProgress):
         return fn(*args, **kwargs)
+    import contextvars
     import threading
     import time
 
     interval = max(float(getattr(progress, "tick_interval", TICK_INTERVAL)), 0.05)
     done: list = []
+    # the caller's context variables go with the call (a thread starts with none): numpy's np.errstate (a context
+    # variable in numpy 2), a Dask worker's :func:`forwarded` progress - the call runs as it would here
+    context = contextvars.copy_context()
 
     def run() -> None:
         try:
-            done.append((True, fn(*args, **kwargs)))
+            done.append((True, context.run(fn, *args, **kwargs)))
         except BaseException as exc:     # raised in the caller's thread below
             done.append((False, exc))
 

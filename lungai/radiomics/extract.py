@@ -20,7 +20,8 @@ import contextlib
 import logging
 import multiprocessing
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from lungai.errors import InputError, agree, counted
 from lungai.io import on_grid
 from lungai.io.geometry import to_lps
 from lungai.io.validate import PADDING_HU, near_padding, padding_mask, reaching_border, region_sizes
-from lungai.progress import NullProgress
+from lungai.progress import TICK_INTERVAL, NullProgress, waiting
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
 from lungai.segment_roles import is_lung
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
@@ -229,6 +230,11 @@ def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, se
         return "error", _unexpected(segment, exc), []
 
 
+# the message of a segment's step while pyradiomics runs on it ("LUNG1-003: computing right_lung (4 s)"); the step's own
+# message, when it is done, is "LUNG1-003: right_lung"
+COMPUTING = "computing"
+
+
 def _unexpected(segment: str, exc: BaseException) -> str:
     detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "(no message)"
     return str(InputError(f"pyradiomics failed on segment {segment!r}: {type(exc).__name__}: {detail}",
@@ -292,16 +298,32 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
             largest_first = sorted(prepared, key=lambda p: -p.settings["voxels"])
             futures = {pool.submit(_extract_in_worker, params, p.image, p.mask, case, p.name): p.name
                        for p in largest_first}
-            for fut in as_completed(futures):
-                try:
-                    results[futures[fut]] = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a worker that died (out of memory ...) fails its segment
-                    results[futures[fut]] = ("error", _unexpected(futures[fut], exc), [])
-                progress.update(1, f"{case}: {futures[fut]}")
+            pending, start = list(futures), time.monotonic()
+            interval = max(float(getattr(progress, "tick_interval", TICK_INTERVAL)), 0.05)
+            progress.update(0, f"{case}: {COMPUTING} {', '.join(list(futures.values())[:workers])}")
+            while pending:
+                # the bar moves while the segments run (QA radwait67: a whole lung was one silent step of 4-15 s)
+                done, _ = wait(pending, timeout=interval, return_when=FIRST_COMPLETED)
+                for fut in [f for f in pending if f in done]:        # largest first, as submitted
+                    try:
+                        results[futures[fut]] = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker that died (out of memory ...) fails its segment
+                        results[futures[fut]] = ("error", _unexpected(futures[fut], exc), [])
+                    progress.update(1, f"{case}: {futures[fut]}")
+                pending = [f for f in pending if f not in done]
+                if pending and not done:
+                    # the pool takes the segments in the order submitted: the first `workers` not done are running
+                    # (Future.running() is True for one more, queued for the next free worker)
+                    running = [futures[f] for f in pending[:workers]]
+                    progress.update(0, f"{case}: {COMPUTING} {', '.join(running)} "
+                                       f"({time.monotonic() - start:.0f} s)")
     else:
         extractor = make_extractor(params) if prepared else None
         for p in prepared:
-            results[p.name] = _rows_or_error(extractor, p.image, p.mask, case, p.name)
+            # pyradiomics on a segment is one call (4-15 s on a whole lung, minutes with LoG / Wavelet): run with
+            # its seconds said (lungai.progress.waiting), the step counted when it is done (QA radwait67)
+            results[p.name] = waiting(progress, f"{case}: {COMPUTING} {p.name}", _rows_or_error, extractor,
+                                      p.image, p.mask, case, p.name)
             progress.update(1, f"{case}: {p.name}")
     rows, errors, notes = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()], []
     for name in segments:  # the caller's segment order, whatever order the workers finished in
