@@ -6253,7 +6253,7 @@ def test_lungai_seg_lungs_loaded_without_re_deriving_the_warnings_the_run_printe
 def test_rp_names_a_renamed_gtvs_features_as_the_tumours(load_module, mrml_scene, phantom_nodes):
     """QA slicerfollow67: the GTV renamed in the Segment Editor ("Tumör primär 1", keeping lungai's tumour
     terminology) was the tumour for Lung Radiomics' "Lungs minus tumour" (lungai.scene.nodes.terminology_roles), but the RP risk
-    named its features ``rad_tumör_primär_1_*``: none of the model's ``rad_tumour_*``, so every tumour feature was
+    named its features ``rad_tum_r_prim_r_1_*``: none of the model's ``rad_tumour_*``, so every tumour feature was
     imputed.  The features table records the roles of its columns by their terminology; the RP row names the
     renamed GTV's features as the tumour's (panel and in-process table alike); a segment without that terminology
     keeps its own name."""
@@ -6313,11 +6313,15 @@ def test_a_segment_coded_as_a_lung_is_a_lung_in_the_panels(load_module, mrml_sce
     assert not failed and list(columns.values()) == [*names, "Lungs", "Lungs minus tumour"]
     assert nodes.lungs_minus_tumour_note(seg, columns.values()).startswith(
         "'Lungs minus tumour' = Segment_1+Vänster lunga minus Tumor")
-    # the RP keys of these columns are the lungs'
-    from lungai.scene.rp import _segment_keys
+    # the RP features of the derived columns are the lungs' (their names); the coded lungs' own columns, measured on
+    # the CT's grid (not the 2 mm lung grid of a lung named so), are not recorded as the model's right / left lung
+    from lungai.scene.radiomics import radiomics_table
+    from lungai.scene.rp import radiomics_features
 
-    assert _segment_keys(names, nodes.terminology_roles(seg)) == {
-        "Tumor": "tumour", "Segment_1": "right_lung", "Vänster lunga": "left_lung"}
+    node, _ = radiomics_table(mrml_scene, vol, seg, segments=names, feature_classes=["firstorder"])
+    keys = {k.split("_original_")[0] for k in radiomics_features(node)}
+    assert keys == {"rad_tumour", "rad_segment_1", "rad_v_nster_lunga", "rad_lungs", "rad_lungs_minus_tumour"}, keys
+    assert nodes.table_segment_roles(node) == {}
     # a second right lung by its code: neither is taken as the right lung
     segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetTag(
         "TerminologyEntry", TERMINOLOGY["lung_right"].slicer_entry())

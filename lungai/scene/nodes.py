@@ -883,32 +883,38 @@ def record_review_notes(table_node, notes):
     return table_node
 
 
-# table node attribute: {column: structure role} of the features table's segment columns whose name has no role but
-# whose terminology gives one (:func:`terminology_roles`: a GTV renamed "Tumör primär 1"), recorded when the table is
-# made, so that the RP risk names their features as the tumour's / a lung's (lungai.scene.rp) as they were measured
+# table node attribute: {column: GTV role} of the features table's segment columns whose name has no role but whose
+# terminology is a tumour's (:func:`terminology_roles`: a GTV renamed "Tumör primär 1"), recorded when the table is
+# made, so that the RP risk names their features as the tumour's (lungai.scene.rp).  A lung by its code alone is not
+# recorded: its column is measured on the CT's grid (``lungai radiomics`` puts a segment on its 2 mm lung grid by
+# its name), so its values are not the model's ``rad_right_lung_*``; the derived "Lungs" / "Lungs minus tumour" made
+# from it are, by their names.
 SEGMENT_ROLES_ATTRIBUTE = "LungAI.segmentRoles"
 
 
 def record_segment_roles(table_node, roles: dict, columns=None):
-    """Record on a features table the roles ``roles`` ({segment name: structure role}, :func:`terminology_roles`) of
-    its ``columns`` (all of ``roles`` when None) - read back by :func:`table_segment_roles`; none: the attribute is
-    removed (an earlier run's roles never stay).  Saved with the scene.  Returns the node."""
+    """Record on a features table the tumour roles among ``roles`` ({segment name: structure role},
+    :func:`terminology_roles`; :data:`SEGMENT_ROLES_ATTRIBUTE`) of its ``columns`` (all of ``roles`` when None) - read
+    back by :func:`table_segment_roles`; none: "{}" (an earlier run's roles never stay, and the table's segmentation
+    renamed or retagged since changes nothing).  Saved with the scene.  Returns the node."""
     import json
 
+    from lungai.dicom.roles import GTV_ROLES
+
     wanted = None if columns is None else set(columns)
-    roles = {str(n): str(r) for n, r in (roles or {}).items() if wanted is None or n in wanted}
-    if roles:
-        table_node.SetAttribute(SEGMENT_ROLES_ATTRIBUTE, json.dumps(roles))
-    else:
-        table_node.RemoveAttribute(SEGMENT_ROLES_ATTRIBUTE)
+    roles = {str(n): str(r) for n, r in (roles or {}).items()
+             if (wanted is None or n in wanted) and r in GTV_ROLES}
+    table_node.SetAttribute(SEGMENT_ROLES_ATTRIBUTE, json.dumps(roles))
     return table_node
 
 
 def table_segment_roles(table_node) -> dict:
-    """{column: structure role} a features table carries (:func:`record_segment_roles`); for a table of an older
-    version (no attribute) those its segmentation's terminology gives now (:func:`terminology_roles` of its source
+    """{column: GTV role} a features table carries (:func:`record_segment_roles`); for a table of an older version
+    (no attribute) the tumour roles its segmentation's terminology gives now (:func:`terminology_roles` of its source
     segmentation, when still in the scene); {} for none, a DataFrame or a dict."""
     import json
+
+    from lungai.dicom.roles import GTV_ROLES
 
     if not hasattr(table_node, "GetAttribute"):
         return {}
@@ -916,7 +922,7 @@ def table_segment_roles(table_node) -> dict:
     if text is None:
         seg_id, scene = source_segmentation_id(table_node), table_node.GetScene()
         seg = scene.GetNodeByID(seg_id) if seg_id and scene is not None else None
-        return terminology_roles(seg) if seg is not None else {}
+        return {n: r for n, r in terminology_roles(seg).items() if r in GTV_ROLES} if seg is not None else {}
     try:
         roles = json.loads(text)
     except ValueError:

@@ -52,7 +52,7 @@ def _segment_key(name: str, mapping=None) -> str:
 def _table_roles(node_or_df, mapping=None) -> dict:
     """The roles of a radiomics table's segment columns whose name gives none: ``mapping`` when given, else those the
     table node carries (:func:`lungai.scene.nodes.table_segment_roles`: a GTV renamed "Tumör primär 1" with the tumour
-    terminology, QA slicerfollow67: its features were ``rad_tumör_primär_1_*``, none the model's ``rad_tumour_*``)."""
+    terminology, QA slicerfollow67: its features were ``rad_tum_r_prim_r_1_*``, none the model's ``rad_tumour_*``)."""
     if mapping is not None or node_or_df is None or isinstance(node_or_df, (pd.DataFrame, dict)):
         return mapping or {}
     from lungai.scene.nodes import table_segment_roles
