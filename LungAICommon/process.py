@@ -289,7 +289,7 @@ class LungAIProcess:
 def name_work_files(text: str, names: Optional[dict] = None) -> str:
     """``text`` (a command's error) with the temporary files the panel exported replaced by what the user
     knows them as: ``names`` is {temporary path or other text: node / segment name}, e.g.
-    {".../lungai-segment-x/ct.nii.gz": "LUNG1-003"}.  A path is matched as given and resolved."""
+    {".../lungai-segment-x/ct.nrrd": "LUNG1-003"}.  A path is matched as given and resolved."""
     pairs = []
     for key, name in (names or {}).items():
         for variant in {str(key), str(Path(key).resolve()) if isinstance(key, Path) else str(key)}:

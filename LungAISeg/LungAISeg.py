@@ -566,11 +566,19 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             raise ValueError(problem)
         for note in self.segmentationInputNotes(p):
             logging.warning(note)
-        ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
+        ct = nodes.export_volume(p.inputVolume, self.ctWorkFile(workDir))
         seed = nodes.point_to_lps(p.seedPoints) if p.mode == "seed" else None
         roi = nodes.roi_to_lps(p.roi) if p.mode == "roi" else None
         return commands.segment(ct, workDir / "output", model_dir=self.modelChoice(p),
                                 method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi)
+
+    @staticmethod
+    def ctWorkFile(workDir):
+        """The CT's file in a job's work folder for its ``lungai segment`` / ``lungai lungs`` child: an uncompressed
+        NRRD (:func:`lungai.scene.nodes.export_volume`, as Lung Radiomics'; a ``.nii.gz`` is gzipped by its name).
+        QA slicerfollow67: gzipping LUNG1-003's CT took 1.8-3.5 s on the GUI thread before the job started, and the
+        child as long again to read it back; the same voxels and geometry (spacing in double precision)."""
+        return pathlib.Path(workDir) / f"ct{nodes.EXPORT_SUFFIX}"
 
     def _job(self, p, prefix, build, outputs):
         workDir = self.newWorkDirectory(prefix)
@@ -581,7 +589,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             raise
         return PanelJob(LungAIProcess(args), outputs(workDir), workDir=workDir, parameterNode=p,
                         inputs={"volume": p.inputVolume, "segmentation": p.outputSegmentation},
-                        fileNames={workDir / "ct.nii.gz": p.inputVolume.GetName()})
+                        fileNames={self.ctWorkFile(workDir): p.inputVolume.GetName()})
 
     @needs("segmentation")
     def startSegmentation(self, p):
@@ -594,7 +602,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         # the output segmentation's lungs that a new run may not replace (the user's, edited since) are said before
         # it runs, never a "Right lung (2)" that nothing uses (nodes.lungs_to_replace)
         nodes.lungs_to_replace(p.outputSegmentation, p.inputVolume)
-        return self._job(p, "lungs", lambda d: ["lungs", str(nodes.export_volume(p.inputVolume, d / "ct.nii.gz")),
+        return self._job(p, "lungs", lambda d: ["lungs", str(nodes.export_volume(p.inputVolume, self.ctWorkFile(d))),
                                                  "-o", str(d / "lungs.nii.gz")], lambda d: d / "lungs.nii.gz")
 
     @needs("segmentation")

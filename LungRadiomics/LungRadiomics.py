@@ -363,7 +363,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         self.outsideLungsNotes = []
         masks.update(nodes.derived_lung_masks(
             masks, lambda: nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume, masks), derived,
-            p.inputVolume.GetName(), self.outsideLungsNotes))
+            p.inputVolume.GetName(), self.outsideLungsNotes, nodes.terminology_roles(p.segmentation)))
         cmds, csvs, columns, failed = [], {}, {}, {}
         for i, name in enumerate([*masks, *derived]):
             key = f"segment_{i}"   # the run's key: unique, where two names may have one column name
@@ -532,6 +532,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                        fileNames=self.exportedFileNames(p, columns, workDir))
         # said with the result, and recorded on the features table (what is computed from it says them too)
         job.segmentReviewNotes = self.reviewNotes(p.segmentation, columns.values())
+        # the roles of segments by their terminology (a renamed GTV: the tumour), recorded on the features table: the
+        # RP risk names their features as the tumour's / a lung's (lungai.scene.rp)
+        job.segmentRoles = nodes.terminology_roles(p.segmentation)
         job.reviewNotes = job.segmentReviewNotes
         # said with the dose result (or its failure): an empty envelope segment left out, the dose under another
         # transform, the dose features' notes on the segments' tumour roles
@@ -632,6 +635,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             # and the measured segments flagged for expert review (Multimodal Predict's risk warns of them)
             nodes.record_review_notes(p.outputTable, getattr(job, "segmentReviewNotes", []))
             nodes.record_measured_outlines(p.outputTable, getattr(job, "measuredOutlines", []))
+            nodes.record_segment_roles(p.outputTable, getattr(job, "segmentRoles", {}), names)
             from lungai.errors import counted
             message = (f"{counted(len(rows), 'feature')} x {counted(len(names) - 4 - len(failed), 'segment')} -> table "
                        f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation)

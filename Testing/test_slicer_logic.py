@@ -3138,7 +3138,7 @@ def _fake_segment_run(logic, p, confidence, tmp_path, **result):
     import json
 
     job = logic.startSegmentation(p)
-    ct = sitk.ReadImage(str(job.workDir / "ct.nii.gz"))
+    ct = sitk.ReadImage(str(logic.ctWorkFile(job.workDir)))
     tumour = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
     tumour.CopyInformation(ct)
     centre = [n // 2 for n in ct.GetSize()]
@@ -3195,7 +3195,7 @@ def test_second_ct_gets_its_own_segmentation(load_module, mrml_scene, tmp_path):
     p.inputVolume = a
     job = logic.startLungs(p)
     labels = sitk.Image(20, 20, 10, sitk.sitkUInt8)
-    labels.CopyInformation(sitk.ReadImage(str(job.workDir / "ct.nii.gz")))
+    labels.CopyInformation(sitk.ReadImage(str(logic.ctWorkFile(job.workDir))))
     labels[2:8, 2:18, 1:9], labels[12:18, 2:18, 1:9] = 1, 2
     sitk.WriteImage(labels, str(job.outputs))
     logic.loadLungs(p, job)
@@ -3819,7 +3819,7 @@ def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phanto
     with pytest.raises(RuntimeError) as failed:
         logic.run(logic.startLungs, p, timeout=120)
     shown = str(failed.value).split(" failed: ", 1)[1]
-    assert shown.startswith("MR-like does not look like a CT in Hounsfield units") and "ct.nii.gz" not in shown
+    assert shown.startswith("MR-like does not look like a CT in Hounsfield units") and "ct." not in shown
     assert "How to fix: give a chest CT in HU" in shown
 
     stage = load_module("MultimodalPredict")
@@ -6248,3 +6248,148 @@ def test_lungai_seg_lungs_loaded_without_re_deriving_the_warnings_the_run_printe
     again.write_bytes(labels)
     _, _, cut = nodes.import_lung_outputs(mrml_scene, again, node, printed=["note: something else"])
     assert derived and cut[:1] == [SLICE_CUT_NOTE.format("top and bottom slices")]
+
+
+def test_rp_names_a_renamed_gtvs_features_as_the_tumours(load_module, mrml_scene, phantom_nodes):
+    """QA slicerfollow67: the GTV renamed in the Segment Editor ("Tumör primär 1", keeping lungai's tumour
+    terminology) was the tumour for Lung Radiomics' "Lungs minus tumour" (lungai.scene.nodes.terminology_roles), but the RP risk
+    named its features ``rad_tum_r_prim_r_1_*``: none of the model's ``rad_tumour_*``, so every tumour feature was
+    imputed.  The features table records the roles of its columns by their terminology; the RP row names the
+    renamed GTV's features as the tumour's (panel and in-process table alike); a segment without that terminology
+    keeps its own name."""
+    from lungai import mrml
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+    from lungai.scene.rp import assemble_patient_row, radiomics_features
+
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("Tumör primär 1")
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Tumör primär 1", "Right lung", "Left lung"])
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "features x 5 segments -> table" in message, message
+    node, _ = radiomics_table(mrml_scene, vol, seg, segments=["Tumör primär 1"], feature_classes=["firstorder"])
+    for table in (p.outputTable, node):
+        features = radiomics_features(table)
+        assert "rad_tumour_original_firstorder_Mean" in features, sorted(features)[:5]
+        assert not [k for k in features if "prim" in k], sorted(features)[:5]
+        assert assemble_patient_row(table, {}, {}).filter(like="rad_tumour_").shape[1] > 10
+    # the panel's table: the value is the renamed GTV's column
+    df = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    assert features_value(radiomics_features(p.outputTable), df, "Tumör primär 1")
+    assert nodes.table_segment_roles(p.outputTable) == {"Tumör primär 1": "gtv"}
+    # the tag removed (no tumour terminology, an older table's attribute gone): its own name again
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumör primär 1")).RemoveTag("TerminologyEntry")
+    node, _ = radiomics_table(mrml_scene, vol, seg, segments=["Tumör primär 1"], feature_classes=["firstorder"],
+                              table_node=node)
+    assert not [k for k in radiomics_features(node) if k.startswith("rad_tumour_")]
+
+
+def features_value(features, df, column) -> bool:
+    name = "original_firstorder_Mean"
+    return np.isclose(features[f"rad_tumour_{name}"], float(df.loc[name, column]))
+
+
+def test_a_segment_coded_as_a_lung_is_a_lung_in_the_panels(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA slicerfollow67: a segment whose name gives no role but whose terminology is the right / left lung
+    ("Segment_1", "Höger lunga": SCT 39607008 Lung with laterality Right / Left, as the Segment Editor or an imported
+    DICOM SEG sets it) was no lung in the Slicer panels - Lung Radiomics made no "Lungs" / "Lungs minus tumour", the
+    dose had no lungs - while ``lungai radiomics`` takes these codes from a DICOM SEG (one code table,
+    lungai.terminology.CODE_ROLES).  A second segment of one lung role by its code is not guessed between."""
+    from lungai.scene import nodes
+    from lungai.segment_roles import dose_lung_segments
+    from lungai.terminology import TERMINOLOGY
+
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    for old, new in (("Right lung", "Segment_1"), ("Left lung", "Vänster lunga")):
+        segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName(old)).SetName(new)
+    assert nodes.terminology_roles(seg) == {"Segment_1": "lung_right", "Vänster lunga": "lung_left"}
+    names = ["Tumor", "Segment_1", "Vänster lunga"]
+    assert dose_lung_segments(names, nodes.terminology_roles(seg)) == ["Segment_1", "Vänster lunga"]
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), names)
+    (tmp_path / "w").mkdir()
+    _, columns, _, _, failed = logic.featureCommands(p, tmp_path / "w")
+    assert not failed and list(columns.values()) == [*names, "Lungs", "Lungs minus tumour"]
+    assert nodes.lungs_minus_tumour_note(seg, columns.values()).startswith(
+        "'Lungs minus tumour' = Segment_1+Vänster lunga minus Tumor")
+    # the RP features of the derived columns are the lungs' (their names); the coded lungs' own columns, measured on
+    # the CT's grid (not the 2 mm lung grid of a lung named so), are not recorded as the model's right / left lung
+    from lungai.scene.radiomics import radiomics_table
+    from lungai.scene.rp import radiomics_features
+
+    node, _ = radiomics_table(mrml_scene, vol, seg, segments=names, feature_classes=["firstorder"])
+    keys = {k.split("_original_")[0] for k in radiomics_features(node)}
+    assert keys == {"rad_tumour", "rad_segment_1", "rad_v_nster_lunga", "rad_lungs", "rad_lungs_minus_tumour"}, keys
+    assert nodes.table_segment_roles(node) == {}
+    # a second right lung by its code: neither is taken as the right lung
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetTag(
+        "TerminologyEntry", TERMINOLOGY["lung_right"].slicer_entry())
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("Copy")
+    assert nodes.terminology_roles(seg) == {"Vänster lunga": "lung_left"}
+
+
+@pytest.mark.parametrize("entry, role", [
+    # Slicer 4.x scenes: the DICOM master list with SNOMED's older designator, the same code values
+    ("Segmentation category and type - DICOM master list~SRT^49755003^Morphologically Altered Structure"
+     "~SRT^86049000^Neoplasm, Primary~^^~Anatomic codes - DICOM master list~^^~^^", "gtv_primary"),
+    ("Segmentation category and type - DICOM master list~SRT^49755003^Morphologically Altered Structure"
+     "~SRT^108369006^Neoplasm~^^~Anatomic codes - DICOM master list~^^~^^", "gtv"),
+    # SNOMED RT values (SRT^M-80003: pydicom's table), as lungai.dicom.seg reads a DICOM SEG's
+    ("ctx~SRT^M-01000^Morphologically Altered Structure~SRT^M-80003^Neoplasm, Primary~^^~x~^^~^^", "gtv_primary"),
+    ("ctx~SRT^T-D000A^Anatomical Structure~SRT^T-28000^Lung~SRT^G-A100^Right~x~^^~^^", "lung_right"),
+    ("ctx~SCT^123037004^Anatomical Structure~SCT^39607008^Lung~SRT^7771000^Left~x~^^~^^", "lung_left"),
+    ("ctx~SCT^123037004^Anatomical Structure~SCT^39607008^Lung~SCT^51440002^Right and left~x~^^~^^", "lungs"),
+    ("ctx~SCT^85756007^Tissue~SRT^59441001^Lymph node~^^~x~^^~^^", None),
+    ("ctx~X^1^y~99SLICER^108369006^Neoplasm~^^~x~^^~^^", None),
+])
+def test_an_older_scenes_srt_terminology_gives_the_role(load_module, mrml_scene, phantom_nodes, entry, role):
+    """QA slicerfollow67: a scene saved by an older Slicer stores SNOMED codes under "SRT" (SNOMED's older coding
+    scheme designator) - a renamed GTV tagged "SRT^86049000^Neoplasm, Primary" was no tumour.  SRT is read as SCT (the
+    same code value, or an SNOMED RT value through pydicom's table, as a DICOM SEG's codes are read)."""
+    from lungai.scene import nodes
+    from lungai.terminology import terminology_tumour_role
+
+    assert terminology_tumour_role(entry) == (role if role in ("gtv", "gtv_primary") else None)
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    tumour_id = segmentation.GetSegmentIdBySegmentName("Tumor")
+    segmentation.GetSegment(tumour_id).SetName("Tumör primär 1")
+    segmentation.GetSegment(tumour_id).SetTag("TerminologyEntry", entry)
+    if role in ("gtv", "gtv_primary"):
+        assert nodes.tumour_segment_ids(seg) == [(tumour_id, "Tumör primär 1")]
+    else:
+        assert nodes.tumour_segment_ids(seg) == []
+    from lungai.terminology import terminology_role     # lungs too (the one code table)
+
+    assert terminology_role(entry) == role
+
+
+def test_lungai_seg_hands_its_children_an_uncompressed_ct(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA slicerfollow67 (LUNG1-003): Segment tumour and Segment lungs exported the CT as a gzipped ct.nii.gz on the
+    GUI thread (1.8-3.5 s) and each child read it back as slowly.  The CT goes to the work folder uncompressed, in
+    the file Lung Radiomics uses (NRRD: the same voxels and geometry, the spacing in double precision); an error of the
+    child naming that file names the CT volume (the job's fileNames)."""
+    from io_helpers import nrrd_encoding
+
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.mode = phantom_nodes[0], "automatic"
+    node = mrml.image_from_volume_node(phantom_nodes[0])
+    segment = logic.segmentationCommand(p, tmp_path)[1]
+    job = logic.startLungs(p)
+    try:
+        lungs = job.process.args[1]
+        for ct in (segment, lungs):
+            assert nrrd_encoding(ct) == "raw", ct       # a NRRD, not gzipped (a .nii.gz is not an NRRD at all)
+            back = sitk.ReadImage(ct)
+            np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(node))
+            assert back.GetSpacing() == node.GetSpacing() and back.GetOrigin() == node.GetOrigin()
+            assert np.allclose(back.GetDirection(), node.GetDirection())
+        assert job.fileNames == {pathlib.Path(lungs): phantom_nodes[0].GetName()}
+        assert phantom_nodes[0].GetName() in job.errorMessage(f"cannot read {lungs}: truncated")
+    finally:
+        nodes.remove_work_folder(job.workDir)

@@ -154,5 +154,21 @@ def test_slicer_tumour_terminology_read_back():
     for name in ("Right lung", "Lungs", "GTV_LN1"):      # a lymph node is no GTV by its code alone
         assert terminology_tumour_role(slicer_terminology_entry(name)) is None, name
     for entry in (None, "", "Neoplasm", TERMINOLOGY[None].slicer_entry(),
-                  "ctx~SCT^49755003^Morphologically Altered Structure~SRT^108369006^Neoplasm~^^~x~^^~^^"):
+                  "ctx~SCT^49755003^Morphologically Altered Structure~99X^108369006^Neoplasm~^^~x~^^~^^"):
         assert terminology_tumour_role(entry) is None, entry
+    # SRT, SNOMED's older designator (older Slicer scenes), with the same code value (QA slicerfollow67)
+    assert terminology_tumour_role(
+        "ctx~SRT^49755003^Morphologically Altered Structure~SRT^108369006^Neoplasm~^^~x~^^~^^") == "gtv"
+
+
+def test_one_code_table_for_slicer_tags_and_dicom_seg():
+    """A Slicer tag and a DICOM SEG read their roles from one table (lungai.terminology.CODE_ROLES): every lungai tag
+    of a role in it reads back as that role (lungs too: QA slicerfollow67, a "Segment_1" coded as the right lung)."""
+    import lungai.dicom.seg as seg
+    from lungai.terminology import CODE_ROLES, terminology_role
+
+    assert not hasattr(seg, "_CODE_ROLES")
+    for role in ("gtv", "gtv_primary", "lung_right", "lung_left", "lungs"):
+        assert terminology_role(TERMINOLOGY[role].slicer_entry()) == role
+        assert role in CODE_ROLES.values()
+    assert terminology_role(TERMINOLOGY["gtv_node"].slicer_entry()) is None

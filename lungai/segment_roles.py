@@ -112,12 +112,13 @@ def ambiguous_lung_problem(names, untick: bool = False) -> str | None:
             "'old lung') or delete it in the Segment Editor" + (", or untick it" if untick else "") + ", then Apply")
 
 
-def find_role(names, role: str) -> str | None:
+def find_role(names, role: str, mapping=None) -> str | None:
     """The one of ``names`` with ``role``, or None (one tumour of several: :func:`primary_tumour`); two segments of
     one lung role ("RT LUNG" and "Lung_R") raise :class:`lungai.dicom.roles.AmbiguousRole` (:func:`ambiguous_lung`),
-    never the first one silently."""
+    never the first one silently.  ``mapping``: roles of names whose name gives none (a Slicer segment's terminology,
+    :func:`lungai.scene.nodes.terminology_roles`)."""
     names = list(names)
-    found = [n for n in names if segment_role(n) == role]
+    found = [n for n in names if segment_role(n, mapping) == role]
     if role in LUNG_ROLES and len(found) > 1:
         error = ambiguous_lung(found)
         if error is not None:
@@ -182,12 +183,13 @@ def dose_lung_segments(names, mapping=None) -> list[str]:
     lungs with the tumour in them) - the rule of ``lungai dose-features --rtstruct`` and ``lungai cohort``
     (:func:`lungai.dicom.roles.dose_lungs_role`, one rule) - else the lung segments there are (one lung alone).  Two segments of one lung role ("RT LUNG" and
     "Lung_R") raise :class:`lungai.dicom.roles.AmbiguousRole` (:func:`ambiguous_lung`), never their union.
-    ``mapping``: roles of names whose name gives none (a segment's tumour terminology), as in :func:`tumour_segments`."""
+    ``mapping``: roles of names whose name gives none (a segment's terminology: a tumour, a lung), as in
+    :func:`tumour_segments`."""
     names = list(names)
     error = ambiguous_lung(names)
     if error is not None:
         raise error
-    lungs = [n for n in names if segment_role(n) in DOSE_LUNG_ROLES or name_key(n) in LUNG_LOBES]
+    lungs = [n for n in names if segment_role(n, mapping) in DOSE_LUNG_ROLES or name_key(n) in LUNG_LOBES]
     if any(name_key(n) in LUNG_LOBES for n in lungs):
         return lungs
     try:        # no tumour segment (none subtracted): a Lungs-GTV segment is the lungs, beside a right + left lung too

@@ -100,22 +100,66 @@ def slicer_terminology_entry(name: str) -> str | None:
     return entry.slicer_entry() if entry and entry.context else None
 
 
-# the roles a segment's terminology gives where its name gives none (lungai.scene.nodes.terminology_roles): the
-# tumour codes of :data:`TERMINOLOGY` read back, as lungai.dicom.seg reads a DICOM SEG's codes - Neoplasm: a GTV,
-# Neoplasm, Primary: the primary GTV.  A lymph node is no GTV by its code alone (an anatomical lymph node is not a
-# tumour), nor is Tissue.
+# the roles a segment's terminology gives where its name gives none - the one code table for a Slicer segment's
+# "TerminologyEntry" tag (lungai.scene.nodes.terminology_roles) and a DICOM SEG's SegmentedPropertyType codes
+# (lungai.dicom.seg.seg_code_roles): the codes of :data:`TERMINOLOGY` read back.  {(type, type modifier): role}, SNOMED
+# CT code values: a neoplasm / primary neoplasm is a GTV, a lung with laterality right / left a lung of that side,
+# right and left (or none) both lungs.  A lymph node is no GTV by its code alone (an anatomical lymph node is not a
+# tumour), nor is "Tissue".
+CODE_ROLES = {("86049000", None): "gtv_primary", ("108369006", None): "gtv",
+              ("39607008", "24028007"): "lung_right", ("39607008", "7771000"): "lung_left",
+              ("39607008", "51440002"): "lungs", ("39607008", None): "lungs"}
 TUMOUR_TYPE_ROLES = {TERMINOLOGY[role].type.value: role for role in ("gtv", "gtv_primary")}
 
 
-def terminology_tumour_role(entry) -> str | None:
-    """The GTV role ("gtv" / "gtv_primary") of a Slicer "TerminologyEntry" tag whose type is a tumour's (SCT
-    108369006 Neoplasm, 86049000 Neoplasm, Primary: what lungai sets on its tumour segments, and what the Segment
-    Editor sets when a segment's terminology is chosen from those lists), else None (no tag, another type, a tag
-    that is not Slicer's ``context~category~type~...``)."""
+def sct_value(scheme, value) -> str | None:
+    """The SNOMED CT code value of a code given as (coding scheme designator, code value): SCT's value; an "SRT" code
+    (SNOMED's older designator, in older DICOM files and older Slicer terminology lists and scenes) either with the
+    same SNOMED CT value ("SRT^108369006^Neoplasm") or with its SNOMED RT value ("SRT^T-28000^Lung", read as SCT
+    39607008 by pydicom's table); None for any other scheme or an unknown SRT code."""
+    scheme, value = str(scheme or "").strip().upper(), str(value or "").strip()
+    if not value:
+        return None
+    if scheme == "SCT":
+        return value
+    if scheme == "SRT":
+        if value.isdigit():
+            return value
+        from pydicom.sr._snomed_dict import mapping
+
+        return mapping["SRT"].get(value)
+    return None
+
+
+def code_role(kind, modifier=None) -> str | None:
+    """The structure role (:data:`CODE_ROLES`) of a type code and its modifier, each an SCT code value (or None)."""
+    return CODE_ROLES.get((kind, modifier)) if kind else None
+
+
+def _slicer_code(text) -> tuple[str, str] | None:
+    code = [c.strip() for c in str(text).split("^")]
+    return (code[0], code[1]) if len(code) >= 2 and code[1] else None
+
+
+def terminology_role(entry) -> str | None:
+    """The structure role of a Slicer "TerminologyEntry" tag (``context~category~type~type modifier~...``) by its type
+    and type modifier codes (:data:`CODE_ROLES`): "gtv" / "gtv_primary" (SCT 108369006 Neoplasm, 86049000 Neoplasm,
+    Primary), "lung_right" / "lung_left" / "lungs" (39607008 Lung with laterality 24028007 Right, 7771000 Left,
+    51440002 Right and left, or none) - what lungai sets on its segments, and what the Segment Editor sets when a
+    segment's terminology is chosen from Slicer's lists; SRT codes of older Slicer scenes read alike
+    (:func:`sct_value`).  None: no tag, another type, a tag that is not Slicer's."""
     parts = str(entry or "").split("~")
     if len(parts) < 3:
         return None
-    code = [c.strip() for c in parts[2].split("^")]
-    if len(code) < 2 or code[0].upper() != "SCT":
+    kind = _slicer_code(parts[2])
+    if kind is None:
         return None
-    return TUMOUR_TYPE_ROLES.get(code[1])
+    modifier = _slicer_code(parts[3]) if len(parts) > 3 else None
+    return code_role(sct_value(*kind), sct_value(*modifier) if modifier else None)
+
+
+def terminology_tumour_role(entry) -> str | None:
+    """The GTV role ("gtv" / "gtv_primary") of a Slicer "TerminologyEntry" tag whose type is a tumour's
+    (:func:`terminology_role`), else None."""
+    role = terminology_role(entry)
+    return role if role in TUMOUR_TYPE_ROLES.values() else None

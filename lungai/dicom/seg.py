@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.errors import InputError, InputNote
-from lungai.terminology import TERMINOLOGY, colour_of
+from lungai.terminology import TERMINOLOGY, code_role, colour_of, sct_value
 
 
 def _code(code):
@@ -285,35 +285,20 @@ def seg_segment_labels(path) -> list[str] | None:
     return [label_key(getattr(s, "SegmentLabel", "") or "") for s in segments_of(ds)]
 
 
-# the roles a segment's terminology gives (SegmentedPropertyType, and its modifier: the laterality) where its label
-# gives none: the codes of :data:`lungai.terminology.TERMINOLOGY` read back - a neoplasm / primary neoplasm is a GTV, a
-# lung with laterality right / left a lung of that side, right and left (or none) both lungs.  A lymph node is no
-# GTV by its code alone (an anatomical lymph node is not a tumour), nor is "Tissue".  SNOMED's old SRT codes
-# (T-28000 Lung ...) are read as their SCT code (pydicom's table).
-_CODE_ROLES = {("86049000", None): "gtv_primary", ("108369006", None): "gtv",
-               ("39607008", "24028007"): "lung_right", ("39607008", "7771000"): "lung_left",
-               ("39607008", "51440002"): "lungs", ("39607008", None): "lungs"}
-
-
 _GTV_WORDS = {"gtv": "tumour (GTV)", "gtv_primary": "primary tumour (GTV)"}
 
 
 def _sct(item) -> str | None:
-    """The SNOMED CT code value of a code sequence item (SCT, or SRT mapped to SCT), else None."""
-    scheme, value = str(getattr(item, "CodingSchemeDesignator", "")), str(getattr(item, "CodeValue", ""))
-    if scheme == "SCT":
-        return value
-    if scheme == "SRT":
-        from pydicom.sr._snomed_dict import mapping
-
-        return mapping["SRT"].get(value)
-    return None
+    """The SNOMED CT code value of a code sequence item (SCT, or SRT: :func:`lungai.terminology.sct_value`), else
+    None."""
+    return sct_value(getattr(item, "CodingSchemeDesignator", ""), getattr(item, "CodeValue", ""))
 
 
 def seg_code_roles(path) -> dict[str, str]:
     """{SegmentLabel (stripped, as :func:`read_seg` names it): role} of the segments of the DICOM SEG ``path``
     (``FILE#PART``: its file) whose SegmentedPropertyTypeCodeSequence (with its modifier, the laterality) is one of
-    :data:`_CODE_ROLES`; read from the header only.  {} for a file that is not a readable SEG."""
+    :data:`lungai.terminology.CODE_ROLES` (the one code table, that of Slicer segments' terminology too); read from the
+    header only.  {} for a file that is not a readable SEG."""
     import pydicom
 
     from lungai.dicom.labels import label_key
@@ -328,7 +313,7 @@ def seg_code_roles(path) -> dict[str, str]:
         if kind is None:
             continue
         modifier = (kind.get("SegmentedPropertyTypeModifierCodeSequence") or [None])[0]
-        role = _CODE_ROLES.get((_sct(kind), _sct(modifier) if modifier is not None else None))
+        role = code_role(_sct(kind), _sct(modifier) if modifier is not None else None)
         if role:
             out[label_key(getattr(desc, "SegmentLabel", "") or "")] = role
     return out

@@ -257,31 +257,41 @@ def export_segment(scene, seg_node, segment: str, reference_volume_node, path: P
 
 
 def terminology_roles(seg_node) -> dict:
-    """{segment name: GTV role} of the segments of ``seg_node`` whose NAME has no role but whose Slicer terminology
-    ("TerminologyEntry" tag) is a tumour's (:func:`lungai.terminology.terminology_tumour_role`: Neoplasm -> "gtv",
-    Neoplasm, Primary -> "gtv_primary"): a GTV the user renamed ("Tumör primär 1", "GTV-1 primary": lungai's tag, or
-    the Segment Editor's, stays with the segment) is still a tumour, as ``lungai radiomics`` takes a DICOM SEG
-    segment's codes where its label gives no role (:func:`lungai.dicom.seg.with_code_roles`).  A name with a role
-    keeps it ("Right lung" tagged Neoplasm is a lung).  Given as the ``mapping`` of :mod:`lungai.segment_roles`'
-    functions (a ``--structure-map``'s form); {} for no node."""
+    """{segment name: structure role} of the segments of ``seg_node`` whose NAME has no role but whose Slicer
+    terminology ("TerminologyEntry" tag) gives one (:func:`lungai.terminology.terminology_role`, the one code table
+    ``lungai radiomics`` also reads a DICOM SEG segment's codes with: :func:`lungai.dicom.seg.with_code_roles`):
+    Neoplasm -> "gtv", Neoplasm, Primary -> "gtv_primary" (a GTV the user renamed, "Tumör primär 1": lungai's tag, or
+    the Segment Editor's, stays with the segment), Lung with laterality Right / Left -> "lung_right" / "lung_left",
+    Right and left (or none) -> "lungs" ("Segment_1" coded as the right lung; SRT codes of older Slicer scenes read
+    alike).  A name with a role keeps it ("Right lung" tagged Neoplasm is a lung).  A lung role is given by the code
+    only to a segment that alone has it (no other segment of that role by its name or its code: which of two right
+    lungs to use is not guessed); a name lungai reads as a lung minus a target ("Lung_R-GTV", renamed from a "Right
+    lung" whose tag it kept) gets none from its code.  Given as the ``mapping`` of :mod:`lungai.segment_roles`' functions (a
+    ``--structure-map``'s form); {} for no node."""
     import vtk
-    from lungai.dicom.roles import structure_role
-    from lungai.terminology import terminology_tumour_role
+    from lungai.dicom.roles import lung_minus_target, structure_role
+    from lungai.terminology import terminology_role
 
     if seg_node is None:
         return {}
     segmentation = seg_node.GetSegmentation()
-    out = {}
+    named, coded = set(), {}
     for i in range(segmentation.GetNumberOfSegments()):
         segment = segmentation.GetNthSegment(i)
         name = segment.GetName()
-        if structure_role(name) is not None or name in out:     # the name's role (an iGTV, the heart ...) wins
+        role = structure_role(name)
+        if role is not None or name in coded:     # the name's role (an iGTV, the heart ...) wins
+            named.add(role)
             continue
+        if lung_minus_target(name) is not None:   # "Lung_R-GTV" says what it is (lungai.dicom.roles.lung_minus_note):
+            continue                              # the tag kept from the "Right lung" it was renamed from is no role
         entry = vtk.reference("")
-        role = terminology_tumour_role(str(entry)) if segment.GetTag("TerminologyEntry", entry) else None
+        role = terminology_role(str(entry)) if segment.GetTag("TerminologyEntry", entry) else None
         if role is not None:
-            out[name] = role
-    return out
+            coded[name] = role
+    lungs = ("lung_right", "lung_left", "lungs")
+    return {name: role for name, role in coded.items()
+            if role not in lungs or (role not in named and list(coded.values()).count(role) == 1)}
 
 
 def tumour_segment_name(seg_node) -> Optional[str]:
@@ -417,15 +427,17 @@ def lungs_minus_tumour_note(seg_node, columns) -> Optional[str]:
     columns = list(columns)
     if seg_node is None or LUNGS_MINUS_TUMOUR not in columns:
         return None
-    right, left = find_role(columns, "right_lung"), find_role(columns, "left_lung")
-    lungs = [right, left] if right and left else [n for n in [find_role(columns, "lungs")] if n]   # as derived_lung_masks
+    coded = terminology_roles(seg_node)      # a lung by its terminology, as derived_lung_masks takes it
+    right, left = find_role(columns, "right_lung", coded), find_role(columns, "left_lung", coded)
+    # as derived_lung_masks
+    lungs = [right, left] if right and left else [n for n in [find_role(columns, "lungs", coded)] if n]
     tumours = [name for _, name in tumour_segment_ids(seg_node)]
     return (f"'{LUNGS_MINUS_TUMOUR}' = {structure_names(lungs) or 'the lungs'} minus "
             f"{structure_names(tumours)} (every tumour segment of {seg_node.GetName()}, ticked or not)")
 
 
 def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None, grid: str = "",
-                       notes: Optional[list] = None) -> dict:
+                       notes: Optional[list] = None, mapping=None) -> dict:
     """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from named masks (same grid).
 
     "Lungs" is made only when both a right-lung and a left-lung segment are present; "Lungs minus tumour" (which also
@@ -452,13 +464,16 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
     exclude the GTV, as LUNG1-003's): "Lungs minus tumour" is made (it equals the lungs) and ``notes`` (when given)
     gets why, as ``lungai radiomics`` says it (:func:`lungai.radiomics.segments.tumour_outside_lungs_note`; QA
     outsidelungs65: no word).
+
+    ``mapping``: roles of names whose name gives none (the segments' terminology, :func:`terminology_roles`: a
+    "Segment_1" coded as the right lung is the right lung).
     """
     import SimpleITK as sitk
     from lungai.radiomics.segments import empty_tumour_lungs_error, tumour_outside_lungs_note
     from lungai.segment_roles import find_role, segment_role
 
-    right, left = find_role(masks, "right_lung"), find_role(masks, "left_lung")
-    own = find_role(masks, "lungs")
+    right, left = find_role(masks, "right_lung", mapping), find_role(masks, "left_lung", mapping)
+    own = find_role(masks, "lungs", mapping)
     out = {}
     if right is not None and left is not None:
         lungs = union_mask([masks[right], masks[left]])
@@ -468,8 +483,9 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
         lungs = union_mask([masks[own]])
     else:
         return {}
-    if find_role(masks, "lungs_minus_tumour") is None:
-        tumours = ([(n, masks[n]) for n in masks if segment_role(n) == "tumour"] if tumours is None else tumours())
+    if find_role(masks, "lungs_minus_tumour", mapping) is None:
+        tumours = ([(n, masks[n]) for n in masks if segment_role(n, mapping) == "tumour"] if tumours is None
+                   else tumours())
         tumour = union_mask([mask for _, mask in tumours]) if tumours else None
         if tumour is not None and not sitk.GetArrayViewFromImage(tumour).any():     # nothing left out of the lungs
             names = list(dict.fromkeys(name for name, _ in tumours))
@@ -479,7 +495,7 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
                                                                                if grid else ""))
             if errors is not None:
                 errors[LUNGS_MINUS_TUMOUR] = empty_tumour_lungs_error(
-                    empty, LUNGS_MINUS_TUMOUR, find_role(masks, "lungs") or "Lungs",
+                    empty, LUNGS_MINUS_TUMOUR, find_role(masks, "lungs", mapping) or "Lungs",
                     "draw the tumour in its segment on this CT")
         elif tumour is not None:     # in numpy, as union_mask (the lungs' and the tumour's images kept alive here)
             inside, gtv = sitk.GetArrayViewFromImage(lungs) > 0, sitk.GetArrayViewFromImage(tumour) > 0
@@ -865,6 +881,53 @@ def record_review_notes(table_node, notes):
     else:
         table_node.RemoveAttribute(REVIEW_NOTES_ATTRIBUTE)
     return table_node
+
+
+# table node attribute: {column: GTV role} of the features table's segment columns whose name has no role but whose
+# terminology is a tumour's (:func:`terminology_roles`: a GTV renamed "Tumör primär 1"), recorded when the table is
+# made, so that the RP risk names their features as the tumour's (lungai.scene.rp).  A lung by its code alone is not
+# recorded: its column is measured on the CT's grid (``lungai radiomics`` puts a segment on its 2 mm lung grid by
+# its name), so its values are not the model's ``rad_right_lung_*``; the derived "Lungs" / "Lungs minus tumour" made
+# from it are, by their names.
+SEGMENT_ROLES_ATTRIBUTE = "LungAI.segmentRoles"
+
+
+def record_segment_roles(table_node, roles: dict, columns=None):
+    """Record on a features table the tumour roles among ``roles`` ({segment name: structure role},
+    :func:`terminology_roles`; :data:`SEGMENT_ROLES_ATTRIBUTE`) of its ``columns`` (all of ``roles`` when None) - read
+    back by :func:`table_segment_roles`; none: "{}" (an earlier run's roles never stay, and the table's segmentation
+    renamed or retagged since changes nothing).  Saved with the scene.  Returns the node."""
+    import json
+
+    from lungai.dicom.roles import GTV_ROLES
+
+    wanted = None if columns is None else set(columns)
+    roles = {str(n): str(r) for n, r in (roles or {}).items()
+             if (wanted is None or n in wanted) and r in GTV_ROLES}
+    table_node.SetAttribute(SEGMENT_ROLES_ATTRIBUTE, json.dumps(roles))
+    return table_node
+
+
+def table_segment_roles(table_node) -> dict:
+    """{column: GTV role} a features table carries (:func:`record_segment_roles`); for a table of an older version
+    (no attribute) the tumour roles its segmentation's terminology gives now (:func:`terminology_roles` of its source
+    segmentation, when still in the scene); {} for none, a DataFrame or a dict."""
+    import json
+
+    from lungai.dicom.roles import GTV_ROLES
+
+    if not hasattr(table_node, "GetAttribute"):
+        return {}
+    text = table_node.GetAttribute(SEGMENT_ROLES_ATTRIBUTE)
+    if text is None:
+        seg_id, scene = source_segmentation_id(table_node), table_node.GetScene()
+        seg = scene.GetNodeByID(seg_id) if seg_id and scene is not None else None
+        return {n: r for n, r in terminology_roles(seg).items() if r in GTV_ROLES} if seg is not None else {}
+    try:
+        roles = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(n): str(r) for n, r in roles.items()} if isinstance(roles, dict) else {}
 
 
 def recorded_review_notes(table_node) -> list[str]:

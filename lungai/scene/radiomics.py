@@ -24,7 +24,7 @@ from lungai import mrml
 from lungai.errors import InputError, InputNote
 from lungai.io.validate import check_ct, check_finite
 from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id, with_lung_grid_revision
-from lungai.scene.nodes import derived_lung_masks, tumour_masks
+from lungai.scene.nodes import derived_lung_masks, terminology_roles, tumour_masks
 
 # on a radiomics table: the grid each segment's column was computed on ("Lung_R: resampled, 2 x 2 x 2 mm; GTV-1:
 # native, 0.977 x 0.977 x 3 mm"), the `grid` / `spacing_mm` of `lungai radiomics`' _settings.csv
@@ -133,7 +133,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     derived = {}        # every tumour empty: "Lungs minus tumour" (the lungs themselves) not computed, and why
     outside = []        # every tumour outside the lungs: "Lungs minus tumour" equals the lungs, said
     masks.update(derived_lung_masks(masks, lambda: tumour_masks(scene, seg_node, volume_node, masks), derived,
-                                    volume_node.GetName(), outside))      # every GTV leaves the lungs
+                                    volume_node.GetName(), outside, terminology_roles(seg_node)))  # every GTV leaves
     for note in outside:
         warnings.warn(InputNote(note), stacklevel=2)
     p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
@@ -159,6 +159,10 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     # segments flagged for review (the tumours "Lungs minus tumour" subtracts included) and the dose rows' notes (an
     # EFFECTIVE RTDOSE ...): said by the RP risk computed from this table (predict_rp_node)
     record_review_notes(node, review_notes(seg_node, list(masks)) + dose_notes)
+    from lungai.scene.nodes import record_segment_roles
+
+    # a renamed GTV (a tumour by its terminology): the RP risk names its features as the tumour's (lungai.scene.rp)
+    record_segment_roles(node, terminology_roles(seg_node), list(masks))
     from lungai.scene.nodes import measured_outlines, record_measured_outlines
 
     # the segments' outlines it measured: once one is edited, renamed, replaced or deleted the table says so

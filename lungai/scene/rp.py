@@ -42,17 +42,29 @@ LONG_COLUMNS = ("segment", "image_type", "feature_class", "feature", "value")
 TOP_COLUMN = re.compile(r"top\d+_(feature|contribution)")   # rp predict's top features: the contributions table here
 
 
-def _segment_key(name: str) -> str:
-    """The segment part of a feature name: its role (lungai.segment_roles) when it has one, else the
-    normalised name with "tumor"/"gtv" spelled "tumour"."""
-    return segment_role(name) or re.sub(r"(^|_)(tumor|gtv)(_|$)", r"\1tumour\3", name_key(name))
+def _segment_key(name: str, mapping=None) -> str:
+    """The segment part of a feature name: its role (lungai.segment_roles; ``mapping``: roles of names whose name gives
+    none, those of the segments' terminology - :func:`_table_roles`) when it has one, else the normalised name with
+    "tumor"/"gtv" spelled "tumour"."""
+    return segment_role(name, mapping) or re.sub(r"(^|_)(tumor|gtv)(_|$)", r"\1tumour\3", name_key(name))
 
 
-def _segment_keys(names) -> dict:
+def _table_roles(node_or_df, mapping=None) -> dict:
+    """The roles of a radiomics table's segment columns whose name gives none: ``mapping`` when given, else those the
+    table node carries (:func:`lungai.scene.nodes.table_segment_roles`: a GTV renamed "Tumör primär 1" with the tumour
+    terminology, QA slicerfollow67: its features were ``rad_tum_r_prim_r_1_*``, none the model's ``rad_tumour_*``)."""
+    if mapping is not None or node_or_df is None or isinstance(node_or_df, (pd.DataFrame, dict)):
+        return mapping or {}
+    from lungai.scene.nodes import table_segment_roles
+
+    return table_segment_roles(node_or_df)
+
+
+def _segment_keys(names, mapping=None) -> dict:
     """{segment name: its key (:func:`_segment_key`)}; refuses two names with one key (several tumour
     columns - GTV-1, gtv-2 ... - would otherwise silently overwrite each other's ``rad_tumour_*``)."""
     names = list(dict.fromkeys(names))
-    keys = {n: _segment_key(n) for n in names}
+    keys = {n: _segment_key(n, mapping) for n in names}
     for key in dict.fromkeys(keys.values()):
         same = [n for n in names if keys[n] == key]
         if len(same) < 2:
@@ -93,13 +105,16 @@ def _segment_columns(df: pd.DataFrame) -> dict:
     return out
 
 
-def radiomics_features(node_or_df) -> dict[str, float]:
-    """``rad_*`` features from a radiomics table node (or DataFrame) in one of the layouts above."""
+def radiomics_features(node_or_df, mapping=None) -> dict[str, float]:
+    """``rad_*`` features from a radiomics table node (or DataFrame) in one of the layouts above (``mapping``: roles of
+    segment names whose name gives none; by default those the table node carries, :func:`_table_roles`)."""
+    mapping = _table_roles(node_or_df, mapping)
     df = node_or_df if isinstance(node_or_df, pd.DataFrame) else mrml.dataframe_from_table_node(node_or_df)
     if df.empty:
         raise InputError("the radiomics table is empty", "compute radiomics features first (LungAI Radiomics)")
     if all(c in df.columns for c in LONG_COLUMNS):
-        keys = ("rad_" + df["segment"].map(_segment_keys(df["segment"].astype(str))) + "_" + df["image_type"].astype(str) + "_"
+        keys = ("rad_" + df["segment"].map(_segment_keys(df["segment"].astype(str), mapping)) + "_"
+                + df["image_type"].astype(str) + "_"
                 + df["feature_class"].astype(str) + "_" + df["feature"].astype(str))
         return dict(zip(keys, pd.to_numeric(df["value"], errors="coerce")))
     if "feature" in df.columns:
@@ -107,7 +122,7 @@ def radiomics_features(node_or_df) -> dict[str, float]:
             df = df[df["image_type"].astype(str) != "dose"]  # dose rows: see dose_from_radiomics_table
         out = {}
         columns = _segment_columns(df)
-        for col, seg in _segment_keys(columns).items():
+        for col, seg in _segment_keys(columns, mapping).items():
             for feat, value in zip(df["feature"].astype(str), columns[col]):
                 out[f"rad_{seg}_{feat}"] = float(value)
         if not out:
@@ -123,10 +138,12 @@ def radiomics_features(node_or_df) -> dict[str, float]:
                      "(segment, image_type, feature_class, feature, value) or one row of rad_* columns")
 
 
-def dose_from_radiomics_table(node_or_df) -> dict:
+def dose_from_radiomics_table(node_or_df, mapping=None) -> dict:
     """``dose_*`` features from the dose rows (``image_type`` = dose) of a features-as-rows table:
     lung metrics from the "lungs minus tumour" column (else "lungs"), as ``lungai dose`` computes
-    them; ``dose_gtv_*`` from the tumour column.  Empty when the table has no dose rows."""
+    them; ``dose_gtv_*`` from the tumour column (columns by role: ``mapping`` as in :func:`radiomics_features`).
+    Empty when the table has no dose rows."""
+    mapping = _table_roles(node_or_df, mapping)
     df = node_or_df if isinstance(node_or_df, pd.DataFrame) else mrml.dataframe_from_table_node(node_or_df)
     if not {"feature", "image_type"} <= set(df.columns):
         return {}
@@ -134,7 +151,7 @@ def dose_from_radiomics_table(node_or_df) -> dict:
     if rows.empty:
         return {}
     values = _segment_columns(rows)
-    columns = {key: c for c, key in _segment_keys(values).items()}
+    columns = {key: c for c, key in _segment_keys(values, mapping).items()}
     lung = columns.get("lungs_minus_tumour", columns.get("lungs"))
     out = {}
     nothing = [np.nan] * len(rows)
