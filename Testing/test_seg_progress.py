@@ -326,12 +326,14 @@ def test_the_maps_summary_and_the_regions_are_shown_in_sub_steps(small_phantom):
 
 
 @pytest.mark.parametrize("part, message, after", [
+    ("keep_components", "tumour regions: connected regions in the lungs", "tumour regions: ranking the candidates"),
     ("rank_components", "tumour regions: ranking the candidates", "tumour regions: image edges"),
     ("map_features", "confidence features of the maps", None)])
 def test_long_automatic_parts_say_their_seconds_while_they_run(small_phantom, monkeypatch, part, message, after):
     """QA segwait67 on LUNG1-003 (automatic mode, a loaded machine): "tumour regions: ranking the candidates" stood
-    4.4 s on the bar - one labelling pass (lungai.seg.postprocess.rank_components) with nothing to count - and the
-    maps' confidence features (dense sums over the lungs' box, ~2.2 s) ran behind "network run 239/240".  Each runs
+    4.4 s on the bar - one labelling pass (lungai.seg.postprocess.rank_components) with nothing to count - the
+    connected regions in the lungs (keep_components) 2.4 s, and the maps' confidence features (dense sums over the
+    lungs' box, ~2.2 s) ran behind "network run 239/240".  Each runs
     beside the bar now (lungai.progress.waiting): its message, then "... (<seconds> s)" at every tick interval while
     it runs; the mask, the candidates and the confidence are those found without a progress."""
     import time
