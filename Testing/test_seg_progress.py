@@ -314,7 +314,8 @@ def test_the_maps_summary_and_the_regions_are_shown_in_sub_steps(small_phantom):
     counts = [re.fullmatch(r"uncertainty maps: slice (\d+)/(\d+)", m) for m in said]
     counts = [(int(c[1]), int(c[2])) for c in counts if c]
     assert len(counts) > 2 and counts[0][0] == 0 and counts[-1][0] == counts[-1][1] > 1, counts
-    regions = [m for m in said if m.startswith("tumour regions: ")]
+    # a part run beside the bar (lungai.progress.waiting) may also say its seconds, "... (1 s)": named once here
+    regions = [m for m in said if m.startswith("tumour regions: ") and not re.search(r" \(\d+ s\)$", m)]
     assert regions == ["tumour regions: connected regions in the lungs", "tumour regions: ranking the candidates",
                        "tumour regions: image edges"], said
     # in this order, between the maps' resampling and the step "mapped to input grid"
@@ -322,6 +323,49 @@ def test_the_maps_summary_and_the_regions_are_shown_in_sub_steps(small_phantom):
                                                                                   "tumour regions: image edges"))
                                                                  or m == "mapped to input grid")]
     assert len(order) == 3 and order == sorted(order)
+
+
+@pytest.mark.parametrize("part, message, after", [
+    ("keep_components", "tumour regions: connected regions in the lungs", "tumour regions: ranking the candidates"),
+    ("rank_components", "tumour regions: ranking the candidates", "tumour regions: image edges"),
+    ("map_features", "confidence features of the maps", None)])
+def test_long_automatic_parts_say_their_seconds_while_they_run(small_phantom, monkeypatch, part, message, after):
+    """QA segwait67 on LUNG1-003 (automatic mode, a loaded machine): "tumour regions: ranking the candidates" stood
+    4.4 s on the bar - one labelling pass (lungai.seg.postprocess.rank_components) with nothing to count - the
+    connected regions in the lungs (keep_components) 2.4 s, and the maps' confidence features (dense sums over the
+    lungs' box, ~2.2 s) ran behind "network run 239/240".  Each runs
+    beside the bar now (lungai.progress.waiting): its message, then "... (<seconds> s)" at every tick interval while
+    it runs; the mask, the candidates and the confidence are those found without a progress."""
+    import time
+
+    import SimpleITK as sitk
+
+    from lungai.seg.choice import STEPS_PER_RUN
+
+    plain = infer.segment_tumour(small_phantom.ct, _model())
+    real = getattr(infer, part)
+
+    def slowed(*args, **kwargs):
+        time.sleep(0.6)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(infer, part, slowed)
+
+    class Terminal(_Recorder):
+        tick_interval = 0.1
+
+    bar = Terminal()
+    res = infer.segment_tumour(small_phantom.ct, _model(), progress=bar)
+    assert res.info["roi_mode"] == "lungs" and sum(n for n, _ in bar.updates) == STEPS_PER_RUN
+    shown = [(n, m) for n, m in bar.updates if m]
+    start = shown.index((0, message))
+    running = [m for n, m in shown[start + 1:] if n == 0 and m.startswith(message + " (") and m.endswith(" s)")]
+    assert len(running) >= 3, shown[start:]
+    following = shown[start + 1 + len(running)]               # said while it ran, then the next message
+    assert following == (1, "ensemble: 2 maps") if after is None else following == (0, after), shown[start:]
+    assert np.array_equal(sitk.GetArrayFromImage(res.tumour), sitk.GetArrayFromImage(plain.tumour))
+    assert res.info["candidates"] == plain.info["candidates"] and res.info["n_candidates"] >= 1
+    assert res.info["confidence"] == plain.info["confidence"] and res.info["features"] == plain.info["features"]
 
 
 def test_the_models_members_are_counted_as_they_load(tmp_path):

@@ -17,7 +17,7 @@ from scipy import ndimage
 from lungai.errors import counted
 from lungai.io.geometry import from_lps, to_lps
 from lungai.io.validate import check_ct
-from lungai.progress import Counter, NullProgress, SubProgress
+from lungai.progress import Counter, NullProgress, SubProgress, waiting
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
 from lungai.seg.config import MC_PASSES_UNUSED_NOTE, check_mc_passes, with_result_aliases
@@ -29,6 +29,8 @@ from lungai.seg.resources import DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME
 from lungai.seg.uncertainty import summarize_maps
 
 MAX_CANDIDATES_LISTED = 20     # automatic mode: candidate regions written to result.json
+RANKING = "tumour regions: ranking the candidates"     # automatic mode: the bar's message while they are ranked
+MAPS_FEATURES = "confidence features of the maps"      # a whole image / the lungs' box: the bar's message meanwhile
 # Seed / ROI mode: the box grows until the tumour no longer touches its edge.  A face is "touched" when
 # the tumour comes within EDGE_MM of it; each touched face moves out by GROW_FRACTION of the box's extent
 # on that axis (at least GROW_MIN_MM), up to MAX_BOX_MM per axis (a 150 mm tumour + margins) and
@@ -1056,7 +1058,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         crop_img, model_img, probs, flip = _model_pass(ct, box, cfg, nets, method, mc_passes, seed,
                                                        flip_check and box.mode != "lungs", bar)
         kept = None if box.mode == "lungs" else keep_components(probs.mean(0) > 0.5, cfg.spacing[::-1])[0]
-        feats = map_features(probs, cfg, flip, kept, automatic=box.mode == "lungs")
+        # dense sums over the lungs' box with nothing to count: said with its seconds while they run (QA segwait67:
+        # ~2.2 s on LUNG1-003's lungs' box behind "network run 239/240" on a loaded machine)
+        feats = waiting(bar, MAPS_FEATURES, map_features, probs, cfg, flip, kept, automatic=box.mode == "lungs")
     bar.update(1, f"{method}: {probs.shape[0]} maps")
     automatic = box.mode == "lungs"
     review = meta.get("review", {}).get(method, {})
@@ -1080,10 +1084,16 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if seed_lps is not None:
         cijk = np.asarray(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps]))
         seed_point = (cijk[2] - box.lo[2], cijk[1] - box.lo[1], cijk[0] - box.lo[0])    # the point: distances from it
-    bar.update(0, "tumour regions: connected regions" + (" in the lungs" if automatic else ""))
-    lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
-    binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_point,
-                                      MAX_ELONGATION if automatic else None, lungs)
+
+    def regions():      # the lungs' mask on the input grid, then the regions kept
+        lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
+        return (lungs,) + keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_point,
+                                          MAX_ELONGATION if automatic else None, lungs)
+
+    # a labelling pass and each region's shape, nothing counted: said with its seconds while it runs (QA segwait67:
+    # 1.4-2.4 s on LUNG1-003's lungs in automatic mode on a loaded machine)
+    lungs, binary, dropped = waiting(bar, "tumour regions: connected regions" + (" in the lungs" if automatic else ""),
+                                     regions)
     # a seed in bone / far from the lungs with nothing of the model's at it: the region nearest it (the seed's
     # component rule) is another place, not the seed's - not written as the tumour (QA on LUNG1-003: a seed in the
     # vertebral body got 33.9 ml of right lung 29 mm away, one in the arm 8.2 ml of the arm 30 mm away, as tumor.nii.gz)
@@ -1096,8 +1106,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         dropped.update(others)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
-        bar.update(0, "tumour regions: ranking the candidates")
-        lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
+        # one labelling pass with nothing to count: said with its seconds while it runs (QA segwait67: on LUNG1-003 the
+        # bar stood 4.4 s on this message on a loaded machine)
+        lab, ranked = waiting(bar, RANKING, rank_components, binary, mean_p, ct.GetSpacing()[::-1])
         if ranked and not all_regions:
             binary = lab == ranked[0]["label"]
         top_region = lab == ranked[0]["label"] if ranked else binary
