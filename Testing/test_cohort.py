@@ -525,9 +525,12 @@ def test_two_rtstructs_of_one_ct_fail_the_patient_naming_both(export, tmp_path, 
     assert inv["rtstruct"] == "2 RTSTRUCTs (ambiguous)" and "choose one" not in inv["notes"]
     assert inv["dose_features"] == "no (ambiguous RTSTRUCTs: fails)" and "fails" in inv["lungs_from"]
     out = tmp_path / "out"
-    s = run_cohort(root, out, PARAMS, workers=0)
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote) as said:      # the CLI says it on stderr: "warning: P1 will fail: ..."
+        s = run_cohort(root, out, PARAMS, workers=0)
     assert [c for c, _ in s.failed] == ["P1"] and not s.done
-    assert "warning: P1 will fail: 2 RTSTRUCTs reference this CT" in capsys.readouterr().out
+    assert any(str(w.message).startswith("P1 will fail: 2 RTSTRUCTs reference this CT") for w in said)
     error = pd.read_csv(out / "errors.csv").loc[0, "error"]
     assert "0_revised.dcm" in error and "keep one RTSTRUCT per CT series" in error
     assert not (out / "patients" / "P1" / "features.csv").exists()                  # nothing computed
@@ -845,9 +848,13 @@ def test_a_fraction_rtdose_fails_the_patient_at_planning(export, tmp_path, capsy
     assert inv["dose_features"].startswith("no (") and inv["dose_features"] != "no"
     assert "DoseSummationType FRACTION" in inv["notes"] and inv["rtdose"] == "P1/RTDOSE/fraction.dcm (not a plan dose)"
     out = tmp_path / "out"
-    s = run_cohort(root, out, PARAMS, workers=0)
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote) as said:      # the CLI says it on stderr: "warning: P1 will fail: ..."
+        s = run_cohort(root, out, PARAMS, workers=0)
     assert [c for c, _ in s.failed] == ["P1"] and not s.done
-    assert "warning: P1 will fail: P1/RTDOSE/fraction.dcm has DoseSummationType FRACTION" in capsys.readouterr().out
+    assert any(str(w.message).startswith("P1 will fail: P1/RTDOSE/fraction.dcm has DoseSummationType FRACTION")
+               for w in said)
     assert "DoseSummationType FRACTION" in pd.read_csv(out / "errors.csv").loc[0, "error"]
     assert not (out / "patients" / "P1" / "features.csv").exists()                  # nothing computed
 
@@ -865,9 +872,12 @@ def test_several_ct_series_of_one_patient_are_warned_on_the_terminal(tmp_path, c
                         study_uid=f"1.2.826.0.1.3680043.99.{i}")
     monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
         "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
-    s = run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
-    assert sorted(c for c, _ in s.failed) == ["QA-TWOCT_1", "QA-TWOCT_2"]
-    out = capsys.readouterr().out
+    from lungai.cli import main
+
+    assert main(["cohort", str(tmp_path / "export"), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
+    table = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert sorted(table["case"]) == ["QA-TWOCT_1", "QA-TWOCT_2"]
+    out = capsys.readouterr().err       # an InputNote: on stderr, as dicom-scan says it
     assert ("warning: QA-TWOCT has 2 CT series: lungai cohort rows QA-TWOCT_1, QA-TWOCT_2 - keep one per patient "
             "before training" in out), out
     assert "to keep one, move the other series' files out of the export folder and run again" in out, out
@@ -899,8 +909,11 @@ def test_several_ct_series_of_one_patient_say_which_row_is_which_series(tmp_path
     assert f"this row: {n} slices, study 2015-06-01, #3 'follow-up'" in notes["QA-TWOCT_2"], notes
     monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
         "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
-    run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
-    out = capsys.readouterr().out
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote) as said:      # the CLI says it on stderr: "warning: QA-TWOCT has 2 CT series ..."
+        run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
+    out = "\n".join(str(w.message) for w in said)
     assert (f"keep one per patient before training (QA-TWOCT_1: {n} slices, study 2014-01-01, #2 'Thorax planning "
             f"3mm', no RTSTRUCT, no RTDOSE; QA-TWOCT_2: {n} slices, study 2015-06-01, #3 'follow-up', no RTSTRUCT, "
             "no RTDOSE)") in out, out
@@ -3043,3 +3056,33 @@ def test_a_patients_rtdose_is_read_once_in_its_work(export, tmp_path, monkeypatc
     assert result.get("status") == "done" and not result.get("error"), result
     assert reads[rd.name] <= 3, dict(reads)
     assert reads[rd.name] >= 1, dict(reads)             # read at all (the count is of this file)
+
+
+def test_cohort_says_its_inventory_warnings_on_stderr_as_input_notes(export, tmp_path, capsys, monkeypatch):
+    """QA cohortwarn67: ``lungai cohort`` printed its inventory warnings ("P1 will fail: ...") with print on stdout,
+    among the inventory's lines, while ``dicom-scan`` says the same texts as InputNotes on stderr (the CLI rule:
+    warnings through lungai.errors, a form naming no patient where they name one).  Now on stderr, each once, as an
+    InputNote whose ``without_ids`` names no patient; patients.csv keeps the reason."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from lungai.cli import main
+    from note_helpers import notes_made
+
+    root = _p1_copy(export, tmp_path)
+    ds = pydicom.dcmread(root / "P1" / "RTSTRUCT" / "rtstruct.dcm")
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.save_as(root / "P1" / "RTSTRUCT" / "0_revised.dcm")
+    made = notes_made(monkeypatch)
+    assert main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
+    cap = capsys.readouterr()
+    said = [line for line in cap.err.splitlines() if line.startswith("warning: P1 will fail: ")]
+    assert len(said) == 1 and "2 RTSTRUCTs reference this CT (P1/RTSTRUCT/0_revised.dcm, " in said[0], cap.err
+    assert "keep one RTSTRUCT per CT series" in said[0], said
+    assert "warning:" not in cap.out, cap.out
+    (note,) = [n for n in made if str(n) == said[0][len("warning: "):]]
+    assert note.without_ids.startswith("a patient will fail: 2 RTSTRUCTs reference this CT ("), note.without_ids
+    assert "P1" not in note.without_ids and "<patient>/RTSTRUCT/0_revised.dcm" in note.without_ids, note.without_ids
+    inv = pd.read_csv(tmp_path / "out" / "patients.csv", keep_default_na=False)
+    assert "2 RTSTRUCTs reference this CT" in inv.loc[0, "notes"]

@@ -199,3 +199,59 @@ def test_dicom_scan_warns_of_two_ct_series_of_one_patient_as_cohort_does(shared_
     assert cohort_says.startswith("LUNG1-003 has 2 CT series: lungai cohort rows LUNG1-003_1, LUNG1-003_2 - keep one "
                                   "per patient before training ("), cohort_says
     assert "move the other series' files out of the export folder and run again" in cohort_says, cohort_says
+
+
+@pytest.mark.shared_data
+def test_cohort_and_dicom_scan_say_a_ct_series_of_two_rtstructs_alike_on_stderr(shared_data, tmp_path, capsys,
+                                                                                monkeypatch):
+    """QA cohortwarn67: LUNG1-003 exported twice, the second export (LUNG1-003b) with an original and a revised
+    RTSTRUCT (not copies) of its CT - ``lungai cohort`` printed its warnings on stdout ("print"), and its several-CT
+    warning said "LUNG1-003_1: ..., no RTSTRUCT" of that series (none chosen: ``job.rtstruct`` None) where
+    ``dicom-scan`` said "RTSTRUCT".  Now both say, as InputNotes on stderr with a form naming no patient, "2
+    RTSTRUCTs, none chosen: keep one RTSTRUCT per CT series"; patients.csv is as before."""
+    from pydicom.uid import generate_uid
+
+    from lungai.cli import main
+    from lungai.dicom import cohort
+    from note_helpers import notes_made
+
+    root = tmp_path / "export"
+    second = with_new_uids(_lung1_003(shared_data, root), root / "LUNG1-003b", "7")
+    (rs,) = (second / "RTSTRUCT").glob("*.dcm")
+    ds = pydicom.dcmread(rs)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.save_as(second / "RTSTRUCT" / "0_revised.dcm")
+    jobs, inv = plan_cohort(root)
+    (ambiguous,) = [j for j in jobs if j.ct_folder.startswith(str(second))]
+    told = "2 RTSTRUCTs, none chosen: keep one RTSTRUCT per CT series"
+    (several,) = [line for line in inventory_warnings(jobs, inv) if "has 2 CT series" in line]
+    assert f"{ambiguous.case}: {ambiguous.ct_label}, {told}, no RTDOSE" in several, several
+    assert several.count(told) == 1 and "LUNG1-003" not in several.without_ids, several
+
+    made = notes_made(monkeypatch)
+    assert main(["dicom-scan", str(root)]) == 0
+    scan = capsys.readouterr()
+    assert [line for line in scan.err.splitlines() if "has 2 CT series" in line] == [f"warning: {several}"], scan.err
+
+    # the patients' processing stubbed: the plan and what the terminal says of it are under test
+    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
+        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
+    assert main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
+    run = capsys.readouterr()
+    said = [line for line in run.err.splitlines() if line.startswith("warning: ")]
+    assert f"warning: {several}" in said, run.err
+    fails = f"warning: {ambiguous.case} will fail: 2 RTSTRUCTs reference this CT ("
+    assert any(line.startswith(fails) for line in said), run.err
+    assert "warning:" not in run.out, run.out          # stdout: the inventory's lines and the summary only
+    for note in [n for n in made if str(n).startswith(f"{ambiguous.case} will fail: ")]:
+        assert note.without_ids.startswith("a patient will fail: 2 RTSTRUCTs reference this CT (")
+        assert "LUNG1-003" not in note.without_ids, note.without_ids
+    written = pd_read(tmp_path / "out" / "patients.csv")
+    assert list(written["rtstruct"]).count("2 RTSTRUCTs (ambiguous)") == 1, written["rtstruct"]
+
+
+def pd_read(path):
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False)

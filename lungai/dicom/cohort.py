@@ -39,7 +39,7 @@ if TYPE_CHECKING:      # pandas where a table is read or built: the first bar (s
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
-from lungai.errors import InputError, InputNote, LungAIError, PatientsText, agree, counted, failure_lines
+from lungai.errors import InputError, InputNote, LungAIError, PatientsText, agree, counted, failure_lines, say_notes
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
 from lungai.progress import task
@@ -88,6 +88,7 @@ class CohortJob:
     error: list = field(default_factory=list)          # [problem, fix] found when planning (ambiguous RTDOSEs)
     inputs: dict = field(default_factory=dict)         # what the result depends on (job_inputs), kept in result.json
     ct_files: list = field(default_factory=list)       # the CT's slice files when spread over several folders
+    rtstructs_ambiguous: int = 0   # RTSTRUCTs of this CT that make the choice ambiguous (none used: choose_rtstruct)
     rtdose_check: str = ""     # a BEAM sum: what was checked of its beams against the RTPLAN (plan_dose_files)
     dose_names: list = field(default_factory=list)     # the RTDOSE file(s) relative to DICOM_ROOT, as patients.csv
     # no RTDOSE of this CT's frame of reference, but the patient's RTDOSE(s) in another one: "RTDOSE NAME (UID)"
@@ -302,11 +303,28 @@ SEVERAL_CT_FIX = ("to keep one, move the other series' files out of the export f
                   f"rows from {TABLE}")
 
 
-def ct_series_told(label: str, rtstruct: bool, rtdose: bool) -> str:
+# a CT series referenced by several RTSTRUCTs, none of them used (choose_rtstruct): its part in ct_series_told
+AMBIGUOUS_RTSTRUCTS_TOLD = "{n} RTSTRUCTs, none chosen: keep one RTSTRUCT per CT series"
+
+
+def ct_series_told(label: str, rtstruct: bool, rtdose: bool, ambiguous: int = 0) -> str:
     """What tells a patient's CT series apart in :func:`several_ct_series_warning`: its label, whether it has an
-    RTSTRUCT and an RTDOSE (a planning CT and a follow-up, a thin and a thick reconstruction)."""
-    return ", ".join(p for p in (label, "RTSTRUCT" if rtstruct else "no RTSTRUCT",
-                                 "RTDOSE" if rtdose else "no RTDOSE") if p)
+    RTSTRUCT and an RTDOSE (a planning CT and a follow-up, a thin and a thick reconstruction).  ``ambiguous``: the
+    number of RTSTRUCTs that make the choice ambiguous (:func:`ambiguous_rtstructs`), said with the fix - not "no
+    RTSTRUCT" (QA cohortwarn67: LUNG1-003b with an original and a revised RTSTRUCT was "no RTSTRUCT" in cohort's
+    warning, "RTSTRUCT" in dicom-scan's)."""
+    rs = (AMBIGUOUS_RTSTRUCTS_TOLD.format(n=ambiguous) if ambiguous > 1 else
+          "RTSTRUCT" if rtstruct else "no RTSTRUCT")
+    return ", ".join(p for p in (label, rs, "RTDOSE" if rtdose else "no RTDOSE") if p)
+
+
+def ambiguous_rtstructs(st, root) -> int:
+    """How many RTSTRUCTs of the study ``st``'s CT make the choice ambiguous (:func:`choose_rtstruct`: none used, the
+    patient fails), 0 when one is used or there is none."""
+    if len(st.rtstruct) < 2 or st.ct is None:
+        return 0
+    kept, _, _, failure = choose_rtstruct(st, root)
+    return len(kept) if failure else 0
 
 
 def several_ct_series_warning(patient_id: str, rows) -> PatientsText:
@@ -537,6 +555,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
                                   ct_series_uid=st.ct.series_uid, ct_label=labels[st.ct.series_uid],
                                   rtstruct=str(rtstructs[0]) if len(rtstructs) == 1 else None,
+                                  rtstructs_ambiguous=len(rtstructs) if len(rtstructs) > 1 else 0,
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
                                   structures=structures, notes=notes, error=error or failure,
@@ -1482,27 +1501,49 @@ ORPHAN_UNREADABLE_FIX = ("re-export it, or move it into its patient's folder",
                          "re-export them, or move them into their patient's folder")
 
 
+def told_of_patient(text: str, ids) -> PatientsText:
+    """``text``, a warning on one patient (its case / PatientID ``ids`` at its head: "P1 will fail: ...", "P1: ..."),
+    with its form naming no patient (:class:`lungai.errors.PatientsText`, for :func:`lungai.errors.say_notes`): the
+    head's ID said "a patient", any name holding one (a folder P1/RS/rs.dcm, LUNG1-003b/CT) "<patient>"."""
+    import re
+
+    known = sorted({str(i) for i in ids if str(i)}, key=lambda i: (-len(i), i))
+    without = str(text)
+    for i in known:
+        if without.startswith(i) and without[len(i):len(i) + 1] in (":", " "):
+            without = "a patient" + without[len(i):]
+            break
+    if known:
+        one = "|".join(map(re.escape, known))
+        part = r"""[^\s/\\(),;:'"]*"""     # of a path's or a list's part: the whole part said "<patient>"
+        without = re.sub(rf"{part}(?:{one}){part}", "<patient>", without)
+    return PatientsText(str(text), without)
+
+
 def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = None) -> list[str]:
     """What the terminal must say about the plan (the notes are in patients.csv): a patient with several CT series
     (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
     RTSTRUCT may be an unreadable file or lies in another frame of reference only (automatic lungs / tumour), and
     (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
     patient's folder (a study without a CT, e.g. patient 'unknown') and a patient whose RTDOSE is truncated (no dose
-    features: before, said in patients.csv alone)."""
+    features: before, said in patients.csv alone).  Each a :class:`lungai.errors.PatientsText` with its form naming no
+    patient: ``lungai cohort`` says them as InputNotes ("warning: ..." on stderr, :func:`lungai.errors.say_notes`)."""
     lines, cases, told = [], {}, {}
     for job in jobs:
         cases.setdefault(job.patient_id, []).append(job.case)
         # which row is which series (a planning CT and a follow-up, a thin and a thick reconstruction)
-        told[job.case] = ct_series_told(job.ct_label, bool(job.rtstruct), bool(job.rtdose))
+        told[job.case] = ct_series_told(job.ct_label, bool(job.rtstruct), bool(job.rtdose), job.rtstructs_ambiguous)
     for pid, rows in cases.items():
         if len(rows) > 1:
             lines.append(several_ct_series_warning(pid, [(r, told[r]) for r in rows]))
     for job in jobs:
         if job.error:
             # the fix too (re-export the RTDOSE in GY ...): said before hours of other patients' work, not after
-            lines.append(f"{job.case} will fail: {job.error[0]}"
-                         + (f" - fix: {job.error[1]}" if len(job.error) > 1 and job.error[1] else ""))
-        lines += [f"{job.case}: {n[len('WARNING: '):]}" for n in job.notes
+            lines.append(told_of_patient(f"{job.case} will fail: {job.error[0]}"
+                                         + (f" - fix: {job.error[1]}" if len(job.error) > 1 and job.error[1] else ""),
+                                         (job.case, job.patient_id)))
+        lines += [told_of_patient(f"{job.case}: {n[len('WARNING: '):]}", (job.case, job.patient_id))
+                  for n in job.notes
                   if n.startswith("WARNING: ") and (UNREADABLE in n or OTHER_FRAME_RTSTRUCT_NOTE in n
                                                     or n.startswith(f"WARNING: {FRAMELESS_RTSTRUCT_NOTE}"))]
         # an RTSTRUCT that could not be read, or lies in another frame of reference: automatic lungs / tumour
@@ -1510,15 +1551,17 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
         notes = str(r.notes)    # not processed (no CT): its unreadable files are no patient's (plan_cohort's first note)
         fix = next((f for f in ORPHAN_UNREADABLE_FIX if f in notes), None)
         if not r.case and notes.startswith("WARNING: ") and UNREADABLE in notes and fix:
-            lines.append(f"{r.patient_id}: " + notes[len("WARNING: "):notes.index(fix) + len(fix)])
+            lines.append(told_of_patient(f"{r.patient_id}: " + notes[len("WARNING: "):notes.index(fix) + len(fix)],
+                                         (r.patient_id,)))
         if r.case and str(r.dose_features) == f"no ({TRUNCATED_RTDOSE})":  # no dose features: said (QA dosecut64)
             cell = str(r.rtdose)        # truncated_text's cell, of one file or several
             one = cell.endswith(" (truncated: re-export it)")
             files = cell.removesuffix(" (truncated: re-export it)").removesuffix(" (truncated: re-export them)")
-            lines.append(f"{r.case}: no dose features - its RTDOSE {files} is truncated; re-export it from the "
-                         "planning system and run again" if one else
-                         f"{r.case}: no dose features - its RTDOSEs {files} are truncated; re-export them from the "
-                         "planning system and run again")
+            lines.append(told_of_patient(
+                f"{r.case}: no dose features - its RTDOSE {files} is truncated; re-export it from the "
+                "planning system and run again" if one else
+                f"{r.case}: no dose features - its RTDOSEs {files} are truncated; re-export them from the "
+                "planning system and run again", (r.case, r.patient_id)))
     return lines
 
 
@@ -1826,8 +1869,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
                   + (f"; missing {r.missing}" if r.missing else "")
                   + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
-        for line in inventory_warnings(jobs, inventory):
-            print("warning: " + line)
+        # on stderr as InputNotes ("warning: ..."), each with its form naming no patient - as lungai dicom-scan says
+        # the several-CT-series one (QA cohortwarn67: printed on stdout, among the inventory's lines)
+        say_notes(inventory_warnings(jobs, inventory))
         if ignored_spacing:     # its patients kept, their ids the current one
             print("note: " + _resume_ignored_lung_spacing(out, params))
         revisions, dropped = value_revisions(params), dropped_revisions(params)
