@@ -75,7 +75,8 @@ def _locked_ehr_used(args, pipe, baselines, meta, all_models: bool) -> list:
     from lungai.fusion.api import model_inputs
     from lungai.fusion.model_io import chosen
 
-    models = [pipe, *baselines.values()] if all_models else [chosen(pipe, baselines, meta, getattr(args, "use", None))[1]]
+    models = ([pipe, *baselines.values()] if all_models
+              else [chosen(pipe, baselines, meta, getattr(args, "use", None))[1]])
     return [c for m in models for c in model_inputs(m)["ehr"]]
 
 
