@@ -243,11 +243,14 @@ def test_rp_train_says_and_its_card_keeps_the_note_only_when_pack_years_is_a_fea
     result, notes = runs["without"]
     assert notes == [] and not any(
         "pack-years" in w for w in json.loads((tmp_path / "without" / "model_card.json").read_text())["warnings"])
-    # rp predict: its own table's note only for the model's features
+    # rp predict: its own table's note only for the model's features - and not for the training table's own
+    # never-smokers, which the card's line says (test_rp_predict_on_the_training_table_says_the_note_once)
+    other = pd.read_csv(table, dtype=str, keep_default_na=False).iloc[1:]
+    other.to_csv(tmp_path / "other.csv", index=False)
     for name, said in (("with", 1), ("without", 0)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            predict_rp(tmp_path / name, table)
+            predict_rp(tmp_path / name, tmp_path / "other.csv")
         assert len([n for n in _pack_notes(caught) if n.startswith("the patients table")]) == said, name
 
 
@@ -291,3 +294,113 @@ def test_one_patients_row_says_the_note_for_that_patient_only(shared_data):
                 assert notes == [] and row["Smoking status"] == "Former", notes
             else:
                 assert len(notes) == 1 and said in notes[0] and pd.to_numeric(row["Pack Years"]) == 0, notes
+
+
+# QA stagenote67: the note was said where the pack-years column is no model input - a run without the EHR modality,
+# a locked stage model without the column (lungai demo --clinical, the Slicer stage panel).
+
+def _never_smoker_stage_cohort(root, n: int = 12) -> dict:
+    """:func:`stage_helpers.small_stage_cohort` with its never-smokers' 'pack_years' written 'N/A' (as
+    NSCLC-Radiogenomics writes them)."""
+    from stage_helpers import small_stage_cohort
+
+    paths = small_stage_cohort(root, n)
+    ehr = pd.read_csv(paths["ehr"], dtype=str, keep_default_na=False)
+    ehr.loc[ehr["smoking"] == "Never", "pack_years"] = "N/A"
+    assert (ehr["pack_years"] == "N/A").any()
+    ehr.to_csv(paths["ehr"], index=False)
+    return paths
+
+
+def test_stage_cv_without_the_ehr_modality_says_no_pack_years_note(tmp_path, capsys):
+    """``lungai stage cv --ehr T --rna R --label L --modalities rna``: the EHR gives only the labels, its pack-years
+    are no model input - no note (before: "N patients without 'pack_years' ... are read as 0"); with ehr in
+    --modalities it is said, and load_cohort's ``ehr_used`` names the columns used."""
+    from stage_helpers import stage_cli
+
+    from lungai.fusion.data import load_cohort
+
+    paths = _never_smoker_stage_cohort(tmp_path / "c")
+    fast = ["--folds", 2, "--epochs", 1, "--inner-folds", 1, "--baselines", "logreg", "--top-k", 5]
+    for mods, said in (("rna", False), ("rna,ehr", True)):
+        capsys.readouterr()
+        assert stage_cli(["cv", "--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "--modalities", mods,
+                          "-o", tmp_path / mods.replace(",", "_"), *fast]) == 0
+        err = capsys.readouterr().err
+        assert ("read as 0 pack-years" in err) is said, (mods, err)
+    for used, said in (((), 0), (["age"], 0), (["age", "pack_years"], 1), (None, 1)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            load_cohort(paths["ehr"], label="stage", ehr_used=used)
+        assert len(_pack_notes(caught)) == said, used
+
+
+def test_demo_and_the_stage_panel_say_the_note_only_for_a_stage_model_with_pack_years(tmp_path, mrml_scene):
+    """``lungai demo --clinical T --patient-id P --stage-model M`` and the Slicer stage panel (one patient's row of
+    the EHR table): a never-smoker's row said "1 patient without 'pack_years' ... read as 0" even for a locked stage
+    model without that feature (trained with --drop pack_years); now only when the model has it."""
+    import SimpleITK as sitk
+    from stage_helpers import stage_cli
+
+    from lungai.demo.pipeline import _stage, read_clinical
+    from lungai.scene.stage import predict_stage_nodes
+
+    paths = _never_smoker_stage_cohort(tmp_path / "c")
+    ehr = pd.read_csv(paths["ehr"], dtype=str, keep_default_na=False)
+    never = ehr.loc[ehr["pack_years"] == "N/A", "patient_id"].iloc[0]
+    fast = ["--epochs", 1, "--inner-folds", 1, "--baselines", "logreg", "--modalities", "ehr"]
+    for drop in ([], ["--drop", "pack_years"]):
+        assert stage_cli(["train", "--ehr", paths["ehr"], "--label", "stage", "-o", tmp_path / f"m{len(drop)}",
+                          *drop, *fast]) == 0
+    for model, said in ((tmp_path / "m0", 1), (tmp_path / "m2", 0)):     # the Slicer stage panel
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = predict_stage_nodes(mrml_scene, model, never, ehr_path=paths["ehr"])
+        assert out["predicted"]
+        notes = _pack_notes(caught)
+        assert len(notes) == said, (model, notes)
+        if said:
+            assert "1 patient without 'pack_years' whose 'smoking' is 'Never' is read as 0 pack-years" in notes[0]
+    held = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        row = read_clinical(paths["ehr"], patient_id=never, pack_years=held)
+    assert _pack_notes(caught) == [] and len(held) == 1 and pd.to_numeric(row["pack_years"]) == 0   # said later
+    empty = sitk.Image(8, 8, 8, sitk.sitkUInt8)
+    (tmp_path / "demo").mkdir()
+    for model, said in ((tmp_path / "m0", 1), (tmp_path / "m2", 0)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = _stage(tmp_path / "demo", empty, empty, row, model, False, never, pack_years=held)
+        assert result.get("predicted"), result
+        assert len(_pack_notes(caught)) == said, (model, _pack_notes(caught))
+    from lungai.demo.pipeline import say_row_pack_years
+
+    for features, said in ((["clin_age_years", "pack_years"], 1), (["clin_age_years"], 0)):    # the RP model's
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            say_row_pack_years(held, features)
+        assert len(_pack_notes(caught)) == said
+
+
+def test_rp_predict_on_the_training_table_says_the_note_once(tmp_path, capsys):
+    """``lungai rp predict MODEL TRAINING_TABLE``: "note: the patients table T: 20 patients without 'Pack Years' ..."
+    and then "warning: model card: the training table T: 20 patients ..." - the same patients said twice; now the
+    card's line only.  Another table (not the same never-smokers: one left out) keeps its own note beside the card's
+    line, and the card's line is never lost."""
+    from lungai.cli import main
+
+    table = _pack_years_table(tmp_path)
+    assert main(["rp", "train", str(table), "--outcome", "rp_grade2", "--roles", str(_roles(tmp_path, "r.csv", True)),
+                 "--models", "lr", "--feature-sets", "clinical_dosimetric", "--outer-folds", "2", "--inner-folds", "2",
+                 "--bootstrap", "2", "--fast", "-o", str(tmp_path / "m")]) == 0
+    other = pd.read_csv(table, dtype=str, keep_default_na=False).iloc[1:]      # 19 of the 20 never-smokers
+    other.to_csv(tmp_path / "other.csv", index=False)
+    for patients, own in ((table, None), (tmp_path / "other.csv", "19 patients without 'Pack Years'")):
+        capsys.readouterr()
+        assert main(["rp", "predict", str(tmp_path / "m"), str(patients), "-o", str(tmp_path / "p.csv")]) == 0
+        lines = [line for line in capsys.readouterr().err.splitlines() if "read as 0 pack-years" in line]
+        card = [line for line in lines if line.startswith("warning: model card: the training table ")]
+        assert len(card) == 1 and "20 patients without 'Pack Years'" in card[0], lines
+        notes = [line for line in lines if line.startswith("note: the patients table ")]
+        assert (notes == []) if own is None else (len(notes) == 1 and own in notes[0]), lines

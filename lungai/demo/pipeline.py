@@ -282,7 +282,7 @@ def _illustrative_rp_model(out: Path) -> tuple:
 
 
 def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool,
-        case: str = "demo", tumour: dict | None = None, loaded: tuple | None = None) -> dict:
+        case: str = "demo", tumour: dict | None = None, loaded: tuple | None = None, pack_years=None) -> dict:
     """RP risk only from what the user gave (--rp-model, --clinical, --dose); on the built-in sample the
     illustrative model, example profile and synthetic dose fill what was not given (labelled as such).
 
@@ -297,9 +297,10 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     so that ``rp predict``'s warnings say it (QA demoseq59: with --model lungai-seg-dynunet the risk said nothing).
 
     ``loaded``: the --rp-model's (bundle, card), loaded before any work (:func:`check_model_options`): the model is
-    read once a run (QA srcodes61: the sample's model was read twice, a --rp-model three times)."""
+    read once a run (QA srcodes61: the sample's model was read twice, a --rp-model three times).  ``pack_years``:
+    the --clinical row's never-smoker note (:func:`read_clinical`), said if the model has the pack-years feature."""
     try:
-        return _rp_risk(out, wide, dose_row, dose_given, clinical, rp_model, sample, case, tumour, loaded)
+        return _rp_risk(out, wide, dose_row, dose_given, clinical, rp_model, sample, case, tumour, loaded, pack_years)
     except InputError as err:
         return _refused("RP model", "rp_model" if rp_model is not None else "clinical", err,
                         "check the --rp-model / --clinical inputs")
@@ -317,7 +318,7 @@ def _refused(model: str, key: str, err: InputError, fix: str) -> dict:
 
 
 def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool,
-             case: str = "demo", tumour: dict | None = None, loaded: tuple | None = None) -> dict:
+             case: str = "demo", tumour: dict | None = None, loaded: tuple | None = None, pack_years=None) -> dict:
     """:func:`_rp`, an input the RP model refuses raised (:class:`~lungai.errors.InputError`)."""
     from lungai.radiomics.settings import SETTINGS_COLUMN
     from lungai.rp import RISK_MODEL, predict_rp
@@ -340,6 +341,7 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
     illustrative = illustrative or synthetic
     patient = {"case": case}
     if clinical is not None:
+        say_row_pack_years(pack_years, card["features"])     # only for a pack-years feature of this model
         patient.update(clinical)
     elif sample:
         patient.update(EXAMPLE_CLINICAL)
@@ -523,7 +525,7 @@ def rp_card_summary(card: dict) -> dict:
 
 
 def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo", loaded=None,
-           progress=None) -> dict:
+           progress=None, pack_years=None) -> dict:
     """Stage probabilities only from a locked model the user gave (--stage-model), with the CT + tumour
     and the --clinical row; on the built-in sample an illustrative model trained on a synthetic cohort.
 
@@ -535,16 +537,18 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
     refuses (an :class:`~lungai.errors.InputError` after the demo's work) leave the stage not computed with the
     reason and its fix (``refused``, :func:`_refused`), as the RP step does: the demo finishes its report.
     ``progress``: the demo's bar; the illustrative model's training is said on it (a message; its step is the
-    caller's)."""
+    caller's).  ``pack_years``: the --clinical row's never-smoker note (:func:`read_clinical`), said if the locked
+    model's EHR columns hold the pack-years column."""
     try:
-        return _stage_probabilities(out, ct, tumour, clinical, stage_model, sample, case, loaded, progress)
+        return _stage_probabilities(out, ct, tumour, clinical, stage_model, sample, case, loaded, progress,
+                                    pack_years)
     except InputError as err:
         return _refused("stage model", "stage_model" if stage_model is not None else "clinical", err,
                         "check the --stage-model / --clinical inputs")
 
 
 def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo",
-                         loaded=None, progress=None) -> dict:
+                         loaded=None, progress=None, pack_years=None) -> dict:
     """:func:`_stage`, an input the stage model refuses raised (:class:`~lungai.errors.InputError`)."""
     from lungai.fusion import ct_unused_text
     from lungai.fusion.api import (MODALITY_NAMES, NOT_COMPUTED, describe_inputs, inputs_used_text, model_inputs,
@@ -561,6 +565,8 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
         pipe, baselines, meta = loaded or model_io.load(stage_model)
         name, model = model_io.chosen(pipe, baselines, meta)
         needs = model_inputs(model)
+        if ehr_row is not None:     # the row's 0 pack-years: said only for a pack-years column of the model
+            say_row_pack_years(pack_years, needs["ehr"])
         net = (pipe.notes, pipe.modalities)     # the fusion network's training notes: why a CT is not used
         desc = (f"Locked stage model {Path(stage_model).name} (given with --stage-model); predicting with its "
                 f"selected model, {name}.")
@@ -736,13 +742,19 @@ def check_patient_id(patient_id, ct_patient: str | None) -> None:
                          f"CT of patient {patient_id}")
 
 
-def read_clinical(path, patient_id=None, ct_patient: str | None = None) -> dict:
+def read_clinical(path, patient_id=None, ct_patient: str | None = None, pack_years: list | None = None) -> dict:
     """The patient's row of a clinical CSV as a dict (``patient_id`` included); missing tokens as NaN.
+
+    A never-smoker's missing pack-years are 0 (:func:`lungai.io.tables.never_smoker_pack_years`), said for this row
+    only: now (``pack_years`` None), or - ``pack_years`` a list - by the model the row goes to, once its features are
+    known (:func:`say_row_pack_years`; QA stagenote67: said for a stage model without a pack-years feature): the
+    table's record and the row's id are appended there.
 
     The row is --patient-id's, else (``ct_patient``: a DICOM CT's PatientID) the CT patient's, else the only row.
     With ``ct_patient`` the row must be that patient's (ids compared ignoring surrounding spaces and case): a
     row or --patient-id of another patient is refused, naming both ids."""
     from lungai.fusion.data import load_ehr, say_pack_years_note
+    from lungai.io.tables import NEVER_SMOKER_ATTR
     from lungai.scene.results import match_stage_patient
 
     check_patient_id(patient_id, ct_patient)
@@ -765,8 +777,21 @@ def read_clinical(path, patient_id=None, ct_patient: str | None = None) -> dict:
         raise InputError(f"the clinical row in {path} is patient {row.name}, not the patient of the CT (DICOM "
                          f"PatientID {ct_patient})",
                          f"give the clinical CSV row of {ct_patient} (its ID column), or the CT of patient {row.name}")
-    say_pack_years_note(df, row.name)
+    if pack_years is None:
+        say_pack_years_note(df, row.name)
+    elif (record := df.attrs.get(NEVER_SMOKER_ATTR)) is not None:
+        pack_years.append((record, row.name))
     return {"patient_id": str(row.name), **{str(k): v for k, v in row.items()}}
+
+
+def say_row_pack_years(pack_years, features) -> None:
+    """The never-smoker pack-years note of the --clinical row (:func:`read_clinical`'s ``pack_years`` list), said
+    where ``features``, the features of a model the row goes to (the RP model's, the stage model's EHR columns),
+    hold the pack-years column (a note said twice is said once on the console)."""
+    from lungai.fusion.data import say_pack_years_note
+
+    for record, patient_id in pack_years or ():
+        say_pack_years_note(record, patient_id, list(features))
 
 
 # every file / folder a demo run may write: a reused demo folder is emptied of those the earlier run wrote (its
@@ -982,7 +1007,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             _check_ct_path(ct_path, series_uid)
         # a --patient-id / clinical row of another patient than the DICOM CT's is refused before any work
         ct_patient = _ct_patient(ct_path, series_uid, patient_id)
-    clinical_row = read_clinical(clinical, patient_id, ct_patient) if clinical is not None else None
+    pack_years = []     # a never-smoker's 0 pack-years: said by the model the row goes to, if it uses them
+    clinical_row = read_clinical(clinical, patient_id, ct_patient, pack_years) if clinical is not None else None
     for path, what in ((rp_model, "--rp-model"), (stage_model, "--stage-model"), (dose, "--dose")):
         if path is not None and not Path(path).exists():
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
@@ -1185,14 +1211,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         summary["rp"] = _rp(out, wide, summary["dose"], dose is not None, clinical_row, rp_model, sample,
                             case, {"caveat": result_confidence_caveat(seg.info) or "",
                                    "needs_review": bool(seg.info.get("needs_review")),
-                                   "dose": masks["tumour"] == "automatic"}, models["rp"])
+                                   "dose": masks["tumour"] == "automatic"}, models["rp"], pack_years)
         lap("rp", t0)
         step("RP risk not computed" if "risk" not in summary["rp"] else
              f"RP risk ({summary['rp']['endpoint_short']}) {summary['rp']['risk']:.0%}")
 
         t0 = time.perf_counter()
         summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case, models["stage"],
-                                  progress=bar)
+                                  progress=bar, pack_years=pack_years)
         lap("stage", t0)
         step(f"stage {summary['stage'].get('predicted', 'not computed')}")
         summary["inputs"] = {"ct": _str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),

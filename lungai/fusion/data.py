@@ -107,12 +107,14 @@ def load_ehr(path, id_column: Optional[str] = None, say_pack_years: bool = True)
     return df
 
 
-def say_pack_years_note(ehr: pd.DataFrame, patient_id) -> None:
+def say_pack_years_note(ehr, patient_id, used=None) -> None:
     """The never-smoker pack-years note (:func:`lungai.io.tables.never_smoker_note`) of one patient's row of the EHR
-    table ``ehr`` (:func:`load_ehr` with ``say_pack_years`` False), said for that patient only - not for the table's
-    other patients (``lungai demo``, the Slicer stage panel; QA predictfollow67: "48 patients ... read as 0" for a
-    smoker's row)."""
-    if (text := never_smoker_note(ehr, rows=[patient_id])) is not None:
+    table ``ehr`` (:func:`load_ehr` with ``say_pack_years`` False; or its record, the table's ``attrs`` entry), said
+    for that patient only - not for the table's other patients (``lungai demo``, the Slicer stage panel; QA
+    predictfollow67: "48 patients ... read as 0" for a smoker's row) - and only where ``used``, the features of the
+    model the row goes to (None: every column), holds the pack-years column (QA stagenote67: said for a locked stage
+    model without a pack-years feature)."""
+    if (text := never_smoker_note(ehr, used, rows=[patient_id])) is not None:
         warnings.warn(InputCheckNote(text))
 
 
@@ -527,13 +529,16 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                 drop_columns: Sequence[str] = (), label_groups: Optional[dict] = None,
                 stage_from: Optional[Sequence[str]] = None, require_label: bool = True,
                 ct_label: Optional[int] = None, check_leaks: bool = True,
-                keep_columns: Sequence[str] = (), stage0: str = "I") -> Cohort:
+                keep_columns: Sequence[str] = (), stage0: str = "I",
+                ehr_used: Optional[Sequence[str]] = None) -> Cohort:
     """Load and join by patient ID.  With labels, the cohort is the EHR patients with a label.  ``ct_label``: the
     tumour's label in the CT manifest's masks where its ``label`` column does not give one.  ``check_leaks`` (for
     training: cv / train): a copy of the label among the EHR columns is refused (:func:`check_label_leaks`); a
     locked model's features are its own, so validate / predict pass False; ``keep_columns`` (--keep-column): flagged
     columns kept deliberately (warned about); ``stage0`` (--stage0, with ``stage_from``): Tis N0 M0 (AJCC stage 0)
-    is class "I", or with "exclude" gets no label (left out)."""
+    is class "I", or with "exclude" gets no label (left out).  ``ehr_used``: the EHR columns the run's models use
+    (None: every column kept; ``()`` where the EHR is no model input - ``--modalities rna,ct``), for the never-smoker
+    pack-years note, said only for a pack-years column among them (QA stagenote67: said for a run without the EHR)."""
     # a never-smoker's pack-years read as 0 are said below, once the columns used are known (not one --dropped)
     ehr_df = load_ehr(ehr, id_column, say_pack_years=False) if ehr else None
     pack_years = ehr_df.attrs.get(NEVER_SMOKER_ATTR) if ehr_df is not None else None
@@ -594,7 +599,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                 "(to use one deliberately: "
                 f"--keep-column {str(id_like[0]).strip()!r}; to pick the id column: --id-column)"))
             ehr_df = ehr_df.drop(columns=id_like)
-    if (text := never_smoker_note(pack_years, ehr_df.columns)) is not None:   # a pack-years column in use
+    used = ehr_df.columns if ehr_used is None else [c for c in ehr_df.columns if str(c) in set(map(str, ehr_used))]
+    if (text := never_smoker_note(pack_years, used)) is not None:   # a pack-years column in use
         warnings.warn(InputCheckNote(text))
     if check_leaks and labels is not None:     # training (cv / train): the columns' types are decided here
         check_numeric_text(ehr_df, ehr, decimal_commas=True)

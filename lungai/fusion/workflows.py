@@ -42,7 +42,9 @@ def data_spec(args) -> dict:
     return spec
 
 
-def cohort_from_spec(args, spec: dict, require_label: bool = True, check_leaks: bool = True):
+def cohort_from_spec(args, spec: dict, require_label: bool = True, check_leaks: bool = True, ehr_used=None):
+    """The cohort of the command's tables (:func:`lungai.fusion.data.load_cohort`).  ``ehr_used``: the EHR columns
+    its models use (None: all; ``()``: the EHR is no model input), for the never-smoker pack-years note."""
     from lungai.fusion.data import load_cohort
     from lungai.fusion.labels import parse_groups
 
@@ -58,7 +60,24 @@ def cohort_from_spec(args, spec: dict, require_label: bool = True, check_leaks: 
                        stage_from=stage_from if require_label else None, stage0=spec.get("stage0") or "I",
                        require_label=require_label,
                        ct_label=getattr(args, "ct_label", None), check_leaks=check_leaks,
-                       keep_columns=getattr(args, "keep_column", None) or ())
+                       keep_columns=getattr(args, "keep_column", None) or (), ehr_used=ehr_used)
+
+
+def _ehr_used(args):
+    """The EHR columns a cv / train run's models use: all (None) with ``ehr`` in --modalities, else none - the
+    baselines see the same inputs (the never-smoker pack-years note is said only for a column in use)."""
+    return None if "ehr" in modalities_from_args(args) else ()
+
+
+def _locked_ehr_used(args, pipe, baselines, meta, all_models: bool) -> list:
+    """The EHR columns of a locked model that a validate (``all_models``: every model of the folder is scored) or
+    predict run (the --use / selected model) uses (:func:`lungai.fusion.api.model_inputs`)."""
+    from lungai.fusion.api import model_inputs
+    from lungai.fusion.model_io import chosen
+
+    models = ([pipe, *baselines.values()] if all_models
+              else [chosen(pipe, baselines, meta, getattr(args, "use", None))[1]])
+    return [c for m in models for c in model_inputs(m)["ehr"]]
 
 
 def modalities_from_args(args) -> tuple:
@@ -155,7 +174,7 @@ def run_cv(args) -> int:
     out = check_output_dir(Path(args.output), "cv", inputs)   # before any work: a user's file is never replaced
     warned = []     # the run's warnings on its data, said on the console and written in metrics.json / comparison.md
     with _print_warnings(), noting_warnings(InputNote, warned):
-        cohort = cohort_from_spec(args, data_spec(args))
+        cohort = cohort_from_spec(args, data_spec(args), ehr_used=_ehr_used(args))
     print(availability_text(cohort, modalities_from_args(args)))     # the EHR's gaps: said when it is used
     classes = check_labels(cohort, args.folds)
     with noting_warnings(InputNote, warned):     # the --gene-variances file is read (and its warnings said) here
@@ -313,7 +332,7 @@ def run_train(args) -> int:
     # patient IDs in their counted form: a locked model keeps no plain patient ID (model_io.cohort_record)
     warned = []
     with _print_warnings(), noting_warnings(InputNote, warned, ids=False):
-        cohort = cohort_from_spec(args, spec)
+        cohort = cohort_from_spec(args, spec, ehr_used=_ehr_used(args))
     print(availability_text(cohort, modalities_from_args(args)))
     classes = check_labels(cohort, 2)
     smallest = int(cohort.labels.value_counts().min())
@@ -449,7 +468,8 @@ def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, 
             spec["stage_from"] = None    # --label is the label (the model's --stage-from would take priority over it)
     with _print_warnings(said), noting_warnings(InputNote, [] if warned is None else warned):
         # a locked model's features are its own: a label copy in the new table is not one of them
-        cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False)
+        cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False,
+                                  ehr_used=_locked_ehr_used(args, pipe, baselines, meta, require_label))
         model_io.check_new_rna(pipe, cohort.rna, args.max_missing_genes)
     # the model's EHR columns the table lacks are said by the prediction itself (console and each patient's notes:
     # lungai.fusion.api.predict_with_notes, the path of the demo and the Slicer panel too)

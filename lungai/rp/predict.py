@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, counted
+from lungai.io.tables import NEVER_SMOKER_ATTR
 from lungai.progress import task
 from lungai.rp import plots
 from lungai.rp.cohort import SYNTHETIC_NOTE
@@ -64,6 +65,32 @@ def in_sample_rows(card: dict, df: pd.DataFrame) -> tuple:
     return flags, [notes.get(i, "") for i in ids], warning
 
 
+def say_pack_years_note(record, index, card: dict, flags) -> None:
+    """The never-smoker pack-years note of the patients table (:func:`lungai.rp.checks.patients_table`'s ``record``
+    of the rows ``index``, read with ``say`` False), for the model's features - not said where the model card's
+    warning says the same of the same patients: each never-smoker read as 0 is a training patient (``flags``, of
+    :func:`in_sample_rows`) and the card's line names the same count, columns and status words (``rp predict`` on
+    the training table: QA stagenote67, "note: the patients table T: 20 patients ..." and then "warning: model card:
+    the training table T: 20 patients ..."); the card's line, which ``rp predict`` says, then says it once.  Another
+    table's note is said beside the card's line."""
+    import warnings
+
+    from lungai.errors import InputCheckNote
+    from lungai.io.tables import never_smoker_note
+
+    text = never_smoker_note(record, card["features"])
+    if text is None:
+        return
+    used = {str(c) for c in card["features"]}
+    rows = [r for col, filled in record["counts"] if str(col) in used for r, _ in filled]
+    positions = pd.Index(index).get_indexer(rows)
+    trained = all(p >= 0 and flags[p] is not None and bool(flags[p]) for p in positions)
+    body = text[len(record["what"]) + 2:]       # the note without its "the patients table PATH: "
+    if trained and any(str(w).endswith(f": {body}") for w in card.get("warnings") or []):
+        return
+    warnings.warn(InputCheckNote(text))
+
+
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
                protect=(), allow_other_radiomics_settings: bool = False,
                context: str = "cohort", model: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -93,7 +120,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     bundle, card = model if model is not None else load_model(model_dir)
     id_column = card["roles"].get("id_column")
     # never-smokers: 0 pack-years, as trained (said when the model uses the pack-years)
-    df = patients_table(patients, id_column, "the patients table", used=card["features"])
+    # (said below, once the table's training patients are known: not twice with the card's line on the same patients)
+    df = patients_table(patients, id_column, "the patients table", used=card["features"], say=False)
+    pack_years = df.attrs.get(NEVER_SMOKER_ATTR)
     check_one_row_per_patient(df, id_column, "the patients table", "the predictions are written per patient id, "
                               "so two rows with one id would be ambiguous")
     if output is not None:
@@ -113,6 +142,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     row_items = [items + r for items, r in zip(row_items, row_table_warnings(df, card, X, joined=False))]
     # the model's own training patients: their risk is in-sample (optimistic), said in their rows and once
     flags, in_sample, in_sample_warning = in_sample_rows(card, df)
+    say_pack_years_note(pack_years, df.index, card, flags)
     row_items = [items + [n] if n else items for items, n in zip(row_items, in_sample)]
     # each row's warnings as a list too (pred.attrs["row_warnings"]): a dose note can hold "; " itself (the EFFECTIVE
     # note), so the CSV's cell cannot be split back into them (QA demorisk58: the demo cut the note in two)

@@ -135,7 +135,9 @@ def link_stage_table(table_node, ct_volume_node, patient_id: str):
     return link_patient_table(table_node, ct_volume_node if ids == {patient_id} else None, patient_id)
 
 
-def _ehr_row(path, patient_id):
+def _ehr_row(path, patient_id, used=None):
+    """The patient's row of the EHR table ``path`` as a dict; a never-smoker's 0 pack-years said for this patient
+    only, and only where ``used`` (the model's EHR columns; None: all) holds the pack-years column."""
     from lungai.fusion.data import load_ehr, say_pack_years_note
 
     ehr = load_ehr(path, say_pack_years=False)     # a never-smoker's 0 pack-years: said for this patient only
@@ -149,7 +151,7 @@ def _ehr_row(path, patient_id):
                          + id_spelling_hint([str(patient_id)], ehr.index),
                          f"use the table's id: {', '.join(alike)}" if alike else
                          f"choose one of: {', '.join(map(str, list(ehr.index)[:15]))}{' ...' if len(ehr) > 15 else ''}")
-    say_pack_years_note(ehr, patient_id)
+    say_pack_years_note(ehr, patient_id, used)
     return ehr.loc[patient_id].to_dict()
 
 
@@ -210,7 +212,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         if name != "fusion":
             notes.append(f"predicted by the locked model's selected model, {name} (it beat the fusion network in "
                          "the inner CV); top genes and Grad-CAM explain the fusion network and are not shown")
-    ehr_row = _ehr_row(ehr_path, patient_id) if ehr_path else None
+    # the never-smoker pack-years note only for a pack-years column the predicting model uses
+    ehr_row = _ehr_row(ehr_path, patient_id, model_inputs(predictor)["ehr"]) if ehr_path else None
     rna_row = _rna_row(rna_path, patient_id) if rna_path else None
     if rna_path and rna_row is None:     # a plain baseline imputes the RNA input, the fusion network masks it
         stands_in = (absent_inputs_text(predictor, ["RNA"]) if model_inputs(predictor)["rna"]
