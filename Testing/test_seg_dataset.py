@@ -874,3 +874,26 @@ def test_implant_into_csv_paths_written_from_the_current_folder_are_refused_and_
     (tmp_path / "sub" / "backgrounds.csv").write_text("image,mask\ndata/P1_ct.nii.gz,data/P1_mask.nii.gz\n",
                                                       encoding="utf-8")
     assert [b["image"] for b in read_backgrounds("sub/backgrounds.csv")] == [Path("sub/data/P1_ct.nii.gz")]
+
+
+def test_the_grid_mismatch_fix_names_every_mask_off_its_grid(tmp_path):
+    """QA trainfollow67: train-seg's grid check listed every mask off its image's grid but its fix named only the last
+    one ("resample the mask C_1.nrrd onto the image ..."): a user fixing what the fix said retried into the same error.
+    The fix names each mask (grouped by the action each needs)."""
+    from lungai.seg.dataset import check_grids
+
+    (tmp_path / "i").mkdir()
+    (tmp_path / "m").mkdir()
+    image = sitk.Image([8, 8, 4], sitk.sitkInt16)
+    image.SetSpacing((0.8, 0.8, 2.5))
+    for case, z in {"A_1": 2.5, "B_1": 2.0, "C_1": 3.0}.items():
+        mask = sitk.Image([8, 8, 4], sitk.sitkUInt8)
+        mask.SetSpacing((0.8, 0.8, z))
+        sitk.WriteImage(image, str(tmp_path / "i" / f"{case}.nrrd"))
+        sitk.WriteImage(mask, str(tmp_path / "m" / f"{case}.nrrd"))
+    with pytest.raises(InputError) as exc:
+        check_grids(pair_files(tmp_path / "i", tmp_path / "m"))
+    problem, fix = exc.value.problem, exc.value.fix
+    assert problem.startswith("2 of 3 image / mask pairs are not on one grid - B_1: ") and "C_1: " in problem, problem
+    assert "B_1.nrrd" in fix and "C_1.nrrd" in fix and "A_1.nrrd" not in fix, fix
+    assert "resample" in fix and "nothing was trained" in fix, fix

@@ -281,6 +281,28 @@ def test_eval_seg_folder_mode_records_the_model_it_evaluated(tiny_model, tiny_da
     assert mine.read_text(encoding="utf-8") == "{}"
 
 
+def test_eval_seg_folder_mode_reports_the_size_bands_and_hard_cases(tiny_model, tiny_data, tmp_path, capsys):
+    """QA trainfollow67: eval-seg --images / --masks wrote only {"summary": ...}: no per-size-band table (< 10,
+    10-30, 30-60, > 60 mm) and no hard cases, which --split test gives and which a user testing an own model on
+    folders (as the own-model note tells them) needs.  Folder mode reports them too, in the console and the json."""
+    from lungai.seg.evaluate import SIZE_BANDS, has_tumour
+
+    images, masks = tiny_data
+    out = tmp_path / "per_case.csv"
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rep = json.loads(out.with_suffix(".report.json").read_text(encoding="utf-8"))
+    df = pd.read_csv(out)
+    tum = df[has_tumour(df)]
+    assert set(rep) >= {"run", "summary", "size_bands", "size_groups", "hard_cases"}, set(rep)
+    assert set(rep["size_bands"]) <= {band for _, _, band in SIZE_BANDS} and rep["size_bands"]
+    assert sum(st["n"] for st in rep["size_bands"].values()) == len(tum)
+    for band, st in rep["size_bands"].items():
+        assert st["mean_dice"] == round(float(tum.loc[tum["size_band"] == band, "dice"].mean()), 4)
+        assert f"  {band}: n={st['n']}, Dice {st['mean_dice']:.3f}" in printed, printed
+
+
 def test_eval_seg_keeps_going_when_a_case_fails_mid_run(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
     """A case that stops with an InputError mid-run (e.g. "no lungs found" in automatic mode) used to lose the
     whole run, without naming the case and without a CSV: now it is a row with its error, left out of the summary,
@@ -1037,12 +1059,42 @@ def test_resume_with_fewer_members_removes_the_dropped_members_weights(tiny_mode
     doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
     assert set(doc["calibration"]) == {"mc-dropout"} and (model / "validation_mc-dropout.csv").is_file()
     assert not (model / "validation_ensemble.csv").exists()
-    # the same when the model is saved and calibrated in place (a run stopped during its calibration, resumed)
+    assert doc["validation_tables"] == ["validation_mc-dropout.csv"]
+    # the same when the model is saved and calibrated in place (a run stopped during its calibration, resumed): the
+    # model.json of the stopped run lists the tables its calibration was writing (before it writes them)
     shutil.copy2(tiny_model / "validation_ensemble.csv", model / "validation_ensemble.csv")
-    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    stopped = {**doc, "status": "calibrating",
+               "validation_tables": ["validation_ensemble.csv", "validation_mc-dropout.csv"]}
+    (model / "model.json").write_text(json.dumps(stopped), encoding="utf-8")
     assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0
     assert "status" not in json.loads((model / "model.json").read_text(encoding="utf-8"))
     assert not (model / "validation_ensemble.csv").exists() and (model / "validation_mc-dropout.csv").is_file()
+
+
+def test_resume_keeps_a_validation_table_the_replaced_model_never_wrote(tiny_model, tiny_data, tmp_path):
+    """QA trainfollow67: a --resume that replaced a finished 1-member model deleted a validation_ensemble.csv the
+    user had put in the folder (the 1-member model has no ensemble and never wrote one).  Only the tables the model's
+    own record (model.json) says it wrote are removed; a user's file of the same name is kept as it is."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0      # a finished 1-member model
+    assert not (model / "validation_ensemble.csv").exists()        # the 2-member model's table (its own) went
+    (model / "validation_ensemble.csv").write_text("mine\n", encoding="utf-8")
+    (model / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert main(_with(args, members=1, epochs=3) + ["-o", str(model), "--resume"]) == 0      # replaces it
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    assert set(doc["calibration"]) == {"mc-dropout"}
+    assert (model / "validation_ensemble.csv").read_text(encoding="utf-8") == "mine\n"
+    assert (model / "notes.txt").read_text(encoding="utf-8") == "mine\n"
+    # the same when the model is calibrated in place (a run stopped during its calibration, resumed)
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    assert main(_with(args, members=1, epochs=3) + ["-o", str(model), "--resume"]) == 0
+    assert (model / "validation_ensemble.csv").read_text(encoding="utf-8") == "mine\n"
+    assert (model / "validation_mc-dropout.csv").is_file()
 
 
 def _change_mask(path):

@@ -1076,7 +1076,7 @@ def run_eval(args) -> int:
     from lungai.errors import InputError
     from lungai.progress import task, timer_running
     from lungai.seg import dataset
-    from lungai.seg.evaluate import check_cases, evaluate_cases, summarize, summary_text
+    from lungai.seg.evaluate import check_cases, evaluate_cases, report_text, summary_text, test_report
     from lungai.seg.config import check_mc_passes
     from lungai.seg.resources import resolve_model_dir
 
@@ -1133,8 +1133,14 @@ def run_eval(args) -> int:
     used = sorted(set(df["method"].dropna())) if "method" in df else []
     # which model, seed, passes and data made these numbers (before, folder mode recorded none of it: a CSV could
     # not be tied to the model that produced it)
-    _write_report(out, _run_record(args, model_dir, used, len(cases)), {"summary": summarize(df)})
-    print(f"{summary_text(summarize(df))} -> {out}")
+    # the summary and, as --split test's report, the Dice per size band (< 10, 10-30, 30-60, > 60 mm), size group and
+    # hard case (QA trainfollow67: folder mode wrote the summary alone, though users test an own model on folders)
+    rep = test_report({"folder": df})["folder"]
+    _write_report(out, _run_record(args, model_dir, used, len(cases)), rep)
+    print(f"{summary_text(rep['summary'])} -> {out}")
+    groups = report_text({"folder": rep}, summary=False)
+    if groups:
+        print("per size band, size group and hard case (cases with a tumour):\n" + groups)
     if args.method is None and used and used != ["ensemble"]:
         print(f"note: method {', '.join(used)} was used: a 1-member model has no ensemble to measure agreement "
               "(--method mc-dropout)")

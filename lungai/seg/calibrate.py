@@ -29,16 +29,37 @@ def table_file(method: str) -> str:
     return f"validation_{method}.csv"
 
 
-def remove_stale_tables(model_dir, methods) -> None:
+# model.json's record of the validation tables its calibration wrote (:func:`table_file` names): only these are ever
+# removed or replaced (QA trainfollow67: a --resume replacing a 1-member model deleted a validation_ensemble.csv of
+# the user's that the model never wrote)
+TABLES_KEY = "validation_tables"
+
+
+def written_tables(doc) -> set:
+    """The validation tables (file names) that the model of model.json ``doc`` records as written: its
+    :data:`TABLES_KEY` list, else (a model.json from before the record) one per method of its calibration
+    (:func:`fit_tables` writes the table of each method it fits)."""
+    if not isinstance(doc, dict):
+        return set()
+    listed = doc.get(TABLES_KEY)
+    if isinstance(listed, list):
+        return {name for name in listed if name in {table_file(m) for m in METHODS}}
+    calibration = doc.get("calibration")
+    return {table_file(m) for m in METHODS if isinstance(calibration, dict) and m in calibration}
+
+
+def remove_stale_tables(model_dir, methods, written) -> None:
     """Removes the validation tables (:func:`table_file`) of the methods of :data:`METHODS` not in ``methods`` (those
-    the model in ``model_dir`` was calibrated with): an earlier model's, e.g. the deep ensemble's of a model resumed
-    with --members 1, which has no ensemble (QA: its validation_ensemble.csv stayed beside the one-member model, and
-    ``tools/recalibrate_seg.py --from-tables`` fitted an ensemble calibration from it)."""
+    the model in ``model_dir`` was calibrated with) that the earlier model there wrote (``written``: file names, its
+    :func:`written_tables`): e.g. the deep ensemble's of a 2-member model resumed with --members 1, which has no
+    ensemble (QA: its validation_ensemble.csv stayed beside the one-member model, and ``tools/recalibrate_seg.py
+    --from-tables`` fitted an ensemble calibration from it).  A file of that name that no model record lists is the
+    user's: kept as it is."""
     from pathlib import Path
 
     for method in METHODS:
         path = Path(model_dir) / table_file(method)
-        if method not in methods and (path.is_file() or path.is_symlink()):
+        if method not in methods and path.name in written and (path.is_file() or path.is_symlink()):
             path.unlink()
 
 
@@ -53,6 +74,7 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = MC_PASSES, 
     import pandas as pd
 
     cfg, nets, meta = model
+    written = written_tables(meta)       # what the model.json it was saved over recorded (train-seg carries it over)
     tables = {}
     for method in METHODS:
         if method == "ensemble" and len(nets) < 2:
@@ -63,7 +85,7 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = MC_PASSES, 
             parts.append(evaluate_cases(model, seeded_cases, method, mc_passes, seed, progress, seeded=True,
                                         flip_check=True, keep_going=False))
         tables[method] = pd.concat(parts, ignore_index=True)
-    remove_stale_tables(model_dir, tables)
+    remove_stale_tables(model_dir, tables, written)
     return fit_tables(model_dir, meta, tables, mc_passes=mc_passes, n_members=len(nets), seed=seed,
                       features=features)
 
@@ -136,5 +158,6 @@ def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members
         s["description"] = METHODS[method] + (f", {counted(mc_passes, 'pass', 'passes')}" if method == "mc-dropout"
                                               else f", {counted(n_members, 'member')}")
         meta.setdefault("validation", {})[method] = s
+    meta[TABLES_KEY] = sorted(table_file(m) for m in METHODS if m in meta.get("calibration", {}))
     write_json(Path(model_dir) / MODEL_JSON, meta)
     return tables

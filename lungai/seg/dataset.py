@@ -363,7 +363,7 @@ def check_grids(cases: list) -> None:
     from lungai.dose.read import image_header
     from lungai.io.geometry import assert_same_geometry
 
-    bad, fix, others, unreadable = [], "", [], []
+    bad, fixes, others, unreadable = [], {}, [], []
     files = [c for c in cases if c.image_path is not None and c.mask_path is not None]
     for c in files:
         headers = []
@@ -379,11 +379,12 @@ def check_grids(cases: list) -> None:
         other = other_patient_mask(Path(c.mask_path).name, image_header(c.mask_path), image_header(c.image_path))
         if other:
             others.append(f"{c.case_id}: {other}")
+        name = Path(c.mask_path).name
         try:
-            assert_same_geometry(image, mask, what=f"mask {Path(c.mask_path).name}", any_order=True)  # read_mask reorients
+            assert_same_geometry(image, mask, what=f"mask {name}", any_order=True)  # read_mask reorients
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem}")
-            fix = exc.fix
+            fixes.setdefault(exc.fix.replace(f"mask {name}", "mask"), []).append((name, exc.fix))
     if unreadable:
         more = f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
         raise InputError(f"{counted(len(unreadable), 'file')} of the {len(files)} image / mask pairs cannot be read "
@@ -398,8 +399,18 @@ def check_grids(cases: list) -> None:
     if bad:
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
         raise InputError(f"{len(bad)} of {len(files)} image / mask pairs are not on one grid - "
-                         + "; ".join(bad[:10]) + more,
-                         (fix or "re-export the files") + " (nothing was trained)")
+                         + "; ".join(bad[:10]) + more, _grid_fix(fixes) + " (nothing was trained)")
+
+
+def _grid_fix(fixes: dict) -> str:
+    """The fix of :func:`check_grids` for the masks off their images' grids (``fixes``: the fix said of "the mask"
+    -> [(mask file name, its own fix)]): one mask's own fix; for more, each fix with every mask it is for, named (QA
+    trainfollow67: the fix named only the last mask of the list)."""
+    named = [pair for group in fixes.values() for pair in group]
+    if len(named) == 1:
+        return named[0][1]
+    return "; ".join(f"for {agree(len(group), 'the mask', f'each of the {len(group)} masks')} "
+                     f"{', '.join(name for name, _ in group)}: {generic}" for generic, group in fixes.items())
 
 
 def _header(path) -> sitk.ImageFileReader:

@@ -8,7 +8,7 @@ import torch
 
 from lungai.progress import task
 from lungai.seg.config import MC_PASSES, SegConfig
-from lungai.seg.model_io import install_model, load_model, replaces_model, save_model, staging_folder
+from lungai.seg.model_io import MODEL_JSON, install_model, load_model, replaces_model, save_model, staging_folder
 from lungai.seg.train import recipe_of, train_member
 
 
@@ -151,6 +151,13 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
     # until the new one is calibrated: saved and calibrated beside its checkpoints, then moved in
     replacing = replaces_model(out_dir)
     target = staging_folder(out_dir) if replacing else out_dir
+    # the validation tables this calibration writes, and (saved over in place) those the model.json it replaces
+    # recorded, listed before they are written: a stop during the calibration leaves none unrecorded, and only
+    # recorded ones are ever removed (a user's file of that name is kept)
+    from lungai.seg.calibrate import METHODS, TABLES_KEY, table_file, written_tables
+
+    earlier = set() if replacing else written_tables(_read_earlier(f"{target}/{MODEL_JSON}"))
+    meta[TABLES_KEY] = sorted(earlier | {table_file(m) for m in METHODS if m != "ensemble" or len(states) > 1})
     save_model(target, cfg, states, meta, complete=False)     # "status": "calibrating" until calibrated
     model = load_model(target, allow_incomplete=True)
     model[2].pop("status", None)                 # the calibration writes model.json complete when it has finished
@@ -159,6 +166,17 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
     if replacing:
         install_model(target, out_dir)
     return model[2]
+
+
+def _read_earlier(path):
+    """The model.json in ``path`` as a dict (None when there is none or it is not readable JSON)."""
+    import json
+    from pathlib import Path
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
 
 
 def patient_record(cases: list) -> dict:

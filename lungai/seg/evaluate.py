@@ -458,10 +458,13 @@ def test_report(frames: dict) -> dict:
     return out
 
 
-def report_text(rep: dict) -> str:
+def report_text(rep: dict, summary: bool = True) -> str:
+    """The console text of :func:`test_report`'s report: per method its summary line (``summary`` False: left out,
+    eval-seg's folder mode prints its own) and a line per size band, size group and hard case."""
     lines = []
     for method, r in rep.items():
-        lines.append(f"{method}: {summary_text(r['summary'])}")
+        if summary:
+            lines.append(f"{method}: {summary_text(r['summary'])}")
         for group in ("size_bands", "size_groups", "hard_cases"):
             for name, st in r.get(group, {}).items():
                 lines.append(f"  {name}: n={st['n']}, Dice {st['mean_dice']:.3f} +- {fmt_num(st['std_dice'])}, "

@@ -99,17 +99,21 @@ def install_model(staged, model_dir) -> None:
     model.json, or the reverse, as "changed or damaged"); the complete model.json comes last."""
     import os
 
+    from lungai.seg.calibrate import remove_stale_tables, written_tables
+
     staged, out = Path(staged), Path(model_dir)
     doc = read_json(staged / MODEL_JSON, REWRITE_FIX)
+    try:          # the tables the replaced model wrote: only these may go (a user's file of that name stays)
+        written = written_tables(read_json(out / MODEL_JSON, REWRITE_FIX))
+    except InputError:
+        written = set()
     write_json(out / MODEL_JSON, {**doc, "status": CALIBRATING})
     for path in sorted(staged.iterdir()):
         if path.name != MODEL_JSON:
             os.replace(path, out / path.name)
     os.replace(staged / MODEL_JSON, out / MODEL_JSON)
     _remove_unlisted_members(out, doc["member_files"])
-    from lungai.seg.calibrate import remove_stale_tables
-
-    remove_stale_tables(out, doc.get("calibration") or {})      # (the replaced model's, e.g. its ensemble's)
+    remove_stale_tables(out, doc.get("calibration") or {}, written)     # (the replaced model's, e.g. its ensemble's)
     staged.rmdir()
 
 
