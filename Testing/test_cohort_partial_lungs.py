@@ -88,9 +88,15 @@ def test_a_short_series_of_the_plans_frame_gets_its_dose_flagged_and_rp_warns(ex
     assert f"CT series {full.ct_series_uid}" in row["notes"] and "rtstruct.dcm" in row["notes"]
     assert "only by its frame of reference" not in inv.set_index("case").loc[full.case]["notes"]
 
-    summary = run_cohort(root, tmp_path / "out", PARAMS, workers=0)
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote) as said:   # the CLI says it on stderr (QA cohortstd67: printed on stdout)
+        summary = run_cohort(root, tmp_path / "out", PARAMS, workers=0)
     assert not summary.failed, summary.failed
-    out = capsys.readouterr().out
+    assert "lungs cut" not in capsys.readouterr().out
+    out = "\n".join(f"warning: {w.message}" for w in said)
+    (told,) = [w.message for w in said if str(w.message).startswith(f"{short.case}: lungs cut")]
+    assert told.without_ids.startswith("a patient: lungs cut at the top and bottom") and "P1" not in told.without_ids
     table = pd.read_csv(tmp_path / "out" / "rp_table.csv", keep_default_na=False).set_index("case")
     cut = table.loc[short.case, "lungs_cut"]
     assert cut.startswith("lungs cut at the top and bottom of the scan") and "part in view" in cut
