@@ -1081,7 +1081,12 @@ def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(exp
     monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info=info))
     monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
     out = tmp_path / "out"
-    s = run_cohort(root, out, PARAMS, workers=0)
+    from lungai.errors import InputNote
+    from note_helpers import notes_made
+
+    made = notes_made(monkeypatch)
+    with pytest.warns(InputNote) as said:   # the CLI says it on stderr (QA cohortstd67: printed on stdout)
+        s = run_cohort(root, out, PARAMS, workers=0)
     assert s.done == ["P3"], s.failed
     doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
     text = "\n".join(doc["notes"])
@@ -1091,7 +1096,12 @@ def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(exp
     assert doc["tumour_candidates"][0]["volume_ml"] == 3.0
     table = pd.read_csv(out / "rp_table.csv", dtype={"case": str})
     assert table.loc[0, "tumour_review"] == "low confidence; several candidate regions (automatic mode)"
-    assert "warning: P3: the automatic tumour needs review (low confidence" in capsys.readouterr().out
+    assert "needs review" not in capsys.readouterr().out
+    (review,) = [str(w.message) for w in said if "needs review" in str(w.message)]
+    assert review.startswith("P3: the automatic tumour needs review (low confidence"), review
+    (note,) = [n for n in made if str(n) == review]      # with its form naming no patient
+    assert note.without_ids.startswith("a patient: the automatic tumour needs review (low confidence"), note
+    assert "P3" not in note.without_ids and "<patient>" in note.without_ids, note.without_ids
     from lungai.rp.columns import infer_roles
 
     assert "tumour_review" in infer_roles(table.assign(rp=[1]), "rp").ignored
@@ -1422,14 +1432,20 @@ def test_a_segment_on_the_image_edge_is_warned_once_per_case_and_in_the_notes(ex
     monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info=info))
     monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
     out = tmp_path / "out"
-    assert run_cohort(root, out, PARAMS, workers=0).done == ["P3"]
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote) as said:   # the CLI says it on stderr (QA cohortstd67: printed on stdout)
+        assert run_cohort(root, out, PARAMS, workers=0).done == ["P3"]
     doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
     cut = "segment 'tumour' touches the image's z- edge: it may be cut by the scan"
     assert any(n.startswith(cut) for n in doc["notes"]) and doc["edge_warnings"][0].startswith(cut)
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if "touches the image's" in ln]
-    assert len(lines) == 1 and lines[0].startswith("warning: P3: " + cut)
-    assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P3"]      # a resumed run says it again, once
-    assert [ln for ln in capsys.readouterr().out.splitlines() if "touches the image's" in ln] == lines
+    assert "touches the image's" not in capsys.readouterr().out
+    lines = [w.message for w in said if "touches the image's" in str(w.message)]
+    assert len(lines) == 1 and str(lines[0]).startswith("P3: " + cut)
+    assert lines[0].without_ids.startswith("a patient: " + cut) and "P3" not in lines[0].without_ids
+    with pytest.warns(InputNote) as said:
+        assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P3"]      # a resumed run says it again, once
+    assert [str(w.message) for w in said if "touches the image's" in str(w.message)] == [str(lines[0])]
 
 
 def test_an_ibsi_presets_notes_on_nan_values_are_in_the_patients_notes(export, tmp_path, monkeypatch):
@@ -2702,13 +2718,17 @@ def test_a_shipped_models_confidence_caveat_is_in_the_patients_record_and_on_the
     monkeypatch.setattr("lungai.seg.model_meta.model_identity", lambda d: {"folder": str(d)})   # no weights hashed
     caveat = CONFIDENCE_CAVEATS[DYNUNET_MODEL_NAME]
     out = tmp_path / "out"
-    s = run_cohort(root, out, PARAMS, workers=0, model_dir=DYNUNET_MODEL_NAME)
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote) as said:   # the CLI says it on stderr (QA cohortstd67: printed on stdout)
+        s = run_cohort(root, out, PARAMS, workers=0, model_dir=DYNUNET_MODEL_NAME)
     assert s.done == ["P3"], s.failed
     doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
     assert doc["confidence_caveat"] == caveat
     assert f"confidence caveat: {caveat}" in doc["notes"]
-    printed = capsys.readouterr().out
-    assert printed.count(caveat) == 1 and "tumour_confidence (P3)" in printed
+    assert caveat not in capsys.readouterr().out
+    (printed,) = [w.message for w in said if caveat in str(w.message)]
+    assert "tumour_confidence (P3)" in str(printed) and "tumour_confidence (1 patient)" in printed.without_ids
     # ... and rp_table.csv beside tumour_confidence: rp train / validate / predict say it of the row (QA demorisk59)
     table = pd.read_csv(out / "rp_table.csv", keep_default_na=False)
     assert table["tumour_confidence_caveat"].tolist() == [caveat] and table["tumour_review"].tolist() == [""]

@@ -88,9 +88,15 @@ def test_a_short_series_of_the_plans_frame_gets_its_dose_flagged_and_rp_warns(ex
     assert f"CT series {full.ct_series_uid}" in row["notes"] and "rtstruct.dcm" in row["notes"]
     assert "only by its frame of reference" not in inv.set_index("case").loc[full.case]["notes"]
 
-    summary = run_cohort(root, tmp_path / "out", PARAMS, workers=0)
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote) as said:   # the CLI says it on stderr (QA cohortstd67: printed on stdout)
+        summary = run_cohort(root, tmp_path / "out", PARAMS, workers=0)
     assert not summary.failed, summary.failed
-    out = capsys.readouterr().out
+    assert "lungs cut" not in capsys.readouterr().out
+    out = "\n".join(f"warning: {w.message}" for w in said)
+    (told,) = [w.message for w in said if str(w.message).startswith(f"{short.case}: lungs cut")]
+    assert told.without_ids.startswith("a patient: lungs cut at the top and bottom") and "P1" not in told.without_ids
     table = pd.read_csv(tmp_path / "out" / "rp_table.csv", keep_default_na=False).set_index("case")
     cut = table.loc[short.case, "lungs_cut"]
     assert cut.startswith("lungs cut at the top and bottom of the scan") and "part in view" in cut
@@ -243,3 +249,33 @@ def test_a_gtv_outside_the_rtstruct_lungs_is_in_the_patients_notes(export, tmp_p
     assert "does not overlap the lungs" in grid["lungs_minus_tumour"], grid
     row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
     assert row["rad_lungs_minus_tumour_original_shape_VoxelVolume"] == row["rad_lungs_original_shape_VoxelVolume"]
+
+
+def test_a_refused_rtdose_is_told_rtdose_in_cohorts_and_dicom_scans_several_ct_warning(export, tmp_path, capsys,
+                                                                                       monkeypatch):
+    """QA cohortstd67: a refused RTDOSE (a FRACTION dose: the patient fails, ``job.rtdose`` None) was "no RTDOSE" in
+    cohort's several-CT-series warning and "RTDOSE" in dicom-scan's: now "RTDOSE" in both (the refusal is said in
+    its own "will fail" warning)."""
+    from dose_helpers import with_summation_type
+    from lungai.cli import main
+    from lungai.dicom import cohort
+    from lungai.dicom.cohort import inventory_warnings
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    with_summation_type(plan, root / "P1" / "RTDOSE" / "fraction.dcm", "FRACTION", factor=1 / 30)
+    plan.unlink()
+    n = len(list((root / "P1" / "CT").glob("*.dcm")))
+    _short_series(root, "P1", slice(n // 2 - 4, n // 2 + 4))
+    jobs, inv = plan_cohort(root)
+    assert len(jobs) == 2 and all(j.rtdose is None and "FRACTION" in j.error[0] for j in jobs), jobs
+    (several,) = [line for line in inventory_warnings(jobs, inv) if "has 2 CT series" in line]
+    assert "no RTDOSE" not in several and several.count(", RTDOSE") == 2, several
+    assert main(["dicom-scan", str(root)]) == 0
+    scan = capsys.readouterr()
+    assert [line for line in scan.err.splitlines() if "has 2 CT series" in line] == [f"warning: {several}"], scan.err
+    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
+        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
+    assert main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
+    assert f"warning: {several}" in capsys.readouterr().err.splitlines()

@@ -255,3 +255,48 @@ def pd_read(path):
     import pandas as pd
 
     return pd.read_csv(path, keep_default_na=False)
+
+
+@pytest.mark.shared_data
+def test_cohort_and_dicom_scan_say_a_ct_series_of_two_plan_doses_alike(shared_data, tmp_path, capsys, monkeypatch):
+    """QA cohortstd67: LUNG1-003 exported twice, the second export (LUNG1-003b) with two plan doses of two plans on
+    its CT (ambiguous: none used, the patient fails) - ``lungai cohort``'s several-CT warning said "no RTDOSE" of that
+    series (``job.rtdose`` None) where ``dicom-scan`` said "RTDOSE".  Now both say "2 RTDOSEs, none chosen: ..." with
+    the fix; patients.csv is as before."""
+    import SimpleITK as sitk
+
+    from dose_helpers import with_summation_type, write_rtdose
+    from lungai.cli import main
+    from lungai.dicom import cohort
+    from lungai.dicom.reference import ct_reference
+
+    root = tmp_path / "export"
+    second = with_new_uids(_lung1_003(shared_data, root), root / "LUNG1-003b", "8")
+    ct = sitk.ReadImage(str(sorted((second / "CT").glob("*.dcm"))[0]))
+    dose = sitk.Image([8, 8, 4], sitk.sitkFloat32) + 2.0
+    dose.SetSpacing((10.0, 10.0, 10.0))
+    dose.SetOrigin(ct.GetOrigin())
+    (second / "RTDOSE").mkdir()
+    first = write_rtdose(dose, second / "RTDOSE" / "plan_a.dcm", reference=ct_reference(second / "CT"))
+    with_summation_type(first, second / "RTDOSE" / "plan_a.dcm", "PLAN", plan="1.2.826.0.1.3680043.99.71")
+    with_summation_type(first, second / "RTDOSE" / "plan_b.dcm", "PLAN", plan="1.2.826.0.1.3680043.99.72")
+    jobs, inv = plan_cohort(root)
+    (ambiguous,) = [j for j in jobs if j.ct_folder.startswith(str(second))]
+    assert ambiguous.rtdose is None and ambiguous.error and "ambiguous" in ambiguous.error[0], ambiguous.error
+    told = "2 RTDOSEs, none chosen: keep only the plan dose (or the BEAM doses of one plan) per CT series"
+    (several,) = [line for line in inventory_warnings(jobs, inv) if "has 2 CT series" in line]
+    assert f"{ambiguous.case}: {ambiguous.ct_label}, RTSTRUCT, {told}" in several, several
+    assert several.count(told) == 1 and f"{told}; " in several, several     # not "no RTDOSE" of that series
+    assert "LUNG1-003" not in several.without_ids, several.without_ids
+
+    assert main(["dicom-scan", str(root)]) == 0
+    scan = capsys.readouterr()
+    assert [line for line in scan.err.splitlines() if "has 2 CT series" in line] == [f"warning: {several}"], scan.err
+
+    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
+        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
+    assert main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
+    run = capsys.readouterr()
+    assert f"warning: {several}" in run.err.splitlines(), run.err
+    written = pd_read(tmp_path / "out" / "patients.csv").set_index("case")
+    assert written.loc[ambiguous.case, "rtdose"] == "2 RTDOSEs (ambiguous)", written["rtdose"]

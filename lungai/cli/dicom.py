@@ -77,8 +77,8 @@ def run_scan(args) -> int:
         studies = scan(args.folder, progress=bar, files=files, left_out=left_out)
     # NIfTI / NRRD / MHA files there (a converted patient beside the export): named, never passed over without a word
     images = unread_images_note(files, Path(args.folder), "dicom-scan")
-    from lungai.dicom.cohort import (ambiguous_rtstructs, ct_cases, ct_series_told, distinct_ct_labels,
-                                     several_ct_series_warning)
+    from lungai.dicom.cohort import (ambiguous_rtdoses, ambiguous_rtstructs, ct_cases, ct_series_told,
+                                     distinct_ct_labels, several_ct_series_warning)
 
     # a patient's CT series named as lungai cohort names them: its rows P_1, P_2 and what tells each apart (the
     # folder and the end of the UID of two alike: QA scanfollow67, LUNG1-003 exported twice was two blocks "#1")
@@ -96,7 +96,8 @@ def run_scan(args) -> int:
         if st.ct and case != st.patient_id:     # one of the patient's CT series: told as cohort's warning tells it
             several.setdefault(st.patient_id, []).append(
                 (case, ct_series_told(labels[st.ct.series_uid], bool(st.rtstruct), bool(st.rtdose),
-                                      ambiguous_rtstructs(st, Path(args.folder)))))
+                                      ambiguous_rtstructs(st, Path(args.folder)),
+                                      ambiguous_rtdoses(st, Path(args.folder)))))
             print(f"  CT series {st.ct.series_uid}: {labels[st.ct.series_uid]} (lungai cohort row {case})")
         elif st.ct:   # what tells a study's CT series apart, and the UID that --series takes
             print(f"  CT series {st.ct.series_uid}" + (f": {st.ct.description}" if st.ct.description else ""))

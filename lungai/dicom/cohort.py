@@ -89,6 +89,8 @@ class CohortJob:
     inputs: dict = field(default_factory=dict)         # what the result depends on (job_inputs), kept in result.json
     ct_files: list = field(default_factory=list)       # the CT's slice files when spread over several folders
     rtstructs_ambiguous: int = 0   # RTSTRUCTs of this CT that make the choice ambiguous (none used: choose_rtstruct)
+    rtdoses_ambiguous: int = 0     # RTDOSEs of this CT that make the choice ambiguous (none used: plan_dose_files)
+    rtdose_found: bool = False     # an RTDOSE of this CT there, used or not (refused: rtdose None, the patient fails)
     rtdose_check: str = ""     # a BEAM sum: what was checked of its beams against the RTPLAN (plan_dose_files)
     dose_names: list = field(default_factory=list)     # the RTDOSE file(s) relative to DICOM_ROOT, as patients.csv
     # no RTDOSE of this CT's frame of reference, but the patient's RTDOSE(s) in another one: "RTDOSE NAME (UID)"
@@ -305,17 +307,40 @@ SEVERAL_CT_FIX = ("to keep one, move the other series' files out of the export f
 
 # a CT series referenced by several RTSTRUCTs, none of them used (choose_rtstruct): its part in ct_series_told
 AMBIGUOUS_RTSTRUCTS_TOLD = "{n} RTSTRUCTs, none chosen: keep one RTSTRUCT per CT series"
+# ... and by several RTDOSEs, none of them used (plan_dose_files: ambiguous), with plan_dose_files' fix in short
+AMBIGUOUS_RTDOSES_TOLD = ("{n} RTDOSEs, none chosen: keep only the plan dose (or the BEAM doses of one plan) per CT "
+                          "series")
 
 
-def ct_series_told(label: str, rtstruct: bool, rtdose: bool, ambiguous: int = 0) -> str:
+def ct_series_told(label: str, rtstruct: bool, rtdose: bool, ambiguous: int = 0, ambiguous_doses: int = 0) -> str:
     """What tells a patient's CT series apart in :func:`several_ct_series_warning`: its label, whether it has an
     RTSTRUCT and an RTDOSE (a planning CT and a follow-up, a thin and a thick reconstruction).  ``ambiguous``: the
     number of RTSTRUCTs that make the choice ambiguous (:func:`ambiguous_rtstructs`), said with the fix - not "no
     RTSTRUCT" (QA cohortwarn67: LUNG1-003b with an original and a revised RTSTRUCT was "no RTSTRUCT" in cohort's
-    warning, "RTSTRUCT" in dicom-scan's)."""
+    warning, "RTSTRUCT" in dicom-scan's); ``ambiguous_doses`` alike of the RTDOSEs (:func:`ambiguous_rtdoses`; QA
+    cohortstd67: two plan doses were "no RTDOSE" in cohort's warning, "RTDOSE" in dicom-scan's)."""
     rs = (AMBIGUOUS_RTSTRUCTS_TOLD.format(n=ambiguous) if ambiguous > 1 else
           "RTSTRUCT" if rtstruct else "no RTSTRUCT")
-    return ", ".join(p for p in (label, rs, "RTDOSE" if rtdose else "no RTDOSE") if p)
+    rd = (AMBIGUOUS_RTDOSES_TOLD.format(n=ambiguous_doses) if ambiguous_doses > 1 else
+          "RTDOSE" if rtdose else "no RTDOSE")
+    return ", ".join(p for p in (label, rs, rd) if p)
+
+
+def ambiguous_rtdoses(st, root) -> int:
+    """How many RTDOSEs of the study ``st``'s CT make the choice ambiguous (:func:`lungai.dose.read.plan_dose_files`
+    refuses them as ambiguous: none used, the patient fails), 0 when one (or one plan's BEAM sum) is used, the
+    refusal is of another kind (a FRACTION dose ...), or there are fewer than 2."""
+    if len(st.rtdose) < 2 or st.ct is None:
+        return 0
+    from lungai.dose.read import plan_dose_files
+
+    try:
+        plan_dose_files(st.rtdose, root=root, rtplans=st.rtplan)
+    except InputError as exc:
+        return len(st.rtdose) if "ambiguous" in exc.problem else 0
+    except Exception:  # noqa: BLE001 - an unreadable RTDOSE: refused (its own warning), not ambiguous
+        return 0
+    return 0
 
 
 def ambiguous_rtstructs(st, root) -> int:
@@ -557,6 +582,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                   rtstruct=str(rtstructs[0]) if len(rtstructs) == 1 else None,
                                   rtstructs_ambiguous=len(rtstructs) if len(rtstructs) > 1 else 0,
                                   rtdose=str(dose_files[0]) if dose_files else None,
+                                  rtdoses_ambiguous=len(st.rtdose) if len(st.rtdose) > 1 and ambiguous else 0,
+                                  rtdose_found=bool(st.rtdose),
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
                                   structures=structures, notes=notes, error=error or failure,
                                   ct_files=[str(f) for f in st.ct.files] if len(st.ct.folders) > 1 else [],
@@ -1532,7 +1559,9 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
     for job in jobs:
         cases.setdefault(job.patient_id, []).append(job.case)
         # which row is which series (a planning CT and a follow-up, a thin and a thick reconstruction)
-        told[job.case] = ct_series_told(job.ct_label, bool(job.rtstruct), bool(job.rtdose), job.rtstructs_ambiguous)
+        # an RTDOSE refused (a FRACTION dose ...) is "RTDOSE", as dicom-scan says it (its refusal: "will fail" below)
+        told[job.case] = ct_series_told(job.ct_label, bool(job.rtstruct), bool(job.rtdose) or job.rtdose_found,
+                                        job.rtstructs_ambiguous, job.rtdoses_ambiguous)
     for pid, rows in cases.items():
         if len(rows) > 1:
             lines.append(several_ct_series_warning(pid, [(r, told[r]) for r in rows]))
@@ -1973,6 +2002,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         from lungai.seg.resources import result_confidence_caveat
 
         rows, grids, unread_rows, caveats, case_caveats = [], [], {}, {}, {}
+        # the warnings on the results (an image edge, a confidence caveat, mixed spacings, a tumour to review, lungs
+        # cut): InputNotes on stderr, each with its form naming no patient, as the inventory's (QA cohortstd67:
+        # printed on stdout), each when it is found, as before
+
+        def _say(text) -> None:
+            say_notes([text])
+
         failed_now = {c for c, _ in summary.failed}
         for job in jobs:
             folder = out / "patients" / safe_name(job.case)
@@ -1980,8 +2016,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             if job.case in failed_now:     # an earlier result kept (its redo failed): of other inputs, not read
                 continue
             if missing:     # half-written since the plan (an external worker of a cancelled run): not read
-                print(f"warning: {job.case}: {RESULT} without {', '.join(missing)}: not in the table; run the same "
-                      "command again to redo it")
+                _say(told_of_patient(f"{job.case}: {RESULT} without {', '.join(missing)}: not in the table; "
+                                            "run the same command again to redo it", (job.case, job.patient_id)))
             elif (folder / RESULT).exists():
                 doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
                 if doc.get("dose_envelope_unread"):     # the plan said its envelope is subtracted: it was not
@@ -1991,7 +2027,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 row["provenance"] = provenance_text(doc)
                 rows.append(row)
                 if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
-                    print(f"warning: {job.case}: " + "; ".join(doc["edge_warnings"]))
+                    _say(told_of_patient(f"{job.case}: " + "; ".join(doc["edge_warnings"]),
+                                                (job.case, job.patient_id)))
                 # the automatic tumour's model's known confidence caveat (a resumed older record: its model's)
                 caveat = result_confidence_caveat(doc)
                 # ... and in the table beside tumour_confidence, so that rp train / validate / predict say it of the
@@ -2001,8 +2038,10 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     caveats.setdefault(caveat, []).append(job.case)
                     case_caveats[job.case] = caveat
         for caveat, cases in caveats.items():       # said once, with the cases whose tumour_confidence it is of
-            print(f"warning: {CAVEAT_NOTE} of the automatic tumours' tumour_confidence ({_listed_cases(cases)}): "
-                  f"{caveat}")
+            _say(PatientsText(
+                f"{CAVEAT_NOTE} of the automatic tumours' tumour_confidence ({_listed_cases(cases)}): {caveat}",
+                f"{CAVEAT_NOTE} of the automatic tumours' tumour_confidence ({counted(len(cases), 'patient')}): "
+                f"{caveat}"))
         # a patient planned "dose_features: yes" that failed (a dose not covering the lungs ...): not left saying yes
         failed_yes = inventory["case"].isin([c for c, _ in summary.failed]) & (inventory["dose_features"] == "yes")
         if unread_rows or failed_yes.any() or case_caveats:
@@ -2013,8 +2052,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             inventory[CAVEAT_COLUMN] = inventory["case"].map(case_caveats).fillna("")
             write_csv(inventory, out / INVENTORY)
         spacing = mixed_spacing_note(grids, params)      # texture features of mixed voxel spacings
-        if spacing:
-            print("warning: " + spacing)
+        if spacing:     # names no patient
+            _say(spacing)
         if rows:
             table = pd.DataFrame(rows)
             first = list(TABLE_FIRST)
@@ -2025,11 +2064,12 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             table = table.reindex(columns=first + dose_cols + rad_cols + [SETTINGS_COLUMN])
             for r in table.itertuples(index=False):     # an automatic tumour flagged for review: said, not only listed
                 if isinstance(r.tumour_review, str) and r.tumour_review:
-                    print(f"warning: {r.case}: the automatic tumour needs review ({r.tumour_review}): check "
-                          f"{out / 'patients' / safe_name(r.case) / TUMOUR} "
-                          "(or contour a GTV in the RTSTRUCT)")
+                    _say(told_of_patient(
+                        f"{r.case}: the automatic tumour needs review ({r.tumour_review}): check "
+                        f"{out / 'patients' / safe_name(r.case) / TUMOUR} (or contour a GTV in the RTSTRUCT)",
+                        (r.case, r.patient_id)))
                 if isinstance(r.lungs_cut, str) and r.lungs_cut:    # dose metrics of a partial lung: said too
-                    print(f"warning: {r.case}: {r.lungs_cut}")
+                    _say(told_of_patient(f"{r.case}: {r.lungs_cut}", (r.case, r.patient_id)))
             notes: list = []
             if clinical is not None:
                 failed_ids = {j.patient_id for j in jobs if j.case in failed_now}
