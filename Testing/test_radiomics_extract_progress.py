@@ -127,3 +127,51 @@ def test_waiting_runs_in_the_callers_context():
     with np.errstate(divide="raise"):
         with pytest.raises(FloatingPointError):
             waiting(_Recorder(), "dividing", divide)
+
+
+@pytest.mark.parametrize("stage, said", [
+    ("without_padding_voxels", "p7: checking the segments"),
+    ("prepare", "p7: cropping the segments, resampling the lungs to the 2 mm lung grid"),
+    ("make_extractor", "p7: setting up pyradiomics"),
+])
+def test_preparation_before_the_first_segment_is_said(small_phantom, phantom_segments, monkeypatch, stage, said):
+    """The preparation before the first segment (the masks checked, the crops and the lungs' resampling to the lung
+    grid, pyradiomics' extractor) is said on the bar with its seconds, without a step (QA radprep67: the bar stood on
+    ``radiomics: start`` for 2.2 s on LUNG1-003)."""
+    real = getattr(extract_module, stage)
+
+    def slow(*args, **kwargs):
+        time.sleep(SLOW_S)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extract_module, stage, slow)
+    params = load_params("default")
+    params["lungai"] = {**(params.get("lungai") or {}), "lung_spacing_mm": 2}
+    bar = _Recorder()
+    extract(small_phantom.ct, _two_segments(phantom_segments), params, case="p7", progress=bar)
+    assert [m for n, m in bar.calls if n == 1] == ["p7: tumour", "p7: right_lung"]     # a step per segment only
+    first = [m for _, m in bar.calls].index("p7: computing tumour")
+    before = [m for n, m in bar.calls[:first] if n == 0]
+    assert said in before, bar.calls
+    assert f"{said} (1 s)" in before or f"{said} (0 s)" in before, bar.calls      # its seconds while it runs
+
+
+def test_preparation_said_without_lung_grid(small_phantom, phantom_segments):
+    """No lung segment (or lungs on the CT's grid): the preparation is the segments' crop."""
+    bar = _Recorder()
+    params = load_params("default")
+    params["lungai"] = {k: v for k, v in (params.get("lungai") or {}).items() if k != "lung_spacing_mm"}
+    extract(small_phantom.ct, {"tumour": phantom_segments["tumour"]}, params, case="p7", progress=bar)
+    assert ("p7: cropping the segments" in [m for n, m in bar.calls if n == 0]), bar.calls
+
+
+def test_preparation_message_names_what_is_done():
+    from lungai.radiomics.extract import preparing_message
+
+    params = load_params("default")
+    assert preparing_message({"tumour": 0}, params) == "cropping the segments"
+    assert preparing_message({"X": 0}, params, ("X",)) == \
+        "cropping the segments, resampling the lungs to the 2 mm lung grid"       # a lung by --structure-map
+    resampled = {**params, "setting": {**(params.get("setting") or {}), "resampledPixelSpacing": [1, 1, 1]}}
+    assert preparing_message({"right_lung": 0}, resampled) == "preparing the segments"
+    assert preparing_message({"right_lung": 0}, {"lungai": {"ibsi": "B"}}) == "putting the segments on the IBSI grid"

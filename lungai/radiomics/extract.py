@@ -235,6 +235,25 @@ def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, se
 COMPUTING = "computing"
 
 
+def preparing_message(segments: dict, params: dict, lung_names=()) -> str:
+    """What :func:`lungai.radiomics.prepare.prepare` does to ``segments``, for the bar: ``cropping the segments``,
+    ``cropping the segments, resampling the lungs to the 2 mm lung grid`` (the lung segments on lungai's lung grid),
+    ``preparing the segments`` (pyradiomics' own resampling) or ``putting the segments on the IBSI grid`` (an IBSI
+    preset)."""
+    from lungai.radiomics.params import ibsi_config
+    from lungai.radiomics.prepare import is_lung_segment, lung_spacing, pyradiomics_resampling
+
+    if ibsi_config(params) is not None:
+        return "putting the segments on the IBSI grid"
+    if pyradiomics_resampling(params):      # the whole CT normalised: pyradiomics crops and resamples each segment
+        return "preparing the segments"
+    spacing = lung_spacing(params)
+    extra = {str(n) for n in lung_names}
+    if spacing and any(is_lung_segment(n) or str(n) in extra for n in segments):
+        return f"cropping the segments, resampling the lungs to the {spacing:g} mm lung grid"
+    return "cropping the segments"
+
+
 def _unexpected(segment: str, exc: BaseException) -> str:
     detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "(no message)"
     return str(InputError(f"pyradiomics failed on segment {segment!r}: {type(exc).__name__}: {detail}",
@@ -266,24 +285,35 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     settings' ``notes`` column) - ``radiomics-batch`` and ``lungai cohort`` say them as their other segment notes.
     """
     progress = progress or NullProgress()
-    # on the image's grid (the same voxels stored in another order: reoriented to the image's, losslessly)
-    segments = {name: on_grid(image, mask, f"mask of segment {name!r}") for name, mask in segments.items()}
-    segments, padding = without_padding_voxels(image, segments)     # on the CT's own grid, before any resampling
+
+    def checked(segments: dict) -> tuple:
+        # on the image's grid (the same voxels stored in another order: reoriented to the image's, losslessly)
+        segments = {name: on_grid(image, mask, f"mask of segment {name!r}") for name, mask in segments.items()}
+        segments, padding = without_padding_voxels(image, segments)     # on the CT's own grid, before any resampling
+        failed, valid = {}, {}
+        parts = {}      # {segment: note} for a (non-lung) segment of several separate parts: what its shape describes
+        for name, mask in segments.items():
+            try:
+                check_segment(mask, name)
+                valid[name] = mask
+                if not (name in lung_names or is_lung(name)) and (
+                        note := parts_note(mask, (one_lesion or {}).get(name))):
+                    parts[name] = note
+            except InputError as exc:
+                failed[name] = str(exc)
+        return segments, padding, failed, valid, parts
+
+    # the preparation before the first segment is said on the bar with its seconds, without a step (lungai.progress.
+    # waiting; QA radprep67: the bar stood on "radiomics: start" for 2.2 s on LUNG1-003)
+    segments, padding, failed, valid, parts = waiting(progress, f"{case}: checking the segments", checked, segments)
     results: dict[str, tuple] = {}
-    valid = {}
-    parts = {}          # {segment: note} for a (non-lung) segment of several separate parts: what its shape describes
-    for name, mask in segments.items():
-        try:
-            check_segment(mask, name)
-            valid[name] = mask
-            if not (name in lung_names or is_lung(name)) and (note := parts_note(mask, (one_lesion or {}).get(name))):
-                parts[name] = note
-        except InputError as exc:
-            results[name] = ("error", str(exc), [])
-            progress.update(1, f"{case}: {name}")
+    for name, message in failed.items():
+        results[name] = ("error", message, [])
+        progress.update(1, f"{case}: {name}")
     prepared = []
     params = with_lung_grid_revision(params, segments, lung_names)    # the id of the values (a caller's kept)
-    for p in prepare(image, valid, params, lung_names) if valid else []:
+    for p in waiting(progress, f"{case}: {preparing_message(valid, params, lung_names)}", prepare, image, valid,
+                     params, lung_names) if valid else []:
         lost = resampling_lost(p, int(np.count_nonzero(sitk.GetArrayViewFromImage(valid[p.name]))))
         if lost:
             results[p.name] = ("error", lost, [])
@@ -318,7 +348,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
                     progress.update(0, f"{case}: {COMPUTING} {', '.join(running)} "
                                        f"({time.monotonic() - start:.0f} s)")
     else:
-        extractor = make_extractor(params) if prepared else None
+        extractor = waiting(progress, f"{case}: setting up pyradiomics", make_extractor, params) if prepared else None
         for p in prepared:
             # pyradiomics on a segment is one call (4-15 s on a whole lung, minutes with LoG / Wavelet): run with
             # its seconds said (lungai.progress.waiting), the step counted when it is done (QA radwait67)
