@@ -1789,7 +1789,12 @@ def test_the_demo_bar_says_the_lungs_and_radiomics_sub_steps(phantom, tmp_path, 
     start = texts.index("radiomics 0/5")
     done = next(i for i, t in enumerate(texts) if i > start and not t.startswith("radiomics "))
     radiomics = texts[start:done]
-    assert radiomics[-1].startswith("radiomics 5/5: ") and len(radiomics) == 6, radiomics
+    assert radiomics[-1].startswith("radiomics 5/5: "), radiomics
+    # one count per segment (0/5 .. 5/5, never back); between them the preparation and each running segment are
+    # message-only updates ("checking the segments", "computing tumour (N s)": radprep67, radwait67)
+    counts = [int(t.split(" ", 2)[1].rstrip(":").split("/")[0]) for t in radiomics]
+    assert counts == sorted(counts) and sorted(set(counts)) == list(range(6)), radiomics
+    assert any(t.endswith(": ct: computing tumour") for t in radiomics), radiomics
     assert texts[start - 1].startswith("tumour ") and "features" in texts[done], texts   # the tumour's step, then it
     assert shown[-1][0] == 1.0
 
