@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from cohort_helpers import PARAMS, export  # noqa: F401 - export: the module's fixture
+from cohort_helpers import PARAMS, export, said_notes  # noqa: F401 - export: the module's fixture
 from lungai.dicom.cohort import RESULT, STAGING, plan_cohort, run_cohort
 from lungai.radiomics import load_params
 
@@ -456,14 +456,15 @@ def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(ex
     out = tmp_path / "out"
     assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
     write_rtplan(root / "P1" / "RP.dcm", "1.2.3.1", [1, 2, 3], patient_id=patient)
-    s = run_cohort(root, out, PARAMS, workers=0)
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s = run_cohort(root, out, PARAMS, workers=0)
     assert [c for c, _ in s.failed] == ["P1"] and not s.done and not s.skipped
     assert "lists 3 treatment beams (1, 2, 3) but there are only 2" in pd.read_csv(out / "errors.csv").loc[0, "error"]
     assert (out / "patients" / "P1" / RESULT).exists()            # its old result kept in place ...
     assert "earlier result in" in pd.read_csv(out / "errors.csv").loc[0, "error"]
     # ... but no patient finished: the earlier run's table (P1's row) and its settings sidecar are not left behind
     assert not (out / "rp_table.csv").exists() and not (out / "rp_table.settings.json").exists()
-    printed = capsys.readouterr().out
+    printed = "\n".join(said)
     assert "of an earlier run was removed (P1 is redone (inputs changed; " in printed and "P1 failed (see" in printed
     s = run_cohort(root, out, PARAMS, workers=0)                  # not kept as done: redone (and refused) again
     assert [c for c, _ in s.failed] == ["P1"] and not s.skipped
@@ -481,12 +482,14 @@ def test_an_earlier_table_is_kept_when_no_result_was_removed(export, tmp_path, c
     assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
     table = (out / "rp_table.csv").read_bytes()
     shutil.rmtree(root / "P1" / "CT")
-    capsys.readouterr()
-    s = run_cohort(root, out, PARAMS, workers=0)
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s = run_cohort(root, out, PARAMS, workers=0)
     assert not s.done and not s.failed and not s.skipped
     assert (out / "rp_table.csv").read_bytes() == table and (out / "rp_table.settings.json").exists()
     assert (out / "patients" / "P1" / RESULT).exists() and not (out / "errors.csv").exists()
-    printed = capsys.readouterr().out
+    printed = "\n".join(said)
+    assert "note: no patient finished in this run (no patient with a CT series in the export), so " in printed, \
+        printed
     assert "of an earlier run was kept as it is: no result in" in printed and "see errors.csv" not in printed
 
 
@@ -977,11 +980,11 @@ def test_a_rerun_redoes_a_patient_whose_rtdose_was_added(export, tmp_path, capsy
     stale = patient / ("dose_lungs.nii.gz" if (patient / "lungs.nii.gz").is_file() else "lungs.nii.gz")
     stale.write_bytes(b"old run")
     (patient / "my_notes.txt").write_text("mine", encoding="utf-8")
-    capsys.readouterr()
-    s2 = run_cohort(root, out, PARAMS, workers=0)
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s2 = run_cohort(root, out, PARAMS, workers=0)
     assert s2.done == ["P1"] and not s2.skipped
     assert not stale.exists() and (patient / "my_notes.txt").read_text(encoding="utf-8") == "mine"
-    assert "P1: inputs changed since the last run (RTDOSE added): redone" in capsys.readouterr().out
+    assert "note: P1: inputs changed since the last run (RTDOSE added): redone" in said, said
     table = pd.read_csv(out / "rp_table.csv")
     assert table.loc[0, "dose_mld_gy"] > 0 and "dose: RTDOSE" in table.loc[0, "provenance"]
     doc = json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))
@@ -1014,11 +1017,11 @@ def test_a_rerun_redoes_a_patient_whose_ct_was_re_exported_with_the_same_file_na
         ds.PixelData = (ds.pixel_array + 100).astype(ds.pixel_array.dtype).tobytes()
         ds.save_as(f)
     assert {f: f.stat().st_size for f in slices} == sizes
-    capsys.readouterr()
-    s2 = run_cohort(root, out, PARAMS, workers=0)
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s2 = run_cohort(root, out, PARAMS, workers=0)
     assert s2.done == ["P1"] and not s2.skipped
-    assert "P1: inputs changed since the last run (CT series changed (the same slice files and sizes, other " \
-           "contents: a re-exported series)): redone" in capsys.readouterr().out
+    assert "note: P1: inputs changed since the last run (CT series changed (the same slice files and sizes, other " \
+           "contents: a re-exported series)): redone" in said, said
     assert pd.read_csv(out / "rp_table.csv").loc[0, mean] == pytest.approx(before + 100, abs=1e-6)
     # a result of an older lungai (its CT recorded by names and sizes only) is kept when they match
     from lungai.dicom.cohort import inputs_change
@@ -1739,10 +1742,10 @@ def test_a_resume_redoes_an_igtv_only_patient_made_with_the_old_dose_rule_only(s
     docs = {p: out / "patients" / p / RESULT for p in ("ENV", "WITHGTV")}
     assert "dose_envelope" not in json.loads(docs["ENV"].read_text(encoding="utf-8"))["inputs"]
     gtv_doc = docs["WITHGTV"].read_text(encoding="utf-8")
-    capsys.readouterr()
-    s = run_cohort(root, out, PARAMS, workers=0)
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s = run_cohort(root, out, PARAMS, workers=0)
     assert s.done == ["ENV"] and s.skipped == ["WITHGTV"]
-    printed = capsys.readouterr().out
+    printed = "\n".join(said)
     assert "ENV: inputs changed since the last run (an RTSTRUCT without a GTV but with a motion envelope (iGTV)" \
         in printed and ": redone" in printed
     env = json.loads(docs["ENV"].read_text(encoding="utf-8"))
@@ -1782,10 +1785,11 @@ def test_a_cohort_made_with_the_ignored_lung_spacing_resumes_without_it(export, 
     frame[SETTINGS_COLUMN] = "sha256:8b9ec2611923"
     frame.to_csv(features, index=False)
     record_outputs(out, "cohort", _written(out))
-    capsys.readouterr()
-    s = run_cohort(root, out, params, workers=0)
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s = run_cohort(root, out, params, workers=0)
     assert s.skipped == ["P1"] and not s.done
-    assert "resumed a cohort run made with a lung spacing beside resampledPixelSpacing" in capsys.readouterr().out
+    assert any(n.startswith("note: resumed a cohort run made with a lung spacing beside resampledPixelSpacing")
+               for n in said), said
     assert pd.read_csv(out / "rp_table.csv")[SETTINGS_COLUMN].tolist() == [settings_id(params)]
     assert run_cohort(root, out, params, workers=0).skipped == ["P1"]           # re-stamped: resumed as usual
     (out / STAMP).write_text(_settings_key({**params, "setting": {"binWidth": 5}}, None, None), encoding="utf-8")
@@ -2104,11 +2108,10 @@ def test_a_half_written_patient_is_redone_on_the_next_run(export, tmp_path, caps
     assert table.done == ["P1"]
     first = pd.read_csv(out / "rp_table.csv")
     (out / "patients" / "P1" / lost).unlink()
-    capsys.readouterr()
-    s = run_cohort(root, out, PARAMS, workers=0)
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s = run_cohort(root, out, PARAMS, workers=0)
     assert s.done == ["P1"] and not s.skipped and not s.failed
-    assert f"note: P1: result.json without {lost} (a cancelled run left it half-written): redone" in \
-        capsys.readouterr().out
+    assert f"note: P1: result.json without {lost} (a cancelled run left it half-written): redone" in said, said
     assert (out / "patients" / "P1" / lost).is_file()
     pd.testing.assert_frame_equal(pd.read_csv(out / "rp_table.csv"), first)
 
@@ -2205,13 +2208,12 @@ def test_a_cancel_after_a_result_was_removed_leaves_no_table_row_without_its_res
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cluster, "run_tasks", cancelled)
-    capsys.readouterr()
-    with pytest.raises(KeyboardInterrupt):
+    with said_notes() as said, pytest.raises(KeyboardInterrupt):   # the notes: on stderr (QA cohortnotes67)
         run_cohort(root, out, PARAMS, workers=0)
     assert not (out / "patients" / "P1" / RESULT).exists()
     assert not (out / "rp_table.csv").exists() and not (out / "rp_table.settings.json").exists()
     assert (f"note: cancelled: {out / 'rp_table.csv'} of an earlier run was removed (the earlier result of P1 was "
-            "removed to be redone); run the same command again to write it") in capsys.readouterr().out
+            "removed to be redone); run the same command again to write it") in said, said
 
 
 def test_an_rtdose_in_another_frame_of_reference_is_named_on_the_patients_ct_row(export, tmp_path):
@@ -2562,9 +2564,11 @@ def test_clinical_rows_of_failed_patients_are_not_said_to_lack_imaging(export, t
     ds = pydicom.dcmread(rd)
     ds.DoseUnits = "CGY"           # Gy values labelled cGy: refused when the dose is read, P3 fails
     ds.save_as(rd)
-    s = run_cohort(root, tmp_path / "out", PARAMS, clinical=_clinical(tmp_path), workers=0, mapping=_mapping(tmp_path))
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s = run_cohort(root, tmp_path / "out", PARAMS, clinical=_clinical(tmp_path), workers=0,
+                       mapping=_mapping(tmp_path))
     assert sorted(s.done) == ["P1", "P2"] and [c for c, _ in s.failed] == ["P3"]
-    printed = capsys.readouterr().out
+    printed = "\n".join(said)
     errors = tmp_path / "out" / "errors.csv"
     assert f"note: clinical rows of patients that failed (not in the table; the reason in {errors}): P3" in printed, \
         printed
@@ -2784,11 +2788,11 @@ def test_a_cohort_keyed_with_decimals_or_a_dropped_revision_resumes(export, tmp_
     frame[SETTINGS_COLUMN] = "sha256:0123456789ab"
     frame.to_csv(features, index=False)
     record_outputs(out, "cohort", _written(out))
-    capsys.readouterr()
     params = load_params(str(files["decimal"]))
-    s = run_cohort(root, out, params, workers=0)
+    with said_notes() as said:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s = run_cohort(root, out, params, workers=0)
     assert s.skipped == ["P1"] and not s.done
-    assert "keyed otherwise by an older lungai" in capsys.readouterr().out
+    assert any(n.startswith("note: ") and "keyed otherwise by an older lungai" in n for n in said), said
     assert set(pd.read_csv(out / "rp_table.csv")[SETTINGS_COLUMN]) == {settings_id(params)}
     # the stamp an older lungai wrote of the decimals as written, resumed with the file of integers
     (out / STAMP).write_text(_settings_key_of(None, None)(params, canonical=False), encoding="utf-8")
@@ -3042,9 +3046,9 @@ def test_a_finished_patient_no_longer_in_the_export_is_said_out_of_the_table(exp
     s = run_cohort(root, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
     assert sorted(s.done) == ["P1", "P3"], s.failed
     shutil.move(root / "P3", tmp_path / "P3_elsewhere")
-    capsys.readouterr()
-    s = run_cohort(root, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
-    said = capsys.readouterr().out
+    with said_notes() as notes:      # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        s = run_cohort(root, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
+    said = "\n".join(notes)
     assert s.skipped == ["P1"] and not s.done and not s.failed
     assert list(pd.read_csv(out / "rp_table.csv", dtype={"case": str})["case"]) == ["P1"]
     assert f"note: {out / 'patients'} holds the finished results of 1 patient not in {root} now (P3): not in " \
@@ -3106,3 +3110,37 @@ def test_cohort_says_its_inventory_warnings_on_stderr_as_input_notes(export, tmp
     assert "P1" not in note.without_ids and "<patient>/RTSTRUCT/0_revised.dcm" in note.without_ids, note.without_ids
     inv = pd.read_csv(tmp_path / "out" / "patients.csv", keep_default_na=False)
     assert "2 RTSTRUCTs reference this CT" in inv.loc[0, "notes"]
+
+
+def test_cohort_says_its_notes_on_stderr_as_input_notes_naming_no_patient(export, tmp_path, capsys, monkeypatch):
+    """QA cohortnotes67: ``lungai cohort`` printed its ``note:`` lines ("P1: inputs changed since the last run (...):
+    redone", the finished results not in the export ...) with print on stdout, among the inventory's lines and the
+    summary, with no form naming no patient.  Now each is an InputCheckNote said once on stderr as ``note: ...`` (a
+    line of its own beside the bar), whose ``without_ids`` names no patient; stdout keeps the inventory and summary."""
+    import shutil
+
+    from lungai.cli import main
+    from lungai.errors import InputCheckNote
+    from note_helpers import notes_made
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    assert main(["cohort", str(root), "-o", str(out), "--workers", "0"]) == 0
+    shutil.copytree(export / "P1" / "RTDOSE", root / "P1" / "RTDOSE", dirs_exist_ok=True)     # inputs changed
+    shutil.copytree(out / "patients" / "P1", out / "patients" / "P9")     # a finished result not in the export
+    capsys.readouterr()
+    made = notes_made(monkeypatch)
+    assert main(["cohort", str(root), "-o", str(out), "--workers", "0"]) == 0
+    cap = capsys.readouterr()
+    assert "note:" not in cap.out, cap.out
+    assert any(line.startswith("P1: CT ") for line in cap.out.splitlines()), cap.out     # the inventory's line
+    said = [line[len("note: "):] for line in cap.err.splitlines() if line.startswith("note: ")]
+    changed = [s for s in said if s.startswith("P1: inputs changed since the last run (RTDOSE added): redone")]
+    gone = [s for s in said if f"holds the finished results of 1 patient not in {root} now (P9)" in s]
+    assert len(changed) == 1 and len(gone) == 1, cap.err
+    notes = {str(n): n for n in made if isinstance(n, InputCheckNote)}
+    assert notes[changed[0]].without_ids == "a patient: inputs changed since the last run (RTDOSE added): redone"
+    assert notes[gone[0]].without_ids and "P9" not in notes[gone[0]].without_ids, notes[gone[0]].without_ids
+    assert "holds the finished results of 1 patient not in" in notes[gone[0]].without_ids
+    assert pd.read_csv(out / "rp_table.csv").loc[0, "dose_mld_gy"] > 0      # the files written as before

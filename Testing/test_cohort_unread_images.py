@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from cohort_helpers import PARAMS
+from cohort_helpers import PARAMS, said_notes
 from dicom_helpers import small_phantom
 
 
@@ -91,11 +91,10 @@ def test_the_clinical_row_of_a_nifti_patient_is_not_said_to_have_no_imaging(tmp_
     clinical = tmp_path / "clinical.csv"
     pd.DataFrame({"patient_id": ["P1", "P9", "P7"], "clin_age_years": [61, 70, 55],
                   "rp_grade2": [1, 0, 0]}).to_csv(clinical, index=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with said_notes() as said:     # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
         summary = run_cohort(root, tmp_path / "out", PARAMS, clinical=clinical, workers=0)
     assert not summary.failed
-    out = capsys.readouterr().out
+    out = "\n".join(said)
     line = next(x for x in out.splitlines() if "not in the export" in x)
     # P7 has no file at all: no imaging; P9's CT is a NIfTI file under the root that cohort does not read
     assert "no imaging): P7" in line, out

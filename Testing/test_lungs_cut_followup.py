@@ -15,6 +15,7 @@ import pytest
 import SimpleITK as sitk
 
 from dicom_helpers import rt_export
+from cohort_helpers import said_notes
 from lungai.dicom.cohort import run_cohort
 from lungai.radiomics import load_params
 from rp_helpers import rp_cohort, rp_model_dir  # noqa: F401  (fixtures)
@@ -100,9 +101,9 @@ def test_a_result_of_an_older_lungai_is_redone_for_the_lungs_cut_and_lungs_gtv(t
     from lungai.io.outputs import record_outputs
 
     record_outputs(out, "cohort", _written(out))      # as that lungai left it
-    capsys.readouterr()
-    summary = run_cohort(root, out, PARAMS, workers=0)
-    printed = capsys.readouterr().out
+    with said_notes() as said:     # the CLI says its notes on stderr (QA cohortnotes67: printed on stdout)
+        summary = run_cohort(root, out, PARAMS, workers=0)
+    printed = "\n".join(said)
     assert not summary.failed and summary.done == ["P1"] and not summary.skipped
     assert "P1: inputs changed since the last run" in printed and "lungs cut by the scan" in printed
     assert "lungs_minus_tumour radiomics an older lungai did not compute" in printed

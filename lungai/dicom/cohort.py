@@ -39,7 +39,8 @@ if TYPE_CHECKING:      # pandas where a table is read or built: the first bar (s
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
-from lungai.errors import InputError, InputNote, LungAIError, PatientsText, agree, counted, failure_lines, say_notes
+from lungai.errors import (InputCheckNote, InputError, InputNote, LungAIError, PatientsText, agree, counted,
+                           failure_lines, say_notes)
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
 from lungai.progress import task
@@ -1547,6 +1548,17 @@ def told_of_patient(text: str, ids) -> PatientsText:
     return PatientsText(str(text), without)
 
 
+def say_cohort_note(text) -> None:
+    """``text``, a note of ``lungai cohort`` that is no warning (an earlier result redone, the table of an earlier run
+    removed or kept, results not in the export ...): an :class:`lungai.errors.InputCheckNote` the CLI says once on
+    stderr as ``note: ...`` on a line of its own beside the bar, with ``text``'s form naming no patient (a
+    :class:`lungai.errors.PatientsText`; :func:`told_of_patient`) - not printed on stdout among the inventory's lines
+    and the summary (QA cohortnotes67)."""
+    import warnings
+
+    warnings.warn(InputCheckNote(text), stacklevel=2)
+
+
 def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = None) -> list[str]:
     """What the terminal must say about the plan (the notes are in patients.csv): a patient with several CT series
     (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
@@ -1902,7 +1914,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         # the several-CT-series one (QA cohortwarn67: printed on stdout, among the inventory's lines)
         say_notes(inventory_warnings(jobs, inventory))
         if ignored_spacing:     # its patients kept, their ids the current one
-            print("note: " + _resume_ignored_lung_spacing(out, params))
+            say_cohort_note(_resume_ignored_lung_spacing(out, params))     # names no patient
         revisions, dropped = value_revisions(params), dropped_revisions(params)
         relabel = written      # patients of the same values under an older id: their features get the current id
         removed: list[str] = []     # the patients whose earlier (half-written) result this run removed (to be redone)
@@ -1917,7 +1929,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             remove_patient_files(folder)
             removed.append(case)
 
-        def _listed_cases(cases: list) -> str:
+        def _listed_cases(cases: list, ids: bool = True) -> str:
+            if not ids:     # the form naming no patient (PatientsText)
+                return counted(len(cases), "patient")
             return ", ".join(cases[:5]) + (f" ... and {len(cases) - 5} more" if len(cases) > 5 else "")
 
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
@@ -1942,8 +1956,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             missing = missing_patient_files(done.parent)
             if missing:     # a cancelled run's half-written patient: never counted nor read, redone
                 _remove_result(job.case, done.parent)
-                print(f"note: {job.case}: {RESULT} without {', '.join(missing)} (a cancelled run left it "
-                      "half-written): redone")
+                say_cohort_note(told_of_patient(f"{job.case}: {RESULT} without {', '.join(missing)} (a cancelled "
+                                                "run left it half-written): redone", (job.case, job.patient_id)))
             if done.exists():
                 try:
                     recorded = json.loads(done.read_text(encoding="utf-8")).get("inputs")
@@ -1962,19 +1976,21 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                         f.unlink(missing_ok=True)
                     redo.append(job.case)
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
-                    print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
+                    say_cohort_note(told_of_patient(f"{job.case}: inputs changed since the last run ({change}): "
+                                                    "redone", (job.case, job.patient_id)))
         table_removed = bool((removed or redo) and old_table)     # removed above
         if relabel:
             _rewrite_patient_ids(out, settings_id(params))
-            print(f"note: resumed a cohort run of the same radiomics settings keyed otherwise by an older lungai "
-                  f"(whole numbers written as decimals, e.g. binWidth 25.0 for 25, or a Square / Wavelet image with "
-                  f"preCrop or resampledPixelSpacing all 0); its settings id is now {settings_id(params)}")
+            say_cohort_note(f"resumed a cohort run of the same radiomics settings keyed otherwise by an older lungai "
+                            f"(whole numbers written as decimals, e.g. binWidth 25.0 for 25, or a Square / Wavelet "
+                            f"image with preCrop or resampledPixelSpacing all 0); its settings id is now "
+                            f"{settings_id(params)}")
 
-        def _why_removed() -> str:
+        def _why_removed(ids: bool = True) -> str:
             return "; ".join(w for w in (
-                f"the earlier result of {_listed_cases(removed)} was removed to be redone" if removed else "",
-                f"{_listed_cases(redo)} {'is' if len(redo) == 1 else 'are'} redone (inputs changed; an earlier result "
-                "is replaced only once its redo has succeeded)" if redo else "") if w)
+                f"the earlier result of {_listed_cases(removed, ids)} was removed to be redone" if removed else "",
+                f"{_listed_cases(redo, ids)} {'is' if len(redo) == 1 else 'are'} redone (inputs changed; an earlier "
+                "result is replaced only once its redo has succeeded)" if redo else "") if w)
 
         summary = CohortSummary(out)
         existed = {job.case for job in jobs if (out / "patients" / safe_name(job.case)).exists()}
@@ -1990,8 +2006,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             if not scheduler:
                 remove_unfinished(out, jobs, existed)
             if table_removed:
-                print(f"note: cancelled: {out / TABLE} of an earlier run was removed ({_why_removed()}); run the same "
-                      "command again to write it")
+                say_cohort_note(PatientsText(*(f"cancelled: {out / TABLE} of an earlier run was removed "
+                                               f"({_why_removed(ids)}); run the same command again to write it"
+                                               for ids in (True, False))))
             raise
         summary.seconds = time.perf_counter() - start
         failed = pd.DataFrame(summary.failed, columns=["case", "error"])
@@ -2080,18 +2097,23 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                                        unprocessed=set(inventory["patient_id"].astype(str)) - failed_ids,
                                        errors=str(out / ERRORS), inventory=str(out / INVENTORY),
                                        images=[shown_path(f, top) for f in unread_images(files_under(top), top)])
+            # the clinical rows' notes name their PatientIDs: said without them as "<patient>"
+            clinical_ids = set(inventory["patient_id"].astype(str)) | (
+                set(clin["patient_id"].astype(str)) if clinical is not None else set())
             for n in notes:
-                print("note: " + n)
+                say_cohort_note(told_of_patient(n, clinical_ids))
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
             write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
             summary.table = out / TABLE
             gone = results_not_in_export(out, jobs)
             if gone:     # the table is of the export's patients: one whose DICOM left it is out of it, said
-                print(f"note: {out / 'patients'} holds the finished results of {counted(len(gone), 'patient')} not "
-                      f"in {root} now ({_listed_cases(gone)}): not in {TABLE} - put {agree(len(gone), 'its', 'their')}"
-                      f" DICOM back under {root} (the result is kept: not redone) to have "
-                      f"{agree(len(gone), 'it', 'them')} in it, or move {agree(len(gone), 'its folder', 'their folders')}"
-                      f" out of {out / 'patients'}")
+                say_cohort_note(PatientsText(*(
+                    f"{out / 'patients'} holds the finished results of {counted(len(gone), 'patient')} not in {root} "
+                    f"now{f' ({_listed_cases(gone)})' if ids else ''}: not in {TABLE} - put "
+                    f"{agree(len(gone), 'its', 'their')} DICOM back under {root} (the result is kept: not redone) to "
+                    f"have {agree(len(gone), 'it', 'them')} in it, or move "
+                    f"{agree(len(gone), 'its folder', 'their folders')} out of {out / 'patients'}"
+                    for ids in (True, False))))
         else:     # no patient finished: an earlier run's table is removed when it may hold a patient whose result
             # this run removed (redone, failed now) - never a row without its result -, else kept
             old = [f for f in old_table if f.exists()]     # not those removed above
@@ -2099,15 +2121,18 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             if table_removed or (old and failed_cases):
                 for f in old:   # cohort's own (prepare_output_folder refused the run for a user's file of the name)
                     f.unlink()
-                why = "; ".join(w for w in (
-                    _why_removed() if removed or redo else "",
-                    (f"{_listed_cases(failed_cases)} failed (see {out / ERRORS})" if failed_cases else "")) if w)
-                print(f"note: no patient finished, so {out / TABLE} of an earlier run was removed ({why})")
+                def _why(ids: bool) -> str:
+                    return "; ".join(w for w in (
+                        _why_removed(ids) if removed or redo else "",
+                        (f"{_listed_cases(failed_cases, ids)} failed (see {out / ERRORS})" if failed_cases else ""))
+                        if w)
+                say_cohort_note(PatientsText(*(f"no patient finished, so {out / TABLE} of an earlier run was removed "
+                                               f"({_why(ids)})" for ids in (True, False))))
             elif old:
-                print("note: no patient finished in this run ("
-                      + ("no patient with a CT series in the export" if not jobs else "none was processed")
-                      + f"), so {out / TABLE} of an earlier run was kept as it is: no result in "
-                      f"{out / 'patients'} was removed or failed")
+                say_cohort_note("no patient finished in this run ("     # names no patient
+                                + ("no patient with a CT series in the export" if not jobs else "none was processed")
+                                + f"), so {out / TABLE} of an earlier run was kept as it is: no result in "
+                                f"{out / 'patients'} was removed or failed")
     finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
         record_outputs(out, OWNER, _written(out))
     return summary
