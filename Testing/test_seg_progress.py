@@ -76,7 +76,7 @@ def test_the_inference_counts_its_network_runs_on_the_progress(kind):
 
 def test_a_log_gets_a_few_records_of_the_network_runs(monkeypatch):
     """In a log (stderr no terminal) the counts are drawn every LOG_INTERVAL seconds (lungai.progress.Counter), not
-    one record per network run; in a terminal every TICK_INTERVAL seconds."""
+    one record per network run, and the total once reached; in a terminal every TICK_INTERVAL seconds."""
     import io
     import sys
 
@@ -91,7 +91,9 @@ def test_a_log_gets_a_few_records_of_the_network_runs(monkeypatch):
         for _ in range(500):
             counter.tick()
     records = [r for r in err.getvalue().replace("\n", "\r").split("\r") if "network run" in r]
-    assert len(records) == 1 and "pass 1: ensemble: network run 0/500" in records[0], records
+    # the start and the total reached (QA segbar67: the count reaching its total is always shown)
+    assert len(records) == 2 and "pass 1: ensemble: network run 0/500" in records[0], records
+    assert "pass 1: ensemble: network run 500/500" in records[1], records
     progress.Counter(progress.NullProgress(), "nothing", 3).tick()          # no progress: nothing to do
 
 
@@ -415,3 +417,71 @@ def test_a_terminals_bar_timer_runs_on_through_the_models_imports(monkeypatch):
             assert during >= 3, term.buf.getvalue()                  # redrawn while nothing was counted
         else:
             assert during == 0, term.buf.getvalue()
+
+
+@pytest.mark.parametrize("interval", [0.0, 10.0])
+def test_a_counter_always_shows_its_final_count(interval):
+    """QA segbar67 (LUNG1-003): the network runs' count ended on "network run 239/240": Counter.tick draws at most
+    every tick_interval, and the last run came within it of the count drawn before.  The count reaching its total is
+    always shown (once); close() shows a count left unshown (fewer sub-steps than announced)."""
+    from lungai import progress
+
+    bar = _Recorder()
+    bar.tick_interval = interval
+    counter = progress.Counter(bar, "network run", 240, "ensemble: 5 members x 48 windows")
+    for _ in range(240):
+        counter.tick()
+    messages = [m for _, m in bar.updates]
+    assert messages[-1] == "network run 240/240 (ensemble: 5 members x 48 windows)", messages[-3:]
+    assert messages.count(messages[-1]) == 1
+    counter.close()                                                         # already shown: nothing more
+    assert len(bar.updates) == len(messages)
+    bar = _Recorder()
+    bar.tick_interval = 10.0
+    counter = progress.Counter(bar, "slice", 9)
+    counter.tick(5)
+    counter.close()
+    assert [m for _, m in bar.updates] == ["slice 0/9", "slice 5/9"]
+
+
+def test_lines_and_a_log_say_the_seconds_through_the_models_imports(monkeypatch):
+    """QA segbar67: with LUNGAI_PROGRESS=lines (the Slicer panel's) "loading the model: torch and MONAI" stood ~4 s
+    (up to 27 s on a shared machine) with no line - timer_running redrew only a terminal's bar.  Lines and a log
+    (stderr no terminal) now get "<message> (<seconds> s)" every tick_interval while the message stands; none once
+    another message is shown, none after the block; a callback (Slicer's process) is never called from the thread."""
+    import io
+    import re
+    import sys
+    import threading
+    import time
+
+    from lungai import progress
+
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.02)
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.02)
+    for mode in ("lines", "bar"):                                # "bar" with stderr no terminal: a log
+        err = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        monkeypatch.setenv("LUNGAI_PROGRESS", mode)
+        with progress.task("segment", 5, rate=False) as bar:
+            bar.update(0, "loading the model: torch and MONAI")
+            with progress.timer_running(bar):
+                time.sleep(0.3)
+                during = err.getvalue()
+                bar.update(0, "loading the model: member 1/2")
+                time.sleep(0.2)
+            after = err.getvalue()
+            time.sleep(0.1)
+            assert err.getvalue() == after                        # the thread ended with the block
+        seconds = re.findall(r"loading the model: torch and MONAI \(\d+ s\)\n", during)
+        assert len(seconds) >= 3, during
+        assert "torch and MONAI (" not in after[len(during):], after   # the new message stands alone
+        assert all(not line or line.endswith(("start", "]", "MONAI", "s)", "1/2")) for line in after.split("\n")), after
+        if mode == "lines":
+            assert "LUNGAI_PROGRESS 0/5 segment: loading the model: torch and MONAI (" in during
+    calls = []
+    callback = progress.CallbackProgress(5, lambda f, t: calls.append(threading.current_thread()), "segment")
+    callback.update(0, "loading the model: torch and MONAI")
+    with progress.timer_running(callback):
+        time.sleep(0.2)
+    assert calls == [threading.main_thread()]

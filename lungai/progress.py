@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from contextvars import ContextVar
 from typing import Iterator, Optional
 
@@ -28,15 +29,26 @@ PREFIX = "LUNGAI_PROGRESS"
 
 class _LineProgress:
     def __init__(self, total: int, desc: str):
-        self.total, self.desc, self.done = max(int(total), 1), desc, 0
+        self.total, self.desc, self.done, self.message = max(int(total), 1), desc, 0, ""
+        self._lock = threading.RLock()       # :func:`timer_running`'s thread writes lines too: one line at a time
         self._emit("start")
 
     def _emit(self, message: str) -> None:
-        print(f"{PREFIX} {self.done}/{self.total} {self.desc}: {message}", file=sys.stderr, flush=True)
+        with self._lock:
+            sys.stderr.write(f"{PREFIX} {self.done}/{self.total} {self.desc}: {message}\n")
+            sys.stderr.flush()
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
-        self.done = min(self.done + n, self.total)
-        self._emit(message or "")
+        with self._lock:
+            self.done = min(self.done + n, self.total)
+            self.message = message or ""
+            self._emit(self.message)
+
+    def _timed(self, message: str, seconds: float) -> None:
+        """:func:`timer_running`'s line (its thread): ``"<message> (<seconds> s)"`` while ``message`` stands."""
+        with self._lock:
+            if self.message == message:
+                self._emit(f"{message} ({seconds:.0f} s)")
 
     def close(self) -> None:
         pass
@@ -117,20 +129,31 @@ class _LogProgress:
         self._start = self._clock()
         self._said = None            # (done, message) of the last line
         self._last = -float("inf")   # when it was written
+        self._lock = threading.RLock()       # :func:`timer_running`'s thread writes lines too: one line at a time
         self._say()
 
-    def _say(self) -> None:
-        seconds = int(self._clock() - self._start)
-        line = f"{self.desc}: {self.done}/{self.total} [{seconds // 60:02d}:{seconds % 60:02d}]"
-        print(f"{line} {self.message}" if self.message else line, file=sys.stderr, flush=True)
-        self._said, self._last = (self.done, self.message), self._clock()
+    def _say(self, text: Optional[str] = None) -> None:
+        with self._lock:
+            seconds = int(self._clock() - self._start)
+            line = f"{self.desc}: {self.done}/{self.total} [{seconds // 60:02d}:{seconds % 60:02d}]"
+            text = self.message if text is None else text
+            sys.stderr.write(f"{line} {text}\n" if text else f"{line}\n")
+            sys.stderr.flush()
+            self._said, self._last = (self.done, self.message), self._clock()
+
+    def _timed(self, message: str, seconds: float) -> None:
+        """:func:`timer_running`'s line (its thread): ``"<message> (<seconds> s)"`` while ``message`` stands."""
+        with self._lock:
+            if self.message == message:
+                self._say(f"{message} ({seconds:.0f} s)")
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
-        self.done = min(self.done + n, self.total)
-        if message:
-            self.message = message
-        if (n == 0 and message) or self._clock() - self._last >= LOG_INTERVAL:
-            self._say()
+        with self._lock:
+            self.done = min(self.done + n, self.total)
+            if message:
+                self.message = message
+            if (n == 0 and message) or self._clock() - self._last >= LOG_INTERVAL:
+                self._say()
 
     def close(self) -> None:
         if self._said != (self.done, self.message):
@@ -235,7 +258,9 @@ class Counter:
     <done>/<total>"`` - ``"<prefix> <done>/<total> (<detail>)"`` with a ``detail`` - is shown as a message-only update
     (``update(0, ...)``: the step count stays the caller's - one counting rule) when counting starts and then at most
     every ``progress.tick_interval`` seconds (:data:`TICK_INTERVAL`; in a log :data:`LOG_INTERVAL`: a few records,
-    not one per sub-step).  The count comes before the detail: a terminal's bar cuts its message at the terminal's
+    not one per sub-step); the count reaching ``total`` is always shown, and :meth:`close` shows a count left unshown
+    (QA segbar67: LUNG1-003's count ended on "network run 239/240", its last run within a second of the count
+    before).  The count comes before the detail: a terminal's bar cuts its message at the terminal's
     width (QA segprog64: "pass 1 (grid x1): mc-dropout (8 passes per run x 2 windows x 4 flips): network run 2/8"
     showed as "... mc-dropout (8 passes per run x 2 wi" in 100 columns - no count at all).  ``progress`` None or
     :class:`NullProgress`: does nothing.  In Slicer's process (:class:`CallbackProgress`) Cancel is then also
@@ -249,17 +274,23 @@ class Counter:
         self.detail = f" ({detail.strip()})" if detail.strip() else ""
         self._clock = time.monotonic
         self._interval = float(getattr(progress, "tick_interval", TICK_INTERVAL))
-        self._shown = None
+        self._shown = self._shown_count = None
         self._show()
 
     def _show(self) -> None:
         if self.progress is not None:
-            self._shown = self._clock()
-            self.progress.update(0, f"{self.prefix} {min(self.done, self.total)}/{self.total}{self.detail}")
+            self._shown, self._shown_count = self._clock(), min(self.done, self.total)
+            self.progress.update(0, f"{self.prefix} {self._shown_count}/{self.total}{self.detail}")
 
     def tick(self, n: int = 1) -> None:
         self.done += n
-        if self.progress is not None and self._clock() - self._shown >= self._interval:
+        if self.progress is not None and (self._clock() - self._shown >= self._interval or
+                                          (self.done >= self.total and self._shown_count < self.total)):
+            self._show()
+
+    def close(self) -> None:
+        """Show the count if the last one shown is not it (the last sub-steps came within the interval)."""
+        if self.progress is not None and self._shown_count != min(self.done, self.total):
             self._show()
 
 
@@ -311,20 +342,33 @@ def waiting(progress, message: str, fn, *args, **kwargs):
 def timer_running(progress) -> Iterator[None]:
     """Inside the block a terminal's bar (:func:`task`, stderr a terminal) is redrawn every :data:`TICK_INTERVAL`
     seconds by a thread of its own: its elapsed time runs on through a step that counts nothing (an import: torch and
-    MONAI, 4-27 s of a shared machine behind "loading the model" with the timer at 00:00 - QA segfollow67).  Any other
-    reporter (a log, ``LUNGAI_PROGRESS=lines``, a callback, a forwarded task, none): nothing - their records, lines
-    and callbacks come from the caller's thread only."""
-    import threading
+    MONAI, 4-27 s of a shared machine behind "loading the model" with the timer at 00:00 - QA segfollow67).  With
+    ``LUNGAI_PROGRESS=lines`` (the Slicer panel's) and in a log (stderr no terminal) the thread writes the message
+    shown as the block starts, ``"<message> (<seconds> s)"``, every ``tick_interval`` seconds while it stands (not
+    once the caller shows another) - as :func:`waiting` does (QA segbar67: the panel's "loading the model: torch and
+    MONAI" stood ~4 s with no line); each line written whole, under the reporter's lock.  Any other reporter (a
+    callback - Slicer's own process, whose callbacks are called from its main thread only -, a forwarded task,
+    none): nothing."""
+    if isinstance(progress, (_LineProgress, _LogProgress)):
+        timed, message = progress._timed, progress.message
+        interval = max(float(getattr(progress, "tick_interval", TICK_INTERVAL)), 0.01)
+        redraw_one = None
+    else:
+        bar = getattr(progress, "_bar", None)
+        if not isinstance(progress, _TqdmProgress) or not progress._tty or bar is None or bar.disable:
+            yield
+            return
+        redraw_one, interval = bar.refresh, TICK_INTERVAL    # under tqdm's lock, as the caller's own updates
+    import time
 
-    bar = getattr(progress, "_bar", None)
-    if not isinstance(progress, _TqdmProgress) or not progress._tty or bar is None or bar.disable:
-        yield
-        return
-    stop = threading.Event()
+    stop, start = threading.Event(), time.monotonic()
 
     def redraw():
-        while not stop.wait(TICK_INTERVAL):
-            bar.refresh()       # under tqdm's lock, as the caller's own updates
+        while not stop.wait(interval):
+            if redraw_one is not None:
+                redraw_one()
+            elif message:
+                timed(message, time.monotonic() - start)
 
     thread = threading.Thread(target=redraw, name="lungai-progress-timer", daemon=True)
     thread.start()

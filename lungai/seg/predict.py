@@ -169,7 +169,8 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
     tta = bool(getattr(cfg, "tta", False))
     window = window_size(cfg, arr_zyx.shape)
     total, what = network_runs(method, len(nets), mc_passes, window_count(arr_zyx.shape, window), tta, flip_check)
-    tick = Counter(progress, "network run", total, f"{method}: {what}").tick
+    counter = Counter(progress, "network run", total, f"{method}: {what}")
+    tick = counter.tick
     if method == "ensemble":
         for n in nets:
             n.eval()
@@ -184,6 +185,7 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
     x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
     out = sliding_window_inference(x, window, 1, predictor, overlap=OVERLAP,
                                    mode="gaussian", padding_mode="replicate", sw_device=device, device="cpu")
+    counter.close()         # its last count shown (the total is, once reached)
     if method == "mc-dropout":
         nets[0].eval()
     out = out[0].numpy().astype(np.float32)
