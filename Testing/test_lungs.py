@@ -826,6 +826,40 @@ def test_waiting_runs_the_call_beside_the_progress_and_raises_its_error():
     assert said[0] == "lungs: working" and said[1].startswith("lungs: working (")
 
 
+def test_waiting_lets_a_writing_call_clean_up_when_the_caller_is_stopped(tmp_path):
+    """QA segbar67: a Cancel (or Ctrl-C) stops the caller of :func:`waiting` while its worker still runs; a call that
+    writes files (the demo's scene.mrb, its temporary folder holding a copy of the CT) is waited for with
+    ``finish_on_stop=True``: its own clean-up has run when the Cancel reaches the caller - no partial file left (a
+    daemon worker is killed at the interpreter's exit, its ``finally`` never run)."""
+    import time
+
+    from lungai.errors import Cancelled
+    from lungai.progress import CallbackProgress, waiting
+
+    partial = tmp_path / ".partial-scene.mrb"
+
+    def write():
+        partial.write_bytes(b"a copy of the CT")
+        try:
+            time.sleep(0.6)
+            raise OSError("disk full")       # the write fails: its clean-up removes the partial file
+        finally:
+            partial.unlink()
+
+    said = []
+    cancel = CallbackProgress(3, lambda fraction, text: said.append(text) or len(said) > 1, "demo")
+    cancel.tick_interval = 0.05
+    with pytest.raises(Cancelled):
+        waiting(cancel, "writing scene.mrb", write, finish_on_stop=True)
+    assert not partial.exists() and said[1].startswith("demo: writing scene.mrb (")
+    said.clear()          # without it (a computation, nothing written: the Cancel comes at once), the write still runs
+    with pytest.raises(Cancelled):
+        waiting(cancel, "writing scene.mrb", write)
+    assert partial.exists()
+    time.sleep(1.0)       # the abandoned worker's own clean-up, in this test's process
+    assert not partial.exists()
+
+
 @pytest.mark.shared_data
 @pytest.mark.parametrize("case", ["LUNG1-002", "LUNG1-003"])
 def test_real_ct_masks_unchanged_by_the_airway_flood_fill_and_the_growing_progress(shared_data, case, monkeypatch):

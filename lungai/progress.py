@@ -294,7 +294,7 @@ class Counter:
             self._show()
 
 
-def waiting(progress, message: str, fn, *args, **kwargs):
+def waiting(progress, message: str, fn, *args, finish_on_stop: bool = False, **kwargs):
     """``fn(*args, **kwargs)``, one long call with no sub-steps of its own (a distance transform of a CT's lungs: one C
     call, which releases the GIL), run in a worker thread while ``message`` is shown on ``progress`` as a message-only
     update (``update(0, ...)``: the step count stays the caller's), then ``"<message> (<seconds> s)"`` at most every
@@ -304,7 +304,10 @@ def waiting(progress, message: str, fn, *args, **kwargs):
     result; its exception is raised here; it runs in the caller's context (:mod:`contextvars`: an ``np.errstate``
     around the call holds in it).  ``progress`` None or :class:`NullProgress`: ``fn`` is called here.  In
     Slicer's process (:class:`CallbackProgress`) a Cancel is raised at the next update (the worker, a daemon, ends on
-    its own)."""
+    its own).  ``finish_on_stop``: a call that writes files (the demo's ``scene.mrb``, its temporary folder holding a
+    copy of the CT) is waited for when a Ctrl-C or a Cancel stops the caller, then that is raised: its own clean-up
+    runs (a daemon worker left running is killed at the interpreter's exit, its partial files and temporary copies of
+    patient data left behind - QA segbar67)."""
     if progress is None or isinstance(progress, NullProgress):
         return fn(*args, **kwargs)
     import contextvars
@@ -327,11 +330,16 @@ def waiting(progress, message: str, fn, *args, **kwargs):
     progress.update(0, message)
     worker = threading.Thread(target=run, name="lungai-waiting", daemon=True)
     worker.start()
-    while True:
-        worker.join(interval)
-        if not worker.is_alive():
-            break
-        progress.update(0, f"{message} ({time.monotonic() - start:.0f} s)")
+    try:
+        while True:
+            worker.join(interval)
+            if not worker.is_alive():
+                break
+            progress.update(0, f"{message} ({time.monotonic() - start:.0f} s)")
+    except BaseException:
+        if finish_on_stop:
+            worker.join()         # the call's own clean-up (its finally: partial files, temporary copies) runs
+        raise
     ok, value = done[0]
     if not ok:
         raise value

@@ -1273,7 +1273,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         t0 = time.perf_counter()
         # its seconds said as it runs, Slicer's MRML imported included (QA demofollow67: 14 s without a line in a log)
         waiting(bar, "writing scene.mrb", _write_scene, out,
-                "Synthetic dose (Gy)" if summary["dose_status"] == "synthetic" else "Dose (Gy)")
+                "Synthetic dose (Gy)" if summary["dose_status"] == "synthetic" else "Dose (Gy)", finish_on_stop=True)
         lap("scene", t0)
         step("scene.mrb")
         # one total, taken once: the report and summary.json state the same run time (the page itself is
