@@ -41,3 +41,21 @@ def said_notes():
     for w in caught:
         if not issubclass(w.category, InputNote):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def scan_and_stubbed_cohort(root, out, several, monkeypatch, capsys):
+    """``lungai dicom-scan root`` says the several-CT-series warning ``several`` word for word on stderr; then
+    ``lungai cohort root -o out`` with the patients' processing stubbed (each fails: the plan and what the terminal
+    says of it are under test) says it too; returns that run's captured output."""
+    from lungai.cli import main
+    from lungai.dicom import cohort
+
+    assert main(["dicom-scan", str(root)]) == 0
+    scan = capsys.readouterr()
+    assert [line for line in scan.err.splitlines() if "has 2 CT series" in line] == [f"warning: {several}"], scan.err
+    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
+        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
+    assert main(["cohort", str(root), "-o", str(out), "--workers", "0"]) == 1
+    run = capsys.readouterr()
+    assert f"warning: {several}" in run.err.splitlines(), run.err
+    return run

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from cohort_helpers import PARAMS, export  # noqa: F401 - export: the module's fixture
+from cohort_helpers import PARAMS, export, scan_and_stubbed_cohort  # noqa: F401 - export: the module's fixture
 from lungai.dicom.cohort import plan_cohort, process_patient, run_cohort
 
 
@@ -257,8 +257,6 @@ def test_a_refused_rtdose_is_told_rtdose_in_cohorts_and_dicom_scans_several_ct_w
     cohort's several-CT-series warning and "RTDOSE" in dicom-scan's: now "RTDOSE" in both (the refusal is said in
     its own "will fail" warning)."""
     from dose_helpers import with_summation_type
-    from lungai.cli import main
-    from lungai.dicom import cohort
     from lungai.dicom.cohort import inventory_warnings
 
     root = tmp_path / "export"
@@ -272,10 +270,4 @@ def test_a_refused_rtdose_is_told_rtdose_in_cohorts_and_dicom_scans_several_ct_w
     assert len(jobs) == 2 and all(j.rtdose is None and "FRACTION" in j.error[0] for j in jobs), jobs
     (several,) = [line for line in inventory_warnings(jobs, inv) if "has 2 CT series" in line]
     assert "no RTDOSE" not in several and several.count(", RTDOSE") == 2, several
-    assert main(["dicom-scan", str(root)]) == 0
-    scan = capsys.readouterr()
-    assert [line for line in scan.err.splitlines() if "has 2 CT series" in line] == [f"warning: {several}"], scan.err
-    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
-        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
-    assert main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
-    assert f"warning: {several}" in capsys.readouterr().err.splitlines()
+    scan_and_stubbed_cohort(root, tmp_path / "out", several, monkeypatch, capsys)

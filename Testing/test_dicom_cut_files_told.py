@@ -17,7 +17,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from cohort_helpers import export  # noqa: F401 - export: the module's fixture
+from cohort_helpers import export, scan_and_stubbed_cohort  # noqa: F401 - export: the module's fixture
 from dicom_helpers import with_new_uids
 from lungai.dicom.cohort import inventory_warnings, plan_cohort
 
@@ -211,8 +211,6 @@ def test_cohort_and_dicom_scan_say_a_ct_series_of_two_rtstructs_alike_on_stderr(
     RTSTRUCTs, none chosen: keep one RTSTRUCT per CT series"; patients.csv is as before."""
     from pydicom.uid import generate_uid
 
-    from lungai.cli import main
-    from lungai.dicom import cohort
     from note_helpers import notes_made
 
     root = tmp_path / "export"
@@ -230,17 +228,8 @@ def test_cohort_and_dicom_scan_say_a_ct_series_of_two_rtstructs_alike_on_stderr(
     assert several.count(told) == 1 and "LUNG1-003" not in several.without_ids, several
 
     made = notes_made(monkeypatch)
-    assert main(["dicom-scan", str(root)]) == 0
-    scan = capsys.readouterr()
-    assert [line for line in scan.err.splitlines() if "has 2 CT series" in line] == [f"warning: {several}"], scan.err
-
-    # the patients' processing stubbed: the plan and what the terminal says of it are under test
-    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
-        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
-    assert main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
-    run = capsys.readouterr()
+    run = scan_and_stubbed_cohort(root, tmp_path / "out", several, monkeypatch, capsys)
     said = [line for line in run.err.splitlines() if line.startswith("warning: ")]
-    assert f"warning: {several}" in said, run.err
     fails = f"warning: {ambiguous.case} will fail: 2 RTSTRUCTs reference this CT ("
     assert any(line.startswith(fails) for line in said), run.err
     assert "warning:" not in run.out, run.out          # stdout: the inventory's lines and the summary only
@@ -266,8 +255,6 @@ def test_cohort_and_dicom_scan_say_a_ct_series_of_two_plan_doses_alike(shared_da
     import SimpleITK as sitk
 
     from dose_helpers import with_summation_type, write_rtdose
-    from lungai.cli import main
-    from lungai.dicom import cohort
     from lungai.dicom.reference import ct_reference
 
     root = tmp_path / "export"
@@ -289,14 +276,6 @@ def test_cohort_and_dicom_scan_say_a_ct_series_of_two_plan_doses_alike(shared_da
     assert several.count(told) == 1 and f"{told}; " in several, several     # not "no RTDOSE" of that series
     assert "LUNG1-003" not in several.without_ids, several.without_ids
 
-    assert main(["dicom-scan", str(root)]) == 0
-    scan = capsys.readouterr()
-    assert [line for line in scan.err.splitlines() if "has 2 CT series" in line] == [f"warning: {several}"], scan.err
-
-    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
-        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
-    assert main(["cohort", str(root), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
-    run = capsys.readouterr()
-    assert f"warning: {several}" in run.err.splitlines(), run.err
+    scan_and_stubbed_cohort(root, tmp_path / "out", several, monkeypatch, capsys)
     written = pd_read(tmp_path / "out" / "patients.csv").set_index("case")
     assert written.loc[ambiguous.case, "rtdose"] == "2 RTDOSEs (ambiguous)", written["rtdose"]
