@@ -907,24 +907,27 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
     # QA lungsgap66: after "read" the HU check, the LPS orientation and the blank end slices (3.0 s on LUNG1-003's
     # DICOM CT, 6.6 s on LUNG1-002) and after the last lung's filling the pure-air and scan-cut checks (about 4 s to
     # "written") said nothing
+    # (each count's start, and its end: a Counter always shows its final count - QA segbar67)
     assert between(None, "CT smoothed") == ["preparing the CT 0/3 (HU check, LPS orientation, blank end slices)",
-                                            "smoothing the CT 0/12"], steps.log
+                                            "preparing the CT 3/3 (HU check, LPS orientation, blank end slices)",
+                                            "smoothing the CT 0/12", "smoothing the CT 12/12"], steps.log
     # QA lungsfollow67: its two sub-steps said as they start (and while they run: test_outside_air_says_it_is_running)
     assert between("CT smoothed", "outside air found") == \
         [f"finding the outside air {k}/2: {what}" for k, what in enumerate(OUTSIDE_AIR_SUBSTEPS)], steps.log
     # QA lungsfollow66 (LUNG1-003's DICOM CT): the air in the body (3.5 s) and the airway removal (2.8 s: the body's
     # outline, the airway search) were single silent steps too
-    assert between("outside air found", "air in the body found") == ["finding the air in the body 0/2"], steps.log
+    assert between("outside air found", "air in the body found") == ["finding the air in the body 0/2",
+                                                                     "finding the air in the body 2/2"], steps.log
     assert between("air in the body found", "airways removed") == \
-        ["removing the airways 0/5 (body outline, trachea and bronchi)"], steps.log
+        [f"removing the airways {k}/5 (body outline, trachea and bronchi)" for k in (0, 5)], steps.log
     fills = [m for m in messages if m.endswith("lung filled")]
     assert len(fills) == 2, steps.log
     assert [m for n, m in steps.log[messages.index(fills[-1]) + 1:]] == \
-        ["checking the lungs 0/2 (pure air, cut by the scan)"], steps.log
+        [f"checking the lungs {k}/2 (pure air, cut by the scan)" for k in (0, 2)], steps.log
     for before, fill in zip(["right / left split"] + fills, fills):
         side = fill.split()[0]
-        assert between(before, fill) == [f"filling the {side} lung 0/9 (vessels, holes, pleural notches, dense lung)"], \
-            steps.log
+        assert between(before, fill) == [f"filling the {side} lung {k}/9 (vessels, holes, pleural notches, dense lung)"
+                                         for k in (0, 9)], steps.log
     # a terminal (counts shown every sub-step here): each count once, up to the whole
     class Terminal(Steps):
         tick_interval = 0.0
