@@ -50,6 +50,8 @@ def test_semicolon_table_with_decimal_commas_is_read(tmp_path):
         warnings.simplefilter("always")
         ehr = load_ehr(path)
     notes = [str(c.message) for c in caught if issubclass(c.category, InputNote)]
+    # its never-smokers without pack-years, read as 0, said apart (predict67: load_ehr as the API uses every column)
+    notes = [n for n in notes if "read as 0 pack-years" not in n]
     assert len(notes) == 1 and "semicolon-separated with decimal commas" in notes[0]
     assert float(ehr.loc[first[0], "Weight (lbs)"]) == pytest.approx(float(first[w].replace(",", ".")))
     assert len(ehr) == len(rows) - 1
