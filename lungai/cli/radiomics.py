@@ -527,13 +527,16 @@ def run_ibsi(args) -> int:
     from lungai.io.outputs import prepare_output_file, record_output_file
     from lungai.progress import task
     from lungai.radiomics.csv_output import check_csv_name, write_csv
-    from lungai.radiomics.ibsi import run_check
+    from lungai.radiomics.ibsi.compare import CHECK_STEPS
 
     check_csv_name(args.output)
     prepare_output_file(args.output, inputs=[args.image, args.mask, args.reference], owner="ibsi-check")   # before any work
-    with task(f"ibsi-check {args.config.upper()}", 1) as bar:
+    # its steps on the bar, each as it starts (QA rad68: one step, "0/1" for 4.4-9 s on the IBSI-1 CT phantom)
+    with task(f"ibsi-check {args.config.upper()}", CHECK_STEPS) as bar:
+        from lungai.radiomics.ibsi import run_check     # its pandas imported after the first bar
+
         report = run_check(args.image, args.mask, args.reference, args.config.upper(),
-                           ibsi_preprocessing=not args.settings_only)
+                           ibsi_preprocessing=not args.settings_only, progress=bar)
         bar.update(1, f"{report.matched} of {report.total} within tolerance")
     write_csv(report.table, args.output, protect=[args.image, args.mask, args.reference])
     record_output_file(args.output, "ibsi-check")
