@@ -318,9 +318,10 @@ def test_cli_dose_features_shows_its_progress(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
     assert main(_progress_case(tmp_path)) == 0
     lines = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
-    lines = [(f, t) for f, t in lines if not re.search(r" \(\d+ s\)$", t)]     # a slow step's seconds (a loaded machine)
-    assert [text for _, text in lines] == ["dose-features: start", "dose-features: checking that the dose belongs to "
-                                           "the CT"] + [f"dose-features: {t}" for pair in zip(doing, steps) for t in pair]
+    lines = [(f, t) for f, t in lines if not re.search(r" \(\d+ s\)$", t)]     # a slow step's seconds (loaded)
+    said = [text for _, text in lines]
+    assert said == ["dose-features: start", "dose-features: checking that the dose belongs to the CT"] + [
+        f"dose-features: {t}" for pair in zip(doing, steps) for t in pair]
     counted = [fraction for fraction, text in lines if text.split(": ", 1)[1] in steps]
     assert counted == pytest.approx([i / len(steps) for i in range(1, len(steps) + 1)])
     assert len(pd.read_csv(tmp_path / "dose.csv")) == 1
