@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -289,15 +290,8 @@ def test_cli_dose_features(small_phantom, tmp_path, capsys):
     assert "with --rtstruct the masks column names its structures" in capsys.readouterr().err
 
 
-def test_cli_dose_features_shows_its_progress(tmp_path, monkeypatch, capsys):
-    """QA (thin-slice planning CTs): dose-features ran 10-25 s on a 512 x 512 x 401 CT with nothing shown - no bar in
-    a terminal, no LUNGAI_PROGRESS line for the Lung Radiomics panel's progress bar - until the result.  Now each step
-    (CT, masks, dose read, features, lung checks) is counted."""
-    from lungai.cli import main
-    from lungai.progress import parse_line
-
-    steps = ["CT read", "masks read", "dose read", "features computed", "lungs checked"]
-
+def _progress_case(tmp_path) -> list[str]:
+    """A small CT, dose, lungs and GTV as NIfTI in ``tmp_path``: the ``dose-features`` arguments."""
     ct = _grid(size=(30, 32, 28), origin=(-15.0, -16.0, -14.0))
     hu = np.full(sitk.GetArrayFromImage(ct).shape, 40, np.int16)
     lungs, gtv = sphere_mask(ct, (5.0, -3.0, 1.0), 11.0), sphere_mask(ct, (8.0, -1.0, 2.0), 4.0)
@@ -306,13 +300,56 @@ def test_cli_dose_features_shows_its_progress(tmp_path, monkeypatch, capsys):
     ct_hu.CopyInformation(ct)
     for name, img in (("ct", ct_hu), ("dose", radial_dose(ct, CENTRE, 25, 60)), ("lungs", lungs), ("gtv", gtv)):
         sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    return ["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+            "--lungs", str(tmp_path / "lungs.nii.gz"), "--gtv", str(tmp_path / "gtv.nii.gz"),
+            "-o", str(tmp_path / "dose.csv")]
+
+
+def test_cli_dose_features_shows_its_progress(tmp_path, monkeypatch, capsys):
+    """QA (thin-slice planning CTs): dose-features ran 10-25 s on a 512 x 512 x 401 CT with nothing shown - no bar in
+    a terminal, no LUNGAI_PROGRESS line for the Lung Radiomics panel's progress bar - until the result.  Now each step
+    (CT, masks, dose read, features, lung checks) is counted, and said as it starts (QA rad68: the bar stood on "CT
+    read" while the masks were read)."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    steps = ["CT read", "masks read", "dose read", "features computed", "lungs checked"]
+    doing = ["reading the CT", "reading the masks", "reading the dose", "computing the features", "checking the lungs"]
     monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
-    assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
-                 "--lungs", str(tmp_path / "lungs.nii.gz"), "--gtv", str(tmp_path / "gtv.nii.gz"),
-                 "-o", str(tmp_path / "dose.csv")]) == 0
+    assert main(_progress_case(tmp_path)) == 0
     lines = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
-    assert [text for _, text in lines] == ["dose-features: start"] + [f"dose-features: {step}" for step in steps]
-    assert [fraction for fraction, _ in lines] == pytest.approx([i / len(steps) for i in range(len(steps) + 1)])
+    lines = [(f, t) for f, t in lines if not re.search(r" \(\d+ s\)$", t)]     # a slow step's seconds (loaded)
+    said = [text for _, text in lines]
+    assert said == ["dose-features: start", "dose-features: checking that the dose belongs to the CT"] + [
+        f"dose-features: {t}" for pair in zip(doing, steps) for t in pair]
+    counted = [fraction for fraction, text in lines if text.split(": ", 1)[1] in steps]
+    assert counted == pytest.approx([i / len(steps) for i in range(1, len(steps) + 1)])
+    assert len(pd.read_csv(tmp_path / "dose.csv")) == 1
+
+
+def test_cli_dose_features_says_a_long_step_with_its_seconds(tmp_path, monkeypatch, capsys):
+    """QA rad68: on LUNG1-003's DICOM CT + RTSTRUCT (load 10) the bar stood 7.3 s on "CT read" while the RTSTRUCT's
+    structures were drawn onto the CT grid (and 3.4 s before it, 4.3 s on "start" while the RTSTRUCT was looked for):
+    the Lung Radiomics panel's bar idle as long.  Now each step says what it is doing, then its seconds
+    (lungai.progress.waiting) - here the masks' reading made 2.4 s slow."""
+    import time
+
+    import lungai.dicom.masks
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    real = lungai.dicom.masks.lung_map_input
+
+    def slow(*args, **kwargs):
+        time.sleep(2.4)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lungai.dicom.masks, "lung_map_input", slow)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(_progress_case(tmp_path)) == 0
+    lines = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
+    for seconds in (1, 2):
+        assert (pytest.approx(1 / 5), f"dose-features: reading the masks ({seconds} s)") in lines, lines
     assert len(pd.read_csv(tmp_path / "dose.csv")) == 1
 
 

@@ -797,3 +797,42 @@ def test_ibsi_messages_count_in_the_singular_and_the_plural(n):
     ref = pd.DataFrame({"tag": foreign + tags_for(CONFIGS["C"].dims)[:4], "reference": 1.0, "tolerance": 0.0})
     why = mismatch(CONFIGS["C"], ref, pd.DataFrame(columns=["tag", "reference", "tolerance"]), {}, (2.0, 2.0, 2.0))
     assert f"{n} of its {n + 4} features {'is' if n == 1 else 'are'} not configuration C's (e.g. {foreign[0]})" in why
+
+
+@pytest.mark.parametrize("settings_only", [False, True])
+def test_ibsi_check_bar_moves_through_its_steps(small_phantom, tmp_path, monkeypatch, capsys, settings_only):
+    """QA rad68: `lungai ibsi-check` was one step: its bar stood on "ibsi-check E: 0/1" for 4.4 s (idle machine) to
+    9 s (load 8) on the IBSI-1 CT phantom, the digital phantom 2.9 s, nothing said of what it was doing.  Now four
+    steps (reading, IBSI interpolation and re-segmentation, the features, the comparison), each long one - the
+    features: one call - said with its seconds (lungai.progress.waiting), as `lungai radiomics` says a segment's
+    pyradiomics."""
+    import time
+
+    import lungai.radiomics.ibsi.run as run
+    from lungai.cli import main
+
+    image, mask, ref = _ct_check_files(small_phantom, tmp_path)
+    name = "compute_settings_only" if settings_only else "ibsi_features"
+    real = getattr(run, name)
+
+    def slow(*args, **kwargs):          # the features of a real phantom: seconds
+        time.sleep(2.4)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run, name, slow)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    args = ["ibsi-check", "--image", str(image), "--mask", str(mask), "--reference", str(ref), "--config", "a",
+            "-o", str(tmp_path / "out.csv")] + (["--settings-only"] if settings_only else [])
+    assert main(args) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("LUNGAI_PROGRESS")]
+    said = [line.split(": ", 1)[1] for line in lines]
+    assert lines[-1] == "LUNGAI_PROGRESS 4/4 ibsi-check A: 1 of 1 within tolerance", lines
+    assert "reading the image, the mask and the reference" in said
+    assert ("interpolating to configuration A's grid and re-segmenting" in said) != settings_only
+    features = ("computing the features with pyradiomics' settings only" if settings_only else
+                "computing the features")
+    assert features in said and f"{features} (1 s)" in said and f"{features} (2 s)" in said, said
+    assert any(m.endswith("features computed; comparing with the reference") for m in said), said
+    counts = [int(line.split()[1].split("/")[0]) for line in lines]
+    # settings only: no interpolation step, counted with the features
+    assert counts == sorted(counts) and set(counts) == ({0, 1, 3, 4} if settings_only else {0, 1, 2, 3, 4}), lines

@@ -113,3 +113,31 @@ def test_an_rtstruct_folder_is_searched_as_a_step_of_the_inputs_bar(small_phanto
                       "-o", tmp_path / "g.csv"], monkeypatch, capsys)
     assert rc == 0, lines
     assert f"{PREFIX} 0/3 radiomics: inputs: checking the RTSTRUCT file" in lines, lines
+
+
+def test_a_long_input_step_is_said_with_its_seconds(small_phantom, tmp_path, monkeypatch, capsys):
+    """QA rad68: the inputs' bar stood on "building the segments" 3.2 s (LUNG1-003's DICOM CT + RTSTRUCT: its
+    structures drawn onto the CT grid) to 4.3 s (LUNG1-002's NIfTI GTV and lung masks, load 9), with no line - the
+    Lung Radiomics panel's bar as long (the rule: progress for anything over ~2 s).  Now the step's message is said
+    again with its seconds every second while it runs (lungai.progress.timer_running), the CT's reading too; a
+    quick step adds no line (test above)."""
+    import time
+
+    import lungai.radiomics.segments as S
+    from lungai.progress import PREFIX
+
+    real = S.segments_from_mask_file
+
+    def slow(*args, **kwargs):          # a whole CT's masks: seconds
+        time.sleep(2.4)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(S, "segments_from_mask_file", slow)
+    ct, mask = _inputs(small_phantom, tmp_path)
+    labels = ["--label", f"tumour={L.TUMOUR}"]
+    rc, lines = _run(["--image", ct, "--mask", mask, *labels, "-o", tmp_path / "f.csv"], monkeypatch, capsys)
+    assert rc == 0, lines
+    for seconds in (1, 2):
+        assert f"{PREFIX} 1/2 radiomics: inputs: building the segments ({seconds} s)" in lines, lines
+    assert lines.index(f"{PREFIX} 2/2 radiomics: inputs: 1 segment built") > lines.index(
+        f"{PREFIX} 1/2 radiomics: inputs: building the segments (2 s)")

@@ -107,6 +107,12 @@ def seg_file_source(value, segments=(), what: str | None = None) -> str:
 # the steps the progress (bar, LUNGAI_PROGRESS lines for the Lung Radiomics panel) counts: each takes seconds on a
 # thin-slice planning CT (QA: 512 x 512 x 401 at 0.8 mm, 10-25 s in all, nothing shown until the result)
 STEPS = ("CT read", "masks read", "dose read", "features computed", "lungs checked")
+# what each step is doing, said as it starts and then with its seconds (lungai.progress.waiting): QA rad68, LUNG1-003's
+# DICOM CT + RTSTRUCT at load 10, the bar stood 4.3 s on "start" (the RTSTRUCT looked for), 3.4 s before "CT read" and
+# 7.3 s on "CT read" while the RTSTRUCT's structures were drawn onto the CT grid - the Lung Radiomics panel's bar too
+DOING = ("reading the CT", "reading the masks", "reading the dose", "computing the features", "checking the lungs")
+RTSTRUCT_DOING = ("finding the RTSTRUCT in the folder", "checking the RTSTRUCT file")
+CHECKING_DOSE = "checking that the dose belongs to the CT"
 
 
 def run(args) -> int:
@@ -128,6 +134,7 @@ def _run(args, bar) -> int:
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
+    from lungai.progress import waiting
     from lungai.radiomics.csv_output import check_csv_name, write_csv
 
     check_csv_name(args.output)            # the arguments first: before any work (dose.csv is a table)
@@ -150,15 +157,16 @@ def _run(args, bar) -> int:
         from lungai.dicom.rtstruct import rtstruct_option
 
         given = args.rtstruct
-        args.rtstruct, _ = rtstruct_option(args.rtstruct, args.ct, args.series)   # its note printed there
+        args.rtstruct, _ = waiting(bar, RTSTRUCT_DOING[0 if Path(given).is_dir() else 1], rtstruct_option,
+                                   args.rtstruct, args.ct, args.series)   # its note printed there
         inputs = [args.rtstruct if p is given else p for p in inputs]
     prepare_output_file(args.output, inputs=inputs)          # before any work: nothing is computed in vain
     check_output_file_owner(args.output, OWNER)             # a user's file is never replaced
     # another patient's / frame's RTDOSE stops here (against a DICOM CT and the RTSTRUCT)
-    note = check_dose_matches_ct(args.dose, args.ct, args.series, rtstruct=args.rtstruct)
+    note = waiting(bar, CHECKING_DOSE, check_dose_matches_ct, args.dose, args.ct, args.series, rtstruct=args.rtstruct)
     if note:
         print("note: " + note)
-    ct = read_ct(args.ct, series_uid=args.series)
+    ct = waiting(bar, DOING[0], read_ct, args.ct, series_uid=args.series)
     bar.update(1, STEPS[0])
     if args.rtstruct:
         from lungai.dicom.masks import rtstruct_dose_masks
@@ -166,8 +174,8 @@ def _run(args, bar) -> int:
 
         if args.structure and args.lungs:
             raise InputError("--structure and --lungs both name the lungs", "give one of them")
-        m = rtstruct_dose_masks(args.rtstruct, ct, args.structure or args.lungs, args.gtv,
-                                args.structure_map, args.allow_gaps)
+        m = waiting(bar, DOING[1], rtstruct_dose_masks, args.rtstruct, ct, args.structure or args.lungs, args.gtv,
+                    args.structure_map, args.allow_gaps)
         lungs, lung_source, gtv, gtv_source, empty = m["lungs"], m["lung_source"], m["gtv"], m["gtv_source"], m["empty"]
         envelope_source, envelope_problem = m["envelope_source"], m["envelope_problem"]
         if m["envelope_note"]:                    # no GTV: the lungs minus the iGTV / ITV
@@ -183,10 +191,14 @@ def _run(args, bar) -> int:
         # FILE#R,L: two labels of another map; one label: a binary mask
         # a DICOM SEG's segments used: the lungs' (right, left) and the GTV's, named in the masks column
         lung_segments, gtv_segments = {}, {}
-        lungs = lung_map_input(args.lungs, ct, binary=True, consequence="every label > 0 would count as lung (a "
-                                                                        "GTV's label too, in the MLD and V20)",
-                               names=lung_segments)
-        gtv = mask_input(args.gtv, ct, what="gtv", parts=gtv_segments) if args.gtv else None
+
+        def read_masks():
+            return (lung_map_input(args.lungs, ct, binary=True, consequence="every label > 0 would count as lung (a "
+                                                                           "GTV's label too, in the MLD and V20)",
+                                   names=lung_segments),
+                    mask_input(args.gtv, ct, what="gtv", parts=gtv_segments) if args.gtv else None)
+
+        lungs, gtv = waiting(bar, DOING[1], read_masks)
         lung_source = args.lungs_name or lung_file_source(args.lungs, [lung_segments[k] for k in sorted(lung_segments)])
         gtv_source = (args.gtv_name or gtv_file_source(args.gtv, list(gtv_segments))) if args.gtv else None
         envelope_source = envelope_problem = None
@@ -212,16 +224,17 @@ def _run(args, bar) -> int:
     if args.rtstruct and m["one_lung_note"]:   # the MLD of one lung: said beside the metrics
         recorded.append(m["one_lung_note"])
     reference = dose_reference(args.ct, args.series, args.rtstruct) if Path(args.dose).is_dir() else None
-    dose = read_dose(args.dose, unit=args.dose_unit, max_gy=args.max_dose_gy, notes=folder_notes, reference=reference,
-                     record=recorded)
+    dose = waiting(bar, DOING[2], read_dose, args.dose, unit=args.dose_unit, max_gy=args.max_dose_gy,
+                   notes=folder_notes, reference=reference, record=recorded)
     bar.update(1, STEPS[2])
     for folder_note in folder_notes:
         print("note: " + folder_note)
-    row = dose_features(dose, ct, lungs, gtv, case=case, v_levels=v_levels)
+    row = waiting(bar, DOING[3], dose_features, dose, ct, lungs, gtv, case=case, v_levels=v_levels)
     bar.update(1, STEPS[3])
     from lungai.lungs.check import lung_map_notes
 
-    lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
+    # an RTSTRUCT structure is a binary mask
+    lung_warnings = waiting(bar, DOING[4], lung_map_notes, lungs, label_map=not args.rtstruct)
     row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None,   # what it was computed on
                                    envelope_source, envelope_problem,
                                    lungs_minus_gtv=bool(m["lungs_minus_gtv"] if args.rtstruct else

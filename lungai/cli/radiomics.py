@@ -241,7 +241,7 @@ def run(args) -> int:
 
     from lungai.errors import InputError, counted
     from lungai.io import input_case_id, read_ct, read_mask
-    from lungai.progress import task, write
+    from lungai.progress import task, timer_running, write
     from lungai.radiomics import extract, to_wide
     from lungai.radiomics import segments as S
     from lungai.radiomics.csv_output import check_csv_name, write_csv
@@ -267,52 +267,59 @@ def run(args) -> int:
         out = Path(args.output)   # before any work; a user's file (the table's or a sidecar's name) is never replaced
         sidecars = [out.with_name(out.stem + n) for n in ("_settings.csv", "_errors.csv")] + [sidecar_path(out)]
         prepare_output_file(out, inputs=inputs, owner="radiomics", sidecars=sidecars)
-        image = read_ct(args.image, series_uid=args.series)
+        # the CT's reading and the segments' building said again with their seconds while they run (lungai.progress.
+        # timer_running; QA rad68: "building the segments" stood 3.2 s on LUNG1-003's DICOM CT + RTSTRUCT, 4.3 s on
+        # LUNG1-002's NIfTI masks at load 9)
+        with timer_running(bar):
+            image = read_ct(args.image, series_uid=args.series)
         bar.update(1, INPUT_STEPS[1])
         errors: dict = {}
         structures: dict = {}       # segment -> the RTSTRUCT structures it is made of
         lung_names: list = []       # lungs by a --structure-map role or a SEG's code only (their name has none)
         one_lesion: dict = {}       # segment -> how to give one lesion of it, in the words of the option it came from
-        if args.rtstruct:
-            segs = _rtstruct_segments(args, image, errors, structures, lung_names, one_lesion)
-        elif args.structure:
-            raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
-        elif args.mask and not args.phantom_labels:
-            # a DICOM SEG's segments are named by their SegmentLabel unless --label names them (as radiomics-batch)
-            segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names,
-                                             one_lesion=one_lesion)
-            if args.segments:       # --segments selects among the mask's segments (it was ignored with --mask)
-                segs = S.mask_segments_named(segs, errors, args.segments, args.mask)
-                lung_names[:] = [n for n in lung_names if n in segs]
-                one_lesion = {n: v for n, v in one_lesion.items() if n in segs}
-        elif args.mask:
-            segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments,
-                                                  errors=errors)
-            from lungai.lungs.check import lung_segment_notes
+        with timer_running(bar):
+            if args.rtstruct:
+                segs = _rtstruct_segments(args, image, errors, structures, lung_names, one_lesion)
+            elif args.structure:
+                raise InputError("--structure needs --rtstruct FILE|FOLDER",
+                                 "give the RTSTRUCT that holds the structure")
+            elif args.mask and not args.phantom_labels:
+                # a DICOM SEG's segments are named by their SegmentLabel unless --label names them (as radiomics-batch)
+                segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors, lung_names=lung_names,
+                                                 one_lesion=one_lesion)
+                if args.segments:       # --segments selects among the mask's segments (it was ignored with --mask)
+                    segs = S.mask_segments_named(segs, errors, args.segments, args.mask)
+                    lung_names[:] = [n for n in lung_names if n in segs]
+                    one_lesion = {n: v for n, v in one_lesion.items() if n in segs}
+            elif args.mask:
+                segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments,
+                                                      errors=errors)
+                from lungai.lungs.check import lung_segment_notes
 
-            for note in lung_segment_notes(segs, image):
-                write(f"note: {note}")
-        elif args.tumour or args.lungs:
-            from lungai.dicom.masks import lung_map_input, mask_input
+                for note in lung_segment_notes(segs, image):
+                    write(f"note: {note}")
+            elif args.tumour or args.lungs:
+                from lungai.dicom.masks import lung_map_input, mask_input
 
-            # a lung label map of other structures too (GTVs) is refused, never read as 1 right / 2 left
-            sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
-            seg_parts: dict = {}   # a DICOM SEG tumour's segments
-            lmt_notes: list = []   # a tumour wholly outside the lungs: lungs_minus_tumour equals the lungs, said
-            segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image, parts=seg_parts)
-                                         if args.tumour else None,
-                                         lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE,
-                                                              names=sides)
-                                         if args.lungs else None,
-                                         names=args.segments, errors=errors, lung_segments=sides, lung_file=args.lungs,
-                                         tumour_segments=seg_parts, tumour_file=args.tumour, notes=lmt_notes)
-            for note in lmt_notes:
-                write(f"note: {note}")
-            if args.tumour:
-                one_lesion["tumour"] = S.tumour_one_lesion(args.tumour, seg_parts)
-        else:
-            raise InputError("no mask given",
-                             "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
+                # a lung label map of other structures too (GTVs) is refused, never read as 1 right / 2 left
+                sides: dict = {}       # a DICOM SEG's right and left lung segments, named if they are swapped
+                seg_parts: dict = {}   # a DICOM SEG tumour's segments
+                lmt_notes: list = []   # a tumour wholly outside the lungs: lungs_minus_tumour equals the lungs, said
+                segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image, parts=seg_parts)
+                                             if args.tumour else None,
+                                             lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE,
+                                                                  names=sides)
+                                             if args.lungs else None,
+                                             names=args.segments, errors=errors, lung_segments=sides,
+                                             lung_file=args.lungs, tumour_segments=seg_parts, tumour_file=args.tumour,
+                                             notes=lmt_notes)
+                for note in lmt_notes:
+                    write(f"note: {note}")
+                if args.tumour:
+                    one_lesion["tumour"] = S.tumour_one_lesion(args.tumour, seg_parts)
+            else:
+                raise InputError("no mask given",
+                                 "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
         bar.update(1, f"{counted(len(segs), 'segment')} built")
     case = args.case or input_case_id(args.image, args.series)
     from lungai.radiomics.settings import with_lung_grid_revision
@@ -527,13 +534,16 @@ def run_ibsi(args) -> int:
     from lungai.io.outputs import prepare_output_file, record_output_file
     from lungai.progress import task
     from lungai.radiomics.csv_output import check_csv_name, write_csv
-    from lungai.radiomics.ibsi import run_check
+    from lungai.radiomics.ibsi.compare import CHECK_STEPS
 
     check_csv_name(args.output)
     prepare_output_file(args.output, inputs=[args.image, args.mask, args.reference], owner="ibsi-check")   # before any work
-    with task(f"ibsi-check {args.config.upper()}", 1) as bar:
+    # its steps on the bar, each as it starts (QA rad68: one step, "0/1" for 4.4-9 s on the IBSI-1 CT phantom)
+    with task(f"ibsi-check {args.config.upper()}", CHECK_STEPS) as bar:
+        from lungai.radiomics.ibsi import run_check     # its pandas imported after the first bar
+
         report = run_check(args.image, args.mask, args.reference, args.config.upper(),
-                           ibsi_preprocessing=not args.settings_only)
+                           ibsi_preprocessing=not args.settings_only, progress=bar)
         bar.update(1, f"{report.matched} of {report.total} within tolerance")
     write_csv(report.table, args.output, protect=[args.image, args.mask, args.reference])
     record_output_file(args.output, "ibsi-check")

@@ -10,6 +10,23 @@ if TYPE_CHECKING:       # lungai.radiomics.ibsi imports this module: pandas come
     import pandas as pd
 
 
+# the steps of :func:`lungai.radiomics.ibsi.run.run_check` said on its ``progress`` (``lungai ibsi-check``'s bar), each
+# as it starts; the caller counts the last, the comparison, with its result (here, not in run.py: the command sizes its
+# bar before it imports pandas).  QA rad68: ibsi-check was one step, its bar on "0/1" for 4.4 s (an idle machine) to
+# 9 s (load 8) on the IBSI-1 CT phantom with configuration E, 2.9 s on the digital phantom
+CHECK_READING = "reading the image, the mask and the reference"
+CHECK_FEATURES = "computing the features"
+CHECK_FEATURES_SETTINGS_ONLY = "computing the features with pyradiomics' settings only"
+CHECK_COMPARING = "comparing with the reference"
+CHECK_STEPS = 4     # read, interpolated and re-segmented, features computed, compared (the caller's update)
+
+
+def check_interpolating(config: str) -> str:
+    """The message of the IBSI interpolation and re-segmentation step of configuration ``config`` (A-E, DIGITAL)."""
+    return ("interpolating to the digital phantom's grid and re-segmenting" if config not in tuple("ABCDE") else
+            f"interpolating to configuration {config}'s grid and re-segmenting")
+
+
 def round_sig(x: float, digits: int = 3) -> float:
     if x == 0 or not math.isfinite(x):
         return x

@@ -30,7 +30,8 @@ from lungai.io.validate import check_finite
 from lungai.io.geometry import to_lps
 from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prepare, pyradiomics_shape
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
-from lungai.radiomics.ibsi.compare import Report, within
+from lungai.radiomics.ibsi.compare import (CHECK_COMPARING, CHECK_FEATURES, CHECK_FEATURES_SETTINGS_ONLY,
+                                           CHECK_READING, Report, check_interpolating, within)
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
 from lungai.radiomics.ibsi.diagnostics import measure, mismatch
 from lungai.radiomics.ibsi.mapping import dimension, tags_for, target
@@ -420,28 +421,46 @@ def compare(values: dict[str, float], reference: pd.DataFrame, cfg: IBSIConfig) 
     return Report(cfg.name, table)
 
 
-def run_check(image_path, mask_path, reference_path, config: str, ibsi_preprocessing: bool = True) -> Report:
-    """Read the phantom and reference, compute configuration ``config`` (A-E or digital), compare."""
+def run_check(image_path, mask_path, reference_path, config: str, ibsi_preprocessing: bool = True,
+              progress=None) -> Report:
+    """Read the phantom and reference, compute configuration ``config`` (A-E or digital), compare.  ``progress``
+    (``update(n, message)``, :func:`lungai.progress.task`): the steps said as they start, the long ones with their
+    seconds (:func:`lungai.progress.waiting`), :data:`~lungai.radiomics.ibsi.compare.CHECK_STEPS` - 1 of them
+    counted; the caller counts the last (the comparison's result)."""
+    from lungai.progress import NullProgress, waiting
+
+    progress = progress if progress is not None else NullProgress()
     cfg = CONFIGS.get(config.upper())
     if cfg is None:
         raise InputError(f"unknown IBSI configuration {config!r}", "choose A, B, C, D, E or digital")
-    reference = read_reference(reference_path)
-    image = read_image(image_path)
-    check_finite(image, Path(image_path).name)      # NaN / infinite voxels refused as for every CT
-    mask = read_mask(mask_path)
-    mask = on_grid(image, mask, "IBSI mask")
+    if not ibsi_preprocessing and cfg.name not in "ABCDE":
+        raise InputError("--settings-only applies to configurations A-E", "leave it out for the digital phantom")
+
+    def read():
+        reference = read_reference(reference_path)
+        image = read_image(image_path)
+        check_finite(image, Path(image_path).name)      # NaN / infinite voxels refused as for every CT
+        mask = on_grid(image, read_mask(mask_path), "IBSI mask")
+        return reference, image, mask
+
+    reference, image, mask = waiting(progress, CHECK_READING, read)
+    progress.update(1, f"{Path(image_path).name}, {Path(mask_path).name} and the reference read")
     measured = {}
     if ibsi_preprocessing:
-        images = ibsi_images(image, mask, cfg, name=Path(mask_path).name)
+        images = waiting(progress, check_interpolating(cfg.name), ibsi_images, image, mask, cfg,
+                         name=Path(mask_path).name)
         measured = measure(*images)
-        values = ibsi_features(*images, cfg)
+        progress.update(1, f"interpolated and re-segmented: {measured['int_mask_vox_count_reseg_roi']:.0f} voxels "
+                           "in the intensity mask")
+        values = waiting(progress, CHECK_FEATURES, ibsi_features, *images, cfg)
     else:
-        if cfg.name not in "ABCDE":
-            raise InputError("--settings-only applies to configurations A-E", "leave it out for the digital phantom")
         from lungai.radiomics.extract import check_segment
 
         check_segment(mask, Path(mask_path).name)       # as ibsi_images: an empty / one-voxel mask said in words
-        values = compute_settings_only(image, mask, cfg, name=Path(mask_path).name)
+        values = waiting(progress, CHECK_FEATURES_SETTINGS_ONLY, compute_settings_only, image, mask, cfg,
+                         name=Path(mask_path).name)
+    # (settings only: no IBSI interpolation, its step counted with the features)
+    progress.update(1 if ibsi_preprocessing else 2, f"{counted(len(values), 'feature')} computed; {CHECK_COMPARING}")
     report = compare(values, reference, cfg)
     # the spacing of the image the features were computed on: LPS order (a phantom stored LSP lists it in other order)
     why = mismatch(cfg, reference, read_reference(reference_path, diagnostics=True), measured,
