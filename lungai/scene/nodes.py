@@ -886,9 +886,8 @@ def record_review_notes(table_node, notes):
 # table node attribute: {column: GTV role} of the features table's segment columns whose name has no role but whose
 # terminology is a tumour's (:func:`terminology_roles`: a GTV renamed "Tumör primär 1"), recorded when the table is
 # made, so that the RP risk names their features as the tumour's (lungai.scene.rp).  A lung by its code alone is not
-# recorded: its column is measured on the CT's grid (``lungai radiomics`` puts a segment on its 2 mm lung grid by
-# its name), so its values are not the model's ``rad_right_lung_*``; the derived "Lungs" / "Lungs minus tumour" made
-# from it are, by their names.
+# recorded (its column is measured on the lung grid as a lung named so: lungai.segment_roles.lungs_by_role, but keeps
+# its own name in the RP row); the derived "Lungs" / "Lungs minus tumour" made from it are the lungs, by their names.
 SEGMENT_ROLES_ATTRIBUTE = "LungAI.segmentRoles"
 
 
