@@ -338,7 +338,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         ``segment_0.nrrd``, CSV ``features_0.csv``), never by the ``--label`` name: two segment names may
         have one feature column name ("Tumor" / "Tumour", "GTV-1" / "GTV 1", case only) and are still two
         columns.  The ``--label`` stays :func:`commands.segment_column_name` of the segment (the core reads
-        the lung role from it, as ``radiomics_table`` does from the segment name).
+        the lung role from it, as ``radiomics_table`` does from the segment name); a segment that is a lung by its
+        terminology only ("Segment_1" coded as the right lung: :func:`lungai.segment_roles.lungs_by_role`, as
+        ``radiomics_table`` takes it) is labelled by its role's name ("right_lung"), so that the command line puts it on
+        its lung grid as a lung named so - its column keeps the segment's name.
         """
         from lungai import mrml
         from lungai.errors import InputError
@@ -361,10 +364,16 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         derived = {}
         # every tumour outside the lungs: "Lungs minus tumour" equals the lungs, said with the result (job.notes)
         self.outsideLungsNotes = []
+        coded = nodes.terminology_roles(p.segmentation)     # roles by terminology: a renamed GTV, a coded lung
         masks.update(nodes.derived_lung_masks(
             masks, lambda: nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume, masks), derived,
-            p.inputVolume.GetName(), self.outsideLungsNotes, nodes.terminology_roles(p.segmentation)))
+            p.inputVolume.GetName(), self.outsideLungsNotes, coded))
         cmds, csvs, columns, failed = [], {}, {}, {}
+        # QA slicer68: LUNG1-003's right lung renamed "Segment_1" (its terminology kept) ran as --label segment_1=1: on
+        # the CT's grid, the derived "Lungs" made from it on the 2 mm lung grid
+        from lungai.segment_roles import lung_segment_name, lungs_by_role
+
+        lungsByRole = set(lungs_by_role(masks, coded))
         for i, name in enumerate([*masks, *derived]):
             key = f"segment_{i}"   # the run's key: unique, where two names may have one column name
             columns[key] = name
@@ -380,7 +389,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 continue
             path = write_image(mask, workDir / f"{key}{nodes.EXPORT_SUFFIX}")
             csvs[key] = workDir / f"features_{i}.csv"
-            cmds.append(commands.radiomics(ct, path, csvs[key], [(name, 1)], params=params, feature_classes=classes,
+            label = lung_segment_name(coded[name]) if name in lungsByRole else name   # the lung role the CLI reads
+            cmds.append(commands.radiomics(ct, path, csvs[key], [(label, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
         if not csvs:
             raise ValueError("No features can be computed:\n" + "\n".join(failed.values()))

@@ -1908,3 +1908,93 @@ def test_segment_of_a_transformed_ct_is_exported_not_read_from_its_labelmap(mrml
     mask.CopyInformation(mrml.image_from_volume_node(node))
     seg, segment_id = mrml.mask_to_segment(mrml_scene, mask, "cube", reference_volume_node=node)
     assert mrml._segment_on_reference_grid(seg, segment_id, node) is None
+
+
+def _slicers_segment(scene, mask):
+    """The segment Slicer's own logic makes of ``mask`` (> 0) - a labelmap node, CreateSegmentFromLabelmapVolumeNode -
+    as lungai.mrml.mask_to_segment made it before QA slicer68; (segment, seconds of Slicer's call)."""
+    import time
+
+    import slicer
+
+    binary = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    node = mrml.volume_node_from_image(scene, binary, "__reference_label", labelmap=True, display=False)
+    try:
+        start = time.perf_counter()
+        segment = slicer.vtkSlicerSegmentationsModuleLogic.CreateSegmentFromLabelmapVolumeNode(node, None)
+        return segment, time.perf_counter() - start
+    finally:
+        scene.RemoveNode(node)
+
+
+def _labelmap(segment):
+    import slicer
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    data = segment.GetRepresentation(slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName())
+    matrix = vtk.vtkMatrix4x4()
+    data.GetImageToWorldMatrix(matrix)
+    scalars = data.GetPointData().GetScalars()
+    return (data.GetExtent(), mrml._numpy_matrix(matrix).tolist(), scalars.GetDataType(),
+            scalars.GetNumberOfComponents(), segment.GetLabelValue(), vtk_to_numpy(scalars).copy())
+
+
+def test_mask_to_segment_is_slicers_segment_without_its_label_scan(mrml_scene):
+    """QA slicer68 (LUNG1-003, 512 x 512 x 107): Segment lungs' loading spent 1.2-1.7 s a lung in mask_to_segment on
+    the GUI thread - most of it Slicer's CreateSegmentFromLabelmapVolumeNode scanning every voxel for the labels it
+    holds (one: 1) after a round trip through a temporary labelmap node.  The segment is now made from the mask's
+    voxels directly: the same labelmap as Slicer's (extent, image-to-world matrix, unsigned char, label 1, every voxel)
+    on an oblique grid, for a mask of negative and positive values (> 0 is the segment), a bool-like one and one of
+    the whole grid; in well under half of Slicer's own call on a CT-sized mask."""
+    import time
+
+    img = oblique_image((12, 14, 16))
+    arr = sitk.GetArrayFromImage(img)
+    ct = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    signed = sitk.GetImageFromArray(np.where(arr > 0, 3, -2).astype(np.int16))
+    signed.CopyInformation(img)
+    whole = sitk.GetImageFromArray(np.ones(arr.shape, np.uint8))
+    whole.CopyInformation(img)
+    seg = None
+    for name, mask in (("signed", signed), ("bool", img > 0), ("whole", whole)):
+        seg, segment_id = mrml.mask_to_segment(mrml_scene, mask, name, seg_node=seg, reference_volume_node=ct)
+        got = _labelmap(seg.GetSegmentation().GetSegment(segment_id))
+        want = _labelmap(_slicers_segment(mrml_scene, mask)[0])
+        assert got[:5] == want[:5], name
+        np.testing.assert_array_equal(got[5], want[5], err_msg=name)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, name, ct)),
+                                      sitk.GetArrayFromImage(mask) > 0, err_msg=name)
+    # a segmentation under a transform: the mask (world) mapped into its coordinates, by Slicer's logic as before
+    import slicer
+    import vtk
+
+    moved = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "moved")
+    transform = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    shift = vtk.vtkMatrix4x4()
+    shift.SetElement(0, 3, 7.5)
+    transform.SetMatrixTransformToParent(shift)
+    moved.SetAndObserveTransformNodeID(transform.GetID())
+    _, segment_id = mrml.mask_to_segment(mrml_scene, signed, "signed", seg_node=moved)
+    node = mrml.volume_node_from_image(mrml_scene, sitk.Cast(signed > 0, sitk.sitkUInt8), "__reference_label",
+                                       labelmap=True, display=False)
+    want = _labelmap(slicer.vtkSlicerSegmentationsModuleLogic.CreateSegmentFromLabelmapVolumeNode(node, moved))
+    mrml_scene.RemoveNode(node)
+    got = _labelmap(moved.GetSegmentation().GetSegment(segment_id))
+    assert got[:5] == want[:5] and got[1][0][3] != _labelmap(seg.GetSegmentation().GetSegment("signed"))[1][0][3]
+    np.testing.assert_array_equal(got[5], want[5])
+    assert {mrml_scene.GetNthNode(i).GetName() for i in range(mrml_scene.GetNumberOfNodes())}.isdisjoint(
+        {"__lungai_tmp_label", "__reference_label"})           # no temporary node left
+    # a CT-sized lung (512 x 512 x 107, as LUNG1-003): in well under half the time of Slicer's call alone
+    big = np.zeros((107, 512, 512), np.uint8)
+    big[10:100, 100:400, 60:250] = 1
+    lung = sitk.GetImageFromArray(big)
+    lung.SetSpacing((0.977, 0.977, 3.0))
+    ours, slicers = [], []
+    for _ in range(2):
+        start = time.perf_counter()
+        seg, segment_id = mrml.mask_to_segment(mrml_scene, lung, "Right lung", seg_node=seg)
+        ours.append(time.perf_counter() - start)
+        slicers.append(_slicers_segment(mrml_scene, lung)[1])
+    assert min(ours) < 0.5 * min(slicers), (ours, slicers)
+    np.testing.assert_array_equal(_labelmap(seg.GetSegmentation().GetSegment(segment_id))[5], big.ravel())

@@ -102,3 +102,26 @@ def test_a_structure_mapped_to_a_lung_goes_on_the_lung_grid(tmp_path, capsys):
     assert grids["mapped"] == grids["role"] and grids["mapped"][0].startswith("resampled")
     assert grids["mapped_mean"] == pytest.approx(grids["role_mean"])
     assert grids["mapped_id"] == grids["role_id"] != settings_id(load_params("default", feature_classes=["firstorder"]))
+
+
+def test_a_lung_by_a_given_role_is_judged_cut_by_the_lungs_rule(small_phantom):
+    """QA slicer68: a segment that is a lung by a role given to it (``lung_names``: a --structure-map role, a DICOM SEG
+    code, a Slicer segment's terminology) was put on the lung grid, but its ``cut_by_image_edge`` was judged by the
+    tumour's rule - a thin line of voxels reaching the first slice said the lung was cut by the scan at z- (the
+    warning of a cut lung), where the same lung named right_lung is not.  One decision of what is a lung now."""
+    import numpy as np
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    right = (arr == L.RIGHT_LUNG).astype(np.uint8)
+    first = int(np.flatnonzero(right.any(axis=(1, 2)))[0])
+    j, i = np.argwhere(right[first])[0]
+    right[:first, j, i] = 1             # partial volume down to the CT's first slice: no cut lung
+    mask = sitk.GetImageFromArray(right)
+    mask.CopyInformation(small_phantom.ct)
+    params = load_params("default", feature_classes=["shape"])
+    named = extract(small_phantom.ct, {"right_lung": mask}, params).settings.iloc[0]
+    given = extract(small_phantom.ct, {"Segment_1": mask}, params, lung_names=["Segment_1"]).settings.iloc[0]
+    assert named.grid == given.grid == "resampled"
+    assert given.cut_by_image_edge == named.cut_by_image_edge == ""
+    tumour = extract(small_phantom.ct, {"Segment_1": mask}, params).settings.iloc[0]     # no role: the tumour's rule
+    assert tumour.grid == "native" and tumour.cut_by_image_edge == "z-"

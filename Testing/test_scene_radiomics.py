@@ -204,3 +204,34 @@ def test_a_cgy_dose_node_is_refused_not_read_as_gy(mrml_scene, small_phantom, sc
         radiomics_table(mrml_scene, vol, seg, dose_node=negative, **run)
     with pytest.raises(InputError, match="dose unit 'Sv' is not known"):
         radiomics_table(mrml_scene, vol, seg, dose_node=gy_node, dose_unit="Sv", **run)
+
+
+def test_a_lung_by_its_terminology_is_on_the_lung_grid(mrml_scene, small_phantom):
+    """QA slicer68 (LUNG1-003, the right lung renamed "Segment_1" with the Segment Editor's right-lung terminology): the
+    segment was a lung for the derived "Lungs" (by its terminology) but measured on the CT's grid (0.977 x 0.977 x
+    3 mm), while "Left lung" and "Lungs" were on the 2 mm lung grid - its values not comparable to a right lung's, and
+    "Lungs" not the sum of its parts.  A lung by its terminology is on the lung grid as a lung by its name."""
+    from lungai import mrml
+    from lungai.scene.nodes import terminology_roles
+    from lungai.scene.radiomics import GRID_ATTRIBUTE, radiomics_table
+
+    ct = small_phantom.ct
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    lungs = L.lung_truth(arr, "right")
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    seg, _ = mrml.mask_to_segment(mrml_scene, _mask(L.tumour_mask(arr), ct), "GTV-1", reference_volume_node=vol)
+    _, right = mrml.mask_to_segment(mrml_scene, _mask(lungs["right"], ct), "Right lung", seg_node=seg)
+    mrml.mask_to_segment(mrml_scene, _mask(lungs["left"], ct), "Left lung", seg_node=seg)
+    seg.GetSegmentation().GetSegment(right).SetName("Segment_1")      # renamed: the lung terminology stays
+    assert terminology_roles(seg) == {"Segment_1": "lung_right"}
+    table, errors = radiomics_table(mrml_scene, vol, seg, feature_classes=["shape"])
+    assert not errors
+    grid = table.GetAttribute(GRID_ATTRIBUTE)
+    assert "Segment_1: resampled, 2 x 2 x 2 mm" in grid and "GTV-1: native, 3.5 x 3.5 x 5 mm" in grid, grid
+    vv = mrml.dataframe_from_table_node(table).set_index("feature").loc["original_shape_VoxelVolume"]
+    assert vv["Lungs"] == pytest.approx(vv["Segment_1"] + vv["Left lung"], rel=1e-9)     # one grid: they add up
+    # the same values as the lung named so
+    seg.GetSegmentation().GetSegment(right).SetName("Right lung")
+    named, _ = radiomics_table(mrml_scene, vol, seg, segments=["Right lung"], feature_classes=["shape"])
+    assert mrml.dataframe_from_table_node(named).set_index("feature").loc[
+        "original_shape_VoxelVolume", "Right lung"] == pytest.approx(vv["Segment_1"], rel=1e-12)

@@ -6313,8 +6313,9 @@ def test_a_segment_coded_as_a_lung_is_a_lung_in_the_panels(load_module, mrml_sce
     assert not failed and list(columns.values()) == [*names, "Lungs", "Lungs minus tumour"]
     assert nodes.lungs_minus_tumour_note(seg, columns.values()).startswith(
         "'Lungs minus tumour' = Segment_1+Vänster lunga minus Tumor")
-    # the RP features of the derived columns are the lungs' (their names); the coded lungs' own columns, measured on
-    # the CT's grid (not the 2 mm lung grid of a lung named so), are not recorded as the model's right / left lung
+    # the RP features of the derived columns are the lungs' (their names); the coded lungs' own columns (on the lung
+    # grid as a lung named so: test_a_segment_coded_as_a_lung_is_measured_on_the_lung_grid_by_the_panel) keep their
+    # own names, not recorded as the model's right / left lung
     from lungai.scene.radiomics import radiomics_table
     from lungai.scene.rp import radiomics_features
 
@@ -6327,6 +6328,35 @@ def test_a_segment_coded_as_a_lung_is_a_lung_in_the_panels(load_module, mrml_sce
         "TerminologyEntry", TERMINOLOGY["lung_right"].slicer_entry())
     segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("Copy")
     assert nodes.terminology_roles(seg) == {"Vänster lunga": "lung_left"}
+
+
+def test_a_segment_coded_as_a_lung_is_measured_on_the_lung_grid_by_the_panel(load_module, mrml_scene, phantom_nodes,
+                                                                             tmp_path):
+    """QA slicer68 (LUNG1-003, the right lung renamed "Segment_1", its right-lung terminology kept): Lung Radiomics ran
+    ``lungai radiomics --label segment_1=1`` for it, and the command line, which reads the lung role from the label
+    name, measured it on the CT's grid - the derived "Lungs" made from it on the 2 mm lung grid.  Its run now gives
+    the command line its lung role (the label of a right lung); its column is still "Segment_1"."""
+    import pandas as pd
+
+    from lungai.cli import main
+
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Right lung")).SetName("Segment_1")
+    names = ["Tumor", "Segment_1", "Left lung"]
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), names)
+    (tmp_path / "w").mkdir()
+    cmds, columns, csvs, _, failed = logic.featureCommands(p, tmp_path / "w")
+    assert not failed and list(columns.values()) == [*names, "Lungs", "Lungs minus tumour"]
+    key = next(k for k, n in columns.items() if n == "Segment_1")
+    cmd = next(c for c in cmds if str(csvs[key]) in c)
+    assert main(cmd) == 0
+    settings = pd.read_csv(csvs[key].with_name(csvs[key].stem + "_settings.csv")).iloc[0]
+    assert (settings.grid, settings.spacing_mm) == ("resampled", "2 x 2 x 2"), settings
+    tumour = next(c for c in cmds if str(csvs[next(k for k, n in columns.items() if n == "Tumor")]) in c)
+    assert main(tumour) == 0        # the tumour stays on the CT's grid
+    csv = next(v for k, v in csvs.items() if columns[k] == "Tumor")
+    assert pd.read_csv(csv.with_name(csv.stem + "_settings.csv")).grid[0] == "native"
 
 
 @pytest.mark.parametrize("entry, role", [

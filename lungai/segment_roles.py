@@ -64,6 +64,15 @@ def is_lung(name: str, mapping=None) -> bool:
     return segment_role(name, mapping) in LUNG_ROLES
 
 
+def lungs_by_role(names, mapping=None) -> list[str]:
+    """The ``names`` that are lung tissue (:func:`is_lung`) by the role ``mapping`` gives them, not by their name: a
+    ``--structure-map``'s "Rt_Lung_Contour: lung_right", a DICOM SEG's "Segment_2" coded as the right lung, a Slicer
+    segment "Segment_1" whose terminology is the right lung (:func:`lungai.scene.nodes.terminology_roles`).  Radiomics
+    takes them as lungs (its ``lung_names``: :func:`lungai.radiomics.prepare.is_lung_segment` - the lung grid, the
+    lungs' rule of a cut by the scan), as a lung named so; [] without ``mapping``."""
+    return [str(n) for n in names if mapping and not is_lung(n) and is_lung(n, mapping)]
+
+
 def ambiguous_lung(names) -> AmbiguousRole | None:
     """Two segments of one lung role ("RT LUNG" and "Lung_R": right lung; :data:`lungai.dicom.roles.ONE_STRUCTURE_ROLES`)
     among ``names``: the :class:`lungai.dicom.roles.AmbiguousRole` the command line raises for two such structures

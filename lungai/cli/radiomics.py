@@ -452,7 +452,7 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     from lungai.dicom.rtstruct import list_structures
     from lungai.progress import write     # beside the inputs' bar, not glued to its line
     from lungai.radiomics import segments as S
-    from lungai.segment_roles import is_lung
+    from lungai.segment_roles import lungs_by_role
 
     mapping, gaps = args.structure_map, args.allow_gaps
     _rtstruct_notes(args.rtstruct, mapping)
@@ -467,8 +467,8 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
                 raise (exc.with_fix(None) if len(exc.pick) > 1 else exc) from None
             # the lungs minus the GTVs (no 'Lungs-GTV' structure): (lungs, GTVs), said "Lung_R+Lung_L minus GTV"
             structures[name] = lungs_minus_gtv_parts(spec, structures[name], mapping) or structures[name]
-            if lung_names is not None and mapping and not is_lung(name) and is_lung(name, mapping):
-                lung_names.append(name)
+            if lung_names is not None:
+                lung_names.extend(lungs_by_role([name], mapping))
         return out
     names = list_structures(args.rtstruct)
     wanted = list(args.segments or S.STANDARD_SEGMENTS)

@@ -34,9 +34,8 @@ from lungai.io.geometry import to_lps
 from lungai.io.validate import PADDING_HU, near_padding, padding_mask, reaching_border, region_sizes
 from lungai.progress import TICK_INTERVAL, NullProgress, waiting
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
-from lungai.segment_roles import is_lung
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
-from lungai.radiomics.prepare import SETTINGS_COLUMNS, prepare, pyradiomics_params
+from lungai.radiomics.prepare import SETTINGS_COLUMNS, is_lung_segment, prepare, pyradiomics_params
 
 if TYPE_CHECKING:       # pandas (0.2-1.1 s) imported where a table is built: after lungai radiomics' first bar
     import pandas as pd
@@ -241,15 +240,14 @@ def preparing_message(segments: dict, params: dict, lung_names=()) -> str:
     ``preparing the segments`` (pyradiomics' own resampling) or ``putting the segments on the IBSI grid`` (an IBSI
     preset)."""
     from lungai.radiomics.params import ibsi_config
-    from lungai.radiomics.prepare import is_lung_segment, lung_spacing, pyradiomics_resampling
+    from lungai.radiomics.prepare import lung_spacing, pyradiomics_resampling
 
     if ibsi_config(params) is not None:
         return "putting the segments on the IBSI grid"
     if pyradiomics_resampling(params):      # the whole CT normalised: pyradiomics crops and resamples each segment
         return "preparing the segments"
     spacing = lung_spacing(params)
-    extra = {str(n) for n in lung_names}
-    if spacing and any(is_lung_segment(n) or str(n) in extra for n in segments):
+    if spacing and any(is_lung_segment(n, lung_names) for n in segments):
         return f"cropping the segments, resampling the lungs to the {spacing:g} mm lung grid"
     return "cropping the segments"
 
@@ -296,7 +294,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
             try:
                 check_segment(mask, name)
                 valid[name] = mask
-                if not (name in lung_names or is_lung(name)) and (
+                if not is_lung_segment(name, lung_names) and (
                         note := parts_note(mask, (one_lesion or {}).get(name))):
                     parts[name] = note
             except InputError as exc:
@@ -376,7 +374,8 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     # summary say it)
     slices = {}         # the CT's slices holding the patient: found once for all lung segments
     settings = [{"case": case, "segment": p.name, **p.settings,
-                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image, slices)   # faces as computed
+                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image, slices,   # faces as computed
+                                                          lung_names)
                                                + ([FOV_FACE] if p.name in padding else [])),
                  "notes": NOTE_SEPARATOR.join(results[p.name][2])}     # why values are NaN (nan_note_lines prints them)
                 for p in prepared if results[p.name][0] == "ok"]
@@ -468,16 +467,16 @@ def _voxels(n: int) -> str:
     return f"{n} voxel" if n == 1 else f"{n} voxels"
 
 
-def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image, slices: dict | None = None) -> list:
-    """The image faces the segment may be cut by the scan at: a lung segment (by role) by the lungs' rule on the CT
+def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image, slices: dict | None = None, lung_names=()) -> list:
+    """The image faces the segment may be cut by the scan at: a lung segment (:func:`lungai.radiomics.prepare.
+    is_lung_segment`: by role, or listed in ``lung_names`` - as on the lung grid) by the lungs' rule on the CT
     ``image`` (``mask`` on its grid) without its blank end slices (:func:`lungai.lungs.segment.lung_cut_faces`: as
     ``lungai lungs`` warns), any other (the tumour) wherever it lies on the edge
     (:func:`lungai.seg.preprocess.cut_by_image_edge`).  ``slices``: a dict keeping the CT's slices holding the
     patient (:func:`lungai.lungs.segment.scan_slices`) between calls for one case."""
     from lungai.lungs.segment import lung_cut_faces, scan_slices
-    from lungai.radiomics.prepare import is_lung_segment
 
-    if is_lung_segment(name):
+    if is_lung_segment(name, lung_names):
         slices = {} if slices is None else slices
         if "ct" not in slices:
             slices["ct"] = scan_slices(image)

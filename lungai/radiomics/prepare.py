@@ -50,13 +50,16 @@ LOG_MARGIN_SIGMAS = 8   # LoG crop margin in sigmas (equal to pyradiomics on the
 IBSI_INTERPOLATION = "IBSI: centre-aligned grid, linear image (rounded HU), linear mask >= 0.5"
 
 
-def is_lung_segment(name: str) -> bool:
-    """A lung segment by its role (:func:`lungai.segment_roles.is_lung`, the table of names also used for the Slicer
-    panel's derived lungs and RTSTRUCT structures): ``right_lung``, ``Left lung``, ``Lung_R``, ``RT LUNG``,
-    ``Lungs minus tumour``, ``Lungs-GTV`` ...; a tumour (``GTV-1``, ``Lung tumour``) never is."""
+def is_lung_segment(name: str, lung_names=()) -> bool:
+    """A lung segment for radiomics (its lung grid, the lungs' rule of a cut by the scan; the one decision of
+    :mod:`lungai.radiomics`): by its role (:func:`lungai.segment_roles.is_lung`, the table of names also used for the
+    Slicer panel's derived lungs and RTSTRUCT structures): ``right_lung``, ``Left lung``, ``Lung_R``, ``RT LUNG``,
+    ``Lungs minus tumour``, ``Lungs-GTV`` ...; or listed in ``lung_names``, the segments that are lungs by a role given
+    to them rather than by their name (:func:`lungai.segment_roles.lungs_by_role`: a ``--structure-map`` role, a DICOM
+    SEG's code, a Slicer segment's terminology).  A tumour (``GTV-1``, ``Lung tumour``) never is by its name."""
     from lungai.segment_roles import is_lung
 
-    return is_lung(name)
+    return str(name) in {str(n) for n in lung_names} or is_lung(name)
 
 
 def lung_spacing(params: dict) -> float | None:
@@ -370,8 +373,8 @@ def in_lps(image: sitk.Image, segments: dict[str, sitk.Image]) -> tuple[sitk.Ima
 
 def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, lung_names=()) -> list[Prepared]:
     """Crop (and for lung segments, resample) every segment; segments must be non-empty.  The image and masks are
-    first put in LPS order (:func:`in_lps`).  Lung segments: those with a lung role by name (:func:`is_lung_segment`)
-    and those listed in ``lung_names`` (a structure mapped to a lung role: ``--structure-map``).
+    first put in LPS order (:func:`in_lps`).  Lung segments: :func:`is_lung_segment` (a lung role by name, or listed in
+    ``lung_names``: a structure mapped to a lung role with ``--structure-map``, a Slicer segment's lung terminology).
 
     IBSI presets (``lungai: {ibsi: A..E}``) get the whole image: their configuration fixes the grid,
     which IBSI aligns with the whole image (:func:`lungai.radiomics.ibsi.preprocess.interpolate_roi`
@@ -393,9 +396,7 @@ def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, lu
     norm = normalisation(image, params)     # pyradiomics' normalize: the whole CT's statistics, before any crop
     out: dict[str, Prepared] = {}
     # pyradiomics' own resampling (resampledPixelSpacing) puts every segment on its grid: no lungai lung grid first
-    extra = {str(n) for n in lung_names}
-    lungs = [n for n in segments if spacing and (is_lung_segment(n) or str(n) in extra)
-             and not pyradiomics_resampling(params)]
+    lungs = [n for n in segments if spacing and is_lung_segment(n, lung_names) and not pyradiomics_resampling(params)]
     if lungs:
         boxes = [bounding_box(sitk.GetArrayViewFromImage(segments[n])) for n in lungs]
         lo, hi = np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)

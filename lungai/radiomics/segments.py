@@ -341,11 +341,10 @@ def coded_lungs(path, names, mapping=None) -> list[str]:
     their label: computed on lungai's lung grid as a "Lung_R" is (``lung_names`` of
     :func:`lungai.radiomics.extract.extract` and :func:`lungai.radiomics.settings.with_lung_grid_revision`).  [] for a
     file that is not a SEG.  ``mapping``: the roles already read (:func:`_code_mapping`)."""
-    from lungai.segment_roles import is_lung
+    from lungai.segment_roles import lungs_by_role
 
     names = [str(n) for n in names]
-    mapping = mapping if mapping is not None else _code_mapping(path, names)
-    return [n for n in names if mapping and not is_lung(n) and is_lung(n, mapping)]
+    return lungs_by_role(names, mapping if mapping is not None else _code_mapping(path, names))
 
 
 def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None,

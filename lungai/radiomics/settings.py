@@ -135,14 +135,12 @@ def lung_grid_revision(params: dict, names, lung_names=()) -> int | None:
     configuration, no pyradiomics resampling) and one of the segment ``names`` is a lung (by role, or listed in
     ``lung_names``: a structure mapped to a lung role) that a lungai before revision 2 left on the CT's grid (any name
     but :data:`LUNG_NAMES_REVISION_1`); else None."""
-    from lungai.radiomics.prepare import lung_spacing, pyradiomics_resampling
-    from lungai.segment_roles import is_lung
+    from lungai.radiomics.prepare import is_lung_segment, lung_spacing, pyradiomics_resampling
 
     if (params.get("lungai") or {}).get("ibsi") is not None or not lung_spacing(params) \
             or pyradiomics_resampling(params):
         return None
-    extra = {str(n) for n in lung_names}
-    moved = [n for n in names if (is_lung(n) or str(n) in extra)
+    moved = [n for n in names if is_lung_segment(n, lung_names)
              and str(n).strip().lower().replace(" ", "_") not in LUNG_NAMES_REVISION_1]
     return LUNG_GRID_REVISION if moved else None
 

@@ -5,7 +5,8 @@ plus ``image_type``, ``feature_class``, ``name``) and one column per segment.  W
 ("Tumor"/"Tumour"/"GTV") and lung segments ("Right lung", "Left lung") are among the chosen ones,
 the derived "Lungs" and "Lungs minus tumour" columns are added (one chosen segment of both lungs, "Lungs" /
 "Lung_Total", gives "Lungs minus tumour" from it: :func:`lungai.scene.nodes.derived_lung_masks`).  Lung segments (any name with a lung role:
-"Right lung", "Lung_R" ...) are computed on the preset's isotropic lung grid like the derived ones; the table node's
+"Right lung", "Lung_R" ..., or a segment whose terminology is a lung's: :func:`lungai.segment_roles.lungs_by_role`) are
+computed on the preset's isotropic lung grid like the derived ones; the table node's
 ``LungAI.radiomicsGrid`` attribute names each column's grid and spacing.  With a dose volume, per-segment
 dose rows follow (``feature_class`` = ``dose``: mean/min/max, V5-V30 %, D2/D50/D98).
 A segment that fails (empty, one voxel, dose not covering it) is reported in ``errors`` and its
@@ -25,6 +26,7 @@ from lungai.errors import InputError, InputNote
 from lungai.io.validate import check_ct, check_finite
 from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id, with_lung_grid_revision
 from lungai.scene.nodes import derived_lung_masks, terminology_roles, tumour_masks
+from lungai.segment_roles import lungs_by_role
 
 # on a radiomics table: the grid each segment's column was computed on ("Lung_R: resampled, 2 x 2 x 2 mm; GTV-1:
 # native, 0.977 x 0.977 x 3 mm"), the `grid` / `spacing_mm` of `lungai radiomics`' _settings.csv
@@ -138,8 +140,11 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
         warnings.warn(InputNote(note), stacklevel=2)
     p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
                                                              feature_classes=feature_classes)
-    p = with_lung_grid_revision(p, masks)     # Lung_R ... on the lung grid: the id says so (an older lungai's differ)
-    result = extract(image, masks, p, case=volume_node.GetName(), progress=progress)
+    # a lung by its terminology only ("Segment_1" coded as the right lung, as it makes the derived "Lungs"): on the lung
+    # grid as a lung named so (QA slicer68: LUNG1-003's renamed right lung on the CT's grid, "Lungs" on 2 mm)
+    lung_names = lungs_by_role(masks, terminology_roles(seg_node))
+    p = with_lung_grid_revision(p, masks, lung_names)     # Lung_R ... on the lung grid: the id says so
+    result = extract(image, masks, p, case=volume_node.GetName(), progress=progress, lung_names=lung_names)
     errors = {**dict(zip(result.errors.segment, result.errors.error)), **derived}
     long = result.features
     table = long.assign(name=long.feature, feature=long.image_type + "_" + long.feature_class + "_" + long.feature
