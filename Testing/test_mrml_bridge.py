@@ -1946,9 +1946,7 @@ def test_mask_to_segment_is_slicers_segment_without_its_label_scan(mrml_scene):
     holds (one: 1) after a round trip through a temporary labelmap node.  The segment is now made from the mask's
     voxels directly: the same labelmap as Slicer's (extent, image-to-world matrix, unsigned char, label 1, every voxel)
     on an oblique grid, for a mask of negative and positive values (> 0 is the segment), a bool-like one and one of
-    the whole grid; in well under half of Slicer's own call on a CT-sized mask."""
-    import time
-
+    the whole grid; a CT-sized mask without a temporary labelmap node."""
     img = oblique_image((12, 14, 16))
     arr = sitk.GetArrayFromImage(img)
     ct = mrml.volume_node_from_image(mrml_scene, img, "ct")
@@ -1985,16 +1983,17 @@ def test_mask_to_segment_is_slicers_segment_without_its_label_scan(mrml_scene):
     np.testing.assert_array_equal(got[5], want[5])
     assert {mrml_scene.GetNthNode(i).GetName() for i in range(mrml_scene.GetNumberOfNodes())}.isdisjoint(
         {"__lungai_tmp_label", "__reference_label"})           # no temporary node left
-    # a CT-sized lung (512 x 512 x 107, as LUNG1-003): in well under half the time of Slicer's call alone
+    # a CT-sized lung (512 x 512 x 107, as LUNG1-003) without a labelmap node's round trip (the speed itself is a
+    # benchmark's matter, not a timed unit test): no node is added to the scene while the segment is made
     big = np.zeros((107, 512, 512), np.uint8)
     big[10:100, 100:400, 60:250] = 1
     lung = sitk.GetImageFromArray(big)
     lung.SetSpacing((0.977, 0.977, 3.0))
-    ours, slicers = [], []
-    for _ in range(2):
-        start = time.perf_counter()
+    added = []
+    tag = mrml_scene.AddObserver(slicer.vtkMRMLScene.NodeAddedEvent, lambda caller, event: added.append(event))
+    try:
         seg, segment_id = mrml.mask_to_segment(mrml_scene, lung, "Right lung", seg_node=seg)
-        ours.append(time.perf_counter() - start)
-        slicers.append(_slicers_segment(mrml_scene, lung)[1])
-    assert min(ours) < 0.5 * min(slicers), (ours, slicers)
+    finally:
+        mrml_scene.RemoveObserver(tag)
+    assert added == []
     np.testing.assert_array_equal(_labelmap(seg.GetSegmentation().GetSegment(segment_id))[5], big.ravel())
