@@ -4,6 +4,8 @@ peak memory on thin-slice CTs (3.3 GB on LUNG1-002 resampled to 512 x 512 x 551 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import SimpleITK as sitk
 from seg_helpers import tiny_config
@@ -126,3 +128,114 @@ def test_segment_names_each_file_on_the_bar_while_it_writes_it(tmp_path, monkeyp
     assert set(at_write) >= {"tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz",
                              "result.json"}, at_write
     assert all(name in message for name, message in at_write.items()), at_write
+
+
+def _stubbed_segment(tmp_path, monkeypatch):
+    """A tiny model and CT, and ``segment_tumour`` stubbed to give fixed maps of the CT's grid (no network run):
+    the CT's path and the maps."""
+    from lungai.seg.infer import SegResult
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
+    rng = np.random.default_rng(1)
+    ct = sitk.GetImageFromArray(rng.normal(-700.0, 50.0, (24, 40, 40)).astype(np.int16))
+    ct.SetSpacing((0.9, 0.9, 3.0))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    gtv = np.zeros((24, 40, 40), np.uint8)
+    gtv[8:16, 15:25, 15:25] = 1
+
+    def image(arr):
+        img = sitk.GetImageFromArray(arr)
+        img.CopyInformation(ct)
+        return img
+
+    noise = rng.random((24, 40, 40)).astype(np.float32)
+    maps = {"probability": image(np.clip(gtv * 0.8 + noise * 0.2, 0, 1).astype(np.float32)),
+            "uncertainty": image(noise * 0.9), "mutual_information": image(noise * 0.1)}
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumor_volume_ml": float(gtv.sum()) / 1000, "n_components": 1, "method": "mc-dropout", "members": 1,
+            "mc_passes": 2, "calibrated": False, "notes": []}
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour", lambda *a, **k: SegResult(
+        image(gtv), maps["probability"], maps["uncertainty"], maps["mutual_information"], info))
+    return tmp_path / "ct.nii.gz", maps
+
+
+def _slow_partial_writes(monkeypatch, seconds: float) -> list:
+    """Each image write of lungai.io.write (to its ``.partial-*`` file) takes ``seconds`` more, the partial file on
+    disk meanwhile, as a whole CT's float map on a loaded machine: the names written, in order."""
+    import lungai.io.write as write_module
+
+    real, names = write_module.sitk.WriteImage, []
+
+    def slow(img, path, *a, **k):
+        result = real(img, path, *a, **k)
+        names.append(path.rsplit("/", 1)[-1])
+        time.sleep(seconds)
+        return result
+
+    monkeypatch.setattr(write_module.sitk, "WriteImage", slow)
+    return names
+
+
+def test_segment_says_the_seconds_while_a_map_is_written(tmp_path, monkeypatch):
+    """QA seg68: each float map of a whole CT (probability, uncertainty, mutual information) takes 1-2 s to write
+    (more on a loaded machine) behind one message "writing <name>": the bar and the Slicer panel's LUNGAI_PROGRESS
+    lines stood still.  Each write runs beside the bar, which says its seconds (:func:`lungai.progress.waiting`)."""
+    from lungai import progress
+
+    ct, _ = _stubbed_segment(tmp_path, monkeypatch)
+    _slow_partial_writes(monkeypatch, 0.4)
+    shown = []
+    real_emit = progress._LineProgress._emit
+    monkeypatch.setattr(progress._LineProgress, "_emit", lambda self, m: shown.append(m) or real_emit(self, m))
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.05)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(["segment", str(ct), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "m"), "--whole"]) == 0
+    for name in ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz"):
+        assert f"writing {name} (0 s)" in shown, (name, shown)
+
+
+def test_segment_maps_written_beside_the_bar_are_those_written_directly(tmp_path, monkeypatch):
+    """The maps written in a worker beside the bar are, byte for byte, the files the same images give written
+    directly (with their NIfTI description), as before."""
+    from lungai.io import write_image
+    from lungai.seg.uncertainty import ENTROPY_UNIT, PROBABILITY_UNIT, describe
+
+    ct, maps = _stubbed_segment(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    assert main(["segment", str(ct), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]) == 0
+    direct = tmp_path / "direct"
+    for name, meaning, unit in (("probability", PROBABILITY_MEANING, PROBABILITY_UNIT),
+                                ("uncertainty", ENTROPY_MEANING, ENTROPY_UNIT),
+                                ("mutual_information", MI_MEANING, ENTROPY_UNIT)):
+        with describe(maps[name], meaning, unit) as img:
+            write_image(img, direct / f"{name}.nii.gz")
+        assert (out / f"{name}.nii.gz").read_bytes() == (direct / f"{name}.nii.gz").read_bytes(), name
+
+
+def test_a_ctrl_c_while_segment_writes_a_map_leaves_no_partial_copy(tmp_path, monkeypatch):
+    """A Ctrl-C while a map is written (the bar's tick raising it, as a signal does in the main thread) waits for the
+    write (``finish_on_stop``): the command says it was cancelled and no ``.partial-*`` file of the patient's map is
+    left in the output folder (a daemon worker abandoned at the interpreter's exit never runs its clean-up)."""
+    from lungai import progress
+
+    ct, _ = _stubbed_segment(tmp_path, monkeypatch)
+    names = _slow_partial_writes(monkeypatch, 0.5)
+    real_emit = progress._LineProgress._emit
+
+    def emit(self, message):
+        if message.startswith("writing uncertainty.nii.gz ("):
+            raise KeyboardInterrupt
+        return real_emit(self, message)
+
+    monkeypatch.setattr(progress._LineProgress, "_emit", emit)
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.05)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    out = tmp_path / "out"
+    assert main(["segment", str(ct), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]) == 130
+    assert any(n.startswith(".partial-") for n in names), names          # the stop came while the map was written
+    left = [p.name for p in out.iterdir()] if out.exists() else []
+    assert not [n for n in left if n.startswith(".partial-")], left
+    assert "mutual_information.nii.gz" not in left and "result.json" not in left, left
