@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import SimpleITK as sitk
-from seg_helpers import tiny_config
+from seg_helpers import stubbed_segment, tiny_config
 
 from lungai.cli import main
 from lungai.seg.uncertainty import ENTROPY_MEANING, MI_MEANING, PROBABILITY_MEANING, described, description
@@ -130,38 +130,6 @@ def test_segment_names_each_file_on_the_bar_while_it_writes_it(tmp_path, monkeyp
     assert all(name in message for name, message in at_write.items()), at_write
 
 
-def _stubbed_segment(tmp_path, monkeypatch):
-    """A tiny model and CT, and ``segment_tumour`` stubbed to give fixed maps of the CT's grid (no network run):
-    the CT's path and the maps."""
-    from lungai.seg.infer import SegResult
-    from lungai.seg.model_io import save_model
-    from lungai.seg.networks import build_network
-
-    cfg = tiny_config(members=1, dropout=0.1)
-    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
-    rng = np.random.default_rng(1)
-    ct = sitk.GetImageFromArray(rng.normal(-700.0, 50.0, (24, 40, 40)).astype(np.int16))
-    ct.SetSpacing((0.9, 0.9, 3.0))
-    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
-    gtv = np.zeros((24, 40, 40), np.uint8)
-    gtv[8:16, 15:25, 15:25] = 1
-
-    def image(arr):
-        img = sitk.GetImageFromArray(arr)
-        img.CopyInformation(ct)
-        return img
-
-    noise = rng.random((24, 40, 40)).astype(np.float32)
-    maps = {"probability": image(np.clip(gtv * 0.8 + noise * 0.2, 0, 1).astype(np.float32)),
-            "uncertainty": image(noise * 0.9), "mutual_information": image(noise * 0.1)}
-    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
-            "tumor_volume_ml": float(gtv.sum()) / 1000, "n_components": 1, "method": "mc-dropout", "members": 1,
-            "mc_passes": 2, "calibrated": False, "notes": []}
-    monkeypatch.setattr("lungai.seg.infer.segment_tumour", lambda *a, **k: SegResult(
-        image(gtv), maps["probability"], maps["uncertainty"], maps["mutual_information"], info))
-    return tmp_path / "ct.nii.gz", maps
-
-
 def _slow_partial_writes(monkeypatch, seconds: float) -> list:
     """Each image write of lungai.io.write (to its ``.partial-*`` file) takes ``seconds`` more, the partial file on
     disk meanwhile, as a whole CT's float map on a loaded machine: the names written, in order."""
@@ -185,7 +153,7 @@ def test_segment_says_the_seconds_while_a_map_is_written(tmp_path, monkeypatch):
     lines stood still.  Each write runs beside the bar, which says its seconds (:func:`lungai.progress.waiting`)."""
     from lungai import progress
 
-    ct, _ = _stubbed_segment(tmp_path, monkeypatch)
+    ct, _ = stubbed_segment(tmp_path, monkeypatch)
     _slow_partial_writes(monkeypatch, 0.4)
     shown = []
     real_emit = progress._LineProgress._emit
@@ -203,7 +171,7 @@ def test_segment_maps_written_beside_the_bar_are_those_written_directly(tmp_path
     from lungai.io import write_image
     from lungai.seg.uncertainty import ENTROPY_UNIT, PROBABILITY_UNIT, describe
 
-    ct, maps = _stubbed_segment(tmp_path, monkeypatch)
+    ct, maps = stubbed_segment(tmp_path, monkeypatch)
     out = tmp_path / "out"
     assert main(["segment", str(ct), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]) == 0
     direct = tmp_path / "direct"
@@ -221,7 +189,7 @@ def test_a_ctrl_c_while_segment_writes_a_map_leaves_no_partial_copy(tmp_path, mo
     left in the output folder (a daemon worker abandoned at the interpreter's exit never runs its clean-up)."""
     from lungai import progress
 
-    ct, _ = _stubbed_segment(tmp_path, monkeypatch)
+    ct, _ = stubbed_segment(tmp_path, monkeypatch)
     names = _slow_partial_writes(monkeypatch, 0.5)
     real_emit = progress._LineProgress._emit
 

@@ -1050,13 +1050,13 @@ def run_segment(args) -> int:
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
     from lungai.errors import counted
-    from lungai.scene.results import confidence_text     # the panel's banner says it alike
+    from lungai.scene.results import confidence_text, threshold_text     # the panel's banner says it alike
     from lungai.seg.config import result_value
 
     i = res.info
     why = "; ".join(i.get("review_reasons") or [])     # why it is flagged (low confidence, cut by the image edge ...)
     print(f"tumour {result_value(i, 'tumour_volume_ml'):.2f} ml in {counted(int(i['n_components']), 'component')}; "
-          f"{confidence_text(i)} (review below {i['review_threshold']:.2f}: "
+          f"{confidence_text(i)} (review below {threshold_text(i)}: "
           f"{('NEEDS REVIEW' + (f' - {why}' if why else '')) if i['needs_review'] else 'ok'}) -> {out}")
     if i.get("confidence_caveat"):      # the model's known confidence caveat, beside the confidence
         print(f"confidence caveat: {i['confidence_caveat']}")
