@@ -36,3 +36,37 @@ def tiny_config(**kw):
                 infer_patch=(32, 32, 16), members=2, dropout=0.1)
     base.update(kw)
     return SegConfig(**base)
+
+
+def stubbed_segment(tmp_path, monkeypatch, **info):
+    """A tiny model (``tmp_path / "m"``) and CT, and ``segment_tumour`` stubbed to give fixed maps of the CT's grid
+    and a result record updated with ``info`` (no network run): the CT's path and the maps."""
+    import numpy as np
+
+    from lungai.seg.infer import SegResult
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
+    rng = np.random.default_rng(1)
+    ct = sitk.GetImageFromArray(rng.normal(-700.0, 50.0, (24, 40, 40)).astype(np.int16))
+    ct.SetSpacing((0.9, 0.9, 3.0))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    gtv = np.zeros((24, 40, 40), np.uint8)
+    gtv[8:16, 15:25, 15:25] = 1
+
+    def image(arr):
+        img = sitk.GetImageFromArray(arr)
+        img.CopyInformation(ct)
+        return img
+
+    noise = rng.random((24, 40, 40)).astype(np.float32)
+    maps = {"probability": image(np.clip(gtv * 0.8 + noise * 0.2, 0, 1).astype(np.float32)),
+            "uncertainty": image(noise * 0.9), "mutual_information": image(noise * 0.1)}
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumor_volume_ml": float(gtv.sum()) / 1000, "n_components": 1, "method": "mc-dropout", "members": 1,
+            "mc_passes": 2, "calibrated": False, "notes": [], **info}
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour", lambda *a, **k: SegResult(
+        image(gtv), maps["probability"], maps["uncertainty"], maps["mutual_information"], info))
+    return tmp_path / "ct.nii.gz", maps

@@ -131,7 +131,8 @@ def test_the_seg_and_sr_writes_name_their_stages_on_the_bar(tmp_path):
     export_results(reference_for(study["ct"], ct), out, tumour=tumour, info=info, progress=Seen())
     assert sum(done) == RESULTS_STEPS
     texts = [m for m, _ in log]
-    seg = texts[texts.index("writing DICOM SEG") + 1:texts.index("DICOM SEG written")]
+    seg = [t for t in texts[texts.index("writing DICOM SEG") + 1:texts.index("DICOM SEG written")]
+           if not t.endswith(" s)")]        # the frames' seconds said on a loaded machine (waiting)
     sr = texts[texts.index("writing DICOM SR") + 1:texts.index("DICOM SR written")]
     assert len(seg) == 2 and all(t.startswith("writing DICOM SEG: ") for t in seg), texts
     assert len(sr) == 4 and all(t.startswith("writing DICOM SR: ") for t in sr), texts
@@ -147,6 +148,45 @@ def test_the_seg_and_sr_writes_name_their_stages_on_the_bar(tmp_path):
         and measured >= 3, sr
     saving = dict(log)
     assert "results.seg.dcm" not in saving[seg[1]] and "measurements.sr.dcm" not in saving[sr[-1]]
+
+
+def test_the_seg_frames_say_their_seconds_while_highdicom_builds_them(tmp_path, monkeypatch):
+    """QA seg68: `lungai segment` on LUNG1-003's DICOM CT (one tumour) - "writing DICOM SEG: the frames of 1 segment",
+    one call of highdicom, stood 5.4 s of a loaded machine with no word.  The bar says its seconds while it runs
+    (:func:`lungai.progress.waiting`), and the SEG is written as before."""
+    import time
+
+    import highdicom
+    import pydicom
+
+    from lungai.dicom.export import reference_for
+    from lungai.dicom.seg import SEG_FRAMES, write_seg
+    from lungai.io import read_ct
+
+    study = _study(tmp_path)
+    ct = read_ct(study["ct"])
+    real = highdicom.seg.Segmentation
+
+    def slow(*args, **kwargs):
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(highdicom.seg, "Segmentation", slow)
+    said = []
+
+    class Ticking:
+        tick_interval = 0.05
+
+        def update(self, n=1, message=None):
+            said.append(message)
+
+    path = write_seg({"GTV": study["masks"]["GTV"]}, reference_for(study["ct"], ct), tmp_path / "x.seg.dcm",
+                     progress=Ticking())
+    frames = SEG_FRAMES.format(n=1, s="")
+    assert f"{frames} (0 s)" in said, said
+    assert said.index(frames) < said.index(f"{frames} (0 s)") < len(said) - 1     # then "saving ... frames"
+    ds = pydicom.dcmread(path)
+    assert ds.Modality == "SEG" and int(ds.NumberOfFrames) >= 1
 
 
 def test_dicom_export_names_the_results_read_and_checked_after_the_ct(tmp_path, monkeypatch, capsys):

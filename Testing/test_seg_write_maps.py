@@ -4,9 +4,11 @@ peak memory on thin-slice CTs (3.3 GB on LUNG1-002 resampled to 512 x 512 x 551 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import SimpleITK as sitk
-from seg_helpers import tiny_config
+from seg_helpers import stubbed_segment, tiny_config
 
 from lungai.cli import main
 from lungai.seg.uncertainty import ENTROPY_MEANING, MI_MEANING, PROBABILITY_MEANING, described, description
@@ -126,3 +128,82 @@ def test_segment_names_each_file_on_the_bar_while_it_writes_it(tmp_path, monkeyp
     assert set(at_write) >= {"tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz",
                              "result.json"}, at_write
     assert all(name in message for name, message in at_write.items()), at_write
+
+
+def _slow_partial_writes(monkeypatch, seconds: float) -> list:
+    """Each image write of lungai.io.write (to its ``.partial-*`` file) takes ``seconds`` more, the partial file on
+    disk meanwhile, as a whole CT's float map on a loaded machine: the names written, in order."""
+    import lungai.io.write as write_module
+
+    real, names = write_module.sitk.WriteImage, []
+
+    def slow(img, path, *a, **k):
+        result = real(img, path, *a, **k)
+        names.append(path.rsplit("/", 1)[-1])
+        time.sleep(seconds)
+        return result
+
+    monkeypatch.setattr(write_module.sitk, "WriteImage", slow)
+    return names
+
+
+def test_segment_says_the_seconds_while_a_map_is_written(tmp_path, monkeypatch):
+    """QA seg68: each float map of a whole CT (probability, uncertainty, mutual information) takes 1-2 s to write
+    (more on a loaded machine) behind one message "writing <name>": the bar and the Slicer panel's LUNGAI_PROGRESS
+    lines stood still.  Each write runs beside the bar, which says its seconds (:func:`lungai.progress.waiting`)."""
+    from lungai import progress
+
+    ct, _ = stubbed_segment(tmp_path, monkeypatch)
+    _slow_partial_writes(monkeypatch, 0.4)
+    shown = []
+    real_emit = progress._LineProgress._emit
+    monkeypatch.setattr(progress._LineProgress, "_emit", lambda self, m: shown.append(m) or real_emit(self, m))
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.05)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(["segment", str(ct), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "m"), "--whole"]) == 0
+    for name in ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz"):
+        assert f"writing {name} (0 s)" in shown, (name, shown)
+
+
+def test_segment_maps_written_beside_the_bar_are_those_written_directly(tmp_path, monkeypatch):
+    """The maps written in a worker beside the bar are, byte for byte, the files the same images give written
+    directly (with their NIfTI description), as before."""
+    from lungai.io import write_image
+    from lungai.seg.uncertainty import ENTROPY_UNIT, PROBABILITY_UNIT, describe
+
+    ct, maps = stubbed_segment(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    assert main(["segment", str(ct), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]) == 0
+    direct = tmp_path / "direct"
+    for name, meaning, unit in (("probability", PROBABILITY_MEANING, PROBABILITY_UNIT),
+                                ("uncertainty", ENTROPY_MEANING, ENTROPY_UNIT),
+                                ("mutual_information", MI_MEANING, ENTROPY_UNIT)):
+        with describe(maps[name], meaning, unit) as img:
+            write_image(img, direct / f"{name}.nii.gz")
+        assert (out / f"{name}.nii.gz").read_bytes() == (direct / f"{name}.nii.gz").read_bytes(), name
+
+
+def test_a_ctrl_c_while_segment_writes_a_map_leaves_no_partial_copy(tmp_path, monkeypatch):
+    """A Ctrl-C while a map is written (the bar's tick raising it, as a signal does in the main thread) waits for the
+    write (``finish_on_stop``): the command says it was cancelled and no ``.partial-*`` file of the patient's map is
+    left in the output folder (a daemon worker abandoned at the interpreter's exit never runs its clean-up)."""
+    from lungai import progress
+
+    ct, _ = stubbed_segment(tmp_path, monkeypatch)
+    names = _slow_partial_writes(monkeypatch, 0.5)
+    real_emit = progress._LineProgress._emit
+
+    def emit(self, message):
+        if message.startswith("writing uncertainty.nii.gz ("):
+            raise KeyboardInterrupt
+        return real_emit(self, message)
+
+    monkeypatch.setattr(progress._LineProgress, "_emit", emit)
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.05)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    out = tmp_path / "out"
+    assert main(["segment", str(ct), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]) == 130
+    assert any(n.startswith(".partial-") for n in names), names          # the stop came while the map was written
+    left = [p.name for p in out.iterdir()] if out.exists() else []
+    assert not [n for n in left if n.startswith(".partial-")], left
+    assert "mutual_information.nii.gz" not in left and "result.json" not in left, left

@@ -918,7 +918,7 @@ def run_segment(args) -> int:
     from pathlib import Path
 
     from lungai.io import read_ct, write_image
-    from lungai.progress import task, timer_running
+    from lungai.progress import task, timer_running, waiting
     from lungai.seg.resources import resolve_model_dir
     from lungai.seg.uncertainty import (ENTROPY_MEANING, ENTROPY_UNIT, MI_MEANING, PROBABILITY_MEANING,
                                         PROBABILITY_UNIT, describe)
@@ -1016,8 +1016,10 @@ def run_segment(args) -> int:
             protect = [args.ct]
             # each file named on the bar as it is written: the step's message is drawn after it (QA segprog64: the
             # maps of LUNG1-003 took 4.3 s and its DICOM objects 6.4 s behind "mapped to input grid" / "written")
-            bar.update(0, "writing tumor.nii.gz")
-            write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
+            # each written in a worker while the bar says its seconds (QA seg68: a map of a whole CT took 1-2 s behind
+            # one message); a Ctrl-C / Cancel waits for the write, so its own clean-up removes its .partial-* copy
+            waiting(bar, "writing tumor.nii.gz", write_image, res.tumour, out / "tumor.nii.gz", protect=protect,
+                    finish_on_stop=True)
             # the maps say what they hold (NIfTI description): predictive entropy / mutual information, bit - given
             # in place (describe): a described copy of each map raised the command's peak by 4 bytes a CT voxel
             maps = [(res.probability, "probability.nii.gz", PROBABILITY_MEANING, PROBABILITY_UNIT),
@@ -1025,9 +1027,9 @@ def run_segment(args) -> int:
                     (res.mutual_information, "mutual_information.nii.gz", MI_MEANING, ENTROPY_UNIT)]
             for img, name, meaning, unit in maps:
                 if img is not None:
-                    bar.update(0, f"writing {name}")
                     with describe(img, meaning, unit) as described_map:
-                        write_image(described_map, out / name, protect=protect)
+                        waiting(bar, f"writing {name}", write_image, described_map, out / name, protect=protect,
+                                finish_on_stop=True)
             from lungai.dicom.export import result_record
 
             # dicom-export checks it: the CT, and the tumour's voxels (an edited tumor.nii.gz is the user's)
@@ -1048,13 +1050,13 @@ def run_segment(args) -> int:
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
     from lungai.errors import counted
-    from lungai.scene.results import confidence_text     # the panel's banner says it alike
+    from lungai.scene.results import confidence_text, threshold_text     # the panel's banner says it alike
     from lungai.seg.config import result_value
 
     i = res.info
     why = "; ".join(i.get("review_reasons") or [])     # why it is flagged (low confidence, cut by the image edge ...)
     print(f"tumour {result_value(i, 'tumour_volume_ml'):.2f} ml in {counted(int(i['n_components']), 'component')}; "
-          f"{confidence_text(i)} (review below {i['review_threshold']:.2f}: "
+          f"{confidence_text(i)} (review below {threshold_text(i)}: "
           f"{('NEEDS REVIEW' + (f' - {why}' if why else '')) if i['needs_review'] else 'ok'}) -> {out}")
     if i.get("confidence_caveat"):      # the model's known confidence caveat, beside the confidence
         print(f"confidence caveat: {i['confidence_caveat']}")

@@ -59,28 +59,50 @@ def model_text(info: dict) -> str | None:
     return f"{name} (model {kept} kept)" if kept and kept != name else name
 
 
+def review_digits(result: dict) -> int:
+    """The decimals a result's confidence and review threshold are shown with: 2, or as many more (at most 4, the
+    confidence's recorded ones) as it takes to show them apart - two decimals showed 0.6402 against 0.644 as
+    "confidence 0.64 (review below 0.64: NEEDS REVIEW - confidence below the review threshold)", and 0.6444 as
+    "... 0.64 (review below 0.64: ok)" (QA seg68: LUNG1-003, a click 12 mm off GTV-1's centre and a seed on GTV-3).
+    Rounding keeps their order: two values shown apart are shown in the order they have."""
+    confidence, threshold = result.get("confidence"), result.get("review_threshold")
+    if confidence is None or threshold is None:
+        return 2
+    for digits in (2, 3):
+        if f"{float(confidence):.{digits}f}" != f"{float(threshold):.{digits}f}":
+            return digits
+    return 4
+
+
+def threshold_text(result: dict) -> str:
+    """A result's review threshold as the user reads it, with its confidence's decimals (:func:`review_digits`)."""
+    return f"{float(result['review_threshold']):.{review_digits(result)}f}"
+
+
 def confidence_text(result: dict, capital: bool = False) -> str:
     """A segmentation's confidence as the user reads it: "confidence 0.83", or "uncalibrated confidence 0.69" when
     its result records ``"calibrated": false`` (the model's confidence was not calibrated: the number is not the
-    calibrated probability of a good segmentation).  The one wording of ``lungai segment``'s summary line and the
+    calibrated probability of a good segmentation); with a third or fourth decimal where two would show it equal to
+    the review threshold (:func:`review_digits`).  The one wording of ``lungai segment``'s summary line and the
     panel's banner (:func:`describe_segment_result`); ``capital``: at the start of a sentence."""
-    text = f"{'' if result.get('calibrated', True) else 'uncalibrated '}confidence {float(result['confidence']):.2f}"
+    text = (f"{'' if result.get('calibrated', True) else 'uncalibrated '}confidence "
+            f"{float(result['confidence']):.{review_digits(result)}f}")
     return text[:1].upper() + text[1:] if capital else text
 
 
 def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     """(headline, details, needs_review) for the prominent confidence banner."""
     confidence = confidence_text(result)
-    threshold = float(result["review_threshold"])
+    threshold = threshold_text(result)      # as many decimals as the confidence: the two shown apart
     review = bool(result["needs_review"])
     reasons = [str(r) for r in result.get("review_reasons") or []]
     if review and reasons:          # why (low confidence, cut by the image edge, models disagree, ...)
         headline = (f"NEEDS EXPERT REVIEW - {'; '.join(reasons)} - {confidence} "
-                    f"(review threshold {threshold:.2f})")
+                    f"(review threshold {threshold})")
     elif review:
-        headline = f"NEEDS EXPERT REVIEW - {confidence} (below {threshold:.2f})"
+        headline = f"NEEDS EXPERT REVIEW - {confidence} (below {threshold})"
     else:
-        headline = f"{confidence_text(result, capital=True)} (review threshold {threshold:.2f})"
+        headline = f"{confidence_text(result, capital=True)} (review threshold {threshold})"
     method = method_text(result)
     parts = [f"tumour volume {float(result_value(result, 'tumour_volume_ml')):.1f} ml"]
     if result.get("n_components") is not None:
