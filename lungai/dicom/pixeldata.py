@@ -26,6 +26,7 @@ from lungai.errors import InputError, counted_of
 PIXEL_DATA = 0x7FE00010
 FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)     # FloatPixelData, DoubleFloatPixelData (parametric maps)
 UNDEFINED_LENGTH = 0xFFFFFFFF       # encapsulated (compressed) pixel data: its size is not known from the header
+_DEFER_SIZE = 1024      # check_pixel_data's read of a file: values above this many bytes not read (the pixel data)
 
 
 def expected_pixel_bytes(ds) -> int | None:
@@ -49,7 +50,8 @@ def _short(name: str, have: int, need: int, fix: str) -> InputError:
                       "interrupted copy or export)", fix)
 
 
-# the headers read inside :func:`headers_once` ((real path, mtime, size) -> the header, no pixels); None outside it
+# the headers read inside :func:`headers_once` ((real path, mtime, size) -> (the header, no pixels; where its pixel
+# data is: :func:`_header_read`)); None outside it
 _HEADERS: ContextVar = ContextVar("lungai_dicom_headers_once", default=None)
 
 
@@ -92,14 +94,68 @@ def dcmread_lenient(path, **kwargs):
     key = _header_key(path)
     if key is None:
         return _dcmread_lenient(path, **kwargs)
-    if key not in cache:
-        try:
-            cache[key] = _dcmread_lenient(path, stop_before_pixels=True)
-        except Exception:  # noqa: BLE001 - not DICOM, cut short: read as asked (its error raised as before)
-            return _dcmread_lenient(path, **kwargs)
-    kept = copy.copy(cache[key])
+    if _cached(cache, key, path) is None:
+        return _dcmread_lenient(path, **kwargs)       # not DICOM, cut short: read as asked (its error raised as before)
+    kept = copy.copy(cache[key][0])
     kept._dict = dict(kept._dict)       # pydicom's copy shares its elements' dict: each caller gets its own
     return kept
+
+
+def _cached(cache: dict, key, path):
+    """(header, where its pixel data is) of ``path`` in :func:`headers_once`'s ``cache``, read now if it is not there
+    yet (:func:`_header_read`); None when its header cannot be read."""
+    if key not in cache:
+        try:
+            cache[key] = _header_read(path)
+        except Exception:  # noqa: BLE001 - not DICOM, cut short: the caller reads it as asked
+            return None
+    return cache[key]
+
+
+def _header_read(path) -> tuple:
+    """(the header of ``path`` as ``dcmread_lenient(path, stop_before_pixels=True)`` reads it, the (tag, length, file
+    offset of its value) of the pixel data element the read stopped at, None when it stopped at none): pydicom's own
+    stop before the pixels (its ``_at_pixel_data``), the element's length and offset kept as it stops, so the
+    pixel-data check (:func:`check_pixel_data`) needs no second parse of the file (QA export68: ``read_ct`` parsed each
+    of LUNG1-003's 107 slices 3 times, ``lungai dicom-export`` 2 times)."""
+    stops: list = []
+
+    def stop_when_for(fp):
+        stops.clear()       # a bare data set is read a second time (``force``): that read's stop counts
+
+        def at_pixel_data(tag, vr, length):
+            if tag in _PIXEL_TAGS:
+                stops.append((int(tag), int(length), fp.tell()))
+                return True
+            return False
+        return at_pixel_data
+
+    ds = _dcmread_lenient(path, stop_when_for=stop_when_for)
+    return ds, (stops[-1] if stops else None)
+
+
+_PIXEL_TAGS = frozenset((PIXEL_DATA, *FLOAT_PIXEL_DATA))     # where pydicom's ``stop_before_pixels`` stops
+
+
+def _pixels_from_header(path):
+    """(header, pixel data length, file offset of its value) of ``path`` from the header read once inside
+    :func:`headers_once` (read now if need be), when that tells :func:`check_pixel_data` all the file's own read with
+    the pixel data deferred would: a PixelData element of a defined length above the deferral size, ending at the
+    file's end (nothing after it to parse), in a data set not deflated; else None (the file is read as before)."""
+    cache = _HEADERS.get()
+    if cache is None:
+        return None
+    key = _header_key(path)
+    found = _cached(cache, key, path) if key is not None else None
+    if found is None or found[1] is None:
+        return None
+    ds, (tag, length, offset) = found
+    # an offset only where the element's value starts: the stop of the data set's parse, not of pydicom's look at
+    # its first element's VR (length 0, the file positioned inside the element)
+    if (tag != PIXEL_DATA or length in (0, UNDEFINED_LENGTH) or length <= _DEFER_SIZE or _inflated(ds)
+            or offset + length != key[2]):
+        return None
+    return ds, length, offset
 
 
 def _dcmread_lenient(path, **kwargs):
@@ -205,8 +261,16 @@ def check_pixel_data(path, fix: str, name: str | None = None) -> None:
 
     p = Path(path)
     name = name or p.name
+    known = _pixels_from_header(p)
+    if known is not None:       # the header read once (headers_once): the element's length and offset known
+        ds, length, offset = known
+        need = expected_pixel_bytes(ds)
+        have = max(0, min(length, p.stat().st_size - offset))
+        if have < length or (need is not None and length < need):
+            raise _short(name, have, need if need is not None else length, fix)
+        return
     try:
-        ds = read_dicom(p, fix, name, defer_size=1024)     # PixelData's value not read: its length and offset kept
+        ds = read_dicom(p, fix, name, defer_size=_DEFER_SIZE)   # PixelData deferred: length, offset kept
         if _inflated(ds):       # offsets in the inflated data set, not the file: read in full (already in memory)
             ds = pydicom.dcmread(p)     # (a deflated file has file meta: no bare data set)
         element = ds.get_item(PIXEL_DATA, keep_deferred=True)

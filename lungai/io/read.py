@@ -913,7 +913,10 @@ def _with_values(img: sitk.Image, flat, values) -> sitk.Image:
 def read_dicom_ct_files(files, what: str) -> sitk.Image:
     """Read the CT whose slice files are given (a series spread over several folders, as
     :func:`lungai.dicom.discover.scan` groups it by SeriesInstanceUID), checked as :func:`read_ct` does."""
-    img = _read_dicom_series(Path(what), None, [str(f) for f in files])
+    from lungai.dicom.pixeldata import headers_once
+
+    with headers_once():        # each slice's header parsed once (read_image)
+        img = _read_dicom_series(Path(what), None, [str(f) for f in files])
     check_3d(img, what)
     check_ct(img, what)
     return img
@@ -921,9 +924,17 @@ def read_dicom_ct_files(files, what: str) -> sitk.Image:
 
 def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
     """Read any 3D image (file or DICOM folder) with its geometry; no CT checks.  A DICOM folder (or DICOMDIR file)
-    gives its CT series (:func:`dicom_series_files`)."""
+    gives its CT series (:func:`dicom_series_files`), each slice's header parsed once for all the checks
+    (:func:`lungai.dicom.pixeldata.headers_once`: the series scan, the slice-copy check, the pixel-data check; QA
+    export68: 3 parses of each of LUNG1-003's 107 slices), ITK reading the pixels."""
+    from lungai.dicom.pixeldata import headers_once
+
     p = check_image_path(path, series_uid)
-    img = _read_dicom_series(p, series_uid) if p.is_dir() else _read_file(p)
+    if p.is_dir():
+        with headers_once():
+            img = _read_dicom_series(p, series_uid)
+    else:
+        img = _read_file(p)
     check_3d(img, str(p))
     return img
 
