@@ -427,6 +427,40 @@ def test_a_whole_ct_of_the_training_data_is_loaded_in_sub_steps(tmp_path):
     assert np.array_equal(sitk.GetArrayFromImage(kept_out), np.isin(m, soft).astype(np.uint8))
 
 
+def test_eval_seg_says_a_whole_cts_reading_and_checks(tmp_path, monkeypatch):
+    """QA train68: eval-seg on LUNG1-003 stood 5 s on "checking inputs: 0/1" (the CT read, its labels and tumour
+    checked) and 4 s on the case's name before its segmentation said a step (the CT read again).  A whole CT's
+    sub-steps are said (message-only updates, the step count unchanged); a crop's none (a line each in a log)."""
+    from lungai.seg import infer
+    from lungai.seg.evaluate import check_cases, evaluate_case
+
+    images, masks = _chest_label_map(tmp_path)
+    for folder in (images, masks):                      # a small crop of it, as a crop case
+        sitk.WriteImage(sitk.RegionOfInterest(sitk.ReadImage(str(folder / "W_0.nii.gz")), [24, 24, 8], [60, 60, 28]),
+                        str(folder / "C_0.nii.gz"))
+    cases = pair_files(images, masks)                   # as eval-seg pairs them (--label given to the check)
+    bar = _Said()
+    assert "also hold labels 2" in check_cases(cases, label=1, progress=bar)
+    assert sum(n for n, _ in bar.updates) == 2 and [m for n, m in bar.updates if n] == ["C_0", "W_0"]
+    said = [m for n, m in bar.updates if n == 0]
+    steps = ["reading the CT and mask", "checking the mask's labels", "checking the tumour mask"]
+    at = [next((i for i, m in enumerate(said) if m.startswith(f"W_0: {step}")), None) for step in steps]
+    assert None not in at and at == sorted(at) and all(m.startswith("W_0: ") for m in said), said
+
+    class Segmented(Exception):
+        pass
+
+    def segment_tumour(*args, progress=None, **kwargs):       # where the segmentation starts: what was said before
+        raise Segmented(list(bar.updates))
+
+    monkeypatch.setattr(infer, "segment_tumour", segment_tumour)
+    for case, said_before in ((cases[1], ["reading the CT and mask"]), (cases[0], [])):
+        bar = _Said()
+        with pytest.raises(Segmented) as stop:
+            evaluate_case(None, case, label=1, progress=bar)
+        assert [m for n, m in stop.value.args[0] if n == 0][:1] == said_before, stop.value.args[0]
+
+
 def test_label_hard_negatives_stay_out_of_other_soft_tissue_labels(tmp_path):
     """QA: with --label 1 a planning label map's label 2 (GTV-2 / nodes) was background, and hard-negative centres
     were drawn inside it (25 of 50,000 on LUNG1-003).  Other labels of soft tissue are kept out of the hard

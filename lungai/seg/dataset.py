@@ -1124,7 +1124,7 @@ def load_checked(parts: list, cfg, progress=None) -> tuple:
                 if k < 2:
                     out[k].append(to_arrays(c, cfg, progress))
                 elif c.image is None and c.image_path is not None:      # (a whole CT: its reading said)
-                    _step(_whole_ct_progress(c, progress), "reading the CT (test split: checked only)", read_ct,
+                    sub_step(whole_ct_progress(c, progress), "reading the CT (test split: checked only)", read_ct,
                           c.image_path)
             except InputError as exc:
                 bad.append((c, exc))
@@ -1142,10 +1142,11 @@ def load_checked(parts: list, cfg, progress=None) -> tuple:
     return out[0], out[1]
 
 
-def _whole_ct_progress(case: Case, progress):
-    """The sub-step reporter (:class:`lungai.progress.SubProgress`, "<case>: <sub-step>") of a whole CT's loading
-    on ``progress``, or None: a crop (a line per crop in a log: hundreds of them), no progress, or a file whose
-    header cannot be read (its reading names the problem)."""
+def whole_ct_progress(case: Case, progress, prefix: bool = True):
+    """The sub-step reporter of a whole CT's loading on ``progress`` (a :class:`lungai.progress.SubProgress`,
+    "<case>: <sub-step>"; ``prefix`` False: ``progress`` itself, which names the case already), or None: a crop (a
+    line per crop in a log: hundreds of them), no progress, or a file whose header cannot be read (its reading names
+    the problem)."""
     if progress is None:
         return None
     try:
@@ -1155,10 +1156,10 @@ def _whole_ct_progress(case: Case, progress):
         return None
     from lungai.progress import SubProgress
 
-    return SubProgress(progress, f"{case.case_id}:")
+    return SubProgress(progress, f"{case.case_id}:") if prefix else progress
 
 
-def _step(sub, message: str, fn, *args, **kwargs):
+def sub_step(sub, message: str, fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` said as the sub-step ``message`` of ``sub`` (None: called alone), its seconds shown
     while it runs (:func:`lungai.progress.waiting`: the same call, the same result)."""
     if sub is None:
@@ -1173,16 +1174,16 @@ def to_arrays(case: Case, cfg, progress=None) -> dict:
     whole CT's loading said in sub-steps as message-only updates ("<case>: reading the CT and mask", its other
     labels, the lungs' sub-steps, the model grid, the sampling points; the step count is the caller's) - QA train68:
     LUNG1-002 (with the lungs' search) stood ~27 s on one step of "load training data"; a crop says none."""
-    sub = _whole_ct_progress(case, progress)
-    img, mask = _step(sub, "reading the CT and mask", _read_pair, case)
+    sub = whole_ct_progress(case, progress)
+    img, mask = sub_step(sub, "reading the CT and mask", _read_pair, case)
     exclude = None
     if case.label is not None and case.image is None:        # (as load_images: a label of a mask file)
         if is_whole_ct(case, img):
-            exclude = _step(sub, "the mask's other labels (their mean CT value)", _soft_tissue_other_labels, img,
+            exclude = sub_step(sub, "the mask's other labels (their mean CT value)", _soft_tissue_other_labels, img,
                             mask, case.label)
         mask = sitk.Cast(mask == int(case.label), sitk.sitkUInt8)
     if case.image is None:          # a mask file: its tumour must not be the lungs (refused, named, nothing trained)
-        problem = _step(sub, "checking the tumour mask", lung_like_problem, Path(case.mask_path).name, img, mask)
+        problem = sub_step(sub, "checking the tumour mask", lung_like_problem, Path(case.mask_path).name, img, mask)
         if problem:
             raise InputError(problem, LUNG_LIKE_FIX)
     if is_whole_ct(case, img):
@@ -1197,7 +1198,7 @@ def to_arrays(case: Case, cfg, progress=None) -> dict:
             hi = [img.TransformIndexToPhysicalPoint([int(xx.max()), int(yy.max()), int(zz.max())])]
             box = pp.box_from_physical(img, lo[0], hi[0], FULL_CT_MARGIN_MM)
             img, mask = pp.crop(img, box), pp.crop(mask, box)
-    arr, model_img = _step(sub, "resampling to the model grid", pp.to_model, img, cfg)
+    arr, model_img = sub_step(sub, "resampling to the model grid", pp.to_model, img, cfg)
     lab = pp.mask_to_model(mask, model_img)
     return {"image": arr[None], "label": lab[None], "case_id": case.case_id,
             "implanted": bool(case.meta.get("implanted"))}
@@ -1218,9 +1219,9 @@ def _whole_ct_arrays(case: Case, img, mask, cfg, exclude=None, sub=None) -> dict
 
     box = pp.box_from_lungs(img, cfg.roi_margin_mm, progress=sub, step="finding the lungs")
     crop = pp.crop(img, box)
-    arr, model_img = _step(sub, "resampling to the model grid", pp.to_model, crop, cfg)
-    lab = _step(sub, "the tumour mask on the model grid", pp.mask_to_model, pp.crop(mask, box), model_img)
-    region, lungs = _step(sub, "the lungs' region on the model grid",
+    arr, model_img = sub_step(sub, "resampling to the model grid", pp.to_model, crop, cfg)
+    lab = sub_step(sub, "the tumour mask on the model grid", pp.mask_to_model, pp.crop(mask, box), model_img)
+    region, lungs = sub_step(sub, "the lungs' region on the model grid",
                           lambda: (pp.region_on(box, model_img), pp.mask_on(box.lungs, model_img)))
     if sub is not None:
         sub.update(0, "hard-negative and tumour sampling points")
