@@ -373,6 +373,94 @@ def _chest_label_map(tmp_path):
     return tmp_path / "i", tmp_path / "m"
 
 
+class _Said:
+    """A progress recording its updates; every timed sub-step shown (tick_interval: a tenth of a second)."""
+
+    tick_interval = 0.1
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, n=1, message=None):
+        self.updates.append((n, message))
+
+
+def test_a_whole_ct_of_the_training_data_is_loaded_in_sub_steps(tmp_path):
+    """QA train68: a whole CT in train-seg's data (LUNG1-002 with its GTV label map) was read, its other labels
+    measured, its lungs found and put on the model grid behind one step of "load training data": the bar stood
+    19-27 s on it ("load training data: 10/13 [00:19] LUNG1-002_ct" with no line before).  Each sub-step is now said
+    (a message-only update naming the case, the step count unchanged), a long one with its seconds; a crop says none
+    (a line each in a log); the arrays are the ones loaded without a progress."""
+    from scipy import ndimage
+
+    from lungai.seg import dataset
+    from lungai.seg.config import SegConfig
+    from lungai.seg.dataset import load_checked, to_arrays
+
+    images, masks = _chest_label_map(tmp_path)
+    ct, lab = sitk.ReadImage(str(images / "W_0.nii.gz")), sitk.ReadImage(str(masks / "W_0.nii.gz"))
+    for name, image in (("C_0.nii.gz", ct), ("C_1.nii.gz", lab)):     # a small crop of it, as a crop case
+        crop = sitk.RegionOfInterest(image, [24, 24, 8], [60, 60, 28])
+        sitk.WriteImage(crop, str((images if name == "C_0.nii.gz" else masks) / "C_0.nii.gz"))
+    cases = {c.case_id: c for c in pair_files(images, masks, label=1)}
+    cfg = SegConfig(arch="unet", spacing=(2.0, 2.0, 4.0))
+    bar = _Said()
+    train, val = load_checked([[cases["W_0"]], [cases["C_0"]], []], cfg, bar)
+    assert sum(n for n, _ in bar.updates) == 2 and [m for n, m in bar.updates if n] == ["W_0", "C_0"]
+    said = [m for n, m in bar.updates if n == 0]
+    assert said and all(m.startswith("W_0: ") for m in said), said           # the crop: no sub-step lines
+    steps = ["reading the CT and mask", "the mask's other labels (their mean CT value)", "checking the tumour mask",
+             "finding the lungs 0/7", "finding the lungs 7/7", "resampling to the model grid",
+             "the tumour mask on the model grid", "the lungs' region on the model grid",
+             "hard-negative and tumour sampling points"]
+    at = [next((i for i, m in enumerate(said) if m.startswith(f"W_0: {step}")), None) for step in steps]
+    assert None not in at and at == sorted(at), list(zip(steps, at, said))
+    again = to_arrays(cases["W_0"], cfg)              # no progress: the same arrays
+    assert all(np.array_equal(train[0][k], again[k]) for k in ("image", "label", "hard_idx", "tumour_idx"))
+    assert np.array_equal(val[0]["image"], to_arrays(cases["C_0"], cfg)["image"])
+    # the other labels' mean CT values (one bincount pass now): ndimage.mean's, the same labels kept out
+    hu, m = sitk.GetArrayFromImage(ct), sitk.GetArrayFromImage(lab)
+    soft = [v for v, mean in zip((2, 3), ndimage.mean(hu, m, index=[2, 3]))
+            if mean > dataset.OTHER_LABEL_SOFT_TISSUE_HU]
+    assert soft == [2]
+    kept_out = dataset._soft_tissue_other_labels(ct, lab, 1)
+    assert np.array_equal(sitk.GetArrayFromImage(kept_out), np.isin(m, soft).astype(np.uint8))
+
+
+def test_eval_seg_says_a_whole_cts_reading_and_checks(tmp_path, monkeypatch):
+    """QA train68: eval-seg on LUNG1-003 stood 5 s on "checking inputs: 0/1" (the CT read, its labels and tumour
+    checked) and 4 s on the case's name before its segmentation said a step (the CT read again).  A whole CT's
+    sub-steps are said (message-only updates, the step count unchanged); a crop's none (a line each in a log)."""
+    from lungai.seg import infer
+    from lungai.seg.evaluate import check_cases, evaluate_case
+
+    images, masks = _chest_label_map(tmp_path)
+    for folder in (images, masks):                      # a small crop of it, as a crop case
+        sitk.WriteImage(sitk.RegionOfInterest(sitk.ReadImage(str(folder / "W_0.nii.gz")), [24, 24, 8], [60, 60, 28]),
+                        str(folder / "C_0.nii.gz"))
+    cases = pair_files(images, masks)                   # as eval-seg pairs them (--label given to the check)
+    bar = _Said()
+    assert "also hold labels 2" in check_cases(cases, label=1, progress=bar)
+    assert sum(n for n, _ in bar.updates) == 2 and [m for n, m in bar.updates if n] == ["C_0", "W_0"]
+    said = [m for n, m in bar.updates if n == 0]
+    steps = ["reading the CT and mask", "checking the mask's labels", "checking the tumour mask"]
+    at = [next((i for i, m in enumerate(said) if m.startswith(f"W_0: {step}")), None) for step in steps]
+    assert None not in at and at == sorted(at) and all(m.startswith("W_0: ") for m in said), said
+
+    class Segmented(Exception):
+        pass
+
+    def segment_tumour(*args, progress=None, **kwargs):       # where the segmentation starts: what was said before
+        raise Segmented(list(bar.updates))
+
+    monkeypatch.setattr(infer, "segment_tumour", segment_tumour)
+    for case, said_before in ((cases[1], ["reading the CT and mask"]), (cases[0], [])):
+        bar = _Said()
+        with pytest.raises(Segmented) as stop:
+            evaluate_case(None, case, label=1, progress=bar)
+        assert [m for n, m in stop.value.args[0] if n == 0][:1] == said_before, stop.value.args[0]
+
+
 def test_label_hard_negatives_stay_out_of_other_soft_tissue_labels(tmp_path):
     """QA: with --label 1 a planning label map's label 2 (GTV-2 / nodes) was background, and hard-negative centres
     were drawn inside it (25 of 50,000 on LUNG1-003).  Other labels of soft tissue are kept out of the hard

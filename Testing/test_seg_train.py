@@ -1097,6 +1097,63 @@ def test_resume_keeps_a_validation_table_the_replaced_model_never_wrote(tiny_mod
     assert (model / "validation_mc-dropout.csv").is_file()
 
 
+def test_resume_keeps_a_member_file_the_replaced_model_never_wrote(tiny_model, tiny_data, tmp_path, capsys):
+    """QA train68: a --resume that replaced a finished model (or saved over a stopped run's model in place) deleted
+    any member_<K>.safetensors its new model.json did not list - also one no model of the folder ever wrote (a
+    user's own file of that name, e.g. a member kept from another run).  Only the member files the replaced
+    model.json lists are removed; any other is kept as it is, and the run says so (naming it and what to do)."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0      # a finished 1-member model
+    assert not (model / "member_1.safetensors").exists()          # the 2-member model's own member went
+    shutil.copy2(tiny_model / "member_1.safetensors", model / "member_3.safetensors")   # the user's file
+    mine = (model / "member_3.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(_with(args, members=1, epochs=3) + ["-o", str(model), "--resume"]) == 0      # replaces it
+    err = capsys.readouterr().err
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    assert doc["member_files"] == ["member_0.safetensors"]
+    assert (model / "member_3.safetensors").read_bytes() == mine
+    assert "member_3.safetensors" in err and "kept" in err and "not part of the model" in err, err
+    # the same when the model is saved in place (a run stopped during its calibration, resumed)
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    assert main(_with(args, members=1, epochs=3) + ["-o", str(model), "--resume"]) == 0
+    assert (model / "member_3.safetensors").read_bytes() == mine
+    assert "member_3.safetensors" in capsys.readouterr().err
+
+
+def test_resume_refuses_to_write_over_a_member_file_no_model_there_listed(tiny_model, tiny_data, tmp_path, capsys):
+    """QA train68: a --resume with more --members than the finished model in its folder wrote its new members over
+    any member_<K>.safetensors there - also one that model never wrote (the user's).  Refused before any training,
+    naming the file and the fix; the file is left as it is, and the run goes through once it is moved."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0      # a finished 1-member model
+    (model / "member_1.safetensors").write_bytes(b"mine")
+    before = {p.name: p.stat().st_mtime_ns for p in (model / "checkpoints").iterdir()}
+    capsys.readouterr()
+    assert main(_with(args, members=2, epochs=3) + ["-o", str(model), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert ("holds member_1.safetensors, which its model.json does not list" in err and "would write over it" in err
+            and "move member_1.safetensors out of" in err and "nothing was trained" in err), err
+    assert (model / "member_1.safetensors").read_bytes() == b"mine"
+    assert {p.name: p.stat().st_mtime_ns for p in (model / "checkpoints").iterdir()} == before
+    assert json.loads((model / "model.json").read_text(encoding="utf-8"))["member_files"] == ["member_0.safetensors"]
+    (model / "member_1.safetensors").rename(tmp_path / "member_1.safetensors")
+    assert main(_with(args, members=2, epochs=3) + ["-o", str(model), "--resume"]) == 0
+    assert json.loads((model / "model.json").read_text(encoding="utf-8"))["member_files"] == [
+        "member_0.safetensors", "member_1.safetensors"]
+    assert (tmp_path / "member_1.safetensors").read_bytes() == b"mine"
+
+
 def _change_mask(path):
     """The mask file's tumour shrunk (eroded): other data under the same case id."""
     m = sitk.ReadImage(str(path))

@@ -1077,9 +1077,15 @@ def _soft_tissue_other_labels(img, raw_mask, label) -> sitk.Image | None:
     others = [int(v) for v in np.unique(m) if v and int(v) != int(label)]
     if not others:
         return None
-    from scipy import ndimage
+    hu = sitk.GetArrayViewFromImage(img)
+    if m.dtype.kind in "bu":      # read_mask's UInt8 / UInt16: the sums per label as ndimage.mean's (one bincount
+        #                             pass; ndimage.mean took 5.5-6.2 s on LUNG1-002's 29 M voxels, this ~1 s)
+        flat = m.ravel()
+        means = np.bincount(flat, weights=hu.ravel())[others] / np.bincount(flat)[others]
+    else:
+        from scipy import ndimage
 
-    means = ndimage.mean(sitk.GetArrayViewFromImage(img), m, index=others)
+        means = ndimage.mean(hu, m, index=others)
     soft = [v for v, hu in zip(others, np.atleast_1d(means)) if hu > OTHER_LABEL_SOFT_TISSUE_HU]
     if not soft:
         return None
@@ -1107,7 +1113,8 @@ def load_checked(parts: list, cfg, progress=None) -> tuple:
     """The arrays (:func:`to_arrays`) of the cases of ``parts`` ([train, validation, test] case lists; the test
     cases' CTs are only read with the CT checks, never turned into arrays) as (train arrays, validation arrays).
     Every case whose image or mask cannot be used is named in one InputError after all were tried (one such case:
-    its own error, as it was); ``progress`` advances per case."""
+    its own error, as it was); ``progress`` advances per case, a whole CT's loading said in sub-steps on it
+    (:func:`to_arrays`)."""
     from lungai.io import read_ct
 
     out, bad = [[], []], []
@@ -1115,9 +1122,10 @@ def load_checked(parts: list, cfg, progress=None) -> tuple:
         for c in cases:
             try:
                 if k < 2:
-                    out[k].append(to_arrays(c, cfg))
-                elif c.image is None and c.image_path is not None:
-                    read_ct(c.image_path)
+                    out[k].append(to_arrays(c, cfg, progress))
+                elif c.image is None and c.image_path is not None:      # (a whole CT: its reading said)
+                    sub_step(whole_ct_progress(c, progress), "reading the CT (test split: checked only)", read_ct,
+                          c.image_path)
             except InputError as exc:
                 bad.append((c, exc))
             if progress is not None:
@@ -1134,21 +1142,53 @@ def load_checked(parts: list, cfg, progress=None) -> tuple:
     return out[0], out[1]
 
 
-def to_arrays(case: Case, cfg) -> dict:
-    """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid."""
-    img, mask = _read_pair(case)
+def whole_ct_progress(case: Case, progress, prefix: bool = True):
+    """The sub-step reporter of a whole CT's loading on ``progress`` (a :class:`lungai.progress.SubProgress`,
+    "<case>: <sub-step>"; ``prefix`` False: ``progress`` itself, which names the case already), or None: a crop (a
+    line per crop in a log: hundreds of them), no progress, or a file whose header cannot be read (its reading names
+    the problem)."""
+    if progress is None:
+        return None
+    try:
+        if not is_whole_ct(case):
+            return None
+    except RuntimeError:
+        return None
+    from lungai.progress import SubProgress
+
+    return SubProgress(progress, f"{case.case_id}:") if prefix else progress
+
+
+def sub_step(sub, message: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` said as the sub-step ``message`` of ``sub`` (None: called alone), its seconds shown
+    while it runs (:func:`lungai.progress.waiting`: the same call, the same result)."""
+    if sub is None:
+        return fn(*args, **kwargs)
+    from lungai.progress import waiting
+
+    return waiting(sub, message, fn, *args, **kwargs)
+
+
+def to_arrays(case: Case, cfg, progress=None) -> dict:
+    """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid.  ``progress``: a
+    whole CT's loading said in sub-steps as message-only updates ("<case>: reading the CT and mask", its other
+    labels, the lungs' sub-steps, the model grid, the sampling points; the step count is the caller's) - QA train68:
+    LUNG1-002 (with the lungs' search) stood ~27 s on one step of "load training data"; a crop says none."""
+    sub = whole_ct_progress(case, progress)
+    img, mask = sub_step(sub, "reading the CT and mask", _read_pair, case)
     exclude = None
     if case.label is not None and case.image is None:        # (as load_images: a label of a mask file)
         if is_whole_ct(case, img):
-            exclude = _soft_tissue_other_labels(img, mask, case.label)
+            exclude = sub_step(sub, "the mask's other labels (their mean CT value)", _soft_tissue_other_labels, img,
+                            mask, case.label)
         mask = sitk.Cast(mask == int(case.label), sitk.sitkUInt8)
     if case.image is None:          # a mask file: its tumour must not be the lungs (refused, named, nothing trained)
-        problem = lung_like_problem(Path(case.mask_path).name, img, mask)
+        problem = sub_step(sub, "checking the tumour mask", lung_like_problem, Path(case.mask_path).name, img, mask)
         if problem:
             raise InputError(problem, LUNG_LIKE_FIX)
     if is_whole_ct(case, img):
         try:
-            return _whole_ct_arrays(case, img, mask, cfg, exclude)
+            return _whole_ct_arrays(case, img, mask, cfg, exclude, sub)
         except InputError:          # lungs not found: fall back to the mask's box
             pass
         m = sitk.GetArrayViewFromImage(mask) > 0
@@ -1158,7 +1198,7 @@ def to_arrays(case: Case, cfg) -> dict:
             hi = [img.TransformIndexToPhysicalPoint([int(xx.max()), int(yy.max()), int(zz.max())])]
             box = pp.box_from_physical(img, lo[0], hi[0], FULL_CT_MARGIN_MM)
             img, mask = pp.crop(img, box), pp.crop(mask, box)
-    arr, model_img = pp.to_model(img, cfg)
+    arr, model_img = sub_step(sub, "resampling to the model grid", pp.to_model, img, cfg)
     lab = pp.mask_to_model(mask, model_img)
     return {"image": arr[None], "label": lab[None], "case_id": case.case_id,
             "implanted": bool(case.meta.get("implanted"))}
@@ -1171,16 +1211,20 @@ def _subsample(idx: np.ndarray, key: str, n: int) -> np.ndarray:
     return idx[np.sort(rng.choice(len(idx), n, replace=False))]
 
 
-def _whole_ct_arrays(case: Case, img, mask, cfg, exclude=None) -> dict:
+def _whole_ct_arrays(case: Case, img, mask, cfg, exclude=None, sub=None) -> dict:
     """A whole CT on the model grid, cut to the lungs' box (as automatic mode), with sampling indices.  ``exclude``
-    (0/1 image on the CT's grid, e.g. other soft-tissue labels of a --label mask): no hard negatives in or next to it."""
+    (0/1 image on the CT's grid, e.g. other soft-tissue labels of a --label mask): no hard negatives in or next to it.
+    ``sub``: the sub-step reporter of :func:`to_arrays` (None: nothing said)."""
     from scipy import ndimage
 
-    box = pp.box_from_lungs(img, cfg.roi_margin_mm)
+    box = pp.box_from_lungs(img, cfg.roi_margin_mm, progress=sub, step="finding the lungs")
     crop = pp.crop(img, box)
-    arr, model_img = pp.to_model(crop, cfg)
-    lab = pp.mask_to_model(pp.crop(mask, box), model_img)
-    region, lungs = pp.region_on(box, model_img), pp.mask_on(box.lungs, model_img)
+    arr, model_img = sub_step(sub, "resampling to the model grid", pp.to_model, crop, cfg)
+    lab = sub_step(sub, "the tumour mask on the model grid", pp.mask_to_model, pp.crop(mask, box), model_img)
+    region, lungs = sub_step(sub, "the lungs' region on the model grid",
+                          lambda: (pp.region_on(box, model_img), pp.mask_on(box.lungs, model_img)))
+    if sub is not None:
+        sub.update(0, "hard-negative and tumour sampling points")
     lo, hi = cfg.hu_window
     near = lab > 0
     if exclude is not None:

@@ -32,6 +32,10 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
 
     torch.use_deterministic_algorithms(True, warn_only=True)
     out_dir = Path(out_dir)
+    if only_member is None and save_arrays_to is None and arrays_from is None:     # a run that saves the model
+        from lungai.seg.model_io import check_member_names
+
+        check_member_names(out_dir, cfg.members)     # a user's member_<K> file it would write over: refused first
     split = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
     from lungai.seg import checkpoint
 

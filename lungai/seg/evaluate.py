@@ -183,13 +183,19 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
     from lungai.dicom.masks import check_one_label
     from lungai.errors import InputError
     from lungai.seg.dataset import (BINARY_255_FIX, LUNG_LIKE_FIX, binary_255_problem, check_label_found, choose_label,
-                                    load_images, lung_like_problem, other_labels_note, swapped_folders)
+                                    load_images, lung_like_problem, other_labels_note, sub_step, swapped_folders,
+                                    whole_ct_progress)
 
     bar = progress or NullProgress()
     bad, seen, counts, digests = [], set(), Counter(), {}
     for c in cases:
+        # a whole CT's checks said in sub-steps (QA train68: LUNG1-003 stood 5 s on "checking inputs: 0/1"); a crop's
+        # none (a line each in a log)
+        sub = whole_ct_progress(c, progress)
         try:
-            image, mask = load_images(c)
+            image, mask = sub_step(sub, "reading the CT and mask", load_images, c)
+            if sub is not None:
+                sub.update(0, "checking the mask's labels")
             digests.setdefault(_voxels_digest(image), []).append(c.case_id)
             if label is None:
                 check_one_label(mask, f"mask {c.case_id}", "tumour", choose_label)
@@ -203,7 +209,7 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
             # label, and LUNG1-003's label map with --label 1 was refused as "looks like the lungs", 3988 ml); a case
             # paired with its label holds that label's 0/1 mask already (load_images)
             tumour = mask if label is None or c.label is not None else sitk.Cast(mask == int(label), sitk.sitkUInt8)
-            lungs = lung_like_problem(c.case_id, image, tumour)
+            lungs = sub_step(sub, "checking the tumour mask", lung_like_problem, c.case_id, image, tumour)
             if lungs:      # a lung mask scored as the tumour: the Dice of a tumour model against the lungs
                 raise InputError(lungs, LUNG_LIKE_FIX)
         except InputError as exc:
@@ -251,10 +257,11 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
     test-time augmentation on / off (None: as the model's config says); ``flip_check``: the confidence feature
     ``flip_consistency`` also when the model's calibration does not use it.  ``label``: the reference tumour is
     this label of the mask (default: every nonzero voxel; :func:`reference_tumour`)."""
-    from lungai.seg.dataset import load_images
+    from lungai.seg.dataset import load_images, sub_step, whole_ct_progress
     from lungai.seg.infer import segment_tumour
 
-    img, mask = load_images(case)
+    # a whole CT's reading said (QA train68: LUNG1-003 stood 4 s on its name before its lungs' search was said)
+    img, mask = sub_step(whole_ct_progress(case, progress, prefix=False), "reading the CT and mask", load_images, case)
     truth = reference_tumour(mask, label)
     if point is None:
         point = seed_point_of(img, truth) if seeded and truth.any() else None

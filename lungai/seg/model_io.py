@@ -36,11 +36,13 @@ MEMBER_FILE = re.compile(r"member_(0|[1-9][0-9]*)\.safetensors")     # the names
 
 def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complete: bool = True) -> Path:
     """Members and model.json; ``complete`` False marks model.json ``"status": "calibrating"`` (train-seg: the
-    calibration that follows removes it).  A member file of an earlier save that model.json no longer lists (a
-    resume with fewer --members) is removed, after model.json is written: the folder is what a fresh run makes
-    (only names :func:`member_file` gives; any other file is left as it is)."""
+    calibration that follows removes it).  A member file of the earlier save that model.json no longer lists (a
+    resume with fewer --members) is removed, after model.json is written: the folder is what a fresh run makes.
+    Only the member files the earlier model.json in the folder lists go (:func:`written_members`); a file of such a
+    name that it does not list is not this product's: kept as it is, and said (:func:`_remove_unlisted_members`)."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = written_members(_read_model_json(out))       # read before any member of the new model is written
     files = []
     for k, sd in enumerate(state_dicts):
         save_safetensors({n: t.detach().contiguous().cpu() for n, t in sd.items()}, out / member_file(k))
@@ -50,15 +52,71 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complet
     if not complete:
         doc["status"] = CALIBRATING
     write_json(out / MODEL_JSON, doc)
-    _remove_unlisted_members(out, files)
+    _remove_unlisted_members(out, files, earlier)
     return out
 
 
-def _remove_unlisted_members(out: Path, files: list) -> None:
-    """Removes the member files (names :func:`member_file` gives) in ``out`` that model.json no longer lists."""
-    for path in out.iterdir():
+def _read_model_json(folder: Path):
+    """The model.json in ``folder`` as a dict, or None (none there, or not readable JSON)."""
+    import json
+
+    try:
+        return json.loads((Path(folder) / MODEL_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def written_members(doc) -> set:
+    """The member files (names :func:`member_file` gives) that the model of model.json ``doc`` lists as its own
+    (``member_files``): the only member files a later save or --resume in its folder may remove."""
+    files = doc.get("member_files") if isinstance(doc, dict) else None
+    if not isinstance(files, list):
+        return set()
+    return {f for f in files if isinstance(f, str) and MEMBER_FILE.fullmatch(f)}
+
+
+def check_member_names(model_dir, members: int) -> None:
+    """Refuses (:class:`InputError`, before any training) a train-seg run whose model of ``members`` members would
+    be saved over a ``member_<K>.safetensors`` in ``model_dir`` that the model.json there does not list: a file no
+    model saved there wrote (e.g. the user's, a member kept from another run), which the save would overwrite
+    (QA train68).  Nothing to check without a readable model.json (a new folder, an interrupted run's checkpoints:
+    the -o checks of train-seg allow no other files there)."""
+    out = Path(model_dir)
+    doc = _read_model_json(out)
+    if not isinstance(doc, dict):
+        return
+    listed = written_members(doc)
+    foreign = [name for name in map(member_file, range(members))
+               if name not in listed and ((out / name).exists() or (out / name).is_symlink())]
+    if foreign:
+        names = ", ".join(foreign)
+        raise InputError(f"{out} holds {names}, which its model.json does not list (no model saved there wrote "
+                         f"{'them' if len(foreign) > 1 else 'it'}); the model of {members} members this run saves "
+                         f"would write over {'them' if len(foreign) > 1 else 'it'}",
+                         f"move {names} out of {out} (or rename {'them' if len(foreign) > 1 else 'it'}), then run "
+                         "the same command again (nothing was trained)")
+
+
+def _remove_unlisted_members(out: Path, files: list, written: set) -> None:
+    """Removes the member files in ``out`` that the new model.json (``files``) no longer lists and the model it
+    replaced listed (``written``: :func:`written_members` of its model.json).  A file of such a name that neither
+    lists is not one this product wrote (a user's file, e.g. a member kept from another run - QA train68: it was
+    deleted): kept as it is, and a note says so, naming it and what to do."""
+    from lungai.errors import say_notes
+
+    kept = []
+    for path in sorted(out.iterdir(), key=lambda p: p.name):
         if MEMBER_FILE.fullmatch(path.name) and path.name not in files and (path.is_file() or path.is_symlink()):
-            path.unlink()
+            if path.name in written:
+                path.unlink()
+            else:
+                kept.append(path.name)
+    if kept:
+        names = ", ".join(kept)
+        say_notes([f"{out} holds {names}, which no model saved there listed: kept as it is, but it is not part of "
+                   f"the model (its model.json lists {', '.join(files)}; lungai never loads another member file) - "
+                   f"move {'them' if len(kept) > 1 else 'it'} out of the model folder before sharing the model "
+                   "if it is not meant to go with it"])
 
 
 # Where train-seg saves and calibrates a model that is to replace a finished model in its -o folder (a --resume with a
@@ -103,16 +161,17 @@ def install_model(staged, model_dir) -> None:
 
     staged, out = Path(staged), Path(model_dir)
     doc = read_json(staged / MODEL_JSON, REWRITE_FIX)
-    try:          # the tables the replaced model wrote: only these may go (a user's file of that name stays)
-        written = written_tables(read_json(out / MODEL_JSON, REWRITE_FIX))
+    try:          # the tables and members the replaced model wrote: only these may go (a user's file of that name stays)
+        replaced = read_json(out / MODEL_JSON, REWRITE_FIX)
     except InputError:
-        written = set()
+        replaced = None
+    written, members = written_tables(replaced), written_members(replaced)
     write_json(out / MODEL_JSON, {**doc, "status": CALIBRATING})
     for path in sorted(staged.iterdir()):
         if path.name != MODEL_JSON:
             os.replace(path, out / path.name)
     os.replace(staged / MODEL_JSON, out / MODEL_JSON)
-    _remove_unlisted_members(out, doc["member_files"])
+    _remove_unlisted_members(out, doc["member_files"], members)
     remove_stale_tables(out, doc.get("calibration") or {}, written)     # (the replaced model's, e.g. its ensemble's)
     staged.rmdir()
 

@@ -861,7 +861,7 @@ def find_lungs(ct: sitk.Image, spacing_mm: float, progress=None) -> tuple:
 LUNGS_BOX_STEP = "automatic mode: finding the lungs"
 
 
-def box_from_lungs(ct: sitk.Image, margin_mm: float, progress=None) -> Box:
+def box_from_lungs(ct: sitk.Image, margin_mm: float, progress=None, step: str = LUNGS_BOX_STEP) -> Box:
     """Bounding box of both lungs (found on a coarser copy of the CT) plus a margin; ``region`` = lungs +
     margin (where a tumour may be), ``lungs`` = the lungs themselves.
 
@@ -873,11 +873,12 @@ def box_from_lungs(ct: sitk.Image, margin_mm: float, progress=None) -> Box:
 
     ``progress``: the lung segmentation's steps shown as message-only updates (:data:`LUNGS_BOX_STEP` "3/7: airways
     removed"; the caller's steps unchanged) - QA seg67 on LUNG1-003: the bar stood 11.5 s on the step before's
-    message ("read") while the lungs were found."""
+    message ("read") while the lungs were found.  ``step``: the prefix said instead (train-seg: "finding the lungs",
+    no automatic mode there)."""
     from lungai.lungs import LUNG_STEPS
     from lungai.progress import SubProgress
 
-    sub = SubProgress(progress, LUNGS_BOX_STEP, total=LUNG_STEPS) if progress is not None else None
+    sub = SubProgress(progress, step, total=LUNG_STEPS) if progress is not None else None
     coarse, lung_img = find_lungs(ct, LUNG_FIND_SPACING, sub)
     lungs = sitk.GetArrayViewFromImage(lung_img)
     zz, yy, xx = np.nonzero(lungs)
