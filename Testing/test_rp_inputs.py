@@ -1427,3 +1427,21 @@ def test_too_few_events_is_said_before_constant_columns(tmp_path, table):
     enough = _few_patients(table, 20, 20).assign(clin_sex_cat="M")   # enough patients: the column is the problem
     with pytest.raises(InputError, match="^1 constant or empty feature column: \\['clin_sex_cat'\\]"):
         train_rp(enough, "rp_grade2", tmp_path / "m", fast=True)
+
+
+def test_a_missing_column_is_never_pointed_to_another_feature_and_the_fix_says_an_unknown_value_may_be_empty(
+        rp_model_dir, rp_cohort):
+    """QA rp68: ``rp predict`` on the table of ``lungai cohort`` (LUNG1-003's DICOM export) lacking some clinical
+    columns said "'clin_histology_cat' (did you mean 'clin_sex_cat'?); 'clin_tiffeneau_pct' (did you mean
+    'clin_sex_cat'?)" - a column the model uses as another feature, there and right: renaming it as told breaks the
+    prediction; and the fix ("add the columns") did not say that a value not known for a patient may be left empty
+    (its column there with empty cells: imputed, as a blank cell is)."""
+    patients = rp_cohort.table.head(3).drop(columns=["clin_histology_cat", "clin_tiffeneau_pct"])
+    with pytest.raises(InputError) as err:
+        predict_rp(rp_model_dir, patients)
+    assert "2 required columns missing: 'clin_histology_cat'; 'clin_tiffeneau_pct'" in err.value.problem, err.value
+    assert "did you mean" not in err.value.problem, err.value
+    assert "leave its cells empty" in err.value.fix, err.value.fix
+    # ... and so it is: the column there, empty, is imputed and said in each row
+    pred, _ = predict_rp(rp_model_dir, patients.assign(clin_histology_cat=None, clin_tiffeneau_pct=None))
+    assert pred["imputed"].str.contains("clin_histology_cat").all() and pred["risk"].between(0, 1).all()

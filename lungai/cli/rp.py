@@ -213,20 +213,34 @@ def run_predict(args) -> int:
                                                                      for p in [*args.patients, args.output]}:
         raise InputError(f"--contributions {args.contributions} is the patients table or the output",
                          "choose another path for the contributions CSV")
+    for option, path, what in (("-o", args.output, "predictions"), ("--contributions", args.contributions,
+                                                                     "contributions")):
+        # one path for the figure and a table: the one written last replaced the other (QA rp68: -o risk.png
+        # --importance-png risk.png, the predictions lost under the figure with exit status 0)
+        if args.importance_png and path and Path(path).resolve() == Path(args.importance_png).resolve():
+            raise InputError(f"--importance-png {args.importance_png} is also the {option} file: the figure and the "
+                             f"{what} would overwrite each other", "choose another path for one of them")
     outputs = [p for p in (args.output, args.contributions, args.importance_png) if p]
     inputs = {Path(p).resolve() for p in args.patients}
     for path in outputs:                                                   # before any work (predict_rp refuses
         prepare_output_file(path)                                          # an input as -o, saying so)
         if not (path == args.output and Path(path).resolve() in inputs):
             check_output_file_owner(path, OWNER)                           # a user's file is never replaced
-    model = load_model(args.model_dir)                # its card also for the header line (what the risk is of)
-    with recorded_output_files(outputs, OWNER):                            # once written, a failure included:
-        pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,   # a re-run
-                                   importance_png=args.importance_png, seed=args.seed,                # may replace
-                                   protect=[args.contributions] if args.contributions else [],        # them
-                                   allow_other_radiomics_settings=args.allow_other_radiomics_settings, model=model)
-        if args.contributions:
-            write_csv(contrib, args.contributions, any_suffix=True, float_format="%.5g")
+    from lungai.progress import task
+
+    # one bar: the model shown while it is read (QA rp68: 49 s without a word, a random forest's), then predict_rp's
+    # two steps (risk and interval, Shapley values)
+    with task("rp predict", 3) as bar:
+        model = load_model(args.model_dir, progress=bar)   # its card also for the header line (what the risk is of)
+        bar.update(1, "model loaded")
+        with recorded_output_files(outputs, OWNER):                        # once written, a failure included:
+            pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,   # a re-run
+                                       importance_png=args.importance_png, seed=args.seed,                # may replace
+                                       protect=[args.contributions] if args.contributions else [],        # them
+                                       allow_other_radiomics_settings=args.allow_other_radiomics_settings,
+                                       model=model, progress=bar)
+            if args.contributions:
+                write_csv(contrib, args.contributions, any_suffix=True, float_format="%.5g")
     import math
 
     from lungai.rp.predict import prediction_header

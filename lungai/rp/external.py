@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, say_notes
+from lungai.errors import InputError, counted, say_notes
 from lungai.rp import model_io, plots
 from lungai.rp.card import VALIDATE_REQUIRED, require_card_fields
 from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, \
@@ -65,14 +65,28 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     notes are warned (InputNotes: the CLI says them on stderr) and kept in ``overlap_notes`` and ``warnings``; so are
     the run's other warnings (radiomics settings - kept in ``radiomics_settings_warnings`` -, too few events,
     calibration in the large, near-repeated rows, tumours to review, lungs cut, no dose, EFFECTIVE dose: those naming
-    patients with their ``without_ids`` form).
+    patients with their ``without_ids`` form).  Its steps are shown on a progress bar ("rp validate"), the model
+    file's reading and the risks while they run (QA rp68: a random forest's model.skops read for 49 s without a
+    word).
     """
+    from lungai.progress import task
+
+    with task("rp validate", 3 if output_dir is not None else 2) as bar:
+        return _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_other_radiomics_settings,
+                         include_training_patients, bar)
+
+
+def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_other_radiomics_settings,
+              include_training_patients, bar) -> dict:
+    """:func:`validate_rp`'s work, its steps on ``bar``."""
     from lungai.io.outputs import check_output_owner, claimed_output_folder
+    from lungai.progress import waiting
 
     check_threshold(threshold)
     if output_dir is not None:
         check_output_owner(output_dir, OWNER, VALIDATE_OUTPUTS)   # before any work: a user's files are never replaced
-    bundle, card = load_model(model_dir, threshold_given=threshold is not None)
+    bundle, card = load_model(model_dir, threshold_given=threshold is not None, progress=bar)
+    bar.update(1, "model loaded")
     require_card_fields(card, Path(model_dir) / model_io.CARD_FILE,   # (read_card: the fields prediction needs)
                         VALIDATE_REQUIRED + (() if outcome else ("outcome",)), "'lungai rp validate' needs it")
     id_column = card["roles"].get("id_column")
@@ -98,9 +112,10 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     if not keep.all():
         df, X, y = df[keep], X[keep], y[keep]
     imputed, outside = imputed_and_out_of_range(X, card)
-    risk, low, high = risk_with_interval(bundle, X)
+    risk, low, high = waiting(bar, f"risks of {counted(len(X), 'patient')}", risk_with_interval, bundle, X)
     thr = card["threshold"] if threshold is None else float(threshold)
     result = evaluate(y, risk, thr, seed=seed, chance_fix="validation")
+    bar.update(1, "risks and metrics")
     n_review, review = tumour_review_warning(df, id_column, "validation table", "and the metrics count them as they are")
     _, cut = lungs_cut_warning(df, id_column, "validation table", "and the metrics count them as they are")
     n_no_dose, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, "validation table",
@@ -151,4 +166,5 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                 pred.insert(pred.columns.get_loc("risk_high") + 1, "interval_note", no_interval)
             pred.to_csv(out / "external_predictions.csv", index_label="row", float_format="%.5g")
             model_io.write_json(out / "external_metrics.json", result)
+        bar.update(1, "figures and tables written")
     return result

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pandas as pd
 
 from lungai.errors import InputError, counted
 from lungai.io.tables import NEVER_SMOKER_ATTR
-from lungai.progress import task
+from lungai.progress import task, waiting
 from lungai.rp import plots
 from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.checks import check_one_row_per_patient, patients_table, table_paths
@@ -93,7 +94,7 @@ def say_pack_years_note(record, index, card: dict, flags) -> None:
 
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
                protect=(), allow_other_radiomics_settings: bool = False,
-               context: str = "cohort", model: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+               context: str = "cohort", model: tuple | None = None, progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predict RP risk for ``patients`` (CSV path or DataFrame).  ``model``: the (bundle, card) of
     :func:`~lungai.rp.model_io.load_model` of ``model_dir`` when the caller has loaded it already (``lungai demo``),
     else it is loaded here.
@@ -114,7 +115,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     ``pred.attrs["row_warnings"]``: per row, the items of its ``warnings`` cell as a list.  ``context``: "cohort" (a
     cohort's patients table), "patient" (one patient's row from Multimodal Predict) or "demo" (``lungai demo``'s
     patient): the fix the lungs-cut / no-dose warnings and the radiomics settings refusal give
-    (:func:`lungai.rp.prepare.lungs_cut_warning`, :func:`lungai.rp.prepare.settings_warnings`).
+    (:func:`lungai.rp.prepare.lungs_cut_warning`, :func:`lungai.rp.prepare.settings_warnings`).  ``progress``: the
+    caller's bar (``rp predict``'s, which counted the model's loading) for its two steps, risk and interval and the
+    Shapley values, else a bar of its own ("rp predict").
     """
     plots.check_figure_path(importance_png, "--importance-png")   # before any work
     bundle, card = model if model is not None else load_model(model_dir)
@@ -150,10 +153,13 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
         row_items = [items + [NO_INTERVAL] for items in row_items]    # and the fix in each row (QA stagefollow66)
     warnings = ["; ".join(items) for items in row_items]
     imputed, outside = imputed_and_out_of_range(X, card)
-    with task("rp predict", 2) as bar:
-        risk, low, high = risk_with_interval(bundle, X)
+    # each step shown while it runs, its seconds counted (QA rp68: a random forest's Shapley values of 3 patients
+    # stood 11 s on a loaded machine; its 30 bootstrap copies' risks too)
+    with contextlib.nullcontext(progress) if progress is not None else task("rp predict", 2) as bar:
+        risk, low, high = waiting(bar, "risk and interval", risk_with_interval, bundle, X)
         bar.update(1, "risk and interval")
-        contrib = shapley_values(bundle["pipeline"], X, bundle["baseline"], seed=seed)
+        contrib = waiting(bar, f"Shapley values of {counted(len(X), 'patient')}", shapley_values, bundle["pipeline"],
+                          X, bundle["baseline"], seed=seed)
         bar.update(1, "Shapley values")
     pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
                          "risk_low": low, "risk_high": high,

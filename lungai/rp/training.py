@@ -12,9 +12,9 @@ import pandas as pd
 import sklearn
 
 from lungai import __version__
-from lungai.errors import InputCheckNote, InputError, agree
+from lungai.errors import InputCheckNote, InputError, agree, counted
 from lungai.io.tables import NEVER_SMOKER_ATTR, never_smoker_note
-from lungai.progress import task
+from lungai.progress import task, waiting
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
     id_order, numeric_features, outcome_vector, outcome_words, patients_table, small_cohort_warnings, \
@@ -174,51 +174,54 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     results, oof, cvs = {}, {}, {}
     candidates = [final] if final else [f"{s}/{m}" for s, m in combos]
     with contextlib.ExitStack() as claim:  # the model folder, claimed once trained (claimed_output_folder)
-        with task("rp train", len(combos) * outer_folds + len(candidates) + n_boot + 1) as bar:
-            for s, m in combos:
-                X = X_all[roles.features(s)]
-                cats = [c for c in roles.categorical if c in X.columns]
-                key = f"{s}/{m}"
-                cvs[key] = nested_cv(X, y, m, cats, outer_folds, inner_folds, seed, fast, progress=bar, label=key)
-                oof[key] = cvs[key]["oof"]
-                results[key] = evaluate(y, oof[key], threshold, seed=seed) | {"params_per_fold": cvs[key]["params"],
-                                                                              "inner_auc_per_fold": cvs[key]["inner_auc"]}
-            selection = None
-            if final is None:  # the choice itself is cross-validated (nested), so its AUC is not the max over choices
-                sel = nested_selection(cvs, y, outer_folds, seed)
-                selection = evaluate(y, sel["oof"], threshold, seed=seed) | {
-                    "rule": SELECTION_RULE, "chosen_per_fold": sel["chosen_per_fold"]}
-                oof[SELECTED] = sel["oof"]
-            fits = {}
-            for key in candidates:  # the locked model: the same rule on all patients
-                s, m = key.split("/")
-                X = X_all[roles.features(s)]
-                fits[key] = fit_final(X, y, m, [c for c in roles.categorical if c in X.columns], inner_folds, seed, fast)
-                bar.update(1, f"refit {key} on all patients")
-            chosen = final or select_best({k: f[2] for k, f in fits.items()})
-            pipe, params, _ = fits[chosen]
-            s, m = chosen.split("/")
+        # the bar stays open until the model file is written (it is closed after the claim of the folder): model.skops
+        # of a random forest took 35 s of CPU (195 s on a loaded machine) after the bar had closed on "plots" (QA rp68)
+        bar = claim.enter_context(task("rp train", len(combos) * outer_folds + len(candidates) + n_boot + 2))
+        for s, m in combos:
             X = X_all[roles.features(s)]
             cats = [c for c in roles.categorical if c in X.columns]
-            del fits
-            ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
-            baseline = model_inputs(pipe, X).mean(axis=0)
-            base_risk, mean_risk = baseline_risk(pipe, baseline), float(pipe.predict_proba(X)[:, 1].mean())
-            from lungai.io.outputs import claimed_output_folder, record_outputs
+            key = f"{s}/{m}"
+            cvs[key] = nested_cv(X, y, m, cats, outer_folds, inner_folds, seed, fast, progress=bar, label=key)
+            oof[key] = cvs[key]["oof"]
+            results[key] = evaluate(y, oof[key], threshold, seed=seed) | {"params_per_fold": cvs[key]["params"],
+                                                                          "inner_auc_per_fold": cvs[key]["inner_auc"]}
+        selection = None
+        if final is None:  # the choice itself is cross-validated (nested), so its AUC is not the max over choices
+            sel = nested_selection(cvs, y, outer_folds, seed)
+            selection = evaluate(y, sel["oof"], threshold, seed=seed) | {
+                "rule": SELECTION_RULE, "chosen_per_fold": sel["chosen_per_fold"]}
+            oof[SELECTED] = sel["oof"]
+        fits = {}
+        for key in candidates:  # the locked model: the same rule on all patients
+            s, m = key.split("/")
+            X = X_all[roles.features(s)]
+            fits[key] = fit_final(X, y, m, [c for c in roles.categorical if c in X.columns], inner_folds, seed, fast,
+                                  progress=bar, label=f"refit {key} on all patients")
+            bar.update(1, f"refit {key} on all patients")
+        chosen = final or select_best({k: f[2] for k, f in fits.items()})
+        pipe, params, _ = fits[chosen]
+        s, m = chosen.split("/")
+        X = X_all[roles.features(s)]
+        cats = [c for c in roles.categorical if c in X.columns]
+        del fits
+        ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
+        baseline = model_inputs(pipe, X).mean(axis=0)
+        base_risk, mean_risk = baseline_risk(pipe, baseline), float(pipe.predict_proba(X)[:, 1].mean())
+        from lungai.io.outputs import claimed_output_folder, record_outputs
 
-            check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
-            if _written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
-                record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
-            # no stale file of a run before (its recorded ones); another run into the folder is refused meanwhile,
-            # each file is stamped as it lands (a killed run's too) and all are recorded when the block ends
-            claim.enter_context(claimed_output_folder(model_dir, OWNER, OUTPUT_FILES))
-            figures = []
-            if make_plots:
-                curves = {k: (y, p, f"AUC {(results.get(k) or selection)['auc']:.2f}") for k, p in oof.items()}
-                figures.append(plots.roc_plot(curves, model_dir / "roc.png", "Nested-CV ROC").name)
-                figures.append(plots.calibration_plot({k: (y, p) for k, p in oof.items()},
-                                                      model_dir / "calibration.png", "Nested-CV calibration").name)
-            bar.update(1, "plots")
+        check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
+        if _written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
+            record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
+        # no stale file of a run before (its recorded ones); another run into the folder is refused meanwhile,
+        # each file is stamped as it lands (a killed run's too) and all are recorded when the block ends
+        claim.enter_context(claimed_output_folder(model_dir, OWNER, OUTPUT_FILES))
+        figures = []
+        if make_plots:
+            curves = {k: (y, p, f"AUC {(results.get(k) or selection)['auc']:.2f}") for k, p in oof.items()}
+            figures.append(plots.roc_plot(curves, model_dir / "roc.png", "Nested-CV ROC").name)
+            figures.append(plots.calibration_plot({k: (y, p) for k, p in oof.items()},
+                                                  model_dir / "calibration.png", "Nested-CV calibration").name)
+        bar.update(1, "plots")
 
         from lungai.radiomics.csv_output import write_csv
 
@@ -277,7 +280,10 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "seed": seed, "fast": fast,
             "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",
         }
-        model_io.save_model(model_dir, {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics)
+        waiting(bar, f"writing the model file {model_io.MODEL_FILE} (the locked model and its "
+                     f"{counted(n_boot, 'bootstrap copy', 'bootstrap copies')})", model_io.save_model, model_dir,
+                {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics, finish_on_stop=True)
+        bar.update(1, f"model written: {model_io.MODEL_FILE}, {model_io.CARD_FILE}, {model_io.METRICS_FILE}")
     used = ColumnRoles(roles={c: r for c, r in roles.roles.items() if c in all_features},
                        categorical=roles.categorical, binary=roles.binary, how=roles.how)
     lines = ([card["outcome_read_as"]] if card["outcome_read_as"] != "0/1" else []) + [

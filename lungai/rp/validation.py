@@ -23,10 +23,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from lungai.progress import NullProgress
+from lungai.progress import NullProgress, waiting
 from lungai.rp.pipeline import build_pipeline, n_encoded, param_grid
 
 SCORING = "roc_auc"  # inner-CV criterion for the hyper-parameters
+GRID_SEARCH = "inner-CV grid search"   # what a fold's (or the refit's) long step is called on the progress bar
 
 
 @contextlib.contextmanager
@@ -65,7 +66,9 @@ def nested_cv(X: pd.DataFrame, y: np.ndarray, model: str, categorical: list[str]
     with quiet():
         for fold, (train, test) in enumerate(outer_splits(y, outer_folds, seed)):
             gs = grid_search(X.iloc[train], model, categorical, inner_folds, (seed + fold) % 2 ** 32, fast)
-            gs.fit(X.iloc[train], y[train])
+            # shown while it runs, its seconds counted: one fold of a random forest's grid took 11-14 s (QA rp68)
+            waiting(progress, f"{label or model} fold {fold + 1}/{outer_folds}: {GRID_SEARCH}", gs.fit,
+                    X.iloc[train], y[train])
             oof[test] = gs.predict_proba(X.iloc[test])[:, 1]
             chosen.append({k: v for k, v in gs.best_params_.items()})
             inner_auc.append(float(gs.best_score_))
@@ -94,11 +97,13 @@ def nested_selection(cv: dict, y: np.ndarray, outer_folds: int, seed: int) -> di
 
 
 def fit_final(X: pd.DataFrame, y: np.ndarray, model: str, categorical: list[str], inner_folds: int = 3,
-              seed: int = 0, fast: bool = False):
+              seed: int = 0, fast: bool = False, progress=None, label: str = ""):
     """The locked model: hyper-parameters by CV on all patients, then refitted on all of them.
-    Returns (pipeline, hyper-parameters, inner-CV AUC of the choice)."""
+    Returns (pipeline, hyper-parameters, inner-CV AUC of the choice).  ``progress``: the grid search is shown on it
+    while it runs (``"<label>: inner-CV grid search"``, its seconds counted; no step counted)."""
     with quiet():
-        gs = grid_search(X, model, categorical, inner_folds, seed, fast).fit(X, y)
+        gs = grid_search(X, model, categorical, inner_folds, seed, fast)
+        waiting(progress, f"{label or model}: {GRID_SEARCH}", gs.fit, X, y)
     return gs.best_estimator_, dict(gs.best_params_), float(gs.best_score_)
 
 
