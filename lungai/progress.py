@@ -354,10 +354,11 @@ def timer_running(progress) -> Iterator[None]:
     ``LUNGAI_PROGRESS=lines`` (the Slicer panel's) and in a log (stderr no terminal) the thread writes the message
     shown as the block starts, ``"<message> (<seconds> s)"``, every ``tick_interval`` seconds while it stands (not
     once the caller shows another) - as :func:`waiting` does (QA segbar67: the panel's "loading the model: torch and
-    MONAI" stood ~4 s with no line); each line written whole, under the reporter's lock.  Any other reporter (a
-    callback - Slicer's own process, whose callbacks are called from its main thread only -, a forwarded task,
-    none): nothing."""
-    if isinstance(progress, (_LineProgress, _LogProgress)):
+    MONAI" stood ~4 s with no line); each line written whole, under the reporter's lock.  A task inside
+    :func:`forwarded` (a Dask worker's) sends ``"<message> (<seconds> s)"`` the same way (QA radfollow68: a
+    ``radiomics-batch`` case's "building the segments", 2.5 s on LUNG1-003, said nothing there).  Any other reporter (a
+    callback - Slicer's own process, whose callbacks are called from its main thread only -, none): nothing."""
+    if isinstance(progress, (_LineProgress, _LogProgress, _ForwardedProgress)):
         timed, message = progress._timed, progress.message
         interval = max(float(getattr(progress, "tick_interval", TICK_INTERVAL)), 0.01)
         redraw_one = None
@@ -427,17 +428,28 @@ class _ForwardedProgress:
 
     def __init__(self, total: int, desc: str, send):
         self.total, self.desc, self.done, self.send = max(int(total), 1), desc, 0, send
+        self.message = ""
+        self._lock = threading.RLock()       # :func:`timer_running`'s thread sends too: one step at a time
         self._send(None)
 
     def _send(self, message: Optional[str]) -> None:
         # "<desc> <done>/<total>: <message>": each level's count next to its name (QA lungsfollow66: "P1: lungs 1/7
         # smoothing the CT 0/12" read as two counts of the lungs' step), as :class:`SubProgress` says them
         counted = " ".join(p for p in (self.desc, f"{self.done}/{self.total}") if p)
-        self.send(f"{counted}: {message}" if message else counted)
+        with self._lock:
+            self.send(f"{counted}: {message}" if message else counted)
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
-        self.done = min(self.done + n, self.total)
-        self._send(message)
+        with self._lock:
+            self.done = min(self.done + n, self.total)
+            self.message = message or ""
+            self._send(message)
+
+    def _timed(self, message: str, seconds: float) -> None:
+        """:func:`timer_running`'s step (its thread): ``"<message> (<seconds> s)"`` while ``message`` stands."""
+        with self._lock:
+            if self.message == message:
+                self._send(f"{message} ({seconds:.0f} s)")
 
     def close(self) -> None:
         pass

@@ -306,7 +306,7 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str, manifest=No
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from lungai.io import read_ct
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
     from lungai.radiomics.extract import extract
 
     start = time.perf_counter()
@@ -324,11 +324,15 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str, manifest=No
         # radiomics 2/5: right_lung", lungai.dask_workers.with_progress_forwarded), in the plain loop a bar of its
         # own.  QA rad67: the cases' bar said nothing for the 13 s of LUNG1-003's five segments (minutes with LoG /
         # Wavelet), only "2 Dask workers started" until the case was done
+        # Each input step said again with its seconds while it runs, in a Dask worker too (lungai.progress.
+        # timer_running; QA radfollow68: "building the segments" stood 2.5 s on LUNG1-003's tumour and both lungs)
         with task(f"radiomics-batch {case}: inputs", len(INPUT_STEPS), rate=False) as bar:
             bar.update(0, INPUT_STEPS[0])
-            image = read_ct(row["image"])
+            with timer_running(bar):
+                image = read_ct(row["image"])
             bar.update(1, INPUT_STEPS[1])
-            segs = _segments_for(row, image, segments, errors, lung_names, one_lesion, seg_notes)
+            with timer_running(bar):
+                segs = _segments_for(row, image, segments, errors, lung_names, one_lesion, seg_notes)
             bar.update(1, f"{len(segs)} segment{'' if len(segs) == 1 else 's'} built")
         with task(f"radiomics-batch {case}: radiomics", max(len(segs), 1), rate=False) as bar:  # a step per segment
             result = extract(image, segs, params, case=case, segment_errors=errors, lung_names=lung_names,
