@@ -384,6 +384,7 @@ class BatchSummary:
     unchecked: str | None = None                 # warning: cases done kept unchecked (their files unreadable now)
     changed: list = field(default_factory=list)  # notes: cases done whose inputs changed since (redone)
     written: bool = True                         # the table (output) written: False when no case has results
+    wide: bool = False                           # the table is wide (--wide): a row per case
 
     def text(self) -> str:
         lines = [f"note: {self.redone}"] if self.redone else []
@@ -397,6 +398,15 @@ class BatchSummary:
                      f"- no results, so no {self.output} written"
                      + (f" (the failures are listed in {self.errors_csv})" if self.errors_csv else ""))]
         lines += failure_lines(self.failed)
+        if self.failed and self.written and self.errors_csv:
+            # where they are and how to redo them alone (QA radfollow68: LUNG1-002 failed beside LUNG1-003, --wide:
+            # only the failure said, not that the table has no row of it nor where it is recorded)
+            n, kept = len(self.failed), len(self.done) + len(self.skipped)
+            lines.append(f"{'the failed case is' if n == 1 else f'the {n} failed cases are'} listed in "
+                         f"{self.errors_csv} and {agree(n, 'has', 'have')} no {'row' if self.wide else 'rows'} in "
+                         f"{self.output}; fix {agree(n, 'it', 'them')} as said above and run the same command again: "
+                         f"the {counted(kept, 'case')} done {agree(kept, 'is', 'are')} skipped, only the failed "
+                         f"{agree(n, 'one is', 'ones are')} computed")
         if self.segment_errors:     # the case's other segments were extracted; these are NaN / missing
             cases = len({case for case, _, _ in self.segment_errors})
             lines.append(f"{counted(len(self.segment_errors), 'segment')} failed in "
@@ -938,7 +948,7 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     redone = "; ".join(n for n in (redone, unnoted, dropped) if n) or None
     changed, unreadable = _drop_parts_of_changed_inputs(parts, rows)
     unchecked = "; ".join(n for n in (unchecked, unreadable) if n) or None
-    summary = BatchSummary(output, redone=redone, unchecked=unchecked, changed=changed)
+    summary = BatchSummary(output, redone=redone, unchecked=unchecked, changed=changed, wide=wide)
     # the manifest: each case's fixes worded as its cells (process_case)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows],
               (params, segments, str(parts), str(manifest)),
