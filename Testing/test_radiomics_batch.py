@@ -201,7 +201,8 @@ def test_a_failing_segment_of_an_extracted_case_is_said_and_the_exit_status_is_1
     assert set(pd.read_csv(out).segment) == {"tumour"}
     text = capsys.readouterr().out
     assert "0 failed" in text and "1 segment failed in 1 extracted case" in text
-    assert "segment failed: c1 / line: pyradiomics failed on segment 'line'" in text
+    # said as what it is (QA radfollow68: before, pyradiomics' "mask has too few dimensions" alone)
+    assert "segment failed: c1 / line: segment 'line' is 2 voxels in a line (one row of voxels along x" in text, text
 
 
 def test_manifest_validation(tmp_path):
