@@ -118,7 +118,8 @@ class _LogProgress:
     cursor-up code ``ESC[A`` into the log).  A message-only update (``update(0, message)``: a sub-step of a long
     step) is a line at once; steps a line at most every :data:`LOG_INTERVAL` seconds (one per DICOM file of a cohort
     scan otherwise), a step not said then is said with the next line or as the task closes (its last state always
-    recorded).  :class:`Counter` and :func:`waiting` say their counts every ``tick_interval`` = LOG_INTERVAL."""
+    recorded) - a step's start (a new message) when the next line is due, while it runs (:meth:`_say_when_due`).
+    :class:`Counter` and :func:`waiting` say their counts every ``tick_interval`` = LOG_INTERVAL."""
 
     def __init__(self, total: int, desc: str):
         import time
@@ -130,6 +131,8 @@ class _LogProgress:
         self._said = None            # (done, message) of the last line
         self._last = -float("inf")   # when it was written
         self._lock = threading.RLock()       # :func:`timer_running`'s thread writes lines too: one line at a time
+        self._due = None             # the timer that says a step's start held back by the interval (_say_when_due)
+        self._closed = False
         self._say()
 
     def _say(self, text: Optional[str] = None) -> None:
@@ -150,14 +153,38 @@ class _LogProgress:
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         with self._lock:
             self.done = min(self.done + n, self.total)
+            started = bool(message) and message != self.message      # a step's start, not a count of the same
             if message:
                 self.message = message
             if (n == 0 and message) or self._clock() - self._last >= LOG_INTERVAL:
                 self._say()
+            elif started:
+                self._say_when_due()
+
+    def _say_when_due(self) -> None:
+        """A step started within LOG_INTERVAL of the last line: its state said when the next line is due, while it
+        runs (QA radfollow68: "building the segments" came 1.6 s after "reading the CT (2 s)" on LUNG1-003 and was
+        never said - the log's next line was the step's "(2 s)", or the next step's).  One timer at a time; the
+        state said then is the latest (one line per interval still, not one per DICOM file of a scan)."""
+        if self._due is None and not self._closed:
+            self._due = threading.Timer(max(LOG_INTERVAL - (self._clock() - self._last), 0.0), self._said_due)
+            self._due.daemon = True
+            self._due.start()
+
+    def _said_due(self) -> None:
+        with self._lock:
+            self._due = None
+            if not self._closed and self._said != (self.done, self.message):
+                self._say()
 
     def close(self) -> None:
-        if self._said != (self.done, self.message):
-            self._say()
+        with self._lock:
+            self._closed = True
+            if self._due is not None:
+                self._due.cancel()
+                self._due = None
+            if self._said != (self.done, self.message):
+                self._say()
 
 
 # the tqdm bars of task() drawn now (open, not closed), outermost first: write() puts its lines beside them
