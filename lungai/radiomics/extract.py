@@ -180,7 +180,8 @@ def flat_segment_error(mask: sitk.Image, segment: str, message: str) -> InputErr
     2-voxel line on lung1 said only pyradiomics' words with the fix "check that the segment is a solid region"."""
     import re
 
-    found = re.search(r"(?:mask has )?too few dimensions \(number of dimensions (\d+), minimum required (\d+)\)", message)
+    found = re.search(r"(?:mask has )?too few dimensions \(number of dimensions (\d+), minimum required (\d+)\)",
+                      message)
     if found is None:
         return None
     required = int(found.group(2))
