@@ -178,6 +178,44 @@ def test_progress_in_a_log_is_plain_lines_without_cursor_codes():
     assert lines[-1].startswith("demo: 3/3 ") and lines[-1].endswith("report.html"), lines
 
 
+def test_a_steps_start_in_a_log_is_said_when_the_next_line_is_due(monkeypatch):
+    """QA radfollow68: ``lungai radiomics`` on LUNG1-003 with stderr to a log - "building the segments" came within
+    2 s of the line before ("reading the CT (2 s)") and was throttled: the log went from the CT's reading to
+    "building the segments (2 s)", the step's start never said (a step of 4 s with no line in a log without
+    timer_running).  A change of message is now said when the next line is due (LOG_INTERVAL after the last one),
+    while the step runs; a count alone (the same message) stays throttled."""
+    import io
+    import time
+
+    from lungai import progress
+    from lungai.progress import task
+
+    err = io.StringIO()                       # no terminal (isatty False)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.4)
+    with task("radiomics: inputs", 2, rate=False) as bar:
+        bar.update(0, "reading the CT")                 # said at once (a message alone)
+        bar.update(1, "building the segments")          # within LOG_INTERVAL of it: not at once
+        assert "building the segments" not in err.getvalue(), err.getvalue()
+        time.sleep(1.0)                                 # the step runs on: said when the next line was due
+        during = err.getvalue().splitlines()
+        bar.update(1, "2 segments built")
+    assert during[-1].startswith("radiomics: inputs: 1/2 [") and during[-1].endswith("] building the segments"), \
+        during
+    assert sum("building the segments" in line for line in err.getvalue().splitlines()) == 1, err.getvalue()
+    err.seek(0)
+    err.truncate()
+    with task("network", 10, rate=False) as bar:        # counts of one message: throttled as before
+        bar.update(0, "network run")
+        for _ in range(3):
+            bar.update(1, "network run")
+        time.sleep(1.0)
+        during = err.getvalue().splitlines()
+    assert len(during) == 2 and during[-1].endswith("0/10 [00:00] network run"), during
+    assert err.getvalue().splitlines()[-1].startswith("network: 3/10 "), err.getvalue()     # said as it closes
+
+
 def test_a_long_step_in_a_log_is_said_every_two_seconds(monkeypatch):
     """QA demofollow67: with the demo's stderr to a log, "report figures" stood 5.6 s and "writing scene.mrb" ~11 s
     without a record (a log's bar was drawn every 10 s).  A long call under :func:`lungai.progress.waiting` in a log

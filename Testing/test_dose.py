@@ -320,7 +320,8 @@ def test_cli_dose_features_shows_its_progress(tmp_path, monkeypatch, capsys):
     lines = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
     lines = [(f, t) for f, t in lines if not re.search(r" \(\d+ s\)$", t)]     # a slow step's seconds (loaded)
     said = [text for _, text in lines]
-    assert said == ["dose-features: start", "dose-features: checking that the dose belongs to the CT"] + [
+    assert said == ["dose-features: start", "dose-features: loading pandas and SimpleITK",
+                    "dose-features: checking that the dose belongs to the CT"] + [
         f"dose-features: {t}" for pair in zip(doing, steps) for t in pair]
     counted = [fraction for fraction, text in lines if text.split(": ", 1)[1] in steps]
     assert counted == pytest.approx([i / len(steps) for i in range(1, len(steps) + 1)])
@@ -351,6 +352,48 @@ def test_cli_dose_features_says_a_long_step_with_its_seconds(tmp_path, monkeypat
     for seconds in (1, 2):
         assert (pytest.approx(1 / 5), f"dose-features: reading the masks ({seconds} s)") in lines, lines
     assert len(pd.read_csv(tmp_path / "dose.csv")) == 1
+
+
+# a fresh interpreter running ``lungai ARGS``: "MARK importing pandas" on stderr as pandas starts to be imported
+MARK_PANDAS = """
+import sys
+
+
+class Mark:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas":
+            print("MARK importing pandas", file=sys.stderr, flush=True)
+            sys.meta_path.remove(self)
+        return None
+
+
+sys.meta_path.insert(0, Mark())
+from lungai.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_cli_dose_features_says_what_it_loads_before_its_imports(tmp_path):
+    """QA radfollow68: ``lungai dose-features`` on LUNG1-003 (NIfTI CT, lungs and GTV labels, LUNGAI_PROGRESS=lines)
+    stood 4.7 s on "start" while pandas, SimpleITK and lungai's dose modules were imported (1-3 s unloaded): now
+    "loading pandas and SimpleITK" is said before them (then with its seconds, lungai.progress.timer_running)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lungai.progress import PREFIX
+
+    root = Path(__file__).resolve().parents[1]
+    env = {"LUNGAI_PROGRESS": "lines", "PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", MARK_PANDAS, *_progress_case(tmp_path)], capture_output=True,
+                         text=True, cwd=tmp_path, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    mark = lines.index("MARK importing pandas")
+    before = [line for line in lines[:mark] if line.startswith(PREFIX)]
+    assert before == [f"{PREFIX} 0/5 dose-features: start", f"{PREFIX} 0/5 dose-features: loading pandas and SimpleITK"
+                      ], lines
 
 
 def test_rtdose_folder_and_wrong_dicom(tmp_path):

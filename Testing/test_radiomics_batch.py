@@ -52,6 +52,25 @@ def test_loop_resume_and_failure(cohort, tmp_path):
         run_batch(cohort, out, load_params("default", feature_classes=["glcm"]), workers=0, segments=SEGMENTS)
 
 
+@pytest.mark.parametrize("wide", [True, False])
+def test_the_summary_says_where_the_failed_cases_are_and_how_to_redo_them(cohort, tmp_path, wide):
+    """QA radfollow68: LUNG1-003 extracted and LUNG1-002 failed (another scan's mask), ``--wide``: the summary said
+    "1 case extracted, ..., 1 failed; ... -> w2.csv" and the failure, but not that the failed case is listed in
+    w2_errors.csv nor that the table has no row of it - nor how to compute only it.  Now said, with the re-run that
+    skips the cases done."""
+    out = tmp_path / "w.csv"
+    s = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS, wide=wide)
+    assert [c for c, _ in s.failed] == ["broken"] and len(s.done) == 3, s.failed
+    assert "broken" not in set(pd.read_csv(out).case)
+    lines = [line for line in s.text().splitlines() if str(tmp_path / "w_errors.csv") in line]
+    assert lines == [f"the failed case is listed in {tmp_path / 'w_errors.csv'} and has no "
+                     f"{'row' if wide else 'rows'} in {out}; fix it as said above and run the same command again: "
+                     "the 3 cases done are skipped, only the failed one is computed"], s.text()
+    again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS, wide=wide)      # as said: only it is redone
+    assert again.done == [] and len(again.skipped) == 3 and [c for c, _ in again.failed] == ["broken"]
+    assert "the 3 cases done are skipped" in again.text(), again.text()
+
+
 def test_resume_with_other_parameters_names_what_changed_and_keeps_the_cases(cohort, tmp_path):
     """QA (radiomics-batch on pyradiomics_lung / NSCLC-Radiomics / LIDC crops, re-run with one more feature class):
     the refusal said only "holds results made with other parameters or segments", fix "delete that folder" - not
@@ -182,7 +201,8 @@ def test_a_failing_segment_of_an_extracted_case_is_said_and_the_exit_status_is_1
     assert set(pd.read_csv(out).segment) == {"tumour"}
     text = capsys.readouterr().out
     assert "0 failed" in text and "1 segment failed in 1 extracted case" in text
-    assert "segment failed: c1 / line: pyradiomics failed on segment 'line'" in text
+    # said as what it is (QA radfollow68: before, pyradiomics' "mask has too few dimensions" alone)
+    assert "segment failed: c1 / line: segment 'line' is 2 voxels in a line (one row of voxels along x" in text, text
 
 
 def test_manifest_validation(tmp_path):

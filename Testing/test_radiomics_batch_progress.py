@@ -74,3 +74,58 @@ def test_the_plain_loop_draws_each_cases_steps(cohort, tmp_path, monkeypatch, ca
              own.index(f"radiomics-batch {case}: inputs: 2 segments built"),
              own.index(f"radiomics-batch {case}: radiomics: {case}: lungs_minus_tumour")]
     assert order == sorted(order), own
+
+
+def _slow_segments(monkeypatch, seconds: float = 2.4):
+    """The case's segments built in ``seconds`` (LUNG1-003's tumour and both lungs: 2.5 s)."""
+    import time
+
+    import lungai.radiomics.batch as B
+
+    real = B._segments_for
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(B, "_segments_for", slow)
+
+
+def test_a_long_input_step_of_the_plain_loop_is_said_with_its_seconds(cohort, tmp_path, monkeypatch, capfd):
+    """QA radfollow68: ``radiomics-batch --workers 0`` on LUNG1-003 (tumour and both lungs, LUNGAI_PROGRESS=lines)
+    stood 2.5 s on "inputs: building the segments" with no line; now the step is said again with its seconds every
+    second while it runs (as ``lungai radiomics``'s, :func:`lungai.progress.timer_running`)."""
+    from lungai.progress import PREFIX, parse_line
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    _slow_segments(monkeypatch)
+    case = pd.read_csv(cohort, dtype=str).case.tolist()[0]
+    one = cohort.with_name("one_case_slow.csv")      # beside the cohort's: its relative paths read from there
+    pd.read_csv(cohort, dtype=str).head(1).to_csv(one, index=False)
+    capfd.readouterr()
+    s = run_batch(one, tmp_path / "f.csv", PARAMS, workers=0, segments=SEGMENTS)
+    assert case in s.done, s.failed
+    texts = [parse_line(r)[1] for r in _records(capfd.readouterr().err) if r.startswith(f"{PREFIX} ")]
+    for seconds in (1, 2):
+        assert f"radiomics-batch {case}: inputs: building the segments ({seconds} s)" in texts, texts
+    assert texts.index(f"radiomics-batch {case}: inputs: 2 segments built") > texts.index(
+        f"radiomics-batch {case}: inputs: building the segments (2 s)"), texts
+
+
+def test_a_long_input_step_of_a_dask_worker_is_sent_with_its_seconds(cohort, tmp_path, monkeypatch):
+    """The same in a Dask worker, where the case's steps are sent to the cases' bar (:func:`lungai.progress.
+    forwarded`): ``timer_running`` said nothing there; now "<case>: inputs 1/2: building the segments (1 s)" is sent
+    every second while the step runs."""
+    from lungai.progress import forwarded
+    from lungai.radiomics.batch import process_case, read_manifest
+
+    _slow_segments(monkeypatch)
+    row = read_manifest(cohort)[0]
+    sent: list = []
+    with forwarded(sent.append):
+        result = process_case(row, PARAMS, SEGMENTS, str(tmp_path), manifest=str(cohort))
+    assert result["status"] == "done", result
+    desc = f"radiomics-batch {row['case']}: inputs"
+    for seconds in (1, 2):
+        assert f"{desc} 1/2: building the segments ({seconds} s)" in sent, sent
+    assert sent.index(f"{desc} 2/2: 2 segments built") > sent.index(f"{desc} 1/2: building the segments (2 s)"), sent

@@ -705,3 +705,50 @@ def test_a_run_with_no_features_gives_one_fix_the_segments_own(small_phantom, tm
     err = capsys.readouterr().err
     assert err.count("How to fix") == 1 and "--label 1" in err and "label 8 is not in the mask" in err
     assert not out.exists()
+
+
+def _flat_mask(ref: sitk.Image, where) -> sitk.Image:
+    arr = np.zeros(sitk.GetArrayFromImage(ref).shape, np.uint8)
+    arr[where] = 1
+    mask = sitk.GetImageFromArray(arr)
+    mask.CopyInformation(ref)
+    return mask
+
+
+def test_a_line_of_voxels_is_said_to_be_a_line_with_the_fix(small_phantom, tmp_path, capsys):
+    """QA radfollow68: ``lungai radiomics --image lung1_image.nrrd --mask <2 adjacent voxels>`` said pyradiomics' own
+    "mask has too few dimensions (number of dimensions 1, minimum required 2)" with the generic fix "check that the
+    segment is a solid region of at least a few voxels".  Now: what the segment is (2 voxels in a line, along which
+    axis) and that radiomics needs an area - better a 3D region -, with how to draw it."""
+    from lungai.cli import main
+
+    ct, mask = tmp_path / "ct.nii.gz", tmp_path / "line.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    sitk.WriteImage(_flat_mask(small_phantom.ct, (20, 40, slice(40, 42))), str(mask))
+    capsys.readouterr()
+    rc = main(["radiomics", "--image", str(ct), "--mask", str(mask), "--feature-classes", "firstorder",
+               "-o", str(tmp_path / "f.csv")])
+    err = capsys.readouterr().err
+    assert rc != 0 and not (tmp_path / "f.csv").exists(), err
+    assert "segment 'label_1' is 2 voxels in a line (one row of voxels along x, left-right, in one slice): " \
+           "radiomics needs a region over at least 2 dimensions - an area in a slice, better a 3D region over " \
+           "several slices" in err, err
+    assert "(pyradiomics: mask has too few dimensions (number of dimensions 1, minimum required 2))" in err, err
+    assert "draw the segment as the structure's region over several rows of voxels and slices, not a line" in err
+    assert "check that the segment is a solid region" not in err, err
+
+
+def test_a_segment_in_one_slice_is_said_to_be_flat_when_the_settings_need_3d(small_phantom):
+    """A 3 x 3 segment in one slice with pyradiomics' minimumROIDimensions 3: said to lie in one axial slice, with the
+    fix (over several slices, or the setting)."""
+    from lungai.radiomics.extract import extract_segment, make_extractor
+
+    params = load_params("default", feature_classes=["firstorder"])
+    params["setting"]["minimumROIDimensions"] = 3
+    mask = _flat_mask(small_phantom.ct, (20, slice(40, 43), slice(40, 43)))
+    with pytest.raises(InputError) as exc:
+        extract_segment(make_extractor(params), small_phantom.ct, mask, "c", "flat")
+    assert exc.value.problem.startswith("segment 'flat' is 9 voxels in one plane (one axial slice): radiomics with "
+                                        "these settings (minimumROIDimensions 3) needs a 3D region over several "
+                                        "slices"), exc.value.problem
+    assert "draw the segment over several slices" in exc.value.fix and "minimumROIDimensions" in exc.value.fix

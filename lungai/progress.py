@@ -118,7 +118,8 @@ class _LogProgress:
     cursor-up code ``ESC[A`` into the log).  A message-only update (``update(0, message)``: a sub-step of a long
     step) is a line at once; steps a line at most every :data:`LOG_INTERVAL` seconds (one per DICOM file of a cohort
     scan otherwise), a step not said then is said with the next line or as the task closes (its last state always
-    recorded).  :class:`Counter` and :func:`waiting` say their counts every ``tick_interval`` = LOG_INTERVAL."""
+    recorded) - a step's start (a new message) when the next line is due, while it runs (:meth:`_say_when_due`).
+    :class:`Counter` and :func:`waiting` say their counts every ``tick_interval`` = LOG_INTERVAL."""
 
     def __init__(self, total: int, desc: str):
         import time
@@ -130,6 +131,8 @@ class _LogProgress:
         self._said = None            # (done, message) of the last line
         self._last = -float("inf")   # when it was written
         self._lock = threading.RLock()       # :func:`timer_running`'s thread writes lines too: one line at a time
+        self._due = None             # the timer that says a step's start held back by the interval (_say_when_due)
+        self._closed = False
         self._say()
 
     def _say(self, text: Optional[str] = None) -> None:
@@ -150,14 +153,38 @@ class _LogProgress:
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         with self._lock:
             self.done = min(self.done + n, self.total)
+            started = bool(message) and message != self.message      # a step's start, not a count of the same
             if message:
                 self.message = message
             if (n == 0 and message) or self._clock() - self._last >= LOG_INTERVAL:
                 self._say()
+            elif started:
+                self._say_when_due()
+
+    def _say_when_due(self) -> None:
+        """A step started within LOG_INTERVAL of the last line: its state said when the next line is due, while it
+        runs (QA radfollow68: "building the segments" came 1.6 s after "reading the CT (2 s)" on LUNG1-003 and was
+        never said - the log's next line was the step's "(2 s)", or the next step's).  One timer at a time; the
+        state said then is the latest (one line per interval still, not one per DICOM file of a scan)."""
+        if self._due is None and not self._closed:
+            self._due = threading.Timer(max(LOG_INTERVAL - (self._clock() - self._last), 0.0), self._said_due)
+            self._due.daemon = True
+            self._due.start()
+
+    def _said_due(self) -> None:
+        with self._lock:
+            self._due = None
+            if not self._closed and self._said != (self.done, self.message):
+                self._say()
 
     def close(self) -> None:
-        if self._said != (self.done, self.message):
-            self._say()
+        with self._lock:
+            self._closed = True
+            if self._due is not None:
+                self._due.cancel()
+                self._due = None
+            if self._said != (self.done, self.message):
+                self._say()
 
 
 # the tqdm bars of task() drawn now (open, not closed), outermost first: write() puts its lines beside them
@@ -354,10 +381,11 @@ def timer_running(progress) -> Iterator[None]:
     ``LUNGAI_PROGRESS=lines`` (the Slicer panel's) and in a log (stderr no terminal) the thread writes the message
     shown as the block starts, ``"<message> (<seconds> s)"``, every ``tick_interval`` seconds while it stands (not
     once the caller shows another) - as :func:`waiting` does (QA segbar67: the panel's "loading the model: torch and
-    MONAI" stood ~4 s with no line); each line written whole, under the reporter's lock.  Any other reporter (a
-    callback - Slicer's own process, whose callbacks are called from its main thread only -, a forwarded task,
-    none): nothing."""
-    if isinstance(progress, (_LineProgress, _LogProgress)):
+    MONAI" stood ~4 s with no line); each line written whole, under the reporter's lock.  A task inside
+    :func:`forwarded` (a Dask worker's) sends ``"<message> (<seconds> s)"`` the same way (QA radfollow68: a
+    ``radiomics-batch`` case's "building the segments", 2.5 s on LUNG1-003, said nothing there).  Any other reporter (a
+    callback - Slicer's own process, whose callbacks are called from its main thread only -, none): nothing."""
+    if isinstance(progress, (_LineProgress, _LogProgress, _ForwardedProgress)):
         timed, message = progress._timed, progress.message
         interval = max(float(getattr(progress, "tick_interval", TICK_INTERVAL)), 0.01)
         redraw_one = None
@@ -427,17 +455,28 @@ class _ForwardedProgress:
 
     def __init__(self, total: int, desc: str, send):
         self.total, self.desc, self.done, self.send = max(int(total), 1), desc, 0, send
+        self.message = ""
+        self._lock = threading.RLock()       # :func:`timer_running`'s thread sends too: one step at a time
         self._send(None)
 
     def _send(self, message: Optional[str]) -> None:
         # "<desc> <done>/<total>: <message>": each level's count next to its name (QA lungsfollow66: "P1: lungs 1/7
         # smoothing the CT 0/12" read as two counts of the lungs' step), as :class:`SubProgress` says them
         counted = " ".join(p for p in (self.desc, f"{self.done}/{self.total}") if p)
-        self.send(f"{counted}: {message}" if message else counted)
+        with self._lock:
+            self.send(f"{counted}: {message}" if message else counted)
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
-        self.done = min(self.done + n, self.total)
-        self._send(message)
+        with self._lock:
+            self.done = min(self.done + n, self.total)
+            self.message = message or ""
+            self._send(message)
+
+    def _timed(self, message: str, seconds: float) -> None:
+        """:func:`timer_running`'s step (its thread): ``"<message> (<seconds> s)"`` while ``message`` stands."""
+        with self._lock:
+            if self.message == message:
+                self._send(f"{message} ({seconds:.0f} s)")
 
     def close(self) -> None:
         pass

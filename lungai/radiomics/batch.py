@@ -306,7 +306,7 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str, manifest=No
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from lungai.io import read_ct
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
     from lungai.radiomics.extract import extract
 
     start = time.perf_counter()
@@ -324,11 +324,15 @@ def _process_case(row: dict, params: dict, segments, parts_dir: str, manifest=No
         # radiomics 2/5: right_lung", lungai.dask_workers.with_progress_forwarded), in the plain loop a bar of its
         # own.  QA rad67: the cases' bar said nothing for the 13 s of LUNG1-003's five segments (minutes with LoG /
         # Wavelet), only "2 Dask workers started" until the case was done
+        # Each input step said again with its seconds while it runs, in a Dask worker too (lungai.progress.
+        # timer_running; QA radfollow68: "building the segments" stood 2.5 s on LUNG1-003's tumour and both lungs)
         with task(f"radiomics-batch {case}: inputs", len(INPUT_STEPS), rate=False) as bar:
             bar.update(0, INPUT_STEPS[0])
-            image = read_ct(row["image"])
+            with timer_running(bar):
+                image = read_ct(row["image"])
             bar.update(1, INPUT_STEPS[1])
-            segs = _segments_for(row, image, segments, errors, lung_names, one_lesion, seg_notes)
+            with timer_running(bar):
+                segs = _segments_for(row, image, segments, errors, lung_names, one_lesion, seg_notes)
             bar.update(1, f"{len(segs)} segment{'' if len(segs) == 1 else 's'} built")
         with task(f"radiomics-batch {case}: radiomics", max(len(segs), 1), rate=False) as bar:  # a step per segment
             result = extract(image, segs, params, case=case, segment_errors=errors, lung_names=lung_names,
@@ -380,6 +384,7 @@ class BatchSummary:
     unchecked: str | None = None                 # warning: cases done kept unchecked (their files unreadable now)
     changed: list = field(default_factory=list)  # notes: cases done whose inputs changed since (redone)
     written: bool = True                         # the table (output) written: False when no case has results
+    wide: bool = False                           # the table is wide (--wide): a row per case
 
     def text(self) -> str:
         lines = [f"note: {self.redone}"] if self.redone else []
@@ -393,6 +398,15 @@ class BatchSummary:
                      f"- no results, so no {self.output} written"
                      + (f" (the failures are listed in {self.errors_csv})" if self.errors_csv else ""))]
         lines += failure_lines(self.failed)
+        if self.failed and self.written and self.errors_csv:
+            # where they are and how to redo them alone (QA radfollow68: LUNG1-002 failed beside LUNG1-003, --wide:
+            # only the failure said, not that the table has no row of it nor where it is recorded)
+            n, kept = len(self.failed), len(self.done) + len(self.skipped)
+            lines.append(f"{'the failed case is' if n == 1 else f'the {n} failed cases are'} listed in "
+                         f"{self.errors_csv} and {agree(n, 'has', 'have')} no {'row' if self.wide else 'rows'} in "
+                         f"{self.output}; fix {agree(n, 'it', 'them')} as said above and run the same command again: "
+                         f"the {counted(kept, 'case')} done {agree(kept, 'is', 'are')} skipped, only the failed "
+                         f"{agree(n, 'one is', 'ones are')} computed")
         if self.segment_errors:     # the case's other segments were extracted; these are NaN / missing
             cases = len({case for case, _, _ in self.segment_errors})
             lines.append(f"{counted(len(self.segment_errors), 'segment')} failed in "
@@ -934,7 +948,7 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     redone = "; ".join(n for n in (redone, unnoted, dropped) if n) or None
     changed, unreadable = _drop_parts_of_changed_inputs(parts, rows)
     unchecked = "; ".join(n for n in (unchecked, unreadable) if n) or None
-    summary = BatchSummary(output, redone=redone, unchecked=unchecked, changed=changed)
+    summary = BatchSummary(output, redone=redone, unchecked=unchecked, changed=changed, wide=wide)
     # the manifest: each case's fixes worded as its cells (process_case)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows],
               (params, segments, str(parts), str(manifest)),

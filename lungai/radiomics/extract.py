@@ -159,9 +159,52 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
         with quiet_pyradiomics():         # its "FAILED: Traceback" on stderr; the notes say why values are NaN
             result = extractor.execute(image, mask, label=label, **named)  # an IBSI preset's messages name the segment
     except (ValueError, RuntimeError, IndexError) as exc:
+        flat = flat_segment_error(mask, segment, str(exc))
+        if flat is not None:
+            raise flat from exc
         raise InputError(f"pyradiomics failed on segment {segment!r}: {str(exc).strip().splitlines()[-1]}",
                          "check that the segment is a solid region of at least a few voxels inside the image") from exc
     return result_rows(result, case, segment)
+
+
+# the axes of a mask's array (z, y, x), in the user's words: a line along one, a plane across the others
+_AXIS_WORDS = ("z, across slices", "y, front-back", "x, left-right")
+_PLANE_WORDS = {0: "one axial slice", 1: "one coronal plane", 2: "one sagittal plane"}
+
+
+def flat_segment_error(mask: sitk.Image, segment: str, message: str) -> InputError | None:
+    """pyradiomics' "mask has too few dimensions (number of dimensions N, minimum required M)" (its setting
+    minimumROIDimensions, default 2) in the user's words: the segment is so many voxels in a line (along which axis)
+    or in one plane (which), what radiomics needs, and how to draw it; None for another message.  QA radfollow68: a
+    2-voxel line on lung1 said only pyradiomics' words with the fix "check that the segment is a solid region"."""
+    import re
+
+    found = re.search(r"(?:mask has )?too few dimensions \(number of dimensions (\d+), minimum required (\d+)\)",
+                      message)
+    if found is None:
+        return None
+    required = int(found.group(2))
+    arr = sitk.GetArrayFromImage(mask) != 0
+    where = np.nonzero(arr)
+    n = int(arr.sum())
+    spans = [i for i, idx in enumerate(where) if idx.size and np.ptp(idx) > 0]
+    raw = f"(pyradiomics: {found.group(0)})"
+    if len(spans) <= 1:
+        along = f"along {_AXIS_WORDS[spans[0]]}" if spans else "a single voxel"
+        slices = ", in one slice" if spans and spans[0] != 0 else ""
+        what = f"{counted(n, 'voxel')} in a line (one row of voxels {along}{slices})"
+        need = (f"radiomics needs a region over at least {required} dimensions - an area in a slice, better a 3D "
+                "region over several slices") if required <= 2 else \
+            f"radiomics with these settings (minimumROIDimensions {required}) needs a 3D region over several slices"
+        fix = ("draw the segment as the structure's region over several rows of voxels and slices, not a line "
+               "(or leave this segment out)")
+    else:
+        flat_axis = next(i for i in range(3) if i not in spans)
+        what = f"{counted(n, 'voxel')} in one plane ({_PLANE_WORDS[flat_axis]})"
+        need = f"radiomics with these settings (minimumROIDimensions {required}) needs a 3D region over several slices"
+        fix = ("draw the segment over several slices (the structure's 3D region), or allow 2D regions with the "
+               "setting minimumROIDimensions 2 in the parameters file, or leave this segment out")
+    return InputError(f"segment {segment!r} is {what}: {need} {raw}", fix)
 
 
 # pyradiomics' names of its derived images (the image_type of its feature keys) per image type
