@@ -76,7 +76,7 @@ def test_stage_and_rp_read_a_never_smokers_na_pack_years_as_zero(tmp_path):
     assert any("1 patient without 'Pack Years'" in n and "is read as 0 pack-years" in n for n in _notes(caught))
     enc = EHREncoder().fit(ehr)
     assert enc.numeric == ["Pack Years"]
-    assert "missingindicator_Pack Years" not in enc.feature_names()     # nothing imputed
+    assert "num__missingindicator_Pack Years" not in enc.feature_names()     # nothing imputed (the name the encoder gives)
 
 
 @pytest.mark.shared_data
