@@ -76,7 +76,7 @@ def test_stage_and_rp_read_a_never_smokers_na_pack_years_as_zero(tmp_path):
     assert any("1 patient without 'Pack Years'" in n and "is read as 0 pack-years" in n for n in _notes(caught))
     enc = EHREncoder().fit(ehr)
     assert enc.numeric == ["Pack Years"]
-    assert "missingindicator_Pack Years" not in enc.feature_names()     # nothing imputed
+    assert "num__missingindicator_Pack Years" not in enc.feature_names()     # nothing imputed (the name the encoder gives)
 
 
 @pytest.mark.shared_data
@@ -404,3 +404,35 @@ def test_rp_predict_on_the_training_table_says_the_note_once(tmp_path, capsys):
         assert len(card) == 1 and "20 patients without 'Pack Years'" in card[0], lines
         notes = [line for line in lines if line.startswith("note: the patients table ")]
         assert (notes == []) if own is None else (len(notes) == 1 and own in notes[0]), lines
+
+
+def test_validate_and_predict_of_an_rna_only_stage_model_say_no_pack_years_note(tmp_path, capsys):
+    """``lungai stage train ... --modalities rna`` without ``--drop``: the EHR table's 'pack_years' is in the table the
+    model was trained from but no input of any of its models (fusion network and baselines), so ``stage validate`` /
+    ``stage predict`` given that table say nothing of its never-smokers' pack-years
+    (``lungai.fusion.workflows._locked_ehr_used``); a model trained with the EHR (``--modalities ehr,rna``) on the
+    same table says it once, naming the never-smokers read as 0 - every model of the folder for validate, the
+    ``--use`` model for predict."""
+    from stage_helpers import stage_cli
+
+    paths = _never_smoker_stage_cohort(tmp_path / "c", n=16)
+    ehr = pd.read_csv(paths["ehr"], dtype=str, keep_default_na=False)
+    n_never = int((ehr["pack_years"] == "N/A").sum())
+    fast = ["--epochs", 1, "--inner-folds", 1, "--baselines", "logreg", "--top-k", 5]
+    data = ["--ehr", paths["ehr"], "--rna", paths["rna"]]
+    for mods in ("rna", "ehr,rna"):
+        assert stage_cli(["train", *data, "--label", "stage", "--modalities", mods,
+                          "-o", tmp_path / mods.replace(",", "_"), *fast]) == 0
+    said = f"{n_never} patients without 'pack_years' whose 'smoking' is 'Never' are read as 0 pack-years"
+    runs = {"validate": ["--label", "stage", "--include-training-patients"], "predict": [],
+            "predict-logreg": ["--use", "logreg"], "predict-fusion": ["--use", "fusion"]}
+    for mods, expected in (("rna", 0), ("ehr_rna", 1)):
+        for run, extra in runs.items():
+            capsys.readouterr()
+            assert stage_cli([run.split("-")[0], "--model", tmp_path / mods, *data, *extra,
+                              "-o", tmp_path / f"{run}_{mods}"]) == 0, (mods, run)
+            err = capsys.readouterr().err
+            lines = [line for line in err.splitlines() if "read as 0 pack-years" in line]
+            assert len(lines) == expected, (mods, run, err)
+            if expected:
+                assert said in lines[0], lines

@@ -61,12 +61,15 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
     """A one-patient cohort from values in memory (EHR dict, gene -> value mapping, SimpleITK images).
     ``mask_label``: the tumour's label in ``mask_image`` (a mask of several labels is refused without it)."""
     from lungai.fusion.labels import clean_missing
-    from lungai.io.tables import never_smoker_pack_years
+    from lungai.io.tables import never_smoker_pack_years, with_years_since_quitting
 
     # missing-value words ('Not Collected', '.') are missing, and a never-smoker's pack-years 0, as in a table
     # (lungai.fusion.data.load_ehr)
     ehr = pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id"))
     ehr = clean_missing(never_smoker_pack_years(ehr, f"the EHR values of {patient_id}"), categories=True)
+    # the years since quitting smoking, as a table's (lungai.fusion.data.load_cohort); the quit year kept: a model
+    # trained before has it as its feature
+    ehr, _ = with_years_since_quitting(ehr, f"the EHR values of {patient_id}")
     rna = None
     if rna_row is not None:
         s = pd.Series(rna_row, dtype=float)
@@ -172,9 +175,14 @@ def absent_ehr_columns(model, ehr: pd.DataFrame) -> list:
 
 def absent_ehr_text(absent: list) -> str:
     """The note on the model's EHR columns the table lacks (``absent``), naming the first 12."""
+    from lungai.io.tables import QUIT_YEARS
+
     named = ", ".join(map(repr, absent[:12])) + (" ..." if len(absent) > 12 else "")
     return (f"EHR {agree(len(absent), 'column', 'columns')} of the model not in the EHR table: {named} - treated "
-            "as missing (imputed) for every patient")
+            "as missing (imputed) for every patient"
+            + (f" ({QUIT_YEARS!r} is computed from the table's quit-year column, smoking status and a date column - "
+               "'CT Date' or 'Date of Diagnosis', as at training: give the table these)" if QUIT_YEARS in absent
+               else ""))
 
 
 def usable_inputs(model, cohort: Cohort) -> tuple:

@@ -20,7 +20,8 @@ import pandas as pd
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
-    NEVER_SMOKER_ATTR, is_id_name, match_headers, name_order, never_smoker_note, never_smoker_pack_years
+    NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_order, never_smoker_note, \
+    never_smoker_pack_years, with_years_since_quitting
 
 # ID_NAMES (lungai.io.tables): the one list of id column names of lungai stage, lungai rp and lungai cohort --clinical
 MODALITIES = ("ehr", "rna", "ct")
@@ -556,6 +557,13 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     labels = raw_labels = None
     label = column_named(ehr_df, label)
     drop_columns = [column_named(ehr_df, c) for c in drop_columns]
+    quit_text = None
+    if ehr and not any(is_quit_year_name(c) for c in drop_columns):
+        # the quit year (empty for current and never-smokers alike) -> the years since quitting; cv / train train on
+        # it instead (said), validate / predict keep both: a model trained before has the quit year as its feature
+        ehr_df, quit_text = with_years_since_quitting(
+            ehr_df, f"EHR table {ehr}",
+            keep_quit_year=not check_leaks or any(is_quit_year_name(c) for c in keep_columns))
     if stage_from:
         stage_from = [column_named(ehr_df, c) for c in stage_from]
         derived = derive_stage(ehr_df, *stage_from)
@@ -602,6 +610,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     used = ehr_df.columns if ehr_used is None else [c for c in ehr_df.columns if str(c) in set(map(str, ehr_used))]
     if (text := never_smoker_note(pack_years, used)) is not None:   # a pack-years column in use
         warnings.warn(InputCheckNote(text))
+    if quit_text is not None and (ehr_used is None or len(ehr_used)):     # the EHR is a model input
+        warnings.warn(InputCheckNote(quit_text))
     if check_leaks and labels is not None:     # training (cv / train): the columns' types are decided here
         check_numeric_text(ehr_df, ehr, decimal_commas=True)
         check_label_leaks(ehr_df, labels, "the derived stage" if stage_from else f"the label {labels.name!r}",
@@ -851,7 +861,10 @@ def check_label_leaks(ehr: pd.DataFrame, labels: pd.Series, what: str = "the lab
 
 EHR_IMPUTED = ("imputed from the training patients (of each CV fold; a locked model's own): a numeric column with "
                "its training median (plus a missing indicator), a categorical one as a level 'missing' of its own")
-# (lungai.fusion.preprocess.EHREncoder)
+# (lungai.fusion.preprocess.EHREncoder); a smoker's missing pack-years (lungai.io.impute.SmokersMedianImputer):
+PACK_YEARS_IMPUTED = ("the median of the training patients' pack-years above 0 - the smokers', not one counting the "
+                      "never-smokers' 0")
+QUIT_YEARS_IMPUTED = "the median of the training values above 0 - the former smokers'"
 SHOWN_COLUMNS = 10    # columns named in ehr_missing_text, the most missing first
 
 
@@ -868,9 +881,16 @@ def ehr_missing_text(report: dict, modalities=None) -> str:
         return ""
     named = ", ".join(f"{c} {n}" for c, n in list(columns.items())[:SHOWN_COLUMNS])
     more = len(columns) - SHOWN_COLUMNS
+    from lungai.io.tables import is_pack_years_name
+
+    packs = [c for c in columns if is_pack_years_name(c)]
     return (f"EHR: missing values in {len(columns)} of {counted(gaps.get('n_columns', len(columns)), 'column')} "
             f"({gaps.get('patients')} of {counted(gaps.get('of'), 'patient')}): {named}"
-            + (f" and {more} more" if more > 0 else "") + f" - {EHR_IMPUTED}")
+            + (f" and {more} more" if more > 0 else "") + f" - {EHR_IMPUTED}"
+            + (f"; a missing {' / '.join(map(repr, packs))} (a smoker's: a never-smoker's reads 0) with "
+               f"{PACK_YEARS_IMPUTED}" if packs else "")
+            + (f"; a missing {QUIT_YEARS!r} (a former smoker's: a current or never-smoker's is 0) with "
+               f"{QUIT_YEARS_IMPUTED}" if QUIT_YEARS in columns else ""))
 
 
 def availability_text(cohort: Cohort, modalities=None) -> str:

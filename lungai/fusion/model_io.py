@@ -34,6 +34,7 @@ VERSION = 2
 # Types outside skops' default trusted set that a stage model legitimately contains (exact names,
 # never prefixes: "builtins." would let builtins.exec through; lungai.model_files).
 TRUSTED_TYPES = [
+    "lungai.io.impute.SmokersMedianImputer",     # the EHR encoder's median imputer (a smoker's pack-years: smokers')
     "numpy.dtype",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.tree._tree.Tree",

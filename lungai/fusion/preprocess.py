@@ -2,7 +2,8 @@
 
 Both are fitted on the training patients of a fold only, then applied to its test patients.
 
-- :class:`EHREncoder` - numeric columns: median imputation + missing indicator + standard scaling;
+- :class:`EHREncoder` - numeric columns: median imputation (a smoker's missing pack-years: the median of the
+  training smokers' pack-years, :class:`lungai.io.impute.SmokersMedianImputer`) + missing indicator + standard scaling;
   categorical columns: one-hot with "missing" as its own level (scikit-learn ColumnTransformer,
   saved with skops).  Date-like / free-text columns (too many levels) are left out and reported.
 - :class:`GeneSelector` - top-k variance genes in the training fold, standardised with the training
@@ -23,7 +24,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, InputNote, agree, counted
+from lungai.errors import InputError, InputNote, PatientsText, agree, counted
 from lungai.io.tables import check_thousands, match_headers, name_key
 
 MAX_LEVELS = 20
@@ -135,9 +136,10 @@ class EHREncoder:
 
     def fit(self, df: pd.DataFrame) -> "EHREncoder":
         from sklearn.compose import ColumnTransformer
-        from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        from lungai.io.impute import SmokersMedianImputer
 
         self.numeric, self.categorical, self.left_out = [], [], {}
         for c in df.columns:
@@ -152,7 +154,8 @@ class EHREncoder:
                 self.categorical.append(str(c))
         parts = []
         if self.numeric:
-            parts.append(("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+            # a smoker's missing pack-years: the training smokers' median, not one counting never-smokers' 0
+            parts.append(("num", make_pipeline(SmokersMedianImputer(strategy="median", add_indicator=True),
                                                StandardScaler()), self.numeric))
         if self.categorical:
             parts.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32),
@@ -250,10 +253,50 @@ class EHREncoder:
                                              + f" (trained levels: {trained})", by_patient))
         return frame
 
+    def old_smoking_imputation(self) -> dict:
+        """{column: (the value it imputes, why that is wrong)} of the model's numeric smoking columns imputed so that
+        a patient gets a value he cannot have: a pack-years column of a model trained by an earlier lungai, whose
+        median imputer counted the never-smokers' 0 (a plain ``SimpleImputer``, not
+        :class:`lungai.io.impute.SmokersMedianImputer`), and a quit-year column (:func:`lungai.io.tables.
+        is_quit_year_name`: a model trained before the years since quitting replaced it, or with --keep-column),
+        whose median is given to current and never-smokers too; {} for none."""
+        from lungai.io.tables import QUIT_YEARS, is_pack_years_name, is_quit_year_name
+
+        if self.transformer is None or not self.numeric:
+            return {}
+        imputer = self.transformer.named_transformers_["num"][0]
+        old = type(imputer).__name__ != "SmokersMedianImputer"
+        found = {}
+        for c, v in zip(self.numeric, imputer.statistics_):
+            if old and is_pack_years_name(c):
+                found[c] = (float(v), "the median of all the model's training patients, never-smokers' 0 included (a "
+                                      "model trained by an earlier lungai; retrain it with lungai stage train to have "
+                                      "a smoker's missing pack-years imputed with the smokers' median)")
+            elif is_quit_year_name(c):
+                found[c] = (float(v), "the training median, also for a current smoker, who never quit (retrain the "
+                                      f"model with lungai stage train: it uses {QUIT_YEARS!r} instead, 0 for a current "
+                                      "smoker)")
+        return found
+
+    def warn_old_smoking_imputation(self, frame: pd.DataFrame) -> None:
+        """Say (an :class:`UnseenLevelWarning`, with the patients: the predictions' notes) which of ``frame``'s patients
+        (:meth:`_frame`) get such a value (:meth:`old_smoking_imputation`) - with the fix."""
+        for col, (value, why) in self.old_smoking_imputation().items():
+            gap = frame[col].isna()
+            if not gap.any():
+                continue
+            pids = [str(p) for p in frame.index[gap]]
+            what = f"EHR {col!r} missing: imputed with {value:g}, {why}"
+            head = f"{counted(len(pids), 'patient')} without {col!r}"
+            text = PatientsText(f"{head} ({', '.join(pids[:10])}{' ...' if len(pids) > 10 else ''}): {what}",
+                                f"{head}: {what}")
+            warnings.warn(UnseenLevelWarning(text, {pid: [what] for pid in pids}))
+
     def transform(self, df: pd.DataFrame) -> np.ndarray:
         if self.transformer is None:
             return np.zeros((len(df), 0), np.float32)
         frame = self.match_levels(self._frame(df))   # their warnings (text in a numeric column, unseen levels)
+        self.warn_old_smoking_imputation(frame)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # sklearn's unknown-category warning: handled by match_levels
             return np.asarray(self.transformer.transform(frame), dtype=np.float32)

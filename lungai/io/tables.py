@@ -185,6 +185,100 @@ def never_smoker_note(record, used=None, rows=None) -> str | None:
             "smoker's pack-years); if such a patient did smoke, correct the smoking status or write the pack-years")
 
 
+# A current smoker's quit year is empty, as a never-smoker's is (NSCLC-Radiogenomics' 'Quit Smoking Year': 'N/A' for
+# its 33 current smokers, 48 never-smokers and 22 former smokers alike); imputed with the training median, a current
+# smoker got a quit year he never had (stageqa68).  The feature that replaces it (:func:`with_years_since_quitting`):
+QUIT_YEARS = "Years since quitting smoking"
+# smoking-status values (as :func:`_smoking_key` writes them) that say the patient smokes now
+CURRENT_SMOKER_WORDS = frozenset({"current", "current smoker", "active smoker", "currently smoking",
+                                  "current every day smoker", "current everyday smoker", "current some day smoker",
+                                  "current someday smoker", "current some days smoker"})
+
+
+def is_current_smoker(value) -> bool:
+    """A smoking-status value that says the patient smokes now ('Current', 'current smoker', 'Active smoker' ...) - not
+    'Smoker', which may mean an ever-smoker."""
+    return isinstance(value, str) and _smoking_key(value) in CURRENT_SMOKER_WORDS
+
+
+def is_quit_year_name(name) -> bool:
+    """A column of the year the patient quit smoking ('Quit Smoking Year', 'quit_year', 'Year quit smoking') - not
+    :data:`QUIT_YEARS` (years since quitting)."""
+    key = re.sub(r"[^a-z]", "", str(name).casefold())
+    return "quit" in key and ("year" in key or "yr" in key) and "since" not in key
+
+
+def _reference_date_column(columns):
+    """The column of the date the years since quitting are counted to: a diagnosis date ('Date of Diagnosis'), else
+    the CT's ('CT Date', 'ct_date'); None without one."""
+    words = {c: set(re.findall(r"[a-z]+", str(c).casefold().replace("_", " "))) for c in columns}
+    for wanted in ({"diagnosis", "date"}, {"ct", "date"}):
+        found = [c for c, w in words.items() if wanted <= w]
+        if found:
+            return found[0]
+    return None
+
+
+def _year(value) -> float:
+    """The year of a date as written ('8/10/1994', '1994-08-10', '10.08.1994', 1994): its 4-digit year, else NaN."""
+    import math
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) and 1800 <= value <= 2100 else math.nan
+    m = re.search(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)", str(value)) if isinstance(value, str) else None
+    return float(m.group(1)) if m else math.nan
+
+
+def with_years_since_quitting(df, what: str, keep_quit_year: bool = True):
+    """(``df`` with the column :data:`QUIT_YEARS`, the text to say or None).  For a table with one quit-year column
+    (:func:`is_quit_year_name`), one smoking-status column (:func:`is_smoking_status_name`) with a never- or current
+    smoker's value and a date column (:func:`_reference_date_column`; missing cells NaN, as
+    :func:`lungai.fusion.labels.clean_missing` leaves them): a former smoker's years since quitting are the date's
+    year minus the quit year (at least 0; missing where either is: imputed, from the training former smokers:
+    :class:`lungai.io.impute.SmokersMedianImputer`), a current smoker's 0, a never-smoker's 0 too - the status
+    column tells the two apart (one-hot) - and a patient's without a status missing.  ``keep_quit_year`` False
+    (``lungai stage cv`` / ``train``: the feature replaces it) drops the quit-year column and says so; True
+    (validate / predict: a model trained before this rule has the quit year as its feature) keeps it, unsaid.
+    Without a date column the table is returned as it is, with a text for training (``keep_quit_year`` False) saying
+    why and what to do; a table without the quit-year or the status column (or already with :data:`QUIT_YEARS`)
+    is returned as it is, nothing said."""
+    import numpy as np
+    import pandas as pd
+
+    quits = [c for c in df.columns if is_quit_year_name(c)]
+    status = [c for c in df.columns if is_smoking_status_name(c)
+              and df[c].map(lambda v: is_never_smoker(v) or is_current_smoker(v)).any()]
+    if len(quits) != 1 or len(status) != 1 or QUIT_YEARS in df.columns:
+        return df, None
+    quit, smoking = quits[0], status[0]
+    date = _reference_date_column([c for c in df.columns if c not in (quit, smoking)])
+    if date is None:
+        return df, None if keep_quit_year else (
+            f"{what}: {quit!r} is empty for current smokers and never-smokers alike - imputed with the training "
+            "median, it gives a current smoker a quit year he never had; give the table a date column ('CT Date' or "
+            f"'Date of Diagnosis') to have it replaced by the feature {QUIT_YEARS!r}, or leave it out (--drop "
+            f"{str(quit).strip()!r})")
+    never = df[smoking].map(is_never_smoker).to_numpy(bool)
+    current = df[smoking].map(is_current_smoker).to_numpy(bool)
+    former = df[smoking].notna().to_numpy(bool) & ~never & ~current
+    elapsed = (df[date].map(_year).astype(float) - pd.to_numeric(df[quit], errors="coerce")).clip(lower=0)
+    years = np.where(never | current, 0.0, np.where(former, elapsed.to_numpy(float), np.nan))
+    out = df.copy()
+    out[QUIT_YEARS] = years
+    if keep_quit_year:
+        return out, None
+    out = out.drop(columns=[quit])
+    gap = int(np.isnan(years[former]).sum())
+    return out, (f"{what}: {quit!r} is replaced by the feature {QUIT_YEARS!r}: the year of {date!r} minus the quit year "
+                 f"for the {counted(int(former.sum()), 'former smoker')}"
+                 + (f" ({gap} without a quit year or date: imputed with the training median of the values above 0, "
+                    "the former smokers')" if gap else "")
+                 + f", 0 for the {counted(int(current.sum()), 'current smoker')} and the "
+                 f"{counted(int(never.sum()), 'never-smoker')} ({smoking!r} tells them apart) - the quit year, empty "
+                 "for a current smoker as for a never-smoker, was imputed with the training median: a quit year a "
+                 f"current smoker never had (to keep it as a feature too: --keep-column {str(quit).strip()!r})")
+
+
 def decimal_comma_number(text) -> float | None:
     """The number a value written with one decimal comma means ("12,8" -> 12.8, "-0,5" -> -0.5), else None (a value
     without a comma, or not a number with its comma read as a point).  The one reading of a decimal comma: the hint

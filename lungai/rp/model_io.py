@@ -28,6 +28,7 @@ METRICS_FILE = "metrics.json"
 
 # Types outside skops' default trusted set that an RP model legitimately contains (exact names).
 TRUSTED_TYPES = [
+    "lungai.io.impute.SmokersMedianImputer",     # the numeric median imputer (a smoker's pack-years: smokers')
     "numpy.dtype",
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.tree._tree.Tree",

@@ -1,6 +1,7 @@
 """The scikit-learn pipeline fitted *inside* every cross-validation fold.
 
-    ColumnTransformer(numeric: median imputation -> standard scaling;
+    ColumnTransformer(numeric: median imputation (a smoker's missing pack-years: the training smokers' median,
+                               lungai.io.impute.SmokersMedianImputer, as in lungai stage) -> standard scaling;
                       categorical: most-frequent imputation -> one-hot)
     -> SelectKBest(ANOVA F, k)              (feature selection, k tuned in the inner CV)
     -> LogisticRegression (L2, C tuned)  |  RandomForestClassifier (depth / leaf size tuned)
@@ -21,6 +22,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from lungai.io.impute import SmokersMedianImputer
+
 MODELS = ("lr", "rf")
 MODEL_NAMES = {"lr": "logistic regression", "rf": "random forest"}
 
@@ -30,7 +33,7 @@ def build_pipeline(model: str, numeric: list[str], categorical: list[str], seed:
     """An unfitted pipeline for ``model`` in MODELS."""
     transformers = []
     if numeric:
-        transformers.append(("num", Pipeline([("impute", SimpleImputer(strategy="median")),
+        transformers.append(("num", Pipeline([("impute", SmokersMedianImputer(strategy="median")),
                                               ("scale", StandardScaler())]), list(numeric)))
     if categorical:
         transformers.append(("cat", Pipeline([
