@@ -57,9 +57,11 @@ def test_progress_lines_for_slicer(tmp_path):
     from lungai.progress import parse_line
 
     parsed = [parse_line(line) for line in proc.stderr.splitlines()]
-    # the phantom's 3 steps (its anatomy, "no tumour", the noise: test_sample_counts_the_phantoms_steps), written
-    assert [p[0] for p in parsed if p] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert [p[1] for p in parsed if p][2] == "sample: no tumour"
+    # the phantom's 3 steps (its anatomy, "no tumour", the noise: test_sample_counts_the_phantoms_steps), written;
+    # between them the seconds of making the phantom and of the writes (test_sample_says_the_seconds_of_its_steps)
+    parsed = [p for p in parsed if p and not p[1].startswith(SAMPLE_WAITING)]
+    assert [p[0] for p in parsed] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert [p[1] for p in parsed][2] == "sample: no tumour"
 
     assert parse_line("LUNGAI_PROGRESS 1/4 segment: member 1") == (0.25, "segment: member 1")
     assert parse_line("something else") is None
@@ -75,10 +77,44 @@ def test_sample_counts_the_phantoms_steps(tmp_path, monkeypatch, capsys, dicom):
     monkeypatch.setenv("LUNGAI_PROGRESS", "lines")     # as the Slicer panel reads a child process's progress
     assert main(["sample", "-o", str(tmp_path / "s"), "--slice-thickness", "5", *dicom]) == 0
     shown = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
+    shown = [(f, t) for f, t in shown if not t.startswith(SAMPLE_WAITING)]     # the seconds of a step said
     steps = ["anatomy built", "tumour planted", "slices averaged, noise added", "written",
              *(["DICOM RT export"] if dicom else [])]
     assert [t.removeprefix("sample: ") for _, t in shown] == ["start", *steps]
     assert [round(f * len(steps)) for f, _ in shown] == list(range(len(steps) + 1))    # a step each, ending full
+
+
+# what lungai sample says while a step runs, then its seconds (message-only updates: no step counted)
+SAMPLE_WAITING = ("sample: making the phantom", "sample: writing ct.nii.gz, labels.nii.gz, meta.json",
+                  "sample: writing the DICOM RT export")
+
+
+def test_sample_says_the_seconds_of_its_steps(tmp_path, monkeypatch):
+    """QA demo68 (README's first command ``lungai sample -o case/``, stderr to a log, timestamped): "sample: 0/4"
+    then 17 s without a line until "anatomy built", 6 s more to "tumour planted" (a loaded 2-core machine; 7 s and
+    2 s idle).  Making the phantom and writing its files now say what runs at once, then its seconds (every 2 s in a
+    log; every 0.05 s here), the phantom's own steps counted as before."""
+    import contextlib
+    import io
+    import re
+
+    from lungai import progress
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.05)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    err = io.StringIO()          # no terminal: a log's plain lines
+    with contextlib.redirect_stderr(err):
+        assert main(["sample", "-o", str(tmp_path / "s"), "--slice-thickness", "5"]) == 0
+    lines = err.getvalue().splitlines()
+    assert "sample: 0/4 [00:00] making the phantom" in lines, lines
+    making = [line for line in lines if re.fullmatch(r"sample: [0-3]/4 \[\d\d:\d\d\] making the phantom \(\d+ s\)", line)]
+    assert len(making) >= 2, lines
+    counts = [int(line.split(": ", 1)[1].split("/")[0]) for line in making]
+    assert counts == sorted(counts), lines                       # the phantom's own steps go on being counted
+    assert any(line.startswith("sample: 3/4 ") for line in lines), lines      # its 3 steps counted meanwhile
+    assert any(line.startswith("sample: 3/4 ") and line.endswith("writing ct.nii.gz, labels.nii.gz, meta.json")
+               for line in lines), lines
+    assert lines[-1].startswith("sample: 4/4 ") and lines[-1].endswith("written"), lines
 
 
 def test_progress_bar_draws_a_message_without_a_step(monkeypatch):

@@ -32,15 +32,46 @@ class _Values(HTMLParser):
             self.images += 1
 
 
+_LOGS: dict = {}      # the demo's stderr (a log: plain lines) by its output folder
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    import contextlib
+    import io
+
+    from lungai import progress
     from lungai.cli import main
 
     out = tmp_path_factory.mktemp("demo")
+    log = io.StringIO()     # stderr no terminal: the progress as a log's plain lines
     # the built-in sample itself, as users run it (not --small: its coarse 2.8 x 2.8 x 5 mm grid costs
-    # the segmentation ~0.1 Dice), so the test checks the documented tumour Dice
-    assert main(["demo", "-o", str(out)]) == 0
+    # the segmentation ~0.1 Dice), so the test checks the documented tumour Dice; a long call's seconds said every
+    # 0.05 s instead of 2 s, so that each one under a ticker says them on any machine
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(log):
+        mp.setattr(progress, "LOG_INTERVAL", 0.05)
+        mp.setenv("LUNGAI_PROGRESS", "bar")
+        code = main(["demo", "-o", str(out)])
+    _LOGS[out] = log.getvalue()
+    assert code == 0, _LOGS[out][-3000:]
     return out
+
+
+def test_each_long_step_of_the_demo_says_its_seconds(demo):
+    """QA demo68 (``lungai demo`` with its stderr to a log, timestamped): the sample's anatomy (7 s), writing the
+    input ct.nii.gz (LUNG1-003: 5-8 s), the tumour's files (1-4 s) and the illustrative stage model's training
+    (13-14 s) went without a line.  Each now says what it does at once and its seconds while it runs (every 2 s in
+    a log; every 0.05 s here), the stage model's epochs as the fusion's training reports them."""
+    lines = _LOGS[demo].splitlines()
+    for message in ("demo: making the built-in sample CT: 0/3 [00:00] building the anatomy",
+                    "writing the CT (ct.nii.gz)", "tumour: writing tumor.nii.gz, its maps and result.json",
+                    "stage: training the illustrative model"):
+        assert any(line.endswith(message) for line in lines), (message, lines[:60])   # said as it starts
+    for message in ("building the anatomy", "writing the CT (ct.nii.gz)",         # then its seconds
+                    "tumour: writing tumor.nii.gz, its maps and result.json", "stage: training the illustrative model"):
+        assert any(re.search(re.escape(message) + r" \(\d+ s\)$", line) for line in lines), (message, lines)
+    epochs = [line for line in lines if "stage: training the illustrative model: epoch " in line]
+    assert [line.split(": epoch ")[1].split()[0] for line in epochs] == ["10/25", "20/25", "25/25"], epochs
 
 
 def test_every_output_exists(demo):

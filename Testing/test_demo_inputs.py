@@ -1526,6 +1526,32 @@ def test_the_options_own_refusals_come_before_torch_is_imported(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_demo_says_the_seconds_of_importing_torch(tmp_path):
+    """QA demo68 (``lungai demo`` with its stderr to a log, timestamped): "demo: loading the models: 0/2 [00:00]
+    importing torch / MONAI" stood 6.5-10.6 s without another line.  Its seconds are now said while it runs (every
+    2 s in a log, as lungai segment's; every 0.05 s here).  A fresh process (torch not imported yet), stopped once
+    the imports are done."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport lungai.progress as progress\nimport lungai.demo.pipeline as P\n"
+            "progress.LOG_INTERVAL = 0.05\n"
+            "def loaded(*args, light=False, **kwargs):\n"
+            "    if not light:\n        print('imported:', 'torch' in sys.modules, flush=True)\n        sys.exit(0)\n"
+            "P.check_model_options = loaded\n"
+            f"P.run_demo({str(tmp_path / 'out')!r}, small=True)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), LUNGAI_PROGRESS="bar")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "imported: True" in done.stdout, done.stdout + done.stderr
+    lines = done.stderr.splitlines()         # stderr a pipe: a log's plain lines
+    assert "demo: loading the models: 0/2 [00:00] importing torch / MONAI" in lines, lines
+    import re
+
+    ticks = [line for line in lines if re.fullmatch(r"demo: loading the models: 0/2 \[\d\d:\d\d\] importing torch / "
+                                                    r"MONAI \(\d+ s\)", line)]
+    assert len(ticks) >= 2, lines
+
+
 def test_demo_checks_its_model_folders_before_any_work(ibsi_b_rp_model, ehr_rna_stage_model, tmp_path):
     """QA stagedemo59 (lungai demo --stage-model of an empty folder / of an RP model's folder): the folder was only
     checked to exist; the stage model's loader refused it after the segmentation, radiomics and dose (~25 s on the

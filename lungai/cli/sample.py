@@ -32,9 +32,10 @@ SAMPLE_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json")
 
 def run(args) -> int:
     import json
+    from functools import partial
 
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
-    from lungai.progress import task
+    from lungai.progress import task, waiting
     from lungai.synthetic import SAMPLE_SEED, make_phantom, sample_spec, write_phantom
     from lungai.synthetic.phantom import PHANTOM_STEPS
 
@@ -57,22 +58,26 @@ def run(args) -> int:
         spec.spacing = (spec.spacing[0], spec.spacing[1], args.slice_thickness)
     if args.no_tumour:
         spec.tumour = None
-    # the phantom's own steps (anatomy, tumour, noise) move the bar, then each output written
+    # the phantom's own steps (anatomy, tumour, noise) move the bar, then each output written; the seconds of each
+    # said every ~2 s while it runs (QA demo68: in a log, the anatomy stood 7-17 s and the tumour 2-6 s without a line)
     with task("sample", PHANTOM_STEPS + (2 if args.dicom else 1)) as bar:
-        phantom = make_phantom(spec, seed=SAMPLE_SEED if args.seed is None else args.seed, progress=bar)
+        phantom = waiting(bar, "making the phantom", partial(make_phantom, spec, progress=bar,
+                                                             seed=SAMPLE_SEED if args.seed is None else args.seed))
         # an earlier sample's files are replaced; a file of the user's in dicom/ is kept (and refused if in the way)
         study_dir = "dicom/LUNGAI-SAMPLE"
         writes = ([f"{study_dir}/CT/ct_{k + 1:04d}.dcm" for k in range(phantom.ct.GetDepth())]
                   + [f"{study_dir}/RTSTRUCT/rtstruct.dcm", f"{study_dir}/RTDOSE/rtdose.dcm"]) if args.dicom else []
         with claimed_output_folder(args.output, "sample", owns, writes=writes):
-            paths = write_phantom(phantom, args.output)
+            paths = waiting(bar, "writing ct.nii.gz, labels.nii.gz, meta.json", write_phantom, phantom, args.output,
+                            finish_on_stop=True)
             bar.update(1, "written")
             if args.dicom:
                 from pathlib import Path
 
                 from lungai.dicom.synthetic import write_rt_study
 
-                study = write_rt_study(Path(args.output) / "dicom", phantom, "LUNGAI-SAMPLE", dose="relative")
+                study = waiting(bar, "writing the DICOM RT export", write_rt_study, Path(args.output) / "dicom", phantom,
+                                "LUNGAI-SAMPLE", dose="relative", finish_on_stop=True)
                 bar.update(1, "DICOM RT export")
     meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
     tumour = meta["tumour"]

@@ -20,7 +20,7 @@ from lungai.demo.patient import EXAMPLE_CLINICAL, KEY_FEATURES
 from lungai.errors import InputError, agree, counted, say_notes
 from lungai.io import read_ct, write_image
 from lungai.overlap import dice
-from lungai.progress import SubProgress, task, waiting
+from lungai.progress import SubProgress, task, timer_running, waiting
 from lungai.seg.config import result_value
 
 
@@ -553,6 +553,8 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
     from lungai.fusion import ct_unused_text
     from lungai.fusion.api import (MODALITY_NAMES, NOT_COMPUTED, describe_inputs, inputs_used_text, model_inputs,
                                    predict_frame, single_patient_cohort, train_stage_model)
+    from functools import partial
+
     from lungai.fusion.pipeline import FusionConfig
     from lungai.rp.predict import synthetic_model
 
@@ -586,9 +588,13 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
         # a small cohort and a short schedule keep this step to seconds; `lungai stage train` is the real thing
         SubProgress(progress, "stage:").update(0, "training the illustrative model on a synthetic cohort")
         paths = make_cohort(out / "stage_cohort", n=36, seed=0, ct_shape=(48, 48, 24), ct_spacing=(5.0, 5.0, 5.0))
-        name, model = "fusion", train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage",
-                                                  config=FusionConfig(epochs=25, patience=8, min_epochs=10, emb=16,
-                                                                      seed=0))
+        # ~10-15 s (torch's deterministic mode imported, 25 epochs): its seconds said every ~2 s, its epochs as the
+        # fusion's training reports them (QA demo68: 13-14 s without a line in a log)
+        training = "stage: training the illustrative model"
+        train = partial(train_stage_model, paths["ehr"], paths["rna"], paths["ct"], label="stage",
+                        config=FusionConfig(epochs=25, patience=8, min_epochs=10, emb=16, seed=0),
+                        progress=SubProgress(progress, training + ":"))
+        name, model = "fusion", waiting(progress, training, train)
         needs = model_inputs(model)
         ehr_row = None
         desc = ("ILLUSTRATIVE intermediate-fusion model (3D CNN on a tumour-centred CT crop, graph attention network "
@@ -1048,8 +1054,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
     with task("demo: reading the CT" if ct_path is not None else "demo: making the built-in sample CT",
               1 if ct_path is not None else PHANTOM_STEPS) as reading:     # the sample's own steps
-        ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid,
-                                                     progress=reading if ct_path is None else None)
+        # what is being done said at once, then its seconds every ~2 s until its first step (QA demo68: the sample's
+        # anatomy, 7 s without a line in a log)
+        reading.update(0, f"reading {Path(ct_path).name}" if ct_path is not None else "building the anatomy")
+        with timer_running(reading):
+            ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid,
+                                                         progress=reading if ct_path is None else None)
         if ct_path is not None:
             reading.update(1)
     if seed_lps is not None:     # before the heavy imports (QA demo67: a seed off the CT refused after 30 s)
@@ -1071,13 +1081,15 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     given_models = 1 + (rp_model is not None) + (stage_model is not None)
     with task("demo: loading the models", 1 + given_models) as loading:
         loading.update(0, "importing torch / MONAI")
-        from lungai.lungs import segment_lungs
-        from lungai.lungs.segment import LUNG_STEPS
-        from lungai.report import figures, write_report
-        from lungai.report.html import features_step_text
-        from lungai.seg.choice import add_model_notes, model_meta
-        from lungai.seg.model_meta import model_identity
-        from lungai.seg.infer import segment_tumour
+        # its seconds said every ~2 s while it runs (QA demo68: 6.5-10.6 s without a line in a log), as lungai segment
+        with timer_running(loading):
+            from lungai.lungs import segment_lungs
+            from lungai.lungs.segment import LUNG_STEPS
+            from lungai.report import figures, write_report
+            from lungai.report.html import features_step_text
+            from lungai.seg.choice import add_model_notes, model_meta
+            from lungai.seg.model_meta import model_identity
+            from lungai.seg.infer import segment_tumour
         loading.update(1, "segmentation model")
         # each model folder (--model, --rp-model, --stage-model) loaded now: a wrong one fails before any work
         models = check_model_options(model_dir, rp_model, stage_model, progress=loading)
@@ -1122,7 +1134,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
         t0 = time.perf_counter()
         summary["input"] = input_info
-        _write_input(out, ct_path, ct, phantom)
+        # a long write (LUNG1-003's ct.nii.gz: 5-8 s) said with its seconds (QA demo68: no line through it); a Ctrl-C
+        # waits for the writer's own clean-up (its temporary file beside ct.nii.gz)
+        waiting(bar, "writing the CT (ct.nii.gz)", _write_input, out, ct_path, ct, phantom, finish_on_stop=True)
         lap("input", t0)
         step("CT ready")
 
@@ -1155,18 +1169,23 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         from lungai.seg.uncertainty import (ENTROPY_MEANING, ENTROPY_UNIT, MI_MEANING, PROBABILITY_MEANING,
                                             PROBABILITY_UNIT, describe)
 
-        write_image(seg.tumour, out / "tumor.nii.gz")
-        # the maps' descriptions given in place, not on a copy of each (as lungai segment writes them)
-        for img, name, meaning, unit in ((seg.probability, "probability", PROBABILITY_MEANING, PROBABILITY_UNIT),
-                                         (seg.entropy, "uncertainty", ENTROPY_MEANING, ENTROPY_UNIT),
-                                         (seg.mutual_information, "mutual_information", MI_MEANING, ENTROPY_UNIT)):
-            if img is not None:
-                with describe(img, meaning, unit) as described_map:
-                    write_image(described_map, out / f"{name}.nii.gz")
         from lungai.dicom.export import result_record
 
-        # its CT and tumour voxels: dicom-export checks them
-        _json(out / "result.json", {**seg.info, **result_record(ct_path, series_uid, seg.tumour)})
+        def write_tumour_files() -> None:
+            write_image(seg.tumour, out / "tumor.nii.gz")
+            # the maps' descriptions given in place, not on a copy of each (as lungai segment writes them)
+            for img, name, meaning, unit in ((seg.probability, "probability", PROBABILITY_MEANING, PROBABILITY_UNIT),
+                                             (seg.entropy, "uncertainty", ENTROPY_MEANING, ENTROPY_UNIT),
+                                             (seg.mutual_information, "mutual_information", MI_MEANING, ENTROPY_UNIT)):
+                if img is not None:
+                    with describe(img, meaning, unit) as described_map:
+                        write_image(described_map, out / f"{name}.nii.gz")
+            # its CT and tumour voxels: dicom-export checks them
+            _json(out / "result.json", {**seg.info, **result_record(ct_path, series_uid, seg.tumour)})
+
+        # a CT's maps: 1-4 s of writes, said with their seconds (QA demo68: no line through them)
+        waiting(bar, "tumour: writing tumor.nii.gz, its maps and result.json", write_tumour_files,
+                finish_on_stop=True)
         summary["segmentation"] = seg.info
         meta = model_meta(model)
         from lungai.scene.results import model_text

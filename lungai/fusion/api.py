@@ -20,10 +20,11 @@ from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 
 def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir=None,
                       config: Optional[FusionConfig] = None, baselines=("logreg", "forest", "mlp"),
-                      inner_folds: int = 3, **data_kw) -> FusionPipeline:
+                      inner_folds: int = 3, progress=None, **data_kw) -> FusionPipeline:
     """Fit the fusion model on a whole cohort (files as for the CLI) and return it.  With ``out_dir``,
     lock it as ``lungai stage train`` does: the baselines are fitted too, the model with the best
-    inner-CV macro-F1 is recorded as the selected one (:func:`lungai.fusion.cv.fit_selected`)."""
+    inner-CV macro-F1 is recorded as the selected one (:func:`lungai.fusion.cv.fit_selected`).  ``progress``: a
+    :class:`lungai.progress.SubProgress` the training's steps are said on (the fits, their epochs)."""
     from lungai.fusion import model_io
     from lungai.fusion.cv import candidates, check_labels, fit_selected
     from lungai.fusion.synthetic import training_data
@@ -33,10 +34,10 @@ def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir
     cohort = load_cohort(ehr, rna, ct, label=label, **data_kw)
     config = config or FusionConfig()
     if out_dir is None:
-        return FusionPipeline(config, check_labels(cohort, 2)).fit(cohort)
+        return FusionPipeline(config, check_labels(cohort, 2)).fit(cohort, progress=progress)
     classes = check_labels(cohort, max(2, inner_folds))
     fitted, selection = fit_selected(cohort, classes, candidates(config, tuple(baselines), inner_folds > 1),
-                                     inner_folds, config.seed)
+                                     inner_folds, config.seed, progress=progress)
     pipe = fitted.pop("fusion")
     with model_io.claimed(out_dir, "train", [ehr, rna, ct]):   # as stage train: a re-run replaces its own files
         model_io.save(out_dir, pipe, fitted, selection["selected"],
