@@ -2703,10 +2703,26 @@ def test_lungai_seg_export_dicom_refuses_two_segments_of_one_name(load_module, m
     assert not (tmp_path / "out").exists()
 
 
+def _slicer_export(scene, seg, name, vol):
+    """The segment ``name`` as Slicer's own export puts it on ``vol``'s grid (ExportSegmentsToLabelmapNode), > 0."""
+    import slicer
+    import vtk
+
+    label = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+    try:
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(seg.GetSegmentation().GetSegmentIdBySegmentName(name))
+        assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(seg, ids, label, vol)
+        return slicer.util.arrayFromVolume(label) > 0
+    finally:
+        scene.RemoveNode(label)
+
+
 @pytest.mark.shared_data
 def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shared_data, tmp_path):
     """LUNG1-003 (real DICOM RT export): its RTSTRUCT as SlicerRT loads it -> tumour / lungs of the panels, and the
     LungAISeg export writes SEG + RTSTRUCT that read back to the same masks."""
+    from lungai import mrml
     from lungai.dicom.rtstruct import read_rtstruct
     from lungai.dicom.seg import read_seg
 
@@ -2720,11 +2736,18 @@ def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shar
     (tmp_path / "rad").mkdir()
     _, columns, _, _, _ = rad.featureCommands(p, tmp_path / "rad")
     assert list(columns.values()) == ["GTV-1", "Lung-Right", "Lung-Left", "Lungs", "Lungs minus tumour"]
+    # the masks handed to the radiomics runs are Slicer's own export of the segments, and the derived ones their union
+    # and difference (every GTV subtracted) - QA slicerfollow68 made them cheaper, the same voxels
+    exported = {name: _slicer_export(mrml_scene, seg, name, vol) for name in mrml.segment_names(seg)}
+    lungs = exported["Lung-Right"] | exported["Lung-Left"]
+    expected = [exported["GTV-1"], exported["Lung-Right"], exported["Lung-Left"], lungs,
+                lungs & ~(exported["GTV-1"] | exported["gtv-2"] | exported["gtv-3"])]
+    for i, mask in enumerate(expected):
+        written = sitk.ReadImage(str(tmp_path / "rad" / f"segment_{i}.nrrd"))
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(written), mask.astype(np.uint8), err_msg=str(i))
     logic = load_module("LungAISeg").LungAISegLogic()
     q = logic.getParameterNode()
     q.inputVolume, q.outputSegmentation = vol, seg
-    from lungai import mrml
-
     names = mrml.segment_names(seg)
     paths = logic.exportDicom(q, tmp_path / "out", ctSource=study["ct"])
     assert len(paths) == 2
