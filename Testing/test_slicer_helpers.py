@@ -708,6 +708,45 @@ def test_derived_lung_masks(small_phantom):
     assert notes == [], notes
 
 
+def test_derived_lung_masks_make_no_volume_sized_temporaries(small_phantom):
+    """QA slicerfollow68 (LUNG1-003, 28 M voxels): Lung Radiomics' start spent 0.5-1 s on the GUI thread in the derived
+    "Lungs" / "Lungs minus tumour" - ``union |= mask > 0``, ``inside & ~gtv`` and ``(inside & gtv).any()`` each
+    made a volume-sized temporary array.  The union is OR-ed in place and the difference made in place: a union takes
+    one volume-sized array (its result), the derived masks two (the lungs and the tumour), measured as numpy's
+    allocations (tracemalloc) - the same masks, whatever values the masks hold (1, 255)."""
+    import tracemalloc
+
+    from lungai.scene.nodes import derived_lung_masks, union_mask
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    voxels = arr.size
+    images = {}
+    for name, m, value in (("Tumor", (arr == 1) | (arr == 11), 1), ("Right lung", arr == 2, 255),
+                           ("Left lung", arr == 3, 1)):
+        images[name] = sitk.GetImageFromArray(m.astype(np.uint8) * value)
+        images[name].CopyInformation(small_phantom.labels)
+    derived_lung_masks(images)          # its imports before the measure
+
+    def peak(call):
+        tracemalloc.start()
+        try:
+            result = call()
+            return result, tracemalloc.get_traced_memory()[1] / voxels
+        finally:
+            tracemalloc.stop()
+
+    union, used = peak(lambda: union_mask(list(images.values())))
+    assert used < 1.5, f"{used:.2f} volume-sized bytes"
+    assert np.array_equal(sitk.GetArrayFromImage(union), (arr == 1) | (arr == 11) | (arr == 2) | (arr == 3))
+    assert union.GetPixelID() == sitk.sitkUInt8 and union.GetSpacing() == small_phantom.labels.GetSpacing()
+    out, used = peak(lambda: derived_lung_masks(images))
+    assert used < 2.5, f"{used:.2f} volume-sized bytes"
+    lungs = (arr == 2) | (arr == 3)
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs"]), lungs)
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]), lungs & ~((arr == 1) | (arr == 11)))
+    assert np.array_equal(sitk.GetArrayViewFromImage(images["Right lung"]), (arr == 2) * 255)   # inputs unchanged
+
+
 # ---------------------------------------------------------------------------- nodes (real MRML)
 def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path):
     from lungai import mrml

@@ -180,6 +180,9 @@ def test_segment_lungs_twice_replaces_its_own_unedited_lungs_and_refuses_edited_
     message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
     assert mrml.segment_names(seg) == ["Right lung edited", "Left lung", "Right lung"]
     assert f"note: 'Left lung' of {seg.GetName()}" in message
+    # ... and says that the renamed one, a right lung by its terminology until then, no longer is (QA slicerfollow68)
+    assert (f"note: 'Right lung edited' (the right lung by its terminology until now) of {seg.GetName()} is no longer "
+            "taken as a lung") in message, message
     # the user's own "Left lung" (not made by Segment lungs) is never replaced
     users = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "mine")
     mrml.mask_to_segment(mrml_scene, mrml.segment_to_mask(mrml_scene, seg, "Left lung", ct), "Left lung",
@@ -2700,10 +2703,26 @@ def test_lungai_seg_export_dicom_refuses_two_segments_of_one_name(load_module, m
     assert not (tmp_path / "out").exists()
 
 
+def _slicer_export(scene, seg, name, vol):
+    """The segment ``name`` as Slicer's own export puts it on ``vol``'s grid (ExportSegmentsToLabelmapNode), > 0."""
+    import slicer
+    import vtk
+
+    label = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+    try:
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(seg.GetSegmentation().GetSegmentIdBySegmentName(name))
+        assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(seg, ids, label, vol)
+        return slicer.util.arrayFromVolume(label) > 0
+    finally:
+        scene.RemoveNode(label)
+
+
 @pytest.mark.shared_data
 def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shared_data, tmp_path):
     """LUNG1-003 (real DICOM RT export): its RTSTRUCT as SlicerRT loads it -> tumour / lungs of the panels, and the
     LungAISeg export writes SEG + RTSTRUCT that read back to the same masks."""
+    from lungai import mrml
     from lungai.dicom.rtstruct import read_rtstruct
     from lungai.dicom.seg import read_seg
 
@@ -2717,11 +2736,18 @@ def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shar
     (tmp_path / "rad").mkdir()
     _, columns, _, _, _ = rad.featureCommands(p, tmp_path / "rad")
     assert list(columns.values()) == ["GTV-1", "Lung-Right", "Lung-Left", "Lungs", "Lungs minus tumour"]
+    # the masks handed to the radiomics runs are Slicer's own export of the segments, and the derived ones their union
+    # and difference (every GTV subtracted) - QA slicerfollow68 made them cheaper, the same voxels
+    exported = {name: _slicer_export(mrml_scene, seg, name, vol) for name in mrml.segment_names(seg)}
+    lungs = exported["Lung-Right"] | exported["Lung-Left"]
+    expected = [exported["GTV-1"], exported["Lung-Right"], exported["Lung-Left"], lungs,
+                lungs & ~(exported["GTV-1"] | exported["gtv-2"] | exported["gtv-3"])]
+    for i, mask in enumerate(expected):
+        written = sitk.ReadImage(str(tmp_path / "rad" / f"segment_{i}.nrrd"))
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(written), mask.astype(np.uint8), err_msg=str(i))
     logic = load_module("LungAISeg").LungAISegLogic()
     q = logic.getParameterNode()
     q.inputVolume, q.outputSegmentation = vol, seg
-    from lungai import mrml
-
     names = mrml.segment_names(seg)
     paths = logic.exportDicom(q, tmp_path / "out", ctSource=study["ct"])
     assert len(paths) == 2
@@ -6314,20 +6340,88 @@ def test_a_segment_coded_as_a_lung_is_a_lung_in_the_panels(load_module, mrml_sce
     assert nodes.lungs_minus_tumour_note(seg, columns.values()).startswith(
         "'Lungs minus tumour' = Segment_1+Vänster lunga minus Tumor")
     # the RP features of the derived columns are the lungs' (their names); the coded lungs' own columns (on the lung
-    # grid as a lung named so: test_a_segment_coded_as_a_lung_is_measured_on_the_lung_grid_by_the_panel) keep their
-    # own names, not recorded as the model's right / left lung
+    # grid as a lung named so: test_a_segment_coded_as_a_lung_is_measured_on_the_lung_grid_by_the_panel) are the
+    # model's right / left lung (test_rp_names_a_coded_lungs_features_as_the_lungs)
     from lungai.scene.radiomics import radiomics_table
     from lungai.scene.rp import radiomics_features
 
     node, _ = radiomics_table(mrml_scene, vol, seg, segments=names, feature_classes=["firstorder"])
     keys = {k.split("_original_")[0] for k in radiomics_features(node)}
-    assert keys == {"rad_tumour", "rad_segment_1", "rad_v_nster_lunga", "rad_lungs", "rad_lungs_minus_tumour"}, keys
-    assert nodes.table_segment_roles(node) == {}
+    assert keys == {"rad_tumour", "rad_right_lung", "rad_left_lung", "rad_lungs", "rad_lungs_minus_tumour"}, keys
+    assert nodes.table_segment_roles(node) == {"Segment_1": "lung_right", "Vänster lunga": "lung_left"}
     # a second right lung by its code: neither is taken as the right lung
     segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetTag(
         "TerminologyEntry", TERMINOLOGY["lung_right"].slicer_entry())
     segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("Copy")
     assert nodes.terminology_roles(seg) == {"Vänster lunga": "lung_left"}
+
+
+def test_rp_names_a_coded_lungs_features_as_the_lungs(load_module, mrml_scene, phantom_nodes):
+    """QA slicerfollow68 (LUNG1-003, its right lung renamed "Segment_1", the right-lung terminology kept): Lung
+    Radiomics measured it as the right lung (on the lung grid), but the features table recorded only tumour roles, so
+    the RP risk named its features ``rad_segment_1_*`` - none of the model's ``rad_right_lung_*``, every right-lung
+    feature imputed.  The table records the lung roles of its columns too: the RP row names the coded lung's features
+    as the right lung's (panel and in-process table alike), with the coded column's values."""
+    from lungai import mrml
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+    from lungai.scene.rp import assemble_patient_row, radiomics_features
+
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Right lung")).SetName("Segment_1")
+    names = ["Tumor", "Segment_1", "Left lung"]
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), names)
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "features x 5 segments -> table" in message, message
+    node, _ = radiomics_table(mrml_scene, vol, seg, segments=["Segment_1"], feature_classes=["firstorder"])
+    name = "original_firstorder_Mean"
+    for table in (p.outputTable, node):
+        features = radiomics_features(table)
+        assert f"rad_right_lung_{name}" in features, sorted(features)[:5]
+        assert not [k for k in features if k.startswith("rad_segment_1")], sorted(features)[:5]
+        assert assemble_patient_row(table, {}, {}).filter(like="rad_right_lung_").shape[1] > 10
+        df = mrml.dataframe_from_table_node(table).set_index("feature")
+        assert np.isclose(features[f"rad_right_lung_{name}"], float(df.loc[name, "Segment_1"]))
+        assert nodes.table_segment_roles(table) == {"Segment_1": "lung_right"}
+    # a second right lung by its name: the code gives no role, the column keeps its own name
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("Lung_R")
+    node, _ = radiomics_table(mrml_scene, vol, seg, segments=["Segment_1"], feature_classes=["firstorder"],
+                              table_node=node)
+    assert nodes.table_segment_roles(node) == {}
+    assert f"rad_segment_1_{name}" in radiomics_features(node)
+
+
+def test_segment_lungs_refuses_a_segmentation_with_a_lung_coded_by_its_terminology(load_module, mrml_scene,
+                                                                                   phantom_nodes, small_phantom):
+    """QA slicerfollow68 (LUNG1-003, its right lung renamed "Segment_1", the right-lung terminology kept): Segment lungs
+    into that segmentation checked its lungs by name only - it added "Right lung" without a word, and "Segment_1",
+    the right lung for Lung Radiomics and the dose until then, silently stopped being one (two right lungs: neither
+    is guessed).  A lung by its terminology is refused as a lung named so, the panel's Apply too, before anything
+    runs; its segments stay as they were."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Right lung")).SetName("Segment_1")
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Left lung"))
+    assert nodes.terminology_roles(seg) == {"Segment_1": "lung_right"}
+    before = mrml.segment_names(seg)
+    says = "already has 'Segment_1' (the right lung by its terminology), a lung of its own"
+    with pytest.raises(InputError, match=re.escape(says)):
+        nodes.add_lung_outputs(mrml_scene, vol, small_phantom.labels, seg_node=seg)
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.outputSegmentation = vol, seg
+    with pytest.raises(InputError, match=re.escape(says)):
+        logic.startLungs(p)
+    assert mrml.segment_names(seg) == before and nodes.terminology_roles(seg) == {"Segment_1": "lung_right"}
+    # without its lung terminology it is no lung: lungai's lungs are added beside it, as before
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Segment_1")).RemoveTag("TerminologyEntry")
+    nodes.add_lung_outputs(mrml_scene, vol, small_phantom.labels, seg_node=seg)
+    assert mrml.segment_names(seg) == [*before, "Right lung", "Left lung"]
 
 
 def test_a_segment_coded_as_a_lung_is_measured_on_the_lung_grid_by_the_panel(load_module, mrml_scene, phantom_nodes,

@@ -435,7 +435,7 @@ def _segment_on_reference_grid(seg_node, seg_id: str, reference_volume_node) -> 
         return out                                            # wholly outside the reference's voxels
     src = tuple(slice(low[a] - ext[2 * a], high[a] - ext[2 * a] + 1) for a in (2, 1, 0))
     dst = tuple(slice(low[a] - ref_ext[2 * a], high[a] - ref_ext[2 * a] + 1) for a in (2, 1, 0))
-    out[dst] = values[src] == segment.GetLabelValue()
+    np.equal(values[src], segment.GetLabelValue(), out=out[dst])   # in place: no temporary of the segment's extent
     return out
 
 

@@ -359,14 +359,22 @@ def union_mask(masks) -> sitk.Image:
     """The union of binary masks on one grid: a uint8 0 / 1 mask with the first one's geometry.  In numpy (one pass
     per mask; QA slicer67: SimpleITK's ``> 0`` / Or / Cast on LUNG1-003's 28 M voxel grid took 1.1 s of Lung
     Radiomics' start on the GUI thread)."""
+    masks = list(masks)
+    return _mask_like(_union_array(masks), masks[0])
+
+
+def _union_array(masks):
+    """:func:`union_mask`'s voxels as a boolean array (k, j, i): the first mask's ``> 0``, each other one OR-ed into it
+    in place - one pass a mask and no temporary array (QA slicerfollow68: ``union |= mask > 0`` made a volume-sized
+    temporary a mask, 0.12-0.33 s a union of LUNG1-003's lungs on the GUI thread)."""
     import numpy as np
     import SimpleITK as sitk
 
-    masks = list(masks)
-    union = np.zeros(sitk.GetArrayViewFromImage(masks[0]).shape, bool)
-    for mask in masks:
-        union |= sitk.GetArrayViewFromImage(mask) > 0
-    return _mask_like(union, masks[0])
+    images = list(masks)        # kept alive while their views are read
+    union = np.greater(sitk.GetArrayViewFromImage(images[0]), 0)
+    for image in images[1:]:
+        np.logical_or(union, sitk.GetArrayViewFromImage(image), out=union)
+    return union
 
 
 def _mask_like(array, reference) -> sitk.Image:
@@ -468,26 +476,30 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
     ``mapping``: roles of names whose name gives none (the segments' terminology, :func:`terminology_roles`: a
     "Segment_1" coded as the right lung is the right lung).
     """
-    import SimpleITK as sitk
+    import numpy as np
     from lungai.radiomics.segments import empty_tumour_lungs_error, tumour_outside_lungs_note
     from lungai.segment_roles import find_role, segment_role
 
     right, left = find_role(masks, "right_lung", mapping), find_role(masks, "left_lung", mapping)
     own = find_role(masks, "lungs", mapping)
     out = {}
+    # the voxels in numpy, each union and difference one pass with no volume-sized temporary (QA slicerfollow68: these
+    # were 0.5-1 s of Lung Radiomics' start on LUNG1-003's 28 M voxel grid, on the GUI thread); the same masks
     if right is not None and left is not None:
-        lungs = union_mask([masks[right], masks[left]])
+        reference = masks[right]
+        inside = _union_array([masks[right], masks[left]])
         if own is None:
-            out["Lungs"] = lungs
+            out["Lungs"] = _mask_like(inside, reference)
     elif own is not None:       # one segment of both lungs (a planning export's "Lungs"): the lungs are that segment
-        lungs = union_mask([masks[own]])
+        reference = masks[own]
+        inside = _union_array([masks[own]])
     else:
         return {}
     if find_role(masks, "lungs_minus_tumour", mapping) is None:
         tumours = ([(n, masks[n]) for n in masks if segment_role(n, mapping) == "tumour"] if tumours is None
                    else tumours())
-        tumour = union_mask([mask for _, mask in tumours]) if tumours else None
-        if tumour is not None and not sitk.GetArrayViewFromImage(tumour).any():     # nothing left out of the lungs
+        gtv = _union_array([mask for _, mask in tumours]) if tumours else None
+        if gtv is not None and not gtv.any():     # nothing left out of the lungs
             names = list(dict.fromkeys(name for name, _ in tumours))
             listed = ", ".join(repr(n) for n in names)
             empty = (f"the tumour segment{'s' if len(names) > 1 else ''} {listed} "
@@ -497,10 +509,12 @@ def derived_lung_masks(masks: dict, tumours=None, errors: Optional[dict] = None,
                 errors[LUNGS_MINUS_TUMOUR] = empty_tumour_lungs_error(
                     empty, LUNGS_MINUS_TUMOUR, find_role(masks, "lungs", mapping) or "Lungs",
                     "draw the tumour in its segment on this CT")
-        elif tumour is not None:     # in numpy, as union_mask (the lungs' and the tumour's images kept alive here)
-            inside, gtv = sitk.GetArrayViewFromImage(lungs) > 0, sitk.GetArrayViewFromImage(tumour) > 0
-            out[LUNGS_MINUS_TUMOUR] = _mask_like(inside & ~gtv, lungs)
-            if notes is not None and not (inside & gtv).any():   # nothing left out: said
+        elif gtv is not None:
+            before = np.count_nonzero(inside)
+            np.greater(inside, gtv, out=inside)     # inside and not gtv (booleans), in place: "Lungs" is copied
+            out[LUNGS_MINUS_TUMOUR] = _mask_like(inside, reference)
+            # nothing left out (no voxel of the tumour in the lungs): said
+            if notes is not None and np.count_nonzero(inside) == before:
                 names = list(dict.fromkeys(name for name, _ in tumours))
                 listed = ", ".join(repr(n) for n in names)
                 notes.append(tumour_outside_lungs_note(
@@ -883,34 +897,36 @@ def record_review_notes(table_node, notes):
     return table_node
 
 
-# table node attribute: {column: GTV role} of the features table's segment columns whose name has no role but whose
-# terminology is a tumour's (:func:`terminology_roles`: a GTV renamed "Tumör primär 1"), recorded when the table is
-# made, so that the RP risk names their features as the tumour's (lungai.scene.rp).  A lung by its code alone is not
-# recorded (its column is measured on the lung grid as a lung named so: lungai.segment_roles.lungs_by_role, but keeps
-# its own name in the RP row); the derived "Lungs" / "Lungs minus tumour" made from it are the lungs, by their names.
+# table node attribute: {column: structure role} of the features table's segment columns whose name has no role but
+# whose terminology gives one (:func:`terminology_roles`: a GTV renamed "Tumör primär 1", a right lung renamed
+# "Segment_1"), recorded when the table is made, so that the RP risk names their features by the role (lungai.scene.rp:
+# ``rad_tumour_*``, ``rad_right_lung_*``).  A coded lung is measured on the lung grid as a lung named so
+# (lungai.segment_roles.lungs_by_role): its RP features are the lung's (QA slicerfollow68: LUNG1-003's "Segment_1" gave
+# ``rad_segment_1_*``, none the model's ``rad_right_lung_*``).
 SEGMENT_ROLES_ATTRIBUTE = "LungAI.segmentRoles"
+# the structure roles recorded: tumours and lungs (lungai.dicom.roles' names; lungai.segment_roles.LUNG_ROLES)
+_RECORDED_ROLES = ("gtv_primary", "gtv", "gtv_node", "lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 
 
 def record_segment_roles(table_node, roles: dict, columns=None):
-    """Record on a features table the tumour roles among ``roles`` ({segment name: structure role},
+    """Record on a features table the tumour and lung roles among ``roles`` ({segment name: structure role},
     :func:`terminology_roles`; :data:`SEGMENT_ROLES_ATTRIBUTE`) of its ``columns`` (all of ``roles`` when None) - read
     back by :func:`table_segment_roles`; none: "{}" (an earlier run's roles never stay, and the table's segmentation
     renamed or retagged since changes nothing).  Saved with the scene.  Returns the node."""
     import json
 
-    from lungai.dicom.roles import GTV_ROLES
-
     wanted = None if columns is None else set(columns)
     roles = {str(n): str(r) for n, r in (roles or {}).items()
-             if (wanted is None or n in wanted) and r in GTV_ROLES}
+             if (wanted is None or n in wanted) and r in _RECORDED_ROLES}
     table_node.SetAttribute(SEGMENT_ROLES_ATTRIBUTE, json.dumps(roles))
     return table_node
 
 
 def table_segment_roles(table_node) -> dict:
-    """{column: GTV role} a features table carries (:func:`record_segment_roles`); for a table of an older version
+    """{column: structure role} a features table carries (:func:`record_segment_roles`); for a table of an older version
     (no attribute) the tumour roles its segmentation's terminology gives now (:func:`terminology_roles` of its source
-    segmentation, when still in the scene); {} for none, a DataFrame or a dict."""
+    segmentation, when still in the scene; not a lung's: such a version measured a coded lung on the CT's grid, not
+    as the lung); {} for none, a DataFrame or a dict."""
     import json
 
     from lungai.dicom.roles import GTV_ROLES
@@ -1596,12 +1612,14 @@ def lungs_to_replace(seg_node, volume_node) -> dict:
     replace, kept, names = _lungs_plan(seg_node)
     others = _other_lungs(seg_node)
     if others:      # e.g. an RTSTRUCT's Lung-Right / Lung-Left: two right lungs for radiomics and the dose features
-        listed = " and ".join(repr(n) for n in others)
+        listed = " and ".join(others)
         raise InputError(
             f"the segmentation {seg_node.GetName()!r} already has {listed}, "
             f"{'a lung' if len(others) == 1 else 'lungs'} of its own (e.g. from an RTSTRUCT): Segment lungs would add "
             "'Right lung' / 'Left lung' beside them, and Lung Radiomics and the dose features would then find two "
-            "segments for one lung and refuse them",
+            "segments for one lung and " + ("refuse them" if all(n.endswith("'") for n in others) else
+                                             "no longer take one known by its terminology alone as a lung, without a "
+                                             "word (two named so: they refuse them)"),
             "to use these lungs, no Segment lungs run is needed (Lung Radiomics and the dose features use them); to "
             "get lungai's lungs as well, choose another output segmentation (or none: a new one '<CT> lungs' is "
             "made) and segment the lungs again")
@@ -1616,15 +1634,55 @@ def lungs_to_replace(seg_node, volume_node) -> dict:
     return replace
 
 
+def _coded_lungs(seg_node) -> dict:
+    """{name: (structure role, made by Segment lungs)} of ``seg_node``'s segments that are a right or left lung by their
+    terminology only (:func:`terminology_roles`: "Segment_1" coded as the right lung, a "Right lung edited" renamed
+    from Segment lungs' own)."""
+    import vtk
+
+    segmentation = seg_node.GetSegmentation()
+    out = {}
+    for name, role in terminology_roles(seg_node).items():
+        if role not in ("lung_right", "lung_left"):
+            continue
+        made_by = vtk.reference("")
+        segment = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName(name))
+        out[name] = (role, bool(segment.GetTag(MADE_BY_TAG, made_by)) and str(made_by) == LUNGS_MADE_BY)
+    return out
+
+
 def _other_lungs(seg_node) -> list:
-    """Names of ``seg_node``'s segments that are a right or left lung by their role (:func:`segment_role`: "Lung-Right",
-    "Lung_L" ...) under another name than Segment lungs gives (:data:`LUNG_SEGMENTS`)."""
+    """Names of ``seg_node``'s segments that are a right or left lung by their role under another name than Segment
+    lungs gives (:data:`LUNG_SEGMENTS`): by their name ("Lung-Right", "Lung_L" ...: :func:`segment_role`) or by their
+    terminology (:func:`terminology_roles`, the role Lung Radiomics and the dose take them by: "Segment_1" coded as the
+    right lung; QA slicerfollow68: Segment lungs added "Right lung" beside it, and it silently stopped being a lung),
+    the latter as "'Segment_1' (the right lung by its terminology)".  Not a lung Segment lungs made that the user
+    renamed to keep it (as :func:`lungs_to_replace` tells to: "Right lung edited"): the new run's lungs are the lungs
+    then, said by :func:`renamed_lungs_note`."""
+    from lungai.dicom.roles import ROLE_WORDS
     from lungai.segment_roles import segment_role
 
+    coded = _coded_lungs(seg_node)
     segmentation = seg_node.GetSegmentation()
     names = [segmentation.GetSegment(segmentation.GetNthSegmentID(i)).GetName()
              for i in range(segmentation.GetNumberOfSegments())]
-    return [n for n in names if n not in LUNG_SEGMENTS.values() and segment_role(n) in ("right_lung", "left_lung")]
+    named = [f"'{n}'" for n in names if n not in LUNG_SEGMENTS.values() and segment_role(n) in ("right_lung", "left_lung")]
+    return named + [f"'{n}' (the {ROLE_WORDS[role]} by its terminology)" for n, (role, own) in coded.items() if not own]
+
+
+def renamed_lungs_note(seg_node, renamed: dict) -> Optional[str]:
+    """The note of a Segment lungs run into ``seg_node`` that held lungs an earlier run made, renamed by the user
+    (``renamed``: :func:`_coded_lungs`' own ones, before the run): by their terminology they were the right / left
+    lung; beside the new run's they are no longer (which of two is not guessed: :func:`terminology_roles`)."""
+    from lungai.dicom.roles import ROLE_WORDS
+
+    lost = {n: role for n, (role, own) in renamed.items() if own and n not in terminology_roles(seg_node)}
+    if not lost:
+        return None
+    listed = " and ".join(f"'{n}' (the {ROLE_WORDS[r]} by its terminology until now)" for n, r in lost.items())
+    return (f"{listed} of {seg_node.GetName()} {'is' if len(lost) == 1 else 'are'} no longer taken as a lung by Lung "
+            "Radiomics and the dose features: this run's 'Right lung' / 'Left lung' are; to use "
+            f"{'it' if len(lost) == 1 else 'them'} instead, delete this run's lung of that side")
 
 
 def _lungs_plan(seg_node) -> tuple:
@@ -1681,6 +1739,7 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, note
     replace = {name: segment_id for segment_id, name in lungs_to_replace(seg_node, volume_node).items()}
     seg_node = volume_segmentation(seg_node, volume_node)
     new_node = seg_node is None
+    renamed = {} if new_node else _coded_lungs(seg_node)
     volumes = {}
     ml_per_voxel = float(np.prod(labels.GetSpacing())) / 1000.0
     arr = sitk.GetArrayViewFromImage(labels)
@@ -1699,8 +1758,9 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, note
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(f"{volume_node.GetName()} lungs"))
     note = replaced_lungs_note(seg_node, replace) or (during and f"{during} {seg_node.GetName()!r}")
-    if note and notes is not None:
-        notes.append(note)
+    for text in (note, renamed_lungs_note(seg_node, renamed)):
+        if text and notes is not None:
+            notes.append(text)
     return seg_node, volumes
 
 
