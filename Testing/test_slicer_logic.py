@@ -1431,6 +1431,12 @@ def test_multimodal_model_line_without_the_prediction_packages(load_module, rp_m
             if name.split(".")[0] in absent:
                 raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
+    import lungai
+    import lungai.rp
+
+    # the package attribute lungai.rp too: a re-import here binds a new lungai.rp to it, which later tests' dotted
+    # monkeypatch paths ("lungai.rp.external.load_model") would then resolve through (without its submodules)
+    monkeypatch.setattr(lungai, "rp", lungai.rp)
     for name in [m for m in sys.modules if m.split(".")[0] in absent or m.startswith("lungai.rp")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "meta_path", [NotInstalled(), *sys.meta_path])
