@@ -216,3 +216,65 @@ def test_dicom_export_names_the_results_read_and_checked_after_the_ct(tmp_path, 
     assert between == ["reading the uncertainty map", "reading the tumour mask", "checking the results"], texts
     fractions = {f for (f, _), t in zip(shown, texts) if t in between or t == "CT read"}
     assert len(fractions) == 1, shown
+
+
+def test_segment_on_a_dicom_ct_says_its_series_checks_and_its_read_while_they_run(tmp_path, monkeypatch, capsys):
+    """QA segfollow68: `lungai segment` on LUNG1-003's DICOM CT (107 slices) drew its first line ("start") ~4 s after
+    the command on a shared machine - the series' header scan (the multi-frame and output-folder checks) ran before
+    the bar - and "reading the CT" stood 3 s with no word.  The checks run on the bar now (still before any work: the
+    model is not loaded, nothing written), each long call saying its seconds (lungai.progress.waiting); the outputs
+    are as before."""
+    import time
+
+    import lungai.dicom.reference as reference
+    import lungai.io as lungai_io
+    import lungai.progress as progress
+    from seg_helpers import stubbed_segment
+
+    from lungai.cli import main
+    from lungai.progress import parse_line
+    from lungai.seg.infer import SegResult
+
+    study = _study(tmp_path)
+    stubbed_segment(tmp_path, monkeypatch)          # the tiny model tmp_path / "m"
+    tumour = sitk.Cast(study["masks"]["GTV"], sitk.sitkUInt8)
+    maps = sitk.Cast(tumour, sitk.sitkFloat32) * 0.5
+    ml = float(sitk.GetArrayFromImage(tumour).sum()) * float(np.prod(tumour.GetSpacing())) / 1000
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumour_volume_ml": ml, "n_components": 1, "method": "mc-dropout", "members": 1, "mc_passes": 2,
+            "calibrated": False, "notes": []}
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour",
+                        lambda *a, **k: SegResult(tumour, maps, maps, None, dict(info)))
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.05)
+    order = []
+
+    def slow(real, what):
+        def call(*args, **kwargs):
+            time.sleep(0.4)
+            order.append(what)
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(reference, "multiframe_ct", slow(reference.multiframe_ct, "scan"))
+    monkeypatch.setattr(lungai_io, "read_ct", slow(lungai_io.read_ct, "read"))
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    out = tmp_path / "out"
+    assert main(["segment", str(study["ct"]), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]) == 0
+    texts = [parse_line(line)[1].removeprefix("segment: ") for line in capsys.readouterr().err.splitlines()
+             if parse_line(line)]
+    assert order == ["scan", "read"]
+    checking = "checking the CT series: its files' headers"
+    assert texts[0] == "start" and texts[1] == checking, texts
+    assert f"{checking} (0 s)" in texts and texts.index(f"{checking} (0 s)") < texts.index(
+        "loading the model: torch and MONAI"), texts
+    assert "reading the CT (0 s)" in texts and texts.index("reading the CT") < texts.index("reading the CT (0 s)") \
+        < texts.index("read"), texts
+    assert {p.name for p in out.glob("*.dcm")} == {"tumor.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm",
+                                                  "measurements.sr.dcm"}
+    # refused as before: an output into the CT series' own folder, before any work and with nothing written there
+    series = Path(study["ct"])
+    n_files = len(list(series.iterdir()))
+    assert main(["segment", str(series), "-o", str(series), "--model", str(tmp_path / "m"), "--whole"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to write DICOM results into the CT series folder" in err and "loading the model" not in err
+    assert len(list(series.iterdir())) == n_files

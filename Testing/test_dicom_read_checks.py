@@ -810,3 +810,38 @@ def test_a_series_uid_given_with_an_image_file_is_refused_not_ignored(tmp_path):
     with pytest.raises(InputError, match=r"enhanced\.dcm is the DICOM series 1\.2\.826\.0\.1\.3680043\.8\.498\.77, "
                                          r"not that one"):
         read_ct(ct_file, series_uid="1.2.3")
+
+
+def test_segment_on_an_enhanced_ct_writes_no_dicom_and_counts_their_steps(tmp_path, capsys, monkeypatch):
+    """lungai segment on an Enhanced (multi-frame) CT: the series check runs on the bar now (QA segfollow68), whose
+    total counted the DICOM objects' steps before it: the NIfTI results are written, no DICOM object, the note says
+    why, and the bar ends at its total."""
+    from seg_helpers import stubbed_segment
+
+    from lungai.cli import main
+    from lungai.progress import parse_line
+    from lungai.seg.infer import SegResult
+
+    mf = _enhanced(tmp_path)
+    stubbed_segment(tmp_path, monkeypatch)          # the tiny model tmp_path / "m"
+    tumour = sitk.Cast(read_ct(mf) > 0, sitk.sitkUInt8)
+    maps = sitk.Cast(tumour, sitk.sitkFloat32) * 0.5
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumour_volume_ml": 1.0, "n_components": 1, "method": "mc-dropout", "members": 1, "mc_passes": 2,
+            "calibrated": False, "notes": []}
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour",
+                        lambda *a, **k: SegResult(tumour, maps, maps, None, dict(info)))
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    out = tmp_path / "out"
+    assert main(["segment", str(mf), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]) == 0
+    captured = capsys.readouterr()
+    assert "is an Enhanced (multi-frame) CT: DICOM SEG / RTSTRUCT outputs need a classic CT series" in captured.out
+    assert (out / "tumor.nii.gz").exists() and not list(out.glob("*.dcm"))
+    shown = [parse_line(line) for line in captured.err.splitlines() if parse_line(line)]
+    assert "segment: checking the CT series: its files' headers" in [t for _, t in shown]
+    # the DICOM objects' steps counted after "written" (segment_tumour's own steps are the stub's: not counted here)
+    from lungai.dicom.export import RESULTS_STEPS
+
+    counts = {line.split(": ", 1)[1]: int(line.split()[1].split("/")[0]) for line in captured.err.splitlines()
+              if line.startswith("LUNGAI_PROGRESS ")}
+    assert counts["no DICOM objects of an Enhanced (multi-frame) CT"] == counts["written"] + RESULTS_STEPS, counts

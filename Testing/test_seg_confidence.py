@@ -691,14 +691,16 @@ def test_every_review_reason_says_what_to_do():
     it."""
     from lungai.seg import preprocess as pp
     from lungai.seg.choice import DISAGREE
-    from lungai.seg.infer import LOW_CONFIDENCE, RAN_ON, REVIEW_ACTIONS, SEED_AWAY, review_actions, review_reasons
+    from lungai.seg.infer import (BEYOND_ROI_REASON, LOW_CONFIDENCE, RAN_ON, REVIEW_ACTIONS, SEED_AWAY,
+                                  review_actions, review_reasons)
 
     every = review_reasons(0.1, 0.5, uncalibrated=True, cut=True, incomplete=True, ran_on=True, several=True,
                            seed_away=True,
                            aerated=True, thin_slab=True, roi_order=True, voxel_index=True, dense=True,
-                           far=True, loose=True) + [DISAGREE]
+                           far=True, loose=True, beyond=True) + [DISAGREE]
     assert {LOW_CONFIDENCE, RAN_ON, SEED_AWAY, pp.AERATED_REASON, pp.THIN_SLAB_REASON, pp.ROI_ORDER_REASON,
-            pp.VOXEL_INDEX_REASON, pp.DENSE_REASON, pp.FAR_REASON, pp.LOOSE_ROI_REASON, DISAGREE} <= set(every)
+            pp.VOXEL_INDEX_REASON, pp.DENSE_REASON, pp.FAR_REASON, pp.LOOSE_ROI_REASON, BEYOND_ROI_REASON,
+            DISAGREE} <= set(every)
     assert set(every) == set(REVIEW_ACTIONS), set(every) ^ set(REVIEW_ACTIONS)
     info = {"review_reasons": every, "roi_mode": "seed", "n_components": 1, "tumor_volume_ml": 3.0}
     actions = review_actions(info)
@@ -730,12 +732,12 @@ def test_every_review_action_fits_the_mode_the_user_ran():
     automatic mode (and a crop segmented whole) of a seed point or ROI box to give - never of "the seed"."""
     from lungai.seg import preprocess as pp
     from lungai.seg.choice import DISAGREE
-    from lungai.seg.infer import (INCOMPLETE_REASON, LOW_CONFIDENCE, MODE_ACTIONS, RAN_ON, REVIEW_ACTIONS,
-                                  SEED_AWAY, SEVERAL_REASON, ran_on_action, review_actions)
+    from lungai.seg.infer import (BEYOND_ROI_REASON, INCOMPLETE_REASON, LOW_CONFIDENCE, MODE_ACTIONS, RAN_ON,
+                                  REVIEW_ACTIONS, SEED_AWAY, SEVERAL_REASON, ran_on_action, review_actions)
 
     assert set(MODE_ACTIONS) == {"roi", "lungs", "whole"} and all(set(m) <= set(REVIEW_ACTIONS)
                                                                    for m in MODE_ACTIONS.values())
-    roi_only = {pp.ROI_ORDER_REASON, pp.LOOSE_ROI_REASON}
+    roi_only = {pp.ROI_ORDER_REASON, pp.LOOSE_ROI_REASON, BEYOND_ROI_REASON}
     occurs = {"roi": set(REVIEW_ACTIONS) - {SEED_AWAY, SEVERAL_REASON},
               "seed": set(REVIEW_ACTIONS) - roi_only - {SEVERAL_REASON},
               "lungs": {LOW_CONFIDENCE, INCOMPLETE_REASON, SEVERAL_REASON, DISAGREE, pp.THIN_SLAB_REASON},

@@ -1277,3 +1277,27 @@ def test_a_mask_grown_far_beyond_the_users_roi_box_is_noted():
     assert not any("beyond your ROI box" in n for n in kept.info["notes"]), kept.info["notes"]
     seeded = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 0.0))
     assert "mask_beyond_roi_mm" not in seeded.info or seeded.info["mask_beyond_roi_mm"] is None
+
+
+def test_a_mask_grown_far_beyond_the_users_roi_box_is_flagged_for_review():
+    """QA segfollow68 on LUNG1-003 with --model lungai-seg-dynunet and an ROI box drawn inside GTV-1
+    (`--roi 33.2,-20.5,-140.9,56.7,18.6,-116.9`): the box grew over 4 passes and the mask, 161.7 ml (Dice 0.24 vs
+    GTV-1, 133 ml outside any contour), reached 45 mm beyond the user's box at confidence 0.73 - `needs_review` false,
+    the summary "ok", only a note said so.  A mask reaching more than BEYOND_ROI_NOTE_MM beyond the user's own box is
+    now a review reason, whatever the confidence, with its action (keep it if the tumour really is larger than the
+    box; else cut it off, or run again with --no-grow / a larger box); a box holding the tumour gets no such reason."""
+    ct, ball = _ct(100.0)
+    tight = infer.segment_tumour(ct, _model(), roi_lps=(-20, -20, -20, 20, 20, 20)).info
+    assert any("beyond the ROI box" in r for r in tight["review_reasons"]), tight["review_reasons"]
+    assert infer.beyond_roi(tight["mask_beyond_roi_mm"]), tight["mask_beyond_roi_mm"]
+    assert infer.BEYOND_ROI_REASON in tight["review_reasons"] and tight["needs_review"], tight["review_reasons"]
+    action = tight["review_actions"][tight["review_reasons"].index(infer.BEYOND_ROI_REASON)]
+    assert "your ROI box" in action and "keep it" in action and "--no-grow" in action and "cut it" in action, action
+    assert "draw an ROI box" not in action.replace("redraw", "") and "the seed" not in action, action
+    whole = infer.segment_tumour(ct, _model(), roi_lps=(-60, -60, -60, 60, 60, 60)).info
+    assert infer.BEYOND_ROI_REASON not in whole["review_reasons"], whole["review_reasons"]
+    kept = infer.segment_tumour(ct, _model(), roi_lps=(-20, -20, -20, 20, 20, 20), grow=False).info
+    assert infer.BEYOND_ROI_REASON not in kept["review_reasons"], kept["review_reasons"]
+    # exactly BEYOND_ROI_NOTE_MM beyond is not "more than" it; the note and the reason go together
+    assert not infer.beyond_roi({"z-": infer.BEYOND_ROI_NOTE_MM}) and infer.beyond_roi({"x+": 20.1})
+    assert infer.beyond_roi_note({"z-": infer.BEYOND_ROI_NOTE_MM}) is None and infer.beyond_roi_note({"x+": 20.1})

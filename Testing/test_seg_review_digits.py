@@ -41,3 +41,57 @@ def test_segment_summary_shows_a_flagged_confidence_below_its_threshold(tmp_path
     assert main(["segment", str(ct), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "m"), "--whole"]) == 0
     out = capsys.readouterr().out
     assert f"confidence 0.640 (review below 0.644: NEEDS REVIEW - {LOW})" in out, out
+
+
+def _seg(confidence: float, threshold: float = 0.644) -> dict:
+    """result.json of ``lungai segment`` (the keys the report, the review note and the demo's console read)."""
+    flagged = confidence < threshold
+    return {"confidence": confidence, "review_threshold": threshold, "needs_review": flagged,
+            "review_reasons": [LOW] if flagged else [], "review_actions": ["check the outline"] if flagged else [],
+            "tumour_volume_ml": 16.9, "n_components": 1, "method": "ensemble", "members": 3, "mc_passes": 0,
+            "roi_mode": "seed", "calibrated": True, "notes": []}
+
+
+@pytest.mark.parametrize("confidence, shown, limit", [(0.6402, "0.640", "0.644"), (0.6444, "0.6444", "0.6440"),
+                                                      (0.7033, "0.70", "0.64")])
+def test_the_report_card_shows_the_confidence_apart_from_its_threshold(confidence, shown, limit):
+    """QA segfollow68: the demo report's cards (lungai.report.html) still showed the threshold with two decimals -
+    "0.64" and "review threshold 0.64 / needs expert review" for a confidence of 0.6402 against 0.644 - while
+    lungai segment's summary and the panel's banner showed them apart (review_digits): one wording everywhere."""
+    import re
+
+    from lungai.report.html import _segmentation
+
+    page = _segmentation({"segmentation": _seg(confidence), "seg_model": {"name": "m", "training": "t"}}, {})
+    assert re.search(rf'<span id="confidence" data-value="{confidence!r}">{re.escape(shown)}</span>', page), page
+    assert f'<div class="l">review threshold {limit}</div>' in page, page
+    assert f"Cases below the review threshold ({limit}) are flagged" in page
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_the_scene_review_note_shows_the_confidence_apart_from_its_threshold(edited, monkeypatch):
+    """QA segfollow68: the panels' review note of a flagged tumour segment (lungai.scene.nodes.review_note) said
+    "(confidence below the review threshold, confidence 0.64)" of 0.6402 against a threshold of 0.644."""
+    from lungai.scene import nodes
+
+    class Seg:
+        def GetName(self):
+            return "CT segmentation"
+
+    result = dict(_seg(0.6402), edited=edited)
+    monkeypatch.setattr(nodes, "tumour_result", lambda seg_node, segment, by_id=False: result)
+    note = nodes.review_note(Seg(), "Tumor")
+    assert ("its confidence 0.640 " if edited else f"({LOW}, confidence 0.640)") in note, note
+    result.update(confidence=0.35)          # apart at two decimals: as before
+    assert "confidence 0.35" in nodes.review_note(Seg(), "Tumor")
+
+
+def test_the_demo_console_shows_the_confidence_apart_from_its_threshold():
+    """QA segfollow68: ``lungai demo``'s console summary said "confidence 0.64 - NEEDS REVIEW (confidence below the
+    review threshold)" of 0.6402 against 0.644."""
+    from lungai.cli.demo import result_lines
+
+    summary = {"segmentation": _seg(0.6402), "rp": {"message": "x"}, "stage": {"message": "x"}, "dose": None,
+               "dose_source": "none", "lungs": {}}
+    first = result_lines(summary)[0]
+    assert "confidence 0.640 - NEEDS REVIEW" in first, first

@@ -105,7 +105,10 @@ def result_lines(summary: dict) -> list:
                                                                           "your inputs; ") + "not a patient result)",
            "synthetic": " - ILLUSTRATIVE (synthetic dose)", "computed": ""}
     reasons = "; ".join(seg.get("review_reasons") or [])
-    lines = [f"tumour: {result_value(seg, 'tumour_volume_ml'):.1f} ml, confidence {seg['confidence']:.2f}"
+    from lungai.scene.results import review_digits       # the decimals that show it apart from the threshold
+
+    lines = [f"tumour: {result_value(seg, 'tumour_volume_ml'):.1f} ml, "
+             f"confidence {seg['confidence']:.{review_digits(seg)}f}"
              f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}{f' ({reasons})' if seg['needs_review'] and reasons else ''}"]
     if seg.get("confidence_caveat"):                                  # as `lungai segment` prints it
         lines.append(f"confidence caveat: {seg['confidence_caveat']}")

@@ -959,18 +959,22 @@ def run_segment(args) -> int:
     dicom = reads_dicom_ct(args.ct) and not args.no_dicom    # the series read_ct reads (in CT/ too)
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan
 
-    with one_series_scan():     # the series' headers read once for the two checks below
-        skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
-        dicom = dicom and not skipped
-        written = []
-        # before any work: nothing is computed in vain (a new folder is made only when the results are written)
-        if dicom:   # not the CT series' own folder, found below the folder given (DICOM results would land among its
-            # slices), nor inside the DICOM export holding it: before any work (before the owner check: the clearer
-            # word)
+    def dicom_checks() -> bool:
+        """The DICOM CT series' checks (every file's header read once for both): True for an Enhanced (multi-frame)
+        CT, whose SEG / RTSTRUCT are not written (said, not failed at the end); an output folder that is the CT
+        series' own folder, found below the folder given (DICOM results would land among its slices), or lies inside
+        the DICOM export holding it: refused - before any work, and before the owner check (the clearer word)."""
+        with one_series_scan():
+            if multiframe_ct(args.ct, args.series):
+                return True
             from lungai.dicom.reference import check_output_folder
 
             check_output_folder(out, args.ct, args.series)
-    prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
+            return False
+
+    skipped, written = False, []
+    if not dicom:       # before the bar and any work: nothing is computed in vain (a new folder is made only when the
+        prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)  # written)
     from lungai.model_files import write_json
     from lungai.seg.choice import STEPS_PER_RUN, add_model_notes, count_models_not_run, model_runs
 
@@ -981,6 +985,13 @@ def run_segment(args) -> int:
 
     # the DICOM objects: a step each (QA dicomread65: one step, 6-10 s on LUNG1-003 behind one message)
     with task("segment", 2 + (RESULTS_STEPS if dicom else 0) + STEPS_PER_RUN * runs, rate=False) as bar:
+        if dicom:
+            # a DICOM CT's series checks on the bar, with their seconds (QA segfollow68, LUNG1-003's 107 slices: the
+            # bar came ~4 s after the command on a shared machine, the headers' scan most of it); still before any
+            # work, the owner check after them
+            skipped = waiting(bar, "checking the CT series: its files' headers", dicom_checks)
+            dicom = not skipped
+            prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
         # torch and MONAI are imported with the model, on the bar: QA startup65, the bar came 11.6 s after the command
         # on a shared machine (LUNG1-002), 9-10 s of it these imports
         # then each member counted as it is loaded (QA segfollow67: "loading the model" stood 4-27 s with its timer
@@ -991,13 +1002,19 @@ def run_segment(args) -> int:
             from lungai.seg.model_io import load_model
 
             model = load_model(model_dir, progress=bar)
-        bar.update(0, "reading the CT")
-        ct = read_ct(args.ct, series_uid=args.series)
-        reference = None
-        if dicom:       # the CT series' headers checked against the image before any work (no half-written results)
+
+        def read():
+            image = read_ct(args.ct, series_uid=args.series)
+            if not dicom:
+                return image, None
+            # the CT series' headers checked against the image before any work (no half-written results)
             from lungai.dicom.export import reference_for
 
-            reference = reference_for(args.ct, ct, args.series)
+            return image, reference_for(args.ct, image, args.series)
+
+        # one read with no count of its own: said with its seconds while it runs (QA segfollow68: 3 s on LUNG1-003's
+        # DICOM series behind one message on a shared machine)
+        ct, reference = waiting(bar, "reading the CT", read)
         bar.update(1, "read")
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
                              mc_passes=args.mc_passes, seed=args.seed if args.seed is not None else 0,
@@ -1047,6 +1064,8 @@ def run_segment(args) -> int:
                 written = export_results(reference, out, tumour=res.tumour,
                                          uncertainty=res.entropy, info=info, seg_name="tumor.seg.dcm",
                                          generation={"tumour": AUTOMATIC}, series="segment", progress=bar)
+            elif skipped:       # an Enhanced CT: its DICOM objects' steps, counted on the bar before the check
+                bar.update(RESULTS_STEPS, "no DICOM objects of an Enhanced (multi-frame) CT")
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
     from lungai.errors import counted

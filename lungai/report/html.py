@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from lungai.errors import agree, counted
-from lungai.scene.results import method_text
+from lungai.scene.results import method_text, review_digits, threshold_text
 from lungai.seg.config import result_value
 
 CSS = """
@@ -284,10 +284,15 @@ def _segmentation(s: dict, figs: dict) -> str:
     review = seg["needs_review"]
     flag = ('<span id="needs-review" data-value="true" class="warn">needs expert review</span>' if review else
             '<span id="needs-review" data-value="false" class="ok">no review flag</span>')
+    # the confidence and its review threshold with the decimals that show them apart, as lungai segment's summary
+    # and the panel's banner (lungai.scene.results.review_digits; QA segfollow68: "0.64" beside "review threshold
+    # 0.64" and "needs expert review" for a confidence of 0.6402 against 0.644)
+    digits = review_digits(seg)
     cards = "".join([
         _card("confidence (expected Dice, 0-1)" if seg.get("calibrated", True) else
-              "uncalibrated confidence (0-1, not the expected Dice)", _num("confidence", seg["confidence"])),
-        _card(f"review threshold {seg['review_threshold']:.2f}", flag, "warn" if review else "ok"),
+              "uncalibrated confidence (0-1, not the expected Dice)",
+              _num("confidence", seg["confidence"], f"{{:.{digits}f}}")),
+        _card(f"review threshold {threshold_text(seg)}", flag, "warn" if review else "ok"),
         _card("tumour volume", _num("tumour-volume-ml", result_value(seg, "tumour_volume_ml"), "{:.1f}", "ml")),
         _card(agree(seg["n_components"], "connected component", "connected components"),
               _num("n-components", seg["n_components"], "{:d}")),
@@ -307,7 +312,7 @@ def _segmentation(s: dict, figs: dict) -> str:
 <p id="seg-model">Model: <b>{html.escape(str(model.get('name') or 'not recorded'))}</b>
 ({html.escape(str(model.get('training') or 'training data not recorded'))}).</p>
 <p><b>What the confidence means.</b> {_confidence_meaning(seg, model)}
-Cases below the review threshold ({seg['review_threshold']:.2f}) are flagged for expert review, as are
+Cases below the review threshold ({threshold_text(seg)}) are flagged for expert review, as are
 results the checks in the notes below question (a tumour cut by the box or the image edge, a mask away from the seed).
 {_review_reasons(seg)}
 The coloured overlay shows <i>where</i> the model is undecided: voxels whose predictive entropy is at

@@ -842,9 +842,15 @@ def review_note(seg_node, segment: str, by_id: bool = False) -> Optional[str]:
         return None
     if by_id:
         segment = seg_node.GetSegmentation().GetSegment(segment).GetName()
+    from lungai.scene.results import review_digits
+
     confidence, threshold = result.get("confidence"), result.get("review_threshold")
+    # with the decimals that show it apart from the review threshold, as lungai segment's summary and the panel's
+    # banner (review_digits; QA segfollow68: "confidence below the review threshold ..., confidence 0.64" of 0.6402
+    # against a threshold of 0.644, which reads 0.64 too)
+    digits = review_digits(result)
     if result.get("edited"):
-        what = f"its confidence {confidence:.2f}" if confidence is not None else "its review flag"
+        what = f"its confidence {confidence:.{digits}f}" if confidence is not None else "its review flag"
         return (f"the segment '{segment}' of {seg_node.GetName()} was edited after Lung AI Segmentation ({what} "
                 "described the original outline)")
     if result.get("review_reasons"):
@@ -853,7 +859,7 @@ def review_note(seg_node, segment: str, by_id: bool = False) -> Optional[str]:
         why = "low confidence"
     else:
         why = OLD_SCENE_REASON
-    shown = f", confidence {confidence:.2f}" if confidence is not None else ""
+    shown = f", confidence {confidence:.{digits}f}" if confidence is not None else ""
     if result.get("outline_unknown"):
         return (f"the segment '{segment}' of {seg_node.GetName()} was flagged for expert review by Lung AI "
                 f"Segmentation ({why}{shown}); this scene of an older version did not record the outline Lung AI "

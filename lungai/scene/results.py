@@ -64,7 +64,9 @@ def review_digits(result: dict) -> int:
     confidence's recorded ones) as it takes to show them apart - two decimals showed 0.6402 against 0.644 as
     "confidence 0.64 (review below 0.64: NEEDS REVIEW - confidence below the review threshold)", and 0.6444 as
     "... 0.64 (review below 0.64: ok)" (QA seg68: LUNG1-003, a click 12 mm off GTV-1's centre and a seed on GTV-3).
-    Rounding keeps their order: two values shown apart are shown in the order they have."""
+    Rounding keeps their order: two values shown apart are shown in the order they have.  Every place that shows a
+    segmentation's confidence or review threshold uses it: the summary line and banner here, the demo report's cards
+    (lungai.report.html), the panels' review note (lungai.scene.nodes.review_note), the demo's console summary."""
     confidence, threshold = result.get("confidence"), result.get("review_threshold")
     if confidence is None or threshold is None:
         return 2

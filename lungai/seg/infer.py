@@ -676,15 +676,28 @@ def mask_beyond_box_mm(binary: np.ndarray, box: pp.Box, corners: pp.Box, spacing
 def beyond_roi_note(beyond: dict) -> str | None:
     """The note of a mask that reaches more than :data:`BEYOND_ROI_NOTE_MM` beyond the user's ROI box
     (:func:`mask_beyond_box_mm`), or None."""
-    far = {f: v for f, v in (beyond or {}).items() if v > BEYOND_ROI_NOTE_MM}
-    if not far:
+    if not beyond_roi(beyond):
         return None
+    far = {f: v for f, v in beyond.items() if v > BEYOND_ROI_NOTE_MM}
     return (f"the mask reaches up to {max(far.values()):.0f} mm beyond your ROI box ("
             + ", ".join(f"{f} {v:.0f} mm" for f, v in far.items())
             + "): the box grew while the region found touched its faces - check the outline there: if the tumour is "
             "larger than your box, keep it; if your box held the whole tumour, what lies beyond it is its surroundings "
             "(mediastinum, diaphragm, chest wall): cut it off, or run again with --no-grow (the mask then stays within "
             "your box and its 10 mm margin)")
+
+
+# ... and flagged for review: QA segfollow68 on LUNG1-003 (DynUNet, a box drawn inside GTV-1, --roi
+# 33.2,-20.5,-140.9,56.7,18.6,-116.9): the box grew over 4 passes, the mask 161.7 ml (Dice 0.24, 133 ml outside any
+# contour) reaching 45 mm beyond the box, confidence 0.73 - "needs_review": false, the summary "ok", only the note
+BEYOND_ROI_REASON = f"the mask reaches more than {BEYOND_ROI_NOTE_MM:.0f} mm beyond the ROI box"
+
+
+def beyond_roi(beyond: dict) -> bool:
+    """Whether the mask reaches more than :data:`BEYOND_ROI_NOTE_MM` beyond the user's ROI box at any face
+    (:func:`mask_beyond_box_mm`): the note (:func:`beyond_roi_note`) and the review reason
+    (:data:`BEYOND_ROI_REASON`)."""
+    return any(v > BEYOND_ROI_NOTE_MM for v in (beyond or {}).values())
 
 
 LOW_CONFIDENCE = "confidence below the review threshold"
@@ -738,7 +751,7 @@ def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False,
                    incomplete: bool = False, ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False, thin_slab: bool = False, roi_order: bool = False,
                    voxel_index: bool = False, dense: bool = False, far: bool = False, loose: bool = False,
-                   mode: str | None = None) -> list:
+                   beyond: bool = False, mode: str | None = None) -> list:
     """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`.
     ``mode``: the result's ``roi_mode`` - a reason of where the seed point / ROI box lies names the one given
     (:func:`lungai.seg.preprocess.reason_in_mode`); None: the constants as they are."""
@@ -747,7 +760,7 @@ def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False,
             for r in _review_reasons(
         conf, threshold, uncalibrated=uncalibrated, cut=cut, incomplete=incomplete, ran_on=ran_on, several=several,
         seed_away=seed_away, aerated=aerated, thin_slab=thin_slab, roi_order=roi_order, voxel_index=voxel_index,
-        dense=dense, far=far, loose=loose)]
+        dense=dense, far=far, loose=loose, beyond=beyond)]
 
 
 def reason_key(reason: str) -> str:
@@ -757,7 +770,7 @@ def reason_key(reason: str) -> str:
 
 
 def _review_reasons(conf: float, threshold: float, *, uncalibrated, cut, incomplete, ran_on, several, seed_away,
-                    aerated, thin_slab, roi_order, voxel_index, dense, far, loose) -> list:
+                    aerated, thin_slab, roi_order, voxel_index, dense, far, loose, beyond) -> list:
     return ([LOW_CONFIDENCE] if conf < threshold else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + \
         ([CUT_REASON] if cut else []) + \
         ([INCOMPLETE_REASON] if incomplete else []) + \
@@ -765,7 +778,8 @@ def _review_reasons(conf: float, threshold: float, *, uncalibrated, cut, incompl
         ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
         ([pp.THIN_SLAB_REASON] if thin_slab else []) + ([pp.ROI_ORDER_REASON] if roi_order else []) + \
         ([pp.VOXEL_INDEX_REASON] if voxel_index else []) + ([pp.DENSE_REASON] if dense else []) + \
-        ([pp.FAR_REASON] if far else []) + ([pp.LOOSE_ROI_REASON] if loose else [])
+        ([pp.FAR_REASON] if far else []) + ([pp.LOOSE_ROI_REASON] if loose else []) + \
+        ([BEYOND_ROI_REASON] if beyond else [])
 
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
@@ -820,6 +834,13 @@ REVIEW_ACTIONS = {
                           "(spine, mediastinum, vessels, chest wall), or draw the ROI box round the tumour, up to about "
                           "10 mm beyond it (--roi; Segmentation panel: mode ROI), and run again; if the tumour fills "
                           "the box, the mask misses part of it: complete it"),
+    # ROI mode only (the user's box): REVIEW_ACTIONS' own words are those of the box
+    BEYOND_ROI_REASON: (f"{CHECK_OUTLINE} where the mask reaches beyond your ROI box (the note gives the faces and "
+                        "how far): if the tumour really is larger than your box, keep it; if your box held the whole "
+                        "tumour, what lies beyond it is its surroundings (mediastinum, diaphragm, chest wall): cut it "
+                        "off, or run again with the box kept as drawn (lungai segment --no-grow: the mask then stays "
+                        "within your box and its 10 mm margin) or with your ROI box redrawn round the whole tumour "
+                        "with a margin (--roi)"),
 }
 # the actions of REVIEW_ACTIONS that depend on how the user marked the tumour, by result.json's roi_mode (the other
 # reasons' actions hold in every mode; REVIEW_ACTIONS' own are seed mode's).  QA on lung2 with an ROI box: the user
@@ -877,7 +898,7 @@ MISPLACED_REASONS = (pp.DENSE_REASON, pp.FAR_REASON, pp.AERATED_REASON)
 MISPLACED_GROWTH_ACTION = ("first move {what} onto the tumour and run again ({where}): what reaches the box's faces "
                            "there is most likely no tumour, and a larger box round it would not help; if the mask "
                            f"then reaches the box's faces, {CHECK_OUTLINE} there")
-GROWTH_REASONS = (INCOMPLETE_REASON, RAN_ON)
+GROWTH_REASONS = (INCOMPLETE_REASON, RAN_ON, BEYOND_ROI_REASON)
 
 
 def off_tumour_words(mode: str) -> str:
@@ -1180,7 +1201,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     notes += [n for n in (roi_order, roi_outside, roi_voxels, loose) if n]
     # ROI mode: a mask the growing box took far beyond the user's own box - said, never cut
     beyond = mask_beyond_box_mm(binary, box, corners, ct.GetSpacing()) if box.mode == "roi" else None
-    if beyond_roi_note(beyond):
+    if beyond_roi(beyond):
         notes.append(beyond_roi_note(beyond))
     if slab:
         notes.append(slab)
@@ -1262,7 +1283,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
                              thin_slab=bool(slab), roi_order=bool(roi_order),
                              voxel_index=bool(voxels or roi_voxels), dense=bool(dense), far=bool(far),
-                             loose=bool(loose), mode=box.mode)
+                             loose=bool(loose), beyond=beyond_roi(beyond), mode=box.mode)
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 kept_candidate_text(candidates[0]))
