@@ -44,8 +44,13 @@ _given = is_set
 
 def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method: Optional[str] = None,
             mc_passes: Optional[int] = None, seed_point_lps: Optional[Sequence[float]] = None,
-            roi_lps: Optional[Sequence[float]] = None) -> list[str]:
-    """``lungai segment CT -o OUT [--model DIR] [--method M] [--mc-passes N] [--seed-point x,y,z | --roi ...]``.
+            roi_lps: Optional[Sequence[float]] = None, patients: Sequence[str] = ()) -> list[str]:
+    """``lungai segment CT -o OUT [--model DIR] [--method M] [--mc-passes N] [--seed-point x,y,z | --roi ...]
+    [--patient NAME ...]``.
+
+    ``patients``: the CT node's names of its patient (:func:`lungai.scene.dicom.volume_patient_names`; the exported
+    work file names none), a ``--patient`` each: a model trained / validated on that patient says its result is
+    in-sample.
 
     ``roi_lps`` is two opposite box corners ``(x0, y0, z0, x1, y1, z1)`` in LPS mm.  ``method`` None or "auto":
     no ``--method`` (the model's own: the ensemble, MC dropout for a 1-member model); ``mc_passes`` is then
@@ -70,6 +75,8 @@ def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method
         if len(roi_lps) != 6:
             raise ValueError("an ROI is 6 numbers: two opposite corners x0,y0,z0,x1,y1,z1")
         args += ["--roi", _triple(roi_lps[:3]) + "," + _triple(roi_lps[3:])]
+    for name in patients:
+        args += [f"--patient={name}"]          # "=": a name starting with "-" is not taken for an option
     return args
 
 

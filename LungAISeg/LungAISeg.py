@@ -560,7 +560,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         return shipped[p.model]
 
     def segmentationCommand(self, p, workDir):
-        """Export the CT (world coordinates, as the seed / ROI) and build the ``lungai segment`` command."""
+        """Export the CT (world coordinates, as the seed / ROI) and build the ``lungai segment`` command; the CT node's
+        patient names (PatientID, file / node name) as ``--patient``: a model trained / validated on that patient says
+        its result is in-sample (the work file ``ct.nrrd`` names no patient)."""
+        from lungai.scene.dicom import volume_patient_names
+
         problem = self.segmentationInputProblem(p)
         if problem:
             raise ValueError(problem)
@@ -570,7 +574,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         seed = nodes.point_to_lps(p.seedPoints) if p.mode == "seed" else None
         roi = nodes.roi_to_lps(p.roi) if p.mode == "roi" else None
         return commands.segment(ct, workDir / "output", model_dir=self.modelChoice(p),
-                                method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi)
+                                method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi,
+                                patients=volume_patient_names(p.inputVolume))
 
     @staticmethod
     def ctWorkFile(workDir):

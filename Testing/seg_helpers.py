@@ -70,3 +70,25 @@ def stubbed_segment(tmp_path, monkeypatch, **info):
     monkeypatch.setattr("lungai.seg.infer.segment_tumour", lambda *a, **k: SegResult(
         image(gtv), maps["probability"], maps["uncertainty"], maps["mutual_information"], info))
     return tmp_path / "ct.nii.gz", maps
+
+
+def stub_segment_on_input(monkeypatch, **info):
+    """``segment_tumour`` stubbed (no network run) to give, on the grid of whatever CT it gets, a 3-voxel cube of
+    tumour at its centre, probability / uncertainty maps of it and a result record updated with ``info``; for tests
+    of what is said of a result (its model's notes) on a real CT read by lungai segment, the panel or the console."""
+    from lungai.seg.infer import SegResult
+
+    def segment(ct, model, **kwargs):
+        tumour = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+        tumour.CopyInformation(ct)
+        c = [n // 2 for n in ct.GetSize()]
+        tumour[c[0] - 1:c[0] + 2, c[1] - 1:c[1] + 2, c[2] - 1:c[2] + 2] = 1
+        probability = sitk.Cast(tumour, sitk.sitkFloat32)
+        record = {"confidence": 0.8, "needs_review": False, "review_reasons": [], "review_threshold": 0.64,
+                  "tumour_volume_ml": 0.027, "tumor_volume_ml": 0.027, "n_components": 1, "notes": [],
+                  "method": "ensemble", "members": 3, "mc_passes": 0, **info}
+        return SegResult(tumour=tumour, probability=probability, entropy=probability * 0.1,
+                         mutual_information=probability * 0.01, info=record)
+
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour", segment)
+    return segment

@@ -55,24 +55,12 @@ def test_the_note_is_json_and_said_by_segment(tmp_path, monkeypatch, capsys):
 
     from lungai.cli import main
     from lungai.io.write import write_image
-    import lungai.seg.infer as infer
+    from seg_helpers import stub_segment_on_input
 
     ct = sitk.GetImageFromArray(np.full((24, 40, 40), -800, np.int16))
     ct.SetSpacing((2.0, 2.0, 3.0))
     path = write_image(ct, tmp_path / "LUNG1-002_ct.nii.gz")
-
-    def fake(ct_img, model, **kwargs):
-        from lungai.seg.infer import SegResult
-
-        tumour = sitk.Image(ct_img.GetSize(), sitk.sitkUInt8)
-        tumour.CopyInformation(ct_img)
-        zero = sitk.Cast(tumour, sitk.sitkFloat32)
-        info = {"confidence": 0.8, "needs_review": False, "review_reasons": [], "review_threshold": 0.64,
-                "tumour_volume_ml": 0.0, "tumor_volume_ml": 0.0, "n_components": 0, "notes": [],
-                "method": "ensemble", "members": 3, "mc_passes": 0}
-        return SegResult(tumour=tumour, probability=zero, entropy=zero, mutual_information=zero, info=info)
-
-    monkeypatch.setattr(infer, "segment_tumour", fake)
+    stub_segment_on_input(monkeypatch)
     out = tmp_path / "out"
     main(["segment", str(path), "-o", str(out), "--model", "lungai-seg-dynunet", "--seed-point=0,0,0"])
     err = capsys.readouterr()

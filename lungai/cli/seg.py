@@ -255,6 +255,10 @@ def register(sub) -> None:
                    help="seed / ROI mode: keep the first box and model grid (default: the box grows until the tumour no longer "
                         "touches its edge; result.json lists the passes)")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
+    s.add_argument("--patient", action="append", default=None, metavar="NAME",
+                   help="the CT's patient (PatientID or case name; repeatable) when the input's PatientID / file name "
+                        "does not give it, e.g. an anonymised copy: a result of a model trained or validated on that "
+                        "patient is said to be in-sample (as for the input's own)")
     s.add_argument("--seed", type=seed_number, default=None,
                    help="random seed of the MC-dropout passes (default 0; recorded in result.json as random_seed)")
     s.add_argument("--no-dicom", action="store_true",
@@ -1023,7 +1027,7 @@ def run_segment(args) -> int:
                              grow=not args.no_grow, tta=args.tta)
         count_models_not_run(bar, model, res.info)      # a choice that did not need every model (routed ...)
         # a better-suited model's note, the model's confidence caveat; a patient the model trained on: in-sample
-        add_model_notes(model_dir, res.info, patients=[ct_patient_name(ct, args.ct, args.series)])
+        add_model_notes(model_dir, res.info, patients=[ct_patient_name(ct, args.ct, args.series), *(args.patient or ())])
         if args.seed is not None and res.info.get("method") != "mc-dropout":   # the ensemble draws no random number
             from lungai.seg.config import SEED_UNUSED_NOTE
 

@@ -7,6 +7,7 @@ segments as DICOM SEG / RTSTRUCT.  Core functions for the panels (LungAICommon);
 - :func:`lung_label_image` - right / left lung segments as the label map (1 right, 2 left) the core takes;
 - :func:`dicom_files_of_volume` - a volume's DICOM files when it was loaded from Slicer's DICOM database;
 - :func:`loaded_from_dicom` - whether a volume was loaded from DICOM, its files in the database now or not;
+- :func:`volume_patient_names` - the names a CT node gives its patient (PatientID, file / node name);
 - :func:`check_dose_node_matches_ct` - a dose volume of another patient / frame of reference than the CT is refused
   (the notes of its RTDOSE returned: DoseType EFFECTIVE);
 - :func:`dose_node_unit` - the unit (Gy / cGy) of a dose volume's voxels, as SlicerRT records it;
@@ -97,6 +98,26 @@ def _patient_id(node) -> str:
         return ""
     return (sh.GetItemUID(patient, constants.GetDICOMUIDName())
             or sh.GetItemAttribute(patient, constants.GetDICOMPatientIDAttributeName()) or "").strip()
+
+
+def volume_patient_names(volume_node) -> list[str]:
+    """The names a CT volume node gives its patient, as ``lungai segment`` derives them from its input
+    (:func:`lungai.cli.seg.ct_patient_name`): the PatientID of the subject hierarchy patient it sits under (a CT
+    loaded by Slicer's DICOM module, node "2: CT"), the case name of the file it was loaded from (``LUNG1-002_ct``
+    of LUNG1-002_ct.nii.gz: :func:`lungai.io.read.input_case_id`) and its node name (Slicer names a loaded file's
+    node so) - what :func:`lungai.seg.choice.add_model_notes` matches against the patients a model was trained /
+    validated on.  The panel passes them to its ``lungai segment`` child (``--patient``: its work file ``ct.nrrd``
+    names no patient) and :func:`lungai.scene.segment.segment_tumour_node` to ``add_model_notes``; QA seginsample68:
+    the DynUNet on LUNG1-002 in Slicer gave no word that the result is in-sample.  Not the PatientName (models record
+    their patients by ID / case name; a name is not put on a command line)."""
+    from lungai.io.read import input_case_id
+
+    names = [_patient_id(volume_node)]
+    storage = volume_node.GetStorageNode()
+    if storage is not None and (storage.GetFileName() or "").strip():
+        names.append(input_case_id(storage.GetFileName()))
+    names.append(volume_node.GetName() or "")
+    return list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
 
 
 def check_dose_node_matches_ct(dose_node, ct_node) -> list[str]:

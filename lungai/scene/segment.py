@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from lungai import mrml
 from lungai.scene import nodes
+from lungai.scene.dicom import volume_patient_names
 from lungai.seg.choice import add_model_notes
 from lungai.seg.infer import segment_tumour
 from lungai.seg.model_io import load_model
@@ -48,7 +49,8 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
     if loaded_model is None or model_dir:
         res.info["model"] = str(resolve_model_dir(model_dir))
         res.info["model_identity"] = model_identity(res.info["model"])
-        add_model_notes(res.info["model"], res.info)
+        # a patient the model was trained / validated on: said in-sample (its PatientID, file or node name)
+        add_model_notes(res.info["model"], res.info, patients=volume_patient_names(volume_node))
     out = nodes.add_tumour_outputs(scene, volume_node, res.tumour, res.entropy, res.info, seg_node=seg_node,
                                    replace_segment=replace_segment)
     out["probability"] = res.probability
