@@ -231,7 +231,7 @@ DICOM_EXPORT_OUTPUTS = ("results.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm",
 READING = "reading the {what}"
 # dicom-export's first words on its bar: the checks of the CT series before it is read (its headers: one_series_scan)
 CHECKING_CT = "checking the CT series"
-CHECKING = "checking the results"
+CHECKING = "checking the results"     # lungai.dicom.export.RESULTS_CHECKING
 
 
 # dicom-export's CT must be a DICOM series (its UIDs are referenced): the fix of a CT not found says so
@@ -253,11 +253,12 @@ def _read_dicom_ct(path, series_uid):
         raise
 
 
-def _lung_notes(lungs, ct, spec=None) -> list[str]:
+def _lung_notes(lungs, ct, spec=None, parts=None) -> list[str]:
     """The plausibility warnings of the exported lungs (:mod:`lungai.lungs.check`): one lung only, too small, a
     segment that is not a lung (labels of another map taken as the lungs).  ``spec``: the --lungs given, whose
     ``FILE#R,L`` labels the hint names (QA on LUNG1-003: ``--lungs labels.nii.gz#2,3`` was asked "are labels 1 and 2
-    of --lungs really the right and the left lung?", labels the user had not chosen)."""
+    of --lungs really the right and the left lung?", labels the user had not chosen).  ``parts``: the export's parts
+    (:func:`lungai.dicom.export.export_parts`) when made already: the lungs' are taken from them, not split again."""
     from pathlib import Path
 
     from lungai.dicom.export import lung_parts
@@ -271,7 +272,9 @@ def _lung_notes(lungs, ct, spec=None) -> list[str]:
     else:
         which = "are labels 1 and 2 of --lungs"
 
-    segments = {name: mask for _, _, name, _, mask in lung_parts(lungs)}    # right_lung / left_lung, or lungs
+    mine = [p for p in parts if p[1] in ("lung_right", "lung_left", "lungs")] if parts is not None else \
+        lung_parts(lungs)
+    segments = {name: mask for _, _, name, _, mask in mine}    # right_lung / left_lung, or lungs
     if "lungs" in segments:     # a binary mask of both lungs (segment "Lungs"): its volume is checked with its HU
         return lung_segment_notes(segments, ct, hint="is --lungs really a mask of the lungs (not of the body or "
                                                      "another structure)? Give the lung mask, e.g. `lungai lungs`'s")
@@ -511,7 +514,7 @@ def run_export(args) -> int:
                                                 if no_tumour_record else ""),
                          "give --results FOLDER (a lungai demo / segment output, a lungai cohort patient folder) or "
                          "result files")
-    from lungai.dicom.export import lungs_made_by, tumour_made_by
+    from lungai.dicom.export import lungs_made_by, on_ct_grid, tumour_made_by
     from lungai.dicom.seg import AUTOMATIC, generation_by
 
     # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour), or its
@@ -616,6 +619,10 @@ def run_export(args) -> int:
         if paths["lungs"]:
             bar.update(0, READING.format(what="lung mask"))
         lungs = lung_map_input(paths["lungs"], ct) if paths["lungs"] else None
+        # on the DICOM CT's exact grid (a NIfTI file holds its spacing as float32): the SR's volumes are those lungai
+        # segment wrote of the same mask (lungai.dicom.export.mask_volume_ml; QA exportfollow68)
+        tumour, lungs = on_ct_grid(tumour, ct), on_ct_grid(lungs, ct)
+        gtvs.update({name: on_ct_grid(mask, ct) for name, mask in gtvs.items()})
         given = dict(  # every input read before the earlier export's files are replaced
             tumour=tumour, gtvs=gtvs, lungs=lungs,
             # the map on the CT's grid in the CT's stored order (a RAS / PLS NIfTI of an LPS CT reoriented, lossless):
@@ -637,12 +644,20 @@ def run_export(args) -> int:
         if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV); the record
             check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
             check_result_for_tumour(given["info"], given["tumour"], Path(paths["result"]).name)   # not without it
-        notes = [f"note: {n}" for n in export_notes(given["tumour"], gtvs, given["lungs"], given["radiomics"])
-                                         + [uncertainty_note] if n] + \
-            [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct, paths["lungs"]) if given["lungs"] is not None
-                                      else [])]
+        # each sub-step named, its seconds said while it runs, the masks split into their segments once for the notes
+        # and the export (QA exportfollow68: "checking the results" stood 2 s, up to 7 s on a loaded machine,
+        # LUNG1-003's lung map split three times)
+        from lungai.dicom.export import export_parts
+        from lungai.progress import waiting
+
+        parts = waiting(bar, f"{CHECKING}: the masks' segments", export_parts, given["tumour"], given["lungs"], gtvs)
+        notes = [f"note: {n}" for n in waiting(bar, f"{CHECKING}: what the export leaves out", export_notes,
+                                               given["tumour"], gtvs, given["lungs"], given["radiomics"], parts=parts)
+                 + [uncertainty_note] if n] + \
+            [f"warning: {n}" for n in (waiting(bar, f"{CHECKING}: the lungs", _lung_notes, given["lungs"], ct,
+                                               paths["lungs"], parts=parts) if given["lungs"] is not None else [])]
         with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):
-            written = export_results(reference, args.output, **given, progress=bar)
+            written = export_results(reference, args.output, **given, progress=bar, parts=parts)
     for p in written:
         print(f"DICOM: {p}")
     for note in notes:

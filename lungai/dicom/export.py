@@ -26,7 +26,7 @@ import SimpleITK as sitk
 from lungai.dicom.reference import CTReference, check_output_folder, ct_reference
 from lungai.errors import InputError
 from lungai.io import copy_geometry
-from lungai.progress import NullProgress
+from lungai.progress import NullProgress, waiting
 from lungai.seg.config import result_value
 
 LUNG_SEGMENTS = {"Right lung": ("lung_right", "Lung_R", 1), "Left lung": ("lung_left", "Lung_L", 2)}
@@ -43,17 +43,18 @@ def lung_parts(labels: sitk.Image) -> list:
     """(SEG label, role, radiomics segment name, RTSTRUCT name, mask) of each lung in a label map (1 right, 2 left);
     a map of label 1 only as wide as both lungs (a binary lung mask, :func:`lungai.lungs.check.one_label_is_both_lungs`)
     is one segment "Lungs" (both lungs), never "Right lung"."""
-    from lungai.dicom.masks import check_lung_label_map
+    from lungai.dicom.masks import check_lung_label_map, labels_present
     from lungai.lungs.check import one_label_is_both_lungs
 
     check_lung_label_map(labels)
     arr = sitk.GetArrayViewFromImage(labels)
-    if one_label_is_both_lungs(labels):
+    present = labels_present(arr)       # one pass per label (QA exportfollow68: the map was sorted twice a call)
+    if present == [1] and one_label_is_both_lungs(labels):      # label 1 alone: it may be both lungs
         return [(BOTH_LUNGS_SEGMENT[0], "lungs", "lungs", BOTH_LUNGS_SEGMENT[1],
                  copy_geometry((arr == 1).astype(np.uint8), labels))]
     return [(label, role, role.replace("lung_", "") + "_lung", structure,
              copy_geometry((arr == value).astype(np.uint8), labels))
-            for label, (role, structure, value) in LUNG_SEGMENTS.items() if (arr == value).any()]
+            for label, (role, structure, value) in LUNG_SEGMENTS.items() if value in present]
 
 
 def review_text(info: dict | None) -> str | None:
@@ -208,6 +209,9 @@ EXPORT_STEPS = 2
 # the steps export_results reports to its ``progress``: the SEG, the RTSTRUCT, the parametric map, the SR written (an
 # object not written: its step passed)
 RESULTS_STEPS = EXPORT_STEPS + 2
+# the bar's words while the results are checked against each other before any object is written (lungai dicom-export's
+# reading, notes and checks, export_results' masks split into segments and radiomics volumes), each sub-step after ": "
+RESULTS_CHECKING = "checking the results"
 
 
 def export_lungs(reference: CTReference, labels: sitk.Image, stem, progress=None) -> list[Path]:
@@ -227,8 +231,30 @@ def export_lungs(reference: CTReference, labels: sitk.Image, stem, progress=None
                                    "lungs", progress=progress)
 
 
-def _volume_ml(mask: sitk.Image) -> float:
-    return float((sitk.GetArrayViewFromImage(mask) > 0).sum() * np.prod(mask.GetSpacing()) / 1000.0)
+def mask_volume_ml(mask: sitk.Image) -> float:
+    """The volume (ml) of a mask's voxels > 0 - the one volume of a mask in lungai's DICOM (the SR's ``volume_ml`` of
+    each segment, the notes and the checks of ``lungai segment`` / ``lungai dicom-export``): the voxel count times
+    the voxel's volume, as ``lungai segment`` computes its result.json's ``tumour_volume_ml`` (``count x (spacing
+    product / 1000)``, :mod:`lungai.seg.infer`), so that the SR's volume is result.json's unrounded.  A mask read
+    from a NIfTI file holds the spacing NIfTI stores (float32): give it the CT's geometry first
+    (:func:`on_ct_grid`) - QA exportfollow68: LUNG1-003's tumour was 7.482552831 ml in ``lungai segment``'s SR and
+    7.482552801784366 ml in ``lungai dicom-export``'s of the same tumor.nii.gz."""
+    arr = sitk.GetArrayViewFromImage(mask)
+    count = np.count_nonzero(arr) if arr.dtype.kind in "ub" else np.count_nonzero(arr > 0)   # unsigned: > 0 is != 0
+    voxel_ml = float(np.prod(mask.GetSpacing())) / 1000.0
+    return float(count) * voxel_ml
+
+
+def on_ct_grid(mask: sitk.Image | None, ct: sitk.Image) -> sitk.Image | None:
+    """``mask`` (read onto ``ct``'s grid: :func:`lungai.io.read_mask`, which takes a grid equal within its
+    tolerance as the same) with exactly ``ct``'s spacing, origin and direction - those of the DICOM CT, not a NIfTI
+    file's float32 copy of them: its volume (:func:`mask_volume_ml`) is then the one ``lungai segment`` computed on
+    the CT.  ``mask`` itself when None or of another size."""
+    if mask is None or mask.GetSize() != ct.GetSize():
+        return mask
+    out = sitk.Image(mask)
+    out.CopyInformation(ct)
+    return out
 
 
 # a radiomics table's tumour volume may differ from the exported tumour's by this fraction (VoxelVolume: rounding
@@ -322,7 +348,7 @@ def check_result_volume(info: dict | None, tumour: sitk.Image, source: str = "re
     if not info:
         return
     check_lungai_result(info, source)
-    given, exported = float(result_value(info, "tumour_volume_ml")), _volume_ml(tumour)
+    given, exported = float(result_value(info, "tumour_volume_ml")), mask_volume_ml(tumour)
     recorded = info.get(TUMOUR_DIGEST)
     if isinstance(recorded, str) and recorded != mask_digest(tumour):
         raise InputError(f"{source} describes another tumour mask: the exported tumour ({exported:.2f} ml) is not, "
@@ -452,7 +478,7 @@ def check_radiomics_volume(radiomics, mask: sitk.Image, source: str = "the radio
     volume = radiomics_volume(radiomics, segment)
     if volume is not None:
         table, name, tolerance = volume
-        exported = _volume_ml(mask)
+        exported = mask_volume_ml(mask)
         if _other_volume(table, exported, tolerance):
             option = "--tumour" if segment == "tumour" else "--lungs" if "lung" in segment else "--mask"
             if results_file:
@@ -518,7 +544,7 @@ def radiomics_of_parts(radiomics, parts: list, settings=None):
             continue
         roles = set(GTV_ROLES) if role in GTV_ROLES else {role}
         candidates = [n for n in free if structure_role(n) in roles]
-        exported = _volume_ml(mask)
+        exported = mask_volume_ml(mask)
         volumes = {n: radiomics_volume(radiomics, n) for n in candidates}
         matching = [n for n in candidates if volumes[n] and not _other_volume(volumes[n][0], exported, volumes[n][2])]
         if len(matching) == 1:
@@ -752,7 +778,7 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
                 ibsi[name] = code
     groups = []
     for label, (number, role, rad_name, mask) in segments.items():
-        ms = {"volume_ml": (_volume_ml(mask), "ml")}
+        ms = {"volume_ml": (mask_volume_ml(mask), "ml")}
         rad = features.pop(rad_name, {})
         ms.update(rad)
         comment = radiomics_grid_comment(rad_name, radiomics_settings, cases.get(rad_name)) if rad else None
@@ -981,10 +1007,13 @@ def export_parts(tumour: sitk.Image | None, lungs: sitk.Image | None = None, gtv
 
 
 def export_notes(tumour: sitk.Image | None, gtvs: dict | None = None, lungs: sitk.Image | None = None,
-                 radiomics=None) -> list[str]:
+                 radiomics=None, parts: list | None = None) -> list[str]:
     """What :func:`export_results` leaves out of a DICOM export, or writes otherwise than as one tumour, and where
-    radiomic features of a segment named otherwise go (:func:`radiomics_of_parts`; the CLI prints them)."""
-    rad_notes = radiomics_of_parts(radiomics, export_parts(tumour, lungs, gtvs))[2] if radiomics is not None else []
+    radiomic features of a segment named otherwise go (:func:`radiomics_of_parts`; the CLI prints them).
+    ``parts``: :func:`export_parts` of these masks when the caller has them (made once: QA exportfollow68)."""
+    if parts is None and radiomics is not None:
+        parts = export_parts(tumour, lungs, gtvs)
+    rad_notes = radiomics_of_parts(radiomics, parts)[2] if radiomics is not None else []
     if tumour is not None and not sitk.GetArrayViewFromImage(tumour).any():
         return [EMPTY_TUMOUR_NOTE] + rad_notes
     return _tumour_notes(tumour, gtvs) + rad_notes
@@ -994,12 +1023,12 @@ def _tumour_notes(tumour: sitk.Image | None, gtvs: dict | None) -> list[str]:
     parts = tumour_parts(gtvs)
     if len(parts) == 1 and parts[0][0] == JOINED_GTVS:
         return [f"the tumour is several GTVs joined in one mask, so it is exported as one structure {JOINED_GTVS} "
-                f"({_volume_ml(tumour):.1f} ml, their union), not as GTVp (a primary GTV): give each GTV as a "
+                f"({mask_volume_ml(tumour):.1f} ml, their union), not as GTVp (a primary GTV): give each GTV as a "
                 "segment of a DICOM SEG to export them one by one under their names"]
     if len(parts) > 1:
-        listed = ", ".join(f"{p[0]} ({_volume_ml(p[4]):.1f} ml, {p[1]})" for p in parts)
+        listed = ", ".join(f"{p[0]} ({mask_volume_ml(p[4]):.1f} ml, {p[1]})" for p in parts)
         return [f"the tumour is {len(parts)} GTVs, each exported as its own SEG segment / RTSTRUCT ROI under its "
-                f"name: {listed}; their union ({_volume_ml(tumour):.1f} ml) is not written as a structure"]
+                f"name: {listed}; their union ({mask_volume_ml(tumour):.1f} ml) is not written as a structure"]
     return []
 
 
@@ -1007,7 +1036,8 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
                    uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
                    dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm",
                    generation: dict | None = None, radiomics_settings=None, series: str = "dicom-export",
-                   gtvs: dict | None = None, radiomics_source: str | None = None, progress=None) -> list[Path]:
+                   gtvs: dict | None = None, radiomics_source: str | None = None, progress=None,
+                   parts: list | None = None) -> list[Path]:
     """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
     Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report).
 
@@ -1022,7 +1052,9 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     ``gtvs``: {SegmentLabel: mask} of the named segments the tumour was read from (a SEG of several GTVs): each is
     written under its own name and role (:func:`tumour_parts`), never their union as "GTVp"; ``tumour`` (their
     union) is still what a result.json and radiomics table are checked against.  ``radiomics_source``: the file of a
-    ``--results`` folder the radiomics came from (not ``--radiomics``), named with its fix when they do not match."""
+    ``--results`` folder the radiomics came from (not ``--radiomics``), named with its fix when they do not match.
+    ``parts``: :func:`export_parts` of ``tumour``, ``lungs``, ``gtvs`` when the caller made them already (``lungai
+    dicom-export``'s notes: each lung map split once - QA exportfollow68: three times, 0.8 s each on LUNG1-003)."""
     from lungai.dicom.pmap import write_parametric_map
     from lungai.dicom.seg import SERIES_NUMBERS
     from lungai.dicom.sr import write_sr
@@ -1030,19 +1062,25 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     out = Path(out_dir)
     check_output_folder(out, reference)
     check_result_for_tumour(info, tumour)
-    parts = export_parts(tumour, lungs, gtvs)
-    # the table's segment of an exported mask under another name (--structure GTV-1): in that mask's group
-    radiomics, radiomics_settings, _notes = radiomics_of_parts(radiomics, parts, radiomics_settings)
-    if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
-        check_radiomics_volume(radiomics, tumour, results_file=radiomics_source)
-    check_radiomics_volumes(radiomics, parts, results_file=radiomics_source)
+    progress = progress or NullProgress()
+
+    def checked():
+        made = export_parts(tumour, lungs, gtvs) if parts is None else parts
+        # the table's segment of an exported mask under another name (--structure GTV-1): in that mask's group
+        rad, settings, _notes = radiomics_of_parts(radiomics, made, radiomics_settings)
+        if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
+            check_radiomics_volume(rad, tumour, results_file=radiomics_source)
+        check_radiomics_volumes(rad, made, results_file=radiomics_source)
+        return made, rad, settings
+
+    # the masks' segments and the radiomics' volumes: their seconds said while they run (QA exportfollow68)
+    parts, radiomics, radiomics_settings = waiting(progress, f"{RESULTS_CHECKING}: the segments", checked)
     if not parts and uncertainty is None and not measurement_groups({}, info, radiomics, dose, rp):
         empty = tumour is not None and not sitk.GetArrayViewFromImage(tumour).any()
         raise InputError("nothing to export: " + ("the tumour mask is empty" if empty else "no mask given")
                          + " and no other result (lungs, uncertainty map, result.json, radiomics, dose, RP risk) "
                          "was given", "check the tumour mask (the right file, the right label?), or give the results "
                          "to export")
-    progress = progress or NullProgress()
     written, seg_path, segments = [], None, {}
     if parts:
         written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results",

@@ -509,6 +509,19 @@ def _part_word(source, part) -> str:
 LUNG_LABELS = {1: "right lung", 2: "left lung"}     # a lung label map, as ``lungai lungs`` writes it
 
 
+def labels_present(arr) -> list[int]:
+    """The nonzero values of an integer label array, ascending (``np.unique``'s, 0 left out): of a few values (at
+    most 16 between its smallest and largest: a lung map's 0, 1, 2) each looked for in one pass - a lung map of a whole
+    CT (28 M voxels) in a sixth of the time of ``np.unique``'s sort (QA exportfollow68: ``lungai dicom-export``'s
+    checks sorted LUNG1-003's lung map seven times, ~0.3 s each) -, else by ``np.unique``."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "ui" and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if hi - lo <= 16:
+            return [v for v in range(lo, hi + 1) if v and (v in (lo, hi) or (arr == v).any())]
+    return [int(v) for v in np.unique(arr) if v]
+
+
 def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map", example: str | None = None,
                          consequence: str = "its labels 1 and 2 would be exported as the right and the left lung "
                                             "and the others dropped", option: str | None = None) -> None:
@@ -522,7 +535,7 @@ def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map",
     cell)."""
     import SimpleITK as sitk
 
-    found = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(labels)) if v]
+    found = labels_present(sitk.GetArrayViewFromImage(labels))
     other = [v for v in found if v not in LUNG_LABELS]
     if other:
         name = example or "FILE"
