@@ -859,6 +859,60 @@ def test_a_ct_stored_as_hu_plus_1024_is_told_to_subtract_1024():
     assert "1024" not in err.value.fix
 
 
+def _plus_1024(img: sitk.Image) -> sitk.Image:
+    """``img`` (HU) stored as HU + 1024 in unsigned 16-bit, the rescale intercept -1024 left off."""
+    arr = sitk.GetArrayFromImage(img).astype(np.int32) + 1024
+    out = sitk.GetImageFromArray(np.clip(arr, 0, 65535).astype(np.uint16))
+    out.CopyInformation(img)
+    return out
+
+
+@pytest.mark.shared_data
+def test_a_lung_crop_stored_as_hu_plus_1024_is_told_to_subtract_1024(shared_data):
+    """QA lungsfollow68: an LIDC nodule's crop stored as HU + 1024 (1st percentile 51-99, median 145-254: mostly lung,
+    little soft tissue) was told "it looks like an MR or a CT without rescale slope/intercept" with a fix naming DICOM
+    only - the "subtract 1024" diagnosis needed 5 % of soft tissue, a whole chest's.  Such a crop is told to subtract
+    1024 now; the real CTs and crops in HU (pyradiomics lung1 / lung2, LUNG1-002 / -003, 50 LIDC crops) all pass."""
+    from lungai.io.validate import check_ct_intensities
+
+    images = shared_data / "lidc_nodules" / "image"
+    # LIDC-IDRI-0006_R_4 + 1024: 1st percentile 57, median 144, 3 % soft tissue; 0542_R_3: 1st percentile 139
+    for name in ("LIDC-IDRI-0006_R_4", "LIDC-IDRI-0542_R_3"):
+        crop = sitk.ReadImage(str(images / f"{name}.nii.gz"))
+        with pytest.raises(InputError, match="looks like a CT stored as HU \\+ 1024") as err:
+            check_ct_intensities(_plus_1024(crop), name)
+        assert "subtract 1024" in err.value.fix and "sitk.Cast" in err.value.fix, err.value.fix
+    crops = sorted(images.glob("*.nii.gz"))
+    assert len(crops) >= 50
+    whole = [shared_data / "pyradiomics_lung" / f"lung{k}_image.nrrd" for k in (1, 2)] + \
+        [shared_data / "nsclc_whole_ct" / "nifti" / f"LUNG1-00{k}_ct.nii.gz" for k in (2, 3)]
+    for path in whole + crops[::len(crops) // 50][:50]:
+        check_ct_intensities(sitk.ReadImage(str(path)), path.name)       # in HU: no error
+
+
+def test_a_synthetic_lung_crop_stored_as_hu_plus_1024_is_told_to_subtract_1024(small_phantom):
+    """QA lungsfollow68: a crop inside the lung stored as HU + 1024 (no soft tissue to speak of) is told to subtract
+    1024, as a whole chest so stored is; in HU it passes; an MR-like image spread over 300..1500 is still told it
+    looks like an MR, with no word of 1024."""
+    from lungai.io.validate import check_ct_intensities
+
+    z, y, x = np.ogrid[:12, :16, :16]
+    arr = np.random.default_rng(0).normal(-860.0, 40.0, (12, 16, 16))      # lung parenchyma
+    arr[(z - 6) ** 2 + (y - 8) ** 2 + (x - 8) ** 2 <= 4] = 30.0            # a small nodule: 1.6 % soft tissue
+    crop = sitk.GetImageFromArray(arr.round().astype(np.int16))
+    crop.SetSpacing((0.7, 0.7, 1.25))
+    check_ct_intensities(crop, "crop")
+    with pytest.raises(InputError, match="looks like a CT stored as HU \\+ 1024") as err:
+        check_ct_intensities(_plus_1024(crop), "crop")
+    assert "subtract 1024" in err.value.fix
+    with pytest.raises(InputError, match="looks like a CT stored as HU \\+ 1024"):
+        check_ct_intensities(_plus_1024(small_phantom.ct), "chest")
+    mr = sitk.GetImageFromArray(np.random.default_rng(1).integers(300, 1500, (8, 40, 40)).astype(np.uint16))
+    with pytest.raises(InputError, match="an MR or a CT without rescale") as err:
+        check_ct_intensities(mr, "mr")
+    assert "1024" not in err.value.fix
+
+
 def _nifti_with_sform(tmp_path, name, flip_x=False, shift_z=0.0, sform_code=1):
     """_ct_like as a .nii (ITK writes qform and sform, codes 1, agreeing) whose sform is mirrored in x about the
     image's centre and / or shifted ``shift_z`` mm, with ``sform_code``."""

@@ -918,8 +918,9 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
         [f"finding the outside air {k}/2: {what}" for k, what in enumerate(OUTSIDE_AIR_SUBSTEPS)], steps.log
     # QA lungsfollow66 (LUNG1-003's DICOM CT): the air in the body (3.5 s) and the airway removal (2.8 s: the body's
     # outline, the airway search) were single silent steps too
-    assert between("outside air found", "air in the body found") == ["finding the air in the body 0/2",
-                                                                     "finding the air in the body 2/2"], steps.log
+    # QA lungsfollow68: its two sub-steps said as they start (and while they run: test_air_in_the_body_says_it_is_running)
+    assert between("outside air found", "air in the body found") == \
+        [f"finding the air in the body {k}/2: {what}" for k, what in enumerate(BODY_AIR_SUBSTEPS)], steps.log
     assert between("air in the body found", "airways removed") == \
         [f"removing the airways {k}/5 (body outline, trachea and bronchi)" for k in (0, 5)], steps.log
     fills = [m for m in messages if m.endswith("lung filled")]
@@ -941,10 +942,12 @@ def test_long_lung_steps_say_their_sub_steps(small_phantom):
     assert [f"smoothing the CT {k}/12" for k in range(13)] == [m for m in said if m.startswith("smoothing")], said
     for step, total, detail in (("preparing the CT", 3, " (HU check, LPS orientation, blank end slices)"),
                                 ("checking the lungs", 2, " (pure air, cut by the scan)"),
-                                ("finding the air in the body", 2, ""),
                                 ("removing the airways", 5, " (body outline, trachea and bronchi)")):
         assert [f"{step} {k}/{total}{detail}" for k in range(total + 1)] == [m for m in said if m.startswith(step)], \
             said
+    # each of its sub-steps said as it starts (then with its seconds while it runs: lungai.progress.waiting)
+    assert [m for m in said if m.startswith("finding the air in the body") and not m.endswith(" s)")] == \
+        [f"finding the air in the body {k}/2: {what}" for k, what in enumerate(BODY_AIR_SUBSTEPS)], said
     assert "finding the outside air 1/2: a resampler's fill at the faces" in said and "filling the right lung 9/9 (vessels, holes, pleural notches, " \
         "dense lung)" in said, said
     np.testing.assert_array_equal(sitk.GetArrayFromImage(labels),
@@ -1763,3 +1766,97 @@ def test_preparing_a_ct_checked_on_reading_says_no_hu_check(small_phantom):
     segment_lungs(small_phantom.ct, progress=own)
     said = [m for n, m in own.log if n == 0 and m.startswith("preparing the CT")]
     assert said == [f"preparing the CT {k}/3 (HU check, LPS orientation, blank end slices)" for k in range(4)], said
+
+
+# the air in the body's two sub-steps as the bar says them (segment.BODY_AIR_OPEN_FOV, segment.BODY_AIR_OPENING)
+BODY_AIR_SUBSTEPS = ("air open to the edge of the field of view", "air reached through an open airway")
+# what the bar says while the two lung regions' sides and tissue are judged after the split (segment.SPLIT_JUDGING)
+SPLIT_JUDGING = "right / left split: each lung's side and tissue"
+
+
+def test_air_in_the_body_says_it_is_running(small_phantom, monkeypatch):
+    """QA lungsfollow68: "finding the air in the body 0/2" stood 2.1-2.3 s idle on LUNG1-002 (~5 s on a loaded
+    machine) with no line in a log (stderr to a file): two sub-steps counted by a Counter, its count said every 2 s
+    there, each sub-step one long call (the open-field-of-view check, the air reached through an open airway).  Each
+    is said as it starts and while it runs, with its seconds at every tick interval (lungai.progress.waiting); the
+    mask is that found without a progress."""
+    import time
+
+    plain = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels)
+    real_fov, real_opening = segment._open_fov_air_ml, segment._airway_open_to_outside
+
+    def slow_fov(*args):
+        time.sleep(0.45)
+        return real_fov(*args)
+
+    def slow_opening(*args):
+        time.sleep(0.45)
+        return real_opening(*args)
+
+    monkeypatch.setattr(segment, "_open_fov_air_ml", slow_fov)
+    monkeypatch.setattr(segment, "_airway_open_to_outside", slow_opening)
+
+    class Terminal(_Steps):
+        tick_interval = 0.1
+
+    steps = Terminal()
+    got = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct, progress=steps).labels)
+    assert np.array_equal(got, plain)
+    said = [m for n, m in steps.log if n == 0]
+    for k, what in enumerate(BODY_AIR_SUBSTEPS):
+        start = f"finding the air in the body {k}/2: {what}"
+        running = [m for m in said if m.startswith(start + " (") and m.endswith(" s)")]
+        assert start in said and len(running) >= 3, said
+
+
+def test_the_lungs_sides_and_tissue_are_said_while_judged(small_phantom, monkeypatch):
+    """QA lungsfollow68: after "right / left split: growing the lungs back" (LUNG1-002) the two lung regions' sides
+    (their centres) and tissue (the pure-air check's distance transforms) were judged with nothing said: 2.2-2.4 s from
+    that message to the step's end in a log, up to 4 s on a loaded machine, no "(N s)" line.  Said as a message-only
+    update while it runs, with its seconds (lungai.progress.waiting), before the step ends; the mask is that found
+    without a progress."""
+    import time
+
+    plain = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels)
+    real = segment._no_lung_tissue
+
+    def slow(*args):
+        time.sleep(0.3)
+        return real(*args)
+
+    monkeypatch.setattr(segment, "_no_lung_tissue", slow)
+
+    class Terminal(_Steps):
+        tick_interval = 0.1
+
+    steps = Terminal()
+    got = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct, progress=steps).labels)
+    assert np.array_equal(got, plain)
+    messages = [m for _, m in steps.log]
+    end = messages.index("right / left split")
+    judging = [(i, m) for i, (n, m) in enumerate(steps.log) if n == 0 and m.startswith(SPLIT_JUDGING)]
+    assert judging and judging[0][1] == SPLIT_JUDGING, steps.log
+    running = [m for _, m in judging[1:] if m.startswith(SPLIT_JUDGING + " (") and m.endswith(" s)")]
+    assert len(running) >= 3 and all(i < end for i, _ in judging), steps.log
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("case", ["LUNG1-002", "LUNG1-003"])
+def test_real_ct_masks_unchanged_by_the_air_in_the_body_and_split_progress(shared_data, case):
+    """QA lungsfollow68: the air in the body's two sub-steps, the growing back of touching lungs (LUNG1-002) and the
+    lungs' sides and tissue run beside a progress (lungai.progress.waiting) give the masks, volumes and notes found
+    without a progress, voxel for voxel, on the real whole CTs; each is said (and while it runs)."""
+
+    class Terminal(_Steps):
+        tick_interval = 0.0
+
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / f"{case}_ct.nii.gz"))
+    steps = Terminal()
+    new = segment_lungs(ct, progress=steps)
+    said = [m for n, m in steps.log if n == 0]
+    for start in [f"finding the air in the body {k}/2: {what}" for k, what in enumerate(BODY_AIR_SUBSTEPS)] + \
+            [SPLIT_JUDGING] + ([segment.SPLIT_GROWING] if case == "LUNG1-002" else []):
+        assert start in said and any(m.startswith(start + " (") and m.endswith(" s)") for m in said), (start, said)
+    old = segment_lungs(ct)
+    assert np.array_equal(sitk.GetArrayFromImage(new.labels), sitk.GetArrayFromImage(old.labels))
+    assert new.volumes_ml == old.volumes_ml and new.notes == old.notes

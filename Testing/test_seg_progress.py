@@ -300,6 +300,46 @@ def test_automatic_mode_shows_the_lungs_being_found(small_phantom, monkeypatch):
     assert first < step
 
 
+def test_the_lungs_box_and_region_are_said_after_the_lungs_are_found(small_phantom, monkeypatch):
+    """QA lungsfollow68 on LUNG1-003 (`lungai segment` automatic mode, train-seg): after "finding the lungs 7/7:
+    checking the lungs 2/2" the lungs' box and the region round them (a dilation by the margin: one SimpleITK call)
+    took 1.4-2 s with nothing said.  Each is said as it starts (message-only updates: the caller's steps unchanged),
+    the region with its seconds while it runs (lungai.progress.waiting); the box, lungs and region are those found
+    without a progress."""
+    import time
+
+    import SimpleITK as sitk
+
+    from lungai.lungs import LUNG_STEPS
+    from lungai.seg import preprocess as pp
+
+    plain = pp.box_from_lungs(small_phantom.ct, 10.0)
+    real = sitk.BinaryDilate
+
+    def slow(*args, **kwargs):
+        time.sleep(0.45)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sitk, "BinaryDilate", slow)
+
+    class Terminal(_Recorder):
+        tick_interval = 0.1
+
+    bar = Terminal()
+    box = pp.box_from_lungs(small_phantom.ct, 10.0, progress=bar)
+    assert (tuple(box.lo), tuple(box.size)) == (tuple(plain.lo), tuple(plain.size))
+    for a, b in ((box.lungs, plain.lungs), (box.region, plain.region)):
+        assert np.array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b))
+    assert all(n == 0 for n, _ in bar.updates)
+    said = [m for _, m in bar.updates]
+    done = f"automatic mode: finding the lungs {LUNG_STEPS}/{LUNG_STEPS}"
+    last = max(i for i, m in enumerate(said) if m.startswith(f"{done}: checking the lungs"))
+    region = f"{done}: the region 10 mm round the lungs"
+    assert said[last + 1:last + 3] == [f"{done}: the lungs' box", region], said[last:]
+    running = said[last + 3:]
+    assert len(running) >= 3 and all(m.startswith(region + " (") and m.endswith(" s)") for m in running), running
+
+
 def test_the_maps_summary_and_the_regions_are_shown_in_sub_steps(small_phantom):
     """QA segfollow67 on LUNG1-003 (automatic mode): "uncertainty maps and tumour regions" stood 5.5 s on the bar
     (10.2 s with the DynUNet), no sub-step shown.  The maps' z slices are counted now, up to their total, then each

@@ -272,6 +272,31 @@ def check_finite(img: sitk.Image, source: str, what: str = "image", fix: str = N
 # A CT stored as HU + 1024 (unsigned 16-bit, the rescale intercept -1024 left off): air near 0 (1st percentile in
 # HU_PLUS_1024_P01) and soft tissue (SOFT_TISSUE_SHARE of the voxels) at 874..1174
 HU_PLUS_1024_P01 = (0.0, 100.0)
+# ... or a crop inside the lung (a nodule's: little soft tissue - QA lungsfollow68, an LIDC crop + 1024, 1st percentile
+# 57, median 144, was told "an MR or a CT without rescale slope/intercept" with a fix naming DICOM only): its 1st
+# percentile at air or lung + 1024 (HU_PLUS_1024_LUNG_P01: -1024..-700 HU), at least HU_PLUS_1024_LUNG_SHARE of the
+# voxels at lung + 1024 (-1000..-500 HU) and at least HU_PLUS_1024_LUNG_SOFT_SHARE at lung or soft tissue + 1024
+# (-150..150 HU): a CT's values cluster there, little lies between (partial volume) or above (bone).  Of the 779 LIDC
+# crops + 1024 in the shared data 777 are so told (the other two: under 70 % of lung or soft tissue); an image spread
+# evenly over 300..1500 (an MR) holds 44 % there and is not.  A CT in HU never reaches this check (its 1st percentile
+# lies below -500).
+HU_PLUS_1024_LUNG_P01 = (0.0, 324.0)
+HU_PLUS_1024_LUNG_SHARE = 0.15
+HU_PLUS_1024_LUNG_SOFT_SHARE = 0.6
+
+
+def _looks_hu_plus_1024(inside: np.ndarray, p01: float) -> bool:
+    """Whether the values ``inside`` the field of view (their 1st percentile ``p01``) look like a CT stored as HU +
+    1024: a whole chest's (:data:`HU_PLUS_1024_P01`, soft tissue) or a crop inside the lung's
+    (:data:`HU_PLUS_1024_LUNG_P01`, lung and soft tissue)."""
+    hu = inside - 1024.0
+    if HU_PLUS_1024_P01[0] <= p01 <= HU_PLUS_1024_P01[1] and _spread_and_soft_tissue(hu)[1] >= SOFT_TISSUE_SHARE:
+        return True
+    if not HU_PLUS_1024_LUNG_P01[0] <= p01 <= HU_PLUS_1024_LUNG_P01[1] or not hu.size:
+        return False
+    lung = float(np.count_nonzero((hu >= -1000) & (hu <= -500))) / hu.size
+    soft = float(np.count_nonzero((hu >= -150) & (hu <= 150))) / hu.size
+    return lung >= HU_PLUS_1024_LUNG_SHARE and lung + soft >= HU_PLUS_1024_LUNG_SOFT_SHARE
 
 
 def check_ct_intensities(img: sitk.Image, source: str) -> None:
@@ -296,15 +321,16 @@ def check_ct_intensities(img: sitk.Image, source: str) -> None:
     p01, p50, p999 = np.percentile(inside, [1, 50, 99.9])
     padded = f"; {100 * (1 - inside.size / sample.size):.0f} % padding left out" if inside.size < sample.size else ""
     if p01 > -500:
-        shifted = (HU_PLUS_1024_P01[0] <= p01 <= HU_PLUS_1024_P01[1]
-                   and _spread_and_soft_tissue(inside - 1024)[1] >= SOFT_TISSUE_SHARE)
-        hint = ("it looks like a CT stored as HU + 1024 (air near 0: the rescale intercept -1024 not applied), or "
-                "an MR" if shifted else "it looks like an MR or a CT without rescale slope/intercept"
-                if p01 >= 0 else "it has no air, which every chest CT contains")
+        shifted = _looks_hu_plus_1024(inside, p01)
+        hint = ("it looks like a CT stored as HU + 1024 (air and lung at 0-500 instead of -1024..-500: the rescale "
+                "intercept -1024 not applied), or an MR" if shifted else
+                "it looks like an MR or a CT without rescale slope/intercept" if p01 >= 0 else
+                "it has no air, which every chest CT contains")
         raise InputError(
             f"{source} does not look like a CT in Hounsfield units (inside the field of view: 1st percentile "
             f"{p01:.0f}, median {p50:.0f}{padded}; {hint})",
-            "give a chest CT in HU: " + ("subtract 1024 from a CT stored as HU + 1024 (e.g. unsigned 16-bit); " if
+            "give a chest CT in HU: " + ("subtract 1024 from a CT stored as HU + 1024 (e.g. unsigned 16-bit; "
+                                         "SimpleITK: sitk.Cast(img, sitk.sitkInt16) - 1024, then write it again); " if
                                          shifted else "")
             + "for DICOM keep RescaleSlope/RescaleIntercept; MR images cannot be used")
     if p999 > 32000:

@@ -213,6 +213,12 @@ FILL_SUBSTEPS = 5 + NOTCH_TICKS
 # QA lungs67)
 FINDING_BODY_AIR = "finding the air in the body"
 BODY_AIR_SUBSTEPS = 2
+# its two sub-steps, each one long call said while it runs with its seconds (:func:`lungai.progress.waiting`), as the
+# outside air's: the open-field-of-view check (1.0 s idle on LUNG1-002) and the air reached through an open airway (0.6
+# s) - a log (stderr to a file: a Counter's count every 2 s there) showed "finding the air in the body 0/2" alone for
+# 2.1-2.3 s idle, ~5 s on a loaded machine (QA lungsfollow68)
+BODY_AIR_OPEN_FOV = "air open to the edge of the field of view"
+BODY_AIR_OPENING = "air reached through an open airway"
 REMOVING_AIRWAYS = "removing the airways"
 REMOVING_DETAIL = "body outline, trachea and bronchi"
 AIRWAY_SUBSTEPS = 5
@@ -472,6 +478,10 @@ def _shift(outline: dict, offset) -> dict:
 # (QA startbar66)
 SPLIT_ERODING = "right / left split: lungs touch, eroding them apart"
 SPLIT_GROWING = "right / left split: growing the lungs back"
+# after the split, which lung is right or left (their centres) and whether one is pure air (:func:`_no_lung_tissue`):
+# 0.5 s idle on LUNG1-002 after the growing back, said while it runs - a log showed "growing the lungs back" 2.2-2.4 s,
+# up to 4 s on a loaded machine, with no line (QA lungsfollow68)
+SPLIT_JUDGING = "right / left split: each lung's side and tissue"
 
 
 def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.ndarray | None = None, progress=None):
@@ -484,8 +494,8 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
 
     ``progress`` (optional, :mod:`lungai.progress`): the erosions (:data:`SPLIT_ERODING`, counted by a
     :class:`lungai.progress.Counter`) and the growing back (:data:`SPLIT_GROWING`, then with the seconds it has run
-    while its distance transform runs: :func:`lungai.progress.waiting`) are said as message-only updates
-    (``update(0, ...)``: the step is the caller's)."""
+    while it runs - the seeds' regions, a distance transform, each voxel's nearest seed: :func:`lungai.progress.waiting`)
+    are said as message-only updates (``update(0, ...)``: the step is the caller's)."""
     progress = NullProgress() if progress is None else progress
     eroding = None
     work = mask
@@ -508,19 +518,11 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
                 markers = np.zeros(mask.shape, np.uint8)
                 markers[lab == big[0]] = 1
                 markers[lab == big[1]] = 2
-                # grow the eroded seeds back within the regions of the original mask that hold them (nearest seed
-                # wins): other air in the body (stomach / bowel gas, the larynx) stays out
-                whole, _ = ndimage.label(mask)
-                held = np.unique(whole[markers > 0])
-                mask = np.isin(whole, held[held > 0])
-                del lab, whole, work
-                # the nearest seed's indices only: the distances (float64, 8 bytes a voxel) are not needed.  One C
-                # call of 1.4 s idle, up to 9 s on a loaded machine (LUNG1-002): the bar says so while it runs
-                iz, iy, ix = waiting(progress, SPLIT_GROWING, ndimage.distance_transform_edt, markers == 0,
-                                     return_distances=False, return_indices=True)
-                nearest = markers[iz, iy, ix]
-                del iz, iy, ix
-                return [mask & (nearest == 1), mask & (nearest == 2)]
+                del lab, work
+                # the regions holding the seeds (a labelling), one C call of 1.4 s idle, up to 9 s on a loaded machine
+                # (LUNG1-002), then each voxel given its nearest seed (0.3 s more, silent after that call before - QA
+                # lungsfollow68): the bar says so while they run
+                return waiting(progress, SPLIT_GROWING, _grow_back, mask, markers)
             if len(big) == 1 and it == max_iter:
                 # one lung: the whole region of ``mask`` holding the eroded core, not the core
                 whole, _ = ndimage.label(mask)
@@ -537,6 +539,47 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
     if n == 0:
         return []
     return [lab == (int(np.argmax(region_sizes(lab, n)[1:])) + 1)]
+
+
+def _grow_back(mask: np.ndarray, markers: np.ndarray) -> list[np.ndarray]:
+    """[right seed's part, left seed's part] of ``mask``: each voxel of it given to the nearest seed of ``markers``
+    (1 or 2, 0 elsewhere), within the regions of ``mask`` that hold a seed - :func:`_split_two`'s growing back of
+    lungs eroded apart."""
+    # grow the eroded seeds back within the regions of the original mask that hold them (nearest seed wins): other air
+    # in the body (stomach / bowel gas, the larynx) stays out
+    whole, _ = ndimage.label(mask)
+    held = np.unique(whole[markers > 0])
+    mask = np.isin(whole, held[held > 0])
+    del whole
+    # the nearest seed's indices only: the distances (float64, 8 bytes a voxel) are not needed
+    iz, iy, ix = ndimage.distance_transform_edt(markers == 0, return_distances=False, return_indices=True)
+    nearest = markers[iz, iy, ix]
+    del iz, iy, ix
+    return [mask & (nearest == 1), mask & (nearest == 2)]
+
+
+def _centres_and_tissue(parts: list, hu: np.ndarray, spacing) -> tuple[list, list]:
+    """(the mean column of each of ``parts``, :func:`_no_lung_tissue` of each): which of two lung regions is the
+    right lung, and whether one is pure air (a pneumonectomy space's air pocket)."""
+    return [np.argwhere(part)[:, 2].mean() for part in parts], [_no_lung_tissue(part, hu, spacing) for part in parts]
+
+
+def _body_air(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray, inside: np.ndarray, outside: np.ndarray,
+              fill: np.ndarray, spacing, voxel_ml: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(air inside the body, outside air, whether the lungs are open to the edge of the field of view): ``inside`` /
+    ``outside`` (:func:`_outside_air`'s) as they are, or :func:`_body_air_open_fov`'s when the air in the body is under
+    100 ml or the air it would keep in the body is lung-sized (:data:`OPEN_FOV_AIR_ML`)."""
+    open_fov = inside.sum() * voxel_ml < 100.0
+    if open_fov:
+        # a lung open to the edge of the field of view was taken for outside air
+        inside, outside = _body_air_open_fov(hu, smooth, air, fill)
+    elif _open_fov_air_ml(hu, smooth, air, outside, spacing, fill) >= 0.5 * OPEN_FOV_AIR_ML:
+        # a closed gas pocket (stomach, bowel) may be all the air left inside the body: the decision rests on the
+        # air thrown away, worked out on the full grid once the coarse estimate says it may be lung-sized
+        fov_inside, fov_outside = _body_air_open_fov(hu, smooth, air, fill)
+        if (fov_inside & outside).sum() * voxel_ml >= OPEN_FOV_AIR_ML:
+            inside, outside, open_fov = fov_inside, fov_outside, True
+    return inside, outside, open_fov
 
 
 def _small_second_lung(inside: np.ndarray, lung: np.ndarray, hu: np.ndarray, x_mid: float, min_voxels: int,
@@ -901,25 +944,16 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
     # a resampler's constant fill at the faces (a tilted / oblique CT resampled with -1024) is padding for the fallback
     fill = waiting(bar, f"{FINDING_OUTSIDE_AIR} 1/2: {OUTSIDE_AIR_FILL}", constant_fill, hu)
     bar.update(1, "outside air found")
-    finding = Counter(bar, FINDING_BODY_AIR, BODY_AIR_SUBSTEPS)
-    open_fov = inside.sum() * voxel_ml < 100.0
-    if open_fov:
-        # a lung open to the edge of the field of view was taken for outside air
-        inside, outside = _body_air_open_fov(hu, smooth, air, fill)
-    elif _open_fov_air_ml(hu, smooth, air, outside, spacing, fill) >= 0.5 * OPEN_FOV_AIR_ML:
-        # a closed gas pocket (stomach, bowel) may be all the air left inside the body: the decision rests on the
-        # air thrown away, worked out on the full grid once the coarse estimate says it may be lung-sized
-        fov_inside, fov_outside = _body_air_open_fov(hu, smooth, air, fill)
-        if (fov_inside & outside).sum() * voxel_ml >= OPEN_FOV_AIR_ML:
-            inside, outside, open_fov = fov_inside, fov_outside, True
-    finding.tick()
+    # each sub-step one long call, said while it runs (QA lungsfollow68)
+    inside, outside, open_fov = waiting(bar, f"{FINDING_BODY_AIR} 0/{BODY_AIR_SUBSTEPS}: {BODY_AIR_OPEN_FOV}",
+                                        _body_air, hu, smooth, air, inside, outside, fill, spacing, voxel_ml)
     # lungs reached from the outside air through a tracheostoma, the nose or an open mouth: both rules above took them
     # for outside air (the second keeps air open to the edge only when it lies mostly in the body's hull)
-    opening = _airway_open_to_outside(outside, voxel_ml)
+    opening = waiting(bar, f"{FINDING_BODY_AIR} 1/{BODY_AIR_SUBSTEPS}: {BODY_AIR_OPENING}",
+                      _airway_open_to_outside, outside, voxel_ml)
     if opening.any():
         inside, outside = inside | opening, outside & ~opening
         notes.append(OPEN_AIRWAY_NOTE.format(ml=opening.sum() * voxel_ml))
-    finding.tick()
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: less than 100 ml of air found inside the body (counting air open to the edge "
                          "of the field of view): either the field of view misses the lungs, or they were taken for "
@@ -1011,12 +1045,11 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
                                           reason=values[0][1]))
         values = [values[0][0]]
     else:
-        # the part further to the patient's right (lower x) is the right lung
-        centres = [np.argwhere(part)[:, 2].mean() for part in parts]
+        # the part further to the patient's right (lower x) is the right lung; one of them pure air without vessels (a
+        # pneumonectomy space's air pocket): no lung, left out with a warning; the other keeps the side the two
+        # centres gave it.  Said while judged (QA lungsfollow68)
+        centres, judged = waiting(bar, SPLIT_JUDGING, _centres_and_tissue, parts, hu, spacing)
         values = [RIGHT, LEFT] if centres[0] < centres[1] else [LEFT, RIGHT]
-        # one of them pure air without vessels (a pneumonectomy space's air pocket): no lung, left out with a warning;
-        # the other keeps the side the two centres gave it
-        judged = [_no_lung_tissue(part, hu, spacing) for part in parts]
         if [j[0] for j in judged].count(True) == 1:
             k = [j[0] for j in judged].index(True)
             air_note.append(NO_TISSUE_NOTE.format(

@@ -859,6 +859,12 @@ def find_lungs(ct: sitk.Image, spacing_mm: float, progress=None) -> tuple:
 # what the bar says while automatic mode finds its lungs' box (box_from_lungs): the lung segmentation's own steps
 # counted after it
 LUNGS_BOX_STEP = "automatic mode: finding the lungs"
+# then, after the lung segmentation's last step, the lungs' box (their first and last voxels) and the region round them
+# (a dilation by the margin) - said as they start, the region with its seconds while it runs
+# (:func:`lungai.progress.waiting`): 1.4-2 s after "checking the lungs 2/2" with nothing said on LUNG1-003 (QA
+# lungsfollow68)
+LUNGS_BOX = "the lungs' box"
+LUNGS_REGION = "the region {margin:g} mm round the lungs"
 
 
 def box_from_lungs(ct: sitk.Image, margin_mm: float, progress=None, step: str = LUNGS_BOX_STEP) -> Box:
@@ -873,13 +879,16 @@ def box_from_lungs(ct: sitk.Image, margin_mm: float, progress=None, step: str = 
 
     ``progress``: the lung segmentation's steps shown as message-only updates (:data:`LUNGS_BOX_STEP` "3/7: airways
     removed"; the caller's steps unchanged) - QA seg67 on LUNG1-003: the bar stood 11.5 s on the step before's
-    message ("read") while the lungs were found.  ``step``: the prefix said instead (train-seg: "finding the lungs",
+    message ("read") while the lungs were found -, then :data:`LUNGS_BOX` and :data:`LUNGS_REGION` (with its seconds
+    while it runs).  ``step``: the prefix said instead (train-seg: "finding the lungs",
     no automatic mode there)."""
     from lungai.lungs import LUNG_STEPS
-    from lungai.progress import SubProgress
+    from lungai.progress import SubProgress, waiting
 
     sub = SubProgress(progress, step, total=LUNG_STEPS) if progress is not None else None
     coarse, lung_img = find_lungs(ct, LUNG_FIND_SPACING, sub)
+    if sub is not None:
+        sub.update(0, LUNGS_BOX)
     lungs = sitk.GetArrayViewFromImage(lung_img)
     zz, yy, xx = np.nonzero(lungs)
     if zz.size == 0:
@@ -891,7 +900,8 @@ def box_from_lungs(ct: sitk.Image, margin_mm: float, progress=None, step: str = 
     box = _clip_box(ct, np.minimum(*ends) - m, np.maximum(*ends) + 1 + m, "lungs")
     radius = [max(1, int(round(margin_mm / s))) for s in coarse.GetSpacing()]
     box.lungs = sitk.Cast(lung_img, sitk.sitkUInt8)
-    box.region = sitk.BinaryDilate(box.lungs, radius)   # lungs + margin
+    # lungs + margin
+    box.region = waiting(sub, LUNGS_REGION.format(margin=margin_mm), sitk.BinaryDilate, box.lungs, radius)
     return box
 
 
