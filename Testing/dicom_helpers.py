@@ -154,3 +154,24 @@ def with_new_uids(src: Path, dst: Path, tail: str, patient_id: str | None = None
         out.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(out)
     return Path(dst)
+
+
+# the tick interval of :class:`TimedBar` (a progress that records when each update came)
+TICK = 0.2
+
+
+class TimedBar:
+    """A progress (``update(n, message)``, ``close()``) that records (monotonic time, n, message) of each update in
+    ``seen``, its ``tick_interval`` :data:`TICK`: the slow-write tests check that no gap between updates is long."""
+    tick_interval = TICK
+
+    def __init__(self):
+        self.seen = []
+
+    def update(self, n=1, message=None):
+        import time
+
+        self.seen.append((time.monotonic(), n, message))
+
+    def close(self):
+        pass

@@ -14,10 +14,9 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from dicom_helpers import small_phantom
+from dicom_helpers import TimedBar, small_phantom
 
 SLOW = 2.0          # seconds each slowed stage takes at least
-TICK = 0.2          # the recorded bar's tick interval
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +38,6 @@ def _args(root, st, out):
     return ["dicom-export", "--ct", str(st["ct"]), "--tumour", str(root / "tumor.nii.gz"),
             "--lungs", str(root / "lungs.nii.gz"), "-o", str(out)]
 
-
-class Recorded:
-    tick_interval = TICK
-
-    def __init__(self):
-        self.seen = []
-
-    def update(self, n=1, message=None):
-        self.seen.append((time.monotonic(), n, message))
-
-    def close(self):
-        pass
 
 
 def test_the_lung_map_is_split_into_its_segments_once(study, tmp_path, monkeypatch):
@@ -95,7 +82,7 @@ def test_slow_checks_move_the_bar_at_every_tick(study, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "lung_parts", slow(export.lung_parts))
     monkeypatch.setattr(check, "lung_segment_notes", slow(check.lung_segment_notes))
     monkeypatch.setattr(export, "check_radiomics_volumes", slow(export.check_radiomics_volumes))
-    bar = Recorded()
+    bar = TimedBar()
 
     @contextlib.contextmanager
     def task(*args, **kwargs):

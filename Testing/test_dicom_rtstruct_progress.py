@@ -12,10 +12,9 @@ import time
 import pydicom
 import pytest
 
-from dicom_helpers import small_phantom
+from dicom_helpers import TimedBar, small_phantom
 
 SLOW = 2.0          # seconds each slowed stage takes at least
-TICK = 0.2          # the progress' tick interval
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +29,6 @@ def study(tmp_path_factory):
     masks = {"GTVp": st["masks"]["GTV"], "Lung_R": st["masks"]["Lung_R"], "Lung_L": st["masks"]["Lung_L"]}
     return ref, masks
 
-
-class Recorded:
-    tick_interval = TICK
-
-    def __init__(self):
-        self.seen = []
-
-    def update(self, n=1, message=None):
-        self.seen.append((time.monotonic(), n, message))
 
 
 def test_a_slow_rtstruct_write_moves_the_bar_at_every_tick(study, tmp_path, monkeypatch):
@@ -60,7 +50,7 @@ def test_a_slow_rtstruct_write_moves_the_bar_at_every_tick(study, tmp_path, monk
 
     monkeypatch.setattr(rt, "_ds_values", slow_values)
     monkeypatch.setattr(pydicom, "dcmwrite", slow(pydicom.dcmwrite))
-    bar = Recorded()
+    bar = TimedBar()
     start = time.monotonic()
     path = rt.write_rtstruct(masks, ref, tmp_path / "rt.dcm", progress=bar)
     end = time.monotonic()
@@ -87,7 +77,7 @@ def test_the_rtstruct_written_with_a_bar_is_the_one_written_without(study, tmp_p
 
     ref, masks = study
     quiet = pydicom.dcmread(write_rtstruct(masks, ref, tmp_path / "a.dcm"))
-    shown = pydicom.dcmread(write_rtstruct(masks, ref, tmp_path / "b.dcm", progress=Recorded()))
+    shown = pydicom.dcmread(write_rtstruct(masks, ref, tmp_path / "b.dcm", progress=TimedBar()))
     for ds in (quiet, shown):       # the time of writing
         for keyword in ("StructureSetDate", "StructureSetTime", "InstanceCreationDate", "InstanceCreationTime"):
             ds.pop(keyword, None)

@@ -11,10 +11,9 @@ import time
 import pydicom
 import pytest
 
-from dicom_helpers import small_phantom
+from dicom_helpers import TimedBar, small_phantom
 
 SLOW = 2.0          # seconds each slowed stage takes at least
-TICK = 0.2          # the progress' tick interval
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +38,6 @@ def _groups(n: int = 250):
             MeasurementGroup("Case", {"confidence": (0.81, "1"), "needs_review": (0.0, "1")})]
 
 
-class Recorded:
-    tick_interval = TICK
-
-    def __init__(self):
-        self.seen = []
-
-    def update(self, n=1, message=None):
-        self.seen.append((time.monotonic(), n, message))
-
 
 def _slowed(monkeypatch):
     """highdicom's and pydicom's parts of an SR write made slow: each Measurement, the measurement group, the
@@ -71,7 +61,7 @@ def test_a_slow_sr_write_moves_the_bar_at_every_tick(study, tmp_path, monkeypatc
 
     ref, seg = study
     _slowed(monkeypatch)
-    bar = Recorded()
+    bar = TimedBar()
     start = time.monotonic()
     path = write_sr(ref, tmp_path / "m.sr.dcm", _groups(), seg=seg, progress=bar)
     end = time.monotonic()
@@ -97,7 +87,7 @@ def test_the_sr_written_with_a_bar_is_the_one_written_without(study, tmp_path):
 
     ref, seg = study
     quiet = pydicom.dcmread(write_sr(ref, tmp_path / "a.sr.dcm", _groups(), seg=seg))
-    shown = pydicom.dcmread(write_sr(ref, tmp_path / "b.sr.dcm", _groups(), seg=seg, progress=Recorded()))
+    shown = pydicom.dcmread(write_sr(ref, tmp_path / "b.sr.dcm", _groups(), seg=seg, progress=TimedBar()))
     for ds in (quiet, shown):       # the time of writing, highdicom's
         for keyword in ("ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime"):
             ds.pop(keyword, None)
