@@ -1692,25 +1692,20 @@ def test_real_nodule_crop_says_its_field_of_view_is_too_small(shared_data, capsy
     assert not (tmp_path / "lungs.nii.gz").exists()
 
 
-def test_outside_air_says_it_is_running(small_phantom, monkeypatch):
-    """QA lungsfollow67: "finding the outside air" was two single sub-steps of 1.2-2.6 s each on LUNG1-002 (the 3D
-    labelling of the air, then the resampler's constant fill), the bar standing still.  Each is said while it runs,
-    with its seconds at every tick interval (lungai.progress.waiting); the mask is that found without a progress."""
+
+def _said_while_slowed(small_phantom, monkeypatch, slowed, prefix, substeps):
+    """``segment``'s functions ``slowed`` (one long call each of a two-sub-step step ``prefix``) made 0.45 s slower:
+    each sub-step of ``substeps`` is said as it starts and at least 3 times with its seconds while it runs (tick
+    0.1 s), and the mask is that found without a progress."""
     import time
 
     plain = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels)
-    real_outside, real_fill = segment._outside_air, segment.constant_fill
+    for name in slowed:
+        def slow(*args, _real=getattr(segment, name)):
+            time.sleep(0.45)
+            return _real(*args)
 
-    def slow_outside(*args):
-        time.sleep(0.45)
-        return real_outside(*args)
-
-    def slow_fill(*args):
-        time.sleep(0.45)
-        return real_fill(*args)
-
-    monkeypatch.setattr(segment, "_outside_air", slow_outside)
-    monkeypatch.setattr(segment, "constant_fill", slow_fill)
+        monkeypatch.setattr(segment, name, slow)
 
     class Terminal(_Steps):
         tick_interval = 0.1
@@ -1719,10 +1714,17 @@ def test_outside_air_says_it_is_running(small_phantom, monkeypatch):
     got = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct, progress=steps).labels)
     assert np.array_equal(got, plain)
     said = [m for n, m in steps.log if n == 0]
-    for k, what in enumerate(OUTSIDE_AIR_SUBSTEPS):
-        start = f"finding the outside air {k}/2: {what}"
+    for k, what in enumerate(substeps):
+        start = f"{prefix} {k}/2: {what}"
         running = [m for m in said if m.startswith(start + " (") and m.endswith(" s)")]
         assert start in said and len(running) >= 3, said
+
+def test_outside_air_says_it_is_running(small_phantom, monkeypatch):
+    """QA lungsfollow67: "finding the outside air" was two single sub-steps of 1.2-2.6 s each on LUNG1-002 (the 3D
+    labelling of the air, then the resampler's constant fill), the bar standing still.  Each is said while it runs,
+    with its seconds at every tick interval (lungai.progress.waiting); the mask is that found without a progress."""
+    _said_while_slowed(small_phantom, monkeypatch, ("_outside_air", "constant_fill"), "finding the outside air",
+                       OUTSIDE_AIR_SUBSTEPS)
 
 
 # the outside air's two sub-steps as the bar says them (segment.OUTSIDE_AIR_LABELLING, segment.OUTSIDE_AIR_FILL)
@@ -1780,33 +1782,8 @@ def test_air_in_the_body_says_it_is_running(small_phantom, monkeypatch):
     there, each sub-step one long call (the open-field-of-view check, the air reached through an open airway).  Each
     is said as it starts and while it runs, with its seconds at every tick interval (lungai.progress.waiting); the
     mask is that found without a progress."""
-    import time
-
-    plain = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels)
-    real_fov, real_opening = segment._open_fov_air_ml, segment._airway_open_to_outside
-
-    def slow_fov(*args):
-        time.sleep(0.45)
-        return real_fov(*args)
-
-    def slow_opening(*args):
-        time.sleep(0.45)
-        return real_opening(*args)
-
-    monkeypatch.setattr(segment, "_open_fov_air_ml", slow_fov)
-    monkeypatch.setattr(segment, "_airway_open_to_outside", slow_opening)
-
-    class Terminal(_Steps):
-        tick_interval = 0.1
-
-    steps = Terminal()
-    got = sitk.GetArrayFromImage(segment_lungs(small_phantom.ct, progress=steps).labels)
-    assert np.array_equal(got, plain)
-    said = [m for n, m in steps.log if n == 0]
-    for k, what in enumerate(BODY_AIR_SUBSTEPS):
-        start = f"finding the air in the body {k}/2: {what}"
-        running = [m for m in said if m.startswith(start + " (") and m.endswith(" s)")]
-        assert start in said and len(running) >= 3, said
+    _said_while_slowed(small_phantom, monkeypatch, ("_open_fov_air_ml", "_airway_open_to_outside"),
+                       "finding the air in the body", BODY_AIR_SUBSTEPS)
 
 
 def test_the_lungs_sides_and_tissue_are_said_while_judged(small_phantom, monkeypatch):
