@@ -485,3 +485,32 @@ def test_rp_validate_model_without_bootstrap_members_says_why_no_interval(tmp_pa
     assert table["risk"].notna().all() and table["risk_low"].isna().all() and table["risk_high"].isna().all()
     assert (table["interval_note"] == NO_INTERVAL).all()
     assert NO_INTERVAL in json.loads((out / "external_metrics.json").read_text())["warnings"]
+
+
+def test_rp_validate_writes_its_predictions_through_write_csv(tmp_path, capsys, monkeypatch, rp_model_dir):
+    """QA rpfollow68: `rp validate -o DIR` wrote external_predictions.csv with DataFrame.to_csv, straight into its
+    name: on a full disk a partial table was left and the error did not name the file.  Written as every other table
+    of lungai rp (write_csv: a temporary file, then renamed; "cannot write PATH: ...")."""
+    import errno
+
+    from lungai.rp.cohort import make_cohort
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(60, seed=21).table.to_csv(tmp_path / "ext.csv", index=False)
+    out = tmp_path / "val"
+    real = pd.DataFrame.to_csv
+
+    def full(self, path=None, *args, **kwargs):
+        if path is not None:
+            with open(path, "w") as f:
+                f.write("row,case\n")              # part of the table is written, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "ext.csv"), "-o", str(out),
+                 "--include-training-patients"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out / 'external_predictions.csv'}: No space left on device" in err, err
+    assert not (out / "external_predictions.csv").exists()
+    assert not [p.name for p in out.glob("*.part")] and not [p.name for p in out.glob(".*.part")]

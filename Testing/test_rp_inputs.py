@@ -1445,3 +1445,84 @@ def test_a_missing_column_is_never_pointed_to_another_feature_and_the_fix_says_a
     # ... and so it is: the column there, empty, is imputed and said in each row
     pred, _ = predict_rp(rp_model_dir, patients.assign(clin_histology_cat=None, clin_tiffeneau_pct=None))
     assert pred["imputed"].str.contains("clin_histology_cat").all() and pred["risk"].between(0, 1).all()
+
+
+DVH = ("dose_v5_pct", "dose_v13_pct", "dose_v20_pct", "dose_v30_pct")
+TRAINED_DVH = {"dose_v5_pct": {"min": 14.7, "max": 92.0}, "dose_v13_pct": {"min": 14.5, "max": 62.0},
+               "dose_v20_pct": {"min": 7.2, "max": 47.0}, "dose_v30_pct": {"min": 1.5, "max": 33.0}}
+
+
+def _check_dvh(rows, trained=None):
+    from lungai.rp.checks import check_units
+
+    df = pd.DataFrame(rows, columns=list(DVH))
+    check_units(df, df.astype(float), list(DVH), trained)
+
+
+def test_a_small_percentage_that_fits_its_rows_dvh_is_not_taken_for_a_fraction():
+    """QA rpfollow68: a patient's V30 0.3 % beside V5 25.6 %, V13 25.6 %, V20 17.5 % (make_cohort(1500, seed=21)
+    holds one) was refused as a fraction of a model trained with V30 1.5-33 % - the whole table with it - though a
+    row of fractions has every V_x at most 1.  The row's DVH order (V5 >= V13 >= V20 >= V30) now tells them apart: a
+    small value that fits its row's other percentages is a percentage, a row whose V_x are all at most 1 (V5
+    among them) is of fractions, named by its rows with the fix; a value out of its row's order still a fraction."""
+    percent_rows = [[25.6, 25.6, 17.5, 0.3], [62.0, 41.0, 30.0, 18.0]]
+    _check_dvh(percent_rows, TRAINED_DVH)                                # V30 0.3 % fits its row: a percentage
+    # a cohort: two patients with a small V20 (a small peripheral target) whose V5 / V13 are percentages
+    cohort = [[60.0 - k, 45.0, 30.0 - k / 2, 18.0] for k in range(40)] + [[9.0, 3.0, 0.3, 0.1], [8.0, 2.5, 0.5, 0.2]]
+    _check_dvh(cohort)
+    # a row of fractions (every V_x at most 1): refused, every one of its columns named, V30 too
+    with pytest.raises(InputError) as err:
+        _check_dvh(percent_rows + [[0.256, 0.256, 0.175, 0.003]], TRAINED_DVH)
+    for col in DVH:
+        assert f"column {col!r}" in str(err.value), str(err.value)
+    assert "(CSV lines [4])" in str(err.value) and "whose every V_x is at most 1" in str(err.value), str(err.value)
+    assert "multiply it by 100" in err.value.fix
+    # a cohort with one row of fractions among percentages: refused too (a lone row, no longer passed)
+    with pytest.raises(InputError) as err:
+        _check_dvh(cohort + [[0.45, 0.3, 0.2, 0.1]])
+    assert "'dose_v30_pct'" in str(err.value) and "(CSV lines [44])" in str(err.value), str(err.value)
+    # a small value out of its row's order (V5 0.4 beside V13 14.4 %): still a fraction
+    with pytest.raises(InputError) as err:
+        _check_dvh(percent_rows + [[0.4, 14.4, 10.1, 5.7]], TRAINED_DVH)
+    assert "'dose_v5_pct'" in str(err.value) and "(CSV lines [4])" in str(err.value)
+    assert "'dose_v30_pct'" not in str(err.value)
+    # a whole table of fractions still refused
+    with pytest.raises(InputError, match="no value above 1 %"):
+        _check_dvh([[r / 100 for r in row] for row in cohort[:40]])
+
+
+def test_rp_validate_accepts_a_synthetic_cohort_with_a_small_v30(tmp_path, rp_model_dir):
+    """QA rpfollow68: `rp validate MODEL` on make_cohort(1500, seed=21) was refused ('dose_v5_pct ... value 0.4 looks
+    like a fraction'); its V30 0.3 % row (V5 25.6 %) is a real small percentage."""
+    from lungai.rp.external import validate_rp
+
+    cohort = make_cohort(1500, seed=21).table
+    assert (cohort["dose_v30_pct"] <= 1).any()
+    result = validate_rp(rp_model_dir, cohort, tmp_path / "v")
+    assert 0.5 < result["auc"] < 1
+
+
+def test_a_renamed_or_cgy_model_column_is_suggested_with_what_to_do(rp_model_dir, rp_cohort):
+    """QA rpfollow68: a table giving dose_mld_gy as 'MLD_Gy' was told "'dose_mld_gy' (did you mean 'dose_max_gy',
+    'dose_mean_gy', 'dose_min_gy'?)" - three closer dose names crowded the renamed column out; and 'dose_mld_cgy' was
+    suggested without saying it is in cGy.  A column whose name differs only in case, separators or the role prefix
+    is named first; a cGy column is named with 'divide by 100'."""
+    from lungai.rp.columns import suggest
+
+    others = ["dose_max_gy", "dose_mean_gy", "dose_min_gy", "dose_ptv_gy", "case"]
+    assert suggest("dose_mld_gy", others + ["MLD_Gy"]).startswith(" (did you mean 'MLD_Gy'")
+    assert suggest("dose_mld_gy", others + ["Dose MLD (Gy)"]).startswith(" (did you mean 'Dose MLD (Gy)'")
+    assert suggest("clin_age_years", ["Age_Years", "clin_sex_cat"]).startswith(" (did you mean 'Age_Years'")
+    assert "MLD_Gy" not in suggest("dose_v20_pct", others + ["MLD_Gy"])
+    base = rp_cohort.table.head(4).drop(columns="rp_grade2").reset_index(drop=True)
+    extra = {c: [20.0, 30.0, 40.0, 50.0] for c in others[:4]}
+    renamed = base.rename(columns={"dose_mld_gy": "MLD_Gy"}).assign(**extra)
+    with pytest.raises(InputError) as err:
+        predict_rp(rp_model_dir, renamed)
+    assert "'dose_mld_gy' (did you mean 'MLD_Gy'" in str(err.value), str(err.value)
+    cgy = base.assign(dose_mld_gy=base["dose_mld_gy"] * 100).rename(columns={"dose_mld_gy": "dose_mld_cgy"})
+    with pytest.raises(InputError) as err:
+        predict_rp(rp_model_dir, cgy)
+    said = str(err.value) + " " + err.value.fix
+    assert "'dose_mld_gy' (did you mean 'dose_mld_cgy'" in said, said
+    assert "dose_mld_cgy is in cGy: divide its values by 100 and name it dose_mld_gy" in said, said

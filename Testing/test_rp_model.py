@@ -910,3 +910,27 @@ def test_model_without_bootstrap_members_shows_no_interval(rp_model_dir, rp_coho
     assert "uncertainty interval" not in headline and "nan" not in headline, headline
     assert "uncertainty interval 20-40 %" in describe_prediction_row({"risk": 0.3, "risk_low": 0.2,
                                                                         "risk_high": 0.4})[0]
+
+
+DVH_COLUMNS = ("dose_v5_pct", "dose_v13_pct", "dose_v20_pct", "dose_v30_pct")   # lower to higher dose
+
+
+@pytest.mark.parametrize("n, seed", [(1500, 21), (200, 5), (300, 1)])
+def test_the_synthetic_cohorts_dvh_is_non_increasing_in_dose(n, seed):
+    """QA rpfollow68: make_cohort / rp synth drew each Vx with its own noise, so V5 < V13 or V13 < V20 < V30 (a lung
+    DVH that rises with dose, which none can) in 328 of 1500 rows (seed 21) and 45 of 200 (seed 5); rp validate of a
+    model on make_cohort(1500, seed=21) was then refused (V5 0.4 beside V13 14.4 'looks like a fraction').  Every row
+    is now V5 >= V13 >= V20 >= V30, still the same for a seed, and the mean lung dose still consistent with it (the
+    DVH's area below each level at most the MLD)."""
+    cohort = make_cohort(n, seed=seed, missing_rate=0.0)
+    v = cohort.table[list(DVH_COLUMNS)].to_numpy(float)
+    rising = np.flatnonzero((np.diff(v, axis=1) > 0).any(axis=1))
+    assert len(rising) == 0, cohort.table.iloc[rising[:5]][list(DVH_COLUMNS)]
+    assert ((v >= 0) & (v <= 100)).all()
+    assert np.allclose(v, v.round(1))
+    # MLD = integral of V(d) dd >= 5 V5 + 8 V13 + 7 V20 + 10 V30 (fractions; V(d) >= V at the next level)
+    lower = (5 * v[:, 0] + 8 * v[:, 1] + 7 * v[:, 2] + 10 * v[:, 3]) / 100
+    assert (lower <= cohort.table["dose_mld_gy"].to_numpy(float) + 1e-9).all()
+    again = make_cohort(n, seed=seed, missing_rate=0.0)
+    assert again.table.equals(cohort.table) and np.array_equal(again.risk, cohort.risk)
+    assert 2.0 < np.median(v[:, 0] / v[:, 3].clip(0.1)) < 5.0      # still a lung DVH's shape (V5 ~ 3 x V30)

@@ -579,6 +579,37 @@ def _fraction_fix(name: str, n_values: int, example: float) -> str:
             + f" (e.g. {_fmt(example)} -> {_fmt(example * 100)} %)")
 
 
+ROW_FRACTION_LEVEL_MAX = 10.0   # a row whose V_x are all at most 1, one of them V10 or lower: fractions (see below)
+
+
+def _dvh_rows(X: pd.DataFrame, columns) -> dict:
+    """What the order of each row's lung DVH (its ``dose_v<x>_pct`` columns: V5 >= V13 >= V20 >= V30 ..., a volume
+    receiving at least x Gy never grows with x) says of a value at most 1: {column: (percent, fraction)}, boolean
+    rows.  ``percent``: the value fits its row as a percentage - no lower level's value below it, no higher level's
+    above it, and another V_x of the row above 1 (V30 0.3 beside V5 25.6, V20 17.5 %).  ``fraction``: the row's
+    V_x are all at most 1 (some above 0, two or more given, one of them V10 or lower - a lung V5 of at most 1 % is
+    no lung RT plan; V20 0.8 and V30 0.2 % of a small target can be).  Empty with fewer than two such columns."""
+    cols = sorted((pct_dose_level(str(c)), c) for c in columns
+                  if c in X and str(c).startswith(DOSE_PREFIX) and pct_dose_level(str(c)) is not None)
+    if len(cols) < 2:
+        return {}
+    levels = np.array([lv for lv, _ in cols])
+    M = X[[c for _, c in cols]].to_numpy(float)
+    seen = ~np.isnan(M)
+    row_fraction = ((seen.sum(axis=1) >= 2) & (np.where(seen, M, 0) <= 1).all(axis=1)
+                    & (np.where(seen, M, 0) > 0).any(axis=1)
+                    & (seen & (levels <= ROW_FRACTION_LEVEL_MAX)).any(axis=1))
+    out = {}
+    with np.errstate(invalid="ignore"):
+        for j, (level, col) in enumerate(cols):
+            v = M[:, [j]]
+            lower, higher = levels < level, levels > level
+            fits = (~seen | (lower & (M >= v)) | (higher & (M <= v)) | (levels == level)).all(axis=1)
+            other_above_1 = (seen & (M > 1) & (levels != level)).any(axis=1)
+            out[col] = (fits & other_above_1, row_fraction)
+    return out
+
+
 def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None = None) -> None:
     """Refuse dosimetric columns whose values cannot be in the unit their name gives (the rules of
     :mod:`lungai.rp.columns`: ``dose_*_gy`` in Gy, ``dose_*_pct`` in percent), naming the column, the values, the CSV
@@ -592,6 +623,7 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
     The one unit check of train, validate, predict and the Slicer panel (via :func:`numeric_features`); ``X``: the
     columns as numbers."""
     problems, fixes = [], []
+    dvh_rows = _dvh_rows(X, columns)
     for col in columns:
         name = str(col)
         if not name.startswith(DOSE_PREFIX) or col not in X:
@@ -634,9 +666,25 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
             trained_max, trained_min = summary.get("max"), summary.get("min")
             if trained_max is not None and trained_max <= 1:
                 continue          # a model trained on fractions (an older lungai): its own scale
+            # the row's DVH order (QA rpfollow68: V30 0.3 % beside V5 25.6 %, V20 17.5 % refused the whole table as
+            # a fraction): a small value that fits its row's percentages is one; a row of V_x all at most 1 is fractions
+            no_rows = np.zeros(len(values), bool)
+            fits_percent, row_fraction = dvh_rows.get(col, (no_rows, no_rows))
+            row_fraction = small & row_fraction
+            rows_text = (", or in a row whose every V_x is at most 1 (a row of fractions)" if row_fraction.any()
+                         else "")
             if trained is None:   # a cohort (rp train): all at most 1 only where that cannot be a real cohort
                 level = pct_dose_level(name)
-                if level is None or level > FRACTION_LEVEL_MAX or not small.any():
+                if level is None or not small.any():
+                    continue
+                if level > FRACTION_LEVEL_MAX:      # V30 and above: small values are real, but not in a row of fractions
+                    if row_fraction.any():
+                        n_values = len(set(as_written(df, col, np.flatnonzero(row_fraction)[:50])))
+                        report(row_fraction, "(a percentage, by its name) holds "
+                               f"{agree(n_values, 'a value', 'values')} at most 1 in rows whose every V_x is at most "
+                               "1 (a row of fractions: V5 >= V13 >= V20 >= V30 ... in percent)",
+                               _fraction_fix(name, n_values, values[row_fraction][0])
+                               + "; a table joined from several exports: give every row the same unit")
                     continue
                 if (values[seen] <= 1).all():
                     report(small, "(a percentage, by its name) holds no value above 1 %",
@@ -650,35 +698,39 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
                 # real small V20 (a small peripheral target) or a tail of them (0.3, 0.5, 0.8 beside 1.2-40 %)
                 # (QA rpcard64: V5-V20 of 40 of 160 patients as fractions were trained on without a word)
                 rest = values[seen & (values > 1)]
-                fraction = _fractions(values, small, rest.min(), rest.max())
-                if fraction.sum() >= FRACTION_ROWS_MIN and 2 * fraction.sum() >= small.sum():
+                fraction = _fractions(values, small, rest.min(), rest.max()) & ~fits_percent
+                several = fraction.sum() >= FRACTION_ROWS_MIN and 2 * fraction.sum() >= (small & ~fits_percent).sum()
+                if several or row_fraction.any():
                     # a column so refused: every value at most 1 well below its percentages (under half their
                     # minimum) is named a fraction, its x 100 in their range or not - the rows of that export are
                     # not only those whose x 100 the other rows' range holds (QA rpfollow64: V5 0.2 beside 24.7-94.6 %
                     # was not named, 39 of 40; once the 39 fixed, it was trained on as 0.2 %: a lone value is
                     # no longer refused); values at most 1 nearer the percentages are named to check (either unit)
-                    fraction = small & (values < rest.min() / 2)
+                    fraction = (small & (values < rest.min() / 2) & ~fits_percent) | row_fraction
                     n_values = len(set(as_written(df, col, np.flatnonzero(fraction)[:50])))
-                    unsure = np.flatnonzero(small & ~fraction)
+                    unsure = np.flatnonzero(small & ~fraction & ~fits_percent)
                     check = (f"; check {agree(len(unsure), 'its value', 'its values')} at most 1 not under half its "
                              f"other values' minimum too ({where_in_files(df, col, unsure[:5])}"
                              f"{f', {len(unsure)} rows in all' if len(unsure) > 5 else ''}): a fraction or a "
                              "percentage?") if len(unsure) else ""
                     report(fraction, f"(a percentage, by its name; its other values {_fmt(rest.min())}-"
-                           f"{_fmt(rest.max())} %) holds {agree(n_values, 'a value', 'values')} at most 1, under half "
-                           "their minimum, that look like fractions (several x 100 in their range)",
+                           f"{_fmt(rest.max())} %) holds {agree(n_values, 'a value', 'values')} at most 1"
+                           + (", under half their minimum, that look like fractions (several x 100 in their range)"
+                              + rows_text if several else
+                              " in a row whose every V_x is at most 1 (a row of fractions: V5 >= V13 >= V20 >= V30 "
+                              "... in percent)"),
                            _fraction_fix(name, n_values, values[fraction][0])
                            + "; a table joined from several exports: give every row the same unit" + check)
             elif small.any() and trained_min is not None and trained_max is not None:
                 # one patient / an external cohort: a value is a fraction only when it lies well below the model's
                 # training range (under half its minimum) and x 100 inside it: V20 0.3 with training 7-45 % is;
                 # V30 0.8 with training 0-27 %, V20 0.3 with training 0.5-40 % are not (said as out of range only)
-                fraction = _fractions(values, small, trained_min, trained_max)
+                fraction = (_fractions(values, small, trained_min, trained_max) & ~fits_percent) | row_fraction
                 if fraction.any():
                     n_values = len(set(as_written(df, col, np.flatnonzero(fraction)[:50])))
                     report(fraction, f"(a percentage, by its name; the model's training values {_fmt(trained_min)}"
                            f"-{_fmt(trained_max)} %) holds {agree(n_values, 'a value', 'values')} at most 1 that x 100 "
-                           f"{agree(n_values, 'lies', 'lie')} in the training range",
+                           f"{agree(n_values, 'lies', 'lie')} in the training range{rows_text}",
                            _fraction_fix(name, n_values, values[fraction][0]))
     if problems:
         raise InputError("wrong units: " + "; ".join(problems),

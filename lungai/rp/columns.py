@@ -145,15 +145,42 @@ def canonical_order(columns, roles: dict | None = None) -> list:
     return sorted(name_order(columns), key=lambda c: rank.get(roles.get(c), len(rank)))
 
 
-def suggest(name: str, candidates, n: int = 3) -> str:
-    """' (did you mean a, b?)' for close matches of ``name``, or ''; compared in any case ('FEMALE' finds
-    'Female' and 'female', not 'MALE')."""
+def name_key(name) -> str:
+    """``name`` compared loosely: in any case, without separators (_ - . space brackets) and without its role
+    prefix (clin_ / dose_ / rad_): 'MLD_Gy', 'Dose MLD (Gy)' and 'dose_mld_gy' are one key."""
+    import re  # noqa: PLC0415
+
+    text = re.sub(r"[\s_\-.()\[\]/]+", "_", str(name).casefold()).strip("_")
+    prefix = next((p for p in PREFIXES if text.startswith(p)), "")
+    return text[len(prefix):].replace("_", "")
+
+
+def close_names(name: str, candidates, n: int = 3) -> list[str]:
+    """The candidates close to ``name``: first those of the same :func:`name_key` (a column renamed: 'MLD_Gy' for
+    dose_mld_gy - QA rpfollow68: three closer dose names crowded it out), then difflib's close matches in any case
+    ('FEMALE' finds 'Female' and 'female', not 'MALE'), at most ``n`` keys."""
     spellings: dict[str, list[str]] = {}
     for c in candidates:
         spellings.setdefault(str(c).casefold(), []).append(str(c))
-    close = difflib.get_close_matches(str(name).casefold(), list(spellings), n=n, cutoff=0.6)
-    shown = [c for key in close for c in spellings[key]]
+    key = name_key(name)
+    same = sorted((k for k in spellings if name_key(k) == key), key=lambda k: k != str(name).casefold())
+    close = same + [k for k in difflib.get_close_matches(str(name).casefold(), list(spellings), n=n, cutoff=0.6)
+                    if k not in same]
+    return [c for k in close[:max(n, len(same))] for c in spellings[k]]
+
+
+def suggest(name: str, candidates, n: int = 3) -> str:
+    """' (did you mean a, b?)' for close matches of ``name`` (:func:`close_names`), or ''."""
+    shown = close_names(name, candidates, n)
     return f" (did you mean {', '.join(repr(c) for c in shown)}?)" if shown else ""
+
+
+def cgy_form(name: str, candidates) -> str | None:
+    """The candidate that is the dose column ``name`` (``dose_*_gy``) in cGy ('dose_mld_cgy', 'MLD_cGy'), or None."""
+    if not str(name).endswith(GY_SUFFIX):
+        return None
+    key = name_key(str(name)[: -len(GY_SUFFIX)] + "_cgy")
+    return next((str(c) for c in candidates if name_key(c) == key), None)
 
 
 def category_spellings(texts) -> dict[str, str]:
@@ -361,9 +388,13 @@ def require_columns(df: pd.DataFrame, columns, what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         unused = [c for c in df.columns if c not in set(columns)]  # likely misspellings
-        hints = "; ".join(f"{c!r}{suggest(c, unused)}" for c in missing[:20])
+        # a dose column given in cGy (dose_mld_cgy for dose_mld_gy): named, and how to convert it (QA rpfollow68)
+        cgy = {c: cgy_form(c, unused) for c in missing[:20] if cgy_form(c, unused)}
+        hints = "; ".join(f"{c!r}{suggest(c, unused)}" + (f" ({cgy[c]} is in cGy: divide its values by 100 and name "
+                                                           f"it {c})" if c in cgy else "") for c in missing[:20])
         more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
         raise InputError(f"{what}: {counted(len(missing), 'required column')} missing: {hints}{more}",
-                         "add the columns (or fix their spelling) so the table matches the model's features; a "
-                         "feature not known for the patients: add its column and leave its cells empty (imputed as "
-                         "the model was trained to, and named in each row's 'imputed')")
+                         "add the columns (or fix their spelling) so the table matches the model's features"
+                         + "".join(f"; {g} is in cGy: divide its values by 100 and name it {c}" for c, g in cgy.items())
+                         + "; a feature not known for the patients: add its column and leave its cells empty "
+                         "(imputed as the model was trained to, and named in each row's 'imputed')")

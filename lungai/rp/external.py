@@ -164,7 +164,11 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
                 pred.insert(1, "illustrative", SYNTHETIC_NOTE)
             if no_interval:                    # each row says why its risk_low / risk_high are empty
                 pred.insert(pred.columns.get_loc("risk_high") + 1, "interval_note", no_interval)
-            pred.to_csv(out / "external_predictions.csv", index_label="row", float_format="%.5g")
+            from lungai.radiomics.csv_output import write_csv
+
+            # as rp predict's table: a temporary file, then renamed - a full disk leaves no partial table, and the
+            # error names the file (QA rpfollow68: DataFrame.to_csv straight into its name)
+            write_csv(pred, out / "external_predictions.csv", index=True, index_label="row", float_format="%.5g")
             model_io.write_json(out / "external_metrics.json", result)
         bar.update(1, "figures and tables written")
     return result
