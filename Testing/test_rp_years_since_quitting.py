@@ -116,6 +116,12 @@ def test_a_model_trained_on_the_quit_year_still_predicts_and_says_to_retrain(tmp
         current = df.loc[df["clin_smoking_cat"] == "Current", "case"]
         assert all((("clin_quit_year" in imputed[c]) is (name == "old")) for c in current)
     assert np.allclose(risks[("old", str(path))], risks[("old", str(tmp_path / "nodate.csv"))])
+    from lungai.errors import InputError
+
+    with pytest.raises(InputError) as err:           # the new model without the date: what the feature needs
+        predict_rp(tmp_path / "new", tmp_path / "nodate.csv")
+    assert f"{QUIT_YEARS!r} is computed from the table's quit-year column, smoking status and a date column" \
+        in str(err.value)
 
 
 def test_a_missing_smoking_status_is_no_former_smoker_and_a_table_without_a_date_keeps_the_quit_year():
