@@ -386,6 +386,28 @@ def is_id_name(name, names: Iterable[str] = ID_NAMES) -> bool:
     return id_name_key(name) in {id_name_key(n) for n in names}
 
 
+# A column naming the site / hospital a patient was treated at ('Patient affiliation' of NSCLC-Radiogenomics: Stanford
+# / VA, whose patients differ in smoking - 28 % vs 6 % never-smokers among the 162 staged patients): a model may learn
+# the site instead of the outcome, and it does not carry to another site (:func:`is_site_name`; lungai stage cv / train
+# warn of it)
+SITE_WORDS = ("affiliation", "hospital", "institution", "institute")     # anywhere in the name ('PatientAffiliation')
+SITE_WHOLE_WORDS = frozenset({"site", "center", "centre", "clinic", "facility"})    # a word of the name ('Study site')
+# a 'site' of the body, not of care ('Primary tumor site', 'Biopsy site', 'Metastasis site')
+BODY_SITE_WORDS = frozenset({"tumor", "tumour", "primary", "biopsy", "metastasis", "metastatic", "metastases",
+                             "recurrence", "lesion", "nodule", "cancer", "disease", "anatomic", "anatomical", "body",
+                             "sample", "specimen", "radiation", "surgery", "surgical", "injection"})
+
+
+def is_site_name(name) -> bool:
+    """A column named as the site / hospital / institution a patient was treated at ('Patient affiliation',
+    'Hospital', 'Study site', 'Treating institution', 'center') - not a body site ('Primary tumor site')."""
+    text = str(name).casefold()
+    words = set(re.findall(r"[a-z]+", text.replace("_", " ")))
+    if words & BODY_SITE_WORDS:
+        return False
+    return any(w in re.sub(r"[^a-z]", "", text) for w in SITE_WORDS) or bool(words & SITE_WHOLE_WORDS)
+
+
 def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table", kind: str = "the model's column"
                   ) -> dict:
     """{header of ``columns``: the name of ``wanted`` it is} for each wanted name (a model's column) absent from
