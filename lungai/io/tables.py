@@ -229,7 +229,8 @@ def _year(value) -> float:
     return float(m.group(1)) if m else math.nan
 
 
-def with_years_since_quitting(df, what: str, keep_quit_year: bool = True):
+def with_years_since_quitting(df, what: str, keep_quit_year: bool = True, keep_fix: str | None = None,
+                              drop_fix: str | None = None):
     """(``df`` with the column :data:`QUIT_YEARS`, the text to say or None).  For a table with one quit-year column
     (:func:`is_quit_year_name`), one smoking-status column (:func:`is_smoking_status_name`) with a never- or current
     smoker's value and a date column (:func:`_reference_date_column`; missing cells NaN, as
@@ -241,7 +242,9 @@ def with_years_since_quitting(df, what: str, keep_quit_year: bool = True):
     (validate / predict: a model trained before this rule has the quit year as its feature) keeps it, unsaid.
     Without a date column the table is returned as it is, with a text for training (``keep_quit_year`` False) saying
     why and what to do; a table without the quit-year or the status column (or already with :data:`QUIT_YEARS`)
-    is returned as it is, nothing said."""
+    is returned as it is, nothing said.  ``keep_fix`` / ``drop_fix``: the fix the text gives to keep the quit year
+    as a feature too / to leave it out (default ``lungai stage``'s --keep-column / --drop; ``lungai rp``, whose
+    columns are chosen by name or role file, gives its own: :func:`lungai.rp.checks.years_since_quitting_features`)."""
     import numpy as np
     import pandas as pd
 
@@ -251,13 +254,16 @@ def with_years_since_quitting(df, what: str, keep_quit_year: bool = True):
     if len(quits) != 1 or len(status) != 1 or QUIT_YEARS in df.columns:
         return df, None
     quit, smoking = quits[0], status[0]
+    if keep_fix is None:
+        keep_fix = f"to keep it as a feature too: --keep-column {str(quit).strip()!r}"
+    if drop_fix is None:
+        drop_fix = f"--drop {str(quit).strip()!r}"
     date = _reference_date_column([c for c in df.columns if c not in (quit, smoking)])
     if date is None:
         return df, None if keep_quit_year else (
             f"{what}: {quit!r} is empty for current smokers and never-smokers alike - imputed with the training "
             "median, it gives a current smoker a quit year he never had; give the table a date column ('CT Date' or "
-            f"'Date of Diagnosis') to have it replaced by the feature {QUIT_YEARS!r}, or leave it out (--drop "
-            f"{str(quit).strip()!r})")
+            f"'Date of Diagnosis') to have it replaced by the feature {QUIT_YEARS!r}, or leave it out ({drop_fix})")
     never = df[smoking].map(is_never_smoker).to_numpy(bool)
     current = df[smoking].map(is_current_smoker).to_numpy(bool)
     former = df[smoking].notna().to_numpy(bool) & ~never & ~current
@@ -276,7 +282,7 @@ def with_years_since_quitting(df, what: str, keep_quit_year: bool = True):
                  + f", 0 for the {counted(int(current.sum()), 'current smoker')} and the "
                  f"{counted(int(never.sum()), 'never-smoker')} ({smoking!r} tells them apart) - the quit year, empty "
                  "for a current smoker as for a never-smoker, was imputed with the training median: a quit year a "
-                 f"current smoker never had (to keep it as a feature too: --keep-column {str(quit).strip()!r})")
+                 f"current smoker never had ({keep_fix})")
 
 
 def decimal_comma_number(text) -> float | None:
@@ -378,6 +384,28 @@ def is_id_name(name, names: Iterable[str] = ID_NAMES) -> bool:
     """Whether a column's ``name`` is one of the id ``names`` (default :data:`ID_NAMES`), spelled any way
     :func:`id_name_key` ignores."""
     return id_name_key(name) in {id_name_key(n) for n in names}
+
+
+# A column naming the site / hospital a patient was treated at ('Patient affiliation' of NSCLC-Radiogenomics: Stanford
+# / VA, whose patients differ in smoking - 28 % vs 6 % never-smokers among the 162 staged patients): a model may learn
+# the site instead of the outcome, and it does not carry to another site (:func:`is_site_name`; lungai stage cv / train
+# warn of it)
+SITE_WORDS = ("affiliation", "hospital", "institution", "institute")     # anywhere in the name ('PatientAffiliation')
+SITE_WHOLE_WORDS = frozenset({"site", "center", "centre", "clinic", "facility"})    # a word of the name ('Study site')
+# a 'site' of the body, not of care ('Primary tumor site', 'Biopsy site', 'Metastasis site')
+BODY_SITE_WORDS = frozenset({"tumor", "tumour", "primary", "biopsy", "metastasis", "metastatic", "metastases",
+                             "recurrence", "lesion", "nodule", "cancer", "disease", "anatomic", "anatomical", "body",
+                             "sample", "specimen", "radiation", "surgery", "surgical", "injection"})
+
+
+def is_site_name(name) -> bool:
+    """A column named as the site / hospital / institution a patient was treated at ('Patient affiliation',
+    'Hospital', 'Study site', 'Treating institution', 'center') - not a body site ('Primary tumor site')."""
+    text = str(name).casefold()
+    words = set(re.findall(r"[a-z]+", text.replace("_", " ")))
+    if words & BODY_SITE_WORDS:
+        return False
+    return any(w in re.sub(r"[^a-z]", "", text) for w in SITE_WORDS) or bool(words & SITE_WHOLE_WORDS)
 
 
 def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table", kind: str = "the model's column"

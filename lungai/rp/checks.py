@@ -316,10 +316,96 @@ def patients_table(table, id_column: str | None, what: str, used=None, say: bool
     from lungai.io.tables import never_smoker_pack_years
 
     if isinstance(table, pd.DataFrame):
-        return never_smoker_pack_years(table, what, used=used, say=say)
-    paths = table_paths(table)
-    return never_smoker_pack_years(read_tables(table, id_column), f"{what} {', '.join(map(str, paths))}", used=used,
-                                   say=say)
+        df = never_smoker_pack_years(table, what, used=used, say=say)
+    else:
+        what = f"{what} {', '.join(map(str, table_paths(table)))}"
+        df = never_smoker_pack_years(read_tables(table, id_column), what, used=used, say=say)
+    return model_quit_years(df, what, used)
+
+
+# The fix rp gives for the quit year (its columns are chosen by prefix or role file: no --drop / --keep-column)
+QUIT_LEAVE_OUT = "the role ignore for {} in a role file, --roles"
+
+
+def _quit_years(df: pd.DataFrame, what: str, **kw):
+    """:func:`lungai.io.tables.with_years_since_quitting` of an rp table, whose missing cells are words or empty
+    text (read as text): a smoking status 'Not collected' / '' is no status (not a former smoker's); the table's own
+    cells are kept as they are."""
+    from lungai.io.tables import QUIT_YEARS, is_missing_cell, is_smoking_status_name, with_years_since_quitting
+
+    status = [c for c in df.columns if is_smoking_status_name(c)]
+    clean = df.copy()
+    for c in status:
+        clean[c] = df[c].map(lambda v: np.nan if isinstance(v, str) and is_missing_cell(v) else v)
+    out, text = with_years_since_quitting(clean, what, **kw)
+    if QUIT_YEARS not in out.columns or QUIT_YEARS in df.columns:
+        return df, text
+    for c in status:
+        out[c] = df[c]
+    return out, text
+
+
+def years_since_quitting_features(df: pd.DataFrame, roles: ColumnRoles, what: str):
+    """(``df``, ``roles``, the text to say or None) for ``rp train``: a quit-year feature (``Quit Smoking Year``,
+    ``clin_quit_year`` ...: :func:`lungai.io.tables.is_quit_year_name`; empty for a current smoker as for a
+    never-smoker, so the training median gave a current smoker a quit year he never had) is replaced by the feature
+    :data:`lungai.io.tables.QUIT_YEARS` with its role (numeric; 0 for current and never-smokers, a former smoker's
+    missing value imputed from the former smokers: :class:`lungai.io.impute.SmokersMedianImputer`) - the rule of
+    ``lungai stage`` (:func:`lungai.io.tables.with_years_since_quitting`), said as it says it.  A table without a
+    smoking-status or date column keeps the quit year (with a note where a date column is what it lacks); a quit
+    year that is no feature (no clin_ prefix, role ignore) is left as it is."""
+    from lungai.io.tables import QUIT_YEARS, is_quit_year_name
+
+    quits = [c for c in roles.roles if is_quit_year_name(c)]
+    if len(quits) != 1:
+        return df, roles, None
+    quit = quits[0]
+    out, text = _quit_years(df, what, keep_quit_year=False, drop_fix=QUIT_LEAVE_OUT.format(repr(str(quit).strip())),
+                            keep_fix=f"to leave both out: {QUIT_LEAVE_OUT.format(repr(str(quit).strip()))}")
+    if QUIT_YEARS in df.columns or QUIT_YEARS not in out.columns:     # not derived: the quit year stays
+        return df, roles, text
+    features = {(QUIT_YEARS if c == quit else c): r for c, r in roles.roles.items()}
+    how = {(QUIT_YEARS if c == quit else c): h for c, h in roles.how.items()}
+    how[QUIT_YEARS] = f"numbers: years since quitting smoking, derived from {quit!r}"
+    order = canonical_order(features, features)
+    return out, ColumnRoles(roles={c: features[c] for c in order}, id_column=roles.id_column, ignored=roles.ignored,
+                            categorical=[c for c in roles.categorical if c != quit],
+                            binary=[c for c in roles.binary if c != quit], how=how), text
+
+
+def model_quit_years(df: pd.DataFrame, what: str, used=None) -> pd.DataFrame:
+    """``df`` for ``rp validate`` / ``rp predict`` of a model whose features (``used``; None: ``rp train``, nothing
+    done here) are ``used``: with the column :data:`lungai.io.tables.QUIT_YEARS` computed as ``rp train`` computed it
+    (:func:`years_since_quitting_features`) where the model has it, the quit year kept; a model with a quit-year
+    feature (trained by an earlier lungai, or on a table without a date column) gets its column as before, and a
+    note says how many current and never-smokers it imputes a quit year for, and to retrain it."""
+    import warnings
+
+    from lungai.errors import InputCheckNote
+    from lungai.io.tables import QUIT_YEARS, is_current_smoker, is_missing_cell, is_never_smoker, \
+        is_quit_year_name, is_smoking_status_name
+
+    if used is None:
+        return df
+    used = {str(c) for c in used}
+    if QUIT_YEARS in used:
+        return _quit_years(df, what, keep_quit_year=True)[0]
+    quits = [c for c in df.columns if str(c) in used and is_quit_year_name(c)]
+    status = [c for c in df.columns if is_smoking_status_name(c)]
+    if len(quits) != 1 or len(status) != 1:
+        return df
+    gap = df[quits[0]].map(lambda v: v is None or (isinstance(v, float) and v != v) or is_missing_cell(v))
+    current = int((gap & df[status[0]].map(is_current_smoker)).sum())
+    never = int((gap & df[status[0]].map(is_never_smoker)).sum())
+    if current or never:
+        said = " and ".join(counted(n, word) for n, word in ((current, "current smoker"), (never, "never-smoker")) if n)
+        warnings.warn(InputCheckNote(
+            f"{what}: the model's feature {quits[0]!r} is empty for {said}: imputed with the model's training median, a "
+            f"quit year {'a current smoker' if current else 'a never-smoker'} never had (a model trained by an "
+            f"earlier lungai, or on a table without a date column): retrain it with lungai rp train on a table with "
+            f"{quits[0]!r}, {status[0]!r} and a date column ('CT Date' or 'Date of Diagnosis') - it then uses "
+            f"{QUIT_YEARS!r} instead, 0 for current and never-smokers"))
+    return df
 
 
 def _shared_id_column(tables, ids, id_column=None) -> list | None:

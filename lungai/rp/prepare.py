@@ -59,6 +59,12 @@ def model_features(df: pd.DataFrame, card: dict, what: str) -> pd.DataFrame:
     try:
         require_columns(df, features, what)
     except InputError as exc:
+        from lungai.io.tables import QUIT_YEARS  # noqa: PLC0415
+
+        if QUIT_YEARS in features and QUIT_YEARS not in df.columns:     # rp train computed it (stagefollow68)
+            raise InputError(f"{exc.problem} ({QUIT_YEARS!r} is computed from the table's quit-year column, smoking "
+                             "status and a date column - 'CT Date' or 'Date of Diagnosis' -, as at training: give "
+                             f"the table these, or the column {QUIT_YEARS!r} itself)", exc.fix) from exc
         rad_missing = any(str(f).startswith("rad_") and f not in df.columns for f in features)
         other = _other_settings(df, card) if rad_missing else None
         expected = (card.get("radiomics_settings") or {}).get("id")

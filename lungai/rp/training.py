@@ -18,7 +18,7 @@ from lungai.progress import task, waiting
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
     id_order, numeric_features, outcome_vector, outcome_words, patients_table, small_cohort_warnings, \
-    table_paths
+    table_paths, years_since_quitting_features
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, abbreviation_warnings, infer_roles, \
     role_file_id
@@ -108,6 +108,11 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     models = _parse_list(models, MODELS, "model")
     y = outcome_vector(df, outcome)
     roles = infer_roles(df, outcome, role_file)
+    # the quit year (empty for current and never-smokers alike) -> the years since quitting, as in lungai stage
+    df, roles, quit_text = years_since_quitting_features(
+        df, roles, " ".join(["the training table", *([", ".join(map(str, inputs))] if inputs else [])]))
+    if quit_text is not None:
+        _warnings.warn(InputCheckNote(quit_text))
     repeated = check_one_row_per_patient(df, roles.id_column, f"the training table ({source})",
                               "a patient counted twice would be in the training and the test folds of the "
                               "cross-validation at once, and the figures would be optimistic", every_id=True,
@@ -262,7 +267,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "warnings": [getattr(w, "without_ids", None) or w for w in warnings]
             # ... and how the training data were read where the model uses it: a never-smoker's missing pack-years
             # as 0 (rp predict and the Slicer panel show the card's warnings; QA predictfollow67)
-            + [t for t in [never_smoker_note(pack_years, X.columns)] if t],
+            + [t for t in [never_smoker_note(pack_years, X.columns), quit_text] if t],
             "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
                               else f"nested CV of {chosen} (fixed in advance with --final)",
             "comparison_auc": {k: [round(v["auc"], 3)] + [None if x is None else round(x, 3) for x in v["auc_ci95"]]
