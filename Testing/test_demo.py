@@ -100,6 +100,21 @@ def test_the_demos_radiomics_tables_dose_and_phantom_steps_say_their_seconds(dem
     assert all(lines[i].startswith("demo: 4/9 ") for i in first[1:4]), [lines[i] for i in first[1:4]]
 
 
+def test_the_demos_stage_prediction_says_its_seconds(demo):
+    """QA demofollow68 (``lungai demo -o X``'s log, timestamped): after the illustrative stage model's last epoch,
+    "epoch 25/25" to "7/9 stage III" stood 4.9 s (6 s loaded) without a line - the patient's inputs prepared (its
+    tumour-centred CT crop) and the model run.  It now says so as it starts, then its seconds, on the stage's step."""
+    lines = _LOGS[demo].splitlines()
+    message = "stage: predicting with the illustrative model (fusion)"
+    start = next((i for i, line in enumerate(lines) if line.endswith(message)), None)
+    assert start is not None, lines
+    last_epoch = max(i for i, line in enumerate(lines) if "stage: training the illustrative model: epoch " in line)
+    stage = next(i for i, line in enumerate(lines) if line.startswith("demo: 7/9 "))      # the stage step done
+    assert last_epoch < start < stage and lines[start].startswith("demo: 6/9 "), lines[last_epoch:stage + 1]
+    assert any(re.search(re.escape(message) + r" \(\d+ s\)$", line) for line in lines[start:stage]), \
+        lines[start:stage + 1]
+
+
 def test_every_output_exists(demo):
     for name in ["ct.nii.gz", "lungs.nii.gz", "tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz",
                  "result.json", "radiomics_long.csv", "radiomics_wide.csv", "dose.nii.gz", "dose.csv",
