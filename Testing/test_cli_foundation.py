@@ -86,7 +86,9 @@ def test_sample_counts_the_phantoms_steps(tmp_path, monkeypatch, capsys, dicom):
 
 # what lungai sample says while a step runs, then its seconds (message-only updates: no step counted)
 SAMPLE_WAITING = ("sample: making the phantom", "sample: writing ct.nii.gz, labels.nii.gz, meta.json",
-                  "sample: writing the DICOM RT export")
+                  "sample: writing the DICOM RT export",
+                  # the phantom's steps after its anatomy, said as they start (QA demofollow68)
+                  "sample: planting the tumour", "sample: averaging the slices, adding noise")
 
 
 def test_sample_says_the_seconds_of_its_steps(tmp_path, monkeypatch):

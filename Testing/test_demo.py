@@ -74,6 +74,47 @@ def test_each_long_step_of_the_demo_says_its_seconds(demo):
     assert [line.split(": epoch ")[1].split()[0] for line in epochs] == ["10/25", "20/25", "25/25"], epochs
 
 
+def test_the_demos_radiomics_tables_dose_and_phantom_steps_say_their_seconds(demo):
+    """QA demofollow68 (``lungai demo -o X``, stderr to a log, timestamped): "radiomics 5/5" to "5/9 MLD" stood 4.2 s
+    (5.1 s on a loaded machine) without a line - the radiomics tables written, the synthetic dose made, its metrics,
+    the 18 MB dose.nii.gz written -, and the built-in sample's "anatomy built" 2-3 s until "tumour planted" (the
+    reading bar's timer repeats only the message it started on).  Each of these now says what it does as it starts
+    (a line ending with it) and its seconds while it runs (every 0.05 s here)."""
+    lines = _LOGS[demo].splitlines()
+    starts = ["radiomics 5/5: writing radiomics_long.csv, radiomics_settings.csv, radiomics_wide.csv",
+              "dose: making the synthetic treatment dose", "dose: dose metrics (mean lung dose, V5-V30, D2-D98)",
+              "dose: writing dose.nii.gz", "planting the tumour", "averaging the slices, adding noise"]
+    for message in starts:
+        assert any(line.endswith(message) for line in lines), (message, lines)
+    # the long ones (>= 0.5 s on an idle machine) said with their seconds too
+    for message in ("radiomics 5/5: writing radiomics_long.csv, radiomics_settings.csv, radiomics_wide.csv",
+                    "dose: writing dose.nii.gz", "planting the tumour"):
+        assert any(re.search(re.escape(message) + r" \(\d+ s\)$", line) for line in lines), (message, lines)
+    # in their order, each on the step it belongs to: the phantom's on the reading bar after its anatomy, the
+    # tables at 3/9 (the radiomics step), the dose's at 4/9 (before its step "MLD ...")
+    first = [next(i for i, line in enumerate(lines) if line.endswith(m)) for m in starts]
+    assert first[:4] == sorted(first[:4]) and first[4] < first[5] < first[0], first
+    assert lines[first[4]].startswith("demo: making the built-in sample CT: 1/3 "), lines[first[4]]
+    assert lines[first[5]].startswith("demo: making the built-in sample CT: 2/3 "), lines[first[5]]
+    assert lines[first[0]].startswith("demo: 3/9 "), lines[first[0]]
+    assert all(lines[i].startswith("demo: 4/9 ") for i in first[1:4]), [lines[i] for i in first[1:4]]
+
+
+def test_the_demos_stage_prediction_says_its_seconds(demo):
+    """QA demofollow68 (``lungai demo -o X``'s log, timestamped): after the illustrative stage model's last epoch,
+    "epoch 25/25" to "7/9 stage III" stood 4.9 s (6 s loaded) without a line - the patient's inputs prepared (its
+    tumour-centred CT crop) and the model run.  It now says so as it starts, then its seconds, on the stage's step."""
+    lines = _LOGS[demo].splitlines()
+    message = "stage: predicting with the illustrative model (fusion)"
+    start = next((i for i, line in enumerate(lines) if line.endswith(message)), None)
+    assert start is not None, lines
+    last_epoch = max(i for i, line in enumerate(lines) if "stage: training the illustrative model: epoch " in line)
+    stage = next(i for i, line in enumerate(lines) if line.startswith("demo: 7/9 "))      # the stage step done
+    assert last_epoch < start < stage and lines[start].startswith("demo: 6/9 "), lines[last_epoch:stage + 1]
+    assert any(re.search(re.escape(message) + r" \(\d+ s\)$", line) for line in lines[start:stage]), \
+        lines[start:stage + 1]
+
+
 def test_every_output_exists(demo):
     for name in ["ct.nii.gz", "lungs.nii.gz", "tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz",
                  "result.json", "radiomics_long.csv", "radiomics_wide.csv", "dose.nii.gz", "dose.csv",

@@ -219,3 +219,40 @@ def test_sample_and_synthetic_cohort_writes_are_checked_complete(tmp_path, monke
     with pytest.raises(InputError, match="disk may be full"):
         make_cohort(tmp_path / "cohort", n=3, n_genes=20, module_size=3, ct_shape=(32, 32, 16), missing_fraction=0.0)
     assert not list((tmp_path / "cohort" / "ct").glob("*.nii.gz"))
+
+
+class _Said:
+    """A progress that records what is said (``update(n, message)``), its seconds due every 0.01 s."""
+    tick_interval = 0.01
+
+    def __init__(self):
+        self.said = []
+
+    def update(self, n=1, message=None):
+        self.said.append((n, message))
+
+
+def test_the_phantoms_steps_after_its_anatomy_say_their_start_and_give_the_same_voxels():
+    """QA demofollow68 (``lungai demo``'s log): "anatomy built" stood 2-3 s until "tumour planted", and the slices'
+    averaging went unsaid - the demo's timer repeats only the message shown as it started.  Planting and averaging
+    now say what they do as they start (message-only updates: no step counted; then their seconds while they run),
+    the three steps counted as before, the voxels and meta those of a phantom made without a progress."""
+    spec = PhantomSpec(**SMALL, tumour=TumourSpec(diameter_mm=40.0, location="free"), effusion=True)
+    said = _Said()
+    a, b = make_phantom(spec, seed=5, progress=said), make_phantom(spec, seed=5)
+    np.testing.assert_array_equal(arrays(a)[0], arrays(b)[0])
+    np.testing.assert_array_equal(arrays(a)[1], arrays(b)[1])
+    assert json.dumps(a.meta, sort_keys=True) == json.dumps(b.meta, sort_keys=True)
+    starts = [m for n, m in said.said if n == 0 and "(" not in m]
+    assert starts == ["planting the tumour and effusion", "averaging the slices, adding noise"], said.said
+    steps = [m for n, m in said.said if n]
+    assert steps == ["anatomy built", "tumour and effusion planted", "slices averaged, noise added"], said.said
+    order = [m for _, m in said.said if "(" not in m]
+    assert order == ["anatomy built", "planting the tumour and effusion", "tumour and effusion planted",
+                     "averaging the slices, adding noise", "slices averaged, noise added"], said.said
+    # a note of the planting (made in the step's worker thread) still reaches the caller
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote, match="pleural effusion was requested but could not be planted"):
+        make_phantom(PhantomSpec(shape=(16, 16, 16), spacing=(10.0, 10.0, 5.0), tumour=None, effusion=True), seed=0,
+                     progress=_Said())

@@ -116,14 +116,24 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
     segments = segments_from_masks(ct, tumour=tumour if sitk.GetArrayViewFromImage(tumour).any() else None,
                                    lungs=lungs, names=list(STANDARD_SEGMENTS), errors=errors, notes=outside,
                                    tumour_named=AUTOMATIC_TUMOUR)
-    result = extract(ct, segments, params, case=case, segment_errors=errors,
-                     progress=SubProgress(progress, "radiomics:", total=max(len(segments), 1)),
+    counting = SubProgress(progress, "radiomics:", total=max(len(segments), 1))
+    result = extract(ct, segments, params, case=case, segment_errors=errors, progress=counting,
                      segment_notes={"lungs_minus_tumour": outside})
     long = result.features
-    _to_csv(long, out / "radiomics_long.csv", index=False)
-    _to_csv(result.settings, out / "radiomics_settings.csv", index=False)
-    wide = to_wide(long)
-    _to_csv(wide, out / "radiomics_wide.csv", index=False)
+
+    def write_tables():
+        _to_csv(long, out / "radiomics_long.csv", index=False)
+        _to_csv(result.settings, out / "radiomics_settings.csv", index=False)
+        wide = to_wide(long)
+        _to_csv(wide, out / "radiomics_wide.csv", index=False)
+        return wide
+
+    # the tables' writes said with their seconds, after the segments' count ("radiomics 5/5: writing ..."; QA
+    # demofollow68: 2-3 s after "radiomics 5/5" without a line); a Ctrl-C waits for the write under way
+    # (lungai.io.outputs.writing: no partial file left unrecorded)
+    wide = waiting(counting if progress is not None else None,
+                   "writing radiomics_long.csv, radiomics_settings.csv, radiomics_wide.csv", write_tables,
+                   finish_on_stop=True)
     key = []
     for segment, name, label in KEY_FEATURES:
         name = _key_feature_name(name, params)
@@ -156,12 +166,15 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
 
 
 def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo", unit: str = "Gy",
-          max_gy: float | None = None, given=None, masks: str | None = None, notes=()) -> tuple:
+          max_gy: float | None = None, given=None, masks: str | None = None, notes=(), progress=None) -> tuple:
     """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from).  ``given``:
     the dose of ``dose_path`` already read (:func:`lungai.dose.read_dose`, ``unit`` / ``max_gy``); ``masks``: the
     masks ``lungs`` / ``tumour`` are (:func:`dose_masks`' ``masks``), dose.csv's masks column; ``notes``: the
     RTDOSE's notes that qualify the metrics (DoseType EFFECTIVE, not checked against the CT), dose.csv's
-    rtdose_notes column (as ``lungai dose-features`` writes it: ``lungai rp predict`` repeats them).  The row has
+    rtdose_notes column (as ``lungai dose-features`` writes it: ``lungai rp predict`` repeats them).  ``progress``:
+    the demo's bar, each part (the dose made or resampled, its metrics, dose.nii.gz written) said with its seconds
+    (its step is the caller's; QA demofollow68: the synthetic dose and the 18 MB dose.nii.gz, 2.6-5 s without a
+    line).  The row has
     dose.csv's columns (:func:`lungai.dose.features.output_columns`: the masks, ``lungs_cut`` of the dose's lungs,
     the notes), so the RP risk's patient row carries the lungs cut by the scan and the notes, as dose.csv would."""
     from lungai.dose import dose_features, read_dose, treatment_dose
@@ -171,9 +184,12 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "de
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
         if given is None:
-            given = read_dose(dose_path, unit=unit, max_gy=max_gy)
-        row = dose_features(given, ct, lungs, tumour if has_tumour else None, case=case)
-        dose = sitk.Resample(given, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+            given = waiting(progress, f"dose: reading {Path(dose_path).name}", read_dose, dose_path, unit=unit,
+                            max_gy=max_gy)
+        row = waiting(progress, "dose: dose metrics (mean lung dose, V5-V30, D2-D98)", dose_features, given, ct,
+                      lungs, tumour if has_tumour else None, case=case)
+        dose = waiting(progress, "dose: resampling the dose onto the CT grid", sitk.Resample, given, ct,
+                       sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         source = f"RT dose {Path(dose_path).name} (given with --dose), resampled onto the CT grid."
     elif sample:
         if not has_tumour:
@@ -181,14 +197,17 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "de
                              "give a CT with a visible tumour, or run the steps separately (lungai lungs / radiomics)")
         # 60 Gy within 10 mm of the tumour, 60 mm exponential fall-off: on the sample this gives
         # MLD ~15 Gy and V20 ~24 %, typical of (chemo)radiotherapy for locally advanced NSCLC
-        dose = treatment_dose(tumour, prescription_gy=60.0, margin_mm=10.0, falloff_mm=60.0)
-        row = dose_features(dose, ct, lungs, tumour, case=case)
+        dose = waiting(progress, "dose: making the synthetic treatment dose", treatment_dose, tumour,
+                       prescription_gy=60.0, margin_mm=10.0, falloff_mm=60.0)
+        row = waiting(progress, "dose: dose metrics (mean lung dose, V5-V30, D2-D98)", dose_features, dose, ct,
+                      lungs, tumour, case=case)
         source = ("Synthetic treatment dose for the built-in sample (not a real plan): 60 Gy to the tumour plus a "
                   "10 mm margin, falling off exponentially (60 mm) outside it.")
     else:
         return None, None, ("No dose was given, so no dose metrics are computed: "
                             + MISSING["dose"]["how"] + ".")
-    write_image(dose, out / "dose.nii.gz")
+    # a Ctrl-C waits for the write (write_image's temporary file beside dose.nii.gz removed by its own clean-up)
+    waiting(progress, "dose: writing dose.nii.gz", write_image, dose, out / "dose.nii.gz", finish_on_stop=True)
     # as lungai dose-features writes it (QA demorisk58: no lungs_cut column, and the RP risk got neither it nor the
     # notes - an EFFECTIVE RTDOSE's note never reached the risk)
     row = {**row, MASKS_COLUMN: masks, LUNGS_CUT_COLUMN: lungs_cut(lungs)[0], NOTES_COLUMN: notes_text(notes)}
@@ -605,8 +624,16 @@ def _stage_probabilities(out: Path, ct, tumour, clinical, stage_model, sample: b
         net = (model.notes, model.modalities)
     else:
         return _not_computed(["stage_model"])
-    cohort = single_patient_cohort(case, ehr_row, None, ct if has_tumour else None, tumour if has_tumour else None)
-    df = predict_frame(name, model, cohort)
+
+    def predict():
+        cohort = single_patient_cohort(case, ehr_row, None, ct if has_tumour else None,
+                                       tumour if has_tumour else None)
+        return predict_frame(name, model, cohort)
+
+    # the patient's inputs prepared (the tumour-centred CT crop) and the model run: 2-5 s, said with their seconds
+    # (QA demofollow68: "epoch 25/25" to "stage III" stood 4.9 s, 6 s loaded, without a line)
+    df = waiting(progress, f"stage: predicting with the {'illustrative ' if stage_model is None else ''}model "
+                           f"({name})", predict)
     row = df.iloc[0]
     if row["status"] not in ("computed", NOT_COMPUTED):
         # a value given that the model cannot use (text in a numeric EHR column, ...): its status names it and the
@@ -1215,7 +1242,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         masks = dose_masks(seg.info, rt, bool(sitk.GetArrayViewFromImage(seg.tumour).any()))
         dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, dose_gtv, dose_lungs, dose,
                                                                   sample, case, dose_unit, max_dose_gy, given_dose,
-                                                                  masks["masks"], recorded)
+                                                                  masks["masks"], recorded, progress=bar)
         if dose_note:
             summary["dose_note"] = dose_note[0].upper() + dose_note[1:] + "."
             summary["dose_source"] += " " + summary["dose_note"]

@@ -43,7 +43,7 @@ def _grid(spec: PhantomSpec, n_sub: int) -> Grid:
 def make_phantom(spec: PhantomSpec | None = None, seed: int = 0, progress=None) -> Phantom:
     """Build the phantom described by ``spec``; the same spec and seed give the same voxels.  ``progress``
     (optional, :mod:`lungai.progress`): :data:`PHANTOM_STEPS` steps."""
-    from lungai.progress import NullProgress
+    from lungai.progress import NullProgress, waiting
 
     progress = progress or NullProgress()
     spec = spec or PhantomSpec()
@@ -55,30 +55,43 @@ def make_phantom(spec: PhantomSpec | None = None, seed: int = 0, progress=None) 
     anat = build_anatomy(grid, rng)
     progress.update(1, "anatomy built")
 
-    planted: dict = {"tumour": None, "effusion": None}
-    if spec.effusion:
-        planted["effusion"] = add_effusion(anat, grid, spec.effusion_side, rng)
-    if spec.tumour is not None:
-        planted["tumour"] = plant_tumour(spec.tumour, anat, grid, rng)
+    # the steps after the anatomy each say what they do as they start, then their seconds while they run
+    # (:func:`lungai.progress.waiting`; QA demofollow68: in the demo's log "anatomy built" stood 2-3 s until "tumour
+    # planted" - a caller's timer_running repeats only the message shown as it starts).  The same calls in the same
+    # order on the same generator: the same voxels.
+    planting = [k for k, given in (("tumour", spec.tumour is not None), ("effusion", spec.effusion)) if given]
+
+    def plant() -> dict:
+        planted: dict = {"tumour": None, "effusion": None}
+        if spec.effusion:
+            planted["effusion"] = add_effusion(anat, grid, spec.effusion_side, rng)
+        if spec.tumour is not None:
+            planted["tumour"] = plant_tumour(spec.tumour, anat, grid, rng)
+        return planted
+
+    planted = waiting(progress, "planting the " + " and ".join(planting), plant) if planting else plant()
     progress.update(1, " and ".join(k for k in ("tumour", "effusion") if planted[k] is not None) + " planted"
                     if any(v is not None for v in planted.values()) else "no tumour")
 
-    # Partial volume: average the sub-slices of each slice; labels from the central sub-slice.
-    ny, nx = grid.y.size, grid.x.size
-    ct = anat.ct.reshape(nz, n_sub, ny, nx).mean(axis=1)
-    labels = anat.labels.reshape(nz, n_sub, ny, nx)[:, n_sub // 2].copy()
-    ct = ndimage.gaussian_filter(ct, sigma=(0.0, 0.5, 0.5))
-    noise = ndimage.gaussian_filter(rng.standard_normal(ct.shape).astype(np.float32), 0.6)
-    noise *= np.float32(spec.noise_hu / (float(noise.std()) or 1.0))
-    ct = np.clip(np.rint(ct + noise), -1024, 3071).astype(np.int16)
+    def finish() -> tuple:
+        # Partial volume: average the sub-slices of each slice; labels from the central sub-slice.
+        ny, nx = grid.y.size, grid.x.size
+        ct = anat.ct.reshape(nz, n_sub, ny, nx).mean(axis=1)
+        labels = anat.labels.reshape(nz, n_sub, ny, nx)[:, n_sub // 2].copy()
+        ct = ndimage.gaussian_filter(ct, sigma=(0.0, 0.5, 0.5))
+        noise = ndimage.gaussian_filter(rng.standard_normal(ct.shape).astype(np.float32), 0.6)
+        noise *= np.float32(spec.noise_hu / (float(noise.std()) or 1.0))
+        ct = np.clip(np.rint(ct + noise), -1024, 3071).astype(np.int16)
 
-    origin = (float(grid.x[0]), float(grid.y[0]), 0.0)
-    ct_img = sitk.GetImageFromArray(ct)
-    lab_img = sitk.GetImageFromArray(labels.astype(np.uint8))
-    for img in (ct_img, lab_img):
-        img.SetSpacing(tuple(float(v) for v in spec.spacing))
-        img.SetOrigin(origin)
-    meta = _describe(spec, seed, labels, planted)
+        origin = (float(grid.x[0]), float(grid.y[0]), 0.0)
+        ct_img = sitk.GetImageFromArray(ct)
+        lab_img = sitk.GetImageFromArray(labels.astype(np.uint8))
+        for img in (ct_img, lab_img):
+            img.SetSpacing(tuple(float(v) for v in spec.spacing))
+            img.SetOrigin(origin)
+        return ct_img, lab_img, _describe(spec, seed, labels, planted)
+
+    ct_img, lab_img, meta = waiting(progress, "averaging the slices, adding noise", finish)
     progress.update(1, "slices averaged, noise added")
     return Phantom(ct=ct_img, labels=lab_img, meta=meta)
 
