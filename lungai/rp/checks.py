@@ -323,8 +323,9 @@ def patients_table(table, id_column: str | None, what: str, used=None, say: bool
     return model_quit_years(df, what, used)
 
 
-# The fix rp gives for the quit year (its columns are chosen by prefix or role file: no --drop / --keep-column)
-QUIT_LEAVE_OUT = "the role ignore for {} in a role file, --roles"
+# The fix rp gives to leave a feature out - the quit year, a site column (its columns are chosen by prefix or role file:
+# no --drop / --keep-column as in lungai stage)
+ROLE_IGNORE_FIX = "the role ignore for {} in a role file, --roles"
 
 
 def _quit_years(df: pd.DataFrame, what: str, **kw):
@@ -360,8 +361,8 @@ def years_since_quitting_features(df: pd.DataFrame, roles: ColumnRoles, what: st
     if len(quits) != 1:
         return df, roles, None
     quit = quits[0]
-    out, text = _quit_years(df, what, keep_quit_year=False, drop_fix=QUIT_LEAVE_OUT.format(repr(str(quit).strip())),
-                            keep_fix=f"to leave both out: {QUIT_LEAVE_OUT.format(repr(str(quit).strip()))}")
+    out, text = _quit_years(df, what, keep_quit_year=False, drop_fix=ROLE_IGNORE_FIX.format(repr(str(quit).strip())),
+                            keep_fix=f"to leave both out: {ROLE_IGNORE_FIX.format(repr(str(quit).strip()))}")
     if QUIT_YEARS in df.columns or QUIT_YEARS not in out.columns:     # not derived: the quit year stays
         return df, roles, text
     features = {(QUIT_YEARS if c == quit else c): r for c, r in roles.roles.items()}
