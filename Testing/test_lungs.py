@@ -1657,6 +1657,45 @@ def test_the_right_left_split_of_touching_lungs_says_its_sub_steps():
     assert len(segment._split_two(mask, 50, progress=apart)) == 2 and apart.messages == []
 
 
+def test_the_split_says_its_last_erosion_count_in_a_log(monkeypatch):
+    """QA smallfix68: in a log (stderr to a file: a count said at most every few seconds) the erosions' Counter of the
+    right / left split was never closed - the log read "eroding them apart 0/12", then "growing the lungs back" 2.6 s
+    later, the erosions made never said.  Its final count is said (closed, as every Counter: QA segbar67) before the
+    growing back, and where the erosions end without two lungs; the parts are those found without a progress."""
+    from test_lungs_memory import _touching_lungs
+
+    class Log(_Steps):
+        tick_interval = 3600.0          # a log: no count but the first within the interval
+
+    erosions = []
+    real = segment.ndimage.binary_erosion
+
+    def counted(*args, **kwargs):
+        erosions.append(1)
+        return real(*args, **kwargs)
+
+    mask = _touching_lungs()
+    plain = segment._split_two(mask, 50)
+    monkeypatch.setattr(segment.ndimage, "binary_erosion", counted)
+    steps = Log()
+    parts = segment._split_two(mask, 50, progress=steps)
+    k = len(erosions)
+    assert 0 < k < 12
+    assert steps.messages == [f"{segment.SPLIT_ERODING} 0/12", f"{segment.SPLIT_ERODING} {k}/12",
+                              segment.SPLIT_GROWING], steps.messages
+    assert steps.n == 0 and len(parts) == len(plain) == 2 and all(np.array_equal(a, b) for a, b in zip(parts, plain))
+    # a region too small for a lung, eroded away in a few steps: the count it stopped at is said too
+    thin = np.zeros((10, 20, 20), bool)
+    thin[3:7, 5:15, 5:15] = True
+    erosions.clear()
+    steps = Log()
+    parts = segment._split_two(thin, 10_000, progress=steps)
+    assert 0 < len(erosions) < 12
+    assert steps.messages == [f"{segment.SPLIT_ERODING} 0/12", f"{segment.SPLIT_ERODING} {len(erosions)}/12"], \
+        steps.messages
+    assert len(parts) == 1 and np.array_equal(parts[0], thin)
+
+
 def test_no_lungs_in_a_small_field_of_view_says_it_is_too_small_to_hold_a_lung(small_phantom):
     """QA lungsfollow67: a small crop inside the lung (an LIDC nodule's, 37 x 45 x 27.5 mm) gave "no lungs found: less
     than 100 ml ..." whose fix began with resampling a tilted CT: it never said that the field of view is too small to

@@ -1526,3 +1526,32 @@ def test_a_renamed_or_cgy_model_column_is_suggested_with_what_to_do(rp_model_dir
     said = str(err.value) + " " + err.value.fix
     assert "'dose_mld_gy' (did you mean 'dose_mld_cgy'" in said, said
     assert "dose_mld_cgy is in cGy: divide its values by 100 and name it dose_mld_gy" in said, said
+
+
+def test_unit_messages_count_the_rows_not_the_distinct_values():
+    """QA smallfix68: three rows of V13 0.3 (fractions beside percentages) read "holds a value at most 1 ... value
+    ['0.3'] (CSV lines [102, 103, 104])" and "this value of dose_v13_pct looks like a fraction: multiply it by 100" -
+    the wording counted the distinct values, not the rows to correct.  The same for a percentage over 100 and one
+    patient's fractions against a model's training range."""
+    from lungai.rp.checks import check_units
+
+    def refused(values, col="dose_v13_pct", trained=None):
+        df = pd.DataFrame({col: values})
+        with pytest.raises(InputError) as err:
+            check_units(df, df.astype(float), [col], trained=trained)
+        return err.value
+
+    percent = [5.5, 12.0, 20.4, 31.0, 44.5] * 20
+    err = refused(percent + [0.3, 0.3, 0.3])
+    assert "holds values at most 1, under half their minimum, that look like fractions" in str(err), str(err)
+    assert "values ['0.3'] (CSV lines [102, 103, 104])" in str(err), str(err)
+    assert "these values of dose_v13_pct look like fractions (0-1): multiply them by 100" in err.fix, err.fix
+    err = refused(percent + [130.0, 130.0])
+    assert "holds values outside 0-100: values ['130.0'] (CSV lines [102, 103])" in str(err), str(err)
+    assert err.fix.startswith("correct these values of dose_v13_pct"), err.fix
+    err = refused([0.3, 0.3, 25.0], trained={"dose_v13_pct": {"min": 10.0, "max": 45.0}})
+    assert "holds values at most 1 that x 100 lie in the training range" in str(err), str(err)
+    assert "these values of dose_v13_pct look like fractions" in err.fix, err.fix
+    err = refused([0.3, 25.0], trained={"dose_v13_pct": {"min": 10.0, "max": 45.0}})     # one row: singular
+    assert "holds a value at most 1 that x 100 lies in the training range: value ['0.3'] (CSV lines [2])" in str(err)
+    assert "this value of dose_v13_pct looks like a fraction" in err.fix, err.fix

@@ -20,8 +20,8 @@ import pandas as pd
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
-    NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, is_site_name, match_headers, name_order, \
-    never_smoker_note, never_smoker_pack_years, with_years_since_quitting
+    NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_order, \
+    never_smoker_note, never_smoker_pack_years, site_column_text, site_columns, with_years_since_quitting
 
 # ID_NAMES (lungai.io.tables): the one list of id column names of lungai stage, lungai rp and lungai cohort --clinical
 MODALITIES = ("ehr", "rna", "ct")
@@ -609,17 +609,12 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             ehr_df = ehr_df.drop(columns=id_like)
     used = ehr_df.columns if ehr_used is None else [c for c in ehr_df.columns if str(c) in set(map(str, ehr_used))]
     if check_leaks and labels is not None:      # training: a site / hospital column among the features
-        sites = [c for c in used if is_site_name(c) and ehr_df[c].dropna().nunique() > 1]
+        sites = site_columns(ehr_df, used)
         if sites:
-            values = sorted(map(str, ehr_df[sites[0]].dropna().unique()))
-            warnings.warn(InputNote(
-                f"EHR table {ehr}: {agree(len(sites), 'column', 'columns')} {', '.join(map(repr, sites))} "
-                f"{agree(len(sites), 'names', 'name')} the site / hospital a patient was treated at ("
-                f"{', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''}) and "
-                f"{agree(len(sites), 'is a feature', 'are features')}: sites differ in case mix (smoking, stage, "
-                "scanners), so the model can learn the site instead of the stage, and it does not carry to another "
-                "site - leave it out (" + " ".join(f"--drop {str(c).strip()!r}" for c in sites) + "; docs/stage.md, "
-                "'site confounding', compares both)"))
+            warnings.warn(InputNote(site_column_text(
+                f"EHR table {ehr}", sites, "the stage",
+                " ".join(f"--drop {str(c).strip()!r}" for c in sites) + "; docs/stage.md, 'site confounding', "
+                "compares both")))
     if (text := never_smoker_note(pack_years, used)) is not None:   # a pack-years column in use
         warnings.warn(InputCheckNote(text))
     if quit_text is not None and (ehr_used is None or len(ehr_used)):     # the EHR is a model input

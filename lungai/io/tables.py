@@ -408,6 +408,34 @@ def is_site_name(name) -> bool:
     return any(w in re.sub(r"[^a-z]", "", text) for w in SITE_WORDS) or bool(words & SITE_WHOLE_WORDS)
 
 
+def site_columns(df, columns) -> dict:
+    """{column: its values, sorted} for each of ``columns`` (of the DataFrame ``df``) named as a site / hospital
+    (:func:`is_site_name`) that holds more than one value - missing cells (empty, NaN, 'N/A': :func:`is_missing_cell`)
+    aside: one hospital gives a model nothing to learn."""
+    found = {}
+    for c in columns:
+        if is_site_name(c):
+            values = sorted({str(v).strip() for v in df[c] if not is_missing_cell(v)})
+            if len(values) > 1:
+                found[c] = values
+    return found
+
+
+def site_column_text(what: str, sites: dict, instead_of: str, fix: str) -> str:
+    """The warning of a site / hospital column among the features (``sites``: :func:`site_columns`) - the one text of
+    ``lungai stage cv`` / ``train`` and ``lungai rp train``: ``what`` the table, ``instead_of`` what the model is to
+    learn ('the stage', "the outcome 'Recurrence'"), ``fix`` how to leave the columns out (each command's own)."""
+    names = list(sites)
+    values = sites[names[0]]
+    n = len(names)
+    return (f"{what}: {agree(n, 'column', 'columns')} {', '.join(map(repr, names))} "
+            f"{agree(n, 'names', 'name')} the site / hospital a patient was treated at ("
+            f"{', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''}) and "
+            f"{agree(n, 'is a feature', 'are features')}: sites differ in case mix (smoking, stage, scanners), so the "
+            f"model can learn the site instead of {instead_of}, and it does not carry to another site - leave "
+            f"{agree(n, 'it', 'them')} out ({fix})")
+
+
 def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table", kind: str = "the model's column"
                   ) -> dict:
     """{header of ``columns``: the name of ``wanted`` it is} for each wanted name (a model's column) absent from

@@ -323,8 +323,9 @@ def patients_table(table, id_column: str | None, what: str, used=None, say: bool
     return model_quit_years(df, what, used)
 
 
-# The fix rp gives for the quit year (its columns are chosen by prefix or role file: no --drop / --keep-column)
-QUIT_LEAVE_OUT = "the role ignore for {} in a role file, --roles"
+# The fix rp gives to leave a feature out - the quit year, a site column (its columns are chosen by prefix or role file:
+# no --drop / --keep-column as in lungai stage)
+ROLE_IGNORE_FIX = "the role ignore for {} in a role file, --roles"
 
 
 def _quit_years(df: pd.DataFrame, what: str, **kw):
@@ -360,8 +361,8 @@ def years_since_quitting_features(df: pd.DataFrame, roles: ColumnRoles, what: st
     if len(quits) != 1:
         return df, roles, None
     quit = quits[0]
-    out, text = _quit_years(df, what, keep_quit_year=False, drop_fix=QUIT_LEAVE_OUT.format(repr(str(quit).strip())),
-                            keep_fix=f"to leave both out: {QUIT_LEAVE_OUT.format(repr(str(quit).strip()))}")
+    out, text = _quit_years(df, what, keep_quit_year=False, drop_fix=ROLE_IGNORE_FIX.format(repr(str(quit).strip())),
+                            keep_fix=f"to leave both out: {ROLE_IGNORE_FIX.format(repr(str(quit).strip()))}")
     if QUIT_YEARS in df.columns or QUIT_YEARS not in out.columns:     # not derived: the quit year stays
         return df, roles, text
     features = {(QUIT_YEARS if c == quit else c): r for c, r in roles.roles.items()}
@@ -723,7 +724,10 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
         def report(mask, text, fix):
             positions = np.flatnonzero(mask)
             shown = sorted(set(as_written(df, col, positions[:50])))[:5]
-            problems.append(f"column {name!r} {text}: {agree(len(shown), 'value', 'values')} {shown} ({where_in_files(df, col, positions[:5])}"
+            # 'value' / 'values' (and the callers' 'a value' / 'these values') by the rows to correct, not the
+            # distinct values: three rows of V13 0.3 are values ['0.3'] (QA smallfix68: "holds a value ... (CSV lines
+            # [44, 45, 46])", "multiply it by 100")
+            problems.append(f"column {name!r} {text}: {agree(len(positions), 'value', 'values')} {shown} ({where_in_files(df, col, positions[:5])}"
                             f"{f', {len(positions)} rows in all' if len(positions) > 5 else ''})")
             fixes.append(fix)
 
@@ -742,7 +746,7 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
             lo, hi = DOSE_PCT_RANGE
             outside = seen & ((values < lo) | (values > hi))
             if outside.any():
-                n_values = len(set(as_written(df, col, np.flatnonzero(outside)[:50])))   # as the message lists them
+                n_values = int(outside.sum())      # the rows (report)
                 report(outside, f"(a percentage of a volume, by its name) holds "
                        f"{agree(n_values, 'a value', 'values')} outside {lo:g}-{hi:g}",
                        f"correct {agree(n_values, 'this value', 'these values')} of {name} (give the volume in "
@@ -765,7 +769,7 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
                     continue
                 if level > FRACTION_LEVEL_MAX:      # V30 and above: small values are real, but not in a row of fractions
                     if row_fraction.any():
-                        n_values = len(set(as_written(df, col, np.flatnonzero(row_fraction)[:50])))
+                        n_values = int(row_fraction.sum())      # the rows (report)
                         report(row_fraction, "(a percentage, by its name) holds "
                                f"{agree(n_values, 'a value', 'values')} at most 1 in rows whose every V_x is at most "
                                "1 (a row of fractions: V5 >= V13 >= V20 >= V30 ... in percent)",
@@ -793,7 +797,7 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
                     # was not named, 39 of 40; once the 39 fixed, it was trained on as 0.2 %: a lone value is
                     # no longer refused); values at most 1 nearer the percentages are named to check (either unit)
                     fraction = (small & (values < rest.min() / 2) & ~fits_percent) | row_fraction
-                    n_values = len(set(as_written(df, col, np.flatnonzero(fraction)[:50])))
+                    n_values = int(fraction.sum())      # the rows (report)
                     unsure = np.flatnonzero(small & ~fraction & ~fits_percent)
                     check = (f"; check {agree(len(unsure), 'its value', 'its values')} at most 1 not under half its "
                              f"other values' minimum too ({where_in_files(df, col, unsure[:5])}"
@@ -813,7 +817,7 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
                 # V30 0.8 with training 0-27 %, V20 0.3 with training 0.5-40 % are not (said as out of range only)
                 fraction = (_fractions(values, small, trained_min, trained_max) & ~fits_percent) | row_fraction
                 if fraction.any():
-                    n_values = len(set(as_written(df, col, np.flatnonzero(fraction)[:50])))
+                    n_values = int(fraction.sum())      # the rows (report)
                     report(fraction, f"(a percentage, by its name; the model's training values {_fmt(trained_min)}"
                            f"-{_fmt(trained_max)} %) holds {agree(n_values, 'a value', 'values')} at most 1 that x 100 "
                            f"{agree(n_values, 'lies', 'lie')} in the training range{rows_text}",

@@ -12,13 +12,13 @@ import pandas as pd
 import sklearn
 
 from lungai import __version__
-from lungai.errors import InputCheckNote, InputError, agree, counted
-from lungai.io.tables import NEVER_SMOKER_ATTR, never_smoker_note
+from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
+from lungai.io.tables import NEVER_SMOKER_ATTR, never_smoker_note, site_column_text, site_columns
 from lungai.progress import task, waiting
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
     id_order, numeric_features, outcome_vector, outcome_words, patients_table, small_cohort_warnings, \
-    table_paths, years_since_quitting_features
+    table_paths, years_since_quitting_features, ROLE_IGNORE_FIX
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, abbreviation_warnings, infer_roles, \
     role_file_id
@@ -85,6 +85,13 @@ def _parse_list(value, allowed, what) -> list[str]:
 PART_PREFIX = {role: prefix + "*" for prefix, role in PREFIXES.items()}   # 'radiomic' -> 'rad_*'
 
 
+def _site_text(what: str, sites: dict, outcome: str) -> str:
+    """The warning of a site / hospital feature (:func:`lungai.io.tables.site_column_text`, lungai stage's text) with
+    rp's fix: the role ignore in a role file."""
+    return site_column_text(what, sites, f"the outcome {outcome!r}",
+                            ROLE_IGNORE_FIX.format(", ".join(repr(str(c).strip()) for c in sites)))
+
+
 def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, role_file=None,
              outer_folds: int = 5, inner_folds: int = 3, threshold: float | None = None, fast: bool = False,
              n_boot: int | None = None, final: str | None = None, seed: int = 0, overwrite: bool = False,
@@ -109,8 +116,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     y = outcome_vector(df, outcome)
     roles = infer_roles(df, outcome, role_file)
     # the quit year (empty for current and never-smokers alike) -> the years since quitting, as in lungai stage
-    df, roles, quit_text = years_since_quitting_features(
-        df, roles, " ".join(["the training table", *([", ".join(map(str, inputs))] if inputs else [])]))
+    what = " ".join(["the training table", *([", ".join(map(str, inputs))] if inputs else [])])
+    df, roles, quit_text = years_since_quitting_features(df, roles, what)
     if quit_text is not None:
         _warnings.warn(InputCheckNote(quit_text))
     repeated = check_one_row_per_patient(df, roles.id_column, f"the training table ({source})",
@@ -149,6 +156,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     all_features = [c for c in roles.roles if c in wanted]
     if (text := never_smoker_note(pack_years, all_features)) is not None:     # a feature: said, with the fix
         _warnings.warn(InputCheckNote(text))
+    if sites := site_columns(df, all_features):      # a site / hospital feature: said as lungai stage says it
+        _warnings.warn(InputNote(_site_text(what, sites, outcome)))
     X_all = numeric_features(df, roles, all_features)
     check_events(y, outer_folds, inner_folds)   # before the constant columns: too few patients make every one so
     check_not_constant(X_all)
@@ -267,7 +276,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "warnings": [getattr(w, "without_ids", None) or w for w in warnings]
             # ... and how the training data were read where the model uses it: a never-smoker's missing pack-years
             # as 0 (rp predict and the Slicer panel show the card's warnings; QA predictfollow67)
-            + [t for t in [never_smoker_note(pack_years, X.columns), quit_text] if t],
+            + [t for t in [never_smoker_note(pack_years, X.columns), quit_text] if t]
+            # ... and a site / hospital column the locked model uses (rp predict says it)
+            + ([_site_text(what, used, outcome)] if (used := site_columns(df, X.columns)) else []),
             "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
                               else f"nested CV of {chosen} (fixed in advance with --final)",
             "comparison_auc": {k: [round(v["auc"], 3)] + [None if x is None else round(x, 3) for x in v["auc_ci95"]]
