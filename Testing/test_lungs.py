@@ -1770,27 +1770,6 @@ def test_outside_air_says_it_is_running(small_phantom, monkeypatch):
 OUTSIDE_AIR_SUBSTEPS = ("the air connected to the image's border", "a resampler's fill at the faces")
 
 
-@pytest.mark.shared_data
-@pytest.mark.parametrize("case", ["LUNG1-002", "LUNG1-003"])
-def test_real_ct_masks_unchanged_by_the_outside_air_progress(shared_data, case):
-    """QA lungsfollow67: the outside air's two sub-steps run beside a progress (lungai.progress.waiting) give the masks,
-    volumes and notes found without a progress, voxel for voxel, on the real whole CTs; each is said while it runs."""
-
-    class Terminal(_Steps):
-        tick_interval = 0.0
-
-    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / f"{case}_ct.nii.gz"))
-    steps = Terminal()
-    new = segment_lungs(ct, progress=steps)
-    said = [m for n, m in steps.log if n == 0]
-    for k, what in enumerate(OUTSIDE_AIR_SUBSTEPS):
-        start = f"finding the outside air {k}/2: {what}"
-        assert start in said and any(m.startswith(start + " (") and m.endswith(" s)") for m in said), said
-    old = segment_lungs(ct)
-    assert np.array_equal(sitk.GetArrayFromImage(new.labels), sitk.GetArrayFromImage(old.labels))
-    assert new.volumes_ml == old.volumes_ml and new.notes == old.notes
-
-
 def test_preparing_a_ct_checked_on_reading_says_no_hu_check(small_phantom):
     """QA lungsfollow67: ``lungai lungs`` checks the HU on reading the CT (segment_lungs(..., checked=True)), yet its bar
     said "preparing the CT 0/3 (HU check, ...)".  A CT checked on reading is prepared in 2 sub-steps saying what they
@@ -1858,10 +1837,11 @@ def test_the_lungs_sides_and_tissue_are_said_while_judged(small_phantom, monkeyp
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("case", ["LUNG1-002", "LUNG1-003"])
-def test_real_ct_masks_unchanged_by_the_air_in_the_body_and_split_progress(shared_data, case):
-    """QA lungsfollow68: the air in the body's two sub-steps, the growing back of touching lungs (LUNG1-002) and the
-    lungs' sides and tissue run beside a progress (lungai.progress.waiting) give the masks, volumes and notes found
-    without a progress, voxel for voxel, on the real whole CTs; each is said (and while it runs)."""
+def test_real_ct_masks_unchanged_by_the_lung_steps_progress(shared_data, case):
+    """QA lungsfollow67 / lungsfollow68: the outside air's two sub-steps, the air in the body's two, the growing back
+    of touching lungs (LUNG1-002) and the lungs' sides and tissue run beside a progress (lungai.progress.waiting) give
+    the masks, volumes and notes found without a progress, voxel for voxel, on the real whole CTs; each is said as it
+    starts and while it runs (one run with a progress and one without, per CT: two such tests merged by the lead)."""
 
     class Terminal(_Steps):
         tick_interval = 0.0
@@ -1870,8 +1850,9 @@ def test_real_ct_masks_unchanged_by_the_air_in_the_body_and_split_progress(share
     steps = Terminal()
     new = segment_lungs(ct, progress=steps)
     said = [m for n, m in steps.log if n == 0]
-    for start in [f"finding the air in the body {k}/2: {what}" for k, what in enumerate(BODY_AIR_SUBSTEPS)] + \
-            [SPLIT_JUDGING] + ([segment.SPLIT_GROWING] if case == "LUNG1-002" else []):
+    for start in ([f"finding the outside air {k}/2: {what}" for k, what in enumerate(OUTSIDE_AIR_SUBSTEPS)]
+                  + [f"finding the air in the body {k}/2: {what}" for k, what in enumerate(BODY_AIR_SUBSTEPS)]
+                  + [SPLIT_JUDGING] + ([segment.SPLIT_GROWING] if case == "LUNG1-002" else [])):
         assert start in said and any(m.startswith(start + " (") and m.endswith(" s)") for m in said), (start, said)
     old = segment_lungs(ct)
     assert np.array_equal(sitk.GetArrayFromImage(new.labels), sitk.GetArrayFromImage(old.labels))
