@@ -86,9 +86,9 @@ def test_the_demos_radiomics_tables_dose_and_phantom_steps_say_their_seconds(dem
               "dose: writing dose.nii.gz", "planting the tumour", "averaging the slices, adding noise"]
     for message in starts:
         assert any(line.endswith(message) for line in lines), (message, lines)
-    # the long ones (>= 0.5 s on an idle machine) said with their seconds too
-    for message in ("radiomics 5/5: writing radiomics_long.csv, radiomics_settings.csv, radiomics_wide.csv",
-                    "dose: writing dose.nii.gz", "planting the tumour"):
+    # the long ones (>= 0.5 s on an idle machine) said with their seconds too (the tables' write is not one: a few
+    # hundredths of a second on an idle machine, no tick of 0.05 s comes - seconds of it only under load)
+    for message in ("dose: writing dose.nii.gz", "planting the tumour"):
         assert any(re.search(re.escape(message) + r" \(\d+ s\)$", line) for line in lines), (message, lines)
     # in their order, each on the step it belongs to: the phantom's on the reading bar after its anatomy, the
     # tables at 3/9 (the radiomics step), the dose's at 4/9 (before its step "MLD ...")
