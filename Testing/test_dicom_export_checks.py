@@ -95,8 +95,9 @@ def test_slow_checks_move_the_bar_at_every_tick(study, tmp_path, monkeypatch):
     times = [t for t, _, _ in bar.seen[first:last + 1]]
     assert times[-1] - times[0] > 3 * SLOW
     gaps = [b - a for a, b in zip(times, times[1:])]
-    # a tick every TICK; a loaded machine may hold the process back a second: still well under SLOW
-    assert max(gaps) < 0.75 * SLOW, (max(gaps), messages[first:last + 1])
+    # a tick every TICK; a loaded machine may hold the process back a second or more: still under SLOW (each slowed
+    # stage alone takes SLOW: the old code stood that long and more on one message)
+    assert max(gaps) < SLOW, (max(gaps), messages[first:last + 1])
     assert all(m.startswith("checking the results") for m in messages[first:last]), messages[first:last]
     assert all(n == 0 for _, n, _ in bar.seen[first:last + 1])      # no step counted
 
