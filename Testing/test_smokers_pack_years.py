@@ -129,7 +129,7 @@ def test_an_old_stage_model_still_predicts_and_says_its_pack_years_imputation(tm
     import sklearn.impute
 
     import lungai.io.impute as impute
-    from stage_helpers import small_stage_cohort, stage_cli
+    from stage_helpers import small_stage_cohort, stage_cli, stage_predict
 
     paths = small_stage_cohort(tmp_path / "c", 16)
     ehr = pd.read_csv(paths["ehr"], dtype=str, keep_default_na=False)
@@ -146,12 +146,7 @@ def test_an_old_stage_model_still_predicts_and_says_its_pack_years_imputation(tm
     missing = sorted(ehr.loc[gaps, "patient_id"])          # the 2 above and the cohort's own 'Not Collected' smokers
     assert len(missing) >= 2
     for name, said in (("old", True), ("new", False)):
-        capsys.readouterr()
-        assert stage_cli(["predict", "--model", tmp_path / name, "--ehr", paths["ehr"], "-o", tmp_path / f"p_{name}"]) \
-            == 0
-        err = capsys.readouterr().err
-        pred = pd.read_csv(tmp_path / f"p_{name}" / "predictions.csv", dtype=str, keep_default_na=False)
-        assert (pred["status"] == "computed").all()
+        err, pred = stage_predict(tmp_path / name, paths["ehr"], tmp_path / f"p_{name}", capsys)
         notes = dict(zip(pred["patient_id"], pred["notes"]))
         assert ("never-smokers' 0 included" in err) is said, err
         for pid in missing:

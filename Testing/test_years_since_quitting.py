@@ -138,7 +138,7 @@ def test_a_model_trained_before_still_predicts_and_says_the_quit_year_it_imputes
     it imputes (with the training median, current smokers too) and says to retrain; a model trained now uses the
     years since quitting and says nothing of it.  The one-patient path (Slicer panel, demo) computes the feature too."""
     import lungai.fusion.data as data
-    from stage_helpers import small_stage_cohort, stage_cli
+    from stage_helpers import small_stage_cohort, stage_cli, stage_predict
 
     from lungai.fusion.api import single_patient_cohort
     from lungai.io.tables import QUIT_YEARS
@@ -162,12 +162,7 @@ def test_a_model_trained_before_still_predicts_and_says_the_quit_year_it_imputes
     assert QUIT_YEARS in numeric["new"] and "Quit Smoking Year" not in numeric["new"]
     empty = sorted(ehr.loc[ehr["Quit Smoking Year"] == "N/A", "patient_id"])
     for name, said in (("old", True), ("new", False)):
-        capsys.readouterr()
-        assert stage_cli(["predict", "--model", tmp_path / name, "--ehr", paths["ehr"], "-o", tmp_path / f"p{name}"]) \
-            == 0
-        err = capsys.readouterr().err
-        pred = pd.read_csv(tmp_path / f"p{name}" / "predictions.csv", dtype=str, keep_default_na=False)
-        assert (pred["status"] == "computed").all()
+        err, pred = stage_predict(tmp_path / name, paths["ehr"], tmp_path / f"p{name}", capsys)
         assert (f"{len(empty)} patients without 'Quit Smoking Year'" in err) is said, err
         notes = dict(zip(pred["patient_id"], pred["notes"]))
         assert all(("also for a current smoker" in notes[p]) is said for p in empty)
