@@ -182,6 +182,11 @@ def _run(args, bar) -> int:
     check_csv_name(args.output)            # the arguments first: before any work (dose.csv is a table)
     v_levels = parse_v_levels(args.v_levels, args.max_dose_gy) if args.v_levels else V_LEVELS
     check_dose_path(args.dose)
+    from lungai.io.read import check_input_paths
+
+    # the other input files named are there (with --rtstruct, --lungs / --gtv name structures): before any input is read
+    check_input_paths([("--ct", args.ct), ("--envelope", args.envelope)]
+                      + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]))
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct, args.envelope) if p]
     if args.envelope and (args.gtv or args.rtstruct):
         raise InputError("--envelope is subtracted from the lungs only without a GTV" if args.gtv else
