@@ -45,3 +45,37 @@ def test_a_table_not_named_csv_is_refused_before_any_input_is_read(small_case, t
     err = capsys.readouterr().err
     assert "cannot write result.txt: tables are written as CSV" in err and "name the output *.csv" in err
     assert not (tmp_path / "result.txt").exists()
+
+
+@pytest.mark.parametrize("command, option, value", [
+    ("radiomics", "--image", "ct_typo.nii.gz"), ("radiomics", "--tumour", "gtv_typo.nii.gz"),
+    ("radiomics", "--lungs", "labels_typo.nii.gz#3,4"), ("radiomics", "--mask", "seg_typo.dcm"),
+    ("dose-features", "--ct", "ct_typo.nii.gz"), ("dose-features", "--lungs", "lungs_typo.nii.gz"),
+    ("dose-features", "--gtv", "labels_typo.nii.gz#1"), ("dose-features", "--envelope", "igtv_typo.nii.gz")])
+def test_an_input_file_that_is_not_there_is_refused_before_any_input_is_read(small_case, tmp_path, monkeypatch,
+                                                                           capsys, command, option, value):
+    """QA rad69 (LUNG1-003's DICOM CT, a typo in a mask's name, on a shared machine): `lungai radiomics --tumour
+    gtv_typo.nii.gz` read the CT for 13 s, `dose-features --lungs lungs_typo.nii.gz` the CT for 11.7 s, before "does
+    not exist" (minutes on a thin-slice CT).  The input files named (the CT, the mask files; `FILE#labels` by its
+    file) are checked with the arguments, before any input is read; the message names the option."""
+    import lungai.dose
+    import lungai.io
+    from lungai.cli import main
+
+    for module, name in ((lungai.io, "read_ct"), (lungai.dose, "check_dose_matches_ct"), (lungai.dose, "read_dose")):
+        monkeypatch.setattr(module, name, _no_work)
+    p, out = small_case, str(tmp_path / "out" / "result.csv")
+    missing = str(tmp_path / value)
+    args = {"radiomics": {"--image": p["ct"], "--tumour": p["mask"]},
+            "dose-features": {"--dose": p["dose"], "--ct": p["ct"], "--lungs": p["mask"]}}[command]
+    if option == "--mask":
+        del args["--tumour"]
+    if option == "--envelope":
+        args["--lungs"] = p["mask"]
+    args[option] = missing
+    argv = [command] + [v for pair in args.items() for v in pair] + ["-o", out]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    file = missing.split("#")[0]
+    assert f"{option} {file} does not exist" in err and "check the path" in err, err
+    assert not (tmp_path / "out").exists()

@@ -1962,3 +1962,31 @@ def test_dose_features_says_the_gtv_is_lungais_automatic_tumour(small_phantom, t
     os.utime(paths["gtv"], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert main(args) == 0
     assert pd.read_csv(out).loc[0, "masks"].endswith("; minus GTV: tumor.nii.gz")
+
+
+def test_a_dose_path_that_does_not_exist_is_refused_before_any_input_is_read(small_phantom, tmp_path, monkeypatch,
+                                                                             capsys):
+    """QA rad69 (LUNG1-003's DICOM CT + RTSTRUCT, `--dose RD_gyX.dcm`, a typo): dose-features first printed "note: the
+    dose RD_gyX.dcm could not be checked against the CT ...: the dose is not DICOM, so it carries no PatientID ...",
+    then read the CT and the masks (9.9 s) and only then said "RD_gyX.dcm does not exist".  A --dose that is not
+    there is refused first, as any argument, before any input is read and with no note about the dose."""
+    import lungai.dose
+    import lungai.io
+    from lungai.cli import main
+    from lungai.dicom.synthetic import write_rt_study
+
+    study = write_rt_study(tmp_path / "export", small_phantom, dose=None)
+
+    def not_now(*args, **kwargs):
+        raise AssertionError("an input read before the --dose path was checked")
+
+    monkeypatch.setattr(lungai.io, "read_ct", not_now)
+    monkeypatch.setattr(lungai.dose, "check_dose_matches_ct", not_now)
+    out = tmp_path / "out" / "dose.csv"
+    for dose in (tmp_path / "RD_typo.dcm", tmp_path / "no_such_folder"):
+        assert main(["dose-features", "--dose", str(dose), "--ct", str(study["ct"]), "--rtstruct",
+                     str(study["rtstruct"]), "-o", str(out)]) == 2
+        said = capsys.readouterr()
+        assert f"--dose {dose} does not exist" in said.err and "check the --dose path" in said.err, said.err
+        assert "could not be checked" not in said.out + said.err and "not DICOM" not in said.out + said.err
+        assert not out.parent.exists()      # nothing made

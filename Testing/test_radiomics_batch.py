@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -165,6 +166,8 @@ def test_the_local_clusters_start_is_said_on_the_cases_bar(cohort, tmp_path, mon
                  "--segments", "tumour", "-o", str(tmp_path / "o.csv")]) == 1
     shown = [parse_line(line) for line in capsys.readouterr().err.splitlines()
              if line.startswith("LUNGAI_PROGRESS") and " radiomics-batch: " in line]
+    # the start said again with its seconds while it runs (QA rad69): not steps
+    shown = [(f, text) for f, text in shown if not re.search(r"starting 2 local Dask workers \(\d+ s\)$", text)]
     assert shown[:3] == [(0.0, "radiomics-batch: start"), (0.0, "radiomics-batch: starting 2 local Dask workers"),
                          (0.0, "radiomics-batch: 2 Dask workers started: 4 cases sent")], shown
     # then a step per case (one fails); between them each case's own steps, said without a step (QA rad67:
@@ -1969,3 +1972,29 @@ def test_a_missing_file_of_a_row_is_named_by_its_column_and_cell_as_written_and_
     assert dict(s.failed)["p4"].startswith(f"manifest a.csv line 2, image cell {absolute}: the file does not exist"), \
         s.failed                                                  # absolute: no folder it was looked for in
     assert "looked for" not in dict(s.failed)["p4"]
+
+
+def test_the_local_clusters_start_is_said_with_its_seconds_while_it_runs(cohort, tmp_path, monkeypatch, capsys):
+    """QA rad69 (radiomics-batch of lung1, LUNG1-002, lung2 and a broken case, default 2 workers, stderr a log): the
+    bar stood 5 s on "starting 2 local Dask workers" with no line (QA firstbar64: 15 s on a shared machine), where every
+    other slow step is said again with its seconds (lungai.progress.timer_running).  A slow start (here 2.6 s, made
+    slow, then failing: no cluster started) is said again while it runs."""
+    import time
+
+    import lungai.radiomics.cluster as cluster
+    from lungai.cli import main
+    from lungai.errors import LungAIError
+    from lungai.progress import TICK_INTERVAL, parse_line
+
+    def slow_start(workers):
+        time.sleep(2.6 * TICK_INTERVAL)
+        raise LungAIError("no cluster here (test)")
+
+    monkeypatch.setattr(cluster, "local_cluster", slow_start)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    main(["radiomics-batch", str(cohort), "--workers", "2", "--feature-classes", "firstorder", "--segments",
+          "tumour", "-o", str(tmp_path / "o.csv")])
+    shown = [parse_line(line)[1] for line in capsys.readouterr().err.splitlines()
+             if line.startswith("LUNGAI_PROGRESS") and " radiomics-batch: " in line]
+    assert "radiomics-batch: starting 2 local Dask workers" in shown, shown
+    assert "radiomics-batch: starting 2 local Dask workers (2 s)" in shown, shown

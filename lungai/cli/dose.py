@@ -104,6 +104,27 @@ def seg_file_source(value, segments=(), what: str | None = None) -> str:
     return f"DICOM SEG segment {' + '.join(map(str, segments))} ({path}" + (f"; {what})" if what else ")")
 
 
+DOSE_PATH_FIX = ("check the --dose path: an RTDOSE .dcm, a folder of the export holding the RTDOSE(s), or a dose image "
+                 "(NIfTI / NRRD / MHA)")
+
+
+def check_dose_path(value) -> None:
+    """``--dose`` must be there (a file or a folder), checked with the arguments, before any input is read.  QA rad69
+    (LUNG1-003's DICOM CT + RTSTRUCT, ``--dose RD_gyX.dcm``, a typo): "note: the dose RD_gyX.dcm could not be checked
+    against the CT ...: the dose is not DICOM" came first, then the CT and the masks were read (9.9 s), and only then
+    "RD_gyX.dcm does not exist"."""
+    import os
+
+    from lungai.errors import InputError
+
+    p = Path(value)
+    if p.exists():
+        return
+    if p.is_symlink():
+        raise InputError(f"--dose {p} is a link to {os.readlink(p)}, which does not exist", DOSE_PATH_FIX)
+    raise InputError(f"--dose {p} does not exist", DOSE_PATH_FIX)
+
+
 # the steps the progress (bar, LUNGAI_PROGRESS lines for the Lung Radiomics panel) counts: each takes seconds on a
 # thin-slice planning CT (QA: 512 x 512 x 401 at 0.8 mm, 10-25 s in all, nothing shown until the result)
 STEPS = ("CT read", "masks read", "dose read", "features computed", "lungs checked")
@@ -160,6 +181,12 @@ def _run(args, bar) -> int:
 
     check_csv_name(args.output)            # the arguments first: before any work (dose.csv is a table)
     v_levels = parse_v_levels(args.v_levels, args.max_dose_gy) if args.v_levels else V_LEVELS
+    check_dose_path(args.dose)
+    from lungai.io.read import check_input_paths
+
+    # the other input files named are there (with --rtstruct, --lungs / --gtv name structures): before any input is read
+    check_input_paths([("--ct", args.ct), ("--envelope", args.envelope)]
+                      + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]))
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct, args.envelope) if p]
     if args.envelope and (args.gtv or args.rtstruct):
         raise InputError("--envelope is subtracted from the lungs only without a GTV" if args.gtv else

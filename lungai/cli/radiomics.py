@@ -250,6 +250,11 @@ def run(args) -> int:
     from lungai.radiomics.settings import sidecar_path
 
     check_csv_name(args.output)            # the arguments first: before the RTSTRUCT is searched, the CT read
+    from lungai.io.read import check_input_paths
+
+    # the input files named are there (with --rtstruct, --tumour / --lungs name structures): before any input is read
+    check_input_paths([("--image", args.image), ("--mask", args.mask)]
+                      + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]))
     # the RTSTRUCT looked for, the CT read and the segments built on a bar of their own, before the segments' (QA
     # rad67: LUNG1-003's DICOM CT and RTSTRUCT, 4-7 s without a word before the first bar; longer on a thin-slice CT;
     # QA radfollow67: --rtstruct FOLDER searched for ~1 s before it)

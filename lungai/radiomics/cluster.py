@@ -396,12 +396,17 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
     from dask.distributed import TimeoutError as DaskTimeoutError   # asyncio's: not the built-in before Python 3.11
     from dask.distributed import as_completed
 
+    from lungai.progress import timer_running
+
     if scheduler:
         client, cluster = connect_scheduler(scheduler), None       # a bad / unreachable address: InputError
     else:
         if progress is not None:
             progress.update(0, f"starting {counted(workers, 'local Dask worker')}")
-        cluster, client = local_cluster(workers)
+        # said again with its seconds while the workers start (lungai.progress.timer_running; QA rad69: 5 s without a
+        # line in radiomics-batch's log on a shared machine, 15 s in QA firstbar64)
+        with timer_running(progress) if progress is not None else nullcontext():
+            cluster, client = local_cluster(workers)
         if progress is not None:
             progress.update(0, f"{counted(workers, 'Dask worker')} started: {counted(len(items), 'case')} sent")
     futures: dict = {}
