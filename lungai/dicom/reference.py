@@ -540,9 +540,14 @@ def content_digest(*parts) -> str:
         if isinstance(p, Slab):
             _add_slab(h, p)
         elif isinstance(p, np.ndarray):
-            a = np.ascontiguousarray(p)
-            h.update(b"A" + str((a.shape, a.dtype.str)).encode())
-            h.update(memoryview(a).cast("B") if a.size else b"")    # its bytes, not a copy (a CT-sized map: 0.1 GB)
+            if p.flags.c_contiguous or p.ndim < 2:
+                a = np.ascontiguousarray(p)
+                h.update(b"A" + str((a.shape, a.dtype.str)).encode())
+                h.update(memoryview(a).cast("B") if a.size else b"")    # its bytes, not a copy (a CT-sized map: 0.1 GB)
+            else:   # a view in another order (write_seg's frames): its bytes in C order, a slice at a time, not a copy
+                h.update(b"A" + str((p.shape, p.dtype.str)).encode())
+                for item in p:
+                    h.update(memoryview(np.ascontiguousarray(item)).cast("B") if item.size else b"")
         elif isinstance(p, Dataset):
             h.update(b"D")
             for elem in p:
