@@ -129,6 +129,21 @@ def test_lungs_draws_its_bar_before_pydicom_is_imported(small_phantom, tmp_path)
     assert _heavy_at_first_bar(["lungs", str(ct), "-o", str(tmp_path / "lungs.nii.gz")], tmp_path) == []
 
 
+def test_dicom_export_draws_its_bar_before_pydicom_is_imported(small_phantom, tmp_path):
+    """``lungai dicom-export --tumour`` with a tumour mask of the user's (a NIfTI file no lungai command made) looked
+    into the file as a DICOM SEG - pydicom imported - before its first bar, to tell who made the mask (QA export69,
+    LUNG1-003: 0.2-1 s of a shared machine with no bar).  It is told on the bar now, while the mask is read."""
+    from lungai.dicom.synthetic import write_rt_study
+
+    study = write_rt_study(tmp_path / "export" / "P1", small_phantom, "P1", dose=None)
+    tumour = tmp_path / "mine" / "gtv.nii.gz"          # the user's: no lungai marker beside it
+    tumour.parent.mkdir()
+    sitk.WriteImage(study["masks"]["GTV"], str(tumour))
+    assert _heavy_at_first_bar(["dicom-export", "--ct", str(study["ct"]), "--tumour", str(tumour),
+                                "-o", str(tmp_path / "out")], tmp_path) == []
+    assert not (tmp_path / "out").exists()
+
+
 def test_radiomics_draws_its_bar_before_scipy_signal_is_imported(small_phantom, tmp_path):
     ct, mask = tmp_path / "ct.nii.gz", tmp_path / "labels.nii.gz"
     sitk.WriteImage(small_phantom.ct, str(ct))

@@ -360,3 +360,40 @@ def test_a_note_raised_in_a_dask_worker_is_said_with_its_patient(export, tmp_pat
     assert len(said) == 1 and said[0].startswith(f"warning: P1: CT slice P1/{ct.name}/zz_copy.dcm left out: a copy"), \
         err
     assert "InputNote" not in err, err
+
+
+def test_a_copy_of_a_slice_among_slices_named_out_of_order_reads_the_same_ct(export, tmp_path, capsys):
+    """A copy of a slice in a series folder whose file names are not in slice order (an export naming its files by
+    SOPInstanceUID, as LUNG1-003's): GDCM lists such a folder by file name, so the CT was read with its slices
+    scrambled (QA export69: LUNG1-003 with "copy of slice.dcm" beside its slices - 107 slices 0.71 mm apart in file
+    name order, only a note of the copy said), and the DICOM objects of the results were refused ("holds 108 CT
+    slices, the image has 107": lungai lungs / segment / dicom-export wrote no DICOM).  The same CT is read now, and
+    its results written as DICOM referencing its 107 slices."""
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_reference
+    from lungai.io import read_ct
+
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    slices = sorted(ct.glob("*.dcm"))
+    order = np.random.default_rng(4).permutation(len(slices))
+    for k, f in enumerate(slices):          # file names out of the slices' order
+        f.rename(ct / f"{order[k]:03d}.dcm")
+    first = read_ct(ct)
+    ref = sitk.GetArrayFromImage(first)
+    shutil.copy(ct / f"{order[len(slices) // 2]:03d}.dcm", ct / "copy of slice.dcm")
+    with pytest.warns(Warning, match="copy of slice.dcm left out: a copy of CT slice"):
+        img = read_ct(ct)
+    assert np.array_equal(sitk.GetArrayFromImage(img), ref)
+    assert (img.GetOrigin(), img.GetSpacing(), img.GetDirection()) == \
+        (first.GetOrigin(), first.GetSpacing(), first.GetDirection())
+    reference = ct_reference(ct, image=img)
+    assert len(reference.datasets) == len(slices) == img.GetSize()[2]
+    tumour = sitk.Cast(img > 100, sitk.sitkUInt8)
+    sitk.WriteImage(tumour, str(tmp_path / "gtv.nii.gz"))
+    assert main(["dicom-export", "--ct", str(ct), "--tumour", str(tmp_path / "gtv.nii.gz"),
+                 "-o", str(tmp_path / "out")]) == 0
+    assert "copy of slice.dcm left out: a copy of CT slice" in capsys.readouterr().err
+    seg = pydicom.dcmread(tmp_path / "out" / "results.seg.dcm", stop_before_pixels=True)
+    (series,) = seg.ReferencedSeriesSequence
+    assert len(series.ReferencedInstanceSequence) == len(slices)

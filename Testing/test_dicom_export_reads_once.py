@@ -67,6 +67,49 @@ def test_dicom_export_reads_each_ct_header_once_after_its_bar_appeared(tmp_path,
     assert ("bar", "dicom-export") in events[:first_read], events[:first_read + 1]
 
 
+def test_dicom_export_tells_who_made_the_masks_after_its_bar_appeared(tmp_path, monkeypatch):
+    """Whether lungai made the tumour and lung masks (their SEG / RTSTRUCT generation: a cohort patient's tumour read
+    and digested, a user's file looked into as a DICOM SEG) was found before dicom-export's first bar (QA export69,
+    LUNG1-003: up to 1 s of a shared machine with no bar); now on the bar, while each mask is read - and still said:
+    the user's masks MANUAL, lungai's lungs AUTOMATIC."""
+    import pydicom
+
+    import lungai.dicom.export
+    import lungai.progress
+    from lungai.cli import main
+    from lungai.io.outputs import record_outputs
+
+    study = _study(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    sitk.WriteImage(study["masks"]["GTV"], str(mine / "gtv.nii.gz"))              # the user's tumour
+    lungs = sitk.Cast(study["masks"]["Lung_R"] + 2 * study["masks"]["Lung_L"], sitk.sitkUInt8)
+    sitk.WriteImage(lungs, str(tmp_path / "lungs.nii.gz"))                         # `lungai lungs`' map, unchanged
+    record_outputs(tmp_path, "lungs", [tmp_path / "lungs.nii.gz"])
+    events: list = []
+    real_task = lungai.progress.task
+
+    @contextlib.contextmanager
+    def task(desc, *args, **kwargs):
+        events.append(("bar", desc))
+        with real_task(desc, *args, **kwargs) as bar:
+            yield bar
+
+    monkeypatch.setattr(lungai.progress, "task", task)
+    for name in ("tumour_made_by", "lungs_made_by"):
+        real = getattr(lungai.dicom.export, name)
+        monkeypatch.setattr(lungai.dicom.export, name,
+                            lambda path, real=real, name=name: events.append((name, path)) or real(path))
+    assert main(["dicom-export", "--ct", str(study["ct"]), "--tumour", str(mine / "gtv.nii.gz"),
+                 "--lungs", str(tmp_path / "lungs.nii.gz"), "-o", str(tmp_path / "out")]) == 0
+    asked = [what for what, _ in events if what != "bar"]
+    assert sorted(asked) == ["lungs_made_by", "tumour_made_by"], events
+    assert events[0] == ("bar", "dicom-export"), events
+    seg = pydicom.dcmread(tmp_path / "out" / "results.seg.dcm", stop_before_pixels=True)
+    assert {str(s.SegmentLabel): str(s.SegmentAlgorithmType) for s in seg.SegmentSequence} == {
+        "Tumour": "MANUAL", "Right lung": "AUTOMATIC", "Left lung": "AUTOMATIC"}
+
+
 def test_headers_once_reads_a_file_again_when_it_changed(tmp_path, monkeypatch):
     """Within the block a file's header is read once, each caller its own copy; a file changed on disk is read
     again; outside the block each read reads the file."""

@@ -514,21 +514,7 @@ def run_export(args) -> int:
                                                 if no_tumour_record else ""),
                          "give --results FOLDER (a lungai demo / segment output, a lungai cohort patient folder) or "
                          "result files")
-    from lungai.dicom.export import lungs_made_by, on_ct_grid, tumour_made_by
-    from lungai.dicom.seg import AUTOMATIC, generation_by
-
-    # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour), or its
-    # file is lungai's automatic tumour unchanged (tumour_made_by: `lungai segment`'s / the demo's tumor.nii.gz, a
-    # cohort patient folder's automatic tumour.nii.gz, dicom-export's AUTOMATIC SEG of it) - exported then without a
-    # confidence; the lungs are lungai's (AUTOMATIC) when lungai made their file (`lungai lungs`', `lungai demo`'s: its
-    # marker lists it unchanged; a cohort patient folder's automatic lungs: its record says so and holds the file's
-    # digest); else the user's (MANUAL: edited since, or another file), however the file was given (--tumour / --lungs
-    # or --results).  QA: the demo's automatic lungs were exported as MANUAL, a clinician's contours; QA
-    # (cohortdose62): so was a cohort's automatic tumour given as --tumour without --result
-    generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else
-                  generation_by(paths["tumour"] and tumour_made_by(paths["tumour"])),      # by the file only
-                  "lungs": generation_by(paths["lungs"] and lungs_made_by(paths["lungs"]))}   # by the file only
-    from lungai.dicom.export import RESULTS_STEPS
+    from lungai.dicom.export import RESULTS_STEPS, on_ct_grid
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan
 
     # the bar first: the checks and the CT read below read the series' headers, each file's once in this block
@@ -613,11 +599,28 @@ def run_export(args) -> int:
         uncertainty_note = uncertainty_input(uncertainty_map, Path(paths["uncertainty"]).name) \
             if uncertainty_map is not None else ""
         gtvs: dict = {}     # a SEG's GTV segments: each exported under its own name (export.tumour_parts)
+        # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour), or
+        # its file is lungai's automatic tumour unchanged (tumour_made_by: `lungai segment`'s / the demo's
+        # tumor.nii.gz, a cohort patient folder's automatic tumour.nii.gz, dicom-export's AUTOMATIC SEG of it) -
+        # exported then without a confidence; the lungs are lungai's (AUTOMATIC) when lungai made their file (`lungai
+        # lungs`', `lungai demo`'s: its marker lists it unchanged; a cohort patient folder's automatic lungs: its
+        # record says so and holds the file's digest); else the user's (MANUAL: edited since, or another file),
+        # however the file was given (--tumour / --lungs or --results).  QA: the demo's automatic lungs were exported
+        # as MANUAL, a clinician's contours; QA (cohortdose62): so was a cohort's automatic tumour given as --tumour
+        # without --result.  Told while each mask is read, on the bar (QA export69: before the bar, a cohort tumour's
+        # voxels read and digested, a user's file looked into as a DICOM SEG - pydicom imported: 0.2-1 s of a shared
+        # machine with no bar)
+        from lungai.dicom.export import lungs_made_by, tumour_made_by
+        from lungai.dicom.seg import AUTOMATIC, generation_by
+
         if paths["tumour"]:
             bar.update(0, READING.format(what="tumour mask"))
+        generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else
+                      generation_by(paths["tumour"] and tumour_made_by(paths["tumour"]))}     # by the file only
         tumour = mask_input(paths["tumour"], ct, parts=gtvs) if paths["tumour"] else None
         if paths["lungs"]:
             bar.update(0, READING.format(what="lung mask"))
+        generation["lungs"] = generation_by(paths["lungs"] and lungs_made_by(paths["lungs"]))    # by the file only
         lungs = lung_map_input(paths["lungs"], ct) if paths["lungs"] else None
         # on the DICOM CT's exact grid (a NIfTI file holds its spacing as float32): the SR's volumes are those lungai
         # segment wrote of the same mask (lungai.dicom.export.mask_volume_ml; QA exportfollow68)

@@ -287,7 +287,7 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
             files = sorted(Path(f) for f in _series_files(folder, series_uid))
         except InputError:
             files = sorted(folder.iterdir())
-    heads, where = [], None
+    heads, where, read = [], None, []
     for f in files:
         ds = read_ct_header(f)      # a slice without the Part-10 header too, as the CT reader reads it
         if ds is None:
@@ -297,7 +297,16 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
         if series_uid and str(ds.SeriesInstanceUID) != series_uid:
             continue
         heads.append(ds)
+        read.append(f)
         where = where or f.parent
+    if len({str(getattr(d, "SOPInstanceUID", "")) for d in heads}) < len(heads):
+        # a slice copied twice (an intact or a damaged copy beside it): the one the CT reader reads, by its rule (QA
+        # export69: LUNG1-003 with a copy of one slice - the CT read, the copy left out with a note - then "holds 108
+        # CT slices, the image has 107": lungai lungs / segment / dicom-export wrote no DICOM)
+        from lungai.dicom.pixeldata import drop_slice_copies
+
+        kept = {str(f) for f in drop_slice_copies(read)[0]}
+        heads = [d for f, d in zip(read, heads) if str(f) in kept]
     if not heads:
         if files and multiframe_ct(files[0] if len(files) == 1 else folder, series_uid):
             raise InputError(MULTIFRAME_NO_DICOM.format(ct=folder), "write DICOM results for the CT as a classic "
@@ -540,9 +549,14 @@ def content_digest(*parts) -> str:
         if isinstance(p, Slab):
             _add_slab(h, p)
         elif isinstance(p, np.ndarray):
-            a = np.ascontiguousarray(p)
-            h.update(b"A" + str((a.shape, a.dtype.str)).encode())
-            h.update(memoryview(a).cast("B") if a.size else b"")    # its bytes, not a copy (a CT-sized map: 0.1 GB)
+            if p.flags.c_contiguous or p.ndim < 2:
+                a = np.ascontiguousarray(p)
+                h.update(b"A" + str((a.shape, a.dtype.str)).encode())
+                h.update(memoryview(a).cast("B") if a.size else b"")    # its bytes, not a copy (a CT-sized map: 0.1 GB)
+            else:   # a view in another order (write_seg's frames): its bytes in C order, a slice at a time, not a copy
+                h.update(b"A" + str((p.shape, p.dtype.str)).encode())
+                for item in p:
+                    h.update(memoryview(np.ascontiguousarray(item)).cast("B") if item.size else b"")
         elif isinstance(p, Dataset):
             h.update(b"D")
             for elem in p:

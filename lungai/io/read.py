@@ -500,6 +500,8 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
         check_multiframe_files(files, [frames_of(d) if d is not None else 1 for d in heads], str(folder))
         files = _sorted_along_normal(files)
     files, copies = drop_slice_copies(files)     # a slice copied twice: its intact copy (cohort / dicom-scan's rule)
+    if copies:   # GDCM lists a series holding two files of one position by file name: the slices in their order again
+        files = _sorted_along_normal(files)      # (QA export69: LUNG1-003 with "copy of slice.dcm" read scrambled)
     for note in copies:
         import warnings
 
