@@ -1154,6 +1154,98 @@ def test_resume_refuses_to_write_over_a_member_file_no_model_there_listed(tiny_m
     assert (tmp_path / "member_1.safetensors").read_bytes() == b"mine"
 
 
+def _stop_at_model_json(monkeypatch):
+    """Ctrl-C as train-seg is about to write model.json: the members of its save are written, model.json not."""
+    import lungai.seg.model_io as model_io
+
+    real = model_io.write_json
+
+    def stopped(path, doc, *a, **k):
+        if Path(path).name == "model.json":
+            raise KeyboardInterrupt
+        return real(path, doc, *a, **k)
+
+    monkeypatch.setattr(model_io, "write_json", stopped)
+    return lambda: monkeypatch.setattr(model_io, "write_json", real)
+
+
+def test_resume_after_a_stop_between_the_members_and_model_json_takes_its_own_members(tiny_model, tiny_data,
+                                                                                      tmp_path, capsys, monkeypatch):
+    """QA train69: a run saving its model in place (a stopped calibration resumed with more --members) that stopped
+    after writing its members but before model.json left a member_<K>.safetensors the old model.json does not list;
+    the same command again refused it as "which its model.json does not list (no model saved there wrote it)" - a
+    false refusal of train-seg's own file.  The save records the sha256 of the members it is about to write
+    (checkpoints/) first: a file matching that record is its own and is saved over (or, no longer listed, removed);
+    any other file of such a name is still refused (or kept) as the user's."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0      # a finished 1-member model
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")  # saved in place
+    restore = _stop_at_model_json(monkeypatch)
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 130
+    restore()
+    assert (model / "member_1.safetensors").is_file()             # written, but not listed by model.json
+    assert json.loads((model / "model.json").read_text(encoding="utf-8"))["member_files"] == ["member_0.safetensors"]
+    capsys.readouterr()
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "does not list" not in err and "kept as it is" not in err, err
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    assert doc["member_files"] == ["member_0.safetensors", "member_1.safetensors"] and "status" not in doc
+    assert not list((model / "checkpoints").glob("*.tmp"))
+    # stopped again before model.json, then resumed with fewer members: its own member_1 goes, no "kept" note
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    doc_two = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    restore = _stop_at_model_json(monkeypatch)
+    assert main(_with(args, members=3) + ["-o", str(model), "--resume"]) == 130
+    restore()
+    assert (model / "member_2.safetensors").is_file()
+    assert json.loads((model / "model.json").read_text(encoding="utf-8")) == doc_two
+    capsys.readouterr()
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert not (model / "member_2.safetensors").exists() and "kept as it is" not in err, err
+    assert json.loads((model / "model.json").read_text(encoding="utf-8"))["member_files"] == [
+        "member_0.safetensors", "member_1.safetensors"]
+
+
+def test_a_user_file_where_a_stopped_save_wrote_a_member_is_still_refused(tiny_model, tiny_data, tmp_path, capsys,
+                                                                           monkeypatch):
+    """The record of a stopped save (QA train69) makes only its own bytes train-seg's: a file the user put in place
+    of such a member afterwards (another model's member, other bytes) is refused as before, left as it is, and the
+    run goes through once it is moved."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    restore = _stop_at_model_json(monkeypatch)
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 130
+    restore()
+    # the user's file (another model's member: other bytes; tiny_model's member_1 is byte-identical to the one this
+    # run wrote - the same data, options and seed - so saving over that one would lose nothing)
+    shutil.copy2(tiny_model / "member_0.safetensors", model / "member_1.safetensors")
+    assert (model / "member_1.safetensors").read_bytes() != (tiny_model / "member_1.safetensors").read_bytes()
+    mine = (model / "member_1.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "holds member_1.safetensors, which its model.json does not list" in err, err
+    assert (model / "member_1.safetensors").read_bytes() == mine
+    (model / "member_1.safetensors").rename(tmp_path / "member_1.safetensors")
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 0
+    assert (tmp_path / "member_1.safetensors").read_bytes() == mine
+
+
 def _change_mask(path):
     """The mask file's tumour shrunk (eroded): other data under the same case id."""
     m = sitk.ReadImage(str(path))
@@ -2006,3 +2098,4 @@ def test_swapped_images_and_masks_folders_are_named_once(tiny_model, tiny_data, 
                  "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "look swapped" not in err and "several labels" in err
+
