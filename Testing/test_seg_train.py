@@ -2099,3 +2099,48 @@ def test_swapped_images_and_masks_folders_are_named_once(tiny_model, tiny_data, 
     err = capsys.readouterr().err
     assert "look swapped" not in err and "several labels" in err
 
+
+
+_DYNAMO_SAID = """
+import sys
+
+
+class Said:
+    def find_spec(self, name, path, target=None):
+        if name == "torch._dynamo":
+            sys.meta_path.remove(self)
+            sys.stderr.write("IMPORTING torch._dynamo\\n")
+            sys.stderr.flush()
+        return None
+
+
+sys.meta_path.insert(0, Said())
+from lungai.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_train_seg_loads_torchs_compiler_stack_on_its_loading_bar(tiny_data, tmp_path):
+    """QA train69: torch's optimiser (``torch.optim.Adam``, its first parameter group) and
+    ``torch.use_deterministic_algorithms`` import torch._dynamo / the torch._inductor config (sympy: ~800 modules,
+    5.5-9.3 s of a shared machine) after "train-seg: loading torch: 2/2 loaded" - train-seg on 8 LIDC crops + LUNG1-002
+    showed nothing for 7.7 s before "split by patient".  It is loaded as a step of that bar now, said: the last
+    progress line before the import is the loading bar's.  A fresh interpreter (this session may hold it already)."""
+    import subprocess
+    import sys
+
+    images, masks = tiny_data
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *_with(TINY_CLI, members=1),
+            "-o", str(tmp_path / "model")]
+    env = {"LUNGAI_PROGRESS": "lines", "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", _DYNAMO_SAID, *args], capture_output=True, text=True, cwd=tmp_path,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    lines = out.stderr.splitlines()
+    assert "IMPORTING torch._dynamo" in lines, out.stderr[-3000:]
+    before = [line for line in lines[:lines.index("IMPORTING torch._dynamo")] if line.startswith("LUNGAI_PROGRESS ")]
+    assert before and "train-seg: loading torch:" in before[-1], before[-3:]
+    assert "torch's optimiser" in before[-1], before[-1]
+
