@@ -2144,3 +2144,33 @@ def test_train_seg_loads_torchs_compiler_stack_on_its_loading_bar(tiny_data, tmp
     assert before and "train-seg: loading torch:" in before[-1], before[-3:]
     assert "torch's optimiser" in before[-1], before[-1]
 
+
+def test_eval_seg_says_its_dice_and_hd95_step(tiny_model, tiny_data):
+    """QA train69: eval-seg of LUNG1-003 (a whole CT) stood 5.5 s on "LUNG1-003: mapped to input grid" before the
+    case was counted: its Dice and HD95 (MONAI's Hausdorff distance over the box of both masks: 2 s on an idle
+    machine for a prediction scattered in the lungs) ran without a word.  That step is said as a message of the
+    case, its seconds shown while it runs."""
+    import SimpleITK as sitk_
+
+    from lungai.seg.dataset import Case
+    from lungai.seg.evaluate import evaluate_cases
+    from lungai.seg.model_io import load_model
+
+    class Recorder:
+        tick_interval = 0.0
+
+        def __init__(self):
+            self.updates = []
+
+        def update(self, n=1, message=None):
+            self.updates.append((n, message))
+
+    images, masks = tiny_data
+    name = sorted(p.name for p in images.iterdir())[0]
+    case = Case("c_0", "c", image=sitk_.ReadImage(str(images / name)), mask=sitk_.ReadImage(str(masks / name)))
+    rec = Recorder()
+    df = evaluate_cases(load_model(tiny_model), [case], progress=rec)
+    messages = [m for _, m in rec.updates if m]
+    last = max(k for k, m in enumerate(messages) if "mapped to input grid" in m)
+    assert any(m.startswith("c_0: Dice and HD95") for m in messages[last + 1:]), messages[last:]
+    assert sum(n for n, _ in rec.updates) == 1 and len(df) == 1            # one step per case, as before
