@@ -1154,6 +1154,98 @@ def test_resume_refuses_to_write_over_a_member_file_no_model_there_listed(tiny_m
     assert (tmp_path / "member_1.safetensors").read_bytes() == b"mine"
 
 
+def _stop_at_model_json(monkeypatch):
+    """Ctrl-C as train-seg is about to write model.json: the members of its save are written, model.json not."""
+    import lungai.seg.model_io as model_io
+
+    real = model_io.write_json
+
+    def stopped(path, doc, *a, **k):
+        if Path(path).name == "model.json":
+            raise KeyboardInterrupt
+        return real(path, doc, *a, **k)
+
+    monkeypatch.setattr(model_io, "write_json", stopped)
+    return lambda: monkeypatch.setattr(model_io, "write_json", real)
+
+
+def test_resume_after_a_stop_between_the_members_and_model_json_takes_its_own_members(tiny_model, tiny_data,
+                                                                                      tmp_path, capsys, monkeypatch):
+    """QA train69: a run saving its model in place (a stopped calibration resumed with more --members) that stopped
+    after writing its members but before model.json left a member_<K>.safetensors the old model.json does not list;
+    the same command again refused it as "which its model.json does not list (no model saved there wrote it)" - a
+    false refusal of train-seg's own file.  The save records the sha256 of the members it is about to write
+    (checkpoints/) first: a file matching that record is its own and is saved over (or, no longer listed, removed);
+    any other file of such a name is still refused (or kept) as the user's."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0      # a finished 1-member model
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")  # saved in place
+    restore = _stop_at_model_json(monkeypatch)
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 130
+    restore()
+    assert (model / "member_1.safetensors").is_file()             # written, but not listed by model.json
+    assert json.loads((model / "model.json").read_text(encoding="utf-8"))["member_files"] == ["member_0.safetensors"]
+    capsys.readouterr()
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "does not list" not in err and "kept as it is" not in err, err
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    assert doc["member_files"] == ["member_0.safetensors", "member_1.safetensors"] and "status" not in doc
+    assert not list((model / "checkpoints").glob("*.tmp"))
+    # stopped again before model.json, then resumed with fewer members: its own member_1 goes, no "kept" note
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    doc_two = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    restore = _stop_at_model_json(monkeypatch)
+    assert main(_with(args, members=3) + ["-o", str(model), "--resume"]) == 130
+    restore()
+    assert (model / "member_2.safetensors").is_file()
+    assert json.loads((model / "model.json").read_text(encoding="utf-8")) == doc_two
+    capsys.readouterr()
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert not (model / "member_2.safetensors").exists() and "kept as it is" not in err, err
+    assert json.loads((model / "model.json").read_text(encoding="utf-8"))["member_files"] == [
+        "member_0.safetensors", "member_1.safetensors"]
+
+
+def test_a_user_file_where_a_stopped_save_wrote_a_member_is_still_refused(tiny_model, tiny_data, tmp_path, capsys,
+                                                                           monkeypatch):
+    """The record of a stopped save (QA train69) makes only its own bytes train-seg's: a file the user put in place
+    of such a member afterwards (another model's member, other bytes) is refused as before, left as it is, and the
+    run goes through once it is moved."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0
+    doc = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    (model / "model.json").write_text(json.dumps({**doc, "status": "calibrating"}), encoding="utf-8")
+    restore = _stop_at_model_json(monkeypatch)
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 130
+    restore()
+    # the user's file (another model's member: other bytes; tiny_model's member_1 is byte-identical to the one this
+    # run wrote - the same data, options and seed - so saving over that one would lose nothing)
+    shutil.copy2(tiny_model / "member_0.safetensors", model / "member_1.safetensors")
+    assert (model / "member_1.safetensors").read_bytes() != (tiny_model / "member_1.safetensors").read_bytes()
+    mine = (model / "member_1.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "holds member_1.safetensors, which its model.json does not list" in err, err
+    assert (model / "member_1.safetensors").read_bytes() == mine
+    (model / "member_1.safetensors").rename(tmp_path / "member_1.safetensors")
+    assert main(_with(args, members=2) + ["-o", str(model), "--resume"]) == 0
+    assert (tmp_path / "member_1.safetensors").read_bytes() == mine
+
+
 def _change_mask(path):
     """The mask file's tumour shrunk (eroded): other data under the same case id."""
     m = sitk.ReadImage(str(path))
@@ -2006,3 +2098,79 @@ def test_swapped_images_and_masks_folders_are_named_once(tiny_model, tiny_data, 
                  "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "look swapped" not in err and "several labels" in err
+
+
+
+_DYNAMO_SAID = """
+import sys
+
+
+class Said:
+    def find_spec(self, name, path, target=None):
+        if name == "torch._dynamo":
+            sys.meta_path.remove(self)
+            sys.stderr.write("IMPORTING torch._dynamo\\n")
+            sys.stderr.flush()
+        return None
+
+
+sys.meta_path.insert(0, Said())
+from lungai.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_train_seg_loads_torchs_compiler_stack_on_its_loading_bar(tiny_data, tmp_path):
+    """QA train69: torch's optimiser (``torch.optim.Adam``, its first parameter group) and
+    ``torch.use_deterministic_algorithms`` import torch._dynamo / the torch._inductor config (sympy: ~800 modules,
+    5.5-9.3 s of a shared machine) after "train-seg: loading torch: 2/2 loaded" - train-seg on 8 LIDC crops + LUNG1-002
+    showed nothing for 7.7 s before "split by patient".  It is loaded as a step of that bar now, said: the last
+    progress line before the import is the loading bar's.  A fresh interpreter (this session may hold it already)."""
+    import subprocess
+    import sys
+
+    images, masks = tiny_data
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *_with(TINY_CLI, members=1),
+            "-o", str(tmp_path / "model")]
+    env = {"LUNGAI_PROGRESS": "lines", "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", _DYNAMO_SAID, *args], capture_output=True, text=True, cwd=tmp_path,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    lines = out.stderr.splitlines()
+    assert "IMPORTING torch._dynamo" in lines, out.stderr[-3000:]
+    before = [line for line in lines[:lines.index("IMPORTING torch._dynamo")] if line.startswith("LUNGAI_PROGRESS ")]
+    assert before and "train-seg: loading torch:" in before[-1], before[-3:]
+    assert "torch's optimiser" in before[-1], before[-1]
+
+
+def test_eval_seg_says_its_dice_and_hd95_step(tiny_model, tiny_data):
+    """QA train69: eval-seg of LUNG1-003 (a whole CT) stood 5.5 s on "LUNG1-003: mapped to input grid" before the
+    case was counted: its Dice and HD95 (MONAI's Hausdorff distance over the box of both masks: 2 s on an idle
+    machine for a prediction scattered in the lungs) ran without a word.  That step is said as a message of the
+    case, its seconds shown while it runs."""
+    import SimpleITK as sitk_
+
+    from lungai.seg.dataset import Case
+    from lungai.seg.evaluate import evaluate_cases
+    from lungai.seg.model_io import load_model
+
+    class Recorder:
+        tick_interval = 0.0
+
+        def __init__(self):
+            self.updates = []
+
+        def update(self, n=1, message=None):
+            self.updates.append((n, message))
+
+    images, masks = tiny_data
+    name = sorted(p.name for p in images.iterdir())[0]
+    case = Case("c_0", "c", image=sitk_.ReadImage(str(images / name)), mask=sitk_.ReadImage(str(masks / name)))
+    rec = Recorder()
+    df = evaluate_cases(load_model(tiny_model), [case], progress=rec)
+    messages = [m for _, m in rec.updates if m]
+    last = max(k for k, m in enumerate(messages) if "mapped to input grid" in m)
+    assert any(m.startswith("c_0: Dice and HD95") for m in messages[last + 1:]), messages[last:]
+    assert sum(n for n, _ in rec.updates) == 1 and len(df) == 1            # one step per case, as before

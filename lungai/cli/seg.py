@@ -437,12 +437,17 @@ def _train(args, out, cfg, recipe, device, member_done: str | None = None) -> in
     cases = [] if args.from_arrays else training_cases(args)
     # torch and MONAI (with pandas, scipy and pydicom under it) on a bar of their own, after the masks' check: QA
     # train67, imported before the first bar it came 10.4-11.1 s after the command on a shared machine (12 crops)
-    with task("train-seg: loading torch", 2, rate=False) as bar:
+    with task("train-seg: loading torch", 3, rate=False) as bar:
         bar.update(0, "loading torch")
         import torch  # noqa: F401
 
         bar.update(1, "loading MONAI")
         from lungai.seg.ensemble import train_ensemble
+
+        # torch's optimiser (its first parameter group) and its deterministic mode import torch._dynamo and the
+        # compiler's config (sympy: ~800 modules): QA train69, 7.7 s without a word after "loaded", on this bar now
+        bar.update(1, "loading torch's optimiser (torch._dynamo)")
+        import torch._dynamo  # noqa: F401
 
         bar.update(1, "loaded")
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction,

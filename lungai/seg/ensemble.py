@@ -162,7 +162,10 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
 
     earlier = set() if replacing else written_tables(_read_earlier(f"{target}/{MODEL_JSON}"))
     meta[TABLES_KEY] = sorted(earlier | {table_file(m) for m in METHODS if m != "ensemble" or len(states) > 1})
-    save_model(target, cfg, states, meta, complete=False)     # "status": "calibrating" until calibrated
+    from lungai.seg.model_io import saving_journal
+
+    # "status": "calibrating" until calibrated; saved in place, the members are recorded before they are written
+    save_model(target, cfg, states, meta, complete=False, journal=None if replacing else saving_journal(out_dir))
     model = load_model(target, allow_incomplete=True)
     model[2].pop("status", None)                 # the calibration writes model.json complete when it has finished
     with task("calibrate confidence", 2 * len(val_cases)) as bar:

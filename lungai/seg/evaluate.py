@@ -271,8 +271,11 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
     pred = sitk.GetArrayViewFromImage(res.tumour) > 0
     voxel_ml = float(np.prod(img.GetSpacing())) / 1000.0
     info = res.info
-    row = {"case": case.case_id, "patient": case.patient, "dice": round(dice(pred, truth), 4),
-           "hd95_mm": round(hd95(pred, truth, img.GetSpacing()[::-1]), 3),
+    # said, its seconds shown (QA train69: LUNG1-003 stood 5.5 s on "mapped to input grid" - MONAI's Hausdorff
+    # distance over the box of both masks)
+    score, hd = sub_step(progress, "Dice and HD95 against the reference mask",
+                         lambda: (dice(pred, truth), hd95(pred, truth, img.GetSpacing()[::-1])))
+    row = {"case": case.case_id, "patient": case.patient, "dice": round(score, 4), "hd95_mm": round(hd, 3),
            "volume_true_ml": round(float(truth.sum()) * voxel_ml, 4), "volume_pred_ml": result_value(info, "tumour_volume_ml"),
            "false_volume_ml": round(float(np.logical_and(pred, ~truth).sum()) * voxel_ml, 4),
            "n_components": info["n_components"],

@@ -34,26 +34,98 @@ def member_file(k: int) -> str:
 MEMBER_FILE = re.compile(r"member_(0|[1-9][0-9]*)\.safetensors")     # the names member_file gives
 
 
-def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complete: bool = True) -> Path:
+def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complete: bool = True,
+               journal=None) -> Path:
     """Members and model.json; ``complete`` False marks model.json ``"status": "calibrating"`` (train-seg: the
     calibration that follows removes it).  A member file of the earlier save that model.json no longer lists (a
     resume with fewer --members) is removed, after model.json is written: the folder is what a fresh run makes.
-    Only the member files the earlier model.json in the folder lists go (:func:`written_members`); a file of such a
-    name that it does not list is not this product's: kept as it is, and said (:func:`_remove_unlisted_members`)."""
+    Only the member files the earlier model.json in the folder lists go (:func:`written_members`), or those an
+    earlier save stopped before its model.json wrote (:func:`unfinished_members`); a file of such a name that
+    neither lists is not this product's: kept as it is, and said (:func:`_remove_unlisted_members`).
+
+    ``journal`` (train-seg saving in its -o folder: :func:`saving_journal`): the sha256 of each member file is
+    recorded there before the first is written, each member is written whole (a temporary file beside the journal,
+    then renamed), and the record goes once model.json lists them - a stop in between leaves member files that a
+    --resume knows as its own (QA train69: refused as "no model saved there wrote it")."""
+    import hashlib
+
+    from safetensors.torch import save as safetensors_bytes
+
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
-    earlier = written_members(_read_model_json(out))       # read before any member of the new model is written
-    files = []
-    for k, sd in enumerate(state_dicts):
-        save_safetensors({n: t.detach().contiguous().cpu() for n, t in sd.items()}, out / member_file(k))
-        files.append(member_file(k))
+    # read before any member of the new model is written: the earlier model.json's and a stopped save's members
+    stopped = unfinished_members(out, journal)
+    earlier = written_members(_read_model_json(out)) | set(stopped)
+    blobs = {member_file(k): safetensors_bytes({n: t.detach().contiguous().cpu() for n, t in sd.items()})
+             for k, sd in enumerate(state_dicts)}
+    shas = {name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()}
+    if journal is not None:        # (a stopped save's members not saved over stay recorded until they are removed)
+        journal = Path(journal)
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        write_json(journal, {"folder": str(out), JOURNAL_KEY: {**{n: stopped[n] for n in stopped if n not in blobs},
+                                                               **shas}})
+    for name, blob in blobs.items():
+        _write_member(blob, out / name, (journal.parent if journal is not None else out) / f"{name}.tmp")
+    files = list(blobs)
     doc = {"format": FORMAT, "config": cfg.to_dict(), "member_files": files, **meta,
-           "member_sha256": {f: content_sha256(out / f) for f in files}}     # checked on load (check_members)
+           "member_sha256": shas}     # checked on load (check_members)
     if not complete:
         doc["status"] = CALIBRATING
     write_json(out / MODEL_JSON, doc)
     _remove_unlisted_members(out, files, earlier)
+    if journal is not None:
+        journal.unlink(missing_ok=True)      # model.json lists every member file this save wrote
     return out
+
+
+# train-seg's record of the member files a save in its -o folder is about to write (OUT/checkpoints/), kept until
+# model.json lists them: {"folder": OUT, "member_sha256": {member file: sha256 of the bytes it writes}}
+SAVING_JSON = "saving_members.json"
+JOURNAL_KEY = "member_sha256"
+
+
+def saving_journal(model_dir) -> Path:
+    """Where train-seg records the members a save in ``model_dir`` writes before its model.json (:func:`save_model`)."""
+    from lungai.seg.model_meta import TRAIN_CHECKPOINTS
+
+    return Path(model_dir) / TRAIN_CHECKPOINTS / SAVING_JSON
+
+
+def unfinished_members(model_dir, journal=None) -> dict:
+    """{member file: sha256} of the member files in ``model_dir`` that a save stopped before its model.json wrote
+    (QA train69): named in the ``journal`` (:func:`saving_journal`) and holding exactly the bytes recorded there.  A
+    file of such a name with other bytes (e.g. the user's, put there since) is not one of them; no journal, or one
+    that cannot be read, names none."""
+    import json
+
+    if journal is None:
+        return {}
+    try:
+        doc = json.loads(Path(journal).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    recorded = doc.get(JOURNAL_KEY) if isinstance(doc, dict) else None
+    if not isinstance(recorded, dict):
+        return {}
+    own = {}
+    for name, sha in recorded.items():
+        path = Path(model_dir) / str(name)
+        if (isinstance(sha, str) and MEMBER_FILE.fullmatch(str(name)) and path.is_file() and not path.is_symlink()
+                and content_sha256(path) == sha):
+            own[name] = sha
+    return own
+
+
+def _write_member(blob: bytes, path: Path, tmp: Path) -> None:
+    """``blob`` (a safetensors file's bytes) written as ``path`` whole: into ``tmp`` first, then renamed (a stop
+    never leaves a member cut short), with the mode of lungai's other files (0666 less the umask)."""
+    import os
+
+    tmp.write_bytes(blob)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
 
 
 def _read_model_json(folder: Path):
@@ -79,13 +151,14 @@ def check_member_names(model_dir, members: int) -> None:
     """Refuses (:class:`InputError`, before any training) a train-seg run whose model of ``members`` members would
     be saved over a ``member_<K>.safetensors`` in ``model_dir`` that the model.json there does not list: a file no
     model saved there wrote (e.g. the user's, a member kept from another run), which the save would overwrite
-    (QA train68).  Nothing to check without a readable model.json (a new folder, an interrupted run's checkpoints:
+    (QA train68).  A member file a save stopped before its model.json wrote (:func:`unfinished_members`) is the
+    run's own, not refused (QA train69).  Nothing to check without a readable model.json (a new folder, an interrupted run's checkpoints:
     the -o checks of train-seg allow no other files there)."""
     out = Path(model_dir)
     doc = _read_model_json(out)
     if not isinstance(doc, dict):
         return
-    listed = written_members(doc)
+    listed = written_members(doc) | set(unfinished_members(out, saving_journal(out)))     # + a stopped save's own
     foreign = [name for name in map(member_file, range(members))
                if name not in listed and ((out / name).exists() or (out / name).is_symlink())]
     if foreign:
