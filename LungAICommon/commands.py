@@ -44,7 +44,8 @@ _given = is_set
 
 def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method: Optional[str] = None,
             mc_passes: Optional[int] = None, seed_point_lps: Optional[Sequence[float]] = None,
-            roi_lps: Optional[Sequence[float]] = None, patients: Sequence[str] = (), no_grow: bool = False) -> list[str]:
+            roi_lps: Optional[Sequence[float]] = None, patients: Sequence[str] = (),
+            no_grow: bool = False) -> list[str]:
     """``lungai segment CT -o OUT [--model DIR] [--method M] [--mc-passes N] [--seed-point x,y,z | --roi ...]
     [--no-grow] [--patient NAME ...]``.
 

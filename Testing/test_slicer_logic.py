@@ -282,6 +282,45 @@ def test_segment_lungs_edit_during_run_keeps_the_edit_and_the_runs_lungs(load_mo
             f"'{new.GetName()}'") in message.splitlines(), message
 
 
+@pytest.mark.parametrize("added", ["Lung-Right", "Segment_1"])
+def test_segment_lungs_keeps_its_lungs_when_a_lung_is_added_during_the_run(load_module, mrml_scene, phantom_nodes,
+                                                                           added):
+    """QA slicer69: a lung of the user's added to the output segmentation while Segment lungs ran - an RTSTRUCT's
+    "Lung-Right" copied in, or "Segment_1" coded as the right lung in the Segment Editor - made the run's load refuse
+    it ("already has 'Lung-Right', a lung of its own ..."): its lungs were lost (its work folder deleted), as an edit
+    during the run once did (QA scenerun61).  The segmentation is left as it is and the run's lungs go to a new
+    "<CT> lungs" node, with a note naming the segment."""
+    from pathlib import Path
+
+    from lungai import mrml
+    from lungai.terminology import TERMINOLOGY
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    ct, truth = phantom_nodes
+    p.inputVolume = ct
+    logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    seg = p.outputSegmentation
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", ct)) > 0
+    job = logic.run(logic.startLungs, p, timeout=120)            # checked at its start: no other lung there
+    mask = mrml.segment_to_mask(mrml_scene, truth, "Right lung", ct)
+    _, segment_id = mrml.mask_to_segment(mrml_scene, mask, added, seg_node=seg, reference_volume_node=ct)   # meanwhile
+    if added == "Segment_1":
+        seg.GetSegmentation().GetSegment(segment_id).SetTag("TerminologyEntry",
+                                                            TERMINOLOGY["lung_right"].slicer_entry())
+    work = Path(job.workDir)
+    message = logic.loadLungs(p, job)
+    assert not work.exists()
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung", added]       # left as it is
+    new = p.outputSegmentation
+    assert new is not seg and mrml.segment_names(new) == ["Right lung", "Left lung"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, new, "Right lung", ct)) > 0,
+                                  right)                         # the run's lungs, kept
+    said = f"'{added}'" + (" (the right lung by its terminology)" if added == "Segment_1" else "")
+    assert (f"note: '{seg.GetName()}' got {said} while Segment lungs ran: left as it is (nothing overwritten), this "
+            f"run's lungs are in the new segmentation '{new.GetName()}'") in message.splitlines(), message
+
+
 def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes, tmp_path):
     """The panel (one child process per segment) gives the table of lungai.scene.radiomics (in-process)."""
     from lungai import mrml

@@ -1765,6 +1765,18 @@ def renamed_lungs_note(seg_node, renamed: dict) -> Optional[str]:
             f"{'it' if len(lost) == 1 else 'them'} instead, delete this run's lung of that side")
 
 
+def _lungs_blockers(seg_node) -> list:
+    """The segments of ``seg_node`` for which :func:`lungs_to_replace` refuses a Segment lungs run into it, as
+    "'<name>' (<why>)" / "'<name>'": lungs of its names it may not replace (:func:`_lungs_plan`), lungs of other names
+    (:func:`_other_lungs`), the user's segments coded as a lung beside one of that role
+    (:func:`coded_lungs_not_taken`)."""
+    from lungai.dicom.roles import ROLE_WORDS
+
+    hidden = [f"'{n}' (the {ROLE_WORDS[role]} by its terminology)"
+              for n, (role, _) in coded_lungs_not_taken(seg_node).items() if not _made_by_lungs(seg_node, n)]
+    return _lungs_plan(seg_node)[1] + _other_lungs(seg_node) + hidden
+
+
 def _lungs_plan(seg_node) -> tuple:
     """({segment ID: name} a Segment lungs run into ``seg_node`` replaces, ["'<name>' (<why kept>)"], [names kept]):
     :func:`lungs_to_replace` without its refusal."""
@@ -1806,16 +1818,20 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, note
     :func:`lungai.scene.lungs.segment_lungs_node`), so such a segment is one the user edited (or made, or renamed to a
     lung's name) while the run went on, in the Segment Editor.  Before, the run's result was then refused at the end
     and lost (its work folder deleted).  Now nothing is overwritten nor lost: ``seg_node`` is left as it is, this
-    run's lungs go to a new node "<CT> lungs" and ``notes`` says why (:func:`edited_during_run_note`)."""
+    run's lungs go to a new node "<CT> lungs" and ``notes`` says why (:func:`edited_during_run_note`).  So for a lung
+    of another name added meanwhile ("Lung-Right", "Segment_1" coded as the right lung: :func:`_lungs_blockers`; QA
+    slicer69: refused on load, the run's lungs lost)."""
     import numpy as np
     import SimpleITK as sitk
     from lungai import mrml
 
     during = None
     if checked and volume_segmentation(seg_node, volume_node) is not None:
-        replace, kept, _ = _lungs_plan(volume_segmentation(seg_node, volume_node))
-        if kept:
-            during, seg_node = edited_during_run_note(seg_node, kept), None
+        # what lungs_to_replace refuses (QA slicer69: a lung added during the run - "Lung-Right", "Segment_1" coded
+        # as one - was refused on load and the run's lungs lost, as an edit once was)
+        blockers = _lungs_blockers(volume_segmentation(seg_node, volume_node))
+        if blockers:
+            during, seg_node = edited_during_run_note(seg_node, blockers), None
     replace = {name: segment_id for segment_id, name in lungs_to_replace(seg_node, volume_node).items()}
     seg_node = volume_segmentation(seg_node, volume_node)
     new_node = seg_node is None
