@@ -44,9 +44,13 @@ _given = is_set
 
 def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method: Optional[str] = None,
             mc_passes: Optional[int] = None, seed_point_lps: Optional[Sequence[float]] = None,
-            roi_lps: Optional[Sequence[float]] = None, patients: Sequence[str] = ()) -> list[str]:
+            roi_lps: Optional[Sequence[float]] = None, patients: Sequence[str] = (),
+            no_grow: bool = False) -> list[str]:
     """``lungai segment CT -o OUT [--model DIR] [--method M] [--mc-passes N] [--seed-point x,y,z | --roi ...]
-    [--patient NAME ...]``.
+    [--no-grow] [--patient NAME ...]``.
+
+    ``no_grow``: seed / ROI mode keeps its first box (``--no-grow``; the panel's "Do not grow the box"); refused
+    without a seed point or an ROI, as ``lungai segment`` refuses it (no growing box).
 
     ``patients``: the CT node's names of its patient (:func:`lungai.scene.dicom.volume_patient_names`; the exported
     work file names none), a ``--patient`` each: a model trained / validated on that patient says its result is
@@ -75,6 +79,10 @@ def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method
         if len(roi_lps) != 6:
             raise ValueError("an ROI is 6 numbers: two opposite corners x0,y0,z0,x1,y1,z1")
         args += ["--roi", _triple(roi_lps[:3]) + "," + _triple(roi_lps[3:])]
+    if no_grow:
+        if seed_point_lps is None and roi_lps is None:
+            raise ValueError("--no-grow keeps the first box of seed / ROI mode: give a seed point or an ROI")
+        args += ["--no-grow"]
     for name in patients:
         args += [f"--patient={name}"]          # "=": a name starting with "-" is not taken for an option
     return args

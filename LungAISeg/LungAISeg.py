@@ -74,6 +74,9 @@ class LungAISegParameterNode:
     # given, 0 here (the spin box says "model's calibration"; no --mc-passes): the passes the model's MC-dropout
     # calibration was fitted with; else 1 (MC_PASSES_MIN, the fewest it accepts) or more, passed as --mc-passes
     mcPasses: Annotated[int, WithinRange(0, 1000)] = commands.segment_default("mc_passes")
+    # seed / ROI mode: keep the first box (lungai segment --no-grow; its default: the box grows while the tumour touches
+    # its faces) - what the review action of a mask reaching beyond the ROI box says to try (NO_GROW_LABEL)
+    noGrow: bool = False
     outputSegmentation: vtkMRMLSegmentationNode
     uncertaintyVolume: vtkMRMLScalarVolumeNode
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
@@ -195,6 +198,7 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.ui.cancelButton.enabled = busy
         self.ui.roiSelector.enabled = not busy and p is not None and p.mode == "roi"
         self.ui.seedMarkupsWidget.enabled = not busy and p is not None and p.mode == "seed"
+        self.ui.noGrowCheckBox.enabled = not busy and p is not None and p.mode in ("seed", "roi")
         self.ui.modelPathLineEdit.enabled = not busy and p is not None and p.model == "folder"
         self.ui.mcPassesSpinBox.enabled = not busy and p is not None and p.method != "ensemble"
         self.ui.segmentEditorButton.enabled = p is not None and p.outputSegmentation is not None
@@ -224,7 +228,7 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
 
     def onSegmentationFinished(self, job):
         summary = self.logic.loadSegmentation(job.parameterNode, job)
-        headline, details, review = results.describe_segment_result(summary)
+        headline, details, review = self.logic.resultText(summary)
         self.ui.confidenceLabel.text = headline
         self.ui.confidenceLabel.styleSheet = "color: #c0392b;" if review else "color: #1e8449;"
         self.ui.detailsLabel.text = details
@@ -279,6 +283,19 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
             for note in self.logic.exportNotes:
                 self.runner.log("Note: " + note)
             self.runner.log("Written: " + ", ".join(str(path) for path in paths))
+
+
+# the panel's control for lungai segment --no-grow (its .ui label, and the words its result banner gives for the option:
+# panelSegmentWords) - QA slicer69: the banner told the panel's user to run "lungai segment --no-grow"
+NO_GROW_LABEL = "Do not grow the box"
+
+
+def panelSegmentWords(text: str) -> str:
+    """``lungai segment``'s words for ``--no-grow`` in a result's review actions and notes as the panel's control
+    (:data:`NO_GROW_LABEL`): "(lungai segment --no-grow: ..." as "(tick 'Do not grow the box' under Inputs: ...",
+    "run again with --no-grow" as "run again with 'Do not grow the box' ticked"."""
+    text = text.replace("lungai segment --no-grow", f"tick '{NO_GROW_LABEL}' under Inputs")
+    return text.replace("--no-grow", f"'{NO_GROW_LABEL}' ticked")
 
 
 def panelLabelWords(text: str) -> str:
@@ -575,7 +592,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         roi = nodes.roi_to_lps(p.roi) if p.mode == "roi" else None
         return commands.segment(ct, workDir / "output", model_dir=self.modelChoice(p),
                                 method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi,
-                                patients=volume_patient_names(p.inputVolume))
+                                patients=volume_patient_names(p.inputVolume),
+                                no_grow=p.noGrow and p.mode in ("seed", "roi"))   # automatic: no box to grow
 
     @staticmethod
     def ctWorkFile(workDir):
@@ -634,6 +652,14 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             job.finish()
         p.outputSegmentation, p.uncertaintyVolume = out["segmentation"], out["uncertainty"]
         return out["result"]
+
+    @staticmethod
+    def resultText(summary):
+        """(headline, details, needs review) of a tumour result for the panel's banner
+        (:func:`lungai.scene.results.describe_segment_result`), ``lungai segment``'s options named as the panel's
+        controls (:func:`panelSegmentWords`)."""
+        headline, details, review = results.describe_segment_result(summary)
+        return panelSegmentWords(headline), panelSegmentWords(details), review
 
     def loadLungs(self, p, job):
         """"Right lung" / "Left lung" segments; returns "Right lung N ml, Left lung M ml" and a line "warning: ..."
@@ -748,5 +774,5 @@ class LungAISegTest(ScriptedLoadableModuleTest):
         self.assertTrue(0.0 <= float(summary["confidence"]) <= 1.0)
         self.assertEqual(p.outputSegmentation.GetSegmentation().GetNthSegment(0).GetName(), "Tumor")
         self.assertIsNotNone(p.uncertaintyVolume.GetImageData())
-        logging.info("LungAISeg self-test: %s", results.describe_segment_result(summary)[0])
+        logging.info("LungAISeg self-test: %s", LungAISegLogic.resultText(summary)[0])
         self.delayDisplay("Tumour: test passed")

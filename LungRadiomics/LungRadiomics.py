@@ -555,6 +555,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         job.notes = [n for n in [nodes.lungs_minus_tumour_note(
             p.segmentation, [c for c in columns.values() if c not in failed])] if n]
         job.notes += getattr(self, "outsideLungsNotes", [])
+        # a segment coded as a lung beside a lung of that role by its name ("Segment_1" beside "Right lung"): which one
+        # is the lung, and how to take the other (QA slicer69: measured as a segment of its own, without a word)
+        measured = [c for c in columns.values() if c not in failed]
+        if doseCsv:
+            measured += self.doseSegmentNames(self.segmentNames(p.segmentation), job.segmentRoles)
+        job.notes += nodes.coded_lungs_not_taken_notes(p.segmentation, measured)
         # the outlines measured, as they are at the start (recorded on the tables: once a segment is edited, renamed,
         # replaced or deleted they say so, nodes.refresh_confidence_tables); the dose rows: its lungs and tumours
         job.measuredOutlines = nodes.measured_outlines(p.segmentation, list(columns.values()))

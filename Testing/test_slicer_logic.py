@@ -117,6 +117,55 @@ def test_lungai_seg_inputs_and_commands(load_module, mrml_scene, phantom_nodes, 
     assert "training images" in logic.trainingInputProblem(p)
 
 
+def test_segmentation_panel_does_not_grow_the_box_when_asked(load_module, mrml_scene, phantom_nodes,
+                                                            untrained_seg_model, tmp_path):
+    """QA slicer69: an ROI result whose mask reaches beyond the box ("the mask reaches more than 20 mm beyond the ROI
+    box", lungai.seg.infer.BEYOND_ROI_REASON; LUNG1-003 with the DynUNet, a box inside GTV-1: 57.9 ml at Dice 0.17,
+    with --no-grow 0.62) told the panel's user to "run again with the box kept as drawn (lungai segment --no-grow ...)"
+    - a command-line option the Lung AI Segmentation panel had no control for.  The panel has it ("Do not grow the
+    box", seed / ROI mode: --no-grow) and its banner names the panel's control, not the command line's option."""
+    import xml.etree.ElementTree as ET
+
+    from lungai.scene import results
+    from lungai.seg import infer
+
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    assert p.noGrow is False                             # lungai segment's default: the box grows
+    p.inputVolume, p.mode = phantom_nodes[0], "roi"
+    p.roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    p.roi.SetXYZ(-40.0, 0.0, 100.0)
+    p.roi.SetRadiusXYZ(15.0, 15.0, 15.0)
+    assert "--no-grow" not in logic.segmentationCommand(p, tmp_path)
+    p.noGrow = True
+    assert "--no-grow" in logic.segmentationCommand(p, tmp_path)
+    p.mode = "automatic"                                 # no growing box: lungai segment refuses --no-grow there
+    assert "--no-grow" not in logic.segmentationCommand(p, tmp_path)
+    # the panel's control, named as the banner names it
+    ui = ET.parse(pathlib.Path(module.__file__).parent / "Resources" / "UI" / "LungAISeg.ui")
+    box = next(w for w in ui.iter("widget") if w.get("name") == "noGrowCheckBox")
+    bound = {q.get("name"): q.findtext("string") for q in box.iter("property")}
+    assert box.get("class") == "QCheckBox" and bound["SlicerParameterName"] == "noGrow"
+    label = next(w for w in ui.iter("widget") if w.get("name") == "noGrowCheckBoxLabel")
+    assert label.find("property").findtext("string") == f"{module.NO_GROW_LABEL}:"
+    info = {"roi_mode": "roi", "review_reasons": [infer.BEYOND_ROI_REASON]}
+    summary = {"confidence": 0.73, "needs_review": True, "review_threshold": 0.6, "tumor_volume_ml": 161.7,
+               "n_components": 1, "method": "ensemble", "members": 2, **info,
+               "review_actions": infer.review_actions(info), "notes": [infer.beyond_roi_note({"z-": 72.0})]}
+    assert "lungai segment --no-grow" in results.describe_segment_result(summary)[1]     # the command line's words
+    headline, details, review = logic.resultText(summary)
+    assert review and headline == results.describe_segment_result(summary)[0]
+    assert "--no-grow" not in details, details
+    assert f"run again with the box kept as drawn (tick '{module.NO_GROW_LABEL}' under Inputs: the mask then" in details
+    assert f"run again with '{module.NO_GROW_LABEL}' ticked (the mask then stays within your box" in details
+    # a run with it ticked keeps the first box: one pass, no growth (lungai segment accepts it in ROI mode)
+    p.mode, p.model, p.modelDirectory, p.method, p.mcPasses = "roi", "folder", untrained_seg_model, "mc-dropout", 2
+    job = logic.run(logic.startSegmentation, p, timeout=300)
+    assert "--no-grow" in job.process.args
+    assert [q["pass"] for q in logic.loadSegmentation(p, job)["roi_passes"]] == [1]
+
+
 def test_lungai_seg_lungs_end_to_end(load_module, phantom_nodes):
     """Segment lungs: export, `lungai lungs` child process, segments back in the scene."""
     module = load_module("LungAISeg")
@@ -231,6 +280,45 @@ def test_segment_lungs_edit_during_run_keeps_the_edit_and_the_runs_lungs(load_mo
     assert (f"note: '{seg.GetName()}' got 'Right lung' (edited since Segment lungs made it) while Segment lungs "
             f"ran: left as it is (nothing overwritten), this run's lungs are in the new segmentation "
             f"'{new.GetName()}'") in message.splitlines(), message
+
+
+@pytest.mark.parametrize("added", ["Lung-Right", "Segment_1"])
+def test_segment_lungs_keeps_its_lungs_when_a_lung_is_added_during_the_run(load_module, mrml_scene, phantom_nodes,
+                                                                           added):
+    """QA slicer69: a lung of the user's added to the output segmentation while Segment lungs ran - an RTSTRUCT's
+    "Lung-Right" copied in, or "Segment_1" coded as the right lung in the Segment Editor - made the run's load refuse
+    it ("already has 'Lung-Right', a lung of its own ..."): its lungs were lost (its work folder deleted), as an edit
+    during the run once did (QA scenerun61).  The segmentation is left as it is and the run's lungs go to a new
+    "<CT> lungs" node, with a note naming the segment."""
+    from pathlib import Path
+
+    from lungai import mrml
+    from lungai.terminology import TERMINOLOGY
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    ct, truth = phantom_nodes
+    p.inputVolume = ct
+    logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    seg = p.outputSegmentation
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", ct)) > 0
+    job = logic.run(logic.startLungs, p, timeout=120)            # checked at its start: no other lung there
+    mask = mrml.segment_to_mask(mrml_scene, truth, "Right lung", ct)
+    _, segment_id = mrml.mask_to_segment(mrml_scene, mask, added, seg_node=seg, reference_volume_node=ct)   # meanwhile
+    if added == "Segment_1":
+        seg.GetSegmentation().GetSegment(segment_id).SetTag("TerminologyEntry",
+                                                            TERMINOLOGY["lung_right"].slicer_entry())
+    work = Path(job.workDir)
+    message = logic.loadLungs(p, job)
+    assert not work.exists()
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung", added]       # left as it is
+    new = p.outputSegmentation
+    assert new is not seg and mrml.segment_names(new) == ["Right lung", "Left lung"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, new, "Right lung", ct)) > 0,
+                                  right)                         # the run's lungs, kept
+    said = f"'{added}'" + (" (the right lung by its terminology)" if added == "Segment_1" else "")
+    assert (f"note: '{seg.GetName()}' got {said} while Segment lungs ran: left as it is (nothing overwritten), this "
+            f"run's lungs are in the new segmentation '{new.GetName()}'") in message.splitlines(), message
 
 
 def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -6428,6 +6516,86 @@ def test_segment_lungs_refuses_a_segmentation_with_a_lung_coded_by_its_terminolo
     segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Segment_1")).RemoveTag("TerminologyEntry")
     nodes.add_lung_outputs(mrml_scene, vol, small_phantom.labels, seg_node=seg)
     assert mrml.segment_names(seg) == [*before, "Right lung", "Left lung"]
+
+
+def _own_lungs_and_a_coded_right_lung(scene, phantom_nodes, labels):
+    """Segment lungs' "Right lung" / "Left lung" (a new node "<CT> lungs") and the user's "Segment_1" beside them: the
+    right lung drawn again, coded as the right lung in the Segment Editor (its terminology, no lung name)."""
+    from lungai import mrml
+    from lungai.scene import nodes
+    from lungai.terminology import TERMINOLOGY
+
+    vol, truth = phantom_nodes
+    seg, _ = nodes.add_lung_outputs(scene, vol, labels)
+    mask = mrml.segment_to_mask(scene, truth, "Right lung", vol)
+    _, segment_id = mrml.mask_to_segment(scene, mask, "Segment_1", seg_node=seg, reference_volume_node=vol)
+    seg.GetSegmentation().GetSegment(segment_id).SetTag("TerminologyEntry", TERMINOLOGY["lung_right"].slicer_entry())
+    return vol, seg
+
+
+def test_segment_lungs_names_a_coded_lung_beside_its_own_lungs(load_module, mrml_scene, phantom_nodes,
+                                                               small_phantom):
+    """QA slicer69 (LUNG1-003 from its DICOM CT + RTSTRUCT: Segment lungs into a new "CT lungs", then the user's
+    "Segment_1" - its RTSTRUCT's Lung-Right - coded as the right lung there): "Right lung" by its name is the right
+    lung, "Segment_1" none (which of two is not guessed: the name wins), and a second Segment lungs run replaced
+    "Right lung" and "Left lung" with the note "'Right lung' and 'Left lung' of CT lungs ... replaced by this run's" -
+    no word of "Segment_1", the user's right lung, left no lung.  It is refused as a coded lung alone is, before
+    anything runs, naming both segments, which one is the right lung, and how to take the user's or keep both."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    vol, seg = _own_lungs_and_a_coded_right_lung(mrml_scene, phantom_nodes, small_phantom.labels)
+    assert nodes.terminology_roles(seg) == {}             # "Right lung" is the right lung, by its name
+    before = {name: _mask(mrml_scene, seg, name, vol) for name in mrml.segment_names(seg)}
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.outputSegmentation = vol, seg
+    for start in (lambda: logic.startLungs(p),
+                  lambda: nodes.add_lung_outputs(mrml_scene, vol, small_phantom.labels, seg_node=seg)):
+        with pytest.raises(InputError) as caught:
+            start()
+        problem, fix = caught.value.problem, caught.value.fix
+        assert "'Segment_1' (the right lung by its terminology)" in problem and "'Right lung'" in problem, problem
+        assert "take 'Right lung' (by its name) as the right lung" in problem, problem
+        assert "to take 'Segment_1' as the right lung, delete 'Right lung'" in fix, fix
+        assert "to keep both" in fix and "another output segmentation" in fix, fix
+    assert list(before) == mrml.segment_names(seg) == ["Right lung", "Left lung", "Segment_1"]
+    for name, mask in before.items():
+        np.testing.assert_array_equal(_mask(mrml_scene, seg, name, vol), mask, err_msg=name)
+    # its terminology cleared, "Segment_1" is no lung: Segment lungs replaces its own lungs, as before
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Segment_1")).RemoveTag("TerminologyEntry")
+    notes = []
+    nodes.add_lung_outputs(mrml_scene, vol, small_phantom.labels, seg_node=seg, notes=notes)
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung", "Segment_1"] and "replaced" in notes[0], notes
+
+
+def test_lung_radiomics_says_a_coded_lung_is_not_taken_beside_a_lung_named_so(load_module, mrml_scene, phantom_nodes,
+                                                                             small_phantom):
+    """QA slicer69 (LUNG1-003, Segment lungs' "Right lung" and the user's "Segment_1" coded as the right lung in one
+    segmentation): Lung Radiomics took "Right lung" as the right lung ("Lungs" = Right lung + Left lung) and measured
+    "Segment_1" as a segment of its own, on the CT's grid, without a word.  The result says so, and how to take
+    "Segment_1" as the right lung; without the second right lung nothing is said."""
+    from lungai import mrml
+
+    vol, seg = _own_lungs_and_a_coded_right_lung(mrml_scene, phantom_nodes, small_phantom.labels)
+    names = ["Right lung", "Left lung", "Segment_1"]
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), names)
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    says = ("note: 'Segment_1' is the right lung by its terminology, but Lung Radiomics and the dose features take "
+            "'Right lung' (by its name) as the right lung")
+    assert says in message, message
+    assert "to take 'Segment_1' as the right lung, delete 'Right lung'" in message, message
+    columns = list(mrml.dataframe_from_table_node(p.outputTable).columns)
+    assert columns[columns.index("Right lung"):][:4] == [*names, "Lungs"], columns       # the columns as before
+    # "Segment_1" not ticked, nor a lung of its role: not said; nor once it is the only right lung
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Left lung"])
+    assert "Segment_1" not in logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    segmentation = seg.GetSegmentation()
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Right lung"))
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Left lung", "Segment_1"])
+    assert "by its terminology" not in logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
 
 
 def test_a_segment_coded_as_a_lung_is_measured_on_the_lung_grid_by_the_panel(load_module, mrml_scene, phantom_nodes,

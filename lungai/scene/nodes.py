@@ -1629,6 +1629,18 @@ def lungs_to_replace(seg_node, volume_node) -> dict:
             "to use these lungs, no Segment lungs run is needed (Lung Radiomics and the dose features use them); to "
             "get lungai's lungs as well, choose another output segmentation (or none: a new one '<CT> lungs' is "
             "made) and segment the lungs again")
+    # the user's segment coded as a lung beside a lung of that role (Segment lungs' own "Right lung"): the run would
+    # put its new lung there, the user's left no lung (QA slicer69)
+    hidden = {n: v for n, v in coded_lungs_not_taken(seg_node).items() if not _made_by_lungs(seg_node, n)}
+    if hidden:
+        name, (role, others) = next(iter(hidden.items()))
+        lung, taken, fix = coded_lung_not_taken_text(name, role, others)
+        raise InputError(
+            f"the segmentation {seg_node.GetName()!r} has {name!r} (the {lung} by its terminology) beside "
+            f"{' and '.join(repr(o) for o in others)}: {taken}; Segment lungs would put its new 'Right lung' / "
+            f"'Left lung' there, and {name!r} would stay no lung",
+            f"{fix} - no Segment lungs run is needed then; to keep both, choose another output segmentation (or none: "
+            "a new one '<CT> lungs' is made) and segment the lungs again")
     if kept:
         raise InputError(
             f"the segmentation {seg_node.GetName()!r} already has {' and '.join(kept)}: Segment lungs replaces only "
@@ -1644,17 +1656,79 @@ def _coded_lungs(seg_node) -> dict:
     """{name: (structure role, made by Segment lungs)} of ``seg_node``'s segments that are a right or left lung by their
     terminology only (:func:`terminology_roles`: "Segment_1" coded as the right lung, a "Right lung edited" renamed
     from Segment lungs' own)."""
+    return {name: (role, _made_by_lungs(seg_node, name)) for name, role in terminology_roles(seg_node).items()
+            if role in ("lung_right", "lung_left")}
+
+
+def coded_lungs_not_taken(seg_node) -> dict:
+    """{name: (structure role, [the other segments of that role])} of ``seg_node``'s segments that are a right or left
+    lung by their terminology alone but are no lung for Lung Radiomics and the dose (:func:`terminology_roles`): another
+    segment is that lung by its name ("Right lung" beside "Segment_1" coded as the right lung: the name wins) or by its
+    code too (which of two is not guessed).  QA slicer69 (LUNG1-003: Segment lungs' "Right lung" and the user's
+    "Segment_1" coded as the right lung in one segmentation): "Segment_1" was measured as a segment of its own and left
+    out of the derived "Lungs", and a new Segment lungs run replaced "Right lung", without a word of it."""
+    import vtk
+    from lungai.dicom.roles import lung_minus_target, structure_role
+    from lungai.terminology import terminology_role
+
+    if seg_node is None:
+        return {}
+    segmentation = seg_node.GetSegmentation()
+    named, coded = {}, {}
+    for i in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(i)
+        name = segment.GetName()
+        role = structure_role(name)
+        if role is not None:
+            named.setdefault(role, []).append(name)
+            continue
+        entry = vtk.reference("")
+        if lung_minus_target(name) is None and segment.GetTag("TerminologyEntry", entry):
+            role = terminology_role(str(entry))
+            if role in ("lung_right", "lung_left"):
+                coded[name] = role
+    taken = terminology_roles(seg_node)
+    return {name: (role, named.get(role, []) + [n for n, r in coded.items() if r == role and n != name])
+            for name, role in coded.items() if name not in taken}
+
+
+def coded_lung_not_taken_text(name: str, role: str, others) -> tuple:
+    """(the lung's words, which segment Lung Radiomics and the dose features take as that lung - if any -, how to take
+    the user's instead) of a segment :func:`coded_lungs_not_taken` gives."""
+    from lungai.dicom.roles import ROLE_WORDS, structure_role
+
+    lung = ROLE_WORDS[role]
+    by_name = [o for o in others if structure_role(o) == role]
+    listed = " and ".join(repr(o) for o in others)
+    if len(by_name) == 1:
+        taken = (f"Lung Radiomics and the dose features take {by_name[0]!r} (by its name) as the {lung}, and "
+                 f"{name!r} as no lung (measured as a segment of its own, not in 'Lungs')")
+    else:
+        taken = (f"{listed} {'is' if len(others) == 1 else 'are'} the {lung} too, so Lung Radiomics and the dose "
+                 f"features take none of them as the {lung} (which one is not guessed)")
+    return lung, taken, (f"to take {name!r} as the {lung}, delete {listed} (or move "
+                         f"{'it' if len(others) == 1 else 'them'} to another segmentation)")
+
+
+def coded_lungs_not_taken_notes(seg_node, names) -> list:
+    """A note per segment :func:`coded_lungs_not_taken` gives whose lung is measured: it, or a segment of its role,
+    is among ``names`` (the measured segments)."""
+    notes = []
+    for name, (role, others) in coded_lungs_not_taken(seg_node).items():
+        if name in names or any(o in names for o in others):
+            lung, taken, fix = coded_lung_not_taken_text(name, role, others)
+            notes.append(f"{name!r} is the {lung} by its terminology, but {taken}; {fix}")
+    return notes
+
+
+def _made_by_lungs(seg_node, name: str) -> bool:
+    """Whether the segment ``name`` of ``seg_node`` is one Segment lungs made (:data:`LUNGS_MADE_BY`)."""
     import vtk
 
     segmentation = seg_node.GetSegmentation()
-    out = {}
-    for name, role in terminology_roles(seg_node).items():
-        if role not in ("lung_right", "lung_left"):
-            continue
-        made_by = vtk.reference("")
-        segment = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName(name))
-        out[name] = (role, bool(segment.GetTag(MADE_BY_TAG, made_by)) and str(made_by) == LUNGS_MADE_BY)
-    return out
+    made_by = vtk.reference("")
+    segment = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName(name))
+    return segment is not None and bool(segment.GetTag(MADE_BY_TAG, made_by)) and str(made_by) == LUNGS_MADE_BY
 
 
 def _other_lungs(seg_node) -> list:
@@ -1689,6 +1763,18 @@ def renamed_lungs_note(seg_node, renamed: dict) -> Optional[str]:
     return (f"{listed} of {seg_node.GetName()} {'is' if len(lost) == 1 else 'are'} no longer taken as a lung by Lung "
             "Radiomics and the dose features: this run's 'Right lung' / 'Left lung' are; to use "
             f"{'it' if len(lost) == 1 else 'them'} instead, delete this run's lung of that side")
+
+
+def _lungs_blockers(seg_node) -> list:
+    """The segments of ``seg_node`` for which :func:`lungs_to_replace` refuses a Segment lungs run into it, as
+    "'<name>' (<why>)" / "'<name>'": lungs of its names it may not replace (:func:`_lungs_plan`), lungs of other names
+    (:func:`_other_lungs`), the user's segments coded as a lung beside one of that role
+    (:func:`coded_lungs_not_taken`)."""
+    from lungai.dicom.roles import ROLE_WORDS
+
+    hidden = [f"'{n}' (the {ROLE_WORDS[role]} by its terminology)"
+              for n, (role, _) in coded_lungs_not_taken(seg_node).items() if not _made_by_lungs(seg_node, n)]
+    return _lungs_plan(seg_node)[1] + _other_lungs(seg_node) + hidden
 
 
 def _lungs_plan(seg_node) -> tuple:
@@ -1732,16 +1818,20 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, note
     :func:`lungai.scene.lungs.segment_lungs_node`), so such a segment is one the user edited (or made, or renamed to a
     lung's name) while the run went on, in the Segment Editor.  Before, the run's result was then refused at the end
     and lost (its work folder deleted).  Now nothing is overwritten nor lost: ``seg_node`` is left as it is, this
-    run's lungs go to a new node "<CT> lungs" and ``notes`` says why (:func:`edited_during_run_note`)."""
+    run's lungs go to a new node "<CT> lungs" and ``notes`` says why (:func:`edited_during_run_note`).  So for a lung
+    of another name added meanwhile ("Lung-Right", "Segment_1" coded as the right lung: :func:`_lungs_blockers`; QA
+    slicer69: refused on load, the run's lungs lost)."""
     import numpy as np
     import SimpleITK as sitk
     from lungai import mrml
 
     during = None
     if checked and volume_segmentation(seg_node, volume_node) is not None:
-        replace, kept, _ = _lungs_plan(volume_segmentation(seg_node, volume_node))
-        if kept:
-            during, seg_node = edited_during_run_note(seg_node, kept), None
+        # what lungs_to_replace refuses (QA slicer69: a lung added during the run - "Lung-Right", "Segment_1" coded
+        # as one - was refused on load and the run's lungs lost, as an edit once was)
+        blockers = _lungs_blockers(volume_segmentation(seg_node, volume_node))
+        if blockers:
+            during, seg_node = edited_during_run_note(seg_node, blockers), None
     replace = {name: segment_id for segment_id, name in lungs_to_replace(seg_node, volume_node).items()}
     seg_node = volume_segmentation(seg_node, volume_node)
     new_node = seg_node is None
