@@ -981,26 +981,33 @@ def test_random_forest_contributions_are_measured_against_the_training_patients(
     assert np.log(base / (1 - base)) == pytest.approx(_logit(clf.predict_proba(background)[:, 1]).mean(), abs=1e-9)
 
 
+def _older_model_file(model_dir, old):
+    """A copy of ``model_dir`` whose model file holds what an older lungai saved as the explanation's baseline: the
+    training mean of every model input (1-D); (folder, bundle, that mean)."""
+    import shutil
+
+    from lungai.model_files import dump_skops
+    from lungai.rp.explain import model_inputs
+    from rp_helpers import RF_COHORT_SEED
+
+    shutil.copytree(model_dir, old)
+    bundle, card = load_model(old)
+    mean_patient = model_inputs(bundle["pipeline"], make_cohort(240, seed=RF_COHORT_SEED).table[card["features"]]) \
+        .mean(axis=0)
+    dump_skops(dict(bundle, baseline=mean_patient), old / "model.skops")
+    return old, bundle, mean_patient
+
+
 def test_an_older_random_forest_model_file_is_explained_against_its_patient_and_says_to_retrain(rp_rf_model_dir,
                                                                                                 tmp_path):
     """A model file of an older lungai holds one reference patient (1-D: the training mean of every model input): it
     still loads and predicts, its contributions measured against that patient, and says so - with the fix - once and
     in every row."""
-    import shutil
     import warnings
 
     from lungai.errors import InputNote
-    from lungai.model_files import dump_skops
 
-    old = tmp_path / "old"
-    shutil.copytree(rp_rf_model_dir, old)
-    bundle, card = load_model(old)
-    from rp_helpers import RF_COHORT_SEED
-    from lungai.rp.explain import model_inputs
-
-    mean_patient = model_inputs(bundle["pipeline"], make_cohort(240, seed=RF_COHORT_SEED).table[card["features"]]) \
-        .mean(axis=0)
-    dump_skops(dict(bundle, baseline=mean_patient), old / "model.skops")
+    old, bundle, mean_patient = _older_model_file(rp_rf_model_dir, tmp_path / "old")
     patients = make_cohort(4, seed=98).table
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -1013,3 +1020,25 @@ def test_an_older_random_forest_model_file_is_explained_against_its_patient_and_
     assert np.allclose(pred["baseline_risk"], base)
     total = contrib.drop(columns="case").sum(axis=1).to_numpy()
     assert np.allclose(total, _logit(pred["risk"]) - _logit(base), atol=1e-6)
+
+
+def test_rp_predict_says_what_the_top_features_contribution_is_measured_against(rp_rf_model_dir, tmp_path, capsys,
+                                                                                monkeypatch):
+    """QA rp69: the console said "top feature dose_mld_gy (+0.63 log-odds)" under a header on the risk, its interval
+    and the threshold, and nothing of what the contribution is measured against (the CSV's baseline_risk)."""
+    from lungai.cli import main
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(3, seed=98).table.to_csv(tmp_path / "p.csv", index=False)
+    old, _, _ = _older_model_file(rp_rf_model_dir, tmp_path / "old")
+    for model, whose in ((rp_rf_model_dir, "the training patients'"),
+                         (old, "the training-mean patient's (a model file of an older lungai, above)")):
+        capsys.readouterr()
+        out = tmp_path / f"pred_{model.name}.csv"
+        assert main(["rp", "predict", str(model), str(tmp_path / "p.csv"), "-o", str(out)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        base = float(pd.read_csv(out)["baseline_risk"].iloc[0])
+        said = [line for line in lines if line.startswith("top feature")]
+        assert said == [f"top feature (its contribution, in log-odds): + raises the risk above the baseline risk "
+                        f"{base:.2f}, {whose}; - lowers it"], lines
+        assert lines.index(said[0]) < min(i for i, line in enumerate(lines) if line.startswith("SYN098-"))  # header
