@@ -1020,6 +1020,11 @@ def test_an_older_random_forest_model_file_is_explained_against_its_patient_and_
     assert np.allclose(pred["baseline_risk"], base)
     total = contrib.drop(columns="case").sum(axis=1).to_numpy()
     assert np.allclose(total, _logit(pred["risk"]) - _logit(base), atol=1e-6)
+    from lungai.scene.results import describe_prediction_row      # the Slicer result text: whom it is measured against
+
+    _, text = describe_prediction_row({k: str(v) for k, v in pred.iloc[0].to_dict().items()})
+    assert f"(against the training-mean patient (an older model file: see the warning): baseline risk " \
+           f"{100 * base:.0f} %)" in text and "retrain it with `lungai rp train`" in text
 
 
 def test_rp_predict_says_what_the_top_features_contribution_is_measured_against(rp_rf_model_dir, tmp_path, capsys,

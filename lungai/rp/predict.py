@@ -20,10 +20,8 @@ from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features
 from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval
 # what a card says (light: the Slicer panel's model line says them before the prediction packages are there)
 from lungai.rp.card import prediction_header, rp_endpoint, synthetic_model  # noqa: F401
+from lungai.rp.card import OLD_BASELINE_ROW   # a row's warning of an older random forest's contributions
 
-# a row's warning of a random forest of an older model file (explain.old_baseline_note says it with the file and fix)
-OLD_BASELINE_ROW = ("contributions measured against the training-mean patient, not the training patients (a model "
-                    "file of an older lungai: retrain it with `lungai rp train`)")
 # a row's warning of confidence_caveat_warning (lungai.rp.prepare), without its fix
 CAVEAT_ROW = ("automatic tumour not flagged for review by a model whose confidence has a known caveat "
               "(tumour_confidence_caveat): it may be partly missed")
