@@ -85,7 +85,7 @@ def _rp_bundle_damage(bundle) -> dict:
                             "its pipeline is a list"),
             "bootstrap of numbers": ({"pipeline": pipe, "bootstrap": [1, 2], "baseline": bundle["baseline"]},
                                      "its bootstrap ensemble is not a list"),
-            "baseline too short": ({"pipeline": pipe, "bootstrap": [], "baseline": bundle["baseline"][:2]},
+            "baseline too short": ({"pipeline": pipe, "bootstrap": [], "baseline": bundle["baseline"][..., :2]},
                                    "its explanation baseline"),
             "baseline text": ({"pipeline": pipe, "bootstrap": [], "baseline": "mean"}, "its explanation baseline"),
             "baseline NaN": ({"pipeline": pipe, "bootstrap": [], "baseline": np.full_like(bundle["baseline"], np.nan)},

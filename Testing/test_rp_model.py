@@ -266,10 +266,12 @@ def test_predict_interval_and_exact_linear_shapley(rp_model_dir, tmp_path):
     assert list(pred["case"]) == list(patients["case"])
     bundle, _ = load_model(rp_model_dir)
     clf = bundle["pipeline"].named_steps["clf"]
-    base_logit = clf.decision_function(bundle["baseline"][None, :])[0]
+    # exact: coef * (z - the background's mean z); they add up to the log-odds minus the background's mean log-odds
+    base_logit = clf.decision_function(bundle["baseline"]).mean()
     total = contrib.drop(columns="case").sum(axis=1).to_numpy()
     risk = pred["risk"].to_numpy()
     assert np.allclose(total, np.log(risk / (1 - risk)) - base_logit, atol=1e-8)  # efficiency
+    assert np.allclose(pred["baseline_risk"], 1 / (1 + np.exp(-base_logit)))
     first = pred.loc[0]
     assert abs(first["top1_contribution"]) >= abs(first["top2_contribution"])
     assert (tmp_path / "imp.png").read_bytes()[:4] == b"\x89PNG"
@@ -316,8 +318,9 @@ def test_exact_group_shapley_matches_the_closed_form():
 
 def test_random_forest_shapley_values_are_the_exact_ones(rp_rf_model_dir):
     """A random forest's contributions were sampled from 25 permutations: on this 10-player model up to 0.19 log-odds
-    off the Shapley values, the top feature changing with --seed.  Up to EXACT_MAX_PLAYERS players they are exact."""
-    from lungai.rp.explain import EXACT_MAX_PLAYERS, input_origin, model_inputs
+    off the Shapley values, the top feature changing with --seed.  Up to EXACT_MAX_PLAYERS players they are exact: the
+    Shapley values against each background row, averaged (checked against the definition on 3 of its rows)."""
+    from lungai.rp.explain import EXACT_MAX_PLAYERS, input_origin, model_inputs, shapley_values
 
     patients = make_cohort(6, seed=98).table
     bundle, card = load_model(rp_rf_model_dir)
@@ -328,24 +331,29 @@ def test_random_forest_shapley_values_are_the_exact_ones(rp_rf_model_dir):
     assert 2 < len(cols) <= EXACT_MAX_PLAYERS
 
     def logit_risk(z):
-        p = np.clip(clf.predict_proba(z)[:, 1], 1e-3, 1 - 1e-3)
-        return np.log(p / (1 - p))
+        return _logit(clf.predict_proba(z)[:, 1])
 
     Z = model_inputs(pipe, X)
-    expected = np.zeros((len(X), len(X.columns)))
-    for r in range(len(X)):
-        expected[r, cols] = _subset_shapley(logit_risk, Z[r], bundle["baseline"],
-                                            [list(np.flatnonzero(origin == c)) for c in cols])
+    rows = bundle["baseline"][[0, 9, 19]]
+    expected = np.zeros((2, len(X.columns)))
+    for r in range(2):
+        expected[r, cols] = np.mean([_subset_shapley(logit_risk, Z[r], b, [list(np.flatnonzero(origin == c))
+                                                                           for c in cols]) for b in rows], axis=0)
+    assert np.allclose(shapley_values(pipe, X.iloc[:2], rows).to_numpy(), expected, atol=1e-9)
+    # predict_rp: against the model file's whole background, the same for any --seed and any rows beside a patient
+    full = shapley_values(pipe, X, bundle["baseline"]).to_numpy()
     for seed in (0, 3):
         _, contrib = predict_rp(rp_rf_model_dir, patients, seed=seed)
-        assert np.allclose(contrib.drop(columns="case").to_numpy(), expected, atol=1e-9)
+        assert np.allclose(contrib.drop(columns="case").to_numpy(), full, atol=1e-9)
+    _, alone = predict_rp(rp_rf_model_dir, patients.iloc[[4]])
+    assert np.allclose(alone.drop(columns="case").to_numpy(), full[[4]], atol=1e-9)
 
 
 def test_random_forest_shapley_with_captum_is_efficient_and_seeded(rp_rf_model_dir, monkeypatch):
     from lungai.rp import explain
 
-    # more players than EXACT_MAX_PLAYERS: captum's sampling (here forced on the 10-player model, to check it against
-    # the exact values)
+    # more players than EXACT_MAX_PLAYERS: captum's sampling against each background row (here forced on the
+    # 10-player model, to check it against the exact values)
     patients = make_cohort(6, seed=98).table
     exact = predict_rp(rp_rf_model_dir, patients)[1].drop(columns="case").to_numpy()
     monkeypatch.setattr(explain, "EXACT_MAX_PLAYERS", 0)
@@ -356,12 +364,9 @@ def test_random_forest_shapley_with_captum_is_efficient_and_seeded(rp_rf_model_d
     from lungai.rp.explain import model_inputs
     clf = bundle["pipeline"].named_steps["clf"]
 
-    def logit(p):
-        p = np.clip(p, 1e-3, 1 - 1e-3)
-        return np.log(p / (1 - p))
-
     z = model_inputs(bundle["pipeline"], patients[card["features"]])
-    expected = logit(clf.predict_proba(z)[:, 1]) - logit(clf.predict_proba(bundle["baseline"][None, :])[:, 1])
+    base_logit = _logit(clf.predict_proba(bundle["baseline"])[:, 1]).mean()   # the background's mean log-odds
+    expected = _logit(clf.predict_proba(z)[:, 1]) - base_logit
     assert np.allclose(contrib.drop(columns="case").sum(axis=1), expected, atol=1e-6)
     import torch
 
@@ -371,14 +376,16 @@ def test_random_forest_shapley_with_captum_is_efficient_and_seeded(rp_rf_model_d
     _, again = predict_rp(rp_rf_model_dir, patients, seed=3)
     assert np.allclose(again.drop(columns="case"), contrib.drop(columns="case"))
     assert torch.equal(torch.rand(1), expected_draw)     # the caller's torch random stream is left as it was
-    # what "raises the risk" is measured against: the reference patient's risk, in the predictions and the card
-    base = float(clf.predict_proba(bundle["baseline"][None, :])[0, 1])
+    _, alone = predict_rp(rp_rf_model_dir, patients.iloc[[4, 1]], seed=3)       # a patient's values: not the rows'
+    assert np.allclose(alone.drop(columns="case").to_numpy(), contrib.drop(columns="case").to_numpy()[[4, 1]])
+    # what "raises the risk" is measured against: the risk at the background's mean log-odds, predictions and card
+    base = float(1 / (1 + np.exp(-base_logit)))
     assert np.allclose(pred["baseline_risk"], base) and card["baseline_risk"] == pytest.approx(base)
     assert f"{base:.3f}" in card["explanation"] and "mean predicted risk of the training" in card["explanation"]
     from lungai.scene.results import describe_prediction_row
 
     _, text = describe_prediction_row({k: str(v) for k, v in pred.iloc[0].to_dict().items()})
-    assert f"against the training-mean patient, risk {100 * base:.0f} %" in text
+    assert f"(against the training patients: baseline risk {100 * base:.0f} %)" in text
 
 
 def test_external_validation_writes_outputs_without_refitting(rp_model_dir, tmp_path):
@@ -934,3 +941,109 @@ def test_the_synthetic_cohorts_dvh_is_non_increasing_in_dose(n, seed):
     again = make_cohort(n, seed=seed, missing_rate=0.0)
     assert again.table.equals(cohort.table) and np.array_equal(again.risk, cohort.risk)
     assert 2.0 < np.median(v[:, 0] / v[:, 3].clip(0.1)) < 5.0      # still a lung DVH's shape (V5 ~ 3 x V30)
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, float), 1e-3, 1 - 1e-3)
+    return np.log(p / (1 - p))
+
+
+def test_random_forest_contributions_are_measured_against_the_training_patients(rp_rf_model_dir):
+    """QA rp69: a random forest's contributions were measured against the training-mean patient (every model input at
+    its training mean), whose risk was 0.018 while the training patients' mean predicted risk was 0.302 (rp synth's
+    cohort, rp train --models rf --fast): a patient at 0.17 had only "raises the risk" contributions.  Now against
+    background training patients: the baseline risk lies at their mean log-odds, near their mean risk, and the
+    contributions add up to the patient's log-odds minus that baseline's."""
+    from rp_helpers import RF_COHORT_SEED
+
+    bundle, card = load_model(rp_rf_model_dir)
+    pipe = bundle["pipeline"]
+    training = make_cohort(240, seed=RF_COHORT_SEED).table[card["features"]]
+    risk_train = pipe.predict_proba(training)[:, 1]
+    patients = make_cohort(8, seed=98).table
+    pred, contrib = predict_rp(rp_rf_model_dir, patients, seed=2)
+    base = float(pred["baseline_risk"].iloc[0])
+    at_mean_log_odds = 1 / (1 + np.exp(-_logit(risk_train).mean()))
+    assert abs(base - at_mean_log_odds) < 0.02, (base, at_mean_log_odds)       # old: 0.04 against 0.27
+    assert abs(base - risk_train.mean()) < 0.06, (base, risk_train.mean())
+    assert card["baseline_risk"] == pytest.approx(base)
+    assert f"{base:.3f}" in card["explanation"] and "training patients" in card["explanation"]
+    total = contrib.drop(columns="case").sum(axis=1).to_numpy()
+    assert np.allclose(total, _logit(pred["risk"]) - np.log(base / (1 - base)), atol=1e-6)   # they add up
+    # the baseline is the background's mean log-odds (the model file's rows), and the background is training patients
+    from lungai.rp.explain import model_inputs
+
+    background = bundle["baseline"]
+    assert background.ndim == 2 and len(background) == 20
+    z_train = model_inputs(pipe, training)
+    assert all(np.isclose(z_train, row).all(axis=1).any() for row in background)
+    clf = pipe.named_steps["clf"]
+    assert np.log(base / (1 - base)) == pytest.approx(_logit(clf.predict_proba(background)[:, 1]).mean(), abs=1e-9)
+
+
+def _older_model_file(model_dir, old):
+    """A copy of ``model_dir`` whose model file holds what an older lungai saved as the explanation's baseline: the
+    training mean of every model input (1-D); (folder, bundle, that mean)."""
+    import shutil
+
+    from lungai.model_files import dump_skops
+    from lungai.rp.explain import model_inputs
+    from rp_helpers import RF_COHORT_SEED
+
+    shutil.copytree(model_dir, old)
+    bundle, card = load_model(old)
+    mean_patient = model_inputs(bundle["pipeline"], make_cohort(240, seed=RF_COHORT_SEED).table[card["features"]]) \
+        .mean(axis=0)
+    dump_skops(dict(bundle, baseline=mean_patient), old / "model.skops")
+    return old, bundle, mean_patient
+
+
+def test_an_older_random_forest_model_file_is_explained_against_its_patient_and_says_to_retrain(rp_rf_model_dir,
+                                                                                                tmp_path):
+    """A model file of an older lungai holds one reference patient (1-D: the training mean of every model input): it
+    still loads and predicts, its contributions measured against that patient, and says so - with the fix - once and
+    in every row."""
+    import warnings
+
+    from lungai.errors import InputNote
+
+    old, bundle, mean_patient = _older_model_file(rp_rf_model_dir, tmp_path / "old")
+    patients = make_cohort(4, seed=98).table
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pred, contrib = predict_rp(old, patients)
+    notes = [str(w.message) for w in caught if isinstance(w.message, InputNote) and "older lungai" in str(w.message)]
+    assert len(notes) == 1 and str(old / "model.skops") in notes[0] and "lungai rp train" in notes[0], notes
+    assert all("retrain it with `lungai rp train`" in w for w in pred["warnings"])
+    clf = bundle["pipeline"].named_steps["clf"]
+    base = float(clf.predict_proba(mean_patient[None, :])[0, 1])
+    assert np.allclose(pred["baseline_risk"], base)
+    total = contrib.drop(columns="case").sum(axis=1).to_numpy()
+    assert np.allclose(total, _logit(pred["risk"]) - _logit(base), atol=1e-6)
+    from lungai.scene.results import describe_prediction_row      # the Slicer result text: whom it is measured against
+
+    _, text = describe_prediction_row({k: str(v) for k, v in pred.iloc[0].to_dict().items()})
+    assert f"(against the training-mean patient (an older model file: see the warning): baseline risk " \
+           f"{100 * base:.0f} %)" in text and "retrain it with `lungai rp train`" in text
+
+
+def test_rp_predict_says_what_the_top_features_contribution_is_measured_against(rp_rf_model_dir, tmp_path, capsys,
+                                                                                monkeypatch):
+    """QA rp69: the console said "top feature dose_mld_gy (+0.63 log-odds)" under a header on the risk, its interval
+    and the threshold, and nothing of what the contribution is measured against (the CSV's baseline_risk)."""
+    from lungai.cli import main
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(3, seed=98).table.to_csv(tmp_path / "p.csv", index=False)
+    old, _, _ = _older_model_file(rp_rf_model_dir, tmp_path / "old")
+    for model, whose in ((rp_rf_model_dir, "the training patients'"),
+                         (old, "the training-mean patient's (a model file of an older lungai, above)")):
+        capsys.readouterr()
+        out = tmp_path / f"pred_{model.name}.csv"
+        assert main(["rp", "predict", str(model), str(tmp_path / "p.csv"), "-o", str(out)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        base = float(pd.read_csv(out)["baseline_risk"].iloc[0])
+        said = [line for line in lines if line.startswith("top feature")]
+        assert said == [f"top feature (its contribution, in log-odds): + raises the risk above the baseline risk "
+                        f"{base:.2f}, {whose}; - lowers it"], lines
+        assert lines.index(said[0]) < min(i for i, line in enumerate(lines) if line.startswith("SYN098-"))  # header

@@ -243,11 +243,20 @@ def run_predict(args) -> int:
                 write_csv(contrib, args.contributions, any_suffix=True, float_format="%.5g")
     import math
 
+    from pandas import isna as pd_isna
+
     from lungai.rp.predict import prediction_header
     from lungai.scene.results import contribution_text
 
     for line in prediction_header(model[1]):   # what the risk, its interval and the flag mean
         print(line)
+    if len(pred) and not pd_isna(pred["baseline_risk"].iloc[0]):   # ... and what a top feature's value is measured
+        from lungai.rp.explain import old_baseline                  # against (QA rp69: the CSV's baseline_risk only)
+
+        whose = ("the training-mean patient's (a model file of an older lungai, above)"
+                 if old_baseline(model[0]["pipeline"], model[0]["baseline"]) else "the training patients'")
+        print(f"top feature (its contribution, in log-odds): + raises the risk above the baseline risk "
+              f"{float(pred['baseline_risk'].iloc[0]):.2f}, {whose}; - lowers it")
     from lungai.errors import say_notes
     from lungai.rp.card import card_warnings, validation_text
 

@@ -117,6 +117,13 @@ def rp_endpoint(card: dict) -> tuple[str, str]:
             "definition")
 
 
+# a row's warning (rp predict's warnings column) of a random forest of an older model file, whose contributions are
+# measured against the training-mean patient (lungai.rp.explain.old_baseline_note says it once, with the file and fix);
+# here, in the light module: the Slicer result text (lungai.scene.results.describe_prediction_row) reads it
+OLD_BASELINE_ROW = ("contributions measured against the training-mean patient, not the training patients (a model "
+                    "file of an older lungai: retrain it with `lungai rp train`)")
+
+
 def prediction_header(card: dict) -> list[str]:
     """What ``lungai rp predict``'s risk lines mean, printed above them: what the risk is of (:func:`rp_endpoint`),
     what the interval in brackets is (the model card's ``uncertainty``) and the high-risk threshold with its rule

@@ -180,7 +180,8 @@ def _is_pipeline(obj) -> bool:
 def check_bundle(bundle, path) -> None:
     """InputError naming ``path`` unless ``bundle`` is what :func:`save_model` writes: a dict of a fitted scikit-learn
     pipeline (a ``clf`` step that predicts a risk), a list of such pipelines (the bootstrap ensemble) and the
-    explanation baseline (a 1-D array of finite numbers, one per model input).  A skops file holds only trusted
+    explanation baseline (background rows: a 2-D array of finite numbers, one per model input in each row; an older
+    lungai's file: one such row, 1-D - :func:`lungai.rp.explain.as_background`).  A skops file holds only trusted
     types, yet any structure of them (a list, another dict): predict / validate would stop with a traceback."""
     import numpy as np
 
@@ -198,9 +199,11 @@ def check_bundle(bundle, path) -> None:
         raise InputError(f"{what}: its bootstrap ensemble is not a list of such pipelines", fix)
     base = bundle["baseline"]
     n_inputs = getattr(bundle["pipeline"].named_steps["clf"], "n_features_in_", None)
-    ok = (isinstance(base, np.ndarray) and base.ndim == 1 and np.issubdtype(base.dtype, np.number)
-          and bool(np.isfinite(base).all()) and (n_inputs is None or base.shape[0] == n_inputs))
+    # the background rows (2-D: training patients' model inputs) or an older file's one reference patient (1-D)
+    ok = (isinstance(base, np.ndarray) and base.ndim in (1, 2) and base.size > 0
+          and np.issubdtype(base.dtype, np.number) and bool(np.isfinite(base).all())
+          and (n_inputs is None or base.shape[-1] == n_inputs))
     if not ok:
         shape = getattr(base, "shape", None)
-        raise InputError(f"{what}: its explanation baseline ({type(base).__name__}, shape {shape}) is not a 1-D "
-                         f"array of finite numbers, one per model input ({n_inputs})", fix)
+        raise InputError(f"{what}: its explanation baseline ({type(base).__name__}, shape {shape}) is not an array "
+                         f"of finite numbers, one per model input ({n_inputs}) in each row", fix)

@@ -13,13 +13,14 @@ from lungai.progress import task, waiting
 from lungai.rp import plots
 from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.checks import check_one_row_per_patient, patients_table, table_paths
-from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
+from lungai.rp.explain import baseline_risk, old_baseline, old_baseline_note, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
     settings_warnings, table_warnings, tumour_review_rows, unflagged_caveat_rows
 from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval
 # what a card says (light: the Slicer panel's model line says them before the prediction packages are there)
 from lungai.rp.card import prediction_header, rp_endpoint, synthetic_model  # noqa: F401
+from lungai.rp.card import OLD_BASELINE_ROW   # a row's warning of an older random forest's contributions
 
 # a row's warning of confidence_caveat_warning (lungai.rp.prepare), without its fix
 CAVEAT_ROW = ("automatic tumour not flagged for review by a model whose confidence has a known caveat "
@@ -106,8 +107,10 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     (numeric features outside the training range, with the range), ``training_patient`` (True for a patient the
     model was trained on - its risk is in-sample, optimistic -, empty when that cannot be said: :func:`in_sample_rows`,
     said in one :class:`lungai.errors.InputNote`), ``warnings`` (radiomics settings other than the model's or
-    unknown; a training patient's in-sample note), ``baseline_risk`` (the risk of the reference patient the
-    contributions are measured against: + raises the risk above it) and ``top1_feature, top1_contribution, ...``;
+    unknown; a training patient's in-sample note; a random forest of an older model file's contributions measured
+    against the training-mean patient), ``baseline_risk`` (the risk at the mean log-odds of the training patients
+    the contributions are measured against, :func:`lungai.rp.explain.baseline_risk`: + raises the risk above it)
+    and ``top1_feature, top1_contribution, ...``;
     and the full table of Shapley values (log-odds, one column per feature).  Features computed with other
     radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
     Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients; .png, .svg or .pdf) when
@@ -149,6 +152,10 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     row_items = [items + [n] if n else items for items, n in zip(row_items, in_sample)]
     # each row's warnings as a list too (pred.attrs["row_warnings"]): a dose note can hold "; " itself (the EFFECTIVE
     # note), so the CSV's cell cannot be split back into them (QA demorisk58: the demo cut the note in two)
+    # a random forest of an older lungai explained against the training-mean patient: said in its rows and once
+    old_reference = old_baseline(bundle["pipeline"], bundle["baseline"])
+    if old_reference:
+        row_items = [items + [OLD_BASELINE_ROW] for items in row_items]
     if not has_interval(bundle):   # a model saved without bootstrap members: empty risk_low / risk_high, said why
         row_items = [items + [NO_INTERVAL] for items in row_items]    # and the fix in each row (QA stagefollow66)
     warnings = ["; ".join(items) for items in row_items]
@@ -161,6 +168,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
         contrib = waiting(bar, f"Shapley values of {counted(len(X), 'patient')}", shapley_values, bundle["pipeline"],
                           X, bundle["baseline"], seed=seed)
         bar.update(1, "Shapley values")
+    base_risk = baseline_risk(bundle["pipeline"], bundle["baseline"])
     pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
                          "risk_low": low, "risk_high": high,
                          "high_risk": (risk >= card["threshold"]).astype(int),
@@ -168,7 +176,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
                          # QA rppredict62)
                          "endpoint": rp_endpoint(card)[0], "imputed": imputed,
                          "out_of_range": outside, "training_patient": flags, "warnings": warnings,
-                         "baseline_risk": baseline_risk(bundle["pipeline"], bundle["baseline"])})
+                         "baseline_risk": base_risk})
     for i, tops in enumerate(top_contributions(contrib, top)):
         for r, (name, value) in enumerate(tops, start=1):
             pred.loc[i, f"top{r}_feature"] = name
@@ -179,10 +187,15 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     pred.attrs["row_warnings"] = row_items  # each row's warnings cell, item by item
     if synthetic_model(card):        # a model of lungai.rp.make_cohort / rp synth: every risk says so in its row
         pred.insert(1, "illustrative", SYNTHETIC_NOTE)
-    if in_sample_warning:
-        import warnings as python_warnings
+    import warnings as python_warnings
 
+    if in_sample_warning:
         python_warnings.warn(in_sample_warning)   # an InputNote (lungai.model_files.in_sample_patients)
+    if old_reference:
+        from lungai.errors import InputNote
+        from lungai.rp.model_io import MODEL_FILE
+
+        python_warnings.warn(InputNote(old_baseline_note(Path(model_dir or '') / MODEL_FILE, base_risk)))
     if output is not None:
         from lungai.radiomics.csv_output import write_csv
 

@@ -22,7 +22,7 @@ from lungai.rp.checks import check_events, check_not_constant, check_threshold, 
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, abbreviation_warnings, infer_roles, \
     role_file_id
-from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, baseline_risk, model_inputs
+from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, background_rows, baseline_risk
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import case_ids, effective_dose_warning, feature_summary, lungs_cut_warning, \
@@ -219,7 +219,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         cats = [c for c in roles.categorical if c in X.columns]
         del fits
         ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
-        baseline = model_inputs(pipe, X).mean(axis=0)
+        baseline = background_rows(pipe, X, seed)   # the explanation's background: training patients (explain.py)
         base_risk, mean_risk = baseline_risk(pipe, baseline), float(pipe.predict_proba(X)[:, 1].mean())
         from lungai.io.outputs import claimed_output_folder, record_outputs
 
@@ -286,12 +286,15 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "radiomics_settings": training_radiomics_settings(df, list(X.columns), inputs),
             "threshold": threshold, "threshold_rule": threshold_rule,
             "uncertainty": uncertainty_text(n_boot, RP_ENDPOINT if synthetic else outcome), "n_bootstrap": n_boot,
-            "explanation": "Shapley values in log-odds against the training-mean patient "
+            "explanation": f"Shapley values in log-odds against {counted(len(baseline), 'training patient')} (the "
+                           f"background: one drawn at random, seed {seed}, from each of as many equal strata of the "
+                           "training patients' predicted log-odds; the values against each averaged) "
                            + ("(exact, linear model)" if m == "lr" else
                               f"(exact up to {EXACT_MAX_PLAYERS} model columns, else captum ShapleyValueSampling, "
                               f"{N_PERMUTATIONS} permutations)")
-                           + f", whose risk (baseline_risk) is {base_risk:.3f} (mean predicted risk of the "
-                             f"training patients {mean_risk:.3f}): + raises the risk above the baseline risk, - lowers it",
+                           + f": they add up to the patient's log-odds minus the background's mean log-odds, whose "
+                             f"risk (baseline_risk) is {base_risk:.3f} (mean predicted risk of the training patients "
+                             f"{mean_risk:.3f}): + raises the risk above the baseline risk, - lowers it",
             "baseline_risk": base_risk,
             "seed": seed, "fast": fast,
             "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",

@@ -443,7 +443,12 @@ def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
     text = describe_risk(risk, pairs, top=top).split("\n", 1)
     details = text[1] if len(text) > 1 else ""
     if pairs and str(row.get("baseline_risk") or "").strip() not in ("", "nan"):   # what + / - is measured against
-        details += f"\n(against the training-mean patient, risk {100 * float(row['baseline_risk']):.0f} %)"
+        # the training patients (the background of lungai.rp.explain), or an older random forest file's one patient
+        from lungai.rp.card import OLD_BASELINE_ROW   # (its row's warning says so, and the fix)
+
+        whom = ("the training-mean patient (an older model file: see the warning)"
+                if OLD_BASELINE_ROW in str(row.get("warnings") or "") else "the training patients")
+        details += f"\n(against {whom}: baseline risk {100 * float(row['baseline_risk']):.0f} %)"
     for key, what in (("imputed", "Imputed (missing) features"), ("out_of_range", "Outside the training range"),
                       ("warnings", "Warning")):
         if str(row.get(key) or "").strip() and str(row.get(key)).strip().lower() != "nan":
