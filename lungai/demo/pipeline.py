@@ -22,6 +22,7 @@ from lungai.io import read_ct, write_image
 from lungai.overlap import dice
 from lungai.progress import SubProgress, task, timer_running, waiting
 from lungai.seg.config import result_value
+from lungai.volume import mask_volume_ml
 
 
 def _to_csv(frame, path, **kwargs) -> None:
@@ -230,14 +231,14 @@ def gtv_agreement(tumour: sitk.Image, gtv: sitk.Image, gtv_source: str | None = 
     seed marks one tumour, and a node segmented whole is no disagreement."""
     from lungai.overlap import dice
 
-    ml = float(np.prod(tumour.GetSpacing())) / 1000.0
     a = sitk.GetArrayViewFromImage(tumour) > 0
     parts = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.Cast(gtv > 0, sitk.sitkUInt8), True))
     hit = np.unique(parts[a & (parts > 0)])
     b = np.isin(parts, hit) if hit.size else parts > 0
     d = float(dice(a, b))
     n = int(parts.max())
-    out = {"dice": round(d, 4), "tumour_ml": round(float(a.sum()) * ml, 3), "gtv_ml": round(float(b.sum()) * ml, 3),
+    out = {"dice": round(d, 4), "tumour_ml": round(mask_volume_ml(a, tumour.GetSpacing()), 3),
+           "gtv_ml": round(mask_volume_ml(b, tumour.GetSpacing()), 3),
            "gtv_parts": f"{hit.size or n} of {n}", "note": None}
     if d < GTV_AGREEMENT_DICE:
         what = f"the {hit.size} of its {n} parts it overlaps, " if hit.size and hit.size < n else ""

@@ -11,6 +11,7 @@ from lungai.errors import agree, counted
 from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
 from lungai.progress import NullProgress, SubProgress
 from lungai.seg.config import result_value
+from lungai.volume import mask_volume_ml
 
 
 def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:
@@ -269,12 +270,12 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
                          seed_lps=point, whole=False if point is not None else None, tta=tta, flip_check=flip_check,
                          progress=progress)
     pred = sitk.GetArrayViewFromImage(res.tumour) > 0
-    voxel_ml = float(np.prod(img.GetSpacing())) / 1000.0
     info = res.info
     row = {"case": case.case_id, "patient": case.patient, "dice": round(dice(pred, truth), 4),
            "hd95_mm": round(hd95(pred, truth, img.GetSpacing()[::-1]), 3),
-           "volume_true_ml": round(float(truth.sum()) * voxel_ml, 4), "volume_pred_ml": result_value(info, "tumour_volume_ml"),
-           "false_volume_ml": round(float(np.logical_and(pred, ~truth).sum()) * voxel_ml, 4),
+           "volume_true_ml": round(mask_volume_ml(truth, img.GetSpacing()), 4),
+           "volume_pred_ml": result_value(info, "tumour_volume_ml"),
+           "false_volume_ml": round(mask_volume_ml(np.logical_and(pred, ~truth), img.GetSpacing()), 4),
            "n_components": info["n_components"],
            "confidence": info["confidence"], "needs_review": info["needs_review"],
            "review_reasons": "; ".join(info.get("review_reasons", [])), "method": info["method"],
