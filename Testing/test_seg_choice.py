@@ -636,3 +636,21 @@ def test_no_model_advice_for_an_roi_in_bounds_order_or_voxel_indices():
             low, fix = review_actions(info)
             assert "--model" not in low and "DynUNet" not in low and "the numbers the note gives" in low, low
             assert fix == REVIEW_ACTIONS[wrong]
+
+
+@pytest.mark.parametrize("confs, threshold, kept_text, other_text", [
+    ((0.6398, 0.6402), 0.644, "0.6402", "0.6398"),     # the models apart only at 4 decimals
+    ((0.35, 0.6402), 0.644, "0.640", "0.350"),          # the choice apart from its threshold at 3
+    ((0.35, 0.7033), 0.644, "0.70", "0.35"),            # apart at two decimals: as before
+])
+def test_a_choices_note_shows_the_confidences_apart(confs, threshold, kept_text, other_text):
+    """QA seg69: the model choice's note said every confidence with two decimals - "model large kept (its confidence
+    0.64; small 0.64) ... confidence of the choice 0.64" of 0.6402 against 0.6398, flagged below the review threshold
+    0.644 - while lungai segment's summary line shows the confidence apart from its threshold (review_digits)."""
+    a, b = _result(confs[0], np.s_[5:10, 5:10, 5:10]), _result(confs[1], np.s_[5:12, 5:12, 5:12])
+    for r in (a, b):
+        r.info["review_threshold"] = threshold
+    res = segment_with_choice(None, ModelChoice(["small", "large"], ["A", "B"], {}), _fake({"A": a, "B": b}))
+    note = next(n for n in res.info["notes"] if n.startswith("model large kept"))
+    assert (f"(its confidence {kept_text}; small {other_text})" in note
+            and note.endswith(f"confidence of the choice {kept_text}")), note

@@ -95,3 +95,15 @@ def test_the_demo_console_shows_the_confidence_apart_from_its_threshold():
                "dose_source": "none", "lungs": {}}
     first = result_lines(summary)[0]
     assert "confidence 0.640 - NEEDS REVIEW" in first, first
+
+
+@pytest.mark.parametrize("confidence, calibrated, shown", [(0.6402, True, "confidence 0.640"),
+                                                           (0.7033, True, "confidence 0.70"),
+                                                           (0.6444, False, "uncalibrated confidence 0.6444")])
+def test_the_demo_bars_tumour_step_shows_the_confidence_as_the_summary_line(confidence, calibrated, shown):
+    """QA seg69: the demo bar's tumour step said "tumour 16.9 ml, confidence 0.64" of 0.6402 against a review
+    threshold of 0.644 (two decimals), where lungai segment's summary line says 0.640."""
+    from lungai.demo import pipeline
+
+    seg = dict(_seg(confidence), calibrated=calibrated)
+    assert pipeline.tumour_step_text(seg) == f"tumour 16.9 ml, {shown}"

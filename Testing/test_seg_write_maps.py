@@ -207,3 +207,78 @@ def test_a_ctrl_c_while_segment_writes_a_map_leaves_no_partial_copy(tmp_path, mo
     left = [p.name for p in out.iterdir()] if out.exists() else []
     assert not [n for n in left if n.startswith(".partial-")], left
     assert "mutual_information.nii.gz" not in left and "result.json" not in left, left
+
+
+def test_a_ctrl_c_while_the_writers_thread_starts_leaves_no_partial_copy(tmp_path, monkeypatch):
+    """QA seg69 (lungai segment on LUNG1-003's DICOM series, a loaded machine, SIGINT as "writing
+    uncertainty.nii.gz" was shown): the command said "cancelled" and left ``.partial-2f3d1513c3d71a56.nii.gz`` - the
+    patient's whole uncertainty map (473 kB) - in the output folder, and no uncertainty.nii.gz.  The Ctrl-C came
+    while ``waiting`` started its worker (``Thread.start`` waits for the new thread to begin: on a loaded machine the
+    longest wait there), before its stop handling: the worker, a daemon, went on writing and was killed at the
+    interpreter's exit before its clean-up.  A stop there is waited for too (``finish_on_stop``)."""
+    import threading
+
+    from lungai import progress
+
+    ct, _ = stubbed_segment(tmp_path, monkeypatch)
+    names = _slow_partial_writes(monkeypatch, 0.5)
+    real_emit, real_start, shown = progress._LineProgress._emit, threading.Thread.start, []
+
+    def emit(self, message):
+        shown.append(message)
+        return real_emit(self, message)
+
+    def start(self):        # the signal lands while start() waits for the thread it launched
+        real_start(self)
+        if self.name == "lungai-waiting" and shown and shown[-1] == "writing uncertainty.nii.gz":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress._LineProgress, "_emit", emit)
+    monkeypatch.setattr(threading.Thread, "start", start)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    out = tmp_path / "out"
+    assert main(["segment", str(ct), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]) == 130
+    # the command returned: no write runs on (at a real command's exit it would be killed before its clean-up)
+    running = [t.name for t in threading.enumerate() if t.name == "lungai-waiting" and t.is_alive()]
+    left = [p.name for p in out.iterdir()] if out.exists() else []
+    assert not running, (running, left)
+    assert "writing uncertainty.nii.gz" in shown, shown
+    assert any(n.startswith(".partial-") for n in names), names          # the stopped write had begun
+    assert not [n for n in left if n.startswith(".partial-")], left
+    assert "mutual_information.nii.gz" not in left and "result.json" not in left, left
+
+
+def test_a_real_ctrl_c_while_a_write_runs_waits_for_it():
+    """QA seg69: a SIGINT (Ctrl-C) while ``waiting`` waited for a writing call (``finish_on_stop``) left the write
+    running: Python 3.11's ``Thread.join`` interrupted by the signal marks the running thread as ended (its bpo-45274
+    clean-up), so the second join that was to wait for the write returned at once, and the command exited with the
+    write's ``.partial-*`` copy of the patient's map left behind (3 SIGINTs at "writing uncertainty.nii.gz" on
+    LUNG1-003: 1 partial left, 2 maps never written).  The call has ended when the stop reaches the caller."""
+    import os
+    import signal
+    import threading
+
+    import pytest
+
+    from lungai.progress import waiting
+
+    class Bar:
+        tick_interval = 0.5
+
+        def update(self, n=1, message=None):
+            pass
+
+    finished = []
+
+    def write():
+        time.sleep(1.2)
+        finished.append(True)
+
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))     # the main thread gets it, as a Ctrl-C
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            waiting(Bar(), "writing uncertainty.nii.gz", write, finish_on_stop=True)
+    finally:
+        timer.cancel()
+    assert finished, "the write still ran when the stop reached the caller"

@@ -321,6 +321,10 @@ class Counter:
             self._show()
 
 
+# seconds a stopped :func:`waiting` waits for its worker to begin (launched, not yet running: a loaded machine)
+START_WAIT_S = 10.0
+
+
 def waiting(progress, message: str, fn, *args, finish_on_stop: bool = False, **kwargs):
     """``fn(*args, **kwargs)``, one long call with no sub-steps of its own (a distance transform of a CT's lungs: one C
     call, which releases the GIL), run in a worker thread while ``message`` is shown on ``progress`` as a message-only
@@ -347,25 +351,37 @@ def waiting(progress, message: str, fn, *args, finish_on_stop: bool = False, **k
     # variable in numpy 2), a Dask worker's :func:`forwarded` progress - the call runs as it would here
     context = contextvars.copy_context()
 
+    # set as the worker begins (a stop in worker.start() knows it runs) and as its call ends: waited for as events,
+    # not by Thread.join - Python 3.11's join interrupted by a Ctrl-C marks a running thread as ended (its bpo-45274
+    # clean-up releases the thread's own lock), so that a second join returned at once while the write went on
+    began, ended = threading.Event(), threading.Event()
+
     def run() -> None:
+        began.set()
         try:
             done.append((True, context.run(fn, *args, **kwargs)))
         except BaseException as exc:     # raised in the caller's thread below
             done.append((False, exc))
+        finally:
+            ended.set()
 
     start = time.monotonic()
     progress.update(0, message)
     worker = threading.Thread(target=run, name="lungai-waiting", daemon=True)
-    worker.start()
     try:
-        while True:
-            worker.join(interval)
-            if not worker.is_alive():
-                break
+        # a stop (Ctrl-C, SIGTERM) in start() - which waits for the thread it launched to begin, on a loaded machine
+        # a long wait - is waited for too, and one in the wait below really waits (QA seg69: lungai segment on
+        # LUNG1-003, a SIGINT as "writing uncertainty.nii.gz" was shown, left .partial-<hash>.nii.gz - the patient's
+        # whole map - and no uncertainty.nii.gz: the worker wrote on unwaited and was killed at the interpreter's exit
+        # before its clean-up)
+        worker.start()
+        while not ended.wait(interval):
             progress.update(0, f"{message} ({time.monotonic() - start:.0f} s)")
     except BaseException:
-        if finish_on_stop:
-            worker.join()         # the call's own clean-up (its finally: partial files, temporary copies) runs
+        # the call's own clean-up (its finally: partial files, temporary copies) runs - unless the thread never began
+        # (the stop came before start() launched it: nothing to wait for)
+        if finish_on_stop and began.wait(START_WAIT_S):
+            ended.wait()
         raise
     ok, value = done[0]
     if not ok:

@@ -28,6 +28,7 @@ from lungai.errors import InputError
 from lungai.io import copy_geometry
 from lungai.progress import NullProgress, waiting
 from lungai.seg.config import result_value
+from lungai.volume import mask_volume_ml  # noqa: F401 - the one volume of a mask, importable from here
 
 LUNG_SEGMENTS = {"Right lung": ("lung_right", "Lung_R", 1), "Left lung": ("lung_left", "Lung_L", 2)}
 BOTH_LUNGS_SEGMENT = ("Lungs", "Lungs")           # SEG segment, RTSTRUCT name of a binary lung mask
@@ -231,18 +232,12 @@ def export_lungs(reference: CTReference, labels: sitk.Image, stem, progress=None
                                    "lungs", progress=progress)
 
 
-def mask_volume_ml(mask: sitk.Image) -> float:
-    """The volume (ml) of a mask's voxels > 0 - the one volume of a mask in lungai's DICOM (the SR's ``volume_ml`` of
-    each segment, the notes and the checks of ``lungai segment`` / ``lungai dicom-export``): the voxel count times
-    the voxel's volume, as ``lungai segment`` computes its result.json's ``tumour_volume_ml`` (``count x (spacing
-    product / 1000)``, :mod:`lungai.seg.infer`), so that the SR's volume is result.json's unrounded.  A mask read
-    from a NIfTI file holds the spacing NIfTI stores (float32): give it the CT's geometry first
-    (:func:`on_ct_grid`) - QA exportfollow68: LUNG1-003's tumour was 7.482552831 ml in ``lungai segment``'s SR and
-    7.482552801784366 ml in ``lungai dicom-export``'s of the same tumor.nii.gz."""
-    arr = sitk.GetArrayViewFromImage(mask)
-    count = np.count_nonzero(arr) if arr.dtype.kind in "ub" else np.count_nonzero(arr > 0)   # unsigned: > 0 is != 0
-    voxel_ml = float(np.prod(mask.GetSpacing())) / 1000.0
-    return float(count) * voxel_ml
+# mask_volume_ml: the volume (ml) of a mask's voxels > 0 - the one volume of a mask in lungai (lungai.volume), so
+# the SR's ``volume_ml`` of each segment, the notes and checks of ``lungai segment`` / ``lungai dicom-export`` are
+# result.json's ``tumour_volume_ml`` unrounded.  A mask read from a NIfTI file holds the spacing NIfTI stores
+# (float32): give it the CT's geometry first (:func:`on_ct_grid`) - QA exportfollow68: LUNG1-003's tumour was
+# 7.482552831 ml in ``lungai segment``'s SR and 7.482552801784366 ml in ``lungai dicom-export``'s of the same
+# tumor.nii.gz.  Importable from here as before.
 
 
 def on_ct_grid(mask: sitk.Image | None, ct: sitk.Image) -> sitk.Image | None:

@@ -23,6 +23,7 @@ from lungai.dose.resample import check_coverage, dose_on_grid
 from lungai.errors import InputError
 from lungai.io import on_grid
 from lungai.io.geometry import bounding_box
+from lungai.volume import mask_volume_ml
 
 V_LEVELS = (5, 13, 20, 30)
 D_LEVELS = (2, 50, 98)
@@ -136,7 +137,7 @@ def lungs_cut(lungs: sitk.Image) -> tuple[str, str]:
     where = " and ".join(e[0] for e in ends)
     areas_text = ", ".join(f"{a:.0f} cm² of lung on the {w} slice" for _, w, a, _ in ends)
     lost = sum(e[3] for e in ends)
-    in_view = float(arr.sum()) * sx * sy * sz / 1000.0
+    in_view = mask_volume_ml(arr, (sx, sy, sz))
     fraction = lost / (in_view + lost) if lost != float("inf") else 1.0
     pct = 100 * fraction
     estimate = ("the lungs still widening there: cut mid-lung" if lost == float("inf") else

@@ -36,6 +36,7 @@ from lungai.progress import TICK_INTERVAL, NullProgress, waiting
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, is_lung_segment, prepare, pyradiomics_params
+from lungai.volume import voxel_ml as one_voxel_ml
 
 if TYPE_CHECKING:       # pandas (0.2-1.1 s) imported where a table is built: after lungai radiomics' first bar
     import pandas as pd
@@ -458,7 +459,7 @@ def parts_note(mask: sitk.Image, one_lesion: str | None = None) -> str | None:
     lab, n = ndimage.label(arr[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] > 0, np.ones((3, 3, 3), bool))
     if n < 2:
         return None
-    ml = np.prod(mask.GetSpacing()) / 1000.0
+    ml = one_voxel_ml(mask.GetSpacing())
     sizes = np.sort(region_sizes(lab, n)[1:])[::-1] * ml
     listed = ", ".join(f"{v:.3g}" for v in sizes[:PARTS_LISTED]) + (
         f" and {n - PARTS_LISTED} more" if n > PARTS_LISTED else "")
@@ -487,7 +488,7 @@ def without_padding_voxels(image: sitk.Image, segments: dict) -> tuple[dict, dic
     if not pad.any():
         return segments, {}
     near = near_padding(pad)
-    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+    voxel_ml = one_voxel_ml(image.GetSpacing())
     out, notes = {}, {}
     for name, mask in segments.items():
         m = sitk.GetArrayFromImage(mask)

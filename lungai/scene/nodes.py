@@ -1837,7 +1837,9 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None, note
     new_node = seg_node is None
     renamed = {} if new_node else _coded_lungs(seg_node)
     volumes = {}
-    ml_per_voxel = float(np.prod(labels.GetSpacing())) / 1000.0
+    from lungai.volume import voxel_ml      # the one voxel volume (numpy: not at this module's start-up)
+
+    ml_per_voxel = voxel_ml(labels.GetSpacing())
     arr = sitk.GetArrayViewFromImage(labels)
     for value, name in LUNG_SEGMENTS.items():
         # the lung's voxels once, in numpy (QA slicer68: SimpleITK's Equal + Cast and a second comparison for the

@@ -70,8 +70,16 @@ def review_digits(result: dict) -> int:
     confidence, threshold = result.get("confidence"), result.get("review_threshold")
     if confidence is None or threshold is None:
         return 2
+    return digits_apart(confidence, threshold)
+
+
+def digits_apart(*values) -> int:
+    """The decimals that show ``values`` apart: 2, or 3 or 4 where fewer show two different ones as equal (4 at most,
+    a result's recorded decimals) - :func:`review_digits`'s rule for any confidences (a model choice's: its models'
+    confidences, the kept one the higher)."""
+    numbers = [float(v) for v in values]
     for digits in (2, 3):
-        if f"{float(confidence):.{digits}f}" != f"{float(threshold):.{digits}f}":
+        if len({f"{v:.{digits}f}" for v in numbers}) == len(set(numbers)):
             return digits
     return 4
 

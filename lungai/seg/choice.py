@@ -259,9 +259,15 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
                             "calibrated": bool(cal and cal.get("fitted"))}
     info.update(confidence=round(conf, 4), review_threshold=threshold, needs_review=bool(reasons),
                 review_reasons=reasons, calibrated=bool(cal and cal.get("fitted")) or bool(info.get("calibrated")))
-    others = ", ".join(f"{t['model']} {t['confidence']:.2f}" for t in tried if t["model"] != best_name)
-    info["notes"].append(f"model {best_name} kept (its confidence {kept_conf:.2f}; {others}); the models' masks "
-                         f"overlap with Dice {agreement:.2f}; confidence of the choice {conf:.2f}")
+    # the confidences with the decimals that show the choice's apart from its review threshold (review_digits, as
+    # the summary line shows them) and the models' apart from each other (QA seg69: two decimals everywhere here,
+    # "0.64" of a choice's 0.6402 below its threshold 0.644 that the summary line showed as 0.640)
+    from lungai.scene.results import digits_apart, review_digits
+
+    d = max(review_digits(info), digits_apart(*(t["confidence"] for t in tried)))
+    others = ", ".join(f"{t['model']} {t['confidence']:.{d}f}" for t in tried if t["model"] != best_name)
+    info["notes"].append(f"model {best_name} kept (its confidence {kept_conf:.{d}f}; {others}); the models' masks "
+                         f"overlap with Dice {agreement:.2f}; confidence of the choice {conf:.{d}f}")
     if agreement < min_agreement:
         info["notes"].append(f"the models disagree on this tumour (Dice {agreement:.2f} between their masks, "
                              f"below {min_agreement:.2f}): check the outline")

@@ -11,6 +11,7 @@ from lungai.errors import agree, counted
 from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
 from lungai.progress import NullProgress, SubProgress
 from lungai.seg.config import result_value
+from lungai.volume import mask_volume_ml
 
 
 def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:
@@ -269,15 +270,15 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
                          seed_lps=point, whole=False if point is not None else None, tta=tta, flip_check=flip_check,
                          progress=progress)
     pred = sitk.GetArrayViewFromImage(res.tumour) > 0
-    voxel_ml = float(np.prod(img.GetSpacing())) / 1000.0
     info = res.info
     # said, its seconds shown (QA train69: LUNG1-003 stood 5.5 s on "mapped to input grid" - MONAI's Hausdorff
     # distance over the box of both masks)
     score, hd = sub_step(progress, "Dice and HD95 against the reference mask",
                          lambda: (dice(pred, truth), hd95(pred, truth, img.GetSpacing()[::-1])))
     row = {"case": case.case_id, "patient": case.patient, "dice": round(score, 4), "hd95_mm": round(hd, 3),
-           "volume_true_ml": round(float(truth.sum()) * voxel_ml, 4), "volume_pred_ml": result_value(info, "tumour_volume_ml"),
-           "false_volume_ml": round(float(np.logical_and(pred, ~truth).sum()) * voxel_ml, 4),
+           "volume_true_ml": round(mask_volume_ml(truth, img.GetSpacing()), 4),
+           "volume_pred_ml": result_value(info, "tumour_volume_ml"),
+           "false_volume_ml": round(mask_volume_ml(np.logical_and(pred, ~truth), img.GetSpacing()), 4),
            "n_components": info["n_components"],
            "confidence": info["confidence"], "needs_review": info["needs_review"],
            "review_reasons": "; ".join(info.get("review_reasons", [])), "method": info["method"],

@@ -27,6 +27,7 @@ from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_compone
 from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.resources import DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME
 from lungai.seg.uncertainty import summarize_maps
+from lungai.volume import mask_volume_ml, voxel_ml
 
 MAX_CANDIDATES_LISTED = 20     # automatic mode: candidate regions written to result.json
 RANKING = "tumour regions: ranking the candidates"     # automatic mode: the bar's message while they are ranked
@@ -312,9 +313,9 @@ def map_features(probs, cfg, flip, kept=None, automatic: bool = False) -> dict:
     """The confidence features of one pass (model grid ``cfg``): the box's maps, the kept region's (``kept``: the
     tumour the box must hold, model grid - the seed's component / the largest one in the user's box; a whole image:
     every region the post-processing keeps; None in automatic mode) and the flip consistency when it ran."""
-    voxel_ml = float(np.prod(cfg.spacing)) / 1000.0
-    feats = case_features(probs, voxel_ml, flip, automatic=automatic)
-    feats.update(kept_region_features(probs, kept, voxel_ml, feats))
+    ml = voxel_ml(cfg.spacing)
+    feats = case_features(probs, ml, flip, automatic=automatic)
+    feats.update(kept_region_features(probs, kept, ml, feats))
     return feats
 
 
@@ -348,7 +349,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         # (also a pass that still touches a face that can move: its region goes on growing there - its touching
         # the image edge is no sign of a tumour cut by the scan)
         reached = [f for f in touched if f in edges and f not in first_edges] if grew_out or movable else []
-        ml = float(target.sum()) * float(np.prod(c.spacing)) / 1000.0
+        ml = mask_volume_ml(target, c.spacing)
         feats = map_features(probs, c, flip, target)
         conf = confidence(feats, meta.get("calibration", {}).get(method))
         passes.append({"pass": len(passes) + 1, "scale": scale, "model_spacing_mm": mm(c.spacing),
@@ -533,7 +534,7 @@ def free_faces(touches, edges) -> list:
 NO_TUMOUR_FOUND = "no tumour found in the box"
 
 
-def off_seed_region(binary: np.ndarray, seed_point, spacing_zyx, voxel_ml: float):
+def off_seed_region(binary: np.ndarray, seed_point, spacing_zyx):
     """(volume ml, distance mm) of the mask kept for a seed point (:func:`keep_components`: the component at or
     nearest to it) when it lies more than :data:`SEED_REACH_MM` from the seed (:func:`seed_distance_mm`); None when
     it holds the seed, there is none or no seed.  :func:`segment_tumour` asks only for a seed in bone or far from the
@@ -542,7 +543,7 @@ def off_seed_region(binary: np.ndarray, seed_point, spacing_zyx, voxel_ml: float
     mm = seed_distance_mm(binary, seed_point, spacing_zyx)
     if mm is None or mm <= SEED_REACH_MM:
         return None
-    return float(binary.sum()) * voxel_ml, mm
+    return mask_volume_ml(binary, spacing_zyx[::-1]), mm
 
 
 def off_seed_note(ml: float, mm: float) -> str:
@@ -570,7 +571,7 @@ def describe_written_mask(growth: dict | None, binary: np.ndarray, spacing_xyz, 
         return growth
     passes = growth["passes"]
     kept = next((q for q in passes if q.get("kept")), passes[-1])
-    ml = float(binary.sum()) * float(np.prod(spacing_xyz)) / 1000.0
+    ml = mask_volume_ml(binary, spacing_xyz)
     faces = touched_faces(binary, spacing_xyz) if binary.any() else []
     kept["mask_ml"], kept["mask_touches"] = round(ml, 3), faces
     k, reason = passes.index(kept), growth["stop_reason"]
@@ -619,7 +620,7 @@ def _within(inner: pp.Box, box: pp.Box) -> tuple:
 INSIDE_SHARE = 0.5      # a region with at least this share of its voxels inside the user's own corners is kept
 
 
-def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, voxel_ml: float,
+def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, ml_per_voxel: float,
                    corners: pp.Box | None = None) -> tuple:
     """ROI mode's tumour mask: (the largest region of ``binary`` (on ``box``, the kept pass's box) that reaches into
     ``user_box`` - the box the growth started from, the user's corners plus ``roi_margin_mm``, in which
@@ -645,7 +646,7 @@ def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, voxel_ml: 
     kept = np.isin(lab, sorted(keep)) if keep else np.zeros_like(binary, bool)
     left = [v for v in idx if v not in keep]
     return kept, {"n_other_roi_regions": len(left),
-                  "other_roi_regions_ml": round(float(sum(sizes[v - 1] for v in left)) * voxel_ml, 4)}
+                  "other_roi_regions_ml": round(float(sum(sizes[v - 1] for v in left)) * ml_per_voxel, 4)}
 
 
 # ROI mode: how far (mm) the written mask may reach beyond the user's own box (its corners, no margin) before a note
@@ -1100,7 +1101,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     mean_p, entropy, mi_arr = summarize_maps(crop_probs, counter=Counter(bar, "uncertainty maps: slice",
                                                                         crop_probs.shape[1]))
     del crop_probs
-    voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
+    one_voxel_ml = voxel_ml(ct.GetSpacing())
     seed_point = None
     if seed_lps is not None:
         cijk = np.asarray(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps]))
@@ -1118,12 +1119,12 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     # a seed in bone / far from the lungs with nothing of the model's at it: the region nearest it (the seed's
     # component rule) is another place, not the seed's - not written as the tumour (QA on LUNG1-003: a seed in the
     # vertebral body got 33.9 ml of right lung 29 mm away, one in the arm 8.2 ml of the arm 30 mm away, as tumor.nii.gz)
-    off_seed = off_seed_region(binary, seed_point, ct.GetSpacing()[::-1], voxel_ml) if (dense or far) else None
+    off_seed = off_seed_region(binary, seed_point, ct.GetSpacing()[::-1]) if (dense or far) else None
     if off_seed:        # the confidence of what is written: an empty result's
         binary, feats = np.zeros_like(binary), empty_result_features(feats)
     if box.mode == "roi":       # the largest region reaching into the user's box, as the growing box tracks it,
         corners = pp.box_from_physical(ct, roi_lps[:3], roi_lps[3:])   # and every region mostly inside the corners
-        binary, others = largest_in_box(binary, box, user_box, voxel_ml, corners)
+        binary, others = largest_in_box(binary, box, user_box, one_voxel_ml, corners)
         dropped.update(others)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
@@ -1183,7 +1184,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
 
     mi = image(mi_arr, np.float32) if mi_arr is not None else None
     mi_arr = None
-    volume = float(binary.sum()) * voxel_ml
+    volume = mask_volume_ml(binary, ct.GetSpacing())     # the one volume of a mask (lungai.volume)
     # a user's box much larger than the tumour found (its part in the CT): said and flagged, never changed
     # (not when its numbers are flagged as bounds / voxel indices: running again with the note's numbers comes first)
     loose = (pp.loose_roi_note(_box_size_mm(ct, corners), volume, cfg.seed_box_mm, cfg.roi_margin_mm)

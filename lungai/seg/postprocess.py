@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from lungai.volume import voxel_ml as one_voxel_ml
+
 MIN_COMPONENT_ML = 0.01
 MAX_ELONGATION = 4.0
 MIN_IN_LUNGS = 0.5
@@ -81,7 +83,7 @@ def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongati
     (z, y, x index; continuous: the point given) keeps only the component at, or nearest to (in mm, ``spacing_zyx``:
     :func:`seed_distance_mm`), the seed point.
     """
-    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
+    voxel_ml = one_voxel_ml(spacing_zyx[::-1])     # x, y, z: the one voxel volume (lungai.volume)
     dropped = {"n_small": 0, "n_elongated": 0, "elongated_ml": 0.0, "n_outside_lungs": 0, "outside_lungs_ml": 0.0}
     lab, n = ndimage.label(binary)
     if n == 0:
@@ -126,7 +128,7 @@ def rank_components(binary: np.ndarray, mean_p: np.ndarray, spacing_zyx) -> tupl
     the members agree on come first, small or doubtful ones last.  Each candidate: {"label",
     "volume_ml", "probability_mass_ml", "mean_probability", "centre_zyx"} (centre = voxel index).
     """
-    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
+    voxel_ml = one_voxel_ml(spacing_zyx[::-1])     # x, y, z: the one voxel volume (lungai.volume)
     lab, n = ndimage.label(binary)
     if n == 0:
         return lab, []

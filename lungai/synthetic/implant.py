@@ -38,6 +38,7 @@ from lungai.synthetic import labels as L
 from lungai.synthetic.shapes import Grid, paint_capsule, random_unit, smooth_noise
 from lungai.synthetic.spec import TumourSpec
 from lungai.synthetic.tumour import _atelectasis_wedge, atelectasis_length, tumour_shape
+from lungai.volume import mask_volume_ml
 
 CONTACTS = ("free", "chest_wall", "mediastinum", "diaphragm")
 SUPERSAMPLE = (3, 2, 2)          # (z, y, x) sub-voxels per voxel for partial-volume edges
@@ -191,11 +192,11 @@ def implant(bg: Background, spec: ImplantSpec, seed: int) -> tuple:
     if spec.necrosis and inner.max() > 6.0:
         core = (inner > 0.45 * inner.max()) & (smooth_noise(rng, local.shape, 2.0, 1.0) > -0.5)
         hu = np.where(core, rng.uniform(5.0, 20.0) + smooth_noise(rng, local.shape, 1.0, 5.0), hu)
-        meta["necrosis_ml"] = float(core.sum() * np.prod(sp) / 1000.0)
+        meta["necrosis_ml"] = mask_volume_ml(core, sp)
     if spec.cavitation and inner.max() > 5.0:
         cav = (inner > 0.6 * inner.max()) & (smooth_noise(rng, local.shape, 2.5, 1.0) > -0.2)
         hu = np.where(cav, -950.0, hu)
-        meta["cavity_ml"] = float(cav.sum() * np.prod(sp) / 1000.0)
+        meta["cavity_ml"] = mask_volume_ml(cav, sp)
     new = local * (1.0 - occ) + hu * occ
     new += occ * rng.standard_normal(local.shape).astype(np.float32) * noise_sd
     local_lab = lab[box]
@@ -207,7 +208,7 @@ def implant(bg: Background, spec: ImplantSpec, seed: int) -> tuple:
         w = ndimage.gaussian_filter(halo.astype(np.float32), 0.7)
         new = np.where(halo | (w > 0), new * (1 - w) + np.maximum(new, gg) * w, new)
         local_lab[halo] = L.GROUND_GLASS
-        meta["ground_glass_ml"] = float(halo.sum() * np.prod(sp) / 1000.0)
+        meta["ground_glass_ml"] = mask_volume_ml(halo, sp)
     arr[box] = new
     if spec.atelectasis:
         meta["atelectasis_ml"], meta["atelectasis_towards"] = _atelectasis(arr, lab, lung, centre, _hilum(bg, side),
@@ -227,8 +228,8 @@ def implant(bg: Background, spec: ImplantSpec, seed: int) -> tuple:
 
         for text in warnings:
             _warnings.warn(text, InputNote, stacklevel=2)
-    meta["implanted_ml"] = float(((lab == L.TUMOUR) | (lab == L.GROUND_GLASS))[box].sum() * np.prod(sp) / 1000.0)
-    meta["tumour_ml"] = float(L.tumour_mask(lab).sum() * np.prod(sp) / 1000.0)
+    meta["implanted_ml"] = mask_volume_ml(((lab == L.TUMOUR) | (lab == L.GROUND_GLASS))[box], sp)
+    meta["tumour_ml"] = mask_volume_ml(L.tumour_mask(lab), sp)
     out_ct = sitk.GetImageFromArray(np.clip(np.rint(arr), -1024, 3071).astype(np.int16))
     out_lab = sitk.GetImageFromArray(lab)
     for img in (out_ct, out_lab):
@@ -276,7 +277,7 @@ def _atelectasis(arr, lab, lung, centre, hilum, R, sp, rng, noise_sd) -> tuple[f
     local = arr[box]
     local[atel] = hu[atel]
     lab[box][atel] = L.ATELECTASIS
-    return float(atel.sum() * np.prod(sp) / 1000.0), towards
+    return mask_volume_ml(atel, sp), towards
 
 
 def _hilum(bg: Background, side: int) -> np.ndarray:
@@ -310,4 +311,4 @@ def _effusion(arr, lab, lung, sp, rng, noise_sd) -> float:
     hu = rng.uniform(0.0, 15.0)
     arr[fluid] = hu + rng.standard_normal(int(fluid.sum())).astype(np.float32) * noise_sd
     lab[fluid] = L.EFFUSION
-    return float(fluid.sum() * np.prod(sp) / 1000.0)
+    return mask_volume_ml(fluid, sp)

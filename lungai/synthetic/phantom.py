@@ -13,6 +13,7 @@ from scipy import ndimage
 from lungai.synthetic import labels as L
 from lungai.synthetic.anatomy import build_anatomy
 from lungai.synthetic.shapes import Grid
+from lungai.volume import voxel_ml as one_voxel_ml
 from lungai.synthetic.spec import PhantomSpec
 from lungai.synthetic.tumour import add_effusion, plant_tumour
 
@@ -97,7 +98,7 @@ def make_phantom(spec: PhantomSpec | None = None, seed: int = 0, progress=None) 
 
 
 def _describe(spec: PhantomSpec, seed: int, labels: np.ndarray, planted: dict) -> dict:
-    voxel_ml = float(np.prod(spec.spacing)) / 1000.0
+    voxel_ml = one_voxel_ml(spec.spacing)
     counts = np.bincount(labels.ravel(), minlength=len(L.NAMES))
     volumes = {L.NAMES[v]: round(float(counts[v]) * voxel_ml, 3) for v in L.NAMES if v != L.OUTSIDE}
     tumour = planted["tumour"]

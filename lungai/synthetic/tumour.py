@@ -9,6 +9,8 @@ from lungai.synthetic import labels as L
 from lungai.synthetic.anatomy import Anatomy
 from lungai.synthetic.shapes import Grid, ellipsoid, paint_capsule, random_rotation, random_unit, smooth_noise
 from lungai.synthetic.spec import TumourSpec
+from lungai.volume import mask_volume_ml
+from lungai.volume import voxel_ml as one_voxel_ml
 
 
 def _coarse_distance(mask: np.ndarray, grid: Grid, step: int = 2):
@@ -131,7 +133,7 @@ def _atelectasis_wedge(outward: np.ndarray, rel: np.ndarray, dist: np.ndarray, l
     """
     cos_min = np.cos(np.deg2rad(half_angle_deg))
     near = dist < length
-    voxel_ml = float(np.prod(grid.spacing)) / 1000.0
+    voxel_ml = one_voxel_ml(grid.spacing)
     cone_ml = 2.0 / 3.0 * np.pi * (1.0 - cos_min) * length ** 3 / 1000.0
     enough = min(max(ATELECTASIS_MIN_TUMOUR_SHARE * 4.0 / 3.0 * np.pi * radius ** 3 / 1000.0, ATELECTASIS_MIN_ML),
                  0.5 * cone_ml) / voxel_ml
@@ -198,7 +200,7 @@ def plant_tumour(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Gen
         atel, towards, _ = _atelectasis_wedge(outward, rel, dist, length, allowed & ~solid, grid, R)
         anat.ct[atel] = 30.0 + smooth_noise(rng, grid.shape, 1.5, 6.0)[atel]
         anat.labels[atel] = L.ATELECTASIS
-        planted["atelectasis_ml"] = float(atel.sum() * np.prod(grid.spacing) / 1000.0)
+        planted["atelectasis_ml"] = mask_volume_ml(atel, grid.spacing)
         planted["atelectasis_towards"] = towards
 
     if spec.ground_glass:
@@ -211,7 +213,7 @@ def plant_tumour(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Gen
         halo &= allowed & (anat.labels != L.ATELECTASIS)
         anat.ct[halo] = -600.0 + smooth_noise(rng, grid.shape, 1.0, 40.0)[halo]
         anat.labels[halo] = L.GROUND_GLASS
-        planted["ground_glass_ml"] = float(halo.sum() * np.prod(grid.spacing) / 1000.0)
+        planted["ground_glass_ml"] = mask_volume_ml(halo, grid.spacing)
 
     anat.ct[solid] = hu[solid]
     anat.labels[solid] = L.TUMOUR
@@ -229,4 +231,4 @@ def add_effusion(anat: Anatomy, grid: Grid, side: str, rng: np.random.Generator)
     fluid = anat.envelope[side] & (y > level)
     anat.ct[fluid] = 12.0 + smooth_noise(rng, grid.shape, 1.5, 5.0)[fluid]
     anat.labels[fluid] = L.EFFUSION
-    return {"side": side, "volume_ml": float(fluid.sum() * np.prod(grid.spacing) / 1000.0)}
+    return {"side": side, "volume_ml": mask_volume_ml(fluid, grid.spacing)}
