@@ -1684,16 +1684,74 @@ def test_the_split_says_its_last_erosion_count_in_a_log(monkeypatch):
     assert steps.messages == [f"{segment.SPLIT_ERODING} 0/12", f"{segment.SPLIT_ERODING} {k}/12",
                               segment.SPLIT_GROWING], steps.messages
     assert steps.n == 0 and len(parts) == len(plain) == 2 and all(np.array_equal(a, b) for a, b in zip(parts, plain))
-    # a region too small for a lung, eroded away in a few steps: the count it stopped at is said too
+    # one region, its core eroded below min_voxels in a few steps: the count it stopped at is said too, then that no
+    # second lung was parted (QA lungs69: a region under min_voxels from the start is not eroded)
     thin = np.zeros((10, 20, 20), bool)
     thin[3:7, 5:15, 5:15] = True
     erosions.clear()
     steps = Log()
-    parts = segment._split_two(thin, 10_000, progress=steps)
+    parts = segment._split_two(thin, 100, progress=steps)
     assert 0 < len(erosions) < 12
-    assert steps.messages == [f"{segment.SPLIT_ERODING} 0/12", f"{segment.SPLIT_ERODING} {len(erosions)}/12"], \
-        steps.messages
+    assert steps.messages == [f"{segment.SPLIT_ERODING} 0/12", f"{segment.SPLIT_ERODING} {len(erosions)}/12",
+                              segment.SPLIT_NONE], steps.messages
     assert len(parts) == 1 and np.array_equal(parts[0], thin)
+
+
+def test_the_split_of_one_lung_region_does_not_say_the_lungs_touch(monkeypatch):
+    """QA lungs69: the right / left split said "lungs touch, eroding them apart" whenever it found fewer than two
+    lung-sized air regions: for a single lung region (a CT cropped to one side: LUNG1-002 at x < 240 counted "lungs
+    touch, eroding them apart 12/12", then "only one lung region found") and for air regions all under ``min_voxels``,
+    which no erosion can make lung-sized (eroded all the same, up to 12 times).  The erosions now say they look for
+    touching lungs in one region, and that they parted none when they do not; regions under ``min_voxels`` are not
+    eroded and nothing is said; the parts are those found before."""
+    from test_lungs_memory import _touching_lungs
+
+    erosions = []
+    real = segment.ndimage.binary_erosion
+
+    def counted(*args, **kwargs):
+        erosions.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(segment.ndimage, "binary_erosion", counted)
+    touching = _touching_lungs()
+    one = touching.copy()
+    one[:, :, 70:] = False                  # the right lung alone: one region, nothing touches
+    steps = _Steps()
+    parts = segment._split_two(one, 50, progress=steps)
+    assert len(parts) == 1 and np.array_equal(parts[0], one) and steps.n == 0
+    assert len(erosions) == 12 and steps.messages[0] == f"{segment.SPLIT_ERODING} 0/12", steps.messages
+    assert not any("lungs touch" in m for m in steps.messages), steps.messages
+    assert steps.messages[-1] == segment.SPLIT_NONE, steps.messages
+    # touching lungs: parted, the erosions said the same way, then grown back (nothing said of no second lung)
+    steps = _Steps()
+    assert len(segment._split_two(touching, 50, progress=steps)) == 2
+    assert steps.messages[0] == f"{segment.SPLIT_ERODING} 0/12" and steps.messages[-1] == segment.SPLIT_GROWING
+    assert segment.SPLIT_NONE not in steps.messages, steps.messages
+    # no region of min_voxels: nothing to part, no erosion, nothing said; the largest region as before
+    small = np.zeros((10, 20, 40), bool)
+    small[3:7, 5:15, 3:13] = True
+    small[3:7, 5:15, 20:26] = True
+    erosions.clear()
+    steps = _Steps()
+    parts = segment._split_two(small, 10_000, progress=steps)
+    assert erosions == [] and steps.messages == [], steps.messages
+    assert len(parts) == 1 and np.array_equal(parts[0], small & (np.arange(40) < 15))
+
+
+@pytest.mark.shared_data
+def test_a_real_ct_cropped_to_one_lung_does_not_say_the_lungs_touch(shared_data):
+    """QA lungs69: LUNG1-002 cropped to its right half (x < 240: the right lung alone) - the bar said "right / left
+    split: lungs touch, eroding them apart 12/12" before "only one lung region found"; now the erosions say they parted
+    no second lung, with the same mask (1723 ml, labelled right)."""
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-002_ct.nii.gz"))[:240]
+    steps = _Steps()
+    result = segment_lungs(ct, progress=steps)
+    said = [m for n, m in steps.log if n == 0]
+    assert not any("lungs touch" in m for m in said), said
+    assert segment.SPLIT_NONE in said and segment.SPLIT_GROWING not in said, said
+    assert result.volumes_ml["left_lung"] == 0 and round(result.volumes_ml["right_lung"]) == 1723, result.volumes_ml
+    assert any(n.startswith("only one lung region found") for n in result.warnings), result.warnings
 
 
 def test_no_lungs_in_a_small_field_of_view_says_it_is_too_small_to_hold_a_lung(small_phantom):
@@ -1857,3 +1915,4 @@ def test_real_ct_masks_unchanged_by_the_lung_steps_progress(shared_data, case):
     old = segment_lungs(ct)
     assert np.array_equal(sitk.GetArrayFromImage(new.labels), sitk.GetArrayFromImage(old.labels))
     assert new.volumes_ml == old.volumes_ml and new.notes == old.notes
+
