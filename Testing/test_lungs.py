@@ -1916,3 +1916,70 @@ def test_real_ct_masks_unchanged_by_the_lung_steps_progress(shared_data, case):
     assert np.array_equal(sitk.GetArrayFromImage(new.labels), sitk.GetArrayFromImage(old.labels))
     assert new.volumes_ml == old.volumes_ml and new.notes == old.notes
 
+
+def _labels_by_sorting(arr) -> int | None:
+    """The one label of a map as lungai.lungs.check took it before (QA lungs69): its sorted values, int() of each."""
+    present = set(int(v) for v in np.unique(arr)) - {0}
+    return present.pop() if len(present) == 1 else None
+
+
+def test_one_label_is_that_of_the_sorted_values():
+    """QA lungs69: lungai.lungs.check.one_label (the map's minimum, maximum and at most one comparison) gives the label
+    the sorted values gave (np.unique, then int() of each, 0 left out) - every dtype a lung map is read as, floats cut
+    towards 0 (0.9 is no label, -1.5 is -1), labels on both sides of 0, none, NaN and infinity (left to np.unique)."""
+    from lungai.lungs.check import one_label
+
+    rng = np.random.default_rng(69)
+    values = [0, 0, 1, 2, 3, 255, -1, -2, 0.3, 0.9, 1.5, 2.7, -0.5, -1.5, -2.2, 1000]
+    for dtype in (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.float32, np.float64):
+        for _ in range(300):
+            chosen = rng.choice(values, size=rng.integers(1, 4))
+            with np.errstate(invalid="ignore"):
+                arr = rng.choice(chosen, size=(3, 4, 5)).astype(dtype)
+            assert one_label(arr) == _labels_by_sorting(arr), (dtype, chosen)
+    for arr in (np.zeros((2, 2), bool), np.ones((2, 2), bool), np.zeros((0, 3), np.uint8),
+                np.array([0.0, 2.0, 2.5]), np.array([0.0, 3.0, 3.9]), np.array([-0.9, 0.5, 0.0])):
+        assert one_label(arr) == _labels_by_sorting(arr), arr
+    with pytest.raises(ValueError):         # int(nan), as before
+        one_label(np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(OverflowError):      # int(inf), as before
+        one_label(np.array([0.0, 1.0, np.inf]))
+
+
+@pytest.mark.shared_data
+def test_lung_map_checks_do_not_sort_the_real_maps(shared_data, monkeypatch):
+    """QA lungs69: lung_map_notes and one_label_is_both_lungs (dose-features, cohort, the Slicer panel, dicom-export,
+    radiomics) sorted the whole map with np.unique to find its labels - 0.35-0.8 s for a uint8 label map of LUNG1-002 /
+    -003 (512 x 512 x 107-111), 1.0-1.25 s for an int16 one, 1.7 s for a float32 mask, at OMP_NUM_THREADS=1 (0.06-0.42
+    s now).  Without any np.unique, on the real maps (lungai lungs' kind of map, the contours' label map, one lung as
+    label 1 / 2 / 255, both lungs as a float mask) they give the label the sorted values give and the notes of it."""
+    from lungai.lungs import check
+
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    for case in ("LUNG1-002", "LUNG1-003"):
+        lab = sitk.ReadImage(str(nifti / f"{case}_labels.nii.gz"))
+        right, left = lab == 3, lab == 4
+        maps = {"right 1 left 2": sitk.Cast(right + left * 2, sitk.sitkUInt8),
+                "contours": lab,
+                "right 1": sitk.Cast(right, sitk.sitkUInt8),
+                "left 2 int16": sitk.Cast(left * 2, sitk.sitkInt16),
+                "left 255": sitk.Cast(left * 255, sitk.sitkUInt8),
+                "both 1 float": sitk.Cast(right | left, sitk.sitkFloat32)}
+        labels = {name: _labels_by_sorting(sitk.GetArrayViewFromImage(image)) for name, image in maps.items()}
+        assert labels == {"right 1 left 2": None, "contours": None, "right 1": 1, "left 2 int16": 2, "left 255": 255,
+                          "both 1 float": 1}, labels
+
+        def unsorted(*args, **kwargs):
+            raise AssertionError("np.unique sorts the whole map")
+
+        monkeypatch.setattr(np, "unique", unsorted)
+        notes = {name: check.lung_map_notes(image) for name, image in maps.items()}
+        both = {name: check.one_label_is_both_lungs(image) for name, image in maps.items()}
+        monkeypatch.undo()
+        assert {name: check.one_label(sitk.GetArrayViewFromImage(image)) for name, image in maps.items()} == labels
+        assert both == {name: name == "both 1 float" for name in maps}, both
+        assert notes["right 1 left 2"] == notes["contours"] == notes["both 1 float"] == [], notes
+        assert notes["right 1"] == [check.ONE_LABEL_NOTE.format(have="right", value=1, missing="left", other=2)]
+        assert notes["left 2 int16"] == [check.ONE_LABEL_NOTE.format(have="left", value=2, missing="right", other=1)]
+        assert len(notes["left 255"]) == 1 and notes["left 255"][0].startswith(
+            "the lung mask holds one label (255) spanning 1"), notes
