@@ -1983,3 +1983,24 @@ def test_lung_map_checks_do_not_sort_the_real_maps(shared_data, monkeypatch):
         assert notes["left 2 int16"] == [check.ONE_LABEL_NOTE.format(have="left", value=2, missing="right", other=1)]
         assert len(notes["left 255"]) == 1 and notes["left 255"][0].startswith(
             "the lung mask holds one label (255) spanning 1"), notes
+
+
+@pytest.mark.shared_data
+def test_a_real_ct_cutting_the_lungs_warns_with_the_fix(shared_data, tmp_path, capsys):
+    """QA lungs69: pyradiomics lung1 (its lungs on the bottom slice) - ``lungai lungs`` warned "the lungs touch the
+    bottom slice: the scan does not cover the whole lungs; volumes and lung features are of the part in view" and said
+    nothing of what to do.  The warnings of lungs cut by the scan (its top / bottom slice, the edge of the field of
+    view) name the CT to use for the whole lungs, as dose-features' lungs_cut names the series to export; the mask is
+    as before (1801 / 1116 ml)."""
+    from lungai.cli import main
+
+    out = tmp_path / "lungs.nii.gz"
+    assert main(["lungs", str(shared_data / "pyradiomics_lung" / "lung1_image.nrrd"), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "right lung 1801 ml, left lung 1116 ml" in printed, printed
+    warnings = [line for line in printed.splitlines() if line.startswith("warning: ")]
+    assert warnings == ["warning: the lungs touch the bottom slice: the scan does not cover the whole lungs; volumes "
+                        "and lung features are of the part in view - for the whole lungs' volumes, features and dose "
+                        "metrics use a CT covering both lungs from apex to base (e.g. the planning CT)"], printed
+    assert segment.FOV_CUT_NOTE.endswith(" - for the whole lungs' volumes, features and dose metrics use a CT "
+                                         "reconstructed with a field of view holding the whole chest")

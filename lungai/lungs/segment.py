@@ -103,12 +103,16 @@ BODY_CUT_MM = 50.0
 MIDLINE_CUT_DEPTH = 1.5
 ONE_LUNG_NOTE = ("only one lung region found (single lung, lungs not separable, or a CT cropped through the midline): "
                  "labelled {side} ({value}) because {reason}; the right/left label is uncertain - check it")
+# each with what to do for the whole lungs (QA lungs69: pyradiomics lung1 warned of its lungs on the bottom slice and
+# said no more), as dose-features' lungs_cut names the CT series to export
 FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
-                "and lung features are of the part in view")
+                "and lung features are of the part in view - for the whole lungs' volumes, features and dose metrics "
+                "use a CT reconstructed with a field of view holding the whole chest")
 BLANK_SLICES_NOTE = ("{} left out (no tissue - air or padding - or a single value, or a slice faded into padding by "
                      "resampling): the lungs are found on the other slices, label 0 there")
 SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lungs; volumes and lung "
-                  "features are of the part in view")
+                  "features are of the part in view - for the whole lungs' volumes, features and dose metrics use a "
+                  "CT covering both lungs from apex to base (e.g. the planning CT)")
 # air the first rule took for outside air that the body encloses on each of its slices, in a 3D region of at least
 # OPEN_FOV_AIR_ML: the lungs, reached from the outside air through a narrow opening of the airway - a tracheostoma
 # (laryngectomy), the nose or an open mouth in view (QA: LUNG1-003 with a 9 mm stoma on three slices above the lungs:
