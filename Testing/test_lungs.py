@@ -1684,16 +1684,74 @@ def test_the_split_says_its_last_erosion_count_in_a_log(monkeypatch):
     assert steps.messages == [f"{segment.SPLIT_ERODING} 0/12", f"{segment.SPLIT_ERODING} {k}/12",
                               segment.SPLIT_GROWING], steps.messages
     assert steps.n == 0 and len(parts) == len(plain) == 2 and all(np.array_equal(a, b) for a, b in zip(parts, plain))
-    # a region too small for a lung, eroded away in a few steps: the count it stopped at is said too
+    # one region, its core eroded below min_voxels in a few steps: the count it stopped at is said too, then that no
+    # second lung was parted (QA lungs69: a region under min_voxels from the start is not eroded)
     thin = np.zeros((10, 20, 20), bool)
     thin[3:7, 5:15, 5:15] = True
     erosions.clear()
     steps = Log()
-    parts = segment._split_two(thin, 10_000, progress=steps)
+    parts = segment._split_two(thin, 100, progress=steps)
     assert 0 < len(erosions) < 12
-    assert steps.messages == [f"{segment.SPLIT_ERODING} 0/12", f"{segment.SPLIT_ERODING} {len(erosions)}/12"], \
-        steps.messages
+    assert steps.messages == [f"{segment.SPLIT_ERODING} 0/12", f"{segment.SPLIT_ERODING} {len(erosions)}/12",
+                              segment.SPLIT_NONE], steps.messages
     assert len(parts) == 1 and np.array_equal(parts[0], thin)
+
+
+def test_the_split_of_one_lung_region_does_not_say_the_lungs_touch(monkeypatch):
+    """QA lungs69: the right / left split said "lungs touch, eroding them apart" whenever it found fewer than two
+    lung-sized air regions: for a single lung region (a CT cropped to one side: LUNG1-002 at x < 240 counted "lungs
+    touch, eroding them apart 12/12", then "only one lung region found") and for air regions all under ``min_voxels``,
+    which no erosion can make lung-sized (eroded all the same, up to 12 times).  The erosions now say they look for
+    touching lungs in one region, and that they parted none when they do not; regions under ``min_voxels`` are not
+    eroded and nothing is said; the parts are those found before."""
+    from test_lungs_memory import _touching_lungs
+
+    erosions = []
+    real = segment.ndimage.binary_erosion
+
+    def counted(*args, **kwargs):
+        erosions.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(segment.ndimage, "binary_erosion", counted)
+    touching = _touching_lungs()
+    one = touching.copy()
+    one[:, :, 70:] = False                  # the right lung alone: one region, nothing touches
+    steps = _Steps()
+    parts = segment._split_two(one, 50, progress=steps)
+    assert len(parts) == 1 and np.array_equal(parts[0], one) and steps.n == 0
+    assert len(erosions) == 12 and steps.messages[0] == f"{segment.SPLIT_ERODING} 0/12", steps.messages
+    assert not any("lungs touch" in m for m in steps.messages), steps.messages
+    assert steps.messages[-1] == segment.SPLIT_NONE, steps.messages
+    # touching lungs: parted, the erosions said the same way, then grown back (nothing said of no second lung)
+    steps = _Steps()
+    assert len(segment._split_two(touching, 50, progress=steps)) == 2
+    assert steps.messages[0] == f"{segment.SPLIT_ERODING} 0/12" and steps.messages[-1] == segment.SPLIT_GROWING
+    assert segment.SPLIT_NONE not in steps.messages, steps.messages
+    # no region of min_voxels: nothing to part, no erosion, nothing said; the largest region as before
+    small = np.zeros((10, 20, 40), bool)
+    small[3:7, 5:15, 3:13] = True
+    small[3:7, 5:15, 20:26] = True
+    erosions.clear()
+    steps = _Steps()
+    parts = segment._split_two(small, 10_000, progress=steps)
+    assert erosions == [] and steps.messages == [], steps.messages
+    assert len(parts) == 1 and np.array_equal(parts[0], small & (np.arange(40) < 15))
+
+
+@pytest.mark.shared_data
+def test_a_real_ct_cropped_to_one_lung_does_not_say_the_lungs_touch(shared_data):
+    """QA lungs69: LUNG1-002 cropped to its right half (x < 240: the right lung alone) - the bar said "right / left
+    split: lungs touch, eroding them apart 12/12" before "only one lung region found"; now the erosions say they parted
+    no second lung, with the same mask (1723 ml, labelled right)."""
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-002_ct.nii.gz"))[:240]
+    steps = _Steps()
+    result = segment_lungs(ct, progress=steps)
+    said = [m for n, m in steps.log if n == 0]
+    assert not any("lungs touch" in m for m in said), said
+    assert segment.SPLIT_NONE in said and segment.SPLIT_GROWING not in said, said
+    assert result.volumes_ml["left_lung"] == 0 and round(result.volumes_ml["right_lung"]) == 1723, result.volumes_ml
+    assert any(n.startswith("only one lung region found") for n in result.warnings), result.warnings
 
 
 def test_no_lungs_in_a_small_field_of_view_says_it_is_too_small_to_hold_a_lung(small_phantom):
@@ -1857,3 +1915,92 @@ def test_real_ct_masks_unchanged_by_the_lung_steps_progress(shared_data, case):
     old = segment_lungs(ct)
     assert np.array_equal(sitk.GetArrayFromImage(new.labels), sitk.GetArrayFromImage(old.labels))
     assert new.volumes_ml == old.volumes_ml and new.notes == old.notes
+
+
+def _labels_by_sorting(arr) -> int | None:
+    """The one label of a map as lungai.lungs.check took it before (QA lungs69): its sorted values, int() of each."""
+    present = set(int(v) for v in np.unique(arr)) - {0}
+    return present.pop() if len(present) == 1 else None
+
+
+def test_one_label_is_that_of_the_sorted_values():
+    """QA lungs69: lungai.lungs.check.one_label (the map's minimum, maximum and at most one comparison) gives the label
+    the sorted values gave (np.unique, then int() of each, 0 left out) - every dtype a lung map is read as, floats cut
+    towards 0 (0.9 is no label, -1.5 is -1), labels on both sides of 0, none, NaN and infinity (left to np.unique)."""
+    from lungai.lungs.check import one_label
+
+    rng = np.random.default_rng(69)
+    values = [0, 0, 1, 2, 3, 255, -1, -2, 0.3, 0.9, 1.5, 2.7, -0.5, -1.5, -2.2, 1000]
+    for dtype in (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.float32, np.float64):
+        for _ in range(300):
+            chosen = rng.choice(values, size=rng.integers(1, 4))
+            with np.errstate(invalid="ignore"):
+                arr = rng.choice(chosen, size=(3, 4, 5)).astype(dtype)
+            assert one_label(arr) == _labels_by_sorting(arr), (dtype, chosen)
+    for arr in (np.zeros((2, 2), bool), np.ones((2, 2), bool), np.zeros((0, 3), np.uint8),
+                np.array([0.0, 2.0, 2.5]), np.array([0.0, 3.0, 3.9]), np.array([-0.9, 0.5, 0.0])):
+        assert one_label(arr) == _labels_by_sorting(arr), arr
+    with pytest.raises(ValueError):         # int(nan), as before
+        one_label(np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(OverflowError):      # int(inf), as before
+        one_label(np.array([0.0, 1.0, np.inf]))
+
+
+@pytest.mark.shared_data
+def test_lung_map_checks_do_not_sort_the_real_maps(shared_data, monkeypatch):
+    """QA lungs69: lung_map_notes and one_label_is_both_lungs (dose-features, cohort, the Slicer panel, dicom-export,
+    radiomics) sorted the whole map with np.unique to find its labels - 0.35-0.8 s for a uint8 label map of LUNG1-002 /
+    -003 (512 x 512 x 107-111), 1.0-1.25 s for an int16 one, 1.7 s for a float32 mask, at OMP_NUM_THREADS=1 (0.06-0.42
+    s now).  Without any np.unique, on the real maps (lungai lungs' kind of map, the contours' label map, one lung as
+    label 1 / 2 / 255, both lungs as a float mask) they give the label the sorted values give and the notes of it."""
+    from lungai.lungs import check
+
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    for case in ("LUNG1-002", "LUNG1-003"):
+        lab = sitk.ReadImage(str(nifti / f"{case}_labels.nii.gz"))
+        right, left = lab == 3, lab == 4
+        maps = {"right 1 left 2": sitk.Cast(right + left * 2, sitk.sitkUInt8),
+                "contours": lab,
+                "right 1": sitk.Cast(right, sitk.sitkUInt8),
+                "left 2 int16": sitk.Cast(left * 2, sitk.sitkInt16),
+                "left 255": sitk.Cast(left * 255, sitk.sitkUInt8),
+                "both 1 float": sitk.Cast(right | left, sitk.sitkFloat32)}
+        labels = {name: _labels_by_sorting(sitk.GetArrayViewFromImage(image)) for name, image in maps.items()}
+        assert labels == {"right 1 left 2": None, "contours": None, "right 1": 1, "left 2 int16": 2, "left 255": 255,
+                          "both 1 float": 1}, labels
+
+        def unsorted(*args, **kwargs):
+            raise AssertionError("np.unique sorts the whole map")
+
+        monkeypatch.setattr(np, "unique", unsorted)
+        notes = {name: check.lung_map_notes(image) for name, image in maps.items()}
+        both = {name: check.one_label_is_both_lungs(image) for name, image in maps.items()}
+        monkeypatch.undo()
+        assert {name: check.one_label(sitk.GetArrayViewFromImage(image)) for name, image in maps.items()} == labels
+        assert both == {name: name == "both 1 float" for name in maps}, both
+        assert notes["right 1 left 2"] == notes["contours"] == notes["both 1 float"] == [], notes
+        assert notes["right 1"] == [check.ONE_LABEL_NOTE.format(have="right", value=1, missing="left", other=2)]
+        assert notes["left 2 int16"] == [check.ONE_LABEL_NOTE.format(have="left", value=2, missing="right", other=1)]
+        assert len(notes["left 255"]) == 1 and notes["left 255"][0].startswith(
+            "the lung mask holds one label (255) spanning 1"), notes
+
+
+@pytest.mark.shared_data
+def test_a_real_ct_cutting_the_lungs_warns_with_the_fix(shared_data, tmp_path, capsys):
+    """QA lungs69: pyradiomics lung1 (its lungs on the bottom slice) - ``lungai lungs`` warned "the lungs touch the
+    bottom slice: the scan does not cover the whole lungs; volumes and lung features are of the part in view" and said
+    nothing of what to do.  The warnings of lungs cut by the scan (its top / bottom slice, the edge of the field of
+    view) name the CT to use for the whole lungs, as dose-features' lungs_cut names the series to export; the mask is
+    as before (1801 / 1116 ml)."""
+    from lungai.cli import main
+
+    out = tmp_path / "lungs.nii.gz"
+    assert main(["lungs", str(shared_data / "pyradiomics_lung" / "lung1_image.nrrd"), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "right lung 1801 ml, left lung 1116 ml" in printed, printed
+    warnings = [line for line in printed.splitlines() if line.startswith("warning: ")]
+    assert warnings == ["warning: the lungs touch the bottom slice: the scan does not cover the whole lungs; volumes "
+                        "and lung features are of the part in view - for the whole lungs' volumes, features and dose "
+                        "metrics use a CT covering both lungs from apex to base (e.g. the planning CT)"], printed
+    assert segment.FOV_CUT_NOTE.endswith(" - for the whole lungs' volumes, features and dose metrics use a CT "
+                                         "reconstructed with a field of view holding the whole chest")

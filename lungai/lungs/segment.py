@@ -103,12 +103,16 @@ BODY_CUT_MM = 50.0
 MIDLINE_CUT_DEPTH = 1.5
 ONE_LUNG_NOTE = ("only one lung region found (single lung, lungs not separable, or a CT cropped through the midline): "
                  "labelled {side} ({value}) because {reason}; the right/left label is uncertain - check it")
+# each with what to do for the whole lungs (QA lungs69: pyradiomics lung1 warned of its lungs on the bottom slice and
+# said no more), as dose-features' lungs_cut names the CT series to export
 FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
-                "and lung features are of the part in view")
+                "and lung features are of the part in view - for the whole lungs' volumes, features and dose metrics "
+                "use a CT reconstructed with a field of view holding the whole chest")
 BLANK_SLICES_NOTE = ("{} left out (no tissue - air or padding - or a single value, or a slice faded into padding by "
                      "resampling): the lungs are found on the other slices, label 0 there")
 SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lungs; volumes and lung "
-                  "features are of the part in view")
+                  "features are of the part in view - for the whole lungs' volumes, features and dose metrics use a "
+                  "CT covering both lungs from apex to base (e.g. the planning CT)")
 # air the first rule took for outside air that the body encloses on each of its slices, in a 3D region of at least
 # OPEN_FOV_AIR_ML: the lungs, reached from the outside air through a narrow opening of the airway - a tracheostoma
 # (laryngectomy), the nose or an open mouth in view (QA: LUNG1-003 with a 9 mm stoma on three slices above the lungs:
@@ -475,8 +479,12 @@ def _shift(outline: dict, offset) -> dict:
 
 # the sub-steps of the right / left split (:func:`_split_two`) said on the bar of ``lungai lungs``: eroding touching lungs
 # apart and growing them back took 2.7-4.9 s of a shared machine on LUNG1-002 with the bar standing on "airways removed"
-# (QA startbar66)
-SPLIT_ERODING = "right / left split: lungs touch, eroding them apart"
+# (QA startbar66).  Said when fewer than two lung-sized air regions are found, before it is known whether the one region
+# holds both lungs: it said "lungs touch, eroding them apart" for one lung alone too (QA lungs69: LUNG1-002 cropped to
+# its right half counted "lungs touch, eroding them apart 12/12", then "only one lung region found"); when the erosions
+# part no second lung, SPLIT_NONE is said
+SPLIT_ERODING = "right / left split: one large air region, eroding it to part touching lungs"
+SPLIT_NONE = "right / left split: eroding parted no second lung (one lung region)"
 SPLIT_GROWING = "right / left split: growing the lungs back"
 # after the split, which lung is right or left (their centres) and whether one is pure air (:func:`_no_lung_tissue`):
 # 0.5 s idle on LUNG1-002 after the growing back, said while it runs - a log showed "growing the lungs back" 2.2-2.4 s,
@@ -495,12 +503,15 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
     ``progress`` (optional, :mod:`lungai.progress`): the erosions (:data:`SPLIT_ERODING`, counted by a
     :class:`lungai.progress.Counter`) and the growing back (:data:`SPLIT_GROWING`, then with the seconds it has run
     while it runs - the seeds' regions, a distance transform, each voxel's nearest seed: :func:`lungai.progress.waiting`)
-    are said as message-only updates (``update(0, ...)``: the step is the caller's)."""
+    are said as message-only updates (``update(0, ...)``: the step is the caller's), and :data:`SPLIT_NONE` when the
+    erosions part no second lung.  No region of ``min_voxels``: nothing is eroded (an erosion makes no region larger)
+    and nothing said - the largest region is returned, as the erosions ended with before."""
     progress = NullProgress() if progress is None else progress
     eroding = None
     work = mask
     for it in range(max_iter + 1):
         lab, n = ndimage.label(work)
+        big = []
         if n:
             sizes = region_sizes(lab, n)[1:]
             order = np.argsort(sizes)[::-1]
@@ -527,8 +538,13 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
             if len(big) == 1 and it == max_iter:
                 _close(eroding)
                 # one lung: the whole region of ``mask`` holding the eroded core, not the core
+                progress.update(0, SPLIT_NONE)
                 whole, _ = ndimage.label(mask)
                 return [whole == whole[tuple(np.argwhere(lab == big[0])[0])]]
+        if not big:
+            # no region of min_voxels (left): no erosion makes one - the largest region of ``mask`` is the answer the
+            # erosions ended with (QA lungs69: regions under min_voxels were eroded up to 12 times, "lungs touch" said)
+            break
         if it == max_iter:
             break
         if eroding is None:
@@ -538,6 +554,8 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
         if not work.any():
             break
     _close(eroding)
+    if eroding is not None:
+        progress.update(0, SPLIT_NONE)
     lab, n = ndimage.label(mask)
     if n == 0:
         return []
