@@ -20,7 +20,7 @@ import pandas as pd
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
-    NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_order, \
+    NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_key, name_order, \
     never_smoker_note, never_smoker_pack_years, site_column_text, site_columns, site_kept_text, \
     with_years_since_quitting
 
@@ -636,6 +636,10 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
               # the tables given (--ehr / --rna / --ct): a branch without data is said as "no table given" where
               # none was, never as if the table's patients lacked it (FusionPipeline.fit)
               "given": [m for m, path in (("ehr", ehr), ("rna", rna), ("ct", ct)) if path]}
+    if not check_leaks and ehr_used is not None:
+        # validate / predict: the locked models' EHR columns - the only ones whose missing values are imputed, so the
+        # only ones counted (recount; stage69: validate counted the quit year a new model does not use)
+        report["ehr_model_columns"] = sorted({str(c) for c in ehr_used})
     if stage_from and stage0 == "exclude":
         report["stage0_excluded"] = len(stage0_ids)
     elif stage_from:
@@ -740,6 +744,13 @@ def recount(cohort: Cohort) -> Cohort:
     # imputed in each training fold (EHREncoder), said by availability_text (QA predict66: only the RNA's were said)
     rows = cohort.ehr.reindex(cohort.ids)[av["ehr"].to_numpy()]
     valued = [c for c in rows.columns if rows[c].notna().any()]
+    if report.get("ehr_model_columns") is not None:
+        # validate / predict: the locked models' columns found in the table (as written, else case / spaces aside:
+        # read as the model's), each counted - one empty for every patient is imputed for every patient; the model's
+        # columns the table lacks are said by their own warning (lungai.fusion.api.absent_ehr_text)
+        model_columns = set(report["ehr_model_columns"])
+        keys = {name_key(c) for c in model_columns}
+        valued = [c for c in rows.columns if str(c) in model_columns or name_key(c) in keys]
     gaps = rows[valued].isna()
     counts = sorted(((str(c), int(n)) for c, n in gaps.sum().items() if n), key=lambda cn: (-cn[1], cn[0]))
     report["ehr_missing_values"] = {"columns": dict(counts), "patients": int(gaps.any(axis=1).sum()),
