@@ -71,3 +71,46 @@ def test_a_single_site_or_a_body_site_column_is_not_warned_of(tmp_path):
     assert said["one"] == []                                      # one hospital: nothing to learn from it
     assert len(said["two"]) == 1 and "column 'Hospital' names the site" in said["two"][0]
     assert "--drop 'Hospital'" in said["two"][0] and "tumor site" not in said["two"][0]
+
+
+def test_a_site_column_kept_on_purpose_is_said_once_as_kept_on_request(shared_data):
+    """stage69: a user who keeps 'Patient affiliation' knowingly had no way to say so - the warning told them to
+    --drop it on every run.  --keep-column names it (matched as --drop is, case and spaces ignored): the one note says
+    it was kept on request, with what that risks, and no longer asks for the --drop."""
+    from lungai.fusion.data import load_cohort
+
+    path = shared_data / "nsclc_radiogenomics" / CLINICAL
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cohort = load_cohort(path, stage_from=TNM, label="stage_group", keep_columns=["patient affiliation"])
+    said = _site_notes(caught)
+    assert len(said) == 1, said
+    assert "'Patient affiliation'" in said[0] and "'Stanford', 'VA'" in said[0]
+    assert "kept as a feature on request (--keep-column 'Patient affiliation')" in said[0]
+    assert "instead of the stage" in said[0] and "--drop" not in said[0]
+    assert "Patient affiliation" in cohort.ehr.columns          # still a feature
+
+
+def test_keep_column_keeps_one_site_column_the_other_is_still_warned_of(tmp_path, capsys):
+    """Two site columns, one kept with --keep-column: `stage train` says the kept one once as kept on request and
+    the other with its --drop; the model card keeps both warnings."""
+    from stage_helpers import stage_cli
+
+    ehr = pd.DataFrame({"Case ID": [f"P{i:02d}" for i in range(16)], "stage": ["I", "II"] * 8,
+                        "Age": [55 + (i * 7) % 23 for i in range(16)],
+                        "Hospital": ["A", "A", "B", "B"] * 4, "Study site": ["X", "Y"] * 4 + ["Y", "X"] * 4})
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    capsys.readouterr()
+    assert stage_cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
+                      "--keep-column", "hospital", "--epochs", 1, "--inner-folds", 1, "--baselines", "logreg",
+                      "-o", tmp_path / "m"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "site / hospital" in ln]
+    assert len(lines) == 2, lines
+    kept = [ln for ln in lines if "'Hospital'" in ln]
+    other = [ln for ln in lines if "'Study site'" in ln]
+    assert len(kept) == len(other) == 1
+    assert "kept as a feature on request (--keep-column 'Hospital')" in kept[0] and "--drop" not in kept[0]
+    assert "--drop 'Study site'" in other[0] and "'Hospital'" not in other[0]
+    card = (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+    assert "kept as a feature on request (--keep-column 'Hospital')" in card and "--drop 'Study site'" in card

@@ -45,7 +45,9 @@ def _data_args(p, label: bool = True) -> None:
         g.add_argument("--keep-column", action="append", default=[], metavar="COLUMN",
                        help="keep an EHR column the label-leak check flags as a copy of the label (repeatable; it "
                             "stays a feature, with a warning), or a second patient-id-named column "
-                            "('Record ID', 'MRN': left out otherwise) - only when it is deliberately a feature")
+                            "('Record ID', 'MRN': left out otherwise), or a site / hospital column "
+                            "('Patient affiliation': warned of otherwise, said once as kept on request) - only when "
+                            "it is deliberately a feature")
     g.add_argument("--drop", action="append", default=[], metavar="COLUMN",
                    help="EHR column to leave out of the features (repeatable), e.g. outcomes or leaks")
 

@@ -174,13 +174,47 @@ def absent_ehr_columns(model, ehr: pd.DataFrame) -> list:
     return [c for c in model_inputs(model)["ehr"] if c not in ehr.columns and c not in renamed]
 
 
-def absent_ehr_text(absent: list) -> str:
-    """The note on the model's EHR columns the table lacks (``absent``), naming the first 12."""
+def _loose_key(text) -> str:
+    """``text`` with case, spaces and punctuation ignored ('Pack Years', 'pack_years', 'PackYears' -> 'packyears')."""
+    import re
+
+    return re.sub(r"[\W_]+", "", str(text).casefold())
+
+
+def look_alike_headers(absent, headers) -> dict:
+    """{model column of ``absent``: a header of ``headers`` (the table's, none of them a model column) that looks like
+    it} - the same name with case, spaces and punctuation ignored ('pack_years' for 'Pack Years'), else nearly the same
+    letters (difflib ratio >= 0.85: 'Weight lbs' for 'Weight (lbs)'); each header named for one column at most.  Only
+    named in :func:`absent_ehr_text`'s warning - never read as that column: it may be another measure."""
+    import difflib
+
+    free = {}
+    for h in headers:
+        free.setdefault(_loose_key(h), str(h))
+    hints = {}
+    for col in absent:
+        key = _loose_key(col)
+        hit = key if key in free else next(iter(difflib.get_close_matches(key, list(free), n=1, cutoff=0.85)), None)
+        if hit and key:
+            hints[col] = free.pop(hit)
+    return hints
+
+
+def absent_ehr_text(absent: list, hints: Optional[dict] = None) -> str:
+    """The warning on the model's EHR columns the table lacks (``absent``), naming the first 12, with the fix: give
+    the table these columns under the model's names; ``hints`` (:func:`look_alike_headers`): a header of the table
+    that looks like one of them, to rename if it is that column."""
     from lungai.io.tables import QUIT_YEARS
 
-    named = ", ".join(map(repr, absent[:12])) + (" ..." if len(absent) > 12 else "")
-    return (f"EHR {agree(len(absent), 'column', 'columns')} of the model not in the EHR table: {named} - treated "
+    n = len(absent)
+    named = ", ".join(map(repr, absent[:12])) + (" ..." if n > 12 else "")
+    hints = {c: h for c, h in (hints or {}).items() if c in absent}
+    return (f"EHR {agree(n, 'column', 'columns')} of the model not in the EHR table: {named} - treated "
             "as missing (imputed) for every patient"
+            + "".join(f"; the table's {h!r} looks like {c!r}: rename it {c!r} if it is that column"
+                      for c, h in hints.items())
+            + f"; give the table {agree(n, 'this column', 'these columns')} under the model's "
+              f"{agree(n, 'name', 'names')} (as at training) for the patients' values to be used"
             + (f" ({QUIT_YEARS!r} is computed from the table's quit-year column, smoking status and a date column - "
                "'CT Date' or 'Date of Diagnosis', as at training: give the table these)" if QUIT_YEARS in absent
                else ""))
@@ -196,10 +230,14 @@ def usable_inputs(model, cohort: Cohort) -> tuple:
     needs = model_inputs(model)
     ids = list(cohort.ids)
     absent = absent_ehr_columns(model, cohort.ehr)      # said in the patients' notes (predict_with_notes)
-    ehr = cohort.ehr.rename(columns=ehr_header_renames(model, cohort.ehr, warn=True))
+    renames = ehr_header_renames(model, cohort.ehr, warn=True)
+    # a header of the table that looks like an absent column ('pack_years' for 'Pack Years'): named in the warning
+    hints = look_alike_headers(absent, [h for h in cohort.ehr.columns if h not in renames
+                                        and h not in set(needs["ehr"])]) if absent else {}
+    ehr = cohort.ehr.rename(columns=renames)
     ehr = ehr.reindex(index=ids, columns=needs["ehr"])
     reduced = Cohort(ids, ehr, cohort.rna if needs["rna"] else None, dict(cohort.ct) if needs["ct"] else {},
-                     cohort.labels, dict(cohort.report, ehr_absent=absent))
+                     cohort.labels, dict(cohort.report, ehr_absent=absent, ehr_absent_hints=hints))
     return reduced, reduced.availability()
 
 
@@ -221,7 +259,7 @@ def predict_with_notes(model, cohort: Cohort) -> tuple:
     if absent:
         from lungai.errors import InputNote
 
-        text = absent_ehr_text(absent)
+        text = absent_ehr_text(absent, cohort.report.get("ehr_absent_hints"))
         warnings.warn(InputNote(text))
         for pid, has_ehr in cohort.availability()["ehr"].items():   # patients predicted with their EHR
             if has_ehr:

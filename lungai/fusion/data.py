@@ -20,8 +20,9 @@ import pandas as pd
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
-    NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_order, \
-    never_smoker_note, never_smoker_pack_years, site_column_text, site_columns, with_years_since_quitting
+    NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_key, name_order, \
+    never_smoker_note, never_smoker_pack_years, site_column_text, site_columns, site_kept_text, \
+    with_years_since_quitting
 
 # ID_NAMES (lungai.io.tables): the one list of id column names of lungai stage, lungai rp and lungai cohort --clinical
 MODALITIES = ("ehr", "rna", "ct")
@@ -557,6 +558,7 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     labels = raw_labels = None
     label = column_named(ehr_df, label)
     drop_columns = [column_named(ehr_df, c) for c in drop_columns]
+    keep_columns = [column_named(ehr_df, c) for c in keep_columns]    # as --drop: case and spaces ignored
     quit_text = None
     if ehr and not any(is_quit_year_name(c) for c in drop_columns):
         # the quit year (empty for current and never-smokers alike) -> the years since quitting; cv / train train on
@@ -610,11 +612,17 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     used = ehr_df.columns if ehr_used is None else [c for c in ehr_df.columns if str(c) in set(map(str, ehr_used))]
     if check_leaks and labels is not None:      # training: a site / hospital column among the features
         sites = site_columns(ehr_df, used)
+        # one the user keeps on purpose (--keep-column, matched as --drop is) is said once as kept on request
+        kept_names = {str(c).strip() for c in keep_columns}
+        kept = {c: v for c, v in sites.items() if str(c).strip() in kept_names}
+        sites = {c: v for c, v in sites.items() if c not in kept}
         if sites:
             warnings.warn(InputNote(site_column_text(
                 f"EHR table {ehr}", sites, "the stage",
                 " ".join(f"--drop {str(c).strip()!r}" for c in sites) + "; docs/stage.md, 'site confounding', "
-                "compares both")))
+                "compares both; to keep one knowingly: --keep-column NAME")))
+        if kept:
+            warnings.warn(InputNote(site_kept_text(f"EHR table {ehr}", kept, "the stage")))
     if (text := never_smoker_note(pack_years, used)) is not None:   # a pack-years column in use
         warnings.warn(InputCheckNote(text))
     if quit_text is not None and (ehr_used is None or len(ehr_used)):     # the EHR is a model input
@@ -628,6 +636,10 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
               # the tables given (--ehr / --rna / --ct): a branch without data is said as "no table given" where
               # none was, never as if the table's patients lacked it (FusionPipeline.fit)
               "given": [m for m, path in (("ehr", ehr), ("rna", rna), ("ct", ct)) if path]}
+    if not check_leaks and ehr_used is not None:
+        # validate / predict: the locked models' EHR columns - the only ones whose missing values are imputed, so the
+        # only ones counted (recount; stage69: validate counted the quit year a new model does not use)
+        report["ehr_model_columns"] = sorted({str(c) for c in ehr_used})
     if stage_from and stage0 == "exclude":
         report["stage0_excluded"] = len(stage0_ids)
     elif stage_from:
@@ -732,6 +744,13 @@ def recount(cohort: Cohort) -> Cohort:
     # imputed in each training fold (EHREncoder), said by availability_text (QA predict66: only the RNA's were said)
     rows = cohort.ehr.reindex(cohort.ids)[av["ehr"].to_numpy()]
     valued = [c for c in rows.columns if rows[c].notna().any()]
+    if report.get("ehr_model_columns") is not None:
+        # validate / predict: the locked models' columns found in the table (as written, else case / spaces aside:
+        # read as the model's), each counted - one empty for every patient is imputed for every patient; the model's
+        # columns the table lacks are said by their own warning (lungai.fusion.api.absent_ehr_text)
+        model_columns = set(report["ehr_model_columns"])
+        keys = {name_key(c) for c in model_columns}
+        valued = [c for c in rows.columns if str(c) in model_columns or name_key(c) in keys]
     gaps = rows[valued].isna()
     counts = sorted(((str(c), int(n)) for c, n in gaps.sum().items() if n), key=lambda cn: (-cn[1], cn[0]))
     report["ehr_missing_values"] = {"columns": dict(counts), "patients": int(gaps.any(axis=1).sum()),

@@ -436,6 +436,22 @@ def site_column_text(what: str, sites: dict, instead_of: str, fix: str) -> str:
             f"{agree(n, 'it', 'them')} out ({fix})")
 
 
+def site_kept_text(what: str, sites: dict, instead_of: str, option: str = "--keep-column") -> str:
+    """The note of site / hospital columns (``sites``: :func:`site_columns`) the user keeps as features on purpose
+    (``option``, e.g. lungai stage's --keep-column): said once in place of :func:`site_column_text`'s warning - kept on
+    request, with what that risks, and no --drop asked for."""
+    names = list(sites)
+    values = sites[names[0]]
+    n = len(names)
+    return (f"{what}: {agree(n, 'column', 'columns')} {', '.join(map(repr, names))} "
+            f"{agree(n, 'names', 'name')} the site / hospital a patient was treated at ("
+            f"{', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''}) and "
+            f"{agree(n, 'is', 'are')} kept as {agree(n, 'a feature', 'features')} on request ("
+            + " ".join(f"{option} {str(c).strip()!r}" for c in names)
+            + f"): the model can learn the site instead of {instead_of}; check that it carries to another site "
+            "before using it there")
+
+
 def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table", kind: str = "the model's column"
                   ) -> dict:
     """{header of ``columns``: the name of ``wanted`` it is} for each wanted name (a model's column) absent from
