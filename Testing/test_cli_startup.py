@@ -432,10 +432,10 @@ sys.exit(code)
 """
 
 
-def _heavy_at_refusal(args: list, tmp_path) -> tuple:
+def _heavy_at_refusal(args: list, tmp_path, heavy: tuple = HEAVY) -> tuple:
     """(exit status, stderr, heavy modules imported) of ``lungai ARGS`` run to its end in a fresh interpreter."""
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", AT_REFUSAL % (HEAVY,), *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", AT_REFUSAL % (heavy,), *args], capture_output=True, text=True,
                          cwd=tmp_path, env=env, timeout=300)
     lines = [line for line in out.stdout.splitlines() if line.startswith("imported at the end:")]
     assert lines, out.stdout + out.stderr
@@ -507,3 +507,26 @@ def test_demo_refuses_an_roi_off_the_ct_before_the_heavy_imports(small_phantom, 
         assert code == 2 and says in err and "How to fix" in err, err
         assert heavy == [], (roi, heavy)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_dose_features_refuses_a_missing_input_before_pandas_and_simpleitk(tmp_path):
+    """QA radfollow69: ``lungai dose-features`` with a mistyped --dose / --ct / --lungs path imported pandas and
+    SimpleITK (its "loading pandas and SimpleITK" step, 4-5 s on a shared machine) before the path checks refused
+    it (--rtstruct too, before its own check).  The paths are checked first: the refusal names the option, nothing heavy imported, nothing written."""
+    (tmp_path / "ct.nii.gz").write_bytes(b"")
+    (tmp_path / "lungs.nii.gz").write_bytes(b"")
+    (tmp_path / "rd.dcm").write_bytes(b"")
+    (tmp_path / "rs.dcm").write_bytes(b"")
+    given = {"--dose": "rd.dcm", "--ct": "ct.nii.gz", "--lungs": "lungs.nii.gz"}
+    for option, says in (("--dose", "--dose rd_typo.dcm does not exist"), ("--ct", "--ct ct_typo.nii.gz does not exist"),
+                         ("--lungs", "--lungs lungs_typo.nii.gz does not exist"),
+                         ("--rtstruct", "--rtstruct rs_typo.dcm does not exist")):
+        args = {**given, option: given[option].replace(".", "_typo.", 1)} if option in given else \
+            {"--dose": "rd.dcm", "--ct": "ct.nii.gz", option: "rs_typo.dcm"}
+        code, err, heavy = _heavy_at_refusal(["dose-features", *(w for o, v in args.items() for w in (o, v)),
+                                              "-o", str(tmp_path / "out" / "dose.csv")], tmp_path,
+                                             heavy=("pandas", "SimpleITK", *HEAVY))
+        assert code == 2 and says in err and "How to fix" in err, err
+        assert heavy == [], (option, heavy)
+        assert "loading pandas" not in err, err
+    assert not (tmp_path / "out").exists()

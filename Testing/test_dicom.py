@@ -1874,6 +1874,7 @@ def test_cli_radiomics_refuses_an_rtstruct_folder_without_one_before_any_work(tm
     folder = tmp_path / "rt"
     folder.mkdir()
     never_read = tmp_path / "no_ct_here.nii.gz"                       # the CT is not read: the folder is told first
+    never_read.write_bytes(b"")              # there (the input paths are checked first), but no image: never read
     assert main(["radiomics", "--image", str(never_read), "--rtstruct", str(folder),
                  "-o", str(tmp_path / "f.csv")]) == 2
     err = capsys.readouterr().err
@@ -1890,6 +1891,8 @@ def test_cli_dose_features_refuses_an_rtstruct_folder_leaving_no_output_folder(t
 
     folder = tmp_path / "rt"
     folder.mkdir()
+    (tmp_path / "rd.dcm").write_bytes(b"")   # there (the input paths are checked first), neither read
+    (tmp_path / "ct").mkdir()
     assert main(["dose-features", "--dose", str(tmp_path / "rd.dcm"), "--ct", str(tmp_path / "ct"),
                  "--rtstruct", str(folder), "-o", str(tmp_path / "df2" / "d.csv")]) == 2
     assert f"--rtstruct {folder}: no DICOM RTSTRUCT" in capsys.readouterr().err

@@ -77,6 +77,8 @@ def test_a_lung_spacing_with_pyradiomics_resampling_is_refused_not_ignored(small
     # the command: refused before reading the CT, nothing written
     yml.write_text(yaml.safe_dump({"setting": setting}), encoding="utf-8")
     out = tmp_path / "out" / "f.csv"
+    for never_read in ("missing.nii.gz", "t.nii.gz"):    # there (the input paths are checked first), never read
+        (tmp_path / never_read).write_bytes(b"")
     assert main(["radiomics", "--image", str(tmp_path / "missing.nii.gz"), "--tumour", str(tmp_path / "t.nii.gz"),
                  "--params", str(yml), "--lung-spacing", "2", "-o", str(out)]) != 0
     assert "--lung-spacing 2 would be ignored" in capsys.readouterr().err and not out.exists()
@@ -107,6 +109,8 @@ def test_a_resampled_pixel_spacing_that_is_not_3_numbers_is_refused(tmp_path, ca
     with pytest.raises(InputError, match="is not a list of 3 non-negative numbers") as exc:
         load_params(str(yml))
     assert "resampledPixelSpacing: [2, 2, 2]" in exc.value.fix
+    for never_read in ("missing.nii.gz", "t.nii.gz"):    # there (the input paths are checked first), never read
+        (tmp_path / never_read).write_bytes(b"")
     assert main(["radiomics", "--image", str(tmp_path / "missing.nii.gz"), "--tumour", str(tmp_path / "t.nii.gz"),
                  "--params", str(yml), "-o", str(tmp_path / "out" / "f.csv")]) != 0
     err = capsys.readouterr().err

@@ -369,11 +369,12 @@ def _main(argv=None, started: float | None = None) -> int:
     except LungAIError as exc:
         from pathlib import Path
 
-        from lungai.io.read import SeveralSeriesError, name_drawn_on
-
-        if isinstance(exc, SeveralSeriesError):     # which CT series the RTSTRUCT / SEG given was drawn on
-            exc = name_drawn_on(exc, [getattr(args, k, None) for k in DRAWN_ON_OPTIONS
-                                      if isinstance(getattr(args, k, None), (str, Path))])
+        # raised only once lungai.io.read is imported: a refusal before (a path checked with the arguments) does not
+        # import it, nor SimpleITK under it (QA radfollow69: 4-5 s of a shared machine for a mistyped path)
+        read = sys.modules.get("lungai.io.read")
+        if read is not None and isinstance(exc, read.SeveralSeriesError):   # which CT series the RTSTRUCT / SEG
+            exc = read.name_drawn_on(exc, [getattr(args, k, None) for k in DRAWN_ON_OPTIONS    # was drawn on
+                                           if isinstance(getattr(args, k, None), (str, Path))])
         print(f"lungai {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:           # a file that could not be written (or read): the path and the fix, no traceback

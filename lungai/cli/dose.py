@@ -32,7 +32,9 @@ def register(sub) -> None:
                                                  "DICOM SEG); with --rtstruct a structure or role (default role:lungs; a 'Lungs-GTV' structure "
                                                  "when the RTSTRUCT has no right / left lung, or no GTV)")
     p.add_argument("--gtv", default=None, help="GTV mask on the CT grid (label > 0); with --rtstruct a structure or "
-                                               "role (default role:gtv when the RTSTRUCT has a GTV)")
+                                               "role (default role:gtv when the RTSTRUCT has a GTV: every contoured "
+                                               "GTV, their union; role:gtv_primary or a name: that GTV's dose, "
+                                               "every GTV still subtracted from the lungs)")
     p.add_argument("--lungs-name", default=None, metavar="TEXT",
                    help="what the --lungs mask is, for the CSV's masks column (default: its file name), e.g. the "
                         "segments it was made of")
@@ -125,6 +127,43 @@ def check_dose_path(value) -> None:
     raise InputError(f"--dose {p} does not exist", DOSE_PATH_FIX)
 
 
+def gtv_structures(rtstruct, gtv=None, mapping=None) -> tuple[list, list]:
+    """(the RTSTRUCT structures the GTV dose of ``dose-features --rtstruct`` is of - ``gtv``, the ``--gtv`` structure
+    name or role, default role:gtv: every contoured GTV -, the RTSTRUCT's other GTVs (role gtv) not among them, which
+    are subtracted from the lungs all the same); ([], []) for a GTV mask file or no GTV.  Called once the masks are
+    read (a name or role not in the RTSTRUCT is refused there).  QA radfollow69 (LUNG1-003, a dose covering GTV-1):
+    the GTV dose was of GTV-1 + gtv-2 + gtv-3 without a word (min 2.2 Gy, mean 28.9 Gy for a GTV-1 of 60 Gy), and
+    ``--gtv role:gtv_primary`` took gtv-2 and gtv-3 into the lungs of the MLD / V20."""
+    from lungai.dicom.labels import name_key
+    from lungai.dicom.masks import parse_spec, split_selector
+    from lungai.dicom.roles import find_role, required_names
+    from lungai.dicom.rtstruct import contoured_structures
+
+    names, empty = contoured_structures(rtstruct)
+    gtvs = find_role(names, "gtv", mapping)
+    spec = gtv or ("role:gtv" if gtvs else None)
+    if spec is None or split_selector(spec)[0].is_file():
+        return [], []
+    name, role = parse_spec(spec)
+    used = (required_names(role, names, mapping, empty=empty) if role is not None else
+            [n for n in names if name_key(n) == name_key(name)][:1] or [name])   # a name: one structure
+    return used, [n for n in gtvs if n not in used]
+
+
+def gtv_union_note(used, mapping=None) -> str | None:
+    """The note of a GTV dose of several RTSTRUCT structures ``used`` (:func:`gtv_structures`; None for one): as
+    ``lungai radiomics`` says a tumour of several (:func:`lungai.cli.radiomics.union_note`), for ``--gtv``, e.g.
+    "GTV = union of GTV-1, gtv-3, gtv-2 (...); use --gtv role:gtv_primary (GTV-1) for the primary GTV only, or --gtv
+    NAME for one structure"."""
+    from lungai.cli.radiomics import union_note
+
+    if len(used) < 2:
+        return None
+    return union_note("GTV", used, mapping, option="--gtv",
+                      said=" (the GTV dose dose_gtv_mean/min/max_gy is of them all; the lung metrics are of the lungs "
+                           "minus every GTV, whichever GTV is taken)")
+
+
 # the steps the progress (bar, LUNGAI_PROGRESS lines for the Lung Radiomics panel) counts: each takes seconds on a
 # thin-slice planning CT (QA: 512 x 512 x 401 at 0.8 mm, 10-25 s in all, nothing shown until the result)
 STEPS = ("CT read", "masks read", "dose read", "features computed", "lungs checked")
@@ -154,9 +193,49 @@ def _load() -> None:
     import lungai.radiomics.csv_output  # noqa: F401
 
 
+def check_arguments(args) -> None:
+    """The options that do not go together, refused with the arguments, before the paths are checked and anything
+    is loaded or read (a pure argument check: before, some came after the CT was read, and since the input paths are
+    checked first, QA rad69, a test of these gave missing paths and got "--dose ... does not exist")."""
+    from lungai.errors import InputError
+
+    if args.envelope and (args.gtv or args.rtstruct):
+        raise InputError("--envelope is subtracted from the lungs only without a GTV" if args.gtv else
+                         "--envelope is for mask files; with --rtstruct an iGTV / ITV is found by name and "
+                         "subtracted when the RTSTRUCT has no GTV",
+                         "leave out --envelope (with a GTV the GTV is subtracted from the lungs)" if args.gtv else
+                         "leave out --envelope")
+    if args.envelope_name and not args.envelope:
+        raise InputError("--envelope-name describes an --envelope mask file", "give --envelope FILE, or leave "
+                                                                             "--envelope-name out")
+    if args.rtstruct and (args.lungs_name or args.gtv_name or args.lungs_exclude_gtv):
+        raise InputError("--lungs-name / --gtv-name / --lungs-exclude-gtv describe --lungs / --gtv mask files; with "
+                         "--rtstruct the masks column names its structures (a 'Lungs-GTV' one is said to exclude the "
+                         "GTV)", "leave out --lungs-name / --gtv-name / --lungs-exclude-gtv")
+    if args.rtstruct and args.structure and args.lungs:
+        raise InputError("--structure and --lungs both name the lungs", "give one of them")
+    if not args.rtstruct and (args.structure or not args.lungs):
+        raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
+                         "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
+
+
+def check_paths(args) -> None:
+    """The input files named are there (--dose: :func:`check_dose_path`; --rtstruct a file or folder, which
+    :func:`lungai.dicom.rtstruct.rtstruct_option` then checks further; with --rtstruct, --lungs / --gtv name
+    structures), refused naming the option before anything else: before pandas and SimpleITK are imported (QA
+    radfollow69: a mistyped path cost their 4-5 s of :data:`LOADING` on a shared machine), before any input is read."""
+    from lungai.paths import check_input_paths
+
+    check_dose_path(args.dose)
+    check_input_paths([("--ct", args.ct), ("--rtstruct", args.rtstruct), ("--envelope", args.envelope)]
+                      + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]))
+
+
 def run(args) -> int:
     from lungai.progress import task, timer_running
 
+    check_arguments(args)               # light: options that do not go together, then a mistyped path, refused at once
+    check_paths(args)
     with task("dose-features", len(STEPS)) as bar:
         bar.update(0, LOADING)
         with timer_running(bar):        # the imports count nothing: said again with their seconds while they run
@@ -173,7 +252,6 @@ def _run(args, bar) -> int:
     from lungai.dose import check_dose_matches_ct, dose_features, read_dose
     from lungai.dose.features import (LUNGS_CUT_COLUMN, MASKS_COLUMN, NOTES_COLUMN, V_LEVELS, lungs_cut, masks_text,
                                       notes_text, output_columns, parse_v_levels, v_column)
-    from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
     from lungai.progress import waiting
@@ -181,26 +259,7 @@ def _run(args, bar) -> int:
 
     check_csv_name(args.output)            # the arguments first: before any work (dose.csv is a table)
     v_levels = parse_v_levels(args.v_levels, args.max_dose_gy) if args.v_levels else V_LEVELS
-    check_dose_path(args.dose)
-    from lungai.io.read import check_input_paths
-
-    # the other input files named are there (with --rtstruct, --lungs / --gtv name structures): before any input is read
-    check_input_paths([("--ct", args.ct), ("--envelope", args.envelope)]
-                      + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]))
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct, args.envelope) if p]
-    if args.envelope and (args.gtv or args.rtstruct):
-        raise InputError("--envelope is subtracted from the lungs only without a GTV" if args.gtv else
-                         "--envelope is for mask files; with --rtstruct an iGTV / ITV is found by name and "
-                         "subtracted when the RTSTRUCT has no GTV",
-                         "leave out --envelope (with a GTV the GTV is subtracted from the lungs)" if args.gtv else
-                         "leave out --envelope")
-    if args.envelope_name and not args.envelope:
-        raise InputError("--envelope-name describes an --envelope mask file", "give --envelope FILE, or leave "
-                                                                             "--envelope-name out")
-    if args.rtstruct and (args.lungs_name or args.gtv_name or args.lungs_exclude_gtv):
-        raise InputError("--lungs-name / --gtv-name / --lungs-exclude-gtv describe --lungs / --gtv mask files; with "
-                         "--rtstruct the masks column names its structures (a 'Lungs-GTV' one is said to exclude the "
-                         "GTV)", "leave out --lungs-name / --gtv-name / --lungs-exclude-gtv")
     if args.rtstruct:                      # a folder's RTSTRUCT found (and said) before the output folder is made
         from lungai.dicom.rtstruct import rtstruct_option
 
@@ -216,12 +275,11 @@ def _run(args, bar) -> int:
         print("note: " + note)
     ct = waiting(bar, DOING[0], read_ct, args.ct, series_uid=args.series)
     bar.update(1, STEPS[0])
+    other_gtv_mask = gtv_dose_source = None    # (--rtstruct --gtv ONE of several GTVs: the others, its source)
     if args.rtstruct:
         from lungai.dicom.masks import rtstruct_dose_masks
         from lungai.dicom.roles import empty_note
 
-        if args.structure and args.lungs:
-            raise InputError("--structure and --lungs both name the lungs", "give one of them")
         m = waiting(bar, DOING[1], rtstruct_dose_masks, args.rtstruct, ct, args.structure or args.lungs, args.gtv,
                     args.structure_map, args.allow_gaps)
         lungs, lung_source, gtv, gtv_source, empty = m["lungs"], m["lung_source"], m["gtv"], m["gtv_source"], m["empty"]
@@ -230,9 +288,27 @@ def _run(args, bar) -> int:
             print("note: " + m["envelope_note"])
         if m["one_lung_note"]:                    # --structure role:lung_right: the MLD of one lung
             print("note: " + m["one_lung_note"])
-    elif args.structure or not args.lungs:
-        raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
-                         "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
+        gtv_used, other_gtvs = gtv_structures(args.rtstruct, args.gtv, args.structure_map) if gtv is not None \
+            else ([], [])
+        union = gtv_union_note(gtv_used, args.structure_map)
+        if union:                                 # the GTV dose of several GTVs: said, as radiomics says a tumour's
+            print("note: " + union)
+        if other_gtvs:                            # --gtv role:gtv_primary: the other GTVs out of the lungs too
+            from lungai.dicom.rtstruct import read_rtstruct
+
+            def read_others():
+                import SimpleITK as sitk
+
+                masks = list(read_rtstruct(args.rtstruct, ct, names=other_gtvs, allow_gaps=args.allow_gaps,
+                                           mapping=args.structure_map).values())
+                out = sitk.Cast(masks[0] > 0, sitk.sitkUInt8)
+                for mask in masks[1:]:
+                    out = sitk.Or(out, sitk.Cast(mask > 0, sitk.sitkUInt8))
+                return out
+
+            other_gtv_mask = waiting(bar, DOING[1], read_others)
+            gtv_dose_source, gtv_source = gtv_source, (f"RTSTRUCT structure {' + '.join(gtv_used + other_gtvs)} "
+                                                       f"({args.rtstruct}, as contoured)")
     else:
         from lungai.dicom.masks import lung_map_input, mask_input
 
@@ -277,7 +353,8 @@ def _run(args, bar) -> int:
     bar.update(1, STEPS[2])
     for folder_note in folder_notes:
         print("note: " + folder_note)
-    row = waiting(bar, DOING[3], dose_features, dose, ct, lungs, gtv, case=case, v_levels=v_levels)
+    row = waiting(bar, DOING[3], dose_features, dose, ct, lungs, gtv, case=case, v_levels=v_levels,
+                  other_gtvs=other_gtv_mask)
     bar.update(1, STEPS[3])
     from lungai.lungs.check import lung_map_notes
 
@@ -286,7 +363,7 @@ def _run(args, bar) -> int:
     row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None,   # what it was computed on
                                    envelope_source, envelope_problem,
                                    lungs_minus_gtv=bool(m["lungs_minus_gtv"] if args.rtstruct else
-                                                        args.lungs_exclude_gtv))
+                                                        args.lungs_exclude_gtv), gtv_dose=gtv_dose_source)
     cut, cut_note = lungs_cut(lungs)              # the lungs cut by the scan's first / last slice: a partial lung
     bar.update(1, STEPS[4])
     row[LUNGS_CUT_COLUMN] = cut

@@ -250,7 +250,7 @@ def run(args) -> int:
     from lungai.radiomics.settings import sidecar_path
 
     check_csv_name(args.output)            # the arguments first: before the RTSTRUCT is searched, the CT read
-    from lungai.io.read import check_input_paths
+    from lungai.paths import check_input_paths
 
     # the input files named are there (with --rtstruct, --tumour / --lungs name structures): before any input is read
     check_input_paths([("--image", args.image), ("--mask", args.mask)]
@@ -407,8 +407,8 @@ def _structures_text(used) -> str:
 
 def union_notes(structures: dict, segments, mapping=None) -> list[str]:
     """A note per computed segment made of several RTSTRUCT structures (their union: primary and nodal GTVs merge
-    into one 'tumour', whose shape features then describe several objects), naming them and how to take one."""
-    from lungai.dicom.labels import case_pairs
+    into one 'tumour', whose shape features then describe several objects), naming them and how to take one
+    (:func:`union_note`)."""
     from lungai.dicom.roles import find_role
 
     LUNG_STRUCTURE_ROLES = ("lung_right", "lung_left", "lungs")
@@ -419,26 +419,37 @@ def union_notes(structures: dict, segments, mapping=None) -> list[str]:
             continue
         if find_role(used, "gtv", mapping) and any(find_role(used, r, mapping) for r in LUNG_STRUCTURE_ROLES):
             continue        # role:lungs_minus_gtv built as the lungs minus the GTVs: a difference, not a union
-        primary = find_role(used, "gtv_primary", mapping) if seg == "tumour" else []
-        by_name = "--tumour NAME for one structure" if seg == "tumour" else "give one structure by name"
-        # names differing only in letter case ("GTV", "gtv"): a name takes neither alone (check_case_groups), so the
-        # hint does not offer it for them
-        pairs = case_pairs(used)
-        if pairs:
-            shown = "; ".join(" / ".join(g) for g in pairs)
-            paired = {n for g in pairs for n in g}
-            why = f"{shown} differ only in letter case, so no name takes one of them alone: rename one to take it by name"
-            by_name = f"{by_name} ({why})" if any(n not in paired for n in used) else None
-        how = (f"use --tumour role:gtv_primary ({', '.join(primary)}) for the primary GTV only" if len(primary) == 1
-               else "")
-        name_hint = (by_name if seg == "tumour" or by_name is None else f"{by_name} for one of them") if pairs else \
-            (by_name if seg == "tumour" else f"{by_name} for one of them")
-        if pairs and by_name is None:
-            how = f"{how}; {why}" if how else why
-        else:
-            how = f"{how}, or {name_hint}" if how else f"use {name_hint}" if seg == "tumour" else name_hint
-        notes.append(f"{seg} = union of {', '.join(used)}; {how}")
+        notes.append(union_note(seg, used, mapping, option="--tumour" if seg == "tumour" else None))
     return notes
+
+
+def union_note(what: str, used, mapping=None, option: str | None = "--tumour", said: str = "") -> str:
+    """The note of a mask made of several RTSTRUCT structures ``used`` (2 or more): ``what = union of A, B`` then
+    ``said`` (what that union means there), then how to take one: ``OPTION role:gtv_primary (GTV-1)`` for the primary
+    GTV when one of them is, ``OPTION NAME`` for one structure (``option`` None: "give one structure by name for one
+    of them").  One wording for ``lungai radiomics`` (the tumour, ``--tumour``) and ``lungai dose-features`` (the GTV
+    of the GTV dose, ``--gtv``).  Names differing only in letter case ("GTV", "gtv"): a name takes neither alone
+    (check_case_groups), so the hint does not offer it for them."""
+    from lungai.dicom.labels import case_pairs
+    from lungai.dicom.roles import find_role
+
+    primary = find_role(used, "gtv_primary", mapping) if option else []
+    by_name = f"{option} NAME for one structure" if option else "give one structure by name"
+    pairs = case_pairs(used)
+    if pairs:
+        shown = "; ".join(" / ".join(g) for g in pairs)
+        paired = {n for g in pairs for n in g}
+        why = f"{shown} differ only in letter case, so no name takes one of them alone: rename one to take it by name"
+        by_name = f"{by_name} ({why})" if any(n not in paired for n in used) else None
+    how = (f"use {option} role:gtv_primary ({', '.join(primary)}) for the primary GTV only" if len(primary) == 1
+           else "")
+    name_hint = (by_name if option or by_name is None else f"{by_name} for one of them") if pairs else \
+        (by_name if option else f"{by_name} for one of them")
+    if pairs and by_name is None:
+        how = f"{how}; {why}" if how else why
+    else:
+        how = f"{how}, or {name_hint}" if how else f"use {name_hint}" if option else name_hint
+    return f"{what} = union of {', '.join(used)}{said}; {how}"
 
 
 def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None, lung_names: list | None = None,

@@ -68,7 +68,7 @@ AUTOMATIC_TUMOUR = "lungai automatic tumour (lungai segment)"
 
 
 def masks_text(lungs: str, gtv: str | None, envelope: str | None = None, envelope_problem: str | None = None,
-               lungs_minus_gtv: bool = False) -> str:
+               lungs_minus_gtv: bool = False, gtv_dose: str | None = None) -> str:
     """The masks the dose metrics were computed on, as dose.csv's ``masks`` column and the DICOM SR say it:
     ``lungs: <lungs>; minus GTV: <gtv>``, e.g. ``lungs: RTSTRUCT structure Lung_R + Lung_L (RS.dcm, as
     contoured); minus GTV: RTSTRUCT structure GTV-1 (RS.dcm, as contoured)`` or ``lungs: lungai automatic lungs
@@ -79,9 +79,12 @@ def masks_text(lungs: str, gtv: str | None, envelope: str | None = None, envelop
     ``lungs: ...; no GTV, the tumour's motion envelope 'iGTV' cannot be read (...): not subtracted, the lungs include
     the tumour``.  ``lungs_minus_gtv``: the lungs are a 'Lungs-GTV' structure, the lungs minus the GTV as contoured
     (:func:`lungai.dicom.masks.lungs_minus_gtv_structures`): without a GTV ``lungs: RTSTRUCT structure Lungs-GTV (...);
-    no GTV structure (the lung structure excludes the GTV as contoured)`` - not "the lungs include the tumour"."""
+    no GTV structure (the lung structure excludes the GTV as contoured)`` - not "the lungs include the tumour".
+    ``gtv_dose``: the GTV of the GTV dose when it is not all of ``gtv`` (``dose-features --rtstruct RS --gtv
+    role:gtv_primary``: the lungs minus every GTV, the GTV dose of one): ``...; minus GTV: RTSTRUCT structure GTV-1 +
+    gtv-2 (RS.dcm, as contoured); GTV dose: RTSTRUCT structure GTV-1 (RS.dcm, as contoured)``."""
     if gtv:
-        return f"lungs: {lungs}; minus GTV: {gtv}"
+        return f"lungs: {lungs}; minus GTV: {gtv}" + (f"; GTV dose: {gtv_dose}" if gtv_dose else "")
     if envelope:
         return f"lungs: {lungs}; no GTV, minus the tumour's motion envelope: {envelope}"
     if lungs_minus_gtv:
@@ -288,13 +291,17 @@ def lungs_minus_envelope(lungs: sitk.Image, envelopes, names=None) -> sitk.Image
 
 
 def dose_features(dose: sitk.Image, ct: sitk.Image, lungs: sitk.Image, gtv: sitk.Image | None = None,
-                  case: str = "case", v_levels=V_LEVELS) -> dict:
+                  case: str = "case", v_levels=V_LEVELS, other_gtvs: sitk.Image | None = None) -> dict:
     """Resample ``dose`` onto the CT grid and compute the features (lungs = any label > 0).  Only the box round the
-    lungs and the GTV is resampled: the features see no other voxel."""
+    lungs and the GTV is resampled: the features see no other voxel.  ``other_gtvs``: GTVs (label > 0) subtracted
+    from the lungs too but not in the GTV dose (``dose-features --rtstruct RS --gtv role:gtv_primary``: the GTV dose
+    of the primary, the lungs minus every GTV)."""
     lungs = on_grid(ct, lungs, "lung mask")          # the same voxels in another stored order: reoriented
     if gtv is not None:
         gtv = on_grid(ct, gtv, "GTV mask")
     lung_arr = sitk.GetArrayViewFromImage(lungs) > 0
+    if other_gtvs is not None:
+        lung_arr &= ~(sitk.GetArrayFromImage(on_grid(ct, other_gtvs, "GTV mask")) > 0)
     gtv_arr = None if gtv is None else sitk.GetArrayViewFromImage(gtv) > 0
     box = bounding_box(lung_arr if gtv_arr is None else lung_arr | gtv_arr)
     if box is not None:        # (empty masks: features_from_arrays says so)
