@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.io.geometry import on_grid
 from lungai.io.validate import (MissingSlicesError, SpacingChangeError, check_3d, check_ct, check_finite,
                                 check_slice_positions, check_steps_along_normal, slice_offsets)
@@ -518,6 +518,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
         if img.HasMetaDataKey(SOP_UID_TAG):
             img.SetMetaData(SLICE_UIDS_KEY, img.GetMetaData(SOP_UID_TAG).strip())
         return img
+    files = _in_slice_order(files)   # whatever order the listing gave (GDCM's fallback: file names, InstanceNumber)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -718,6 +719,58 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
             raise
         raise gap_with_unreadable(exc, unreadable, folder) from exc
     check_steps_along_normal(positions, orientation, f"the DICOM series in {folder}")
+    check_slice_order(offsets, files, f"the DICOM series in {folder}", axis)
+
+
+def _normal_offsets(files) -> list[float] | None:
+    """The slice ``files``' positions along the first file's slice normal (ImagePositionPatient .
+    ImageOrientationPatient, as ITK / GDCM stack a series), from the headers already read; None where a file has
+    no such position (the slice checks refuse it, naming the file: :func:`lungai.dicom.discover.check_slice_headers`)."""
+    from lungai.dicom.discover import _header
+
+    offsets, normal = [], None
+    for f in files:
+        ds = _header(Path(f))
+        try:
+            if normal is None:
+                iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+                normal = np.cross(iop[:3], iop[3:])
+            offsets.append(float(np.asarray([float(v) for v in ds.ImagePositionPatient]) @ normal))
+        except (AttributeError, TypeError, ValueError):
+            return None
+    return offsets
+
+
+def _in_slice_order(files) -> list:
+    """The slice ``files`` in the order the image is built from them: increasing position along the slice normal.
+    A listing in another order - GDCM lists a folder by InstanceNumber or file name when it cannot sort it by position
+    (QA export69: a copied slice; LUNG1-003 read scrambled, 0.71 mm apart), a series listed from the head down - is
+    sorted again (files at one position: by name, for the duplicate-slice check to refuse); files without a position
+    are left as listed, for the slice checks to refuse.  :func:`check_slice_order` checks the image read."""
+    offsets = _normal_offsets(files) if len(files) > 1 else None
+    if offsets is None or all(b > a for a, b in zip(offsets[:-1], offsets[1:])):
+        return files
+    return [f for _, f in sorted(zip(offsets, files))]
+
+
+def check_slice_order(offsets, files, source: str, axis: str = "z") -> None:
+    """The slices of an image just read (``offsets``: their positions along the slice normal, in the order the image
+    was built from ``files``) must lie in increasing order: else the image holds them scrambled - its slice spacing
+    taken from the first and the last, every slice between at a wrong place (QA exportfollow69: the gaps between the
+    slices were checked, never their order; a copied slice had LUNG1-003 read 0.71 mm apart instead of 3 mm)."""
+    offsets = np.asarray(offsets, float)
+    back = np.flatnonzero(np.diff(offsets) <= 0)
+    if not back.size:
+        return
+    i = int(back[0]) + 1
+    more = f" (and {counted(int(back.size) - 1, 'more place')} like it)" if back.size > 1 else ""
+    raise InputError(f"{source}: its slices were read out of order along the slice normal - slice {Path(files[i]).name} "
+                     f"({axis} = {offsets[i]:.2f} mm) follows {Path(files[i - 1]).name} ({axis} = {offsets[i - 1]:.2f} "
+                     f"mm){more}, so the image would hold its slices scrambled",
+                     "check that each slice file's header gives its own position (ImagePositionPatient) and that the "
+                     "folder holds this one series only (`lungai dicom-scan FOLDER` lists what it holds); re-export "
+                     "the series from the PACS or planning system, and if it still happens, report it with the "
+                     "output of `lungai dicom-scan`")
 
 
 def _read_file(p: Path) -> sitk.Image:
