@@ -1131,7 +1131,12 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     typed = typed_file(path)
     shown = as_typed(typed)
     path, part = split_selector(path)
+    if path.is_dir():
+        raise _folder_as_mask(path, shown)
     modality = _dicom_modality(path)
+    if modality in IMAGE_MODALITIES:
+        raise InputError(f"{shown} is a DICOM {modality} image file (a slice of a series), not a mask",
+                         mask_file_fix())
     if modality in ("SEG", "RTSTRUCT"):
         return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None,
                                 names=names, parts=parts, typed=typed)
@@ -1175,6 +1180,71 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
 MAX_LABEL = 65535   # label maps are read as unsigned 16-bit
 
 
+# DICOM image modalities: such a file given where a mask is read is an image (a CT slice), not a mask
+IMAGE_MODALITIES = ("CT", "MR", "PT", "NM", "CR", "DX", "US", "RTIMAGE", "RTDOSE")
+# the lowest value of a mask read as a CT image (QA exportfollow69: LUNG1-003's CT given as --tumour, -1024 .. 3071)
+CT_LIKE_LOW_HU = -500
+# what a mask option takes (QA exportfollow69: `lungai dicom-export --tumour` given LUNG1-003's CT folder said "holds
+# values -1024 .. 3071; label values must be 0 .. 65535", not that a CT was given for the mask)
+MASK_FILE_FIX = ("give the mask's own file: a NIfTI / NRRD / MHA label map on the CT's grid (0 = background, 1, 2, ... "
+                 "= structures; e.g. the tumor.nii.gz of `lungai segment`, the lung label map of `lungai lungs`, the "
+                 "tumour.nii.gz and lungs.nii.gz `lungai cohort` writes from a patient's RTSTRUCT) or a DICOM SEG "
+                 "file")
+
+
+def mask_file_fix() -> str:
+    """:data:`MASK_FILE_FIX`, then where the CT goes: the command's CT option, a manifest's image column."""
+    from lungai.dicom.masks import fix_words
+
+    return MASK_FILE_FIX + "; " + fix_words("the CT itself is given as the command's CT (--ct, --image), not as a mask",
+                                            "the CT itself goes in the manifest's image column, not as a mask")
+
+
+def _folder_as_mask(folder: Path, shown: str) -> InputError:
+    """A folder given where a mask file is read: said as such, naming what the folder holds - a DICOM series (the CT?),
+    the mask files in it (an output folder given instead of its tumour.nii.gz), a SEG / RTSTRUCT in it."""
+    from lungai.dicom.masks import command_word
+
+    images, dicom, kinds, folders = [], 0, {}, []
+    for f in sorted(folder.iterdir()):
+        if f.is_dir():
+            folders.append(f.name)
+        if not f.is_file():
+            continue
+        if _suffix(f) in FILE_SUFFIXES:
+            images.append(f)
+            continue
+        modality = _dicom_modality(f)
+        if modality is None:
+            continue
+        dicom += 1
+        if modality in ("SEG", "RTSTRUCT"):
+            kinds.setdefault(modality, []).append(f)
+        else:
+            kinds.setdefault(modality or "DICOM", [])
+    import re
+
+    held = []
+    if dicom:
+        series = ", ".join(f"{m}" for m in kinds)
+        held.append(f"{dicom} DICOM file{'s' if dicom != 1 else ''} ({series}"
+                    + (": an image series, e.g. the CT" if set(kinds) & set(IMAGE_MODALITIES) else "") + ")")
+    if images:
+        held.append("image files: " + ", ".join(f.name for f in images[:6]) + (", ..." if len(images) > 6 else ""))
+    if folders:
+        held.append("the folders " + ", ".join(folders[:6]) + (", ..." if len(folders) > 6 else ""))
+    problem = (f"{shown} is a folder where a mask file was expected (a label map file or a DICOM SEG)"
+               + (f"; it holds {'; '.join(held)}" if held else ""))
+    masks = [f for f in images if not re.search(r"(^|[\W_])(ct|image|img)([\W_]|$)", f.name, re.I)]
+    candidates = [*kinds.get("SEG", []), *(f for f in masks if re.search(r"tumou?r|gtv|mask|label|seg", f.name, re.I)),
+                  *(f for f in masks if re.search(r"lung", f.name, re.I))]
+    fix = (f"if {candidates[0].name} in it is the mask, give it: {command_word(candidates[0])}; else "
+           if candidates else "") + mask_file_fix()
+    if kinds.get("RTSTRUCT"):
+        fix += f"; for its RTSTRUCT {kinds['RTSTRUCT'][0].name}: {RTSTRUCT_AS_MASK_FIX}"
+    return InputError(problem, fix)
+
+
 def _check_label_range(img: sitk.Image, path) -> None:
     """Refuse label values outside 0..65535: the cast to 16 bits would wrap them onto other labels
     (65537 -> 1, -1 -> 65535) without a word.  ``path``: the file as the messages name it (as typed)."""
@@ -1190,6 +1260,9 @@ def _check_label_range(img: sitk.Image, path) -> None:
                          "rewrite the label map as unsigned 8-bit (uint8) or 16-bit integers, e.g. SimpleITK: "
                          "sitk.Cast(img, sitk.sitkUInt8) on the original labels, or in nibabel "
                          "img.set_data_dtype(np.uint8) before saving")
+    if low <= CT_LIKE_LOW_HU:
+        raise InputError(f"{path} holds values {low:g} .. {high:g}, as a CT in Hounsfield units does (air -1000): it is "
+                         "an image, not a mask (a label map: 0 = background, 1, 2, ... = structures)", mask_file_fix())
     if low < 0 or high > MAX_LABEL:
         raise InputError(f"{path} holds values {low:g} .. {high:g}; label values must be 0 .. {MAX_LABEL} "
                          f"(is it an image rather than a label map?)",
