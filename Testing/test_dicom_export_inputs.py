@@ -1974,3 +1974,42 @@ def test_radiomics_of_a_seg_segment_named_so_go_into_the_group_of_that_segment(c
     for number, label in enumerate(("Tumour", "Right lung", "Left lung"), start=1):
         assert groups[label][0] == [number]
         assert len(groups[label][1]) == (rad.segment == label).sum() + 1, (label, groups[label])
+
+
+def test_a_ct_given_as_a_mask_is_said_to_be_no_mask_file(case, tmp_path, capsys):
+    """QA exportfollow69: `lungai dicom-export --tumour` given LUNG1-003's CT folder said "holds values -1024 .. 3071;
+    label values must be 0 .. 65535" - not that a folder / CT was given where a mask file was expected, nor the fix.
+    Said so by the one mask reader (read_mask) of every command: dicom-export, radiomics; a slice of the CT and a CT
+    NIfTI alike; a folder holding the mask names it."""
+    st = case["st"]
+    folder = st["ct"]
+    slices = sorted(p for p in folder.iterdir() if p.is_file())
+    nifti = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(case["ct"], str(nifti))
+    for command in (["dicom-export", "--ct", folder, "-o", tmp_path / "e"],
+                    ["radiomics", "--image", folder, *SHAPE, "-o", tmp_path / "r.csv"]):
+        assert _cli(*command, "--tumour", folder) == 2
+        err = capsys.readouterr().err
+        assert f"{folder} is a folder where a mask file was expected" in err, err
+        assert f"it holds {len(slices)} DICOM files (CT: an image series" in err
+        assert "label values must be" not in err
+        assert ("How to fix: give the mask's own file: a NIfTI / NRRD / MHA label map on the CT's grid" in err
+                and "the CT itself is given as the command's CT (--ct, --image), not as a mask" in err)
+        assert not (tmp_path / "e").exists() and not (tmp_path / "r.csv").exists()
+    assert _cli("dicom-export", "--ct", folder, "--tumour", slices[0], "-o", tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    assert f"{slices[0]} is a DICOM CT image file (a slice of a series), not a mask" in err
+    assert "not a single slice" not in err and "How to fix: give the mask's own file" in err
+    with pytest.raises(InputError, match=r"holds values -\d+ \.\. \d+, as a CT in Hounsfield units does .*: it is an "
+                                         r"image, not a mask") as exc:
+        read_mask(nifti, case["ct"])
+    assert "the CT itself is given as the command's CT" in exc.value.fix
+    # an output folder given instead of its mask: the mask in it is named, with the command word to give
+    out = tmp_path / "results"
+    out.mkdir()
+    sitk.WriteImage(case["ct"], str(out / "ct.nii.gz"))
+    sitk.WriteImage(image_like(case["gtv"], case["ct"]), str(out / "tumor.nii.gz"))
+    with pytest.raises(InputError, match="is a folder where a mask file was expected .* it holds image files: "
+                                         "ct.nii.gz, tumor.nii.gz") as exc:
+        read_mask(out, case["ct"])
+    assert exc.value.fix.startswith(f"if tumor.nii.gz in it is the mask, give it: {out / 'tumor.nii.gz'}; else ")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, counted
 from lungai.io.geometry import on_grid
 from lungai.io.validate import (MissingSlicesError, SpacingChangeError, check_3d, check_ct, check_finite,
                                 check_slice_positions, check_steps_along_normal, slice_offsets)
@@ -518,6 +518,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
         if img.HasMetaDataKey(SOP_UID_TAG):
             img.SetMetaData(SLICE_UIDS_KEY, img.GetMetaData(SOP_UID_TAG).strip())
         return img
+    files = _in_slice_order(files)   # whatever order the listing gave (GDCM's fallback: file names, InstanceNumber)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -718,6 +719,58 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
             raise
         raise gap_with_unreadable(exc, unreadable, folder) from exc
     check_steps_along_normal(positions, orientation, f"the DICOM series in {folder}")
+    check_slice_order(offsets, files, f"the DICOM series in {folder}", axis)
+
+
+def _normal_offsets(files) -> list[float] | None:
+    """The slice ``files``' positions along the first file's slice normal (ImagePositionPatient .
+    ImageOrientationPatient, as ITK / GDCM stack a series), from the headers already read; None where a file has
+    no such position (the slice checks refuse it, naming the file: :func:`lungai.dicom.discover.check_slice_headers`)."""
+    from lungai.dicom.discover import _header
+
+    offsets, normal = [], None
+    for f in files:
+        ds = _header(Path(f))
+        try:
+            if normal is None:
+                iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+                normal = np.cross(iop[:3], iop[3:])
+            offsets.append(float(np.asarray([float(v) for v in ds.ImagePositionPatient]) @ normal))
+        except (AttributeError, TypeError, ValueError):
+            return None
+    return offsets
+
+
+def _in_slice_order(files) -> list:
+    """The slice ``files`` in the order the image is built from them: increasing position along the slice normal.
+    A listing in another order - GDCM lists a folder by InstanceNumber or file name when it cannot sort it by position
+    (QA export69: a copied slice; LUNG1-003 read scrambled, 0.71 mm apart), a series listed from the head down - is
+    sorted again (files at one position: by name, for the duplicate-slice check to refuse); files without a position
+    are left as listed, for the slice checks to refuse.  :func:`check_slice_order` checks the image read."""
+    offsets = _normal_offsets(files) if len(files) > 1 else None
+    if offsets is None or all(b > a for a, b in zip(offsets[:-1], offsets[1:])):
+        return files
+    return [f for _, f in sorted(zip(offsets, files))]
+
+
+def check_slice_order(offsets, files, source: str, axis: str = "z") -> None:
+    """The slices of an image just read (``offsets``: their positions along the slice normal, in the order the image
+    was built from ``files``) must lie in increasing order: else the image holds them scrambled - its slice spacing
+    taken from the first and the last, every slice between at a wrong place (QA exportfollow69: the gaps between the
+    slices were checked, never their order; a copied slice had LUNG1-003 read 0.71 mm apart instead of 3 mm)."""
+    offsets = np.asarray(offsets, float)
+    back = np.flatnonzero(np.diff(offsets) <= 0)
+    if not back.size:
+        return
+    i = int(back[0]) + 1
+    more = f" (and {counted(int(back.size) - 1, 'more place')} like it)" if back.size > 1 else ""
+    raise InputError(f"{source}: its slices were read out of order along the slice normal - slice {Path(files[i]).name} "
+                     f"({axis} = {offsets[i]:.2f} mm) follows {Path(files[i - 1]).name} ({axis} = {offsets[i - 1]:.2f} "
+                     f"mm){more}, so the image would hold its slices scrambled",
+                     "check that each slice file's header gives its own position (ImagePositionPatient) and that the "
+                     "folder holds this one series only (`lungai dicom-scan FOLDER` lists what it holds); re-export "
+                     "the series from the PACS or planning system, and if it still happens, report it with the "
+                     "output of `lungai dicom-scan`")
 
 
 def _read_file(p: Path) -> sitk.Image:
@@ -1054,7 +1107,12 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     typed = typed_file(path)
     shown = as_typed(typed)
     path, part = split_selector(path)
+    if path.is_dir():
+        raise _folder_as_mask(path, shown)
     modality = _dicom_modality(path)
+    if modality in IMAGE_MODALITIES:
+        raise InputError(f"{shown} is a DICOM {modality} image file (a slice of a series), not a mask",
+                         mask_file_fix())
     if modality in ("SEG", "RTSTRUCT"):
         return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None,
                                 names=names, parts=parts, typed=typed)
@@ -1098,6 +1156,71 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
 MAX_LABEL = 65535   # label maps are read as unsigned 16-bit
 
 
+# DICOM image modalities: such a file given where a mask is read is an image (a CT slice), not a mask
+IMAGE_MODALITIES = ("CT", "MR", "PT", "NM", "CR", "DX", "US", "RTIMAGE", "RTDOSE")
+# the lowest value of a mask read as a CT image (QA exportfollow69: LUNG1-003's CT given as --tumour, -1024 .. 3071)
+CT_LIKE_LOW_HU = -500
+# what a mask option takes (QA exportfollow69: `lungai dicom-export --tumour` given LUNG1-003's CT folder said "holds
+# values -1024 .. 3071; label values must be 0 .. 65535", not that a CT was given for the mask)
+MASK_FILE_FIX = ("give the mask's own file: a NIfTI / NRRD / MHA label map on the CT's grid (0 = background, 1, 2, ... "
+                 "= structures; e.g. the tumor.nii.gz of `lungai segment`, the lung label map of `lungai lungs`, the "
+                 "tumour.nii.gz and lungs.nii.gz `lungai cohort` writes from a patient's RTSTRUCT) or a DICOM SEG "
+                 "file")
+
+
+def mask_file_fix() -> str:
+    """:data:`MASK_FILE_FIX`, then where the CT goes: the command's CT option, a manifest's image column."""
+    from lungai.dicom.masks import fix_words
+
+    return MASK_FILE_FIX + "; " + fix_words("the CT itself is given as the command's CT (--ct, --image), not as a mask",
+                                            "the CT itself goes in the manifest's image column, not as a mask")
+
+
+def _folder_as_mask(folder: Path, shown: str) -> InputError:
+    """A folder given where a mask file is read: said as such, naming what the folder holds - a DICOM series (the CT?),
+    the mask files in it (an output folder given instead of its tumour.nii.gz), a SEG / RTSTRUCT in it."""
+    from lungai.dicom.masks import command_word
+
+    images, dicom, kinds, folders = [], 0, {}, []
+    for f in sorted(folder.iterdir()):
+        if f.is_dir():
+            folders.append(f.name)
+        if not f.is_file():
+            continue
+        if _suffix(f) in FILE_SUFFIXES:
+            images.append(f)
+            continue
+        modality = _dicom_modality(f)
+        if modality is None:
+            continue
+        dicom += 1
+        if modality in ("SEG", "RTSTRUCT"):
+            kinds.setdefault(modality, []).append(f)
+        else:
+            kinds.setdefault(modality or "DICOM", [])
+    import re
+
+    held = []
+    if dicom:
+        series = ", ".join(f"{m}" for m in kinds)
+        held.append(f"{dicom} DICOM file{'s' if dicom != 1 else ''} ({series}"
+                    + (": an image series, e.g. the CT" if set(kinds) & set(IMAGE_MODALITIES) else "") + ")")
+    if images:
+        held.append("image files: " + ", ".join(f.name for f in images[:6]) + (", ..." if len(images) > 6 else ""))
+    if folders:
+        held.append("the folders " + ", ".join(folders[:6]) + (", ..." if len(folders) > 6 else ""))
+    problem = (f"{shown} is a folder where a mask file was expected (a label map file or a DICOM SEG)"
+               + (f"; it holds {'; '.join(held)}" if held else ""))
+    masks = [f for f in images if not re.search(r"(^|[\W_])(ct|image|img)([\W_]|$)", f.name, re.I)]
+    candidates = [*kinds.get("SEG", []), *(f for f in masks if re.search(r"tumou?r|gtv|mask|label|seg", f.name, re.I)),
+                  *(f for f in masks if re.search(r"lung", f.name, re.I))]
+    fix = (f"if {candidates[0].name} in it is the mask, give it: {command_word(candidates[0])}; else "
+           if candidates else "") + mask_file_fix()
+    if kinds.get("RTSTRUCT"):
+        fix += f"; for its RTSTRUCT {kinds['RTSTRUCT'][0].name}: {RTSTRUCT_AS_MASK_FIX}"
+    return InputError(problem, fix)
+
+
 def _check_label_range(img: sitk.Image, path) -> None:
     """Refuse label values outside 0..65535: the cast to 16 bits would wrap them onto other labels
     (65537 -> 1, -1 -> 65535) without a word.  ``path``: the file as the messages name it (as typed)."""
@@ -1113,6 +1236,9 @@ def _check_label_range(img: sitk.Image, path) -> None:
                          "rewrite the label map as unsigned 8-bit (uint8) or 16-bit integers, e.g. SimpleITK: "
                          "sitk.Cast(img, sitk.sitkUInt8) on the original labels, or in nibabel "
                          "img.set_data_dtype(np.uint8) before saving")
+    if low <= CT_LIKE_LOW_HU:
+        raise InputError(f"{path} holds values {low:g} .. {high:g}, as a CT in Hounsfield units does (air -1000): it is "
+                         "an image, not a mask (a label map: 0 = background, 1, 2, ... = structures)", mask_file_fix())
     if low < 0 or high > MAX_LABEL:
         raise InputError(f"{path} holds values {low:g} .. {high:g}; label values must be 0 .. {MAX_LABEL} "
                          f"(is it an image rather than a label map?)",
