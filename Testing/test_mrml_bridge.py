@@ -2116,3 +2116,27 @@ def _box(mask):
     """The (k, j, i) slices of a mask's voxels' box."""
     return [slice(int(np.flatnonzero(mask.any(axis=a))[0]), int(np.flatnonzero(mask.any(axis=a))[-1]) + 1)
             for a in ((1, 2), (0, 2), (0, 1))]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16])
+def test_label_boxes_are_each_labels_own_box(dtype):
+    """nodes._label_boxes (one pass for every label of a shared labelmap): each label's box as its own comparison gives
+    it - more than 64 labels (two groups of bits), labels absent (None), negative values of a signed labelmap left
+    out, 16-bit labels over 255."""
+    from lungai.scene import nodes
+
+    rng = np.random.default_rng(3)
+    values = np.zeros((9, 11, 13), dtype)
+    high = 300 if dtype is np.uint16 else 90
+    for label in range(1, 80):
+        z, y, x = rng.integers(0, 9), rng.integers(0, 11), rng.integers(0, 13)
+        values[z:z + rng.integers(1, 4), y:y + rng.integers(1, 4), x:x + rng.integers(1, 4)] = \
+            label if label % 7 else high - label
+    if dtype is np.int16:
+        values[0, 0, :4] = -3
+    labels = sorted({int(v) for v in np.unique(values) if v > 0} | {85})      # 85: drawn nowhere
+    boxes = nodes._label_boxes(values, labels)
+    assert len(labels) > 64 and set(boxes) == set(labels)
+    for label in labels:
+        inside = values == label
+        assert boxes[label] == (tuple(_box(inside)) if inside.any() else None), label
