@@ -2000,3 +2000,143 @@ def test_mask_to_segment_is_slicers_segment_without_its_label_scan(mrml_scene):
         mrml_scene.RemoveObserver(tag)
     assert added == []
     np.testing.assert_array_equal(_labelmap(seg.GetSegmentation().GetSegment(segment_id))[5], big.ravel())
+
+
+def _outline_scene(mrml_scene):
+    """A CT (oblique, anisotropic) and a segmentation of six segments collapsed into one shared labelmap (labels
+    1..6, one of them empty), two more overlapping them on a second layer, and the same segments each on its own
+    layer: {name: mask} of what was drawn."""
+    import slicer
+
+    from lungai import mrml
+
+    img = oblique_image((20, 22, 18))
+    ct = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    shape = sitk.GetArrayFromImage(img).shape
+    drawn = {}
+    for n, (z, y, x) in enumerate([(slice(1, 4), slice(2, 9), slice(3, 5)), (slice(5, 12), slice(1, 3), slice(8, 15)),
+                                   (slice(0, 2), slice(15, 22), slice(0, 3)), (slice(12, 17), slice(10, 20),
+                                                                                 slice(12, 20))]):
+        mask = np.zeros(shape, np.uint8)
+        mask[z, y, x] = 1
+        drawn[f"part{n}"] = mask
+    ring = np.zeros(shape, np.uint8)
+    ring[6:10, 12:18, 2:9] = 1
+    ring[7:9, 14:16, 4:7] = 0                       # a hole: the digest is of its shape, not its box
+    drawn["ring"] = ring
+    drawn["empty"] = np.zeros(shape, np.uint8)
+    overlap = np.zeros(shape, np.uint8)
+    overlap[2:14, 1:12, 2:12] = 1                   # over part0, part1 and the ring: a layer of its own
+    drawn["over"] = overlap
+    drawn["over2"] = overlap * 0
+    drawn["over2"][3:5, 2:4, 3:4] = 1               # inside "over" and part0: a third layer
+    separate = None
+    for name, mask in drawn.items():
+        image = sitk.GetImageFromArray(mask)
+        image.CopyInformation(img)
+        separate, _ = mrml.mask_to_segment(mrml_scene, image, name, seg_node=separate, reference_volume_node=ct)
+    collapsed = slicer.vtkSegmentation()
+    collapsed.DeepCopy(separate.GetSegmentation())
+    collapsed.CollapseBinaryLabelmaps(False)        # shared where they do not overlap
+    shared = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "shared")
+    shared.SetAndObserveSegmentation(collapsed)
+    return ct, separate, shared, drawn
+
+
+def test_measured_outlines_read_each_shared_labelmap_once_with_the_same_outlines(mrml_scene, monkeypatch):
+    """QA slicerfollow69: Lung Radiomics' start on LUNG1-003 (8 segments; "Lungs" measured, so every segment outlined)
+    spent 0.54-0.92 s in nodes.measured_outlines on the GUI thread: each segment compared the whole shared labelmap
+    (28 M voxels) with its label.  Each shared layer is now read once for all its labels, each label compared within
+    its own box: the same outlines - as one segment alone gives them, as the same segments on separate layers give
+    them, and as computed here from what was drawn (count, volume, shape digest)."""
+    import hashlib
+
+    import slicer
+    from vtk.util import numpy_support
+
+    from lungai.scene import nodes
+
+    ct, separate, shared, drawn = _outline_scene(mrml_scene)
+    segmentation = shared.GetSegmentation()
+    assert segmentation.GetNumberOfLayers() == 3
+    names = list(drawn)
+    ids = {segmentation.GetSegment(segmentation.GetNthSegmentID(i)).GetName(): segmentation.GetNthSegmentID(i)
+           for i in range(segmentation.GetNumberOfSegments())}
+    layer = {n: segmentation.GetLayerIndex(ids[n]) for n in names}
+    assert len({layer[n] for n in ("part0", "part1", "part2", "part3", "ring", "empty")}) == 1
+    assert len({layer["part0"], layer["over"], layer["over2"]}) == 3
+
+    # what one segment alone gives, read before (each its own whole-layer pass)
+    alone = {n: nodes._segment_outline(shared, ids[n]) for n in names}
+    compared = []                                   # voxels compared with a label, per comparison
+
+    class Counted(np.ndarray):
+        def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+            if ufunc is np.equal:
+                compared.append(max(np.size(i) for i in inputs))
+            inputs = [i.view(np.ndarray) if isinstance(i, Counted) else i for i in inputs]
+            if "out" in kwargs:
+                kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, Counted) else o for o in kwargs["out"])
+            return getattr(ufunc, method)(*inputs, **kwargs)
+
+    to_numpy = numpy_support.vtk_to_numpy
+    monkeypatch.setattr(numpy_support, "vtk_to_numpy", lambda data: to_numpy(data).view(Counted))
+    records = nodes.measured_outlines(shared, ["Lungs"])          # a derived "Lungs": every segment
+    monkeypatch.undo()
+    binary = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+
+    def size(name):         # voxels of the segment's layer
+        ext = segmentation.GetSegment(ids[name]).GetRepresentation(binary).GetExtent()
+        return (ext[1] - ext[0] + 1) * (ext[3] - ext[2] + 1) * (ext[5] - ext[4] + 1)
+
+    boxes = sum(int(np.prod([s.stop - s.start for s in _box(drawn[n])])) for n in names
+                if drawn[n].any() and n not in ("over", "over2"))
+    # the shared layer of six segments read once: its labels compared within their boxes only, never the whole
+    # layer once a segment (before: 6 x its voxels); a layer of one segment: one pass, as before
+    assert sum(compared) <= size("over") + size("over2") + boxes < 6 * size("part0"), (compared, size("part0"))
+    by_name = {r["name"]: r for r in records}
+    assert list(by_name) == names
+    spacing = np.array(ct.GetSpacing())
+    for name in names:
+        assert by_name[name]["id"] == ids[name]
+        assert by_name[name]["outline"] == nodes._outline_text(alone[name]), name
+        other = separate.GetSegmentation().GetSegmentIdBySegmentName(name)
+        assert by_name[name]["outline"] == nodes._outline_text(nodes._segment_outline(separate, other)), name
+        mask = drawn[name].astype(bool)
+        if not mask.any():
+            assert alone[name] == (0, 0.0, (0.0, 0.0, 0.0), "empty")
+            continue
+        crop = mask[tuple(_box(mask))]
+        digest = hashlib.sha1(np.asarray(crop.shape, np.int64).tobytes() + np.packbits(crop).tobytes()).hexdigest()
+        assert alone[name][0] == int(mask.sum()) and alone[name][3] == digest[:16], name
+        assert alone[name][1] == pytest.approx(mask.sum() * spacing.prod() / 1000.0), name
+
+
+def _box(mask):
+    """The (k, j, i) slices of a mask's voxels' box."""
+    return [slice(int(np.flatnonzero(mask.any(axis=a))[0]), int(np.flatnonzero(mask.any(axis=a))[-1]) + 1)
+            for a in ((1, 2), (0, 2), (0, 1))]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16])
+def test_label_boxes_are_each_labels_own_box(dtype):
+    """nodes._label_boxes (one pass for every label of a shared labelmap): each label's box as its own comparison gives
+    it - more than 64 labels (two groups of bits), labels absent (None), negative values of a signed labelmap left
+    out, 16-bit labels over 255."""
+    from lungai.scene import nodes
+
+    rng = np.random.default_rng(3)
+    values = np.zeros((9, 11, 13), dtype)
+    high = 300 if dtype is np.uint16 else 90
+    for label in range(1, 80):
+        z, y, x = rng.integers(0, 9), rng.integers(0, 11), rng.integers(0, 13)
+        values[z:z + rng.integers(1, 4), y:y + rng.integers(1, 4), x:x + rng.integers(1, 4)] = \
+            label if label % 7 else high - label
+    if dtype is np.int16:
+        values[0, 0, :4] = -3
+    labels = sorted({int(v) for v in np.unique(values) if v > 0} | {85})      # 85: drawn nowhere
+    boxes = nodes._label_boxes(values, labels)
+    assert len(labels) > 64 and set(boxes) == set(labels)
+    for label in labels:
+        inside = values == label
+        assert boxes[label] == (tuple(_box(inside)) if inside.any() else None), label
