@@ -1110,6 +1110,37 @@ def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(exp
     assert "tumour_review" in infer_roles(table.assign(rp=[1]), "rp").ignored
 
 
+def test_the_automatic_tumours_provenance_shows_its_confidence_apart_from_the_review_threshold(export, tmp_path,
+                                                                                              monkeypatch):
+    """QA segfollow69: the provenance printed the confidence with 2 decimals - 0.6402 against a review threshold of
+    0.644 read "confidence 0.64, needs review", the threshold's own value; it uses lungai segment's wording
+    (lungai.scene.results.confidence_text: the decimals that show them apart, "uncalibrated" where it is).  (The
+    segmentation is stubbed.)"""
+    import shutil
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.errors import InputNote
+    from lungai.io import read_ct
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P3", root / "P3")
+    tumour = _centre_tumour(read_ct(root / "P3" / "CT"))[0]
+    for n, (extra, shown) in enumerate([({}, "confidence 0.640, needs review)"),
+                                        ({"calibrated": False}, "uncalibrated confidence 0.640, needs review)")]):
+        info = {"confidence": 0.6402, "review_threshold": 0.644, "needs_review": True,
+                "review_reasons": ["low confidence"], "notes": [], **extra}
+        monkeypatch.setattr(infer, "segment_tumour", lambda *a, _i=info, **k: SimpleNamespace(tumour=tumour, info=_i))
+        monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+        out = tmp_path / f"out{n}"
+        with pytest.warns(InputNote):
+            s = run_cohort(root, out, PARAMS, workers=0)
+        assert s.done == ["P3"], s.failed
+        doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+        assert doc["provenance"]["tumour"].endswith(shown), doc["provenance"]["tumour"]
+
+
 def test_the_automatic_tumour_is_named_so_outside_the_lungs_and_empty(export, tmp_path, monkeypatch):
     """QA emptysel65 / idforms66: a patient without a GTV (P3's tumour structure 'Tumour_big' has no GTV role) gets
     the automatic tumour, and its radiomics' notes and errors name it so (cohort passes ``tumour_named`` only then):

@@ -968,12 +968,14 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     # terminal by run_cohort, beside the table's tumour_confidence) - a better-suited model's note (seed / ROI only)
     add_model_notes(mdir, seg.info, patients=[job.patient_id, job.case])   # a patient the model trained on: said
     conf = float(seg.info["confidence"])
-    from lungai.scene.results import method_text
+    from lungai.scene.results import confidence_text, method_text
 
     review = "; ".join(seg.info.get("review_reasons") or (["needs review"] if seg.info["needs_review"] else []))
-    # the method the segmentation used (an ensemble, or MC dropout for a 1-member model: resolve_method)
-    provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, {method_text(seg.info)}, confidence "
-                            f"{conf:.2f}" + (", needs review" if review else "") + ")")
+    # the method the segmentation used (an ensemble, or MC dropout for a 1-member model: resolve_method); the
+    # confidence as lungai segment shows it (confidence_text: the decimals that show it apart from the review
+    # threshold - QA segfollow69: 2 decimals showed 0.6402 under a 0.644 threshold as "confidence 0.64, needs review")
+    provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, {method_text(seg.info)}, "
+                            f"{confidence_text(seg.info)}" + (", needs review" if review else "") + ")")
     notes.extend(cohort_seg_note(n) for n in seg.info.get("notes", []))
     if seg.info.get("confidence_caveat"):
         notes.append(f"{CAVEAT_NOTE}: {seg.info['confidence_caveat']}")

@@ -158,6 +158,7 @@ def image_features(ct: sitk.Image, mask: sitk.Image) -> dict:
     infinite voxels is refused first (:func:`lungai.io.validate.check_finite`): the label statistics never return
     on them (:func:`load_ct_pair` has checked a CT it loaded or was given; this guards a direct call)."""
     from lungai.io.validate import check_finite
+    from lungai.volume import mask_volume_ml
 
     check_finite(ct, "the CT image", "CT")
     m = binary_mask(mask)
@@ -166,7 +167,7 @@ def image_features(ct: sitk.Image, mask: sitk.Image) -> dict:
     inten = sitk.LabelIntensityStatisticsImageFilter()
     inten.Execute(m, sitk.Cast(ct, sitk.sitkFloat32))
     return {
-        "tumour_volume_ml": shape.GetPhysicalSize(1) / 1000.0,
+        "tumour_volume_ml": mask_volume_ml(m),      # lungai.volume's: the volume lungai segment / radiomics give
         "tumour_diameter_mm": shape.GetEquivalentSphericalRadius(1) * 2.0,
         "tumour_elongation": shape.GetElongation(1),
         "tumour_flatness": shape.GetFlatness(1),

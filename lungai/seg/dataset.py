@@ -24,6 +24,7 @@ import SimpleITK as sitk
 from lungai.errors import InputError, agree, counted, counted_of
 from lungai.io.read import FILE_SUFFIXES
 from lungai.seg import preprocess as pp
+from lungai.volume import mask_volume_ml
 
 # scipy.ndimage is imported in the functions using it (not before lungai eval-seg's first bar: QA startbar66)
 
@@ -1032,7 +1033,7 @@ def lung_like_problem(name: str, image: sitk.Image, tumour: sitk.Image) -> str |
     with their lung masks trained as tumours without a word, "validation: 1 case with a tumour, Dice 0.70") - else
     None.  Only the voxel count is computed for smaller masks."""
     m = sitk.GetArrayViewFromImage(tumour) != 0
-    ml = int(np.count_nonzero(m)) * float(np.prod(image.GetSpacing())) / 1000.0
+    ml = mask_volume_ml(m, image.GetSpacing())    # lungai.volume's: the volume result.json and eval-seg give
     if ml < LUNG_LIKE_MIN_ML:
         return None
     hu = float(sitk.GetArrayViewFromImage(image)[m].mean())
