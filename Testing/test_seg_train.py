@@ -2145,6 +2145,74 @@ def test_train_seg_loads_torchs_compiler_stack_on_its_loading_bar(tiny_data, tmp
     assert "torch's optimiser" in before[-1], before[-1]
 
 
+class _Stop(Exception):
+    pass
+
+
+def _slow_imports(monkeypatch, names, seconds):
+    """Each import of a module of ``names`` made by an ``import`` statement takes ``seconds`` more (a loaded machine's
+    torch / MONAI), its end written to stderr as ``IMPORTED <name>``; the progress timer's tick made 0.2 s."""
+    import builtins
+    import sys
+    import time
+
+    import lungai.progress
+
+    real = builtins.__import__
+
+    def slow(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and name in names:
+            time.sleep(seconds)
+            module = real(name, globals, locals, fromlist, level)
+            sys.stderr.write(f"IMPORTED {name}\n")
+            return module
+        return real(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", slow)
+    monkeypatch.setattr(lungai.progress, "TICK_INTERVAL", 0.2)
+
+
+def _timed_while(lines, step, imported):
+    """The ``LUNGAI_PROGRESS`` lines saying ``step`` with its seconds, ``"<step> (<N> s)"``, before ``imported``."""
+    import re
+
+    assert imported in lines, lines[-10:]
+    return [line for line in lines[:lines.index(imported)]
+            if line.startswith("LUNGAI_PROGRESS ") and re.search(re.escape(step) + r" \(\d+ s\)$", line)]
+
+
+def test_train_seg_says_the_seconds_of_its_imports(tiny_data, tmp_path, monkeypatch, capsys):
+    """QA trainfollow69: train-seg's "loading torch" and "loading MONAI" (8 LIDC crops + LUNG1-002, a loaded machine)
+    stood 4-7 s each with no line (7.3 s on "loading MONAI": the run's longest quiet stretch), where eval-seg's
+    "loading the model: torch and MONAI" says its seconds while it runs.  Each loading step now says
+    "<step> (<N> s)" while its import runs (the Slicer panel's LUNGAI_PROGRESS lines, a log's lines; a terminal's
+    bar is redrawn): the imports slowed here by 1 s each, the training itself stopped once they are done."""
+    import lungai.seg.ensemble
+
+    def stop(*a, **k):
+        raise _Stop
+
+    monkeypatch.setattr(lungai.seg.ensemble, "train_ensemble", stop)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    _slow_imports(monkeypatch, {"torch", "lungai.seg.ensemble", "torch._dynamo"}, 1.0)
+    images, masks = tiny_data
+    capsys.readouterr()
+    with pytest.raises(_Stop):
+        main(["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI,
+              "-o", str(tmp_path / "model")])
+    lines = capsys.readouterr().err.splitlines()
+    assert _timed_while(lines, "loading torch", "IMPORTED torch"), lines
+    assert _timed_while(lines, "loading MONAI", "IMPORTED lungai.seg.ensemble"), lines
+    assert _timed_while(lines, "loading torch's optimiser (torch._dynamo)", "IMPORTED torch._dynamo"), lines
+    # --device's own check (another than cpu) imports torch on a bar of its own: its seconds said too
+    from lungai.cli.seg import training_device
+
+    capsys.readouterr()
+    assert training_device("auto") in ("cpu", "cuda")
+    lines = capsys.readouterr().err.splitlines()
+    assert _timed_while(lines, "loading torch", "IMPORTED torch"), lines
+
+
 def test_eval_seg_says_its_dice_and_hd95_step(tiny_model, tiny_data):
     """QA train69: eval-seg of LUNG1-003 (a whole CT) stood 5.5 s on "LUNG1-003: mapped to input grid" before the
     case was counted: its Dice and HD95 (MONAI's Hausdorff distance over the box of both masks: 2 s on an idle

@@ -431,23 +431,28 @@ def _train(args, out, cfg, recipe, device, member_done: str | None = None) -> in
     """Trains; ``member_done`` (:func:`trained_member_note`, found before the data were read): what is said at the
     end instead of "member K trained into", when --member K had nothing left to train (the data and options are
     still checked as for any resume)."""
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
     from lungai.seg.config import DEFAULT_LR
 
     cases = [] if args.from_arrays else training_cases(args)
     # torch and MONAI (with pandas, scipy and pydicom under it) on a bar of their own, after the masks' check: QA
-    # train67, imported before the first bar it came 10.4-11.1 s after the command on a shared machine (12 crops)
+    # train67, imported before the first bar it came 10.4-11.1 s after the command on a shared machine (12 crops).
+    # Each import counts nothing while it runs: its step said again with its seconds (timer_running, as eval-seg's
+    # "loading the model: torch and MONAI"; QA trainfollow69: 4-7 s per step without a line on a shared machine)
     with task("train-seg: loading torch", 3, rate=False) as bar:
         bar.update(0, "loading torch")
-        import torch  # noqa: F401
+        with timer_running(bar):
+            import torch  # noqa: F401
 
         bar.update(1, "loading MONAI")
-        from lungai.seg.ensemble import train_ensemble
+        with timer_running(bar):
+            from lungai.seg.ensemble import train_ensemble
 
         # torch's optimiser (its first parameter group) and its deterministic mode import torch._dynamo and the
         # compiler's config (sympy: ~800 modules): QA train69, 7.7 s without a word after "loaded", on this bar now
         bar.update(1, "loading torch's optimiser (torch._dynamo)")
-        import torch._dynamo  # noqa: F401
+        with timer_running(bar):
+            import torch._dynamo  # noqa: F401
 
         bar.update(1, "loaded")
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction,
@@ -818,11 +823,12 @@ def training_device(name: str) -> str:
     check_device_name(name)
     if name == "cpu":
         return name
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
 
     with task(f"train-seg: checking --device {name}", 1, rate=False) as bar:
         bar.update(0, "loading torch")
-        import torch
+        with timer_running(bar):        # its seconds said while torch is imported (as _train's loading bar)
+            import torch
 
         bar.update(1, "loaded")
     from lungai.errors import InputError
