@@ -239,6 +239,13 @@ RTSTRUCT_STEPS = ("finding the RTSTRUCT in the folder", "checking the RTSTRUCT f
 def run(args) -> int:
     import sys
 
+    from lungai.paths import check_input_paths
+
+    # the input files named are there (with --rtstruct, --tumour / --lungs name structures): before any input is read
+    # and before SimpleITK, pandas and the radiomics modules are imported (QA cohortdose69: a mistyped --image was
+    # refused only after their import, 2-5 s on a shared machine, as dose-features' was - QA radfollow69)
+    check_input_paths([("--image", args.image), ("--mask", args.mask), ("--rtstruct", args.rtstruct)]
+                      + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]))
     from lungai.errors import InputError, counted
     from lungai.io import input_case_id, read_ct, read_mask
     from lungai.progress import task, timer_running, write
@@ -250,11 +257,6 @@ def run(args) -> int:
     from lungai.radiomics.settings import sidecar_path
 
     check_csv_name(args.output)            # the arguments first: before the RTSTRUCT is searched, the CT read
-    from lungai.paths import check_input_paths
-
-    # the input files named are there (with --rtstruct, --tumour / --lungs name structures): before any input is read
-    check_input_paths([("--image", args.image), ("--mask", args.mask)]
-                      + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]))
     # the RTSTRUCT looked for, the CT read and the segments built on a bar of their own, before the segments' (QA
     # rad67: LUNG1-003's DICOM CT and RTSTRUCT, 4-7 s without a word before the first bar; longer on a thin-slice CT;
     # QA radfollow67: --rtstruct FOLDER searched for ~1 s before it)
