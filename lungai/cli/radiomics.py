@@ -425,13 +425,15 @@ def union_notes(structures: dict, segments, mapping=None) -> list[str]:
     return notes
 
 
-def union_note(what: str, used, mapping=None, option: str | None = "--tumour", said: str = "") -> str:
+def union_note(what: str, used, mapping=None, option: str | None = "--tumour", said: str = "", via: str = "") -> str:
     """The note of a mask made of several RTSTRUCT structures ``used`` (2 or more): ``what = union of A, B`` then
     ``said`` (what that union means there), then how to take one: ``OPTION role:gtv_primary (GTV-1)`` for the primary
     GTV when one of them is, ``OPTION NAME`` for one structure (``option`` None: "give one structure by name for one
     of them").  One wording for ``lungai radiomics`` (the tumour, ``--tumour``) and ``lungai dose-features`` (the GTV
-    of the GTV dose, ``--gtv``).  Names differing only in letter case ("GTV", "gtv"): a name takes neither alone
-    (check_case_groups), so the hint does not offer it for them."""
+    of the GTV dose, ``--gtv``), and for the commands without such an option (``lungai cohort``, ``lungai demo
+    --rtstruct``: the GTV dose of every GTV) with ``via``, the command that has it, said before its first mention
+    ("use lungai dose-features --ct CT ... --gtv role:gtv_primary (GTV-1) ...").  Names differing only in letter case
+    ("GTV", "gtv"): a name takes neither alone (check_case_groups), so the hint does not offer it for them."""
     from lungai.dicom.labels import case_pairs
     from lungai.dicom.roles import find_role
 
@@ -451,6 +453,8 @@ def union_note(what: str, used, mapping=None, option: str | None = "--tumour", s
         how = f"{how}; {why}" if how else why
     else:
         how = f"{how}, or {name_hint}" if how else f"use {name_hint}" if option else name_hint
+    if via and option:
+        how = how.replace(f"use {option} ", f"use {via} {option} ", 1)
     return f"{what} = union of {', '.join(used)}{said}; {how}"
 
 
