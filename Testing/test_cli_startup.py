@@ -530,3 +530,21 @@ def test_dose_features_refuses_a_missing_input_before_pandas_and_simpleitk(tmp_p
         assert heavy == [], (option, heavy)
         assert "loading pandas" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_radiomics_refuses_a_missing_input_before_simpleitk_pandas_and_the_radiomics_modules(tmp_path):
+    """QA cohortdose69: ``lungai radiomics`` with a mistyped --image / --mask / --tumour / --rtstruct path imported
+    SimpleITK, pandas and lungai.radiomics (pyradiomics' modules) before its path check refused it, as dose-features
+    did (QA radfollow69).  The paths are checked first: the refusal names the option, nothing heavy imported, nothing
+    written."""
+    for name in ("ct.nii.gz", "labels.nii.gz", "gtv.nii.gz", "rs.dcm"):
+        (tmp_path / name).write_bytes(b"")
+    for args, says in ((["--image", "ct_typo.nii.gz", "--mask", "labels.nii.gz"], "--image ct_typo.nii.gz does not exist"),
+                       (["--image", "ct.nii.gz", "--mask", "labels_typo.nii.gz"], "--mask labels_typo.nii.gz does not exist"),
+                       (["--image", "ct.nii.gz", "--tumour", "gtv_typo.nii.gz"], "--tumour gtv_typo.nii.gz does not exist"),
+                       (["--image", "ct.nii.gz", "--rtstruct", "rs_typo.dcm"], "--rtstruct rs_typo.dcm does not exist")):
+        code, err, heavy = _heavy_at_refusal(["radiomics", *args, "-o", str(tmp_path / "out" / "f.csv")], tmp_path,
+                                             heavy=("pandas", "SimpleITK", "lungai.radiomics", *HEAVY))
+        assert code == 2 and says in err and "How to fix" in err, err
+        assert heavy == [], (args, heavy)
+    assert not (tmp_path / "out").exists()

@@ -104,3 +104,32 @@ def test_every_gtv_given_is_as_the_default(study, tmp_path, capsys):
     assert given["masks"] == default["masks"] and "GTV dose:" not in given["masks"]
     np.testing.assert_allclose(given[LUNG_METRICS + GTV_METRICS].astype(float),
                                default[LUNG_METRICS + GTV_METRICS].astype(float), rtol=1e-12)
+
+
+def test_demo_rtstruct_says_the_gtv_dose_of_several_gtvs_in_dose_features_words(study, tmp_path, capsys):
+    """QA cohortdose69: ``lungai demo --rtstruct`` (LUNG1-003: GTV-1, gtv-2, gtv-3) gave the GTV dose of every GTV
+    without a word, and has no --gtv: it says it as dose-features does (one function, gtv_union_note), naming the
+    command that takes the primary GTV alone; its metrics are dose-features' (the lungs minus every GTV)."""
+    import json
+
+    from lungai.cli import main
+
+    union = _features(study, study["rs"], tmp_path / "all.csv")
+    capsys.readouterr()
+    ct = read_ct(study["ct"])
+    k, j, i = np.nonzero(array(study["masks"]["GTV"]))
+    centre = ct.TransformContinuousIndexToPhysicalPoint([float(i.mean()), float(j.mean()), float(k.mean())])
+    out = tmp_path / "demo"
+    assert main(["demo", "--ct", str(study["ct"]), "--seed-point=" + ",".join(f"{v:.2f}" for v in centre),
+                 "--dose", str(study["dose"]), "--rtstruct", str(study["rs"]), "-o", str(out)]) == 0
+    said = ("GTV = union of GTV-1, GTV-2 (the GTV dose dose_gtv_mean/min/max_gy is of them all; the lung metrics are "
+            "of the lungs minus every GTV, whichever GTV is taken); use lungai dose-features --ct CT --dose RTDOSE "
+            "--rtstruct RTSTRUCT --gtv role:gtv_primary (GTV-1) for the primary GTV only, or --gtv NAME for one "
+            "structure")
+    printed = capsys.readouterr().out
+    assert printed.count(said) == 1, printed
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert said in summary["dose_note"], summary["dose_note"]
+    assert said in (out / "report.html").read_text(encoding="utf-8").replace("&#x27;", "'")
+    for column in LUNG_METRICS + GTV_METRICS:
+        assert summary["dose"][column] == pytest.approx(float(union[column]), rel=1e-9), column

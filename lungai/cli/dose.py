@@ -150,16 +150,23 @@ def gtv_structures(rtstruct, gtv=None, mapping=None) -> tuple[list, list]:
     return used, [n for n in gtvs if n not in used]
 
 
-def gtv_union_note(used, mapping=None) -> str | None:
+# the command that takes one GTV for the GTV dose, as the notes of lungai cohort and lungai demo --rtstruct name it
+# (they take every GTV, and have no --gtv)
+DOSE_FEATURES_GTV = "lungai dose-features --ct CT --dose RTDOSE --rtstruct RTSTRUCT"
+
+
+def gtv_union_note(used, mapping=None, via: str = "") -> str | None:
     """The note of a GTV dose of several RTSTRUCT structures ``used`` (:func:`gtv_structures`; None for one): as
     ``lungai radiomics`` says a tumour of several (:func:`lungai.cli.radiomics.union_note`), for ``--gtv``, e.g.
     "GTV = union of GTV-1, gtv-3, gtv-2 (...); use --gtv role:gtv_primary (GTV-1) for the primary GTV only, or --gtv
-    NAME for one structure"."""
+    NAME for one structure".  ``via``: the command that has ``--gtv``, for a command without it (``lungai cohort``,
+    ``lungai demo --rtstruct``: :data:`DOSE_FEATURES_GTV`) - the one wording of every command's GTV dose of several
+    GTVs (QA cohortdose69: cohort and demo --rtstruct gave the union's GTV dose without a word)."""
     from lungai.cli.radiomics import union_note
 
     if len(used) < 2:
         return None
-    return union_note("GTV", used, mapping, option="--gtv",
+    return union_note("GTV", used, mapping, option="--gtv", via=via,
                       said=" (the GTV dose dose_gtv_mean/min/max_gy is of them all; the lung metrics are of the lungs "
                            "minus every GTV, whichever GTV is taken)")
 

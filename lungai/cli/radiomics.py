@@ -239,6 +239,13 @@ RTSTRUCT_STEPS = ("finding the RTSTRUCT in the folder", "checking the RTSTRUCT f
 def run(args) -> int:
     import sys
 
+    from lungai.paths import check_input_paths
+
+    # the input files named are there (with --rtstruct, --tumour / --lungs name structures): before any input is read
+    # and before SimpleITK, pandas and the radiomics modules are imported (QA cohortdose69: a mistyped --image was
+    # refused only after their import, 2-5 s on a shared machine, as dose-features' was - QA radfollow69)
+    check_input_paths([("--image", args.image), ("--mask", args.mask), ("--rtstruct", args.rtstruct)]
+                      + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]))
     from lungai.errors import InputError, counted
     from lungai.io import input_case_id, read_ct, read_mask
     from lungai.progress import task, timer_running, write
@@ -250,11 +257,6 @@ def run(args) -> int:
     from lungai.radiomics.settings import sidecar_path
 
     check_csv_name(args.output)            # the arguments first: before the RTSTRUCT is searched, the CT read
-    from lungai.paths import check_input_paths
-
-    # the input files named are there (with --rtstruct, --tumour / --lungs name structures): before any input is read
-    check_input_paths([("--image", args.image), ("--mask", args.mask)]
-                      + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]))
     # the RTSTRUCT looked for, the CT read and the segments built on a bar of their own, before the segments' (QA
     # rad67: LUNG1-003's DICOM CT and RTSTRUCT, 4-7 s without a word before the first bar; longer on a thin-slice CT;
     # QA radfollow67: --rtstruct FOLDER searched for ~1 s before it)
@@ -423,13 +425,15 @@ def union_notes(structures: dict, segments, mapping=None) -> list[str]:
     return notes
 
 
-def union_note(what: str, used, mapping=None, option: str | None = "--tumour", said: str = "") -> str:
+def union_note(what: str, used, mapping=None, option: str | None = "--tumour", said: str = "", via: str = "") -> str:
     """The note of a mask made of several RTSTRUCT structures ``used`` (2 or more): ``what = union of A, B`` then
     ``said`` (what that union means there), then how to take one: ``OPTION role:gtv_primary (GTV-1)`` for the primary
     GTV when one of them is, ``OPTION NAME`` for one structure (``option`` None: "give one structure by name for one
     of them").  One wording for ``lungai radiomics`` (the tumour, ``--tumour``) and ``lungai dose-features`` (the GTV
-    of the GTV dose, ``--gtv``).  Names differing only in letter case ("GTV", "gtv"): a name takes neither alone
-    (check_case_groups), so the hint does not offer it for them."""
+    of the GTV dose, ``--gtv``), and for the commands without such an option (``lungai cohort``, ``lungai demo
+    --rtstruct``: the GTV dose of every GTV) with ``via``, the command that has it, said before its first mention
+    ("use lungai dose-features --ct CT ... --gtv role:gtv_primary (GTV-1) ...").  Names differing only in letter case
+    ("GTV", "gtv"): a name takes neither alone (check_case_groups), so the hint does not offer it for them."""
     from lungai.dicom.labels import case_pairs
     from lungai.dicom.roles import find_role
 
@@ -449,6 +453,8 @@ def union_note(what: str, used, mapping=None, option: str | None = "--tumour", s
         how = f"{how}; {why}" if how else why
     else:
         how = f"{how}, or {name_hint}" if how else f"use {name_hint}" if option else name_hint
+    if via and option:
+        how = how.replace(f"use {option} ", f"use {via} {option} ", 1)
     return f"{what} = union of {', '.join(used)}{said}; {how}"
 
 

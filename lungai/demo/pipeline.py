@@ -1152,6 +1152,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         rt_notes: list = []
         rt = _noting_checks(lambda: rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map,
                                                         allow_gaps), rt_notes)
+        if rt["gtv"] is not None:   # the GTV dose of every GTV (role:gtv, their union): said as dose-features says it,
+            # naming the command that takes the primary GTV alone (QA cohortdose69: LUNG1-003's GTV-1 + gtv-3 + gtv-2)
+            from lungai.cli.dose import DOSE_FEATURES_GTV, gtv_structures, gtv_union_note
+
+            union = gtv_union_note(gtv_structures(rtstruct, None, structure_map)[0], structure_map,
+                                   via=DOSE_FEATURES_GTV)
+            if union:
+                rt_notes.append(union)
         dose_note = "; ".join(n for n in (dose_note, *rt_notes) if n) or None
     case = demo_case_id(ct_path, patient_id, series_uid)
     prepare_output_folder(out, inputs=[p for p in (ct_path, dose, rtstruct) if p], owner="demo")   # (their folders)

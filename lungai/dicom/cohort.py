@@ -1383,6 +1383,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
             # after a minute of radiomics); no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as
             # dose-features --rtstruct)
             dose, dose_notes = None, []
+            gtv_union = None        # the GTV dose of several GTVs: its note (gtv_union_note), said by run_cohort
             unread: list = []       # an envelope that could not be read: [why, its names]
             envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread,
                                                    instead=clinic_text and f"the dose metrics are of the {clinic_text}")
@@ -1400,6 +1401,16 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                                _dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope))
                 dose = dose_features(dose_img, ct, *dose_region, case=job.case)
                 inputs_bar.update(1, "dose features")
+                if clinic is None and envelope is None:
+                    # the GTV dose of every GTV (the tumour: their union), said as dose-features says it, naming the
+                    # command that takes the primary GTV alone (QA cohortdose69: LUNG1-003's dose_gtv_* of GTV-1 +
+                    # gtv-3 + gtv-2 without a word)
+                    from lungai.cli.dose import DOSE_FEATURES_GTV, gtv_union_note
+
+                    union = gtv_union_note(gtvs, mapping, via=DOSE_FEATURES_GTV)
+                    if union:
+                        dose_notes.append(union)
+                        gtv_union = union
                 # lungs cut by the scan's first / last slice (a short series): the dose metrics of a partial lung,
                 # flagged (lungs_cut column, provenance) as lungai dose-features does
                 cut, cut_note = lungs_cut(dose_region[0])
@@ -1482,6 +1493,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
 
                "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review,
                **({"dose_envelope_unread": unread} if unread else {}),     # patients.csv's notes are set right by it
+               **({"gtv_union_note": gtv_union} if gtv_union else {}),
                "tumour_candidates": candidates,
                # an automatic tumour's confidence, review flag / reasons / threshold, method, model (as lungai
                # segment's result.json: dicom-export --result takes it); none for an RTSTRUCT GTV
@@ -2045,6 +2057,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 row = pd.read_csv(folder / FEATURES, dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
                 row["provenance"] = provenance_text(doc)
                 rows.append(row)
+                if doc.get("gtv_union_note"):    # the GTV dose of several GTVs: said, as dose-features says it
+                    say_cohort_note(told_of_patient(f"{job.case}: {doc['gtv_union_note']}",
+                                                    (job.case, job.patient_id)))
                 if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
                     _say(told_of_patient(f"{job.case}: " + "; ".join(doc["edge_warnings"]),
                                                 (job.case, job.patient_id)))
