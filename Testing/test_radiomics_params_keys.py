@@ -83,6 +83,7 @@ def test_the_cli_says_it_without_a_traceback(tmp_path, capsys):
     f = tmp_path / "params.yaml"
     f.write_text("lungai: {IBSI: C}\n", encoding="utf-8")
     image = tmp_path / "none.nii.gz"
+    image.write_bytes(b"")     # there (input paths are checked first), never read: the params are refused before
     rc = main(["radiomics", "--image", str(image), "--params", str(f), "-o", str(tmp_path / "f.csv")])
     err = capsys.readouterr().err
     assert rc != 0 and "unknown key 'IBSI' in its lungai block" in err and "Traceback" not in err
