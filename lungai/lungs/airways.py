@@ -22,8 +22,8 @@ DISTANCE_TOLERANCE_MM = 1e-6
 THRESHOLDS_HU = (-1000.0, -975.0, -950.0, -925.0, -900.0, -875.0, -850.0)
 
 
-# what to do when the airways were not removed: the trachea and main bronchi then stay in the lung mask (a warning, not a
-# note: ``LungResult.airways``); the one wording of every "airways not removed" message (``lungai lungs``, the cohort,
+# what to do when the airways were not removed: the trachea and main bronchi then stay in the lung mask (a warning, not
+# a note: ``LungResult.airways``); the one wording of every "airways not removed" message (``lungai lungs``, the cohort,
 # the demo's report, the Segment lungs panel)
 AIRWAYS_KEPT_FIX = ("the trachea and main bronchi stay in the lung mask, its volume, lung features"
                     " and dose metrics - give a CT covering the trachea above the carina (at least "

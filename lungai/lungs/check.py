@@ -35,8 +35,8 @@ MAX_LUNG_MEAN_HU = -500.0               # a lung is mostly air
 ONE_LUNG_MAX_WIDTH_MM = 200.0
 ONE_LABEL_NOTE = ("the lung map holds only the {have} lung (label {value}), no {missing} lung (label {other}): lung "
                   "volumes and dose metrics (MLD, V20 ...) are of one lung, not of both; if the CT shows one lung "
-                  "only, its right/left label may be wrong; give a map of both lungs (a label map 1 = right, 2 = left, as "
-                  "`lungai lungs` or Slicer's Segment lungs makes it from the CT, or the right and left lung masks "
+                  "only, its right/left label may be wrong; give a map of both lungs (a label map 1 = right, 2 = left, "
+                  "as `lungai lungs` or Slicer's Segment lungs makes it from the CT, or the right and left lung masks "
                   "joined into one)")
 ONE_LUNG_MASK_NOTE = ("the lung mask holds one label ({value}) spanning {width:.0f} mm right-left, less than the "
                       "{limit:.0f} mm of both lungs (one adult lung is 130-150 mm wide): it is one lung, so lung "
