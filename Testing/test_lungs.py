@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
-from lungai.lungs import LEFT, RIGHT, rt_lung_dice, segment, segment_lungs
+from lungai.lungs import LEFT, RIGHT, check, rt_lung_dice, segment, segment_lungs
 from lungai.overlap import dice
 from lungai.synthetic import PhantomSpec, TumourSpec, labels as L, make_phantom
 
@@ -2004,3 +2004,84 @@ def test_a_real_ct_cutting_the_lungs_warns_with_the_fix(shared_data, tmp_path, c
                         "metrics use a CT covering both lungs from apex to base (e.g. the planning CT)"], printed
     assert segment.FOV_CUT_NOTE.endswith(" - for the whole lungs' volumes, features and dose metrics use a CT "
                                          "reconstructed with a field of view holding the whole chest")
+
+
+# --- QA lungsfollow69: every lung note says what is wrong and what to do ---------------------------------------------
+
+
+def _label_map(arr: np.ndarray, spacing=(1.0, 1.0, 2.0)) -> sitk.Image:
+    img = sitk.GetImageFromArray(arr.astype(np.uint8))
+    img.SetSpacing(spacing)
+    return img
+
+
+def test_a_lung_map_of_one_lung_says_to_give_both_lungs():
+    """QA lungsfollow69: a map holding the right lung only (label 1, 100 mm wide) was said to be "of one lung, not of
+    both" with no word of what to give instead: the note now asks for a map of both lungs and says how to make one."""
+    arr = np.zeros((20, 60, 100), np.uint8)
+    arr[2:18, 10:50, 0:100] = 1                     # 100 mm right-left: one lung, label 1
+    notes = check.lung_map_notes(_label_map(arr), check_volume=False)
+    assert len(notes) == 1 and "no left lung (label 2)" in notes[0], notes
+    assert "give a map of both lungs" in notes[0] and "`lungai lungs`" in notes[0] and "Segment lungs" in notes[0]
+
+
+def test_a_small_lung_map_says_to_give_the_whole_lungs():
+    """QA lungsfollow69: a lung map of 154 ml (cut to a part) was said to be incomplete with no action: the note now
+    says to give a map of both whole lungs on a CT covering them, and how."""
+    arr = np.zeros((20, 60, 300), np.uint8)
+    arr[2:18, 10:50, 10:70], arr[2:18, 10:50, 230:290] = 1, 2     # 2 x 76.8 ml, 280 mm wide
+    notes = check.lung_map_notes(_label_map(arr))
+    assert len(notes) == 1 and notes[0].startswith("the lungs total 154 ml, less than 1000 ml"), notes
+    assert "give a map of both whole lungs" in notes[0] and "from the apices to the diaphragm" in notes[0], notes
+
+
+def test_a_small_lung_says_how_to_count_its_collapsed_part():
+    """QA lungsfollow69: "the left lung is small (... a large effusion or a collapsed lobe / lung?)" said what the
+    volume holds but not what to do: it now says to check that lung and how to get metrics of the whole lung."""
+    arr = np.zeros((20, 60, 300), np.uint8)
+    arr[2:18, 10:50, 10:100], arr[2:18, 10:20, 230:240] = 1, 2    # the left lung under 15 % of the right
+    notes = segment.small_lung_notes(_label_map(arr))
+    assert len(notes) == 1 and notes[0].startswith("the left lung is small (3 ml"), notes
+    assert "check the left lung on the CT" in notes[0] and "add its collapsed part to the mask" in notes[0], notes
+
+
+def test_no_trachea_found_is_a_warning_with_the_fix(small_phantom):
+    """QA lungsfollow69: "note: no trachea found in the upper slices; airways not removed" - the trachea and bronchi
+    then stay in the lung mask (its volume, the dose metrics), so it is a warning (``LungResult.warnings``: printed
+    "warning: ...", the Segment lungs panel's, the demo's), and it says what to do: a CT covering the trachea above
+    the carina, or the airways erased from the mask."""
+    from lungai.lungs.airways import find_central_airways
+    from lungai.synthetic import labels as L
+
+    hu = np.full((40, 60, 60), 40.0, np.float32)
+    hu[39, 25:33, 25:33] = -1000.0                 # a one-slice 'trachea': none found
+    airways, note = find_central_airways(hu, hu < -400, hu, (1.0, 1.0, 3.0), 30.0, 0.003)
+    assert airways is None and note.startswith("no trachea found in the upper slices; airways not removed: ")
+    assert "give a CT covering the trachea above the carina" in note and "erase the airways" in note, note
+
+    arr = sitk.GetArrayFromImage(small_phantom.ct)
+    arr[sitk.GetArrayViewFromImage(small_phantom.labels) == L.AIRWAYS] = 40     # no trachea to remove the airways by
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(small_phantom.ct)
+    result = segment_lungs(img)
+    kept = [n for n in result.notes if "airways not removed" in n]
+    assert kept == [note] and result.warnings[0] == note and result.airways == [note], result.notes
+    # the airways removed: a note, no warning
+    found = segment_lungs(small_phantom.ct)
+    assert found.airways == [] and any("removed (" in n and n not in found.warnings for n in found.notes), found.notes
+
+
+def test_no_trachea_warning_printed_by_lungai_lungs(small_phantom, tmp_path, capsys):
+    """``lungai lungs`` prints the airways-not-removed message as "warning: ..." with its fix (was "note: ...")."""
+    from lungai.cli import main
+    from lungai.lungs.airways import NO_TRACHEA_NOTE
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.ct)
+    arr[sitk.GetArrayViewFromImage(small_phantom.labels) == L.AIRWAYS] = 40
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(small_phantom.ct)
+    sitk.WriteImage(img, str(tmp_path / "ct.nii.gz"))
+    assert main(["lungs", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "lungs.nii.gz")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"warning: {NO_TRACHEA_NOTE}" in out and not any(o.startswith("note: no trachea") for o in out), out

@@ -3972,6 +3972,7 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     """A CT of 5 slices through the lungs: the panel's message after 'Segment lungs' (a `lungai lungs` child
     process) and the console API (lungai.scene.lungs, in-process) carry the warning `lungai lungs` prints."""
     from lungai import mrml
+    from lungai.lungs.airways import NO_TRACHEA_NOTE
     from lungai.lungs.segment import SLICE_CUT_NOTE
     from lungai.scene.lungs import segment_lungs_node
 
@@ -3982,11 +3983,11 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     p = logic.getParameterNode()
     p.inputVolume = node
     message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
-    lines = message.splitlines()            # then the notes it printed (no trachea in 5 slices: airways not removed)
-    assert lines[0].startswith("Right lung ") and lines[1:2] == [warning], message
-    assert all(line.startswith("note: ") for line in lines[2:]), message
+    lines = message.splitlines()            # no trachea in 5 slices: airways not removed, a warning (QA lungsfollow69)
+    assert lines[0].startswith("Right lung ") and lines[1:3] == ["warning: " + NO_TRACHEA_NOTE, warning], message
+    assert all(line.startswith("note: ") for line in lines[3:]), message
     _, volumes, cut, _ = segment_lungs_node(mrml_scene, node)
-    assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
+    assert cut == [NO_TRACHEA_NOTE, SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
 
 
 def test_lungai_seg_lungs_says_an_uncertain_right_left_as_the_cli(load_module, mrml_scene, small_phantom):
@@ -4020,10 +4021,12 @@ def test_lungai_seg_lungs_says_an_uncertain_right_left_as_the_cli(load_module, m
 
 
 def test_lungai_seg_lungs_says_the_notes_of_the_cli(load_module, mrml_scene, small_phantom):
-    """QA (slicerb57): `lungai lungs` prints "note: no trachea found in the upper slices; airways not removed" (its
-    LungResult.notes that are not warnings) and the Segment lungs panel showed it only in its log box, not in its
-    result text (which said the warnings only).  The result text now says every note the command printed, after the
-    warnings, each once."""
+    """QA (slicerb57): `lungai lungs` prints "note: ..." lines (its LungResult.notes that are not warnings: the airways
+    removed ...) and the Segment lungs panel showed them only in its log box, not in its result text (which said the
+    warnings only).  The result text now says every note the command printed, after the warnings, each once.  QA
+    lungsfollow69: "no trachea found in the upper slices; airways not removed" (the trachea left in the lungs) is a
+    warning with its fix now, said among the warnings, on a CT whose trachea is found a note says the airways
+    removed."""
     from lungai import mrml
     from lungai.lungs import segment_lungs
     from lungai.synthetic import labels as L
@@ -4032,16 +4035,20 @@ def test_lungai_seg_lungs_says_the_notes_of_the_cli(load_module, mrml_scene, sma
     hu[sitk.GetArrayViewFromImage(small_phantom.labels) == L.AIRWAYS] = 40     # no trachea to remove the airways by
     ct = sitk.GetImageFromArray(hu)
     ct.CopyInformation(small_phantom.ct)
-    result = segment_lungs(ct)                                                  # what `lungai lungs` prints as notes
-    notes = [n for n in result.notes if n not in result.warnings]
-    assert any("airways not removed" in n for n in notes), result.notes
-    logic = load_module("LungAISeg").LungAISegLogic()
-    p = logic.getParameterNode()
-    p.inputVolume = mrml.volume_node_from_image(mrml_scene, ct, "no trachea")
-    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
-    lines = message.splitlines()
-    assert lines[0].startswith("Right lung ") and lines[1:] == [f"warning: {w}" for w in result.warnings] + [
-        f"note: {n}" for n in notes], message
+    for image, name in ((ct, "no trachea"), (small_phantom.ct, "trachea")):
+        result = segment_lungs(image)                                           # what `lungai lungs` prints as notes
+        notes = [n for n in result.notes if n not in result.warnings]
+        if name == "no trachea":
+            assert any("airways not removed" in w and "above the carina" in w for w in result.warnings), result.notes
+        else:
+            assert any("bronchi removed" in n for n in notes), result.notes
+        logic = load_module("LungAISeg").LungAISegLogic()
+        p = logic.getParameterNode()
+        p.inputVolume = mrml.volume_node_from_image(mrml_scene, image, name)
+        message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+        lines = message.splitlines()
+        assert lines[0].startswith("Right lung ") and lines[1:] == [f"warning: {w}" for w in result.warnings] + [
+            f"note: {n}" for n in notes], message
 
 
 @pytest.mark.parametrize("case", ["no trachea", "right half"])
@@ -4064,7 +4071,8 @@ def test_lungs_console_api_says_what_the_panel_says(load_module, mrml_scene, sma
         ct = ct[:48, :, :]                                  # the patient's right half: one lung label
     node = mrml.volume_node_from_image(mrml_scene, ct, case)
     _, volumes, warnings, notes = segment_lungs_node(mrml_scene, node)
-    assert notes, (warnings, notes)
+    # no trachea: its airways-not-removed warning (QA lungsfollow69: a note before); right half: the one-label warning
+    assert warnings and (notes or case == "no trachea"), (warnings, notes)
     logic = load_module("LungAISeg").LungAISegLogic()
     p = logic.getParameterNode()
     p.inputVolume = node
@@ -6347,6 +6355,7 @@ def test_lungai_seg_lungs_loaded_without_re_deriving_the_warnings_the_run_printe
     5 slices: lungs cut at the top and bottom); a run whose output shows no completed run still re-derives them."""
     import lungai.lungs.segment as lungs_segment
     from lungai import mrml
+    from lungai.lungs.airways import NO_TRACHEA_NOTE
     from lungai.lungs.segment import SLICE_CUT_NOTE
     from lungai.scene import nodes, results
 
@@ -6362,7 +6371,9 @@ def test_lungai_seg_lungs_loaded_without_re_deriving_the_warnings_the_run_printe
     message = logic.loadLungs(p, job)
     assert not derived                                       # not re-derived: printed by the run
     assert results.lungs_run_completed(job.process.lines)    # its summary line
-    assert message.splitlines()[1] == "warning: " + SLICE_CUT_NOTE.format("top and bottom slices"), message
+    # after "no trachea found ...; airways not removed ...", a warning too (QA lungsfollow69)
+    assert message.splitlines()[1:3] == ["warning: " + NO_TRACHEA_NOTE,
+                                         "warning: " + SLICE_CUT_NOTE.format("top and bottom slices")], message
     # without the run's output (or of one cut short) the label file's warnings are derived, as before
     again = tmp_path / "lungs.nii.gz"
     again.write_bytes(labels)

@@ -22,6 +22,17 @@ DISTANCE_TOLERANCE_MM = 1e-6
 THRESHOLDS_HU = (-1000.0, -975.0, -950.0, -925.0, -900.0, -875.0, -850.0)
 
 
+# what to do when the airways were not removed: the trachea and main bronchi then stay in the lung mask (a warning, not
+# a note: ``LungResult.airways``); the one wording of every "airways not removed" message (``lungai lungs``, the cohort,
+# the demo's report, the Segment lungs panel)
+AIRWAYS_KEPT_FIX = ("the trachea and main bronchi stay in the lung mask, its volume, lung features"
+                    " and dose metrics - give a CT covering the trachea above the carina (at least "
+                    "40 mm of it, as a planning CT does), or check the mask and erase the airways from it (e.g. in "
+                    "Slicer's Segment Editor)")
+NO_TRACHEA_NOTE = "no trachea found in the upper slices; airways not removed: " + AIRWAYS_KEPT_FIX
+LEAKED_NOTE = "airways not removed: region growing leaked into the lungs; " + AIRWAYS_KEPT_FIX
+
+
 def trachea_candidates(inside_air: np.ndarray, smooth_hu: np.ndarray, spacing_xyz, x_mid: float,
                        top: int | None = None) -> list[tuple]:
     """Voxels (k, j, i) that may lie in the trachea: on the topmost slice at or below ``top``
@@ -140,8 +151,7 @@ def find_central_airways(hu: np.ndarray, inside_air: np.ndarray, smooth_hu: np.n
     if wide is None or wide.sum() * voxel_ml < 1.0:
         # shorter than a trachea (and not running on out of the scan's bottom slice), or nothing trachea-wide: the
         # larynx, the oesophagus or a lung's apex, not the trachea
-        return None, ("airways not removed: region growing leaked into the lungs" if leaked and best is None else
-                      "no trachea found in the upper slices; airways not removed")
+        return None, (LEAKED_NOTE if leaked and best is None else NO_TRACHEA_NOTE)
     _, region, threshold = best
     return wide, (f"trachea, main and lobar bronchi removed ({wide.sum() * voxel_ml:.0f} ml of airways "
                   f"at least {CENTRAL_AIRWAY_MM:.0f} mm wide, < {threshold:.0f} HU)")

@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.volume import voxel_ml
+
 MIN_LUNGS_ML = 1000.0
 MIN_LUNG_ML = MIN_LUNGS_ML / 2          # one lung
 MAX_LUNG_MEAN_HU = -500.0               # a lung is mostly air
@@ -33,14 +35,17 @@ MAX_LUNG_MEAN_HU = -500.0               # a lung is mostly air
 ONE_LUNG_MAX_WIDTH_MM = 200.0
 ONE_LABEL_NOTE = ("the lung map holds only the {have} lung (label {value}), no {missing} lung (label {other}): lung "
                   "volumes and dose metrics (MLD, V20 ...) are of one lung, not of both; if the CT shows one lung "
-                  "only, its right/left label may be wrong")
+                  "only, its right/left label may be wrong; give a map of both lungs (a label map 1 = right, 2 = left, "
+                  "as `lungai lungs` or Slicer's Segment lungs makes it from the CT, or the right and left lung masks "
+                  "joined into one)")
 ONE_LUNG_MASK_NOTE = ("the lung mask holds one label ({value}) spanning {width:.0f} mm right-left, less than the "
                       "{limit:.0f} mm of both lungs (one adult lung is 130-150 mm wide): it is one lung, so lung "
                       "volumes and dose metrics (MLD, V20 ...) are of one lung, not of both; give a mask of both lungs "
                       "(join the right and left lung masks into one, e.g. a label map 1 = right, 2 = left)")
 SMALL_NOTE = ("the lungs total {ml:.0f} ml, less than {limit:.0f} ml (an adult's lungs hold about 2.5-6 L): the lung "
               "map is incomplete (cut by the scan or to a part), so lung volumes and dose metrics (MLD, V20 ...) are not "
-              "those of the whole lungs")
+              "those of the whole lungs; give a map of both whole lungs on a CT covering them from the apices to the "
+              "diaphragm (e.g. `lungai lungs` or Slicer's Segment lungs on the planning CT)")
 
 
 def lung_map_notes(lungs: sitk.Image, check_volume: bool = True, label_map: bool = True) -> list[str]:
@@ -49,7 +54,7 @@ def lung_map_notes(lungs: sitk.Image, check_volume: bool = True, label_map: bool
     check only (the Slicer panel, which shows the volumes and the scan's cut); ``label_map=False``: a binary mask
     (an RTSTRUCT 'Lungs' structure), the volume check only."""
     arr = sitk.GetArrayViewFromImage(lungs)
-    ml = float(np.prod(lungs.GetSpacing())) / 1000.0
+    ml = voxel_ml(lungs.GetSpacing())
     value = one_label(arr) if label_map else None
     notes = []
     if value in (1, 2):
@@ -161,7 +166,7 @@ def lung_segment_notes(segments: dict, image: sitk.Image, hint: str = PHANTOM_LA
     labels (``lungai radiomics --phantom-labels``) or a body mask given as the lungs of ``lungai dicom-export
     --lungs``; ``hint``: the question / fix ending each note (the command's option)."""
     notes = []
-    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+    ml_per_voxel = voxel_ml(image.GetSpacing())
     ct = sitk.GetArrayViewFromImage(image)
     for name, min_ml in SEGMENT_MIN_ML.items():
         if name not in segments or (name == "lungs" and {"right_lung", "left_lung"} & set(segments)):
@@ -169,7 +174,7 @@ def lung_segment_notes(segments: dict, image: sitk.Image, hint: str = PHANTOM_LA
         sel = sitk.GetArrayViewFromImage(segments[name]) > 0
         if not sel.any():
             continue
-        ml, mean = float(sel.sum()) * voxel_ml, float(ct[sel].mean())
+        ml, mean = float(sel.sum()) * ml_per_voxel, float(ct[sel].mean())
         if ml < min_ml or mean > MAX_LUNG_MEAN_HU:
             what = "the lungs" if name == "lungs" else "a lung"
             notes.append(f"segment {name!r} does not look like {what} ({ml:.0f} ml, mean {mean:.0f} HU; "

@@ -55,9 +55,10 @@ from lungai.io.geometry import float32_spacing, from_lps, to_lps
 from lungai.io.validate import check_ct_intensities, constant_fill, region_sizes
 from lungai.io.validate import near_padding as padding_margin
 from lungai.lungs import LUNG_STEPS  # noqa: F401 - the steps segment_lungs reports (defined there)
-from lungai.lungs.airways import airways_at_border, find_central_airways
+from lungai.lungs.airways import AIRWAYS_KEPT_FIX, airways_at_border, find_central_airways
 from lungai.lungs.pleura import NOTCH_TICKS, add_pleural_notches, convex_hull_2d
 from lungai.progress import Counter, NullProgress, waiting
+from lungai.volume import voxel_ml as spacing_voxel_ml
 
 RIGHT, LEFT = 1, 2
 AIR_HU = -400.0
@@ -133,7 +134,9 @@ SMALL_LUNG_AIR_HU = -950.0
 SMALL_LUNG_SHARE = 0.15
 SMALL_LUNG_NOTE = ("the {side} lung is small ({ml:.0f} ml, under 15 % of the other lung: a large effusion or a collapsed "
                    "lobe / lung?): collapsed lung and fluid denser than -350 HU are not in the mask - the {side} lung's "
-                   "volume, lung features and dose metrics are of its aerated part")
+                   "volume, lung features and dose metrics are of its aerated part; check the {side} lung on the CT, "
+                   "and for metrics of the whole {side} lung add its collapsed part to the mask (e.g. in Slicer's "
+                   "Segment Editor) or use the clinician's lung contour (RTSTRUCT)")
 # one of the two lung regions holding no lung tissue is no lung: pure air (median below SMALL_LUNG_AIR_HU) with under
 # NO_TISSUE_SHARE of its voxels at least NO_TISSUE_CORE_MM inside it above NO_TISSUE_HU - no vessels, no parenchyma.
 # The air pocket of a pneumonectomy space (post-operative radiotherapy: fluid below, air in front) is such a region and
@@ -176,13 +179,14 @@ class LungResult:
     side: list = field(default_factory=list)  # the note that the right/left label is uncertain (also in notes)
     small: list = field(default_factory=list)  # the note that one lung's aerated part is small (also in notes)
     air: list = field(default_factory=list)    # the notes on air without lung tissue: a region left out, pure air kept
+    airways: list = field(default_factory=list)  # the note that the airways were not removed (also in notes)
 
     @property
     def warnings(self) -> list:
-        """The notes to show as warnings (``lungai lungs`` prints them as ``warning: ...``): how the scan cuts the
-        lungs, an uncertain right/left label, a small lung, an air region without lung tissue left out and pure air in
-        a lung (a pneumothorax?)."""
-        return self.side + self.air + self.small + self.cut
+        """The notes to show as warnings (``lungai lungs`` prints them as ``warning: ...``): the airways not removed
+        (the trachea in the lung mask), how the scan cuts the lungs, an uncertain right/left label, a small lung, an air
+        region without lung tissue left out and pure air in a lung (a pneumothorax?)."""
+        return self.airways + self.side + self.air + self.small + self.cut
 
     def mask(self, which: str = "both") -> sitk.Image:
         """Binary mask of "right", "left" or "both" lungs."""
@@ -328,7 +332,7 @@ def _open_fov_air_ml(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray, outsid
     n = max(1, int(OPEN_FOV_GRID_MM // max(float(spacing[0]), float(spacing[1]))))
     grid = (slice(None), slice(None, None, n), slice(None, None, n))
     fov_inside, _ = _body_air_open_fov(hu[grid], smooth[grid], air[grid], None if fill is None else fill[grid])
-    return float((fov_inside & outside[grid]).sum()) * n * n * float(np.prod(spacing)) / 1000.0
+    return float((fov_inside & outside[grid]).sum()) * n * n * spacing_voxel_ml(spacing)
 
 
 def scan_padding(hu: np.ndarray, fill: np.ndarray | None = None) -> np.ndarray:
@@ -419,7 +423,7 @@ def small_lung_notes(labels: sitk.Image) -> list[str]:
     """The warning :func:`segment_lungs` gives (``LungResult.small``) for a lung label map (1 right, 2 left) one of whose
     lungs holds under ``SMALL_LUNG_SHARE`` of the other's volume (its aerated part left by a large effusion or a
     collapse): the same string from the label file ``lungai lungs`` wrote (the LungAISeg panel loads it)."""
-    ml = float(np.prod(float32_spacing(labels.GetSpacing()))) / 1000.0      # as segment_lungs counts it
+    ml = spacing_voxel_ml(float32_spacing(labels.GetSpacing()))      # as segment_lungs counts it
     counts = region_sizes(sitk.GetArrayViewFromImage(labels), 2)
     return _small_lung_notes(counts[RIGHT] * ml, counts[LEFT] * ml)
 
@@ -657,7 +661,7 @@ def _pure_air_notes(labels: np.ndarray, smooth: np.ndarray, hu: np.ndarray, spac
     step = tuple(max(1, int(2.0 // float(s))) for s in spacing[::-1])
     sub = tuple(slice(None, None, k) for k in step)
     sub_spacing = tuple(float(s) * k for s, k in zip(spacing, step[::-1]))
-    sub_ml = float(np.prod(sub_spacing)) / 1000.0
+    sub_ml = spacing_voxel_ml(sub_spacing)
     pure = smooth[sub] < PURE_AIR_HU
     notes = []
     for value in (RIGHT, LEFT):
@@ -957,11 +961,12 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
                 for n, end in ((shape[0] - k1, "top"), (k0, "bottom")) if n]
         note = BLANK_SLICES_NOTE.format(" and ".join(ends))
         return LungResult(labels=from_lps(labels, ct), volumes_ml=result.volumes_ml, notes=[note] + result.notes,
-                          cut=result.cut, side=result.side, small=result.small, air=result.air)
+                          cut=result.cut, side=result.side, small=result.small, air=result.air,
+                          airways=result.airways)
     # every threshold below on distances, areas and volumes works with the float32 spacing: the same voxels give the
     # same masks from a DICOM CT (spacing 1.4) and from its NIfTI (1.399999976)
     spacing = float32_spacing(img.GetSpacing())
-    voxel_ml = float(np.prod(spacing)) / 1000.0
+    voxel_ml = spacing_voxel_ml(spacing)      # the float32 spacing's (above)
     notes: list[str] = []
 
     smooth = _smooth(hu, bar)
@@ -1033,8 +1038,9 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
                 airways = airways | cut_open
         elif _border_in_mediastinum(inside, outside, border):
             note = (f"no trachea found, also not at the image's {side} border that cuts the body: airways not removed "
-                    "- the trachea and bronchi cut by that border may be labelled lung")
+                    "- the trachea and bronchi cut by that border may be labelled lung; " + AIRWAYS_KEPT_FIX)
     notes.append(note)
+    airways_note = [note] if airways is None else []        # the trachea left in the lung mask: a warning
     removing.tick()
     if open_fov and airways is None and (~outside[:, :, [0, -1]]).sum() * spacing[1] * spacing[2] >= CUT_MM2:
         notes.append("the body is cut by the image's right or left border and no trachea was found: the "
@@ -1142,4 +1148,4 @@ def _segment_lungs(ct: sitk.Image, progress=None, preparing: Counter | None = No
     checking.tick()
     side = [n for n in notes if "is uncertain" in n]
     return LungResult(labels=labels, volumes_ml=volumes, notes=notes + air_note + small + cut, cut=cut, side=side,
-                      small=small, air=air_note)
+                      small=small, air=air_note, airways=airways_note)

@@ -369,14 +369,14 @@ def features_step_text(radiomics: dict) -> str:
 
 
 def lung_warnings(lungs: dict) -> list[str]:
-    """The lung segmentation's warnings (summary.json's ``lungs.warnings``: the scan's cut, an uncertain right/left
-    label, a small lung, an air region left out; an older summary: ``lungs.cut``)."""
+    """The lung segmentation's warnings (summary.json's ``lungs.warnings``: the airways not removed, the scan's cut, an
+    uncertain right/left label, a small lung, an air region left out; an older summary: ``lungs.cut``)."""
     return list(lungs.get("warnings", lungs.get("cut", [])) or [])
 
 
 def lung_notes(lungs: dict) -> list[str]:
     """The lung segmentation's other notes (summary.json's ``lungs.notes`` less its warnings), as ``lungai lungs``
-    prints them with ``note:``: the airways removed or not, an airway open to the outside air, blank slices left
+    prints them with ``note:``: the airways removed, an airway open to the outside air, blank slices left
     out - what the lung volumes and the dose metrics are of."""
     warned = set(lung_warnings(lungs))
     return [str(n) for n in lungs.get("notes") or [] if n not in warned]

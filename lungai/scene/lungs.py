@@ -16,12 +16,13 @@ LUNGS_TASK = "Segment lungs"
 
 def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
     """Segment the lungs of ``volume_node``; returns (segmentation node, {"Right lung": ml, "Left lung": ml}, warnings,
-    notes): ``warnings`` those ``lungai lungs`` prints as ``warning: ...`` (``LungResult.warnings``: lungs cut by the
-    field of view or the first / last slice, an uncertain right/left label, a small lung, an air region without lung
-    tissue left out, and - as the panel re-derives it from the label file - a map with one lung label
-    (:func:`lungai.lungs.check.lung_map_notes`); [] for both lungs wholly in view), ``notes`` those it prints as
-    ``note: ...`` (the airways removed, or no trachea found and the airways not removed, blank end slices left out
-    ...) - as the LungAISeg panel's *Segment lungs* says them: ``lungai.scene.results.describe_lungs_result(volumes, warnings, notes)`` is its text.
+    notes): ``warnings`` those ``lungai lungs`` prints as ``warning: ...`` (``LungResult.warnings``: no trachea found
+    and the airways not removed - the trachea left in the lungs -, lungs cut by the field of view or the first / last
+    slice, an uncertain right/left label, a small lung, an air region without lung tissue left out, and - as the
+    panel re-derives it from the label file - a map with one lung label (:func:`lungai.lungs.check.lung_map_notes`);
+    [] for both lungs wholly in view), ``notes`` those it prints as ``note: ...`` (the airways removed, blank end
+    slices left out ...) - as the LungAISeg panel's *Segment lungs* says them:
+    ``lungai.scene.results.describe_lungs_result(volumes, warnings, notes)`` is its text.
 
     Segments are added to ``seg_node`` (or a new node "<CT> lungs"); an earlier run's "Right lung" / "Left lung" there,
     not edited since, are replaced (``notes`` says so), other segments are never overwritten, and a segment of those

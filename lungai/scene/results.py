@@ -135,9 +135,9 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
 
 def describe_lungs_result(volumes: dict, cut: Iterable[str] = (), notes: Iterable[str] = ()) -> str:
     """"Right lung N ml, Left lung M ml", a line "warning: ..." per warning (``cut``: ``LungResult.warnings``,
-    the warnings ``lungai lungs`` prints - how the scan cuts the lungs, an uncertain right/left label - or those
-    re-derived from its label file), then a line "note: ..." per note it printed (``notes``: :func:`printed_notes`,
-    e.g. no trachea found, airways not removed)."""
+    the warnings ``lungai lungs`` prints - the airways not removed, how the scan cuts the lungs, an uncertain
+    right/left label - or those re-derived from its label file), then a line "note: ..." per note it printed
+    (``notes``: :func:`printed_notes`, e.g. the airways removed)."""
     return "\n".join([", ".join(f"{name} {ml:.0f} ml" for name, ml in volumes.items()),
                       *(f"warning: {note}" for note in cut), *(f"note: {note}" for note in notes)])
 
@@ -193,8 +193,8 @@ def printed_warnings(lines=(), kind: str = "warning") -> list[str]:
 
 
 def printed_notes(lines=()) -> list[str]:
-    """The ``note: ...`` lines a ``lungai`` command printed (``lungai lungs``: "no trachea found in the upper slices;
-    airways not removed" ...), without the prefix, each once, in order: what the panel's result text says after its
+    """The ``note: ...`` lines a ``lungai`` command printed (``lungai lungs``: "trachea, main and lobar bronchi
+    removed (...)" ...), without the prefix, each once, in order: what the panel's result text says after its
     warnings (:func:`describe_lungs_result`)."""
     return list(dict.fromkeys(printed_warnings(lines, "note")))
 
