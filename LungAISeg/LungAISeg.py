@@ -664,10 +664,9 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     def loadLungs(self, p, job):
         """"Right lung" / "Left lung" segments; returns "Right lung N ml, Left lung M ml" and a line "warning: ..."
         per warning ``lungai lungs`` printed (an uncertain right/left label: the body cut at the side with no trachea
-        found) and per way the scan cuts the lungs (field of view, first / last slice), and for a map with one lung
+        found; no trachea found: airways not removed) and per way the scan cuts the lungs (field of view, first / last slice), and for a map with one lung
         label missing (right/left label uncertain), re-derived from its label file (:func:`results.lungs_warnings`),
-        then a line "note: ..." per note it printed (no trachea found: airways not removed;
-        :func:`results.printed_notes`) and a note when it replaced an earlier run's lungs in the output segmentation
+        then a line "note: ..." per note it printed (:func:`results.printed_notes`) and a note when it replaced an earlier run's lungs in the output segmentation
         (:func:`nodes.lungs_to_replace`)."""
         replaced = []
         try:
