@@ -106,7 +106,12 @@ def test_unseen_and_differently_cased_ehr_levels_are_named_and_never_all_zero():
     text = str(w)
     assert "'smoking'" in text and "'current' (1 patient) read as the trained level 'Current'" in text
     assert "'Heavy' (1 patient) not a trained level: treated as missing" in text
-    assert "trained levels: 'Current', 'Former', 'Never'" in text
+    assert "trained levels: 'Current', 'Former', 'Never')" in text
+    # the action: what to do about a value treated as missing (QA stagefollow69: the levels only, no fix)
+    assert text.endswith("- correct the value to one of the trained levels, or retrain the model on a table with it")
+    with pytest.warns(UnseenLevelWarning) as cased:          # case only: read as the level, nothing to correct
+        enc.transform(pd.DataFrame({"smoking": ["current"], "age": [1.0]}, index=["A"]))
+    assert "correct the value" not in str(cased[0].message)
     assert set(w.by_patient) == {"A", "B", "C"} and "treated as missing" in w.by_patient["C"][0]
     ref = enc.transform(pd.DataFrame({"smoking": ["Current", "Former", None], "age": [1.0] * 3}))
     assert np.array_equal(x[0], ref[0]) and np.array_equal(x[1], ref[1])   # case / spaces: the trained level
@@ -254,8 +259,100 @@ def test_fusion_fits_post_their_epochs_in_nested_cv_also_without_a_validation_se
     assert not [w for w in caught if "not a trained level" in str(w.message)]
     texts = [m for k, m in rec.messages if k == 0]
     assert "fusion fold 1/2 inner 2/2 grid weighted epoch 20/20 loss" in " | ".join(texts)
-    assert any(t.startswith("fusion fold 2/2 refit ") and "epoch 10/20" in t for t in texts)
+    assert any(t.startswith("fusion fold 2/2 refit ") and "epoch 20/20 loss" in t for t in texts)
     assert [m for k, m in rec.messages if k][-1].startswith("fusion fold 2/2 macro-F1")
+
+
+def test_fusion_epochs_are_posted_by_elapsed_time_not_every_tenth(monkeypatch):
+    """QA stagefollow69: epochs were posted every 10th only - 6-10 s between posts with 500 genes on a loaded
+    machine.  Now at most every ``tick_interval`` seconds (and the last epoch): slow epochs (a monkeypatched batch)
+    are each posted; the training itself is the same (the same weights with and without progress)."""
+    import time
+
+    import torch
+
+    from lungai.fusion import train
+
+    class Timed(_Record):
+        tick_interval = 0.2
+
+        def update(self, n=1, message=None):
+            self.messages.append((time.monotonic(), message))
+
+    model_args = dict(n_classes=2, epochs=6, min_epochs=1, patience=50, seed=3)
+    rng = np.random.default_rng(0)
+    data = {"ehr": torch.as_tensor(rng.normal(size=(12, 3)), dtype=torch.float32),
+            "genes": torch.zeros((12, 0)), "ct": torch.zeros((12, 0)), "avail": torch.ones((12, 3))}
+    y = np.array([0, 1] * 6)
+
+    def make():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(3, 2))
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = make()
+
+        def forward(self, ehr, genes, ct, avail):
+            return self.net(ehr)
+
+    quiet = Net()
+    train.fit(quiet, data, y, data, y, **model_args)
+    batch = train._batch
+
+    def slow(arrays, idx):
+        time.sleep(0.15)               # an epoch of a 500-gene fusion on a loaded machine, scaled down
+        return batch(arrays, idx)
+
+    monkeypatch.setattr(train, "_batch", slow)
+    for val in (data, None):           # with a validation set and without (a refit)
+        rec, net = Timed(), Net()
+        start = time.monotonic()
+        train.fit(net, data, y, val, None if val is None else y, progress=rec, **model_args)
+        times = [start] + [t for t, _ in rec.messages]
+        assert len(rec.messages) >= 3, rec.messages                      # before: epoch 6/6 only
+        assert max(b - a for a, b in zip(times, times[1:])) < 0.9, rec.messages
+        assert rec.messages[-1][1].startswith("epoch 6/6")
+        if val is not None:
+            assert all(torch.equal(a, b) for a, b in zip(quiet.state_dict().values(), net.state_dict().values()))
+
+
+def test_stage_train_says_the_t_sne_and_its_seconds(tmp_path, monkeypatch):
+    """QA stagefollow69: `stage train`'s bar stood on "fusion fitted" through the t-SNE (~11 s with 500 genes on a
+    loaded machine) and said "t-SNE" once it was done; now it is said as it starts, then with its seconds (in a
+    log every LOG_INTERVAL seconds - 0.05 s here), and tsne_points.csv is the same."""
+    import contextlib
+    import re
+    import time
+
+    from lungai import progress
+    from lungai.fusion import explain
+    from stage_helpers import small_stage_cohort
+
+    paths = small_stage_cohort(tmp_path / "c", 16)
+    fast = ["--epochs", 1, "--inner-folds", 1, "--baselines", "logreg", "--modalities", "ehr"]
+    real = explain.tsne_points
+
+    def slow(*args, **kwargs):
+        time.sleep(0.6)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.05)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    monkeypatch.setattr(explain, "tsne_points", slow)
+    err = io.StringIO()          # no terminal: a log's plain lines
+    with contextlib.redirect_stderr(err):
+        assert _cli(["train", "--ehr", paths["ehr"], "--label", "stage", "-o", tmp_path / "m", *fast]) == 0
+    lines = err.getvalue().splitlines()
+    assert any(line.endswith("t-SNE of the fused embeddings") for line in lines), lines
+    timed = [line for line in lines if re.search(r"t-SNE of the fused embeddings \(\d+ s\)$", line)]
+    assert len(timed) >= 3, lines
+    assert not any(re.search(r"fusion fitted \(\d+ s\)$", line) for line in lines), lines
+    monkeypatch.undo()
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert _cli(["train", "--ehr", paths["ehr"], "--label", "stage", "-o", tmp_path / "m2", *fast]) == 0
+    assert (tmp_path / "m" / "tsne_points.csv").read_bytes() == (tmp_path / "m2" / "tsne_points.csv").read_bytes()
 
 
 def test_the_bar_draws_the_last_message_of_a_step_at_once(monkeypatch):

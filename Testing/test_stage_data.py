@@ -112,6 +112,26 @@ def test_stage_from_names_the_values_it_does_not_understand(tmp_path):
         derive_stage(bad, "T", "N", "M")
 
 
+def test_absent_stage_column_names_the_look_alike_header_and_the_fix():
+    """QA stagefollow69: a renamed T column ('pathological_t_stage' for 'Pathological T stage') was refused with all
+    the columns listed only; the look-alike header (lungai.fusion.api.look_alike_headers) is named, with the fix."""
+    from lungai.fusion.labels import derive_stage
+
+    df = pd.DataFrame({"pathological_t_stage": ["T1a", "T2"], "Pathological N stage": ["N0", "N1"],
+                       "Pathological M stage": ["M0", "M0"], "Age": [60, 70]}, index=["a", "b"])
+    with pytest.raises(InputError) as err:
+        derive_stage(df, "Pathological T stage", "Pathological N stage", "Pathological M stage")
+    text = str(err.value)
+    assert "stage column 'Pathological T stage' is not in the EHR table; the table's 'pathological_t_stage' looks " \
+           "like it" in text
+    assert "pass --stage-from with 'pathological_t_stage' in place of 'Pathological T stage'" in text
+    assert "rename the header 'pathological_t_stage' to 'Pathological T stage'" in text
+    with pytest.raises(InputError) as err:                      # no look-alike: the columns only
+        derive_stage(df.drop(columns="pathological_t_stage"), "Pathological T stage", "Pathological N stage",
+                     "Pathological M stage")
+    assert "looks like" not in str(err.value) and "columns are: Pathological N stage" in str(err.value)
+
+
 def test_text_in_a_numeric_ehr_column_is_refused_with_patient_value_and_line(tmp_path):
     ids = [f"P{i:02d}" for i in range(12)]
     ehr = pd.DataFrame({"Case ID": ids, "Age": [str(60 + i) for i in range(12)], "Weight": ["150"] * 12,

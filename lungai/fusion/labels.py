@@ -164,10 +164,19 @@ def stage0(t, n, m) -> bool:
 
 
 def derive_stage(df: pd.DataFrame, t_col: str, n_col: str, m_col: str) -> pd.Series:
-    for col in (t_col, n_col, m_col):
-        if col not in df.columns:
-            raise InputError(f"stage column {col!r} is not in the EHR table",
-                             f"pass the T, N and M column names; columns are: {', '.join(map(str, df.columns[:40]))}")
+    absent = [col for col in (t_col, n_col, m_col) if col not in df.columns]
+    if absent:
+        from lungai.fusion.api import look_alike_headers
+
+        # a header that looks like the absent column ('pathological_t_stage' for 'Pathological T stage'): named
+        hints = look_alike_headers(absent, [h for h in df.columns if h not in (t_col, n_col, m_col)])
+        col = absent[0]
+        hint = hints.get(col)
+        raise InputError(f"stage column {col!r} is not in the EHR table"
+                         + (f"; the table's {hint!r} looks like it" if hint else ""),
+                         (f"if it is that column, pass --stage-from with {hint!r} in place of {col!r} or rename the "
+                          f"header {hint!r} to {col!r}; otherwise " if hint else "")
+                         + f"pass the T, N and M column names; columns are: {', '.join(map(str, df.columns[:40]))}")
     parsers = {t_col: _t_num, n_col: _n_num, m_col: _m_num}
     not_understood = {}
     for col, parse in parsers.items():

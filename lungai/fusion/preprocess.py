@@ -249,8 +249,10 @@ class EHREncoder:
                 for pid in pids:
                     by_patient.setdefault(pid, []).append(f"EHR {col!r} = {v!r} {what}")
             more = f"; and {counted(len(parts) - 10, 'more value', 'more values')}" if len(parts) > 10 else ""
+            fix = ("" if all(to != MISSING_LEVEL for to in mapped.values()) else
+                   " - correct the value to one of the trained levels, or retrain the model on a table with it")
             warnings.warn(UnseenLevelWarning(f"EHR column {col!r}: " + "; ".join(parts[:10]) + more
-                                             + f" (trained levels: {trained})", by_patient))
+                                             + f" (trained levels: {trained}){fix}", by_patient))
         return frame
 
     def old_smoking_imputation(self) -> dict:
