@@ -43,12 +43,11 @@ def test_settings_recorded_in_the_model_card(model):
 
 
 def _settings_warnings(pred) -> list[str]:
-    """Each row's warnings but an interval widened to hold the risk (lungai.rp.uncertainty.WIDENED_INTERVAL: frequent
-    with the 2 bootstrap members of this fixture's model; not what these tests are about)."""
-    from lungai.rp.uncertainty import WIDENED_INTERVAL
+    """Each row's warnings but an interval widened to hold the risk (frequent with this fixture's 2 bootstrap
+    members; not what these tests are about)."""
+    from rp_helpers import without_widened
 
-    widened = WIDENED_INTERVAL.split(":", 1)[0]
-    return ["; ".join(w for w in items if not w.startswith(widened)) for items in pred.attrs["row_warnings"]]
+    return [without_widened(w) for w in pred["warnings"]]
 
 
 def test_other_radiomics_settings_are_refused_or_warned(model, tmp_path):
