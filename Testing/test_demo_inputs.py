@@ -1892,3 +1892,26 @@ def test_lungai_demo_warns_of_a_seed_in_ras_order_before_the_models_load(shared_
     # a real GTV centre: no word
     assert main(["demo", "--ct", str(path), "--seed-point=47.4,-2.5,-127.2", "-o", str(tmp_path / "out")]) == 2
     assert "warning" not in capsys.readouterr().err
+
+
+def test_report_says_what_the_rp_contributions_are_measured_against():
+    """QA rpfollow69: the report's RP section said "positive / red raises, negative / blue lowers" with no baseline,
+    although summary.json carries rp.baseline_risk; it now names it in the Slicer result text's words (one wording:
+    lungai.rp.card.baseline_text), and an older random-forest file's training-mean patient as that text does."""
+    from lungai.report.html import _rp
+    from lungai.rp.card import OLD_BASELINE_ROW
+    from lungai.scene.results import describe_prediction_row
+
+    r = {"risk": 0.2, "risk_low": 0.1, "risk_high": 0.3, "model_description": "m", "status": "computed",
+         "baseline_risk": 0.27, "warnings": []}
+    page = _rp({"rp": r, "segmentation": {"needs_review": False}}, {})
+    assert "against the training patients: baseline risk 27 %" in page
+    _, slicer = describe_prediction_row({"risk": "0.2", "top1_feature": "dose_mld_gy", "top1_contribution": "0.3",
+                                         "baseline_risk": "0.27", "warnings": ""})
+    assert "(against the training patients: baseline risk 27 %)" in slicer
+    old = {**r, "warnings": [OLD_BASELINE_ROW]}
+    page = _rp({"rp": old, "segmentation": {"needs_review": False}}, {})
+    assert ("against the training-mean patient (an older model file: see the warning): baseline risk 27 %"
+            in page.replace("\n", " "))
+    no_base = _rp({"rp": {k: v for k, v in r.items() if k != "baseline_risk"}, "segmentation": {}}, {})
+    assert "baseline risk" not in no_base                      # an older summary.json: no baseline to name

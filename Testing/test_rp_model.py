@@ -1047,3 +1047,41 @@ def test_rp_predict_says_what_the_top_features_contribution_is_measured_against(
         assert said == [f"top feature (its contribution, in log-odds): + raises the risk above the baseline risk "
                         f"{base:.2f}, {whose}; - lowers it"], lines
         assert lines.index(said[0]) < min(i for i, line in enumerate(lines) if line.startswith("SYN098-"))  # header
+
+
+class _OffsetMember:
+    """A bootstrap member predicting the locked pipeline's risk plus ``first`` for the first row, ``rest`` for the
+    others (a patient whose risk lies below every member's, and patients inside the members' range)."""
+
+    def __init__(self, pipe, first: float, rest: float):
+        self.pipe, self.first, self.rest = pipe, first, rest
+
+    def predict_proba(self, X):
+        p = self.pipe.predict_proba(X)[:, 1]
+        q = np.clip(p + np.where(np.arange(len(p)) == 0, self.first, self.rest), 0.0, 1.0)
+        return np.c_[1 - q, q]
+
+
+def test_rp_predict_flags_an_interval_widened_to_hold_the_risk(rp_model_dir, tmp_path, capsys, monkeypatch):
+    """QA rpfollow69: where the patient's risk lay outside the bootstrap members' range the interval was widened to
+    hold it ("risk 0.09 (0.09-0.28)", a random forest's SYN000-00008) without a word in the CSV or on the console.
+    The row's warnings now say so (lungai.rp.uncertainty.WIDENED_INTERVAL, with the members' own range) and the
+    console marks the interval."""
+    import lungai.rp.model_io as model_io
+    from lungai.cli import main
+
+    bundle, card = load_model(rp_model_dir)
+    members = [_OffsetMember(bundle["pipeline"], first, rest) for first, rest in ((0.10, -0.05), (0.20, 0.05))]
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: ({**bundle, "bootstrap": members}, card))
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(3, seed=97).table.to_csv(tmp_path / "p.csv", index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["rp", "predict", str(rp_model_dir), str(tmp_path / "p.csv"), "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pred = pd.read_csv(out, keep_default_na=False)
+    assert float(pred["risk_low"].iloc[0]) == pytest.approx(float(pred["risk"].iloc[0]))    # widened: low = risk
+    widened = ["interval widened to hold the risk" in w for w in pred["warnings"]]
+    assert widened == [True, False, False], list(pred["warnings"])
+    assert "lungai rp train" in pred["warnings"].iloc[0]                                   # what to do
+    rows = [line for line in lines if line.startswith("SYN097-")]
+    assert "widened" in rows[0] and not any("widened" in r for r in rows[1:]), lines

@@ -42,18 +42,26 @@ def test_settings_recorded_in_the_model_card(model):
     assert SETTINGS_COLUMN not in card["features"]
 
 
+def _settings_warnings(pred) -> list[str]:
+    """Each row's warnings but an interval widened to hold the risk (frequent with this fixture's 2 bootstrap
+    members; not what these tests are about)."""
+    from rp_helpers import without_widened
+
+    return [without_widened(w) for w in pred["warnings"]]
+
+
 def test_other_radiomics_settings_are_refused_or_warned(model, tmp_path):
     model_dir, _ = model
     patients = make_cohort(4, seed=5).table
     ok, _ = predict_rp(model_dir, patients.assign(**{SETTINGS_COLUMN: DEFAULT}))
-    assert (ok["warnings"] == "").all()
+    assert _settings_warnings(ok) == ["", "", "", ""]
     other = patients.assign(**{SETTINGS_COLUMN: [DEFAULT, IBSI_C, DEFAULT, DEFAULT]})
     with pytest.raises(InputError, match=f"(?s)1 patient.*{IBSI_C}.*the model with {DEFAULT}.*--allow-other"):
         predict_rp(model_dir, other)
     with pytest.raises(InputError, match="validation table"):
         validate_rp(model_dir, other)
     warned, _ = predict_rp(model_dir, other, allow_other_radiomics_settings=True)
-    assert warned["warnings"].tolist() == ["", f"radiomics settings {IBSI_C} differ from the model's {DEFAULT}", "", ""]
+    assert _settings_warnings(warned) == ["", f"radiomics settings {IBSI_C} differ from the model's {DEFAULT}", "", ""]
     unknown, _ = predict_rp(model_dir, patients)                    # a hand-made table: no settings column
     assert unknown["warnings"].str.contains("radiomics settings unknown").all()
     np.testing.assert_allclose(unknown["risk"], ok["risk"])          # the values are the same, only flagged

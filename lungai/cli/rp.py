@@ -259,6 +259,7 @@ def run_predict(args) -> int:
               f"{float(pred['baseline_risk'].iloc[0]):.2f}, {whose}; - lowers it")
     from lungai.errors import say_notes
     from lungai.rp.card import card_warnings, validation_text
+    from lungai.rp.uncertainty import WIDENED_INTERVAL, WIDENED_MARK
 
     # what the model learnt from (its training patients and events); the card's warnings (too few events ...) and
     # those on the whole table (patients whose automatic tumour needs review, no dose ...) are InputNotes, said once
@@ -269,6 +270,8 @@ def run_predict(args) -> int:
         top = row.get("top1_feature")
         interval = ("no interval" if math.isnan(row["risk_low"]) or math.isnan(row["risk_high"])   # see its warning
                     else f"{row['risk_low']:.2f}-{row['risk_high']:.2f}")
+        if WIDENED_INTERVAL.split(":", 1)[0] in str(row.get("warnings") or ""):   # its warning says why (QA
+            interval += f" {WIDENED_MARK}"                                        # rpfollow69)
         print(f"{row['case']}: risk {row['risk']:.2f} ({interval})"
               + (" HIGH RISK" if row.get("high_risk") else "")
               + (f", top feature {top} ({contribution_text(row['top1_contribution'], 2)})" if isinstance(top, str)

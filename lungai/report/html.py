@@ -504,10 +504,22 @@ def _rp(s: dict, figs: dict) -> str:
 {_card_text(r.get('card'), 'rp')}
 <p>{html.escape(r['model_description'])} The interval shows how much the risk moves between models refitted on
 resamples of the training cohort. Table and bars: the features that moved this patient's risk most, with the
-patient's value (Shapley values, log-odds; positive / red raises, negative / blue lowers).</p>
+patient's value (Shapley values, log-odds; positive / red raises, negative / blue lowers the risk{_rp_baseline(r)}).</p>
 {_contributions(r)}
 {_img(figs.get('rp'), 'top contributions to the RP risk')}
 """
+
+
+def _rp_baseline(r: dict) -> str:
+    """What the contributions are measured against (summary.json ``rp.baseline_risk``), in the words of the Slicer
+    result text (:func:`lungai.rp.card.baseline_text`); nothing for an older summary without it."""
+    base = r.get("baseline_risk")
+    if base is None or base != base:
+        return ""
+    from lungai.rp.card import baseline_text
+
+    text = html.escape(baseline_text(base, r.get("warnings")))
+    return f', <span id="rp-baseline" data-value="{float(base)!r}">{text}</span>'
 
 
 def _rp_heading(r: dict) -> str:

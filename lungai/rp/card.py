@@ -124,6 +124,18 @@ OLD_BASELINE_ROW = ("contributions measured against the training-mean patient, n
                     "file of an older lungai: retrain it with `lungai rp train`)")
 
 
+def baseline_text(base_risk, warnings="") -> str:
+    """What the contributions are measured against, in one wording: "against the training patients: baseline risk
+    27 %" (``base_risk``: rp_prediction.csv's / summary.json's ``baseline_risk``), or the training-mean patient where
+    the row's ``warnings`` (a cell, or a list) hold :data:`OLD_BASELINE_ROW` - the Slicer result text
+    (lungai.scene.results.describe_prediction_row) and the demo's HTML report (QA rpfollow69: the report said
+    "positive / red raises" with no baseline) say it."""
+    said = "; ".join(map(str, warnings)) if isinstance(warnings, (list, tuple)) else str(warnings or "")
+    whom = ("the training-mean patient (an older model file: see the warning)" if OLD_BASELINE_ROW in said
+            else "the training patients")
+    return f"against {whom}: baseline risk {100 * float(base_risk):.0f} %"
+
+
 def prediction_header(card: dict) -> list[str]:
     """What ``lungai rp predict``'s risk lines mean, printed above them: what the risk is of (:func:`rp_endpoint`),
     what the interval in brackets is (the model card's ``uncertainty``) and the high-risk threshold with its rule

@@ -17,7 +17,7 @@ from lungai.rp.explain import baseline_risk, old_baseline, old_baseline_note, sh
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
     settings_warnings, table_warnings, tumour_review_rows, unflagged_caveat_rows
-from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval
+from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval_and_members, widened_rows
 # what a card says (light: the Slicer panel's model line says them before the prediction packages are there)
 from lungai.rp.card import prediction_header, rp_endpoint, synthetic_model  # noqa: F401
 from lungai.rp.card import OLD_BASELINE_ROW   # a row's warning of an older random forest's contributions
@@ -108,8 +108,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     model was trained on - its risk is in-sample, optimistic -, empty when that cannot be said: :func:`in_sample_rows`,
     said in one :class:`lungai.errors.InputNote`), ``warnings`` (radiomics settings other than the model's or
     unknown; a training patient's in-sample note; a random forest of an older model file's contributions measured
-    against the training-mean patient), ``baseline_risk`` (the risk at the mean log-odds of the training patients
-    the contributions are measured against, :func:`lungai.rp.explain.baseline_risk`: + raises the risk above it)
+    against the training-mean patient; an interval widened to hold the risk,
+    :data:`lungai.rp.uncertainty.WIDENED_INTERVAL`), ``baseline_risk`` (the risk at the mean log-odds of the training
+    patients the contributions are measured against, :func:`lungai.rp.explain.baseline_risk`: + raises the risk above it)
     and ``top1_feature, top1_contribution, ...``;
     and the full table of Shapley values (log-odds, one column per feature).  Features computed with other
     radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
@@ -158,16 +159,20 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
         row_items = [items + [OLD_BASELINE_ROW] for items in row_items]
     if not has_interval(bundle):   # a model saved without bootstrap members: empty risk_low / risk_high, said why
         row_items = [items + [NO_INTERVAL] for items in row_items]    # and the fix in each row (QA stagefollow66)
-    warnings = ["; ".join(items) for items in row_items]
     imputed, outside = imputed_and_out_of_range(X, card)
     # each step shown while it runs, its seconds counted (QA rp68: a random forest's Shapley values of 3 patients
     # stood 11 s on a loaded machine; its 30 bootstrap copies' risks too)
     with contextlib.nullcontext(progress) if progress is not None else task("rp predict", 2) as bar:
-        risk, low, high = waiting(bar, "risk and interval", risk_with_interval, bundle, X)
+        risk, low, high, members_low, members_high = waiting(bar, "risk and interval",
+                                                             risk_with_interval_and_members, bundle, X)
         bar.update(1, "risk and interval")
         contrib = waiting(bar, f"Shapley values of {counted(len(X), 'patient')}", shapley_values, bundle["pipeline"],
                           X, bundle["baseline"], seed=seed)
         bar.update(1, "Shapley values")
+    # an interval widened to hold the risk (outside the bootstrap members' range): said in its row (QA rpfollow69)
+    row_items = [items + [w] if w else items for items, w in zip(row_items, widened_rows(risk, members_low,
+                                                                                           members_high))]
+    warnings = ["; ".join(items) for items in row_items]
     base_risk = baseline_risk(bundle["pipeline"], bundle["baseline"])
     pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
                          "risk_low": low, "risk_high": high,

@@ -64,14 +64,39 @@ def uncertainty_text(n="the", endpoint: str | None = None) -> str:
     return UNCERTAINTY.format(n=n, outcome="RP" if str(endpoint or "").strip() == RP_ENDPOINT else "the outcome")
 
 
+# a row's warning (rp predict's warnings column; the console marks the interval "widened") where the full model's risk
+# lies outside the bootstrap members' central 95 % and the interval was widened to hold it (:func:`widened_rows`;
+# QA rpfollow69: "risk 0.09 (0.09-0.28)" said nothing of it); {low}-{high}: the members' own range
+WIDENED_INTERVAL = ("interval widened to hold the risk: the locked model's risk lies outside the bootstrap models' "
+                    "95 % range ({low:.2f}-{high:.2f}), so one bound equals the risk - the risk is less settled than "
+                    "the interval alone suggests; read it with that range, or retrain with more bootstrap models "
+                    "(`lungai rp train --bootstrap 100`)")
+WIDENED_MARK = "widened"   # after the interval on rp predict's console: "risk 0.09 (0.09-0.28 widened)"
+
+
 def risk_with_interval(bundle: dict, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(risk, low, high) for each row of ``X``: the bootstrap members' central ``level`` percentiles, widened where
     needed to hold ``risk`` (the full model's), so the interval never excludes the risk it is shown with."""
+    return risk_with_interval_and_members(bundle, X, level)[:3]
+
+
+def risk_with_interval_and_members(bundle: dict, X, level: float = 0.95):
+    """(risk, low, high, members_low, members_high): :func:`risk_with_interval` and the bootstrap members' own central
+    ``level`` percentiles (NaN without members), for :func:`widened_rows`."""
     risk = bundle["pipeline"].predict_proba(X)[:, 1]
     members = bundle.get("bootstrap") or []
     if not members:     # a model saved before train_rp refused n_boot < 2: no interval (NaN), never a zero-width one
-        return risk, np.full_like(risk, np.nan), np.full_like(risk, np.nan)   # (QA stagefollow66; NO_INTERVAL says why)
+        nan = np.full_like(risk, np.nan)                                      # (QA stagefollow66; NO_INTERVAL says why)
+        return risk, nan, nan.copy(), nan.copy(), nan.copy()
     boot = np.array([m.predict_proba(X)[:, 1] for m in members])
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
-    return risk, np.minimum(low, risk), np.maximum(high, risk)
+    return risk, np.minimum(low, risk), np.maximum(high, risk), low, high
+
+
+def widened_rows(risk, members_low, members_high) -> list[str]:
+    """Per row, :data:`WIDENED_INTERVAL` (with the members' range) where ``risk`` lies outside the bootstrap members'
+    range ``members_low``-``members_high`` (the interval was widened to hold it), else ""."""
+    return [WIDENED_INTERVAL.format(low=lo, high=hi) if (r < lo or r > hi) else ""
+            for r, lo, hi in zip(np.asarray(risk, float), np.asarray(members_low, float),
+                                 np.asarray(members_high, float))]

@@ -452,11 +452,9 @@ def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
     details = text[1] if len(text) > 1 else ""
     if pairs and str(row.get("baseline_risk") or "").strip() not in ("", "nan"):   # what + / - is measured against
         # the training patients (the background of lungai.rp.explain), or an older random forest file's one patient
-        from lungai.rp.card import OLD_BASELINE_ROW   # (its row's warning says so, and the fix)
+        from lungai.rp.card import baseline_text   # (its row's warning says so, and the fix)
 
-        whom = ("the training-mean patient (an older model file: see the warning)"
-                if OLD_BASELINE_ROW in str(row.get("warnings") or "") else "the training patients")
-        details += f"\n(against {whom}: baseline risk {100 * float(row['baseline_risk']):.0f} %)"
+        details += f"\n({baseline_text(row['baseline_risk'], row.get('warnings'))})"
     for key, what in (("imputed", "Imputed (missing) features"), ("out_of_range", "Outside the training range"),
                       ("warnings", "Warning")):
         if str(row.get(key) or "").strip() and str(row.get(key)).strip().lower() != "nan":
