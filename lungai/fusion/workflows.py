@@ -168,7 +168,7 @@ def run_cv(args) -> int:
     from lungai.fusion.data import availability_text, ehr_missing_text
     from lungai.fusion.metrics import comparison_table, majority_reference
     from lungai.fusion.model_io import check_output_dir, claimed
-    from lungai.progress import task, timer_running
+    from lungai.progress import task
 
     inputs = [args.ehr, args.rna, args.ct]
     out = check_output_dir(Path(args.output), "cv", inputs)   # before any work: a user's file is never replaced
