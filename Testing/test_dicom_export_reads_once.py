@@ -21,6 +21,21 @@ def _study(tmp_path):
     return study
 
 
+def _bars_recorded(monkeypatch, events):
+    """Each progress bar's start recorded in ``events`` as ("bar", desc), in order with the other events."""
+    import lungai.progress
+
+    real_task = lungai.progress.task
+
+    @contextlib.contextmanager
+    def task(desc, *args, **kwargs):
+        events.append(("bar", desc))
+        with real_task(desc, *args, **kwargs) as bar:
+            yield bar
+
+    monkeypatch.setattr(lungai.progress, "task", task)
+
+
 def _counted(monkeypatch, events):
     """pydicom's parses counted, of each file (events: ("read", file) / ("bar", desc) in order): its
     ``read_partial``, which ``dcmread`` and lungai's partial reads (:func:`lungai.dicom.pixeldata.headers_once`'s
@@ -40,21 +55,12 @@ def _counted(monkeypatch, events):
 
 
 def test_dicom_export_reads_each_ct_header_once_after_its_bar_appeared(tmp_path, monkeypatch):
-    import lungai.progress
     from lungai.cli import main
 
     study = _study(tmp_path)
     ct_files = sorted(p.resolve() for p in Path(study["ct"]).iterdir() if p.is_file())
     events: list = []
-    real_task = lungai.progress.task
-
-    @contextlib.contextmanager
-    def task(desc, *args, **kwargs):
-        events.append(("bar", desc))
-        with real_task(desc, *args, **kwargs) as bar:
-            yield bar
-
-    monkeypatch.setattr(lungai.progress, "task", task)
+    _bars_recorded(monkeypatch, events)
     _counted(monkeypatch, events)
     assert main(["dicom-export", "--ct", str(study["ct"]), "--tumour", str(tmp_path / "tumor.nii.gz"),
                  "-o", str(tmp_path / "out")]) == 0
@@ -75,7 +81,6 @@ def test_dicom_export_tells_who_made_the_masks_after_its_bar_appeared(tmp_path, 
     import pydicom
 
     import lungai.dicom.export
-    import lungai.progress
     from lungai.cli import main
     from lungai.io.outputs import record_outputs
 
@@ -87,15 +92,7 @@ def test_dicom_export_tells_who_made_the_masks_after_its_bar_appeared(tmp_path, 
     sitk.WriteImage(lungs, str(tmp_path / "lungs.nii.gz"))                         # `lungai lungs`' map, unchanged
     record_outputs(tmp_path, "lungs", [tmp_path / "lungs.nii.gz"])
     events: list = []
-    real_task = lungai.progress.task
-
-    @contextlib.contextmanager
-    def task(desc, *args, **kwargs):
-        events.append(("bar", desc))
-        with real_task(desc, *args, **kwargs) as bar:
-            yield bar
-
-    monkeypatch.setattr(lungai.progress, "task", task)
+    _bars_recorded(monkeypatch, events)
     for name in ("tumour_made_by", "lungs_made_by"):
         real = getattr(lungai.dicom.export, name)
         monkeypatch.setattr(lungai.dicom.export, name,

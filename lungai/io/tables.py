@@ -421,16 +421,24 @@ def site_columns(df, columns) -> dict:
     return found
 
 
-def site_column_text(what: str, sites: dict, instead_of: str, fix: str) -> str:
-    """The warning of a site / hospital column among the features (``sites``: :func:`site_columns`) - the one text of
-    ``lungai stage cv`` / ``train`` and ``lungai rp train``: ``what`` the table, ``instead_of`` what the model is to
-    learn ('the stage', "the outcome 'Recurrence'"), ``fix`` how to leave the columns out (each command's own)."""
+def _site_columns_named(what: str, sites: dict) -> str:
+    """The start of :func:`site_column_text` and :func:`site_kept_text`: the table, its site columns and their first
+    values."""
     names = list(sites)
     values = sites[names[0]]
     n = len(names)
     return (f"{what}: {agree(n, 'column', 'columns')} {', '.join(map(repr, names))} "
             f"{agree(n, 'names', 'name')} the site / hospital a patient was treated at ("
-            f"{', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''}) and "
+            f"{', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})")
+
+
+def site_column_text(what: str, sites: dict, instead_of: str, fix: str) -> str:
+    """The warning of a site / hospital column among the features (``sites``: :func:`site_columns`) - the one text of
+    ``lungai stage cv`` / ``train`` and ``lungai rp train``: ``what`` the table, ``instead_of`` what the model is to
+    learn ('the stage', "the outcome 'Recurrence'"), ``fix`` how to leave the columns out (each command's own)."""
+    names = list(sites)
+    n = len(names)
+    return (f"{_site_columns_named(what, sites)} and "
             f"{agree(n, 'is a feature', 'are features')}: sites differ in case mix (smoking, stage, scanners), so the "
             f"model can learn the site instead of {instead_of}, and it does not carry to another site - leave "
             f"{agree(n, 'it', 'them')} out ({fix})")
@@ -441,11 +449,8 @@ def site_kept_text(what: str, sites: dict, instead_of: str, option: str = "--kee
     (``option``, e.g. lungai stage's --keep-column): said once in place of :func:`site_column_text`'s warning - kept on
     request, with what that risks, and no --drop asked for."""
     names = list(sites)
-    values = sites[names[0]]
     n = len(names)
-    return (f"{what}: {agree(n, 'column', 'columns')} {', '.join(map(repr, names))} "
-            f"{agree(n, 'names', 'name')} the site / hospital a patient was treated at ("
-            f"{', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''}) and "
+    return (f"{_site_columns_named(what, sites)} and "
             f"{agree(n, 'is', 'are')} kept as {agree(n, 'a feature', 'features')} on request ("
             + " ".join(f"{option} {str(c).strip()!r}" for c in names)
             + f"): the model can learn the site instead of {instead_of}; check that it carries to another site "
