@@ -271,14 +271,14 @@ def test_a_real_ctrl_c_while_a_write_runs_waits_for_it():
     finished = []
 
     def write():
-        time.sleep(1.2)
+        # the Ctrl-C once the write runs (not on a timer: on a loaded machine a timer's signal could come before
+        # waiting() was entered - the lead's fresh-clone run); the main thread gets it, waiting for the write
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1.0)
         finished.append(True)
 
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))     # the main thread gets it, as a Ctrl-C
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            waiting(Bar(), "writing uncertainty.nii.gz", write, finish_on_stop=True)
-    finally:
-        timer.cancel()
+    with pytest.raises(KeyboardInterrupt):
+        waiting(Bar(), "writing uncertainty.nii.gz", write, finish_on_stop=True)
     assert finished, "the write still ran when the stop reached the caller"
+    assert not [t for t in threading.enumerate() if t.name == "lungai-waiting" and t.is_alive()]
