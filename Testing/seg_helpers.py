@@ -92,3 +92,15 @@ def stub_segment_on_input(monkeypatch, **info):
 
     monkeypatch.setattr("lungai.seg.infer.segment_tumour", segment)
     return segment
+
+
+class ProgressRecorder:
+    """A progress object recording its updates ``(n, message)``; every count shown (tick_interval 0)."""
+
+    tick_interval = 0.0
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, n=1, message=None):
+        self.updates.append((n, message))

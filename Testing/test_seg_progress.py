@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lungai.seg import infer
+from seg_helpers import ProgressRecorder
 from test_seg_grow import Oracle, _ct, _model
 
 
@@ -20,16 +21,7 @@ class _Dropped(torch.nn.Module):
         return self.drop(self.oracle(x))
 
 
-class _Recorder:
-    """A progress object recording its updates; every count shown (tick_interval 0)."""
-
-    tick_interval = 0.0
-
-    def __init__(self):
-        self.updates = []
-
-    def update(self, n=1, message=None):
-        self.updates.append((n, message))
+_Recorder = ProgressRecorder
 
 
 @pytest.mark.parametrize("kind", ["automatic", "seed", "mc-dropout"])

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from seg_helpers import TINY_CLI, tiny_cases, write_cases
+from seg_helpers import TINY_CLI, ProgressRecorder, tiny_cases, write_cases
 
 from lungai.cli import main
 
@@ -2224,19 +2224,10 @@ def test_eval_seg_says_its_dice_and_hd95_step(tiny_model, tiny_data):
     from lungai.seg.evaluate import evaluate_cases
     from lungai.seg.model_io import load_model
 
-    class Recorder:
-        tick_interval = 0.0
-
-        def __init__(self):
-            self.updates = []
-
-        def update(self, n=1, message=None):
-            self.updates.append((n, message))
-
     images, masks = tiny_data
     name = sorted(p.name for p in images.iterdir())[0]
     case = Case("c_0", "c", image=sitk_.ReadImage(str(images / name)), mask=sitk_.ReadImage(str(masks / name)))
-    rec = Recorder()
+    rec = ProgressRecorder()
     df = evaluate_cases(load_model(tiny_model), [case], progress=rec)
     messages = [m for _, m in rec.updates if m]
     last = max(k for k, m in enumerate(messages) if "mapped to input grid" in m)
