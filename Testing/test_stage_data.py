@@ -132,6 +132,75 @@ def test_absent_stage_column_names_the_look_alike_header_and_the_fix():
     assert "looks like" not in str(err.value) and "columns are: Pathological N stage" in str(err.value)
 
 
+def test_look_alike_headers_read_the_common_tnm_spellings():
+    """QA stage70: a T / N / M column the table writes in another common spelling - 'pT', 'pN', 'pM' (AJCC
+    abbreviations), 'AJCC Pathologic T' / 'ajcc_pathologic_n' (TCGA / GDC exports), 'T stage' - was named by no
+    look-alike (neither the same letters nor nearly so): the refusal listed all the columns only."""
+    from lungai.fusion.api import look_alike_headers
+
+    tnm = ["Pathological T stage", "Pathological N stage", "Pathological M stage"]
+    assert look_alike_headers(tnm, ["Age", "pT", "pN", "pM"]) == dict(zip(tnm, ["pT", "pN", "pM"]))
+    assert look_alike_headers(tnm, ["AJCC Pathologic T", "ajcc_pathologic_n", "AJCC Pathologic M"]) == \
+        dict(zip(tnm, ["AJCC Pathologic T", "ajcc_pathologic_n", "AJCC Pathologic M"]))
+    assert look_alike_headers(tnm[:1], ["T stage"]) == {tnm[0]: "T stage"}
+    assert look_alike_headers(tnm[:1], ["cT", "ypT"]) == {tnm[0]: "ypT"}      # the same kind (pathological) first
+    assert look_alike_headers(tnm[:2], ["cT", "cN"]) == {tnm[0]: "cT", tnm[1]: "cN"}    # else another kind
+    # no category: a tumour size in cm, a date of the CT, the overall TNM stage, a prothrombin time whose values are
+    # no T values (the table given)
+    lab = pd.DataFrame({"PT": [11.2, 12.5], "Tumor size (cm)": [2, 3], "CT Date": ["1/1/2000"] * 2,
+                        "TNM stage": ["IIA", "IB"]})
+    assert look_alike_headers(tnm, list(lab.columns), lab) == {}
+    assert look_alike_headers(tnm[:1], ["PT"], pd.DataFrame({"PT": ["T2a", "T1b", "Not Collected"]})) == {tnm[0]: "PT"}
+
+
+def test_absent_stage_columns_in_abbreviations_are_named_with_the_stage_from_to_pass():
+    """QA stage70: NSCLC-Radiogenomics-like columns renamed pT / pN / pM and --stage-from with the long names: each
+    look-alike is named and the --stage-from that uses them given; a clinical column is named as of another kind."""
+    from lungai.fusion.labels import derive_stage
+
+    df = pd.DataFrame({"pT": ["T1a", "T2"], "pN": ["N0", "N1"], "pM": ["M0", "M0"], "Age": [60, 70]}, index=["a", "b"])
+    with pytest.raises(InputError) as err:
+        derive_stage(df, "Pathological T stage", "Pathological N stage", "Pathological M stage")
+    text = str(err.value)
+    assert "stage columns 'Pathological T stage', 'Pathological N stage', 'Pathological M stage' are not in the EHR " \
+           "table; the table's 'pT' looks like 'Pathological T stage'; the table's 'pN' looks like 'Pathological N " \
+           "stage'; the table's 'pM' looks like 'Pathological M stage'" in text
+    assert "if they are those columns, pass --stage-from 'pT,pN,pM'" in text
+    out = derive_stage(df, "pT", "pN", "pM")                    # the --stage-from it names works
+    assert out.tolist() == ["I", "II"]
+    with pytest.raises(InputError) as err:
+        derive_stage(df.rename(columns={"pT": "cT"}), "Pathological T stage", "pN", "pM")
+    assert "the table's 'cT' looks like it (a clinical T category, 'Pathological T stage' a pathological one)" \
+        in str(err.value)
+
+
+def test_absent_label_column_names_a_tnm_look_alike(tmp_path):
+    """QA stage70: --label 'Pathological T stage' on a table whose T column is 'pT': named, with the --label."""
+    ids = [f"P{i:02d}" for i in range(6)]
+    pd.DataFrame({"Case ID": ids, "age": range(60, 66), "pT": ["T1a", "T2", "T3"] * 2}).to_csv(tmp_path / "e.csv",
+                                                                                                index=False)
+    with pytest.raises(InputError) as err:
+        load_cohort(tmp_path / "e.csv", label="Pathological T stage")
+    assert "label column 'Pathological T stage' is not in the EHR table; the table's 'pT' looks like it" \
+        in str(err.value)
+    assert "pass --label 'pT'" in str(err.value)
+
+
+@pytest.mark.shared_data
+def test_radiogenomics_with_abbreviated_tnm_headers_names_them(shared_data, tmp_path):
+    """QA stage70, on the real table: its T / N / M headers written pT / pN / pM, the documented --stage-from with the
+    long names was refused with the 40 columns listed only; now the three look-alikes and the --stage-from to pass."""
+    d = shared_data / "nsclc_radiogenomics"
+    ehr = pd.read_csv(d / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv", dtype=str,
+                      keep_default_na=False)
+    tnm = ["Pathological T stage", "Pathological N stage", "Pathological M stage"]
+    ehr.rename(columns=dict(zip(tnm, ["pT", "pN", "pM"]))).to_csv(tmp_path / "ehr.csv", index=False)
+    with pytest.raises(InputError) as err:
+        load_cohort(tmp_path / "ehr.csv", label="stage_group", stage_from=tnm)
+    assert "the table's 'pT' looks like 'Pathological T stage'" in str(err.value)
+    assert "pass --stage-from 'pT,pN,pM'" in str(err.value)
+
+
 def test_text_in_a_numeric_ehr_column_is_refused_with_patient_value_and_line(tmp_path):
     ids = [f"P{i:02d}" for i in range(12)]
     ehr = pd.DataFrame({"Case ID": ids, "Age": [str(60 + i) for i in range(12)], "Weight": ["150"] * 12,

@@ -79,6 +79,35 @@ def test_drop_label_and_stage_from_match_a_header_with_spaces(tmp_path):
     assert sorted(set(c.labels)) == ["I", "III-IV"] and len(c.ids) == len(ids)
 
 
+def test_a_drop_or_keep_column_naming_no_column_is_refused_with_the_look_alike_header(tmp_path, capsys):
+    """QA stage70: on NSCLC-Radiogenomics `stage train ... --drop "Pack Yrs"` (for 'Pack Years') said one
+    "note: --drop columns not found: Pack Yrs" among the summary lines and trained with 'Pack Years' as a feature -
+    the column the user meant to leave out (an outcome, a leak) stayed in; a mistyped --keep-column ('Patient
+    Afiliation') was not said at all.  cv / train now refuse it, naming the table's look-alike header."""
+    _ehr(tmp_path, T=["T1"] * 12, N=["N0"] * 6 + ["N2"] * 6, M=["M0"] * 12, **{"Pack Years": range(12),
+                                                                             "Patient affiliation": ["A", "B"] * 6})
+    with pytest.raises(InputError) as err:
+        load_cohort(tmp_path / "ehr.csv", label="stage", drop_columns=["Pack Yrs"])
+    assert "no column of the EHR table" in str(err.value)
+    assert "--drop 'Pack Yrs' (the table's 'Pack Years' looks like it)" in str(err.value)
+    assert "write each as the table's header" in err.value.fix
+    with pytest.raises(InputError, match=r"--keep-column 'Patient Afiliation' \(the table's 'Patient affiliation' "
+                                         r"looks like it\)"):
+        load_cohort(tmp_path / "ehr.csv", label="stage", keep_columns=["Patient Afiliation"])
+    # the columns the run itself takes out are there: the T / N / M of --stage-from, the label, a header in other case
+    c = load_cohort(tmp_path / "ehr.csv", label="stage_group", stage_from=["T", "N", "M"],
+                    drop_columns=["T", "pack years", "stage"], keep_columns=["patient affiliation"])
+    assert "Pack Years" not in c.ehr.columns and "Patient affiliation" in c.ehr.columns
+    assert c.report["unknown_drop_columns"] == []
+    # validate / predict (a locked model's own --drop list, columns a new table may lack): not refused
+    c = load_cohort(tmp_path / "ehr.csv", label="stage", drop_columns=["Pack Yrs"], check_leaks=False)
+    assert c.report["unknown_drop_columns"] == ["Pack Yrs"]
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr", "--drop",
+                 "Pack Yrs", "-o", tmp_path / "m", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "--drop 'Pack Yrs' (the table's 'Pack Years' looks like it)" in err and not (tmp_path / "m").exists()
+
+
 def test_id_column_and_stage_columns_given_in_another_letter_case_are_found(tmp_path):
     """QA (the real NSCLC-Radiogenomics EHR with its 'Case ID' header written 'case id'): `--id-column 'Case ID'` was
     refused ("ID column 'Case ID' is not in the EHR table") and `--stage-from 'pathological t stage,...'` did not find

@@ -181,22 +181,45 @@ def _loose_key(text) -> str:
     return re.sub(r"[\W_]+", "", str(text).casefold())
 
 
-def look_alike_headers(absent, headers) -> dict:
+def look_alike_headers(absent, headers, table: Optional[pd.DataFrame] = None) -> dict:
     """{model column of ``absent``: a header of ``headers`` (the table's, none of them a model column) that looks like
     it} - the same name with case, spaces and punctuation ignored ('pack_years' for 'Pack Years'), else nearly the same
-    letters (difflib ratio >= 0.85: 'Weight lbs' for 'Weight (lbs)'); each header named for one column at most.  Only
-    named in :func:`absent_ehr_text`'s warning - never read as that column: it may be another measure."""
+    letters (difflib ratio >= 0.85: 'Weight lbs' for 'Weight (lbs)'), else, for a T / N / M column, a header naming
+    the same category in another common spelling (:func:`lungai.fusion.labels.tnm_header`: 'pT', 'AJCC Pathologic T',
+    'T stage' for 'Pathological T stage'; one of the same kind - pathological / clinical - first, 'cT' after) whose
+    values, where ``table`` (the table of ``headers``) is given, read as that category ('T2a', 'pN0': not a
+    prothrombin time 'PT'); each header named for one column at most.  Only named in :func:`absent_ehr_text`'s
+    warning and :func:`lungai.fusion.labels.derive_stage`'s refusal - never read as that column: it may be another
+    measure."""
     import difflib
+
+    from lungai.fusion.labels import reads_as_tnm, tnm_header
 
     free = {}
     for h in headers:
         free.setdefault(_loose_key(h), str(h))
+    originals = {str(h): h for h in headers}
     hints = {}
     for col in absent:
         key = _loose_key(col)
         hit = key if key in free else next(iter(difflib.get_close_matches(key, list(free), n=1, cutoff=0.85)), None)
         if hit and key:
             hints[col] = free.pop(hit)
+            continue
+        want = tnm_header(col)
+        if want is None:
+            continue
+        ranked = []
+        for k, h in free.items():
+            got = tnm_header(h)
+            if got is None or got[0] != want[0]:
+                continue
+            if table is not None and originals.get(h) in table.columns \
+                    and not reads_as_tnm(table[originals[h]], want[0]):
+                continue
+            ranked.append((0 if got[1] == want[1] else 1 if not got[1] or not want[1] else 2, len(ranked), k))
+        if ranked:
+            hints[col] = free.pop(min(ranked)[2])
     return hints
 
 
@@ -204,6 +227,7 @@ def absent_ehr_text(absent: list, hints: Optional[dict] = None) -> str:
     """The warning on the model's EHR columns the table lacks (``absent``), naming the first 12, with the fix: give
     the table these columns under the model's names; ``hints`` (:func:`look_alike_headers`): a header of the table
     that looks like one of them, to rename if it is that column."""
+    from lungai.fusion.labels import tnm_kind_note
     from lungai.io.tables import QUIT_YEARS
 
     n = len(absent)
@@ -211,8 +235,8 @@ def absent_ehr_text(absent: list, hints: Optional[dict] = None) -> str:
     hints = {c: h for c, h in (hints or {}).items() if c in absent}
     return (f"EHR {agree(n, 'column', 'columns')} of the model not in the EHR table: {named} - treated "
             "as missing (imputed) for every patient"
-            + "".join(f"; the table's {h!r} looks like {c!r}: rename it {c!r} if it is that column"
-                      for c, h in hints.items())
+            + "".join(f"; the table's {h!r} looks like {c!r}{tnm_kind_note(c, h)}: rename it {c!r} if it is that "
+                      "column" for c, h in hints.items())
             + f"; give the table {agree(n, 'this column', 'these columns')} under the model's "
               f"{agree(n, 'name', 'names')} (as at training) for the patients' values to be used"
             + (f" ({QUIT_YEARS!r} is computed from the table's quit-year column, smoking status and a date column - "
@@ -233,7 +257,7 @@ def usable_inputs(model, cohort: Cohort) -> tuple:
     renames = ehr_header_renames(model, cohort.ehr, warn=True)
     # a header of the table that looks like an absent column ('pack_years' for 'Pack Years'): named in the warning
     hints = look_alike_headers(absent, [h for h in cohort.ehr.columns if h not in renames
-                                        and h not in set(needs["ehr"])]) if absent else {}
+                                        and h not in set(needs["ehr"])], cohort.ehr) if absent else {}
     ehr = cohort.ehr.rename(columns=renames)
     ehr = ehr.reindex(index=ids, columns=needs["ehr"])
     reduced = Cohort(ids, ehr, cohort.rna if needs["rna"] else None, dict(cohort.ct) if needs["ct"] else {},

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
-from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
+from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0, tnm_kind_note
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
     NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_key, name_order, \
     never_smoker_note, never_smoker_pack_years, site_column_text, site_columns, site_kept_text, \
@@ -77,6 +77,28 @@ def column_named(df: pd.DataFrame, name):
         return name
     renames = match_headers([str(name)], df.columns, "the EHR table", "the column")
     return next(iter(renames)) if renames else name
+
+
+def unknown_options(ehr_df: pd.DataFrame, ehr, drop_columns, keep_columns) -> None:
+    """Refuse (``cv`` / ``train``) a ``--drop`` or ``--keep-column`` that names no column of the EHR table ``ehr``
+    (``ehr_df``: as read, with the columns lungai adds - 'Years since quitting smoking'), naming a header that looks
+    like it (:func:`lungai.fusion.api.look_alike_headers`).  QA stage70: a typo ('--drop "Pack Yrs"') was said in one
+    note among the summary lines and the run went on - the column meant to be left out (an outcome, a leak) trained
+    on as a feature; a mistyped '--keep-column' ('Patient Afiliation') was not said at all."""
+    from lungai.fusion.api import look_alike_headers
+
+    given = [("--drop", c) for c in drop_columns] + [("--keep-column", c) for c in keep_columns]
+    absent = [(opt, c) for opt, c in given if c not in ehr_df.columns]
+    if not absent:
+        return
+    hints = look_alike_headers(list(dict.fromkeys(str(c) for _, c in absent)), list(ehr_df.columns), ehr_df)
+    named = "; ".join(f"{opt} {str(c)!r}" + (f" (the table's {hints[str(c)]!r} looks like it)"
+                                              if str(c) in hints else "") for opt, c in absent)
+    raise InputError(f"{agree(len(absent), 'an option names', 'options name')} no column of the EHR table {ehr}: "
+                     f"{named}",
+                     "write each as the table's header (case and spaces are ignored), or leave the option out; "
+                     f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}"
+                     + (" ..." if len(ehr_df.columns) > 40 else ""))
 
 
 def _ids(values) -> list[str]:
@@ -566,6 +588,9 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         ehr_df, quit_text = with_years_since_quitting(
             ehr_df, f"EHR table {ehr}",
             keep_quit_year=not check_leaks or any(is_quit_year_name(c) for c in keep_columns))
+    table_columns = set(ehr_df.columns)    # before the label and the T / N / M columns leave (a --drop of one: there)
+    if ehr and check_leaks:
+        unknown_options(ehr_df, ehr, drop_columns, keep_columns)
     if stage_from:
         stage_from = [column_named(ehr_df, c) for c in stage_from]
         derived = derive_stage(ehr_df, *stage_from)
@@ -586,8 +611,14 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         labels = clean_labels(derived.rename(name))
     elif label:
         if label not in ehr_df.columns:
-            raise InputError(f"label column {label!r} is not in the EHR table",
-                             f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}")
+            from lungai.fusion.api import look_alike_headers
+
+            # a header that looks like it ('pT' for 'Pathological T stage'): named, as for --stage-from
+            hint = look_alike_headers([label], list(ehr_df.columns), ehr_df).get(label)
+            raise InputError(f"label column {label!r} is not in the EHR table"
+                             + (f"; the table's {hint!r} looks like it{tnm_kind_note(label, hint)}" if hint else ""),
+                             (f"if it is that column, pass --label {str(hint).strip()!r}; otherwise " if hint else "")
+                             + f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}")
         labels = clean_labels(ehr_df[label].rename(label), label_groups)
         if label_groups:        # a copy of the column as given (before the groups) leaks the grouped label too
             raw_labels = clean_missing(ehr_df[[label]])[label]
@@ -595,7 +626,7 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     elif require_label:
         raise InputError("no label given", "pass --label COLUMN (or --stage-from T,N,M)")
     drop = [c for c in drop_columns if c in ehr_df.columns]
-    unknown_drop = [c for c in drop_columns if c not in ehr_df.columns]
+    unknown_drop = [c for c in drop_columns if c not in table_columns]
     ehr_df = ehr_df.drop(columns=drop)
     id_like = []
     if check_leaks:     # training: a second patient-id column ('Record ID' 1..N beside 'Case ID') is no feature

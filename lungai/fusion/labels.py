@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError, InputNote
+from lungai.errors import InputError, InputNote, agree
 from lungai.io.tables import MISSING_WORDS, is_missing_cell
 
 # Values that clinical exports use for "no value" (compared case-insensitively, stripped): the one list of lungai rp and lungai stage (lungai.io.tables.MISSING_WORDS).
@@ -158,6 +158,55 @@ def stage_group(t, n, m) -> Optional[str]:
     return "I"
 
 
+# A header that names a T, N or M category (:func:`tnm_header`): its letter alone as a word, bare or with an AJCC
+# prefix of a kind - p / yp pathological, c / yc clinical ('pT', 'ypN', 'cM') - or a word saying the kind
+# ('Pathological T stage', 'AJCC Pathologic T', 'ajcc_clinical_n', 'Clinical M').  A letter among other words counts
+# only beside a staging word or a kind ('T stage', 'N category'): 'Tumor size (cm)', 'Days between CT and surgery'
+# name no category.
+_TNM_HEADER_PREFIX = {"": "", "p": "pathological", "yp": "pathological", "c": "clinical", "yc": "clinical"}
+_TNM_KIND_WORDS = {"pathological": "pathological", "pathologic": "pathological", "pathology": "pathological",
+                   "path": "pathological", "clinical": "clinical", "clin": "clinical"}
+_TNM_STAGE_WORDS = {"stage", "staging", "category", "classification", "descriptor", "ajcc", "tnm", "uicc"}
+
+
+def tnm_header(name) -> Optional[tuple]:
+    """(letter 'T' / 'N' / 'M', kind 'pathological' / 'clinical' / '' when not said) of a header that names a T, N or M
+    category ('Pathological T stage', 'pT', 'cN', 'AJCC Pathologic M', 'T stage'), else None (no category, or one
+    of several letters or kinds: 'TNM stage', 'T N M')."""
+    words = [w for w in re.split(r"[\W_]+", str(name).casefold()) if w]
+    letters, kinds = set(), {_TNM_KIND_WORDS[w] for w in words if w in _TNM_KIND_WORDS}
+    said = bool(kinds) or bool(set(words) & _TNM_STAGE_WORDS)
+    for w in words:
+        m = re.fullmatch(r"(yp|yc|p|c)?([tnm])", w)
+        if m:
+            letters.add(m.group(2).upper())
+            if m.group(1):
+                kinds.add(_TNM_HEADER_PREFIX[m.group(1)])
+    if len(letters) != 1 or len(kinds) > 1 or not (said or len(words) == 1):
+        return None
+    return letters.pop(), next(iter(kinds), "")
+
+
+def reads_as_tnm(values, letter: str) -> bool:
+    """Whether the values of a column (``values``) read as the T / N / M category ``letter`` ('T2a', 'pN0', 'MX'):
+    half of its non-missing values at least; True for a column without a value (nothing says otherwise)."""
+    parse = {"T": _t_num, "N": _n_num, "M": _m_num}[letter]
+    s = clean_missing(pd.DataFrame({"v": list(values)}))["v"].dropna()
+    if s.empty:
+        return True
+    read = sum(parse(v) is not None or bool(re.match(_PREFIX + letter + r"\s*X\s*$", str(v), re.I)) for v in s)
+    return 2 * read >= len(s)
+
+
+def tnm_kind_note(column, header) -> str:
+    """' (a clinical category, 'Pathological T stage' a pathological one)' when ``header`` and ``column`` name T / N /
+    M categories of different kinds (:func:`tnm_header`) - a look-alike of another kind is named with it; else ''."""
+    a, b = tnm_header(column), tnm_header(header)
+    if not a or not b or not a[1] or not b[1] or a[1] == b[1]:
+        return ""
+    return f" (a {b[1]} {b[0]} category, {column!r} a {a[1]} one)"
+
+
 def stage0(t, n, m) -> bool:
     """Whether T / N / M is Tis N0 M0: AJCC stage 0 (carcinoma in situ), which :func:`stage_group` counts as "I"."""
     return _tis(t) and _n_num(n) == 0 and _m_num(m) == 0
@@ -168,15 +217,30 @@ def derive_stage(df: pd.DataFrame, t_col: str, n_col: str, m_col: str) -> pd.Ser
     if absent:
         from lungai.fusion.api import look_alike_headers
 
-        # a header that looks like the absent column ('pathological_t_stage' for 'Pathological T stage'): named
-        hints = look_alike_headers(absent, [h for h in df.columns if h not in (t_col, n_col, m_col)])
-        col = absent[0]
-        hint = hints.get(col)
-        raise InputError(f"stage column {col!r} is not in the EHR table"
-                         + (f"; the table's {hint!r} looks like it" if hint else ""),
-                         (f"if it is that column, pass --stage-from with {hint!r} in place of {col!r} or rename the "
-                          f"header {hint!r} to {col!r}; otherwise " if hint else "")
-                         + f"pass the T, N and M column names; columns are: {', '.join(map(str, df.columns[:40]))}")
+        # a header that looks like the absent column ('pathological_t_stage' for 'Pathological T stage', 'pT', 'AJCC
+        # Pathologic T' - its values read as T values): named, with the --stage-from that uses it
+        hints = look_alike_headers(absent, [h for h in df.columns if h not in (t_col, n_col, m_col)], df)
+        columns = f"columns are: {', '.join(map(str, df.columns[:40]))}"
+        if len(absent) == 1 or not hints:
+            col = absent[0]
+            hint = hints.get(col)
+            raise InputError(f"stage column {col!r} is not in the EHR table"
+                             + (f"; the table's {hint!r} looks like it{tnm_kind_note(col, hint)}" if hint else ""),
+                             (f"if it is that column, pass --stage-from with {hint!r} in place of {col!r} or rename "
+                              f"the header {hint!r} to {col!r}; otherwise " if hint else "")
+                             + f"pass the T, N and M column names; {columns}")
+        # several absent (a table of other headers: 'pT', 'pN', 'pM'): each look-alike named, and the whole
+        # --stage-from with them in place of the absent names
+        named = ", ".join(map(repr, absent))
+        looks = "; ".join(f"the table's {hints[c]!r} looks like {c!r}{tnm_kind_note(c, hints[c])}"
+                          for c in absent if c in hints)
+        stage_from = ",".join(str(hints.get(c, c)) for c in (t_col, n_col, m_col))
+        rest = [c for c in absent if c not in hints]
+        raise InputError(f"stage columns {named} are not in the EHR table; {looks}",
+                         f"if {agree(len(hints), 'it is that column', 'they are those columns')}, pass --stage-from "
+                         f"{stage_from!r}" + (f" (with the table's name of {', '.join(map(repr, rest))} in its place)"
+                                              if rest else "")
+                         + f"; otherwise pass the T, N and M column names; {columns}")
     parsers = {t_col: _t_num, n_col: _n_num, m_col: _m_num}
     not_understood = {}
     for col, parse in parsers.items():

@@ -201,6 +201,18 @@ def is_current_smoker(value) -> bool:
     return isinstance(value, str) and _smoking_key(value) in CURRENT_SMOKER_WORDS
 
 
+# smoking-status values (as :func:`_smoking_key` writes them) that say the patient smoked and quit: they mark a column
+# as the smoking status as the never- and current-smoker words do (:func:`with_years_since_quitting`; a former smoker
+# is any other status there)
+FORMER_SMOKER_WORDS = frozenset({"former", "former smoker", "formerly smoked", "ex smoker", "exsmoker", "past smoker",
+                                 "previous smoker", "quit", "quit smoking", "quitter"})
+
+
+def is_former_smoker(value) -> bool:
+    """A smoking-status value that says the patient smoked and quit ('Former', 'former smoker', 'Ex-smoker' ...)."""
+    return isinstance(value, str) and _smoking_key(value) in FORMER_SMOKER_WORDS
+
+
 def is_quit_year_name(name) -> bool:
     """A column of the year the patient quit smoking ('Quit Smoking Year', 'quit_year', 'Year quit smoking') - not
     :data:`QUIT_YEARS` (years since quitting)."""
@@ -232,8 +244,11 @@ def _year(value) -> float:
 def with_years_since_quitting(df, what: str, keep_quit_year: bool = True, keep_fix: str | None = None,
                               drop_fix: str | None = None):
     """(``df`` with the column :data:`QUIT_YEARS`, the text to say or None).  For a table with one quit-year column
-    (:func:`is_quit_year_name`), one smoking-status column (:func:`is_smoking_status_name`) with a never- or current
-    smoker's value and a date column (:func:`_reference_date_column`; missing cells NaN, as
+    (:func:`is_quit_year_name`), one smoking-status column (:func:`is_smoking_status_name`) with a never-, current or
+    former smoker's value (:func:`is_former_smoker`: one patient's row of a former smoker - the Slicer panel's, ``lungai
+    demo --clinical``'s, ``predict_stage(ehr_row=...)`` - has no other; QA stage70: before, such a row got no feature,
+    imputed with the training median, and a note asking for the columns it had) and a date column
+    (:func:`_reference_date_column`; missing cells NaN, as
     :func:`lungai.fusion.labels.clean_missing` leaves them): a former smoker's years since quitting are the date's
     year minus the quit year (at least 0; missing where either is: imputed, from the training former smokers:
     :class:`lungai.io.impute.SmokersMedianImputer`), a current smoker's 0, a never-smoker's 0 too - the status
@@ -250,7 +265,7 @@ def with_years_since_quitting(df, what: str, keep_quit_year: bool = True, keep_f
 
     quits = [c for c in df.columns if is_quit_year_name(c)]
     status = [c for c in df.columns if is_smoking_status_name(c)
-              and df[c].map(lambda v: is_never_smoker(v) or is_current_smoker(v)).any()]
+              and df[c].map(lambda v: is_never_smoker(v) or is_current_smoker(v) or is_former_smoker(v)).any()]
     if len(quits) != 1 or len(status) != 1 or QUIT_YEARS in df.columns:
         return df, None
     quit, smoking = quits[0], status[0]
