@@ -1301,3 +1301,33 @@ def test_a_mask_grown_far_beyond_the_users_roi_box_is_flagged_for_review():
     # exactly BEYOND_ROI_NOTE_MM beyond is not "more than" it; the note and the reason go together
     assert not infer.beyond_roi({"z-": infer.BEYOND_ROI_NOTE_MM}) and infer.beyond_roi({"x+": 20.1})
     assert infer.beyond_roi_note({"z-": infer.BEYOND_ROI_NOTE_MM}) is None and infer.beyond_roi_note({"x+": 20.1})
+
+
+@pytest.mark.parametrize("conf", [0.2, 0.9])
+def test_a_low_confidence_mask_at_the_users_roi_box_faces_says_the_box_may_be_too_small(monkeypatch, conf):
+    """QA seg70: an ROI box drawn inside the tumour (LUNG1-003 GTV-1, `--roi=33,-20,-140,58,20,-115`, 35 ml; LUNG1-002,
+    `--roi=-95,-5,-35,-55,35,0`; lung2, `--roi=40,-105,-270,70,-85,-250`; the default model): the mask (3.05 / 0.13 /
+    0.59 ml, Dice 0.14 / - / 0.02) reached the box's faces and 1-5 mm beyond them, within the box's 10 mm margin (so
+    the box did not grow) - and the only sign was the low confidence (0.40 / 0.27 / 0.22), its action a generic "if it
+    misses part of the tumour ...".  Now a low-confidence mask that reaches the user's own box's faces gets the review
+    reason "the tumour may be larger than the box" and a note naming the faces and the fix (a larger box round the
+    whole tumour).  A confident result, or a box that holds the tumour, gets neither."""
+    monkeypatch.setattr(infer, "confidence", lambda feats, calib=None: conf)
+    ct, ball = _ct(40.0, shape=(150, 150, 60))
+    small = infer.segment_tumour(ct, _model(), roi_lps=(-15, -15, -15, 15, 15, 15)).info
+    assert small["roi_passes"][-1]["touches"] == [] and len(small["roi_passes"]) == 1    # the box did not grow
+    assert not infer.beyond_roi(small["mask_beyond_roi_mm"]), small["mask_beyond_roi_mm"]
+    notes = [n for n in small["notes"] if "larger than your ROI box" in n]
+    if conf > 0.5:
+        assert infer.INCOMPLETE_REASON not in small["review_reasons"] and not notes, small
+        return
+    assert infer.LOW_CONFIDENCE in small["review_reasons"], small["review_reasons"]
+    assert infer.INCOMPLETE_REASON in small["review_reasons"] and small["needs_review"], small["review_reasons"]
+    assert len(notes) == 1 and all(f in notes[0] for f in infer.FACES), small["notes"]
+    assert "--roi" in notes[0] and "10 mm" in notes[0], notes[0]
+    action = small["review_actions"][small["review_reasons"].index(infer.INCOMPLETE_REASON)]
+    assert "enlarge your ROI box" in action, action
+    whole = infer.segment_tumour(ct, _model(), roi_lps=(-30, -30, -30, 30, 30, 30)).info
+    assert infer.LOW_CONFIDENCE in whole["review_reasons"], whole["review_reasons"]
+    assert infer.INCOMPLETE_REASON not in whole["review_reasons"], whole["review_reasons"]
+    assert not any("larger than your ROI box" in n for n in whole["notes"]), whole["notes"]

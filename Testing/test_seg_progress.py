@@ -558,3 +558,68 @@ def test_the_seeds_distance_to_the_lungs_is_a_sub_step_of_its_own(small_phantom,
     assert shown[start + 1 + len(running)][1].startswith("ROI seed"), shown[start:]      # then the ROI step
     assert np.array_equal(sitk.GetArrayFromImage(res.tumour), sitk.GetArrayFromImage(plain.tumour))
     assert res.info == plain.info
+
+
+@pytest.mark.parametrize("mode", ["lines", "bar"])      # the Slicer panel's LUNGAI_PROGRESS lines; a log
+def test_a_long_mc_dropout_run_says_its_seconds_while_it_runs(monkeypatch, mode):
+    """QA seg70 on LUNG1-002 (`LUNGAI_PROGRESS=lines lungai segment --seed-point=-74.5,16.4,-18.7 --method mc-dropout
+    --model lungai-seg-dynunet`): MC dropout's passes run as one batch, one network run per window, so "network run
+    1/8 (mc-dropout: 8 passes per run x 2 windows x 4 flips)" came 5.3-7.4 s apart with no line between (the panel's
+    bar and a log stood still).  Now, while a run goes on, the count is said again every tick interval with the
+    seconds the run has taken, "network run 0/1 (mc-dropout: ...) (<s> s)" (lungai.progress.Counter.running); the
+    result is the same (the same dropout draws: the seed's).  Event-driven: the slow network run lasts until that line
+    is written (at most 20 s: on the old code it never is)."""
+    import io
+    import re
+    import sys
+    import threading
+
+    from lungai import progress
+    from lungai.seg.networks import build_network
+    from lungai.seg.predict import predict_probs
+    from seg_helpers import tiny_config
+
+    timed = re.compile(r"pass 1 \(grid x1\): network run 0/1 \(mc-dropout: 3 passes per run x 1 window\) \(\d+ s\)")
+    said, slow = threading.Event(), [True]
+
+    class _Stderr(io.StringIO):
+        def write(self, text):
+            n = super().write(text)
+            if timed.search(text):
+                said.set()
+            return n
+
+        def isatty(self):
+            return False
+
+    class _Slow(torch.nn.Module):
+        """The network, whose run lasts until its seconds are said (while ``slow``)."""
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            if slow[0]:
+                said.wait(20)
+            return self.net(x)
+
+    torch.manual_seed(0)
+    cfg = tiny_config(dropout=0.3)
+    net = _Slow(build_network(cfg))
+    arr = np.random.default_rng(0).random((8, 16, 16), dtype=np.float32)      # one window
+    err = _Stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("LUNGAI_PROGRESS", mode)
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.05)
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.05)
+    with progress.task("segment", 5) as bar:
+        out = predict_probs([net], arr, cfg, "mc-dropout", 3, seed=4,
+                            progress=progress.SubProgress(bar, "pass 1 (grid x1):"))
+    lines = [v for v in err.getvalue().splitlines() if "network run" in v]
+    assert said.is_set(), lines
+    # said while the run went on: after its start's count, before its end's
+    first = next(i for i, v in enumerate(lines) if timed.search(v))
+    assert "network run 0/1 (" in lines[0] and "network run 1/1 (" in lines[-1] and 0 < first < len(lines) - 1, lines
+    slow[0] = False
+    np.testing.assert_array_equal(out, predict_probs([net], arr, cfg, "mc-dropout", 3, seed=4))   # the same draws

@@ -302,23 +302,83 @@ class Counter:
         self._clock = time.monotonic
         self._interval = float(getattr(progress, "tick_interval", TICK_INTERVAL))
         self._shown = self._shown_count = None
+        self._lock = threading.RLock()      # :meth:`running`'s thread says the count too: one line at a time
+        self._since = self._said = self._clock()    # when the count last changed; when a line was last said
         self._show()
 
-    def _show(self) -> None:
+    def _show(self, seconds: Optional[float] = None) -> None:
         if self.progress is not None:
-            self._shown, self._shown_count = self._clock(), min(self.done, self.total)
-            self.progress.update(0, f"{self.prefix} {self._shown_count}/{self.total}{self.detail}")
+            with self._lock:
+                count = min(self.done, self.total)
+                text = f"{self.prefix} {count}/{self.total}{self.detail}"
+                if seconds is None:
+                    self._shown, self._shown_count = self._clock(), count
+                else:
+                    text += f" ({seconds:.0f} s)"
+                self._said = self._clock()
+                self.progress.update(0, text)
 
     def tick(self, n: int = 1) -> None:
-        self.done += n
-        if self.progress is not None and (self._clock() - self._shown >= self._interval or
-                                          (self.done >= self.total and self._shown_count < self.total)):
-            self._show()
+        with self._lock:
+            self.done += n
+            self._since = self._clock()
+            if self.progress is not None and (self._clock() - self._shown >= self._interval or
+                                              (self.done >= self.total and self._shown_count < self.total)):
+                self._show()
 
     def close(self) -> None:
         """Show the count if the last one shown is not it (the last sub-steps came within the interval)."""
         if self.progress is not None and self._shown_count != min(self.done, self.total):
             self._show()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Inside the block - one long call that makes the sub-steps, e.g. MONAI's sliding window over the network
+        runs - a thread of its own says the count again with the seconds the sub-step under way has run,
+        ``"<prefix> <done>/<total> (<detail>) (<seconds> s)"`` (a count not said yet: as it is), whenever
+        ``tick_interval`` seconds passed without a line of the count: a single sub-step may be long (QA seg70: MC
+        dropout's passes run as one batch, one network run per window - LUNG1-002's DynUNet MC-dropout runs came
+        5.3-10.8 s apart, the Slicer panel's bar and a log standing still between them).  As :func:`timer_running`:
+        said on ``LUNGAI_PROGRESS=lines`` (the panel's), in a log and through :func:`forwarded` (a Dask worker's), each
+        line whole under the reporter's lock; a terminal's bar is redrawn (its timer runs on); any other reporter (a
+        callback - Slicer's own process, called from its main thread only -, none): nothing.  The sub-steps' work and
+        its results are untouched."""
+        root = self.progress
+        while isinstance(root, SubProgress):
+            root = root.progress
+        redraw = None
+        if not isinstance(root, (_LineProgress, _LogProgress, _ForwardedProgress)):
+            bar = getattr(root, "_bar", None)
+            if not isinstance(root, _TqdmProgress) or not root._tty or bar is None or bar.disable:
+                yield
+                return
+            redraw = bar.refresh            # under tqdm's lock, as the caller's own updates
+        stop = threading.Event()
+        interval = max(self._interval, 0.01)
+
+        def beat() -> None:
+            while True:
+                with self._lock:
+                    due = self._said + interval - self._clock()
+                    if due <= 0:
+                        if redraw is not None:
+                            self._said = self._clock()
+                            redraw()
+                        elif self._shown_count != min(self.done, self.total):
+                            self._show()        # a count not said yet: as it is (not "(0 s)")
+                        else:
+                            self._show(self._clock() - self._since)
+                        due = interval
+                if stop.wait(due):
+                    return
+
+        thread = threading.Thread(target=beat, name="lungai-progress-counter", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
 
 # seconds a stopped :func:`waiting` waits for its worker to begin (launched, not yet running: a loaded machine)

@@ -676,6 +676,31 @@ def mask_beyond_box_mm(binary: np.ndarray, box: pp.Box, corners: pp.Box, spacing
     return {f: out[f] for f in FACES if f in out}
 
 
+def mask_at_box_faces(binary: np.ndarray, box: pp.Box, corners: pp.Box) -> list:
+    """The faces of the input-grid box ``corners`` (the user's own ROI box) that the mask ``binary`` (z, y, x on
+    ``box``) reaches - its outer voxel layer there, or beyond it - in FACES order; [] for an empty mask."""
+    if not binary.any():
+        return []
+    idx = np.argwhere(binary)
+    lo = idx.min(0)[::-1] + np.array(box.lo)             # x, y, z on the input grid
+    hi = idx.max(0)[::-1] + np.array(box.lo)
+    out = [f"{axis}-" for a, axis in enumerate("xyz") if lo[a] <= corners.lo[a]] + \
+        [f"{axis}+" for a, axis in enumerate("xyz") if hi[a] >= corners.hi[a] - 1]
+    return [f for f in FACES if f in out]
+
+
+def small_roi_note(faces: list, beyond: dict) -> str:
+    """The note of a low-confidence mask that reaches the user's own ROI box's ``faces`` (within the box's margin, so
+    the box did not grow): the tumour may be larger than the box, and the fix."""
+    far = max([v for f, v in (beyond or {}).items() if f in faces] or [0.0])
+    named = f"{', '.join(faces)} face{'s' if len(faces) > 1 else ''}"
+    return (f"the tumour may be larger than your ROI box: the mask reaches its {named}"
+            + (f" (up to {far:.0f} mm beyond {'them' if len(faces) > 1 else 'it'})" if far >= 0.5 else "")
+            + " and the confidence is below the review threshold - the model may have seen only part of the tumour: "
+            "redraw your ROI box round the whole tumour, about 10 mm beyond it on every side (--roi; Segmentation "
+            "panel: mode ROI), and run again")
+
+
 def beyond_roi_note(beyond: dict) -> str | None:
     """The note of a mask that reaches more than :data:`BEYOND_ROI_NOTE_MM` beyond the user's ROI box
     (:func:`mask_beyond_box_mm`), or None."""
@@ -1210,6 +1235,15 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     beyond = mask_beyond_box_mm(binary, box, corners, ct.GetSpacing()) if box.mode == "roi" else None
     if beyond_roi(beyond):
         notes.append(beyond_roi_note(beyond))
+    # ROI mode: a low-confidence mask at the faces of the user's own box (within its margin: the box did not grow) -
+    # the box may be smaller than the tumour: said, with the fix (QA seg70: boxes drawn inside LUNG1-003's GTV-1,
+    # LUNG1-002's and lung2's tumours, the default model's masks 1-5 mm beyond their faces, Dice 0.02-0.14 - the low
+    # confidence was the only sign).  Not when the mask already grew beyond it or ran on (their own reasons), nor for
+    # a box flagged off the tumour, loose, or with numbers that may be bounds / voxel indices (their own fixes first)
+    at_faces = (sorted(set(mask_at_box_faces(binary, box, corners)) - image_edge_faces(corners, ct), key=FACES.index)
+                if box.mode == "roi" and conf < threshold and not (
+                    beyond_roi(beyond) or loose or roi_order or roi_voxels or dense or far or aerated or off_seed)
+                else [])
     if slab:
         notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
@@ -1248,6 +1282,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if kept_pass:       # the faces of the kept box at the image edge (they cannot move): review_actions reads them
         kept_pass["box_at_image_edge"] = sorted(image_edge_faces(box, ct), key=FACES.index)
     incomplete = bool(free) and not seed_away
+    small_roi = bool(at_faces) and not incomplete and not ran_on
     # a seed / box flagged in bone, far from the lungs or in aerated lung: what reaches the box's faces is most likely
     # no tumour - no word of a tumour larger than the box, nor of a larger box round it (OFF_TUMOUR_FACES; the action,
     # review_actions' MISPLACED_GROWTH_ACTION, says to move it first)
@@ -1271,6 +1306,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                         f"- another region of the mask than the one the box grew for reaches {', '.join(others)}: "
                         "check whether it belongs to the tumour (the box grows for one region only: the seed's, or "
                         "the largest reaching into your box)"))
+    if small_roi:
+        notes.append(small_roi_note(at_faces, beyond))
     if dropped.get("n_other_roi_regions"):
         notes.append(f"{counted(dropped['n_other_roi_regions'], 'other region')}, "
                      f"{dropped['other_roi_regions_ml']:.2f} ml, "
@@ -1286,7 +1323,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); " + OUTSIDE_LUNGS_HINT)
     reasons = review_reasons(conf, threshold, uncalibrated=not (calib and calib.get("fitted")), cut=bool(cut),
-                             incomplete=incomplete and not ran_on, ran_on=ran_on,
+                             incomplete=(incomplete and not ran_on) or small_roi, ran_on=ran_on,
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
                              thin_slab=bool(slab), roi_order=bool(roi_order),
                              voxel_index=bool(voxels or roi_voxels), dense=bool(dense), far=bool(far),

@@ -183,8 +183,11 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
         predictor = Mirrored(predictor)
     torch.manual_seed(seed)
     x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
-    out = sliding_window_inference(x, window, 1, predictor, overlap=OVERLAP,
-                                   mode="gaussian", padding_mode="replicate", sw_device=device, device="cpu")
+    # a network run may be long (MC dropout: the batch of passes on one window, 5-11 s of LUNG1-002's DynUNet): the
+    # count is said again with its seconds while one runs (QA seg70)
+    with counter.running():
+        out = sliding_window_inference(x, window, 1, predictor, overlap=OVERLAP,
+                                       mode="gaussian", padding_mode="replicate", sw_device=device, device="cpu")
     counter.close()         # its last count shown (the total is, once reached)
     if method == "mc-dropout":
         nets[0].eval()
