@@ -13,7 +13,7 @@ import SimpleITK as sitk
 
 
 def _gtv_map(phantom_labels: np.ndarray) -> np.ndarray:
-    """Label 1: the phantom's tumour (inside the right lung); label 2: a 'node', a block of the mediastinum (no lung)."""
+    """Label 1: the phantom's tumour (inside the right lung); label 2: a 'node', a mediastinal block (no lung)."""
     from lungai.synthetic import labels as L
 
     gtv = np.zeros(phantom_labels.shape, np.uint8)
@@ -120,3 +120,31 @@ def test_lungs_minus_envelope_is_the_one_subtraction():
         lungs_minus_envelope(lungs, [env * 0], names=["e.nii.gz"])
     with pytest.raises(InputError, match="the lung mask minus the motion envelope is empty"):
         lungs_minus_envelope(lungs, [lungs])
+
+
+def test_lungai_lungs_takes_the_gtvs_of_the_rtstruct(tmp_path, capsys):
+    """--rtstruct (the patient's folder: its RTSTRUCT found) without --gtv: every GTV contoured (role:gtv), each said
+    under its structure name; the lungs written are those of the plain run minus the GTV as the RTSTRUCT holds it."""
+    from dicom_helpers import small_phantom
+
+    from lungai.cli import main
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.io import read_ct
+
+    from lungai.dicom.synthetic import write_rt_study
+
+    study = write_rt_study(tmp_path / "dicom", small_phantom(7), "P1", dose=None)
+    ct = read_ct(study["ct"])
+    gtv = sitk.GetArrayFromImage(read_rtstruct(study["rtstruct"], ct, names=["GTV"])["GTV"]) > 0
+    assert main(["lungs", str(study["ct"]), "--no-dicom", "-o", str(tmp_path / "plain.nii.gz")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "minus.nii.gz"
+    assert main(["lungs", str(study["ct"]), "--no-dicom", "--rtstruct", str(study["root"]), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    expected = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "plain.nii.gz")))
+    assert (expected[gtv] > 0).any()
+    expected[gtv] = 0
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(out))), expected)
+    notes = [line for line in captured.out.splitlines() if line.startswith("note: GTV 'GTV': ")]
+    assert len(notes) == 1 and "subtracted from the lungs" in notes[0], captured.out
+    assert "using the RTSTRUCT" in captured.err, captured.err      # the folder's RTSTRUCT named

@@ -22,9 +22,16 @@ def register(sub) -> None:
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     p.add_argument("--gtv", default=None, action=StoreOnce, once_fix=ONE_GTV_MASK,
                    help="GTV mask on the CT grid (label > 0; FILE#N: label N of a label map, FILE#N,M: labels N and "
-                        "M, each a GTV; a DICOM SEG: its GTV segments, FILE#LABEL one): says how much of each GTV "
-                        "lies outside the lung masks, and the GTV is subtracted from them (lungs minus GTV, the "
-                        "lungs of the dose metrics)")
+                        "M, each a GTV; a DICOM SEG: its GTV segments, FILE#LABEL one); with --rtstruct a structure "
+                        "or role (default role:gtv: every GTV contoured, each said): says how much of each GTV lies "
+                        "outside the lung masks, and the GTV is subtracted from them (lungs minus GTV, the lungs of "
+                        "the dose metrics)")
+    p.add_argument("--rtstruct", default=None, metavar="FILE|FOLDER",
+                   help="DICOM RTSTRUCT of the CT holding the GTV (--gtv then names its structure or role; a folder "
+                        "is searched for the RTSTRUCT of the CT)")
+    p.add_argument("--allow-gaps", action="store_true",
+                   help="with --rtstruct: accept GTV structures with slices left out between their first and last "
+                        "slice (nodes at several levels); by default such a structure is an error")
     p.add_argument("--no-dicom", action="store_true",
                    help="for a DICOM CT, do not write <output>.seg.dcm (DICOM SEG) and <output>.rtstruct.dcm beside it")
     p.set_defaults(func=run)
@@ -46,10 +53,15 @@ def run(args) -> int:
 
     check_image_name(args.output)       # the arguments first (as segment), before reading and segmenting
     check_input_exists(args.ct, series=args.series)     # before the progress bar and any work
-    if args.gtv:
+    if args.gtv or args.rtstruct:
         from lungai.paths import check_input_paths
 
-        check_input_paths([("--gtv", args.gtv)])
+        check_input_paths([("--rtstruct", args.rtstruct)] if args.rtstruct else [("--gtv", args.gtv)])
+        if args.rtstruct:       # the RTSTRUCT of a folder found (and said) before any work; its GTVs by role
+            from lungai.dicom.rtstruct import rtstruct_option
+
+            args.rtstruct = rtstruct_option(args.rtstruct, args.ct, args.series)[0]
+            args.gtv = args.gtv or "role:gtv"
     dicom = reads_dicom_ct(args.ct) and not args.no_dicom   # the series read_ct reads (in CT/ too)
     with one_series_scan():     # the series' headers read once for the two checks below
         skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
@@ -61,7 +73,8 @@ def run(args) -> int:
             from lungai.dicom.reference import check_output_folder
 
             check_output_folder(stem.parent, args.ct, args.series)
-    prepare_output_file(args.output, inputs=[p for p in (args.ct, args.gtv) if p], owner="lungs",
+    gtv_file = args.rtstruct or args.gtv     # the GTV's file (an RTSTRUCT: --gtv names its structure)
+    prepare_output_file(args.output, inputs=[p for p in (args.ct, gtv_file) if p], owner="lungs",
                         sidecars=sidecars)   # before any work
     # each file recorded as soon as the run ends (a failure included): a re-run replaces them
     # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too, and each
@@ -73,7 +86,8 @@ def run(args) -> int:
             from lungai.dicom.export import reference_for
 
             reference = reference_for(args.ct, ct, args.series)
-        gtvs = read_gtvs(args.gtv, ct) if args.gtv else {}     # before the segmentation: a bad GTV costs no work
+        # before the segmentation: a bad GTV costs no work
+        gtvs = read_gtvs(args.gtv, ct, args.rtstruct, args.allow_gaps) if args.gtv else {}
         bar.update(1, "read")
         # the segmentation's modules (scipy.ndimage / spatial, skimage: 0.4-2 s of a shared machine) after the bar
         bar.update(0, "loading the lung segmentation")     # its modules: up to 1.5 s said nothing (QA lungsgap66)
@@ -89,7 +103,7 @@ def run(args) -> int:
                                  empty_fix=GTV_EMPTY_FIX, emptied_fix=GTV_EMPTIED_FIX)
             volumes = lung_volumes(labels)
         bar.update(0, f"writing {Path(args.output).name}")   # a message-only update (about 1 s on LUNG1-002)
-        write_image(labels, args.output, protect=[p for p in (args.ct, args.gtv) if p])
+        write_image(labels, args.output, protect=[p for p in (args.ct, gtv_file) if p])
         bar.update(1, "written")
         written = []
         if dicom:
@@ -111,9 +125,10 @@ def run(args) -> int:
     return 0
 
 
-def read_gtvs(value, ct) -> dict:
-    """The GTVs of ``--gtv`` on the CT's grid, {name: mask}: a DICOM SEG's GTV segments each under its label,
-    ``FILE#N,M`` each label (``FILE#N``), else the one mask named as given."""
+def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False) -> dict:
+    """The GTVs of ``--gtv`` on the CT's grid, {name: mask}: with ``rtstruct`` (``--rtstruct``'s file) each RTSTRUCT
+    structure the structure / role ``value`` is made of, under its name; a DICOM SEG's GTV segments each under its
+    label, ``FILE#N,M`` each label (``FILE#N``), else the one mask named as given."""
     import re
 
     from lungai.dicom.masks import as_typed, mask_input, split_selector, typed_file
@@ -122,9 +137,15 @@ def read_gtvs(value, ct) -> dict:
     from lungai.lungs.check import GTV_EMPTY_FIX, check_not_empty
 
     parts: dict = {}
-    mask = mask_input(value, ct, what="gtv", parts=parts)
+    used: list = []
+    mask = mask_input(value, ct, rtstruct=rtstruct, what="gtv", allow_gaps=allow_gaps, parts=parts, used=used)
     path, part = split_selector(value)
-    if parts:
+    if rtstruct is not None and used:
+        from lungai.dicom.rtstruct import read_rtstruct
+
+        each = read_rtstruct(rtstruct, ct, names=used, allow_gaps=allow_gaps) if len(used) > 1 else {used[0]: mask}
+        gtvs = {f"{name!r}": m for name, m in each.items()}
+    elif parts:
         gtvs = {f"{label!r}": m for label, m in parts.items()}
     elif part and re.fullmatch(r"\s*\d+(\s*,\s*\d+)+\s*", part) and seg_segment_labels(path) is None:
         file = typed_file(value)

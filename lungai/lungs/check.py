@@ -225,7 +225,8 @@ GTV_EMPTIED_FIX = "check the GTV mask: it must be the tumour, not the lungs (FIL
 # a GTV's part outside lungai lungs' masks: the tumour at the hilum / mediastinum / chest wall (the masks follow the
 # aerated lung), or a nodal GTV (QA lungs70: LUNG1-003's GTV-1 66 % outside, its nodes 100 %; no word of it before)
 GTV_OUTSIDE_NOTE = ("GTV {name}: {ml:.1f} ml, {outside:.1f} ml ({share:.0f} %) of it outside the lung masks (hilum, "
-                    "mediastinum, chest wall or nodes: not lung), {inside:.1f} ml inside them subtracted from the lungs")
+                    "mediastinum, chest wall or nodes: not lung), {inside:.1f} ml inside them subtracted from the "
+                    "lungs")
 GTV_ALL_OUTSIDE_NOTE = ("GTV {name}: {ml:.1f} ml, all of it outside the lung masks (a nodal / mediastinal GTV, or a "
                         "tumour at the hilum or chest wall): nothing of it subtracted from the lungs")
 
