@@ -79,6 +79,10 @@ def test_lungai_lungs_says_each_gtvs_share_outside_the_lungs_and_subtracts_it(tm
     # the volumes printed are of the lungs minus the GTV
     said = re.search(r"right lung (\d+) ml, left lung (\d+) ml \(minus the GTV\)", "\n".join(printed))
     assert said and int(said.group(1)) == round((minus == 1).sum() * ml), printed
+    # the summary line the Slicer panel looks for (a run completed): that of a run with --gtv too
+    from lungai.scene.results import lungs_run_completed
+
+    assert lungs_run_completed(printed), printed
 
     # the SEG and RTSTRUCT beside the map: the lungs minus the GTV too
     seg = read_seg(out.with_name("lungs.seg.dcm"), ct)
