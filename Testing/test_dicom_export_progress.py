@@ -167,22 +167,24 @@ def test_the_seg_frames_say_their_seconds_while_highdicom_builds_them(tmp_path, 
     (:func:`lungai.progress.waiting`), and the SEG is written as before."""
     import time
 
-    import highdicom
     import pydicom
 
+    import lungai.dicom.seg as seg_module
     from lungai.dicom.export import reference_for
     from lungai.dicom.seg import SEG_FRAMES, write_seg
     from lungai.io import read_ct
 
     study = _study(tmp_path)
     ct = read_ct(study["ct"])
-    real = highdicom.seg.Segmentation
+    real = seg_module._segmentation_with_overlap      # highdicom's Segmentation as write_seg makes it
 
-    def slow(*args, **kwargs):
-        time.sleep(0.5)
-        return real(*args, **kwargs)
+    def slow(pixels, overlap):
+        def make(*args, **kwargs):
+            time.sleep(0.5)
+            return real(pixels, overlap)(*args, **kwargs)
+        return make
 
-    monkeypatch.setattr(highdicom.seg, "Segmentation", slow)
+    monkeypatch.setattr(seg_module, "_segmentation_with_overlap", slow)
     said = []
 
     class Ticking:

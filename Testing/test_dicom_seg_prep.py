@@ -64,8 +64,7 @@ def test_write_seg_hands_highdicom_the_same_frames_without_whole_copies(shared_d
     np.stack of the 0/1 masks made (the same pixel data, the segments in the order given) and each segment's
     TrackingUID is that of the whole mask's digest (the SEG's UIDs unchanged); the work before it holds the frames and
     a lung's slices more, not a 0/1 copy of each mask and a stack of them (2 x 5 whole-CT arrays)."""
-    import highdicom
-
+    import lungai.dicom.seg as seg_module
     from lungai.dicom.export import reference_for
     from lungai.dicom.reference import content_digest, tracking_uid
     from lungai.dicom.seg import write_seg
@@ -101,7 +100,8 @@ def test_write_seg_hands_highdicom_the_same_frames_without_whole_copies(shared_d
         seen.update(kwargs)
         raise Stop
 
-    monkeypatch.setattr(highdicom.seg, "Segmentation", segmentation)
+    # highdicom's Segmentation as write_seg makes it (its overlap found by lungai: _segmentation_with_overlap)
+    monkeypatch.setattr(seg_module, "_segmentation_with_overlap", lambda pixels, overlap: segmentation)
     tracemalloc.start()
     try:
         with pytest.raises(Stop):

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 
+# --gtv given twice: the GTVs of a plan are one mask (a label map's labels, a SEG's segments)
+ONE_GTV_MASK = ("give every GTV in one --gtv: FILE#N,M for labels N and M of a label map, or a DICOM SEG holding each "
+                "GTV as a segment")
+
+
 def register(sub) -> None:
+    from lungai.cli import StoreOnce
+
     p = sub.add_parser("lungs", help="segment the lungs (1 = right, 2 = left) without a trained model",
                        description="Threshold-based lung segmentation: removes outside air and the trachea/main "
                                    "bronchi, fills vessels. Without a GTV, tumours inside the lung are kept but large "
                                    "tumours at the hilum, mediastinum or chest wall mostly are not (real CTs: 13.5 % "
-                                   "of a 360 ml GTV, 0-34 % of 35-48 ml ones kept; docs/lungs.md).")
+                                   "of a 360 ml GTV, 0-34 % of 35-48 ml ones kept; docs/lungs.md); with --gtv each "
+                                   "GTV's part outside the lungs is said and the GTV subtracted from them.")
     p.add_argument("ct", help="CT: DICOM folder, .nii/.nii.gz, .nrrd or .mha")
     p.add_argument("-o", "--output", required=True, help="output label image (.nii.gz, .nrrd, .mha)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
+    p.add_argument("--gtv", default=None, action=StoreOnce, once_fix=ONE_GTV_MASK,
+                   help="GTV mask on the CT grid (label > 0; FILE#N: label N of a label map, FILE#N,M: labels N and "
+                        "M, each a GTV; a DICOM SEG: its GTV segments, FILE#LABEL one); with --rtstruct a structure "
+                        "or role (default role:gtv: every GTV contoured, each said): says how much of each GTV lies "
+                        "outside the lung masks, and the GTV is subtracted from them (lungs minus GTV, the lungs of "
+                        "the dose metrics)")
+    p.add_argument("--rtstruct", default=None, metavar="FILE|FOLDER",
+                   help="DICOM RTSTRUCT of the CT holding the GTV (--gtv then names its structure or role; a folder "
+                        "is searched for the RTSTRUCT of the CT)")
+    p.add_argument("--allow-gaps", action="store_true",
+                   help="with --rtstruct: accept GTV structures with slices left out between their first and last "
+                        "slice (nodes at several levels); by default such a structure is an error")
     p.add_argument("--no-dicom", action="store_true",
                    help="for a DICOM CT, do not write <output>.seg.dcm (DICOM SEG) and <output>.rtstruct.dcm beside it")
     p.set_defaults(func=run)
@@ -33,6 +53,15 @@ def run(args) -> int:
 
     check_image_name(args.output)       # the arguments first (as segment), before reading and segmenting
     check_input_exists(args.ct, series=args.series)     # before the progress bar and any work
+    if args.gtv or args.rtstruct:
+        from lungai.paths import check_input_paths
+
+        check_input_paths([("--rtstruct", args.rtstruct)] if args.rtstruct else [("--gtv", args.gtv)])
+        if args.rtstruct:       # the RTSTRUCT of a folder found (and said) before any work; its GTVs by role
+            from lungai.dicom.rtstruct import rtstruct_option
+
+            args.rtstruct = rtstruct_option(args.rtstruct, args.ct, args.series)[0]
+            args.gtv = args.gtv or "role:gtv"
     dicom = reads_dicom_ct(args.ct) and not args.no_dicom   # the series read_ct reads (in CT/ too)
     with one_series_scan():     # the series' headers read once for the two checks below
         skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
@@ -44,7 +73,9 @@ def run(args) -> int:
             from lungai.dicom.reference import check_output_folder
 
             check_output_folder(stem.parent, args.ct, args.series)
-    prepare_output_file(args.output, inputs=[args.ct], owner="lungs", sidecars=sidecars)   # before any work
+    gtv_file = args.rtstruct or args.gtv     # the GTV's file (an RTSTRUCT: --gtv names its structure)
+    prepare_output_file(args.output, inputs=[p for p in (args.ct, gtv_file) if p], owner="lungs",
+                        sidecars=sidecars)   # before any work
     # each file recorded as soon as the run ends (a failure included): a re-run replaces them
     # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too, and each
     # DICOM file written (EXPORT_STEPS: the SEG, the RTSTRUCT)
@@ -55,22 +86,35 @@ def run(args) -> int:
             from lungai.dicom.export import reference_for
 
             reference = reference_for(args.ct, ct, args.series)
+        # before the segmentation: a bad GTV costs no work
+        gtvs = read_gtvs(args.gtv, ct, args.rtstruct, args.allow_gaps) if args.gtv else {}
         bar.update(1, "read")
         # the segmentation's modules (scipy.ndimage / spatial, skimage: 0.4-2 s of a shared machine) after the bar
         bar.update(0, "loading the lung segmentation")     # its modules: up to 1.5 s said nothing (QA lungsgap66)
         from lungai.lungs import segment_lungs
 
         result = segment_lungs(ct, progress=bar, checked=True)     # read_ct checked its HU (check_ct)
+        labels, volumes, gtv_rows = result.labels, result.volumes_ml, []
+        if gtvs:        # each GTV's part outside the lungs said, the GTV subtracted from them (lungs minus GTV)
+            from lungai.lungs.check import GTV_EMPTIED_FIX, GTV_EMPTY_FIX, gtv_outside_lungs, lungs_minus
+
+            gtv_rows = gtv_outside_lungs(labels, gtvs)
+            labels = lungs_minus(labels, list(gtvs.values()), names=list(gtvs), what="GTV",
+                                 empty_fix=GTV_EMPTY_FIX, emptied_fix=GTV_EMPTIED_FIX)
+            volumes = lung_volumes(labels)
         bar.update(0, f"writing {Path(args.output).name}")   # a message-only update (about 1 s on LUNG1-002)
-        write_image(result.labels, args.output, protect=[args.ct])
+        write_image(labels, args.output, protect=[p for p in (args.ct, gtv_file) if p])
         bar.update(1, "written")
         written = []
         if dicom:
             from lungai.dicom.export import export_lungs
 
-            written = export_lungs(reference, result.labels, stem, progress=bar)
-    v = result.volumes_ml
-    print(f"right lung {v['right_lung']:.0f} ml, left lung {v['left_lung']:.0f} ml -> {args.output}")
+            written = export_lungs(reference, labels, stem, progress=bar)
+    v = volumes
+    minus = " (minus the GTV)" if gtvs else ""
+    print(f"right lung {v['right_lung']:.0f} ml, left lung {v['left_lung']:.0f} ml{minus} -> {args.output}")
+    for row in gtv_rows:
+        print(f"note: {row['note']}")
     for path in written:
         print(f"DICOM: {path}")
     if skipped:
@@ -79,3 +123,50 @@ def run(args) -> int:
     for note in result.notes:
         print(f"{'warning' if note in result.warnings else 'note'}: {note}")
     return 0
+
+
+def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False) -> dict:
+    """The GTVs of ``--gtv`` on the CT's grid, {name: mask}: with ``rtstruct`` (``--rtstruct``'s file) each RTSTRUCT
+    structure the structure / role ``value`` is made of, under its name; a DICOM SEG's GTV segments each under its
+    label, ``FILE#N,M`` each label (``FILE#N``), else the one mask named as given."""
+    import re
+
+    from lungai.dicom.masks import as_typed, mask_input, split_selector, typed_file
+    from lungai.dicom.seg import seg_segment_labels
+
+    from lungai.lungs.check import GTV_EMPTY_FIX, check_not_empty
+
+    parts: dict = {}
+    used: list = []
+    mask = mask_input(value, ct, rtstruct=rtstruct, what="gtv", allow_gaps=allow_gaps, parts=parts, used=used)
+    path, part = split_selector(value)
+    if rtstruct is not None and used:
+        from lungai.dicom.rtstruct import read_rtstruct
+
+        each = read_rtstruct(rtstruct, ct, names=used, allow_gaps=allow_gaps) if len(used) > 1 else {used[0]: mask}
+        gtvs = {f"{name!r}": m for name, m in each.items()}
+    elif parts:
+        gtvs = {f"{label!r}": m for label, m in parts.items()}
+    elif part and re.fullmatch(r"\s*\d+(\s*,\s*\d+)+\s*", part) and seg_segment_labels(path) is None:
+        file = typed_file(value)
+        gtvs = {as_typed(f"{file}#{n.strip()}"): mask_input(f"{path}#{n.strip()}", ct, what="gtv")
+                for n in part.split(",")}
+    else:
+        gtvs = {as_typed(value): mask}
+    for name, gtv in gtvs.items():      # an empty one is no GTV subtracted: refused before the segmentation
+        check_not_empty(gtv, "GTV", name, GTV_EMPTY_FIX)
+    return gtvs
+
+
+def lung_volumes(labels) -> dict:
+    """{"right_lung", "left_lung"} ml of a lung label map (1 right, 2 left), as segment_lungs gives them (its
+    float32 spacing: the same figures for a DICOM CT and its NIfTI)."""
+    import SimpleITK as sitk
+
+    from lungai.io.geometry import float32_spacing
+    from lungai.io.validate import region_sizes
+    from lungai.volume import voxel_ml
+
+    counts = region_sizes(sitk.GetArrayViewFromImage(labels), 2)
+    ml = voxel_ml(float32_spacing(labels.GetSpacing()))
+    return {"right_lung": round(counts[1] * ml, 1), "left_lung": round(counts[2] * ml, 1)}

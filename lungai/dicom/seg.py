@@ -189,10 +189,10 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     # the segments' frames, each mask's slices that hold it written into the zeros (QA exportfollow67: a whole-CT 0/1
     # copy of each mask, each digested, then all stacked into one more - seconds of a loaded machine before highdicom
     # on 3 GTVs and 2 lungs); each segment's voxels lie together in memory (segments first), handed to highdicom as
-    # the (slices, rows, columns, segments) it takes (a view, the same values): its overlap check sums over the
-    # segments, which took 2-4 s of a loaded machine summed over the last, 3 bytes wide axis (QA export69, LUNG1-003's
-    # tumour and lungs; 0.6-1.3 s now), and each frame it writes is one segment's plane
-    layers, descriptions = None, []
+    # the (slices, rows, columns, segments) it takes (a view, the same values): its overlap check summed over the
+    # segments, 2-4 s of a loaded machine over the last, 3 bytes wide axis (QA export69, LUNG1-003's tumour and lungs;
+    # 0.6-1.3 s then; now not made: segments_overlap below), and each frame it writes is one segment's plane
+    layers, descriptions, spans = None, [], []
     for number, (label, mask) in enumerate(masks.items(), start=1):
         check_on_grid(mask, reference, what=f"mask {label!r}")
         role = (roles or {}).get(label) or structure_role(label)
@@ -201,6 +201,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
             layers = np.zeros((len(masks),) + view.shape, dtype=bool)
         start, values = mask_slab(view)
         layers[number - 1, start:start + len(values)] = values
+        spans.append((start, start + len(values)))
         descriptions.append(segment_description(number, label, role, generation_of(generation, label),
                                                 series_uid=reference.series_uid,
                                                 content=content_digest(Slab(values, start, view.shape))))
@@ -213,9 +214,14 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels, descriptions), *masks,
                           str(series_number))
 
+    # whether two segments share a voxel (SegmentsOverlap), from each segment's slices: highdicom's own check sums the
+    # (slices, rows, columns, segments) array over its segments into a whole-CT int64 array, 1.0-2.5 s of a loaded
+    # machine on LUNG1-003's 2 lungs or GTV and lungs (QA lungs70; 0.04-0.09 s so), the same value
+    overlap = segments_overlap(layers, spans)
+
     def frames():
         with quiet_highdicom():
-            return hd.seg.Segmentation(
+            return _segmentation_with_overlap(pixels, overlap)(
                 source_images=reference.datasets, pixel_array=pixels,
                 segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
                 segment_descriptions=descriptions, series_instance_uid=derived_uid(sop_uid, "series"),
@@ -231,6 +237,50 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     stable_dimension_uid(seg, sop_uid)
     progress.update(0, SEG_SAVING.format(frames=int(seg.NumberOfFrames), s="s" * (int(seg.NumberOfFrames) != 1)))
     return save_dataset(copy_from_ct(seg, reference.first), path)
+
+
+def segments_overlap(layers: np.ndarray, spans=None, block: int = 8) -> bool:
+    """Whether a voxel lies in two of the segments ``layers`` (bool, segments first: ``write_seg``'s frames);
+    ``spans``: each segment's (first, end) slice, outside of which it is empty (the whole array when None).  What
+    highdicom's SegmentsOverlap check finds (YES / NO), without its sum of every voxel over the segments into a
+    whole-CT int64 array: the segments are counted ``block`` slices at a time (a few MB), on the slices where two
+    or more of them lie, in uint8 (at most 255 segments in one SEG here: more are counted in a wider type)."""
+    n = len(layers)
+    spans = list(spans) if spans is not None else [(0, layers.shape[1])] * n
+    if n < 2:
+        return False
+    dtype = np.uint8 if n < 256 else np.uint16
+    for k0 in range(0, layers.shape[1], block):
+        k1 = min(k0 + block, layers.shape[1])
+        present = [(i, max(s, k0), min(e, k1)) for i, (s, e) in enumerate(spans) if s < k1 and e > k0]
+        if len(present) < 2:
+            continue
+        count = np.zeros((k1 - k0,) + layers.shape[2:], dtype=dtype)
+        for i, a, b in present:
+            count[a - k0:b - k0] += layers[i, a:b]
+        if (count > 1).any():
+            return True
+    return False
+
+
+def _segmentation_with_overlap(pixels: np.ndarray, overlap: bool):
+    """highdicom's Segmentation whose SegmentsOverlap of the BINARY bool frames ``pixels`` (slices, rows, columns,
+    segments) is ``overlap`` (:func:`segments_overlap`), not summed again over every voxel; any other pixel array is
+    checked by highdicom as always.  The check highdicom makes on such an array is that value alone: its pixel
+    array is returned as it is (no cast), its other checks (a segment per described segment, values 0/1) hold by
+    how ``write_seg`` builds it.  The SEG written is the same (Testing/test_dicom_seg_overlap.py)."""
+    import highdicom as hd
+
+    class Segmentation(hd.seg.Segmentation):
+        @classmethod
+        def _check_and_cast_pixel_array(cls, pixel_array, segment_numbers, segmentation_type, dtype):
+            if (pixel_array is pixels and pixels.ndim == 4 and pixels.dtype == bool
+                    and pixels.shape[-1] == len(segment_numbers)
+                    and segmentation_type == hd.seg.SegmentationTypeValues.BINARY):
+                return pixel_array, (hd.seg.SegmentsOverlapValues.YES if overlap else hd.seg.SegmentsOverlapValues.NO)
+            return super()._check_and_cast_pixel_array(pixel_array, segment_numbers, segmentation_type, dtype)
+
+    return Segmentation
 
 
 @contextlib.contextmanager

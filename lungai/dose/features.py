@@ -270,24 +270,14 @@ def lungs_minus_envelope(lungs: sitk.Image, envelopes, names=None) -> sitk.Image
     ``demo --rtstruct``, ``cohort`` and the Lung Radiomics panel.
     An empty envelope (no voxel > 0: ``names``, what each is, say which) is refused rather than taken as subtracted
     (the masks column would say "minus the tumour's motion envelope" of the whole lungs); so are lungs the envelope
-    empties."""
-    envelopes = list(envelopes)
-    names = list(names) if names is not None else [None] * len(envelopes)
-    arr = sitk.GetArrayFromImage(lungs)
-    for envelope, name in zip(envelopes, names):
-        envelope = on_grid(lungs, envelope, "motion envelope mask")
-        inside = sitk.GetArrayViewFromImage(envelope) > 0
-        if not inside.any():
-            raise InputError(f"the motion envelope mask{f' {name}' if name else ''} is empty (no voxel > 0)",
-                             "give the iGTV / ITV mask with the envelope's voxels > 0 on the CT grid, or leave "
-                             "--envelope out (the dose metrics of the whole lungs)")
-        arr[inside] = 0
-    if not (arr > 0).any():
-        raise InputError("the lung mask minus the motion envelope is empty",
-                         "check the lung and motion envelope masks: the envelope must not cover the whole lungs")
-    out = sitk.GetImageFromArray(arr)
-    out.CopyInformation(lungs)
-    return out
+    empties.  The subtraction is :func:`lungai.lungs.check.lungs_minus`, ``lungai lungs --gtv``'s too."""
+    from lungai.lungs.check import lungs_minus
+
+    return lungs_minus(lungs, envelopes, names, what="motion envelope",
+                       empty_fix="give the iGTV / ITV mask with the envelope's voxels > 0 on the CT grid, or leave "
+                                 "--envelope out (the dose metrics of the whole lungs)",
+                       emptied_fix="check the lung and motion envelope masks: the envelope must not cover the whole "
+                                   "lungs")
 
 
 def dose_features(dose: sitk.Image, ct: sitk.Image, lungs: sitk.Image, gtv: sitk.Image | None = None,

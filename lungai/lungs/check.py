@@ -181,3 +181,71 @@ def lung_segment_notes(segments: dict, image: sitk.Image, hint: str = PHANTOM_LA
                          f"{'both lungs are' if name == 'lungs' else 'a lung is'} over {min_ml:.0f} ml and mostly "
                          f"air, below {MAX_LUNG_MEAN_HU:.0f} HU): {hint}")
     return notes
+
+
+def lungs_minus(lungs: sitk.Image, masks, names=None, what: str = "GTV", empty_fix: str = "",
+                emptied_fix: str = "") -> sitk.Image:
+    """The lungs (any label > 0; a label map keeps its labels) minus the union of ``masks`` (on the lungs' grid, label
+    > 0): the one subtraction from a lung mask of what is no lung - a GTV (``lungai lungs --gtv``), the tumour's motion
+    envelope (:func:`lungai.dose.features.lungs_minus_envelope`).  ``what`` names the masks in the messages, ``names``
+    each one (what it is, for a refusal).  An empty mask (no voxel > 0) is refused (``empty_fix``) rather than taken
+    as subtracted, and so are lungs it empties (``emptied_fix``)."""
+    from lungai.errors import InputError
+    from lungai.io import on_grid
+
+    masks = list(masks)
+    names = list(names) if names is not None else [None] * len(masks)
+    arr = sitk.GetArrayFromImage(lungs)
+    for mask, name in zip(masks, names):
+        mask = on_grid(lungs, mask, f"{what} mask")
+        inside = sitk.GetArrayViewFromImage(mask) > 0
+        check_not_empty(inside, what, name, empty_fix)
+        arr[inside] = 0
+    if not (arr > 0).any():
+        raise InputError(f"the lung mask minus the {what} is empty", emptied_fix)
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(lungs)
+    return out
+
+
+def check_not_empty(mask, what: str = "GTV", name: str | None = None, fix: str = "") -> None:
+    """Refuse a mask to subtract from the lungs (:func:`lungs_minus`) with no voxel > 0 (``mask``: an image or array;
+    ``what`` / ``name``: what it is and which one): before the work it is given for (``lungai lungs --gtv``: before the
+    segmentation)."""
+    from lungai.errors import InputError
+
+    arr = sitk.GetArrayViewFromImage(mask) if isinstance(mask, sitk.Image) else np.asarray(mask)
+    if not (arr > 0).any():
+        raise InputError(f"the {what} mask{f' {name}' if name else ''} is empty (no voxel > 0)", fix)
+
+
+GTV_EMPTY_FIX = ("give the GTV mask with the tumour's voxels > 0 on the CT grid (FILE#N: the label that holds it), or "
+                 "leave --gtv out")
+GTV_EMPTIED_FIX = "check the GTV mask: it must be the tumour, not the lungs (FILE#N: the GTV's label of a label map)"
+# a GTV's part outside lungai lungs' masks: the tumour at the hilum / mediastinum / chest wall (the masks follow the
+# aerated lung), or a nodal GTV (QA lungs70: LUNG1-003's GTV-1 66 % outside, its nodes 100 %; no word of it before)
+GTV_OUTSIDE_NOTE = ("GTV {name}: {ml:.1f} ml, {outside:.1f} ml ({share:.0f} %) of it outside the lung masks (hilum, "
+                    "mediastinum, chest wall or nodes: not lung), {inside:.1f} ml inside them subtracted from the "
+                    "lungs")
+GTV_ALL_OUTSIDE_NOTE = ("GTV {name}: {ml:.1f} ml, all of it outside the lung masks (a nodal / mediastinal GTV, or a "
+                        "tumour at the hilum or chest wall): nothing of it subtracted from the lungs")
+
+
+def gtv_outside_lungs(lungs: sitk.Image, gtvs: dict) -> list[dict]:
+    """How much of each GTV (``gtvs``: {name: mask on the lungs' grid, label > 0}) lies outside the lung mask
+    ``lungs`` (any label > 0): [{"name", "ml", "outside_ml", "inside_ml", "note"}] in the order given, ``note``
+    :data:`GTV_OUTSIDE_NOTE` (or :data:`GTV_ALL_OUTSIDE_NOTE`).  Volumes: :func:`lungai.volume.mask_volume_ml`'s."""
+    from lungai.io import on_grid
+
+    lung = sitk.GetArrayViewFromImage(lungs) > 0
+    ml = voxel_ml(lungs.GetSpacing())
+    out = []
+    for name, mask in gtvs.items():
+        gtv = sitk.GetArrayViewFromImage(on_grid(lungs, mask, "GTV mask")) > 0
+        total, inside = int(gtv.sum()), int(np.count_nonzero(gtv & lung))
+        row = {"name": name, "ml": total * ml, "outside_ml": (total - inside) * ml, "inside_ml": inside * ml}
+        text = GTV_ALL_OUTSIDE_NOTE if total and not inside else GTV_OUTSIDE_NOTE
+        row["note"] = text.format(name=name, ml=row["ml"], outside=row["outside_ml"], inside=row["inside_ml"],
+                                  share=100.0 * (total - inside) / total if total else 0.0)
+        out.append(row)
+    return out

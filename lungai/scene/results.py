@@ -207,8 +207,9 @@ def dose_warnings(dose_csv, lines=()) -> list[str]:
 
 
 # the line ``lungai lungs`` prints once it has segmented and written the lungs, before its notes
-# (lungai.cli.lungs: "right lung 2149 ml, left lung 1720 ml -> lungs.nii.gz")
-LUNGS_SUMMARY = re.compile(r"^right lung \d+ ml, left lung \d+ ml -> ")
+# (lungai.cli.lungs: "right lung 2149 ml, left lung 1720 ml -> lungs.nii.gz"; with --gtv "... 1709 ml (minus the GTV)
+# -> lungs.nii.gz")
+LUNGS_SUMMARY = re.compile(r"^right lung \d+ ml, left lung \d+ ml(?: \(minus the GTV\))? -> ")
 
 
 def lungs_run_completed(lines=()) -> bool:
