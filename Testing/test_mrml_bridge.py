@@ -2140,3 +2140,46 @@ def test_label_boxes_are_each_labels_own_box(dtype):
     for label in labels:
         inside = values == label
         assert boxes[label] == (tuple(_box(inside)) if inside.any() else None), label
+
+
+def test_the_uncertainty_map_gets_its_fixed_window_before_its_voxels(mrml_scene, small_phantom):
+    """QA slicer70: Segment tumour's result loading (Lung AI Segmentation, after its bar said Done) spent 0.9-1.0 s of
+    its 2.7-4.3 s on LUNG1-003 in the default display node's automatic window/level - a histogram of the 512 x 512 x
+    111 float uncertainty map - which show_uncertainty then replaced by the fixed 0..1 bit window.  The node's display
+    node now has that window, automatic window/level off, before the voxels are set: nothing is computed for it."""
+    from lungai.scene import nodes
+    from lungai.seg.uncertainty import MAP_RANGES
+
+    volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    uncertainty = sitk.Cast(tumour, sitk.sitkFloat32) * 0.7
+    when_voxels_came = []            # the display node's (automatic window/level, window, level) as the voxels came
+
+    def voxels(node, event):
+        shown = node.GetDisplayNode()
+        when_voxels_came.append(None if shown is None else
+                                (bool(shown.GetAutoWindowLevel()), shown.GetWindow(), shown.GetLevel()))
+
+    def added(scene, event):         # each new volume node observed from its addition on
+        found = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
+        for node in [found.GetItemAsObject(i) for i in range(found.GetNumberOfItems())]:
+            if node is not volume and not node.GetAttribute("test.observed"):
+                node.SetAttribute("test.observed", "1")
+                node.AddObserver(slicer.vtkMRMLVolumeNode.ImageDataModifiedEvent, voxels)
+
+    import slicer
+
+    tag = mrml_scene.AddObserver(mrml_scene.NodeAddedEvent, added)
+    try:
+        out = nodes.add_tumour_outputs(mrml_scene, volume, tumour, uncertainty, {})
+    finally:
+        mrml_scene.RemoveObserver(tag)
+    low, high = MAP_RANGES["entropy"]
+    assert when_voxels_came and when_voxels_came[0] == (False, high - low, (high + low) / 2), when_voxels_came
+    shown = out["uncertainty"].GetDisplayNode()
+    assert not shown.GetAutoWindowLevel() and (shown.GetWindow(), shown.GetLevel()) == (high - low, (high + low) / 2)
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(out["uncertainty"]),
+                                  sitk.GetArrayFromImage(uncertainty))
+    # without a window (a CT): the default display node, its automatic window/level, as before
+    ct = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT again")
+    assert ct.GetDisplayNode().GetAutoWindowLevel()

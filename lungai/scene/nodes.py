@@ -1552,7 +1552,11 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     segment_name = seg_node.GetSegmentation().GetSegment(segment_id).GetName()
     retire_segment_outputs(scene, [segment_output_name(base, segment_name, what)
                                    for what in ("uncertainty", "confidence")], replaced)
-    unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"))
+    from lungai.seg.uncertainty import MAP_RANGES
+
+    # shown in its fixed window (show_uncertainty): no automatic window/level of its voxels first (QA slicer70)
+    unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"),
+                                      window=MAP_RANGES["entropy"])
     _set_made_name(scene, unc, segment_output_name(base, segment_name, "uncertainty"))
     show_uncertainty(unc, info)
     link_to_segment(unc, volume_node, seg_node, segment_id)
