@@ -1,6 +1,7 @@
 """Lung Radiomics: pyradiomics / IBSI-1 features per segment, dosimetric features, cohort batch.
 
-Thin Slicer shell: the logic exports the CT and the ticked segments to files, runs
+Thin Slicer shell: the logic exports the CT and the ticked segments to files (one step a tick of the progress bar,
+after the click: LungAICommon.process.PreparedProcess), runs
 ``lungai radiomics`` (one run per segment, so overlapping segments such as tumour and lung are
 fine), ``lungai dose-features`` and ``lungai radiomics-batch`` as child processes (progress bar,
 Cancel), and loads the CSVs as table nodes.  Importing this file imports nothing heavy.
