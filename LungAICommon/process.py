@@ -405,3 +405,167 @@ class ProcessChain:
 
     def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
         self.current.cancel(grace_seconds=grace_seconds, block=block)
+
+
+PREPARING = "preparing the inputs"
+
+
+def run_steps(steps):
+    """Run a preparation generator (:class:`PreparedProcess`'s ``steps``) to its end at once; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+class PreparedProcess:
+    """Python preparation (a panel exporting its inputs from MRML, which lives on the GUI thread) run one step per
+    :meth:`poll`, then the process it builds - with the interface of one process, so that the panel's progress bar
+    and Cancel are there from the click on Apply.
+
+    ``steps`` is a generator: each ``yield "text"`` ends a step and names the next one (shown as
+    ``"preparing the inputs: text"`` while it runs, fraction 0); its ``return`` value is the process to run
+    (:class:`LungAIProcess` / :class:`ProcessChain`), started by the same poll and logged as ``$ lungai ...``.
+    :meth:`cancel` during the preparation closes the generator (its ``finally`` blocks run) and starts nothing.  An
+    error of the preparation ends the job as failed, its text as :meth:`error_message` (the panel's failure dialog:
+    the problem and its fix); :meth:`wait` (scripts, self-tests) runs every step at once and raises it as it was.
+    QA slicer70: Lung Radiomics' start exported the CT and every segment on the GUI thread before its progress bar
+    and Cancel showed (1.3-2.8 s with 3-4 segments of LUNG1-002 / LUNG1-003 on a loaded machine, more with a dose).
+    """
+
+    def __init__(self, steps, label: str = PREPARING):
+        self._steps = steps
+        self.label = label
+        self.inner = None
+        self.error: Optional[BaseException] = None
+        self._cancelled = False
+        self.fraction = 0.0
+        self.status = label
+        self._started = False
+        self._prepared_lines: list[str] = []
+
+    # ------------------------------------------------------------------ state
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled or (self.inner is not None and bool(self.inner.cancelled))
+
+    @property
+    def preparing(self) -> bool:
+        """Started, the process not built yet, and neither cancelled nor failed."""
+        return self._started and self.inner is None and self.error is None and not self._cancelled
+
+    @property
+    def running(self) -> bool:
+        return self.preparing or (self.inner is not None and self.inner.running)
+
+    @property
+    def returncode(self) -> Optional[int]:
+        if self.running or not self._started:
+            return None
+        if self.inner is not None:
+            return self.inner.returncode
+        return 130 if self._cancelled else 1        # as the CLI: 130 interrupted, 1 an error
+
+    @property
+    def succeeded(self) -> bool:
+        return self.inner is not None and not self.cancelled and self.inner.succeeded
+
+    @property
+    def jobs(self) -> list:
+        """The commands' processes (:class:`ProcessChain`'s ``jobs``) once prepared."""
+        jobs = getattr(self.inner, "jobs", None)
+        if jobs is None:
+            raise AttributeError("jobs")
+        return jobs
+
+    @property
+    def args(self) -> list[str]:
+        return self.inner.args if self.inner is not None else []
+
+    @property
+    def lines(self) -> list[str]:
+        return self._prepared_lines + (list(self.inner.lines) if self.inner is not None else [])
+
+    def describe(self) -> str:
+        return self.inner.describe() if self.inner is not None else f"lungai ({self.label})"
+
+    def first_command(self) -> Optional[str]:
+        """The first command's ``lungai ...`` once prepared, else None (the runner logs it when it starts)."""
+        if self.inner is None:
+            return None
+        return self.inner.jobs[0].describe() if hasattr(self.inner, "jobs") else self.inner.describe()
+
+    def error_message(self) -> str:
+        if self.inner is not None:
+            return self.inner.error_message()
+        if self.error is not None:
+            from lungai.errors import LungAIError
+
+            if isinstance(self.error, (LungAIError, ValueError)):     # the problem and its fix, as the panel said them
+                return str(self.error)
+            return f"{type(self.error).__name__}: {self.error} (while {self.label})"
+        return "cancelled while preparing the inputs" if self.cancelled else ""
+
+    def failed_optional(self) -> list[int]:
+        return self.inner.failed_optional() if self.inner is not None and hasattr(self.inner, "failed_optional") \
+            else []
+
+    # ------------------------------------------------------------------ running
+    def start(self) -> "PreparedProcess":
+        if self._started:
+            raise RuntimeError("this process was already started; create a new one")
+        self._started = True
+        return self
+
+    def _step(self) -> list[ProcessEvent]:
+        """One preparation step; the process started when the preparation is done."""
+        try:
+            text = next(self._steps)
+        except StopIteration as done:
+            self.inner = done.value
+            self.inner.start()
+            command = self.first_command()
+            return [ProcessEvent("log", "$ " + command)] if command else []
+        except BaseException as exc:  # noqa: BLE001 - the job fails with it (error_message); wait() re-raises it
+            self.error = exc
+            if not isinstance(exc, (ValueError, KeyboardInterrupt)):
+                logging.getLogger(__name__).warning("Lung AI: %s failed", self.label, exc_info=True)
+            self._prepared_lines.append(f"error: {self.error_message()}")
+            return [ProcessEvent("log", f"error: {self.error_message()}")]
+        self.status = f"{self.label}: {text}" if text else self.label
+        return [ProcessEvent("progress", self.status, 0.0)]
+
+    def poll(self) -> list[ProcessEvent]:
+        """While preparing: run one step (a progress event naming the next); then the process's events."""
+        if self.preparing:
+            return self._step()
+        if self.inner is not None:
+            events = self.inner.poll()
+            self.fraction, self.status = getattr(self.inner, "fraction", 0.0), getattr(self.inner, "status", "")
+            return events
+        return []
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """Prepare at once (an error of the preparation is raised as it was), then wait for the process."""
+        if not self._started:
+            raise RuntimeError("the process was not started")
+        while self.preparing:
+            self._step()
+        if self.error is not None:
+            raise self.error
+        if self.inner is None:
+            return self.returncode
+        return self.inner.wait(timeout=timeout)
+
+    def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
+        if self.inner is not None:
+            self.inner.cancel(grace_seconds=grace_seconds, block=block)
+            return
+        if self.preparing or not self._started:
+            self._cancelled = True
+            self._steps.close()         # its finally blocks run; nothing more is exported, no child started

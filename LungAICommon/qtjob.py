@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import qt
 
-from LungAICommon.process import LungAIProcess, ProcessChain
+from LungAICommon.process import LungAIProcess, PreparedProcess, ProcessChain
 
 PROGRESS_STEPS = 1000
 
@@ -25,7 +25,7 @@ class QtJobRunner:
         self.progress_bar = progress_bar
         self.log_box = log_box
         self.on_state_changed = on_state_changed
-        self.job: Optional[LungAIProcess | ProcessChain] = None
+        self.job: Optional[LungAIProcess | ProcessChain | PreparedProcess] = None
         self._on_finished: Optional[Callable[[object], None]] = None
         self._timer = qt.QTimer()
         self._timer.setInterval(interval_ms)
@@ -47,7 +47,11 @@ class QtJobRunner:
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat(f"{title or 'Running'}: starting")
         self.progress_bar.visible = True
-        self.log("$ " + (job.jobs[0].describe() if hasattr(job, "jobs") else job.describe()))
+        # a PreparedProcess logs its first command once its inputs are prepared (its first polls)
+        command = (job.first_command() if hasattr(job, "first_command")
+                   else job.jobs[0].describe() if hasattr(job, "jobs") else job.describe())
+        if command:
+            self.log("$ " + command)
         job.start()
         self._timer.start()
         self._state(True)

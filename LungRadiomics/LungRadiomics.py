@@ -1,6 +1,7 @@
 """Lung Radiomics: pyradiomics / IBSI-1 features per segment, dosimetric features, cohort batch.
 
-Thin Slicer shell: the logic exports the CT and the ticked segments to files, runs
+Thin Slicer shell: the logic exports the CT and the ticked segments to files (one step a tick of the progress bar,
+after the click: LungAICommon.process.PreparedProcess), runs
 ``lungai radiomics`` (one run per segment, so overlapping segments such as tumour and lung are
 fine), ``lungai dose-features`` and ``lungai radiomics-batch`` as child processes (progress bar,
 Cancel), and loads the CSVs as table nodes.  Importing this file imports nothing heavy.
@@ -25,7 +26,7 @@ from lungai.scene import nodes  # light: numpy / SimpleITK / MRML helpers are im
 from LungAICommon import commands, sampledata
 from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, needs,
                                require_job_packages, run_job)
-from LungAICommon.process import LungAIProcess, ProcessChain
+from LungAICommon.process import LungAIProcess, PreparedProcess, ProcessChain, run_steps
 
 REQUESTER = "Lung Radiomics"
 # a batch's folder in use (lungai.radiomics.manifest.write_batch_manifest): the CLI's "-o OTHER_FOLDER/table.csv" in
@@ -326,6 +327,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     # ---------------------------------------------------------------- commands
     def featureCommands(self, p, workDir):
+        """:meth:`featureSteps` at once (scripts, tests): (commands, columns, CSVs, dose CSV, not computed)."""
+        return run_steps(self.featureSteps(p, workDir))
+
+    def featureSteps(self, p, workDir):
         """Export the CT and each ticked segment (plus the derived "Lungs" / "Lungs minus tumour" when
         both lungs are ticked, "Lungs minus tumour" from one ticked segment of both lungs too); one ``lungai radiomics`` run per mask, so overlapping segments are fine.
 
@@ -333,8 +338,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         no command: the others are computed, its column is NaN and the message says why (as
         :func:`lungai.scene.radiomics.radiomics_table`).
 
-        Returns (commands, {run key: Slicer segment name}, {run key: its feature CSV}, dose CSV or None,
-        {segment name: why it is not computed}).  A run is keyed by its own files (``segment_0``: mask
+        A generator of the steps (:class:`LungAICommon.process.PreparedProcess`: the panel runs one per tick of its
+        progress bar, Cancel between two); returns (commands, {run key: Slicer segment name}, {run key: its feature
+        CSV}, dose CSV or None, {segment name: why it is not computed}).  A run is keyed by its own files (``segment_0``: mask
         ``segment_0.nrrd``, CSV ``features_0.csv``), never by the ``--label`` name: two segment names may
         have one feature column name ("Tumor" / "Tumour", "GTV-1" / "GTV 1", case only) and are still two
         columns.  The ``--label`` stays :func:`commands.segment_column_name` of the segment (the core reads
@@ -355,16 +361,21 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # the dose first: a dose of another patient is refused before anything is exported
         self.doseNotes, self.doseRoleNotes, self.rtdoseNotes = [], [], []
         ctPath = workDir / f"ct{nodes.EXPORT_SUFFIX}"     # NRRD: the CT's spacing in double precision
-        doseCmd = self.doseCommand(p, ctPath, workDir) if p.doseVolume is not None else None
+        doseCmd = (yield from self.doseSteps(p, ctPath, workDir)) if p.doseVolume is not None else None
+        yield f"exporting the CT {p.inputVolume.GetName()!r}"
         ct = nodes.export_volume(p.inputVolume, ctPath)
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
-        masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
+        masks = {}
+        for name in names:
+            yield f"reading segment {name!r}"
+            masks[name] = mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume)
         # every tumour segment of the segmentation leaves the lungs (ticked or not), as in doseCommand; every one
         # empty: "Lungs minus tumour" (the lungs themselves) is not computed, ``derived`` says why
         derived = {}
         # every tumour outside the lungs: "Lungs minus tumour" equals the lungs, said with the result (job.notes)
         self.outsideLungsNotes = []
         coded = nodes.terminology_roles(p.segmentation)     # roles by terminology: a renamed GTV, a coded lung
+        yield "the derived lungs"
         masks.update(nodes.derived_lung_masks(
             masks, lambda: nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume, masks), derived,
             p.inputVolume.GetName(), self.outsideLungsNotes, coded))
@@ -387,6 +398,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 failed[name] = str(InputError(f"{exc.problem} on the grid of the CT {p.inputVolume.GetName()!r} "
                                               "(nothing drawn, or drawn outside this CT)", exc.fix))
                 continue
+            yield f"writing segment {name!r}"
             path = write_image(mask, workDir / f"{key}{nodes.EXPORT_SUFFIX}")
             csvs[key] = workDir / f"features_{i}.csv"
             label = lung_segment_name(coded[name]) if name in lungsByRole else name   # the lung role the CLI reads
@@ -401,7 +413,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return cmds, columns, csvs, doseCsv, failed
 
     def doseCommand(self, p, ct, workDir):
-        """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
+        """:meth:`doseSteps` at once (scripts, tests): the ``lungai dose-features`` command."""
+        return run_steps(self.doseSteps(p, ct, workDir))
+
+    def doseSteps(self, p, ct, workDir):
+        """A generator of the steps of the dose command (:meth:`featureSteps`), which it returns.
+        Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
         lungai.segment_roles - never "Lung tumour"), or without the whole lungs or without a tumour segment a
         'Lungs-GTV' segment (the rule of lungai dose-features --rtstruct: lungai.segment_roles.dose_lung_segments;
         passed with --lungs-exclude-gtv, said to exclude the GTV as contoured); GTV = every segment whose role
@@ -434,8 +451,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if repeated is not None:
             raise repeated
         ext = nodes.EXPORT_SUFFIX   # NRRD: the geometry in double precision, as the CT's
+        yield "the dose features' lungs"
         lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                  for n in lungs]), workDir / f"lungs{ext}")
+        yield "the dose features' tumours"
         tumours = nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume)  # every GTV leaves the lung
         gtvs = [n for n, _ in tumours]
         gtvMask = write_image(nodes.union_mask([m for _, m in tumours]), workDir / f"gtv{ext}") if gtvs else None
@@ -451,9 +470,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         self.doseNotes += [n for n in [nodes.transform_mismatch_note(p.doseVolume, p.inputVolume)] if n]
         # what lungai dose-features --rtstruct says of the names' GTV roles (lungai.dicom.roles.role_notes), in the
         # panel's terms, and of a ticked segment with no tumour name lying in the lungs (not subtracted either)
+        yield "the segments' tumour roles"
         self.doseRoleNotes = self.roleNotes(p, names, lungMask, [n for n in envelopeMasks if n not in envelopes])
         envelopeMask = write_image(nodes.union_mask([envelopeMasks[n] for n in envelopes]),
                                    workDir / f"envelope{ext}") if envelopes else None
+        yield f"exporting the dose {p.doseVolume.GetName()!r}"
         dose = nodes.export_volume(p.doseVolume, workDir / f"dose{ext}")
         segmentation = p.segmentation.GetName()      # the masks column names the segments, not the files
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask,
@@ -528,18 +549,42 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     @needs("radiomics")
     def startFeatures(self, p):
+        """The job of Apply: its inputs are exported by its first polls (:meth:`prepareFeatures`, one step a tick of
+        the progress bar, Cancel between two), then the commands run.  QA slicer70: the CT and every segment were
+        exported here, on the GUI thread, before the bar and Cancel showed (1.3-2.8 s on LUNG1-002 / LUNG1-003)."""
+        problem = self.inputProblem(p)          # said at once; what the export finds, by the job (as its failure)
+        if problem:
+            raise ValueError(problem)
         workDir = nodes.new_work_folder("radiomics", slicer.app.temporaryPath)
-        try:
-            cmds, columns, csvs, doseCsv, failed = self.featureCommands(p, workDir)
-        except BaseException:
-            nodes.remove_work_folder(workDir)
-            raise
-        # one segment's command failing (pyradiomics on that region) leaves the others running: a NaN column; the
-        # dose command (last) failing keeps the radiomics too, the message says why
-        job = PanelJob(ProcessChain(cmds, optional=range(len(cmds))), (columns, csvs, doseCsv, failed),
-                       workDir=workDir, parameterNode=p,
-                       inputs={"volume": p.inputVolume, "segmentation": p.segmentation, "dose": p.doseVolume},
-                       fileNames=self.exportedFileNames(p, columns, workDir))
+        job = PanelJob(None, None, workDir=workDir, parameterNode=p,
+                       inputs={"volume": p.inputVolume, "segmentation": p.segmentation, "dose": p.doseVolume})
+        job.process = PreparedProcess(self.prepareFeatures(p, job, workDir))
+        return job
+
+    def prepareFeatures(self, p, job, workDir):
+        """The steps of :meth:`startFeatures`' job (:class:`LungAICommon.process.PreparedProcess`): exports the
+        inputs (:meth:`featureSteps`), fills in the job's outputs, file names and notes; returns its commands' chain."""
+        # the outlines measured, as they are at the start (recorded on the tables: once a segment is edited, renamed,
+        # replaced or deleted they say so, nodes.refresh_confidence_tables): read before any segment is exported
+        def inputsThere():
+            for name in job.inputs:     # a node removed between two steps (the Data module): said, run again
+                job.input(name)
+
+        yield "the segments' outlines"
+        inputsThere()
+        outlines = nodes.measured_outlines(p.segmentation)
+        steps = self.featureSteps(p, workDir)
+        while True:
+            try:
+                text = next(steps)
+            except StopIteration as done:
+                cmds, columns, csvs, doseCsv, failed = done.value
+                break
+            yield text
+            inputsThere()
+        yield "notes"
+        job.outputs = (columns, csvs, doseCsv, failed)
+        job.fileNames = self.exportedFileNames(p, columns, workDir)
         # said with the result, and recorded on the features table (what is computed from it says them too)
         job.segmentReviewNotes = self.reviewNotes(p.segmentation, columns.values())
         # the roles of segments by their terminology (a renamed GTV: the tumour), recorded on the features table: the
@@ -561,14 +606,16 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if doseCsv:
             measured += self.doseSegmentNames(self.segmentNames(p.segmentation), job.segmentRoles)
         job.notes += nodes.coded_lungs_not_taken_notes(p.segmentation, measured)
-        # the outlines measured, as they are at the start (recorded on the tables: once a segment is edited, renamed,
-        # replaced or deleted they say so, nodes.refresh_confidence_tables); the dose rows: its lungs and tumours
-        job.measuredOutlines = nodes.measured_outlines(p.segmentation, list(columns.values()))
+        # the dose rows: its lungs and tumours
+        job.measuredOutlines = nodes.measured_outlines(p.segmentation, list(columns.values()), records=outlines)
         job.doseOutlines = (nodes.measured_outlines(p.segmentation,
                                                     self.doseSegmentNames(self.segmentNames(p.segmentation),
-                                                                          nodes.terminology_roles(p.segmentation)))
+                                                                          nodes.terminology_roles(p.segmentation)),
+                                                    records=outlines)
                             if doseCsv else [])
-        return job
+        # one segment's command failing (pyradiomics on that region) leaves the others running: a NaN column; the
+        # dose command (last) failing keeps the radiomics too, the message says why
+        return ProcessChain(cmds, optional=range(len(cmds)))
 
     @staticmethod
     def reviewNotes(segmentation, names):

@@ -2140,3 +2140,76 @@ def test_label_boxes_are_each_labels_own_box(dtype):
     for label in labels:
         inside = values == label
         assert boxes[label] == (tuple(_box(inside)) if inside.any() else None), label
+
+
+class _DisplayWhenVoxelsCome:
+    """For each volume node added to ``scene`` (but ``skip``) while used as a context: its display node's (automatic
+    window/level, window, level) when its voxels were set (None: no display node then) - in ``self.seen``."""
+
+    def __init__(self, scene, skip=()):
+        self.scene, self.skip, self.seen = scene, set(skip), []
+
+    def _voxels(self, node, event):
+        shown = node.GetDisplayNode()
+        self.seen.append(None if shown is None else
+                         (bool(shown.GetAutoWindowLevel()), shown.GetWindow(), shown.GetLevel()))
+
+    def _added(self, scene, event):
+        import slicer
+
+        found = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
+        for node in [found.GetItemAsObject(i) for i in range(found.GetNumberOfItems())]:
+            if node not in self.skip and not node.GetAttribute("test.observed"):
+                node.SetAttribute("test.observed", "1")
+                node.AddObserver(slicer.vtkMRMLVolumeNode.ImageDataModifiedEvent, self._voxels)
+
+    def __enter__(self):
+        self.tag = self.scene.AddObserver(self.scene.NodeAddedEvent, self._added)
+        return self
+
+    def __exit__(self, *exc):
+        self.scene.RemoveObserver(self.tag)
+
+
+def test_the_uncertainty_map_gets_its_fixed_window_before_its_voxels(mrml_scene, small_phantom):
+    """QA slicer70: Segment tumour's result loading (Lung AI Segmentation, after its bar said Done) spent 0.9-1.0 s of
+    its 2.7-4.3 s on LUNG1-003 in the default display node's automatic window/level - a histogram of the 512 x 512 x
+    111 float uncertainty map - which show_uncertainty then replaced by the fixed 0..1 bit window.  The node's display
+    node now has that window, automatic window/level off, before the voxels are set: nothing is computed for it."""
+    from lungai.scene import nodes
+    from lungai.seg.uncertainty import MAP_RANGES
+
+    volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    uncertainty = sitk.Cast(tumour, sitk.sitkFloat32) * 0.7
+    with _DisplayWhenVoxelsCome(mrml_scene, skip=[volume]) as spy:
+        out = nodes.add_tumour_outputs(mrml_scene, volume, tumour, uncertainty, {})
+    when_voxels_came = spy.seen
+    low, high = MAP_RANGES["entropy"]
+    assert when_voxels_came and when_voxels_came[0] == (False, high - low, (high + low) / 2), when_voxels_came
+    shown = out["uncertainty"].GetDisplayNode()
+    assert not shown.GetAutoWindowLevel() and (shown.GetWindow(), shown.GetLevel()) == (high - low, (high + low) / 2)
+    np.testing.assert_array_equal(mrml.slicer.util.arrayFromVolume(out["uncertainty"]),
+                                  sitk.GetArrayFromImage(uncertainty))
+    # without a window (a CT): the default display node, its automatic window/level, as before
+    ct = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT again")
+    assert ct.GetDisplayNode().GetAutoWindowLevel()
+
+
+def test_the_grad_cam_gets_its_heat_window_before_its_voxels(mrml_scene, small_phantom, tmp_path):
+    """QA slicer70, as the uncertainty map: Multimodal Predict's Grad-CAM (patient_grad_cam, on the CT's grid) got the
+    default display node's automatic window/level - a histogram of the CT-sized float map on the GUI thread - which
+    show_as_heat_map then replaced by the map's own range.  Its display node now has that range, automatic
+    window/level off, before its voxels; the heat map shown is the same."""
+    from lungai.scene.nodes import HEAT_COLOR_NODE_ID
+    from lungai.scene.stage import patient_grad_cam
+
+    volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    cam = sitk.Cast(small_phantom.labels == 1, sitk.sitkFloat32) * 0.8 + 0.1
+    sitk.WriteImage(cam, str(tmp_path / "cam.nii.gz"))
+    with _DisplayWhenVoxelsCome(mrml_scene, skip=[volume]) as spy:
+        node = patient_grad_cam(mrml_scene, tmp_path / "cam.nii.gz", "P1", ct_volume_node=volume)
+    assert spy.seen and spy.seen[0] == (False, pytest.approx(0.8), pytest.approx(0.5)), spy.seen
+    shown = node.GetDisplayNode()
+    assert shown.GetColorNodeID() == HEAT_COLOR_NODE_ID and not shown.GetAutoWindowLevel() and shown.GetApplyThreshold()
+    assert (shown.GetWindow(), shown.GetLevel()) == (pytest.approx(0.8), pytest.approx(0.5))

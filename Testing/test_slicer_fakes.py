@@ -111,6 +111,57 @@ def test_qt_runner_cancel_and_failure(qtjob, tmp_path):
     assert any("missing.nii.gz" in line for line in log.lines)
 
 
+def test_qt_runner_prepared_process_steps_cancel_and_failure(qtjob, small_ct, tmp_path):
+    """QA slicer70 (Lung Radiomics' start exported its inputs before the bar showed): a PreparedProcess runs one
+    preparation step per tick, each named on the bar, then its command - logged when it starts; Cancel between two
+    steps runs none of the rest (the generator's finally runs); an error of a step fails the job with its text."""
+    from LungAICommon.process import PreparedProcess
+
+    ran, closed = [], []
+
+    def steps(fail=False):
+        try:
+            for name in ("CT", "segment"):
+                yield f"exporting the {name}"
+                ran.append(name)
+            if fail:
+                raise ValueError("the segment is empty; draw it")
+            return LungAIProcess(["lungs", str(small_ct / "ct.nii.gz"), "-o", str(tmp_path / "l.nii.gz")])
+        finally:
+            closed.append(True)
+
+    bar, log, finished = _FakeBar(), _FakeLog(), []
+    runner = qtjob.QtJobRunner(bar, log)
+    job = PreparedProcess(steps())
+    runner.start(job, finished.append, title="Radiomics")
+    assert runner.running and ran == [] and log.lines == [] and bar.formats == ["Radiomics: starting"]
+    runner._timer.slot()
+    assert bar.formats[-1] == "preparing the inputs: exporting the CT (%p%)" and ran == []
+    runner._timer.slot()
+    assert bar.formats[-1] == "preparing the inputs: exporting the segment (%p%)" and ran == ["CT"]
+    _tick(runner)
+    assert finished == [job] and job.succeeded and ran == ["CT", "segment"] and closed == [True]
+    assert log.lines[0].startswith("$ lungai lungs ") and bar.formats[-1] == "Done"
+
+    ran.clear(), closed.clear()
+    job = PreparedProcess(steps())
+    runner.start(job, finished.append)
+    runner._timer.slot()
+    runner.cancel()                                    # before the CT step ran
+    _tick(runner)
+    assert finished[-1] is job and job.cancelled and not job.succeeded and ran == [] and closed == [True]
+    assert bar.formats[-1] == "Cancelled" and log.lines[-2:] == ["Cancelling...", "Cancelled."]
+
+    job = PreparedProcess(steps(fail=True))
+    runner.start(job, finished.append)
+    _tick(runner)
+    assert finished[-1] is job and not job.succeeded and job.returncode == 1 and bar.formats[-1] == "Failed"
+    assert job.error_message() == "the segment is empty; draw it"
+    job = PreparedProcess(steps(fail=True)).start()   # a script's wait(): the error as it was raised
+    with pytest.raises(ValueError, match="the segment is empty"):
+        job.wait()
+
+
 # ---------------------------------------------------------------------------- install on first use (fake Slicer)
 class _FakeSlicer:
     """Just what LungAICommon.install touches; records every call.  ``slicer.packaging`` is a submodule

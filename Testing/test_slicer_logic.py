@@ -377,6 +377,74 @@ def test_lung_radiomics_keeps_the_users_own_lungs_segment(load_module, mrml_scen
     assert vv["Lungs minus tumour"] == pytest.approx(vv["Right lung"] + vv["Left lung"] - vv["Tumor"], rel=0.02)
 
 
+def test_lung_radiomics_apply_shows_progress_before_the_export_and_cancel_stops_it(load_module, phantom_nodes):
+    """QA slicer70: Apply exported the CT and every ticked segment (and the derived lungs) on the GUI thread before
+    the progress bar and Cancel showed - 1.3-2.8 s with LUNG1-002's / LUNG1-003's contours on a loaded machine, more
+    with a dose.  The click now only checks the inputs; the job's first polls (one a tick of the bar) export them one
+    step at a time, each said on the bar, and Cancel between two steps stops it: nothing more is exported, no child
+    runs, the work folder goes.  Run to its end the panel's way, the job gives the table."""
+    import time
+
+    from LungAICommon.panel import finish_job
+    from lungai.scene import nodes
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = ["Tumor", "Right lung", "Left lung"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+
+    def failed(text, details):
+        pytest.fail(text)
+
+    job = logic.startFeatures(p)                                  # the click on Apply
+    work = job.workDir
+    assert work.is_dir() and not any(work.iterdir())             # nothing exported by the click
+    job.process.start()                                           # the runner: bar and Cancel shown
+    assert job.process.running and not any(work.iterdir())
+    ct = work / f"ct{nodes.EXPORT_SUFFIX}"
+    texts = []
+    while not ct.is_file():                                       # one step a poll (a tick of the bar), each said
+        events = job.process.poll()
+        assert [e.kind for e in events] == ["progress"], [e.text for e in events]
+        texts.append(events[0].text)
+    assert texts[0] == "preparing the inputs: the segments' outlines"
+    # the bar names the step that runs next; the CT was exported by the poll that named the first segment
+    assert texts[-2:] == ["preparing the inputs: exporting the CT 'phantom CT'",
+                          "preparing the inputs: reading segment 'Tumor'"]
+    assert not list(work.glob("segment_*"))                       # the segments: later steps
+    job.process.cancel()                                          # Cancel between two steps
+    assert job.process.cancelled and not job.process.running and job.process.poll() == []
+    log = []
+    assert finish_job(job, lambda j: pytest.fail("loaded a cancelled job"), failed, log.append) is None
+    assert log == ["Cancelled."] and not work.exists() and p.outputTable is None
+
+    job = logic.startFeatures(p)                                  # again, to its end, polled as the panel does
+    job.process.start()
+    events = []
+    while job.process.running:
+        events += job.process.poll()
+        time.sleep(0.02)
+    commands = [e.text for e in events if e.text.startswith("$ lungai radiomics ")]
+    assert len(commands) == 5                                     # Tumor, both lungs, Lungs, Lungs minus tumour
+    message = finish_job(job, lambda j: logic.loadFeatures(p, j), failed, log.append)
+    assert "features x 5 segments -> table" in message and p.outputTable is not None
+
+    job = logic.startFeatures(p)                                  # the segmentation deleted between two steps
+    work = job.workDir
+    job.process.start()
+    job.process.poll(), job.process.poll()
+    segmentation = p.segmentation
+    segmentation.GetScene().RemoveNode(segmentation)
+    while job.process.running:
+        job.process.poll()
+    shown = []
+    assert finish_job(job, lambda j: pytest.fail("loaded"), lambda text, details: shown.append(text), log.append) is None
+    assert shown == [f"Lung AI failed: The input 'segmentation' ({segmentation.GetName()}) was removed from the scene "
+                     "while the job ran; run it again"] and not work.exists()
+
+
 def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, phantom_nodes, tmp_path):
     """An empty (or one-voxel) ticked segment does not fail the job: the others are computed, its column is NaN
     and the message says which and why, as lungai.scene.radiomics.radiomics_table (console) does."""
@@ -405,8 +473,18 @@ def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, p
     assert panel[["Heart", "Dot"]].isna().all().all()
     assert np.allclose(panel["Tumor"].to_numpy(float), core["Tumor"].to_numpy(float), rtol=1e-6)
     p.selectedSegments = ["Heart"]
-    with pytest.raises(ValueError, match="No features can be computed"):
-        logic.startFeatures(p)
+    with pytest.raises(ValueError, match="No features can be computed"):   # found while the inputs are exported
+        logic.run(logic.startFeatures, p)        # the console's run: raised as it was, nothing run
+    assert not list(tmp_path.glob("lungai-radiomics-*"))
+    from LungAICommon.panel import finish_job    # the panel's job (QA slicer70: exported after the click): it fails
+    job = logic.startFeatures(p)
+    job.process.start()
+    while job.process.running:
+        job.process.poll()
+    shown = []
+    finish_job(job, lambda j: pytest.fail("loaded"), lambda text, details: shown.append(text), shown.append)
+    assert len(shown) == 1 and shown[0].startswith("Lung AI failed: No features can be computed:\nsegment 'Heart' "
+                                                   "is empty (0 voxels)") and "How to fix: " in shown[0], shown
     assert not list(tmp_path.glob("lungai-radiomics-*"))
 
 
@@ -2921,10 +2999,10 @@ def test_lung_radiomics_refuses_a_dose_of_another_patient(load_module, mrml_scen
 
     p.doseVolume = own                                             # the same patient: the dose command is built
     assert "--dose" in logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
-    p.doseVolume = other                                           # as the panel runs it: refused, no job
+    p.doseVolume = other                                           # as the panel runs it: refused, no command run
     with pytest.raises(InputError, match="the RTDOSE RTDOSE P3 does not belong to the CT CT: PatientID P3 "
                                          "\\(RTDOSE\\) is not the CT's P1; FrameOfReferenceUID") as err:
-        logic.startFeatures(p)
+        logic.run(logic.startFeatures, p)
     assert "give the RTDOSE exported with this CT" in err.value.fix
     assert not list(tmp_path.glob("lungai-radiomics-*"))           # the work folder went with the refusal
     p.doseVolume = frame

@@ -1311,16 +1311,21 @@ MEASURED_EARLIER = ("earlier outline: {} - these values describe the segments as
                     "they are now; compute them again before using or exporting them")
 
 
-def measured_outlines(seg_node, names=None) -> list:
+def measured_outlines(seg_node, names=None, records=None) -> list:
     """The records (:data:`MEASURED_OUTLINES_ATTRIBUTE`) of the segments of ``seg_node`` named in ``names`` (None:
     every segment; a derived "Lungs" / "Lungs minus tumour" among them: every segment, they are made of the lungs and
-    tumours); [] with no segmentation."""
+    tumours); [] with no segmentation.  ``records``: every segment's records read earlier (``measured_outlines(
+    seg_node)`` when a job started), of which those of ``names`` are returned as they were then, not read now (Lung
+    Radiomics exports its segments over several ticks of its progress bar: QA slicer70)."""
     if seg_node is None:
         return []
+    wanted = None if names is None or {"Lungs", LUNGS_MINUS_TUMOUR} & set(names) else set(names)
+    if records is not None:
+        return [r for r in records if wanted is None or r["name"] in wanted]
     segmentation = seg_node.GetSegmentation()
     ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
-    if names is not None and not {"Lungs", LUNGS_MINUS_TUMOUR} & set(names):
-        ids = [i for i in ids if segmentation.GetSegment(i).GetName() in set(names)]
+    if wanted is not None:
+        ids = [i for i in ids if segmentation.GetSegment(i).GetName() in wanted]
     records = []
     boxes = _layer_label_boxes(seg_node, ids)       # each shared labelmap read once, not once a segment
     for segment_id in ids:
@@ -1547,7 +1552,11 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     segment_name = seg_node.GetSegmentation().GetSegment(segment_id).GetName()
     retire_segment_outputs(scene, [segment_output_name(base, segment_name, what)
                                    for what in ("uncertainty", "confidence")], replaced)
-    unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"))
+    from lungai.seg.uncertainty import MAP_RANGES
+
+    # shown in its fixed window (show_uncertainty): no automatic window/level of its voxels first (QA slicer70)
+    unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"),
+                                      window=MAP_RANGES["entropy"])
     _set_made_name(scene, unc, segment_output_name(base, segment_name, "uncertainty"))
     show_uncertainty(unc, info)
     link_to_segment(unc, volume_node, seg_node, segment_id)

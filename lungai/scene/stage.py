@@ -83,10 +83,22 @@ def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=Non
     from lungai.io import read_image
 
     name = f"{patient_id} Grad-CAM"
-    node = mrml.volume_node_from_image(scene, read_image(path), name, node=made_node_or_none(node))
+    node = grad_cam_node(scene, read_image(path), name, node=made_node_or_none(node))
     if not node.GetName().startswith(name):       # a reused node keeps no earlier patient's name
         node.SetName(scene.GenerateUniqueName(name))
     return show_grad_cam(node, ct_volume_node)
+
+
+def grad_cam_node(scene, image, name: str, node=None):
+    """A Grad-CAM map (on its CT's grid) as a volume node (``node`` reused): its display node made with the heat map's
+    window - the map's own range (:func:`lungai.scene.nodes.show_as_heat_map`) - before its voxels, so no automatic
+    window/level is computed over the CT-sized float map only to be replaced (QA slicer70: 0.9-1.5 s of a CT-sized
+    map on the GUI thread, as Segment tumour's uncertainty map)."""
+    import SimpleITK as sitk
+
+    values = sitk.GetArrayViewFromImage(image)      # of ``image``, held by the caller
+    window = (float(values.min()), float(values.max())) if values.size else None
+    return mrml.volume_node_from_image(scene, image, name, node=node, window=window)
 
 
 def show_grad_cam(node, ct_volume_node):
@@ -295,6 +307,6 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         cam, cls = explain.grad_cam(pipe, used, patient_id)
         if explain.empty_cam_note(cam, cls):            # a blank map is said, not shown silently
             notes.append(explain.empty_cam_note(cam, cls))
-        out["gradcam"] = show_grad_cam(mrml.volume_node_from_image(
-            scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM")), ct_volume_node)
+        out["gradcam"] = show_grad_cam(grad_cam_node(scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM")),
+                                       ct_volume_node)
     return out
