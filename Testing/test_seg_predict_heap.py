@@ -1,5 +1,5 @@
 """The segmentation network's windows reuse their buffers (lungai.seg.predict.kept_heap): QA auto70 - `lungai segment` in
-automatic mode on LUNG1-003 spent 11.5 s of its 37.6 s CPU time in the kernel, faulting in 4.0 M pages: glibc's
+automatic mode on LUNG1-003 spent 11.5 s of its 37.6 s CPU time in the kernel, faulting in 4.5 M pages: glibc's
 malloc mapped each run's large convolution buffers afresh and unmapped them when freed.  Counted in page faults,
 not seconds, so the test does not depend on the machine's load."""
 

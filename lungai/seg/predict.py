@@ -148,10 +148,10 @@ def kept_heap():
     glibc's malloc maps a block larger than its dynamic threshold (at most 32 MB on 64-bit) with mmap and unmaps it
     when freed; the shipped U-Net's convolutions on a 96 x 96 x 32 window free and ask again for such blocks on every
     run, so each of automatic mode's 240 runs faulted its buffers in afresh, page by page: QA auto70 on LUNG1-003,
-    4.0 M minor page faults, 11.5 s of the command's 37.6 s CPU time spent in the kernel.  Inside this block blocks up
+    4.5 M minor page faults, 11.5 s of the command's 37.6 s CPU time spent in the kernel.  Inside this block blocks up
     to ``HEAP_MMAP_BYTES`` come from the heap and up to ``HEAP_TRIM_BYTES`` of free heap is kept; after it, what is
-    free is handed back (``malloc_trim``) and the thresholds are glibc's dynamic ceilings - a long-running process (3D
-    Slicer) keeps no more memory than before.  Where the memory comes from does not change a number: the same
+    free is handed back (``malloc_trim``) and the thresholds are glibc's dynamic ceilings (32 MB, trim at 64 MB) - a
+    long-running process (3D Slicer) keeps at most 64 MB of free heap, as glibc does once its threshold has risen.  Where the memory comes from does not change a number: the same
     probabilities, byte for byte."""
     libc = _glibc()
     if libc is None:
