@@ -4,7 +4,9 @@ Automatic mode runs the model over the lungs' mask (``lungai.seg.preprocess.box_
 ``roi_margin_mm`` (10 mm) and keeps a candidate only if half of it lies inside the lungs.  For each GTV of the
 nsclc_whole_ct CTs this prints the share of its voxels inside the lungs and within 5, 10, 20 and 30 mm of them, and the
 share of its surface that borders the lungs; and, for a region that would reach such a tumour, the share inside the
-per-slice convex hull of each lung and the volume that hull adds outside the lungs (heart, mediastinum).  Default: LUNG1-002 only (an implant background of training; LUNG1-003 is
+per-slice convex hull of each lung and the volume that hull adds outside the lungs (heart, mediastinum); and the share
+outside the lungs' box (+ 10 mm) the model runs on.  The other GTVs (label 2) get a row per connected part (LUNG1-003:
+gtv-2, 39 ml above the lung apex, and gtv-3 in two parts).  Default: LUNG1-002 only (an implant background of training; LUNG1-003 is
 a test CT of issue #13 - ``--cases`` adds it).
 
     .venv/bin/python benchmarks/seg_auto_region.py [--cases LUNG1-002] [--data ../shared/data/nsclc_whole_ct]
@@ -59,8 +61,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     nifti = Path(args.data) / "nifti"
     print("| case | GTV | ml | " + " | ".join(f"within {m} mm" for m in MARGINS_MM) +
-          " | surface on lung | in the lungs' hulls | hulls add (ml) |")
-    print("|---|---|---|" + "---|" * (len(MARGINS_MM) + 3))
+          " | surface on lung | in the lungs' hulls | hulls add (ml) | outside the lungs' box |")
+    print("|---|---|---|" + "---|" * (len(MARGINS_MM) + 4))
     for case in args.cases.split(","):
         ct_path = nifti / f"{case}_ct.nii.gz"
         if not ct_path.is_file():
@@ -74,13 +76,17 @@ def main(argv=None) -> int:
 
         hull = lung_hulls(sitk.GetArrayFromImage(segment_lungs(ct).labels))
         added = float((hull & ~lungs).sum()) * voxel_ml
+        in_box = np.zeros(lungs.shape, bool)
+        in_box[box.lo[2]:box.hi[2], box.lo[1]:box.hi[1], box.lo[0]:box.hi[0]] = True
         for value, name in ((1, "GTV-1"), (2, "other GTVs")):
-            gtv = labels == value
-            if gtv.any():
+            parts, n = ndimage.label(labels == value)
+            for k in range(1, n + 1):
+                gtv = parts == k
                 s = region_shares(gtv, lungs, ct.GetSpacing()[::-1])
-                print(f"| {case} | {name} | {gtv.sum() * voxel_ml:.0f} | " +
+                part = f" (part {k} of {n})" if n > 1 else ""
+                print(f"| {case} | {name}{part} | {gtv.sum() * voxel_ml:.0f} | " +
                       " | ".join(f"{s[f'within_{m}_mm']:.3f}" for m in MARGINS_MM) + f" | {s['surface_on_lung']:.3f} | "
-                      f"{float(hull[gtv].mean()):.3f} | {added:.0f} |")
+                      f"{float(hull[gtv].mean()):.3f} | {added:.0f} | {float((~in_box[gtv]).mean()):.3f} |")
     return 0
 
 
