@@ -1085,3 +1085,30 @@ def test_rp_predict_flags_an_interval_widened_to_hold_the_risk(rp_model_dir, tmp
     assert "lungai rp train" in pred["warnings"].iloc[0]                                   # what to do
     rows = [line for line in lines if line.startswith("SYN097-")]
     assert "widened" in rows[0] and not any("widened" in r for r in rows[1:]), lines
+
+
+def test_rp_validate_flags_an_interval_widened_to_hold_the_risk(rp_model_dir, tmp_path, capsys, monkeypatch):
+    """QA rp70: `rp validate -o DIR` wrote external_predictions.csv with the interval widened to hold the risk (risk_low
+    = risk) and said nothing of it, where `rp predict` flags the same row (WIDENED_INTERVAL): `rp synth -n 200 --seed
+    2` given to a random forest of `rp synth --seed 1` (`rp train --models rf --fast`) - 16 of 200 rows flagged by
+    predict, none by validate.  The row's interval_note now says it (with the members' own range and the fix), the
+    metrics count the rows and the console says how many; rows inside the members' range get no note."""
+    import lungai.rp.external as external
+    from lungai.cli import main
+    from lungai.rp.uncertainty import WIDENED_INTERVAL
+
+    bundle, card = load_model(rp_model_dir)
+    members = [_OffsetMember(bundle["pipeline"], first, rest) for first, rest in ((0.10, -0.05), (0.20, 0.05))]
+    monkeypatch.setattr(external, "load_model", lambda *a, **k: ({**bundle, "bootstrap": members}, card))
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(40, seed=97).table.to_csv(tmp_path / "ext.csv", index=False)
+    out = tmp_path / "val"
+    assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "ext.csv"), "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    table = pd.read_csv(out / "external_predictions.csv", keep_default_na=False)
+    assert float(table["risk_low"].iloc[0]) == pytest.approx(float(table["risk"].iloc[0]))   # widened: low = risk
+    head = WIDENED_INTERVAL.split(":", 1)[0]
+    assert [head in str(n) for n in table["interval_note"]] == [True] + [False] * (len(table) - 1)
+    assert "lungai rp train --bootstrap" in table["interval_note"].iloc[0]                    # what to do
+    assert json.loads((out / "external_metrics.json").read_text())["n_patients_interval_widened"] == 1
+    assert "1 with the risk interval widened to hold the risk" in said, said

@@ -186,7 +186,11 @@ def run_validate(args) -> int:
           f"{fmt_calibration(r['observed_expected_ratio'])})")
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
     print(f"{counted(r['n_patients_with_imputed_features'], 'patient')} with imputed features, "
-          f"{r['n_patients_out_of_training_range']} with features outside the training range")
+          f"{r['n_patients_out_of_training_range']} with features outside the training range"
+          # the risk interval widened to hold the risk, as rp predict marks it (QA rp70: said nowhere by validate)
+          + (f", {r['n_patients_interval_widened']} with the risk interval widened to hold the risk (outside the "
+             "bootstrap models' 95 % range" + (": interval_note of external_predictions.csv" if args.output else "")
+             + ")" if r.get("n_patients_interval_widened") else ""))
     if r.get("synthetic_model"):             # a model trained on a synthetic cohort (its card says so)
         from lungai.rp.cohort import SYNTHETIC_NOTE
 
