@@ -1030,22 +1030,27 @@ def test_an_older_random_forest_model_file_is_explained_against_its_patient_and_
 def test_rp_predict_says_what_the_top_features_contribution_is_measured_against(rp_rf_model_dir, tmp_path, capsys,
                                                                                 monkeypatch):
     """QA rp69: the console said "top feature dose_mld_gy (+0.63 log-odds)" under a header on the risk, its interval
-    and the threshold, and nothing of what the contribution is measured against (the CSV's baseline_risk)."""
+    and the threshold, and nothing of what the contribution is measured against (the CSV's baseline_risk).
+    QA rp70: it then said it in a wording of its own ("above the baseline risk 0.33, the training patients'") beside
+    the one of the Slicer result text and the demo's report (lungai.rp.card.baseline_text): one wording now."""
     from lungai.cli import main
+    from lungai.rp.card import baseline_text
 
     monkeypatch.setenv("LUNGAI_PROGRESS", "off")
     make_cohort(3, seed=98).table.to_csv(tmp_path / "p.csv", index=False)
     old, _, _ = _older_model_file(rp_rf_model_dir, tmp_path / "old")
-    for model, whose in ((rp_rf_model_dir, "the training patients'"),
-                         (old, "the training-mean patient's (a model file of an older lungai, above)")):
+    for model, whom in ((rp_rf_model_dir, "against the training patients: baseline risk"),
+                        (old, "against the training-mean patient (an older model file: see the warning): baseline "
+                              "risk")):
         capsys.readouterr()
         out = tmp_path / f"pred_{model.name}.csv"
         assert main(["rp", "predict", str(model), str(tmp_path / "p.csv"), "-o", str(out)]) == 0
         lines = capsys.readouterr().out.splitlines()
         base = float(pd.read_csv(out)["baseline_risk"].iloc[0])
         said = [line for line in lines if line.startswith("top feature")]
-        assert said == [f"top feature (its contribution, in log-odds): + raises the risk above the baseline risk "
-                        f"{base:.2f}, {whose}; - lowers it"], lines
+        assert said == [f"top feature (its contribution, in log-odds): + raises the risk, - lowers it "
+                        f"({whom} {100 * base:.0f} %)"], lines
+        assert f"({baseline_text(base, pd.read_csv(out)['warnings'].iloc[0])})" in said[0]     # its one wording
         assert lines.index(said[0]) < min(i for i, line in enumerate(lines) if line.startswith("SYN098-"))  # header
 
 
