@@ -452,7 +452,8 @@ def test_rp_validate_model_without_bootstrap_members_says_why_no_interval(tmp_pa
     """QA predictlast66: `rp validate` of a model saved without bootstrap members (before `rp train` refused
     --bootstrap < 2) wrote external_predictions.csv with empty risk_low / risk_high cells and said nowhere why:
     the NO_INTERVAL note of `rp predict` now - once on the console (a warning, kept in external_metrics.json's
-    warnings) and in each row of the CSV (`interval_note`); a model with members gets neither."""
+    warnings) and in each row of the CSV (`interval_note`); a model with members gets neither (its interval_note holds
+    only the widened-interval note of a row whose interval was widened to hold the risk, QA rp70)."""
     import json
     import pandas as pd
 
@@ -467,7 +468,9 @@ def test_rp_validate_model_without_bootstrap_members_says_why_no_interval(tmp_pa
                  "--include-training-patients"]) == 0
     assert NO_INTERVAL not in capsys.readouterr().err
     table = pd.read_csv(tmp_path / "with" / "external_predictions.csv")
-    assert table["risk_low"].notna().all() and "interval_note" not in table.columns
+    # (a row's interval widened to hold the risk has its own note there - frequent with the fixture's 8 members)
+    notes = table["interval_note"].fillna("") if "interval_note" in table.columns else pd.Series([], dtype=str)
+    assert table["risk_low"].notna().all() and not (notes == NO_INTERVAL).any()
     real = model_io.load_model
 
     def without_members(*args, **kwargs):

@@ -1555,3 +1555,39 @@ def test_unit_messages_count_the_rows_not_the_distinct_values():
     err = refused([0.3, 25.0], trained={"dose_v13_pct": {"min": 10.0, "max": 45.0}})     # one row: singular
     assert "holds a value at most 1 that x 100 lies in the training range: value ['0.3'] (CSV lines [2])" in str(err)
     assert "this value of dose_v13_pct looks like a fraction" in err.fix, err.fix
+
+
+def test_a_row_without_a_patient_id_is_refused_in_train_validate_and_predict(tmp_path, table, rp_model_dir):
+    """QA rp70: a table with an empty `case` cell (a patient's id not filled in): `rp train` stopped with a TypeError
+    traceback ('<' not supported between instances of 'str' and 'float', lungai.rp.checks.id_order), `rp predict`
+    wrote the patient as "nan" (two such rows: two patients "nan", never said ambiguous) and `rp validate` scored it
+    without a word.  Refused now in all three, naming the CSV lines and the fix; a joined table names its own file."""
+    from lungai.cli import main
+    from lungai.rp.external import validate_rp
+
+    train = table.copy()
+    train["case"] = train["case"].astype(object)
+    train.loc[[3, 7], "case"] = np.nan
+    train.to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(InputError, match=r"2 rows without a patient id \(column 'case' empty: CSV lines \[5, 9\]\)") \
+            as err:
+        train_rp(str(tmp_path / "train.csv"), "rp_grade2", tmp_path / "m", fast=True, outer_folds=2, inner_folds=2)
+    assert "fill in each row's patient id (or remove the rows)" in err.value.fix and not (tmp_path / "m").exists()
+    ext = make_cohort(40, seed=77).table
+    ext["case"] = ext["case"].astype(object)
+    ext.loc[2, "case"] = "  "                            # whitespace only: blank too
+    ext.to_csv(tmp_path / "ext.csv", index=False)
+    with pytest.raises(InputError, match=r"1 row without a patient id \(column 'case' empty: CSV lines \[4\]\)"):
+        validate_rp(rp_model_dir, str(tmp_path / "ext.csv"))
+    with pytest.raises(InputError, match=r"1 row without a patient id"):
+        predict_rp(rp_model_dir, str(tmp_path / "ext.csv"), output=tmp_path / "pred.csv")
+    assert not (tmp_path / "pred.csv").exists()
+    # tables joined on the id: the file with the blank id is named, not "'nan' not in the other table"
+    ext.drop(columns=[c for c in ext.columns if c.startswith("dose_")]).to_csv(tmp_path / "clin.csv", index=False)
+    dose = make_cohort(40, seed=77).table
+    dose[["case"] + [c for c in dose.columns if c.startswith("dose_")]].to_csv(tmp_path / "dose.csv", index=False)
+    with pytest.raises(InputError, match=r"clin\.csv has 1 row without a patient id .*CSV lines \[4\]"):
+        predict_rp(rp_model_dir, [str(tmp_path / "clin.csv"), str(tmp_path / "dose.csv")])
+    # the CLI: the error and its fix, no traceback
+    assert main(["rp", "train", str(tmp_path / "train.csv"), "--outcome", "rp_grade2", "-o", str(tmp_path / "m2"),
+                 "--fast", "--outer-folds", "2", "--inner-folds", "2"]) == 2

@@ -1030,22 +1030,27 @@ def test_an_older_random_forest_model_file_is_explained_against_its_patient_and_
 def test_rp_predict_says_what_the_top_features_contribution_is_measured_against(rp_rf_model_dir, tmp_path, capsys,
                                                                                 monkeypatch):
     """QA rp69: the console said "top feature dose_mld_gy (+0.63 log-odds)" under a header on the risk, its interval
-    and the threshold, and nothing of what the contribution is measured against (the CSV's baseline_risk)."""
+    and the threshold, and nothing of what the contribution is measured against (the CSV's baseline_risk).
+    QA rp70: it then said it in a wording of its own ("above the baseline risk 0.33, the training patients'") beside
+    the one of the Slicer result text and the demo's report (lungai.rp.card.baseline_text): one wording now."""
     from lungai.cli import main
+    from lungai.rp.card import baseline_text
 
     monkeypatch.setenv("LUNGAI_PROGRESS", "off")
     make_cohort(3, seed=98).table.to_csv(tmp_path / "p.csv", index=False)
     old, _, _ = _older_model_file(rp_rf_model_dir, tmp_path / "old")
-    for model, whose in ((rp_rf_model_dir, "the training patients'"),
-                         (old, "the training-mean patient's (a model file of an older lungai, above)")):
+    for model, whom in ((rp_rf_model_dir, "against the training patients: baseline risk"),
+                        (old, "against the training-mean patient (an older model file: see the warning): baseline "
+                              "risk")):
         capsys.readouterr()
         out = tmp_path / f"pred_{model.name}.csv"
         assert main(["rp", "predict", str(model), str(tmp_path / "p.csv"), "-o", str(out)]) == 0
         lines = capsys.readouterr().out.splitlines()
         base = float(pd.read_csv(out)["baseline_risk"].iloc[0])
         said = [line for line in lines if line.startswith("top feature")]
-        assert said == [f"top feature (its contribution, in log-odds): + raises the risk above the baseline risk "
-                        f"{base:.2f}, {whose}; - lowers it"], lines
+        assert said == [f"top feature (its contribution, in log-odds): + raises the risk, - lowers it "
+                        f"({whom} {100 * base:.0f} %)"], lines
+        assert f"({baseline_text(base, pd.read_csv(out)['warnings'].iloc[0])})" in said[0]     # its one wording
         assert lines.index(said[0]) < min(i for i, line in enumerate(lines) if line.startswith("SYN098-"))  # header
 
 
@@ -1085,3 +1090,30 @@ def test_rp_predict_flags_an_interval_widened_to_hold_the_risk(rp_model_dir, tmp
     assert "lungai rp train" in pred["warnings"].iloc[0]                                   # what to do
     rows = [line for line in lines if line.startswith("SYN097-")]
     assert "widened" in rows[0] and not any("widened" in r for r in rows[1:]), lines
+
+
+def test_rp_validate_flags_an_interval_widened_to_hold_the_risk(rp_model_dir, tmp_path, capsys, monkeypatch):
+    """QA rp70: `rp validate -o DIR` wrote external_predictions.csv with the interval widened to hold the risk (risk_low
+    = risk) and said nothing of it, where `rp predict` flags the same row (WIDENED_INTERVAL): `rp synth -n 200 --seed
+    2` given to a random forest of `rp synth --seed 1` (`rp train --models rf --fast`) - 16 of 200 rows flagged by
+    predict, none by validate.  The row's interval_note now says it (with the members' own range and the fix), the
+    metrics count the rows and the console says how many; rows inside the members' range get no note."""
+    import lungai.rp.external as external
+    from lungai.cli import main
+    from lungai.rp.uncertainty import WIDENED_INTERVAL
+
+    bundle, card = load_model(rp_model_dir)
+    members = [_OffsetMember(bundle["pipeline"], first, rest) for first, rest in ((0.10, -0.05), (0.20, 0.05))]
+    monkeypatch.setattr(external, "load_model", lambda *a, **k: ({**bundle, "bootstrap": members}, card))
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(40, seed=97).table.to_csv(tmp_path / "ext.csv", index=False)
+    out = tmp_path / "val"
+    assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "ext.csv"), "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    table = pd.read_csv(out / "external_predictions.csv", keep_default_na=False)
+    assert float(table["risk_low"].iloc[0]) == pytest.approx(float(table["risk"].iloc[0]))   # widened: low = risk
+    head = WIDENED_INTERVAL.split(":", 1)[0]
+    assert [head in str(n) for n in table["interval_note"]] == [True] + [False] * (len(table) - 1)
+    assert "lungai rp train --bootstrap" in table["interval_note"].iloc[0]                    # what to do
+    assert json.loads((out / "external_metrics.json").read_text())["n_patients_interval_widened"] == 1
+    assert "1 with the risk interval widened to hold the risk" in said, said

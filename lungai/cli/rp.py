@@ -186,7 +186,11 @@ def run_validate(args) -> int:
           f"{fmt_calibration(r['observed_expected_ratio'])})")
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
     print(f"{counted(r['n_patients_with_imputed_features'], 'patient')} with imputed features, "
-          f"{r['n_patients_out_of_training_range']} with features outside the training range")
+          f"{r['n_patients_out_of_training_range']} with features outside the training range"
+          # the risk interval widened to hold the risk, as rp predict marks it (QA rp70: said nowhere by validate)
+          + (f", {r['n_patients_interval_widened']} with the risk interval widened to hold the risk (outside the "
+             "bootstrap models' 95 % range" + (": interval_note of external_predictions.csv" if args.output else "")
+             + ")" if r.get("n_patients_interval_widened") else ""))
     if r.get("synthetic_model"):             # a model trained on a synthetic cohort (its card says so)
         from lungai.rp.cohort import SYNTHETIC_NOTE
 
@@ -251,12 +255,12 @@ def run_predict(args) -> int:
     for line in prediction_header(model[1]):   # what the risk, its interval and the flag mean
         print(line)
     if len(pred) and not pd_isna(pred["baseline_risk"].iloc[0]):   # ... and what a top feature's value is measured
-        from lungai.rp.explain import old_baseline                  # against (QA rp69: the CSV's baseline_risk only)
+        from lungai.rp.card import baseline_text                    # against (QA rp69: the CSV's baseline_risk only)
 
-        whose = ("the training-mean patient's (a model file of an older lungai, above)"
-                 if old_baseline(model[0]["pipeline"], model[0]["baseline"]) else "the training patients'")
-        print(f"top feature (its contribution, in log-odds): + raises the risk above the baseline risk "
-              f"{float(pred['baseline_risk'].iloc[0]):.2f}, {whose}; - lowers it")
+        # in the one wording of the Slicer result text and the demo's report (the training patients, or an older
+        # random forest file's training-mean patient: its rows' warnings say so; QA rp70: a second wording here)
+        print(f"top feature (its contribution, in log-odds): + raises the risk, - lowers it "
+              f"({baseline_text(pred['baseline_risk'].iloc[0], pred['warnings'].iloc[0])})")
     from lungai.errors import say_notes
     from lungai.rp.card import card_warnings, validation_text
     from lungai.rp.uncertainty import WIDENED_INTERVAL, WIDENED_MARK

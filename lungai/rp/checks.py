@@ -117,11 +117,29 @@ def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str
     (None: nothing to say) - the caller records it with its other warnings (``rp train``: metrics.json and the
     model card; ``rp validate``: external_metrics.json), so the model's reviewer sees it later too."""
     cols = [c for c in (id_columns_of(df, id_column) if every_id else [id_column_of(df, id_column)]) if c is not None]
+    if cols:
+        check_no_blank_ids(df, cols[0], what)
     for col in cols:
         check_unique_ids(df[col], what, col, f"keep one row per patient ({why})")
     if not cols and columns is not None:
         return check_repeated_rows(df, columns, what, why)
     return None
+
+
+BLANK_ID_FIX = ("fill in each row's patient id (or remove the rows): the id names the patient in the outputs, keeps "
+                "one row per patient and orders the cross-validation folds")
+
+
+def check_no_blank_ids(df: pd.DataFrame, col, what: str) -> None:
+    """Refuse rows whose patient id (``col``, the id column the outputs name the patients by) is blank - an empty or
+    whitespace-only cell: QA rp70, ``rp train`` of a table with an empty ``case`` cell stopped with a TypeError
+    traceback, ``rp predict`` / ``rp validate`` named the patient "nan" (two such rows too, never said to be
+    ambiguous)."""
+    blank = np.array([v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
+                      or (v is pd.NA) for v in df[col]], dtype=bool)
+    if blank.any():
+        raise InputError(f"{what} has {counted(int(blank.sum()), 'row')} without a patient id (column {col!r} empty: "
+                         f"{where_in_files(df, col, np.flatnonzero(blank)[:10])})", BLANK_ID_FIX)
 
 
 NEAR_TOLERANCE = 0.005   # numbers of two rows that differ by at most 0.5 % (about 3 significant digits) agree
@@ -268,6 +286,7 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     if shared is not None:   # e.g. cohort's rp_table (case P_1, patient_id P) and a clinical CSV (patient_id P)
         ids, key = shared, str(shared[0])
     for path, df, col in zip(paths, tables, ids):
+        check_no_blank_ids(df, col, f"{path}")      # before the join: a blank id is no patient to join on
         check_unique_ids(df[col], f"{path}", col, "keep one row per patient")
     # joined as id_text: 'R01-001 ' is R01-001, a decomposed (NFD) 'Müller' the precomposed one (as lungai cohort)
     merged = tables[0].rename(columns={ids[0]: key})

@@ -18,7 +18,7 @@ from lungai.rp.model_io import load_model
 from lungai.rp.predict import synthetic_model
 from lungai.rp.prepare import case_ids, effective_dose_warning, imputed_and_out_of_range, lungs_cut_warning, \
     model_features, no_dose_warning, settings_warnings, tumour_review_warning, confidence_caveat_warning
-from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval
+from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval_and_members, widened_rows
 
 OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
 VALIDATE_OUTPUTS = ("external_metrics.json", "external_roc.png", "external_calibration.png",
@@ -112,7 +112,11 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
     if not keep.all():
         df, X, y = df[keep], X[keep], y[keep]
     imputed, outside = imputed_and_out_of_range(X, card)
-    risk, low, high = waiting(bar, f"risks of {counted(len(X), 'patient')}", risk_with_interval, bundle, X)
+    risk, low, high, members_low, members_high = waiting(bar, f"risks of {counted(len(X), 'patient')}",
+                                                         risk_with_interval_and_members, bundle, X)
+    # an interval widened to hold the risk (outside the bootstrap members' range): said in its row, as rp predict's
+    # warnings say it (lungai.rp.uncertainty.WIDENED_INTERVAL; QA rp70: external_predictions.csv said nothing of it)
+    widened = widened_rows(risk, members_low, members_high)
     thr = card["threshold"] if threshold is None else float(threshold)
     result = evaluate(y, risk, thr, seed=seed, chance_fix="validation")
     bar.update(1, "risks and metrics")
@@ -143,6 +147,7 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
                "n_patients_out_of_training_range": sum(bool(v) for v in outside),
                "n_patients_tumour_review": n_review,
                "n_patients_no_dose": n_no_dose,
+               "n_patients_interval_widened": sum(bool(w) for w in widened),
                "outcome_read_as": outcome_words(df, outcome) or "0/1",    # an outcome in words, said back
                "radiomics_settings_warnings": sorted(set(warnings)),
                "synthetic_model": synthetic_model(card),
@@ -162,8 +167,10 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
                                  "risk_low": low, "risk_high": high, "imputed": imputed, "out_of_range": outside})
             if result["synthetic_model"]:      # as rp predict: every risk of such a model says so in its row
                 pred.insert(1, "illustrative", SYNTHETIC_NOTE)
-            if no_interval:                    # each row says why its risk_low / risk_high are empty
-                pred.insert(pred.columns.get_loc("risk_high") + 1, "interval_note", no_interval)
+            # each row says why its risk_low / risk_high are empty, or that its interval was widened to hold the risk
+            notes = [no_interval] * len(pred) if no_interval else widened
+            if any(notes):
+                pred.insert(pred.columns.get_loc("risk_high") + 1, "interval_note", notes)
             from lungai.radiomics.csv_output import write_csv
 
             # as rp predict's table: a temporary file, then renamed - a full disk leaves no partial table, and the
