@@ -18,7 +18,7 @@ import pytest
 from lungai.errors import InputError
 from lungai.fusion import model_io
 from lungai.fusion.data import load_rna
-from lungai.fusion.preprocess import GeneSelector, gene_symbol
+from lungai.fusion.preprocess import GeneSelector
 from stage_helpers import small_stage_cohort, stage_cli
 
 FAST = ["--epochs", 2, "--top-k", 6, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
@@ -33,6 +33,8 @@ def _entrez(path, out, start=1000, only=None):
 
 
 def test_gene_symbol_reads_the_tcga_form_only():
+    from lungai.fusion.preprocess import gene_symbol
+
     assert gene_symbol("TOR1AIP1|26092") == "TOR1AIP1"
     assert gene_symbol("3-Mar|1474") == "3-Mar"
     assert gene_symbol("?|100130426") is None

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
-from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0, tnm_kind_note
+from lungai.fusion.labels import DERIVED_ATTR, READ_ATTR, clean_labels, clean_missing, columns_text, derive_stage, \
+    stage0 as is_stage0, tnm_kind_note
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
     NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_key, name_order, \
     never_smoker_note, never_smoker_pack_years, site_column_text, site_columns, site_kept_text, \
@@ -97,8 +98,23 @@ def unknown_options(ehr_df: pd.DataFrame, ehr, drop_columns, keep_columns) -> No
     raise InputError(f"{agree(len(absent), 'an option names', 'options name')} no column of the EHR table {ehr}: "
                      f"{named}",
                      "write each as the table's header (case and spaces are ignored), or leave the option out; "
-                     f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}"
-                     + (" ..." if len(ehr_df.columns) > 40 else ""))
+                     + columns_text(ehr_df))
+
+
+def both_options(drop_columns, keep_columns) -> None:
+    """Refuse a column named by both ``--drop`` and ``--keep-column`` (after :func:`column_named`: 'pack years' and
+    'Pack Years' are one column): the two ask for opposite things.  QA stagefollow70: the drop silently won - a
+    column kept on purpose (a site column, the quit year) was left out of the features without a word."""
+    kept = {str(c).strip(): c for c in keep_columns}
+    both = list(dict.fromkeys(kept[str(c).strip()] for c in drop_columns if str(c).strip() in kept))
+    if not both:
+        return
+    names = ", ".join(repr(str(c).strip()) for c in both)
+    first = str(both[0]).strip()
+    raise InputError(f"{agree(len(both), 'a column is', 'columns are')} named by both --drop and --keep-column "
+                     f"({names}): --drop leaves it out of the features, --keep-column keeps it as a feature",
+                     f"give one of the two for each: --drop {first!r} to leave it out, or --keep-column {first!r} "
+                     "to keep it")
 
 
 def _ids(values) -> list[str]:
@@ -581,13 +597,19 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     label = column_named(ehr_df, label)
     drop_columns = [column_named(ehr_df, c) for c in drop_columns]
     keep_columns = [column_named(ehr_df, c) for c in keep_columns]    # as --drop: case and spaces ignored
+    both_options(drop_columns, keep_columns)
     quit_text = None
     if ehr and not any(is_quit_year_name(c) for c in drop_columns):
         # the quit year (empty for current and never-smokers alike) -> the years since quitting; cv / train train on
         # it instead (said), validate / predict keep both: a model trained before has the quit year as its feature
+        read = list(ehr_df.columns)
+        quit = next((c for c in read if is_quit_year_name(c)), None)
         ehr_df, quit_text = with_years_since_quitting(
             ehr_df, f"EHR table {ehr}",
             keep_quit_year=not check_leaks or any(is_quit_year_name(c) for c in keep_columns))
+        if QUIT_YEARS in ehr_df.columns and QUIT_YEARS not in read:
+            # a refusal's "columns are:" lists the table's columns as read, the derived one apart (columns_text)
+            ehr_df.attrs[READ_ATTR], ehr_df.attrs[DERIVED_ATTR] = read, {QUIT_YEARS: quit}
     table_columns = set(ehr_df.columns)    # before the label and the T / N / M columns leave (a --drop of one: there)
     if ehr and check_leaks:
         unknown_options(ehr_df, ehr, drop_columns, keep_columns)
@@ -618,7 +640,7 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             raise InputError(f"label column {label!r} is not in the EHR table"
                              + (f"; the table's {hint!r} looks like it{tnm_kind_note(label, hint)}" if hint else ""),
                              (f"if it is that column, pass --label {str(hint).strip()!r}; otherwise " if hint else "")
-                             + f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}")
+                             + columns_text(ehr_df))
         labels = clean_labels(ehr_df[label].rename(label), label_groups)
         if label_groups:        # a copy of the column as given (before the groups) leaks the grouped label too
             raw_labels = clean_missing(ehr_df[[label]])[label]
