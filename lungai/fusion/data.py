@@ -328,6 +328,44 @@ def drop_annotation_columns(out: pd.DataFrame, what: str) -> pd.DataFrame:
     return out
 
 
+# a gene symbol a spreadsheet (Excel) read as a date: MARCH3 -> '3-Mar', SEPT7 -> '7-Sep', DEC1 -> '1-Dec'
+# (NSCLC-Radiogenomics' df_zscore.csv has 1-Mar ... 9-Mar); today's symbols MARCHF3, SEPTIN7, DELEC1 (HGNC 2020)
+_DATE_GENE = re.compile(r"^(?:0?(\d{1,2})-(mar|sep|dec)|(mar|sep|dec)-0?(\d{1,2}))$", re.IGNORECASE)
+_DATE_GENE_NAMES = {"mar": ("MARCHF", "MARCH"), "sep": ("SEPTIN", "SEPT"), "dec": ("DELEC", "DEC")}
+
+
+def date_damaged_genes(genes) -> dict:
+    """{gene name: 'MARCHF3, formerly MARCH3'} for the names of ``genes`` that are dates a spreadsheet made of gene
+    symbols ('3-Mar', 'Sep-07', '1-Dec'); {} when none."""
+    found = {}
+    for g in genes:
+        m = _DATE_GENE.match(str(g).strip())
+        if m:
+            number, month = int(m.group(1) or m.group(4)), (m.group(2) or m.group(3)).casefold()
+            if month == "dec" and number != 1:       # DEC1 is the only such symbol
+                continue
+            now, before = _DATE_GENE_NAMES[month]
+            found[str(g)] = f"{now}{number}, formerly {before}{number}"
+    return found
+
+
+def say_date_damaged_genes(genes, what: str) -> None:
+    """A note naming the gene names of the RNA matrix that a spreadsheet turned into dates (:func:`date_damaged_genes`),
+    with the fix.  QA stagefollow70: NSCLC-Radiogenomics' df_zscore.csv has 8 (1-Mar ... 9-Mar = MARCH1 ... MARCH9),
+    unsaid; matched as written, a matrix that names them properly does not find them (or the reverse)."""
+    found = date_damaged_genes(genes)
+    if not found:
+        return
+    shown = "; ".join(f"{g} = {s}" for g, s in list(found.items())[:4]) + (" ..." if len(found) > 4 else "")
+    first, symbol = next(iter(found.items()))
+    warnings.warn(InputNote(
+        f"{what}: {len(found)} {agree(len(found), 'gene name is a date', 'gene names are dates')} that a spreadsheet (Excel) made "
+        f"of a gene symbol ({shown}); gene names are matched as written, so a matrix (or model) that writes the symbol "
+        f"does not find {agree(len(found), 'it', 'them')} - rename {agree(len(found), 'it', 'them')} alike in every "
+        f"matrix of the study, training and new ({first} -> {symbol.split(',')[0]}), or export the matrix again with the "
+        "gene column as text"))
+
+
 def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
                genes: Optional[Sequence[str]] = None, what: str = "the RNA matrix",
                used: Optional[Sequence[str]] = None, warn: bool = True, path=None) -> pd.DataFrame:
@@ -363,6 +401,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     out.columns = _ids(out.columns)
     check_unique_genes(out.columns, "the RNA matrix (genes as " + ("rows)" if transpose else "columns)"))
     out = drop_annotation_columns(out, what)
+    say_date_damaged_genes(out.columns, what)
     out = numeric_rna(out, what, _file_lines(df.index, path), genes_in_rows=transpose)
     check_unique_ids(out.index, "the RNA matrix", fix="keep one expression profile per patient")
     left = {}
