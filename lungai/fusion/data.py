@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
-from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0, tnm_kind_note
+from lungai.fusion.labels import DERIVED_ATTR, READ_ATTR, clean_labels, clean_missing, columns_text, derive_stage, \
+    stage0 as is_stage0, tnm_kind_note
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
     NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_key, name_order, \
     never_smoker_note, never_smoker_pack_years, site_column_text, site_columns, site_kept_text, \
@@ -97,8 +98,23 @@ def unknown_options(ehr_df: pd.DataFrame, ehr, drop_columns, keep_columns) -> No
     raise InputError(f"{agree(len(absent), 'an option names', 'options name')} no column of the EHR table {ehr}: "
                      f"{named}",
                      "write each as the table's header (case and spaces are ignored), or leave the option out; "
-                     f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}"
-                     + (" ..." if len(ehr_df.columns) > 40 else ""))
+                     + columns_text(ehr_df))
+
+
+def both_options(drop_columns, keep_columns) -> None:
+    """Refuse a column named by both ``--drop`` and ``--keep-column`` (after :func:`column_named`: 'pack years' and
+    'Pack Years' are one column): the two ask for opposite things.  QA stagefollow70: the drop silently won - a
+    column kept on purpose (a site column, the quit year) was left out of the features without a word."""
+    kept = {str(c).strip(): c for c in keep_columns}
+    both = list(dict.fromkeys(kept[str(c).strip()] for c in drop_columns if str(c).strip() in kept))
+    if not both:
+        return
+    names = ", ".join(repr(str(c).strip()) for c in both)
+    first = str(both[0]).strip()
+    raise InputError(f"{agree(len(both), 'a column is', 'columns are')} named by both --drop and --keep-column "
+                     f"({names}): --drop leaves it out of the features, --keep-column keeps it as a feature",
+                     f"give one of the two for each: --drop {first!r} to leave it out, or --keep-column {first!r} "
+                     "to keep it")
 
 
 def _ids(values) -> list[str]:
@@ -312,6 +328,44 @@ def drop_annotation_columns(out: pd.DataFrame, what: str) -> pd.DataFrame:
     return out
 
 
+# a gene symbol a spreadsheet (Excel) read as a date: MARCH3 -> '3-Mar', SEPT7 -> '7-Sep', DEC1 -> '1-Dec'
+# (NSCLC-Radiogenomics' df_zscore.csv has 1-Mar ... 9-Mar); today's symbols MARCHF3, SEPTIN7, DELEC1 (HGNC 2020)
+_DATE_GENE = re.compile(r"^(?:0?(\d{1,2})-(mar|sep|dec)|(mar|sep|dec)-0?(\d{1,2}))$", re.IGNORECASE)
+_DATE_GENE_NAMES = {"mar": ("MARCHF", "MARCH"), "sep": ("SEPTIN", "SEPT"), "dec": ("DELEC", "DEC")}
+
+
+def date_damaged_genes(genes) -> dict:
+    """{gene name: 'MARCHF3, formerly MARCH3'} for the names of ``genes`` that are dates a spreadsheet made of gene
+    symbols ('3-Mar', 'Sep-07', '1-Dec'); {} when none."""
+    found = {}
+    for g in genes:
+        m = _DATE_GENE.match(str(g).strip())
+        if m:
+            number, month = int(m.group(1) or m.group(4)), (m.group(2) or m.group(3)).casefold()
+            if month == "dec" and number != 1:       # DEC1 is the only such symbol
+                continue
+            now, before = _DATE_GENE_NAMES[month]
+            found[str(g)] = f"{now}{number}, formerly {before}{number}"
+    return found
+
+
+def say_date_damaged_genes(genes, what: str) -> None:
+    """A note naming the gene names of the RNA matrix that a spreadsheet turned into dates (:func:`date_damaged_genes`),
+    with the fix.  QA stagefollow70: NSCLC-Radiogenomics' df_zscore.csv has 8 (1-Mar ... 9-Mar = MARCH1 ... MARCH9),
+    unsaid; matched as written, a matrix that names them properly does not find them (or the reverse)."""
+    found = date_damaged_genes(genes)
+    if not found:
+        return
+    shown = "; ".join(f"{g} = {s}" for g, s in list(found.items())[:4]) + (" ..." if len(found) > 4 else "")
+    first, symbol = next(iter(found.items()))
+    warnings.warn(InputNote(
+        f"{what}: {len(found)} {agree(len(found), 'gene name is a date', 'gene names are dates')} that a spreadsheet (Excel) made "
+        f"of a gene symbol ({shown}); gene names are matched as written, so a matrix (or model) that writes the symbol "
+        f"does not find {agree(len(found), 'it', 'them')} - rename {agree(len(found), 'it', 'them')} alike in every "
+        f"matrix of the study, training and new ({first} -> {symbol.split(',')[0]}), or export the matrix again with the "
+        "gene column as text"))
+
+
 def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
                genes: Optional[Sequence[str]] = None, what: str = "the RNA matrix",
                used: Optional[Sequence[str]] = None, warn: bool = True, path=None) -> pd.DataFrame:
@@ -347,6 +401,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     out.columns = _ids(out.columns)
     check_unique_genes(out.columns, "the RNA matrix (genes as " + ("rows)" if transpose else "columns)"))
     out = drop_annotation_columns(out, what)
+    say_date_damaged_genes(out.columns, what)
     out = numeric_rna(out, what, _file_lines(df.index, path), genes_in_rows=transpose)
     check_unique_ids(out.index, "the RNA matrix", fix="keep one expression profile per patient")
     left = {}
@@ -581,13 +636,19 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     label = column_named(ehr_df, label)
     drop_columns = [column_named(ehr_df, c) for c in drop_columns]
     keep_columns = [column_named(ehr_df, c) for c in keep_columns]    # as --drop: case and spaces ignored
+    both_options(drop_columns, keep_columns)
     quit_text = None
     if ehr and not any(is_quit_year_name(c) for c in drop_columns):
         # the quit year (empty for current and never-smokers alike) -> the years since quitting; cv / train train on
         # it instead (said), validate / predict keep both: a model trained before has the quit year as its feature
+        read = list(ehr_df.columns)
+        quit = next((c for c in read if is_quit_year_name(c)), None)
         ehr_df, quit_text = with_years_since_quitting(
             ehr_df, f"EHR table {ehr}",
             keep_quit_year=not check_leaks or any(is_quit_year_name(c) for c in keep_columns))
+        if QUIT_YEARS in ehr_df.columns and QUIT_YEARS not in read:
+            # a refusal's "columns are:" lists the table's columns as read, the derived one apart (columns_text)
+            ehr_df.attrs[READ_ATTR], ehr_df.attrs[DERIVED_ATTR] = read, {QUIT_YEARS: quit}
     table_columns = set(ehr_df.columns)    # before the label and the T / N / M columns leave (a --drop of one: there)
     if ehr and check_leaks:
         unknown_options(ehr_df, ehr, drop_columns, keep_columns)
@@ -618,7 +679,7 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             raise InputError(f"label column {label!r} is not in the EHR table"
                              + (f"; the table's {hint!r} looks like it{tnm_kind_note(label, hint)}" if hint else ""),
                              (f"if it is that column, pass --label {str(hint).strip()!r}; otherwise " if hint else "")
-                             + f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}")
+                             + columns_text(ehr_df))
         labels = clean_labels(ehr_df[label].rename(label), label_groups)
         if label_groups:        # a copy of the column as given (before the groups) leaks the grouped label too
             raw_labels = clean_missing(ehr_df[[label]])[label]

@@ -212,6 +212,23 @@ def stage0(t, n, m) -> bool:
     return _tis(t) and _n_num(n) == 0 and _m_num(m) == 0
 
 
+DERIVED_ATTR = "lungai_derived_columns"    # df.attrs: {column lungai added: the column of the table it is from}
+READ_ATTR = "lungai_read_columns"          # df.attrs: the EHR table's columns as read (before lungai added any)
+
+
+def columns_text(df: pd.DataFrame, limit: int = 40) -> str:
+    """'columns are: A, B, ...' for a refusal's fix: the EHR table's columns as read (``df.attrs`` :data:`READ_ATTR`,
+    else ``df``'s), then the columns lungai derived named apart ('; lungai derives 'Years since quitting smoking' (from
+    'Quit Smoking Year')').  QA stagefollow70: the lists gave the derived column as the table's, and not the quit year
+    that the table has (cv / train replace it)."""
+    read = list(df.attrs.get(READ_ATTR, df.columns))
+    derived = {c: src for c, src in df.attrs.get(DERIVED_ATTR, {}).items() if c in df.columns}
+    text = f"columns are: {', '.join(map(str, read[:limit]))}" + (" ..." if len(read) > limit else "")
+    if derived:
+        text += "; lungai derives " + ", ".join(f"{str(c)!r} (from {str(src)!r})" for c, src in derived.items())
+    return text
+
+
 def derive_stage(df: pd.DataFrame, t_col: str, n_col: str, m_col: str) -> pd.Series:
     absent = [col for col in (t_col, n_col, m_col) if col not in df.columns]
     if absent:
@@ -220,7 +237,7 @@ def derive_stage(df: pd.DataFrame, t_col: str, n_col: str, m_col: str) -> pd.Ser
         # a header that looks like the absent column ('pathological_t_stage' for 'Pathological T stage', 'pT', 'AJCC
         # Pathologic T' - its values read as T values): named, with the --stage-from that uses it
         hints = look_alike_headers(absent, [h for h in df.columns if h not in (t_col, n_col, m_col)], df)
-        columns = f"columns are: {', '.join(map(str, df.columns[:40]))}"
+        columns = columns_text(df)      # the table's as read, a derived column apart
         if len(absent) == 1 or not hints:
             col = absent[0]
             hint = hints.get(col)

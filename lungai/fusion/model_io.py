@@ -404,13 +404,23 @@ def case_text(cased: dict) -> str:
 def version_matched_text(check: dict) -> str:
     """The genes of :func:`rna_gene_check`'s ``version_matched`` in words ('' when none): a note
     (:class:`lungai.errors.InputCheckNote`, printed ``note: ...``)."""
+    from lungai.fusion.preprocess import unversioned
+
     found = check.get("version_matched") or {}
-    if not found:
-        return ""
-    shown = ", ".join(f"{g} as {c}" for g, c in list(found.items())[:5])
-    return (f"{len(found)} of the model's {check['n_model_genes']} genes were found by their Ensembl ID without "
-            f"the version ({shown}{' ...' if len(found) > 5 else ''}): the RNA matrix is from another annotation "
-            "(GENCODE) release than the training matrix")
+    ensembl = {g: c for g, c in found.items() if unversioned(g) == unversioned(c)}
+    symbols = {g: c for g, c in found.items() if g not in ensembl}      # TCGA's 'SYMBOL|Entrez' (gene_columns)
+    said = []
+    if ensembl:
+        shown = ", ".join(f"{g} as {c}" for g, c in list(ensembl.items())[:5])
+        said.append(f"{len(ensembl)} of the model's {check['n_model_genes']} genes were found by their Ensembl ID "
+                    f"without the version ({shown}{' ...' if len(ensembl) > 5 else ''}): the RNA matrix is from another "
+                    "annotation (GENCODE) release than the training matrix")
+    if symbols:
+        shown = ", ".join(f"{g} as {c}" for g, c in list(symbols.items())[:5])
+        said.append(f"{len(symbols)} of the model's {check['n_model_genes']} genes were found by the gene symbol of "
+                    f"a TCGA-style 'SYMBOL|Entrez' name ({shown}{' ...' if len(symbols) > 5 else ''}): matched on the "
+                    "symbol, the part before '|' (a symbol under two Entrez IDs is refused)")
+    return "; ".join(said)
 
 
 def off_scale_examples(off_scale: dict) -> str:

@@ -483,6 +483,18 @@ def unversioned(gene) -> str:
     return m.group(1) + (m.group(2) or "") if m else str(gene)
 
 
+# a TCGA-style gene name 'SYMBOL|Entrez' (TOR1AIP1|26092; TCGA's RNA-seq matrices, cBioPortal exports): the symbol
+# is the part before '|' ('?|100130426': no symbol)
+_SYMBOL_ENTREZ = re.compile(r"^\s*([^|?\s][^|]*?)\s*\|\s*\d+\s*$")
+
+
+def gene_symbol(gene) -> Optional[str]:
+    """The symbol of a TCGA-style ``SYMBOL|Entrez`` gene name (``TOR1AIP1|26092`` -> ``TOR1AIP1``); None for any
+    other name (and for ``?|100130426``, which has no symbol)."""
+    m = _SYMBOL_ENTREZ.match(str(gene))
+    return m.group(1) if m else None
+
+
 class GeneSelector:
     """``variances``: raw per-gene variances to rank by (``--gene-variances``); ``standardised``: whether the
     whole RNA matrix is per-gene standardised (decided on the full cohort, :func:`looks_standardised`;
@@ -541,18 +553,29 @@ class GeneSelector:
     def gene_columns(self, rna: pd.DataFrame) -> dict:
         """{model gene: the column of ``rna`` that holds it}: the column of its name, else the one column with its
         Ensembl ID without the version (:func:`unversioned`: ``ENSG...510.16`` of the model in a matrix of another
-        GENCODE release, ``ENSG...510.17`` or ``ENSG...510``); a gene absent from both ways is not a key.  Two columns
-        of one unversioned ID for a model gene are refused: which one holds the gene cannot be told."""
+        GENCODE release, ``ENSG...510.17`` or ``ENSG...510``), else the one column of its symbol in TCGA's
+        ``SYMBOL|Entrez`` form (:func:`gene_symbol`: ``TOR1AIP1|26092`` for the model's ``TOR1AIP1``, or the plain
+        symbol for a model trained on that form; QA stagefollow70: such a matrix was refused as "200 of the model's 200
+        genes are missing"); a gene absent in every way is not a key.  Two columns of one unversioned ID or of one
+        symbol for a model gene are refused: which one holds the gene cannot be told."""
         have = set(rna.columns)
-        by_id = defaultdict(list)
+        by_id, by_symbol = defaultdict(list), defaultdict(list)
         for c in rna.columns:
             by_id[unversioned(c)].append(c)
-        found, twice = {}, {}
+            if (symbol := gene_symbol(c)) is not None:
+                by_symbol[symbol].append(c)
+        found, twice, twice_symbol = {}, {}, {}
         for g in self.genes:
             if g in have:
                 found[g] = g
                 continue
             columns = by_id.get(unversioned(g), [])
+            if not columns:
+                symbol = gene_symbol(g)
+                columns = by_symbol.get(str(g), []) if symbol is None else ([symbol] if symbol in have else [])
+                if len(columns) > 1:
+                    twice_symbol[g] = columns
+                    continue
             if len(columns) == 1:
                 found[g] = columns[0]
             elif columns:
@@ -562,6 +585,13 @@ class GeneSelector:
             raise InputError(f"the RNA matrix has {len(twice)} of the model's genes under two or more Ensembl versions "
                              f"and not under the model's ({listed})",
                              "keep one row (or column) per gene: one version of each Ensembl ID")
+        if twice_symbol:
+            listed = "; ".join(f"{g}: {', '.join(map(str, c))}" for g, c in list(twice_symbol.items())[:5])
+            raise InputError(f"the RNA matrix has {len(twice_symbol)} of the model's genes only as 'SYMBOL|Entrez' "
+                             f"names, each under two or more Entrez IDs ({listed}): which one holds the gene cannot be "
+                             "told",
+                             f"rename the row (or column) that holds {next(iter(twice_symbol))} to the plain symbol "
+                             f"{next(iter(twice_symbol))!r}, as the model names it (likewise for the others)")
         return found
 
     def model_columns(self, rna: pd.DataFrame) -> pd.DataFrame:
@@ -572,7 +602,8 @@ class GeneSelector:
         return sub
 
     def version_matched(self, rna: pd.DataFrame) -> dict:
-        """{model gene: column} of the genes found only by the Ensembl ID without the version (:meth:`gene_columns`)."""
+        """{model gene: column} of the genes found only by the Ensembl ID without the version or by the symbol of a
+        ``SYMBOL|Entrez`` name (:meth:`gene_columns`)."""
         return {g: c for g, c in self.gene_columns(rna).items() if g != c}
 
     def missing_genes(self, rna: pd.DataFrame) -> list:
