@@ -38,6 +38,7 @@ if TYPE_CHECKING:      # pandas where a table is read or built: the first bar (s
     import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
+from lungai.dicom.roles import HIDDEN_GTV
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
 from lungai.errors import (InputCheckNote, InputError, InputNote, LungAIError, PatientsText, agree, counted,
                            failure_lines, say_notes)
@@ -1576,7 +1577,8 @@ def say_cohort_note(text) -> None:
 def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = None) -> list[str]:
     """What the terminal must say about the plan (the notes are in patients.csv): a patient with several CT series
     (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
-    RTSTRUCT may be an unreadable file or lies in another frame of reference only (automatic lungs / tumour), and
+    RTSTRUCT may be an unreadable file or lies in another frame of reference only (automatic lungs / tumour), a GTV
+    the structure mapping hides beside other GTVs (:func:`lungai.dicom.roles.hidden_gtv_note`), and
     (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
     patient's folder (a study without a CT, e.g. patient 'unknown') and a patient whose RTDOSE is truncated (no dose
     features: before, said in patients.csv alone).  Each a :class:`lungai.errors.PatientsText` with its form naming no
@@ -1602,6 +1604,9 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
                   if n.startswith("WARNING: ") and (UNREADABLE in n or OTHER_FRAME_RTSTRUCT_NOTE in n
                                                     or n.startswith(f"WARNING: {FRAMELESS_RTSTRUCT_NOTE}"))]
         # an RTSTRUCT that could not be read, or lies in another frame of reference: automatic lungs / tumour
+        # a GTV the --structure-map hides (null) beside other GTVs: not the tumour, nor subtracted from the lungs (QA
+        # cohort70: said in patients.csv alone, as "structures without a role")
+        lines += [told_of_patient(f"{job.case}: {n}", (job.case, job.patient_id)) for n in job.notes if HIDDEN_GTV in n]
     for r in (inventory.itertuples(index=False) if inventory is not None else ()):
         notes = str(r.notes)    # not processed (no CT): its unreadable files are no patient's (plan_cohort's first note)
         fix = next((f for f in ORPHAN_UNREADABLE_FIX if f in notes), None)
