@@ -15,7 +15,7 @@ import pytest
 
 from lungai.dicom.roles import StructureName, role_notes
 
-# the note's words (lungai.dicom.roles.HIDDEN_GTV): written out, so that the test runs (and fails) on a lungai without it
+# the note's words (lungai.dicom.roles.HIDDEN_GTV), written out: the test runs (and fails) on a lungai without it
 HIDDEN_GTV = "but the structure mapping hides it (null)"
 
 LUNG1_003 = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]

@@ -523,7 +523,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         not_summed = bool(error) and "DoseSummationType" in error[0]
         # the GTVs in the order the tumour mask takes them (find_role: primary, other GTVs, nodes), as the provenance
         tumour = ("RTSTRUCT " + structure_names(find_role(structures, "gtv", mapping))
-                  if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
+                  if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)"
+                  + unnamed_gtvs_text(structures, mapping))
         if len(rtstructs) > 1:      # none of them used: the patient fails, nothing automatic either
             lungs = tumour = f"none ({len(rtstructs)} RTSTRUCTs: fails)"
             dose_problem = dose_problem or "ambiguous RTSTRUCTs"
@@ -862,7 +863,7 @@ def scan_choice_notes(st, root) -> list[str]:
 def lung_structures_note(names, empty, mapping=None) -> str:
     """Why the RTSTRUCT's lungs are not used: which lung structures it has (right / left / Lungs / Lungs-GTV, by role)
     and which are missing, or left out as empty."""
-    from lungai.dicom.roles import empty_text, find_role
+    from lungai.dicom.roles import empty_text, find_role, map_line
 
     found = {side: find_role(names, side, mapping) for side in ("lung_right", "lung_left")}
     gone = [n for side in ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
@@ -870,9 +871,66 @@ def lung_structures_note(names, empty, mapping=None) -> str:
     words = {"lung_right": "right", "lung_left": "left"}
     has = [f"{words[s]} lung {'+'.join(n)}" for s, n in found.items() if n]
     lacks = [words[s] for s, n in found.items() if not n]
-    text = (f"the RTSTRUCT has a contoured {' and '.join(has)} but no contoured {' or '.join(lacks)} lung" if has
-            else "no contoured lung structures in the RTSTRUCT")
+    unnamed = unnamed_lungs(names, mapping)
+    why = (f"{', '.join(repr(str(n)) for n in unnamed)} {agree(len(unnamed), 'has', 'have')} no role by "
+           f"{agree(len(unnamed), 'its name', 'their names')}: map {agree(len(unnamed), 'it', 'them')} with "
+           "--structure-map, e.g. " + ", ".join(map_line(n, unnamed_lung_role(n)) for n in unnamed[:2])
+           if unnamed else "")
+    text = (f"the RTSTRUCT has a contoured {' and '.join(has)} but no contoured {' or '.join(lacks)} lung"
+            + (f" ({why})" if why else "") if has else
+            f"no contoured structure of the RTSTRUCT has a lung role ({why})" if why else
+            "no contoured lung structures in the RTSTRUCT")
     return text + (" ({} {})".format(*empty_text(gone)) if gone else "")
+
+
+def unnamed_gtvs_text(names, mapping=None) -> str:
+    """What ``tumour_from`` says after "automatic segmentation (with confidence)" of an RTSTRUCT without a GTV role
+    whose structures are named like a GTV or a tumour but have no role and are not mapped ("Tumour_main":
+    :func:`lungai.dicom.roles.gtv_like`), with the fix; "" when there is none.  QA cohort70: LUNG1-003's GTVs renamed
+    so got the automatic tumour (confidence 0.16, "needs review ... or contour a GTV in the RTSTRUCT") and the
+    terminal said nothing of the contoured one (its role note in patients.csv alone)."""
+    from lungai.dicom.roles import (_INTERNAL, _MOTION, _NOT_GTV, gtv_like, load_mapping, map_line, normalise,
+                                    structure_roles)
+
+    user = load_mapping(mapping)
+    roles = structure_roles(names, mapping)
+    found = [n for n in names if roles.get(n) is None and normalise(n) not in user and gtv_like(n)
+             and not _NOT_GTV.search(normalise(n)) and not _MOTION.match(normalise(n))
+             and not _INTERNAL.match(normalise(n))]
+    if not found:
+        return ""
+    return (f" - the RTSTRUCT's {', '.join(repr(str(n)) for n in found)} {agree(len(found), 'is', 'are')} named like "
+            f"a tumour but {agree(len(found), 'has', 'have')} no GTV role: if {agree(len(found), 'it is', 'they are')}"
+            f" the GTV, map {agree(len(found), 'it', 'them')} with --structure-map ({map_line(found[0], 'gtv')})")
+
+
+# a word of a lung structure's name (on the normalised name) in the languages lungai.dicom.roles reads
+_LUNG_WORD = r"lung|pulm|poumon|polmon|^long(?:en)?(?: |$)"
+
+
+def unnamed_lungs(names, mapping=None) -> list:
+    """The structures among ``names`` named like a lung ("Rt_Lung_Contour", "Lung_Contour_L") that have no role
+    (not mapped, not a lung minus a target: that one has its own note), so the lungs are automatic although the
+    clinician contoured them (QA cohort70: LUNG1-003's lungs renamed so were "no contoured lung structures in the
+    RTSTRUCT", and the fix - a --structure-map line - unsaid)."""
+    import re
+
+    from lungai.dicom.roles import lung_minus_target, normalise, structure_roles
+
+    roles = structure_roles(names, mapping)
+    return [n for n in names if roles.get(n) is None and re.search(_LUNG_WORD, normalise(n))
+            and not lung_minus_target(n)]
+
+
+def unnamed_lung_role(name) -> str:
+    """The role a lung structure without one most likely has, by a side word in its name (:func:`unnamed_lungs`):
+    lung_right, lung_left, or lungs - for the --structure-map line of the fix."""
+    from lungai.dicom.roles import normalise
+
+    words = set(normalise(name).split())
+    right, left = words & {"r", "rt", "right", "d", "dx", "re", "rechts"}, words & {"l", "lt", "left", "g", "sx",
+                                                                                    "li", "links"}
+    return "lung_right" if right and not left else "lung_left" if left and not right else "lungs"
 
 
 def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gaps: bool = False) -> tuple:

@@ -385,11 +385,11 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
     """What the terminal must say about the GTV roles of an RTSTRUCT's (contoured) structures: a structure taken as a
     GTV by its RT ROI Interpreted Type only; an iGTV / ITV not taken as the GTV; a name beginning with GTV or named
     like a tumour (:func:`gtv_like`: "Primary tumour", "tumour_left") that has no role (so is not in role "gtv");
-    a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are
-    the user's choice: no note, but for a GTV it hides (null) beside other GTVs (:func:`hidden_gtv_note`: neither
-    tumour nor subtracted from the lungs).  ``unread``: motion envelopes that could not be read (their own warning says why), so
-    are not subtracted from the lungs: their note does not say they are.  Each note once (several structures of one
-    name say it once), in order."""
+    a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are the user's choice: no note, but for a
+    GTV it hides (null) beside other GTVs (:func:`hidden_gtv_note`: neither tumour nor subtracted from the lungs).
+    ``unread``: motion envelopes that could not be read (their own warning says why), so are not subtracted from the
+    lungs: their note does not say they are.  Each note once (several structures of one name say it once), in
+    order."""
     user = load_mapping(mapping)
     names = list(names)
     roles = dict(_roles(names, user))
@@ -448,12 +448,12 @@ HIDDEN_GTV = "but the structure mapping hides it (null)"
 def hidden_gtv_note(name, used) -> str | None:
     """The note on a structure that is a GTV by its name ("gtv-2", "GTV_node"), named like a tumour
     (:func:`gtv_like`) or of RT ROI Interpreted Type GTV - not a helper, old, margin or target volume nor a motion
-    envelope ("GTV_old", "GTV_5mm", "GTV_MIP", "iGTV": :data:`_NOT_GTV`) -, which the user's structure mapping maps to null while other
-    structures make up the tumour (``used``: the GTVs taken); None otherwise (no other GTV: the automatic
-    segmentation, or no GTV, is said by its own note).  Hidden, it is neither part of the tumour nor subtracted from
-    the lungs - the lungs_minus_tumour radiomics and the dose metrics' lungs keep any part of it inside the lung
-    structures - and the user is told so, with the role that subtracts it (QA cohort70: ``gtv-2: null`` on
-    LUNG1-003 made the tumour GTV-1 + gtv-3 and left gtv-2 in the lungs without a word)."""
+    envelope ("GTV_old", "GTV_5mm", "GTV_MIP", "iGTV": :data:`_NOT_GTV`) -, which the user's structure mapping maps
+    to null while other structures make up the tumour (``used``: the GTVs taken); None otherwise (no other GTV: the
+    automatic segmentation, or no GTV, is said by its own note).  Hidden, it is neither part of the tumour nor
+    subtracted from the lungs - the lungs_minus_tumour radiomics and the dose metrics' lungs keep any part of it
+    inside the lung structures - and the user is told so, with the role that subtracts it (QA cohort70: ``gtv-2:
+    null`` on LUNG1-003 made the tumour GTV-1 + gtv-3 and left gtv-2 in the lungs without a word)."""
     key = normalise(name)
     if not used:
         return None
