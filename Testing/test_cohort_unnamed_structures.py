@@ -48,5 +48,7 @@ def test_one_lung_mapped_the_other_unnamed_is_named_too(tmp_path):
     assert text == ("the RTSTRUCT has a contoured right lung Rt_Lung_Contour but no contoured left lung "
                     "('Lt_Lung_Contour' has no role by its name: map it with --structure-map, e.g. "
                     "'Lt_Lung_Contour: lung_left')"), text
-    # no lung-like name: as before
+    # no lung-like name, or the other lung hidden by the mapping (the user's choice): as before
     assert lung_structures_note(["Heart", "GTV"], []) == "no contoured lung structures in the RTSTRUCT"
+    assert lung_structures_note(["Lung_R", "Lung_L", "GTV"], [], {"Lung_L": None}) == (
+        "the RTSTRUCT has a contoured right lung Lung_R but no contoured left lung")

@@ -910,16 +910,16 @@ _LUNG_WORD = r"lung|pulm|poumon|polmon|^long(?:en)?(?: |$)"
 
 def unnamed_lungs(names, mapping=None) -> list:
     """The structures among ``names`` named like a lung ("Rt_Lung_Contour", "Lung_Contour_L") that have no role
-    (not mapped, not a lung minus a target: that one has its own note), so the lungs are automatic although the
+    (not in the mapping - one it hides is the user's choice -, not a lung minus a target: that one has its own note), so the lungs are automatic although the
     clinician contoured them (QA cohort70: LUNG1-003's lungs renamed so were "no contoured lung structures in the
     RTSTRUCT", and the fix - a --structure-map line - unsaid)."""
     import re
 
-    from lungai.dicom.roles import lung_minus_target, normalise, structure_roles
+    from lungai.dicom.roles import load_mapping, lung_minus_target, normalise, structure_roles
 
-    roles = structure_roles(names, mapping)
-    return [n for n in names if roles.get(n) is None and re.search(_LUNG_WORD, normalise(n))
-            and not lung_minus_target(n)]
+    roles, user = structure_roles(names, mapping), load_mapping(mapping)    # one the mapping hides: the user's choice
+    return [n for n in names if roles.get(n) is None and normalise(n) not in user
+            and re.search(_LUNG_WORD, normalise(n)) and not lung_minus_target(n)]
 
 
 def unnamed_lung_role(name) -> str:
