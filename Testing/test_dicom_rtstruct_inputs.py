@@ -235,9 +235,14 @@ def test_a_gtv_known_only_by_its_interpreted_type_is_a_gtv_and_said(p1, tmp_path
     assert "'Primary tumour RUL' is taken as a GTV (role gtv) because its RT ROI Interpreted Type is GTV" in text
     assert "'iGTV' is an internal target volume" in text and "'GTV_5mm' begins with GTV" in text
     assert "PTV_1" not in text
-    # a user mapping decides: no fallback, no warning
+    # a user mapping decides: no fallback, no warning - but for a GTV it hides beside the GTVs used (QA cohort70: it
+    # is then neither the tumour nor subtracted from the lungs, lungai.dicom.roles.hidden_gtv_note)
     assert roles.structure_role(names[0], {"Primary tumour RUL": None}) is None
-    assert roles.role_notes(names, {"Primary tumour RUL": None, "iGTV": "gtv", "GTV_5mm": None}) == []
+    notes = roles.role_notes(names, {"Primary tumour RUL": None, "iGTV": "gtv", "GTV_5mm": None})
+    assert len(notes) == 1 and notes[0].startswith("structure 'Primary tumour RUL' is named like a tumour but the "
+                                                   "structure mapping hides it (null): it is not part of the tumour "
+                                                   "(iGTV)"), notes
+    assert roles.role_notes(names, {"Primary tumour RUL": "gtv", "iGTV": None, "GTV_5mm": None}) == []
     # dose-features' masks take it as the GTV
     from lungai.dicom.masks import rtstruct_dose_masks
 

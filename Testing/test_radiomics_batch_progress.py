@@ -129,3 +129,56 @@ def test_a_long_input_step_of_a_dask_worker_is_sent_with_its_seconds(cohort, tmp
     for seconds in (1, 2):
         assert f"{desc} 1/2: building the segments ({seconds} s)" in sent, sent
     assert sent.index(f"{desc} 2/2: 2 segments built") > sent.index(f"{desc} 1/2: building the segments (2 s)"), sent
+
+
+_START = '''
+import json, sys
+from lungai.radiomics import cluster
+
+class Bar:                      # the cases' bar: what it is told, and whether Dask was imported by then
+    def __init__(self):
+        self.seen = []
+
+    def update(self, n, message=None):
+        self.seen.append([n, message, "distributed" in sys.modules])
+
+class Stop(Exception):
+    pass
+
+def stop(*args, **kwargs):
+    raise Stop
+
+cluster.local_cluster = cluster.connect_scheduler = stop
+said = {}
+for scheduler in (None, "tcp://127.0.0.1:8786"):
+    bar = Bar()
+    before = "distributed" in sys.modules
+    try:
+        cluster.map_on_dask(print, [1, 2], ["c1", "c2"], (), 2, scheduler, print, progress=bar)
+    except Stop:
+        pass
+    said[str(scheduler)] = {"before": before, "seen": bar.seen}
+print(json.dumps(said))
+'''
+
+
+def test_the_dask_start_is_said_before_dask_is_imported(tmp_path):
+    """QA cohort70 (``lungai radiomics-batch`` of pyradiomics' lung1 / lung2, 2 workers, a shared machine): the cases'
+    bar stood 1-2 s at "radiomics-batch: 0/2" before "starting 2 local Dask workers" - the time of importing
+    dask.distributed, said only after it; with ``--scheduler`` nothing was said until the scheduler answered (up to
+    10 s).  What happens is said at once, before Dask is imported (a fresh process: Dask not imported yet), then
+    with its seconds while it runs (lungai.progress.timer_running) - for ``lungai cohort`` too (one function)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-c", _START], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    said = json.loads(run.stdout.strip().splitlines()[-1])
+    local, remote = said["None"], said["tcp://127.0.0.1:8786"]
+    assert local["before"] is False, local            # the test's premise: Dask not imported before the start
+    assert local["seen"][:1] == [[0, "starting 2 local Dask workers", False]], local
+    assert remote["seen"][:1] == [[0, "connecting to the Dask scheduler at tcp://127.0.0.1:8786",
+                                   remote["before"]]], remote

@@ -38,6 +38,7 @@ if TYPE_CHECKING:      # pandas where a table is read or built: the first bar (s
     import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
+from lungai.dicom.roles import HIDDEN_GTV
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
 from lungai.errors import (InputCheckNote, InputError, InputNote, LungAIError, PatientsText, agree, counted,
                            failure_lines, say_notes)
@@ -367,6 +368,22 @@ def several_ct_series_warning(patient_id: str, rows) -> PatientsText:
         f"{SEVERAL_CT_FIX}")
 
 
+PLANNING = "cohort: planning"     # the bar of plan_cohort's checks of each study, after the scan's
+
+
+def planning_steps(studies, cases: dict):
+    """The studies, one by one, on a bar of their own (:data:`PLANNING`, a step each, named by its case): planning
+    reads each patient's RTSTRUCT, checks its CT slices and RTDOSE and hashes its files (:func:`job_inputs`) - about
+    0.7 s a patient on a shared machine, so a minute for 100 patients after the scan's bar without a line (QA
+    cohort70: 3.5 s for 5 copies of LUNG1-003 between "scanning DICOM: 538/538" and the inventory).  The bar is
+    closed once the last study is planned (or the loop is left)."""
+    with task(PLANNING, max(len(studies), 1), enabled=bool(studies), rate=False) as bar:
+        for st in studies:
+            yield st
+            # the case planned (a log: a line every few seconds, not one per patient)
+            bar.update(1, str(cases.get(st.ct.series_uid, st.patient_id) if st.ct is not None else st.patient_id))
+
+
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import check_root, files_under, scan, unread_images_note
@@ -402,7 +419,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     frameless = frameless_files(studies, root, "rtdose")
     structs_elsewhere = other_frame_files(studies, root, "rtstruct")
     structs_frameless = frameless_files(studies, root, "rtstruct")
-    for st in studies:
+    for st in planning_steps(studies, cases):
         notes = list(st.notes)
         dose_elsewhere = elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtdose else ""
         # the patient's RTDOSE without FrameOfReferenceUID that matches no CT: why (its own note), on the CT's row too
@@ -506,7 +523,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         not_summed = bool(error) and "DoseSummationType" in error[0]
         # the GTVs in the order the tumour mask takes them (find_role: primary, other GTVs, nodes), as the provenance
         tumour = ("RTSTRUCT " + structure_names(find_role(structures, "gtv", mapping))
-                  if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
+                  if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)"
+                  + unnamed_gtvs_text(structures, mapping))
         if len(rtstructs) > 1:      # none of them used: the patient fails, nothing automatic either
             lungs = tumour = f"none ({len(rtstructs)} RTSTRUCTs: fails)"
             dose_problem = dose_problem or "ambiguous RTSTRUCTs"
@@ -845,7 +863,7 @@ def scan_choice_notes(st, root) -> list[str]:
 def lung_structures_note(names, empty, mapping=None) -> str:
     """Why the RTSTRUCT's lungs are not used: which lung structures it has (right / left / Lungs / Lungs-GTV, by role)
     and which are missing, or left out as empty."""
-    from lungai.dicom.roles import empty_text, find_role
+    from lungai.dicom.roles import empty_text, find_role, map_line
 
     found = {side: find_role(names, side, mapping) for side in ("lung_right", "lung_left")}
     gone = [n for side in ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
@@ -853,9 +871,66 @@ def lung_structures_note(names, empty, mapping=None) -> str:
     words = {"lung_right": "right", "lung_left": "left"}
     has = [f"{words[s]} lung {'+'.join(n)}" for s, n in found.items() if n]
     lacks = [words[s] for s, n in found.items() if not n]
-    text = (f"the RTSTRUCT has a contoured {' and '.join(has)} but no contoured {' or '.join(lacks)} lung" if has
-            else "no contoured lung structures in the RTSTRUCT")
+    unnamed = unnamed_lungs(names, mapping)
+    why = (f"{', '.join(repr(str(n)) for n in unnamed)} {agree(len(unnamed), 'has', 'have')} no role by "
+           f"{agree(len(unnamed), 'its name', 'their names')}: map {agree(len(unnamed), 'it', 'them')} with "
+           "--structure-map, e.g. " + ", ".join(map_line(n, unnamed_lung_role(n)) for n in unnamed[:2])
+           if unnamed else "")
+    text = (f"the RTSTRUCT has a contoured {' and '.join(has)} but no contoured {' or '.join(lacks)} lung"
+            + (f" ({why})" if why else "") if has else
+            f"no contoured structure of the RTSTRUCT has a lung role ({why})" if why else
+            "no contoured lung structures in the RTSTRUCT")
     return text + (" ({} {})".format(*empty_text(gone)) if gone else "")
+
+
+def unnamed_gtvs_text(names, mapping=None) -> str:
+    """What ``tumour_from`` says after "automatic segmentation (with confidence)" of an RTSTRUCT without a GTV role
+    whose structures are named like a GTV or a tumour but have no role and are not mapped ("Tumour_main":
+    :func:`lungai.dicom.roles.gtv_like`), with the fix; "" when there is none.  QA cohort70: LUNG1-003's GTVs renamed
+    so got the automatic tumour (confidence 0.16, "needs review ... or contour a GTV in the RTSTRUCT") and the
+    terminal said nothing of the contoured one (its role note in patients.csv alone)."""
+    from lungai.dicom.roles import (_INTERNAL, _MOTION, _NOT_GTV, gtv_like, load_mapping, map_line, normalise,
+                                    structure_roles)
+
+    user = load_mapping(mapping)
+    roles = structure_roles(names, mapping)
+    found = [n for n in names if roles.get(n) is None and normalise(n) not in user and gtv_like(n)
+             and not _NOT_GTV.search(normalise(n)) and not _MOTION.match(normalise(n))
+             and not _INTERNAL.match(normalise(n))]
+    if not found:
+        return ""
+    return (f" - the RTSTRUCT's {', '.join(repr(str(n)) for n in found)} {agree(len(found), 'is', 'are')} named like "
+            f"a tumour but {agree(len(found), 'has', 'have')} no GTV role: if {agree(len(found), 'it is', 'they are')}"
+            f" the GTV, map {agree(len(found), 'it', 'them')} with --structure-map ({map_line(found[0], 'gtv')})")
+
+
+# a word of a lung structure's name (on the normalised name) in the languages lungai.dicom.roles reads
+_LUNG_WORD = r"lung|pulm|poumon|polmon|^long(?:en)?(?: |$)"
+
+
+def unnamed_lungs(names, mapping=None) -> list:
+    """The structures among ``names`` named like a lung ("Rt_Lung_Contour", "Lung_Contour_L") that have no role
+    (not in the mapping - one it hides is the user's choice -, not a lung minus a target: that one has its own note), so the lungs are automatic although the
+    clinician contoured them (QA cohort70: LUNG1-003's lungs renamed so were "no contoured lung structures in the
+    RTSTRUCT", and the fix - a --structure-map line - unsaid)."""
+    import re
+
+    from lungai.dicom.roles import load_mapping, lung_minus_target, normalise, structure_roles
+
+    roles, user = structure_roles(names, mapping), load_mapping(mapping)    # one the mapping hides: the user's choice
+    return [n for n in names if roles.get(n) is None and normalise(n) not in user
+            and re.search(_LUNG_WORD, normalise(n)) and not lung_minus_target(n)]
+
+
+def unnamed_lung_role(name) -> str:
+    """The role a lung structure without one most likely has, by a side word in its name (:func:`unnamed_lungs`):
+    lung_right, lung_left, or lungs - for the --structure-map line of the fix."""
+    from lungai.dicom.roles import normalise
+
+    words = set(normalise(name).split())
+    right, left = words & {"r", "rt", "right", "d", "dx", "re", "rechts"}, words & {"l", "lt", "left", "g", "sx",
+                                                                                    "li", "links"}
+    return "lung_right" if right and not left else "lung_left" if left and not right else "lungs"
 
 
 def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gaps: bool = False) -> tuple:
@@ -1576,7 +1651,8 @@ def say_cohort_note(text) -> None:
 def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = None) -> list[str]:
     """What the terminal must say about the plan (the notes are in patients.csv): a patient with several CT series
     (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
-    RTSTRUCT may be an unreadable file or lies in another frame of reference only (automatic lungs / tumour), and
+    RTSTRUCT may be an unreadable file or lies in another frame of reference only (automatic lungs / tumour), a GTV
+    the structure mapping hides beside other GTVs (:func:`lungai.dicom.roles.hidden_gtv_note`), and
     (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
     patient's folder (a study without a CT, e.g. patient 'unknown') and a patient whose RTDOSE is truncated (no dose
     features: before, said in patients.csv alone).  Each a :class:`lungai.errors.PatientsText` with its form naming no
@@ -1602,6 +1678,9 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
                   if n.startswith("WARNING: ") and (UNREADABLE in n or OTHER_FRAME_RTSTRUCT_NOTE in n
                                                     or n.startswith(f"WARNING: {FRAMELESS_RTSTRUCT_NOTE}"))]
         # an RTSTRUCT that could not be read, or lies in another frame of reference: automatic lungs / tumour
+        # a GTV the --structure-map hides (null) beside other GTVs: not the tumour, nor subtracted from the lungs (QA
+        # cohort70: said in patients.csv alone, as "structures without a role")
+        lines += [told_of_patient(f"{job.case}: {n}", (job.case, job.patient_id)) for n in job.notes if HIDDEN_GTV in n]
     for r in (inventory.itertuples(index=False) if inventory is not None else ()):
         notes = str(r.notes)    # not processed (no CT): its unreadable files are no patient's (plan_cohort's first note)
         fix = next((f for f in ORPHAN_UNREADABLE_FIX if f in notes), None)

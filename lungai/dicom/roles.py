@@ -385,10 +385,11 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
     """What the terminal must say about the GTV roles of an RTSTRUCT's (contoured) structures: a structure taken as a
     GTV by its RT ROI Interpreted Type only; an iGTV / ITV not taken as the GTV; a name beginning with GTV or named
     like a tumour (:func:`gtv_like`: "Primary tumour", "tumour_left") that has no role (so is not in role "gtv");
-    a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are
-    the user's choice: no note.  ``unread``: motion envelopes that could not be read (their own warning says why), so
-    are not subtracted from the lungs: their note does not say they are.  Each note once (several structures of one
-    name say it once), in order."""
+    a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are the user's choice: no note, but for a
+    GTV it hides (null) beside other GTVs (:func:`hidden_gtv_note`: neither tumour nor subtracted from the lungs).
+    ``unread``: motion envelopes that could not be read (their own warning says why), so are not subtracted from the
+    lungs: their note does not say they are.  Each note once (several structures of one name say it once), in
+    order."""
     user = load_mapping(mapping)
     names = list(names)
     roles = dict(_roles(names, user))
@@ -398,10 +399,14 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
     subtracted = dose_envelopes(names, user)
     subtracted = [n for n in subtracted if str(n) not in {str(u) for u in unread}]
     lung_minus = lung_minus_unused(names, user)     # "Lung_R-GTV" when the other names give no lungs
+    used = list(dict.fromkeys(str(n) for wanted in GTV_ROLES for n in names if roles[n] == wanted))  # the tumour's
     notes = []
     for n in names:
         key = normalise(n)
         if key in user:
+            hidden = hidden_gtv_note(n, used) if user[key] is None else None
+            if hidden:
+                notes.append(hidden)
             continue
         role = name_role(n)
         if role is None and type_role(n) and roles[n] == "gtv":
@@ -434,6 +439,39 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
             notes.append(f"structure {str(n)!r} (the lungs minus the iGTV, the tumour's motion envelope) is taken as "
                          "the lungs minus the GTV")
     return list(dict.fromkeys(notes))     # several ROIs of one name (three 'iGTV'): one note, in order
+
+
+# the words of :func:`hidden_gtv_note`: ``lungai cohort`` says its notes holding them on the terminal too
+HIDDEN_GTV = "but the structure mapping hides it (null)"
+
+
+def hidden_gtv_note(name, used) -> str | None:
+    """The note on a structure that is a GTV by its name ("gtv-2", "GTV_node"), named like a tumour
+    (:func:`gtv_like`) or of RT ROI Interpreted Type GTV - not a helper, old, margin or target volume nor a motion
+    envelope ("GTV_old", "GTV_5mm", "GTV_MIP", "iGTV": :data:`_NOT_GTV`) -, which the user's structure mapping maps
+    to null while other structures make up the tumour (``used``: the GTVs taken); None otherwise (no other GTV: the
+    automatic segmentation, or no GTV, is said by its own note).  Hidden, it is neither part of the tumour nor
+    subtracted from the lungs - the lungs_minus_tumour radiomics and the dose metrics' lungs keep any part of it
+    inside the lung structures - and the user is told so, with the role that subtracts it (QA cohort70: ``gtv-2:
+    null`` on LUNG1-003 made the tumour GTV-1 + gtv-3 and left gtv-2 in the lungs without a word)."""
+    key = normalise(name)
+    if not used:
+        return None
+    if _name_role(key, name) in GTV_ROLES:
+        what = "is a GTV by its name"
+    elif _NOT_GTV.search(key) or _MOTION.match(key) or _INTERNAL.match(key):
+        return None         # a helper, old, margin or target volume, a motion envelope ("GTV_old", "GTV_MIP"): no GTV
+    elif gtv_like(name):
+        what = "begins with GTV" if key.startswith("gtv") else "is named like a tumour"
+    elif getattr(name, "interpreted_type", "") == "GTV":
+        what = "has RT ROI Interpreted Type GTV"
+    else:
+        return None
+    return (f"structure {str(name)!r} {what} {HIDDEN_GTV}: it is not part of the tumour ({', '.join(map(str, used))})"
+            " and is not subtracted from the lungs - the lungs_minus_tumour radiomics and the dose metrics' lungs keep "
+            f"any part of it inside the lung structures; if it is tumour, map it to gtv_node instead "
+            f"({map_line(name, 'gtv_node')}: it then joins the tumour and is subtracted from the lungs), else leave it "
+            "hidden")
 
 
 # a word that names a tumour (on the normalised name): "Primary tumour", "tumour_left", "Lung GTV", "Mass RUL"

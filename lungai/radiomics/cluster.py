@@ -393,22 +393,26 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
     (:func:`lungai.dask_workers.with_progress_forwarded`: "P3: tumour 1/3 network run 5/144 ...")."""
     from contextlib import nullcontext
 
-    from dask.distributed import TimeoutError as DaskTimeoutError   # asyncio's: not the built-in before Python 3.11
-    from dask.distributed import as_completed
-
     from lungai.progress import timer_running
 
-    if scheduler:
-        client, cluster = connect_scheduler(scheduler), None       # a bad / unreachable address: InputError
-    else:
-        if progress is not None:
-            progress.update(0, f"starting {counted(workers, 'local Dask worker')}")
-        # said again with its seconds while the workers start (lungai.progress.timer_running; QA rad69: 5 s without a
-        # line in radiomics-batch's log on a shared machine, 15 s in QA firstbar64)
-        with timer_running(progress) if progress is not None else nullcontext():
+    # said at once, before Dask is imported (1-2 s of a shared machine: QA cohort70, "radiomics-batch: 0/2" stood
+    # alone that long), and again with its seconds while Dask is imported and the workers start or the scheduler is
+    # reached (lungai.progress.timer_running; QA rad69: 5 s without a line in radiomics-batch's log on a shared
+    # machine, 15 s in QA firstbar64; a --scheduler that answers slowly: up to SCHEDULER_TIMEOUT_S without a word)
+    if progress is not None:
+        progress.update(0, f"connecting to the Dask scheduler at {scheduler}" if scheduler else
+                        f"starting {counted(workers, 'local Dask worker')}")
+    with timer_running(progress) if progress is not None else nullcontext():
+        from dask.distributed import TimeoutError as DaskTimeoutError   # asyncio's: not the built-in before 3.11
+        from dask.distributed import as_completed
+
+        if scheduler:
+            client, cluster = connect_scheduler(scheduler), None       # a bad / unreachable address: InputError
+        else:
             cluster, client = local_cluster(workers)
-        if progress is not None:
-            progress.update(0, f"{counted(workers, 'Dask worker')} started: {counted(len(items), 'case')} sent")
+    if progress is not None:
+        progress.update(0, (f"connected to the Dask scheduler at {scheduler}" if scheduler else
+                            f"{counted(workers, 'Dask worker')} started") + f": {counted(len(items), 'case')} sent")
     futures: dict = {}
     lost: dict = {}
     relay = None
