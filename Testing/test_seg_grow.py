@@ -1331,3 +1331,46 @@ def test_a_low_confidence_mask_at_the_users_roi_box_faces_says_the_box_may_be_to
     assert infer.LOW_CONFIDENCE in whole["review_reasons"], whole["review_reasons"]
     assert infer.INCOMPLETE_REASON not in whole["review_reasons"], whole["review_reasons"]
     assert not any("larger than your ROI box" in n for n in whole["notes"]), whole["notes"]
+
+
+def test_automatic_mode_says_the_ct_beyond_the_lungs_box_was_not_searched(monkeypatch):
+    """QA autofollow70: automatic mode looks only in the lungs' box (lungs + 10 mm), and nothing said that the rest of
+    the CT was never searched - on LUNG1-003 gtv-2, a 39 ml node wholly above the lung apex, lay in 78 mm of CT above
+    the box; only roi_lps_mm recorded the box.  result.json's unsearched_ct_mm gives the CT beyond each face (by
+    anatomy, the CT in LPS order), and a superior / inferior face leaving more than UNSEARCHED_NOTE_MM gets a note
+    with the fix; the mask is the one the box gave before (no box, threshold or region changed)."""
+    from lungai.dicom.cohort import cohort_seg_note
+    from lungai.scene.results import describe_segment_result
+
+    ct, ball = _ct(20.0, (0.0, 0.0, -25.0), shape=(160, 160, 60))     # 160 x 160 x 120 mm, not a crop
+    # the lungs' box: 10 voxels (10 mm) in from x-, 20 (20 mm) in from y-, 5 slices (10 mm) above the CT's bottom,
+    # 30 slices (60 mm) below its top; the tumour in it
+    box = pp.Box((10, 20, 5), (150, 140, 30), "lungs")
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin, **kw: box)
+    res = infer.segment_tumour(ct, _model())
+    i = res.info
+    assert i["roi_mode"] == "lungs" and _dice(res, ball) > 0.9
+    assert i["unsearched_ct_mm"] == {"superior": 60.0, "inferior": 10.0, "right": 10.0, "left": 10.0,
+                                     "anterior": 20.0, "posterior": 20.0}, i["unsearched_ct_mm"]
+    note = ("automatic mode searched the lungs and 10 mm round them; the CT reaches 60 mm above that box (a tumour or "
+            "node there is not looked for) - fix: give a seed point or an ROI box on it (lungai segment --seed-point "
+            "/ --roi; panel: Mode seed / roi)")
+    assert note in i["notes"], i["notes"]
+    # the panel shows it as every other note (lungai.scene.results, the one path for a result's notes)
+    assert f"- {note}" in describe_segment_result(i)[1]
+    # lungai cohort takes no seed point: its own fix
+    assert "contour it as a GTV in the RTSTRUCT" in cohort_seg_note(note) and "panel" not in cohort_seg_note(note)
+    # both z faces far: both said; in-plane faces, however far (chest wall, arms, table), are recorded only
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin, **kw: pp.Box((50, 50, 20), (110, 110, 30), "lungs"))
+    i = infer.segment_tumour(ct, _model()).info
+    assert i["unsearched_ct_mm"]["inferior"] == 40.0 and i["unsearched_ct_mm"]["right"] == 50.0
+    assert any("the CT reaches 60 mm above and 40 mm below that box" in n for n in i["notes"]), i["notes"]
+    # a box reaching the CT's ends (or within UNSEARCHED_NOTE_MM of them): no note; seed / ROI mode: no field
+    for hi_z in (60, 60 - int(infer.UNSEARCHED_NOTE_MM // SPACING[2])):
+        monkeypatch.setattr(pp, "box_from_lungs",
+                            lambda c, margin, **kw: pp.Box((10, 20, 0), (150, 140, hi_z), "lungs"))
+        i = infer.segment_tumour(ct, _model()).info
+        assert not any("automatic mode searched" in n for n in i["notes"]), i["notes"]
+    assert i["unsearched_ct_mm"]["superior"] == infer.UNSEARCHED_NOTE_MM
+    seeded = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, -25.0)).info
+    assert seeded["unsearched_ct_mm"] is None and not any("automatic mode searched" in n for n in seeded["notes"])

@@ -1239,14 +1239,16 @@ def cohort_seg_note(note: str) -> str:
     the other candidate regions in result.json ('tumour_candidates') and takes no seed point - another region is
     chosen by contouring it as a GTV in the RTSTRUCT (or with ``lungai segment --seed-point`` on this CT)."""
     from lungai.seg.infer import (ANOTHER_CANDIDATE_HINT, CANDIDATES_LISTED, KEPT_IN_PROBABILITY,
-                                  OUTSIDE_LUNGS_HINT)
+                                  OUTSIDE_LUNGS_HINT, UNSEARCHED_HINT)
 
     return (note.replace(KEPT_IN_PROBABILITY, "")
             .replace(CANDIDATES_LISTED, "in result.json under 'tumour_candidates' with their centres")
             .replace(ANOTHER_CANDIDATE_HINT, "to use another one, contour it as a GTV in the RTSTRUCT (or segment "
                                              "this CT with lungai segment --seed-point at its centre)")
             .replace(OUTSIDE_LUNGS_HINT, "a tumour there needs a GTV contoured in the RTSTRUCT (or lungai segment "
-                                         "--seed-point on this CT)"))
+                                         "--seed-point on this CT)")
+            .replace(UNSEARCHED_HINT, "fix: contour it as a GTV in the RTSTRUCT (or segment this CT with lungai "
+                                      "segment --seed-point / --roi on it)"))
 
 
 # the options of lungai segment that lungai cohort does not have, as lungai.seg.infer's review actions name them

@@ -240,6 +240,47 @@ def _box_lps(ct: sitk.Image, box: pp.Box) -> list:
     return mm([c0, c1])
 
 
+# automatic mode looks only inside the lungs' box (the lungs + roi_margin_mm,
+# :func:`lungai.seg.preprocess.box_from_lungs`; inside it only at the lungs + that margin): result.json's
+# ``unsearched_ct_mm`` gives the CT beyond each face of the box, named by anatomy (the faces of the LPS-reordered CT:
+# x- the patient's right, y- anterior, z- inferior).  QA autofollow70 on LUNG1-003: its gtv-2, a 39 ml node wholly
+# above the lung apex, lay in 78 mm of CT above the box that was never looked at, and only roi_lps_mm recorded the box.
+UNSEARCHED_FACES = {"z+": "superior", "z-": "inferior", "x-": "right", "x+": "left", "y-": "anterior",
+                    "y+": "posterior"}
+UNSEARCHED_WORDS = {"superior": "above", "inferior": "below"}
+# the note names a superior / inferior face leaving more than this much CT unsearched: room for a whole enlarged
+# lymph node (short axis >= 10 mm, RECIST 1.1) with a 5 mm slice on each side of it, so the slice or two a CT runs
+# past the box at the lung apex or base is not said.  Only the z faces: in-plane the box spans the thorax rib to rib
+# and the CT always runs on tens of mm into chest wall, arms, table and air (LUNG1-002 / LUNG1-003: 86-166 mm on each
+# x / y face) - a note there would stand on every CT and say nothing; the field still records them
+UNSEARCHED_NOTE_MM = 20.0
+# the note's fix, in lungai segment's words (lungai cohort, which takes no seed point, replaces it: cohort_seg_note)
+UNSEARCHED_HINT = ("fix: give a seed point or an ROI box on it (lungai segment --seed-point / --roi; panel: Mode "
+                   "seed / roi)")
+
+
+def unsearched_ct_mm(box: pp.Box, ct: sitk.Image) -> dict:
+    """The CT (mm: voxels x spacing along its axes) beyond each face of ``box``, by anatomical face name
+    (:data:`UNSEARCHED_FACES`; ``ct`` in LPS order, as :func:`segment_tumour` reorders it)."""
+    sp, size = ct.GetSpacing(), ct.GetSize()
+    out = {}
+    for f, name in UNSEARCHED_FACES.items():
+        a = "xyz".index(f[0])
+        out[name] = mm((box.lo[a] if f[1] == "-" else size[a] - box.hi[a]) * sp[a])
+    return out
+
+
+def unsearched_note(unsearched: dict, margin_mm: float) -> str | None:
+    """The note for a lungs' box whose superior / inferior face leaves more than :data:`UNSEARCHED_NOTE_MM` of CT
+    unsearched (``margin_mm``: the box's margin round the lungs), or None."""
+    far = [f"{unsearched[f]:.0f} mm {UNSEARCHED_WORDS[f]}" for f in UNSEARCHED_WORDS
+           if unsearched[f] > UNSEARCHED_NOTE_MM]
+    if not far:
+        return None
+    return (f"automatic mode searched the lungs and {margin_mm:g} mm round them; the CT reaches {' and '.join(far)} "
+            f"that box (a tumour or node there is not looked for) - {UNSEARCHED_HINT}")
+
+
 def _model_pass(ct, box, cfg, nets, method, mc_passes, seed, flip_check: bool = False, progress=None) -> tuple:
     """(crop image, model-grid image, (M, z, y, x) probabilities on the model grid, flip consistency or None)
     for one box; ``flip_check``: the box is also run mirrored along z, y and x (3 more passes) and the mean
@@ -1246,6 +1287,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                 else [])
     if slab:
         notes.append(slab)
+    # automatic mode: the CT beyond the lungs' box, never looked at - said where a face leaves much of it
+    unsearched = unsearched_ct_mm(box, ct) if automatic else None
+    far_ct = unsearched_note(unsearched, cfg.roi_margin_mm) if automatic else None
+    if far_ct:
+        notes.append(far_ct)
     seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
     seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
     growth = describe_written_mask(growth, binary, ct.GetSpacing(), seed_mm,     # the passes measured the target
@@ -1349,6 +1395,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
         "roi_mode": box.mode, "roi_lps_mm": _box_lps(ct, box),
         "roi_size_mm": _box_size_mm(ct, box),      # the final box's extent (roi_lps_mm are its corner voxels' centres)
+        "unsearched_ct_mm": unsearched,     # automatic mode: the CT beyond each face of the lungs' box, not looked at
         "roi_passes": growth["passes"] if growth else [], "roi_stop_reason": growth["stop_reason"] if growth else None,
         "cut_by_image_edge": cut, "edge_probability": edge_p,
         "mask_beyond_roi_mm": beyond,       # ROI mode: how far the mask reaches beyond the user's box, by face
