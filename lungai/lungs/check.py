@@ -241,7 +241,7 @@ def gtv_outside_lungs(lungs: sitk.Image, gtvs: dict) -> list[dict]:
     ml = voxel_ml(lungs.GetSpacing())
     out = []
     for name, mask in gtvs.items():
-        gtv = sitk.GetArrayViewFromImage(on_grid(lungs, mask, "GTV mask")) > 0
+        gtv = sitk.GetArrayFromImage(on_grid(lungs, mask, "GTV mask")) > 0    # a copy: the resampled image is temporary
         total, inside = int(gtv.sum()), int(np.count_nonzero(gtv & lung))
         row = {"name": name, "ml": total * ml, "outside_ml": (total - inside) * ml, "inside_ml": inside * ml}
         text = GTV_ALL_OUTSIDE_NOTE if total and not inside else GTV_OUTSIDE_NOTE
