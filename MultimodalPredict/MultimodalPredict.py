@@ -390,15 +390,17 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
     def stagePatientId(self, p):
         """The typed patient id as the EHR table (else the RNA table) spells it ('lung1-003 ' -> 'LUNG1-003',
         results.match_stage_patient), so that the CT joins the patient's rows (lungai stage joins ids exactly); the
-        typed id when no table has such an id or can be read (the command then says so)."""
-        from lungai.fusion.data import load_ehr, load_rna
-
+        typed id when no table has such an id or can be read (the command then says so).  The table reader (and
+        pandas with it, 1.4 s on the GUI thread the first time) is imported only when a table is given (QA
+        slicerfollow70: the first Predict stage of a CT without EHR/RNA took ~3 s, half of it this import)."""
         typed = p.stagePatient.strip()
-        for path, load in ((p.ehrFile, lambda f: load_ehr(f).index), (p.rnaFile, lambda f: load_rna(f).index)):
+        for path, loader in ((p.ehrFile, "load_ehr"), (p.rnaFile, "load_rna")):
             if not (commands.is_set(path) and pathlib.Path(path).is_file()):
                 continue
+            from lungai.fusion import data
+
             try:
-                ids = load(path)
+                ids = getattr(data, loader)(path).index
             except Exception:   # a bad table: lungai stage predict reports it
                 continue
             found = results.match_stage_patient(typed, ids)

@@ -1842,6 +1842,27 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     assert p.gradcamVolume is not None and p.gradcamVolume.GetDisplayNode().GetWindow() == pytest.approx(0.8)
 
 
+def test_stage_click_without_a_table_does_not_import_the_table_reader(load_module, mrml_scene, phantom_nodes,
+                                                                     tmp_path, monkeypatch):
+    """QA slicerfollow70: the first Predict stage click took ~3 s on the GUI thread, 1.35-1.5 s of it importing
+    lungai.fusion.data (and pandas) to match the typed id to the EHR/RNA tables - with no table given.  Without a
+    table the click imports neither (an import of either fails here); with an EHR table the id is matched as before."""
+    import csv
+
+    logic, p = _stage_logic(load_module, tmp_path, ct_nodes=phantom_nodes, patient=" lung1-003 ")
+    monkeypatch.setitem(__import__("sys").modules, "lungai.fusion.data", None)   # importing it: ImportError
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)
+    job = logic.startStage(p)
+    args = job.process.args
+    with open(args[args.index("--ct") + 1], newline="", encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["lung1-003"]      # the typed id (stripped): no table
+    job.finish()
+    monkeypatch.undo()
+    (tmp_path / "ehr.csv").write_text("patient_id,age\nLUNG1-003,60\n", encoding="utf-8")
+    p.ehrFile = tmp_path / "ehr.csv"
+    assert logic.stagePatientId(p) == "LUNG1-003"                         # the table's spelling, as before
+
+
 def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, phantom_nodes, tmp_path):
     """Apply stays off without a segment named as a tumour (any GTV name is one) or with an empty one."""
     from lungai import mrml
