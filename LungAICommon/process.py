@@ -520,7 +520,25 @@ class PreparedProcess:
         if self._started:
             raise RuntimeError("this process was already started; create a new one")
         self._started = True
+        if self.inner is not None:     # prepared already (:meth:`prepare`): its process starts now
+            self.inner.start()
         return self
+
+    def prepare(self):
+        """Run every preparation step at once and build the process without starting it - for a script or self-test
+        that looks at the commands (:attr:`args`) or the prepared inputs before (or instead of) running them; an error
+        of the preparation is raised as it was.  :meth:`start` then starts the process.  Returns the process."""
+        if self._started:
+            raise RuntimeError("prepare() before start(): the panel's polls prepare a started process")
+        if self.inner is None and self.error is None and not self._cancelled:
+            try:
+                self.inner = run_steps(self._steps)
+            except BaseException as exc:  # noqa: BLE001 - kept for error_message, raised as it was
+                self.error = exc
+                raise
+        if self.error is not None:
+            raise self.error
+        return self.inner
 
     def _step(self) -> list[ProcessEvent]:
         """One preparation step; the process started when the preparation is done."""

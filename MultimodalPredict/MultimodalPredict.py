@@ -26,7 +26,7 @@ from slicer.util import VTKObservationMixin
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands
 from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, needs, require_job_packages, run_job
-from LungAICommon.process import LungAIProcess
+from LungAICommon.process import LungAIProcess, PreparedProcess
 
 REQUESTER = "Multimodal Predict"
 
@@ -390,15 +390,22 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
     def stagePatientId(self, p):
         """The typed patient id as the EHR table (else the RNA table) spells it ('lung1-003 ' -> 'LUNG1-003',
         results.match_stage_patient), so that the CT joins the patient's rows (lungai stage joins ids exactly); the
-        typed id when no table has such an id or can be read (the command then says so)."""
-        from lungai.fusion.data import load_ehr, load_rna
+        typed id when no table has such an id or can be read (the command then says so).  The table reader (and
+        pandas with it, 1.4 s on the GUI thread the first time) is imported only when a table is given (QA
+        slicerfollow70: the first Predict stage of a CT without EHR/RNA took ~3 s, half of it this import)."""
+        return self.matchedPatientId(p.stagePatient, p.ehrFile, p.rnaFile)
 
-        typed = p.stagePatient.strip()
-        for path, load in ((p.ehrFile, lambda f: load_ehr(f).index), (p.rnaFile, lambda f: load_rna(f).index)):
+    @staticmethod
+    def matchedPatientId(typed, ehrFile, rnaFile):
+        """:meth:`stagePatientId` of an id and tables captured when Predict stage was clicked."""
+        typed = typed.strip()
+        for path, loader in ((ehrFile, "load_ehr"), (rnaFile, "load_rna")):
             if not (commands.is_set(path) and pathlib.Path(path).is_file()):
                 continue
+            from lungai.fusion import data
+
             try:
-                ids = load(path)
+                ids = getattr(data, loader)(path).index
             except Exception:   # a bad table: lungai stage predict reports it
                 continue
             found = results.match_stage_patient(typed, ids)
@@ -408,40 +415,56 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
 
     @needs("prediction")
     def startStage(self, p):
-        """Export the CT and its tumour segment (with a one-row CT manifest) and run the stage model."""
-        from LungAICommon.manifest import write_ct_manifest
-
-        problem = self.stageInputProblem(p)
+        """The job of Predict stage: its first polls (:meth:`prepareStage`, one step a tick of the progress bar, Cancel
+        between two) export the CT and its tumour segment (with a one-row CT manifest), then the stage model runs.
+        QA slicerfollow70: the CT and its tumour were exported here, on the GUI thread, before the bar and Cancel
+        showed (with the table reader's import ~3 s the first time)."""
+        problem = self.stageInputProblem(p)     # said at once; what the export finds, by the job (as its failure)
         if problem:
             raise ValueError(problem)
         workDir = nodes.new_work_folder("stage", slicer.app.temporaryPath)
-        fileNames, tumourChoice = {}, ""
-        try:
-            manifest = None
-            if p.stageVolume is not None:
-                ct = nodes.export_volume(p.stageVolume, workDir / f"ct{nodes.EXPORT_SUFFIX}")
-                segment = nodes.tumour_segment_name(p.stageSegmentation)
-                mask = nodes.export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume,
-                                            workDir / f"tumour{nodes.EXPORT_SUFFIX}")
-                manifest = write_ct_manifest(workDir / "ct_manifest.csv", self.stagePatientId(p), ct.name, mask.name)
-                fileNames = {ct: p.stageVolume.GetName(), mask: f"'{segment}' ({p.stageSegmentation.GetName()})"}
-                tumourChoice = nodes.tumour_segment_choice(p.stageSegmentation)   # GTV-1 of GTV-1, gtv-2, gtv-3
-        except BaseException:
-            nodes.remove_work_folder(workDir)
-            raise
-        ehr = p.ehrFile if commands.is_set(p.ehrFile) else None
-        rna = p.rnaFile if commands.is_set(p.rnaFile) else None
-        args = commands.stage_predict(p.stageModelDirectory, workDir / "output", ehr=ehr, rna=rna, ct_manifest=manifest)
-        job = PanelJob(LungAIProcess(args), workDir / "output", workDir=workDir, parameterNode=p,
-                       inputs={"volume": p.stageVolume}, fileNames=fileNames)
-        job.tumourChoice = tumourChoice   # shown with the result: which segment the CT branch used
+        job = PanelJob(None, workDir / "output", workDir=workDir, parameterNode=p, inputs={"volume": p.stageVolume})
+        job.tumourChoice = ""   # shown with the result: which segment the CT branch used (set by the export)
         from lungai.fusion.balance import read_card, recorded_class_balance
 
         # the model's training patients per class and its rare classes: shown with the result, as stage predict prints
         job.classBalance = recorded_class_balance(p.stageModelDirectory)
         job.modelCard = read_card(p.stageModelDirectory)   # its training notes: why a CT is not used (the CLI's words)
         self.clearGradCam(p)   # an earlier run's Grad-CAM: not shown with this run's result or failure
+        job.process = PreparedProcess(self.prepareStage(p, job, workDir))
         return job
+
+    def prepareStage(self, p, job, workDir):
+        """The steps of :meth:`startStage`'s job (:class:`LungAICommon.process.PreparedProcess`), with the inputs as
+        they were at the click: exports the CT and its tumour segment, writes the CT manifest; returns the command."""
+        from LungAICommon.manifest import write_ct_manifest
+
+        volume, segmentation, model = p.stageVolume, p.stageSegmentation, p.stageModelDirectory
+        typed, ehrFile, rnaFile = p.stagePatient, p.ehrFile, p.rnaFile
+        ehr = ehrFile if commands.is_set(ehrFile) else None
+        rna = rnaFile if commands.is_set(rnaFile) else None
+        manifest = None
+        if volume is not None:
+            yield f"exporting the CT '{volume.GetName()}'"
+            job.input("volume")           # removed since the click (the Data module): said, run again
+            ct = nodes.export_volume(volume, workDir / f"ct{nodes.EXPORT_SUFFIX}")
+            job.fileNames[ct] = volume.GetName()
+            segment = nodes.tumour_segment_name(segmentation)
+            yield f"exporting segment '{segment}'"
+            job.input("volume")
+            if segmentation.GetScene() is None:
+                raise ValueError(f"The segmentation '{segmentation.GetName()}' was removed from the scene while the "
+                                 "job ran; run it again")
+            mask = nodes.export_segment(slicer.mrmlScene, segmentation, segment, volume,
+                                        workDir / f"tumour{nodes.EXPORT_SUFFIX}")
+            job.fileNames[mask] = f"'{segment}' ({segmentation.GetName()})"
+            job.tumourChoice = nodes.tumour_segment_choice(segmentation)   # GTV-1 of GTV-1, gtv-2, gtv-3
+            if ehr or rna:
+                yield "matching the patient id to the tables"
+            manifest = write_ct_manifest(workDir / "ct_manifest.csv", self.matchedPatientId(typed, ehrFile, rnaFile),
+                                         ct.name, mask.name)
+        args = commands.stage_predict(model, workDir / "output", ehr=ehr, rna=rna, ct_manifest=manifest)
+        return LungAIProcess(args)
 
     def loadStage(self, p, job):
         """Predictions table, the patient's class probabilities and top genes, Grad-CAM overlay.

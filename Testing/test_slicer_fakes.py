@@ -161,6 +161,17 @@ def test_qt_runner_prepared_process_steps_cancel_and_failure(qtjob, small_ct, tm
     with pytest.raises(ValueError, match="the segment is empty"):
         job.wait()
 
+    ran.clear(), closed.clear()                       # prepare(): every step at once, the command built, not started
+    job = PreparedProcess(steps())
+    process = job.prepare()
+    assert ran == ["CT", "segment"] and closed == [True] and job.args == process.args and not process.started
+    runner.start(job, finished.append)                 # started by the runner as it is, its command logged
+    assert log.lines[-1].startswith("$ lungai lungs ")
+    _tick(runner)
+    assert finished[-1] is job and job.succeeded and ran == ["CT", "segment"]
+    with pytest.raises(ValueError, match="the segment is empty"):
+        PreparedProcess(steps(fail=True)).prepare()
+
 
 # ---------------------------------------------------------------------------- install on first use (fake Slicer)
 class _FakeSlicer:

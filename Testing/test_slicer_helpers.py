@@ -786,6 +786,48 @@ def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path)
     assert table_rows(table) == [{"a": "1.5", "b": "x"}]
 
 
+def test_a_tumour_result_loads_without_pandas_its_table_as_a_dataframes(mrml_scene, small_phantom, tmp_path,
+                                                                         monkeypatch):
+    """QA slicerfollow70: Segment tumour's result load held the GUI 3.1 s the first time after Done, 0.78 s of it
+    importing pandas for the one-row confidence table.  It loads with pandas unimportable (an import of it fails
+    here); its table has the columns, kinds and cells a DataFrame of that row gives (table_node_from_dataframe)."""
+    import sys
+
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.scene.nodes import OUTLINE_COLUMN, confidence_row, import_segment_outputs
+
+    ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast((small_phantom.labels == 1) | (small_phantom.labels == 11), sitk.sitkUInt8)
+    for img, name in ((tumour, "tumor.nii.gz"), (sitk.Cast(tumour, sitk.sitkFloat32) * 0.5, "uncertainty.nii.gz"),
+                      (sitk.Cast(tumour, sitk.sitkFloat32), "probability.nii.gz")):
+        sitk.WriteImage(img, str(tmp_path / name))
+    info = {"confidence": 0.8, "needs_review": True, "review_reasons": ["low confidence", "2 components"],
+            "review_threshold": 0.57, "tumor_volume_ml": 12.0, "n_components": 2, "method": "mc_dropout",
+            "members": 1, "mc_passes": 10, "roi_mode": None, "calibrated": False, "seed_point_lps_mm": [1.5, -2, 3],
+            "features": {"mean_prob": 0.71, "entropy": float("nan"), "flag": True}}
+    (tmp_path / "result.json").write_text(json.dumps(info), encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "pandas", None)                 # importing it: ImportError
+    out = import_segment_outputs(mrml_scene, tmp_path, ct_node)
+    monkeypatch.undo()
+    reference = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame([confidence_row(out["result"], "Tumor")]),
+                                               "reference")
+    table, expected = out["table"].GetTable(), reference.GetTable()
+    assert table.GetNumberOfRows() == expected.GetNumberOfRows() == 1
+    columns = [table.GetColumn(c) for c in range(table.GetNumberOfColumns())]
+    assert columns[-1].GetName() == OUTLINE_COLUMN                   # added after (tumour_result): the outline
+    table.RemoveColumn(len(columns) - 1)
+    columns = columns[:-1]
+    wanted = [expected.GetColumn(c) for c in range(expected.GetNumberOfColumns())]
+    assert [(c.GetName(), c.GetClassName()) for c in columns] == [(c.GetName(), c.GetClassName()) for c in wanted]
+    assert {"feature_entropy", "roi_mode", "needs_review", "review_reasons"} <= {c.GetName() for c in columns}
+    assert [table.GetValue(0, c).ToString() for c in range(len(columns))] == \
+        [expected.GetValue(0, c).ToString() for c in range(len(wanted))]
+    got, want = mrml.dataframe_from_table_node(out["table"]), mrml.dataframe_from_table_node(reference)
+    pd.testing.assert_frame_equal(got, want)                         # the exact values too
+
+
 def _skewed(node, skew: float):
     """Give a volume node axes that are not exactly perpendicular (the CT's row direction tilted by ``skew`` towards
     its column direction), as some scanners write ImageOrientationPatient."""

@@ -1821,6 +1821,7 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     assert "patient id" in logic.stageInputProblem(p)
     p.stagePatient = "P1"
     job = logic.startStage(p)
+    job.process.prepare()                 # the export: the job's first polls in the panel
     output, args = job.outputs, job.process.args
     manifest = args[args.index("--ct") + 1]
     with open(manifest, newline="", encoding="utf-8") as f:
@@ -1840,6 +1841,51 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     assert "none for this patient" in text
     assert p.stageOutputTable.GetTable().GetNumberOfRows() == 1   # the patient asked for, not P0
     assert p.gradcamVolume is not None and p.gradcamVolume.GetDisplayNode().GetWindow() == pytest.approx(0.8)
+
+
+def test_stage_click_exports_nothing_and_imports_no_table_reader(load_module, mrml_scene, phantom_nodes, tmp_path,
+                                                                 monkeypatch):
+    """QA slicerfollow70: the first Predict stage click took ~3 s on the GUI thread before the bar and Cancel showed:
+    1.35-1.5 s importing lungai.fusion.data (and pandas) to match the typed id to the EHR/RNA tables - with no table
+    given - and 0.88 s exporting the CT.  The click now only checks the inputs: the job's first polls (one a tick of
+    the bar) export the CT and the tumour, each step said, Cancel between two stops it (nothing more exported, no
+    child, the work folder gone); without a table neither the table reader nor pandas is imported (an import of
+    either fails here); with an EHR table the id is matched to its spelling as before."""
+    import csv
+
+    from LungAICommon.panel import finish_job
+    from lungai.scene import nodes
+
+    logic, p = _stage_logic(load_module, tmp_path, ct_nodes=phantom_nodes, patient=" lung1-003 ")
+    monkeypatch.setitem(__import__("sys").modules, "lungai.fusion.data", None)   # importing it: ImportError
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)
+    job = logic.startStage(p)                                     # the click on Predict stage
+    work = job.workDir
+    assert work.is_dir() and not any(work.iterdir())             # nothing exported by the click
+    job.process.start()                                           # the runner: bar and Cancel shown
+    assert job.process.running and not any(work.iterdir()) and job.process.args == []
+    events = job.process.poll()
+    assert [(e.kind, e.text) for e in events] == [("progress", "preparing the inputs: exporting the CT 'phantom CT'")]
+    assert not any(work.iterdir())                                # the bar names the step that runs next
+    events = job.process.poll()
+    assert [(e.kind, e.text) for e in events] == [("progress", "preparing the inputs: exporting segment 'Tumor'")]
+    assert sorted(f.name for f in work.iterdir()) == [f"ct{nodes.EXPORT_SUFFIX}"]
+    job.process.cancel()                                          # Cancel between two steps
+    assert job.process.cancelled and not job.process.running and job.process.poll() == []
+    log = []
+    assert finish_job(job, lambda j: pytest.fail("loaded a cancelled job"), lambda t, d: pytest.fail(t),
+                      log.append) is None
+    assert log == ["Cancelled."] and not work.exists()
+
+    job = logic.startStage(p)
+    args = job.process.prepare().args                             # every step at once (a script): not started
+    with open(args[args.index("--ct") + 1], newline="", encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["lung1-003"]      # the typed id (stripped): no table
+    job.finish()
+    monkeypatch.undo()
+    (tmp_path / "ehr.csv").write_text("patient_id,age\nLUNG1-003,60\n", encoding="utf-8")
+    p.ehrFile = tmp_path / "ehr.csv"
+    assert logic.stagePatientId(p) == "LUNG1-003"                         # the table's spelling, as before
 
 
 def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -1892,6 +1938,7 @@ def _stage_logic(load_module, tmp_path, ehr_rows=None, ct_nodes=None, patient=No
 def _stage_result(logic, p, rows):
     """Start the stage job, give it ``rows`` of predictions.csv (after the header) and load them: the panel text."""
     job = logic.startStage(p)
+    job.process.prepare()                 # the export: the job's first polls in the panel
     job.outputs.mkdir(parents=True)
     (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
     return logic.loadStage(p, job)
@@ -1958,6 +2005,7 @@ def test_stage_notes_of_the_patient_are_shown(load_module, mrml_scene, phantom_n
     """predictions.csv's notes (EHR values not seen in training, an all-zero Grad-CAM) are shown with the result."""
     logic, p = _stage_logic(load_module, tmp_path, "P0,60\n", phantom_nodes, "P0")
     job = logic.startStage(p)
+    job.process.prepare()                 # the export: the job's first polls in the panel
     job.outputs.mkdir(parents=True)
     note = ("EHR 'smoking' = 'Heavy' not a trained level: treated as missing; "
             "Grad-CAM: no positive CT evidence for class I")
@@ -2081,6 +2129,7 @@ def test_stage_ct_branch_uses_the_primary_gtv_whatever_the_segment_order(load_mo
     (tmp_path / "model").mkdir()
     p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = tmp_path / "model", vol, seg, "P1"
     job = logic.startStage(p)
+    job.process.prepare()                 # the export: the job's first polls in the panel
     assert list(job.fileNames.values()) == ["phantom CT", f"'GTV-1' ({seg.GetName()})"]
     exported = sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd"))) > 0
     np.testing.assert_array_equal(exported, boxes["GTV-1"])
@@ -2129,6 +2178,7 @@ def test_stage_grad_cam_of_an_earlier_run_is_never_shown_with_another_result(loa
     def run(patient, cams=("P0", "P1"), fail=False):
         p.stagePatient = patient
         job = logic.startStage(p)
+        job.process.prepare()                 # the export: the job's first polls in the panel
         if fail:                              # the command failed: the panel loads nothing
             job.finish()
             return None
@@ -2207,6 +2257,7 @@ def test_stage_run_never_writes_into_the_users_nodes_picked_as_outputs(load_modu
     ct_name, ct_range = ct.GetName(), ct.GetImageData().GetScalarRange()
     p.stagePatient, p.gradcamVolume = "P1", ct           # the CT picked as the Grad-CAM output
     job = logic.startStage(p)
+    job.process.prepare()                 # the export: the job's first polls in the panel
     (job.outputs / "gradcam").mkdir(parents=True)
     (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
     cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd")), sitk.sitkFloat32) * 0.5
@@ -2231,6 +2282,7 @@ def test_stage_run_keeps_the_outputs_the_user_renamed_or_edited(load_module, mrm
     def run(patient):
         p.stagePatient = patient
         job = logic.startStage(p)
+        job.process.prepare()                 # the export: the job's first polls in the panel
         (job.outputs / "gradcam").mkdir(parents=True)
         (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
         cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd")), sitk.sitkFloat32) * 0.5
@@ -2264,6 +2316,7 @@ def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_s
 
     logic, p = _stage_logic(load_module, tmp_path, "LUNG1-003,60\n", phantom_nodes, " lung1-003")
     job = logic.startStage(p)
+    job.process.prepare()                 # the export: the job's first polls in the panel
     try:
         args = job.process.args
         with open(args[args.index("--ct") + 1], newline="", encoding="utf-8") as f:
@@ -2783,6 +2836,7 @@ def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, 
     (tmp_path / "model").mkdir()
     q.stageModelDirectory, q.stageVolume, q.stageSegmentation, q.stagePatient = tmp_path / "model", vol, seg, "P1"
     job = mm.startStage(q)
+    job.process.prepare()                 # the export: the job's first polls in the panel
     try:
         np.testing.assert_array_equal(
             sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd"))) > 0, gtv)
@@ -4026,7 +4080,8 @@ def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phanto
     s.stageModelDirectory = pathlib.Path(rp_model[1])         # any folder: the job is not started
     s.stageVolume, s.stageSegmentation, s.stagePatient = phantom_nodes[0], phantom_nodes[1], "P1"
     job = slogic.startStage(s)
-    job.process.lines = [f"lungai stage predict: error: the tumour mask {job.workDir / 'tumour.nrrd'} is empty"]
+    job.process.prepare().lines = [f"lungai stage predict: error: the tumour mask {job.workDir / 'tumour.nrrd'} "
+                                   "is empty"]
     assert job.errorMessage() == f"the tumour mask 'Tumor' ({phantom_nodes[1].GetName()}) is empty"
     job.finish()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -507,14 +508,17 @@ def candidates_to_markups(scene, candidates: list, name: str):
 
 
 def _cell_text(value) -> str:
-    """A table cell as text: '' for a missing value (None, NaN, pandas NA)."""
-    import pandas as pd  # noqa: PLC0415
-
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):      # a list or array in a cell is a value
-        pass
+    """A table cell as text: '' for a missing value (None, NaN, pandas NA).  pandas is not imported for it: a
+    value can be a pandas NA only where pandas is imported already (:func:`table_node_from_row` needs no pandas)."""
+    if value is None or (isinstance(value, (float, np.floating)) and value != value):
+        return ""
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        try:
+            if pd.isna(value):
+                return ""
+        except (TypeError, ValueError):      # a list or array in a cell is a value
+            pass
     return str(value)
 
 
@@ -789,6 +793,28 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
         _REFRESHING.discard(_table_key(node))
     node.Modified()
     return node
+
+
+class _OneRow:
+    """One row ``{column: value}`` with the part of a DataFrame's interface :func:`_fill_table` reads (``columns``;
+    a column's ``dtype.kind`` and ``tolist()``), its kinds as pandas gives them: an int, float or bool value a
+    number column, anything else text."""
+
+    def __init__(self, row: dict):
+        self.columns = list(row)
+        self._row = row
+
+    def __getitem__(self, column):
+        value = self._row[column]
+        if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+            return np.array([value])
+        return np.array([value], dtype=object)
+
+
+def table_node_from_row(scene, row: dict, name: str, node=None):
+    """:func:`table_node_from_dataframe` of a one-row table ``{column: value}`` without importing pandas (1-1.5 s the
+    first time, on Slicer's GUI thread: QA slicerfollow70, a tumour result's confidence table)."""
+    return table_node_from_dataframe(scene, _OneRow(row), name, node=node)
 
 
 def _fill_table(node, df) -> None:

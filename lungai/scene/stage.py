@@ -7,7 +7,6 @@ model's class probabilities and the patient's top genes as table nodes, Grad-CAM
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from lungai import mrml
 from lungai.errors import InputError
@@ -232,6 +231,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
                      else "the model does not use RNA-seq")
         notes.append(f"patient {patient_id} is not in the RNA matrix (or every value of the profile is empty): "
                      + stands_in + _rna_id_hint(rna_path, patient_id))
+    import pandas as pd   # here: the panel's click imports this module (its Grad-CAM helpers), not pandas
+
     if rna_row is not None and pipe.genes is not None:
         check = model_io.rna_gene_check(pipe, pd.DataFrame([rna_row]))
         if check["version_matched"]:
