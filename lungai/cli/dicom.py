@@ -502,6 +502,17 @@ def run_export(args) -> int:
 
     from pathlib import Path
 
+    from lungai.paths import check_input_paths
+
+    # the input files named are there, a mask option not given a folder: with the arguments, before the CT is read and
+    # SimpleITK imported (QA inputs70, LUNG1-003: `--lungs lungs_typo.nii.gz` said "lungs_typo.nii.gz does not exist"
+    # after 6.3 s, `--tumour nifti/` "is a folder where a mask file was expected" after 6 s, `--results missing/`
+    # "nothing to export")
+    check_input_paths([("--ct", args.ct), ("--results", args.results), ("--tumour", args.tumour),
+                       ("--lungs", args.lungs), ("--uncertainty", args.uncertainty), ("--result", args.result),
+                       ("--radiomics", args.radiomics), ("--dose-features", args.dose_features), ("--rp", args.rp)],
+                      masks=("--tumour", "--lungs"))
+
     from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, check_table_numbers,
                                      contoured_tumour_record, dose_column, export_notes, export_results,
                                      reference_for, rp_row, uncertainty_input)
