@@ -566,3 +566,61 @@ def test_stage_commands_draw_their_bar_before_pandas_and_torch_are_imported(tmp_
     for command in ("predict", "validate"):
         args = ["stage", command, "--model", str(tmp_path / "m"), "--ehr", str(paths["ehr"]), "-o", str(tmp_path / "p")]
         assert _heavy_at_first_bar(args, tmp_path, heavy=heavy) == []
+
+
+def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_read(tmp_path):
+    """QA inputs70 (LUNG1-003, a shared 2-core machine): a folder given where a mask file is read - ``lungai radiomics
+    --mask nifti/`` (4.3 s), ``dose-features --lungs nifti/`` (4.4 s), ``dicom-export --tumour nifti/`` (6.0 s) - was
+    refused only once the CT was read (minutes on a thin-slice CT); with --rtstruct a folder given as the structure
+    (``--tumour RTSTRUCT/``, ``--gtv RTSTRUCT/``: 6.3-7.2 s) was looked for as a structure of that name after the CT
+    was read ("structure '.../RTSTRUCT' is not in ..."), a mistyped mask file (``--tumour gtv_typo.nii.gz#1``) and
+    --structure-map too; dicom-export checked none of its input paths first (``--lungs missing.nii.gz`` after 6.3 s
+    without naming the option, ``--results missing/`` said "nothing to export").  Each is refused with the
+    arguments: naming the option and the fix, nothing heavy imported, nothing written."""
+    for name in ("ct.nii.gz", "rd.dcm", "rs.dcm"):
+        (tmp_path / name).write_bytes(b"")
+    results = tmp_path / "results"             # an output folder given instead of its mask file
+    results.mkdir()
+    for name in ("ct.nii.gz", "labels.nii.gz"):
+        (results / name).write_bytes(b"")
+    (tmp_path / "ctdir").mkdir()
+    folder_said = "results is a folder where a mask file was expected"
+    mask_fix = "if labels.nii.gz in it is the mask, give it: results/labels.nii.gz"
+    structure_said = "is a folder: with --rtstruct, {o} takes a structure name or role:ROLE"
+    rad = ["radiomics", "--image", "ct.nii.gz"]
+    dose = ["dose-features", "--dose", "rd.dcm", "--ct", "ct.nii.gz"]
+    export = ["dicom-export", "--ct", "ctdir"]
+    for args, says in (
+            ([*rad, "--mask", "results", "-o", "out/f.csv"], ["--mask " + folder_said, mask_fix]),
+            ([*rad, "--tumour", "results#1", "-o", "out/f.csv"], ["--tumour " + folder_said, mask_fix]),
+            ([*dose, "--lungs", "results", "-o", "out/d.csv"], ["--lungs " + folder_said, mask_fix]),
+            ([*dose, "--lungs", "ct.nii.gz", "--envelope", "results", "-o", "out/d.csv"],
+             ["--envelope " + folder_said]),
+            ([*export, "--tumour", "results", "-o", "out"], ["--tumour " + folder_said, mask_fix]),
+            ([*export, "--lungs", "results", "-o", "out"], ["--lungs " + folder_said]),
+            ([*export, "--tumour", "ct.nii.gz", "--lungs", "lungs_typo.nii.gz", "-o", "out"],
+             ["--lungs lungs_typo.nii.gz does not exist"]),
+            ([*export, "--results", "nowhere", "-o", "out"], ["--results nowhere does not exist"]),
+            (["dicom-export", "--ct", "ct_typo", "--tumour", "ct.nii.gz", "-o", "out"], ["--ct ct_typo does not exist"]),
+            ([*export, "--tumour", "ct.nii.gz", "--radiomics", "r_typo.csv", "-o", "out"],
+             ["--radiomics r_typo.csv does not exist"]),
+            ([*rad, "--rtstruct", "rs.dcm", "--tumour", "./results", "-o", "out/f.csv"],
+             ["--tumour ./results " + structure_said.format(o="--tumour"), "lungai dicom-scan --structures"]),
+            ([*rad, "--rtstruct", "rs.dcm", "--lungs", f"{results}/", "-o", "out/f.csv"],
+             [f"--lungs {results}/ " + structure_said.format(o="--lungs")]),
+            ([*dose, "--rtstruct", "rs.dcm", "--gtv", str(results), "-o", "out/d.csv"],
+             [f"--gtv {results} " + structure_said.format(o="--gtv")]),
+            ([*dose, "--rtstruct", "rs.dcm", "--structure", "GTV-1", "--structure", str(results), "-o", "out/d.csv"],
+             [f"--structure {results} " + structure_said.format(o="--structure")]),
+            ([*rad, "--rtstruct", "rs.dcm", "--tumour", "gtv_typo.nii.gz#1", "-o", "out/f.csv"],
+             ["--tumour gtv_typo.nii.gz does not exist"]),
+            ([*rad, "--rtstruct", "rs.dcm", "--structure-map", "map_typo.yaml", "-o", "out/f.csv"],
+             ["--structure-map map_typo.yaml does not exist"]),
+            ([*dose, "--rtstruct", "rs.dcm", "--structure-map", "map_typo.yaml", "-o", "out/d.csv"],
+             ["--structure-map map_typo.yaml does not exist"])):
+        code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=("pandas", "SimpleITK", "lungai.radiomics", *HEAVY))
+        assert code == 2 and all(s in err for s in says) and "How to fix" in err, (args, err)
+        assert heavy == [], (args, heavy)
+        assert "reading" not in err and "loading" not in err, err
+    assert not (tmp_path / "out").exists()
+

@@ -1,6 +1,8 @@
 """Checks of the input paths a command names, with the arguments, before any input is read and before the heavy
 modules (SimpleITK, pandas) are imported: this module imports neither (QA radfollow69: ``lungai dose-features`` with a
-mistyped path imported pandas and SimpleITK, 4-5 s on a shared machine, before refusing it)."""
+mistyped path imported pandas and SimpleITK, 4-5 s on a shared machine, before refusing it).  What a mask option
+takes is told here too (a folder given for a mask file: :func:`folder_as_mask`), for :func:`check_input_paths` and
+the mask reader (:func:`lungai.io.read.read_mask`) alike."""
 
 from __future__ import annotations
 
@@ -9,24 +11,170 @@ from pathlib import Path
 
 from lungai.errors import InputError
 
+# the image files lungai reads (any letter case; lungai.io.read, lungai.seg.dataset)
+FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
-def check_input_paths(named) -> None:
+
+def image_suffix(path) -> str:
+    """A file's suffix as lungai tells image files by it: ``.nii.gz`` whole, any letter case."""
+    path = Path(path)
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+# DICOM image modalities: such a file given where a mask is read is an image (a CT slice), not a mask
+IMAGE_MODALITIES = ("CT", "MR", "PT", "NM", "CR", "DX", "US", "RTIMAGE", "RTDOSE")
+
+
+# what a mask option takes (QA exportfollow69: `lungai dicom-export --tumour` given LUNG1-003's CT folder said "holds
+# values -1024 .. 3071; label values must be 0 .. 65535", not that a CT was given for the mask)
+MASK_FILE_FIX = ("give the mask's own file: a NIfTI / NRRD / MHA label map on the CT's grid (0 = background, 1, 2, ... "
+                 "= structures; e.g. the tumor.nii.gz of `lungai segment`, the lung label map of `lungai lungs`, the "
+                 "tumour.nii.gz and lungs.nii.gz `lungai cohort` writes from a patient's RTSTRUCT) or a DICOM SEG "
+                 "file")
+
+
+def mask_file_fix() -> str:
+    """:data:`MASK_FILE_FIX`, then where the CT goes: the command's CT option, a manifest's image column."""
+    from lungai.dicom.masks import fix_words
+
+    return MASK_FILE_FIX + "; " + fix_words("the CT itself is given as the command's CT (--ct, --image), not as a mask",
+                                            "the CT itself goes in the manifest's image column, not as a mask")
+
+
+def folder_as_mask(folder: Path, shown: str) -> InputError:
+    """A folder given where a mask file is read: said as such, naming what the folder holds - a DICOM series (the CT?),
+    the mask files in it (an output folder given instead of its tumour.nii.gz), a SEG / RTSTRUCT in it.  ``shown``: the
+    folder as the problem names it (as typed; ``--mask results`` with the arguments, :func:`check_input_paths`)."""
+    from lungai.dicom.masks import command_word
+
+    images, dicom, kinds, folders = [], 0, {}, []
+    for f in sorted(folder.iterdir()):
+        if f.is_dir():
+            folders.append(f.name)
+        if not f.is_file():
+            continue
+        if image_suffix(f) in FILE_SUFFIXES:
+            images.append(f)
+            continue
+        modality = dicom_modality(f)
+        if modality is None:
+            continue
+        dicom += 1
+        if modality in ("SEG", "RTSTRUCT"):
+            kinds.setdefault(modality, []).append(f)
+        else:
+            kinds.setdefault(modality or "DICOM", [])
+    import re
+
+    held = []
+    if dicom:
+        series = ", ".join(f"{m}" for m in kinds)
+        held.append(f"{dicom} DICOM file{'s' if dicom != 1 else ''} ({series}"
+                    + (": an image series, e.g. the CT" if set(kinds) & set(IMAGE_MODALITIES) else "") + ")")
+    if images:
+        held.append("image files: " + ", ".join(f.name for f in images[:6]) + (", ..." if len(images) > 6 else ""))
+    if folders:
+        held.append("the folders " + ", ".join(folders[:6]) + (", ..." if len(folders) > 6 else ""))
+    problem = (f"{shown} is a folder where a mask file was expected (a label map file or a DICOM SEG)"
+               + (f"; it holds {'; '.join(held)}" if held else ""))
+    masks = [f for f in images if not re.search(r"(^|[\W_])(ct|image|img)([\W_]|$)", f.name, re.I)]
+    candidates = [*kinds.get("SEG", []), *(f for f in masks if re.search(r"tumou?r|gtv|mask|label|seg", f.name, re.I)),
+                  *(f for f in masks if re.search(r"lung", f.name, re.I))]
+    fix = (f"if {candidates[0].name} in it is the mask, give it: {command_word(candidates[0])}; else "
+           if candidates else "") + mask_file_fix()
+    if kinds.get("RTSTRUCT"):
+        fix += f"; for its RTSTRUCT {kinds['RTSTRUCT'][0].name}: {RTSTRUCT_AS_MASK_FIX}"
+    return InputError(problem, fix)
+
+
+RTSTRUCT_AS_MASK_FIX = ("in lungai radiomics, dose-features and demo give the RTSTRUCT as --rtstruct FILE and choose the "
+                        "structure: --structure NAME (or role:gtv, role:lungs) - their mask options then take structure "
+                        "names; elsewhere give a mask image (NIfTI / NRRD label map) or a DICOM SEG of the structure: "
+                        "lungai cohort writes each patient's tumour.nii.gz and lungs.nii.gz from its RTSTRUCT, and 3D "
+                        "Slicer (SlicerRT) loads the RTSTRUCT and exports a segment as a DICOM SEG or label map")
+
+
+def dicom_modality(p: Path) -> str | None:
+    """The Modality of a DICOM file (a SEG, an RTSTRUCT), None for anything else: a file with an image suffix
+    (:data:`FILE_SUFFIXES`) is none; any other is read by its content, whatever it is named (``.dcm``, ``.dicom``,
+    ``.ima``, none: QA maskinput64, a SEG named ``seg.dicom`` was refused as "unsupported file type '.dicom'").
+    The file is read up to its Modality only (:func:`lungai.dicom.pixeldata.file_modality`): ``dcmread`` with
+    ``specific_tags`` reads every element after it (QA cohortread66: LUNG1-003's RTSTRUCT given as ``--mask`` was
+    parsed whole, 0.11-0.26 s, to be refused; a SEG's per-frame headers were parsed before read_seg parsed them)."""
+    if not p.is_file() or image_suffix(p) in FILE_SUFFIXES:
+        return None
+    from pydicom.errors import InvalidDicomError
+
+    from lungai.dicom.pixeldata import file_modality
+
+    try:
+        return file_modality(p)
+    except (InvalidDicomError, OSError):
+        return None
+
+
+def check_input_paths(named, masks=()) -> None:
     """Each ``(option, value)`` of ``named`` (a value None or '' is skipped) must name a file or folder that is there: a
     CT, a mask file - ``FILE#PART`` (a label map's labels, a SEG's segment) by its file - refused, naming the option,
     with the arguments, before any input is read.  QA rad69 (LUNG1-003's DICOM CT, a typo in a mask's name, a shared
     machine): ``lungai radiomics --tumour gtv_typo.nii.gz`` read the CT for 13 s, ``dose-features --lungs
-    lungs_typo.nii.gz`` for 11.7 s, before "does not exist" (minutes on a thin-slice CT)."""
+    lungs_typo.nii.gz`` for 11.7 s, before "does not exist" (minutes on a thin-slice CT).  ``masks``: the options
+    among them that take a mask file - a folder given there is refused as such (:func:`folder_as_mask`, naming the
+    option; QA inputs70: ``radiomics --mask nifti/``, ``dose-features --lungs nifti/``, ``dicom-export --tumour
+    nifti/`` read LUNG1-003's CT first, 4.3-6 s, before "is a folder where a mask file was expected")."""
     for option, value in named:
         if not value:
             continue
         text = str(value)
-        if Path(text).exists():
-            continue
         head, sep, _ = text.rpartition("#")
-        if sep and head and Path(head).exists():
-            continue
-        p = Path(head if sep and head else text)
-        if p.is_symlink():
-            raise InputError(f"{option} {p} is a link to {os.readlink(p)}, which does not exist",
-                             "check the path (and that the drive is mounted)")
-        raise InputError(f"{option} {p} does not exist", "check the path (and that the drive is mounted)")
+        if Path(text).exists():
+            p, shown = Path(text), text
+        elif sep and head and Path(head).exists():
+            p, shown = Path(head), head
+        else:
+            p = Path(head if sep and head else text)
+            if p.is_symlink():
+                raise InputError(f"{option} {p} is a link to {os.readlink(p)}, which does not exist",
+                                 "check the path (and that the drive is mounted)")
+            raise InputError(f"{option} {p} does not exist", "check the path (and that the drive is mounted)")
+        if option in masks and p.is_dir():
+            raise folder_as_mask(p, f"{option} {shown}")
+
+
+# what a mask option's value ends in when it is a mask file, never a structure's name (with --rtstruct)
+MASK_FILE_SUFFIXES = FILE_SUFFIXES + (".dcm",)
+
+
+def _typed_as_path(text: str) -> bool:
+    """Whether ``text`` is written as a path (``./results``, ``/data/p1/``, ``..``), not as a bare name: a folder
+    named like a structure in the working folder (GTV-1) is still taken as the structure."""
+    return "/" in text or os.sep in text or text in (".", "..") or text.startswith("~")
+
+
+def check_structure_values(named) -> None:
+    """With ``--rtstruct`` a mask option (``--tumour``, ``--lungs``, ``--gtv``; ``--structure``, whose values may be
+    a list) takes a structure of the RTSTRUCT by its name or role, or a mask file: each ``(option, value)`` of
+    ``named`` is refused, with the arguments, before any input is read, when it is a folder given as a path (an
+    RTSTRUCT's or an output folder: it was looked for as a structure of that name once the CT was read - QA inputs70:
+    LUNG1-003, ``radiomics --tumour RTSTRUCT/`` 7.2 s, ``dose-features --gtv RTSTRUCT/`` 6.9 s, "structure
+    '.../RTSTRUCT' is not in ...") or a mask file that is not there (``--tumour gtv_typo.nii.gz#1``: "structure
+    'gtv_typo.nii.gz#1' is not in ..." after 3.7 s; it "does not exist", :func:`check_input_paths`)."""
+    for option, value in named:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if not v:
+                continue
+            text = str(v)
+            head, sep, _ = text.rpartition("#")
+            p = Path(head) if sep and head and not Path(text).exists() else Path(text)
+            if p.is_dir() and _typed_as_path(text):
+                mask = "" if option == "--structure" else ", or a mask file"
+                example = "role:lungs" if option in ("--lungs", "--structure") else "role:gtv"
+                raise InputError(f"{option} {text} is a folder: with --rtstruct, {option} takes a structure name or "
+                                 f"role:ROLE of the RTSTRUCT{mask}",
+                                 f"give the structure's name or role (e.g. {option} {example}; `lungai dicom-scan "
+                                 "--structures FOLDER` lists an RTSTRUCT's structures and their roles)"
+                                 + ("" if option == "--structure" else
+                                    ", or the mask file itself (a label map or a DICOM SEG), not its folder"))
+            if option != "--structure" and not p.exists() and image_suffix(p) in MASK_FILE_SUFFIXES:
+                check_input_paths([(option, text)])

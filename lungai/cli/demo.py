@@ -59,6 +59,13 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from lungai.paths import check_input_paths, check_structure_values
+
+    # before the radiomics modules are imported and the CT, the models and the dose read (QA inputs70: a folder given as
+    # the --structure was looked for as a structure of that name; a mistyped --structure-map said after the CT's read)
+    check_input_paths([("--structure-map", args.structure_map)])
+    if args.rtstruct:
+        check_structure_values([("--structure", args.structure)])
     from lungai.demo import run_demo
     from lungai.radiomics import load_params
 

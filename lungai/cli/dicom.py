@@ -70,6 +70,17 @@ def run_scan(args) -> int:
     from lungai.progress import task
     from pathlib import Path
 
+    from lungai.paths import check_input_paths
+
+    # with the arguments, before the scan (minutes for a cohort's export): a mistyped --structure-map (QA inputs70:
+    # refused after the scan and its listing), and the --json file - checked as every lungai output file is: never an
+    # input nor a file lungai dicom-scan did not write (QA inputs70: `--json EXPORT/RTSTRUCT/rs.dcm` wrote the listing
+    # over the patient's RTSTRUCT it had just scanned, exit 0; a user's label map named as --json was lost the same way)
+    check_input_paths([("--structure-map", args.structure_map)])
+    if args.json:
+        from lungai.io.outputs import prepare_output_file
+
+        prepare_output_file(args.json, inputs=[args.folder, args.structure_map], owner=SCAN_OWNER)
     left_out: dict = {}
     # listed before the bar (none drawn for a path that is no folder), once: its steps and the scan's files
     files = files_under(check_root(args.folder), left_out)
@@ -132,8 +143,32 @@ def run_scan(args) -> int:
     # a patient with several CT series: lungai cohort's warning, word for word, with the fix
     say_notes([several_ct_series_warning(pid, rows) for pid, rows in several.items()] + ([images] if images else []))
     if args.json:
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        _write_listing(Path(args.json), json.dumps(doc, indent=2) + "\n")
     return 0
+
+
+# the marker name of dicom-scan's --json files (lungai.io.outputs.record_output_file): a re-run may replace its own
+SCAN_OWNER = "dicom-scan"
+
+
+def _write_listing(path, text: str) -> None:
+    """Write dicom-scan's --json ``text`` to ``path`` whole or not at all (a temporary file renamed; an error said
+    with the fix, :func:`lungai.io.outputs.writing`) and record it as dicom-scan's, so that a re-run replaces it and
+    never a file of the user's (:func:`lungai.io.outputs.prepare_output_file`)."""
+    import os
+
+    from lungai.io.outputs import record_output_file, writing
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    with writing(path):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    record_output_file(path, SCAN_OWNER)
 
 
 # the names under which `dicom-export --results FOLDER` takes each result (one place): lungai segment's / demo's
@@ -466,6 +501,17 @@ def run_export(args) -> int:
     import json
 
     from pathlib import Path
+
+    from lungai.paths import check_input_paths
+
+    # the input files named are there, a mask option not given a folder: with the arguments, before the CT is read and
+    # SimpleITK imported (QA inputs70, LUNG1-003: `--lungs lungs_typo.nii.gz` said "lungs_typo.nii.gz does not exist"
+    # after 6.3 s, `--tumour nifti/` "is a folder where a mask file was expected" after 6 s, `--results missing/`
+    # "nothing to export")
+    check_input_paths([("--ct", args.ct), ("--results", args.results), ("--tumour", args.tumour),
+                       ("--lungs", args.lungs), ("--uncertainty", args.uncertainty), ("--result", args.result),
+                       ("--radiomics", args.radiomics), ("--dose-features", args.dose_features), ("--rp", args.rp)],
+                      masks=("--tumour", "--lungs"))
 
     from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, check_table_numbers,
                                      contoured_tumour_record, dose_column, export_notes, export_results,

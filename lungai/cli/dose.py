@@ -231,11 +231,17 @@ def check_paths(args) -> None:
     :func:`lungai.dicom.rtstruct.rtstruct_option` then checks further; with --rtstruct, --lungs / --gtv name
     structures), refused naming the option before anything else: before pandas and SimpleITK are imported (QA
     radfollow69: a mistyped path cost their 4-5 s of :data:`LOADING` on a shared machine), before any input is read."""
-    from lungai.paths import check_input_paths
+    from lungai.paths import check_input_paths, check_structure_values
 
     check_dose_path(args.dose)
-    check_input_paths([("--ct", args.ct), ("--rtstruct", args.rtstruct), ("--envelope", args.envelope)]
-                      + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]))
+    # a folder given for a mask file, or with --rtstruct as a structure, refused here too (QA inputs70: after the CT's
+    # read, "is a folder where a mask file was expected" / "structure '.../RTSTRUCT' is not in ...")
+    check_input_paths([("--ct", args.ct), ("--rtstruct", args.rtstruct), ("--envelope", args.envelope),
+                       ("--structure-map", args.structure_map)]
+                      + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]),
+                      masks=("--lungs", "--gtv", "--envelope"))
+    if args.rtstruct:
+        check_structure_values([("--lungs", args.lungs), ("--gtv", args.gtv), ("--structure", args.structure)])
 
 
 def run(args) -> int:

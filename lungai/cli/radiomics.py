@@ -239,13 +239,18 @@ RTSTRUCT_STEPS = ("finding the RTSTRUCT in the folder", "checking the RTSTRUCT f
 def run(args) -> int:
     import sys
 
-    from lungai.paths import check_input_paths
+    from lungai.paths import check_input_paths, check_structure_values
 
     # the input files named are there (with --rtstruct, --tumour / --lungs name structures): before any input is read
     # and before SimpleITK, pandas and the radiomics modules are imported (QA cohortdose69: a mistyped --image was
-    # refused only after their import, 2-5 s on a shared machine, as dose-features' was - QA radfollow69)
-    check_input_paths([("--image", args.image), ("--mask", args.mask), ("--rtstruct", args.rtstruct)]
-                      + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]))
+    # refused only after their import, 2-5 s on a shared machine, as dose-features' was - QA radfollow69); a folder
+    # given for a mask file, or with --rtstruct as a structure, is refused there too (QA inputs70: after the CT's read)
+    check_input_paths([("--image", args.image), ("--mask", args.mask), ("--rtstruct", args.rtstruct),
+                       ("--structure-map", args.structure_map)]
+                      + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]),
+                      masks=("--mask", "--tumour", "--lungs"))
+    if args.rtstruct:
+        check_structure_values([("--tumour", args.tumour), ("--lungs", args.lungs), ("--structure", args.structure)])
     from lungai.errors import InputError, counted
     from lungai.io import input_case_id, read_ct, read_mask
     from lungai.progress import task, timer_running, write

@@ -360,6 +360,10 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
     """
     from lungai.io import read_mask
 
+    if rtstruct is not None:    # a folder given as the structure (its RTSTRUCT's, an output folder): refused as such
+        from lungai.paths import check_structure_values
+
+        check_structure_values([(option or ("--lungs" if lungs else f"--{what}"), value)])
     p, part = split_selector(value)
     if p.is_file() or rtstruct is None:
         role = OPTION_ROLES["lungs" if lungs else what] if lungs or what in OPTION_ROLES else None

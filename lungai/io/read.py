@@ -9,10 +9,14 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError, counted
 from lungai.io.geometry import on_grid
+# the folder / file kinds a mask option is checked for with the arguments (lungai.paths: no SimpleITK), read here too
+from lungai.paths import FILE_SUFFIXES, IMAGE_MODALITIES, RTSTRUCT_AS_MASK_FIX, mask_file_fix
+from lungai.paths import dicom_modality as _dicom_modality
+from lungai.paths import folder_as_mask as _folder_as_mask
+from lungai.paths import image_suffix as _suffix
 from lungai.io.validate import (MissingSlicesError, SpacingChangeError, check_3d, check_ct, check_finite,
                                 check_slice_positions, check_steps_along_normal, slice_offsets)
 
-FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # A folder that is no series folder is searched below for its CT series (an export: DICOMDIR + patient / study /
 # series folders, a TCIA download), within bounds, so that a wrong folder (a home folder, a Python environment) is
 # refused at once rather than read file by file:
@@ -126,11 +130,6 @@ def file_digest(path) -> dict:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return {"file": p.name, "size": sum(f.stat().st_size for f in files), "sha256": h.hexdigest()[:16]}
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
 def dicomdir_folder(path) -> Path:
@@ -1156,71 +1155,8 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
 MAX_LABEL = 65535   # label maps are read as unsigned 16-bit
 
 
-# DICOM image modalities: such a file given where a mask is read is an image (a CT slice), not a mask
-IMAGE_MODALITIES = ("CT", "MR", "PT", "NM", "CR", "DX", "US", "RTIMAGE", "RTDOSE")
 # the lowest value of a mask read as a CT image (QA exportfollow69: LUNG1-003's CT given as --tumour, -1024 .. 3071)
 CT_LIKE_LOW_HU = -500
-# what a mask option takes (QA exportfollow69: `lungai dicom-export --tumour` given LUNG1-003's CT folder said "holds
-# values -1024 .. 3071; label values must be 0 .. 65535", not that a CT was given for the mask)
-MASK_FILE_FIX = ("give the mask's own file: a NIfTI / NRRD / MHA label map on the CT's grid (0 = background, 1, 2, ... "
-                 "= structures; e.g. the tumor.nii.gz of `lungai segment`, the lung label map of `lungai lungs`, the "
-                 "tumour.nii.gz and lungs.nii.gz `lungai cohort` writes from a patient's RTSTRUCT) or a DICOM SEG "
-                 "file")
-
-
-def mask_file_fix() -> str:
-    """:data:`MASK_FILE_FIX`, then where the CT goes: the command's CT option, a manifest's image column."""
-    from lungai.dicom.masks import fix_words
-
-    return MASK_FILE_FIX + "; " + fix_words("the CT itself is given as the command's CT (--ct, --image), not as a mask",
-                                            "the CT itself goes in the manifest's image column, not as a mask")
-
-
-def _folder_as_mask(folder: Path, shown: str) -> InputError:
-    """A folder given where a mask file is read: said as such, naming what the folder holds - a DICOM series (the CT?),
-    the mask files in it (an output folder given instead of its tumour.nii.gz), a SEG / RTSTRUCT in it."""
-    from lungai.dicom.masks import command_word
-
-    images, dicom, kinds, folders = [], 0, {}, []
-    for f in sorted(folder.iterdir()):
-        if f.is_dir():
-            folders.append(f.name)
-        if not f.is_file():
-            continue
-        if _suffix(f) in FILE_SUFFIXES:
-            images.append(f)
-            continue
-        modality = _dicom_modality(f)
-        if modality is None:
-            continue
-        dicom += 1
-        if modality in ("SEG", "RTSTRUCT"):
-            kinds.setdefault(modality, []).append(f)
-        else:
-            kinds.setdefault(modality or "DICOM", [])
-    import re
-
-    held = []
-    if dicom:
-        series = ", ".join(f"{m}" for m in kinds)
-        held.append(f"{dicom} DICOM file{'s' if dicom != 1 else ''} ({series}"
-                    + (": an image series, e.g. the CT" if set(kinds) & set(IMAGE_MODALITIES) else "") + ")")
-    if images:
-        held.append("image files: " + ", ".join(f.name for f in images[:6]) + (", ..." if len(images) > 6 else ""))
-    if folders:
-        held.append("the folders " + ", ".join(folders[:6]) + (", ..." if len(folders) > 6 else ""))
-    problem = (f"{shown} is a folder where a mask file was expected (a label map file or a DICOM SEG)"
-               + (f"; it holds {'; '.join(held)}" if held else ""))
-    masks = [f for f in images if not re.search(r"(^|[\W_])(ct|image|img)([\W_]|$)", f.name, re.I)]
-    candidates = [*kinds.get("SEG", []), *(f for f in masks if re.search(r"tumou?r|gtv|mask|label|seg", f.name, re.I)),
-                  *(f for f in masks if re.search(r"lung", f.name, re.I))]
-    fix = (f"if {candidates[0].name} in it is the mask, give it: {command_word(candidates[0])}; else "
-           if candidates else "") + mask_file_fix()
-    if kinds.get("RTSTRUCT"):
-        fix += f"; for its RTSTRUCT {kinds['RTSTRUCT'][0].name}: {RTSTRUCT_AS_MASK_FIX}"
-    return InputError(problem, fix)
-
-
 def _check_label_range(img: sitk.Image, path) -> None:
     """Refuse label values outside 0..65535: the cast to 16 bits would wrap them onto other labels
     (65537 -> 1, -1 -> 65535) without a word.  ``path``: the file as the messages name it (as typed)."""
@@ -1277,32 +1213,6 @@ def _lung_labels_of(img: sitk.Image, path: str, part: str) -> sitk.Image:
 # commands that read an RTSTRUCT themselves rather than telling a command without --rtstruct (dicom-export, segment,
 # eval-seg, train-seg's and radiomics-batch's manifests) to use it (QA: dicom-export --tumour RTSTRUCT named options
 # dicom-export does not have)
-RTSTRUCT_AS_MASK_FIX = ("in lungai radiomics, dose-features and demo give the RTSTRUCT as --rtstruct FILE and choose the "
-                        "structure: --structure NAME (or role:gtv, role:lungs) - their mask options then take structure "
-                        "names; elsewhere give a mask image (NIfTI / NRRD label map) or a DICOM SEG of the structure: "
-                        "lungai cohort writes each patient's tumour.nii.gz and lungs.nii.gz from its RTSTRUCT, and 3D "
-                        "Slicer (SlicerRT) loads the RTSTRUCT and exports a segment as a DICOM SEG or label map")
-
-
-def _dicom_modality(p: Path) -> str | None:
-    """The Modality of a DICOM file (a SEG, an RTSTRUCT), None for anything else: a file with an image suffix
-    (:data:`FILE_SUFFIXES`) is none; any other is read by its content, whatever it is named (``.dcm``, ``.dicom``,
-    ``.ima``, none: QA maskinput64, a SEG named ``seg.dicom`` was refused as "unsupported file type '.dicom'").
-    The file is read up to its Modality only (:func:`lungai.dicom.pixeldata.file_modality`): ``dcmread`` with
-    ``specific_tags`` reads every element after it (QA cohortread66: LUNG1-003's RTSTRUCT given as ``--mask`` was
-    parsed whole, 0.11-0.26 s, to be refused; a SEG's per-frame headers were parsed before read_seg parsed them)."""
-    if not p.is_file() or _suffix(p) in FILE_SUFFIXES:
-        return None
-    from pydicom.errors import InvalidDicomError
-
-    from lungai.dicom.pixeldata import file_modality
-
-    try:
-        return file_modality(p)
-    except (InvalidDicomError, OSError):
-        return None
-
-
 def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, select: str | None = None, mapping=None,
                      lungs: bool = False, chosen: bool = False, names: dict | None = None,
                      parts: dict | None = None, typed: str | None = None) -> sitk.Image:

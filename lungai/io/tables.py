@@ -643,6 +643,41 @@ def check_table_path(path, what: str = "table", fix: str = "give the path of a C
     return check_input_file(path, what, fix, "a CSV file")
 
 
+# a table compressed as pandas reads it by its name (a .csv.gz): gzip data there is the table, not an image
+COMPRESSED_TABLE_SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz")
+
+
+def binary_kind(path) -> str | None:
+    """What the file ``path`` is when it is no text table, by its first bytes: gzip data (a ``.nii.gz`` image; a
+    ``.csv.gz`` is a table), a DICOM file, other binary data (NUL bytes; UTF-16 text, which has them too, is said by
+    :func:`table_read_error`); None for text or a file that cannot be read (its reading says why)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8192)
+    except OSError:
+        return None
+    if head[:2] == b"\x1f\x8b":
+        return None if Path(path).name.lower().endswith(COMPRESSED_TABLE_SUFFIXES) else \
+            "gzip-compressed binary data (an image such as .nii.gz?)"
+    if head[128:132] == b"DICM":
+        return "a DICOM file"
+    if head[:2] not in (b"\xff\xfe", b"\xfe\xff") and b"\x00" in head:
+        return "binary data (an image or another file that is no text?)"
+    return None
+
+
+def check_text_table(path, what: str = "table", fix: str = "give a CSV file with a header row") -> None:
+    """Refuse the table ``path`` that is no text (:func:`binary_kind`): an image or a DICOM file given where a table is
+    read (QA inputs70: LUNG1-003_ct.nii.gz as ``rp train``'s / ``stage cv --ehr``'s / ``demo --clinical``'s table was
+    "line 7 has 2 fields, the header 1: a value without a column", fix "give every value a column name"; as ``ibsi-check
+    --reference`` a UnicodeDecodeError traceback)."""
+    kind = binary_kind(path)
+    if kind:
+        raise InputError(f"{what} {path} is {kind}, not a text table",
+                         f"give the path of the CSV table itself (images and DICOM files go to the command's image "
+                         f"options); {fix}")
+
+
 def table_read_error(path, exc: Exception, what: str = "table", sep: str = ",",
                      fix: str = "give a CSV file with a header row") -> InputError:
     """The :class:`InputError` for the table ``path`` that pandas could not read (``exc``): not UTF-8 text, empty,
@@ -678,6 +713,7 @@ def read_table_checked(path, id_columns=(), sep: str = ",", what: str = "table",
     (:func:`table_read_error`), written with another delimiter (:func:`check_delimiter`), and - with ``rows`` - a
     header without rows."""
     p = check_table_path(path, what, fix)
+    check_text_table(p, what, fix)
     asked, sep = sep, table_delimiter(p, sep, what)
     if sep != asked:          # a decimal-comma spreadsheet's 'CSV': ';' between fields, '1,5' for 1.5
         import warnings
@@ -746,7 +782,9 @@ def read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
     numbers keep their form ("007", "0012", "1e3" - not 7, 12, 1000.0).  ``id_columns``: the id column names, or a
     function of the header's column names giving them (e.g. "the column named id, else the first one").  The other
     columns are read as pandas reads them (numbers stay numbers).  A file pandas cannot read (not UTF-8, empty, not
-    parseable) is refused (:func:`table_read_error`, naming the table ``what`` and saying ``fix``)."""
+    parseable) is refused (:func:`table_read_error`, naming the table ``what`` and saying ``fix``), as is a file that
+    is no text (:func:`check_text_table`)."""
+    check_text_table(path, what, fix)
     try:
         return _read_csv_text_ids(path, id_columns, sep, what=what, **kw)
     except READ_ERRORS as exc:

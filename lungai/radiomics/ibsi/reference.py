@@ -14,12 +14,14 @@ DIAGNOSTIC_PREFIXES = ("img_dim", "vox_dim", "mean_int", "min_int", "max_int", "
 def read_reference(path: str | Path, diagnostics: bool = False) -> pd.DataFrame:
     """DataFrame(tag, reference, tolerance) of the feature rows that have a value (diagnostics dropped), or of
     the diagnostic rows only (``diagnostics=True``: the processed image and ROI, see :mod:`.diagnostics`)."""
+    from lungai.io.tables import read_table_checked
+
     p = Path(path)
-    try:
-        raw = pd.read_csv(p, sep=";")
-    except (OSError, pd.errors.ParserError) as exc:
-        raise InputError(f"could not read the reference table {p}: {exc}",
-                         "give an IBSI-1 reference CSV (ibsi_1_chest_config_<x>.csv, ';'-separated)") from exc
+    # the one table reader: a missing, empty, binary (an image given for it) or unreadable file refused in words (QA
+    # inputs70: the phantom's mask.nii.gz given as --reference ended in a UnicodeDecodeError traceback, an empty file
+    # in pandas' EmptyDataError one)
+    raw = read_table_checked(p, sep=";", what="IBSI-1 reference table",
+                             fix="give an IBSI-1 reference CSV (ibsi_1_chest_config_<x>.csv, ';'-separated)")
     cols = {c.strip().lower(): c for c in raw.columns}
     need = {"reference value", "tolerance", "tag"}
     if not need <= set(cols):
