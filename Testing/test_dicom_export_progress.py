@@ -136,16 +136,17 @@ def test_the_seg_and_sr_writes_name_their_stages_on_the_bar(tmp_path):
     seg = [t for t in texts[texts.index("writing DICOM SEG") + 1:texts.index("DICOM SEG written")]
            if not t.endswith(" s)")]        # the frames' seconds said on a loaded machine (waiting)
     sr = texts[texts.index("writing DICOM SR") + 1:texts.index("DICOM SR written")]
-    assert len(seg) == 2 and all(t.startswith("writing DICOM SEG: ") for t in seg), texts
+    assert len(seg) == 3 and all(t.startswith("writing DICOM SEG: ") for t in seg), texts
     import re
 
     sr = [t for t in sr if not re.search(r" \(\d+ s\)$", t)]     # a stage timed on a loaded machine: said again
     assert all(t.startswith("writing DICOM SR: ") for t in sr), texts
-    from lungai.dicom.seg import SEG_FRAMES, SEG_SAVING
+    from lungai.dicom.seg import SEG_FRAMES, SEG_SAVING, SEG_SEGMENTS
     from lungai.dicom.sr import SR_DOCUMENT, SR_GROUP, SR_GROUPING, SR_MEASUREMENT, SR_SAVING
 
-    assert seg[0] == SEG_FRAMES.format(n=1, s="") == "writing DICOM SEG: the frames of 1 segment", texts
-    assert seg[1].startswith(SEG_SAVING.split("{")[0]), texts
+    assert seg[0] == SEG_SEGMENTS.format(n=1, s="") == "writing DICOM SEG: the slices of 1 segment", texts
+    assert seg[1] == SEG_FRAMES.format(n=1, s="") == "writing DICOM SEG: the frames of 1 segment", texts
+    assert seg[2].startswith(SEG_SAVING.split("{")[0]), texts
     groups = list(dict.fromkeys(re.match(r".*? group \d+/\d+", t).group(0) for t in sr
                                 if t.startswith(SR_GROUP.split("{")[0])))
     assert groups == [SR_GROUP.format(i=i, n=len(groups)) for i in range(1, len(groups) + 1)] and len(groups) == 2, sr
@@ -158,7 +159,7 @@ def test_the_seg_and_sr_writes_name_their_stages_on_the_bar(tmp_path):
     assert sr[-2:] == [SR_DOCUMENT.format(n=measured, s="s"), SR_SAVING.format(n=measured, s="s")] \
         and measured >= 3, sr
     saving = dict(log)
-    assert "results.seg.dcm" not in saving[seg[1]] and "measurements.sr.dcm" not in saving[sr[-1]]
+    assert "results.seg.dcm" not in saving[seg[2]] and "measurements.sr.dcm" not in saving[sr[-1]]
 
 
 def test_the_seg_frames_say_their_seconds_while_highdicom_builds_them(tmp_path, monkeypatch):
@@ -198,6 +199,50 @@ def test_the_seg_frames_say_their_seconds_while_highdicom_builds_them(tmp_path, 
     frames = SEG_FRAMES.format(n=1, s="")
     assert f"{frames} (0 s)" in said, said
     assert said.index(frames) < said.index(f"{frames} (0 s)") < len(said) - 1     # then "saving ... frames"
+    ds = pydicom.dcmread(path)
+    assert ds.Modality == "SEG" and int(ds.NumberOfFrames) >= 1
+
+
+def test_the_seg_segments_slices_say_their_seconds_before_highdicom(tmp_path, monkeypatch):
+    """QA exportfollow70: `lungai segment` on LUNG1-003's DICOM CT - "writing DICOM SEG" stood 0.9 s (3.9 s on a
+    loaded machine) with no word while the masks' slices were taken and digested for the UIDs (highdicom's import
+    with them) before "the frames of 1 segment".  That stage is named and says its seconds while it runs: taking
+    the slices here waits until the bar has said the stage's seconds (an event, not a time), then goes on."""
+    import threading
+
+    import pydicom
+
+    import lungai.dicom.seg as seg_module
+    from lungai.dicom.export import reference_for
+    from lungai.dicom.seg import SEG_FRAMES, write_seg
+    from lungai.io import read_ct
+
+    study = _study(tmp_path)
+    ct = read_ct(study["ct"])
+    stage = "writing DICOM SEG: the slices of 1 segment"       # SEG_SEGMENTS
+    ticked, seen = threading.Event(), []
+    real = seg_module.mask_slab
+
+    def waits_for_a_tick(array):
+        seen.append(ticked.wait(20))        # set as soon as the bar says the stage's seconds
+        return real(array)
+
+    monkeypatch.setattr(seg_module, "mask_slab", waits_for_a_tick)
+    said = []
+
+    class Ticking:
+        tick_interval = 0.05
+
+        def update(self, n=1, message=None):
+            said.append(message)
+            if message and message.startswith(stage + " ("):
+                ticked.set()
+
+    path = write_seg({"GTV": study["masks"]["GTV"]}, reference_for(study["ct"], ct), tmp_path / "x.seg.dcm",
+                     progress=Ticking())
+    assert seen == [True], said
+    assert seg_module.SEG_SEGMENTS.format(n=1, s="") == stage
+    assert said[0] == stage and said.index(SEG_FRAMES.format(n=1, s="")) > said.index(f"{stage} (0 s)"), said
     ds = pydicom.dcmread(path)
     assert ds.Modality == "SEG" and int(ds.NumberOfFrames) >= 1
 

@@ -984,6 +984,27 @@ def _ds_values(pts: np.ndarray) -> list[str]:
     return [f"{v:.3f}" for v in pts.ravel()]
 
 
+CONTOUR_DATA = 0x30060050
+
+
+def _contour_data(pts: np.ndarray):
+    """The ContourData element of the contour points ``pts`` ((n, 3), LPS mm): their DS values (:func:`_ds_values`,
+    3 decimals) as the bytes pydicom writes for them - joined by backslashes, padded with a space to even length -,
+    held as pydicom's raw element (as a file read has it: written as it is, converted when read).  QA exportfollow70:
+    pydicom converting and validating each value (``c.ContourData = [...]``: a DSfloat made and checked against DS's
+    pattern per value, ~110k on LUNG1-003's two lungs) was 2-4 s of write_rtstruct's 4.6-5.8 s; the file written is
+    byte for byte the same, its UIDs too (:func:`lungai.dicom.reference.content_digest` digests the raw DS text as
+    the values' text; the save's character-set check passes it over).  Its item is marked as encoded in pydicom's
+    default character set: under a CT's other one (ISO_IR 192) pydicom converts it as it writes - the same bytes,
+    slower."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    text = "\\".join(_ds_values(pts)).encode("ascii")
+    text += b" " * (len(text) % 2)
+    return RawDataElement(Tag(CONTOUR_DATA), "DS", len(text), text, 0, False, True)
+
+
 def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=None,
                    colours: dict | None = None, description: str = "lungai results",
                    generation: dict | None = None, series_number: int | None = None, notes: dict | None = None,
@@ -1001,6 +1022,7 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     updates (:data:`RTSTRUCT_CONTOURING`), then the save (:data:`RTSTRUCT_SAVING`, timed while it runs); the step is
     the caller's.
     """
+    from pydicom.charset import default_encoding
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
@@ -1042,7 +1064,9 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
             c.ContourImageSequence = Sequence([img])
             c.ContourGeometricType = "CLOSED_PLANAR"
             c.NumberOfContourPoints = len(pts)
-            c.ContourData = _ds_values(pts)
+            c[CONTOUR_DATA] = _contour_data(pts)      # the same bytes as c.ContourData = _ds_values(pts)
+            # the encoding it is in (explicit VR little endian, pydicom's default character set): written as it is
+            c.set_original_encoding(False, True, default_encoding)
             seq.append(c)
         rc.ContourSequence = seq
         contours.append(rc)

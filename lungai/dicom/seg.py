@@ -31,6 +31,9 @@ AUTOMATIC, SEMIAUTOMATIC, MANUAL = "AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"
 # what the bar says while a SEG is written (:func:`write_seg`'s ``progress``): the frames built (highdicom), then
 # saved - QA export67: a lungai cohort patient's SEG (GTVs and both lungs) took 3.5 s, 5.5 s on a loaded machine,
 # behind "writing DICOM SEG"
+# the segments' slices taken from the masks and digested for the UIDs before it (QA exportfollow70: 0.9 s of
+# `lungai segment` on LUNG1-003's DICOM CT with no line, highdicom's import with it; 3.9 s on a loaded machine)
+SEG_SEGMENTS = "writing DICOM SEG: the slices of {n} segment{s}"
 SEG_FRAMES = "writing DICOM SEG: the frames of {n} segment{s}"
 SEG_SAVING = "writing DICOM SEG: saving {frames} frame{s}"
 
@@ -169,15 +172,12 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     ``generation``: {label: AUTOMATIC} for the segments SlicerLungAI made; the others are MANUAL
     (:func:`generation_of`).  ``series_number``: the writing command's (:data:`SERIES_NUMBERS`).
     ``progress`` (optional, :mod:`lungai.progress`): its text names each stage (:data:`SEG_FRAMES`,
-    :data:`SEG_SAVING`); no step is counted (the caller's).
+    :data:`SEG_SAVING`; :data:`SEG_SEGMENTS` and :data:`SEG_FRAMES` say their seconds while they run); no step is
+    counted (the caller's).
     """
-    import highdicom as hd
-
     from lungai import __version__
-    from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, Slab, check_on_grid, content_digest, copy_from_ct,
-                                        derived_uid, orthonormalise_frames, save_dataset, series_slice_spacing,
-                                        stable_dimension_uid)
-    from lungai.dicom.roles import structure_role
+    from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, copy_from_ct, derived_uid, orthonormalise_frames,
+                                        save_dataset, series_slice_spacing, stable_dimension_uid)
 
     from lungai.dicom.labels import check_export_labels
     from lungai.progress import NullProgress, waiting
@@ -192,6 +192,48 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     # the (slices, rows, columns, segments) it takes (a view, the same values): its overlap check summed over the
     # segments, 2-4 s of a loaded machine over the last, 3 bytes wide axis (QA export69, LUNG1-003's tumour and lungs;
     # 0.6-1.3 s then; now not made: segments_overlap below), and each frame it writes is one segment's plane
+    # run beside the bar, which says its seconds (SEG_SEGMENTS)
+    def segments():
+        import highdicom  # noqa: F401 - imported here (a process's first SEG: 0.2-0.5 s), said with the slices
+
+        layers, pixels, spans, descriptions, sop_uid = _segment_layers(
+            masks, reference, roles, generation, notes, notes_full_in, description, series_number)
+        # whether two segments share a voxel (SegmentsOverlap), from each segment's slices: highdicom's own check sums
+        # the (slices, rows, columns, segments) array over its segments into a whole-CT int64 array, 1.0-2.5 s of a
+        # loaded machine on LUNG1-003's 2 lungs or GTV and lungs (QA lungs70; 0.04-0.09 s so), the same value
+        return pixels, descriptions, sop_uid, segments_overlap(layers, spans)
+
+    s = "s" * (len(masks) != 1)
+    pixels, descriptions, sop_uid, overlap = waiting(progress, SEG_SEGMENTS.format(n=len(masks), s=s), segments)
+
+    def frames():
+        import highdicom as hd
+
+        with quiet_highdicom():
+            return _segmentation_with_overlap(pixels, overlap)(
+                source_images=reference.datasets, pixel_array=pixels,
+                segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+                segment_descriptions=descriptions, series_instance_uid=derived_uid(sop_uid, "series"),
+                series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
+                manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
+                series_description=description, content_label="LUNGAI", content_description=description[:64],
+                specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's own: copy_from_ct
+
+    # one call of highdicom, run beside the bar, which says its seconds (QA seg68: `lungai segment` on LUNG1-003's
+    # DICOM CT, one tumour: "the frames of 1 segment" stood 5.4 s of a loaded machine)
+    seg = waiting(progress, SEG_FRAMES.format(n=len(masks), s=s), frames)
+    orthonormalise_frames(seg, series_slice_spacing(reference))    # the CT's direction and spacing as ITK reads them
+    stable_dimension_uid(seg, sop_uid)
+    progress.update(0, SEG_SAVING.format(frames=int(seg.NumberOfFrames), s="s" * (int(seg.NumberOfFrames) != 1)))
+    return save_dataset(copy_from_ct(seg, reference.first), path)
+
+
+def _segment_layers(masks: dict, reference, roles, generation, notes, notes_full_in, description, series_number):
+    """:func:`write_seg`'s segments: (their bool layers, segments first; those as highdicom's (slices, rows, columns,
+    segments) pixels - a view -; each one's (first, end) slice; their descriptions; the SEG's SOP Instance UID)."""
+    from lungai.dicom.reference import Slab, check_on_grid, content_digest, derived_uid
+    from lungai.dicom.roles import structure_role
+
     layers, descriptions, spans = None, [], []
     for number, (label, mask) in enumerate(masks.items(), start=1):
         check_on_grid(mask, reference, what=f"mask {label!r}")
@@ -213,30 +255,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     pixels = np.moveaxis(layers, 0, -1)     # (slices, rows, columns, segments): digested as such, slice by slice
     sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels, descriptions), *masks,
                           str(series_number))
-
-    # whether two segments share a voxel (SegmentsOverlap), from each segment's slices: highdicom's own check sums the
-    # (slices, rows, columns, segments) array over its segments into a whole-CT int64 array, 1.0-2.5 s of a loaded
-    # machine on LUNG1-003's 2 lungs or GTV and lungs (QA lungs70; 0.04-0.09 s so), the same value
-    overlap = segments_overlap(layers, spans)
-
-    def frames():
-        with quiet_highdicom():
-            return _segmentation_with_overlap(pixels, overlap)(
-                source_images=reference.datasets, pixel_array=pixels,
-                segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-                segment_descriptions=descriptions, series_instance_uid=derived_uid(sop_uid, "series"),
-                series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
-                manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
-                series_description=description, content_label="LUNGAI", content_description=description[:64],
-                specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's own: copy_from_ct
-
-    # one call of highdicom, run beside the bar, which says its seconds (QA seg68: `lungai segment` on LUNG1-003's
-    # DICOM CT, one tumour: "the frames of 1 segment" stood 5.4 s of a loaded machine)
-    seg = waiting(progress, SEG_FRAMES.format(n=len(masks), s="s" * (len(masks) != 1)), frames)
-    orthonormalise_frames(seg, series_slice_spacing(reference))    # the CT's direction and spacing as ITK reads them
-    stable_dimension_uid(seg, sop_uid)
-    progress.update(0, SEG_SAVING.format(frames=int(seg.NumberOfFrames), s="s" * (int(seg.NumberOfFrames) != 1)))
-    return save_dataset(copy_from_ct(seg, reference.first), path)
+    return layers, pixels, spans, descriptions, sop_uid
 
 
 def segments_overlap(layers: np.ndarray, spans=None, block: int = 8) -> bool:
