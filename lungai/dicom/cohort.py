@@ -1482,7 +1482,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                     # gtv-3 + gtv-2 without a word)
                     from lungai.cli.dose import DOSE_FEATURES_GTV, gtv_union_note
 
-                    union = gtv_union_note(gtvs, mapping, via=DOSE_FEATURES_GTV)
+                    union = gtv_union_note(gtvs, mapping, via=DOSE_FEATURES_GTV, rtstruct=job.rtstruct)
                     if union:
                         dose_notes.append(union)
                         gtv_union = union
