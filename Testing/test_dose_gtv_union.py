@@ -133,3 +133,25 @@ def test_demo_rtstruct_says_the_gtv_dose_of_several_gtvs_in_dose_features_words(
     assert said in (out / "report.html").read_text(encoding="utf-8").replace("&#x27;", "'")
     for column in LUNG_METRICS + GTV_METRICS:
         assert summary["dose"][column] == pytest.approx(float(union[column]), rel=1e-9), column
+
+
+def test_the_union_note_names_a_gtv_the_mapping_hides_as_not_subtracted(study, tmp_path, capsys):
+    """QA cohortfollow70: with ``--structure-map`` ``GTV-3: null`` the note still said "the lung metrics are of the
+    lungs minus every GTV" beside the warning that the hidden GTV-3 is not subtracted from the lungs.  Now it says
+    every GTV but the hidden one (dose-features, cohort and demo --rtstruct: one function, gtv_union_note)."""
+    gtv = study["masks"]["GTV"]
+    rs = write_rtstruct({"Lung_R": study["masks"]["Lung_R"], "Lung_L": study["masks"]["Lung_L"], "GTV-1": gtv,
+                         "GTV-2": gtv, "GTV-3": gtv}, study["reference"], tmp_path / "rs_three_gtvs.dcm")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("GTV-3: null\n", encoding="utf-8")
+    _features(study, rs, tmp_path / "hidden.csv", "--structure-map", mapping)
+    out = capsys.readouterr().out
+    assert "GTV = union of GTV-1, GTV-2 (" in out, out
+    assert "lungs minus every GTV but the hidden GTV-3 (mapped to null: not subtracted, it stays in the lungs)" in out
+    assert "minus every GTV," not in out, out
+    # a structure hidden that is no GTV: the note as before
+    mapping.write_text("Lung_L: null\n", encoding="utf-8")
+    from lungai.cli.dose import gtv_union_note
+
+    note = gtv_union_note(["GTV-1", "GTV-2", "GTV-3"], str(mapping), rtstruct=rs)
+    assert "minus every GTV, whichever GTV is taken" in note and "hidden" not in note, note

@@ -155,20 +155,40 @@ def gtv_structures(rtstruct, gtv=None, mapping=None) -> tuple[list, list]:
 DOSE_FEATURES_GTV = "lungai dose-features --ct CT --dose RTDOSE --rtstruct RTSTRUCT"
 
 
-def gtv_union_note(used, mapping=None, via: str = "") -> str | None:
+def hidden_gtvs(rtstruct, used, mapping=None) -> list[str]:
+    """The structures of ``rtstruct`` that are GTVs but the structure mapping hides (``NAME: null``) beside the GTVs
+    ``used`` (:func:`lungai.dicom.roles.hidden_gtv_note`): not subtracted from the lungs."""
+    from lungai.dicom.roles import hidden_gtv_note, load_mapping, normalise
+    from lungai.dicom.rtstruct import contoured_structures
+
+    if rtstruct is None or not used:
+        return []
+    user = load_mapping(mapping)
+    names = contoured_structures(rtstruct)[0]
+    return list(dict.fromkeys(str(n) for n in names if normalise(n) in user and user[normalise(n)] is None
+                              and hidden_gtv_note(n, used)))
+
+
+def gtv_union_note(used, mapping=None, via: str = "", rtstruct=None) -> str | None:
     """The note of a GTV dose of several RTSTRUCT structures ``used`` (:func:`gtv_structures`; None for one): as
     ``lungai radiomics`` says a tumour of several (:func:`lungai.cli.radiomics.union_note`), for ``--gtv``, e.g.
     "GTV = union of GTV-1, gtv-3, gtv-2 (...); use --gtv role:gtv_primary (GTV-1) for the primary GTV only, or --gtv
     NAME for one structure".  ``via``: the command that has ``--gtv``, for a command without it (``lungai cohort``,
     ``lungai demo --rtstruct``: :data:`DOSE_FEATURES_GTV`) - the one wording of every command's GTV dose of several
-    GTVs (QA cohortdose69: cohort and demo --rtstruct gave the union's GTV dose without a word)."""
+    GTVs (QA cohortdose69: cohort and demo --rtstruct gave the union's GTV dose without a word).  ``rtstruct``: the
+    RTSTRUCT they are of, whose GTVs the mapping hides (:func:`hidden_gtvs`) the note names as not subtracted (QA
+    cohortfollow70: it said "the lungs minus every GTV" beside the warning that the hidden gtv-2 is not)."""
     from lungai.cli.radiomics import union_note
+    from lungai.errors import agree
 
     if len(used) < 2:
         return None
+    hidden = hidden_gtvs(rtstruct, used, mapping)
+    every = (f"every GTV but the hidden {', '.join(hidden)} (mapped to null: not subtracted, "
+             f"{agree(len(hidden), 'it stays', 'they stay')} in the lungs)" if hidden else "every GTV")
     return union_note("GTV", used, mapping, option="--gtv", via=via,
                       said=" (the GTV dose dose_gtv_mean/min/max_gy is of them all; the lung metrics are of the lungs "
-                           "minus every GTV, whichever GTV is taken)")
+                           f"minus {every}, whichever GTV is taken)")
 
 
 # the steps the progress (bar, LUNGAI_PROGRESS lines for the Lung Radiomics panel) counts: each takes seconds on a
@@ -303,7 +323,7 @@ def _run(args, bar) -> int:
             print("note: " + m["one_lung_note"])
         gtv_used, other_gtvs = gtv_structures(args.rtstruct, args.gtv, args.structure_map) if gtv is not None \
             else ([], [])
-        union = gtv_union_note(gtv_used, args.structure_map)
+        union = gtv_union_note(gtv_used, args.structure_map, rtstruct=args.rtstruct)
         if union:                                 # the GTV dose of several GTVs: said, as radiomics says a tumour's
             print("note: " + union)
         if other_gtvs:                            # --gtv role:gtv_primary: the other GTVs out of the lungs too

@@ -1157,7 +1157,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             from lungai.cli.dose import DOSE_FEATURES_GTV, gtv_structures, gtv_union_note
 
             union = gtv_union_note(gtv_structures(rtstruct, None, structure_map)[0], structure_map,
-                                   via=DOSE_FEATURES_GTV)
+                                   via=DOSE_FEATURES_GTV, rtstruct=rtstruct)
             if union:
                 rt_notes.append(union)
         dose_note = "; ".join(n for n in (dose_note, *rt_notes) if n) or None

@@ -883,20 +883,42 @@ def lung_structures_note(names, empty, mapping=None) -> str:
     return text + (" ({} {})".format(*empty_text(gone)) if gone else "")
 
 
+def unnamed_gtvs(names, mapping=None) -> list:
+    """The structures among ``names`` named like a GTV or a tumour that have no role and are not mapped
+    (:func:`unnamed_gtvs_text`)."""
+    from lungai.dicom.roles import _INTERNAL, _MOTION, _NOT_GTV, gtv_like, load_mapping, normalise, structure_roles
+
+    user = load_mapping(mapping)
+    roles = structure_roles(names, mapping)
+    return [n for n in names if roles.get(n) is None and normalise(n) not in user and gtv_like(n)
+            and not _NOT_GTV.search(normalise(n)) and not _MOTION.match(normalise(n))
+            and not _INTERNAL.match(normalise(n))]
+
+
+def review_fix(rtstruct, mapping=None) -> str:
+    """The fix the needs-review warning of an automatic tumour names after "check tumour.nii.gz": contour a GTV in the
+    RTSTRUCT - or, when the RTSTRUCT has structures named like a GTV without a role (:func:`unnamed_gtvs`), map them
+    (QA cohortfollow70: "or contour a GTV in the RTSTRUCT" beside an RTSTRUCT holding the GTV as 'Tumour_main')."""
+    from lungai.dicom.roles import map_line
+    from lungai.dicom.rtstruct import contoured_structures
+
+    found = unnamed_gtvs(contoured_structures(rtstruct)[0], mapping) if rtstruct else []
+    if not found:
+        return "or contour a GTV in the RTSTRUCT"
+    return (f"or, if the RTSTRUCT's {', '.join(repr(str(n)) for n in found)} {agree(len(found), 'is', 'are')} the "
+            f"GTV, map {agree(len(found), 'it', 'them')} with --structure-map ({map_line(found[0], 'gtv')}) and run "
+            "again")
+
+
 def unnamed_gtvs_text(names, mapping=None) -> str:
     """What ``tumour_from`` says after "automatic segmentation (with confidence)" of an RTSTRUCT without a GTV role
     whose structures are named like a GTV or a tumour but have no role and are not mapped ("Tumour_main":
     :func:`lungai.dicom.roles.gtv_like`), with the fix; "" when there is none.  QA cohort70: LUNG1-003's GTVs renamed
     so got the automatic tumour (confidence 0.16, "needs review ... or contour a GTV in the RTSTRUCT") and the
     terminal said nothing of the contoured one (its role note in patients.csv alone)."""
-    from lungai.dicom.roles import (_INTERNAL, _MOTION, _NOT_GTV, gtv_like, load_mapping, map_line, normalise,
-                                    structure_roles)
+    from lungai.dicom.roles import map_line
 
-    user = load_mapping(mapping)
-    roles = structure_roles(names, mapping)
-    found = [n for n in names if roles.get(n) is None and normalise(n) not in user and gtv_like(n)
-             and not _NOT_GTV.search(normalise(n)) and not _MOTION.match(normalise(n))
-             and not _INTERNAL.match(normalise(n))]
+    found = unnamed_gtvs(names, mapping)
     if not found:
         return ""
     return (f" - the RTSTRUCT's {', '.join(repr(str(n)) for n in found)} {agree(len(found), 'is', 'are')} named like "
@@ -1484,7 +1506,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                     # gtv-3 + gtv-2 without a word)
                     from lungai.cli.dose import DOSE_FEATURES_GTV, gtv_union_note
 
-                    union = gtv_union_note(gtvs, mapping, via=DOSE_FEATURES_GTV)
+                    union = gtv_union_note(gtvs, mapping, via=DOSE_FEATURES_GTV, rtstruct=job.rtstruct)
                     if union:
                         dose_notes.append(union)
                         gtv_union = union
@@ -2177,11 +2199,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             rad_cols = [c for c in table.columns if c.startswith("rad_")]
             # the radiomics settings id travels with the features (rp train records it, predict / validate check it)
             table = table.reindex(columns=first + dose_cols + rad_cols + [SETTINGS_COLUMN])
+            rtstruct_of = {j.case: j.rtstruct for j in jobs}
             for r in table.itertuples(index=False):     # an automatic tumour flagged for review: said, not only listed
                 if isinstance(r.tumour_review, str) and r.tumour_review:
                     _say(told_of_patient(
                         f"{r.case}: the automatic tumour needs review ({r.tumour_review}): check "
-                        f"{out / 'patients' / safe_name(r.case) / TUMOUR} (or contour a GTV in the RTSTRUCT)",
+                        f"{out / 'patients' / safe_name(r.case) / TUMOUR} "
+                        f"({review_fix(rtstruct_of.get(r.case), mapping)})",
                         (r.case, r.patient_id)))
                 if isinstance(r.lungs_cut, str) and r.lungs_cut:    # dose metrics of a partial lung: said too
                     _say(told_of_patient(f"{r.case}: {r.lungs_cut}", (r.case, r.patient_id)))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:      # pandas where a table is read or built: `lungai cohort` draws its first bar before it
     import pandas as pd
 
-from lungai.errors import InputError, LungAIError, agree, counted, failure_lines, split_error
+from lungai.errors import InputError, LungAIError, agree, counted, counted_of, failure_lines, split_error
 from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_output_file, prepare_output_folder,
                                record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
@@ -942,6 +942,7 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     # lung segments named Lung_R, RT LUNG ... (on the CT's grid in an older lungai): their revision in the id and key
     coded: list = []       # a SEG's lungs by their terminology code: on the lung grid as their named ones
     params = with_lung_grid_revision(params, _segment_names(rows, segments, coded), coded)
+    made_parts = not output.with_name(output.name + ".parts").exists()     # this run's: removed if refused below
     parts, redone = _prepare_parts(output, params, segments)
     unnoted = _drop_ibsi_parts_without_notes(parts, rows, params)
     dropped, unchecked = _drop_parts_of_other_orientations(parts, rows)
@@ -949,10 +950,31 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     changed, unreadable = _drop_parts_of_changed_inputs(parts, rows)
     unchecked = "; ".join(n for n in (unchecked, unreadable) if n) or None
     summary = BatchSummary(output, redone=redone, unchecked=unchecked, changed=changed, wide=wide)
+    # the cases not done whose files are missing: all said now, before any work, not each as its turn came after
+    # the others (QA cohortfollow70); they are not run, recorded as failed, and the others go on (as `lungai cohort`
+    # records a failed patient and goes on) - a re-run once the paths are corrected computes only them
+    is_done = lambda row: (parts / f"{safe_name(row['case'])}.csv").exists()     # noqa: E731
+    absent = _rows_missing_files([row for row in rows if not is_done(row)], manifest)
+    if absent:
+        _say_missing_files(absent, len(rows), manifest)
+    todo = [row for row in rows if row["case"] not in absent]
     # the manifest: each case's fixes worded as its cells (process_case)
-    run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows],
-              (params, segments, str(parts), str(manifest)),
-              lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
+    try:
+        run_tasks("radiomics-batch", process_case, todo, [row["case"] for row in todo],
+                  (params, segments, str(parts), str(manifest)), is_done, summary, workers, scheduler)
+    except InputError:
+        # refused before any case (an unreachable --scheduler): the resume folder this run made is removed again,
+        # never one of an earlier run or the user's (QA cohortfollow70: out.csv.parts/params.* were left behind)
+        if made_parts and {p.name for p in parts.iterdir()} <= {"params.key", PARAMS_RECORD}:
+            for name in ("params.key", PARAMS_RECORD):
+                (parts / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                parts.rmdir()
+        raise
+    if absent:
+        summary.failed.extend(absent.items())
+        order = {row["case"]: i for i, row in enumerate(rows)}
+        summary.failed.sort(key=lambda entry: order.get(entry[0], len(order)))
     table, errors, settings = combine(rows, parts, summary.failed, wide)
     from lungai.radiomics.extract import edge_notes, nan_note_lines
 
@@ -968,6 +990,39 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
 
 
 OWNER = "radiomics-batch"
+
+
+def _rows_missing_files(rows: list[dict], manifest) -> dict[str, str]:
+    """The rows (of cases not done) whose image or mask file does not exist: case -> the error its case fails with
+    (its manifest line, column and cell, :func:`_check_row_files`)."""
+    from lungai.dicom.masks import manifest_fixes
+
+    absent = {}
+    for row in rows:
+        try:
+            with manifest_fixes(manifest, row.get(ROW_LINE), row.get(ROW_CELLS)):     # its line, as process_case
+                _check_row_files(row, manifest)
+        except InputError as exc:
+            absent[row["case"]] = str(exc)
+    return absent
+
+
+def _say_missing_files(absent: dict[str, str], total: int, manifest) -> None:
+    """Warn, before any work, of every case whose files are missing (:func:`_rows_missing_files`), with the fix."""
+    import sys
+
+    n = len(absent)
+    problems = [split_error(error)[0] for error in absent.values()]
+    lines = [f"radiomics-batch: warning: {counted_of(n, total, 'case')} of the manifest "
+             f"{agree(n, 'names a file', 'name files')} that {agree(n, 'does', 'do')} not exist: "
+             f"{agree(n, 'it is', 'they are')} not computed (recorded as failed)"
+             + (", the other cases go on" if n < total else "")]
+    lines += [f"  {case}: {problem}" for case, problem in zip(list(absent)[:20], problems[:20])]
+    lines += [f"  ... and {n - 20} more"] if n > 20 else []
+    lines.append(f"  how to fix: correct the path{'s' if n > 1 else ''} in {Path(manifest).name} (and check that the "
+                 "drive is mounted), then run the same command again: the cases done are skipped, only the failed "
+                 "ones are computed")
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def batch_sidecars(output: Path) -> list[Path]:
