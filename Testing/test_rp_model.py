@@ -173,7 +173,11 @@ def test_one_event_gives_no_auc_ci_and_loud_warnings(rp_model_dir, tmp_path, cap
     assert any("calibration slope has no finite estimate" in w for w in saved["warnings"])
     # the warning an InputNote on stderr (QA rpvalidate65: on stdout before)
     assert "AUC 1.000 (CI undefined)" in out and "warning: AUC / calibration not interpretable with 1 event" in err
-    assert "(not estimable: the risks separate the classes)" in out
+    # the arbitrary fitted slope never printed, and "1 event" (QA rpfollow70: "slope -279.07 (not estimable ...)",
+    # "(1 events)")
+    assert "calibration slope not estimable (the risks separate the classes), intercept" in out
+    assert f"{saved['calibration_slope']:.2f}" not in out + err
+    assert "on 12 patients (1 event)" in out
     m = evaluate(*_calibrated_risks(200), threshold=0.5)
     assert m["warnings"] == [] and m["calibration_separable"] is False and m["auc_ci95"][0] is not None
 

@@ -171,21 +171,26 @@ def run_validate(args) -> int:
     # (InputNotes: "note: ..." / "warning: ..." on stderr, as stage validate), and are kept in its warnings
     not_external = r["external"] is False
     print(f"{'validation (NOT external: includes training patients)' if not_external else 'external validation'} "
-          f"of {r['model']} on {r['n']} patients ({r['events']} events)"
+          f"of {r['model']} on {counted(r['n'], 'patient')} ({counted(r['events'], 'event')})"
           + (" (overlap not checked)" if r.get("training_overlap_checked") is False else ""))
     if r.get("outcome_read_as", "0/1") != "0/1":      # an outcome in words: which word counted as the event
         print(r["outcome_read_as"])
     print(f"AUC {r['auc']:.3f} ({ci_text(r['auc_ci95'])}); "
           f"nested-CV AUC at training {r['nested_cv_auc_at_training']:.3f}")
-    print(f"Brier {r['brier']:.3f}; calibration slope {fmt_calibration(r['calibration_slope'])}"
-          f"{' (not estimable: the risks separate the classes)' if r.get('calibration_separable') else ''}, "
+    # separated classes: the fitted slope is arbitrary (QA rpfollow70: "-279.07 (not estimable ...)"), not printed
+    slope = ("not estimable (the risks separate the classes)" if r.get("calibration_separable") else
+             fmt_calibration(r["calibration_slope"]))
+    print(f"Brier {r['brier']:.3f}; calibration slope {slope}, "
           f"intercept {fmt_calibration(r['calibration_intercept'])}"
           + (" (risks saturated/constant)" if r.get("calibration_note") else ""))
     print(f"mean predicted risk {100 * r['mean_predicted_risk']:.1f} %, observed event rate "
           f"{100 * r['observed_event_rate']:.1f} % (observed/expected "
           f"{fmt_calibration(r['observed_expected_ratio'])})")
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
-    print(f"{counted(r['n_patients_with_imputed_features'], 'patient')} with imputed features, "
+    print(f"{counted(r['n_patients_with_imputed_features'], 'patient')} with imputed features"
+          # a model feature empty in every row (warned above, QA rpfollow70): named here too
+          + (f" ({r['features_empty_in_every_row']} empty in every row)" if r.get("features_empty_in_every_row")
+             else "") + ", "
           f"{r['n_patients_out_of_training_range']} with features outside the training range"
           # the risk interval widened to hold the risk, as rp predict marks it (QA rp70: said nowhere by validate)
           + (f", {r['n_patients_interval_widened']} with the risk interval widened to hold the risk (outside the "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree
 from lungai.rp.uncertainty import NO_INTERVAL, RP_ENDPOINT, uncertainty_text
 
 MODEL_FILE, CARD_FILE = "model.skops", "model_card.json"
@@ -363,6 +363,14 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
 
     model_dir = Path(model_dir)
     path, card_path = model_dir / MODEL_FILE, model_dir / CARD_FILE
+    if not model_dir.exists():     # QA rpfollow70: "model.skops and model_card.json missing" for a mistyped path
+        raise InputError(f"the RP model folder {model_dir} does not exist",
+                         "check the path: give the folder written by 'lungai rp train -o MODEL_DIR'")
+    if not model_dir.is_dir():
+        raise InputError(f"{model_dir} is a file, not an RP model folder (needs {MODEL_FILE} and {CARD_FILE})",
+                         f"give the folder that holds it ({model_dir.parent})" if model_dir.name in
+                         (MODEL_FILE, CARD_FILE) else "give the folder written by 'lungai rp train -o MODEL_DIR' "
+                         "(the folder, not a file in it)")
     if (model_dir / STAGE_META).is_file() and not card_path.is_file():
         raise InputError(f"{model_dir} is a stage model folder ({STAGE_META}, written by 'lungai stage train'), not an "
                          f"RP model folder (needs {MODEL_FILE} and {CARD_FILE})",
@@ -370,8 +378,16 @@ def read_card(model_dir, threshold_given: bool = False) -> dict:
                          "'lungai stage predict' (in Slicer: the model folder of the Stage section)")
     if not path.is_file() or not card_path.is_file():
         missing = " and ".join(f for f in (MODEL_FILE, CARD_FILE) if not (model_dir / f).is_file())
+        pickles = sorted(p.name for p in model_dir.glob("*.pkl")) + sorted(p.name for p in model_dir.glob("*.pickle"))
+        # a model saved with pickle (joblib, an older tool): never loaded - it can run any code (one model-file policy)
+        never = (f"; its pickle {agree(len(pickles), 'file', 'files')} {pickles[:3]} {agree(len(pickles), 'is', 'are')} "
+                 f"never loaded (pickle can run arbitrary code: only {MODEL_FILE}, skops with an explicit trusted "
+                 "list, is read)") if pickles else ""
         raise InputError(f"{model_dir} is not an RP model directory (needs {MODEL_FILE} and {CARD_FILE}; "
-                         f"{missing} missing)", "give the directory written by 'lungai rp train -o MODEL_DIR'")
+                         f"{missing} missing{never})",
+                         "give the directory written by 'lungai rp train -o MODEL_DIR'"
+                         + ("; a pickled model cannot be converted safely: retrain it with 'lungai rp train'"
+                            if pickles else ""))
     card = read_json(card_path, RETRAIN_FIX, "model card")
     if card.get("format") != FORMAT:
         raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}"

@@ -514,18 +514,22 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
         raise InputError(f"outcome column {outcome!r} is not in the table{suggest(outcome, df.columns)}",
                          "pass the exact name of the 0/1 outcome column with --outcome")
     raw = df[outcome]
-    empty = raw.map(is_missing_word)        # an empty cell, or "NA", "unknown" ...
-    if empty.any():
-        rows = where_in_files(df, outcome, np.flatnonzero(empty.to_numpy())[:10])
-        raise InputError(f"outcome {outcome!r} is empty or missing in {counted(int(empty.sum()), 'row')} ({rows})",
-                         "fill in the outcome or remove these patients")
-    text = raw.astype(str).str.strip().str.lower()
+    empty = raw.map(is_missing_word).to_numpy(dtype=bool)       # an empty cell, or "NA", "unknown" ...
+    # the values given first (QA rpfollow70: --outcome clin_age_years said "empty or missing in 7 rows ... fill in
+    # the outcome", not that the column is no 0/1 outcome), then the blanks
+    given = raw[~empty]
+    text = given.astype(str).str.strip().str.lower()
     bad = sorted(set(text) - TRUE_WORDS - FALSE_WORDS)
     if bad and all(_GRADE.fullmatch(t) for t in text):
-        raise InputError(graded_outcome_problem(raw, outcome), GRADED_OUTCOME_FIX)
+        raise InputError(graded_outcome_problem(given, outcome), GRADED_OUTCOME_FIX)
     if bad:
         raise InputError(f"outcome {outcome!r} has values other than 0/1: {bad[:10]}",
-                         "code the outcome as 1 (event, e.g. grade >= 2 pneumonitis) and 0 (no event)")
+                         "code the outcome as 1 (event, e.g. grade >= 2 pneumonitis) and 0 (no event), or pass the "
+                         "0/1 outcome column with --outcome")
+    if empty.any():
+        rows = where_in_files(df, outcome, np.flatnonzero(empty)[:10])
+        raise InputError(f"outcome {outcome!r} is empty or missing in {counted(int(empty.sum()), 'row')} ({rows})",
+                         "fill in the outcome or remove these patients")
     return text.isin(TRUE_WORDS).to_numpy().astype(int)
 
 

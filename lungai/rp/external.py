@@ -16,8 +16,8 @@ from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.metrics import calibration_in_the_large, evaluate
 from lungai.rp.model_io import load_model
 from lungai.rp.predict import synthetic_model
-from lungai.rp.prepare import case_ids, effective_dose_warning, imputed_and_out_of_range, lungs_cut_warning, \
-    model_features, no_dose_warning, settings_warnings, tumour_review_warning, confidence_caveat_warning
+from lungai.rp.prepare import case_ids, effective_dose_warning, empty_features, empty_features_warning, \
+    imputed_and_out_of_range, lungs_cut_warning, model_features, no_dose_warning, settings_warnings, tumour_review_warning, confidence_caveat_warning
 from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval_and_members, widened_rows
 
 OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
@@ -64,7 +64,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     :class:`InputError`); ``include_training_patients`` scores them, and the result says it is not external.  These
     notes are warned (InputNotes: the CLI says them on stderr) and kept in ``overlap_notes`` and ``warnings``; so are
     the run's other warnings (radiomics settings - kept in ``radiomics_settings_warnings`` -, too few events,
-    calibration in the large, near-repeated rows, tumours to review, lungs cut, no dose, EFFECTIVE dose: those naming
+    model features empty in every row (also listed in ``features_empty_in_every_row``), calibration in the large,
+    near-repeated rows, tumours to review, lungs cut, no dose, EFFECTIVE dose: those naming
     patients with their ``without_ids`` form).  Its steps are shown on a progress bar ("rp validate"), the model
     file's reading and the risks while they run (QA rp68: a random forest's model.skops read for 49 s without a
     word).
@@ -112,6 +113,10 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
     if not keep.all():
         df, X, y = df[keep], X[keep], y[keep]
     imputed, outside = imputed_and_out_of_range(X, card)
+    # a model feature empty in every row: imputed alike for all, the metrics not of the model as trained (said by
+    # name; QA rpfollow70: only "200 patients with imputed features")
+    empty = empty_features_warning(X, "validation table", "the metrics are those of the model without "
+                                   "{it}, not of the model as trained")
     risk, low, high, members_low, members_high = waiting(bar, f"risks of {counted(len(X), 'patient')}",
                                                          risk_with_interval_and_members, bundle, X)
     # an interval widened to hold the risk (outside the bootstrap members' range): said in its row, as rp predict's
@@ -135,7 +140,7 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
     # a model saved without bootstrap members: empty risk_low / risk_high, said why and the fix (as rp predict's
     # NO_INTERVAL; QA predictlast66: external_predictions.csv had empty cells without a word)
     no_interval = None if has_interval(bundle) else NO_INTERVAL
-    others = result["warnings"] + [w for w in (off, repeated, review, caveat, cut, no_dose, effective, no_interval)
+    others = result["warnings"] + [w for w in (empty, off, repeated, review, caveat, cut, no_dose, effective, no_interval)
                                    if w]
     say_notes(sorted(set(warnings)) + others)
     # the overlap notes among the run's warnings (a local report: the IDs named, as stage validate's metrics.json)
@@ -144,6 +149,7 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],
                "n_patients_with_imputed_features": sum(bool(v) for v in imputed),
+               "features_empty_in_every_row": empty_features(X),
                "n_patients_out_of_training_range": sum(bool(v) for v in outside),
                "n_patients_tumour_review": n_review,
                "n_patients_no_dose": n_no_dose,

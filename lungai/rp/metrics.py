@@ -199,8 +199,10 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, seed: int = 0, chan
         warnings.append(note)
     split = separable(y, p)
     if split and slope is not None:
-        warnings.append(f"the risks separate events from non-events completely: the calibration slope has no "
-                        f"finite estimate (the fitted {slope:.2f} is arbitrary)")
+        # the fitted number not said (QA rpfollow70: "-279.07 (not estimable ...)" read as a figure)
+        warnings.append("the risks separate events from non-events completely: the calibration slope has no "
+                        "finite estimate (the fitted number, calibration_slope, is arbitrary: do not read it) - "
+                        "validate on more patients, with events and non-events whose risks overlap")
     return {"n": int(len(y)), "events": int(y.sum()), "auc": auc, "auc_ci95": [lo, hi],
             "brier": brier, "brier_ci95": [blo, bhi], "calibration_slope": slope,
             "calibration_intercept": intercept, "calibration_separable": split,

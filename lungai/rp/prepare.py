@@ -408,6 +408,31 @@ def imputed_and_out_of_range(X: pd.DataFrame, card: dict) -> tuple[list[str], li
     return imputed, outside
 
 
+def empty_features(X: pd.DataFrame) -> list[str]:
+    """The model features of ``X`` (the model's features of a table's rows, :func:`model_features`) that are empty
+    in every row of a table of two or more rows ([] for one row: its ``imputed`` cell names them)."""
+    if len(X) < 2:
+        return []
+    return [str(c) for c in X.columns if X[c].isna().all()]
+
+
+def empty_features_warning(X: pd.DataFrame, what: str, consequence: str) -> str:
+    """'' or the warning naming the model features empty in every row of ``X`` (:func:`empty_features`): each is
+    imputed with the same training value (median or most frequent category) for every patient, so it tells no
+    patient from another - ``consequence`` (e.g. "the metrics are those of the model without {it}": ``{it}`` is
+    "it" / "them"), and the fix (provide the column).  ``rp train`` refuses such a column
+    (constant or empty); ``rp validate`` / ``rp predict`` imputed it with only "N patients with imputed features"
+    (QA rpfollow70: dose_mld_gy empty in all 200 rows, AUC reported without a word of it)."""
+    cols = empty_features(X)
+    if not cols:
+        return ""
+    return (f"{what}: {counted(len(cols), 'model feature')} {cols} {agree(len(cols), 'is', 'are')} empty in every row "
+            f"({counted(len(X), 'patient')}): imputed with the same training value (median or most frequent "
+            f"category) for every patient, so {agree(len(cols), 'it tells', 'they tell')} no patient from another and "
+            f"{consequence.format(it=agree(len(cols), 'it', 'them'))} - provide {agree(len(cols), 'this column', 'these columns')} (the values the model was "
+            "trained on, same name and unit) and run again")
+
+
 def case_ids(df: pd.DataFrame, id_column: str | None) -> list[str]:
     """Patient identifiers: the id column the checks use (:func:`lungai.rp.checks.id_column_of`: the model's or role
     file's id column, spaces around its name ignored, else case / patient_id / id), else the row numbers."""
@@ -646,7 +671,8 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
     (:func:`tumour_review_warning`) or is not flagged by a model whose confidence has a known caveat
     (:func:`confidence_caveat_warning`), whose lungs were cut by the scan (the dose table's
     ``lungs_cut``: :func:`lungs_cut_warning`), with no dose at all (:func:`no_dose_warning`), and the dose notes
-    recorded in the table (an EFFECTIVE RTDOSE ...: :func:`recorded_notes_warnings`).  ``context``: "cohort",
+    recorded in the table (an EFFECTIVE RTDOSE ...: :func:`recorded_notes_warnings`), and first the model features
+    empty in every row (:func:`empty_features_warning`).  ``context``: "cohort",
     "patient" (Multimodal Predict's one row, whose fixes name Lung Radiomics: the panel says these under its risk) or
     "demo" (``lungai demo``'s one row, whose fixes name its --ct / --dose: its summary and report say these).
     ``X``: the model's features of ``df`` (:func:`model_features`; computed when not given)."""
@@ -659,4 +685,6 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
     X = model_features(df, card, "patients table") if X is None else X
     _, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, what,
                                  "so their risks do not rest on their own dose", context)
-    return [w for w in (review, caveat, cut, no_dose) if w] + recorded_notes_warnings(df, id_column)
+    empty = empty_features_warning(X, "patients table", "the risks are those of the model without {it}, not of the "
+                                   "model as trained")      # a table of 2+ rows (one row: its imputed cell says it)
+    return [w for w in (empty, review, caveat, cut, no_dose) if w] + recorded_notes_warnings(df, id_column)
