@@ -172,7 +172,7 @@ def test_runs_refused_before_any_work_leave_no_output_folder(sample_dir, tmp_pat
     assert sorted(os.listdir(tmp_path)) == []
 
 
-def test_output_in_the_dicom_ct_folder_is_refused_before_writing(p1, no_work, capsys):
+def test_output_in_the_dicom_ct_folder_is_refused_before_writing(p1, no_work, capsys, tmp_path):
     ct_dir = Path(p1["ct"])
     before = sorted(p.name for p in ct_dir.iterdir())
     centre = small_phantom(7).meta["tumour"]["centre_mm"]
@@ -180,7 +180,9 @@ def test_output_in_the_dicom_ct_folder_is_refused_before_writing(p1, no_work, ca
     assert "it must keep only the CT slices" in capsys.readouterr().err   # the series-folder refusal (checked first)
     assert _cli("lungs", ct_dir, "-o", ct_dir / "lungs.nii.gz") == 2
     assert "it must keep only the CT slices" in capsys.readouterr().err
-    assert _cli("dicom-export", "--ct", ct_dir, "--tumour", "tumor.nii.gz", "-o", ct_dir) == 2   # before reading
+    tumour = tmp_path / "tumor.nii.gz"          # an input that exists (its paths are checked first: QA inputs70)
+    tumour.write_bytes(b"")                        # never read: the output is refused before
+    assert _cli("dicom-export", "--ct", ct_dir, "--tumour", tumour, "-o", ct_dir) == 2   # before reading
     assert "it must keep only the CT slices" in capsys.readouterr().err
     assert sorted(p.name for p in ct_dir.iterdir()) == before
 
