@@ -51,3 +51,33 @@ def test_cli_radiomics_and_lungs_say_a_seg_is_no_ct(study, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is a DICOM RTSTRUCT (contours), not a CT image" in err and "corrupt" not in err
     assert not (tmp_path / "l.nii.gz").exists() and not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize("kind, what, goes", [
+    ("nifti", "is an image file (.nii.gz: a label map or an image), not an RTSTRUCT", "a label map goes to the"),
+    ("seg", "is a DICOM SEG file, not an RTSTRUCT", "a SEG is a mask"),
+    ("dose", "is a DICOM RTDOSE file, not an RTSTRUCT", "an RTDOSE goes to --dose"),
+    ("slice", "is a DICOM CT file, not an RTSTRUCT", "a CT goes to the command's CT"),
+])
+def test_rtstruct_option_refuses_another_kind_of_file_before_the_ct_is_read(study, tmp_path, capsys, monkeypatch,
+                                                                           kind, what, goes):
+    """QA inputsfollow70: `lungai radiomics --rtstruct lab3.nii.gz` read LUNG1-003's CT (2.6 s) before "not a
+    readable DICOM file (pydicom ...)"; the file's kind is said by the --rtstruct check, before any work."""
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.dicom.rtstruct import check_rtstruct_path
+
+    files = {"seg": study["seg"], "dose": study["dose"], "slice": sorted(study["ct"].iterdir())[0],
+             "nifti": tmp_path / "lab3.nii.gz"}
+    sitk.WriteImage(sitk.Image(8, 8, 4, sitk.sitkUInt8), str(files["nifti"]))
+    with pytest.raises(InputError) as e:
+        check_rtstruct_path(files[kind])
+    assert f"{files[kind]} {what}" in str(e.value) and "--rtstruct" in e.value.fix and goes in e.value.fix
+    read = []
+    monkeypatch.setattr("lungai.io.read_ct", lambda *a, **k: read.append(a))
+    monkeypatch.setattr("lungai.io.read.read_ct", lambda *a, **k: read.append(a))
+    assert main(["radiomics", "--image", str(study["ct"]), "--rtstruct", str(files[kind]), "--structure", "role:gtv",
+                 "-o", str(tmp_path / "r.csv")]) == 2
+    assert what in capsys.readouterr().err and not read and not (tmp_path / "r.csv").exists()
+    assert check_rtstruct_path(study["rtstruct"]) == study["rtstruct"]       # an RTSTRUCT passes
