@@ -114,6 +114,37 @@ def dicom_modality(p: Path) -> str | None:
         return None
 
 
+# a DICOM object that is not an image, given where the CT is read: what it is and the option it goes to (QA
+# inputsfollow70: a SEG of `lungai dicom-export` given as `lungai radiomics --image` was said to be an "Enhanced
+# (multi-frame) CT" whose "90 slices lie at the position of another slice", an RTSTRUCT "unreadable or corrupt", an
+# RTDOSE "looks like an MR")
+NOT_CT_OBJECTS = {
+    "SEG": ("a DICOM SEG (a segmentation)", "the SEG is a mask: give it to the command's mask option (--mask, "
+                                            "--tumour, --gtv, --lungs)"),
+    "RTSTRUCT": ("a DICOM RTSTRUCT (contours)", "the RTSTRUCT goes to --rtstruct"),
+    "RTDOSE": ("a DICOM RTDOSE (a dose grid)", "the RTDOSE goes to --dose"),
+}
+
+
+def check_not_ct_object(path) -> None:
+    """Refuse a DICOM file that holds no CT image - a SEG, an RTSTRUCT, an RTDOSE, an RTPLAN, an SR, ... - given
+    where the CT is read (:func:`lungai.io.read.read_ct`), saying what it is and where it goes, instead of what
+    reading it as a CT makes of it.  The file is read up to its Modality only (:func:`dicom_modality`); a folder, an
+    image file (NIfTI, ...), a DICOM image (CT, MR, ...) or a file that is not DICOM passes."""
+    from lungai.dicom.masks import fix_words
+
+    p = Path(path)
+    modality = dicom_modality(p)
+    if not modality or modality in IMAGE_MODALITIES and modality != "RTDOSE":
+        return
+    what, goes = NOT_CT_OBJECTS.get(modality, (f"a DICOM {modality} object", ""))
+    ct = fix_words("give the CT series (its folder of CT slices, or a NIfTI / NRRD / MHA CT) as the command's CT (its "
+                   "ct argument, --ct, --image)",
+                   "give the CT series (its folder of CT slices, or a NIfTI / NRRD / MHA CT) in the manifest's "
+                   "image column")
+    raise InputError(f"{p} is {what}, not a CT image", ct + ("; " + goes if goes else ""))
+
+
 def check_input_paths(named, masks=()) -> None:
     """Each ``(option, value)`` of ``named`` (a value None or '' is skipped) must name a file or folder that is there: a
     CT, a mask file - ``FILE#PART`` (a label map's labels, a SEG's segment) by its file - refused, naming the option,

@@ -124,8 +124,35 @@ def check_rtstruct_path(path) -> Path:
         raise InputError(f"{p} is a folder, not an RTSTRUCT file",
                          "give the RTSTRUCT .dcm file (lungai.dicom.rtstruct.rtstruct_option finds it in a folder, "
                          "as the commands' --rtstruct FOLDER does)")
-    return check_input_file(p, "RTSTRUCT file", "give the RTSTRUCT .dcm file of the structure set",
-                            "an RTSTRUCT file")
+    p = check_input_file(p, "RTSTRUCT file", "give the RTSTRUCT .dcm file of the structure set", "an RTSTRUCT file")
+    check_rtstruct_kind(p)
+    return p
+
+
+# where a file given as --rtstruct that is no RTSTRUCT goes
+_NOT_RTSTRUCT_GOES = {"SEG": "a SEG is a mask: give it to the command's mask option (--mask, --tumour, --gtv, --lungs)",
+                      "RTDOSE": "an RTDOSE goes to --dose",
+                      "CT": "a CT goes to the command's CT (its ct argument, --ct, --image)"}
+RTSTRUCT_FIX = "give the RT structure set (the DICOM RTSTRUCT .dcm file exported with the plan) as --rtstruct"
+
+
+def check_rtstruct_kind(p: Path) -> None:
+    """Refuse a file given as the RTSTRUCT that is another kind of file, from its name or its header up to its
+    Modality (:func:`lungai.paths.dicom_modality`), before any work: a NIfTI / NRRD / MHA image (a label map), a DICOM
+    SEG, CT slice, RTDOSE, ...  QA inputsfollow70: ``lungai radiomics --rtstruct lab3.nii.gz`` read LUNG1-003's CT
+    (2.6 s) before "not a readable DICOM file (pydicom ...)".  A file that is no DICOM at all is left to the reader
+    (:func:`_read`), which says so."""
+    from lungai.paths import FILE_SUFFIXES, dicom_modality, image_suffix
+
+    if image_suffix(p) in FILE_SUFFIXES:
+        raise InputError(f"{p} is an image file ({image_suffix(p)}: a label map or an image), not an RTSTRUCT",
+                         RTSTRUCT_FIX + "; a label map goes to the command's mask option (--mask, --tumour, --gtv, "
+                         "--lungs)")
+    modality = dicom_modality(p)
+    if modality and modality != "RTSTRUCT":
+        goes = _NOT_RTSTRUCT_GOES.get(modality)
+        raise InputError(f"{p} is a DICOM {modality} file, not an RTSTRUCT",
+                         RTSTRUCT_FIX + (f"; {goes}" if goes else ""))
 
 
 # the closed ContourGeometricTypes (DICOM PS3.3 C.8.8.6): CLOSED_PLANAR, and CLOSEDPLANAR_XOR, whose contours of one

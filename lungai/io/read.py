@@ -11,6 +11,7 @@ from lungai.errors import InputError, counted
 from lungai.io.geometry import on_grid
 # the folder / file kinds a mask option is checked for with the arguments (lungai.paths: no SimpleITK), read here too
 from lungai.paths import FILE_SUFFIXES, IMAGE_MODALITIES, RTSTRUCT_AS_MASK_FIX, mask_file_fix
+from lungai.paths import check_not_ct_object
 from lungai.paths import dicom_modality as _dicom_modality
 from lungai.paths import folder_as_mask as _folder_as_mask
 from lungai.paths import image_suffix as _suffix
@@ -1047,7 +1048,9 @@ def file_orientation(path) -> str:
 
 
 def read_ct(path: str | Path, series_uid: str | None = None) -> sitk.Image:
-    """Read a chest CT and check it is 3D, its voxel spacing in mm and its intensities in Hounsfield units."""
+    """Read a chest CT and check it is 3D, its voxel spacing in mm and its intensities in Hounsfield units.  A DICOM
+    SEG, RTSTRUCT, RTDOSE, ... file is refused as what it is (:func:`lungai.paths.check_not_ct_object`)."""
+    check_not_ct_object(path)
     img = read_image(path, series_uid)
     check_ct(img, str(path))
     return img

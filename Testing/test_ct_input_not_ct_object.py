@@ -1,0 +1,83 @@
+"""A DICOM object that holds no CT image - a SEG, an RTSTRUCT, an RTDOSE - given where the CT is read is refused as
+what it is, with the option it goes to (QA inputsfollow70: a SEG of `lungai dicom-export` given as `lungai radiomics
+--image` was said to be an "Enhanced (multi-frame) CT" with "90 slices at the position of another slice", LUNG1-003's
+RTSTRUCT "unreadable or corrupt, re-export", an RTDOSE "looks like an MR").  Small synthetic study (pydicom)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lungai.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from dicom_helpers import small_phantom
+
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.synthetic import write_rt_study
+
+    root = tmp_path_factory.mktemp("notct")
+    st = write_rt_study(root, small_phantom(7), "NC1", dose="relative")
+    ref = ct_reference(st["ct"])
+    st["seg"] = write_seg({"Tumour": st["masks"]["GTV"]}, ref, root / "results.seg.dcm", roles={"Tumour": "gtv"})
+    return st
+
+
+@pytest.mark.parametrize("kind, what, goes", [
+    ("seg", "a DICOM SEG (a segmentation), not a CT image", "give it to the command's mask option (--mask"),
+    ("rtstruct", "a DICOM RTSTRUCT (contours), not a CT image", "the RTSTRUCT goes to --rtstruct"),
+    ("dose", "a DICOM RTDOSE (a dose grid), not a CT image", "the RTDOSE goes to --dose"),
+])
+def test_read_ct_names_a_seg_rtstruct_rtdose_given_as_the_ct(study, kind, what, goes):
+    from lungai.io import read_ct
+
+    with pytest.raises(InputError) as e:
+        read_ct(study[kind])
+    assert f"{study[kind]} is {what}" in str(e.value)
+    assert "give the CT series (its folder of CT slices" in e.value.fix and goes in e.value.fix
+    assert read_ct(study["ct"]).GetSize()[2] > 1         # the CT itself still reads
+
+
+def test_cli_radiomics_and_lungs_say_a_seg_is_no_ct(study, tmp_path, capsys):
+    from lungai.cli import main
+
+    assert main(["radiomics", "--image", str(study["seg"]), "--mask", str(study["seg"]), "-o",
+                 str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "is a DICOM SEG (a segmentation), not a CT image" in err and "Enhanced" not in err
+    assert main(["lungs", str(study["rtstruct"]), "-o", str(tmp_path / "l.nii.gz")]) == 2
+    err = capsys.readouterr().err
+    assert "is a DICOM RTSTRUCT (contours), not a CT image" in err and "corrupt" not in err
+    assert not (tmp_path / "l.nii.gz").exists() and not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize("kind, what, goes", [
+    ("nifti", "is an image file (.nii.gz: a label map or an image), not an RTSTRUCT", "a label map goes to the"),
+    ("seg", "is a DICOM SEG file, not an RTSTRUCT", "a SEG is a mask"),
+    ("dose", "is a DICOM RTDOSE file, not an RTSTRUCT", "an RTDOSE goes to --dose"),
+    ("slice", "is a DICOM CT file, not an RTSTRUCT", "a CT goes to the command's CT"),
+])
+def test_rtstruct_option_refuses_another_kind_of_file_before_the_ct_is_read(study, tmp_path, capsys, monkeypatch,
+                                                                           kind, what, goes):
+    """QA inputsfollow70: `lungai radiomics --rtstruct lab3.nii.gz` read LUNG1-003's CT (2.6 s) before "not a
+    readable DICOM file (pydicom ...)"; the file's kind is said by the --rtstruct check, before any work."""
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.dicom.rtstruct import check_rtstruct_path
+
+    files = {"seg": study["seg"], "dose": study["dose"], "slice": sorted(study["ct"].iterdir())[0],
+             "nifti": tmp_path / "lab3.nii.gz"}
+    sitk.WriteImage(sitk.Image(8, 8, 4, sitk.sitkUInt8), str(files["nifti"]))
+    with pytest.raises(InputError) as e:
+        check_rtstruct_path(files[kind])
+    assert f"{files[kind]} {what}" in str(e.value) and "--rtstruct" in e.value.fix and goes in e.value.fix
+    read = []
+    monkeypatch.setattr("lungai.io.read_ct", lambda *a, **k: read.append(a))
+    monkeypatch.setattr("lungai.io.read.read_ct", lambda *a, **k: read.append(a))
+    assert main(["radiomics", "--image", str(study["ct"]), "--rtstruct", str(files[kind]), "--structure", "role:gtv",
+                 "-o", str(tmp_path / "r.csv")]) == 2
+    assert what in capsys.readouterr().err and not read and not (tmp_path / "r.csv").exists()
+    assert check_rtstruct_path(study["rtstruct"]) == study["rtstruct"]       # an RTSTRUCT passes
