@@ -353,10 +353,9 @@ class Counter:
                 yield
                 return
             redraw = bar.refresh            # under tqdm's lock, as the caller's own updates
-        stop = threading.Event()
         interval = max(self._interval, 0.01)
 
-        def beat() -> None:
+        def beat(stop) -> None:
             while True:
                 with self._lock:
                     due = self._said + interval - self._clock()
@@ -372,13 +371,8 @@ class Counter:
                 if stop.wait(due):
                     return
 
-        thread = threading.Thread(target=beat, name="lungai-progress-counter", daemon=True)
-        thread.start()
-        try:
+        with _beside(beat, "lungai-progress-counter"):
             yield
-        finally:
-            stop.set()
-            thread.join()
 
 
 # seconds a stopped :func:`waiting` waits for its worker to begin (launched, not yet running: a loaded machine)
@@ -473,16 +467,26 @@ def timer_running(progress) -> Iterator[None]:
         redraw_one, interval = bar.refresh, TICK_INTERVAL    # under tqdm's lock, as the caller's own updates
     import time
 
-    stop, start = threading.Event(), time.monotonic()
+    start = time.monotonic()
 
-    def redraw():
+    def redraw(stop) -> None:
         while not stop.wait(interval):
             if redraw_one is not None:
                 redraw_one()
             elif message:
                 timed(message, time.monotonic() - start)
 
-    thread = threading.Thread(target=redraw, name="lungai-progress-timer", daemon=True)
+    with _beside(redraw, "lungai-progress-timer"):
+        yield
+
+
+@contextlib.contextmanager
+def _beside(beat, name: str) -> Iterator[None]:
+    """``beat(stop)`` run in a daemon thread of its own (``name``) while the block runs: ``stop``, a
+    :class:`threading.Event`, is set as the block ends, and the thread waited for (:meth:`Counter.running`,
+    :func:`timer_running`)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=beat, args=(stop,), name=name, daemon=True)
     thread.start()
     try:
         yield
