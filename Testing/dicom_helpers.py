@@ -40,6 +40,18 @@ def rt_export(root: Path) -> dict:
     return studies
 
 
+def rt_study_masks(root: Path) -> tuple:
+    """The small phantom's DICOM CT written under ``root`` (no dose): its reference (``ct_reference``) and its masks
+    GTVp, Lung_R, Lung_L - what an RTSTRUCT write is given (the RTSTRUCT tests' study)."""
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.io import read_ct
+
+    st = write_rt_study(root / "dicom", small_phantom(7), "P1", dose=None)
+    ref = ct_reference(st["ct"], image=read_ct(st["ct"]))
+    return ref, {"GTVp": st["masks"]["GTV"], "Lung_R": st["masks"]["Lung_R"], "Lung_L": st["masks"]["Lung_L"]}
+
+
 def image_like(arr: np.ndarray, reference: sitk.Image) -> sitk.Image:
     from lungai.io import copy_geometry
 

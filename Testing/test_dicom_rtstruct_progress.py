@@ -12,22 +12,14 @@ import time
 import pydicom
 import pytest
 
-from dicom_helpers import TimedBar, small_phantom
+from dicom_helpers import TimedBar, rt_study_masks
 
 SLOW = 2.0          # seconds each slowed stage takes at least
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from lungai.dicom.reference import ct_reference
-    from lungai.dicom.synthetic import write_rt_study
-    from lungai.io import read_ct
-
-    root = tmp_path_factory.mktemp("rtbar")
-    st = write_rt_study(root / "dicom", small_phantom(7), "P1", dose=None)
-    ref = ct_reference(st["ct"], image=read_ct(st["ct"]))
-    masks = {"GTVp": st["masks"]["GTV"], "Lung_R": st["masks"]["Lung_R"], "Lung_L": st["masks"]["Lung_L"]}
-    return ref, masks
+    return rt_study_masks(tmp_path_factory.mktemp("rtbar"))
 
 
 

@@ -14,7 +14,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from dicom_helpers import small_phantom
+from dicom_helpers import rt_study_masks
 
 
 def _counting_ds(monkeypatch) -> list:
@@ -64,15 +64,7 @@ def _check_written(path, reference, masks, label, series_number):
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from lungai.dicom.reference import ct_reference
-    from lungai.dicom.synthetic import write_rt_study
-    from lungai.io import read_ct
-
-    root = tmp_path_factory.mktemp("rtraw")
-    st = write_rt_study(root / "dicom", small_phantom(7), "P1", dose=None)
-    ref = ct_reference(st["ct"], image=read_ct(st["ct"]))
-    masks = {"GTVp": st["masks"]["GTV"], "Lung_R": st["masks"]["Lung_R"], "Lung_L": st["masks"]["Lung_L"]}
-    return ref, masks
+    return rt_study_masks(tmp_path_factory.mktemp("rtraw"))
 
 
 def test_rtstruct_contour_values_not_converted_one_by_one(study, tmp_path, monkeypatch):
