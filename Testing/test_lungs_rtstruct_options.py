@@ -103,3 +103,25 @@ def test_structure_names_the_gtvs_and_needs_the_rtstruct(renamed_study, tmp_path
         assert said in err and "How to fix:" in err, err
         assert "lungs: 0/" not in err, err      # refused before the bar: nothing read
         assert not (tmp_path / "x.nii.gz").exists()
+
+
+@pytest.mark.parametrize("extra, option, role", [
+    (["--gtv", "Lung_R"], "--gtv", "lung_right"),
+    (["--structure", "Primary tumour", "--structure", "role:lungs"], "--structure", "lungs")])
+def test_a_lung_given_as_the_gtv_is_refused_before_any_read(renamed_study, tmp_path, capsys, extra, option, role):
+    """A lung (by its name's role, or a lung role) as the GTV would be subtracted from the lungs - the whole lung out
+    of the map (QA lungs71: LUNG1-003's --gtv Lung-Right, right lung 2149 -> 37 ml, a note only): refused with the
+    arguments, naming the option and the role, before the bar; a map giving the lung's name a GTV role takes it."""
+    from lungai.cli import main
+
+    s = renamed_study
+    out = tmp_path / "x.nii.gz"
+    assert main(["lungs", str(s["ct"]), "--no-dicom", "--rtstruct", str(s["root"]), *extra, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} '{extra[-1]}' is a lung (role {role}), not a GTV" in err and "How to fix:" in err, err
+    assert "lungs: 0/" not in err and not out.exists(), err
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("Lung_R: gtv\n")
+    assert main(["lungs", str(s["ct"]), "--no-dicom", "--rtstruct", str(s["root"]), "--gtv", "Lung_R",
+                 "--structure-map", str(mapping), "-o", str(out)]) == 0
+    assert "note: GTV 'Lung_R': " in capsys.readouterr().out

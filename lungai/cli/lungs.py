@@ -63,7 +63,11 @@ def run(args) -> int:
         if args.rtstruct:       # the RTSTRUCT of a folder found (and said) before any work; its GTVs by role
             from lungai.dicom.rtstruct import rtstruct_option
 
+            from lungai.dicom.masks import check_gtv_spec
+
             check_structure_values([("--gtv", args.gtv), ("--structure", args.structure)])
+            for spec in args.structure or ([args.gtv] if args.gtv else []):     # no lung as a GTV
+                check_gtv_spec(spec, args.structure_map, "--structure" if args.structure else "--gtv")
             args.rtstruct = rtstruct_option(args.rtstruct, args.ct, args.series)[0]
     # the GTVs asked for: --gtv, or each --structure (with --rtstruct: every GTV contoured, role:gtv, by default)
     gtv_specs = args.structure or ([args.gtv] if args.gtv else ["role:gtv"] if args.rtstruct else [])

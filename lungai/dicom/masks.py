@@ -743,6 +743,29 @@ def check_dose_lung_spec(spec, mapping=None) -> None:
             "GTVs are subtracted from the lungs by role, or give the GTV with --gtv NAME")
 
 
+def check_gtv_spec(spec, mapping=None, option: str = "--gtv") -> None:
+    """Refuse a lung as a GTV to subtract from the lungs (``lungai lungs --rtstruct RS --gtv Lung-Right``): role
+    ``lung_right`` / ``lung_left`` / ``lungs`` / ``lungs_minus_gtv``, or a structure whose name is a lung's
+    (:func:`lungai.dicom.roles.structure_role`, the ``--structure-map`` first: a structure mapped to a GTV role is
+    taken) - the mirror of :func:`check_dose_lung_spec`.  Checked with the arguments, before any input is read.  QA
+    lungs71: LUNG1-003's ``--gtv Lung-Right`` was subtracted from the lungs with a note only, right lung 2149 -> 37 ml.
+    A file, a name of no role or of a GTV role is the user's choice."""
+    from lungai.dicom.roles import structure_role
+
+    if split_selector(spec)[0].is_file():
+        return
+    name, role = parse_spec(spec)
+    role = role if role is not None else structure_role(name, mapping)
+    if role in ("lung_right", "lung_left", "lungs", "lungs_minus_gtv"):
+        mapped = "" if name is None else (f"; a structure that is a GTV although its name is a lung's: map it with "
+                                          f"--structure-map ('{name}: gtv')")
+        raise InputError(
+            f"{option} {str(spec)!r} is a lung (role {role}), not a GTV: subtracted from the lungs, it would take "
+            "the lung out of the lung masks",
+            f"give the GTV: role:gtv (the default: every GTV contoured, each subtracted) or its structure name "
+            f"({option} GTV-1){mapped}")
+
+
 def lungs_minus_gtv_parts(spec, used, mapping=None) -> tuple | None:
     """(lung structures, GTV structures) of a ``role:lungs_minus_gtv`` mask built from the lungs and the GTVs (no
     'Lungs-GTV' structure: :func:`lungai.dicom.roles.mask_for_role`, the lungs minus every GTV), from the structure
