@@ -42,6 +42,7 @@ def renamed_study(tmp_path_factory):
 
     from lungai.cli import main
     from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import write_seg
     from lungai.dicom.synthetic import write_rt_study
     from lungai.io import read_ct
 
@@ -50,9 +51,12 @@ def renamed_study(tmp_path_factory):
     ct = read_ct(study["ct"])
     gtv = sitk.GetArrayFromImage(read_rtstruct(study["rtstruct"], ct, names=["Primary tumour"])["Primary tumour"]) > 0
     assert main(["lungs", str(study["ct"]), "--no-dicom", "-o", str(tmp / "plain.nii.gz")]) == 0
-    plain = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp / "plain.nii.gz")))
+    labels = sitk.ReadImage(str(tmp / "plain.nii.gz"))
+    plain = sitk.GetArrayFromImage(labels)
     assert (plain[gtv] > 0).any()               # the GTV lies in the lungs: its subtraction shows
-    study.update(tmp=tmp, gtv=gtv, plain=plain)
+    seg = write_seg({"Right lung": labels == 1, "Left lung": labels == 2}, study["reference"], tmp / "lungs.seg.dcm",
+                    roles={"Right lung": "lung_right", "Left lung": "lung_left"})     # as lungai lungs writes it
+    study.update(seg=seg, gtv=gtv, plain=plain)
     return study
 
 
@@ -125,3 +129,24 @@ def test_a_lung_given_as_the_gtv_is_refused_before_any_read(renamed_study, tmp_p
     assert main(["lungs", str(s["ct"]), "--no-dicom", "--rtstruct", str(s["root"]), "--gtv", "Lung_R",
                  "--structure-map", str(mapping), "-o", str(out)]) == 0
     assert "note: GTV 'Lung_R': " in capsys.readouterr().out
+
+
+def test_a_lung_segment_of_a_seg_given_as_the_gtv_is_refused(renamed_study, tmp_path, capsys):
+    """lungai lungs' own SEG given as --gtv: the refusal (no GTV segment) names no lung segment as the example, and a
+    lung segment chosen (SEG#Right lung) is refused before the segmentation, naming the segment and its role (QA
+    lungs71: the fix said "e.g. 'lungs.seg.dcm#Right lung'", which was subtracted: LUNG1-003's right lung 2149 -> 0 ml,
+    a note only)."""
+    from lungai.cli import main
+
+    s = renamed_study
+    seg = s["seg"]
+    out = tmp_path / "x.nii.gz"
+    capsys.readouterr()
+    assert main(["lungs", str(s["ct"]), "--no-dicom", "--gtv", str(seg), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "has role 'gtv'" in err and "How to fix:" in err, err
+    assert "#Right lung" not in err and "#Left lung" not in err, err
+    assert main(["lungs", str(s["ct"]), "--no-dicom", "--gtv", f"{seg}#Right lung", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "segment 'Right lung' of --gtv" in err and "is a lung (role lung_right), not a GTV" in err, err
+    assert "filling the" not in err and not out.exists(), err      # before the segmentation

@@ -178,6 +178,7 @@ def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False, mapping=None, 
             each = read_rtstruct(rtstruct, ct, names=names, allow_gaps=allow_gaps, mapping=mapping) if names else {}
         gtvs = {f"{name!r}": m for name, m in each.items()}
     elif parts:
+        check_seg_gtvs(value, list(parts), mapping)
         gtvs = {f"{label!r}": m for label, m in parts.items()}
     elif part and re.fullmatch(r"\s*\d+(\s*,\s*\d+)+\s*", part) and seg_segment_labels(path) is None:
         file = typed_file(value)
@@ -188,6 +189,33 @@ def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False, mapping=None, 
     for name, gtv in gtvs.items():      # an empty one is no GTV subtracted: refused before the segmentation
         check_not_empty(gtv, "GTV", name, GTV_EMPTY_FIX)
     return gtvs
+
+
+def check_seg_gtvs(value, labels, mapping=None) -> None:
+    """A DICOM SEG's segments ``labels`` taken as GTVs (``--gtv SEG#LABEL``) that are lungs - by their label, the
+    ``--structure-map``'s line or their terminology code (:func:`lungai.dicom.seg.with_code_roles`) - refused before the
+    segmentation, as a lung structure of an RTSTRUCT is with the arguments (:func:`lungai.dicom.masks.check_gtv_spec`).
+    QA lungs71: ``--gtv lungs.seg.dcm`` (lungai lungs' own SEG) was told "e.g. 'lungs.seg.dcm#Right lung'", and that
+    was subtracted with a note only: LUNG1-003's right lung 2149 -> 0 ml."""
+    from lungai.dicom.masks import as_typed, command_word, split_selector, typed_file
+    from lungai.dicom.roles import GTV_ROLES, LUNG_ROLES, structure_role
+    from lungai.dicom.seg import seg_segment_labels, with_code_roles
+    from lungai.errors import InputError
+
+    path, typed = split_selector(value)[0], typed_file(value)
+    every = seg_segment_labels(path) or list(labels)
+    roles = with_code_roles(path, every, mapping)
+    lungs = [(label, structure_role(label, roles)) for label in labels
+             if structure_role(label, roles) in LUNG_ROLES]
+    if not lungs:
+        return
+    (label, role), gtvs = lungs[0], [n for n in every if structure_role(n, roles) in GTV_ROLES]
+    take = (f"--gtv {command_word(typed)} (its GTV segments: {', '.join(gtvs)})" if gtvs else
+            "the mask that holds it (a label map's GTV label, a DICOM SEG's GTV segment, or --rtstruct's GTV)")
+    raise InputError(f"segment {label!r} of --gtv {as_typed(typed)} is a lung (role {role}), not a GTV: subtracted "
+                     "from the lungs, it would take the lung out of the lung masks",
+                     f"give the GTV: {take}; a segment that is a GTV although its label or code says lung: map its "
+                     f"label with --structure-map ('{label}: gtv')")
 
 
 def lung_volumes(labels) -> dict:
