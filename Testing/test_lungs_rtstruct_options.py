@@ -1,5 +1,5 @@
-"""``lungai lungs`` takes the RTSTRUCT options of the other RTSTRUCT commands (radiomics, dose-features, the demo) by the
-one shared helper, :func:`lungai.dicom.masks.add_rtstruct_options`: ``--rtstruct``, ``--structure``,
+"""``lungai lungs`` takes the RTSTRUCT options of the other RTSTRUCT commands (radiomics, dose-features, the demo) by
+the one shared helper, :func:`lungai.dicom.masks.add_rtstruct_options`: ``--rtstruct``, ``--structure``,
 ``--structure-map``, ``--allow-gaps``.  QA lungs71: lungs had its own ``--rtstruct`` / ``--allow-gaps`` and no
 ``--structure-map``, while its own warnings said "map it with --structure-map ('Primary tumour: gtv')": LUNG1-003's
 RTSTRUCT with GTV-1 named "Primary tumour" left the primary GTV in the lungs (left lung 1720 ml, 1709 ml minus it) and

@@ -61,9 +61,8 @@ def run(args) -> int:
         check_input_paths([("--rtstruct", args.rtstruct) if args.rtstruct else ("--gtv", args.gtv),
                            ("--structure-map", args.structure_map)])
         if args.rtstruct:       # the RTSTRUCT of a folder found (and said) before any work; its GTVs by role
-            from lungai.dicom.rtstruct import rtstruct_option
-
             from lungai.dicom.masks import check_gtv_spec
+            from lungai.dicom.rtstruct import rtstruct_option
 
             check_structure_values([("--gtv", args.gtv), ("--structure", args.structure)])
             for spec in args.structure or ([args.gtv] if args.gtv else []):     # no lung as a GTV
