@@ -26,12 +26,13 @@ def register(sub) -> None:
                         "or role (default role:gtv: every GTV contoured, each said): says how much of each GTV lies "
                         "outside the lung masks, and the GTV is subtracted from them (lungs minus GTV, the lungs of "
                         "the dose metrics)")
-    p.add_argument("--rtstruct", default=None, metavar="FILE|FOLDER",
-                   help="DICOM RTSTRUCT of the CT holding the GTV (--gtv then names its structure or role; a folder "
-                        "is searched for the RTSTRUCT of the CT)")
-    p.add_argument("--allow-gaps", action="store_true",
-                   help="with --rtstruct: accept GTV structures with slices left out between their first and last "
-                        "slice (nodes at several levels); by default such a structure is an error")
+    from lungai.dicom.masks import add_rtstruct_options
+
+    # the RTSTRUCT options of segment-free commands (radiomics, dose-features, the demo) by the one shared helper: a
+    # GTV whose name has no role is taken with --structure-map (QA lungs71: lungs had its own --rtstruct /
+    # --allow-gaps, and its own warnings' fix - "map it with --structure-map" - was refused as an unknown argument)
+    add_rtstruct_options(p, "with --rtstruct: a GTV structure (NAME or role:ROLE) to subtract from the lungs, as "
+                            "--gtv; given several times, each of them (--structure GTV-1 --structure gtv-2)")
     p.add_argument("--no-dicom", action="store_true",
                    help="for a DICOM CT, do not write <output>.seg.dcm (DICOM SEG) and <output>.rtstruct.dcm beside it")
     p.set_defaults(func=run)
@@ -53,15 +54,22 @@ def run(args) -> int:
 
     check_image_name(args.output)       # the arguments first (as segment), before reading and segmenting
     check_input_exists(args.ct, series=args.series)     # before the progress bar and any work
-    if args.gtv or args.rtstruct:
-        from lungai.paths import check_input_paths
+    check_gtv_options(args)
+    if args.gtv or args.rtstruct or args.structure_map:
+        from lungai.paths import check_input_paths, check_structure_values
 
-        check_input_paths([("--rtstruct", args.rtstruct)] if args.rtstruct else [("--gtv", args.gtv)])
+        check_input_paths([("--rtstruct", args.rtstruct) if args.rtstruct else ("--gtv", args.gtv),
+                           ("--structure-map", args.structure_map)])
         if args.rtstruct:       # the RTSTRUCT of a folder found (and said) before any work; its GTVs by role
+            from lungai.dicom.masks import check_gtv_spec
             from lungai.dicom.rtstruct import rtstruct_option
 
+            check_structure_values([("--gtv", args.gtv), ("--structure", args.structure)])
+            for spec in args.structure or ([args.gtv] if args.gtv else []):     # no lung as a GTV
+                check_gtv_spec(spec, args.structure_map, "--structure" if args.structure else "--gtv")
             args.rtstruct = rtstruct_option(args.rtstruct, args.ct, args.series)[0]
-            args.gtv = args.gtv or "role:gtv"
+    # the GTVs asked for: --gtv, or each --structure (with --rtstruct: every GTV contoured, role:gtv, by default)
+    gtv_specs = args.structure or ([args.gtv] if args.gtv else ["role:gtv"] if args.rtstruct else [])
     dicom = reads_dicom_ct(args.ct) and not args.no_dicom   # the series read_ct reads (in CT/ too)
     with one_series_scan():     # the series' headers read once for the two checks below
         skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
@@ -74,7 +82,7 @@ def run(args) -> int:
 
             check_output_folder(stem.parent, args.ct, args.series)
     gtv_file = args.rtstruct or args.gtv     # the GTV's file (an RTSTRUCT: --gtv names its structure)
-    prepare_output_file(args.output, inputs=[p for p in (args.ct, gtv_file) if p], owner="lungs",
+    prepare_output_file(args.output, inputs=[p for p in (args.ct, gtv_file, args.structure_map) if p], owner="lungs",
                         sidecars=sidecars)   # before any work
     # each file recorded as soon as the run ends (a failure included): a re-run replaces them
     # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too, and each
@@ -87,7 +95,9 @@ def run(args) -> int:
 
             reference = reference_for(args.ct, ct, args.series)
         # before the segmentation: a bad GTV costs no work
-        gtvs = read_gtvs(args.gtv, ct, args.rtstruct, args.allow_gaps) if args.gtv else {}
+        gtvs = {}
+        for spec in gtv_specs:      # each GTV once, under its name (a structure of two --structure roles read once)
+            gtvs.update(read_gtvs(spec, ct, args.rtstruct, args.allow_gaps, args.structure_map, skip=gtvs))
         bar.update(1, "read")
         # the segmentation's modules (scipy.ndimage / spatial, skimage: 0.4-2 s of a shared machine) after the bar
         bar.update(0, "loading the lung segmentation")     # its modules: up to 1.5 s said nothing (QA lungsgap66)
@@ -125,10 +135,26 @@ def run(args) -> int:
     return 0
 
 
-def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False) -> dict:
+def check_gtv_options(args) -> None:
+    """``--structure`` (the shared RTSTRUCT options, :func:`lungai.dicom.masks.add_rtstruct_options`) names the GTV
+    structures of ``--rtstruct``, as ``--gtv`` does: without ``--rtstruct``, or beside ``--gtv``, refused with the
+    arguments, before any input is read (as dose-features' ``--structure`` beside ``--lungs``)."""
+    from lungai.errors import InputError
+
+    if args.structure and not args.rtstruct:
+        raise InputError("--structure needs --rtstruct FILE|FOLDER",
+                         "give the RTSTRUCT that holds the GTV structure, or the GTV mask file with --gtv FILE")
+    if args.structure and args.gtv:
+        raise InputError("--structure and --gtv both name the GTV",
+                         "give one of them: --gtv NAME|role:ROLE, or --structure NAME once per GTV")
+
+
+def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False, mapping=None, skip=()) -> dict:
     """The GTVs of ``--gtv`` on the CT's grid, {name: mask}: with ``rtstruct`` (``--rtstruct``'s file) each RTSTRUCT
     structure the structure / role ``value`` is made of, under its name; a DICOM SEG's GTV segments each under its
-    label, ``FILE#N,M`` each label (``FILE#N``), else the one mask named as given."""
+    label, ``FILE#N,M`` each label (``FILE#N``), else the one mask named as given.  ``mapping``: the
+    ``--structure-map`` (a file or {name: role}): roles of structure / segment names whose name gives none, names
+    hidden (null).  ``skip``: names already read (another ``--structure``), not read again."""
     import re
 
     from lungai.dicom.masks import as_typed, mask_input, split_selector, typed_file
@@ -138,14 +164,20 @@ def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False) -> dict:
 
     parts: dict = {}
     used: list = []
-    mask = mask_input(value, ct, rtstruct=rtstruct, what="gtv", allow_gaps=allow_gaps, parts=parts, used=used)
+    mask = mask_input(value, ct, rtstruct=rtstruct, mapping=mapping, what="gtv", allow_gaps=allow_gaps, parts=parts,
+                      used=used)
     path, part = split_selector(value)
     if rtstruct is not None and used:
         from lungai.dicom.rtstruct import read_rtstruct
 
-        each = read_rtstruct(rtstruct, ct, names=used, allow_gaps=allow_gaps) if len(used) > 1 else {used[0]: mask}
+        names = [n for n in used if f"{n!r}" not in skip]     # each GTV once (--structure GTV-1 --structure role:gtv)
+        if names == used and len(used) == 1:
+            each = {used[0]: mask}
+        else:
+            each = read_rtstruct(rtstruct, ct, names=names, allow_gaps=allow_gaps, mapping=mapping) if names else {}
         gtvs = {f"{name!r}": m for name, m in each.items()}
     elif parts:
+        check_seg_gtvs(value, list(parts), mapping)
         gtvs = {f"{label!r}": m for label, m in parts.items()}
     elif part and re.fullmatch(r"\s*\d+(\s*,\s*\d+)+\s*", part) and seg_segment_labels(path) is None:
         file = typed_file(value)
@@ -156,6 +188,33 @@ def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False) -> dict:
     for name, gtv in gtvs.items():      # an empty one is no GTV subtracted: refused before the segmentation
         check_not_empty(gtv, "GTV", name, GTV_EMPTY_FIX)
     return gtvs
+
+
+def check_seg_gtvs(value, labels, mapping=None) -> None:
+    """A DICOM SEG's segments ``labels`` taken as GTVs (``--gtv SEG#LABEL``) that are lungs - by their label, the
+    ``--structure-map``'s line or their terminology code (:func:`lungai.dicom.seg.with_code_roles`) - refused before the
+    segmentation, as a lung structure of an RTSTRUCT is with the arguments (:func:`lungai.dicom.masks.check_gtv_spec`).
+    QA lungs71: ``--gtv lungs.seg.dcm`` (lungai lungs' own SEG) was told "e.g. 'lungs.seg.dcm#Right lung'", and that
+    was subtracted with a note only: LUNG1-003's right lung 2149 -> 0 ml."""
+    from lungai.dicom.masks import as_typed, command_word, split_selector, typed_file
+    from lungai.dicom.roles import GTV_ROLES, LUNG_ROLES, structure_role
+    from lungai.dicom.seg import seg_segment_labels, with_code_roles
+    from lungai.errors import InputError
+
+    path, typed = split_selector(value)[0], typed_file(value)
+    every = seg_segment_labels(path) or list(labels)
+    roles = with_code_roles(path, every, mapping)
+    lungs = [(label, structure_role(label, roles)) for label in labels
+             if structure_role(label, roles) in LUNG_ROLES]
+    if not lungs:
+        return
+    (label, role), gtvs = lungs[0], [n for n in every if structure_role(n, roles) in GTV_ROLES]
+    take = (f"--gtv {command_word(typed)} (its GTV segments: {', '.join(gtvs)})" if gtvs else
+            "the mask that holds it (a label map's GTV label, a DICOM SEG's GTV segment, or --rtstruct's GTV)")
+    raise InputError(f"segment {label!r} of --gtv {as_typed(typed)} is a lung (role {role}), not a GTV: subtracted "
+                     "from the lungs, it would take the lung out of the lung masks",
+                     f"give the GTV: {take}; a segment that is a GTV although its label or code says lung: map its "
+                     f"label with --structure-map ('{label}: gtv')")
 
 
 def lung_volumes(labels) -> dict:

@@ -221,9 +221,17 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
         except AmbiguousRole as exc:   # chosen by label after '#', wherever a SEG is given (no --structure)
             raise exc.with_fix("seg", source or "SEG") from None
         except InputError:
+            from lungai.dicom.roles import structure_role
+
+            # the example a segment of no role, never one of another (QA lungs71: "--gtv lungs.seg.dcm" was told
+            # "e.g. 'lungs.seg.dcm#Right lung'", a lung as the GTV)
+            free = [label for label in masks if structure_role(label, mapping) is None]
             raise InputError(f"no segment of {named} has role {role!r}; its segments: "
                              f"{describe_roles(masks, mapping)}",
-                             f"choose the segment by its label after '{SELECTOR}', e.g. {example}") from None
+                             f"choose the segment by its label after '{SELECTOR}', e.g. "
+                             f"{_part_word(source, segment_choice(masks, free[0]))}" if free else
+                             f"give the mask (label map or DICOM SEG) that holds a segment of role {role!r}: each "
+                             f"segment of {named} has another role") from None
         check_case_groups(list(masks), used, named, role=role, mapping=mapping)   # one of "Lung_R" / "lung_r"
         return mask, used
     found = matching_labels(masks, name) or segment_by_number(masks, name) or _same_role(masks, name, mapping, source)
@@ -741,6 +749,29 @@ def check_dose_lung_spec(spec, mapping=None) -> None:
             "give the lungs: role:lungs (the default: a Lungs structure, the right + left lung, else a "
             "Lungs-GTV structure), or each lung by name (--structure Lung_R --structure Lung_L: their union); the "
             "GTVs are subtracted from the lungs by role, or give the GTV with --gtv NAME")
+
+
+def check_gtv_spec(spec, mapping=None, option: str = "--gtv") -> None:
+    """Refuse a lung as a GTV to subtract from the lungs (``lungai lungs --rtstruct RS --gtv Lung-Right``): role
+    ``lung_right`` / ``lung_left`` / ``lungs`` / ``lungs_minus_gtv``, or a structure whose name is a lung's
+    (:func:`lungai.dicom.roles.structure_role`, the ``--structure-map`` first: a structure mapped to a GTV role is
+    taken) - the mirror of :func:`check_dose_lung_spec`.  Checked with the arguments, before any input is read.  QA
+    lungs71: LUNG1-003's ``--gtv Lung-Right`` was subtracted from the lungs with a note only, right lung 2149 -> 37 ml.
+    A file, a name of no role or of a GTV role is the user's choice."""
+    from lungai.dicom.roles import LUNG_ROLES, structure_role
+
+    if split_selector(spec)[0].is_file():
+        return
+    name, role = parse_spec(spec)
+    role = role if role is not None else structure_role(name, mapping)
+    if role in LUNG_ROLES:
+        mapped = "" if name is None else (f"; a structure that is a GTV although its name is a lung's: map it with "
+                                          f"--structure-map ('{name}: gtv')")
+        raise InputError(
+            f"{option} {str(spec)!r} is a lung (role {role}), not a GTV: subtracted from the lungs, it would take "
+            "the lung out of the lung masks",
+            f"give the GTV: role:gtv (the default: every GTV contoured, each subtracted) or its structure name "
+            f"({option} GTV-1){mapped}")
 
 
 def lungs_minus_gtv_parts(spec, used, mapping=None) -> tuple | None:

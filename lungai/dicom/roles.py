@@ -46,6 +46,7 @@ from lungai.errors import InputError, agree, check_input_file
 
 ROLES = ("gtv", "gtv_primary", "gtv_node", "lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 GTV_ROLES = ("gtv_primary", "gtv", "gtv_node")   # all of them make up role "gtv" (primary first)
+LUNG_ROLES = ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")     # a lung, never a GTV to subtract from them
 
 # lung names of planning systems set up in other languages (French, Spanish, Portuguese, German, Italian, Dutch): the
 # lung word and a side word after it ("Poumon D", "Pulmón Izq", "Lunge re", "Polmone sx"), both lungs in the plural
