@@ -402,7 +402,7 @@ def read_gene_variances(path) -> pd.Series:
     ('#DIV/0!'), a decimal comma in a ',' / tab file, a negative or infinite variance and a gene named twice are
     refused, naming gene, value and line (before, such a gene was dropped from the ranking without a word, and a
     second row of a gene ignored)."""
-    from lungai.fusion.data import check_unique_genes
+    from lungai.fusion.data import check_unique_genes, say_date_damaged_genes
     from lungai.io.tables import DECIMAL_COMMA_FIX, data_lines, decimal_comma_hint, decimal_comma_number, id_text, \
         is_missing_cell
 
@@ -459,6 +459,7 @@ def read_gene_variances(path) -> pd.Series:
                              f"correct {agree(len(bad), 'the value', 'the values')} to the raw variance of the gene (a "
                              "number >= 0), or leave the cell empty for a gene without a variance (never selected)")
         check_unique_genes(genes[first:], f"the gene variances {path}")
+        say_date_damaged_genes([g for g, _ in rows], f"the gene variances {path}", variances=True)
         if missing or nameless:
             said = [f"{counted(len(missing), 'gene')} without a variance (never selected by --top-k): "
                     + ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")] \
