@@ -89,3 +89,19 @@ def test_a_tcga_style_name_of_a_date_is_named_with_its_entrez_id_kept(tmp_path):
             "MARCH3; Sep-07|989 = SEPTIN7, formerly SEPT7)") in note
     assert ": 3-Mar|10299 -> MARCHF3|10299 -, or export the matrix again" in note
     assert "TOR1AIP1" not in note and "2-Dec" not in note
+
+
+def test_the_gene_variances_are_read_and_said_once_as_typed_and_resolved(tmp_path, monkeypatch):
+    """`stage cv / train` read the --gene-variances file as typed (a relative path), then each training fold by its
+    resolved path: the file was read twice and its notes said twice (QA stage71: the 8 date names of
+    NSCLC-Radiogenomics' gene_variances.csv, as '../shared/...' and as '/work/shared/...')."""
+    (tmp_path / "var.csv").write_text("gene,variance\n1-Mar,0.9\nTP53,0.5\nEGFR,\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_gene_variances("var.csv")
+        read_gene_variances(tmp_path / "var.csv")
+    notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert [n for n in notes if "without a variance" in n] == [
+        "the gene variances var.csv: 1 gene without a variance (never selected by --top-k): 'EGFR' (empty) (line 4)"]
+    assert len(notes) == 2 and notes[0].startswith("the gene variances var.csv: 1 gene name is a date"), notes

@@ -407,7 +407,9 @@ def read_gene_variances(path) -> pd.Series:
         is_missing_cell
 
     try:
-        key = (str(path), Path(path).stat().st_mtime_ns)     # a file edited in a long Slicer session is re-read
+        # a file edited in a long Slicer session is re-read; the file by its resolved path: `stage cv / train` read it
+        # as typed (../v.csv), each fold by the resolved path - read (and its notes said) twice before (QA stage71)
+        key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
     except OSError as e:
         raise InputError(f"cannot read the gene variances {path}: {e}", "give an existing CSV: gene, raw variance") from e
     if key not in _VARIANCES:
