@@ -558,14 +558,50 @@ def test_stage_commands_draw_their_bar_before_pandas_and_torch_are_imported(tmp_
     from stage_helpers import small_stage_cohort
 
     paths = small_stage_cohort(tmp_path / "c", 12)
-    heavy = HEAVY + ("pandas", "sklearn", "torch_geometric", "skops")
+    heavy = HEAVY + ("pandas", "SimpleITK", "sklearn", "torch_geometric", "skops")
     train = ["stage", "train", "--ehr", str(paths["ehr"]), "--label", "stage", "--modalities", "ehr", "--epochs", "1",
              "--inner-folds", "1", "--baselines", "logreg", "-o", str(tmp_path / "m")]
     assert _heavy_at_first_bar(train, tmp_path, heavy=heavy) == []
     assert not (tmp_path / "m").exists()
+    (tmp_path / "m").mkdir()      # a model folder (its card is read after the bar): the paths are checked before it
+    (tmp_path / "m" / "stage_model.json").write_text("{}")
     for command in ("predict", "validate"):
         args = ["stage", command, "--model", str(tmp_path / "m"), "--ehr", str(paths["ehr"]), "-o", str(tmp_path / "p")]
         assert _heavy_at_first_bar(args, tmp_path, heavy=heavy) == []
+
+
+def test_stage_commands_refuse_a_wrong_input_path_before_pandas_and_torch(tmp_path):
+    """QA stage71 (NSCLC-Radiogenomics, a shared 2-core machine): ``stage train --ehr /nonexistent.csv`` was refused
+    after 33 s, ``stage predict --model /nonexistent`` after 25 s - pandas, torch, MONAI, scikit-learn, torch-geometric
+    and skops imported first, on their "loading" bar - and the refusal of the missing table did not name its option
+    ("table /nonexistent.csv does not exist; give a CSV (comma) or TSV (tab) file with a header row").  The paths are
+    checked first: the refusal names the option and the fix, nothing heavy imported, no bar drawn, nothing written."""
+    (tmp_path / "ehr.csv").write_text("patient_id,stage\nP1,I\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "model").mkdir()
+    heavy = HEAVY + ("pandas", "SimpleITK", "sklearn", "torch_geometric", "skops")
+    train = ["stage", "train", "--label", "stage", "-o", "out"]
+    for args, says in (([*train, "--ehr", "ehr_typo.csv"], "--ehr ehr_typo.csv does not exist"),
+                       ([*train, "--ehr", "ehr.csv", "--rna", "rna_typo.csv"], "--rna rna_typo.csv does not exist"),
+                       ([*train, "--ehr", "ehr.csv", "--ct", "manifest_typo.csv"],
+                        "--ct manifest_typo.csv does not exist"),
+                       ([*train, "--ehr", "ehr.csv", "--gene-variances", "v_typo.csv"],
+                        "--gene-variances v_typo.csv does not exist"),
+                       ([*train, "--ehr", "ehr.csv", "--edges", "e_typo.csv"], "--edges e_typo.csv does not exist"),
+                       ([*train, "--ehr", "folder"], "--ehr folder is a folder, not a table file"),
+                       (train, "no input data"),
+                       (["stage", "cv", "--rna", "folder", "-o", "out"], "--rna folder is a folder, not a table file"),
+                       (["stage", "predict", "--model", "nowhere", "--ehr", "ehr.csv", "-o", "out"],
+                        "--model nowhere does not exist"),
+                       (["stage", "validate", "--model", "model", "--ehr", "ehr.csv", "--label", "stage", "-o", "out"],
+                        "--model model is not a locked stage model (no stage_model.json)"),
+                       (["stage", "predict", "--model", "model", "--ehr", "ehr_typo.csv", "-o", "out"],
+                        "--ehr ehr_typo.csv does not exist")):
+        code, err, imported = _heavy_at_refusal(args, tmp_path, heavy=heavy)
+        assert code == 2 and says in err and "How to fix" in err, (args, err)
+        assert imported == [], (args, imported)
+        assert "loading" not in err, err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_read(tmp_path):

@@ -209,3 +209,17 @@ def check_structure_values(named) -> None:
                                     ", or the mask file itself (a label map or a DICOM SEG), not its folder"))
             if option != "--structure" and not p.exists() and image_suffix(p) in MASK_FILE_SUFFIXES:
                 check_input_paths([(option, text)])
+
+
+def check_folder_path(path) -> None:
+    """Refuse an output folder ``path`` that is a file or lies under one (nothing is created).  Here, light (no
+    SimpleITK, which ``lungai.io`` imports): ``lungai stage`` checks its -o with its input paths, before its imports."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"the output {out} is a file, not a folder", "give a folder name with -o (new or existing)")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot create the output folder {out}: {parent} is a file",
+                                 "give -o a path whose parent folders are folders")
+            break

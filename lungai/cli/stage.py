@@ -165,9 +165,45 @@ def _load_modules(name: str) -> None:
         bar.update(0, "loaded")
 
 
+# the table options of ``stage cv / train / validate / predict``: what each takes, for a folder given instead
+TABLE_OPTIONS = (("--ehr", "ehr", "the EHR table's CSV / TSV file"),
+                 ("--rna", "rna", "the RNA matrix's CSV / TSV file"),
+                 ("--ct", "ct", "the CT manifest's CSV file (id,image,mask)"),
+                 ("--gene-variances", "gene_variances", "the gene variances' CSV file (gene, raw variance)"),
+                 ("--edges", "edges", "the gene edge list's CSV file (gene_a,gene_b)"))
+
+
+def check_inputs(args) -> None:
+    """The command line's paths checked before the heavy imports (:func:`_load_modules`, 15-30 s on a shared
+    machine): the output is not a file or under one, each input path is there
+    (:func:`lungai.paths.check_input_paths`, naming the option), a table option names a file, not a folder,
+    ``--model`` holds a stage_model.json, and at least one table is given.  QA stage71: ``stage train --ehr
+    /nonexistent.csv`` was refused after 33 s (pandas, torch, MONAI, scikit-learn, torch-geometric and skops imported
+    first), ``stage predict --model /nonexistent`` after 25 s."""
+    from pathlib import Path
+
+    from lungai.errors import InputError
+    from lungai.fusion import check_input_given
+    from lungai.paths import check_folder_path, check_input_paths
+
+    check_folder_path(args.output)      # an output under a file first, as before (its owner: after the imports)
+    model = getattr(args, "model", None)
+    tables = [(option, getattr(args, attr, None), what) for option, attr, what in TABLE_OPTIONS]
+    check_input_paths([("--model", model)] + [(option, value) for option, value, _ in tables])
+    for option, value, what in tables:
+        if value and Path(value).is_dir():
+            raise InputError(f"{option} {value} is a folder, not a table file", f"give {what} itself")
+    if model:
+        from lungai.fusion.balance import check_stage_model_folder
+
+        check_stage_model_folder(model, "--model")
+    check_input_given(args.ehr, args.rna, args.ct)
+
+
 def _run(name):
     def run(args):
         if name != "synth":
+            check_inputs(args)       # a mistyped path refused at once, not after the imports
             _load_modules(name)
         from lungai.fusion import workflows
 

@@ -926,11 +926,9 @@ def check_model_options(model_dir=None, rp_model=None, stage_model=None, light: 
 def _stage_meta(folder) -> None:
     """The first check of :func:`lungai.fusion.model_io.load` (a locked stage model's folder holds its
     stage_model.json), without its imports (torch)."""
-    from lungai.fusion.balance import META
+    from lungai.fusion.balance import check_stage_model_folder
 
-    if not (Path(folder) / META).is_file():
-        raise InputError(f"{folder} is not a locked stage model (no {META})",
-                         "pass the folder written by `lungai stage train`")
+    check_stage_model_folder(folder)
 
 
 def _load_rp(folder):

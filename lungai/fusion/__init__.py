@@ -44,6 +44,15 @@ def no_explanation_text(model: str, selected: bool, fix: str) -> str:
             f"predictions come from {model}{why}; {fix}")
 
 
+def check_input_given(ehr, rna, ct) -> None:
+    """At least one of the tables (``--ehr``, ``--rna``, ``--ct``) is given: the one check of ``lungai stage``'s
+    command line, before its heavy imports (:mod:`lungai.cli.stage`), and of its workflows."""
+    if not (ehr or rna or ct):
+        from lungai.errors import InputError
+
+        raise InputError("no input data", "pass at least one of --ehr, --rna, --ct")
+
+
 # a modality whose table a run was not given, in the words of its notes (lungai.fusion.pipeline.FusionPipeline.fit)
 NOT_GIVEN = {"ehr": "no EHR table given (--ehr)", "rna": "no RNA table given (--rna)", "ct": "no CT manifest given (--ct)"}
 CT_NOT_GIVEN_NOTE = f"{NOT_GIVEN['ct']}: CT branch masked"

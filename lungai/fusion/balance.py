@@ -10,6 +10,18 @@ from pathlib import Path
 META = "stage_model.json"   # a locked stage model's card (lungai.fusion.model_io)
 
 
+def check_stage_model_folder(folder, option: str = "") -> None:
+    """The first check of :func:`lungai.fusion.model_io.load`: a locked stage model's folder holds its
+    stage_model.json - light (no torch), so that ``lungai stage validate / predict --model`` and ``lungai demo
+    --stage-model`` refuse a wrong folder before the heavy imports.  ``option``: the option that named the folder,
+    said with it."""
+    from lungai.errors import InputError
+
+    if not (Path(folder) / META).is_file():
+        raise InputError(f"{option + ' ' if option else ''}{folder} is not a locked stage model (no {META})",
+                         "pass the folder written by `lungai stage train`")
+
+
 def class_counts_text(counts) -> str:
     """A training cohort's patients per class, e.g. "I 14, II 14, III 12" (never a raw dict); "" when not recorded."""
     if not isinstance(counts, dict) or not counts:

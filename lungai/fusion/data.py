@@ -329,41 +329,61 @@ def drop_annotation_columns(out: pd.DataFrame, what: str) -> pd.DataFrame:
 
 
 # a gene symbol a spreadsheet (Excel) read as a date: MARCH3 -> '3-Mar', SEPT7 -> '7-Sep', DEC1 -> '1-Dec'
-# (NSCLC-Radiogenomics' df_zscore.csv has 1-Mar ... 9-Mar); today's symbols MARCHF3, SEPTIN7, DELEC1 (HGNC 2020)
+# (NSCLC-Radiogenomics' df_zscore.csv has 3-Mar, its gene_variances.csv 1-Mar ... 9-Mar); today's symbols MARCHF3, SEPTIN7, DELEC1 (HGNC 2020)
 _DATE_GENE = re.compile(r"^(?:0?(\d{1,2})-(mar|sep|dec)|(mar|sep|dec)-0?(\d{1,2}))$", re.IGNORECASE)
 _DATE_GENE_NAMES = {"mar": ("MARCHF", "MARCH"), "sep": ("SEPTIN", "SEPT"), "dec": ("DELEC", "DEC")}
 
 
+def _date_gene(name):
+    """(today's symbol, former symbol, the name renamed) of a gene name that a spreadsheet made into a date - written
+    alone ('3-Mar') or as the symbol of a TCGA-style 'SYMBOL|Entrez' name ('3-Mar|10299': the symbol is the part
+    before '|', :func:`lungai.fusion.preprocess.gene_symbol`) -; None for any other name."""
+    from lungai.fusion.preprocess import gene_symbol
+
+    text = str(name).strip()
+    symbol = gene_symbol(text)
+    m = _DATE_GENE.match(text if symbol is None else symbol)
+    if not m:
+        return None
+    number, month = int(m.group(1) or m.group(4)), (m.group(2) or m.group(3)).casefold()
+    if month == "dec" and number != 1:       # DEC1 is the only such symbol
+        return None
+    now, before = (f"{n}{number}" for n in _DATE_GENE_NAMES[month])
+    return now, before, (now if symbol is None else f"{now}|{text.split('|', 1)[1].strip()}")
+
+
 def date_damaged_genes(genes) -> dict:
     """{gene name: 'MARCHF3, formerly MARCH3'} for the names of ``genes`` that are dates a spreadsheet made of gene
-    symbols ('3-Mar', 'Sep-07', '1-Dec'); {} when none."""
+    symbols ('3-Mar', 'Sep-07', '1-Dec'; also as the symbol of a TCGA-style name, '3-Mar|10299'); {} when none."""
     found = {}
     for g in genes:
-        m = _DATE_GENE.match(str(g).strip())
-        if m:
-            number, month = int(m.group(1) or m.group(4)), (m.group(2) or m.group(3)).casefold()
-            if month == "dec" and number != 1:       # DEC1 is the only such symbol
-                continue
-            now, before = _DATE_GENE_NAMES[month]
-            found[str(g)] = f"{now}{number}, formerly {before}{number}"
+        if (dated := _date_gene(g)) is not None:
+            found[str(g)] = f"{dated[0]}, formerly {dated[1]}"
     return found
 
 
-def say_date_damaged_genes(genes, what: str) -> None:
-    """A note naming the gene names of the RNA matrix that a spreadsheet turned into dates (:func:`date_damaged_genes`),
-    with the fix.  QA stagefollow70: NSCLC-Radiogenomics' df_zscore.csv has 8 (1-Mar ... 9-Mar = MARCH1 ... MARCH9),
-    unsaid; matched as written, a matrix that names them properly does not find them (or the reverse)."""
+def say_date_damaged_genes(genes, what: str, variances: bool = False) -> None:
+    """A note naming the gene names of the RNA matrix (``variances``: of the ``--gene-variances`` file) that a
+    spreadsheet turned into dates (:func:`date_damaged_genes`), with the fix.  QA stagefollow70: NSCLC-Radiogenomics'
+    df_zscore.csv has 1 (3-Mar = MARCH3), unsaid; matched as written, a matrix that names it properly does not find
+    it (or the reverse).  QA stage71: its gene_variances.csv has 8 (1-Mar ... 9-Mar), unsaid - a matrix renamed as the
+    note said found no variance for MARCHF3 (never selected by --top-k) - and '3-Mar|10299' of a TCGA-style matrix
+    was not found."""
     found = date_damaged_genes(genes)
     if not found:
         return
     shown = "; ".join(f"{g} = {s}" for g, s in list(found.items())[:4]) + (" ..." if len(found) > 4 else "")
-    first, symbol = next(iter(found.items()))
+    first = next(iter(found))
+    it = agree(len(found), "it", "them")
+    effect = (f"an RNA matrix that writes the symbol finds no variance for {it} here (never selected by --top-k)"
+              if variances else
+              f"a matrix (or model) that writes the symbol does not find {it}")
     warnings.warn(InputNote(
         f"{what}: {len(found)} {agree(len(found), 'gene name is a date', 'gene names are dates')} that a spreadsheet (Excel) made "
-        f"of a gene symbol ({shown}); gene names are matched as written, so a matrix (or model) that writes the symbol "
-        f"does not find {agree(len(found), 'it', 'them')} - rename {agree(len(found), 'it', 'them')} alike in every "
-        f"matrix of the study, training and new ({first} -> {symbol.split(',')[0]}), or export the matrix again with the "
-        "gene column as text"))
+        f"of a gene symbol ({shown}); gene names are matched as written, so {effect} - rename {it} alike in every "
+        f"file of the study - the RNA matrices, training and new, and the gene variances (--gene-variances): "
+        f"{first} -> {_date_gene(first)[2]} -, or export the {'file' if variances else 'matrix'} again with the gene "
+        "column as text"))
 
 
 def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,

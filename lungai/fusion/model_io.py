@@ -23,7 +23,8 @@ from lungai.model_files import (IN_SAMPLE_TEMPLATE, LOOSE_MATCH_NOTE, dump_skops
                                load_safetensors, load_skops, read_json, training_patients)
 from lungai.model_files import external_notes, without_named_ids  # noqa: F401  (without_named_ids: as before)
 from lungai.model_files import external_patients as shared_external_patients
-from lungai.fusion.balance import META, RARE_CLASS_SHARE, class_balance_lines, class_counts_text  # noqa: F401
+from lungai.fusion.balance import META, RARE_CLASS_SHARE, check_stage_model_folder, class_balance_lines, \
+    class_counts_text  # noqa: F401
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -235,8 +236,7 @@ def load(model_dir):
     field, weights that do not fit the network it describes, a tensor missing, NaN / infinite weights, a baseline
     kind lungai does not have) is an :class:`InputError` naming the file and the problem."""
     d = Path(model_dir)
-    if not (d / META).is_file():
-        raise InputError(f"{d} is not a locked stage model (no {META})", "pass the folder written by `lungai stage train`")
+    check_stage_model_folder(d)
     meta = read_json(d / META, STAGE_FIX, "stage model description")
     version = meta.get("version", 0)
     if meta.get("format") != FORMAT or not isinstance(version, int) or version > VERSION:

@@ -402,12 +402,14 @@ def read_gene_variances(path) -> pd.Series:
     ('#DIV/0!'), a decimal comma in a ',' / tab file, a negative or infinite variance and a gene named twice are
     refused, naming gene, value and line (before, such a gene was dropped from the ranking without a word, and a
     second row of a gene ignored)."""
-    from lungai.fusion.data import check_unique_genes
+    from lungai.fusion.data import check_unique_genes, say_date_damaged_genes
     from lungai.io.tables import DECIMAL_COMMA_FIX, data_lines, decimal_comma_hint, decimal_comma_number, id_text, \
         is_missing_cell
 
     try:
-        key = (str(path), Path(path).stat().st_mtime_ns)     # a file edited in a long Slicer session is re-read
+        # a file edited in a long Slicer session is re-read; the file by its resolved path: `stage cv / train` read it
+        # as typed (../v.csv), each fold by the resolved path - read (and its notes said) twice before (QA stage71)
+        key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
     except OSError as e:
         raise InputError(f"cannot read the gene variances {path}: {e}", "give an existing CSV: gene, raw variance") from e
     if key not in _VARIANCES:
@@ -459,6 +461,7 @@ def read_gene_variances(path) -> pd.Series:
                              f"correct {agree(len(bad), 'the value', 'the values')} to the raw variance of the gene (a "
                              "number >= 0), or leave the cell empty for a gene without a variance (never selected)")
         check_unique_genes(genes[first:], f"the gene variances {path}")
+        say_date_damaged_genes([g for g, _ in rows], f"the gene variances {path}", variances=True)
         if missing or nameless:
             said = [f"{counted(len(missing), 'gene')} without a variance (never selected by --top-k): "
                     + ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")] \

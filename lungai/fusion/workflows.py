@@ -45,11 +45,11 @@ def data_spec(args) -> dict:
 def cohort_from_spec(args, spec: dict, require_label: bool = True, check_leaks: bool = True, ehr_used=None):
     """The cohort of the command's tables (:func:`lungai.fusion.data.load_cohort`).  ``ehr_used``: the EHR columns
     its models use (None: all; ``()``: the EHR is no model input), for the never-smoker pack-years note."""
+    from lungai.fusion import check_input_given
     from lungai.fusion.data import load_cohort
     from lungai.fusion.labels import parse_groups
 
-    if not (args.ehr or args.rna or args.ct):
-        raise InputError("no input data", "pass at least one of --ehr, --rna, --ct")
+    check_input_given(args.ehr, args.rna, args.ct)
     stage_from = [c.strip() for c in spec["stage_from"].split(",")] if spec.get("stage_from") else None
     if stage_from is not None and len(stage_from) != 3:
         raise InputError(f"--stage-from needs three column names (T,N,M), got {stage_from}",

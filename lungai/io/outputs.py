@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Iterable
 
 from lungai.errors import InputError
+from lungai.paths import check_folder_path  # noqa: F401 - the one rule, light (lungai.cli.stage: -o before its imports)
 
 FIX = "choose an output location you can write to (-o), e.g. a new folder in your home directory"
 
@@ -327,19 +328,6 @@ def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None,
             with contextlib.suppress(OSError):
                 folder.rmdir()
     return out
-
-
-def check_folder_path(path) -> None:
-    """Refuse an output folder ``path`` that is a file or lies under one (nothing is created)."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"the output {out} is a file, not a folder", "give a folder name with -o (new or existing)")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"cannot create the output folder {out}: {parent} is a file",
-                                 "give -o a path whose parent folders are folders")
-            break
 
 
 def prepare_output_file(path, inputs: Iterable = (), owner: str | None = None, sidecars: Iterable = ()) -> Path:
