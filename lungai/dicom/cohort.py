@@ -1986,7 +1986,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                        max_gy, start: float, allow_gaps: bool = False) -> CohortSummary:
     """:func:`run_cohort` once this process holds the output folder's lock."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.radiomics.cluster import run_tasks
+    from lungai.radiomics.cluster import close_quietly, connect_scheduler_said, run_tasks
     from lungai.radiomics.csv_output import write_csv
 
     if (out / STAMP).is_file() and not (out / MARKER).is_file():
@@ -1995,7 +1995,6 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
     # before any work: only the files of cohort's output names that the marker lists (a previous run wrote them)
     # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
     prepare_output_folder(out, owner=OWNER, owns=OUTPUTS, create=False)   # a new folder: removed again if refused
-    forget_stamps(out, OWNER)           # the run rewrites its files in place: a killed run must still resume
     stamp, key_of = out / STAMP, _settings_key_of(mapping, model_dir)
     key = key_of(params)
     recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
@@ -2017,9 +2016,17 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
     with read_once(files=1):
         jobs, inventory = plan_cohort(root, mapping)   # refused (a PatientID clash ...): no folder, stamp or marker left
         derived = {id(job): _derived_structures(job, mapping) for job in jobs}
+    # an external --scheduler is reached before anything is written: one that does not answer is refused leaving no
+    # resume folder, stamp, inventory or marker the user did not have, and an earlier run's table in place (QA
+    # cohort71: a new -o folder was left with settings.key, patients.csv and .lungai-cohort); the Client is used for
+    # the patients (run_tasks), not connected again
+    client = connect_scheduler_said("cohort: scheduler", scheduler) if scheduler else None
     import pandas as pd     # after planning: its bar (scanning DICOM) comes before pandas
 
     try:
+        # the run rewrites its files in place from here: a killed run must still resume (a run refused before keeps
+        # the marker's stamps)
+        forget_stamps(out, OWNER)
         out.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key, encoding="utf-8")
         write_csv(inventory, out / INVENTORY)
@@ -2116,7 +2123,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                       (params, str(out), mapping, model_dir, max_gy, allow_gaps),
                       lambda job: job.case not in redo and patient_finished(out / "patients" / safe_name(job.case)),
                       summary, workers,
-                      scheduler)
+                      client if client is not None else scheduler)
         except BaseException:     # Ctrl-C / SIGTERM: no mask of an unfinished patient is left, also with Dask
             # workers; not with an external --scheduler: its workers' running tasks are not stopped and would
             # finish a patient whose masks were just removed (a half-written patient is redone on the next run)
@@ -2257,4 +2264,6 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                                 f"{out / 'patients'} was removed or failed")
     finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
         record_outputs(out, OWNER, _written(out))
+        if client is not None:     # closed by run_tasks once used; not when no patient was left to run
+            close_quietly(client)
     return summary
