@@ -58,10 +58,13 @@ TABLE = "rp_table.csv"
 ERRORS = "errors.csv"
 RESULT = "result.json"
 STAMP = "settings.key"
+# beside STAMP: the settings it is the key of (the parameters, the structure mapping, the model), to name what a re-run
+# changed (QA cohort71: "holds results made with other radiomics parameters, structure mapping or model", nothing more)
+SETTINGS_RECORD = "settings.json"
 OWNER = "cohort"
 MARKER = ".lungai-cohort"   # lungai.io.outputs' marker of OWNER: the files and folders of OUTPUTS a run wrote
 # what lungai cohort writes into OUT: a folder without its STAMP holding one of these is the user's, never overwritten
-OUTPUTS = (STAMP, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
+OUTPUTS = (STAMP, SETTINGS_RECORD, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
 # what process_patient writes into OUT/patients/<case>/ (one list): a patient redone loses all of them when its new
 # result (written into STAGING) is moved in - only once it has succeeded -, so no file of the old run (a lungs.nii.gz beside the new dose_lungs.nii.gz) stays; other files there are left alone
 LUNGS, DOSE_LUNGS, TUMOUR, FEATURES = "lungs.nii.gz", "dose_lungs.nii.gz", "tumour.nii.gz", "features.csv"
@@ -1903,7 +1906,59 @@ def _settings_key_of(mapping, model_dir):
         blob = json.dumps({"params": canonical_params(params) if canonical else params, "mapping": items,
                            "model": model}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def record(params: dict) -> dict:
+        # what the key is of, as SETTINGS_RECORD keeps it (JSON values): the model as given and its contents' hash
+        return json.loads(json.dumps({"params": canonical_params(params), "mapping": dict(items),
+                                      "model": {"given": None if model_dir is None else str(model_dir),
+                                                "contents": model}}, sort_keys=True, default=str))
+    key.record = record
     return key
+
+
+def _record_flat(record: dict) -> dict:
+    """A :data:`SETTINGS_RECORD` as {what the user gives: value}: ``--params setting.binWidth``: 25 ...,
+    ``--structure-map``: "'tumour big': gtv_primary" (its parsed lines, names normalised); the model apart
+    (:func:`_settings_changes`)."""
+    from lungai.radiomics.batch import _flat
+
+    flat = {f"--params {k}": v for k, v in _flat(record.get("params") or {}).items()}
+    mapping = record.get("mapping") or {}
+    flat["--structure-map"] = ", ".join(f"'{n}': {r}" for n, r in sorted(mapping.items())) or "(none)"
+    return flat
+
+
+def _settings_changes(out: Path, now: dict, params: dict) -> str:
+    """What differs between the settings ``out``'s results were made with (its :data:`SETTINGS_RECORD`) and ``now``
+    (``_settings_key_of(...).record(params)``): "--params setting.binWidth: 25 then, 10 now; --structure-map:
+    'tumour big': gtv_primary then, (none) now; --model: lungai-seg-unet-ensemble then, /models/other now" (up to 6
+    named).  A folder of an older lungai (no record): what its table's settings (``rp_table.settings.json``) show, and
+    that it kept no record; "" when nothing can be said."""
+    from lungai.radiomics.batch import _changes_text, _flat
+    from lungai.radiomics.settings import value_settings
+
+    try:
+        then = json.loads((out / SETTINGS_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        then = None
+    if isinstance(then, dict):
+        a, b = _record_flat(then), _record_flat(now)
+        old, new = then.get("model") or {}, now.get("model") or {}
+        if old.get("contents") != new.get("contents"):     # the same model by another name or path: not a change
+            named = [m.get("given") or "the default model" for m in (old, new)]
+            same = named[0] == named[1]
+            a["--model"], b["--model"] = named[0], named[1] + (" (its files changed since)" if same else "")
+        return _changes_text(a, b)
+    try:       # an older lungai's folder: its table's radiomics settings, when it wrote one
+        side = json.loads(sidecar_path(out / TABLE).read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"an older lungai wrote {out} without a record of its settings ({SETTINGS_RECORD})"
+    current = json.loads(json.dumps(value_settings(params), default=str))
+    shown = _changes_text(*({f"--params {k}": v for k, v in _flat(d).items()} for d in (side, current)))
+    return (f"an older lungai wrote {out} without a record of its settings ({SETTINGS_RECORD}); "
+            + (f"its {sidecar_path(TABLE).name} shows: {shown}" if shown else
+               f"its {sidecar_path(TABLE).name} shows the same radiomics settings: the structure mapping or the "
+               "model changed"))
 
 
 def _rewrite_patient_ids(out: Path, current: str) -> None:
@@ -2007,8 +2062,14 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         ignored_lung_spacing_key(params, key_of, recorded)
     if recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and not ignored_spacing \
             and not written:
-        raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
-                         "use another output folder, or delete that one to start over")
+        changes = _settings_changes(out, key_of.record(params), params)
+        raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model"
+                         + (f" ({changes})" if changes else ""),
+                         "to resume them, run with the settings they were made with"
+                         + (f" (the values 'then' above; {out / SETTINGS_RECORD} records them)"
+                            if (out / SETTINGS_RECORD).is_file() else "")
+                         + "; to compute these settings, write into another output folder (-o OTHER_FOLDER); or "
+                         f"delete {out} to start over (its finished patients are lost)")
     from lungai.dicom.rtstruct import read_once
 
     # each patient's RTSTRUCT read and parsed once in planning (its roles, the series check, the names the inputs
@@ -2029,6 +2090,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         forget_stamps(out, OWNER)
         out.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key, encoding="utf-8")
+        (out / SETTINGS_RECORD).write_text(json.dumps(key_of.record(params), indent=1, sort_keys=True) + "\n",
+                                           encoding="utf-8")
         write_csv(inventory, out / INVENTORY)
         for r in inventory.itertuples(index=False):
             print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
