@@ -2119,6 +2119,11 @@ def test_cancel_with_an_external_scheduler_keeps_the_patients_files(export, tmp_
             (folder / name).write_bytes(b"x")
         raise KeyboardInterrupt
 
+    class Client:     # the scheduler is reached before the run writes anything (QA cohort71): a stand-in
+        def close(self, timeout=None):
+            pass
+
+    monkeypatch.setattr(cluster, "connect_scheduler", lambda address: Client())
     monkeypatch.setattr(cluster, "run_tasks", cancelled)
     with pytest.raises(KeyboardInterrupt):
         run_cohort(export, out, PARAMS, scheduler="tcp://127.0.0.1:8786", mapping=_mapping(tmp_path))

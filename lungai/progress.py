@@ -379,6 +379,17 @@ class Counter:
 START_WAIT_S = 10.0
 
 
+WAITING_THREAD = "lungai-waiting"      # the name of :func:`waiting`'s worker thread
+
+
+def calls_left_running() -> list:
+    """The worker threads of :func:`waiting` whose call still runs - its caller stopped by a Ctrl-C or SIGTERM
+    meanwhile (a pyradiomics feature class, a distance transform: one native call, which cannot be stopped)."""
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == WAITING_THREAD and t.is_alive()]
+
+
 def waiting(progress, message: str, fn, *args, finish_on_stop: bool = False, **kwargs):
     """``fn(*args, **kwargs)``, one long call with no sub-steps of its own (a distance transform of a CT's lungs: one C
     call, which releases the GIL), run in a worker thread while ``message`` is shown on ``progress`` as a message-only
@@ -421,7 +432,7 @@ def waiting(progress, message: str, fn, *args, finish_on_stop: bool = False, **k
 
     start = time.monotonic()
     progress.update(0, message)
-    worker = threading.Thread(target=run, name="lungai-waiting", daemon=True)
+    worker = threading.Thread(target=run, name=WAITING_THREAD, daemon=True)
     try:
         # a stop (Ctrl-C, SIGTERM) in start() - which waits for the thread it launched to begin, on a loaded machine
         # a long wait - is waited for too, and one in the wait below really waits (QA seg69: lungai segment on

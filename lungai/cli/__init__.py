@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 import time
 
@@ -312,6 +313,31 @@ def join_split_coordinates(argv: list) -> list:
 DRAWN_ON_OPTIONS = ("rtstruct", "mask", "tumour", "lungs", "gtv")
 
 
+CALLS_LEFT_RUNNING = ("waiting for the step that was running to end before exiting (one call, which cannot be "
+                      "stopped mid-way); press Ctrl-C again to end at once")
+
+
+def _wait_for_calls_left_running() -> None:
+    """A Ctrl-C or SIGTERM stops the command while a call of :func:`lungai.progress.waiting` runs on in its daemon
+    thread (:func:`lungai.progress.calls_left_running`): it is waited for, said on stderr, before Python's exit -
+    which ends a daemon thread where it next takes the GIL, inside the native call's C++ frames, and glibc aborted the
+    process there (QA cohort71: ``lungai cohort LUNG1-003 --workers 0``, Ctrl-C while pyradiomics computed the lungs:
+    "FATAL: exception not rethrown", exit status 134 (SIGABRT) instead of 130, in 2 of 5 tries).  A second Ctrl-C
+    ends the process at once (status 130), without Python's exit."""
+    progress = sys.modules.get("lungai.progress")      # not imported: no such thread (nor imported for it)
+    running = progress.calls_left_running() if progress is not None else []
+    if not running:
+        return
+    print(f"lungai: {CALLS_LEFT_RUNNING}", file=sys.stderr, flush=True)
+    try:
+        for thread in running:
+            thread.join()
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+
 def _end_of_process() -> None:
     """The command's process is about to exit (``main()`` run for its own command line): what it left unreachable is
     collected now (finalizers run, files closed), then the objects still held - torch's, MONAI's, SciPy's modules and
@@ -348,6 +374,7 @@ def main(argv=None) -> int:
         return _main(argv, started)
     finally:
         if argv is None:
+            _wait_for_calls_left_running()
             _end_of_process()
 
 

@@ -58,10 +58,13 @@ TABLE = "rp_table.csv"
 ERRORS = "errors.csv"
 RESULT = "result.json"
 STAMP = "settings.key"
+# beside STAMP: the settings it is the key of (the parameters, the structure mapping, the model), to name what a re-run
+# changed (QA cohort71: "holds results made with other radiomics parameters, structure mapping or model", nothing more)
+SETTINGS_RECORD = "settings.json"
 OWNER = "cohort"
 MARKER = ".lungai-cohort"   # lungai.io.outputs' marker of OWNER: the files and folders of OUTPUTS a run wrote
 # what lungai cohort writes into OUT: a folder without its STAMP holding one of these is the user's, never overwritten
-OUTPUTS = (STAMP, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
+OUTPUTS = (STAMP, SETTINGS_RECORD, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
 # what process_patient writes into OUT/patients/<case>/ (one list): a patient redone loses all of them when its new
 # result (written into STAGING) is moved in - only once it has succeeded -, so no file of the old run (a lungs.nii.gz beside the new dose_lungs.nii.gz) stays; other files there are left alone
 LUNGS, DOSE_LUNGS, TUMOUR, FEATURES = "lungs.nii.gz", "dose_lungs.nii.gz", "tumour.nii.gz", "features.csv"
@@ -1903,7 +1906,59 @@ def _settings_key_of(mapping, model_dir):
         blob = json.dumps({"params": canonical_params(params) if canonical else params, "mapping": items,
                            "model": model}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def record(params: dict) -> dict:
+        # what the key is of, as SETTINGS_RECORD keeps it (JSON values): the model as given and its contents' hash
+        return json.loads(json.dumps({"params": canonical_params(params), "mapping": dict(items),
+                                      "model": {"given": None if model_dir is None else str(model_dir),
+                                                "contents": model}}, sort_keys=True, default=str))
+    key.record = record
     return key
+
+
+def _record_flat(record: dict) -> dict:
+    """A :data:`SETTINGS_RECORD` as {what the user gives: value}: ``--params setting.binWidth``: 25 ...,
+    ``--structure-map``: "'tumour big': gtv_primary" (its parsed lines, names normalised); the model apart
+    (:func:`_settings_changes`)."""
+    from lungai.radiomics.batch import _flat
+
+    flat = {f"--params {k}": v for k, v in _flat(record.get("params") or {}).items()}
+    mapping = record.get("mapping") or {}
+    flat["--structure-map"] = ", ".join(f"'{n}': {r}" for n, r in sorted(mapping.items())) or "(none)"
+    return flat
+
+
+def _settings_changes(out: Path, now: dict, params: dict) -> str:
+    """What differs between the settings ``out``'s results were made with (its :data:`SETTINGS_RECORD`) and ``now``
+    (``_settings_key_of(...).record(params)``): "--params setting.binWidth: 25 then, 10 now; --structure-map:
+    'tumour big': gtv_primary then, (none) now; --model: lungai-seg-unet-ensemble then, /models/other now" (up to 6
+    named).  A folder of an older lungai (no record): what its table's settings (``rp_table.settings.json``) show, and
+    that it kept no record; "" when nothing can be said."""
+    from lungai.radiomics.batch import _changes_text, _flat
+    from lungai.radiomics.settings import value_settings
+
+    try:
+        then = json.loads((out / SETTINGS_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        then = None
+    if isinstance(then, dict):
+        a, b = _record_flat(then), _record_flat(now)
+        old, new = then.get("model") or {}, now.get("model") or {}
+        if old.get("contents") != new.get("contents"):     # the same model by another name or path: not a change
+            named = [m.get("given") or "the default model" for m in (old, new)]
+            same = named[0] == named[1]
+            a["--model"], b["--model"] = named[0], named[1] + (" (its files changed since)" if same else "")
+        return _changes_text(a, b)
+    try:       # an older lungai's folder: its table's radiomics settings, when it wrote one
+        side = json.loads(sidecar_path(out / TABLE).read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"an older lungai wrote {out} without a record of its settings ({SETTINGS_RECORD})"
+    current = json.loads(json.dumps(value_settings(params), default=str))
+    shown = _changes_text(*({f"--params {k}": v for k, v in _flat(d).items()} for d in (side, current)))
+    return (f"an older lungai wrote {out} without a record of its settings ({SETTINGS_RECORD}); "
+            + (f"its {sidecar_path(TABLE).name} shows: {shown}" if shown else
+               f"its {sidecar_path(TABLE).name} shows the same radiomics settings: the structure mapping or the "
+               "model changed"))
 
 
 def _rewrite_patient_ids(out: Path, current: str) -> None:
@@ -1986,7 +2041,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                        max_gy, start: float, allow_gaps: bool = False) -> CohortSummary:
     """:func:`run_cohort` once this process holds the output folder's lock."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.radiomics.cluster import run_tasks
+    from lungai.radiomics.cluster import close_quietly, connect_scheduler_said, run_tasks
     from lungai.radiomics.csv_output import write_csv
 
     if (out / STAMP).is_file() and not (out / MARKER).is_file():
@@ -1995,7 +2050,6 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
     # before any work: only the files of cohort's output names that the marker lists (a previous run wrote them)
     # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
     prepare_output_folder(out, owner=OWNER, owns=OUTPUTS, create=False)   # a new folder: removed again if refused
-    forget_stamps(out, OWNER)           # the run rewrites its files in place: a killed run must still resume
     stamp, key_of = out / STAMP, _settings_key_of(mapping, model_dir)
     key = key_of(params)
     recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
@@ -2008,8 +2062,14 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         ignored_lung_spacing_key(params, key_of, recorded)
     if recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and not ignored_spacing \
             and not written:
-        raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
-                         "use another output folder, or delete that one to start over")
+        changes = _settings_changes(out, key_of.record(params), params)
+        raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model"
+                         + (f" ({changes})" if changes else ""),
+                         "to resume them, run with the settings they were made with"
+                         + (f" (the values 'then' above; {out / SETTINGS_RECORD} records them)"
+                            if (out / SETTINGS_RECORD).is_file() else "")
+                         + "; to compute these settings, write into another output folder (-o OTHER_FOLDER); or "
+                         f"delete {out} to start over (its finished patients are lost)")
     from lungai.dicom.rtstruct import read_once
 
     # each patient's RTSTRUCT read and parsed once in planning (its roles, the series check, the names the inputs
@@ -2017,11 +2077,21 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
     with read_once(files=1):
         jobs, inventory = plan_cohort(root, mapping)   # refused (a PatientID clash ...): no folder, stamp or marker left
         derived = {id(job): _derived_structures(job, mapping) for job in jobs}
+    # an external --scheduler is reached before anything is written: one that does not answer is refused leaving no
+    # resume folder, stamp, inventory or marker the user did not have, and an earlier run's table in place (QA
+    # cohort71: a new -o folder was left with settings.key, patients.csv and .lungai-cohort); the Client is used for
+    # the patients (run_tasks), not connected again
+    client = connect_scheduler_said("cohort: scheduler", scheduler) if scheduler else None
     import pandas as pd     # after planning: its bar (scanning DICOM) comes before pandas
 
     try:
+        # the run rewrites its files in place from here: a killed run must still resume (a run refused before keeps
+        # the marker's stamps)
+        forget_stamps(out, OWNER)
         out.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key, encoding="utf-8")
+        (out / SETTINGS_RECORD).write_text(json.dumps(key_of.record(params), indent=1, sort_keys=True) + "\n",
+                                           encoding="utf-8")
         write_csv(inventory, out / INVENTORY)
         for r in inventory.itertuples(index=False):
             print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
@@ -2116,7 +2186,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                       (params, str(out), mapping, model_dir, max_gy, allow_gaps),
                       lambda job: job.case not in redo and patient_finished(out / "patients" / safe_name(job.case)),
                       summary, workers,
-                      scheduler)
+                      client if client is not None else scheduler)
         except BaseException:     # Ctrl-C / SIGTERM: no mask of an unfinished patient is left, also with Dask
             # workers; not with an external --scheduler: its workers' running tasks are not stopped and would
             # finish a patient whose masks were just removed (a half-written patient is redone on the next run)
@@ -2257,4 +2327,6 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                                 f"{out / 'patients'} was removed or failed")
     finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
         record_outputs(out, OWNER, _written(out))
+        if client is not None:     # closed by run_tasks once used; not when no patient was left to run
+            close_quietly(client)
     return summary

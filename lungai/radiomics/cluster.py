@@ -80,6 +80,33 @@ def connect_scheduler(address: str):
                          f"(within {SCHEDULER_TIMEOUT_S} s): {exc}", SCHEDULER_FIX) from None
 
 
+def connect_scheduler_said(desc: str, address: str):
+    """:func:`connect_scheduler` with its wait said on a bar of its own (``"<desc>: connecting to the Dask scheduler
+    at ADDRESS (4 s)"``, :func:`lungai.progress.timer_running`), for a command that connects before it writes
+    anything (``lungai cohort``: an unreachable scheduler then leaves no resume folder, stamp or inventory the user
+    did not have - QA cohort71: ``--scheduler tcp://127.0.0.1:8799`` into a new folder left ``settings.key``,
+    ``patients.csv`` and the folder's marker).  The connected ``Client`` goes to :func:`run_tasks` as its
+    ``scheduler`` (:func:`map_on_dask` uses it, not connecting again, and closes it)."""
+    from lungai.progress import task, timer_running
+
+    with task(desc, 1, rate=False) as bar:
+        bar.update(0, f"connecting to the Dask scheduler at {address}")
+        with timer_running(bar):
+            client = connect_scheduler(address)
+        bar.update(1, f"connected to the Dask scheduler at {address}")
+    return client
+
+
+def scheduler_text(scheduler) -> str:
+    """The address of ``scheduler``: an address as given, or a connected ``Client``'s scheduler's."""
+    if isinstance(scheduler, str) or scheduler is None:
+        return str(scheduler)
+    try:
+        return str(scheduler.scheduler.address)
+    except AttributeError:
+        return str(scheduler)
+
+
 MAIN_GUARD_FIX = ("put the script's code under 'if __name__ == \"__main__\":' (each Dask worker process runs the "
                   "script again from its top; docs/cohort.md shows it), or run without Dask: workers=0 (one process)")
 
@@ -399,19 +426,24 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
     # alone that long), and again with its seconds while Dask is imported and the workers start or the scheduler is
     # reached (lungai.progress.timer_running; QA rad69: 5 s without a line in radiomics-batch's log on a shared
     # machine, 15 s in QA firstbar64; a --scheduler that answers slowly: up to SCHEDULER_TIMEOUT_S without a word)
-    if progress is not None:
-        progress.update(0, f"connecting to the Dask scheduler at {scheduler}" if scheduler else
+    # a Client connected before (connect_scheduler_said: lungai cohort connects before it writes anything): used
+    connected = scheduler is not None and not isinstance(scheduler, str)
+    address = scheduler_text(scheduler) if scheduler else None
+    if progress is not None and not connected:
+        progress.update(0, f"connecting to the Dask scheduler at {address}" if scheduler else
                         f"starting {counted(workers, 'local Dask worker')}")
-    with timer_running(progress) if progress is not None else nullcontext():
+    with timer_running(progress) if progress is not None and not connected else nullcontext():
         from dask.distributed import TimeoutError as DaskTimeoutError   # asyncio's: not the built-in before 3.11
         from dask.distributed import as_completed
 
-        if scheduler:
+        if connected:
+            client, cluster = scheduler, None
+        elif scheduler:
             client, cluster = connect_scheduler(scheduler), None       # a bad / unreachable address: InputError
         else:
             cluster, client = local_cluster(workers)
     if progress is not None:
-        progress.update(0, (f"connected to the Dask scheduler at {scheduler}" if scheduler else
+        progress.update(0, (f"connected to the Dask scheduler at {address}" if scheduler else
                             f"{counted(workers, 'Dask worker')} started") + f": {counted(len(items), 'case')} sent")
     futures: dict = {}
     lost: dict = {}
