@@ -1614,6 +1614,42 @@ def test_multimodal_model_line_without_the_prediction_packages(load_module, rp_m
     assert not [m for m in sys.modules if m.split(".")[0] in absent]
 
 
+def test_segment_checks_of_the_panels_do_not_import_pydicom(load_module, phantom_nodes, tmp_path, monkeypatch):
+    """QA slicer71: Multimodal Predict's stage inputs check (its button refresh, and Predict stage's click) imported
+    pydicom (~0.6 s on the GUI thread, LUNG1-003) to compare segment names (lungai.dicom.labels.dicom_name's
+    isinstance test of pydicom's MultiValue); Lung Radiomics' inputs check too.  pydicom is no longer imported for
+    that; a name pydicom read as several values (a backslash) is still joined back by it."""
+    import importlib.abc
+    import sys
+
+    from pydicom.multival import MultiValue
+
+    from lungai.dicom.labels import dicom_name, label_key
+
+    assert dicom_name(MultiValue(str, ["GTV", "node"])) == "GTV\\node" and label_key(["GTV ", "b"]) == "GTV \\b"
+    assert label_key(" GTV-1 ") == "GTV-1"
+
+    class NotInstalled(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] == "pydicom":
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "pydicom"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [NotInstalled(), *sys.meta_path])
+    ct, truth = phantom_nodes
+    stage = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = stage.getParameterNode()
+    p.stageModelDirectory = tmp_path
+    p.stageVolume, p.stageSegmentation, p.stagePatient = ct, truth, "P1"
+    assert stage.stageInputProblem(p) is None
+    radiomics = load_module("LungRadiomics").LungRadiomicsLogic()
+    q = radiomics.getParameterNode()
+    q.inputVolume, q.segmentation, q.selectedSegments = ct, truth, ["Tumor", "Right lung"]
+    assert radiomics.inputProblem(q) is None
+    assert not [m for m in sys.modules if m.split(".")[0] == "pydicom"]
+
+
 def _model_copy(rp_model, tmp_path, change):
     import json
     import shutil
