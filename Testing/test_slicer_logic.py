@@ -3423,9 +3423,15 @@ def _fake_segment_run(logic, p, confidence, tmp_path, **result):
     """Start the panel's tumour job (inputs captured, CT exported) and write what `lungai segment` writes for it
     (a 3-voxel-cube tumour around the CT's centre, the given confidence; ``result``: other result.json values)
     instead of running the child."""
+    job = logic.startSegmentation(p)
+    _write_fake_segment_outputs(logic, job, confidence, **result)
+    return logic.loadSegmentation(p, job)
+
+
+def _write_fake_segment_outputs(logic, job, confidence, **result):
+    """What `lungai segment` writes for the panel's tumour job ``job`` (see :func:`_fake_segment_run`)."""
     import json
 
-    job = logic.startSegmentation(p)
     ct = sitk.ReadImage(str(logic.ctWorkFile(job.workDir)))
     tumour = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
     tumour.CopyInformation(ct)
@@ -3438,7 +3444,77 @@ def _fake_segment_run(logic, p, confidence, tmp_path, **result):
     (job.outputs / "result.json").write_text(json.dumps(
         {"confidence": confidence, "needs_review": False, "review_threshold": 0.5, "tumor_volume_ml": 1.0,
          "method": "mc-dropout", "notes": [], **result}), encoding="utf-8")
-    return logic.loadSegmentation(p, job)
+
+
+def test_segmentation_result_maps_read_off_the_gui_thread(load_module, mrml_scene, tmp_path, monkeypatch):
+    """QA slicer71: after Segment tumour, the panel read the uncertainty map (a float image of the CT's size; 0.55-0.75 s
+    of gzip for LUNG1-003) and result.json on the GUI thread, in loadSegmentation.  Now the job reads them in a
+    background thread once its command has succeeded, while the runner's polls go on; loadSegmentation takes them."""
+    import threading
+    import time
+
+    import lungai.io
+    from LungAICommon.panel import finish_job
+
+    reads = []
+    read_image = lungai.io.read_image
+
+    def recording_read_image(path, *args, **kwargs):
+        reads.append((pathlib.Path(path).name, threading.current_thread() is threading.main_thread()))
+        return read_image(path, *args, **kwargs)
+
+    monkeypatch.setattr(lungai.io, "read_image", recording_read_image)
+    monkeypatch.setattr(commands, "segment", lambda *args, **kwargs: ["--version"])   # a child that succeeds at once
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
+    job = logic.startSegmentation(p)
+    _write_fake_segment_outputs(logic, job, 0.8)
+    process = job.process.start()
+    statuses = []
+    while process.running:                    # the panel's QtJobRunner: a poll per tick of its 100 ms timer
+        statuses += [e.text for e in process.poll() if e.kind == "progress"]
+        time.sleep(0.02)
+    assert process.succeeded
+    loaded = finish_job(job, lambda j: logic.loadSegmentation(j.parameterNode, j), pytest.fail, lambda text: None)
+    assert loaded["confidence"] == 0.8 and p.uncertaintyVolume is not None
+    assert [name for name, main in reads if main] == [], reads   # nothing of the map read on the GUI thread
+    assert reads == [("uncertainty.nii.gz", False)] and "reading the results" in statuses   # by the job, once
+    assert not tmp_path.joinpath(job.outputs.parent.name).exists() and not job.outputs.exists()   # work folder gone
+
+
+def test_cancel_while_the_results_are_read_ends_after_the_read(tmp_path):
+    """Cancel pressed while a finished job's results are read in the background: the job stays running until the read
+    is over (its work folder is deleted after it, not under it), then ends cancelled - no result is loaded."""
+    import threading
+
+    from LungAICommon.process import LungAIProcess, ReadingProcess
+
+    started, release = threading.Event(), threading.Event()
+
+    def read():
+        started.set()
+        release.wait(30)
+        return "maps"
+
+    process = ReadingProcess(LungAIProcess(["--version"]), read).start()
+    process.inner.wait()
+    process.poll()                            # the command has succeeded: the read starts
+    assert started.wait(30)
+    process.cancel()
+    assert process.running and process.cancelled and process.returncode is None
+    release.set()
+    assert process.read_done.wait(30)
+    process.poll()
+    assert process.cancelled and not process.succeeded and process.returncode == 130
+    # a job cancelled before its read began reads nothing
+    never = ReadingProcess(LungAIProcess(["--version"]), lambda: pytest.fail("read after a cancel")).start()
+    never.inner.wait()
+    never.cancel()
+    never.poll()
+    assert not never.running and never.cancelled and never.returncode == 130
 
 
 def _small_ct(scene, name, size, origin):
