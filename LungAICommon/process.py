@@ -589,6 +589,35 @@ class PreparedProcess:
             self._steps.close()         # its finally blocks run; nothing more is exported, no child started
 
 
+class BackgroundCall:
+    """``function()`` (files only - never MRML, which lives on the GUI thread) run in a daemon thread, so that a
+    panel's timer polls on while it reads: :attr:`done` is set when it has ended, :meth:`result` is its value or raises
+    its error as it was.  ``in_thread=False`` runs it at once in the caller's thread (scripts, self-tests)."""
+
+    def __init__(self, function, name: str = "lungai-background", in_thread: bool = True):
+        self.done = threading.Event()
+        self._value = None
+        self._error: Optional[BaseException] = None
+        if in_thread:
+            threading.Thread(target=self._run, args=(function,), name=name, daemon=True).start()
+        else:
+            self._run(function)
+
+    def _run(self, function) -> None:
+        try:
+            self._value = function()
+        except BaseException as exc:  # noqa: BLE001 - raised by result(), in the caller's thread
+            self._error = exc
+        finally:
+            self.done.set()
+
+    def result(self):
+        self.done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 READING = "reading the results"
 
 
@@ -609,10 +638,7 @@ class ReadingProcess:
         self.inner = process
         self._read = read
         self.label = label
-        self._thread: Optional[threading.Thread] = None
-        self._done = threading.Event()
-        self._result = None
-        self._error: Optional[BaseException] = None
+        self._call: Optional[BackgroundCall] = None
         self._cancelled = False
 
     # ------------------------------------------------------------------ state
@@ -621,13 +647,13 @@ class ReadingProcess:
         return self.inner.started
 
     @property
-    def read_done(self) -> threading.Event:
-        """Set when the read has ended (its result or error kept)."""
-        return self._done
+    def read_done(self) -> bool:
+        """The read has ended (its result or error kept)."""
+        return self._call is not None and self._call.done.is_set()
 
     @property
     def reading(self) -> bool:
-        return self._thread is not None and not self._done.is_set()
+        return self._call is not None and not self._call.done.is_set()
 
     @property
     def running(self) -> bool:
@@ -637,7 +663,7 @@ class ReadingProcess:
             return True
         if self._cancelled:
             return self.reading
-        return self.inner.succeeded and not self._done.is_set()
+        return self.inner.succeeded and not self.read_done
 
     @property
     def cancelled(self) -> bool:
@@ -680,20 +706,11 @@ class ReadingProcess:
         self.inner.start()
         return self
 
-    def _run_read(self) -> None:
-        try:
-            self._result = self._read()
-        except BaseException as exc:  # noqa: BLE001 - raised by read_result, where the outputs are loaded
-            self._error = exc
-        finally:
-            self._done.set()
-
     def _start_reading(self) -> bool:
         """Start the background read once the process has succeeded (once); True when it started now."""
-        if self._thread is not None or self._cancelled or self.inner.running or not self.inner.succeeded:
+        if self._call is not None or self._cancelled or self.inner.running or not self.inner.succeeded:
             return False
-        self._thread = threading.Thread(target=self._run_read, name="lungai-read-results", daemon=True)
-        self._thread.start()
+        self._call = BackgroundCall(self._read, name="lungai-read-results")
         return True
 
     def poll(self) -> list[ProcessEvent]:
@@ -704,15 +721,14 @@ class ReadingProcess:
 
     def wait(self, timeout: Optional[float] = None) -> int:
         code = self.inner.wait(timeout=timeout)
-        if self._thread is None and not self._cancelled and self.inner.succeeded:
-            self._thread = threading.current_thread()
-            self._run_read()
-        elif self._thread is not None:
-            self._done.wait(timeout)
+        if self._call is None and not self._cancelled and self.inner.succeeded:
+            self._call = BackgroundCall(self._read, in_thread=False)
+        elif self._call is not None:
+            self._call.done.wait(timeout)
         return self.returncode if self.returncode is not None else code
 
     def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
-        if self._thread is not None or (self.inner.started and not self.inner.running):
+        if self._call is not None or (self.inner.started and not self.inner.running):
             self._cancelled = True          # being read (the job ends with the read, as cancelled) or not read at all
             return
         self.inner.cancel(grace_seconds=grace_seconds, block=block)
@@ -720,10 +736,6 @@ class ReadingProcess:
     def read_result(self):
         """What ``read`` returned: read in the background after the process, else (a process not run by this object,
         e.g. outputs written by a script) read now.  An error of ``read`` is raised here, as it was."""
-        if self._thread is None:
-            self._thread = threading.current_thread()
-            self._run_read()
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._result
+        if self._call is None:
+            self._call = BackgroundCall(self._read, in_thread=False)
+        return self._call.result()

@@ -1924,6 +1924,52 @@ def test_stage_click_exports_nothing_and_imports_no_table_reader(load_module, mr
     assert logic.stagePatientId(p) == "LUNG1-003"                         # the table's spelling, as before
 
 
+def test_stage_patient_id_matched_to_the_tables_off_the_gui_thread(load_module, mrml_scene, phantom_nodes, tmp_path,
+                                                                  monkeypatch):
+    """QA slicer71: with an EHR / RNA table, Predict stage's step "matching the patient id to the tables" read the
+    tables (and imported pandas) in one poll on the GUI thread: 1.0 s (Slicer 5.12.3's Python) and 2.3 s (5.10.0's),
+    LUNG1-003 on a loaded machine - the bar and Cancel frozen.  The tables are now read in a background thread, the
+    step said a tick of the bar per poll while it takes longer than 20 ms; the id is matched to the table's spelling
+    as before."""
+    import csv
+    import threading
+    import time
+
+    from lungai.fusion import data
+
+    logic, p = _stage_logic(load_module, tmp_path, ehr_rows="LUNG1-003,60\nLUNG1-002,70\n", ct_nodes=phantom_nodes,
+                            patient=" lung1-003 ")
+    read_on = []
+    load_ehr = data.load_ehr
+
+    def recording_load_ehr(*args, **kwargs):
+        read_on.append(threading.current_thread() is threading.main_thread())
+        return load_ehr(*args, **kwargs)
+
+    monkeypatch.setattr(data, "load_ehr", recording_load_ehr)
+    monkeypatch.setattr(commands, "stage_predict", lambda *args, **kwargs: ["--version", *map(str, args),
+                                                                            str(kwargs["ct_manifest"])])
+    job = logic.startStage(p)
+    process = job.process.start()
+    statuses = []
+    while process.preparing:                  # the panel's QtJobRunner: a poll per tick of its timer
+        statuses += [e.text for e in process.poll() if e.kind == "progress"]
+        time.sleep(0.02)
+    assert read_on == [False], read_on        # the EHR table read by the job's thread, never on the GUI thread
+    # each poll of the step waited at most 20 ms for the read (said while it takes longer: a first import of pandas)
+    assert set(statuses) <= {"preparing the inputs: exporting the CT 'phantom CT'",
+                             "preparing the inputs: exporting segment 'Tumor'",
+                             "preparing the inputs: matching the patient id to the tables"}
+    with open(process.args[-1], newline="", encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["LUNG1-003"]     # the table's spelling
+    process.wait()
+    job.finish()
+    job = logic.startStage(p)                 # a script: every step at once (the table read in its thread)
+    with open(job.process.prepare().args[-1], newline="", encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["LUNG1-003"]
+    job.finish()
+
+
 def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, phantom_nodes, tmp_path):
     """Apply stays off without a segment named as a tumour (any GTV name is one) or with an empty one."""
     from lungai import mrml
@@ -3489,6 +3535,7 @@ def test_cancel_while_the_results_are_read_ends_after_the_read(tmp_path):
     """Cancel pressed while a finished job's results are read in the background: the job stays running until the read
     is over (its work folder is deleted after it, not under it), then ends cancelled - no result is loaded."""
     import threading
+    import time
 
     from LungAICommon.process import LungAIProcess, ReadingProcess
 
@@ -3506,8 +3553,9 @@ def test_cancel_while_the_results_are_read_ends_after_the_read(tmp_path):
     process.cancel()
     assert process.running and process.cancelled and process.returncode is None
     release.set()
-    assert process.read_done.wait(30)
-    process.poll()
+    while process.running:                    # the read ends (the panel's timer polls)
+        process.poll()
+        time.sleep(0.02)
     assert process.cancelled and not process.succeeded and process.returncode == 130
     # a job cancelled before its read began reads nothing
     never = ReadingProcess(LungAIProcess(["--version"]), lambda: pytest.fail("read after a cancel")).start()
