@@ -3493,9 +3493,10 @@ def _write_fake_segment_outputs(logic, job, confidence, **result):
 
 
 def test_segmentation_result_maps_read_off_the_gui_thread(load_module, mrml_scene, tmp_path, monkeypatch):
-    """QA slicer71: after Segment tumour, the panel read the uncertainty map (a float image of the CT's size; 0.55-0.75 s
-    of gzip for LUNG1-003) and result.json on the GUI thread, in loadSegmentation.  Now the job reads them in a
-    background thread once its command has succeeded, while the runner's polls go on; loadSegmentation takes them."""
+    """QA slicer71: after Segment tumour, the panel read the uncertainty map (a float image of the CT's size;
+    0.55-0.75 s of gzip for LUNG1-003) and result.json on the GUI thread, in loadSegmentation.  Now the job reads
+    them in a background thread once its command has succeeded, while the runner's polls go on; loadSegmentation
+    takes them."""
     import threading
     import time
 
