@@ -28,7 +28,7 @@ from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpe
 from LungAICommon import commands, sampledata
 from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, needs,
                                require_job_packages, run_job)
-from LungAICommon.process import LungAIProcess
+from LungAICommon.process import LungAIProcess, ReadingProcess
 
 REQUESTER = "Lung AI Segmentation"
 
@@ -603,20 +603,24 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         child as long again to read it back; the same voxels and geometry (spacing in double precision)."""
         return pathlib.Path(workDir) / f"ct{nodes.EXPORT_SUFFIX}"
 
-    def _job(self, p, prefix, build, outputs):
+    def _job(self, p, prefix, build, outputs, process=lambda args, output: LungAIProcess(args)):
         workDir = self.newWorkDirectory(prefix)
         try:
             args = build(workDir)
         except BaseException:
             nodes.remove_work_folder(workDir)
             raise
-        return PanelJob(LungAIProcess(args), outputs(workDir), workDir=workDir, parameterNode=p,
+        return PanelJob(process(args, outputs(workDir)), outputs(workDir), workDir=workDir, parameterNode=p,
                         inputs={"volume": p.inputVolume, "segmentation": p.outputSegmentation},
                         fileNames={self.ctWorkFile(workDir): p.inputVolume.GetName()})
 
     @needs("segmentation")
     def startSegmentation(self, p):
-        return self._job(p, "segment", lambda d: self.segmentationCommand(p, d), lambda d: d / "output")
+        # the uncertainty map (a float image of the CT's size) and result.json read in the background once the
+        # command has finished, not by loadSegmentation on the GUI thread (QA slicer71: 0.55-0.75 s, LUNG1-003)
+        return self._job(p, "segment", lambda d: self.segmentationCommand(p, d), lambda d: d / "output",
+                         lambda args, output: ReadingProcess(LungAIProcess(args),
+                                                             lambda: nodes.read_segment_files(output)))
 
     @needs("lungs")
     def startLungs(self, p):
@@ -646,8 +650,9 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         segmentation is reused only when it belongs to the job's CT (:func:`lungai.scene.nodes.volume_segmentation`),
         else a new node "<CT> tumour" becomes the output."""
         try:
+            read = getattr(job.process, "read_result", None)   # read in the background (ReadingProcess)
             out = nodes.import_segment_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
-                                               seg_node=job.input("segmentation"))
+                                               seg_node=job.input("segmentation"), files=read() if read else None)
         finally:
             job.finish()
         p.outputSegmentation, p.uncertaintyVolume = out["segmentation"], out["uncertainty"]

@@ -26,7 +26,7 @@ from slicer.util import VTKObservationMixin
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands
 from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, needs, require_job_packages, run_job
-from LungAICommon.process import LungAIProcess, PreparedProcess
+from LungAICommon.process import BackgroundCall, LungAIProcess, PreparedProcess
 
 REQUESTER = "Multimodal Predict"
 
@@ -459,10 +459,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
                                         workDir / f"tumour{nodes.EXPORT_SUFFIX}")
             job.fileNames[mask] = f"'{segment}' ({segmentation.GetName()})"
             job.tumourChoice = nodes.tumour_segment_choice(segmentation)   # GTV-1 of GTV-1, gtv-2, gtv-3
-            if ehr or rna:
+            # the tables are read (and pandas imported) in a background thread, a tick of the bar per poll until
+            # done - not in one poll on the GUI thread (QA slicer71: 1.0-2.3 s, LUNG1-003 with an EHR table);
+            # files only, no MRML
+            matching = BackgroundCall(lambda: self.matchedPatientId(typed, ehrFile, rnaFile),
+                                      name="lungai-stage-patient", in_thread=bool(ehr or rna))
+            while not matching.done.wait(0.02):     # at most 20 ms a tick (a script's wait() does not spin)
                 yield "matching the patient id to the tables"
-            manifest = write_ct_manifest(workDir / "ct_manifest.csv", self.matchedPatientId(typed, ehrFile, rnaFile),
-                                         ct.name, mask.name)
+            manifest = write_ct_manifest(workDir / "ct_manifest.csv", matching.result(), ct.name, mask.name)
         args = commands.stage_predict(model, workDir / "output", ehr=ehr, rna=rna, ct_manifest=manifest)
         return LungAIProcess(args)
 

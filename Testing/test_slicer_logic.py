@@ -1614,6 +1614,42 @@ def test_multimodal_model_line_without_the_prediction_packages(load_module, rp_m
     assert not [m for m in sys.modules if m.split(".")[0] in absent]
 
 
+def test_segment_checks_of_the_panels_do_not_import_pydicom(load_module, phantom_nodes, tmp_path, monkeypatch):
+    """QA slicer71: Multimodal Predict's stage inputs check (its button refresh, and Predict stage's click) imported
+    pydicom (~0.6 s on the GUI thread, LUNG1-003) to compare segment names (lungai.dicom.labels.dicom_name's
+    isinstance test of pydicom's MultiValue); Lung Radiomics' inputs check too.  pydicom is no longer imported for
+    that; a name pydicom read as several values (a backslash) is still joined back by it."""
+    import importlib.abc
+    import sys
+
+    from pydicom.multival import MultiValue
+
+    from lungai.dicom.labels import dicom_name, label_key
+
+    assert dicom_name(MultiValue(str, ["GTV", "node"])) == "GTV\\node" and label_key(["GTV ", "b"]) == "GTV \\b"
+    assert label_key(" GTV-1 ") == "GTV-1"
+
+    class NotInstalled(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] == "pydicom":
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "pydicom"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [NotInstalled(), *sys.meta_path])
+    ct, truth = phantom_nodes
+    stage = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = stage.getParameterNode()
+    p.stageModelDirectory = tmp_path
+    p.stageVolume, p.stageSegmentation, p.stagePatient = ct, truth, "P1"
+    assert stage.stageInputProblem(p) is None
+    radiomics = load_module("LungRadiomics").LungRadiomicsLogic()
+    q = radiomics.getParameterNode()
+    q.inputVolume, q.segmentation, q.selectedSegments = ct, truth, ["Tumor", "Right lung"]
+    assert radiomics.inputProblem(q) is None
+    assert not [m for m in sys.modules if m.split(".")[0] == "pydicom"]
+
+
 def _model_copy(rp_model, tmp_path, change):
     import json
     import shutil
@@ -1886,6 +1922,52 @@ def test_stage_click_exports_nothing_and_imports_no_table_reader(load_module, mr
     (tmp_path / "ehr.csv").write_text("patient_id,age\nLUNG1-003,60\n", encoding="utf-8")
     p.ehrFile = tmp_path / "ehr.csv"
     assert logic.stagePatientId(p) == "LUNG1-003"                         # the table's spelling, as before
+
+
+def test_stage_patient_id_matched_to_the_tables_off_the_gui_thread(load_module, mrml_scene, phantom_nodes, tmp_path,
+                                                                  monkeypatch):
+    """QA slicer71: with an EHR / RNA table, Predict stage's step "matching the patient id to the tables" read the
+    tables (and imported pandas) in one poll on the GUI thread: 1.0 s (Slicer 5.12.3's Python) and 2.3 s (5.10.0's),
+    LUNG1-003 on a loaded machine - the bar and Cancel frozen.  The tables are now read in a background thread, the
+    step said a tick of the bar per poll while it takes longer than 20 ms; the id is matched to the table's spelling
+    as before."""
+    import csv
+    import threading
+    import time
+
+    from lungai.fusion import data
+
+    logic, p = _stage_logic(load_module, tmp_path, ehr_rows="LUNG1-003,60\nLUNG1-002,70\n", ct_nodes=phantom_nodes,
+                            patient=" lung1-003 ")
+    read_on = []
+    load_ehr = data.load_ehr
+
+    def recording_load_ehr(*args, **kwargs):
+        read_on.append(threading.current_thread() is threading.main_thread())
+        return load_ehr(*args, **kwargs)
+
+    monkeypatch.setattr(data, "load_ehr", recording_load_ehr)
+    monkeypatch.setattr(commands, "stage_predict", lambda *args, **kwargs: ["--version", *map(str, args),
+                                                                            str(kwargs["ct_manifest"])])
+    job = logic.startStage(p)
+    process = job.process.start()
+    statuses = []
+    while process.preparing:                  # the panel's QtJobRunner: a poll per tick of its timer
+        statuses += [e.text for e in process.poll() if e.kind == "progress"]
+        time.sleep(0.02)
+    assert read_on == [False], read_on        # the EHR table read by the job's thread, never on the GUI thread
+    # each poll of the step waited at most 20 ms for the read (said while it takes longer: a first import of pandas)
+    assert set(statuses) <= {"preparing the inputs: exporting the CT 'phantom CT'",
+                             "preparing the inputs: exporting segment 'Tumor'",
+                             "preparing the inputs: matching the patient id to the tables"}
+    with open(process.args[-1], newline="", encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["LUNG1-003"]     # the table's spelling
+    process.wait()
+    job.finish()
+    job = logic.startStage(p)                 # a script: every step at once (the table read in its thread)
+    with open(job.process.prepare().args[-1], newline="", encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["LUNG1-003"]
+    job.finish()
 
 
 def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -3387,9 +3469,15 @@ def _fake_segment_run(logic, p, confidence, tmp_path, **result):
     """Start the panel's tumour job (inputs captured, CT exported) and write what `lungai segment` writes for it
     (a 3-voxel-cube tumour around the CT's centre, the given confidence; ``result``: other result.json values)
     instead of running the child."""
+    job = logic.startSegmentation(p)
+    _write_fake_segment_outputs(logic, job, confidence, **result)
+    return logic.loadSegmentation(p, job)
+
+
+def _write_fake_segment_outputs(logic, job, confidence, **result):
+    """What `lungai segment` writes for the panel's tumour job ``job`` (see :func:`_fake_segment_run`)."""
     import json
 
-    job = logic.startSegmentation(p)
     ct = sitk.ReadImage(str(logic.ctWorkFile(job.workDir)))
     tumour = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
     tumour.CopyInformation(ct)
@@ -3402,7 +3490,80 @@ def _fake_segment_run(logic, p, confidence, tmp_path, **result):
     (job.outputs / "result.json").write_text(json.dumps(
         {"confidence": confidence, "needs_review": False, "review_threshold": 0.5, "tumor_volume_ml": 1.0,
          "method": "mc-dropout", "notes": [], **result}), encoding="utf-8")
-    return logic.loadSegmentation(p, job)
+
+
+def test_segmentation_result_maps_read_off_the_gui_thread(load_module, mrml_scene, tmp_path, monkeypatch):
+    """QA slicer71: after Segment tumour, the panel read the uncertainty map (a float image of the CT's size;
+    0.55-0.75 s of gzip for LUNG1-003) and result.json on the GUI thread, in loadSegmentation.  Now the job reads
+    them in a background thread once its command has succeeded, while the runner's polls go on; loadSegmentation
+    takes them."""
+    import threading
+    import time
+
+    import lungai.io
+    from LungAICommon.panel import finish_job
+
+    reads = []
+    read_image = lungai.io.read_image
+
+    def recording_read_image(path, *args, **kwargs):
+        reads.append((pathlib.Path(path).name, threading.current_thread() is threading.main_thread()))
+        return read_image(path, *args, **kwargs)
+
+    monkeypatch.setattr(lungai.io, "read_image", recording_read_image)
+    monkeypatch.setattr(commands, "segment", lambda *args, **kwargs: ["--version"])   # a child that succeeds at once
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
+    job = logic.startSegmentation(p)
+    _write_fake_segment_outputs(logic, job, 0.8)
+    process = job.process.start()
+    statuses = []
+    while process.running:                    # the panel's QtJobRunner: a poll per tick of its 100 ms timer
+        statuses += [e.text for e in process.poll() if e.kind == "progress"]
+        time.sleep(0.02)
+    assert process.succeeded
+    loaded = finish_job(job, lambda j: logic.loadSegmentation(j.parameterNode, j), pytest.fail, lambda text: None)
+    assert loaded["confidence"] == 0.8 and p.uncertaintyVolume is not None
+    assert [name for name, main in reads if main] == [], reads   # nothing of the map read on the GUI thread
+    assert reads == [("uncertainty.nii.gz", False)] and "reading the results" in statuses   # by the job, once
+    assert not tmp_path.joinpath(job.outputs.parent.name).exists() and not job.outputs.exists()   # work folder gone
+
+
+def test_cancel_while_the_results_are_read_ends_after_the_read(tmp_path):
+    """Cancel pressed while a finished job's results are read in the background: the job stays running until the read
+    is over (its work folder is deleted after it, not under it), then ends cancelled - no result is loaded."""
+    import threading
+    import time
+
+    from LungAICommon.process import LungAIProcess, ReadingProcess
+
+    started, release = threading.Event(), threading.Event()
+
+    def read():
+        started.set()
+        release.wait(30)
+        return "maps"
+
+    process = ReadingProcess(LungAIProcess(["--version"]), read).start()
+    process.inner.wait()
+    process.poll()                            # the command has succeeded: the read starts
+    assert started.wait(30)
+    process.cancel()
+    assert process.running and process.cancelled and process.returncode is None
+    release.set()
+    while process.running:                    # the read ends (the panel's timer polls)
+        process.poll()
+        time.sleep(0.02)
+    assert process.cancelled and not process.succeeded and process.returncode == 130
+    # a job cancelled before its read began reads nothing
+    never = ReadingProcess(LungAIProcess(["--version"]), lambda: pytest.fail("read after a cancel")).start()
+    never.inner.wait()
+    never.cancel()
+    never.poll()
+    assert not never.running and never.cancelled and never.returncode == 130
 
 
 def _small_ct(scene, name, size, origin):

@@ -1667,18 +1667,32 @@ def add_candidate_points(scene, base: str, info: dict):
     return mrml.candidates_to_markups(scene, candidates, tumour_node_name(base, "candidates"))
 
 
-def import_segment_outputs(scene, output_dir: Path, volume_node, seg_node=None, replace_segment=None) -> dict:
-    """Load what ``lungai segment`` wrote (tumor.nii.gz, uncertainty.nii.gz, result.json) with
-    :func:`add_tumour_outputs`."""
-    from lungai import mrml
-    from lungai.io import read_image, read_mask
+def read_segment_files(output_dir: Path) -> dict:
+    """What :func:`import_segment_outputs` reads of ``lungai segment``'s output folder without the scene: its
+    result.json ("result") and the uncertainty map ("uncertainty", a float image of the CT's size) - files only, so
+    that a panel reads them in a background thread (:class:`LungAICommon.process.ReadingProcess`; the map's gzip took
+    0.55-0.75 s on the GUI thread, QA slicer71 LUNG1-003)."""
+    from lungai.io import read_image
     from lungai.scene.results import read_segment_result
 
     output_dir = Path(output_dir)
     info = read_segment_result(output_dir)
+    return {"result": info, "uncertainty": read_image(output_dir / "uncertainty.nii.gz")}
+
+
+def import_segment_outputs(scene, output_dir: Path, volume_node, seg_node=None, replace_segment=None,
+                           files: Optional[dict] = None) -> dict:
+    """Load what ``lungai segment`` wrote (tumor.nii.gz, uncertainty.nii.gz, result.json) with
+    :func:`add_tumour_outputs`; ``files``: :func:`read_segment_files` of ``output_dir`` read already (else read
+    here).  The tumour mask is read here, onto the CT node's grid."""
+    from lungai import mrml
+    from lungai.io import read_mask
+
+    output_dir = Path(output_dir)
+    files = read_segment_files(output_dir) if files is None else files
     reference = mrml.image_from_volume_node(volume_node)
     tumour = read_mask(output_dir / "tumor.nii.gz", reference=reference)
-    return add_tumour_outputs(scene, volume_node, tumour, read_image(output_dir / "uncertainty.nii.gz"), info,
+    return add_tumour_outputs(scene, volume_node, tumour, files["uncertainty"], files["result"],
                               seg_node=seg_node, replace_segment=replace_segment)
 
 
