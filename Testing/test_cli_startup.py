@@ -9,6 +9,8 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
+from rp_helpers import rp_small_model  # noqa: F401  (fixture)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # the first progress bar of a command, in a fresh interpreter: the heavy modules imported by then are printed and the
@@ -624,3 +626,51 @@ def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_re
         assert "reading" not in err and "loading" not in err, err
     assert not (tmp_path / "out").exists()
 
+
+
+# what an rp command must not have imported when it refuses a path or draws its first bar
+RP_HEAVY = HEAVY + ("pandas", "sklearn", "SimpleITK", "skops")
+
+
+def test_rp_commands_refuse_a_missing_input_before_the_heavy_imports(tmp_path, rp_small_model):
+    """QA rp71 (a shared 2-core machine): ``rp train`` with a mistyped table, second table or role file imported
+    pandas, scikit-learn, torch and SimpleITK for 12-14 s before "does not exist"; ``rp predict`` / ``rp validate``
+    of a missing model folder 10-12 s; of a missing patients table 11-13 s, after reading the model file (a random
+    forest's: 13-49 s).  The paths are checked with the arguments (lungai.rp.inputs), the same words as the readers';
+    nothing heavy imported, no model file read, nothing written."""
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    model = str(rp_small_model)
+    table_fix = "give the path of a comma-separated CSV file with one row per patient"
+    for args, says in (
+            (["train", "typo.csv", "--outcome", "rp_grade2", "-o", "out"],
+             ["table typo.csv does not exist", table_fix]),
+            (["train", "t.csv", "typo.csv", "--outcome", "rp_grade2", "-o", "out"], ["table typo.csv does not exist"]),
+            (["train", "t.csv", "--outcome", "rp_grade2", "--roles", "roles_typo.csv", "-o", "out"],
+             ["role file roles_typo.csv does not exist", "columns column,role[,type]"]),
+            (["predict", "model_typo", "t.csv", "-o", "out/p.csv"],
+             ["the RP model folder model_typo does not exist", "lungai rp train -o MODEL_DIR"]),
+            (["predict", model, "typo.csv", "-o", "out/p.csv"], ["table typo.csv does not exist", table_fix]),
+            (["validate", "model_typo", "t.csv", "-o", "out"], ["the RP model folder model_typo does not exist"]),
+            (["validate", model, "typo.csv", "-o", "out"], ["table typo.csv does not exist", table_fix])):
+        code, err, heavy = _heavy_at_refusal(["rp", *args], tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and all(s in err for s in says) and "How to fix" in err, (args, err)
+        assert heavy == [], (args, heavy)
+        assert "loading" not in err, (args, err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_rp_commands_draw_their_bar_before_pandas_and_torch_are_imported(tmp_path, rp_small_model):
+    """QA rp71: ``rp train`` wrote its first line 21 s after the command, ``rp predict`` 11 s (pandas, scikit-learn,
+    torch, SimpleITK imported without a word).  They are loaded on a bar of their own now ("rp train: loading"), as
+    lungai stage's."""
+    from lungai.rp.cohort import make_cohort
+
+    make_cohort(80, seed=3, n_noise=0).table.to_csv(tmp_path / "t.csv", index=False)
+    train = ["rp", "train", "t.csv", "--outcome", "rp_grade2", "-o", "m", "--fast", "--models", "lr", "--outer-folds",
+             "2", "--inner-folds", "2"]
+    assert _heavy_at_first_bar(train, tmp_path, heavy=RP_HEAVY) == []
+    assert not (tmp_path / "m").exists()
+    for command in (["predict", str(rp_small_model), "t.csv", "-o", "p.csv"],
+                    ["validate", str(rp_small_model), "t.csv", "-o", "v"]):
+        assert _heavy_at_first_bar(["rp", *command], tmp_path, heavy=RP_HEAVY) == [], command
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "v").exists()
