@@ -674,3 +674,23 @@ def test_rp_commands_draw_their_bar_before_pandas_and_torch_are_imported(tmp_pat
                     ["validate", str(rp_small_model), "t.csv", "-o", "v"]):
         assert _heavy_at_first_bar(["rp", *command], tmp_path, heavy=RP_HEAVY) == [], command
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "v").exists()
+
+
+def test_rp_train_refuses_fold_counts_and_a_threshold_with_the_arguments(tmp_path):
+    """QA rp71: ``rp train --outer-folds 0`` (1, -3, ``--inner-folds 1``) was refused by the nested CV's check 7-12 s
+    after the command, pandas, scikit-learn and torch imported first; ``--outer-folds 2.5`` and ``--threshold abc``
+    said argparse's "invalid int / float value" without a fix.  Now refused with the arguments, naming the fix."""
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    train = ["rp", "train", "t.csv", "--outcome", "rp_grade2", "-o", "out"]
+    for args, says in ((["--outer-folds", "0"], "argument --outer-folds: 0 is below 2"),
+                       (["--outer-folds", "1"], "argument --outer-folds: 1 is below 2"),
+                       (["--inner-folds", "-3"], "argument --inner-folds: -3 is below 2"),
+                       (["--outer-folds", "2.5"], "argument --outer-folds: '2.5' is not a whole number")):
+        code, err, heavy = _heavy_at_refusal([*train, *args], tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and says in err and "e.g. --outer-folds 5 --inner-folds 3" in err, (args, err)
+        assert heavy == [], (args, heavy)
+    for command in (train, ["rp", "validate", "model", "t.csv"]):
+        code, err, heavy = _heavy_at_refusal([*command, "--threshold", "abc"], tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and "'abc' is not a number: give a risk between 0 and 1, e.g. 0.20" in err, err
+        assert heavy == [], heavy
+    assert not (tmp_path / "out").exists()

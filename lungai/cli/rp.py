@@ -49,6 +49,28 @@ def _missing_rate(text: str) -> float:
                        high_open=True)
 
 
+def _fold_count(text: str) -> int:
+    """``rp train --outer-folds / --inner-folds``: a whole number >= 2, refused with the arguments (QA rp71: 0, 1 or -3
+    were refused by the nested CV's check 7-12 s later, after pandas, scikit-learn and torch were imported; 2.5 said
+    argparse's "invalid int value" without a fix)."""
+    from lungai.cli.radiomics import whole_number
+
+    return whole_number(text, 2, "nested CV needs at least 2 outer and 2 inner folds, e.g. --outer-folds 5 "
+                                 "--inner-folds 3")
+
+
+def _threshold(text: str) -> float:
+    """``rp train / validate --threshold``: a number (whether a risk in (0, 1) is checked by
+    :func:`lungai.rp.card.check_threshold`, which advises on a percentage); text refused with the fix (QA rp71:
+    "--threshold abc" said argparse's "invalid float value" without one)."""
+    import argparse
+
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a risk between 0 and 1, e.g. 0.20") from None
+
+
 def _load(name: str, modules: tuple) -> None:
     """The modules of ``rp train / validate / predict`` (``modules``: the command's own, with scikit-learn and torch
     under them) imported on a bar of their own, after the arguments and input paths are checked
@@ -85,9 +107,9 @@ def register(sub) -> None:
     t.add_argument("--feature-sets", default=None,
                    help="comma list of clinical_dosimetric, radiomic, all (default: all three)")
     t.add_argument("--roles", default=None, help="role file: CSV with columns column,role[,type]")
-    t.add_argument("--outer-folds", type=int, default=5)
-    t.add_argument("--inner-folds", type=int, default=3)
-    t.add_argument("--threshold", type=float, default=None,
+    t.add_argument("--outer-folds", type=_fold_count, default=5, help="outer cross-validation folds (>= 2; default 5)")
+    t.add_argument("--inner-folds", type=_fold_count, default=3, help="inner cross-validation folds (>= 2; default 3)")
+    t.add_argument("--threshold", type=_threshold, default=None,
                    help="risk threshold (0-1, e.g. 0.20) for sensitivity/specificity (default: training prevalence)")
     t.add_argument("--final", default=None, help="lock this feature_set/model instead of the best AUC, e.g. all/rf")
     t.add_argument("--bootstrap", type=_bootstrap_count, default=None,
@@ -102,7 +124,7 @@ def register(sub) -> None:
     v.add_argument("table", nargs="+", help="CSV(s) with the model's feature columns and the outcome")
     v.add_argument("-o", "--output", default=None, help="directory for external_metrics.json and plots")
     v.add_argument("--outcome", default=None, help="outcome column if named differently from training")
-    v.add_argument("--threshold", type=float, default=None, help="risk threshold (0-1); default: the model's")
+    v.add_argument("--threshold", type=_threshold, default=None, help="risk threshold (0-1); default: the model's")
     v.add_argument("--allow-other-radiomics-settings", action="store_true",
                    help="accept radiomic features computed with other settings than the model's (warned per patient)")
     v.add_argument("--include-training-patients", action="store_true",
