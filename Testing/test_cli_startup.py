@@ -694,3 +694,23 @@ def test_rp_train_refuses_fold_counts_and_a_threshold_with_the_arguments(tmp_pat
         assert code == 2 and "'abc' is not a number: give a risk between 0 and 1, e.g. 0.20" in err, err
         assert heavy == [], heavy
     assert not (tmp_path / "out").exists()
+
+
+def test_rp_train_refuses_unknown_models_feature_sets_and_final_with_the_arguments(tmp_path):
+    """QA rp71: ``rp train --models lr,svm`` was refused 6.6 s after the command, ``--final all/xx`` 9.7 s (pandas,
+    scikit-learn and torch imported, the table read first).  Now with the arguments (lungai.rp.card
+    .check_training_choices), in the same words, naming the choices."""
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    train = ["rp", "train", "t.csv", "--outcome", "rp_grade2", "-o", "out"]
+    for args, says in ((["--models", "lr,svm"], ["unknown model: ['svm']", "choose from lr, rf"]),
+                       (["--feature-sets", "clinical"], ["unknown feature set: ['clinical']",
+                                                         "choose from clinical_dosimetric, radiomic, all"]),
+                       (["--final", "all/xx"], ["--final 'all/xx' is not one of the trained combinations",
+                                                "use one of clinical_dosimetric/lr, clinical_dosimetric/rf"]),
+                       (["--models", "lr", "--final", "all/rf"], ["--final 'all/rf' is not one of the trained",
+                                                                  "use one of clinical_dosimetric/lr, radiomic/lr, "
+                                                                  "all/lr"])):
+        code, err, heavy = _heavy_at_refusal([*train, *args], tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and all(s in err for s in says) and "How to fix" in err, (args, err)
+        assert heavy == [], (args, heavy)
+    assert not (tmp_path / "out").exists()

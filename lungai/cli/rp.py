@@ -163,10 +163,11 @@ def run_synth(args) -> int:
 
 
 def run_train(args) -> int:
-    from lungai.rp.card import check_threshold
+    from lungai.rp.card import check_threshold, check_training_choices
     from lungai.rp.inputs import check_input_paths
 
     check_threshold(args.threshold)                       # before any work and the heavy imports
+    check_training_choices(args.models, args.feature_sets, args.final)
     check_input_paths(args.table, args.roles)             # (a mistyped path: at once, QA rp71)
     _load("train", ("lungai.rp.training",))
     from lungai.io.outputs import prepare_output_folder
