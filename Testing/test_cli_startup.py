@@ -9,6 +9,8 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
+from rp_helpers import rp_small_model  # noqa: F401  (fixture)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # the first progress bar of a command, in a fresh interpreter: the heavy modules imported by then are printed and the
@@ -660,3 +662,91 @@ def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_re
         assert "reading" not in err and "loading" not in err, err
     assert not (tmp_path / "out").exists()
 
+
+
+# what an rp command must not have imported when it refuses a path or draws its first bar
+RP_HEAVY = HEAVY + ("pandas", "sklearn", "SimpleITK", "skops")
+
+
+def test_rp_commands_refuse_a_missing_input_before_the_heavy_imports(tmp_path, rp_small_model):
+    """QA rp71 (a shared 2-core machine): ``rp train`` with a mistyped table, second table or role file imported
+    pandas, scikit-learn, torch and SimpleITK for 12-14 s before "does not exist"; ``rp predict`` / ``rp validate``
+    of a missing model folder 10-12 s; of a missing patients table 11-13 s, after reading the model file (a random
+    forest's: 13-49 s).  The paths are checked with the arguments (lungai.rp.inputs), the same words as the readers';
+    nothing heavy imported, no model file read, nothing written."""
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    model = str(rp_small_model)
+    table_fix = "give the path of a comma-separated CSV file with one row per patient"
+    for args, says in (
+            (["train", "typo.csv", "--outcome", "rp_grade2", "-o", "out"],
+             ["table typo.csv does not exist", table_fix]),
+            (["train", "t.csv", "typo.csv", "--outcome", "rp_grade2", "-o", "out"], ["table typo.csv does not exist"]),
+            (["train", "t.csv", "--outcome", "rp_grade2", "--roles", "roles_typo.csv", "-o", "out"],
+             ["role file roles_typo.csv does not exist", "columns column,role[,type]"]),
+            (["predict", "model_typo", "t.csv", "-o", "out/p.csv"],
+             ["the RP model folder model_typo does not exist", "lungai rp train -o MODEL_DIR"]),
+            (["predict", model, "typo.csv", "-o", "out/p.csv"], ["table typo.csv does not exist", table_fix]),
+            (["validate", "model_typo", "t.csv", "-o", "out"], ["the RP model folder model_typo does not exist"]),
+            (["validate", model, "typo.csv", "-o", "out"], ["table typo.csv does not exist", table_fix])):
+        code, err, heavy = _heavy_at_refusal(["rp", *args], tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and all(s in err for s in says) and "How to fix" in err, (args, err)
+        assert heavy == [], (args, heavy)
+        assert "loading" not in err, (args, err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_rp_commands_draw_their_bar_before_pandas_and_torch_are_imported(tmp_path, rp_small_model):
+    """QA rp71: ``rp train`` wrote its first line 21 s after the command, ``rp predict`` 11 s (pandas, scikit-learn,
+    torch, SimpleITK imported without a word).  They are loaded on a bar of their own now ("rp train: loading"), as
+    lungai stage's."""
+    from lungai.rp.cohort import make_cohort
+
+    make_cohort(80, seed=3, n_noise=0).table.to_csv(tmp_path / "t.csv", index=False)
+    train = ["rp", "train", "t.csv", "--outcome", "rp_grade2", "-o", "m", "--fast", "--models", "lr", "--outer-folds",
+             "2", "--inner-folds", "2"]
+    assert _heavy_at_first_bar(train, tmp_path, heavy=RP_HEAVY) == []
+    assert not (tmp_path / "m").exists()
+    for command in (["predict", str(rp_small_model), "t.csv", "-o", "p.csv"],
+                    ["validate", str(rp_small_model), "t.csv", "-o", "v"]):
+        assert _heavy_at_first_bar(["rp", *command], tmp_path, heavy=RP_HEAVY) == [], command
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "v").exists()
+
+
+def test_rp_train_refuses_fold_counts_and_a_threshold_with_the_arguments(tmp_path):
+    """QA rp71: ``rp train --outer-folds 0`` (1, -3, ``--inner-folds 1``) was refused by the nested CV's check 7-12 s
+    after the command, pandas, scikit-learn and torch imported first; ``--outer-folds 2.5`` and ``--threshold abc``
+    said argparse's "invalid int / float value" without a fix.  Now refused with the arguments, naming the fix."""
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    train = ["rp", "train", "t.csv", "--outcome", "rp_grade2", "-o", "out"]
+    for args, says in ((["--outer-folds", "0"], "argument --outer-folds: 0 is below 2"),
+                       (["--outer-folds", "1"], "argument --outer-folds: 1 is below 2"),
+                       (["--inner-folds", "-3"], "argument --inner-folds: -3 is below 2"),
+                       (["--outer-folds", "2.5"], "argument --outer-folds: '2.5' is not a whole number")):
+        code, err, heavy = _heavy_at_refusal([*train, *args], tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and says in err and "e.g. --outer-folds 5 --inner-folds 3" in err, (args, err)
+        assert heavy == [], (args, heavy)
+    for command in (train, ["rp", "validate", "model", "t.csv"]):
+        code, err, heavy = _heavy_at_refusal([*command, "--threshold", "abc"], tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and "'abc' is not a number: give a risk between 0 and 1, e.g. 0.20" in err, err
+        assert heavy == [], heavy
+    assert not (tmp_path / "out").exists()
+
+
+def test_rp_train_refuses_unknown_models_feature_sets_and_final_with_the_arguments(tmp_path):
+    """QA rp71: ``rp train --models lr,svm`` was refused 6.6 s after the command, ``--final all/xx`` 9.7 s (pandas,
+    scikit-learn and torch imported, the table read first).  Now with the arguments (lungai.rp.card
+    .check_training_choices), in the same words, naming the choices."""
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    train = ["rp", "train", "t.csv", "--outcome", "rp_grade2", "-o", "out"]
+    for args, says in ((["--models", "lr,svm"], ["unknown model: ['svm']", "choose from lr, rf"]),
+                       (["--feature-sets", "clinical"], ["unknown feature set: ['clinical']",
+                                                         "choose from clinical_dosimetric, radiomic, all"]),
+                       (["--final", "all/xx"], ["--final 'all/xx' is not one of the trained combinations",
+                                                "use one of clinical_dosimetric/lr, clinical_dosimetric/rf"]),
+                       (["--models", "lr", "--final", "all/rf"], ["--final 'all/rf' is not one of the trained",
+                                                                  "use one of clinical_dosimetric/lr, radiomic/lr, "
+                                                                  "all/lr"])):
+        code, err, heavy = _heavy_at_refusal([*train, *args], tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and all(s in err for s in says) and "How to fix" in err, (args, err)
+        assert heavy == [], (args, heavy)
+    assert not (tmp_path / "out").exists()

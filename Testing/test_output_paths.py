@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import SimpleITK as sitk
 from dicom_helpers import rt_export, small_phantom
+from rp_helpers import rp_small_model  # noqa: F401  (fixture)
 
 UNWRITABLE = Path("/proc/lungai-test-out")      # not even root can create files there
 
@@ -95,8 +96,8 @@ OTHER_COMMANDS = {
                                    "-o", f / "dose.csv"],
     "rp synth": lambda d, f: ["rp", "synth", "-o", f / "cohort.csv"],
     "rp train": lambda d, f: ["rp", "train", d["table"], "--outcome", "rp", "-o", f],
-    "rp validate": lambda d, f: ["rp", "validate", d["model"], d["table"], "-o", f],
-    "rp predict": lambda d, f: ["rp", "predict", d["model"], d["table"], "-o", f / "risk.csv"],
+    "rp validate": lambda d, f: ["rp", "validate", d["rp_model"], d["table"], "-o", f],
+    "rp predict": lambda d, f: ["rp", "predict", d["rp_model"], d["table"], "-o", f / "risk.csv"],
     "stage synth": lambda d, f: ["stage", "synth", "-o", f],
     "stage cv": lambda d, f: ["stage", "cv", "--ehr", d["table"], "--label", "stage", "-o", f],
     "stage train": lambda d, f: ["stage", "train", "--ehr", d["table"], "--label", "stage", "-o", f / "model"],
@@ -114,8 +115,8 @@ OTHER_COMMANDS = {
 
 
 @pytest.mark.parametrize("command", sorted(OTHER_COMMANDS))
-def test_every_command_refuses_an_output_under_a_file_before_any_work(command, sample_dir, no_work, tmp_path,
-                                                                      monkeypatch, capsys):
+def test_every_command_refuses_an_output_under_a_file_before_any_work(command, rp_small_model, sample_dir, no_work,
+                                                                      tmp_path, monkeypatch, capsys):
     import lungai.io
     import lungai.synthetic
 
@@ -129,6 +130,9 @@ def test_every_command_refuses_an_output_under_a_file_before_any_work(command, s
     inputs = {"ct": sample_dir / "ct.nii.gz", "labels": sample_dir / "labels.nii.gz", "sample": sample_dir,
               "table": tmp_path / "table.csv", "model": tmp_path / "model", "export": tmp_path / "export",
               "manifest": manifest}
+    if command.startswith("rp "):     # lungai rp refuses a missing table or model folder first, with the arguments
+        inputs["table"].write_text("case,clin_age_years,rp\nP1,60,0\n", encoding="utf-8")   # (lungai.rp.inputs)
+        inputs["rp_model"] = rp_small_model
     assert _cli(*OTHER_COMMANDS[command](inputs, afile)) == 2
     err = capsys.readouterr().err
     assert f"{afile} is a file" in err and "How to fix" in err and "Traceback" not in err, err

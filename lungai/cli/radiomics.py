@@ -17,7 +17,7 @@ def whole_number(text: str, minimum: int, fix: str, maximum: int | None = None) 
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: {fix}") from None   # (QA rp71: no fix)
     if n < minimum:
         raise argparse.ArgumentTypeError(f"{n} is below {minimum}: {fix}")
     if maximum is not None and n > maximum:
@@ -46,7 +46,7 @@ def real_number(text: str, low: float, high: float | None, fix: str, low_open: b
     try:
         x = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: {fix}") from None
     if not math.isfinite(x):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number: {fix}")
     if x < low or (low_open and x == low) or (high is not None and (x > high or (high_open and x == high))):

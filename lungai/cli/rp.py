@@ -49,6 +49,39 @@ def _missing_rate(text: str) -> float:
                        high_open=True)
 
 
+def _fold_count(text: str) -> int:
+    """``rp train --outer-folds / --inner-folds``: a whole number >= 2, refused with the arguments (QA rp71: 0, 1 or -3
+    were refused by the nested CV's check 7-12 s later, after pandas, scikit-learn and torch were imported; 2.5 said
+    argparse's "invalid int value" without a fix)."""
+    from lungai.cli.radiomics import whole_number
+
+    return whole_number(text, 2, "nested CV needs at least 2 outer and 2 inner folds, e.g. --outer-folds 5 "
+                                 "--inner-folds 3")
+
+
+def _threshold(text: str) -> float:
+    """``rp train / validate --threshold``: a number (whether a risk in (0, 1) is checked by
+    :func:`lungai.rp.card.check_threshold`, which advises on a percentage); text refused with the fix (QA rp71:
+    "--threshold abc" said argparse's "invalid float value" without one)."""
+    import argparse
+
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a risk between 0 and 1, e.g. 0.20") from None
+
+
+def _load(name: str, modules: tuple) -> None:
+    """The modules of ``rp train / validate / predict`` (``modules``: the command's own, with scikit-learn and torch
+    under them) imported on a bar of their own, after the arguments and input paths are checked
+    (:func:`lungai.rp.inputs.check_input_paths`): QA rp71, a shared 2-core machine, ``rp train`` wrote its first line
+    21 s after the command, ``rp predict`` 11 s."""
+    from lungai.progress import load_modules
+
+    load_modules(f"rp {name}: loading", (("loading pandas", ("pandas",)),
+                                        ("loading scikit-learn and torch", modules)))
+
+
 def register(sub) -> None:
     p = sub.add_parser("rp", help="radiation-pneumonitis risk from clinical + dosimetric + radiomic features",
                        description="Train, validate and apply RP risk models. Columns: clin_*, dose_*, rad_* "
@@ -74,9 +107,9 @@ def register(sub) -> None:
     t.add_argument("--feature-sets", default=None,
                    help="comma list of clinical_dosimetric, radiomic, all (default: all three)")
     t.add_argument("--roles", default=None, help="role file: CSV with columns column,role[,type]")
-    t.add_argument("--outer-folds", type=int, default=5)
-    t.add_argument("--inner-folds", type=int, default=3)
-    t.add_argument("--threshold", type=float, default=None,
+    t.add_argument("--outer-folds", type=_fold_count, default=5, help="outer cross-validation folds (>= 2; default 5)")
+    t.add_argument("--inner-folds", type=_fold_count, default=3, help="inner cross-validation folds (>= 2; default 3)")
+    t.add_argument("--threshold", type=_threshold, default=None,
                    help="risk threshold (0-1, e.g. 0.20) for sensitivity/specificity (default: training prevalence)")
     t.add_argument("--final", default=None, help="lock this feature_set/model instead of the best AUC, e.g. all/rf")
     t.add_argument("--bootstrap", type=_bootstrap_count, default=None,
@@ -91,7 +124,7 @@ def register(sub) -> None:
     v.add_argument("table", nargs="+", help="CSV(s) with the model's feature columns and the outcome")
     v.add_argument("-o", "--output", default=None, help="directory for external_metrics.json and plots")
     v.add_argument("--outcome", default=None, help="outcome column if named differently from training")
-    v.add_argument("--threshold", type=float, default=None, help="risk threshold (0-1); default: the model's")
+    v.add_argument("--threshold", type=_threshold, default=None, help="risk threshold (0-1); default: the model's")
     v.add_argument("--allow-other-radiomics-settings", action="store_true",
                    help="accept radiomic features computed with other settings than the model's (warned per patient)")
     v.add_argument("--include-training-patients", action="store_true",
@@ -130,11 +163,16 @@ def run_synth(args) -> int:
 
 
 def run_train(args) -> int:
+    from lungai.rp.card import check_threshold, check_training_choices
+    from lungai.rp.inputs import check_input_paths
+
+    check_threshold(args.threshold)                       # before any work and the heavy imports
+    check_training_choices(args.models, args.feature_sets, args.final)
+    check_input_paths(args.table, args.roles)             # (a mistyped path: at once, QA rp71)
+    _load("train", ("lungai.rp.training",))
     from lungai.io.outputs import prepare_output_folder
-    from lungai.rp.checks import check_threshold
     from lungai.rp.training import check_model_folder, train_rp
 
-    check_threshold(args.threshold)                       # before any work
     check_model_folder(args.output, args.overwrite)       # before any work: a user's files are never replaced
     # before any work: nothing is computed in vain; the folder is made when the model is written (a run refused
     # for its inputs leaves no empty folder)
@@ -155,12 +193,16 @@ def run_train(args) -> int:
 
 
 def run_validate(args) -> int:
+    from lungai.rp.card import check_threshold
+    from lungai.rp.inputs import check_input_paths
+
+    check_threshold(args.threshold)                       # before any work and the heavy imports
+    check_input_paths(args.table, model_dir=args.model_dir, threshold_given=args.threshold is not None)
+    _load("validate", ("lungai.rp.external", "lungai.rp.metrics"))
     from lungai.io.outputs import prepare_output_folder
     from lungai.rp.external import OWNER, VALIDATE_OUTPUTS, validate_rp
-    from lungai.rp.checks import check_threshold
     from lungai.rp.metrics import ci_text, fmt_calibration
 
-    check_threshold(args.threshold)                       # before any work
     if args.output:                                       # before any work: nothing is computed in vain,
         prepare_output_folder(args.output, owner=OWNER, owns=VALIDATE_OUTPUTS)   # a user's files are never replaced
     r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
@@ -211,11 +253,8 @@ def run_predict(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.io.outputs import check_output_file_owner, prepare_output_file, recorded_output_files
-    from lungai.radiomics.csv_output import write_csv
+    from lungai.rp.inputs import check_input_paths
     from lungai.rp.plots import check_figure_path
-    from lungai.rp.model_io import load_model
-    from lungai.rp.predict import OWNER, predict_rp
 
     check_figure_path(args.importance_png, "--importance-png")             # before any work
     if args.contributions and Path(args.contributions).resolve() in {Path(p).resolve()
@@ -229,6 +268,15 @@ def run_predict(args) -> int:
         if args.importance_png and path and Path(path).resolve() == Path(args.importance_png).resolve():
             raise InputError(f"--importance-png {args.importance_png} is also the {option} file: the figure and the "
                              f"{what} would overwrite each other", "choose another path for one of them")
+    # the model folder (its card: without reading the model file) and the tables, before the heavy imports (QA rp71:
+    # a missing patients table was refused after the model file was read, 11-13 s)
+    check_input_paths(args.patients, model_dir=args.model_dir)
+    _load("predict", ("lungai.rp.model_io", "lungai.rp.predict"))
+    from lungai.io.outputs import check_output_file_owner, prepare_output_file, recorded_output_files
+    from lungai.radiomics.csv_output import write_csv
+    from lungai.rp.model_io import load_model
+    from lungai.rp.predict import OWNER, predict_rp
+
     outputs = [p for p in (args.output, args.contributions, args.importance_png) if p]
     inputs = {Path(p).resolve() for p in args.patients}
     for path in outputs:                                                   # before any work (predict_rp refuses

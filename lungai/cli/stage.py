@@ -148,21 +148,13 @@ def _load_modules(name: str) -> None:
     shared 2-core machine ``stage predict`` on NSCLC-Radiogenomics wrote its first line 27 s after the command,
     ``stage train`` 15 s, and the first epoch line stood 7-9 s behind 'fusion on all 162 patients' - no line at all
     (as ``lungai segment`` / ``train-seg`` load torch on a bar, docs/segmentation.md)."""
-    from lungai.progress import task, timer_running
+    from lungai.progress import load_modules
 
-    steps = (("loading pandas", ("pandas",)),
-             ("loading torch, MONAI and scikit-learn", ("torch", "lungai.fusion.model_io", "lungai.fusion.explain")),
-             ("loading torch-geometric and skops", ("torch_geometric.nn", "skops.io")))
-    import importlib
-
-    with task(f"stage {name}: loading", len(steps), rate=False) as bar:
-        for message, modules in steps:
-            bar.update(0, message)
-            with timer_running(bar):
-                for module in modules:
-                    importlib.import_module(module)
-            bar.update(1, message)
-        bar.update(0, "loaded")
+    load_modules(f"stage {name}: loading",
+                 (("loading pandas", ("pandas",)),
+                  ("loading torch, MONAI and scikit-learn",
+                   ("torch", "lungai.fusion.model_io", "lungai.fusion.explain")),
+                  ("loading torch-geometric and skops", ("torch_geometric.nn", "skops.io"))))
 
 
 # the table options of ``stage cv / train / validate / predict``: what each takes, for a folder given instead

@@ -26,11 +26,10 @@ def read_table(path, id_column: str | None = None) -> pd.DataFrame:
     by the column's type (:func:`~lungai.rp.columns.is_missing_word`; "None" is a category of a categorical column),
     and reported by ``rp train``."""
     from lungai.io.tables import check_unique_columns, id_columns_named, read_table_checked
+    from lungai.rp.inputs import TABLE_FIX     # (checked by the CLI before pandas is imported: the same words)
 
     path = Path(path)
-    df = read_table_checked(path, id_columns_named(ID_NAMES, id_column), rows=True,
-                            fix="give the path of a comma-separated CSV file with one row per patient",
-                            **READ_OPTIONS)
+    df = read_table_checked(path, id_columns_named(ID_NAMES, id_column), rows=True, fix=TABLE_FIX, **READ_OPTIONS)
     check_unique_columns(path)          # pandas would read a repeated name as 'NAME.1', a column of its own
     check_not_long_radiomics(df, path)
     return df

@@ -232,9 +232,10 @@ def merge_note(spellings: dict[str, str]) -> str:
 def read_role_file(path) -> dict[str, tuple[str, str | None]]:
     """Read a role file -> {column: (role, type or None)}."""
     from lungai.io.tables import read_table_checked
+    from lungai.rp.inputs import ROLE_FILE_FIX     # (checked by the CLI before pandas is imported: the same words)
 
     path = Path(path)     # missing, a folder, not UTF-8, another delimiter: refused, saying how to fix it
-    df = read_table_checked(path, what="role file", fix="give the path of a CSV with columns column,role[,type]",
+    df = read_table_checked(path, what="role file", fix=ROLE_FILE_FIX,
                             dtype=str, keep_default_na=False)
     missing = [c for c in ("column", "role") if c not in df.columns]
     if missing:

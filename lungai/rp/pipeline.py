@@ -23,9 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from lungai.io.impute import SmokersMedianImputer
-
-MODELS = ("lr", "rf")
-MODEL_NAMES = {"lr": "logistic regression", "rf": "random forest"}
+from lungai.rp.card import MODEL_NAMES, MODELS  # noqa: F401  (in the light module: rp train checks --models first)
 
 
 def build_pipeline(model: str, numeric: list[str], categorical: list[str], seed: int = 0,

@@ -20,6 +20,7 @@ from lungai.rp.checks import check_events, check_not_constant, check_threshold, 
     id_order, numeric_features, outcome_vector, outcome_words, patients_table, small_cohort_warnings, \
     table_paths, years_since_quitting_features, ROLE_IGNORE_FIX
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
+from lungai.rp.card import final_choice_error, parse_choices
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, abbreviation_warnings, infer_roles, \
     role_file_id
 from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, background_rows, baseline_risk
@@ -72,16 +73,6 @@ class TrainResult:
     lines: list[str]     # what rp train prints; its warnings (metrics["warnings"]) it says as InputNotes
 
 
-def _parse_list(value, allowed, what) -> list[str]:
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    bad = [v for v in items if v not in allowed]
-    if not items:
-        raise InputError(f"no {what} given", f"choose from {', '.join(allowed)}")
-    if bad:
-        raise InputError(f"unknown {agree(len(bad), what, what + 's')}: {bad}", f"choose from {', '.join(allowed)}")
-    return items
-
-
 PART_PREFIX = {role: prefix + "*" for prefix, role in PREFIXES.items()}   # 'radiomic' -> 'rad_*'
 
 
@@ -112,7 +103,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     if clash:
         raise InputError(f"the {agree(len(clash), 'input', 'inputs')} {clash} would be overwritten by the model files",
                          "choose another output directory")
-    models = _parse_list(models, MODELS, "model")
+    models = parse_choices(models, MODELS, "model")
     y = outcome_vector(df, outcome)
     roles = infer_roles(df, outcome, role_file)
     # the quit year (empty for current and never-smokers alike) -> the years since quitting, as in lungai stage
@@ -125,7 +116,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                               "cross-validation at once, and the figures would be optimistic", every_id=True,
                               columns=list(roles.roles) + [outcome])
     explicit = feature_sets is not None
-    sets = _parse_list(feature_sets or list(FEATURE_SETS), FEATURE_SETS, "feature set")
+    sets = parse_choices(feature_sets or list(FEATURE_SETS), FEATURE_SETS, "feature set")
     empty = [s for s in sets if not roles.features(s)]
     if empty and explicit:
         raise InputError(f"{agree(len(empty), 'feature set', 'feature sets')} {empty} "
@@ -182,8 +173,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     n_boot = n_boot if n_boot is not None else (10 if fast else 30)
     combos = [(s, m) for s in sets for m in models]
     if final is not None and final not in {f"{s}/{m}" for s, m in combos}:
-        raise InputError(f"--final {final!r} is not one of the trained combinations",
-                         f"use one of {', '.join(f'{s}/{m}' for s, m in combos)}")
+        raise final_choice_error(final, combos)
 
     results, oof, cvs = {}, {}, {}
     candidates = [final] if final else [f"{s}/{m}" for s, m in combos]
