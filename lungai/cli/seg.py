@@ -1120,6 +1120,8 @@ def run_eval(args) -> int:
     from lungai.io.outputs import prepare_output_file, record_output_file
 
     check_mc_passes(args.mc_passes, args.method)
+    if args.max_cases < 0:      # QA seg71: -1 evaluated every pair but the last (cases[:-1]), one case: none, said nowhere
+        raise InputError(f"--max-cases {args.max_cases} is negative", "give 0 or more (0, the default: every pair)")
     out = Path(args.output)
     if out.is_dir():
         raise InputError(f"{out} is a folder", "give a CSV file name, e.g. -o per_case.csv")
