@@ -107,7 +107,30 @@ def test_eval_seg_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path
     ("loading the model"), as ``lungai segment`` does (QA startfollow65)."""
     args = _eval_seg_args(small_phantom, tmp_path)
     assert _heavy_at_first_bar(args, tmp_path) == []
-    assert _heavy_at_first_bar(["eval-seg", "--split", "test", "-o", str(tmp_path / "test.csv")], tmp_path) == []
+    assert not (tmp_path / "per_case.csv").exists()
+
+
+def test_eval_seg_refuses_its_paths_before_loading_the_model(small_phantom, tmp_path):
+    """QA seg71: ``lungai eval-seg`` loaded its model (torch, MONAI and the weights: 12-17 s of a shared machine)
+    before it looked at its arguments' paths: a missing --images folder, no --images / --masks at all, a missing
+    --model folder, a model without a test split (--split test) or --split test with --images alone were refused
+    only after it; a negative --max-cases was not refused at all (-1 evaluated every pair but the last: here none,
+    its CSV written empty).  Each is refused now before torch or MONAI is imported, nothing written."""
+    args = _eval_seg_args(small_phantom, tmp_path)
+    images, masks, csv = args[2], args[4], args[6]
+    refusals = [(["--images", str(tmp_path / "gone"), "--masks", masks], f"--images folder {tmp_path / 'gone'} does "
+                 "not exist"),
+                ([], "eval-seg needs --images and --masks"),
+                (["--model", str(tmp_path / "no_model"), "--images", images, "--masks", masks],
+                 f"the model folder {tmp_path / 'no_model'} does not exist"),
+                (["--split", "test"], "this model has no test split"),
+                (["--split", "test", "--images", images], "--images and --masks, if given"),
+                # --max-cases -1 evaluated every pair but the last, none of one pair (cases[:-1]), without a word
+                (["--images", images, "--masks", masks, "--max-cases", "-1"], "--max-cases -1 is negative")]
+    for given, said in refusals:
+        code, err, heavy = _heavy_at_refusal(["eval-seg", *given, "-o", csv], tmp_path)
+        assert code == 2 and said in err and "How to fix" in err, (given, err)
+        assert heavy == [], (given, heavy)
     assert not (tmp_path / "per_case.csv").exists()
 
 

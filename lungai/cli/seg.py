@@ -1114,11 +1114,14 @@ def run_eval(args) -> int:
     from lungai.seg import dataset
     from lungai.seg.evaluate import check_cases, evaluate_cases, report_text, summary_text, test_report
     from lungai.seg.config import check_mc_passes
+    from lungai.seg.model_meta import check_model_folder
     from lungai.seg.resources import resolve_model_dir
 
     from lungai.io.outputs import prepare_output_file, record_output_file
 
     check_mc_passes(args.mc_passes, args.method)
+    if args.max_cases < 0:      # QA seg71: -1 evaluated every pair but the last (cases[:-1]), one case: none, said nowhere
+        raise InputError(f"--max-cases {args.max_cases} is negative", "give 0 or more (0, the default: every pair)")
     out = Path(args.output)
     if out.is_dir():
         raise InputError(f"{out} is a folder", "give a CSV file name, e.g. -o per_case.csv")
@@ -1138,6 +1141,18 @@ def run_eval(args) -> int:
     # both modes write <name>.report.json (the run's record; a user's file is never replaced)
     prepare_output_file(out, inputs=[args.images, args.masks, args.patients], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
     model_dir = resolve_model_dir(args.model)
+    # the model's folder (no weights read), the data's folders and pairs, and --split test's cases checked before the
+    # model is loaded (QA seg71: a missing --images folder, no --images at all, a missing --model folder or a model
+    # without a test split were refused 12-17 s after the command, once torch, MONAI and the weights had loaded)
+    model_doc = check_model_folder(model_dir, args.method)
+    if args.split == "test":
+        cases = _checked_test_split(args, model_doc)
+    else:
+        if not (args.images and args.masks):
+            raise InputError("eval-seg needs --images and --masks (or --split test)", "give both folders")
+        cases = dataset.pair_files(args.images, args.masks, args.patients)    # --patients: each case's patient
+        if args.max_cases:
+            cases = cases[: args.max_cases]
     # torch and MONAI are imported with the model, on a bar of its own (as segment's): QA startfollow65, eval-seg's
     # first bar came 12 s after the command on a shared machine, 9-14 s of it the model's loading
     with task("eval-seg: loading the model", 1, rate=False) as bar:
@@ -1148,12 +1163,7 @@ def run_eval(args) -> int:
             model = load_model(model_dir, progress=bar)       # each member counted as it is loaded
         bar.update(1, "loaded")
     if args.split == "test":
-        return _run_test_report(args, model, model_dir, out)
-    if not (args.images and args.masks):
-        raise InputError("eval-seg needs --images and --masks (or --split test)", "give both folders")
-    cases = dataset.pair_files(args.images, args.masks, args.patients)    # --patients: each case's patient
-    if args.max_cases:
-        cases = cases[: args.max_cases]
+        return _run_test_report(args, model, model_dir, out, cases)
     if not args.patients:
         _patients_csv_note(model)
     cases = _seen_cases(model, cases, args.include_training_patients)
@@ -1373,24 +1383,18 @@ def _write_report(out, run: dict, rep: dict) -> None:
     record_output_file(out.with_suffix(".report.json"), "eval-seg")
 
 
-def _run_test_report(args, model, model_dir, out) -> int:
-    """eval-seg --split test: the model's held-out test patients, both methods (MC dropout only for a 1-member
-    model), the report (``run``: the model's identity - :func:`lungai.seg.model_meta.model_identity` -, the seed, the
-    data's folders given)."""
-    import pandas as pd
-
+def _checked_test_split(args, model_doc: dict) -> list:
+    """eval-seg --split test's cases: the model's held-out test split rebuilt from ``model_doc`` (its model.json,
+    :func:`test_split_cases`) and every pair checked (``lungai.seg.evaluate.check_cases``) - before the model is
+    loaded."""
     from lungai.errors import InputError
-    from lungai.io.outputs import record_output_file
     from lungai.progress import task
-    from lungai.seg.evaluate import evaluate_cases, report_text, test_report
 
     if bool(args.images) != bool(args.masks):
         raise InputError("--split test rebuilds the test cases from model.json: --images and --masks, if given, "
                          "say where the training data's folders lie now (moved), both of them",
                          "give both --images and --masks, or leave both out")
-    from lungai.seg.choice import model_meta
-
-    cases = test_split_cases(model_meta(model).get("training", {}), args.images, args.masks, args.patients)
+    cases = test_split_cases(model_doc.get("training", {}), args.images, args.masks, args.patients)
     from lungai.seg.evaluate import check_cases
 
     try:
@@ -1401,6 +1405,19 @@ def _run_test_report(args, model, model_dir, out) -> int:
                                       "the --images / --masks given; the test split is rebuilt from them), then "
                                       "run again (nothing was "
                                       "evaluated: a silently smaller test set would not be comparable)") from None
+    return cases
+
+
+def _run_test_report(args, model, model_dir, out, cases: list) -> int:
+    """eval-seg --split test: the model's held-out test patients (``cases``: :func:`_checked_test_split`), both
+    methods (MC dropout only for a 1-member model), the report (``run``: the model's identity -
+    :func:`lungai.seg.model_meta.model_identity` -, the seed, the data's folders given)."""
+    import pandas as pd
+
+    from lungai.io.outputs import record_output_file
+    from lungai.progress import task
+    from lungai.seg.evaluate import evaluate_cases, report_text, test_report
+
     frames = {}
     one_member = isinstance(model, tuple) and len(model[1]) < 2     # no ensemble to measure agreement
     for method in ("mc-dropout",) if one_member else ("ensemble", "mc-dropout"):
