@@ -6,8 +6,9 @@
   before anything is loaded or read.
 - ``lungai lungs`` stood 2-6 s on "lungs: 0/11 [00:00]" while LUNG1-003's DICOM CT and RTSTRUCT were read: "reading
   the CT" / "reading the GTVs" are said, then with their seconds (:func:`lungai.progress.timer_running`).
-- ``lungai lungs`` ignored ``--allow-gaps`` without ``--rtstruct`` and ``--structure-map`` with no GTV given, and
-  told ``--gtv GTV-1`` without ``--rtstruct`` "does not exist - check the path".
+- ``lungai lungs`` ignored ``--allow-gaps`` without ``--rtstruct`` and ``--structure-map`` with no GTV given (or a
+  label map's, whose labels have no names), and told ``--gtv GTV-1`` without ``--rtstruct`` "does not exist - check
+  the path".
 - A label map's missing label (LUNG1-002's ``--gtv labels#1,2``: labels 1 GTV, 3 and 4 the lungs) was told "e.g.
   labels#1,3", the GTV joined with the right lung.
 """
@@ -133,6 +134,8 @@ def test_lungs_says_its_reads_with_their_seconds(study, tmp_path, capsys, monkey
                                                                     "--allow-gaps"),
     (["--structure-map", "MAP"], "--structure-map gives roles to the names of --rtstruct's structures or of a --gtv "
                                  "DICOM SEG's segments; with neither", "or leave out --structure-map"),
+    (["--gtv", "LABELS#1", "--structure-map", "MAP"], "labels.nii.gz#1 is a label map, whose labels have none: the "
+                                                       "map would be ignored", "and leave out --structure-map"),
     (["--gtv", "GTV-1"], "--gtv 'GTV-1' is not a file, and a structure's name (or role:ROLE) needs --rtstruct",
      "give the RTSTRUCT that holds it: --rtstruct FILE|FOLDER --gtv GTV-1"),
     (["--gtv", "Primary tumour"], "--gtv 'Primary tumour' is not a file", "--gtv 'Primary tumour' (or --rtstruct "
@@ -145,7 +148,9 @@ def test_lungs_refuses_rtstruct_options_without_rtstruct(study, tmp_path, capsys
     _no_read(monkeypatch, calls)
     mapping = tmp_path / "map.yaml"
     mapping.write_text("'Primary tumour': gtv\n")
-    extra = [str(mapping) if e == "MAP" else e for e in extra]
+    labels = tmp_path / "labels.nii.gz"
+    labels.write_bytes(b"")                     # never read
+    extra = [str(mapping) if e == "MAP" else e.replace("LABELS", str(labels)) for e in extra]
     capsys.readouterr()
     assert main(["lungs", str(study["ct"]), *extra, "--no-dicom", "-o", str(tmp_path / "lungs.nii.gz")]) == 2
     err = capsys.readouterr().err

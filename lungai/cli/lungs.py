@@ -146,8 +146,9 @@ def check_gtv_options(args) -> None:
     """``--structure`` (the shared RTSTRUCT options, :func:`lungai.dicom.masks.add_rtstruct_options`) names the GTV
     structures of ``--rtstruct``, as ``--gtv`` does: without ``--rtstruct``, or beside ``--gtv``, refused with the
     arguments, before any input is read (as dose-features' ``--structure`` beside ``--lungs``).  Without
-    ``--rtstruct``, ``--allow-gaps`` (nothing of an RTSTRUCT read), ``--structure-map`` without ``--gtv`` (no name to
-    map) and a ``--gtv`` that is a structure's name (:func:`lungai.paths.named_like_structure`) are refused too."""
+    ``--rtstruct``, ``--allow-gaps`` (nothing of an RTSTRUCT read), ``--structure-map`` without ``--gtv`` or with a
+    label map's (no name to map) and a ``--gtv`` that is a structure's name (:func:`lungai.paths.named_like_structure`)
+    are refused too."""
     from lungai.errors import InputError
 
     if args.structure and not args.rtstruct:
@@ -176,6 +177,15 @@ def check_gtv_options(args) -> None:
                          "SEG's segments; with neither, no GTV is read and the map would be ignored",
                          "give --rtstruct FILE|FOLDER (its GTVs found by role, the map's first) or --gtv SEG; or leave "
                          "out --structure-map")
+    if args.structure_map:
+        from lungai.dicom.masks import split_selector
+        from lungai.paths import FILE_SUFFIXES, image_suffix
+
+        if image_suffix(split_selector(args.gtv)[0]) in FILE_SUFFIXES:     # never read as DICOM: a label map
+            raise InputError(f"--structure-map gives roles to names, and --gtv {args.gtv} is a label map, whose labels "
+                             "have none: the map would be ignored",
+                             "choose the GTV's labels with --gtv FILE#N (FILE#N,M: labels N and M), and leave out "
+                             "--structure-map")
 
 
 def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False, mapping=None, skip=()) -> dict:
