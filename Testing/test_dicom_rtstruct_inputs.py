@@ -1431,7 +1431,8 @@ def test_label_map_and_rtstruct_messages_name_the_path_as_given(p1, tmp_path, mo
     with pytest.raises(InputError) as exc:
         read_mask("p1/labels.nii.gz#9", reference=ct)
     assert exc.value.problem.startswith("p1/labels.nii.gz has no label '9'; its labels: 1, 3, 4"), exc.value.problem
-    assert "e.g. p1/labels.nii.gz#1, " in exc.value.fix and "e.g. p1/labels.nii.gz#1,3" in exc.value.fix
+    # no join of the GTV and the right lung (#1,3) as the example (QA lungsfollow71)
+    assert "e.g. p1/labels.nii.gz#1, " in exc.value.fix and "e.g. p1/labels.nii.gz#N,M for" in exc.value.fix
     for part, problem in (("3", "--lungs p1/labels.nii.gz#3: a lung label map needs the right and the left lung"),
                           ("3,9", "p1/labels.nii.gz has no label '9'"),
                           ("3,3", "--lungs p1/labels.nii.gz#3,3: the right and the left lung have the same label")):

@@ -195,7 +195,12 @@ def test_several_gtv_labels_joined_as_one_tumour_with_file_hash_n_m(ct_and_label
     assert np.array_equal(sitk.GetArrayFromImage(union), np.isin(arr, [1, 2]).astype(np.uint8))
     with pytest.raises(InputError, match="has no label '7'") as err:
         read_mask(str(tmp_path / "lab.nrrd") + "#1,7", reference=ct)
-    assert "lab.nrrd#1,2" in err.value.fix
+    # the example takes the labels asked for only (the map's first two could be a GTV and a lung: QA lungsfollow71)
+    assert "e.g. " + str(tmp_path / "lab.nrrd") + "#1, " in err.value.fix and "#1,2" not in err.value.fix
+    assert "lab.nrrd#N,M for its labels N and M" in err.value.fix, err.value.fix
+    with pytest.raises(InputError, match="has no label '7'") as err:
+        read_mask(str(tmp_path / "lab.nrrd") + "#2,1,7", reference=ct)
+    assert err.value.fix.endswith("e.g. " + str(tmp_path / "lab.nrrd") + "#2,1"), err.value.fix
     one = sitk.Cast(lab == 1, sitk.sitkUInt8)                  # a map of one label: nothing to join
     sitk.WriteImage(one, str(tmp_path / "one.nrrd"))
     with pytest.raises(InputError, match="has no label '2'; its labels: 1\n") as err:

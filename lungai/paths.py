@@ -183,6 +183,18 @@ def _typed_as_path(text: str) -> bool:
     return "/" in text or os.sep in text or text in (".", "..") or text.startswith("~")
 
 
+def named_like_structure(text) -> bool:
+    """Whether a mask option's value ``text`` that is no file reads as an RTSTRUCT structure's name or a role
+    (``GTV-1``, ``Primary tumour``, ``role:gtv``), not as a mask file's path: no ``FILE#PART`` selector, not written as
+    a path (:func:`_typed_as_path`), no mask file's suffix - what a command without ``--rtstruct`` says to give
+    ``--rtstruct`` for, rather than "does not exist - check the path"."""
+    text = str(text)
+    if text.startswith("role:"):
+        return True
+    return (not Path(text).exists() and "#" not in text and not _typed_as_path(text)
+            and image_suffix(text) not in MASK_FILE_SUFFIXES)
+
+
 def check_structure_values(named) -> None:
     """With ``--rtstruct`` a mask option (``--tumour``, ``--lungs``, ``--gtv``; ``--structure``, whose values may be
     a list) takes a structure of the RTSTRUCT by its name or role, or a mask file: each ``(option, value)`` of

@@ -261,7 +261,11 @@ def check_paths(args) -> None:
                       + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]),
                       masks=("--lungs", "--gtv", "--envelope"))
     if args.rtstruct:
+        from lungai.dicom.masks import check_gtv_spec
+
         check_structure_values([("--lungs", args.lungs), ("--gtv", args.gtv), ("--structure", args.structure)])
+        if args.gtv:    # no lung as the GTV (QA lungsfollow71: --gtv Lung_R gave the MLD of the left lung only)
+            check_gtv_spec(args.gtv, args.structure_map)
 
 
 def run(args) -> int:

@@ -43,7 +43,7 @@ def run(args) -> int:
 
     from lungai.io import read_ct, write_image
     from lungai.lungs import LUNG_STEPS
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
 
     from lungai.dicom.export import EXPORT_STEPS
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan, reads_dicom_ct
@@ -88,16 +88,23 @@ def run(args) -> int:
     # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too, and each
     # DICOM file written (EXPORT_STEPS: the SEG, the RTSTRUCT)
     with task("lungs", LUNG_STEPS + 2 + (EXPORT_STEPS if dicom else 0)) as bar, recorded_output_files([args.output, *sidecars], "lungs"):
-        ct = read_ct(args.ct, series_uid=args.series)
-        reference = None
-        if dicom:       # the CT series' headers checked against the image before any work (no half-written results)
-            from lungai.dicom.export import reference_for
+        # the reads said, then again with their seconds while they run (QA lungsfollow71: LUNG1-003's DICOM CT and
+        # RTSTRUCT stood 2-6 s on "lungs: 0/11 [00:00]"), as radiomics' (lungai.progress.timer_running)
+        bar.update(0, "reading the CT")
+        with timer_running(bar):
+            ct = read_ct(args.ct, series_uid=args.series)
+            reference = None
+            if dicom:   # the CT series' headers checked against the image before any work (no half-written results)
+                from lungai.dicom.export import reference_for
 
-            reference = reference_for(args.ct, ct, args.series)
+                reference = reference_for(args.ct, ct, args.series)
         # before the segmentation: a bad GTV costs no work
         gtvs = {}
-        for spec in gtv_specs:      # each GTV once, under its name (a structure of two --structure roles read once)
-            gtvs.update(read_gtvs(spec, ct, args.rtstruct, args.allow_gaps, args.structure_map, skip=gtvs))
+        if gtv_specs:
+            bar.update(0, "reading the GTVs")
+        with timer_running(bar):
+            for spec in gtv_specs:  # each GTV once, under its name (a structure of two --structure roles read once)
+                gtvs.update(read_gtvs(spec, ct, args.rtstruct, args.allow_gaps, args.structure_map, skip=gtvs))
         bar.update(1, "read")
         # the segmentation's modules (scipy.ndimage / spatial, skimage: 0.4-2 s of a shared machine) after the bar
         bar.update(0, "loading the lung segmentation")     # its modules: up to 1.5 s said nothing (QA lungsgap66)
@@ -138,7 +145,10 @@ def run(args) -> int:
 def check_gtv_options(args) -> None:
     """``--structure`` (the shared RTSTRUCT options, :func:`lungai.dicom.masks.add_rtstruct_options`) names the GTV
     structures of ``--rtstruct``, as ``--gtv`` does: without ``--rtstruct``, or beside ``--gtv``, refused with the
-    arguments, before any input is read (as dose-features' ``--structure`` beside ``--lungs``)."""
+    arguments, before any input is read (as dose-features' ``--structure`` beside ``--lungs``).  Without
+    ``--rtstruct``, ``--allow-gaps`` (nothing of an RTSTRUCT read), ``--structure-map`` without ``--gtv`` or with a
+    label map's (no name to map) and a ``--gtv`` that is a structure's name (:func:`lungai.paths.named_like_structure`)
+    are refused too."""
     from lungai.errors import InputError
 
     if args.structure and not args.rtstruct:
@@ -147,6 +157,35 @@ def check_gtv_options(args) -> None:
     if args.structure and args.gtv:
         raise InputError("--structure and --gtv both name the GTV",
                          "give one of them: --gtv NAME|role:ROLE, or --structure NAME once per GTV")
+    if args.rtstruct:
+        return
+    # the RTSTRUCT options given without it, no longer ignored without a word (QA lungsfollow71), and a structure's
+    # name given as --gtv: "does not exist - check the path" said nothing of --rtstruct
+    from lungai.paths import named_like_structure
+
+    if args.gtv and named_like_structure(args.gtv):
+        from lungai.dicom.masks import command_word
+
+        raise InputError(f"--gtv {args.gtv!r} is not a file, and a structure's name (or role:ROLE) needs --rtstruct",
+                         f"give the RTSTRUCT that holds it: --rtstruct FILE|FOLDER --gtv {command_word(args.gtv)} "
+                         "(or --rtstruct alone: every GTV contoured, by role); or give the GTV mask file's path")
+    if args.allow_gaps:
+        raise InputError("--allow-gaps is for --rtstruct's contours (a structure with slices left out); without "
+                         "--rtstruct no contour is read", "give --rtstruct FILE|FOLDER, or leave out --allow-gaps")
+    if args.structure_map and not args.gtv:
+        raise InputError("--structure-map gives roles to the names of --rtstruct's structures or of a --gtv DICOM "
+                         "SEG's segments; with neither, no GTV is read and the map would be ignored",
+                         "give --rtstruct FILE|FOLDER (its GTVs found by role, the map's first) or --gtv SEG; or leave "
+                         "out --structure-map")
+    if args.structure_map:
+        from lungai.dicom.masks import split_selector
+        from lungai.paths import FILE_SUFFIXES, image_suffix
+
+        if image_suffix(split_selector(args.gtv)[0]) in FILE_SUFFIXES:     # never read as DICOM: a label map
+            raise InputError(f"--structure-map gives roles to names, and --gtv {args.gtv} is a label map, whose labels "
+                             "have none: the map would be ignored",
+                             "choose the GTV's labels with --gtv FILE#N (FILE#N,M: labels N and M), and leave out "
+                             "--structure-map")
 
 
 def read_gtvs(value, ct, rtstruct=None, allow_gaps: bool = False, mapping=None, skip=()) -> dict:

@@ -251,6 +251,10 @@ def run(args) -> int:
                       masks=("--mask", "--tumour", "--lungs"))
     if args.rtstruct:
         check_structure_values([("--tumour", args.tumour), ("--lungs", args.lungs), ("--structure", args.structure)])
+        if args.tumour:     # no lung as the tumour (its features, and lungs_minus_tumour without that lung)
+            from lungai.dicom.masks import check_gtv_spec
+
+            check_gtv_spec(args.tumour, args.structure_map, "--tumour")
     from lungai.errors import InputError, counted
     from lungai.io import input_case_id, read_ct, read_mask
     from lungai.progress import task, timer_running, write

@@ -1139,14 +1139,19 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     if part is not None:
         labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
         wanted = [w.strip() for w in part.split(",")]      # FILE#1,2: the union of labels 1 and 2 (several GTVs)
+        # the examples take the labels asked for that the map has: its first two labels joined could be a GTV and a
+        # lung (QA lungsfollow71: LUNG1-002's `--gtv labels#1,2`, labels 1 GTV, 3 and 4 the lungs, was told "e.g.
+        # labels#1,3", the GTV and the right lung); a label map says no label's role, so none other is named
+        asked = [int(w) for w in wanted if w.isdigit() and int(w) in labels]
         for w in wanted:
             if not w.isdigit() or int(w) not in labels:
+                joined = (command_word(f"{typed}{SELECTOR}{','.join(map(str, asked))}") if len(asked) > 1 else
+                          f"{command_word(f'{typed}{SELECTOR}N,M')} for its labels N and M")
                 raise InputError(f"{shown} has no label {w!r}; its labels: "
                                  f"{', '.join(map(str, labels)) or 'none'}",
                                  f"choose one of its labels after '{SELECTOR}', e.g. "
-                                 f"{command_word(f'{typed}{SELECTOR}{labels[0] if labels else 1}')}"
-                                 + (", or several joined as one structure, e.g. "
-                                    + command_word(f"{typed}{SELECTOR}{','.join(map(str, labels[:2]))}")
+                                 f"{command_word(f'{typed}{SELECTOR}{(asked or labels or [1])[0]}')}"
+                                 + (f", or several joined as one structure, e.g. {joined}"
                                     if len(labels) > 1 else ""))   # one label: nothing to join
         arr = np.isin(sitk.GetArrayViewFromImage(img), [int(w) for w in wanted]).astype(np.uint8)
         out = sitk.GetImageFromArray(arr)
