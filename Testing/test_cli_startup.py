@@ -628,10 +628,10 @@ def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_re
 
 def test_dose_features_refuses_its_levels_and_output_name_before_pandas_and_simpleitk(tmp_path):
     """QA radiomics71 (LUNG1-002, a shared 2-core machine): ``lungai dose-features`` checked ``-o`` (a table: *.csv)
-    and ``--v-levels`` only after loading pandas and SimpleITK (its "loading pandas and SimpleITK" step): refused 3.0-3.8
-    s after the command against 0.8-1.3 s for another argument error; ``--max-dose-gy 0`` only once the CT and the masks
-    were read (5-8 s).  They are refused with the arguments: the value and the fix named, nothing heavy imported, nothing
-    written."""
+    and ``--v-levels`` only after loading pandas and SimpleITK (its "loading pandas and SimpleITK" step): refused
+    3.0-3.8 s after the command against 0.8-1.3 s for another argument error; ``--max-dose-gy 0`` only once the CT and
+    the masks were read (5-8 s).  They are refused with the arguments: the value and the fix named, nothing heavy
+    imported, nothing written."""
     for name in ("ct.nii.gz", "lungs.nii.gz", "rd.dcm"):
         (tmp_path / name).write_bytes(b"")
     dose = ["dose-features", "--dose", "rd.dcm", "--ct", "ct.nii.gz", "--lungs", "lungs.nii.gz"]

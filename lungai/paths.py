@@ -25,8 +25,9 @@ def image_suffix(path) -> str:
 def check_csv_name(path: str | Path) -> Path:
     """A result table's name must end in .csv (any case): a command checks it with its arguments, before any work and
     before its heavy imports (QA: ``lungai radiomics -o features.txt`` was refused only after reading the CT and masks
-    and building the segments; QA radiomics71: ``dose-features -o dose.txt`` after loading pandas and SimpleITK, 3.0-3.8
-    s against 0.8-1.3 s for another argument error), :func:`lungai.radiomics.csv_output.write_csv` again when writing."""
+    and building the segments; QA radiomics71: ``dose-features -o dose.txt`` after loading pandas and SimpleITK,
+    3.0-3.8 s against 0.8-1.3 s for another argument error), :func:`lungai.radiomics.csv_output.write_csv` again when
+    writing."""
     p = Path(path)
     if p.suffix.lower() != ".csv":
         raise InputError(f"cannot write {p.name}: tables are written as CSV", "name the output *.csv")

@@ -585,7 +585,7 @@ def run_ibsi(args) -> int:
 def run_batch(args) -> int:
     from lungai.paths import check_csv_name
 
-    check_csv_name(args.output)     # before the batch modules' imports (QA radiomics71: -o x.txt refused after 2.1-2.8 s)
+    check_csv_name(args.output)     # before the batch modules' imports (QA radiomics71: -o x.txt refused after 2-3 s)
     from lungai.radiomics.batch import run_batch as batch
 
     _pyradiomics_note()

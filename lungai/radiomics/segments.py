@@ -218,9 +218,9 @@ SWAPPED_MAP_FIX = ("relabel the lung map as `lungai lungs` writes it (1 = right 
                    "right, the CT's orientation (its header's direction) is wrong")
 # one lung alone in a lung map, on the other side (lungai.lungs.check.lung_sides_problem): a mask of one lung exported
 # alone as label 1 is read as the right lung (QA radiomics71: LUNG1-003's left lung computed as right_lung)
-ONE_LUNG_MAP_FIX = ("a lung label map is 1 = right lung, 2 = left lung: relabel this lung to its side's label (a mask of "
-                    "the left lung alone as label 2), or give both lungs in one map (their masks joined, or `lungai "
-                    "lungs`'s); if the label is right, the CT's orientation (its header's direction) is wrong")
+ONE_LUNG_MAP_FIX = ("a lung label map is 1 = right lung, 2 = left lung: relabel this lung to its side's label (a mask "
+                    "of the left lung alone as label 2), or give both lungs in one map (their masks joined, or "
+                    "`lungai lungs`'s); if the label is right, the CT's orientation (its header's direction) is wrong")
 SWAPPED_NAMES_FIX = ("give each lung its side's name (swap the labels of --label right_lung=N / left_lung=N, or of "
                      "the manifest's label column; a DICOM SEG: rename its segments); if the names are right, the "
                      "CT's orientation (its header's direction) is wrong")
