@@ -686,7 +686,6 @@ def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_re
     assert not (tmp_path / "out").exists()
 
 
-
 # what an rp command must not have imported when it refuses a path or draws its first bar
 RP_HEAVY = HEAVY + ("pandas", "sklearn", "SimpleITK", "skops")
 
@@ -771,5 +770,54 @@ def test_rp_train_refuses_unknown_models_feature_sets_and_final_with_the_argumen
                                                                   "all/lr"])):
         code, err, heavy = _heavy_at_refusal([*train, *args], tmp_path, heavy=RP_HEAVY)
         assert code == 2 and all(s in err for s in says) and "How to fix" in err, (args, err)
+
+
+def test_dose_features_refuses_its_levels_and_output_name_before_pandas_and_simpleitk(tmp_path):
+    """QA radiomics71 (LUNG1-002, a shared 2-core machine): ``lungai dose-features`` checked ``-o`` (a table: *.csv)
+    and ``--v-levels`` only after loading pandas and SimpleITK (its "loading pandas and SimpleITK" step): refused
+    3.0-3.8 s after the command against 0.8-1.3 s for another argument error; ``--max-dose-gy 0`` only once the CT and
+    the masks were read (5-8 s).  They are refused with the arguments: the value and the fix named, nothing heavy
+    imported, nothing written."""
+    for name in ("ct.nii.gz", "lungs.nii.gz", "rd.dcm"):
+        (tmp_path / name).write_bytes(b"")
+    dose = ["dose-features", "--dose", "rd.dcm", "--ct", "ct.nii.gz", "--lungs", "lungs.nii.gz"]
+    for args, says in ((["--v-levels", "x", "-o", "out/d.csv"], "--v-levels 'x' is not a list of different positive"),
+                       (["--v-levels", "500,2000", "-o", "out/d.csv"], "the levels look like cGy (5,20 Gy?)"),
+                       (["--max-dose-gy", "0", "-o", "out/d.csv"], "--max-dose-gy 0.0 is not a positive dose in Gy"),
+                       (["--max-dose-gy", "-1", "--v-levels", "5,20", "-o", "out/d.csv"],
+                        "--max-dose-gy -1.0 is not a positive dose in Gy"),
+                       (["-o", "out/dose.txt"], "cannot write dose.txt: tables are written as CSV")):
+        code, err, heavy = _heavy_at_refusal([*dose, *args], tmp_path, heavy=("pandas", "SimpleITK", *HEAVY))
+        assert code == 2 and says in err and "How to fix" in err, (args, err)
+        assert heavy == [], (args, heavy)
+        assert "loading pandas" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_levels_checked_first_are_those_the_dose_features_use():
+    """The levels of the arguments (lungai.dose.levels, imported without numpy / SimpleITK) are the names the dose
+    modules use, one definition: a V column and the largest plausible dose of the features and of the dose reader."""
+    from lungai.dose import features, levels, read
+
+    assert features.parse_v_levels is levels.parse_v_levels and features.v_column is levels.v_column
+    assert read.max_dose_limit is levels.max_dose_limit and read.MAX_PLAUSIBLE_GY == levels.MAX_PLAUSIBLE_GY == 150
+    assert levels.parse_v_levels("20,2.5") == (2.5, 20.0) and levels.v_column(2.5) == "dose_v2p5_pct"
+
+
+def test_radiomics_commands_refuse_an_output_not_csv_before_their_heavy_imports(tmp_path):
+    """QA radiomics71: ``-o features.txt`` was refused after the radiomics modules (pyradiomics, SimpleITK, pandas)
+    were imported: ``radiomics`` 1.4-1.7 s after the command against 0.7 s for a mistyped path, ``radiomics-batch``
+    2.1-2.8 s, ``ibsi-check`` 1.4 s.  Refused with the arguments now, nothing heavy imported."""
+    for name in ("ct.nii.gz", "labels.nii.gz", "manifest.csv", "ref.csv"):
+        (tmp_path / name).write_bytes(b"")
+    for args in (["radiomics", "--image", "ct.nii.gz", "--mask", "labels.nii.gz"],
+                 ["radiomics-batch", "manifest.csv"],
+                 ["ibsi-check", "--image", "ct.nii.gz", "--mask", "labels.nii.gz", "--reference", "ref.csv",
+                  "--config", "A"]):
+        code, err, heavy = _heavy_at_refusal([*args, "-o", "out/features.txt"], tmp_path,
+                                             heavy=("pandas", "SimpleITK", "radiomics", "lungai.radiomics.extract",
+                                                    *HEAVY))
+        assert code == 2 and "cannot write features.txt: tables are written as CSV" in err, (args, err)
+        assert "How to fix: name the output *.csv" in err, err
         assert heavy == [], (args, heavy)
     assert not (tmp_path / "out").exists()

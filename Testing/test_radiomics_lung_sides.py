@@ -114,3 +114,43 @@ def test_lung1_002_lungs_given_left_then_right_are_refused(shared_data):
     assert errors == {} and {"right_lung", "left_lung"} <= set(segs)
     segs = S.segments_from_masks(ct, lungs=lung_map_input(f"{d / 'LUNG1-002_labels.nii.gz'}#4,3", ct), errors=errors)
     assert "right_lung" not in segs and SWAPPED in errors["right_lung"] and SWAPPED in errors["left_lung"]
+
+
+def test_one_lung_alone_on_the_other_side_of_the_body_fails_its_segment():
+    """QA radiomics71 (LUNG1-003): the left lung alone as a mask of label 1 (one structure exported alone) was read as
+    a lung map's right lung: ``right_lung`` written with the left lung's features (1722 ml, its centre 69 mm to the
+    patient's left of the body's), exit 1 only for the empty ``left_lung``, no word of the side.  A lone lung lying
+    on the other side of the body's centre fails its segment, naming the side and the fix; one on its own side is
+    computed as before, and both lungs ('lungs') go on."""
+    ct, labels = _ct_and_map()
+    arr = sitk.GetArrayFromImage(labels)
+    for lung, value, fails in ((2, 1, "right_lung"), (1, 1, None), (2, 2, None), (1, 2, "left_lung")):
+        one = sitk.GetImageFromArray(((arr == lung) * value).astype(np.uint8))   # the patient's right (1) / left (2)
+        one.CopyInformation(labels)
+        errors: dict = {}
+        segs = S.segments_from_masks(ct, lungs=one, errors=errors)
+        side = "right_lung" if value == 1 else "left_lung"
+        assert "lungs" in segs, (lung, value, errors)
+        if fails is None:
+            assert side in segs and errors == {}, (lung, value, errors)
+        else:
+            other = "left" if value == 1 else "right"
+            assert fails not in segs and set(errors) == {fails}, (lung, value, errors)
+            assert f"is the only lung given and lies on the patient's {other}" in errors[fails], errors[fails]
+            assert f"so it is the {other} lung" in errors[fails] and "relabel this lung to its side's label" in \
+                errors[fails], errors[fails]
+
+
+def test_one_lung_on_a_ct_cut_through_the_body_is_not_judged():
+    """A CT whose body reaches one right-left edge only (cut at the midline, a field of view off the patient): the
+    body's centre is not the patient's, so a lone lung's side is not judged (computed as given, as before)."""
+    ct, labels = _ct_and_map()
+    arr = sitk.GetArrayFromImage(ct)
+    arr[:, :, 30:] = -1000                        # no body beyond x index 30: the CT cut off on the patient's left
+    cut = sitk.GetImageFromArray(arr)
+    cut.CopyInformation(ct)
+    one = sitk.GetImageFromArray((sitk.GetArrayFromImage(labels) == 2).astype(np.uint8))   # the left lung as label 1
+    one.CopyInformation(labels)
+    errors: dict = {}
+    segs = S.segments_from_masks(cut, lungs=one, errors=errors)
+    assert errors == {} and "right_lung" in segs

@@ -19,19 +19,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.dose.dvh import d_gy, mean_dose, v_percent
+from lungai.dose.levels import V_LEVELS, parse_v_levels, v_column  # noqa: F401 - parse_v_levels named here too
 from lungai.dose.resample import check_coverage, dose_on_grid
 from lungai.errors import InputError
 from lungai.io import on_grid
 from lungai.io.geometry import bounding_box
 from lungai.volume import mask_volume_ml
 
-V_LEVELS = (5, 13, 20, 30)
 D_LEVELS = (2, 50, 98)
-
-
-def v_column(level: float) -> str:
-    """``dose_v20_pct`` for 20 Gy; ``dose_v2p5_pct`` for 2.5 Gy."""
-    return f"dose_v{float(level):g}_pct".replace(".", "p")
 
 
 def columns(v_levels=V_LEVELS) -> list[str]:
@@ -199,40 +194,6 @@ def notes_of(cell) -> list[str]:
     if cell is None or is_missing_word(cell):
         return []
     return [n.strip() for n in str(cell).split(NOTES_SEPARATOR.strip()) if n.strip()]
-
-
-def parse_v_levels(text: str, max_gy: float | None = None) -> tuple[float, ...]:
-    """``"5,10,13,20"`` -> (5.0, 10.0, 13.0, 20.0): V levels in Gy, positive, each once, in increasing order.
-    A level above the largest plausible dose (``max_gy``, ``--max-dose-gy``: :func:`lungai.dose.read.max_dose_limit`,
-    150 Gy by default) is refused: levels written in cGy (``500,1300,2000``, as V2000cGy) gave V 0 % at every level,
-    exit 0 (QA radiomics64), as a dose above it is refused."""
-    from lungai.dose.read import max_dose_limit
-
-    try:
-        levels = [float(t) for t in str(text).split(",") if t.strip()]
-    except ValueError:
-        levels = []
-    if not levels or any(not np.isfinite(v) or v <= 0 for v in levels) or len(set(levels)) != len(levels):
-        raise InputError(f"--v-levels {text!r} is not a list of different positive doses in Gy",
-                         "give them comma-separated, e.g. --v-levels 5,10,13,20,30,40")
-    limit = max_dose_limit(max_gy)
-    high = [v for v in levels if v > limit]
-    if high:
-        gy = ",".join(f"{v / 100:g}" if v > limit else f"{v:g}" for v in levels)
-        raise InputError(f"--v-levels {text!r}: {', '.join(f'{v:g}' for v in high)} Gy "
-                         f"{'is' if len(high) == 1 else 'are'} above {limit:g} Gy, the largest plausible dose, so "
-                         f"V would be 0 % there: the levels look like cGy ({gy} Gy?)",
-                         f"give the levels in Gy, e.g. --v-levels {gy}; if a level really is that high (an EQD2 / "
-                         "BED map, summed courses) pass --max-dose-gy above it")
-    names: dict = {}
-    for v in sorted(levels):
-        names.setdefault(v_column(v), []).append(v)
-    same = {name: vs for name, vs in names.items() if len(vs) > 1}
-    if same:   # 20 and 20.0000001 would both be dose_v20_pct: two columns of one name
-        raise InputError(f"--v-levels {text!r}: " + "; ".join(f"{', '.join(repr(v) for v in vs)} all give the column "
-                                                             f"{name}" for name, vs in same.items()),
-                         "give levels that differ in their first 6 significant digits, each once")
-    return tuple(sorted(levels))
 
 
 def features_from_arrays(dose_kji: np.ndarray, lungs: np.ndarray, gtv: np.ndarray | None = None,

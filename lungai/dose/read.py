@@ -17,6 +17,7 @@ from lungai.dicom.discover import RT_DOSE_STORAGE as _RT_DOSE_STORAGE
 from lungai.dicom.discover import rtdose_class   # one test of an RTDOSE by its SOP class
 from lungai.dicom.pixeldata import check_pixel_data, decode_pixels, read_dicom
 from lungai.dicom.reference import header_mismatch      # one wording of a PatientID / frame of reference mismatch
+from lungai.dose.levels import MAX_PLAUSIBLE_GY, max_dose_limit  # noqa: F401 - their names here too
 from lungai.errors import InputCheckNote, InputError
 from lungai.io import read_image
 from lungai.io.validate import check_slice_positions
@@ -1495,20 +1496,11 @@ def check_headers_match(dose, ct, dose_name, ct_name, other: str = "CT", what: s
 
 
 # a NIfTI / NRRD / MHA dose is in Gy unless told (--dose-unit cGy); no physical external-beam lung dose reaches
-# MAX_PLAUSIBLE_GY (an EQD2 / BED map or a sum of courses may: --max-dose-gy raises it), and a cGy dose whose
-# maximum is below MIN_CGY_MAX_GY once converted was in Gy already (60 Gy read as cGy: 0.6 Gy)
-MAX_PLAUSIBLE_GY = 150.0
+# MAX_PLAUSIBLE_GY (an EQD2 / BED map or a sum of courses may: --max-dose-gy raises it; lungai.dose.levels, with
+# max_dose_limit), and a cGy dose whose maximum is below MIN_CGY_MAX_GY once converted was in Gy already (60 Gy read as
+# cGy: 0.6 Gy)
 MIN_CGY_MAX_GY = 1.0
 IMAGE_DOSE_UNITS = {"Gy": 1.0, "cGy": 0.01}
-
-
-def max_dose_limit(max_gy: float | None = None) -> float:
-    """The largest plausible dose in Gy: ``max_gy`` (``--max-dose-gy``) or :data:`MAX_PLAUSIBLE_GY`."""
-    limit = MAX_PLAUSIBLE_GY if max_gy is None else float(max_gy)
-    if not (np.isfinite(limit) and limit > 0):
-        raise InputError(f"--max-dose-gy {max_gy!r} is not a positive dose in Gy",
-                         f"give the largest dose the map may hold, in Gy (default {MAX_PLAUSIBLE_GY:g})")
-    return limit
 
 
 # what to do with a dose image of raw RTDOSE pixel values (DoseGridScaling not applied): read the RTDOSE itself

@@ -130,6 +130,48 @@ def _centre_x_mm(image: sitk.Image, arr: np.ndarray) -> float:
     return image.TransformContinuousIndexToPhysicalPoint(tuple(idx))[0]
 
 
+# a lung given alone (the other side empty) whose centre lies more than this on the other side of the body's centre
+# is the other side's lung; the body is the CT's voxels above BODY_MIN_HU.  On LUNG1-002 / LUNG1-003 the lungs' centres
+# lie 60-85 mm either side of the body's centre; a remaining lung after a pneumonectomy shifts towards the midline but
+# stays on its side
+ONE_LUNG_SIDE_MARGIN_MM = 20.0
+BODY_MIN_HU = -300.0
+
+
+def _body_centre_x_mm(image: sitk.Image, lung: np.ndarray) -> float | None:
+    """The physical x (LPS) of the centroid of the CT ``image``'s voxels above :data:`BODY_MIN_HU` (the body, the
+    couch beneath it) on the slices holding ``lung`` ([z, y, x] on its grid); None when there is none, or when the
+    body reaches one right-left edge of the image only: a CT cut through the body (at the midline, a field of view off
+    the patient), whose centre is not the patient's."""
+    ct = sitk.GetArrayViewFromImage(image)
+    slices = np.nonzero(lung.any(axis=(1, 2)))[0]
+    body = np.zeros(ct.shape, bool)
+    body[slices] = ct[slices] > BODY_MIN_HU
+    if not body.any():
+        return None
+    # the array axis along the patient's right-left (x), and whether the body reaches its first / last index
+    axis = 2 - int(np.argmax(np.abs(np.asarray(image.GetDirection()).reshape(3, 3)[0])))
+    reach = body.any(axis=tuple(a for a in range(3) if a != axis))
+    return None if reach[0] != reach[-1] else _centre_x_mm(image, body)
+
+
+def _lone_lung_problem(lung, side: str, what: str, image: sitk.Image) -> str | None:
+    """Why the only lung of a pair (``side`` "right" / "left": what it was given as, ``what`` where from) is not on
+    that side of the body's centre, or None (:func:`lung_sides_problem`)."""
+    body = _body_centre_x_mm(image, lung)
+    if body is None:
+        return None
+    x = _centre_x_mm(image, lung)
+    off = x - body                                  # > 0: towards the patient's left
+    if (off if side == "right" else -off) <= ONE_LUNG_SIDE_MARGIN_MM:
+        return None
+    other = "left" if side == "right" else "right"
+    return (f"the {side} lung ({what}) is the only lung given and lies on the patient's {other}: its centre is at "
+            f"x = {x:.0f} mm, {abs(off):.0f} mm to the patient's {other} of the body's centre (x = {body:.0f} mm; "
+            f"patient coordinates, LPS: x grows towards the patient's left), so it is the {other} lung; computed as "
+            f"given, the {side}_lung features would be the {other} lung's")
+
+
 def lung_sides_problem(right, left, image: sitk.Image, right_what: str = "label 1",
                        left_what: str = "label 2") -> str | None:
     """Why a right / left lung pair (boolean [z, y, x] arrays on ``image``'s grid) is not on its sides, or None: the
@@ -137,9 +179,17 @@ def lung_sides_problem(right, left, image: sitk.Image, right_what: str = "label 
     or more apart; a pair the other way round is a swapped label map (1 = left, 2 = right), swapped ``--label`` names
     or a CT whose orientation header is wrong - computed as it is, every ``right_lung`` feature would be the left
     lung's, without a word.  ``right_what`` / ``left_what`` say where each came from (``label 1``).  One rule for
-    every radiomics route that names the lungs' sides (:mod:`lungai.radiomics.segments`)."""
+    every radiomics route that names the lungs' sides (:mod:`lungai.radiomics.segments`).
+
+    One lung alone (the other empty; ``image`` the CT) must lie on its side of the body's centre (more than
+    :data:`ONE_LUNG_SIDE_MARGIN_MM` on the other side: the other lung).  QA radiomics71: LUNG1-003's left lung as a
+    mask of label 1 (one structure exported alone) was computed as ``right_lung`` (1722 ml, x = 77 mm, the body's
+    centre at 8 mm), with only an error that ``left_lung`` was empty."""
     right, left = np.asarray(right), np.asarray(left)
-    if not right.any() or not left.any():
+    if right.any() != left.any():
+        return (_lone_lung_problem(right, "right", right_what, image) if right.any() else
+                _lone_lung_problem(left, "left", left_what, image))
+    if not right.any():
         return None
     x_right, x_left = _centre_x_mm(image, right), _centre_x_mm(image, left)
     if x_right < x_left:

@@ -7,19 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from lungai.errors import InputError
+from lungai.paths import check_csv_name
 
 if TYPE_CHECKING:       # the commands import this module before their first bar: pandas comes with the table
     import pandas as pd
-
-
-def check_csv_name(path: str | Path) -> Path:
-    """A result table's name must end in .csv (any case): a command checks it before any work (QA: ``lungai
-    radiomics -o features.txt`` was refused only after reading the CT and masks and building the segments),
-    :func:`write_csv` again when writing."""
-    p = Path(path)
-    if p.suffix.lower() != ".csv":
-        raise InputError(f"cannot write {p.name}: tables are written as CSV", "name the output *.csv")
-    return p
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, protect: Iterable[str | Path] = (), any_suffix: bool = False,

@@ -129,7 +129,7 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
                          f"segment {seg[2]!r}", swapped_seg_fix(lung_file, seg[1], seg[2]))
         else:
             _check_sides(out, "right_lung", "left_lung", r, l, reference, errors, MAP_RIGHT, MAP_LEFT,
-                         SWAPPED_MAP_FIX)
+                         SWAPPED_MAP_FIX, ONE_LUNG_MAP_FIX)
     if both is not None:
         for side in ("right_lung", "left_lung"):
             if side in errors:
@@ -216,25 +216,33 @@ MAP_RIGHT, MAP_LEFT = "label 1 of the lung map, or R of FILE#R,L", "label 2, or 
 SWAPPED_MAP_FIX = ("relabel the lung map as `lungai lungs` writes it (1 = right lung, 2 = left lung); for the lungs of "
                    "another map give its labels right then left (FILE#R,L: swap the two numbers); if the labels are "
                    "right, the CT's orientation (its header's direction) is wrong")
+# one lung alone in a lung map, on the other side (lungai.lungs.check.lung_sides_problem): a mask of one lung exported
+# alone as label 1 is read as the right lung (QA radiomics71: LUNG1-003's left lung computed as right_lung)
+ONE_LUNG_MAP_FIX = ("a lung label map is 1 = right lung, 2 = left lung: relabel this lung to its side's label (a mask "
+                    "of the left lung alone as label 2), or give both lungs in one map (their masks joined, or "
+                    "`lungai lungs`'s); if the label is right, the CT's orientation (its header's direction) is wrong")
 SWAPPED_NAMES_FIX = ("give each lung its side's name (swap the labels of --label right_lung=N / left_lung=N, or of "
                      "the manifest's label column; a DICOM SEG: rename its segments); if the names are right, the "
                      "CT's orientation (its header's direction) is wrong")
 
 
 def _check_sides(out: dict, right_name: str, left_name: str, right, left, reference: sitk.Image, errors: dict,
-                 right_what: str, left_what: str, fix: str) -> None:
+                 right_what: str, left_what: str, fix: str, one_fix: str | None = None) -> None:
     """Fail the segments ``right_name`` / ``left_name`` (those of ``out``) when the right lung lies on the patient's
     left of the left lung (:func:`lungai.lungs.check.lung_sides_problem`): their features would be of the other lung.
-    The other segments (both lungs, the tumour) do not depend on the sides and go on."""
+    The other segments (both lungs, the tumour) do not depend on the sides and go on.  One lung alone on the other
+    side of the body's centre fails its own segment (the other is empty), with ``one_fix`` (default ``fix``)."""
     from lungai.lungs.check import lung_sides_problem
 
     if right_name not in out and left_name not in out:
         return
     problem = lung_sides_problem(right, left, reference, right_what, left_what)
     if problem:
-        for name in (right_name, left_name):
+        lone = np.asarray(right).any() != np.asarray(left).any()
+        names = ((right_name if np.asarray(right).any() else left_name,) if lone else (right_name, left_name))
+        for name in names:
             if out.pop(name, None) is not None:
-                errors[name] = str(InputError(problem, fix))
+                errors[name] = str(InputError(problem, (one_fix or fix) if lone else fix))
 
 
 def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, tumour_side: str | None = None,

@@ -83,7 +83,10 @@ def surface_and_volume(P: np.ndarray, spacing) -> tuple[float, float]:
     index = _cube_index(P)
     where = np.nonzero((index != 0) & (index != 255))
     config = index[where]
-    position = sum(np.dot(coord * float(s), w[config, axis]) for axis, (coord, s) in enumerate(zip(where, spacing)))
+    # numpy's own (pairwise) sum, not a BLAS dot product, whose sum order follows the BLAS threads: the volume's last
+    # digits changed with them (QA radiomics71: radiomics-batch's Dask workers vs lungai radiomics on LUNG1-003)
+    position = sum(float(np.sum(coord * float(s) * w[config, axis]))
+                   for axis, (coord, s) in enumerate(zip(where, spacing)))
     return float(area[config].sum()), float(v0[config].sum() + position)
 
 
