@@ -629,6 +629,34 @@ def test_stage_commands_refuse_a_wrong_input_path_before_pandas_and_torch(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+def test_stage_commands_refuse_a_users_file_in_the_output_folder_before_pandas_and_torch(tmp_path):
+    """QA stagefollow71 (NSCLC-Radiogenomics, a shared 2-core machine): a ``metrics.json`` of the user's in ``stage cv
+    -o DIR`` was refused after 21.3 s - the output names lived in lungai.fusion.model_io, which imports torch, so the
+    check waited for the "loading" bar's pandas, torch, MONAI, scikit-learn, torch-geometric and skops.  Each command's
+    user file of one of its output names is refused before those imports (and SimpleITK's), naming the file and the
+    fix, and is left as it was."""
+    (tmp_path / "ehr.csv").write_text("patient_id,stage\nP1,I\n")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "stage_model.json").write_text("{}")
+    heavy = HEAVY + ("pandas", "SimpleITK", "sklearn", "torch_geometric", "skops")
+    model = ["--model", "model", "--ehr", "ehr.csv"]
+    for command, args, mine in (("cv", ["--ehr", "ehr.csv", "--label", "stage"], "metrics.json"),
+                                ("train", ["--ehr", "ehr.csv", "--label", "stage"], "model_card.md"),
+                                ("train", ["--ehr", "ehr.csv", "--label", "stage"], "baseline_forest.skops"),
+                                ("validate", [*model, "--label", "stage"], "confusion_logreg.png"),
+                                ("predict", model, "predictions.csv")):
+        out = tmp_path / f"out_{command}"
+        out.mkdir(exist_ok=True)
+        (out / mine).write_text("the user's own file")
+        code, err, imported = _heavy_at_refusal(["stage", command, *args, "-o", out.name], tmp_path, heavy=heavy)
+        assert code == 2 and f"holds {mine}, not written by lungai stage {command}" in err, (command, err)
+        assert "How to fix" in err and "-o" in err, err
+        assert imported == [], (command, imported)
+        assert "loading" not in err, err
+        assert (out / mine).read_text() == "the user's own file"
+        (out / mine).unlink()
+
+
 def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_read(tmp_path):
     """QA inputs70 (LUNG1-003, a shared 2-core machine): a folder given where a mask file is read - ``lungai radiomics
     --mask nifti/`` (4.3 s), ``dose-features --lungs nifti/`` (4.4 s), ``dicom-export --tumour nifti/`` (6.0 s) - was

@@ -120,6 +120,41 @@ def test_unseen_and_differently_cased_ehr_levels_are_named_and_never_all_zero():
     assert (x[:, cats].sum(axis=1) == 1).all()
 
 
+def test_a_value_of_a_column_constant_in_training_says_so_with_the_consequence_and_the_fix():
+    """QA stagefollow71 (NSCLC-Radiogenomics, stage validate): "'Tumor Location (choice=L Lingula)': 'Checked' ... not a
+    trained level: treated as missing (no training patient lacked it: no level is set)" never said that the column was
+    'Unchecked' for every training patient, and its fix was to "correct the value" - a true value.  It says the column
+    was constant in training, that the model cannot weigh the value, and how to have it weighed or left out."""
+    from lungai.fusion.preprocess import EHREncoder, UnseenLevelWarning
+
+    col = "Tumor Location (choice=L Lingula)"
+    train = pd.DataFrame({col: ["Unchecked"] * 12, "smoking": ["Current", "Former", "Never"] * 4,
+                          "age": np.arange(12.0)}, index=[f"T{i}" for i in range(12)])
+    enc = EHREncoder().fit(train)
+    assert enc.levels()[col] == ["Unchecked"]
+    new = pd.DataFrame({col: ["Checked", "Unchecked", "Checked"], "smoking": ["Current"] * 3, "age": [1.0] * 3},
+                       index=["A", "B", "C"])
+    with pytest.warns(UnseenLevelWarning) as caught:
+        enc.transform(new)
+    assert len(caught) == 1
+    w = caught[0].message
+    text = str(w)
+    assert (f"'Checked' (2 patients) not a trained level: no level is set - the column was constant in training (every "
+            "training patient had 'Unchecked'), so the model learnt nothing from it and cannot weigh 'Checked'") in text
+    assert text.endswith(f"- to have it weighed, retrain the model on a cohort whose training patients have other "
+                         f"values than 'Unchecked' in {col!r}; to leave the column out, retrain with "
+                         f"--drop {col!r}"), text
+    assert "correct the value" not in text                  # 'Checked' is the patient's true value
+    assert set(w.by_patient) == {"A", "C"} and "constant in training" in w.by_patient["A"][0]
+    # one value beside missing ones in training: treated as missing (a trained level), the same words
+    train.loc[["T0", "T1"], col] = None
+    with pytest.warns(UnseenLevelWarning) as caught:
+        EHREncoder().fit(train).transform(new)
+    text = str(caught[0].message)
+    assert ("not a trained level: treated as missing - the column was constant in training (every training patient "
+            "with a value had 'Unchecked')") in text and "correct the value" not in text
+
+
 def _ehr_model(tmp_path) -> pd.DataFrame:
     """A 12-patient EHR table (age, smoking, stage) and an EHR-only stage model trained on it in ``tmp_path / "m"``."""
     n = 12

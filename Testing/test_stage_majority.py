@@ -60,6 +60,25 @@ def test_majority_warning_says_which_figure_and_what_to_do():
     assert "balanced accuracy is not above chance" in bal and "train again" in bal
 
 
+def test_majority_warning_never_says_below_of_an_equal_accuracy():
+    """QA stagefollow71 (NSCLC-Radiogenomics, stage validate): "logreg's accuracy is below always answering the most
+    common class 'I' (26 of 54) ... accuracy 0.481 vs 0.481" of a model that answered as many patients right as the
+    constant answer: an equal accuracy is said to equal it, one below by less than the figures show not to be above
+    it; "below" only where the figures differ."""
+    from lungai.fusion.metrics import majority_reference, majority_warning
+
+    ref = majority_reference(np.array([0] * 26 + [1] * 16 + [2] * 12), ["I", "II", "III"])
+    assert f"{ref['accuracy']:.3f}" == "0.481"
+    same = majority_warning("logreg", _summary(26 / 54, 0.45), ref)
+    assert "logreg's accuracy equals that of always answering the most common class 'I' (26 of 54)" in same, same
+    assert "below" not in same and "accuracy 0.481 vs 0.481" in same and "judge it by balanced accuracy" in same
+    close = majority_warning("logreg", _summary(26 / 54 - 1e-4, 0.45), ref)
+    assert "logreg's accuracy is not above that of always answering" in close and "below" not in close, close
+    assert "accuracy 0.481 vs 0.481" in close
+    low = majority_warning("logreg", _summary(0.4, 0.45), ref)
+    assert "logreg's accuracy is below always answering" in low and "accuracy 0.400 vs 0.481" in low
+
+
 def test_comparison_table_has_the_reference_row():
     from lungai.fusion.metrics import comparison_table, majority_reference
 

@@ -165,13 +165,15 @@ TABLE_OPTIONS = (("--ehr", "ehr", "the EHR table's CSV / TSV file"),
                  ("--edges", "edges", "the gene edge list's CSV file (gene_a,gene_b)"))
 
 
-def check_inputs(args) -> None:
+def check_inputs(args, command: str) -> None:
     """The command line's paths checked before the heavy imports (:func:`_load_modules`, 15-30 s on a shared
     machine): the output is not a file or under one, each input path is there
     (:func:`lungai.paths.check_input_paths`, naming the option), a table option names a file, not a folder,
-    ``--model`` holds a stage_model.json, and at least one table is given.  QA stage71: ``stage train --ehr
-    /nonexistent.csv`` was refused after 33 s (pandas, torch, MONAI, scikit-learn, torch-geometric and skops imported
-    first), ``stage predict --model /nonexistent`` after 25 s."""
+    ``--model`` holds a stage_model.json, at least one table is given, and the output folder of ``lungai stage
+    <command>`` holds no file of the user's of its output names (:func:`lungai.fusion.outputs.check_output_dir`: never
+    overwritten).  QA stage71: ``stage train --ehr /nonexistent.csv`` was refused after 33 s (pandas, torch, MONAI,
+    scikit-learn, torch-geometric and skops imported first), ``stage predict --model /nonexistent`` after 25 s; QA
+    stagefollow71: a ``metrics.json`` of the user's in ``stage cv -o DIR`` after 21.3 s."""
     from pathlib import Path
 
     from lungai.errors import InputError
@@ -190,12 +192,15 @@ def check_inputs(args) -> None:
 
         check_stage_model_folder(model, "--model")
     check_input_given(args.ehr, args.rna, args.ct)
+    from lungai.fusion.outputs import check_output_dir
+
+    check_output_dir(Path(args.output), command, [args.ehr, args.rna, args.ct, model])   # as the workflow's own check
 
 
 def _run(name):
     def run(args):
         if name != "synth":
-            check_inputs(args)       # a mistyped path refused at once, not after the imports
+            check_inputs(args, name)       # a mistyped path or a user's file in -o refused at once, not after imports
             _load_modules(name)
         from lungai.fusion import workflows
 

@@ -18,6 +18,7 @@ Folder map (one concern per file):
 - ``explain.py``     Shapley values on genes (captum), 3D Grad-CAM on the CT branch, t-SNE of embeddings.
 - ``model_io.py``    locked models: safetensors + JSON + skops (no pickle).
 - ``balance.py``     a locked model's training class balance in words (light: the Slicer panel reads it).
+- ``outputs.py``     what each stage command writes into its -o folder, checked before any work (light).
 - ``synthetic.py``   synthetic multimodal cohort with known per-modality signal.
 - ``api.py``         ``train_stage_model`` / ``predict_stage`` for scripts and the demo.
 """

@@ -22,9 +22,9 @@ import SimpleITK as sitk
 
 from lungai.fusion import ct_crop
 from lungai.fusion.data import Cohort
+from lungai.fusion.outputs import KINDS  # noqa: F401 - the one list, light: the output names of stage need it
 from lungai.fusion.preprocess import EHREncoder, GeneSelector, gene_selector
 
-KINDS = ("logreg", "forest", "mlp")
 BRANCHES = {"ehr": "EHR MLP", "rna": "RNA GAT", "ct": "CT CNN"}
 
 

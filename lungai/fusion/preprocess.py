@@ -239,17 +239,30 @@ class EHREncoder:
             frame[col] = s.map(lambda v: mapped.get(v, v))
             named = [v for v in levels if v != MISSING_LEVEL]
             trained = ", ".join(map(repr, named[:MAX_LEVELS])) + (" ..." if len(named) > MAX_LEVELS else "")
+            # one value in training (NSCLC-Radiogenomics' 'Tumor Location (choice=L Lingula)': 'Unchecked' for every
+            # training patient): the model learnt nothing of the column - said, and the value is not to be "corrected"
+            # (QA stagefollow71: "(no training patient lacked it: no level is set)" alone, and that fix)
+            constant = len(named) == 1
             parts, by_patient = [], {}
             for v, to in mapped.items():
                 pids = [str(p) for p in s.index[s == v]]
                 what = (f"read as the trained level {to!r} ({how[v]})" if to != MISSING_LEVEL
                         else "not a trained level: treated as missing" + (
                             "" if MISSING_LEVEL in known else " (no training patient lacked it: no level is set)"))
+                if to == MISSING_LEVEL and constant:
+                    what = ("not a trained level: " + ("treated as missing" if MISSING_LEVEL in known else
+                                                       "no level is set") +
+                            f" - the column was constant in training (every training patient"
+                            f"{' with a value' if MISSING_LEVEL in known else ''} had {named[0]!r}), so the model "
+                            f"learnt nothing from it and cannot weigh {v!r}")
                 parts.append(f"{v!r} ({counted(len(pids), 'patient')}) {what}")
                 for pid in pids:
                     by_patient.setdefault(pid, []).append(f"EHR {col!r} = {v!r} {what}")
             more = f"; and {counted(len(parts) - 10, 'more value', 'more values')}" if len(parts) > 10 else ""
             fix = ("" if all(to != MISSING_LEVEL for to in mapped.values()) else
+                   f" - to have it weighed, retrain the model on a cohort whose training patients have other values "
+                   f"than {named[0]!r} in {col!r}; to leave the column out, retrain with --drop {col!r}"
+                   if constant else
                    " - correct the value to one of the trained levels, or retrain the model on a table with it")
             warnings.warn(UnseenLevelWarning(f"EHR column {col!r}: " + "; ".join(parts[:10]) + more
                                              + f" (trained levels: {trained}){fix}", by_patient))

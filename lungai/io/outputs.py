@@ -300,7 +300,11 @@ def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None,
     computing."""
     out = Path(path)
     check_folder_path(out)
-    given = _dicom_input_folders(inputs)
+    # only an input that is the output folder, or a file in it, can make it a DICOM input's folder: the others are not
+    # looked at (the DICOM checks import SimpleITK; lungai stage checks -o before its heavy imports)
+    inputs = [i for i in inputs if i]
+    near = any(out.resolve() in (Path(i).resolve(), Path(i).resolve().parent) for i in inputs)
+    given = _dicom_input_folders(inputs) if near else []
     for folder, modality in given:
         if out.resolve() == folder:
             label = modality or _dicom_folder_label(folder)
