@@ -259,7 +259,7 @@ def check_paths(args) -> None:
     check_input_paths([("--ct", args.ct), ("--rtstruct", args.rtstruct), ("--envelope", args.envelope),
                        ("--structure-map", args.structure_map)]
                       + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]),
-                      masks=("--lungs", "--gtv", "--envelope"))
+                      masks=("--lungs", "--gtv", "--envelope"), cts=("--ct",))
     if args.rtstruct:
         check_structure_values([("--lungs", args.lungs), ("--gtv", args.gtv), ("--structure", args.structure)])
 

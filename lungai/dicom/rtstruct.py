@@ -152,8 +152,12 @@ def check_rtstruct_kind(p: Path) -> None:
     """Refuse a file given as the RTSTRUCT that is another kind of file, from its name or its header up to its
     Modality (:func:`lungai.paths.dicom_modality`), before any work: a NIfTI / NRRD / MHA image (a label map), a DICOM
     SEG, CT slice, RTDOSE, ...  QA inputsfollow70: ``lungai radiomics --rtstruct lab3.nii.gz`` read LUNG1-003's CT
-    (2.6 s) before "not a readable DICOM file (pydicom ...)".  A file that is no DICOM at all is left to the reader
-    (:func:`_read`), which says so."""
+    (2.6 s) before "not a readable DICOM file (pydicom ...)".  A file that is no DICOM at all (a table, a text: its
+    Modality read raised, no DICOM preamble; :data:`lungai.dicom.pixeldata.NOT_DICOM`) is refused here too - QA
+    dicom71: ``lungai radiomics --rtstruct notes.csv`` read LUNG1-003's CT (6.4 s) before the reader said it was not
+    DICOM.  One with the preamble is left to the reader, which says where it is cut short."""
+    from lungai.dicom.discover import has_dicm_preamble
+    from lungai.dicom.pixeldata import NOT_DICOM
     from lungai.paths import FILE_SUFFIXES, dicom_modality, image_suffix
 
     if image_suffix(p) in FILE_SUFFIXES:
@@ -161,6 +165,8 @@ def check_rtstruct_kind(p: Path) -> None:
                          RTSTRUCT_FIX + "; a label map goes to the command's mask option (--mask, --tumour, --gtv, "
                          "--lungs)")
     modality = dicom_modality(p)
+    if modality is None and not has_dicm_preamble(p):   # with the preamble: cut short, said so by the reader
+        raise InputError(f"{p} {NOT_DICOM}, so not an RTSTRUCT", RTSTRUCT_FIX)
     if modality and modality != "RTSTRUCT":
         goes = _NOT_RTSTRUCT_GOES.get(modality)
         raise InputError(f"{p} is a DICOM {modality} file, not an RTSTRUCT",
