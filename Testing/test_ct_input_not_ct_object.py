@@ -98,7 +98,8 @@ def test_an_rtstruct_given_as_the_ct_is_refused_with_the_arguments_before_any_ba
     argv = {"segment": ["segment", rs, "-o", str(out)],
             "lungs": ["lungs", rs, "-o", str(out / "lungs.nii.gz")],
             "radiomics": ["radiomics", "--image", rs, "--rtstruct", rs, "-o", str(out / "r.csv")],
-            "dose-features": ["dose-features", "--ct", rs, "--dose", rs, "--rtstruct", rs, "-o", str(out / "d.csv")],
+            "dose-features": ["dose-features", "--ct", rs, "--dose", str(study["dose"]), "--rtstruct", rs, "-o",
+                              str(out / "d.csv")],
             "dicom-export": ["dicom-export", "--ct", rs, "--tumour", str(study["seg"]), "-o", str(out)],
             "demo": ["demo", "--ct", rs, "-o", str(out)]}[command]
     assert main(argv) == 2
@@ -107,3 +108,35 @@ def test_an_rtstruct_given_as_the_ct_is_refused_with_the_arguments_before_any_ba
     assert "the RTSTRUCT goes to --rtstruct" in err and "RTDOSE" not in err
     assert not [line for line in err.splitlines() if line.startswith(f"{command}:")], err     # no bar drawn
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind, what, goes", [
+    ("rtstruct", "is a DICOM RTSTRUCT file, not an RTDOSE", "the RTSTRUCT goes to --rtstruct"),
+    ("seg", "is a DICOM SEG file, not an RTDOSE", "the SEG is a mask"),
+    ("slice", "is a DICOM CT file, not an RTDOSE", "a CT image goes to --ct"),
+    ("csv", "is not DICOM: neither a DICOM file", "an RTDOSE .dcm"),
+])
+def test_dose_features_refuses_another_kind_of_file_as_the_dose_before_any_read(study, tmp_path, capsys, kind, what,
+                                                                              goes):
+    """QA dicom71 (LUNG1-003's DICOM CT and RTSTRUCT): ``dose-features --dose RS.dcm`` said "holds no pixel data
+    (PixelData); it is truncated or incomplete", fix "re-export the RTDOSE" (3.1 s); a CT slice (9.5 s), a SEG (6.7 s)
+    and a CSV (6.9 s, "unsupported file type '.csv' ... a SEG or RTSTRUCT is read by its content") were said after
+    the CT and the masks were read.  Now as what they are, on the bar's first step, before anything is loaded or
+    read."""
+    from lungai.cli import main
+    from lungai.cli.dose import LOADING
+
+    files = {"rtstruct": study["rtstruct"], "seg": study["seg"], "slice": sorted(study["ct"].iterdir())[0],
+             "csv": tmp_path / "dose.csv"}
+    files["csv"].write_text("structure,mean_gy\nLung_R,8.1\n")
+    out = tmp_path / "out" / "d.csv"
+    assert main(["dose-features", "--ct", str(study["ct"]), "--dose", str(files[kind]), "--rtstruct",
+                 str(study["rtstruct"]), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--dose {files[kind]} {what}" in err and goes in err, err
+    assert "pixel data" not in err and "unsupported file type" not in err
+    assert LOADING not in err, err          # refused on the bar's first step: before pandas, SimpleITK and any read
+    assert not out.parent.exists()
+    from lungai.cli.dose import check_dose_kind
+
+    check_dose_kind(study["dose"])          # an RTDOSE passes
