@@ -58,6 +58,8 @@ def test_cli_radiomics_and_lungs_say_a_seg_is_no_ct(study, tmp_path, capsys):
     ("seg", "is a DICOM SEG file, not an RTSTRUCT", "a SEG is a mask"),
     ("dose", "is a DICOM RTDOSE file, not an RTSTRUCT", "an RTDOSE goes to --dose"),
     ("slice", "is a DICOM CT file, not an RTSTRUCT", "a CT goes to the command's CT"),
+    # QA dicom71: a table given as --rtstruct read LUNG1-003's CT (6.4 s) before "not a readable DICOM file"
+    ("csv", "is not DICOM: neither a DICOM file", "give the RT structure set"),
 ])
 def test_rtstruct_option_refuses_another_kind_of_file_before_the_ct_is_read(study, tmp_path, capsys, monkeypatch,
                                                                            kind, what, goes):
@@ -69,8 +71,9 @@ def test_rtstruct_option_refuses_another_kind_of_file_before_the_ct_is_read(stud
     from lungai.dicom.rtstruct import check_rtstruct_path
 
     files = {"seg": study["seg"], "dose": study["dose"], "slice": sorted(study["ct"].iterdir())[0],
-             "nifti": tmp_path / "lab3.nii.gz"}
+             "nifti": tmp_path / "lab3.nii.gz", "csv": tmp_path / "structures.csv"}
     sitk.WriteImage(sitk.Image(8, 8, 4, sitk.sitkUInt8), str(files["nifti"]))
+    files["csv"].write_text("structure,role\nGTV-1,gtv\n")
     with pytest.raises(InputError) as e:
         check_rtstruct_path(files[kind])
     assert f"{files[kind]} {what}" in str(e.value) and "--rtstruct" in e.value.fix and goes in e.value.fix
@@ -81,3 +84,59 @@ def test_rtstruct_option_refuses_another_kind_of_file_before_the_ct_is_read(stud
                  "-o", str(tmp_path / "r.csv")]) == 2
     assert what in capsys.readouterr().err and not read and not (tmp_path / "r.csv").exists()
     assert check_rtstruct_path(study["rtstruct"]) == study["rtstruct"]       # an RTSTRUCT passes
+
+
+@pytest.mark.parametrize("command", ["segment", "lungs", "radiomics", "dose-features", "dicom-export", "demo"])
+def test_an_rtstruct_given_as_the_ct_is_refused_with_the_arguments_before_any_bar(study, tmp_path, capsys, command):
+    """QA dicom71 (LUNG1-003's RTSTRUCT given as the CT): the file was said to be an RTSTRUCT by the CT's reader only,
+    after the command's imports and first bar - ``segment`` 17 s (its models' modules), ``dose-features`` 7.7 s (and
+    with the same file as --dose, "holds no pixel data ... re-export the RTDOSE"), ``demo`` 6.1 s, ``lungs`` 3.8 s,
+    ``dicom-export`` 2.8 s, ``radiomics`` 2.5 s.  Now with the arguments' checks, before any bar is drawn."""
+    from lungai.cli import main
+
+    rs, out = str(study["rtstruct"]), tmp_path / "out"
+    argv = {"segment": ["segment", rs, "-o", str(out)],
+            "lungs": ["lungs", rs, "-o", str(out / "lungs.nii.gz")],
+            "radiomics": ["radiomics", "--image", rs, "--rtstruct", rs, "-o", str(out / "r.csv")],
+            "dose-features": ["dose-features", "--ct", rs, "--dose", str(study["dose"]), "--rtstruct", rs, "-o",
+                              str(out / "d.csv")],
+            "dicom-export": ["dicom-export", "--ct", rs, "--tumour", str(study["seg"]), "-o", str(out)],
+            "demo": ["demo", "--ct", rs, "-o", str(out)]}[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{rs} is a DICOM RTSTRUCT (contours), not a CT image" in err, err
+    assert "the RTSTRUCT goes to --rtstruct" in err and "RTDOSE" not in err
+    assert not [line for line in err.splitlines() if line.startswith(f"{command}:")], err     # no bar drawn
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind, what, goes", [
+    ("rtstruct", "is a DICOM RTSTRUCT file, not an RTDOSE", "the RTSTRUCT goes to --rtstruct"),
+    ("seg", "is a DICOM SEG file, not an RTDOSE", "the SEG is a mask"),
+    ("slice", "is a DICOM CT file, not an RTDOSE", "a CT image goes to --ct"),
+    ("csv", "is not DICOM: neither a DICOM file", "an RTDOSE .dcm"),
+])
+def test_dose_features_refuses_another_kind_of_file_as_the_dose_before_any_read(study, tmp_path, capsys, kind, what,
+                                                                              goes):
+    """QA dicom71 (LUNG1-003's DICOM CT and RTSTRUCT): ``dose-features --dose RS.dcm`` said "holds no pixel data
+    (PixelData); it is truncated or incomplete", fix "re-export the RTDOSE" (3.1 s); a CT slice (9.5 s), a SEG (6.7 s)
+    and a CSV (6.9 s, "unsupported file type '.csv' ... a SEG or RTSTRUCT is read by its content") were said after
+    the CT and the masks were read.  Now as what they are, on the bar's first step, before anything is loaded or
+    read."""
+    from lungai.cli import main
+    from lungai.cli.dose import LOADING
+
+    files = {"rtstruct": study["rtstruct"], "seg": study["seg"], "slice": sorted(study["ct"].iterdir())[0],
+             "csv": tmp_path / "dose.csv"}
+    files["csv"].write_text("structure,mean_gy\nLung_R,8.1\n")
+    out = tmp_path / "out" / "d.csv"
+    assert main(["dose-features", "--ct", str(study["ct"]), "--dose", str(files[kind]), "--rtstruct",
+                 str(study["rtstruct"]), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--dose {files[kind]} {what}" in err and goes in err, err
+    assert "pixel data" not in err and "unsupported file type" not in err
+    assert LOADING not in err, err          # refused on the bar's first step: before pandas, SimpleITK and any read
+    assert not out.parent.exists()
+    from lungai.cli.dose import check_dose_kind
+
+    check_dose_kind(study["dose"])          # an RTDOSE passes

@@ -142,13 +142,15 @@ def check_not_ct_object(path) -> None:
     """Refuse a DICOM file that holds no CT image - a SEG, an RTSTRUCT, an RTDOSE, an RTPLAN, an SR, ... - given
     where the CT is read (:func:`lungai.io.read.read_ct`), saying what it is and where it goes, instead of what
     reading it as a CT makes of it.  The file is read up to its Modality only (:func:`dicom_modality`); a folder, an
-    image file (NIfTI, ...), a DICOM image (CT, MR, ...) or a file that is not DICOM passes."""
-    from lungai.dicom.masks import fix_words
-
+    image file (NIfTI, ...), a DICOM image (CT, MR, ...) or a file that is not DICOM passes - a folder or an image
+    file without importing pydicom or numpy: the commands call it with their arguments' checks
+    (:func:`check_input_paths` ``cts``, :func:`lungai.cli.check_input_exists`), before their first bar."""
     p = Path(path)
     modality = dicom_modality(p)
     if not modality or modality in IMAGE_MODALITIES and modality != "RTDOSE":
         return
+    from lungai.dicom.masks import fix_words
+
     what, goes = NOT_CT_OBJECTS.get(modality, (f"a DICOM {modality} object", ""))
     ct = fix_words("give the CT series (its folder of CT slices, or a NIfTI / NRRD / MHA CT) as the command's CT (its "
                    "ct argument, --ct, --image)",
@@ -157,7 +159,7 @@ def check_not_ct_object(path) -> None:
     raise InputError(f"{p} is {what}, not a CT image", ct + ("; " + goes if goes else ""))
 
 
-def check_input_paths(named, masks=()) -> None:
+def check_input_paths(named, masks=(), cts=()) -> None:
     """Each ``(option, value)`` of ``named`` (a value None or '' is skipped) must name a file or folder that is there: a
     CT, a mask file - ``FILE#PART`` (a label map's labels, a SEG's segment) by its file - refused, naming the option,
     with the arguments, before any input is read.  QA rad69 (LUNG1-003's DICOM CT, a typo in a mask's name, a shared
@@ -165,7 +167,11 @@ def check_input_paths(named, masks=()) -> None:
     lungs_typo.nii.gz`` for 11.7 s, before "does not exist" (minutes on a thin-slice CT).  ``masks``: the options
     among them that take a mask file - a folder given there is refused as such (:func:`folder_as_mask`, naming the
     option; QA inputs70: ``radiomics --mask nifti/``, ``dose-features --lungs nifti/``, ``dicom-export --tumour
-    nifti/`` read LUNG1-003's CT first, 4.3-6 s, before "is a folder where a mask file was expected")."""
+    nifti/`` read LUNG1-003's CT first, 4.3-6 s, before "is a folder where a mask file was expected").  ``cts``: the
+    options among them that take the CT - a DICOM SEG, RTSTRUCT, RTDOSE ... file given there is refused as what it is
+    (:func:`check_not_ct_object`; QA dicom71: LUNG1-003's RTSTRUCT given as ``dose-features --ct`` was refused after
+    7.7 s, as "holds no pixel data ... re-export the RTDOSE" of the same file given as --dose, as ``radiomics
+    --image`` after 2.5 s, ``dicom-export --ct`` after 2.8 s)."""
     for option, value in named:
         if not value:
             continue
@@ -183,6 +189,8 @@ def check_input_paths(named, masks=()) -> None:
             raise InputError(f"{option} {p} does not exist", "check the path (and that the drive is mounted)")
         if option in masks and p.is_dir():
             raise folder_as_mask(p, f"{option} {shown}")
+        if option in cts:
+            check_not_ct_object(p)
 
 
 # what a mask option's value ends in when it is a mask file, never a structure's name (with --rtstruct)

@@ -133,14 +133,18 @@ def accept_negative_coordinates(parser: argparse.ArgumentParser) -> None:
 def check_input_exists(path, what: str = "CT", series: str | None = None) -> None:
     """Refuse an input path that does not exist before any work, and before the command's progress bar is drawn (QA:
     ``lungai lungs missing.nii.gz`` drew ``lungs: 0%| 0/7`` above the error); with ``series`` (``--series``), also
-    one that holds no such series to choose (:func:`lungai.io.read.check_series_option`: an image file)."""
+    one that holds no such series to choose (:func:`lungai.io.read.check_series_option`: an image file); a DICOM SEG,
+    RTSTRUCT, RTDOSE ... file is refused as what it is (:func:`lungai.paths.check_not_ct_object`; QA dicom71:
+    ``lungai segment RS.dcm`` said so after 17 s, the models' modules imported first)."""
     from pathlib import Path
 
     from lungai.errors import InputError
     from lungai.io.read import check_series_option
+    from lungai.paths import check_not_ct_object
 
     if not Path(path).exists():
         raise InputError(f"{what} {path} does not exist", "check the path (and that the drive is mounted)")
+    check_not_ct_object(path)
     check_series_option(path, series)
 
 

@@ -511,7 +511,7 @@ def run_export(args) -> int:
     check_input_paths([("--ct", args.ct), ("--results", args.results), ("--tumour", args.tumour),
                        ("--lungs", args.lungs), ("--uncertainty", args.uncertainty), ("--result", args.result),
                        ("--radiomics", args.radiomics), ("--dose-features", args.dose_features), ("--rp", args.rp)],
-                      masks=("--tumour", "--lungs"))
+                      masks=("--tumour", "--lungs"), cts=("--ct",))
 
     from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, check_table_numbers,
                                      contoured_tumour_record, dose_column, export_notes, export_results,

@@ -127,6 +127,36 @@ def check_dose_path(value) -> None:
     raise InputError(f"--dose {p} does not exist", DOSE_PATH_FIX)
 
 
+def check_dose_kind(p: Path) -> None:
+    """A ``--dose`` file of another kind refused as what it is, with the option it goes to, with the arguments (its
+    header read up to its Modality only, :func:`lungai.paths.dicom_modality`): a DICOM RTSTRUCT, SEG or CT slice, or
+    a file that is neither DICOM nor an image (a table).  QA dicom71 (LUNG1-003's DICOM CT and RTSTRUCT): ``--dose
+    RS.dcm`` was "holds no pixel data (PixelData); it is truncated or incomplete", fix "re-export the RTDOSE", after
+    3.1 s; a CT slice (9.5 s) and a SEG (6.7 s) were said after the CT and the masks were read, a CSV as "unsupported
+    file type '.csv' ... (.dcm: a SEG or RTSTRUCT is read by its content ...)" after 6.9 s.  A dose image (NIfTI /
+    NRRD / MHA) passes, so does a DICOM file with the DICM preamble whose Modality cannot be read (cut short: the
+    RTDOSE reader says where).  Called once the bar is drawn (its header read imports pydicom), before pandas and
+    SimpleITK are loaded."""
+    from lungai.errors import InputError
+    from lungai.paths import FILE_SUFFIXES, IMAGE_MODALITIES, NOT_CT_OBJECTS, dicom_modality, image_suffix
+
+    if image_suffix(p) in FILE_SUFFIXES:
+        return
+    modality = dicom_modality(p)
+    if modality is None:
+        from lungai.dicom.discover import has_dicm_preamble
+        from lungai.dicom.pixeldata import NOT_DICOM
+
+        if not has_dicm_preamble(p):
+            raise InputError(f"--dose {p} {NOT_DICOM}, nor a dose image", DOSE_PATH_FIX)
+    elif modality and modality != "RTDOSE":
+        goes = (NOT_CT_OBJECTS[modality][1] if modality in NOT_CT_OBJECTS else
+                f"a {modality} image goes to --ct (its series' folder)" if modality in IMAGE_MODALITIES else "")
+        raise InputError(f"--dose {p} is a DICOM {modality} file, not an RTDOSE",
+                         "give the RTDOSE exported with the treatment plan (its .dcm file, or the folder of the "
+                         "export holding it) as --dose" + (f"; {goes}" if goes else ""))
+
+
 def gtv_structures(rtstruct, gtv=None, mapping=None) -> tuple[list, list]:
     """(the RTSTRUCT structures the GTV dose of ``dose-features --rtstruct`` is of - ``gtv``, the ``--gtv`` structure
     name or role, default role:gtv: every contoured GTV -, the RTSTRUCT's other GTVs (role gtv) not among them, which
@@ -269,7 +299,7 @@ def check_paths(args) -> None:
     check_input_paths([("--ct", args.ct), ("--rtstruct", args.rtstruct), ("--envelope", args.envelope),
                        ("--structure-map", args.structure_map)]
                       + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]),
-                      masks=("--lungs", "--gtv", "--envelope"))
+                      masks=("--lungs", "--gtv", "--envelope"), cts=("--ct",))
     if args.rtstruct:
         from lungai.dicom.masks import check_gtv_spec
 
@@ -284,6 +314,8 @@ def run(args) -> int:
     v_levels = check_arguments(args)    # light: options that do not go together, then a mistyped path, refused at once
     check_paths(args)
     with task("dose-features", len(STEPS)) as bar:
+        if Path(args.dose).is_file():   # on the bar (pydicom), before pandas and SimpleITK are loaded and any read
+            check_dose_kind(Path(args.dose))
         bar.update(0, LOADING)
         with timer_running(bar):        # the imports count nothing: said again with their seconds while they run
             _load()

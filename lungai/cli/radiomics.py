@@ -248,7 +248,7 @@ def run(args) -> int:
     check_input_paths([("--image", args.image), ("--mask", args.mask), ("--rtstruct", args.rtstruct),
                        ("--structure-map", args.structure_map)]
                       + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]),
-                      masks=("--mask", "--tumour", "--lungs"))
+                      masks=("--mask", "--tumour", "--lungs"), cts=("--image",))
     if args.rtstruct:
         check_structure_values([("--tumour", args.tumour), ("--lungs", args.lungs), ("--structure", args.structure)])
         if args.tumour:     # no lung as the tumour (its features, and lungs_minus_tumour without that lung)

@@ -1383,8 +1383,10 @@ def _check_ct_path(ct_path, series_uid) -> None:
     lungai reads (:func:`lungai.io.read.check_image_path`), a folder holding a DICOM CT series (found once inside
     :func:`lungai.dicom.reference.one_series_scan`, as :func:`_ct_patient` looks for its PatientID)."""
     from lungai.io.read import check_image_path
+    from lungai.paths import check_not_ct_object
 
     folder = check_image_path(ct_path, series_uid)
+    check_not_ct_object(folder)         # a SEG / RTSTRUCT / RTDOSE file said as what it is (QA dicom71: after 6 s)
     if folder.is_dir():
         from lungai.dicom.reference import _series_files
 

@@ -88,6 +88,15 @@ def _open_kinds(open_contours) -> str:
     return ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
 
 
+class OffCTError(InputError):
+    """A structure's contours that do not fit the CT (:func:`rasterise`): off its slice planes, beyond its slices or
+    field of view, or on planes closer than its slices.  :func:`read_rtstruct` says it as the RTSTRUCT belonging to
+    another CT when the RTSTRUCT references another CT series than the one read (:func:`drawn_elsewhere_error`,
+    ``drawn_elsewhere`` True)."""
+
+    drawn_elsewhere = False
+
+
 @dataclass
 class Structure:
     number: int
@@ -143,8 +152,12 @@ def check_rtstruct_kind(p: Path) -> None:
     """Refuse a file given as the RTSTRUCT that is another kind of file, from its name or its header up to its
     Modality (:func:`lungai.paths.dicom_modality`), before any work: a NIfTI / NRRD / MHA image (a label map), a DICOM
     SEG, CT slice, RTDOSE, ...  QA inputsfollow70: ``lungai radiomics --rtstruct lab3.nii.gz`` read LUNG1-003's CT
-    (2.6 s) before "not a readable DICOM file (pydicom ...)".  A file that is no DICOM at all is left to the reader
-    (:func:`_read`), which says so."""
+    (2.6 s) before "not a readable DICOM file (pydicom ...)".  A file that is no DICOM at all (a table, a text: its
+    Modality read raised, no DICOM preamble; :data:`lungai.dicom.pixeldata.NOT_DICOM`) is refused here too - QA
+    dicom71: ``lungai radiomics --rtstruct notes.csv`` read LUNG1-003's CT (6.4 s) before the reader said it was not
+    DICOM.  One with the preamble is left to the reader, which says where it is cut short."""
+    from lungai.dicom.discover import has_dicm_preamble
+    from lungai.dicom.pixeldata import NOT_DICOM
     from lungai.paths import FILE_SUFFIXES, dicom_modality, image_suffix
 
     if image_suffix(p) in FILE_SUFFIXES:
@@ -152,6 +165,8 @@ def check_rtstruct_kind(p: Path) -> None:
                          RTSTRUCT_FIX + "; a label map goes to the command's mask option (--mask, --tumour, --gtv, "
                          "--lungs)")
     modality = dicom_modality(p)
+    if modality is None and not has_dicm_preamble(p):   # with the preamble: cut short, said so by the reader
+        raise InputError(f"{p} {NOT_DICOM}, so not an RTSTRUCT", RTSTRUCT_FIX)
     if modality and modality != "RTSTRUCT":
         goes = _NOT_RTSTRUCT_GOES.get(modality)
         raise InputError(f"{p} is a DICOM {modality} file, not an RTSTRUCT",
@@ -507,7 +522,7 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
                      | (idx[:, 1] < -0.5 - EDGE_TOL) | (idx[:, 1] > ny - 0.5 + EDGE_TOL))
         if kr < 0 or kr >= nz or off_plane.any():
             z = pts[:, 2]
-            raise InputError(
+            raise OffCTError(
                 f"structure {name!r} lies (partly) off the CT: a contour at z = {z.min():.1f} mm "
                 f"{'is outside the CT slices' if kr < 0 or kr >= nz else 'leaves the CT field of view'} "
                 f"(CT {describe_extent(ct)})",
@@ -565,7 +580,7 @@ def _contour_key(pts: np.ndarray) -> tuple:
 
 
 def _off_slice_error(name: str, pts: np.ndarray, k: np.ndarray, where: str):
-    raise InputError(
+    raise OffCTError(
         f"structure {name!r}: a contour does not lie in a CT slice plane (slice index {k.min():.2f}-{k.max():.2f}"
         f"{where}; z = {float(np.median(pts[:, 2])):.2f} mm)",
         "the RTSTRUCT must be drawn on this CT (axial contours on its slices); check it belongs to the CT "
@@ -595,7 +610,7 @@ def _fill_slice(name: str, kr: int, polys: list, ct: sitk.Image) -> np.ndarray:
         if other is not None:
             z_of = lambda k: float(ct.TransformContinuousIndexToPhysicalPoint((0.0, 0.0, float(k)))[2])  # noqa: E731
             za, zb = z_of(other[0][0]), z_of(plane[0][0])
-            raise InputError(
+            raise OffCTError(
                 f"structure {name!r}: on the CT slice at z = {z_of(kr):.2f} mm, contours drawn on planes "
                 f"{abs(zb - za):.2f} mm apart (z = {za:.2f} and {zb:.2f} mm) overlap: they are two contouring planes "
                 f"of a grid finer than the CT's {slice_mm:.2f} mm slices, and combining them on one slice (even-odd "
@@ -630,7 +645,7 @@ def _check_contour_planes(name: str, planes: list[float], ct: sitk.Image) -> Non
     i = int(close[0])
     pair = (centres[i] * slice_mm, centres[i + 1] * slice_mm)     # along the slice normal, from the CT's first slice
     grid = float(np.median(steps)) * slice_mm      # the structure's usual contour spacing
-    raise InputError(
+    raise OffCTError(
         f"structure {name!r} is contoured on planes {abs(pair[1] - pair[0]):.2f} mm apart "
         f"({counted(int(close.size), 'pair')} of contour planes closer than one CT slice; contour grid about "
         f"{grid:.2f} mm), but the CT's slices are {slice_mm:.2f} mm apart: the CT is thicker than the contouring "
@@ -729,13 +744,13 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
     structures, ds = read_structures(rtstruct_path)
     if not frame_of_reference_uid and reference_ct.HasMetaDataKey(FRAME_OF_REFERENCE_TAG):
         frame_of_reference_uid = reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG)   # a CT read from DICOM
+    same_frame = False      # the RTSTRUCT says it is drawn in the CT's frame of reference
     if frame_of_reference_uid:
         ref = referenced_frame_of_reference(ds)
         if ref and frame_of_reference_uid not in referenced_frames(ds):
             raise other_ct_error(rtstruct_path, ds, ref, frame_of_reference_uid, reference_ct)
-        if ref:
-            _warn_other_series(rtstruct_path, reference_ct)
-        else:   # no FrameOfReferenceUID in the RTSTRUCT: its series, else its PatientID, else said unchecked
+        same_frame = bool(ref)
+        if not ref:   # no FrameOfReferenceUID in the RTSTRUCT: its series, else its PatientID, else said unchecked
             check_unlinked_ct(rtstruct_path, ds, reference_ct)
         for s in structures:    # drawn on another image of the structure set (a registered PET / MR): not the CT's
             if s.frame and s.frame != frame_of_reference_uid and s.error is None:
@@ -743,16 +758,39 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
     else:                   # a NIfTI / NRRD / MHA CT: at most its PatientID to compare the RTSTRUCT with
         check_unlinked_ct(rtstruct_path, ds, reference_ct)
     chosen = _select(structures, names, rtstruct_path, role=role, mapping=mapping)
+
+    def place(s: Structure) -> sitk.Image:
+        """The structure's mask; contours that do not fit the CT of an RTSTRUCT drawn on another CT series said so
+        (QA dicom71: LUNG1-003's RTSTRUCT drawn on another series, half a slice away, was "a contour does not lie in
+        a CT slice plane (... between two CT slices)", fix "check it belongs to the CT (same FrameOfReferenceUID)" -
+        which it did)."""
+        try:
+            return rasterise(s, reference_ct, allow_gaps=allow_gaps)
+        except OffCTError as exc:
+            other = _other_ct_series(rtstruct_path, reference_ct)
+            if other:
+                raise drawn_elsewhere_error(exc, rtstruct_path, other, reference_ct, same_frame) from None
+            raise
+
     if names is not None:
-        return {s.name: rasterise(s, reference_ct, allow_gaps=allow_gaps) for s in chosen}
+        out = {s.name: place(s) for s in chosen}
+        if same_frame:
+            _warn_other_series(rtstruct_path, reference_ct)     # it fits this CT: placed by the frame of reference
+        return out
     out, problems = {}, []
     for s in chosen:
         if not s.contours and s.error is None:
             continue
         try:
-            out[s.name] = rasterise(s, reference_ct, allow_gaps=allow_gaps)
+            out[s.name] = place(s)
+        except OffCTError as exc:
+            if exc.drawn_elsewhere:     # none of its structures is this CT's: said once, not per structure
+                raise
+            problems.append(exc)
         except InputError as exc:
             problems.append(exc)
+    if same_frame:
+        _warn_other_series(rtstruct_path, reference_ct)
     if len(problems) == 1:
         raise problems[0]
     if problems:
@@ -906,6 +944,46 @@ def unchecked_ct_note(rtstruct_path, ds, kind: str = "RTSTRUCT", ct_patient: str
             if ct_frame else "a DICOM CT lets lungai check it")
     return (f"the {kind} {rtstruct_path} ({about}) could not be checked against the CT: {carries}; make "
             f"sure the {drawn} drawn on this patient's CT, in its coordinates ({lets})")
+
+
+def _other_ct_series(rtstruct_path, reference_ct: sitk.Image) -> list[str]:
+    """The CT series the RTSTRUCT references (ReferencedFrameOfReferenceSequence > ... > RTReferencedSeriesSequence),
+    sorted, when the CT read is not one of them - or is not DICOM (no SeriesInstanceUID kept); [] when it is one, or
+    the RTSTRUCT references none."""
+    from lungai.dicom.discover import _references
+
+    referenced = _references(Path(rtstruct_path))[0]
+    ct_series = reference_ct.GetMetaData("0020|000e").strip() if reference_ct.HasMetaDataKey("0020|000e") else ""
+    return [] if not referenced or ct_series in referenced else sorted(referenced)
+
+
+def drawn_elsewhere_error(exc: InputError, rtstruct_path, series: list, reference_ct: sitk.Image,
+                          same_frame: bool = False) -> "OffCTError":
+    """The error of a structure whose contours do not fit the CT (``exc``, :class:`OffCTError`) when the RTSTRUCT
+    references other CT series (``series``, :func:`_other_ct_series`): it was drawn on another CT, and the fix is
+    that CT - not "check the frame of reference" (``same_frame``: it is the CT's, said so).  A CT that is not DICOM
+    cannot be compared: the series it was drawn on is named, to give instead, ``exc``'s fix after it."""
+    ct_series = reference_ct.GetMetaData("0020|000e").strip() if reference_ct.HasMetaDataKey("0020|000e") else ""
+    drawn = ", ".join(series)
+    if ct_series:
+        problem = (f"the RTSTRUCT {rtstruct_path} was drawn on another CT: CT series {drawn}, not this CT's series "
+                   f"{ct_series}"
+                   + (" (they share a frame of reference, so its contours are placed in this CT's space, but they do "
+                      "not fit its slices)" if same_frame else "")
+                   + f" - {exc.problem}")
+        fix = (f"give the CT the RTSTRUCT was drawn on: series {drawn} (its DICOM folder, or --series {series[0]} when "
+               "the folder holds several series; `lungai dicom-scan FOLDER` names the CT each RTSTRUCT references), "
+               f"or an RTSTRUCT drawn on this CT (series {ct_series})")
+    else:
+        problem = (f"the RTSTRUCT {rtstruct_path} was drawn on CT series {drawn}; the CT given is not DICOM, so "
+                   "lungai cannot check that it is that series, and its contours do not fit it: most likely another "
+                   f"CT, or that one resampled - {exc.problem}")
+        fix = (f"give the CT the RTSTRUCT was drawn on: DICOM series {drawn} (its folder: lungai then checks the "
+               "RTSTRUCT against it), or that series converted to NIfTI / NRRD without resampling; if this CT is that "
+               f"series: {exc.fix}")
+    out = OffCTError(problem, fix)
+    out.drawn_elsewhere = True
+    return out
 
 
 def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:
