@@ -286,8 +286,8 @@ def distinct_ct_labels(studies, root) -> dict[str, str]:
 
 def ct_cases(studies) -> dict[str, str]:
     """{SeriesInstanceUID: case} of the studies' CT series as ``lungai cohort`` names their rows: the PatientID, or
-    ``<id>_1``, ``<id>_2`` ... in the scan's order for a patient with several CT series (``lungai dicom-scan`` names
-    its blocks so: the rows its warning speaks of)."""
+    ``<id>_1``, ``<id>_2`` ... in the scan's order - by folder, :func:`lungai.dicom.discover.study_order` - for a
+    patient with several CT series (``lungai dicom-scan`` names its blocks so: the rows its warning speaks of)."""
     per_patient: dict[str, int] = {}
     for st in studies:
         if st.ct is not None:
@@ -1726,6 +1726,30 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
     return lines
 
 
+def inventory_lines(inventory: pd.DataFrame, jobs: list[CohortJob]) -> list[str]:
+    """The inventory's lines on stdout, one per row of ``patients.csv`` (:func:`plan_cohort`): each CT row named by
+    its case - the name of its folder ``OUT/patients/<case>/``, its bar and its ``errors.csv`` row -, with its
+    PatientID where the case differs (a patient with several CT series: ``P_1``, ``P_2``) and its CT folder under
+    DICOM_ROOT, e.g. ``LUNG1-003_2 (PatientID LUNG1-003): CT 107 slices in LUNG1-003b/CT, RTSTRUCT ...``.  QA
+    cohortfollow71: LUNG1-003 and its re-export were two lines "LUNG1-003: CT 107 slices, ..." alike but for the
+    RTSTRUCT's path; which was LUNG1-003_1 was said only in a warning."""
+    by_case = {job.case: job for job in jobs}
+    lines = []
+    for r in inventory.itertuples(index=False):
+        job = by_case.get(r.case) if r.case else None
+        name = r.patient_id
+        ct = f"CT {r.ct or '-'}"
+        if job is not None:
+            name = job.case + (f" (PatientID {job.patient_id})" if job.case != job.patient_id else "")
+            folders = sorted({Path(f).parent for f in job.ct_files}) or [Path(job.ct_folder)]
+            shown = ", ".join(shown_path(f, job.root or None) for f in folders)
+            ct += f" in {shown}" if shown != "." else ""     # the export folder itself (a flat export): not said
+        lines.append(f"{name}: {ct}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
+                     + (f"; missing {r.missing}" if r.missing else "")
+                     + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
+    return lines
+
+
 def provenance_text(doc: dict) -> str:
     p = doc.get("provenance", {})
     return "; ".join(f"{k}: {v}" for k, v in p.items())
@@ -2093,10 +2117,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         (out / SETTINGS_RECORD).write_text(json.dumps(key_of.record(params), indent=1, sort_keys=True) + "\n",
                                            encoding="utf-8")
         write_csv(inventory, out / INVENTORY)
-        for r in inventory.itertuples(index=False):
-            print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
-                  + (f"; missing {r.missing}" if r.missing else "")
-                  + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
+        for line in inventory_lines(inventory, jobs):
+            print(line)
         # on stderr as InputNotes ("warning: ..."), each with its form naming no patient - as lungai dicom-scan says
         # the several-CT-series one (QA cohortwarn67: printed on stdout, among the inventory's lines)
         say_notes(inventory_warnings(jobs, inventory))
