@@ -1368,6 +1368,28 @@ def remove_unfinished(out: Path, jobs, existed=()) -> None:
                 pass
 
 
+def remove_fresh_run(out: Path, jobs) -> bool:
+    """After a cancelled run into a folder no cohort run had written into (no ``settings.key``, no marker): when no
+    patient finished (nothing a re-run could resume: :func:`patient_finished`), the files of cohort's output names
+    that this run wrote (:data:`OUTPUTS`: ``settings.key``, ``settings.json``, ``patients.csv``) and its ``patients/``
+    folder - only once empty (:func:`remove_unfinished` has removed the unfinished patients' files) - are removed;
+    :func:`lungai.io.outputs.locked_output_folder` then removes the folder itself when the run made it.  True when
+    they were; False (all left as it is, recorded in the marker) when a patient finished or ``patients/`` holds
+    anything else."""
+    patients = Path(out) / "patients"
+    if any(patient_finished(patients / safe_name(job.case)) for job in jobs):
+        return False
+    if patients.is_dir() and not patients.is_symlink():
+        try:
+            patients.rmdir()        # only when empty
+        except OSError:
+            return False
+    for name in _written(Path(out)):
+        if name != "patients":
+            (Path(out) / name).unlink(missing_ok=True)
+    return True
+
+
 def gaps_allowed_notes(notes: list):
     """The structures read with gaps between slices inside the block (``--allow-gaps``;
     :class:`lungai.dicom.rtstruct.GapsAllowedNote`) or with a contour written twice on one slice, read once
@@ -2068,6 +2090,10 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
     from lungai.radiomics.cluster import close_quietly, connect_scheduler_said, run_tasks
     from lungai.radiomics.csv_output import write_csv
 
+    # no cohort run wrote into the folder before (a new -o folder, or the user's own): a run cancelled before any
+    # patient finished then leaves nothing there (remove_fresh_run)
+    fresh = not (out / STAMP).exists() and not (out / MARKER).exists()
+    abandoned = False
     if (out / STAMP).is_file() and not (out / MARKER).is_file():
         # made by a cohort version before the marker: its files of cohort's output names are taken as cohort's
         record_outputs(out, OWNER, _written(out))
@@ -2214,6 +2240,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             # finish a patient whose masks were just removed (a half-written patient is redone on the next run)
             if not scheduler:
                 remove_unfinished(out, jobs, existed)
+                # nothing to resume (no patient finished) in a folder no cohort run had written into: none of this
+                # run's files left there, nor the folder it made (QA cohortfollow71: a new -o folder kept settings.key,
+                # settings.json, patients.csv, the marker and an empty patients/)
+                abandoned = fresh and remove_fresh_run(out, jobs)
+                if abandoned:
+                    say_cohort_note(f"cancelled before any patient finished: nothing to resume, so the files this run "
+                                    f"wrote into {out} were removed; run the same command again to start it")
             if table_removed:
                 say_cohort_note(PatientsText(*(f"cancelled: {out / TABLE} of an earlier run was removed "
                                                f"({_why_removed(ids)}); run the same command again to write it"
@@ -2348,7 +2381,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                                 + f"), so {out / TABLE} of an earlier run was kept as it is: no result in "
                                 f"{out / 'patients'} was removed or failed")
     finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
-        record_outputs(out, OWNER, _written(out))
+        if not abandoned:
+            record_outputs(out, OWNER, _written(out))
         if client is not None:     # closed by run_tasks once used; not when no patient was left to run
             close_quietly(client)
     return summary
