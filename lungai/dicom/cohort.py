@@ -286,8 +286,8 @@ def distinct_ct_labels(studies, root) -> dict[str, str]:
 
 def ct_cases(studies) -> dict[str, str]:
     """{SeriesInstanceUID: case} of the studies' CT series as ``lungai cohort`` names their rows: the PatientID, or
-    ``<id>_1``, ``<id>_2`` ... in the scan's order for a patient with several CT series (``lungai dicom-scan`` names
-    its blocks so: the rows its warning speaks of)."""
+    ``<id>_1``, ``<id>_2`` ... in the scan's order - by folder, :func:`lungai.dicom.discover.study_order` - for a
+    patient with several CT series (``lungai dicom-scan`` names its blocks so: the rows its warning speaks of)."""
     per_patient: dict[str, int] = {}
     for st in studies:
         if st.ct is not None:
@@ -1368,6 +1368,28 @@ def remove_unfinished(out: Path, jobs, existed=()) -> None:
                 pass
 
 
+def remove_fresh_run(out: Path, jobs) -> bool:
+    """After a cancelled run into a folder no cohort run had written into (no ``settings.key``, no marker): when no
+    patient finished (nothing a re-run could resume: :func:`patient_finished`), the files of cohort's output names
+    that this run wrote (:data:`OUTPUTS`: ``settings.key``, ``settings.json``, ``patients.csv``) and its ``patients/``
+    folder - only once empty (:func:`remove_unfinished` has removed the unfinished patients' files) - are removed;
+    :func:`lungai.io.outputs.locked_output_folder` then removes the folder itself when the run made it.  True when
+    they were; False (all left as it is, recorded in the marker) when a patient finished or ``patients/`` holds
+    anything else."""
+    patients = Path(out) / "patients"
+    if any(patient_finished(patients / safe_name(job.case)) for job in jobs):
+        return False
+    if patients.is_dir() and not patients.is_symlink():
+        try:
+            patients.rmdir()        # only when empty
+        except OSError:
+            return False
+    for name in _written(Path(out)):
+        if name != "patients":
+            (Path(out) / name).unlink(missing_ok=True)
+    return True
+
+
 def gaps_allowed_notes(notes: list):
     """The structures read with gaps between slices inside the block (``--allow-gaps``;
     :class:`lungai.dicom.rtstruct.GapsAllowedNote`) or with a contour written twice on one slice, read once
@@ -1726,6 +1748,30 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
     return lines
 
 
+def inventory_lines(inventory: pd.DataFrame, jobs: list[CohortJob]) -> list[str]:
+    """The inventory's lines on stdout, one per row of ``patients.csv`` (:func:`plan_cohort`): each CT row named by
+    its case - the name of its folder ``OUT/patients/<case>/``, its bar and its ``errors.csv`` row -, with its
+    PatientID where the case differs (a patient with several CT series: ``P_1``, ``P_2``) and its CT folder under
+    DICOM_ROOT, e.g. ``LUNG1-003_2 (PatientID LUNG1-003): CT 107 slices in LUNG1-003b/CT, RTSTRUCT ...``.  QA
+    cohortfollow71: LUNG1-003 and its re-export were two lines "LUNG1-003: CT 107 slices, ..." alike but for the
+    RTSTRUCT's path; which was LUNG1-003_1 was said only in a warning."""
+    by_case = {job.case: job for job in jobs}
+    lines = []
+    for r in inventory.itertuples(index=False):
+        job = by_case.get(r.case) if r.case else None
+        name = r.patient_id
+        ct = f"CT {r.ct or '-'}"
+        if job is not None:
+            name = job.case + (f" (PatientID {job.patient_id})" if job.case != job.patient_id else "")
+            folders = sorted({Path(f).parent for f in job.ct_files}) or [Path(job.ct_folder)]
+            shown = ", ".join(shown_path(f, job.root or None) for f in folders)
+            ct += f" in {shown}" if shown != "." else ""     # the export folder itself (a flat export): not said
+        lines.append(f"{name}: {ct}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
+                     + (f"; missing {r.missing}" if r.missing else "")
+                     + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
+    return lines
+
+
 def provenance_text(doc: dict) -> str:
     p = doc.get("provenance", {})
     return "; ".join(f"{k}: {v}" for k, v in p.items())
@@ -2044,6 +2090,10 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
     from lungai.radiomics.cluster import close_quietly, connect_scheduler_said, run_tasks
     from lungai.radiomics.csv_output import write_csv
 
+    # no cohort run wrote into the folder before (a new -o folder, or the user's own): a run cancelled before any
+    # patient finished then leaves nothing there (remove_fresh_run)
+    fresh = not (out / STAMP).exists() and not (out / MARKER).exists()
+    abandoned = False
     if (out / STAMP).is_file() and not (out / MARKER).is_file():
         # made by a cohort version before the marker: its files of cohort's output names are taken as cohort's
         record_outputs(out, OWNER, _written(out))
@@ -2093,10 +2143,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         (out / SETTINGS_RECORD).write_text(json.dumps(key_of.record(params), indent=1, sort_keys=True) + "\n",
                                            encoding="utf-8")
         write_csv(inventory, out / INVENTORY)
-        for r in inventory.itertuples(index=False):
-            print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
-                  + (f"; missing {r.missing}" if r.missing else "")
-                  + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
+        for line in inventory_lines(inventory, jobs):
+            print(line)
         # on stderr as InputNotes ("warning: ..."), each with its form naming no patient - as lungai dicom-scan says
         # the several-CT-series one (QA cohortwarn67: printed on stdout, among the inventory's lines)
         say_notes(inventory_warnings(jobs, inventory))
@@ -2192,6 +2240,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             # finish a patient whose masks were just removed (a half-written patient is redone on the next run)
             if not scheduler:
                 remove_unfinished(out, jobs, existed)
+                # nothing to resume (no patient finished) in a folder no cohort run had written into: none of this
+                # run's files left there, nor the folder it made (QA cohortfollow71: a new -o folder kept settings.key,
+                # settings.json, patients.csv, the marker and an empty patients/)
+                abandoned = fresh and remove_fresh_run(out, jobs)
+                if abandoned:
+                    say_cohort_note(f"cancelled before any patient finished: nothing to resume, so the files this run "
+                                    f"wrote into {out} were removed; run the same command again to start it")
             if table_removed:
                 say_cohort_note(PatientsText(*(f"cancelled: {out / TABLE} of an earlier run was removed "
                                                f"({_why_removed(ids)}); run the same command again to write it"
@@ -2326,7 +2381,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                                 + f"), so {out / TABLE} of an earlier run was kept as it is: no result in "
                                 f"{out / 'patients'} was removed or failed")
     finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
-        record_outputs(out, OWNER, _written(out))
+        if not abandoned:
+            record_outputs(out, OWNER, _written(out))
         if client is not None:     # closed by run_tasks once used; not when no patient was left to run
             close_quietly(client)
     return summary

@@ -1347,7 +1347,8 @@ def own_outputs_note(folder: Path, n: int, markers) -> str:
 
 
 def scan(root, progress=None, files=None, structures: bool = False, left_out: dict | None = None) -> list[Study]:
-    """All studies under ``root`` (files in any folder layout, folder links followed), sorted by patient ID.
+    """All studies under ``root`` (files in any folder layout, folder links followed), sorted by patient ID and
+    folder (:func:`study_order`).
 
     ``progress``: an object with ``update(n=1, message=None)`` (see :mod:`lungai.progress`), one step per file.
     ``files``: the files to read (default :func:`files_under` ``root``; e.g. a bounded search, or the files a caller
@@ -1605,8 +1606,18 @@ def scan(root, progress=None, files=None, structures: bool = False, left_out: di
         if len(st.rtdose) > 1:
             # lungai cohort / dicom-scan replace it by the dose chosen (lungai.dicom.cohort.SEVERAL_RTDOSES)
             st.notes.append(f"{len(st.rtdose)} RTDOSEs share this frame of reference (several plans or beams?)")
-    return sorted(studies, key=lambda s: (s.patient_id, s.study_uid, s.ct is None,
-                                          s.ct.series_uid if s.ct else ""))
+    return sorted(studies, key=study_order)
+
+
+def study_order(st: Study) -> tuple:
+    """The order :func:`scan` lists a patient's studies in, and so ``lungai cohort`` numbers the rows of a patient
+    with several CT series (``P_1``, ``P_2``: :func:`lungai.dicom.cohort.ct_cases`): by PatientID, then by the folder
+    of the study's files (its CT series', else its RT objects') as the folders are walked, then by StudyInstanceUID.
+    QA cohortfollow71: by StudyInstanceUID first, LUNG1-003 re-exported under new UIDs beside the original became
+    LUNG1-003_1 and the original LUNG1-003_2 - an order the user cannot see."""
+    files = st.ct.files if st.ct else [*st.rtstruct, *st.rtdose, *st.seg, *st.unreadable]
+    return (st.patient_id, min((Path(f).parent.parts for f in files), default=()), st.study_uid, st.ct is None,
+            st.ct.series_uid if st.ct else "")
 
 
 RTSTRUCT_UNREADABLE = "unreadable (truncated?)"

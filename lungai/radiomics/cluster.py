@@ -402,6 +402,10 @@ def _failed(name: str, exc: BaseException) -> dict:
     return {"case": name, "status": "failed", "error": error}
 
 
+# the cases' bar's message once the cases are sent, until a worker says a case's first step (its libraries imported)
+WORKERS_LOADING = "workers loading their libraries"
+
+
 def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | None, on_result,
                 progress=None) -> None:
     """Run ``fn(item, *args)`` for every item as one Dask task each - on the local cluster of
@@ -459,25 +463,31 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
                                  key=f"lungai-{name}", pure=False): name
                    for item, name in zip(items, names)}
         queue = as_completed(list(futures))
-        for fut in queue:
-            name = futures[fut]
-            try:
-                res = fut.result(timeout=GATHER_TIMEOUT_S)
-            # its result lost with its worker before it was fetched ("Couldn't gather keys"): being recomputed
-            except (TimeoutError, DaskTimeoutError) as exc:
-                lost[name] = lost.get(name, 0) + 1
-                if lost[name] < MAX_LOST_RESULTS:
-                    queue.add(fut)        # given again once recomputed
-                    continue
-                res = _failed(name, exc)
-                res["error"] = (f"its result was lost {lost[name]} times with the worker holding it (workers "
-                                f"dying: out of memory?): {KILLED_FIX}")
-            except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker ...) fails only its case
-                res = _failed(name, exc)
-            del futures[fut]
-            fut.release()                 # delivered: not recomputed when the worker holding it dies later
-            with relay.delivered(name) if relay is not None else nullcontext():
-                on_result(res)
+        if relay is not None:
+            # a worker imports its task's libraries (pandas, SimpleITK, pyradiomics ...) before the case's first step:
+            # said, and again with its seconds while it stands (lungai.progress.timer_running) - QA cohortfollow71:
+            # "2 Dask workers started: 2 cases sent" stood ~3 s without a word on a shared machine
+            progress.update(0, WORKERS_LOADING)
+        with timer_running(progress) if relay is not None else nullcontext():
+            for fut in queue:
+                name = futures[fut]
+                try:
+                    res = fut.result(timeout=GATHER_TIMEOUT_S)
+                # its result lost with its worker before it was fetched ("Couldn't gather keys"): being recomputed
+                except (TimeoutError, DaskTimeoutError) as exc:
+                    lost[name] = lost.get(name, 0) + 1
+                    if lost[name] < MAX_LOST_RESULTS:
+                        queue.add(fut)        # given again once recomputed
+                        continue
+                    res = _failed(name, exc)
+                    res["error"] = (f"its result was lost {lost[name]} times with the worker holding it (workers "
+                                    f"dying: out of memory?): {KILLED_FIX}")
+                except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker ...) fails only its case
+                    res = _failed(name, exc)
+                del futures[fut]
+                fut.release()                 # delivered: not recomputed when the worker holding it dies later
+                with relay.delivered(name) if relay is not None else nullcontext():
+                    on_result(res)
     except KeyboardInterrupt:      # Ctrl-C: the running tasks cancelled, the cluster closed, no Dask tracebacks
         if relay is not None:      # a worker's step sent meanwhile: not said after the cancel
             relay.stop()

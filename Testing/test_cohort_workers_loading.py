@@ -1,0 +1,43 @@
+"""The cases' bar of ``lungai cohort`` / ``radiomics-batch`` with Dask workers between "N Dask workers started: N cases
+sent" and a case's first step: the workers import their libraries meanwhile - said, with its seconds (QA
+cohortfollow71)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+
+WORKERS_LOADING = "workers loading their libraries"     # lungai.radiomics.cluster.WORKERS_LOADING
+
+
+def test_the_workers_loading_their_libraries_is_said_with_its_seconds_until_a_case_says_a_step(monkeypatch, capsys):
+    """QA cohortfollow71 (``lungai cohort`` of 2 patients, ``--workers 2``): the bar said "2 Dask workers started: 2
+    cases sent" and then nothing for ~3 s while each worker imported its libraries before the patient's first step.
+    Now "workers loading their libraries" follows, said again with its seconds while it stands
+    (:func:`lungai.progress.timer_running`).  Here each case's import is a 2.6 s wait in the worker (a local function:
+    sent to the workers by value)."""
+    import lungai.radiomics.cluster as cluster
+    from lungai.progress import TICK_INTERVAL, parse_line
+    from lungai.radiomics.cluster import run_tasks
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")        # as the Slicer panel reads the CLI's progress
+    monkeypatch.setattr(cluster, "warm_worker", os.getpid)      # no pyradiomics import at the start: a quick test
+
+    def importing(item):
+        import time
+
+        time.sleep(2.6 * TICK_INTERVAL)      # the libraries' import before the case's first step (the slow part)
+        return {"case": item, "status": "done", "error": ""}
+
+    summary = type("Summary", (), {"done": [], "failed": [], "skipped": []})()
+    run_tasks("cohort", importing, ["P1", "P2"], ["P1", "P2"], (), lambda item: False, summary, 2, None)
+    assert sorted(summary.done) == ["P1", "P2"], summary.failed
+    shown = [parse_line(line)[1] for line in capsys.readouterr().err.splitlines()
+             if line.startswith("LUNGAI_PROGRESS") and " cohort: " in line]
+    sent = shown.index("cohort: 2 Dask workers started: 2 cases sent")
+    first = next(i for i, text in enumerate(shown) if text.endswith(" done"))
+    assert shown[sent + 1] == f"cohort: {WORKERS_LOADING}", shown
+    timed = [text for text in shown[sent + 2:first] if re.fullmatch(rf"cohort: {WORKERS_LOADING} \(\d+ s\)", text)]
+    assert timed, shown        # said again with its seconds while the workers import, before the first case ends
+    assert not [text for text in shown[first:] if WORKERS_LOADING in text], shown     # not once a case has ended
