@@ -575,8 +575,28 @@ def test_ctrl_c_on_dask_cancels_the_tasks_and_closes_the_cluster_quietly(monkeyp
     assert seen == []                                     # nothing of Dask's shutdown said
     assert {n: logging.getLogger(n).getEffectiveLevel() for n in levels} == levels     # and the loggers put back
     err = capsys.readouterr().err
-    assert "cohort: cancelled after 0 of 2 cases" in err and "run the same command again to resume" in err
+    assert "cohort: cancelled after 0 of 2 cases; no case had finished, so there is nothing to resume: run the same " \
+           "command again to start it" in err and "resume (they are skipped)" not in err
     assert "Traceback" not in err
+
+
+def test_a_cancel_before_any_case_finished_says_resume_only_with_earlier_cases(capsys):
+    """QA cohortfollow71: a cancel before any case finished said "the finished cases are kept: run the same command
+    again to resume" though none was.  With cases finished by an earlier run (skipped now) the resume is still said."""
+    from lungai.radiomics.cluster import run_tasks
+
+    def stopped(item, *args):
+        raise KeyboardInterrupt
+
+    for done, says, not_says in ((set(), "nothing to resume", "resume (they are skipped)"),
+                                 ({"a"}, "resume (they are skipped)", "nothing to resume")):
+        summary = type("Summary", (), {"done": [], "failed": [], "skipped": []})()
+        with pytest.raises(KeyboardInterrupt):
+            run_tasks("radiomics-batch", stopped, ["a", "b"], ["P1", "P2"], (), lambda item: item in done, summary, 0,
+                      None)
+        err = capsys.readouterr().err
+        assert f"radiomics-batch: cancelled after 0 of {2 - len(done)} case" in err and says in err, err
+        assert not_says not in err, err
 
 
 CRASH_SCRIPT = """

@@ -192,6 +192,7 @@ def check_main_guard(workers: int, scheduler: str | None = None) -> None:
 SHUTDOWN_LOGGERS = ("distributed", "tornado", "asyncio")
 CLOSE_TIMEOUT_S = 10
 RESUME_HINT = "the finished cases are kept: run the same command again to resume (they are skipped)"
+NOTHING_TO_RESUME = "no case had finished, so there is nothing to resume: run the same command again to start it"
 
 
 @contextmanager
@@ -557,9 +558,10 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
             # the cases finished on disk: also those whose worker wrote them but whose result was not delivered yet
             failed = {case for case, _ in summary.failed}
             finished = sum(1 for item, name in todo if name in failed or _done_now(is_done, item))
-            print(f"{desc}: cancelled after {finished} of {counted(len(todo), 'case')}; "
-                  f"{RESUME_HINT}",
-                  file=sys.stderr)
+            # nothing to resume when no case finished, now or in an earlier run (QA cohortfollow71: "the finished
+            # cases are kept ... to resume" after 0 of 1)
+            hint = RESUME_HINT if finished or summary.skipped else NOTHING_TO_RESUME
+            print(f"{desc}: cancelled after {finished} of {counted(len(todo), 'case')}; {hint}", file=sys.stderr)
             raise
     # in the manifest's order, whatever order the workers finished in (QA: 1 and 2 workers wrote the error table's
     # rows and the "failed:" lines in another order)
