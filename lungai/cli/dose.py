@@ -296,6 +296,11 @@ def check_paths(args) -> None:
     check_dose_path(args.dose)
     # a folder given for a mask file, or with --rtstruct as a structure, refused here too (QA inputs70: after the CT's
     # read, "is a folder where a mask file was expected" / "structure '.../RTSTRUCT' is not in ...")
+    if not args.rtstruct:       # a structure's name without --rtstruct: not "does not exist - check the path"
+        from lungai.dicom.masks import check_names_need_rtstruct
+
+        check_names_need_rtstruct([("--gtv", args.gtv, "every GTV contoured, by role", "GTV"),
+                                   ("--lungs", args.lungs, "the lungs by role", "lung")])
     check_input_paths([("--ct", args.ct), ("--rtstruct", args.rtstruct), ("--envelope", args.envelope),
                        ("--structure-map", args.structure_map)]
                       + ([] if args.rtstruct else [("--lungs", args.lungs), ("--gtv", args.gtv)]),

@@ -161,14 +161,9 @@ def check_gtv_options(args) -> None:
         return
     # the RTSTRUCT options given without it, no longer ignored without a word (QA lungsfollow71), and a structure's
     # name given as --gtv: "does not exist - check the path" said nothing of --rtstruct
-    from lungai.paths import named_like_structure
+    from lungai.dicom.masks import check_names_need_rtstruct
 
-    if args.gtv and named_like_structure(args.gtv):
-        from lungai.dicom.masks import command_word
-
-        raise InputError(f"--gtv {args.gtv!r} is not a file, and a structure's name (or role:ROLE) needs --rtstruct",
-                         f"give the RTSTRUCT that holds it: --rtstruct FILE|FOLDER --gtv {command_word(args.gtv)} "
-                         "(or --rtstruct alone: every GTV contoured, by role); or give the GTV mask file's path")
+    check_names_need_rtstruct([("--gtv", args.gtv, "every GTV contoured, by role", "GTV")])
     if args.allow_gaps:
         raise InputError("--allow-gaps is for --rtstruct's contours (a structure with slices left out); without "
                          "--rtstruct no contour is read", "give --rtstruct FILE|FOLDER, or leave out --allow-gaps")

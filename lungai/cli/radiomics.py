@@ -245,6 +245,11 @@ def run(args) -> int:
     # and before SimpleITK, pandas and the radiomics modules are imported (QA cohortdose69: a mistyped --image was
     # refused only after their import, 2-5 s on a shared machine, as dose-features' was - QA radfollow69); a folder
     # given for a mask file, or with --rtstruct as a structure, is refused there too (QA inputs70: after the CT's read)
+    if not args.rtstruct:       # a structure's name without --rtstruct: not "does not exist - check the path"
+        from lungai.dicom.masks import check_names_need_rtstruct
+
+        check_names_need_rtstruct([("--tumour", args.tumour, "every GTV contoured, by role", "tumour"),
+                                   ("--lungs", args.lungs, "the lungs by role", "lung")])
     check_input_paths([("--image", args.image), ("--mask", args.mask), ("--rtstruct", args.rtstruct),
                        ("--structure-map", args.structure_map)]
                       + ([] if args.rtstruct else [("--tumour", args.tumour), ("--lungs", args.lungs)]),
@@ -309,6 +314,10 @@ def run(args) -> int:
                     segs = S.mask_segments_named(segs, errors, args.segments, args.mask)
                     lung_names[:] = [n for n in lung_names if n in segs]
                     one_lesion = {n: v for n, v in one_lesion.items() if n in segs}
+                from lungai.lungs.check import lung_role_notes
+
+                for note in lung_role_notes(segs, image):       # a lung label that looks like no lung (the panel's)
+                    write(f"note: {note}")
             elif args.mask:
                 segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments,
                                                       errors=errors)
@@ -330,7 +339,7 @@ def run(args) -> int:
                                              if args.lungs else None,
                                              names=args.segments, errors=errors, lung_segments=sides,
                                              lung_file=args.lungs, tumour_segments=seg_parts, tumour_file=args.tumour,
-                                             notes=lmt_notes)
+                                             notes=lmt_notes, lung_notes=lmt_notes)
                 for note in lmt_notes:
                     write(f"note: {note}")
                 if args.tumour:
@@ -557,7 +566,8 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     lmt_notes: list = []   # a tumour wholly outside the lungs: lungs_minus_tumour equals the lungs, said (as without
     out = S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=buildable, errors=errors,   # --rtstruct)
                                 tumour_segments=seg_parts if tumour_file else None, tumour_file=tumour_file,
-                                notes=lmt_notes, tumour_structures=None if tumour_file else structures.get("tumour"))
+                                notes=lmt_notes, tumour_structures=None if tumour_file else structures.get("tumour"),
+                                lung_notes=lmt_notes, requested=bool(args.segments))
     for note in lmt_notes:
         write(f"note: {note}")
     return out

@@ -1574,7 +1574,8 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         seg_notes: dict = {"lungs_minus_tumour": []}
         segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors,
                                        notes=seg_notes["lungs_minus_tumour"], tumour_structures=gtvs or None,
-                                       tumour_named=None if gtvs else AUTOMATIC_TUMOUR)
+                                       tumour_named=None if gtvs else AUTOMATIC_TUMOUR,
+                                       lung_notes=seg_notes.setdefault("lungs", []))   # one lung absent, no lung
         if dose_lungs_role in ("lungs", "lungs_minus_gtv"):     # lungs_minus_tumour of other lungs, below
             seg_notes.clear()
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones

@@ -774,6 +774,24 @@ def check_gtv_spec(spec, mapping=None, option: str = "--gtv") -> None:
             f"({option} GTV-1){mapped}")
 
 
+def check_names_need_rtstruct(named) -> None:
+    """Without ``--rtstruct``: each ``(option, value, alone, what)`` of ``named`` (a value None or '' skipped) that is
+    no file but reads as a structure's name or a role (:func:`lungai.paths.named_like_structure`: ``GTV-1``,
+    ``role:gtv``, ``Lung-Right,Lung-Left``) is refused saying that it needs ``--rtstruct`` - ``alone``: what
+    ``--rtstruct`` alone takes instead (by role), ``what``: the mask file the option otherwise takes ("GTV").  Checked
+    with the arguments, before any input is read: the one rule of ``lungai lungs --gtv``, ``radiomics --tumour /
+    --lungs`` and ``dose-features --gtv / --lungs`` (QA radiomicsfollow71: ``radiomics --tumour GTV-1`` said "--tumour
+    GTV-1 does not exist", fix "check the path", nothing of --rtstruct)."""
+    from lungai.paths import named_like_structure
+
+    for option, value, alone, what in named:
+        if value and named_like_structure(value):
+            raise InputError(f"{option} {str(value)!r} is not a file, and a structure's name (or role:ROLE) needs "
+                             "--rtstruct",
+                             f"give the RTSTRUCT that holds it: --rtstruct FILE|FOLDER {option} {command_word(value)} "
+                             f"(or --rtstruct alone: {alone}); or give the {what} mask file's path")
+
+
 def lungs_minus_gtv_parts(spec, used, mapping=None) -> tuple | None:
     """(lung structures, GTV structures) of a ``role:lungs_minus_gtv`` mask built from the lungs and the GTVs (no
     'Lungs-GTV' structure: :func:`lungai.dicom.roles.mask_for_role`, the lungs minus every GTV), from the structure

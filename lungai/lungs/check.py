@@ -209,12 +209,15 @@ PHANTOM_LABELS_HINT = ("is the mask really a lungai phantom label map (1 tumour,
 SEGMENT_MIN_ML = {"right_lung": MIN_LUNG_ML, "left_lung": MIN_LUNG_ML, "lungs": MIN_LUNGS_ML}
 
 
-def lung_segment_notes(segments: dict, image: sitk.Image, hint: str = PHANTOM_LABELS_HINT) -> list[str]:
+def lung_segment_notes(segments: dict, image: sitk.Image, hint: str = PHANTOM_LABELS_HINT,
+                       shown: dict | None = None) -> list[str]:
     """Notes for lung segments (``right_lung`` / ``left_lung`` of a radiomics segment dict, or ``lungs``: both lungs
     in one segment, checked when no right / left lung segment is given) that do not look like a lung (under ``MIN_LUNG_ML`` - ``MIN_LUNGS_ML`` for ``lungs`` -, or a mean
     above ``MAX_LUNG_MEAN_HU``: mostly soft tissue), e.g. the labels of another label map taken as lungai's phantom
     labels (``lungai radiomics --phantom-labels``) or a body mask given as the lungs of ``lungai dicom-export
-    --lungs``; ``hint``: the question / fix ending each note (the command's option)."""
+    --lungs``, the lungs of a lung map or an RTSTRUCT (:func:`lungai.radiomics.segments.segments_from_masks`), a
+    Slicer segment of a lung role (:mod:`lungai.scene.radiomics`); ``hint``: the question / fix ending each note (the
+    command's option); ``shown``: {segment: its name as the user knows it} ("Right lung" for ``right_lung``)."""
     notes = []
     ml_per_voxel = voxel_ml(image.GetSpacing())
     ct = sitk.GetArrayViewFromImage(image)
@@ -227,10 +230,31 @@ def lung_segment_notes(segments: dict, image: sitk.Image, hint: str = PHANTOM_LA
         ml, mean = float(sel.sum()) * ml_per_voxel, float(ct[sel].mean())
         if ml < min_ml or mean > MAX_LUNG_MEAN_HU:
             what = "the lungs" if name == "lungs" else "a lung"
-            notes.append(f"segment {name!r} does not look like {what} ({ml:.0f} ml, mean {mean:.0f} HU; "
+            notes.append(f"segment {(shown or {}).get(name, name)!r} does not look like {what} ({ml:.0f} ml, "
+                         f"mean {mean:.0f} HU; "
                          f"{'both lungs are' if name == 'lungs' else 'a lung is'} over {min_ml:.0f} ml and mostly "
                          f"air, below {MAX_LUNG_MEAN_HU:.0f} HU): {hint}")
     return notes
+
+
+MASK_LUNG_HINT = ("is it really a lung, not a tumour or another structure? Give a lung's name to the lung labels only "
+                  "(--label right_lung=N, left_lung=N or lungs=N)")
+
+
+def lung_role_notes(masks: dict, image: sitk.Image, mapping=None, hint: str = MASK_LUNG_HINT) -> list[str]:
+    """:func:`lung_segment_notes` for the segments of ``masks`` (named as the user named them: ``Lung_R``, "Right
+    lung", ``--label right_lung=3``) that are a right / left lung or both lungs by their name, or by ``mapping`` (a
+    Slicer segmentation's terminology, :func:`lungai.scene.nodes.terminology_roles`): one rule for ``lungai radiomics
+    --mask --label`` (what the Lung Radiomics panel runs) and the console's ``radiomics_table``; the notes name each
+    segment as given."""
+    from lungai.segment_roles import segment_role
+
+    by_role: dict = {}
+    for name in masks:
+        role = segment_role(name, mapping) or segment_role(name)
+        if role in SEGMENT_MIN_ML and role not in by_role:
+            by_role[role] = name
+    return lung_segment_notes({role: masks[name] for role, name in by_role.items()}, image, hint=hint, shown=by_role)
 
 
 def lungs_minus(lungs: sitk.Image, masks, names=None, what: str = "GTV", empty_fix: str = "",

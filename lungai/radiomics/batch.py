@@ -281,7 +281,10 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
                                  names=segments, errors=errors, lung_segments=sides, lung_file=row.get("lungs"),
                                  tumour_segments=seg_parts, tumour_file=row.get("tumour"),
                                  notes=(segment_notes if segment_notes is not None else {}).setdefault(
-                                     "lungs_minus_tumour", []))
+                                     "lungs_minus_tumour", []),
+                                 # one lung absent, a lung segment that looks like no lung: in the lungs' notes
+                                 lung_notes=(segment_notes if segment_notes is not None else {}).setdefault(
+                                     "lungs", []))
 
 
 # the messages of a case's input steps (its CT read, its segments built from the mask cells)

@@ -57,7 +57,8 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
                         names=None, tumour_label: int | None = None, errors: dict | None = None,
                         lung_segments: dict | None = None, lung_file=None, tumour_segments: dict | None = None,
                         tumour_file=None, notes: list | None = None, tumour_structures=None,
-                        tumour_named: str | None = None) -> dict:
+                        tumour_named: str | None = None, lung_notes: list | None = None,
+                        requested: bool | None = None) -> dict:
     """Standard segments from a tumour mask (nonzero, or ``tumour_label``) and a lung label map (1 right, 2 left).
 
     ``tumour_segments`` / ``tumour_file``: the tumour came from the segments ``tumour_segments`` (their labels: the
@@ -77,7 +78,17 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     equals the lungs (QA outsidelungs65).  ``tumour_structures``: the RTSTRUCT structures the tumour is (the union
     of), named in that note (``radiomics --rtstruct``, ``cohort``) rather than "the tumour mask"; ``tumour_named``: the
     tumour's words otherwise ("the automatic tumour": ``cohort``'s segmentation).  An empty tumour and one outside the
-    lungs are named alike (:func:`tumour_words`: ``labels.nii.gz#1``, its label too - QA emptysel65)."""
+    lungs are named alike (:func:`tumour_words`: ``labels.nii.gz#1``, its label too - QA emptysel65).
+
+    A lung map holding **one lung** (a pneumonectomy, one lung exported alone): the absent side's segment is not one
+    the masks can build - left out with a note naming the absent lung (:func:`absent_lung_note`) when the segments are
+    the default ones, an error naming it when ``names`` were the user's (``requested``: whether they were; default:
+    ``names`` given; ``radiomics --rtstruct`` passes the buildable segments as ``names``).  QA radiomicsfollow71:
+    LUNG1-003's right lung alone failed the run, "segment 'left_lung' is empty (0 voxels)", fix "check the mask/label
+    value".  Every lung segment built is checked for looking like a lung (:func:`lungai.lungs.check.
+    lung_segment_notes`: under 500 ml, or mostly soft tissue - a tumour given as the lungs; QA radiomicsfollow71:
+    pyradiomics' lung2 lesion, 48 ml at -7 HU, computed as ``lungs`` without a word).  Both kinds of note go to
+    ``lung_notes`` (a list, when given)."""
     errors = {} if errors is None else errors
     t = r = l = None
     if tumour is not None:
@@ -130,6 +141,23 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
         else:
             _check_sides(out, "right_lung", "left_lung", r, l, reference, errors, MAP_RIGHT, MAP_LEFT,
                          SWAPPED_MAP_FIX, ONE_LUNG_MAP_FIX)
+    if r is not None and r.any() != l.any():    # one lung: the other side absent, not an empty segment to fix
+        present, absent = ("right_lung", "left_lung") if r.any() else ("left_lung", "right_lung")
+        asked = (names is not None) if requested is None else requested
+        failed = present in errors and present not in out     # the lone lung on the other side: that error says it
+        if out.pop(absent, None) is not None:
+            shown = _lung_map_shown(lung_file)
+            if asked:
+                errors[absent] = str(InputError(
+                    absent_lung_text(absent, shown, lung_segments) + f", so segment {absent!r} is empty",
+                    f"give a lung map that holds the {absent.split('_')[0]} lung too (1 = right lung, 2 = left lung, "
+                    f"as `lungai lungs` writes it), or leave {absent} out of --segments (a patient with one lung)"))
+            elif lung_notes is not None and not failed:
+                lung_notes.append(absent_lung_note(absent, shown, lung_segments))
+    if lung_notes is not None:
+        from lungai.lungs.check import lung_segment_notes
+
+        lung_notes.extend(lung_segment_notes(out, reference, hint=lung_map_hint(lung_file)))
     if both is not None:
         for side in ("right_lung", "left_lung"):
             if side in errors:
@@ -138,6 +166,43 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
                                 "'lungs' and 'lungs_minus_tumour' are computed from it); give a label map, e.g. "
                                 "`lungai lungs`'s, or leave this segment out")
     return out
+
+
+def _lung_map_shown(lung_file) -> str:
+    """The lung map as the user gave it ("the lung map right_only.nii.gz"), or "the lung map"."""
+    from lungai.dicom.masks import as_typed, typed_file
+
+    return f"the lung map {as_typed(typed_file(lung_file))}" if lung_file else "the lung map"
+
+
+def absent_lung_text(absent: str, shown: str = "the lung map", lung_segments: dict | None = None) -> str:
+    """What a lung map holding one lung lacks (``absent``: "left_lung"): "the lung map X holds no left lung (label 2
+    has no voxel)", a DICOM SEG's lung by its segment."""
+    side = absent.split("_")[0]
+    label = 1 if side == "right" else 2
+    where = (f"segment {lung_segments[label]!r} has no voxel" if (lung_segments or {}).get(label)
+             else f"label {label} has no voxel")
+    return f"{shown} holds no {side} lung ({where})"
+
+
+def absent_lung_note(absent: str, shown: str = "the lung map", lung_segments: dict | None = None) -> str:
+    """The note of a lung map holding one lung, the ``absent`` side's segment left out of the default segments
+    (:func:`segments_from_masks`): a pneumonectomy, or one lung exported alone."""
+    present = "right" if absent == "left_lung" else "left"
+    return (absent_lung_text(absent, shown, lung_segments) + f": segment {absent!r} is not computed and segment "
+            f"'lungs' is the {present} lung alone (a patient with one lung, or one lung exported alone); if the "
+            "patient has both lungs, give them in one map (1 = right lung, 2 = left lung, as `lungai lungs` writes it)")
+
+
+def lung_map_hint(lung_file=None) -> str:
+    """The question / fix ending a note of a lung segment that does not look like a lung
+    (:func:`lungai.lungs.check.lung_segment_notes`), built from a lung map (``lung_file`` as given)."""
+    if not lung_file:      # cohort's: the RTSTRUCT's lung structures or its automatic lungs
+        return ("are the lungs given really the lungs, not a tumour or another structure? Check the lung structures "
+                "(or masks), or make the lungs with `lungai lungs`")
+    return (f"is {_lung_map_shown(lung_file)} really of the lungs (1 = right lung, 2 = left lung, as `lungai lungs` "
+            "writes it), not of a tumour or another structure? Give the lungs of another label map as FILE#R,L, or "
+            "make a lung map with `lungai lungs`")
 
 
 AUTOMATIC_TUMOUR = "the automatic tumour"     # a segmented tumour (cohort's, the demo's), as their notes name it

@@ -86,6 +86,11 @@ def _console_dose_error(exc: InputError) -> InputError:
     return InputError(console(exc.problem), console(exc.fix))
 
 
+# the end of a note of a lung segment that looks like no lung (lungai.lungs.check.lung_role_notes), in the scene's words
+SCENE_LUNG_HINT = ("is it really a lung segment, not a tumour or another structure? Choose the lung segments of the "
+                   "segmentation (or set their terminology to the lung)")
+
+
 def radiomics_table(scene, volume_node, seg_node, segments=None, params="default", image_types=None,
                     feature_classes=None, dose_node=None, table_node=None, progress=None, dose_unit=None,
                     max_dose_gy=None):
@@ -137,6 +142,12 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     masks.update(derived_lung_masks(masks, lambda: tumour_masks(scene, seg_node, volume_node, masks), derived,
                                     volume_node.GetName(), outside, terminology_roles(seg_node)))  # every GTV leaves
     for note in outside:
+        warnings.warn(InputNote(note), stacklevel=2)
+    # a lung segment that looks like no lung (a tumour ticked as a lung; too small, mostly soft tissue): the rule of
+    # lungai radiomics --lungs (lungai.lungs.check.lung_segment_notes; QA radiomicsfollow71)
+    from lungai.lungs.check import lung_role_notes
+
+    for note in lung_role_notes(masks, image, terminology_roles(seg_node), hint=SCENE_LUNG_HINT):
         warnings.warn(InputNote(note), stacklevel=2)
     p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
                                                              feature_classes=feature_classes)
