@@ -849,3 +849,38 @@ def test_radiomics_commands_refuse_an_output_not_csv_before_their_heavy_imports(
         assert "How to fix: name the output *.csv" in err, err
         assert heavy == [], (args, heavy)
     assert not (tmp_path / "out").exists()
+
+
+def test_rp_commands_refuse_their_output_before_the_heavy_imports(tmp_path, rp_small_model):
+    """QA rpfollow71: ``rp train -o`` of a folder holding a model, of a file, under a file, was refused after the
+    loading bar (~10 s of a shared machine: lungai.io.outputs imported SimpleITK through lungai/io/__init__, the
+    check lived in lungai.rp.training); ``rp validate -o`` / ``rp predict -o`` of a user's file likewise.  Now with the
+    arguments (lungai.rp.card.check_model_folder, lungai.io.outputs light), in the same words; nothing heavy imported,
+    nothing written."""
+    import shutil
+
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    shutil.copytree(rp_small_model, tmp_path / "m")
+    (tmp_path / "f.txt").write_text("mine\n")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "metrics.json").write_text("{}\n")
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "external_metrics.json").write_text("{}\n")
+    train = ["rp", "train", "t.csv", "--outcome", "rp_grade2", "-o"]
+    model = str(rp_small_model)
+    for args, says in (
+            ([*train, "m"], ["m already holds a model", "choose a new output directory (or --overwrite)"]),
+            ([*train, "f.txt"], ["the output f.txt is a file, not a folder", "give a folder name with -o"]),
+            ([*train, "f.txt/sub"], ["cannot create the output folder f.txt/sub: f.txt is a file"]),
+            ([*train, "mine"], ["metrics.json", "not written by lungai rp train"]),
+            (["rp", "validate", model, "t.csv", "-o", "v"], ["external_metrics.json",
+                                                              "not written by lungai rp validate"]),
+            (["rp", "validate", model, "t.csv", "-o", "f.txt"], ["the output f.txt is a file, not a folder"]),
+            (["rp", "predict", model, "t.csv", "-o", "f.txt"], ["f.txt already exists and was not written by lungai "
+                                                               "rp predict", "choose a new file name"])):
+        code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and all(s in err for s in says) and "How to fix" in err, (args, err)
+        assert heavy == [], (args, heavy)
+        assert "loading" not in err, (args, err)
+    assert (tmp_path / "f.txt").read_text() == "mine\n" and (tmp_path / "mine" / "metrics.json").read_text() == "{}\n"
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["external_metrics.json"]

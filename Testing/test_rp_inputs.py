@@ -45,6 +45,33 @@ def test_misspelled_outcome_is_named_with_suggestion(table):
         outcome_vector(table, "rp_grade_2")
 
 
+def test_an_outcome_under_another_name_names_the_0_1_columns_and_the_option(tmp_path, table, rp_model_dir):
+    """QA rpfollow71: ``rp validate MODEL table.csv`` of a table whose 0/1 outcome is ``RP2`` (the model's
+    ``rp_grade2``) said "outcome column 'rp_grade2' is not in the table" and "pass the exact name ... with --outcome",
+    naming no column.  The table's 0/1 columns (not a clin_ / dose_ / rad_ feature - clin_durvalumab is 0/1 -, nor the
+    patient ID) are named, the fix the --outcome to pass; without one, the table's columns."""
+    from lungai.rp.external import validate_rp
+
+    renamed = table.rename(columns={"rp_grade2": "RP2"}).assign(notes="x")
+    renamed.to_csv(tmp_path / "v.csv", index=False)
+    for run in (lambda: validate_rp(rp_model_dir, tmp_path / "v.csv"), lambda: outcome_vector(renamed, "rp_grade2")):
+        with pytest.raises(InputError) as err:
+            run()
+        assert err.value.problem == ("outcome column 'rp_grade2' is not in the table; its 0/1 column (no clin_ / "
+                                     "dose_ / rad_ feature, no patient ID): 'RP2'"), err.value.problem
+        assert err.value.fix.endswith("with --outcome, e.g. --outcome RP2 if that is the outcome (1 = event)")
+    spaced = table.rename(columns={"rp_grade2": "RP grade >= 2"}).assign(toxicity="yes")
+    with pytest.raises(InputError) as err:
+        outcome_vector(spaced, "rp_grade2")
+    assert err.value.problem.endswith("(did you mean 'RP grade >= 2'?); its 0/1 column (no clin_ / dose_ / rad_ "
+                                      "feature, no patient ID): 'toxicity'"), err.value.problem
+    assert "--outcome 'RP grade >= 2' if" in err.value.fix
+    with pytest.raises(InputError) as err:
+        outcome_vector(table[["case", "clin_age_years", "clin_durvalumab"]], "rp_grade2")
+    assert err.value.problem == "outcome column 'rp_grade2' is not in the table", err.value.problem
+    assert err.value.fix.endswith("(the table's columns are: case, clin_age_years, clin_durvalumab)"), err.value.fix
+
+
 def test_outcome_must_be_binary(table):
     table["rp_grade2"] = table["rp_grade2"].astype(object)
     table.loc[3, "rp_grade2"] = "maybe"

@@ -163,20 +163,21 @@ def run_synth(args) -> int:
 
 
 def run_train(args) -> int:
-    from lungai.rp.card import check_threshold, check_training_choices
+    from lungai.io.outputs import prepare_output_folder
+    from lungai.rp.card import check_model_folder, check_threshold, check_training_choices
     from lungai.rp.inputs import check_input_paths
 
     check_threshold(args.threshold)                       # before any work and the heavy imports
     check_training_choices(args.models, args.feature_sets, args.final)
     check_input_paths(args.table, args.roles)             # (a mistyped path: at once, QA rp71)
-    _load("train", ("lungai.rp.training",))
-    from lungai.io.outputs import prepare_output_folder
-    from lungai.rp.training import check_model_folder, train_rp
-
+    # -o too (QA rpfollow71: a folder holding a model, -o naming a file: refused after the loading bar, ~10 s)
     check_model_folder(args.output, args.overwrite)       # before any work: a user's files are never replaced
     # before any work: nothing is computed in vain; the folder is made when the model is written (a run refused
     # for its inputs leaves no empty folder)
     prepare_output_folder(args.output, create=False)
+    _load("train", ("lungai.rp.training",))
+    from lungai.rp.training import train_rp
+
     result = train_rp(args.table, args.outcome, args.output, models=args.models, feature_sets=args.feature_sets,
                       role_file=args.roles, outer_folds=args.outer_folds, inner_folds=args.inner_folds,
                       threshold=args.threshold, fast=args.fast, n_boot=args.bootstrap, final=args.final,
@@ -193,18 +194,20 @@ def run_train(args) -> int:
 
 
 def run_validate(args) -> int:
-    from lungai.rp.card import check_threshold
+    from lungai.io.outputs import prepare_output_folder
+    from lungai.rp.card import VALIDATE_OUTPUTS, VALIDATE_OWNER, check_threshold
     from lungai.rp.inputs import check_input_paths
 
     check_threshold(args.threshold)                       # before any work and the heavy imports
     check_input_paths(args.table, model_dir=args.model_dir, threshold_given=args.threshold is not None)
+    # -o before any work and the heavy imports: nothing is computed in vain, a user's files are never replaced; the
+    # folder is made when the results are written (a run refused for its table leaves no empty folder)
+    if args.output:
+        prepare_output_folder(args.output, owner=VALIDATE_OWNER, owns=VALIDATE_OUTPUTS, create=False)
     _load("validate", ("lungai.rp.external", "lungai.rp.metrics"))
-    from lungai.io.outputs import prepare_output_folder
-    from lungai.rp.external import OWNER, VALIDATE_OUTPUTS, validate_rp
+    from lungai.rp.external import validate_rp
     from lungai.rp.metrics import ci_text, fmt_calibration
 
-    if args.output:                                       # before any work: nothing is computed in vain,
-        prepare_output_folder(args.output, owner=OWNER, owns=VALIDATE_OUTPUTS)   # a user's files are never replaced
     r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
                     allow_other_radiomics_settings=args.allow_other_radiomics_settings,
                     include_training_patients=args.include_training_patients)
@@ -271,18 +274,19 @@ def run_predict(args) -> int:
     # the model folder (its card: without reading the model file) and the tables, before the heavy imports (QA rp71:
     # a missing patients table was refused after the model file was read, 11-13 s)
     check_input_paths(args.patients, model_dir=args.model_dir)
-    _load("predict", ("lungai.rp.model_io", "lungai.rp.predict"))
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, recorded_output_files
-    from lungai.radiomics.csv_output import write_csv
-    from lungai.rp.model_io import load_model
-    from lungai.rp.predict import OWNER, predict_rp
+    from lungai.rp.card import PREDICT_OWNER as OWNER
 
     outputs = [p for p in (args.output, args.contributions, args.importance_png) if p]
     inputs = {Path(p).resolve() for p in args.patients}
-    for path in outputs:                                                   # before any work (predict_rp refuses
-        prepare_output_file(path)                                          # an input as -o, saying so)
-        if not (path == args.output and Path(path).resolve() in inputs):
+    for path in outputs:                                                   # before any work and the heavy imports
+        prepare_output_file(path)                                          # (predict_rp refuses an input as -o,
+        if not (path == args.output and Path(path).resolve() in inputs):  # saying so)
             check_output_file_owner(path, OWNER)                           # a user's file is never replaced
+    _load("predict", ("lungai.rp.model_io", "lungai.rp.predict"))
+    from lungai.radiomics.csv_output import write_csv
+    from lungai.rp.model_io import load_model
+    from lungai.rp.predict import predict_rp
     from lungai.progress import task
 
     # one bar: the model shown while it is read (QA rp68: 49 s without a word, a random forest's), then predict_rp's

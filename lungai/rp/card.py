@@ -32,6 +32,43 @@ def ci_text(ci, digits: int = 3, level: str = "95% CI") -> str:
     return f"{level} {ci[0]:.{digits}f}-{ci[1]:.{digits}f}"
 
 
+# the files each rp command writes and the marker (``.lungai-<owner>``) of a folder it wrote: here, light, for the
+# output checks the CLI makes with the arguments, before pandas, scikit-learn and torch are imported (QA rpfollow71:
+# ``rp train -o`` of a folder holding a model was refused after the loading bar, ~10 s of a shared machine)
+METRICS_FILE = "metrics.json"
+TRAIN_OWNER = "rp-train"   # the marker .lungai-rp-train: a folder rp train wrote (a re-run may replace its files)
+TRAIN_OUTPUTS = (MODEL_FILE, CARD_FILE, "model_card.md", METRICS_FILE, "roc.png", "calibration.png",
+                 "cv_predictions.csv")
+VALIDATE_OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
+VALIDATE_OUTPUTS = ("external_metrics.json", "external_roc.png", "external_calibration.png",
+                    "external_predictions.csv")
+# `lungai rp predict`'s marker .lungai-rp-predict beside the files it wrote (a re-run replaces them, a user's file is
+# never replaced: lungai.io.outputs.check_output_file_owner)
+PREDICT_OWNER = "rp-predict"
+
+
+def written_by_rp_train(model_dir) -> bool:
+    """A model folder of an earlier lungai version (no marker): its model card says so."""
+    try:
+        card = json.loads((Path(model_dir) / CARD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(card, dict) and card.get("format") == FORMAT
+
+
+def check_model_folder(model_dir, overwrite: bool = False) -> None:
+    """Refuse (before any work) a folder holding a model (unless ``overwrite``) and a folder rp train did not write
+    that holds files of its output names (a user's metrics.json, roc.png ... are never replaced).  Light (no pandas,
+    scikit-learn, torch, SimpleITK): ``lungai rp train`` checks its ``-o`` with the arguments, ``train_rp`` again."""
+    from lungai.io.outputs import check_output_owner
+
+    model_dir = Path(model_dir)
+    if (model_dir / MODEL_FILE).exists() and not overwrite:
+        raise InputError(f"{model_dir} already holds a model", "choose a new output directory (or --overwrite)")
+    if not written_by_rp_train(model_dir):
+        check_output_owner(model_dir, TRAIN_OWNER, TRAIN_OUTPUTS)
+
+
 def validation_text(card: dict) -> str:
     """What an RP model card says of the model's validation and training cohort: "nested-CV AUC 0.62 (95% CI
     0.42-0.79) on 60 training patients (16 events)" (SYNTHETIC for a model of an ``rp synth`` cohort) - how many events

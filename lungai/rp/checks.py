@@ -14,7 +14,7 @@ from lungai.io.tables import DECIMAL_COMMA_FIX, PERCENT_FIX, check_unique_ids, d
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
     FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
-    category_spellings, is_missing_word, suggest
+    PREFIXES, category_spellings, close_names, is_missing_word, suggest
 from lungai.rp.card import PERCENT_HINT_RANGE, check_card_threshold, check_threshold  # noqa: F401  (light: the
 # Slicer panel's model line checks a card's threshold before the prediction packages are installed)
 
@@ -507,11 +507,46 @@ def as_written(df: pd.DataFrame, column, positions) -> list[str]:
     return [w if same(w, v) else v for w, v in zip(written, values)]
 
 
+def outcome_like_columns(df: pd.DataFrame) -> list[str]:
+    """The columns of ``df`` that may be its 0/1 outcome: every value given reads as 0/1 (:data:`TRUE_WORDS` /
+    :data:`FALSE_WORDS`, as :func:`outcome_vector` reads them; a missing word aside), at least one given; not a feature
+    by its prefix (clin_ / dose_ / rad_: a 0/1 treatment such as clin_durvalumab) nor a patient ID column."""
+    found = []
+    for c in df.columns:
+        if str(c).startswith(tuple(PREFIXES)) or is_id_name(c):
+            continue
+        raw = df[c]
+        given = raw[~raw.map(is_missing_word).to_numpy(dtype=bool)]
+        if len(given) and given.astype(str).str.strip().str.lower().isin(TRUE_WORDS | FALSE_WORDS).all():
+            found.append(str(c))
+    return found
+
+
+def outcome_not_in_table(df: pd.DataFrame, outcome: str) -> InputError:
+    """The outcome column ``outcome`` is not in ``df``: said with the columns that look like it - a close name
+    (:func:`lungai.rp.columns.suggest`) and the 0/1 columns (:func:`outcome_like_columns`; QA rpfollow71: ``rp
+    validate`` of a table whose outcome is ``RP2``, the model's ``rp_grade2``, named none) -, the fix the ``--outcome``
+    to pass, e.g. ``--outcome RP2``; without a look-alike, the table's columns."""
+    import shlex
+
+    from lungai.fusion.labels import columns_text
+
+    close = close_names(outcome, df.columns)
+    binary = [c for c in outcome_like_columns(df) if c not in close]
+    example = next(iter(close + binary), None)
+    shown = ", ".join(map(repr, binary[:8])) + (" ..." if len(binary) > 8 else "")
+    return InputError(f"outcome column {outcome!r} is not in the table{suggest(outcome, df.columns)}"
+                      + (f"; its 0/1 {agree(len(binary), 'column', 'columns')} (no clin_ / dose_ / rad_ feature, no "
+                         f"patient ID): {shown}" if binary else ""),
+                      "pass the exact name of the 0/1 outcome column with --outcome"
+                      + (f", e.g. --outcome {shlex.quote(example)} if that is the outcome (1 = event)" if example
+                         else f" (the table's {columns_text(df)})"))
+
+
 def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
     """The outcome column as 0/1 (accepts 0/1, yes/no, true/false)."""
     if outcome not in df.columns:
-        raise InputError(f"outcome column {outcome!r} is not in the table{suggest(outcome, df.columns)}",
-                         "pass the exact name of the 0/1 outcome column with --outcome")
+        raise outcome_not_in_table(df, outcome)
     raw = df[outcome]
     empty = raw.map(is_missing_word).to_numpy(dtype=bool)       # an empty cell, or "NA", "unknown" ...
     # the values given first (QA rpfollow70: --outcome clin_age_years said "empty or missing in 7 rows ... fill in

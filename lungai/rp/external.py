@@ -9,7 +9,7 @@ import pandas as pd
 
 from lungai.errors import InputError, counted, say_notes
 from lungai.rp import model_io, plots
-from lungai.rp.card import VALIDATE_REQUIRED, require_card_fields
+from lungai.rp.card import VALIDATE_OUTPUTS, VALIDATE_OWNER, VALIDATE_REQUIRED, require_card_fields
 from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, \
     outcome_words, patients_table, table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE
@@ -20,9 +20,7 @@ from lungai.rp.prepare import case_ids, effective_dose_warning, empty_features, 
     imputed_and_out_of_range, lungs_cut_warning, model_features, no_dose_warning, settings_warnings, tumour_review_warning, confidence_caveat_warning
 from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval_and_members, widened_rows
 
-OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
-VALIDATE_OUTPUTS = ("external_metrics.json", "external_roc.png", "external_calibration.png",
-                    "external_predictions.csv")
+OWNER = VALIDATE_OWNER   # its marker and its output names (lungai.rp.card: checked by the CLI before its imports)
 HONEST = ("the nested-CV figures of `lungai rp train` (model_card.json metrics_nested_cv) are the honest estimate on "
           "the training cohort itself")
 

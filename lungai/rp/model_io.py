@@ -19,12 +19,11 @@ from lungai.io.outputs import writing
 from lungai.model_files import dump_skops, load_skops
 # the card's file names, format, check and texts: the light module (the Slicer panel's model line reads them too);
 # FORMAT (rp train) and validation_text (lungai demo) are imported from here
-from lungai.rp.card import CARD_FILE, FORMAT, MODEL_FILE, RETRAIN_FIX, ci_text, read_card  # noqa: F401
+from lungai.rp.card import CARD_FILE, FORMAT, METRICS_FILE, MODEL_FILE, RETRAIN_FIX, ci_text, read_card  # noqa: F401
 from lungai.rp.card import validation_text  # noqa: F401
 from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.metrics import fmt_calibration
 
-METRICS_FILE = "metrics.json"
 
 # Types outside skops' default trusted set that an RP model legitimately contains (exact names).
 TRUSTED_TYPES = [

@@ -20,13 +20,13 @@ from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features
 from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval_and_members, widened_rows
 # what a card says (light: the Slicer panel's model line says them before the prediction packages are there)
 from lungai.rp.card import prediction_header, rp_endpoint, synthetic_model  # noqa: F401
+from lungai.rp.card import PREDICT_OWNER
 from lungai.rp.card import OLD_BASELINE_ROW   # a row's warning of an older random forest's contributions
 
 # a row's warning of confidence_caveat_warning (lungai.rp.prepare), without its fix
 CAVEAT_ROW = ("automatic tumour not flagged for review by a model whose confidence has a known caveat "
               "(tumour_confidence_caveat): it may be partly missed")
-OWNER = "rp-predict"   # `lungai rp predict`'s marker .lungai-rp-predict beside the files it wrote (a re-run replaces
-                       # them, a user's file is never replaced: lungai.io.outputs.check_output_file_owner)
+OWNER = PREDICT_OWNER   # its marker beside the files it wrote (lungai.rp.card: checked by the CLI before its imports)
 
 
 def with_threshold(df: pd.DataFrame, card: dict) -> pd.DataFrame:

@@ -20,7 +20,8 @@ from lungai.rp.checks import check_events, check_not_constant, check_threshold, 
     id_order, numeric_features, outcome_vector, outcome_words, patients_table, small_cohort_warnings, \
     table_paths, years_since_quitting_features, ROLE_IGNORE_FIX
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
-from lungai.rp.card import final_choice_error, parse_choices
+from lungai.rp.card import TRAIN_OUTPUTS, TRAIN_OWNER, check_model_folder, final_choice_error, parse_choices, \
+    written_by_rp_train
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, abbreviation_warnings, infer_roles, \
     role_file_id
 from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, background_rows, baseline_risk
@@ -37,32 +38,8 @@ SELECTION_RULE = ("the feature set x model (and its hyper-parameters) with the h
                   "by the same rule on all patients")
 SELECTED = "selected (nested)"
 
-OUTPUT_FILES = (model_io.MODEL_FILE, model_io.CARD_FILE, "model_card.md", model_io.METRICS_FILE, "roc.png",
-                "calibration.png", "cv_predictions.csv")
-OWNER = "rp-train"   # the marker .lungai-rp-train: a folder rp train wrote (its files may be replaced by a re-run)
-
-
-def _written_by_rp_train(model_dir: Path) -> bool:
-    """A model folder of an earlier lungai version (no marker): its model card says so."""
-    import json
-
-    try:
-        card = json.loads((model_dir / model_io.CARD_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(card, dict) and card.get("format") == model_io.FORMAT
-
-
-def check_model_folder(model_dir, overwrite: bool = False) -> None:
-    """Refuse (before any work) a folder holding a model (unless ``overwrite``) and a folder rp train did not write
-    that holds files of its output names (a user's metrics.json, roc.png ... are never replaced)."""
-    from lungai.io.outputs import check_output_owner
-
-    model_dir = Path(model_dir)
-    if (model_dir / model_io.MODEL_FILE).exists() and not overwrite:
-        raise InputError(f"{model_dir} already holds a model", "choose a new output directory (or --overwrite)")
-    if not _written_by_rp_train(model_dir):
-        check_output_owner(model_dir, OWNER, OUTPUT_FILES)
+# rp train's output names, its marker and its check of -o (also made by the CLI with the arguments): lungai.rp.card
+OUTPUT_FILES, OWNER = TRAIN_OUTPUTS, TRAIN_OWNER
 
 
 @dataclass
@@ -214,7 +191,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         from lungai.io.outputs import claimed_output_folder, record_outputs
 
         check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
-        if _written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
+        if written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
             record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
         # no stale file of a run before (its recorded ones); another run into the folder is refused meanwhile,
         # each file is stamped as it lands (a killed run's too) and all are recorded when the block ends
