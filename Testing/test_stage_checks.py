@@ -139,9 +139,9 @@ def test_a_value_of_a_column_constant_in_training_says_so_with_the_consequence_a
     assert len(caught) == 1
     w = caught[0].message
     text = str(w)
-    assert (f"'Checked' (2 patients) not a trained level: no level is set - the column was constant in training (every "
+    assert ("'Checked' (2 patients) not a trained level: no level is set - the column was constant in training (every "
             "training patient had 'Unchecked'), so the model learnt nothing from it and cannot weigh 'Checked'") in text
-    assert text.endswith(f"- to have it weighed, retrain the model on a cohort whose training patients have other "
+    assert text.endswith("- to have it weighed, retrain the model on a cohort whose training patients have other "
                          f"values than 'Unchecked' in {col!r}; to leave the column out, retrain with "
                          f"--drop {col!r}"), text
     assert "correct the value" not in text                  # 'Checked' is the patient's true value
