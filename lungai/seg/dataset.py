@@ -1210,12 +1210,19 @@ def sub_step(sub, message: str, fn, *args, **kwargs):
 
 
 def to_arrays(case: Case, cfg, progress=None) -> dict:
-    """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid.  ``progress``: a
+    """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid, in LPS order
+    (:func:`lungai.io.geometry.to_lps`: flips / axis swaps, no resampling).  ``progress``: a
     whole CT's loading said in sub-steps as message-only updates ("<case>: reading the CT and mask", its other
     labels, the lungs' sub-steps, the model grid, the sampling points; the step count is the caller's) - QA train68:
     LUNG1-002 (with the lungs' search) stood ~27 s on one step of "load training data"; a crop says none."""
+    from lungai.io.geometry import to_lps
+
     sub = whole_ct_progress(case, progress)
     img, mask = sub_step(sub, "reading the CT and mask", _read_pair, case)
+    # in LPS order, as lungai segment gives the network every CT (lungai.seg.infer.segment_tumour): a CT stored in
+    # another order (z from head to feet, x from left to right) was trained on as stored, its arrays mirrored
+    # against those the model is run on (QA train71: an LPI-stored LIDC crop's arrays were the LPS copy's upside down)
+    img, mask = to_lps(img), to_lps(mask)
     exclude = None
     if case.label is not None and case.image is None:        # (as load_images: a label of a mask file)
         if is_whole_ct(case, img):
