@@ -3,8 +3,6 @@
 nibabel / some converters write NIfTI) was trained on as stored - its model-grid arrays were the LPS copy's mirrored
 (upside down for LPI: the training's flips are in-plane only) - while segment runs the model on the LPS order."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -13,7 +11,7 @@ from lungai.seg.dataset import Case, to_arrays
 from seg_helpers import tiny_config
 
 
-def _crop(tmp_path: Path) -> tuple:
+def _crop() -> tuple:
     """A chest-crop-like CT (lung at -800 HU, an asymmetric nodule and a wall at one end of z) and its mask, LPS."""
     rng = np.random.default_rng(0)
     ct = rng.normal(-800, 40, (12, 40, 36)).astype(np.int16)
@@ -33,10 +31,11 @@ def _crop(tmp_path: Path) -> tuple:
 
 @pytest.mark.parametrize("order", ["LPI", "RAS", "PLS"])
 def test_a_crop_stored_in_another_order_gives_the_lps_arrays(tmp_path, order):
-    ct, mask = _crop(tmp_path)
+    ct, mask = _crop()
     cfg = tiny_config(spacing=(1.0, 1.0, 2.0))
     arrays = {}
-    for name, (img, lab) in {"LPS": (ct, mask), order: (sitk.DICOMOrient(ct, order), sitk.DICOMOrient(mask, order))}.items():
+    stored = {"LPS": (ct, mask), order: (sitk.DICOMOrient(ct, order), sitk.DICOMOrient(mask, order))}
+    for name, (img, lab) in stored.items():
         folder = tmp_path / name
         folder.mkdir()
         sitk.WriteImage(img, str(folder / "P01_ct.nii.gz"))
