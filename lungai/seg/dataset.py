@@ -565,10 +565,40 @@ BINARY_255_FIX = (f"write every mask in one convention: set the {BINARY_255} of 
                   "label (e.g. 1), or leave --label out if every mask is a binary tumour mask (nonzero = tumour)")
 
 
+def corners_share(tumour: np.ndarray) -> float | None:
+    """The share of the image's voxels a mask's tumour (``tumour``: its (z, y, x) array, nonzero = tumour) takes when
+    it takes all 8 corner voxels of the image - an inverted mask (0 on the tumour, 1 on the rest), a box, or the whole
+    image -, else None.  A tumour's outline never reaches every corner of its CT or crop: none of the 779 LIDC crops'
+    masks nor the planning CTs' GTVs takes even one.  QA train71: 14 LIDC crops with inverted masks trained without a
+    word (validation Dice 0.81 for a model that marks everything but the nodule; eval-seg on inverted masks 0.82)."""
+    arr = np.asarray(tumour)
+    if arr.ndim != 3 or not arr.size or not np.all(arr[np.ix_((0, -1), (0, -1), (0, -1))]):
+        return None
+    return np.count_nonzero(arr) / arr.size
+
+
+CORNERS_PROBLEM = ("a tumour's outline reaches no corner of its image: such a mask is inverted (0 on the tumour, 1 on "
+                   "the rest), or a box / the whole image")
+
+
+def corners_problem(name: str, tumour: np.ndarray) -> str | None:
+    """The problem of a mask ``name`` whose tumour takes every corner of its image (:func:`corners_share`), or None."""
+    share = corners_share(tumour)
+    if share is None:
+        return None
+    return f"mask {name} marks all 8 corners of its image as tumour ({share:.0%} of its voxels): {CORNERS_PROBLEM}"
+
+
+CORNERS_FIX = ("invert such a mask if 0 marks its tumour (sitk.Cast(mask == 0, sitk.sitkUInt8), or Slicer's "
+               "Segment Editor: Logical operators, Invert), or draw the tumour's outline in place of a box; a tumour "
+               "that really fills the image to every corner needs a CT with a margin round the whole tumour")
+
+
 def check_masks(cases: list, label: int | None = None, progress=None, other_tumours: bool = False) -> str | None:
     """train-seg's masks checked before any training, each read once (not the CTs): without ``label`` a mask has
     one label (:func:`lungai.dicom.masks.check_one_label`: a label map of GTV + lungs would train on the lungs as
-    tumour), with it ``label`` is in at least one mask.  One InputError names every refused mask file.  Masks that
+    tumour), with it ``label`` is in at least one mask; no mask's tumour takes every corner of its image
+    (:func:`corners_share`: an inverted mask, a box).  One InputError names every refused mask file.  Masks that
     are all empty are refused unless ``other_tumours`` (synthetic or implanted tumours train the model).  Returns
     :func:`other_labels_note` (with ``label``: the masks' other labels are background), or None."""
     from collections import Counter
@@ -576,7 +606,7 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
     from lungai.dicom.masks import check_one_label
     from lungai.io import read_mask
 
-    bad, seen, first, counts, unusable, refused = [], set(), None, Counter(), [], set()
+    bad, seen, first, counts, unusable, refused, corners = [], set(), None, Counter(), [], set(), []
     files = [c for c in cases if c.mask_path is not None]
     for c in files:
         try:
@@ -587,7 +617,11 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
             if progress is not None:
                 progress.update(1, c.case_id)
             continue
-        labels = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v}
+        values = sitk.GetArrayViewFromImage(mask)        # of ``mask``, kept alive here
+        labels = {int(v) for v in np.unique(values) if v}
+        share = corners_share(values != 0 if label is None else values == label)
+        if share is not None:
+            corners.append(f"{Path(c.mask_path).name} ({share:.0%} of its voxels)")
         seen |= labels
         counts.update(labels)
         c.meta["tumour_free"] = not labels if label is None else label not in labels
@@ -624,6 +658,11 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
         raise InputError(f"{counted_of(len(bad), len(files), 'mask')} {agree(len(bad), 'holds', 'hold')} several "
                          "labels - " + "; ".join(bad[:10]) + more,
                          choose_label(first) + " (nothing was trained)")
+    if corners:
+        more = f", and {len(corners) - 10} more" if len(corners) > 10 else ""
+        raise InputError(f"{counted_of(len(corners), len(files), 'mask')} {agree(len(corners), 'marks', 'mark')} all "
+                         f"8 corners of the image as tumour: " + ", ".join(corners[:10]) + more
+                         + f" - {CORNERS_PROBLEM}", CORNERS_FIX + " (nothing was trained)")
     if files and not seen and not other_tumours:          # first: with --label N there is no label to choose
         raise InputError((f"none of the {len(files)} masks holds a tumour voxel (all are empty)" if len(files) > 1
                           else "the one mask holds no tumour voxel (it is empty)")
@@ -1171,12 +1210,19 @@ def sub_step(sub, message: str, fn, *args, **kwargs):
 
 
 def to_arrays(case: Case, cfg, progress=None) -> dict:
-    """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid.  ``progress``: a
+    """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid, in LPS order
+    (:func:`lungai.io.geometry.to_lps`: flips / axis swaps, no resampling).  ``progress``: a
     whole CT's loading said in sub-steps as message-only updates ("<case>: reading the CT and mask", its other
     labels, the lungs' sub-steps, the model grid, the sampling points; the step count is the caller's) - QA train68:
     LUNG1-002 (with the lungs' search) stood ~27 s on one step of "load training data"; a crop says none."""
+    from lungai.io.geometry import to_lps
+
     sub = whole_ct_progress(case, progress)
     img, mask = sub_step(sub, "reading the CT and mask", _read_pair, case)
+    # in LPS order, as lungai segment gives the network every CT (lungai.seg.infer.segment_tumour): a CT stored in
+    # another order (z from head to feet, x from left to right) was trained on as stored, its arrays mirrored
+    # against those the model is run on (QA train71: an LPI-stored LIDC crop's arrays were the LPS copy's upside down)
+    img, mask = to_lps(img), to_lps(mask)
     exclude = None
     if case.label is not None and case.image is None:        # (as load_images: a label of a mask file)
         if is_whole_ct(case, img):

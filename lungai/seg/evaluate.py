@@ -183,9 +183,9 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
 
     from lungai.dicom.masks import check_one_label
     from lungai.errors import InputError
-    from lungai.seg.dataset import (BINARY_255_FIX, LUNG_LIKE_FIX, binary_255_problem, check_label_found, choose_label,
-                                    load_images, lung_like_problem, other_labels_note, sub_step, swapped_folders,
-                                    whole_ct_progress)
+    from lungai.seg.dataset import (BINARY_255_FIX, CORNERS_FIX, LUNG_LIKE_FIX, binary_255_problem, check_label_found,
+                                    choose_label, corners_problem, load_images, lung_like_problem, other_labels_note,
+                                    sub_step, swapped_folders, whole_ct_progress)
 
     bar = progress or NullProgress()
     bad, seen, counts, digests = [], set(), Counter(), {}
@@ -210,6 +210,9 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
             # label, and LUNG1-003's label map with --label 1 was refused as "looks like the lungs", 3988 ml); a case
             # paired with its label holds that label's 0/1 mask already (load_images)
             tumour = mask if label is None or c.label is not None else sitk.Cast(mask == int(label), sitk.sitkUInt8)
+            inverted = corners_problem(c.case_id, sitk.GetArrayViewFromImage(tumour) != 0)   # ``tumour`` kept alive
+            if inverted:   # an inverted mask scored as the tumour (first: a whole CT's would look like the lungs)
+                raise InputError(inverted, CORNERS_FIX)
             lungs = sub_step(sub, "checking the tumour mask", lung_like_problem, c.case_id, image, tumour)
             if lungs:      # a lung mask scored as the tumour: the Dice of a tumour model against the lungs
                 raise InputError(lungs, LUNG_LIKE_FIX)

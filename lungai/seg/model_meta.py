@@ -155,6 +155,13 @@ def read_meta(model_dir) -> dict:
                                  fix)
             where = "" if given.is_absolute() else f" (here: {given.absolute()})"
             raise InputError(f"the model folder {model_dir} does not exist", f"check the path{where}; or {fix}")
+        holder = Path(model_dir).parent
+        if (holder / MODEL_JSON).is_file():   # its model.json, a member or checkpoints/ (QA train71: "no model.json")
+            from lungai.dicom.masks import command_word
+
+            what = "a file" if Path(model_dir).is_file() else "a folder"
+            raise InputError(f"{model_dir} is {what} inside the model folder {holder}, not the model folder itself",
+                             f"give the folder that holds model.json: --model {command_word(holder)}")
         raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})", fix)
     doc = read_json(path, REWRITE_FIX)               # truncated or edited: an InputError naming the file
     if doc.get("format") not in (FORMAT, CHOICE_FORMAT):
