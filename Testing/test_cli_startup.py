@@ -714,6 +714,64 @@ def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_re
     assert not (tmp_path / "out").exists()
 
 
+def test_a_file_of_no_mask_kind_given_for_a_mask_is_refused_before_the_ct_is_read(tmp_path):
+    """QA dicomfollow71 (LUNG1-003's DICOM CT): a table given as a mask - ``lungai dicom-export --tumour notes.csv``
+    - was refused only once the CT was read (6.1 s), as "unsupported file type '.csv'" with the CT's fix "(.dcm: a
+    SEG or RTSTRUCT is read by its content ...)".  Every mask option of every command (radiomics --mask / --tumour /
+    --lungs, with --rtstruct too; dose-features --lungs / --gtv / --envelope; dicom-export --tumour / --lungs; lungs
+    --gtv) refuses it with the arguments (lungai.paths.check_mask_kind), naming what a mask may be: nothing heavy
+    imported, nothing written."""
+    for name in ("ct.nii.gz", "rd.dcm", "rs.dcm"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "notes.csv").write_text("case,volume\nP1,3.2\n")
+    (tmp_path / "ctdir").mkdir()
+    said = "notes.csv is no mask: not an image file (NIfTI / NRRD / MHA, not .csv) and it is not DICOM"
+    fix = "a NIfTI / NRRD / MHA label map on the CT's grid"
+    rad = ["radiomics", "--image", "ct.nii.gz"]
+    dose = ["dose-features", "--dose", "rd.dcm", "--ct", "ct.nii.gz"]
+    export = ["dicom-export", "--ct", "ctdir"]
+    for args, option in (
+            ([*rad, "--mask", "notes.csv", "-o", "out/f.csv"], "--mask"),
+            ([*rad, "--tumour", "notes.csv", "-o", "out/f.csv"], "--tumour"),
+            ([*rad, "--tumour", "ct.nii.gz", "--lungs", "notes.csv#1,2", "-o", "out/f.csv"], "--lungs"),
+            ([*rad, "--rtstruct", "rs.dcm", "--tumour", "notes.csv", "-o", "out/f.csv"], "--tumour"),
+            ([*dose, "--lungs", "notes.csv", "-o", "out/d.csv"], "--lungs"),
+            ([*dose, "--lungs", "ct.nii.gz", "--gtv", "notes.csv", "-o", "out/d.csv"], "--gtv"),
+            ([*dose, "--lungs", "ct.nii.gz", "--envelope", "notes.csv", "-o", "out/d.csv"], "--envelope"),
+            ([*dose, "--rtstruct", "rs.dcm", "--gtv", "notes.csv", "-o", "out/d.csv"], "--gtv"),
+            ([*export, "--tumour", "notes.csv", "-o", "out"], "--tumour"),
+            ([*export, "--tumour", "ct.nii.gz", "--lungs", "notes.csv", "-o", "out"], "--lungs"),
+            (["lungs", "ct.nii.gz", "--gtv", "notes.csv", "-o", "out/l.nii.gz"], "--gtv")):
+        code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=("pandas", "SimpleITK", "lungai.radiomics"))
+        assert code == 2 and f"{option} {said}" in err and fix in err and "DICOM SEG" in err, (args, err)
+        assert "unsupported file type" not in err and "a SEG or RTSTRUCT is read by its content" not in err, err
+        assert ("with --rtstruct, a mask option takes a structure" in err) == ("--rtstruct" in args), (args, err)
+        assert heavy == [] or args[0] == "lungs" and heavy == ["SimpleITK"], (args, heavy)   # lungs: its writer's
+        assert "reading" not in err and "loading" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_in_a_dicom_input_folder_is_refused_with_the_arguments(tmp_path):
+    """QA dicomfollow71 (LUNG1-003's DICOM CT and RTSTRUCT): ``lungai radiomics --rtstruct x/rs.dcm -o x/r.csv`` said
+    "refusing to write results into the RTSTRUCT folder" only once "reading the CT" was said (~2.5 s on a shared
+    machine), after SimpleITK, pandas and the radiomics modules were imported; dicom-export once the CT series was
+    checked.  The output is checked against the inputs' DICOM folders with the arguments: nothing heavy imported, no
+    bar drawn, nothing written (the DICOM file given is read up to its Modality: pydicom)."""
+    (tmp_path / "ct.nii.gz").write_bytes(b"")
+    (tmp_path / "ctdir").mkdir()
+    (tmp_path / "rt").mkdir()
+    (tmp_path / "rt" / "rs.dcm").write_bytes(bytes(128) + b"DICM")     # a DICOM file (its Modality unreadable)
+    said = "refusing to write results into the DICOM folder"
+    for args in (["radiomics", "--image", "ct.nii.gz", "--rtstruct", "rt/rs.dcm", "-o", "rt/r.csv"],
+                 ["radiomics", "--image", "ct.nii.gz", "--rtstruct", "rt", "-o", "rt/r.csv"],
+                 ["dicom-export", "--ct", "ctdir", "--tumour", "rt/rs.dcm", "-o", "rt"]):
+        code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=("pandas", "SimpleITK", "lungai.radiomics"))
+        assert code == 2 and said in err and "choose an output folder outside the DICOM folder" in err, (args, err)
+        assert heavy == [], (args, heavy)
+        assert "reading" not in err and "checking" not in err and "%" not in err, err
+    assert sorted(p.name for p in (tmp_path / "rt").iterdir()) == ["rs.dcm"]
+
+
 # what an rp command must not have imported when it refuses a path or draws its first bar
 RP_HEAVY = HEAVY + ("pandas", "sklearn", "SimpleITK", "skops")
 

@@ -65,3 +65,28 @@ def test_dicom_scan_says_why_two_plan_doses_are_ambiguous_and_the_fix(export, tm
     jobs, _ = plan_cohort(root)
     problem, fix = jobs[0].error
     assert problem in text and fix in text, (problem, fix, text)
+
+
+def test_dicom_scan_says_the_ct_of_two_rtstructs_is_missing_naming_each(export, tmp_path, capsys):
+    """QA dicomfollow71 (two RTSTRUCTs of LUNG1-003 without its CT): dicom-scan said "2 RTSTRUCTs reference this CT"
+    though no CT was there, and its note on the missing CT named one of the two RTSTRUCTs only.  Now: the CT they
+    reference is said missing, each RTSTRUCT named (in both notes), with the fix (export that CT series with them)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    rs = next(p for p in sorted((export / "P1" / "RTSTRUCT").glob("*.dcm")) if "someone" not in p.name)
+    root = tmp_path / "no_ct"
+    root.mkdir()
+    shutil.copy(rs, root / "RS_a.dcm")
+    ds = pydicom.dcmread(rs)             # a second structure set of the same CT (another SOPInstanceUID)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StructureSetLabel = "replan"
+    ds.save_as(root / "RS_b.dcm")
+    ct_series = ds.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0] \
+        .RTReferencedSeriesSequence[0].SeriesInstanceUID
+    text = "\n".join(_scan_notes(root, capsys))
+    assert "reference this CT" not in text and "the CT given is series" not in text, text
+    said = f"RS_a.dcm, RS_b.dcm reference CT series {ct_series} - export that CT series with the RTSTRUCTs"
+    assert said in text, text
+    assert "2 RTSTRUCTs and not the CT they were drawn on (no CT series found for them): RS_a.dcm (" in text, text
+    assert "RS_b.dcm (label 'replan'" in text and "export the CT series they reference with them" in text, text

@@ -56,3 +56,23 @@ def test_dicom_scan_checks_its_structure_map_before_the_scan(export, tmp_path, c
     captured = capsys.readouterr()
     assert "--structure-map" in captured.err and "typo.yaml does not exist" in captured.err, captured.err
     assert "dicom-scan: 0/" not in captured.err and "P1:" not in captured.out, captured
+
+
+def test_dicom_scan_json_gives_the_structures_roles_as_the_text_does(export, tmp_path, capsys):
+    """QA dicomfollow71: ``dicom-scan --structures --json`` listed each RTSTRUCT's structure names without their roles,
+    which the text output gives ("GTV (gtv), Lung_R (lung_right), ..."). The JSON keeps ``structures`` (the names) and
+    adds ``structure_roles`` {RTSTRUCT: {name: role or null}}, --structure-map applied as in the text."""
+    root = export["P1"]["root"].parent
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("Lung_L: gtv\n", encoding="utf-8")     # a role given by the map, as the text says it
+    for extra, left in (([], "lung_left"), (["--structure-map", str(mapping)], "gtv")):
+        out = tmp_path / f"scan{len(extra)}.json"
+        assert main(["dicom-scan", str(root), "--structures", "--json", str(out), *extra]) == 0
+        text = capsys.readouterr().out
+        doc = {d["patient_id"]: d for d in json.loads(out.read_text(encoding="utf-8"))}
+        rs = str(export["P1"]["rtstruct"])
+        names, roles = doc["P1"]["structures"][rs], doc["P1"]["structure_roles"][rs]
+        assert list(roles) == names and "Lung_R" in names and "GTV" in names, roles
+        assert roles["Lung_R"] == "lung_right" and roles["Lung_L"] == left and roles["GTV"] in ("gtv", "gtv_primary")
+        for name, role in roles.items():     # the text's roles, word for word
+            assert f"{name} ({role or 'no role'}" in text, (name, role, text)

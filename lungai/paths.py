@@ -22,6 +22,63 @@ def image_suffix(path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
+# files of these kinds are never DICOM: they are neither read nor probed (an export's reports, PDFs, viewer; code)
+NOT_DICOM_SUFFIXES = frozenset(
+    ".jpg .jpeg .png .gif .bmp .tif .tiff .svg .ico .webp .pdf .txt .md .rst .log .xml .html .htm .css .js .csv "
+    ".tsv .json .yaml .yml .toml .ini .cfg .conf .py .pyc .pyo .pyi .pyx .pxd .c .h .cc .cpp .hpp .f90 .so .dll "
+    ".dylib .a .o .lib .exe .sh .bat .ps1 .zip .gz .bz2 .xz .7z .tar .whl .egg .jar .nii .nrrd .nhdr .mha .mhd "
+    ".doc .docx .xls .xlsx .ppt .pptx .odt .mp3 .mp4 .avi .mov .ttf .otf .woff .woff2 .typed .pem .lock .db "
+    ".sqlite .npy .npz .pt .pth .safetensors .ipynb".split())
+
+
+def could_be_dicom(path: Path) -> bool:
+    """Not of :data:`NOT_DICOM_SUFFIXES`, by its last suffix (``.gz`` of ``ct.nii.gz``) or its image suffix."""
+    return not {image_suffix(path), path.suffix.lower()} & NOT_DICOM_SUFFIXES
+
+
+def dicomdir_folder(path) -> Path:
+    """A DICOMDIR file stands for its folder (the export it indexes); any other path is returned as it is."""
+    p = Path(path)
+    return p.parent if p.is_file() and p.name.upper() == "DICOMDIR" else p
+
+
+def read_ct_header(path):
+    """The header (no pixels) of the DICOM file ``path`` as the CT reader reads it: a slice saved without the Part-10
+    header (no preamble, "DICM" or file meta: a bare data set) too (:func:`lungai.dicom.pixeldata.dcmread_lenient`);
+    None for a file that is not DICOM (an image of :data:`NOT_DICOM_SUFFIXES` left unread) or cannot be read.  The
+    one reading rule of the CT's reference, header and case id (:mod:`lungai.dicom.reference`'s ``ct_reference``,
+    ``dicom_ct_header``; :func:`is_dicom_folder`).  Here, light (no SimpleITK): :mod:`lungai.io.outputs` checks an
+    output against the inputs' DICOM folders with the commands' arguments."""
+    from lungai.dicom.discover import has_dicm_preamble
+
+    p = Path(path)
+    if not p.is_file() or not (has_dicm_preamble(p) or could_be_dicom(p)):
+        return None
+    # pydicom imported for a file that may be DICOM only: 0.5-0.9 s of `lungai lungs ct.nii.gz`'s start-up before
+    from pydicom.errors import InvalidDicomError
+
+    from lungai.dicom.pixeldata import dcmread_lenient
+
+    try:
+        return dcmread_lenient(p, stop_before_pixels=True)
+    except (InvalidDicomError, OSError):
+        return None
+    except Exception:  # noqa: BLE001 - a truncated / damaged file fails in many ways: unreadable, as before
+        return None
+
+
+def is_dicom_folder(path) -> bool:
+    """True for a folder that holds DICOM files (the CT given as a DICOM series; slices without the Part-10 header
+    too: :func:`read_ct_header`)."""
+    from lungai.dicom.discover import has_dicm_preamble as _is_dicom
+
+    p = dicomdir_folder(path)
+    if not p.is_dir():
+        return False
+    files = [f for f in sorted(p.iterdir())[:50] if f.is_file()]
+    return any(_is_dicom(f) for f in files) or any(read_ct_header(f) is not None for f in files)
+
+
 def check_csv_name(path: str | Path) -> Path:
     """A result table's name must end in .csv (any case): a command checks it with its arguments, before any work and
     before its heavy imports (QA: ``lungai radiomics -o features.txt`` was refused only after reading the CT and masks
@@ -159,6 +216,37 @@ def check_not_ct_object(path) -> None:
     raise InputError(f"{p} is {what}, not a CT image", ct + ("; " + goes if goes else ""))
 
 
+def check_mask_kind(p: Path, shown: str, rtstruct: bool = False) -> None:
+    """Refuse a file given where a mask is read that is of no kind a mask is: neither an image file (its suffix,
+    :data:`FILE_SUFFIXES`) nor DICOM (no DICM preamble, and no bare DICOM data set: its Modality cannot be read -
+    a table, a text), or a DICOM image (a CT slice), saying what a mask may be (:func:`mask_file_fix`; with
+    ``rtstruct``, a structure of the RTSTRUCT too).  ``shown``: the file as the problem names it (``--tumour
+    notes.csv``).  QA dicomfollow71 (LUNG1-003's DICOM CT): ``dicom-export --tumour notes.csv`` read the CT, 6.1 s,
+    before "unsupported file type '.csv'", fix "(.dcm: a SEG or RTSTRUCT is read by its content ...)" - the CT's
+    words.  An image file or a DICOM file with the preamble passes without importing pydicom (a SEG read by its
+    content; the reader says what else it is); :func:`check_input_paths` ``masks``, :func:`check_structure_values`
+    and the mask reader (:func:`lungai.io.read.read_mask`) call it."""
+    if not p.is_file() or image_suffix(p) in FILE_SUFFIXES:
+        return
+    from lungai.dicom.discover import has_dicm_preamble
+
+    if has_dicm_preamble(p):
+        return
+    modality = dicom_modality(p)
+    structure = ("; with --rtstruct, a mask option takes a structure of the RTSTRUCT: its name or role:ROLE (`lungai "
+                 "dicom-scan --structures FOLDER` lists them)" if rtstruct else "")
+    if modality is None:
+        from lungai.dicom.pixeldata import NOT_DICOM
+
+        suffix = image_suffix(p)
+        kind = f"NIfTI / NRRD / MHA, not {suffix}" if suffix else "NIfTI / NRRD / MHA"
+        raise InputError(f"{shown} is no mask: not an image file ({kind}) and it {NOT_DICOM}",
+                         mask_file_fix() + structure)
+    if modality in IMAGE_MODALITIES:
+        raise InputError(f"{shown} is a DICOM {modality} image file (a slice of a series), not a mask",
+                         mask_file_fix() + structure)
+
+
 def check_input_paths(named, masks=(), cts=()) -> None:
     """Each ``(option, value)`` of ``named`` (a value None or '' is skipped) must name a file or folder that is there: a
     CT, a mask file - ``FILE#PART`` (a label map's labels, a SEG's segment) by its file - refused, naming the option,
@@ -167,11 +255,12 @@ def check_input_paths(named, masks=(), cts=()) -> None:
     lungs_typo.nii.gz`` for 11.7 s, before "does not exist" (minutes on a thin-slice CT).  ``masks``: the options
     among them that take a mask file - a folder given there is refused as such (:func:`folder_as_mask`, naming the
     option; QA inputs70: ``radiomics --mask nifti/``, ``dose-features --lungs nifti/``, ``dicom-export --tumour
-    nifti/`` read LUNG1-003's CT first, 4.3-6 s, before "is a folder where a mask file was expected").  ``cts``: the
-    options among them that take the CT - a DICOM SEG, RTSTRUCT, RTDOSE ... file given there is refused as what it is
-    (:func:`check_not_ct_object`; QA dicom71: LUNG1-003's RTSTRUCT given as ``dose-features --ct`` was refused after
-    7.7 s, as "holds no pixel data ... re-export the RTDOSE" of the same file given as --dose, as ``radiomics
-    --image`` after 2.5 s, ``dicom-export --ct`` after 2.8 s)."""
+    nifti/`` read LUNG1-003's CT first, 4.3-6 s, before "is a folder where a mask file was expected"), a file of no
+    mask's kind (a table: :func:`check_mask_kind`) too.  ``cts``: the options among them that take the CT - a DICOM
+    SEG, RTSTRUCT, RTDOSE ... file given there is refused as what it is (:func:`check_not_ct_object`; QA dicom71:
+    LUNG1-003's RTSTRUCT given as ``dose-features --ct`` was refused after 7.7 s, as "holds no pixel data ...
+    re-export the RTDOSE" of the same file given as --dose, as ``radiomics --image`` after 2.5 s, ``dicom-export
+    --ct`` after 2.8 s)."""
     for option, value in named:
         if not value:
             continue
@@ -189,6 +278,8 @@ def check_input_paths(named, masks=(), cts=()) -> None:
             raise InputError(f"{option} {p} does not exist", "check the path (and that the drive is mounted)")
         if option in masks and p.is_dir():
             raise folder_as_mask(p, f"{option} {shown}")
+        if option in masks:
+            check_mask_kind(p, f"{option} {shown}")
         if option in cts:
             check_not_ct_object(p)
 
@@ -241,6 +332,8 @@ def check_structure_values(named) -> None:
                                     ", or the mask file itself (a label map or a DICOM SEG), not its folder"))
             if option != "--structure" and not p.exists() and image_suffix(p) in MASK_FILE_SUFFIXES:
                 check_input_paths([(option, text)])
+            if option != "--structure" and p.is_file():     # a mask file given: of a mask's kind
+                check_mask_kind(p, f"{option} {text}", rtstruct=True)
 
 
 def check_folder_path(path) -> None:

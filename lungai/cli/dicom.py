@@ -65,7 +65,7 @@ def run_scan(args) -> int:
     import json
 
     from lungai.dicom.discover import UNREADABLE, check_root, files_under, scan, unread_images_note
-    from lungai.dicom.roles import describe_roles
+    from lungai.dicom.roles import describe_roles, structure_roles
     from lungai.dicom.rtstruct import list_structures
     from lungai.progress import task
     from pathlib import Path
@@ -126,10 +126,14 @@ def run_scan(args) -> int:
         for note in st.notes:       # a file that could not be read (an RTSTRUCT missed?) is a warning
             print(f"  {'warning' if UNREADABLE in note else 'note'}: {note}")
         if args.structures:
-            entry["structures"] = {}
+            # each RTSTRUCT's structure names, and their roles as the text lists them (--structure-map applied; null:
+            # no role) - QA dicomfollow71: the JSON had the names only
+            entry["structures"], entry["structure_roles"] = {}, {}
             for rs in st.rtstruct:
                 names = list_structures(rs)
                 entry["structures"][str(rs)] = names
+                entry["structure_roles"][str(rs)] = {str(n): r for n, r in
+                                                     structure_roles(names, args.structure_map).items()}
                 print(f"  {rs.name}: {describe_roles(names, args.structure_map)}")
         doc.append(entry)
     if not studies:        # an error (exit 2), so that a script notices a wrong folder
@@ -512,6 +516,14 @@ def run_export(args) -> int:
                        ("--lungs", args.lungs), ("--uncertainty", args.uncertainty), ("--result", args.result),
                        ("--radiomics", args.radiomics), ("--dose-features", args.dose_features), ("--rp", args.rp)],
                       masks=("--tumour", "--lungs"), cts=("--ct",))
+    # nor an output folder among the inputs' DICOM folders (an RTSTRUCT's, a SEG's, the CT's), with the arguments
+    # (light: lungai.io.outputs; QA dicomfollow71: refused only once the CT series was checked, after the imports); the
+    # CT's export and the folder's owner are checked on the bar, before the CT is read
+    from lungai.io.outputs import prepare_output_folder
+
+    prepare_output_folder(args.output, create=False,
+                          inputs=[args.ct, args.tumour, args.lungs, args.uncertainty, args.result, args.radiomics,
+                                  args.dose_features, args.rp])
 
     from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, check_table_numbers,
                                      contoured_tumour_record, dose_column, export_notes, export_results,

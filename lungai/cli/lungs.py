@@ -59,7 +59,7 @@ def run(args) -> int:
         from lungai.paths import check_input_paths, check_structure_values
 
         check_input_paths([("--rtstruct", args.rtstruct) if args.rtstruct else ("--gtv", args.gtv),
-                           ("--structure-map", args.structure_map)])
+                           ("--structure-map", args.structure_map)], masks=("--gtv",))
         if args.rtstruct:       # the RTSTRUCT of a folder found (and said) before any work; its GTVs by role
             from lungai.dicom.masks import check_gtv_spec
             from lungai.dicom.rtstruct import rtstruct_option

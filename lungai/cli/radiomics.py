@@ -263,6 +263,12 @@ def run(args) -> int:
     # the output's name too, before those imports (QA radiomics71: -o features.txt refused 1.4-1.7 s after the command,
     # against 0.7 s for a mistyped path)
     check_csv_name(args.output)
+    # and where it is written, before those imports and any read: not over an input, nor into the folder of a DICOM
+    # input - an RTSTRUCT's, the CT's (light: lungai.io.outputs; QA dicomfollow71: `--rtstruct x/rs.dcm -o x/r.csv`
+    # was refused once "reading the CT" was said, ~2.5 s); its owner and sidecars are checked below, on the bar
+    from lungai.io.outputs import prepare_output_file
+
+    prepare_output_file(args.output, inputs=[args.image, args.mask, args.tumour, args.lungs, args.rtstruct])
     from lungai.errors import InputError, counted
     from lungai.io import input_case_id, read_ct, read_mask
     from lungai.progress import task, timer_running, write
@@ -270,7 +276,7 @@ def run(args) -> int:
     from lungai.radiomics import segments as S
     from lungai.radiomics.csv_output import write_csv
 
-    from lungai.io.outputs import prepare_output_file, recorded_output_files
+    from lungai.io.outputs import recorded_output_files
     from lungai.radiomics.settings import sidecar_path
 
     # the RTSTRUCT looked for, the CT read and the segments built on a bar of their own, before the segments' (QA

@@ -1075,6 +1075,23 @@ def matched_text(st: Study, paths, label=None) -> str:
                      for k, ps in matched_groups(st, paths))
 
 
+# how scan's note on RTSTRUCTs / SEGs whose CT series was not found begins (:func:`no_ct_note`)
+NO_CT_SERIES = "no CT series with this frame of reference"
+
+
+def no_ct_note(frame: str | None, refs: dict) -> str:
+    """scan's note on the RTSTRUCTs / SEGs of a frame of reference ``frame`` whose CT series was not found: ``refs``
+    {the CT series referenced ("" when none): [(file name, modality)]}, each file named with the series it references,
+    and the fix."""
+    said = "; ".join(f"{', '.join(n for n, _ in files)} {agree(len(files), 'references', 'reference')} CT series "
+                     f"{series}" for series, files in refs.items() if series)
+    kinds = sorted({m for files in refs.values() for _, m in files})
+    files = sum(len(f) for f in refs.values())
+    what = " and ".join(f"{k}s" if files > 1 else k for k in kinds)
+    return (f"{NO_CT_SERIES} ({frame or 'none in the file'}) was found" + (f"; {said}" if said else "")
+            + f" - export that CT series with the {what} (under the same folder)")
+
+
 def several_rtstructs_note(st: Study, root=None) -> str | None:
     """scan's note on a CT with several RTSTRUCTs (lungai cohort replaces it by what it did with them):
     how many reference the CT series, how many share its frame of reference only (drawn on another series); when
@@ -1084,6 +1101,14 @@ def several_rtstructs_note(st: Study, root=None) -> str | None:
     neither the files nor how)."""
     if len(st.rtstruct) < 2:
         return None
+    if st.ct is None:   # no CT found: the CT is said missing (QA dicomfollow71: "2 RTSTRUCTs reference this CT")
+        root = root if root is not None else os.path.commonpath([str(p) for p in st.rtstruct])
+        listed = "; ".join(_rtstruct_label(p, root, _rtstruct_facts(p)) for p in st.rtstruct)
+        return (f"{len(st.rtstruct)} RTSTRUCTs and not the CT they were drawn on (no CT series found for them): "
+                f"{listed}; export the CT series they reference with them (under the same folder), then choose one - "
+                f"lungai radiomics / dose-features / demo: give it with --rtstruct FILE (e.g. --rtstruct "
+                f"{st.rtstruct[0]}); lungai cohort: keep one RTSTRUCT per CT series in the export (move the "
+                f"{agree(len(st.rtstruct) - 1, 'other', 'others')} out of the folder)")
     direct = len(st.rtstruct_direct)
     by_frame = len(st.rtstruct) - direct
     rest = [p for p in st.rtstruct if p not in st.rtstruct_direct]
@@ -1479,6 +1504,7 @@ def scan(root, progress=None, files=None, structures: bool = False, left_out: di
             by_frame[st.frame_of_reference_uid].append(st)
 
     orphans: dict[tuple, Study] = {}
+    orphan_refs: dict[tuple, dict] = {}     # {orphan's key: {the CT series referenced: [(file name, modality)]}}
     for ds, note in skipped:   # noted on the patient's CT study (same frame of reference, else same patient)
         frame = str(getattr(ds, "FrameOfReferenceUID", "")) or None
         patient = str(getattr(ds, "PatientID", "") or "unknown")
@@ -1549,11 +1575,13 @@ def scan(root, progress=None, files=None, structures: bool = False, left_out: di
                 studies.append(st)
             if unmatched:       # said of each such RTDOSE (and on its patient's CT row by lungai cohort)
                 st.notes.append(unmatched)
-            elif st.ct is None and not any(n.startswith("no CT series") for n in st.notes):
-                # which CT is missing (the series the RTSTRUCT / SEG references, the frame of reference) and the fix
-                ref = f"; {path.name} references CT series {', '.join(sorted(series))}" if series else ""
-                st.notes.insert(0, f"no CT series with this frame of reference ({key[1] or 'none in the file'}) was "
-                                   f"found{ref} - export that CT series with the {modality} (under the same folder)")
+            elif st.ct is None:
+                # which CT is missing (the series each RTSTRUCT / SEG references, the frame of reference) and the
+                # fix; each file named (QA dicomfollow71: of two RTSTRUCTs without their CT, the note named one)
+                refs = orphan_refs.setdefault(key, {})
+                refs.setdefault(", ".join(sorted(series)), []).append((path.name, modality))
+                st.notes = [n for n in st.notes if not n.startswith(NO_CT_SERIES)]
+                st.notes.insert(0, no_ct_note(key[1], refs))
             targets = [st]
         for st in targets:
             getattr(st, modality.lower()).append(path)

@@ -16,6 +16,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.errors import InputError
+# light, in lungai.paths (the output checks run with the arguments, before SimpleITK: lungai.io.outputs)
+from lungai.paths import is_dicom_folder, read_ct_header  # noqa: F401
 
 
 
@@ -44,30 +46,6 @@ class CTReference:
     def patient_id(self) -> str:
         return str(getattr(self.first, "PatientID", ""))
 
-
-def read_ct_header(path):
-    """The header (no pixels) of the DICOM file ``path`` as the CT reader reads it: a slice saved without the Part-10
-    header (no preamble, "DICM" or file meta: a bare data set) too (:func:`lungai.dicom.pixeldata.dcmread_lenient`);
-    None for a file that is not DICOM (an image of :data:`lungai.io.read.NOT_DICOM_SUFFIXES` left unread) or cannot
-    be read.  The one reading rule of the CT's reference, header and case id (:func:`ct_reference`,
-    :func:`dicom_ct_header`, :func:`is_dicom_folder`)."""
-    from lungai.dicom.discover import has_dicm_preamble
-    from lungai.io.read import _could_be_dicom
-
-    p = Path(path)
-    if not p.is_file() or not (has_dicm_preamble(p) or _could_be_dicom(p)):
-        return None
-    # pydicom imported for a file that may be DICOM only: 0.5-0.9 s of `lungai lungs ct.nii.gz`'s start-up before
-    from pydicom.errors import InvalidDicomError
-
-    from lungai.dicom.pixeldata import dcmread_lenient
-
-    try:
-        return dcmread_lenient(p, stop_before_pixels=True)
-    except (InvalidDicomError, OSError):
-        return None
-    except Exception:  # noqa: BLE001 - a truncated / damaged file fails in many ways: unreadable, as before
-        return None
 
 
 def header_mismatch(obj, other_header, other: str, tag: str = "",
@@ -148,19 +126,6 @@ def check_mask_matches_ct(path, reference: sitk.Image, name: str | None = None) 
                       "scan of this patient (a replan, another series) or re-anonymised; make sure it was drawn on "
                       "this CT", InputNote, stacklevel=3)
 
-
-def is_dicom_folder(path) -> bool:
-    """True for a folder that holds DICOM files (the CT given as a DICOM series; slices without the Part-10 header
-    too: :func:`read_ct_header`)."""
-    from lungai.dose.read import _is_dicom
-
-    from lungai.io.read import dicomdir_folder
-
-    p = dicomdir_folder(path)
-    if not p.is_dir():
-        return False
-    files = [f for f in sorted(p.iterdir())[:50] if f.is_file()]
-    return any(_is_dicom(f) for f in files) or any(read_ct_header(f) is not None for f in files)
 
 
 def reads_dicom_ct(path) -> bool:

@@ -106,7 +106,7 @@ def _one_study_only(folder: Path, skip: Path | None, study: str, budget: list) -
     for its study).  False for another study's DICOM (another patient's: a folder of patients; a second study of
     the patient), or past ``budget`` entries (lungai dicom-scan / cohort leave lungai's own outputs out wherever
     they lie, so a folder left open there is harmless)."""
-    from lungai.dose.read import _is_dicom
+    from lungai.dicom.discover import has_dicm_preamble as _is_dicom
 
     try:
         entries = sorted(folder.iterdir())
@@ -142,7 +142,7 @@ def dicom_export_root(folder) -> Path:
     parent holds another study's DICOM (a folder of several patients, a patient's second study), files of yours
     (results, images, tables) or more than
     EXPORT_SCAN_LIMIT entries; never the home folder or a filesystem root."""
-    from lungai.dose.read import _is_dicom
+    from lungai.dicom.discover import has_dicm_preamble as _is_dicom
 
     folder = Path(folder).resolve()
     first = next((f for f in sorted(folder.iterdir()) if f.is_file() and _is_dicom(f)), None)
@@ -179,9 +179,11 @@ def _dicom_input_folders(inputs) -> list:
     input (a .dcm or a file with the DICM preamble: --dose RD.dcm, --rtstruct RS.dcm, a SEG mask) whose folder holds
     DICOM files only (an export's RTDOSE/ or RTSTRUCT/ folder, which must keep only its DICOM files; not a folder
     holding other files of the user's, nor a lungai output folder), (folder, None) for a folder of DICOM files
-    given."""
-    from lungai.dicom.reference import is_dicom_folder
-    from lungai.dose.read import _is_dicom
+    given.  Light (no SimpleITK, pandas; pydicom for a DICOM file given in such a folder only): the commands check
+    their output with their arguments (QA dicomfollow71: ``radiomics --rtstruct x/rs.dcm -o x/r.csv`` was refused
+    after "reading the CT" was said, ~2.5 s)."""
+    from lungai.dicom.discover import has_dicm_preamble as _is_dicom
+    from lungai.paths import is_dicom_folder
 
     def export_folder(folder: Path) -> bool:
         files = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")][:200]
@@ -260,8 +262,8 @@ def _only_own_dicom(folder: Path) -> bool:
     ``lungai segment p5 -o p5``: tumor.seg.dcm, rtstruct.dcm ... beside the patient's CT/ folder): it is no DICOM
     input folder - a re-run replaces its own outputs.  A DICOM file of the user's there still makes it one.  QA:
     the second ``lungai segment p5 -o p5`` was refused as "the OT/RTSTRUCT/SEG/SR folder p5 (an input)"."""
-    from lungai.dicom.reference import read_ct_header
-    from lungai.dose.read import _is_dicom
+    from lungai.dicom.discover import has_dicm_preamble as _is_dicom
+    from lungai.paths import read_ct_header
 
     if not folder.is_dir():
         return False
@@ -277,7 +279,7 @@ def _dicom_folder_label(folder: Path) -> str:
     objects), else the modality of its DICOM files (RTDOSE, RTSTRUCT ...; not lungai's own outputs there), else
     "DICOM"."""
     from lungai.dicom.pixeldata import file_modality
-    from lungai.dose.read import _is_dicom
+    from lungai.dicom.discover import has_dicm_preamble as _is_dicom
 
     modalities, own = set(), _own_outputs(folder)     # lungai's own outputs there are no input (_only_own_dicom)
     for f in [f for f in sorted(folder.iterdir()) if f.name not in own][:50]:

@@ -11,10 +11,13 @@ from lungai.errors import InputError, counted
 from lungai.io.geometry import on_grid
 # the folder / file kinds a mask option is checked for with the arguments (lungai.paths: no SimpleITK), read here too
 from lungai.paths import FILE_SUFFIXES, IMAGE_MODALITIES, RTSTRUCT_AS_MASK_FIX, mask_file_fix
-from lungai.paths import check_not_ct_object
+from lungai.paths import check_mask_kind, check_not_ct_object
 from lungai.paths import dicom_modality as _dicom_modality
 from lungai.paths import folder_as_mask as _folder_as_mask
 from lungai.paths import image_suffix as _suffix
+# light, in lungai.paths (the output checks run with the arguments, before SimpleITK: lungai.io.outputs)
+from lungai.paths import NOT_DICOM_SUFFIXES, dicomdir_folder  # noqa: F401
+from lungai.paths import could_be_dicom as _could_be_dicom  # noqa: F401
 from lungai.io.validate import (MissingSlicesError, SpacingChangeError, check_3d, check_ct, check_finite,
                                 check_slice_positions, check_steps_along_normal, slice_offsets)
 
@@ -26,13 +29,6 @@ BELOW_DEPTH = 8             # folder levels searched (DICOMDIR's PATIENT/STUDY/S
 BELOW_MAX_FILES = 100_000   # more files below: not one export
 BELOW_PROBE = 300           # none of the files nearest the top that could be DICOM is DICOM: no DICOM export
 BELOW_PROGRESS = 500        # a progress bar from this many files on
-# files of these kinds are never DICOM: they are neither read nor probed (an export's reports, PDFs, viewer; code)
-NOT_DICOM_SUFFIXES = frozenset(
-    ".jpg .jpeg .png .gif .bmp .tif .tiff .svg .ico .webp .pdf .txt .md .rst .log .xml .html .htm .css .js .csv "
-    ".tsv .json .yaml .yml .toml .ini .cfg .conf .py .pyc .pyo .pyi .pyx .pxd .c .h .cc .cpp .hpp .f90 .so .dll "
-    ".dylib .a .o .lib .exe .sh .bat .ps1 .zip .gz .bz2 .xz .7z .tar .whl .egg .jar .nii .nrrd .nhdr .mha .mhd "
-    ".doc .docx .xls .xlsx .ppt .pptx .odt .mp3 .mp4 .avi .mov .ttf .otf .woff .woff2 .typed .pem .lock .db "
-    ".sqlite .npy .npz .pt .pth .safetensors .ipynb".split())
 # Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
 UID_TAGS = ("0020|000d", "0020|000e", "0020|0052")
 PATIENT_ID_TAG = "0010|0020"
@@ -131,12 +127,6 @@ def file_digest(path) -> dict:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return {"file": p.name, "size": sum(f.stat().st_size for f in files), "sha256": h.hexdigest()[:16]}
-
-
-def dicomdir_folder(path) -> Path:
-    """A DICOMDIR file stands for its folder (the export it indexes); any other path is returned as it is."""
-    p = Path(path)
-    return p.parent if p.is_file() and p.name.upper() == "DICOMDIR" else p
 
 
 def check_series_option(path, series_uid: str | None) -> None:
@@ -359,11 +349,6 @@ def _cts_below(folder: Path) -> list:
         from lungai.dicom.discover import scan
 
         return [st for st in scan(folder, progress=bar, files=sorted(files)) if st.ct is not None]
-
-
-def _could_be_dicom(path: Path) -> bool:
-    """Not of :data:`NOT_DICOM_SUFFIXES`, by its last suffix (``.gz`` of ``ct.nii.gz``) or its image suffix."""
-    return not {_suffix(path), path.suffix.lower()} & NOT_DICOM_SUFFIXES
 
 
 def _files_below(folder: Path, n: int) -> list[Path]:
@@ -1118,6 +1103,8 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     if modality in ("SEG", "RTSTRUCT"):
         return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None,
                                 names=names, parts=parts, typed=typed)
+    if modality is None:            # a table, a text: refused as no mask, naming what a mask may be
+        check_mask_kind(path, shown)
     img = read_image(path)
     if reference is not None:       # another patient's mask (its header's PatientID), said before its grid
         from lungai.dicom.reference import check_mask_matches_ct
