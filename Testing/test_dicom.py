@@ -1892,9 +1892,11 @@ def test_cli_dose_features_refuses_an_rtstruct_folder_leaving_no_output_folder(t
 
     folder = tmp_path / "rt"
     folder.mkdir()
-    (tmp_path / "rd.dcm").write_bytes(b"")   # there (the input paths are checked first), neither read
+    # there (the input paths are checked first), neither read; a dose image by its name (an empty .dcm is refused
+    # as no RTDOSE by the dose's kind check before the RTSTRUCT folder's - QA dicom71)
+    (tmp_path / "rd.nii.gz").write_bytes(b"")
     (tmp_path / "ct").mkdir()
-    assert main(["dose-features", "--dose", str(tmp_path / "rd.dcm"), "--ct", str(tmp_path / "ct"),
+    assert main(["dose-features", "--dose", str(tmp_path / "rd.nii.gz"), "--ct", str(tmp_path / "ct"),
                  "--rtstruct", str(folder), "-o", str(tmp_path / "df2" / "d.csv")]) == 2
     assert f"--rtstruct {folder}: no DICOM RTSTRUCT" in capsys.readouterr().err
     assert not (tmp_path / "df2").exists()
