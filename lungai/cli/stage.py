@@ -140,18 +140,27 @@ def register(sub) -> None:
         q.set_defaults(func=_run(name))
 
 
-def _load_modules(name: str) -> None:
+def _load_modules(name: str, args=None) -> None:
     """The modules of ``stage cv / train / validate / predict`` imported on a bar of their own, each step said with
     its seconds while it stands (:func:`lungai.progress.timer_running`): pandas; torch, MONAI and scikit-learn (the
     fusion pipeline, the model files); torch-geometric (the RNA branch's graph attention network, imported when the
     first network is built) and skops (the locked baselines, imported when a model folder is read).  QA stage70: on a
     shared 2-core machine ``stage predict`` on NSCLC-Radiogenomics wrote its first line 27 s after the command,
     ``stage train`` 15 s, and the first epoch line stood 7-9 s behind 'fusion on all 162 patients' - no line at all
-    (as ``lungai segment`` / ``train-seg`` load torch on a bar, docs/segmentation.md)."""
+    (as ``lungai segment`` / ``train-seg`` load torch on a bar, docs/segmentation.md).  ``cv / train / validate``
+    read the EHR table's labels once pandas is there, before torch (:func:`lungai.fusion.workflows.check_labels_early`:
+    a table without a labelled patient refused at once, QA docs71)."""
     from lungai.progress import load_modules
 
+    steps = [("loading pandas", ("pandas",))]
+    if name in ("cv", "train", "validate") and args is not None and getattr(args, "ehr", None):
+        def labels():
+            from lungai.fusion.workflows import check_labels_early
+
+            check_labels_early(args, name)
+        steps.append(("reading the EHR table's labels", (labels,)))
     load_modules(f"stage {name}: loading",
-                 (("loading pandas", ("pandas",)),
+                 (*steps,
                   ("loading torch, MONAI and scikit-learn",
                    ("torch", "lungai.fusion.model_io", "lungai.fusion.explain")),
                   ("loading torch-geometric and skops", ("torch_geometric.nn", "skops.io"))))
@@ -201,7 +210,7 @@ def _run(name):
     def run(args):
         if name != "synth":
             check_inputs(args, name)       # a mistyped path or a user's file in -o refused at once, not after imports
-            _load_modules(name)
+            _load_modules(name, args)
         from lungai.fusion import workflows
 
         return getattr(workflows, f"run_{name}")(args)
