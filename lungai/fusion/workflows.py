@@ -478,7 +478,9 @@ def check_labels_early(args, command: str) -> None:
     notes not said: the run says them), before torch and the model are loaded - a table without a labelled patient,
     or a label option it cannot give (a T / N / M column it lacks), is refused at once.  QA docs71: ``stage validate``
     of NSCLC-Radiogenomics' 49 AMC patients (T / N / M all 'Not Collected') was refused after 48 s of a shared
-    machine.  A model card that cannot be read is left to the model's loader (its refusal names the file)."""
+    machine.  ``validate`` also refuses there a cohort of the model's training patients only (their salted ID
+    hashes are in its card; 11 s of imports and loading before).  A model card that cannot be read is left to the
+    model's loader (its refusal names the file)."""
     import argparse
 
     if not getattr(args, "ehr", None):
@@ -498,7 +500,14 @@ def check_labels_early(args, command: str) -> None:
     ehr_only = argparse.Namespace(**{**vars(args), "rna": None, "ct": None})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cohort_from_spec(ehr_only, spec, check_leaks=False, ehr_used=())
+        cohort = cohort_from_spec(ehr_only, spec, check_leaks=False, ehr_used=())
+    if command == "validate":
+        from lungai.fusion.balance import EXTERNAL_TEXTS
+        from lungai.model_files import external_patients
+
+        # the run's rule (lungai.fusion.model_io.external_patients): every patient a training patient is refused
+        external_patients(meta, list(cohort.ids), getattr(args, "include_training_patients", False),
+                          **EXTERNAL_TEXTS)
 
 
 def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, said: set | None = None):
