@@ -141,7 +141,8 @@ def register(sub) -> None:
     q.add_argument("--contributions", default=None, help="also write all Shapley values to this CSV")
     q.add_argument("--importance-png", default=None, help="cohort-level importance plot (.png, .svg or .pdf)")
     q.add_argument("--seed", type=seed_number, default=0,
-                   help="random seed of the Shapley values' sampling (a random forest of many columns; 0 to 4294967295; default 0)")
+                   help="random seed of the Shapley values' sampling (a random forest of many columns; 0 to "
+                        "4294967295; default 0)")
     q.add_argument("--allow-other-radiomics-settings", action="store_true",
                    help="accept radiomic features computed with other settings than the model's (warned per patient)")
     q.set_defaults(func=run_predict)

@@ -167,7 +167,8 @@ def register(sub) -> None:
     t.add_argument("--arch", default="unet", choices=["unet", "attention_unet", "unetr", "dynunet"],
                    help="network (dynunet: nnU-Net's, MONAI DynUNet; needed for --deep-supervision)")
     t.add_argument("--members", type=int, default=3, help="ensemble size (default 3)")
-    t.add_argument("--epochs", type=int, default=20, help="training epochs per member (the maximum with --patience; default 20)")
+    t.add_argument("--epochs", type=int, default=20,
+                   help="training epochs per member (the maximum with --patience; default 20)")
     t.add_argument("--iters", type=int, default=50, help="iterations (batches) per epoch")
     t.add_argument("--batch", type=int, default=8, help="patches per batch (default 8)")
     t.add_argument("--lr", type=float, default=None,
@@ -208,7 +209,8 @@ def register(sub) -> None:
     t.add_argument("--max-cases", type=int, default=0, help="use only the first N image pairs (quick runs)")
     t.add_argument("--mc-passes", type=int, default=MC_PASSES, help="MC-dropout passes used for calibration")
     t.add_argument("--seed", type=seed_number, default=0,
-                   help="random seed of the split, the members' training and the synthetic cases (0 to 4294967295; default 0)")
+                   help="random seed of the split, the members' training and the synthetic cases (0 to "
+                        "4294967295; default 0)")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in the same folder")
     t.add_argument("--member", type=int, default=None, metavar="K",
                    help="train only ensemble member K (0-based) into OUT/checkpoints and stop: run one process per "

@@ -98,7 +98,8 @@ def register(sub) -> None:
     s = p.add_subparsers(dest="stage_command", required=True, metavar="SUBCOMMAND")
 
     q = s.add_parser("synth", help="write a synthetic multimodal cohort with known signal")
-    q.add_argument("-o", "--output", required=True, help="output folder (ehr.csv, rna.csv, manifest.csv, ct/, truth.json)")
+    q.add_argument("-o", "--output", required=True,
+                   help="output folder (ehr.csv, rna.csv, manifest.csv, ct/, truth.json)")
     q.add_argument("--patients", type=_whole(3, "give the number of patients (>= 3: one per stage class)"),
                    default=90, help="patients (>= 3, a third per stage class I / II / III; default 90)")
     q.add_argument("--genes", type=_whole(SYNTH_MODULE_SIZE, f"give the number of genes (>= {SYNTH_MODULE_SIZE}: "
