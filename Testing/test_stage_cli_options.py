@@ -20,6 +20,10 @@ BAD = [
     ("train", "--patience", "0", "0 is below 1"),
     ("train", "--neighbours", "0", "0 is below 1"),
     ("synth", "--seed", "-3", "-3 is below 0"),
+    # QA docs71: --genes 10 crashed with numpy's "Cannot take a larger sample than population" after the CTs were
+    # written, --patients 0 wrote an empty cohort and suggested `stage cv` on it
+    ("synth", "--genes", "10", "10 is below 15: give the number of genes (>= 15: the planted module's size)"),
+    ("synth", "--patients", "0", "0 is below 3: give the number of patients (>= 3: one per stage class)"),
     ("predict", "--max-missing-genes", "1.5", "1.5 is not in [0, 1]"),
 ]
 

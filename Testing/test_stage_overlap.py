@@ -63,6 +63,24 @@ def test_validate_on_the_training_patients_only_is_refused_with_the_fix(syn, mod
     assert not (tmp_path / "v" / "metrics.json").exists()
 
 
+def test_validate_on_the_training_patients_only_is_refused_before_torch(syn, model, tmp_path):
+    """QA docs71: ``stage validate`` of NSCLC-Radiogenomics with a model trained on its 162 staged patients refused
+    them only after 11.6 s (torch, MONAI, torch-geometric, skops and the model loaded first): the ID hashes are in the
+    model's card, so the refusal comes with the labels' check, before torch (1.3 s); ``--include-training-patients``
+    still goes on to score them."""
+    from test_cli_startup import HEAVY, _heavy_at_refusal
+
+    args = ["stage", "validate", "--model", str(model), "--ehr", str(syn["ehr"]), "--label", "stage", "-o", "v"]
+    code, err, imported = _heavy_at_refusal(args, tmp_path, heavy=HEAVY + ("sklearn", "torch_geometric", "skops"))
+    assert code == 2 and "all 12 patients of the validation cohort were in the locked model's training cohort" in err
+    assert "How to fix: validate on patients the model never saw" in err and imported == [], (imported, err)
+    assert not (tmp_path / "v").exists()
+    code, err, imported = _heavy_at_refusal([*args[:-1], "v2", "--include-training-patients"], tmp_path,
+                                            heavy=("torch",))
+    assert code == 0 and imported == ["torch"], err
+    assert json.loads((tmp_path / "v2" / "metrics.json").read_text())["external"] is False
+
+
 def test_validate_leaves_the_training_patients_out_and_counts_them(mixed, model, tmp_path, capsys):
     ehr, train_ids = mixed
     assert _cli(["validate", "--model", model, "--ehr", ehr, "--label", "stage", "-o", tmp_path / "v"]) == 0

@@ -497,7 +497,8 @@ def load_modules(desc: str, steps) -> None:
     seconds counted while it stands (:func:`timer_running`).  Imports of pandas, scikit-learn, torch ... took 7-27 s of
     a shared 2-core machine without a line (QA stage70: ``stage predict`` wrote its first line 27 s after the command;
     QA rp71: ``rp train`` 21 s, ``rp predict`` 11 s).  A command checks its arguments and input paths before, without
-    these modules, and refuses a wrong one at once."""
+    these modules, and refuses a wrong one at once; a callable among a step's modules is called there (a check that
+    needs the modules imported before it, e.g. ``stage validate``'s labels read with pandas before torch)."""
     import importlib
 
     with task(desc, len(steps), rate=False) as bar:
@@ -505,7 +506,7 @@ def load_modules(desc: str, steps) -> None:
             bar.update(0, message)
             with timer_running(bar):
                 for module in modules:
-                    importlib.import_module(module)
+                    module() if callable(module) else importlib.import_module(module)
             bar.update(1, message)
         bar.update(0, "loaded")
 

@@ -91,7 +91,7 @@ def register(sub) -> None:
     s = rp.add_parser("synth", help="write a synthetic cohort CSV with a known risk model")
     s.add_argument("-o", "--output", required=True, help="output CSV")
     s.add_argument("-n", type=_patient_count, default=300, help="number of patients (>= 10; default 300)")
-    s.add_argument("--seed", type=seed_number, default=0)
+    s.add_argument("--seed", type=seed_number, default=0, help="random seed of the cohort (0 to 4294967295; default 0)")
     s.add_argument("--noise-features", type=_noise_count, default=16,
                    help="radiomic features without effect (>= 0; default 16)")
     s.add_argument("--missing-rate", type=_missing_rate, default=0.02,
@@ -115,12 +115,13 @@ def register(sub) -> None:
     t.add_argument("--bootstrap", type=_bootstrap_count, default=None,
                    help="bootstrap models for the risk interval (>= 2; 30, 10 with --fast)")
     t.add_argument("--fast", action="store_true", help="small grids, fewer trees (seconds instead of minutes)")
-    t.add_argument("--seed", type=seed_number, default=0)
+    t.add_argument("--seed", type=seed_number, default=0,
+                   help="random seed of the CV folds, the models and the bootstrap (0 to 4294967295; default 0)")
     t.add_argument("--overwrite", action="store_true", help="replace a model already in the output directory")
     t.set_defaults(func=run_train)
 
     v = rp.add_parser("validate", help="external validation of a locked model (nothing is refitted)")
-    v.add_argument("model_dir")
+    v.add_argument("model_dir", help="the model folder `lungai rp train` wrote")
     v.add_argument("table", nargs="+", help="CSV(s) with the model's feature columns and the outcome")
     v.add_argument("-o", "--output", default=None, help="directory for external_metrics.json and plots")
     v.add_argument("--outcome", default=None, help="outcome column if named differently from training")
@@ -133,13 +134,15 @@ def register(sub) -> None:
     v.set_defaults(func=run_validate)
 
     q = rp.add_parser("predict", help="risk with uncertainty interval and top contributing features")
-    q.add_argument("model_dir")
+    q.add_argument("model_dir", help="the model folder `lungai rp train` wrote")
     q.add_argument("patients", nargs="+", help="CSV(s) with the model's feature columns (one row per patient)")
     q.add_argument("-o", "--output", required=True, help="predictions CSV")
     q.add_argument("--top", type=_top_count, default=5, help="contributing features listed per patient (>= 1)")
     q.add_argument("--contributions", default=None, help="also write all Shapley values to this CSV")
     q.add_argument("--importance-png", default=None, help="cohort-level importance plot (.png, .svg or .pdf)")
-    q.add_argument("--seed", type=seed_number, default=0)
+    q.add_argument("--seed", type=seed_number, default=0,
+                   help="random seed of the Shapley values' sampling (a random forest of many columns; 0 to "
+                        "4294967295; default 0)")
     q.add_argument("--allow-other-radiomics-settings", action="store_true",
                    help="accept radiomic features computed with other settings than the model's (warned per patient)")
     q.set_defaults(func=run_predict)

@@ -12,9 +12,14 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--seed", type=seed_number, default=None, help="random seed (default: the built-in sample's)")
     p.add_argument("--diameter", type=float, default=None, help="tumour diameter in mm (5-100)")
-    p.add_argument("--location", choices=["free", "juxta_pleural", "juxta_vascular", "central"], default=None)
-    p.add_argument("--shape", choices=["round", "lobulated", "spiculated"], default=None)
-    p.add_argument("--side", choices=["right", "left"], default=None)
+    p.add_argument("--location", choices=["free", "juxta_pleural", "juxta_vascular", "central"], default=None,
+                   help="where the tumour lies: free-standing in the lung (free), touching the chest wall "
+                        "(juxta_pleural), beside a vessel (juxta_vascular) or at the hilum / mediastinum (central); "
+                        "default: the built-in sample's, juxta_pleural")
+    p.add_argument("--shape", choices=["round", "lobulated", "spiculated"], default=None,
+                   help="the tumour's outline (default: the built-in sample's, lobulated)")
+    p.add_argument("--side", choices=["right", "left"], default=None,
+                   help="the lung the tumour lies in (default: the built-in sample's, right)")
     p.add_argument("--slice-thickness", type=float, default=None, help="z spacing in mm (1-5)")
     p.add_argument("--ground-glass", action="store_true", help="add a ground-glass component")
     p.add_argument("--atelectasis", action="store_true", help="add atelectasis next to the tumour (hard case)")

@@ -167,16 +167,18 @@ def register(sub) -> None:
     t.add_argument("--arch", default="unet", choices=["unet", "attention_unet", "unetr", "dynunet"],
                    help="network (dynunet: nnU-Net's, MONAI DynUNet; needed for --deep-supervision)")
     t.add_argument("--members", type=int, default=3, help="ensemble size (default 3)")
-    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--epochs", type=int, default=20,
+                   help="training epochs per member (the maximum with --patience; default 20)")
     t.add_argument("--iters", type=int, default=50, help="iterations (batches) per epoch")
-    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--batch", type=int, default=8, help="patches per batch (default 8)")
     t.add_argument("--lr", type=float, default=None,
                    help="Adam learning rate (default 2e-3; 5e-4 for attention_unet, which collapses at 2e-3)")
     t.add_argument("--patience", type=int, default=5, help="early stopping: epochs without better val Dice")
     t.add_argument("--patch", default="48,48,16", help="training patch x,y,z in voxels (default 48,48,16)")
     t.add_argument("--spacing", default="1,1,2", help="model spacing x,y,z in mm (default 1,1,2)")
     t.add_argument("--channels", default="8,16,32,64", help="channels per level")
-    t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--dropout", type=float, default=0.1,
+                   help="dropout rate of the network, also what MC dropout samples (default 0.1)")
     t.add_argument("--infer-patch", default="96,96,32", help="sliding-window size x,y,z at inference (field of view)")
     t.add_argument("--lr-schedule", default="constant", choices=["constant", "poly"],
                    help="poly: nnU-Net's lr * (1 - step/steps)^0.9 over the whole run (default constant)")
@@ -206,7 +208,9 @@ def register(sub) -> None:
                         "(never a CT you test on)")
     t.add_argument("--max-cases", type=int, default=0, help="use only the first N image pairs (quick runs)")
     t.add_argument("--mc-passes", type=int, default=MC_PASSES, help="MC-dropout passes used for calibration")
-    t.add_argument("--seed", type=seed_number, default=0)
+    t.add_argument("--seed", type=seed_number, default=0,
+                   help="random seed of the split, the members' training and the synthetic cases (0 to "
+                        "4294967295; default 0)")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in the same folder")
     t.add_argument("--member", type=int, default=None, metavar="K",
                    help="train only ensemble member K (0-based) into OUT/checkpoints and stop: run one process per "
@@ -300,8 +304,10 @@ def register(sub) -> None:
                         "patients the model was trained or validated on are found when file names do not name "
                         "the patient (else patient = name before '_'); with --split test: where the train-seg "
                         "run's --patients CSV lies now, if moved")
-    e.add_argument("--max-cases", type=int, default=0)
-    e.add_argument("--seed", type=seed_number, default=0)
+    e.add_argument("--max-cases", type=int, default=0,
+                   help="evaluate only the first N image pairs (quick runs; default 0: every pair)")
+    e.add_argument("--seed", type=seed_number, default=0,
+                   help="random seed of the MC-dropout passes (0 to 4294967295; default 0)")
     e.set_defaults(func=run_eval)
 
 

@@ -8,6 +8,7 @@ labelled cohort), ``predict`` (class probabilities per patient, optional explana
 from __future__ import annotations
 
 from lungai.cli.radiomics import real_number, seed_number, whole_number
+from lungai.fusion import SYNTH_MODULE_SIZE
 
 
 def _whole(minimum: int, fix: str):
@@ -71,8 +72,10 @@ def _model_args(p) -> None:
                         "(0 = train on all of it for --epochs; better on small cohorts, see docs/stage.md)")
     g.add_argument("--patience", type=_whole(1, "give the early-stopping patience in epochs (>= 1)"), default=20, help="early-stopping patience (epochs)")
     g.add_argument("--stop-on", default="loss", choices=["loss", "f1"], help="early-stopping criterion")
-    g.add_argument("--lr", type=_real(0, None, "give a positive learning rate, e.g. 3e-3", low_open=True), default=3e-3)
-    g.add_argument("--seed", type=SEED, default=0)
+    g.add_argument("--lr", type=_real(0, None, "give a positive learning rate, e.g. 3e-3", low_open=True), default=3e-3,
+                   help="the fusion network's learning rate (Adam; default 3e-3)")
+    g.add_argument("--seed", type=SEED, default=0,
+                   help="random seed of the folds, the networks and the baselines (0 to 4294967295; default 0)")
     g.add_argument("--baselines", default="logreg,forest,mlp",
                    help="plain scikit-learn baselines compared with the fusion on the same inputs (EHR + tumour "
                         "image features + top-k genes as one table, each where --modalities has it): comma list of "
@@ -95,10 +98,16 @@ def register(sub) -> None:
     s = p.add_subparsers(dest="stage_command", required=True, metavar="SUBCOMMAND")
 
     q = s.add_parser("synth", help="write a synthetic multimodal cohort with known signal")
-    q.add_argument("-o", "--output", required=True)
-    q.add_argument("--patients", type=int, default=90)
-    q.add_argument("--genes", type=int, default=200)
-    q.add_argument("--seed", type=SEED, default=0)
+    q.add_argument("-o", "--output", required=True,
+                   help="output folder (ehr.csv, rna.csv, manifest.csv, ct/, truth.json)")
+    q.add_argument("--patients", type=_whole(3, "give the number of patients (>= 3: one per stage class)"),
+                   default=90, help="patients (>= 3, a third per stage class I / II / III; default 90)")
+    q.add_argument("--genes", type=_whole(SYNTH_MODULE_SIZE, f"give the number of genes (>= {SYNTH_MODULE_SIZE}: "
+                                                           "the planted module's size)"),
+                   default=200, help=f"genes of the RNA matrix (>= {SYNTH_MODULE_SIZE}, the planted module's size; "
+                                     "default 200)")
+    q.add_argument("--seed", type=SEED, default=0,
+                   help="random seed of the patients (0 to 4294967295; default 0)")
     q.add_argument("--biology-seed", type=SEED, default=None,
                    help="seed of the gene module / expression structure (default --seed); give the training "
                         "cohort's seed to make an external cohort of the same 'disease'")
@@ -109,7 +118,8 @@ def register(sub) -> None:
     _data_args(q)
     _model_args(q)
     q.add_argument("-o", "--output", required=True, help="output folder")
-    q.add_argument("--folds", type=_whole(2, "give the number of outer CV folds (>= 2)"), default=5)
+    q.add_argument("--folds", type=_whole(2, "give the number of outer CV folds (>= 2)"), default=5,
+                   help="outer stratified CV folds (>= 2; default 5)")
     q.add_argument("--single-modality", action="store_true", help="also score each branch alone")
     q.set_defaults(func=_run("cv"))
 
@@ -140,18 +150,27 @@ def register(sub) -> None:
         q.set_defaults(func=_run(name))
 
 
-def _load_modules(name: str) -> None:
+def _load_modules(name: str, args=None) -> None:
     """The modules of ``stage cv / train / validate / predict`` imported on a bar of their own, each step said with
     its seconds while it stands (:func:`lungai.progress.timer_running`): pandas; torch, MONAI and scikit-learn (the
     fusion pipeline, the model files); torch-geometric (the RNA branch's graph attention network, imported when the
     first network is built) and skops (the locked baselines, imported when a model folder is read).  QA stage70: on a
     shared 2-core machine ``stage predict`` on NSCLC-Radiogenomics wrote its first line 27 s after the command,
     ``stage train`` 15 s, and the first epoch line stood 7-9 s behind 'fusion on all 162 patients' - no line at all
-    (as ``lungai segment`` / ``train-seg`` load torch on a bar, docs/segmentation.md)."""
+    (as ``lungai segment`` / ``train-seg`` load torch on a bar, docs/segmentation.md).  ``cv / train / validate``
+    read the EHR table's labels once pandas is there, before torch (:func:`lungai.fusion.workflows.check_labels_early`:
+    a table without a labelled patient refused at once, QA docs71)."""
     from lungai.progress import load_modules
 
+    steps = [("loading pandas", ("pandas",))]
+    if name in ("cv", "train", "validate") and args is not None and getattr(args, "ehr", None):
+        def labels():
+            from lungai.fusion.workflows import check_labels_early
+
+            check_labels_early(args, name)
+        steps.append(("reading the EHR table's labels", (labels,)))
     load_modules(f"stage {name}: loading",
-                 (("loading pandas", ("pandas",)),
+                 (*steps,
                   ("loading torch, MONAI and scikit-learn",
                    ("torch", "lungai.fusion.model_io", "lungai.fusion.explain")),
                   ("loading torch-geometric and skops", ("torch_geometric.nn", "skops.io"))))
@@ -201,7 +220,7 @@ def _run(name):
     def run(args):
         if name != "synth":
             check_inputs(args, name)       # a mistyped path or a user's file in -o refused at once, not after imports
-            _load_modules(name)
+            _load_modules(name, args)
         from lungai.fusion import workflows
 
         return getattr(workflows, f"run_{name}")(args)

@@ -45,6 +45,10 @@ def no_explanation_text(model: str, selected: bool, fix: str) -> str:
             f"predictions come from {model}{why}; {fix}")
 
 
+# the genes of the RNA module ``lungai stage synth`` plants (lungai.fusion.synthetic.make_cohort): its --genes minimum
+SYNTH_MODULE_SIZE = 15
+
+
 def check_input_given(ehr, rna, ct) -> None:
     """At least one of the tables (``--ehr``, ``--rna``, ``--ct``) is given: the one check of ``lungai stage``'s
     command line, before its heavy imports (:mod:`lungai.cli.stage`), and of its workflows."""

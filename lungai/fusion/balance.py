@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 
 META = "stage_model.json"   # a locked stage model's card (lungai.fusion.model_io)
+# what stage validate's refusal of a cohort of training patients names (lungai.model_files.external_patients)
+EXTERNAL_TEXTS = {"train": "`lungai stage train`",
+                  "honest": "`lungai stage cv` gives the honest estimate on the training cohort itself"}
 
 
 def check_stage_model_folder(folder, option: str = "") -> None:

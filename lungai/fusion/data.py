@@ -652,7 +652,7 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             raise InputError("a label needs the EHR table", "pass --ehr with the label column")
         ehr_df = pd.DataFrame(index=pd.Index(sorted(set(ct_map) | set(rna_df.index if rna_df is not None else [])),
                                              name="patient_id"))
-    labels = raw_labels = None
+    labels = raw_labels = label_cells = None
     label = column_named(ehr_df, label)
     drop_columns = [column_named(ehr_df, c) for c in drop_columns]
     keep_columns = [column_named(ehr_df, c) for c in keep_columns]    # as --drop: case and spaces ignored
@@ -688,6 +688,7 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                              "leaks the answer",
                              f"drop it (--drop {str(label).strip()!r}) or choose another --label name (e.g. "
                              "stage_group) for the derived stage")
+        label_cells = ehr_df[list(stage_from)]
         ehr_df = ehr_df.drop(columns=list(stage_from))
         labels = clean_labels(derived.rename(name))
     elif label:
@@ -701,11 +702,15 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                              (f"if it is that column, pass --label {str(hint).strip()!r}; otherwise " if hint else "")
                              + columns_text(ehr_df))
         labels = clean_labels(ehr_df[label].rename(label), label_groups)
+        label_cells = ehr_df[[label]]
         if label_groups:        # a copy of the column as given (before the groups) leaks the grouped label too
             raw_labels = clean_missing(ehr_df[[label]])[label]
         ehr_df = ehr_df.drop(columns=[label])
     elif require_label:
         raise InputError("no label given", "pass --label COLUMN (or --stage-from T,N,M)")
+    if labels is not None and len(labels) and not labels.notna().any():
+        # no class at all: said as such, not as a label of "only one class ()" after the model's training / loading
+        raise no_label_error(ehr, label_cells, stage_from, label_groups)
     drop = [c for c in drop_columns if c in ehr_df.columns]
     unknown_drop = [c for c in drop_columns if c not in table_columns]
     ehr_df = ehr_df.drop(columns=drop)
@@ -819,6 +824,35 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     # columns: CV folds, batch order and the features' order follow it, so a shuffled copy gives the same model
     ehr_df = ehr_df.reindex(index=ids, columns=name_order(ehr_df.columns))
     return recount(Cohort(ids, ehr_df, rna_df, {i: ct_map[i] for i in ids if i in ct_map}, labels, report))
+
+
+def no_label_error(ehr, cells: pd.DataFrame, stage_from, label_groups) -> InputError:
+    """The refusal of an EHR table none of whose patients has a label (``stage cv / train / validate``): the label's
+    columns ``cells`` (the T / N / M of ``stage_from``, or the ``--label`` column), their commonest values, and how to
+    give labels.  QA docs71: NSCLC-Radiogenomics' 49 AMC patients, whose T / N / M are all 'Not Collected', were
+    refused by ``stage validate`` as "the external cohort's label has only one class ()" (``stage cv``: "... ()
+    among 0 labelled patients", fix "choose a label column with at least two classes") - after the imports, the
+    model's loading and the tables' reading (48 s on a shared machine)."""
+    from collections import Counter
+
+    n = len(cells)
+    # the values as read: a missing-value word ('Not Collected', 'N/A') or an empty cell is "missing"
+    rows = Counter(" / ".join("missing" if not isinstance(v, str) and pd.isna(v) else repr(str(v).strip()) for v in row)
+                   for row in cells.itertuples(index=False))
+    seen = ", ".join(f"{v} for {k}" for v, k in rows.most_common(3)) + (" ..." if len(rows) > 3 else "")
+    if stage_from:
+        what = (f"no stage group can be derived for any of its {counted(n, 'patient')} from their T / N / M "
+                f"({', '.join(map(repr, map(str, cells.columns)))}: {seen}); a group needs a known T and N (not "
+                "missing, nor TX / NX), and M0 for stage I and II")
+        fix = ("give a table whose patients have their T, N and M recorded, or pass --stage-from the table's T, N "
+               "and M columns, or --label a column of their stage")
+    else:
+        column = str(cells.columns[0])
+        what = (f"its label column {column!r} is empty or a missing-value word for all {counted(n, 'patient')} "
+                f"({seen})" + (" or in a --label-groups group named as missing" if label_groups else ""))
+        fix = ("pass --label a column that holds the patients' stage (or --stage-from T,N,M to derive it from their "
+               "T, N and M), or give a table of labelled patients")
+    return InputError(f"no patient of EHR table {ehr} has a label: {what}", fix)
 
 
 def warn_linear_scale(rna: pd.DataFrame, what: str, report: dict) -> None:

@@ -23,7 +23,7 @@ from lungai.model_files import (IN_SAMPLE_TEMPLATE, LOOSE_MATCH_NOTE, dump_skops
                                load_safetensors, load_skops, read_json, training_patients)
 from lungai.model_files import external_notes, without_named_ids  # noqa: F401  (without_named_ids: as before)
 from lungai.model_files import external_patients as shared_external_patients
-from lungai.fusion.balance import META, RARE_CLASS_SHARE, check_stage_model_folder, class_balance_lines, \
+from lungai.fusion.balance import EXTERNAL_TEXTS, META, RARE_CLASS_SHARE, check_stage_model_folder, class_balance_lines, \
     class_counts_text  # noqa: F401
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.outputs import OUTPUTS, check_output_dir, claimed  # noqa: F401 - light: stage checks -o with them
@@ -105,9 +105,7 @@ def external_patients(meta: dict, cohort, include_training: bool = False) -> tup
     from lungai.fusion.data import recount
 
     ids = list(cohort.ids)
-    kept, record, notes = shared_external_patients(
-        meta, ids, include_training, train="`lungai stage train`",
-        honest="`lungai stage cv` gives the honest estimate on the training cohort itself")
+    kept, record, notes = shared_external_patients(meta, ids, include_training, **EXTERNAL_TEXTS)
     if len(kept) < len(cohort.ids):
         cohort = recount(cohort.subset(kept))
     return cohort, record, external_notes(notes, record, ids)

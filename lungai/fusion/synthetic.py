@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from lungai.fusion import SYNTH_MODULE_SIZE
 from lungai.progress import task
 
 CLASSES = ("I", "II", "III")
@@ -60,7 +61,7 @@ def training_data(paths) -> dict:
     return {"source": SYNTHETIC_SOURCE if synthetic else ", ".join(p.name for p in given), "synthetic": synthetic}
 
 
-def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_size: int = 15,
+def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_size: int = SYNTH_MODULE_SIZE,
                 ct_shape=(96, 96, 40), ct_spacing=(3.5, 3.5, 5.0), missing_fraction: float = 0.1,
                 rna_shift: float = 1.5, biology_seed: Optional[int] = None) -> dict:
     """Write the cohort into ``out_dir``; returns {"ehr", "rna", "ct", "truth"} paths.

@@ -457,14 +457,9 @@ def _keeps_stage_from(args, derived: str, stage_from: str) -> bool:
     return tnm_there and not label_there
 
 
-def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, said: set | None = None):
-    """(pipe, baselines, meta, cohort) of ``--model`` and the new cohort; the warnings said on reading it are also
-    appended to ``warned`` (:func:`lungai.errors.noting_warnings`) where given.  ``said``: the set of texts the
-    command's later blocks share (:func:`_print_warnings`), so that a warning said here is not said again there (QA
-    stageoverlap64: before, loading had a block of its own)."""
-    from lungai.fusion import model_io
-
-    pipe, baselines, meta = model_io.load(args.model)
+def _new_cohort_spec(args, meta: dict) -> dict:
+    """The label and table options of validate / predict: the locked model's (``meta``, its stage_model.json), each
+    one given on the command line in its place."""
     spec = dict(meta.get("data") or {})
     for key in ("label", "label_groups", "stage_from", "stage0", "id_column"):
         if getattr(args, key, None):
@@ -475,6 +470,55 @@ def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, 
         model_spec = meta.get("data") or {}
         if not _keeps_stage_from(args, model_spec.get("label") or "stage_group", model_spec["stage_from"]):
             spec["stage_from"] = None    # --label is the label (the model's --stage-from would take priority over it)
+    return spec
+
+
+def check_labels_early(args, command: str) -> None:
+    """``stage cv / train / validate``: the EHR table's labels read as the run will read them (pandas only, its
+    notes not said: the run says them), before torch and the model are loaded - a table without a labelled patient,
+    or a label option it cannot give (a T / N / M column it lacks), is refused at once.  QA docs71: ``stage validate``
+    of NSCLC-Radiogenomics' 49 AMC patients (T / N / M all 'Not Collected') was refused after 48 s of a shared
+    machine.  ``validate`` also refuses there a cohort of the model's training patients only (their salted ID
+    hashes are in its card; 11 s of imports and loading before).  A model card that cannot be read is left to the
+    model's loader (its refusal names the file)."""
+    import argparse
+
+    if not getattr(args, "ehr", None):
+        return                           # no EHR table: refused by the run itself ("a label needs the EHR table")
+    if command == "validate":
+        from lungai.fusion.balance import META
+
+        try:
+            meta = json.loads((Path(args.model) / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(meta, dict) or not isinstance(meta.get("data") or {}, dict):
+            return
+        spec = _new_cohort_spec(args, meta)
+    else:
+        spec = data_spec(args)
+    ehr_only = argparse.Namespace(**{**vars(args), "rna": None, "ct": None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cohort = cohort_from_spec(ehr_only, spec, check_leaks=False, ehr_used=())
+    if command == "validate":
+        from lungai.fusion.balance import EXTERNAL_TEXTS
+        from lungai.model_files import external_patients
+
+        # the run's rule (lungai.fusion.model_io.external_patients): every patient a training patient is refused
+        external_patients(meta, list(cohort.ids), getattr(args, "include_training_patients", False),
+                          **EXTERNAL_TEXTS)
+
+
+def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, said: set | None = None):
+    """(pipe, baselines, meta, cohort) of ``--model`` and the new cohort; the warnings said on reading it are also
+    appended to ``warned`` (:func:`lungai.errors.noting_warnings`) where given.  ``said``: the set of texts the
+    command's later blocks share (:func:`_print_warnings`), so that a warning said here is not said again there (QA
+    stageoverlap64: before, loading had a block of its own)."""
+    from lungai.fusion import model_io
+
+    pipe, baselines, meta = model_io.load(args.model)
+    spec = _new_cohort_spec(args, meta)
     with _print_warnings(said), noting_warnings(InputNote, [] if warned is None else warned):
         # a locked model's features are its own: a label copy in the new table is not one of them
         cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False,
