@@ -54,6 +54,22 @@ def test_split_keeps_patients_whole():
         split_patients([Case("A_1", "A"), Case("A_2", "A")], 0.2, 0)
 
 
+def test_a_one_patient_dataset_is_refused_with_the_patients_csv_row_to_write(tmp_path):
+    """QA trainfollow71: the MSD layout (lung_001 ... lung_014: every file patient 'lung') was refused as one patient
+    with the fix "(names <patient>_..., or a --patients CSV)", while the note printed before it gave the CSV's columns
+    and a row: the error gives the same fix, in the note's words (one helper)."""
+    from lungai.seg.dataset import patient_names_note
+
+    _touch(tmp_path / "i", [f"lung_{k:03d}.nii.gz" for k in range(1, 15)])
+    _touch(tmp_path / "m", [f"lung_{k:03d}.nii.gz" for k in range(1, 15)])
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    with pytest.raises(InputError, match="all 14 cases belong to one patient") as e:
+        split_patients(cases, 0.2, 0)
+    assert "--patients CSV with columns case,patient (e.g. lung_001,<patient>)" in e.value.fix, e.value.fix
+    note = patient_names_note(cases)
+    assert "--patients CSV with columns case,patient (e.g. lung_001,<patient>)" in note, note
+
+
 def test_a_patient_written_in_two_letter_cases_is_refused_not_split_as_two(tmp_path):
     """QA: P01_1 and p01_2 were two patients: the split could put one patient's crops into training and
     validation (seed 4: P01_0 validated, p01_1 trained on).  Refused now, naming both spellings (nothing joined by

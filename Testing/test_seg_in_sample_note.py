@@ -26,7 +26,57 @@ def test_a_patient_the_dynunet_was_trained_on_is_said_in_sample():
         said = _in_sample(info)
         assert len(said) == 1, (ids, info["notes"])
         assert ids[0] in said[0] and "lungai-seg-dynunet" in said[0] and "training" in said[0], said[0]
-        assert info["in_sample"] == {"model": "lungai-seg-dynunet", "patient": ids[0], "part": "training"}
+        # the patient, not the file name (QA trainfollow71); the shipped model's cases are not known
+        assert info["in_sample"] == {"model": "lungai-seg-dynunet", "patient": ids[0].split("_")[0], "cases": [],
+                                     "part": "training"}
+
+
+def _model_of(folder, train: dict, val: dict, checkpoints: bool = True):
+    """A model folder of train-seg's records only: model.json's salted patient hashes (patient and case names, as
+    lungai.seg.ensemble.patient_record writes them) and ``training.val_cases``, checkpoints/settings.json's
+    ``train_cases``.  ``train`` / ``val``: {patient: [cases]}."""
+    from lungai.model_files import training_patients
+
+    def record(parts):
+        return training_patients([tuple(sorted({p, *cs})) for p, cs in sorted(parts.items())])
+
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps({
+        "training": {"val_cases": sorted(c for cs in val.values() for c in cs)},
+        "training_patients": record(train), "validation_patients": record(val)}), encoding="utf-8")
+    if checkpoints:
+        (folder / "checkpoints").mkdir()
+        (folder / "checkpoints" / "settings.json").write_text(json.dumps(
+            {"train_cases": sorted(c for cs in train.values() for c in cs)}), encoding="utf-8")
+    return folder
+
+
+def test_another_crop_of_a_training_patient_names_the_patient_and_the_matched_cases(tmp_path):
+    """QA trainfollow71: ``lungai segment LIDC-IDRI-0012_R_2.nii.gz --model M`` (M trained on LIDC-IDRI-0012_R_1) said
+    "this CT's patient (LIDC-IDRI-0012_R_2) was in the training data" and recorded ``in_sample.patient`` =
+    "LIDC-IDRI-0012_R_2": the match was on the patient LIDC-IDRI-0012, through the model's crop R_1.  The note and
+    the record name the patient and the model's case(s) of that patient."""
+    from lungai.seg.choice import in_sample_note
+
+    model = _model_of(tmp_path / "m", {"LIDC-IDRI-0012": ["LIDC-IDRI-0012_R_1", "LIDC-IDRI-0012_R_3"],
+                                       "LIDC-IDRI-0001": ["LIDC-IDRI-0001_R_1"]},
+                      {"LIDC-IDRI-0003": ["LIDC-IDRI-0003_R_2"]})
+    note, rec = in_sample_note(model, {}, ["LIDC-IDRI-0012_R_2"])
+    assert rec == {"model": "m", "patient": "LIDC-IDRI-0012", "cases": ["LIDC-IDRI-0012_R_1", "LIDC-IDRI-0012_R_3"],
+                   "part": "training"}, rec
+    assert "this CT's patient (LIDC-IDRI-0012 of LIDC-IDRI-0012_R_2) was in the training data" in note, note
+    assert "cases LIDC-IDRI-0012_R_1, LIDC-IDRI-0012_R_3 of that patient" in note, note
+    # a validation patient's crop: its cases from model.json's training.val_cases
+    note, rec = in_sample_note(model, {}, ["LIDC-IDRI-0003_R_4"])
+    assert (rec["patient"], rec["cases"], rec["part"]) == ("LIDC-IDRI-0003", ["LIDC-IDRI-0003_R_2"], "validation")
+    # the model's own case: said as this very CT
+    note, rec = in_sample_note(model, {}, ["LIDC-IDRI-0001_R_1"])
+    assert rec["cases"] == ["LIDC-IDRI-0001_R_1"] and "this very CT" in note, note
+    # without checkpoints/ (training cases only hashed): the patient, and this CT when its own name was a case
+    bare = _model_of(tmp_path / "b", {"LIDC-IDRI-0012": ["LIDC-IDRI-0012_R_1"]}, {"LIDC-IDRI-0003": ["X_1"]},
+                     checkpoints=False)
+    assert in_sample_note(bare, {}, ["LIDC-IDRI-0012_R_2"])[1]["cases"] == []
+    assert in_sample_note(bare, {}, ["LIDC-IDRI-0012_R_1"])[1]["cases"] == ["LIDC-IDRI-0012_R_1"]
 
 
 def test_a_patient_no_model_saw_gets_no_such_note():

@@ -89,7 +89,8 @@ def test_panel_says_a_dicom_ct_of_a_training_patient_is_in_sample(load_module, m
     under_dicom_patient(mrml_scene, node, "LUNG1-002")
     summary = _panel_segment(load_module, mrml_scene, node, monkeypatch)
     assert len(_in_sample(summary)) == 1 and "(LUNG1-002)" in _in_sample(summary)[0], summary.get("notes")
-    assert summary["in_sample"] == {"model": "lungai-seg-dynunet", "patient": "LUNG1-002", "part": "training"}
+    assert summary["in_sample"] == {"model": "lungai-seg-dynunet", "patient": "LUNG1-002", "cases": [],
+                                    "part": "training"}
     other = _ct_node(mrml_scene, lung1_002_crop, "3: CT", tmp_path)
     under_dicom_patient(mrml_scene, other, "LUNG1-003")
     summary = _panel_segment(load_module, mrml_scene, other, monkeypatch)

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, agree
 from lungai.seg.config import result_value, with_result_aliases
 from lungai.seg.model_meta import (CHOICE_FORMAT, CHOICE_MODELS_FIX, ROUTE_RULE, RULE, RULES,  # noqa: F401 - re-exported
                                    check_choice_doc, member_model_dir)
@@ -426,17 +426,73 @@ def in_sample_note(model_dir, info: dict, patients) -> tuple[str, dict] | None:
     hit = next(((i, s or t, not s) for i, s, t in zip(ids, seen, loose) if s or t), None)
     if hit is None:
         return None
-    pid, part, near = hit
-    background = part == "training" and pid.split("_", 1)[0].casefold() in {
+    name, part, near = hit
+    patient, cases = _seen_patient_and_cases(folder, doc, name, part, near)
+    background = part == "training" and patient.casefold() in {
         str(b).casefold() for b in (doc.get("training") or {}).get("implant_background_patients") or ()}
     how = " (a real CT its training tumours were implanted into)" if background else ""
     was = ("matches, ignoring letter case / leading zeros, a patient" if near else "was") + \
         f" in the {_SEEN_WORDS[part]} data of model {folder.name}{how}"
-    note = (f"this CT's patient ({pid}) {was}: {'if it is that patient, ' if near else ''}this result is in-sample and "
-            "shows nothing of how the model does on new patients (its Dice and confidence are likely better than on a "
-            "patient it never saw) - judge the model on patients outside its training and validation data "
-            "(docs/segmentation.md)")
-    return note, {"model": folder.name, "patient": pid, "part": part}
+    mine = [c for c in cases if _same_name(c, name, near)]
+    if mine:
+        through = f" (this very CT: its case {mine[0]})"
+    elif cases:
+        through = f" (the model's {agree(len(cases), 'case', 'cases')} {', '.join(cases)} of that patient)"
+    else:           # the model's cases of that patient are not known (a shipped model): the patient is said
+        through = ""
+    of = f" of {name}" if patient != name else ""
+    note = (f"this CT's patient ({patient}{of}) {was}{through}: {'if it is that patient, ' if near else ''}this result "
+            "is in-sample and shows nothing of how the model does on new patients (its Dice and confidence are likely "
+            "better than on a patient it never saw) - judge the model on patients outside its training and "
+            "validation data (docs/segmentation.md)")
+    return note, {"model": folder.name, "patient": patient, "cases": cases, "part": part}
+
+
+def _seen_patient_and_cases(folder: Path, doc: dict, name: str, part: str, near: bool) -> tuple[str, list]:
+    """(patient, cases) of the name ``name`` that :func:`in_sample_note` found in the ``part`` ("training" /
+    "validation") data of the model ``doc`` (in ``folder``): the patient is the text before the name's first '_' when
+    that is what the model recorded (a crop LIDC-IDRI-0012_R_2 of a patient trained through its crop R_1), else the
+    name; the cases are the model's cases of that part whose patient it is - model.json's ``training.val_cases``, the
+    training cases from train-seg's checkpoints/settings.json when the folder keeps it (model.json keeps those only
+    as salted hashes) - or [] when they are not known.  QA trainfollow71: ``lungai segment LIDC-IDRI-0012_R_2`` with
+    a model validated on LIDC-IDRI-0012_R_1 said "this CT's patient (LIDC-IDRI-0012_R_2) was in the validation data"
+    and recorded the file name as ``in_sample.patient``."""
+    from types import SimpleNamespace
+
+    from lungai.model_files import loose_id, training_overlap
+    from lungai.seg.dataset import patient_of
+    from lungai.seg.evaluate import SEEN_RECORDS, seen_patients
+    from lungai.seg.settings import CASE_PARTS, SETTINGS_JSON
+
+    first = patient_of(name)
+    patient = name
+    if first != name:
+        one = SimpleNamespace(case_id=first, patient=first)
+        if seen_patients(doc, [one], loose=near)[0][0]:
+            patient = first
+    key = next(k for k, v in CASE_PARTS.items() if v == part)
+    listed = (doc.get("training") or {}).get(key)
+    if not isinstance(listed, list):
+        try:
+            listed = json.loads((folder / "checkpoints" / SETTINGS_JSON).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            listed = None
+    same = {loose_id(patient) if near else patient.casefold()}
+    cases = [c for c in listed or () if isinstance(c, str)
+             and ((loose_id(patient_of(c)) if near else patient_of(c).casefold()) in same or _same_name(c, name, near))]
+    # this CT's own name among the hashed names of that part: it is one of the model's cases (a patient's ID is not)
+    record = next(k for k, v in SEEN_RECORDS if v == part)
+    if (patient != name and not any(_same_name(c, name, near) for c in cases)
+            and training_overlap({"training_patients": doc.get(record)}, [(name,)], loose=near)):
+        cases.append(name)
+    return patient, sorted(dict.fromkeys(cases), key=str.casefold)
+
+
+def _same_name(a: str, b: str, near: bool) -> bool:
+    """Whether two case names are one: letter case ignored, and leading zeros too when ``near`` (a loose match)."""
+    from lungai.model_files import loose_id
+
+    return loose_id(a) == loose_id(b) if near else a.casefold() == b.casefold()
 
 
 def add_model_notes(model_dir, info: dict, patients=()) -> None:

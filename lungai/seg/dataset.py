@@ -142,13 +142,22 @@ def grouped_patients_note(cases: list, patients_csv=None) -> str | None:
     shown = [c for p in (prefixed or list(groups)) for c in groups[p]][:GROUPING_EXAMPLES]
     pairs = ", ".join(f"{c.case_id} -> {c.patient}" for c in shown)
     sizes = ", ".join(f"{p}: {len(g)} files" for p, g in list(groups.items())[:GROUPING_EXAMPLES])
-    example = shown[0]
-    guess = example.case_id.split("_")[1] if len(example.case_id.split("_")) >= 3 else "<patient>"
     n = len(groups)
     return (f"the {len(files)} image files are taken as only {n} patient{'s' * (n != 1)} ({sizes}): the patient is the "
             f"text before the first '_' of each name ({pairs}); if that is a site or another prefix, not the patient, "
-            "the split keeps whole sites apart and several patients count as one - give --patients CSV with columns "
-            f"case,patient (e.g. {example.case_id},{guess}) or rename the files <patient>_<n>")
+            f"the split keeps whole sites apart and several patients count as one - {patients_csv_fix(shown[0])}")
+
+
+def patients_csv_fix(example) -> str:
+    """The fix of a note or error on the patients read from the names (:func:`grouped_patients_note`,
+    :func:`split_patients`): a --patients CSV, with a row of the case ``example`` (its patient guessed as the part
+    between the first and second '_' of ``<site>_<patient>_<rest>``, else ``<patient>``), or renamed files.  One
+    wording: QA trainfollow71 - the MSD layout (lung_001, lung_002, ...) was refused as one patient with only "(names
+    <patient>_..., or a --patients CSV)", while the note before it gave the row to write."""
+    parts = example.case_id.split("_")
+    guess = parts[1] if len(parts) >= 3 else "<patient>"
+    return (f"give --patients CSV with columns case,patient (e.g. {example.case_id},{guess}) or rename the files "
+            "<patient>_<n>")
 
 
 def patient_names_note(cases: list, patients_csv=None) -> str | None:
@@ -802,8 +811,8 @@ def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: f
         who = (f"all {len(cases)} cases belong to one patient ({patients[0]!r})" if len(patients) == 1 else
                f"the {len(cases)} cases belong to only {len(patients)} patients"
                + (" besides the implant backgrounds" if fixed else ""))
-        raise InputError(who, f"training needs at least {need} patients for the split (names <patient>_..., "
-                              "or a --patients CSV)")
+        raise InputError(who, f"training needs at least {need} patients for the split: "
+                              f"{patients_csv_fix(sorted(cases, key=lambda c: c.case_id)[0])} (nothing was trained)")
     rng = np.random.default_rng(seed)
     order = [patients[i] for i in rng.permutation(len(patients))]
     n_test = 0 if test_fraction <= 0 else max(1, int(round(test_fraction * len(patients))))
