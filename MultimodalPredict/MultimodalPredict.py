@@ -376,6 +376,13 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
     def stageInputProblem(self, p):
         if not (commands.is_set(p.stageModelDirectory) and pathlib.Path(p.stageModelDirectory).is_dir()):
             return "Choose a stage model folder"
+        from lungai.errors import InputError
+        from lungai.fusion.balance import check_stage_model_folder
+
+        try:   # a folder lungai stage predict refuses (no or a damaged stage_model.json): said on the button, not by
+            check_stage_model_folder(p.stageModelDirectory)   # the child ~30 s later, after torch (QA slicerfollow71)
+        except InputError as exc:
+            return str(exc)
         if not any(commands.is_set(f) and pathlib.Path(f).is_file() for f in (p.ehrFile, p.rnaFile)) and p.stageVolume is None:
             return "Give an EHR table, an RNA table and/or a CT"
         if p.stageVolume is not None and p.stageSegmentation is None:

@@ -1640,7 +1640,7 @@ def test_segment_checks_of_the_panels_do_not_import_pydicom(load_module, phantom
     ct, truth = phantom_nodes
     stage = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = stage.getParameterNode()
-    p.stageModelDirectory = tmp_path
+    p.stageModelDirectory = _stage_model(tmp_path)
     p.stageVolume, p.stageSegmentation, p.stagePatient = ct, truth, "P1"
     assert stage.stageInputProblem(p) is None
     radiomics = load_module("LungRadiomics").LungRadiomicsLogic()
@@ -1850,8 +1850,7 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     module = load_module("MultimodalPredict")
     logic = module.MultimodalPredictLogic()
     p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    p.stageModelDirectory = tmp_path / "model"
+    p.stageModelDirectory = _stage_model(tmp_path / "model")
     assert "EHR table" in logic.stageInputProblem(p)
     p.stageVolume, p.stageSegmentation = phantom_nodes
     assert "patient id" in logic.stageInputProblem(p)
@@ -1970,15 +1969,41 @@ def test_stage_patient_id_matched_to_the_tables_off_the_gui_thread(load_module, 
     job.finish()
 
 
+def test_stage_apply_needs_a_stage_models_card(load_module, mrml_scene, tmp_path):
+    """QA slicerfollow71: Predict stage was enabled for any folder as the stage model (no stage_model.json, a truncated
+    one), refused by the child 28-30 s later, after torch was loaded.  The panel checks the folder as lungai stage
+    predict first does (lungai.fusion.balance.check_stage_model_folder, light): the problem and the fix on the
+    button, as the RP risk button's model card check."""
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "ehr.csv").write_text("patient_id,age\nP1,70\n", encoding="utf-8")
+    p.ehrFile = tmp_path / "ehr.csv"
+    (tmp_path / "empty").mkdir()
+    p.stageModelDirectory = tmp_path / "empty"
+    problem = logic.stageInputProblem(p)
+    assert problem is not None and "is not a locked stage model (no stage_model.json)" in problem, problem
+    assert "How to fix: pass the folder written by `lungai stage train`" in problem, problem
+    model = _stage_model(tmp_path / "model")
+    (model / "stage_model.json").write_text('{"format": "lungai-stage-model", "vers', encoding="utf-8")
+    p.stageModelDirectory = model
+    problem = logic.stageInputProblem(p)
+    assert problem is not None and "stage_model.json is not readable JSON" in problem, problem
+    assert "How to fix: retrain with `lungai stage train`" in problem, problem
+    (model / "stage_model.json").write_text("[1, 2]", encoding="utf-8")
+    assert "holds a JSON list, not a stage model description" in logic.stageInputProblem(p)
+    _stage_model(model)
+    assert logic.stageInputProblem(p) is None
+
+
 def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, phantom_nodes, tmp_path):
     """Apply stays off without a segment named as a tumour (any GTV name is one) or with an empty one."""
     from lungai import mrml
 
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
     vol, seg = phantom_nodes
-    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = tmp_path / "model", vol, seg, "P1"
+    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = _stage_model(tmp_path / "model"), vol, \
+        seg, "P1"
     assert logic.stageInputProblem(p) is None
     segmentation = seg.GetSegmentation()
     tumour = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
@@ -2000,13 +2025,20 @@ def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, p
 STAGE_HEADER = "patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
 
 
+def _stage_model(folder):
+    """``folder`` made a stub stage model folder: a stage_model.json card, what the panel checks before enabling
+    Predict stage (the job's child, which loads the model, is not run)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "stage_model.json").write_text('{"format": "lungai-stage-model", "version": 2}', encoding="utf-8")
+    return folder
+
+
 def _stage_logic(load_module, tmp_path, ehr_rows=None, ct_nodes=None, patient=None):
     """Multimodal Predict's logic and parameter node with a (stub) stage model folder, an EHR table
     (``patient_id,age`` + ``ehr_rows``), the CT + segmentation nodes and the typed patient id, as given."""
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    p.stageModelDirectory = tmp_path / "model"
+    p.stageModelDirectory = _stage_model(tmp_path / "model")
     if ehr_rows is not None:
         (tmp_path / "ehr.csv").write_text("patient_id,age\n" + ehr_rows, encoding="utf-8")
         p.ehrFile = tmp_path / "ehr.csv"
@@ -2208,8 +2240,8 @@ def test_stage_ct_branch_uses_the_primary_gtv_whatever_the_segment_order(load_mo
     assert mrml.segment_names(seg) == LUNG1_003_ROIS
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = tmp_path / "model", vol, seg, "P1"
+    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = _stage_model(tmp_path / "model"), vol, \
+        seg, "P1"
     job = logic.startStage(p)
     job.process.prepare()                 # the export: the job's first polls in the panel
     assert list(job.fileNames.values()) == ["phantom CT", f"'GTV-1' ({seg.GetName()})"]
@@ -2915,8 +2947,8 @@ def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, 
     # MultimodalPredict: the stage CT branch exports GTV-1 as the tumour
     mm = load_module("MultimodalPredict").MultimodalPredictLogic()
     q = mm.getParameterNode()
-    (tmp_path / "model").mkdir()
-    q.stageModelDirectory, q.stageVolume, q.stageSegmentation, q.stagePatient = tmp_path / "model", vol, seg, "P1"
+    q.stageModelDirectory, q.stageVolume, q.stageSegmentation, q.stagePatient = _stage_model(tmp_path / "model"), vol, \
+        seg, "P1"
     job = mm.startStage(q)
     job.process.prepare()                 # the export: the job's first polls in the panel
     try:
@@ -4108,7 +4140,8 @@ def test_radiomics_and_stage_refuse_another_cts_segmentation(load_module, mrml_s
     assert nodes.volume_segmentation_default(mrml_scene, a) is seg_a
     stage = load_module("MultimodalPredict").MultimodalPredictLogic()
     q = stage.getParameterNode()
-    q.stageModelDirectory, q.stageVolume, q.stagePatient, q.stageSegmentation = str(tmp_path), b, "P1", seg_a
+    q.stageModelDirectory, q.stageVolume, q.stagePatient, q.stageSegmentation = str(_stage_model(tmp_path)), b, "P1", \
+        seg_a
     assert "holds the results of another CT (A)" in stage.stageInputProblem(q)
     q.stageSegmentation = seg_b
     assert stage.stageInputProblem(q) is None
@@ -4126,7 +4159,7 @@ def test_stage_ct_branch_selects_the_cts_own_segmentation(load_module, mrml_scen
     seg_a, seg_b = _add_tumour(mrml_scene, a), _add_tumour(mrml_scene, b)
     stage = load_module("MultimodalPredict").MultimodalPredictLogic()
     q = stage.getParameterNode()
-    q.stageModelDirectory, q.stagePatient, q.stageVolume = str(tmp_path), "P1", b
+    q.stageModelDirectory, q.stagePatient, q.stageVolume = str(_stage_model(tmp_path)), "P1", b
     assert stage.offerStageSegmentation(q) is seg_b and q.stageSegmentation is seg_b    # none chosen: B's own
     q.stageVolume = a                                                                 # another CT: its own one
     assert stage.offerStageSegmentation(q) is seg_a and q.stageSegmentation is seg_a
@@ -4217,7 +4250,7 @@ def test_rotated_roi_is_said_to_be_its_bounding_box(load_module, mrml_scene, pha
         "(reset the ROI's rotation to segment in the drawn box)"]
 
 
-def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phantom_nodes, rp_model):
+def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phantom_nodes, rp_model, tmp_path):
     """A child's error on an exported file names the node / segment (real `lungai lungs` run for the CT);
     the fix line comes with it."""
     import json
@@ -4238,7 +4271,7 @@ def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phanto
     stage = load_module("MultimodalPredict")
     slogic = stage.MultimodalPredictLogic()
     s = slogic.getParameterNode()
-    s.stageModelDirectory = pathlib.Path(rp_model[1])         # any folder: the job is not started
+    s.stageModelDirectory = _stage_model(tmp_path / "model")  # a stage model's card: the job is not started
     s.stageVolume, s.stageSegmentation, s.stagePatient = phantom_nodes[0], phantom_nodes[1], "P1"
     job = slogic.startStage(s)
     job.process.prepare().lines = [f"lungai stage predict: error: the tumour mask {job.workDir / 'tumour.nrrd'} "
