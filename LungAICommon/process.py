@@ -152,10 +152,16 @@ class LungAIProcess:
         ``sys.path`` (inside Slicer an extension's folder is not on the child's path otherwise) and
         turns Ctrl-C back on: a parent started in the background (``cmd &``, nohup, some launchers)
         passes SIGINT on as *ignored*, and Python then never raises KeyboardInterrupt - Cancel would
-        do nothing until the kill after the grace period."""
-        bootstrap = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                     f"import sys; sys.path.insert(0, {lungai_package_parent()!r}); "
-                     "from lungai.cli import main; raise SystemExit(main())")
+        do nothing until the kill after the grace period.  A Cancel while it imports ``lungai.cli`` ends it as one
+        later (``lungai.cli.main`` says the rest): "lungai: cancelled", exit status 130 - not a KeyboardInterrupt
+        traceback in the panel's log and -2 (QA slicerfollow71: Cancel in the first seconds of Predict stage)."""
+        bootstrap = ("import sys\n"
+                     "try:\n"
+                     "    import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                     f"    sys.path.insert(0, {lungai_package_parent()!r}); from lungai.cli import main\n"
+                     "except KeyboardInterrupt:\n"
+                     "    print('lungai: cancelled', file=sys.stderr); raise SystemExit(130)\n"
+                     "raise SystemExit(main())")
         return [self.python, "-c", bootstrap, *self.args]
 
     def describe(self) -> str:
