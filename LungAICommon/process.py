@@ -698,6 +698,14 @@ class ReadingProcess:
         return self.inner.args
 
     @property
+    def jobs(self) -> list:
+        """The commands' processes of a :class:`ProcessChain` read after (Lung Radiomics: one per segment)."""
+        jobs = getattr(self.inner, "jobs", None)
+        if jobs is None:
+            raise AttributeError("jobs")
+        return jobs
+
+    @property
     def lines(self) -> list[str]:
         return self.inner.lines
 
@@ -706,6 +714,9 @@ class ReadingProcess:
 
     def error_message(self) -> str:
         return self.inner.error_message()
+
+    def failed_optional(self) -> list[int]:
+        return self.inner.failed_optional() if hasattr(self.inner, "failed_optional") else []
 
     # ------------------------------------------------------------------ running
     def start(self) -> "ReadingProcess":

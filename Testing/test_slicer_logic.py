@@ -351,6 +351,51 @@ def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, p
     assert path.suffix == ".csv" and path.read_text(encoding="utf-8").startswith("feature,")
 
 
+def test_lung_radiomics_results_read_off_the_gui_thread(load_module, phantom_nodes, monkeypatch):
+    """QA slicerfollow71: after Apply, loadFeatures read the feature CSVs and built the table with pandas on the GUI
+    thread (pandas' import: 0.77 of its 0.92-1.06 s on LUNG1-003).  Now the job reads them (and the settings CSVs'
+    notes) in a background thread once its commands have ended, while the runner's polls go on and the bar says
+    "reading the results"; loadFeatures takes them and only makes the table node."""
+    import threading
+    import time
+
+    from LungAICommon.panel import finish_job
+    from lungai.scene import results
+
+    reads = []
+
+    def recording(function):
+        def call(*args, **kwargs):
+            reads.append((function.__name__, threading.current_thread() is threading.main_thread()))
+            return function(*args, **kwargs)
+        return call
+
+    for name in ("read_csv_rows", "run_settings_notes"):
+        monkeypatch.setattr(results, name, recording(getattr(results, name)))
+    monkeypatch.setattr(commands, "radiomics", lambda *args, **kwargs: ["--version"])   # a child that succeeds at once
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = ["Tumor"]
+    job = logic.startFeatures(p)
+    job.process.prepare()                  # the export (the job's first polls in the panel)
+    columns, csvs, _, _ = job.outputs
+    for path in csvs.values():             # what lungai radiomics writes
+        path.write_text("case,image_type,feature_class,feature,value\n"
+                        "phantom CT,original,firstorder,Mean,-12.5\nphantom CT,original,shape,VoxelVolume,3000\n",
+                        encoding="utf-8")
+    process = job.process.start()
+    statuses = []
+    while process.running:                 # the panel's QtJobRunner: a poll per tick of its 100 ms timer
+        statuses += [e.text for e in process.poll() if e.kind == "progress"]
+        time.sleep(0.02)
+    assert process.succeeded and "reading the results" in statuses, statuses
+    message = finish_job(job, lambda j: logic.loadFeatures(p, j), pytest.fail, lambda text: None)
+    assert message.startswith("2 features x 1 segment -> table"), message
+    assert [name for name, main in reads if main] == [], reads     # nothing of the results read on the GUI thread
+    assert sorted(reads) == [("read_csv_rows", False), ("run_settings_notes", False)], reads
+
+
 def test_lung_radiomics_keeps_the_users_own_lungs_segment(load_module, mrml_scene, phantom_nodes, small_phantom):
     """QA (slicer55): a ticked "Lungs" segment of the user's (a planning system's, here drawn with the tumour, as on
     LUNG1-003) was replaced by the derived Right | Left lung: its column held another region's features, silently."""
