@@ -732,8 +732,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             nodes.record_measured_outlines(p.outputTable, getattr(job, "measuredOutlines", []))
             nodes.record_segment_roles(p.outputTable, getattr(job, "segmentRoles", {}), names)
             from lungai.errors import counted
-            message = (f"{counted(len(frame), 'feature')} x {counted(len(names) - 4 - len(failed), 'segment')} -> table "
-                       f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation)
+            segments = counted(len(names) - 4 - len(failed), 'segment')
+            message = (f"{counted(len(frame), 'feature')} x {segments} -> table '{p.outputTable.GetName()}'"
+                       + nodes.segmentation_table_note(p.outputTable, segmentation)
                        + nodes.edited_tables_note(p.outputTable)       # a table the user edited: kept, named
                        + nodes.renamed_table_note(previous, p.outputTable))   # or renamed
             if failed:
