@@ -624,6 +624,21 @@ class BackgroundCall:
         return self._value
 
 
+def background_steps(function, text: str, name: str = "lungai-background"):
+    """Steps of a :class:`PreparedProcess` (``result = yield from background_steps(...)``) that run ``function``
+    (files only, no MRML) in a :class:`BackgroundCall`, ``text`` said a tick of the bar per poll until it has ended
+    (at most 20 ms a poll; a script's ``run_steps`` / ``wait()`` just waits); returns its value or raises its error.
+    Closed early (Cancel) it still waits for ``function`` to end, so that the work folder is deleted after it, not
+    under it."""
+    call = BackgroundCall(function, name=name)
+    try:
+        while not call.done.wait(0.02):
+            yield text
+    finally:
+        call.done.wait()
+    return call.result()
+
+
 READING = "reading the results"
 
 

@@ -396,6 +396,43 @@ def test_lung_radiomics_results_read_off_the_gui_thread(load_module, phantom_nod
     assert sorted(reads) == [("read_csv_rows", False), ("run_settings_notes", False)], reads
 
 
+def test_the_ct_work_file_is_written_off_the_gui_thread(load_module, phantom_nodes, monkeypatch, tmp_path):
+    """QA slicerfollow71: the step "exporting the CT" of Lung Radiomics' and Predict stage's jobs held the GUI thread
+    0.6-1.1 s on LUNG1-003 (one poll: the voxels copied, the image made and written).  Its voxels and geometry are
+    read on the GUI thread (MRML), the image made and written in a background thread while the polls go on."""
+    import threading
+
+    import lungai.io
+
+    writes = []
+    write_image = lungai.io.write_image
+
+    def recording_write_image(image, path, *args, **kwargs):
+        writes.append((pathlib.Path(path).name, threading.current_thread() is threading.main_thread()))
+        return write_image(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(lungai.io, "write_image", recording_write_image)
+    ct, truth = phantom_nodes
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, truth, ["Tumor"]
+    job = logic.startFeatures(p)
+    job.process.prepare()
+    assert ("ct.nrrd", False) in writes and ("ct.nrrd", True) not in writes, writes
+    written = sitk.ReadImage(str(job.workDir / "ct.nrrd"))
+    assert written.GetSize() == ct.GetImageData().GetDimensions() and written.GetPixelIDValue() == sitk.sitkInt16
+    job.finish()
+    writes.clear()
+    stage = load_module("MultimodalPredict").MultimodalPredictLogic()
+    q = stage.getParameterNode()
+    q.stageModelDirectory, q.stageVolume, q.stageSegmentation, q.stagePatient = _stage_model(tmp_path / "model"), ct, \
+        truth, "P1"
+    job = stage.startStage(q)
+    job.process.prepare()
+    assert ("ct.nrrd", False) in writes and ("ct.nrrd", True) not in writes, writes
+    job.finish()
+
+
 def test_lung_radiomics_keeps_the_users_own_lungs_segment(load_module, mrml_scene, phantom_nodes, small_phantom):
     """QA (slicer55): a ticked "Lungs" segment of the user's (a planning system's, here drawn with the tumour, as on
     LUNG1-003) was replaced by the derived Right | Left lung: its column held another region's features, silently."""
@@ -450,14 +487,15 @@ def test_lung_radiomics_apply_shows_progress_before_the_export_and_cancel_stops_
     assert job.process.running and not any(work.iterdir())
     ct = work / f"ct{nodes.EXPORT_SUFFIX}"
     texts = []
-    while not ct.is_file():                                       # one step a poll (a tick of the bar), each said
-        events = job.process.poll()
+    while not texts or not texts[-1].startswith("preparing the inputs: reading segment"):   # one step a poll (a tick
+        events = job.process.poll()                                                        # of the bar), each said
         assert [e.kind for e in events] == ["progress"], [e.text for e in events]
         texts.append(events[0].text)
-    assert texts[0] == "preparing the inputs: the segments' outlines"
-    # the bar names the step that runs next; the CT was exported by the poll that named the first segment
-    assert texts[-2:] == ["preparing the inputs: exporting the CT 'phantom CT'",
-                          "preparing the inputs: reading segment 'Tumor'"]
+    assert texts[0] == "preparing the inputs: the segments' outlines" and ct.is_file()
+    # the bar names the step that runs next; the CT was exported by the polls that named it until the first segment
+    # (written in a background thread: "writing the CT" said a poll until it is written)
+    assert [t for t in texts if t != "preparing the inputs: writing the CT 'phantom CT'"][-2:] == [
+        "preparing the inputs: exporting the CT 'phantom CT'", "preparing the inputs: reading segment 'Tumor'"]
     assert not list(work.glob("segment_*"))                       # the segments: later steps
     job.process.cancel()                                          # Cancel between two steps
     assert job.process.cancelled and not job.process.running and job.process.poll() == []
@@ -1948,6 +1986,8 @@ def test_stage_click_exports_nothing_and_imports_no_table_reader(load_module, mr
     assert [(e.kind, e.text) for e in events] == [("progress", "preparing the inputs: exporting the CT 'phantom CT'")]
     assert not any(work.iterdir())                                # the bar names the step that runs next
     events = job.process.poll()
+    while [e.text for e in events] == ["preparing the inputs: writing the CT 'phantom CT'"]:   # a poll until written
+        events = job.process.poll()                                                        # (a background thread)
     assert [(e.kind, e.text) for e in events] == [("progress", "preparing the inputs: exporting segment 'Tumor'")]
     assert sorted(f.name for f in work.iterdir()) == [f"ct{nodes.EXPORT_SUFFIX}"]
     job.process.cancel()                                          # Cancel between two steps
@@ -2002,6 +2042,7 @@ def test_stage_patient_id_matched_to_the_tables_off_the_gui_thread(load_module, 
     assert read_on == [False], read_on        # the EHR table read by the job's thread, never on the GUI thread
     # each poll of the step waited at most 20 ms for the read (said while it takes longer: a first import of pandas)
     assert set(statuses) <= {"preparing the inputs: exporting the CT 'phantom CT'",
+                             "preparing the inputs: writing the CT 'phantom CT'",
                              "preparing the inputs: exporting segment 'Tumor'",
                              "preparing the inputs: matching the patient id to the tables"}
     with open(process.args[-1], newline="", encoding="utf-8") as f:
