@@ -574,9 +574,15 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             for name in job.inputs:     # a node removed between two steps (the Data module): said, run again
                 job.input(name)
 
-        yield "the segments' outlines"
-        inputsThere()
-        outlines = nodes.measured_outlines(p.segmentation)
+        outlineSteps = nodes.measured_outline_steps(p.segmentation)     # one segment a tick (QA slicerfollow71)
+        while True:
+            try:
+                name = next(outlineSteps)
+            except StopIteration as done:
+                outlines = done.value
+                break
+            yield f"the outline of segment {name!r}"
+            inputsThere()
         steps = self.featureSteps(p, workDir)
         while True:
             try:

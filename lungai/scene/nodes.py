@@ -1336,6 +1336,21 @@ def measured_outlines(seg_node, names=None, records=None) -> list:
     wanted = None if names is None or {"Lungs", LUNGS_MINUS_TUMOUR} & set(names) else set(names)
     if records is not None:
         return [r for r in records if wanted is None or r["name"] in wanted]
+    steps = measured_outline_steps(seg_node, names)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def measured_outline_steps(seg_node, names=None):
+    """:func:`measured_outlines` (read now) as steps: a generator that yields each segment's name before its outline
+    is read and returns the records - a panel job reads one segment a tick of its progress bar (QA slicerfollow71:
+    LUNG1-003's four outlines held the GUI thread 0.54-0.72 s in one poll of Lung Radiomics' job)."""
+    if seg_node is None:
+        return []
+    wanted = None if names is None or {"Lungs", LUNGS_MINUS_TUMOUR} & set(names) else set(names)
     segmentation = seg_node.GetSegmentation()
     ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
     if wanted is not None:
@@ -1343,6 +1358,7 @@ def measured_outlines(seg_node, names=None, records=None) -> list:
     records = []
     boxes = _layer_label_boxes(seg_node, ids)       # each shared labelmap read once, not once a segment
     for segment_id in ids:
+        yield segmentation.GetSegment(segment_id).GetName()
         outline = _segment_outline(seg_node, segment_id, boxes)
         records.append({"segmentation": seg_node.GetID(), "segmentation_name": seg_node.GetName() or "",
                         "id": segment_id, "name": segmentation.GetSegment(segment_id).GetName(),
