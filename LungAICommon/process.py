@@ -152,10 +152,16 @@ class LungAIProcess:
         ``sys.path`` (inside Slicer an extension's folder is not on the child's path otherwise) and
         turns Ctrl-C back on: a parent started in the background (``cmd &``, nohup, some launchers)
         passes SIGINT on as *ignored*, and Python then never raises KeyboardInterrupt - Cancel would
-        do nothing until the kill after the grace period."""
-        bootstrap = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                     f"import sys; sys.path.insert(0, {lungai_package_parent()!r}); "
-                     "from lungai.cli import main; raise SystemExit(main())")
+        do nothing until the kill after the grace period.  A Cancel while it imports ``lungai.cli`` ends it as one
+        later (``lungai.cli.main`` says the rest): "lungai: cancelled", exit status 130 - not a KeyboardInterrupt
+        traceback in the panel's log and -2 (QA slicerfollow71: Cancel in the first seconds of Predict stage)."""
+        bootstrap = ("import sys\n"
+                     "try:\n"
+                     "    import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                     f"    sys.path.insert(0, {lungai_package_parent()!r}); from lungai.cli import main\n"
+                     "except KeyboardInterrupt:\n"
+                     "    print('lungai: cancelled', file=sys.stderr); raise SystemExit(130)\n"
+                     "raise SystemExit(main())")
         return [self.python, "-c", bootstrap, *self.args]
 
     def describe(self) -> str:
@@ -618,6 +624,21 @@ class BackgroundCall:
         return self._value
 
 
+def background_steps(function, text: str, name: str = "lungai-background"):
+    """Steps of a :class:`PreparedProcess` (``result = yield from background_steps(...)``) that run ``function``
+    (files only, no MRML) in a :class:`BackgroundCall`, ``text`` said a tick of the bar per poll until it has ended
+    (at most 20 ms a poll; a script's ``run_steps`` / ``wait()`` just waits); returns its value or raises its error.
+    Closed early (Cancel) it still waits for ``function`` to end, so that the work folder is deleted after it, not
+    under it."""
+    call = BackgroundCall(function, name=name)
+    try:
+        while not call.done.wait(0.02):
+            yield text
+    finally:
+        call.done.wait()
+    return call.result()
+
+
 READING = "reading the results"
 
 
@@ -692,6 +713,14 @@ class ReadingProcess:
         return self.inner.args
 
     @property
+    def jobs(self) -> list:
+        """The commands' processes of a :class:`ProcessChain` read after (Lung Radiomics: one per segment)."""
+        jobs = getattr(self.inner, "jobs", None)
+        if jobs is None:
+            raise AttributeError("jobs")
+        return jobs
+
+    @property
     def lines(self) -> list[str]:
         return self.inner.lines
 
@@ -700,6 +729,9 @@ class ReadingProcess:
 
     def error_message(self) -> str:
         return self.inner.error_message()
+
+    def failed_optional(self) -> list[int]:
+        return self.inner.failed_optional() if hasattr(self.inner, "failed_optional") else []
 
     # ------------------------------------------------------------------ running
     def start(self) -> "ReadingProcess":

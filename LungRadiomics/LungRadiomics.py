@@ -26,7 +26,8 @@ from lungai.scene import nodes  # light: numpy / SimpleITK / MRML helpers are im
 from LungAICommon import commands, sampledata
 from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, needs,
                                require_job_packages, run_job)
-from LungAICommon.process import LungAIProcess, PreparedProcess, ProcessChain, run_steps
+from LungAICommon.process import LungAIProcess, PreparedProcess, ProcessChain, ReadingProcess, background_steps, \
+    run_steps
 
 REQUESTER = "Lung Radiomics"
 # a batch's folder in use (lungai.radiomics.manifest.write_batch_manifest): the CLI's "-o OTHER_FOLDER/table.csv" in
@@ -363,7 +364,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         ctPath = workDir / f"ct{nodes.EXPORT_SUFFIX}"     # NRRD: the CT's spacing in double precision
         doseCmd = (yield from self.doseSteps(p, ctPath, workDir)) if p.doseVolume is not None else None
         yield f"exporting the CT {p.inputVolume.GetName()!r}"
-        ct = nodes.export_volume(p.inputVolume, ctPath)
+        # its voxels read now (MRML), the file made and written in a background thread, the polls going on (QA
+        # slicerfollow71: 0.6-1.1 s of the GUI thread in one poll on LUNG1-003)
+        ct = yield from background_steps(nodes.volume_writer(p.inputVolume, ctPath),
+                                         f"writing the CT {p.inputVolume.GetName()!r}", "lungai-export-ct")
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {}
         for name in names:
@@ -570,9 +574,15 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             for name in job.inputs:     # a node removed between two steps (the Data module): said, run again
                 job.input(name)
 
-        yield "the segments' outlines"
-        inputsThere()
-        outlines = nodes.measured_outlines(p.segmentation)
+        outlineSteps = nodes.measured_outline_steps(p.segmentation)     # one segment a tick (QA slicerfollow71)
+        while True:
+            try:
+                name = next(outlineSteps)
+            except StopIteration as done:
+                outlines = done.value
+                break
+            yield f"the outline of segment {name!r}"
+            inputsThere()
         steps = self.featureSteps(p, workDir)
         while True:
             try:
@@ -615,7 +625,40 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                             if doseCsv else [])
         # one segment's command failing (pyradiomics on that region) leaves the others running: a NaN column; the
         # dose command (last) failing keeps the radiomics too, the message says why
-        return ProcessChain(cmds, optional=range(len(cmds)))
+        chain = ProcessChain(cmds, optional=range(len(cmds)))
+        # the result files read (pandas imported) in a background thread once the commands have ended, not by
+        # loadFeatures on the GUI thread (QA slicerfollow71: 0.77 of its 0.92-1.06 s on LUNG1-003 was pandas' import)
+        rtdoseNotes = job.rtdoseNotes
+        return ReadingProcess(chain, lambda: self.readFeatureFiles(columns, csvs, doseCsv, rtdoseNotes,
+                                                                   chain.jobs[-1].lines if doseCsv else ()))
+
+    @staticmethod
+    def readFeatureFiles(columns, csvs, doseCsv, rtdoseNotes=(), doseLines=()):
+        """What :meth:`loadFeatures` shows, read from the job's files only (no MRML: a background thread may read
+        them, :class:`LungAICommon.process.ReadingProcess`): {"rows": the long rows of the feature CSVs written,
+        "names", "table": the features-as-rows table (a DataFrame), "settingsNotes": (edge warnings, NaN notes),
+        "dose": the dose table (its CSV given the RTDOSE's ``rtdoseNotes`` first) or None, "doseWarnings": what
+        dose-features warned (its ``doseLines`` and CSV)}."""
+        import pandas as pd
+
+        from lungai.scene import results
+
+        written = {key: path for key, path in csvs.items() if pathlib.Path(path).is_file()}
+        # each run's rows keyed by the run (its CSV), not by the label name two segments may share
+        longRows = [dict(row, segment=key) for key, path in written.items() for row in results.read_csv_rows(path)]
+        names, rows = results.features_by_segment(longRows, columns)
+        files = {"rows": longRows, "names": names, "table": pd.DataFrame(rows, columns=names),
+                 "settingsNotes": results.run_settings_notes(columns, written), "dose": None, "doseWarnings": []}
+        if doseCsv is not None and pathlib.Path(doseCsv).is_file():
+            # the RTDOSE's notes (EFFECTIVE, unchecked against a NIfTI CT) in the CSV's rtdose_notes column, as
+            # lungai dose-features writes them for the RTDOSE file (its NRRD copy carries no DoseType): the table
+            # saved as CSV and given to lungai rp predict still says them
+            from lungai.dose.features import record_notes
+
+            record_notes(doseCsv, rtdoseNotes)
+            files["dose"] = nodes.read_results_csv(doseCsv)
+            files["doseWarnings"] = results.dose_warnings(doseCsv, doseLines)
+        return files
 
     @staticmethod
     def reviewNotes(segmentation, names):
@@ -661,10 +704,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     def loadFeatures(self, p, job):
         """Per-segment CSVs -> one table, features as rows and one column per segment (as
         SlicerRadiomics and :mod:`lungai.scene.radiomics`; a segment not computed is a NaN column and
-        the message says why); the dose CSV -> the dose table.  Deletes the job's temporary files."""
-        import pandas as pd
-        from lungai.scene import results
-
+        the message says why); the dose CSV -> the dose table.  Deletes the job's temporary files.  The files are
+        read by the job in a background thread (:meth:`readFeatureFiles`), else here."""
         from lungai.radiomics.settings import NODE_ATTRIBUTE, SETTINGS_COLUMN
 
         try:
@@ -683,10 +724,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                     del csvs[key]
             if not csvs:
                 raise ValueError("No features could be computed:\n" + "\n".join(failed.values()))
-            # each run's rows keyed by the run (its CSV), not by the label name two segments may share
-            longRows = [dict(row, segment=key) for key, path in csvs.items() for row in results.read_csv_rows(path)]
-            names, rows = results.features_by_segment(longRows, columns)
-            frame = pd.DataFrame(rows, columns=names)
+            read = getattr(getattr(job.process, "inner", None), "read_result", None)   # read in the background
+            jobs = getattr(job.process, "jobs", None)
+            files = read() if read else self.readFeatureFiles(columns, csvs, doseCsv, getattr(job, "rtdoseNotes", []),
+                                                               jobs[-1].lines if jobs and doseCsv else ())
+            longRows, names, frame = files["rows"], files["names"], files["table"]
             # the table of another CT, or of another segmentation of this CT, is kept (a new one is made):
             # nodes.volume_table; a table the user renamed is kept too, and said (nodes.renamed_table_note)
             previous = p.outputTable
@@ -700,14 +742,15 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             nodes.record_measured_outlines(p.outputTable, getattr(job, "measuredOutlines", []))
             nodes.record_segment_roles(p.outputTable, getattr(job, "segmentRoles", {}), names)
             from lungai.errors import counted
-            message = (f"{counted(len(rows), 'feature')} x {counted(len(names) - 4 - len(failed), 'segment')} -> table "
-                       f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation)
+            segments = counted(len(names) - 4 - len(failed), 'segment')
+            message = (f"{counted(len(frame), 'feature')} x {segments} -> table '{p.outputTable.GetName()}'"
+                       + nodes.segmentation_table_note(p.outputTable, segmentation)
                        + nodes.edited_tables_note(p.outputTable)       # a table the user edited: kept, named
                        + nodes.renamed_table_note(previous, p.outputTable))   # or renamed
             if failed:
                 message += ("\nNot computed (NaN column): " + "; ".join(failed)
                             + "\n" + "\n".join(failed.values()))
-            edgeNotes, nanNotes = results.run_settings_notes(columns, csvs)   # as lungai radiomics says on stderr
+            edgeNotes, nanNotes = files["settingsNotes"]   # as lungai radiomics says on stderr
             for note in edgeNotes:
                 message += "\nwarning: " + note
             for note in getattr(job, "reviewNotes", []):
@@ -732,15 +775,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 # the dose volume's table: another dose (plan B after plan A) gets its own, the other kept
                 doseNode = job.inputs.get("dose")
                 doseNode = doseNode if doseNode is not None and doseNode.GetScene() is not None else None
-                # the RTDOSE's notes (EFFECTIVE, unchecked against a NIfTI CT) in the CSV's rtdose_notes column, as
-                # lungai dose-features writes them for the RTDOSE file (its NRRD copy carries no DoseType): the table
-                # saved as CSV and given to lungai rp predict still says them
-                from lungai.dose.features import record_notes
-
-                record_notes(doseCsv, getattr(job, "rtdoseNotes", []))
-                p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
-                                                   node=p.doseTable, volume_node=volume, made_by=nodes.DOSE_MADE_BY,
-                                                   segmentation_node=segmentation, dose_node=doseNode)
+                # its CSV (with the RTDOSE's notes: readFeatureFiles) as nodes.table_from_csv makes it
+                p.doseTable = nodes.volume_table(slicer.mrmlScene, files["dose"], f"{volume.GetName()} dose features",
+                                                 volume, node=p.doseTable, made_by=nodes.DOSE_MADE_BY,
+                                                 segmentation_node=segmentation, dose_node=doseNode)
                 # the dose's warnings its CSV cannot carry (an EFFECTIVE RTDOSE, an RTDOSE unchecked against a NIfTI
                 # CT ...): recorded on the table, so the RP risk computed from it says them (Multimodal Predict)
                 nodes.record_review_notes(p.doseTable, getattr(job, "doseNotes", []))
@@ -749,8 +787,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                             + nodes.segmentation_table_note(p.doseTable, segmentation)
                             + nodes.dose_table_note(p.doseTable) + nodes.edited_tables_note(p.doseTable))
                 # every warning dose-features printed (one lung, lungs cut by the scan ...), as it says them
-                jobs = getattr(job.process, "jobs", None)
-                for note in results.dose_warnings(doseCsv, jobs[-1].lines if jobs else ()):
+                for note in files["doseWarnings"]:
                     message += "\nwarning: " + self.doseMessage(job.errorMessage(note))
             for note in getattr(job, "doseNotes", []):
                 message += "\nwarning: " + note

@@ -26,7 +26,7 @@ from slicer.util import VTKObservationMixin
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands
 from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, needs, require_job_packages, run_job
-from LungAICommon.process import BackgroundCall, LungAIProcess, PreparedProcess
+from LungAICommon.process import BackgroundCall, LungAIProcess, PreparedProcess, background_steps
 
 REQUESTER = "Multimodal Predict"
 
@@ -376,6 +376,13 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
     def stageInputProblem(self, p):
         if not (commands.is_set(p.stageModelDirectory) and pathlib.Path(p.stageModelDirectory).is_dir()):
             return "Choose a stage model folder"
+        from lungai.errors import InputError
+        from lungai.fusion.balance import check_stage_model_folder
+
+        try:   # a folder lungai stage predict refuses (no or a damaged stage_model.json): said on the button, not by
+            check_stage_model_folder(p.stageModelDirectory)   # the child ~30 s later, after torch (QA slicerfollow71)
+        except InputError as exc:
+            return str(exc)
         if not any(commands.is_set(f) and pathlib.Path(f).is_file() for f in (p.ehrFile, p.rnaFile)) and p.stageVolume is None:
             return "Give an EHR table, an RNA table and/or a CT"
         if p.stageVolume is not None and p.stageSegmentation is None:
@@ -447,7 +454,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if volume is not None:
             yield f"exporting the CT '{volume.GetName()}'"
             job.input("volume")           # removed since the click (the Data module): said, run again
-            ct = nodes.export_volume(volume, workDir / f"ct{nodes.EXPORT_SUFFIX}")
+            # its voxels read now (MRML), the file made and written in a background thread (QA slicerfollow71)
+            ct = yield from background_steps(nodes.volume_writer(volume, workDir / f"ct{nodes.EXPORT_SUFFIX}"),
+                                             f"writing the CT '{volume.GetName()}'", "lungai-export-ct")
             job.fileNames[ct] = volume.GetName()
             segment = nodes.tumour_segment_name(segmentation)
             yield f"exporting segment '{segment}'"

@@ -117,6 +117,40 @@ def test_cancel_stops_the_child_quickly(tmp_path):
     assert not (tmp_path / "s" / "meta.json").exists()
 
 
+# a Ctrl-C (the panel's Cancel: SIGINT) arriving while the child imports MODULE: KeyboardInterrupt raised there, as the
+# signal handler raises it - an event of the child's own startup, not a timer
+_INTERRUPT_AT_IMPORT = """
+import os, sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["LUNGAI_TEST_INTERRUPT_AT"]:
+            sys.meta_path.remove(self)
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+"""
+
+
+@pytest.mark.parametrize("module", ["lungai.cli", "lungai.cli.stage", "numpy"])
+def test_cancel_while_the_child_starts_is_a_clean_cancel(tmp_path, module):
+    """QA slicerfollow71: Cancel in the first seconds of Predict stage (the child importing lungai.cli, or building the
+    parser: numpy, the commands' modules) put a raw KeyboardInterrupt traceback in the panel's log and the child
+    exited with -2 (killed by SIGINT), not the CLI's 130.  A Cancel then is said as any other: "lungai ...:
+    cancelled", 130."""
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(_INTERRUPT_AT_IMPORT, encoding="utf-8")
+    (tmp_path / "model").mkdir()
+    job = LungAIProcess(["stage", "predict", "--model", str(tmp_path / "model"), "--ehr", str(tmp_path / "ehr.csv"),
+                         "-o", str(tmp_path / "out")],
+                        env={"PYTHONPATH": str(tmp_path / "hook"), "LUNGAI_TEST_INTERRUPT_AT": module}).start()
+    assert job.wait(timeout=120) == 130, job.lines
+    assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in job.lines), job.lines
+    assert job.lines[-1] in ("lungai stage: cancelled", "lungai: cancelled"), job.lines
+    assert not (tmp_path / "out").exists()
+
+
 def test_windows_child_has_no_console_and_its_own_group():
     """The Windows options are chosen by a function, so they are checked here on Linux."""
     from LungAICommon import process

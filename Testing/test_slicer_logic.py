@@ -351,6 +351,88 @@ def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, p
     assert path.suffix == ".csv" and path.read_text(encoding="utf-8").startswith("feature,")
 
 
+def test_lung_radiomics_results_read_off_the_gui_thread(load_module, phantom_nodes, monkeypatch):
+    """QA slicerfollow71: after Apply, loadFeatures read the feature CSVs and built the table with pandas on the GUI
+    thread (pandas' import: 0.77 of its 0.92-1.06 s on LUNG1-003).  Now the job reads them (and the settings CSVs'
+    notes) in a background thread once its commands have ended, while the runner's polls go on and the bar says
+    "reading the results"; loadFeatures takes them and only makes the table node."""
+    import threading
+    import time
+
+    from LungAICommon.panel import finish_job
+    from lungai.scene import results
+
+    reads = []
+
+    def recording(function):
+        def call(*args, **kwargs):
+            reads.append((function.__name__, threading.current_thread() is threading.main_thread()))
+            return function(*args, **kwargs)
+        return call
+
+    for name in ("read_csv_rows", "run_settings_notes"):
+        monkeypatch.setattr(results, name, recording(getattr(results, name)))
+    monkeypatch.setattr(commands, "radiomics", lambda *args, **kwargs: ["--version"])   # a child that succeeds at once
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = ["Tumor"]
+    job = logic.startFeatures(p)
+    job.process.prepare()                  # the export (the job's first polls in the panel)
+    columns, csvs, _, _ = job.outputs
+    for path in csvs.values():             # what lungai radiomics writes
+        path.write_text("case,image_type,feature_class,feature,value\n"
+                        "phantom CT,original,firstorder,Mean,-12.5\nphantom CT,original,shape,VoxelVolume,3000\n",
+                        encoding="utf-8")
+    process = job.process.start()
+    statuses = []
+    while process.running:                 # the panel's QtJobRunner: a poll per tick of its 100 ms timer
+        statuses += [e.text for e in process.poll() if e.kind == "progress"]
+        time.sleep(0.02)
+    assert process.succeeded and "reading the results" in statuses, statuses
+    message = finish_job(job, lambda j: logic.loadFeatures(p, j), pytest.fail, lambda text: None)
+    assert message.startswith("2 features x 1 segment -> table"), message
+    assert [name for name, main in reads if main] == [], reads     # nothing of the results read on the GUI thread
+    assert sorted(reads) == [("read_csv_rows", False), ("run_settings_notes", False)], reads
+
+
+def test_the_ct_work_file_is_written_off_the_gui_thread(load_module, phantom_nodes, monkeypatch, tmp_path):
+    """QA slicerfollow71: the step "exporting the CT" of Lung Radiomics' and Predict stage's jobs held the GUI thread
+    0.6-1.1 s on LUNG1-003 (one poll: the voxels copied, the image made and written).  Its voxels and geometry are
+    read on the GUI thread (MRML), the image made and written in a background thread while the polls go on."""
+    import threading
+
+    import lungai.io
+
+    writes = []
+    write_image = lungai.io.write_image
+
+    def recording_write_image(image, path, *args, **kwargs):
+        writes.append((pathlib.Path(path).name, threading.current_thread() is threading.main_thread()))
+        return write_image(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(lungai.io, "write_image", recording_write_image)
+    ct, truth = phantom_nodes
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, truth, ["Tumor"]
+    job = logic.startFeatures(p)
+    job.process.prepare()
+    assert ("ct.nrrd", False) in writes and ("ct.nrrd", True) not in writes, writes
+    written = sitk.ReadImage(str(job.workDir / "ct.nrrd"))
+    assert written.GetSize() == ct.GetImageData().GetDimensions() and written.GetPixelIDValue() == sitk.sitkInt16
+    job.finish()
+    writes.clear()
+    stage = load_module("MultimodalPredict").MultimodalPredictLogic()
+    q = stage.getParameterNode()
+    q.stageModelDirectory, q.stageVolume, q.stageSegmentation, q.stagePatient = _stage_model(tmp_path / "model"), ct, \
+        truth, "P1"
+    job = stage.startStage(q)
+    job.process.prepare()
+    assert ("ct.nrrd", False) in writes and ("ct.nrrd", True) not in writes, writes
+    job.finish()
+
+
 def test_lung_radiomics_keeps_the_users_own_lungs_segment(load_module, mrml_scene, phantom_nodes, small_phantom):
     """QA (slicer55): a ticked "Lungs" segment of the user's (a planning system's, here drawn with the tumour, as on
     LUNG1-003) was replaced by the derived Right | Left lung: its column held another region's features, silently."""
@@ -405,14 +487,19 @@ def test_lung_radiomics_apply_shows_progress_before_the_export_and_cancel_stops_
     assert job.process.running and not any(work.iterdir())
     ct = work / f"ct{nodes.EXPORT_SUFFIX}"
     texts = []
-    while not ct.is_file():                                       # one step a poll (a tick of the bar), each said
-        events = job.process.poll()
+    while not texts or not texts[-1].startswith("preparing the inputs: reading segment"):   # one step a poll (a tick
+        events = job.process.poll()                                                        # of the bar), each said
         assert [e.kind for e in events] == ["progress"], [e.text for e in events]
         texts.append(events[0].text)
-    assert texts[0] == "preparing the inputs: the segments' outlines"
-    # the bar names the step that runs next; the CT was exported by the poll that named the first segment
-    assert texts[-2:] == ["preparing the inputs: exporting the CT 'phantom CT'",
-                          "preparing the inputs: reading segment 'Tumor'"]
+    # the outlines measured (recorded on the table) one segment a poll (QA slicerfollow71: LUNG1-003's four in one
+    # poll, 0.54-0.72 s), then the CT
+    assert texts[:4] == [f"preparing the inputs: the outline of segment {name!r}"
+                         for name in ("Tumor", "Right lung", "Left lung")] + [
+        "preparing the inputs: exporting the CT 'phantom CT'"] and ct.is_file()
+    # the bar names the step that runs next; the CT was exported by the polls that named it until the first segment
+    # (written in a background thread: "writing the CT" said a poll until it is written)
+    assert [t for t in texts if t != "preparing the inputs: writing the CT 'phantom CT'"][-2:] == [
+        "preparing the inputs: exporting the CT 'phantom CT'", "preparing the inputs: reading segment 'Tumor'"]
     assert not list(work.glob("segment_*"))                       # the segments: later steps
     job.process.cancel()                                          # Cancel between two steps
     assert job.process.cancelled and not job.process.running and job.process.poll() == []
@@ -1640,7 +1727,7 @@ def test_segment_checks_of_the_panels_do_not_import_pydicom(load_module, phantom
     ct, truth = phantom_nodes
     stage = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = stage.getParameterNode()
-    p.stageModelDirectory = tmp_path
+    p.stageModelDirectory = _stage_model(tmp_path)
     p.stageVolume, p.stageSegmentation, p.stagePatient = ct, truth, "P1"
     assert stage.stageInputProblem(p) is None
     radiomics = load_module("LungRadiomics").LungRadiomicsLogic()
@@ -1850,8 +1937,7 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     module = load_module("MultimodalPredict")
     logic = module.MultimodalPredictLogic()
     p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    p.stageModelDirectory = tmp_path / "model"
+    p.stageModelDirectory = _stage_model(tmp_path / "model")
     assert "EHR table" in logic.stageInputProblem(p)
     p.stageVolume, p.stageSegmentation = phantom_nodes
     assert "patient id" in logic.stageInputProblem(p)
@@ -1904,6 +1990,8 @@ def test_stage_click_exports_nothing_and_imports_no_table_reader(load_module, mr
     assert [(e.kind, e.text) for e in events] == [("progress", "preparing the inputs: exporting the CT 'phantom CT'")]
     assert not any(work.iterdir())                                # the bar names the step that runs next
     events = job.process.poll()
+    while [e.text for e in events] == ["preparing the inputs: writing the CT 'phantom CT'"]:   # a poll until written
+        events = job.process.poll()                                                        # (a background thread)
     assert [(e.kind, e.text) for e in events] == [("progress", "preparing the inputs: exporting segment 'Tumor'")]
     assert sorted(f.name for f in work.iterdir()) == [f"ct{nodes.EXPORT_SUFFIX}"]
     job.process.cancel()                                          # Cancel between two steps
@@ -1958,6 +2046,7 @@ def test_stage_patient_id_matched_to_the_tables_off_the_gui_thread(load_module, 
     assert read_on == [False], read_on        # the EHR table read by the job's thread, never on the GUI thread
     # each poll of the step waited at most 20 ms for the read (said while it takes longer: a first import of pandas)
     assert set(statuses) <= {"preparing the inputs: exporting the CT 'phantom CT'",
+                             "preparing the inputs: writing the CT 'phantom CT'",
                              "preparing the inputs: exporting segment 'Tumor'",
                              "preparing the inputs: matching the patient id to the tables"}
     with open(process.args[-1], newline="", encoding="utf-8") as f:
@@ -1970,15 +2059,41 @@ def test_stage_patient_id_matched_to_the_tables_off_the_gui_thread(load_module, 
     job.finish()
 
 
+def test_stage_apply_needs_a_stage_models_card(load_module, mrml_scene, tmp_path):
+    """QA slicerfollow71: Predict stage was enabled for any folder as the stage model (no stage_model.json, a truncated
+    one), refused by the child 28-30 s later, after torch was loaded.  The panel checks the folder as lungai stage
+    predict first does (lungai.fusion.balance.check_stage_model_folder, light): the problem and the fix on the
+    button, as the RP risk button's model card check."""
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "ehr.csv").write_text("patient_id,age\nP1,70\n", encoding="utf-8")
+    p.ehrFile = tmp_path / "ehr.csv"
+    (tmp_path / "empty").mkdir()
+    p.stageModelDirectory = tmp_path / "empty"
+    problem = logic.stageInputProblem(p)
+    assert problem is not None and "is not a locked stage model (no stage_model.json)" in problem, problem
+    assert "How to fix: pass the folder written by `lungai stage train`" in problem, problem
+    model = _stage_model(tmp_path / "model")
+    (model / "stage_model.json").write_text('{"format": "lungai-stage-model", "vers', encoding="utf-8")
+    p.stageModelDirectory = model
+    problem = logic.stageInputProblem(p)
+    assert problem is not None and "stage_model.json is not readable JSON" in problem, problem
+    assert "How to fix: retrain with `lungai stage train`" in problem, problem
+    (model / "stage_model.json").write_text("[1, 2]", encoding="utf-8")
+    assert "holds a JSON list, not a stage model description" in logic.stageInputProblem(p)
+    _stage_model(model)
+    assert logic.stageInputProblem(p) is None
+
+
 def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, phantom_nodes, tmp_path):
     """Apply stays off without a segment named as a tumour (any GTV name is one) or with an empty one."""
     from lungai import mrml
 
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
     vol, seg = phantom_nodes
-    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = tmp_path / "model", vol, seg, "P1"
+    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = _stage_model(tmp_path / "model"), vol, \
+        seg, "P1"
     assert logic.stageInputProblem(p) is None
     segmentation = seg.GetSegmentation()
     tumour = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
@@ -2000,13 +2115,20 @@ def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, p
 STAGE_HEADER = "patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
 
 
+def _stage_model(folder):
+    """``folder`` made a stub stage model folder: a stage_model.json card, what the panel checks before enabling
+    Predict stage (the job's child, which loads the model, is not run)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "stage_model.json").write_text('{"format": "lungai-stage-model", "version": 2}', encoding="utf-8")
+    return folder
+
+
 def _stage_logic(load_module, tmp_path, ehr_rows=None, ct_nodes=None, patient=None):
     """Multimodal Predict's logic and parameter node with a (stub) stage model folder, an EHR table
     (``patient_id,age`` + ``ehr_rows``), the CT + segmentation nodes and the typed patient id, as given."""
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    p.stageModelDirectory = tmp_path / "model"
+    p.stageModelDirectory = _stage_model(tmp_path / "model")
     if ehr_rows is not None:
         (tmp_path / "ehr.csv").write_text("patient_id,age\n" + ehr_rows, encoding="utf-8")
         p.ehrFile = tmp_path / "ehr.csv"
@@ -2208,8 +2330,8 @@ def test_stage_ct_branch_uses_the_primary_gtv_whatever_the_segment_order(load_mo
     assert mrml.segment_names(seg) == LUNG1_003_ROIS
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = tmp_path / "model", vol, seg, "P1"
+    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = _stage_model(tmp_path / "model"), vol, \
+        seg, "P1"
     job = logic.startStage(p)
     job.process.prepare()                 # the export: the job's first polls in the panel
     assert list(job.fileNames.values()) == ["phantom CT", f"'GTV-1' ({seg.GetName()})"]
@@ -2915,8 +3037,8 @@ def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, 
     # MultimodalPredict: the stage CT branch exports GTV-1 as the tumour
     mm = load_module("MultimodalPredict").MultimodalPredictLogic()
     q = mm.getParameterNode()
-    (tmp_path / "model").mkdir()
-    q.stageModelDirectory, q.stageVolume, q.stageSegmentation, q.stagePatient = tmp_path / "model", vol, seg, "P1"
+    q.stageModelDirectory, q.stageVolume, q.stageSegmentation, q.stagePatient = _stage_model(tmp_path / "model"), vol, \
+        seg, "P1"
     job = mm.startStage(q)
     job.process.prepare()                 # the export: the job's first polls in the panel
     try:
@@ -4108,7 +4230,8 @@ def test_radiomics_and_stage_refuse_another_cts_segmentation(load_module, mrml_s
     assert nodes.volume_segmentation_default(mrml_scene, a) is seg_a
     stage = load_module("MultimodalPredict").MultimodalPredictLogic()
     q = stage.getParameterNode()
-    q.stageModelDirectory, q.stageVolume, q.stagePatient, q.stageSegmentation = str(tmp_path), b, "P1", seg_a
+    q.stageModelDirectory, q.stageVolume, q.stagePatient, q.stageSegmentation = str(_stage_model(tmp_path)), b, "P1", \
+        seg_a
     assert "holds the results of another CT (A)" in stage.stageInputProblem(q)
     q.stageSegmentation = seg_b
     assert stage.stageInputProblem(q) is None
@@ -4126,7 +4249,7 @@ def test_stage_ct_branch_selects_the_cts_own_segmentation(load_module, mrml_scen
     seg_a, seg_b = _add_tumour(mrml_scene, a), _add_tumour(mrml_scene, b)
     stage = load_module("MultimodalPredict").MultimodalPredictLogic()
     q = stage.getParameterNode()
-    q.stageModelDirectory, q.stagePatient, q.stageVolume = str(tmp_path), "P1", b
+    q.stageModelDirectory, q.stagePatient, q.stageVolume = str(_stage_model(tmp_path)), "P1", b
     assert stage.offerStageSegmentation(q) is seg_b and q.stageSegmentation is seg_b    # none chosen: B's own
     q.stageVolume = a                                                                 # another CT: its own one
     assert stage.offerStageSegmentation(q) is seg_a and q.stageSegmentation is seg_a
@@ -4217,7 +4340,7 @@ def test_rotated_roi_is_said_to_be_its_bounding_box(load_module, mrml_scene, pha
         "(reset the ROI's rotation to segment in the drawn box)"]
 
 
-def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phantom_nodes, rp_model):
+def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phantom_nodes, rp_model, tmp_path):
     """A child's error on an exported file names the node / segment (real `lungai lungs` run for the CT);
     the fix line comes with it."""
     import json
@@ -4238,7 +4361,7 @@ def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phanto
     stage = load_module("MultimodalPredict")
     slogic = stage.MultimodalPredictLogic()
     s = slogic.getParameterNode()
-    s.stageModelDirectory = pathlib.Path(rp_model[1])         # any folder: the job is not started
+    s.stageModelDirectory = _stage_model(tmp_path / "model")  # a stage model's card: the job is not started
     s.stageVolume, s.stageSegmentation, s.stagePatient = phantom_nodes[0], phantom_nodes[1], "P1"
     job = slogic.startStage(s)
     job.process.prepare().lines = [f"lungai stage predict: error: the tumour mask {job.workDir / 'tumour.nrrd'} "

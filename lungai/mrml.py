@@ -103,11 +103,26 @@ def image_from_volume_node(node, world: bool = True) -> sitk.Image:
     """SimpleITK image (LPS) with the node's voxels and geometry; with ``world`` (the default) the node's
     parent transforms are applied, so the image lies where Slicer shows it (and where seeds/ROIs are
     read).  A non-linear parent transform raises :class:`InputError` (harden it first)."""
+    return image_from_snapshot(volume_node_snapshot(node, world))
+
+
+def volume_node_snapshot(node, world: bool = True) -> tuple:
+    """The MRML read of :func:`image_from_volume_node` (on the GUI thread): (the node's voxels, copied, its
+    (origin, spacing, direction) in LPS); :func:`image_from_snapshot` makes the image of it, reading no MRML - in any
+    thread (a panel writes its CT work file in a background thread: QA slicerfollow71)."""
     if node is None or node.GetImageData() is None:
         raise InputError("the volume node has no image data", "select a loaded volume")
-    arr = slicer.util.arrayFromVolume(node)
-    img = sitk.GetImageFromArray(np.array(arr, copy=True))
-    return set_geometry_from_node(img, node, world)
+    return np.array(slicer.util.arrayFromVolume(node), copy=True), geometry_from_ijk_to_ras(ijk_to_world(node, world))
+
+
+def image_from_snapshot(snapshot) -> sitk.Image:
+    """The SimpleITK image of a :func:`volume_node_snapshot` (no MRML read)."""
+    voxels, (origin, spacing, direction) = snapshot
+    img = sitk.GetImageFromArray(voxels)
+    img.SetOrigin(origin)
+    img.SetSpacing(spacing)
+    img.SetDirection(direction)
+    return img
 
 
 def volume_node_from_image(scene, img: sitk.Image, name: str, node=None, labelmap: bool = False,

@@ -376,6 +376,14 @@ def main(argv=None) -> int:
     started = _command_start(argv)
     try:
         return _main(argv, started)
+    except KeyboardInterrupt:
+        # Ctrl-C (a panel's Cancel) before the command's own handling in _main: while the parser is built (the
+        # commands' modules, numpy imported) or the line parsed - said as a later one, 130, no traceback (QA
+        # slicerfollow71: Cancel in the first seconds of the panel's Predict stage logged a traceback, exit -2)
+        words = [str(w) for w in (sys.argv[1:] if argv is None else argv)]
+        command = next((w for w in words if not w.startswith("-")), "")
+        print(f"lungai{' ' + command if command else ''}: cancelled", file=sys.stderr)
+        return 130
     finally:
         if argv is None:
             _wait_for_calls_left_running()

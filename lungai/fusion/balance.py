@@ -13,16 +13,23 @@ EXTERNAL_TEXTS = {"train": "`lungai stage train`",
                   "honest": "`lungai stage cv` gives the honest estimate on the training cohort itself"}
 
 
-def check_stage_model_folder(folder, option: str = "") -> None:
+STAGE_FIX = "retrain with `lungai stage train`, or restore the model folder exactly as lungai wrote it"
+
+
+def check_stage_model_folder(folder, option: str = "") -> dict:
     """The first check of :func:`lungai.fusion.model_io.load`: a locked stage model's folder holds its
-    stage_model.json - light (no torch), so that ``lungai stage validate / predict --model`` and ``lungai demo
-    --stage-model`` refuse a wrong folder before the heavy imports.  ``option``: the option that named the folder,
-    said with it."""
+    stage_model.json, a readable JSON object - light (no torch), so that ``lungai stage validate / predict --model``,
+    ``lungai demo --stage-model`` and the Multimodal Predict panel (before Predict stage is enabled) refuse a wrong
+    folder before the heavy imports.  ``option``: the option that named the folder, said with it.  Returns the card
+    (QA slicerfollow71: a folder with a truncated stage_model.json enabled the panel's Predict stage, refused by the
+    child 28-30 s later, after torch was loaded)."""
     from lungai.errors import InputError
+    from lungai.model_files import read_json
 
     if not (Path(folder) / META).is_file():
         raise InputError(f"{option + ' ' if option else ''}{folder} is not a locked stage model (no {META})",
                          "pass the folder written by `lungai stage train`")
+    return read_json(Path(folder) / META, STAGE_FIX, "stage model description")
 
 
 def class_counts_text(counts) -> str:

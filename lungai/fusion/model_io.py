@@ -20,11 +20,11 @@ import torch
 
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.model_files import (IN_SAMPLE_TEMPLATE, LOOSE_MATCH_NOTE, dump_skops, in_sample_patients,  # noqa: F401
-                               load_safetensors, load_skops, read_json, training_patients)
+                               load_safetensors, load_skops, training_patients)
 from lungai.model_files import external_notes, without_named_ids  # noqa: F401  (without_named_ids: as before)
 from lungai.model_files import external_patients as shared_external_patients
-from lungai.fusion.balance import EXTERNAL_TEXTS, META, RARE_CLASS_SHARE, check_stage_model_folder, class_balance_lines, \
-    class_counts_text  # noqa: F401
+from lungai.fusion.balance import EXTERNAL_TEXTS, META, RARE_CLASS_SHARE, STAGE_FIX, check_stage_model_folder, \
+    class_balance_lines, class_counts_text  # noqa: F401
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.outputs import OUTPUTS, check_output_dir, claimed  # noqa: F401 - light: stage checks -o with them
 from lungai.fusion.models.fusion import FusionModel
@@ -77,9 +77,6 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
     meta.update(extra or {})
     (out / META).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     return out
-
-
-STAGE_FIX = "retrain with `lungai stage train`, or restore the model folder exactly as lungai wrote it"
 
 
 # ------------------------------------------------------------------------------ training patients (no plain IDs)
@@ -181,8 +178,7 @@ def load(model_dir):
     field, weights that do not fit the network it describes, a tensor missing, NaN / infinite weights, a baseline
     kind lungai does not have) is an :class:`InputError` naming the file and the problem."""
     d = Path(model_dir)
-    check_stage_model_folder(d)
-    meta = read_json(d / META, STAGE_FIX, "stage model description")
+    meta = check_stage_model_folder(d)     # stage_model.json: there, a readable JSON object
     version = meta.get("version", 0)
     if meta.get("format") != FORMAT or not isinstance(version, int) or version > VERSION:
         raise InputError(f"{d / META} is not a stage model this version can read", "retrain with `lungai stage train`")
