@@ -225,3 +225,54 @@ def test_slicer_lung_segment_that_looks_like_no_lung_is_said(mrml_scene, small_p
             assert notes == [], notes
         else:
             assert len(notes) == 1 and said in notes[0] and "is it really a lung segment" in notes[0], notes
+
+
+# --- QA notesfollow71: the lung notes said and recorded whatever segments are asked --------------------------------
+
+def test_batch_lung_notes_recorded_when_segments_leave_lungs_out(tmp_path):
+    """radiomics-batch put the lung notes in the case's 'lungs' notes: with --segments tumour right_lung ('lungs'
+    left out) a lesion given as the lungs was computed as right_lung and its note recorded nowhere (no _settings.csv
+    notes, no summary line).  Now in the notes of the lung segment computed."""
+    from lungai.radiomics.batch import run_batch
+
+    ct, _ = _ct_and_lungs()
+    arr = np.zeros((10, 20, 40), np.uint8)
+    arr[8:10, 8:12, 6:12] = 1           # 48 ml of soft tissue on the patient's right, given as the lungs
+    lesion = sitk.GetImageFromArray(arr)
+    lesion.CopyInformation(ct)
+    tumour = sitk.GetImageFromArray((arr > 0).astype(np.uint8))
+    tumour.CopyInformation(ct)
+    for name, img in (("ct.nrrd", ct), ("lesion.nrrd", lesion), ("t.nrrd", tumour)):
+        sitk.WriteImage(img, str(tmp_path / name))
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"case,image,tumour,lungs\nc1,{tmp_path / 'ct.nrrd'},{tmp_path / 't.nrrd'},"
+                        f"{tmp_path / 'lesion.nrrd'}\n", encoding="utf-8")
+    from lungai.radiomics import load_params
+
+    summary = run_batch(str(manifest), str(tmp_path / "out.csv"),
+                        load_params("default", feature_classes=["firstorder"], lung_spacing_mm=0),
+                        segments=["tumour", "right_lung"], workers=0)
+    said = "\n".join(summary.nan_notes)
+    assert f"segment 'right_lung' {NOT_A_LUNG} a lung (48 ml" in said, summary.text()
+    import pandas as pd
+
+    settings = pd.read_csv(tmp_path / "out_settings.csv")
+    notes = settings.set_index("segment")["notes"].fillna("")
+    assert NOT_A_LUNG in notes["right_lung"], notes
+
+
+def test_one_lung_map_noted_for_whole_lung_segments_asked():
+    """--segments lungs (or lungs_minus_tumour) of a one-lung map: 'lungs' is one lung alone, said (before: no word;
+    the note only came when the absent side's segment was a default one left out)."""
+    ct, labels = _ct_and_lungs()
+    notes: list = []
+    errors: dict = {}
+    segs = S.segments_from_masks(ct, lungs=_only(labels, 1), names=["lungs"], errors=errors, lung_notes=notes,
+                                 lung_file="r.nii.gz")
+    assert set(segs) == {"lungs"} and errors == {}
+    assert len(notes) == 1 and ABSENT_LEFT in notes[0] and "segment 'lungs' is the right lung alone" in notes[0]
+    assert "'left_lung' is not computed" not in notes[0], notes
+    notes = []
+    segs = S.segments_from_masks(ct, tumour=_only(labels, 1), lungs=_only(labels, 1), names=["right_lung"],
+                                 errors=errors, lung_notes=notes)
+    assert set(segs) == {"right_lung"} and notes == [], notes      # the lung asked is whole: nothing to say

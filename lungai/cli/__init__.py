@@ -139,13 +139,15 @@ def check_input_exists(path, what: str = "CT", series: str | None = None) -> Non
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.io.read import check_series_option
     from lungai.paths import check_not_ct_object
 
     if not Path(path).exists():
         raise InputError(f"{what} {path} does not exist", "check the path (and that the drive is mounted)")
     check_not_ct_object(path)
-    check_series_option(path, series)
+    if series is not None:     # the reader's module (SimpleITK) only for a --series to check (QA notesfollow71)
+        from lungai.io.read import check_series_option
+
+        check_series_option(path, series)
 
 
 # what a second --seed-point / --roi is told (segment, demo)

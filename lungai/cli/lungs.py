@@ -41,12 +41,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from lungai.io import read_ct, write_image
     from lungai.lungs import LUNG_STEPS
     from lungai.progress import task, timer_running
 
-    from lungai.dicom.export import EXPORT_STEPS
-    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan, reads_dicom_ct
     from lungai.io.outputs import prepare_output_file, recorded_output_files
     from lungai.io.write import check_image_name, output_stem
 
@@ -68,6 +65,10 @@ def run(args) -> int:
             for spec in args.structure or ([args.gtv] if args.gtv else []):     # no lung as a GTV
                 check_gtv_spec(spec, args.structure_map, "--structure" if args.structure else "--gtv")
             args.rtstruct = rtstruct_option(args.rtstruct, args.ct, args.series)[0]
+    # the DICOM checks after the arguments' (their module, with lungai.dicom.export's SimpleITK and highdicom, was
+    # imported first: QA notesfollow71)
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan, reads_dicom_ct
+
     # the GTVs asked for: --gtv, or each --structure (with --rtstruct: every GTV contoured, role:gtv, by default)
     gtv_specs = args.structure or ([args.gtv] if args.gtv else ["role:gtv"] if args.rtstruct else [])
     dicom = reads_dicom_ct(args.ct) and not args.no_dicom   # the series read_ct reads (in CT/ too)
@@ -84,6 +85,10 @@ def run(args) -> int:
     gtv_file = args.rtstruct or args.gtv     # the GTV's file (an RTSTRUCT: --gtv names its structure)
     prepare_output_file(args.output, inputs=[p for p in (args.ct, gtv_file, args.structure_map) if p], owner="lungs",
                         sidecars=sidecars)   # before any work
+    # the readers' and writers' SimpleITK once the output is claimed, after every refusal of the arguments
+    from lungai.dicom.export import EXPORT_STEPS
+    from lungai.io import read_ct, write_image
+
     # each file recorded as soon as the run ends (a failure included): a re-run replaces them
     # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too, and each
     # DICOM file written (EXPORT_STEPS: the SEG, the RTSTRUCT)

@@ -1446,10 +1446,10 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         from lungai.dose.features import LUNGS_CUT_COLUMN, NOTES_COLUMN, lungs_cut, notes_text
         from lungai.dose.read import dose_read_once, read_dose_sum
         from lungai.io import read_ct, write_image
-        from lungai.lungs.check import lung_map_notes
+        from lungai.lungs.check import lung_map_notes, lung_segment_notes
         from lungai.radiomics import extract, segments_from_masks, to_wide
         from lungai.radiomics.extract import edge_notes
-        from lungai.radiomics.segments import AUTOMATIC_TUMOUR, empty_tumour_give, tumour_words
+        from lungai.radiomics.segments import AUTOMATIC_TUMOUR, empty_tumour_give, lung_map_hint, tumour_words
         from lungai.radiomics.csv_output import write_csv
 
         if not previous:
@@ -1577,13 +1577,16 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                                        tumour_named=None if gtvs else AUTOMATIC_TUMOUR,
                                        lung_notes=seg_notes.setdefault("lungs", []))   # one lung absent, no lung
         if dose_lungs_role in ("lungs", "lungs_minus_gtv"):     # lungs_minus_tumour of other lungs, below
-            seg_notes.clear()
+            seg_notes["lungs_minus_tumour"] = []        # the lung notes kept (QA notesfollow71: all were cleared)
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones
             whole = sitk.Cast(dose_lungs > 0, sitk.sitkUInt8)
             outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
             segments.update(lungs=whole, lungs_minus_tumour=sitk.And(whole, outside))
             errors.pop("lungs", None)
             errors.pop("lungs_minus_tumour", None)
+            # checked as the lungs of a label map are (segments_from_masks): a 'Lungs' structure that looks like no
+            # lungs (a GTV named Lungs, under 1000 ml or mostly soft tissue) said in the patient's notes
+            seg_notes.setdefault("lungs", []).extend(lung_segment_notes({"lungs": whole}, ct, hint=lung_map_hint()))
         elif dose_lungs_role == "lungs_minus_gtv":   # one 'Lungs-GTV' structure: it is the lungs_minus_tumour segment
             outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
             segments["lungs_minus_tumour"] = sitk.And(sitk.Cast(dose_lungs > 0, sitk.sitkUInt8), outside)

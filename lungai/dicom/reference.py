@@ -11,11 +11,14 @@ import hashlib
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import SimpleITK as sitk
 
 from lungai.errors import InputError
+
+if TYPE_CHECKING:       # SimpleITK imported where an image is checked: reads_dicom_ct / multiframe_ct /
+    import SimpleITK as sitk    # check_output_folder run with a command's arguments (`lungai lungs`; QA notesfollow71)
 # light, in lungai.paths (the output checks run with the arguments, before SimpleITK: lungai.io.outputs)
 from lungai.paths import is_dicom_folder, read_ct_header  # noqa: F401
 
@@ -136,7 +139,7 @@ def reads_dicom_ct(path) -> bool:
     its outputs (``lungai segment``, ``lungai lungs``): those reference the very series read (:func:`ct_reference`),
     so a CT found in a subfolder gets them as one given by its own folder.  Decided before the CT is read (its
     output names are claimed first); a folder the reader cannot read as a CT series fails there, as before."""
-    from lungai.io.read import dicomdir_folder
+    from lungai.paths import dicomdir_folder     # light: with the arguments, before SimpleITK
 
     p = dicomdir_folder(path)
     return p.is_dir() or (p.is_file() and read_ct_header(p) is not None)
@@ -399,6 +402,8 @@ def check_on_grid(image: sitk.Image, reference: CTReference, what: str = "mask")
           and np.allclose(image.GetSpacing()[:2], spacing[::-1], atol=1e-3)
           and np.allclose(image.GetOrigin(), [float(v) for v in first.ImagePositionPatient], atol=1e-2))
     mine = orientation_of(image)
+    import SimpleITK as sitk
+
     theirs = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(direction.flatten().tolist())
     cosines = lambda d: ", ".join(f"{v + 0.0:.4g}" for v in np.asarray(d).flatten())  # noqa: E731
     if ok and not same_direction and mine != theirs:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Iterable
-
-import SimpleITK as sitk
+from typing import TYPE_CHECKING, Iterable
 
 from lungai.errors import InputError
+
+if TYPE_CHECKING:       # SimpleITK imported where an image is written: check_image_name is an argument check, before
+    import SimpleITK as sitk    # any heavy import (`lungai lungs`' refusals; QA notesfollow71)
 
 WRITE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
 
@@ -74,6 +75,8 @@ def _write_image(img: sitk.Image, p: Path, compress: bool = True) -> Path:
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)         # a stale one of a killed write (never renamed)
+            import SimpleITK as sitk
+
             sitk.WriteImage(img, str(tmp), useCompression=compress and not name.endswith(".nii"))
             if not tmp.exists():
                 raise file_error(OSError(0, "ITK wrote no file under the name given"), p)

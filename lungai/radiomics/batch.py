@@ -274,17 +274,21 @@ def _segments_for(row: dict, image, segments, errors: dict, lung_names: list | N
     tumour = mask_input(row["tumour"], image, option="tumour", parts=seg_parts) if row.get("tumour") else None
     if tumour is not None and one_lesion is not None:
         one_lesion["tumour"] = S.tumour_one_lesion(row["tumour"], seg_parts, option="tumour")
-    return S.segments_from_masks(image, tumour=tumour,
+    segment_notes = segment_notes if segment_notes is not None else {}
+    lung_notes: list = []       # one lung absent, a lung segment that looks like no lung
+    segs = S.segments_from_masks(image, tumour=tumour,
                                  lungs=lung_map_input(row["lungs"], image, option="lungs",
                                                       consequence=S.LUNG_MAP_CONSEQUENCE, names=sides)
                                  if row.get("lungs") else None,
                                  names=segments, errors=errors, lung_segments=sides, lung_file=row.get("lungs"),
                                  tumour_segments=seg_parts, tumour_file=row.get("tumour"),
-                                 notes=(segment_notes if segment_notes is not None else {}).setdefault(
-                                     "lungs_minus_tumour", []),
-                                 # one lung absent, a lung segment that looks like no lung: in the lungs' notes
-                                 lung_notes=(segment_notes if segment_notes is not None else {}).setdefault(
-                                     "lungs", []))
+                                 notes=segment_notes.setdefault("lungs_minus_tumour", []), lung_notes=lung_notes)
+    if lung_notes:
+        # in the notes of a lung segment computed, whatever --segments asks: 'lungs' left out, they were said nowhere
+        # (QA notesfollow71: --segments tumour right_lung on pyradiomics' lung2 lesion as the lungs)
+        lung_first = [n for n in (*S.WHOLE_LUNG_SEGMENTS, "right_lung", "left_lung") if n in segs]
+        segment_notes.setdefault((lung_first or list(segs) or ["lungs"])[0], []).extend(lung_notes)
+    return segs
 
 
 # the messages of a case's input steps (its CT read, its segments built from the mask cells)

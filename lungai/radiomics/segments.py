@@ -145,15 +145,18 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
         present, absent = ("right_lung", "left_lung") if r.any() else ("left_lung", "right_lung")
         asked = (names is not None) if requested is None else requested
         failed = present in errors and present not in out     # the lone lung on the other side: that error says it
-        if out.pop(absent, None) is not None:
-            shown = _lung_map_shown(lung_file)
-            if asked:
-                errors[absent] = str(InputError(
-                    absent_lung_text(absent, shown, lung_segments) + f", so segment {absent!r} is empty",
-                    f"give a lung map that holds the {absent.split('_')[0]} lung too (1 = right lung, 2 = left lung, "
-                    f"as `lungai lungs` writes it), or leave {absent} out of --segments (a patient with one lung)"))
-            elif lung_notes is not None and not failed:
-                lung_notes.append(absent_lung_note(absent, shown, lung_segments))
+        popped = out.pop(absent, None) is not None
+        shown = _lung_map_shown(lung_file)
+        # the whole-lung segments built: one lung, whatever segments were asked (QA notesfollow71: --segments lungs
+        # of a one-lung map computed 'lungs' as the right lung alone without a word)
+        whole = [n for n in WHOLE_LUNG_SEGMENTS if n in out]
+        if popped and asked:
+            errors[absent] = str(InputError(
+                absent_lung_text(absent, shown, lung_segments) + f", so segment {absent!r} is empty",
+                f"give a lung map that holds the {absent.split('_')[0]} lung too (1 = right lung, 2 = left lung, "
+                f"as `lungai lungs` writes it), or leave {absent} out of --segments (a patient with one lung)"))
+        elif lung_notes is not None and not failed and (popped or whole):
+            lung_notes.append(absent_lung_note(absent, shown, lung_segments, left_out=popped, whole=whole))
     if lung_notes is not None:
         from lungai.lungs.check import lung_segment_notes
 
@@ -185,13 +188,23 @@ def absent_lung_text(absent: str, shown: str = "the lung map", lung_segments: di
     return f"{shown} holds no {side} lung ({where})"
 
 
-def absent_lung_note(absent: str, shown: str = "the lung map", lung_segments: dict | None = None) -> str:
-    """The note of a lung map holding one lung, the ``absent`` side's segment left out of the default segments
-    (:func:`segments_from_masks`): a pneumonectomy, or one lung exported alone."""
+# the segments of both lungs (less the tumour): one lung alone when the lung map holds one
+WHOLE_LUNG_SEGMENTS = ("lungs", "lungs_minus_tumour")
+
+
+def absent_lung_note(absent: str, shown: str = "the lung map", lung_segments: dict | None = None,
+                     left_out: bool = True, whole=("lungs",)) -> str:
+    """The note of a lung map holding one lung (:func:`segments_from_masks`): a pneumonectomy, or one lung exported
+    alone.  ``left_out``: the ``absent`` side's segment was left out of the default segments; ``whole``: the
+    whole-lung segments built (:data:`WHOLE_LUNG_SEGMENTS`), each the lung present alone."""
     present = "right" if absent == "left_lung" else "left"
-    return (absent_lung_text(absent, shown, lung_segments) + f": segment {absent!r} is not computed and segment "
-            f"'lungs' is the {present} lung alone (a patient with one lung, or one lung exported alone); if the "
-            "patient has both lungs, give them in one map (1 = right lung, 2 = left lung, as `lungai lungs` writes it)")
+    said = [f"segment {absent!r} is not computed"] if left_out else []
+    said += [f"segment {name!r} is the {present} lung alone" + (", less the tumour" if name != "lungs" else "")
+             for name in whole]
+    return (absent_lung_text(absent, shown, lung_segments) + ": " + " and ".join([", ".join(said[:-1])] + said[-1:]
+                                                                               if len(said) > 1 else said)
+            + " (a patient with one lung, or one lung exported alone); if the patient has both lungs, give them in "
+            "one map (1 = right lung, 2 = left lung, as `lungai lungs` writes it)")
 
 
 def lung_map_hint(lung_file=None) -> str:
