@@ -1361,7 +1361,7 @@ def test_segments_whose_radiomics_failed_are_named_in_the_report_and_console(pha
     lungs_info = {"right_lung": 1200.0, "left_lung": 0.0, "notes": [], "cut": [], "warnings": []}
     page = _lungs_and_features({"lungs": lungs_info, "radiomics": info})
     assert 'id="radiomics-failed" data-value="2"' in page, page
-    assert "<li>tumour: segment &#x27;tumour&#x27; has only 1 voxel" in page and "<li>left lung: segment" in page, page
+    assert "<li>tumour: segment &#x27;tumour&#x27; has only 1 voxel" in page and "<li>left lung: the lung map holds no left lung" in page, page
     summary = {"segmentation": {"tumor_volume_ml": 0.1, "confidence": 0.9, "needs_review": False}, "rp": {"message": "x"},
                "stage": {"message": "x"}, "dose": None, "dose_source": "none", "lungs": lungs_info, "radiomics": info}
     lines = result_lines(summary)
