@@ -425,7 +425,19 @@ def run_steps(steps):
             return done.value
 
 
-class PreparedProcess:
+class _InnerJobs:
+    """``jobs``: the commands' processes of the wrapped :class:`ProcessChain` (``self.inner``; Lung Radiomics: one per
+    segment) - AttributeError while there is none (not prepared yet) or it is one process, as for that process."""
+
+    @property
+    def jobs(self) -> list:
+        jobs = getattr(self.inner, "jobs", None)
+        if jobs is None:
+            raise AttributeError("jobs")
+        return jobs
+
+
+class PreparedProcess(_InnerJobs):
     """Python preparation (a panel exporting its inputs from MRML, which lives on the GUI thread) run one step per
     :meth:`poll`, then the process it builds - with the interface of one process, so that the panel's progress bar
     and Cancel are there from the click on Apply.
@@ -481,13 +493,6 @@ class PreparedProcess:
     def succeeded(self) -> bool:
         return self.inner is not None and not self.cancelled and self.inner.succeeded
 
-    @property
-    def jobs(self) -> list:
-        """The commands' processes (:class:`ProcessChain`'s ``jobs``) once prepared."""
-        jobs = getattr(self.inner, "jobs", None)
-        if jobs is None:
-            raise AttributeError("jobs")
-        return jobs
 
     @property
     def args(self) -> list[str]:
@@ -642,7 +647,7 @@ def background_steps(function, text: str, name: str = "lungai-background"):
 READING = "reading the results"
 
 
-class ReadingProcess:
+class ReadingProcess(_InnerJobs):
     """A process whose result files are read in a background thread once it has succeeded - with the interface of one
     process, so that the panel's runner keeps polling (the progress bar says :attr:`label`, the GUI stays live) until
     the files are read, and its ``load...`` method then gets them from :meth:`read_result` instead of reading them on
@@ -712,13 +717,6 @@ class ReadingProcess:
     def args(self) -> list[str]:
         return self.inner.args
 
-    @property
-    def jobs(self) -> list:
-        """The commands' processes of a :class:`ProcessChain` read after (Lung Radiomics: one per segment)."""
-        jobs = getattr(self.inner, "jobs", None)
-        if jobs is None:
-            raise AttributeError("jobs")
-        return jobs
 
     @property
     def lines(self) -> list[str]:
