@@ -98,3 +98,26 @@ def test_stage_synth_says_why_no_cv_fits_a_cohort_of_one_patient_per_class(tmp_p
     assert main(["stage", "synth", "-o", str(tmp_path / "syn"), "--patients", "3", "--genes", "15"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("next: no `lungai stage cv` fits this cohort") and "at least 2 per class" in last, last
+
+
+@pytest.mark.parametrize("counts,fix", [((1, 1, 1), "(a class of one patient fits no CV: each class needs >= 2) merge"),
+                                        ((1, 4, 4), "(a class of one patient fits no CV"),
+                                        ((2, 3, 3), "use fewer folds (--folds 2), merge"),
+                                        ((4, 5, 9), "use fewer folds (--folds 4), merge")])
+def test_stage_cv_suggests_fewer_folds_only_where_some_fit(counts, fix):
+    """QA optsfollow71: `stage cv` on a cohort with a class of one patient (`stage synth --patients 3`) said "use
+    fewer folds (--folds 2)", which it refuses the same way; it now says no fold count fits such a class."""
+    import pandas as pd
+
+    from lungai.errors import InputError
+    from lungai.fusion.cv import check_labels
+    from lungai.fusion.data import Cohort
+
+    labels = [c for c, n in zip(("I", "II", "III"), counts) for _ in range(n)]
+    ids = [f"P{i}" for i in range(len(labels))]
+    cohort = Cohort(ids=ids, ehr=pd.DataFrame(index=ids), rna=None, ct={}, labels=pd.Series(labels, index=ids))
+    with pytest.raises(InputError, match="too few patients per class for 5-fold CV") as e:
+        check_labels(cohort, 5)
+    assert fix in e.value.fix and "--label-groups" in e.value.fix, e.value.fix
+    if "--folds" in fix:                          # the folds suggested are accepted
+        check_labels(cohort, int(fix.split("--folds ")[1].split(")")[0]))
