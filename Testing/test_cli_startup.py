@@ -134,6 +134,21 @@ def test_eval_seg_refuses_its_paths_before_loading_the_model(small_phantom, tmp_
     assert not (tmp_path / "per_case.csv").exists()
 
 
+def test_train_seg_refuses_a_number_that_is_not_finite_before_torch(small_phantom, tmp_path):
+    """QA optsfollow71: ``train-seg --lr nan`` (or inf) passed the option checks (only ``<= 0`` was refused) and ended
+    in torch's "ValueError: Invalid learning rate: nan" traceback after the data was read and torch imported (50 s,
+    LUNG1 crops); ``--val-fraction nan`` in "cannot convert float NaN to integer" (21 s).  Both are refused now with
+    the other option checks, named with the fix, before torch is imported and before -o is made."""
+    args = _eval_seg_args(small_phantom, tmp_path)[1:5]          # --images DIR --masks DIR
+    for given, said in ((["--lr", "nan"], "--lr nan is not a positive finite number"),
+                        (["--lr", "inf"], "--lr inf is not a positive finite number"),
+                        (["--val-fraction", "nan"], "--val-fraction nan is not a number")):
+        code, err, heavy = _heavy_at_refusal(["train-seg", *args, "--label", "1", "-o", str(tmp_path / "model"),
+                                              "--members", "1", "--epochs", "1", "--iters", "1", *given], tmp_path)
+        assert code == 2 and said in err and "How to fix" in err and "Traceback" not in err, (given, err)
+        assert heavy == [], (given, heavy)
+    assert not (tmp_path / "model").exists()
+
 def test_train_seg_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path):
     """``lungai train-seg`` imported torch, MONAI (with pandas, scipy and pydicom under it) before its first bar: the
     check of the -o folder imported lungai.seg.model_io for a file name, and the default ``--device cpu`` imported

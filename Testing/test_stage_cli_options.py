@@ -52,3 +52,72 @@ def test_stage_numeric_options_in_range_are_read_as_given():
     assert (a.epochs, a.folds, a.inner_folds, a.val_fraction, a.lr, a.seed, a.top_k) == (1, 2, 1, 0.0, 1e-4, 0, 1)
     assert build_parser().parse_args(["stage", "predict", "--model", "m", "-o", "x", "--max-missing-genes", "1"]
                                      ).max_missing_genes == 1.0
+
+
+# (patients per class I / II / III of a `stage synth --patients N` cohort, the --folds / --inner-folds its last line
+# should name: "" = the defaults, None = no CV fits)
+SYNTH_COHORTS = [(3, None), (4, " --folds 2 --inner-folds 1"), (6, " --folds 2 --inner-folds 1"),
+                 (9, " --folds 3 --inner-folds 2"), (12, " --folds 4"), (15, ""), (90, "")]
+
+
+@pytest.mark.parametrize("patients,fitted", SYNTH_COHORTS)
+def test_stage_synth_suggests_a_cv_that_fits_its_cohort(tmp_path, patients, fitted):
+    """QA optsfollow71: `stage synth --patients 3` (one patient per class) printed "next: lungai stage cv ..." with
+    the default 5 outer / 3 inner folds, which `stage cv` refuses below 15 patients ("too few patients per class").
+    The suggestion now fits the cohort written - with --folds / --inner-folds where the defaults do not - or says why
+    none does; checked here against `stage cv`'s own checks (check_labels, check_inner_labels) on its labels."""
+    import numpy as np
+    import pandas as pd
+
+    from lungai.fusion.cv import check_inner_labels, check_labels
+    from lungai.fusion.data import Cohort
+    from lungai.fusion.synthetic import CLASSES
+    from lungai.fusion.workflows import synth_next_step
+
+    # the labels make_cohort writes for N patients
+    labels = [CLASSES[k] for k in np.repeat(np.arange(3), int(np.ceil(patients / 3)))[:patients]]
+    paths = {"ehr": tmp_path / "ehr.csv", "rna": tmp_path / "rna.csv", "ct": tmp_path / "manifest.csv"}
+    line = synth_next_step(paths, tmp_path, pd.Series(labels).value_counts())
+    if fitted is None:
+        assert line.startswith("next: no `lungai stage cv` fits this cohort: classes I, II, III have 1 patient each")
+        assert "--patients 6" in line and "lungai stage cv --ehr" not in line
+        return
+    assert line.startswith(f"next: lungai stage cv --ehr {paths['ehr']} "), line
+    assert f"--single-modality{fitted}" in line and ("too few for the default" in line) == bool(fitted), line
+    folds = int(line.split("--folds ")[1].split()[0]) if "--folds" in line else 5
+    inner = int(line.split("--inner-folds ")[1].split()[0]) if "--inner-folds" in line else 3
+    ids = [f"P{i}" for i in range(patients)]
+    cohort = Cohort(ids=ids, ehr=pd.DataFrame(index=ids), rna=None, ct={}, labels=pd.Series(labels, index=ids))
+    classes = check_labels(cohort, folds)                     # each raises InputError where the CV would not run
+    check_inner_labels(cohort, classes, folds, inner, seed=0)
+
+
+def test_stage_synth_says_why_no_cv_fits_a_cohort_of_one_patient_per_class(tmp_path, capsys):
+    from lungai.cli import main
+
+    assert main(["stage", "synth", "-o", str(tmp_path / "syn"), "--patients", "3", "--genes", "15"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("next: no `lungai stage cv` fits this cohort") and "at least 2 per class" in last, last
+
+
+@pytest.mark.parametrize("counts,fix", [((1, 1, 1), "(a class of one patient fits no CV: each class needs >= 2) merge"),
+                                        ((1, 4, 4), "(a class of one patient fits no CV"),
+                                        ((2, 3, 3), "use fewer folds (--folds 2), merge"),
+                                        ((4, 5, 9), "use fewer folds (--folds 4), merge")])
+def test_stage_cv_suggests_fewer_folds_only_where_some_fit(counts, fix):
+    """QA optsfollow71: `stage cv` on a cohort with a class of one patient (`stage synth --patients 3`) said "use
+    fewer folds (--folds 2)", which it refuses the same way; it now says no fold count fits such a class."""
+    import pandas as pd
+
+    from lungai.errors import InputError
+    from lungai.fusion.cv import check_labels
+    from lungai.fusion.data import Cohort
+
+    labels = [c for c, n in zip(("I", "II", "III"), counts) for _ in range(n)]
+    ids = [f"P{i}" for i in range(len(labels))]
+    cohort = Cohort(ids=ids, ehr=pd.DataFrame(index=ids), rna=None, ct={}, labels=pd.Series(labels, index=ids))
+    with pytest.raises(InputError, match="too few patients per class for 5-fold CV") as e:
+        check_labels(cohort, 5)
+    assert fix in e.value.fix and "--label-groups" in e.value.fix, e.value.fix
+    if "--folds" in fix:                          # the folds suggested are accepted
+        check_labels(cohort, int(fix.split("--folds ")[1].split(")")[0]))

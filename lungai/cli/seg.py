@@ -692,8 +692,11 @@ def train_config(args):
     for name in ("synthetic", "synthetic_chests", "implant", "max_cases", "seed"):
         if getattr(args, name) < 0:
             raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)} is negative", "give 0 or more")
-    if args.lr is not None and args.lr <= 0:
-        raise InputError(f"--lr {args.lr} is not positive", "e.g. --lr 1e-3, or leave it out (the architecture's)")
+    # nan / inf: refused here as a 0 or a negative value is (QA optsfollow71: --lr nan ended in torch's "Invalid
+    # learning rate: nan" traceback 50 s in, --val-fraction nan in "cannot convert float NaN to integer" 21 s in)
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise InputError(f"--lr {args.lr} is not a positive finite number",
+                         "e.g. --lr 1e-3, or leave it out (the architecture's)")
     if args.workers < 0:
         raise InputError(f"--workers {args.workers} is negative", "give 0 or more")
     check_device_name(args.device)
@@ -713,8 +716,9 @@ def train_config(args):
         raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")
     # --val-fraction 0 (or a tiny one) still validates on one patient (split_patients: at least one), as it always
     # did - a run started with it must stay resumable
-    if args.val_fraction < 0.0:
-        raise InputError(f"--val-fraction {args.val_fraction} is negative",
+    if not args.val_fraction >= 0.0:                            # (nan too)
+        what = "negative" if args.val_fraction < 0 else "not a number"
+        raise InputError(f"--val-fraction {args.val_fraction} is {what}",
                          "give a share of the patients, e.g. --val-fraction 0.2 (0: one validation patient)")
     if args.val_fraction + args.test_fraction >= 1.0:
         raise InputError(f"--val-fraction {args.val_fraction} with --test-fraction {args.test_fraction} leaves no "

@@ -8,7 +8,7 @@ labelled cohort), ``predict`` (class probabilities per patient, optional explana
 from __future__ import annotations
 
 from lungai.cli.radiomics import real_number, seed_number, whole_number
-from lungai.fusion import SYNTH_MODULE_SIZE
+from lungai.fusion import CV_FOLDS, CV_INNER_FOLDS, SYNTH_MODULE_SIZE
 
 
 def _whole(minimum: int, fix: str):
@@ -85,7 +85,8 @@ def _model_args(p) -> None:
                    help="fusion types the inner CV chooses from (comma list of concat, simple, weighted; default "
                         "concat,weighted); one value = no choice, which saves inner-CV fits of the network; not used "
                         "with --inner-folds 1 (then --fusion is trained)")
-    g.add_argument("--inner-folds", type=_whole(1, "give the number of inner folds (>= 2), or 1 for no nesting"), default=3,
+    g.add_argument("--inner-folds", type=_whole(1, "give the number of inner folds (>= 2), or 1 for no nesting"),
+                   default=CV_INNER_FOLDS,
                    help="inner stratified folds that pick each model's hyper-parameters and the model to lock "
                         "(best macro-F1); 1 = no nesting: the given options, no model choice")
 
@@ -118,8 +119,8 @@ def register(sub) -> None:
     _data_args(q)
     _model_args(q)
     q.add_argument("-o", "--output", required=True, help="output folder")
-    q.add_argument("--folds", type=_whole(2, "give the number of outer CV folds (>= 2)"), default=5,
-                   help="outer stratified CV folds (>= 2; default 5)")
+    q.add_argument("--folds", type=_whole(2, "give the number of outer CV folds (>= 2)"), default=CV_FOLDS,
+                   help=f"outer stratified CV folds (>= 2; default {CV_FOLDS})")
     q.add_argument("--single-modality", action="store_true", help="also score each branch alone")
     q.set_defaults(func=_run("cv"))
 

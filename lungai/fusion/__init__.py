@@ -24,6 +24,27 @@ Folder map (one concern per file):
 """
 
 
+# `lungai stage cv`'s default outer and inner stratified folds (its --folds, --inner-folds)
+CV_FOLDS = 5
+CV_INNER_FOLDS = 3
+
+
+def folds_that_fit(class_counts, folds: int = CV_FOLDS, inner_folds: int = CV_INNER_FOLDS):
+    """The (outer folds, inner folds) closest to ``folds`` / ``inner_folds`` that ``lungai stage cv`` accepts for a
+    cohort of these patients per class (:func:`lungai.fusion.cv.check_labels`: each class >= the outer folds;
+    :func:`lungai.fusion.cv.check_inner_labels`: each class >= the inner folds in every outer training part, 1 = no
+    inner CV), or None when no CV fits (one class, or a class of one patient).  Light (no numpy): what ``stage synth``
+    suggests for the cohort it wrote.  Stratified k folds give each class's test parts floor or ceil(c / k) of its c
+    patients, so the smallest training part is that of the smallest class, c - ceil(c / k)."""
+    counts = [int(c) for c in class_counts]
+    smallest = min(counts, default=0)
+    if len(counts) < 2 or smallest < 2:
+        return None
+    k = min(folds, smallest)
+    train_part = smallest - -(-smallest // k)
+    return k, (inner_folds if train_part >= inner_folds else train_part if train_part >= 2 else 1)
+
+
 def gradcam_file(patient_id) -> str:
     """The Grad-CAM volume of a patient in a ``stage predict --explain`` folder, relative to it:
     ``gradcam/<name>_gradcam.nii.gz`` with the file name of the patient ID (:func:`lungai.radiomics.manifest.safe_name`:

@@ -58,9 +58,12 @@ def check_labels(cohort: Cohort, folds: int) -> list:
                              "--label-groups to merge sub-stages (e.g. 'III=IIIA,IIIB;IV=IV')" if late else ""))
     small = {str(k): int(v) for k, v in counts.items() if v < folds}
     if small:
+        # fewer folds only where some fit: a class of one patient fits none (QA optsfollow71: `--folds 2` was
+        # suggested for it, and refused the same way)
+        fewer = (f"use fewer folds (--folds {int(counts.min())}), " if counts.min() >= 2 else
+                 "(a class of one patient fits no CV: each class needs >= 2) ")
         raise InputError(f"too few patients per class for {folds}-fold CV: {small} (each class needs >= {folds})",
-                         f"use fewer folds (--folds {max(2, int(counts.min()))}), merge rare classes "
-                         "(--label-groups) or add patients")
+                         fewer + "merge rare classes (--label-groups) or add patients")
     return [str(c) for c in counts.index]
 
 

@@ -123,9 +123,35 @@ def run_synth(args) -> int:
     truth = json.loads(Path(paths["truth"]).read_text(encoding="utf-8"))
     print(f"synthetic cohort: {truth['n']} patients (RNA {truth['with_rna']}, CT {truth['with_ct']}) -> {out}")
     print(f"label column 'stage'; planted RNA module: {', '.join(truth['module_genes'])}")
-    print(f"next: lungai stage cv --ehr {paths['ehr']} --rna {paths['rna']} --ct {paths['ct']} --label stage "
-          f"-o {out}/cv --single-modality")
+    print(synth_next_step(paths, out, pd.read_csv(paths["ehr"])["stage"].value_counts()))
     return 0
+
+
+def synth_next_step(paths: dict, out: Path, class_counts: pd.Series) -> str:
+    """``stage synth``'s last line: the ``lungai stage cv`` command that runs on the cohort written - with the
+    --folds / --inner-folds that fit its smallest class where the defaults do not (QA optsfollow71: ``--patients 6``
+    suggested the default 5-fold CV, refused as "too few patients per class") - or why none does (``--patients 3``:
+    one patient per class)."""
+    from lungai.fusion import CV_FOLDS, CV_INNER_FOLDS, folds_that_fit
+
+    fit = folds_that_fit(class_counts.values)
+    fewest = int(class_counts.min())
+    rarest = sorted(str(c) for c, n in class_counts.items() if n == fewest)
+    smallest = (f"class {rarest[0]} has {counted(fewest, 'patient')}" if len(rarest) == 1 else
+                f"classes {', '.join(rarest)} have {counted(fewest, 'patient')} each")
+    if fit is None:
+        return (f"next: no `lungai stage cv` fits this cohort: {smallest}, and a CV needs at least 2 per class - "
+                f"write a cohort of at least 2 per class, e.g. --patients 6 (2 per class: 2 folds) or --patients "
+                f"{3 * CV_FOLDS} ({CV_FOLDS} per class: the default {CV_FOLDS} folds)")
+    folds, inner = fit
+    fitted = (f" --folds {folds}" if folds != CV_FOLDS else "") + (
+        f" --inner-folds {inner}" if inner != CV_INNER_FOLDS else "")
+    defaults = " / ".join(([f"{CV_FOLDS} outer"] if folds != CV_FOLDS else [])
+                          + ([f"{CV_INNER_FOLDS} inner"] if inner != CV_INNER_FOLDS else []))
+    why = (f" ({smallest}: too few for the default {defaults} folds"
+           + (", 1 = no inner CV" if inner == 1 else "") + ")") if fitted else ""
+    return (f"next: lungai stage cv --ehr {paths['ehr']} --rna {paths['rna']} --ct {paths['ct']} --label stage "
+            f"-o {out}/cv --single-modality" + fitted + why)
 
 
 # ---------------------------------------------------------------------------------------- cv
