@@ -672,6 +672,11 @@ def test_stage_commands_refuse_a_users_file_in_the_output_folder_before_pandas_a
         (out / mine).unlink()
 
 
+# the commands taking a mask, on the tmp_path files the mask-refusal tests make (ct.nii.gz, rd.dcm, ctdir/)
+_MASK_COMMANDS = (["radiomics", "--image", "ct.nii.gz"], ["dose-features", "--dose", "rd.dcm", "--ct", "ct.nii.gz"],
+                  ["dicom-export", "--ct", "ctdir"])
+
+
 def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_read(tmp_path):
     """QA inputs70 (LUNG1-003, a shared 2-core machine): a folder given where a mask file is read - ``lungai radiomics
     --mask nifti/`` (4.3 s), ``dose-features --lungs nifti/`` (4.4 s), ``dicom-export --tumour nifti/`` (6.0 s) - was
@@ -691,9 +696,7 @@ def test_a_folder_given_for_a_mask_or_a_structure_is_refused_before_the_ct_is_re
     folder_said = "results is a folder where a mask file was expected"
     mask_fix = "if labels.nii.gz in it is the mask, give it: results/labels.nii.gz"
     structure_said = "is a folder: with --rtstruct, {o} takes a structure name or role:ROLE"
-    rad = ["radiomics", "--image", "ct.nii.gz"]
-    dose = ["dose-features", "--dose", "rd.dcm", "--ct", "ct.nii.gz"]
-    export = ["dicom-export", "--ct", "ctdir"]
+    rad, dose, export = _MASK_COMMANDS
     for args, says in (
             ([*rad, "--mask", "results", "-o", "out/f.csv"], ["--mask " + folder_said, mask_fix]),
             ([*rad, "--tumour", "results#1", "-o", "out/f.csv"], ["--tumour " + folder_said, mask_fix]),
@@ -742,9 +745,7 @@ def test_a_file_of_no_mask_kind_given_for_a_mask_is_refused_before_the_ct_is_rea
     (tmp_path / "ctdir").mkdir()
     said = "notes.csv is no mask: not an image file (NIfTI / NRRD / MHA, not .csv) and it is not DICOM"
     fix = "a NIfTI / NRRD / MHA label map on the CT's grid"
-    rad = ["radiomics", "--image", "ct.nii.gz"]
-    dose = ["dose-features", "--dose", "rd.dcm", "--ct", "ct.nii.gz"]
-    export = ["dicom-export", "--ct", "ctdir"]
+    rad, dose, export = _MASK_COMMANDS
     for args, option in (
             ([*rad, "--mask", "notes.csv", "-o", "out/f.csv"], "--mask"),
             ([*rad, "--tumour", "notes.csv", "-o", "out/f.csv"], "--tumour"),
