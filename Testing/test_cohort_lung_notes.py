@@ -56,3 +56,45 @@ def test_real_lungs_structure_has_no_lung_note(export, tmp_path):
     doc = process_patient(_with_lungs_structure(export, tmp_path, ["Lung_R", "Lung_L"]), PARAMS, str(tmp_path / "o"))
     assert doc["status"] == "done", doc
     assert not [n for n in doc["notes"] if "does not look like" in n], doc["notes"]
+
+
+def test_lung_notes_reach_the_table_and_the_terminal_once(export, tmp_path):
+    """QA cohort72: LUNG1-003 with a GTV exported as 'Lungs' (75 ml at -237 HU) and an RTDOSE: the lungs' notes
+    reached result.json only - no word on the terminal, no column of rp_table.csv beside its MLD of those 75 ml - and
+    were two of one thing ("segment 'lungs' does not look like the lungs (75 ml ...)" and "the lungs total 75 ml, less
+    than 1000 ml ..."). Now one note, naming the dose metrics, said as a warning and in the table's lung_notes; a
+    result of the older lungai, resumed, has its notes there too, once."""
+    import json
+
+    import pandas as pd
+
+    from cohort_helpers import said_notes
+    from lungai.dicom.cohort import _written, run_cohort
+    from lungai.io.outputs import record_outputs
+
+    _with_lungs_structure(export, tmp_path, ["GTV"], grown=2)
+    out = tmp_path / "out"
+    with said_notes() as said:
+        assert not run_cohort(tmp_path / "export", out, PARAMS, workers=0).failed
+    row = pd.read_csv(out / "rp_table.csv", keep_default_na=False).iloc[0]
+    assert "dose_mld_gy" in row and row["dose_mld_gy"] != ""        # the dose features are of that structure
+    lung = row["lung_notes"]
+    assert lung.startswith(NOT_THE_LUNGS), lung
+    assert lung.endswith("; the dose metrics (MLD, V20 ...) are of this structure too"), lung
+    assert [n for n in said if "lungs" in n and "P1" in n and "does not look" in n] == [f"warning: P1: {lung}"], said
+    result = out / "patients" / "P1" / "result.json"
+    doc = json.loads(result.read_text(encoding="utf-8"))
+    assert not [n for n in doc["notes"] if "less than 1000 ml" in n], doc["notes"]      # said once, one wording
+
+    # an older result (no lung_notes record; its notes held both wordings): resumed, its note in the table once
+    from lungai.lungs.check import SMALL_NOTE
+
+    del doc["lung_notes"]
+    doc["notes"].append(SMALL_NOTE.format(ml=75.0, limit=1000.0))
+    result.write_text(json.dumps(doc), encoding="utf-8")
+    record_outputs(out, "cohort", _written(out))     # as the older lungai wrote it
+    with said_notes() as said:
+        summary = run_cohort(tmp_path / "export", out, PARAMS, workers=0)
+    assert summary.skipped and not summary.done, summary.text()
+    assert pd.read_csv(out / "rp_table.csv", keep_default_na=False).iloc[0]["lung_notes"] == lung
+    assert [n for n in said if "lungs" in n and "P1" in n] == [f"warning: P1: {lung}"], said

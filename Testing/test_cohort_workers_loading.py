@@ -41,3 +41,46 @@ def test_the_workers_loading_their_libraries_is_said_with_its_seconds_until_a_ca
     timed = [text for text in shown[sent + 2:first] if re.fullmatch(rf"cohort: {WORKERS_LOADING} \(\d+ s\)", text)]
     assert timed, shown        # said again with its seconds while the workers import, before the first case ends
     assert not [text for text in shown[first:] if WORKERS_LOADING in text], shown     # not once a case has ended
+
+
+def test_a_ctrl_c_says_the_workers_stopping_with_its_seconds(monkeypatch, capsys):
+    """QA cohort72 (``lungai cohort`` of LUNG1-003 and a copy, ``--workers 2``, Ctrl-C as the second patient's
+    radiomics began): 5-6 s passed without a word - the tasks cancelled and the local cluster closed - before "cohort:
+    cancelled after 1 of 2 cases ...".  Now "cancelling: stopping the Dask workers" at once, said again with its
+    seconds while it stands.  Here the Ctrl-C comes as the cases are sent, and closing takes 2.6 ticks."""
+    import time
+
+    import pytest
+
+    import lungai.radiomics.cluster as cluster
+    from lungai.progress import TICK_INTERVAL, parse_line
+    from lungai.radiomics.cluster import run_tasks
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")        # as the Slicer panel reads the CLI's progress
+
+    class Client:
+        def subscribe_topic(self, *args):
+            pass
+
+        def submit(self, *args, **kwargs):
+            raise KeyboardInterrupt     # Ctrl-C while the cases run
+
+        def close(self, timeout=None):
+            time.sleep(2.6 * TICK_INTERVAL)     # the workers stopping (the slow part)
+
+    class Cluster:
+        def close(self, timeout=None):
+            pass
+
+    monkeypatch.setattr(cluster, "local_cluster", lambda workers: (Cluster(), Client()))
+    summary = type("Summary", (), {"done": [], "failed": [], "skipped": []})()
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks("cohort", dict, ["P1", "P2"], ["P1", "P2"], (), lambda item: False, summary, 2, None)
+    err = capsys.readouterr().err
+    shown = [parse_line(line)[1] for line in err.splitlines()
+             if line.startswith("LUNGAI_PROGRESS") and " cohort: " in line]
+    sent = shown.index("cohort: 2 Dask workers started: 2 cases sent")
+    assert shown[sent + 1] == "cohort: cancelling: stopping the Dask workers", shown
+    timed = [t for t in shown[sent + 2:] if re.fullmatch(r"cohort: cancelling: stopping the Dask workers \(\d+ s\)", t)]
+    assert timed, shown
+    assert "cohort: cancelled after 0 of 2 cases" in err, err

@@ -39,7 +39,7 @@ if TYPE_CHECKING:      # pandas where a table is read or built: the first bar (s
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dicom.roles import HIDDEN_GTV
-from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN
+from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION, NOTES_COLUMN, notes_text
 from lungai.errors import (InputCheckNote, InputError, InputNote, LungAIError, PatientsText, agree, counted,
                            failure_lines, say_notes)
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
@@ -1506,7 +1506,7 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
             # the dose features before the radiomics (a dose that does not cover the lungs fails the patient now, not
             # after a minute of radiomics); no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as
             # dose-features --rtstruct)
-            dose, dose_notes = None, []
+            dose, dose_notes, map_notes = None, [], []
             gtv_union = None        # the GTV dose of several GTVs: its note (gtv_union_note), said by run_cohort
             unread: list = []       # an envelope that could not be read: [why, its names]
             envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread,
@@ -1546,10 +1546,15 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                 dose_notes.extend(frame_notes)
                 if cut_note:
                     dose_notes.append(cut_note)
-                # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
-                dose_notes.extend(lung_map_notes(clinic if clinic is not None else lungs if lungs is not None
-                                                 else dose_lungs, label_map=clinic is None and lungs is not None
-                                                 and provenance["lungs"] != AUTO_LUNGS))
+                # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE); the
+                # volume of one 'Lungs' structure taken as the dose's lungs is checked with its radiomics segment below
+                # (under 1000 ml: "does not look like the lungs"), not said twice in two wordings (QA cohort72)
+                map_notes = lung_map_notes(clinic if clinic is not None else lungs if lungs is not None
+                                           else dose_lungs, label_map=clinic is None and lungs is not None
+                                           and provenance["lungs"] != AUTO_LUNGS,
+                                           check_volume=not (dose_lungs_role == "lungs" and clinic is None
+                                                             and lungs is None))
+                dose_notes.extend(map_notes)
                 provenance["dose"] = ("RTDOSE " + names[0] if len(dose_files) == 1 else
                                       f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
                                       + "+".join(names)
@@ -1586,7 +1591,10 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
             errors.pop("lungs_minus_tumour", None)
             # checked as the lungs of a label map are (segments_from_masks): a 'Lungs' structure that looks like no
             # lungs (a GTV named Lungs, under 1000 ml or mostly soft tissue) said in the patient's notes
-            seg_notes.setdefault("lungs", []).extend(lung_segment_notes({"lungs": whole}, ct, hint=lung_map_hint()))
+            # - its dose metrics' lungs too, said in that note (the lung map's own volume note is not added: above)
+            seg_notes.setdefault("lungs", []).extend(lung_segment_notes(
+                {"lungs": whole}, ct, hint=lung_map_hint() + (LUNGS_DOSE_TOO if dose is not None and clinic is None
+                                                              and lungs is None else "")))
         elif dose_lungs_role == "lungs_minus_gtv":   # one 'Lungs-GTV' structure: it is the lungs_minus_tumour segment
             outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
             segments["lungs_minus_tumour"] = sitk.And(sitk.Cast(dose_lungs > 0, sitk.sitkUInt8), outside)
@@ -1607,6 +1615,11 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         # why values are NaN (an IBSI configuration's notes, as lungai radiomics prints them): "radiomics SEG: ..."
         notes.extend(f"radiomics {n}" for n in result.notes)
         notes.extend(dose_notes)             # said after the radiomics' notes, as before
+        # the notes on the lungs' plausibility (one lung absent, a structure that does not look like the lungs, lungs
+        # under 1000 ml): in the table's lung_notes column and said on the terminal by run_cohort (QA cohort72: in
+        # result.json only)
+        lung_said = [f"radiomics {LUNG_NOTES_SEGMENT}: {n}" for n in seg_notes.get(LUNG_NOTES_SEGMENT, [])]
+        lung_said = [n for n in dict.fromkeys(lung_said + map_notes) if n in notes]
         if dose is not None:
             row.update({k: v for k, v in dose.items() if k != "case"})
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
@@ -1619,7 +1632,8 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                **({COHORT_LUNGS_DIGEST: file_digest(stage / LUNGS)} if lungs is not None else {}),
                TUMOUR_DIGEST: mask_digest(tumour),     # tumour.nii.gz's voxels: an edited one is the user's
 
-               "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review,
+               "notes": notes, "edge_warnings": edge, LUNG_NOTES_COLUMN: lung_said, "inputs": job.inputs,
+               "tumour_review": review,
                **({"dose_envelope_unread": unread} if unread else {}),     # patients.csv's notes are set right by it
                **({"gtv_union_note": gtv_union} if gtv_union else {}),
                "tumour_candidates": candidates,
@@ -1794,10 +1808,38 @@ class CohortSummary(BatchSummary):
         return "\n".join(lines)
 
 
+# rp_table.csv's column (and result.json's key) of a patient's notes on its lungs' plausibility: one lung absent, a lung
+# structure that does not look like a lung (a GTV exported as 'Lungs'), lungs under 1000 ml ('' when none; no prefix:
+# no feature of lungai rp); the radiomics segment under whose name process_patient records them ("radiomics lungs: ...")
+LUNG_NOTES_COLUMN = "lung_notes"
+LUNG_NOTES_SEGMENT = "lungs"
+# ending that note of one 'Lungs' structure that does not look like the lungs when the dose features are of it too
+LUNGS_DOSE_TOO = "; the dose metrics (MLD, V20 ...) are of this structure too"
+
+
+def result_lung_notes(doc: dict) -> list[str]:
+    """A finished patient's notes on its lungs (:data:`LUNG_NOTES_COLUMN`): its result.json's record, else - a result
+    written before it was recorded, resumed - those of its notes made by the lungs' checks
+    (:func:`lungai.lungs.check.lung_segment_notes`, :func:`lungai.lungs.check.lung_map_notes`, the absent lung's
+    note of :func:`lungai.radiomics.segments.segments_from_masks`)."""
+    if LUNG_NOTES_COLUMN in doc:
+        return [str(n) for n in doc[LUNG_NOTES_COLUMN] or ()]
+    from lungai.lungs.check import ONE_LABEL_NOTE, ONE_LUNG_MASK_NOTE, SMALL_NOTE
+
+    map_starts = tuple(t.split("{")[0] for t in (ONE_LABEL_NOTE, ONE_LUNG_MASK_NOTE, SMALL_NOTE))
+    segment = f"radiomics {LUNG_NOTES_SEGMENT}: "
+    said = [n for n in doc.get("notes") or () if isinstance(n, str) and (n.startswith(map_starts) or (
+        n.startswith(segment) and ("does not look like" in n or "a patient with one lung" in n)))]
+    # one 'Lungs' structure under 1000 ml was said twice then, in two wordings: once, as process_patient says it now
+    if any(n.startswith(f"{segment}segment '{LUNG_NOTES_SEGMENT}' does not look like") for n in said):
+        said = [n for n in said if not n.startswith(SMALL_NOTE.split("{")[0])]
+    return said
+
+
 # the columns of the cohort table before the clinical join ("dose_*" and "rad_*" columns too): a clinical column
 # of one of these names would clash
 TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", CAVEAT_COLUMN,
-               LUNGS_CUT_COLUMN, NOTES_COLUMN]
+               LUNGS_CUT_COLUMN, NOTES_COLUMN, LUNG_NOTES_COLUMN]
 
 
 # the DICOM tag's own name as a clinical CSV's header (PatientID, "Patient ID"): the patient_id column too
@@ -2292,6 +2334,11 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 if doc.get("gtv_union_note"):    # the GTV dose of several GTVs: said, as dose-features says it
                     say_cohort_note(told_of_patient(f"{job.case}: {doc['gtv_union_note']}",
                                                     (job.case, job.patient_id)))
+                # the lungs' notes (a 'Lungs' structure that is no lungs, one lung absent ...): in the table and said
+                lung_said = result_lung_notes(doc)
+                row[LUNG_NOTES_COLUMN] = notes_text(lung_said)
+                for n in lung_said:
+                    _say(told_of_patient(f"{job.case}: {n}", (job.case, job.patient_id)))
                 if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
                     _say(told_of_patient(f"{job.case}: " + "; ".join(doc["edge_warnings"]),
                                                 (job.case, job.patient_id)))

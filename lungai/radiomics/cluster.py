@@ -405,6 +405,9 @@ def _failed(name: str, exc: BaseException) -> dict:
 
 # the cases' bar's message once the cases are sent, until a worker says a case's first step (its libraries imported)
 WORKERS_LOADING = "workers loading their libraries"
+# its message from a Ctrl-C until the tasks are cancelled and the local cluster closed (an existing scheduler's: left)
+CANCELLING = "cancelling: stopping the Dask workers"
+CANCELLING_REMOTE = "cancelling: the cases' tasks on the Dask scheduler"
 
 
 def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | None, on_result,
@@ -492,7 +495,12 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
     except KeyboardInterrupt:      # Ctrl-C: the running tasks cancelled, the cluster closed, no Dask tracebacks
         if relay is not None:      # a worker's step sent meanwhile: not said after the cancel
             relay.stop()
-        close_quietly(client, cluster, futures)
+        # said at once, with its seconds while the workers stop (QA cohort72: 5-6 s without a word between Ctrl-C and
+        # "cohort: cancelled after 1 of 2 cases", two workers on LUNG1-003)
+        if progress is not None:
+            progress.update(0, CANCELLING if cluster is not None else CANCELLING_REMOTE)
+        with timer_running(progress) if progress is not None else nullcontext():
+            close_quietly(client, cluster, futures)
         raise
     except BaseException:
         if relay is not None:

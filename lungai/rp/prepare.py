@@ -546,6 +546,22 @@ CUT_FIX_DEMO = ("give with --ct the CT series that covers both lungs (with its R
 CUT_FIXES = {"cohort": CUT_FIX, "patient": CUT_FIX_PATIENT, "demo": CUT_FIX_DEMO}
 
 
+LUNG_NOTES_COLUMN = "lung_notes"   # lungai cohort: its notes on the lungs given ('' if none; lungai.dicom.cohort's)
+LUNG_NOTES_FIX = ("read their lung_notes (or the patient's result.json), correct the lung structures in the RTSTRUCT "
+                  "(or map them with --structure-map) and re-run lungai cohort, or drop these rows")
+
+
+def lung_notes_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str) -> tuple[int, str]:
+    """(count, warning) for the rows whose ``lung_notes`` column (``lungai cohort``: a lung structure that does not
+    look like a lung - a GTV exported as 'Lungs' -, one lung absent, lungs under 1000 ml) is not empty: their lung
+    radiomics and dose metrics may not be of both whole lungs.  Said as :func:`lungs_cut_warning` (count, first ids,
+    fix); never changed.  QA cohort72: the column's notes were in the table only, rp train said nothing of them."""
+    ids = [c for c, r in zip(case_ids(df, id_column), _text_rows(df, LUNG_NOTES_COLUMN)) if r]
+    return _patients_warning(ids, what, "the lungs of {patients} may not be the whole lungs", LUNG_NOTES_COLUMN,
+                             "their lung radiomics and dose metrics (MLD, Vx, Dx) are of the lungs as given",
+                             consequence, LUNG_NOTES_FIX)
+
+
 def lungs_cut_rows(df: pd.DataFrame) -> list[str]:
     """Per row of ``df``: why its lungs are cut by the scan (its ``lungs_cut`` cell), '' when they are not or the
     table has no such column."""
@@ -682,9 +698,10 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
     _, caveat = confidence_caveat_warning(df, id_column, "patients table", "so their risks may be too",
                                           CAVEAT_FIXES.get(context, CAVEAT_FIX))
     _, cut = lungs_cut_warning(df, id_column, what, "so their risks are too", context)
+    _, lung_notes = lung_notes_warning(df, id_column, what, "so their risks are too")
     X = model_features(df, card, "patients table") if X is None else X
     _, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, what,
                                  "so their risks do not rest on their own dose", context)
     empty = empty_features_warning(X, "patients table", "the risks are those of the model without {it}, not of the "
                                    "model as trained")      # a table of 2+ rows (one row: its imputed cell says it)
-    return [w for w in (empty, review, caveat, cut, no_dose) if w] + recorded_notes_warnings(df, id_column)
+    return [w for w in (empty, review, caveat, cut, lung_notes, no_dose) if w] + recorded_notes_warnings(df, id_column)
