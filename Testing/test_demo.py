@@ -498,3 +498,36 @@ def test_the_report_counts_features_per_segment_not_every_segments_values(demo):
     from lungai.report.html import features_step_text
 
     assert features_step_text(summary) == f"{n_features} features x 5 segments"
+
+
+README = __import__("pathlib").Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readmes_quoted_demo_progress_lines_are_the_demos(demo):
+    """QA docs72: README.md quoted the demo's log line ``demo: 5/9 [01:02] report figures 1/4: DVH``; the report's
+    figures are drawn after the stage step, on ``demo: 7/9``.  Every ``demo: N/M [mm:ss] TEXT`` the README quotes is
+    a line of the demo's log (its step count and text; the time is the run's)."""
+    quoted = re.findall(r"`demo: (\d+/\d+) \[\d\d:\d\d\] ([^`]+)`", README.read_text(encoding="utf-8"))
+    assert quoted, "README.md quotes no demo log line"
+    lines = _LOGS[demo].splitlines()
+    for step, text in quoted:
+        assert any(re.fullmatch(rf"demo: {step} \[\d\d:\d\d\] {re.escape(text)}", line) for line in lines), \
+            (step, text, [line for line in lines if text in line])
+
+
+def test_the_readme_says_what_the_samples_rp_model_uses(demo):
+    """QA docs72: README.md said the built-in sample's RP model has 16 noise radiomic columns withheld on purpose
+    (``summary.json`` ``rp.withheld``, ``rp_prediction.csv`` ``withheld``): the model nested CV locks there is the
+    clinical + dosimetric one - no radiomic feature, ``rp.withheld`` empty, no ``withheld`` column.  The README names
+    the locked set the demo's model description names, and says whether the risk uses radiomic features."""
+    rp = json.loads((demo / "summary.json").read_text(encoding="utf-8"))["rp"]
+    locked = re.search(r"\((\w+/\w+)\)", rp["model_description"]).group(1)
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    paragraph = text[text.index("On the built-in sample the dose is synthetic"):]
+    paragraph = paragraph[:paragraph.index("`lungai demo --small")]
+    said = re.search(r"nested cross-validation locks .*?: the [^`]*`(\w+/\w+)`", paragraph)
+    assert said and said.group(1) == locked, (locked, paragraph)
+    no_radiomics = "the model uses no radiomic features" in rp["inputs"]
+    assert no_radiomics == ("uses **no radiomic feature**" in paragraph), (rp["inputs"], paragraph)
+    assert ("`rp.withheld` is empty" in paragraph) == (rp["withheld"] == []), rp["withheld"]
+    assert ("withheld" in pd.read_csv(demo / "rp_prediction.csv").columns) == bool(rp["withheld"])

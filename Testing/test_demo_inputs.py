@@ -3,6 +3,7 @@ RP model trained the documented way needs, the case name, the seed check and the
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -1483,6 +1484,24 @@ def test_an_rtstruct_without_a_dose_is_refused_with_a_fix_the_user_can_follow(tm
         run_demo(out, rtstruct=tmp_path / "RS.dcm")
     assert "--ct" in err.value.fix, err.value.fix
     assert not out.exists()
+
+
+def test_the_demos_rtstruct_help_says_what_the_demo_uses_it_for():
+    """QA docs72: ``lungai demo --help`` said of --rtstruct "mask options then take structure names or role:ROLE" (the
+    shared help of lungs / radiomics / dose-features): the demo has no mask options, and the help did not say what it
+    does say when refused - the RTSTRUCT gives only the dose metrics' lungs and GTV, and needs --dose.  Its help says
+    so; the commands with mask options keep the shared words."""
+    from lungai.cli import build_parser
+
+    def rtstruct_help(command):
+        sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+        return " ".join(next(a for a in sub._actions if "--rtstruct" in a.option_strings).help.split())
+
+    demo = rtstruct_help("demo")
+    assert "mask options" not in demo and "dose metrics only" in demo and "needs --dose" in demo, demo
+    from lungai.dicom.masks import RTSTRUCT_USE
+    for command in ("lungs", "radiomics", "dose-features"):
+        assert RTSTRUCT_USE in rtstruct_help(command), command
 
 
 def test_the_options_own_refusals_come_before_any_model_is_loaded(tmp_path, monkeypatch):

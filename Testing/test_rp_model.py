@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -222,6 +223,27 @@ def test_tiny_cohort_is_trained_with_a_warning_in_the_card(tmp_path):
     md = (tmp_path / "t" / "model_card.md").read_text(encoding="utf-8")
     # the two tiny-cohort warnings, plus the one of a model trained on (a part of) the synthetic cohort
     assert md.count("**Warning: ") == 3 and f"**Warning: {SYNTHETIC_NOTE}.**" in md
+
+
+def test_card_warnings_name_their_options_with_lungai_rp_train(tmp_path):
+    """QA docs72: a card's warnings are said where the model is used - ``lungai demo`` (every built-in sample run:
+    "RP model card warning: 3.2 events per candidate feature ... use fewer features (--feature-sets, a role file)"),
+    ``rp predict``, the Multimodal Predict panel - none of which has ``--feature-sets``.  An option a card warning
+    names is given beside the command that takes it (``lungai rp train --feature-sets``), and is that command's."""
+    from test_docs_commands import COMMANDS, OPTION, _fragments
+
+    table = make_cohort(100, seed=5, n_noise=20).table
+    tiny = pd.concat([table[table.rp_grade2 == 1].head(4), table[table.rp_grade2 == 0].head(8)])
+    train_rp(tiny, "rp_grade2", tmp_path / "t", models="lr", feature_sets="clinical_dosimetric", fast=True,
+             outer_folds=2, inner_folds=2, n_boot=2, make_plots=False)
+    warnings = json.loads((tmp_path / "t" / "model_card.json").read_text(encoding="utf-8"))["warnings"]
+    per_feature = [w for w in warnings if "events per candidate feature" in w]
+    assert per_feature and "lungai rp train --feature-sets" in per_feature[0], per_feature
+    commands = "|".join(map(re.escape, COMMANDS))
+    for w in warnings:
+        assert _fragments("card warning", w) == [], w
+        bare = re.sub(r"(?<![\w-])lungai\s+(" + commands + r")\s+[^`'\"();\n]*", "", w)
+        assert OPTION.findall(bare) == [], w
 
 
 def test_training_outputs_metrics_plots_and_card(rp_model_dir, rp_cohort):

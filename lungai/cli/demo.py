@@ -43,7 +43,10 @@ def register(sub) -> None:
 
     add_rtstruct_options(g, "with --rtstruct: the lung structure of the dose metrics (NAME or role:ROLE; default the "
                             "lungs by role, as lungai dose-features; given several times, their union); the GTV is the "
-                            "RTSTRUCT's GTV by role")
+                            "RTSTRUCT's GTV by role",
+                         rtstruct_use="the plan's lungs and GTV (by role) for the dose metrics only - it needs "
+                                      "--dose; the tumour radiomics, RP risk and stage use the automatic tumour, "
+                                      "compared with the plan's GTV (summary.json rtstruct_gtv)")
     g.add_argument("--rp-model", default=None, metavar="DIR", help="RP model folder from `lungai rp train`")
     g.add_argument("--stage-model", default=None, metavar="DIR", help="stage model folder from `lungai stage train`")
     p.add_argument("--small", action="store_true", help="a smaller, coarser sample (quick check; tests)")

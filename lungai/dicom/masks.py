@@ -841,10 +841,14 @@ def motion_envelope_mask(rtstruct, ct: "sitk.Image", envelopes) -> tuple:
     return union, envelopes, None
 
 
-def add_rtstruct_options(parser, structure_help: str) -> None:
-    """The shared CLI options: --rtstruct, --structure, --structure-map, --allow-gaps."""
+RTSTRUCT_USE = "mask options then take structure names or role:ROLE"   # what --rtstruct does, by default
+
+
+def add_rtstruct_options(parser, structure_help: str, rtstruct_use: str = RTSTRUCT_USE) -> None:
+    """The shared CLI options: --rtstruct, --structure, --structure-map, --allow-gaps.  ``rtstruct_use``: what the
+    command does with the RTSTRUCT (the demo has no mask options: its --rtstruct gives the dose metrics' masks)."""
     parser.add_argument("--rtstruct", default=None, metavar="FILE|FOLDER",
-                        help="DICOM RTSTRUCT of the CT: mask options then take structure names or role:ROLE.  A "
+                        help=f"DICOM RTSTRUCT of the CT: {rtstruct_use}.  A "
                              "folder (the export's RTSTRUCT/ or the patient's folder, subfolders too) is searched "
                              "for its RTSTRUCT: one is used and named; of several, the one referencing the CT "
                              "series (or its frame of reference) when only one does, else they are listed")

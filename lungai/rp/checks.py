@@ -955,8 +955,8 @@ def small_cohort_warnings(y: np.ndarray, n_features: int) -> list[str]:
         which = "events" if events <= non_events else "non-events"
         out.append(f"{smallest / n_features:.2g} {which} per candidate feature ({smallest} {which}, {n_features} "
                    f"candidate features; at least {MIN_EVENTS_PER_FEATURE} are advised): the model and its estimates "
-                   "are unstable and likely overfitted - use fewer features (--feature-sets, a role file) or more "
-                   "patients")
+                   "are unstable and likely overfitted - retrain with fewer features (lungai rp train --feature-sets, "
+                   "or a role file: --roles) or more patients")
     return out
 
 
