@@ -484,7 +484,21 @@ def _params_changes(parts: Path, params: dict, segments) -> str:
     except (OSError, ValueError):
         return _shown_changes(parts, params, segments)
     now = json.loads(json.dumps({"params": params, "segments": segments}, sort_keys=True, default=str))
-    return _changes_text(_flat(then), _flat(now), lambda name: name.removeprefix("params."))
+    listed = [{**r, "params": classes_listed(r["params"])} if isinstance(r, dict) and "params" in r else r
+              for r in (then, now)]
+    return _changes_text(*map(_flat, listed), lambda name: name.removeprefix("params."))
+
+
+def classes_listed(params):
+    """Parameters with their ``featureClass`` as one text, the classes by name ("firstorder, glcm, shape"; a class
+    limited to some features "glcm (Contrast, Idmn)"), for :func:`_changes_text`: a change of classes is then said as
+    one - "featureClass: firstorder, shape then, firstorder, glcm, shape now", as :func:`_shown_changes` says it - not
+    class by class in the dict's terms ("featureClass.glcm: (not set) then, [] now": QA radiomics72,
+    `radiomics-batch --feature-classes shape` re-run without it).  ``lungai cohort`` says its changes so too."""
+    if not isinstance(params, dict) or not isinstance(params.get("featureClass"), dict):
+        return params
+    classes = sorted(params["featureClass"].items())
+    return {**params, "featureClass": ", ".join(c if not f else f"{c} ({', '.join(map(str, f))})" for c, f in classes)}
 
 
 def _changes_text(then: dict, now: dict, name=str) -> str:
