@@ -637,6 +637,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         """What :meth:`loadFeatures` shows, read from the job's files only (no MRML: a background thread may read
         them, :class:`LungAICommon.process.ReadingProcess`): {"rows": the long rows of the feature CSVs written,
         "names", "table": the features-as-rows table (a DataFrame), "settingsNotes": (edge warnings, NaN notes),
+        "unverifiedNote": an IBSI preset's features without an IBSI-1 reference value (ivh_auc) or None,
         "dose": the dose table (its CSV given the RTDOSE's ``rtdoseNotes`` first) or None, "doseWarnings": what
         dose-features warned (its ``doseLines`` and CSV)}."""
         import pandas as pd
@@ -648,7 +649,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         longRows = [dict(row, segment=key) for key, path in written.items() for row in results.read_csv_rows(path)]
         names, rows = results.features_by_segment(longRows, columns)
         files = {"rows": longRows, "names": names, "table": pd.DataFrame(rows, columns=names),
-                 "settingsNotes": results.run_settings_notes(columns, written), "dose": None, "doseWarnings": []}
+                 "settingsNotes": results.run_settings_notes(columns, written),
+                 "unverifiedNote": results.run_unverified_note(written), "dose": None, "doseWarnings": []}
         if doseCsv is not None and pathlib.Path(doseCsv).is_file():
             # the RTDOSE's notes (EFFECTIVE, unchecked against a NIfTI CT) in the CSV's rtdose_notes column, as
             # lungai dose-features writes them for the RTDOSE file (its NRRD copy carries no DoseType): the table
@@ -759,6 +761,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 message += "\nnote: " + note
             for note in nanNotes:                         # why values are NaN (an IBSI configuration's notes)
                 message += "\nnote: " + note
+            if files.get("unverifiedNote"):               # an IBSI preset's ivh_auc: no IBSI-1 reference value
+                message += "\nnote: " + files["unverifiedNote"]
             message += self.pyradiomicsNote()
             if doseCsv is not None and not pathlib.Path(doseCsv).is_file():   # dose-features failed (optional)
                 jobs = getattr(job.process, "jobs", None)

@@ -38,7 +38,8 @@ def test_other_settings_are_named_with_their_values_then_and_now(export, tmp_pat
     other = _bin_width(load_params("default", feature_classes=["shape"]), 10)
     with pytest.raises(InputError, match="other radiomics parameters, structure mapping or model") as err:
         run_cohort(root, out, other, workers=0, mapping=mapping)
-    assert "--params featureClass.firstorder: [] then, (not set) now" in err.value.problem, err.value.problem
+    # the classes as one (QA radiomics72: "--params featureClass.firstorder: [] then, (not set) now")
+    assert "--params featureClass: firstorder, shape then, shape now" in err.value.problem, err.value.problem
     assert "--params setting.binWidth: 25 then, 10 now" in err.value.problem, err.value.problem
     assert "--structure-map" not in err.value.problem and "--model" not in err.value.problem
     assert "run with the settings they were made with" in err.value.fix and str(out / SETTINGS_RECORD) in err.value.fix

@@ -84,7 +84,8 @@ def test_resume_with_other_parameters_names_what_changed_and_keeps_the_cases(coh
         run_batch(cohort, out, load_params("default", feature_classes=["firstorder", "shape", "glcm"]), workers=0,
                   segments=SEGMENTS)
     assert f"holds {counted(len(first.done), 'case')} done" in exc.value.problem
-    assert "featureClass.glcm: (not set) then, [] now" in exc.value.problem
+    # the classes as one (QA radiomics72: "featureClass.glcm: (not set) then, [] now", in the parameter dict's terms)
+    assert "(featureClass: firstorder, shape then, firstorder, glcm, shape now)" in exc.value.problem
     assert "-o OTHER.csv" in exc.value.fix and "its finished cases are lost" in exc.value.fix
     with pytest.raises(InputError) as exc:
         run_batch(cohort, out, PARAMS, workers=0, segments=["tumour"])

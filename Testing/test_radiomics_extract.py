@@ -752,3 +752,27 @@ def test_a_segment_in_one_slice_is_said_to_be_flat_when_the_settings_need_3d(sma
                                         "these settings (minimumROIDimensions 3) needs a 3D region over several "
                                         "slices"), exc.value.problem
     assert "draw the segment over several slices" in exc.value.fix and "minimumROIDimensions" in exc.value.fix
+
+
+def test_the_note_on_a_segment_of_separate_parts_names_an_ibsi_presets_shape_features_by_their_tags():
+    """QA radiomics72: with --params ibsi-c (LUNG1-003's label 2, gtv-2 + gtv-3) the note said its shape features
+    "(Maximum3DDiameter, Sphericity, axis lengths ...)" are of all parts as one ROI - names the table, keyed by IBSI tag,
+    does not hold (morph_diam, morph_sphericity ...).  It names them as the table does."""
+    from lungai.radiomics import extract, load_params
+
+    arr = np.full((20, 40, 40), -800, np.int16)
+    a = np.zeros(arr.shape, np.uint8)
+    a[5:10, 5:15, 5:15] = a[12:15, 25:30, 25:30] = 1     # two parts, apart
+    arr[a > 0] = 40
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((1.0, 1.0, 2.0))
+    mask = sitk.GetImageFromArray(a)
+    mask.CopyInformation(ct)
+    res = extract(ct, {"tumour": mask}, load_params("ibsi-c", feature_classes=["shape"]), case="x")
+    (note,) = res.notes
+    assert "its shape features (morph_diam, morph_sphericity, morph_pca_maj_axis ...) are of all parts" in note, note
+    tags = set(res.features.feature_class + "_" + res.features.feature)
+    assert {"morph_diam", "morph_sphericity", "morph_pca_maj_axis"} <= tags
+    res = extract(ct, {"tumour": mask}, load_params("default", feature_classes=["shape"]), case="x")
+    assert "its shape features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts" in res.notes[0]
+    assert {"Maximum3DDiameter", "Sphericity"} <= set(res.features.feature)

@@ -139,7 +139,8 @@ def test_ibsi_settings_only_misses_c_and_cli_writes_table(shared_data, tmp_path)
     assert set(table.status) == {"within tolerance", "outside tolerance", "not computed"}
     assert main(args) == 0
     table = pd.read_csv(out)
-    assert set(table.status) == {"within tolerance"} and len(table) == 210
+    assert set(table.status) == {"within tolerance", "no reference value"} and len(table) == 211
+    assert list(table.tag[table.status == "no reference value"]) == ["ivh_auc"]    # listed, not counted (radiomics72)
 
 
 # --------------------------------------------------------------------------- the IBSI-1 digital phantom, inline
@@ -836,3 +837,63 @@ def test_ibsi_check_bar_moves_through_its_steps(small_phantom, tmp_path, monkeyp
     counts = [int(line.split()[1].split("/")[0]) for line in lines]
     # settings only: no interpolation step, counted with the features
     assert counts == sorted(counts) and set(counts) == ({0, 1, 3, 4} if settings_only else {0, 1, 2, 3, 4}), lines
+
+
+def test_ibsi_preset_output_says_which_values_have_no_ibsi_reference(tmp_path, capsys):
+    """QA radiomics72: `lungai radiomics --params ibsi-a` on the IBSI-1 CT phantom wrote 347 values, of which
+    `ibsi-check` verifies 346 - ivh_auc has no IBSI-1 reference value - and nothing in the output (table, _settings.csv,
+    .settings.json, console) said which.  The sidecar's `ibsi_reference` and a note name it; a run without the
+    intensity-volume class, or with pyradiomics' settings, says nothing of it."""
+    import json
+
+    from lungai.cli import main
+
+    img, mask = _digital()
+    sitk.WriteImage(sitk.Cast(img * 100 - 600, sitk.sitkInt16), str(tmp_path / "image.nii.gz"))    # HU -500..300
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    base = ["radiomics", "--image", str(tmp_path / "image.nii.gz"), "--mask", str(tmp_path / "mask.nii.gz")]
+    out = tmp_path / "f.csv"
+    assert main([*base, "--params", "ibsi-c", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    long = pd.read_csv(out)
+    tags = list(long.feature_class + "_" + long.feature)
+    assert len(tags) == 211 and "ivh_auc" in tags
+    record = json.loads((tmp_path / "f.settings.json").read_text(encoding="utf-8"))["ibsi_reference"]
+    assert record["without_reference_value"] == ["ivh_auc"] and record["with_reference_value"] == 210
+    assert ("note: ivh_auc has no IBSI-1 reference value: computed as IBSI-1 defines it, but not verified by lungai "
+            "ibsi-check, unlike the other 210 features of each segment (f.settings.json: ibsi_reference); leave it out "
+            "where only IBSI-1-verified values may be reported") in err
+    manifest = tmp_path / "m.csv"       # radiomics-batch says it with its summary, its sidecar records it
+    manifest.write_text(f"case,image,mask\nc1,{tmp_path / 'image.nii.gz'},{tmp_path / 'mask.nii.gz'}\n",
+                        encoding="utf-8")
+    assert main(["radiomics-batch", str(manifest), "--workers", "0", "--params", "ibsi-c", "--wide",
+                 "-o", str(tmp_path / "b.csv")]) == 0
+    assert "unlike the other 210 features of each segment (b.settings.json: ibsi_reference)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "b.settings.json").read_text(encoding="utf-8"))["ibsi_reference"] == record
+    assert main([*base, "--params", "ibsi-c", "--feature-classes", "shape", "firstorder", "-o", str(out)]) == 0
+    assert "reference value" not in capsys.readouterr().err
+    record = json.loads((tmp_path / "f.settings.json").read_text(encoding="utf-8"))["ibsi_reference"]
+    assert record["without_reference_value"] == [] and record["with_reference_value"] == len(pd.read_csv(out))
+    # pyradiomics' settings with lungai's IVH class: not IBSI-1 processing, no IBSI claim to qualify
+    assert main([*base, "--params", "default", "--feature-classes", "intensityvolume", "-o", str(out)]) == 0
+    assert "reference value" not in capsys.readouterr().err
+    assert "ibsi_reference" not in json.loads((tmp_path / "f.settings.json").read_text(encoding="utf-8"))
+
+
+def test_ibsi_check_lists_the_computed_features_without_a_reference_value(tmp_path, capsys):
+    """QA radiomics72: ibsi-check left ivh_auc (computed, written by the presets; its reference row is blank) out of its
+    table without a word.  It is listed with status "no reference value", not counted among the reference features."""
+    from lungai.cli import main
+
+    ref = {t: DIGITAL_REFERENCE[t] for t in ("stat_cov", "ivh_v10")}
+    args = _write_digital(tmp_path, ref)
+    with open(tmp_path / "ref.csv", "a", encoding="utf-8") as f:
+        f.write(";;ivh_auc\n")             # as every IBSI-1 reference table lists it
+    assert main(args) == 0                 # every reference feature within tolerance
+    out = capsys.readouterr().out
+    assert "2 of 2 reference features within tolerance" in out
+    assert "also computed, with no IBSI-1 reference value (not verified): ivh_auc" in out
+    table = pd.read_csv(tmp_path / "out.csv").set_index("tag")
+    assert list(table.index) == ["stat_cov", "ivh_v10", "ivh_auc"]
+    assert table.loc["ivh_auc", "status"] == "no reference value" and np.isfinite(table.loc["ivh_auc", "value"])
+    assert np.isnan(table.loc["ivh_auc", "reference"])

@@ -388,6 +388,11 @@ def run(args) -> int:
     n_seg = result.features["segment"].nunique()
     print(f"{len(result.features)} values for {counted(n_seg, 'segment')} of {case} -> {out} "
           f"(grid and settings per segment: {out.stem}_settings.csv)")
+    from lungai.radiomics.settings import unverified_ibsi_note
+
+    # an IBSI preset's ivh_auc: IBSI-1 gives it no reference value (QA radiomics72: written among the verified ones)
+    if (note := unverified_ibsi_note(params, out)) is not None:
+        print(f"note: {note}", file=sys.stderr)
     return 1 if not result.errors.empty else 0
 
 

@@ -2012,9 +2012,10 @@ def _record_flat(record: dict) -> dict:
     """A :data:`SETTINGS_RECORD` as {what the user gives: value}: ``--params setting.binWidth``: 25 ...,
     ``--structure-map``: "'tumour big': gtv_primary" (its parsed lines, names normalised); the model apart
     (:func:`_settings_changes`)."""
-    from lungai.radiomics.batch import _flat
+    from lungai.radiomics.batch import _flat, classes_listed
 
-    flat = {f"--params {k}": v for k, v in _flat(record.get("params") or {}).items()}
+    # the feature classes as one ("--params featureClass: firstorder, shape then, shape now")
+    flat = {f"--params {k}": v for k, v in _flat(classes_listed(record.get("params") or {})).items()}
     mapping = record.get("mapping") or {}
     flat["--structure-map"] = ", ".join(f"'{n}': {r}" for n, r in sorted(mapping.items())) or "(none)"
     return flat

@@ -34,7 +34,7 @@ from lungai.radiomics.csv_output import check_csv_name, write_csv
 from lungai.radiomics.settings import (LUNG_GRID_REASON, SETTINGS_COLUMN, canonical_params, dropped_revisions,
                                       ignored_lung_spacing_key, revision_reasons,
                                       settings_id, value_revisions, with_lung_grid_revision, without_lung_grid_revision,
-                                      sidecar_path, write_sidecar, written_forms)
+                                      sidecar_path, unverified_ibsi_note, write_sidecar, written_forms)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import PATH_COLUMNS, ROW_CELLS, ROW_LINE, is_phantom, read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
@@ -386,6 +386,7 @@ class BatchSummary:
     errors_csv: Path | None = None
     cut: list = field(default_factory=list)      # warnings: segments on the image edge (may be cut by the scan)
     nan_notes: list = field(default_factory=list)  # notes: why values are NaN (_settings.csv notes column)
+    unverified: str | None = None                # note: an IBSI preset's features without an IBSI-1 reference value
     spacing: str | None = None                   # warning: texture features of mixed voxel spacings
     redone: str | None = None                    # note: the cases done by an older lungai were dropped and redone
     unchecked: str | None = None                 # warning: cases done kept unchecked (their files unreadable now)
@@ -433,6 +434,8 @@ class BatchSummary:
         lines += [f"note: {note}" for note in self.nan_notes[:20]]     # recorded in _settings.csv as well
         if len(self.nan_notes) > 20:
             lines.append(f"... and {len(self.nan_notes) - 20} more notes on NaN values (_settings.csv notes)")
+        if self.unverified and self.written:
+            lines.append(f"note: {self.unverified}")
         if self.spacing:
             lines.append(f"warning: {self.spacing}")
         return "\n".join(lines)
@@ -481,7 +484,21 @@ def _params_changes(parts: Path, params: dict, segments) -> str:
     except (OSError, ValueError):
         return _shown_changes(parts, params, segments)
     now = json.loads(json.dumps({"params": params, "segments": segments}, sort_keys=True, default=str))
-    return _changes_text(_flat(then), _flat(now), lambda name: name.removeprefix("params."))
+    listed = [{**r, "params": classes_listed(r["params"])} if isinstance(r, dict) and "params" in r else r
+              for r in (then, now)]
+    return _changes_text(*map(_flat, listed), lambda name: name.removeprefix("params."))
+
+
+def classes_listed(params):
+    """Parameters with their ``featureClass`` as one text, the classes by name ("firstorder, glcm, shape"; a class
+    limited to some features "glcm (Contrast, Idmn)"), for :func:`_changes_text`: a change of classes is then said as
+    one - "featureClass: firstorder, shape then, firstorder, glcm, shape now", as :func:`_shown_changes` says it - not
+    class by class in the dict's terms ("featureClass.glcm: (not set) then, [] now": QA radiomics72,
+    `radiomics-batch --feature-classes shape` re-run without it).  ``lungai cohort`` says its changes so too."""
+    if not isinstance(params, dict) or not isinstance(params.get("featureClass"), dict):
+        return params
+    classes = sorted(params["featureClass"].items())
+    return {**params, "featureClass": ", ".join(c if not f else f"{c} ({', '.join(map(str, f))})" for c, f in classes)}
 
 
 def _changes_text(then: dict, now: dict, name=str) -> str:
@@ -990,6 +1007,7 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     summary.cut = edge_notes(settings, cases=True)
     summary.nan_notes = nan_note_lines(settings, cases=True)
     summary.spacing = mixed_spacing_note(settings, params)
+    summary.unverified = unverified_ibsi_note(params, output)    # an IBSI preset's ivh_auc: no IBSI-1 reference value
     with recorded_output_files(outputs, OWNER):         # each recorded once written, a failure included
         _write_results(output, manifest, params, table, errors, settings, rows, parts, summary)
     summary.seconds = time.perf_counter() - start

@@ -327,6 +327,9 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     settings' ``notes`` column) - ``radiomics-batch`` and ``lungai cohort`` say them as their other segment notes.
     """
     progress = progress or NullProgress()
+    from lungai.radiomics.params import ibsi_config
+
+    shape_features = PARTS_SHAPE_FEATURES_IBSI if ibsi_config(params) is not None else PARTS_SHAPE_FEATURES
 
     def checked(segments: dict) -> tuple:
         # on the image's grid (the same voxels stored in another order: reoriented to the image's, losslessly)
@@ -339,7 +342,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
                 check_segment(mask, name)
                 valid[name] = mask
                 if not is_lung_segment(name, lung_names) and (
-                        note := parts_note(mask, (one_lesion or {}).get(name))):
+                        note := parts_note(mask, (one_lesion or {}).get(name), shape_features)):
                     parts[name] = note
             except InputError as exc:
                 failed[name] = str(exc)
@@ -432,13 +435,18 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
 
 
 PARTS_LISTED = 5    # parts_note lists the volumes of this many parts, then counts the others
+# the shape features parts_note names, as the table names them: pyradiomics' names, or an IBSI preset's tags
+# (QA radiomics72: ibsi-c's note named Maximum3DDiameter and Sphericity, its table morph_diam and morph_sphericity)
+PARTS_SHAPE_FEATURES = "Maximum3DDiameter, Sphericity, axis lengths ..."
+PARTS_SHAPE_FEATURES_IBSI = "morph_diam, morph_sphericity, morph_pca_maj_axis ..."
 
 
 # how a segment of several parts is given as one lesion, when its caller does not say how it was given
 ONE_LESION_FIX = "give its own mask, label or segment"
 
 
-def parts_note(mask: sitk.Image, one_lesion: str | None = None) -> str | None:
+def parts_note(mask: sitk.Image, one_lesion: str | None = None, shape_features: str = PARTS_SHAPE_FEATURES
+               ) -> str | None:
     """A note when a segment's mask is several separate parts (26-connected components): a label map's "other GTVs"
     label (LUNG1-003's gtv-2 + gtv-3), labels joined as one tumour, a GTV structure of primary and nodes, or a stray
     island of a contour.  Its shape features are those of all parts as one ROI (IBSI's and pyradiomics' rule: a
@@ -446,7 +454,9 @@ def parts_note(mask: sitk.Image, one_lesion: str | None = None) -> str | None:
     ``one_lesion``: how to give one lesion, in the option / spelling the segment was given with (``--tumour
     seg.dcm#GTV-1``, ``--label gtv=1``, a manifest's cell: :func:`lungai.radiomics.segments.tumour_one_lesion` ...);
     default :data:`ONE_LESION_FIX` (QA maskinput64: it always said "e.g. --tumour labels.nii.gz#1", a file and an
-    option the user never gave - for a SEG's GTV-1 + gtv-2, a --mask --label union, a manifest's row)."""
+    option the user never gave - for a SEG's GTV-1 + gtv-2, a --mask --label union, a manifest's row).
+    ``shape_features``: the shape features named, as the table names them (:data:`PARTS_SHAPE_FEATURES_IBSI` for an
+    IBSI preset)."""
     from scipy import ndimage
 
     from lungai.radiomics.prepare import bounding_box
@@ -464,7 +474,7 @@ def parts_note(mask: sitk.Image, one_lesion: str | None = None) -> str | None:
     listed = ", ".join(f"{v:.3g}" for v in sizes[:PARTS_LISTED]) + (
         f" and {n - PARTS_LISTED} more" if n > PARTS_LISTED else "")
     return (f"the segment is {n} separate parts (connected components of {listed} ml, largest first): its shape "
-            f"features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts as one ROI; for one lesion "
+            f"features ({shape_features}) are of all parts as one ROI; for one lesion "
             f"{one_lesion or ONE_LESION_FIX}, or clean stray islands off the contour")
 
 

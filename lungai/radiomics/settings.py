@@ -487,10 +487,44 @@ def ibsi_configuration(params: dict) -> dict | None:
     return out
 
 
+def ibsi_tags(params: dict) -> list[str]:
+    """The IBSI tags an IBSI parameter set writes per segment (its configuration's, of its feature classes: the
+    classes :class:`lungai.radiomics.features.extractor.IBSIExtractor` computes), else []."""
+    from lungai.radiomics.features import CLASS_FAMILY
+    from lungai.radiomics.ibsi.run import select_tags
+    from lungai.radiomics.params import ibsi_config
+
+    cfg = ibsi_config(params)
+    return [] if cfg is None else select_tags(cfg, list(params.get("featureClass") or CLASS_FAMILY))
+
+
+def ibsi_reference(params: dict) -> dict:
+    """The sidecar's ``ibsi_reference`` of an IBSI parameter set: how many of its features per segment have an IBSI-1
+    reference value (verified by ``lungai ibsi-check``), and those that have none (``ivh_auc``:
+    :func:`lungai.radiomics.ibsi.run.reference_record`)."""
+    from lungai.radiomics.ibsi.run import reference_record
+
+    return reference_record(ibsi_tags(params))
+
+
+def unverified_ibsi_note(params: dict, csv_path=None) -> str | None:
+    """The ``note:`` of an IBSI parameter set some of whose features have no IBSI-1 reference value (``ivh_auc``:
+    :func:`lungai.radiomics.ibsi.compare.unverified_note`), naming the sidecar of the table ``csv_path`` that records
+    them; else None.  ``lungai radiomics`` and ``radiomics-batch`` print it with their result."""
+    from lungai.radiomics.ibsi.compare import unverified_note
+
+    if not ibsi_tags(params):
+        return None
+    record = ibsi_reference(params)
+    return unverified_note(record["without_reference_value"], record["with_reference_value"],
+                           sidecar_path(csv_path).name if csv_path is not None else None)
+
+
 def write_sidecar(csv_path, params: dict) -> Path:
     """``<csv>.settings.json``: {"id": ..., "settings": ..., "versions": ..., "orientation": ...} next to a feature
-    table (and for an IBSI preset, ``ibsi_configuration``: its explicit values; the id is that of ``settings``
-    alone; ``orientation``: the features are computed in LPS axial order, :func:`lungai.radiomics.prepare.in_lps`)."""
+    table (and for an IBSI preset, ``ibsi_configuration``: its explicit values, and ``ibsi_reference``: which of its
+    features have an IBSI-1 reference value, :func:`ibsi_reference`; the id is that of ``settings`` alone;
+    ``orientation``: the features are computed in LPS axial order, :func:`lungai.radiomics.prepare.in_lps`)."""
     from lungai.radiomics.prepare import COMPUTED_ORIENTATION
 
     path = sidecar_path(csv_path)
@@ -500,6 +534,7 @@ def write_sidecar(csv_path, params: dict) -> Path:
            "orientation": COMPUTED_ORIENTATION + ": the image and masks reoriented to LPS before extraction"}
     if ibsi_configuration(params) is not None:
         doc["ibsi_configuration"] = ibsi_configuration(params)
+        doc["ibsi_reference"] = ibsi_reference(params)
     path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     return path
 

@@ -227,6 +227,24 @@ def lungs_warnings(lines=(), derived=()) -> list[str]:
     return list(dict.fromkeys(note for note in [*printed_warnings(lines), *derived] if note))
 
 
+def run_unverified_note(csvs: dict) -> str | None:
+    """The note of an ``ibsi-*`` preset's features that IBSI-1 gives no reference value for (``ivh_auc``), as
+    ``lungai radiomics`` prints it (:func:`lungai.radiomics.ibsi.compare.unverified_note`), read from the
+    ``ibsi_reference`` of the Lung Radiomics panel's runs' ``<features>.settings.json``; None when none has any."""
+    from lungai.radiomics.ibsi.compare import unverified_note
+    from lungai.radiomics.settings import sidecar_path
+
+    for path in csvs.values():
+        side = sidecar_path(path)
+        try:
+            record = json.loads(side.read_text(encoding="utf-8")).get("ibsi_reference") or {}
+        except (OSError, ValueError):       # no sidecar (a run that failed): the others say it
+            continue
+        if record.get("without_reference_value"):
+            return unverified_note(record["without_reference_value"], record.get("with_reference_value", 0))
+    return None
+
+
 def run_settings_notes(columns: dict, csvs: dict) -> tuple[list, list]:
     """(edge warnings, notes on NaN values) of the Lung Radiomics panel's runs, one per computed segment as
     ``lungai radiomics`` prints them (:func:`lungai.radiomics.extract.edge_notes`, :func:`~lungai.radiomics.extract.

@@ -19,12 +19,31 @@ CHECK_FEATURES = "computing the features"
 CHECK_FEATURES_SETTINGS_ONLY = "computing the features with pyradiomics' settings only"
 CHECK_COMPARING = "comparing with the reference"
 CHECK_STEPS = 4     # read, interpolated and re-segmented, features computed, compared (the caller's update)
+# the status of a row of the check's table whose tag IBSI-1 gives no reference value for (ivh_auc:
+# :data:`lungai.radiomics.ibsi.mapping.UNVERIFIED`): computed and listed, not counted among the reference features
+NO_REFERENCE_STATUS = "no reference value"
 
 
 def check_interpolating(config: str) -> str:
     """The message of the IBSI interpolation and re-segmentation step of configuration ``config`` (A-E, DIGITAL)."""
     return ("interpolating to the digital phantom's grid and re-segmenting" if config not in tuple("ABCDE") else
             f"interpolating to configuration {config}'s grid and re-segmenting")
+
+
+def unverified_note(unverified, verified: int, sidecar: str | None = None) -> str | None:
+    """The ``note:`` of an ``ibsi-*`` preset's run whose features include ``unverified`` ones, which IBSI-1 gives no
+    reference value for (``ivh_auc``: :data:`lungai.radiomics.ibsi.mapping.UNVERIFIED`), besides ``verified`` with one
+    (per segment), else None: which, that ``ibsi-check`` cannot verify them, and what to do where only verified values
+    may go (``sidecar``: the name of the settings file that records them, ``ibsi_reference``)."""
+    unverified = list(unverified)
+    if not unverified:
+        return None
+    one = len(unverified) == 1
+    where = f" ({sidecar}: ibsi_reference)" if sidecar else ""
+    return (f"{', '.join(unverified)} {'has' if one else 'have'} no IBSI-1 reference value: computed as IBSI-1 defines "
+            f"{'it' if one else 'them'}, but not verified by lungai ibsi-check, unlike the other {verified} features "
+            f"of each segment{where}; leave {'it' if one else 'them'} out where only IBSI-1-verified values may be "
+            "reported")
 
 
 def round_sig(x: float, digits: int = 3) -> float:
@@ -48,16 +67,26 @@ class Report:
     warnings: list[str] = field(default_factory=list)   # e.g. the reference is another configuration's
 
     @property
+    def checked(self) -> pd.DataFrame:
+        """The rows of the reference features (those with a reference value: not :data:`NO_REFERENCE_STATUS`)."""
+        return self.table[self.table.status != NO_REFERENCE_STATUS]
+
+    @property
+    def unverified(self) -> list[str]:
+        """The tags computed that IBSI-1 gives no reference value for (listed in the table, not checked)."""
+        return list(self.table.tag[self.table.status == NO_REFERENCE_STATUS])
+
+    @property
     def computed(self) -> int:
-        return int((self.table.status != "not computed").sum())
+        return int((self.checked.status != "not computed").sum())
 
     @property
     def matched(self) -> int:
-        return int((self.table.status == "within tolerance").sum())
+        return int((self.checked.status == "within tolerance").sum())
 
     @property
     def total(self) -> int:
-        return len(self.table)
+        return len(self.checked)
 
     @property
     def passed(self) -> bool:
@@ -65,13 +94,16 @@ class Report:
         return 0 < self.matched == self.total and not self.warnings
 
     def summary(self) -> str:
-        n_py = int((self.table.source == "pyradiomics").sum())
+        checked = self.checked
+        n_py = int((checked.source == "pyradiomics").sum())
         text = (f"IBSI-1 configuration {self.config}: {self.matched} of {self.total} reference features within "
                 f"tolerance ({100.0 * self.matched / max(self.total, 1):.1f} %; {n_py} from pyradiomics, "
                 f"{self.computed - n_py} from lungai, {self.total - self.computed} not computed)")
+        if self.unverified:
+            text += f"; also computed, with no IBSI-1 reference value (not verified): {', '.join(self.unverified)}"
         for w in self.warnings:
             text += f"\nwarning: {w}"
-        bad = self.table[self.table.status != "within tolerance"]
+        bad = checked[checked.status != "within tolerance"]
         for r in bad.head(20).itertuples(index=False):
             text += (f"\n  {r.status}: {r.tag} = {r.value:.4g}, reference {r.reference:.4g} +- {r.tolerance:g}"
                      f" ({r.source or r.note})")

@@ -22,6 +22,12 @@ import pandas as pd
 MAPPING_CSV = Path(__file__).with_name("mapping.csv")
 # IBSI-1 tags without a reference value (MIRP marks them not IBSI-compliant); not computed.
 NO_REFERENCE = ("morph_vol_dens_ombb", "morph_area_dens_ombb", "morph_vol_dens_mvee", "morph_area_dens_mvee")
+# IBSI-1 tags computed as IBSI-1 defines them, but with no reference value (a blank row of every IBSI-1 reference
+# table, A-E and the digital phantom): no ``ibsi-check`` verifies them, unlike every other tag the ``ibsi-*`` presets
+# write.  The output says which (``<output>.settings.json``'s ``ibsi_reference``, a ``note:``, ibsi-check's rows with
+# status :data:`lungai.radiomics.ibsi.compare.NO_REFERENCE_STATUS`; QA radiomics72: ivh_auc was written among them
+# without a word).
+UNVERIFIED = ("ivh_auc",)
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,11 @@ from lungai.io.geometry import to_lps
 from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prepare, pyradiomics_shape
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
 from lungai.radiomics.ibsi.compare import (CHECK_COMPARING, CHECK_FEATURES, CHECK_FEATURES_SETTINGS_ONLY,
-                                           CHECK_READING, Report, check_interpolating, within)
+                                           CHECK_READING, NO_REFERENCE_STATUS, Report, check_interpolating,
+                                           within)
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
 from lungai.radiomics.ibsi.diagnostics import measure, mismatch
-from lungai.radiomics.ibsi.mapping import dimension, tags_for, target
+from lungai.radiomics.ibsi.mapping import UNVERIFIED, dimension, tags_for, target
 from lungai.radiomics.ibsi.preprocess import interpolate_roi, resegment
 from lungai.radiomics.ibsi.reference import read_reference
 
@@ -111,6 +112,25 @@ def select_tags(cfg: IBSIConfig, classes=None) -> list[str]:
                          f"choose from {', '.join(CLASS_FAMILY)}")
     fams = {CLASS_FAMILY[c] for c in classes}
     return [t for t in tags if family(t) in fams]
+
+
+def unverified_tags(tags) -> list[str]:
+    """The tags among ``tags`` (IBSI tags written: ``feature_class + "_" + feature`` of an ``ibsi-*`` preset's table)
+    that IBSI-1 gives no reference value for (:data:`~lungai.radiomics.ibsi.mapping.UNVERIFIED`): computed as IBSI-1
+    defines them, but no ``ibsi-check`` verifies them."""
+    return [t for t in dict.fromkeys(tags) if t in UNVERIFIED]
+
+
+def reference_record(tags) -> dict:
+    """The ``ibsi_reference`` entry of an ``ibsi-*`` preset's ``<output>.settings.json``: which of the IBSI ``tags``
+    written (per segment) have an IBSI-1 reference value (verified by ``lungai ibsi-check`` on the IBSI-1 phantom) and
+    which have none (:func:`unverified_tags`)."""
+    tags = list(dict.fromkeys(tags))
+    unverified = unverified_tags(tags)
+    return {"with_reference_value": len(tags) - len(unverified), "without_reference_value": unverified,
+            "meaning": "IBSI-1 gives reference values for every feature written but those without_reference_value, and "
+                       "lungai ibsi-check matches them on the IBSI-1 phantom; those without one are computed as IBSI-1 "
+                       "defines them, but not verified"}
 
 
 def pyradiomics_values(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg: IBSIConfig,
@@ -416,6 +436,12 @@ def compare(values: dict[str, float], reference: pd.DataFrame, cfg: IBSIConfig) 
             note = "scaled by sqrt(N/(N-1)) (sample covariance)"
         rows.append((r.tag, "pyradiomics" if feature else "lungai", feature, value, r.reference, r.tolerance,
                      "within tolerance" if ok else "outside tolerance", note))
+    # the tags computed that IBSI-1 gives no reference value for (ivh_auc): listed, as the presets write them, with
+    # their status - not counted among the reference features (QA radiomics72: left out of the table without a word)
+    referenced = set(reference.tag)
+    for tag in unverified_tags(t for t in values if t not in referenced):
+        rows.append((tag, "lungai", "", values[tag], float("nan"), float("nan"), NO_REFERENCE_STATUS,
+                     "IBSI-1 gives no reference value: computed as IBSI-1 defines it, not verified"))
     table = pd.DataFrame(rows, columns=["tag", "source", "pyradiomics_feature", "value", "reference", "tolerance",
                                        "status", "note"])
     return Report(cfg.name, table)
