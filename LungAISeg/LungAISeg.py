@@ -651,11 +651,15 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         else a new node "<CT> tumour" becomes the output."""
         try:
             read = getattr(job.process, "read_result", None)   # read in the background (ReadingProcess)
+            # an output segmentation removed during the run: the tumour goes to a new "<CT> tumour" (job.output)
             out = nodes.import_segment_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
-                                               seg_node=job.input("segmentation"), files=read() if read else None)
+                                               seg_node=job.output("segmentation"), files=read() if read else None)
         finally:
             job.finish()
         p.outputSegmentation, p.uncertaintyVolume = out["segmentation"], out["uncertainty"]
+        removed = job.removedOutputNote("segmentation", out["segmentation"])
+        if removed:         # said in the banner with the result's notes (result.json's, and the tags, unchanged)
+            return {**out["result"], "notes": [*(out["result"].get("notes") or []), removed]}
         return out["result"]
 
     @staticmethod
@@ -678,10 +682,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             printed = [job.errorMessage(line) for line in getattr(job.process, "lines", ())]   # the user's node names
             # its printed warnings are not re-derived from the label file (nodes.import_lung_outputs' printed)
             segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
-                                                              seg_node=job.input("segmentation"), notes=replaced,
+                                                              seg_node=job.output("segmentation"), notes=replaced,
                                                               checked=True, printed=printed)   # checked by startLungs
         finally:
             job.finish()
+        replaced += [note for note in [job.removedOutputNote("segmentation", segNode)] if note]
         p.outputSegmentation = segNode
         return results.describe_lungs_result(volumes, results.lungs_warnings(printed, cut),
                                              results.printed_notes(printed) + replaced)

@@ -2956,6 +2956,45 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     assert mrml_scene.GetFirstNodeByName("phantom CT Tumor (2) confidence") is not None
 
 
+def test_an_output_segmentation_removed_during_the_run_keeps_the_result(load_module, mrml_scene, phantom_nodes,
+                                                                        untrained_seg_model):
+    """QA slicer72: the user deleted the output segmentation (Data module) while Segment tumour / Segment lungs ran
+    (LUNG1-003's tumour: 20-50 s): the result was refused - "The input 'segmentation' (...) was removed from the scene
+    while the job ran; run it again" - and lost.  The output is no input: the result goes to a new segmentation, as
+    when none was chosen, and the panel says where."""
+    from lungai import mrml
+
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = phantom_nodes[0]
+    p.model, p.modelDirectory, p.method, p.mcPasses = "folder", untrained_seg_model, "mc-dropout", 2
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(-40.0, 0.0, 100.0)
+    p.outputSegmentation, chosen = phantom_nodes[1], phantom_nodes[1].GetName()
+    job = logic.run(logic.startSegmentation, p, timeout=300)
+    workDir = job.workDir
+    mrml_scene.RemoveNode(phantom_nodes[1])            # deleted by the user before the run ended
+    summary = logic.loadSegmentation(p, job)
+    assert not workDir.exists()
+    assert p.outputSegmentation.GetScene() is mrml_scene and p.outputSegmentation.GetName() == "phantom CT tumour"
+    assert mrml.segment_names(p.outputSegmentation) == ["Tumor"] and p.uncertaintyVolume.GetScene() is mrml_scene
+    details = logic.resultText(summary)[1]
+    assert (f"the output segmentation '{chosen}' was removed from the scene during the run: the results are in "
+            "the new segmentation 'phantom CT tumour'") in details, details
+    # Segment lungs alike: its second run's output removed during the run
+    p.outputSegmentation = None
+    logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    first = p.outputSegmentation
+    job = logic.run(logic.startLungs, p, timeout=120)
+    mrml_scene.RemoveNode(first)
+    message = logic.loadLungs(p, job)
+    assert p.outputSegmentation.GetScene() is mrml_scene and p.outputSegmentation is not first
+    assert mrml.segment_names(p.outputSegmentation) == ["Right lung", "Left lung"]
+    assert (f"the output segmentation '{first.GetName()}' was removed from the scene during the run: the results are "
+            f"in the new segmentation '{p.outputSegmentation.GetName()}'") in message, message
+
+
 def test_panel_defaults_run_a_one_member_model(load_module, mrml_scene, phantom_nodes, tmp_path):
     """A model the user trained with 1 member: the panel's default method leaves --method out, so the run uses
     MC dropout (as the CLI without --method) instead of stopping on "ensemble"; an explicit ensemble is refused
