@@ -293,9 +293,20 @@ NO_GROW_LABEL = "Do not grow the box"
 def panelSegmentWords(text: str) -> str:
     """``lungai segment``'s words for ``--no-grow`` in a result's review actions and notes as the panel's control
     (:data:`NO_GROW_LABEL`): "(lungai segment --no-grow: ..." as "(tick 'Do not grow the box' under Inputs: ...",
-    "run again with --no-grow" as "run again with 'Do not grow the box' ticked"."""
+    "run again with --no-grow" as "run again with 'Do not grow the box' ticked"; a shipped model as its Model choice:
+    "use --model lungai-seg-dynunet" as 'use Model "DynUNet (seed / ROI)"' (the large-tumour advice in the panel's
+    words, :func:`lungai.seg.resources.large_tumour_advice` ``panel=True``, as the Model tooltip gives it).  QA
+    slicer72: the default model's result of LUNG1-003's GTV (seed mode, the panel's defaults) told the panel's user to
+    "use --model lungai-seg-dynunet (...; --model lungai-seg-routed runs it ...)", names no panel control has."""
+    import re
+
+    from lungai.seg.resources import PANEL_MODEL_LABELS
+
     text = text.replace("lungai segment --no-grow", f"tick '{NO_GROW_LABEL}' under Inputs")
-    return text.replace("--no-grow", f"'{NO_GROW_LABEL}' ticked")
+    text = text.replace("--no-grow", f"'{NO_GROW_LABEL}' ticked")
+    for name, label in PANEL_MODEL_LABELS.items():
+        text = re.sub(rf"--model {re.escape(name)}(?![\w-])", f'Model "{label}"', text)
+    return text
 
 
 def panelLabelWords(text: str) -> str:

@@ -166,6 +166,30 @@ def test_segmentation_panel_does_not_grow_the_box_when_asked(load_module, mrml_s
     assert [q["pass"] for q in logic.loadSegmentation(p, job)["roi_passes"]] == [1]
 
 
+@pytest.mark.parametrize("volume_ml", [1.3, 40.0])
+def test_segmentation_banner_names_the_advised_model_as_the_panels_model_choice(load_module, volume_ml):
+    """QA slicer72: Segment tumour with the panel's defaults (seed mode, default model) on LUNG1-003's GTV-1 (1.3 ml
+    found, confidence 0.35) told the panel's user "... give a seed point or ROI and use --model lungai-seg-dynunet (the
+    best Dice on large tumours; --model lungai-seg-routed runs it when ...)" - command-line names no panel control
+    has.  The banner gives the advice in the panel's words, as the Model tooltip does (large_tumour_advice(panel=True))."""
+    from lungai.scene import results
+    from lungai.seg.choice import model_hint
+    from lungai.seg.infer import LOW_CONFIDENCE, review_actions
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, PANEL_MODEL_LABELS, large_tumour_advice, models_root
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    info = {"roi_mode": "seed", "tumour_volume_ml": volume_ml, "review_reasons": [LOW_CONFIDENCE]}
+    hint = model_hint(models_root() / DEFAULT_MODEL_NAME, info)        # lungai segment's own note
+    assert large_tumour_advice() in hint
+    summary = {"confidence": 0.35, "needs_review": True, "review_threshold": 0.61, "tumor_volume_ml": volume_ml,
+               "n_components": 1, "method": "ensemble", "members": 3, **info,
+               "review_actions": review_actions(info), "notes": [hint]}
+    assert "--model lungai-seg-dynunet" in results.describe_segment_result(summary)[1]   # the command line's words
+    details = logic.resultText(summary)[1]
+    assert large_tumour_advice(panel=True) in details, details
+    assert not any(f"--model {name}" in details for name in PANEL_MODEL_LABELS), details
+
+
 def test_lungai_seg_lungs_end_to_end(load_module, phantom_nodes):
     """Segment lungs: export, `lungai lungs` child process, segments back in the scene."""
     module = load_module("LungAISeg")
