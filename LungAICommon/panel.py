@@ -136,6 +136,23 @@ class PanelJob:
                              "run it again")
         return node
 
+    def output(self, name):
+        """A captured node the results go into (Segment tumour's / Segment lungs' output segmentation), or None when
+        the user removed it from the scene during the run: the results then go to a new node, as when none was chosen
+        (:meth:`removedOutputNote` says so).  Before (QA slicer72), such a node was refused as a removed *input* - "run
+        it again" - and the run's result was lost (LUNG1-003's tumour: 20-50 s of work)."""
+        node = self.inputs.get(name)
+        return node if node is not None and node.GetScene() is not None else None
+
+    def removedOutputNote(self, name, node) -> Optional[str]:
+        """What the panel says when the output ``name`` captured at the start was removed during the run and the
+        results went to ``node`` instead (:meth:`output`); None when it was not removed."""
+        chosen = self.inputs.get(name)
+        if chosen is None or chosen.GetScene() is not None or node is None:
+            return None
+        return (f"the output {name} '{chosen.GetName()}' was removed from the scene during the run: the results are "
+                f"in the new {name} '{node.GetName()}' (choose it, or another, as the output before the next run)")
+
     def finish(self) -> None:
         """Delete the work folder (exported inputs and outputs already loaded)."""
         remove_work_folder(self.workDir)

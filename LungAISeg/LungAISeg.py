@@ -293,9 +293,20 @@ NO_GROW_LABEL = "Do not grow the box"
 def panelSegmentWords(text: str) -> str:
     """``lungai segment``'s words for ``--no-grow`` in a result's review actions and notes as the panel's control
     (:data:`NO_GROW_LABEL`): "(lungai segment --no-grow: ..." as "(tick 'Do not grow the box' under Inputs: ...",
-    "run again with --no-grow" as "run again with 'Do not grow the box' ticked"."""
+    "run again with --no-grow" as "run again with 'Do not grow the box' ticked"; a shipped model as its Model choice:
+    "use --model lungai-seg-dynunet" as 'use Model "DynUNet (seed / ROI)"' (the large-tumour advice in the panel's
+    words, :func:`lungai.seg.resources.large_tumour_advice` ``panel=True``, as the Model tooltip gives it).  QA
+    slicer72: the default model's result of LUNG1-003's GTV (seed mode, the panel's defaults) told the panel's user to
+    "use --model lungai-seg-dynunet (...; --model lungai-seg-routed runs it ...)", names no panel control has."""
+    import re
+
+    from lungai.seg.resources import PANEL_MODEL_LABELS
+
     text = text.replace("lungai segment --no-grow", f"tick '{NO_GROW_LABEL}' under Inputs")
-    return text.replace("--no-grow", f"'{NO_GROW_LABEL}' ticked")
+    text = text.replace("--no-grow", f"'{NO_GROW_LABEL}' ticked")
+    for name, label in PANEL_MODEL_LABELS.items():
+        text = re.sub(rf"--model {re.escape(name)}(?![\w-])", f'Model "{label}"', text)
+    return text
 
 
 def panelLabelWords(text: str) -> str:
@@ -651,11 +662,15 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         else a new node "<CT> tumour" becomes the output."""
         try:
             read = getattr(job.process, "read_result", None)   # read in the background (ReadingProcess)
+            # an output segmentation removed during the run: the tumour goes to a new "<CT> tumour" (job.output)
             out = nodes.import_segment_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
-                                               seg_node=job.input("segmentation"), files=read() if read else None)
+                                               seg_node=job.output("segmentation"), files=read() if read else None)
         finally:
             job.finish()
         p.outputSegmentation, p.uncertaintyVolume = out["segmentation"], out["uncertainty"]
+        removed = job.removedOutputNote("segmentation", out["segmentation"])
+        if removed:         # said in the banner with the result's notes (result.json's, and the tags, unchanged)
+            return {**out["result"], "notes": [*(out["result"].get("notes") or []), removed]}
         return out["result"]
 
     @staticmethod
@@ -678,10 +693,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             printed = [job.errorMessage(line) for line in getattr(job.process, "lines", ())]   # the user's node names
             # its printed warnings are not re-derived from the label file (nodes.import_lung_outputs' printed)
             segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
-                                                              seg_node=job.input("segmentation"), notes=replaced,
+                                                              seg_node=job.output("segmentation"), notes=replaced,
                                                               checked=True, printed=printed)   # checked by startLungs
         finally:
             job.finish()
+        replaced += [note for note in [job.removedOutputNote("segmentation", segNode)] if note]
         p.outputSegmentation = segNode
         return results.describe_lungs_result(volumes, results.lungs_warnings(printed, cut),
                                              results.printed_notes(printed) + replaced)

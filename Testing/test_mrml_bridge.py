@@ -2213,3 +2213,40 @@ def test_the_grad_cam_gets_its_heat_window_before_its_voxels(mrml_scene, small_p
     shown = node.GetDisplayNode()
     assert shown.GetColorNodeID() == HEAT_COLOR_NODE_ID and not shown.GetAutoWindowLevel() and shown.GetApplyThreshold()
     assert (shown.GetWindow(), shown.GetLevel()) == (pytest.approx(0.8), pytest.approx(0.5))
+
+
+def test_a_tumour_result_is_read_onto_the_cts_grid_without_copying_its_voxels(mrml_scene, tmp_path, monkeypatch):
+    """QA slicer72: Segment tumour's result loading (on the GUI thread, after the bar said Done) copied LUNG1-003's
+    whole CT twice - 0.3 s - only to read tumor.nii.gz onto its grid.  The grid (mrml.volume_node_grid: world geometry,
+    parent transform applied, no voxels) is all read_mask uses; the segment is the same, on an anisotropic CT under a
+    rotating parent transform, from a mask stored in another voxel order (a RAS NIfTI, reoriented by read_mask)."""
+    import json
+
+    from lungai.scene import nodes
+
+    node, ct, _ = _transformed_ct(mrml_scene)
+    world = mrml.image_from_volume_node(node)
+    grid = mrml.volume_node_grid(node)
+    assert grid.GetSize() == world.GetSize() and grid.GetPixelID() == sitk.sitkUInt8
+    for a, b in ((grid.GetOrigin(), world.GetOrigin()), (grid.GetSpacing(), world.GetSpacing()),
+                 (grid.GetDirection(), world.GetDirection())):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+    assert mrml.volume_node_grid(node, world=False).GetOrigin() == mrml.image_from_volume_node(node, False).GetOrigin()
+    tumour = sitk.Cast(sitk.GetImageFromArray((sitk.GetArrayFromImage(world) > 0).astype(np.uint8)), sitk.sitkUInt8)
+    tumour.CopyInformation(world)
+    sitk.WriteImage(sitk.DICOMOrient(tumour, "RAS"), str(tmp_path / "tumor.nii.gz"))   # another voxel order
+    for name in ("uncertainty.nii.gz", "probability.nii.gz"):
+        sitk.WriteImage(sitk.Cast(tumour, sitk.sitkFloat32) * 0.25, str(tmp_path / name))
+    (tmp_path / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "method": "ensemble",
+                                                      "review_threshold": 0.6, "tumor_volume_ml": 1.0}),
+                                          encoding="utf-8")
+    files = nodes.read_segment_files(tmp_path)                    # read in the background by the panel's job
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("the CT's voxels were copied to read the tumour mask")
+
+    monkeypatch.setattr(mrml, "volume_node_snapshot", no_copy)
+    out = nodes.import_segment_outputs(mrml_scene, tmp_path, node, files=files)
+    monkeypatch.undo()
+    back = mrml.segment_to_mask(mrml_scene, out["segmentation"], out["segment_id"], node)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(tumour))

@@ -166,6 +166,30 @@ def test_segmentation_panel_does_not_grow_the_box_when_asked(load_module, mrml_s
     assert [q["pass"] for q in logic.loadSegmentation(p, job)["roi_passes"]] == [1]
 
 
+@pytest.mark.parametrize("volume_ml", [1.3, 40.0])
+def test_segmentation_banner_names_the_advised_model_as_the_panels_model_choice(load_module, volume_ml):
+    """QA slicer72: Segment tumour with the panel's defaults (seed mode, default model) on LUNG1-003's GTV-1 (1.3 ml
+    found, confidence 0.35) told the panel's user "... give a seed point or ROI and use --model lungai-seg-dynunet (the
+    best Dice on large tumours; --model lungai-seg-routed runs it when ...)" - command-line names no panel control
+    has.  The banner gives the advice in the panel's words, as the Model tooltip does (large_tumour_advice(panel=True))."""
+    from lungai.scene import results
+    from lungai.seg.choice import model_hint
+    from lungai.seg.infer import LOW_CONFIDENCE, review_actions
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, PANEL_MODEL_LABELS, large_tumour_advice, models_root
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    info = {"roi_mode": "seed", "tumour_volume_ml": volume_ml, "review_reasons": [LOW_CONFIDENCE]}
+    hint = model_hint(models_root() / DEFAULT_MODEL_NAME, info)        # lungai segment's own note
+    assert large_tumour_advice() in hint
+    summary = {"confidence": 0.35, "needs_review": True, "review_threshold": 0.61, "tumor_volume_ml": volume_ml,
+               "n_components": 1, "method": "ensemble", "members": 3, **info,
+               "review_actions": review_actions(info), "notes": [hint]}
+    assert "--model lungai-seg-dynunet" in results.describe_segment_result(summary)[1]   # the command line's words
+    details = logic.resultText(summary)[1]
+    assert large_tumour_advice(panel=True) in details, details
+    assert not any(f"--model {name}" in details for name in PANEL_MODEL_LABELS), details
+
+
 def test_lungai_seg_lungs_end_to_end(load_module, phantom_nodes):
     """Segment lungs: export, `lungai lungs` child process, segments back in the scene."""
     module = load_module("LungAISeg")
@@ -2957,6 +2981,45 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     assert np.array_equal(a, b)
     assert mrml_scene.GetFirstNodeByName("phantom CT tumour confidence") is not None
     assert mrml_scene.GetFirstNodeByName("phantom CT Tumor (2) confidence") is not None
+
+
+def test_an_output_segmentation_removed_during_the_run_keeps_the_result(load_module, mrml_scene, phantom_nodes,
+                                                                        untrained_seg_model):
+    """QA slicer72: the user deleted the output segmentation (Data module) while Segment tumour / Segment lungs ran
+    (LUNG1-003's tumour: 20-50 s): the result was refused - "The input 'segmentation' (...) was removed from the scene
+    while the job ran; run it again" - and lost.  The output is no input: the result goes to a new segmentation, as
+    when none was chosen, and the panel says where."""
+    from lungai import mrml
+
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = phantom_nodes[0]
+    p.model, p.modelDirectory, p.method, p.mcPasses = "folder", untrained_seg_model, "mc-dropout", 2
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(-40.0, 0.0, 100.0)
+    p.outputSegmentation, chosen = phantom_nodes[1], phantom_nodes[1].GetName()
+    job = logic.run(logic.startSegmentation, p, timeout=300)
+    workDir = job.workDir
+    mrml_scene.RemoveNode(phantom_nodes[1])            # deleted by the user before the run ended
+    summary = logic.loadSegmentation(p, job)
+    assert not workDir.exists()
+    assert p.outputSegmentation.GetScene() is mrml_scene and p.outputSegmentation.GetName() == "phantom CT tumour"
+    assert mrml.segment_names(p.outputSegmentation) == ["Tumor"] and p.uncertaintyVolume.GetScene() is mrml_scene
+    details = logic.resultText(summary)[1]
+    assert (f"the output segmentation '{chosen}' was removed from the scene during the run: the results are in "
+            "the new segmentation 'phantom CT tumour'") in details, details
+    # Segment lungs alike: its second run's output removed during the run
+    p.outputSegmentation = None
+    logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    first = p.outputSegmentation
+    job = logic.run(logic.startLungs, p, timeout=120)
+    mrml_scene.RemoveNode(first)
+    message = logic.loadLungs(p, job)
+    assert p.outputSegmentation.GetScene() is mrml_scene and p.outputSegmentation is not first
+    assert mrml.segment_names(p.outputSegmentation) == ["Right lung", "Left lung"]
+    assert (f"the output segmentation '{first.GetName()}' was removed from the scene during the run: the results are "
+            f"in the new segmentation '{p.outputSegmentation.GetName()}'") in message, message
 
 
 def test_panel_defaults_run_a_one_member_model(load_module, mrml_scene, phantom_nodes, tmp_path):

@@ -115,6 +115,21 @@ def volume_node_snapshot(node, world: bool = True) -> tuple:
     return np.array(slicer.util.arrayFromVolume(node), copy=True), geometry_from_ijk_to_ras(ijk_to_world(node, world))
 
 
+def volume_node_grid(node, world: bool = True) -> sitk.Image:
+    """A uint8 image of zeros on the node's voxel grid, with its geometry in LPS (world coordinates by default, as
+    :func:`image_from_volume_node`), without its voxels: the reference a mask file is read onto
+    (:func:`lungai.io.read_mask`, which uses its grid only).  QA slicer72: Segment tumour's result loading copied
+    LUNG1-003's CT twice (0.3 s on the GUI thread after Done) only to read tumor.nii.gz onto its grid; 0.002-0.1 s."""
+    if node is None or node.GetImageData() is None:
+        raise InputError("the volume node has no image data", "select a loaded volume")
+    origin, spacing, direction = geometry_from_ijk_to_ras(ijk_to_world(node, world))
+    img = sitk.Image([int(n) for n in node.GetImageData().GetDimensions()], sitk.sitkUInt8)
+    img.SetOrigin(origin)
+    img.SetSpacing(spacing)
+    img.SetDirection(direction)
+    return img
+
+
 def image_from_snapshot(snapshot) -> sitk.Image:
     """The SimpleITK image of a :func:`volume_node_snapshot` (no MRML read)."""
     voxels, (origin, spacing, direction) = snapshot

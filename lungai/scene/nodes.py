@@ -1720,7 +1720,7 @@ def import_segment_outputs(scene, output_dir: Path, volume_node, seg_node=None, 
 
     output_dir = Path(output_dir)
     files = read_segment_files(output_dir) if files is None else files
-    reference = mrml.image_from_volume_node(volume_node)
+    reference = mrml.volume_node_grid(volume_node)     # its grid: the CT's voxels are not needed (nor copied)
     tumour = read_mask(output_dir / "tumor.nii.gz", reference=reference)
     return add_tumour_outputs(scene, volume_node, tumour, files["uncertainty"], files["result"],
                               seg_node=seg_node, replace_segment=replace_segment)
