@@ -208,6 +208,37 @@ def test_one_drawn_on_another_series_of_the_frame_does_not_compete_with_the_cts(
     assert file == folder / "RS_ct.dcm" and "it references the CT series" in note and "left out: RS_avg.dcm" in note
 
 
+def test_the_note_names_each_rtstruct_why_it_was_left_out_and_how_to_choose_it(study, tmp_path):
+    """QA dicom72 (LUNG1-003's RTSTRUCT and a replan of it drawn on another series of its frame of reference in one
+    folder): the note said "using the RTSTRUCT RS_a.dcm (it references the CT series X, no other is in its frame of
+    reference without a series of its own; left out: RS_b.dcm)" - which plan each file is, why the other was left
+    out and how to use it were not said.  Each is named as the refusals name it (label, date, ROI count), the one
+    left out with why, and the fix: its file given as --rtstruct."""
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "RS_ct.dcm")
+    other = pydicom.dcmread(_copy_rtstruct(p1["rtstruct"], folder / "RS_avg.dcm", "average"))
+    drawn_on = generate_uid()
+    for fr in other.ReferencedFrameOfReferenceSequence:
+        for st in fr.RTReferencedStudySequence:
+            for se in st.RTReferencedSeriesSequence:
+                se.SeriesInstanceUID = drawn_on
+    other.save_as(folder / "RS_avg.dcm")
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "RS_ct.dcm", note
+    assert f"--rtstruct {folder} holds 2 RTSTRUCTs: using the RTSTRUCT RS_ct.dcm (label 'synthetic', date " in note
+    assert "no other is in its frame of reference without a series of its own" not in note, note
+    assert ("left out: RS_avg.dcm (label 'average', date " in note and f"drawn on series {drawn_on}, another series "
+            "of the CT's frame of reference)" in note), note
+    assert note.endswith(f"to use another, give its file: --rtstruct {folder / 'RS_avg.dcm'}"), note
+    # one of another frame of reference: said so
+    _frame_only(p1["rtstruct"], folder / "RS_avg.dcm", "other frame", frame=(frame := generate_uid()))
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "RS_ct.dcm" and f"(label 'other frame', date " in note, note
+    assert f"in frame of reference {frame}, not the CT's)" in note, note
+
+
 def test_of_two_rtstructs_without_series_the_one_in_the_cts_frame_is_used(study, tmp_path):
     p1, _ = study
     folder = tmp_path / "RTSTRUCT"
