@@ -578,10 +578,12 @@ def read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[st
             vol = vol.match_geometry(ref_vol)
         except (ValueError, RuntimeError) as exc:
             raise _off_grid_error(shown, ds, desc, reference_ct, exc) from exc
-        if int((vol.array > 0).sum()) != inside:   # match_geometry crops: a segment partly off the CT
+        if int(np.count_nonzero(vol.array)) != inside:   # match_geometry crops: a segment partly off the CT
             raise InputError(f"segment {desc.SegmentLabel!r} of {shown} lies partly off the CT",
                              "give the SEG made on this CT series (same frame of reference, same slices)")
-        mask = sitk.Cast(vol.to_simpleitk() > 0, sitk.sitkUInt8)
+        # its voxels already 0 / 1 in uint8 (above): taken as they are - thresholded and cast again, 0.13-0.27 s a
+        # segment of LUNG1-003's 512 x 512 x 107 grid (QA dicom72: read_seg of a 3-segment SEG, 3.2-3.7 s)
+        mask = vol.to_simpleitk()
         mask.CopyInformation(reference_ct)
         out[label_key(desc.SegmentLabel)] = mask
     _warn_other_series(shown, ds, reference_ct)     # on this CT's voxels, but drawn on another series
