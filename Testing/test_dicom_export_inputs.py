@@ -2013,3 +2013,45 @@ def test_a_ct_given_as_a_mask_is_said_to_be_no_mask_file(case, tmp_path, capsys)
                                          "ct.nii.gz, tumor.nii.gz") as exc:
         read_mask(out, case["ct"])
     assert exc.value.fix.startswith(f"if tumor.nii.gz in it is the mask, give it: {out / 'tumor.nii.gz'}; else ")
+
+
+def test_dicom_export_says_its_mask_reads_again_with_their_seconds(case, tmp_path, capsys, monkeypatch):
+    """QA dicom72 (LUNG1-003's 3-segment SEG given as ``dicom-export --tumour SEG --lungs SEG``): "reading the tumour
+    mask" and "reading the lung mask" stood 3-4 s each with no line (read_seg of 107 frames a segment), "reading
+    the CT" ~2 s.  Each is said again with its seconds while it runs (lungai.progress.timer_running): each slow read
+    here waits until its message was said again with its seconds."""
+    import threading
+
+    import lungai.cli.dicom as cli_dicom
+    import lungai.dicom.masks as masks
+    from lungai import progress
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    monkeypatch.setattr(progress, "TICK_INTERVAL", 0.02)
+    said = {m: threading.Event() for m in ("reading the CT", "reading the tumour mask", "reading the lung mask")}
+    timed_real = progress._LineProgress._timed
+
+    def timed(self, message, seconds):
+        timed_real(self, message, seconds)
+        if message in said and self.desc == "dicom-export":
+            said[message].set()
+
+    monkeypatch.setattr(progress._LineProgress, "_timed", timed)
+    waited = {}
+
+    def slow(message, real):
+        def wait_then(*args, **kwargs):
+            waited[message] = said[message].wait(5)
+            return real(*args, **kwargs)
+        return wait_then
+
+    monkeypatch.setattr(cli_dicom, "_read_dicom_ct", slow("reading the CT", cli_dicom._read_dicom_ct))
+    monkeypatch.setattr(masks, "mask_input", slow("reading the tumour mask", masks.mask_input))
+    monkeypatch.setattr(masks, "lung_map_input", slow("reading the lung mask", masks.lung_map_input))
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", case["seg"], "--lungs", case["seg"],
+                "-o", tmp_path / "exp") == 0
+    err = capsys.readouterr().err
+    assert waited == {m: True for m in said}, err
+    for message in said:
+        assert re.search(rf"dicom-export: .*{message} \(\d+ s\)", err), (message, err)
