@@ -491,6 +491,20 @@ SEG_TRUNCATED_FIX = ("export the SEG again (3D Slicer, the PACS or the tool that
 
 
 def read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[str, sitk.Image]:
+    """Segment label -> uint8 mask on ``reference_ct``'s grid (:func:`_read_seg`), the SEG read once for this CT
+    in a :func:`lungai.dicom.once.read_once` block (every command's; the file as it is now): one SEG given to
+    several mask options (``dicom-export --tumour SEG --lungs SEG``, ``radiomics --tumour SEG --lungs SEG``) was read
+    and decoded for each (QA dicom72: LUNG1-003's 3-segment SEG, 3-4 s each on a shared machine).  Each call gets its
+    own dict; a SEG that cannot be read raises the same error again."""
+    from lungai.dicom.once import once_per_file
+
+    grid = (reference_ct.GetSize(), reference_ct.GetSpacing(), reference_ct.GetOrigin(), reference_ct.GetDirection(),
+            tuple((k, reference_ct.GetMetaData(k)) for k in sorted(reference_ct.GetMetaDataKeys())))
+    key = f"seg {name!r} {hash(grid)}"
+    return dict(once_per_file(path, key, lambda: _read_seg(path, reference_ct, name)))
+
+
+def _read_seg(path, reference_ct: sitk.Image, name: str | None = None) -> dict[str, sitk.Image]:
     """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
 
     A BINARY SEG's segments are read as they are, so are a LABELMAP SEG's (its background, segment 0, left out:
