@@ -110,6 +110,32 @@ def test_two_rtstructs_of_the_ct_are_refused_naming_them(study, tmp_path, capsys
     assert "2 reference the CT series" in capsys.readouterr().err and not (tmp_path / "o" / "r.csv").exists()
 
 
+def test_two_rtstructs_of_the_ct_are_refused_naming_what_each_holds(study, tmp_path):
+    """QA dicom72 (LUNG1-003's RTSTRUCT beside lungai's own rtstruct.dcm of it, both referencing the CT, given as
+    ``radiomics --rtstruct FOLDER --structure GTV-1``): each was named by its label, date and ROI count only - which
+    one holds the structure asked for was not said.  Each is named with its contoured structures too."""
+    from lungai.dicom.rtstruct import list_structures
+
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "a.dcm")
+    names = [str(n) for n in list_structures(p1["rtstruct"])]
+    rev = pydicom.dcmread(_copy_rtstruct(p1["rtstruct"], folder / "b.dcm", "plan rev2"))
+    rev.StructureSetROISequence[0].ROIName = "GTV_rev2"
+    last = rev.StructureSetROISequence[-1].ROINumber
+    for roi in rev.ROIContourSequence:
+        if roi.ReferencedROINumber == last:
+            del roi.ContourSequence     # a template's empty structure: not contoured
+    rev.save_as(folder / "b.dcm")
+    with pytest.raises(InputError) as exc:
+        find_rtstruct(folder, p1["ct"])
+    said = exc.value.problem
+    assert f"a.dcm (label 'synthetic', date " in said and f" - contoured: {', '.join(names)};" in said, said
+    assert said.endswith(f"b.dcm (label 'plan rev2', date 20240102, 3 ROIs) - contoured: GTV_rev2, "
+                         f"{', '.join(names[1:-1])}"), said
+
+
 def test_a_folder_without_an_rtstruct_is_refused_saying_what_it_holds(study, tmp_path, capsys):
     p1, _ = study
     empty = tmp_path / "empty"

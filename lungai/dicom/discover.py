@@ -1911,6 +1911,20 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
         else:
             why = "none references the CT series or its frame of reference"
     raise InputError(f"{option} {folder} holds {len(found)} RTSTRUCTs and {why}, so which one holds the plan's "
-                     "contours is ambiguous: " + "; ".join(_rtstruct_label(p, folder, facts[p]) + same(p)
-                                                          for p in candidates) + own,
+                     "contours is ambiguous: " + "; ".join(_rtstruct_label(p, folder, facts[p]) + _drawn_names(p)
+                                                          + same(p) for p in candidates) + own,
                      f"give the RTSTRUCT file itself, e.g. {option} {found[0]}")
+
+
+def _drawn_names(path) -> str:
+    """": contoured GTV-1, gtv-2, Lung-Left" - the structures with contours of the RTSTRUCT ``path``, as an ambiguous
+    ``--rtstruct FOLDER`` names each candidate (QA dicom72: LUNG1-003's RTSTRUCT beside lungai's own rtstruct.dcm, both
+    referencing the CT, were named by label, date and ROI count only - which holds the GTV-1 asked for was not
+    said); "" when they cannot be read (a damaged file is named so by its label)."""
+    from lungai.dicom.rtstruct import contoured_structures
+
+    try:
+        drawn = contoured_structures(path)[0]
+    except Exception:  # noqa: BLE001 - a damaged file: named by _rtstruct_label as unreadable
+        return ""
+    return f" - contoured: {', '.join(map(str, drawn))}" if drawn else " - no structure contoured"
