@@ -767,6 +767,44 @@ def test_a_file_of_no_mask_kind_given_for_a_mask_is_refused_before_the_ct_is_rea
     assert not (tmp_path / "out").exists()
 
 
+def test_a_dicom_image_given_for_a_mask_is_refused_before_the_ct_is_read(tmp_path):
+    """QA dicom72 (LUNG1-003's DICOM CT): a slice of the CT (a file with the DICM preamble) given as a mask -
+    ``lungai radiomics --mask CT/slice.dcm`` (1.4 s), ``dicom-export --tumour CT/slice.dcm`` (2.8 s) - was refused by
+    the mask reader only once the whole CT was read, under the bar "reading the CT".  Every mask option refuses it
+    with the arguments now (lungai.paths.check_mask_kind reads the file up to its Modality), saying it is a CT image,
+    not a mask; an RTDOSE given as a mask is said to be a dose grid, which goes to --dose: SimpleITK not imported, no
+    bar drawn, nothing written."""
+    import numpy as np
+
+    from lungai.dicom.synthetic import dose_grid, write_ct_series, write_rtdose
+
+    ct = sitk.GetImageFromArray(np.full((4, 8, 8), -1000, np.int16))
+    ct.SetSpacing((2.0, 2.0, 3.0))
+    reference = write_ct_series(ct, tmp_path / "ctdir")
+    slice_ = sorted((tmp_path / "ctdir").iterdir())[1]
+    write_rtdose(dose_grid(ct, margin_mm=0.0), tmp_path / "rd.dcm", reference)
+    (tmp_path / "ct.nii.gz").write_bytes(b"")
+    said = f"{slice_} is a DICOM CT image file (a slice of a series), not a mask"
+    fix = "the CT itself is given as the command's CT (--ct, --image), not as a mask"
+    rad = ["radiomics", "--image", "ctdir"]
+    for args, option in (
+            ([*rad, "--mask", str(slice_), "-o", "out/f.csv"], "--mask"),
+            ([*rad, "--tumour", str(slice_), "-o", "out/f.csv"], "--tumour"),
+            (["dose-features", "--dose", "rd.dcm", "--ct", "ctdir", "--lungs", str(slice_), "-o", "out/d.csv"],
+             "--lungs"),
+            (["dicom-export", "--ct", "ctdir", "--tumour", str(slice_), "-o", "out"], "--tumour"),
+            (["lungs", "ct.nii.gz", "--gtv", str(slice_), "-o", "out/l.nii.gz"], "--gtv")):
+        code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=("pandas", "SimpleITK", "lungai.radiomics"))
+        assert code == 2 and f"{option} {said}" in err and fix in err, (args, err)
+        assert heavy == [], (args, heavy)
+        assert "reading" not in err and "%" not in err, err
+    code, err, heavy = _heavy_at_refusal(["dicom-export", "--ct", "ctdir", "--lungs", "rd.dcm", "-o", "out"], tmp_path,
+                                         heavy=("pandas", "SimpleITK", "lungai.radiomics"))
+    assert code == 2 and "--lungs rd.dcm is a DICOM RTDOSE (a dose grid), not a mask" in err, err
+    assert "slice of a series" not in err and "the RTDOSE goes to --dose" in err and heavy == [], (err, heavy)
+    assert not (tmp_path / "out").exists()
+
+
 def test_lungs_refuses_its_arguments_before_simpleitk(tmp_path):
     """QA notesfollow71: ``lungai lungs`` imported SimpleITK (lungai.io's reader and writer, lungai.dicom.reference
     and lungai.dicom.export) at the start of its run, before its argument checks: a wrong output name, a missing CT

@@ -110,6 +110,32 @@ def test_two_rtstructs_of_the_ct_are_refused_naming_them(study, tmp_path, capsys
     assert "2 reference the CT series" in capsys.readouterr().err and not (tmp_path / "o" / "r.csv").exists()
 
 
+def test_two_rtstructs_of_the_ct_are_refused_naming_what_each_holds(study, tmp_path):
+    """QA dicom72 (LUNG1-003's RTSTRUCT beside lungai's own rtstruct.dcm of it, both referencing the CT, given as
+    ``radiomics --rtstruct FOLDER --structure GTV-1``): each was named by its label, date and ROI count only - which
+    one holds the structure asked for was not said.  Each is named with its contoured structures too."""
+    from lungai.dicom.rtstruct import list_structures
+
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "a.dcm")
+    names = [str(n) for n in list_structures(p1["rtstruct"])]
+    rev = pydicom.dcmread(_copy_rtstruct(p1["rtstruct"], folder / "b.dcm", "plan rev2"))
+    rev.StructureSetROISequence[0].ROIName = "GTV_rev2"
+    last = rev.StructureSetROISequence[-1].ROINumber
+    for roi in rev.ROIContourSequence:
+        if roi.ReferencedROINumber == last:
+            del roi.ContourSequence     # a template's empty structure: not contoured
+    rev.save_as(folder / "b.dcm")
+    with pytest.raises(InputError) as exc:
+        find_rtstruct(folder, p1["ct"])
+    said = exc.value.problem
+    assert f"a.dcm (label 'synthetic', date " in said and f" - contoured: {', '.join(names)};" in said, said
+    assert said.endswith(f"b.dcm (label 'plan rev2', date 20240102, 3 ROIs) - contoured: GTV_rev2, "
+                         f"{', '.join(names[1:-1])}"), said
+
+
 def test_a_folder_without_an_rtstruct_is_refused_saying_what_it_holds(study, tmp_path, capsys):
     p1, _ = study
     empty = tmp_path / "empty"
@@ -206,6 +232,37 @@ def test_one_drawn_on_another_series_of_the_frame_does_not_compete_with_the_cts(
     other.save_as(folder / "RS_avg.dcm")
     file, note = find_rtstruct(folder, p1["ct"])
     assert file == folder / "RS_ct.dcm" and "it references the CT series" in note and "left out: RS_avg.dcm" in note
+
+
+def test_the_note_names_each_rtstruct_why_it_was_left_out_and_how_to_choose_it(study, tmp_path):
+    """QA dicom72 (LUNG1-003's RTSTRUCT and a replan of it drawn on another series of its frame of reference in one
+    folder): the note said "using the RTSTRUCT RS_a.dcm (it references the CT series X, no other is in its frame of
+    reference without a series of its own; left out: RS_b.dcm)" - which plan each file is, why the other was left
+    out and how to use it were not said.  Each is named as the refusals name it (label, date, ROI count), the one
+    left out with why, and the fix: its file given as --rtstruct."""
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "RS_ct.dcm")
+    other = pydicom.dcmread(_copy_rtstruct(p1["rtstruct"], folder / "RS_avg.dcm", "average"))
+    drawn_on = generate_uid()
+    for fr in other.ReferencedFrameOfReferenceSequence:
+        for st in fr.RTReferencedStudySequence:
+            for se in st.RTReferencedSeriesSequence:
+                se.SeriesInstanceUID = drawn_on
+    other.save_as(folder / "RS_avg.dcm")
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "RS_ct.dcm", note
+    assert f"--rtstruct {folder} holds 2 RTSTRUCTs: using the RTSTRUCT RS_ct.dcm (label 'synthetic', date " in note
+    assert "no other is in its frame of reference without a series of its own" not in note, note
+    assert ("left out: RS_avg.dcm (label 'average', date " in note and f"drawn on series {drawn_on}, another series "
+            "of the CT's frame of reference)" in note), note
+    assert note.endswith(f"to use another, give its file: --rtstruct {folder / 'RS_avg.dcm'}"), note
+    # one of another frame of reference: said so
+    _frame_only(p1["rtstruct"], folder / "RS_avg.dcm", "other frame", frame=(frame := generate_uid()))
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "RS_ct.dcm" and f"(label 'other frame', date " in note, note
+    assert f"in frame of reference {frame}, not the CT's)" in note, note
 
 
 def test_of_two_rtstructs_without_series_the_one_in_the_cts_frame_is_used(study, tmp_path):

@@ -223,19 +223,22 @@ def check_mask_kind(p: Path, shown: str, rtstruct: bool = False) -> None:
     ``rtstruct``, a structure of the RTSTRUCT too).  ``shown``: the file as the problem names it (``--tumour
     notes.csv``).  QA dicomfollow71 (LUNG1-003's DICOM CT): ``dicom-export --tumour notes.csv`` read the CT, 6.1 s,
     before "unsupported file type '.csv'", fix "(.dcm: a SEG or RTSTRUCT is read by its content ...)" - the CT's
-    words.  An image file or a DICOM file with the preamble passes without importing pydicom (a SEG read by its
-    content; the reader says what else it is); :func:`check_input_paths` ``masks``, :func:`check_structure_values`
-    and the mask reader (:func:`lungai.io.read.read_mask`) call it."""
+    words.  An image file passes without importing pydicom; a DICOM file is read up to its Modality
+    (:func:`dicom_modality`): a DICOM image (QA dicom72: a slice of LUNG1-003's CT given as ``radiomics --mask`` or
+    ``dicom-export --tumour`` was refused by the reader once the whole CT was read, 1.4-2.8 s) is refused here
+    (:func:`image_as_mask_error`); a SEG, an RTSTRUCT pass (the reader says what else it is).
+    :func:`check_input_paths` ``masks``, :func:`check_structure_values` and the mask reader
+    (:func:`lungai.io.read.read_mask`) call it."""
     if not p.is_file() or image_suffix(p) in FILE_SUFFIXES:
-        return
-    from lungai.dicom.discover import has_dicm_preamble
-
-    if has_dicm_preamble(p):
         return
     modality = dicom_modality(p)
     structure = ("; with --rtstruct, a mask option takes a structure of the RTSTRUCT: its name or role:ROLE (`lungai "
                  "dicom-scan --structures FOLDER` lists them)" if rtstruct else "")
     if modality is None:
+        from lungai.dicom.discover import has_dicm_preamble
+
+        if has_dicm_preamble(p):    # a DICOM file whose Modality cannot be read: the reader says what it is
+            return
         from lungai.dicom.pixeldata import NOT_DICOM
 
         suffix = image_suffix(p)
@@ -243,8 +246,18 @@ def check_mask_kind(p: Path, shown: str, rtstruct: bool = False) -> None:
         raise InputError(f"{shown} is no mask: not an image file ({kind}) and it {NOT_DICOM}",
                          mask_file_fix() + structure)
     if modality in IMAGE_MODALITIES:
-        raise InputError(f"{shown} is a DICOM {modality} image file (a slice of a series), not a mask",
-                         mask_file_fix() + structure)
+        raise image_as_mask_error(shown, modality, structure)
+
+
+def image_as_mask_error(shown: str, modality: str, structure: str = "") -> InputError:
+    """A DICOM image file (``modality``: a CT slice, an RTDOSE grid) given where a mask is read (``shown``: the file
+    as the problem names it), said as what it is, with what a mask may be (:func:`mask_file_fix`; ``structure``: the
+    RTSTRUCT's words of a command given --rtstruct)."""
+    if modality == "RTDOSE":
+        what, goes = NOT_CT_OBJECTS["RTDOSE"]
+        return InputError(f"{shown} is {what}, not a mask", mask_file_fix() + structure + "; " + goes)
+    return InputError(f"{shown} is a DICOM {modality} image file (a slice of a series), not a mask",
+                      mask_file_fix() + structure)
 
 
 def check_input_paths(named, masks=(), cts=()) -> None:

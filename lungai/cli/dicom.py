@@ -534,7 +534,7 @@ def run_export(args) -> int:
     from lungai.io import on_grid, read_image
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
     from lungai.io.tables import read_table_checked
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
 
     r = args.results
     found = {what: _result_file(r, what) for what in RESULT_FILES}
@@ -604,8 +604,9 @@ def run_export(args) -> int:
             prepare_output_folder(args.output, inputs=inputs, owner=OWNER, owns=DICOM_EXPORT_OUTPUTS,   # check)
                                   create=False)
             bar.update(0, READING.format(what="CT"))
-            ct = _read_dicom_ct(args.ct, args.series)
-            reference = reference_for(args.ct, ct, args.series)
+            with timer_running(bar):    # said again with its seconds while it runs (as the masks below)
+                ct = _read_dicom_ct(args.ct, args.series)
+                reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "CT read")
 
         patient_id = getattr(reference.first, "PatientID", "")
@@ -675,11 +676,15 @@ def run_export(args) -> int:
             bar.update(0, READING.format(what="tumour mask"))
         generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else
                       generation_by(paths["tumour"] and tumour_made_by(paths["tumour"]))}     # by the file only
-        tumour = mask_input(paths["tumour"], ct, parts=gtvs) if paths["tumour"] else None
+        # each mask's reading said again with its seconds while it runs (QA dicom72: LUNG1-003's 3-segment SEG given
+        # as --tumour and --lungs stood 3-4 s on each "reading the ... mask", no line)
+        with timer_running(bar):
+            tumour = mask_input(paths["tumour"], ct, parts=gtvs) if paths["tumour"] else None
         if paths["lungs"]:
             bar.update(0, READING.format(what="lung mask"))
         generation["lungs"] = generation_by(paths["lungs"] and lungs_made_by(paths["lungs"]))    # by the file only
-        lungs = lung_map_input(paths["lungs"], ct) if paths["lungs"] else None
+        with timer_running(bar):
+            lungs = lung_map_input(paths["lungs"], ct) if paths["lungs"] else None
         # on the DICOM CT's exact grid (a NIfTI file holds its spacing as float32): the SR's volumes are those lungai
         # segment wrote of the same mask (lungai.dicom.export.mask_volume_ml; QA exportfollow68)
         tumour, lungs = on_ct_grid(tumour, ct), on_ct_grid(lungs, ct)

@@ -1879,13 +1879,27 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
         in_frame = [p for p in found if p in direct or (ct_frame and ct_frame in refs[p][1]
                                                         and (not direct or not refs[p][0]))]
         if len(in_frame) == 1:
+            # each file named as the refusals name it (label, date, ROI count), each one left out with why, and how
+            # to choose another (QA dicom72: LUNG1-003's RTSTRUCT and a replan drawn on another series were said as
+            # "it references the CT series X, no other is in its frame of reference without a series of its own;
+            # left out: RS_b.dcm" - neither which plan each was nor how to use the other)
             chosen = in_frame[0]
-            how = (f"it references the CT series {ct_series}, no other is in its frame of reference without a "
-                   "series of its own" if direct else
+            how = (f"it references the CT series {ct_series}" if direct else
                    f"it is the only one in the CT's frame of reference {ct_frame}")
-            others = ", ".join([named(p) for p in found if p != chosen] + unread)
-            return chosen, (f"{option} {folder}: using the RTSTRUCT {shown_path(chosen, folder)} ({how}; "
-                            f"left out: {others}{same(chosen)}){own}")
+
+            def why(q) -> str:
+                series, frames = refs[q]
+                return (f"in frame of reference {', '.join(sorted(frames))}, not the CT's" if ct_frame and frames
+                        and ct_frame not in frames else
+                        "it references no frame of reference" if not frames else
+                        f"drawn on series {', '.join(sorted(series))}, another series of the CT's frame of reference")
+
+            others = [q for q in found if q != chosen]
+            left = "; ".join([(_rtstruct_label(q, folder, facts[q])[:-1] + f"; {why(q)})" if facts[q] is not None
+                               else named(q)) + same(q) for q in others] + unread)
+            return chosen, (f"{option} {folder} holds {len(found)} RTSTRUCTs: using the RTSTRUCT "
+                            f"{_rtstruct_label(chosen, folder, facts[chosen])}{same(chosen)} - {how}; left out: {left}"
+                            f" - to use another, give its file: {option} {others[0]}{own}")
         if in_frame:
             candidates = in_frame
             why = (f"{len(in_frame)} reference the CT series {ct_series}" if len(direct) == len(in_frame) else
@@ -1897,6 +1911,20 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
         else:
             why = "none references the CT series or its frame of reference"
     raise InputError(f"{option} {folder} holds {len(found)} RTSTRUCTs and {why}, so which one holds the plan's "
-                     "contours is ambiguous: " + "; ".join(_rtstruct_label(p, folder, facts[p]) + same(p)
-                                                          for p in candidates) + own,
+                     "contours is ambiguous: " + "; ".join(_rtstruct_label(p, folder, facts[p]) + _drawn_names(p)
+                                                          + same(p) for p in candidates) + own,
                      f"give the RTSTRUCT file itself, e.g. {option} {found[0]}")
+
+
+def _drawn_names(path) -> str:
+    """": contoured GTV-1, gtv-2, Lung-Left" - the structures with contours of the RTSTRUCT ``path``, as an ambiguous
+    ``--rtstruct FOLDER`` names each candidate (QA dicom72: LUNG1-003's RTSTRUCT beside lungai's own rtstruct.dcm, both
+    referencing the CT, were named by label, date and ROI count only - which holds the GTV-1 asked for was not
+    said); "" when they cannot be read (a damaged file is named so by its label)."""
+    from lungai.dicom.rtstruct import contoured_structures
+
+    try:
+        drawn = contoured_structures(path)[0]
+    except Exception:  # noqa: BLE001 - a damaged file: named by _rtstruct_label as unreadable
+        return ""
+    return f" - contoured: {', '.join(map(str, drawn))}" if drawn else " - no structure contoured"

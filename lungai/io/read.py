@@ -11,7 +11,7 @@ from lungai.errors import InputError, counted
 from lungai.io.geometry import on_grid
 # the folder / file kinds a mask option is checked for with the arguments (lungai.paths: no SimpleITK), read here too
 from lungai.paths import FILE_SUFFIXES, IMAGE_MODALITIES, RTSTRUCT_AS_MASK_FIX, mask_file_fix
-from lungai.paths import check_mask_kind, check_not_ct_object
+from lungai.paths import check_mask_kind, check_not_ct_object, image_as_mask_error
 from lungai.paths import dicom_modality as _dicom_modality
 from lungai.paths import folder_as_mask as _folder_as_mask
 from lungai.paths import image_suffix as _suffix
@@ -1098,8 +1098,7 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         raise _folder_as_mask(path, shown)
     modality = _dicom_modality(path)
     if modality in IMAGE_MODALITIES:
-        raise InputError(f"{shown} is a DICOM {modality} image file (a slice of a series), not a mask",
-                         mask_file_fix())
+        raise image_as_mask_error(shown, modality)
     if modality in ("SEG", "RTSTRUCT"):
         return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None,
                                 names=names, parts=parts, typed=typed)
