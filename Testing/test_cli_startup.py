@@ -549,6 +549,44 @@ def test_demo_refuses_an_roi_off_the_ct_before_the_heavy_imports(small_phantom, 
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_segment_refuses_a_seed_point_or_roi_off_the_ct_before_the_heavy_imports(small_phantom, tmp_path):
+    """QA seg72 (pyradiomics lung1, a shared 2-core machine): ``lungai segment --seed-point=1e4,1e4,1e4`` and an ROI
+    beside the CT were refused 15-16 s after the command, once torch / MONAI were imported and the model loaded (the
+    CT was read after the model), while ``lungai demo`` refuses them before (QA demo67).  The CT is read first now and
+    the seed point / ROI checked on it (lungai.seg.preprocess.check_placement, demo's checks) before those imports;
+    nothing is written."""
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    for given, says in (("--seed-point=1e4,1e4,1e4", "outside the image"),
+                        ("--roi=1e4,1e4,1e4,10010,10010,10010", "outside the image")):
+        code, err, heavy = _heavy_at_refusal(["segment", str(ct), given, "-o", str(tmp_path / "out")], tmp_path)
+        assert code == 2 and says in err and "How to fix" in err, err
+        assert heavy == [], (given, heavy)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_roi_margin_is_read_from_model_json_without_weights(tmp_path):
+    """``lungai segment`` checks an ROI before loading its model with the margin the model would add
+    (lungai.seg.model_meta.roi_margin_mm): a model's config.roi_margin_mm, a model choice's largest, SegConfig's when
+    model.json has none."""
+    import json
+
+    from lungai.seg.config import SegConfig
+    from lungai.seg.model_meta import read_meta, roi_margin_mm
+    from lungai.seg.resources import resolve_model_dir
+
+    choice = resolve_model_dir("lungai-seg-choice")
+    assert roi_margin_mm(choice, read_meta(choice)) == 10.0
+    assert roi_margin_mm(tmp_path, {"config": {"roi_margin_mm": 25}}) == 25.0
+    assert roi_margin_mm(tmp_path, {"config": {}}) == roi_margin_mm(tmp_path, {}) == SegConfig.roi_margin_mm
+    (tmp_path / "wide").mkdir()
+    doc = read_meta(resolve_model_dir("lungai-seg-dynunet"))
+    doc["config"]["roi_margin_mm"] = 30.0
+    (tmp_path / "wide" / "model.json").write_text(json.dumps(doc))
+    mixed = {"format": read_meta(choice)["format"], "models": ["wide", "lungai-seg-unet-ensemble"]}
+    assert roi_margin_mm(tmp_path / "mine", mixed) == 30.0
+
+
 def test_dose_features_refuses_a_missing_input_before_pandas_and_simpleitk(tmp_path):
     """QA radfollow69: ``lungai dose-features`` with a mistyped --dose / --ct / --lungs path imported pandas and
     SimpleITK (its "loading pandas and SimpleITK" step, 4-5 s on a shared machine) before the path checks refused

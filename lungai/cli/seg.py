@@ -1017,17 +1017,6 @@ def run_segment(args) -> int:
             skipped = waiting(bar, "checking the CT series: its files' headers", dicom_checks)
             dicom = not skipped
             prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
-        # torch and MONAI are imported with the model, on the bar: QA startup65, the bar came 11.6 s after the command
-        # on a shared machine (LUNG1-002), 9-10 s of it these imports
-        # then each member counted as it is loaded (QA segfollow67: "loading the model" stood 4-27 s with its timer
-        # at 00:00 on a shared machine)
-        bar.update(0, "loading the model: torch and MONAI")
-        with timer_running(bar):        # the imports count nothing: the bar's timer runs on through them
-            from lungai.seg.infer import segment_tumour
-            from lungai.seg.model_io import load_model
-
-            model = load_model(model_dir, progress=bar)
-
         def read():
             image = read_ct(args.ct, series_uid=args.series)
             if not dicom:
@@ -1041,6 +1030,24 @@ def run_segment(args) -> int:
         # DICOM series behind one message on a shared machine)
         ct, reference = waiting(bar, "reading the CT", read)
         bar.update(1, "read")
+        if seed_pt is not None or roi is not None:
+            # the CT is read first, so that the seed point / ROI is checked on it (off the image, in the air ...)
+            # before torch, MONAI and the model are loaded, as lungai demo does (QA seg72: lung1 with
+            # --seed-point=1e4,1e4,1e4 or an ROI beside the CT was refused 15-16 s after the command, the model loaded)
+            from lungai.seg.model_meta import roi_margin_mm
+            from lungai.seg.preprocess import check_placement
+
+            check_placement(ct, seed_pt, roi, roi_margin_mm(model_dir, model_doc))
+        # torch and MONAI are imported with the model, on the bar: QA startup65, the bar came 11.6 s after the command
+        # on a shared machine (LUNG1-002), 9-10 s of it these imports
+        # then each member counted as it is loaded (QA segfollow67: "loading the model" stood 4-27 s with its timer
+        # at 00:00 on a shared machine)
+        bar.update(0, "loading the model: torch and MONAI")
+        with timer_running(bar):        # the imports count nothing: the bar's timer runs on through them
+            from lungai.seg.infer import segment_tumour
+            from lungai.seg.model_io import load_model
+
+            model = load_model(model_dir, progress=bar)
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
                              mc_passes=args.mc_passes, seed=args.seed if args.seed is not None else 0,
                              whole=True if args.whole else None,
