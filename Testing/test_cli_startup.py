@@ -134,6 +134,24 @@ def test_eval_seg_refuses_its_paths_before_loading_the_model(small_phantom, tmp_
     assert not (tmp_path / "per_case.csv").exists()
 
 
+def test_eval_seg_refuses_an_unusable_pair_before_loading_the_model(small_phantom, tmp_path):
+    """QA seg72: ``lungai eval-seg`` of a folder checked its image / mask pairs only after loading its model (torch,
+    MONAI and the weights): two LIDC crops, one with another crop's mask, were refused 16.3 s after the command on a
+    shared machine, 14 s of it the model's loading (--split test checked its cases first already).  The cases of
+    training patients are now found from model.json (lungai.seg.choice.model_records) and every pair checked
+    before those imports; nothing is written."""
+    args = _eval_seg_args(small_phantom, tmp_path)
+    mask = Path(args[4]) / "case1.nii.gz"
+    moved = sitk.ReadImage(str(mask))
+    moved.SetOrigin([o + 1000.0 for o in moved.GetOrigin()])       # drawn on another image: beside this one
+    sitk.WriteImage(moved, str(mask))
+    code, err, heavy = _heavy_at_refusal([*args, "--label", "1"], tmp_path)
+    assert code == 2 and "cannot be evaluated" in err and "does not overlap the image" in err, err
+    assert "case1" in err and "How to fix" in err, err
+    assert heavy == [], heavy
+    assert not (tmp_path / "per_case.csv").exists()
+
+
 def test_train_seg_refuses_a_number_that_is_not_finite_before_torch(small_phantom, tmp_path):
     """QA optsfollow71: ``train-seg --lr nan`` (or inf) passed the option checks (only ``<= 0`` was refused) and ended
     in torch's "ValueError: Invalid learning rate: nan" traceback after the data was read and torch imported (50 s,

@@ -1170,6 +1170,19 @@ def run_eval(args) -> int:
         cases = dataset.pair_files(args.images, args.masks, args.patients)    # --patients: each case's patient
         if args.max_cases:
             cases = cases[: args.max_cases]
+        # the cases of training patients left out and every pair checked before the model is loaded, as --split test
+        # checks its cases (QA seg72: a mask of another image among 2 LIDC crops was refused 16 s after the command,
+        # 14 s of it torch, MONAI and the weights); the patients' records are model.json's (model_records)
+        from lungai.seg.choice import model_records
+
+        records = model_records(model_dir, model_doc)
+        if not args.patients:
+            _patients_csv_note(records)
+        cases = _seen_cases(records, cases, args.include_training_patients)
+        with task("eval-seg: checking inputs", len(cases)) as bar:
+            labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
+        if labels_note:
+            print(f"note: {labels_note}")
     # torch and MONAI are imported with the model, on a bar of its own (as segment's): QA startfollow65, eval-seg's
     # first bar came 12 s after the command on a shared machine, 9-14 s of it the model's loading
     with task("eval-seg: loading the model", 1, rate=False) as bar:
@@ -1181,13 +1194,6 @@ def run_eval(args) -> int:
         bar.update(1, "loaded")
     if args.split == "test":
         return _run_test_report(args, model, model_dir, out, cases)
-    if not args.patients:
-        _patients_csv_note(model)
-    cases = _seen_cases(model, cases, args.include_training_patients)
-    with task("eval-seg: checking inputs", len(cases)) as bar:
-        labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
-    if labels_note:
-        print(f"note: {labels_note}")
     with task("eval-seg", len(cases)) as bar:
         df = evaluate_cases(model, cases, args.method, args.mc_passes, args.seed, bar, label=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)
