@@ -271,7 +271,7 @@ def register(sub) -> None:
     from lungai.cli import accept_negative_coordinates
 
     accept_negative_coordinates(s)          # "--seed-point -12.5,40,-150"
-    s.set_defaults(func=run_segment)
+    s.set_defaults(func=run_segment, cancel_note=segment_cancel_note)
 
     e = sub.add_parser("eval-seg", help="evaluate a model: per-case Dice, HD95, volumes, confidence",
                        description="Each image that is a small crop is evaluated on its whole extent as the ROI; "
@@ -939,6 +939,31 @@ SEGMENT_OUTPUTS = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "
                    "result.json", "tumor.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm", "measurements.sr.dcm")
 
 
+def segment_cancel_note(args) -> str | None:
+    """What a ``lungai segment`` cancelled (Ctrl-C, SIGTERM) while writing its results left in its output folder - the
+    files written so far without result.json (no confidence, no review flag), or result.json without the DICOM objects
+    -, the previous run's results it had removed, and the fix; None when it stopped before writing (the folder as it
+    was).  QA seg72: LUNG1-003 cancelled while writing uncertainty.nii.gz left tumor.nii.gz and two maps, the previous
+    results removed, and said only "cancelled"."""
+    writing = getattr(args, "writing", None)
+    if writing is None:
+        return None
+    out, removed, dicom = writing
+    written = [n for n in SEGMENT_OUTPUTS if (out / n).is_file()]
+    if "result.json" not in written:
+        left = (f"{', '.join(written)} in {out} {'are' if len(written) > 1 else 'is'} of this run, but its result.json "
+                "(the confidence and the review flag) was not written: do not use them" if written
+                else f"nothing was written to {out}")
+    else:
+        missing = [n for n in SEGMENT_OUTPUTS if n.endswith(".dcm") and n not in written] if dicom else []
+        if not missing:
+            return None
+        left = (f"the results in {out} were written but not all of the DICOM objects ({', '.join(missing)} "
+                "missing)")
+    gone = f"; the previous results there were removed ({', '.join(removed)})" if removed else ""
+    return f"the run stopped while writing its results: {left}{gone} - run the command again (it replaces them)"
+
+
 def run_segment(args) -> int:
     from pathlib import Path
 
@@ -1062,6 +1087,7 @@ def run_segment(args) -> int:
             res.info["notes"].append(SEED_UNUSED_NOTE.format(n=args.seed))
         # no stale file of an earlier run: those its marker lists are removed, a user's file is never touched
         with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[args.ct]) as removed:
+            args.writing = (out, list(removed), dicom)      # what a Ctrl-C from here on left: segment_cancel_note
             protect = [args.ct]
             # each file named on the bar as it is written: the step's message is drawn after it (QA segprog64: the
             # maps of LUNG1-003 took 4.3 s and its DICOM objects 6.4 s behind "mapped to input grid" / "written")
