@@ -134,6 +134,24 @@ def test_eval_seg_refuses_its_paths_before_loading_the_model(small_phantom, tmp_
     assert not (tmp_path / "per_case.csv").exists()
 
 
+def test_eval_seg_refuses_an_unusable_pair_before_loading_the_model(small_phantom, tmp_path):
+    """QA seg72: ``lungai eval-seg`` of a folder checked its image / mask pairs only after loading its model (torch,
+    MONAI and the weights): two LIDC crops, one with another crop's mask, were refused 16.3 s after the command on a
+    shared machine, 14 s of it the model's loading (--split test checked its cases first already).  The cases of
+    training patients are now found from model.json (lungai.seg.choice.model_records) and every pair checked
+    before those imports; nothing is written."""
+    args = _eval_seg_args(small_phantom, tmp_path)
+    mask = Path(args[4]) / "case1.nii.gz"
+    moved = sitk.ReadImage(str(mask))
+    moved.SetOrigin([o + 1000.0 for o in moved.GetOrigin()])       # drawn on another image: beside this one
+    sitk.WriteImage(moved, str(mask))
+    code, err, heavy = _heavy_at_refusal([*args, "--label", "1"], tmp_path)
+    assert code == 2 and "cannot be evaluated" in err and "does not overlap the image" in err, err
+    assert "case1" in err and "How to fix" in err, err
+    assert heavy == [], heavy
+    assert not (tmp_path / "per_case.csv").exists()
+
+
 def test_train_seg_refuses_a_number_that_is_not_finite_before_torch(small_phantom, tmp_path):
     """QA optsfollow71: ``train-seg --lr nan`` (or inf) passed the option checks (only ``<= 0`` was refused) and ended
     in torch's "ValueError: Invalid learning rate: nan" traceback after the data was read and torch imported (50 s,
@@ -547,6 +565,44 @@ def test_demo_refuses_an_roi_off_the_ct_before_the_heavy_imports(small_phantom, 
         assert code == 2 and says in err and "How to fix" in err, err
         assert heavy == [], (roi, heavy)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_segment_refuses_a_seed_point_or_roi_off_the_ct_before_the_heavy_imports(small_phantom, tmp_path):
+    """QA seg72 (pyradiomics lung1, a shared 2-core machine): ``lungai segment --seed-point=1e4,1e4,1e4`` and an ROI
+    beside the CT were refused 15-16 s after the command, once torch / MONAI were imported and the model loaded (the
+    CT was read after the model), while ``lungai demo`` refuses them before (QA demo67).  The CT is read first now and
+    the seed point / ROI checked on it (lungai.seg.preprocess.check_placement, demo's checks) before those imports;
+    nothing is written."""
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    for given, says in (("--seed-point=1e4,1e4,1e4", "outside the image"),
+                        ("--roi=1e4,1e4,1e4,10010,10010,10010", "outside the image")):
+        code, err, heavy = _heavy_at_refusal(["segment", str(ct), given, "-o", str(tmp_path / "out")], tmp_path)
+        assert code == 2 and says in err and "How to fix" in err, err
+        assert heavy == [], (given, heavy)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_roi_margin_is_read_from_model_json_without_weights(tmp_path):
+    """``lungai segment`` checks an ROI before loading its model with the margin the model would add
+    (lungai.seg.model_meta.roi_margin_mm): a model's config.roi_margin_mm, a model choice's largest, SegConfig's when
+    model.json has none."""
+    import json
+
+    from lungai.seg.config import SegConfig
+    from lungai.seg.model_meta import read_meta, roi_margin_mm
+    from lungai.seg.resources import resolve_model_dir
+
+    choice = resolve_model_dir("lungai-seg-choice")
+    assert roi_margin_mm(choice, read_meta(choice)) == 10.0
+    assert roi_margin_mm(tmp_path, {"config": {"roi_margin_mm": 25}}) == 25.0
+    assert roi_margin_mm(tmp_path, {"config": {}}) == roi_margin_mm(tmp_path, {}) == SegConfig.roi_margin_mm
+    (tmp_path / "wide").mkdir()
+    doc = read_meta(resolve_model_dir("lungai-seg-dynunet"))
+    doc["config"]["roi_margin_mm"] = 30.0
+    (tmp_path / "wide" / "model.json").write_text(json.dumps(doc))
+    mixed = {"format": read_meta(choice)["format"], "models": ["wide", "lungai-seg-unet-ensemble"]}
+    assert roi_margin_mm(tmp_path / "mine", mixed) == 30.0
 
 
 def test_dose_features_refuses_a_missing_input_before_pandas_and_simpleitk(tmp_path):

@@ -294,3 +294,40 @@ def test_a_real_ctrl_c_while_a_write_runs_waits_for_it():
         if t.name == "lungai-waiting":
             t.join(5)
     assert not [t for t in threading.enumerate() if t.name == "lungai-waiting" and t.is_alive()]
+
+
+def test_a_ctrl_c_while_segment_writes_says_what_it_left(tmp_path, monkeypatch, capsys):
+    """QA seg72: LUNG1-003 cancelled (Ctrl-C) while ``lungai segment`` wrote uncertainty.nii.gz left tumor.nii.gz and
+    two maps without result.json (no confidence, no review flag) - the previous run's results removed - and said only
+    "lungai segment: cancelled".  The cancel now names the files of this run, says result.json was not written and
+    that they are not to be used, the previous results removed, and the fix (run again); a cancel before any result
+    is written says nothing more (the folder as it was)."""
+    from lungai.seg import uncertainty
+
+    ct, _ = stubbed_segment(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    args = ["segment", str(ct), "-o", str(out), "--model", str(tmp_path / "m"), "--whole"]
+    assert main(args) == 0                                          # a previous, whole run
+    capsys.readouterr()
+    real = uncertainty.describe
+
+    def describe(img, meaning=ENTROPY_MEANING, *rest):
+        if meaning == ENTROPY_MEANING:                               # uncertainty.nii.gz: stopped before it
+            raise KeyboardInterrupt
+        return real(img, meaning, *rest)
+
+    monkeypatch.setattr(uncertainty, "describe", describe)
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["probability.nii.gz",
+                                                                                   "tumor.nii.gz"]
+    assert f"cancelled; the run stopped while writing its results: tumor.nii.gz, probability.nii.gz in {out} are " \
+           "of this run, but its result.json (the confidence and the review flag) was not written: do not use them" \
+           in err, err
+    assert "the previous results there were removed (" in err and "result.json" in err.split("removed (")[1], err
+    assert "run the command again" in err, err
+    # stopped before any result was written (while the model ran): the folder as it was, no word on its files
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "cancelled" in err and "stopped while writing" not in err, err

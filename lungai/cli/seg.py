@@ -271,7 +271,7 @@ def register(sub) -> None:
     from lungai.cli import accept_negative_coordinates
 
     accept_negative_coordinates(s)          # "--seed-point -12.5,40,-150"
-    s.set_defaults(func=run_segment)
+    s.set_defaults(func=run_segment, cancel_note=segment_cancel_note)
 
     e = sub.add_parser("eval-seg", help="evaluate a model: per-case Dice, HD95, volumes, confidence",
                        description="Each image that is a small crop is evaluated on its whole extent as the ROI; "
@@ -939,6 +939,31 @@ SEGMENT_OUTPUTS = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "
                    "result.json", "tumor.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm", "measurements.sr.dcm")
 
 
+def segment_cancel_note(args) -> str | None:
+    """What a ``lungai segment`` cancelled (Ctrl-C, SIGTERM) while writing its results left in its output folder - the
+    files written so far without result.json (no confidence, no review flag), or result.json without the DICOM objects
+    -, the previous run's results it had removed, and the fix; None when it stopped before writing (the folder as it
+    was).  QA seg72: LUNG1-003 cancelled while writing uncertainty.nii.gz left tumor.nii.gz and two maps, the previous
+    results removed, and said only "cancelled"."""
+    writing = getattr(args, "writing", None)
+    if writing is None:
+        return None
+    out, removed, dicom = writing
+    written = [n for n in SEGMENT_OUTPUTS if (out / n).is_file()]
+    if "result.json" not in written:
+        left = (f"{', '.join(written)} in {out} {'are' if len(written) > 1 else 'is'} of this run, but its result.json "
+                "(the confidence and the review flag) was not written: do not use them" if written
+                else f"nothing was written to {out}")
+    else:
+        missing = [n for n in SEGMENT_OUTPUTS if n.endswith(".dcm") and n not in written] if dicom else []
+        if not missing:
+            return None
+        left = (f"the results in {out} were written but not all of the DICOM objects ({', '.join(missing)} "
+                "missing)")
+    gone = f"; the previous results there were removed ({', '.join(removed)})" if removed else ""
+    return f"the run stopped while writing its results: {left}{gone} - run the command again (it replaces them)"
+
+
 def run_segment(args) -> int:
     from pathlib import Path
 
@@ -1017,17 +1042,6 @@ def run_segment(args) -> int:
             skipped = waiting(bar, "checking the CT series: its files' headers", dicom_checks)
             dicom = not skipped
             prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
-        # torch and MONAI are imported with the model, on the bar: QA startup65, the bar came 11.6 s after the command
-        # on a shared machine (LUNG1-002), 9-10 s of it these imports
-        # then each member counted as it is loaded (QA segfollow67: "loading the model" stood 4-27 s with its timer
-        # at 00:00 on a shared machine)
-        bar.update(0, "loading the model: torch and MONAI")
-        with timer_running(bar):        # the imports count nothing: the bar's timer runs on through them
-            from lungai.seg.infer import segment_tumour
-            from lungai.seg.model_io import load_model
-
-            model = load_model(model_dir, progress=bar)
-
         def read():
             image = read_ct(args.ct, series_uid=args.series)
             if not dicom:
@@ -1041,6 +1055,24 @@ def run_segment(args) -> int:
         # DICOM series behind one message on a shared machine)
         ct, reference = waiting(bar, "reading the CT", read)
         bar.update(1, "read")
+        if seed_pt is not None or roi is not None:
+            # the CT is read first, so that the seed point / ROI is checked on it (off the image, in the air ...)
+            # before torch, MONAI and the model are loaded, as lungai demo does (QA seg72: lung1 with
+            # --seed-point=1e4,1e4,1e4 or an ROI beside the CT was refused 15-16 s after the command, the model loaded)
+            from lungai.seg.model_meta import roi_margin_mm
+            from lungai.seg.preprocess import check_placement
+
+            check_placement(ct, seed_pt, roi, roi_margin_mm(model_dir, model_doc))
+        # torch and MONAI are imported with the model, on the bar: QA startup65, the bar came 11.6 s after the command
+        # on a shared machine (LUNG1-002), 9-10 s of it these imports
+        # then each member counted as it is loaded (QA segfollow67: "loading the model" stood 4-27 s with its timer
+        # at 00:00 on a shared machine)
+        bar.update(0, "loading the model: torch and MONAI")
+        with timer_running(bar):        # the imports count nothing: the bar's timer runs on through them
+            from lungai.seg.infer import segment_tumour
+            from lungai.seg.model_io import load_model
+
+            model = load_model(model_dir, progress=bar)
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
                              mc_passes=args.mc_passes, seed=args.seed if args.seed is not None else 0,
                              whole=True if args.whole else None,
@@ -1055,6 +1087,7 @@ def run_segment(args) -> int:
             res.info["notes"].append(SEED_UNUSED_NOTE.format(n=args.seed))
         # no stale file of an earlier run: those its marker lists are removed, a user's file is never touched
         with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[args.ct]) as removed:
+            args.writing = (out, list(removed), dicom)      # what a Ctrl-C from here on left: segment_cancel_note
             protect = [args.ct]
             # each file named on the bar as it is written: the step's message is drawn after it (QA segprog64: the
             # maps of LUNG1-003 took 4.3 s and its DICOM objects 6.4 s behind "mapped to input grid" / "written")
@@ -1163,6 +1196,19 @@ def run_eval(args) -> int:
         cases = dataset.pair_files(args.images, args.masks, args.patients)    # --patients: each case's patient
         if args.max_cases:
             cases = cases[: args.max_cases]
+        # the cases of training patients left out and every pair checked before the model is loaded, as --split test
+        # checks its cases (QA seg72: a mask of another image among 2 LIDC crops was refused 16 s after the command,
+        # 14 s of it torch, MONAI and the weights); the patients' records are model.json's (model_records)
+        from lungai.seg.choice import model_records
+
+        records = model_records(model_dir, model_doc)
+        if not args.patients:
+            _patients_csv_note(records)
+        cases = _seen_cases(records, cases, args.include_training_patients)
+        with task("eval-seg: checking inputs", len(cases)) as bar:
+            labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
+        if labels_note:
+            print(f"note: {labels_note}")
     # torch and MONAI are imported with the model, on a bar of its own (as segment's): QA startfollow65, eval-seg's
     # first bar came 12 s after the command on a shared machine, 9-14 s of it the model's loading
     with task("eval-seg: loading the model", 1, rate=False) as bar:
@@ -1174,13 +1220,6 @@ def run_eval(args) -> int:
         bar.update(1, "loaded")
     if args.split == "test":
         return _run_test_report(args, model, model_dir, out, cases)
-    if not args.patients:
-        _patients_csv_note(model)
-    cases = _seen_cases(model, cases, args.include_training_patients)
-    with task("eval-seg: checking inputs", len(cases)) as bar:
-        labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
-    if labels_note:
-        print(f"note: {labels_note}")
     with task("eval-seg", len(cases)) as bar:
         df = evaluate_cases(model, cases, args.method, args.mc_passes, args.seed, bar, label=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1097,15 +1097,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                                                          progress=reading if ct_path is None else None)
         if ct_path is not None:
             reading.update(1)
-    if seed_lps is not None:     # before the heavy imports (QA demo67: a seed off the CT refused after 30 s)
-        from lungai.seg.preprocess import check_seed_inside_body
+    # the checks segment_tumour makes of a seed point / an ROI (off the image, in the air; an ROI with no extent),
+    # before the heavy imports (QA demo67: a seed off the CT refused after 30 s)
+    from lungai.seg.config import SegConfig
+    from lungai.seg.preprocess import check_placement
 
-        check_seed_inside_body(ct, seed_lps)
-    if roi_lps is not None:     # the checks segment_tumour makes of an ROI (no extent, beside the image, in the air)
-        from lungai.seg.config import SegConfig
-        from lungai.seg.preprocess import roi_box
-
-        roi_box(ct, roi_lps, SegConfig().roi_margin_mm)
+    check_placement(ct, seed_lps, roi_lps, SegConfig().roi_margin_mm)
     if seed_lps is not None or roi_lps is not None:     # where it lies: said now, not only in the result ~2 min later
         with task("demo: checking the seed point" if seed_lps is not None else "demo: checking the ROI", 1) as where:
             notes = placement_notes(ct, seed_lps, roi_lps, progress=where)

@@ -92,6 +92,20 @@ def load_choice(model_dir, doc: dict, progress=None, what: str = "loading the mo
                                for i, name in enumerate(names, start=1)], doc)
 
 
+def model_records(model_dir, doc: dict):
+    """What :func:`lungai.seg.evaluate.model_seen_patients` and ``model_patients_csvs`` read of a model, from model.json
+    alone (no torch, no weights): ``doc`` (the model folder's model.json, as
+    :func:`lungai.seg.model_meta.check_model_folder` returns it) for a plain model; for a model choice a
+    :class:`ModelChoice` whose models hold their model.json alone ``(None, None, doc)``.  ``lungai eval-seg`` finds the
+    cases of training patients and checks every pair with it before it loads the model (QA seg72)."""
+    from lungai.seg.model_meta import read_meta
+
+    if doc.get("format") != CHOICE_FORMAT:
+        return doc
+    names = check_choice_doc(model_dir, doc)
+    return ModelChoice(names, [(None, None, read_meta(member_model_dir(model_dir, name))) for name in names], doc)
+
+
 def model_meta(model) -> dict:
     """model.json of a loaded model or model choice."""
     return model.meta if isinstance(model, ModelChoice) else model[2]

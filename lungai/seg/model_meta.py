@@ -258,6 +258,23 @@ def check_model_folder(model_dir, method: str | None = None) -> dict:
     return doc
 
 
+def roi_margin_mm(model_dir, doc: dict) -> float:
+    """The margin (mm) a model's ROI box gets round the user's ROI (``config.roi_margin_mm`` of model.json ``doc``, of
+    the model in ``model_dir``; a model choice: the largest of its models'), read without loading any weights -
+    ``lungai segment`` checks an ROI on the CT with it before the model is loaded
+    (:func:`lungai.seg.preprocess.check_placement`).  A config without a usable value: :class:`SegConfig`'s (its
+    problem is said by :func:`lungai.seg.model_io.load_model`)."""
+    docs = ([read_meta(member_model_dir(model_dir, name)) for name in check_choice_doc(model_dir, doc)]
+            if doc.get("format") == CHOICE_FORMAT else [doc])
+    margins = []
+    for d in docs:
+        config = d.get("config")
+        value = config.get("roi_margin_mm") if isinstance(config, dict) else None
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        margins.append(float(value) if ok else SegConfig.roi_margin_mm)
+    return max(margins)
+
+
 def check_choice_doc(model_dir, doc: dict) -> list:
     """The model names of model-choice model.json ``doc`` (in ``model_dir``), its entries checked in JSON alone:
     ``models`` a list of two or more, a known ``rule``, the routing rule's two models, ``route_volume_ml`` and

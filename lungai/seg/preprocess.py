@@ -364,6 +364,19 @@ def roi_box(ct: sitk.Image, roi_lps, margin_mm: float) -> Box:
                          outside_image_fix(ct, p, "--roi")) from err
 
 
+def check_placement(ct: sitk.Image, seed_lps, roi_lps, margin_mm: float) -> None:
+    """The checks :func:`lungai.seg.infer.segment_tumour` makes of a seed point (:func:`check_seed_inside_body`: off the
+    image, in outside air) and an ROI (:func:`roi_box` with the model's ``margin_mm``: no extent, beside the image, in
+    the air) on the CT alone - light (no torch), so that a command refuses them before it imports torch / MONAI and
+    loads its model: ``lungai demo`` (QA demo67: a seed off the CT refused after 30 s) and ``lungai segment`` (QA
+    seg72: pyradiomics lung1 with ``--seed-point=1e4,1e4,1e4`` / ``--roi`` beside the CT refused 15-16 s after the
+    command, once the model was loaded).  InputError naming the problem and its fix."""
+    if seed_lps is not None:
+        check_seed_inside_body(ct, seed_lps)
+    if roi_lps is not None:
+        roi_box(ct, roi_lps, margin_mm)
+
+
 def check_roi_extent(roi_lps) -> list:
     """The ROI's 6 numbers (x0, y0, z0, x1, y1, z1 LPS mm) as floats; InputError when the box has no extent along an
     axis (x0 == x1, y0 == y1 or z0 == z1: ``--roi 0,0,0,0,0,0``, an ROI never drawn), which would segment the empty
