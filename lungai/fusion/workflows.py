@@ -738,7 +738,7 @@ def run_predict(args) -> int:
     from lungai.fusion.synthetic import SYNTHETIC_NOTE
     from lungai.io import write_image
     from lungai.rp.predict import synthetic_model
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
 
     # the output folder first: nothing is computed in vain, and a user's file is never replaced
     inputs = [args.ehr, args.rna, args.ct, args.model]
@@ -781,9 +781,15 @@ def run_predict(args) -> int:
             # explain exactly the forward pass that was predicted: the cohort reduced to the inputs the model
             # uses (a patient whose model EHR columns are all empty is predicted with the EHR branch masked)
             used, av = usable_inputs(pipe, cohort)
+            # each step said as it starts and then with its seconds (lungai.progress.timer_running), each patient's
+            # Grad-CAM by name: QA stage72 - before, the bar stood on "stage explain: 0/2 [00:00]" without a word
+            # through the Shapley values (10.1 s for NSCLC-Radiogenomics' 130 patients with RNA) and through the
+            # Grad-CAM maps, then said each step once it was done
             with _print_warnings(said), task("stage explain", 2) as bar:
                 if "rna" in pipe.modalities and av["rna"].any():
-                    shap = explain.gene_shapley(pipe, used, seed=pipe.config.seed)
+                    bar.update(0, f"Shapley values of the genes ({counted(int(av['rna'].sum()), 'patient')} with RNA)")
+                    with timer_running(bar):
+                        shap = explain.gene_shapley(pipe, used, seed=pipe.config.seed)
                     explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
                 else:        # said, as the Grad-CAM's absence below (QA stageuse63: no file and no word)
                     print("note: no gene Shapley values written (top_genes_per_patient.csv): "
@@ -798,9 +804,11 @@ def run_predict(args) -> int:
                 else:
                     (out / "gradcam").mkdir(exist_ok=True)
                     empty = {}
-                    for pid in with_ct:
-                        cam, cls = explain.grad_cam(pipe, used, pid)
-                        write_image(cam, out / gradcam_file(pid), protect=list(cohort.ct[pid][:2]))
+                    for k, pid in enumerate(with_ct, 1):
+                        bar.update(0, f"Grad-CAM {pid} ({k}/{len(with_ct)})")
+                        with timer_running(bar):
+                            cam, cls = explain.grad_cam(pipe, used, pid)
+                            write_image(cam, out / gradcam_file(pid), protect=list(cohort.ct[pid][:2]))
                         note = explain.empty_cam_note(cam, cls)
                         if note:
                             empty[pid] = note
