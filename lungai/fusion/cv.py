@@ -209,6 +209,8 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
             if on_fold is not None:
                 on_fold(name, f, model)
         oof[~mask] = np.nan
+        if progress is not None:     # ~1 s of a shared machine per model after its last fold (QA stage72)
+            progress.update(0, f"{name}: bootstrap 95 % CI")
         result["models"][name] = {"summary": summarise(fold_scores[name], y[mask], oof[mask], len(classes), seed=seed),
                                   "params": chosen, "inner_macro_f1": inner, "oof": oof, "n_scored": int(mask.sum())}
     if select:
@@ -221,6 +223,8 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
             oof[te] = result["models"][name]["oof"][te]
             sel_scores.append(fold_scores[name][f])
             picked.append({"model": name, **result["models"][name]["params"][f]})
+        if progress is not None:
+            progress.update(0, f"{SELECTED}: bootstrap 95 % CI")
         result["models"][SELECTED] = {"summary": summarise(sel_scores, y, oof, len(classes), seed=seed),
                                       "params": picked, "inner_macro_f1": [None] * folds, "oof": oof, "n_scored": len(y)}
     result["y"] = y
