@@ -186,6 +186,27 @@ def test_absent_label_column_names_a_tnm_look_alike(tmp_path):
     assert "pass --label 'pT'" in str(err.value)
 
 
+def test_absent_stage_label_names_the_stage_from_that_derives_it(tmp_path):
+    """QA stage72: --label stage_group (the docs' name of the derived stage) without --stage-from on NSCLC-Radiogenomics
+    was refused listing the table's 40 columns, not the option that derives it from the T, N, M columns the table
+    has: named now (the pathological ones where both kinds are there); a label that is not a stage gets no such fix."""
+    ids = [f"P{i:02d}" for i in range(6)]
+    pd.DataFrame({"Case ID": ids, "age": range(60, 66), "Clinical T stage": ["T1", "T2", "T3"] * 2,
+                  "Pathological T stage": ["T1a", "T2", "T3"] * 2, "Pathological N stage": ["N0", "N1"] * 3,
+                  "Clinical N stage": ["N0"] * 6, "Pathological M stage": ["M0"] * 6}).to_csv(tmp_path / "e.csv",
+                                                                                          index=False)
+    with pytest.raises(InputError) as err:
+        load_cohort(tmp_path / "e.csv", label="stage_group")
+    assert "label column 'stage_group' is not in the EHR table" in str(err.value)
+    assert err.value.fix.startswith("to derive the AJCC stage group (I / II / III-IV) from the table's T, N and M "
+                                    "columns as 'stage_group', add --stage-from "
+                                    "'Pathological T stage,Pathological N stage,Pathological M stage'; otherwise "
+                                    "columns are: "), err.value.fix
+    with pytest.raises(InputError) as err:
+        load_cohort(tmp_path / "e.csv", label="outcome")
+    assert "--stage-from" not in err.value.fix and err.value.fix.startswith("columns are: ")
+
+
 @pytest.mark.shared_data
 def test_radiogenomics_with_abbreviated_tnm_headers_names_them(shared_data, tmp_path):
     """QA stage70, on the real table: its T / N / M headers written pT / pN / pM, the documented --stage-from with the

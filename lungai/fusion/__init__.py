@@ -12,6 +12,7 @@ Folder map (one concern per file):
 - ``losses.py``      class-balanced focal loss.
 - ``train.py``       seeded training loop with early stopping.
 - ``pipeline.py``    one fitted fusion model with its fold-fitted preprocessing.
+- ``folds.py``       the class counts the (nested) CV needs and the stratified splits (light: checked with the EHR labels).
 - ``cv.py``          stratified (nested) k-fold cross-validation of baseline and fusion.
 - ``metrics.py``     accuracy, macro-F1, macro-AUC with mean +- SD and bootstrap CI.
 - ``plots.py``       confusion-matrix and t-SNE PNGs.
@@ -31,8 +32,8 @@ CV_INNER_FOLDS = 3
 
 def folds_that_fit(class_counts, folds: int = CV_FOLDS, inner_folds: int = CV_INNER_FOLDS):
     """The (outer folds, inner folds) closest to ``folds`` / ``inner_folds`` that ``lungai stage cv`` accepts for a
-    cohort of these patients per class (:func:`lungai.fusion.cv.check_labels`: each class >= the outer folds;
-    :func:`lungai.fusion.cv.check_inner_labels`: each class >= the inner folds in every outer training part, 1 = no
+    cohort of these patients per class (:func:`lungai.fusion.folds.check_labels`: each class >= the outer folds;
+    :func:`lungai.fusion.folds.check_inner_labels`: each class >= the inner folds in every outer training part, 1 = no
     inner CV), or None when no CV fits (one class, or a class of one patient).  Light (no numpy): what ``stage synth``
     suggests for the cohort it wrote.  Stratified k folds give each class's test parts floor or ceil(c / k) of its c
     patients, so the smallest training part is that of the smallest class, c - ceil(c / k)."""

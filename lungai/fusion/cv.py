@@ -20,9 +20,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from lungai.errors import InputError, counted
+from lungai.errors import InputError
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.data import Cohort
+from lungai.fusion.folds import check_inner_labels, check_labels  # noqa: F401 - light (lungai.fusion.folds)
+from lungai.fusion.folds import split as _split
 from lungai.fusion.metrics import scores, summarise
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 from lungai.fusion.preprocess import UnseenLevelWarning
@@ -42,51 +44,6 @@ def candidates(config: FusionConfig, baselines=KINDS, nested: bool = True, fusio
     grid = {"fusion": list(fusion_grid)} if fusion_grid else FUSION_GRID
     models["fusion"] = ("fusion", config, grid if nested else None)
     return models
-
-
-def check_labels(cohort: Cohort, folds: int) -> list:
-    """Classes (sorted); raises InputError for one class or too few patients per class."""
-    counts = cohort.labels.value_counts().sort_index()
-    if len(counts) < 2:
-        from lungai.fusion.labels import late_group_note
-
-        late = late_group_note(counts.index)
-        raise InputError(f"the label has only one class ({', '.join(map(str, counts.index))}) "
-                         f"among {int(counts.sum())} labelled patients",
-                         "choose a label column with at least two classes" + (
-                             f" ({late}): give --label a column of the AJCC stage (IIIA / IIIB / IV), with "
-                             "--label-groups to merge sub-stages (e.g. 'III=IIIA,IIIB;IV=IV')" if late else ""))
-    small = {str(k): int(v) for k, v in counts.items() if v < folds}
-    if small:
-        # fewer folds only where some fit: a class of one patient fits none (QA optsfollow71: `--folds 2` was
-        # suggested for it, and refused the same way)
-        fewer = (f"use fewer folds (--folds {int(counts.min())}), " if counts.min() >= 2 else
-                 "(a class of one patient fits no CV: each class needs >= 2) ")
-        raise InputError(f"too few patients per class for {folds}-fold CV: {small} (each class needs >= {folds})",
-                         fewer + "merge rare classes (--label-groups) or add patients")
-    return [str(c) for c in counts.index]
-
-
-def check_inner_labels(cohort: Cohort, classes, folds: int, inner_folds: int, seed: int) -> None:
-    """Before any training: every outer training fold (the splits :func:`cross_validate` uses) must hold at least
-    ``inner_folds`` patients of every class, or the inner CV - hyper-parameters and the nested model choice - could
-    not run there.  Raises InputError naming the class and the largest usable ``--inner-folds``."""
-    if inner_folds < 2:
-        return
-    y = cohort.y(classes)
-    counts = np.array([np.bincount(y[tr], minlength=len(classes)) for tr, _ in _split(y, folds, seed)])
-    if counts.min() >= inner_folds:
-        return
-    fold, k = np.unravel_index(np.argmin(counts), counts.shape)
-    usable, rarest = int(counts.min()), int(np.bincount(y, minlength=len(classes)).min())
-    more_folds = rarest > folds and rarest - 1 >= inner_folds   # more outer folds: larger training parts
-    raise InputError(f"too few patients per class for the {inner_folds}-fold inner CV: class {classes[k]!r} has "
-                     f"{counted(usable, 'patient')} in the training part of outer fold {fold + 1} of {folds} (each "
-                     f"class needs >= {inner_folds} there to choose the hyper-parameters and the model)",
-                     (f"use --inner-folds {usable} (the largest that fits), " if usable >= 2 else "use ")
-                     + "--inner-folds 1 (no inner CV: no hyper-parameter or model choice), "
-                     + (f"more --folds (up to {rarest}: larger training parts), " if more_folds else "")
-                     + "merge rare classes (--label-groups) or add patients")
 
 
 def grid_points(grid: Optional[dict]) -> list:
@@ -129,13 +86,6 @@ def _fold_levels_quiet(fn):
             warnings.filterwarnings("ignore", category=UnseenLevelWarning)
             return fn(*args, **kwargs)
     return quiet
-
-
-def _split(y: np.ndarray, k: int, seed: int):
-    from sklearn.model_selection import StratifiedKFold
-
-    # wrapped: the inner folds' seed + 1 of the largest seed, 2**32 - 1, is beyond scikit-learn's random_state
-    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed % 2 ** 32).split(np.zeros(len(y)), y))
 
 
 @_fold_levels_quiet
@@ -259,6 +209,8 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
             if on_fold is not None:
                 on_fold(name, f, model)
         oof[~mask] = np.nan
+        if progress is not None:     # ~1 s of a shared machine per model after its last fold (QA stage72)
+            progress.update(0, f"{name}: bootstrap 95 % CI")
         result["models"][name] = {"summary": summarise(fold_scores[name], y[mask], oof[mask], len(classes), seed=seed),
                                   "params": chosen, "inner_macro_f1": inner, "oof": oof, "n_scored": int(mask.sum())}
     if select:
@@ -271,6 +223,8 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
             oof[te] = result["models"][name]["oof"][te]
             sel_scores.append(fold_scores[name][f])
             picked.append({"model": name, **result["models"][name]["params"][f]})
+        if progress is not None:
+            progress.update(0, f"{SELECTED}: bootstrap 95 % CI")
         result["models"][SELECTED] = {"summary": summarise(sel_scores, y, oof, len(classes), seed=seed),
                                       "params": picked, "inner_macro_f1": [None] * folds, "oof": oof, "n_scored": len(y)}
     result["y"] = y

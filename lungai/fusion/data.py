@@ -19,7 +19,7 @@ import pandas as pd
 
 from lungai.errors import InputCheckNote, InputError, InputNote, agree, counted
 from lungai.fusion.labels import DERIVED_ATTR, READ_ATTR, clean_labels, clean_missing, columns_text, derive_stage, \
-    stage0 as is_stage0, tnm_kind_note
+    stage0 as is_stage0, stage_from_hint, tnm_kind_note
 from lungai.io.tables import ID_NAMES, READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, \
     NEVER_SMOKER_ATTR, QUIT_YEARS, is_id_name, is_quit_year_name, match_headers, name_key, name_order, \
     never_smoker_note, never_smoker_pack_years, site_column_text, site_columns, site_kept_text, \
@@ -697,9 +697,13 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
 
             # a header that looks like it ('pT' for 'Pathological T stage'): named, as for --stage-from
             hint = look_alike_headers([label], list(ehr_df.columns), ehr_df).get(label)
+            # a stage label the table does not hold (--label stage_group): derived from its T, N, M columns
+            derive = stage_from_hint(ehr_df) if not hint and "stage" in str(label).casefold() else None
             raise InputError(f"label column {label!r} is not in the EHR table"
                              + (f"; the table's {hint!r} looks like it{tnm_kind_note(label, hint)}" if hint else ""),
                              (f"if it is that column, pass --label {str(hint).strip()!r}; otherwise " if hint else "")
+                             + (f"to derive the AJCC stage group (I / II / III-IV) from the table's T, N and M "
+                                f"columns as {label!r}, add {derive}; otherwise " if derive else "")
                              + columns_text(ehr_df))
         labels = clean_labels(ehr_df[label].rename(label), label_groups)
         label_cells = ehr_df[[label]]

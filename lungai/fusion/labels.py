@@ -187,6 +187,23 @@ def tnm_header(name) -> Optional[tuple]:
     return letters.pop(), next(iter(kinds), "")
 
 
+def stage_from_hint(df: pd.DataFrame) -> Optional[str]:
+    """"--stage-from 'T col,N col,M col'" of the EHR table's T, N and M columns (:func:`tnm_header`; the pathological
+    ones where the table has both kinds), or None when it has not one of each: the option that derives the stage group
+    a ``--label`` absent from the table may have meant (``--label stage_group`` without ``--stage-from``, QA stage72:
+    refused listing the 40 columns of NSCLC-Radiogenomics, the option that makes the label not named)."""
+    found: dict = {}
+    for c in df.attrs.get(READ_ATTR, df.columns):
+        tnm = tnm_header(c)
+        if tnm:
+            found.setdefault(tnm, []).append(str(c))
+    for kind in ("pathological", "clinical", ""):
+        cols = [found.get((letter, kind), []) for letter in "TNM"]
+        if all(len(c) == 1 for c in cols):
+            return f"--stage-from {','.join(c[0].strip() for c in cols)!r}"
+    return None
+
+
 def reads_as_tnm(values, letter: str) -> bool:
     """Whether the values of a column (``values``) read as the T / N / M category ``letter`` ('T2a', 'pN0', 'MX'):
     half of its non-missing values at least; True for a column without a value (nothing says otherwise)."""

@@ -156,7 +156,7 @@ def synth_next_step(paths: dict, out: Path, class_counts: pd.Series) -> str:
 
 # ---------------------------------------------------------------------------------------- cv
 def baseline_kinds(args) -> tuple:
-    from lungai.fusion.baseline import KINDS
+    from lungai.fusion.outputs import KINDS      # light: also read with the EHR labels, before torch
 
     raw = (getattr(args, "baselines", None) or "none").strip().lower()
     if raw in ("none", ""):
@@ -188,7 +188,6 @@ def fusion_grid(args) -> list:
 
 
 def run_cv(args) -> int:
-    from lungai.fusion import plots
     from lungai.fusion.baseline import LABELS, cohort_branches, fusion_label
     from lungai.fusion.cv import SELECTED, candidates, check_labels, cross_validate
     from lungai.fusion.data import availability_text, ehr_missing_text
@@ -245,10 +244,11 @@ def run_cv(args) -> int:
     metrics["notes"] = notes
     metrics["warnings"] = warned
     with claimed(out, "cv", inputs):          # an earlier stage cv's outputs are replaced, the new ones recorded
-        for name, r in result["models"].items():
-            ok = ~np.isnan(r["oof"]).any(axis=1)    # a single-modality row: the patients with its modality
-            plots.confusion_png(y[ok], r["oof"][ok].argmax(1), classes, out / f"confusion_{name}.png",
-                                f"{labels.get(name, name)} ({args.folds}-fold CV)")   # the table's row names
+        oks = {name: ~np.isnan(r["oof"]).any(axis=1) for name, r in result["models"].items()}   # a single-modality
+        # row: the patients with its modality; the table's row names
+        write_confusion_pngs("cv", out, classes, [(name, y[ok], result["models"][name]["oof"][ok].argmax(1),
+                                                   f"{labels.get(name, name)} ({args.folds}-fold CV)")
+                                                  for name, ok in oks.items()])
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
         (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
                                            f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
@@ -264,6 +264,22 @@ def run_cv(args) -> int:
         print(f"note: {note}")
     print(f"-> {out / 'metrics.json'}, {out / 'comparison.md'}")
     return 0
+
+
+def write_confusion_pngs(command: str, out: Path, classes, rows) -> None:
+    """``rows``: (model name, true classes, predicted classes, title) -> ``out/confusion_<name>.png`` each, on a bar of
+    their own (``stage cv: writing the confusion matrices 2/5 [00:03] confusion_forest.png``), each step with its
+    seconds while it stands (:func:`lungai.progress.timer_running`: the first imports matplotlib).  QA stage72: the
+    PNGs of a 5-model ``stage cv`` took 5.9 s of a shared machine after the bar had ended, without a line."""
+    from lungai.fusion import plots
+    from lungai.progress import task, timer_running
+
+    with task(f"stage {command}: writing the confusion matrices", len(rows)) as bar:
+        for name, y, pred, title in rows:
+            bar.update(0, f"confusion_{name}.png")
+            with timer_running(bar):
+                plots.confusion_png(y, pred, classes, out / f"confusion_{name}.png", title)
+            bar.update(1, f"confusion_{name}.png")
 
 
 def say_majority_warnings(models: dict, labels: dict, reference: dict, y=None, classes=None,
@@ -345,8 +361,9 @@ def cv_notes(result: dict, select: tuple) -> list:
 def run_train(args) -> int:
     from lungai.fusion import explain, model_io, plots
     from lungai.fusion.baseline import model_labels
-    from lungai.fusion.cv import candidates, check_labels, fit_selected
+    from lungai.fusion.cv import candidates, fit_selected
     from lungai.fusion.data import availability_text
+    from lungai.fusion.folds import check_train_labels
     from lungai.fusion.metrics import majority_lines
     from lungai.fusion.synthetic import training_data
     from lungai.progress import task, timer_running
@@ -360,13 +377,7 @@ def run_train(args) -> int:
     with _print_warnings(), noting_warnings(InputNote, warned, ids=False):
         cohort = cohort_from_spec(args, spec, ehr_used=_ehr_used(args))
     print(availability_text(cohort, modalities_from_args(args)))
-    classes = check_labels(cohort, 2)
-    smallest = int(cohort.labels.value_counts().min())
-    if args.inner_folds > smallest:
-        raise InputError(f"the smallest class has {smallest} patients, too few for the {args.inner_folds}-fold inner "
-                         "CV that chooses the model to lock",
-                         f"use --inner-folds {max(1, smallest)} (1 = no choice: the fusion locked without comparison), "
-                         "merge rare classes (--label-groups) or add patients")
+    classes = check_train_labels(cohort, args.inner_folds)
     with noting_warnings(InputNote, warned, ids=False):    # the --gene-variances file is read (and said) here
         cfg = config_from_args(args)
     kinds = baseline_kinds(args)
@@ -502,7 +513,11 @@ def _new_cohort_spec(args, meta: dict) -> dict:
 def check_labels_early(args, command: str) -> None:
     """``stage cv / train / validate``: the EHR table's labels read as the run will read them (pandas only, its
     notes not said: the run says them), before torch and the model are loaded - a table without a labelled patient,
-    or a label option it cannot give (a T / N / M column it lacks), is refused at once.  QA docs71: ``stage validate``
+    or a label option it cannot give (a T / N / M column it lacks), is refused at once; so are (``cv`` / ``train``)
+    too few patients per class for the folds (:mod:`lungai.fusion.folds`, the run's own checks - the cohort's labelled
+    patients are the EHR table's, whatever RNA and CT it has).  QA stage72: ``stage cv --folds 40`` on
+    NSCLC-Radiogenomics (smallest class 29) was refused after reading the whole cohort, 10.4 s of an idle shared
+    machine (70-79 s of a loaded one); ``--inner-folds 25`` after 22.2 s, ``stage train --inner-folds 30`` 20.2 s.  QA docs71: ``stage validate``
     of NSCLC-Radiogenomics' 49 AMC patients (T / N / M all 'Not Collected') was refused after 48 s of a shared
     machine.  ``validate`` also refuses there a cohort of the model's training patients only (their salted ID
     hashes are in its card; 11 s of imports and loading before).  A model card that cannot be read is left to the
@@ -534,6 +549,18 @@ def check_labels_early(args, command: str) -> None:
         # the run's rule (lungai.fusion.model_io.external_patients): every patient a training patient is refused
         external_patients(meta, list(cohort.ids), getattr(args, "include_training_patients", False),
                           **EXTERNAL_TEXTS)
+    elif command == "cv":
+        from lungai.fusion.folds import check_inner_labels, check_labels
+
+        # the run's checks (lungai.fusion.cv.cross_validate), on the same labelled patients: too few per class for
+        # the outer folds, or for the inner CV where it runs (a choice of model or of grid point)
+        classes = check_labels(cohort, args.folds)
+        if args.inner_folds > 1 and (baseline_kinds(args) or len(fusion_grid(args)) > 1):
+            check_inner_labels(cohort, classes, args.folds, args.inner_folds, args.seed)
+    elif command == "train":
+        from lungai.fusion.folds import check_train_labels
+
+        check_train_labels(cohort, args.inner_folds)
 
 
 def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, said: set | None = None):
@@ -593,7 +620,6 @@ def _prediction_frame(cohort, classes, proba, prefix="p_"):
 
 
 def run_validate(args) -> int:
-    from lungai.fusion import plots
     from lungai.fusion.baseline import model_labels
     from lungai.fusion.api import predict_frame
     from lungai.fusion.data import availability_text
@@ -710,9 +736,8 @@ def run_validate(args) -> int:
     with claimed(out, "validate", inputs):   # an earlier stage validate's files are replaced, the new ones recorded
         kind = "NOT external: includes training patients" if overlap["external"] is False else "external"
         labels = model_labels(pipe)           # the public names, as train's comparison and cv's plots
-        for name, (yy, proba) in scored.items():
-            plots.confusion_png(yy, proba.argmax(1), classes, out / f"confusion_{name}.png",
-                                f"{labels.get(name, name)} ({kind})")
+        write_confusion_pngs("validate", out, classes, [(name, yy, proba.argmax(1), f"{labels.get(name, name)} ({kind})")
+                                                        for name, (yy, proba) in scored.items()])
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
         preds.to_csv(out / "predictions.csv", index=False)
     print(f"-> {out / 'metrics.json'}")
@@ -727,7 +752,7 @@ def run_predict(args) -> int:
     from lungai.fusion.synthetic import SYNTHETIC_NOTE
     from lungai.io import write_image
     from lungai.rp.predict import synthetic_model
-    from lungai.progress import task
+    from lungai.progress import task, timer_running
 
     # the output folder first: nothing is computed in vain, and a user's file is never replaced
     inputs = [args.ehr, args.rna, args.ct, args.model]
@@ -770,9 +795,15 @@ def run_predict(args) -> int:
             # explain exactly the forward pass that was predicted: the cohort reduced to the inputs the model
             # uses (a patient whose model EHR columns are all empty is predicted with the EHR branch masked)
             used, av = usable_inputs(pipe, cohort)
+            # each step said as it starts and then with its seconds (lungai.progress.timer_running), each patient's
+            # Grad-CAM by name: QA stage72 - before, the bar stood on "stage explain: 0/2 [00:00]" without a word
+            # through the Shapley values (10.1 s for NSCLC-Radiogenomics' 130 patients with RNA) and through the
+            # Grad-CAM maps, then said each step once it was done
             with _print_warnings(said), task("stage explain", 2) as bar:
                 if "rna" in pipe.modalities and av["rna"].any():
-                    shap = explain.gene_shapley(pipe, used, seed=pipe.config.seed)
+                    bar.update(0, f"Shapley values of the genes ({counted(int(av['rna'].sum()), 'patient')} with RNA)")
+                    with timer_running(bar):
+                        shap = explain.gene_shapley(pipe, used, seed=pipe.config.seed)
                     explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
                 else:        # said, as the Grad-CAM's absence below (QA stageuse63: no file and no word)
                     print("note: no gene Shapley values written (top_genes_per_patient.csv): "
@@ -787,9 +818,11 @@ def run_predict(args) -> int:
                 else:
                     (out / "gradcam").mkdir(exist_ok=True)
                     empty = {}
-                    for pid in with_ct:
-                        cam, cls = explain.grad_cam(pipe, used, pid)
-                        write_image(cam, out / gradcam_file(pid), protect=list(cohort.ct[pid][:2]))
+                    for k, pid in enumerate(with_ct, 1):
+                        bar.update(0, f"Grad-CAM {pid} ({k}/{len(with_ct)})")
+                        with timer_running(bar):
+                            cam, cls = explain.grad_cam(pipe, used, pid)
+                            write_image(cam, out / gradcam_file(pid), protect=list(cohort.ct[pid][:2]))
                         note = explain.empty_cam_note(cam, cls)
                         if note:
                             empty[pid] = note
