@@ -23,7 +23,7 @@ def test_the_review_fix_names_an_unnamed_gtv_and_its_mapping_line(tmp_path):
     write_rt_study(tmp_path / "plain", small_phantom(7), "P1", dose=None, names={"gtv": "Heart_2"})
     jobs, _ = plan_cohort(tmp_path / "plain")
     assert review_fix(jobs[0].rtstruct) == "or contour a GTV in the RTSTRUCT"
-    assert review_fix(None) == "or contour a GTV in the RTSTRUCT"
+    assert review_fix(None).startswith("or export the patient's RTSTRUCT with a contoured GTV")     # none: export one
 
 
 def test_cohort_says_the_mapping_line_in_its_needs_review_warning(tmp_path, capsys):

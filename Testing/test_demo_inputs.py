@@ -479,7 +479,9 @@ def test_demo_rp_drops_a_cohort_rows_notes_of_a_tumour_it_replaced(ibsi_b_rp_mod
 
     review = "low confidence; several candidate regions (automatic mode)"
     clinical = {"patient_id": "N1", "clin_age_years": 70.0, "dose_mld_gy": 14.0, "tumour_review": review,
-                "Tumour_Confidence_Caveat ": "this model's confidence tracks the Dice less well"}
+                "Tumour_Confidence_Caveat ": "this model's confidence tracks the Dice less well",
+                # the cohort's tumour left out a renamed GTV (QA cohortfollow72): of that tumour, not the demo's
+                "tumour_notes": "structure 'Tumour_main' is named like a tumour but its name has no role"}
     wide = pd.DataFrame([{"case": "N1", "rad_lungs_original_firstorder_Mean": -820.0,
                           "radiomics_settings": _preset_id("ibsi-b")}])
     rp = _rp(tmp_path, wide, {"dose_mld_gy": 12.0}, True, clinical, ibsi_b_rp_model, sample=False, case="N1")
@@ -487,6 +489,7 @@ def test_demo_rp_drops_a_cohort_rows_notes_of_a_tumour_it_replaced(ibsi_b_rp_mod
     # the row's dose (of the cohort's tumour's lungs) is used: its notes are said
     rp = _rp(tmp_path, wide, None, False, clinical, ibsi_b_rp_model, sample=False, case="N1")
     assert f"automatic tumour needs review ({review})" in rp["warnings"]
+    assert any("may leave out a GTV" in w for w in rp["warnings"]), rp["warnings"]
     assert not any("not flagged" in w for w in rp["warnings"])     # flagged: said by the review warning only
 
 

@@ -353,7 +353,7 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
     from lungai.rp import RISK_MODEL, predict_rp
     from lungai.rp.model_io import load_model
     from lungai.rp.predict import rp_endpoint, synthetic_model
-    from lungai.rp.prepare import REVIEW_COLUMN, demo_params, model_settings_ids, settings_fix_demo
+    from lungai.rp.prepare import REVIEW_COLUMN, TUMOUR_NOTES_COLUMN, demo_params, model_settings_ids, settings_fix_demo
     from lungai.seg.resources import CAVEAT_COLUMN
 
     if rp_model is None and not sample:
@@ -392,11 +392,11 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
     ours = set(computed) | set(dose_row or {})
     sources = rp_sources(card["features"], ours, clinical)
     if not sources["clinical_row"]:
-        # a --clinical cohort row's notes of its own automatic tumour (rp_table.csv's tumour_review,
+        # a --clinical cohort row's notes of its own tumour (rp_table.csv's tumour_review, tumour_notes,
         # tumour_confidence_caveat) describe its rad_* / dose_* values, which the model takes from the demo here: not
         # this risk's (the demo says its own tumour's review flag and caveat; QA demorisk59: the risk said "automatic
         # tumour needs review" of the cohort's tumour, with the fix "re-run lungai cohort")
-        stale = {REVIEW_COLUMN, CAVEAT_COLUMN}
+        stale = {REVIEW_COLUMN, TUMOUR_NOTES_COLUMN, CAVEAT_COLUMN}
         patient = {k: v for k, v in patient.items() if str(k).strip().lower() not in stale}
     # the demo's own tumour's confidence caveat (not flagged for review: a flag is said by the demo itself), in the
     # row as lungai cohort writes it, when the values the model takes from this run depend on that tumour

@@ -898,14 +898,22 @@ def unnamed_gtvs(names, mapping=None) -> list:
             and not _INTERNAL.match(normalise(n))]
 
 
+# review_fix of a patient without an RTSTRUCT in the export
+NO_RTSTRUCT_REVIEW_FIX = "or export the patient's RTSTRUCT with a contoured GTV into its folder and run again"
+
+
 def review_fix(rtstruct, mapping=None) -> str:
     """The fix the needs-review warning of an automatic tumour names after "check tumour.nii.gz": contour a GTV in the
     RTSTRUCT - or, when the RTSTRUCT has structures named like a GTV without a role (:func:`unnamed_gtvs`), map them
-    (QA cohortfollow70: "or contour a GTV in the RTSTRUCT" beside an RTSTRUCT holding the GTV as 'Tumour_main')."""
+    (QA cohortfollow70: "or contour a GTV in the RTSTRUCT" beside an RTSTRUCT holding the GTV as 'Tumour_main').
+    A patient without an RTSTRUCT: export its RTSTRUCT with a contoured GTV (QA cohortfollow72: "contour a GTV in the
+    RTSTRUCT" of a patient that has none)."""
     from lungai.dicom.roles import map_line
     from lungai.dicom.rtstruct import contoured_structures
 
-    found = unnamed_gtvs(contoured_structures(rtstruct)[0], mapping) if rtstruct else []
+    if not rtstruct:
+        return NO_RTSTRUCT_REVIEW_FIX
+    found = unnamed_gtvs(contoured_structures(rtstruct)[0], mapping)
     if not found:
         return "or contour a GTV in the RTSTRUCT"
     return (f"or, if the RTSTRUCT's {', '.join(repr(str(n)) for n in found)} {agree(len(found), 'is', 'are')} the "
@@ -1620,6 +1628,9 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
         # result.json only)
         lung_said = [f"radiomics {LUNG_NOTES_SEGMENT}: {n}" for n in seg_notes.get(LUNG_NOTES_SEGMENT, [])]
         lung_said = [n for n in dict.fromkeys(lung_said + map_notes) if n in notes]
+        # a structure that may be tumour left out of it (a GTV renamed 'Tumour_main' beside other GTVs ...): in the
+        # table's tumour_notes column and said again by run_cohort (QA cohortfollow72: in patients.csv only)
+        from lungai.dicom.roles import left_out_gtv_notes
         if dose is not None:
             row.update({k: v for k, v in dose.items() if k != "case"})
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
@@ -1632,7 +1643,8 @@ def _process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, m
                **({COHORT_LUNGS_DIGEST: file_digest(stage / LUNGS)} if lungs is not None else {}),
                TUMOUR_DIGEST: mask_digest(tumour),     # tumour.nii.gz's voxels: an edited one is the user's
 
-               "notes": notes, "edge_warnings": edge, LUNG_NOTES_COLUMN: lung_said, "inputs": job.inputs,
+               "notes": notes, "edge_warnings": edge, LUNG_NOTES_COLUMN: lung_said,
+               TUMOUR_NOTES_COLUMN: list(dict.fromkeys(left_out_gtv_notes(notes))), "inputs": job.inputs,
                "tumour_review": review,
                **({"dose_envelope_unread": unread} if unread else {}),     # patients.csv's notes are set right by it
                **({"gtv_union_note": gtv_union} if gtv_union else {}),
@@ -1836,10 +1848,31 @@ def result_lung_notes(doc: dict) -> list[str]:
     return said
 
 
+# rp_table.csv's column (and result.json's key) of a patient's notes on structures that may be tumour but are left
+# out of it (:func:`lungai.dicom.roles.left_out_gtv_notes`: 'Tumour_main' without a role beside GTVs by name ...; ''
+# when none; no prefix: no feature of lungai rp)
+TUMOUR_NOTES_COLUMN = "tumour_notes"
+
+
+def result_tumour_notes(doc: dict) -> list[str]:
+    """A finished patient's notes on structures left out of its tumour (:data:`TUMOUR_NOTES_COLUMN`): its
+    result.json's record, else - a result written before it was recorded, resumed - those of its notes
+    (:func:`lungai.dicom.roles.left_out_gtv_notes`), as :func:`result_lung_notes`."""
+    from lungai.dicom.roles import left_out_gtv_notes
+
+    if TUMOUR_NOTES_COLUMN in doc:
+        return [str(n) for n in doc[TUMOUR_NOTES_COLUMN] or ()]
+    return list(dict.fromkeys(left_out_gtv_notes(doc.get("notes") or ())))
+
+
+# a finished patient's notes in a column of their own, each said on the terminal too (also when resumed)
+RESULT_NOTES = {LUNG_NOTES_COLUMN: result_lung_notes, TUMOUR_NOTES_COLUMN: result_tumour_notes}
+
+
 # the columns of the cohort table before the clinical join ("dose_*" and "rad_*" columns too): a clinical column
 # of one of these names would clash
-TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", CAVEAT_COLUMN,
-               LUNGS_CUT_COLUMN, NOTES_COLUMN, LUNG_NOTES_COLUMN]
+TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", TUMOUR_NOTES_COLUMN,
+               CAVEAT_COLUMN, LUNGS_CUT_COLUMN, NOTES_COLUMN, LUNG_NOTES_COLUMN]
 
 
 # the DICOM tag's own name as a clinical CSV's header (PatientID, "Patient ID"): the patient_id column too
@@ -2335,11 +2368,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 if doc.get("gtv_union_note"):    # the GTV dose of several GTVs: said, as dose-features says it
                     say_cohort_note(told_of_patient(f"{job.case}: {doc['gtv_union_note']}",
                                                     (job.case, job.patient_id)))
-                # the lungs' notes (a 'Lungs' structure that is no lungs, one lung absent ...): in the table and said
-                lung_said = result_lung_notes(doc)
-                row[LUNG_NOTES_COLUMN] = notes_text(lung_said)
-                for n in lung_said:
-                    _say(told_of_patient(f"{job.case}: {n}", (job.case, job.patient_id)))
+                # the lungs' notes (a 'Lungs' structure that is no lungs, one lung absent ...) and the tumour's (a
+                # structure that may be tumour left out of it): in the table and said, a resumed patient's too
+                for column, notes_of in RESULT_NOTES.items():
+                    said = notes_of(doc)
+                    row[column] = notes_text(said)
+                    for n in said:
+                        _say(told_of_patient(f"{job.case}: {n}", (job.case, job.patient_id)))
                 if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
                     _say(told_of_patient(f"{job.case}: " + "; ".join(doc["edge_warnings"]),
                                                 (job.case, job.patient_id)))

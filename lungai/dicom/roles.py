@@ -414,7 +414,7 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
             notes.append(f"structure {str(n)!r} is taken as a GTV (role gtv) because its RT ROI Interpreted Type is "
                          "GTV (its name has no role); map it with --structure-map if it is not a GTV")
         elif role is None and type_role(n):
-            notes.append(f"structure {str(n)!r} has RT ROI Interpreted Type GTV but is not used as a GTV: other "
+            notes.append(f"structure {str(n)!r} has RT ROI Interpreted Type GTV but is {NOT_USED_AS_GTV}: other "
                          f"structures are GTVs by name ({', '.join(named)}); if it is one too, map it with "
                          f"--structure-map ('{n}: gtv')")
         elif role is None and (_MOTION.match(key) or _INTERNAL.match(key)):
@@ -431,7 +431,7 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
                 notes.append(f"structure {str(n)!r} is {what}, not a GTV: it is not used as the tumour" + use)
         elif role is None and gtv_like(n):
             what = "begins with GTV" if key.startswith("gtv") else "is named like a tumour"
-            notes.append(f"structure {str(n)!r} {what} but its name has no role, so it is not used as a GTV "
+            notes.append(f"structure {str(n)!r} {what} but its name has no role, so it is {NOT_USED_AS_GTV} "
                          "(role gtv: not the tumour, not subtracted from the lungs); if it is one, map it with "
                          f"--structure-map ('{n}: gtv')")
         elif role is None and n in lung_minus:
@@ -444,6 +444,20 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
 
 # the words of :func:`hidden_gtv_note`: ``lungai cohort`` says its notes holding them on the terminal too
 HIDDEN_GTV = "but the structure mapping hides it (null)"
+# the words of :func:`role_notes`' note on a structure named like a GTV / a tumour, or of RT ROI Interpreted Type GTV,
+# that is not taken as one (:func:`left_out_gtv_notes`)
+NOT_USED_AS_GTV = "not used as a GTV"
+
+
+def left_out_gtv_notes(notes) -> list[str]:
+    """Those of ``notes`` (a patient's notes: :func:`role_notes`' among them) that say a structure that may be tumour
+    is left out of it - named like a GTV or a tumour but without a role ("Tumour_main"), of RT ROI Interpreted Type
+    GTV beside GTVs by name, a GTV the structure mapping hides (:func:`hidden_gtv_note`): the tumour's radiomics and
+    dose features are of the tumour without it, and the lungs keep it.  ``lungai cohort`` writes them in
+    ``rp_table.csv``'s ``tumour_notes`` (QA cohortfollow72: LUNG1-003's GTV-1 renamed 'Tumour_main' made the tumour
+    gtv-3 + gtv-2, 47.6 ml without the 34.8 ml primary, with an empty ``tumour_review`` and no column saying so)."""
+    return [str(n) for n in notes if isinstance(n, str) and n.startswith("structure ")
+            and (f"is {NOT_USED_AS_GTV}" in n or HIDDEN_GTV in n)]
 
 
 def hidden_gtv_note(name, used) -> str | None:

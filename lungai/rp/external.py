@@ -18,7 +18,7 @@ from lungai.rp.model_io import load_model
 from lungai.rp.predict import synthetic_model
 from lungai.rp.prepare import case_ids, effective_dose_warning, empty_features, empty_features_warning, \
     imputed_and_out_of_range, lung_notes_warning, lungs_cut_warning, model_features, no_dose_warning, settings_warnings, \
-    tumour_review_warning, confidence_caveat_warning
+    tumour_notes_warning, tumour_review_warning, confidence_caveat_warning
 from lungai.rp.uncertainty import NO_INTERVAL, has_interval, risk_with_interval_and_members, widened_rows
 
 OWNER = VALIDATE_OWNER   # its marker and its output names (lungai.rp.card: checked by the CLI before its imports)
@@ -127,6 +127,7 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
     n_review, review = tumour_review_warning(df, id_column, "validation table", "and the metrics count them as they are")
     _, cut = lungs_cut_warning(df, id_column, "validation table", "and the metrics count them as they are")
     _, lung_notes = lung_notes_warning(df, id_column, "validation table", "and the metrics count them as they are")
+    _, tumour_notes = tumour_notes_warning(df, id_column, "validation table", "and the metrics count them as they are")
     n_no_dose, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, "validation table",
                                          "and the metrics count them as they are")
     _, effective = effective_dose_warning(df, id_column, "validation table", "and the metrics count them as they are")
@@ -140,7 +141,8 @@ def _validate(model_dir, table, output_dir, outcome, threshold, seed, allow_othe
     # a model saved without bootstrap members: empty risk_low / risk_high, said why and the fix (as rp predict's
     # NO_INTERVAL; QA predictlast66: external_predictions.csv had empty cells without a word)
     no_interval = None if has_interval(bundle) else NO_INTERVAL
-    others = result["warnings"] + [w for w in (empty, off, repeated, review, caveat, cut, lung_notes, no_dose, effective,
+    others = result["warnings"] + [w for w in (empty, off, repeated, review, tumour_notes, caveat, cut, lung_notes,
+                                              no_dose, effective,
                                               no_interval)
                                    if w]
     say_notes(sorted(set(warnings)) + others)

@@ -562,6 +562,24 @@ def lung_notes_warning(df: pd.DataFrame, id_column: str | None, what: str, conse
                              consequence, LUNG_NOTES_FIX)
 
 
+TUMOUR_NOTES_COLUMN = "tumour_notes"   # lungai cohort: structures that may be tumour left out of it ('' if none)
+TUMOUR_NOTES_FIX = ("read their tumour_notes; if such a structure is tumour, map it with --structure-map (the line "
+                    "the note names) and re-run lungai cohort, or drop these rows")
+
+
+def tumour_notes_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str) -> tuple[int, str]:
+    """(count, warning) for the rows whose ``tumour_notes`` column (``lungai cohort``: a structure named like a GTV or
+    a tumour without a role - a primary GTV renamed 'Tumour_main' -, of RT ROI Interpreted Type GTV beside GTVs by
+    name, a GTV the structure mapping hides: :func:`lungai.dicom.roles.left_out_gtv_notes`) is not empty: their
+    tumour may lack it.  Said as :func:`lung_notes_warning`; never changed.  QA cohortfollow72: LUNG1-003's GTV-1
+    renamed 'Tumour_main' gave a tumour of gtv-3 + gtv-2 (47.6 ml without the 34.8 ml primary), no column said so."""
+    ids = [c for c, r in zip(case_ids(df, id_column), _text_rows(df, TUMOUR_NOTES_COLUMN)) if r]
+    return _patients_warning(ids, what, "the tumour of {patients} may leave out a GTV", TUMOUR_NOTES_COLUMN,
+                             "a structure that may be tumour is not part of it, so their tumour radiomic and GTV dose "
+                             "features are of the tumour without it and their lung features keep it",
+                             consequence, TUMOUR_NOTES_FIX)
+
+
 def lungs_cut_rows(df: pd.DataFrame) -> list[str]:
     """Per row of ``df``: why its lungs are cut by the scan (its ``lungs_cut`` cell), '' when they are not or the
     table has no such column."""
@@ -669,14 +687,21 @@ def effective_dose_warning(df: pd.DataFrame, id_column: str | None, what: str, c
 
 def row_table_warnings(df: pd.DataFrame, card: dict, X: pd.DataFrame, joined: bool = True) -> list:
     """Per row of ``df``: what :func:`table_warnings` says of it, for the row's own ``warnings`` cell of ``rp
-    predict``'s CSV ("; " between them, '' for none): its lungs cut by the scan, no dose, the dose notes recorded in
+    predict``'s CSV ("; " between them, '' for none): its tumour notes (``tumour_notes``), its lungs cut by the scan,
+    its lung notes (``lung_notes``; QA cohortfollow72: said of the whole table only), no dose, the dose notes recorded in
     its row (each note as it is).  The facts, without the fix (which depends on who reads it: the printed warnings
     and Multimodal Predict's risk say it).  QA (rpnotes58): the predictions CSV kept none of what rp predict printed
     of the whole table.  ``X``: the model's features of ``df`` (:func:`model_features`).  ``joined`` False: per row
     the list of them (a note can hold "; " itself: the cell cannot be split back)."""
-    rows = [[f"lungs cut by the scan ({cut}): dose metrics of a partial lung"] * bool(cut)
+    rows = [[f"the tumour may leave out a GTV ({tumour}): tumour radiomic and GTV dose features without it"]
+            * bool(tumour)
+            + [f"lungs cut by the scan ({cut}): dose metrics of a partial lung"] * bool(cut)
+            + [f"the lungs may not be the whole lungs ({lung}): lung radiomics and dose metrics of the lungs as "
+               "given"] * bool(lung)
             + ["no dose (every dosimetric feature empty): dose features imputed"] * none + n
-            for cut, none, n in zip(lungs_cut_rows(df), no_dose_rows(X, card["roles"]["roles"]), recorded_notes_rows(df))]
+            for tumour, cut, lung, none, n in zip(_text_rows(df, TUMOUR_NOTES_COLUMN), lungs_cut_rows(df),
+                                                  _text_rows(df, LUNG_NOTES_COLUMN),
+                                                  no_dose_rows(X, card["roles"]["roles"]), recorded_notes_rows(df))]
     return ["; ".join(r) for r in rows] if joined else rows
 
 
@@ -699,9 +724,11 @@ def table_warnings(df: pd.DataFrame, card: dict, context: str = "cohort",
                                           CAVEAT_FIXES.get(context, CAVEAT_FIX))
     _, cut = lungs_cut_warning(df, id_column, what, "so their risks are too", context)
     _, lung_notes = lung_notes_warning(df, id_column, what, "so their risks are too")
+    _, tumour_notes = tumour_notes_warning(df, id_column, "patients table", "so their risks are too")
     X = model_features(df, card, "patients table") if X is None else X
     _, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, what,
                                  "so their risks do not rest on their own dose", context)
     empty = empty_features_warning(X, "patients table", "the risks are those of the model without {it}, not of the "
                                    "model as trained")      # a table of 2+ rows (one row: its imputed cell says it)
-    return [w for w in (empty, review, caveat, cut, lung_notes, no_dose) if w] + recorded_notes_warnings(df, id_column)
+    return [w for w in (empty, review, tumour_notes, caveat, cut, lung_notes, no_dose) if w] \
+        + recorded_notes_warnings(df, id_column)

@@ -28,7 +28,8 @@ from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, background_rows
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import case_ids, effective_dose_warning, feature_summary, lung_notes_warning, \
-    lungs_cut_warning, no_dose_warning, training_radiomics_settings, tumour_review_warning, confidence_caveat_warning
+    lungs_cut_warning, no_dose_warning, training_radiomics_settings, tumour_notes_warning, tumour_review_warning, \
+    confidence_caveat_warning
 from lungai.rp.uncertainty import RP_ENDPOINT, check_bootstrap_count, uncertainty_text  # what the interval is: the model card's uncertainty
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
@@ -139,13 +140,15 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     _, cut = lungs_cut_warning(df, roles.id_column, "training table", "and the model is trained on them as they are")
     _, lung_notes = lung_notes_warning(df, roles.id_column, "training table",
                                        "and the model is trained on them as they are")
+    _, tumour_notes = tumour_notes_warning(df, roles.id_column, "training table",
+                                           "and the model is trained on them as they are")
     n_no_dose, no_dose = no_dose_warning(df, X_all, roles.roles, roles.id_column, "training table",
                                          "and the model is trained on them as they are")
     _, effective = effective_dose_warning(df, roles.id_column, "training table",
                                           "and the model is trained on them as they are")
     _, caveat = confidence_caveat_warning(df, roles.id_column, "training table",
                                           "and the model is trained on them as they are")
-    warnings += [w for w in (repeated, review, caveat, cut, lung_notes, no_dose, effective)
+    warnings += [w for w in (repeated, review, tumour_notes, caveat, cut, lung_notes, no_dose, effective)
                  if w]     # repeated: near-repeated rows
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:

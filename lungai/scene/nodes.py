@@ -2066,9 +2066,11 @@ def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict
 # pandas reads as a float column of NaN - "nan" in Slicer's table.  The stage predictions (lungai.fusion.api
 # predict_frame: ``model``, ``predicted``, ``status``, ``notes``), the dose features (lungai.dose.features: ``masks``,
 # ``lungs_cut``, ``rtdose_notes``), the RP risk (lungai rp predict: ``imputed``, ``withheld``, ``out_of_range``,
-# ``warnings``).
+# ``warnings``), lungai cohort's rp_table.csv (lungai.dicom.cohort.TABLE_FIRST: ``provenance``, ``tumour_review``,
+# ``tumour_notes``, ``tumour_confidence_caveat``, ``lung_notes``; QA cohortfollow72: read as float NaN when empty).
 RESULT_TEXT_COLUMNS = ("model", "predicted", "status", "notes", "masks", "lungs_cut", "rtdose_notes",
-                       "imputed", "withheld", "out_of_range", "warnings")
+                       "imputed", "withheld", "out_of_range", "warnings",
+                       "provenance", "tumour_review", "tumour_notes", "tumour_confidence_caveat", "lung_notes")
 
 
 def read_results_csv(path: Path, text=(), **kw):
