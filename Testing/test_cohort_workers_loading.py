@@ -84,3 +84,49 @@ def test_a_ctrl_c_says_the_workers_stopping_with_its_seconds(monkeypatch, capsys
     timed = [t for t in shown[sent + 2:] if re.fullmatch(r"cohort: cancelling: stopping the Dask workers \(\d+ s\)", t)]
     assert timed, shown
     assert "cohort: cancelled after 0 of 2 cases" in err, err
+
+
+def test_stopping_the_workers_after_the_last_case_is_said_with_its_seconds(monkeypatch, capsys):
+    """QA radfollow72 (``lungai radiomics-batch`` of pyradiomics' lung1, ``--workers 2``): 1-2.4 s passed without a
+    word between "1/1 lung1 done" and the summary - the Dask client and local cluster closed.  Now "stopping the Dask
+    workers" at once (as a Ctrl-C's "cancelling: stopping the Dask workers"), said again with its seconds while it
+    stands, then "Dask workers stopped".  Here one real worker runs the case, and closing the cluster takes 2.6
+    ticks more."""
+    import time
+
+    import lungai.radiomics.cluster as cluster
+    from lungai.progress import TICK_INTERVAL, parse_line
+    from lungai.radiomics.cluster import run_tasks
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")        # as the Slicer panel reads the CLI's progress
+    monkeypatch.setattr(cluster, "warm_worker", os.getpid)      # no pyradiomics import at the start: a quick test
+    started = cluster.local_cluster
+    closed = []
+
+    def slow_to_close(workers):
+        local, client = started(workers)
+        close = local.close
+
+        def closing(*args, **kwargs):
+            time.sleep(2.6 * TICK_INTERVAL)     # the workers stopping (the slow part on a loaded machine)
+            closed.append(True)
+            return close(*args, **kwargs)
+
+        local.close = closing
+        return local, client
+
+    monkeypatch.setattr(cluster, "local_cluster", slow_to_close)
+
+    def extracted(item):
+        return {"case": item, "status": "done", "error": ""}
+
+    summary = type("Summary", (), {"done": [], "failed": [], "skipped": []})()
+    run_tasks("radiomics-batch", extracted, ["lung1"], ["lung1"], (), lambda item: False, summary, 1, None)
+    assert closed and summary.failed == [] and summary.done == ["lung1"]
+    shown = [parse_line(line)[1] for line in capsys.readouterr().err.splitlines()
+             if line.startswith("LUNGAI_PROGRESS") and " radiomics-batch: " in line]
+    last = max(i for i, text in enumerate(shown) if text.endswith("lung1 done"))
+    assert shown[last + 1] == "radiomics-batch: stopping the Dask workers", shown
+    timed = [t for t in shown[last + 2:] if re.fullmatch(r"radiomics-batch: stopping the Dask workers \(\d+ s\)", t)]
+    assert timed, shown
+    assert shown[-1] == "radiomics-batch: Dask workers stopped", shown

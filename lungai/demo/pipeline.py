@@ -106,6 +106,7 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
     from lungai.radiomics.params import PRESETS, ibsi_config
     from lungai.radiomics.prepare import settings_text
     from lungai.radiomics.segments import AUTOMATIC_TUMOUR
+    from lungai.radiomics.settings import unverified_ibsi_note
 
     params = load_params(params_name, image_types=["Original"])
     errors: dict = {}
@@ -163,6 +164,10 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
             "settings": result.settings.drop(columns="case").to_dict("records"),
             "failed_segments": result.errors.to_dict("records"),
             "notes": [f"lungs_minus_tumour: {n}" for n in outside]}
+    # an IBSI preset's ivh_auc: IBSI-1 gives it no reference value - in the console ("note: radiomics ...") and the
+    # report's radiomics notes, as radiomics / radiomics-batch say it (QA radfollow72: --params ibsi-c said nothing)
+    if (unverified := unverified_ibsi_note(params)) is not None:
+        info["notes"].append(unverified)
     return wide, info
 
 

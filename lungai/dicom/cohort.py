@@ -50,7 +50,7 @@ from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
 from lungai.radiomics.prepare import mixed_spacing_note
 from lungai.radiomics.settings import (SETTINGS_COLUMN, VALUE_REVISIONS, canonical_params, dropped_revisions,
                                       ignored_lung_spacing_key, revision_reasons, settings_id, sidecar_path,
-                                      value_revisions, versions, write_sidecar, written_forms)
+                                      unverified_ibsi_note, value_revisions, versions, write_sidecar, written_forms)
 from lungai.seg.resources import CAVEAT_COLUMN
 
 INVENTORY = "patients.csv"
@@ -2438,6 +2438,10 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 say_cohort_note(told_of_patient(n, clinical_ids))
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
             write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
+            # an IBSI preset's ivh_auc: IBSI-1 gives it no reference value - said once, as radiomics / radiomics-batch
+            # say it (QA radfollow72: only the sidecar's ibsi_reference recorded it)
+            if (unverified := unverified_ibsi_note(params, out / TABLE)) is not None:
+                say_cohort_note(unverified)
             summary.table = out / TABLE
             gone = results_not_in_export(out, jobs)
             if gone:     # the table is of the export's patients: one whose DICOM left it is out of it, said

@@ -405,9 +405,29 @@ def _failed(name: str, exc: BaseException) -> dict:
 
 # the cases' bar's message once the cases are sent, until a worker says a case's first step (its libraries imported)
 WORKERS_LOADING = "workers loading their libraries"
+# its message while the local cluster is closed after the last case (an existing scheduler's: its connection closed)
+STOPPING = "stopping the Dask workers"
+STOPPED = "Dask workers stopped"
+CLOSING_REMOTE = "closing the connection to the Dask scheduler"
 # its message from a Ctrl-C until the tasks are cancelled and the local cluster closed (an existing scheduler's: left)
-CANCELLING = "cancelling: stopping the Dask workers"
+CANCELLING = f"cancelling: {STOPPING}"
 CANCELLING_REMOTE = "cancelling: the cases' tasks on the Dask scheduler"
+
+
+def _closing_said(progress, message: str, close) -> None:
+    """``close()`` (the Dask client and local cluster closed: 1-6 s of a shared machine) with ``message`` said on
+    ``progress`` (the cases' bar; None: nothing said) at once, then again with its seconds while it stands
+    (:func:`lungai.progress.timer_running`): after the last case (QA radfollow72: ``radiomics-batch`` of one case,
+    ``--workers 2``, 1-2.4 s without a word between "1/1 lung1 done" and the summary) as after a Ctrl-C (QA cohort72:
+    5-6 s before "cancelled after ...")."""
+    from contextlib import nullcontext
+
+    from lungai.progress import timer_running
+
+    if progress is not None:
+        progress.update(0, message)
+    with timer_running(progress) if progress is not None else nullcontext():
+        close()
 
 
 def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | None, on_result,
@@ -497,10 +517,8 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
             relay.stop()
         # said at once, with its seconds while the workers stop (QA cohort72: 5-6 s without a word between Ctrl-C and
         # "cohort: cancelled after 1 of 2 cases", two workers on LUNG1-003)
-        if progress is not None:
-            progress.update(0, CANCELLING if cluster is not None else CANCELLING_REMOTE)
-        with timer_running(progress) if progress is not None else nullcontext():
-            close_quietly(client, cluster, futures)
+        _closing_said(progress, CANCELLING if cluster is not None else CANCELLING_REMOTE,
+                      lambda: close_quietly(client, cluster, futures))
         raise
     except BaseException:
         if relay is not None:
@@ -509,9 +527,16 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
         raise
     if relay is not None:
         relay.stop()
-    client.close()
-    if cluster is not None:
-        cluster.close()
+
+    def close() -> None:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+    # said, with its seconds, between the last case and the summary (QA radfollow72: 1-2.4 s without a word)
+    _closing_said(progress, STOPPING if cluster is not None else CLOSING_REMOTE, close)
+    if progress is not None and cluster is not None:
+        progress.update(0, STOPPED)
 
 
 def _done_now(is_done, item) -> bool:
