@@ -8,6 +8,7 @@ the outputs back as nodes.  Importing this file imports nothing heavy (a test ch
 
 import logging
 import pathlib
+import re
 from typing import Annotated
 
 import slicer
@@ -306,7 +307,46 @@ def panelSegmentWords(text: str) -> str:
     text = text.replace("--no-grow", f"'{NO_GROW_LABEL}' ticked")
     for name, label in PANEL_MODEL_LABELS.items():
         text = re.sub(rf"--model {re.escape(name)}(?![\w-])", f'Model "{label}"', text)
-    return text
+    return panelOptionWords(text)
+
+
+# lungai segment's options that its review actions and notes name, as the panel's controls (PANEL_OPTION_WORDS):
+# :func:`panelOptionWords` adds them where an option is named without them
+PANEL_OPTION_WORDS = {"--roi": "mode ROI", "--seed-point": "mode seed", "--model": "Model",
+                      "--mc-passes": "MC dropout passes", "--method": "Uncertainty method",
+                      "--val-fraction": "Validation fraction under Training, Advanced"}
+_PANEL_OPTION = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, PANEL_OPTION_WORDS)) + r")(?![\w-])")
+
+
+def panelOptionWords(text: str) -> str:
+    """A ``lungai segment`` option that a result's review action or note names without the panel's control (its
+    words, :data:`PANEL_OPTION_WORDS`) gets them, in the style of the actions that give both ("(--roi; Segmentation
+    panel: mode ROI)"): "(... --roi)" as "(... --roi; panel: mode ROI)"; an option outside brackets gets
+    " (panel: ...)" after it (and its numbers) unless its clause names the panel already.  QA slicerfollow72: the
+    banner's actions for a box too small / running on / in aerated lung or bone named only "(--roi)"."""
+    def words(flags):
+        return ", ".join(dict.fromkeys(PANEL_OPTION_WORDS[f] for f in flags))
+
+    def inside(m):          # an innermost bracket naming options and no panel control
+        body = m[1]
+        flags = _PANEL_OPTION.findall(body)
+        return f"({body}; panel: {words(flags)})" if flags and "panel" not in body else m[0]
+
+    text = re.sub(r"\(([^()]*)\)", inside, text)
+    bracket = [0] * (len(text) + 1)            # depth of brackets before each character
+    for k, c in enumerate(text):
+        bracket[k + 1] = bracket[k] + (c == "(") - (c == ")")
+    out, last = [], 0
+    for m in _PANEL_OPTION.finditer(text):
+        if bracket[m.start()] > 0:
+            continue
+        end = m.end() + len(re.match(r"(?:[= ][-\d.,]*\d)?", text[m.end():])[0])   # its numbers
+        clause = re.split(r"[.;\n]", text[m.end():], maxsplit=1)[0]
+        if "panel" in clause:
+            continue
+        out += [text[last:end], f" (panel: {words([m[1]])})"]
+        last = end
+    return "".join(out) + text[last:]
 
 
 def panelLabelWords(text: str) -> str:

@@ -7185,3 +7185,71 @@ def test_lungai_seg_hands_its_children_an_uncompressed_ct(load_module, mrml_scen
         assert phantom_nodes[0].GetName() in job.errorMessage(f"cannot read {lungs}: truncated")
     finally:
         nodes.remove_work_folder(job.workDir)
+
+
+def _bare_options(text: str) -> list:
+    """The command-line options (``--flag``) of ``text`` named without the panel's control: neither the innermost
+    bracket round the option nor the rest of its clause (to the next . ; or line end) says "panel"."""
+    bare = []
+    for m in re.finditer(r"(?<![\w-])--[a-z][\w-]*", text):
+        depth, start = 0, None
+        for k in range(m.start() - 1, -1, -1):      # the innermost open bracket before it
+            depth += (text[k] == ")") - (text[k] == "(")
+            if depth < 0:
+                start = k
+                break
+        if start is not None:
+            close, depth = m.end(), 0
+            while close < len(text) and (text[close] != ")" or depth):
+                depth += (text[close] == "(") - (text[close] == ")")
+                close += 1
+            if "panel" in text[start:close]:
+                continue
+        if "panel" in re.split(r"[.;\n]", text[m.end():], maxsplit=1)[0]:
+            continue
+        bare.append(text[max(0, m.start() - 60):m.end() + 20])
+    return bare
+
+
+def test_segmentation_banner_names_the_panel_control_of_every_option(load_module):
+    """QA slicerfollow72: the panel's banner named only the command-line option in several review actions - "draw an
+    ROI box round the whole tumour (--roi)" for a tumour larger than its box, one running on, a seed in aerated lung or
+    bone - while others gave both ("--roi; Segmentation panel: mode ROI").  Every review action lungai segment gives
+    (each reason in each mode, a misplaced seed / box, numbers flagged, a mask cut flat at its box, a DynUNet's
+    result) and the notes naming options: no option without the panel's control in the banner."""
+    from lungai.scene import results
+    from lungai.seg import infer
+    from lungai.seg import preprocess as pp
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    reasons = list(dict.fromkeys([*infer.REVIEW_ACTIONS, *(r for m in infer.MODE_ACTIONS.values() for r in m)]))
+    cut_flat = [{"pass": 1, "kept": True, "mask_touches": ["x-", "z+"], "box_at_image_edge": []}]
+    infos = []
+    for mode in ("seed", "roi", "lungs", "whole"):
+        for arch in ("unet", "dynunet"):
+            base = {"roi_mode": mode, "architecture": arch, "n_components": 1}
+            infos += [{**base, "review_reasons": [r]} for r in reasons]
+            infos += [{**base, "review_reasons": [infer.LOW_CONFIDENCE], "n_components": 0},
+                      {**base, "review_reasons": [infer.RAN_ON], "roi_passes": cut_flat},
+                      {**base, "review_reasons": [infer.LOW_CONFIDENCE, infer.INCOMPLETE_REASON, pp.DENSE_REASON]},
+                      {**base, "review_reasons": [infer.LOW_CONFIDENCE, pp.VOXEL_INDEX_REASON, pp.ROI_ORDER_REASON]}]
+    notes = [infer.ANOTHER_CANDIDATE_HINT, infer.MC_PASSES_NOTE.format(cal=10, n=4)]
+    shown_bare_before, checked = 0, 0
+    for info in infos:
+        info["review_reasons"] = [pp.reason_in_mode(r, info["roi_mode"]) for r in info["review_reasons"]]  # as worded
+        summary = {"confidence": 0.3, "needs_review": True, "review_threshold": 0.6, "tumor_volume_ml": 4.7,
+                   "method": "ensemble", "members": 3, **info, "review_actions": infer.review_actions(info),
+                   "notes": notes}
+        shown_bare_before += bool(_bare_options("\n".join(results.describe_segment_result(summary)[:2])))
+        headline, details, review = logic.resultText(summary)
+        assert review
+        assert not _bare_options(f"{headline}\n{details}"), (info, _bare_options(f"{headline}\n{details}"))
+        checked += 1
+    assert shown_bare_before and checked == len(infos)     # the command line's words name bare options
+    # the panel's words for the options named bare before
+    details = logic.resultText({"confidence": 0.3, "needs_review": True, "review_threshold": 0.6,
+                                "tumor_volume_ml": 4.7, "roi_mode": "seed", "review_reasons": [infer.INCOMPLETE_REASON],
+                                "review_actions": infer.review_actions({"roi_mode": "seed", "review_reasons": [
+                                    infer.INCOMPLETE_REASON]}), "notes": [infer.ANOTHER_CANDIDATE_HINT]})[1]
+    assert "round the whole tumour (--roi; panel: mode ROI) and run again" in details, details
+    assert "run again with --seed-point (panel: mode seed) at its centre" in details, details
