@@ -644,7 +644,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         return commands.segment(ct, workDir / "output", model_dir=self.modelChoice(p),
                                 method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi,
                                 patients=volume_patient_names(p.inputVolume),
-                                no_grow=p.noGrow and p.mode in ("seed", "roi"))   # automatic: no box to grow
+                                no_grow=p.noGrow and p.mode in ("seed", "roi"),   # automatic: no box to grow
+                                scene_coordinates=True)     # the seed / ROI converted from its nodes here
 
     @staticmethod
     def ctWorkFile(workDir):

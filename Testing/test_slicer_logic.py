@@ -7253,3 +7253,32 @@ def test_segmentation_banner_names_the_panel_control_of_every_option(load_module
                                     infer.INCOMPLETE_REASON]}), "notes": [infer.ANOTHER_CANDIDATE_HINT]})[1]
     assert "round the whole tumour (--roi; panel: mode ROI) and run again" in details, details
     assert "run again with --seed-point (panel: mode seed) at its centre" in details, details
+
+
+def test_segmentation_panel_passes_its_seed_and_roi_as_scene_coordinates(load_module, mrml_scene, phantom_nodes,
+                                                                        tmp_path):
+    """QA slicerfollow72: the panel's seed at LUNG1-002's GTV centroid (default model: 4.7 ml, confidence 0.22) was
+    asked "negate x and y only if the seed was copied from Slicer's RAS display (lungai takes LPS)" - the panel
+    converts its point list / ROI to LPS itself.  Its command says so (--scene-coordinates, which lungai segment takes
+    and hands to segment_tumour: no RAS question, Testing/test_seg_grow.py); automatic mode has no numbers to say
+    it of."""
+    from lungai.cli import build_parser
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.mode = phantom_nodes[0], "seed"
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(-40.0, 0.0, 100.0)
+    seed = logic.segmentationCommand(p, tmp_path)
+    p.mode = "roi"
+    p.roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    p.roi.SetXYZ(-40.0, 0.0, 100.0)
+    p.roi.SetRadiusXYZ(15.0, 15.0, 15.0)
+    roi = logic.segmentationCommand(p, tmp_path)
+    p.mode = "automatic"
+    automatic = logic.segmentationCommand(p, tmp_path)
+    assert "--scene-coordinates" in seed and "--scene-coordinates" in roi, (seed, roi)
+    assert "--scene-coordinates" not in automatic, automatic
+    for args in (seed, roi, automatic):
+        assert build_parser().parse_args(args).scene_coordinates == ("--scene-coordinates" in args)
+    assert build_parser().parse_args(["segment", "ct.nii.gz", "-o", "out"]).scene_coordinates is False

@@ -694,10 +694,12 @@ def roi_voxel_index_hint(ct: sitk.Image, roi_lps, outside: bool = False):
 PLACED_FIX = {"seed": "move the seed onto the tumour", "roi": "draw the box round the tumour"}
 
 
-def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
+def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None, ras_hint: bool = True):
     """A note when the seed point or the ROI lies in aerated lung (see :data:`AERATED_HU`), naming the RAS <-> LPS
     mix-up when the same point / box with x and y negated lies in soft tissue; None otherwise (also without a seed
-    or ROI)."""
+    or ROI).  ``ras_hint`` False: numbers converted from a Slicer scene by lungai itself (the Lung AI Segmentation
+    panel, the console API: ``scene_coordinates``), never in the wrong convention - no mix-up named, the note as
+    when the point read as RAS is no soft tissue either."""
     if seed_lps is not None:
         hu = median_hu_near(ct, seed_lps)
         flipped = [-float(seed_lps[0]), -float(seed_lps[1]), float(seed_lps[2])]
@@ -713,7 +715,7 @@ def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
         return None
     if hu is None or hu >= SUSPECT_HU:
         return None
-    ras = other is not None and other > SOFT_TISSUE_HU
+    ras = ras_hint and other is not None and other > SOFT_TISSUE_HU
     if roi_lps is not None and not ras:      # a loose box around a small nodule has lung at its centre: only the
         return None                          # RAS mix-up is worth a note for a box
     if hu >= AERATED_HU:     # -800..-500: ground glass possible; only with a soft-tissue RAS point and no density bump
