@@ -298,11 +298,17 @@ def panelSegmentWords(text: str) -> str:
     "use --model lungai-seg-dynunet" as 'use Model "DynUNet (seed / ROI)"' (the large-tumour advice in the panel's
     words, :func:`lungai.seg.resources.large_tumour_advice` ``panel=True``, as the Model tooltip gives it).  QA
     slicer72: the default model's result of LUNG1-003's GTV (seed mode, the panel's defaults) told the panel's user to
-    "use --model lungai-seg-dynunet (...; --model lungai-seg-routed runs it ...)", names no panel control has."""
+    "use --model lungai-seg-dynunet (...; --model lungai-seg-routed runs it ...)", names no panel control has.  The
+    words on typed coordinates (:data:`lungai.seg.preprocess.LPS_MM_RAS`, "(LPS mm; Slicer shows RAS: negate x and y)")
+    are left out: the panel's seed / ROI come from its nodes (QA slicerfollow72)."""
     import re
 
     from lungai.seg.resources import PANEL_MODEL_LABELS
 
+    from lungai.seg.preprocess import LPS_MM_RAS
+
+    # the panel's seed / ROI come from its nodes (--scene-coordinates): never typed in the wrong convention
+    text = text.replace(f" {LPS_MM_RAS}", "")
     text = text.replace("lungai segment --no-grow", f"tick '{NO_GROW_LABEL}' under Inputs")
     text = text.replace("--no-grow", f"'{NO_GROW_LABEL}' ticked")
     for name, label in PANEL_MODEL_LABELS.items():

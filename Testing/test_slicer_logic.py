@@ -7211,12 +7211,14 @@ def _bare_options(text: str) -> list:
     return bare
 
 
-def test_segmentation_banner_names_the_panel_control_of_every_option(load_module):
+def test_segmentation_banner_names_the_panel_control_of_every_option(load_module, small_phantom):
     """QA slicerfollow72: the panel's banner named only the command-line option in several review actions - "draw an
     ROI box round the whole tumour (--roi)" for a tumour larger than its box, one running on, a seed in aerated lung or
     bone - while others gave both ("--roi; Segmentation panel: mode ROI").  Every review action lungai segment gives
     (each reason in each mode, a misplaced seed / box, numbers flagged, a mask cut flat at its box, a DynUNet's
-    result) and the notes naming options: no option without the panel's control in the banner."""
+    result) and the notes naming options: no option without the panel's control in the banner.  Nor a word on typed
+    numbers in Slicer's RAS ("(LPS mm; Slicer shows RAS: negate x and y)" of a seed / box far from the lungs, an ROI
+    cut to the image): the panel's seed / ROI come from its nodes."""
     from lungai.scene import results
     from lungai.seg import infer
     from lungai.seg import preprocess as pp
@@ -7234,6 +7236,11 @@ def test_segmentation_banner_names_the_panel_control_of_every_option(load_module
                       {**base, "review_reasons": [infer.LOW_CONFIDENCE, infer.INCOMPLETE_REASON, pp.DENSE_REASON]},
                       {**base, "review_reasons": [infer.LOW_CONFIDENCE, pp.VOXEL_INDEX_REASON, pp.ROI_ORDER_REASON]}]
     notes = [infer.ANOTHER_CANDIDATE_HINT, infer.MC_PASSES_NOTE.format(cal=10, n=4)]
+    # a seed / box far from the lungs and an ROI cut to the image (their notes name the CLI's LPS / RAS rule)
+    ct = small_phantom.ct
+    notes += [pp.far_seed_note(ct, (0.0, 150.0, 100.0)), pp.far_seed_note(ct, None, (-10, 140, 90, 10, 160, 110)),
+              pp.roi_outside_note(ct, (-10, -10, 50, 10, 10, 400))]
+    assert all(n and "negate x and y" in n for n in notes[2:]), notes
     shown_bare_before, checked = 0, 0
     for info in infos:
         info["review_reasons"] = [pp.reason_in_mode(r, info["roi_mode"]) for r in info["review_reasons"]]  # as worded
@@ -7244,6 +7251,8 @@ def test_segmentation_banner_names_the_panel_control_of_every_option(load_module
         headline, details, review = logic.resultText(summary)
         assert review
         assert not _bare_options(f"{headline}\n{details}"), (info, _bare_options(f"{headline}\n{details}"))
+        # the panel's seed / ROI come from its nodes: no word on typed numbers in the wrong convention
+        assert "negate x and y" not in details and "RAS" not in details, details
         checked += 1
     assert shown_bare_before and checked == len(infos)     # the command line's words name bare options
     # the panel's words for the options named bare before

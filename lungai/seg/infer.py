@@ -896,8 +896,8 @@ REVIEW_ACTIONS = {
     pp.DENSE_REASON: ("move the seed onto the tumour's soft tissue (bone, calcium and contrast are no tumour; a "
                       "calcified nodule is usually benign), or draw an ROI box round the tumour (--roi), and run "
                       "again"),
-    pp.FAR_REASON: ("move the seed onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and y), or "
-                    "draw an ROI box round it (--roi), and run again"),
+    pp.FAR_REASON: (f"move the seed onto the lung tumour or the node {pp.LPS_MM_RAS}, or draw an ROI box round it "
+                    "(--roi), and run again"),
     DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
     pp.LOOSE_ROI_REASON: (f"{CHECK_OUTLINE}: if the box is loose, cut off what the mask takes in round the tumour "
                           "(spine, mediastinum, vessels, chest wall), or draw the ROI box round the tumour, up to about "
@@ -933,8 +933,7 @@ MODE_ACTIONS = {
         pp.AERATED_REASON: f"move your ROI box onto the tumour ({AERATED_ONTO}) and run again (--roi)",
         pp.DENSE_REASON: ("move your ROI box onto the tumour's soft tissue (bone, calcium and contrast are no "
                           "tumour; a calcified nodule is usually benign) and run again (--roi)"),
-        pp.FAR_REASON: ("move your ROI box onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and "
-                        "y) and run again (--roi)"),
+        pp.FAR_REASON: f"move your ROI box onto the lung tumour or the node {pp.LPS_MM_RAS} and run again (--roi)",
     },
     "lungs": _AUTOMATIC_ACTIONS,
     "whole": _AUTOMATIC_ACTIONS,      # a crop segmented whole: no seed or box given either
