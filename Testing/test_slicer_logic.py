@@ -7291,3 +7291,23 @@ def test_segmentation_panel_passes_its_seed_and_roi_as_scene_coordinates(load_mo
     for args in (seed, roi, automatic):
         assert build_parser().parse_args(args).scene_coordinates == ("--scene-coordinates" in args)
     assert build_parser().parse_args(["segment", "ct.nii.gz", "-o", "out"]).scene_coordinates is False
+
+
+@pytest.mark.shared_data
+def test_segmentation_panel_seed_on_lung1_002_gets_no_ras_question(load_module, mrml_scene, shared_data):
+    """The QA case: the panel's seed at LUNG1-002's GTV centroid (RAS 74.47,-16.356,-18.735), its defaults (seed mode,
+    default model): the mask lies 31 mm away (4.7 ml, confidence 0.22) and the banner said "negate x and y only if
+    the seed was copied from Slicer's RAS display (lungai takes LPS)".  Now it says the mask lies away, not that."""
+    from lungai import mrml
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-002_ct.nii.gz"))
+    p.inputVolume = mrml.volume_node_from_image(mrml_scene, ct, "LUNG1-002")
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(74.47, -16.356, -18.735)
+    job = logic.run(logic.startSegmentation, p, timeout=400)
+    assert "--scene-coordinates" in job.process.args
+    headline, details, review = logic.resultText(logic.loadSegmentation(p, job))
+    assert review and "the tumour mask does not hold the seed point" in details, details
+    assert "RAS" not in details and "negate x and y" not in details, details
