@@ -45,9 +45,12 @@ _given = is_set
 def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method: Optional[str] = None,
             mc_passes: Optional[int] = None, seed_point_lps: Optional[Sequence[float]] = None,
             roi_lps: Optional[Sequence[float]] = None, patients: Sequence[str] = (),
-            no_grow: bool = False) -> list[str]:
+            no_grow: bool = False, scene_coordinates: bool = False) -> list[str]:
     """``lungai segment CT -o OUT [--model DIR] [--method M] [--mc-passes N] [--seed-point x,y,z | --roi ...]
-    [--no-grow] [--patient NAME ...]``.
+    [--no-grow] [--scene-coordinates] [--patient NAME ...]``.
+
+    ``scene_coordinates``: the seed point / ROI were converted from the scene's nodes (RAS) to LPS by the caller
+    (``--scene-coordinates``: no note asks whether Slicer's RAS numbers were given); only with a seed point or ROI.
 
     ``no_grow``: seed / ROI mode keeps its first box (``--no-grow``; the panel's "Do not grow the box"); refused
     without a seed point or an ROI, as ``lungai segment`` refuses it (no growing box).
@@ -83,6 +86,8 @@ def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method
         if seed_point_lps is None and roi_lps is None:
             raise ValueError("--no-grow keeps the first box of seed / ROI mode: give a seed point or an ROI")
         args += ["--no-grow"]
+    if scene_coordinates and (seed_point_lps is not None or roi_lps is not None):
+        args += ["--scene-coordinates"]
     for name in patients:
         args += [f"--patient={name}"]          # "=": a name starting with "-" is not taken for an option
     return args

@@ -8,6 +8,7 @@ the outputs back as nodes.  Importing this file imports nothing heavy (a test ch
 
 import logging
 import pathlib
+import re
 from typing import Annotated
 
 import slicer
@@ -297,16 +298,61 @@ def panelSegmentWords(text: str) -> str:
     "use --model lungai-seg-dynunet" as 'use Model "DynUNet (seed / ROI)"' (the large-tumour advice in the panel's
     words, :func:`lungai.seg.resources.large_tumour_advice` ``panel=True``, as the Model tooltip gives it).  QA
     slicer72: the default model's result of LUNG1-003's GTV (seed mode, the panel's defaults) told the panel's user to
-    "use --model lungai-seg-dynunet (...; --model lungai-seg-routed runs it ...)", names no panel control has."""
+    "use --model lungai-seg-dynunet (...; --model lungai-seg-routed runs it ...)", names no panel control has.  The
+    words on typed coordinates (:data:`lungai.seg.preprocess.LPS_MM_RAS`, "(LPS mm; Slicer shows RAS: negate x and y)")
+    are left out: the panel's seed / ROI come from its nodes (QA slicerfollow72)."""
     import re
 
     from lungai.seg.resources import PANEL_MODEL_LABELS
 
+    from lungai.seg.preprocess import LPS_MM_RAS
+
+    # the panel's seed / ROI come from its nodes (--scene-coordinates): never typed in the wrong convention
+    text = text.replace(f" {LPS_MM_RAS}", "")
     text = text.replace("lungai segment --no-grow", f"tick '{NO_GROW_LABEL}' under Inputs")
     text = text.replace("--no-grow", f"'{NO_GROW_LABEL}' ticked")
     for name, label in PANEL_MODEL_LABELS.items():
         text = re.sub(rf"--model {re.escape(name)}(?![\w-])", f'Model "{label}"', text)
-    return text
+    return panelOptionWords(text)
+
+
+# lungai segment's options that its review actions and notes name, as the panel's controls (PANEL_OPTION_WORDS):
+# :func:`panelOptionWords` adds them where an option is named without them
+PANEL_OPTION_WORDS = {"--roi": "mode ROI", "--seed-point": "mode seed", "--model": "Model",
+                      "--mc-passes": "MC dropout passes", "--method": "Uncertainty method",
+                      "--val-fraction": "Validation fraction under Training, Advanced"}
+_PANEL_OPTION = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, PANEL_OPTION_WORDS)) + r")(?![\w-])")
+
+
+def panelOptionWords(text: str) -> str:
+    """A ``lungai segment`` option that a result's review action or note names without the panel's control (its
+    words, :data:`PANEL_OPTION_WORDS`) gets them, in the style of the actions that give both ("(--roi; Segmentation
+    panel: mode ROI)"): "(... --roi)" as "(... --roi; panel: mode ROI)"; an option outside brackets gets
+    " (panel: ...)" after it (and its numbers) unless its clause names the panel already.  QA slicerfollow72: the
+    banner's actions for a box too small / running on / in aerated lung or bone named only "(--roi)"."""
+    def words(flags):
+        return ", ".join(dict.fromkeys(PANEL_OPTION_WORDS[f] for f in flags))
+
+    def inside(m):          # an innermost bracket naming options and no panel control
+        body = m[1]
+        flags = _PANEL_OPTION.findall(body)
+        return f"({body}; panel: {words(flags)})" if flags and "panel" not in body else m[0]
+
+    text = re.sub(r"\(([^()]*)\)", inside, text)
+    bracket = [0] * (len(text) + 1)            # depth of brackets before each character
+    for k, c in enumerate(text):
+        bracket[k + 1] = bracket[k] + (c == "(") - (c == ")")
+    out, last = [], 0
+    for m in _PANEL_OPTION.finditer(text):
+        if bracket[m.start()] > 0:
+            continue
+        end = m.end() + len(re.match(r"(?:[= ][-\d.,]*\d)?", text[m.end():])[0])   # its numbers
+        clause = re.split(r"[.;\n]", text[m.end():], maxsplit=1)[0]
+        if "panel" in clause:
+            continue
+        out += [text[last:end], f" (panel: {words([m[1]])})"]
+        last = end
+    return "".join(out) + text[last:]
 
 
 def panelLabelWords(text: str) -> str:
@@ -604,7 +650,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         return commands.segment(ct, workDir / "output", model_dir=self.modelChoice(p),
                                 method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi,
                                 patients=volume_patient_names(p.inputVolume),
-                                no_grow=p.noGrow and p.mode in ("seed", "roi"))   # automatic: no box to grow
+                                no_grow=p.noGrow and p.mode in ("seed", "roi"),   # automatic: no box to grow
+                                scene_coordinates=True)     # the seed / ROI converted from its nodes here
 
     @staticmethod
     def ctWorkFile(workDir):

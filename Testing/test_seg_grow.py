@@ -1374,3 +1374,34 @@ def test_automatic_mode_says_the_ct_beyond_the_lungs_box_was_not_searched(monkey
     assert i["unsearched_ct_mm"]["superior"] == infer.UNSEARCHED_NOTE_MM
     seeded = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, -25.0)).info
     assert seeded["unsearched_ct_mm"] is None and not any("automatic mode searched" in n for n in seeded["notes"])
+
+
+def test_a_seed_converted_from_the_scene_gets_no_ras_question():
+    """QA slicerfollow72: the Lung AI Segmentation panel's seed at LUNG1-002's GTV centroid (default model: 4.7 ml 31 mm
+    away, confidence 0.22) was told "negate x and y only if the seed was copied from Slicer's RAS display (lungai takes
+    LPS)" - a seed the panel converted from its point list itself, never in the wrong convention.  Numbers converted
+    from a scene (``scene_coordinates``: the panel's ``--scene-coordinates``, the console API) get no RAS question, of
+    a mask away from the seed nor of a seed in aerated lung; the mask away from the seed is still said."""
+    ct, _ = _ct(20.0, centre_mm=(40.0, 20.0, 0.0), shape=(200, 200, 60))     # soft tissue at the seed read as RAS
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[(np.abs(x + 40) < 6) & (np.abs(y + 20) < 6) & (np.abs(z) < 6)] = -400
+    arr[(x + 40) ** 2 + (y + 45) ** 2 + z ** 2 <= 5 ** 2] = 40                      # a region 20 mm from the seed
+    seeded = sitk.GetImageFromArray(arr)
+    seeded.CopyInformation(ct)
+    typed = infer.segment_tumour(seeded, _model(), seed_lps=(-40.0, -20.0, 0.0), grow=False)
+    assert any("were Slicer's RAS coordinates given?" in n for n in typed.info["notes"])     # typed numbers: asked
+    res = infer.segment_tumour(seeded, _model(), seed_lps=(-40.0, -20.0, 0.0), grow=False, scene_coordinates=True)
+    assert infer.SEED_AWAY in res.info["review_reasons"]
+    assert any("does not hold the seed point" in n for n in res.info["notes"]), res.info["notes"]
+    assert not any("RAS" in n for n in res.info["notes"]), res.info["notes"]
+    # a seed in aerated lung (inside the body wall) whose mirror lies in the tumour: the aerated note, no question
+    aerated, _ = _ct(20.0, centre_mm=(40.0, 20.0, 0.0), shape=(300, 300, 60))
+    asked = pp.aerated_seed_note(aerated, (-40.0, -20.0, 0.0))
+    assert "were Slicer's RAS coordinates given?" in asked, asked
+    note = pp.aerated_seed_note(aerated, (-40.0, -20.0, 0.0), ras_hint=False)
+    assert note.startswith("the seed lies in aerated lung (-850 HU), not on a tumour") and "RAS" not in note, note
+    res = infer.segment_tumour(aerated, _model(), seed_lps=(-40.0, -20.0, 0.0), grow=False, scene_coordinates=True)
+    assert pp.reason_in_mode(pp.AERATED_REASON, "seed") in res.info["review_reasons"]
+    assert not any("RAS" in n for n in res.info["notes"]), res.info["notes"]

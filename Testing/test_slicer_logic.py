@@ -7185,3 +7185,129 @@ def test_lungai_seg_hands_its_children_an_uncompressed_ct(load_module, mrml_scen
         assert phantom_nodes[0].GetName() in job.errorMessage(f"cannot read {lungs}: truncated")
     finally:
         nodes.remove_work_folder(job.workDir)
+
+
+def _bare_options(text: str) -> list:
+    """The command-line options (``--flag``) of ``text`` named without the panel's control: neither the innermost
+    bracket round the option nor the rest of its clause (to the next . ; or line end) says "panel"."""
+    bare = []
+    for m in re.finditer(r"(?<![\w-])--[a-z][\w-]*", text):
+        depth, start = 0, None
+        for k in range(m.start() - 1, -1, -1):      # the innermost open bracket before it
+            depth += (text[k] == ")") - (text[k] == "(")
+            if depth < 0:
+                start = k
+                break
+        if start is not None:
+            close, depth = m.end(), 0
+            while close < len(text) and (text[close] != ")" or depth):
+                depth += (text[close] == "(") - (text[close] == ")")
+                close += 1
+            if "panel" in text[start:close]:
+                continue
+        if "panel" in re.split(r"[.;\n]", text[m.end():], maxsplit=1)[0]:
+            continue
+        bare.append(text[max(0, m.start() - 60):m.end() + 20])
+    return bare
+
+
+def test_segmentation_banner_names_the_panel_control_of_every_option(load_module, small_phantom):
+    """QA slicerfollow72: the panel's banner named only the command-line option in several review actions - "draw an
+    ROI box round the whole tumour (--roi)" for a tumour larger than its box, one running on, a seed in aerated lung or
+    bone - while others gave both ("--roi; Segmentation panel: mode ROI").  Every review action lungai segment gives
+    (each reason in each mode, a misplaced seed / box, numbers flagged, a mask cut flat at its box, a DynUNet's
+    result) and the notes naming options: no option without the panel's control in the banner.  Nor a word on typed
+    numbers in Slicer's RAS ("(LPS mm; Slicer shows RAS: negate x and y)" of a seed / box far from the lungs, an ROI
+    cut to the image): the panel's seed / ROI come from its nodes."""
+    from lungai.scene import results
+    from lungai.seg import infer
+    from lungai.seg import preprocess as pp
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    reasons = list(dict.fromkeys([*infer.REVIEW_ACTIONS, *(r for m in infer.MODE_ACTIONS.values() for r in m)]))
+    cut_flat = [{"pass": 1, "kept": True, "mask_touches": ["x-", "z+"], "box_at_image_edge": []}]
+    infos = []
+    for mode in ("seed", "roi", "lungs", "whole"):
+        for arch in ("unet", "dynunet"):
+            base = {"roi_mode": mode, "architecture": arch, "n_components": 1}
+            infos += [{**base, "review_reasons": [r]} for r in reasons]
+            infos += [{**base, "review_reasons": [infer.LOW_CONFIDENCE], "n_components": 0},
+                      {**base, "review_reasons": [infer.RAN_ON], "roi_passes": cut_flat},
+                      {**base, "review_reasons": [infer.LOW_CONFIDENCE, infer.INCOMPLETE_REASON, pp.DENSE_REASON]},
+                      {**base, "review_reasons": [infer.LOW_CONFIDENCE, pp.VOXEL_INDEX_REASON, pp.ROI_ORDER_REASON]}]
+    notes = [infer.ANOTHER_CANDIDATE_HINT, infer.MC_PASSES_NOTE.format(cal=10, n=4)]
+    # a seed / box far from the lungs and an ROI cut to the image (their notes name the CLI's LPS / RAS rule)
+    ct = small_phantom.ct
+    notes += [pp.far_seed_note(ct, (0.0, 150.0, 100.0)), pp.far_seed_note(ct, None, (-10, 140, 90, 10, 160, 110)),
+              pp.roi_outside_note(ct, (-10, -10, 50, 10, 10, 400))]
+    assert all(n and "negate x and y" in n for n in notes[2:]), notes
+    shown_bare_before, checked = 0, 0
+    for info in infos:
+        info["review_reasons"] = [pp.reason_in_mode(r, info["roi_mode"]) for r in info["review_reasons"]]  # as worded
+        summary = {"confidence": 0.3, "needs_review": True, "review_threshold": 0.6, "tumor_volume_ml": 4.7,
+                   "method": "ensemble", "members": 3, **info, "review_actions": infer.review_actions(info),
+                   "notes": notes}
+        shown_bare_before += bool(_bare_options("\n".join(results.describe_segment_result(summary)[:2])))
+        headline, details, review = logic.resultText(summary)
+        assert review
+        assert not _bare_options(f"{headline}\n{details}"), (info, _bare_options(f"{headline}\n{details}"))
+        # the panel's seed / ROI come from its nodes: no word on typed numbers in the wrong convention
+        assert "negate x and y" not in details and "RAS" not in details, details
+        checked += 1
+    assert shown_bare_before and checked == len(infos)     # the command line's words name bare options
+    # the panel's words for the options named bare before
+    details = logic.resultText({"confidence": 0.3, "needs_review": True, "review_threshold": 0.6,
+                                "tumor_volume_ml": 4.7, "roi_mode": "seed", "review_reasons": [infer.INCOMPLETE_REASON],
+                                "review_actions": infer.review_actions({"roi_mode": "seed", "review_reasons": [
+                                    infer.INCOMPLETE_REASON]}), "notes": [infer.ANOTHER_CANDIDATE_HINT]})[1]
+    assert "round the whole tumour (--roi; panel: mode ROI) and run again" in details, details
+    assert "run again with --seed-point (panel: mode seed) at its centre" in details, details
+
+
+def test_segmentation_panel_passes_its_seed_and_roi_as_scene_coordinates(load_module, mrml_scene, phantom_nodes,
+                                                                        tmp_path):
+    """QA slicerfollow72: the panel's seed at LUNG1-002's GTV centroid (default model: 4.7 ml, confidence 0.22) was
+    asked "negate x and y only if the seed was copied from Slicer's RAS display (lungai takes LPS)" - the panel
+    converts its point list / ROI to LPS itself.  Its command says so (--scene-coordinates, which lungai segment takes
+    and hands to segment_tumour: no RAS question, Testing/test_seg_grow.py); automatic mode has no numbers to say
+    it of."""
+    from lungai.cli import build_parser
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.mode = phantom_nodes[0], "seed"
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(-40.0, 0.0, 100.0)
+    seed = logic.segmentationCommand(p, tmp_path)
+    p.mode = "roi"
+    p.roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    p.roi.SetXYZ(-40.0, 0.0, 100.0)
+    p.roi.SetRadiusXYZ(15.0, 15.0, 15.0)
+    roi = logic.segmentationCommand(p, tmp_path)
+    p.mode = "automatic"
+    automatic = logic.segmentationCommand(p, tmp_path)
+    assert "--scene-coordinates" in seed and "--scene-coordinates" in roi, (seed, roi)
+    assert "--scene-coordinates" not in automatic, automatic
+    for args in (seed, roi, automatic):
+        assert build_parser().parse_args(args).scene_coordinates == ("--scene-coordinates" in args)
+    assert build_parser().parse_args(["segment", "ct.nii.gz", "-o", "out"]).scene_coordinates is False
+
+
+@pytest.mark.shared_data
+def test_segmentation_panel_seed_on_lung1_002_gets_no_ras_question(load_module, mrml_scene, shared_data):
+    """The QA case: the panel's seed at LUNG1-002's GTV centroid (RAS 74.47,-16.356,-18.735), its defaults (seed mode,
+    default model): the mask lies 31 mm away (4.7 ml, confidence 0.22) and the banner said "negate x and y only if
+    the seed was copied from Slicer's RAS display (lungai takes LPS)".  Now it says the mask lies away, not that."""
+    from lungai import mrml
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-002_ct.nii.gz"))
+    p.inputVolume = mrml.volume_node_from_image(mrml_scene, ct, "LUNG1-002")
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(74.47, -16.356, -18.735)
+    job = logic.run(logic.startSegmentation, p, timeout=400)
+    assert "--scene-coordinates" in job.process.args
+    headline, details, review = logic.resultText(logic.loadSegmentation(p, job))
+    assert review and "the tumour mask does not hold the seed point" in details, details
+    assert "RAS" not in details and "negate x and y" not in details, details

@@ -258,6 +258,10 @@ def register(sub) -> None:
     s.add_argument("--no-grow", action="store_true",
                    help="seed / ROI mode: keep the first box and model grid (default: the box grows until the tumour no longer "
                         "touches its edge; result.json lists the passes)")
+    s.add_argument("--scene-coordinates", action="store_true",
+                   help="the --seed-point / --roi numbers were converted from a Slicer scene's nodes to LPS by the "
+                        "caller (the Lung AI Segmentation panel passes it): no note asks whether Slicer's RAS numbers "
+                        "were given")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     s.add_argument("--patient", action="append", default=None, metavar="NAME",
                    help="the CT's patient (PatientID or case name; repeatable) when the input's PatientID / file name "
@@ -1077,7 +1081,7 @@ def run_segment(args) -> int:
                              mc_passes=args.mc_passes, seed=args.seed if args.seed is not None else 0,
                              whole=True if args.whole else None,
                              all_regions=args.all_regions, progress=bar, source=str(args.ct),
-                             grow=not args.no_grow, tta=args.tta)
+                             grow=not args.no_grow, tta=args.tta, scene_coordinates=args.scene_coordinates)
         count_models_not_run(bar, model, res.info)      # a choice that did not need every model (routed ...)
         # a better-suited model's note, the model's confidence caveat; a patient the model trained on: in-sample
         add_model_notes(model_dir, res.info, patients=[ct_patient_name(ct, args.ct, args.series), *(args.patient or ())])

@@ -43,7 +43,8 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
     ct = mrml.image_from_volume_node(volume_node)
     res = segment_tumour(ct, model, roi_lps=nodes.roi_to_lps(roi_node) if roi_node is not None else None,
                          seed_lps=nodes.point_to_lps(point_node) if point_node is not None else None,
-                         method=method, mc_passes=mc_passes, progress=progress, source=volume_node.GetName())
+                         method=method, mc_passes=mc_passes, progress=progress, source=volume_node.GetName(),
+                         scene_coordinates=True)         # converted from the nodes here: never Slicer's RAS numbers
     # the note naming a better-suited shipped model (lungai segment adds the same) and the model folder (as
     # result.json's "model": the confidence table's column); unknown for a model passed loaded
     if loaded_model is None or model_dir:

@@ -896,8 +896,8 @@ REVIEW_ACTIONS = {
     pp.DENSE_REASON: ("move the seed onto the tumour's soft tissue (bone, calcium and contrast are no tumour; a "
                       "calcified nodule is usually benign), or draw an ROI box round the tumour (--roi), and run "
                       "again"),
-    pp.FAR_REASON: ("move the seed onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and y), or "
-                    "draw an ROI box round it (--roi), and run again"),
+    pp.FAR_REASON: (f"move the seed onto the lung tumour or the node {pp.LPS_MM_RAS}, or draw an ROI box round it "
+                    "(--roi), and run again"),
     DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
     pp.LOOSE_ROI_REASON: (f"{CHECK_OUTLINE}: if the box is loose, cut off what the mask takes in round the tumour "
                           "(spine, mediastinum, vessels, chest wall), or draw the ROI box round the tumour, up to about "
@@ -933,8 +933,7 @@ MODE_ACTIONS = {
         pp.AERATED_REASON: f"move your ROI box onto the tumour ({AERATED_ONTO}) and run again (--roi)",
         pp.DENSE_REASON: ("move your ROI box onto the tumour's soft tissue (bone, calcium and contrast are no "
                           "tumour; a calcified nodule is usually benign) and run again (--roi)"),
-        pp.FAR_REASON: ("move your ROI box onto the lung tumour or the node (LPS mm; Slicer shows RAS: negate x and "
-                        "y) and run again (--roi)"),
+        pp.FAR_REASON: f"move your ROI box onto the lung tumour or the node {pp.LPS_MM_RAS} and run again (--roi)",
     },
     "lungs": _AUTOMATIC_ACTIONS,
     "whole": _AUTOMATIC_ACTIONS,      # a crop segmented whole: no seed or box given either
@@ -1083,7 +1082,8 @@ def kept_candidate_text(c: dict) -> str:
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str | None = None,
                    mc_passes: int | None = None, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
-                   tta: bool | None = None, flip_check: bool | None = None) -> SegResult:
+                   tta: bool | None = None, flip_check: bool | None = None,
+                   scene_coordinates: bool = False) -> SegResult:
     """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``, or a
     :class:`lungai.seg.choice.ModelChoice` (every model runs, the most confident result is kept).
 
@@ -1094,6 +1094,12 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     ``flip_check``: the confidence feature ``flip_consistency`` (3 more passes over the box; in automatic mode
     over a box round the kept region) - always when the model's calibration uses it; True: also otherwise
     (calibration turns it on to fit it).
+    ``scene_coordinates``: the seed / ROI numbers were converted from a Slicer scene's nodes (RAS) by lungai itself
+    (the Lung AI Segmentation panel - ``lungai segment --scene-coordinates`` - and the console API): they are never
+    in the wrong convention, so no note asks whether Slicer's RAS numbers were given (:func:`lungai.seg.preprocess.
+    ras_seed_hint`, the aerated seed's question).  QA slicerfollow72: the panel's seed at LUNG1-002's GTV centroid
+    (default model, 4.7 ml 31 mm away, confidence 0.22) was told "negate x and y only if the seed was copied from
+    Slicer's RAS display".
     ``method``: "ensemble" or "mc-dropout"; None: the ensemble, MC dropout for a 1-member model
     (:func:`resolve_method`).  ``mc_passes``: MC-dropout passes; None: those the model's MC-dropout calibration was
     fitted with (:func:`lungai.seg.confidence.model_mc_passes`; other passes given are kept and noted).
@@ -1106,14 +1112,15 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if lps is not ct:
         res = segment_tumour(lps, model, roi_lps=roi_lps, seed_lps=seed_lps, method=method, mc_passes=mc_passes,
                              seed=seed, whole=whole, progress=progress, source=source, all_regions=all_regions,
-                             grow=grow, tta=tta, flip_check=flip_check)
+                             grow=grow, tta=tta, flip_check=flip_check, scene_coordinates=scene_coordinates)
         mi = res.mutual_information
         return SegResult(from_lps(res.tumour, ct), from_lps(res.probability, ct), from_lps(res.entropy, ct),
                          from_lps(mi, ct) if mi is not None else None, res.info)
     if isinstance(model, ModelChoice):
         res = segment_with_choice(ct, model, segment_tumour, roi_lps=roi_lps, seed_lps=seed_lps, method=method,
                                   mc_passes=mc_passes, seed=seed, whole=whole, progress=progress, source=source,
-                                  all_regions=all_regions, grow=grow, tta=tta, flip_check=flip_check)
+                                  all_regions=all_regions, grow=grow, tta=tta, flip_check=flip_check,
+                                  scene_coordinates=scene_coordinates)
         res.info["review_actions"] = review_actions(res.info)      # the choice's own reasons
         return res
     cfg, nets, meta = model
@@ -1129,7 +1136,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     bar = progress or NullProgress()
     check_ct(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole, progress=bar)
-    aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps)
+    aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps, ras_hint=not scene_coordinates)
     # a seed / ROI box in bone / calcium / contrast, or far from the lungs (the arm, the abdomen): said, never refused
     dense = pp.dense_seed_note(ct, seed_lps, roi_lps)
     # the lungs found on a coarse grid to measure from: said with its seconds while it runs (QA segfollow69: 2.4-3.1 s
@@ -1297,7 +1304,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     growth = describe_written_mask(growth, binary, ct.GetSpacing(), seed_mm,     # the passes measured the target
                                    image_edge_faces(box, ct), box.mode)
     # a seed point that found no tumour at it: was it given in Slicer's RAS? (a seed in aerated lung: said above)
-    ras = pp.ras_seed_hint(ct, seed_lps) if (seed_away or not n_comp) and not aerated else None
+    # (not of numbers converted from a Slicer scene by lungai itself: scene_coordinates)
+    ras = (pp.ras_seed_hint(ct, seed_lps) if (seed_away or not n_comp) and not aerated and not scene_coordinates
+           else None)
     if seed_away:
         notes.append(f"the tumour mask does not hold the seed point: its nearest voxel is {seed_mm:.0f} mm from it, so "
                      "it is most likely not the tumour you clicked (the model found little or nothing there) - check "

@@ -412,6 +412,11 @@ def _roi_outside(img: sitk.Image, roi_lps) -> tuple[float, dict]:
     return float(1.0 - np.prod(inside / size)), beyond
 
 
+# the words after a fix naming where to put a seed / ROI box: lungai's numbers are LPS, Slicer shows RAS; the Lung AI
+# Segmentation panel leaves them out (its seed / ROI come from its nodes, never typed: LungAISeg.panelSegmentWords)
+LPS_MM_RAS = "(LPS mm; Slicer shows RAS: negate x and y)"
+
+
 def roi_outside_note(img: sitk.Image, roi_lps):
     """A note when the ROI (x0, y0, z0, x1, y1, z1 LPS mm) reaches beyond ``img`` by more than half a voxel: which
     faces, how far, how much of the box lies outside - it is cut to the image (:func:`box_from_physical`); None
@@ -423,7 +428,7 @@ def roi_outside_note(img: sitk.Image, roi_lps):
                       + (f" (past its {SCAN_END[f]} slice)" if f in SCAN_END else "")
                       for f, mm in sorted(beyond.items(), key=lambda kv: FACES.index(kv[0])))
     return (f"the ROI reaches outside the CT ({faces}): {fraction:.0%} of the box lies outside the image, so it was "
-            "cut to the image - check that the ROI is the box you meant (LPS mm; Slicer shows RAS: negate x and y)")
+            f"cut to the image - check that the ROI is the box you meant {LPS_MM_RAS}")
 
 
 # An ROI typed in Slicer's bounds order (xmin, xmax, ymin, ymax, zmin, zmax) instead of two opposite corners (x0, y0,
@@ -470,7 +475,7 @@ def roi_order_note(img: sitk.Image, roi_lps):
     return (f"the ROI's numbers may be bounds in Slicer's order (xmin,xmax,ymin,ymax,zmin,zmax): --roi takes two "
             f"opposite corners, x0,y0,z0,x1,y1,z1, and read so they make a {size(sc)} box ({how}); read as bounds, a "
             f"{size(sb)} box inside the CT - if you meant bounds, give them as corners: --roi={_fmt_point(bounds)} "
-            "(LPS mm; Slicer shows RAS: negate x and y)")
+            f"{LPS_MM_RAS}")
 
 
 # an ROI box drawn loosely round the tumour: on average LOOSE_ROI_MM or more beyond the tumour found on each side,
@@ -707,10 +712,12 @@ def roi_voxel_index_hint(ct: sitk.Image, roi_lps, outside: bool = False):
 PLACED_FIX = {"seed": "move the seed onto the tumour", "roi": "draw the box round the tumour"}
 
 
-def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
+def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None, ras_hint: bool = True):
     """A note when the seed point or the ROI lies in aerated lung (see :data:`AERATED_HU`), naming the RAS <-> LPS
     mix-up when the same point / box with x and y negated lies in soft tissue; None otherwise (also without a seed
-    or ROI)."""
+    or ROI).  ``ras_hint`` False: numbers converted from a Slicer scene by lungai itself (the Lung AI Segmentation
+    panel, the console API: ``scene_coordinates``), never in the wrong convention - no mix-up named, the note as
+    when the point read as RAS is no soft tissue either."""
     if seed_lps is not None:
         hu = median_hu_near(ct, seed_lps)
         flipped = [-float(seed_lps[0]), -float(seed_lps[1]), float(seed_lps[2])]
@@ -726,7 +733,7 @@ def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
         return None
     if hu is None or hu >= SUSPECT_HU:
         return None
-    ras = other is not None and other > SOFT_TISSUE_HU
+    ras = ras_hint and other is not None and other > SOFT_TISSUE_HU
     if roi_lps is not None and not ras:      # a loose box around a small nodule has lung at its centre: only the
         return None                          # RAS mix-up is worth a note for a box
     if hu >= AERATED_HU:     # -800..-500: ground glass possible; only with a soft-tissue RAS point and no density bump
@@ -842,7 +849,7 @@ def far_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
         return None
     return (f"{what} {mm:.0f} mm from the nearest lung (lung tumours and the nodes measured lie within "
             f"{GTV_FROM_LUNGS_MM:.0f} mm of it): it is most likely not on a lung tumour (the models learned lung "
-            f"tumours) - {PLACED_FIX[mode]} (LPS mm; Slicer shows RAS: negate x and y)")
+            f"tumours) - {PLACED_FIX[mode]} {LPS_MM_RAS}")
 
 
 def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
