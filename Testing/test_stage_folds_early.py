@@ -68,3 +68,56 @@ def test_the_inner_folds_are_checked_early_only_where_an_inner_cv_runs(tmp_path)
     for extra in (("--baselines", "none"), ("--fusion-grid", "weighted"), ()):
         with pytest.raises(InputError, match="3-fold inner CV"):
             check_labels_early(_args(tmp_path, "--folds", "2", "--inner-folds", "3", *extra), "cv")
+
+
+def _ehr_one_in_iii(path):
+    """An EHR table of 13 labelled patients: I 6, II 6, III 1."""
+    pd.DataFrame({"patient_id": [f"P{i:03d}" for i in range(13)], "age": range(50, 63),
+                  "stage": ["I"] * 6 + ["II"] * 6 + ["III"]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("inner, need", [
+    ("1", "stage train needs >= 2 patients in every class, also with --inner-folds 1 (no inner CV)"),
+    ("3", "stage train needs >= 2 patients in every class, and >= 3 for the 3-fold inner CV"),
+])
+def test_train_with_a_class_of_one_patient_says_what_train_needs(tmp_path, inner, need):
+    """QA stagefollow72: ``stage train --inner-folds 1`` with a class of one patient said "too few patients per class
+    for 2-fold CV ... (a class of one patient fits no CV ...)" - there is no CV with --inner-folds 1.  Now the refusal
+    says what ``stage train`` needs, with the --inner-folds given, and how to fix it."""
+    from lungai.cli import build_parser
+    from lungai.fusion.workflows import check_labels_early
+
+    args = build_parser().parse_args(["stage", "train", "--ehr", str(_ehr_one_in_iii(tmp_path / "ehr.csv")),
+                                      "--label", "stage", "--inner-folds", inner, "-o", str(tmp_path / "out")])
+    with pytest.raises(InputError) as e:
+        check_labels_early(args, "train")
+    said = str(e.value) + " " + str(getattr(e.value, "fix", ""))
+    assert "too few patients per class to train a model: {'III': 1}" in said and need in said, said
+    assert "fold CV" not in said.replace("inner CV", ""), said
+    assert "merge rare classes (--label-groups) or add patients" in said, said
+
+
+@pytest.mark.parametrize("command", ["cv", "train", "validate"])
+def test_stage0_without_stage_from_is_refused_with_the_cheap_checks(tmp_path, command):
+    """QA stagefollow72: ``--stage0 exclude`` applies only to the stage group derived by --stage-from; with --label it
+    was ignored without a word (the stage-0 patients stayed in).  Now refused by the command line's cheap checks
+    (lungai.cli.stage.check_inputs, before pandas and torch), naming both fixes; with --stage-from it is accepted."""
+    from lungai.cli import build_parser
+    from lungai.cli.stage import check_inputs
+
+    ehr = str(_ehr(tmp_path / "ehr.csv"))
+    model = ["--model", str(tmp_path)] if command == "validate" else []
+    args = build_parser().parse_args(["stage", command, "--ehr", ehr, "--label", "stage", "--stage0", "exclude",
+                                      *model, "-o", str(tmp_path / "out")])
+    if command == "validate":
+        (tmp_path / "stage_model.json").write_text("{}")
+    with pytest.raises(InputError) as e:
+        check_inputs(args, command)
+    said = str(e.value) + " " + str(getattr(e.value, "fix", ""))
+    assert "--stage0 exclude is given without --stage-from" in said and "add --stage-from" in said, said
+    assert "leave out --stage0" in said, said
+    if command == "cv":
+        args = build_parser().parse_args(["stage", command, "--ehr", ehr, "--stage-from", "t,n,m", "--stage0",
+                                          "exclude", "-o", str(tmp_path / "out")])
+        check_inputs(args, command)         # accepted: the stage group is derived (the columns are checked later)

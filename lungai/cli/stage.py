@@ -201,6 +201,14 @@ def check_inputs(args, command: str) -> None:
     from lungai.paths import check_folder_path, check_input_paths
 
     check_folder_path(args.output)      # an output under a file first, as before (its owner: after the imports)
+    stage0 = getattr(args, "stage0", None)
+    if stage0 and not getattr(args, "stage_from", None):
+        # QA stagefollow72: `--stage0 exclude` with --label (no --stage-from) was ignored without a word: the 6 stage-0
+        # patients stayed in the cohort
+        raise InputError(f"--stage0 {stage0} is given without --stage-from: it applies only to the stage group "
+                         "derived from the T, N and M columns, so it would be ignored",
+                         "add --stage-from 'T column,N column,M column' (the stage group then being the label), or "
+                         "leave out --stage0 (with --label the column's own values are the classes)")
     model = getattr(args, "model", None)
     tables = [(option, getattr(args, attr, None), what) for option, attr, what in TABLE_OPTIONS]
     check_input_paths([("--model", model)] + [(option, value) for option, value, _ in tables])

@@ -69,8 +69,18 @@ def check_inner_labels(cohort, classes, folds: int, inner_folds: int, seed: int)
 def check_train_labels(cohort, inner_folds: int) -> list:
     """``stage train``: the classes (sorted; each class needs >= 2 patients), and the smallest class holds at least
     ``inner_folds`` patients for the inner CV that chooses the model to lock."""
-    classes = check_labels(cohort, 2)
-    smallest = int(cohort.labels.value_counts().min())
+    classes = check_labels(cohort, 1)           # one class refused; a class of one patient below, in train's words
+    counts = cohort.labels.value_counts().sort_index()
+    smallest = int(counts.min())
+    if smallest < 2:
+        # QA stagefollow72: "too few patients per class for 2-fold CV" was said with --inner-folds 1 too, where there
+        # is no CV at all
+        small = {str(k): int(v) for k, v in counts.items() if v < 2}
+        need = ("also with --inner-folds 1 (no inner CV)" if inner_folds < 2 else
+                f"and >= {inner_folds} for the {inner_folds}-fold inner CV that chooses the model to lock")
+        raise InputError(f"too few patients per class to train a model: {small} (stage train needs >= 2 patients in "
+                         f"every class, {need})",
+                         "merge rare classes (--label-groups) or add patients")
     if inner_folds > smallest:
         raise InputError(f"the smallest class has {smallest} patients, too few for the {inner_folds}-fold inner "
                          "CV that chooses the model to lock",
