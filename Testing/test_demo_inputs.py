@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -848,20 +849,59 @@ def test_demo_dose_and_rtstruct_errors_come_before_any_work(phantom, tmp_path, m
         assert not (tmp_path / "out3").exists()
 
 
-def test_the_illustrative_rp_models_withheld_columns_are_not_called_missing(tmp_path, monkeypatch):
-    """The built-in sample's RP model gets its noise radiomic columns withheld on purpose: they are not listed as
-    imputed (console, summary, banner), and the risk's use of tumour radiomics follows the values given."""
+def test_the_illustrative_rp_model_the_demo_trains_says_it_uses_no_radiomic_feature(tmp_path):
+    """QA docsfollow72: the built-in sample's RP model (:func:`_illustrative_rp_model`, unchanged: the set nested CV
+    locks on its 400 synthetic patients) is ``clinical_dosimetric/lr`` - 13 clinical and dose features, no radiomic
+    one - so none of its columns is withheld; the test of the withheld columns trained an ``all/lr`` model and called
+    it "the illustrative model's features".  The demo's real model path says what the risk uses: the model
+    description (the report's RP section) names the locked set and that the radiomics computed here do not enter the
+    risk, ``rp.inputs`` says so, nothing is withheld - as README.md says."""
+    from lungai.demo.pipeline import _rp
+    from lungai.rp import make_cohort
+
+    table = make_cohort(n=40, seed=1).table
+    row = table.iloc[0]
+    wide = pd.DataFrame([{c: float(row[c]) for c in table.columns if c.startswith("rad_")}])
+    dose_row = {c: float(row[c]) for c in table.columns if c.startswith("dose_")}
+    r = _rp(tmp_path, wide, dose_row, False, None, None, True, case="demo")          # the real illustrative model
+    card = json.loads((tmp_path / "rp_model" / "model_card.json").read_text(encoding="utf-8"))
+    assert not any(f.startswith("rad_") for f in card["features"]), card["features"]
+    locked = f"{card['feature_set']}/lr"
+    assert r["status"] == "illustrative" and r["withheld"] == [] and r["imputed"] == [], r
+    assert f"ILLUSTRATIVE model ({locked})" in r["model_description"], r["model_description"]
+    assert ("radiomics: none (the model uses no radiomic features: the radiomics computed here do not enter the "
+            "risk)") in r["model_description"], r["model_description"]
+    assert "withheld" not in r["model_description"] and "(the model uses no radiomic features)" in r["inputs"]
+    assert r["uses_tumour_radiomics"] is False and r["uses_dose"] is True
+    assert "withheld" not in pd.read_csv(tmp_path / "rp_prediction.csv").columns
+    # README.md's paragraph on the sample's RP model says the same
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    paragraph = text[text.index("The illustrative RP model is the one nested cross-validation locks"):]
+    paragraph = paragraph[:paragraph.index("`lungai demo --small")]
+    assert f"`{locked}` ({len(card['features'])} features" in paragraph, paragraph
+    assert "uses **no radiomic feature**" in paragraph and "on the built-in sample `rp.withheld` is empty" in paragraph
+    quoted = re.search(r"the model description \(the report's RP section\) says which set is locked and that the "
+                       r"risk uses no radiomic feature \(\"([^\"]+)\"\)", paragraph)
+    assert quoted and quoted.group(1) in r["model_description"], (paragraph, r["model_description"])
+
+
+def test_withheld_radiomic_columns_of_a_stand_in_sample_model_are_not_called_missing(tmp_path, monkeypatch):
+    """The withheld-columns code of the built-in sample's RP model: were the set nested CV locks one with the cohort's
+    noise radiomic columns, they would be withheld on purpose: not listed as imputed (console, summary, banner), and
+    the risk's use of tumour radiomics follows the values given.  The real illustrative model locks
+    ``clinical_dosimetric/lr`` (no radiomic feature: the test above), so a stand-in trained on the ``all`` set (with
+    the radiomic columns) takes its place here."""
     import lungai.demo.pipeline as pipeline
     from lungai.demo.pipeline import _rp
     from lungai.rp import make_cohort, train_rp
 
-    def quick_model(out):                        # the illustrative model's features, a smaller training cohort
+    def stand_in_model(out):                     # NOT the demo's model: the 'all' set, a smaller training cohort
         cohort = make_cohort(n=120, seed=0)
         train_rp(cohort.table, cohort.outcome, out / "rp_model", models="lr", feature_sets="all", fast=True, seed=0,
                  overwrite=True, make_plots=False)
-        return out / "rp_model", "ILLUSTRATIVE model."
+        return out / "rp_model", "ILLUSTRATIVE stand-in model."
 
-    monkeypatch.setattr(pipeline, "_illustrative_rp_model", quick_model)
+    monkeypatch.setattr(pipeline, "_illustrative_rp_model", stand_in_model)
     table = make_cohort(n=40, seed=1).table
     row = table.iloc[0]
     wide = pd.DataFrame([{c: float(row[c]) for c in table.columns if c.startswith("rad_")}])
@@ -875,6 +915,9 @@ def test_the_illustrative_rp_models_withheld_columns_are_not_called_missing(tmp_
     assert f"Its {n} noise radiomic column{'s' if n != 1 else ''} (no effect on the true risk) " \
            f"{'are' if n != 1 else 'is'} withheld on purpose" in r["model_description"], r["model_description"]
     assert r["uses_tumour_radiomics"] is False and r["uses_dose"] is True
+    card = json.loads((tmp_path / "rp_model" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["feature_set"] == "all" and any(f.startswith("rad_") for f in card["features"])   # the stand-in's
+    assert "radiomics: none" not in r["model_description"], r["model_description"]
     # QA: rp_prediction.csv (and the scene's RP table loaded from it) still listed them as imputed
     csv = pd.read_csv(tmp_path / "rp_prediction.csv", keep_default_na=False).iloc[0]
     assert csv["imputed"] == "" and set(csv["withheld"].split("; ")) == set(r["withheld"])

@@ -439,8 +439,13 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
                  "not on patients; inputs: " + inputs
                  + ". NOT a result for a patient.")
     elif illustrative:
+        # and whether the risk takes the tumour radiomics computed here (QA docsfollow72: the sample's locked model,
+        # clinical_dosimetric/lr, uses none - only summary.json's rp.inputs said so, not the report's RP section)
+        uses_radiomics = any(f.startswith("rad_") for f in card["features"])
         desc += (" Clinical values: " + ("an illustrative example profile" if clinical is None else "--clinical")
                  + "; dose: " + ("--dose" if dose_given else "the sample's synthetic dose")
+                 + ("" if uses_radiomics else "; radiomics: none (the model uses no radiomic features: the "
+                                              "radiomics computed here do not enter the risk)")
                  + ". NOT a result for a patient.")
     else:
         desc += " Inputs: " + inputs + "."
