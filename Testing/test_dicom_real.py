@@ -33,20 +33,20 @@ def test_real_ct_series_passes_the_slice_position_check(real):
     assert ct.GetSize()[2] == len(study.ct.files) == 107 and not any("slice" in n for n in study.notes)
 
 
-def test_real_ct_series_with_a_missing_slice_is_refused(real, tmp_path):
-    import shutil
-
+def test_real_ct_series_with_a_missing_slice_is_refused(real, patient_scratch):
+    """The series without one slice: links to the 106 others, in a folder removed after the test (copies of them
+    stayed in pytest's kept tmp_path)."""
     import pydicom
 
     from lungai.errors import InputError
     from lungai.io import read_ct
+    from patient_scratch import link_files
 
     study, ct, _ = real
     files = sorted(study.ct.files, key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
-    for f in files[:50] + files[51:]:
-        shutil.copy(f, tmp_path / f.name)
+    folder = link_files(files[:50] + files[51:], patient_scratch / "CT")
     with pytest.raises(InputError, match="1 slice missing"):
-        read_ct(tmp_path)
+        read_ct(folder)
 
 
 def test_real_rtstruct_matches_the_nifti_labels(real):
