@@ -14,6 +14,13 @@ pytestmark = pytest.mark.shared_data
 STRUCTURES = ["GTV-1", "gtv-2", "gtv-3", "Lung-Right", "Lung-Left"]
 
 
+@pytest.fixture
+def tmp_path(patient_scratch):
+    """Each test here writes the real patient's data (its CT as NRRD, SEGs, RTSTRUCTs, RTDOSEs of LUNG1-003): in a
+    folder removed after the test (``patient_scratch``), not pytest's ``tmp_path`` kept for the last 3 runs."""
+    return patient_scratch
+
+
 @pytest.fixture(scope="module")
 def real(shared_data):
     from lungai.dicom.discover import scan
