@@ -1094,4 +1094,22 @@ def test_lungs_refuses_an_output_among_the_ct_slices_before_simpleitk(small_phan
     assert sorted(p.name for p in ct.iterdir()) == slices
     from lungai.paths import check_output_not_among_ct_slices
 
-    check_output_not_among_ct_slices(tmp_path / "out" / "lungs.nii.gz", ct)      # not the CT's folder: passes
+    check_output_not_among_ct_slices(tmp_path / "out", ct)      # not the CT's folder: passes
+
+
+def test_segment_refuses_the_ct_series_folder_as_output_before_simpleitk(small_phantom, tmp_path):
+    """QA dicomfollow72: ``lungai segment CT -o CT`` (CT a DICOM series folder) listed the series (GDCM) and imported
+    pydicom (0.81 s on LUNG1-003) before refusing to write into the CT's folder; refused now from the paths, before
+    pydicom and the listing (SimpleITK: imported by the model's checks before), nothing written."""
+    from lungai.dicom.synthetic import write_ct_series
+
+    ct = tmp_path / "CT"
+    write_ct_series(small_phantom.ct[:, :, :4], ct)
+    slices = sorted(p.name for p in ct.iterdir())
+    for extra, said in (([], f"refusing to write DICOM results into the CT series folder {ct}"),
+                        (["--no-dicom"], f"refusing to write results into the DICOM series folder {ct} (the input "
+                                         "CT's)")):
+        code, err, heavy = _heavy_at_refusal(["segment", str(ct), "-o", str(ct), "--whole", *extra], tmp_path)
+        assert code == 2 and said in err and "choose an output folder outside the CT's folder" in err, err
+        assert heavy == [], (extra, heavy)
+    assert sorted(p.name for p in ct.iterdir()) == slices

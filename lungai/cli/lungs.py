@@ -55,7 +55,7 @@ def run(args) -> int:
     from lungai.paths import check_output_not_among_ct_slices
 
     # -o straight into the CT's series folder: refused from the paths, before the series is listed (SimpleITK)
-    check_output_not_among_ct_slices(args.output, args.ct, dicom_results=not args.no_dicom)
+    check_output_not_among_ct_slices(Path(args.output).absolute().parent, args.ct, dicom_results=not args.no_dicom)
     if args.gtv or args.rtstruct or args.structure_map:
         from lungai.paths import check_input_paths, check_structure_values
 
