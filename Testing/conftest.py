@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from patient_scratch import patient_scratch  # noqa: F401 (the fixture, for every test)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LUNGAI_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -469,12 +469,13 @@ def test_lungs_reads_the_dicom_series_headers_once_before_its_bar(small_phantom,
         raise AssertionError("no bar drawn")
     scans.clear()
     assert main(["lungs", str(ct), "-o", str(ct / "lungs.nii.gz")]) == 2     # refused: no bar
-    assert "into the CT series folder" in capsys.readouterr().err and len(scans) == 1
+    # from the paths, before the series is listed (QA dicomfollow72: it was listed once for the refusal)
+    assert "into the CT series folder" in capsys.readouterr().err and len(scans) == 0
     from lungai.dicom.reference import one_series_scan
 
     with one_series_scan():
         assert ct_series_folder(ct) == ct_series_folder(ct) == ct
-    assert ct_series_folder(ct) == ct and len(scans) == 3
+    assert ct_series_folder(ct) == ct and len(scans) == 2
 
 
 # a command run to its end in a fresh interpreter: the heavy modules imported by then are printed (its exit status kept)
@@ -1071,3 +1072,44 @@ def test_rp_commands_refuse_their_output_before_the_heavy_imports(tmp_path, rp_s
         assert "loading" not in err, (args, err)
     assert (tmp_path / "f.txt").read_text() == "mine\n" and (tmp_path / "mine" / "metrics.json").read_text() == "{}\n"
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["external_metrics.json"]
+
+
+def test_lungs_refuses_an_output_among_the_ct_slices_before_simpleitk(small_phantom, tmp_path):
+    """QA dicomfollow72: ``lungai lungs CT -o CT/lungs.nii.gz`` (CT a DICOM series folder) imported SimpleITK and
+    pydicom (its series listed by GDCM for the CT series folder: 0.73 s on LUNG1-003) before refusing to write into
+    the CT's folder.  The folder given is the series folder and the output lies straight in it: refused from the
+    paths, with and without --no-dicom, nothing written; a folder beside it still passes that check."""
+    from lungai.dicom.synthetic import write_ct_series
+
+    ct = tmp_path / "CT"
+    write_ct_series(small_phantom.ct[:, :, :4], ct)
+    slices = sorted(p.name for p in ct.iterdir())
+    for extra, said in (([], f"refusing to write DICOM results into the CT series folder {ct}"),
+                        (["--no-dicom"], f"refusing to write results into the DICOM series folder {ct} (the input "
+                                         "CT's)")):
+        code, err, heavy = _heavy_at_refusal(["lungs", str(ct), "-o", str(ct / "lungs.nii.gz"), *extra], tmp_path,
+                                             HEAVY + ("SimpleITK",))
+        assert code == 2 and said in err and "choose an output folder outside the CT's folder" in err, err
+        assert heavy == [], (extra, heavy)
+    assert sorted(p.name for p in ct.iterdir()) == slices
+    from lungai.paths import check_output_not_among_ct_slices
+
+    check_output_not_among_ct_slices(tmp_path / "out", ct)      # not the CT's folder: passes
+
+
+def test_segment_refuses_the_ct_series_folder_as_output_before_simpleitk(small_phantom, tmp_path):
+    """QA dicomfollow72: ``lungai segment CT -o CT`` (CT a DICOM series folder) listed the series (GDCM) and imported
+    pydicom (0.81 s on LUNG1-003) before refusing to write into the CT's folder; refused now from the paths, before
+    pydicom and the listing (SimpleITK: imported by the model's checks before), nothing written."""
+    from lungai.dicom.synthetic import write_ct_series
+
+    ct = tmp_path / "CT"
+    write_ct_series(small_phantom.ct[:, :, :4], ct)
+    slices = sorted(p.name for p in ct.iterdir())
+    for extra, said in (([], f"refusing to write DICOM results into the CT series folder {ct}"),
+                        (["--no-dicom"], f"refusing to write results into the DICOM series folder {ct} (the input "
+                                         "CT's)")):
+        code, err, heavy = _heavy_at_refusal(["segment", str(ct), "-o", str(ct), "--whole", *extra], tmp_path)
+        assert code == 2 and said in err and "choose an output folder outside the CT's folder" in err, err
+        assert heavy == [], (extra, heavy)
+    assert sorted(p.name for p in ct.iterdir()) == slices

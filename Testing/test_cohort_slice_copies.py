@@ -250,8 +250,8 @@ def _real_export(shared_data, tmp_path) -> tuple[Path, Path]:
 
 
 @pytest.mark.shared_data
-def test_real_ct_a_truncated_slice_copy_is_left_out(shared_data, tmp_path):
-    root, ct = _real_export(shared_data, tmp_path)
+def test_real_ct_a_truncated_slice_copy_is_left_out(shared_data, patient_scratch):
+    root, ct = _real_export(shared_data, patient_scratch)
     job0, _ = _row(root)
     original = sorted(ct.glob("*.dcm"))[50]
     damaged_copy(original, root / "LUNG1-003" / "extra" / "slice_copy.dcm")
@@ -263,13 +263,13 @@ def test_real_ct_a_truncated_slice_copy_is_left_out(shared_data, tmp_path):
 
 
 @pytest.mark.shared_data
-def test_real_ct_a_truncated_slice_is_named_by_read_ct(shared_data, tmp_path):
+def test_real_ct_a_truncated_slice_is_named_by_read_ct(shared_data, patient_scratch):
     """LUNG1-003 with one slice cut to 75 %: before, read_ct said "1 slice missing - no slice between z = -242.90
     and -236.90 mm", naming no file; a truncated copy beside the intact slice was left out without a word."""
     from lungai.io import read_ct
 
-    _, src = _real_export(shared_data, tmp_path)
-    ct = tmp_path / "CT"
+    _, src = _real_export(shared_data, patient_scratch)
+    ct = patient_scratch / "CT"
     ct.mkdir()
     for f in sorted(src.glob("*.dcm")):
         (ct / f.name).symlink_to(f)
@@ -287,8 +287,8 @@ def test_real_ct_a_truncated_slice_is_named_by_read_ct(shared_data, tmp_path):
 
 
 @pytest.mark.shared_data
-def test_real_ct_two_different_copies_of_a_slice_fail_the_patient(shared_data, tmp_path):
-    root, ct = _real_export(shared_data, tmp_path)
+def test_real_ct_two_different_copies_of_a_slice_fail_the_patient(shared_data, patient_scratch):
+    root, ct = _real_export(shared_data, patient_scratch)
     original = sorted(ct.glob("*.dcm"))[50]
     different_copy(original, root / "LUNG1-003" / "edited" / "slice.dcm")
     job, _ = _row(root)

@@ -121,11 +121,11 @@ def test_the_pixel_check_says_the_same_with_the_headers_read_once(tmp_path, keep
 
 
 @pytest.mark.shared_data
-def test_a_real_slice_cut_short_is_refused_by_read_ct_naming_it(shared_data, tmp_path):
+def test_a_real_slice_cut_short_is_refused_by_read_ct_naming_it(shared_data, patient_scratch):
     from lungai.errors import InputError
     from lungai.io.read import read_ct
 
-    folder, victim = _cut_copy(_lung1_003_ct(shared_data), tmp_path / "CT", 100_000)
+    folder, victim = _cut_copy(_lung1_003_ct(shared_data), patient_scratch / "CT", 100_000)
     with pytest.raises(InputError) as err:
         read_ct(str(folder))
     assert f"CT slice {victim.name} is truncated or corrupt: its pixel data holds" in err.value.problem

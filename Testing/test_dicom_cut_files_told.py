@@ -42,10 +42,10 @@ def _by_z(folder: Path) -> list[Path]:
 
 
 @pytest.mark.shared_data
-def test_each_truncated_rtstruct_of_a_patient_is_named(shared_data, tmp_path):
+def test_each_truncated_rtstruct_of_a_patient_is_named(shared_data, patient_scratch):
     """Two RTSTRUCTs of LUNG1-003 cut short: the warning, the ``rtstruct`` cell and the terminal name both, with
     the fix for them (the first alone was named, "re-export it")."""
-    root = tmp_path / "export"
+    root = patient_scratch / "export"
     patient = _lung1_003(shared_data, root)
     (first,) = (patient / "RTSTRUCT").glob("*.dcm")
     second = patient / "RTSTRUCT" / "RS_second.dcm"
@@ -63,13 +63,13 @@ def test_each_truncated_rtstruct_of_a_patient_is_named(shared_data, tmp_path):
 
 
 @pytest.mark.shared_data
-def test_dicom_scan_says_a_cut_ct_slice_is_most_likely_the_missing_one(shared_data, tmp_path, capsys):
+def test_dicom_scan_says_a_cut_ct_slice_is_most_likely_the_missing_one(shared_data, patient_scratch, capsys):
     """A middle CT slice of LUNG1-003 cut short: the gap's note names the file as most likely the missing slice,
     with the fix to re-export it - as ``read_ct`` refuses the series."""
     from lungai.cli import main
     from lungai.dicom.discover import scan
 
-    root = tmp_path / "export"
+    root = patient_scratch / "export"
     patient = _lung1_003(shared_data, root)
     victim = _cut_before_series_uid(_by_z(patient / "CT")[50])
     under = victim.relative_to(root).as_posix()
@@ -103,10 +103,10 @@ def test_a_cut_rtstruct_is_not_said_to_be_a_missing_ct_slice(export, tmp_path):
 
 
 @pytest.mark.shared_data
-def test_two_ct_series_of_one_patient_alike_are_told_apart(shared_data, tmp_path):
+def test_two_ct_series_of_one_patient_alike_are_told_apart(shared_data, patient_scratch):
     """LUNG1-003's CT + RTSTRUCT exported twice (new UIDs, one PatientID, the same study date and series number):
     each row's label tells its series apart (its folder and the end of its SeriesInstanceUID)."""
-    root = tmp_path / "export"
+    root = patient_scratch / "export"
     patient = _lung1_003(shared_data, root)
     with_new_uids(patient, root / "LUNG1-003b", "7")
     jobs, inv = plan_cohort(root)
@@ -142,13 +142,13 @@ def test_two_truncated_rtdoses_are_each_named_with_them_to_re_export(export, tmp
 
 
 @pytest.mark.shared_data
-def test_two_truncated_rtstructs_are_said_so_in_lungs_from_and_tumour_from(shared_data, tmp_path):
+def test_two_truncated_rtstructs_are_said_so_in_lungs_from_and_tumour_from(shared_data, patient_scratch):
     """QA scanfollow67: two RTSTRUCTs of LUNG1-003 cut short - the note names both, but ``lungs_from`` /
     ``tumour_from`` said "its RTSTRUCT is truncated (notes)", one file.  Of several: "its 2 RTSTRUCTs are
     truncated (notes)"; of one, the words stay."""
     from lungai.dicom.cohort import TRUNCATED_RTSTRUCT
 
-    root = tmp_path / "export"
+    root = patient_scratch / "export"
     patient = _lung1_003(shared_data, root)
     (first,) = (patient / "RTSTRUCT").glob("*.dcm")
     second = patient / "RTSTRUCT" / "RS_second.dcm"
@@ -167,7 +167,8 @@ def test_two_truncated_rtstructs_are_said_so_in_lungs_from_and_tumour_from(share
 
 
 @pytest.mark.shared_data
-def test_dicom_scan_warns_of_two_ct_series_of_one_patient_as_cohort_does(shared_data, tmp_path, capsys, monkeypatch):
+def test_dicom_scan_warns_of_two_ct_series_of_one_patient_as_cohort_does(shared_data, patient_scratch, tmp_path, capsys,
+                                                                        monkeypatch):
     """QA scanfollow67: LUNG1-003 exported twice under one PatientID - ``dicom-scan`` listed two "LUNG1-003: CT 107
     slices ..." blocks, each "#1", told apart only by the full series UID, and nothing said the patient has two CT
     series (``cohort`` warns).  Now dicom-scan says cohort's warning, word for word (one function), with the fix, and
@@ -176,7 +177,7 @@ def test_dicom_scan_warns_of_two_ct_series_of_one_patient_as_cohort_does(shared_
 
     from lungai.cli import main
 
-    root = tmp_path / "export"
+    root = patient_scratch / "export"
     patient = _lung1_003(shared_data, root)
     with_new_uids(patient, root / "LUNG1-003b", "7")
     jobs, inv = plan_cohort(root)
@@ -202,8 +203,8 @@ def test_dicom_scan_warns_of_two_ct_series_of_one_patient_as_cohort_does(shared_
 
 
 @pytest.mark.shared_data
-def test_cohort_and_dicom_scan_say_a_ct_series_of_two_rtstructs_alike_on_stderr(shared_data, tmp_path, capsys,
-                                                                                monkeypatch):
+def test_cohort_and_dicom_scan_say_a_ct_series_of_two_rtstructs_alike_on_stderr(shared_data, patient_scratch, tmp_path,
+                                                                                capsys, monkeypatch):
     """QA cohortwarn67: LUNG1-003 exported twice, the second export (LUNG1-003b) with an original and a revised
     RTSTRUCT (not copies) of its CT - ``lungai cohort`` printed its warnings on stdout ("print"), and its several-CT
     warning said "LUNG1-003_1: ..., no RTSTRUCT" of that series (none chosen: ``job.rtstruct`` None) where
@@ -213,7 +214,7 @@ def test_cohort_and_dicom_scan_say_a_ct_series_of_two_rtstructs_alike_on_stderr(
 
     from note_helpers import notes_made
 
-    root = tmp_path / "export"
+    root = patient_scratch / "export"
     second = with_new_uids(_lung1_003(shared_data, root), root / "LUNG1-003b", "7")
     (rs,) = (second / "RTSTRUCT").glob("*.dcm")
     ds = pydicom.dcmread(rs)
@@ -247,7 +248,8 @@ def pd_read(path):
 
 
 @pytest.mark.shared_data
-def test_cohort_and_dicom_scan_say_a_ct_series_of_two_plan_doses_alike(shared_data, tmp_path, capsys, monkeypatch):
+def test_cohort_and_dicom_scan_say_a_ct_series_of_two_plan_doses_alike(shared_data, patient_scratch, tmp_path, capsys,
+                                                                      monkeypatch):
     """QA cohortstd67: LUNG1-003 exported twice, the second export (LUNG1-003b) with two plan doses of two plans on
     its CT (ambiguous: none used, the patient fails) - ``lungai cohort``'s several-CT warning said "no RTDOSE" of that
     series (``job.rtdose`` None) where ``dicom-scan`` said "RTDOSE".  Now both say "2 RTDOSEs, none chosen: ..." with
@@ -257,7 +259,7 @@ def test_cohort_and_dicom_scan_say_a_ct_series_of_two_plan_doses_alike(shared_da
     from dose_helpers import with_summation_type, write_rtdose
     from lungai.dicom.reference import ct_reference
 
-    root = tmp_path / "export"
+    root = patient_scratch / "export"
     second = with_new_uids(_lung1_003(shared_data, root), root / "LUNG1-003b", "8")
     ct = sitk.ReadImage(str(sorted((second / "CT").glob("*.dcm"))[0]))
     dose = sitk.Image([8, 8, 4], sitk.sitkFloat32) + 2.0

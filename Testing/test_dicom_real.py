@@ -14,6 +14,13 @@ pytestmark = pytest.mark.shared_data
 STRUCTURES = ["GTV-1", "gtv-2", "gtv-3", "Lung-Right", "Lung-Left"]
 
 
+@pytest.fixture
+def tmp_path(patient_scratch):
+    """Each test here writes the real patient's data (its CT as NRRD, SEGs, RTSTRUCTs, RTDOSEs of LUNG1-003): in a
+    folder removed after the test (``patient_scratch``), not pytest's ``tmp_path`` kept for the last 3 runs."""
+    return patient_scratch
+
+
 @pytest.fixture(scope="module")
 def real(shared_data):
     from lungai.dicom.discover import scan
@@ -33,20 +40,20 @@ def test_real_ct_series_passes_the_slice_position_check(real):
     assert ct.GetSize()[2] == len(study.ct.files) == 107 and not any("slice" in n for n in study.notes)
 
 
-def test_real_ct_series_with_a_missing_slice_is_refused(real, tmp_path):
-    import shutil
-
+def test_real_ct_series_with_a_missing_slice_is_refused(real, patient_scratch):
+    """The series without one slice: links to the 106 others, in a folder removed after the test (copies of them
+    stayed in pytest's kept tmp_path)."""
     import pydicom
 
     from lungai.errors import InputError
     from lungai.io import read_ct
+    from patient_scratch import link_files
 
     study, ct, _ = real
     files = sorted(study.ct.files, key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
-    for f in files[:50] + files[51:]:
-        shutil.copy(f, tmp_path / f.name)
+    folder = link_files(files[:50] + files[51:], patient_scratch / "CT")
     with pytest.raises(InputError, match="1 slice missing"):
-        read_ct(tmp_path)
+        read_ct(folder)
 
 
 def test_real_rtstruct_matches_the_nifti_labels(real):

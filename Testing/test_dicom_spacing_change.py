@@ -164,29 +164,27 @@ def test_an_rtstruct_cut_after_its_modality_is_a_file_cut_short_not_frameless(ex
 
 
 @pytest.mark.shared_data
-def test_real_lung1_003_spacing_change_and_cut_rtstruct(shared_data, tmp_path, capsys):
+def test_real_lung1_003_spacing_change_and_cut_rtstruct(shared_data, patient_scratch, capsys):
     from lungai.cli import main
     from lungai.io import read_ct
+    from patient_scratch import link_files
 
     src = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
     ct = sorted((src / "CT").glob("*.dcm"), key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True)
                                                                 .ImagePositionPatient[2]))
-    (tmp_path / "P" / "CT").mkdir(parents=True)
-    for i, f in enumerate(ct):
-        if i <= 60 or (i - 60) % 2 == 0:
-            shutil.copy(f, tmp_path / "P" / "CT" / f.name)
+    link_files([f for i, f in enumerate(ct) if i <= 60 or (i - 60) % 2 == 0], patient_scratch / "P" / "CT")
     with pytest.raises(SpacingChangeError) as err:
-        read_ct(tmp_path / "P" / "CT")
+        read_ct(patient_scratch / "P" / "CT")
     assert "the slice spacing changes from 3.000 to 6.000 mm at z = -125.90 mm" in err.value.problem
     assert "every other slice missing there (23 slices" in err.value.problem, err.value.problem
     # the RTSTRUCT cut at 700 bytes, beside the full CT
-    shutil.rmtree(tmp_path / "P" / "CT")
-    shutil.copytree(src / "CT", tmp_path / "P" / "CT")
+    shutil.rmtree(patient_scratch / "P" / "CT")
+    link_files(ct, patient_scratch / "P" / "CT")
     (rs,) = (src / "RTSTRUCT").glob("*.dcm")
-    (tmp_path / "P" / "RTSTRUCT").mkdir()
+    (patient_scratch / "P" / "RTSTRUCT").mkdir()
     for at in (700, 1100):      # before its SeriesInstanceUID (at 988); after it, before its frame of reference
-        (tmp_path / "P" / "RTSTRUCT" / "rs.dcm").write_bytes(rs.read_bytes()[:at])
-        main(["dicom-scan", str(tmp_path / "P")])
+        (patient_scratch / "P" / "RTSTRUCT" / "rs.dcm").write_bytes(rs.read_bytes()[:at])
+        main(["dicom-scan", str(patient_scratch / "P")])
         out = capsys.readouterr().out
         assert "rs.dcm (truncated: an RTSTRUCT cut short in its header)" in out and "FrameOfReferenceUID" not in out, \
             (at, out)

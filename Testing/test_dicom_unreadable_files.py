@@ -583,7 +583,7 @@ def test_cohort_row_of_a_patient_known_by_its_cut_rtstruct_alone_names_it(export
 
 
 @pytest.mark.shared_data
-def test_a_real_rtdose_cut_before_its_sop_instance_uid_is_an_rtdose_to_the_scan(shared_data, tmp_path, capsys):
+def test_a_real_rtdose_cut_before_its_sop_instance_uid_is_an_rtdose_to_the_scan(shared_data, patient_scratch, capsys):
     """QA cohortfollow66: LUNG1-003's real CT + RTSTRUCT with an RTDOSE cut 2 bytes into its SOPInstanceUID (an
     interrupted copy: no Modality yet, its SOPClassUID and file meta there) - ``dicom-scan`` said "truncated or
     damaged; it may be this patient's RTSTRUCT, RTDOSE or CT slice", and alone in the patient's folder "0 RTDOSE;
@@ -595,22 +595,22 @@ def test_a_real_rtdose_cut_before_its_sop_instance_uid_is_an_rtdose_to_the_scan(
     from lungai.dicom.discover import scan
 
     ct, rs, reference, dose = lung1_003_plan_dose(shared_data)
-    whole = write_rtdose(dose, tmp_path / "RD.dcm", reference=reference)
+    whole = write_rtdose(dose, patient_scratch / "RD.dcm", reference=reference)
     data = whole.read_bytes()
     cut = data[:data.index(b"\x08\x00\x18\x00", 132) + 2]        # 2 bytes into (0008,0018) SOPInstanceUID
     assert b"\x08\x00\x60\x00" not in cut                        # no Modality left
     for name, parts in (("with-ct", True), ("alone", False)):
-        patient = tmp_path / name / "LUNG1-003"
+        patient = patient_scratch / name / "LUNG1-003"
         if parts:
             shutil.copytree(ct, patient / "CT")
             shutil.copytree(rs, patient / "RTSTRUCT")
         (patient / "RTDOSE").mkdir(parents=True)
         rd = patient / "RTDOSE" / "RD.dcm"
         rd.write_bytes(cut)
-        (st,) = scan(tmp_path / name)
+        (st,) = scan(patient_scratch / name)
         assert st.rtdose == [] and st.unreadable == [rd] and st.truncated == {"RTDOSE": [rd]}, st.summary()
         assert "RTDOSE" not in st.missing, st.summary()
-        main(["dicom-scan", str(tmp_path / name)])
+        main(["dicom-scan", str(patient_scratch / name)])
         out = capsys.readouterr().out
         assert "may be this patient's RTSTRUCT, RTDOSE or CT slice" not in out, out
         assert ("1 file could not be read as DICOM: LUNG1-003/RTDOSE/RD.dcm (truncated: an RTDOSE cut short in its "
@@ -629,8 +629,8 @@ SOP_INSTANCE_UID = b"\x08\x00\x18\x00"      # (0008,0018) SOPInstanceUID: after 
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("kind", ["rtstruct", "ct-slice"])
-def test_a_real_rtstruct_or_ct_slice_cut_before_its_modality_is_named_by_its_sop_class(shared_data, tmp_path, capsys,
-                                                                                       kind):
+def test_a_real_rtstruct_or_ct_slice_cut_before_its_modality_is_named_by_its_sop_class(shared_data, patient_scratch,
+                                                                                       capsys, kind):
     """QA cohort67: LUNG1-003's real RTSTRUCT, or one of its CT slices, cut 2 bytes into its SOPInstanceUID (an
     interrupted copy: no Modality yet, its SOPClassUID and file meta there) - ``dicom-scan`` said "truncated or
     damaged; it may be this patient's RTSTRUCT, RTDOSE or CT slice" (an RTDOSE cut so was named an RTDOSE, QA
@@ -642,7 +642,7 @@ def test_a_real_rtstruct_or_ct_slice_cut_before_its_modality_is_named_by_its_sop
     from lungai.dicom.discover import scan
 
     src = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
-    root = tmp_path / "export"
+    root = patient_scratch / "export"
     shutil.copytree(src, root / "LUNG1-003")
     folder = root / "LUNG1-003" / ("RTSTRUCT" if kind == "rtstruct" else "CT")
     victim = sorted(folder.glob("*.dcm"))[-1]

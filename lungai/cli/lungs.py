@@ -52,6 +52,10 @@ def run(args) -> int:
     check_image_name(args.output)       # the arguments first (as segment), before reading and segmenting
     check_input_exists(args.ct, series=args.series)     # before the progress bar and any work
     check_gtv_options(args)
+    from lungai.paths import check_output_not_among_ct_slices
+
+    # -o straight into the CT's series folder: refused from the paths, before the series is listed (SimpleITK)
+    check_output_not_among_ct_slices(Path(args.output).absolute().parent, args.ct, dicom_results=not args.no_dicom)
     if args.gtv or args.rtstruct or args.structure_map:
         from lungai.paths import check_input_paths, check_structure_values
 

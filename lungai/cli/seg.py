@@ -1006,6 +1006,10 @@ def run_segment(args) -> int:
     from lungai.cli import check_input_exists
 
     check_input_exists(args.ct, series=args.series)     # before loading the model, the progress bar and any work
+    from lungai.paths import check_output_not_among_ct_slices
+
+    # -o the CT's series folder itself: refused from the paths, before the series is listed (SimpleITK)
+    check_output_not_among_ct_slices(out, args.ct, dicom_results=not args.no_dicom)
     from lungai.dicom.reference import reads_dicom_ct
 
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
