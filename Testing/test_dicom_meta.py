@@ -175,9 +175,11 @@ def test_radiomics_of_a_seg_names_its_segments_by_their_segment_label(case, tmp_
 
 
 @pytest.mark.shared_data
-def test_real_lung1_003_lungs_export_automatic_coloured_numbered_and_named(shared_data, tmp_path):
+def test_real_lung1_003_lungs_export_automatic_coloured_numbered_and_named(shared_data, patient_scratch):
     """On the real LUNG1-003 DICOM CT: `lungai lungs`, then dicom-export of its map: AUTOMATIC SlicerLungAI lungs,
-    a colour each, dicom-export's series numbers; radiomics of the lungs' SEG names the segments by label."""
+    a colour each, dicom-export's series numbers; radiomics of the lungs' SEG names the segments by label.  The
+    patient's results (SEG, RTSTRUCT with the CT's identity) go to ``patient_scratch``, removed after the test."""
+    tmp_path = patient_scratch
     from lungai.terminology import COLOURS
 
     ct = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003" / "CT"
