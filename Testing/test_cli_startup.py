@@ -110,6 +110,28 @@ def test_eval_seg_draws_its_bar_before_torch_is_imported(small_phantom, tmp_path
     assert not (tmp_path / "per_case.csv").exists()
 
 
+def test_segment_and_eval_seg_draw_their_first_bar_before_simpleitk_is_imported(small_phantom, tmp_path):
+    """QA segfollow72: ``lungai segment`` (a NIfTI CT, a DICOM CT series, with a seed point) and ``lungai eval-seg``
+    imported SimpleITK (~0.5 s of a shared machine) before their first bar: segment through lungai.io's readers,
+    lungai.seg.choice and lungai.dicom.export (for its step count), eval-seg through lungai.seg.dataset and
+    lungai.seg.evaluate.  The CT is read, and SimpleITK imported, on the bar now; nothing is written."""
+    from lungai.dicom.synthetic import write_rt_study
+
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    study = write_rt_study(tmp_path / "export" / "P1", small_phantom, "P1", dose=None)
+    centre = small_phantom.ct.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in small_phantom.ct.GetSize()])
+    heavy = ("SimpleITK", *HEAVY)
+    for source in (ct, study["ct"]):
+        for guidance in ([], ["--seed-point=" + ",".join(f"{v:g}" for v in centre)]):
+            args = ["segment", str(source), *guidance, "-o", str(tmp_path / "out")]
+            assert _heavy_at_first_bar(args, tmp_path, heavy=heavy) == [], (source, guidance)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "eval").mkdir()
+    assert _heavy_at_first_bar(_eval_seg_args(small_phantom, tmp_path / "eval"), tmp_path, heavy=heavy) == []
+    assert not (tmp_path / "eval" / "per_case.csv").exists()
+
+
 def test_eval_seg_refuses_its_paths_before_loading_the_model(small_phantom, tmp_path):
     """QA seg71: ``lungai eval-seg`` loaded its model (torch, MONAI and the weights: 12-17 s of a shared machine)
     before it looked at its arguments' paths: a missing --images folder, no --images / --masks at all, a missing

@@ -971,11 +971,10 @@ def segment_cancel_note(args) -> str | None:
 def run_segment(args) -> int:
     from pathlib import Path
 
-    from lungai.io import read_ct, write_image
+    # lungai.io's readers and writers import SimpleITK (QA segfollow72: ~0.5 s before the first bar): on the bar, in
+    # the CT's read and the results' writing
     from lungai.progress import task, timer_running, waiting
     from lungai.seg.resources import resolve_model_dir
-    from lungai.seg.uncertainty import (ENTROPY_MEANING, ENTROPY_UNIT, MI_MEANING, PROBABILITY_MEANING,
-                                        PROBABILITY_UNIT, describe)
 
     from lungai.seg.config import check_mc_passes
 
@@ -1039,7 +1038,7 @@ def run_segment(args) -> int:
     runs = model_runs(model_doc)        # from model.json: the bar is drawn before torch is imported
     # no steps per second on the bar: its message, the network runs' count after the pass ("pass 1 (grid x1): network
     # run 94/180 ..."), needs the room - an 80-column terminal cut it to "network run 9" (QA segnotes64)
-    from lungai.dicom.export import RESULTS_STEPS
+    from lungai.dicom import RESULTS_STEPS     # (lungai.dicom.export imports SimpleITK: after the bar)
 
     # the DICOM objects: a step each (QA dicomread65: one step, 6-10 s on LUNG1-003 behind one message)
     with task("segment", 2 + (RESULTS_STEPS if dicom else 0) + STEPS_PER_RUN * runs, rate=False) as bar:
@@ -1051,6 +1050,8 @@ def run_segment(args) -> int:
             dicom = not skipped
             prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
         def read():
+            from lungai.io import read_ct
+
             image = read_ct(args.ct, series_uid=args.series)
             if not dicom:
                 return image, None
@@ -1096,6 +1097,10 @@ def run_segment(args) -> int:
         # no stale file of an earlier run: those its marker lists are removed, a user's file is never touched
         with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[args.ct]) as removed:
             args.writing = (out, list(removed), dicom)      # what a Ctrl-C from here on left: segment_cancel_note
+            from lungai.io import write_image
+            from lungai.seg.uncertainty import (ENTROPY_MEANING, ENTROPY_UNIT, MI_MEANING, PROBABILITY_MEANING,
+                                                PROBABILITY_UNIT, describe)
+
             protect = [args.ct]
             # each file named on the bar as it is written: the step's message is drawn after it (QA segprog64: the
             # maps of LUNG1-003 took 4.3 s and its DICOM objects 6.4 s behind "mapped to input grid" / "written")
@@ -1162,8 +1167,6 @@ def run_eval(args) -> int:
 
     from lungai.errors import InputError
     from lungai.progress import task, timer_running
-    from lungai.seg import dataset
-    from lungai.seg.evaluate import check_cases, evaluate_cases, report_text, summary_text, test_report
     from lungai.seg.config import check_mc_passes
     from lungai.seg.model_meta import check_model_folder
     from lungai.seg.resources import resolve_model_dir
@@ -1196,6 +1199,14 @@ def run_eval(args) -> int:
     # model is loaded (QA seg71: a missing --images folder, no --images at all, a missing --model folder or a model
     # without a test split were refused 12-17 s after the command, once torch, MONAI and the weights had loaded)
     model_doc = check_model_folder(model_dir, args.method)
+    # SimpleITK (lungai.seg.dataset and lungai.seg.evaluate import it: ~0.5 s, more on a shared machine) on a first
+    # bar of its own, as train-seg's torch: QA segfollow72, it was imported before eval-seg's first bar
+    with task("eval-seg: loading SimpleITK", 1, rate=False) as bar:
+        bar.update(0, "loading SimpleITK")
+        with timer_running(bar):
+            from lungai.seg import dataset
+            from lungai.seg.evaluate import check_cases, evaluate_cases, report_text, summary_text, test_report
+        bar.update(1, "loaded")
     if args.split == "test":
         cases = _checked_test_split(args, model_doc)
     else:

@@ -11,3 +11,11 @@ and writing results as DICOM SEG, RTSTRUCT, Parametric Map and SR (docs/dicom.md
 - :mod:`lungai.dicom.reference` - the source CT's headers and UIDs every written object references
 - :mod:`lungai.dicom.synthetic` - synthetic DICOM RT studies (CT + RTSTRUCT + RTDOSE) from the phantoms
 """
+
+# the steps lungai.dicom.export's export_lungs reports to its ``progress``: the SEG written, the RTSTRUCT written;
+# here, with no import: a command's bar counts them before its heavy imports (QA segfollow72: lungai segment's bar
+# imported lungai.dicom.export, and SimpleITK with it, to count them)
+EXPORT_STEPS = 2
+# the steps export_results reports to its ``progress``: the SEG, the RTSTRUCT, the parametric map, the SR written (an
+# object not written: its step passed)
+RESULTS_STEPS = EXPORT_STEPS + 2

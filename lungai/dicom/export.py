@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.dicom import EXPORT_STEPS, RESULTS_STEPS  # noqa: F401 - re-exported
 from lungai.dicom.reference import CTReference, check_output_folder, ct_reference
 from lungai.errors import InputError
 from lungai.io import copy_geometry
@@ -205,11 +206,8 @@ def _lungai_seg(file: Path, in_seg) -> bool:
                                and str(getattr(s, "SegmentAlgorithmName", "")) == "SlicerLungAI" for s in found)
 
 
-# the steps export_lungs reports to its ``progress``: the SEG written, the RTSTRUCT written
-EXPORT_STEPS = 2
-# the steps export_results reports to its ``progress``: the SEG, the RTSTRUCT, the parametric map, the SR written (an
-# object not written: its step passed)
-RESULTS_STEPS = EXPORT_STEPS + 2
+# the steps export_lungs / export_results report to their ``progress`` (EXPORT_STEPS, RESULTS_STEPS): in the light
+# package module lungai.dicom, imported above (a command's bar counts them before SimpleITK and this module are imported)
 # the bar's words while the results are checked against each other before any object is written (lungai dicom-export's
 # reading, notes and checks, export_results' masks split into segments and radiomics volumes), each sub-step after ": "
 RESULTS_CHECKING = "checking the results"

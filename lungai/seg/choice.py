@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from lungai.errors import InputError, agree
 from lungai.seg.config import result_value, with_result_aliases
@@ -198,6 +197,8 @@ def _count(value) -> bool:
 
 
 def mask_dice(a: sitk.Image, b: sitk.Image) -> float:
+    import SimpleITK as sitk      # here: lungai segment imports this module before its first bar (model_runs)
+
     from lungai.overlap import dice
 
     return float(dice(sitk.GetArrayViewFromImage(a) > 0, sitk.GetArrayViewFromImage(b) > 0))
@@ -254,6 +255,8 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
         if best is None or res.info["confidence"] > best.info["confidence"]:
             best, best_name = res, name
     agreement = min(mask_dice(masks[0], m) for m in masks[1:])
+    import SimpleITK as sitk
+
     if not any(sitk.GetArrayViewFromImage(m).any() for m in masks):
         agreement = 1.0                          # all found nothing: they agree
     info = best.info
