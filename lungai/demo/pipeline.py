@@ -358,7 +358,8 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
     from lungai.rp import RISK_MODEL, predict_rp
     from lungai.rp.model_io import load_model
     from lungai.rp.predict import rp_endpoint, synthetic_model
-    from lungai.rp.prepare import REVIEW_COLUMN, TUMOUR_NOTES_COLUMN, demo_params, model_settings_ids, settings_fix_demo
+    from lungai.rp.prepare import LUNG_NOTES_COLUMN, REVIEW_COLUMN, TUMOUR_NOTES_COLUMN, demo_params, \
+        model_settings_ids, settings_fix_demo
     from lungai.seg.resources import CAVEAT_COLUMN
 
     if rp_model is None and not sample:
@@ -396,13 +397,19 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
         patient[SETTINGS_COLUMN] = wide[SETTINGS_COLUMN].iloc[0]
     ours = set(computed) | set(dose_row or {})
     sources = rp_sources(card["features"], ours, clinical)
+    stale = set()
     if not sources["clinical_row"]:
         # a --clinical cohort row's notes of its own tumour (rp_table.csv's tumour_review, tumour_notes,
         # tumour_confidence_caveat) describe its rad_* / dose_* values, which the model takes from the demo here: not
         # this risk's (the demo says its own tumour's review flag and caveat; QA demorisk59: the risk said "automatic
         # tumour needs review" of the cohort's tumour, with the fix "re-run lungai cohort")
         stale = {REVIEW_COLUMN, TUMOUR_NOTES_COLUMN, CAVEAT_COLUMN}
-        patient = {k: v for k, v in patient.items() if str(k).strip().lower() not in stale}
+    if not [f for f in sources["clinical_row"] if not f.startswith(("rad_tumour", "dose_gtv_"))]:
+        # ... and its notes of its own lungs (lung_notes: a lung structure that is not a lung, a lung absent) describe
+        # its lung radiomics / lung dose metrics: not this risk's when the demo's own lungs give every such value
+        # (QA notesfollow72: the row's lung_notes of the cohort's lungs were said of the demo's risk)
+        stale.add(LUNG_NOTES_COLUMN)
+    patient = {k: v for k, v in patient.items() if str(k).strip().lower() not in stale}
     # the demo's own tumour's confidence caveat (not flagged for review: a flag is said by the demo itself), in the
     # row as lungai cohort writes it, when the values the model takes from this run depend on that tumour
     on_tumour = [f for f in card["features"] if (f in computed and f.startswith(("rad_tumour", "rad_lungs_minus_tumour")))
