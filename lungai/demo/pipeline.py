@@ -1015,7 +1015,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
              rtstruct=None, rtstruct_lungs: str | list | None = None, structure_map=None, allow_gaps: bool = False,
-             max_dose_gy: float | None = None, roi_lps=None, started: float | None = None) -> dict:
+             max_dose_gy: float | None = None, roi_lps=None, started: float | None = None,
+             scene_coordinates: bool = False) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
@@ -1032,7 +1033,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
     The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or in a box ``roi_lps`` (x0, y0, z0, x1, y1,
     z1 LPS mm, as ``lungai segment --roi``), or on the sample the tumour's position (as a user's click); with none,
-    in automatic mode (whole lungs).
+    in automatic mode (whole lungs).  ``scene_coordinates``: those numbers were converted from a Slicer markups file
+    by lungai itself (``lungai demo --seed-point F.mrk.json``): no RAS / voxel-index question
+    (:func:`lungai.seg.infer.segment_tumour`).
 
     On a user's CT the dose, RP risk and stage are computed only from what is given (``dose``,
     ``clinical`` CSV (+ ``patient_id``), ``rp_model``, ``stage_model``); a missing input leaves its
@@ -1209,7 +1212,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         # its steps and network runs as messages on the demo's bar (its step: "tumour", below; before, the bar stood
         # on "lungs" through the whole segmentation)
         seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0,
-                             progress=SubProgress(bar, "tumour:"))
+                             progress=SubProgress(bar, "tumour:"),
+                             scene_coordinates=scene_coordinates and (seed_lps is not None or roi_lps is not None))
         # as lungai segment: a better-suited model's note, the confidence caveat, a patient the model trained on
         add_model_notes(mdir, seg.info, patients=[case, ct_patient] if ct_path is not None else ())
         if rt is not None and rt["gtv"] is not None:    # the plan's GTV: how the automatic tumour agrees with it
