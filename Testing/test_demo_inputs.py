@@ -494,6 +494,26 @@ def test_demo_rp_drops_a_cohort_rows_notes_of_a_tumour_it_replaced(ibsi_b_rp_mod
     assert not any("not flagged" in w for w in rp["warnings"])     # flagged: said by the review warning only
 
 
+def test_demo_rp_drops_a_cohort_rows_lung_notes_of_lungs_it_replaced(ibsi_b_rp_model, tmp_path):
+    """QA notesfollow72: with a cohort's rp_table.csv row as --clinical, its lung_notes (of the cohort's lungs: a GTV
+    exported as 'Lungs', one lung absent) were said of the demo's risk ("the lungs ... may not be the whole lungs",
+    in its warnings and rp_prediction.csv) although the demo's own lungs gave every lung radiomic / dose value.  Left
+    out then, kept when the row's own lung dose is used."""
+    from lungai.demo.pipeline import _rp
+
+    clinical = {"patient_id": "N1", "clin_age_years": 70.0, "dose_mld_gy": 14.0,
+                "Lung_Notes ": "structure 'Lungs' does not look like a lung (12 ml); left lung absent"}
+    wide = pd.DataFrame([{"case": "N1", "rad_lungs_original_firstorder_Mean": -820.0,
+                          "radiomics_settings": _preset_id("ibsi-b")}])
+    rp = _rp(tmp_path, wide, {"dose_mld_gy": 12.0}, True, clinical, ibsi_b_rp_model, sample=False, case="N1")
+    said = rp["warnings"] + rp["table_warnings"]
+    assert rp["status"] == "computed" and not any("whole lungs" in w for w in said), said
+    assert "whole lungs" not in (tmp_path / "rp_prediction.csv").read_text()
+    # the row's lung dose (of the cohort's lungs) is used: its lung notes are said
+    rp = _rp(tmp_path, wide, None, False, clinical, ibsi_b_rp_model, sample=False, case="N1")
+    assert any("may not be the whole lungs" in w for w in rp["warnings"] + rp["table_warnings"]), rp
+
+
 def test_demo_rp_carries_imputed_and_out_of_range_features(clinical_dose_rp_model, tmp_path):
     """QA defect: rp_prediction.csv listed out-of-range and imputed features but the demo's console, summary.json
     and report showed a plain risk.  They now travel with the risk (with the baseline risk), and the report and

@@ -47,6 +47,12 @@ def test_rp_says_the_rows_with_tumour_notes_and_predict_names_both_notes_in_the_
     note = next(n for n in made if str(n) == said[0])
     assert case not in note.without_ids and "(tumour_notes)" in note.without_ids, note.without_ids
     assert said[0] in json.loads((tmp_path / "m" / "metrics.json").read_text(encoding="utf-8"))["warnings"]
+    # the model card counts both kinds of row, as it counts tumour_review's (QA notesfollow72: n_tumour_review only)
+    td = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))["training_data"]
+    assert td["n_tumour_notes"] == 1 and td["n_lung_notes"] == 1, td
+    card_md = (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+    assert "1 patient whose tumour may leave out a GTV (tumour_notes)" in card_md
+    assert "1 patient whose lungs may not be the whole lungs (lung_notes)" in card_md
     ext = _flagged(make_cohort(40, seed=31).table)                 # other patients: an external validation
     ext.to_csv(tmp_path / "ext.csv", index=False)
     model = str(tmp_path / "m")

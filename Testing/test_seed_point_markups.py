@@ -168,3 +168,74 @@ def test_a_json_file_of_only_numbers_is_refused_naming_both_readings(tmp_path):
         (tmp_path / "o.json").write_text(text)
         with pytest.raises(InputError, match="is not a Slicer markups file"):
             seed_point_value(str(tmp_path / "o.json"))
+
+
+
+def test_segment_takes_a_markups_files_numbers_as_scene_coordinates(tmp_path, monkeypatch):
+    """QA notesfollow72: ``lungai segment --seed-point F.mrk.json`` (a point list lungai converts from RAS itself) was
+    still asked "were Slicer's RAS coordinates given?" / "if they are voxel indices" of a seed that found no tumour,
+    as numbers typed by hand are - the panel passes --scene-coordinates for its own.  A markups file as --seed-point /
+    --roi (.mrk.json, .fcsv) passes scene_coordinates to segment_tumour; typed numbers do not (unless the option)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    arr = np.full((40, 64, 64), -1000, np.int16)          # air round a body of soft tissue round aerated lung
+    arr[:, 8:56, 8:56] = 30
+    arr[:, 16:48, 16:48] = -800
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((5.0, 5.0, 5.0))
+    ct.SetOrigin((0.0, 0.0, -200.0))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    called = []
+
+    class Segmented(BaseException):
+        pass
+
+    def segment_tumour(ct, model, **kw):          # what the CLI passes on, the model's work left out
+        called.append(kw)
+        raise Segmented
+
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    monkeypatch.setattr(infer, "segment_tumour", segment_tumour)
+    ras = [-110.0, -110.0, -100.0]                       # LPS (110, 110, -100): in the lung
+    files = [_mrk_json(tmp_path / "one.mrk.json", [("GTV-1", ras, "defined")]),
+             _fcsv(tmp_path / "one.fcsv", ["1,110,110,-100,0,0,0,1,1,1,0,GTV-1,,"])]
+    for seed in [*files, "110,110,-100"]:
+        with pytest.raises(Segmented):
+            main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "--seed-point", seed])
+    assert [kw["scene_coordinates"] for kw in called] == [True, True, False], called
+    assert all(list(kw["seed_lps"]) == [110.0, 110.0, -100.0] for kw in called), called
+
+    def given(*argv):
+        from lungai.cli.seg import scene_coordinates, segment_parser
+
+        return scene_coordinates(segment_parser().parse_args(["ct.nii.gz", "-o", "out", *argv]))
+
+    assert given("--roi", str(tmp_path / "box.MRK.JSON")) and not given("--roi", "0,0,0,10,10,10") and not given()
+    assert given("--seed-point", "47.43,-2.46,-127.25", "--scene-coordinates")
+
+
+def test_demo_takes_a_markups_files_numbers_as_scene_coordinates(tmp_path, monkeypatch):
+    """QA notesfollow72: as lungai segment, ``lungai demo --seed-point F.mrk.json`` passes its point on as converted
+    from a scene (``run_demo(scene_coordinates=True)``, on to segment_tumour); typed numbers do not."""
+    import lungai.demo
+
+    called = []
+
+    class Ran(BaseException):
+        pass
+
+    def run_demo(out, **kw):
+        called.append(kw)
+        raise Ran
+
+    monkeypatch.setattr(lungai.demo, "run_demo", run_demo)
+    one = _mrk_json(tmp_path / "one.mrk.json", [("GTV-1", GTV1_RAS, "defined")])
+    for seed in (one, "47.43,-2.46,-127.25"):
+        with pytest.raises(Ran):
+            main(["demo", "-o", str(tmp_path / "demo"), "--seed-point", seed])
+    assert [kw["scene_coordinates"] for kw in called] == [True, False], called

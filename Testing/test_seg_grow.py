@@ -970,6 +970,28 @@ def test_a_seed_given_as_voxel_indices_that_found_no_tumour_gets_the_voxel_readi
     _voxel_reading_flagged(res.info, False)
 
 
+def test_numbers_converted_from_a_scene_get_no_voxel_reading():
+    """QA notesfollow72: a seed / ROI converted from a Slicer scene or point list (``scene_coordinates``: the panel,
+    ``lungai segment --seed-point F.mrk.json``) is a physical position, never voxel indices: the voxel-index note and
+    review reason (which typed numbers get, the tests above) are left out."""
+    ct, _ = _ct(20.0, centre_mm=(-39.5, -19.5, 1.0), shape=(200, 200, 60))
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[(np.abs(x - 60) < 6) & (np.abs(y - 80) < 6) & (np.abs(z - 30) < 6)] = -400
+    given = sitk.GetImageFromArray(arr)
+    given.CopyInformation(ct)
+    res = infer.segment_tumour(given, _model(), seed_lps=(60.0, 80.0, 30.0), grow=False, scene_coordinates=True)
+    assert not any("voxel indices" in n for n in res.info["notes"]), res.info["notes"]
+    _voxel_reading_flagged(res.info, False)
+    box, _ = _ct(20.0, centre_mm=(-89.5, -89.5, 1.0), shape=(300, 300, 60))
+    roi = (50.0, 50.0, 25.0, 70.0, 70.0, 35.0)
+    assert any("voxel indices" in n for n in infer.segment_tumour(box, _model(), roi_lps=roi, grow=False).info["notes"])
+    res = infer.segment_tumour(box, _model(), roi_lps=roi, grow=False, scene_coordinates=True)
+    assert not any("voxel indices" in n for n in res.info["notes"]), res.info["notes"]
+    _voxel_reading_flagged(res.info, False)
+
+
 def _voxel_reading_flagged(info: dict, flagged: bool):
     """QA (points61): a seed / ROI whose numbers were read as mm with a note that they may be voxel indices gave
     nothing in the result's review reasons - the location segmented may not be the one meant, and the review list

@@ -69,6 +69,7 @@ def run(args) -> int:
     check_input_paths([("--structure-map", args.structure_map)])
     if args.rtstruct:
         check_structure_values([("--structure", args.structure)])
+    from lungai.cli.seg import scene_coordinates
     from lungai.demo import run_demo
     from lungai.radiomics import load_params
 
@@ -96,7 +97,8 @@ def run(args) -> int:
                        stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series,
                        rtstruct=args.rtstruct, rtstruct_lungs=args.structure,
                        structure_map=args.structure_map, allow_gaps=args.allow_gaps, max_dose_gy=args.max_dose_gy,
-                       started=getattr(args, "started", None))     # "total" counts from the command's start
+                       started=getattr(args, "started", None),     # "total" counts from the command's start
+                       scene_coordinates=scene_coordinates(args))   # a markups file's point / box: no RAS question
     for line in result_lines(summary):
         print(line)
     out = Path(args.output)

@@ -93,6 +93,17 @@ def seed_point_value(text: str) -> list:
     return lps
 
 
+def scene_coordinates(args) -> bool:
+    """Whether ``segment``'s (``demo``'s) --seed-point / --roi numbers were converted from a Slicer scene's positions
+    to LPS: --scene-coordinates (the Lung AI Segmentation panel), or a Slicer markups file (.mrk.json / .fcsv) that
+    lungai converts itself (:func:`seed_point_value`, :func:`roi_value`) - never Slicer's RAS numbers nor voxel indices, so
+    no note asks either (QA notesfollow72: a point list's seed was asked "were Slicer's RAS coordinates given?")."""
+    from lungai.io.markups import is_markups_path
+
+    given = args.seed_point or args.roi
+    return bool(getattr(args, "scene_coordinates", False) or (given and is_markups_path(given)))   # demo: no option
+
+
 def roi_value(text: str) -> list:
     """--roi (segment, demo): x0,y0,z0,x1,y1,z1 in LPS mm, or a Slicer markups ROI file (.mrk.json of type ROI,
     :func:`lungai.io.markups.read_roi`: its coordinate system read from the file, its axis-aligned bounding box in LPS
@@ -261,7 +272,7 @@ def register(sub) -> None:
     s.add_argument("--scene-coordinates", action="store_true",
                    help="the --seed-point / --roi numbers were converted from a Slicer scene's nodes to LPS by the "
                         "caller (the Lung AI Segmentation panel passes it): no note asks whether Slicer's RAS numbers "
-                        "were given")
+                        "were given or voxel indices; a Slicer markups file as --seed-point / --roi counts as such")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     s.add_argument("--patient", action="append", default=None, metavar="NAME",
                    help="the CT's patient (PatientID or case name; repeatable) when the input's PatientID / file name "
@@ -1086,7 +1097,7 @@ def run_segment(args) -> int:
                              mc_passes=args.mc_passes, seed=args.seed if args.seed is not None else 0,
                              whole=True if args.whole else None,
                              all_regions=args.all_regions, progress=bar, source=str(args.ct),
-                             grow=not args.no_grow, tta=args.tta, scene_coordinates=args.scene_coordinates)
+                             grow=not args.no_grow, tta=args.tta, scene_coordinates=scene_coordinates(args))
         count_models_not_run(bar, model, res.info)      # a choice that did not need every model (routed ...)
         # a better-suited model's note, the model's confidence caveat; a patient the model trained on: in-sample
         add_model_notes(model_dir, res.info, patients=[ct_patient_name(ct, args.ct, args.series), *(args.patient or ())])

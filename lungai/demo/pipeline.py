@@ -358,7 +358,8 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
     from lungai.rp import RISK_MODEL, predict_rp
     from lungai.rp.model_io import load_model
     from lungai.rp.predict import rp_endpoint, synthetic_model
-    from lungai.rp.prepare import REVIEW_COLUMN, TUMOUR_NOTES_COLUMN, demo_params, model_settings_ids, settings_fix_demo
+    from lungai.rp.prepare import LUNG_NOTES_COLUMN, REVIEW_COLUMN, TUMOUR_NOTES_COLUMN, demo_params, \
+        model_settings_ids, settings_fix_demo
     from lungai.seg.resources import CAVEAT_COLUMN
 
     if rp_model is None and not sample:
@@ -396,13 +397,19 @@ def _rp_risk(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical
         patient[SETTINGS_COLUMN] = wide[SETTINGS_COLUMN].iloc[0]
     ours = set(computed) | set(dose_row or {})
     sources = rp_sources(card["features"], ours, clinical)
+    stale = set()
     if not sources["clinical_row"]:
         # a --clinical cohort row's notes of its own tumour (rp_table.csv's tumour_review, tumour_notes,
         # tumour_confidence_caveat) describe its rad_* / dose_* values, which the model takes from the demo here: not
         # this risk's (the demo says its own tumour's review flag and caveat; QA demorisk59: the risk said "automatic
         # tumour needs review" of the cohort's tumour, with the fix "re-run lungai cohort")
         stale = {REVIEW_COLUMN, TUMOUR_NOTES_COLUMN, CAVEAT_COLUMN}
-        patient = {k: v for k, v in patient.items() if str(k).strip().lower() not in stale}
+    if not [f for f in sources["clinical_row"] if not f.startswith(("rad_tumour", "dose_gtv_"))]:
+        # ... and its notes of its own lungs (lung_notes: a lung structure that is not a lung, a lung absent) describe
+        # its lung radiomics / lung dose metrics: not this risk's when the demo's own lungs give every such value
+        # (QA notesfollow72: the row's lung_notes of the cohort's lungs were said of the demo's risk)
+        stale.add(LUNG_NOTES_COLUMN)
+    patient = {k: v for k, v in patient.items() if str(k).strip().lower() not in stale}
     # the demo's own tumour's confidence caveat (not flagged for review: a flag is said by the demo itself), in the
     # row as lungai cohort writes it, when the values the model takes from this run depend on that tumour
     on_tumour = [f for f in card["features"] if (f in computed and f.startswith(("rad_tumour", "rad_lungs_minus_tumour")))
@@ -1013,7 +1020,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
              rtstruct=None, rtstruct_lungs: str | list | None = None, structure_map=None, allow_gaps: bool = False,
-             max_dose_gy: float | None = None, roi_lps=None, started: float | None = None) -> dict:
+             max_dose_gy: float | None = None, roi_lps=None, started: float | None = None,
+             scene_coordinates: bool = False) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
@@ -1030,7 +1038,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
     The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or in a box ``roi_lps`` (x0, y0, z0, x1, y1,
     z1 LPS mm, as ``lungai segment --roi``), or on the sample the tumour's position (as a user's click); with none,
-    in automatic mode (whole lungs).
+    in automatic mode (whole lungs).  ``scene_coordinates``: those numbers were converted from a Slicer markups file
+    by lungai itself (``lungai demo --seed-point F.mrk.json``): no RAS / voxel-index question
+    (:func:`lungai.seg.infer.segment_tumour`).
 
     On a user's CT the dose, RP risk and stage are computed only from what is given (``dose``,
     ``clinical`` CSV (+ ``patient_id``), ``rp_model``, ``stage_model``); a missing input leaves its
@@ -1207,7 +1217,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         # its steps and network runs as messages on the demo's bar (its step: "tumour", below; before, the bar stood
         # on "lungs" through the whole segmentation)
         seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0,
-                             progress=SubProgress(bar, "tumour:"))
+                             progress=SubProgress(bar, "tumour:"),
+                             scene_coordinates=scene_coordinates and (seed_lps is not None or roi_lps is not None))
         # as lungai segment: a better-suited model's note, the confidence caveat, a patient the model trained on
         add_model_notes(mdir, seg.info, patients=[case, ct_patient] if ct_path is not None else ())
         if rt is not None and rt["gtv"] is not None:    # the plan's GTV: how the automatic tumour agrees with it

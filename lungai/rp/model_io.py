@@ -72,6 +72,10 @@ def card_markdown(card: dict) -> str:
              f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}"
              + (f"; {counted(td['n_tumour_review'], 'patient')} whose automatic tumour needs review (tumour_review)"
                 if td.get("n_tumour_review") else "")
+             + (f"; {counted(td['n_tumour_notes'], 'patient')} whose tumour may leave out a GTV (tumour_notes)"
+                if td.get("n_tumour_notes") else "")
+             + (f"; {counted(td['n_lung_notes'], 'patient')} whose lungs may not be the whole lungs (lung_notes)"
+                if td.get("n_lung_notes") else "")
              + (f"; {counted(td['n_no_dose'], 'patient')} with no dose (every dosimetric feature empty, imputed)"
                 if td.get("n_no_dose") else ""),
              training_patients_line(card),

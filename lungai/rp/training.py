@@ -138,10 +138,10 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     n_review, review = tumour_review_warning(df, roles.id_column, "training table",
                                              "and the model is trained on them as they are")
     _, cut = lungs_cut_warning(df, roles.id_column, "training table", "and the model is trained on them as they are")
-    _, lung_notes = lung_notes_warning(df, roles.id_column, "training table",
-                                       "and the model is trained on them as they are")
-    _, tumour_notes = tumour_notes_warning(df, roles.id_column, "training table",
-                                           "and the model is trained on them as they are")
+    n_lung_notes, lung_notes = lung_notes_warning(df, roles.id_column, "training table",
+                                                  "and the model is trained on them as they are")
+    n_tumour_notes, tumour_notes = tumour_notes_warning(df, roles.id_column, "training table",
+                                                        "and the model is trained on them as they are")
     n_no_dose, no_dose = no_dose_warning(df, X_all, roles.roles, roles.id_column, "training table",
                                          "and the model is trained on them as they are")
     _, effective = effective_dose_warning(df, roles.id_column, "training table",
@@ -237,6 +237,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "training_data": {"source": source, "synthetic": synthetic, "n": int(len(y)), "events": int(y.sum()),
                               "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
                               "n_tumour_review": n_review,   # rows whose automatic tumour needs review (cohort)
+                              "n_tumour_notes": n_tumour_notes,   # rows whose tumour may leave out a GTV (cohort)
+                              "n_lung_notes": n_lung_notes,  # rows whose lungs may not be the whole lungs (cohort)
                               "n_no_dose": n_no_dose,        # rows with every dosimetric feature empty (imputed)
                               "features": feature_summary(X, cats)},
             # the training patients as salted hashes of their IDs (no ID in plain text): rp validate leaves them out

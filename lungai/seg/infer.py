@@ -1099,7 +1099,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     in the wrong convention, so no note asks whether Slicer's RAS numbers were given (:func:`lungai.seg.preprocess.
     ras_seed_hint`, the aerated seed's question).  QA slicerfollow72: the panel's seed at LUNG1-002's GTV centroid
     (default model, 4.7 ml 31 mm away, confidence 0.22) was told "negate x and y only if the seed was copied from
-    Slicer's RAS display".
+    Slicer's RAS display".  Nor are they voxel indices: no voxel-index reading (:func:`lungai.seg.preprocess.
+    voxel_index_hint` / ``roi_voxel_index_hint``; QA notesfollow72).  ``lungai segment --seed-point / --roi`` of a
+    Slicer markups file (.mrk.json / .fcsv, converted by lungai itself) passes it too.
     ``method``: "ensemble" or "mc-dropout"; None: the ensemble, MC dropout for a 1-member model
     (:func:`resolve_method`).  ``mc_passes``: MC-dropout passes; None: those the model's MC-dropout calibration was
     fitted with (:func:`lungai.seg.confidence.model_mc_passes`; other passes given are kept and noted).
@@ -1146,8 +1148,10 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     # an ROI in Slicer's bounds order / partly outside the CT: said, never changed (the box is read as given)
     roi_order = pp.roi_order_note(ct, roi_lps) if roi_lps is not None else None
     roi_outside = pp.roi_outside_note(ct, roi_lps) if roi_lps is not None else None
-    # ... or given as voxel indices (i, j, k): their LPS numbers named (a seed's: voxel_index_hint below)
-    roi_voxels = pp.roi_voxel_index_hint(ct, roi_lps, outside=bool(roi_outside)) if roi_lps is not None else None
+    # ... or given as voxel indices (i, j, k): their LPS numbers named (a seed's: voxel_index_hint below); not of
+    # numbers converted from a Slicer scene / point list by lungai itself (scene_coordinates: physical positions)
+    roi_voxels = (pp.roi_voxel_index_hint(ct, roi_lps, outside=bool(roi_outside))
+                  if roi_lps is not None and not scene_coordinates else None)
     slab = pp.thin_slab_note(ct)
     bar.update(1, f"ROI {box.mode} {box.size}")
     user_box, growth = box, None
@@ -1314,7 +1318,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     elif ras:
         notes.append(f"no tumour found at the seed point: {ras}")
     # ... or as voxel indices (i, j, k) whose numbers read as mm lie in the CT too
-    voxels = pp.voxel_index_hint(ct, seed_lps) if (seed_away or not n_comp or aerated) else None
+    voxels = (pp.voxel_index_hint(ct, seed_lps) if (seed_away or not n_comp or aerated) and not scene_coordinates
+              else None)
     if voxels:
         notes.append(voxels)
     if cut:
