@@ -8,6 +8,8 @@ a random forest's took 13-49 s).  The readers refuse the same paths the same way
 
 from __future__ import annotations
 
+from lungai.errors import InputError
+
 # what a missing / unreadable table or role file is told to do (the readers' fix too)
 TABLE_FIX = "give the path of a comma-separated CSV file with one row per patient"
 ROLE_FILE_FIX = "give the path of a CSV with columns column,role[,type]"
@@ -29,3 +31,16 @@ def check_input_paths(tables=(), role_file=None, model_dir=None, threshold_given
         check_input_file(table, "table", TABLE_FIX, "a CSV file")
     if role_file:
         check_input_file(role_file, "role file", ROLE_FILE_FIX, "a CSV file")
+
+
+def check_output_not_input(output, inputs) -> None:
+    """Refuse an output file ``output`` that is one of the ``inputs`` (the patients tables, the contributions CSV's
+    path ...): writing it would replace the table.  ``lungai rp predict`` checks its ``-o`` with the arguments, before
+    the heavy imports and the model's loading, :func:`lungai.rp.predict.predict_rp` again (QA rp72: ``rp predict MODEL
+    patients.csv -o patients.csv`` was refused only after pandas, scikit-learn, torch and a random forest's model file
+    were loaded, 6-17 s)."""
+    from pathlib import Path
+
+    if output is not None and Path(output).resolve() in {Path(p).resolve() for p in inputs}:
+        raise InputError(f"the output {output} is an input file and would be overwritten",
+                         "choose another output path with -o (the input tables are only read)")
