@@ -87,7 +87,9 @@ def say_pack_years_note(record, index, card: dict, flags) -> None:
     used = {str(c) for c in card["features"]}
     rows = [r for col, filled in record["counts"] if str(col) in used for r, _ in filled]
     positions = pd.Index(index).get_indexer(rows)
-    trained = all(p >= 0 and flags[p] is not None and bool(flags[p]) for p in positions)
+    # no flags where it cannot be said which rows are training patients (a patients table, or the model's training
+    # table, without an ID column: QA rp72, a TypeError traceback): the table's own note is said
+    trained = flags is not None and all(p >= 0 and flags[p] is not None and bool(flags[p]) for p in positions)
     body = text[len(record["what"]) + 2:]       # the note without its "the patients table PATH: "
     if trained and any(str(w).endswith(f": {body}") for w in card.get("warnings") or []):
         return
