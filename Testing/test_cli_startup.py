@@ -761,6 +761,9 @@ def test_a_file_of_no_mask_kind_given_for_a_mask_is_refused_before_the_ct_is_rea
         code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=("pandas", "SimpleITK", "lungai.radiomics"))
         assert code == 2 and f"{option} {said}" in err and fix in err and "DICOM SEG" in err, (args, err)
         assert "unsupported file type" not in err and "a SEG or RTSTRUCT is read by its content" not in err, err
+        # a table is no CT given in the wrong place (QA dicom71 / rp72: the fix said "the CT itself is given as the
+        # command's CT (--ct, --image), not as a mask")
+        assert "the CT itself" not in err, (args, err)
         assert ("with --rtstruct, a mask option takes a structure" in err) == ("--rtstruct" in args), (args, err)
         assert heavy == [], (args, heavy)       # lungs too (QA notesfollow71: SimpleITK, its writer's)
         assert "reading" not in err and "loading" not in err, err
