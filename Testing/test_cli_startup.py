@@ -1019,3 +1019,31 @@ def test_rp_commands_refuse_an_input_that_is_their_output_before_the_heavy_impor
     assert "copy it out of m and give the copy, or choose another output directory with -o" in _heavy_at_refusal(
         [*train, "m/cv_predictions.csv", "-o", "m"], tmp_path, heavy=RP_HEAVY)[1]
     assert all(p.read_bytes() == data for p, data in before.items())
+
+
+def test_rp_commands_refuse_a_table_given_twice_or_a_role_file_as_a_table_before_the_heavy_imports(tmp_path,
+                                                                                                   rp_small_model):
+    """QA rp72 (NSCLC-Radiogenomics' clinical table): ``rp train clinical.csv roles.csv`` (--roles forgotten) was
+    refused after the loading bar (3 s alone, 12.9 s on a shared machine) as "roles.csv has no patient id column ...
+    add a column named one of case, patient_id ... to every table"; ``rp train clinical.csv clinical.csv`` (9.7 s) as
+    "repeats columns [...] of an earlier table", fix "keep each column in one table only".  Now with the arguments
+    (lungai.rp.inputs.check_tables_given), saying what was given and the fix; nothing heavy imported."""
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    (tmp_path / "roles.csv").write_text("Column, Role ,type\nclin_age_years,clinical,\n")
+    train = ["rp", "train", "--outcome", "rp_grade2", "-o", "out"]
+    for args, says in (
+            ([*train, "t.csv", "roles.csv"], ["the table roles.csv is a role file (its header: Column,Role,type), not "
+                                              "a table of patients", "How to fix: give it with --roles roles.csv"]),
+            ([*train, "t.csv", "roles.csv", "--roles", "roles.csv"],
+             ["the table roles.csv is a role file", "and the role file with --roles"]),
+            ([*train, "t.csv", "./t.csv"], ["the table ./t.csv is given twice (as t.csv and ./t.csv)",
+                                            "How to fix: give each table once"]),
+            ([*train, "t.csv", "--roles", "t.csv"], ["the role file t.csv is also given as a table"]),
+            (["rp", "predict", str(rp_small_model), "t.csv", "roles.csv", "-o", "p.csv"],
+             ["the table roles.csv is a role file", "How to fix: give only the tables of patients as arguments"]),
+            (["rp", "validate", str(rp_small_model), "t.csv", "t.csv"], ["the table t.csv is given twice"])):
+        code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and all(s in err for s in says), (args, err)
+        assert heavy == [], (args, heavy)
+        assert "loading" not in err, (args, err)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "p.csv").exists()
