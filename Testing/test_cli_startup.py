@@ -840,6 +840,9 @@ def test_a_file_of_no_mask_kind_given_for_a_mask_is_refused_before_the_ct_is_rea
         code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=("pandas", "SimpleITK", "lungai.radiomics"))
         assert code == 2 and f"{option} {said}" in err and fix in err and "DICOM SEG" in err, (args, err)
         assert "unsupported file type" not in err and "a SEG or RTSTRUCT is read by its content" not in err, err
+        # a table is no CT given in the wrong place (QA dicom71 / rp72: the fix said "the CT itself is given as the
+        # command's CT (--ct, --image), not as a mask")
+        assert "the CT itself" not in err, (args, err)
         assert ("with --rtstruct, a mask option takes a structure" in err) == ("--rtstruct" in args), (args, err)
         assert heavy == [], (args, heavy)       # lungs too (QA notesfollow71: SimpleITK, its writer's)
         assert "reading" not in err and "loading" not in err, err
@@ -1135,3 +1138,70 @@ def test_segment_refuses_the_ct_series_folder_as_output_before_simpleitk(small_p
         assert code == 2 and said in err and "choose an output folder outside the CT's folder" in err, err
         assert heavy == [], (extra, heavy)
     assert sorted(p.name for p in ct.iterdir()) == slices
+
+
+def test_rp_commands_refuse_an_input_that_is_their_output_before_the_heavy_imports(tmp_path, rp_small_model):
+    """QA rp71 / rp72 (NSCLC-Radiogenomics' clinical table, 210 patients): a table or role file lying in ``rp train
+    -o`` under one of its output names (``rp train o/cv_predictions.csv -o o --overwrite``, ``--roles
+    o/model_card.md``; an older lungai's model folder without the marker too) was refused only after the loading bar
+    (3.0 s alone, 7-12 s on a shared machine), as "the input ['o/cv_predictions.csv'] would be overwritten"; ``rp
+    predict MODEL patients.csv -o patients.csv`` after the heavy imports and the model's loading (6-17 s).  Now with
+    the arguments, naming the file and the fix; nothing heavy imported, the user's files unchanged."""
+    import shutil
+
+    shutil.copytree(rp_small_model, tmp_path / "m")
+    shutil.copytree(rp_small_model, tmp_path / "old")
+    (tmp_path / "old" / ".lungai-rp-train").unlink()          # an older lungai's model folder: its card says so
+    table = "case,clin_age_years,rp_grade2\nP1,60,0\n"
+    (tmp_path / "old" / "cv_predictions.csv").write_text(table)
+    (tmp_path / "t.csv").write_text(table)
+    (tmp_path / "roles.csv").write_text("column,role\nclin_age_years,clinical\n")
+    shutil.copy(tmp_path / "roles.csv", tmp_path / "m" / "model_card.md")
+    before = {p: p.read_bytes() for p in (tmp_path / "m" / "cv_predictions.csv", tmp_path / "m" / "model_card.md",
+                                          tmp_path / "old" / "cv_predictions.csv", tmp_path / "t.csv")}
+    train = ["rp", "train", "--outcome", "rp_grade2", "--overwrite"]
+    for args, says in (
+            ([*train, "m/cv_predictions.csv", "-o", "m"], "the input m/cv_predictions.csv is the file "
+                                                          "cv_predictions.csv that lungai rp train writes into its "
+                                                          "output directory m"),
+            ([*train, "t.csv", "--roles", "m/model_card.md", "-o", "m"], "the input m/model_card.md is the file "
+                                                                         "model_card.md"),
+            ([*train, "old/cv_predictions.csv", "-o", "old"], "the input old/cv_predictions.csv is the file "
+                                                              "cv_predictions.csv"),
+            (["rp", "predict", str(rp_small_model), "t.csv", "-o", "t.csv"], "the output t.csv is an input file "
+                                                                              "and would be overwritten")):
+        code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and says in err and "How to fix" in err, (args, err)
+        assert heavy == [], (args, heavy)
+        assert "loading" not in err, (args, err)
+    assert "copy it out of m and give the copy, or choose another output directory with -o" in _heavy_at_refusal(
+        [*train, "m/cv_predictions.csv", "-o", "m"], tmp_path, heavy=RP_HEAVY)[1]
+    assert all(p.read_bytes() == data for p, data in before.items())
+
+
+def test_rp_commands_refuse_a_table_given_twice_or_a_role_file_as_a_table_before_the_heavy_imports(tmp_path,
+                                                                                                   rp_small_model):
+    """QA rp72 (NSCLC-Radiogenomics' clinical table): ``rp train clinical.csv roles.csv`` (--roles forgotten) was
+    refused after the loading bar (3 s alone, 12.9 s on a shared machine) as "roles.csv has no patient id column ...
+    add a column named one of case, patient_id ... to every table"; ``rp train clinical.csv clinical.csv`` (9.7 s) as
+    "repeats columns [...] of an earlier table", fix "keep each column in one table only".  Now with the arguments
+    (lungai.rp.inputs.check_tables_given), saying what was given and the fix; nothing heavy imported."""
+    (tmp_path / "t.csv").write_text("case,clin_age_years,rp_grade2\nP1,60,0\n")
+    (tmp_path / "roles.csv").write_text("Column, Role ,type\nclin_age_years,clinical,\n")
+    train = ["rp", "train", "--outcome", "rp_grade2", "-o", "out"]
+    for args, says in (
+            ([*train, "t.csv", "roles.csv"], ["the table roles.csv is a role file (its header: Column,Role,type), not "
+                                              "a table of patients", "How to fix: give it with --roles roles.csv"]),
+            ([*train, "t.csv", "roles.csv", "--roles", "roles.csv"],
+             ["the table roles.csv is a role file", "and the role file with --roles"]),
+            ([*train, "t.csv", "./t.csv"], ["the table ./t.csv is given twice (as t.csv and ./t.csv)",
+                                            "How to fix: give each table once"]),
+            ([*train, "t.csv", "--roles", "t.csv"], ["the role file t.csv is also given as a table"]),
+            (["rp", "predict", str(rp_small_model), "t.csv", "roles.csv", "-o", "p.csv"],
+             ["the table roles.csv is a role file", "How to fix: give only the tables of patients as arguments"]),
+            (["rp", "validate", str(rp_small_model), "t.csv", "t.csv"], ["the table t.csv is given twice"])):
+        code, err, heavy = _heavy_at_refusal(args, tmp_path, heavy=RP_HEAVY)
+        assert code == 2 and all(s in err for s in says), (args, err)
+        assert heavy == [], (args, heavy)
+        assert "loading" not in err, (args, err)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "p.csv").exists()

@@ -436,3 +436,33 @@ def test_validate_and_predict_of_an_rna_only_stage_model_say_no_pack_years_note(
             assert len(lines) == expected, (mods, run, err)
             if expected:
                 assert said in lines[0], lines
+
+
+def test_rp_predict_says_the_note_where_training_patients_cannot_be_told(tmp_path, capsys):
+    """QA rp72 (NSCLC-Radiogenomics' clinical table, a random forest with 'Pack Years'): ``lungai rp predict`` of a
+    patients table without an ID column - or with a model whose training table had none - ended in a TypeError
+    traceback ('NoneType' object is not subscriptable, say_pack_years_note): whether its never-smokers were training
+    patients cannot be said there.  Now the prediction is made and the table's own note said, beside the card's
+    line."""
+    from lungai.cli import main
+
+    table = _pack_years_table(tmp_path)
+    no_id = pd.read_csv(table, dtype=str, keep_default_na=False).drop(columns="case")
+    no_id.to_csv(tmp_path / "no_id.csv", index=False)
+    train = ["--outcome", "rp_grade2", "--models", "lr", "--feature-sets", "clinical_dosimetric", "--outer-folds", "2",
+             "--inner-folds", "2", "--bootstrap", "2", "--fast"]
+    roles_no_id = tmp_path / "r_no_id.csv"
+    roles_no_id.write_text(_roles(tmp_path, "r.csv", True).read_text().replace("case,id,\n", ""), encoding="utf-8")
+    assert main(["rp", "train", str(table), *train, "--roles", str(tmp_path / "r.csv"), "-o", str(tmp_path / "m")]) == 0
+    assert main(["rp", "train", str(tmp_path / "no_id.csv"), *train, "--roles", str(roles_no_id),
+                 "-o", str(tmp_path / "m_no_id")]) == 0
+    for model, patients in (("m", "no_id.csv"), ("m_no_id", "table.csv")):
+        capsys.readouterr()
+        assert main(["rp", "predict", str(tmp_path / model), str(tmp_path / patients),
+                     "-o", str(tmp_path / f"p_{model}.csv")]) == 0
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "cannot be said" in err, err
+        notes = [line for line in err.splitlines() if line.startswith("note: the patients table ")
+                 and "20 patients without 'Pack Years'" in line]
+        assert len(notes) == 1, err
+        assert len(pd.read_csv(tmp_path / f"p_{model}.csv")) == 80

@@ -243,8 +243,11 @@ def check_mask_kind(p: Path, shown: str, rtstruct: bool = False) -> None:
 
         suffix = image_suffix(p)
         kind = f"NIfTI / NRRD / MHA, not {suffix}" if suffix else "NIfTI / NRRD / MHA"
+        # what a mask may be, without mask_file_fix's word on the CT: a table or a text is no CT given in the wrong
+        # place (QA dicom71 / rp72: `radiomics --mask clinical.csv` was told "the CT itself is given as the command's
+        # CT (--ct, --image), not as a mask")
         raise InputError(f"{shown} is no mask: not an image file ({kind}) and it {NOT_DICOM}",
-                         mask_file_fix() + structure)
+                         MASK_FILE_FIX + structure)
     if modality in IMAGE_MODALITIES:
         raise image_as_mask_error(shown, modality, structure)
 

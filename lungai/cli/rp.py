@@ -173,8 +173,9 @@ def run_train(args) -> int:
     check_threshold(args.threshold)                       # before any work and the heavy imports
     check_training_choices(args.models, args.feature_sets, args.final)
     check_input_paths(args.table, args.roles)             # (a mistyped path: at once, QA rp71)
-    # -o too (QA rpfollow71: a folder holding a model, -o naming a file: refused after the loading bar, ~10 s)
-    check_model_folder(args.output, args.overwrite)       # before any work: a user's files are never replaced
+    # -o too (QA rpfollow71: a folder holding a model, -o naming a file: refused after the loading bar, ~10 s), and a
+    # table or role file that is one of its model files (QA rp72: after the loading bar, 3-12 s)
+    check_model_folder(args.output, args.overwrite, [*args.table, args.roles])   # a user's files are never replaced
     # before any work: nothing is computed in vain; the folder is made when the model is written (a run refused
     # for its inputs leaves no empty folder)
     prepare_output_folder(args.output, create=False)
@@ -259,7 +260,7 @@ def run_predict(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.rp.inputs import check_input_paths
+    from lungai.rp.inputs import check_input_paths, check_output_not_input
     from lungai.rp.plots import check_figure_path
 
     check_figure_path(args.importance_png, "--importance-png")             # before any work
@@ -277,15 +278,15 @@ def run_predict(args) -> int:
     # the model folder (its card: without reading the model file) and the tables, before the heavy imports (QA rp71:
     # a missing patients table was refused after the model file was read, 11-13 s)
     check_input_paths(args.patients, model_dir=args.model_dir)
+    # a patients table as -o (QA rp72: refused by predict_rp after the heavy imports and the model's loading, 6-17 s)
+    check_output_not_input(args.output, args.patients)
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, recorded_output_files
     from lungai.rp.card import PREDICT_OWNER as OWNER
 
     outputs = [p for p in (args.output, args.contributions, args.importance_png) if p]
-    inputs = {Path(p).resolve() for p in args.patients}
     for path in outputs:                                                   # before any work and the heavy imports
-        prepare_output_file(path)                                          # (predict_rp refuses an input as -o,
-        if not (path == args.output and Path(path).resolve() in inputs):  # saying so)
-            check_output_file_owner(path, OWNER)                           # a user's file is never replaced
+        prepare_output_file(path)
+        check_output_file_owner(path, OWNER)                               # a user's file is never replaced
     _load("predict", ("lungai.rp.model_io", "lungai.rp.predict"))
     from lungai.radiomics.csv_output import write_csv
     from lungai.rp.model_io import load_model

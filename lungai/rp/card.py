@@ -56,13 +56,23 @@ def written_by_rp_train(model_dir) -> bool:
     return isinstance(card, dict) and card.get("format") == FORMAT
 
 
-def check_model_folder(model_dir, overwrite: bool = False) -> None:
-    """Refuse (before any work) a folder holding a model (unless ``overwrite``) and a folder rp train did not write
-    that holds files of its output names (a user's metrics.json, roc.png ... are never replaced).  Light (no pandas,
-    scikit-learn, torch, SimpleITK): ``lungai rp train`` checks its ``-o`` with the arguments, ``train_rp`` again."""
+def check_model_folder(model_dir, overwrite: bool = False, inputs=()) -> None:
+    """Refuse (before any work) an input of ``inputs`` (the tables, the role file) that is one of the files the model
+    would be written to, a folder holding a model (unless ``overwrite``) and a folder rp train did not write that holds
+    files of its output names (a user's metrics.json, roc.png ... are never replaced).  Light (no pandas,
+    scikit-learn, torch, SimpleITK): ``lungai rp train`` checks its ``-o`` with the arguments, ``train_rp`` again.
+    QA rp71 / rp72: a table lying in ``-o`` under an output name (``rp train out/cv_predictions.csv -o out
+    --overwrite``) was refused only after the loading bar (3 s, 7-12 s on a shared machine)."""
     from lungai.io.outputs import check_output_owner
 
     model_dir = Path(model_dir)
+    written = {(model_dir / name).resolve(): name for name in TRAIN_OUTPUTS}
+    for given in inputs:
+        if given is not None and str(given) and (name := written.get(Path(given).resolve())) is not None:
+            raise InputError(f"the input {given} is the file {name} that lungai rp train writes into its output "
+                             f"directory {model_dir}: it would be overwritten by the model files",
+                             f"copy it out of {model_dir} and give the copy, or choose another output directory "
+                             "with -o")
     if (model_dir / MODEL_FILE).exists() and not overwrite:
         raise InputError(f"{model_dir} already holds a model", "choose a new output directory (or --overwrite)")
     if not written_by_rp_train(model_dir):

@@ -17,6 +17,7 @@ from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, 
     PREFIXES, category_spellings, close_names, is_missing_word, suggest
 from lungai.rp.card import PERCENT_HINT_RANGE, check_card_threshold, check_threshold  # noqa: F401  (light: the
 # Slicer panel's model line checks a card's threshold before the prediction packages are installed)
+from lungai.rp.inputs import check_tables_given
 
 
 def read_table(path, id_column: str | None = None) -> pd.DataFrame:
@@ -267,6 +268,7 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     the tables ordered by their sorted column names (not as given); its rows: the first table's order (``rp train``
     orders them by the id, :func:`id_order`)."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    check_tables_given(paths)       # a table given twice, a role file as a table: said so (the CLI's check)
     tables = [read_table(p, id_column) for p in paths]
     if len(tables) == 1:
         tables[0].attrs["sources"] = TableSources(None, [(paths[0], set(tables[0].columns), None)])

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from lungai.errors import InputError, counted
+from lungai.errors import counted
 from lungai.io.tables import NEVER_SMOKER_ATTR
 from lungai.progress import task, waiting
 from lungai.rp import plots
 from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.checks import check_one_row_per_patient, patients_table, table_paths
 from lungai.rp.explain import baseline_risk, old_baseline, old_baseline_note, shapley_values, top_contributions
+from lungai.rp.inputs import check_output_not_input
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, row_table_warnings, \
     settings_warnings, table_warnings, tumour_review_rows, unflagged_caveat_rows
@@ -86,7 +87,9 @@ def say_pack_years_note(record, index, card: dict, flags) -> None:
     used = {str(c) for c in card["features"]}
     rows = [r for col, filled in record["counts"] if str(col) in used for r, _ in filled]
     positions = pd.Index(index).get_indexer(rows)
-    trained = all(p >= 0 and flags[p] is not None and bool(flags[p]) for p in positions)
+    # no flags where it cannot be said which rows are training patients (a patients table, or the model's training
+    # table, without an ID column: QA rp72, a TypeError traceback): the table's own note is said
+    trained = flags is not None and all(p >= 0 and flags[p] is not None and bool(flags[p]) for p in positions)
     body = text[len(record["what"]) + 2:]       # the note without its "the patients table PATH: "
     if trained and any(str(w).endswith(f": {body}") for w in card.get("warnings") or []):
         return
@@ -124,6 +127,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     Shapley values, else a bar of its own ("rp predict").
     """
     plots.check_figure_path(importance_png, "--importance-png")   # before any work
+    if output is not None:                                        # before the model is read
+        check_output_not_input(output, [*protect, *table_paths(patients)])
     bundle, card = model if model is not None else load_model(model_dir)
     id_column = card["roles"].get("id_column")
     # never-smokers: 0 pack-years, as trained (said when the model uses the pack-years)
@@ -132,11 +137,6 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     pack_years = df.attrs.get(NEVER_SMOKER_ATTR)
     check_one_row_per_patient(df, id_column, "the patients table", "the predictions are written per patient id, "
                               "so two rows with one id would be ambiguous")
-    if output is not None:
-        inputs = [Path(p).resolve() for p in list(protect) + table_paths(patients)]
-        if Path(output).resolve() in inputs:
-            raise InputError(f"the output {output} is an input file and would be overwritten",
-                             "choose another output path")
     # the settings first: other settings give other rad_* names, which must not read as misspelt columns
     warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings, context=context,
                                  sources=table_paths(patients))

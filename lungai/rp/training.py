@@ -75,12 +75,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     df = patients_table(table, role_file_id(role_file), "the training table", say=False)
     pack_years = df.attrs.get(NEVER_SMOKER_ATTR)
     model_dir = Path(model_dir)
-    check_model_folder(model_dir, overwrite)
-    written = {(model_dir / name).resolve() for name in OUTPUT_FILES}
-    clash = [str(p) for p in inputs + ([Path(role_file)] if role_file else []) if p.resolve() in written]
-    if clash:
-        raise InputError(f"the {agree(len(clash), 'input', 'inputs')} {clash} would be overwritten by the model files",
-                         "choose another output directory")
+    given = [*inputs, *([role_file] if role_file else [])]    # none may be a model file (nor in the check again below)
+    check_model_folder(model_dir, overwrite, given)
     models = parse_choices(models, MODELS, "model")
     y = outcome_vector(df, outcome)
     roles = infer_roles(df, outcome, role_file)
@@ -196,7 +192,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         base_risk, mean_risk = baseline_risk(pipe, baseline), float(pipe.predict_proba(X)[:, 1].mean())
         from lungai.io.outputs import claimed_output_folder, record_outputs
 
-        check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
+        check_model_folder(model_dir, overwrite, given)   # again: the folder may have changed while training
         if written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
             record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
         # no stale file of a run before (its recorded ones); another run into the folder is refused meanwhile,
