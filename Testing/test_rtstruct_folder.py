@@ -131,7 +131,7 @@ def test_two_rtstructs_of_the_ct_are_refused_naming_what_each_holds(study, tmp_p
     with pytest.raises(InputError) as exc:
         find_rtstruct(folder, p1["ct"])
     said = exc.value.problem
-    assert f"a.dcm (label 'synthetic', date " in said and f" - contoured: {', '.join(names)};" in said, said
+    assert "a.dcm (label 'synthetic', date " in said and f" - contoured: {', '.join(names)};" in said, said
     assert said.endswith(f"b.dcm (label 'plan rev2', date 20240102, 3 ROIs) - contoured: GTV_rev2, "
                          f"{', '.join(names[1:-1])}"), said
 
@@ -261,7 +261,7 @@ def test_the_note_names_each_rtstruct_why_it_was_left_out_and_how_to_choose_it(s
     # one of another frame of reference: said so
     _frame_only(p1["rtstruct"], folder / "RS_avg.dcm", "other frame", frame=(frame := generate_uid()))
     file, note = find_rtstruct(folder, p1["ct"])
-    assert file == folder / "RS_ct.dcm" and f"(label 'other frame', date " in note, note
+    assert file == folder / "RS_ct.dcm" and "(label 'other frame', date " in note, note
     assert f"in frame of reference {frame}, not the CT's)" in note, note
 
 

@@ -1887,7 +1887,7 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
             how = (f"it references the CT series {ct_series}" if direct else
                    f"it is the only one in the CT's frame of reference {ct_frame}")
 
-            def why(q) -> str:
+            def left_out_because(q) -> str:
                 series, frames = refs[q]
                 return (f"in frame of reference {', '.join(sorted(frames))}, not the CT's" if ct_frame and frames
                         and ct_frame not in frames else
@@ -1895,8 +1895,8 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
                         f"drawn on series {', '.join(sorted(series))}, another series of the CT's frame of reference")
 
             others = [q for q in found if q != chosen]
-            left = "; ".join([(_rtstruct_label(q, folder, facts[q])[:-1] + f"; {why(q)})" if facts[q] is not None
-                               else named(q)) + same(q) for q in others] + unread)
+            left = "; ".join([(_rtstruct_label(q, folder, facts[q])[:-1] + f"; {left_out_because(q)})"
+                               if facts[q] is not None else named(q)) + same(q) for q in others] + unread)
             return chosen, (f"{option} {folder} holds {len(found)} RTSTRUCTs: using the RTSTRUCT "
                             f"{_rtstruct_label(chosen, folder, facts[chosen])}{same(chosen)} - {how}; left out: {left}"
                             f" - to use another, give its file: {option} {others[0]}{own}")

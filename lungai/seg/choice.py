@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,6 +49,9 @@ from lungai.seg.model_meta import (CHOICE_FORMAT, CHOICE_MODELS_FIX, ROUTE_RULE,
 # (benchmarks/seg_select_validation.py): at 0.1-0.2 it flags 1 more failure of 37 and no good result; from 0.3 on
 # it flags good implanted tumours too
 MIN_MODEL_AGREEMENT = 0.2
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk    # imported where used: lungai segment imports this module before its first bar
 
 
 @dataclass
