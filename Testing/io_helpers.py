@@ -1,4 +1,5 @@
-"""Helpers for I/O tests: oblique anisotropic images and DICOM series written with SimpleITK."""
+"""Helpers for I/O tests: oblique anisotropic images, DICOM series written with SimpleITK, the sample phantom's CT with
+its tumour and lung masks."""
 
 from __future__ import annotations
 
@@ -69,3 +70,23 @@ def nrrd_encoding(path) -> str:
     """The ``encoding:`` field of an NRRD file's header ("raw", "gzip" ...)."""
     header = open(path, "rb").read(4096).split(b"\n\n")[0].decode("latin-1")
     return re.search(r"^encoding: (\w+)$", header, re.M).group(1)
+
+
+def sample_phantom_images(shape_kji=(96, 96, 40)):
+    """The built-in sample's phantom on a small grid: its CT, tumour mask and lung label map (lungai lungs convention:
+    1 right, 2 left) and the phantom's metadata, as the demo's step tests take them."""
+    from lungai.synthetic import SAMPLE_SEED, PhantomSpec, make_phantom, sample_spec
+    from lungai.synthetic import labels as L
+
+    spec = sample_spec()
+    spec = PhantomSpec(shape=shape_kji, spacing=(3.5, 3.5, 5.0), noise_hu=spec.noise_hu, tumour=spec.tumour)
+    ph = make_phantom(spec, seed=SAMPLE_SEED)
+    arr = sitk.GetArrayFromImage(ph.labels)
+    tumour = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
+    tumour.CopyInformation(ph.ct)
+    lungs_arr = np.zeros(arr.shape, np.uint8)
+    lungs_arr[arr == L.RIGHT_LUNG] = 1
+    lungs_arr[arr == L.LEFT_LUNG] = 2
+    lungs = sitk.GetImageFromArray(lungs_arr)
+    lungs.CopyInformation(ph.ct)
+    return ph.ct, tumour, lungs, ph.meta

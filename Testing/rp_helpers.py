@@ -164,3 +164,12 @@ def without_widened(cell) -> str:
     cell = str(cell)
     at = cell.find(WIDENED_INTERVAL.split(":", 1)[0])
     return cell if at < 0 else cell[:at].removesuffix("; ")
+
+
+def cli_train_fast_lr(table, out) -> int:
+    """``lungai rp train TABLE --outcome rp_grade2 -o OUT`` as the notes tests run it: a fast logistic model on every
+    feature, 3 x 2 nested CV, 2 bootstrap draws - the exit code."""
+    from lungai.cli import main
+
+    return main(["rp", "train", str(table), "--outcome", "rp_grade2", "-o", str(out), "--fast", "--models", "lr",
+                 "--feature-sets", "all", "--outer-folds", "3", "--inner-folds", "2", "--bootstrap", "2"])

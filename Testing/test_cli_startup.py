@@ -1099,11 +1099,9 @@ def test_rp_commands_refuse_their_output_before_the_heavy_imports(tmp_path, rp_s
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["external_metrics.json"]
 
 
-def test_lungs_refuses_an_output_among_the_ct_slices_before_simpleitk(small_phantom, tmp_path):
-    """QA dicomfollow72: ``lungai lungs CT -o CT/lungs.nii.gz`` (CT a DICOM series folder) imported SimpleITK and
-    pydicom (its series listed by GDCM for the CT series folder: 0.73 s on LUNG1-003) before refusing to write into
-    the CT's folder.  The folder given is the series folder and the output lies straight in it: refused from the
-    paths, with and without --no-dicom, nothing written; a folder beside it still passes that check."""
+def _refused_into_the_ct_series_folder(small_phantom, tmp_path, command, heavy_modules):
+    """``command(CT)`` with CT a DICOM series folder and its output straight in it, with and without --no-dicom:
+    refused (exit 2, the folder named, the fix) before any of ``heavy_modules`` is imported, nothing written: CT."""
     from lungai.dicom.synthetic import write_ct_series
 
     ct = tmp_path / "CT"
@@ -1112,11 +1110,21 @@ def test_lungs_refuses_an_output_among_the_ct_slices_before_simpleitk(small_phan
     for extra, said in (([], f"refusing to write DICOM results into the CT series folder {ct}"),
                         (["--no-dicom"], f"refusing to write results into the DICOM series folder {ct} (the input "
                                          "CT's)")):
-        code, err, heavy = _heavy_at_refusal(["lungs", str(ct), "-o", str(ct / "lungs.nii.gz"), *extra], tmp_path,
-                                             HEAVY + ("SimpleITK",))
+        code, err, heavy = _heavy_at_refusal([*command(ct), *extra], tmp_path, heavy_modules)
         assert code == 2 and said in err and "choose an output folder outside the CT's folder" in err, err
         assert heavy == [], (extra, heavy)
     assert sorted(p.name for p in ct.iterdir()) == slices
+    return ct
+
+
+def test_lungs_refuses_an_output_among_the_ct_slices_before_simpleitk(small_phantom, tmp_path):
+    """QA dicomfollow72: ``lungai lungs CT -o CT/lungs.nii.gz`` (CT a DICOM series folder) imported SimpleITK and
+    pydicom (its series listed by GDCM for the CT series folder: 0.73 s on LUNG1-003) before refusing to write into
+    the CT's folder.  The folder given is the series folder and the output lies straight in it: refused from the
+    paths, with and without --no-dicom, nothing written; a folder beside it still passes that check."""
+    ct = _refused_into_the_ct_series_folder(small_phantom, tmp_path, lambda ct: ["lungs", str(ct), "-o",
+                                                                                 str(ct / "lungs.nii.gz")],
+                                            HEAVY + ("SimpleITK",))
     from lungai.paths import check_output_not_among_ct_slices
 
     check_output_not_among_ct_slices(tmp_path / "out", ct)      # not the CT's folder: passes
@@ -1126,18 +1134,8 @@ def test_segment_refuses_the_ct_series_folder_as_output_before_simpleitk(small_p
     """QA dicomfollow72: ``lungai segment CT -o CT`` (CT a DICOM series folder) listed the series (GDCM) and imported
     pydicom (0.81 s on LUNG1-003) before refusing to write into the CT's folder; refused now from the paths, before
     pydicom and the listing (SimpleITK: imported by the model's checks before), nothing written."""
-    from lungai.dicom.synthetic import write_ct_series
-
-    ct = tmp_path / "CT"
-    write_ct_series(small_phantom.ct[:, :, :4], ct)
-    slices = sorted(p.name for p in ct.iterdir())
-    for extra, said in (([], f"refusing to write DICOM results into the CT series folder {ct}"),
-                        (["--no-dicom"], f"refusing to write results into the DICOM series folder {ct} (the input "
-                                         "CT's)")):
-        code, err, heavy = _heavy_at_refusal(["segment", str(ct), "-o", str(ct), "--whole", *extra], tmp_path)
-        assert code == 2 and said in err and "choose an output folder outside the CT's folder" in err, err
-        assert heavy == [], (extra, heavy)
-    assert sorted(p.name for p in ct.iterdir()) == slices
+    _refused_into_the_ct_series_folder(small_phantom, tmp_path, lambda ct: ["segment", str(ct), "-o", str(ct),
+                                                                            "--whole"], HEAVY)
 
 
 def test_rp_commands_refuse_an_input_that_is_their_output_before_the_heavy_imports(tmp_path, rp_small_model):

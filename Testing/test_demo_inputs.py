@@ -18,21 +18,10 @@ import SimpleITK as sitk
 @pytest.fixture(scope="module")
 def phantom():
     """A small synthetic CT with its tumour and lung label map (lungai lungs convention: 1 right, 2 left)."""
-    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
-    from lungai.synthetic import labels as L
+    from io_helpers import sample_phantom_images
 
-    spec = sample_spec()
-    spec = PhantomSpec(shape=(96, 96, 40), spacing=(3.5, 3.5, 5.0), noise_hu=spec.noise_hu, tumour=spec.tumour)
-    ph = make_phantom(spec, seed=SAMPLE_SEED)
-    arr = sitk.GetArrayFromImage(ph.labels)
-    tumour = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    tumour.CopyInformation(ph.ct)
-    lungs_arr = np.zeros(arr.shape, np.uint8)
-    lungs_arr[arr == L.RIGHT_LUNG] = 1
-    lungs_arr[arr == L.LEFT_LUNG] = 2
-    lungs = sitk.GetImageFromArray(lungs_arr)
-    lungs.CopyInformation(ph.ct)
-    return ph.ct, tumour, lungs, ph.meta["tumour"]["centre_mm"]
+    ct, tumour, lungs, meta = sample_phantom_images((96, 96, 40))
+    return ct, tumour, lungs, meta["tumour"]["centre_mm"]
 
 
 @pytest.fixture(scope="module")

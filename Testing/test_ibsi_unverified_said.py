@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
-import SimpleITK as sitk
 
 from cohort_helpers import export, said_notes  # noqa: F401 - export: the module's fixture
 from lungai.radiomics import load_params
@@ -21,21 +19,9 @@ NOTE = "ivh_auc has no IBSI-1 reference value"
 @pytest.fixture(scope="module")
 def phantom():
     """A small synthetic CT with its tumour and lung label map (1 right, 2 left), as the demo's tests build it."""
-    from lungai.synthetic import SAMPLE_SEED, PhantomSpec, make_phantom, sample_spec
-    from lungai.synthetic import labels as L
+    from io_helpers import sample_phantom_images
 
-    spec = sample_spec()
-    spec = PhantomSpec(shape=(64, 64, 24), spacing=(3.5, 3.5, 5.0), noise_hu=spec.noise_hu, tumour=spec.tumour)
-    ph = make_phantom(spec, seed=SAMPLE_SEED)
-    arr = sitk.GetArrayFromImage(ph.labels)
-    tumour = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
-    tumour.CopyInformation(ph.ct)
-    lungs_arr = np.zeros(arr.shape, np.uint8)
-    lungs_arr[arr == L.RIGHT_LUNG] = 1
-    lungs_arr[arr == L.LEFT_LUNG] = 2
-    lungs = sitk.GetImageFromArray(lungs_arr)
-    lungs.CopyInformation(ph.ct)
-    return ph.ct, tumour, lungs
+    return sample_phantom_images((64, 64, 24))[:3]
 
 
 def test_the_demos_ibsi_radiomics_note_the_feature_without_a_reference_value(phantom, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from lungai.rp import make_cohort
+from rp_helpers import cli_train_fast_lr
 
 NOTE = ("radiomics lungs: segment 'lungs' does not look like the lungs (75 ml, mean -237 HU; both lungs are over "
         "1000 ml and mostly air, below -500 HU): are the lungs given really the lungs?")
@@ -28,9 +29,7 @@ def test_rp_train_validate_predict_say_the_rows_with_lung_notes(tmp_path, capsys
     table.to_csv(tmp_path / "t.csv", index=False)
     case = table["case"][3]
     made = notes_made(monkeypatch)
-    assert main(["rp", "train", str(tmp_path / "t.csv"), "--outcome", "rp_grade2", "-o", str(tmp_path / "m"),
-                 "--fast", "--models", "lr", "--feature-sets", "all", "--outer-folds", "3", "--inner-folds", "2",
-                 "--bootstrap", "2"]) == 0
+    assert cli_train_fast_lr(tmp_path / "t.csv", tmp_path / "m") == 0
     said = [t for t in _said(capsys.readouterr().err) if SAID in t]
     assert len(said) == 1 and said[0].startswith(f"training table: {SAID}, e.g. {case}): "), said
     assert "re-run lungai cohort" in said[0] and "and the model is trained on them as they are" in said[0], said

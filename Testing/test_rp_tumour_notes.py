@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from lungai.rp import make_cohort
+from rp_helpers import cli_train_fast_lr
 
 TUMOUR = ("structure 'Tumour_main' is named like a tumour but its name has no role, so it is not used as a GTV (role "
           "gtv: not the tumour, not subtracted from the lungs); if it is one, map it with --structure-map "
@@ -38,9 +39,7 @@ def test_rp_says_the_rows_with_tumour_notes_and_predict_names_both_notes_in_the_
     table.to_csv(tmp_path / "t.csv", index=False)
     case, lung_case = table["case"][3], table["case"][5]
     made = notes_made(monkeypatch)
-    assert main(["rp", "train", str(tmp_path / "t.csv"), "--outcome", "rp_grade2", "-o", str(tmp_path / "m"),
-                 "--fast", "--models", "lr", "--feature-sets", "all", "--outer-folds", "3", "--inner-folds", "2",
-                 "--bootstrap", "2"]) == 0
+    assert cli_train_fast_lr(tmp_path / "t.csv", tmp_path / "m") == 0
     said = [t for t in _said(capsys.readouterr().err) if SAID in t]
     assert len(said) == 1 and said[0].startswith(f"training table: {SAID}, e.g. {case}): "), said
     assert "--structure-map" in said[0] and "re-run lungai cohort" in said[0], said
@@ -78,9 +77,7 @@ def test_rp_predict_names_the_lung_notes_in_the_rows_warnings(tmp_path, monkeypa
     table = make_cohort(60, seed=2).table
     table["lung_notes"] = [""] * 5 + [LUNG] + [""] * (len(table) - 6)
     table.to_csv(tmp_path / "t.csv", index=False)
-    assert main(["rp", "train", str(tmp_path / "t.csv"), "--outcome", "rp_grade2", "-o", str(tmp_path / "m"),
-                 "--fast", "--models", "lr", "--feature-sets", "all", "--outer-folds", "3", "--inner-folds", "2",
-                 "--bootstrap", "2"]) == 0
+    assert cli_train_fast_lr(tmp_path / "t.csv", tmp_path / "m") == 0
     assert main(["rp", "predict", str(tmp_path / "m"), str(tmp_path / "t.csv"), "-o", str(tmp_path / "p.csv")]) == 0
     pred = pd.read_csv(tmp_path / "p.csv", keep_default_na=False).set_index("case")
     assert f"the lungs may not be the whole lungs ({LUNG})" in pred.loc[table["case"][5], "warnings"], pred["warnings"]
