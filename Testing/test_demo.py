@@ -531,3 +531,13 @@ def test_the_readme_says_what_the_samples_rp_model_uses(demo):
     assert no_radiomics == ("uses **no radiomic feature**" in paragraph), (rp["inputs"], paragraph)
     assert ("`rp.withheld` is empty" in paragraph) == (rp["withheld"] == []), rp["withheld"]
     assert ("withheld" in pd.read_csv(demo / "rp_prediction.csv").columns) == bool(rp["withheld"])
+    # QA smallfix72: the README quoted the locked set's own nested-CV AUC (0.704), the model description the whole
+    # selection procedure's (0.68) without saying they differ: each figure is said with what it is, and is the file's
+    metrics = json.loads((demo / "rp_model" / "metrics.json").read_text(encoding="utf-8"))
+    own = re.search(rf"`{re.escape(locked)}` \(\d+ features; nested-CV AUC (\d\.\d+),", paragraph)
+    assert own and float(own.group(1)) == round(metrics["results"][locked]["auc"], 3), (metrics["results"], paragraph)
+    assert "metrics.json` `results`" in paragraph and "each set's own nested CV" in paragraph, paragraph
+    honest = re.search(r'"cross-validated AUC (\d\.\d+)" \(`metrics.json` `chosen_auc`\) is the whole procedure',
+                       paragraph)
+    assert honest and honest.group(1) == f"{metrics['chosen_auc']:.2f}", (metrics["chosen_auc"], paragraph)
+    assert f"cross-validated AUC {honest.group(1)}" in rp["model_description"], rp["model_description"]

@@ -434,3 +434,41 @@ def test_dose_features_says_the_rtstruct_used_on_a_line_of_its_own_beside_its_ba
     said = [r for r in err.replace("\r", "\n").splitlines() if "using the RTSTRUCT rtstruct.dcm" in r]
     assert said == [f"note: --rtstruct {p1['rtstruct'].parent}: using the RTSTRUCT rtstruct.dcm (the only one "
                     "there)"], err
+
+
+def test_an_ambiguous_folders_fix_gives_the_rtstruct_that_holds_the_structure_asked(study, tmp_path, capsys):
+    """QA smallfix72 (LUNG1-003's RTSTRUCT beside a copy of it without its GTVs, ``--rtstruct FOLDER --structure
+    GTV-1``): refused as ambiguous (right), but the fix always gave the first file - the copy, which does not hold
+    GTV-1.  It gives the file(s) contouring the structure(s) asked now; a role or nothing asked: the first file."""
+    from lungai.dicom.rtstruct import list_structures
+
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    gtv = str(list_structures(p1["rtstruct"])[0])
+    assert gtv.lower().startswith("gtv"), gtv
+    copy = pydicom.dcmread(_copy_rtstruct(p1["rtstruct"], folder / "a.dcm", "no GTV"))
+    number = copy.StructureSetROISequence[0].ROINumber
+    for roi in copy.ROIContourSequence:
+        if roi.ReferencedROINumber == number:
+            del roi.ContourSequence     # the GTV left empty: the copy does not contour it
+    copy.save_as(folder / "a.dcm")
+    shutil.copy(p1["rtstruct"], folder / "b.dcm")
+    for asked in ([gtv], [gtv.upper()]):            # a name chooses ignoring letter case, as the reader's
+        with pytest.raises(InputError) as exc:
+            find_rtstruct(folder, p1["ct"], structures=asked)
+        assert "ambiguous" in exc.value.problem and " - contoured: " in exc.value.problem
+        assert exc.value.fix == f"give the RTSTRUCT file that contours {asked[0]}: --rtstruct {folder / 'b.dcm'}"
+    for asked in ((), ["role:gtv"], [None], ["no_such_structure"]):   # nothing chooses: the first file, as before
+        with pytest.raises(InputError) as exc:
+            find_rtstruct(folder, p1["ct"], structures=asked)
+        assert exc.value.fix == f"give the RTSTRUCT file itself, e.g. --rtstruct {folder / 'a.dcm'}", asked
+    # the commands pass what they ask for: radiomics --structure, lungs --gtv
+    for command in (["radiomics", "--image", str(p1["ct"]), "--rtstruct", str(folder), "--structure", gtv, *FEW,
+                     "-o", str(tmp_path / "o" / "r.csv")],
+                    ["lungs", str(p1["ct"]), "--rtstruct", str(folder), "--gtv", gtv,
+                     "-o", str(tmp_path / "o" / "lungs.nii.gz")]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert f"give the RTSTRUCT file that contours {gtv}: --rtstruct {folder / 'b.dcm'}" in err, (command, err)
+    assert not (tmp_path / "o").exists()

@@ -68,7 +68,8 @@ def run(args) -> int:
             check_structure_values([("--gtv", args.gtv), ("--structure", args.structure)])
             for spec in args.structure or ([args.gtv] if args.gtv else []):     # no lung as a GTV
                 check_gtv_spec(spec, args.structure_map, "--structure" if args.structure else "--gtv")
-            args.rtstruct = rtstruct_option(args.rtstruct, args.ct, args.series)[0]
+            args.rtstruct = rtstruct_option(args.rtstruct, args.ct, args.series,
+                                            structures=args.structure or [args.gtv])[0]
     # the DICOM checks after the arguments' (their module, with lungai.dicom.export's SimpleITK and highdicom, was
     # imported first: QA notesfollow71)
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, one_series_scan, reads_dicom_ct

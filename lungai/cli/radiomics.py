@@ -289,7 +289,9 @@ def run(args) -> int:
         if args.rtstruct:                  # before any work: a folder's RTSTRUCT found (and said), or refused
             from lungai.dicom.rtstruct import rtstruct_option
 
-            args.rtstruct, _ = rtstruct_option(args.rtstruct, args.image, args.series)   # its note printed there
+            asked = [args.tumour, *(args.lungs.split(",") if args.lungs else []), *(args.structure or [])]
+            args.rtstruct, _ = rtstruct_option(args.rtstruct, args.image, args.series,    # its note printed there
+                                               structures=asked)
             bar.update(1, INPUT_STEPS[0])
         params = _params(args)
         inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]

@@ -1095,7 +1095,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     if rtstruct is not None:
         from lungai.dicom.rtstruct import rtstruct_option
 
-        rtstruct, _ = rtstruct_option(rtstruct, ct_path, series_uid)   # a folder: its RTSTRUCT, said (stderr)
+        rtstruct, _ = rtstruct_option(rtstruct, ct_path, series_uid,   # a folder: its RTSTRUCT, said (stderr)
+                                      structures=[rtstruct_lungs] if isinstance(rtstruct_lungs, str)
+                                      else rtstruct_lungs or [])
     dose_note = None
     if dose is not None and ct_path is not None:
         from lungai.dose import check_dose_matches_ct

@@ -1798,7 +1798,7 @@ def _ct_series_not_chosen(folder: Path, ct_path, several: list, found: list, fac
 
 
 def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
-                  option: str = "--rtstruct") -> tuple[Path, str | None]:
+                  option: str = "--rtstruct", structures=()) -> tuple[Path, str | None]:
     """The RTSTRUCT file an ``--rtstruct FILE|FOLDER`` value stands for, and a note saying which file of a folder was
     used (None for a file, returned as given).
 
@@ -1808,8 +1808,10 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
     one RTSTRUCT is used; of several, the only one in the frame of reference of the CT of ``ct_path``
     (``series_uid``: the series chosen there) or referencing its series - the series reference is optional, so one
     referencing the series is not preferred to another in the CT's frame that references none; otherwise they are
-    refused, each named (file, StructureSetLabel, date, ROI count; "unreadable (truncated?)").  No RTSTRUCT:
-    refused, saying what the folder holds and naming the files that could not be read."""
+    refused, each named (file, StructureSetLabel, date, ROI count; "unreadable (truncated?)"), the fix giving the
+    file(s) that contour the ``structures`` the command asks for (its ``--structure`` / ``--gtv`` values: names; a
+    role or a mask file chooses none), else the first file.  No RTSTRUCT: refused, saying what the folder holds and
+    naming the files that could not be read."""
     folder = Path(path)
     if not folder.is_dir():
         return folder, None
@@ -1913,7 +1915,32 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
     raise InputError(f"{option} {folder} holds {len(found)} RTSTRUCTs and {why}, so which one holds the plan's "
                      "contours is ambiguous: " + "; ".join(_rtstruct_label(p, folder, facts[p]) + _drawn_names(p)
                                                           + same(p) for p in candidates) + own,
-                     f"give the RTSTRUCT file itself, e.g. {option} {found[0]}")
+                     _ambiguous_fix(option, candidates, found[0], structures))
+
+
+def _ambiguous_fix(option: str, candidates, first, structures) -> str:
+    """The fix of an ambiguous ``--rtstruct FOLDER``: the candidate file(s) that contour every structure name of
+    ``structures`` (the command's ``--structure`` / ``--gtv`` values; roles and mask files left out), else the
+    ``first`` file as an example (QA smallfix72: LUNG1-003's RTSTRUCT beside a copy without its GTVs, ``--structure
+    GTV-1``: the fix gave the copy, which does not hold GTV-1)."""
+    from lungai.dicom.masks import parse_spec
+    from lungai.dicom.rtstruct import contoured_structures
+
+    asked = [name for name in (parse_spec(s)[0] for s in structures if s and str(s).strip()) if name]
+
+    def holds(path) -> bool:
+        try:
+            drawn = {str(n).casefold() for n in contoured_structures(path)[0]}
+        except Exception:  # noqa: BLE001 - a damaged file: named by _rtstruct_label as unreadable
+            return False
+        return all(name.casefold() in drawn for name in asked)
+
+    holding = [p for p in candidates if holds(p)] if asked else []
+    if not holding or len(holding) == len(candidates):     # none, or each of them: the asked names choose none
+        return f"give the RTSTRUCT file itself, e.g. {option} {first}"
+    what = f"the RTSTRUCT file that contours {', '.join(asked)}"
+    return (f"give {what}: {option} {holding[0]}" if len(holding) == 1 else
+            f"give {what} itself, one of: " + ", ".join(f"{option} {p}" for p in holding))
 
 
 def _drawn_names(path) -> str:

@@ -109,17 +109,18 @@ class Structure:
     open: list = field(default_factory=list)   # its open contours (lines: no area, not in contours): (type, z mm)
 
 
-def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[Path, str | None]:
+def rtstruct_option(path, ct_path=None, series_uid: str | None = None, structures=()) -> tuple[Path, str | None]:
     """An ``--rtstruct FILE|FOLDER`` value as the RTSTRUCT file to read, and the note saying which file of a folder
     is used (:func:`lungai.dicom.discover.find_rtstruct`; ``ct_path`` / ``series_uid``: the CT that chooses among
-    several) - call it before any work; a missing file is refused (:func:`check_rtstruct_path`).  The note is
+    several; ``structures``: the structure names or roles the command asks for, which an ambiguous folder's fix
+    chooses by) - call it before any work; a missing file is refused (:func:`check_rtstruct_path`).  The note is
     printed here, to stderr as ``note: ...`` (every command the same way; on a line of its own beside a bar drawn
     meanwhile, :func:`lungai.progress.write` - QA rad67: glued to the end of dose-features' bar), and returned to be
     recorded."""
     from lungai.dicom.discover import find_rtstruct
     from lungai.progress import write
 
-    file, note = find_rtstruct(path, ct_path, series_uid)
+    file, note = find_rtstruct(path, ct_path, series_uid, structures=structures)
     file = check_rtstruct_path(file)
     if note:
         write(f"note: {note}")
