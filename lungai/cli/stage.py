@@ -175,6 +175,9 @@ def _load_modules(name: str, args=None) -> None:
                   ("loading torch, MONAI and scikit-learn",
                    ("torch", "lungai.fusion.model_io", "lungai.fusion.explain")),
                   ("loading torch-geometric and skops", ("torch_geometric.nn", "skops.io"))))
+    from lungai.cli import freeze_loaded_modules
+
+    freeze_loaded_modules()     # the command's collections and its end trace the modules' objects no more
 
 
 # the table options of ``stage cv / train / validate / predict``: what each takes, for a folder given instead

@@ -139,6 +139,9 @@ def load_ehr(path, id_column: Optional[str] = None, say_pack_years: bool = True)
     # a never-smoker's 'N/A' pack-years are 0, not imputed (said in a note): the one rule of lungai rp too
     df = never_smoker_pack_years(df, f"EHR table {path}", say=say_pack_years)
     record = df.attrs.get(NEVER_SMOKER_ATTR)
+    # read without its attrs, put back below: pandas deep-copies a frame's attrs into each of the ~3800 frames and
+    # series the cleaning makes (0.6 s of NSCLC-Radiogenomics' table - the 48 never-smokers' record - QA stagewait72)
+    df.attrs = {}
     df = clean_missing(df, categories=True)
     check_numeric_text(df, path)
     df = merge_case_spellings(df, path)

@@ -20,6 +20,8 @@ def _print_warnings(said: set | None = None):
     :class:`lungai.errors.InputCheckNote`).  ``said``: the texts said already by other such blocks of the command (a
     set shared by them, added to here) - not said again (QA stagefollow64: ``stage predict --explain`` said an EHR
     value not a trained level twice, when predicting and when explaining the same forward pass)."""
+    from lungai.progress import write
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         warnings.filterwarnings("ignore", message=".*deterministic.*")
@@ -31,7 +33,9 @@ def _print_warnings(said: set | None = None):
                 msg = str(w.message)
                 if issubclass(w.category, UserWarning) and msg not in seen and not msg.startswith("Deterministic"):
                     seen.add(msg)      # an InputCheckNote (genes found without their Ensembl version): "note: ..."
-                    print(f"{getattr(w.category, 'LABEL', 'warning')}: {msg}", file=sys.stderr)
+                    # on a line of its own beside a bar (lungai.progress.write): said at the end of a block that
+                    # may stand inside one (_load_for_new_cohort's "reading")
+                    write(f"{getattr(w.category, 'LABEL', 'warning')}: {msg}")
 
 
 def data_spec(args) -> dict:
@@ -563,20 +567,34 @@ def check_labels_early(args, command: str) -> None:
         check_train_labels(cohort, args.inner_folds)
 
 
-def _load_for_new_cohort(args, require_label: bool, warned: list | None = None, said: set | None = None):
-    """(pipe, baselines, meta, cohort) of ``--model`` and the new cohort; the warnings said on reading it are also
-    appended to ``warned`` (:func:`lungai.errors.noting_warnings`) where given.  ``said``: the set of texts the
-    command's later blocks share (:func:`_print_warnings`), so that a warning said here is not said again there (QA
-    stageoverlap64: before, loading had a block of its own)."""
+def _load_for_new_cohort(args, command: str, require_label: bool, warned: list | None = None,
+                         said: set | None = None):
+    """(pipe, baselines, meta, cohort) of ``--model`` and the new cohort, read on a bar of their own (``"stage
+    <command>: reading"``: the model, then the tables, each with its seconds while it stands); the warnings said on
+    reading it are also appended to ``warned`` (:func:`lungai.errors.noting_warnings`) where given.  ``said``: the
+    set of texts the command's later blocks share (:func:`_print_warnings`), so that a warning said here is not said
+    again there (QA stageoverlap64: before, loading had a block of its own)."""
     from lungai.fusion import model_io
+    from lungai.progress import task, timer_running
 
-    pipe, baselines, meta = model_io.load(args.model)
-    spec = _new_cohort_spec(args, meta)
-    with _print_warnings(said), noting_warnings(InputNote, [] if warned is None else warned):
-        # a locked model's features are its own: a label copy in the new table is not one of them
-        cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False,
-                                  ehr_used=_locked_ehr_used(args, pipe, baselines, meta, require_label))
-        model_io.check_new_rna(pipe, cohort.rna, args.max_missing_genes)
+    tables = ", ".join(what for what, given in (("the EHR table", args.ehr), ("the RNA matrix", args.rna),
+                                                 ("the CT manifest", args.ct)) if given)
+    # each step said as it starts and then with its seconds (lungai.progress.timer_running): QA stagewait72 - after
+    # "stage predict: loading: 3/3 loaded" the console stood ~2.4 s without a line (a loaded machine; NSCLC-
+    # Radiogenomics) while the model folder and the tables were read
+    with task(f"stage {command}: reading", 2, rate=False) as bar:
+        bar.update(0, "reading the model")
+        with timer_running(bar):
+            pipe, baselines, meta = model_io.load(args.model)
+        bar.update(1, f"reading {tables}")
+        spec = _new_cohort_spec(args, meta)
+        with _print_warnings(said), noting_warnings(InputNote, [] if warned is None else warned):
+            with timer_running(bar):
+                # a locked model's features are its own: a label copy in the new table is not one of them
+                cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False,
+                                          ehr_used=_locked_ehr_used(args, pipe, baselines, meta, require_label))
+                model_io.check_new_rna(pipe, cohort.rna, args.max_missing_genes)
+        bar.update(1, "read")
     # the model's EHR columns the table lacks are said by the prediction itself (console and each patient's notes:
     # lungai.fusion.api.predict_with_notes, the path of the demo and the Slicer panel too)
     return pipe, baselines, meta, cohort
@@ -635,7 +653,7 @@ def run_validate(args) -> int:
     # the run's warnings on its data, said on the console and written in metrics.json (a local report: as stage cv's,
     # with the patient IDs they name)
     warned = []
-    pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=True, warned=warned)
+    pipe, baselines, meta, cohort = _load_for_new_cohort(args, "validate", require_label=True, warned=warned)
     # the model's own training patients: left out of an external validation (or kept, labelled not external)
     cohort, overlap, overlap_notes = external_patients(meta, cohort, getattr(args, "include_training_patients", False))
     print(availability_text(cohort, pipe.config.modalities))   # the locked models' inputs (baselines: the same)
@@ -758,7 +776,7 @@ def run_predict(args) -> int:
     inputs = [args.ehr, args.rna, args.ct, args.model]
     out = check_output_dir(Path(args.output), "predict", inputs)
     said = set()      # each warning once: loading, predicting and explaining (the predicted forward pass again)
-    pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False, said=said)
+    pipe, baselines, meta, cohort = _load_for_new_cohort(args, "predict", require_label=False, said=said)
     name, model = chosen(pipe, baselines, meta, args.use)
     with _print_warnings(said):       # EHR values not seen in training: named here, and in the notes column
         df = predict_frame(name, model, cohort)
