@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import SimpleITK as sitk
 
 from rp_helpers import rp_small_model  # noqa: F401  (fixture)
@@ -373,19 +374,31 @@ sys.exit(cli.main())
 """
 
 
-def test_a_stage_command_freezes_its_modules_once_loaded(tmp_path):
+RP_LOADED = (STAGE_LOADED
+             .replace('import lungai.cli.stage as stage\n\n    stage._load_modules("predict", args)',
+                      'import lungai.cli.rp as rp\n\n    rp._load("predict", ())')
+             .replace('stage = parser._subparsers._group_actions[0].choices["stage"]',
+                      'stage = parser._subparsers._group_actions[0].choices["rp"]')
+             .replace('sys.argv = ["lungai", "stage", "predict", "--model", "m", "--ehr", "e.csv", "-o", "out"]',
+                      'sys.argv = ["lungai", "rp", "predict", "m", "t.csv", "-o", "out.csv"]'))
+
+
+@pytest.mark.parametrize("script", [STAGE_LOADED, RP_LOADED], ids=["stage", "rp"])
+def test_a_stage_command_freezes_its_modules_once_loaded(tmp_path, script):
     """QA stagewait72 (``stage predict`` on NSCLC-Radiogenomics, a shared 2-core machine): 1.0-1.8 s between the
     last line and the end of the process, 0.5-0.64 s of it the end's ``gc.collect`` tracing the ~530 000 objects of
     pandas, torch, MONAI, scikit-learn and torch-geometric (:func:`lungai.cli._end_of_process`).  They are frozen as
     soon as the loading bar is done (``lungai.cli.freeze_loaded_modules``): 0.28-0.29 s after the last line now; a
-    cycle the command makes later is still collected before the exit.  ``main([...])`` from Python freezes nothing."""
-    out = subprocess.run([sys.executable, "-c", STAGE_LOADED], capture_output=True, text=True, cwd=tmp_path,
+    cycle the command makes later is still collected before the exit.  ``main([...])`` from Python freezes nothing.
+    ``rp train / validate / predict`` load pandas and scikit-learn (and torch) the same way: frozen the same way."""
+    assert script is STAGE_LOADED or ("rp._load" in script and script.count('"rp"') == 2)   # all replaced
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert out.returncode == 3, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("frozen after loading:") and int(lines[0].split(":")[1]) > 200_000, lines
     assert lines[1] == "cycle finalized", lines
-    code = STAGE_LOADED.replace("sys.exit(cli.main())", "sys.exit(cli.main(sys.argv[1:]))")
+    code = script.replace("sys.exit(cli.main())", "sys.exit(cli.main(sys.argv[1:]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert out.returncode == 3 and "frozen after loading: 0" in out.stdout, out.stdout + out.stderr

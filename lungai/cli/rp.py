@@ -80,6 +80,9 @@ def _load(name: str, modules: tuple, what: str = "scikit-learn and torch") -> No
 
     load_modules(f"rp {name}: loading", (("loading pandas", ("pandas",)),
                                         (f"loading {what}", modules)))
+    from lungai.cli import freeze_loaded_modules
+
+    freeze_loaded_modules()     # as stage's (QA stagewait72): the end's gc.collect traces the modules' objects no more
 
 
 def register(sub) -> None:
