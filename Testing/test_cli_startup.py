@@ -753,7 +753,8 @@ def test_stage_commands_draw_their_bar_before_pandas_and_torch_are_imported(tmp_
     """``lungai stage train / cv / validate / predict`` imported pandas, torch, MONAI, scikit-learn (and skops,
     torch-geometric later) before their first line (QA stage70, NSCLC-Radiogenomics on a shared 2-core machine:
     ``stage predict`` said nothing for 27 s, ``stage train`` for 15 s; predict without --explain drew no bar at all).
-    They are loaded on a bar of their own now ("stage predict: loading")."""
+    They are loaded on a bar of their own now ("stage predict: loading"); ``stage synth`` too (QA synthbar72: its first
+    line came 1.2-1.5 s after the command, 10 s with ``--genes 20000 --patients 300``)."""
     from stage_helpers import small_stage_cohort
 
     paths = small_stage_cohort(tmp_path / "c", 12)
@@ -767,6 +768,11 @@ def test_stage_commands_draw_their_bar_before_pandas_and_torch_are_imported(tmp_
     for command in ("predict", "validate"):
         args = ["stage", command, "--model", str(tmp_path / "m"), "--ehr", str(paths["ehr"]), "-o", str(tmp_path / "p")]
         assert _heavy_at_first_bar(args, tmp_path, heavy=heavy) == []
+    # QA synthbar72: ``stage synth`` imported pandas and SimpleITK, and drew and wrote the EHR table and the RNA
+    # matrix, before its first line (the cohort's CT bar); its output folder is made only when the cohort is written
+    synth = ["stage", "synth", "--patients", "6", "--genes", "20", "-o", str(tmp_path / "s")]
+    assert _heavy_at_first_bar(synth, tmp_path, heavy=heavy) == []
+    assert not (tmp_path / "s").exists()
 
 
 def test_stage_commands_refuse_a_wrong_input_path_before_pandas_and_torch(tmp_path):

@@ -239,3 +239,41 @@ def test_demo_takes_a_markups_files_numbers_as_scene_coordinates(tmp_path, monke
         with pytest.raises(Ran):
             main(["demo", "-o", str(tmp_path / "demo"), "--seed-point", seed])
     assert [kw["scene_coordinates"] for kw in called] == [True, False], called
+
+
+def test_the_demo_samples_own_seed_point_is_passed_as_scene_coordinates(tmp_path, monkeypatch):
+    """QA synthbar72: ``lungai demo`` on the built-in sample passed the sample's seed point (its planted tumour's
+    centre, computed by lungai, never typed) to segment_tumour with scene_coordinates=False - as numbers typed by
+    hand, open to "were Slicer's RAS coordinates given?" / "if they are voxel indices" of a seed that found no
+    tumour.  It is lungai's own, in LPS mm: scene_coordinates=True."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    import lungai.lungs as lungs_pkg
+    import lungai.seg.infer as infer
+    from lungai.demo.pipeline import run_demo
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    called = []
+
+    class Segmented(BaseException):
+        pass
+
+    def segment_tumour(ct, model, **kw):          # what the demo passes on, the model's work left out
+        called.append(kw)
+        raise Segmented
+
+    def segment_lungs(ct, progress=None):         # the lungs' work left out: an empty lung map of the CT's grid
+        labels = sitk.GetImageFromArray(np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8))
+        labels.CopyInformation(ct)
+        return SimpleNamespace(labels=labels, volumes_ml={"right_lung": 0.0, "left_lung": 0.0}, notes=[], cut=None,
+                               warnings=[])
+
+    monkeypatch.setattr(lungs_pkg, "segment_lungs", segment_lungs)
+    monkeypatch.setattr(infer, "segment_tumour", segment_tumour)
+    with pytest.raises(Segmented):
+        run_demo(tmp_path / "demo", small=True)
+    assert len(called) == 1 and called[0]["seed_lps"] is not None and called[0]["roi_lps"] is None, called
+    assert called[0]["scene_coordinates"] is True, called

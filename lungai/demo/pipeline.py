@@ -1040,7 +1040,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     z1 LPS mm, as ``lungai segment --roi``), or on the sample the tumour's position (as a user's click); with none,
     in automatic mode (whole lungs).  ``scene_coordinates``: those numbers were converted from a Slicer markups file
     by lungai itself (``lungai demo --seed-point F.mrk.json``): no RAS / voxel-index question
-    (:func:`lungai.seg.infer.segment_tumour`).
+    (:func:`lungai.seg.infer.segment_tumour`); nor of the sample's own seed point (lungai's, never typed).
 
     On a user's CT the dose, RP risk and stage are computed only from what is given (``dose``,
     ``clinical`` CSV (+ ``patient_id``), ``rp_model``, ``stage_model``); a missing input leaves its
@@ -1215,12 +1215,15 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         t0 = time.perf_counter()
         mdir, model = models["seg_dir"], models["seg"]
         sample_seed = summary["input"].pop("seed_lps")
-        seed_point = seed_lps if seed_lps is not None or roi_lps is not None else sample_seed
+        placed = seed_lps is not None or roi_lps is not None
+        seed_point = seed_lps if placed else sample_seed
         # its steps and network runs as messages on the demo's bar (its step: "tumour", below; before, the bar stood
-        # on "lungs" through the whole segmentation)
+        # on "lungs" through the whole segmentation).  The built-in sample's seed (its planted tumour's centre, LPS) is
+        # lungai's own, as numbers converted from a scene: never asked whether it was RAS or voxel indices (QA
+        # synthbar72: it was, as numbers typed by hand)
         seg = segment_tumour(ct, model, seed_lps=seed_point, roi_lps=roi_lps, seed=0,
                              progress=SubProgress(bar, "tumour:"),
-                             scene_coordinates=scene_coordinates and (seed_lps is not None or roi_lps is not None))
+                             scene_coordinates=scene_coordinates if placed else sample_seed is not None)
         # as lungai segment: a better-suited model's note, the confidence caveat, a patient the model trained on
         add_model_notes(mdir, seg.info, patients=[case, ct_patient] if ct_path is not None else ())
         if rt is not None and rt["gtv"] is not None:    # the plan's GTV: how the automatic tumour agrees with it

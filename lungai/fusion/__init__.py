@@ -69,6 +69,9 @@ def no_explanation_text(model: str, selected: bool, fix: str) -> str:
 
 # the genes of the RNA module ``lungai stage synth`` plants (lungai.fusion.synthetic.make_cohort): its --genes minimum
 SYNTH_MODULE_SIZE = 15
+# what ``lungai stage synth`` (:func:`lungai.fusion.synthetic.make_cohort`) writes into its folder: here, light, for
+# the output folder's check before the command's imports (lungai.cli.stage)
+COHORT_OUTPUTS = ("ehr.csv", "rna.csv", "manifest.csv", "truth.json", "ct")
 
 
 def check_input_given(ehr, rna, ct) -> None:

@@ -26,7 +26,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from lungai.fusion import SYNTH_MODULE_SIZE
-from lungai.progress import task
+from lungai.progress import task, timer_running
 
 CLASSES = ("I", "II", "III")
 
@@ -41,8 +41,6 @@ def _expression(rng, bio, y, n_genes, module, factors=5, shift=1.5):
     return x
 
 
-# what :func:`make_cohort` writes into its folder
-COHORT_OUTPUTS = ("ehr.csv", "rna.csv", "manifest.csv", "truth.json", "ct")
 SYNTHETIC_SOURCE = "synthetic cohort (lungai stage synth / lungai.fusion.synthetic) - illustrative"
 SYNTHETIC_NOTE = ("ILLUSTRATIVE: the stage model was trained on a synthetic cohort (lungai stage synth), not on "
                   "patients - not a result for a patient")
@@ -84,27 +82,33 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
     bio = np.random.default_rng(seed if biology_seed is None else biology_seed)
     module = np.sort(bio.choice(n_genes, module_size, replace=False))
 
-    # EHR
-    ehr = pd.DataFrame({
-        "patient_id": ids,
-        "age": np.round(rng.normal(66, 9, n)).astype(int),
-        "sex": rng.choice(["Male", "Female"], n),
-        "smoking": rng.choice(["Current", "Former", "Never"], n),
-        "pack_years": np.round(np.abs(rng.normal(30, 15, n)), 1),
-        "ldh": np.round(rng.normal(0, 1, n) + 1.8 * (y == 1), 3),
-        "stage": [CLASSES[k] for k in y],
-    })
-    for col in ("age", "smoking", "pack_years", "ldh"):
-        miss = rng.random(n) < 0.08
-        ehr[col] = ehr[col].astype(object).where(~miss, "Not Collected")
-    ehr.to_csv(out / "ehr.csv", index=False)
-
-    # RNA (genes x patients, to exercise orientation detection)
-    x = _expression(rng, bio, y, n_genes, module, shift=rna_shift)
-    has_rna = rng.random(n) >= missing_fraction
-    rna = pd.DataFrame(x[has_rna].T, index=pd.Index(genes, name="gene"),
-                       columns=[i for i, h in zip(ids, has_rna) if h]).round(4)
-    rna.to_csv(out / "rna.csv")
+    # the EHR table and the RNA matrix drawn and written on a bar of their own, each step's seconds counted while it
+    # stands (QA synthbar72, a shared 2-core machine: ``--genes 20000 --patients 300`` wrote no line for 10 s)
+    with task("synthetic cohort tables", 2, rate=False) as bar:
+        bar.update(0, "drawing and writing ehr.csv")
+        with timer_running(bar):
+            ehr = pd.DataFrame({
+                "patient_id": ids,
+                "age": np.round(rng.normal(66, 9, n)).astype(int),
+                "sex": rng.choice(["Male", "Female"], n),
+                "smoking": rng.choice(["Current", "Former", "Never"], n),
+                "pack_years": np.round(np.abs(rng.normal(30, 15, n)), 1),
+                "ldh": np.round(rng.normal(0, 1, n) + 1.8 * (y == 1), 3),
+                "stage": [CLASSES[k] for k in y],
+            })
+            for col in ("age", "smoking", "pack_years", "ldh"):
+                miss = rng.random(n) < 0.08
+                ehr[col] = ehr[col].astype(object).where(~miss, "Not Collected")
+            ehr.to_csv(out / "ehr.csv", index=False)
+        bar.update(1, f"drawing and writing rna.csv ({n_genes} genes)")
+        with timer_running(bar):
+            # genes x patients, to exercise orientation detection
+            x = _expression(rng, bio, y, n_genes, module, shift=rna_shift)
+            has_rna = rng.random(n) >= missing_fraction
+            rna = pd.DataFrame(x[has_rna].T, index=pd.Index(genes, name="gene"),
+                               columns=[i for i, h in zip(ids, has_rna) if h]).round(4)
+            rna.to_csv(out / "rna.csv")
+        bar.update(1, "written")
 
     # CT phantoms
     has_ct = rng.random(n) >= missing_fraction

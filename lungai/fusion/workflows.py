@@ -115,7 +115,8 @@ def _jsonable(summary: dict) -> dict:
 
 # ---------------------------------------------------------------------------------------- synth
 def run_synth(args) -> int:
-    from lungai.fusion.synthetic import COHORT_OUTPUTS, make_cohort
+    from lungai.fusion import COHORT_OUTPUTS
+    from lungai.fusion.synthetic import make_cohort
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
 
     out = Path(args.output)
